@@ -1,0 +1,49 @@
+/* The portable firmware core: what a port calls. One struct fw holds all state; the
+ * port allocates it statically. Sizes come from fw_config.h (compile time). */
+#ifndef M7FW_FW_H
+#define M7FW_FW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fw_config.h"
+
+/* UART error bits a port passes with a received byte. */
+#define FW_RX_OVERRUN	 0x01u /* the hardware lost bytes before this one */
+#define FW_RX_LINE_ERROR 0x02u /* framing, parity or noise on this byte */
+
+/* Run-time settings of one captured UART port (CONFIG can change them). */
+struct fw_port_config {
+	uint32_t idle_gap_ticks; /* capture ends after this much silence */
+	int16_t delimiter;	 /* capture ends after this byte; -1 = none */
+	uint16_t max_capture;	 /* bytes per DATA frame, 1..M7B_DATA_BYTES_MAX */
+};
+
+/* Start-up options from the port. */
+struct fw_options {
+	const char *name; /* "m7bridge-imx8mp 0.1.0": sent in HELLO */
+	unsigned nports;  /* captured UARTs, <= FW_MAX_PORTS */
+	struct fw_port_config port[FW_MAX_PORTS];
+	uint32_t heartbeat_ms; /* 0 = no periodic heartbeat */
+};
+
+#include "fw_state.h" /* struct fw, so a port can write: static struct fw fw; */
+
+/* Initialises the core; sends nothing until fw_link_up. */
+void fw_init(struct fw *fw, const struct fw_options *opt);
+/* The link is (re)established: emits 0x00 then HELLO (seq 0). */
+void fw_link_up(struct fw *fw);
+/* UART receive interrupt: one byte, its error bits and the tick it was read at. */
+void fw_uart_rx_isr(struct fw *fw, unsigned port, uint8_t byte, uint32_t err, uint64_t tick);
+/* Bytes from the link (any split: the stream decoder reassembles). Task context. */
+void fw_link_rx(struct fw *fw, const uint8_t *buf, size_t n);
+/* Main loop work: closes idle captures, sends DATA, heartbeats, replies and ACKs,
+ * retries refused link writes. Call it often; it never blocks. */
+void fw_poll(struct fw *fw);
+/* Sends a LOG frame (level 0..7); dropped and counted when the link is full. */
+void fw_log(struct fw *fw, uint8_t level, const char *text);
+/* Assertion failure: LOG frame, then board_fatal. */
+void fw_assert_failed(struct fw *fw, const char *file, int line);
+
+#endif

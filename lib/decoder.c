@@ -1,0 +1,156 @@
+/* Incremental stream decoder: COBS runs are undone as bytes arrive, so a frame is
+ * checked the moment its 0x00 delimiter comes in. Freestanding, no allocation. */
+#include "m7bridge/decoder.h"
+
+#include <string.h>
+
+void m7b_decoder_init(struct m7b_decoder *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+void m7b_decoder_reset(struct m7b_decoder *d)
+{
+	d->len = 0;
+	d->raw = 0;
+	d->run = 0;
+	d->code = 0;
+	d->discard = false;
+	d->pending = M7B_REJECT_NONE;
+}
+
+/* Counts a rejected candidate and starts the next one. */
+static void decoder_reject(struct m7b_decoder *d, enum m7b_reject why)
+{
+	d->stats.rejected++;
+	d->stats.reject[why]++;
+	d->stats.noise_bytes += d->raw;
+	d->last_reject = why;
+	m7b_decoder_reset(d);
+}
+
+/* Marks the candidate as rejected; its bytes are skipped up to the next delimiter. */
+static void decoder_discard(struct m7b_decoder *d, enum m7b_reject why)
+{
+	d->discard = true;
+	d->pending = (uint8_t)why;
+}
+
+/* Checks a complete body; returns 1 with f set, or 0 after counting a rejection. */
+static int decoder_finish(struct m7b_decoder *d, struct m7b_frame *f)
+{
+	int r;
+
+	if (d->run != 0) {
+		/* The delimiter arrived inside a run: truncated frame or noise. */
+		decoder_reject(d, M7B_REJECT_COBS);
+		return 0;
+	}
+	if (d->len < M7B_BODY_MIN) {
+		decoder_reject(d, M7B_REJECT_RUNT);
+		return 0;
+	}
+	r = m7b_wire_parse(d->body, d->len, f);
+	if (r < 0) {
+		decoder_reject(d, r == -M7B_EMSGSIZE  ? M7B_REJECT_LEN
+				  : r == -M7B_EBADMSG ? M7B_REJECT_CRC
+						      : M7B_REJECT_VERSION);
+		return 0;
+	}
+	d->stats.frames++;
+	m7b_decoder_reset(d);
+	return 1;
+}
+
+int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *end,
+		     struct m7b_frame *f)
+{
+	const uint8_t *p = *pos;
+	int got = 0;
+
+	while (p < end && !got) {
+		uint8_t b = *p;
+
+		if (b == 0) {
+			p++;
+			if (d->discard)
+				decoder_reject(d, (enum m7b_reject)d->pending);
+			else if (d->raw == 0)
+				d->stats.empty++;
+			else
+				got = decoder_finish(d, f);
+			continue;
+		}
+		if (d->discard) {
+			/* Skip quickly to the next delimiter. */
+			const uint8_t *q = p;
+
+			while (q < end && *q != 0)
+				q++;
+			d->stats.noise_bytes += (uint64_t)(q - p);
+			p = q;
+			continue;
+		}
+		if (d->run == 0) {
+			/* A code byte. The previous run implies a zero unless it was full. */
+			if (d->code != 0 && d->code != 0xff) {
+				if (d->len >= M7B_BODY_MAX) {
+					decoder_discard(d, M7B_REJECT_OVERSIZE);
+					continue;
+				}
+				d->body[d->len++] = 0;
+			}
+			d->code = b;
+			d->run = (uint8_t)(b - 1);
+			d->raw++;
+			p++;
+			continue;
+		}
+		/* Data bytes of the current run, up to a zero (an early delimiter). */
+		size_t k = d->run;
+
+		if (k > (size_t)(end - p))
+			k = (size_t)(end - p);
+		size_t i = 0;
+
+		while (i < k && p[i] != 0)
+			i++;
+		if (d->len + i > M7B_BODY_MAX) {
+			d->raw += (uint32_t)i;
+			p += i;
+			decoder_discard(d, M7B_REJECT_OVERSIZE);
+			continue;
+		}
+		memcpy(d->body + d->len, p, i);
+		d->len = (uint16_t)(d->len + i);
+		d->raw += (uint32_t)i;
+		d->run = (uint8_t)(d->run - i);
+		p += i;
+	}
+	d->stats.bytes += (uint64_t)(p - *pos);
+	*pos = p;
+	return got;
+}
+
+const char *m7b_decoder_reject_name(enum m7b_reject r)
+{
+	switch (r) {
+	case M7B_REJECT_NONE:
+		return "none";
+	case M7B_REJECT_COBS:
+		return "cobs";
+	case M7B_REJECT_RUNT:
+		return "runt";
+	case M7B_REJECT_LEN:
+		return "length";
+	case M7B_REJECT_CRC:
+		return "crc";
+	case M7B_REJECT_VERSION:
+		return "version";
+	case M7B_REJECT_OVERSIZE:
+		return "oversize";
+	case M7B_REJECT_COUNT:
+		break;
+	}
+	return "unknown";
+}
