@@ -46,4 +46,18 @@ void fw_log(struct fw *fw, uint8_t level, const char *text);
 /* Assertion failure: LOG frame, then board_fatal. */
 void fw_assert_failed(struct fw *fw, const char *file, int line);
 
+/* Added after the first contract; ports may ignore them. */
+/* The link went away (hangup, channel removed): nothing is written until fw_link_up. */
+void fw_link_down(struct fw *fw);
+/* Tick by which fw_poll has timed work (idle capture close, heartbeat): 0 when it has
+ * work now, UINT64_MAX when none. Lets a port sleep (WFI, poll()) until then. */
+uint64_t fw_next_deadline(struct fw *fw);
+/* True while a frame waits for the link to take it (board_link_write refused it). */
+bool fw_tx_blocked(const struct fw *fw);
+/* The HEARTBEAT counters as they would be sent now (enum m7b_hb_counter order). */
+void fw_counters(const struct fw *fw, uint32_t counter[M7B_HB_NCOUNTERS]);
+/* Ticks of `chars` UART character times (10 bits each) at `baud`: an idle gap in
+ * character times, for fw_port_config.idle_gap_ticks. */
+uint32_t fw_char_ticks(uint32_t tick_hz, uint32_t baud, uint32_t chars);
+
 #endif
