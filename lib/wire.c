@@ -115,7 +115,8 @@ int m7b_wire_pack_hello(uint8_t *buf, size_t cap, const struct m7b_hello *m)
 {
 	size_t n = 20 + m->name_len;
 
-	if (n > M7B_PAYLOAD_MAX)
+	/* Compare name_len itself: 20 + a huge name_len would wrap around. */
+	if (m->name_len > M7B_PAYLOAD_MAX - 20)
 		return -M7B_EINVAL;
 	if (n > cap)
 		return -M7B_ENOSPC;
@@ -206,7 +207,7 @@ int m7b_wire_pack_log(uint8_t *buf, size_t cap, const struct m7b_log *m)
 {
 	size_t n = 1 + m->text_len;
 
-	if (m->level > 7 || n > M7B_PAYLOAD_MAX)
+	if (m->level > 7 || m->text_len > M7B_PAYLOAD_MAX - 1)
 		return -M7B_EINVAL;
 	if (n > cap)
 		return -M7B_ENOSPC;
