@@ -1,0 +1,231 @@
+/* libm7bridge client API: talk to m7bridged over its Unix socket (NDJSON, protocol v1),
+ * blocking or from an event loop (poll the fd, then drain with timeout 0). */
+#ifndef M7BRIDGE_CLIENT_H
+#define M7BRIDGE_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where the daemon listens unless configured otherwise; $M7BRIDGE_SOCKET overrides it. */
+#define M7B_DEFAULT_SOCKET "/run/m7bridge/m7bridge.sock"
+#define M7B_SOCKET_ENV	   "M7BRIDGE_SOCKET"
+
+/* Protocol major version this library speaks. */
+#define M7B_PROTO_MAJOR 1
+
+/* Longest line the protocol allows (without the newline). */
+#define M7B_LINE_MAX 65536u
+/* Longest line the library accepts from the daemon (lenient); longer ones disconnect. */
+#define M7B_CLIENT_LINE_MAX (1024u * 1024u)
+
+/* Details of the last failure; the return value stays the negative errno. */
+struct m7b_error {
+	int errnum;	   /* negative errno, 0 if none */
+	char code[48];	   /* the daemon's ERROR "code" token, or "" */
+	char message[256]; /* human readable, never empty after a failure */
+	size_t offset;	   /* position in the line for JSON errors, else 0 */
+};
+
+/* What an object from the daemon is, from its "class" member. */
+enum m7b_event_type {
+	M7B_EV_UNKNOWN = 0, /* a class this library does not know: read it from json */
+	M7B_EV_VERSION,
+	M7B_EV_FRAME,
+	M7B_EV_STATE,
+	M7B_EV_STATUS,
+	M7B_EV_LOG,
+	M7B_EV_HELLO,
+	M7B_EV_FAULT,
+	M7B_EV_DROPPED,
+	M7B_EV_ACK,
+	M7B_EV_ERROR,
+	M7B_EV_INCIDENTS,
+	M7B_EV_HEARTBEAT,
+	M7B_EV_PONG,
+};
+
+/* FRAME flags, from the "flags" array. */
+#define M7B_FRAME_OVERRUN    0x01u
+#define M7B_FRAME_LINE_ERROR 0x02u
+#define M7B_FRAME_CONTINUED  0x04u
+
+/* One object from the daemon, decoded. Strings are NUL-terminated and owned by the event;
+ * pointers are NULL and numbers -1 when the member is absent. */
+struct m7b_event {
+	enum m7b_event_type type;
+	const char *cls;  /* "class" as sent */
+	const char *line; /* the line as received, without its newline */
+	size_t line_len;
+	bool has_id;
+	int64_t id;	     /* "id" when it is an integer (the ids this library sends) */
+	const char *channel; /* "channel" */
+	int port;	     /* "port" */
+	/* FRAME */
+	int64_t seq;
+	int64_t t_first, t_last; /* M7 ticks */
+	unsigned flags;		 /* M7B_FRAME_* */
+	const uint8_t *data;	 /* "data" (base64) or "hex" decoded; non-NULL even if empty */
+	size_t data_len;
+	/* STATE (state, reason) and STATUS/HELLO where present */
+	const char *state;
+	const char *reason;
+	/* ERROR */
+	const char *code;
+	const char *message;
+	/* VERSION */
+	const char *release;
+	int proto_major, proto_minor;
+	/* LOG */
+	int level;
+	const char *text;
+	void *priv; /* library-private */
+};
+
+/* One channel of a STATUS object. */
+struct m7b_channel_status {
+	const char *name;
+	const char *state;
+	const char *device; /* NULL if absent */
+	int64_t frames;
+	int64_t recoveries;
+};
+
+/* Parses one line into a new event (free with m7b_event_free). Returns 0, -EBADMSG (not
+ * JSON, not an object, no string "class"; err says where) or -ENOMEM. */
+int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct m7b_error *err);
+/* Frees an event; NULL is fine. Returns NULL. */
+struct m7b_event *m7b_event_free(struct m7b_event *ev);
+/* Name of an event type, e.g. "FRAME". */
+const char *m7b_event_type_to_string(enum m7b_event_type t);
+/* A top-level string member of the event, or NULL. */
+const char *m7b_event_get_string(const struct m7b_event *ev, const char *name);
+/* A top-level integer member into *out; returns 0, -ENOENT or -EINVAL (not an integer). */
+int m7b_event_get_int(const struct m7b_event *ev, const char *name, int64_t *out);
+/* True if the top-level member exists. */
+bool m7b_event_has(const struct m7b_event *ev, const char *name);
+/* A top-level member re-serialised as compact JSON (caller frees with free()), or NULL. */
+char *m7b_event_get_json(const struct m7b_event *ev, const char *name);
+/* Number of elements of a top-level array member (0 if absent or not an array). */
+size_t m7b_event_array_size(const struct m7b_event *ev, const char *name);
+/* String member `member` of element i of array `name`, or NULL. */
+const char *m7b_event_array_string(const struct m7b_event *ev, const char *name, size_t i,
+				   const char *member);
+/* Integer member of element i of array `name`; 0, -ENOENT or -EINVAL. */
+int m7b_event_array_int(const struct m7b_event *ev, const char *name, size_t i, const char *member,
+			int64_t *out);
+/* Channel i of a STATUS event ("channels" array); 0 or -ENOENT. Strings point into ev. */
+int m7b_event_channel(const struct m7b_event *ev, size_t i, struct m7b_channel_status *out);
+
+/* Base64 (RFC 4648). encode writes a padded, NUL-terminated string and returns its length
+ * or -ENOSPC; decode (padding optional) returns the byte count or -EBADMSG / -ENOSPC. */
+int m7b_base64_encode(const void *in, size_t n, char *out, size_t cap);
+int m7b_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap);
+
+/* Filters and options for watch; NULL/0 members are left out of the request. */
+struct m7b_watch {
+	const char *const *channels; /* channel names */
+	size_t nchannels;
+	const int *ports; /* UART ports */
+	size_t nports;
+	const char *const *classes; /* e.g. "FRAME", "STATE" */
+	size_t nclasses;
+	const char *encoding; /* FRAME payload: "base64" (default, member data) or "hex" */
+	const char *policy;   /* slow-client policy, see docs/CLIENT-PROTOCOL.md */
+};
+
+/* Requests the daemon understands. */
+enum m7b_cmd {
+	M7B_CMD_WATCH,
+	M7B_CMD_UNWATCH,
+	M7B_CMD_STATUS,
+	M7B_CMD_SEND,
+	M7B_CMD_RECOVER,
+	M7B_CMD_RELOAD,
+	M7B_CMD_INCIDENTS,
+	M7B_CMD_PING,
+};
+
+/* One request; members that do not apply to cmd are ignored. */
+struct m7b_request {
+	enum m7b_cmd cmd;
+	const char *channel;  /* send, recover, reload, incidents (NULL = all) */
+	int port;	      /* send */
+	const void *data;     /* send: bytes to write on the UART */
+	size_t len;	      /* send */
+	const char *firmware; /* reload; NULL = the configured/current firmware */
+	const char *action;   /* recover: resync, reopen, driver, remoteproc; NULL = auto */
+	const struct m7b_watch *watch; /* watch; NULL = everything */
+};
+
+/* Name of a command as sent in "cmd". */
+const char *m7b_cmd_to_string(enum m7b_cmd cmd);
+/* Builds the request line (compact JSON plus '\n', caller frees) with integer id; NULL on
+ * -ENOMEM or a request that cannot be expressed (-EINVAL). */
+char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error);
+
+struct m7b_client;
+
+/* A new, unconnected client; NULL on out of memory. */
+struct m7b_client *m7b_client_new(void);
+/* Closes and frees; NULL is fine. Returns NULL. */
+struct m7b_client *m7b_client_free(struct m7b_client *c);
+/* Connects to path (NULL: $M7BRIDGE_SOCKET, else M7B_DEFAULT_SOCKET). Returns 0 or the
+ * connect errno (-ENOENT, -ECONNREFUSED, -EACCES, ...). */
+int m7b_client_connect(struct m7b_client *c, const char *path);
+/* Closes the connection; the client can connect again. Queued events are dropped. */
+void m7b_client_close(struct m7b_client *c);
+/* The socket path in use (after connect), or NULL. */
+const char *m7b_client_path(const struct m7b_client *c);
+/* The connected socket (non-blocking) for poll/libevent/QSocketNotifier, or -1. */
+int m7b_client_fd(const struct m7b_client *c);
+/* True while connected. */
+bool m7b_client_connected(const struct m7b_client *c);
+/* Timeout for the blocking calls below in ms (default 5000; -1 waits forever). */
+void m7b_client_set_timeout(struct m7b_client *c, int ms);
+/* Details of the last failure of any call on c. */
+const struct m7b_error *m7b_client_error(const struct m7b_client *c);
+/* The daemon's VERSION object once it has been read, else NULL. */
+const struct m7b_event *m7b_client_version(const struct m7b_client *c);
+
+/* Next object from the daemon. timeout_ms 0 = do not wait (event loop), -1 = forever.
+ * Returns 0 and *out (free it), -EAGAIN (nothing yet), -ETIMEDOUT, -EBADMSG (a bad line
+ * was skipped; the stream goes on), -ECONNRESET (daemon closed), -EMSGSIZE (line too
+ * long; disconnected), -EPROTO (unsupported proto_major; disconnected). */
+int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms);
+/* True if an event is already buffered, so next() with timeout 0 will not return -EAGAIN
+ * for lack of data (call it before going back to poll). */
+bool m7b_client_pending(const struct m7b_client *c);
+
+/* Sends req without waiting; *id (may be NULL) gets the id the reply will echo. */
+int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64_t *id);
+/* Sends req and waits for the object that echoes its id; other objects that arrive
+ * meanwhile are kept for next(). Returns 0 with *reply (may be NULL: then freed), or
+ * -EREMOTEIO when the reply is an ERROR (its code/message in m7b_client_error, the event
+ * still in *reply), -ETIMEDOUT, -ECONNRESET, ... */
+int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply);
+
+/* Shorthands for m7b_client_call. */
+int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w);
+int m7b_client_unwatch(struct m7b_client *c);
+int m7b_client_status(struct m7b_client *c, struct m7b_event **reply);
+int m7b_client_send(struct m7b_client *c, const char *channel, int port, const void *data,
+		    size_t len);
+int m7b_client_recover(struct m7b_client *c, const char *channel, struct m7b_event **reply);
+int m7b_client_ping(struct m7b_client *c);
+int m7b_client_reload(struct m7b_client *c, const char *channel, const char *firmware,
+		      struct m7b_event **reply);
+int m7b_client_incidents(struct m7b_client *c, const char *channel, struct m7b_event **reply);
+
+/* The library's version string. */
+const char *m7b_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

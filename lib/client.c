@@ -1,0 +1,522 @@
+/* libm7bridge client: one connection to m7bridged, line buffering, request/reply matching. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "m7bridge/client.h"
+#include "config.h"
+
+/* Objects that arrived while a blocking call waited for its reply. */
+struct queued {
+	struct queued *next;
+	struct m7b_event *ev;
+};
+
+struct m7b_client {
+	int fd;
+	char *path;
+	int timeout_ms;
+	struct m7b_error err;
+	char *buf; /* received bytes not yet returned as lines */
+	size_t len, cap;
+	size_t scanned; /* buf[0..scanned) holds no '\n' */
+	bool eof;
+	int64_t next_id;
+	struct queued *head, *tail;
+	struct m7b_event *version;
+};
+
+/* Records a failure and returns errnum. */
+static int fail(struct m7b_client *c, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct m7b_client *c, int errnum, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->err.errnum = errnum;
+	c->err.code[0] = '\0';
+	c->err.offset = 0;
+	va_start(ap, fmt);
+	vsnprintf(c->err.message, sizeof(c->err.message), fmt, ap);
+	va_end(ap);
+	return errnum;
+}
+
+const char *m7b_version(void)
+{
+	return M7B_VERSION;
+}
+
+struct m7b_client *m7b_client_new(void)
+{
+	struct m7b_client *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->fd = -1;
+	c->timeout_ms = 5000;
+	c->next_id = 1;
+	return c;
+}
+
+static void queue_clear(struct m7b_client *c)
+{
+	while (c->head) {
+		struct queued *q = c->head;
+
+		c->head = q->next;
+		m7b_event_free(q->ev);
+		free(q);
+	}
+	c->tail = NULL;
+}
+
+void m7b_client_close(struct m7b_client *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	queue_clear(c);
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->cap = c->scanned = 0;
+	c->eof = false;
+	c->version = m7b_event_free(c->version);
+}
+
+struct m7b_client *m7b_client_free(struct m7b_client *c)
+{
+	if (!c)
+		return NULL;
+	m7b_client_close(c);
+	free(c->path);
+	free(c);
+	return NULL;
+}
+
+int m7b_client_connect(struct m7b_client *c, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, r;
+
+	m7b_client_close(c);
+	if (!path || !*path)
+		path = getenv(M7B_SOCKET_ENV);
+	if (!path || !*path)
+		path = M7B_DEFAULT_SOCKET;
+	free(c->path);
+	c->path = strdup(path);
+	if (!c->path)
+		return fail(c, -ENOMEM, "out of memory");
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return fail(c, -ENAMETOOLONG, "socket path too long: %s", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(c, -errno, "socket: %s", strerror(errno));
+	/* Connect blocking (a Unix connect completes at once or fails), then go non-blocking. */
+	do
+		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		int e = errno;
+
+		close(fd);
+		return fail(c, -e, "cannot connect to %s: %s", path, strerror(e));
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		int e = errno;
+
+		close(fd);
+		return fail(c, -e, "fcntl: %s", strerror(e));
+	}
+	c->fd = fd;
+	memset(&c->err, 0, sizeof(c->err));
+	return 0;
+}
+
+const char *m7b_client_path(const struct m7b_client *c)
+{
+	return c->path;
+}
+
+int m7b_client_fd(const struct m7b_client *c)
+{
+	return c->fd;
+}
+
+bool m7b_client_connected(const struct m7b_client *c)
+{
+	return c->fd >= 0;
+}
+
+void m7b_client_set_timeout(struct m7b_client *c, int ms)
+{
+	c->timeout_ms = ms < 0 ? -1 : ms;
+}
+
+const struct m7b_error *m7b_client_error(const struct m7b_client *c)
+{
+	return &c->err;
+}
+
+const struct m7b_event *m7b_client_version(const struct m7b_client *c)
+{
+	return c->version;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Absolute deadline for a timeout (-1 = none). */
+static int64_t deadline_of(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+}
+
+/* Waits for events on the socket until the deadline; 0, -ETIMEDOUT or -errno. */
+static int wait_fd(struct m7b_client *c, short events, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = c->fd, .events = events};
+		int t = -1, r;
+
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ms();
+
+			if (left <= 0)
+				return -ETIMEDOUT;
+			t = left > 60000 ? 60000 : (int)left;
+		}
+		r = poll(&pfd, 1, t);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Reads what the socket has into buf; 0 (got bytes or EOF), -EAGAIN or -errno. */
+static int fill(struct m7b_client *c)
+{
+	ssize_t n;
+
+	if (c->cap - c->len < 4096) {
+		size_t ncap = c->cap ? c->cap * 2 : 16384;
+		char *nb;
+
+		if (ncap > 2 * (size_t)M7B_CLIENT_LINE_MAX + 16384)
+			ncap = 2 * (size_t)M7B_CLIENT_LINE_MAX + 16384;
+		if (ncap <= c->cap)
+			return -EMSGSIZE;
+		nb = realloc(c->buf, ncap);
+		if (!nb)
+			return -ENOMEM;
+		c->buf = nb;
+		c->cap = ncap;
+	}
+	do
+		n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if (n == 0)
+		c->eof = true;
+	c->len += (size_t)n;
+	return 0;
+}
+
+/* Takes one complete line out of buf into a parsed event. 1 = got one, 0 = none yet. */
+static int take_line(struct m7b_client *c, struct m7b_event **out)
+{
+	char *nl =
+		c->len > c->scanned ? memchr(c->buf + c->scanned, '\n', c->len - c->scanned) : NULL;
+	size_t n, ln;
+	int r;
+
+	if (!nl) {
+		c->scanned = c->len;
+		return 0;
+	}
+	n = (size_t)(nl - c->buf);
+	ln = n > 0 && c->buf[n - 1] == '\r' ? n - 1 : n;
+	if (ln > M7B_CLIENT_LINE_MAX) {
+		r = -EMSGSIZE;
+	} else {
+		r = m7b_event_parse(c->buf, ln, out, &c->err);
+	}
+	memmove(c->buf, nl + 1, c->len - n - 1);
+	c->len -= n + 1;
+	c->scanned = 0;
+	if (r == -EMSGSIZE)
+		return fail(c, r, "line longer than %u bytes", M7B_CLIENT_LINE_MAX);
+	if (r == -EBADMSG) {
+		char msg[sizeof(c->err.message)];
+
+		snprintf(msg, sizeof(msg), "%s", c->err.message);
+		return fail(c, r, "bad line from daemon: %s", msg);
+	}
+	if (r < 0)
+		return fail(c, r, "%s", strerror(-r));
+	return 1;
+}
+
+/* Remembers the VERSION object and refuses another major version. */
+static int check_version(struct m7b_client *c, const struct m7b_event *ev)
+{
+	struct m7b_event *copy;
+
+	if (ev->proto_major != M7B_PROTO_MAJOR) {
+		int major = ev->proto_major;
+
+		m7b_client_close(c);
+		return fail(c, -EPROTO, "daemon speaks protocol %d, this client %d", major,
+			    M7B_PROTO_MAJOR);
+	}
+	if (m7b_event_parse(ev->line, ev->line_len, &copy, NULL) == 0) {
+		m7b_event_free(c->version);
+		c->version = copy;
+	}
+	return 0;
+}
+
+/* Reads the next object from the socket (not the queue) until the deadline. */
+static int read_event(struct m7b_client *c, struct m7b_event **out, int64_t deadline, bool wait)
+{
+	int r;
+
+	*out = NULL;
+	if (c->fd < 0)
+		return fail(c, -ENOTCONN, "not connected");
+	for (;;) {
+		r = take_line(c, out);
+		if (r < 0) {
+			if (r == -EMSGSIZE)
+				m7b_client_close(c);
+			return r;
+		}
+		if (r > 0) {
+			if ((*out)->type == M7B_EV_VERSION && (r = check_version(c, *out)) < 0)
+				*out = m7b_event_free(*out);
+			return r < 0 ? r : 0;
+		}
+		if (c->len > M7B_CLIENT_LINE_MAX) {
+			m7b_client_close(c);
+			return fail(c, -EMSGSIZE, "line longer than %u bytes", M7B_CLIENT_LINE_MAX);
+		}
+		if (c->eof)
+			return fail(c, -ECONNRESET, "the daemon closed the connection");
+		r = fill(c);
+		if (r == 0)
+			continue;
+		if (r != -EAGAIN)
+			return fail(c, r == -EMSGSIZE ? -EMSGSIZE : -ECONNRESET,
+				    "connection to the daemon lost: %s", strerror(-r));
+		if (!wait)
+			return -EAGAIN;
+		r = wait_fd(c, POLLIN, deadline);
+		if (r == -ETIMEDOUT)
+			return fail(c, r, "no answer from the daemon in time");
+		if (r < 0)
+			return fail(c, r, "poll: %s", strerror(-r));
+	}
+}
+
+bool m7b_client_pending(const struct m7b_client *c)
+{
+	return c->head ||
+	       (c->len > c->scanned && memchr(c->buf + c->scanned, '\n', c->len - c->scanned)) ||
+	       c->eof;
+}
+
+int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms)
+{
+	if (c->head) {
+		struct queued *q = c->head;
+
+		c->head = q->next;
+		if (!c->head)
+			c->tail = NULL;
+		*out = q->ev;
+		free(q);
+		return 0;
+	}
+	return read_event(c, out, deadline_of(timeout_ms), timeout_ms != 0);
+}
+
+/* Writes all of s, waiting for room until the deadline. */
+static int write_all(struct m7b_client *c, const char *s, size_t n, int64_t deadline)
+{
+	while (n > 0) {
+		ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
+
+		if (w > 0) {
+			s += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			int r = wait_fd(c, POLLOUT, deadline);
+
+			if (r < 0)
+				return fail(c, r, "cannot write to the daemon: %s", strerror(-r));
+			continue;
+		}
+		return fail(c, -ECONNRESET, "connection to the daemon lost: %s", strerror(errno));
+	}
+	return 0;
+}
+
+int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64_t *id)
+{
+	int64_t my = c->next_id;
+	char *line;
+	int r;
+
+	if (c->fd < 0)
+		return fail(c, -ENOTCONN, "not connected");
+	line = m7b_request_format(req, my, &r);
+	if (!line)
+		return fail(c, r, "cannot format request: %s", strerror(-r));
+	r = write_all(c, line, strlen(line), deadline_of(c->timeout_ms));
+	free(line);
+	if (r < 0)
+		return r;
+	c->next_id++;
+	if (id)
+		*id = my;
+	return 0;
+}
+
+static int enqueue(struct m7b_client *c, struct m7b_event *ev)
+{
+	struct queued *q = malloc(sizeof(*q));
+
+	if (!q) {
+		m7b_event_free(ev);
+		return -ENOMEM;
+	}
+	q->next = NULL;
+	q->ev = ev;
+	if (c->tail)
+		c->tail->next = q;
+	else
+		c->head = q;
+	c->tail = q;
+	return 0;
+}
+
+int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply)
+{
+	struct m7b_event *ev;
+	int64_t id, deadline;
+	int r;
+
+	if (reply)
+		*reply = NULL;
+	r = m7b_client_submit(c, req, &id);
+	if (r < 0)
+		return r;
+	deadline = deadline_of(c->timeout_ms);
+	for (;;) {
+		r = read_event(c, &ev, deadline, true);
+		if (r == -EBADMSG)
+			continue; /* a bad line is not our reply; keep waiting */
+		if (r < 0)
+			return r;
+		if (!(ev->has_id && ev->id == id)) {
+			if (enqueue(c, ev) < 0)
+				return fail(c, -ENOMEM, "out of memory");
+			continue;
+		}
+		break;
+	}
+	if (ev->type == M7B_EV_ERROR) {
+		fail(c, -EREMOTEIO, "%s", ev->message ? ev->message : "request failed");
+		snprintf(c->err.code, sizeof(c->err.code), "%s", ev->code ? ev->code : "");
+		r = -EREMOTEIO;
+	}
+	if (reply)
+		*reply = ev;
+	else
+		m7b_event_free(ev);
+	return r;
+}
+
+int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
+{
+	struct m7b_request req = {.cmd = M7B_CMD_WATCH, .watch = w};
+
+	return m7b_client_call(c, &req, NULL);
+}
+
+int m7b_client_unwatch(struct m7b_client *c)
+{
+	struct m7b_request req = {.cmd = M7B_CMD_UNWATCH};
+
+	return m7b_client_call(c, &req, NULL);
+}
+
+int m7b_client_status(struct m7b_client *c, struct m7b_event **reply)
+{
+	struct m7b_request req = {.cmd = M7B_CMD_STATUS};
+
+	return m7b_client_call(c, &req, reply);
+}
+
+int m7b_client_send(struct m7b_client *c, const char *channel, int port, const void *data,
+		    size_t len)
+{
+	struct m7b_request req = {
+		.cmd = M7B_CMD_SEND, .channel = channel, .port = port, .data = data, .len = len};
+
+	return m7b_client_call(c, &req, NULL);
+}
+
+int m7b_client_recover(struct m7b_client *c, const char *channel, struct m7b_event **reply)
+{
+	struct m7b_request req = {.cmd = M7B_CMD_RECOVER, .channel = channel};
+
+	return m7b_client_call(c, &req, reply);
+}
+
+int m7b_client_reload(struct m7b_client *c, const char *channel, const char *firmware,
+		      struct m7b_event **reply)
+{
+	struct m7b_request req = {.cmd = M7B_CMD_RELOAD, .channel = channel, .firmware = firmware};
+
+	return m7b_client_call(c, &req, reply);
+}
+
+int m7b_client_ping(struct m7b_client *c)
+{
+	struct m7b_request req = {.cmd = M7B_CMD_PING};
+
+	return m7b_client_call(c, &req, NULL);
+}
+
+int m7b_client_incidents(struct m7b_client *c, const char *channel, struct m7b_event **reply)
+{
+	struct m7b_request req = {.cmd = M7B_CMD_INCIDENTS, .channel = channel};
+
+	return m7b_client_call(c, &req, reply);
+}

@@ -1,0 +1,332 @@
+/* Objects from m7bridged: one NDJSON line parsed into a typed struct m7b_event. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "m7bridge/client.h"
+
+/* The public part first so that a struct m7b_event * is also a struct event_priv *. */
+struct event_priv {
+	struct m7b_event pub;
+	cJSON *root;
+	char *line;
+	uint8_t *data;
+};
+
+static const char *const type_names[] = {
+	[M7B_EV_UNKNOWN] = "UNKNOWN",	  [M7B_EV_VERSION] = "VERSION",
+	[M7B_EV_FRAME] = "FRAME",	  [M7B_EV_STATE] = "STATE",
+	[M7B_EV_STATUS] = "STATUS",	  [M7B_EV_LOG] = "LOG",
+	[M7B_EV_HELLO] = "HELLO",	  [M7B_EV_FAULT] = "FAULT",
+	[M7B_EV_DROPPED] = "DROPPED",	  [M7B_EV_ACK] = "ACK",
+	[M7B_EV_ERROR] = "ERROR",	  [M7B_EV_INCIDENTS] = "INCIDENTS",
+	[M7B_EV_HEARTBEAT] = "HEARTBEAT", [M7B_EV_PONG] = "PONG",
+};
+
+const char *m7b_event_type_to_string(enum m7b_event_type t)
+{
+	if ((unsigned)t < sizeof(type_names) / sizeof(type_names[0]) && type_names[t])
+		return type_names[t];
+	return "UNKNOWN";
+}
+
+static enum m7b_event_type type_from_class(const char *cls)
+{
+	for (size_t i = 1; i < sizeof(type_names) / sizeof(type_names[0]); i++)
+		if (strcmp(cls, type_names[i]) == 0)
+			return (enum m7b_event_type)i;
+	return M7B_EV_UNKNOWN;
+}
+
+static void error_set(struct m7b_error *err, int errnum, size_t offset, const char *msg)
+{
+	if (!err)
+		return;
+	err->errnum = errnum;
+	err->code[0] = '\0';
+	err->offset = offset;
+	snprintf(err->message, sizeof(err->message), "%s", msg);
+}
+
+/* A JSON number that is a whole value representable as int64. */
+static bool json_int(const cJSON *j, int64_t *out)
+{
+	double d;
+
+	if (!cJSON_IsNumber(j))
+		return false;
+	d = j->valuedouble;
+	if (!isfinite(d) || d != floor(d) || d < -9223372036854775808.0 ||
+	    d >= 9223372036854775808.0)
+		return false;
+	*out = (int64_t)d;
+	return true;
+}
+
+static const char *json_str(const cJSON *obj, const char *name)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+	return cJSON_IsString(j) ? j->valuestring : NULL;
+}
+
+static int64_t json_int_or(const cJSON *obj, const char *name, int64_t dflt)
+{
+	int64_t v;
+
+	return json_int(cJSON_GetObjectItemCaseSensitive(obj, name), &v) ? v : dflt;
+}
+
+static int hex_nibble(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Decodes a FRAME's "data" member into p->data. */
+static int decode_data(struct event_priv *p, const char *s, bool hex, struct m7b_error *err)
+{
+	size_t n = strlen(s);
+	int r;
+
+	size_t cap = n / 4 * 3 + 3; /* enough for base64 and hex; never 0, so never NULL */
+
+	p->data = malloc(cap);
+	if (!p->data)
+		return -ENOMEM;
+	if (hex) {
+		if (n % 2) {
+			error_set(err, -EBADMSG, 0, "FRAME hex: odd number of digits");
+			return -EBADMSG;
+		}
+		for (size_t i = 0; i < n; i += 2) {
+			int hi = hex_nibble(s[i]), lo = hex_nibble(s[i + 1]);
+
+			if (hi < 0 || lo < 0) {
+				error_set(err, -EBADMSG, 0, "FRAME hex: not hex digits");
+				return -EBADMSG;
+			}
+			p->data[i / 2] = (uint8_t)(hi << 4 | lo);
+		}
+		r = (int)(n / 2);
+	} else {
+		r = m7b_base64_decode(s, n, p->data, cap);
+		if (r < 0) {
+			error_set(err, -EBADMSG, 0, "FRAME data: not valid base64");
+			return -EBADMSG;
+		}
+	}
+	p->pub.data = p->data;
+	p->pub.data_len = (size_t)r;
+	return 0;
+}
+
+static unsigned frame_flags(const cJSON *obj)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, "flags");
+	const cJSON *f;
+	unsigned flags = 0;
+
+	cJSON_ArrayForEach(f, arr)
+	{
+		if (!cJSON_IsString(f))
+			continue;
+		if (strcmp(f->valuestring, "overrun") == 0)
+			flags |= M7B_FRAME_OVERRUN;
+		else if (strcmp(f->valuestring, "line_error") == 0)
+			flags |= M7B_FRAME_LINE_ERROR;
+		else if (strcmp(f->valuestring, "continued") == 0)
+			flags |= M7B_FRAME_CONTINUED;
+	}
+	return flags;
+}
+
+int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct m7b_error *err)
+{
+	struct event_priv *p;
+	struct m7b_event *ev;
+	const char *end = NULL;
+	const char *cls;
+	int r;
+
+	*out = NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	ev = &p->pub;
+	ev->priv = p;
+	p->line = malloc(len + 1);
+	if (!p->line) {
+		free(p);
+		return -ENOMEM;
+	}
+	memcpy(p->line, line, len);
+	p->line[len] = '\0';
+	ev->line = p->line;
+	ev->line_len = len;
+
+	if (memchr(line, '\0', len)) {
+		error_set(err, -EBADMSG, (size_t)((const char *)memchr(line, '\0', len) - line),
+			  "NUL byte in line");
+		r = -EBADMSG;
+		goto fail;
+	}
+	p->root = cJSON_ParseWithOpts(p->line, &end, true);
+	if (!p->root) {
+		size_t off = end && end >= p->line ? (size_t)(end - p->line) : 0;
+
+		error_set(err, -EBADMSG, off > len ? len : off, "not valid JSON");
+		r = -EBADMSG;
+		goto fail;
+	}
+	if (!cJSON_IsObject(p->root)) {
+		error_set(err, -EBADMSG, 0, "not a JSON object");
+		r = -EBADMSG;
+		goto fail;
+	}
+	cls = json_str(p->root, "class");
+	if (!cls) {
+		error_set(err, -EBADMSG, 0, "no string member \"class\"");
+		r = -EBADMSG;
+		goto fail;
+	}
+	ev->cls = cls;
+	ev->type = type_from_class(cls);
+	ev->has_id = json_int(cJSON_GetObjectItemCaseSensitive(p->root, "id"), &ev->id);
+	ev->channel = json_str(p->root, "channel");
+	ev->port = (int)json_int_or(p->root, "port", -1);
+	if (ev->port < -1 || ev->port > 255)
+		ev->port = -1;
+	ev->seq = json_int_or(p->root, "seq", -1);
+	ev->t_first = json_int_or(p->root, "t_first", -1);
+	ev->t_last = json_int_or(p->root, "t_last", -1);
+	ev->state = json_str(p->root, "state");
+	ev->reason = json_str(p->root, "reason");
+	ev->code = json_str(p->root, "code");
+	ev->message = json_str(p->root, "message");
+	ev->release = json_str(p->root, "release");
+	ev->proto_major = (int)json_int_or(p->root, "proto_major", -1);
+	ev->proto_minor = (int)json_int_or(p->root, "proto_minor", -1);
+	ev->level = (int)json_int_or(p->root, "level", -1);
+	ev->text = json_str(p->root, "text");
+	if (ev->type == M7B_EV_FRAME) {
+		const char *data = json_str(p->root, "data");
+		const char *hex = json_str(p->root, "hex");
+
+		ev->flags = frame_flags(p->root);
+		if (data || hex) {
+			r = decode_data(p, data ? data : hex, !data, err);
+			if (r < 0)
+				goto fail;
+		}
+	}
+	*out = ev;
+	return 0;
+fail:
+	m7b_event_free(ev);
+	return r;
+}
+
+struct m7b_event *m7b_event_free(struct m7b_event *ev)
+{
+	struct event_priv *p;
+
+	if (!ev)
+		return NULL;
+	p = ev->priv;
+	cJSON_Delete(p->root);
+	free(p->line);
+	free(p->data);
+	free(p);
+	return NULL;
+}
+
+static const cJSON *root_of(const struct m7b_event *ev)
+{
+	return ev ? ((const struct event_priv *)ev->priv)->root : NULL;
+}
+
+const char *m7b_event_get_string(const struct m7b_event *ev, const char *name)
+{
+	return ev ? json_str(root_of(ev), name) : NULL;
+}
+
+int m7b_event_get_int(const struct m7b_event *ev, const char *name, int64_t *out)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(root_of(ev), name);
+
+	if (!j)
+		return -ENOENT;
+	return json_int(j, out) ? 0 : -EINVAL;
+}
+
+bool m7b_event_has(const struct m7b_event *ev, const char *name)
+{
+	return cJSON_GetObjectItemCaseSensitive(root_of(ev), name) != NULL;
+}
+
+char *m7b_event_get_json(const struct m7b_event *ev, const char *name)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(root_of(ev), name);
+
+	return j ? cJSON_PrintUnformatted(j) : NULL;
+}
+
+size_t m7b_event_array_size(const struct m7b_event *ev, const char *name)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(root_of(ev), name);
+
+	return cJSON_IsArray(j) ? (size_t)cJSON_GetArraySize(j) : 0;
+}
+
+static const cJSON *array_item(const struct m7b_event *ev, const char *name, size_t i)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(root_of(ev), name);
+
+	if (!cJSON_IsArray(j) || i > INT32_MAX)
+		return NULL;
+	j = cJSON_GetArrayItem(j, (int)i);
+	return cJSON_IsObject(j) ? j : NULL;
+}
+
+const char *m7b_event_array_string(const struct m7b_event *ev, const char *name, size_t i,
+				   const char *member)
+{
+	const cJSON *j = array_item(ev, name, i);
+
+	return j ? json_str(j, member) : NULL;
+}
+
+int m7b_event_array_int(const struct m7b_event *ev, const char *name, size_t i, const char *member,
+			int64_t *out)
+{
+	const cJSON *j = array_item(ev, name, i);
+
+	if (!j || !(j = cJSON_GetObjectItemCaseSensitive(j, member)))
+		return -ENOENT;
+	return json_int(j, out) ? 0 : -EINVAL;
+}
+
+int m7b_event_channel(const struct m7b_event *ev, size_t i, struct m7b_channel_status *out)
+{
+	const cJSON *j = array_item(ev, "channels", i);
+
+	memset(out, 0, sizeof(*out));
+	if (!j)
+		return -ENOENT;
+	out->name = json_str(j, "name");
+	out->state = json_str(j, "state");
+	out->device = json_str(j, "device");
+	out->frames = json_int_or(j, "frames", -1);
+	out->recoveries = json_int_or(j, "recoveries", -1);
+	return out->name ? 0 : -ENOENT;
+}

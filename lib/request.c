@@ -1,0 +1,144 @@
+/* Requests to m7bridged: struct m7b_request formatted as one NDJSON line. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "m7bridge/client.h"
+
+static const char *const cmd_names[] = {
+	[M7B_CMD_WATCH] = "watch",	   [M7B_CMD_UNWATCH] = "unwatch",
+	[M7B_CMD_STATUS] = "status",	   [M7B_CMD_SEND] = "send",
+	[M7B_CMD_RECOVER] = "recover",	   [M7B_CMD_RELOAD] = "reload",
+	[M7B_CMD_INCIDENTS] = "incidents", [M7B_CMD_PING] = "ping",
+};
+
+const char *m7b_cmd_to_string(enum m7b_cmd cmd)
+{
+	if ((unsigned)cmd < sizeof(cmd_names) / sizeof(cmd_names[0]))
+		return cmd_names[cmd];
+	return NULL;
+}
+
+static bool add_strings(cJSON *obj, const char *name, const char *const *v, size_t n)
+{
+	cJSON *arr;
+
+	if (!v || n == 0)
+		return true;
+	if (n > INT32_MAX)
+		return false;
+	arr = cJSON_CreateStringArray(v, (int)n);
+	return arr && cJSON_AddItemToObject(obj, name, arr);
+}
+
+static bool add_ints(cJSON *obj, const char *name, const int *v, size_t n)
+{
+	cJSON *arr;
+
+	if (!v || n == 0)
+		return true;
+	if (n > INT32_MAX)
+		return false;
+	arr = cJSON_CreateIntArray(v, (int)n);
+	return arr && cJSON_AddItemToObject(obj, name, arr);
+}
+
+static bool add_watch(cJSON *obj, const struct m7b_watch *w)
+{
+	if (!w)
+		return true;
+	if (!add_strings(obj, "channels", w->channels, w->nchannels) ||
+	    !add_ints(obj, "ports", w->ports, w->nports) ||
+	    !add_strings(obj, "classes", w->classes, w->nclasses))
+		return false;
+	if (w->encoding && !cJSON_AddStringToObject(obj, "encoding", w->encoding))
+		return false;
+	if (w->policy && !cJSON_AddStringToObject(obj, "policy", w->policy))
+		return false;
+	return true;
+}
+
+static bool add_send(cJSON *obj, const struct m7b_request *req)
+{
+	size_t cap = (req->len + 2) / 3 * 4 + 1;
+	char *b64;
+	bool ok;
+
+	if (req->port < 0 || req->port > 255 || (req->len && !req->data))
+		return false;
+	b64 = malloc(cap);
+	if (!b64)
+		return false;
+	ok = m7b_base64_encode(req->data ? req->data : "", req->len, b64, cap) >= 0 &&
+	     cJSON_AddNumberToObject(obj, "port", req->port) &&
+	     cJSON_AddStringToObject(obj, "data", b64);
+	free(b64);
+	return ok;
+}
+
+char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error)
+{
+	const char *cmd = req ? m7b_cmd_to_string(req->cmd) : NULL;
+	cJSON *obj;
+	char *json = NULL, *line = NULL;
+	bool ok;
+	int r = -ENOMEM;
+
+	if (!cmd) {
+		if (error)
+			*error = -EINVAL;
+		return NULL;
+	}
+	obj = cJSON_CreateObject();
+	if (!obj)
+		goto out;
+	ok = cJSON_AddStringToObject(obj, "cmd", cmd) &&
+	     cJSON_AddNumberToObject(obj, "id", (double)id);
+	switch (req->cmd) {
+	case M7B_CMD_WATCH:
+		ok = ok && add_watch(obj, req->watch);
+		break;
+	case M7B_CMD_SEND:
+		if (ok && !add_send(obj, req)) {
+			r = -EINVAL;
+			ok = false;
+		}
+		if (ok && req->channel)
+			ok = cJSON_AddStringToObject(obj, "channel", req->channel);
+		break;
+	case M7B_CMD_RECOVER:
+	case M7B_CMD_RELOAD:
+	case M7B_CMD_INCIDENTS:
+		if (ok && req->channel)
+			ok = cJSON_AddStringToObject(obj, "channel", req->channel);
+		if (ok && req->cmd == M7B_CMD_RELOAD && req->firmware)
+			ok = cJSON_AddStringToObject(obj, "firmware", req->firmware);
+		if (ok && req->cmd == M7B_CMD_RECOVER && req->action)
+			ok = cJSON_AddStringToObject(obj, "action", req->action);
+		break;
+	default:
+		break;
+	}
+	if (!ok)
+		goto out;
+	json = cJSON_PrintUnformatted(obj);
+	if (!json)
+		goto out;
+	size_t n = strlen(json);
+
+	line = malloc(n + 2);
+	if (!line)
+		goto out;
+	memcpy(line, json, n);
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	r = 0;
+out:
+	cJSON_free(json);
+	cJSON_Delete(obj);
+	if (error)
+		*error = r;
+	return line;
+}
