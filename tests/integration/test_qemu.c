@@ -1,0 +1,771 @@
+/* End-to-end test of the QEMU port: the firmware image runs on QEMU's mps2-an500 Cortex-M7;
+ * its link UART reaches this test through a pty (socat), as /dev/ttyRPMSG30 reaches the
+ * daemon, and its captured UART through a Unix socket that plays the sensor. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "m7bridge/decoder.h"
+#include "m7bridge/wire.h"
+
+#define TICK_HZ		 25000000u    /* TIMER0 on mps2-an500 */
+#define WAIT_MS		 20000	      /* any single expectation; generous for a loaded host */
+#define IDLE_GAP_US	 100000u      /* set by CONFIG: capture ends after 100 ms of silence */
+#define BURST_GAP_MS	 400	      /* silence the test leaves between bursts */
+#define HEARTBEAT_MS	 500u	      /* set by CONFIG */
+#define NOINIT_SEED_ADDR "0x203fff00" /* see board_qemu.c: boot seed for boot_id */
+
+/* One frame from the firmware, copied out of the decoder. */
+struct rx_frame {
+	struct m7b_frame f; /* f.payload points at payload below */
+	uint8_t payload[M7B_PAYLOAD_MAX];
+};
+
+struct rig {
+	char dir[128];
+	char link_sock[192], sensor_sock[192], tty_path[192], qemu_log[192], socat_log[192];
+	pid_t qemu, socat;
+	int tty;    /* the link, as the daemon would open it */
+	int sensor; /* UART1 of the guest */
+	struct m7b_decoder dec;
+	uint8_t in[4096];
+	size_t in_pos, in_len;
+	uint32_t tx_seq;     /* host -> M7 seq */
+	bool have_seq;	     /* a frame from the M7 was seen */
+	uint32_t last_seq;   /* its seq */
+	unsigned seq_errors; /* frames whose seq was not the previous + 1 (HELLO: 0) */
+	unsigned frames;     /* frames from the M7 */
+	unsigned hellos;
+	uint64_t max_now;   /* largest now_ticks seen (HELLO, HEARTBEAT) */
+	bool now_went_back; /* a now_ticks smaller than an earlier one */
+	uint32_t boot_id;
+	struct m7b_heartbeat last_hb; /* most recent HEARTBEAT */
+	unsigned heartbeats;
+	unsigned data_frames;
+};
+
+static struct rig rig;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+}
+
+/* snprintf that reports truncation instead of silently cutting a path. */
+__attribute__((format(printf, 3, 4))) static bool fmt(char *buf, size_t cap, const char *f, ...)
+{
+	va_list ap;
+
+	va_start(ap, f);
+	int n = vsnprintf(buf, cap, f, ap);
+	va_end(ap);
+	return n >= 0 && (size_t)n < cap;
+}
+
+/* True when an executable `name` is on PATH. */
+static bool in_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[512];
+
+	if (path == NULL)
+		return false;
+	while (*path != '\0') {
+		size_t n = strcspn(path, ":");
+		if (n > 0 && n < 256) {
+			snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name);
+			if (access(buf, X_OK) == 0)
+				return true;
+		}
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	return false;
+}
+
+/* Prints a child's log file to stderr, for the failure report. */
+static void dump_log(const char *what, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char line[512];
+
+	if (f == NULL)
+		return;
+	fprintf(stderr, "--- %s (%s) ---\n", what, path);
+	while (fgets(line, sizeof(line), f) != NULL)
+		fputs(line, stderr);
+	fclose(f);
+}
+
+/* Starts argv with stdout/stderr in logpath; the child dies with this process, so a test
+ * killed by its timeout leaves nothing running. */
+static pid_t spawn(const char *const argv[], const char *logpath)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(126);
+	int null = open("/dev/null", O_RDONLY);
+	int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+		_exit(126);
+	/* Every descriptor of the test is O_CLOEXEC, so nothing else leaks into the child. */
+	execvp(argv[0], (char *const *)argv);
+	_exit(127);
+}
+
+/* Stops a child: SIGTERM, then SIGKILL if it lingers; always reaps it. */
+static void stop_child(pid_t *pid)
+{
+	int status;
+
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGTERM);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(*pid, &status, WNOHANG) == *pid) {
+			*pid = -1;
+			return;
+		}
+		sleep_ms(10);
+	}
+	kill(*pid, SIGKILL);
+	waitpid(*pid, &status, 0);
+	*pid = -1;
+}
+
+/* True while the child runs; reaps it (and forgets the pid) once it has exited. */
+static bool child_alive(pid_t *pid)
+{
+	int status;
+
+	if (*pid <= 0)
+		return false;
+	if (waitpid(*pid, &status, WNOHANG) == *pid) {
+		fprintf(stderr, "child %d exited (status 0x%x)\n", (int)*pid, status);
+		*pid = -1;
+		return false;
+	}
+	return true;
+}
+
+/* Waits (event-driven where possible, else short polls) for a path to appear while QEMU
+ * and, once started, socat keep running. */
+static bool wait_for_path(struct rig *r, const char *path)
+{
+	int64_t end = now_ms() + WAIT_MS;
+
+	while (now_ms() < end) {
+		if (access(path, F_OK) == 0)
+			return true;
+		if (!child_alive(&r->qemu) || (r->socat != 0 && !child_alive(&r->socat)))
+			return false;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+static void write_all(int fd, const uint8_t *p, size_t n)
+{
+	int64_t end = now_ms() + WAIT_MS;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		assert_true(w < 0 && (errno == EAGAIN || errno == EINTR));
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		int left = (int)(end - now_ms());
+		assert_true(left > 0);
+		(void)poll(&pfd, 1, left);
+	}
+}
+
+/* Sends one frame to the firmware over the link. */
+static uint32_t send_frame(struct rig *r, uint8_t type, uint8_t port, const void *payload,
+			   size_t len)
+{
+	uint8_t buf[M7B_FRAME_MAX];
+	struct m7b_frame h = {.ver = M7B_WIRE_VERSION,
+			      .type = type,
+			      .port = port,
+			      .seq = r->tx_seq++,
+			      .len = (uint16_t)len};
+	struct m7b_part part = {payload, len};
+	int n = m7b_wire_encode(buf, sizeof(buf), &h, &part, len > 0 ? 1 : 0);
+
+	assert_true(n > 0);
+	write_all(r->tty, buf, (size_t)n);
+	return h.seq;
+}
+
+/* Bookkeeping every frame from the firmware goes through: seq continuity, clock order. */
+static void note_frame(struct rig *r, const struct m7b_frame *f)
+{
+	r->frames++;
+	if (f->type == M7B_T_HELLO) {
+		r->hellos++;
+		if (f->seq != 0) {
+			fprintf(stderr, "HELLO with seq %" PRIu32 " (expected 0)\n", f->seq);
+			r->seq_errors++;
+		}
+	} else if (!r->have_seq || f->seq != r->last_seq + 1u) {
+		fprintf(stderr, "seq gap: %s seq %" PRIu32 " after %" PRIu32 "\n",
+			m7b_wire_type_name(f->type), f->seq, r->last_seq);
+		r->seq_errors++;
+	}
+	r->have_seq = true;
+	r->last_seq = f->seq;
+
+	uint64_t now = 0;
+	bool has_now = false;
+	if (f->type == M7B_T_HELLO) {
+		struct m7b_hello h;
+		if (m7b_wire_unpack_hello(f, &h) == 0) {
+			now = h.now_ticks;
+			has_now = true;
+		}
+	} else if (f->type == M7B_T_HEARTBEAT) {
+		struct m7b_heartbeat hb;
+		if (m7b_wire_unpack_heartbeat(f, &hb) == 0) {
+			now = hb.now_ticks;
+			has_now = true;
+			r->last_hb = hb;
+			r->heartbeats++;
+		}
+	} else if (f->type == M7B_T_DATA) {
+		r->data_frames++;
+	} else if (f->type == M7B_T_LOG) {
+		struct m7b_log l;
+		if (m7b_wire_unpack_log(f, &l) == 0)
+			fprintf(stderr, "firmware LOG <%u>: %.*s\n", l.level, (int)l.text_len,
+				l.text);
+	}
+	if (has_now) {
+		if (now < r->max_now)
+			r->now_went_back = true;
+		else
+			r->max_now = now;
+	}
+}
+
+/* Next frame from the firmware within timeout_ms; false on timeout. */
+static bool next_frame(struct rig *r, struct rx_frame *out, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+
+	for (;;) {
+		if (r->in_pos < r->in_len) {
+			const uint8_t *pos = r->in + r->in_pos;
+			struct m7b_frame f;
+			int rc = m7b_decoder_next(&r->dec, &pos, r->in + r->in_len, &f);
+
+			r->in_pos = (size_t)(pos - r->in);
+			if (rc == 1) {
+				out->f = f;
+				memcpy(out->payload, f.payload, f.len);
+				out->f.payload = out->payload;
+				note_frame(r, &out->f);
+				return true;
+			}
+			continue;
+		}
+		int left = (int)(end - now_ms());
+		if (left <= 0)
+			return false;
+		struct pollfd pfd = {.fd = r->tty, .events = POLLIN};
+		int pr = poll(&pfd, 1, left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		assert_true(pr >= 0);
+		if (pr == 0)
+			return false;
+		ssize_t n = read(r->tty, r->in, sizeof(r->in));
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "link closed (read %zd, %s): QEMU or socat went away\n", n,
+				n < 0 ? strerror(errno) : "EOF");
+			fail();
+		}
+		r->in_pos = 0;
+		r->in_len = (size_t)n;
+	}
+}
+
+/* Next frame of a given type; frames of other types are noted and skipped. */
+static bool next_of_type(struct rig *r, uint8_t type, struct rx_frame *out, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+
+	for (;;) {
+		int left = (int)(end - now_ms());
+		if (left <= 0 || !next_frame(r, out, left))
+			return false;
+		if (out->f.type == type)
+			return true;
+	}
+}
+
+/* Next ACK for the frame sent with seq. */
+static struct m7b_ack expect_ack(struct rig *r, uint32_t seq)
+{
+	struct rx_frame fr;
+	struct m7b_ack a;
+
+	for (;;) {
+		assert_true(next_of_type(r, M7B_T_ACK, &fr, WAIT_MS));
+		assert_int_equal(m7b_wire_unpack_ack(&fr.f, &a), 0);
+		if (a.acked_seq == seq)
+			return a;
+	}
+}
+
+static int open_tty(const char *path)
+{
+	int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	struct termios t;
+
+	if (fd < 0)
+		return -1;
+	/* As the daemon does for ttyRPMSG: raw, or the line discipline rewrites bytes. */
+	if (tcgetattr(fd, &t) == 0) {
+		cfmakeraw(&t);
+		(void)tcsetattr(fd, TCSANOW, &t);
+	}
+	return fd;
+}
+
+static int connect_unix(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	if (fd < 0)
+		return -1;
+	if (!fmt(sa.sun_path, sizeof(sa.sun_path), "%s", path) ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int rig_teardown(void **state)
+{
+	struct rig *r = &rig;
+
+	(void)state;
+	if (r->tty >= 0)
+		close(r->tty);
+	if (r->sensor >= 0)
+		close(r->sensor);
+	r->tty = r->sensor = -1;
+	stop_child(&r->socat);
+	stop_child(&r->qemu);
+	if (r->dir[0] != '\0') {
+		const char *files[] = {r->link_sock, r->sensor_sock, r->tty_path, r->qemu_log,
+				       r->socat_log};
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+			(void)unlink(files[i]);
+		(void)rmdir(r->dir);
+	}
+	return 0;
+}
+
+static int rig_fail(struct rig *r, const char *why)
+{
+	fprintf(stderr, "setup failed: %s\n", why);
+	dump_log("qemu", r->qemu_log);
+	dump_log("socat", r->socat_log);
+	rig_teardown(NULL);
+	return -1;
+}
+
+/* QEMU with both UARTs on socket chardevs that hold the guest until a client connects,
+ * socat bridging the link socket to a pty, the sensor socket connected directly. */
+static int rig_setup(void **state)
+{
+	struct rig *r = &rig;
+	const char *tmp = getenv("TMPDIR");
+	char seed[16], loader[96];
+
+	(void)state;
+	memset(r, 0, sizeof(*r));
+	r->tty = r->sensor = -1;
+	m7b_decoder_init(&r->dec);
+	if (!fmt(r->dir, sizeof(r->dir), "%s/m7b-qemu-XXXXXX", tmp != NULL ? tmp : "/tmp") ||
+	    mkdtemp(r->dir) == NULL) {
+		r->dir[0] = '\0';
+		return rig_fail(r, "mkdtemp");
+	}
+	char link_dev[256], sensor_dev[256], pty_addr[256], unix_addr[256];
+	if (!fmt(r->link_sock, sizeof(r->link_sock), "%s/link.sock", r->dir) ||
+	    !fmt(r->sensor_sock, sizeof(r->sensor_sock), "%s/sensor.sock", r->dir) ||
+	    !fmt(r->tty_path, sizeof(r->tty_path), "%s/ttyRPMSG30", r->dir) ||
+	    !fmt(r->qemu_log, sizeof(r->qemu_log), "%s/qemu.log", r->dir) ||
+	    !fmt(r->socat_log, sizeof(r->socat_log), "%s/socat.log", r->dir) ||
+	    !fmt(link_dev, sizeof(link_dev), "socket,id=link,path=%s,server=on,wait=on",
+		 r->link_sock) ||
+	    !fmt(sensor_dev, sizeof(sensor_dev), "socket,id=sensor,path=%s,server=on,wait=on",
+		 r->sensor_sock) ||
+	    !fmt(pty_addr, sizeof(pty_addr), "PTY,link=%s,rawer,wait-slave", r->tty_path) ||
+	    !fmt(unix_addr, sizeof(unix_addr), "UNIX-CONNECT:%s", r->link_sock))
+		return rig_fail(r, "TMPDIR too long for socket paths");
+	/* A random boot seed, so boot_id differs from run to run as on hardware. */
+	srand((unsigned)(now_ms() ^ getpid()));
+	snprintf(seed, sizeof(seed), "0x%08x", (unsigned)rand() ^ ((unsigned)rand() << 16));
+	snprintf(loader, sizeof(loader), "loader,addr=%s,data=%s,data-len=4", NOINIT_SEED_ADDR,
+		 seed);
+	const char *qemu_argv[] = {
+		"qemu-system-arm", "-M", "mps2-an500", "-display", "none", "-monitor", "none",
+		/* Guest time from the instruction count: deterministic while the guest runs,
+		 * real time while it sleeps in WFI. */
+		"-icount", "shift=0",
+		/* A firmware fault resets the guest: make that end QEMU, so it cannot pass. */
+		"-no-reboot", "-kernel", getenv("M7B_QEMU_FW"), "-chardev", link_dev, "-serial",
+		"chardev:link", "-chardev", sensor_dev, "-serial", "chardev:sensor", "-device",
+		loader, NULL};
+	r->qemu = spawn(qemu_argv, r->qemu_log);
+	if (r->qemu < 0)
+		return rig_fail(r, "fork qemu");
+	if (!wait_for_path(r, r->link_sock))
+		return rig_fail(r, "QEMU did not create the link socket");
+
+	const char *socat_argv[] = {"socat", pty_addr, unix_addr, NULL};
+	r->socat = spawn(socat_argv, r->socat_log);
+	if (r->socat < 0)
+		return rig_fail(r, "fork socat");
+	if (!wait_for_path(r, r->tty_path))
+		return rig_fail(r, "socat did not create the pty link");
+	r->tty = open_tty(r->tty_path);
+	if (r->tty < 0)
+		return rig_fail(r, "open the pty");
+
+	/* QEMU creates the second socket once the first has its client. */
+	if (!wait_for_path(r, r->sensor_sock))
+		return rig_fail(r, "QEMU did not create the sensor socket");
+	int64_t end = now_ms() + WAIT_MS;
+	while ((r->sensor = connect_unix(r->sensor_sock)) < 0 && now_ms() < end)
+		sleep_ms(10);
+	if (r->sensor < 0)
+		return rig_fail(r, "connect to the sensor socket");
+	return 0;
+}
+
+/* The firmware's first frame: HELLO, seq 0, with this port's clock and limits. Then the
+ * test talks like NXP's tty driver and the daemon do: the kernel's unframed
+ * "hello world!", a 0x00, then frames. */
+static void test_hello_at_boot(void **state)
+{
+	struct rig *r = &rig;
+	struct rx_frame fr;
+	struct m7b_hello h;
+
+	(void)state;
+	assert_true(next_frame(r, &fr, WAIT_MS));
+	assert_int_equal(fr.f.type, M7B_T_HELLO);
+	assert_int_equal(fr.f.seq, 0);
+	assert_int_equal(fr.f.port, 0);
+	assert_int_equal(m7b_wire_unpack_hello(&fr.f, &h), 0);
+	assert_int_equal(h.tick_hz, TICK_HZ);
+	assert_int_equal(h.max_payload, M7B_PAYLOAD_MAX);
+	assert_true(h.host_credits >= 1);
+	assert_true(h.name_len >= 13);
+	assert_memory_equal(h.name, "m7bridge-qemu", 13);
+	assert_true(h.now_ticks > 0);
+	r->boot_id = h.boot_id;
+
+	static const uint8_t kernel_hello[] = "hello world!";
+	write_all(r->tty, kernel_hello, 12);
+	static const uint8_t zero = 0;
+	write_all(r->tty, &zero, 1);
+}
+
+/* CONFIG sets the idle gap and heartbeat period the rest of the test relies on, and a
+ * baud rate the port applies to UART1; ACK OK. */
+static void test_config(void **state)
+{
+	struct rig *r = &rig;
+	struct m7b_config_item items[] = {
+		{M7B_CFG_IDLE_GAP_US, IDLE_GAP_US},
+		{M7B_CFG_HEARTBEAT_MS, HEARTBEAT_MS},
+		{M7B_CFG_BAUD, 115200},
+	};
+	uint8_t payload[M7B_PAYLOAD_MAX];
+	int n = m7b_wire_pack_config(payload, sizeof(payload), items, 3);
+
+	(void)state;
+	assert_true(n > 0);
+	uint32_t seq = send_frame(r, M7B_T_CONFIG, 0, payload, (size_t)n);
+	struct m7b_ack a = expect_ack(r, seq);
+	assert_int_equal(a.acked_type, M7B_T_CONFIG);
+	assert_int_equal(a.status, M7B_ACK_OK);
+}
+
+/* Bursts with silences between them go into UART1; each burst comes back as exactly one
+ * capture (split only at 462 bytes, marked CONTINUED), byte for byte, with timestamps
+ * that order and space the captures as the silences did. */
+static void test_captures_split_at_gaps(void **state)
+{
+	struct rig *r = &rig;
+	enum { NBURSTS = 5 };
+	static uint8_t burst[NBURSTS][600];
+	size_t len[NBURSTS] = {25, 256, 1, 600, M7B_DATA_BYTES_MAX};
+	size_t total = 0;
+
+	(void)state;
+	memcpy(burst[0], "burst one: hello sensor\r\n", 25);
+	for (size_t i = 0; i < 256; i++)
+		burst[1][i] = (uint8_t)i; /* every byte value, 0x00 included */
+	burst[2][0] = 0x00;
+	for (size_t i = 0; i < 600; i++)
+		burst[3][i] = (uint8_t)(i * 7u + 3u);
+	for (size_t i = 0; i < M7B_DATA_BYTES_MAX; i++)
+		burst[4][i] = (uint8_t)(0xFFu - i);
+
+	/* All bursts go out with silences between them before any DATA is read, so the
+	 * captures are cut by the firmware's idle timer, not by the test waiting. */
+	for (int b = 0; b < NBURSTS; b++) {
+		if (b > 0)
+			sleep_ms(BURST_GAP_MS);
+		write_all(r->sensor, burst[b], len[b]);
+		total += len[b];
+	}
+
+	uint64_t prev_last = 0;
+	for (int b = 0; b < NBURSTS; b++) {
+		size_t got = 0;
+		uint64_t t_first = 0;
+		int parts = 0;
+
+		while (got < len[b]) {
+			struct rx_frame fr;
+			struct m7b_data d;
+
+			assert_true(next_of_type(r, M7B_T_DATA, &fr, WAIT_MS));
+			assert_int_equal(fr.f.port, 0);
+			assert_int_equal(m7b_wire_unpack_data(&fr.f, &d), 0);
+			assert_int_equal(fr.f.flags & (M7B_DATA_OVERRUN | M7B_DATA_LINE_ERROR), 0);
+			/* Never more than the burst holds: a capture that ran into the next
+			 * burst would fail here or in the byte comparison. */
+			assert_true(got + d.nbytes <= len[b]);
+			assert_memory_equal(d.bytes, burst[b] + got, d.nbytes);
+			assert_true(d.t_first <= d.t_last);
+			if (parts == 0) {
+				t_first = d.t_first;
+				/* The silence before this burst lies between the captures. */
+				assert_true(d.t_first > prev_last);
+				if (b > 0)
+					assert_true(d.t_first - prev_last >=
+						    (uint64_t)TICK_HZ / 1000000u * IDLE_GAP_US);
+			} else {
+				assert_int_equal(d.t_first, t_first); /* same capture */
+			}
+			got += d.nbytes;
+			bool more = got < len[b];
+			/* Split only where the payload is full, and flagged so. */
+			assert_int_equal(!!(fr.f.flags & M7B_DATA_CONTINUED), more);
+			if (more)
+				assert_int_equal(d.nbytes, M7B_DATA_BYTES_MAX);
+			prev_last = d.t_last;
+			parts++;
+		}
+		assert_int_equal(parts, len[b] > M7B_DATA_BYTES_MAX ? 2 : 1);
+	}
+
+	/* Counters agree: every byte captured, no overrun; the kernel's hello world! was
+	 * counted as noise, not taken for a frame. */
+	struct rx_frame fr;
+	unsigned hb_before = r->heartbeats; /* the next one counts every byte above */
+	while (r->heartbeats == hb_before)
+		assert_true(next_frame(r, &fr, WAIT_MS));
+	assert_true(r->last_hb.ncounters > M7B_HB_NOISE_BYTES);
+	assert_int_equal(r->last_hb.counter[M7B_HB_UART_RX_BYTES], total);
+	assert_int_equal(r->last_hb.counter[M7B_HB_UART_OVERRUNS], 0);
+	assert_int_equal(r->last_hb.counter[M7B_HB_CAPTURES], r->data_frames);
+	assert_true(r->last_hb.counter[M7B_HB_NOISE_BYTES] >= 12);
+	assert_true(r->last_hb.now_ticks >= prev_last);
+}
+
+/* PING is answered with a HEARTBEAT at once, not at the next period. */
+static void test_heartbeat_on_ping(void **state)
+{
+	struct rig *r = &rig;
+	struct rx_frame fr;
+	struct m7b_heartbeat hb;
+	const uint64_t period = (uint64_t)TICK_HZ * HEARTBEAT_MS / 1000u;
+
+	(void)state;
+	assert_true(next_of_type(r, M7B_T_HEARTBEAT, &fr, WAIT_MS));
+	uint64_t periodic = r->last_hb.now_ticks;
+	(void)send_frame(r, M7B_T_PING, 0, NULL, 0);
+	assert_true(next_of_type(r, M7B_T_HEARTBEAT, &fr, WAIT_MS));
+	assert_int_equal(m7b_wire_unpack_heartbeat(&fr.f, &hb), 0);
+	assert_true(hb.now_ticks >= periodic);
+	assert_true(hb.now_ticks - periodic < period / 2);
+}
+
+/* Without PINGs heartbeats keep coming, one period apart in guest time. */
+static void test_heartbeat_periodic(void **state)
+{
+	struct rig *r = &rig;
+	struct rx_frame fr;
+	const uint64_t period = (uint64_t)TICK_HZ * HEARTBEAT_MS / 1000u;
+
+	(void)state;
+	assert_true(next_of_type(r, M7B_T_HEARTBEAT, &fr, WAIT_MS));
+	uint64_t t0 = r->last_hb.now_ticks;
+	for (int i = 0; i < 2; i++) {
+		assert_true(next_of_type(r, M7B_T_HEARTBEAT, &fr, WAIT_MS));
+		uint64_t dt = r->last_hb.now_ticks - t0;
+		assert_true(dt >= period * 9 / 10);
+		assert_true(dt <= period * 3 / 2);
+		t0 = r->last_hb.now_ticks;
+	}
+}
+
+/* HOST_HELLO is answered with HELLO: seq restarts at 0, same boot. */
+static void test_hello_on_host_hello(void **state)
+{
+	struct rig *r = &rig;
+	struct rx_frame fr;
+	struct m7b_hello h;
+
+	(void)state;
+	(void)send_frame(r, M7B_T_HOST_HELLO, 0, NULL, 0);
+	assert_true(next_of_type(r, M7B_T_HELLO, &fr, WAIT_MS));
+	assert_int_equal(fr.f.seq, 0);
+	assert_int_equal(m7b_wire_unpack_hello(&fr.f, &h), 0);
+	assert_int_equal(h.boot_id, r->boot_id);
+	assert_int_equal(h.tick_hz, TICK_HZ);
+	assert_int_equal(r->hellos, 2);
+}
+
+/* SEND bytes come out of UART1 exactly; a SEND to a port that does not exist is refused. */
+static void test_send_to_uart(void **state)
+{
+	struct rig *r = &rig;
+	uint8_t out[300];
+	uint8_t got[sizeof(out)];
+	size_t have = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 13u + 1u);
+	out[5] = 0x00;
+	uint32_t seq = send_frame(r, M7B_T_SEND, 0, out, sizeof(out));
+	struct m7b_ack a = expect_ack(r, seq);
+	assert_int_equal(a.acked_type, M7B_T_SEND);
+	assert_int_equal(a.status, M7B_ACK_OK);
+
+	int64_t end = now_ms() + WAIT_MS;
+	while (have < sizeof(out)) {
+		struct pollfd pfd = {.fd = r->sensor, .events = POLLIN};
+		int left = (int)(end - now_ms());
+		assert_true(left > 0);
+		if (poll(&pfd, 1, left) <= 0)
+			continue;
+		ssize_t n = read(r->sensor, got + have, sizeof(got) - have);
+		assert_true(n > 0);
+		have += (size_t)n;
+	}
+	assert_memory_equal(got, out, sizeof(out));
+
+	seq = send_frame(r, M7B_T_SEND, 1, out, 4);
+	a = expect_ack(r, seq);
+	assert_int_equal(a.status, M7B_ACK_BAD_PORT);
+
+	/* The bytes are counted once the next heartbeat reports. */
+	(void)send_frame(r, M7B_T_PING, 0, NULL, 0);
+	struct rx_frame fr;
+	assert_true(next_of_type(r, M7B_T_HEARTBEAT, &fr, WAIT_MS));
+	assert_int_equal(r->last_hb.counter[M7B_HB_UART_TX_BYTES], sizeof(out));
+}
+
+/* Over the whole run: no seq gaps, guest time never went back, it crossed the 32-bit
+ * boundary of TIMER0 (the port starts the counter 1.34 s before it), and the firmware
+ * is still the same boot. */
+static void test_whole_run(void **state)
+{
+	struct rig *r = &rig;
+
+	(void)state;
+	assert_true(r->frames > 10);
+	assert_int_equal(r->seq_errors, 0);
+	assert_false(r->now_went_back);
+	/* The heartbeat tests alone span > 1.5 s of guest time. */
+	assert_true(r->max_now > UINT64_C(0xFFFFFFFF));
+	assert_true(child_alive(&r->qemu));
+	assert_true(child_alive(&r->socat));
+}
+
+int main(void)
+{
+	const char *fw = getenv("M7B_QEMU_FW");
+
+	if (fw == NULL || access(fw, R_OK) != 0) {
+		printf("SKIP: firmware image not built (needs arm-none-eabi-gcc and "
+		       "newlib-nano)\n");
+		return 77;
+	}
+	if (!in_path("qemu-system-arm")) {
+		printf("SKIP: qemu-system-arm not found on PATH (Debian: qemu-system-arm)\n");
+		return 77;
+	}
+	if (!in_path("socat")) {
+		printf("SKIP: socat not found on PATH (Debian: socat)\n");
+		return 77;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hello_at_boot),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_captures_split_at_gaps),
+		cmocka_unit_test(test_heartbeat_on_ping),
+		cmocka_unit_test(test_heartbeat_periodic),
+		cmocka_unit_test(test_hello_on_host_hello),
+		cmocka_unit_test(test_send_to_uart),
+		cmocka_unit_test(test_whole_run),
+	};
+	return cmocka_run_group_tests(tests, rig_setup, rig_teardown);
+}
