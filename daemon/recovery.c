@@ -1,0 +1,669 @@
+/* Recovery ladder: a pure per-channel state machine (events + time in, actions out).
+ * The glue in the daemon carries the actions out and feeds their results back. */
+#include "recovery.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* What the current try waits for. */
+enum phase {
+	PH_NONE = 0,
+	PH_DELAY,  /* retry delay before the next try of the same step */
+	PH_RESULT, /* an awaited action */
+	PH_TTY,	   /* the device node */
+	PH_HELLO,  /* HELLO or HEARTBEAT on the reopened link */
+};
+
+/* Script operations; each step is a short script. */
+enum op {
+	OP_END = 0,
+	OP_CLOSE,
+	OP_OPEN,
+	OP_HELLO,
+	OP_DRIVER,
+	OP_STOP,
+	OP_SETFW,
+	OP_START,
+	OP_HOOK,
+	OP_WAIT_TTY,
+	OP_WAIT_HELLO,
+};
+
+/* Why each script looks the way it does is in docs/RECOVERY.md. The tty is closed
+ * before anything removes its node: the NXP driver unregisters it without a hangup. */
+static const unsigned char script_resync[] = {OP_HELLO, OP_WAIT_HELLO, OP_END};
+static const unsigned char script_reopen[] = {OP_CLOSE, OP_OPEN, OP_HELLO, OP_WAIT_HELLO, OP_END};
+static const unsigned char script_driver[] = {OP_CLOSE, OP_DRIVER,     OP_WAIT_TTY, OP_OPEN,
+					      OP_HELLO, OP_WAIT_HELLO, OP_END};
+static const unsigned char script_rproc[] = {OP_CLOSE, OP_STOP,	      OP_SETFW,
+					     OP_START, OP_WAIT_TTY,   OP_OPEN,
+					     OP_HELLO, OP_WAIT_HELLO, OP_END};
+static const unsigned char script_hook[] = {OP_CLOSE, OP_HOOK,	     OP_WAIT_TTY, OP_OPEN,
+					    OP_HELLO, OP_WAIT_HELLO, OP_END};
+
+static const unsigned char *const scripts[RECOVERY_STEP_COUNT] = {
+	[RECOVERY_STEP_RESYNC] = script_resync, [RECOVERY_STEP_REOPEN] = script_reopen,
+	[RECOVERY_STEP_DRIVER] = script_driver, [RECOVERY_STEP_REMOTEPROC] = script_rproc,
+	[RECOVERY_STEP_HOOK] = script_hook,	[RECOVERY_STEP_RELOAD] = script_rproc,
+};
+
+static const char *const step_names[RECOVERY_STEP_COUNT] = {
+	[RECOVERY_STEP_RESYNC] = "resync", [RECOVERY_STEP_REOPEN] = "reopen",
+	[RECOVERY_STEP_DRIVER] = "driver", [RECOVERY_STEP_REMOTEPROC] = "remoteproc",
+	[RECOVERY_STEP_HOOK] = "hook",	   [RECOVERY_STEP_RELOAD] = "reload",
+};
+
+/* Defaults per step: timeout, tries, retry delay. The remoteproc step covers firmware
+ * load, boot, name-service announce and the tty probe, hence the long timeout. */
+static const struct recovery_step_config step_defaults[RECOVERY_STEP_COUNT] = {
+	[RECOVERY_STEP_RESYNC] = {RECOVERY_STEP_RESYNC, 2000, 2, 500},
+	[RECOVERY_STEP_REOPEN] = {RECOVERY_STEP_REOPEN, 3000, 1, 0},
+	[RECOVERY_STEP_DRIVER] = {RECOVERY_STEP_DRIVER, 5000, 1, 0},
+	[RECOVERY_STEP_REMOTEPROC] = {RECOVERY_STEP_REMOTEPROC, 15000, 2, 1000},
+	[RECOVERY_STEP_HOOK] = {RECOVERY_STEP_HOOK, 30000, 1, 0},
+	[RECOVERY_STEP_RELOAD] = {RECOVERY_STEP_RELOAD, 20000, 1, 0},
+};
+
+const char *recovery_step_to_string(enum recovery_step s)
+{
+	if ((unsigned)s >= RECOVERY_STEP_COUNT)
+		return "unknown";
+	return step_names[s];
+}
+
+int recovery_step_from_string(const char *name, enum recovery_step *out)
+{
+	int i;
+
+	if (!name)
+		return -EINVAL;
+	for (i = 0; i < RECOVERY_STEP_COUNT; i++)
+		if (strcmp(name, step_names[i]) == 0) {
+			*out = (enum recovery_step)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *recovery_state_to_string(enum recovery_state s)
+{
+	switch (s) {
+	case RECOVERY_IDLE:
+		return "idle";
+	case RECOVERY_RUNNING:
+		return "running";
+	case RECOVERY_RELOAD:
+		return "reload";
+	case RECOVERY_FAILED:
+		return "failed";
+	}
+	return "unknown";
+}
+
+const char *recovery_link_to_string(enum recovery_link l)
+{
+	switch (l) {
+	case RECOVERY_LINK_UP:
+		return "up";
+	case RECOVERY_LINK_RECOVERING:
+		return "recovering";
+	case RECOVERY_LINK_RELOADING:
+		return "reloading";
+	case RECOVERY_LINK_FAILED:
+		return "failed";
+	}
+	return "unknown";
+}
+
+const char *recovery_action_to_string(enum recovery_action_type t)
+{
+	switch (t) {
+	case RECOVERY_ACT_SET_STATE:
+		return "set_state";
+	case RECOVERY_ACT_PROBE:
+		return "probe";
+	case RECOVERY_ACT_CLOSE_TTY:
+		return "close_tty";
+	case RECOVERY_ACT_OPEN_TTY:
+		return "open_tty";
+	case RECOVERY_ACT_SEND_HOST_HELLO:
+		return "send_host_hello";
+	case RECOVERY_ACT_RELOAD_DRIVER:
+		return "reload_driver";
+	case RECOVERY_ACT_RPROC_STOP:
+		return "rproc_stop";
+	case RECOVERY_ACT_RPROC_SET_FIRMWARE:
+		return "rproc_set_firmware";
+	case RECOVERY_ACT_RPROC_START:
+		return "rproc_start";
+	case RECOVERY_ACT_RUN_HOOK:
+		return "run_hook";
+	case RECOVERY_ACT_WATCH_TTY:
+		return "watch_tty";
+	case RECOVERY_ACT_STEP_DONE:
+		return "step_done";
+	case RECOVERY_ACT_RECOVERED:
+		return "recovered";
+	case RECOVERY_ACT_GAVE_UP:
+		return "gave_up";
+	}
+	return "unknown";
+}
+
+bool recovery_firmware_name_ok(const char *name)
+{
+	size_t i, len;
+
+	if (!name)
+		return false;
+	len = strnlen(name, RECOVERY_FIRMWARE_MAX);
+	if (len == 0 || len >= RECOVERY_FIRMWARE_MAX || name[0] == '.')
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c <= 0x20 || c >= 0x7f || c == '/' || c == '\\')
+			return false;
+	}
+	return true;
+}
+
+void recovery_config_default(struct recovery_config *cfg)
+{
+	static const enum recovery_step ladder[] = {RECOVERY_STEP_RESYNC, RECOVERY_STEP_REOPEN,
+						    RECOVERY_STEP_DRIVER, RECOVERY_STEP_REMOTEPROC,
+						    RECOVERY_STEP_HOOK};
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (i = 0; i < sizeof(ladder) / sizeof(ladder[0]); i++)
+		cfg->steps[i] = step_defaults[ladder[i]];
+	cfg->n_steps = i;
+	cfg->backoff_ms = 5000;
+	cfg->backoff_max_ms = 300000;
+	cfg->budget = 5;
+	cfg->budget_period_ms = 600000;
+	cfg->degraded_limit = 5;
+	cfg->degraded_window_ms = 30000;
+	cfg->reload_timeout_ms = step_defaults[RECOVERY_STEP_RELOAD].timeout_ms;
+}
+
+int recovery_config_parse_steps(struct recovery_config *cfg, const char *list)
+{
+	struct recovery_step_config steps[RECOVERY_STEPS_MAX];
+	size_t n = 0, i;
+	const char *p = list;
+
+	if (!list)
+		return -EINVAL;
+	while (*p) {
+		char word[32];
+		size_t len = 0;
+		enum recovery_step s;
+
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		while (*p && *p != ',' && *p != ' ' && *p != '\t') {
+			if (len + 1 >= sizeof(word))
+				return -EINVAL;
+			word[len++] = *p++;
+		}
+		word[len] = '\0';
+		if (recovery_step_from_string(word, &s) < 0 || s == RECOVERY_STEP_RELOAD)
+			return -EINVAL;
+		if (n >= RECOVERY_STEPS_MAX)
+			return -EINVAL;
+		for (i = 0; i < n; i++)
+			if (steps[i].step == s)
+				return -EINVAL;
+		steps[n] = step_defaults[s];
+		for (i = 0; i < cfg->n_steps; i++)
+			if (cfg->steps[i].step == s)
+				steps[n] = cfg->steps[i];
+		n++;
+	}
+	memcpy(cfg->steps, steps, n * sizeof(steps[0]));
+	cfg->n_steps = n;
+	return 0;
+}
+
+int recovery_config_check(const struct recovery_config *cfg)
+{
+	size_t i;
+
+	if (cfg->n_steps > RECOVERY_STEPS_MAX || cfg->budget > RECOVERY_BUDGET_MAX ||
+	    cfg->degraded_limit > RECOVERY_BUDGET_MAX || cfg->backoff_ms == 0 ||
+	    cfg->backoff_max_ms < cfg->backoff_ms || cfg->reload_timeout_ms == 0 ||
+	    (cfg->budget && cfg->budget_period_ms == 0) ||
+	    (cfg->degraded_limit && cfg->degraded_window_ms == 0))
+		return -EINVAL;
+	if (cfg->firmware[0] && !recovery_firmware_name_ok(cfg->firmware))
+		return -EINVAL;
+	for (i = 0; i < cfg->n_steps; i++) {
+		const struct recovery_step_config *s = &cfg->steps[i];
+		if ((unsigned)s->step >= RECOVERY_STEP_RELOAD || s->timeout_ms == 0 ||
+		    s->tries == 0 || s->tries > 16)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+void recovery_init(struct recovery *r, const struct recovery_config *cfg)
+{
+	memset(r, 0, sizeof(*r));
+	r->cfg = *cfg;
+	r->state = RECOVERY_IDLE;
+	r->backoff_cur = cfg->backoff_ms;
+}
+
+bool recovery_busy(const struct recovery *r)
+{
+	return r->state == RECOVERY_RUNNING || r->state == RECOVERY_RELOAD;
+}
+
+static struct recovery_action *emit(struct recovery_actions *out, enum recovery_action_type t)
+{
+	struct recovery_action *a;
+
+	/* The scripts bound a call to well under RECOVERY_ACTIONS_MAX actions. */
+	if (out->n >= RECOVERY_ACTIONS_MAX)
+		out->n = RECOVERY_ACTIONS_MAX - 1;
+	a = &out->a[out->n++];
+	memset(a, 0, sizeof(*a));
+	a->type = t;
+	return a;
+}
+
+static void emit_state(struct recovery_actions *out, enum recovery_link l, const char *reason)
+{
+	struct recovery_action *a = emit(out, RECOVERY_ACT_SET_STATE);
+	a->state = l;
+	a->reason = reason;
+}
+
+static enum recovery_step current_step(const struct recovery *r)
+{
+	if (r->state == RECOVERY_RELOAD)
+		return RECOVERY_STEP_RELOAD;
+	return r->cfg.steps[r->step_idx].step;
+}
+
+static const char *firmware_for_step(const struct recovery *r)
+{
+	if (r->state == RECOVERY_RELOAD && r->reload_fw[0])
+		return r->reload_fw;
+	return r->cfg.firmware;
+}
+
+static void history_push(struct recovery *r, enum recovery_step s, uint64_t now)
+{
+	if (r->history_n == RECOVERY_HISTORY_MAX) {
+		memmove(r->history, r->history + 1,
+			sizeof(r->history[0]) * (RECOVERY_HISTORY_MAX - 1));
+		r->history_n--;
+	}
+	r->history[r->history_n].step = s;
+	r->history[r->history_n].start_ms = now;
+	r->history[r->history_n].end_ms = 0;
+	r->history[r->history_n].result = 1;
+	r->history_n++;
+}
+
+static void history_end(struct recovery *r, uint64_t now, int result)
+{
+	if (r->history_n == 0)
+		return;
+	r->history[r->history_n - 1].end_ms = now;
+	r->history[r->history_n - 1].result = result;
+}
+
+/* Issues the script from r->op until something must be waited for. */
+static void run_script(struct recovery *r, uint64_t now, struct recovery_actions *out)
+{
+	const unsigned char *script = scripts[current_step(r)];
+	struct recovery_action *a;
+
+	for (;;) {
+		switch (script[r->op]) {
+		case OP_END:
+			/* Scripts end with WAIT_HELLO; never reached. */
+			r->phase = PH_HELLO;
+			return;
+		case OP_CLOSE:
+			emit(out, RECOVERY_ACT_CLOSE_TTY);
+			break;
+		case OP_HELLO:
+			emit(out, RECOVERY_ACT_SEND_HOST_HELLO);
+			break;
+		case OP_SETFW:
+			if (!firmware_for_step(r)[0])
+				break;
+			a = emit(out, RECOVERY_ACT_RPROC_SET_FIRMWARE);
+			a->firmware = firmware_for_step(r);
+			a->token = ++r->token;
+			r->phase = PH_RESULT;
+			return;
+		case OP_OPEN:
+		case OP_DRIVER:
+		case OP_STOP:
+		case OP_START:
+		case OP_HOOK: {
+			static const enum recovery_action_type map[] = {
+				[OP_OPEN] = RECOVERY_ACT_OPEN_TTY,
+				[OP_DRIVER] = RECOVERY_ACT_RELOAD_DRIVER,
+				[OP_STOP] = RECOVERY_ACT_RPROC_STOP,
+				[OP_START] = RECOVERY_ACT_RPROC_START,
+				[OP_HOOK] = RECOVERY_ACT_RUN_HOOK,
+			};
+			a = emit(out, map[script[r->op]]);
+			a->token = ++r->token;
+			r->phase = PH_RESULT;
+			return;
+		}
+		case OP_WAIT_TTY:
+			emit(out, RECOVERY_ACT_WATCH_TTY);
+			r->phase = PH_TTY;
+			return;
+		case OP_WAIT_HELLO:
+			r->phase = PH_HELLO;
+			return;
+		}
+		r->op++;
+	}
+	(void)now;
+}
+
+static void begin_try(struct recovery *r, uint64_t now, struct recovery_actions *out)
+{
+	uint32_t timeout = r->state == RECOVERY_RELOAD ? r->cfg.reload_timeout_ms
+						       : r->cfg.steps[r->step_idx].timeout_ms;
+
+	history_push(r, current_step(r), now);
+	r->op = 0;
+	r->try_started_ms = now;
+	r->deadline = now + timeout;
+	run_script(r, now, out);
+}
+
+/* Prunes times older than the window and says how many remain. */
+static size_t ring_count(uint64_t *ring, size_t *n, uint64_t now, uint32_t window)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < *n; i++)
+		if (now < window || ring[i] > now - window)
+			ring[k++] = ring[i];
+	*n = k;
+	return k;
+}
+
+static void ring_add(uint64_t *ring, size_t *n, uint64_t now)
+{
+	if (*n == RECOVERY_BUDGET_MAX) {
+		memmove(ring, ring + 1, sizeof(ring[0]) * (RECOVERY_BUDGET_MAX - 1));
+		(*n)--;
+	}
+	ring[(*n)++] = now;
+}
+
+static void enter_failed(struct recovery *r, uint64_t now, const char *reason, uint64_t retry_at,
+			 struct recovery_actions *out)
+{
+	struct recovery_action *a;
+	bool was_failed = r->state == RECOVERY_FAILED;
+
+	r->state = RECOVERY_FAILED;
+	r->phase = PH_NONE;
+	r->deadline = retry_at;
+	if (!was_failed)
+		emit_state(out, RECOVERY_LINK_FAILED, reason);
+	a = emit(out, RECOVERY_ACT_GAVE_UP);
+	a->reason = reason;
+	a->elapsed_ms = now - r->started_ms;
+}
+
+/* Failed: retry after the current backoff, which then doubles up to the cap. */
+static void ladder_exhausted(struct recovery *r, uint64_t now, const char *reason,
+			     struct recovery_actions *out)
+{
+	uint64_t at = now + r->backoff_cur;
+
+	r->backoff_cur = r->backoff_cur * 2 > r->cfg.backoff_max_ms ? r->cfg.backoff_max_ms
+								    : r->backoff_cur * 2;
+	enter_failed(r, now, reason, at, out);
+}
+
+static int start_ladder(struct recovery *r, uint64_t now, const char *reason, bool manual,
+			enum recovery_step first, struct recovery_actions *out)
+{
+	size_t idx = 0;
+
+	if (r->cfg.n_steps == 0)
+		return -EOPNOTSUPP;
+	if (first != RECOVERY_STEP_COUNT) {
+		for (idx = 0; idx < r->cfg.n_steps; idx++)
+			if (r->cfg.steps[idx].step == first)
+				break;
+		if (idx == r->cfg.n_steps)
+			return -EOPNOTSUPP;
+	}
+	/* The budget stops an automatic ladder from thrashing the M7; an operator's request
+	 * is obeyed but still counted. */
+	if (!manual && r->cfg.budget &&
+	    ring_count(r->budget_ring, &r->budget_n, now, r->cfg.budget_period_ms) >=
+		    r->cfg.budget) {
+		enter_failed(r, now, "budget", r->budget_ring[0] + r->cfg.budget_period_ms, out);
+		return 0;
+	}
+	ring_add(r->budget_ring, &r->budget_n, now);
+	r->recoveries++;
+	r->state = RECOVERY_RUNNING;
+	r->started_ms = now;
+	r->history_n = 0;
+	r->step_idx = idx;
+	r->try_no = 1;
+	emit_state(out, RECOVERY_LINK_RECOVERING, reason);
+	begin_try(r, now, out);
+	return 0;
+}
+
+static int start_reload(struct recovery *r, uint64_t now, const char *fw,
+			struct recovery_actions *out)
+{
+	if (fw && *fw && !recovery_firmware_name_ok(fw))
+		return -EINVAL;
+	if (fw && *fw)
+		memcpy(r->reload_fw, fw, strlen(fw) + 1);
+	else
+		r->reload_fw[0] = '\0';
+	r->state = RECOVERY_RELOAD;
+	r->started_ms = now;
+	r->history_n = 0;
+	r->try_no = 1;
+	emit_state(out, RECOVERY_LINK_RELOADING, "reload");
+	begin_try(r, now, out);
+	return 0;
+}
+
+static void succeeded(struct recovery *r, uint64_t now, struct recovery_actions *out)
+{
+	struct recovery_action *a;
+	enum recovery_step s = current_step(r);
+
+	history_end(r, now, 0);
+	a = emit(out, RECOVERY_ACT_STEP_DONE);
+	a->step = s;
+	a->elapsed_ms = now - r->try_started_ms;
+	emit_state(out, RECOVERY_LINK_UP, s == RECOVERY_STEP_RELOAD ? "reload" : "recovered");
+	a = emit(out, RECOVERY_ACT_RECOVERED);
+	a->step = s;
+	a->elapsed_ms = now - r->started_ms;
+	r->state = RECOVERY_IDLE;
+	r->phase = PH_NONE;
+	r->deadline = 0;
+	r->backoff_cur = r->cfg.backoff_ms;
+}
+
+static void try_failed(struct recovery *r, uint64_t now, int err, struct recovery_actions *out)
+{
+	struct recovery_action *a;
+	const struct recovery_step_config *sc;
+
+	history_end(r, now, err);
+	a = emit(out, RECOVERY_ACT_STEP_DONE);
+	a->step = current_step(r);
+	a->result = err;
+	a->elapsed_ms = now - r->try_started_ms;
+	if (r->state == RECOVERY_RELOAD) {
+		ladder_exhausted(r, now, "reload_failed", out);
+		return;
+	}
+	sc = &r->cfg.steps[r->step_idx];
+	if (r->try_no < sc->tries) {
+		r->phase = PH_DELAY;
+		r->deadline = now + ((uint64_t)sc->retry_delay_ms << (r->try_no - 1));
+		r->try_no++;
+		if (r->deadline == now)
+			begin_try(r, now, out);
+		return;
+	}
+	if (++r->step_idx >= r->cfg.n_steps) {
+		r->step_idx = r->cfg.n_steps - 1;
+		ladder_exhausted(r, now, "exhausted", out);
+		return;
+	}
+	r->try_no = 1;
+	begin_try(r, now, out);
+}
+
+static int handle_busy(struct recovery *r, const struct recovery_event *ev, uint64_t now,
+		       struct recovery_actions *out)
+{
+	switch (ev->type) {
+	case RECOVERY_EV_RESULT:
+		if (r->phase != PH_RESULT || ev->token != r->token)
+			return 0; /* stale: a command that outlived its try */
+		if (ev->result < 0) {
+			try_failed(r, now, ev->result, out);
+			return 0;
+		}
+		r->op++;
+		run_script(r, now, out);
+		return 0;
+	case RECOVERY_EV_TTY_APPEARED:
+		if (r->phase == PH_TTY) {
+			r->op++;
+			run_script(r, now, out);
+		}
+		return 0;
+	case RECOVERY_EV_HELLO:
+	case RECOVERY_EV_HEARTBEAT:
+		/* Only a frame on the link this try reopened counts. */
+		if (r->phase == PH_HELLO)
+			succeeded(r, now, out);
+		return 0;
+	case RECOVERY_EV_TICK:
+		if (now < r->deadline)
+			return 0;
+		if (r->phase == PH_DELAY)
+			begin_try(r, now, out);
+		else
+			try_failed(r, now, -ETIMEDOUT, out);
+		return 0;
+	case RECOVERY_EV_FAULT:
+		/* Expected while the ladder stops things; the try's deadline decides. */
+		return 0;
+	case RECOVERY_EV_RECOVER:
+	case RECOVERY_EV_RELOAD:
+		return -EBUSY;
+	}
+	return -EINVAL;
+}
+
+static int handle_fault(struct recovery *r, const struct recovery_event *ev, uint64_t now,
+			struct recovery_actions *out)
+{
+	const char *reason = ev->reason ? ev->reason : "fault";
+
+	switch (ev->severity) {
+	case RECOVERY_SEV_NOTICE:
+		return 0;
+	case RECOVERY_SEV_DEGRADED:
+		ring_add(r->degraded_ring, &r->degraded_n, now);
+		if (r->cfg.degraded_limit &&
+		    ring_count(r->degraded_ring, &r->degraded_n, now, r->cfg.degraded_window_ms) >=
+			    r->cfg.degraded_limit) {
+			r->degraded_n = 0;
+			if (start_ladder(r, now, reason, false, RECOVERY_STEP_COUNT, out) == 0)
+				return 0;
+		}
+		/* A kick can fail once under load; only a missed HEARTBEAT makes it a stall. */
+		emit(out, RECOVERY_ACT_PROBE);
+		return 0;
+	case RECOVERY_SEV_DOWN:
+		if (start_ladder(r, now, reason, false, RECOVERY_STEP_COUNT, out) == -EOPNOTSUPP)
+			return 0; /* no ladder configured: faults are recorded only */
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int recovery_handle(struct recovery *r, const struct recovery_event *ev, uint64_t now_ms,
+		    struct recovery_actions *out)
+{
+	int ret = 0;
+
+	out->n = 0;
+	out->deadline_ms = 0;
+	if (!ev)
+		return -EINVAL;
+	switch (r->state) {
+	case RECOVERY_RUNNING:
+	case RECOVERY_RELOAD:
+		ret = handle_busy(r, ev, now_ms, out);
+		break;
+	case RECOVERY_IDLE:
+	case RECOVERY_FAILED:
+		switch (ev->type) {
+		case RECOVERY_EV_FAULT:
+			if (r->state == RECOVERY_IDLE)
+				ret = handle_fault(r, ev, now_ms, out);
+			break;
+		case RECOVERY_EV_HELLO:
+		case RECOVERY_EV_HEARTBEAT:
+			if (r->state == RECOVERY_FAILED) {
+				/* Back by itself (or by hand): take it. */
+				struct recovery_action *a;
+				r->state = RECOVERY_IDLE;
+				r->deadline = 0;
+				r->backoff_cur = r->cfg.backoff_ms;
+				emit_state(out, RECOVERY_LINK_UP, "hello");
+				a = emit(out, RECOVERY_ACT_RECOVERED);
+				a->step = RECOVERY_STEP_COUNT;
+				a->elapsed_ms = now_ms - r->started_ms;
+			}
+			break;
+		case RECOVERY_EV_TICK:
+			if (r->state == RECOVERY_FAILED && now_ms >= r->deadline)
+				ret = start_ladder(r, now_ms, "retry", false, RECOVERY_STEP_COUNT,
+						   out);
+			break;
+		case RECOVERY_EV_TTY_APPEARED:
+		case RECOVERY_EV_RESULT:
+			break;
+		case RECOVERY_EV_RECOVER:
+			ret = start_ladder(r, now_ms, "recover", true, ev->step, out);
+			break;
+		case RECOVERY_EV_RELOAD:
+			ret = start_reload(r, now_ms, ev->firmware, out);
+			break;
+		default:
+			ret = -EINVAL;
+		}
+		break;
+	}
+	if (r->state != RECOVERY_IDLE)
+		out->deadline_ms = r->deadline;
+	return ret;
+}

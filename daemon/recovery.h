@@ -1,0 +1,191 @@
+/* Recovery ladder: a pure per-channel state machine. Events and the current time go in,
+ * actions come out; it never touches an fd, a timer or a process. See docs/RECOVERY.md. */
+#ifndef M7B_RECOVERY_H
+#define M7B_RECOVERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Ladder steps, least disruptive first. */
+enum recovery_step {
+	RECOVERY_STEP_RESYNC = 0, /* HOST_HELLO, wait for HELLO */
+	RECOVERY_STEP_REOPEN,	  /* close and reopen the tty */
+	RECOVERY_STEP_DRIVER,	  /* reload the tty driver (module or unbind/bind) */
+	RECOVERY_STEP_REMOTEPROC, /* stop/start the M7 through remoteproc */
+	RECOVERY_STEP_HOOK,	  /* the administrator's command */
+	RECOVERY_STEP_RELOAD,	  /* firmware reload on request (not a ladder step) */
+	RECOVERY_STEP_COUNT
+};
+
+/* Where the machine is. */
+enum recovery_state {
+	RECOVERY_IDLE = 0, /* watching: the channel core owns the link */
+	RECOVERY_RUNNING,  /* a ladder step is in progress */
+	RECOVERY_RELOAD,   /* a firmware reload is in progress */
+	RECOVERY_FAILED,   /* ladder exhausted or budget spent; retry armed */
+};
+
+/* Link states the machine publishes (client protocol STATE tokens). */
+enum recovery_link {
+	RECOVERY_LINK_UP = 0,
+	RECOVERY_LINK_RECOVERING,
+	RECOVERY_LINK_RELOADING,
+	RECOVERY_LINK_FAILED,
+};
+
+/* How bad a fault is (the kernel classifier's impact, liveness stalls are DOWN). */
+enum recovery_severity {
+	RECOVERY_SEV_NOTICE = 0, /* record only */
+	RECOVERY_SEV_DEGRADED,	 /* check liveness; escalate when repeated */
+	RECOVERY_SEV_DOWN,	 /* start the ladder */
+};
+
+enum recovery_event_type {
+	RECOVERY_EV_FAULT,	  /* severity, reason */
+	RECOVERY_EV_HELLO,	  /* a valid HELLO arrived on the open tty */
+	RECOVERY_EV_HEARTBEAT,	  /* a valid HEARTBEAT arrived on the open tty */
+	RECOVERY_EV_TICK,	  /* the deadline passed (or any time: harmless) */
+	RECOVERY_EV_TTY_APPEARED, /* the device node exists (after WATCH_TTY) */
+	RECOVERY_EV_RESULT,	  /* an awaited action finished: token, result */
+	RECOVERY_EV_RECOVER,	  /* operator request; step or RECOVERY_STEP_COUNT */
+	RECOVERY_EV_RELOAD,	  /* operator request; firmware or NULL */
+};
+
+struct recovery_event {
+	enum recovery_event_type type;
+	enum recovery_severity severity; /* FAULT */
+	const char *reason;		 /* FAULT: static token, e.g. "kick_timeout" */
+	uint32_t token;			 /* RESULT: the action's token */
+	int result;			 /* RESULT: 0 or negative errno */
+	enum recovery_step step;	 /* RECOVER: first step, RECOVERY_STEP_COUNT = default */
+	const char *firmware;		 /* RELOAD: file name or NULL (copied) */
+};
+
+enum recovery_action_type {
+	RECOVERY_ACT_SET_STATE,		 /* publish link state + reason */
+	RECOVERY_ACT_PROBE,		 /* ask liveness for a PING now */
+	RECOVERY_ACT_CLOSE_TTY,		 /* close the channel's tty (no result) */
+	RECOVERY_ACT_OPEN_TTY,		 /* awaited: open the tty */
+	RECOVERY_ACT_SEND_HOST_HELLO,	 /* write HOST_HELLO (no result) */
+	RECOVERY_ACT_RELOAD_DRIVER,	 /* awaited */
+	RECOVERY_ACT_RPROC_STOP,	 /* awaited; "already offline" is success */
+	RECOVERY_ACT_RPROC_SET_FIRMWARE, /* awaited; firmware */
+	RECOVERY_ACT_RPROC_START,	 /* awaited */
+	RECOVERY_ACT_RUN_HOOK,		 /* awaited */
+	RECOVERY_ACT_WATCH_TTY,		 /* send TTY_APPEARED once the node exists (maybe now) */
+	RECOVERY_ACT_STEP_DONE,		 /* note: step, result (0 ok, -ETIMEDOUT, errno), ms */
+	RECOVERY_ACT_RECOVERED,		 /* note: link back; ms since the fault/request */
+	RECOVERY_ACT_GAVE_UP,		 /* note: ladder exhausted or budget spent; reason */
+};
+
+struct recovery_action {
+	enum recovery_action_type type;
+	enum recovery_link state; /* SET_STATE */
+	const char *reason;	  /* SET_STATE, GAVE_UP: static token */
+	enum recovery_step step;  /* STEP_DONE, RECOVERED: the step that ended */
+	int result;		  /* STEP_DONE */
+	uint64_t elapsed_ms;	  /* STEP_DONE, RECOVERED */
+	uint32_t token;		  /* awaited actions: pass back in RESULT */
+	const char *firmware;	  /* RPROC_SET_FIRMWARE: points into struct recovery */
+};
+
+#define RECOVERY_ACTIONS_MAX 12
+
+/* What one call asks the glue to do, in order. An awaited action is always last. */
+struct recovery_actions {
+	struct recovery_action a[RECOVERY_ACTIONS_MAX];
+	size_t n;
+	uint64_t deadline_ms; /* call again with TICK at this time; 0 = no timer needed */
+};
+
+#define RECOVERY_STEPS_MAX    8
+#define RECOVERY_FIRMWARE_MAX 256
+
+struct recovery_step_config {
+	enum recovery_step step;
+	uint32_t timeout_ms;	 /* whole try: actions, tty, HELLO */
+	uint32_t tries;		 /* >= 1 */
+	uint32_t retry_delay_ms; /* before the 2nd try, doubled for each further one */
+};
+
+struct recovery_config {
+	struct recovery_step_config steps[RECOVERY_STEPS_MAX];
+	size_t n_steps;
+	uint32_t backoff_ms;	 /* first retry of the ladder after `failed` */
+	uint32_t backoff_max_ms; /* cap of the doubling */
+	uint32_t budget;	 /* ladder runs allowed per period; 0 = unlimited */
+	uint32_t budget_period_ms;
+	uint32_t degraded_limit; /* degraded faults within the window that escalate; 0 = never */
+	uint32_t degraded_window_ms;
+	uint32_t reload_timeout_ms;
+	char firmware
+		[RECOVERY_FIRMWARE_MAX]; /* set before the remoteproc step's start; "" = keep */
+};
+
+#define RECOVERY_HISTORY_MAX 16
+#define RECOVERY_BUDGET_MAX  32
+
+/* One step tried during the current (or last) recovery, for incidents and status. */
+struct recovery_history {
+	enum recovery_step step;
+	uint64_t start_ms, end_ms;
+	int result; /* 0 ok, -ETIMEDOUT, or the failing action's error; 1 = still running */
+};
+
+struct recovery {
+	struct recovery_config cfg;
+	enum recovery_state state;
+	size_t step_idx;     /* index into cfg.steps (RUNNING) */
+	uint32_t try_no;     /* 1-based try of the current step */
+	int phase;	     /* private: what the current try waits for */
+	size_t op;	     /* private: position in the step's script */
+	uint64_t deadline;   /* of the current try, delay or retry */
+	uint32_t token;	     /* of the awaited action */
+	uint64_t started_ms; /* fault or request that started this recovery */
+	uint64_t try_started_ms;
+	uint32_t backoff_cur;
+	char reload_fw[RECOVERY_FIRMWARE_MAX];
+	uint64_t budget_ring[RECOVERY_BUDGET_MAX];
+	size_t budget_n;
+	uint64_t degraded_ring[RECOVERY_BUDGET_MAX];
+	size_t degraded_n;
+	struct recovery_history history[RECOVERY_HISTORY_MAX];
+	size_t history_n;
+	uint64_t recoveries; /* ladder runs and reloads started */
+};
+
+/* Fills cfg with the defaults: every step, timeouts that suit the board. */
+void recovery_config_default(struct recovery_config *cfg);
+
+/* Parses "resync,reopen,driver,remoteproc,hook" into cfg's step list, keeping each
+ * listed step's previous timing (defaults for new ones). 0 or -EINVAL. */
+int recovery_config_parse_steps(struct recovery_config *cfg, const char *list);
+
+/* Checks ranges (tries >= 1, timeouts > 0, budget <= RECOVERY_BUDGET_MAX). 0 or -EINVAL. */
+int recovery_config_check(const struct recovery_config *cfg);
+
+/* Starts the machine in IDLE with a copy of cfg. */
+void recovery_init(struct recovery *r, const struct recovery_config *cfg);
+
+/* Feeds one event at time now_ms; out receives the actions. 0, or -EBUSY for a request
+ * while a recovery or reload runs, -EINVAL for a bad event or firmware name. */
+int recovery_handle(struct recovery *r, const struct recovery_event *ev, uint64_t now_ms,
+		    struct recovery_actions *out);
+
+/* True while a step or a reload runs. */
+bool recovery_busy(const struct recovery *r);
+
+/* Names for logs and the protocol. */
+const char *recovery_state_to_string(enum recovery_state s);
+const char *recovery_step_to_string(enum recovery_step s);
+const char *recovery_link_to_string(enum recovery_link l);
+const char *recovery_action_to_string(enum recovery_action_type t);
+
+/* Step by name ("remoteproc"); -EINVAL when unknown. */
+int recovery_step_from_string(const char *name, enum recovery_step *out);
+
+/* True when name is a plain firmware file name (no '/', no leading '.', printable). */
+bool recovery_firmware_name_ok(const char *name);
+
+#endif

@@ -1,0 +1,511 @@
+/* Unit tests for the recovery ladder (daemon/recovery.c): transitions, timeouts, backoff
+ * and budget as tables of (time, event) -> expected actions and next deadline. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include "recovery.h"
+
+/* One row: at time t, feed ev; expect the actions rendered as text, the deadline and
+ * the return code. Tokens of awaited actions are fed back with RES(ok). */
+struct row {
+	uint64_t t;
+	struct recovery_event ev;
+	const char *expect;
+	uint64_t deadline;
+	int ret;
+};
+
+#define FAULT(sev, why)                                                                            \
+	{                                                                                          \
+		.type = RECOVERY_EV_FAULT, .severity = (sev), .reason = (why)                      \
+	}
+#define DOWN(why)     FAULT(RECOVERY_SEV_DOWN, why)
+#define DEGRADED(why) FAULT(RECOVERY_SEV_DEGRADED, why)
+#define NOTICE(why)   FAULT(RECOVERY_SEV_NOTICE, why)
+#define HELLO                                                                                      \
+	{                                                                                          \
+		.type = RECOVERY_EV_HELLO                                                          \
+	}
+#define HB                                                                                         \
+	{                                                                                          \
+		.type = RECOVERY_EV_HEARTBEAT                                                      \
+	}
+#define TICK                                                                                       \
+	{                                                                                          \
+		.type = RECOVERY_EV_TICK                                                           \
+	}
+#define TTY                                                                                        \
+	{                                                                                          \
+		.type = RECOVERY_EV_TTY_APPEARED                                                   \
+	}
+/* token 0 = "the last awaited action's token" (filled in by the runner) */
+#define RES(r)                                                                                     \
+	{                                                                                          \
+		.type = RECOVERY_EV_RESULT, .result = (r)                                          \
+	}
+#define RES_TOKEN(tok, r)                                                                          \
+	{                                                                                          \
+		.type = RECOVERY_EV_RESULT, .token = (tok), .result = (r)                          \
+	}
+#define RECOVER(s)                                                                                 \
+	{                                                                                          \
+		.type = RECOVERY_EV_RECOVER, .step = (s)                                           \
+	}
+#define RELOAD(fw)                                                                                 \
+	{                                                                                          \
+		.type = RECOVERY_EV_RELOAD, .firmware = (fw)                                       \
+	}
+
+static void render(const struct recovery_actions *out, char *buf, size_t size)
+{
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < out->n && n < size; i++) {
+		const struct recovery_action *a = &out->a[i];
+		char arg[96] = "";
+
+		switch (a->type) {
+		case RECOVERY_ACT_SET_STATE:
+			snprintf(arg, sizeof(arg), "(%s,%s)", recovery_link_to_string(a->state),
+				 a->reason);
+			break;
+		case RECOVERY_ACT_STEP_DONE:
+			snprintf(arg, sizeof(arg), "(%s,%d,%llu)", recovery_step_to_string(a->step),
+				 a->result, (unsigned long long)a->elapsed_ms);
+			break;
+		case RECOVERY_ACT_RECOVERED:
+			snprintf(arg, sizeof(arg), "(%s,%llu)", recovery_step_to_string(a->step),
+				 (unsigned long long)a->elapsed_ms);
+			break;
+		case RECOVERY_ACT_GAVE_UP:
+			snprintf(arg, sizeof(arg), "(%s)", a->reason);
+			break;
+		case RECOVERY_ACT_RPROC_SET_FIRMWARE:
+			snprintf(arg, sizeof(arg), "(%s)", a->firmware);
+			break;
+		default:
+			break;
+		}
+		n += (size_t)snprintf(buf + n, size - n, "%s%s%s", i ? " " : "",
+				      recovery_action_to_string(a->type), arg);
+	}
+}
+
+static uint32_t last_token(const struct recovery_actions *out, uint32_t prev)
+{
+	if (out->n && out->a[out->n - 1].token)
+		return out->a[out->n - 1].token;
+	return prev;
+}
+
+static void run_rows(struct recovery *r, const struct row *rows, size_t n)
+{
+	struct recovery_actions out;
+	uint32_t token = 0;
+	char buf[1024];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct recovery_event ev = rows[i].ev;
+		int ret;
+
+		if (ev.type == RECOVERY_EV_RESULT && ev.token == 0)
+			ev.token = token;
+		ret = recovery_handle(r, &ev, rows[i].t, &out);
+		render(&out, buf, sizeof(buf));
+		if (ret != rows[i].ret || strcmp(buf, rows[i].expect) != 0 ||
+		    out.deadline_ms != rows[i].deadline)
+			fail_msg("row %zu (t=%llu): ret %d want %d\n  got  \"%s\" @%llu\n  want "
+				 "\"%s\" @%llu",
+				 i, (unsigned long long)rows[i].t, ret, rows[i].ret, buf,
+				 (unsigned long long)out.deadline_ms, rows[i].expect,
+				 (unsigned long long)rows[i].deadline);
+		token = last_token(&out, token);
+	}
+}
+
+#define RUN(r, rows) run_rows((r), (rows), sizeof(rows) / sizeof((rows)[0]))
+
+/* A small ladder with round numbers. */
+static void small_config(struct recovery_config *c)
+{
+	recovery_config_default(c);
+	c->n_steps = 0;
+	c->steps[c->n_steps++] = (struct recovery_step_config){RECOVERY_STEP_RESYNC, 1000, 2, 100};
+	c->steps[c->n_steps++] = (struct recovery_step_config){RECOVERY_STEP_REOPEN, 1000, 1, 0};
+	c->steps[c->n_steps++] = (struct recovery_step_config){RECOVERY_STEP_DRIVER, 2000, 1, 0};
+	c->steps[c->n_steps++] =
+		(struct recovery_step_config){RECOVERY_STEP_REMOTEPROC, 5000, 1, 0};
+	c->steps[c->n_steps++] = (struct recovery_step_config){RECOVERY_STEP_HOOK, 3000, 1, 0};
+	c->backoff_ms = 10000;
+	c->backoff_max_ms = 25000;
+	c->budget = 3;
+	c->budget_period_ms = 100000;
+	c->degraded_limit = 3;
+	c->degraded_window_ms = 10000;
+	c->reload_timeout_ms = 8000;
+}
+
+static void test_resync_succeeds(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{1000, HELLO, "", 0, 0},
+		{1000, NOTICE("msg_too_big"), "", 0, 0},
+		{1000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 2000, 0},
+		{1500, TICK, "", 2000, 0},
+		{1500, DOWN("kick_timeout"), "", 2000, 0},
+		{1600, HELLO,
+		 "step_done(resync,0,600) set_state(up,recovered) recovered(resync,600)", 0, 0},
+		{1700, TICK, "", 0, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+	assert_int_equal(r.state, RECOVERY_IDLE);
+	assert_int_equal(r.recoveries, 1);
+	assert_int_equal(r.history_n, 1);
+	assert_int_equal(r.history[0].result, 0);
+}
+
+/* Every step fails in turn: timeouts, a retry delay, action errors, then `failed`. */
+static void test_full_ladder(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
+		/* a heartbeat is accepted only once the step waits for it: here it does */
+		{1000, TICK, "step_done(resync,-110,1000)", 1100, 0},
+		{1050, TICK, "", 1100, 0},
+		{1100, TICK, "send_host_hello", 2100, 0},
+		{2100, TICK, "step_done(resync,-110,1000) close_tty open_tty", 3100, 0},
+		{2110, RES(-ENOENT), "step_done(reopen,-2,10) close_tty reload_driver", 4110, 0},
+		{2110, HB, "", 4110, 0}, /* tty closed: does not count */
+		{2500, RES(0), "watch_tty", 4110, 0},
+		{2600, TTY, "open_tty", 4110, 0},
+		{2610, RES(0), "send_host_hello", 4110, 0},
+		{4110, TICK, "step_done(driver,-110,2000) close_tty rproc_stop", 9110, 0},
+		{4200, RES(0), "rproc_start", 9110, 0},
+		{4300, RES(-EIO), "step_done(remoteproc,-5,190) close_tty run_hook", 7300, 0},
+		{7300, TICK,
+		 "step_done(hook,-110,3000) set_state(failed,exhausted) gave_up(exhausted)", 17300,
+		 0},
+		{8000, DOWN("stall"), "", 17300, 0},
+		{8000, RES(0), "", 17300, 0},
+		/* backoff expires: the ladder starts again from the first step */
+		{17300, TICK, "set_state(recovering,retry) send_host_hello", 18300, 0},
+		{17400, HB, "step_done(resync,0,100) set_state(up,recovered) recovered(resync,100)",
+		 0, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+	assert_int_equal(r.recoveries, 2);
+}
+
+/* The remoteproc step with a firmware set, waiting for the tty and HELLO. */
+static void test_remoteproc_step(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, RECOVER(RECOVERY_STEP_REMOTEPROC),
+		 "set_state(recovering,recover) close_tty rproc_stop", 5000, 0},
+		{10, RECOVER(RECOVERY_STEP_COUNT), "", 5000, -EBUSY},
+		{10, RELOAD(NULL), "", 5000, -EBUSY},
+		{20, RES(0), "rproc_set_firmware(app.elf)", 5000, 0},
+		{30, RES(0), "rproc_start", 5000, 0},
+		{30, HELLO, "", 5000, 0}, /* not waiting for it yet */
+		{400, RES(0), "watch_tty", 5000, 0},
+		{900, TTY, "open_tty", 5000, 0},
+		{901, RES(0), "send_host_hello", 5000, 0},
+		{1000, HELLO,
+		 "step_done(remoteproc,0,1000) set_state(up,recovered) recovered(remoteproc,1000)",
+		 0, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	strcpy(c.firmware, "app.elf");
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+}
+
+static void test_stale_result(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	struct recovery_actions out;
+	struct recovery_event ev = RECOVER(RECOVERY_STEP_DRIVER);
+	uint32_t tok;
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	assert_int_equal(recovery_handle(&r, &ev, 0, &out), 0);
+	assert_int_equal(out.a[out.n - 1].type, RECOVERY_ACT_RELOAD_DRIVER);
+	tok = out.a[out.n - 1].token;
+	assert_true(tok != 0);
+	/* timeout: driver step fails, remoteproc step starts */
+	ev = (struct recovery_event)TICK;
+	assert_int_equal(recovery_handle(&r, &ev, 2000, &out), 0);
+	assert_int_equal(out.a[out.n - 1].type, RECOVERY_ACT_RPROC_STOP);
+	/* the old command finishes late: ignored */
+	ev = (struct recovery_event)RES_TOKEN(tok, 0);
+	assert_int_equal(recovery_handle(&r, &ev, 2100, &out), 0);
+	assert_int_equal(out.n, 0);
+	assert_int_equal(r.step_idx, 3);
+}
+
+/* Degraded faults: probed, then escalated when they repeat inside the window. */
+static void test_degraded(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{1000, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{1100, HB, "", 0, 0},
+		{20000, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{25000, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{29000, DEGRADED("kick_timeout"),
+		 "set_state(recovering,kick_timeout) send_host_hello", 30000, 0},
+		{29500, HELLO,
+		 "step_done(resync,0,500) set_state(up,recovered) recovered(resync,500)", 0, 0},
+		/* the window restarted with the escalation */
+		{30000, DEGRADED("kick_timeout"), "probe", 0, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+}
+
+/* The budget: three automatic ladders per 100 s; the fourth waits; a request does not. */
+static void test_budget(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
+		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		{20, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1020, 0},
+		{30, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		{40, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1040, 0},
+		{50, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		{60, DOWN("stall"), "set_state(failed,budget) gave_up(budget)", 100000, 0},
+		{99999, TICK, "", 100000, 0},
+		{100000, TICK, "set_state(recovering,retry) send_host_hello", 101000, 0},
+		{100001, HELLO, "step_done(resync,0,1) set_state(up,recovered) recovered(resync,1)",
+		 0, 0},
+		/* budget spent again (20, 40, 100000 inside the period): a request still runs */
+		{100002, DOWN("stall"), "set_state(failed,budget) gave_up(budget)", 100020, 0},
+		{100003, RECOVER(RECOVERY_STEP_COUNT),
+		 "set_state(recovering,recover) send_host_hello", 101003, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+}
+
+/* Backoff doubles after each exhausted ladder, up to the cap, and resets on success. */
+static void test_backoff(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 500, 0},
+		{500, TICK,
+		 "step_done(resync,-110,500) set_state(failed,exhausted) gave_up(exhausted)", 10500,
+		 0},
+		{10500, TICK, "set_state(recovering,retry) send_host_hello", 11000, 0},
+		{11000, TICK,
+		 "step_done(resync,-110,500) set_state(failed,exhausted) gave_up(exhausted)", 31000,
+		 0},
+		{31000, TICK, "set_state(recovering,retry) send_host_hello", 31500, 0},
+		{31500, TICK,
+		 "step_done(resync,-110,500) set_state(failed,exhausted) gave_up(exhausted)", 56500,
+		 0},
+		{56500, TICK, "set_state(recovering,retry) send_host_hello", 57000, 0},
+		{57000, TICK,
+		 "step_done(resync,-110,500) set_state(failed,exhausted) gave_up(exhausted)", 82000,
+		 0},
+		/* back by itself while failed */
+		{60000, HELLO, "set_state(up,hello) recovered(unknown,3500)", 0, 0},
+		{70000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 70500, 0},
+		{70500, TICK,
+		 "step_done(resync,-110,500) set_state(failed,exhausted) gave_up(exhausted)", 80500,
+		 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	c.n_steps = 1;
+	c.steps[0] = (struct recovery_step_config){RECOVERY_STEP_RESYNC, 500, 1, 0};
+	c.budget = 0;
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+}
+
+static void test_reload(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, RELOAD("../etc/passwd"), "", 0, -EINVAL},
+		{0, RELOAD("new.elf"), "set_state(reloading,reload) close_tty rproc_stop", 8000, 0},
+		{5, DOWN("rproc_stopped"), "", 8000, 0},
+		{10, RES(0), "rproc_set_firmware(new.elf)", 8000, 0},
+		{20, RES(0), "rproc_start", 8000, 0},
+		{300, RES(0), "watch_tty", 8000, 0},
+		{700, TTY, "open_tty", 8000, 0},
+		{705, RES(0), "send_host_hello", 8000, 0},
+		{750, HELLO, "step_done(reload,0,750) set_state(up,reload) recovered(reload,750)",
+		 0, 0},
+		/* without a name: the configured firmware (none here): no set_firmware */
+		{1000, RELOAD(NULL), "set_state(reloading,reload) close_tty rproc_stop", 9000, 0},
+		{1010, RES(0), "rproc_start", 9000, 0},
+		{1020, RES(-ENOENT),
+		 "step_done(reload,-2,20) set_state(failed,reload_failed) gave_up(reload_failed)",
+		 11020, 0},
+		{11020, TICK, "set_state(recovering,retry) send_host_hello", 12020, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+	assert_int_equal(r.recoveries, 1);
+}
+
+/* A ladder with no steps records faults and refuses requests. */
+static void test_no_steps(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, DOWN("stall"), "", 0, 0},
+		{0, RECOVER(RECOVERY_STEP_COUNT), "", 0, -EOPNOTSUPP},
+		{0, DEGRADED("kick_timeout"), "probe", 0, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	assert_int_equal(recovery_config_parse_steps(&c, ""), 0);
+	assert_int_equal(c.n_steps, 0);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+	assert_int_equal(r.state, RECOVERY_IDLE);
+}
+
+/* A request for a step that is not configured. */
+static void test_unconfigured_step(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	struct recovery_actions out;
+	struct recovery_event ev = RECOVER(RECOVERY_STEP_HOOK);
+
+	(void)state;
+	small_config(&c);
+	assert_int_equal(recovery_config_parse_steps(&c, "resync,remoteproc"), 0);
+	recovery_init(&r, &c);
+	assert_int_equal(recovery_handle(&r, &ev, 0, &out), -EOPNOTSUPP);
+	assert_int_equal(r.state, RECOVERY_IDLE);
+	assert_int_equal(recovery_handle(&r, NULL, 0, &out), -EINVAL);
+}
+
+static void test_config(void **state)
+{
+	struct recovery_config c;
+
+	(void)state;
+	recovery_config_default(&c);
+	assert_int_equal(recovery_config_check(&c), 0);
+	assert_int_equal(c.n_steps, 5);
+	c.steps[1].timeout_ms = 4321;
+	assert_int_equal(recovery_config_parse_steps(&c, " remoteproc , reopen"), 0);
+	assert_int_equal(c.n_steps, 2);
+	assert_int_equal(c.steps[0].step, RECOVERY_STEP_REMOTEPROC);
+	assert_int_equal(c.steps[1].step, RECOVERY_STEP_REOPEN);
+	assert_int_equal(c.steps[1].timeout_ms, 4321); /* kept */
+	assert_int_equal(recovery_config_parse_steps(&c, "resync,resync"), -EINVAL);
+	assert_int_equal(recovery_config_parse_steps(&c, "resync,bogus"), -EINVAL);
+	assert_int_equal(recovery_config_parse_steps(&c, "reload"), -EINVAL);
+	assert_int_equal(
+		recovery_config_parse_steps(&c, "averyveryveryverylongstepnamethatoverflows"),
+		-EINVAL);
+	assert_int_equal(recovery_config_parse_steps(&c, NULL), -EINVAL);
+	assert_int_equal(c.n_steps, 2); /* unchanged by failures */
+	assert_int_equal(recovery_config_check(&c), 0);
+	c.steps[0].tries = 0;
+	assert_int_equal(recovery_config_check(&c), -EINVAL);
+	c.steps[0].tries = 1;
+	c.backoff_ms = 0;
+	assert_int_equal(recovery_config_check(&c), -EINVAL);
+	c.backoff_ms = 10;
+	c.budget = RECOVERY_BUDGET_MAX + 1;
+	assert_int_equal(recovery_config_check(&c), -EINVAL);
+	c.budget = 1;
+	strcpy(c.firmware, "a/b.elf");
+	assert_int_equal(recovery_config_check(&c), -EINVAL);
+	strcpy(c.firmware, "b.elf");
+	assert_int_equal(recovery_config_check(&c), 0);
+
+	assert_true(recovery_firmware_name_ok("imx8mp_m7_TCM_app.elf"));
+	assert_false(recovery_firmware_name_ok(""));
+	assert_false(recovery_firmware_name_ok(NULL));
+	assert_false(recovery_firmware_name_ok(".hidden"));
+	assert_false(recovery_firmware_name_ok("a b"));
+	assert_false(recovery_firmware_name_ok("a\nb"));
+	assert_false(recovery_firmware_name_ok("dir/x.elf"));
+}
+
+static void test_strings(void **state)
+{
+	int i;
+	enum recovery_step s;
+
+	(void)state;
+	for (i = 0; i < RECOVERY_STEP_COUNT; i++) {
+		assert_int_equal(recovery_step_from_string(recovery_step_to_string(i), &s), 0);
+		assert_int_equal(s, i);
+	}
+	assert_string_equal(recovery_step_to_string(RECOVERY_STEP_COUNT), "unknown");
+	assert_string_equal(recovery_state_to_string(RECOVERY_FAILED), "failed");
+	assert_string_equal(recovery_link_to_string(RECOVERY_LINK_RELOADING), "reloading");
+	for (i = RECOVERY_ACT_SET_STATE; i <= RECOVERY_ACT_GAVE_UP; i++)
+		assert_string_not_equal(recovery_action_to_string(i), "unknown");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_resync_succeeds), cmocka_unit_test(test_full_ladder),
+		cmocka_unit_test(test_remoteproc_step), cmocka_unit_test(test_stale_result),
+		cmocka_unit_test(test_degraded),	cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_backoff),		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_no_steps),	cmocka_unit_test(test_unconfigured_step),
+		cmocka_unit_test(test_config),		cmocka_unit_test(test_strings),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
