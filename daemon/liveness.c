@@ -1,0 +1,113 @@
+/* Link liveness watcher: quiet period -> PING -> deadline -> stall. Pure: time is passed in. */
+#include "liveness.h"
+
+#include <string.h>
+
+void liveness_config_default(struct liveness_config *cfg)
+{
+	/* The firmware sends a HEARTBEAT every second by default: 2 s of silence is already
+	 * unusual, and a PING is answered at once, so 1 s is generous even under load. */
+	cfg->quiet_ms = 2000;
+	cfg->answer_ms = 1000;
+	cfg->retries = 1;
+}
+
+void liveness_init(struct liveness *l, const struct liveness_config *cfg)
+{
+	memset(l, 0, sizeof(*l));
+	l->cfg = *cfg;
+}
+
+void liveness_start(struct liveness *l, uint64_t now_ms)
+{
+	l->running = true;
+	l->waiting = false;
+	l->strict = false;
+	l->stalled = false;
+	l->misses = 0;
+	l->last_rx_ms = now_ms;
+}
+
+void liveness_stop(struct liveness *l)
+{
+	l->running = false;
+	l->waiting = false;
+	l->strict = false;
+}
+
+void liveness_on_frame(struct liveness *l, uint64_t now_ms, bool heartbeat)
+{
+	if (!l->running)
+		return;
+	l->last_rx_ms = now_ms;
+	l->stalled = false;
+	/* After a kernel fault any DATA still arriving proves only the M7->Linux half: the
+	 * probe waits for the HEARTBEAT that answers its PING. */
+	if (l->waiting && (heartbeat || !l->strict)) {
+		l->waiting = false;
+		l->strict = false;
+		l->misses = 0;
+	}
+}
+
+static enum liveness_action send_ping(struct liveness *l, uint64_t now_ms)
+{
+	l->waiting = true;
+	l->ping_ms = now_ms;
+	l->pings++;
+	return LIVENESS_SEND_PING;
+}
+
+enum liveness_action liveness_tick(struct liveness *l, uint64_t now_ms)
+{
+	if (!l->running || l->stalled)
+		return LIVENESS_NONE;
+	if (!l->waiting) {
+		if (now_ms - l->last_rx_ms < l->cfg.quiet_ms)
+			return LIVENESS_NONE;
+		l->strict = false;
+		return send_ping(l, now_ms);
+	}
+	if (now_ms - l->ping_ms < l->cfg.answer_ms)
+		return LIVENESS_NONE;
+	if (++l->misses <= l->cfg.retries)
+		return send_ping(l, now_ms);
+	l->stalled = true;
+	l->waiting = false;
+	l->strict = false;
+	l->misses = 0;
+	l->stalls++;
+	return LIVENESS_STALL;
+}
+
+enum liveness_action liveness_probe(struct liveness *l, uint64_t now_ms)
+{
+	if (!l->running || l->stalled)
+		return LIVENESS_NONE;
+	l->strict = true;
+	if (l->waiting)
+		return LIVENESS_NONE;
+	return send_ping(l, now_ms);
+}
+
+uint64_t liveness_deadline(const struct liveness *l)
+{
+	if (!l->running || l->stalled)
+		return 0;
+	if (l->waiting)
+		return l->ping_ms + l->cfg.answer_ms;
+	return l->last_rx_ms + l->cfg.quiet_ms;
+}
+
+const char *liveness_action_to_string(enum liveness_action a)
+{
+	switch (a) {
+	case LIVENESS_NONE:
+		return "none";
+	case LIVENESS_SEND_PING:
+		return "send_ping";
+	case LIVENESS_STALL:
+		return "stall";
+	}
+	return "unknown";
+}

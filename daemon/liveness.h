@@ -1,0 +1,61 @@
+/* Link liveness: when the link is quiet, PING and expect a HEARTBEAT by a deadline; a
+ * stall (no frames, no answer) is reported even when the kernel says nothing. Pure. */
+#ifndef M7B_LIVENESS_H
+#define M7B_LIVENESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct liveness_config {
+	uint32_t quiet_ms;  /* no frame for this long: send PING */
+	uint32_t answer_ms; /* a HEARTBEAT must follow a PING within this */
+	uint32_t retries;   /* unanswered PINGs resent before declaring a stall */
+};
+
+enum liveness_action {
+	LIVENESS_NONE = 0,
+	LIVENESS_SEND_PING,
+	LIVENESS_STALL, /* reported once per stall */
+};
+
+struct liveness {
+	struct liveness_config cfg;
+	bool running;
+	bool waiting; /* a PING is outstanding */
+	bool strict;  /* only a HEARTBEAT answers it (probe after a kernel fault) */
+	bool stalled;
+	uint32_t misses;
+	uint64_t last_rx_ms;
+	uint64_t ping_ms;
+	uint64_t pings, stalls; /* counters for status */
+};
+
+/* Defaults: quiet 2 s, answer 1 s, 1 retry. */
+void liveness_config_default(struct liveness_config *cfg);
+
+/* Sets up a stopped watcher. */
+void liveness_init(struct liveness *l, const struct liveness_config *cfg);
+
+/* The link was (re)opened at now: start watching from a clean slate. */
+void liveness_start(struct liveness *l, uint64_t now_ms);
+
+/* The link was closed: nothing to watch. */
+void liveness_stop(struct liveness *l);
+
+/* A valid frame arrived; heartbeat says whether it was a HEARTBEAT. */
+void liveness_on_frame(struct liveness *l, uint64_t now_ms, bool heartbeat);
+
+/* Time passed; says whether to PING or that the link stalled. */
+enum liveness_action liveness_tick(struct liveness *l, uint64_t now_ms);
+
+/* Checks the link now (after a degraded kernel fault): PING unless one is outstanding;
+ * only a HEARTBEAT will answer it. */
+enum liveness_action liveness_probe(struct liveness *l, uint64_t now_ms);
+
+/* When tick must run next; 0 when stopped or stalled. */
+uint64_t liveness_deadline(const struct liveness *l);
+
+/* Name of an action, for logs. */
+const char *liveness_action_to_string(enum liveness_action a);
+
+#endif

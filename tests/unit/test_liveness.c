@@ -1,0 +1,155 @@
+/* Unit tests for the liveness watcher (daemon/liveness.c) as (time, input) tables. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "liveness.h"
+
+enum input { TICK, FRAME, HEARTBEAT, PROBE, START, STOP };
+
+struct row {
+	uint64_t t;
+	enum input in;
+	enum liveness_action want;
+	uint64_t deadline;
+};
+
+static void run(struct liveness *l, const struct row *rows, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		enum liveness_action got = LIVENESS_NONE;
+
+		switch (rows[i].in) {
+		case TICK:
+			got = liveness_tick(l, rows[i].t);
+			break;
+		case FRAME:
+			liveness_on_frame(l, rows[i].t, false);
+			break;
+		case HEARTBEAT:
+			liveness_on_frame(l, rows[i].t, true);
+			break;
+		case PROBE:
+			got = liveness_probe(l, rows[i].t);
+			break;
+		case START:
+			liveness_start(l, rows[i].t);
+			break;
+		case STOP:
+			liveness_stop(l);
+			break;
+		}
+		if (got != rows[i].want || liveness_deadline(l) != rows[i].deadline)
+			fail_msg("row %zu: got %s @%llu, want %s @%llu", i,
+				 liveness_action_to_string(got),
+				 (unsigned long long)liveness_deadline(l),
+				 liveness_action_to_string(rows[i].want),
+				 (unsigned long long)rows[i].deadline);
+	}
+}
+
+#define RUN(l, rows) run((l), (rows), sizeof(rows) / sizeof((rows)[0]))
+
+static const struct liveness_config cfg = {.quiet_ms = 2000, .answer_ms = 1000, .retries = 1};
+
+static void test_quiet_ping_answered(void **state)
+{
+	struct liveness l;
+	static const struct row rows[] = {
+		{0, TICK, LIVENESS_NONE, 0}, /* stopped */
+		{100, START, LIVENESS_NONE, 2100},
+		{1000, FRAME, LIVENESS_NONE, 3000},
+		{2999, TICK, LIVENESS_NONE, 3000},
+		{3000, TICK, LIVENESS_SEND_PING, 4000},
+		{3500, TICK, LIVENESS_NONE, 4000},
+		{3600, HEARTBEAT, LIVENESS_NONE, 5600},
+		/* any frame answers a quiet-link PING */
+		{5600, TICK, LIVENESS_SEND_PING, 6600},
+		{5700, FRAME, LIVENESS_NONE, 7700},
+	};
+
+	(void)state;
+	liveness_init(&l, &cfg);
+	RUN(&l, rows);
+	assert_int_equal(l.pings, 2);
+}
+
+static void test_stall(void **state)
+{
+	struct liveness l;
+	static const struct row rows[] = {
+		{0, START, LIVENESS_NONE, 2000},
+		{2000, TICK, LIVENESS_SEND_PING, 3000},
+		{3000, TICK, LIVENESS_SEND_PING, 4000}, /* one retry */
+		{4000, TICK, LIVENESS_STALL, 0},
+		{5000, TICK, LIVENESS_NONE, 0}, /* reported once */
+		{5000, PROBE, LIVENESS_NONE, 0},
+		{6000, FRAME, LIVENESS_NONE, 8000}, /* back */
+		{8000, TICK, LIVENESS_SEND_PING, 9000},
+		{8500, STOP, LIVENESS_NONE, 0},
+		{9000, TICK, LIVENESS_NONE, 0},
+		{9000, FRAME, LIVENESS_NONE, 0},
+		{9500, START, LIVENESS_NONE, 11500},
+	};
+
+	(void)state;
+	liveness_init(&l, &cfg);
+	RUN(&l, rows);
+	assert_int_equal(l.stalls, 1);
+}
+
+/* After a kernel fault: only a HEARTBEAT answers the probe, DATA does not. */
+static void test_probe(void **state)
+{
+	struct liveness l;
+	static const struct row rows[] = {
+		{0, START, LIVENESS_NONE, 2000},
+		{500, PROBE, LIVENESS_SEND_PING, 1500},
+		{600, PROBE, LIVENESS_NONE, 1500}, /* already outstanding */
+		{700, FRAME, LIVENESS_NONE, 1500},
+		{1500, TICK, LIVENESS_SEND_PING, 2500},
+		{1600, FRAME, LIVENESS_NONE, 2500},
+		{2500, TICK, LIVENESS_STALL, 0},
+		{3000, START, LIVENESS_NONE, 5000},
+		{3100, PROBE, LIVENESS_SEND_PING, 4100},
+		{3200, HEARTBEAT, LIVENESS_NONE, 5200},
+		/* a quiet-link PING turned strict by a probe */
+		{5200, TICK, LIVENESS_SEND_PING, 6200},
+		{5300, PROBE, LIVENESS_NONE, 6200},
+		{5400, FRAME, LIVENESS_NONE, 6200},
+		{5500, HEARTBEAT, LIVENESS_NONE, 7500},
+	};
+
+	(void)state;
+	liveness_init(&l, &cfg);
+	RUN(&l, rows);
+}
+
+static void test_defaults(void **state)
+{
+	struct liveness_config c;
+
+	(void)state;
+	liveness_config_default(&c);
+	assert_true(c.quiet_ms > c.answer_ms);
+	assert_true(c.retries >= 1);
+	assert_string_equal(liveness_action_to_string(LIVENESS_STALL), "stall");
+	assert_string_equal(liveness_action_to_string((enum liveness_action)9), "unknown");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_quiet_ping_answered),
+		cmocka_unit_test(test_stall),
+		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_defaults),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
