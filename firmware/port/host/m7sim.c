@@ -1,0 +1,852 @@
+/* m7sim: the firmware core on Linux, streaming over a pseudo-terminal, with synthetic
+ * UART sources, a configurable tick clock and fault injection. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "board.h"
+#include "board_host.h"
+#include "config.h"
+#include "fw.h"
+#include "sim_clock.h"
+#include "sim_ctl.h"
+#include "sim_link.h"
+#include "sim_source.h"
+
+#define MAX_SOURCES 16
+#define MAX_AT	    32
+
+struct at_cmd {
+	uint64_t ms;
+	struct sim_ctl_cmd cmd;
+	bool done;
+};
+
+struct m7sim {
+	struct board_host board;
+	struct fw fw;
+	struct fw_options fwopt;
+	char name[96];
+	struct sim_source_config srccfg[MAX_SOURCES];
+	struct sim_source src[MAX_SOURCES];
+	unsigned nsrc;
+	const char *link_path;
+	size_t link_buffers;
+	int sfd;
+	const char *ctl_path;
+	int ctl_fd;
+	bool ctl_created;
+	char ctl_buf[1024];
+	size_t ctl_len;
+	struct at_cmd at[MAX_AT];
+	unsigned nat;
+	uint64_t start_ns;
+	uint64_t stall_until_ns; /* 0 = no timed stall */
+	uint64_t reopen_at_ns;	 /* hung up: new pty at this time; 0 = none */
+	uint64_t slow_bps;	 /* host -> M7 read limit */
+	double slow_tokens;
+	uint64_t slow_ns;
+	bool quit;
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: m7sim --link PATH [OPTIONS]\n"
+	      "\n"
+	      "Runs the m7bridge firmware core on Linux. The link to the host is a pseudo-\n"
+	      "terminal in raw mode, published as a symlink at PATH (like /dev/ttyRPMSG30).\n"
+	      "When it is ready m7sim prints one line on stdout:\n"
+	      "  m7sim: link PATH -> /dev/pts/N\n"
+	      "and prints such a line again each time the link is recreated.\n"
+	      "\n"
+	      "Options:\n"
+	      "  --link PATH          symlink to create for the pty (required)\n"
+	      "  --source SPEC        a synthetic UART source (repeatable), SPEC is\n"
+	      "                       PORT:key=value,... with keys:\n"
+	      "                         rate=N        captures per second (default 10; 0 = none)\n"
+	      "                         size=N|A-B    bytes per capture (default 16)\n"
+	      "                         pattern=P     counter (byte i of capture k = k+i),\n"
+	      "                                       random, text (\"port P capture K\\n\"), "
+	      "zero\n"
+	      "                         baud=N        character time of the bytes (default "
+	      "115200)\n"
+	      "                         count=N       stop after N captures (default: never)\n"
+	      "                         seed=N        for random sizes and bytes\n"
+	      "                         file=PATH     bytes from a file, '-' = stdin, at the baud "
+	      "rate\n"
+	      "                         idle=US       idle gap that ends a capture (default 4 "
+	      "chars)\n"
+	      "                         delim=N|none  byte that ends a capture (default none)\n"
+	      "                         max=N         bytes per DATA frame, 1..462 (default 462)\n"
+	      "                         loop=1        bytes sent with SEND come back on this port\n"
+	      "                         tx=PATH       bytes sent with SEND are appended to PATH\n"
+	      "  --ports N            captured UART ports (default: highest source port + 1)\n"
+	      "  --tick-hz HZ         tick rate (default 8000000, like the i.MX8MP system "
+	      "counter)\n"
+	      "  --tick-offset T      tick count at start (default 0)\n"
+	      "  --drift-ppm PPM      the tick clock runs fast (+) or slow (-) by PPM\n"
+	      "  --heartbeat-ms MS    HEARTBEAT period (default 1000; 0 = only on PING)\n"
+	      "  --idle-us US         default idle gap of every port\n"
+	      "  --name NAME          firmware name in HELLO (default \"m7sim " M7B_VERSION "\")\n"
+	      "  --boot-id N          boot_id of the first boot (default random)\n"
+	      "  --link-buffers N     transmit buffers of 496 bytes (default 16), like RPMSG's\n"
+	      "                       pool: frames are written whole, or wait\n"
+	      "  --ctl PATH           control FIFO (created if missing) taking the commands "
+	      "below,\n"
+	      "                       one per line\n"
+	      "  --at MS:COMMAND      run COMMAND MS milliseconds after start (repeatable)\n"
+	      "  -h, --help           this text\n"
+	      "  -V, --version        print the version\n"
+	      "\n"
+	      "Commands (--ctl, --at):\n"
+	      "  stall [MS]           hang like a dead M7: the link is neither read nor written\n"
+	      "                       (UART interrupts still capture, so captures get dropped);\n"
+	      "                       MS = 0 or none: until 'resume'\n"
+	      "  resume               end a stall\n"
+	      "  garbage [N]          write N random bytes (default 64) and a 0x00 to the link\n"
+	      "  corrupt [N]          send the next N frames (default 1) with a bad CRC\n"
+	      "  drop [N]             swallow the next N frames (default 1): seq gaps\n"
+	      "  reboot               restart the core: new boot_id, counters and buffers reset,\n"
+	      "                       0x00 + HELLO with seq 0\n"
+	      "  hangup [MS]          close the pty (readers see a hangup, the symlink dangles),\n"
+	      "                       then after MS (default 500) publish a new pty at PATH\n"
+	      "  swap                 publish a new pty at PATH at once (atomic rename), then\n"
+	      "                       close the old one: the device went away and came back\n"
+	      "  slow BPS             read the link at most BPS bytes/s (0 = off): a slow M7\n"
+	      "  throttle BPS         write the link at most BPS bytes/s (0 = off)\n"
+	      "  uart-error PORT overrun|line   flag the next byte received on PORT\n"
+	      "  log LEVEL TEXT       send a LOG frame\n"
+	      "  assert               fail an assertion: LOG, then answer only HELLO and PING\n"
+	      "  stats                print a line of counters on stdout\n"
+	      "  quit                 exit\n"
+	      "\n"
+	      "Signals: SIGUSR1 = reboot, SIGUSR2 = swap, SIGHUP = hangup, SIGTERM/SIGINT = exit.\n"
+	      "Each command prints a line 'm7sim: COMMAND ...' on stdout when carried out.\n",
+	      f);
+}
+
+static uint64_t ms_ns(uint64_t ms)
+{
+	return ms * 1000000u;
+}
+
+static int parse_num(const char *s, const char *what, uint64_t max, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || *s == '-' || *v > max) {
+		fprintf(stderr, "m7sim: bad %s '%s'\n", what, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void print_link(const struct m7sim *s)
+{
+	printf("m7sim: link %s -> %s\n", s->link_path, s->board.link->pts);
+}
+
+static void print_stats(struct m7sim *s)
+{
+	uint32_t c[M7B_HB_NCOUNTERS];
+
+	fw_counters(&s->fw, c);
+	printf("m7sim: stats seq=%" PRIu32 " rx_bytes=%" PRIu32 " captures=%" PRIu32
+	       " dropped=%" PRIu32 " overruns=%" PRIu32 " host_frames=%" PRIu32 " host_bad=%" PRIu32
+	       " host_unknown=%" PRIu32 " uart_tx=%" PRIu32 " stalls=%" PRIu32 " credits=%" PRIu32
+	       " frames_written=%" PRIu64 " frames_dropped=%" PRIu64 " frames_corrupted=%" PRIu64
+	       "\n",
+	       s->fw.seq, c[M7B_HB_UART_RX_BYTES], c[M7B_HB_CAPTURES], c[M7B_HB_CAPTURES_DROPPED],
+	       c[M7B_HB_UART_OVERRUNS], c[M7B_HB_HOST_FRAMES], c[M7B_HB_HOST_BAD],
+	       c[M7B_HB_HOST_UNKNOWN], c[M7B_HB_UART_TX_BYTES], c[M7B_HB_LINK_STALLS],
+	       c[M7B_HB_CREDITS], s->board.frames_written, s->board.frames_dropped,
+	       s->board.frames_corrupted);
+}
+
+/* Publishes a new pty and announces the link to the core and on stdout. */
+static int link_reopen(struct m7sim *s)
+{
+	int r = sim_link_open(s->board.link);
+
+	if (r < 0) {
+		fprintf(stderr, "m7sim: cannot create the pty at %s: %s\n", s->link_path,
+			strerror(-r));
+		return r;
+	}
+	s->reopen_at_ns = 0;
+	fw_link_up(&s->fw);
+	fw_poll(&s->fw);
+	(void)sim_link_flush(s->board.link);
+	print_link(s);
+	return 0;
+}
+
+static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
+{
+	uint64_t now = sim_clock_mono_ns();
+	struct board_host *b = &s->board;
+
+	printf("m7sim: %s", sim_ctl_op_to_string(c->op));
+	switch (c->op) {
+	case SIM_CTL_STALL:
+		b->stalled = true;
+		s->stall_until_ns = c->arg ? now + ms_ns(c->arg) : 0;
+		printf(" %" PRIu64 "\n", c->arg);
+		break;
+	case SIM_CTL_RESUME:
+		b->stalled = false;
+		s->stall_until_ns = 0;
+		printf("\n");
+		break;
+	case SIM_CTL_GARBAGE:
+		printf(" %" PRIu64 "%s\n", c->arg,
+		       board_host_garbage(b, (unsigned)c->arg) < 0 ? " (link full)" : "");
+		break;
+	case SIM_CTL_CORRUPT:
+		b->corrupt_next += (unsigned)c->arg;
+		printf(" %" PRIu64 "\n", c->arg);
+		break;
+	case SIM_CTL_DROP:
+		b->drop_next += (unsigned)c->arg;
+		printf(" %" PRIu64 "\n", c->arg);
+		break;
+	case SIM_CTL_REBOOT:
+		b->fatal = false;
+		for (unsigned p = 0; p < b->nports; p++)
+			b->uart[p].count = 0;
+		fw_init(&s->fw, &s->fwopt);
+		printf(" boot_id=0x%08" PRIx32 "\n", s->fw.boot_id);
+		if (sim_link_is_open(b->link))
+			fw_link_up(&s->fw);
+		break;
+	case SIM_CTL_HANGUP:
+		sim_link_hangup(b->link);
+		fw_link_down(&s->fw);
+		s->reopen_at_ns = now + ms_ns(c->arg ? c->arg : 1);
+		printf(" %" PRIu64 "\n", c->arg);
+		break;
+	case SIM_CTL_SWAP:
+		printf("\n");
+		(void)link_reopen(s);
+		break;
+	case SIM_CTL_SLOW:
+		s->slow_bps = c->arg;
+		s->slow_tokens = 0;
+		s->slow_ns = now;
+		printf(" %" PRIu64 "\n", c->arg);
+		break;
+	case SIM_CTL_THROTTLE:
+		b->throttle_bps = c->arg;
+		b->throttle_tokens = 0;
+		b->throttle_ns = now;
+		printf(" %" PRIu64 "\n", c->arg);
+		break;
+	case SIM_CTL_UART_ERROR:
+		if (c->port < b->nports)
+			b->uart[c->port].pending_err |= (uint32_t)c->arg;
+		printf(" %u %s\n", c->port, c->arg == FW_RX_OVERRUN ? "overrun" : "line");
+		break;
+	case SIM_CTL_LOG:
+		fw_log(&s->fw, (uint8_t)c->arg, c->text);
+		printf(" %" PRIu64 " %s\n", c->arg, c->text);
+		break;
+	case SIM_CTL_ASSERT:
+		printf("\n");
+		fw_assert_failed(&s->fw, "m7sim-ctl", 1);
+		break;
+	case SIM_CTL_STATS:
+		printf("\n");
+		print_stats(s);
+		break;
+	case SIM_CTL_QUIT:
+		printf("\n");
+		s->quit = true;
+		break;
+	}
+	fflush(stdout);
+}
+
+static void ctl_line(struct m7sim *s, const char *line)
+{
+	struct sim_ctl_cmd c;
+	char err[160];
+
+	if (line[strspn(line, " \t\r")] == '\0')
+		return;
+	if (sim_ctl_parse(line, &c, err, sizeof(err)) < 0) {
+		printf("m7sim: error: %s\n", err);
+		fflush(stdout);
+		return;
+	}
+	run_cmd(s, &c);
+}
+
+static void ctl_read(struct m7sim *s)
+{
+	for (;;) {
+		ssize_t n = read(s->ctl_fd, s->ctl_buf + s->ctl_len,
+				 sizeof(s->ctl_buf) - 1 - s->ctl_len);
+		char *nl;
+
+		if (n <= 0)
+			return;
+		s->ctl_len += (size_t)n;
+		s->ctl_buf[s->ctl_len] = '\0';
+		while ((nl = memchr(s->ctl_buf, '\n', s->ctl_len))) {
+			*nl = '\0';
+			ctl_line(s, s->ctl_buf);
+			s->ctl_len -= (size_t)(nl + 1 - s->ctl_buf);
+			memmove(s->ctl_buf, nl + 1, s->ctl_len);
+		}
+		if (s->ctl_len == sizeof(s->ctl_buf) - 1) {
+			printf("m7sim: error: control line too long, discarded\n");
+			fflush(stdout);
+			s->ctl_len = 0;
+		}
+	}
+}
+
+static int ctl_open(struct m7sim *s)
+{
+	struct stat st;
+
+	if (mkfifo(s->ctl_path, 0600) == 0)
+		s->ctl_created = true;
+	else if (errno != EEXIST) {
+		fprintf(stderr, "m7sim: mkfifo %s: %s\n", s->ctl_path, strerror(errno));
+		return -errno;
+	}
+	/* O_RDWR: the FIFO never reports EOF when a writer goes away. */
+	s->ctl_fd = open(s->ctl_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (s->ctl_fd < 0 || fstat(s->ctl_fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		fprintf(stderr, "m7sim: %s: not a usable FIFO\n", s->ctl_path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void handle_signal(struct m7sim *s)
+{
+	struct signalfd_siginfo si;
+	struct sim_ctl_cmd c;
+
+	while (read(s->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		memset(&c, 0, sizeof(c));
+		switch (si.ssi_signo) {
+		case SIGUSR1:
+			c.op = SIM_CTL_REBOOT;
+			break;
+		case SIGUSR2:
+			c.op = SIM_CTL_SWAP;
+			break;
+		case SIGHUP:
+			c.op = SIM_CTL_HANGUP;
+			c.arg = 500;
+			break;
+		default:
+			s->quit = true;
+			continue;
+		}
+		run_cmd(s, &c);
+	}
+}
+
+/* Delivers every byte due by `now` in tick order, as the receive interrupts would. */
+static void deliver(struct m7sim *s, uint64_t now)
+{
+	struct board_host *b = &s->board;
+
+	for (;;) {
+		uint64_t best = UINT64_MAX;
+		int which = -1; /* source index, or -1 - port for a transmitter */
+
+		for (unsigned i = 0; i < s->nsrc; i++) {
+			uint64_t d = sim_source_due(&s->src[i]);
+			if (d < best) {
+				best = d;
+				which = (int)i;
+			}
+		}
+		for (unsigned p = 0; p < b->nports; p++) {
+			uint64_t d = board_host_uart_due(b, p);
+			if (d < best) {
+				best = d;
+				which = -1 - (int)p;
+			}
+		}
+		if (best > now)
+			break;
+		if (which >= 0) {
+			struct sim_source *src = &s->src[which];
+			unsigned port = src->cfg.port;
+			uint8_t byte = sim_source_take(src);
+
+			if (port < b->nports) {
+				uint32_t err = b->uart[port].pending_err;
+				b->uart[port].pending_err = 0;
+				fw_uart_rx_isr(&s->fw, port, byte, err, best);
+			}
+		} else {
+			unsigned port = (unsigned)(-1 - which);
+			struct board_host_uart *u = &b->uart[port];
+			uint8_t byte = board_host_uart_take(b, port);
+
+			if (u->tx_fd >= 0 && write(u->tx_fd, &byte, 1) < 0)
+				fprintf(stderr, "m7sim: port %u tx file: %s\n", port,
+					strerror(errno));
+			if (u->loop) {
+				uint32_t err = u->pending_err;
+				u->pending_err = 0;
+				fw_uart_rx_isr(&s->fw, port, byte, err, best);
+			}
+		}
+	}
+}
+
+/* The earliest byte not delivered yet, UINT64_MAX if none. */
+static uint64_t next_due(const struct m7sim *s)
+{
+	uint64_t t = UINT64_MAX;
+
+	for (unsigned i = 0; i < s->nsrc; i++) {
+		uint64_t d = sim_source_due(&s->src[i]);
+		if (d < t)
+			t = d;
+	}
+	for (unsigned p = 0; p < s->board.nports; p++) {
+		uint64_t d = board_host_uart_due(&s->board, p);
+		if (d < t)
+			t = d;
+	}
+	return t;
+}
+
+static bool slow_ok(struct m7sim *s, uint64_t now)
+{
+	if (s->slow_bps == 0)
+		return true;
+	s->slow_tokens += (double)(now - s->slow_ns) * (double)s->slow_bps / 1e9;
+	s->slow_ns = now;
+	if (s->slow_tokens > 4096)
+		s->slow_tokens = 4096;
+	return s->slow_tokens >= 1.0;
+}
+
+static void link_read(struct m7sim *s, uint64_t now_ns)
+{
+	uint8_t buf[4096];
+	size_t want = sizeof(buf);
+	ssize_t n;
+
+	if (s->slow_bps) {
+		if (!slow_ok(s, now_ns))
+			return;
+		if ((double)want > s->slow_tokens)
+			want = (size_t)s->slow_tokens;
+	}
+	n = sim_link_read(s->board.link, buf, want);
+	if (n > 0) {
+		if (s->slow_bps)
+			s->slow_tokens -= (double)n;
+		fw_link_rx(&s->fw, buf, (size_t)n);
+	} else if (n < 0 && n != -EIO) {
+		fprintf(stderr, "m7sim: reading the link: %s\n", strerror((int)-n));
+	}
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static int run(struct m7sim *s)
+{
+	struct board_host *b = &s->board;
+
+	while (!s->quit) {
+		struct pollfd pfd[3 + MAX_SOURCES];
+		int src_idx[3 + MAX_SOURCES];
+		nfds_t n = 0;
+		uint64_t now_ns = sim_clock_mono_ns(), wake_ns = UINT64_MAX, t;
+		uint64_t now = sim_clock_ticks(&b->clock, now_ns);
+		int timeout, r;
+		bool link_in;
+
+		for (unsigned i = 0; i < s->nat; i++) {
+			if (!s->at[i].done && now_ns >= s->start_ns + ms_ns(s->at[i].ms)) {
+				s->at[i].done = true;
+				run_cmd(s, &s->at[i].cmd);
+			}
+			if (!s->at[i].done)
+				wake_ns = min_u64(wake_ns, s->start_ns + ms_ns(s->at[i].ms));
+		}
+		if (s->quit)
+			break;
+		if (b->stalled && s->stall_until_ns && now_ns >= s->stall_until_ns) {
+			struct sim_ctl_cmd c = {.op = SIM_CTL_RESUME};
+			run_cmd(s, &c);
+		}
+		if (s->reopen_at_ns && now_ns >= s->reopen_at_ns)
+			(void)link_reopen(s);
+
+		deliver(s, now);
+		t = next_due(s);
+		b->hold = t == UINT64_MAX ? 0 : t;
+		if (!b->stalled) {
+			fw_poll(&s->fw);
+			if (sim_link_flush(b->link) < 0 && !s->reopen_at_ns) {
+				/* The pty is unusable: behave like a hangup and come back. */
+				sim_link_hangup(b->link);
+				fw_link_down(&s->fw);
+				s->reopen_at_ns = now_ns + ms_ns(100);
+			}
+			t = min_u64(t, fw_next_deadline(&s->fw));
+		}
+		if (t != UINT64_MAX)
+			wake_ns = min_u64(wake_ns, sim_clock_ns_at(&b->clock, t));
+		if (b->stalled && s->stall_until_ns)
+			wake_ns = min_u64(wake_ns, s->stall_until_ns);
+		if (s->reopen_at_ns)
+			wake_ns = min_u64(wake_ns, s->reopen_at_ns);
+		/* Rate limits refill with time: look again soon. */
+		if ((b->throttle_bps && fw_tx_blocked(&s->fw)) || s->slow_bps)
+			wake_ns = min_u64(wake_ns, now_ns + ms_ns(2));
+
+		link_in = sim_link_is_open(b->link) && !b->stalled && slow_ok(s, now_ns);
+		if (sim_link_is_open(b->link)) {
+			pfd[n].fd = b->link->master;
+			pfd[n].events =
+				(short)((link_in ? POLLIN : 0) |
+					(b->link->out_len > 0 && !b->stalled ? POLLOUT : 0));
+			src_idx[n++] = -1;
+		}
+		pfd[n].fd = s->sfd;
+		pfd[n].events = POLLIN;
+		src_idx[n++] = -2;
+		if (s->ctl_fd >= 0) {
+			pfd[n].fd = s->ctl_fd;
+			pfd[n].events = POLLIN;
+			src_idx[n++] = -3;
+		}
+		for (unsigned i = 0; i < s->nsrc; i++) {
+			int fd = sim_source_fd(&s->src[i]);
+			if (fd >= 0) {
+				pfd[n].fd = fd;
+				pfd[n].events = POLLIN;
+				src_idx[n++] = (int)i;
+			}
+		}
+
+		now_ns = sim_clock_mono_ns();
+		if (wake_ns == UINT64_MAX)
+			timeout = -1;
+		else if (wake_ns <= now_ns)
+			timeout = 0;
+		else
+			timeout = (int)min_u64((wake_ns - now_ns + 999999u) / 1000000u, 1000);
+		r = poll(pfd, n, timeout);
+		if (r < 0 && errno != EINTR) {
+			fprintf(stderr, "m7sim: poll: %s\n", strerror(errno));
+			return -errno;
+		}
+		now_ns = sim_clock_mono_ns();
+		for (nfds_t i = 0; r > 0 && i < n; i++) {
+			if (!pfd[i].revents)
+				continue;
+			if (src_idx[i] == -1) {
+				if (pfd[i].revents & POLLIN)
+					link_read(s, now_ns);
+				if (pfd[i].revents & POLLOUT)
+					(void)sim_link_flush(b->link);
+			} else if (src_idx[i] == -2) {
+				handle_signal(s);
+			} else if (src_idx[i] == -3) {
+				ctl_read(s);
+			} else {
+				struct sim_source *src = &s->src[src_idx[i]];
+				if (sim_source_read(src, sim_clock_ticks(&b->clock, now_ns)) < 0) {
+					printf("m7sim: source on port %u: end of input\n",
+					       src->cfg.port);
+					fflush(stdout);
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+static int parse_args(struct m7sim *s, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"link", required_argument, NULL, 'l'},
+		{"source", required_argument, NULL, 's'},
+		{"ports", required_argument, NULL, 'p'},
+		{"tick-hz", required_argument, NULL, 'z'},
+		{"tick-offset", required_argument, NULL, 'o'},
+		{"drift-ppm", required_argument, NULL, 'd'},
+		{"heartbeat-ms", required_argument, NULL, 'b'},
+		{"idle-us", required_argument, NULL, 'i'},
+		{"name", required_argument, NULL, 'n'},
+		{"boot-id", required_argument, NULL, 'B'},
+		{"link-buffers", required_argument, NULL, 'L'},
+		{"ctl", required_argument, NULL, 'c'},
+		{"at", required_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	uint64_t v, hz = 8000000, offset = 0, ports = 0, hb = 1000;
+	int64_t idle_us = -1;
+	double ppm = 0;
+	int opt;
+	char err[256];
+
+	snprintf(s->name, sizeof(s->name), "m7sim %s", M7B_VERSION);
+	s->link_buffers = 16;
+	while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			s->link_path = optarg;
+			break;
+		case 's':
+			if (s->nsrc == MAX_SOURCES) {
+				fprintf(stderr, "m7sim: at most %d sources\n", MAX_SOURCES);
+				return -EINVAL;
+			}
+			if (sim_source_parse(optarg, &s->srccfg[s->nsrc], err, sizeof(err)) < 0) {
+				fprintf(stderr, "m7sim: %s\n", err);
+				return -EINVAL;
+			}
+			if (s->srccfg[s->nsrc].port >= FW_MAX_PORTS) {
+				fprintf(stderr, "m7sim: port %u: at most %d ports\n",
+					s->srccfg[s->nsrc].port, FW_MAX_PORTS);
+				return -EINVAL;
+			}
+			s->nsrc++;
+			break;
+		case 'p':
+			if (parse_num(optarg, "--ports", FW_MAX_PORTS, &ports) || ports == 0)
+				return -EINVAL;
+			break;
+		case 'z':
+			if (parse_num(optarg, "--tick-hz", UINT32_MAX, &hz) || hz == 0)
+				return -EINVAL;
+			break;
+		case 'o':
+			if (parse_num(optarg, "--tick-offset", UINT64_MAX / 2, &offset))
+				return -EINVAL;
+			break;
+		case 'd': {
+			char *end;
+			ppm = strtod(optarg, &end);
+			if (*end || end == optarg || ppm < -100000 || ppm > 100000) {
+				fprintf(stderr, "m7sim: bad --drift-ppm '%s'\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		}
+		case 'b':
+			if (parse_num(optarg, "--heartbeat-ms", 3600000, &hb))
+				return -EINVAL;
+			break;
+		case 'i':
+			if (parse_num(optarg, "--idle-us", UINT32_MAX, &v))
+				return -EINVAL;
+			idle_us = (int64_t)v;
+			break;
+		case 'n':
+			snprintf(s->name, sizeof(s->name), "%s", optarg);
+			break;
+		case 'B':
+			if (parse_num(optarg, "--boot-id", UINT32_MAX, &v) || v == 0)
+				return -EINVAL;
+			s->board.next_boot_id = (uint32_t)v;
+			break;
+		case 'L':
+			if (parse_num(optarg, "--link-buffers", 4096, &v) || v == 0)
+				return -EINVAL;
+			s->link_buffers = (size_t)v;
+			break;
+		case 'c':
+			s->ctl_path = optarg;
+			break;
+		case 'a': {
+			char *colon = strchr(optarg, ':');
+			char num[32];
+			if (s->nat == MAX_AT || !colon || (size_t)(colon - optarg) >= sizeof(num)) {
+				fprintf(stderr, "m7sim: bad --at '%s' (MS:COMMAND, at most %d)\n",
+					optarg, MAX_AT);
+				return -EINVAL;
+			}
+			snprintf(num, sizeof(num), "%.*s", (int)(colon - optarg), optarg);
+			if (parse_num(num, "--at time", UINT32_MAX, &s->at[s->nat].ms))
+				return -EINVAL;
+			if (sim_ctl_parse(colon + 1, &s->at[s->nat].cmd, err, sizeof(err)) < 0) {
+				fprintf(stderr, "m7sim: --at '%s': %s\n", optarg, err);
+				return -EINVAL;
+			}
+			s->nat++;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("m7sim %s\n", M7B_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "m7sim: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!s->link_path) {
+		fprintf(stderr, "m7sim: --link PATH is required (see --help)\n");
+		return -EINVAL;
+	}
+
+	if (ports == 0) {
+		ports = 1;
+		for (unsigned i = 0; i < s->nsrc; i++)
+			if (s->srccfg[i].port + 1u > ports)
+				ports = s->srccfg[i].port + 1u;
+	}
+	for (unsigned i = 0; i < s->nsrc; i++) {
+		if (s->srccfg[i].port >= ports) {
+			fprintf(stderr, "m7sim: source on port %u, but --ports %" PRIu64 "\n",
+				s->srccfg[i].port, ports);
+			return -EINVAL;
+		}
+	}
+
+	sim_clock_init(&s->board.clock, (uint32_t)hz, offset, ppm, sim_clock_mono_ns());
+	s->board.nports = (unsigned)ports;
+	s->fwopt.name = s->name;
+	s->fwopt.nports = (unsigned)ports;
+	s->fwopt.heartbeat_ms = (uint32_t)hb;
+	for (unsigned p = 0; p < ports; p++) {
+		struct fw_port_config *pc = &s->fwopt.port[p];
+		struct board_host_uart *u = &s->board.uart[p];
+		uint32_t baud = 115200;
+		int64_t port_idle = idle_us;
+
+		pc->delimiter = -1;
+		pc->max_capture = M7B_DATA_BYTES_MAX;
+		u->tx_fd = -1;
+		for (unsigned i = 0; i < s->nsrc; i++) {
+			const struct sim_source_config *c = &s->srccfg[i];
+			if (c->port != p)
+				continue;
+			baud = c->baud;
+			if (c->idle_us >= 0)
+				port_idle = c->idle_us;
+			if (c->delimiter != -2)
+				pc->delimiter = (int16_t)c->delimiter;
+			if (c->max_capture > 0)
+				pc->max_capture = (uint16_t)c->max_capture;
+			if (c->loop)
+				u->loop = true;
+			if (c->tx_path && u->tx_fd < 0) {
+				u->tx_fd = open(c->tx_path,
+						O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+				if (u->tx_fd < 0) {
+					fprintf(stderr, "m7sim: %s: %s\n", c->tx_path,
+						strerror(errno));
+					return -errno;
+				}
+			}
+		}
+		(void)board_uart_set_baud(p, baud);
+		if (port_idle >= 0)
+			pc->idle_gap_ticks =
+				(uint32_t)min_u64((uint64_t)port_idle * hz / 1000000u, UINT32_MAX);
+		else
+			pc->idle_gap_ticks = fw_char_ticks((uint32_t)hz, baud, 4);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct m7sim sim; /* large (rings): not on the stack */
+	struct m7sim *s = &sim;
+	sigset_t mask;
+	int r = 0;
+
+	s->sfd = s->ctl_fd = -1;
+	board_host_attach(&s->board);
+	if (parse_args(s, argc, argv) < 0)
+		return 2;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (s->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+		fprintf(stderr, "m7sim: signalfd: %s\n", strerror(errno));
+		return 1;
+	}
+	if (s->ctl_path && ctl_open(s) < 0) {
+		r = 1;
+		goto out;
+	}
+	s->board.link = sim_link_new(s->link_path, s->link_buffers, M7B_FRAME_MAX);
+	if (!s->board.link) {
+		fprintf(stderr, "m7sim: out of memory\n");
+		r = 1;
+		goto out;
+	}
+
+	fw_init(&s->fw, &s->fwopt);
+	s->start_ns = sim_clock_mono_ns();
+	for (unsigned i = 0; i < s->nsrc; i++) {
+		int e = sim_source_start(&s->src[i], &s->srccfg[i], s->board.clock.hz,
+					 board_host_now(&s->board));
+		if (e < 0) {
+			fprintf(stderr, "m7sim: source on port %u: %s: %s\n", s->srccfg[i].port,
+				s->srccfg[i].file ? s->srccfg[i].file : "", strerror(-e));
+			s->nsrc = i + 1;
+			r = 1;
+			goto out;
+		}
+	}
+	if (link_reopen(s) < 0) {
+		r = 1;
+		goto out;
+	}
+	r = run(s) < 0 ? 1 : 0;
+	printf("m7sim: exit\n");
+out:
+	for (unsigned i = 0; i < s->nsrc; i++)
+		sim_source_stop(&s->src[i]);
+	for (unsigned p = 0; p < s->board.nports; p++)
+		if (s->board.uart[p].tx_fd >= 0)
+			close(s->board.uart[p].tx_fd);
+	s->board.link = sim_link_free(s->board.link);
+	if (s->ctl_fd >= 0)
+		close(s->ctl_fd);
+	if (s->ctl_created)
+		(void)unlink(s->ctl_path);
+	if (s->sfd >= 0)
+		close(s->sfd);
+	return r;
+}
