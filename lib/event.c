@@ -326,6 +326,7 @@ int m7b_event_channel(const struct m7b_event *ev, size_t i, struct m7b_channel_s
 	out->name = json_str(j, "name");
 	out->state = json_str(j, "state");
 	out->device = json_str(j, "device");
+	out->firmware = json_str(cJSON_GetObjectItemCaseSensitive(j, "firmware"), "name");
 	out->frames = json_int_or(j, "frames", -1);
 	out->recoveries = json_int_or(j, "recoveries", -1);
 	return out->name ? 0 : -ENOENT;

@@ -90,7 +90,8 @@ struct m7b_event {
 struct m7b_channel_status {
 	const char *name;
 	const char *state;
-	const char *device; /* NULL if absent */
+	const char *device;   /* NULL if absent */
+	const char *firmware; /* "firmware" object's "name", NULL if absent */
 	int64_t frames;
 	int64_t recoveries;
 };

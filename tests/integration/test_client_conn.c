@@ -1,0 +1,399 @@
+/* Integration tests for the libm7bridge connection (lib/client.c) against a scripted
+ * fake daemon on a Unix socket in a temp dir: handshake, request/reply matching with
+ * streamed objects in between, partial writes, bad lines, EOF, limits, timeouts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "m7bridge/client.h"
+
+#define VERSION_LINE                                                                               \
+	"{\"class\":\"VERSION\",\"release\":\"9.9\",\"proto_major\":1,\"proto_minor\":0}\n"
+
+struct fake {
+	char dir[64];
+	char path[100];
+	int lfd;
+	int cfd; /* the accepted connection, in the server thread */
+	pthread_t thread;
+	void (*script)(struct fake *);
+	char got[8][512]; /* request lines received */
+	int ngot;
+};
+
+static void put(struct fake *f, const char *s)
+{
+	size_t n = strlen(s);
+
+	while (n) {
+		ssize_t w = send(f->cfd, s, n, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Reads one request line (blocking, 10 s at most) into f->got. */
+static const char *get_line(struct fake *f)
+{
+	char *buf = f->got[f->ngot < 8 ? f->ngot : 7];
+	size_t n = 0;
+
+	while (n < 511) {
+		struct pollfd p = {.fd = f->cfd, .events = POLLIN};
+		char ch;
+
+		if (poll(&p, 1, 10000) <= 0 || recv(f->cfd, &ch, 1, 0) != 1)
+			break;
+		if (ch == '\n')
+			break;
+		buf[n++] = ch;
+	}
+	buf[n] = '\0';
+	if (f->ngot < 8)
+		f->ngot++;
+	return buf;
+}
+
+/* The numeric id of a request line, or -1. */
+static long id_of(const char *line)
+{
+	const char *p = strstr(line, "\"id\":");
+
+	return p ? strtol(p + 5, NULL, 10) : -1;
+}
+
+static void *server(void *arg)
+{
+	struct fake *f = arg;
+
+	f->cfd = accept(f->lfd, NULL, NULL);
+	if (f->cfd < 0)
+		return NULL;
+	f->script(f);
+	close(f->cfd);
+	return NULL;
+}
+
+static struct fake *fake_start(void (*script)(struct fake *))
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/m7b-client-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/sock", f->dir);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->lfd >= 0);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f->lfd, 4), 0);
+	f->script = script;
+	assert_int_equal(pthread_create(&f->thread, NULL, server, f), 0);
+	return f;
+}
+
+/* Waits for the script to end and removes the socket; the caller frees f. */
+static void fake_stop(struct fake *f)
+{
+	pthread_join(f->thread, NULL);
+	close(f->lfd);
+	unlink(f->path);
+	rmdir(f->dir);
+}
+
+static struct m7b_client *connect_to(struct fake *f)
+{
+	struct m7b_client *c = m7b_client_new();
+
+	assert_non_null(c);
+	m7b_client_set_timeout(c, 10000);
+	assert_int_equal(m7b_client_connect(c, f->path), 0);
+	assert_true(m7b_client_connected(c));
+	assert_true(m7b_client_fd(c) >= 0);
+	assert_string_equal(m7b_client_path(c), f->path);
+	return c;
+}
+
+/* --- scripts ------------------------------------------------------------------------- */
+
+static void script_status(struct fake *f)
+{
+	char reply[256];
+	long id;
+
+	put(f, VERSION_LINE);
+	id = id_of(get_line(f));
+	/* A streamed object before the reply, split across two writes, plus a reply that
+	 * belongs to someone else's id, then the real one. */
+	put(f, "{\"class\":\"STATE\",\"channel\":\"m7\",\"st");
+	usleep(20000);
+	put(f, "ate\":\"up\",\"reason\":\"hello\"}\n{\"class\":\"PONG\",\"id\":\"x\"}\n");
+	snprintf(reply, sizeof(reply),
+		 "{\"class\":\"STATUS\",\"id\":%ld,\"channels\":[{\"name\":\"m7\",\"state\":\"up\","
+		 "\"frames\":3,\"recoveries\":0}],\"release\":\"9.9\"}\r\n",
+		 id);
+	put(f, reply);
+	put(f, "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":5,\"t_first\":1,"
+	       "\"t_last\":2,\"data\":\"aGk=\",\"len\":2}\n");
+}
+
+static void test_status_with_stream_in_between(void **state)
+{
+	struct fake *f = fake_start(script_status);
+	struct m7b_client *c = connect_to(f);
+	struct m7b_event *st = NULL, *ev = NULL;
+	struct m7b_channel_status ch;
+
+	assert_int_equal(m7b_client_status(c, &st), 0);
+	assert_non_null(st);
+	assert_int_equal(st->type, M7B_EV_STATUS);
+	assert_int_equal(m7b_event_channel(st, 0, &ch), 0);
+	assert_string_equal(ch.name, "m7");
+	assert_int_equal(ch.frames, 3);
+	m7b_event_free(st);
+	/* VERSION was read on the way and remembered. */
+	assert_non_null(m7b_client_version(c));
+	assert_string_equal(m7b_client_version(c)->release, "9.9");
+	assert_true(m7b_client_pending(c));
+	/* The objects that arrived before the reply come out in order. */
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_STATE);
+	assert_string_equal(ev->state, "up");
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_PONG);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 10000), 0);
+	assert_int_equal(ev->type, M7B_EV_FRAME);
+	assert_int_equal(ev->data_len, 2);
+	assert_memory_equal(ev->data, "hi", 2);
+	m7b_event_free(ev);
+	/* Then the fake closes: the client says so, repeatedly and cleanly. */
+	assert_int_equal(m7b_client_next(c, &ev, 10000), -ECONNRESET);
+	assert_null(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ECONNRESET);
+	assert_true(strstr(m7b_client_error(c)->message, "closed") != NULL);
+	fake_stop(f);
+	assert_string_equal(f->got[0], "{\"cmd\":\"status\",\"id\":1}");
+	free(f);
+	m7b_client_free(c);
+}
+
+static void script_error_reply(struct fake *f)
+{
+	char reply[256];
+	long id;
+
+	put(f, VERSION_LINE);
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply),
+		 "{\"class\":\"ERROR\",\"id\":%ld,\"code\":\"channel_down\",\"message\":\"channel "
+		 "m7 is down\",\"channel\":\"m7\"}\n",
+		 id);
+	put(f, reply);
+	/* A second request, answered with ACK after a bad line. */
+	id = id_of(get_line(f));
+	put(f, "this is not json\n");
+	snprintf(reply, sizeof(reply), "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"recover\"}\n", id);
+	put(f, reply);
+	get_line(f); /* wait for the client to hang up */
+}
+
+static void test_error_reply_and_bad_line(void **state)
+{
+	struct fake *f = fake_start(script_error_reply);
+	struct m7b_client *c = connect_to(f);
+	struct m7b_event *ev = NULL;
+	const struct m7b_error *e;
+
+	assert_int_equal(m7b_client_send(c, "m7", 2, "hello", 5), -EREMOTEIO);
+	e = m7b_client_error(c);
+	assert_int_equal(e->errnum, -EREMOTEIO);
+	assert_string_equal(e->code, "channel_down");
+	assert_string_equal(e->message, "channel m7 is down");
+	assert_int_equal(m7b_client_recover(c, "m7", &ev), 0);
+	assert_int_equal(ev->type, M7B_EV_ACK);
+	m7b_event_free(ev);
+	m7b_client_free(c);
+	fake_stop(f);
+	/* The requests went out as the protocol says. */
+	assert_string_equal(
+		f->got[0],
+		"{\"cmd\":\"send\",\"id\":1,\"port\":2,\"data\":\"aGVsbG8=\",\"channel\":\"m7\"}");
+	assert_string_equal(f->got[1], "{\"cmd\":\"recover\",\"id\":2,\"channel\":\"m7\"}");
+	free(f);
+}
+
+static void script_capture(struct fake *f)
+{
+	char reply[128];
+
+	put(f, VERSION_LINE);
+	for (int i = 0; i < 2; i++) {
+		long id = id_of(get_line(f));
+
+		snprintf(reply, sizeof(reply), "{\"class\":\"ACK\",\"id\":%ld}\n", id);
+		put(f, reply);
+	}
+}
+
+static void test_requests_on_the_wire(void **state)
+{
+	struct fake *f = fake_start(script_capture);
+	struct m7b_client *c = connect_to(f);
+	const int ports[] = {2};
+	struct m7b_watch w = {.ports = ports, .nports = 1, .encoding = "hex"};
+
+	assert_int_equal(m7b_client_watch(c, &w), 0);
+	assert_int_equal(m7b_client_send(c, "m7", 2, "hello\n", 6), 0);
+	m7b_client_free(c);
+	fake_stop(f);
+	assert_string_equal(f->got[0],
+			    "{\"cmd\":\"watch\",\"id\":1,\"ports\":[2],\"encoding\":\"hex\"}");
+	assert_string_equal(
+		f->got[1],
+		"{\"cmd\":\"send\",\"id\":2,\"port\":2,\"data\":\"aGVsbG8K\",\"channel\":\"m7\"}");
+	free(f);
+}
+
+static void script_bad_version(struct fake *f)
+{
+	put(f, "{\"class\":\"VERSION\",\"release\":\"9\",\"proto_major\":2,\"proto_minor\":0}\n");
+	get_line(f);
+}
+
+static void test_other_major_version(void **state)
+{
+	struct fake *f = fake_start(script_bad_version);
+	struct m7b_client *c = connect_to(f);
+	struct m7b_event *ev = NULL;
+
+	assert_int_equal(m7b_client_next(c, &ev, 10000), -EPROTO);
+	assert_null(ev);
+	assert_false(m7b_client_connected(c));
+	assert_true(strstr(m7b_client_error(c)->message, "protocol 2") != NULL);
+	m7b_client_free(c);
+	fake_stop(f);
+	free(f);
+}
+
+static void script_long_line(struct fake *f)
+{
+	size_t n = M7B_CLIENT_LINE_MAX + 100;
+	char *big = malloc(n + 1);
+
+	put(f, VERSION_LINE);
+	memset(big, 'x', n);
+	big[n] = '\0';
+	put(f, big); /* no newline ever comes */
+	free(big);
+	get_line(f);
+}
+
+static void test_line_too_long(void **state)
+{
+	struct fake *f = fake_start(script_long_line);
+	struct m7b_client *c = connect_to(f);
+	struct m7b_event *ev = NULL;
+
+	assert_int_equal(m7b_client_next(c, &ev, 10000), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 20000), -EMSGSIZE);
+	assert_false(m7b_client_connected(c));
+	m7b_client_free(c);
+	fake_stop(f);
+	free(f);
+}
+
+static void script_silent(struct fake *f)
+{
+	put(f, VERSION_LINE);
+	get_line(f); /* the status request: never answered */
+	get_line(f); /* blocks until the client goes */
+}
+
+static void test_timeout_and_nonblocking(void **state)
+{
+	struct fake *f = fake_start(script_silent);
+	struct m7b_client *c = connect_to(f);
+	struct m7b_event *ev = NULL;
+	struct pollfd p = {.fd = m7b_client_fd(c), .events = POLLIN};
+
+	/* Event-loop use: wait for readability, then drain with timeout 0. */
+	assert_int_equal(poll(&p, 1, 10000), 1);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -EAGAIN);
+	assert_false(m7b_client_pending(c));
+	m7b_client_set_timeout(c, 200);
+	assert_int_equal(m7b_client_status(c, &ev), -ETIMEDOUT);
+	assert_null(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 50), -ETIMEDOUT);
+	m7b_client_free(c);
+	fake_stop(f);
+	free(f);
+}
+
+static void test_connect_failures(void **state)
+{
+	struct m7b_client *c = m7b_client_new();
+	char dir[] = "/tmp/m7b-client-XXXXXX";
+	char path[200], longp[300];
+	struct m7b_event *ev;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/absent.sock", dir);
+	assert_int_equal(m7b_client_connect(c, path), -ENOENT);
+	assert_true(strstr(m7b_client_error(c)->message, path) != NULL);
+	assert_false(m7b_client_connected(c));
+	assert_int_equal(m7b_client_fd(c), -1);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ENOTCONN);
+	/* $M7BRIDGE_SOCKET is used when no path is given. */
+	setenv(M7B_SOCKET_ENV, path, 1);
+	assert_int_equal(m7b_client_connect(c, NULL), -ENOENT);
+	assert_string_equal(m7b_client_path(c), path);
+	unsetenv(M7B_SOCKET_ENV);
+	assert_int_equal(m7b_client_connect(c, NULL), m7b_client_connect(c, M7B_DEFAULT_SOCKET));
+	assert_string_equal(m7b_client_path(c), M7B_DEFAULT_SOCKET);
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = '\0';
+	assert_int_equal(m7b_client_connect(c, longp), -ENAMETOOLONG);
+	assert_null(m7b_client_free(c));
+	assert_null(m7b_client_free(NULL));
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status_with_stream_in_between),
+		cmocka_unit_test(test_error_reply_and_bad_line),
+		cmocka_unit_test(test_requests_on_the_wire),
+		cmocka_unit_test(test_other_major_version),
+		cmocka_unit_test(test_line_too_long),
+		cmocka_unit_test(test_timeout_and_nonblocking),
+		cmocka_unit_test(test_connect_failures),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
