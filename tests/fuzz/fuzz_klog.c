@@ -1,0 +1,56 @@
+/* libFuzzer target for the kernel log classifier and the /dev/kmsg record parser.
+ * Checks: never crashes or reads out of bounds; results are deterministic; names are
+ * terminated and printable; a parsed record's message lies inside the input. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "klog.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			abort();                                                                   \
+	} while (0)
+
+static void check_name(const char *s)
+{
+	size_t n = strnlen(s, KLOG_NAME_MAX);
+	CHECK(n < KLOG_NAME_MAX);
+	for (size_t i = 0; i < n; i++)
+		CHECK((unsigned char)s[i] > 0x1f && (unsigned char)s[i] < 0x7f);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* A copy of exactly size bytes so ASan catches any read past the end. */
+	char *buf = malloc(size ? size : 1);
+	struct klog_event a, b;
+	struct klog_record rec;
+	struct klog_scope scope = {0};
+
+	CHECK(buf);
+	memcpy(buf, data, size);
+	bool ok = klog_classify(buf, size, &a);
+	CHECK(ok == (a.kind != KLOG_NONE));
+	CHECK(a.kind < KLOG_KIND_COUNT);
+	CHECK(klog_classify(buf, size, &b) == ok);
+	CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	check_name(a.driver);
+	check_name(a.device);
+	check_name(a.name);
+	(void)klog_scope_add(&scope, "imx-rproc");
+	(void)klog_scope_add(&scope, "imx8mp-cm7");
+	CHECK(klog_scope_match(&scope, &a) <= KLOG_OWNER_UNKNOWN);
+
+	if (klog_parse_kmsg(buf, size, &rec) == 0) {
+		CHECK(rec.msg >= buf && rec.msg + rec.msg_len <= buf + size);
+		CHECK(rec.level >= 0 && rec.level <= 7);
+		(void)klog_classify(rec.msg, rec.msg_len, &a);
+	}
+	free(buf);
+	return 0;
+}
