@@ -304,7 +304,7 @@ int m7b_wire_unpack_config(const struct m7b_frame *f, struct m7b_config_item *it
 {
 	size_t n;
 
-	if (f->len == 0 || f->len % M7B_CONFIG_ITEM_SIZE != 0)
+	if (f->len % M7B_CONFIG_ITEM_SIZE != 0)
 		return -M7B_EBADMSG;
 	n = f->len / M7B_CONFIG_ITEM_SIZE;
 	if (n > max)

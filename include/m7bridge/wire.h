@@ -193,8 +193,8 @@ int m7b_wire_pack_sync_reply(uint8_t *buf, size_t cap, const struct m7b_sync_rep
 int m7b_wire_unpack_sync_reply(const struct m7b_frame *f, struct m7b_sync_reply *m);
 int m7b_wire_pack_ack(uint8_t *buf, size_t cap, const struct m7b_ack *m);
 int m7b_wire_unpack_ack(const struct m7b_frame *f, struct m7b_ack *m);
-/* CONFIG: n items. unpack returns the item count, or -M7B_EBADMSG if the length is not a
- * positive multiple of 5 or the frame holds more than max items (nothing is cut silently). */
+/* CONFIG: n items. unpack returns the item count (0 for an empty CONFIG), or -M7B_EBADMSG
+ * if the length is not a multiple of 5 or the frame holds more than max items. */
 int m7b_wire_pack_config(uint8_t *buf, size_t cap, const struct m7b_config_item *items, size_t n);
 int m7b_wire_unpack_config(const struct m7b_frame *f, struct m7b_config_item *items, size_t max);
 
