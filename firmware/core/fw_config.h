@@ -9,7 +9,7 @@
 
 /* Captured UART ports. */
 #ifndef FW_MAX_PORTS
-#define FW_MAX_PORTS 2
+#define FW_MAX_PORTS 4
 #endif
 
 /* Bytes of the receive ring of each port (a power of two). Must hold at least one

@@ -1,0 +1,522 @@
+/* Tests of the firmware core's link engine (firmware/core/fw.c) on a scripted board:
+ * HELLO, DATA, HEARTBEAT, PING, SEND/CONFIG with ACK and credits, SYNC, LOG, garbage
+ * and unknown frames, link backpressure. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "board.h"
+#include "fw.h"
+#include "fw_fake_board.h"
+#include "m7bridge/wire.h"
+#include "wire_testlib.h"
+
+static struct fw fw;
+static struct fake_frame frames[FAKE_MAX_FRAMES];
+
+#define IDLE 400u
+
+static int setup(void **state)
+{
+	struct fw_options o;
+
+	fake_reset(2);
+	fake_options(&o, 2, IDLE);
+	fw_init(&fw, &o);
+	return 0;
+}
+
+static void host_send(uint8_t type, uint8_t port, uint32_t seq, const void *p, size_t n)
+{
+	uint8_t buf[M7B_FRAME_MAX];
+	size_t len = fake_host_frame(buf, sizeof(buf), type, port, seq, p, n);
+
+	assert_true(len > 0);
+	fw_link_rx(&fw, buf, len);
+}
+
+static size_t poll_frames(void)
+{
+	fw_poll(&fw);
+	return fake_frames(frames, FAKE_MAX_FRAMES);
+}
+
+static void test_nothing_before_link_up(void **state)
+{
+	fw_poll(&fw);
+	assert_int_equal(fake.link_len, 0);
+}
+
+static void test_hello_on_link_up_matches_vector(void **state)
+{
+	uint8_t want[64];
+	size_t n = wt_unhex(want, sizeof(want), wt_vectors[0].hex);
+
+	fake.ticks = 123456789;
+	fw_link_up(&fw);
+	fw_poll(&fw);
+	/* One leading 0x00, then the HELLO of the protocol note byte for byte. */
+	assert_int_equal(fake.link_len, n + 1);
+	assert_int_equal(fake.link[0], 0);
+	assert_memory_equal(fake.link + 1, want, n);
+	assert_int_equal(fake.link_writes, 1); /* the 0x00 travels with HELLO: one write */
+}
+
+static void test_hello_again_on_host_hello(void **state)
+{
+	struct m7b_hello h;
+
+	fw_link_up(&fw);
+	assert_int_equal(poll_frames(), 1);
+	fw_log(&fw, 6, "one");
+	fw_log(&fw, 6, "two");
+	assert_int_equal(poll_frames(), 2);
+	assert_int_equal(frames[1].f.seq, 2);
+
+	host_send(M7B_T_HOST_HELLO, 0, 0, NULL, 0);
+	fw_log(&fw, 6, "three");
+	assert_int_equal(poll_frames(), 2);
+	assert_int_equal(frames[0].f.type, M7B_T_HELLO);
+	assert_int_equal(frames[0].f.seq, 0); /* the sequence restarts */
+	assert_int_equal(m7b_wire_unpack_hello(&frames[0].f, &h), 0);
+	assert_int_equal(h.host_credits, FW_HOST_QUEUE);
+	assert_int_equal(h.boot_id, 0xA1B2C3D4u);
+	assert_int_equal(frames[1].f.type, M7B_T_LOG);
+	assert_int_equal(frames[1].f.seq, 1);
+	assert_int_equal(fake.link[fake.link_len - 1], 0);
+}
+
+static void test_data_exact_bytes_and_ticks(void **state)
+{
+	struct m7b_data d;
+	const uint8_t bytes[] = {0x00, 0x01, 0x68, 0x69, 0x00};
+
+	fw_link_up(&fw);
+	assert_int_equal(poll_frames(), 1);
+	for (unsigned i = 0; i < sizeof(bytes); i++)
+		fw_uart_rx_isr(&fw, 1, bytes[i], 0, 5000u + 87u * i);
+	fake.ticks = 5000u + 87u * 4 + IDLE - 1u;
+	assert_int_equal(poll_frames(), 0); /* not idle long enough yet */
+	fake.ticks++;
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_DATA);
+	assert_int_equal(frames[0].f.port, 1);
+	assert_int_equal(frames[0].f.seq, 1);
+	assert_int_equal(frames[0].f.flags, 0);
+	assert_int_equal(m7b_wire_unpack_data(&frames[0].f, &d), 0);
+	assert_int_equal(d.t_first, 5000);
+	assert_int_equal(d.t_last, 5000 + 87 * 4);
+	assert_int_equal(d.nbytes, sizeof(bytes));
+	assert_memory_equal(d.bytes, bytes, sizeof(bytes));
+	assert_true(fake.irq_max_depth >= 1);
+	assert_int_equal(fake.irq_depth, 0);
+}
+
+static void test_data_vector(void **state)
+{
+	uint8_t want[64];
+	size_t n = wt_unhex(want, sizeof(want), wt_vectors[1].hex);
+	const uint8_t bytes[] = {0x00, 0x01, 0x68, 0x69, 0x00};
+	const uint64_t ticks[] = {1000, 1020, 1040, 1060, 1090};
+	struct fw_options o;
+
+	/* The DATA vector of the protocol note: seq 1 (after HELLO), port 2. */
+	fake_reset(3);
+	fake_options(&o, 3, 100);
+	fw_init(&fw, &o);
+	fw_link_up(&fw);
+	fw_poll(&fw);
+	fake.link_len = fake.link_read = 0;
+	for (unsigned i = 0; i < sizeof(bytes); i++)
+		fw_uart_rx_isr(&fw, 2, bytes[i], 0, ticks[i]);
+	fake.ticks = 1190;
+	fw_poll(&fw);
+	assert_int_equal(fake.link_len, n);
+	assert_memory_equal(fake.link, want, n);
+}
+
+static void test_heartbeat_period_and_counters(void **state)
+{
+	struct fw_options o;
+	struct m7b_heartbeat hb;
+
+	fake_reset(1);
+	fake_options(&o, 1, IDLE);
+	o.heartbeat_ms = 100; /* 800000 ticks */
+	fw_init(&fw, &o);
+	fake.ticks = 1000;
+	fw_link_up(&fw);
+	assert_int_equal(poll_frames(), 1);
+	fake.ticks = 1000 + 799999;
+	assert_int_equal(poll_frames(), 0);
+	assert_int_equal(fw_next_deadline(&fw), 801000);
+	fake.ticks = 801000;
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
+	assert_int_equal(m7b_wire_unpack_heartbeat(&frames[0].f, &hb), 0);
+	assert_int_equal(hb.now_ticks, 801000);
+	assert_int_equal(hb.ncounters, M7B_HB_NCOUNTERS);
+	assert_int_equal(hb.counter[M7B_HB_CREDITS], FW_HOST_QUEUE);
+	fake.ticks = 801000 + 800000;
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
+	assert_int_equal(frames[0].f.seq, 2);
+
+	/* Counters move: three bytes, one overrun, a capture. */
+	fw_uart_rx_isr(&fw, 0, 'x', FW_RX_OVERRUN, fake.ticks);
+	fw_uart_rx_isr(&fw, 0, 'y', FW_RX_LINE_ERROR, fake.ticks + 1);
+	fw_uart_rx_isr(&fw, 0, 'z', 0, fake.ticks + 2);
+	fake.ticks += 2 + IDLE;
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.flags, M7B_DATA_OVERRUN | M7B_DATA_LINE_ERROR);
+	host_send(M7B_T_PING, 0, 1, NULL, 0);
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(m7b_wire_unpack_heartbeat(&frames[0].f, &hb), 0);
+	assert_int_equal(hb.counter[M7B_HB_UART_RX_BYTES], 3);
+	assert_int_equal(hb.counter[M7B_HB_CAPTURES], 1);
+	assert_int_equal(hb.counter[M7B_HB_UART_OVERRUNS], 1);
+	assert_int_equal(hb.counter[M7B_HB_UART_LINE_ERRORS], 1);
+	assert_int_equal(hb.counter[M7B_HB_HOST_FRAMES], 1);
+}
+
+static void test_ping_answered_at_once_no_ack(void **state)
+{
+	fw_link_up(&fw);
+	poll_frames();
+	host_send(M7B_T_PING, 0, 7, NULL, 0);
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
+	assert_int_equal(frames[0].f.seq, 1);
+	assert_int_equal(poll_frames(), 0);
+}
+
+static void test_send_ack_and_credits(void **state)
+{
+	struct m7b_ack a;
+	const char *msg = "AT+RESET\r\n";
+
+	fw_link_up(&fw);
+	poll_frames();
+	fake.uart_room = 4; /* the transmitter takes 4 bytes per call */
+	host_send(M7B_T_SEND, 1, 40, msg, strlen(msg));
+	host_send(M7B_T_SEND, 1, 41, "xy", 2);
+	assert_int_equal(fw.hq_count, 2);
+	assert_int_equal(poll_frames(), 0); /* first SEND: 4 of 10 bytes so far */
+	assert_int_equal(poll_frames(), 0);
+	assert_int_equal(poll_frames(), 2); /* both done: two ACKs, in order */
+	assert_int_equal(fake.uart_len[1], strlen(msg) + 2);
+	assert_memory_equal(fake.uart[1], "AT+RESET\r\nxy", 12);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
+	assert_int_equal(a.acked_seq, 40);
+	assert_int_equal(a.acked_type, M7B_T_SEND);
+	assert_int_equal(a.status, M7B_ACK_OK);
+	assert_int_equal(a.credits, FW_HOST_QUEUE - 1); /* seq 41 was still queued */
+	assert_int_equal(m7b_wire_unpack_ack(&frames[1].f, &a), 0);
+	assert_int_equal(a.acked_seq, 41);
+	assert_int_equal(a.credits, FW_HOST_QUEUE);
+}
+
+static void test_send_without_credit_and_bad_port(void **state)
+{
+	struct m7b_ack a;
+
+	fw_link_up(&fw);
+	poll_frames();
+	fake.uart_room = 0; /* transmitter full: the queue fills */
+	for (uint32_t i = 0; i < FW_HOST_QUEUE; i++)
+		host_send(M7B_T_SEND, 0, 100 + i, "a", 1);
+	host_send(M7B_T_SEND, 0, 200, "b", 1);
+	host_send(M7B_T_SEND, 9, 201, "c", 1);
+	assert_int_equal(poll_frames(), 2);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
+	assert_int_equal(a.acked_seq, 200);
+	assert_int_equal(a.status, M7B_ACK_NO_CREDIT);
+	assert_int_equal(a.credits, 0);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[1].f, &a), 0);
+	assert_int_equal(a.acked_seq, 201);
+	assert_int_equal(a.status, M7B_ACK_BAD_PORT);
+	fake.uart_room = 4096;
+	assert_int_equal(poll_frames(), FW_HOST_QUEUE);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[FW_HOST_QUEUE - 1].f, &a), 0);
+	assert_int_equal(a.credits, FW_HOST_QUEUE);
+	assert_int_equal(fake.uart_len[0], FW_HOST_QUEUE);
+}
+
+static void config_item(uint8_t *p, uint8_t key, uint32_t v)
+{
+	p[0] = key;
+	p[1] = (uint8_t)v;
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)(v >> 16);
+	p[4] = (uint8_t)(v >> 24);
+}
+
+static void test_config(void **state)
+{
+	uint8_t p[25];
+	struct m7b_ack a;
+
+	fw_link_up(&fw);
+	poll_frames();
+	config_item(p, M7B_CFG_IDLE_GAP_US, 250); /* 2000 ticks */
+	config_item(p + 5, M7B_CFG_DELIMITER, '\n');
+	config_item(p + 10, M7B_CFG_MAX_CAPTURE, 100);
+	config_item(p + 15, M7B_CFG_BAUD, 9600);
+	config_item(p + 20, M7B_CFG_HEARTBEAT_MS, 50);
+	host_send(M7B_T_CONFIG, 1, 5, p, 25);
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
+	assert_int_equal(a.acked_type, M7B_T_CONFIG);
+	assert_int_equal(a.status, M7B_ACK_OK);
+	assert_int_equal(fw.cap[1].idle_gap, 2000);
+	assert_int_equal(fw.cap[1].delimiter, '\n');
+	assert_int_equal(fw.cap[1].max_len, 100);
+	assert_int_equal(fake.baud[1], 9600);
+	assert_int_equal(fw.hb_period, 400000);
+	assert_int_equal(fw.cap[0].idle_gap, IDLE); /* the other port is untouched */
+
+	/* Invalid values change nothing. */
+	config_item(p, M7B_CFG_DELIMITER, 'x');
+	config_item(p + 5, M7B_CFG_MAX_CAPTURE, 463);
+	host_send(M7B_T_CONFIG, 1, 6, p, 10);
+	config_item(p, 99, 1);
+	host_send(M7B_T_CONFIG, 1, 7, p, 5);
+	host_send(M7B_T_CONFIG, 1, 8, p, 4);
+	fake.baud_fail = true;
+	config_item(p, M7B_CFG_BAUD, 1);
+	host_send(M7B_T_CONFIG, 1, 9, p, 5);
+	assert_int_equal(poll_frames(), 4);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
+	assert_int_equal(a.status, M7B_ACK_BAD_PAYLOAD);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[1].f, &a), 0);
+	assert_int_equal(a.status, M7B_ACK_UNSUPPORTED);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[2].f, &a), 0);
+	assert_int_equal(a.status, M7B_ACK_BAD_PAYLOAD);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[3].f, &a), 0);
+	assert_int_equal(a.status, M7B_ACK_UNSUPPORTED);
+	assert_int_equal(fw.cap[1].delimiter, '\n');
+	assert_int_equal(fw.cap[1].max_len, 100);
+}
+
+static void test_sync_reply(void **state)
+{
+	uint8_t p[8];
+	struct m7b_sync s = {.host_time = 0x1122334455667788ull};
+	struct m7b_sync_reply r;
+
+	fw_link_up(&fw);
+	poll_frames();
+	assert_int_equal(m7b_wire_pack_sync(p, sizeof(p), &s), 8);
+	fake.ticks = 5000;
+	host_send(M7B_T_SYNC, 0, 3, p, 8);
+	fake.ticks = 5100;
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_SYNC_REPLY);
+	assert_int_equal(m7b_wire_unpack_sync_reply(&frames[0].f, &r), 0);
+	assert_int_equal(r.host_time, s.host_time);
+	assert_int_equal(r.rx_ticks, 5000);
+	assert_int_equal(r.tx_ticks, 5100);
+	/* A SYNC with a bad payload is counted, not answered. */
+	host_send(M7B_T_SYNC, 0, 4, p, 3);
+	assert_int_equal(poll_frames(), 0);
+	assert_int_equal(fw.n.host_malformed, 1);
+}
+
+static void test_unknown_and_garbage_ignored(void **state)
+{
+	uint8_t buf[256];
+	size_t n = 0;
+	uint32_t c[M7B_HB_NCOUNTERS];
+
+	fw_link_up(&fw);
+	poll_frames();
+	/* The kernel's unframed greeting, a delimiter, garbage, then real frames. */
+	memcpy(buf, "hello world!", 12);
+	n = 12;
+	buf[n++] = 0;
+	memcpy(buf + n, "\x07\x13\xff\x42\x99", 5);
+	n += 5;
+	buf[n++] = 0;
+	n += fake_host_frame(buf + n, sizeof(buf) - n, 0x99, 0, 1, "zz", 2);
+	n += fake_host_frame(buf + n, sizeof(buf) - n, M7B_T_HELLO, 0, 2, NULL, 0);
+	n += fake_host_frame(buf + n, sizeof(buf) - n, M7B_T_PING, 0, 3, NULL, 0);
+	/* Feed it in awkward pieces: the decoder reassembles. */
+	for (size_t i = 0; i < n; i += 3)
+		fw_link_rx(&fw, buf + i, n - i < 3 ? n - i : 3);
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
+	fw_counters(&fw, c);
+	assert_int_equal(c[M7B_HB_HOST_FRAMES], 3);
+	assert_int_equal(c[M7B_HB_HOST_UNKNOWN], 2);
+	assert_int_equal(c[M7B_HB_HOST_BAD], 2);
+	assert_int_equal(c[M7B_HB_NOISE_BYTES], 17);
+}
+
+static void test_hello_world_without_delimiter_costs_one_frame(void **state)
+{
+	uint8_t buf[64];
+	size_t n;
+
+	fw_link_up(&fw);
+	poll_frames();
+	memcpy(buf, "hello world!", 12);
+	n = 12 + fake_host_frame(buf + 12, sizeof(buf) - 12, M7B_T_PING, 0, 0, NULL, 0);
+	fw_link_rx(&fw, buf, n);
+	assert_int_equal(poll_frames(), 0); /* merged into the noise: rejected */
+	host_send(M7B_T_PING, 0, 1, NULL, 0);
+	assert_int_equal(poll_frames(), 1);
+}
+
+static void test_backpressure_loses_nothing(void **state)
+{
+	struct m7b_data d;
+	uint32_t c[M7B_HB_NCOUNTERS];
+
+	fw_link_up(&fw);
+	poll_frames();
+	fake.link_refuse = true;
+	for (unsigned k = 0; k < 10; k++) {
+		fw_uart_rx_isr(&fw, 0, (uint8_t)k, 0, 10000u * (k + 1));
+		fake.ticks = 10000u * (k + 1) + IDLE;
+		fw_poll(&fw);
+	}
+	assert_true(fw_tx_blocked(&fw));
+	assert_int_not_equal(fw_next_deadline(&fw), 0);
+	fw_counters(&fw, c);
+	assert_int_equal(c[M7B_HB_LINK_STALLS], 1); /* one stall, however many retries */
+	fake.link_refuse = false;
+	assert_int_equal(poll_frames(), 10);
+	for (unsigned k = 0; k < 10; k++) {
+		assert_int_equal(frames[k].f.seq, k + 1);
+		assert_int_equal(m7b_wire_unpack_data(&frames[k].f, &d), 0);
+		assert_int_equal(d.t_first, 10000u * (k + 1));
+		assert_int_equal(d.bytes[0], k);
+	}
+	assert_false(fw_tx_blocked(&fw));
+}
+
+static void test_link_cannot_keep_up_drops_whole_captures(void **state)
+{
+	uint32_t c[M7B_HB_NCOUNTERS];
+	size_t n;
+	uint64_t t = 1000;
+
+	fw_link_up(&fw);
+	poll_frames();
+	fake.link_refuse = true;
+	for (unsigned k = 0; k < FW_CAPTURE_QUEUE + 5u; k++) {
+		for (unsigned i = 0; i < 10; i++)
+			fw_uart_rx_isr(&fw, 0, (uint8_t)i, 0, t++);
+		t += IDLE;
+		fake.ticks = t;
+		fw_poll(&fw);
+	}
+	fw_counters(&fw, c);
+	assert_int_equal(c[M7B_HB_CAPTURES_DROPPED], 5);
+	fake.link_refuse = false;
+	for (unsigned i = 0; i < 4; i++)
+		fw_poll(&fw); /* FW_POLL_BURST frames per call */
+	n = fake_frames(frames, FAKE_MAX_FRAMES);
+	assert_int_equal(n, FW_CAPTURE_QUEUE);
+	for (size_t k = 0; k < n; k++) {
+		struct m7b_data d;
+		assert_int_equal(m7b_wire_unpack_data(&frames[k].f, &d), 0);
+		assert_int_equal(d.nbytes, 10);
+	}
+}
+
+static void test_log_and_assert(void **state)
+{
+	struct m7b_log l;
+
+	fw_link_up(&fw);
+	poll_frames();
+	fw_log(&fw, 4, "low battery");
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_LOG);
+	assert_int_equal(m7b_wire_unpack_log(&frames[0].f, &l), 0);
+	assert_int_equal(l.level, 4);
+	assert_int_equal(l.text_len, 11);
+	assert_memory_equal(l.text, "low battery", 11);
+
+	for (unsigned i = 0; i < FW_LOG_QUEUE + 2u; i++)
+		fw_log(&fw, 7, "x");
+	assert_int_equal(fw.n.logs_dropped, 2);
+	poll_frames();
+
+	fw_assert_failed(&fw, "capture.c", 42);
+	assert_int_equal(fake.fatal_calls, 1);
+	assert_int_equal(fake_frames(frames, FAKE_MAX_FRAMES), 1);
+	assert_int_equal(m7b_wire_unpack_log(&frames[0].f, &l), 0);
+	assert_int_equal(l.level, 2);
+	assert_memory_equal(l.text, "assertion failed: capture.c:42", l.text_len);
+	/* After a fatal error: no DATA, but PING and HOST_HELLO are still answered. */
+	fw_uart_rx_isr(&fw, 0, 'a', 0, fake.ticks);
+	fake.ticks += IDLE;
+	assert_int_equal(poll_frames(), 0);
+	host_send(M7B_T_PING, 0, 1, NULL, 0);
+	host_send(M7B_T_SEND, 0, 2, "a", 1);
+	host_send(M7B_T_HOST_HELLO, 0, 3, NULL, 0);
+	assert_int_equal(poll_frames(), 2);
+	assert_int_equal(frames[0].f.type, M7B_T_HELLO);
+	assert_int_equal(frames[1].f.type, M7B_T_HEARTBEAT);
+}
+
+static void test_link_down_and_up_resends_unsent(void **state)
+{
+	struct m7b_data d;
+
+	fw_link_up(&fw);
+	poll_frames();
+	fake.link_refuse = true;
+	fw_uart_rx_isr(&fw, 0, 'q', 0, 100);
+	fake.ticks = 100 + IDLE;
+	fw_poll(&fw);
+	fw_link_down(&fw);
+	fake.link_refuse = false;
+	fw_poll(&fw);
+	assert_int_equal(fake_frames(frames, FAKE_MAX_FRAMES), 0);
+	fw_link_up(&fw);
+	assert_int_equal(poll_frames(), 2);
+	assert_int_equal(frames[0].f.type, M7B_T_HELLO);
+	assert_int_equal(frames[0].f.seq, 0);
+	assert_int_equal(frames[1].f.seq, 1);
+	assert_int_equal(m7b_wire_unpack_data(&frames[1].f, &d), 0);
+	assert_int_equal(d.bytes[0], 'q');
+}
+
+static void test_char_ticks(void **state)
+{
+	assert_int_equal(fw_char_ticks(8000000, 115200, 1), 695);
+	assert_int_equal(fw_char_ticks(8000000, 9600, 4), 33334);
+	assert_int_equal(fw_char_ticks(8000000, 0, 4), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_nothing_before_link_up, setup),
+		cmocka_unit_test_setup(test_hello_on_link_up_matches_vector, setup),
+		cmocka_unit_test_setup(test_hello_again_on_host_hello, setup),
+		cmocka_unit_test_setup(test_data_exact_bytes_and_ticks, setup),
+		cmocka_unit_test_setup(test_data_vector, setup),
+		cmocka_unit_test_setup(test_heartbeat_period_and_counters, setup),
+		cmocka_unit_test_setup(test_ping_answered_at_once_no_ack, setup),
+		cmocka_unit_test_setup(test_send_ack_and_credits, setup),
+		cmocka_unit_test_setup(test_send_without_credit_and_bad_port, setup),
+		cmocka_unit_test_setup(test_config, setup),
+		cmocka_unit_test_setup(test_sync_reply, setup),
+		cmocka_unit_test_setup(test_unknown_and_garbage_ignored, setup),
+		cmocka_unit_test_setup(test_hello_world_without_delimiter_costs_one_frame, setup),
+		cmocka_unit_test_setup(test_backpressure_loses_nothing, setup),
+		cmocka_unit_test_setup(test_link_cannot_keep_up_drops_whole_captures, setup),
+		cmocka_unit_test_setup(test_log_and_assert, setup),
+		cmocka_unit_test_setup(test_link_down_and_up_resends_unsent, setup),
+		cmocka_unit_test_setup(test_char_ticks, setup),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
