@@ -1,0 +1,31 @@
+/* Child processes for recovery commands (driver reload, hook): started without blocking,
+ * reaped from the event loop through a pidfd, killed when abandoned. */
+#ifndef M7B_CHILD_H
+#define M7B_CHILD_H
+
+#include <sys/types.h>
+
+struct event_base;
+struct child;
+
+/* Called once when the child ends: its exit status (0..255), or -signal number when a
+ * signal killed it. */
+typedef void (*child_done_fn)(void *arg, int status);
+
+/* Runs `/bin/sh -c command` with stdin on /dev/null and env (NULL-terminated
+ * "KEY=value" strings added to the daemon's environment; may be NULL). 0 or -errno. */
+int child_shell(struct event_base *base, const char *command, char *const env[], child_done_fn done,
+		void *arg, struct child **out);
+
+/* Runs argv[0] (a path) with argv. 0 or -errno. */
+int child_argv(struct event_base *base, char *const argv[], char *const env[], child_done_fn done,
+	       void *arg, struct child **out);
+
+/* The child's pid. */
+pid_t child_pid(const struct child *s);
+
+/* Kills a still-running child (SIGKILL), reaps it without calling done, frees s. NULL ok;
+ * returns NULL. Also the way to free a child after done ran. */
+struct child *child_free(struct child *s);
+
+#endif
