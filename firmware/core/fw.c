@@ -101,20 +101,28 @@ void fw_uart_rx_isr(struct fw *fw, unsigned port, uint8_t byte, uint32_t err, ui
 	fw_capture_rx(&fw->cap[port], byte, err, tick);
 }
 
-/* Queues an ACK; credits are counted now, right after the acked frame was handled. */
+/* Queues an ACK. credits = the queue capacity for frames sent after `seq`: free slots
+ * plus slots held by queued frames sent after it (docs/PROTOCOL.md, the credit rule). */
 static void ack(struct fw *fw, uint32_t seq, uint8_t type, uint8_t status)
 {
 	struct m7b_ack *a;
+	uint16_t cr = credits(fw);
 
 	if (fw->ack_count == FW_ACK_QUEUE) {
 		fw->n.acks_dropped++;
 		return;
 	}
+	for (unsigned i = 0; i < fw->hq_count; i++) {
+		const struct fw_host_cmd *c = &fw->hq[(fw->hq_head + i) % FW_HOST_QUEUE];
+
+		if ((int32_t)(c->seq - seq) > 0)
+			cr++;
+	}
 	a = &fw->acks[(fw->ack_head + fw->ack_count) % FW_ACK_QUEUE];
 	a->acked_seq = seq;
 	a->acked_type = type;
 	a->status = status;
-	a->credits = credits(fw);
+	a->credits = cr;
 	fw->ack_count++;
 }
 
@@ -147,7 +155,12 @@ static void host_frame(struct fw *fw, const struct m7b_frame *f, uint64_t rx_tic
 	fw->n.host_frames++;
 	switch (f->type) {
 	case M7B_T_HOST_HELLO:
+		/* A HELLO voids every credit frame in flight: the M7 forgets its queue so the
+		 * host's credit can restart at host_credits. */
 		fw->hello_pending = true;
+		fw->hq_count = 0;
+		fw->hq_sent = 0;
+		fw->ack_count = 0;
 		return;
 	case M7B_T_PING:
 		fw->hb_now = true;

@@ -90,6 +90,24 @@ static void test_hello_again_on_host_hello(void **state)
 	assert_int_equal(fake.link[fake.link_len - 1], 0);
 }
 
+static void test_host_hello_voids_credit_frames(void **state)
+{
+	struct m7b_hello h;
+
+	fw_link_up(&fw);
+	poll_frames();
+	fake.uart_room = 0;
+	host_send(M7B_T_SEND, 0, 1, "a", 1);
+	host_send(M7B_T_SEND, 0, 2, "b", 1);
+	assert_int_equal(poll_frames(), 0);
+	host_send(M7B_T_HOST_HELLO, 0, 0, NULL, 0);
+	fake.uart_room = 4096;
+	assert_int_equal(poll_frames(), 1); /* HELLO only: no ACK for the voided frames */
+	assert_int_equal(m7b_wire_unpack_hello(&frames[0].f, &h), 0);
+	assert_int_equal(h.host_credits, FW_HOST_QUEUE);
+	assert_int_equal(fake.uart_len[0], 0);
+}
+
 static void test_data_exact_bytes_and_ticks(void **state)
 {
 	struct m7b_data d;
@@ -214,7 +232,8 @@ static void test_send_ack_and_credits(void **state)
 	assert_int_equal(a.acked_seq, 40);
 	assert_int_equal(a.acked_type, M7B_T_SEND);
 	assert_int_equal(a.status, M7B_ACK_OK);
-	assert_int_equal(a.credits, FW_HOST_QUEUE - 1); /* seq 41 was still queued */
+	/* Capacity for frames after seq 40: the slot seq 41 holds counts (credit rule). */
+	assert_int_equal(a.credits, FW_HOST_QUEUE);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[1].f, &a), 0);
 	assert_int_equal(a.acked_seq, 41);
 	assert_int_equal(a.credits, FW_HOST_QUEUE);
@@ -239,6 +258,7 @@ static void test_send_without_credit_and_bad_port(void **state)
 	assert_int_equal(m7b_wire_unpack_ack(&frames[1].f, &a), 0);
 	assert_int_equal(a.acked_seq, 201);
 	assert_int_equal(a.status, M7B_ACK_BAD_PORT);
+	assert_int_equal(a.credits, 0);
 	fake.uart_room = 4096;
 	assert_int_equal(poll_frames(), FW_HOST_QUEUE);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[FW_HOST_QUEUE - 1].f, &a), 0);
@@ -502,6 +522,7 @@ int main(void)
 		cmocka_unit_test_setup(test_nothing_before_link_up, setup),
 		cmocka_unit_test_setup(test_hello_on_link_up_matches_vector, setup),
 		cmocka_unit_test_setup(test_hello_again_on_host_hello, setup),
+		cmocka_unit_test_setup(test_host_hello_voids_credit_frames, setup),
 		cmocka_unit_test_setup(test_data_exact_bytes_and_ticks, setup),
 		cmocka_unit_test_setup(test_data_vector, setup),
 		cmocka_unit_test_setup(test_heartbeat_period_and_counters, setup),
