@@ -1,7 +1,11 @@
-/* COBS encoder (incremental and one-shot) and one-shot decoder. Freestanding. */
+/* COBS encoder (incremental and one-shot) and one-shot decoder. Freestanding (memcpy). */
 #include "m7bridge/cobs.h"
 
 #include "m7bridge/wire.h"
+
+#include <string.h>
+
+#include "cobs_scan.h"
 
 void m7b_cobs_enc_init(struct m7b_cobs_enc *e, uint8_t *out, size_t cap)
 {
@@ -30,9 +34,7 @@ void m7b_cobs_enc_put(struct m7b_cobs_enc *e, const void *buf, size_t n)
 
 	if (e->overflow)
 		return;
-	while (n--) {
-		uint8_t b = *p++;
-
+	while (n > 0) {
 		/* A full run (254 data bytes, code 0xFF, no implied zero) closes only when
 		 * more input follows, which keeps the encoding canonical. */
 		if (e->code == 0xff) {
@@ -40,15 +42,27 @@ void m7b_cobs_enc_put(struct m7b_cobs_enc *e, const void *buf, size_t n)
 			if (!cobs_open_run(e))
 				goto overflow;
 		}
-		if (b == 0) {
+		/* Copy the longest stretch of non-zero bytes that still fits this run. */
+		size_t room = 0xffu - e->code;
+		size_t lim = n < room ? n : room;
+		size_t k = cobs_scan_zero(p, lim);
+
+		if (k > 0) {
+			if ((size_t)(e->end - e->out) < k)
+				goto overflow;
+			memcpy(e->out, p, k);
+			e->out += k;
+			e->code = (uint8_t)(e->code + k);
+			p += k;
+			n -= k;
+		}
+		if (k < lim) {
+			/* p[0] is a zero: it closes the run and becomes the code byte. */
 			*e->code_at = e->code;
 			if (!cobs_open_run(e))
 				goto overflow;
-		} else {
-			if (e->out >= e->end)
-				goto overflow;
-			*e->out++ = b;
-			e->code++;
+			p++;
+			n--;
 		}
 	}
 	return;
@@ -79,16 +93,16 @@ int m7b_cobs_decode(uint8_t *out, size_t cap, const uint8_t *in, size_t n)
 
 	while (i < n) {
 		uint8_t code = in[i++];
+		size_t r = (size_t)code - 1u;
 
-		if (code == 0)
+		if (code == 0 || r > n - i || cobs_scan_zero(in + i, r) != r)
 			return -M7B_EBADMSG;
-		for (uint8_t k = 1; k < code; k++) {
-			if (i >= n || in[i] == 0)
-				return -M7B_EBADMSG;
-			if (o >= cap)
-				return -M7B_ENOSPC;
-			out[o++] = in[i++];
-		}
+		if (r > cap - o)
+			return -M7B_ENOSPC;
+		if (r > 0)
+			memcpy(out + o, in + i, r);
+		o += r;
+		i += r;
 		/* A run shorter than 254 implies a zero, except after the last run. */
 		if (code != 0xff && i < n) {
 			if (o >= cap)

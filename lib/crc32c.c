@@ -53,7 +53,13 @@ __attribute__((unused)) static uint32_t crc32c_sw(uint32_t c, const uint8_t *p, 
 	return c;
 }
 
-#if defined(__x86_64__) && !defined(M7B_FREESTANDING)
+#if defined(M7B_CRC32C_PORTABLE) || defined(M7B_FREESTANDING)
+/* Table only: the firmware, and the unit test of the fallback on any host. */
+static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
+{
+	return crc32c_sw(c, p, n);
+}
+#elif defined(__x86_64__)
 #include <nmmintrin.h>
 
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t c, const uint8_t *p, size_t n)
@@ -69,6 +75,14 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t c, const ui
 		n -= 8;
 	}
 	c = (uint32_t)c64;
+	if (n >= 4) {
+		uint32_t v;
+
+		memcpy(&v, p, 4);
+		c = _mm_crc32_u32(c, v);
+		p += 4;
+		n -= 4;
+	}
 	while (n--)
 		c = _mm_crc32_u8(c, *p++);
 	return c;
@@ -81,23 +95,61 @@ static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
 		return crc32c_hw(c, p, n);
 	return crc32c_sw(c, p, n);
 }
-#elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
-#include <arm_acle.h>
+#elif defined(__aarch64__)
+/* ARMv8 CRC32C instructions. Built for +crc they are used unconditionally; otherwise
+ * (distribution builds for plain armv8-a) Linux tells through HWCAP_CRC32 whether the
+ * core has them (the i.MX8M Plus Cortex-A53 does). Inline asm keeps this independent of
+ * which arm_acle.h intrinsics a given compiler declares without +crc. */
+#if defined(__ARM_FEATURE_CRC32)
+#define CRC32C_ARM_ATTR
+#elif defined(__clang__)
+#define CRC32C_ARM_ATTR __attribute__((target("crc")))
+#else
+#define CRC32C_ARM_ATTR __attribute__((target("+crc")))
+#endif
 
-static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
+CRC32C_ARM_ATTR static uint32_t crc32c_hw(uint32_t c, const uint8_t *p, size_t n)
 {
 	while (n >= 8) {
 		uint64_t v;
 
 		memcpy(&v, p, 8);
-		c = __crc32cd(c, v);
+		__asm__("crc32cx %w0, %w0, %x1" : "+r"(c) : "r"(v));
 		p += 8;
 		n -= 8;
 	}
-	while (n--)
-		c = __crc32cb(c, *p++);
+	while (n--) {
+		uint32_t b = *p++;
+
+		__asm__("crc32cb %w0, %w0, %w1" : "+r"(c) : "r"(b));
+	}
 	return c;
 }
+
+#if defined(__ARM_FEATURE_CRC32)
+static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
+{
+	return crc32c_hw(c, p, n);
+}
+#elif defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_CRC32
+#define HWCAP_CRC32 (1ul << 7)
+#endif
+
+static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
+{
+	/* getauxval is a plain read of the auxiliary vector: cheap enough per call. */
+	if (getauxval(AT_HWCAP) & HWCAP_CRC32)
+		return crc32c_hw(c, p, n);
+	return crc32c_sw(c, p, n);
+}
+#else
+static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
+{
+	return crc32c_sw(c, p, n);
+}
+#endif
 #else
 static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
 {

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "cobs_scan.h"
+
 void m7b_decoder_init(struct m7b_decoder *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -83,10 +85,8 @@ int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *
 		}
 		if (d->discard) {
 			/* Skip quickly to the next delimiter. */
-			const uint8_t *q = p;
+			const uint8_t *q = p + cobs_scan_zero(p, (size_t)(end - p));
 
-			while (q < end && *q != 0)
-				q++;
 			d->stats.noise_bytes += (uint64_t)(q - p);
 			p = q;
 			continue;
@@ -111,10 +111,8 @@ int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *
 
 		if (k > (size_t)(end - p))
 			k = (size_t)(end - p);
-		size_t i = 0;
+		size_t i = cobs_scan_zero(p, k);
 
-		while (i < k && p[i] != 0)
-			i++;
 		if (d->len + i > M7B_BODY_MAX) {
 			d->raw += (uint32_t)i;
 			p += i;

@@ -1,0 +1,40 @@
+/* Word-at-a-time search for a 0x00 byte: the inner loop of the COBS encoder and of the
+ * stream decoder. Private to lib/; freestanding (memcpy only). */
+#ifndef M7B_COBS_SCAN_H
+#define M7B_COBS_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if UINTPTR_MAX > 0xFFFFFFFFu
+typedef uint64_t cobs_word;
+#define COBS_ONES  0x0101010101010101ull
+#define COBS_HIGHS 0x8080808080808080ull
+#else
+typedef uint32_t cobs_word; /* Cortex-M7: 32-bit words, unaligned loads allowed */
+#define COBS_ONES  0x01010101u
+#define COBS_HIGHS 0x80808080u
+#endif
+
+/* Returns the index of the first 0x00 in p[0..n), or n if there is none. A word holds
+ * a zero byte iff (w - 0x01..01) & ~w & 0x80..80 is non-zero (no false positives for
+ * the first zero; the byte loop below pins it down). */
+static inline size_t cobs_scan_zero(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (n - i >= sizeof(cobs_word)) {
+		cobs_word w;
+
+		memcpy(&w, p + i, sizeof(w));
+		if ((w - COBS_ONES) & ~w & COBS_HIGHS)
+			break;
+		i += sizeof(w);
+	}
+	while (i < n && p[i] != 0)
+		i++;
+	return i;
+}
+
+#endif
