@@ -1,0 +1,68 @@
+#!/bin/bash
+# Checks the systemd units, sysusers.d and tmpfiles.d entries offline: systemd-analyze
+# verify and security (exposure must stay low), sysusers/tmpfiles applied to a temp root.
+# Usage: test_units.sh SERVICE SOCKET SYSUSERS TMPFILES [DAEMON]
+set -u
+service=$1 socket=$2 daemon=${5:-}
+# --root resolves relative config paths inside the root: make them absolute.
+sysusers=$(realpath "$3") tmpfiles=$(realpath "$4")
+max_exposure=${M7B_MAX_EXPOSURE:-2.0}
+fails=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+ok() { echo "ok - $*"; }
+bad() { echo "not ok - $*"; fails=$((fails + 1)); }
+
+command -v systemd-analyze >/dev/null || { echo "SKIP: no systemd-analyze"; exit 77; }
+
+# verify wants ExecStart= to exist: point it at the built daemon (or true) in a copy.
+exe=${daemon:-$(command -v true)}
+[ -x "$exe" ] || exe=$(command -v true)
+sed "s|^ExecStart=.*|ExecStart=$exe|" "$service" >"$tmp/m7bridged.service"
+cp "$socket" "$tmp/m7bridged.socket"
+if out=$(systemd-analyze verify --man=no "$tmp/m7bridged.service" "$tmp/m7bridged.socket" 2>&1) &&
+	[ -z "$(echo "$out" | grep -v -e '^$' -e 'Failed to create .*control group' -e 'Cannot add dependency job' -e 'sockets.target' -e 'multi-user.target')" ]; then
+	ok "systemd-analyze verify"
+else
+	bad "systemd-analyze verify: $out"
+fi
+grep -q '^Type=notify$' "$service" && grep -q '^WatchdogSec=' "$service" &&
+	grep -q '^Restart=on-failure$' "$service" && ok "Type=notify, WatchdogSec, Restart" ||
+	bad "service lacks Type=notify/WatchdogSec/Restart=on-failure"
+grep -q '^ListenStream=/run/m7bridge/m7bridge.sock$' "$socket" && ok "socket path" ||
+	bad "socket path differs from the protocol's default"
+
+# Exposure: "→ Overall exposure level for m7bridged.service: 1.5 OK"
+sec=$(systemd-analyze security --offline=yes "$tmp/m7bridged.service" 2>&1)
+level=$(echo "$sec" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+if [ -n "$level" ] && awk -v l="$level" -v m="$max_exposure" 'BEGIN { exit !(l <= m) }'; then
+	ok "systemd-analyze security: exposure $level (limit $max_exposure)"
+else
+	bad "systemd-analyze security: exposure '${level:-?}' above $max_exposure"
+	echo "$sec" | grep '✗' | sed 's/^/#   /'
+fi
+
+# sysusers and tmpfiles into a temp root: chown needs root, so only as root.
+if [ "$(id -u)" -eq 0 ]; then
+	mkdir -p "$tmp/root/etc" "$tmp/root/run" "$tmp/root/var/lib"
+	if systemd-sysusers --root="$tmp/root" "$sysusers" >"$tmp/sysusers.log" 2>&1 &&
+		grep -q '^m7bridge:' "$tmp/root/etc/group"; then
+		ok "sysusers creates group m7bridge"
+	else
+		bad "sysusers: $(cat "$tmp/sysusers.log")"
+	fi
+	gid=$(awk -F: '$1 == "m7bridge" { print $3 }' "$tmp/root/etc/group")
+	if systemd-tmpfiles --root="$tmp/root" --create "$tmpfiles" >/dev/null 2>&1 &&
+		[ "$(stat -c %g:%a "$tmp/root/run/m7bridge")" = "$gid:755" ] &&
+		[ "$(stat -c %a "$tmp/root/var/lib/m7bridge")" = "750" ]; then
+		ok "tmpfiles creates /run/m7bridge and /var/lib/m7bridge"
+	else
+		bad "tmpfiles"
+	fi
+else
+	echo "# not root: sysusers/tmpfiles application skipped"
+fi
+
+echo "# $fails failed"
+[ "$fails" -eq 0 ]
