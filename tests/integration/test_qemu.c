@@ -65,6 +65,7 @@ struct rig {
 };
 
 static struct rig rig;
+static const char *fw_image; /* the ELF under test */
 
 static int64_t now_ms(void)
 {
@@ -461,9 +462,8 @@ static int rig_setup(void **state)
 		 * real time while it sleeps in WFI. */
 		"-icount", "shift=0",
 		/* A firmware fault resets the guest: make that end QEMU, so it cannot pass. */
-		"-no-reboot", "-kernel", getenv("M7B_QEMU_FW"), "-chardev", link_dev, "-serial",
-		"chardev:link", "-chardev", sensor_dev, "-serial", "chardev:sensor", "-device",
-		loader, NULL};
+		"-no-reboot", "-kernel", fw_image, "-chardev", link_dev, "-serial", "chardev:link",
+		"-chardev", sensor_dev, "-serial", "chardev:sensor", "-device", loader, NULL};
 	r->qemu = spawn(qemu_argv, r->qemu_log);
 	if (r->qemu < 0)
 		return rig_fail(r, "fork qemu");
@@ -756,9 +756,10 @@ static void test_whole_run(void **state)
 	assert_true(child_alive(&r->socat));
 }
 
-int main(void)
+/* Usage: test_qemu [FIRMWARE.elf]; the image may also come from $M7B_QEMU_FW. */
+int main(int argc, char **argv)
 {
-	const char *fw = getenv("M7B_QEMU_FW");
+	const char *fw = argc > 1 ? argv[1] : getenv("M7B_QEMU_FW");
 
 	if (fw == NULL || access(fw, R_OK) != 0) {
 		printf("SKIP: firmware image not built (needs arm-none-eabi-gcc and "
@@ -774,6 +775,7 @@ int main(void)
 		return 77;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	fw_image = fw;
 
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello_at_boot),
