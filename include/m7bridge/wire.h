@@ -166,7 +166,9 @@ struct m7b_config_item {
 	uint32_t value;
 };
 
-/* Encodes header + gathered payload + CRC as COBS with its 0x00 delimiter into out.
+/* Encodes header + gathered payload + CRC as COBS with its 0x00 delimiter into out
+ * (at most M7B_FRAME_MAX bytes). Uses hdr's type, port, flags and seq; always writes
+ * version 1 and the parts' total length (hdr->ver, len and payload are ignored).
  * Returns bytes written, -M7B_EMSGSIZE (payload > 478) or -M7B_ENOSPC (out too small). */
 int m7b_wire_encode(uint8_t *out, size_t cap, const struct m7b_frame *hdr,
 		    const struct m7b_part *parts, size_t nparts);
