@@ -1,0 +1,150 @@
+/* One RPMSG channel: owns the tty (raw, exclusive), decodes frames with lib/, keeps the
+ * send queue, reopens with backoff and on inotify, and reports state changes. */
+#ifndef M7B_CHANNEL_H
+#define M7B_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "m7bridge/decoder.h"
+#include "m7bridge/wire.h"
+
+#include "conf.h"
+#include "log.h"
+#include "sendq.h"
+
+struct event_base;
+struct event;
+
+/* Link state, as STATE objects name it. */
+enum channel_state {
+	CHANNEL_DOWN = 0,
+	CHANNEL_OPENING,
+	CHANNEL_UP,
+	CHANNEL_RECOVERING,
+	CHANNEL_RELOADING,
+	CHANNEL_FAILED,
+};
+
+struct channel_stats {
+	uint64_t data_frames;
+	uint64_t seq_gaps;
+	uint64_t reopens;
+	uint64_t opens;
+	uint64_t recoveries; /* bumped by the recovery engine through channel_count_recovery */
+	uint64_t unknown_types;
+	uint64_t sends, send_errors;
+	uint64_t bad_payloads; /* valid frames whose payload did not unpack */
+};
+
+struct channel;
+
+/* What the channel tells its owner (the daemon). */
+struct channel_ops {
+	/* Every valid frame, after the channel's own bookkeeping. */
+	void (*on_frame)(void *ud, struct channel *ch, const struct m7b_frame *f);
+	/* The state changed (ch->state is the new one). */
+	void (*on_state)(void *ud, struct channel *ch, enum channel_state old);
+	/* A send request finished. */
+	void (*on_send_done)(void *ud, struct channel *ch, const struct sendq_entry *e,
+			     enum sendq_result r, uint8_t status);
+	/* A burst of input was processed: a good moment to flush clients. */
+	void (*on_batch_end)(void *ud, struct channel *ch);
+};
+
+#define CHANNEL_RBUF 65536
+#define CHANNEL_TXBUF 8192
+
+struct channel {
+	struct event_base *base;
+	const struct log *log;
+	struct conf_channel cfg; /* own copy */
+	unsigned slot;             /* index in the daemon's table, for client masks */
+	const struct channel_ops *ops;
+	void *ud;
+
+	/* Pre-quoted JSON of the name and port names: rendered once, used per frame. */
+	char name_json[2 * CONF_NAME_MAX + 8];
+	size_t name_json_len;
+	char *port_json[CONF_PORTS];
+	size_t port_json_len[CONF_PORTS];
+
+	int fd;
+	dev_t rdev; /* of the open tty, to notice a replaced node */
+	struct event *ev_read, *ev_write, *ev_reopen, *ev_sendq, *ev_inotify;
+	int ino_fd, ino_wd;
+	char *dir, *base_name; /* dirname/basename of the device path */
+
+	enum channel_state state;
+	char reason[32];
+	char detail[160];
+	int last_err; /* errno of the last failure, 0 if none */
+	bool hold;    /* recovery owns reopening */
+	unsigned backoff_ms;
+	bool ever_opened;
+	int holder_pid;
+	char holder_comm[32];
+	struct ratelimit rl_open, rl_reject, rl_log;
+
+	struct m7b_decoder dec;
+	uint8_t rbuf[CHANNEL_RBUF];
+	uint8_t tx[CHANNEL_TXBUF];
+	size_t tx_len, tx_off;
+	uint32_t tx_seq;   /* next host -> M7 seq */
+	bool have_rx_seq;
+	uint32_t rx_seq;   /* last M7 -> host seq */
+
+	struct sendq *sq;
+
+	bool have_hello;
+	bool hello_new_boot; /* valid during on_frame of a HELLO */
+	struct m7b_hello hello; /* name points at fw_name */
+	char fw_name[128];
+
+	struct channel_stats stats;
+};
+
+/* Creates a channel from cfg (copied); does not open it yet. NULL on error. */
+struct channel *channel_new(struct event_base *base, const struct conf_channel *cfg,
+			    unsigned slot, const struct log *log, const struct channel_ops *ops,
+			    void *ud);
+/* Closes the tty and frees ch; returns NULL. Pending sends fail as SENDQ_DOWN. */
+struct channel *channel_free(struct channel *ch);
+/* Starts the channel: watches the device directory and opens the tty (or schedules it). */
+void channel_start(struct channel *ch);
+/* Takes config changes that need no reopen (port names, timeouts). 0 or -ENOMEM. */
+int channel_update_config(struct channel *ch, const struct conf_channel *cfg);
+/* Queues a send request and writes it when credit allows. 0, -EBUSY (queue full),
+ * -ENOTCONN (channel not up). */
+int channel_send(struct channel *ch, const struct sendq_entry *e);
+/* Encodes one host frame (next host seq) and writes it; frames never interleave.
+ * 0, -ENOTCONN, -ENOBUFS (tx buffer full), -EMSGSIZE. seq_out may be NULL. */
+int channel_write_frame(struct channel *ch, uint8_t type, uint8_t port, uint8_t flags,
+			const void *payload, size_t len, uint32_t *seq_out);
+/* Sets the state with a reason token and optional detail (recovery uses this). */
+void channel_set_state(struct channel *ch, enum channel_state st, const char *reason,
+		       const char *detail);
+/* Closes the tty; the state becomes st (usually CHANNEL_DOWN) with reason; schedules a
+ * reopen with backoff unless held. */
+void channel_close(struct channel *ch, enum channel_state st, const char *reason, int err);
+/* Tries to open now (cancels a pending backoff). 0 or negative errno. */
+int channel_open_now(struct channel *ch);
+/* While held, the channel never reopens by itself (recovery drives it). */
+void channel_hold(struct channel *ch, bool hold);
+/* Forgets a partial frame and says hello again (0x00 + HOST_HELLO). 0 or errno. */
+int channel_resync(struct channel *ch);
+/* Counts one recovery (shown in status). */
+void channel_count_recovery(struct channel *ch);
+/* Name of a state ("up"). */
+const char *channel_state_to_string(enum channel_state s);
+/* True when frames can be exchanged (tty open: opening or up). */
+bool channel_is_open(const struct channel *ch);
+
+/* Finds a process other than this one holding path open; fills pid and comm. Scans
+ * proc_root (normally "/proc"). 0 if found, -ENOENT if none. */
+int channel_find_holder(const char *proc_root, const char *path, int *pid, char *comm,
+			size_t comm_cap);
+
+#endif

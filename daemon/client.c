@@ -1,0 +1,329 @@
+/* One connected client: request lines in, bounded byte queue out, slow-client policy. */
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+
+#define CLIENT_IN_CAP (PROTO_LINE_MAX + 2) /* line, optional \r, \n */
+#define CLIENT_REPLY_SLACK (1u << 20)      /* room for replies above the stream limit */
+#define CLIENT_OUT_MIN 16384
+
+static void on_read(evutil_socket_t fd, short what, void *arg);
+static void on_write(evutil_socket_t fd, short what, void *arg);
+
+struct client *client_new(struct event_base *base, int fd, uint64_t id, size_t queue_bytes,
+			  const struct log *log, const struct client_ops *ops, void *ud)
+{
+	struct client *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->fd = fd;
+	c->id = id;
+	c->uid = -1;
+	c->log = log;
+	c->ops = ops;
+	c->ud = ud;
+	c->queue_limit = queue_bytes;
+	c->hard_limit = queue_bytes + CLIENT_REPLY_SLACK;
+	c->in = malloc(CLIENT_IN_CAP);
+	c->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, on_read, c);
+	c->ev_write = event_new(base, fd, EV_WRITE, on_write, c);
+	if (!c->in || !c->ev_read || !c->ev_write || event_add(c->ev_read, NULL) < 0) {
+		c->fd = -1; /* the caller still owns fd on failure */
+		return client_free(c);
+	}
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		c->pid = cred.pid;
+		c->uid = cred.uid;
+	}
+	return c;
+}
+
+struct client *client_free(struct client *c)
+{
+	if (!c)
+		return NULL;
+	if (c->ev_read)
+		event_free(c->ev_read);
+	if (c->ev_write)
+		event_free(c->ev_write);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->in);
+	free(c->out);
+	free(c->chan_names);
+	free(c);
+	return NULL;
+}
+
+size_t client_queued(const struct client *c)
+{
+	return c->out_end - c->out_start;
+}
+
+void client_close(struct client *c, const char *reason)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+	event_del(c->ev_read);
+	event_del(c->ev_write);
+	if (c->ops && c->ops->on_closing)
+		c->ops->on_closing(c->ud, c);
+}
+
+/* Makes room for n more bytes within limit. False if it would exceed limit or ENOMEM. */
+static bool reserve(struct client *c, size_t n, size_t limit)
+{
+	size_t used = client_queued(c);
+	if (used + n > limit)
+		return false;
+	if (used == 0)
+		c->out_start = c->out_end = 0; /* keeps a client that keeps up in few pages */
+	if (c->out_alloc - c->out_end >= n)
+		return true;
+	if (c->out_start > 0 && c->out_alloc - used >= n) {
+		memmove(c->out, c->out + c->out_start, used);
+		c->out_start = 0;
+		c->out_end = used;
+		return true;
+	}
+	size_t want = c->out_alloc ? c->out_alloc : CLIENT_OUT_MIN;
+	while (want < used + n)
+		want *= 2;
+	if (want > limit)
+		want = limit;
+	char *p = malloc(want);
+	if (!p)
+		return false;
+	if (used)
+		memcpy(p, c->out + c->out_start, used);
+	free(c->out);
+	c->out = p;
+	c->out_alloc = want;
+	c->out_start = 0;
+	c->out_end = used;
+	return true;
+}
+
+static void append(struct client *c, const char *line, size_t len)
+{
+	memcpy(c->out + c->out_end, line, len);
+	c->out_end += len;
+	c->delivered++;
+	c->dirty = true;
+}
+
+void client_reply(struct client *c, const char *line, size_t len)
+{
+	if (c->closing)
+		return;
+	if (!reserve(c, len, c->hard_limit)) {
+		client_close(c, "reply queue overflow");
+		return;
+	}
+	append(c, line, len);
+	client_flush(c);
+}
+
+/* After the queue drained below half: say how much was lost and resume. */
+static void maybe_caught_up(struct client *c)
+{
+	if (!c->dropping || client_queued(c) > c->queue_limit / 2)
+		return;
+	char buf[128];
+	int n = proto_render_dropped(buf, sizeof buf, c->dropped_since, c->dropped);
+	if (n > 0 && reserve(c, (size_t)n, c->hard_limit)) {
+		append(c, buf, (size_t)n);
+		c->delivered--; /* a notice, not a delivered object */
+		c->dropping = false;
+		c->dropped_since = 0;
+	}
+}
+
+void client_stream(struct client *c, const char *line, size_t len)
+{
+	if (c->closing)
+		return;
+	if (c->dropping)
+		maybe_caught_up(c);
+	if (!c->dropping && reserve(c, len, c->queue_limit)) {
+		append(c, line, len);
+		return;
+	}
+	if (c->policy == PROTO_POLICY_DISCONNECT) {
+		struct log_fields f = {.message_id = LOG_MID_CLIENT_SLOW, .client = c->id};
+		log_struct(c->log, LOG_WARNING, &f,
+			   "client %llu (pid %d) is not reading: disconnecting (policy disconnect)",
+			   (unsigned long long)c->id, c->pid);
+		client_close(c, "slow (policy disconnect)");
+		return;
+	}
+	if (!c->dropping) {
+		struct log_fields f = {.message_id = LOG_MID_CLIENT_SLOW, .client = c->id};
+		log_struct(c->log, LOG_INFO, &f,
+			   "client %llu (pid %d) fell behind: dropping its streamed objects",
+			   (unsigned long long)c->id, c->pid);
+	}
+	c->dropping = true;
+	c->dropped++;
+	c->dropped_since++;
+}
+
+void client_flush(struct client *c)
+{
+	c->dirty = false;
+	if (c->closing || c->fd < 0)
+		return;
+	while (client_queued(c) > 0) {
+		ssize_t n = send(c->fd, c->out + c->out_start, client_queued(c),
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			c->out_start += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			event_add(c->ev_write, NULL);
+			break;
+		}
+		client_close(c, n < 0 ? strerror(errno) : "write failed");
+		return;
+	}
+	if (client_queued(c) == 0)
+		c->out_start = c->out_end = 0;
+	maybe_caught_up(c);
+	if (client_queued(c) > 0 && !c->dirty)
+		event_add(c->ev_write, NULL);
+	/* Stop taking requests while the replies cannot leave: bounded memory. */
+	bool full = client_queued(c) > c->queue_limit / 2;
+	if (full && !c->read_paused) {
+		event_del(c->ev_read);
+		c->read_paused = true;
+	} else if (!full && c->read_paused) {
+		event_add(c->ev_read, NULL);
+		c->read_paused = false;
+	}
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	client_flush(c);
+	if (c->dirty)
+		client_flush(c);
+}
+
+static void bad_line(struct client *c, enum proto_err code, const char *msg, bool fatal)
+{
+	char buf[512];
+	int n = proto_render_error(buf, sizeof buf, "", code, msg, NULL);
+	if (n > 0)
+		client_reply(c, buf, (size_t)n);
+	if (fatal)
+		client_close(c, proto_err_to_string(code));
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	for (int round = 0; round < 4 && !c->closing && !c->read_paused; round++) {
+		size_t want = CLIENT_IN_CAP - c->in_len;
+		ssize_t n = recv(c->fd, c->in + c->in_len, want, MSG_DONTWAIT);
+		if (n == 0) {
+			client_close(c, "closed by peer");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				client_close(c, strerror(errno));
+			return;
+		}
+		size_t scan_from = c->in_len;
+		c->in_len += (size_t)n;
+		size_t start = 0;
+		for (;;) {
+			char *nl = memchr(c->in + scan_from, '\n', c->in_len - scan_from);
+			if (!nl)
+				break;
+			size_t len = (size_t)(nl - (c->in + start));
+			if (len > 0 && c->in[start + len - 1] == '\r')
+				len--;
+			if (len > PROTO_LINE_MAX) {
+				bad_line(c, PROTO_E_TOO_LONG, "line longer than 65536 bytes", true);
+				return;
+			}
+			if (len > 0) {
+				c->ops->on_line(c->ud, c, c->in + start, len);
+				if (c->closing)
+					return;
+			}
+			start = (size_t)(nl - c->in) + 1;
+			scan_from = start;
+		}
+		if (start > 0) {
+			memmove(c->in, c->in + start, c->in_len - start);
+			c->in_len -= start;
+		}
+		if (c->in_len >= CLIENT_IN_CAP) {
+			bad_line(c, PROTO_E_TOO_LONG, "line longer than 65536 bytes", true);
+			return;
+		}
+		if ((size_t)n < want)
+			break; /* drained the socket for now */
+	}
+}
+
+int client_watch(struct client *c, const struct proto_request *req)
+{
+	char (*names)[PROTO_NAME_MAX] = NULL;
+	if (!req->all_channels && req->nchannels) {
+		names = malloc(req->nchannels * sizeof *names);
+		if (!names)
+			return -ENOMEM;
+		memcpy(names, req->channels, req->nchannels * sizeof *names);
+	}
+	free(c->chan_names);
+	c->chan_names = names;
+	c->nchan_names = req->all_channels ? 0 : req->nchannels;
+	c->all_channels = req->all_channels;
+	memcpy(c->ports, req->ports, sizeof c->ports);
+	c->classes = req->classes;
+	c->encoding = req->encoding;
+	c->policy = req->policy;
+	c->watching = true;
+	return 0;
+}
+
+void client_unwatch(struct client *c)
+{
+	c->watching = false;
+}
+
+void client_resolve(struct client *c, const char *const *slot_names, unsigned nslots)
+{
+	c->chan_mask = 0;
+	for (unsigned s = 0; s < nslots && s < 64; s++) {
+		if (!slot_names[s])
+			continue;
+		bool sel = c->all_channels;
+		for (unsigned i = 0; !sel && i < c->nchan_names; i++)
+			sel = strcmp(c->chan_names[i], slot_names[s]) == 0;
+		if (sel)
+			c->chan_mask |= 1ull << s;
+	}
+}

@@ -1,0 +1,97 @@
+/* One connected client: line reader, bounded output queue, watch filters, slow-client
+ * policy. Output is a plain byte queue written with send(): no allocation per object. */
+#ifndef M7B_CLIENT_H
+#define M7B_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct daemon;
+struct event;
+struct event_base;
+struct log;
+
+struct client;
+
+/* What the owner hears from a client. */
+struct client_ops {
+	/* A complete request line (without newline). */
+	void (*on_line)(void *ud, struct client *c, const char *line, size_t len);
+	/* The client was marked closing: reap it at a safe point. */
+	void (*on_closing)(void *ud, struct client *c);
+};
+
+struct client {
+	struct client *next; /* the daemon's list */
+	uint64_t id;
+	int fd;
+	int pid;  /* from SO_PEERCRED, 0 if unknown */
+	long uid; /* -1 if unknown */
+	struct event *ev_read, *ev_write;
+	const struct log *log;
+	const struct client_ops *ops;
+	void *ud;
+
+	char *in;      /* partial request line */
+	size_t in_len;
+
+	char *out;          /* queued bytes [out_start, out_end) */
+	size_t out_start, out_end, out_alloc;
+	size_t queue_limit; /* streamed objects beyond this are dropped / disconnect */
+	size_t hard_limit;  /* replies beyond this disconnect */
+
+	/* watch */
+	bool watching;
+	bool all_channels;
+	uint64_t chan_mask; /* daemon channel slots selected (resolved from names) */
+	char (*chan_names)[PROTO_NAME_MAX];
+	unsigned nchan_names;
+	uint64_t ports[4];
+	unsigned classes;
+	enum proto_encoding encoding;
+	enum proto_policy policy;
+
+	uint64_t delivered, dropped, dropped_since;
+	bool dropping;
+	unsigned bad_lines;
+	bool read_paused;
+	bool dirty;   /* has output to flush at the end of this event */
+	bool closing; /* reaped after the current callback */
+	char close_reason[64];
+};
+
+/* Wraps an accepted socket; queue_bytes bounds streamed output. NULL on error (the
+ * caller still owns fd then). */
+struct client *client_new(struct event_base *base, int fd, uint64_t id, size_t queue_bytes,
+			  const struct log *log, const struct client_ops *ops, void *ud);
+/* Closes the socket and frees c; returns NULL. */
+struct client *client_free(struct client *c);
+/* Queues a streamed object subject to the policy (drop with notice, or disconnect). */
+void client_stream(struct client *c, const char *line, size_t len);
+/* Queues a reply; never dropped. Disconnects if even the hard limit is exceeded. */
+void client_reply(struct client *c, const char *line, size_t len);
+/* Writes what the socket takes now; arms EV_WRITE for the rest. */
+void client_flush(struct client *c);
+/* Marks c for closing (the owner reaps it at a safe point). */
+void client_close(struct client *c, const char *reason);
+/* Sets the watch from a parsed request (names resolved later by client_resolve). */
+int client_watch(struct client *c, const struct proto_request *req);
+/* Stops streaming. */
+void client_unwatch(struct client *c);
+/* Recomputes chan_mask: slot_names[i] is the channel in slot i or NULL. */
+void client_resolve(struct client *c, const char *const *slot_names, unsigned nslots);
+/* Bytes waiting to be written. */
+size_t client_queued(const struct client *c);
+
+/* True if a streamed object of class cls from channel slot (and port for FRAME) goes to c. */
+static inline bool client_wants(const struct client *c, unsigned slot, unsigned cls, int port)
+{
+	if (!c->watching || c->closing || !(c->classes & cls) || !(c->chan_mask >> slot & 1))
+		return false;
+	return port < 0 || (c->ports[port >> 6] >> (port & 63) & 1);
+}
+
+#endif

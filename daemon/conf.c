@@ -1,0 +1,669 @@
+/* Configuration: INI file read with libinih into struct conf; defaults and checks. */
+#include "conf.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "log.h"
+
+struct parse_ctx {
+	struct conf *c;
+	struct conf_error *err;
+	const char *text; /* whole file text, to find section lines */
+	bool failed;
+	char cur_section[80];
+	struct conf_channel *cur; /* channel of the current section */
+	bool bad_section;           /* error already reported for this section */
+};
+
+static void set_err(struct conf_error *err, const char *section, const char *key,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void set_err(struct conf_error *err, const char *section, const char *key,
+		    const char *fmt, ...)
+{
+	if (!err)
+		return;
+	snprintf(err->section, sizeof err->section, "%s", section ? section : "");
+	snprintf(err->key, sizeof err->key, "%s", key ? key : "");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	va_end(ap);
+}
+
+static void channel_defaults(struct conf_channel *ch)
+{
+	ch->send_timeout_ms = 2000;
+	ch->send_queue = 64;
+	ch->reopen_min_ms = 100;
+	ch->reopen_max_ms = 2000;
+	ch->host_hello = true;
+	ch->enabled = true;
+}
+
+struct conf *conf_new(void)
+{
+	struct conf *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->path = strdup("");
+	c->daemon.socket_path = strdup(CONF_DEFAULT_SOCKET);
+	if (!c->path || !c->daemon.socket_path)
+		return conf_free(c);
+	c->daemon.socket_mode = 0660;
+	c->daemon.client_queue_kib = 256;
+	c->daemon.max_clients = 64;
+	c->daemon.allow_send = true;
+	c->daemon.allow_control = true;
+	c->daemon.log_level = LOG_INFO;
+	return c;
+}
+
+void conf_channel_clear(struct conf_channel *ch)
+{
+	free(ch->name);
+	free(ch->device);
+	free(ch->firmware);
+	free(ch->remoteproc);
+	for (unsigned p = 0; p < CONF_PORTS; p++)
+		free(ch->port_names[p]);
+	memset(ch, 0, sizeof *ch);
+}
+
+struct conf *conf_free(struct conf *c)
+{
+	if (!c)
+		return NULL;
+	for (unsigned i = 0; i < c->nchannels; i++)
+		conf_channel_clear(&c->channels[i]);
+	free(c->channels);
+	free(c->daemon.socket_path);
+	free(c->daemon.socket_group);
+	free(c->path);
+	free(c);
+	return NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int conf_channel_copy(struct conf_channel *dst, const struct conf_channel *src)
+{
+	*dst = *src;
+	dst->name = dup_or_null(src->name);
+	dst->device = dup_or_null(src->device);
+	dst->firmware = dup_or_null(src->firmware);
+	dst->remoteproc = dup_or_null(src->remoteproc);
+	bool bad = (src->name && !dst->name) || (src->device && !dst->device) ||
+		   (src->firmware && !dst->firmware) || (src->remoteproc && !dst->remoteproc);
+	for (unsigned p = 0; p < CONF_PORTS; p++) {
+		dst->port_names[p] = dup_or_null(src->port_names[p]);
+		if (src->port_names[p] && !dst->port_names[p])
+			bad = true;
+	}
+	if (bad) {
+		conf_channel_clear(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+const struct conf_channel *conf_find_channel(const struct conf *c, const char *name)
+{
+	for (unsigned i = 0; i < c->nchannels; i++)
+		if (strcmp(c->channels[i].name, name) == 0)
+			return &c->channels[i];
+	return NULL;
+}
+
+/* Channel and port names travel in JSON and journal fields: keep them plain. */
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= CONF_NAME_MAX)
+		return false;
+	for (const char *p = s; *p; p++) {
+		char ch = *p;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.'))
+			return false;
+	}
+	return true;
+}
+
+static struct conf_channel *add_channel(struct conf *c, const char *name)
+{
+	if (c->nchannels >= CONF_MAX_CHANNELS)
+		return NULL;
+	struct conf_channel *n = realloc(c->channels, (c->nchannels + 1) * sizeof *n);
+	if (!n)
+		return NULL;
+	c->channels = n;
+	struct conf_channel *ch = &c->channels[c->nchannels];
+	memset(ch, 0, sizeof *ch);
+	channel_defaults(ch);
+	ch->name = strdup(name);
+	if (!ch->name)
+		return NULL;
+	c->nchannels++;
+	return ch;
+}
+
+int conf_add_channel(struct conf *c, const char *name, const char *device)
+{
+	if (!name_ok(name) || !device || !device[0])
+		return -EINVAL;
+	if (conf_find_channel(c, name))
+		return -EEXIST;
+	struct conf_channel *ch = add_channel(c, name);
+	if (!ch)
+		return c->nchannels >= CONF_MAX_CHANNELS ? -ENOSPC : -ENOMEM;
+	ch->device = strdup(device);
+	return ch->device ? 0 : -ENOMEM;
+}
+
+static int parse_uint(const char *v, unsigned long min, unsigned long max, int base,
+		      unsigned *out)
+{
+	if (!v[0] || v[0] == '-' || v[0] == '+')
+		return -EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, base);
+	if (errno || *end || n < min || n > max)
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = {"1", "yes", "true", "on"};
+	static const char *const no[] = {"0", "no", "false", "off"};
+	for (int i = 0; i < 4; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int set_string(char **dst, const char *v)
+{
+	char *s = strdup(v);
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* Returns 0, or -EINVAL with err set (key known but bad value / unknown key). */
+static int daemon_key(struct conf *c, const char *sec, const char *k, const char *v,
+		      struct conf_error *err)
+{
+	struct conf_daemon *d = &c->daemon;
+	int r = 0;
+	if (strcmp(k, "socket") == 0) {
+		if (v[0] != '/') {
+			set_err(err, sec, k, "must be an absolute path");
+			return -EINVAL;
+		}
+		if (strlen(v) >= 108) {
+			set_err(err, sec, k, "path longer than 107 bytes");
+			return -EINVAL;
+		}
+		r = set_string(&d->socket_path, v);
+	} else if (strcmp(k, "socket_mode") == 0) {
+		if (parse_uint(v, 0, 0777, 8, &d->socket_mode) < 0) {
+			set_err(err, sec, k, "expected an octal mode such as 0660, got '%s'", v);
+			return -EINVAL;
+		}
+	} else if (strcmp(k, "socket_group") == 0) {
+		r = set_string(&d->socket_group, v);
+	} else if (strcmp(k, "client_queue_kib") == 0) {
+		if (parse_uint(v, 16, 65536, 10, &d->client_queue_kib) < 0) {
+			set_err(err, sec, k, "expected 16..65536, got '%s'", v);
+			return -EINVAL;
+		}
+	} else if (strcmp(k, "max_clients") == 0) {
+		if (parse_uint(v, 1, 4096, 10, &d->max_clients) < 0) {
+			set_err(err, sec, k, "expected 1..4096, got '%s'", v);
+			return -EINVAL;
+		}
+	} else if (strcmp(k, "allow_send") == 0 || strcmp(k, "allow_control") == 0) {
+		if (parse_bool(v, k[6] == 's' ? &d->allow_send : &d->allow_control) < 0) {
+			set_err(err, sec, k, "expected true or false, got '%s'", v);
+			return -EINVAL;
+		}
+	} else if (strcmp(k, "log_level") == 0) {
+		int l = log_level_from_string(v);
+		if (l < 0) {
+			set_err(err, sec, k, "expected debug, info, notice, warning or err, got '%s'",
+				v);
+			return -EINVAL;
+		}
+		d->log_level = l;
+	} else {
+		set_err(err, sec, k, "unknown key");
+		return -EINVAL;
+	}
+	if (r < 0)
+		set_err(err, sec, k, "out of memory");
+	return r;
+}
+
+static int channel_key(struct conf_channel *ch, const char *sec, const char *k, const char *v,
+		       struct conf_error *err)
+{
+	int r = 0;
+	if (strcmp(k, "device") == 0) {
+		if (!v[0]) {
+			set_err(err, sec, k, "must not be empty");
+			return -EINVAL;
+		}
+		r = set_string(&ch->device, v);
+	} else if (strncmp(k, "port.", 5) == 0) {
+		unsigned p;
+		if (parse_uint(k + 5, 0, CONF_PORTS - 1, 10, &p) < 0) {
+			set_err(err, sec, k, "expected port.N with N in 0..255");
+			return -EINVAL;
+		}
+		if (!name_ok(v)) {
+			set_err(err, sec, k,
+				"port name must be 1..63 characters of A-Z a-z 0-9 - _ ., got '%s'",
+				v);
+			return -EINVAL;
+		}
+		r = set_string(&ch->port_names[p], v);
+	} else if (strcmp(k, "send_timeout_ms") == 0) {
+		if (parse_uint(v, 10, 600000, 10, &ch->send_timeout_ms) < 0) {
+			set_err(err, sec, k, "expected 10..600000, got '%s'", v);
+			return -EINVAL;
+		}
+	} else if (strcmp(k, "send_queue") == 0) {
+		if (parse_uint(v, 1, 4096, 10, &ch->send_queue) < 0) {
+			set_err(err, sec, k, "expected 1..4096, got '%s'", v);
+			return -EINVAL;
+		}
+	} else if (strcmp(k, "reopen_min_ms") == 0) {
+		if (parse_uint(v, 1, 600000, 10, &ch->reopen_min_ms) < 0) {
+			set_err(err, sec, k, "expected 1..600000, got '%s'", v);
+			return -EINVAL;
+		}
+	} else if (strcmp(k, "reopen_max_ms") == 0) {
+		if (parse_uint(v, 1, 600000, 10, &ch->reopen_max_ms) < 0) {
+			set_err(err, sec, k, "expected 1..600000, got '%s'", v);
+			return -EINVAL;
+		}
+	} else if (strcmp(k, "host_hello") == 0 || strcmp(k, "enabled") == 0) {
+		if (parse_bool(v, k[0] == 'h' ? &ch->host_hello : &ch->enabled) < 0) {
+			set_err(err, sec, k, "expected true or false, got '%s'", v);
+			return -EINVAL;
+		}
+	} else if (strcmp(k, "firmware") == 0) {
+		if (!v[0] || strchr(v, '/')) {
+			set_err(err, sec, k, "must be a plain file name under /lib/firmware");
+			return -EINVAL;
+		}
+		r = set_string(&ch->firmware, v);
+	} else if (strcmp(k, "remoteproc") == 0) {
+		if (!v[0] || strchr(v, '/')) {
+			set_err(err, sec, k, "must be a name such as remoteproc0");
+			return -EINVAL;
+		}
+		r = set_string(&ch->remoteproc, v);
+	} else {
+		set_err(err, sec, k, "unknown key");
+		return -EINVAL;
+	}
+	if (r < 0)
+		set_err(err, sec, k, "out of memory");
+	return r;
+}
+
+/* inih handler: returns 0 on error (inih then reports the line), 1 otherwise. Only the
+ * first error is kept. */
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *p = user;
+	struct conf_error tmp;
+	struct conf_error *err = p->failed ? &tmp : p->err;
+	if (!err)
+		err = &tmp;
+
+	if (strcmp(section, p->cur_section) != 0 || !p->cur_section[0]) {
+		snprintf(p->cur_section, sizeof p->cur_section, "%s", section);
+		p->cur = NULL;
+		p->bad_section = false;
+		if (strncmp(section, "channel ", 8) == 0) {
+			const char *cname = section + 8;
+			while (*cname == ' ')
+				cname++;
+			if (!name_ok(cname)) {
+				set_err(err, section, name,
+					"channel name must be 1..63 characters of A-Z a-z 0-9 - _ .");
+				p->bad_section = true;
+				p->failed = true;
+				return 0;
+			}
+			if (conf_find_channel(p->c, cname)) {
+				set_err(err, section, name, "channel '%s' defined twice", cname);
+				p->bad_section = true;
+				p->failed = true;
+				return 0;
+			}
+			p->cur = add_channel(p->c, cname);
+			if (!p->cur) {
+				set_err(err, section, name,
+					p->c->nchannels >= CONF_MAX_CHANNELS
+						? "too many channels (at most 64)"
+						: "out of memory");
+				p->bad_section = true;
+				p->failed = true;
+				return 0;
+			}
+		}
+	}
+	if (p->bad_section)
+		return 1; /* already reported once */
+
+	int r;
+	if (strcmp(section, "daemon") == 0)
+		r = daemon_key(p->c, section, name, value, err);
+	else if (p->cur)
+		r = channel_key(p->cur, section, name, value, err);
+	else {
+		set_err(err, section, name,
+			section[0] ? "unknown section (expected [daemon] or [channel NAME])"
+				   : "key outside any section");
+		r = -EINVAL;
+	}
+	if (r < 0) {
+		p->failed = true;
+		return 0;
+	}
+	return 1;
+}
+
+/* inih does not tell handlers the line (built without INI_HANDLER_LINENO), so errors
+ * found after parsing point at the section header, found by its text. */
+static int section_line(const char *text, const char *section)
+{
+	if (!text)
+		return 0;
+	int line = 1;
+	for (const char *p = text; *p;) {
+		const char *eol = strchr(p, '\n');
+		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+		const char *s = p;
+		while (s < p + n && (*s == ' ' || *s == '\t'))
+			s++;
+		if (s < p + n && *s == '[') {
+			const char *e = memchr(s, ']', (size_t)(p + n - s));
+			if (e) {
+				/* Compare with inner whitespace trimmed, as inih does. */
+				const char *a = s + 1, *b = e;
+				while (a < b && (*a == ' ' || *a == '\t'))
+					a++;
+				while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+					b--;
+				if ((size_t)(b - a) == strlen(section) &&
+				    memcmp(a, section, (size_t)(b - a)) == 0)
+					return line;
+			}
+		}
+		if (!eol)
+			break;
+		p = eol + 1;
+		line++;
+	}
+	return 0;
+}
+
+int conf_validate(const struct conf *c, struct conf_error *err)
+{
+	for (unsigned i = 0; i < c->nchannels; i++) {
+		const struct conf_channel *ch = &c->channels[i];
+		char sec[80];
+		snprintf(sec, sizeof sec, "channel %s", ch->name);
+		if (!ch->device) {
+			set_err(err, sec, "device", "missing (the tty to open, e.g. /dev/ttyRPMSG30)");
+			if (err)
+				err->line = ch->line;
+			return -EINVAL;
+		}
+		if (ch->reopen_min_ms > ch->reopen_max_ms) {
+			set_err(err, sec, "reopen_min_ms", "larger than reopen_max_ms (%u > %u)",
+				ch->reopen_min_ms, ch->reopen_max_ms);
+			if (err)
+				err->line = ch->line;
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int conf_parse_string(const char *text, const char *name, struct conf **out,
+			struct conf_error *err)
+{
+	*out = NULL;
+	if (err) {
+		memset(err, 0, sizeof *err);
+		snprintf(err->file, sizeof err->file, "%s", name);
+	}
+	struct conf *c = conf_new();
+	if (!c)
+		return -ENOMEM;
+	free(c->path);
+	c->path = strdup(name);
+	if (!c->path) {
+		conf_free(c);
+		return -ENOMEM;
+	}
+	struct parse_ctx p = {.c = c, .err = err, .text = text};
+	int line = ini_parse_string(text, on_ini, &p);
+	if (line != 0 || p.failed) {
+		if (err) {
+			err->line = line > 0 ? line : 0;
+			if (!p.failed) {
+				/* inih's own syntax error: no handler saw it. */
+				err->section[0] = err->key[0] = '\0';
+				snprintf(err->message, sizeof err->message,
+					 "syntax error (expected [section], key = value or a "
+					 "comment; lines are at most 200 bytes)");
+			}
+		}
+		conf_free(c);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < c->nchannels; i++) {
+		char sec[80];
+		snprintf(sec, sizeof sec, "channel %s", c->channels[i].name);
+		c->channels[i].line = section_line(text, sec);
+	}
+	int r = conf_validate(c, err);
+	if (r < 0) {
+		conf_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+int conf_load(const char *path, struct conf **out, struct conf_error *err)
+{
+	*out = NULL;
+	if (err) {
+		memset(err, 0, sizeof *err);
+		snprintf(err->file, sizeof err->file, "%s", path);
+	}
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		int e = errno;
+		if (err)
+			snprintf(err->message, sizeof err->message, "cannot open: %s", strerror(e));
+		return -e;
+	}
+	/* Read it whole: inih parses the string and we look up section lines in it. */
+	size_t cap = 4096, n = 0;
+	char *text = malloc(cap);
+	while (text) {
+		size_t got = fread(text + n, 1, cap - n - 1, f);
+		n += got;
+		if (n < cap - 1)
+			break;
+		if (cap >= (1u << 24)) {
+			free(text);
+			text = NULL;
+			break;
+		}
+		char *t = realloc(text, cap * 2);
+		if (!t) {
+			free(text);
+			text = NULL;
+			break;
+		}
+		text = t;
+		cap *= 2;
+	}
+	bool rerr = ferror(f);
+	fclose(f);
+	if (!text || rerr) {
+		free(text);
+		if (err)
+			snprintf(err->message, sizeof err->message,
+				 rerr ? "read error" : "too large or out of memory");
+		return rerr ? -EIO : -ENOMEM;
+	}
+	text[n] = '\0';
+	if (memchr(text, '\0', n)) {
+		free(text);
+		if (err)
+			snprintf(err->message, sizeof err->message, "contains a NUL byte");
+		return -EINVAL;
+	}
+	int r = conf_parse_string(text, path, out, err);
+	free(text);
+	return r;
+}
+
+bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_channel *b)
+{
+	return strcmp(a->device, b->device) != 0 || a->host_hello != b->host_hello ||
+	       a->enabled != b->enabled;
+}
+
+const char *conf_error_format(const struct conf_error *err, char *buf, size_t cap)
+{
+	char where[160] = "";
+	if (err->section[0] && err->key[0])
+		snprintf(where, sizeof where, "[%s] %s: ", err->section, err->key);
+	else if (err->section[0])
+		snprintf(where, sizeof where, "[%s]: ", err->section);
+	if (err->line > 0)
+		snprintf(buf, cap, "%s:%d: %s%s", err->file, err->line, where, err->message);
+	else
+		snprintf(buf, cap, "%s: %s%s", err->file, where, err->message);
+	return buf;
+}
+
+int conf_apply_overrides(struct conf *c, const struct conf_overrides *o,
+			   struct conf_error *err)
+{
+	if (!o)
+		return 0;
+	if (o->socket) {
+		if (o->socket[0] != '/' || strlen(o->socket) >= 108) {
+			set_err(err, "command line", "--socket",
+				"must be an absolute path of at most 107 bytes");
+			return -EINVAL;
+		}
+		if (set_string(&c->daemon.socket_path, o->socket) < 0)
+			return -ENOMEM;
+	}
+	if (o->socket_mode >= 0)
+		c->daemon.socket_mode = (unsigned)o->socket_mode;
+	if (o->socket_group && set_string(&c->daemon.socket_group, o->socket_group) < 0)
+		return -ENOMEM;
+	if (o->log_level >= 0)
+		c->daemon.log_level = o->log_level;
+	for (unsigned i = 0; i < o->nchannels; i++) {
+		const char *spec = o->channels[i];
+		const char *eq = strchr(spec, '=');
+		char name[CONF_NAME_MAX];
+		if (!eq || (size_t)(eq - spec) >= sizeof name) {
+			set_err(err, "command line", "--channel", "expected NAME=DEVICE, got '%s'",
+				spec);
+			return -EINVAL;
+		}
+		memcpy(name, spec, (size_t)(eq - spec));
+		name[eq - spec] = '\0';
+		/* The command line wins over a file channel of the same name. */
+		for (unsigned k = 0; k < c->nchannels; k++) {
+			if (strcmp(c->channels[k].name, name) == 0) {
+				conf_channel_clear(&c->channels[k]);
+				memmove(&c->channels[k], &c->channels[k + 1],
+					(c->nchannels - k - 1) * sizeof c->channels[0]);
+				c->nchannels--;
+				break;
+			}
+		}
+		int r = conf_add_channel(c, name, eq + 1);
+		if (r < 0) {
+			set_err(err, "command line", "--channel",
+				r == -EINVAL ? "bad channel name or empty device in '%s'"
+					     : "cannot add channel '%s'",
+				spec);
+			return r;
+		}
+	}
+	return 0;
+}
+
+int conf_read(const char *path, bool optional, const struct conf_overrides *o,
+		struct conf **out, struct conf_error *err)
+{
+	*out = NULL;
+	struct conf *c = NULL;
+	int r;
+	if (path) {
+		r = conf_load(path, &c, err);
+		if (r == -ENOENT && optional) {
+			c = conf_new();
+			if (!c)
+				return -ENOMEM;
+		} else if (r < 0) {
+			return r;
+		}
+	} else {
+		c = conf_new();
+		if (!c)
+			return -ENOMEM;
+		if (err)
+			memset(err, 0, sizeof *err);
+	}
+	r = conf_apply_overrides(c, o, err);
+	if (r == 0)
+		r = conf_validate(c, err);
+	if (r < 0) {
+		conf_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}

@@ -1,0 +1,96 @@
+/* The daemon context: event base, configuration, channels, listening socket, clients,
+ * signals; request dispatch and fan-out of frames to clients. */
+#ifndef M7B_DAEMON_H
+#define M7B_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "channel.h"
+#include "client.h"
+#include "conf.h"
+#include "log.h"
+#include "proto.h"
+
+struct event_base;
+struct daemon;
+
+/* A request handler other modules register (recover, reload, incidents, ...). It must
+ * reply exactly once, now or later (daemon_reply_*() with c->id). */
+typedef void (*daemon_handler_fn)(void *ud, struct daemon *d, struct client *c,
+				  const struct proto_request *req);
+
+/* Hooks for modules that watch the channels (recovery, liveness, clock mapping). */
+struct daemon_observer {
+	void (*on_frame)(void *ud, struct channel *ch, const struct m7b_frame *f);
+	void (*on_state)(void *ud, struct channel *ch, enum channel_state old);
+	/* A channel was created (added) or is about to be freed (!added). */
+	void (*on_channel)(void *ud, struct channel *ch, bool added);
+	void *ud;
+};
+
+/* Maps M7 ticks of a channel to CLOCK_REALTIME ns; false while unknown. */
+typedef bool (*daemon_clock_fn)(void *ud, const struct channel *ch, uint64_t ticks,
+				uint64_t *realtime_ns);
+
+struct daemon_args {
+	struct conf *cfg;         /* taken over by daemon_new (freed on failure too) */
+	const char *conf_path;    /* for SIGHUP reload; NULL = none */
+	bool conf_optional;       /* a missing file on reload means defaults */
+	struct conf_overrides ov; /* re-applied on reload; strings must outlive d */
+	enum log_target log_target;
+};
+
+/* Sets everything up (socket, channels, signals). NULL on failure (logged); *err is a
+ * negative errno then. */
+struct daemon *daemon_new(const struct daemon_args *a, int *err);
+/* Runs the event loop until SIGTERM/SIGINT or daemon_stop(). Returns 0 or an errno. */
+int daemon_run(struct daemon *d);
+/* Asks the loop to end after the current callback. */
+void daemon_stop(struct daemon *d);
+/* Tears everything down in reverse order (socket removed, ttys closed); returns NULL. */
+struct daemon *daemon_free(struct daemon *d);
+/* Re-reads the configuration: adds, removes and changes channels without disturbing the
+ * unchanged ones or any client. 0, or negative errno (the old configuration stays). */
+int daemon_reload(struct daemon *d);
+
+/* The event base, for modules that add their own events. */
+struct event_base *daemon_base(struct daemon *d);
+/* The logger. */
+const struct log *daemon_log(struct daemon *d);
+/* The current configuration. */
+const struct conf *daemon_config(struct daemon *d);
+/* A channel by name, NULL if none. */
+struct channel *daemon_channel(struct daemon *d, const char *name);
+/* Channel in slot i (0..CONF_MAX_CHANNELS-1), NULL if the slot is free. */
+struct channel *daemon_channel_at(struct daemon *d, unsigned i);
+/* A connected client by id, NULL if it is gone. */
+struct client *daemon_client(struct daemon *d, uint64_t id);
+/* One line for sd_notify STATUS=: "2/2 channels up, 3 clients". Returns buf. */
+const char *daemon_status_summary(struct daemon *d, char *buf, size_t cap);
+/* Registers a handler for a cmd name (overrides the built-in "unsupported" of recover,
+ * reload, incidents). 0, -EEXIST, -ENOSPC. */
+int daemon_register_handler(struct daemon *d, const char *cmd, daemon_handler_fn fn, void *ud);
+/* Adds an observer (copied). 0 or -ENOSPC. */
+int daemon_add_observer(struct daemon *d, const struct daemon_observer *o);
+/* Installs the tick -> realtime mapper used for FRAME t_first_ns / t_last_ns. */
+void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, void *ud);
+/* Streams a rendered line (with '\n') of class cls from ch to watching clients. */
+void daemon_broadcast(struct daemon *d, struct channel *ch, unsigned cls, const char *line,
+		      size_t len);
+/* Streams a FAULT object (source "kernel", "liveness" or "decoder"). */
+void daemon_publish_fault(struct daemon *d, struct channel *ch, const char *kind,
+			  const char *detail, const char *source, uint64_t count);
+/* Sends a rendered reply line to client id, if still connected. */
+void daemon_reply(struct daemon *d, uint64_t client_id, const char *line, size_t len);
+/* Sends ACK {"cmd":cmd,"channel":...} for request id (JSON text) to client_id. */
+void daemon_reply_ack(struct daemon *d, uint64_t client_id, const char *id, const char *cmd,
+		      const char *channel);
+/* Sends ERROR for request id (JSON text) to client_id. */
+void daemon_reply_error(struct daemon *d, uint64_t client_id, const char *id,
+			enum proto_err code, const char *message, const char *channel);
+/* Monotonic milliseconds. */
+uint64_t daemon_now_ms(void);
+
+#endif

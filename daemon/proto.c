@@ -1,0 +1,958 @@
+/* Client protocol v1: requests parsed with cJSON, objects rendered (FRAME by hand). */
+#include "proto.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+static const char *const err_names[PROTO_E_COUNT] = {
+	[PROTO_E_NONE] = "none",
+	[PROTO_E_BAD_JSON] = "bad_json",
+	[PROTO_E_NOT_OBJECT] = "not_object",
+	[PROTO_E_BAD_TYPE] = "bad_type",
+	[PROTO_E_BAD_VALUE] = "bad_value",
+	[PROTO_E_UNKNOWN_CMD] = "unknown_cmd",
+	[PROTO_E_MISSING_MEMBER] = "missing_member",
+	[PROTO_E_TOO_LONG] = "too_long",
+	[PROTO_E_FLOOD] = "flood",
+	[PROTO_E_NO_CHANNEL] = "no_channel",
+	[PROTO_E_CHANNEL_DOWN] = "channel_down",
+	[PROTO_E_SEND_FAILED] = "send_failed",
+	[PROTO_E_TIMEOUT] = "timeout",
+	[PROTO_E_FORBIDDEN] = "forbidden",
+	[PROTO_E_BUSY] = "busy",
+	[PROTO_E_UNSUPPORTED] = "unsupported",
+	[PROTO_E_INTERNAL] = "internal",
+};
+
+const char *proto_err_to_string(enum proto_err code)
+{
+	if ((unsigned)code >= PROTO_E_COUNT)
+		return "internal";
+	return err_names[code];
+}
+
+static const char *const class_names[] = {"FRAME", "STATE", "LOG", "HELLO", "HEARTBEAT",
+					  "FAULT"};
+
+unsigned proto_class_from_string(const char *name)
+{
+	for (unsigned i = 0; i < sizeof class_names / sizeof class_names[0]; i++)
+		if (strcmp(name, class_names[i]) == 0)
+			return 1u << i;
+	return 0;
+}
+
+const char *proto_class_to_string(unsigned cls)
+{
+	for (unsigned i = 0; i < sizeof class_names / sizeof class_names[0]; i++)
+		if (cls == 1u << i)
+			return class_names[i];
+	return "unknown";
+}
+
+const char *proto_encoding_to_string(enum proto_encoding e)
+{
+	return e == PROTO_ENC_HEX ? "hex" : "base64";
+}
+
+const char *proto_policy_to_string(enum proto_policy p)
+{
+	return p == PROTO_POLICY_DISCONNECT ? "disconnect" : "drop";
+}
+
+static const char *const hb_names[M7B_HB_NCOUNTERS] = {
+	[M7B_HB_UART_RX_BYTES] = "uart_rx_bytes",
+	[M7B_HB_CAPTURES] = "captures",
+	[M7B_HB_CAPTURES_DROPPED] = "captures_dropped",
+	[M7B_HB_UART_OVERRUNS] = "uart_overruns",
+	[M7B_HB_UART_LINE_ERRORS] = "uart_line_errors",
+	[M7B_HB_HOST_FRAMES] = "host_frames",
+	[M7B_HB_HOST_BAD] = "host_bad",
+	[M7B_HB_HOST_UNKNOWN] = "host_unknown",
+	[M7B_HB_UART_TX_BYTES] = "uart_tx_bytes",
+	[M7B_HB_LINK_STALLS] = "link_stalls",
+	[M7B_HB_CREDITS] = "credits",
+	[M7B_HB_LOGS_DROPPED] = "logs_dropped",
+	[M7B_HB_NOISE_BYTES] = "noise_bytes",
+};
+
+const char *proto_hb_counter_name(unsigned i)
+{
+	return i < M7B_HB_NCOUNTERS && hb_names[i] ? hb_names[i] : "unknown";
+}
+
+/* ---- encoders ---- */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char hexd[] = "0123456789abcdef";
+
+int proto_base64_encode(char *dst, size_t cap, const uint8_t *src, size_t n)
+{
+	size_t need = (n + 2) / 3 * 4;
+	if (need > cap)
+		return -ENOSPC;
+	char *o = dst;
+	size_t i = 0;
+	for (; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
+		o[0] = b64[v >> 18];
+		o[1] = b64[(v >> 12) & 63];
+		o[2] = b64[(v >> 6) & 63];
+		o[3] = b64[v & 63];
+		o += 4;
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)src[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)src[i + 1] << 8;
+		o[0] = b64[v >> 18];
+		o[1] = b64[(v >> 12) & 63];
+		o[2] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+		o[3] = '=';
+		o += 4;
+	}
+	return (int)(o - dst);
+}
+
+static int b64_val(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int proto_base64_decode(uint8_t *dst, size_t cap, const char *src, size_t n)
+{
+	/* Padding is optional; when present it must complete the last quantum. */
+	size_t pad = 0;
+	while (n > 0 && src[n - 1] == '=' && pad < 2) {
+		n--;
+		pad++;
+	}
+	if (pad && (n + pad) % 4 != 0)
+		return -EINVAL;
+	if (n % 4 == 1)
+		return -EINVAL;
+	size_t out = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+	if (out > cap)
+		return -ENOSPC;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64_val(src[i]);
+		if (v < 0)
+			return -EINVAL;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			dst[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	/* Leftover bits must be zero (canonical encoding). */
+	if (bits && (acc & ((1u << bits) - 1)))
+		return -EINVAL;
+	return (int)o;
+}
+
+static int hex_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int proto_hex_decode(uint8_t *dst, size_t cap, const char *src, size_t n)
+{
+	if (n % 2)
+		return -EINVAL;
+	if (n / 2 > cap)
+		return -ENOSPC;
+	for (size_t i = 0; i < n; i += 2) {
+		int a = hex_val(src[i]), b = hex_val(src[i + 1]);
+		if (a < 0 || b < 0)
+			return -EINVAL;
+		dst[i / 2] = (uint8_t)(a << 4 | b);
+	}
+	return (int)(n / 2);
+}
+
+/* Length of a valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const uint8_t *s, size_t n)
+{
+	uint8_t c = s[0];
+	size_t len;
+	uint32_t cp;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF) {
+		len = 2;
+		cp = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		cp = c & 0x0F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+int proto_quote(char *dst, size_t cap, const void *src, size_t n)
+{
+	const uint8_t *s = src;
+	size_t o = 0;
+#define PUT(ch)                                                                               \
+	do {                                                                                  \
+		if (o >= cap)                                                                 \
+			return -ENOSPC;                                                       \
+		dst[o++] = (char)(ch);                                                        \
+	} while (0)
+	PUT('"');
+	for (size_t i = 0; i < n;) {
+		uint8_t c = s[i];
+		if (c == '"' || c == '\\') {
+			PUT('\\');
+			PUT(c);
+			i++;
+		} else if (c < 0x20 || c == 0x7F) {
+			const char *esc = NULL;
+			switch (c) {
+			case '\n': esc = "\\n"; break;
+			case '\r': esc = "\\r"; break;
+			case '\t': esc = "\\t"; break;
+			case '\b': esc = "\\b"; break;
+			case '\f': esc = "\\f"; break;
+			default: break;
+			}
+			if (esc) {
+				PUT(esc[0]);
+				PUT(esc[1]);
+			} else {
+				PUT('\\');
+				PUT('u');
+				PUT('0');
+				PUT('0');
+				PUT(hexd[c >> 4]);
+				PUT(hexd[c & 15]);
+			}
+			i++;
+		} else if (c < 0x80) {
+			PUT(c);
+			i++;
+		} else {
+			size_t l = utf8_len(s + i, n - i);
+			if (l == 0) {
+				/* U+FFFD REPLACEMENT CHARACTER keeps the line valid UTF-8. */
+				PUT(0xEF);
+				PUT(0xBF);
+				PUT(0xBD);
+				i++;
+			} else {
+				for (size_t k = 0; k < l; k++)
+					PUT(s[i + k]);
+				i += l;
+			}
+		}
+	}
+	PUT('"');
+#undef PUT
+	return (int)o;
+}
+
+/* ---- a tiny append buffer for the hand-rendered objects ---- */
+
+struct out {
+	char *p;
+	size_t len, cap;
+	bool overflow;
+};
+
+static void put(struct out *o, const void *s, size_t n)
+{
+	if (o->overflow || n > o->cap - o->len) {
+		o->overflow = true;
+		return;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static void put_u64(struct out *o, uint64_t v)
+{
+	char tmp[24];
+	int i = sizeof tmp;
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(o, tmp + i, sizeof tmp - (size_t)i);
+}
+
+static void put_quoted(struct out *o, const char *s, size_t n)
+{
+	if (o->overflow)
+		return;
+	int r = proto_quote(o->p + o->len, o->cap - o->len, s, n);
+	if (r < 0)
+		o->overflow = true;
+	else
+		o->len += (size_t)r;
+}
+
+/* ,"key":"value" */
+static void put_member_str(struct out *o, const char *key, const char *val)
+{
+	puts_(o, ",\"");
+	puts_(o, key);
+	puts_(o, "\":");
+	put_quoted(o, val, strlen(val));
+}
+
+static void put_member_u64(struct out *o, const char *key, uint64_t v)
+{
+	puts_(o, ",\"");
+	puts_(o, key);
+	puts_(o, "\":");
+	put_u64(o, v);
+}
+
+static void put_id(struct out *o, const char *id)
+{
+	if (id && id[0]) {
+		puts_(o, ",\"id\":");
+		puts_(o, id);
+	}
+}
+
+static int finish(struct out *o)
+{
+	puts_(o, "}\n");
+	return o->overflow ? -ENOSPC : (int)o->len;
+}
+
+int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f,
+		       enum proto_encoding enc)
+{
+	struct out o = {buf, 0, cap, false};
+	puts_(&o, "{\"class\":\"FRAME\",\"channel\":");
+	put(&o, f->channel_json, f->channel_json_len);
+	puts_(&o, ",\"port\":");
+	put_u64(&o, f->port);
+	puts_(&o, ",\"seq\":");
+	put_u64(&o, f->seq);
+	puts_(&o, ",\"t_first\":");
+	put_u64(&o, f->t_first);
+	puts_(&o, ",\"t_last\":");
+	put_u64(&o, f->t_last);
+	if (enc == PROTO_ENC_HEX) {
+		puts_(&o, ",\"hex\":\"");
+		if (!o.overflow && o.cap - o.len >= f->nbytes * 2) {
+			char *p = o.p + o.len;
+			for (size_t i = 0; i < f->nbytes; i++) {
+				p[2 * i] = hexd[f->bytes[i] >> 4];
+				p[2 * i + 1] = hexd[f->bytes[i] & 15];
+			}
+			o.len += f->nbytes * 2;
+		} else {
+			o.overflow = true;
+		}
+	} else {
+		puts_(&o, ",\"data\":\"");
+		if (!o.overflow) {
+			int r = proto_base64_encode(o.p + o.len, o.cap - o.len, f->bytes,
+						    f->nbytes);
+			if (r < 0)
+				o.overflow = true;
+			else
+				o.len += (size_t)r;
+		}
+	}
+	puts_(&o, "\",\"len\":");
+	put_u64(&o, f->nbytes);
+	if (f->flags & (M7B_DATA_OVERRUN | M7B_DATA_LINE_ERROR | M7B_DATA_CONTINUED)) {
+		puts_(&o, ",\"flags\":[");
+		const char *sep = "";
+		if (f->flags & M7B_DATA_OVERRUN) {
+			puts_(&o, "\"overrun\"");
+			sep = ",";
+		}
+		if (f->flags & M7B_DATA_LINE_ERROR) {
+			puts_(&o, sep);
+			puts_(&o, "\"line_error\"");
+			sep = ",";
+		}
+		if (f->flags & M7B_DATA_CONTINUED) {
+			puts_(&o, sep);
+			puts_(&o, "\"continued\"");
+		}
+		puts_(&o, "]");
+	}
+	if (f->port_name_json) {
+		puts_(&o, ",\"port_name\":");
+		put(&o, f->port_name_json, f->port_name_json_len);
+	}
+	if (f->has_realtime) {
+		put_member_u64(&o, "t_first_ns", f->t_first_ns);
+		put_member_u64(&o, "t_last_ns", f->t_last_ns);
+	}
+	return finish(&o);
+}
+
+int proto_render_version(char *buf, size_t cap, const char *release)
+{
+	struct out o = {buf, 0, cap, false};
+	puts_(&o, "{\"class\":\"VERSION\"");
+	put_member_str(&o, "release", release);
+	put_member_u64(&o, "proto_major", PROTO_MAJOR);
+	put_member_u64(&o, "proto_minor", PROTO_MINOR);
+	return finish(&o);
+}
+
+int proto_render_state(char *buf, size_t cap, const char *channel, const char *state,
+		       const char *reason, const char *detail, const char *errno_name)
+{
+	struct out o = {buf, 0, cap, false};
+	puts_(&o, "{\"class\":\"STATE\"");
+	put_member_str(&o, "channel", channel);
+	put_member_str(&o, "state", state);
+	put_member_str(&o, "reason", reason);
+	if (detail && detail[0])
+		put_member_str(&o, "detail", detail);
+	if (errno_name && errno_name[0])
+		put_member_str(&o, "errno", errno_name);
+	return finish(&o);
+}
+
+int proto_render_ack(char *buf, size_t cap, const char *id, const char *cmd,
+		     const char *channel, bool has_seq, uint32_t seq)
+{
+	struct out o = {buf, 0, cap, false};
+	puts_(&o, "{\"class\":\"ACK\"");
+	put_id(&o, id);
+	put_member_str(&o, "cmd", cmd);
+	if (channel && channel[0])
+		put_member_str(&o, "channel", channel);
+	if (has_seq)
+		put_member_u64(&o, "seq", seq);
+	return finish(&o);
+}
+
+int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err code,
+		       const char *message, const char *channel)
+{
+	struct out o = {buf, 0, cap, false};
+	puts_(&o, "{\"class\":\"ERROR\"");
+	put_id(&o, id);
+	put_member_str(&o, "code", proto_err_to_string(code));
+	put_member_str(&o, "message", message ? message : proto_err_to_string(code));
+	if (channel && channel[0])
+		put_member_str(&o, "channel", channel);
+	return finish(&o);
+}
+
+int proto_render_pong(char *buf, size_t cap, const char *id)
+{
+	struct out o = {buf, 0, cap, false};
+	puts_(&o, "{\"class\":\"PONG\"");
+	put_id(&o, id);
+	return finish(&o);
+}
+
+int proto_render_dropped(char *buf, size_t cap, uint64_t count, uint64_t total)
+{
+	struct out o = {buf, 0, cap, false};
+	puts_(&o, "{\"class\":\"DROPPED\"");
+	put_member_u64(&o, "count", count);
+	put_member_u64(&o, "total", total);
+	return finish(&o);
+}
+
+static const char *const level_names[8] = {"emerg",   "alert",  "crit", "err",
+					   "warning", "notice", "info", "debug"};
+
+int proto_render_log(char *buf, size_t cap, const char *channel, uint8_t level,
+		     const char *text, size_t text_len, uint32_t seq)
+{
+	struct out o = {buf, 0, cap, false};
+	puts_(&o, "{\"class\":\"LOG\"");
+	put_member_str(&o, "channel", channel);
+	put_member_u64(&o, "level", level);
+	puts_(&o, ",\"text\":");
+	put_quoted(&o, text, text_len);
+	if (level < 8)
+		put_member_str(&o, "level_name", level_names[level]);
+	put_member_u64(&o, "seq", seq);
+	return finish(&o);
+}
+
+int proto_render_hello(char *buf, size_t cap, const char *channel,
+		       const struct m7b_hello *h, bool new_boot)
+{
+	struct out o = {buf, 0, cap, false};
+	puts_(&o, "{\"class\":\"HELLO\"");
+	put_member_str(&o, "channel", channel);
+	puts_(&o, ",\"name\":");
+	put_quoted(&o, h->name ? h->name : "", h->name ? h->name_len : 0);
+	put_member_u64(&o, "boot_id", h->boot_id);
+	put_member_u64(&o, "tick_hz", h->tick_hz);
+	put_member_u64(&o, "max_payload", h->max_payload);
+	put_member_u64(&o, "host_credits", h->host_credits);
+	put_member_u64(&o, "now_ticks", h->now_ticks);
+	puts_(&o, new_boot ? ",\"new_boot\":true" : ",\"new_boot\":false");
+	return finish(&o);
+}
+
+int proto_render_heartbeat(char *buf, size_t cap, const char *channel, uint32_t seq,
+			   const struct m7b_heartbeat *hb)
+{
+	struct out o = {buf, 0, cap, false};
+	puts_(&o, "{\"class\":\"HEARTBEAT\"");
+	put_member_str(&o, "channel", channel);
+	put_member_u64(&o, "seq", seq);
+	put_member_u64(&o, "now_ticks", hb->now_ticks);
+	puts_(&o, ",\"counters\":{");
+	for (unsigned i = 0; i < hb->ncounters && i < M7B_HB_NCOUNTERS; i++) {
+		if (i)
+			puts_(&o, ",");
+		puts_(&o, "\"");
+		puts_(&o, hb_names[i]);
+		puts_(&o, "\":");
+		put_u64(&o, hb->counter[i]);
+	}
+	puts_(&o, "}");
+	return finish(&o);
+}
+
+int proto_render_fault(char *buf, size_t cap, const char *channel, const char *kind,
+		       const char *detail, const char *source, uint64_t count)
+{
+	struct out o = {buf, 0, cap, false};
+	puts_(&o, "{\"class\":\"FAULT\"");
+	put_member_str(&o, "channel", channel);
+	put_member_str(&o, "kind", kind);
+	if (detail && detail[0])
+		put_member_str(&o, "detail", detail);
+	put_member_str(&o, "source", source);
+	put_member_u64(&o, "count", count);
+	return finish(&o);
+}
+
+/* ---- STATUS (cJSON: rare, variable size) ---- */
+
+static cJSON *add_u64(cJSON *obj, const char *key, uint64_t v)
+{
+	/* cJSON stores doubles: exact up to 2^53, which counters do not reach. */
+	return cJSON_AddNumberToObject(obj, key, (double)v);
+}
+
+char *proto_render_status(const struct proto_status *s, size_t *len)
+{
+	cJSON *root = cJSON_CreateObject();
+	if (!root)
+		return NULL;
+	bool ok = cJSON_AddStringToObject(root, "class", "STATUS") != NULL;
+	if (s->id && s->id[0]) {
+		cJSON *id = cJSON_Parse(s->id);
+		if (id)
+			cJSON_AddItemToObject(root, "id", id);
+	}
+	cJSON *chans = cJSON_AddArrayToObject(root, "channels");
+	ok = ok && chans;
+	for (unsigned i = 0; ok && i < s->nchannels; i++) {
+		const struct proto_status_channel *c = &s->channels[i];
+		cJSON *o = cJSON_CreateObject();
+		if (!o || !cJSON_AddItemToArray(chans, o)) {
+			cJSON_Delete(o);
+			ok = false;
+			break;
+		}
+		cJSON_AddStringToObject(o, "name", c->name);
+		cJSON_AddStringToObject(o, "state", c->state);
+		add_u64(o, "frames", c->frames);
+		add_u64(o, "recoveries", c->recoveries);
+		cJSON_AddStringToObject(o, "device", c->device);
+		if (c->reason && c->reason[0])
+			cJSON_AddStringToObject(o, "reason", c->reason);
+		add_u64(o, "bytes", c->bytes);
+		add_u64(o, "data_frames", c->data_frames);
+		add_u64(o, "seq_gaps", c->seq_gaps);
+		add_u64(o, "bad_crc", c->bad_crc);
+		add_u64(o, "resyncs", c->resyncs);
+		add_u64(o, "noise_bytes", c->noise_bytes);
+		add_u64(o, "reopens", c->reopens);
+		add_u64(o, "unknown_types", c->unknown_types);
+		add_u64(o, "sends", c->sends);
+		add_u64(o, "send_errors", c->send_errors);
+		add_u64(o, "send_queue", c->send_queue);
+		if (c->has_credits)
+			cJSON_AddNumberToObject(o, "credits", c->credits);
+		if (c->has_firmware) {
+			cJSON *fw = cJSON_AddObjectToObject(o, "firmware");
+			if (fw) {
+				cJSON_AddStringToObject(fw, "name", c->fw_name ? c->fw_name : "");
+				add_u64(fw, "boot_id", c->boot_id);
+				add_u64(fw, "tick_hz", c->tick_hz);
+				add_u64(fw, "max_payload", c->max_payload);
+			}
+		}
+		if (c->holder_pid > 0) {
+			cJSON *h = cJSON_AddObjectToObject(o, "holder");
+			if (h) {
+				cJSON_AddNumberToObject(h, "pid", c->holder_pid);
+				if (c->holder_comm && c->holder_comm[0])
+					cJSON_AddStringToObject(h, "comm", c->holder_comm);
+			}
+		}
+	}
+	ok = ok && cJSON_AddStringToObject(root, "release", s->release);
+	ok = ok && add_u64(root, "uptime_ms", s->uptime_ms);
+	ok = ok && add_u64(root, "client_id", s->client_id);
+	cJSON *cls = ok ? cJSON_AddArrayToObject(root, "clients") : NULL;
+	ok = ok && cls;
+	for (unsigned i = 0; ok && i < s->nclients; i++) {
+		const struct proto_status_client *c = &s->clients[i];
+		cJSON *o = cJSON_CreateObject();
+		if (!o || !cJSON_AddItemToArray(cls, o)) {
+			cJSON_Delete(o);
+			ok = false;
+			break;
+		}
+		add_u64(o, "id", c->id);
+		if (c->pid > 0)
+			cJSON_AddNumberToObject(o, "pid", c->pid);
+		if (c->uid >= 0)
+			cJSON_AddNumberToObject(o, "uid", (double)c->uid);
+		cJSON_AddBoolToObject(o, "watching", c->watching);
+		cJSON_AddStringToObject(o, "policy", proto_policy_to_string(c->policy));
+		add_u64(o, "delivered", c->delivered);
+		add_u64(o, "dropped", c->dropped);
+		add_u64(o, "queued_bytes", c->queued_bytes);
+	}
+	char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+	cJSON_Delete(root);
+	if (!text)
+		return NULL;
+	size_t n = strlen(text);
+	char *line = realloc(text, n + 2);
+	if (!line) {
+		free(text);
+		return NULL;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	*len = n + 1;
+	return line;
+}
+
+/* ---- requests ---- */
+
+static int fail(struct proto_error *e, enum proto_err code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct proto_error *e, enum proto_err code, const char *fmt, ...)
+{
+	e->code = code;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof e->message, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+void proto_request_clear(struct proto_request *req)
+{
+	cJSON_Delete(req->json);
+	free(req->channels);
+	req->json = NULL;
+	req->channels = NULL;
+	req->nchannels = 0;
+}
+
+static const struct {
+	const char *name;
+	enum proto_cmd cmd;
+} cmds[] = {
+	{"watch", PROTO_CMD_WATCH},     {"unwatch", PROTO_CMD_UNWATCH},
+	{"status", PROTO_CMD_STATUS},   {"send", PROTO_CMD_SEND},
+	{"recover", PROTO_CMD_RECOVER}, {"reload", PROTO_CMD_RELOAD},
+	{"incidents", PROTO_CMD_INCIDENTS}, {"ping", PROTO_CMD_PING},
+};
+
+/* A JSON number that is an integer in [min, max]. */
+static bool int_in(const cJSON *it, double min, double max, long *out)
+{
+	if (!cJSON_IsNumber(it))
+		return false;
+	double v = it->valuedouble;
+	if (!(v >= min && v <= max) || floor(v) != v)
+		return false;
+	*out = (long)v;
+	return true;
+}
+
+static int get_string(const cJSON *root, const char *key, char *dst, size_t cap, bool required,
+		      struct proto_error *e)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
+	if (!it) {
+		if (required)
+			return fail(e, PROTO_E_MISSING_MEMBER, "member \"%s\" is required", key);
+		return 0;
+	}
+	if (!cJSON_IsString(it))
+		return fail(e, PROTO_E_BAD_TYPE, "member \"%s\" must be a string", key);
+	if (strlen(it->valuestring) >= cap)
+		return fail(e, PROTO_E_BAD_VALUE, "member \"%s\" is too long", key);
+	strcpy(dst, it->valuestring);
+	return 1;
+}
+
+static int parse_watch(const cJSON *root, struct proto_request *req, struct proto_error *e)
+{
+	req->all_channels = true;
+	memset(req->ports, 0xff, sizeof req->ports);
+	req->classes = PROTO_C_ALL;
+	req->encoding = PROTO_ENC_BASE64;
+	req->policy = PROTO_POLICY_DROP;
+
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "channels");
+	if (it) {
+		if (!cJSON_IsArray(it))
+			return fail(e, PROTO_E_BAD_TYPE, "\"channels\" must be an array of strings");
+		int n = cJSON_GetArraySize(it);
+		if (n > 1024)
+			return fail(e, PROTO_E_BAD_VALUE, "\"channels\" has too many entries");
+		req->all_channels = false;
+		req->channels = calloc((size_t)(n ? n : 1), sizeof *req->channels);
+		if (!req->channels)
+			return fail(e, PROTO_E_INTERNAL, "out of memory");
+		const cJSON *c;
+		cJSON_ArrayForEach(c, it)
+		{
+			if (!cJSON_IsString(c))
+				return fail(e, PROTO_E_BAD_TYPE,
+					    "\"channels\" must be an array of strings");
+			if (strlen(c->valuestring) >= PROTO_NAME_MAX)
+				return fail(e, PROTO_E_BAD_VALUE, "channel name too long");
+			strcpy(req->channels[req->nchannels++], c->valuestring);
+		}
+	}
+	it = cJSON_GetObjectItemCaseSensitive(root, "ports");
+	if (it) {
+		if (!cJSON_IsArray(it))
+			return fail(e, PROTO_E_BAD_TYPE, "\"ports\" must be an array of integers");
+		memset(req->ports, 0, sizeof req->ports);
+		const cJSON *p;
+		cJSON_ArrayForEach(p, it)
+		{
+			long v;
+			if (!int_in(p, 0, 255, &v))
+				return fail(e, PROTO_E_BAD_TYPE,
+					    "\"ports\" must hold integers 0..255");
+			req->ports[v >> 6] |= 1ull << (v & 63);
+		}
+	}
+	it = cJSON_GetObjectItemCaseSensitive(root, "classes");
+	if (it) {
+		if (!cJSON_IsArray(it))
+			return fail(e, PROTO_E_BAD_TYPE, "\"classes\" must be an array of strings");
+		req->classes = 0;
+		const cJSON *c;
+		cJSON_ArrayForEach(c, it)
+		{
+			if (!cJSON_IsString(c))
+				return fail(e, PROTO_E_BAD_TYPE,
+					    "\"classes\" must be an array of strings");
+			unsigned bit = proto_class_from_string(c->valuestring);
+			if (!bit)
+				return fail(e, PROTO_E_BAD_VALUE,
+					    "unknown class (FRAME, STATE, LOG, HELLO, HEARTBEAT, "
+					    "FAULT)");
+			req->classes |= bit;
+		}
+	}
+	char s[16];
+	int r = get_string(root, "encoding", s, sizeof s, false, e);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		if (strcmp(s, "base64") == 0)
+			req->encoding = PROTO_ENC_BASE64;
+		else if (strcmp(s, "hex") == 0)
+			req->encoding = PROTO_ENC_HEX;
+		else
+			return fail(e, PROTO_E_BAD_VALUE, "\"encoding\" must be base64 or hex");
+	}
+	r = get_string(root, "policy", s, sizeof s, false, e);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		if (strcmp(s, "drop") == 0)
+			req->policy = PROTO_POLICY_DROP;
+		else if (strcmp(s, "disconnect") == 0)
+			req->policy = PROTO_POLICY_DISCONNECT;
+		else
+			return fail(e, PROTO_E_BAD_VALUE, "\"policy\" must be drop or disconnect");
+	}
+	return 0;
+}
+
+static int parse_send(const cJSON *root, struct proto_request *req, struct proto_error *e)
+{
+	int r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
+	if (r < 0)
+		return r;
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "port");
+	if (!p)
+		return fail(e, PROTO_E_MISSING_MEMBER, "member \"port\" is required");
+	long v;
+	if (!int_in(p, 0, 255, &v))
+		return fail(e, PROTO_E_BAD_TYPE, "\"port\" must be an integer 0..255");
+	req->port = (int)v;
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "data");
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "hex");
+	if ((d && h) || (!d && !h))
+		return fail(e, d ? PROTO_E_BAD_VALUE : PROTO_E_MISSING_MEMBER,
+			    "exactly one of \"data\" (base64) or \"hex\" is required");
+	const cJSON *it = d ? d : h;
+	if (!cJSON_IsString(it))
+		return fail(e, PROTO_E_BAD_TYPE, "\"%s\" must be a string", d ? "data" : "hex");
+	size_t n = strlen(it->valuestring);
+	int len = d ? proto_base64_decode(req->data, sizeof req->data, it->valuestring, n)
+		    : proto_hex_decode(req->data, sizeof req->data, it->valuestring, n);
+	if (len == -ENOSPC)
+		return fail(e, PROTO_E_BAD_VALUE, "at most %u bytes per send", M7B_PAYLOAD_MAX);
+	if (len < 0)
+		return fail(e, PROTO_E_BAD_VALUE, "\"%s\" is not valid %s", d ? "data" : "hex",
+			    d ? "base64" : "hex");
+	if (len == 0)
+		return fail(e, PROTO_E_BAD_VALUE, "nothing to send");
+	req->len = (size_t)len;
+	return 0;
+}
+
+int proto_parse_request(const char *line, size_t len, struct proto_request *req,
+			struct proto_error *e)
+{
+	memset(req, 0, sizeof *req);
+	req->port = -1;
+	e->code = PROTO_E_NONE;
+	e->message[0] = '\0';
+	if (len > PROTO_LINE_MAX)
+		return fail(e, PROTO_E_TOO_LONG, "line longer than %u bytes", PROTO_LINE_MAX);
+
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(line, len, &end, false);
+	if (!root)
+		return fail(e, PROTO_E_BAD_JSON, "not valid JSON");
+	req->json = root;
+	/* Only whitespace may follow the value. */
+	for (const char *p = end; p && p < line + len; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\r')
+			return fail(e, PROTO_E_BAD_JSON, "trailing characters after the JSON value");
+	if (!cJSON_IsObject(root))
+		return fail(e, PROTO_E_NOT_OBJECT, "a request must be a JSON object");
+
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+	if (id) {
+		if (!cJSON_IsNumber(id) && !cJSON_IsString(id))
+			return fail(e, PROTO_E_BAD_TYPE, "\"id\" must be a number or a string");
+		char *t = cJSON_PrintUnformatted(id);
+		if (!t)
+			return fail(e, PROTO_E_INTERNAL, "out of memory");
+		bool fits = strlen(t) <= PROTO_ID_MAX;
+		if (fits)
+			strcpy(req->id, t);
+		free(t);
+		if (!fits)
+			return fail(e, PROTO_E_BAD_VALUE, "\"id\" longer than %d bytes",
+				    PROTO_ID_MAX);
+	}
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "cmd");
+	if (!cmd)
+		return fail(e, PROTO_E_MISSING_MEMBER, "member \"cmd\" is required");
+	if (!cJSON_IsString(cmd))
+		return fail(e, PROTO_E_BAD_TYPE, "\"cmd\" must be a string");
+	if (strlen(cmd->valuestring) >= sizeof req->cmd_name)
+		return fail(e, PROTO_E_UNKNOWN_CMD, "unknown cmd");
+	strcpy(req->cmd_name, cmd->valuestring);
+	req->cmd = PROTO_CMD_OTHER;
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (strcmp(cmds[i].name, req->cmd_name) == 0)
+			req->cmd = cmds[i].cmd;
+
+	int r;
+	switch (req->cmd) {
+	case PROTO_CMD_WATCH:
+		return parse_watch(root, req, e);
+	case PROTO_CMD_SEND:
+		return parse_send(root, req, e);
+	case PROTO_CMD_RECOVER:
+		r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
+		if (r < 0)
+			return r;
+		r = get_string(root, "action", req->action, sizeof req->action, false, e);
+		if (r < 0)
+			return r;
+		if (r > 0 && strcmp(req->action, "resync") && strcmp(req->action, "reopen") &&
+		    strcmp(req->action, "driver") && strcmp(req->action, "remoteproc"))
+			return fail(e, PROTO_E_BAD_VALUE,
+				    "\"action\" must be resync, reopen, driver or remoteproc");
+		return 0;
+	case PROTO_CMD_RELOAD:
+		r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
+		if (r < 0)
+			return r;
+		r = get_string(root, "firmware", req->firmware, sizeof req->firmware, false, e);
+		if (r < 0)
+			return r;
+		if (r > 0 && (!req->firmware[0] || strchr(req->firmware, '/') ||
+			      strcmp(req->firmware, ".") == 0 || strcmp(req->firmware, "..") == 0))
+			return fail(e, PROTO_E_BAD_VALUE,
+				    "\"firmware\" must be a plain file name under /lib/firmware");
+		return 0;
+	case PROTO_CMD_INCIDENTS:
+		r = get_string(root, "channel", req->channel, sizeof req->channel, false, e);
+		return r < 0 ? r : 0;
+	default:
+		/* Other commands (registered handlers) read their own members from json. */
+		return 0;
+	}
+}

@@ -1,0 +1,202 @@
+/* Client protocol v1 (docs/CLIENT-PROTOCOL.md): request parsing with cJSON and object
+ * rendering. FRAME is rendered by hand into a caller buffer: it is the hot path. */
+#ifndef M7B_PROTO_H
+#define M7B_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "m7bridge/wire.h"
+
+#define PROTO_MAJOR 1
+#define PROTO_MINOR 0
+#define PROTO_LINE_MAX 65536u /* longest line either way, without the newline */
+#define PROTO_ID_MAX 256      /* longest "id", as JSON text */
+#define PROTO_NAME_MAX 64
+#define PROTO_FRAME_MAX 4096  /* a rendered FRAME always fits */
+#define PROTO_FLOOD_LINES 32  /* bad lines in a row before disconnect */
+
+/* Streamable classes, as a bit mask for watch filters. */
+enum proto_class {
+	PROTO_C_FRAME = 1u << 0,
+	PROTO_C_STATE = 1u << 1,
+	PROTO_C_LOG = 1u << 2,
+	PROTO_C_HELLO = 1u << 3,
+	PROTO_C_HEARTBEAT = 1u << 4,
+	PROTO_C_FAULT = 1u << 5,
+	PROTO_C_ALL = (1u << 6) - 1,
+};
+
+enum proto_cmd {
+	PROTO_CMD_OTHER = 0, /* not built in: maybe a registered handler, else unknown_cmd */
+	PROTO_CMD_WATCH,
+	PROTO_CMD_UNWATCH,
+	PROTO_CMD_STATUS,
+	PROTO_CMD_SEND,
+	PROTO_CMD_RECOVER,
+	PROTO_CMD_RELOAD,
+	PROTO_CMD_INCIDENTS,
+	PROTO_CMD_PING,
+};
+
+enum proto_encoding { PROTO_ENC_BASE64 = 0, PROTO_ENC_HEX };
+enum proto_policy { PROTO_POLICY_DROP = 0, PROTO_POLICY_DISCONNECT };
+
+/* ERROR codes. */
+enum proto_err {
+	PROTO_E_NONE = 0,
+	PROTO_E_BAD_JSON,
+	PROTO_E_NOT_OBJECT,
+	PROTO_E_BAD_TYPE,
+	PROTO_E_BAD_VALUE,
+	PROTO_E_UNKNOWN_CMD,
+	PROTO_E_MISSING_MEMBER,
+	PROTO_E_TOO_LONG,
+	PROTO_E_FLOOD,
+	PROTO_E_NO_CHANNEL,
+	PROTO_E_CHANNEL_DOWN,
+	PROTO_E_SEND_FAILED,
+	PROTO_E_TIMEOUT,
+	PROTO_E_FORBIDDEN,
+	PROTO_E_BUSY,
+	PROTO_E_UNSUPPORTED,
+	PROTO_E_INTERNAL,
+	PROTO_E_COUNT
+};
+
+/* A parsed request. Owns json (the cJSON tree, for registered handlers) and channels. */
+struct proto_request {
+	enum proto_cmd cmd;
+	char cmd_name[32];
+	char id[PROTO_ID_MAX + 1]; /* JSON text of "id", "" when absent */
+	char channel[PROTO_NAME_MAX]; /* "" when absent */
+	/* watch */
+	bool all_channels;
+	char (*channels)[PROTO_NAME_MAX];
+	unsigned nchannels;
+	uint64_t ports[4]; /* bit per port */
+	unsigned classes;
+	enum proto_encoding encoding;
+	enum proto_policy policy;
+	/* send */
+	int port; /* -1 when absent */
+	uint8_t data[M7B_PAYLOAD_MAX];
+	size_t len;
+	/* recover / reload */
+	char action[32];
+	char firmware[256];
+	void *json; /* cJSON *, root object */
+};
+
+/* Error detail from parsing: code, message and the id when it could be read. */
+struct proto_error {
+	enum proto_err code;
+	char message[160];
+};
+
+/* Parses one line (no newline) into req. 0, or -EINVAL with e set (req->id kept when it
+ * could be read). Always call proto_request_clear() afterwards. */
+int proto_parse_request(const char *line, size_t len, struct proto_request *req,
+			struct proto_error *e);
+/* Frees what a request owns. */
+void proto_request_clear(struct proto_request *req);
+/* Token of an error code ("bad_json"). */
+const char *proto_err_to_string(enum proto_err code);
+/* Class bit from its name, 0 if unknown. */
+unsigned proto_class_from_string(const char *name);
+/* Name of one class bit. */
+const char *proto_class_to_string(unsigned cls);
+const char *proto_encoding_to_string(enum proto_encoding e);
+const char *proto_policy_to_string(enum proto_policy p);
+
+/* JSON-quotes n bytes of (possibly invalid) UTF-8 into dst; invalid sequences become
+ * U+FFFD. Returns the length (without NUL) or -ENOSPC. */
+int proto_quote(char *dst, size_t cap, const void *src, size_t n);
+/* base64 (RFC 4648, padded) of n bytes into dst (no NUL). Returns length or -ENOSPC. */
+int proto_base64_encode(char *dst, size_t cap, const uint8_t *src, size_t n);
+/* Decodes base64 (padding optional, no whitespace). Returns length, -EINVAL, -ENOSPC. */
+int proto_base64_decode(uint8_t *dst, size_t cap, const char *src, size_t n);
+/* Decodes hex (even length, either case). Returns length, -EINVAL, -ENOSPC. */
+int proto_hex_decode(uint8_t *dst, size_t cap, const char *src, size_t n);
+
+/* What a FRAME says; strings pre-quoted JSON (with quotes). */
+struct proto_frame {
+	const char *channel_json;
+	size_t channel_json_len;
+	const char *port_name_json; /* NULL when the port has no name */
+	size_t port_name_json_len;
+	uint8_t port;
+	uint8_t flags;
+	uint32_t seq;
+	uint64_t t_first, t_last;
+	const uint8_t *bytes;
+	size_t nbytes;
+	bool has_realtime; /* t_first_ns / t_last_ns known */
+	uint64_t t_first_ns, t_last_ns;
+};
+
+/* Renders a FRAME line with its '\n' into buf. Returns length or -ENOSPC. */
+int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f,
+		       enum proto_encoding enc);
+
+/* The following render one line (with '\n') into buf and return its length or -ENOSPC.
+ * id is JSON text or "" (left out). */
+int proto_render_version(char *buf, size_t cap, const char *release);
+int proto_render_state(char *buf, size_t cap, const char *channel, const char *state,
+		       const char *reason, const char *detail, const char *errno_name);
+int proto_render_ack(char *buf, size_t cap, const char *id, const char *cmd,
+		     const char *channel, bool has_seq, uint32_t seq);
+int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err code,
+		       const char *message, const char *channel);
+int proto_render_pong(char *buf, size_t cap, const char *id);
+int proto_render_dropped(char *buf, size_t cap, uint64_t count, uint64_t total);
+int proto_render_log(char *buf, size_t cap, const char *channel, uint8_t level,
+		     const char *text, size_t text_len, uint32_t seq);
+int proto_render_hello(char *buf, size_t cap, const char *channel,
+		       const struct m7b_hello *h, bool new_boot);
+int proto_render_heartbeat(char *buf, size_t cap, const char *channel, uint32_t seq,
+			   const struct m7b_heartbeat *hb);
+int proto_render_fault(char *buf, size_t cap, const char *channel, const char *kind,
+		       const char *detail, const char *source, uint64_t count);
+
+/* STATUS: snapshots the daemon fills in; rendered with cJSON. */
+struct proto_status_channel {
+	const char *name, *device, *state, *reason;
+	uint64_t frames, recoveries, bytes, data_frames, seq_gaps, bad_crc, resyncs,
+		noise_bytes, reopens, unknown_types, sends, send_errors;
+	unsigned send_queue;
+	bool has_credits;
+	int credits;
+	bool has_firmware;
+	const char *fw_name;
+	uint32_t boot_id, tick_hz;
+	uint16_t max_payload;
+	int holder_pid; /* 0 = none */
+	const char *holder_comm;
+};
+struct proto_status_client {
+	uint64_t id;
+	int pid; /* 0 = unknown */
+	long uid; /* -1 = unknown */
+	bool watching;
+	enum proto_policy policy;
+	uint64_t delivered, dropped, queued_bytes;
+};
+struct proto_status {
+	const char *id;
+	const char *release;
+	uint64_t uptime_ms;
+	uint64_t client_id;
+	const struct proto_status_channel *channels;
+	unsigned nchannels;
+	const struct proto_status_client *clients;
+	unsigned nclients;
+};
+/* Renders STATUS with its '\n' into a malloc'd string (*len set); NULL on ENOMEM. */
+char *proto_render_status(const struct proto_status *s, size_t *len);
+
+/* Name of a HEARTBEAT counter ("uart_rx_bytes"). */
+const char *proto_hb_counter_name(unsigned i);
+
+#endif

@@ -1,0 +1,220 @@
+/* The listening Unix socket (socket activation, stale socket, mode and group). */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+struct server {
+	int fd;
+	char *path;
+	bool activated; /* from LISTEN_FDS: the service manager owns the file */
+	bool created;
+	struct event *ev;
+	const struct log *log;
+	server_accept_fn on_accept;
+	void *ud;
+};
+
+static void on_listen(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	/* Accept everything pending; never read here (the client reads in its own event). */
+	for (int i = 0; i < 64; i++) {
+		int c = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_struct(s->log, LOG_WARNING, NULL, "accept: %s", strerror(errno));
+			return;
+		}
+		s->on_accept(s->ud, c);
+	}
+}
+
+/* A socket file is stale if nobody accepts on it. */
+static int remove_stale(const char *path, const struct log *log)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_struct(log, LOG_ERR, NULL, "%s exists and is not a socket: not touching it",
+			   path);
+		return -EEXIST;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	int r = connect(fd, (struct sockaddr *)&a, sizeof a);
+	int e = errno;
+	close(fd);
+	if (r == 0) {
+		log_struct(log, LOG_ERR, NULL,
+			   "%s is in use: another m7bridged is running", path);
+		return -EADDRINUSE;
+	}
+	if (e != ECONNREFUSED && e != ENOENT) {
+		log_struct(log, LOG_ERR, NULL, "cannot check %s: %s", path, strerror(e));
+		return -e;
+	}
+	log_struct(log, LOG_INFO, NULL, "removing stale socket %s", path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static int listen_path(struct server *s, const struct conf_daemon *cfg)
+{
+	const char *path = cfg->socket_path;
+	/* The parent normally comes from RuntimeDirectory= or tmpfiles; make it if not. */
+	char dir[108];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			int e = errno;
+			log_struct(s->log, LOG_ERR, NULL, "cannot create %s: %s", dir, strerror(e));
+			return -e;
+		}
+	}
+	int r = remove_stale(path, s->log);
+	if (r < 0)
+		return r;
+	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd < 0)
+		return -errno;
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	/* Create the file without any access, then open it up to exactly the mode. */
+	mode_t old = umask(0777);
+	r = bind(s->fd, (struct sockaddr *)&a, sizeof a);
+	int e = errno;
+	umask(old);
+	if (r < 0) {
+		log_struct(s->log, LOG_ERR, NULL, "cannot bind %s: %s", path, strerror(e));
+		return -e;
+	}
+	s->created = true;
+	if (cfg->socket_group) {
+		struct group *g = getgrnam(cfg->socket_group);
+		if (!g) {
+			log_struct(s->log, LOG_ERR, NULL, "socket_group %s: no such group",
+				   cfg->socket_group);
+			return -ENOENT;
+		}
+		if (chown(path, (uid_t)-1, g->gr_gid) < 0) {
+			e = errno;
+			log_struct(s->log, LOG_ERR, NULL, "cannot give %s to group %s: %s", path,
+				   cfg->socket_group, strerror(e));
+			return -e;
+		}
+	}
+	if (chmod(path, cfg->socket_mode) < 0) {
+		e = errno;
+		log_struct(s->log, LOG_ERR, NULL, "cannot chmod %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (listen(s->fd, 128) < 0)
+		return -errno;
+	return 0;
+}
+
+struct server *server_new(struct event_base *base, const struct conf_daemon *cfg,
+			  const struct log *log, server_accept_fn on_accept, void *ud, int *err)
+{
+	struct server *s = calloc(1, sizeof *s);
+	*err = -ENOMEM;
+	if (!s)
+		return NULL;
+	s->fd = -1;
+	s->log = log;
+	s->on_accept = on_accept;
+	s->ud = ud;
+	s->path = strdup(cfg->socket_path);
+	if (!s->path)
+		return server_free(s);
+
+	int n = sd_listen_fds(1);
+	if (n > 1) {
+		log_struct(log, LOG_ERR, NULL, "expected one socket from the service manager, got %d",
+			   n);
+		*err = -EINVAL;
+		return server_free(s);
+	}
+	if (n == 1) {
+		if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+			log_struct(log, LOG_ERR, NULL,
+				   "the socket from the service manager is not a listening Unix "
+				   "stream socket");
+			*err = -EINVAL;
+			return server_free(s);
+		}
+		s->fd = SD_LISTEN_FDS_START;
+		s->activated = true;
+		int fl = fcntl(s->fd, F_GETFL);
+		if (fl < 0 || fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+		    fcntl(s->fd, F_SETFD, FD_CLOEXEC) < 0) {
+			*err = -errno;
+			return server_free(s);
+		}
+		struct sockaddr_un a;
+		socklen_t len = sizeof a;
+		if (getsockname(s->fd, (struct sockaddr *)&a, &len) == 0 && a.sun_path[0]) {
+			free(s->path);
+			s->path = strndup(a.sun_path, sizeof a.sun_path);
+		}
+	} else {
+		int r = listen_path(s, cfg);
+		if (r < 0) {
+			*err = r;
+			return server_free(s);
+		}
+	}
+	s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, on_listen, s);
+	if (!s->ev || event_add(s->ev, NULL) < 0)
+		return server_free(s);
+	log_struct(log, LOG_INFO, NULL, "listening on %s%s", s->path ? s->path : "?",
+		   s->activated ? " (socket activation)" : "");
+	*err = 0;
+	return s;
+}
+
+struct server *server_free(struct server *s)
+{
+	if (!s)
+		return NULL;
+	if (s->ev)
+		event_free(s->ev);
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->created && s->path)
+		unlink(s->path);
+	free(s->path);
+	free(s);
+	return NULL;
+}
+
+const char *server_path(const struct server *s)
+{
+	return s->path;
+}
+
+bool server_activated(const struct server *s)
+{
+	return s->activated;
+}

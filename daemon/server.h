@@ -1,0 +1,29 @@
+/* The listening Unix socket: socket activation first, else bind with stale-socket
+ * handling, mode and group. Accepted sockets go to the owner's callback. */
+#ifndef M7B_SERVER_H
+#define M7B_SERVER_H
+
+#include <stdbool.h>
+
+#include "conf.h"
+#include "log.h"
+
+struct event_base;
+
+/* Called with each accepted, non-blocking, close-on-exec socket. */
+typedef void (*server_accept_fn)(void *ud, int fd);
+
+struct server;
+
+/* Listens as configured in cfg. NULL with *err set to a negative errno on failure
+ * (already logged). */
+struct server *server_new(struct event_base *base, const struct conf_daemon *cfg,
+			  const struct log *log, server_accept_fn on_accept, void *ud, int *err);
+/* Stops listening and removes the socket file if this process created it; NULL. */
+struct server *server_free(struct server *s);
+/* The path clients connect to. */
+const char *server_path(const struct server *s);
+/* True if the socket came from the service manager. */
+bool server_activated(const struct server *s);
+
+#endif
