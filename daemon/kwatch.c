@@ -1,0 +1,309 @@
+/* Kernel log watcher over sd-journal (_TRANSPORT=kernel) or a kmsg-format stream. */
+#include "kwatch.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-journal.h>
+#include <unistd.h>
+
+#include "klog.h"
+
+#define KWATCH_BUF 8192 /* a /dev/kmsg record is at most ~1 KiB of text plus fields */
+
+struct kwatch {
+	enum kwatch_source source;
+	kwatch_line_fn fn;
+	void *arg;
+	struct event_base *base;
+	/* journal */
+	sd_journal *j;
+	struct event *jev;
+	struct event *jtimer;
+	/* kmsg / FIFO */
+	int fd;
+	struct event *kev;
+	char buf[KWATCH_BUF];
+	size_t used;
+	bool skipping; /* dropping the rest of an over-long line */
+};
+
+const char *kwatch_source_to_string(enum kwatch_source s)
+{
+	switch (s) {
+	case KWATCH_OFF:
+		return "off";
+	case KWATCH_JOURNAL:
+		return "journal";
+	case KWATCH_KMSG:
+		return "kmsg";
+	}
+	return "unknown";
+}
+
+int kwatch_source_from_string(const char *s, struct kwatch_config *cfg)
+{
+	if (!s)
+		return -EINVAL;
+	cfg->off = 0;
+	if (strcmp(s, "auto") == 0)
+		cfg->source = KWATCH_OFF;
+	else if (strcmp(s, "journal") == 0)
+		cfg->source = KWATCH_JOURNAL;
+	else if (strcmp(s, "kmsg") == 0)
+		cfg->source = KWATCH_KMSG;
+	else if (strcmp(s, "off") == 0)
+		cfg->off = 1;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+enum kwatch_source kwatch_source(const struct kwatch *k)
+{
+	return k ? k->source : KWATCH_OFF;
+}
+
+/* ---- journal ---- */
+
+static void journal_rearm(struct kwatch *k);
+
+static void journal_drain(struct kwatch *k)
+{
+	int r;
+
+	/* Bounded per wake-up so a flood cannot starve the frames; the rest is read on the
+	 * next turn (the timer below fires at once when entries remain). */
+	for (int n = 0; n < 1000; n++) {
+		const void *data;
+		size_t len;
+		struct kwatch_line line = {.priority = -1};
+		sd_id128_t boot;
+
+		r = sd_journal_next(k->j);
+		if (r <= 0)
+			return;
+		if (sd_journal_get_data(k->j, "MESSAGE", &data, &len) < 0 || len < 8)
+			continue;
+		line.msg = (const char *)data + 8;
+		line.len = len - 8;
+		if (sd_journal_get_data(k->j, "PRIORITY", &data, &len) >= 0 && len == 10 &&
+		    ((const char *)data)[9] >= '0' && ((const char *)data)[9] <= '7')
+			line.priority = ((const char *)data)[9] - '0';
+		(void)sd_journal_get_realtime_usec(k->j, &line.realtime_us);
+		(void)sd_journal_get_monotonic_usec(k->j, &line.mono_us, &boot);
+		k->fn(k->arg, &line);
+	}
+	/* More left: come back right away through the timer. */
+	struct timeval now = {0, 0};
+	evtimer_add(k->jtimer, &now);
+}
+
+static void journal_on_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct kwatch *k = arg;
+
+	(void)fd;
+	(void)what;
+	(void)sd_journal_process(k->j);
+	journal_drain(k);
+	journal_rearm(k);
+}
+
+/* sd-journal may ask for a wake-up even without fd activity (e.g. no inotify). */
+static void journal_rearm(struct kwatch *k)
+{
+	uint64_t t;
+
+	if (evtimer_pending(k->jtimer, NULL))
+		return;
+	if (sd_journal_get_timeout(k->j, &t) >= 0 && t != (uint64_t)-1) {
+		struct timespec ts;
+		uint64_t now, d;
+		struct timeval tv;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+		d = t > now ? t - now : 0;
+		tv.tv_sec = (time_t)(d / 1000000u);
+		tv.tv_usec = (suseconds_t)(d % 1000000u);
+		evtimer_add(k->jtimer, &tv);
+	}
+}
+
+static int journal_open(struct kwatch *k, const struct kwatch_config *cfg)
+{
+	int r, fd;
+
+	if (cfg->journal_dir)
+		r = sd_journal_open_directory(&k->j, cfg->journal_dir, 0);
+	else
+		r = sd_journal_open(&k->j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+	if (r < 0)
+		return r;
+	r = sd_journal_add_match(k->j, "_TRANSPORT=kernel", 0);
+	if (r < 0)
+		return r;
+	/* From now on. If the journal is still empty, seek_tail would leave the cursor
+	 * "after nothing" and a file that appears later with a burst would have its first
+	 * entries skipped: start from the head instead (nothing old to skip anyway). */
+	r = sd_journal_seek_tail(k->j);
+	if (r < 0)
+		return r;
+	r = sd_journal_previous(k->j);
+	if (r == 0)
+		(void)sd_journal_seek_head(k->j);
+	fd = sd_journal_get_fd(k->j);
+	if (fd < 0)
+		return fd;
+	k->jev = event_new(k->base, fd, EV_READ | EV_PERSIST, journal_on_event, k);
+	k->jtimer = evtimer_new(k->base, journal_on_event, k);
+	if (!k->jev || !k->jtimer || event_add(k->jev, NULL) < 0)
+		return -ENOMEM;
+	/* The first process() call reports INVALIDATE at once: consume it now. */
+	(void)sd_journal_process(k->j);
+	journal_rearm(k);
+	k->source = KWATCH_JOURNAL;
+	return 0;
+}
+
+/* ---- /dev/kmsg or FIFO ---- */
+
+static void kmsg_line(struct kwatch *k, const char *s, size_t len)
+{
+	struct klog_record rec;
+	struct kwatch_line line = {.priority = -1};
+
+	if (len && s[len - 1] == '\r')
+		len--;
+	if (len == 0 || s[0] == ' ')
+		return; /* empty, or a " KEY=value" continuation of a kmsg record */
+	if (klog_parse_kmsg(s, len, &rec) == 0) {
+		if (rec.facility != 0)
+			return; /* userspace printed into kmsg: not the kernel */
+		line.msg = rec.msg;
+		line.len = rec.msg_len;
+		line.priority = rec.level;
+		line.mono_us = rec.usec;
+	} else {
+		/* A plain line (a FIFO fed with dmesg output). */
+		line.msg = s;
+		line.len = len;
+	}
+	k->fn(k->arg, &line);
+}
+
+static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct kwatch *k = arg;
+
+	(void)what;
+	for (int n = 0; n < 256; n++) {
+		ssize_t r = read(fd, k->buf + k->used, sizeof(k->buf) - k->used);
+		size_t start = 0, i;
+
+		if (r < 0) {
+			if (errno == EPIPE)
+				continue; /* /dev/kmsg: records overwritten before we read them */
+			return;		  /* EAGAIN, or an error the next wake-up repeats */
+		}
+		if (r == 0)
+			return;
+		k->used += (size_t)r;
+		for (i = 0; i < k->used; i++) {
+			if (k->buf[i] != '\n')
+				continue;
+			if (!k->skipping)
+				kmsg_line(k, k->buf + start, i - start);
+			k->skipping = false;
+			start = i + 1;
+		}
+		memmove(k->buf, k->buf + start, k->used - start);
+		k->used -= start;
+		if (k->used == sizeof(k->buf)) {
+			/* A line longer than any kernel record: drop it up to its newline. */
+			k->used = 0;
+			k->skipping = true;
+		}
+	}
+}
+
+static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
+{
+	const char *path = cfg->kmsg_path ? cfg->kmsg_path : "/dev/kmsg";
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	/* A FIFO opened read-only sees EOF whenever no writer is attached and the callback
+	 * would spin: hold it open for writing too. */
+	k->fd = open(path, (S_ISFIFO(st.st_mode) ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
+	if (k->fd < 0)
+		return -errno;
+	if (S_ISCHR(st.st_mode))
+		(void)lseek(k->fd, 0, SEEK_END); /* /dev/kmsg: skip the backlog */
+	k->kev = event_new(k->base, k->fd, EV_READ | EV_PERSIST, kmsg_on_read, k);
+	if (!k->kev || event_add(k->kev, NULL) < 0)
+		return -ENOMEM;
+	k->source = KWATCH_KMSG;
+	return 0;
+}
+
+static bool journald_runs(void)
+{
+	return access("/run/systemd/journal/socket", F_OK) == 0;
+}
+
+int kwatch_new(struct event_base *base, const struct kwatch_config *cfg, kwatch_line_fn fn,
+	       void *arg, struct kwatch **out)
+{
+	struct kwatch *k;
+	enum kwatch_source src = cfg->source;
+	int r;
+
+	*out = NULL;
+	if (!fn)
+		return -EINVAL;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->fd = -1;
+	k->fn = fn;
+	k->arg = arg;
+	k->base = base;
+	if (cfg->off) {
+		*out = k;
+		return 0;
+	}
+	if (src == KWATCH_OFF)
+		src = (cfg->journal_dir || journald_runs()) ? KWATCH_JOURNAL : KWATCH_KMSG;
+	r = src == KWATCH_JOURNAL ? journal_open(k, cfg) : kmsg_open(k, cfg);
+	if (r < 0) {
+		kwatch_free(k);
+		return r;
+	}
+	*out = k;
+	return 0;
+}
+
+struct kwatch *kwatch_free(struct kwatch *k)
+{
+	if (!k)
+		return NULL;
+	if (k->kev)
+		event_free(k->kev);
+	if (k->fd >= 0)
+		close(k->fd);
+	if (k->jev)
+		event_free(k->jev);
+	if (k->jtimer)
+		event_free(k->jtimer);
+	if (k->j)
+		sd_journal_close(k->j);
+	free(k);
+	return NULL;
+}

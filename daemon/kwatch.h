@@ -1,0 +1,54 @@
+/* Kernel log watcher: follows kernel messages from now on, from sd-journal (the local
+ * journal or a directory) or from /dev/kmsg (or a FIFO carrying kmsg-format or plain
+ * lines), driven by the event loop. Hands each message to a callback; no classifying. */
+#ifndef M7B_KWATCH_H
+#define M7B_KWATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct kwatch;
+
+enum kwatch_source {
+	KWATCH_OFF = 0,
+	KWATCH_JOURNAL,
+	KWATCH_KMSG,
+};
+
+/* One kernel message. msg is not NUL-terminated and valid during the callback only. */
+struct kwatch_line {
+	const char *msg;
+	size_t len;
+	int priority;	      /* syslog level 0..7, -1 when unknown */
+	uint64_t realtime_us; /* CLOCK_REALTIME of the entry, 0 when unknown */
+	uint64_t mono_us;     /* CLOCK_MONOTONIC at printk, 0 when unknown */
+};
+
+typedef void (*kwatch_line_fn)(void *arg, const struct kwatch_line *line);
+
+struct kwatch_config {
+	enum kwatch_source source; /* KWATCH_OFF here means "auto" unless off is set */
+	int off;		   /* do not watch at all */
+	const char *journal_dir;   /* journal files in this directory (implies journal) */
+	const char *kmsg_path;	   /* NULL = /dev/kmsg */
+};
+
+/* Starts watching; only messages that arrive from now on are delivered. Auto picks the
+ * journal when journald runs (or journal_dir is set), else /dev/kmsg. 0 or -errno. */
+int kwatch_new(struct event_base *base, const struct kwatch_config *cfg, kwatch_line_fn fn,
+	       void *arg, struct kwatch **out);
+
+/* Stops and frees (NULL ok); returns NULL. */
+struct kwatch *kwatch_free(struct kwatch *k);
+
+/* The source in use. */
+enum kwatch_source kwatch_source(const struct kwatch *k);
+
+/* "journal", "kmsg", "off". */
+const char *kwatch_source_to_string(enum kwatch_source s);
+
+/* Parses "auto", "journal", "kmsg", "off" into cfg. 0 or -EINVAL. */
+int kwatch_source_from_string(const char *s, struct kwatch_config *cfg);
+
+#endif

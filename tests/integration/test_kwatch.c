@@ -1,0 +1,315 @@
+/* Tests for daemon/kwatch.c: a real journal written by systemd-journal-remote in a temp
+ * dir (no journald needed), followed live; and kmsg-format lines through a FIFO. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <event2/event.h>
+#include <cmocka.h>
+
+#include "kwatch.h"
+
+#define MAX_LINES 64
+
+struct sink {
+	struct event_base *base;
+	int n, want;
+	char msg[MAX_LINES][160];
+	int prio[MAX_LINES];
+	uint64_t mono[MAX_LINES];
+	uint64_t at_ns[MAX_LINES];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void on_line(void *arg, const struct kwatch_line *l)
+{
+	struct sink *s = arg;
+	size_t len = l->len < 159 ? l->len : 159;
+
+	if (s->n < MAX_LINES) {
+		memcpy(s->msg[s->n], l->msg, len);
+		s->msg[s->n][len] = '\0';
+		s->prio[s->n] = l->priority;
+		s->mono[s->n] = l->mono_us;
+		s->at_ns[s->n] = now_ns();
+	}
+	s->n++;
+	if (s->n >= s->want)
+		event_base_loopbreak(s->base);
+}
+
+/* Runs the loop until every sink has its lines or 30 s pass (a failure, not a sleep). */
+static void wait_for(struct event_base *base, struct sink *a, int want_a, struct sink *b,
+		     int want_b)
+{
+	uint64_t deadline = now_ns() + 30000000000ull;
+
+	a->want = want_a;
+	if (b)
+		b->want = want_b;
+	while ((a->n < want_a || (b && b->n < want_b)) && now_ns() < deadline) {
+		struct timeval tv = {0, 200000};
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+}
+
+/* ---- journal ---- */
+
+static char dir[64];
+static pid_t jr_pid = -1;
+static FILE *jr_in;
+
+static const char *journal_remote(void)
+{
+	static const char *const paths[] = {"/lib/systemd/systemd-journal-remote",
+					    "/usr/lib/systemd/systemd-journal-remote"};
+	const char *env = getenv("M7B_JOURNAL_REMOTE");
+
+	if (env && access(env, X_OK) == 0)
+		return env;
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (access(paths[i], X_OK) == 0)
+			return paths[i];
+	return NULL;
+}
+
+static int start_writer(void)
+{
+	const char *bin = journal_remote();
+	char out[128];
+	int p[2];
+
+	if (!bin)
+		return -1;
+	snprintf(out, sizeof(out), "--output=%s/kernel.journal", dir);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	jr_pid = fork();
+	if (jr_pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+		dup2(p[0], 0);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		execl(bin, bin, out, "-", (char *)NULL);
+		_exit(127);
+	}
+	close(p[0]);
+	if (jr_pid < 0) {
+		close(p[1]);
+		return -1;
+	}
+	jr_in = fdopen(p[1], "w");
+	return jr_in ? 0 : -1;
+}
+
+static void write_entry(const char *transport, int prio, const char *msg)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(jr_in,
+		"__REALTIME_TIMESTAMP=%llu\n_TRANSPORT=%s\nSYSLOG_IDENTIFIER=kernel\n"
+		"PRIORITY=%d\nMESSAGE=%s\n\n",
+		(unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000,
+		transport, prio, msg);
+	fflush(jr_in);
+}
+
+static int journal_setup(void **state)
+{
+	(void)state;
+	strcpy(dir, "/tmp/m7b-kwatch-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	return 0;
+}
+
+static int journal_teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	if (jr_in) {
+		fclose(jr_in);
+		jr_in = NULL;
+	}
+	if (jr_pid > 0) {
+		/* EOF on stdin ends it; a stuck one is killed. */
+		for (int i = 0; i < 100 && waitpid(jr_pid, NULL, WNOHANG) == 0; i++)
+			usleep(50000);
+		if (kill(jr_pid, 0) == 0) {
+			kill(jr_pid, SIGKILL);
+			waitpid(jr_pid, NULL, 0);
+		}
+		jr_pid = -1;
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void test_journal(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_JOURNAL, .journal_dir = dir};
+	struct sink a = {.base = base}, b = {.base = base};
+	struct kwatch *k1, *k2;
+	uint64_t lat[20];
+	int i;
+
+	(void)state;
+	if (!journal_remote())
+		skip();
+	assert_int_equal(start_writer(), 0);
+	/* The directory is still empty: the watcher must not skip the first burst. */
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k1), 0);
+	assert_int_equal(kwatch_source(k1), KWATCH_JOURNAL);
+	write_entry("kernel", 3, "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	write_entry("syslog", 6, "not a kernel line");
+	write_entry("kernel", 6, "virtio_rpmsg_bus virtio0: rpmsg host is online");
+	wait_for(base, &a, 2, NULL, 0);
+	assert_int_equal(a.n, 2);
+	assert_string_equal(a.msg[0], "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	assert_int_equal(a.prio[0], 3);
+	assert_string_equal(a.msg[1], "virtio_rpmsg_bus virtio0: rpmsg host is online");
+
+	/* A second watcher opened now sees only what comes after. */
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &b, &k2), 0);
+	write_entry("kernel", 4, "third");
+	wait_for(base, &a, 3, &b, 1);
+	assert_int_equal(a.n, 3);
+	assert_int_equal(b.n, 1);
+	assert_string_equal(b.msg[0], "third");
+	k2 = kwatch_free(k2);
+	assert_null(k2);
+
+	/* Latency from write to callback (reported, not judged). */
+	for (i = 0; i < 20; i++) {
+		uint64_t t0 = now_ns();
+		write_entry("kernel", 3, "latency");
+		wait_for(base, &a, 4 + i, NULL, 0);
+		assert_int_equal(a.n, 4 + i);
+		lat[i] = a.at_ns[3 + i] - t0;
+	}
+	qsort(lat, 20, sizeof(lat[0]), cmp_u64);
+	printf("# journal write->callback: median %.2f ms, max %.2f ms (20 entries)\n",
+	       lat[10] / 1e6, lat[19] / 1e6);
+	kwatch_free(k1);
+	event_base_free(base);
+}
+
+/* ---- FIFO with kmsg-format lines ---- */
+
+static void test_fifo(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	char path[128], *big;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	cfg.kmsg_path = path;
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	assert_int_equal(kwatch_source(k), KWATCH_KMSG);
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(fd >= 0);
+#define W(s) assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s))
+	W("3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	W(" SUBSYSTEM=platform\n DEVICE=+platform:imx8mp-cm7\n");
+	W("12,2,200,-;a userspace line\n");
+	W("[ 1.0] plain dmesg ");
+	W("line\r\n\n");
+	/* An over-long line is dropped up to its newline; what follows is intact. */
+	big = malloc(20000);
+	assert_non_null(big);
+	memset(big, 'x', 20000);
+	size_t off = 0;
+	while (off < 20000) {
+		ssize_t n = write(fd, big + off, 20000 - off);
+		if (n < 0 && errno == EAGAIN) {
+			struct timeval tv = {0, 10000};
+			event_base_loopexit(base, &tv);
+			event_base_dispatch(base);
+			continue;
+		}
+		assert_true(n > 0);
+		off += (size_t)n;
+	}
+	free(big);
+	W("\n6,3,300,-;after\n");
+	wait_for(base, &a, 3, NULL, 0);
+	assert_int_equal(a.n, 3);
+	assert_string_equal(a.msg[0], "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	assert_int_equal(a.prio[0], 3);
+	assert_int_equal(a.mono[0], 100);
+	assert_string_equal(a.msg[1], "[ 1.0] plain dmesg line");
+	assert_int_equal(a.prio[1], -1);
+	assert_string_equal(a.msg[2], "after");
+	close(fd);
+	kwatch_free(k);
+	event_base_free(base);
+}
+
+static void test_config(void **state)
+{
+	struct kwatch_config cfg = {0};
+	struct kwatch *k;
+	struct event_base *base = event_base_new();
+
+	(void)state;
+	assert_int_equal(kwatch_source_from_string("journal", &cfg), 0);
+	assert_int_equal(cfg.source, KWATCH_JOURNAL);
+	assert_int_equal(kwatch_source_from_string("kmsg", &cfg), 0);
+	assert_int_equal(cfg.source, KWATCH_KMSG);
+	assert_int_equal(kwatch_source_from_string("auto", &cfg), 0);
+	assert_int_equal(cfg.source, KWATCH_OFF);
+	assert_int_equal(cfg.off, 0);
+	assert_int_equal(kwatch_source_from_string("nope", &cfg), -EINVAL);
+	assert_int_equal(kwatch_source_from_string("off", &cfg), 0);
+	assert_int_equal(kwatch_new(base, &cfg, on_line, NULL, &k), 0);
+	assert_int_equal(kwatch_source(k), KWATCH_OFF);
+	kwatch_free(k);
+	cfg = (struct kwatch_config){.source = KWATCH_KMSG, .kmsg_path = "/nonexistent/kmsg"};
+	assert_int_equal(kwatch_new(base, &cfg, on_line, NULL, &k), -ENOENT);
+	assert_null(k);
+	assert_string_equal(kwatch_source_to_string(KWATCH_JOURNAL), "journal");
+	assert_null(kwatch_free(NULL));
+	event_base_free(base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_journal, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo, journal_setup, journal_teardown),
+		cmocka_unit_test(test_config),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
