@@ -9,6 +9,7 @@ libevent-dev libsystemd-dev libcjson-dev libinih-dev libserialport-dev
 libcmocka-dev clang libclang-rt-14-dev llvm
 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 socat systemd systemd-journal-remote python3 jq scdoc
+qt6-base-dev bash-completion
 "
 
 missing=""
