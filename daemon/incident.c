@@ -1,0 +1,529 @@
+/* Incident recorder: RAM ring per channel, incident JSON files in a bounded directory. */
+#include "incident.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Integers are written without fraction or exponent (the client protocol's rule), which
+ * cJSON's double printing does not promise for values above 2^31. */
+static void add_u64(cJSON *o, const char *key, uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	cJSON_AddItemToObject(o, key, cJSON_CreateRaw(buf));
+}
+
+/* Re-creates integral numbers of a parsed tree as raw integers, in place. */
+static void fix_numbers(cJSON *item)
+{
+	cJSON *c;
+
+	for (c = item ? item->child : NULL; c; c = c->next) {
+		if (cJSON_IsNumber(c) && c->valuedouble >= 0 &&
+		    c->valuedouble < 9007199254740992.0 &&
+		    c->valuedouble == (double)(uint64_t)c->valuedouble) {
+			char buf[24];
+			snprintf(buf, sizeof(buf), "%llu", (unsigned long long)c->valuedouble);
+			c->type = cJSON_Raw;
+			c->valuestring = strdup(buf);
+			if (!c->valuestring)
+				c->type = cJSON_NULL;
+		} else {
+			fix_numbers(c);
+		}
+	}
+}
+
+#define INCIDENT_BEFORE_MAX 64 /* entries kept from before the fault */
+#define INCIDENT_FILE_MAX   (1u << 20)
+
+const char *incident_entry_kind_to_string(enum incident_entry_kind k)
+{
+	switch (k) {
+	case INCIDENT_FRAME:
+		return "frame";
+	case INCIDENT_STATE:
+		return "state";
+	case INCIDENT_FAULT:
+		return "fault";
+	case INCIDENT_KERNEL:
+		return "kernel";
+	case INCIDENT_STEP:
+		return "step";
+	case INCIDENT_NOTE:
+		return "note";
+	}
+	return "unknown";
+}
+
+const char *incident_result_to_string(int result)
+{
+	if (result == 0)
+		return "ok";
+	if (result == -ETIMEDOUT)
+		return "timeout";
+	if (result > 0)
+		return "running";
+	return "failed";
+}
+
+int incident_ring_init(struct incident_ring *r, size_t cap)
+{
+	memset(r, 0, sizeof(*r));
+	if (cap == 0)
+		return -EINVAL;
+	r->e = calloc(cap, sizeof(*r->e));
+	if (!r->e)
+		return -ENOMEM;
+	r->cap = cap;
+	return 0;
+}
+
+void incident_ring_clear(struct incident_ring *r)
+{
+	free(r->e);
+	memset(r, 0, sizeof(*r));
+}
+
+static struct incident_entry *ring_push(struct incident_ring *r)
+{
+	struct incident_entry *e;
+
+	if (!r->cap)
+		return NULL;
+	e = &r->e[r->head];
+	r->head = (r->head + 1) % r->cap;
+	if (r->n < r->cap)
+		r->n++;
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+void incident_ring_frame(struct incident_ring *r, uint64_t t_us, uint8_t type, uint8_t port,
+			 uint8_t flags, uint32_t seq, uint16_t len)
+{
+	struct incident_entry *e = ring_push(r);
+
+	if (!e)
+		return;
+	e->t_us = t_us;
+	e->kind = INCIDENT_FRAME;
+	e->type = type;
+	e->port = port;
+	e->flags = flags;
+	e->seq = seq;
+	e->len = len;
+}
+
+void incident_ring_text(struct incident_ring *r, uint64_t t_us, enum incident_entry_kind kind,
+			const char *text, size_t len)
+{
+	struct incident_entry *e = ring_push(r);
+	size_t i;
+
+	if (!e)
+		return;
+	e->t_us = t_us;
+	e->kind = kind;
+	if (len > INCIDENT_TEXT_MAX - 1)
+		len = INCIDENT_TEXT_MAX - 1;
+	for (i = 0; i < len && text[i]; i++) {
+		unsigned char c = (unsigned char)text[i];
+		e->text[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	e->text[i] = '\0';
+}
+
+const struct incident_entry *incident_ring_at(const struct incident_ring *r, size_t i)
+{
+	if (i >= r->n)
+		return NULL;
+	return &r->e[(r->head + r->cap - r->n + i) % r->cap];
+}
+
+static cJSON *entry_json(const struct incident_entry *e)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	add_u64(o, "t_us", e->t_us);
+	cJSON_AddStringToObject(o, "kind", incident_entry_kind_to_string(e->kind));
+	if (e->kind == INCIDENT_FRAME) {
+		cJSON_AddNumberToObject(o, "type", e->type);
+		cJSON_AddNumberToObject(o, "port", e->port);
+		cJSON_AddNumberToObject(o, "flags", e->flags);
+		cJSON_AddNumberToObject(o, "seq", e->seq);
+		cJSON_AddNumberToObject(o, "len", e->len);
+	} else {
+		/* cJSON escapes; the ring already replaced control bytes. Invalid UTF-8 from
+		 * the kernel stays bytes: JSON readers that care will replace it. */
+		cJSON_AddStringToObject(o, "text", e->text);
+	}
+	return o;
+}
+
+/* incident-000042-m7.json -> 42; 0 when the name is not ours. */
+static uint64_t file_seq(const char *name)
+{
+	unsigned long long v;
+	int n = 0;
+
+	if (sscanf(name, "incident-%llu-%n", &v, &n) != 1 || n == 0)
+		return 0;
+	if (strlen(name) < 5 || strcmp(name + strlen(name) - 5, ".json") != 0)
+		return 0;
+	return (uint64_t)v;
+}
+
+struct fileent {
+	uint64_t seq;
+	uint64_t size;
+	char name[NAME_MAX + 1];
+};
+
+static int cmp_fileent(const void *a, const void *b)
+{
+	const struct fileent *x = a, *y = b;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The incident files in dir, sorted by sequence. Caller frees *out. */
+static int list_files(const char *dir, struct fileent **out, size_t *n)
+{
+	struct fileent *v = NULL;
+	size_t cnt = 0, cap = 0;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	*out = NULL;
+	*n = 0;
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		uint64_t seq = file_seq(de->d_name);
+		struct stat st;
+
+		if (!seq || fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		if (cnt == cap) {
+			struct fileent *nv = realloc(v, (cap ? cap * 2 : 16) * sizeof(*v));
+			if (!nv) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = nv;
+			cap = cap ? cap * 2 : 16;
+		}
+		v[cnt].seq = seq;
+		v[cnt].size = (uint64_t)st.st_size;
+		snprintf(v[cnt].name, sizeof(v[cnt].name), "%s", de->d_name);
+		cnt++;
+	}
+	closedir(d);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), cmp_fileent);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int incident_store_new(const char *dir, unsigned max_files, uint64_t max_bytes,
+		       struct incident_store **out)
+{
+	struct incident_store *s;
+	struct fileent *v;
+	size_t n;
+	int r;
+
+	*out = NULL;
+	if (!dir || !*dir)
+		return -EINVAL;
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->dir = strdup(dir))) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->max_files = max_files ? max_files : 1;
+	s->max_bytes = max_bytes;
+	r = list_files(dir, &v, &n);
+	if (r < 0) {
+		incident_store_free(s);
+		return r;
+	}
+	s->next_seq = n ? v[n - 1].seq + 1 : 1;
+	free(v);
+	*out = s;
+	return 0;
+}
+
+struct incident_store *incident_store_free(struct incident_store *s)
+{
+	if (!s)
+		return NULL;
+	free(s->dir);
+	free(s);
+	return NULL;
+}
+
+struct incident *incident_open(struct incident_store *s, const struct incident_ring *ring,
+			       const char *channel, const char *kind, const char *source,
+			       const char *detail, uint64_t now_us)
+{
+	struct incident *inc = calloc(1, sizeof(*inc));
+	size_t i, first;
+
+	if (!inc)
+		return NULL;
+	inc->seq = s->next_seq++;
+	snprintf(inc->channel, sizeof(inc->channel), "%s", channel ? channel : "");
+	snprintf(inc->kind, sizeof(inc->kind), "%s", kind ? kind : "unknown");
+	snprintf(inc->source, sizeof(inc->source), "%s", source ? source : "unknown");
+	snprintf(inc->detail, sizeof(inc->detail), "%s", detail ? detail : "");
+	inc->start_us = now_us;
+	inc->before = cJSON_CreateArray();
+	if (!inc->before) {
+		free(inc);
+		return NULL;
+	}
+	first = ring->n > INCIDENT_BEFORE_MAX ? ring->n - INCIDENT_BEFORE_MAX : 0;
+	for (i = first; i < ring->n; i++) {
+		cJSON *e = entry_json(incident_ring_at(ring, i));
+		if (e)
+			cJSON_AddItemToArray(inc->before, e);
+	}
+	return inc;
+}
+
+void incident_discard(struct incident *inc)
+{
+	if (!inc)
+		return;
+	cJSON_Delete(inc->before);
+	free(inc);
+}
+
+static cJSON *steps_json(const struct incident_step *steps, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	size_t i;
+
+	for (i = 0; a && i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		if (!o)
+			break;
+		cJSON_AddStringToObject(o, "action", steps[i].action ? steps[i].action : "unknown");
+		cJSON_AddStringToObject(o, "result", incident_result_to_string(steps[i].result));
+		if (steps[i].result < 0)
+			cJSON_AddNumberToObject(o, "errno", -steps[i].result);
+		add_u64(o, "ms", steps[i].ms);
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
+/* Removes the oldest files until the directory is within its bounds. */
+static void prune(const struct incident_store *s)
+{
+	struct fileent *v;
+	size_t n, i = 0;
+	uint64_t total = 0;
+
+	if (list_files(s->dir, &v, &n) < 0)
+		return;
+	for (size_t k = 0; k < n; k++)
+		total += v[k].size;
+	/* The newest file always stays, even if it alone exceeds max_bytes. */
+	while (n - i > 1 && (n - i > s->max_files || (s->max_bytes && total > s->max_bytes))) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", s->dir, v[i].name);
+		(void)unlink(path);
+		total -= v[i].size;
+		i++;
+	}
+	free(v);
+}
+
+static void safe_name(char *dst, size_t size, const char *src)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < size && src[i]; i++) {
+		char c = src[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+		dst[i] = ok && !(i == 0 && c == '.') ? c : '_';
+	}
+	dst[i] = '\0';
+}
+
+int incident_close(struct incident_store *s, struct incident *inc, const struct incident_ring *ring,
+		   const char *outcome, const struct incident_step *steps, size_t nsteps,
+		   cJSON *counters, uint64_t now_us)
+{
+	char path[PATH_MAX], tmp[PATH_MAX], chan[64];
+	cJSON *o = cJSON_CreateObject(), *after;
+	char *text = NULL;
+	size_t i, len;
+	int fd, r = 0;
+	FILE *f;
+
+	if (!o) {
+		cJSON_Delete(counters);
+		incident_discard(inc);
+		return -ENOMEM;
+	}
+	add_u64(o, "seq", inc->seq);
+	cJSON_AddStringToObject(o, "channel", inc->channel);
+	add_u64(o, "start_us", inc->start_us);
+	add_u64(o, "end_us", now_us);
+	cJSON_AddStringToObject(o, "kind", inc->kind);
+	cJSON_AddStringToObject(o, "source", inc->source);
+	if (inc->detail[0])
+		cJSON_AddStringToObject(o, "detail", inc->detail);
+	cJSON_AddStringToObject(o, "outcome", outcome ? outcome : "failed");
+	add_u64(o, "duration_ms", (now_us - inc->start_us) / 1000);
+	cJSON_AddItemToObject(o, "steps", steps_json(steps, nsteps));
+	if (counters)
+		cJSON_AddItemToObject(o, "counters", counters);
+	cJSON_AddItemToObject(o, "before", inc->before);
+	inc->before = NULL;
+	after = cJSON_AddArrayToObject(o, "after");
+	for (i = 0; after && i < ring->n; i++) {
+		const struct incident_entry *e = incident_ring_at(ring, i);
+		if (e->t_us >= inc->start_us) {
+			cJSON *j = entry_json(e);
+			if (j)
+				cJSON_AddItemToArray(after, j);
+		}
+	}
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	safe_name(chan, sizeof(chan), inc->channel);
+	snprintf(path, sizeof(path), "%s/incident-%06llu-%s.json", s->dir,
+		 (unsigned long long)inc->seq, chan);
+	snprintf(tmp, sizeof(tmp), "%s/.incident-tmp-%06llu", s->dir, (unsigned long long)inc->seq);
+	incident_discard(inc);
+	if (!text)
+		return -ENOMEM;
+	len = strlen(text);
+	/* Written whole to a temporary name, then renamed: a reader never sees half a file. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		r = -errno;
+		free(text);
+		return r;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		r = -errno;
+		close(fd);
+	} else {
+		if (fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF)
+			r = -EIO;
+		if (fclose(f) != 0 && r == 0)
+			r = -errno;
+	}
+	free(text);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlink(tmp);
+	prune(s);
+	return r;
+}
+
+static cJSON *summary_from(const cJSON *full, const char *file)
+{
+	static const char *const keep[] = {"seq",    "channel",	   "start_us", "end_us",
+					   "kind",   "source",	   "outcome",  "steps",
+					   "detail", "duration_ms"};
+	cJSON *o = cJSON_CreateObject();
+	size_t i;
+
+	if (!o)
+		return NULL;
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(full, keep[i]);
+		if (v)
+			cJSON_AddItemToObject(o, keep[i], cJSON_Duplicate(v, 1));
+	}
+	fix_numbers(o);
+	if (file)
+		cJSON_AddStringToObject(o, "file", file);
+	return o;
+}
+
+cJSON *incident_list(const struct incident_store *s, const char *channel)
+{
+	cJSON *a = cJSON_CreateArray();
+	struct fileent *v;
+	size_t n, i;
+
+	if (!a)
+		return NULL;
+	if (list_files(s->dir, &v, &n) < 0)
+		return a;
+	for (i = 0; i < n; i++) {
+		char path[PATH_MAX], *buf;
+		cJSON *full, *sum;
+		const cJSON *ch;
+		FILE *f;
+		size_t got;
+
+		if (v[i].size == 0 || v[i].size > INCIDENT_FILE_MAX)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", s->dir, v[i].name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		buf = malloc(v[i].size + 1);
+		got = buf ? fread(buf, 1, v[i].size, f) : 0;
+		fclose(f);
+		if (!buf)
+			continue;
+		buf[got] = '\0';
+		full = cJSON_Parse(buf);
+		free(buf);
+		if (!full)
+			continue; /* not ours or damaged: skipped, never fatal */
+		ch = cJSON_GetObjectItemCaseSensitive(full, "channel");
+		if (!channel || (cJSON_IsString(ch) && strcmp(ch->valuestring, channel) == 0)) {
+			sum = summary_from(full, path);
+			if (sum)
+				cJSON_AddItemToArray(a, sum);
+		}
+		cJSON_Delete(full);
+	}
+	free(v);
+	return a;
+}
+
+cJSON *incident_summary_open(const struct incident *inc)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	add_u64(o, "seq", inc->seq);
+	cJSON_AddStringToObject(o, "channel", inc->channel);
+	add_u64(o, "start_us", inc->start_us);
+	cJSON_AddStringToObject(o, "kind", inc->kind);
+	cJSON_AddStringToObject(o, "source", inc->source);
+	cJSON_AddStringToObject(o, "outcome", "open");
+	if (inc->detail[0])
+		cJSON_AddStringToObject(o, "detail", inc->detail);
+	return o;
+}

@@ -1,0 +1,109 @@
+/* Incident recorder: a RAM ring per channel of recent frame headers, state changes,
+ * faults and kernel lines; each fault opens an incident that is written, when it ends,
+ * as a JSON file into a bounded directory; `incidents` lists them. */
+#ifndef M7B_INCIDENT_H
+#define M7B_INCIDENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+enum incident_entry_kind {
+	INCIDENT_FRAME = 0, /* a frame header from the M7 */
+	INCIDENT_STATE,	    /* link state change */
+	INCIDENT_FAULT,	    /* a fault (kernel, liveness, decoder) */
+	INCIDENT_KERNEL,    /* a kernel line about this channel */
+	INCIDENT_STEP,	    /* a recovery step began or ended */
+	INCIDENT_NOTE,	    /* anything else worth keeping */
+};
+
+#define INCIDENT_TEXT_MAX 160
+
+struct incident_entry {
+	uint64_t t_us; /* CLOCK_REALTIME */
+	enum incident_entry_kind kind;
+	uint8_t type, port, flags; /* FRAME */
+	uint16_t len;		   /* FRAME */
+	uint32_t seq;		   /* FRAME */
+	char text[INCIDENT_TEXT_MAX];
+};
+
+/* Fixed-size ring of the latest entries. */
+struct incident_ring {
+	struct incident_entry *e;
+	size_t cap, head, n; /* head: next slot to write */
+};
+
+/* One step the recovery took, as the recorder stores it. */
+struct incident_step {
+	const char *action; /* "resync", ... */
+	int result;	    /* 0 ok, negative errno (-ETIMEDOUT = timeout), 1 = running */
+	uint64_t ms;
+};
+
+/* An open incident (between the fault and the end of what recovery did). */
+struct incident {
+	uint64_t seq;
+	char channel[64];
+	char kind[48];
+	char source[16];
+	char detail[INCIDENT_TEXT_MAX];
+	uint64_t start_us;
+	cJSON *before; /* ring entries up to the fault */
+};
+
+/* The directory of incident files and its bounds. */
+struct incident_store {
+	char *dir;
+	unsigned max_files;
+	uint64_t max_bytes;
+	uint64_t next_seq;
+};
+
+/* Allocates a ring of cap entries (>= 1). 0 or -ENOMEM/-EINVAL. */
+int incident_ring_init(struct incident_ring *r, size_t cap);
+/* Frees the ring's memory. */
+void incident_ring_clear(struct incident_ring *r);
+/* Records a frame header. */
+void incident_ring_frame(struct incident_ring *r, uint64_t t_us, uint8_t type, uint8_t port,
+			 uint8_t flags, uint32_t seq, uint16_t len);
+/* Records a line of text (truncated; control bytes replaced). */
+void incident_ring_text(struct incident_ring *r, uint64_t t_us, enum incident_entry_kind kind,
+			const char *text, size_t len);
+/* Entry i, oldest first (i < r->n). */
+const struct incident_entry *incident_ring_at(const struct incident_ring *r, size_t i);
+
+/* Opens (creates 0750) dir and finds the next sequence number. 0 or -errno. */
+int incident_store_new(const char *dir, unsigned max_files, uint64_t max_bytes,
+		       struct incident_store **out);
+/* Frees the store (files stay); NULL ok; returns NULL. */
+struct incident_store *incident_store_free(struct incident_store *s);
+
+/* Opens an incident at now_us, snapshotting the ring. NULL on ENOMEM. */
+struct incident *incident_open(struct incident_store *s, const struct incident_ring *ring,
+			       const char *channel, const char *kind, const char *source,
+			       const char *detail, uint64_t now_us);
+/* Closes inc: writes its file (entries after the fault from the ring, the steps, the
+ * counters object, which it takes over) and prunes the directory; frees inc. 0 or -errno. */
+int incident_close(struct incident_store *s, struct incident *inc, const struct incident_ring *ring,
+		   const char *outcome, const struct incident_step *steps, size_t nsteps,
+		   cJSON *counters, uint64_t now_us);
+/* Frees an incident without writing it. NULL ok. */
+void incident_discard(struct incident *inc);
+
+/* Summaries of the stored incidents, oldest first, optionally of one channel only:
+ * a new array of {seq, channel, start_us, end_us, kind, source, outcome, steps, file}.
+ * NULL on ENOMEM. */
+cJSON *incident_list(const struct incident_store *s, const char *channel);
+
+/* Summary of an open incident (outcome "open"), for the same list. NULL on ENOMEM. */
+cJSON *incident_summary_open(const struct incident *inc);
+
+/* Token for a step result: "ok", "timeout", "failed", "running". */
+const char *incident_result_to_string(int result);
+
+/* Name of an entry kind ("frame", "kernel", ...). */
+const char *incident_entry_kind_to_string(enum incident_entry_kind k);
+
+#endif

@@ -1,0 +1,236 @@
+/* Tests for daemon/incident.c: the RAM ring, incident files in a bounded temp dir, the
+ * list for `incidents`. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "incident.h"
+
+static char dir[64];
+
+static int setup(void **state)
+{
+	(void)state;
+	strcpy(dir, "/tmp/m7b-incident-XXXXXX");
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_ring(void **state)
+{
+	struct incident_ring r;
+	int i;
+
+	(void)state;
+	assert_int_equal(incident_ring_init(&r, 0), -EINVAL);
+	assert_int_equal(incident_ring_init(&r, 4), 0);
+	assert_null(incident_ring_at(&r, 0));
+	for (i = 0; i < 6; i++)
+		incident_ring_frame(&r, 100 + i, 2, 1, 0, i, 10);
+	assert_int_equal(r.n, 4);
+	assert_int_equal(incident_ring_at(&r, 0)->seq, 2);
+	assert_int_equal(incident_ring_at(&r, 3)->seq, 5);
+	assert_null(incident_ring_at(&r, 4));
+	incident_ring_text(&r, 200, INCIDENT_KERNEL, "a\nb\x01", 4);
+	assert_string_equal(incident_ring_at(&r, 3)->text, "a?b?");
+	assert_int_equal(incident_ring_at(&r, 3)->kind, INCIDENT_KERNEL);
+	char big[500];
+	memset(big, 'z', sizeof(big));
+	incident_ring_text(&r, 201, INCIDENT_NOTE, big, sizeof(big));
+	assert_int_equal(strlen(incident_ring_at(&r, 3)->text), INCIDENT_TEXT_MAX - 1);
+	incident_ring_clear(&r);
+	assert_int_equal(r.n, 0);
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return buf;
+}
+
+static void test_write_and_list(void **state)
+{
+	struct incident_store *s;
+	struct incident_ring r;
+	struct incident *inc;
+	struct incident_step steps[] = {{"resync", -ETIMEDOUT, 2000}, {"remoteproc", 0, 812}};
+	cJSON *counters = cJSON_CreateObject(), *list, *it, *full;
+	char path[256], *text;
+
+	(void)state;
+	assert_int_equal(incident_ring_init(&r, 32), 0);
+	assert_int_equal(incident_store_new(dir, 10, 0, &s), 0);
+	assert_int_equal(s->next_seq, 1);
+	incident_ring_frame(&r, 1763740000000000ull, 3, 0, 0, 41, 8);
+	incident_ring_text(&r, 1763740000000100ull, INCIDENT_KERNEL,
+			   "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)", 57);
+	inc = incident_open(s, &r, "m7", "kick_timeout", "kernel",
+			    "imx_rproc_kick: failed (1, err:-62)", 1763740000000200ull);
+	assert_non_null(inc);
+	incident_ring_text(&r, 1763740000500000ull, INCIDENT_STATE, "recovering", 10);
+	incident_ring_frame(&r, 1763740002500000ull, 1, 0, 0, 0, 20);
+	cJSON_AddNumberToObject(counters, "frames", 42);
+	assert_int_equal(
+		incident_close(s, inc, &r, "recovered", steps, 2, counters, 1763740002500000ull),
+		0);
+
+	snprintf(path, sizeof(path), "%s/incident-000001-m7.json", dir);
+	text = slurp(path);
+	/* large integers are plain integers */
+	assert_non_null(strstr(text, "\"start_us\":1763740000000200"));
+	assert_non_null(strstr(text, "\"end_us\":1763740002500000"));
+	full = cJSON_Parse(text);
+	free(text);
+	assert_non_null(full);
+	assert_string_equal(cJSON_GetObjectItem(full, "outcome")->valuestring, "recovered");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(full, "before")), 2);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(full, "after")), 2);
+	it = cJSON_GetArrayItem(cJSON_GetObjectItem(full, "steps"), 0);
+	assert_string_equal(cJSON_GetObjectItem(it, "result")->valuestring, "timeout");
+	assert_int_equal(
+		cJSON_GetObjectItem(cJSON_GetObjectItem(full, "counters"), "frames")->valueint, 42);
+	assert_int_equal(cJSON_GetObjectItem(full, "duration_ms")->valueint, 2499);
+	cJSON_Delete(full);
+
+	/* A second, open incident on another channel. */
+	inc = incident_open(s, &r, "m7b", "stall", "liveness", NULL, 1763740009000000ull);
+	it = incident_summary_open(inc);
+	text = cJSON_PrintUnformatted(it);
+	assert_non_null(strstr(text, "\"outcome\":\"open\""));
+	assert_non_null(strstr(text, "\"seq\":2"));
+	free(text);
+	cJSON_Delete(it);
+	assert_int_equal(incident_close(s, inc, &r, "failed", NULL, 0, NULL, 1763740019000000ull),
+			 0);
+
+	list = incident_list(s, NULL);
+	assert_int_equal(cJSON_GetArraySize(list), 2);
+	text = cJSON_PrintUnformatted(list);
+	assert_non_null(strstr(text, "\"start_us\":1763740000000200"));
+	assert_null(strstr(text, "e+"));
+	free(text);
+	cJSON_Delete(list);
+	list = incident_list(s, "m7b");
+	assert_int_equal(cJSON_GetArraySize(list), 1);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "kind")->valuestring,
+			    "stall");
+	cJSON_Delete(list);
+
+	/* A fresh store continues the numbering; garbage files are ignored. */
+	incident_store_free(s);
+	snprintf(path, sizeof(path), "%s/incident-000007-x.json", dir);
+	FILE *f = fopen(path, "w");
+	fputs("{not json", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/unrelated.txt", dir);
+	f = fopen(path, "w");
+	fputs("x", f);
+	fclose(f);
+	assert_int_equal(incident_store_new(dir, 10, 0, &s), 0);
+	assert_int_equal(s->next_seq, 8);
+	list = incident_list(s, NULL);
+	assert_int_equal(cJSON_GetArraySize(list), 2);
+	cJSON_Delete(list);
+	incident_store_free(s);
+	incident_ring_clear(&r);
+}
+
+static int count_files(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, "incident-", 9) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_bounds(void **state)
+{
+	struct incident_store *s;
+	struct incident_ring r;
+	cJSON *list;
+	int i;
+
+	(void)state;
+	assert_int_equal(incident_ring_init(&r, 8), 0);
+	assert_int_equal(incident_store_new(dir, 3, 0, &s), 0);
+	for (i = 0; i < 5; i++) {
+		struct incident *inc =
+			incident_open(s, &r, "m7", "stall", "liveness", NULL, 1000 + i);
+		assert_int_equal(incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 2000 + i),
+				 0);
+	}
+	assert_int_equal(count_files(), 3);
+	list = incident_list(s, NULL);
+	/* the oldest went first */
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "seq")->valueint, 3);
+	cJSON_Delete(list);
+	incident_store_free(s);
+
+	/* byte bound: 2.5 files' worth of bytes keeps exactly the 2 newest */
+	struct stat st;
+	char path[256];
+	snprintf(path, sizeof(path), "%s/incident-000005-m7.json", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(incident_store_new(dir, 100, (uint64_t)st.st_size * 5 / 2, &s), 0);
+	for (i = 0; i < 4; i++) {
+		struct incident *inc =
+			incident_open(s, &r, "m7", "stall", "liveness", NULL, 1000 + i);
+		assert_int_equal(incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 2000 + i),
+				 0);
+	}
+	assert_int_equal(count_files(), 2);
+	list = incident_list(s, NULL);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "seq")->valueint, 8);
+	cJSON_Delete(list);
+	incident_store_free(s);
+	incident_ring_clear(&r);
+
+	assert_int_equal(incident_store_new("", 1, 0, &s), -EINVAL);
+	assert_int_equal(incident_store_new("/nonexistent-m7b/x/y", 1, 0, &s), -ENOENT);
+	assert_null(incident_store_free(NULL));
+	incident_discard(NULL);
+	assert_string_equal(incident_result_to_string(-EIO), "failed");
+	assert_string_equal(incident_result_to_string(1), "running");
+	assert_string_equal(incident_entry_kind_to_string(INCIDENT_STEP), "step");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ring),
+		cmocka_unit_test_setup_teardown(test_write_and_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
