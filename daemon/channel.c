@@ -30,12 +30,18 @@ static uint64_t now_ms(void)
 const char *channel_state_to_string(enum channel_state s)
 {
 	switch (s) {
-	case CHANNEL_DOWN: return "down";
-	case CHANNEL_OPENING: return "opening";
-	case CHANNEL_UP: return "up";
-	case CHANNEL_RECOVERING: return "recovering";
-	case CHANNEL_RELOADING: return "reloading";
-	case CHANNEL_FAILED: return "failed";
+	case CHANNEL_DOWN:
+		return "down";
+	case CHANNEL_OPENING:
+		return "opening";
+	case CHANNEL_UP:
+		return "up";
+	case CHANNEL_RECOVERING:
+		return "recovering";
+	case CHANNEL_RELOADING:
+		return "reloading";
+	case CHANNEL_FAILED:
+		return "failed";
 	}
 	return "unknown";
 }
@@ -47,10 +53,8 @@ bool channel_is_open(const struct channel *ch)
 
 static struct log_fields fields(const struct channel *ch, const char *mid, int err)
 {
-	return (struct log_fields){.message_id = mid,
-				   .channel = ch->cfg.name,
-				   .device = ch->cfg.device,
-				   .err = err};
+	return (struct log_fields){
+		.message_id = mid, .channel = ch->cfg.name, .device = ch->cfg.device, .err = err};
 }
 
 static void arm_sendq_timer(struct channel *ch);
@@ -69,9 +73,10 @@ void channel_set_state(struct channel *ch, enum channel_state st, const char *re
 	snprintf(ch->reason, sizeof ch->reason, "%s", reason);
 	snprintf(ch->detail, sizeof ch->detail, "%s", detail ? detail : "");
 	if (old != st) {
-		const char *mid = st == CHANNEL_UP				  ? LOG_MID_CHANNEL_UP
-				  : (old == CHANNEL_UP || old == CHANNEL_OPENING) ? LOG_MID_CHANNEL_DOWN
-										  : NULL;
+		const char *mid = st == CHANNEL_UP ? LOG_MID_CHANNEL_UP
+				  : (old == CHANNEL_UP || old == CHANNEL_OPENING)
+					  ? LOG_MID_CHANNEL_DOWN
+					  : NULL;
 		struct log_fields f = fields(ch, mid, 0);
 		log_struct(ch->log, st == CHANNEL_UP ? LOG_NOTICE : LOG_INFO, &f,
 			   "channel %s: %s -> %s (%s%s%s)", ch->cfg.name,
@@ -126,9 +131,8 @@ static int render_names(struct channel *ch)
 static void on_reopen(evutil_socket_t fd, short what, void *arg);
 static void on_sendq_timer(evutil_socket_t fd, short what, void *arg);
 
-struct channel *channel_new(struct event_base *base, const struct conf_channel *cfg,
-			    unsigned slot, const struct log *log, const struct channel_ops *ops,
-			    void *ud)
+struct channel *channel_new(struct event_base *base, const struct conf_channel *cfg, unsigned slot,
+			    const struct log *log, const struct channel_ops *ops, void *ud)
 {
 	struct channel *ch = calloc(1, sizeof *ch);
 	if (!ch)
@@ -256,7 +260,8 @@ static void watch_dir(struct channel *ch)
 				   strerror(errno), ch->cfg.device, ch->cfg.reopen_max_ms);
 			return;
 		}
-		ch->ev_inotify = event_new(ch->base, ch->ino_fd, EV_READ | EV_PERSIST, on_inotify, ch);
+		ch->ev_inotify =
+			event_new(ch->base, ch->ino_fd, EV_READ | EV_PERSIST, on_inotify, ch);
 		if (!ch->ev_inotify || event_add(ch->ev_inotify, NULL) < 0) {
 			if (ch->ev_inotify)
 				event_free(ch->ev_inotify);
@@ -517,9 +522,9 @@ int channel_open_now(struct channel *ch)
 				struct log_fields f = fields(ch, NULL, -r);
 				log_struct(ch->log, LOG_WARNING, &f, "cannot open %s", detail);
 			}
-			channel_set_state(ch,
-					  ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
-					  reason_for_errno(-r), detail);
+			channel_set_state(
+				ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
+				reason_for_errno(-r), detail);
 		}
 		schedule_reopen(ch);
 		return r;
@@ -704,7 +709,8 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 			break;
 		}
 		ch->hello_new_boot = !ch->have_hello || h.boot_id != ch->hello.boot_id;
-		size_t n = h.name_len < sizeof ch->fw_name - 1 ? h.name_len : sizeof ch->fw_name - 1;
+		size_t n =
+			h.name_len < sizeof ch->fw_name - 1 ? h.name_len : sizeof ch->fw_name - 1;
 		memcpy(ch->fw_name, h.name, n);
 		ch->fw_name[n] = '\0';
 		ch->hello = h;

@@ -54,14 +54,14 @@ struct channel_ops {
 	void (*on_batch_end)(void *ud, struct channel *ch);
 };
 
-#define CHANNEL_RBUF 65536
+#define CHANNEL_RBUF  65536
 #define CHANNEL_TXBUF 8192
 
 struct channel {
 	struct event_base *base;
 	const struct log *log;
 	struct conf_channel cfg; /* own copy */
-	unsigned slot;             /* index in the daemon's table, for client masks */
+	unsigned slot;		 /* index in the daemon's table, for client masks */
 	const struct channel_ops *ops;
 	void *ud;
 
@@ -92,14 +92,14 @@ struct channel {
 	uint8_t rbuf[CHANNEL_RBUF];
 	uint8_t tx[CHANNEL_TXBUF];
 	size_t tx_len, tx_off;
-	uint32_t tx_seq;   /* next host -> M7 seq */
+	uint32_t tx_seq; /* next host -> M7 seq */
 	bool have_rx_seq;
-	uint32_t rx_seq;   /* last M7 -> host seq */
+	uint32_t rx_seq; /* last M7 -> host seq */
 
 	struct sendq *sq;
 
 	bool have_hello;
-	bool hello_new_boot; /* valid during on_frame of a HELLO */
+	bool hello_new_boot;	/* valid during on_frame of a HELLO */
 	struct m7b_hello hello; /* name points at fw_name */
 	char fw_name[128];
 
@@ -107,9 +107,8 @@ struct channel {
 };
 
 /* Creates a channel from cfg (copied); does not open it yet. NULL on error. */
-struct channel *channel_new(struct event_base *base, const struct conf_channel *cfg,
-			    unsigned slot, const struct log *log, const struct channel_ops *ops,
-			    void *ud);
+struct channel *channel_new(struct event_base *base, const struct conf_channel *cfg, unsigned slot,
+			    const struct log *log, const struct channel_ops *ops, void *ud);
 /* Closes the tty and frees ch; returns NULL. Pending sends fail as SENDQ_DOWN. */
 struct channel *channel_free(struct channel *ch);
 /* Starts the channel: watches the device directory and opens the tty (or schedules it). */

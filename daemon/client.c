@@ -12,9 +12,9 @@
 
 #include "log.h"
 
-#define CLIENT_IN_CAP (PROTO_LINE_MAX + 2) /* line, optional \r, \n */
-#define CLIENT_REPLY_SLACK (1u << 20)      /* room for replies above the stream limit */
-#define CLIENT_OUT_MIN 16384
+#define CLIENT_IN_CAP	   (PROTO_LINE_MAX + 2) /* line, optional \r, \n */
+#define CLIENT_REPLY_SLACK (1u << 20)		/* room for replies above the stream limit */
+#define CLIENT_OUT_MIN	   16384
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
@@ -290,7 +290,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
 int client_watch(struct client *c, const struct proto_request *req)
 {
-	char (*names)[PROTO_NAME_MAX] = NULL;
+	char(*names)[PROTO_NAME_MAX] = NULL;
 	if (!req->all_channels && req->nchannels) {
 		names = malloc(req->nchannels * sizeof *names);
 		if (!names)

@@ -35,10 +35,10 @@ struct client {
 	const struct client_ops *ops;
 	void *ud;
 
-	char *in;      /* partial request line */
+	char *in; /* partial request line */
 	size_t in_len;
 
-	char *out;          /* queued bytes [out_start, out_end) */
+	char *out; /* queued bytes [out_start, out_end) */
 	size_t out_start, out_end, out_alloc;
 	size_t queue_limit; /* streamed objects beyond this are dropped / disconnect */
 	size_t hard_limit;  /* replies beyond this disconnect */

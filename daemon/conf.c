@@ -19,14 +19,16 @@ struct parse_ctx {
 	bool failed;
 	char cur_section[80];
 	struct conf_channel *cur; /* channel of the current section */
-	bool bad_section;           /* error already reported for this section */
+	bool bad_section;	  /* error already reported for this section */
+	char seen[320][64];	  /* keys of the current section, to refuse repeats */
+	unsigned nseen;
 };
 
-static void set_err(struct conf_error *err, const char *section, const char *key,
-		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void set_err(struct conf_error *err, const char *section, const char *key, const char *fmt,
+		    ...) __attribute__((format(printf, 4, 5)));
 
-static void set_err(struct conf_error *err, const char *section, const char *key,
-		    const char *fmt, ...)
+static void set_err(struct conf_error *err, const char *section, const char *key, const char *fmt,
+		    ...)
 {
 	if (!err)
 		return;
@@ -171,8 +173,7 @@ int conf_add_channel(struct conf *c, const char *name, const char *device)
 	return ch->device ? 0 : -ENOMEM;
 }
 
-static int parse_uint(const char *v, unsigned long min, unsigned long max, int base,
-		      unsigned *out)
+static int parse_uint(const char *v, unsigned long min, unsigned long max, int base, unsigned *out)
 {
 	if (!v[0] || v[0] == '-' || v[0] == '+')
 		return -EINVAL;
@@ -253,8 +254,8 @@ static int daemon_key(struct conf *c, const char *sec, const char *k, const char
 	} else if (strcmp(k, "log_level") == 0) {
 		int l = log_level_from_string(v);
 		if (l < 0) {
-			set_err(err, sec, k, "expected debug, info, notice, warning or err, got '%s'",
-				v);
+			set_err(err, sec, k,
+				"expected debug, info, notice, warning or err, got '%s'", v);
 			return -EINVAL;
 		}
 		d->log_level = l;
@@ -350,13 +351,15 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 		snprintf(p->cur_section, sizeof p->cur_section, "%s", section);
 		p->cur = NULL;
 		p->bad_section = false;
+		p->nseen = 0;
 		if (strncmp(section, "channel ", 8) == 0) {
 			const char *cname = section + 8;
 			while (*cname == ' ')
 				cname++;
 			if (!name_ok(cname)) {
 				set_err(err, section, name,
-					"channel name must be 1..63 characters of A-Z a-z 0-9 - _ .");
+					"channel name must be 1..63 characters of A-Z a-z 0-9 - _ "
+					".");
 				p->bad_section = true;
 				p->failed = true;
 				return 0;
@@ -381,6 +384,19 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 	}
 	if (p->bad_section)
 		return 1; /* already reported once */
+	/* inih merges a repeated [section] into the previous one when they follow each
+	 * other, so a repeated key is the only trace of it. */
+	for (unsigned i = 0; i < p->nseen; i++) {
+		if (strcmp(p->seen[i], name) == 0) {
+			set_err(err, section, name,
+				"given twice (or the section is repeated; indented lines continue "
+				"the previous value)");
+			p->failed = true;
+			return 0;
+		}
+	}
+	if (p->nseen < sizeof p->seen / sizeof p->seen[0] && strlen(name) < sizeof p->seen[0])
+		strcpy(p->seen[p->nseen++], name);
 
 	int r;
 	if (strcmp(section, "daemon") == 0)
@@ -442,7 +458,8 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 		char sec[80];
 		snprintf(sec, sizeof sec, "channel %s", ch->name);
 		if (!ch->device) {
-			set_err(err, sec, "device", "missing (the tty to open, e.g. /dev/ttyRPMSG30)");
+			set_err(err, sec, "device",
+				"missing (the tty to open, e.g. /dev/ttyRPMSG30)");
 			if (err)
 				err->line = ch->line;
 			return -EINVAL;
@@ -458,8 +475,7 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 	return 0;
 }
 
-int conf_parse_string(const char *text, const char *name, struct conf **out,
-			struct conf_error *err)
+int conf_parse_string(const char *text, const char *name, struct conf **out, struct conf_error *err)
 {
 	*out = NULL;
 	if (err) {
@@ -582,8 +598,7 @@ const char *conf_error_format(const struct conf_error *err, char *buf, size_t ca
 	return buf;
 }
 
-int conf_apply_overrides(struct conf *c, const struct conf_overrides *o,
-			   struct conf_error *err)
+int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct conf_error *err)
 {
 	if (!o)
 		return 0;
@@ -635,8 +650,8 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o,
 	return 0;
 }
 
-int conf_read(const char *path, bool optional, const struct conf_overrides *o,
-		struct conf **out, struct conf_error *err)
+int conf_read(const char *path, bool optional, const struct conf_overrides *o, struct conf **out,
+	      struct conf_error *err)
 {
 	*out = NULL;
 	struct conf *c = NULL;

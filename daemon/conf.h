@@ -9,36 +9,36 @@
 
 #include "config.h" /* the build's: M7B_SYSCONFDIR */
 
-#define CONF_DEFAULT_PATH M7B_SYSCONFDIR "/m7bridge/m7bridge.conf"
+#define CONF_DEFAULT_PATH   M7B_SYSCONFDIR "/m7bridge/m7bridge.conf"
 #define CONF_DEFAULT_SOCKET "/run/m7bridge/m7bridge.sock"
-#define CONF_MAX_CHANNELS 64
-#define CONF_NAME_MAX 64 /* channel and port names, bytes */
-#define CONF_PORTS 256
+#define CONF_MAX_CHANNELS   64
+#define CONF_NAME_MAX	    64 /* channel and port names, bytes */
+#define CONF_PORTS	    256
 
 struct conf_channel {
 	char *name;
 	char *device;
 	char *port_names[CONF_PORTS]; /* NULL = unnamed */
 	unsigned send_timeout_ms;
-	unsigned send_queue;     /* send requests queued per channel */
-	unsigned reopen_min_ms;  /* first reopen delay */
-	unsigned reopen_max_ms;  /* backoff cap (and the polling period without inotify) */
-	bool host_hello;         /* send HOST_HELLO after each open */
+	unsigned send_queue;	/* send requests queued per channel */
+	unsigned reopen_min_ms; /* first reopen delay */
+	unsigned reopen_max_ms; /* backoff cap (and the polling period without inotify) */
+	bool host_hello;	/* send HOST_HELLO after each open */
 	bool enabled;
-	char *firmware;          /* firmware file name for reload (optional) */
-	char *remoteproc;        /* remoteproc instance, e.g. remoteproc0 (optional) */
-	int line;                /* line of the section header, for messages */
+	char *firmware;	  /* firmware file name for reload (optional) */
+	char *remoteproc; /* remoteproc instance, e.g. remoteproc0 (optional) */
+	int line;	  /* line of the section header, for messages */
 };
 
 struct conf_daemon {
 	char *socket_path;
 	unsigned socket_mode;
-	char *socket_group;       /* NULL = keep the daemon's group */
+	char *socket_group;	   /* NULL = keep the daemon's group */
 	unsigned client_queue_kib; /* output queue per client */
 	unsigned max_clients;
 	bool allow_send;
-	bool allow_control;       /* recover, reload */
-	int log_level;            /* syslog priority */
+	bool allow_control; /* recover, reload */
+	int log_level;	    /* syslog priority */
 };
 
 struct conf {
@@ -59,10 +59,10 @@ struct conf_error {
 
 /* Settings from the command line; they win over the file, also on reload. */
 struct conf_overrides {
-	const char *socket;       /* NULL = keep */
-	int socket_mode;          /* -1 = keep */
-	const char *socket_group; /* NULL = keep */
-	int log_level;            /* -1 = keep */
+	const char *socket;	     /* NULL = keep */
+	int socket_mode;	     /* -1 = keep */
+	const char *socket_group;    /* NULL = keep */
+	int log_level;		     /* -1 = keep */
 	const char *const *channels; /* "NAME=DEVICE" each */
 	unsigned nchannels;
 };
@@ -75,16 +75,15 @@ struct conf *conf_free(struct conf *c);
 int conf_load(const char *path, struct conf **out, struct conf_error *err);
 /* Parses INI text (name is used in messages). 0 or -EINVAL with err set. */
 int conf_parse_string(const char *text, const char *name, struct conf **out,
-			struct conf_error *err);
+		      struct conf_error *err);
 /* Adds a channel NAME with DEVICE and defaults (command line). 0, -EEXIST, -EINVAL, -ENOMEM. */
 int conf_add_channel(struct conf *c, const char *name, const char *device);
 /* Applies command-line overrides. 0 or -EINVAL with err set. */
-int conf_apply_overrides(struct conf *c, const struct conf_overrides *o,
-			   struct conf_error *err);
+int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct conf_error *err);
 /* The daemon's way to get its configuration: path (NULL = none; a missing file is fine
  * when optional), then overrides, then checks. 0, or negative errno with err set. */
-int conf_read(const char *path, bool optional, const struct conf_overrides *o,
-		struct conf **out, struct conf_error *err);
+int conf_read(const char *path, bool optional, const struct conf_overrides *o, struct conf **out,
+	      struct conf_error *err);
 /* Checks values that only make sense together (after overrides). 0 or -EINVAL with err. */
 int conf_validate(const struct conf *c, struct conf_error *err);
 /* Finds a channel by name; NULL if absent. */

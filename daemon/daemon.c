@@ -16,7 +16,7 @@
 #include "config.h" /* the build's: M7B_VERSION */
 #include "server.h"
 
-#define DAEMON_MAX_HANDLERS 16
+#define DAEMON_MAX_HANDLERS  16
 #define DAEMON_MAX_OBSERVERS 8
 
 struct handler {
@@ -136,8 +136,8 @@ const char *daemon_status_summary(struct daemon *d, char *buf, size_t cap)
 		n++;
 		up += d->channels[i]->state == CHANNEL_UP;
 	}
-	snprintf(buf, cap, "%u/%u channel%s up, %u client%s", up, n, n == 1 ? "" : "s",
-		 d->nclients, d->nclients == 1 ? "" : "s");
+	snprintf(buf, cap, "%u/%u channel%s up, %u client%s", up, n, n == 1 ? "" : "s", d->nclients,
+		 d->nclients == 1 ? "" : "s");
 	return buf;
 }
 
@@ -166,8 +166,8 @@ void daemon_reply_ack(struct daemon *d, uint64_t client_id, const char *id, cons
 		daemon_reply(d, client_id, buf, (size_t)n);
 }
 
-void daemon_reply_error(struct daemon *d, uint64_t client_id, const char *id,
-			enum proto_err code, const char *message, const char *channel)
+void daemon_reply_error(struct daemon *d, uint64_t client_id, const char *id, enum proto_err code,
+			const char *message, const char *channel)
 {
 	char buf[1024];
 	int n = proto_render_error(buf, sizeof buf, id, code, message, channel);
@@ -175,12 +175,11 @@ void daemon_reply_error(struct daemon *d, uint64_t client_id, const char *id,
 		daemon_reply(d, client_id, buf, (size_t)n);
 }
 
-static void reply_error(struct client *c, const char *id, enum proto_err code,
-			const char *channel, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+static void reply_error(struct client *c, const char *id, enum proto_err code, const char *channel,
+			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void reply_error(struct client *c, const char *id, enum proto_err code,
-			const char *channel, const char *fmt, ...)
+static void reply_error(struct client *c, const char *id, enum proto_err code, const char *channel,
+			const char *fmt, ...)
 {
 	char msg[256], buf[1024];
 	va_list ap;
@@ -247,8 +246,8 @@ static void on_accept(void *ud, int fd)
 	struct daemon *d = ud;
 	if (d->nclients >= d->cfg->daemon.max_clients) {
 		char buf[256];
-		int n = proto_render_error(buf, sizeof buf, "", PROTO_E_BUSY,
-					   "too many clients", NULL);
+		int n = proto_render_error(buf, sizeof buf, "", PROTO_E_BUSY, "too many clients",
+					   NULL);
 		if (n > 0)
 			(void)!write(fd, buf, (size_t)n);
 		close(fd);
@@ -256,9 +255,9 @@ static void on_accept(void *ud, int fd)
 			   d->nclients);
 		return;
 	}
-	struct client *c = client_new(d->base, fd, ++d->next_client_id,
-				      (size_t)d->cfg->daemon.client_queue_kib * 1024, &d->log,
-				      &client_ops, d);
+	struct client *c =
+		client_new(d->base, fd, ++d->next_client_id,
+			   (size_t)d->cfg->daemon.client_queue_kib * 1024, &d->log, &client_ops, d);
 	if (!c) {
 		close(fd);
 		log_struct(&d->log, LOG_ERR, NULL, "cannot set up a client: out of memory");
@@ -397,8 +396,8 @@ static void do_send(struct daemon *d, struct client *c, const struct proto_reque
 			    "at most %u bytes per send on this firmware", ch->hello.max_payload);
 		return;
 	}
-	struct sendq_entry e = {.client = c->id, .port = (uint8_t)req->port,
-				.len = (uint16_t)req->len};
+	struct sendq_entry e = {
+		.client = c->id, .port = (uint8_t)req->port, .len = (uint16_t)req->len};
 	memcpy(e.id, req->id, sizeof e.id);
 	memcpy(e.data, req->data, req->len);
 	int r = channel_send(ch, &e);
@@ -563,8 +562,8 @@ static void publish_log(struct daemon *d, struct channel *ch, const struct m7b_f
 		ch->stats.bad_payloads++;
 		return;
 	}
-	int n = proto_render_log(d->line, sizeof d->line, ch->cfg.name, l.level, l.text,
-				 l.text_len, f->seq);
+	int n = proto_render_log(d->line, sizeof d->line, ch->cfg.name, l.level, l.text, l.text_len,
+				 f->seq);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_LOG, d->line, (size_t)n);
 	if (ratelimit_ok(&ch->rl_log, daemon_now_ms(), 50, 1000)) {
@@ -572,8 +571,8 @@ static void publish_log(struct daemon *d, struct channel *ch, const struct m7b_f
 					.channel = ch->cfg.name,
 					.device = ch->cfg.device};
 		int prio = l.level > 7 ? 7 : l.level;
-		log_struct(&d->log, prio, &lf, "M7: %.*s", (int)(l.text_len > 900 ? 900 : l.text_len),
-			   l.text);
+		log_struct(&d->log, prio, &lf, "M7: %.*s",
+			   (int)(l.text_len > 900 ? 900 : l.text_len), l.text);
 	}
 }
 
@@ -651,7 +650,8 @@ static void ch_on_send_done(void *ud, struct channel *ch, const struct sendq_ent
 	switch (r) {
 	case SENDQ_OK: {
 		char buf[1024];
-		int n = proto_render_ack(buf, sizeof buf, e->id, "send", ch->cfg.name, true, e->seq);
+		int n = proto_render_ack(buf, sizeof buf, e->id, "send", ch->cfg.name, true,
+					 e->seq);
 		if (n > 0)
 			client_reply(c, buf, (size_t)n);
 		break;
@@ -670,8 +670,7 @@ static void ch_on_send_done(void *ud, struct channel *ch, const struct sendq_ent
 		break;
 	case SENDQ_DOWN:
 		reply_error(c, e->id, PROTO_E_CHANNEL_DOWN, ch->cfg.name,
-			    "channel %s went down before the firmware acknowledged",
-			    ch->cfg.name);
+			    "channel %s went down before the firmware acknowledged", ch->cfg.name);
 		break;
 	case SENDQ_RESTARTED:
 		reply_error(c, e->id, PROTO_E_SEND_FAILED, ch->cfg.name,
@@ -736,7 +735,8 @@ int daemon_reload(struct daemon *d)
 	int r = conf_read(d->conf_path, d->conf_optional, &d->ov, &n, &err);
 	if (r < 0) {
 		char msg[512];
-		log_struct(&d->log, LOG_ERR, NULL, "reload failed, keeping the old configuration: %s",
+		log_struct(&d->log, LOG_ERR, NULL,
+			   "reload failed, keeping the old configuration: %s",
 			   conf_error_format(&err, msg, sizeof msg));
 		return r;
 	}
@@ -804,7 +804,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		(void)daemon_reload(d);
 		return;
 	}
-	log_struct(&d->log, LOG_INFO, NULL, "%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	log_struct(&d->log, LOG_INFO, NULL, "%s: shutting down",
+		   sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	daemon_stop(d);
 }
 

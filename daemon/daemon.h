@@ -35,9 +35,9 @@ typedef bool (*daemon_clock_fn)(void *ud, const struct channel *ch, uint64_t tic
 				uint64_t *realtime_ns);
 
 struct daemon_args {
-	struct conf *cfg;         /* taken over by daemon_new (freed on failure too) */
-	const char *conf_path;    /* for SIGHUP reload; NULL = none */
-	bool conf_optional;       /* a missing file on reload means defaults */
+	struct conf *cfg;	  /* taken over by daemon_new (freed on failure too) */
+	const char *conf_path;	  /* for SIGHUP reload; NULL = none */
+	bool conf_optional;	  /* a missing file on reload means defaults */
 	struct conf_overrides ov; /* re-applied on reload; strings must outlive d */
 	enum log_target log_target;
 };
@@ -88,8 +88,8 @@ void daemon_reply(struct daemon *d, uint64_t client_id, const char *line, size_t
 void daemon_reply_ack(struct daemon *d, uint64_t client_id, const char *id, const char *cmd,
 		      const char *channel);
 /* Sends ERROR for request id (JSON text) to client_id. */
-void daemon_reply_error(struct daemon *d, uint64_t client_id, const char *id,
-			enum proto_err code, const char *message, const char *channel);
+void daemon_reply_error(struct daemon *d, uint64_t client_id, const char *id, enum proto_err code,
+			const char *message, const char *channel);
 /* Monotonic milliseconds. */
 uint64_t daemon_now_ms(void);
 

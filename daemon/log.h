@@ -8,12 +8,12 @@
 #include <syslog.h>
 
 /* MESSAGE_IDs an operator searches for (journalctl MESSAGE_ID=...). */
-#define LOG_MID_CHANNEL_UP "2f3911f995644459aef929bfd4d402a4"
+#define LOG_MID_CHANNEL_UP   "2f3911f995644459aef929bfd4d402a4"
 #define LOG_MID_CHANNEL_DOWN "f38ea294c1e949378d88e5a0205a6c79"
 #define LOG_MID_CHANNEL_BUSY "0590a98c25d143dbb033cfa1c476e933"
-#define LOG_MID_FIRMWARE "a04c1ccb139f4676a7c4919491027822"
-#define LOG_MID_M7_LOG "2433072b3aa446f5ba66bbb423fcc27f"
-#define LOG_MID_CLIENT_SLOW "d01a50994a6b4bdc89d58c75f096c97d"
+#define LOG_MID_FIRMWARE     "a04c1ccb139f4676a7c4919491027822"
+#define LOG_MID_M7_LOG	     "2433072b3aa446f5ba66bbb423fcc27f"
+#define LOG_MID_CLIENT_SLOW  "d01a50994a6b4bdc89d58c75f096c97d"
 
 /* Where log lines go. */
 enum log_target {
@@ -32,7 +32,7 @@ struct log_fields {
 	const char *channel;
 	const char *device;
 	uint64_t client; /* CLIENT= when non-zero */
-	int err;         /* ERRNO= when non-zero (positive errno) */
+	int err;	 /* ERRNO= when non-zero (positive errno) */
 };
 
 /* Initialises a logger writing to target at up to max_level. */

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "notify.h"
 
 static void usage(FILE *f)
 {
@@ -90,7 +91,8 @@ int main(int argc, char **argv)
 			char *end;
 			long m = strtol(optarg, &end, 8);
 			if (*end || m < 0 || m > 0777) {
-				fprintf(stderr, "m7bridged: --socket-mode: expected an octal mode\n");
+				fprintf(stderr,
+					"m7bridged: --socket-mode: expected an octal mode\n");
 				free(channels);
 				return EX_USAGE;
 			}
@@ -106,7 +108,8 @@ int main(int argc, char **argv)
 		case 'l':
 			a.ov.log_level = log_level_from_string(optarg);
 			if (a.ov.log_level < 0) {
-				fprintf(stderr, "m7bridged: --log-level: unknown level '%s'\n", optarg);
+				fprintf(stderr, "m7bridged: --log-level: unknown level '%s'\n",
+					optarg);
 				free(channels);
 				return EX_USAGE;
 			}
@@ -157,11 +160,19 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	struct daemon *d = daemon_new(&a, &r);
+	struct notify *n = NULL;
 	int status = 1;
 	if (d) {
+		/* systemd: the socket listens and the channels are set up, so READY=1 now;
+		 * then STATUS= follows the channels and WATCHDOG=1 ticks from the loop. */
+		n = notify_new(daemon_base(d));
+		if (n && notify_attach(n, d) == 0)
+			(void)notify_ready(n, NULL);
 		r = daemon_run(d);
+		(void)notify_stopping(n);
 		status = r ? 1 : 0;
 	}
+	n = notify_free(n);
 	daemon_free(d);
 	free(channels);
 	return status;

@@ -37,8 +37,7 @@ const char *proto_err_to_string(enum proto_err code)
 	return err_names[code];
 }
 
-static const char *const class_names[] = {"FRAME", "STATE", "LOG", "HELLO", "HEARTBEAT",
-					  "FAULT"};
+static const char *const class_names[] = {"FRAME", "STATE", "LOG", "HELLO", "HEARTBEAT", "FAULT"};
 
 unsigned proto_class_from_string(const char *name)
 {
@@ -233,11 +232,11 @@ int proto_quote(char *dst, size_t cap, const void *src, size_t n)
 {
 	const uint8_t *s = src;
 	size_t o = 0;
-#define PUT(ch)                                                                               \
-	do {                                                                                  \
-		if (o >= cap)                                                                 \
-			return -ENOSPC;                                                       \
-		dst[o++] = (char)(ch);                                                        \
+#define PUT(ch)                                                                                    \
+	do {                                                                                       \
+		if (o >= cap)                                                                      \
+			return -ENOSPC;                                                            \
+		dst[o++] = (char)(ch);                                                             \
 	} while (0)
 	PUT('"');
 	for (size_t i = 0; i < n;) {
@@ -249,12 +248,23 @@ int proto_quote(char *dst, size_t cap, const void *src, size_t n)
 		} else if (c < 0x20 || c == 0x7F) {
 			const char *esc = NULL;
 			switch (c) {
-			case '\n': esc = "\\n"; break;
-			case '\r': esc = "\\r"; break;
-			case '\t': esc = "\\t"; break;
-			case '\b': esc = "\\b"; break;
-			case '\f': esc = "\\f"; break;
-			default: break;
+			case '\n':
+				esc = "\\n";
+				break;
+			case '\r':
+				esc = "\\r";
+				break;
+			case '\t':
+				esc = "\\t";
+				break;
+			case '\b':
+				esc = "\\b";
+				break;
+			case '\f':
+				esc = "\\f";
+				break;
+			default:
+				break;
 			}
 			if (esc) {
 				PUT(esc[0]);
@@ -367,8 +377,7 @@ static int finish(struct out *o)
 	return o->overflow ? -ENOSPC : (int)o->len;
 }
 
-int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f,
-		       enum proto_encoding enc)
+int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f, enum proto_encoding enc)
 {
 	struct out o = {buf, 0, cap, false};
 	puts_(&o, "{\"class\":\"FRAME\",\"channel\":");
@@ -460,8 +469,8 @@ int proto_render_state(char *buf, size_t cap, const char *channel, const char *s
 	return finish(&o);
 }
 
-int proto_render_ack(char *buf, size_t cap, const char *id, const char *cmd,
-		     const char *channel, bool has_seq, uint32_t seq)
+int proto_render_ack(char *buf, size_t cap, const char *id, const char *cmd, const char *channel,
+		     bool has_seq, uint32_t seq)
 {
 	struct out o = {buf, 0, cap, false};
 	puts_(&o, "{\"class\":\"ACK\"");
@@ -504,11 +513,11 @@ int proto_render_dropped(char *buf, size_t cap, uint64_t count, uint64_t total)
 	return finish(&o);
 }
 
-static const char *const level_names[8] = {"emerg",   "alert",  "crit", "err",
+static const char *const level_names[8] = {"emerg",   "alert",	"crit", "err",
 					   "warning", "notice", "info", "debug"};
 
-int proto_render_log(char *buf, size_t cap, const char *channel, uint8_t level,
-		     const char *text, size_t text_len, uint32_t seq)
+int proto_render_log(char *buf, size_t cap, const char *channel, uint8_t level, const char *text,
+		     size_t text_len, uint32_t seq)
 {
 	struct out o = {buf, 0, cap, false};
 	puts_(&o, "{\"class\":\"LOG\"");
@@ -522,8 +531,8 @@ int proto_render_log(char *buf, size_t cap, const char *channel, uint8_t level,
 	return finish(&o);
 }
 
-int proto_render_hello(char *buf, size_t cap, const char *channel,
-		       const struct m7b_hello *h, bool new_boot)
+int proto_render_hello(char *buf, size_t cap, const char *channel, const struct m7b_hello *h,
+		       bool new_boot)
 {
 	struct out o = {buf, 0, cap, false};
 	puts_(&o, "{\"class\":\"HELLO\"");
@@ -709,9 +718,9 @@ static const struct {
 	const char *name;
 	enum proto_cmd cmd;
 } cmds[] = {
-	{"watch", PROTO_CMD_WATCH},     {"unwatch", PROTO_CMD_UNWATCH},
-	{"status", PROTO_CMD_STATUS},   {"send", PROTO_CMD_SEND},
-	{"recover", PROTO_CMD_RECOVER}, {"reload", PROTO_CMD_RELOAD},
+	{"watch", PROTO_CMD_WATCH},	    {"unwatch", PROTO_CMD_UNWATCH},
+	{"status", PROTO_CMD_STATUS},	    {"send", PROTO_CMD_SEND},
+	{"recover", PROTO_CMD_RECOVER},	    {"reload", PROTO_CMD_RELOAD},
 	{"incidents", PROTO_CMD_INCIDENTS}, {"ping", PROTO_CMD_PING},
 };
 
@@ -755,7 +764,8 @@ static int parse_watch(const cJSON *root, struct proto_request *req, struct prot
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "channels");
 	if (it) {
 		if (!cJSON_IsArray(it))
-			return fail(e, PROTO_E_BAD_TYPE, "\"channels\" must be an array of strings");
+			return fail(e, PROTO_E_BAD_TYPE,
+				    "\"channels\" must be an array of strings");
 		int n = cJSON_GetArraySize(it);
 		if (n > 1024)
 			return fail(e, PROTO_E_BAD_VALUE, "\"channels\" has too many entries");
@@ -886,7 +896,8 @@ int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 	/* Only whitespace may follow the value. */
 	for (const char *p = end; p && p < line + len; p++)
 		if (*p != ' ' && *p != '\t' && *p != '\r')
-			return fail(e, PROTO_E_BAD_JSON, "trailing characters after the JSON value");
+			return fail(e, PROTO_E_BAD_JSON,
+				    "trailing characters after the JSON value");
 	if (!cJSON_IsObject(root))
 		return fail(e, PROTO_E_NOT_OBJECT, "a request must be a JSON object");
 

@@ -9,13 +9,13 @@
 
 #include "m7bridge/wire.h"
 
-#define PROTO_MAJOR 1
-#define PROTO_MINOR 0
-#define PROTO_LINE_MAX 65536u /* longest line either way, without the newline */
-#define PROTO_ID_MAX 256      /* longest "id", as JSON text */
-#define PROTO_NAME_MAX 64
-#define PROTO_FRAME_MAX 4096  /* a rendered FRAME always fits */
-#define PROTO_FLOOD_LINES 32  /* bad lines in a row before disconnect */
+#define PROTO_MAJOR	  1
+#define PROTO_MINOR	  0
+#define PROTO_LINE_MAX	  65536u /* longest line either way, without the newline */
+#define PROTO_ID_MAX	  256	 /* longest "id", as JSON text */
+#define PROTO_NAME_MAX	  64
+#define PROTO_FRAME_MAX	  4096 /* a rendered FRAME always fits */
+#define PROTO_FLOOD_LINES 32   /* bad lines in a row before disconnect */
 
 /* Streamable classes, as a bit mask for watch filters. */
 enum proto_class {
@@ -69,7 +69,7 @@ enum proto_err {
 struct proto_request {
 	enum proto_cmd cmd;
 	char cmd_name[32];
-	char id[PROTO_ID_MAX + 1]; /* JSON text of "id", "" when absent */
+	char id[PROTO_ID_MAX + 1];    /* JSON text of "id", "" when absent */
 	char channel[PROTO_NAME_MAX]; /* "" when absent */
 	/* watch */
 	bool all_channels;
@@ -137,24 +137,23 @@ struct proto_frame {
 };
 
 /* Renders a FRAME line with its '\n' into buf. Returns length or -ENOSPC. */
-int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f,
-		       enum proto_encoding enc);
+int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f, enum proto_encoding enc);
 
 /* The following render one line (with '\n') into buf and return its length or -ENOSPC.
  * id is JSON text or "" (left out). */
 int proto_render_version(char *buf, size_t cap, const char *release);
 int proto_render_state(char *buf, size_t cap, const char *channel, const char *state,
 		       const char *reason, const char *detail, const char *errno_name);
-int proto_render_ack(char *buf, size_t cap, const char *id, const char *cmd,
-		     const char *channel, bool has_seq, uint32_t seq);
+int proto_render_ack(char *buf, size_t cap, const char *id, const char *cmd, const char *channel,
+		     bool has_seq, uint32_t seq);
 int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err code,
 		       const char *message, const char *channel);
 int proto_render_pong(char *buf, size_t cap, const char *id);
 int proto_render_dropped(char *buf, size_t cap, uint64_t count, uint64_t total);
-int proto_render_log(char *buf, size_t cap, const char *channel, uint8_t level,
-		     const char *text, size_t text_len, uint32_t seq);
-int proto_render_hello(char *buf, size_t cap, const char *channel,
-		       const struct m7b_hello *h, bool new_boot);
+int proto_render_log(char *buf, size_t cap, const char *channel, uint8_t level, const char *text,
+		     size_t text_len, uint32_t seq);
+int proto_render_hello(char *buf, size_t cap, const char *channel, const struct m7b_hello *h,
+		       bool new_boot);
 int proto_render_heartbeat(char *buf, size_t cap, const char *channel, uint32_t seq,
 			   const struct m7b_heartbeat *hb);
 int proto_render_fault(char *buf, size_t cap, const char *channel, const char *kind,
@@ -163,8 +162,8 @@ int proto_render_fault(char *buf, size_t cap, const char *channel, const char *k
 /* STATUS: snapshots the daemon fills in; rendered with cJSON. */
 struct proto_status_channel {
 	const char *name, *device, *state, *reason;
-	uint64_t frames, recoveries, bytes, data_frames, seq_gaps, bad_crc, resyncs,
-		noise_bytes, reopens, unknown_types, sends, send_errors;
+	uint64_t frames, recoveries, bytes, data_frames, seq_gaps, bad_crc, resyncs, noise_bytes,
+		reopens, unknown_types, sends, send_errors;
 	unsigned send_queue;
 	bool has_credits;
 	int credits;
@@ -177,7 +176,7 @@ struct proto_status_channel {
 };
 struct proto_status_client {
 	uint64_t id;
-	int pid; /* 0 = unknown */
+	int pid;  /* 0 = unknown */
 	long uid; /* -1 = unknown */
 	bool watching;
 	enum proto_policy policy;

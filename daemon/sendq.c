@@ -177,12 +177,18 @@ unsigned sendq_length(const struct sendq *q)
 const char *sendq_result_to_string(enum sendq_result r)
 {
 	switch (r) {
-	case SENDQ_OK: return "ok";
-	case SENDQ_REJECTED: return "rejected";
-	case SENDQ_ACK_LOST: return "ack_lost";
-	case SENDQ_TIMEOUT: return "timeout";
-	case SENDQ_DOWN: return "down";
-	case SENDQ_RESTARTED: return "restarted";
+	case SENDQ_OK:
+		return "ok";
+	case SENDQ_REJECTED:
+		return "rejected";
+	case SENDQ_ACK_LOST:
+		return "ack_lost";
+	case SENDQ_TIMEOUT:
+		return "timeout";
+	case SENDQ_DOWN:
+		return "down";
+	case SENDQ_RESTARTED:
+		return "restarted";
 	}
 	return "unknown";
 }

@@ -11,14 +11,14 @@
 #include "proto.h"
 
 struct sendq_entry {
-	uint64_t client;           /* requesting client id */
+	uint64_t client;	   /* requesting client id */
 	char id[PROTO_ID_MAX + 1]; /* request id JSON text, "" if none */
 	uint8_t port;
 	uint16_t len;
 	uint8_t data[M7B_PAYLOAD_MAX];
-	bool inflight;             /* written to the tty, waiting for its ACK */
-	uint32_t seq;              /* wire seq once in flight */
-	uint64_t deadline_ms;      /* queued: since push; in flight: since written */
+	bool inflight;	      /* written to the tty, waiting for its ACK */
+	uint32_t seq;	      /* wire seq once in flight */
+	uint64_t deadline_ms; /* queued: since push; in flight: since written */
 	/* internal */
 	bool done;
 	uint8_t result, status;
@@ -26,12 +26,12 @@ struct sendq_entry {
 
 /* How an entry ended. */
 enum sendq_result {
-	SENDQ_OK = 0,      /* the firmware acknowledged it with status OK */
-	SENDQ_REJECTED,    /* the firmware answered with another status (see status) */
-	SENDQ_ACK_LOST,    /* a later frame was acknowledged but this one never was */
-	SENDQ_TIMEOUT,     /* deadline passed */
-	SENDQ_DOWN,        /* channel went down */
-	SENDQ_RESTARTED,   /* firmware restarted (new boot) while it was in flight */
+	SENDQ_OK = 0,	 /* the firmware acknowledged it with status OK */
+	SENDQ_REJECTED,	 /* the firmware answered with another status (see status) */
+	SENDQ_ACK_LOST,	 /* a later frame was acknowledged but this one never was */
+	SENDQ_TIMEOUT,	 /* deadline passed */
+	SENDQ_DOWN,	 /* channel went down */
+	SENDQ_RESTARTED, /* firmware restarted (new boot) while it was in flight */
 };
 
 struct sendq {
@@ -41,7 +41,7 @@ struct sendq {
 	unsigned cap, count, nfree;
 	unsigned inflight; /* entries written and not yet finished */
 	bool credits_known;
-	int credits;       /* frames the firmware can take now */
+	int credits; /* frames the firmware can take now */
 	unsigned timeout_ms;
 };
 

@@ -36,7 +36,8 @@ static void on_listen(evutil_socket_t fd, short what, void *arg)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_struct(s->log, LOG_WARNING, NULL, "accept: %s", strerror(errno));
+				log_struct(s->log, LOG_WARNING, NULL, "accept: %s",
+					   strerror(errno));
 			return;
 		}
 		s->on_accept(s->ud, c);
@@ -63,8 +64,7 @@ static int remove_stale(const char *path, const struct log *log)
 	int e = errno;
 	close(fd);
 	if (r == 0) {
-		log_struct(log, LOG_ERR, NULL,
-			   "%s is in use: another m7bridged is running", path);
+		log_struct(log, LOG_ERR, NULL, "%s is in use: another m7bridged is running", path);
 		return -EADDRINUSE;
 	}
 	if (e != ECONNREFUSED && e != ENOENT) {
@@ -151,8 +151,8 @@ struct server *server_new(struct event_base *base, const struct conf_daemon *cfg
 
 	int n = sd_listen_fds(1);
 	if (n > 1) {
-		log_struct(log, LOG_ERR, NULL, "expected one socket from the service manager, got %d",
-			   n);
+		log_struct(log, LOG_ERR, NULL,
+			   "expected one socket from the service manager, got %d", n);
 		*err = -EINVAL;
 		return server_free(s);
 	}

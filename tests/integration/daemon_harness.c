@@ -1,0 +1,556 @@
+/* Test harness for m7bridged integration tests: fake M7 on a pty, daemon process, clients. */
+#include "daemon_harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+bool h_sun(struct sockaddr_un *a, const char *path)
+{
+	memset(a, 0, sizeof *a);
+	a->sun_family = AF_UNIX;
+	size_t n = strlen(path);
+	if (n >= sizeof a->sun_path)
+		return false;
+	memcpy(a->sun_path, path, n + 1);
+	return true;
+}
+
+uint64_t h_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- fake M7 ---- */
+
+int fake_m7_open(struct fake_m7 *m, const char *link)
+{
+	int master, slave;
+	if (openpty(&master, &slave, NULL, NULL, NULL) < 0)
+		return -errno;
+	/* Raw on the master applies to the slave: no echo, no CR/LF games. */
+	struct termios t;
+	if (tcgetattr(master, &t) == 0) {
+		cfmakeraw(&t);
+		tcsetattr(master, TCSANOW, &t);
+	}
+	char name[64];
+	if (ttyname_r(slave, name, sizeof name) != 0) {
+		close(master);
+		close(slave);
+		return -EIO;
+	}
+	close(slave);
+	fcntl(master, F_SETFD, FD_CLOEXEC);
+	memset(m, 0, sizeof *m);
+	m->master = master;
+	snprintf(m->slave, sizeof m->slave, "%s", name);
+	snprintf(m->link, sizeof m->link, "%s", link);
+	m7b_decoder_init(&m->dec);
+	char tmp[PATH_MAX + 8];
+	snprintf(tmp, sizeof tmp, "%s.tmp", link);
+	unlink(tmp);
+	if (symlink(name, tmp) < 0 || rename(tmp, link) < 0) {
+		int e = errno;
+		close(master);
+		return -e;
+	}
+	return 0;
+}
+
+void fake_m7_close(struct fake_m7 *m)
+{
+	if (m->master >= 0)
+		close(m->master);
+	m->master = -1;
+}
+
+int fake_m7_write(struct fake_m7 *m, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	while (n) {
+		ssize_t w = write(m->master, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (h_now_ms() > end)
+			return -ETIMEDOUT;
+		struct pollfd pfd = {m->master, POLLOUT, 0};
+		poll(&pfd, 1, 100);
+	}
+	return 0;
+}
+
+int fake_m7_frame(struct fake_m7 *m, uint8_t type, uint8_t port, uint8_t flags, const void *payload,
+		  size_t len)
+{
+	uint8_t buf[M7B_FRAME_MAX];
+	struct m7b_frame h = {.ver = 1,
+			      .type = type,
+			      .port = port,
+			      .flags = flags,
+			      .seq = m->seq++,
+			      .len = (uint16_t)len};
+	struct m7b_part part = {payload, len};
+	int n = m7b_wire_encode(buf, sizeof buf, &h, &part, len ? 1 : 0);
+	if (n < 0)
+		return n;
+	return fake_m7_write(m, buf, (size_t)n);
+}
+
+int fake_m7_hello(struct fake_m7 *m, uint32_t boot_id, uint16_t credits, const char *name)
+{
+	uint8_t p[M7B_PAYLOAD_MAX];
+	struct m7b_hello h = {.tick_hz = 8000000,
+			      .boot_id = boot_id,
+			      .now_ticks = 123456789,
+			      .max_payload = 478,
+			      .host_credits = credits,
+			      .name = name,
+			      .name_len = strlen(name)};
+	int n = m7b_wire_pack_hello(p, sizeof p, &h);
+	if (n < 0)
+		return n;
+	m->seq = 0;
+	/* A sender emits one 0x00 before its first frame after it starts. */
+	int r = fake_m7_write(m, "", 1);
+	return r < 0 ? r : fake_m7_frame(m, M7B_T_HELLO, 0, 0, p, (size_t)n);
+}
+
+int fake_m7_data(struct fake_m7 *m, uint8_t port, uint8_t flags, uint64_t t_first, uint64_t t_last,
+		 const void *bytes, size_t n)
+{
+	uint8_t p[M7B_PAYLOAD_MAX];
+	struct m7b_data d = {.t_first = t_first, .t_last = t_last, .bytes = bytes, .nbytes = n};
+	int len = m7b_wire_pack_data(p, sizeof p, &d);
+	if (len < 0)
+		return len;
+	return fake_m7_frame(m, M7B_T_DATA, port, flags, p, (size_t)len);
+}
+
+int fake_m7_log(struct fake_m7 *m, uint8_t level, const char *text)
+{
+	uint8_t p[M7B_PAYLOAD_MAX];
+	struct m7b_log l = {.level = level, .text = text, .text_len = strlen(text)};
+	int len = m7b_wire_pack_log(p, sizeof p, &l);
+	if (len < 0)
+		return len;
+	return fake_m7_frame(m, M7B_T_LOG, 0, 0, p, (size_t)len);
+}
+
+int fake_m7_ack(struct fake_m7 *m, uint32_t acked_seq, uint8_t type, uint8_t status,
+		uint16_t credits)
+{
+	uint8_t p[16];
+	struct m7b_ack a = {
+		.acked_seq = acked_seq, .acked_type = type, .status = status, .credits = credits};
+	int len = m7b_wire_pack_ack(p, sizeof p, &a);
+	if (len < 0)
+		return len;
+	return fake_m7_frame(m, M7B_T_ACK, 0, 0, p, (size_t)len);
+}
+
+int fake_m7_next(struct fake_m7 *m, struct m7b_frame *f, uint8_t *buf, size_t cap, int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		const uint8_t *pos = m->rx + m->rx_off;
+		if (m->rx_off < m->rx_len) {
+			int r = m7b_decoder_next(&m->dec, &pos, m->rx + m->rx_len, f);
+			m->rx_off = (size_t)(pos - m->rx);
+			if (r == 1) {
+				size_t n = f->len < cap ? f->len : cap;
+				if (n)
+					memcpy(buf, f->payload, n);
+				f->payload = buf;
+				return 1;
+			}
+			continue;
+		}
+		uint64_t now = h_now_ms();
+		if (now >= end)
+			return 0;
+		struct pollfd pfd = {m->master, POLLIN, 0};
+		int pr = poll(&pfd, 1, (int)(end - now));
+		if (pr <= 0)
+			continue;
+		ssize_t n = read(m->master, m->rx, sizeof m->rx);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0 && errno == EIO) {
+			/* Nobody has the slave open (yet): wait for the daemon. */
+			usleep(5000);
+			continue;
+		}
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		m->rx_len = (size_t)n;
+		m->rx_off = 0;
+	}
+}
+
+int fake_m7_handshake(struct fake_m7 *m, uint32_t boot_id, uint16_t credits)
+{
+	struct m7b_frame f;
+	uint8_t buf[M7B_PAYLOAD_MAX];
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	while (h_now_ms() < end) {
+		int r = fake_m7_next(m, &f, buf, sizeof buf, 500);
+		if (r < 0)
+			return r;
+		if (r == 1 && f.type == M7B_T_HOST_HELLO)
+			return fake_m7_hello(m, boot_id, credits, "fake-m7 1.0");
+	}
+	return -ETIMEDOUT;
+}
+
+/* ---- daemon process ---- */
+
+int h_tmpdir(struct daemon_proc *p)
+{
+	memset(p, 0, sizeof *p);
+	const char *t = getenv("TMPDIR");
+	if (!t || !t[0] || strlen(t) > 150)
+		t = "/tmp";
+	snprintf(p->dir, sizeof p->dir, "%.150s/m7bd-XXXXXX", t);
+	if (!mkdtemp(p->dir))
+		return -errno;
+	snprintf(p->sock, sizeof p->sock, "%s/m7bridge.sock", p->dir);
+	snprintf(p->conf, sizeof p->conf, "%s/m7bridge.conf", p->dir);
+	snprintf(p->log, sizeof p->log, "%s/daemon.log", p->dir);
+	return 0;
+}
+
+const char *h_daemon_path(void)
+{
+	static char path[PATH_MAX];
+	const char *root = getenv("M7B_BUILD_ROOT");
+	snprintf(path, sizeof path, "%s/daemon/m7bridged", root ? root : ".");
+	return path;
+}
+
+int daemon_proc_write_conf(struct daemon_proc *p, const char *conf_extra)
+{
+	char tmp[300];
+	snprintf(tmp, sizeof tmp, "%s.new", p->conf);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "[daemon]\nsocket = %s\nlog_level = debug\n%s", p->sock,
+		conf_extra ? conf_extra : "");
+	if (fclose(f) != 0)
+		return -errno;
+	return rename(tmp, p->conf) < 0 ? -errno : 0;
+}
+
+static bool can_connect(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a;
+	if (!h_sun(&a, path)) {
+		close(fd);
+		return false;
+	}
+	bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	close(fd);
+	return ok;
+}
+
+int daemon_proc_start(struct daemon_proc *p, const char *conf_extra)
+{
+	int r = daemon_proc_write_conf(p, conf_extra);
+	if (r < 0)
+		return r;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			close(fd);
+		}
+		execl(h_daemon_path(), "m7bridged", "-f", "-c", p->conf, (char *)NULL);
+		_exit(127);
+	}
+	p->pid = pid;
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	while (h_now_ms() < end) {
+		if (can_connect(p->sock))
+			return 0;
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			p->pid = 0;
+			return -ECHILD;
+		}
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+int daemon_proc_stop(struct daemon_proc *p)
+{
+	if (p->pid <= 0)
+		return -1;
+	kill(p->pid, SIGTERM);
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	int st;
+	while (h_now_ms() < end) {
+		pid_t w = waitpid(p->pid, &st, WNOHANG);
+		if (w == p->pid) {
+			p->pid = 0;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		usleep(10000);
+	}
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, &st, 0);
+	p->pid = 0;
+	return -1;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void h_cleanup(struct daemon_proc *p)
+{
+	if (p->pid > 0)
+		daemon_proc_stop(p);
+	if (getenv("M7B_KEEP_TMP")) {
+		fprintf(stderr, "kept %s\n", p->dir);
+		return;
+	}
+	if (p->dir[0])
+		nftw(p->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int h_run(char *err, size_t cap, const char *const *args)
+{
+	int pfd[2];
+	if (pipe(pfd) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(pfd[1], 2);
+		int devnull = open("/dev/null", O_WRONLY);
+		if (devnull >= 0)
+			dup2(devnull, 1);
+		close(pfd[0]);
+		close(pfd[1]);
+		execv(h_daemon_path(), (char *const *)args);
+		_exit(127);
+	}
+	close(pfd[1]);
+	size_t n = 0;
+	ssize_t r;
+	while ((r = read(pfd[0], err + n, cap - 1 - n)) > 0 && n + (size_t)r < cap - 1)
+		n += (size_t)r;
+	if (r > 0)
+		n += (size_t)r;
+	err[n] = '\0';
+	close(pfd[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+long h_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	long kib = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* ---- clients ---- */
+
+int tclient_connect(struct tclient *c, const char *path)
+{
+	memset(c, 0, sizeof *c);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return -errno;
+	struct sockaddr_un a;
+	if (!h_sun(&a, path)) {
+		close(c->fd);
+		return -ENAMETOOLONG;
+	}
+	if (connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		int e = errno;
+		close(c->fd);
+		c->fd = -1;
+		return -e;
+	}
+	c->cap = 1 << 20;
+	c->buf = malloc(c->cap);
+	return c->buf ? 0 : -ENOMEM;
+}
+
+void tclient_close(struct tclient *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->buf);
+	c->buf = NULL;
+}
+
+int tclient_send_raw(struct tclient *c, const void *buf, size_t n)
+{
+	const char *p = buf;
+	while (n) {
+		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int tclient_send(struct tclient *c, const char *line)
+{
+	int r = tclient_send_raw(c, line, strlen(line));
+	return r < 0 ? r : tclient_send_raw(c, "\n", 1);
+}
+
+const char *tclient_line(struct tclient *c, int timeout_ms, bool *eof)
+{
+	if (eof)
+		*eof = false;
+	if (c->consumed) {
+		memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
+		c->len -= c->consumed;
+		c->consumed = 0;
+	}
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		char *nl = memchr(c->buf, '\n', c->len);
+		if (nl) {
+			*nl = '\0';
+			c->consumed = (size_t)(nl - c->buf) + 1;
+			return c->buf;
+		}
+		uint64_t now = h_now_ms();
+		if (c->len + 1 >= c->cap)
+			return NULL;
+		/* Always look at the socket once, even with no time left. */
+		struct pollfd pfd = {c->fd, POLLIN, 0};
+		int pr = poll(&pfd, 1, now >= end ? 0 : (int)(end - now));
+		if (pr <= 0) {
+			if (h_now_ms() >= end)
+				return NULL;
+			continue;
+		}
+		ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len - 1, 0);
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (eof)
+				*eof = true;
+			return NULL;
+		}
+		c->len += (size_t)n;
+	}
+}
+
+cJSON *tclient_obj(struct tclient *c, int timeout_ms)
+{
+	const char *l = tclient_line(c, timeout_ms, NULL);
+	return l ? cJSON_Parse(l) : NULL;
+}
+
+cJSON *tclient_wait(struct tclient *c, const char *cls, int timeout_ms)
+{
+	return tclient_wait_str(c, cls, NULL, NULL, timeout_ms);
+}
+
+cJSON *tclient_wait_str(struct tclient *c, const char *cls, const char *key, const char *val,
+			int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		uint64_t now = h_now_ms();
+		if (now >= end)
+			return NULL;
+		cJSON *o = tclient_obj(c, (int)(end - now));
+		if (!o)
+			return NULL;
+		const char *k = j_str(o, "class");
+		if (k && strcmp(k, cls) == 0 &&
+		    (!key || (j_str(o, key) && strcmp(j_str(o, key), val) == 0)))
+			return o;
+		cJSON_Delete(o);
+	}
+}
+
+int tclient_open(struct tclient *c, const char *path, const char *watch_line)
+{
+	int r = tclient_connect(c, path);
+	if (r < 0)
+		return r;
+	cJSON *v = tclient_obj(c, H_TIMEOUT_MS);
+	bool ok = v && j_str(v, "class") && strcmp(j_str(v, "class"), "VERSION") == 0;
+	cJSON_Delete(v);
+	if (!ok)
+		return -EPROTO;
+	if (!watch_line)
+		return 0;
+	r = tclient_send(c, watch_line);
+	if (r < 0)
+		return r;
+	cJSON *a = tclient_wait(c, "ACK", H_TIMEOUT_MS);
+	ok = a != NULL;
+	cJSON_Delete(a);
+	return ok ? 0 : -ETIMEDOUT;
+}
+
+const char *j_str(const cJSON *o, const char *key)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+double j_num(const cJSON *o, const char *key)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(it) ? it->valuedouble : -1;
+}

@@ -1,0 +1,1023 @@
+/* m7bridged end to end: a fake M7 on a pty, the daemon as a process, clients on its
+ * socket. Frames, fan-out, garbage, reopen, slow clients, bad requests, sends, config
+ * errors, SIGHUP reload, a busy tty, shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "daemon_harness.h"
+
+struct fx {
+	struct daemon_proc p;
+	struct fake_m7 m;
+	char link[256];
+};
+
+static char conf_buf[8192];
+
+static const char *chan_conf(const struct fx *f, const char *extra)
+{
+	snprintf(conf_buf, sizeof conf_buf,
+		 "[channel m7]\ndevice = %s\nport.2 = gps\nreopen_min_ms = 20\nreopen_max_ms = "
+		 "200\n%s",
+		 f->link, extra ? extra : "");
+	return conf_buf;
+}
+
+static int setup_with(void **state, const char *extra, bool handshake)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	assert_int_equal(h_tmpdir(&f->p), 0);
+	snprintf(f->link, sizeof f->link, "%s/ttyRPMSG30", f->p.dir);
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	assert_int_equal(daemon_proc_start(&f->p, chan_conf(f, extra)), 0);
+	if (handshake)
+		assert_int_equal(fake_m7_handshake(&f->m, 0xA1B2C3D4, 8), 0);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, NULL, true);
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	if (!f)
+		return 0;
+	int st = daemon_proc_stop(&f->p);
+	fake_m7_close(&f->m);
+	if (st != 0) {
+		/* Show what the daemon said (ASan reports land there too). */
+		char cmd[PATH_MAX + 16];
+		snprintf(cmd, sizeof cmd, "cat '%s' >&2", f->p.log);
+		(void)!system(cmd);
+	}
+	h_cleanup(&f->p);
+	free(f);
+	assert_int_equal(st, 0);
+	return 0;
+}
+
+/* Independent base64 for checking (RFC 4648). */
+static void b64(const uint8_t *in, size_t n, char *out)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		out[o++] = t[v >> 18 & 63];
+		out[o++] = t[v >> 12 & 63];
+		out[o++] = i + 1 < n ? t[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? t[v & 63] : '=';
+	}
+	out[o] = '\0';
+}
+
+static cJSON *status_of(struct tclient *c)
+{
+	assert_int_equal(tclient_send(c, "{\"cmd\":\"status\",\"id\":\"st\"}"), 0);
+	cJSON *s = tclient_wait(c, "STATUS", H_TIMEOUT_MS);
+	assert_non_null(s);
+	return s;
+}
+
+static const cJSON *status_channel(const cJSON *s, const char *name)
+{
+	const cJSON *ch;
+	cJSON_ArrayForEach(ch, cJSON_GetObjectItem(s, "channels")) if (strcmp(j_str(ch, "name"),
+									      name) == 0) return ch;
+	return NULL;
+}
+
+/* Waits until the channel's state in STATE objects becomes st. */
+static void wait_state(struct tclient *c, const char *st)
+{
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	while (h_now_ms() < end) {
+		cJSON *o = tclient_wait(c, "STATE", H_TIMEOUT_MS);
+		assert_non_null(o);
+		bool ok = strcmp(j_str(o, "state"), st) == 0;
+		cJSON_Delete(o);
+		if (ok)
+			return;
+	}
+	fail_msg("channel never became %s", st);
+}
+
+/* ---- tests ---- */
+
+static void test_version_exact(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	assert_int_equal(tclient_connect(&c, f->p.sock), 0);
+	const char *l = tclient_line(&c, H_TIMEOUT_MS, NULL);
+	assert_non_null(l);
+	assert_string_equal(l, "{\"class\":\"VERSION\",\"release\":\"" M7B_VERSION
+			       "\",\"proto_major\":1,\"proto_minor\":0}");
+	/* Nothing is streamed before watch, even when frames flow. */
+	uint8_t b = 'x';
+	assert_int_equal(fake_m7_data(&f->m, 1, 0, 1, 2, &b, 1), 0);
+	assert_null(tclient_line(&c, 300, NULL));
+	tclient_close(&c);
+}
+
+static void test_frames_one_client(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"id\":1}"), 0);
+	cJSON *st = tclient_wait(&c, "STATE", H_TIMEOUT_MS);
+	assert_non_null(st);
+	assert_string_equal(j_str(st, "reason"), "snapshot");
+	cJSON_Delete(st);
+
+	enum { N = 300 };
+	uint8_t bytes[N][64];
+	for (int i = 0; i < N; i++) {
+		size_t n = (size_t)(i % 60) + 1;
+		for (size_t k = 0; k < n; k++)
+			bytes[i][k] = (uint8_t)(i * 7 + k * 13); /* includes 0x00, '"', '\n' ... */
+		uint8_t flags = i % 50 == 0 ? (M7B_DATA_OVERRUN | M7B_DATA_CONTINUED) : 0;
+		assert_int_equal(fake_m7_data(&f->m, (uint8_t)(i % 3), flags, 1000000ull * i,
+					      1000000ull * i + 90, bytes[i], n),
+				 0);
+	}
+	for (int i = 0; i < N; i++) {
+		cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+		assert_non_null(o);
+		size_t n = (size_t)(i % 60) + 1;
+		char want[128];
+		b64(bytes[i], n, want);
+		assert_string_equal(j_str(o, "channel"), "m7");
+		assert_int_equal((int)j_num(o, "port"), i % 3);
+		assert_int_equal((long)j_num(o, "seq"), i + 1); /* HELLO was seq 0 */
+		assert_true(j_num(o, "t_first") == 1000000.0 * i);
+		assert_true(j_num(o, "t_last") == 1000000.0 * i + 90);
+		assert_string_equal(j_str(o, "data"), want);
+		assert_int_equal((int)j_num(o, "len"), (int)n);
+		if (i % 3 == 2)
+			assert_string_equal(j_str(o, "port_name"), "gps");
+		else
+			assert_null(cJSON_GetObjectItem(o, "port_name"));
+		const cJSON *fl = cJSON_GetObjectItem(o, "flags");
+		if (i % 50 == 0) {
+			assert_int_equal(cJSON_GetArraySize(fl), 2);
+			assert_string_equal(cJSON_GetArrayItem(fl, 0)->valuestring, "overrun");
+			assert_string_equal(cJSON_GetArrayItem(fl, 1)->valuestring, "continued");
+		} else {
+			assert_null(fl);
+		}
+		cJSON_Delete(o);
+	}
+	/* Full 64-bit ticks are printed exactly. */
+	uint8_t b = 0x42;
+	assert_int_equal(fake_m7_data(&f->m, 1, 0, UINT64_MAX - 1, UINT64_MAX, &b, 1), 0);
+	const char *l;
+	do {
+		l = tclient_line(&c, H_TIMEOUT_MS, NULL);
+		assert_non_null(l);
+	} while (!strstr(l, "\"FRAME\""));
+	assert_non_null(
+		strstr(l, "\"t_first\":18446744073709551614,\"t_last\":18446744073709551615"));
+
+	cJSON *s = status_of(&c);
+	const cJSON *ch = status_channel(s, "m7");
+	assert_non_null(ch);
+	assert_string_equal(j_str(ch, "state"), "up");
+	assert_int_equal((int)j_num(ch, "data_frames"), N + 1);
+	assert_int_equal((int)j_num(ch, "frames"), N + 2);
+	assert_int_equal((int)j_num(ch, "seq_gaps"), 0);
+	assert_string_equal(j_str(cJSON_GetObjectItem(ch, "firmware"), "name"), "fake-m7 1.0");
+	assert_true(j_num(cJSON_GetObjectItem(ch, "firmware"), "boot_id") == 0xA1B2C3D4);
+	cJSON_Delete(s);
+	tclient_close(&c);
+}
+
+static void test_frames_many_clients(void **state)
+{
+	struct fx *f = *state;
+	struct tclient all, hex, port2, states;
+	assert_int_equal(tclient_open(&all, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	assert_int_equal(
+		tclient_open(&hex, f->p.sock,
+			     "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"encoding\":\"hex\"}"),
+		0);
+	assert_int_equal(tclient_open(&port2, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"ports\":[2],"
+				      "\"channels\":[\"m7\"]}"),
+			 0);
+	assert_int_equal(
+		tclient_open(
+			&states, f->p.sock,
+			"{\"cmd\":\"watch\",\"classes\":[\"STATE\"],\"channels\":[\"other\"]}"),
+		0);
+	enum { N = 200 };
+	for (int i = 0; i < N; i++) {
+		uint8_t d[3] = {(uint8_t)i, 0, 0xAB};
+		assert_int_equal(fake_m7_data(&f->m, (uint8_t)(i % 4), 0, (uint64_t)i,
+					      (uint64_t)i + 1, d, sizeof d),
+				 0);
+	}
+	int got_port2 = 0;
+	for (int i = 0; i < N; i++) {
+		cJSON *a = tclient_wait(&all, "FRAME", H_TIMEOUT_MS);
+		cJSON *h = tclient_wait(&hex, "FRAME", H_TIMEOUT_MS);
+		assert_non_null(a);
+		assert_non_null(h);
+		char want[16];
+		snprintf(want, sizeof want, "%02x00ab", i & 0xff);
+		assert_string_equal(j_str(h, "hex"), want);
+		assert_null(cJSON_GetObjectItem(h, "data"));
+		assert_true(j_num(a, "seq") == j_num(h, "seq"));
+		assert_true(j_num(a, "t_first") == i);
+		if (i % 4 == 2) {
+			cJSON *p = tclient_wait(&port2, "FRAME", H_TIMEOUT_MS);
+			assert_non_null(p);
+			assert_true(j_num(p, "seq") == j_num(a, "seq"));
+			assert_int_equal((int)j_num(p, "port"), 2);
+			cJSON_Delete(p);
+			got_port2++;
+		}
+		cJSON_Delete(a);
+		cJSON_Delete(h);
+	}
+	assert_int_equal(got_port2, N / 4);
+	/* Filtered out: nothing more for port2 and nothing at all for "other". */
+	assert_null(tclient_line(&port2, 200, NULL));
+	assert_null(tclient_line(&states, 200, NULL));
+	tclient_close(&all);
+	tclient_close(&hex);
+	tclient_close(&port2);
+	tclient_close(&states);
+}
+
+static void test_garbage(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"]}"),
+			 0);
+	uint8_t d = 1;
+	/* The kernel's unframed greeting, noise, a frame with a bad CRC, a half frame. */
+	/* hello world! glued to a frame costs that frame (no delimiter between them)... */
+	assert_int_equal(fake_m7_write(&f->m, "hello world!", 12), 0);
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, 5, 5, &d, 1), 0);
+	/* ...but after the 0x00 a sender emits when it (re)starts, nothing is lost. */
+	assert_int_equal(fake_m7_write(&f->m, "hello world!", 12), 0);
+	assert_int_equal(fake_m7_write(&f->m, "", 1), 0);
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, 10, 11, &d, 1), 0);
+	uint8_t noise[300];
+	for (size_t i = 0; i < sizeof noise; i++)
+		noise[i] = (uint8_t)(i * 37 + 11) | 1;
+	noise[299] = 0;
+	assert_int_equal(fake_m7_write(&f->m, noise, sizeof noise), 0);
+	uint8_t frame[M7B_FRAME_MAX];
+	struct m7b_frame h = {.ver = 1, .type = M7B_T_DATA, .seq = 77, .len = 17};
+	uint8_t pl[17] = {0};
+	struct m7b_part part = {pl, sizeof pl};
+	int n = m7b_wire_encode(frame, sizeof frame, &h, &part, 1);
+	assert_true(n > 4);
+	frame[n - 3] ^= 0x40; /* CRC byte damaged */
+	if (frame[n - 3] == 0)
+		frame[n - 3] = 0x40;
+	assert_int_equal(fake_m7_write(&f->m, frame, (size_t)n), 0);
+	assert_int_equal(fake_m7_write(&f->m, frame, 5), 0); /* half a frame */
+	assert_int_equal(fake_m7_write(&f->m, "", 1), 0);
+	for (int i = 0; i < 5; i++) {
+		d = (uint8_t)(i + 2);
+		assert_int_equal(fake_m7_data(&f->m, 0, 0, 20 + i, 21 + i, &d, 1), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+		assert_non_null(o);
+		assert_true(j_num(o, "t_first") == (i == 0 ? 10 : 20 + i - 1));
+		cJSON_Delete(o);
+	}
+	cJSON *s = status_of(&c);
+	const cJSON *ch = status_channel(s, "m7");
+	assert_true(j_num(ch, "noise_bytes") >= 12 + 12 + 299);
+	assert_true(j_num(ch, "resyncs") >= 4);
+	assert_true(j_num(ch, "bad_crc") >= 1);
+	assert_int_equal((int)j_num(ch, "data_frames"), 6);
+	assert_string_equal(j_str(ch, "state"), "up");
+	cJSON_Delete(s);
+	tclient_close(&c);
+}
+
+static void test_seq_gaps(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"]}"),
+			 0);
+	uint8_t d = 1;
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, 1, 1, &d, 1), 0); /* seq 1 */
+	f->m.seq += 5;						     /* 5 lost in transit */
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, 2, 2, &d, 1), 0);
+	for (int i = 0; i < 2; i++)
+		cJSON_Delete(tclient_wait(&c, "FRAME", H_TIMEOUT_MS));
+	cJSON *s = status_of(&c);
+	assert_int_equal((int)j_num(status_channel(s, "m7"), "seq_gaps"), 5);
+	cJSON_Delete(s);
+	tclient_close(&c);
+}
+
+/* Sends frames, closes the pty (after the daemon drained it), brings up a new one
+ * behind the same symlink and checks nothing after the reopen is lost. */
+static void test_hangup_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	assert_int_equal(
+		tclient_open(&c, f->p.sock,
+			     "{\"cmd\":\"watch\",\"classes\":[\"FRAME\",\"STATE\",\"HELLO\"]}"),
+		0);
+	wait_state(&c, "up"); /* snapshot */
+	uint8_t d = 9;
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(fake_m7_data(&f->m, 1, 0, (uint64_t)i, (uint64_t)i, &d, 1), 0);
+	for (int i = 0; i < 10; i++)
+		cJSON_Delete(tclient_wait(&c, "FRAME", H_TIMEOUT_MS));
+	fake_m7_close(&f->m);
+	cJSON *down = tclient_wait(&c, "STATE", H_TIMEOUT_MS);
+	assert_non_null(down);
+	assert_string_equal(j_str(down, "state"), "down");
+	cJSON_Delete(down);
+
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	assert_int_equal(fake_m7_handshake(&f->m, 0x5555, 8), 0);
+	wait_state(&c, "up");
+	cJSON *hello = tclient_wait(&c, "HELLO", H_TIMEOUT_MS);
+	assert_non_null(hello);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(hello, "new_boot")));
+	cJSON_Delete(hello);
+	enum { N = 500 };
+	for (int i = 0; i < N; i++)
+		assert_int_equal(fake_m7_data(&f->m, 1, 0, 5000u + i, 5000u + i, &d, 1), 0);
+	for (int i = 0; i < N; i++) {
+		cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+		assert_non_null(o);
+		assert_true(j_num(o, "t_first") == 5000 + i);
+		assert_true(j_num(o, "seq") == i + 1);
+		cJSON_Delete(o);
+	}
+	cJSON *s = status_of(&c);
+	const cJSON *ch = status_channel(s, "m7");
+	assert_int_equal((int)j_num(ch, "reopens"), 1);
+	assert_int_equal((int)j_num(ch, "seq_gaps"), 0);
+	cJSON_Delete(s);
+	tclient_close(&c);
+}
+
+/* The symlink moves to a new pty while the old one is still open. */
+static void test_symlink_swap(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	assert_int_equal(tclient_open(&c, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"FRAME\",\"STATE\"]}"),
+			 0);
+	wait_state(&c, "up");
+	uint8_t d = 1;
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, 1, 1, &d, 1), 0);
+	cJSON_Delete(tclient_wait(&c, "FRAME", H_TIMEOUT_MS));
+	struct fake_m7 old = f->m;
+	uint64_t t0 = h_now_ms();
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	cJSON *o = tclient_wait(&c, "STATE", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "state"), "down");
+	assert_string_equal(j_str(o, "reason"), "device_replaced");
+	cJSON_Delete(o);
+	assert_int_equal(fake_m7_handshake(&f->m, 0x77, 8), 0);
+	print_message("reopened the swapped node %llu ms after the rename\n",
+		      (unsigned long long)(h_now_ms() - t0));
+	wait_state(&c, "up");
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(fake_m7_data(&f->m, 0, 0, 100u + i, 100u + i, &d, 1), 0);
+	for (int i = 0; i < 50; i++) {
+		o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+		assert_non_null(o);
+		assert_true(j_num(o, "t_first") == 100 + i);
+		cJSON_Delete(o);
+	}
+	fake_m7_close(&old);
+	tclient_close(&c);
+}
+
+/* A client that never reads must not stall the others nor grow the daemon. */
+static void test_slow_client(void **state)
+{
+	struct fx *f = *state;
+	struct tclient slow, fast, disc;
+	assert_int_equal(
+		tclient_open(&slow, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"]}"), 0);
+	assert_int_equal(
+		tclient_open(
+			&disc, f->p.sock,
+			"{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"policy\":\"disconnect\"}"),
+		0);
+	assert_int_equal(
+		tclient_open(&fast, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"]}"), 0);
+	long rss0 = h_rss_kib(f->p.pid);
+	uint8_t d[400];
+	memset(d, 'z', sizeof d);
+	/* ~280 MB of JSON would be queued for the slow client without a bound. */
+	enum { N = 6000 };
+	int fast_got = 0;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(fake_m7_data(&f->m, 0, 0, (uint64_t)i, (uint64_t)i, d, sizeof d),
+				 0);
+		if (i % 64 == 63 || i == N - 1) {
+			/* The fast client keeps up; the slow ones never read. */
+			for (;;) {
+				cJSON *o = tclient_obj(&fast, 0);
+				if (!o)
+					break;
+				assert_string_equal(j_str(o, "class"), "FRAME");
+				assert_true(j_num(o, "t_first") == fast_got);
+				fast_got++;
+				cJSON_Delete(o);
+			}
+		}
+	}
+	/* The fast one gets every frame, in order, and no DROPPED. */
+	for (;;) {
+		cJSON *o = tclient_obj(&fast, fast_got < N ? H_TIMEOUT_MS : 200);
+		if (!o)
+			break;
+		assert_string_equal(j_str(o, "class"), "FRAME");
+		assert_true(j_num(o, "t_first") == fast_got);
+		fast_got++;
+		cJSON_Delete(o);
+	}
+	assert_int_equal(fast_got, N);
+	long rss1 = h_rss_kib(f->p.pid);
+	print_message("daemon RSS %ld KiB -> %ld KiB\n", rss0, rss1);
+	assert_true(rss1 - rss0 < 16 * 1024);
+
+	cJSON *s = status_of(&fast);
+	const cJSON *cl;
+	bool saw_drops = false;
+	cJSON_ArrayForEach(cl, cJSON_GetObjectItem(s, "clients"))
+	{
+		if (j_num(cl, "dropped") > 0)
+			saw_drops = true;
+		assert_true(j_num(cl, "queued_bytes") <= 256 * 1024);
+	}
+	assert_true(saw_drops);
+	cJSON_Delete(s);
+
+	/* policy disconnect: the connection was closed. */
+	bool eof = false;
+	const char *l;
+	while ((l = tclient_line(&disc, H_TIMEOUT_MS, &eof)))
+		;
+	assert_true(eof);
+
+	/* The slow one catches up and is told how much it lost. */
+	cJSON *dr = tclient_wait(&slow, "DROPPED", H_TIMEOUT_MS);
+	assert_non_null(dr);
+	int dropped = (int)j_num(dr, "count");
+	assert_true(dropped > 0);
+	cJSON_Delete(dr);
+	/* Frames it got + frames dropped = all frames. */
+	tclient_close(&slow);
+	tclient_close(&disc);
+	tclient_close(&fast);
+	print_message("slow client: %d frames dropped\n", dropped);
+}
+
+static void expect_error(struct tclient *c, const char *line, const char *code)
+{
+	assert_int_equal(tclient_send(c, line), 0);
+	cJSON *e = tclient_wait(c, "ERROR", H_TIMEOUT_MS);
+	assert_non_null(e);
+	if (strcmp(j_str(e, "code"), code) != 0)
+		fail_msg("line %s: expected %s, got %s (%s)", line, code, j_str(e, "code"),
+			 j_str(e, "message"));
+	cJSON_Delete(e);
+}
+
+static void test_malformed(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	expect_error(&c, "this is not json", "bad_json");
+	expect_error(&c, "{\"cmd\":\"status\"} trailing", "bad_json");
+	expect_error(&c, "[1,2,3]", "not_object");
+	expect_error(&c, "\"watch\"", "not_object");
+	expect_error(&c, "{\"id\":1}", "missing_member");
+	expect_error(&c, "{\"cmd\":42}", "bad_type");
+	expect_error(&c, "{\"cmd\":\"launch\"}", "unknown_cmd");
+	expect_error(&c, "{\"cmd\":\"watch\",\"ports\":\"2\"}", "bad_type");
+	expect_error(&c, "{\"cmd\":\"watch\",\"ports\":[300]}", "bad_type");
+	expect_error(&c, "{\"cmd\":\"watch\",\"classes\":[\"NOPE\"]}", "bad_value");
+	expect_error(&c, "{\"cmd\":\"watch\",\"encoding\":\"rot13\"}", "bad_value");
+	expect_error(&c, "{\"cmd\":\"send\",\"port\":1,\"data\":\"AA==\"}", "missing_member");
+	expect_error(&c, "{\"cmd\":\"send\",\"channel\":\"m7\",\"port\":1,\"data\":\"!!\"}",
+		     "bad_value");
+	expect_error(&c, "{\"cmd\":\"send\",\"channel\":\"nope\",\"port\":1,\"data\":\"AA==\"}",
+		     "no_channel");
+	expect_error(&c, "{\"cmd\":\"recover\",\"channel\":\"m7\"}", "unsupported");
+	expect_error(&c, "{\"cmd\":\"reload\",\"channel\":\"m7\",\"firmware\":\"../x\"}",
+		     "bad_value");
+	/* The id is echoed in errors when it could be read. */
+	assert_int_equal(tclient_send(&c, "{\"cmd\":\"nope\",\"id\":\"abc\"}"), 0);
+	cJSON *e = tclient_wait(&c, "ERROR", H_TIMEOUT_MS);
+	assert_string_equal(j_str(e, "id"), "abc");
+	cJSON_Delete(e);
+	/* Still usable. */
+	assert_int_equal(tclient_send(&c, "{\"cmd\":\"ping\",\"id\":7}"), 0);
+	cJSON *p = tclient_wait(&c, "PONG", H_TIMEOUT_MS);
+	assert_non_null(p);
+	assert_int_equal((int)j_num(p, "id"), 7);
+	cJSON_Delete(p);
+
+	/* Over-long line: ERROR too_long, then the connection closes. */
+	size_t n = 70000;
+	char *big = malloc(n);
+	memset(big, 'a', n);
+	assert_int_equal(tclient_send_raw(&c, big, n), 0);
+	free(big);
+	e = tclient_wait(&c, "ERROR", H_TIMEOUT_MS);
+	assert_non_null(e);
+	assert_string_equal(j_str(e, "code"), "too_long");
+	cJSON_Delete(e);
+	bool eof = false;
+	while (tclient_line(&c, H_TIMEOUT_MS, &eof))
+		;
+	assert_true(eof);
+	tclient_close(&c);
+
+	/* A flood of bad lines ends the connection after the documented count. */
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	for (int i = 0; i < 40; i++)
+		(void)tclient_send(&c, "garbage");
+	int errors = 0;
+	bool flood = false;
+	cJSON *o;
+	while ((o = tclient_obj(&c, H_TIMEOUT_MS))) {
+		errors++;
+		if (strcmp(j_str(o, "code"), "flood") == 0)
+			flood = true;
+		cJSON_Delete(o);
+	}
+	assert_true(flood);
+	assert_int_equal(errors, 32);
+	tclient_close(&c);
+
+	/* The daemon is still up for others. */
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	tclient_close(&c);
+}
+
+static void test_send(void **state)
+{
+	struct fx *f = *state;
+	struct tclient a, b;
+	assert_int_equal(tclient_open(&a, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_open(&b, f->p.sock, NULL), 0);
+	/* 8 credits from the handshake; send 12 from two clients. */
+	for (int i = 0; i < 6; i++) {
+		char line[256];
+		char data[32];
+		snprintf(data, sizeof data, "a%02d", i);
+		char enc[64];
+		b64((const uint8_t *)data, 3, enc);
+		snprintf(line, sizeof line,
+			 "{\"cmd\":\"send\",\"id\":%d,\"channel\":\"m7\",\"port\":3,\"data\":\"%"
+			 "s\"}",
+			 i, enc);
+		assert_int_equal(tclient_send(&a, line), 0);
+		snprintf(line, sizeof line,
+			 "{\"cmd\":\"send\",\"id\":\"b%d\",\"channel\":\"m7\",\"port\":4,\"hex\":"
+			 "\"62%02x\"}",
+			 i, 0x30 + i);
+		assert_int_equal(tclient_send(&b, line), 0);
+		/* Interleave arrival order a0 b0 a1 b1 ... by waiting for each to arrive. */
+		struct m7b_frame fr;
+		uint8_t buf[M7B_PAYLOAD_MAX];
+		(void)fr;
+		(void)buf;
+	}
+	/* The fake M7 sees at most 8 frames before it acknowledges anything. */
+	struct m7b_frame fr;
+	uint8_t buf[M7B_PAYLOAD_MAX];
+	uint32_t seqs[12];
+	int got = 0;
+	while (got < 8) {
+		int r = fake_m7_next(&f->m, &fr, buf, sizeof buf, H_TIMEOUT_MS);
+		assert_int_equal(r, 1);
+		if (fr.type != M7B_T_SEND)
+			continue;
+		seqs[got++] = fr.seq;
+	}
+	assert_int_equal(fake_m7_next(&f->m, &fr, buf, sizeof buf, 300), 0);
+	/* Acknowledge one at a time, each granting one more credit: the rest follow. */
+	int a_acks = 0, b_acks = 0;
+	for (int k = 0; k < 12; k++) {
+		assert_int_equal(fake_m7_ack(&f->m, seqs[k], M7B_T_SEND, M7B_ACK_OK, 8), 0);
+		if (k + 8 < 12) {
+			int r;
+			do {
+				r = fake_m7_next(&f->m, &fr, buf, sizeof buf, H_TIMEOUT_MS);
+				assert_int_equal(r, 1);
+			} while (fr.type != M7B_T_SEND);
+			seqs[k + 8] = fr.seq;
+			assert_true(fr.port == 3 || fr.port == 4);
+			assert_int_equal(fr.len, fr.port == 3 ? 3 : 2);
+		}
+	}
+	/* Each client gets its ACKs in its own order with its ids. */
+	for (int i = 0; i < 6; i++) {
+		cJSON *o = tclient_obj(&a, H_TIMEOUT_MS);
+		assert_non_null(o);
+		assert_string_equal(j_str(o, "class"), "ACK");
+		assert_int_equal((int)j_num(o, "id"), i);
+		assert_string_equal(j_str(o, "channel"), "m7");
+		cJSON_Delete(o);
+		a_acks++;
+		o = tclient_obj(&b, H_TIMEOUT_MS);
+		assert_non_null(o);
+		assert_string_equal(j_str(o, "class"), "ACK");
+		char id[8];
+		snprintf(id, sizeof id, "b%d", i);
+		assert_string_equal(j_str(o, "id"), id);
+		cJSON_Delete(o);
+		b_acks++;
+	}
+	assert_int_equal(a_acks + b_acks, 12);
+
+	/* A rejected send. */
+	assert_int_equal(tclient_send(&a, "{\"cmd\":\"send\",\"id\":99,\"channel\":\"m7\",\"port\":"
+					  "9,\"hex\":\"00\"}"),
+			 0);
+	int r;
+	do {
+		r = fake_m7_next(&f->m, &fr, buf, sizeof buf, H_TIMEOUT_MS);
+		assert_int_equal(r, 1);
+	} while (fr.type != M7B_T_SEND);
+	assert_int_equal(fr.port, 9);
+	assert_int_equal(fr.len, 1);
+	assert_int_equal(buf[0], 0);
+	assert_int_equal(fake_m7_ack(&f->m, fr.seq, M7B_T_SEND, M7B_ACK_BAD_PORT, 8), 0);
+	cJSON *e = tclient_wait(&a, "ERROR", H_TIMEOUT_MS);
+	assert_non_null(e);
+	assert_string_equal(j_str(e, "code"), "send_failed");
+	assert_int_equal((int)j_num(e, "id"), 99);
+	cJSON_Delete(e);
+
+	cJSON *s = status_of(&a);
+	assert_int_equal((int)j_num(status_channel(s, "m7"), "sends"), 12);
+	assert_int_equal((int)j_num(status_channel(s, "m7"), "send_errors"), 1);
+	cJSON_Delete(s);
+	tclient_close(&a);
+	tclient_close(&b);
+}
+
+static void test_send_timeout_and_down(void **state)
+{
+	struct fx *f = *state;
+	struct tclient a;
+	assert_int_equal(tclient_open(&a, f->p.sock, NULL), 0);
+	assert_int_equal(
+		tclient_send(
+			&a,
+			"{\"cmd\":\"send\",\"id\":1,\"channel\":\"m7\",\"port\":1,\"hex\":\"41\"}"),
+		0);
+	cJSON *e = tclient_wait(&a, "ERROR", H_TIMEOUT_MS);
+	assert_non_null(e);
+	assert_string_equal(j_str(e, "code"), "timeout"); /* send_timeout_ms = 300 */
+	cJSON_Delete(e);
+	/* Pending while the channel goes down: channel_down. */
+	assert_int_equal(
+		tclient_send(
+			&a,
+			"{\"cmd\":\"send\",\"id\":2,\"channel\":\"m7\",\"port\":1,\"hex\":\"42\"}"),
+		0);
+	struct m7b_frame fr;
+	uint8_t buf[M7B_PAYLOAD_MAX];
+	int r;
+	do {
+		r = fake_m7_next(&f->m, &fr, buf, sizeof buf, H_TIMEOUT_MS);
+		assert_int_equal(r, 1);
+	} while (fr.type != M7B_T_SEND || buf[0] != 0x42);
+	fake_m7_close(&f->m);
+	e = tclient_wait(&a, "ERROR", H_TIMEOUT_MS);
+	assert_non_null(e);
+	assert_string_equal(j_str(e, "code"), "channel_down");
+	assert_int_equal((int)j_num(e, "id"), 2);
+	cJSON_Delete(e);
+	/* And while down: refused at once. */
+	assert_int_equal(
+		tclient_send(
+			&a,
+			"{\"cmd\":\"send\",\"id\":3,\"channel\":\"m7\",\"port\":1,\"hex\":\"43\"}"),
+		0);
+	e = tclient_wait(&a, "ERROR", H_TIMEOUT_MS);
+	assert_non_null(e);
+	assert_string_equal(j_str(e, "code"), "channel_down");
+	cJSON_Delete(e);
+	tclient_close(&a);
+}
+
+static int setup_short_timeout(void **state)
+{
+	return setup_with(state, "send_timeout_ms = 300\n", true);
+}
+
+static void test_log_frames(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"LOG\"]}"),
+			 0);
+	assert_int_equal(fake_m7_log(&f->m, 4, "uart2 \"overrun\"\tx"), 0);
+	uint8_t d = 1;
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, 1, 1, &d, 1), 0); /* filtered out */
+	assert_int_equal(fake_m7_log(&f->m, 6, "bad utf8 \xff end"), 0);
+	cJSON *o = tclient_wait(&c, "LOG", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_int_equal((int)j_num(o, "level"), 4);
+	assert_string_equal(j_str(o, "text"), "uart2 \"overrun\"\tx");
+	assert_string_equal(j_str(o, "channel"), "m7");
+	cJSON_Delete(o);
+	o = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "class"), "LOG");
+	assert_string_equal(j_str(o, "text"), "bad utf8 \xef\xbf\xbd end");
+	cJSON_Delete(o);
+	tclient_close(&c);
+}
+
+static void test_config_errors(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	assert_int_equal(h_tmpdir(&p), 0);
+	static const struct {
+		const char *text;
+		const char *want; /* substring of the message */
+	} cases[] = {
+		{"[daemon]\nsocket = relative.sock\n",
+		 ":2: [daemon] socket: must be an absolute path"},
+		{"[daemon]\nsocket_mode = 9999\n", ":2: [daemon] socket_mode:"},
+		{"[daemon]\nbogus = 1\n", ":2: [daemon] bogus: unknown key"},
+		{"[channel m7]\ndevice = /dev/x\n\n[channel m7]\ndevice = /dev/y\n",
+		 ":5: [channel m7] device: given twice"},
+		{"[channel a]\ndevice = /dev/x\n[channel b]\ndevice = /dev/y\n[channel a]\nport.1 "
+		 "= x\n",
+		 ":6: [channel a] port.1: channel 'a' defined twice"},
+		{"[channel m7]\nport.300 = x\ndevice=/dev/x\n", ":2: [channel m7] port.300:"},
+		{"[channel m7]\nsend_timeout_ms = soon\ndevice=/dev/x\n",
+		 ":2: [channel m7] send_timeout_ms:"},
+		{"# comment\n[channel m7]\nport.1 = gps\n", ":2: [channel m7] device: missing"},
+		{"[weird]\nx = 1\n", ":2: [weird] x: unknown section"},
+		{"[daemon\n", ":1: syntax error"},
+		{"[channel bad name!]\ndevice = /dev/x\n", ":2: [channel bad name!]"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		FILE *fp = fopen(p.conf, "w");
+		assert_non_null(fp);
+		fputs(cases[i].text, fp);
+		fclose(fp);
+		char err[2048];
+		const char *args[] = {"m7bridged", "--check-config", "-c", p.conf, NULL};
+		int st = h_run(err, sizeof err, args);
+		if (st != 78 || !strstr(err, cases[i].want) || !strstr(err, p.conf))
+			fail_msg("case %zu: status %d, message: %s (want %s)", i, st, err,
+				 cases[i].want);
+	}
+	/* Missing file named explicitly. */
+	char err[2048];
+	const char *args[] = {"m7bridged", "--check-config", "-c", "/nonexistent/m7.conf", NULL};
+	assert_int_equal(h_run(err, sizeof err, args), 78);
+	assert_non_null(strstr(err, "/nonexistent/m7.conf"));
+	/* A good one. */
+	FILE *fp = fopen(p.conf, "w");
+	fputs("[daemon]\nsocket = /run/x.sock\nclient_queue_kib = 64\n[channel a]\ndevice = "
+	      "/dev/ttyRPMSG30\nport.1 = gps ; inline comment\n",
+	      fp);
+	fclose(fp);
+	const char *ok[] = {"m7bridged", "--check-config", "-c", p.conf, NULL};
+	assert_int_equal(h_run(err, sizeof err, ok), 0);
+	/* Bad usage. */
+	const char *bad[] = {"m7bridged", "--no-such-flag", NULL};
+	assert_int_equal(h_run(err, sizeof err, bad), 64);
+	h_cleanup(&p);
+}
+
+static void test_sighup_reload(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	assert_int_equal(tclient_open(&c, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"FRAME\",\"STATE\"]}"),
+			 0);
+	wait_state(&c, "up");
+	/* Add channel b and rename port 2 of m7 (no reopen needed). */
+	char link2[256];
+	snprintf(link2, sizeof link2, "%s/ttyRPMSG31", f->p.dir);
+	struct fake_m7 m2;
+	assert_int_equal(fake_m7_open(&m2, link2), 0);
+	char extra[400];
+	snprintf(extra, sizeof extra, "[channel b]\ndevice = %s\n", link2);
+	char conf[8192];
+	snprintf(conf, sizeof conf,
+		 "[channel m7]\ndevice = %s\nport.2 = gnss\nreopen_min_ms = 20\nreopen_max_ms = "
+		 "200\n%s",
+		 f->link, extra);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	kill(f->p.pid, SIGHUP);
+	assert_int_equal(fake_m7_handshake(&m2, 2, 8), 0);
+	cJSON *o = tclient_wait_str(&c, "STATE", "channel", "b", H_TIMEOUT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	uint8_t d = 5;
+	assert_int_equal(fake_m7_data(&m2, 0, 0, 7, 7, &d, 1), 0);
+	assert_int_equal(fake_m7_data(&f->m, 2, 0, 8, 8, &d, 1), 0);
+	/* m7 was not disturbed (no STATE for it) and uses the new port name. */
+	int frames = 0;
+	while (frames < 2) {
+		o = tclient_obj(&c, H_TIMEOUT_MS);
+		assert_non_null(o);
+		if (strcmp(j_str(o, "class"), "STATE") == 0)
+			assert_string_equal(j_str(o, "channel"), "b");
+		if (strcmp(j_str(o, "class"), "FRAME") == 0) {
+			frames++;
+			if (strcmp(j_str(o, "channel"), "m7") == 0)
+				assert_string_equal(j_str(o, "port_name"), "gnss");
+		}
+		cJSON_Delete(o);
+	}
+	/* Remove b again. */
+	snprintf(conf, sizeof conf,
+		 "[channel m7]\ndevice = %s\nport.2 = gnss\nreopen_min_ms = 20\nreopen_max_ms = "
+		 "200\n",
+		 f->link);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	kill(f->p.pid, SIGHUP);
+	o = tclient_wait_str(&c, "STATE", "channel", "b", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "state"), "down");
+	assert_string_equal(j_str(o, "reason"), "removed");
+	cJSON_Delete(o);
+	/* A broken file keeps the running configuration. */
+	assert_int_equal(daemon_proc_write_conf(&f->p, "[channel m7]\nbogus = 1\n"), 0);
+	kill(f->p.pid, SIGHUP);
+	assert_int_equal(fake_m7_data(&f->m, 2, 0, 9, 9, &d, 1), 0);
+	o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_true(j_num(o, "t_first") == 9);
+	cJSON_Delete(o);
+	cJSON *s = status_of(&c);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(s, "channels")), 1);
+	cJSON_Delete(s);
+	fake_m7_close(&m2);
+	tclient_close(&c);
+}
+
+/* Another process holds the tty exclusively: the daemon names it. */
+static void test_busy_holder(void **state)
+{
+	struct daemon_proc p;
+	assert_int_equal(h_tmpdir(&p), 0);
+	char link[256];
+	snprintf(link, sizeof link, "%s/ttyRPMSG30", p.dir);
+	struct fake_m7 m;
+	assert_int_equal(fake_m7_open(&m, link), 0);
+	int go[2];
+	assert_int_equal(pipe(go), 0);
+	pid_t holder = fork();
+	assert_true(holder >= 0);
+	if (holder == 0) {
+		int fd = open(link, O_RDWR | O_NOCTTY);
+		if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0 || ioctl(fd, TIOCEXCL) < 0)
+			_exit(1);
+		close(go[0]);
+		(void)!write(go[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	close(go[1]);
+	char x;
+	assert_int_equal(read(go[0], &x, 1), 1);
+	close(go[0]);
+	char conf[512];
+	snprintf(conf, sizeof conf,
+		 "[channel m7]\ndevice = %s\nreopen_min_ms = 20\nreopen_max_ms = 100\n", link);
+	int r = daemon_proc_start(&p, conf);
+	bool ok = r == 0;
+	struct tclient c;
+	if (ok)
+		ok = tclient_open(&c, p.sock, NULL) == 0;
+	cJSON *s = NULL;
+	if (ok) {
+		s = status_of(&c);
+		const cJSON *ch = status_channel(s, "m7");
+		ok = strcmp(j_str(ch, "reason"), "busy") == 0 &&
+		     j_num(cJSON_GetObjectItem(ch, "holder"), "pid") == holder;
+		if (!ok) {
+			char *t = cJSON_PrintUnformatted(s);
+			print_error("status: %s\n", t);
+			free(t);
+		}
+		cJSON_Delete(s);
+	}
+	/* Once the holder lets go, the daemon takes the tty. */
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	if (ok)
+		ok = fake_m7_handshake(&m, 1, 8) == 0;
+	if (r == 0)
+		tclient_close(&c);
+	int st = daemon_proc_stop(&p);
+	fake_m7_close(&m);
+	h_cleanup(&p);
+	assert_true(ok);
+	assert_int_equal(st, 0);
+}
+
+/* Stale socket from a crashed daemon is replaced; SIGTERM removes the socket. */
+static void test_stale_socket_and_shutdown(void **state)
+{
+	struct daemon_proc p;
+	assert_int_equal(h_tmpdir(&p), 0);
+	/* A bound socket nobody listens on. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		struct sockaddr_un a;
+		if (!h_sun(&a, p.sock))
+			_exit(2);
+		_exit(bind(fd, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	assert_int_equal(WEXITSTATUS(st), 0);
+	struct stat sb;
+	assert_int_equal(stat(p.sock, &sb), 0);
+	assert_int_equal(daemon_proc_start(&p, ""), 0);
+	assert_int_equal(stat(p.sock, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0660);
+	/* A second daemon on the same socket refuses to start. */
+	char err[2048];
+	const char *args[] = {"m7bridged", "-f", "-c", p.conf, NULL};
+	assert_int_equal(h_run(err, sizeof err, args), 1);
+	assert_non_null(strstr(err, "in use"));
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	assert_int_equal(stat(p.sock, &sb), -1);
+	h_cleanup(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_version_exact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frames_one_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frames_many_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seq_gaps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hangup_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_swap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_timeout_and_down, setup_short_timeout,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_log_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_busy_holder),
+		cmocka_unit_test(test_stale_socket_and_shutdown),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
