@@ -45,17 +45,17 @@ void m7b_cobs_enc_put(struct m7b_cobs_enc *e, const void *buf, size_t n)
 		/* Copy the longest stretch of non-zero bytes that still fits this run. */
 		size_t room = 0xffu - e->code;
 		size_t lim = n < room ? n : room;
-		size_t k = cobs_scan_zero(p, lim);
+		size_t avail = (size_t)(e->end - e->out);
+		size_t m = lim < avail ? lim : avail;
+		size_t k = cobs_copy_nonzero(e->out, p, m);
 
-		if (k > 0) {
-			if ((size_t)(e->end - e->out) < k)
-				goto overflow;
-			memcpy(e->out, p, k);
-			e->out += k;
-			e->code = (uint8_t)(e->code + k);
-			p += k;
-			n -= k;
-		}
+		e->out += k;
+		e->code = (uint8_t)(e->code + k);
+		p += k;
+		n -= k;
+		/* Stopped by the end of out, not by a zero: the data does not fit. */
+		if (k == m && m < lim && *p != 0)
+			goto overflow;
 		if (k < lim) {
 			/* p[0] is a zero: it closes the run and becomes the code byte. */
 			*e->code_at = e->code;

@@ -1,5 +1,5 @@
-/* Word-at-a-time search for a 0x00 byte: the inner loop of the COBS encoder and of the
- * stream decoder. Private to lib/; freestanding (memcpy only). */
+/* Word-at-a-time search for a 0x00 byte and copy up to it: the inner loops of the COBS
+ * encoder and of the stream decoder. Private to lib/; freestanding (memcpy only). */
 #ifndef M7B_COBS_SCAN_H
 #define M7B_COBS_SCAN_H
 
@@ -34,6 +34,29 @@ static inline size_t cobs_scan_zero(const uint8_t *p, size_t n)
 	}
 	while (i < n && p[i] != 0)
 		i++;
+	return i;
+}
+
+/* Copies src to dst up to the first 0x00 or n bytes, whichever comes first; returns the
+ * number copied. One pass (scan and copy together) and no call for short runs, which
+ * dominate headers and binary payloads. */
+static inline size_t cobs_copy_nonzero(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	size_t i = 0;
+
+	while (n - i >= sizeof(cobs_word)) {
+		cobs_word w;
+
+		memcpy(&w, src + i, sizeof(w));
+		if ((w - COBS_ONES) & ~w & COBS_HIGHS)
+			break;
+		memcpy(dst + i, &w, sizeof(w));
+		i += sizeof(w);
+	}
+	while (i < n && src[i] != 0) {
+		dst[i] = src[i];
+		i++;
+	}
 	return i;
 }
 

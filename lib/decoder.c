@@ -111,19 +111,17 @@ int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *
 
 		if (k > (size_t)(end - p))
 			k = (size_t)(end - p);
-		size_t i = cobs_scan_zero(p, k);
+		size_t room = M7B_BODY_MAX - (size_t)d->len;
+		size_t m = k < room ? k : room;
+		size_t i = cobs_copy_nonzero(d->body + d->len, p, m);
 
-		if (d->len + i > M7B_BODY_MAX) {
-			d->raw += (uint32_t)i;
-			p += i;
-			decoder_discard(d, M7B_REJECT_OVERSIZE);
-			continue;
-		}
-		memcpy(d->body + d->len, p, i);
 		d->len = (uint16_t)(d->len + i);
-		d->raw += (uint32_t)i;
+		d->raw = (uint16_t)(d->raw + i);
 		d->run = (uint8_t)(d->run - i);
 		p += i;
+		/* Stopped by the body size, not by a zero: one byte more than a body holds. */
+		if (i == m && m < k && *p != 0)
+			decoder_discard(d, M7B_REJECT_OVERSIZE);
 	}
 	d->stats.bytes += (uint64_t)(p - *pos);
 	*pos = p;
