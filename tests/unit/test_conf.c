@@ -1,0 +1,178 @@
+/* conf: INI parsing into the daemon configuration, defaults, errors with line and key,
+ * command-line overrides. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "conf.h"
+
+static void test_defaults_and_values(void **state)
+{
+	(void)state;
+	struct conf *c;
+	struct conf_error e;
+	const char *text = "; m7bridge\n"
+			   "[daemon]\n"
+			   "socket = /run/x/y.sock\n"
+			   "socket_mode = 0600\n"
+			   "socket_group = dialout\n"
+			   "client_queue_kib = 64\n"
+			   "max_clients = 3\n"
+			   "allow_send = no\n"
+			   "log_level = debug\n"
+			   "\n"
+			   "[channel m7]\n"
+			   "device = /dev/ttyRPMSG30\n"
+			   "port.0 = console\n"
+			   "port.2 = gps  ; the GNSS receiver\n"
+			   "send_timeout_ms = 500\n"
+			   "host_hello = off\n"
+			   "[channel second]\n"
+			   "device = /dev/ttyRPMSG31\n";
+	assert_int_equal(conf_parse_string(text, "t.conf", &c, &e), 0);
+	assert_string_equal(c->daemon.socket_path, "/run/x/y.sock");
+	assert_int_equal(c->daemon.socket_mode, 0600);
+	assert_string_equal(c->daemon.socket_group, "dialout");
+	assert_int_equal(c->daemon.client_queue_kib, 64);
+	assert_int_equal(c->daemon.max_clients, 3);
+	assert_false(c->daemon.allow_send);
+	assert_true(c->daemon.allow_control);
+	assert_int_equal(c->daemon.log_level, 7);
+	assert_int_equal(c->nchannels, 2);
+	const struct conf_channel *m7 = conf_find_channel(c, "m7");
+	assert_non_null(m7);
+	assert_string_equal(m7->device, "/dev/ttyRPMSG30");
+	assert_string_equal(m7->port_names[0], "console");
+	assert_string_equal(m7->port_names[2], "gps");
+	assert_null(m7->port_names[1]);
+	assert_int_equal(m7->send_timeout_ms, 500);
+	assert_false(m7->host_hello);
+	assert_int_equal(m7->line, 11);
+	const struct conf_channel *s = conf_find_channel(c, "second");
+	assert_int_equal(s->send_timeout_ms, 2000);
+	assert_int_equal(s->send_queue, 64);
+	assert_true(s->host_hello);
+	assert_int_equal(s->line, 17);
+	assert_null(conf_find_channel(c, "nope"));
+	conf_free(c);
+
+	c = conf_new();
+	assert_string_equal(c->daemon.socket_path, CONF_DEFAULT_SOCKET);
+	assert_int_equal(c->daemon.socket_mode, 0660);
+	assert_int_equal(c->daemon.client_queue_kib, 256);
+	assert_int_equal(c->nchannels, 0);
+	assert_null(conf_free(c));
+	assert_null(conf_free(NULL));
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		int line;
+		const char *key;
+	} cases[] = {
+		{"[daemon]\nsocket_mode = 0999\n", 2, "socket_mode"},
+		{"[daemon]\nmax_clients = -1\n", 2, "max_clients"},
+		{"[daemon]\nclient_queue_kib = 1\n", 2, "client_queue_kib"},
+		{"[daemon]\nallow_send = maybe\n", 2, "allow_send"},
+		{"[daemon]\nlog_level = loud\n", 2, "log_level"},
+		{"\n\n[channel a]\ndevice = /d\nport.x = y\n", 5, "port.x"},
+		{"[channel a]\ndevice = /d\nport.1 = has space\n", 3, "port.1"},
+		{"[channel a]\ndevice = /d\nreopen_min_ms = 0\n", 3, "reopen_min_ms"},
+		{"[channel a]\ndevice = /d\nreopen_min_ms = 500\nreopen_max_ms = 100\n", 1,
+		 "reopen_min_ms"},
+		{"[channel a]\ndevice = /d\nfirmware = ../evil.elf\n", 3, "firmware"},
+		{"[channel a]\ndevice = /d\ndevice = /e\n", 3, "device"},
+		{"[channel a]\ndevice = /d\nwhat = 1\n", 3, "what"},
+		{"[channel a]\nport.1 = x\n", 1, "device"},
+		{"key = 1\n", 1, "key"},
+		{"[daemon]\nno equals sign\n", 2, ""},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct conf *c = (struct conf *)1;
+		struct conf_error e;
+		assert_int_equal(conf_parse_string(cases[i].text, "f.conf", &c, &e), -EINVAL);
+		assert_null(c);
+		if (e.line != cases[i].line || strcmp(e.key, cases[i].key) != 0)
+			fail_msg("case %zu: line %d key '%s' (%s), want %d '%s'", i, e.line, e.key,
+				 e.message, cases[i].line, cases[i].key);
+		char buf[512];
+		conf_error_format(&e, buf, sizeof buf);
+		assert_memory_equal(buf, "f.conf:", 7);
+	}
+	struct conf_error e;
+	struct conf *c;
+	assert_int_equal(conf_load("/nonexistent/x.conf", &c, &e), -ENOENT);
+	assert_non_null(strstr(e.message, "cannot open"));
+}
+
+static void test_overrides(void **state)
+{
+	(void)state;
+	struct conf *c;
+	struct conf_error e;
+	assert_int_equal(
+		conf_parse_string("[channel a]\ndevice = /dev/a\nport.1 = x\n", "f", &c, &e), 0);
+	const char *chans[] = {"a=/dev/other", "b=/dev/b"};
+	struct conf_overrides o = {.socket = "/tmp/s.sock",
+				   .socket_mode = 0600,
+				   .log_level = 3,
+				   .channels = chans,
+				   .nchannels = 2};
+	assert_int_equal(conf_apply_overrides(c, &o, &e), 0);
+	assert_string_equal(c->daemon.socket_path, "/tmp/s.sock");
+	assert_int_equal(c->daemon.socket_mode, 0600);
+	assert_int_equal(c->nchannels, 2);
+	assert_string_equal(conf_find_channel(c, "a")->device, "/dev/other");
+	assert_null(conf_find_channel(c, "a")->port_names[1]); /* replaced whole */
+	assert_string_equal(conf_find_channel(c, "b")->device, "/dev/b");
+
+	const char *bad[] = {"nodevice"};
+	struct conf_overrides ob = {
+		.socket_mode = -1, .log_level = -1, .channels = bad, .nchannels = 1};
+	assert_int_equal(conf_apply_overrides(c, &ob, &e), -EINVAL);
+	assert_string_equal(e.key, "--channel");
+	struct conf_overrides os = {.socket = "rel", .socket_mode = -1, .log_level = -1};
+	assert_int_equal(conf_apply_overrides(c, &os, &e), -EINVAL);
+
+	struct conf_channel a, b;
+	assert_int_equal(conf_channel_copy(&a, conf_find_channel(c, "a")), 0);
+	assert_int_equal(conf_channel_copy(&b, &a), 0);
+	assert_false(conf_channel_needs_reopen(&a, &b));
+	b.send_timeout_ms = 1; /* applied in place */
+	assert_false(conf_channel_needs_reopen(&a, &b));
+	free(b.device);
+	b.device = strdup("/dev/c");
+	assert_true(conf_channel_needs_reopen(&a, &b));
+	conf_channel_clear(&a);
+	conf_channel_clear(&b);
+	conf_free(c);
+
+	/* conf_read: a missing optional file means defaults plus overrides. */
+	const char *one[] = {"x=/dev/x"};
+	struct conf_overrides ox = {
+		.socket_mode = -1, .log_level = -1, .channels = one, .nchannels = 1};
+	assert_int_equal(conf_read("/nonexistent/m7.conf", true, &ox, &c, &e), 0);
+	assert_int_equal(c->nchannels, 1);
+	conf_free(c);
+	assert_int_equal(conf_read("/nonexistent/m7.conf", false, &ox, &c, &e), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_values),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_overrides),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

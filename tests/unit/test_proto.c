@@ -1,0 +1,360 @@
+/* proto: request parsing and errors, exact rendering of FRAME and the other objects,
+ * base64/hex/JSON quoting. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto.h"
+
+static enum proto_err parse(const char *line, struct proto_request *r)
+{
+	struct proto_error e;
+	int rc = proto_parse_request(line, strlen(line), r, &e);
+	assert_true(rc == 0 ? e.code == PROTO_E_NONE : e.code != PROTO_E_NONE);
+	return e.code;
+}
+
+static void test_watch_defaults_and_filters(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	assert_int_equal(parse("{\"cmd\":\"watch\"}", &r), PROTO_E_NONE);
+	assert_int_equal(r.cmd, PROTO_CMD_WATCH);
+	assert_true(r.all_channels);
+	assert_int_equal(r.classes, PROTO_C_ALL);
+	assert_true(r.ports[0] == UINT64_MAX && r.ports[3] == UINT64_MAX);
+	assert_int_equal(r.encoding, PROTO_ENC_BASE64);
+	assert_int_equal(r.policy, PROTO_POLICY_DROP);
+	assert_string_equal(r.id, "");
+	proto_request_clear(&r);
+
+	assert_int_equal(parse("{\"cmd\":\"watch\",\"id\":\"w1\",\"channels\":[\"a\",\"b\"],"
+			       "\"ports\":[0,255],\"classes\":[\"FRAME\",\"LOG\"],"
+			       "\"encoding\":\"hex\",\"policy\":\"disconnect\"}",
+			       &r),
+			 PROTO_E_NONE);
+	assert_string_equal(r.id, "\"w1\"");
+	assert_false(r.all_channels);
+	assert_int_equal(r.nchannels, 2);
+	assert_string_equal(r.channels[1], "b");
+	assert_true(r.ports[0] == 1 && r.ports[3] == 1ull << 63 && r.ports[1] == 0);
+	assert_int_equal(r.classes, PROTO_C_FRAME | PROTO_C_LOG);
+	assert_int_equal(r.encoding, PROTO_ENC_HEX);
+	assert_int_equal(r.policy, PROTO_POLICY_DISCONNECT);
+	proto_request_clear(&r);
+
+	assert_int_equal(parse("{\"cmd\":\"watch\",\"channels\":[]}", &r), PROTO_E_NONE);
+	assert_false(r.all_channels);
+	assert_int_equal(r.nchannels, 0);
+	proto_request_clear(&r);
+}
+
+static void test_send(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	assert_int_equal(parse("{\"cmd\":\"send\",\"id\":5,\"channel\":\"m7\",\"port\":3,"
+			       "\"data\":\"aGVsbG8\"}",
+			       &r),
+			 PROTO_E_NONE);
+	assert_int_equal(r.port, 3);
+	assert_int_equal(r.len, 5);
+	assert_memory_equal(r.data, "hello", 5);
+	assert_string_equal(r.id, "5");
+	proto_request_clear(&r);
+	assert_int_equal(
+		parse("{\"cmd\":\"send\",\"channel\":\"m7\",\"port\":0,\"hex\":\"00FFa0\"}", &r),
+		PROTO_E_NONE);
+	assert_int_equal(r.len, 3);
+	assert_memory_equal(r.data, "\x00\xff\xa0", 3);
+	proto_request_clear(&r);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *line;
+		enum proto_err code;
+	} cases[] = {
+		{"", PROTO_E_BAD_JSON},
+		{"{", PROTO_E_BAD_JSON},
+		{"{\"cmd\":\"status\"}x", PROTO_E_BAD_JSON},
+		{"null", PROTO_E_NOT_OBJECT},
+		{"42", PROTO_E_NOT_OBJECT},
+		{"{}", PROTO_E_MISSING_MEMBER},
+		{"{\"cmd\":null}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"status\",\"id\":[1]}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"status\",\"id\":true}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"channels\":\"a\"}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"channels\":[1]}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"ports\":[1.5]}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"ports\":[-1]}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"classes\":[\"frame\"]}", PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"watch\",\"policy\":\"block\"}", PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"watch\",\"encoding\":7}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"send\",\"channel\":\"a\",\"data\":\"AA\"}", PROTO_E_MISSING_MEMBER},
+		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":256,\"data\":\"AA\"}",
+		 PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":1}", PROTO_E_MISSING_MEMBER},
+		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":1,\"data\":\"AA\",\"hex\":\"00\"}",
+		 PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":1,\"data\":\"\"}",
+		 PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":1,\"hex\":\"0\"}",
+		 PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":1,\"hex\":\"zz\"}",
+		 PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":1,\"data\":\"A\"}",
+		 PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":1,\"data\":7}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"send\",\"channel\":5,\"port\":1,\"data\":\"AA\"}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"recover\"}", PROTO_E_MISSING_MEMBER},
+		{"{\"cmd\":\"recover\",\"channel\":\"a\",\"action\":\"reboot\"}",
+		 PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"reload\",\"channel\":\"a\",\"firmware\":\"a/b.elf\"}",
+		 PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"reload\",\"channel\":\"a\",\"firmware\":\"..\"}", PROTO_E_BAD_VALUE},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct proto_request r;
+		enum proto_err got = parse(cases[i].line, &r);
+		if (got != cases[i].code)
+			fail_msg("%s: got %s, want %s", cases[i].line, proto_err_to_string(got),
+				 proto_err_to_string(cases[i].code));
+		proto_request_clear(&r);
+	}
+	/* 479 bytes is one too many for a send. */
+	char line[2048];
+	char hex[960];
+	for (int i = 0; i < 479; i++)
+		memcpy(hex + 2 * i, "ab", 2);
+	hex[958] = '\0';
+	snprintf(line, sizeof line,
+		 "{\"cmd\":\"send\",\"channel\":\"a\",\"port\":1,\"hex\":\"%s\"}", hex);
+	struct proto_request r;
+	assert_int_equal(parse(line, &r), PROTO_E_BAD_VALUE);
+	proto_request_clear(&r);
+	/* Unknown commands are parsed (a handler may take them). */
+	assert_int_equal(parse("{\"cmd\":\"frobnicate\",\"channel\":3}", &r), PROTO_E_NONE);
+	assert_int_equal(r.cmd, PROTO_CMD_OTHER);
+	assert_string_equal(r.cmd_name, "frobnicate");
+	proto_request_clear(&r);
+	/* Too long. */
+	char *big = malloc(PROTO_LINE_MAX + 10);
+	memset(big, ' ', PROTO_LINE_MAX + 10);
+	struct proto_error e;
+	assert_int_equal(proto_parse_request(big, PROTO_LINE_MAX + 1, &r, &e), -EINVAL);
+	assert_int_equal(e.code, PROTO_E_TOO_LONG);
+	proto_request_clear(&r);
+	free(big);
+}
+
+static void test_render_frame_exact(void **state)
+{
+	(void)state;
+	char buf[PROTO_FRAME_MAX];
+	const uint8_t bytes[] = {0x00, 0x01, 'h', 'i', 0x00};
+	struct proto_frame f = {.channel_json = "\"m7\"",
+				.channel_json_len = 4,
+				.port = 2,
+				.seq = 1,
+				.t_first = 1000,
+				.t_last = 1090,
+				.bytes = bytes,
+				.nbytes = sizeof bytes};
+	int n = proto_render_frame(buf, sizeof buf, &f, PROTO_ENC_BASE64);
+	const char *want = "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":2,\"seq\":1,"
+			   "\"t_first\":1000,\"t_last\":1090,\"data\":\"AAFoaQA=\",\"len\":5}\n";
+	assert_int_equal(n, (int)strlen(want));
+	assert_memory_equal(buf, want, (size_t)n);
+
+	f.flags = M7B_DATA_LINE_ERROR | M7B_DATA_CONTINUED;
+	f.port_name_json = "\"gps\"";
+	f.port_name_json_len = 5;
+	f.has_realtime = true;
+	f.t_first_ns = 1;
+	f.t_last_ns = UINT64_MAX;
+	n = proto_render_frame(buf, sizeof buf, &f, PROTO_ENC_HEX);
+	want = "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":2,\"seq\":1,\"t_first\":1000,"
+	       "\"t_last\":1090,\"hex\":\"000168690"
+	       "0\",\"len\":5,\"flags\":[\"line_error\","
+	       "\"continued\"],\"port_name\":\"gps\",\"t_first_ns\":1,"
+	       "\"t_last_ns\":18446744073709551615}\n";
+	assert_int_equal(n, (int)strlen(want));
+	assert_memory_equal(buf, want, (size_t)n);
+	/* Too small a buffer is an error, never a truncated line. */
+	assert_int_equal(proto_render_frame(buf, 40, &f, PROTO_ENC_BASE64), -ENOSPC);
+	/* The largest capture fits PROTO_FRAME_MAX with long names. */
+	static uint8_t big[M7B_DATA_BYTES_MAX];
+	char name[200];
+	memset(name, 'x', sizeof name);
+	name[0] = name[sizeof name - 1] = '"';
+	f.channel_json = name;
+	f.channel_json_len = sizeof name;
+	f.port_name_json = name;
+	f.port_name_json_len = sizeof name;
+	f.bytes = big;
+	f.nbytes = sizeof big;
+	assert_true(proto_render_frame(buf, sizeof buf, &f, PROTO_ENC_HEX) > 0);
+}
+
+static void test_render_others(void **state)
+{
+	(void)state;
+	char buf[1024];
+	int n = proto_render_version(buf, sizeof buf, "0.1.0");
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_string_equal(buf, "{\"class\":\"VERSION\",\"release\":\"0.1.0\",\"proto_major\":1,"
+				 "\"proto_minor\":0}\n");
+	n = proto_render_state(buf, sizeof buf, "m7", "down", "eof", "", NULL);
+	buf[n] = '\0';
+	assert_string_equal(buf, "{\"class\":\"STATE\",\"channel\":\"m7\",\"state\":\"down\","
+				 "\"reason\":\"eof\"}\n");
+	n = proto_render_error(buf, sizeof buf, "7", PROTO_E_NO_CHANNEL, "no \"x\"", "x");
+	buf[n] = '\0';
+	assert_string_equal(buf, "{\"class\":\"ERROR\",\"id\":7,\"code\":\"no_channel\","
+				 "\"message\":\"no \\\"x\\\"\",\"channel\":\"x\"}\n");
+	n = proto_render_ack(buf, sizeof buf, "\"a\"", "send", "m7", true, 17);
+	buf[n] = '\0';
+	assert_string_equal(buf,
+			    "{\"class\":\"ACK\",\"id\":\"a\",\"cmd\":\"send\",\"channel\":\"m7\","
+			    "\"seq\":17}\n");
+	n = proto_render_dropped(buf, sizeof buf, 3, 10);
+	buf[n] = '\0';
+	assert_string_equal(buf, "{\"class\":\"DROPPED\",\"count\":3,\"total\":10}\n");
+	struct m7b_heartbeat hb = {.now_ticks = 5, .ncounters = 2, .counter = {7, 8}};
+	n = proto_render_heartbeat(buf, sizeof buf, "m7", 9, &hb);
+	buf[n] = '\0';
+	assert_string_equal(buf,
+			    "{\"class\":\"HEARTBEAT\",\"channel\":\"m7\",\"seq\":9,"
+			    "\"now_ticks\":5,\"counters\":{\"uart_rx_bytes\":7,\"captures\":8}}\n");
+	struct m7b_hello h = {.tick_hz = 8000000,
+			      .boot_id = 0xA1B2C3D4,
+			      .now_ticks = 1,
+			      .max_payload = 478,
+			      .host_credits = 8,
+			      .name = "m7sim 1.0",
+			      .name_len = 9};
+	n = proto_render_hello(buf, sizeof buf, "m7", &h, true);
+	buf[n] = '\0';
+	assert_string_equal(buf, "{\"class\":\"HELLO\",\"channel\":\"m7\",\"name\":\"m7sim 1.0\","
+				 "\"boot_id\":2712847316,\"tick_hz\":8000000,\"max_payload\":478,"
+				 "\"host_credits\":8,\"now_ticks\":1,\"new_boot\":true}\n");
+	n = proto_render_log(buf, sizeof buf, "m7", 3, "a\nb\x01", 4, 2);
+	buf[n] = '\0';
+	assert_string_equal(buf, "{\"class\":\"LOG\",\"channel\":\"m7\",\"level\":3,"
+				 "\"text\":\"a\\nb\\u0001\",\"level_name\":\"err\",\"seq\":2}\n");
+	n = proto_render_fault(buf, sizeof buf, "m7", "kick_failed", "", "kernel", 2);
+	buf[n] = '\0';
+	assert_string_equal(buf, "{\"class\":\"FAULT\",\"channel\":\"m7\",\"kind\":\"kick_failed\","
+				 "\"source\":\"kernel\",\"count\":2}\n");
+}
+
+static void test_status(void **state)
+{
+	(void)state;
+	struct proto_status_channel ch = {.name = "m7",
+					  .device = "/dev/x",
+					  .state = "up",
+					  .reason = "hello",
+					  .frames = 5,
+					  .has_firmware = true,
+					  .fw_name = "fw",
+					  .boot_id = 1,
+					  .tick_hz = 2,
+					  .max_payload = 3,
+					  .holder_pid = 0};
+	struct proto_status_client cl = {
+		.id = 4, .pid = 99, .uid = 0, .watching = true, .delivered = 6, .dropped = 1};
+	struct proto_status s = {.id = "\"q\"",
+				 .release = "0.1.0",
+				 .uptime_ms = 10,
+				 .client_id = 4,
+				 .channels = &ch,
+				 .nchannels = 1,
+				 .clients = &cl,
+				 .nclients = 1};
+	size_t len;
+	char *t = proto_render_status(&s, &len);
+	assert_non_null(t);
+	assert_int_equal(t[len - 1], '\n');
+	const char *prefix = "{\"class\":\"STATUS\",\"id\":\"q\",\"channels\":[{\"name\":\"m7\","
+			     "\"state\":\"up\",\"frames\":5,\"recoveries\":0,";
+	assert_memory_equal(t, prefix, strlen(prefix));
+	assert_non_null(strstr(t, "\"firmware\":{\"name\":\"fw\",\"boot_id\":1,\"tick_hz\":2,"
+				  "\"max_payload\":3}"));
+	assert_non_null(strstr(t, "\"clients\":[{\"id\":4,\"pid\":99,\"uid\":0,\"watching\":true,"
+				  "\"policy\":\"drop\",\"delivered\":6,\"dropped\":1"));
+	assert_null(strstr(t, "holder"));
+	free(t);
+}
+
+static void test_codecs(void **state)
+{
+	(void)state;
+	/* RFC 4648 section 10 vectors. */
+	static const char *const v[][2] = {{"", ""},
+					   {"f", "Zg=="},
+					   {"fo", "Zm8="},
+					   {"foo", "Zm9v"},
+					   {"foob", "Zm9vYg=="},
+					   {"fooba", "Zm9vYmE="},
+					   {"foobar", "Zm9vYmFy"}};
+	for (size_t i = 0; i < 7; i++) {
+		char out[16];
+		int n = proto_base64_encode(out, sizeof out, (const uint8_t *)v[i][0],
+					    strlen(v[i][0]));
+		assert_int_equal(n, (int)strlen(v[i][1]));
+		assert_memory_equal(out, v[i][1], (size_t)n);
+		uint8_t dec[16];
+		n = proto_base64_decode(dec, sizeof dec, v[i][1], strlen(v[i][1]));
+		assert_int_equal(n, (int)strlen(v[i][0]));
+		assert_memory_equal(dec, v[i][0], (size_t)n);
+	}
+	uint8_t d[8];
+	assert_int_equal(proto_base64_decode(d, sizeof d, "Zm9vYg", 6), 4); /* no padding */
+	assert_int_equal(proto_base64_decode(d, sizeof d, "Zm9vY", 5), -EINVAL);
+	assert_int_equal(proto_base64_decode(d, sizeof d, "Zh==", 4), -EINVAL); /* not canonical */
+	assert_int_equal(proto_base64_decode(d, sizeof d, "Zm9v\n", 5), -EINVAL);
+	assert_int_equal(proto_base64_decode(d, 2, "Zm9v", 4), -ENOSPC);
+	assert_int_equal(proto_hex_decode(d, sizeof d, "0aFf", 4), 2);
+	assert_int_equal(d[0], 0x0a);
+	assert_int_equal(d[1], 0xff);
+
+	char q[64];
+	int n = proto_quote(q, sizeof q, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9); /* é € 😀 */
+	assert_int_equal(n, 11);
+	assert_memory_equal(q, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"", 11);
+	/* Overlong, surrogate, truncated: each byte becomes U+FFFD. */
+	n = proto_quote(q, sizeof q, "\xc0\xaf|\xed\xa0\x80|\xe2\x82", 9);
+	q[n] = '\0';
+	assert_string_equal(q, "\"\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|"
+			       "\xef\xbf\xbd\xef\xbf\xbd\"");
+	assert_int_equal(proto_quote(q, 3, "abc", 3), -ENOSPC);
+	assert_int_equal(proto_class_from_string("HEARTBEAT"), PROTO_C_HEARTBEAT);
+	assert_string_equal(proto_class_to_string(PROTO_C_FAULT), "FAULT");
+	assert_string_equal(proto_err_to_string(PROTO_E_TOO_LONG), "too_long");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_watch_defaults_and_filters),
+		cmocka_unit_test(test_send),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_render_frame_exact),
+		cmocka_unit_test(test_render_others),
+		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_codecs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
