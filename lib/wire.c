@@ -7,7 +7,8 @@
 #include "m7bridge/cobs.h"
 #include "m7bridge/crc32c.h"
 
-#if __STDC_HOSTED__ && !defined(M7B_FREESTANDING)
+/* Linux only: newlib (the firmware's libc) numbers EBADMSG and EMSGSIZE differently. */
+#if __STDC_HOSTED__ && defined(__linux__) && !defined(M7B_FREESTANDING)
 #include <errno.h>
 _Static_assert(M7B_EINVAL == EINVAL, "M7B_EINVAL");
 _Static_assert(M7B_ENOSPC == ENOSPC, "M7B_ENOSPC");
