@@ -1,0 +1,112 @@
+/* The link to Linux over rpmsg-lite (remote side): endpoint 30 announced as
+ * rpmsg-virtual-tty-channel-1 for NXP's imx_rpmsg_tty (/dev/ttyRPMSG30); implements
+ * board_link_write. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "FreeRTOS.h"
+#include "task.h"
+
+#include "fsl_device_registers.h"
+#include "rpmsg_lite.h"
+#include "rpmsg_ns.h"
+#include "rpmsg_queue.h"
+
+#include "m7bridge/wire.h"
+
+#include "board.h"
+#include "fw.h"
+#include "imx8mp_port.h"
+
+_Static_assert(RL_BUFFER_PAYLOAD_SIZE >= M7B_FRAME_MAX, "one whole frame per rpmsg buffer");
+_Static_assert(RL_API_HAS_ZEROCOPY == 1, "rpmsg queue and no-copy send need the zero-copy API");
+
+/* The kernel driver's probe message; seeing it again means the tty was (re)probed. */
+static const char kernel_hello[] = "hello world!";
+
+static struct {
+	struct rpmsg_lite_instance *rl;
+	struct rpmsg_lite_endpoint *ept;
+	rpmsg_queue_handle q;
+	uint32_t remote; /* Linux's endpoint address, learnt from its messages */
+	bool remote_known;
+	void *held_tx; /* a tx buffer whose send failed: reused, never leaked */
+} link;
+
+int imx8mp_link_start(void)
+{
+	link.rl = rpmsg_lite_remote_init((void *)(uintptr_t)M7B_VDEV0_VRING_BASE,
+					 RL_PLATFORM_IMX8MP_M7_USER_LINK_ID, RL_NO_FLAGS);
+	if (link.rl == RL_NULL)
+		return -1;
+	/* Linux marks the vdev ready after it has loaded the firmware and set up the
+	 * vrings; polling with a 1 ms sleep keeps the CPU free meanwhile. */
+	while (rpmsg_lite_is_link_up(link.rl) == RL_FALSE)
+		vTaskDelay(pdMS_TO_TICKS(1));
+	link.q = rpmsg_queue_create(link.rl);
+	if (link.q == RL_NULL)
+		return -1;
+	/* The receive callback runs in the MU interrupt: rpmsg_queue_rx_cb only queues the
+	 * buffer (RL_HOLD); all work happens in the task that drains the queue. */
+	link.ept = rpmsg_lite_create_ept(link.rl, M7B_LOCAL_EPT_ADDR, rpmsg_queue_rx_cb, link.q);
+	if (link.ept == RL_NULL)
+		return -1;
+	if (rpmsg_ns_announce(link.rl, link.ept, M7B_NS_NAME, (uint32_t)RL_NS_CREATE) != RL_SUCCESS)
+		return -1;
+	return 0;
+}
+
+/* One message from Linux: learn its address, then hand the bytes to the stream decoder
+ * (writes arrive split at 256 bytes; the decoder reassembles frames across messages). */
+static void link_on_message(struct fw *fw, uint32_t src, const uint8_t *data, uint32_t len)
+{
+	bool reprobed = len == sizeof(kernel_hello) - 1u && memcmp(data, kernel_hello, len) == 0;
+
+	if (!link.remote_known || src != link.remote || reprobed) {
+		/* First contact, a new tty instance (new address) or a re-probe: announce
+		 * ourselves again (0x00 + HELLO with seq 0) to whoever listens now. */
+		link.remote = src;
+		link.remote_known = true;
+		fw_link_up(fw);
+	}
+	/* The kernel's unframed "hello world!" costs the decoder only a noise counter. */
+	fw_link_rx(fw, data, len);
+}
+
+void imx8mp_link_service(struct fw *fw, uint32_t timeout_ms)
+{
+	uint32_t src, len;
+	char *data;
+
+	while (rpmsg_queue_recv_nocopy(link.rl, link.q, &src, &data, &len, timeout_ms) ==
+	       RL_SUCCESS) {
+		link_on_message(fw, src, (const uint8_t *)data, len);
+		(void)rpmsg_queue_nocopy_free(link.rl, data);
+		timeout_ms = RL_DONT_BLOCK; /* drain what is there, then back to fw_poll */
+	}
+}
+
+int board_link_write(const uint8_t *buf, size_t n)
+{
+	uint32_t size = RL_BUFFER_PAYLOAD_SIZE;
+	void *tx;
+
+	/* rpmsg-lite's tx path takes a mutex: task context only. A LOG from an interrupt
+	 * stays queued in the core until the task's next fw_poll. */
+	if (!link.remote_known || n > RL_BUFFER_PAYLOAD_SIZE || __get_IPSR() != 0u)
+		return -1;
+	tx = link.held_tx;
+	if (tx == NULL) {
+		tx = rpmsg_lite_alloc_tx_buffer(link.rl, &size, RL_DONT_BLOCK);
+		if (tx == RL_NULL)
+			return -1; /* all buffers with Linux: the core retries from fw_poll */
+	}
+	memcpy(tx, buf, n);
+	if (rpmsg_lite_send_nocopy(link.rl, link.ept, link.remote, tx, (uint32_t)n) != RL_SUCCESS) {
+		link.held_tx = tx; /* still ours after a failed send (rpmsg_lite.h) */
+		return -1;
+	}
+	link.held_tx = NULL;
+	return (int)n;
+}
