@@ -46,7 +46,12 @@ extern uint32_t SystemCoreClock;
 #define configUSE_STATS_FORMATTING_FUNCTIONS 0
 #define configUSE_CO_ROUTINES		     0
 #define configMAX_CO_ROUTINE_PRIORITIES	     1
-#define configUSE_TIMERS		     0
+/* Timers: rpmsg-lite's FreeRTOS environment signals link-up with
+ * xEventGroupSetBitsFromISR, which defers through the timer task. */
+#define configUSE_TIMERS	     1
+#define configTIMER_TASK_PRIORITY    (configMAX_PRIORITIES - 1)
+#define configTIMER_QUEUE_LENGTH     10
+#define configTIMER_TASK_STACK_DEPTH (configMINIMAL_STACK_SIZE * 2)
 
 #define INCLUDE_vTaskPrioritySet	  0
 #define INCLUDE_uxTaskPriorityGet	  0
@@ -56,6 +61,7 @@ extern uint32_t SystemCoreClock;
 #define INCLUDE_vTaskDelay		  1
 #define INCLUDE_xTaskGetSchedulerState	  1
 #define INCLUDE_xTaskGetCurrentTaskHandle 1
+#define INCLUDE_xTimerPendFunctionCall	  1
 
 /* The kernel's own checks: its state is broken, so record and halt (imx8mp_fault.c). */
 void imx8mp_assert_halt(const char *file, int line) __attribute__((noreturn));

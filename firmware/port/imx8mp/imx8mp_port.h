@@ -34,11 +34,13 @@ struct fw;
 #define M7B_GPT_INSTANCE 2 /* GPT1 is often Linux's */
 #endif
 /* RPMSG: our endpoint (NXP's imx_rpmsg_tty names the node ttyRPMSG<addr>) and the name
- * that driver binds to. */
+ * that driver binds to (mainline's rpmsg_tty binds "rpmsg-tty" instead). */
 #ifndef M7B_LOCAL_EPT_ADDR
 #define M7B_LOCAL_EPT_ADDR 30u
 #endif
+#ifndef M7B_NS_NAME
 #define M7B_NS_NAME "rpmsg-virtual-tty-channel-1"
+#endif
 /* Shared memory of the i.MX8MP EVK device tree (imx8mp-evk-rpmsg.dts): the vrings of
  * vdev0 and the region U-Boot/Linux read the resource table from. */
 #ifndef M7B_VDEV0_VRING_BASE
