@@ -390,11 +390,9 @@ static int connect_unix(const char *path)
 	return fd;
 }
 
-static int rig_teardown(void **state)
+/* Stops socat and QEMU (reaping both) and removes the temporary directory. */
+static void rig_stop(struct rig *r)
 {
-	struct rig *r = &rig;
-
-	(void)state;
 	if (r->tty >= 0)
 		close(r->tty);
 	if (r->sensor >= 0)
@@ -408,7 +406,14 @@ static int rig_teardown(void **state)
 		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 			(void)unlink(files[i]);
 		(void)rmdir(r->dir);
+		r->dir[0] = '\0';
 	}
+}
+
+static int rig_teardown(void **state)
+{
+	(void)state;
+	rig_stop(&rig);
 	return 0;
 }
 
@@ -417,19 +422,18 @@ static int rig_fail(struct rig *r, const char *why)
 	fprintf(stderr, "setup failed: %s\n", why);
 	dump_log("qemu", r->qemu_log);
 	dump_log("socat", r->socat_log);
-	rig_teardown(NULL);
+	rig_stop(r);
 	return -1;
 }
 
 /* QEMU with both UARTs on socket chardevs that hold the guest until a client connects,
- * socat bridging the link socket to a pty, the sensor socket connected directly. */
-static int rig_setup(void **state)
+ * socat bridging the link socket to a pty, the sensor socket connected directly.
+ * extra: more "-device" values (QEMU loader entries), NULL-terminated, or NULL. */
+static int rig_start(struct rig *r, const char *const *extra)
 {
-	struct rig *r = &rig;
 	const char *tmp = getenv("TMPDIR");
 	char seed[16], loader[96];
 
-	(void)state;
 	memset(r, 0, sizeof(*r));
 	r->tty = r->sensor = -1;
 	m7b_decoder_init(&r->dec);
@@ -456,7 +460,7 @@ static int rig_setup(void **state)
 	snprintf(seed, sizeof(seed), "0x%08x", (unsigned)rand() ^ ((unsigned)rand() << 16));
 	snprintf(loader, sizeof(loader), "loader,addr=%s,data=%s,data-len=4", NOINIT_SEED_ADDR,
 		 seed);
-	const char *qemu_argv[] = {
+	const char *qemu_argv[40] = {
 		"qemu-system-arm", "-M", "mps2-an500", "-display", "none", "-monitor", "none",
 		/* Guest time from the instruction count: deterministic while the guest runs,
 		 * real time while it sleeps in WFI. */
@@ -464,6 +468,16 @@ static int rig_setup(void **state)
 		/* A firmware fault resets the guest: make that end QEMU, so it cannot pass. */
 		"-no-reboot", "-kernel", fw_image, "-chardev", link_dev, "-serial", "chardev:link",
 		"-chardev", sensor_dev, "-serial", "chardev:sensor", "-device", loader, NULL};
+	size_t argc = 0;
+	while (qemu_argv[argc] != NULL)
+		argc++;
+	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+		if (argc + 3 > sizeof(qemu_argv) / sizeof(qemu_argv[0]))
+			return rig_fail(r, "too many extra QEMU devices");
+		qemu_argv[argc++] = "-device";
+		qemu_argv[argc++] = extra[i];
+		qemu_argv[argc] = NULL;
+	}
 	r->qemu = spawn(qemu_argv, r->qemu_log);
 	if (r->qemu < 0)
 		return rig_fail(r, "fork qemu");
@@ -489,6 +503,12 @@ static int rig_setup(void **state)
 	if (r->sensor < 0)
 		return rig_fail(r, "connect to the sensor socket");
 	return 0;
+}
+
+static int rig_setup(void **state)
+{
+	(void)state;
+	return rig_start(&rig, NULL);
 }
 
 /* The firmware's first frame: HELLO, seq 0, with this port's clock and limits. Then the
@@ -739,6 +759,47 @@ static void test_send_to_uart(void **state)
 	assert_int_equal(r->last_hb.counter[M7B_HB_UART_TX_BYTES], sizeof(out));
 }
 
+/* A boot after a fault reports it: the port keeps a fault record in RAM that start-up
+ * does not clear. Planting one (as the HardFault handler writes it before resetting)
+ * makes a fresh boot send HELLO, then a LOG frame naming the fault, pc and CFSR. */
+static void test_fault_reported_after_reset(void **state)
+{
+	static struct rig r2;
+	static const uint32_t magic = 0x4D37464Eu, boots = 5, kind = 1 /* hard fault */,
+			      pc = 0x00001234u, cfsr = 0x00020000u;
+	const uint32_t check = magic ^ boots ^ kind ^ pc ^ cfsr ^ 0xA5A5A5A5u;
+	const uint32_t words[] = {magic, boots, kind, pc, cfsr, check};
+	char dev[6][96];
+	const char *extra[7];
+	struct rx_frame fr;
+	struct m7b_hello h;
+	struct m7b_log l;
+
+	(void)state;
+	for (size_t i = 0; i < 6; i++) {
+		/* layout of struct qemu_noinit in board_qemu.c, after the seed word */
+		assert_true(fmt(dev[i], sizeof(dev[i]), "loader,addr=0x%08x,data=0x%08x,data-len=4",
+				0x203FFF04u + 4u * (unsigned)i, (unsigned)words[i]));
+		extra[i] = dev[i];
+	}
+	extra[6] = NULL;
+	assert_int_equal(rig_start(&r2, extra), 0);
+	bool ok = next_frame(&r2, &fr, WAIT_MS) && fr.f.type == M7B_T_HELLO &&
+		  m7b_wire_unpack_hello(&fr.f, &h) == 0 &&
+		  next_of_type(&r2, M7B_T_LOG, &fr, WAIT_MS) && m7b_wire_unpack_log(&fr.f, &l) == 0;
+	rig_stop(&r2);
+	assert_true(ok);
+	assert_int_equal(fr.f.seq, 1); /* right after HELLO */
+	assert_int_equal(l.level, 2);  /* LOG_CRIT */
+	char text[160];
+	assert_true(l.text_len < sizeof(text));
+	memcpy(text, l.text, l.text_len);
+	text[l.text_len] = '\0';
+	assert_non_null(strstr(text, "hard fault"));
+	assert_non_null(strstr(text, "0x00001234"));
+	assert_non_null(strstr(text, "0x00020000"));
+}
+
 /* Over the whole run: no seq gaps, guest time never went back, it crossed the 32-bit
  * boundary of TIMER0 (the port starts the counter 1.34 s before it), and the firmware
  * is still the same boot. */
@@ -785,6 +846,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_heartbeat_periodic),
 		cmocka_unit_test(test_hello_on_host_hello),
 		cmocka_unit_test(test_send_to_uart),
+		cmocka_unit_test(test_fault_reported_after_reset),
 		cmocka_unit_test(test_whole_run),
 	};
 	return cmocka_run_group_tests(tests, rig_setup, rig_teardown);
