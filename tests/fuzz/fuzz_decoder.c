@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "m7bridge/cobs.h"
 #include "m7bridge/decoder.h"
 #include "m7bridge/wire.h"
 
@@ -100,6 +101,36 @@ static void feed(struct run *r, const uint8_t *s, size_t n, uint8_t mode)
 	}
 }
 
+/* Differential check: the one-shot path (m7b_cobs_decode + m7b_wire_parse on each
+ * 0x00-delimited segment) must accept exactly the frames the stream decoder delivered. */
+static void oneshot(const uint8_t *s, size_t n, size_t *nframes, uint64_t *hash, uint64_t *empty)
+{
+	uint8_t body[M7B_BODY_MAX];
+	size_t start = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != 0)
+			continue;
+		size_t len = i - start;
+		if (len == 0) {
+			(*empty)++;
+		} else {
+			int bn = m7b_cobs_decode(body, sizeof(body), s + start, len);
+			struct m7b_frame f;
+			CHECK(bn >= 0 || bn == -M7B_EBADMSG || bn == -M7B_ENOSPC);
+			if (bn >= 0 && m7b_wire_parse(body, (size_t)bn, &f) == 0) {
+				*hash = mix(*hash, &f.type, 1);
+				*hash = mix(*hash, &f.port, 1);
+				*hash = mix(*hash, &f.flags, 1);
+				*hash = mix(*hash, &f.seq, sizeof(f.seq));
+				*hash = mix(*hash, &f.len, sizeof(f.len));
+				*hash = mix(*hash, f.payload, f.len);
+				(*nframes)++;
+			}
+		}
+		start = i + 1;
+	}
+}
+
 static void check_counters(const struct run *r, const uint8_t *s, size_t n)
 {
 	const struct m7b_decoder_stats *st = &r->d.stats;
@@ -142,6 +173,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_counters(&b, s, n + 1);
 	CHECK(a.nframes == b.nframes && a.hash == b.hash);
 	CHECK(memcmp(&a.d.stats, &b.d.stats, sizeof(a.d.stats)) == 0);
+
+	size_t nf = 0;
+	uint64_t h = 0, empty = 0;
+	oneshot(s, n + 1, &nf, &h, &empty);
+	CHECK(nf == a.nframes && h == a.hash && empty == a.d.stats.empty);
 	free(s);
 	return 0;
 }
