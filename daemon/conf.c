@@ -48,6 +48,7 @@ static void channel_defaults(struct conf_channel *ch)
 	ch->reopen_max_ms = 2000;
 	ch->host_hello = true;
 	ch->enabled = true;
+	supervisor_conf_channel_defaults(&ch->sup); /* recovery (issue 6) */
 }
 
 struct conf *conf_new(void)
@@ -65,6 +66,7 @@ struct conf *conf_new(void)
 	c->daemon.allow_send = true;
 	c->daemon.allow_control = true;
 	c->daemon.log_level = LOG_INFO;
+	supervisor_conf_daemon_defaults(&c->daemon.sup); /* recovery (issue 6) */
 	return c;
 }
 
@@ -260,8 +262,14 @@ static int daemon_key(struct conf *c, const char *sec, const char *k, const char
 		}
 		d->log_level = l;
 	} else {
-		set_err(err, sec, k, "unknown key");
-		return -EINVAL;
+		/* recovery (issue 6): the supervisor's keys */
+		char msg[200];
+		r = supervisor_conf_daemon_key(&d->sup, k, v, msg, sizeof msg);
+		if (r == -ENOENT)
+			set_err(err, sec, k, "unknown key");
+		else if (r < 0)
+			set_err(err, sec, k, "%s", msg);
+		return r < 0 ? -EINVAL : 0;
 	}
 	if (r < 0)
 		set_err(err, sec, k, "out of memory");
@@ -329,8 +337,14 @@ static int channel_key(struct conf_channel *ch, const char *sec, const char *k, 
 		}
 		r = set_string(&ch->remoteproc, v);
 	} else {
-		set_err(err, sec, k, "unknown key");
-		return -EINVAL;
+		/* recovery (issue 6): the supervisor's keys */
+		char msg[200];
+		r = supervisor_conf_channel_key(&ch->sup, k, v, msg, sizeof msg);
+		if (r == -ENOENT)
+			set_err(err, sec, k, "unknown key");
+		else if (r < 0)
+			set_err(err, sec, k, "%s", msg);
+		return r < 0 ? -EINVAL : 0;
 	}
 	if (r < 0)
 		set_err(err, sec, k, "out of memory");

@@ -121,6 +121,15 @@ int daemon_add_observer(struct daemon *d, const struct daemon_observer *o)
 	return 0;
 }
 
+void daemon_remove_observer(struct daemon *d, void *ud)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < d->nobservers; i++)
+		if (d->observers[i].ud != ud)
+			d->observers[k++] = d->observers[i];
+	d->nobservers = k;
+}
+
 void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, void *ud)
 {
 	d->clock_fn = fn;

@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
+#include "supervisor.h"
 
 static void usage(FILE *f)
 {
@@ -161,8 +162,11 @@ int main(int argc, char **argv)
 	}
 	struct daemon *d = daemon_new(&a, &r);
 	struct notify *n = NULL;
+	struct supervisor *sv = NULL; /* recovery (issue 6) */
 	int status = 1;
-	if (d) {
+	if (d)
+		sv = supervisor_new(d, &r); /* faults and recovery; logs its own failures */
+	if (d && sv) {
 		/* systemd: the socket listens and the channels are set up, so READY=1 now;
 		 * then STATUS= follows the channels and WATCHDOG=1 ticks from the loop. */
 		n = notify_new(daemon_base(d));
@@ -173,6 +177,7 @@ int main(int argc, char **argv)
 		status = r ? 1 : 0;
 	}
 	n = notify_free(n);
+	sv = supervisor_free(sv); /* before the daemon: it uses the daemon's event base */
 	daemon_free(d);
 	free(channels);
 	return status;
