@@ -159,6 +159,11 @@ static void flush_dirty(struct daemon *d)
 			client_flush(c);
 }
 
+void daemon_flush(struct daemon *d)
+{
+	flush_dirty(d);
+}
+
 void daemon_reply(struct daemon *d, uint64_t client_id, const char *line, size_t len)
 {
 	struct client *c = daemon_client(d, client_id);

@@ -76,6 +76,9 @@ int daemon_register_handler(struct daemon *d, const char *cmd, daemon_handler_fn
 int daemon_add_observer(struct daemon *d, const struct daemon_observer *o);
 /* Removes every observer registered with user data ud (before ud is freed). */
 void daemon_remove_observer(struct daemon *d, void *ud);
+/* Writes queued client output now; modules call it at the end of their own event
+ * callbacks (channel callbacks are flushed by the daemon). */
+void daemon_flush(struct daemon *d);
 /* Installs the tick -> realtime mapper used for FRAME t_first_ns / t_last_ns. */
 void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, void *ud);
 /* Streams a rendered line (with '\n') of class cls from ch to watching clients. */

@@ -204,6 +204,11 @@ static void incident_end_later(struct sv_chan *c, const char *outcome, unsigned 
 		arm(c->ev_inc, daemon_now_ms() + ms);
 }
 
+static void flush(struct sv_chan *c)
+{
+	daemon_flush(c->sv->d);
+}
+
 static void on_incident_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct sv_chan *c = arg;
@@ -325,6 +330,7 @@ static void on_child_done(void *arg, int status)
 	}
 	/* The child is freed on the next start or at teardown: not from its own callback. */
 	feed(c, &ev);
+	flush(c);
 }
 
 static int start_command(struct sv_chan *c, const char *cmd, const char *step, uint32_t token)
@@ -415,6 +421,7 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 	if (poll_check(c, &ev)) {
 		c->poll = SV_POLL_NONE;
 		feed(c, &ev);
+		flush(c);
 		return;
 	}
 	start_poll(c, c->poll, c->poll_token);
@@ -617,6 +624,7 @@ static void on_rec_timer(evutil_socket_t fd, short what, void *arg)
 	if (c->rec.state == RECOVERY_FAILED && !c->inc)
 		c->last_fault_ms = daemon_now_ms();
 	feed(c, &ev);
+	flush(c);
 }
 
 static void on_live_timer(evutil_socket_t fd, short what, void *arg)
@@ -641,6 +649,7 @@ static void on_live_timer(evutil_socket_t fd, short what, void *arg)
 		break;
 	}
 	rearm_liveness(c);
+	flush(c);
 }
 
 static void on_down_timer(evutil_socket_t fd, short what, void *arg)
@@ -656,6 +665,7 @@ static void on_down_timer(evutil_socket_t fd, short what, void *arg)
 		 channel_state_to_string(c->ch->state), c->ch->cfg.sup.down_grace_ms, c->ch->reason,
 		 c->ch->detail[0] ? ": " : "", c->ch->detail);
 	fault(c, "link_down", detail, "liveness", RECOVERY_SEV_DOWN, 0);
+	flush(c);
 }
 
 /* ---- channels ---- */
@@ -896,6 +906,7 @@ static void on_kernel_line(void *arg, const struct kwatch_line *l)
 		if (ev.impact >= KLOG_NOTICE)
 			fault(c, fault_kind(&ev), detail, "kernel", severity_of(ev.impact), now);
 	}
+	daemon_flush(sv->d);
 }
 
 /* ---- requests ---- */

@@ -1,0 +1,577 @@
+/* End-to-end recovery: m7bridged with a journal written by systemd-journal-remote, m7sim
+ * as the M7, and a fake remoteproc sysfs tree whose "kernel" (a child process) answers
+ * stop/start by resuming, rebooting and swapping m7sim onto a new pty. Clients stay
+ * connected throughout. Prints the measured timings. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "daemon_harness.h"
+
+#define WAIT_MS 30000 /* generous: ASan, two loaded cores */
+
+struct fx {
+	struct daemon_proc p;
+	char link[300], ctl[300], sys[300], state[300], fw[300], journal[300], incidents[300];
+	pid_t sim, kernel, jr;
+	FILE *jr_in;
+};
+
+static const char *journal_remote(void)
+{
+	static const char *const paths[] = {"/lib/systemd/systemd-journal-remote",
+					    "/usr/lib/systemd/systemd-journal-remote"};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (access(paths[i], X_OK) == 0)
+			return paths[i];
+	return NULL;
+}
+
+static const char *sim_path(void)
+{
+	static char path[512];
+	const char *root = getenv("M7B_BUILD_ROOT");
+
+	snprintf(path, sizeof(path), "%s/firmware/m7sim", root ? root : ".");
+	return path;
+}
+
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void slurp(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (!f)
+		return;
+	n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+static void mkdirs(struct fx *f)
+{
+	char path[400];
+	const char *dirs[] = {"sys",
+			      "sys/class",
+			      "sys/class/remoteproc",
+			      "sys/class/remoteproc/remoteproc0",
+			      "sys/devices",
+			      "sys/devices/imx8mp-cm7",
+			      "journal"};
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", f->p.dir, dirs[i]);
+		assert_int_equal(mkdir(path, 0755), 0);
+	}
+	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/name", f->p.dir);
+	put(path, "imx-rproc\n");
+	snprintf(f->state, sizeof(f->state), "%s/sys/class/remoteproc/remoteproc0/state", f->p.dir);
+	put(f->state, "running\n");
+	snprintf(f->fw, sizeof(f->fw), "%s/sys/class/remoteproc/remoteproc0/firmware", f->p.dir);
+	put(f->fw, "m7sim.elf\n");
+	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/device", f->p.dir);
+	assert_int_equal(symlink("../../../devices/imx8mp-cm7", path), 0);
+}
+
+/* The fake kernel: answers writes to the state file like remoteproc does, moving m7sim. */
+static void fake_kernel(struct fx *f)
+{
+	char st[64], before[256], now[256];
+	int ctl = open(f->ctl, O_WRONLY | O_CLOEXEC);
+
+	if (ctl < 0)
+		_exit(2);
+	for (;;) {
+		struct timespec ts = {0, 5000000};
+		nanosleep(&ts, NULL);
+		slurp(f->state, st, sizeof(st));
+		if (strcmp(st, "stop") == 0) {
+			put(f->state, "offline\n");
+		} else if (strcmp(st, "start") == 0) {
+			ssize_t n = readlink(f->link, before, sizeof(before) - 1);
+			before[n > 0 ? n : 0] = '\0';
+			/* A restarted M7: new boot, new tty node (same name). */
+			const char *cmds = "resume\nreboot\nswap\n";
+			if (write(ctl, cmds, strlen(cmds)) < 0)
+				_exit(3);
+			for (int i = 0; i < 4000; i++) {
+				n = readlink(f->link, now, sizeof(now) - 1);
+				now[n > 0 ? n : 0] = '\0';
+				if (n > 0 && strcmp(now, before) != 0)
+					break;
+				nanosleep(&ts, NULL);
+			}
+			put(f->state, "running\n");
+		}
+	}
+}
+
+static pid_t spawn(const char *const argv[], int in_fd, const char *out_path)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (in_fd >= 0)
+			dup2(in_fd, 0);
+		if (out >= 0) {
+			dup2(out, 1);
+			dup2(out, 2);
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void journal_line(struct fx *f, const char *msg)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(f->jr_in,
+		"__REALTIME_TIMESTAMP=%llu\n_TRANSPORT=kernel\nSYSLOG_IDENTIFIER=kernel\n"
+		"PRIORITY=3\nMESSAGE=%s\n\n",
+		(unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000,
+		msg);
+	fflush(f->jr_in);
+}
+
+static void sim_cmd(struct fx *f, const char *cmd)
+{
+	int fd = open(f->ctl, O_WRONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
+	close(fd);
+}
+
+static void reap(pid_t *pid)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGTERM);
+	for (int i = 0; i < 200 && waitpid(*pid, NULL, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (waitpid(*pid, NULL, WNOHANG) == 0) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+	}
+	*pid = 0;
+}
+
+static int setup_common(void **state, const char *daemon_extra)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char conf[4096], out[400], arg_out[400];
+	int p[2];
+
+	if (!f || !journal_remote() || access(sim_path(), X_OK) != 0) {
+		free(f);
+		*state = NULL;
+		return 0; /* tests skip */
+	}
+	if (h_tmpdir(&f->p) < 0)
+		return -1;
+	mkdirs(f);
+	snprintf(f->link, sizeof(f->link), "%s/ttyRPMSG30", f->p.dir);
+	snprintf(f->ctl, sizeof(f->ctl), "%s/m7sim.ctl", f->p.dir);
+	snprintf(f->sys, sizeof(f->sys), "%s/sys", f->p.dir);
+	snprintf(f->journal, sizeof(f->journal), "%s/journal", f->p.dir);
+	snprintf(f->incidents, sizeof(f->incidents), "%s/incidents", f->p.dir);
+
+	/* The journal writer, fed through a pipe for the whole test. */
+	snprintf(arg_out, sizeof(arg_out), "--output=%s/kernel.journal", f->journal);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	const char *jargv[] = {journal_remote(), arg_out, "-", NULL};
+	snprintf(out, sizeof(out), "%s/journal-remote.log", f->p.dir);
+	f->jr = spawn(jargv, p[0], out);
+	close(p[0]);
+	f->jr_in = fdopen(p[1], "w");
+
+	/* m7sim: heartbeats every 200 ms and a 20 Hz source on port 1. */
+	const char *sargv[] = {
+		sim_path(), "--link",		f->link, "--ctl", f->ctl, "--heartbeat-ms", "200",
+		"--source", "1:rate=20,size=8", NULL};
+	snprintf(out, sizeof(out), "%s/m7sim.log", f->p.dir);
+	f->sim = spawn(sargv, -1, out);
+	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
+		usleep(5000);
+	if (access(f->link, F_OK) != 0 || access(f->ctl, F_OK) != 0)
+		return -1;
+
+	f->kernel = fork();
+	if (f->kernel == 0)
+		fake_kernel(f);
+
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = journal\njournal_dir = %s\nsysfs_root = %s\nincident_dir = %s\n"
+		 "%s\n"
+		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\nfirmware = m7sim.elf\n"
+		 "reopen_min_ms = 20\nreopen_max_ms = 200\n"
+		 "recovery_steps = resync,reopen,driver,remoteproc,hook\n"
+		 "driver_reload = true\nhook = true\n"
+		 "resync_timeout_ms = 500\nresync_tries = 1\nreopen_timeout_ms = 500\n"
+		 "driver_timeout_ms = 500\nremoteproc_timeout_ms = 15000\n"
+		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n",
+		 f->journal, f->sys, f->incidents, daemon_extra, f->link);
+	if (daemon_proc_start(&f->p, conf) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	char extra[64];
+
+	snprintf(extra, sizeof(extra), "allow_uids = %u", (unsigned)getuid());
+	return setup_common(state, extra);
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f)
+		return 0;
+	daemon_proc_stop(&f->p);
+	reap(&f->kernel);
+	reap(&f->sim);
+	if (f->jr_in)
+		fclose(f->jr_in); /* EOF ends journal-remote */
+	reap(&f->jr);
+	h_cleanup(&f->p); /* M7B_KEEP_TMP=1 keeps the dir for a look */
+	free(f);
+	return 0;
+}
+
+/* Waits for STATE of the channel to become st; returns the reason (static copy). */
+static const char *wait_state(struct tclient *c, const char *st, uint64_t *at)
+{
+	static char reason[64];
+	cJSON *o = tclient_wait_str(c, "STATE", "state", st, WAIT_MS);
+
+	if (!o)
+		fail_msg("no STATE %s within %d ms", st, WAIT_MS);
+	*at = h_now_ms();
+	snprintf(reason, sizeof(reason), "%s", j_str(o, "reason") ? j_str(o, "reason") : "");
+	cJSON_Delete(o);
+	return reason;
+}
+
+/* Reads objects until STATE up; says whether a HELLO with new_boot came on the way (the
+ * new firmware's HELLO is what brings the link up, so it precedes the STATE). */
+static const char *wait_up(struct tclient *c, uint64_t *at, bool *new_boot, char *name,
+			   size_t name_cap)
+{
+	static char reason[64];
+	uint64_t end = h_now_ms() + WAIT_MS;
+
+	*new_boot = false;
+	while (h_now_ms() < end) {
+		cJSON *o = tclient_obj(c, (int)(end - h_now_ms()));
+		const char *cls;
+
+		if (!o)
+			break;
+		cls = j_str(o, "class");
+		if (cls && strcmp(cls, "HELLO") == 0 &&
+		    cJSON_IsTrue(cJSON_GetObjectItem(o, "new_boot"))) {
+			*new_boot = true;
+			if (name)
+				snprintf(name, name_cap, "%s boot_id %.0f", j_str(o, "name"),
+					 j_num(o, "boot_id"));
+		}
+		if (cls && strcmp(cls, "STATE") == 0 && strcmp(j_str(o, "state"), "up") == 0) {
+			*at = h_now_ms();
+			snprintf(reason, sizeof(reason), "%s", j_str(o, "reason"));
+			cJSON_Delete(o);
+			return reason;
+		}
+		cJSON_Delete(o);
+	}
+	fail_msg("no STATE up within %d ms", WAIT_MS);
+	return NULL;
+}
+
+static cJSON *status(struct tclient *c)
+{
+	cJSON *s, *ch;
+
+	assert_int_equal(tclient_send(c, "{\"cmd\":\"status\"}"), 0);
+	s = tclient_wait(c, "STATUS", WAIT_MS);
+	assert_non_null(s);
+	ch = cJSON_Duplicate(cJSON_GetArrayItem(cJSON_GetObjectItem(s, "channels"), 0), 1);
+	cJSON_Delete(s);
+	return ch;
+}
+
+static void test_kick_then_stall(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t_line, t_fault, t_rec, t_up, t;
+	cJSON *o, *st;
+	const char *kick = "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)";
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	o = tclient_wait(&w, "FRAME", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+
+	/* 1. One kick failure while heartbeats flow: recorded and published, no ladder. */
+	journal_line(f, kick);
+	o = tclient_wait(&w, "FAULT", WAIT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "kind"), "kick_timeout");
+	assert_string_equal(j_str(o, "source"), "kernel");
+	assert_int_equal((int)j_num(o, "count"), 1);
+	cJSON_Delete(o);
+	/* The probe's PING is answered; three heartbeats later the link is still up. */
+	for (int i = 0; i < 4; i++) {
+		o = tclient_wait(&w, "HEARTBEAT", WAIT_MS);
+		assert_non_null(o);
+		cJSON_Delete(o);
+	}
+	st = status(&q);
+	assert_string_equal(j_str(st, "state"), "up");
+	assert_int_equal((int)j_num(st, "recoveries"), 0);
+	cJSON_Delete(st);
+
+	/* 2. The M7 hangs, then the kernel reports a kick failure. */
+	sim_cmd(f, "stall\n");
+	t_line = h_now_ms();
+	journal_line(f, kick);
+	o = tclient_wait_str(&w, "FAULT", "kind", "kick_timeout", WAIT_MS);
+	assert_non_null(o);
+	t_fault = h_now_ms();
+	cJSON_Delete(o);
+	const char *why = wait_state(&w, "recovering", &t_rec);
+	print_message("kernel line -> FAULT %llu ms, -> STATE recovering (%s) %llu ms\n",
+		      (unsigned long long)(t_fault - t_line), why,
+		      (unsigned long long)(t_rec - t_line));
+	/* The ladder ends with remoteproc: the fake kernel restarts m7sim on a new pty. */
+	bool new_boot;
+	why = wait_up(&w, &t_up, &new_boot, NULL, 0);
+	assert_string_equal(why, "recovered");
+	assert_true(new_boot);
+	print_message("kernel line -> STATE up %llu ms (recovering -> up %llu ms)\n",
+		      (unsigned long long)(t_up - t_line), (unsigned long long)(t_up - t_rec));
+	o = tclient_wait(&w, "FRAME", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+
+	st = status(&q);
+	assert_string_equal(j_str(st, "state"), "up");
+	assert_true(j_num(st, "recoveries") >= 1);
+	print_message("frames lost (seq_gaps) %.0f, reopens %.0f, recoveries %.0f\n",
+		      j_num(st, "seq_gaps"), j_num(st, "reopens"), j_num(st, "recoveries"));
+	cJSON_Delete(st);
+
+	/* The incident: the ladder's steps and their timings, also as a file. */
+	cJSON *inc = NULL;
+	for (int i = 0; i < 100 && !inc; i++) {
+		assert_int_equal(tclient_send(&q, "{\"cmd\":\"incidents\",\"id\":5}"), 0);
+		o = tclient_wait(&q, "INCIDENTS", WAIT_MS);
+		assert_non_null(o);
+		assert_int_equal((int)j_num(o, "id"), 5);
+		cJSON *list = cJSON_GetObjectItem(o, "incidents"), *it;
+		cJSON_ArrayForEach(it, list)
+		{
+			const char *out = j_str(it, "outcome");
+			cJSON *steps = cJSON_GetObjectItem(it, "steps");
+			if (out && strcmp(out, "recovered") == 0 && cJSON_GetArraySize(steps) >= 4)
+				inc = cJSON_Duplicate(it, 1);
+		}
+		cJSON_Delete(o);
+		if (!inc)
+			usleep(100000); /* closes SV_INCIDENT_AFTER_MS after up: poll for it */
+	}
+	assert_non_null(inc);
+	cJSON *s;
+	const char *last = NULL;
+	cJSON_ArrayForEach(s, cJSON_GetObjectItem(inc, "steps"))
+	{
+		print_message("  step %-10s %-8s %5.0f ms\n", j_str(s, "action"),
+			      j_str(s, "result"), j_num(s, "ms"));
+		last = j_str(s, "action");
+	}
+	assert_string_equal(last, "remoteproc");
+	assert_non_null(j_str(inc, "file"));
+	assert_int_equal(access(j_str(inc, "file"), R_OK), 0);
+	cJSON_Delete(inc);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+static void test_reload(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t0, t_rel, t_up;
+	char fw[64];
+	cJSON *o;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"STATE\",\"HELLO\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t0);
+	o = tclient_wait(&w, "HELLO", WAIT_MS); /* snapshot */
+	assert_non_null(o);
+	cJSON_Delete(o);
+
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"reload\",\"id\":\"r1\",\"channel\":\"m7\","
+					  "\"firmware\":\"../x.elf\"}"),
+			 0);
+	o = tclient_wait(&q, "ERROR", WAIT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "code"), "bad_value");
+	cJSON_Delete(o);
+
+	t0 = h_now_ms();
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"reload\",\"id\":\"r2\",\"channel\":\"m7\","
+					  "\"firmware\":\"app-2.elf\"}"),
+			 0);
+	o = tclient_wait(&q, "ACK", WAIT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "cmd"), "reload");
+	assert_string_equal(j_str(o, "id"), "r2");
+	cJSON_Delete(o);
+	/* A second request while it runs is refused. */
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"recover\",\"channel\":\"m7\"}"), 0);
+	o = tclient_wait(&q, "ERROR", WAIT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "code"), "busy");
+	cJSON_Delete(o);
+	wait_state(&w, "reloading", &t_rel);
+	bool new_boot;
+	char name[128] = "";
+	const char *why = wait_up(&w, &t_up, &new_boot, name, sizeof(name));
+	assert_string_equal(why, "reload");
+	assert_true(new_boot);
+	print_message("reload: request -> STATE reloading %llu ms -> up %llu ms; new firmware %s\n",
+		      (unsigned long long)(t_rel - t0), (unsigned long long)(t_up - t0), name);
+	slurp(f->fw, fw, sizeof(fw));
+	assert_string_equal(fw, "app-2.elf");
+
+	/* recover by hand, one named step: resync answers at once on a healthy link. */
+	assert_int_equal(
+		tclient_send(&q, "{\"cmd\":\"recover\",\"channel\":\"m7\",\"action\":\"resync\"}"),
+		0);
+	o = tclient_wait(&q, "ACK", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	wait_state(&w, "recovering", &t0);
+	why = wait_up(&w, &t_up, &new_boot, NULL, 0);
+	assert_string_equal(why, "recovered");
+	assert_false(new_boot); /* resync: same firmware run */
+	print_message("recover (resync) by request: %llu ms\n", (unsigned long long)(t_up - t0));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* A peer that is neither root nor listed gets `forbidden`. */
+static int setup_forbidden(void **state)
+{
+	/* uid 1 is not ours (nor root's) whoever runs this. */
+	int r = setup_common(state, "allow_uids = 1\nsocket_mode = 0666");
+
+	if (r == 0 && *state)
+		chmod(((struct fx *)*state)->p.dir, 0755);
+	return r;
+}
+
+static int forbidden_check(const char *sock)
+{
+	struct tclient c;
+	cJSON *o;
+	int ok;
+
+	if (tclient_open(&c, sock, NULL) < 0)
+		return 10;
+	if (tclient_send(&c, "{\"cmd\":\"recover\",\"channel\":\"m7\",\"id\":3}") < 0)
+		return 11;
+	o = tclient_wait(&c, "ERROR", WAIT_MS);
+	if (!o)
+		return 12;
+	ok = strcmp(j_str(o, "code"), "forbidden") == 0;
+	cJSON_Delete(o);
+	if (tclient_send(&c, "{\"cmd\":\"reload\",\"channel\":\"m7\"}") < 0)
+		return 13;
+	o = tclient_wait(&c, "ERROR", WAIT_MS);
+	ok = ok && o && strcmp(j_str(o, "code"), "forbidden") == 0;
+	cJSON_Delete(o);
+	/* incidents changes nothing: allowed */
+	if (tclient_send(&c, "{\"cmd\":\"incidents\"}") < 0)
+		return 14;
+	o = tclient_wait(&c, "INCIDENTS", WAIT_MS);
+	ok = ok && o;
+	cJSON_Delete(o);
+	tclient_close(&c);
+	return ok ? 0 : 1;
+}
+
+static void test_forbidden(void **state)
+{
+	struct fx *f = *state;
+	int st;
+
+	if (!f)
+		skip();
+	if (geteuid() != 0) {
+		assert_int_equal(forbidden_check(f->p.sock), 0);
+		return;
+	}
+	/* Root is always allowed: ask as nobody. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(20);
+		_exit(forbidden_check(f->p.sock));
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_kick_then_stall, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forbidden, setup_forbidden, teardown),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
