@@ -325,6 +325,8 @@ static bool next_frame(struct rig *r, struct rx_frame *out, int timeout_ms)
 		if (n <= 0) {
 			fprintf(stderr, "link closed (read %zd, %s): QEMU or socat went away\n", n,
 				n < 0 ? strerror(errno) : "EOF");
+			dump_log("qemu", r->qemu_log);
+			dump_log("socat", r->socat_log);
 			fail();
 		}
 		r->in_pos = 0;
@@ -789,6 +791,8 @@ static void test_fault_reported_after_reset(void **state)
 		  next_of_type(&r2, M7B_T_LOG, &fr, WAIT_MS) && m7b_wire_unpack_log(&fr.f, &l) == 0;
 	rig_stop(&r2);
 	assert_true(ok);
+	/* Another seed and boot count: another boot id (it is not a constant). */
+	assert_int_not_equal(h.boot_id, rig.boot_id);
 	assert_int_equal(fr.f.seq, 1); /* right after HELLO */
 	assert_int_equal(l.level, 2);  /* LOG_CRIT */
 	char text[160];
