@@ -38,6 +38,90 @@ uint64_t h_now_ms(void)
 
 /* ---- fake M7 ---- */
 
+static int write_locked(struct fake_m7 *m, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	while (n) {
+		ssize_t w = write(m->master, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (h_now_ms() > end)
+			return -ETIMEDOUT;
+		struct pollfd pfd = {m->master, POLLOUT, 0};
+		poll(&pfd, 1, 100);
+	}
+	return 0;
+}
+
+static int frame_locked(struct fake_m7 *m, uint8_t type, uint8_t port, uint8_t flags,
+			const void *payload, size_t len)
+{
+	uint8_t buf[M7B_FRAME_MAX];
+	struct m7b_frame h = {.ver = 1,
+			      .type = type,
+			      .port = port,
+			      .flags = flags,
+			      .seq = m->seq++,
+			      .len = (uint16_t)len};
+	struct m7b_part part = {payload, len};
+	int n = m7b_wire_encode(buf, sizeof buf, &h, &part, len ? 1 : 0);
+	if (n < 0)
+		return n;
+	return write_locked(m, buf, (size_t)n);
+}
+
+static void *fake_thread(void *arg)
+{
+	struct fake_m7 *m = arg;
+	struct m7b_decoder dec;
+	m7b_decoder_init(&dec);
+	uint8_t rx[4096];
+	for (;;) {
+		pthread_mutex_lock(&m->mu);
+		bool stop = m->stop;
+		pthread_mutex_unlock(&m->mu);
+		if (stop)
+			break;
+		struct pollfd pfd = {m->master, POLLIN, 0};
+		if (poll(&pfd, 1, 20) <= 0)
+			continue;
+		ssize_t n = read(m->master, rx, sizeof rx);
+		if (n <= 0) {
+			/* EIO: nobody has the slave open (yet); the daemon comes back. */
+			usleep(5000);
+			continue;
+		}
+		const uint8_t *pos = rx, *end = rx + n;
+		struct m7b_frame f;
+		while (m7b_decoder_next(&dec, &pos, end, &f) == 1) {
+			pthread_mutex_lock(&m->mu);
+			if (f.type == M7B_T_PING) {
+				uint8_t pl[64];
+				struct m7b_heartbeat hb = {.now_ticks = h_now_ms() * 8000};
+				int len = m7b_wire_pack_heartbeat(pl, sizeof pl, &hb);
+				if (len > 0)
+					(void)frame_locked(m, M7B_T_HEARTBEAT, 0, 0, pl,
+							   (size_t)len);
+				m->pings++;
+			} else if (m->q_len < FAKE_QUEUE) {
+				struct fake_frame *q = &m->q[(m->q_head + m->q_len++) % FAKE_QUEUE];
+				q->f = f;
+				memcpy(q->payload, f.payload, f.len);
+				q->f.payload = q->payload;
+				pthread_cond_broadcast(&m->cv);
+			}
+			pthread_mutex_unlock(&m->mu);
+		}
+	}
+	return NULL;
+}
+
 int fake_m7_open(struct fake_m7 *m, const char *link)
 {
 	int master, slave;
@@ -61,20 +145,37 @@ int fake_m7_open(struct fake_m7 *m, const char *link)
 	m->master = master;
 	snprintf(m->slave, sizeof m->slave, "%s", name);
 	snprintf(m->link, sizeof m->link, "%s", link);
-	m7b_decoder_init(&m->dec);
-	char tmp[PATH_MAX + 8];
+	char tmp[300];
 	snprintf(tmp, sizeof tmp, "%s.tmp", link);
 	unlink(tmp);
 	if (symlink(name, tmp) < 0 || rename(tmp, link) < 0) {
 		int e = errno;
 		close(master);
+		m->master = -1;
 		return -e;
 	}
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_cond_init(&m->cv, NULL);
+	if (pthread_create(&m->thread, NULL, fake_thread, m) != 0) {
+		close(master);
+		m->master = -1;
+		return -EAGAIN;
+	}
+	m->running = true;
 	return 0;
 }
 
 void fake_m7_close(struct fake_m7 *m)
 {
+	if (m->running) {
+		pthread_mutex_lock(&m->mu);
+		m->stop = true;
+		pthread_mutex_unlock(&m->mu);
+		pthread_join(m->thread, NULL);
+		m->running = false;
+		pthread_cond_destroy(&m->cv);
+		pthread_mutex_destroy(&m->mu);
+	}
 	if (m->master >= 0)
 		close(m->master);
 	m->master = -1;
@@ -82,40 +183,19 @@ void fake_m7_close(struct fake_m7 *m)
 
 int fake_m7_write(struct fake_m7 *m, const void *buf, size_t n)
 {
-	const uint8_t *p = buf;
-	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
-	while (n) {
-		ssize_t w = write(m->master, p, n);
-		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
-			continue;
-		}
-		if (w < 0 && errno != EAGAIN && errno != EINTR)
-			return -errno;
-		if (h_now_ms() > end)
-			return -ETIMEDOUT;
-		struct pollfd pfd = {m->master, POLLOUT, 0};
-		poll(&pfd, 1, 100);
-	}
-	return 0;
+	pthread_mutex_lock(&m->mu);
+	int r = write_locked(m, buf, n);
+	pthread_mutex_unlock(&m->mu);
+	return r;
 }
 
 int fake_m7_frame(struct fake_m7 *m, uint8_t type, uint8_t port, uint8_t flags, const void *payload,
 		  size_t len)
 {
-	uint8_t buf[M7B_FRAME_MAX];
-	struct m7b_frame h = {.ver = 1,
-			      .type = type,
-			      .port = port,
-			      .flags = flags,
-			      .seq = m->seq++,
-			      .len = (uint16_t)len};
-	struct m7b_part part = {payload, len};
-	int n = m7b_wire_encode(buf, sizeof buf, &h, &part, len ? 1 : 0);
-	if (n < 0)
-		return n;
-	return fake_m7_write(m, buf, (size_t)n);
+	pthread_mutex_lock(&m->mu);
+	int r = frame_locked(m, type, port, flags, payload, len);
+	pthread_mutex_unlock(&m->mu);
+	return r;
 }
 
 int fake_m7_hello(struct fake_m7 *m, uint32_t boot_id, uint16_t credits, const char *name)
@@ -131,10 +211,14 @@ int fake_m7_hello(struct fake_m7 *m, uint32_t boot_id, uint16_t credits, const c
 	int n = m7b_wire_pack_hello(p, sizeof p, &h);
 	if (n < 0)
 		return n;
+	pthread_mutex_lock(&m->mu);
 	m->seq = 0;
 	/* A sender emits one 0x00 before its first frame after it starts. */
-	int r = fake_m7_write(m, "", 1);
-	return r < 0 ? r : fake_m7_frame(m, M7B_T_HELLO, 0, 0, p, (size_t)n);
+	int r = write_locked(m, "", 1);
+	if (r == 0)
+		r = frame_locked(m, M7B_T_HELLO, 0, 0, p, (size_t)n);
+	pthread_mutex_unlock(&m->mu);
+	return r;
 }
 
 int fake_m7_data(struct fake_m7 *m, uint8_t port, uint8_t flags, uint64_t t_first, uint64_t t_last,
@@ -172,41 +256,32 @@ int fake_m7_ack(struct fake_m7 *m, uint32_t acked_seq, uint8_t type, uint8_t sta
 
 int fake_m7_next(struct fake_m7 *m, struct m7b_frame *f, uint8_t *buf, size_t cap, int timeout_ms)
 {
-	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
-	for (;;) {
-		const uint8_t *pos = m->rx + m->rx_off;
-		if (m->rx_off < m->rx_len) {
-			int r = m7b_decoder_next(&m->dec, &pos, m->rx + m->rx_len, f);
-			m->rx_off = (size_t)(pos - m->rx);
-			if (r == 1) {
-				size_t n = f->len < cap ? f->len : cap;
-				if (n)
-					memcpy(buf, f->payload, n);
-				f->payload = buf;
-				return 1;
-			}
-			continue;
-		}
-		uint64_t now = h_now_ms();
-		if (now >= end)
-			return 0;
-		struct pollfd pfd = {m->master, POLLIN, 0};
-		int pr = poll(&pfd, 1, (int)(end - now));
-		if (pr <= 0)
-			continue;
-		ssize_t n = read(m->master, m->rx, sizeof m->rx);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n < 0 && errno == EIO) {
-			/* Nobody has the slave open (yet): wait for the daemon. */
-			usleep(5000);
-			continue;
-		}
-		if (n <= 0)
-			return n < 0 ? -errno : -EPIPE;
-		m->rx_len = (size_t)n;
-		m->rx_off = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
 	}
+	pthread_mutex_lock(&m->mu);
+	while (m->q_len == 0)
+		if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT)
+			break;
+	int r = 0;
+	if (m->q_len) {
+		struct fake_frame *q = &m->q[m->q_head];
+		m->q_head = (m->q_head + 1) % FAKE_QUEUE;
+		m->q_len--;
+		*f = q->f;
+		size_t n = f->len < cap ? f->len : cap;
+		if (n)
+			memcpy(buf, q->payload, n);
+		f->payload = buf;
+		r = 1;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return r;
 }
 
 int fake_m7_handshake(struct fake_m7 *m, uint32_t boot_id, uint16_t credits)

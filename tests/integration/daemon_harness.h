@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <pthread.h>
 
 #include <cjson/cJSON.h>
 
@@ -16,20 +17,33 @@
 
 #define H_TIMEOUT_MS 20000 /* generous: CI runs under ASan on 2 loaded cores */
 
-/* A fake M7 behind a pty; the daemon opens the symlink path. */
+/* A fake M7 behind a pty; the daemon opens the symlink path. A thread reads the host's
+ * frames, answers PING with a HEARTBEAT at once (as the firmware does, so the daemon's
+ * liveness checks stay quiet) and queues every other frame for fake_m7_next(). */
+#define FAKE_QUEUE 256
+struct fake_frame {
+	struct m7b_frame f;
+	uint8_t payload[M7B_PAYLOAD_MAX];
+};
 struct fake_m7 {
 	int master;
 	char slave[64];
 	char link[256];
 	uint32_t seq;
-	struct m7b_decoder dec;
-	uint8_t rx[4096];
-	size_t rx_len, rx_off;
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t mu; /* seq and writes; the queue */
+	pthread_cond_t cv;
+	bool stop;
+	struct fake_frame q[FAKE_QUEUE];
+	unsigned q_head, q_len;
+	uint64_t pings;
 };
 
 /* Creates a pty, raw, and (re)points link at its slave atomically. 0 or -errno. */
 int fake_m7_open(struct fake_m7 *m, const char *link);
-/* Closes the master: the daemon's side sees a hangup. */
+/* Stops the thread and closes the master: the daemon's side sees a hangup. Safe on a
+ * fake_m7 that was never opened if master was set to -1. */
 void fake_m7_close(struct fake_m7 *m);
 /* Writes raw bytes to the master (all of them). 0 or -errno. */
 int fake_m7_write(struct fake_m7 *m, const void *buf, size_t n);

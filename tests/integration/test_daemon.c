@@ -26,6 +26,7 @@
 struct fx {
 	struct daemon_proc p;
 	struct fake_m7 m;
+	struct fake_m7 m2; /* a second pty behind the same link (swap test) */
 	char link[256];
 };
 
@@ -44,6 +45,7 @@ static int setup_with(void **state, const char *extra, bool handshake)
 {
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
+	f->m.master = f->m2.master = -1;
 	assert_int_equal(h_tmpdir(&f->p), 0);
 	snprintf(f->link, sizeof f->link, "%s/ttyRPMSG30", f->p.dir);
 	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
@@ -66,6 +68,7 @@ static int teardown(void **state)
 		return 0;
 	int st = daemon_proc_stop(&f->p);
 	fake_m7_close(&f->m);
+	fake_m7_close(&f->m2);
 	if (st != 0) {
 		/* Show what the daemon said (ASan reports land there too). */
 		char cmd[PATH_MAX + 16];
@@ -406,27 +409,26 @@ static void test_symlink_swap(void **state)
 	uint8_t d = 1;
 	assert_int_equal(fake_m7_data(&f->m, 0, 0, 1, 1, &d, 1), 0);
 	cJSON_Delete(tclient_wait(&c, "FRAME", H_TIMEOUT_MS));
-	struct fake_m7 old = f->m;
 	uint64_t t0 = h_now_ms();
-	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	assert_int_equal(fake_m7_open(&f->m2, f->link), 0);
 	cJSON *o = tclient_wait(&c, "STATE", H_TIMEOUT_MS);
 	assert_non_null(o);
 	assert_string_equal(j_str(o, "state"), "down");
 	assert_string_equal(j_str(o, "reason"), "device_replaced");
 	cJSON_Delete(o);
-	assert_int_equal(fake_m7_handshake(&f->m, 0x77, 8), 0);
+	assert_int_equal(fake_m7_handshake(&f->m2, 0x77, 8), 0);
 	print_message("reopened the swapped node %llu ms after the rename\n",
 		      (unsigned long long)(h_now_ms() - t0));
 	wait_state(&c, "up");
 	for (int i = 0; i < 50; i++)
-		assert_int_equal(fake_m7_data(&f->m, 0, 0, 100u + i, 100u + i, &d, 1), 0);
+		assert_int_equal(fake_m7_data(&f->m2, 0, 0, 100u + i, 100u + i, &d, 1), 0);
 	for (int i = 0; i < 50; i++) {
 		o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
 		assert_non_null(o);
 		assert_true(j_num(o, "t_first") == 100 + i);
 		cJSON_Delete(o);
 	}
-	fake_m7_close(&old);
+	fake_m7_close(&f->m); /* the old one goes away late */
 	tclient_close(&c);
 }
 
