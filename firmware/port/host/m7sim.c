@@ -438,8 +438,9 @@ static bool slow_ok(struct m7sim *s, uint64_t now)
 		return true;
 	s->slow_tokens += (double)(now - s->slow_ns) * (double)s->slow_bps / 1e9;
 	s->slow_ns = now;
-	if (s->slow_tokens > 4096)
-		s->slow_tokens = 4096;
+	/* Burst: 20 ms worth (at least 64 bytes), so the limit holds over short spans. */
+	if (s->slow_tokens > (double)(s->slow_bps / 50u > 64u ? s->slow_bps / 50u : 64u))
+		s->slow_tokens = (double)(s->slow_bps / 50u > 64u ? s->slow_bps / 50u : 64u);
 	return s->slow_tokens >= 1.0;
 }
 
@@ -511,7 +512,8 @@ static int run(struct m7sim *s)
 				fw_link_down(&s->fw);
 				s->reopen_at_ns = now_ns + ms_ns(100);
 			}
-			t = min_u64(t, fw_next_deadline(&s->fw));
+			/* fw_poll may have queued bytes on a transmitter: look again. */
+			t = min_u64(next_due(s), fw_next_deadline(&s->fw));
 		}
 		if (t != UINT64_MAX)
 			wake_ns = min_u64(wake_ns, sim_clock_ns_at(&b->clock, t));
