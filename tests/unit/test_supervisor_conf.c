@@ -1,0 +1,165 @@
+/* Unit tests for the supervisor's configuration keys (daemon/supervisor_conf.c), their
+ * path through the daemon's INI parser, and the peer authorization rule. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <errno.h>
+#include <grp.h>
+#include <cmocka.h>
+
+#include "conf.h"
+#include "supervisor.h"
+#include "supervisor_conf.h"
+
+static void test_defaults(void **state)
+{
+	struct supervisor_daemon_conf d;
+	struct supervisor_channel_conf c;
+
+	(void)state;
+	supervisor_conf_daemon_defaults(&d);
+	supervisor_conf_channel_defaults(&c);
+	assert_string_equal(d.kernel_log, "auto");
+	assert_string_equal(d.sysfs_root, "/sys");
+	assert_string_equal(d.kmsg_path, "/dev/kmsg");
+	assert_string_equal(d.incident_dir, "");
+	assert_false(d.allow_uid_set);
+	assert_string_equal(c.recovery_steps, "resync,reopen,driver,remoteproc,hook");
+	assert_non_null(strstr(c.driver_reload, "imx_rpmsg_tty"));
+	assert_true(c.liveness_quiet_ms > 0);
+	assert_true(c.remoteproc_timeout_ms > c.resync_timeout_ms);
+}
+
+static void test_keys(void **state)
+{
+	struct supervisor_daemon_conf d;
+	struct supervisor_channel_conf c;
+	char msg[200];
+
+	(void)state;
+	supervisor_conf_daemon_defaults(&d);
+	supervisor_conf_channel_defaults(&c);
+	assert_int_equal(supervisor_conf_daemon_key(&d, "kernel_log", "kmsg", msg, sizeof msg), 0);
+	assert_int_equal(supervisor_conf_daemon_key(&d, "kernel_log", "dmesg", msg, sizeof msg),
+			 -EINVAL);
+	assert_non_null(strstr(msg, "auto, journal, kmsg or off"));
+	assert_int_equal(
+		supervisor_conf_daemon_key(&d, "sysfs_root", "/tmp/x/sys", msg, sizeof msg), 0);
+	assert_string_equal(d.sysfs_root, "/tmp/x/sys");
+	assert_int_equal(supervisor_conf_daemon_key(&d, "sysfs_root", "rel", msg, sizeof msg),
+			 -EINVAL);
+	assert_int_equal(supervisor_conf_daemon_key(&d, "journal_dir", "", msg, sizeof msg), 0);
+	assert_int_equal(
+		supervisor_conf_daemon_key(&d, "allow_uids", "1000, 1001,0", msg, sizeof msg), 0);
+	assert_int_equal(d.n_allow_uids, 3);
+	assert_int_equal(d.allow_uids[1], 1001);
+	assert_int_equal(supervisor_conf_daemon_key(&d, "allow_uids", "10x", msg, sizeof msg),
+			 -EINVAL);
+	assert_int_equal(
+		supervisor_conf_daemon_key(&d, "allow_group", "no-such-group-m7b", msg, sizeof msg),
+		-EINVAL);
+	assert_int_equal(supervisor_conf_daemon_key(&d, "incident_max_files", "0", msg, sizeof msg),
+			 -EINVAL);
+	assert_int_equal(supervisor_conf_daemon_key(&d, "incident_max_kib", "64", msg, sizeof msg),
+			 0);
+	assert_int_equal(d.incident_max_kib, 64);
+	assert_int_equal(supervisor_conf_daemon_key(&d, "socket", "/x", msg, sizeof msg), -ENOENT);
+
+	assert_int_equal(supervisor_conf_channel_key(&c, "recovery_steps", "remoteproc,resync", msg,
+						     sizeof msg),
+			 0);
+	assert_int_equal(
+		supervisor_conf_channel_key(&c, "recovery_steps", "resync,reboot", msg, sizeof msg),
+		-EINVAL);
+	assert_string_equal(c.recovery_steps, "remoteproc,resync");
+	assert_int_equal(
+		supervisor_conf_channel_key(&c, "resync_timeout_ms", "250", msg, sizeof msg), 0);
+	assert_int_equal(c.resync_timeout_ms, 250);
+	assert_int_equal(supervisor_conf_channel_key(&c, "resync_timeout_ms", "5", msg, sizeof msg),
+			 -EINVAL);
+	assert_non_null(strstr(msg, "10..3600000"));
+	assert_int_equal(supervisor_conf_channel_key(&c, "liveness_quiet_ms", "0", msg, sizeof msg),
+			 0);
+	assert_int_equal(supervisor_conf_channel_key(&c, "recovery_budget", "-1", msg, sizeof msg),
+			 -EINVAL);
+	assert_int_equal(
+		supervisor_conf_channel_key(&c, "hook", "/usr/local/bin/m7-hook", msg, sizeof msg),
+		0);
+	assert_int_equal(supervisor_conf_channel_key(&c, "device", "/dev/x", msg, sizeof msg),
+			 -ENOENT);
+}
+
+/* The keys reach the daemon's configuration through its INI parser. */
+static void test_through_conf(void **state)
+{
+	struct conf *c = NULL;
+	struct conf_error err;
+
+	(void)state;
+	assert_int_equal(conf_parse_string("[daemon]\nsysfs_root = /tmp/fake\nallow_uids = 7\n"
+					   "[channel m7]\ndevice = /dev/ttyRPMSG30\n"
+					   "remoteproc = imx-rproc\nrecovery_steps = resync\n"
+					   "down_grace_ms = 0\n",
+					   "t.conf", &c, &err),
+			 0);
+	assert_string_equal(c->daemon.sup.sysfs_root, "/tmp/fake");
+	assert_int_equal(c->daemon.sup.allow_uids[0], 7);
+	assert_string_equal(c->channels[0].sup.recovery_steps, "resync");
+	assert_int_equal(c->channels[0].sup.down_grace_ms, 0);
+	/* Copies carry the plain values. */
+	struct conf_channel copy = {0};
+	assert_int_equal(conf_channel_copy(&copy, &c->channels[0]), 0);
+	assert_string_equal(copy.sup.recovery_steps, "resync");
+	conf_channel_clear(&copy);
+	conf_free(c);
+
+	c = NULL;
+	assert_int_equal(conf_parse_string("[channel m7]\ndevice = /dev/x\nresync_tries = 99\n",
+					   "t.conf", &c, &err),
+			 -EINVAL);
+	assert_string_equal(err.key, "resync_tries");
+	assert_non_null(strstr(err.message, "1..16"));
+	assert_null(c);
+	assert_int_equal(conf_parse_string("[daemon]\nbogus_key = 1\n", "t.conf", &c, &err),
+			 -EINVAL);
+	assert_string_equal(err.message, "unknown key");
+}
+
+static void test_peer(void **state)
+{
+	struct supervisor_daemon_conf d;
+	char msg[200];
+	gid_t g[2] = {4242, 4343};
+
+	(void)state;
+	supervisor_conf_daemon_defaults(&d);
+	assert_true(supervisor_peer_allowed(&d, 0, NULL, 0));
+	assert_false(supervisor_peer_allowed(&d, 1000, g, 2));
+	assert_int_equal(supervisor_conf_daemon_key(&d, "allow_uids", "1000", msg, sizeof msg), 0);
+	assert_true(supervisor_peer_allowed(&d, 1000, NULL, 0));
+	assert_false(supervisor_peer_allowed(&d, 1001, NULL, 0));
+	/* A group every system has: root's (gid 0). */
+	struct group *gr = getgrgid(0);
+	if (gr) {
+		gid_t zero = 0;
+		assert_int_equal(
+			supervisor_conf_daemon_key(&d, "allow_group", gr->gr_name, msg, sizeof msg),
+			0);
+		assert_true(supervisor_peer_allowed(&d, 1001, &zero, 1));
+		assert_false(supervisor_peer_allowed(&d, 1001, g, 2));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_through_conf),
+		cmocka_unit_test(test_peer),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
