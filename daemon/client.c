@@ -186,26 +186,35 @@ void client_flush(struct client *c)
 	c->dirty = false;
 	if (c->closing || c->fd < 0)
 		return;
-	while (client_queued(c) > 0) {
-		ssize_t n = send(c->fd, c->out + c->out_start, client_queued(c),
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n > 0) {
-			c->out_start += (size_t)n;
-			continue;
+	for (;;) {
+		bool blocked = false;
+		while (client_queued(c) > 0) {
+			ssize_t n = send(c->fd, c->out + c->out_start, client_queued(c),
+					 MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n > 0) {
+				c->out_start += (size_t)n;
+				continue;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				blocked = true;
+				break;
+			}
+			client_close(c, n < 0 ? strerror(errno) : "write failed");
+			return;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			event_add(c->ev_write, NULL);
+		if (client_queued(c) == 0)
+			c->out_start = c->out_end = 0;
+		/* Caught up after dropping: the DROPPED notice goes out now, not with the
+		 * next object (there may be none for a while). */
+		size_t before = client_queued(c);
+		maybe_caught_up(c);
+		c->dirty = false;
+		if (blocked || client_queued(c) == before)
 			break;
-		}
-		client_close(c, n < 0 ? strerror(errno) : "write failed");
-		return;
 	}
-	if (client_queued(c) == 0)
-		c->out_start = c->out_end = 0;
-	maybe_caught_up(c);
-	if (client_queued(c) > 0 && !c->dirty)
+	if (client_queued(c) > 0)
 		event_add(c->ev_write, NULL);
 	/* Stop taking requests while the replies cannot leave: bounded memory. */
 	bool full = client_queued(c) > c->queue_limit / 2;
@@ -222,8 +231,6 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
 	client_flush(c);
-	if (c->dirty)
-		client_flush(c);
 }
 
 static void bad_line(struct client *c, enum proto_err code, const char *msg, bool fatal)

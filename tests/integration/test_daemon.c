@@ -146,6 +146,24 @@ static void test_version_exact(void **state)
 	uint8_t b = 'x';
 	assert_int_equal(fake_m7_data(&f->m, 1, 0, 1, 2, &b, 1), 0);
 	assert_null(tclient_line(&c, 300, NULL));
+	/* watch, one frame, unwatch: then nothing again. */
+	assert_int_equal(tclient_send(&c, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"]}"), 0);
+	cJSON *a = tclient_wait(&c, "ACK", H_TIMEOUT_MS);
+	assert_non_null(a);
+	assert_string_equal(j_str(a, "cmd"), "watch");
+	cJSON_Delete(a);
+	assert_int_equal(fake_m7_data(&f->m, 1, 0, 3, 4, &b, 1), 0);
+	cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_true(j_num(o, "t_first") == 3);
+	cJSON_Delete(o);
+	assert_int_equal(tclient_send(&c, "{\"cmd\":\"unwatch\",\"id\":2}"), 0);
+	a = tclient_wait(&c, "ACK", H_TIMEOUT_MS);
+	assert_non_null(a);
+	assert_string_equal(j_str(a, "cmd"), "unwatch");
+	cJSON_Delete(a);
+	assert_int_equal(fake_m7_data(&f->m, 1, 0, 5, 6, &b, 1), 0);
+	assert_null(tclient_line(&c, 300, NULL));
 	tclient_close(&c);
 }
 
@@ -602,6 +620,23 @@ static void test_malformed(void **state)
 	tclient_close(&c);
 }
 
+/* Each client's bytes reach the M7 whole and in the order that client sent them. */
+static void check_send_order(const struct m7b_frame *fr, const uint8_t *buf, int *next_a,
+			     int *next_b)
+{
+	char want[8];
+	if (fr->port == 3) {
+		snprintf(want, sizeof want, "a%02d", (*next_a)++);
+		assert_int_equal(fr->len, 3);
+		assert_memory_equal(buf, want, 3);
+	} else {
+		assert_int_equal(fr->port, 4);
+		assert_int_equal(fr->len, 2);
+		assert_int_equal(buf[0], 'b');
+		assert_int_equal(buf[1], 0x30 + (*next_b)++);
+	}
+}
+
 static void test_send(void **state)
 {
 	struct fx *f = *state;
@@ -636,11 +671,13 @@ static void test_send(void **state)
 	uint8_t buf[M7B_PAYLOAD_MAX];
 	uint32_t seqs[12];
 	int got = 0;
+	int next_a = 0, next_b = 0;
 	while (got < 8) {
 		int r = fake_m7_next(&f->m, &fr, buf, sizeof buf, H_TIMEOUT_MS);
 		assert_int_equal(r, 1);
 		if (fr.type != M7B_T_SEND)
 			continue;
+		check_send_order(&fr, buf, &next_a, &next_b);
 		seqs[got++] = fr.seq;
 	}
 	assert_int_equal(fake_m7_next(&f->m, &fr, buf, sizeof buf, 300), 0);
@@ -655,8 +692,7 @@ static void test_send(void **state)
 				assert_int_equal(r, 1);
 			} while (fr.type != M7B_T_SEND);
 			seqs[k + 8] = fr.seq;
-			assert_true(fr.port == 3 || fr.port == 4);
-			assert_int_equal(fr.len, fr.port == 3 ? 3 : 2);
+			check_send_order(&fr, buf, &next_a, &next_b);
 		}
 	}
 	/* Each client gets its ACKs in its own order with its ids. */
@@ -678,6 +714,8 @@ static void test_send(void **state)
 		b_acks++;
 	}
 	assert_int_equal(a_acks + b_acks, 12);
+	assert_int_equal(next_a, 6);
+	assert_int_equal(next_b, 6);
 
 	/* A rejected send. */
 	assert_int_equal(tclient_send(&a, "{\"cmd\":\"send\",\"id\":99,\"channel\":\"m7\",\"port\":"
