@@ -1039,6 +1039,49 @@ static void test_stale_socket_and_shutdown(void **state)
 	h_cleanup(&p);
 }
 
+/* Socket activation: the service manager's socket is used, the configured one ignored. */
+static void test_socket_activation(void **state)
+{
+	(void)state;
+	const char *tool = "/usr/bin/systemd-socket-activate";
+	if (access(tool, X_OK) != 0)
+		skip();
+	struct daemon_proc p;
+	assert_int_equal(h_tmpdir(&p), 0);
+	char act[300];
+	snprintf(act, sizeof act, "%s/activated.sock", p.dir);
+	assert_int_equal(daemon_proc_write_conf(&p, ""), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(p.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0)
+			dup2(fd, 2);
+		execl(tool, tool, "-l", act, h_daemon_path(), "-f", "-c", p.conf, (char *)NULL);
+		_exit(127);
+	}
+	p.pid = pid;
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	struct stat sb;
+	while (stat(act, &sb) != 0 && h_now_ms() < end)
+		usleep(10000);
+	struct tclient c;
+	int r = tclient_open(&c, act, NULL);
+	bool ok = r == 0;
+	if (ok) {
+		cJSON *s = status_of(&c);
+		ok = j_num(s, "client_id") == 1;
+		cJSON_Delete(s);
+		tclient_close(&c);
+	}
+	bool configured_absent = stat(p.sock, &sb) != 0;
+	int st = daemon_proc_stop(&p);
+	h_cleanup(&p);
+	assert_true(ok);
+	assert_true(configured_absent);
+	assert_int_equal(st, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1059,6 +1102,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_busy_holder),
 		cmocka_unit_test(test_stale_socket_and_shutdown),
+		cmocka_unit_test(test_socket_activation),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
