@@ -569,7 +569,10 @@ static int do_action(struct sv_chan *c, const struct recovery_action *a, struct 
 		else
 			log_struct(sv->log, LOG_NOTICE, &f,
 				   "channel %s: recovered by %s, %llu ms after the fault%s",
-				   ch->cfg.name, recovery_step_to_string(a->step),
+				   ch->cfg.name,
+				   a->step == RECOVERY_STEP_COUNT
+					   ? "itself"
+					   : recovery_step_to_string(a->step),
 				   (unsigned long long)(now - c->last_fault_ms),
 				   c->kernel_ms ? " (kernel line)" : "");
 		incident_end_later(c, "recovered", SV_INCIDENT_AFTER_MS);
@@ -609,7 +612,8 @@ static void run_actions(struct sv_chan *c, const struct recovery_actions *first)
 		evtimer_del(c->ev_rec);
 	/* A retry ladder (from `failed`) opens its own record. */
 	if (recovery_busy(&c->rec) && !c->inc)
-		incident_begin(c, c->busy_reason[0] ? c->busy_reason : "recover", "request", "");
+		incident_begin(c, c->busy_reason[0] ? c->busy_reason : "recover",
+			       strcmp(c->busy_reason, "retry") == 0 ? "recovery" : "request", "");
 }
 
 /* ---- timers ---- */
