@@ -817,6 +817,29 @@ static void test_log_frames(void **state)
 	assert_string_equal(j_str(o, "text"), "bad utf8 \xef\xbf\xbd end");
 	cJSON_Delete(o);
 	tclient_close(&c);
+
+	/* HEARTBEAT counters by name (the daemon's own PINGs may bring others: skip them). */
+	assert_int_equal(
+		tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"HEARTBEAT\"]}"), 0);
+	uint8_t pl[128];
+	struct m7b_heartbeat hb = {.now_ticks = 424242, .ncounters = 3, .counter = {10, 20, 30}};
+	int n = m7b_wire_pack_heartbeat(pl, sizeof pl, &hb);
+	assert_true(n > 0);
+	assert_int_equal(fake_m7_frame(&f->m, M7B_T_HEARTBEAT, 0, 0, pl, (size_t)n), 0);
+	for (;;) {
+		o = tclient_wait(&c, "HEARTBEAT", H_TIMEOUT_MS);
+		assert_non_null(o);
+		if (j_num(o, "now_ticks") == 424242)
+			break;
+		cJSON_Delete(o);
+	}
+	const cJSON *cn = cJSON_GetObjectItem(o, "counters");
+	assert_int_equal((int)j_num(cn, "uart_rx_bytes"), 10);
+	assert_int_equal((int)j_num(cn, "captures"), 20);
+	assert_int_equal((int)j_num(cn, "captures_dropped"), 30);
+	assert_null(cJSON_GetObjectItem(cn, "uart_overruns"));
+	cJSON_Delete(o);
+	tclient_close(&c);
 }
 
 static void test_config_errors(void **state)
@@ -942,8 +965,62 @@ static void test_sighup_reload(void **state)
 	cJSON *s = status_of(&c);
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(s, "channels")), 1);
 	cJSON_Delete(s);
+	/* Moving m7 to another device reopens it (reason config), same client, same filter. */
+	snprintf(conf, sizeof conf, "[channel m7]\ndevice = %s\n", link2);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	kill(f->p.pid, SIGHUP);
+	o = tclient_wait_str(&c, "STATE", "channel", "m7", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "state"), "down");
+	assert_string_equal(j_str(o, "reason"), "config");
+	cJSON_Delete(o);
+	assert_int_equal(fake_m7_handshake(&m2, 3, 8), 0);
+	wait_state(&c, "up");
+	assert_int_equal(fake_m7_data(&m2, 1, 0, 11, 11, &d, 1), 0);
+	o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "channel"), "m7");
+	assert_true(j_num(o, "t_first") == 11);
+	cJSON_Delete(o);
 	fake_m7_close(&m2);
 	tclient_close(&c);
+}
+
+/* max_clients: one more connection gets ERROR busy and is closed. */
+static void test_max_clients(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_start(&p, "max_clients = 2\n"), 0);
+	struct tclient a, b, c;
+	assert_int_equal(tclient_open(&a, p.sock, NULL), 0);
+	/* The start-up probe connections are gone once status lists only us. */
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	for (;;) {
+		cJSON *s = status_of(&a);
+		int n = cJSON_GetArraySize(cJSON_GetObjectItem(s, "clients"));
+		cJSON_Delete(s);
+		if (n == 1)
+			break;
+		assert_true(h_now_ms() < end);
+		usleep(20000);
+	}
+	assert_int_equal(tclient_open(&b, p.sock, NULL), 0);
+	assert_int_equal(tclient_connect(&c, p.sock), 0);
+	cJSON *e = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(e);
+	assert_string_equal(j_str(e, "class"), "ERROR");
+	assert_string_equal(j_str(e, "code"), "busy");
+	cJSON_Delete(e);
+	bool eof = false;
+	assert_null(tclient_line(&c, H_TIMEOUT_MS, &eof));
+	assert_true(eof);
+	tclient_close(&a);
+	tclient_close(&b);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_cleanup(&p);
 }
 
 /* Another process holds the tty exclusively: the daemon names it. */
@@ -1103,6 +1180,7 @@ int main(void)
 		cmocka_unit_test(test_busy_holder),
 		cmocka_unit_test(test_stale_socket_and_shutdown),
 		cmocka_unit_test(test_socket_activation),
+		cmocka_unit_test(test_max_clients),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
