@@ -1,0 +1,102 @@
+/* libFuzzer target for the firmware core's input side: host bytes (fw_link_rx), UART
+ * bytes with error bits, time, link refusals and a full transmitter, in any mix.
+ * Checks: the core never crashes, never writes a frame that fails to decode, keeps its
+ * seq consecutive (restarting only with HELLO), and balances its critical sections. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fw.h"
+#include "fw_fake_board.h"
+#include "m7bridge/wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			abort();                                                                   \
+	} while (0)
+
+static struct fw fw;
+static struct fake_frame frames[64];
+
+/* Decodes what the core wrote and checks it; empties the fake link. */
+static void check_output(uint32_t *next_seq)
+{
+	size_t n;
+
+	while ((n = fake_frames(frames, 64)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			const struct m7b_frame *f = &frames[i].f;
+
+			if (f->type == M7B_T_HELLO)
+				CHECK(f->seq == 0);
+			else
+				CHECK(f->seq == *next_seq);
+			*next_seq = f->seq + 1;
+			CHECK(f->type >= M7B_T_HELLO && f->type <= M7B_T_ACK);
+		}
+	}
+	CHECK(fake.dec.stats.rejected == 0);
+	if (fake.link_read == fake.link_len)
+		fake.link_read = fake.link_len = 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fw_options o;
+	uint32_t next_seq = 0;
+	size_t i = 0;
+
+	fake_reset(2);
+	fake_options(&o, 2, 400);
+	o.heartbeat_ms = 1;
+	o.port[1].delimiter = '\n';
+	o.port[1].max_capture = 16;
+	fw_init(&fw, &o);
+	fw_link_up(&fw);
+
+	while (i < size) {
+		uint8_t op = data[i++];
+		size_t n;
+
+		switch (op & 3u) {
+		case 0: /* host bytes */
+			n = (size_t)(op >> 2) + 1u;
+			if (n > size - i)
+				n = size - i;
+			fw_link_rx(&fw, data + i, n);
+			i += n;
+			break;
+		case 1: /* one UART byte */
+			if (i < size) {
+				fake.ticks += (uint64_t)(op >> 4) * 37u;
+				fw_uart_rx_isr(&fw, (op >> 3) & 1u, data[i++], (op >> 1) & 3u,
+					       fake.ticks);
+			}
+			break;
+		case 2: /* time passes, main loop runs */
+			fake.ticks += (uint64_t)op * 211u;
+			fw_poll(&fw);
+			break;
+		default: /* link and transmitter state */
+			fake.link_refuse = (op & 4u) != 0;
+			fake.uart_room = (op & 8u) ? 0u : (size_t)(op >> 4) * 64u;
+			if (op & 0x80u)
+				fw_link_up(&fw);
+			break;
+		}
+		CHECK(fake.irq_depth == 0);
+		check_output(&next_seq);
+	}
+	fake.link_refuse = false;
+	fake.uart_room = 4096;
+	for (int k = 0; k < 8; k++) {
+		fake.ticks += 100000;
+		fw_poll(&fw);
+		check_output(&next_seq);
+	}
+	return 0;
+}
