@@ -4,10 +4,14 @@
 #include <math.h>
 #include <time.h>
 
-/* Ticks per ns as the drifting clock runs. */
-static long double rate(const struct sim_clock *c)
+/* ticks = elapsed_ns * num / DEN, in exact integers: num = hz * (1e9 + drift in ppb). */
+#define DEN ((unsigned __int128)1000000000u * 1000000000u)
+
+static unsigned __int128 num(const struct sim_clock *c)
 {
-	return (long double)c->hz * (1.0L + (long double)c->ppm / 1e6L) / 1e9L;
+	long long ppb = llround(c->ppm * 1000.0);
+
+	return (unsigned __int128)c->hz * (unsigned __int128)(1000000000ll + ppb);
 }
 
 void sim_clock_init(struct sim_clock *c, uint32_t hz, uint64_t offset, double ppm, uint64_t mono_ns)
@@ -22,7 +26,7 @@ uint64_t sim_clock_ticks(const struct sim_clock *c, uint64_t mono_ns)
 {
 	if (mono_ns <= c->t0_ns)
 		return c->offset;
-	return c->offset + (uint64_t)floorl((long double)(mono_ns - c->t0_ns) * rate(c));
+	return c->offset + (uint64_t)((unsigned __int128)(mono_ns - c->t0_ns) * num(c) / DEN);
 }
 
 uint64_t sim_clock_ns_at(const struct sim_clock *c, uint64_t ticks)
@@ -31,7 +35,8 @@ uint64_t sim_clock_ns_at(const struct sim_clock *c, uint64_t ticks)
 
 	if (ticks <= c->offset)
 		return c->t0_ns;
-	ns = c->t0_ns + (uint64_t)ceill((long double)(ticks - c->offset) / rate(c));
+	ns = c->t0_ns +
+	     (uint64_t)(((unsigned __int128)(ticks - c->offset) * DEN + num(c) - 1u) / num(c));
 	/* Rounding may leave us one tick short: step until the clock agrees. */
 	while (sim_clock_ticks(c, ns) < ticks)
 		ns++;
