@@ -182,7 +182,7 @@ static void reap(pid_t *pid)
 	*pid = 0;
 }
 
-static int setup_common(void **state, const char *daemon_extra)
+static int setup_common(void **state, const char *daemon_extra, const char *steps)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	char conf[4096], out[400], arg_out[400];
@@ -232,12 +232,12 @@ static int setup_common(void **state, const char *daemon_extra)
 		 "%s\n"
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\nfirmware = m7sim.elf\n"
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n"
-		 "recovery_steps = resync,reopen,driver,remoteproc,hook\n"
+		 "recovery_steps = %s\n"
 		 "driver_reload = true\nhook = true\n"
 		 "resync_timeout_ms = 500\nresync_tries = 1\nreopen_timeout_ms = 500\n"
 		 "driver_timeout_ms = 500\nremoteproc_timeout_ms = 15000\n"
 		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n",
-		 f->journal, f->sys, f->incidents, daemon_extra, f->link);
+		 f->journal, f->sys, f->incidents, daemon_extra, f->link, steps);
 	if (daemon_proc_start(&f->p, conf) < 0)
 		return -1;
 	*state = f;
@@ -249,7 +249,13 @@ static int setup(void **state)
 	char extra[64];
 
 	snprintf(extra, sizeof(extra), "allow_uids = %u", (unsigned)getuid());
-	return setup_common(state, extra);
+	return setup_common(state, extra, "resync,reopen,driver,remoteproc,hook");
+}
+
+/* A ladder that cannot succeed (resync only, the M7 hung): `failed`, then back by itself. */
+static int setup_resync_only(void **state)
+{
+	return setup_common(state, "", "resync");
 }
 
 static int teardown(void **state)
@@ -522,7 +528,8 @@ static void test_reload(void **state)
 static int setup_forbidden(void **state)
 {
 	/* uid 1 is not ours (nor root's) whoever runs this. */
-	int r = setup_common(state, "allow_uids = 1\nsocket_mode = 0666");
+	int r = setup_common(state, "allow_uids = 1\nsocket_mode = 0666",
+			     "resync,reopen,driver,remoteproc,hook");
 
 	if (r == 0 && *state)
 		chmod(((struct fx *)*state)->p.dir, 0755);
@@ -582,12 +589,44 @@ static void test_forbidden(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+static void test_failed_then_back(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w;
+	uint64_t t0, t_rec, t_failed, t_up;
+	bool new_boot;
+
+	if (!f)
+		skip();
+	assert_int_equal(
+		tclient_open(&w, f->p.sock,
+			     "{\"cmd\":\"watch\",\"classes\":[\"STATE\",\"FAULT\",\"HELLO\"]}"),
+		0);
+	wait_state(&w, "up", &t0);
+	t0 = h_now_ms();
+	sim_cmd(f, "stall\n");
+	wait_state(&w, "recovering", &t_rec);
+	const char *why = wait_state(&w, "failed", &t_failed);
+	assert_string_equal(why, "exhausted");
+	print_message("stall -> recovering %llu ms -> failed %llu ms\n",
+		      (unsigned long long)(t_rec - t0), (unsigned long long)(t_failed - t0));
+	/* The M7 comes back by itself: its next HEARTBEAT brings the link up. */
+	uint64_t t_res = h_now_ms();
+	sim_cmd(f, "resume\n");
+	why = wait_up(&w, &t_up, &new_boot, NULL, 0);
+	assert_string_equal(why, "hello");
+	assert_false(new_boot);
+	print_message("resume -> up %llu ms\n", (unsigned long long)(t_up - t_res));
+	tclient_close(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_kick_then_stall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, setup_forbidden, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_then_back, setup_resync_only, teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
