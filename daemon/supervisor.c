@@ -62,6 +62,7 @@ struct sv_chan {
 	struct remoteproc *rproc;
 	struct incident_ring ring;
 	struct incident *inc;
+	uint64_t inc_start_ms; /* steps of ladders started before it are not its own */
 	char inc_outcome[16];
 	struct event *ev_rec, *ev_live, *ev_poll, *ev_down, *ev_inc;
 	struct child *child;
@@ -163,23 +164,27 @@ static void incident_begin(struct sv_chan *c, const char *kind, const char *sour
 	}
 	c->inc = incident_open(sv->store ? sv->store : &sv->ram_store, &c->ring, c->ch->cfg.name,
 			       kind, source, detail, realtime_us());
+	c->inc_start_ms = daemon_now_ms();
 }
 
 static void incident_end(struct sv_chan *c, const char *outcome)
 {
 	struct supervisor *sv = c->sv;
 	struct incident_step steps[RECOVERY_HISTORY_MAX];
-	size_t i, n = c->rec.history_n;
+	size_t i, n = 0;
 	int r;
 
 	evtimer_del(c->ev_inc);
 	if (!c->inc)
 		return;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < c->rec.history_n; i++) {
 		const struct recovery_history *h = &c->rec.history[i];
-		steps[i].action = recovery_step_to_string(h->step);
-		steps[i].result = h->result;
-		steps[i].ms = (h->end_ms ? h->end_ms : daemon_now_ms()) - h->start_ms;
+		if (h->start_ms < c->inc_start_ms)
+			continue;
+		steps[n].action = recovery_step_to_string(h->step);
+		steps[n].result = h->result;
+		steps[n].ms = (h->end_ms ? h->end_ms : daemon_now_ms()) - h->start_ms;
+		n++;
 	}
 	if (!sv->store) {
 		incident_discard(c->inc);
