@@ -59,7 +59,7 @@ static struct log_fields fields(const struct channel *ch, const char *mid, int e
 
 static void arm_sendq_timer(struct channel *ch);
 static void on_read(evutil_socket_t fd, short what, void *arg);
-static void on_write(evutil_socket_t fd, short what, void *arg);
+static void on_tx(evutil_socket_t fd, short what, void *arg);
 
 void channel_set_state(struct channel *ch, enum channel_state st, const char *reason,
 		       const char *detail)
@@ -170,15 +170,15 @@ static void close_fd(struct channel *ch)
 		event_free(ch->ev_read);
 		ch->ev_read = NULL;
 	}
-	if (ch->ev_write) {
-		event_free(ch->ev_write);
-		ch->ev_write = NULL;
+	if (ch->ev_tx) {
+		event_free(ch->ev_tx);
+		ch->ev_tx = NULL;
 	}
+	ch->tx = txthread_free(ch->tx); /* unwritten bytes are dropped with the link */
 	if (ch->fd >= 0) {
-		close(ch->fd); /* drops the flock too */
+		close(ch->fd); /* drops the flock too (the writer's dup closes on its own) */
 		ch->fd = -1;
 	}
-	ch->tx_len = ch->tx_off = 0;
 }
 
 /* Hands finished send requests to the owner and re-arms the deadline timer. */
@@ -370,40 +370,14 @@ static void schedule_reopen(struct channel *ch)
 	ch->backoff_ms = next > ch->cfg.reopen_max_ms ? ch->cfg.reopen_max_ms : next;
 }
 
-static int flush_tx(struct channel *ch)
-{
-	while (ch->tx_off < ch->tx_len) {
-		ssize_t n = write(ch->fd, ch->tx + ch->tx_off, ch->tx_len - ch->tx_off);
-		if (n > 0) {
-			ch->tx_off += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			event_add(ch->ev_write, NULL);
-			return 0;
-		}
-		return n < 0 ? -errno : -EIO;
-	}
-	ch->tx_off = ch->tx_len = 0;
-	return 0;
-}
-
 static int queue_tx(struct channel *ch, const uint8_t *buf, size_t n)
 {
-	if (ch->tx_off == ch->tx_len)
-		ch->tx_off = ch->tx_len = 0;
-	if (CHANNEL_TXBUF - ch->tx_len < n) {
-		memmove(ch->tx, ch->tx + ch->tx_off, ch->tx_len - ch->tx_off);
-		ch->tx_len -= ch->tx_off;
-		ch->tx_off = 0;
-		if (CHANNEL_TXBUF - ch->tx_len < n)
-			return -ENOBUFS;
-	}
-	memcpy(ch->tx + ch->tx_len, buf, n);
-	ch->tx_len += n;
-	return 0;
+	if (!ch->tx)
+		return -ENOTCONN;
+	int r = txthread_queue(ch->tx, buf, n);
+	if (r < 0 && r != -ENOBUFS)
+		return -ENOTCONN; /* the writer failed: on_tx closes the channel */
+	return r;
 }
 
 static void io_failed(struct channel *ch, int err);
@@ -432,11 +406,6 @@ int channel_write_frame(struct channel *ch, uint8_t type, uint8_t port, uint8_t 
 	if (seq_out)
 		*seq_out = ch->tx_seq;
 	ch->tx_seq++;
-	r = flush_tx(ch);
-	if (r < 0) {
-		io_failed(ch, -r);
-		return -ENOTCONN;
-	}
 	return 0;
 }
 
@@ -535,8 +504,13 @@ int channel_open_now(struct channel *ch)
 	m7b_decoder_reset(&ch->dec);
 	ch->have_rx_seq = false;
 	ch->ev_read = event_new(ch->base, ch->fd, EV_READ | EV_PERSIST, on_read, ch);
-	ch->ev_write = event_new(ch->base, ch->fd, EV_WRITE, on_write, ch);
-	if (!ch->ev_read || !ch->ev_write || event_add(ch->ev_read, NULL) < 0) {
+	ch->tx = txthread_new(ch->fd);
+	ch->tx_stalls_seen = ch->tx_stall_ms_seen = 0;
+	if (ch->tx)
+		ch->ev_tx =
+			event_new(ch->base, txthread_fd(ch->tx), EV_READ | EV_PERSIST, on_tx, ch);
+	if (!ch->ev_read || !ch->ev_tx || event_add(ch->ev_read, NULL) < 0 ||
+	    event_add(ch->ev_tx, NULL) < 0) {
 		close_fd(ch);
 		channel_set_state(ch, CHANNEL_DOWN, "open_failed", "out of memory");
 		schedule_reopen(ch);
@@ -633,7 +607,7 @@ static void pump_sendq(struct channel *ch)
 		uint32_t seq;
 		int r = channel_write_frame(ch, M7B_T_SEND, e->port, 0, e->data, e->len, &seq);
 		if (r == -ENOBUFS)
-			break; /* the tty is slow; on_write pumps again */
+			break; /* the tty is slow; on_tx pumps again */
 		if (r < 0)
 			break; /* the channel closed and failed the queue */
 		sendq_sent(ch->sq, e, seq, now);
@@ -674,15 +648,30 @@ static void on_sendq_timer(evutil_socket_t fd, short what, void *arg)
 		ch->ops->on_batch_end(ch->ud, ch);
 }
 
-static void on_write(evutil_socket_t fd, short what, void *arg)
+static void on_tx(evutil_socket_t fd, short what, void *arg)
 {
 	struct channel *ch = arg;
-	int r = flush_tx(ch);
-	if (r < 0) {
-		io_failed(ch, -r);
-	} else if (ch->tx_len == 0) {
-		pump_sendq(ch);
+	struct txthread_report r;
+	txthread_collect(ch->tx, &r);
+	if (r.stalls != ch->tx_stalls_seen) {
+		if (ratelimit_ok(&ch->rl_stall, now_ms(), 3, 60000)) {
+			struct log_fields f = fields(ch, NULL, 0);
+			log_struct(
+				ch->log, LOG_WARNING, &f,
+				"writing %s blocked for up to %llu ms (%llu slow writes): the M7 "
+				"is not taking messages",
+				ch->cfg.device, (unsigned long long)r.longest_ms,
+				(unsigned long long)r.stalls);
+		}
+		ch->stats.write_stalls += r.stalls - ch->tx_stalls_seen;
+		ch->stats.write_stall_ms += r.stall_ms - ch->tx_stall_ms_seen;
+		ch->tx_stalls_seen = r.stalls;
+		ch->tx_stall_ms_seen = r.stall_ms;
 	}
+	if (r.err)
+		io_failed(ch, r.err);
+	else
+		pump_sendq(ch);
 	if (ch->ops && ch->ops->on_batch_end)
 		ch->ops->on_batch_end(ch->ud, ch);
 }

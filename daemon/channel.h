@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "log.h"
 #include "sendq.h"
+#include "txthread.h"
 
 struct event_base;
 struct event;
@@ -36,7 +37,9 @@ struct channel_stats {
 	uint64_t recoveries; /* bumped by the recovery engine through channel_count_recovery */
 	uint64_t unknown_types;
 	uint64_t sends, send_errors;
-	uint64_t bad_payloads; /* valid frames whose payload did not unpack */
+	uint64_t bad_payloads;	 /* valid frames whose payload did not unpack */
+	uint64_t write_stalls;	 /* tty writes that blocked >= TXTHREAD_STALL_MS */
+	uint64_t write_stall_ms; /* time spent in them */
 };
 
 struct channel;
@@ -73,7 +76,9 @@ struct channel {
 
 	int fd;
 	dev_t rdev; /* of the open tty, to notice a replaced node */
-	struct event *ev_read, *ev_write, *ev_reopen, *ev_sendq, *ev_inotify;
+	struct event *ev_read, *ev_tx, *ev_reopen, *ev_sendq, *ev_inotify;
+	struct txthread *tx; /* writes the tty (the driver may block in write()) */
+	uint64_t tx_stalls_seen, tx_stall_ms_seen; /* the current writer's totals, counted */
 	int ino_fd, ino_wd;
 	char *dir, *base_name; /* dirname/basename of the device path */
 
@@ -86,12 +91,10 @@ struct channel {
 	bool ever_opened;
 	int holder_pid;
 	char holder_comm[32];
-	struct ratelimit rl_open, rl_reject, rl_log;
+	struct ratelimit rl_open, rl_reject, rl_log, rl_stall;
 
 	struct m7b_decoder dec;
 	uint8_t rbuf[CHANNEL_RBUF];
-	uint8_t tx[CHANNEL_TXBUF];
-	size_t tx_len, tx_off;
 	uint32_t tx_seq; /* next host -> M7 seq */
 	bool have_rx_seq;
 	uint32_t rx_seq; /* last M7 -> host seq */

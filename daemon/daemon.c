@@ -339,6 +339,8 @@ static void do_status(struct daemon *d, struct client *c, const struct proto_req
 			.unknown_types = ch->stats.unknown_types,
 			.sends = ch->stats.sends,
 			.send_errors = ch->stats.send_errors,
+			.write_stalls = ch->stats.write_stalls,
+			.write_stall_ms = ch->stats.write_stall_ms,
 			.send_queue = sendq_length(ch->sq),
 			.has_credits = ch->sq->credits_known && ch->fd >= 0,
 			.credits = ch->sq->credits,

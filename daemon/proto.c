@@ -630,6 +630,8 @@ char *proto_render_status(const struct proto_status *s, size_t *len)
 		add_u64(o, "sends", c->sends);
 		add_u64(o, "send_errors", c->send_errors);
 		add_u64(o, "send_queue", c->send_queue);
+		add_u64(o, "write_stalls", c->write_stalls);
+		add_u64(o, "write_stall_ms", c->write_stall_ms);
 		if (c->has_credits)
 			cJSON_AddNumberToObject(o, "credits", c->credits);
 		if (c->has_firmware) {

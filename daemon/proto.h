@@ -163,7 +163,7 @@ int proto_render_fault(char *buf, size_t cap, const char *channel, const char *k
 struct proto_status_channel {
 	const char *name, *device, *state, *reason;
 	uint64_t frames, recoveries, bytes, data_frames, seq_gaps, bad_crc, resyncs, noise_bytes,
-		reopens, unknown_types, sends, send_errors;
+		reopens, unknown_types, sends, send_errors, write_stalls, write_stall_ms;
 	unsigned send_queue;
 	bool has_credits;
 	int credits;
