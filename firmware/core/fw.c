@@ -587,8 +587,8 @@ uint64_t fw_next_deadline(struct fw *fw)
 			if (fw_capture_peek(&fw->cap[p]))
 				t = 0;
 	}
-	if (fw->hq_count > 0)
-		t = 0;
+	/* Queued SEND bytes wait for the UART transmitter (or for ACK room, i.e. the link):
+	 * the port calls fw_poll when either has room, so they set no deadline. */
 	return t;
 }
 

@@ -50,7 +50,8 @@ void fw_assert_failed(struct fw *fw, const char *file, int line);
 /* The link went away (hangup, channel removed): nothing is written until fw_link_up. */
 void fw_link_down(struct fw *fw);
 /* Tick by which fw_poll has timed work (idle capture close, heartbeat): 0 when it has
- * work now, UINT64_MAX when none. Lets a port sleep (WFI, poll()) until then. */
+ * work now, UINT64_MAX when none. Lets a port sleep (WFI, poll()) until then; SEND bytes
+ * waiting for a UART transmitter set no deadline (call fw_poll when it has room). */
 uint64_t fw_next_deadline(struct fw *fw);
 /* True while a frame waits for the link to take it (board_link_write refused it). */
 bool fw_tx_blocked(const struct fw *fw);
