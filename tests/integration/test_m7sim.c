@@ -535,6 +535,38 @@ static void test_hangup_and_swap(void **state)
 	assert_int_equal(sim_stop(&s), 0);
 }
 
+/* vanish: the path goes away without a hangup (the NXP RPMSG tty on channel removal);
+ * the old fd just falls silent; a new pty appears on 'swap'. */
+static void test_vanish(void **state)
+{
+	struct sim s;
+	struct rx r, r2;
+	struct m7b_hello h, h2;
+	struct frame fr;
+	struct stat st;
+
+	sim_start(&s, "--heartbeat-ms", "20", "--source", "0:rate=100,size=4", NULL);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h);
+	sim_ctl(&s, "vanish 0", "m7sim: vanish 0");
+	assert_int_equal(lstat(s.link, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	while (rx_next(&r, &fr, 300) == 1)
+		;
+	assert_false(r.hup); /* silent, not hung up */
+	sim_ctl(&s, "swap", "m7sim: swap");
+	assert_true(sim_wait_line(&s, "m7sim: link ", NULL, 0));
+	rx_open(&r2, s.link);
+	expect_hello(&r2, &h2);
+	assert_int_equal(h2.boot_id, h.boot_id);
+	assert_int_equal(rx_type(&r2, M7B_T_HEARTBEAT, &fr), 1);
+	assert_int_equal(rx_next(&r, &fr, 100), 0);
+	assert_false(r.hup);
+	rx_close(&r2);
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+}
+
 static void test_slow_reader(void **state)
 {
 	struct sim s;
@@ -726,6 +758,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_reboot, teardown),
 		cmocka_unit_test_teardown(test_stall_and_resume, teardown),
 		cmocka_unit_test_teardown(test_hangup_and_swap, teardown),
+		cmocka_unit_test_teardown(test_vanish, teardown),
 		cmocka_unit_test_teardown(test_slow_reader, teardown),
 		cmocka_unit_test_teardown(test_throttle_drops_whole_captures, teardown),
 		cmocka_unit_test_teardown(test_uart_error_flags, teardown),

@@ -118,9 +118,14 @@ static void usage(FILE *f)
 	      "  reboot               restart the core: new boot_id, counters and buffers reset,\n"
 	      "                       0x00 + HELLO with seq 0\n"
 	      "  hangup [MS]          close the pty (readers see a hangup, the symlink dangles),\n"
-	      "                       then after MS (default 500) publish a new pty at PATH\n"
+	      "                       then after MS (default 500) publish a new pty at PATH;\n"
+	      "                       MS = 0: stay away until 'swap'\n"
 	      "  swap                 publish a new pty at PATH at once (atomic rename), then\n"
 	      "                       close the old one: the device went away and came back\n"
+	      "  vanish [MS]          remove the symlink, keep the old pty open but silent (no\n"
+	      "                       hangup, like the NXP RPMSG tty on channel removal), then\n"
+	      "                       after MS (default 1000) publish a new pty at PATH;\n"
+	      "                       MS = 0: stay away until 'swap'\n"
 	      "  slow BPS             read the link at most BPS bytes/s (0 = off): a slow M7\n"
 	      "  throttle BPS         write the link at most BPS bytes/s (0 = off)\n"
 	      "  uart-error PORT overrun|line   flag the next byte received on PORT\n"
@@ -130,7 +135,10 @@ static void usage(FILE *f)
 	      "  quit                 exit\n"
 	      "\n"
 	      "Signals: SIGUSR1 = reboot, SIGUSR2 = swap, SIGHUP = hangup, SIGTERM/SIGINT = exit.\n"
-	      "Each command prints a line 'm7sim: COMMAND ...' on stdout when carried out.\n",
+	      "Each command prints a line 'm7sim: COMMAND ...' on stdout when carried out.\n"
+	      "Frames written before a reader opens the pty wait in the tty (open it without\n"
+	      "flushing: tcsetattr(TCSANOW)). Exit status: 0 after SIGTERM/SIGINT/quit, 2 for\n"
+	      "bad arguments, 1 for other errors.\n",
 	      f);
 }
 
@@ -233,12 +241,20 @@ static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 	case SIM_CTL_HANGUP:
 		sim_link_hangup(b->link);
 		fw_link_down(&s->fw);
-		s->reopen_at_ns = now + ms_ns(c->arg ? c->arg : 1);
+		/* 0: stay away until 'swap' */
+		s->reopen_at_ns = c->arg ? now + ms_ns(c->arg) : 0;
 		printf(" %" PRIu64 "\n", c->arg);
 		break;
 	case SIM_CTL_SWAP:
 		printf("\n");
 		(void)link_reopen(s);
+		break;
+	case SIM_CTL_VANISH:
+		sim_link_vanish(b->link);
+		fw_link_down(&s->fw);
+		/* 0: stay away until 'swap' */
+		s->reopen_at_ns = c->arg ? now + ms_ns(c->arg) : 0;
+		printf(" %" PRIu64 "\n", c->arg);
 		break;
 	case SIM_CTL_SLOW:
 		s->slow_bps = c->arg;

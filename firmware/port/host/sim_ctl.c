@@ -14,21 +14,14 @@ static const struct {
 	int arg;      /* 0 none, 1 optional number, 2 required number */
 	uint64_t def; /* value when the optional number is missing */
 } cmds[] = {
-	{"stall", SIM_CTL_STALL, 1, 0},
-	{"resume", SIM_CTL_RESUME, 0, 0},
-	{"garbage", SIM_CTL_GARBAGE, 1, 64},
-	{"corrupt", SIM_CTL_CORRUPT, 1, 1},
-	{"drop", SIM_CTL_DROP, 1, 1},
-	{"reboot", SIM_CTL_REBOOT, 0, 0},
-	{"hangup", SIM_CTL_HANGUP, 1, 500},
-	{"swap", SIM_CTL_SWAP, 0, 0},
-	{"slow", SIM_CTL_SLOW, 2, 0},
-	{"throttle", SIM_CTL_THROTTLE, 2, 0},
-	{"uart-error", SIM_CTL_UART_ERROR, 0, 0},
-	{"log", SIM_CTL_LOG, 0, 0},
-	{"assert", SIM_CTL_ASSERT, 0, 0},
-	{"stats", SIM_CTL_STATS, 0, 0},
-	{"quit", SIM_CTL_QUIT, 0, 0},
+	{"stall", SIM_CTL_STALL, 1, 0},	      {"resume", SIM_CTL_RESUME, 0, 0},
+	{"garbage", SIM_CTL_GARBAGE, 1, 64},  {"corrupt", SIM_CTL_CORRUPT, 1, 1},
+	{"drop", SIM_CTL_DROP, 1, 1},	      {"reboot", SIM_CTL_REBOOT, 0, 0},
+	{"hangup", SIM_CTL_HANGUP, 1, 500},   {"swap", SIM_CTL_SWAP, 0, 0},
+	{"vanish", SIM_CTL_VANISH, 1, 1000},  {"slow", SIM_CTL_SLOW, 2, 0},
+	{"throttle", SIM_CTL_THROTTLE, 2, 0}, {"uart-error", SIM_CTL_UART_ERROR, 0, 0},
+	{"log", SIM_CTL_LOG, 0, 0},	      {"assert", SIM_CTL_ASSERT, 0, 0},
+	{"stats", SIM_CTL_STATS, 0, 0},	      {"quit", SIM_CTL_QUIT, 0, 0},
 };
 
 const char *sim_ctl_op_to_string(enum sim_ctl_op op)

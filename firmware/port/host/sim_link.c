@@ -17,6 +17,7 @@ struct sim_link *sim_link_new(const char *path, size_t buffers, size_t buf_size)
 	if (!l)
 		return NULL;
 	l->master = l->slave = -1;
+	l->stale_master = l->stale_slave = -1;
 	l->out_cap = buffers * buf_size;
 	l->path = strdup(path);
 	l->out = malloc(l->out_cap ? l->out_cap : 1);
@@ -36,11 +37,21 @@ static void close_pty(struct sim_link *l)
 	l->out_len = 0;
 }
 
+static void close_stale(struct sim_link *l)
+{
+	if (l->stale_master >= 0)
+		close(l->stale_master);
+	if (l->stale_slave >= 0)
+		close(l->stale_slave);
+	l->stale_master = l->stale_slave = -1;
+}
+
 struct sim_link *sim_link_free(struct sim_link *l)
 {
 	if (!l)
 		return NULL;
 	close_pty(l);
+	close_stale(l);
 	if (l->path)
 		(void)unlink(l->path);
 	free(l->path);
@@ -104,6 +115,16 @@ fail:
 void sim_link_hangup(struct sim_link *l)
 {
 	close_pty(l);
+}
+
+void sim_link_vanish(struct sim_link *l)
+{
+	close_stale(l);
+	l->stale_master = l->master;
+	l->stale_slave = l->slave;
+	l->master = l->slave = -1;
+	l->out_len = 0;
+	(void)unlink(l->path);
 }
 
 bool sim_link_is_open(const struct sim_link *l)

@@ -9,10 +9,12 @@
 #include <sys/types.h>
 
 struct sim_link {
-	char *path;   /* the symlink readers open */
-	int master;   /* -1 while hung up */
-	int slave;    /* kept open so the master never reports POLLHUP on its own */
-	char pts[64]; /* /dev/pts/N behind path */
+	char *path;	  /* the symlink readers open */
+	int master;	  /* -1 while hung up */
+	int slave;	  /* kept open so the master never reports POLLHUP on its own */
+	char pts[64];	  /* /dev/pts/N behind path */
+	int stale_master; /* a vanished pty, kept open and silent: no hangup reaches its reader */
+	int stale_slave;
 	uint8_t *out; /* bytes accepted, not yet taken by the pty */
 	size_t out_len;
 	size_t out_cap;
@@ -27,6 +29,9 @@ struct sim_link *sim_link_free(struct sim_link *l);
 int sim_link_open(struct sim_link *l);
 /* Closes the pty (the reader sees a hangup); the symlink is left dangling. */
 void sim_link_hangup(struct sim_link *l);
+/* Removes the symlink and keeps the pty open but silent, as the NXP RPMSG tty driver
+ * does when its channel goes away (no hangup). Closed at the next vanish or at free. */
+void sim_link_vanish(struct sim_link *l);
 /* True while a pty exists. */
 bool sim_link_is_open(const struct sim_link *l);
 /* Takes all n bytes into the transmit buffers, or none: returns n or -1. */
