@@ -727,6 +727,72 @@ static void test_host_frames(void **state)
 	assert_int_equal(sim_stop(&s), 0);
 }
 
+/* Bytes from a file at the character rate, cut at newlines by the delimiter. */
+static void test_file_source(void **state)
+{
+	struct sim s;
+	struct rx r;
+	struct m7b_hello h;
+	struct frame fr;
+	struct m7b_data d;
+	char path[300], spec[400];
+	const char *lines[] = {"$GPGGA,123519,4807.038,N\n", "$GPRMC,123520,A\n", "tail"};
+	const char *tmp = getenv("TMPDIR");
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/m7sim-src-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	for (size_t i = 0; i < 3; i++)
+		fputs(lines[i], f);
+	fclose(f);
+	snprintf(spec, sizeof(spec), "0:file=%s,delim=10,baud=9600", path);
+	sim_start(&s, "--heartbeat-ms", "0", "--source", spec, NULL);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(rx_type(&r, M7B_T_DATA, &fr), 1);
+		assert_int_equal(m7b_wire_unpack_data(&fr.f, &d), 0);
+		assert_int_equal(d.nbytes, strlen(lines[i]));
+		assert_memory_equal(d.bytes, lines[i], d.nbytes);
+		/* Back to back at 9600 baud: 8334 ticks per character. */
+		assert_int_equal(d.t_last - d.t_first, (d.nbytes - 1) * 8334u);
+	}
+	rx_close(&r);
+	unlink(path);
+	assert_int_equal(sim_stop(&s), 0);
+}
+
+/* A failed assertion: LOG, then no more DATA or periodic heartbeats, but PING and
+ * HOST_HELLO are still answered. */
+static void test_assert(void **state)
+{
+	struct sim s;
+	struct rx r;
+	struct m7b_hello h;
+	struct frame fr;
+	struct m7b_log l;
+
+	sim_start(&s, "--heartbeat-ms", "20", "--source", "0:rate=200,size=4", NULL);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h);
+	sim_ctl(&s, "assert", "m7sim: assert");
+	assert_int_equal(rx_type(&r, M7B_T_LOG, &fr), 1);
+	assert_int_equal(m7b_wire_unpack_log(&fr.f, &l), 0);
+	assert_int_equal(l.level, 2);
+	assert_true(l.text_len > 17 && !memcmp(l.text, "assertion failed:", 17));
+	assert_int_equal(rx_next(&r, &fr, 300), 0);
+	host_write(&r, M7B_T_PING, 0, 0, NULL, 0, true);
+	assert_int_equal(rx_next(&r, &fr, TIMEOUT_MS), 1);
+	assert_int_equal(fr.f.type, M7B_T_HEARTBEAT);
+	host_write(&r, M7B_T_HOST_HELLO, 0, 1, NULL, 0, false);
+	expect_hello(&r, &h);
+	assert_int_equal(rx_next(&r, &fr, 300), 0);
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+}
+
 static void test_sigterm_cleans_up(void **state)
 {
 	struct sim s;
@@ -763,6 +829,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_throttle_drops_whole_captures, teardown),
 		cmocka_unit_test_teardown(test_uart_error_flags, teardown),
 		cmocka_unit_test_teardown(test_host_frames, teardown),
+		cmocka_unit_test_teardown(test_file_source, teardown),
+		cmocka_unit_test_teardown(test_assert, teardown),
 		cmocka_unit_test_teardown(test_sigterm_cleans_up, teardown),
 	};
 	if (getenv("M7SIM_TEST_FILTER")) /* e.g. "test_stall*" to run one */
