@@ -509,6 +509,43 @@ static void test_link_down_and_up_resends_unsent(void **state)
 	assert_int_equal(d.bytes[0], 'q');
 }
 
+static void test_next_deadline(void **state)
+{
+	fw_link_up(&fw);
+	assert_int_equal(fw_next_deadline(&fw), 0); /* HELLO to send */
+	poll_frames();
+	assert_int_equal(fw_next_deadline(&fw), UINT64_MAX); /* heartbeat off, nothing open */
+	fw_uart_rx_isr(&fw, 1, 'a', 0, 7000);
+	fw_uart_rx_isr(&fw, 0, 'b', 0, 7100);
+	assert_int_equal(fw_next_deadline(&fw), 7000 + IDLE);
+	fake.ticks = 7000 + IDLE;
+	fw_poll(&fw); /* port 1 closed and sent; port 0 still open */
+	assert_int_equal(fw_next_deadline(&fw), 7100 + IDLE);
+	fake.link_refuse = true;
+	fake.ticks = 7100 + IDLE;
+	fw_poll(&fw);
+	assert_true(fw_tx_blocked(&fw));
+	assert_int_equal(fw_next_deadline(&fw), UINT64_MAX); /* waits for the link, not time */
+}
+
+static void test_config_idle_gap_overflow(void **state)
+{
+	uint8_t p[5] = {M7B_CFG_IDLE_GAP_US, 0xff, 0xff, 0xff, 0xff};
+	struct m7b_ack a;
+
+	fw_link_up(&fw);
+	poll_frames();
+	host_send(M7B_T_CONFIG, 0, 1, p, 5); /* 4295 s at 8 MHz does not fit 32 bits */
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
+	assert_int_equal(a.status, M7B_ACK_BAD_PAYLOAD);
+	assert_int_equal(fw.cap[0].idle_gap, IDLE);
+	host_send(M7B_T_CONFIG, 0, 2, NULL, 0); /* empty: changes nothing, OK */
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
+	assert_int_equal(a.status, M7B_ACK_OK);
+}
+
 static void test_char_ticks(void **state)
 {
 	assert_int_equal(fw_char_ticks(8000000, 115200, 1), 695);
@@ -537,6 +574,8 @@ int main(void)
 		cmocka_unit_test_setup(test_link_cannot_keep_up_drops_whole_captures, setup),
 		cmocka_unit_test_setup(test_log_and_assert, setup),
 		cmocka_unit_test_setup(test_link_down_and_up_resends_unsent, setup),
+		cmocka_unit_test_setup(test_next_deadline, setup),
+		cmocka_unit_test_setup(test_config_idle_gap_overflow, setup),
 		cmocka_unit_test_setup(test_char_ticks, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
