@@ -26,6 +26,12 @@ for src in "$@"; do
 		$incs -c "$src" -o "$obj"
 	objs="$objs $obj"
 done
+# The state a port allocates (struct fw with the default fw_config.h), as bss.
+# shellcheck disable=SC2086
+printf '#include "fw.h"\nstruct fw m7_fw_state;\n' |
+	"$cc" -mcpu=cortex-m7 -mthumb -mfpu=fpv5-d16 -mfloat-abi=hard -ffreestanding \
+		-std=gnu11 -Os -Wall -Wextra -Werror $incs -x c -c - -o "$dir/fw_state.o"
+objs="$objs $dir/fw_state.o"
 # shellcheck disable=SC2086
 "$size" -t $objs >"$out.tmp"
 mv "$out.tmp" "$out"
