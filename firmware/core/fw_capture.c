@@ -42,11 +42,11 @@ static bool publish(struct fw_capture *c, uint8_t extra_flags)
 	return true;
 }
 
-/* Throws the open part's bytes away; the rest of the capture follows them. */
+/* Throws the open part's bytes away; the rest of the part follows them. len keeps
+ * counting the part's bytes so that the part still ends at max_len. */
 static void discard(struct fw_capture *c)
 {
 	c->wr = c->start;
-	c->len = 0;
 	c->dropping = true;
 }
 
@@ -82,10 +82,19 @@ void fw_capture_rx(struct fw_capture *c, uint8_t byte, uint32_t err, uint64_t ti
 	if (c->open && c->idle_gap != 0 && tick >= c->t_last && tick - c->t_last >= c->idle_gap)
 		close_capture(c);
 
-	if (c->open && !c->dropping && c->len >= c->max_len) {
+	if (c->open && c->len >= c->max_len) {
 		/* Split lazily, when a byte beyond the limit arrives: a capture of exactly
 		 * max_len bytes then goes out whole, without a CONTINUED that nothing follows. */
-		if (publish(c, M7B_DATA_CONTINUED)) {
+		if (c->dropping) {
+			/* A capture longer than a part went on while the ring was full: count the
+			 * lost part and try the next one, flagged OVERRUN (bytes were lost before
+			 * it), so an endless stream recovers once the link catches up. */
+			c->stats.dropped++;
+			c->dropping = false;
+			c->start = c->wr;
+			c->len = 0;
+			c->flags = M7B_DATA_OVERRUN;
+		} else if (publish(c, M7B_DATA_CONTINUED)) {
 			c->start = c->wr;
 			c->len = 0;
 			c->flags = 0;
@@ -104,16 +113,14 @@ void fw_capture_rx(struct fw_capture *c, uint8_t byte, uint32_t err, uint64_t ti
 	}
 	c->t_last = tick;
 
+	if (!c->dropping && c->wr - LOAD_ACQ(&c->data_tail) >= FW_RX_RING_SIZE)
+		discard(c);
 	if (!c->dropping) {
-		if (c->wr - LOAD_ACQ(&c->data_tail) >= FW_RX_RING_SIZE) {
-			discard(c);
-		} else {
-			c->data[c->wr & DATA_MASK] = byte;
-			c->wr++;
-			c->len++;
-			c->flags |= flags;
-		}
+		c->data[c->wr & DATA_MASK] = byte;
+		c->wr++;
+		c->flags |= flags;
 	}
+	c->len++;
 
 	if (c->delimiter >= 0 && byte == (uint8_t)c->delimiter)
 		close_capture(c);

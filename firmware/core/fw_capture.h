@@ -22,7 +22,7 @@ struct fw_capture_stats {
 	uint32_t rx_bytes;    /* bytes accepted from the UART */
 	uint32_t overruns;    /* bytes reported with FW_RX_OVERRUN */
 	uint32_t line_errors; /* bytes reported with FW_RX_LINE_ERROR */
-	uint32_t dropped;     /* whole captures dropped: ring or queue full */
+	uint32_t dropped;     /* captures (or max_len parts of one) dropped: ring or queue full */
 };
 
 struct fw_capture {
@@ -37,7 +37,7 @@ struct fw_capture {
 	uint32_t start;	  /* index of the open part's first byte */
 	uint64_t t_first; /* first byte of the whole capture */
 	uint64_t t_last;  /* last byte so far */
-	uint16_t len;	  /* bytes in the open part */
+	uint16_t len;	  /* bytes in the open part (kept, or seen while dropping) */
 	uint8_t flags;	  /* flags of the open part */
 	bool open;	  /* a capture is in progress */
 	bool dropping;	  /* the open capture did not fit: discard to its end */
