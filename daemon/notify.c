@@ -9,6 +9,8 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include "channel.h"
+#include "daemon.h"
 #include "notify.h"
 
 /* sd_notify returns > 0 if sent, 0 if $NOTIFY_SOCKET is unset, < 0 on error. */
@@ -96,6 +98,8 @@ struct notify *notify_free(struct notify *n)
 {
 	if (!n)
 		return NULL;
+	if (n->ev_refresh)
+		event_free(n->ev_refresh);
 	if (n->ev_extend)
 		event_free(n->ev_extend);
 	if (n->ev_watchdog)
@@ -124,8 +128,12 @@ int notify_ready(struct notify *n, const char *status)
 {
 	char msg[300];
 
+	char summary[sizeof(n->status)];
+
 	if (!n)
 		return 0;
+	if (!status && n->daemon)
+		status = daemon_status_summary(n->daemon, summary, sizeof(summary));
 	clean_status(n->status, sizeof(n->status), status ? status : "running");
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", n->status);
 	n->ready = true;
@@ -196,4 +204,58 @@ const char *notify_summary(char *buf, size_t cap, const struct notify_channel *c
 	if (off < cap)
 		snprintf(buf + off, cap - off, "; %u client%s", clients, clients == 1 ? "" : "s");
 	return buf;
+}
+
+/* Brings STATUS= and the reload timeout extension in line with the daemon's state. */
+static void notify_refresh(struct notify *n)
+{
+	char summary[sizeof(n->status)], busy[96] = "";
+
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct channel *ch = daemon_channel_at(n->daemon, i);
+
+		if (ch && ch->state == CHANNEL_RELOADING) {
+			snprintf(busy, sizeof(busy), "reloading firmware on %s; ", ch->cfg.name);
+			break;
+		}
+	}
+	if (busy[0] && !n->extend_usec)
+		(void)notify_busy_begin(n, NOTIFY_RELOAD_EXTEND_USEC, NULL);
+	else if (!busy[0] && n->extend_usec)
+		notify_busy_end(n);
+	daemon_status_summary(n->daemon, summary, sizeof(summary));
+	if (busy[0]) {
+		char line[sizeof(n->status)];
+
+		snprintf(line, sizeof(line), "%s%s", busy, summary);
+		(void)notify_status(n, line);
+	} else if (n->ready) {
+		(void)notify_status(n, summary);
+	}
+}
+
+static void notify_on_state(void *ud, struct channel *ch, enum channel_state old)
+{
+	notify_refresh(ud);
+}
+
+static void notify_on_refresh(evutil_socket_t fd, short what, void *arg)
+{
+	notify_refresh(arg);
+}
+
+int notify_attach(struct notify *n, struct daemon *d)
+{
+	const struct daemon_observer o = {.on_state = notify_on_state, .ud = n};
+	struct timeval tv = {NOTIFY_REFRESH_MS / 1000, NOTIFY_REFRESH_MS % 1000 * 1000};
+	int r;
+
+	if (!n->enabled)
+		return 0; /* nobody listens: no observer, no timer */
+	n->daemon = d;
+	n->ev_refresh = event_new(n->base, -1, EV_PERSIST, notify_on_refresh, n);
+	if (!n->ev_refresh || event_add(n->ev_refresh, &tv) < 0)
+		return -ENOMEM;
+	r = daemon_add_observer(d, &o);
+	return r < 0 ? r : 0;
 }

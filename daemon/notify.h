@@ -9,6 +9,13 @@
 #include <stdint.h>
 
 struct event_base;
+struct daemon;
+
+/* How long a firmware reload may hold up start-up or shutdown before systemd gives up;
+ * re-sent every half period while a channel is reloading. */
+#define NOTIFY_RELOAD_EXTEND_USEC (120ull * 1000000ull)
+/* STATUS= is refreshed at least this often (client counts change without a hook). */
+#define NOTIFY_REFRESH_MS 1000
 
 /* One channel as the STATUS= summary shows it. */
 struct notify_channel {
@@ -31,6 +38,8 @@ struct notify {
 	bool ready;
 	char status[256]; /* last STATUS= sent, to send only changes */
 	uint64_t watchdogs_sent, watchdogs_vetoed;
+	struct daemon *daemon; /* after notify_attach() */
+	struct event *ev_refresh;
 };
 
 /* Reads $NOTIFY_SOCKET and the watchdog settings and arms the watchdog timer on base.
@@ -40,7 +49,12 @@ struct notify *notify_new(struct event_base *base);
 struct notify *notify_free(struct notify *n);
 /* Installs the health check consulted before each WATCHDOG=1 (NULL = always healthy). */
 void notify_set_health(struct notify *n, notify_health_fn fn, void *arg);
-/* READY=1 with a STATUS= line: call once the socket listens and the channels are set up. */
+/* Follows the daemon: STATUS= from daemon_status_summary() on every channel state change
+ * and every NOTIFY_REFRESH_MS, EXTEND_TIMEOUT_USEC while any channel is reloading. The
+ * daemon must outlive n. 0 or -errno. */
+int notify_attach(struct notify *n, struct daemon *d);
+/* READY=1 with a STATUS= line (NULL: the attached daemon's summary): call once the socket
+ * listens and the channels are set up. */
 int notify_ready(struct notify *n, const char *status);
 /* STATUS=<status>, only if it differs from the last one sent. 0 or -errno. */
 int notify_status(struct notify *n, const char *status);
