@@ -351,6 +351,34 @@ static bool can_connect(const char *path)
 	return ok;
 }
 
+/* Daemons started and not yet stopped, so a failed test leaves none behind. */
+static pid_t live[64];
+
+static void track(pid_t pid, bool add)
+{
+	for (size_t i = 0; i < sizeof live / sizeof live[0]; i++) {
+		if (add && live[i] == 0) {
+			live[i] = pid;
+			return;
+		}
+		if (!add && live[i] == pid) {
+			live[i] = 0;
+			return;
+		}
+	}
+}
+
+void h_kill_all(void)
+{
+	for (size_t i = 0; i < sizeof live / sizeof live[0]; i++) {
+		if (live[i] > 0) {
+			kill(live[i], SIGKILL);
+			waitpid(live[i], NULL, 0);
+			live[i] = 0;
+		}
+	}
+}
+
 int daemon_proc_start(struct daemon_proc *p, const char *conf_extra)
 {
 	int r = daemon_proc_write_conf(p, conf_extra);
@@ -369,17 +397,23 @@ int daemon_proc_start(struct daemon_proc *p, const char *conf_extra)
 		_exit(127);
 	}
 	p->pid = pid;
+	track(pid, true);
 	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
 	while (h_now_ms() < end) {
 		if (can_connect(p->sock))
 			return 0;
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
+			track(pid, false);
 			p->pid = 0;
 			return -ECHILD;
 		}
 		usleep(10000);
 	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	track(pid, false);
+	p->pid = 0;
 	return -ETIMEDOUT;
 }
 
@@ -387,6 +421,7 @@ int daemon_proc_stop(struct daemon_proc *p)
 {
 	if (p->pid <= 0)
 		return -1;
+	track(p->pid, false);
 	kill(p->pid, SIGTERM);
 	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
 	int st;

@@ -86,6 +86,8 @@ int daemon_proc_start(struct daemon_proc *p, const char *conf_extra);
 int daemon_proc_write_conf(struct daemon_proc *p, const char *conf_extra);
 /* SIGTERM, waits (timeout) and returns the exit status (or -1 if it had to be killed). */
 int daemon_proc_stop(struct daemon_proc *p);
+/* Kills every daemon started and not stopped (a failed test's); for a group teardown. */
+void h_kill_all(void);
 /* Removes the temp dir tree. */
 void h_cleanup(struct daemon_proc *p);
 /* Runs m7bridged with args (NULL-terminated), captures stderr into err (cap). Exit

@@ -1159,6 +1159,54 @@ static void test_socket_activation(void **state)
 	assert_int_equal(st, 0);
 }
 
+/* The daemon starts before the device exists (M7 not booted yet): only inotify can open
+ * it quickly, the backoff is a minute. */
+static int setup_no_device(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	f->m.master = f->m2.master = -1;
+	*state = f;
+	assert_int_equal(h_tmpdir(&f->p), 0);
+	snprintf(f->link, sizeof f->link, "%s/ttyRPMSG30", f->p.dir);
+	char conf[512];
+	snprintf(conf, sizeof conf,
+		 "[channel m7]\ndevice = %s\nreopen_min_ms = 60000\nreopen_max_ms = 60000\n",
+		 f->link);
+	assert_int_equal(daemon_proc_start(&f->p, conf), 0);
+	return 0;
+}
+
+static void test_device_appears_later(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	cJSON *o = tclient_wait(&c, "STATE", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "state"), "down");
+	cJSON_Delete(o);
+	cJSON *s = status_of(&c);
+	assert_string_equal(j_str(status_channel(s, "m7"), "reason"), "not_found");
+	cJSON_Delete(s);
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	assert_int_equal(fake_m7_handshake(&f->m, 9, 8), 0);
+	wait_state(&c, "up");
+	uint8_t d = 7;
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, 1, 1, &d, 1), 0);
+	o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	tclient_close(&c);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	h_kill_all();
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1181,7 +1229,9 @@ int main(void)
 		cmocka_unit_test(test_stale_socket_and_shutdown),
 		cmocka_unit_test(test_socket_activation),
 		cmocka_unit_test(test_max_clients),
+		cmocka_unit_test_setup_teardown(test_device_appears_later, setup_no_device,
+						teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
