@@ -28,7 +28,7 @@ sim_pid=""
 daemon_pid=""
 cleanup() {
 	trap - EXIT INT TERM
-	# Background jobs of a script ignore SIGINT, so stop them explicitly, daemon first.
+	# They do not see Ctrl-C (own session): stop them explicitly, daemon first.
 	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
 	[ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
 	rm -rf "$tmp"
@@ -53,8 +53,9 @@ wait_for() {
 }
 
 # The simulated M7: a text stream on port 0, GPS-like sentences on port 1, random bytes
-# on port 2, and a heartbeat every second.
-"$m7sim" --link "$tmp/ttyRPMSG30" \
+# on port 2, and a heartbeat every second. m7sim and m7bridged run in their own session so
+# Ctrl-C reaches only the viewer; the trap then stops them in order.
+setsid "$m7sim" --link "$tmp/ttyRPMSG30" \
 	--source "0:rate=$rate,pattern=text" \
 	--source "1:rate=$rate,pattern=text,baud=9600" \
 	--source "2:rate=1,pattern=random,size=4-12" \
@@ -73,7 +74,7 @@ port.0 = console
 port.1 = gps
 port.2 = sensor
 CONF
-"$daemon" --foreground --config "$tmp/m7bridge.conf" 2>"$tmp/m7bridged.log" &
+setsid "$daemon" --foreground --config "$tmp/m7bridge.conf" 2>"$tmp/m7bridged.log" &
 daemon_pid=$!
 wait_for "[ -S '$tmp/m7bridge.sock' ]" "m7bridged's socket"
 
