@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "clocksync.h"
 #include "conf.h"
 #include "config.h"
 #include "daemon.h"
@@ -163,9 +164,12 @@ int main(int argc, char **argv)
 	struct daemon *d = daemon_new(&a, &r);
 	struct notify *n = NULL;
 	struct supervisor *sv = NULL; /* recovery (issue 6) */
+	struct clocksync *cs = NULL;
 	int status = 1;
 	if (d)
 		sv = supervisor_new(d, &r); /* faults and recovery; logs its own failures */
+	if (d && sv)
+		cs = clocksync_new(d); /* FRAME t_first_ns / t_last_ns */
 	if (d && sv) {
 		/* systemd: the socket listens and the channels are set up, so READY=1 now;
 		 * then STATUS= follows the channels and WATCHDOG=1 ticks from the loop. */
@@ -177,6 +181,7 @@ int main(int argc, char **argv)
 		status = r ? 1 : 0;
 	}
 	n = notify_free(n);
+	cs = clocksync_free(cs);
 	sv = supervisor_free(sv); /* before the daemon: it uses the daemon's event base */
 	daemon_free(d);
 	free(channels);

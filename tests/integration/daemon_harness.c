@@ -76,6 +76,13 @@ static int frame_locked(struct fake_m7 *m, uint8_t type, uint8_t port, uint8_t f
 	return write_locked(m, buf, (size_t)n);
 }
 
+uint64_t fake_m7_ticks(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) / 125u;
+}
+
 static void *fake_thread(void *arg)
 {
 	struct fake_m7 *m = arg;
@@ -109,6 +116,20 @@ static void *fake_thread(void *arg)
 					(void)frame_locked(m, M7B_T_HEARTBEAT, 0, 0, pl,
 							   (size_t)len);
 				m->pings++;
+			} else if (f.type == M7B_T_SYNC) {
+				/* Ticks at 8 MHz from CLOCK_MONOTONIC: the mapping is known. */
+				struct m7b_sync sy;
+				if (m7b_wire_unpack_sync(&f, &sy) == 0) {
+					uint64_t ticks = fake_m7_ticks();
+					struct m7b_sync_reply rep = {.host_time = sy.host_time,
+								     .rx_ticks = ticks,
+								     .tx_ticks = ticks};
+					uint8_t pl[32];
+					int len = m7b_wire_pack_sync_reply(pl, sizeof pl, &rep);
+					if (len > 0)
+						(void)frame_locked(m, M7B_T_SYNC_REPLY, 0, 0, pl,
+								   (size_t)len);
+				}
 			} else if (m->q_len < FAKE_QUEUE) {
 				struct fake_frame *q = &m->q[(m->q_head + m->q_len++) % FAKE_QUEUE];
 				q->f = f;

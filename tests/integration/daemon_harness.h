@@ -18,8 +18,8 @@
 #define H_TIMEOUT_MS 20000 /* generous: CI runs under ASan on 2 loaded cores */
 
 /* A fake M7 behind a pty; the daemon opens the symlink path. A thread reads the host's
- * frames, answers PING with a HEARTBEAT at once (as the firmware does, so the daemon's
- * liveness checks stay quiet) and queues every other frame for fake_m7_next(). */
+ * frames, answers PING with a HEARTBEAT and SYNC with a SYNC_REPLY at once (as the
+ * firmware does) and queues every other frame for fake_m7_next(). */
 #define FAKE_QUEUE 256
 struct fake_frame {
 	struct m7b_frame f;
@@ -63,6 +63,8 @@ int fake_m7_ack(struct fake_m7 *m, uint32_t acked_seq, uint8_t type, uint8_t sta
 /* Waits for the next frame from the host; payload copied to buf (cap bytes). 1 got one,
  * 0 timeout, -errno. */
 int fake_m7_next(struct fake_m7 *m, struct m7b_frame *f, uint8_t *buf, size_t cap, int timeout_ms);
+/* The fake's tick now: 8 MHz from CLOCK_MONOTONIC (it answers SYNC with it). */
+uint64_t fake_m7_ticks(void);
 /* Waits for HOST_HELLO then answers HELLO. 0 or -ETIMEDOUT. */
 int fake_m7_handshake(struct fake_m7 *m, uint32_t boot_id, uint16_t credits);
 

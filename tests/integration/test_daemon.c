@@ -1200,6 +1200,41 @@ static void test_device_appears_later(void **state)
 	tclient_close(&c);
 }
 
+/* SYNC exchanges map M7 ticks to CLOCK_REALTIME: FRAMEs gain t_first_ns / t_last_ns. */
+static void test_clock_mapping(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"]}"),
+			 0);
+	uint8_t d = 1;
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	bool mapped = false;
+	while (!mapped && h_now_ms() < end) {
+		struct timespec rt;
+		clock_gettime(CLOCK_REALTIME, &rt);
+		uint64_t real = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec;
+		uint64_t t = fake_m7_ticks();
+		assert_int_equal(fake_m7_data(&f->m, 0, 0, t, t + 8000, &d, 1), 0);
+		cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+		assert_non_null(o);
+		if (cJSON_GetObjectItem(o, "t_first_ns")) {
+			mapped = true;
+			double first = j_num(o, "t_first_ns"), last = j_num(o, "t_last_ns");
+			double err_ms = (first - (double)real) / 1e6;
+			print_message("t_first_ns - CLOCK_REALTIME at send: %.3f ms\n", err_ms);
+			assert_true(err_ms > -50 && err_ms < 50);
+			assert_true(last - first > 0.9e6 &&
+				    last - first < 1.1e6); /* 8000 ticks = 1 ms */
+		}
+		cJSON_Delete(o);
+		if (!mapped)
+			usleep(50000);
+	}
+	assert_true(mapped);
+	tclient_close(&c);
+}
+
 static int group_teardown(void **state)
 {
 	(void)state;
@@ -1229,6 +1264,7 @@ int main(void)
 		cmocka_unit_test(test_stale_socket_and_shutdown),
 		cmocka_unit_test(test_socket_activation),
 		cmocka_unit_test(test_max_clients),
+		cmocka_unit_test_setup_teardown(test_clock_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_appears_later, setup_no_device,
 						teardown),
 	};
