@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h" /* the build's: M7B_SYSCONFDIR */
+#include "config.h"	     /* the build's: M7B_SYSCONFDIR */
 #include "supervisor_conf.h" /* recovery (issue 6) */
 
 #define CONF_DEFAULT_PATH   M7B_SYSCONFDIR "/m7bridge/m7bridge.conf"
@@ -26,10 +26,10 @@ struct conf_channel {
 	unsigned reopen_max_ms; /* backoff cap (and the polling period without inotify) */
 	bool host_hello;	/* send HOST_HELLO after each open */
 	bool enabled;
-	char *firmware;	  /* firmware file name for reload (optional) */
-	char *remoteproc; /* remoteproc instance, e.g. remoteproc0 (optional) */
+	char *firmware;			    /* firmware file name for reload (optional) */
+	char *remoteproc;		    /* remoteproc instance, e.g. remoteproc0 (optional) */
 	struct supervisor_channel_conf sup; /* recovery (issue 6): plain values, copied as is */
-	int line;	  /* line of the section header, for messages */
+	int line;			    /* line of the section header, for messages */
 };
 
 struct conf_daemon {
@@ -39,8 +39,8 @@ struct conf_daemon {
 	unsigned client_queue_kib; /* output queue per client */
 	unsigned max_clients;
 	bool allow_send;
-	bool allow_control; /* recover, reload */
-	int log_level;	    /* syslog priority */
+	bool allow_control;		   /* recover, reload */
+	int log_level;			   /* syslog priority */
 	struct supervisor_daemon_conf sup; /* recovery (issue 6): plain values */
 };
 
