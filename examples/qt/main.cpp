@@ -35,13 +35,22 @@ int main(int argc, char **argv)
 	retry.setSingleShot(true);
 	retry.setInterval(1000);
 
-	QObject::connect(&retry, &QTimer::timeout, [&] { sock.connectToServer(path); });
+	QObject::connect(&retry, &QTimer::timeout, [&] {
+		if (sock.state() == QLocalSocket::UnconnectedState)
+			sock.connectToServer(path);
+	});
+	// Whatever ended the connection (or made it fail), try again in a second.
+	QObject::connect(&sock, &QLocalSocket::stateChanged,
+			 [&](QLocalSocket::LocalSocketState st) {
+				 if (st == QLocalSocket::UnconnectedState && !retry.isActive())
+					 retry.start();
+			 });
 
 	// Every (re)connection sends the watch again; the daemon then replays each channel's
 	// current STATE, so the client never has to guess.
 	QObject::connect(&sock, &QLocalSocket::connected, [&] {
-		QJsonObject req{{"cmd", "watch"}, {"id", 1},
-				{"classes", QJsonArray{"FRAME", "STATE"}}};
+		QJsonObject req{
+			{"cmd", "watch"}, {"id", 1}, {"classes", QJsonArray{"FRAME", "STATE"}}};
 		if (port >= 0)
 			req["ports"] = QJsonArray{port};
 		sock.write(QJsonDocument(req).toJson(QJsonDocument::Compact) + '\n');
@@ -70,8 +79,8 @@ int main(int argc, char **argv)
 				out << "frame " << o.value("channel").toString() << "/"
 				    << o.value("port").toInt() << " seq "
 				    << static_cast<qint64>(o.value("seq").toDouble()) << ": "
-				    << data.size() << " bytes: " << QString::fromUtf8(data).trimmed()
-				    << Qt::endl;
+				    << data.size()
+				    << " bytes: " << QString::fromUtf8(data).trimmed() << Qt::endl;
 				if (count > 0 && ++frames >= count) {
 					QCoreApplication::exit(0);
 					return;
@@ -85,17 +94,16 @@ int main(int argc, char **argv)
 		}
 	});
 
-	QObject::connect(&sock, &QLocalSocket::disconnected, [&] {
-		out << "daemon went away; reconnecting" << Qt::endl;
-		retry.start();
-	});
-	QObject::connect(&sock, &QLocalSocket::errorOccurred, [&](QLocalSocket::LocalSocketError) {
-		if (sock.state() == QLocalSocket::UnconnectedState && !retry.isActive()) {
-			out << "cannot connect to " << path << ": " << sock.errorString()
-			    << "; retrying" << Qt::endl;
-			retry.start();
-		}
-	});
+	QObject::connect(&sock, &QLocalSocket::disconnected,
+			 [&] { out << "daemon went away; reconnecting" << Qt::endl; });
+	QObject::connect(
+		&sock, &QLocalSocket::errorOccurred, [&](QLocalSocket::LocalSocketError e) {
+			if (e != QLocalSocket::PeerClosedError)
+				out << "cannot connect to " << path << ": " << sock.errorString()
+				    << "; retrying" << Qt::endl;
+			if (sock.state() == QLocalSocket::UnconnectedState && !retry.isActive())
+				retry.start();
+		});
 
 	sock.connectToServer(path);
 	return app.exec();

@@ -17,7 +17,7 @@ bad() { echo "not ok - $*"; fails=$((fails + 1)); }
 command -v systemd-analyze >/dev/null || { echo "SKIP: no systemd-analyze"; exit 77; }
 
 # verify wants ExecStart= to exist: point it at the built daemon (or true) in a copy.
-exe=${daemon:-$(command -v true)}
+exe=$(realpath "${daemon:-$(command -v true)}" 2>/dev/null)
 [ -x "$exe" ] || exe=$(command -v true)
 sed "s|^ExecStart=.*|ExecStart=$exe|" "$service" >"$tmp/m7bridged.service"
 cp "$socket" "$tmp/m7bridged.socket"

@@ -1,0 +1,418 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the client side against the real daemon and m7sim.
+
+m7sim (firmware on a pty) -> m7bridged (with a test NOTIFY_SOCKET) -> m7bridgectl, the C,
+Python, shell and Qt examples; socket activation through systemd-socket-activate.
+Paths come from M7B_BUILD_ROOT / M7B_SOURCE_ROOT (set by meson). Exit 77 = skip.
+"""
+import base64
+import json
+import select
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
+SOURCE = os.environ.get("M7B_SOURCE_ROOT", ".")
+CTL = os.path.join(BUILD, "tools", "m7bridgectl")
+DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
+SIM = os.path.join(BUILD, "firmware", "m7sim")
+C_EXAMPLE = os.path.join(BUILD, "examples", "m7watch")
+QT_EXAMPLE = os.path.join(BUILD, "examples", "m7watch-qt")
+PY_EXAMPLE = os.path.join(SOURCE, "examples", "python", "m7watch.py")
+SH_EXAMPLE = os.path.join(SOURCE, "examples", "shell", "m7watch.sh")
+TIMEOUT = 30.0  # generous: CI runs this under ASan on a loaded 2-core machine
+
+
+def wait_for(cond, what, timeout=TIMEOUT, step=0.05):
+    """Polls cond() until it returns a true value; fails the test after timeout."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Notify:
+    """A datagram socket standing in for systemd's NOTIFY_SOCKET. A thread keeps reading
+    it, as systemd does: a full queue would block the daemon's sd_notify()."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.2)
+        self.msgs = []
+        self.lock = threading.Lock()
+        self.done = False
+        self.thread = threading.Thread(target=self._reader, daemon=True)
+        self.thread.start()
+
+    def _reader(self):
+        while not self.done:
+            try:
+                m = self.sock.recv(4096).decode()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.msgs.append(m)
+
+    def drain(self):
+        with self.lock:
+            return list(self.msgs)
+
+    def count(self, prefix):
+        return sum(1 for m in self.drain() if m.startswith(prefix))
+
+    def close(self):
+        self.done = True
+        self.thread.join()
+        self.sock.close()
+
+
+class Proc:
+    """A child process that is always reaped."""
+
+    def __init__(self, args, env=None, **kw):
+        self.p = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, **kw)
+
+    def stop(self, sig=signal.SIGTERM, timeout=TIMEOUT):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+
+def ctl(*args, sock=None, timeout=TIMEOUT, env=None):
+    cmd = [CTL] + (["-s", sock] if sock else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                          stdin=subprocess.DEVNULL)
+
+
+class Rig:
+    """m7sim + m7bridged in a temp dir."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="m7b-e2e-")
+        self.link = os.path.join(self.dir, "ttyRPMSG30")
+        self.sock = os.path.join(self.dir, "m7bridge.sock")
+        self.notify = Notify(os.path.join(self.dir, "notify"))
+        self.sim = None
+        self.daemon = None
+        self.daemon_log = None
+
+    def start_sim(self):
+        # Port 2: text captures 20/s; port 1: what SEND writes comes back as a capture.
+        self.sim_out = os.path.join(self.dir, "m7sim.out")
+        with open(self.sim_out, "wb") as out:
+            self.sim = Proc([SIM, "--link", self.link, "--source", "2:rate=20,pattern=text",
+                             "--source", "1:rate=0,loop=1", "--heartbeat-ms", "200"],
+                            stdout=out, stderr=subprocess.STDOUT)
+
+        def linked():
+            with open(self.sim_out, errors="replace") as f:
+                return "m7sim: link" in f.read()
+        wait_for(linked, "m7sim's link")
+
+    def start_daemon(self, watchdog_usec=400000):
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify.path,
+                   WATCHDOG_USEC=str(watchdog_usec))
+        env.pop("WATCHDOG_PID", None)
+        if self.daemon_log:
+            self.daemon_log.close()
+        self.daemon_log = open(os.path.join(self.dir, "daemon.log"), "ab")
+        self.daemon = Proc([DAEMON, "-f", "-s", self.sock, "-C", f"m7={self.link}",
+                            "-l", "debug"], env=env, stdout=self.daemon_log,
+                           stderr=subprocess.STDOUT)
+
+    def channel_up(self):
+        r = ctl("status", "--json", sock=self.sock, timeout=10)
+        if r.returncode != 0:
+            return False
+        st = json.loads(r.stdout)
+        return any(c["state"] == "up" for c in st["channels"])
+
+    def stop(self):
+        for p in (self.daemon, self.sim):
+            if p:
+                p.stop()
+        if self.daemon_log:
+            self.daemon_log.close()
+        self.notify.close()
+
+    def log(self):
+        text = ""
+        for name in ("daemon.log", "m7sim.out"):
+            try:
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    text += f"--- {name}\n" + f.read()[-4000:]
+            except OSError:
+                pass
+        return text
+
+
+class ClientE2E(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.rig = Rig()
+        cls.rig.start_sim()
+        cls.rig.start_daemon()
+        try:
+            wait_for(cls.rig.channel_up, "channel m7 up")
+        except AssertionError:
+            print(cls.rig.log(), file=sys.stderr)
+            cls.rig.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.rig.daemon.stop()
+        cls.rig.stop()
+        if rc != 0 or os.environ.get("M7B_E2E_LOG"):
+            print(cls.rig.log(), file=sys.stderr)
+        shutil.rmtree(cls.rig.dir, ignore_errors=True)
+
+    # --- sd_notify ---------------------------------------------------------------------
+
+    def test_notify_ready_status_watchdog(self):
+        n = self.rig.notify
+        wait_for(lambda: n.count("READY=1"), "READY=1")
+        # Once per daemon start (the Qt test restarts it).
+        for m in [m for m in n.drain() if m.startswith("READY=1")]:
+            self.assertRegex(m, r"^READY=1\nSTATUS=\d+/1 channel up, \d+ clients?$")
+        # STATUS= follows the channel: it reached "1/1 channel up" at some point.
+        wait_for(lambda: any("STATUS=1/1 channel up" in m for m in n.drain()),
+                 "STATUS with the channel up")
+        # WATCHDOG=1 keeps coming from the event loop (400 ms period here).
+        before = n.count("WATCHDOG=1")
+        wait_for(lambda: n.count("WATCHDOG=1") >= before + 3, "three more WATCHDOG=1")
+
+    # --- m7bridgectl ------------------------------------------------------------------
+
+    def test_status_table_and_json(self):
+        r = ctl("status", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("CHANNEL", r.stdout)
+        row = [l for l in r.stdout.splitlines() if l.startswith("m7 ")]
+        self.assertEqual(len(row), 1, r.stdout)
+        self.assertIn(" up ", row[0])
+        self.assertIn(self.rig.link, row[0])
+        self.assertIn("m7sim", row[0])
+        r = ctl("status", "--json", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 0)
+        st = json.loads(r.stdout)
+        self.assertEqual(st["class"], "STATUS")
+        self.assertEqual(st["channels"][0]["name"], "m7")
+        # $M7BRIDGE_SOCKET works like -s.
+        r = ctl("status", env=dict(os.environ, M7BRIDGE_SOCKET=self.rig.sock))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_watch_count_and_views(self):
+        r = ctl("watch", "-n", "3", "-p", "2", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        frames = [l for l in r.stdout.splitlines() if " m7/2 seq=" in l]
+        self.assertEqual(len(frames), 3, r.stdout)
+        self.assertIn('"port 2 capture ', frames[0])
+        self.assertIn("state up (snapshot)", r.stdout)
+        # --json passes NDJSON through: every line is an object with a class.
+        r = ctl("watch", "--json", "-n", "2", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        objs = [json.loads(l) for l in r.stdout.splitlines()]
+        frames = [o for o in objs if o["class"] == "FRAME"]
+        self.assertEqual(len(frames), 2)
+        self.assertTrue(base64.b64decode(frames[0]["data"]).startswith(b"port 2 capture"))
+        # --hex: a hexdump line per 16 bytes.
+        r = ctl("watch", "--hex", "-n", "1", "-p", "2", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"0000  70 6f 72 74 20 32 20 63  61 70 74 75 72 65 20")
+        # --text: the raw bytes.
+        r = ctl("watch", "--text", "-n", "2", "-p", "2", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^port 2 capture \d+\nport 2 capture \d+\n$")
+        # A filter that selects nothing of port 5 but a channel filter on m7 still works.
+        r = ctl("watch", "-n", "1", "-c", "m7", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_send_round_trip(self):
+        # Watch port 1 first (the snapshot STATE line says the watch is active), then send:
+        # m7sim loops SEND bytes back as a capture on port 1.
+        w = subprocess.Popen([CTL, "-s", self.rig.sock, "watch", "--json", "-p", "1",
+                              "--classes", "FRAME,STATE", "-n", "1"],
+                             stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        try:
+            first = json.loads(w.stdout.readline())
+            self.assertEqual(first["class"], "STATE")
+            r = ctl("send", "-p", "1", "hello m7", sock=self.rig.sock)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            out, _ = w.communicate(timeout=TIMEOUT)
+            frame = json.loads(out.splitlines()[-1])
+            self.assertEqual(frame["class"], "FRAME")
+            self.assertEqual(frame["port"], 1)
+            self.assertEqual(base64.b64decode(frame["data"]), b"hello m7")
+        finally:
+            if w.poll() is None:
+                w.kill()
+            w.wait()
+            w.stdout.close()
+        r = ctl("send", "-p", "1", "--hex", "68 69 0a", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_error_paths(self):
+        r = ctl("send", "-p", "9", "x", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("send failed: send_failed", r.stderr)
+        r = ctl("send", "-c", "nope", "-p", "2", "x", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no_channel", r.stderr)
+        for args in (["bogus"], [], ["send", "x"], ["watch", "-n", "0"], ["send", "-p", "300", "x"],
+                     ["send", "-p", "1", "--hex", "zz"], ["status", "extra"],
+                     ["reload", "a/b.elf"]):
+            r = ctl(*args, sock=self.rig.sock)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn("m7bridgectl:", r.stderr)
+        absent = os.path.join(self.rig.dir, "absent.sock")
+        for args in (["status"], ["watch", "-n", "1"], ["send", "-p", "1", "x"], ["ping"]):
+            r = ctl(*args, sock=absent)
+            self.assertEqual(r.returncode, 69, (args, r.stderr))
+            self.assertIn("unreachable", r.stderr)
+        # version still works without a daemon, and says so.
+        r = ctl("version", sock=absent)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("not reachable", r.stdout)
+        r = ctl("ping", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    # --- examples -----------------------------------------------------------------------
+
+    def test_example_c(self):
+        r = subprocess.run([C_EXAMPLE, "-s", self.rig.sock, "-p", "2", "-n", "2"],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len([l for l in r.stdout.splitlines() if l.startswith("frame m7/2")]), 2)
+
+    def test_example_python(self):
+        r = subprocess.run([sys.executable, PY_EXAMPLE, "--socket", self.rig.sock, "--port", "2",
+                            "--count", "2"], capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len([l for l in r.stdout.splitlines() if l.startswith("frame m7/2")]), 2)
+
+    def test_example_shell(self):
+        if not shutil.which("socat") or not shutil.which("jq"):
+            self.skipTest("socat or jq missing")
+        p = subprocess.Popen(["sh", SH_EXAMPLE, self.rig.sock], stdout=subprocess.PIPE,
+                             start_new_session=True, stdin=subprocess.DEVNULL)
+        buf = b""
+        try:
+            end = time.monotonic() + TIMEOUT
+            while buf.count(b"\n") < 3 and time.monotonic() < end:
+                r, _, _ = select.select([p.stdout], [], [], 0.5)
+                if r:
+                    chunk = os.read(p.stdout.fileno(), 4096)
+                    if not chunk:
+                        break
+                    buf += chunk
+        finally:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait()
+            p.stdout.close()
+        lines = buf.decode(errors="replace").splitlines()
+        self.assertTrue(any(l.startswith("m7/2 seq ") and "port 2 capture" in l for l in lines),
+                        lines)
+
+class QtExample(unittest.TestCase):
+    def test_example_qt_reconnects(self):
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("Qt example not built")
+        rig = Rig()
+        try:
+            rig.start_sim()
+            rig.start_daemon()
+            wait_for(rig.channel_up, "channel m7 up")
+            self.run_qt(rig)
+        except AssertionError:
+            print(rig.log(), file=sys.stderr)
+            raise
+        finally:
+            rig.stop()
+            shutil.rmtree(rig.dir, ignore_errors=True)
+
+    def run_qt(self, rig):
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        # Qt's own allocations are not ours to chase under LeakSanitizer.
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+        r = subprocess.run([QT_EXAMPLE, "--socket", rig.sock, "--port", "2", "--count", "2"],
+                           capture_output=True, text=True, timeout=TIMEOUT, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len([l for l in r.stdout.splitlines() if l.startswith("frame m7/2")]), 2)
+        # Restart the daemon under a running client: it reconnects and streams again.
+        out_path = os.path.join(rig.dir, "qt.out")
+        with open(out_path, "w") as out:
+            qt = Proc([QT_EXAMPLE, "--socket", rig.sock, "--port", "2"], env=env,
+                      stdout=out, stderr=subprocess.STDOUT)
+            try:
+                def read():
+                    with open(out_path, errors="replace") as f:
+                        return f.read()
+                wait_for(lambda: "frame m7/2" in read(), "Qt client frames")
+                rig.daemon.stop()
+                wait_for(lambda: "daemon went away" in read(), "Qt client noticing")
+                mark = len(read())
+                rig.start_daemon()
+                wait_for(lambda: "frame m7/2" in read()[mark:], "frames after the restart",
+                         timeout=60)
+                self.assertIn("connected to m7bridged", read()[mark:])
+            finally:
+                qt.stop()
+        wait_for(rig.channel_up, "channel up again")
+
+
+
+class SocketActivation(unittest.TestCase):
+    def test_socket_activation(self):
+        act = shutil.which("systemd-socket-activate")
+        if not act:
+            self.skipTest("systemd-socket-activate missing")
+        rig = Rig()
+        p = None
+        try:
+            rig.start_sim()
+            path = os.path.join(rig.dir, "activated.sock")
+            # The socket exists before the daemon: the first client starts it.
+            p = Proc([act, "-l", path, "-E", "NOTIFY_SOCKET=" + rig.notify.path, DAEMON, "-f",
+                      "-C", f"m7={rig.link}"], stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
+            wait_for(lambda: os.path.exists(path), "activation socket")
+            r = ctl("status", "--json", sock=path)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(json.loads(r.stdout)["channels"][0]["name"], "m7")
+            wait_for(lambda: rig.notify.count("READY=1"), "READY=1 when activated")
+            r = ctl("watch", "-n", "1", "-p", "2", sock=path)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            if p:
+                p.stop()
+            rig.stop()
+            shutil.rmtree(rig.dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    for exe in (CTL, DAEMON, SIM, C_EXAMPLE):
+        if not os.access(exe, os.X_OK):
+            print(f"SKIP: {exe} not built", file=sys.stderr)
+            sys.exit(77)
+    unittest.main(verbosity=2)
