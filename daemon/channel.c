@@ -838,7 +838,8 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
 		if (n <= 0)
 			break;
 		for (char *p = buf; p < buf + n;) {
-			struct inotify_event *ev = (struct inotify_event *)p;
+			/* The kernel pads each name so every record stays aligned. */
+			struct inotify_event *ev = (struct inotify_event *)(void *)p;
 			p += sizeof *ev + ev->len;
 			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
 				/* The directory itself went away: fall back to polling until it

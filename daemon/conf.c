@@ -362,7 +362,10 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 		err = &tmp;
 
 	if (strcmp(section, p->cur_section) != 0 || !p->cur_section[0]) {
-		snprintf(p->cur_section, sizeof p->cur_section, "%s", section);
+		size_t slen = strnlen(section, sizeof p->cur_section - 1);
+
+		memcpy(p->cur_section, section, slen);
+		p->cur_section[slen] = '\0';
 		p->cur = NULL;
 		p->bad_section = false;
 		p->nseen = 0;
