@@ -30,8 +30,9 @@ int main(int argc, char **argv)
 	const int count = cli.value("count").toInt();
 	int frames = 0;
 	QTextStream out(stdout);
-	QLocalSocket sock;
+	// retry outlives sock: the socket's destructor still emits stateChanged.
 	QTimer retry;
+	QLocalSocket sock;
 	retry.setSingleShot(true);
 	retry.setInterval(1000);
 

@@ -186,6 +186,9 @@ class ClientE2E(unittest.TestCase):
         if rc != 0 or os.environ.get("M7B_E2E_LOG"):
             print(cls.rig.log(), file=sys.stderr)
         shutil.rmtree(cls.rig.dir, ignore_errors=True)
+        # A clean SIGTERM shutdown exits 0 (under ASan also: no leak, no error).
+        if rc != 0:
+            raise AssertionError(f"m7bridged exited with {rc}")
 
     # --- sd_notify ---------------------------------------------------------------------
 
@@ -369,7 +372,7 @@ class QtExample(unittest.TestCase):
                     with open(out_path, errors="replace") as f:
                         return f.read()
                 wait_for(lambda: "frame m7/2" in read(), "Qt client frames")
-                rig.daemon.stop()
+                self.assertEqual(rig.daemon.stop(), 0)
                 wait_for(lambda: "daemon went away" in read(), "Qt client noticing")
                 mark = len(read())
                 rig.start_daemon()
