@@ -300,6 +300,37 @@ class ClientE2E(unittest.TestCase):
         r = ctl("ping", sock=self.rig.sock)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_recover_incidents_reload(self):
+        # recover: ACK once started; the watch shows the channel recovering, then up.
+        w = subprocess.Popen([CTL, "-s", self.rig.sock, "watch", "--json", "--classes", "STATE"],
+                             stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        try:
+            self.assertEqual(json.loads(w.stdout.readline())["reason"], "snapshot")
+            r = ctl("recover", "--action", "resync", sock=self.rig.sock)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("recover of channel m7 started", r.stdout)
+            states = []
+            while not (states and states[-1] == "up"):
+                states.append(json.loads(w.stdout.readline())["state"])
+            self.assertIn("recovering", states)
+        finally:
+            w.kill()
+            w.wait()
+            w.stdout.close()
+        r = ctl("status", "--json", sock=self.rig.sock)
+        self.assertGreaterEqual(json.loads(r.stdout)["channels"][0]["recoveries"], 1)
+        # incidents: a table (or "no incidents recorded"), and the object with --json.
+        r = ctl("incidents", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("SEQ ") or "no incidents" in r.stdout, r.stdout)
+        r = ctl("incidents", "--json", sock=self.rig.sock)
+        self.assertEqual(json.loads(r.stdout)["class"], "INCIDENTS")
+        # reload without a remoteproc configured: the daemon's ERROR, exit 1.
+        r = ctl("reload", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("reload failed: unsupported", r.stderr)
+        wait_for(self.rig.channel_up, "channel up after the recovery")
+
     # --- examples -----------------------------------------------------------------------
 
     def test_example_c(self):
