@@ -55,7 +55,7 @@ wait_for() {
 # The simulated M7: a text stream on port 0, GPS-like sentences on port 1, random bytes
 # on port 2, and a heartbeat every second. m7sim and m7bridged run in their own session so
 # Ctrl-C reaches only the viewer; the trap then stops them in order.
-setsid "$m7sim" --link "$tmp/ttyRPMSG30" \
+setsid "$m7sim" --link "$tmp/ttyRPMSG30" --ctl "$tmp/m7sim.ctl" \
 	--source "0:rate=$rate,pattern=text" \
 	--source "1:rate=$rate,pattern=text,baud=9600" \
 	--source "2:rate=1,pattern=random,size=4-12" \
@@ -67,12 +67,16 @@ cat >"$tmp/m7bridge.conf" <<CONF
 [daemon]
 socket = $tmp/m7bridge.sock
 log_level = info
+incident_dir = $tmp/incidents
 
 [channel m7]
 device = $tmp/ttyRPMSG30
 port.0 = console
 port.1 = gps
 port.2 = sensor
+# A PC has no remoteproc and no imx_rpmsg_tty: keep the ladder to the steps that
+# make sense against the simulator.
+recovery_steps = resync,reopen
 CONF
 setsid "$daemon" --foreground --config "$tmp/m7bridge.conf" 2>"$tmp/m7bridged.log" &
 daemon_pid=$!
@@ -81,6 +85,8 @@ wait_for "[ -S '$tmp/m7bridge.sock' ]" "m7bridged's socket"
 echo "demo: m7sim -> $tmp/ttyRPMSG30 -> m7bridged -> $tmp/m7bridge.sock"
 echo "demo: logs in $tmp/*.log; in another terminal try:"
 echo "      $ctl -s $tmp/m7bridge.sock status"
+echo "      echo 'stall 5000' > $tmp/m7sim.ctl    # hang the M7: FAULT, recovery, frames again"
+echo "      echo 'reboot' > $tmp/m7sim.ctl        # the M7 restarts: a new HELLO"
 echo "demo: frames as they arrive (Ctrl-C stops everything):"
 echo
 

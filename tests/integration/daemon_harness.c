@@ -352,8 +352,15 @@ int daemon_proc_write_conf(struct daemon_proc *p, const char *conf_extra)
 	FILE *f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, "[daemon]\nsocket = %s\nlog_level = debug\n%s", p->sock,
-		conf_extra ? conf_extra : "");
+	/* Hermetic unless the test says otherwise: never the host's kernel log or its
+	 * remoteproc sysfs (the config rejects a key given twice). */
+	const char *extra = conf_extra ? conf_extra : "";
+	fprintf(f, "[daemon]\nsocket = %s\nlog_level = debug\n", p->sock);
+	if (!strstr(extra, "kernel_log"))
+		fprintf(f, "kernel_log = off\n");
+	if (!strstr(extra, "sysfs_root"))
+		fprintf(f, "sysfs_root = %s\n", p->dir);
+	fprintf(f, "%s", extra);
 	if (fclose(f) != 0)
 		return -errno;
 	return rename(tmp, p->conf) < 0 ? -errno : 0;

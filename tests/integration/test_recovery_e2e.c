@@ -182,6 +182,8 @@ static void reap(pid_t *pid)
 	*pid = 0;
 }
 
+static int teardown(void **state);
+
 static int setup_common(void **state, const char *daemon_extra, const char *steps)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -193,8 +195,10 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 		*state = NULL;
 		return 0; /* tests skip */
 	}
-	if (h_tmpdir(&f->p) < 0)
+	if (h_tmpdir(&f->p) < 0) {
+		free(f);
 		return -1;
+	}
 	mkdirs(f);
 	snprintf(f->link, sizeof(f->link), "%s/ttyRPMSG30", f->p.dir);
 	snprintf(f->ctl, sizeof(f->ctl), "%s/m7sim.ctl", f->p.dir);
@@ -205,7 +209,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 	/* The journal writer, fed through a pipe for the whole test. */
 	snprintf(arg_out, sizeof(arg_out), "--output=%s/kernel.journal", f->journal);
 	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
+		goto fail;
 	const char *jargv[] = {journal_remote(), arg_out, "-", NULL};
 	snprintf(out, sizeof(out), "%s/journal-remote.log", f->p.dir);
 	f->jr = spawn(jargv, p[0], out);
@@ -221,7 +225,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
 		usleep(5000);
 	if (access(f->link, F_OK) != 0 || access(f->ctl, F_OK) != 0)
-		return -1;
+		goto fail;
 
 	f->kernel = fork();
 	if (f->kernel == 0)
@@ -239,9 +243,15 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n",
 		 f->journal, f->sys, f->incidents, daemon_extra, f->link, steps);
 	if (daemon_proc_start(&f->p, conf) < 0)
-		return -1;
+		goto fail;
 	*state = f;
 	return 0;
+fail:
+	/* Reap whatever was started: a failed setup must not leave processes behind. */
+	*state = f;
+	(void)teardown(state);
+	*state = NULL;
+	return -1;
 }
 
 static int setup(void **state)
