@@ -416,6 +416,90 @@ class QtExample(unittest.TestCase):
 
 
 
+class ReloadNotify(unittest.TestCase):
+    """A firmware reload through m7bridgectl on a fake remoteproc sysfs tree: while the
+    channel is reloading, the daemon extends systemd's timeout and says so in STATUS=."""
+
+    def fake_kernel(self, state_path, stop):
+        # Answers writes to the state file the way remoteproc does.
+        while not stop.is_set():
+            try:
+                with open(state_path) as f:
+                    st = f.read().strip()
+            except OSError:
+                st = ""
+            if st == "stop":
+                with open(state_path, "w") as f:
+                    f.write("offline\n")
+            elif st == "start":
+                with open(state_path, "w") as f:
+                    f.write("running\n")
+            stop.wait(0.02)
+
+    def test_reload_extends_timeout(self):
+        rig = Rig()
+        stop = threading.Event()
+        kernel = None
+        daemon = None
+        try:
+            rp = os.path.join(rig.dir, "sys", "class", "remoteproc", "remoteproc0")
+            os.makedirs(rp)
+            for name, text in (("name", "imx-rproc\n"), ("state", "running\n"),
+                               ("firmware", "old.elf\n")):
+                with open(os.path.join(rp, name), "w") as f:
+                    f.write(text)
+            conf = os.path.join(rig.dir, "m7bridge.conf")
+            with open(conf, "w") as f:
+                f.write(f"[daemon]\nsocket = {rig.sock}\nkernel_log = off\n"
+                        f"sysfs_root = {os.path.join(rig.dir, 'sys')}\n"
+                        f"[channel m7]\ndevice = {rig.link}\nremoteproc = remoteproc0\n"
+                        "firmware = new.elf\nreload_timeout_ms = 5000\n")
+            kernel = threading.Thread(target=self.fake_kernel,
+                                      args=(os.path.join(rp, "state"), stop), daemon=True)
+            kernel.start()
+            rig.start_sim()
+            env = dict(os.environ, NOTIFY_SOCKET=rig.notify.path, WATCHDOG_USEC="300000")
+            env.pop("WATCHDOG_PID", None)
+            log = open(os.path.join(rig.dir, "daemon.log"), "ab")
+            daemon = Proc([DAEMON, "-f", "-c", conf], env=env, stdout=log,
+                          stderr=subprocess.STDOUT)
+            log.close()
+            wait_for(rig.channel_up, "channel m7 up")
+            r = ctl("reload", "new.elf", sock=rig.sock)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            n = rig.notify
+            wait_for(lambda: n.count("EXTEND_TIMEOUT_USEC=120000000"), "EXTEND_TIMEOUT_USEC")
+            wait_for(lambda: any(m.startswith("STATUS=reloading firmware on m7; ")
+                                 for m in n.drain()), "STATUS while reloading")
+            def firmware():
+                with open(os.path.join(rp, "firmware")) as f:
+                    return f.read().strip() == "new.elf"
+            wait_for(firmware, "the daemon to write the new firmware name")
+            # Once the reload is over (up or failed) the extensions stop; the watchdog goes on.
+            def settled():
+                msgs = n.drain()
+                last = [m for m in msgs if m.startswith("STATUS=")][-1]
+                return not last.startswith("STATUS=reloading")
+            wait_for(settled, "the reload to end", timeout=60)
+            extends = n.count("EXTEND_TIMEOUT_USEC=")
+            dogs = n.count("WATCHDOG=1")
+            wait_for(lambda: n.count("WATCHDOG=1") >= dogs + 3, "three more WATCHDOG=1")
+            self.assertEqual(n.count("EXTEND_TIMEOUT_USEC="), extends)
+            self.assertEqual(daemon.stop(), 0)
+            wait_for(lambda: n.count("STOPPING=1"), "STOPPING=1")
+        except AssertionError:
+            print(rig.log(), file=sys.stderr)
+            raise
+        finally:
+            stop.set()
+            if kernel:
+                kernel.join()
+            if daemon:
+                daemon.stop()
+            rig.stop()
+            shutil.rmtree(rig.dir, ignore_errors=True)
+
+
 class SocketActivation(unittest.TestCase):
     def test_socket_activation(self):
         act = shutil.which("systemd-socket-activate")
