@@ -216,6 +216,13 @@ void client_flush(struct client *c)
 	}
 	if (client_queued(c) > 0)
 		event_add(c->ev_write, NULL);
+	if (c->read_eof) {
+		/* Half-closed: a watcher keeps its stream until a write fails; anyone else
+		 * is done once its replies have left. */
+		if (!c->watching && client_queued(c) == 0)
+			client_close(c, "closed by peer");
+		return;
+	}
 	/* Stop taking requests while the replies cannot leave: bounded memory. */
 	bool full = client_queued(c) > c->queue_limit / 2;
 	if (full && !c->read_paused) {
@@ -250,7 +257,11 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		size_t want = CLIENT_IN_CAP - c->in_len;
 		ssize_t n = recv(c->fd, c->in + c->in_len, want, MSG_DONTWAIT);
 		if (n == 0) {
-			client_close(c, "closed by peer");
+			/* printf '...' | socat - UNIX-CONNECT:... shuts the sending side when
+			 * its input ends and keeps reading: not a disconnect. */
+			event_del(c->ev_read);
+			c->read_eof = true;
+			client_flush(c);
 			return;
 		}
 		if (n < 0) {

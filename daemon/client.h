@@ -58,8 +58,9 @@ struct client {
 	bool dropping;
 	unsigned bad_lines;
 	bool read_paused;
-	bool dirty;   /* has output to flush at the end of this event */
-	bool closing; /* reaped after the current callback */
+	bool read_eof; /* the peer shut its sending side; it may still read */
+	bool dirty;    /* has output to flush at the end of this event */
+	bool closing;  /* reaped after the current callback */
 	char close_reason[64];
 };
 

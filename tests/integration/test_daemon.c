@@ -297,6 +297,45 @@ static void test_frames_many_clients(void **state)
 	tclient_close(&states);
 }
 
+/* printf '...' | socat - UNIX-CONNECT:sock shuts its sending side when printf ends and
+ * keeps reading: a watcher must keep its stream, a one-shot request must get its reply. */
+static void test_half_closed_clients(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	bool eof = false;
+
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"]}"),
+			 0);
+	assert_int_equal(shutdown(w.fd, SHUT_WR), 0);
+	/* The daemon has seen the EOF once it answers a later client: no race on it. */
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"status\",\"id\":\"one-shot\"}"), 0);
+	assert_int_equal(shutdown(q.fd, SHUT_WR), 0);
+	cJSON *st = tclient_wait(&q, "STATUS", H_TIMEOUT_MS);
+	assert_non_null(st);
+	assert_string_equal(j_str(st, "id"), "one-shot");
+	cJSON_Delete(st);
+	/* Nothing more for it: the daemon closes it once the reply has left. */
+	assert_null(tclient_line(&q, H_TIMEOUT_MS, &eof));
+	assert_true(eof);
+	tclient_close(&q);
+
+	for (int i = 0; i < 20; i++) {
+		uint8_t b = (uint8_t)i;
+
+		assert_int_equal(fake_m7_data(&f->m, 1, 0, 100u * i, 100u * i + 1, &b, 1), 0);
+	}
+	for (int i = 0; i < 20; i++) {
+		cJSON *o = tclient_wait(&w, "FRAME", H_TIMEOUT_MS);
+
+		assert_non_null(o);
+		assert_true(j_num(o, "t_first") == 100.0 * i);
+		cJSON_Delete(o);
+	}
+	tclient_close(&w);
+}
+
 static void test_garbage(void **state)
 {
 	struct fx *f = *state;
@@ -1248,6 +1287,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_version_exact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_one_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_many_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_closed_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_gaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hangup_reopen, setup, teardown),
