@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -216,11 +217,51 @@ static int set_string(char **dst, const char *v)
 }
 
 /* Returns 0, or -EINVAL with err set (key known but bad value / unknown key). */
+/* A decimal setting with its range, found by name; one table per section. */
+struct uint_key {
+	const char *name;
+	size_t offset; /* of the unsigned field in the section's struct */
+	unsigned long min, max;
+};
+
+static const struct uint_key daemon_uints[] = {
+	{"client_queue_kib", offsetof(struct conf_daemon, client_queue_kib), 16, 65536},
+	{"max_clients", offsetof(struct conf_daemon, max_clients), 1, 4096},
+};
+
+static const struct uint_key channel_uints[] = {
+	{"send_timeout_ms", offsetof(struct conf_channel, send_timeout_ms), 10, 600000},
+	{"send_queue", offsetof(struct conf_channel, send_queue), 1, 4096},
+	{"reopen_min_ms", offsetof(struct conf_channel, reopen_min_ms), 1, 600000},
+	{"reopen_max_ms", offsetof(struct conf_channel, reopen_max_ms), 1, 600000},
+};
+
+/* Sets k from the table if it names one of its keys: 1 when set, 0 when k is not in the
+ * table, -EINVAL (err filled) when the value is out of range. */
+static int uint_key_set(const struct uint_key *t, size_t n, void *base, const char *sec,
+			const char *k, const char *v, struct conf_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(k, t[i].name) != 0)
+			continue;
+		if (parse_uint(v, t[i].min, t[i].max, 10,
+			       (unsigned *)((char *)base + t[i].offset)) < 0) {
+			set_err(err, sec, k, "expected %lu..%lu, got '%s'", t[i].min, t[i].max, v);
+			return -EINVAL;
+		}
+		return 1;
+	}
+	return 0;
+}
+
 static int daemon_key(struct conf *c, const char *sec, const char *k, const char *v,
 		      struct conf_error *err)
 {
 	struct conf_daemon *d = &c->daemon;
-	int r = 0;
+	int r = uint_key_set(daemon_uints, sizeof daemon_uints / sizeof *daemon_uints, d, sec, k, v,
+			     err);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	if (strcmp(k, "socket") == 0) {
 		if (v[0] != '/') {
 			set_err(err, sec, k, "must be an absolute path");
@@ -238,16 +279,6 @@ static int daemon_key(struct conf *c, const char *sec, const char *k, const char
 		}
 	} else if (strcmp(k, "socket_group") == 0) {
 		r = set_string(&d->socket_group, v);
-	} else if (strcmp(k, "client_queue_kib") == 0) {
-		if (parse_uint(v, 16, 65536, 10, &d->client_queue_kib) < 0) {
-			set_err(err, sec, k, "expected 16..65536, got '%s'", v);
-			return -EINVAL;
-		}
-	} else if (strcmp(k, "max_clients") == 0) {
-		if (parse_uint(v, 1, 4096, 10, &d->max_clients) < 0) {
-			set_err(err, sec, k, "expected 1..4096, got '%s'", v);
-			return -EINVAL;
-		}
 	} else if (strcmp(k, "allow_send") == 0 || strcmp(k, "allow_control") == 0) {
 		if (parse_bool(v, k[6] == 's' ? &d->allow_send : &d->allow_control) < 0) {
 			set_err(err, sec, k, "expected true or false, got '%s'", v);
@@ -279,7 +310,10 @@ static int daemon_key(struct conf *c, const char *sec, const char *k, const char
 static int channel_key(struct conf_channel *ch, const char *sec, const char *k, const char *v,
 		       struct conf_error *err)
 {
-	int r = 0;
+	int r = uint_key_set(channel_uints, sizeof channel_uints / sizeof *channel_uints, ch, sec,
+			     k, v, err);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	if (strcmp(k, "device") == 0) {
 		if (!v[0]) {
 			set_err(err, sec, k, "must not be empty");
@@ -299,26 +333,6 @@ static int channel_key(struct conf_channel *ch, const char *sec, const char *k, 
 			return -EINVAL;
 		}
 		r = set_string(&ch->port_names[p], v);
-	} else if (strcmp(k, "send_timeout_ms") == 0) {
-		if (parse_uint(v, 10, 600000, 10, &ch->send_timeout_ms) < 0) {
-			set_err(err, sec, k, "expected 10..600000, got '%s'", v);
-			return -EINVAL;
-		}
-	} else if (strcmp(k, "send_queue") == 0) {
-		if (parse_uint(v, 1, 4096, 10, &ch->send_queue) < 0) {
-			set_err(err, sec, k, "expected 1..4096, got '%s'", v);
-			return -EINVAL;
-		}
-	} else if (strcmp(k, "reopen_min_ms") == 0) {
-		if (parse_uint(v, 1, 600000, 10, &ch->reopen_min_ms) < 0) {
-			set_err(err, sec, k, "expected 1..600000, got '%s'", v);
-			return -EINVAL;
-		}
-	} else if (strcmp(k, "reopen_max_ms") == 0) {
-		if (parse_uint(v, 1, 600000, 10, &ch->reopen_max_ms) < 0) {
-			set_err(err, sec, k, "expected 1..600000, got '%s'", v);
-			return -EINVAL;
-		}
 	} else if (strcmp(k, "host_hello") == 0 || strcmp(k, "enabled") == 0) {
 		if (parse_bool(v, k[0] == 'h' ? &ch->host_hello : &ch->enabled) < 0) {
 			set_err(err, sec, k, "expected true or false, got '%s'", v);
