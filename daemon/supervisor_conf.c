@@ -216,7 +216,8 @@ int supervisor_conf_channel_key(struct supervisor_channel_conf *c, const char *k
 		const struct num_key *k = &channel_nums[i];
 		if (strcmp(key, k->key) != 0)
 			continue;
-		if (parse_unsigned(value, k->min, k->max, (unsigned *)(void *)((char *)c + k->off)) < 0) {
+		if (parse_unsigned(value, k->min, k->max,
+				   (unsigned *)(void *)((char *)c + k->off)) < 0) {
 			snprintf(msg, msg_cap, "expected %u..%u, got '%s'", k->min, k->max, value);
 			return -EINVAL;
 		}
