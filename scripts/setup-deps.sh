@@ -6,7 +6,7 @@ set -eu
 PACKAGES="
 build-essential meson ninja-build pkg-config git
 libevent-dev libsystemd-dev libcjson-dev libinih-dev libserialport-dev
-libcmocka-dev clang libclang-rt-14-dev llvm
+libcmocka-dev clang clang-format libclang-rt-14-dev llvm
 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 socat systemd systemd-journal-remote python3 jq scdoc
 qt6-base-dev bash-completion
