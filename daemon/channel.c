@@ -746,9 +746,12 @@ static void process(struct channel *ch, const uint8_t *buf, size_t n)
 {
 	const uint8_t *p = buf, *end = buf + n;
 	struct m7b_frame f;
-	uint64_t rejected = ch->dec.stats.rejected;
+	uint64_t rejected = ch->dec.stats.rejected, frames = ch->dec.stats.frames;
 	while (ch->fd >= 0 && m7b_decoder_next(&ch->dec, &p, end, &f) == 1)
 		handle_frame(ch, &f);
+	if (ch->ops && ch->ops->on_decoded)
+		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
+				    ch->dec.stats.rejected - rejected);
 	if (ch->dec.stats.rejected != rejected &&
 	    ratelimit_ok(&ch->rl_reject, now_ms(), 5, 10000)) {
 		struct log_fields fl = fields(ch, NULL, 0);

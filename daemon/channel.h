@@ -53,6 +53,8 @@ struct channel_ops {
 	/* A send request finished. */
 	void (*on_send_done)(void *ud, struct channel *ch, const struct sendq_entry *e,
 			     enum sendq_result r, uint8_t status);
+	/* One chunk of input was decoded into good frames and rejected candidates. */
+	void (*on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad);
 	/* A burst of input was processed: a good moment to flush clients. */
 	void (*on_batch_end)(void *ud, struct channel *ch);
 };

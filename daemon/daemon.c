@@ -695,6 +695,15 @@ static void ch_on_send_done(void *ud, struct channel *ch, const struct sendq_ent
 	}
 }
 
+static void ch_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad)
+{
+	struct daemon *d = ud;
+
+	for (unsigned i = 0; i < d->nobservers; i++)
+		if (d->observers[i].on_decoded)
+			d->observers[i].on_decoded(d->observers[i].ud, ch, good, bad);
+}
+
 static void ch_on_batch_end(void *ud, struct channel *ch)
 {
 	flush_dirty(ud);
@@ -704,6 +713,7 @@ static const struct channel_ops channel_ops = {
 	.on_frame = ch_on_frame,
 	.on_state = ch_on_state,
 	.on_send_done = ch_on_send_done,
+	.on_decoded = ch_on_decoded,
 	.on_batch_end = ch_on_batch_end,
 };
 

@@ -25,6 +25,8 @@ typedef void (*daemon_handler_fn)(void *ud, struct daemon *d, struct client *c,
 struct daemon_observer {
 	void (*on_frame)(void *ud, struct channel *ch, const struct m7b_frame *f);
 	void (*on_state)(void *ud, struct channel *ch, enum channel_state old);
+	/* A chunk of tty input gave good frames and rejected candidates (stream health). */
+	void (*on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad);
 	/* A channel was created (added) or is about to be freed (!added). */
 	void (*on_channel)(void *ud, struct channel *ch, bool added);
 	void *ud;

@@ -29,6 +29,7 @@
 #include "proto.h"
 #include "recovery.h"
 #include "remoteproc.h"
+#include "streamcheck.h"
 
 #define LOG_MID_FAULT	 "8aec103a63494cb6b738bf6bf56bea6c"
 #define LOG_MID_RECOVERY "944bdcaf4c9a43a7b97e79f2ebb26057"
@@ -38,6 +39,10 @@
 #define SV_RING		     256  /* ring entries per channel */
 #define SV_INCIDENT_AFTER_MS 2000 /* keep recording this long after the link is back */
 #define SV_FAULT_KINDS	     48
+/* A stream is corrupt when, within this window, at least this many candidates were
+ * rejected and they outnumber the good frames. */
+#define SV_STREAM_WINDOW_MS   5000
+#define SV_STREAM_MIN_REJECTS 8
 
 enum sv_poll {
 	SV_POLL_NONE = 0,
@@ -57,6 +62,7 @@ struct sv_chan {
 	struct recovery rec;
 	struct liveness live;
 	bool live_enabled;
+	struct streamcheck sc; /* a corrupt byte stream is a fault of its own */
 	struct klog_scope scope;
 	bool scope_all; /* no remoteproc configured: every kernel line may be ours */
 	struct remoteproc *rproc;
@@ -787,6 +793,7 @@ static struct sv_chan *chan_new(struct supervisor *sv, struct channel *ch)
 	}
 	recovery_init(&c->rec, &rc);
 	liveness_init(&c->live, &lc);
+	streamcheck_init(&c->sc, SV_STREAM_WINDOW_MS, SV_STREAM_MIN_REJECTS);
 	c->live_enabled = lc.quiet_ms > 0;
 	/* Which kernel lines are ours: the remoteproc's name, instance and device. */
 	if (ch->cfg.remoteproc) {
@@ -852,6 +859,20 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 		/* The channel reopens by itself; only a link that stays away is a fault. */
 		arm(c->ev_down, now + ch->cfg.sup.down_grace_ms);
 	}
+}
+
+static void obs_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad)
+{
+	struct sv_chan *c = chan_of(ud, ch);
+	char detail[160];
+
+	if (!c || !streamcheck_update(&c->sc, daemon_now_ms(), good, bad))
+		return;
+	snprintf(detail, sizeof(detail),
+		 "%llu candidate frames rejected and %llu good in %u ms, last: %s",
+		 (unsigned long long)c->sc.bad, (unsigned long long)c->sc.good,
+		 (unsigned)SV_STREAM_WINDOW_MS, m7b_decoder_reject_name(ch->dec.last_reject));
+	fault(c, "corrupt_stream", detail, "decoder", RECOVERY_SEV_DEGRADED, 0);
 }
 
 static void obs_on_frame(void *ud, struct channel *ch, const struct m7b_frame *f)
@@ -1095,8 +1116,10 @@ struct supervisor *supervisor_new(struct daemon *d, int *err)
 {
 	const struct conf *cfg = daemon_config(d);
 	struct supervisor *sv = calloc(1, sizeof(*sv));
-	struct daemon_observer obs = {
-		.on_frame = obs_on_frame, .on_state = obs_on_state, .on_channel = obs_on_channel};
+	struct daemon_observer obs = {.on_frame = obs_on_frame,
+				      .on_decoded = obs_on_decoded,
+				      .on_state = obs_on_state,
+				      .on_channel = obs_on_channel};
 	struct kwatch_config kc = {0};
 	unsigned i;
 	int r;

@@ -336,6 +336,70 @@ static void test_half_closed_clients(void **state)
 	tclient_close(&w);
 }
 
+/* A stream whose bad candidates outnumber its frames is a fault of its own (source
+ * "decoder"), reported once; the odd "hello world!" among good frames is not. */
+static void test_corrupt_stream_fault(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	uint8_t frame[M7B_FRAME_MAX], pl[17] = {0}, d = 1;
+	struct m7b_frame h = {.ver = 1, .type = M7B_T_DATA, .len = sizeof pl};
+	struct m7b_part part = {pl, sizeof pl};
+
+	assert_int_equal(tclient_open(&c, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"FRAME\",\"FAULT\"]}"),
+			 0);
+	/* Healthy: a greeting, then frames. The FRAME after them proves the daemon has
+	 * read past the greeting before we look for a FAULT. */
+	assert_int_equal(fake_m7_write(&f->m, "hello world!", 12), 0);
+	assert_int_equal(fake_m7_write(&f->m, "", 1), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(fake_m7_data(&f->m, 0, 0, 10 + i, 11 + i, &d, 1), 0);
+	for (int i = 0; i < 3; i++) {
+		cJSON *o = tclient_obj(&c, H_TIMEOUT_MS);
+
+		assert_non_null(o);
+		assert_string_equal(j_str(o, "class"), "FRAME");
+		cJSON_Delete(o);
+	}
+	/* Corrupt: twenty frames with a damaged CRC, then a good one. */
+	for (int i = 0; i < 20; i++) {
+		h.seq = 100u + (uint32_t)i;
+		int n = m7b_wire_encode(frame, sizeof frame, &h, &part, 1);
+
+		assert_true(n > 4);
+		frame[n - 3] ^= 0x40;
+		if (frame[n - 3] == 0)
+			frame[n - 3] = 0x40;
+		assert_int_equal(fake_m7_write(&f->m, frame, (size_t)n), 0);
+	}
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, 99, 99, &d, 1), 0);
+	cJSON *fault = tclient_wait(&c, "FAULT", H_TIMEOUT_MS);
+	assert_non_null(fault);
+	assert_string_equal(j_str(fault, "kind"), "corrupt_stream");
+	assert_string_equal(j_str(fault, "source"), "decoder");
+	assert_int_equal((int)j_num(fault, "count"), 1);
+	assert_non_null(strstr(j_str(fault, "detail"), "crc"));
+	cJSON_Delete(fault);
+	/* Once per window: more garbage right away adds no second FAULT before the frame
+	 * that follows it. */
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(fake_m7_write(&f->m, frame, 6), 0);
+	assert_int_equal(fake_m7_write(&f->m, "", 1), 0);
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, 200, 200, &d, 1), 0);
+	for (;;) {
+		cJSON *o = tclient_obj(&c, H_TIMEOUT_MS);
+
+		assert_non_null(o);
+		assert_string_equal(j_str(o, "class"), "FRAME");
+		bool last = j_num(o, "t_first") == 200;
+		cJSON_Delete(o);
+		if (last)
+			break;
+	}
+	tclient_close(&c);
+}
+
 static void test_garbage(void **state)
 {
 	struct fx *f = *state;
@@ -1289,6 +1353,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_frames_many_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_closed_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_stream_fault, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_gaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hangup_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_swap, setup, teardown),

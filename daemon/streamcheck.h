@@ -1,0 +1,25 @@
+/* Tells a corrupt byte stream from the odd bad candidate. Pure logic, time passed in. */
+#ifndef M7B_STREAMCHECK_H
+#define M7B_STREAMCHECK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct streamcheck {
+	uint32_t window_ms;   /* length of one observation window */
+	uint32_t min_rejects; /* rejected candidates in a window that make a fault */
+	bool started;
+	bool reported;	   /* one fault per window at most */
+	uint64_t start_ms; /* when the current window began */
+	uint64_t good;	   /* frames delivered in the window */
+	uint64_t bad;	   /* candidates rejected in the window */
+};
+
+/* Starts watching with these limits (the daemon uses 5000 ms and 8). */
+void streamcheck_init(struct streamcheck *s, uint32_t window_ms, uint32_t min_rejects);
+/* Feeds what the decoder made of one chunk of bytes at now: good frames and rejected
+ * candidates. True, once per window, when at least min_rejects candidates were rejected
+ * in the window and they outnumber the good frames. */
+bool streamcheck_update(struct streamcheck *s, uint64_t now_ms, uint64_t good, uint64_t bad);
+
+#endif
