@@ -8,7 +8,7 @@ build-essential meson ninja-build pkg-config git
 libevent-dev libsystemd-dev libcjson-dev libinih-dev libserialport-dev
 libcmocka-dev clang clang-format libclang-rt-14-dev llvm
 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-socat systemd systemd-journal-remote python3 jq scdoc
+socat systemd systemd-journal-remote procps python3 jq scdoc
 qt6-base-dev bash-completion
 "
 
