@@ -796,8 +796,15 @@ int daemon_reload(struct daemon *d)
 					d->observers[k].on_channel(d->observers[k].ud, nc, true);
 			channel_start(nc);
 			changed++;
-		} else if (channel_update_config(ch, cc) < 0) {
-			log_struct(&d->log, LOG_ERR, NULL, "channel %s: out of memory", cc->name);
+		} else {
+			if (channel_update_config(ch, cc) < 0) {
+				log_struct(&d->log, LOG_ERR, NULL, "channel %s: out of memory",
+					   cc->name);
+				continue;
+			}
+			for (unsigned k = 0; k < d->nobservers; k++)
+				if (d->observers[k].on_config)
+					d->observers[k].on_config(d->observers[k].ud, ch);
 		}
 	}
 	for (unsigned i = 0; i < n->nchannels; i++) {

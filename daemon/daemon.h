@@ -27,6 +27,8 @@ struct daemon_observer {
 	void (*on_state)(void *ud, struct channel *ch, enum channel_state old);
 	/* A chunk of tty input gave good frames and rejected candidates (stream health). */
 	void (*on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad);
+	/* A reload updated the channel's settings in place (no reopen was needed). */
+	void (*on_config)(void *ud, struct channel *ch);
 	/* A channel was created (added) or is about to be freed (!added). */
 	void (*on_channel)(void *ud, struct channel *ch, bool added);
 	void *ud;

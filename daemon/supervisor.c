@@ -812,6 +812,54 @@ static struct sv_chan *chan_new(struct supervisor *sv, struct channel *ch)
 	return c;
 }
 
+static struct sv_chan *chan_of(struct supervisor *sv, const struct channel *ch);
+
+/* Starts liveness on a channel that is already open (no state change will come). */
+static void live_resume(struct sv_chan *c)
+{
+	if (channel_is_open(c->ch) && c->live_enabled && !c->live.running)
+		liveness_start(&c->live, daemon_now_ms());
+	rearm_liveness(c);
+}
+
+static void obs_on_config(void *ud, struct channel *ch)
+{
+	struct supervisor *sv = ud;
+	struct sv_chan *c = chan_of(sv, ch), *n;
+	struct incident_ring ring;
+	struct log_fields f;
+
+	if (!c)
+		return;
+	f = fields(c, NULL, 0);
+	if (c->rec.state != RECOVERY_IDLE || c->inc) {
+		/* Swapping the ladder under a running recovery would strand it. */
+		log_struct(sv->log, LOG_WARNING, &f,
+			   "channel %s: recovery in progress; its new recovery settings apply at "
+			   "the next reload once it is up",
+			   ch->cfg.name);
+		return;
+	}
+	n = chan_new(sv, ch);
+	if (!n) {
+		log_struct(sv->log, LOG_ERR, &f,
+			   "channel %s: out of memory; keeping the old recovery settings",
+			   ch->cfg.name);
+		return;
+	}
+	/* Fault numbering and the recent history outlive a change of settings. */
+	memcpy(n->counts, c->counts, sizeof(n->counts));
+	ring = n->ring;
+	n->ring = c->ring;
+	c->ring = ring;
+	sv->chans[ch->slot] = n;
+	chan_free(c);
+	live_resume(n);
+	note(n, INCIDENT_STATE, "recovery settings reloaded");
+	log_struct(sv->log, LOG_INFO, &f, "channel %s: recovery settings reloaded (steps %s)",
+		   ch->cfg.name, ch->cfg.sup.recovery_steps);
+}
+
 static void obs_on_channel(void *ud, struct channel *ch, bool added)
 {
 	struct supervisor *sv = ud;
@@ -1118,6 +1166,7 @@ struct supervisor *supervisor_new(struct daemon *d, int *err)
 	struct supervisor *sv = calloc(1, sizeof(*sv));
 	struct daemon_observer obs = {.on_frame = obs_on_frame,
 				      .on_decoded = obs_on_decoded,
+				      .on_config = obs_on_config,
 				      .on_state = obs_on_state,
 				      .on_channel = obs_on_channel};
 	struct kwatch_config kc = {0};

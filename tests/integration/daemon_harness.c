@@ -108,7 +108,9 @@ static void *fake_thread(void *arg)
 		struct m7b_frame f;
 		while (m7b_decoder_next(&dec, &pos, end, &f) == 1) {
 			pthread_mutex_lock(&m->mu);
-			if (f.type == M7B_T_PING) {
+			if (m->hung) {
+				/* Read and ignored: a hung M7's receive buffers still fill. */
+			} else if (f.type == M7B_T_PING) {
 				uint8_t pl[64];
 				struct m7b_heartbeat hb = {.now_ticks = h_now_ms() * 8000};
 				int len = m7b_wire_pack_heartbeat(pl, sizeof pl, &hb);
@@ -200,6 +202,13 @@ void fake_m7_close(struct fake_m7 *m)
 	if (m->master >= 0)
 		close(m->master);
 	m->master = -1;
+}
+
+void fake_m7_hang(struct fake_m7 *m, bool hung)
+{
+	pthread_mutex_lock(&m->mu);
+	m->hung = hung;
+	pthread_mutex_unlock(&m->mu);
 }
 
 int fake_m7_write(struct fake_m7 *m, const void *buf, size_t n)

@@ -35,6 +35,7 @@ struct fake_m7 {
 	pthread_mutex_t mu; /* seq and writes; the queue */
 	pthread_cond_t cv;
 	bool stop;
+	bool hung; /* like a hung M7: PING and SYNC go unanswered */
 	struct fake_frame q[FAKE_QUEUE];
 	unsigned q_head, q_len;
 	uint64_t pings;
@@ -47,6 +48,8 @@ int fake_m7_open(struct fake_m7 *m, const char *link);
 void fake_m7_close(struct fake_m7 *m);
 /* Writes raw bytes to the master (all of them). 0 or -errno. */
 int fake_m7_write(struct fake_m7 *m, const void *buf, size_t n);
+/* Stops (or resumes) answering PING and SYNC, like a hung M7. */
+void fake_m7_hang(struct fake_m7 *m, bool hung);
 /* Encodes and writes one frame with the next seq (or seq when force_seq >= 0). */
 int fake_m7_frame(struct fake_m7 *m, uint8_t type, uint8_t port, uint8_t flags, const void *payload,
 		  size_t len);

@@ -1002,6 +1002,38 @@ static void test_config_errors(void **state)
 	h_cleanup(&p);
 }
 
+/* Recovery settings changed by SIGHUP apply to a channel that stays open: liveness off,
+ * then on, and the same hung M7 becomes a stall. */
+static void test_sighup_recovery_settings(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
+			 0);
+	/* Liveness is off (setup): a hung M7 raises nothing. */
+	fake_m7_hang(&f->m, true);
+	assert_null(tclient_wait(&c, "FAULT", 700));
+	assert_int_equal(
+		daemon_proc_write_conf(&f->p,
+				       chan_conf(f, "liveness_quiet_ms = 200\nliveness_answer_ms = "
+						    "200\nliveness_retries = 0\n"
+						    "recovery_steps = resync\n")),
+		0);
+	kill(f->p.pid, SIGHUP);
+	cJSON *o = tclient_wait(&c, "FAULT", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "kind"), "stall");
+	assert_string_equal(j_str(o, "source"), "liveness");
+	cJSON_Delete(o);
+	tclient_close(&c);
+}
+
+static int setup_no_liveness(void **state)
+{
+	return setup_with(state, "liveness_quiet_ms = 0\nrecovery_steps = resync\n", true);
+}
+
 static void test_sighup_reload(void **state)
 {
 	struct fx *f = *state;
@@ -1364,6 +1396,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_log_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_recovery_settings, setup_no_liveness,
+						teardown),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_busy_holder),
 		cmocka_unit_test(test_stale_socket_and_shutdown),
