@@ -6,6 +6,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "m7bridge/hex.h"
+
 /* Longest message worth matching: every format below is far shorter. */
 #define KLOG_LINE_MAX 1024
 
@@ -147,17 +149,6 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Signed decimal that fits an int; returns the end or NULL. */
 static const char *scan_dec(const char *s, const char *end, long long *out)
 {
@@ -188,10 +179,10 @@ static const char *scan_hex(const char *s, const char *end, unsigned long long *
 	unsigned long long v = 0;
 	const char *start = s;
 
-	while (s < end && hexval(*s) >= 0) {
+	while (s < end && m7b_hex_digit(*s) >= 0) {
 		if (s - start >= 16)
 			return NULL;
-		v = (v << 4) | (unsigned)hexval(*s);
+		v = (v << 4) | (unsigned)m7b_hex_digit(*s);
 		s++;
 	}
 	if (s == start)

@@ -10,6 +10,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "m7bridge/base64.h"
+#include "m7bridge/hex.h"
+
 static const char *const err_names[PROTO_E_COUNT] = {
 	[PROTO_E_NONE] = "none",
 	[PROTO_E_BAD_JSON] = "bad_json",
@@ -88,112 +91,7 @@ const char *proto_hb_counter_name(unsigned i)
 
 /* ---- encoders ---- */
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char hexd[] = "0123456789abcdef";
-
-int proto_base64_encode(char *dst, size_t cap, const uint8_t *src, size_t n)
-{
-	size_t need = (n + 2) / 3 * 4;
-	if (need > cap)
-		return -ENOSPC;
-	char *o = dst;
-	size_t i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
-		o[0] = b64[v >> 18];
-		o[1] = b64[(v >> 12) & 63];
-		o[2] = b64[(v >> 6) & 63];
-		o[3] = b64[v & 63];
-		o += 4;
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)src[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)src[i + 1] << 8;
-		o[0] = b64[v >> 18];
-		o[1] = b64[(v >> 12) & 63];
-		o[2] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-		o[3] = '=';
-		o += 4;
-	}
-	return (int)(o - dst);
-}
-
-static int b64_val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int proto_base64_decode(uint8_t *dst, size_t cap, const char *src, size_t n)
-{
-	/* Padding is optional; when present it must complete the last quantum. */
-	size_t pad = 0;
-	while (n > 0 && src[n - 1] == '=' && pad < 2) {
-		n--;
-		pad++;
-	}
-	if (pad && (n + pad) % 4 != 0)
-		return -EINVAL;
-	if (n % 4 == 1)
-		return -EINVAL;
-	size_t out = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-	if (out > cap)
-		return -ENOSPC;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64_val(src[i]);
-		if (v < 0)
-			return -EINVAL;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			dst[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	/* Leftover bits must be zero (canonical encoding). */
-	if (bits && (acc & ((1u << bits) - 1)))
-		return -EINVAL;
-	return (int)o;
-}
-
-static int hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int proto_hex_decode(uint8_t *dst, size_t cap, const char *src, size_t n)
-{
-	if (n % 2)
-		return -EINVAL;
-	if (n / 2 > cap)
-		return -ENOSPC;
-	for (size_t i = 0; i < n; i += 2) {
-		int a = hex_val(src[i]), b = hex_val(src[i + 1]);
-		if (a < 0 || b < 0)
-			return -EINVAL;
-		dst[i / 2] = (uint8_t)(a << 4 | b);
-	}
-	return (int)(n / 2);
-}
 
 /* Length of a valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
 static size_t utf8_len(const uint8_t *s, size_t n)
@@ -405,8 +303,7 @@ int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f, enum 
 	} else {
 		puts_(&o, ",\"data\":\"");
 		if (!o.overflow) {
-			int r = proto_base64_encode(o.p + o.len, o.cap - o.len, f->bytes,
-						    f->nbytes);
+			int r = m7b_base64_encode(f->bytes, f->nbytes, o.p + o.len, o.cap - o.len);
 			if (r < 0)
 				o.overflow = true;
 			else
@@ -867,8 +764,8 @@ static int parse_send(const cJSON *root, struct proto_request *req, struct proto
 	if (!cJSON_IsString(it))
 		return fail(e, PROTO_E_BAD_TYPE, "\"%s\" must be a string", d ? "data" : "hex");
 	size_t n = strlen(it->valuestring);
-	int len = d ? proto_base64_decode(req->data, sizeof req->data, it->valuestring, n)
-		    : proto_hex_decode(req->data, sizeof req->data, it->valuestring, n);
+	int len = d ? m7b_base64_decode(it->valuestring, n, req->data, sizeof req->data)
+		    : m7b_hex_decode(it->valuestring, n, req->data, sizeof req->data);
 	if (len == -ENOSPC)
 		return fail(e, PROTO_E_BAD_VALUE, "at most %u bytes per send", M7B_PAYLOAD_MAX);
 	if (len < 0)

@@ -113,12 +113,6 @@ const char *proto_policy_to_string(enum proto_policy p);
 /* JSON-quotes n bytes of (possibly invalid) UTF-8 into dst; invalid sequences become
  * U+FFFD. Returns the length (without NUL) or -ENOSPC. */
 int proto_quote(char *dst, size_t cap, const void *src, size_t n);
-/* base64 (RFC 4648, padded) of n bytes into dst (no NUL). Returns length or -ENOSPC. */
-int proto_base64_encode(char *dst, size_t cap, const uint8_t *src, size_t n);
-/* Decodes base64 (padding optional, no whitespace). Returns length, -EINVAL, -ENOSPC. */
-int proto_base64_decode(uint8_t *dst, size_t cap, const char *src, size_t n);
-/* Decodes hex (even length, either case). Returns length, -EINVAL, -ENOSPC. */
-int proto_hex_decode(uint8_t *dst, size_t cap, const char *src, size_t n);
 
 /* What a FRAME says; strings pre-quoted JSON (with quotes). */
 struct proto_frame {

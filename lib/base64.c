@@ -1,8 +1,8 @@
-/* Base64 (RFC 4648, standard alphabet, padded) for FRAME payloads and send requests. */
-#include <errno.h>
-#include <stdint.h>
+/* Base64 (RFC 4648, standard alphabet). The encoder runs once per FRAME on the daemon's
+ * hot path, so whole groups go through a branch-free loop. */
+#include "m7bridge/base64.h"
 
-#include "m7bridge/client.h"
+#include <errno.h>
 
 static const char b64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -10,26 +10,32 @@ static const char b64_alphabet[] =
 int m7b_base64_encode(const void *in, size_t n, char *out, size_t cap)
 {
 	const uint8_t *p = in;
-	size_t need = (n + 2) / 3 * 4;
-	size_t o = 0;
+	size_t need = (n + 2) / 3 * 4, i = 0;
+	char *o = out;
 
 	if (need >= cap || need > INT32_MAX)
 		return -ENOSPC;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16;
-		size_t left = n - i;
+	for (; i + 3 <= n; i += 3, o += 4) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
 
-		if (left > 1)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (left > 2)
-			v |= p[i + 2];
-		out[o++] = b64_alphabet[(v >> 18) & 63];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = left > 1 ? b64_alphabet[(v >> 6) & 63] : '=';
-		out[o++] = left > 2 ? b64_alphabet[v & 63] : '=';
+		o[0] = b64_alphabet[v >> 18];
+		o[1] = b64_alphabet[(v >> 12) & 63];
+		o[2] = b64_alphabet[(v >> 6) & 63];
+		o[3] = b64_alphabet[v & 63];
 	}
-	out[o] = '\0';
-	return (int)o;
+	if (i < n) {
+		uint32_t v = (uint32_t)p[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		o[0] = b64_alphabet[v >> 18];
+		o[1] = b64_alphabet[(v >> 12) & 63];
+		o[2] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
+		o[3] = '=';
+		o += 4;
+	}
+	*o = '\0';
+	return (int)(o - out);
 }
 
 /* Value of one alphabet character, or -1. */
@@ -52,9 +58,9 @@ int m7b_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 {
 	size_t o = 0, full;
 	uint32_t acc = 0;
-	int bits = 0;
+	unsigned bits = 0;
 
-	/* Padding is optional (the daemon accepts both); if present it must complete a quad. */
+	/* Padding is optional; if present it must complete the last quad. */
 	if (n > 0 && in[n - 1] == '=') {
 		if (n % 4 != 0)
 			return -EBADMSG;
@@ -77,5 +83,8 @@ int m7b_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 			out[o++] = (uint8_t)(acc >> bits);
 		}
 	}
+	/* Bits left over must be zero: one text per byte string (canonical). */
+	if (bits && (acc & ((1u << bits) - 1)))
+		return -EBADMSG;
 	return (int)o;
 }

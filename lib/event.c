@@ -81,17 +81,6 @@ static int64_t json_int_or(const cJSON *obj, const char *name, int64_t dflt)
 	return json_int(cJSON_GetObjectItemCaseSensitive(obj, name), &v) ? v : dflt;
 }
 
-static int hex_nibble(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Decodes a FRAME's "data" member into p->data. */
 static int decode_data(struct event_priv *p, const char *s, bool hex, struct m7b_error *err)
 {
@@ -104,20 +93,11 @@ static int decode_data(struct event_priv *p, const char *s, bool hex, struct m7b
 	if (!p->data)
 		return -ENOMEM;
 	if (hex) {
-		if (n % 2) {
-			error_set(err, -EBADMSG, 0, "FRAME hex: odd number of digits");
+		r = m7b_hex_decode(s, n, p->data, cap);
+		if (r < 0) {
+			error_set(err, -EBADMSG, 0, "FRAME hex: not an even number of hex digits");
 			return -EBADMSG;
 		}
-		for (size_t i = 0; i < n; i += 2) {
-			int hi = hex_nibble(s[i]), lo = hex_nibble(s[i + 1]);
-
-			if (hi < 0 || lo < 0) {
-				error_set(err, -EBADMSG, 0, "FRAME hex: not hex digits");
-				return -EBADMSG;
-			}
-			p->data[i / 2] = (uint8_t)(hi << 4 | lo);
-		}
-		r = (int)(n / 2);
 	} else {
 		r = m7b_base64_decode(s, n, p->data, cap);
 		if (r < 0) {

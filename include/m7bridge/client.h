@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "m7bridge/base64.h"
+#include "m7bridge/hex.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -121,11 +124,6 @@ int m7b_event_array_int(const struct m7b_event *ev, const char *name, size_t i, 
 			int64_t *out);
 /* Channel i of a STATUS event ("channels" array); 0 or -ENOENT. Strings point into ev. */
 int m7b_event_channel(const struct m7b_event *ev, size_t i, struct m7b_channel_status *out);
-
-/* Base64 (RFC 4648). encode writes a padded, NUL-terminated string and returns its length
- * or -ENOSPC; decode (padding optional) returns the byte count or -EBADMSG / -ENOSPC. */
-int m7b_base64_encode(const void *in, size_t n, char *out, size_t cap);
-int m7b_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap);
 
 /* Filters and options for watch; NULL/0 members are left out of the request. */
 struct m7b_watch {

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "m7bridge/base64.h"
+#include "m7bridge/hex.h"
 #include "proto.h"
 
 static enum proto_err parse(const char *line, struct proto_request *r)
@@ -311,22 +313,21 @@ static void test_codecs(void **state)
 					   {"foobar", "Zm9vYmFy"}};
 	for (size_t i = 0; i < 7; i++) {
 		char out[16];
-		int n = proto_base64_encode(out, sizeof out, (const uint8_t *)v[i][0],
-					    strlen(v[i][0]));
+		int n = m7b_base64_encode(v[i][0], strlen(v[i][0]), out, sizeof out);
 		assert_int_equal(n, (int)strlen(v[i][1]));
 		assert_memory_equal(out, v[i][1], (size_t)n);
 		uint8_t dec[16];
-		n = proto_base64_decode(dec, sizeof dec, v[i][1], strlen(v[i][1]));
+		n = m7b_base64_decode(v[i][1], strlen(v[i][1]), dec, sizeof dec);
 		assert_int_equal(n, (int)strlen(v[i][0]));
 		assert_memory_equal(dec, v[i][0], (size_t)n);
 	}
 	uint8_t d[8];
-	assert_int_equal(proto_base64_decode(d, sizeof d, "Zm9vYg", 6), 4); /* no padding */
-	assert_int_equal(proto_base64_decode(d, sizeof d, "Zm9vY", 5), -EINVAL);
-	assert_int_equal(proto_base64_decode(d, sizeof d, "Zh==", 4), -EINVAL); /* not canonical */
-	assert_int_equal(proto_base64_decode(d, sizeof d, "Zm9v\n", 5), -EINVAL);
-	assert_int_equal(proto_base64_decode(d, 2, "Zm9v", 4), -ENOSPC);
-	assert_int_equal(proto_hex_decode(d, sizeof d, "0aFf", 4), 2);
+	assert_int_equal(m7b_base64_decode("Zm9vYg", 6, d, sizeof d), 4); /* no padding */
+	assert_int_equal(m7b_base64_decode("Zm9vY", 5, d, sizeof d), -EBADMSG);
+	assert_int_equal(m7b_base64_decode("Zh==", 4, d, sizeof d), -EBADMSG); /* not canonical */
+	assert_int_equal(m7b_base64_decode("Zm9v\n", 5, d, sizeof d), -EBADMSG);
+	assert_int_equal(m7b_base64_decode("Zm9v", 4, d, 2), -ENOSPC);
+	assert_int_equal(m7b_hex_decode("0aFf", 4, d, sizeof d), 2);
 	assert_int_equal(d[0], 0x0a);
 	assert_int_equal(d[1], 0xff);
 
