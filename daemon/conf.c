@@ -245,7 +245,7 @@ static int uint_key_set(const struct uint_key *t, size_t n, void *base, const ch
 		if (strcmp(k, t[i].name) != 0)
 			continue;
 		if (parse_uint(v, t[i].min, t[i].max, 10,
-			       (unsigned *)((char *)base + t[i].offset)) < 0) {
+			       (unsigned *)(void *)((char *)base + t[i].offset)) < 0) {
 			set_err(err, sec, k, "expected %lu..%lu, got '%s'", t[i].min, t[i].max, v);
 			return -EINVAL;
 		}
