@@ -217,6 +217,18 @@ static int set_string(char **dst, const char *v)
 }
 
 /* Returns 0, or -EINVAL with err set (key known but bad value / unknown key). */
+/* Turns the supervisor's answer for a key it was offered into ours: -ENOENT means no
+ * one knows the key. */
+static int sup_key_result(struct conf_error *err, const char *sec, const char *k, int r,
+			  const char *msg)
+{
+	if (r == -ENOENT)
+		set_err(err, sec, k, "unknown key");
+	else if (r < 0)
+		set_err(err, sec, k, "%s", msg);
+	return r < 0 ? -EINVAL : 0;
+}
+
 /* A decimal setting with its range, found by name; one table per section. */
 struct uint_key {
 	const char *name;
@@ -296,11 +308,7 @@ static int daemon_key(struct conf *c, const char *sec, const char *k, const char
 		/* recovery (issue 6): the supervisor's keys */
 		char msg[200];
 		r = supervisor_conf_daemon_key(&d->sup, k, v, msg, sizeof msg);
-		if (r == -ENOENT)
-			set_err(err, sec, k, "unknown key");
-		else if (r < 0)
-			set_err(err, sec, k, "%s", msg);
-		return r < 0 ? -EINVAL : 0;
+		return sup_key_result(err, sec, k, r, msg);
 	}
 	if (r < 0)
 		set_err(err, sec, k, "out of memory");
@@ -354,11 +362,7 @@ static int channel_key(struct conf_channel *ch, const char *sec, const char *k, 
 		/* recovery (issue 6): the supervisor's keys */
 		char msg[200];
 		r = supervisor_conf_channel_key(&ch->sup, k, v, msg, sizeof msg);
-		if (r == -ENOENT)
-			set_err(err, sec, k, "unknown key");
-		else if (r < 0)
-			set_err(err, sec, k, "%s", msg);
-		return r < 0 ? -EINVAL : 0;
+		return sup_key_result(err, sec, k, r, msg);
 	}
 	if (r < 0)
 		set_err(err, sec, k, "out of memory");

@@ -239,7 +239,12 @@ static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 			fw_link_up(&s->fw);
 		break;
 	case SIM_CTL_HANGUP:
-		sim_link_hangup(b->link);
+	case SIM_CTL_VANISH:
+		/* Hang-up closes the pty; vanish removes the path and leaves it silent. */
+		if (c->op == SIM_CTL_HANGUP)
+			sim_link_hangup(b->link);
+		else
+			sim_link_vanish(b->link);
 		fw_link_down(&s->fw);
 		/* 0: stay away until 'swap' */
 		s->reopen_at_ns = c->arg ? now + ms_ns(c->arg) : 0;
@@ -248,13 +253,6 @@ static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 	case SIM_CTL_SWAP:
 		printf("\n");
 		(void)link_reopen(s);
-		break;
-	case SIM_CTL_VANISH:
-		sim_link_vanish(b->link);
-		fw_link_down(&s->fw);
-		/* 0: stay away until 'swap' */
-		s->reopen_at_ns = c->arg ? now + ms_ns(c->arg) : 0;
-		printf(" %" PRIu64 "\n", c->arg);
 		break;
 	case SIM_CTL_SLOW:
 		s->slow_bps = c->arg;
