@@ -9,7 +9,9 @@ libevent-dev libsystemd-dev libcjson-dev libinih-dev libserialport-dev
 libcmocka-dev clang clang-format libclang-rt-14-dev llvm
 gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 socat systemd systemd-journal-remote procps python3 jq scdoc
-qt6-base-dev bash-completion
+qt6-base-dev qt6-serialport-dev bash-completion libncurses-dev
+mosquitto libmosquitto-dev python3-prometheus-client python3-serial
+tmux valgrind cmake
 "
 
 missing=""
