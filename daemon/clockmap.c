@@ -15,11 +15,18 @@
  * than twice its distance from the best, plus this slack, carry too much queueing. */
 #define CLOCKMAP_DELAY_SLACK_NS 2000.0
 
+/* a - b as a double, without wrapping: far-apart values stay far apart. */
+static double diff(uint64_t a, uint64_t b)
+{
+	return a >= b ? (double)(a - b) : -(double)(b - a);
+}
+
 void clockmap_init(struct clockmap *c, uint32_t tick_hz)
 {
 	memset(c, 0, sizeof(*c));
 	c->tick_hz = tick_hz;
 	c->nominal = tick_hz ? 1e9 / tick_hz : 0.0;
+	c->max_ppm = CLOCKMAP_MAX_PPM;
 }
 
 void clockmap_reset(struct clockmap *c, uint32_t tick_hz)
@@ -27,10 +34,12 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz)
 	bool keep = c->have_rate && c->tick_hz == tick_hz && tick_hz != 0;
 	double rate = c->kept_rate, err = c->kept_err;
 	uint64_t at = c->kept_at_ns, epochs = c->epochs, rejected = c->rejected;
+	double max_ppm = c->max_ppm;
 
 	clockmap_init(c, tick_hz);
 	c->epochs = epochs;
 	c->rejected = rejected;
+	c->max_ppm = max_ppm > 0 ? max_ppm : CLOCKMAP_MAX_PPM;
 	if (keep) {
 		c->have_rate = true;
 		c->kept_rate = rate;
@@ -48,7 +57,7 @@ static double half_rtt(const struct clockmap *c, const struct clockmap_sample *s
 	double h = host > m7 ? (host - m7) / 2 : 0.0;
 
 	/* During the turnaround the M7 clock may run off nominal by the tolerance. */
-	return h + m7 * CLOCKMAP_MAX_PPM * 1e-6 + c->nominal + 1.0;
+	return h + m7 * c->max_ppm * 1e-6 + c->nominal + 1.0;
 }
 
 /* Offset of line slope s through the in-fit points with weights w (weighted mean). */
@@ -115,11 +124,10 @@ static void clockmap_fit(struct clockmap *c)
 	for (unsigned i = 0; i < c->count; i++) {
 		struct clockmap_slot *p = &c->win[i];
 
-		/* Differences as signed 64-bit first: the raw values are too big for doubles. */
-		p->x = (double)(int64_t)(p->s.rx_ticks - c->base_ticks) +
+		/* Differences first: the raw values are too big for doubles to keep ns. */
+		p->x = diff(p->s.rx_ticks, c->base_ticks) +
 		       (double)(p->s.tx_ticks - p->s.rx_ticks) / 2;
-		p->y = (double)(int64_t)(p->s.t1_ns - c->base_ns) +
-		       (double)(p->s.t4_ns - p->s.t1_ns) / 2;
+		p->y = diff(p->s.t1_ns, c->base_ns) + (double)(p->s.t4_ns - p->s.t1_ns) / 2;
 		p->h = half_rtt(c, &p->s);
 		hs[i] = p->h;
 	}
@@ -157,7 +165,7 @@ static void clockmap_fit(struct clockmap *c)
 	}
 
 	/* Candidate 1: the rate kept from earlier (or nominal), its bound aged. */
-	double s = c->nominal, err = CLOCKMAP_MAX_PPM * 1e-6;
+	double s = c->nominal, err = c->max_ppm * 1e-6;
 	if (c->have_rate) {
 		double age_s = (double)(newest->s.t1_ns - c->kept_at_ns) * 1e-9;
 
@@ -171,7 +179,7 @@ static void clockmap_fit(struct clockmap *c)
 	if (n >= 2 && sxx > 0 && (xmax - xmin) * c->nominal >= CLOCKMAP_MIN_SPAN_NS) {
 		double sf = sxy / sxx;
 
-		if (fabs(sf / c->nominal - 1.0) <= CLOCKMAP_MAX_PPM * 1e-6) {
+		if (fabs(sf / c->nominal - 1.0) <= c->max_ppm * 1e-6) {
 			double offf = fit_offset(c, w, sf);
 			double errf = pair_bound(c, sf, offf);
 
@@ -260,7 +268,7 @@ int clockmap_add(struct clockmap *c, const struct clockmap_sample *s)
 {
 	if (c->tick_hz == 0 || s->t4_ns < s->t1_ns || s->tx_ticks < s->rx_ticks ||
 	    (double)(s->tx_ticks - s->rx_ticks) * c->nominal >
-		    (double)(s->t4_ns - s->t1_ns) * (1 + CLOCKMAP_MAX_PPM * 1e-6) + c->nominal) {
+		    (double)(s->t4_ns - s->t1_ns) * (1 + c->max_ppm * 1e-6) + c->nominal) {
 		c->rejected++;
 		return -EINVAL;
 	}
@@ -281,10 +289,9 @@ int clockmap_add(struct clockmap *c, const struct clockmap_sample *s)
 		/* Causality: the true time of this midpoint lies within h of it; the fit's
 		 * own bound says where the fit is. Disagreeing beyond both is an outlier, and
 		 * several in a row mean the clock is not the one the fit describes. */
-		double x = (double)(int64_t)(s->rx_ticks - c->base_ticks) +
-			   (double)(s->tx_ticks - s->rx_ticks) / 2;
-		double y = (double)(int64_t)(s->t1_ns - c->base_ns) +
-			   (double)(s->t4_ns - s->t1_ns) / 2;
+		double x =
+			diff(s->rx_ticks, c->base_ticks) + (double)(s->tx_ticks - s->rx_ticks) / 2;
+		double y = diff(s->t1_ns, c->base_ns) + (double)(s->t4_ns - s->t1_ns) / 2;
 		double miss = fabs(y - (c->offset + c->rate * x));
 
 		if (miss > half_rtt(c, s) + err_at(c, x) + 1000.0) {
@@ -305,8 +312,8 @@ bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct clockmap_time
 {
 	if (!c->valid)
 		return false;
-	/* Through int64: far-off ticks give a far-off value, never undefined behaviour. */
-	double x = (double)(int64_t)(ticks - c->base_ticks);
+	/* Far-off ticks give a far-off x and are left out, never wrapped or overflowed. */
+	double x = diff(ticks, c->base_ticks);
 	if (fabs(x * c->nominal) > (double)CLOCKMAP_MAX_EXTRAP_NS)
 		return false;
 	double v = c->offset + x * c->rate;

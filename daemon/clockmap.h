@@ -51,7 +51,8 @@ struct clockmap_slot {
 
 struct clockmap {
 	uint32_t tick_hz;
-	double nominal;				   /* ns per tick at tick_hz */
+	double nominal; /* ns per tick at tick_hz */
+	double max_ppm; /* a-priori rate tolerance (CLOCKMAP_MAX_PPM unless changed) */
 	struct clockmap_slot win[CLOCKMAP_WINDOW]; /* oldest first */
 	unsigned count;
 	unsigned bad_in_row; /* consecutive replies inconsistent with the fit */

@@ -45,6 +45,7 @@ struct daemon {
 	struct daemon_observer observers[DAEMON_MAX_OBSERVERS];
 	unsigned nobservers;
 	daemon_clock_fn clock_fn;
+	daemon_clock_info_fn clock_info_fn;
 	void *clock_ud;
 
 	uint64_t start_ms;
@@ -130,9 +131,10 @@ void daemon_remove_observer(struct daemon *d, void *ud)
 	d->nobservers = k;
 }
 
-void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, void *ud)
+void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, daemon_clock_info_fn info, void *ud)
 {
 	d->clock_fn = fn;
+	d->clock_info_fn = info;
 	d->clock_ud = ud;
 }
 
@@ -352,6 +354,9 @@ static void do_status(struct daemon *d, struct client *c, const struct proto_req
 			.holder_pid = ch->holder_pid,
 			.holder_comm = ch->holder_comm,
 		};
+		if (d->clock_info_fn)
+			chans[nch - 1].has_clock =
+				d->clock_info_fn(d->clock_ud, ch, &chans[nch - 1].clock);
 	}
 	struct proto_status_client *cls = calloc(d->nclients ? d->nclients : 1, sizeof *cls);
 	if (!cls) {
@@ -547,9 +552,13 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct m7b_
 		.bytes = dd.bytes,
 		.nbytes = dd.nbytes,
 	};
-	if (d->clock_fn && d->clock_fn(d->clock_ud, ch, dd.t_first, &pf.t_first_ns) &&
-	    d->clock_fn(d->clock_ud, ch, dd.t_last, &pf.t_last_ns))
-		pf.has_realtime = true;
+	uint64_t e1, e2;
+	if (d->clock_fn &&
+	    d->clock_fn(d->clock_ud, ch, dd.t_first, &pf.t_first_mono_ns, &pf.t_first_ns, &e1) &&
+	    d->clock_fn(d->clock_ud, ch, dd.t_last, &pf.t_last_mono_ns, &pf.t_last_ns, &e2)) {
+		pf.has_realtime = pf.has_mono = true;
+		pf.t_err_ns = e1 > e2 ? e1 : e2;
+	}
 	/* Rendered at most once per encoding, then copied into each client's queue. */
 	int nb = 0, nh = 0;
 	for (struct client *c = d->clients; c; c = c->next) {
