@@ -32,7 +32,7 @@ void clockmap_init(struct clockmap *c, uint32_t tick_hz)
 void clockmap_reset(struct clockmap *c, uint32_t tick_hz)
 {
 	bool keep = c->have_rate && c->tick_hz == tick_hz && tick_hz != 0;
-	double rate = c->kept_rate, err = c->kept_err;
+	double rate = c->kept_rate, err = c->kept_err, stat = c->kept_stat;
 	uint64_t at = c->kept_at_ns, epochs = c->epochs, rejected = c->rejected;
 	double max_ppm = c->max_ppm;
 
@@ -44,6 +44,7 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz)
 		c->have_rate = true;
 		c->kept_rate = rate;
 		c->kept_err = err;
+		c->kept_stat = stat;
 		c->kept_at_ns = at;
 	}
 }
@@ -76,23 +77,24 @@ static double fit_offset(const struct clockmap *c, const double *w, double s)
 
 /* A rigorous bound on |s - true rate| / s from every pair of exchanges: the true line
  * passes within h of each midpoint, so its slope between two of them is known to
- * (h_a + h_b + |res_a| + |res_b|) / distance. Infinity without a usable pair. */
+ * (h_a + h_b + |res_b - res_a|) / distance, whatever the offset. Infinity without a
+ * usable pair. */
 static double pair_bound(const struct clockmap *c, double s, double off)
 {
 	double best = INFINITY;
 
 	for (unsigned i = 0; i < c->count; i++) {
 		const struct clockmap_slot *a = &c->win[i];
-		double ra = fabs(a->y - (off + s * a->x));
+		double ra = a->y - (off + s * a->x);
 
 		for (unsigned j = i + 1; j < c->count; j++) {
 			const struct clockmap_slot *b = &c->win[j];
-			double rb = fabs(b->y - (off + s * b->x));
+			double rb = b->y - (off + s * b->x);
 			double dist = fabs(b->x - a->x) * s;
 
 			if (dist < 1e6)
 				continue;
-			double e = (a->h + b->h + ra + rb) / dist;
+			double e = (a->h + b->h + fabs(rb - ra)) / dist;
 			if (e < best)
 				best = e;
 		}
@@ -115,7 +117,7 @@ static void sort_doubles(double *v, unsigned n)
 static void clockmap_fit(struct clockmap *c)
 {
 	const struct clockmap_slot *newest = &c->win[c->count - 1];
-	double hs[CLOCKMAP_WINDOW], w[CLOCKMAP_WINDOW];
+	double hs[CLOCKMAP_WINDOW] = {0}, w[CLOCKMAP_WINDOW];
 	double sw = 0, mx = 0, my = 0, sxx = 0, sxy = 0, xmin = INFINITY, xmax = -INFINITY;
 	unsigned n = 0;
 
@@ -135,7 +137,8 @@ static void clockmap_fit(struct clockmap *c)
 	/* The lower quartile, not the minimum, sets the filter: one unusually fast exchange
 	 * must not thin the fit out to nothing. */
 	double hmin = hs[0], hq = hs[(c->count - 1) / 4];
-	double thr = hq + 2 * (hq - hmin) + CLOCKMAP_DELAY_SLACK_NS;
+	/* With few exchanges the quartile is the best one: then allow three times it. */
+	double thr = fmax(hq + 2 * (hq - hmin), 3 * hmin) + CLOCKMAP_DELAY_SLACK_NS;
 	double sigma0 = fmax(hmin / 2, 1000.0);
 
 	for (unsigned i = 0; i < c->count; i++) {
@@ -164,37 +167,66 @@ static void clockmap_fit(struct clockmap *c)
 		sxy += w[i] * (p->x - mx) * (p->y - my);
 	}
 
-	/* Candidate 1: the rate kept from earlier (or nominal), its bound aged. */
-	double s = c->nominal, err = c->max_ppm * 1e-6;
+	/* The rate to start from: the one kept from earlier (or nominal), with a rigorous
+	 * bound and a statistical uncertainty, both aged. */
+	double rs = c->nominal, rbound = c->max_ppm * 1e-6, rstat = c->max_ppm * 1e-6;
 	if (c->have_rate) {
-		double age_s = (double)(newest->s.t1_ns - c->kept_at_ns) * 1e-9;
+		double age = CLOCKMAP_WANDER_PPM_PER_S * 1e-6 *
+			     fabs((double)(newest->s.t1_ns - c->kept_at_ns) * 1e-9);
 
-		s = c->kept_rate;
-		err = c->kept_err + CLOCKMAP_WANDER_PPM_PER_S * 1e-6 * fabs(age_s);
+		rs = c->kept_rate;
+		rbound = c->kept_err + age;
+		rstat = c->kept_stat + age;
 	}
-	double off = fit_offset(c, w, s);
-	err = fmin(err, pair_bound(c, s, off));
+	double s = rs, stat = rstat;
 
-	/* Candidate 2: the measured rate, when the exchanges span enough to show one. */
-	if (n >= 2 && sxx > 0 && (xmax - xmin) * c->nominal >= CLOCKMAP_MIN_SPAN_NS) {
-		double sf = sxy / sxx;
+	/* The measured rate replaces it when the exchanges span enough and its statistical
+	 * uncertainty (three standard errors) is smaller: a thin window keeps the old one. */
+	if (n >= 3 && sxx > 0 && (xmax - xmin) * c->nominal >= CLOCKMAP_MIN_SPAN_NS) {
+		double sf = sxy / sxx, chi2 = 0;
 
-		if (fabs(sf / c->nominal - 1.0) <= c->max_ppm * 1e-6) {
-			double offf = fit_offset(c, w, sf);
-			double errf = pair_bound(c, sf, offf);
+		for (unsigned i = 0; i < c->count; i++) {
+			const struct clockmap_slot *p = &c->win[i];
+			double r = p->y - my - sf * (p->x - mx);
 
-			if (errf < err) {
-				s = sf;
-				off = offf;
-				err = errf;
-				c->have_rate = true;
-				c->kept_rate = sf;
-				c->kept_err = errf;
-				c->kept_at_ns = newest->s.t1_ns;
-			}
+			if (p->in_fit)
+				chi2 += w[i] * r * r;
+		}
+		double se = sqrt(fmax(1.0, chi2 / (n - 2)) / sxx) / c->nominal;
+
+		if (fabs(sf / c->nominal - 1.0) <= c->max_ppm * 1e-6 && 3 * se < rstat) {
+			s = sf;
+			stat = 3 * se;
 		}
 	}
+	/* Rigorous: the starting rate's bound carried over the difference, or what the
+	 * exchanges themselves prove, whichever is tighter. */
+	double off = fit_offset(c, w, s);
+	double err = fmin(rbound + fabs(s - rs) / rs, pair_bound(c, s, off));
 	err = fmax(err, CLOCKMAP_MIN_PPM * 1e-6);
+	if (s != rs || !c->have_rate || err < c->kept_err) {
+		c->have_rate = s != c->nominal || c->have_rate;
+		c->kept_rate = s;
+		c->kept_err = err;
+		c->kept_stat = fmax(stat, CLOCKMAP_MIN_PPM * 1e-6);
+		c->kept_at_ns = newest->s.t1_ns;
+	}
+
+	/* The offset from the exchanges least likely to be skewed: the shortest round trips
+	 * (queueing is one-sided), discounted by how far the rate carries them (NTP's
+	 * minimum-delay filter, with age accounted for by the rate bound). */
+	double sw2 = 0, so2 = 0, sigma1 = fmax(hmin / 8, 500.0);
+	for (unsigned i = 0; i < c->count; i++) {
+		const struct clockmap_slot *p = &c->win[i];
+		double d = p->h - hmin + sigma1 + stat * fabs(newest->x - p->x) * s;
+
+		if (!p->in_fit)
+			continue;
+		sw2 += 1.0 / (d * d);
+		so2 += (p->y - s * p->x) / (d * d);
+	}
+	if (sw2 > 0)
+		off = so2 / sw2; /* the rate bound does not depend on the offset */
 
 	/* The bound at the newest exchange: the best any exchange vouches for, carried
 	 * over the distance at the rate bound. */

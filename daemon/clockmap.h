@@ -71,7 +71,7 @@ struct clockmap {
 	unsigned used;
 	/* The last good rate, kept when the window is too thin to measure one. */
 	bool have_rate;
-	double kept_rate, kept_err;
+	double kept_rate, kept_err, kept_stat; /* rate, rigorous bound, 3 std errors */
 	uint64_t kept_at_ns;
 	uint64_t epochs, rejected;
 };

@@ -16,6 +16,7 @@
 #include "daemon.h"
 
 #define CLOCKSYNC_TICK_MS 250 /* REALTIME offset refresh, counter sampling, CLOCK checks */
+#define CLOCKSYNC_PORTS	  257 /* DATA ports 0..255, then HEARTBEAT */
 
 struct cs_chan {
 	struct clocksync *cs;
@@ -30,6 +31,11 @@ struct cs_chan {
 	uint64_t next_ms;     /* when the next SYNC is due */
 	unsigned sent;	      /* SYNCs since then */
 	uint64_t last_cookie; /* host_time of the newest SYNC */
+	uint64_t min_cookie;  /* replies to older SYNCs belong to a previous boot */
+	/* Per port (and one for HEARTBEAT), the newest capture start seen: captures on a
+	 * port start in order, so an earlier one means the M7 clock started over. */
+	bool seen[CLOCKSYNC_PORTS];
+	uint64_t last_first[CLOCKSYNC_PORTS];
 	/* The last CLOCK object sent, to tell a material change. */
 	bool pub_any, pub_mapped;
 	double pub_err, pub_ppm;
@@ -99,6 +105,7 @@ static void fill_clock(const struct cs_chan *c, struct proto_clock *k)
 		clockmap_info(&c->cs->cnt.map, &i);
 	k->mapped = c->have_boot && i.valid;
 	k->epochs = i.epochs;
+	k->rejected = i.rejected;
 	if (!k->mapped)
 		return;
 	k->offset_ns = (int64_t)llround(i.offset_ns);
@@ -234,10 +241,34 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	daemon_flush(cs->d);
 }
 
+static void log_restart(struct cs_chan *c, const char *from)
+{
+	log_struct(daemon_log(c->cs->d), LOG_NOTICE,
+		   &(struct log_fields){.channel = c->ch->cfg.name},
+		   "%s: M7 clock restarted without a HELLO (seen in %s); clock mapping reset",
+		   c->ch->cfg.name, from);
+}
+
+/* Ticks of a new boot seen in DATA or HEARTBEAT: unmapped until a new fit. */
+static void check_order(struct cs_chan *c, unsigned idx, uint64_t first, const char *what)
+{
+	if (c->seen[idx] && first < c->last_first[idx]) {
+		clockmap_reset(&c->map, c->tick_hz);
+		c->map.epochs++;
+		memset(c->seen, 0, sizeof c->seen);
+		c->min_cookie = c->last_cookie + 1;
+		log_restart(c, what);
+		restart_schedule(c);
+		maybe_publish(c, daemon_now_ms());
+	}
+	c->seen[idx] = true;
+	c->last_first[idx] = first;
+}
+
 static void on_reply(struct cs_chan *c, const struct m7b_frame *f, uint64_t t4)
 {
 	struct m7b_sync_reply r;
-	if (m7b_wire_unpack_sync_reply(f, &r) < 0)
+	if (m7b_wire_unpack_sync_reply(f, &r) < 0 || r.host_time < c->min_cookie)
 		return;
 	/* The writer thread's stamp, right before write(); else the queueing time. */
 	uint64_t t1 = r.host_time, sent;
@@ -249,10 +280,8 @@ static void on_reply(struct cs_chan *c, const struct m7b_frame *f, uint64_t t4)
 	int rc = clockmap_add(&c->map, &s);
 	if (rc == 1) {
 		/* The M7 restarted and its HELLO never came: the replies said so. */
-		log_struct(daemon_log(c->cs->d), LOG_NOTICE,
-			   &(struct log_fields){.channel = c->ch->cfg.name},
-			   "%s: M7 clock restarted without a HELLO; clock mapping reset",
-			   c->ch->cfg.name);
+		memset(c->seen, 0, sizeof c->seen);
+		log_restart(c, "SYNC_REPLY");
 		restart_schedule(c);
 	}
 	maybe_publish(c, daemon_now_ms());
@@ -275,10 +304,19 @@ static void on_frame(void *ud, struct channel *ch, const struct m7b_frame *f)
 		c->have_boot = ch->hello.tick_hz != 0;
 		c->boot_id = ch->hello.boot_id;
 		c->tick_hz = ch->hello.tick_hz;
+		memset(c->seen, 0, sizeof c->seen);
 		restart_schedule(c);
 		maybe_publish(c, daemon_now_ms());
 	} else if (f->type == M7B_T_SYNC_REPLY && c->have_boot && uses_sync(c)) {
 		on_reply(c, f, t4);
+	} else if (f->type == M7B_T_DATA && c->have_boot && uses_sync(c)) {
+		struct m7b_data dd;
+		if (m7b_wire_unpack_data(f, &dd) == 0)
+			check_order(c, f->port, dd.t_first, "DATA");
+	} else if (f->type == M7B_T_HEARTBEAT && c->have_boot && uses_sync(c)) {
+		struct m7b_heartbeat hb;
+		if (m7b_wire_unpack_heartbeat(f, &hb) == 0)
+			check_order(c, CLOCKSYNC_PORTS - 1, hb.now_ticks, "HEARTBEAT");
 	}
 }
 

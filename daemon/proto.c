@@ -509,6 +509,7 @@ int proto_render_clock(char *buf, size_t cap, const char *channel, const struct 
 		put_member_u64(&o, "updated_mono_ns", c->updated_mono_ns);
 	}
 	put_member_u64(&o, "epochs", c->epochs);
+	put_member_u64(&o, "rejected", c->rejected);
 	return finish(&o);
 }
 
@@ -586,6 +587,7 @@ char *proto_render_status(const struct proto_status *s, size_t *len)
 					add_u64(k, "updated_mono_ns", c->clock.updated_mono_ns);
 				}
 				add_u64(k, "epochs", c->clock.epochs);
+				add_u64(k, "rejected", c->clock.rejected);
 			}
 		}
 		if (c->holder_pid > 0) {

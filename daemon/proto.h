@@ -143,6 +143,7 @@ struct proto_clock {
 	uint64_t samples;	  /* exchanges in the fit */
 	uint64_t updated_mono_ns; /* CLOCK_MONOTONIC of the newest exchange */
 	uint64_t epochs;	  /* resets detected from the replies */
+	uint64_t rejected;	  /* exchanges refused as impossible or inconsistent */
 };
 /* Renders a CLOCK line with its '\n'. Returns length or -ENOSPC. */
 int proto_render_clock(char *buf, size_t cap, const char *channel, const struct proto_clock *c);
