@@ -37,8 +37,16 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Waits ns: spins below 5 ms, since nanosleep() overshoots by tens of microseconds and
+ * would make every "0-200 us" delay at least that long. */
 static void sleep_ns(uint64_t ns)
 {
+	if (ns < 5000000) {
+		uint64_t end = mono_ns() + ns;
+		while (mono_ns() < end)
+			;
+		return;
+	}
 	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;

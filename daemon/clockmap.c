@@ -102,6 +102,29 @@ static double pair_bound(const struct clockmap *c, double s, double off)
 	return best;
 }
 
+/* The envelope of the offset at x_ref (host ns of tick x_ref, relative to base_ns) for
+ * rate s, each exchange's bounds widened by u ns per tick of distance: false when the
+ * exchanges contradict each other at that rate. */
+static bool envelope(const struct clockmap *c, double s, double u, double x_ref, double *lo,
+		     double *hi)
+{
+	double l = -INFINITY, h = INFINITY;
+
+	for (unsigned i = 0; i < c->count; i++) {
+		const struct clockmap_sample *e = &c->win[i].s;
+		double rx = diff(e->rx_ticks, c->base_ticks), tx = diff(e->tx_ticks, c->base_ticks);
+		double t1 = diff(e->t1_ns, c->base_ns), t4 = diff(e->t4_ns, c->base_ns);
+		double wide = u * (fabs(c->win[i].x - x_ref) + (tx - rx) / 2);
+
+		/* rx truncates the arrival by up to a tick: the arrival is before rx + 1. */
+		l = fmax(l, t1 - s * (rx + 1 - x_ref) - wide);
+		h = fmin(h, t4 - s * (tx - x_ref) + wide);
+	}
+	*lo = l;
+	*hi = h;
+	return l <= h;
+}
+
 static void sort_doubles(double *v, unsigned n)
 {
 	for (unsigned i = 1; i < n; i++) {
@@ -214,7 +237,7 @@ static void clockmap_fit(struct clockmap *c)
 
 	/* The offset from the exchanges least likely to be skewed: the shortest round trips
 	 * (queueing is one-sided), discounted by how far the rate carries them (NTP's
-	 * minimum-delay filter, with age accounted for by the rate bound). */
+	 * minimum-delay filter, with age accounted for by the rate uncertainty). */
 	double sw2 = 0, so2 = 0, sigma1 = fmax(hmin / 8, 500.0);
 	for (unsigned i = 0; i < c->count; i++) {
 		const struct clockmap_slot *p = &c->win[i];
@@ -228,14 +251,27 @@ static void clockmap_fit(struct clockmap *c)
 	if (sw2 > 0)
 		off = so2 / sw2; /* the rate bound does not depend on the offset */
 
+	/* Better still, each leg on its own: the SYNC arrived after t1 and the reply left
+	 * before t4, so every exchange bounds the offset from below and from above, and the
+	 * tightest bounds may come from different exchanges (a reply queued after tx only
+	 * loosens its own upper bound). The midpoint of the envelope is the estimate. */
+	double x_ref = newest->x, lo, hi;
+	if (envelope(c, s, stat * s, x_ref, &lo, &hi))
+		off = (lo + hi) / 2 - s * x_ref;
+
 	/* The bound at the newest exchange: the best any exchange vouches for, carried
-	 * over the distance at the rate bound. */
-	double x_ref = newest->x, e_ref = INFINITY;
+	 * over the distance at the rate bound; or the rigorous envelope, if tighter. */
+	double e_ref = INFINITY;
 	for (unsigned i = 0; i < c->count; i++) {
 		const struct clockmap_slot *p = &c->win[i];
 		double e = p->h + fabs(p->y - (off + s * p->x)) + err * fabs(x_ref - p->x) * s;
 
 		e_ref = fmin(e_ref, e);
+	}
+	if (envelope(c, s, err * s, x_ref, &lo, &hi)) {
+		double o = off + s * x_ref;
+
+		e_ref = fmin(e_ref, fmax(o - lo, hi - o));
 	}
 	c->rate = s;
 	c->offset = off;

@@ -24,7 +24,7 @@ enum clocksync_source {
 /* After a HELLO: a SYNC at once, then a burst spread out in doubling steps so that the
  * rate is measured over ~1.6 s, then every FAST_MS until SETTLE_MS, then every SLOW_MS. */
 #define CLOCKSYNC_BURST	    7
-#define CLOCKSYNC_FAST_MS   500
+#define CLOCKSYNC_FAST_MS   250
 #define CLOCKSYNC_SETTLE_MS 10000
 #define CLOCKSYNC_SLOW_MS   1000
 
