@@ -125,6 +125,32 @@ static bool envelope(const struct clockmap *c, double s, double u, double x_ref,
 	return l <= h;
 }
 
+/* A rigorous bound on |s - true rate| / s from the legs: the true line passes above
+ * (t1, rx + 1) and below (t4, tx) of every exchange, so any two exchanges a before b
+ * bound its slope from both sides. Infinity when they do not. */
+static double leg_bound(const struct clockmap *c, double s)
+{
+	double lo = -INFINITY, hi = INFINITY;
+
+	for (unsigned i = 0; i < c->count; i++) {
+		const struct clockmap_sample *a = &c->win[i].s;
+
+		for (unsigned j = i + 1; j < c->count; j++) {
+			const struct clockmap_sample *b = &c->win[j].s;
+			double dlo = diff(b->rx_ticks, a->tx_ticks) + 1;
+			double dhi = diff(b->tx_ticks, a->rx_ticks) - 1;
+
+			if (dlo > 0)
+				lo = fmax(lo, diff(b->t1_ns, a->t4_ns) / dlo);
+			if (dhi > 0)
+				hi = fmin(hi, diff(b->t4_ns, a->t1_ns) / dhi);
+		}
+	}
+	if (!(lo <= hi) || isinf(lo) || isinf(hi))
+		return INFINITY;
+	return fmax(s - lo, hi - s) / s;
+}
+
 static void sort_doubles(double *v, unsigned n)
 {
 	for (unsigned i = 1; i < n; i++) {
@@ -135,6 +161,70 @@ static void sort_doubles(double *v, unsigned n)
 			v[j] = v[j - 1];
 		v[j] = t;
 	}
+}
+
+/* An unweighted line through one leg (0: t1 against rx, 1: t4 against tx), refitted once
+ * without the points beyond three robust deviations. Its slope and relative standard
+ * error; false with fewer than four points. */
+static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se)
+{
+	double x[CLOCKMAP_WINDOW], y[CLOCKMAP_WINDOW], r[CLOCKMAP_WINDOW], a[CLOCKMAP_WINDOW];
+	bool keep[CLOCKMAP_WINDOW];
+	unsigned n = c->count;
+	double s = 0, mx = 0, my = 0, sxx = 0, sxy = 0, rr = 0;
+	unsigned m = 0;
+
+	if (n < 4)
+		return false;
+	for (unsigned i = 0; i < n; i++) {
+		const struct clockmap_sample *e = &c->win[i].s;
+
+		x[i] = diff(leg ? e->tx_ticks : e->rx_ticks, c->base_ticks);
+		y[i] = diff(leg ? e->t4_ns : e->t1_ns, c->base_ns);
+		keep[i] = true;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		mx = my = sxx = sxy = rr = 0;
+		m = 0;
+		for (unsigned i = 0; i < n; i++)
+			if (keep[i]) {
+				mx += x[i];
+				my += y[i];
+				m++;
+			}
+		if (m < 4)
+			return false;
+		mx /= m;
+		my /= m;
+		for (unsigned i = 0; i < n; i++)
+			if (keep[i]) {
+				sxx += (x[i] - mx) * (x[i] - mx);
+				sxy += (x[i] - mx) * (y[i] - my);
+			}
+		if (sxx <= 0)
+			return false;
+		s = sxy / sxx;
+		for (unsigned i = 0; i < n; i++) {
+			r[i] = y[i] - my - s * (x[i] - mx);
+			a[i] = r[i];
+			if (keep[i])
+				rr += r[i] * r[i];
+		}
+		if (pass == 1)
+			break;
+		/* Median absolute deviation of the residuals: robust to the 20 ms outliers. */
+		sort_doubles(a, n);
+		double med = a[n / 2];
+		for (unsigned i = 0; i < n; i++)
+			a[i] = fabs(r[i] - med);
+		sort_doubles(a, n);
+		double lim = 3 * 1.4826 * a[n / 2] + 1000.0;
+		for (unsigned i = 0; i < n; i++)
+			keep[i] = fabs(r[i] - med) <= lim;
+	}
+	*slope = s;
+	*se = sqrt(rr / (m - 2) / sxx) / c->nominal;
+	return true;
 }
 
 static void clockmap_fit(struct clockmap *c)
@@ -204,7 +294,8 @@ static void clockmap_fit(struct clockmap *c)
 	double s = rs, stat = rstat;
 
 	/* The measured rate replaces it when the exchanges span enough and its statistical
-	 * uncertainty (three standard errors) is smaller: a thin window keeps the old one. */
+	 * uncertainty (three standard errors) is not much worse (within 2x, so that newer
+	 * data is not locked out by one lucky fit): a thin window keeps the old one. */
 	if (n >= 3 && sxx > 0 && (xmax - xmin) * c->nominal >= CLOCKMAP_MIN_SPAN_NS) {
 		double sf = sxy / sxx, chi2 = 0;
 
@@ -217,7 +308,18 @@ static void clockmap_fit(struct clockmap *c)
 		}
 		double se = sqrt(fmax(1.0, chi2 / (n - 2)) / sxx) / c->nominal;
 
-		if (fabs(sf / c->nominal - 1.0) <= c->max_ppm * 1e-6 && 3 * se < rstat) {
+		/* Each leg alone: a reply queued after tx spoils the return leg and the
+		 * midpoints, not the outbound leg (and the other way round). The leg whose
+		 * line scatters least gives the rate. */
+		for (int leg = 0; leg < 2; leg++) {
+			double sl, sel;
+
+			if (leg_fit(c, leg, &sl, &sel) && sel < se) {
+				sf = sl;
+				se = sel;
+			}
+		}
+		if (fabs(sf / c->nominal - 1.0) <= c->max_ppm * 1e-6 && 3 * se < 2 * rstat) {
 			s = sf;
 			stat = 3 * se;
 		}
@@ -226,6 +328,7 @@ static void clockmap_fit(struct clockmap *c)
 	 * exchanges themselves prove, whichever is tighter. */
 	double off = fit_offset(c, w, s);
 	double err = fmin(rbound + fabs(s - rs) / rs, pair_bound(c, s, off));
+	err = fmin(err, leg_bound(c, s));
 	err = fmax(err, CLOCKMAP_MIN_PPM * 1e-6);
 	if (s != rs || !c->have_rate || err < c->kept_err) {
 		c->have_rate = s != c->nominal || c->have_rate;
