@@ -165,7 +165,7 @@ static void sort_doubles(double *v, unsigned n)
 
 /* An unweighted line through one leg (0: t1 against rx, 1: t4 against tx), refitted once
  * without the points beyond three robust deviations. Its slope and relative standard
- * error; false with fewer than four points. */
+ * error; false with fewer than eight points. */
 static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se)
 {
 	double x[CLOCKMAP_WINDOW], y[CLOCKMAP_WINDOW], r[CLOCKMAP_WINDOW], a[CLOCKMAP_WINDOW];
@@ -174,7 +174,7 @@ static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se
 	double s = 0, mx = 0, my = 0, sxx = 0, sxy = 0, rr = 0;
 	unsigned m = 0;
 
-	if (n < 4)
+	if (n < 8) /* a handful of points can line up by chance: too sure a slope */
 		return false;
 	for (unsigned i = 0; i < n; i++) {
 		const struct clockmap_sample *e = &c->win[i].s;
@@ -192,7 +192,7 @@ static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se
 				my += y[i];
 				m++;
 			}
-		if (m < 4)
+		if (m < 8)
 			return false;
 		mx /= m;
 		my /= m;
