@@ -8,6 +8,7 @@
  *   masked; Linux's next kick times out (err:-62), the daemon's cue to restart the M7
  *   through remoteproc. */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "FreeRTOS.h"
@@ -30,6 +31,64 @@ static volatile struct {
 	int line;
 	uint32_t cfsr, hfsr, pc;
 } halt_record;
+
+/* The fault record as one trace line (no stdio: this runs in fault handlers). */
+struct line {
+	char b[160];
+	size_t n;
+};
+
+static void line_str(struct line *l, const char *s)
+{
+	while (s != NULL && *s != '\0' && l->n < sizeof(l->b))
+		l->b[l->n++] = *s++;
+}
+
+static void line_dec(struct line *l, uint32_t v)
+{
+	char t[11];
+	size_t i = sizeof(t) - 1u;
+
+	t[i] = '\0';
+	do {
+		t[--i] = (char)('0' + v % 10u);
+		v /= 10u;
+	} while (v != 0u);
+	line_str(l, &t[i]);
+}
+
+static void line_hex(struct line *l, const char *name, uint32_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	char t[12] = " ";
+	size_t i = 1;
+
+	line_str(l, " ");
+	line_str(l, name);
+	t[0] = '=';
+	t[i++] = '0';
+	t[i++] = 'x';
+	for (int sh = 28; sh >= 0; sh -= 4)
+		t[i++] = digits[(v >> sh) & 0xFu];
+	t[i] = '\0';
+	line_str(l, t);
+}
+
+/* Level 2 (LOG_CRIT): the firmware is about to halt. */
+static void trace_fatal(const char *why, const char *file, int line)
+{
+	struct line l = {.n = 0};
+
+	line_str(&l, "FATAL ");
+	line_str(&l, why);
+	if (file != NULL) {
+		line_str(&l, " ");
+		line_str(&l, file);
+		line_str(&l, ":");
+		line_dec(&l, (uint32_t)line);
+	}
+	board_trace(2, l.b, l.n);
+}
 
 uint32_t board_irq_save(void)
 {
@@ -91,6 +150,7 @@ void imx8mp_halt(void)
 
 void imx8mp_assert_halt(const char *file, int line)
 {
+	trace_fatal("assert", file, line);
 	halt_record.why = "assert";
 	halt_record.file = file;
 	halt_record.line = line;
@@ -129,13 +189,30 @@ void __assert_func(const char *file, int line, const char *func, const char *exp
 	imx8mp_assert(file, line);
 }
 
-/* Registers stacked on exception entry: r0-r3, r12, lr, pc, xpsr. */
-__attribute__((used)) static void hardfault_c(const uint32_t *frame)
+/* Registers stacked on exception entry: r0-r3, r12, lr, pc, xpsr. Called from the
+ * naked handler below, hence external linkage. */
+void imx8mp_hardfault(const uint32_t *frame);
+void imx8mp_hardfault(const uint32_t *frame)
 {
+	struct line l = {.n = 0};
+
 	halt_record.why = "hard fault";
 	halt_record.pc = frame[6];
 	halt_record.cfsr = SCB->CFSR;
 	halt_record.hfsr = SCB->HFSR;
+	/* What a post-mortem needs: where (pc, lr), why (CFSR/HFSR) and, when valid, the
+	 * faulting address (MMFAR/BFAR). Linux reads it from trace0 with the M7 halted. */
+	line_str(&l, "FATAL hardfault");
+	line_hex(&l, "pc", frame[6]);
+	line_hex(&l, "lr", frame[5]);
+	line_hex(&l, "psr", frame[7]);
+	line_hex(&l, "r0", frame[0]);
+	line_hex(&l, "r12", frame[4]);
+	line_hex(&l, "cfsr", SCB->CFSR);
+	line_hex(&l, "hfsr", SCB->HFSR);
+	line_hex(&l, "mmfar", SCB->MMFAR);
+	line_hex(&l, "bfar", SCB->BFAR);
+	board_trace(2, l.b, l.n);
 	imx8mp_halt();
 }
 
@@ -145,7 +222,7 @@ __attribute__((naked)) void HardFault_Handler(void)
 		       "ite eq\n\t"
 		       "mrseq r0, msp\n\t"
 		       "mrsne r0, psp\n\t"
-		       "b hardfault_c\n\t");
+		       "b imx8mp_hardfault\n\t");
 }
 
 /* FreeRTOS hooks (configCHECK_FOR_STACK_OVERFLOW, configUSE_MALLOC_FAILED_HOOK). */
@@ -157,6 +234,7 @@ void vApplicationStackOverflowHook(TaskHandle_t task, char *name)
 	(void)task;
 	halt_record.why = "stack overflow";
 	halt_record.file = name;
+	trace_fatal("stack overflow in task", name, 0);
 	imx8mp_halt();
 }
 
@@ -164,5 +242,6 @@ void vApplicationMallocFailedHook(void)
 {
 	/* Only rpmsg-lite allocates, at start-up: its set-up cannot complete. */
 	halt_record.why = "out of heap";
+	trace_fatal("out of heap", NULL, 0);
 	imx8mp_halt();
 }
