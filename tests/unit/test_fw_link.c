@@ -1,4 +1,4 @@
-/* Tests of the firmware core's link engine (firmware/core/fw.c) on a scripted board:
+/* Tests of the firmware core's link engine (firmware/core/fw_link.c) on a scripted board:
  * HELLO, DATA, HEARTBEAT, PING, SEND/CONFIG with ACK and credits, SYNC, LOG, garbage
  * and unknown frames, link backpressure. */
 #include <setjmp.h>

@@ -55,6 +55,42 @@ uint32_t board_boot_id(void)
 	return id;
 }
 
+void board_tick_info(enum board_tick_source *src, uint32_t *measured_hz)
+{
+	/* The rate is exact by construction: ticks are scaled from CLOCK_MONOTONIC. */
+	*src = BOARD_TICK_HOST_MONO;
+	*measured_hz = board->clock.hz;
+}
+
+size_t board_build_id(uint8_t *buf, size_t cap)
+{
+	size_t n = board->build_id_len < cap ? board->build_id_len : cap;
+
+	memcpy(buf, board->build_id, n);
+	return n;
+}
+
+void *board_persist_area(size_t *len)
+{
+	*len = board->persist ? BOARD_HOST_PERSIST_SIZE : 0u;
+	return board->persist;
+}
+
+void board_trace(uint8_t level, const char *text, size_t len)
+{
+	struct board_host *b = board;
+
+	fw_trace_append(&b->trace, board_ticks(), level, text, len);
+	if (b->trace_fd >= 0) {
+		/* What the kernel's trace0 shows: the ring up to its first NUL. */
+		size_t n = strnlen(b->trace_buf, sizeof(b->trace_buf));
+
+		if (pwrite(b->trace_fd, b->trace_buf, n, 0) != (ssize_t)n ||
+		    ftruncate(b->trace_fd, (off_t)n) != 0)
+			b->trace_errors++;
+	}
+}
+
 bool board_host_throttle_ok(struct board_host *b, size_t n)
 {
 	uint64_t now = sim_clock_mono_ns();

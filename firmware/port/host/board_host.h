@@ -7,10 +7,14 @@
 #include <stdint.h>
 
 #include "fw.h"
+#include "fw_trace.h"
 #include "sim_clock.h"
 #include "sim_link.h"
 
-#define BOARD_HOST_TX_FIFO 1024u
+#define BOARD_HOST_TX_FIFO	1024u
+#define BOARD_HOST_BUILD_ID_MAX 64u
+#define BOARD_HOST_PERSIST_SIZE 512u
+#define BOARD_HOST_TRACE_SIZE	4096u
 
 /* One UART transmitter: SEND bytes leave at the character rate. */
 struct board_host_uart {
@@ -36,6 +40,13 @@ struct board_host {
 	struct board_host_uart uart[FW_MAX_PORTS];
 	uint32_t next_boot_id; /* used once when nonzero */
 	bool fatal;
+	/* Identity and the emulated no-init RAM and trace ring */
+	uint8_t build_id[BOARD_HOST_BUILD_ID_MAX];
+	size_t build_id_len;
+	void *persist; /* BOARD_HOST_PERSIST_SIZE bytes (a mapped file), or NULL */
+	struct fw_trace trace;
+	char trace_buf[BOARD_HOST_TRACE_SIZE];
+	int trace_fd; /* the ring is rewritten here after each line; -1 = none */
 	/* Faults */
 	bool stalled;	       /* hung M7: the link is neither read nor written */
 	unsigned drop_next;    /* frames to swallow (seq gaps) */
@@ -45,6 +56,7 @@ struct board_host {
 	uint64_t throttle_ns;
 	/* Statistics */
 	uint64_t frames_written, frames_dropped, frames_corrupted;
+	uint64_t trace_errors; /* failed writes of the trace file */
 };
 
 /* Makes b the board the board_* functions act on. */

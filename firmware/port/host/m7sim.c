@@ -804,6 +804,8 @@ int main(int argc, char **argv)
 	int r = 0;
 
 	s->sfd = s->ctl_fd = -1;
+	s->board.trace_fd = -1;
+	fw_trace_init(&s->board.trace, s->board.trace_buf, sizeof(s->board.trace_buf));
 	board_host_attach(&s->board);
 	if (parse_args(s, argc, argv) < 0)
 		return 2;

@@ -596,12 +596,17 @@ void fw_log(struct fw *fw, uint8_t level, const char *text)
 {
 	struct fw_log_entry *l;
 
+	if (level > 7)
+		level = 7;
+	/* The trace ring gets every line, also while the link is down or the queue is full:
+	 * it is what Linux can still read after the link (or the core) died. */
+	board_trace(level, text, bounded_strlen(text, FW_LOG_MAX));
 	if (fw->log_count == FW_LOG_QUEUE) {
 		fw->n.logs_dropped++;
 		return;
 	}
 	l = &fw->logs[(fw->log_head + fw->log_count) % FW_LOG_QUEUE];
-	l->level = level > 7 ? 7 : level;
+	l->level = level;
 	l->len = (uint8_t)bounded_strlen(text, FW_LOG_MAX);
 	__builtin_memcpy(l->text, text, l->len);
 	fw->log_count++;
