@@ -268,6 +268,11 @@ static void host_write(struct rx *r, uint8_t type, uint8_t port, uint32_t seq, c
 	assert_int_equal(write(r->fd, buf, (size_t)len + off), (ssize_t)((size_t)len + off));
 }
 
+/* The last BOOT_INFO expect_hello saw (its payload copied with it). */
+static struct frame last_bi_frame;
+static struct m7b_boot_info last_bi;
+
+/* HELLO (seq 0), then BOOT_INFO right after it (seq 1), kept in last_bi. */
 static void expect_hello(struct rx *r, struct m7b_hello *h)
 {
 	struct frame fr;
@@ -277,6 +282,13 @@ static void expect_hello(struct rx *r, struct m7b_hello *h)
 	assert_int_equal(m7b_wire_unpack_hello(&fr.f, h), 0);
 	assert_int_equal(h->tick_hz, 8000000);
 	assert_int_equal(h->max_payload, M7B_PAYLOAD_MAX);
+	assert_int_equal(rx_next(r, &last_bi_frame, TIMEOUT_MS), 1);
+	assert_int_equal(last_bi_frame.f.type, M7B_T_BOOT_INFO);
+	assert_int_equal(last_bi_frame.f.seq, 1);
+	last_bi_frame.f.payload = last_bi_frame.payload;
+	assert_int_equal(m7b_wire_unpack_boot_info(&last_bi_frame.f, &last_bi), 0);
+	assert_true(last_bi.present & M7B_BI_HAS_TICK);
+	assert_int_equal(last_bi.tick_hz, 8000000);
 }
 
 static void test_help(void **state)
@@ -319,7 +331,7 @@ static void test_captures_exact(void **state)
 	struct frame fr;
 	uint64_t t0[2] = {0, 0};
 	unsigned k[2] = {0, 0};
-	uint32_t seq = 0;
+	uint32_t seq = 1; /* HELLO 0, BOOT_INFO 1 */
 
 	sim_start(&s, "--heartbeat-ms", "0", "--boot-id", "0x1234", "--source",
 		  "0:rate=200,size=1-40,count=50,seed=7", "--source",
@@ -385,7 +397,7 @@ static void test_drop_corrupt_garbage(void **state)
 	struct rx r;
 	struct m7b_hello h;
 	struct frame fr;
-	uint32_t seq = 0;
+	uint32_t seq = 1; /* HELLO 0, BOOT_INFO 1 */
 	uint64_t crc0, noise0, rej0;
 
 	sim_start(&s, "--heartbeat-ms", "0", "--source", "0:rate=200,size=8", NULL);
@@ -460,7 +472,7 @@ static void test_stall_and_resume(void **state)
 	rx_open(&r, s.link);
 	expect_hello(&r, &h);
 	sim_ctl(&s, "stall", "m7sim: stall 0");
-	seq = drain(&r, 0, 300);
+	seq = drain(&r, 1, 300); /* BOOT_INFO was seq 1 */
 	/* A hung M7: no heartbeat, no answer to PING, for as long as it lasts. */
 	host_write(&r, M7B_T_PING, 0, 0, NULL, 0, true);
 	assert_int_equal(rx_next(&r, &fr, 500), 0);
@@ -609,7 +621,7 @@ static void test_throttle_drops_whole_captures(void **state)
 	struct m7b_hello h;
 	struct frame fr;
 	struct m7b_heartbeat hb;
-	uint32_t seq = 0;
+	uint32_t seq = 1; /* HELLO 0, BOOT_INFO 1 */
 
 	/* 1000 captures/s of 40 bytes (~70 KB/s on the wire) through a 5 KB/s link. */
 	sim_start(&s, "--heartbeat-ms", "50", "--link-buffers", "2", "--source",
