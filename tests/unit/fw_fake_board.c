@@ -9,6 +9,7 @@
 
 struct fake_board fake;
 uint8_t fake_persist[1024];
+size_t fake_persist_len = sizeof(fake_persist);
 
 void fake_reset(unsigned nports)
 {
@@ -17,7 +18,6 @@ void fake_reset(unsigned nports)
 	fake.boot_id = 0xA1B2C3D4u;
 	fake.uart_room = 4096;
 	fake.nports = nports;
-	fake.persist_len = sizeof(fake_persist);
 	m7b_decoder_init(&fake.dec);
 }
 
@@ -29,6 +29,7 @@ void fake_power_on(unsigned nports)
 		x = x * 1103515245u + 12345u;
 		fake_persist[i] = (uint8_t)(x >> 16);
 	}
+	fake_persist_len = sizeof(fake_persist);
 	fake_reset(nports);
 }
 
@@ -101,7 +102,7 @@ size_t board_build_id(uint8_t *buf, size_t cap)
 
 void *board_persist_area(size_t *len)
 {
-	*len = fake.persist_off ? 0u : fake.persist_len;
+	*len = fake.persist_off ? 0u : fake_persist_len;
 	return fake.persist_off ? NULL : fake_persist;
 }
 

@@ -51,6 +51,8 @@ struct fake_board {
 
 /* The fake's no-init RAM: fake_reset keeps it (a reboot), fake_power_on clears it. */
 extern uint8_t fake_persist[1024];
+/* Bytes of it board_persist_area offers; fake_power_on sets all of it. */
+extern size_t fake_persist_len;
 
 extern struct fake_board fake;
 
