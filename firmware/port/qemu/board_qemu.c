@@ -76,6 +76,26 @@ __attribute__((section(".noinit.persist"), aligned(8))) static uint8_t persist[Q
 __attribute__((section(".trace"), aligned(4))) static char trace_buf[QEMU_TRACE_SIZE];
 static struct fw_trace trace;
 
+/* A remoteproc resource table with one trace entry, as a Linux host would read it from
+ * the ELF (drivers/remoteproc: struct resource_table, struct fw_rsc_trace): QEMU has no
+ * remoteproc, but tools that check an image (.resource_table, trace entry) see the same
+ * layout as on the board. */
+struct qemu_rsc_table {
+	uint32_t ver, num, reserved[2];
+	uint32_t offset[1];
+	struct {
+		uint32_t type; /* 2 = RSC_TRACE */
+		uint32_t da, len, reserved;
+		char name[32];
+	} trace;
+};
+__attribute__((section(".resource_table"), used)) const struct qemu_rsc_table qemu_rsc_table = {
+	.ver = 1,
+	.num = 1,
+	.offset = {__builtin_offsetof(struct qemu_rsc_table, trace)},
+	.trace = {.type = 2, .da = QEMU_TRACE_ADDR, .len = QEMU_TRACE_SIZE, .name = "trace0"},
+};
+
 /* The GNU build-id note, kept by the linker script (.note.gnu.build-id). */
 extern const uint8_t __build_id_start[];
 extern const uint8_t __build_id_end[];
