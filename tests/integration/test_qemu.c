@@ -793,7 +793,7 @@ static void test_fault_reported_after_reset(void **state)
 	assert_true(ok);
 	/* Another seed and boot count: another boot id (it is not a constant). */
 	assert_int_not_equal(h.boot_id, rig.boot_id);
-	assert_int_equal(fr.f.seq, 1); /* right after HELLO */
+	assert_int_equal(fr.f.seq, 2); /* right after HELLO and BOOT_INFO */
 	assert_int_equal(l.level, 2);  /* LOG_CRIT */
 	char text[160];
 	assert_true(l.text_len < sizeof(text));

@@ -5,37 +5,8 @@
 #include <stdint.h>
 
 #include "board.h"
-#include "imx8mp_port.h"
-
-#if __has_include("fw_trace.h")
 #include "fw_trace.h"
-#else
-/* A tree without the core's ring writer: plain lines, oldest overwritten. */
-struct fw_trace {
-	char *buf;
-	uint32_t size, head, seq;
-};
-static void fw_trace_init(struct fw_trace *t, char *buf, uint32_t size)
-{
-	t->buf = buf;
-	t->size = size;
-	t->head = 0;
-	t->seq = 0;
-	buf[0] = '\0';
-}
-static void fw_trace_append(struct fw_trace *t, uint64_t ticks, uint8_t level, const char *text,
-			    size_t len)
-{
-	(void)ticks;
-	(void)level;
-	for (size_t i = 0; i <= len && t->size > 1u; i++) {
-		t->buf[t->head] = i < len ? text[i] : '\n';
-		t->head = (t->head + 1u) % (t->size - 1u);
-	}
-	t->buf[t->size - 1u] = '\0';
-	t->seq++;
-}
-#endif
+#include "imx8mp_port.h"
 
 /* Linux reads it (through the da in the resource table) at any time: plain .bss, zeroed
  * at start-up, written only through the ring writer. */
