@@ -32,62 +32,34 @@ static volatile struct {
 	uint32_t cfsr, hfsr, pc;
 } halt_record;
 
-/* The fault record as one trace line (no stdio: this runs in fault handlers). */
-struct line {
-	char b[160];
-	size_t n;
-};
+/* A fault record as one trace line (no stdio: this runs in fault handlers). */
+#define FAULT_LINE_MAX 160u
 
-static void line_str(struct line *l, const char *s)
+/* Appends " name=0x........". */
+static size_t put_reg(char *b, size_t at, const char *name, uint32_t v)
 {
-	while (s != NULL && *s != '\0' && l->n < sizeof(l->b))
-		l->b[l->n++] = *s++;
-}
-
-static void line_dec(struct line *l, uint32_t v)
-{
-	char t[11];
-	size_t i = sizeof(t) - 1u;
-
-	t[i] = '\0';
-	do {
-		t[--i] = (char)('0' + v % 10u);
-		v /= 10u;
-	} while (v != 0u);
-	line_str(l, &t[i]);
-}
-
-static void line_hex(struct line *l, const char *name, uint32_t v)
-{
-	static const char digits[] = "0123456789abcdef";
-	char t[12] = " ";
-	size_t i = 1;
-
-	line_str(l, " ");
-	line_str(l, name);
-	t[0] = '=';
-	t[i++] = '0';
-	t[i++] = 'x';
-	for (int sh = 28; sh >= 0; sh -= 4)
-		t[i++] = digits[(v >> sh) & 0xFu];
-	t[i] = '\0';
-	line_str(l, t);
+	at = imx8mp_put_str(b, at, FAULT_LINE_MAX, " ");
+	at = imx8mp_put_str(b, at, FAULT_LINE_MAX, name);
+	at = imx8mp_put_str(b, at, FAULT_LINE_MAX, "=");
+	return imx8mp_put_hex(b, at, FAULT_LINE_MAX, v);
 }
 
 /* Level 2 (LOG_CRIT): the firmware is about to halt. */
 static void trace_fatal(const char *why, const char *file, int line)
 {
-	struct line l = {.n = 0};
+	char b[FAULT_LINE_MAX];
+	size_t n = imx8mp_put_str(b, 0, sizeof(b), "FATAL ");
 
-	line_str(&l, "FATAL ");
-	line_str(&l, why);
+	n = imx8mp_put_str(b, n, sizeof(b), why);
 	if (file != NULL) {
-		line_str(&l, " ");
-		line_str(&l, file);
-		line_str(&l, ":");
-		line_dec(&l, (uint32_t)line);
+		n = imx8mp_put_str(b, n, sizeof(b), " ");
+		n = imx8mp_put_str(b, n, sizeof(b), file);
+		if (line > 0) {
+			n = imx8mp_put_str(b, n, sizeof(b), ":");
+			n = imx8mp_put_dec(b, n, sizeof(b), (uint32_t)line);
+		}
 	}
-	board_trace(2, l.b, l.n);
+	board_trace(2, b, n);
 }
 
 uint32_t board_irq_save(void)
@@ -194,7 +166,8 @@ void __assert_func(const char *file, int line, const char *func, const char *exp
 void imx8mp_hardfault(const uint32_t *frame);
 void imx8mp_hardfault(const uint32_t *frame)
 {
-	struct line l = {.n = 0};
+	char b[FAULT_LINE_MAX];
+	size_t n = imx8mp_put_str(b, 0, sizeof(b), "FATAL hardfault");
 
 	halt_record.why = "hard fault";
 	halt_record.pc = frame[6];
@@ -202,17 +175,16 @@ void imx8mp_hardfault(const uint32_t *frame)
 	halt_record.hfsr = SCB->HFSR;
 	/* What a post-mortem needs: where (pc, lr), why (CFSR/HFSR) and, when valid, the
 	 * faulting address (MMFAR/BFAR). Linux reads it from trace0 with the M7 halted. */
-	line_str(&l, "FATAL hardfault");
-	line_hex(&l, "pc", frame[6]);
-	line_hex(&l, "lr", frame[5]);
-	line_hex(&l, "psr", frame[7]);
-	line_hex(&l, "r0", frame[0]);
-	line_hex(&l, "r12", frame[4]);
-	line_hex(&l, "cfsr", SCB->CFSR);
-	line_hex(&l, "hfsr", SCB->HFSR);
-	line_hex(&l, "mmfar", SCB->MMFAR);
-	line_hex(&l, "bfar", SCB->BFAR);
-	board_trace(2, l.b, l.n);
+	n = put_reg(b, n, "pc", frame[6]);
+	n = put_reg(b, n, "lr", frame[5]);
+	n = put_reg(b, n, "psr", frame[7]);
+	n = put_reg(b, n, "r0", frame[0]);
+	n = put_reg(b, n, "r12", frame[4]);
+	n = put_reg(b, n, "cfsr", SCB->CFSR);
+	n = put_reg(b, n, "hfsr", SCB->HFSR);
+	n = put_reg(b, n, "mmfar", SCB->MMFAR);
+	n = put_reg(b, n, "bfar", SCB->BFAR);
+	board_trace(2, b, n);
 	imx8mp_halt();
 }
 
@@ -234,7 +206,7 @@ void vApplicationStackOverflowHook(TaskHandle_t task, char *name)
 	(void)task;
 	halt_record.why = "stack overflow";
 	halt_record.file = name;
-	trace_fatal("stack overflow in task", name, 0);
+	trace_fatal("stack overflow in task", name, 0); /* no line: a task name */
 	imx8mp_halt();
 }
 

@@ -108,6 +108,13 @@ void imx8mp_ticks_describe(char *buf, size_t cap);
 extern char imx8mp_trace_buf[M7B_TRACE_SIZE];
 /* Starts the ring; before it, board_trace drops lines. */
 void imx8mp_trace_start(void);
+/* Text for trace and LOG lines without stdio (fault handlers use them too): each
+ * appends to buf at `at`, keeps buf NUL-terminated within cap, returns the new length. */
+size_t imx8mp_put_str(char *buf, size_t at, size_t cap, const char *s);
+/* Appends v in decimal. */
+size_t imx8mp_put_dec(char *buf, size_t at, size_t cap, uint32_t v);
+/* Appends v as 0x and eight hex digits. */
+size_t imx8mp_put_hex(char *buf, size_t at, size_t cap, uint32_t v);
 
 /* --- imx8mp_fault.c --- */
 /* Assertion in task context (the C library's assert, the port's): LOG frame, capture

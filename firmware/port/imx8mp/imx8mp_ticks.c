@@ -170,28 +170,6 @@ void imx8mp_ticks_start(void)
 	ts.gpt_last = (uint32_t)cand_read(C_GPT);
 }
 
-/* Appends s to buf (NUL kept within cap); returns the new length. */
-static size_t put_str(char *buf, size_t at, size_t cap, const char *s)
-{
-	while (*s != '\0' && at + 1u < cap)
-		buf[at++] = *s++;
-	buf[at < cap ? at : cap - 1u] = '\0';
-	return at;
-}
-
-static size_t put_u32(char *buf, size_t at, size_t cap, uint32_t v)
-{
-	char tmp[11];
-	size_t n = sizeof(tmp) - 1u;
-
-	tmp[n] = '\0';
-	do {
-		tmp[--n] = (char)('0' + v % 10u);
-		v /= 10u;
-	} while (v != 0u);
-	return put_str(buf, at, cap, &tmp[n]);
-}
-
 /* e.g. "tick source sysctr-ctrl 7999912 Hz (ref dwt; sysctr-read stuck 0, sysctr-ctrl
  * ok 7999912, gpt ok 24000104)"; stdio's formatter would cost more than the rest. */
 void imx8mp_ticks_describe(char *buf, size_t cap)
@@ -201,21 +179,21 @@ void imx8mp_ticks_describe(char *buf, size_t cap)
 
 	if (cap == 0)
 		return;
-	at = put_str(buf, at, cap, "tick source ");
-	at = put_str(buf, at, cap, c[ts.chosen].name);
-	at = put_str(buf, at, cap, ts.verified ? " " : " UNVERIFIED ");
-	at = put_u32(buf, at, cap, c[ts.chosen].measured_hz);
-	at = put_str(buf, at, cap, " Hz (ref ");
-	at = put_str(buf, at, cap, ts.ref_name);
+	at = imx8mp_put_str(buf, at, cap, "tick source ");
+	at = imx8mp_put_str(buf, at, cap, c[ts.chosen].name);
+	at = imx8mp_put_str(buf, at, cap, ts.verified ? " " : " UNVERIFIED ");
+	at = imx8mp_put_dec(buf, at, cap, c[ts.chosen].measured_hz);
+	at = imx8mp_put_str(buf, at, cap, " Hz (ref ");
+	at = imx8mp_put_str(buf, at, cap, ts.ref_name);
 	for (int i = 0; i < NCAND; i++) {
-		at = put_str(buf, at, cap, i == 0 ? "; " : ", ");
-		at = put_str(buf, at, cap, c[i].name);
-		at = put_str(buf, at, cap, " ");
-		at = put_str(buf, at, cap, fw_ticksrc_verdict_to_string(c[i].verdict));
-		at = put_str(buf, at, cap, " ");
-		at = put_u32(buf, at, cap, c[i].measured_hz);
+		at = imx8mp_put_str(buf, at, cap, i == 0 ? "; " : ", ");
+		at = imx8mp_put_str(buf, at, cap, c[i].name);
+		at = imx8mp_put_str(buf, at, cap, " ");
+		at = imx8mp_put_str(buf, at, cap, fw_ticksrc_verdict_to_string(c[i].verdict));
+		at = imx8mp_put_str(buf, at, cap, " ");
+		at = imx8mp_put_dec(buf, at, cap, c[i].measured_hz);
 	}
-	(void)put_str(buf, at, cap, ")");
+	(void)imx8mp_put_str(buf, at, cap, ")");
 }
 
 void board_tick_info(enum board_tick_source *src, uint32_t *measured_hz)

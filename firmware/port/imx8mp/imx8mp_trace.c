@@ -32,3 +32,37 @@ void board_trace(uint8_t level, const char *text, size_t len)
 	fw_trace_append(&ring, board_ticks(), level, text, len);
 	board_irq_restore(s);
 }
+
+size_t imx8mp_put_str(char *buf, size_t at, size_t cap, const char *s)
+{
+	if (cap == 0)
+		return 0;
+	while (s != NULL && *s != '\0' && at + 1u < cap)
+		buf[at++] = *s++;
+	buf[at < cap ? at : cap - 1u] = '\0';
+	return at;
+}
+
+size_t imx8mp_put_dec(char *buf, size_t at, size_t cap, uint32_t v)
+{
+	char t[11];
+	size_t i = sizeof(t) - 1u;
+
+	t[i] = '\0';
+	do {
+		t[--i] = (char)('0' + v % 10u);
+		v /= 10u;
+	} while (v != 0u);
+	return imx8mp_put_str(buf, at, cap, &t[i]);
+}
+
+size_t imx8mp_put_hex(char *buf, size_t at, size_t cap, uint32_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	char t[11] = "0x";
+
+	for (int i = 0; i < 8; i++)
+		t[2 + i] = digits[(v >> (28 - 4 * i)) & 0xFu];
+	t[10] = '\0';
+	return imx8mp_put_str(buf, at, cap, t);
+}
