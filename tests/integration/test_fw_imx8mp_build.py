@@ -29,9 +29,16 @@ def check(cond, what):
     return cond
 
 
+# The host build's flags (a sanitizer run, a cross file) must not reach the Cortex-M7
+# compiler: CMake would take them from the environment.
+CLEAN_ENV = {k: v for k, v in os.environ.items()
+             if k not in ("CC", "CFLAGS", "CPPFLAGS", "LDFLAGS", "ASM", "ASMFLAGS",
+                          "CMAKE_TOOLCHAIN_FILE", "CMAKE_GENERATOR", "CMAKE_BUILD_TYPE")}
+
+
 def run(cmd, cwd=None):
     r = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       universal_newlines=True)
+                       universal_newlines=True, env=CLEAN_ENV)
     return r.returncode, r.stdout
 
 
