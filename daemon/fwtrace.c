@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "m7bridge/hex.h"
+
 #define PREFIX 28u /* 8 hex seq, space, 16 hex ticks, space, level digit, space */
 
 size_t fwtrace_max_lines(size_t len)
@@ -12,22 +14,11 @@ size_t fwtrace_max_lines(size_t len)
 	return len / (PREFIX + 1u) + 1u;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool parse_hex(const char *p, unsigned digits, uint64_t *v)
 {
 	*v = 0;
 	for (unsigned i = 0; i < digits; i++) {
-		int d = hexval(p[i]);
+		int d = m7b_hex_digit(p[i]);
 
 		if (d < 0)
 			return false;

@@ -185,12 +185,14 @@ int elfinfo_parse(const uint8_t *data, size_t len, struct elfinfo *e)
 			name = (const char *)data + strtab.offset + sh.name;
 			nlen = strnlen(name, (size_t)(strtab.size - sh.name));
 		}
-		/* NOBITS (.bss) has a size but no bytes in the file. */
-		if (sh.type != 8u && sh.type != 0u && !inside(len, sh.offset, sh.size))
+		/* NULL and NOBITS (.bss) sections have no bytes in the file; the rest must. */
+		bool has_bytes = sh.type != 0u && sh.type != 8u;
+
+		if (has_bytes && !inside(len, sh.offset, sh.size))
 			return -EBADMSG;
 		if (sh.type == SHT_NOTE && e->build_id_len == 0)
 			scan_notes(data + sh.offset, sh.size, e);
-		if (nlen == 15 && memcmp(name, ".resource_table", 15) == 0 && sh.type != 8u &&
+		if (nlen == 15 && memcmp(name, ".resource_table", 15) == 0 && has_bytes &&
 		    !e->has_rsc_table)
 			scan_rsc(data + sh.offset, sh.size, e);
 		if (e->nsections == ELFINFO_SECTIONS_MAX) {

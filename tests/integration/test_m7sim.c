@@ -21,6 +21,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "elfinfo.h"
 #include "fwtrace.h"
 #include "m7bridge/decoder.h"
 #include "m7bridge/wire.h"
@@ -970,6 +971,12 @@ static void test_persist_survives_a_crash(void **state)
 		  "0:rate=200,size=4,count=6", NULL);
 	rx_open(&r, s.link);
 	expect_hello(&r, &h);
+	/* Without --build-id m7sim reports its own ELF's build id, as a host tool reads it. */
+	static struct elfinfo elf;
+	assert_int_equal(elfinfo_load(sim_path(), &elf), 0);
+	assert_true(elf.build_id_len > 0);
+	assert_int_equal(last_bi.build_id_len, elf.build_id_len);
+	assert_memory_equal(last_bi.build_id, elf.build_id, elf.build_id_len);
 	while (data < 6) {
 		assert_int_equal(rx_next(&r, &fr, TIMEOUT_MS), 1);
 		data += fr.f.type == M7B_T_DATA;

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "m7bridge/hex.h"
+
 static const char *const mode_names[] = {
 	[SIM_IMAGE_GOOD] = "good",
 	[SIM_IMAGE_NO_HELLO] = "no-hello",
@@ -19,31 +21,15 @@ const char *sim_image_mode_to_string(enum sim_image_mode mode)
 	return "unknown";
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int sim_image_parse_id(const char *hex, uint8_t *id, size_t cap)
 {
 	size_t n = strlen(hex);
+	int r;
 
-	if (n < 2 || n % 2 != 0 || n / 2 > cap)
+	if (n < 2)
 		return -EINVAL;
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		id[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return (int)(n / 2);
+	r = m7b_hex_decode(hex, n, id, cap);
+	return r < 0 ? -EINVAL : r;
 }
 
 int sim_image_parse(const char *spec, struct sim_image *img, char *err, size_t errlen)
