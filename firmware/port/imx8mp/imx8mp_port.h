@@ -95,13 +95,13 @@ int imx8mp_uart_start(void);
 void imx8mp_uart_stop(void);
 
 /* --- imx8mp_ticks.c --- */
-/* Starts the GPT, then measures SYS_CTR (read frame, control frame) and the GPT against
+/* Starts the GPT, then measures SYS_CTR (three places) and the GPT against
  * the DWT cycle counter (or the GPT when DWT does not count) and picks the first that
  * runs at its nominal rate. Call with the core clock set, before fw_init. */
 void imx8mp_ticks_start(void);
-/* One line naming the chosen source, its measured rate and each candidate's verdict
- * (for a LOG frame at boot); NUL-terminated, cut to cap. */
-void imx8mp_ticks_describe(char *buf, size_t cap);
+/* For the LOG lines at boot: the chosen source and its measured rate (details 0), or
+ * each candidate's verdict and rate (details 1); NUL-terminated, cut to cap. */
+void imx8mp_ticks_describe(char *buf, size_t cap, int details);
 
 /* --- imx8mp_trace.c --- */
 /* The trace ring's buffer (the resource table's RSC_TRACE entry points at it). */

@@ -31,7 +31,9 @@
 #define WINDOW_DIVISOR 1000u
 #define WINDOW_SPINS   4000000u
 
-enum cand { C_SYSCTR_READ, C_SYSCTR_CTRL, C_GPT, NCAND };
+/* sysctr-lnx: the read frame at +0x8/+0xC, where Linux's timer-imx-sysctr reads
+ * (its base is 0x306A0000); reserved there per the SDK header, but cheap to try. */
+enum cand { C_SYSCTR_READ, C_SYSCTR_CTRL, C_SYSCTR_LINUX, C_GPT, NCAND };
 
 static struct {
 	enum cand chosen;
@@ -64,6 +66,8 @@ static uint64_t cand_read(enum cand c)
 		return sysctr_read(SYSCTR_READ_BASE + 0x0u);
 	case C_SYSCTR_CTRL:
 		return sysctr_read(SYSCTR_CTRL_BASE + 0x8u);
+	case C_SYSCTR_LINUX:
+		return sysctr_read(SYSCTR_READ_BASE + 0x8u);
 	case C_GPT:
 	case NCAND:
 		break;
@@ -115,8 +119,9 @@ void imx8mp_ticks_start(void)
 
 	gpt_start();
 	dwt_start();
-	cand_init(&ts.c[C_SYSCTR_READ], "sysctr-read", BOARD_TICK_SYSCTR, SYSCTR_HZ, SYSCTR_BITS);
-	cand_init(&ts.c[C_SYSCTR_CTRL], "sysctr-ctrl", BOARD_TICK_SYSCTR, SYSCTR_HZ, SYSCTR_BITS);
+	cand_init(&ts.c[C_SYSCTR_READ], "sysctr-rd", BOARD_TICK_SYSCTR, SYSCTR_HZ, SYSCTR_BITS);
+	cand_init(&ts.c[C_SYSCTR_CTRL], "sysctr-ctl", BOARD_TICK_SYSCTR, SYSCTR_HZ, SYSCTR_BITS);
+	cand_init(&ts.c[C_SYSCTR_LINUX], "sysctr-lnx", BOARD_TICK_SYSCTR, SYSCTR_HZ, SYSCTR_BITS);
 	cand_init(&ts.c[C_GPT], "gpt", BOARD_TICK_GPT, GPT_HZ, 32);
 
 	/* One window for all: interrupts off so every pair of readings spans the same
@@ -138,14 +143,14 @@ void imx8mp_ticks_start(void)
 	board_irq_restore(s);
 	gref.end = ts.c[C_GPT].r.end;
 
-	/* The build's preference first: SYS_CTR (read frame, control frame), then GPT. */
+	/* The build's preference first: SYS_CTR (read frame, control frame, Linux's
+	 * offsets), then GPT; or the GPT first. */
 	struct fw_ticksrc_cand order[NCAND];
-	enum cand idx[NCAND] = {C_SYSCTR_READ, C_SYSCTR_CTRL, C_GPT};
-	if (M7B_TICK_GPT) {
-		idx[0] = C_GPT;
-		idx[1] = C_SYSCTR_READ;
-		idx[2] = C_SYSCTR_CTRL;
-	}
+	static const enum cand pref_sysctr[NCAND] = {C_SYSCTR_READ, C_SYSCTR_CTRL, C_SYSCTR_LINUX,
+						     C_GPT};
+	static const enum cand pref_gpt[NCAND] = {C_GPT, C_SYSCTR_READ, C_SYSCTR_CTRL,
+						  C_SYSCTR_LINUX};
+	const enum cand *idx = M7B_TICK_GPT ? pref_gpt : pref_sysctr;
 	for (int i = 0; i < NCAND; i++)
 		order[i] = ts.c[idx[i]];
 	ts.ref_name = "dwt";
@@ -170,30 +175,36 @@ void imx8mp_ticks_start(void)
 	ts.gpt_last = (uint32_t)cand_read(C_GPT);
 }
 
-/* e.g. "tick source sysctr-ctrl 7999912 Hz (ref dwt; sysctr-read stuck 0, sysctr-ctrl
- * ok 7999912, gpt ok 24000104)"; stdio's formatter would cost more than the rest. */
-void imx8mp_ticks_describe(char *buf, size_t cap)
+/* Two LOG lines (each within the core's 120-byte LOG text), e.g.
+ *   "tick source sysctr-rd 8000000 Hz (checked against dwt)"
+ *   "tick check: sysctr-rd ok 8000000, sysctr-ctl ok 8000000, sysctr-lnx stuck, gpt ok 24000000"
+ * stdio's formatter would cost more than the rest of this file. */
+void imx8mp_ticks_describe(char *buf, size_t cap, int details)
 {
 	const struct fw_ticksrc_cand *c = ts.c;
 	size_t at = 0;
 
-	if (cap == 0)
+	if (!details) {
+		at = imx8mp_put_str(buf, at, cap, "tick source ");
+		at = imx8mp_put_str(buf, at, cap, c[ts.chosen].name);
+		at = imx8mp_put_str(buf, at, cap, ts.verified ? " " : " UNVERIFIED ");
+		at = imx8mp_put_dec(buf, at, cap, c[ts.chosen].measured_hz);
+		at = imx8mp_put_str(buf, at, cap, " Hz (checked against ");
+		at = imx8mp_put_str(buf, at, cap, ts.ref_name);
+		(void)imx8mp_put_str(buf, at, cap, ")");
 		return;
-	at = imx8mp_put_str(buf, at, cap, "tick source ");
-	at = imx8mp_put_str(buf, at, cap, c[ts.chosen].name);
-	at = imx8mp_put_str(buf, at, cap, ts.verified ? " " : " UNVERIFIED ");
-	at = imx8mp_put_dec(buf, at, cap, c[ts.chosen].measured_hz);
-	at = imx8mp_put_str(buf, at, cap, " Hz (ref ");
-	at = imx8mp_put_str(buf, at, cap, ts.ref_name);
+	}
+	at = imx8mp_put_str(buf, at, cap, "tick check:");
 	for (int i = 0; i < NCAND; i++) {
-		at = imx8mp_put_str(buf, at, cap, i == 0 ? "; " : ", ");
+		at = imx8mp_put_str(buf, at, cap, i == 0 ? " " : ", ");
 		at = imx8mp_put_str(buf, at, cap, c[i].name);
 		at = imx8mp_put_str(buf, at, cap, " ");
 		at = imx8mp_put_str(buf, at, cap, fw_ticksrc_verdict_to_string(c[i].verdict));
-		at = imx8mp_put_str(buf, at, cap, " ");
-		at = imx8mp_put_dec(buf, at, cap, c[i].measured_hz);
+		if (c[i].measured_hz != 0u) {
+			at = imx8mp_put_str(buf, at, cap, " ");
+			at = imx8mp_put_dec(buf, at, cap, c[i].measured_hz);
+		}
 	}
-	(void)imx8mp_put_str(buf, at, cap, ")");
 }
 
 void board_tick_info(enum board_tick_source *src, uint32_t *measured_hz)

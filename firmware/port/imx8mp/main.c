@@ -83,11 +83,13 @@ int main(void)
 	opt.port[0].max_capture = M7B_DATA_BYTES_MAX;
 	fw_init(&m7b_fw, &opt);
 	{
-		/* Which counter the timestamps come from, and why: a LOG frame once the link
+		/* Which counter the timestamps come from, and why: LOG frames once the link
 		 * is up (the core mirrors LOG lines into the trace ring). */
 		char line[160];
 
-		imx8mp_ticks_describe(line, sizeof(line));
+		imx8mp_ticks_describe(line, sizeof(line), 0);
+		fw_log(&m7b_fw, 6 /* LOG_INFO */, line);
+		imx8mp_ticks_describe(line, sizeof(line), 1);
 		fw_log(&m7b_fw, 6 /* LOG_INFO */, line);
 	}
 
