@@ -1,5 +1,6 @@
 /* m7bridgectl send, recover and reload: the commands that act on a channel. */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,13 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 		return r;
 	}
 	r = m7b_client_send(ctl->client, chan, port, buf, len);
+	if (r == -EREMOTEIO && strstr(m7b_client_error(ctl->client)->message, "bad_port")) {
+		/* The firmware knows its ports; the daemon may not list them. */
+		fprintf(stderr, "%s: send: the firmware on %s has no UART port %d (bad_port)\n",
+			ctl_prog, chan, port);
+		free(chan);
+		return EXIT_USAGE;
+	}
 	if (r < 0) {
 		free(chan);
 		return ctl_report(ctl, "send", r);

@@ -25,6 +25,7 @@ static const char *const class_names[] = {"FRAME", "STATE", "LOG", "HELLO", "HEA
 #define MAX_TRACK	16
 #define POLL_NS		1000000000LL /* link counters summarised once a second at most */
 #define PORT_HINT_NS	5000000000LL
+#define LATE_SLACK_NS	50000000LL
 #define WIRE_SEQ_MODULO 4294967296LL
 
 /* What watch remembers of a channel to explain seq resets, gaps and link noise. */
@@ -37,9 +38,9 @@ struct track {
 	bool have_counters;
 	int64_t seq_gaps, bad_crc, noise, resyncs; /* from STATUS */
 	bool have_dropped;
-	int64_t m7_dropped;   /* HEARTBEAT captures_dropped */
-	int64_t m7_new_drops; /* not yet reported */
-	int64_t last_frame_ns;
+	int64_t m7_dropped;    /* HEARTBEAT captures_dropped */
+	int64_t m7_new_drops;  /* not yet reported */
+	int64_t last_event_ns; /* CLOCK_REALTIME of the last STATE line shown */
 };
 
 struct watch {
@@ -125,11 +126,10 @@ static void print_frame(struct watch *w, const struct m7b_event *ev)
 	}
 	if (m7b_event_get_int(ev, "t_first_ns", &ns) != 0)
 		ns = ctl_realtime_ns();
-	/* A capture older than one already shown was held back (a stall, a recovery). */
-	if (t && t->last_frame_ns && ns < t->last_frame_ns)
+	/* A capture made before a state change already shown was held back by it (a
+	 * stall, a recovery): its time would read out of order, so say so. */
+	if (t && t->last_event_ns && ns + LATE_SLACK_NS < t->last_event_ns)
 		late = true;
-	if (t && ns > t->last_frame_ns)
-		t->last_frame_ns = ns;
 	ctl_put_time(stdout, ns);
 	printf(" %s/%d", ctl_str_or(ev->channel, "?"), ev->port);
 	if (pname)
@@ -252,6 +252,8 @@ static void print_event(struct watch *w, const struct m7b_event *ev)
 
 	switch (ev->type) {
 	case M7B_EV_STATE:
+		if (track_of(w, ev->channel))
+			track_of(w, ev->channel)->last_event_ns = ctl_realtime_ns();
 		line_start(ev->channel);
 		printf(" state %s (%s)", ctl_str_or(ev->state, "?"), ctl_str_or(ev->reason, "-"));
 		/* A snapshot's detail belongs to the moment it was written, not to now. */
