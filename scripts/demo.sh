@@ -2,14 +2,16 @@
 # The main job on one machine: sets up and builds m7bridge, starts the simulated M7
 # (m7sim, on a pty) and m7bridged with a configuration in a temp dir, and shows the
 # frames arriving live. Ctrl-C stops everything and removes the temp dir.
-# Usage: scripts/demo.sh [BUILD_DIR]   (environment: DEMO_RATE=captures/s, default 4)
+# Usage: scripts/demo.sh [BUILD_DIR]   (environment: DEMO_RATE=captures/s, default 4;
+# DEMO_NO_BUILD=1 uses what BUILD_DIR already holds: no package check, no build)
 set -eu
 cd "$(dirname "$0")/.."
 build=${1:-build}
 rate=${DEMO_RATE:-4}
 
 start=$(date +%s)
-scripts/setup-deps.sh
+no_build=${DEMO_NO_BUILD:-0}
+[ "$no_build" = 1 ] || scripts/setup-deps.sh
 
 # Shows the build's progress on one line: a first build takes a while on a small machine.
 build_log=$(mktemp "${TMPDIR:-/tmp}/m7bridge-build.XXXXXX")
@@ -32,12 +34,14 @@ run_step() {
 		exit 1
 	fi
 }
-if [ -d "$build" ]; then
+if [ "$no_build" = 1 ]; then
+	:
+elif [ -d "$build" ]; then
 	run_step "configuring $build" meson setup --reconfigure "$build"
 else
 	run_step "configuring $build (first time)" meson setup "$build"
 fi
-run_step "building" ninja -C "$build"
+[ "$no_build" = 1 ] || run_step "building" ninja -C "$build"
 rm -f "$build_log"
 if [ -t 1 ]; then printf '\r%60s\r' ""; fi
 echo "demo: built in $(($(date +%s) - start))s"
@@ -55,6 +59,9 @@ daemon_pid=""
 kernel_pid=""
 cleanup() {
 	trap - EXIT INT TERM
+	# A helper already gone (Ctrl-C reaches the fake kernel too) is no reason to stop
+	# cleaning up.
+	set +e
 	# They do not see Ctrl-C (own session): stop them explicitly, daemon first.
 	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
 	[ -n "$kernel_pid" ] && kill "$kernel_pid" 2>/dev/null && wait "$kernel_pid" 2>/dev/null

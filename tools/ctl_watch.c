@@ -170,20 +170,18 @@ static void print_hello(struct watch *w, const struct m7b_event *ev)
 			printf(", %" PRId64 " Hz ticks", v);
 		putchar('\n');
 	}
-	/* A HELLO restarts the firmware's seq at 0: say why the numbers jump back. */
-	if (t && t->have_seq) {
+	/* A HELLO restarts the firmware's seq at 0: say why the numbers jump back. A new
+	 * boot is always worth a line; the same boot only once frames were seen. */
+	if (t && (new_boot || (t->have_boot && boot != t->boot_id))) {
 		line_start(ev->channel);
-		if (new_boot || (t->have_boot && boot != t->boot_id)) {
-			ctl_fmt_boot_id(was, sizeof(was), t->boot_id);
-			printf(" seq reset: new boot (boot_id %s", bid);
-			if (t->have_boot)
-				printf(", was %s", was);
-			printf(")\n");
-		} else {
-			printf(" seq reset: same boot %s, link handshake again (reopen or "
-			       "resync)\n",
-			       bid);
-		}
+		ctl_fmt_boot_id(was, sizeof(was), t->boot_id);
+		printf(" seq reset: new boot (boot_id %s", bid);
+		if (t->have_boot && boot != t->boot_id)
+			printf(", was %s", was);
+		printf(")\n");
+	} else if (t && t->have_seq) {
+		line_start(ev->channel);
+		printf(" seq reset: same boot %s, link handshake again (reopen or resync)\n", bid);
 	}
 	if (t) {
 		t->have_seq = false;
