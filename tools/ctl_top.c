@@ -337,13 +337,15 @@ static void render(struct top *t)
 			 since, bid);
 		add_line(t, "  gaps %-6" PRId64 " bad CRC %-6" PRId64 " noise %" PRId64 " B", gaps,
 			 crc, noise);
-		if (c->have_incident) {
-			char d[32] = "open";
+		if (c->have_incident && c->last_ms >= 0) {
+			char d[32];
 
-			if (c->last_ms >= 0)
-				ctl_fmt_duration(d, sizeof(d), c->last_ms);
+			ctl_fmt_duration(d, sizeof(d), c->last_ms);
 			add_line(t, "  recoveries %-4" PRId64 " last: %.24s, %s, %s", recov,
 				 c->last_cause, d, c->last_outcome);
+		} else if (c->have_incident) {
+			add_line(t, "  recoveries %-4" PRId64 " last: %.24s, still open", recov,
+				 c->last_cause);
 		} else {
 			add_line(t, "  recoveries %-4" PRId64 " last: -", recov);
 		}

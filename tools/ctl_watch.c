@@ -324,9 +324,13 @@ static int poll_counters(struct watch *w)
 			}
 			if (dc > 0 || dn > 0) {
 				line_start(t->name);
-				printf(" link noise in the last second: %" PRId64
-				       " bad CRC, %" PRId64 " bytes that were no frame\n",
-				       dc, dn);
+				printf(" link noise in the last second:");
+				if (dc > 0)
+					printf(" %" PRId64 " bad CRC%s", dc, dn > 0 ? "," : "");
+				if (dn > 0)
+					printf(" %" PRId64 " byte%s that were no frame", dn,
+					       dn == 1 ? "" : "s");
+				putchar('\n');
 			}
 			t->m7_new_drops = 0;
 		}

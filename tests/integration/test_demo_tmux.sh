@@ -41,6 +41,13 @@ tm new-session -d -s demo -x 160 -y 50 \
 expect 'frames as they arrive' 30
 expect 'm7/0\(console\) seq=[0-9]+ len=[0-9]+ "port 0 capture' 10
 expect 'm7/1\(gps\) .*"\$GPGGA,' 10
+# The GPS source speaks NMEA 0183: the checksum is the XOR of the bytes between $ and *.
+gps=$(tm capture-pane -p -J -S -2000 -t demo | sed -n 's/.*m7\/1(gps) .*"\(\$GPGGA[^"]*\)\\r\\n"$/\1/p' | head -n 1)
+python3 -c 'import sys, functools
+s = sys.argv[1]
+body, _, cs = s[1:].partition("*")
+sys.exit(functools.reduce(lambda a, c: a ^ ord(c), body, 0) != int(cs, 16))' "$gps" ||
+	fail "bad NMEA sentence '$gps'"
 dir=$(tm capture-pane -p -J -S -2000 -t demo | sed -n 's/^demo: m7sim -> \(.*\)\/ttyRPMSG30 -> .*/\1/p')
 [ -d "$dir" ] || fail "no demo directory in the pane"
 ctl="$build/tools/m7bridgectl -s $dir/m7bridge.sock"
@@ -54,6 +61,12 @@ expect 'm7/3\(loop\) seq=[0-9]+ len=10 "hello-tmux"' 5
 echo "corrupt 3" >"$dir/m7sim.ctl"
 expect 'm7 3 frames missing \(lost on the link: 3 bad CRC\)' 5
 expect 'm7 link noise in the last second: 3 bad CRC' 5
+
+# drop and garbage: frames lost on the way, bytes that were no frame.
+echo "drop 2" >"$dir/m7sim.ctl"
+expect 'm7 2 frames missing \(lost between the M7 and the daemon\)' 5
+echo "garbage 64" >"$dir/m7sim.ctl"
+expect 'm7 link noise in the last second: 6[45] bytes that were no frame' 5
 
 # stall: the fault, the recovery, and the frames held back by it.
 echo "stall 6000" >"$dir/m7sim.ctl"
