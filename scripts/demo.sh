@@ -73,19 +73,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Waits up to 10 s for a condition given as a shell command.
-wait_for() {
-	i=0
-	until eval "$1"; do
-		i=$((i + 1))
-		if [ "$i" -gt 200 ]; then
-			echo "demo: timed out waiting for: $2" >&2
-			for f in "$tmp"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
-			exit 1
-		fi
-		sleep 0.05
-	done
-}
+demo_name=demo
+. scripts/demo-common.sh
 
 # A fake remoteproc sysfs tree, so `m7bridgectl reload` and the remoteproc step of the
 # recovery ladder really run: the "kernel" below answers the daemon's writes to `state`.
