@@ -11,7 +11,7 @@ rate=${DEMO_RATE:-4}
 
 start=$(date +%s)
 no_build=${DEMO_NO_BUILD:-0}
-[ "$no_build" = 1 ] || scripts/setup-deps.sh
+[ "$no_build" = 1 ] || { echo "demo: checking the Debian packages"; scripts/setup-deps.sh; }
 
 # Shows the build's progress on one line: a first build takes a while on a small machine.
 build_log=$(mktemp "${TMPDIR:-/tmp}/m7bridge-build.XXXXXX")
@@ -36,8 +36,8 @@ run_step() {
 }
 if [ "$no_build" = 1 ]; then
 	:
-elif [ -d "$build" ]; then
-	run_step "configuring $build" meson setup --reconfigure "$build"
+elif [ -f "$build/build.ninja" ]; then
+	: # ninja runs meson again by itself when a build file changed
 else
 	run_step "configuring $build (first time)" meson setup "$build"
 fi
