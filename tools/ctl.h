@@ -56,6 +56,8 @@ int ctl_channel_list_member(const struct m7b_event *st, size_t i, const char *me
 			    size_t cap);
 /* False only when channel i's STATUS lists its ports and `port` is not among them. */
 bool ctl_channel_has_port(const struct m7b_event *st, size_t i, int port);
+/* Parses -n COUNT (> 0); false after printing the usage error for cmd. */
+bool ctl_parse_count(const char *cmd, const char *s, long *count);
 /* Parses a UART port number 0..255. */
 bool ctl_parse_port(const char *s, int *port);
 

@@ -206,6 +206,19 @@ int ctl_pick_channel(struct ctl *ctl, const char *what, const char *given, char 
 	return *out ? 0 : EXIT_FAILED;
 }
 
+bool ctl_parse_count(const char *cmd, const char *s, long *count)
+{
+	char *end;
+
+	errno = 0;
+	*count = strtol(s, &end, 10);
+	if (errno || end == s || *end || *count <= 0) {
+		ctl_usage_error(cmd, "-n needs a positive count, not '%s'", s);
+		return false;
+	}
+	return true;
+}
+
 bool ctl_parse_port(const char *s, int *port)
 {
 	char *end;

@@ -328,9 +328,10 @@ static void render(struct top *t)
 		else if (c->since_ns)
 			ctl_fmt_duration(since, sizeof(since), (now - c->since_ns) / 1000000);
 		else {
+			/* Whole seconds: a lower bound needs no milliseconds. */
 			since[0] = '>';
 			ctl_fmt_duration(since + 1, sizeof(since) - 1,
-					 (now - t->start_ns) / 1000000);
+					 (now - t->start_ns) / 1000000000 * 1000);
 		}
 		add_line(t, "%s", "");
 		add_line(t, "%-10s %-10s for %-10s boot %s", c->name, c->state[0] ? c->state : "?",
@@ -439,7 +440,6 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 	struct top *t;
 	struct m7b_watch w = {.classes = classes, .nclasses = 2};
 	long count = -1;
-	char *end;
 	int c, r;
 	bool screen;
 
@@ -452,12 +452,9 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			errno = 0;
-			count = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || count <= 0) {
+			if (!ctl_parse_count("top", optarg, &count)) {
 				free(t);
-				return ctl_usage_error("top", "-n needs a positive count, not '%s'",
-						       optarg);
+				return EXIT_USAGE;
 			}
 			break;
 		case 'c':

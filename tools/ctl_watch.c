@@ -457,7 +457,6 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 	struct watch w = {.ctl = ctl, .view = VIEW_LINE, .show = C_DEFAULT};
 	bool hex = false, text = false;
 	long count = -1, frames = 0;
-	char *end;
 	int c, r;
 
 	optind = 0;
@@ -468,11 +467,8 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 			w.json = true;
 			break;
 		case 'n':
-			errno = 0;
-			count = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || count <= 0)
-				return ctl_usage_error(
-					"watch", "-n needs a positive count, not '%s'", optarg);
+			if (!ctl_parse_count("watch", optarg, &count))
+				return EXIT_USAGE;
 			break;
 		case 'c':
 			if (mw.nchannels == CTL_MAX_FILTERS)

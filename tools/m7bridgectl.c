@@ -42,7 +42,8 @@ static const struct command {
 	 "  -P, --policy P       when this client is too slow: drop (default) or disconnect\n"
 	 "Seq resets (new boot, new handshake), missing frames, link noise (bad CRC, stray\n"
 	 "bytes; summed once a second) and frames held back by a stall are explained in\n"
-	 "the human format.\n"},
+	 "the human format. seq counts every frame the firmware sends (heartbeats and\n"
+	 "logs too): a skipped number is no loss; a \"frames missing\" line is.\n"},
 	{"top", cmd_top, "[-n COUNT] [-c CHANNEL]",
 	 "a live health view refreshed every second (q quits)\n"
 	 "  -n, --count COUNT    stop after COUNT refreshes\n"
