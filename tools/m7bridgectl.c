@@ -92,8 +92,8 @@ void ctl_help(FILE *f, const char *cmd)
 	const struct command *c = cmd ? find_command(cmd) : NULL;
 
 	if (c) {
-		fprintf(f, "Usage: %s [OPTIONS] %s %s\n%s", ctl_prog, c->name, c->synopsis,
-			c->help);
+		fprintf(f, "Usage: %s [OPTIONS] %s%s%s\n%s", ctl_prog, c->name,
+			c->synopsis[0] ? " " : "", c->synopsis, c->help);
 		fprintf(f, "Exit status: 0 ok, 1 request failed, 2 usage error (also when the "
 			   "daemon\nrejects an argument), 69 daemon unreachable.\n");
 		return;
@@ -107,7 +107,8 @@ void ctl_help(FILE *f, const char *cmd)
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		const char *nl = strchr(commands[i].help, '\n');
 
-		fprintf(f, "  %s %s\n        %.*s\n", commands[i].name, commands[i].synopsis,
+		fprintf(f, "  %s%s%s\n        %.*s\n", commands[i].name,
+			commands[i].synopsis[0] ? " " : "", commands[i].synopsis,
 			(int)(nl ? nl - commands[i].help : 0), commands[i].help);
 	}
 	fprintf(f,
