@@ -47,8 +47,10 @@ struct watch {
 	struct ctl *ctl;
 	enum view view;
 	bool json, tty;
-	unsigned show;	  /* classes the user wants printed */
-	const int *ports; /* -p filter, applied here so unknown ports can be named */
+	unsigned show;		     /* classes the user wants printed */
+	const int *ports;	     /* -p filter, applied here so unknown ports can be named */
+	const char *const *channels; /* -c filter */
+	size_t nchannels;
 	size_t nports;
 	bool port_seen[256];
 	int64_t port_match_ns; /* last frame that passed the port filter, or start */
@@ -294,10 +296,15 @@ static int poll_counters(struct watch *w)
 	if (r < 0)
 		return r == -EREMOTEIO ? 0 : r;
 	for (size_t i = 0; i < m7b_event_array_size(st, "channels"); i++) {
-		struct track *t = track_of(w, m7b_event_array_string(st, "channels", i, "name"));
+		const char *name = m7b_event_array_string(st, "channels", i, "name");
+		struct track *t;
 		int64_t gaps = 0, crc = 0, noise = 0, resyncs = 0;
+		bool wanted = w->nchannels == 0;
 
-		if (!t)
+		/* Only the channels asked for with -c. */
+		for (size_t k = 0; name && k < w->nchannels; k++)
+			wanted = wanted || strcmp(name, w->channels[k]) == 0;
+		if (!wanted || !(t = track_of(w, name)))
 			continue;
 		(void)m7b_event_array_int(st, "channels", i, "seq_gaps", &gaps);
 		(void)m7b_event_array_int(st, "channels", i, "bad_crc", &crc);
@@ -531,6 +538,8 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 	mw.classes = classes;
 	w.poll = !w.json && w.view != VIEW_TEXT && (w.show & C_FRAME);
 
+	w.channels = channels;
+	w.nchannels = mw.nchannels;
 	if ((r = ctl_open(ctl)) || (r = check_filters(&w, channels, mw.nchannels)))
 		return r;
 
