@@ -89,11 +89,13 @@ re='m7 link noise in the last second: (.*, )?[0-9]+ bytes that were no frame'
 expect_more "$re" sh -c "echo 'garbage 64' >'$dir/m7sim.ctl'"
 
 # stall: the fault, the recovery, and the frames held back by it.
+late='\[late: held back during a stall or recovery\]'
+[ "$(count "$late")" -eq 0 ] || fail "captures marked late before any stall"
 echo "stall 6000" >"$dir/m7sim.ctl"
 expect 'm7 FAULT stall from liveness' 15
 expect 'm7 state recovering' 5
 expect 'm7 state up \(recovered\)' 20
-expect '\[late: held back during a stall or recovery\]' 5
+expect "$late" 5
 
 # reload: the fake remoteproc tree restarts the M7 with a new boot.
 out=$($ctl reload) || fail "reload failed: $out"
