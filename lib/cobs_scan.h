@@ -12,9 +12,22 @@ typedef uint64_t cobs_word;
 #define COBS_ONES  0x0101010101010101ull
 #define COBS_HIGHS 0x8080808080808080ull
 #else
-typedef uint32_t cobs_word; /* Cortex-M7: 32-bit words, unaligned loads allowed */
+typedef uint32_t cobs_word;    /* Cortex-M7: 32-bit words, unaligned loads allowed */
 #define COBS_ONES  0x01010101u
 #define COBS_HIGHS 0x80808080u
+#endif
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define COBS_LITTLE_ENDIAN 1
+/* Index of the first zero byte of a word, given its mask from the test below. In memory
+ * order the lowest flagged byte is exact (a borrow only runs towards higher bytes), so on
+ * little-endian it is the lowest set bit. */
+static inline size_t cobs_first_zero(cobs_word z)
+{
+	if (sizeof(cobs_word) == 8)
+		return (size_t)__builtin_ctzll((unsigned long long)z) / 8u;
+	return (size_t)__builtin_ctz((unsigned)z) / 8u;
+}
 #endif
 
 /* Returns the index of the first 0x00 in p[0..n), or n if there is none. A word holds
@@ -25,11 +38,17 @@ static inline size_t cobs_scan_zero(const uint8_t *p, size_t n)
 	size_t i = 0;
 
 	while (n - i >= sizeof(cobs_word)) {
-		cobs_word w;
+		cobs_word w, z;
 
 		memcpy(&w, p + i, sizeof(w));
-		if ((w - COBS_ONES) & ~w & COBS_HIGHS)
-			break;
+		z = (w - COBS_ONES) & ~w & COBS_HIGHS;
+		if (z) {
+#ifdef COBS_LITTLE_ENDIAN
+			return i + cobs_first_zero(z);
+#else
+			break; /* the byte loop pins it down */
+#endif
+		}
 		i += sizeof(w);
 	}
 	while (i < n && p[i] != 0)

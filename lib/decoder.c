@@ -64,6 +64,76 @@ static int decoder_finish(struct m7b_decoder *d, struct m7b_frame *f)
 	return 1;
 }
 
+/* Copies n bytes; may write up to the next word boundary past n (wild copy) when dst and
+ * src both have that much room, which saves a call per COBS run. */
+static inline void decoder_copy(uint8_t *dst, size_t dst_room, const uint8_t *src, size_t src_room,
+				size_t n)
+{
+	size_t w = (n + sizeof(cobs_word) - 1) & ~(sizeof(cobs_word) - 1);
+
+	if (w <= dst_room && w <= src_room) {
+		for (size_t i = 0; i < w; i += sizeof(cobs_word)) {
+			cobs_word x;
+
+			memcpy(&x, src + i, sizeof(x));
+			memcpy(dst + i, &x, sizeof(x));
+		}
+	} else if (n > 0) {
+		memcpy(dst, src, n);
+	}
+}
+
+/* Fast path for a candidate that starts at p (a code byte, nothing pending) and whose
+ * delimiter is already in [p, end): finds the delimiter word-at-a-time, undoes the runs
+ * with a copy each (no per-byte zero test: none is left before the delimiter), then
+ * checks the body exactly as the incremental path would. Returns the position after the
+ * delimiter with *got set, or NULL when the delimiter is not in the buffer or the body
+ * would overflow: the incremental path then takes the candidate from p, with identical
+ * results and counters (test_decoder and fuzz_decoder compare the two). */
+static const uint8_t *decoder_whole(struct m7b_decoder *d, const uint8_t *p, const uint8_t *end,
+				    struct m7b_frame *f, int *got)
+{
+	size_t n = cobs_scan_zero(p, (size_t)(end - p));
+	const uint8_t *z = p + n, *q = p;
+	uint8_t *body = d->body;
+	size_t o = 0;
+	uint8_t left = 0;
+
+	if (z == end)
+		return NULL;
+	for (;;) {
+		size_t code = *q++;
+		size_t r = code - 1u, avail = (size_t)(z - q);
+
+		if (r > avail) {
+			/* The delimiter cuts this run short: malformed, unless the bytes that
+			 * are there already overflow the body (the incremental path says so). */
+			if (avail > M7B_BODY_MAX - o)
+				return NULL;
+			left = (uint8_t)(r - avail);
+			break;
+		}
+		if (r > M7B_BODY_MAX - o)
+			return NULL;
+		decoder_copy(body + o, M7B_BODY_MAX - o, q, (size_t)(end - q), r);
+		o += r;
+		q += r;
+		if (q == z)
+			break;
+		/* Another code byte follows: a run shorter than 254 implied a zero. */
+		if (code != 0xff) {
+			if (o >= M7B_BODY_MAX)
+				return NULL;
+			body[o++] = 0;
+		}
+	}
+	d->len = (uint16_t)o;
+	d->raw = (uint32_t)n;
+	d->run = left;
+	*got = decoder_finish(d, f);
+	return z + 1;
+}
+
 int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *end,
 		     struct m7b_frame *f)
 {
@@ -73,6 +143,14 @@ int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *
 	while (p < end && !got) {
 		uint8_t b = *p;
 
+		if (b != 0 && d->raw == 0 && !d->discard) {
+			const uint8_t *q = decoder_whole(d, p, end, f, &got);
+
+			if (q) {
+				p = q;
+				continue;
+			}
+		}
 		if (b == 0) {
 			p++;
 			if (d->discard)
