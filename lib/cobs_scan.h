@@ -37,6 +37,20 @@ static inline size_t cobs_scan_zero(const uint8_t *p, size_t n)
 {
 	size_t i = 0;
 
+#ifdef COBS_LITTLE_ENDIAN
+	/* Two words per step: one test and branch for both. */
+	while (n - i >= 2 * sizeof(cobs_word)) {
+		cobs_word w0, w1, z0, z1;
+
+		memcpy(&w0, p + i, sizeof(w0));
+		memcpy(&w1, p + i + sizeof(w0), sizeof(w1));
+		z0 = (w0 - COBS_ONES) & ~w0 & COBS_HIGHS;
+		z1 = (w1 - COBS_ONES) & ~w1 & COBS_HIGHS;
+		if (z0 | z1)
+			return i + (z0 ? cobs_first_zero(z0) : sizeof(w0) + cobs_first_zero(z1));
+		i += 2 * sizeof(cobs_word);
+	}
+#endif
 	while (n - i >= sizeof(cobs_word)) {
 		cobs_word w, z;
 
