@@ -2,16 +2,20 @@
  * and ns per byte and per frame for DATA frames with 64- and 478-byte payloads, plus
  * CRC-32C alone. Prints figures; not a test.
  * Usage: bench_wire [seconds per measurement, default 0.5]
- *        bench_wire --rounds N encode64|encode478|decode64|decode478|crc32c74|crc32c488
+ *        bench_wire --rounds N encode64|encode478|decode64|decode478|crc32c74|crc32c488|
+ *                              base64_48|base64_462|decimal|decimal_ref
  *        (fixed work for an instruction counter: bench/callgrind-wire.sh) */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "m7bridge/base64.h"
 #include "m7bridge/crc32c.h"
 #include "m7bridge/decoder.h"
+#include "m7bridge/numfmt.h"
 #include "m7bridge/wire.h"
 
 #define NFRAMES 2048 /* frames in the prepared stream (about 1 MB at 478 bytes) */
@@ -167,6 +171,55 @@ static size_t crc_round(const uint8_t *buf, size_t n, uint64_t *calls)
 	return 10000 * n;
 }
 
+/* Text side of a FRAME line (the daemon's JSON): base64 of the captured bytes. */
+static size_t base64_round(const uint8_t *in, size_t n, uint64_t *frames)
+{
+	char out[M7B_DATA_BYTES_MAX / 3 * 4 + 8];
+	size_t sum = 0;
+
+	for (unsigned i = 0; i < NFRAMES; i++)
+		sum += (size_t)m7b_base64_encode(in, n, out, sizeof(out)) + (uint8_t)out[i % 8];
+	sink += sum;
+	*frames += NFRAMES;
+	return (size_t)NFRAMES * n;
+}
+
+/* One digit per step, reversed: the way the JSON renderer formats numbers today; the
+ * reference for the decimal formatter. */
+static size_t fmt_naive(char *out, uint64_t v)
+{
+	char tmp[24];
+	size_t i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	memcpy(out, tmp + i, sizeof(tmp) - i);
+	return sizeof(tmp) - i;
+}
+
+/* The five numbers of a FRAME line (port, seq, t_first, t_last, len), with ticks of an
+ * 8 MHz counter a day after boot. Returns the digits written. */
+static size_t fmt_round(bool naive, uint64_t *frames)
+{
+	char out[5 * 24];
+	size_t n = 0;
+
+	for (unsigned i = 0; i < NFRAMES; i++) {
+		uint64_t t = 8000000ull * 86400 + 1000ull * i;
+		const uint64_t v[5] = {i % 4, 100000u + i, t, t + 87, 48};
+		size_t o = 0;
+
+		for (int k = 0; k < 5; k++)
+			o += naive ? fmt_naive(out + o, v[k]) : m7b_fmt_u64(out + o, v[k]);
+		n += o;
+		sink += (uint8_t)out[o / 2];
+	}
+	*frames += NFRAMES;
+	return n;
+}
+
 static void report(const char *what, size_t size, double t, uint64_t bytes, uint64_t frames,
 		   uint64_t payload_bytes)
 {
@@ -174,6 +227,34 @@ static void report(const char *what, size_t size, double t, uint64_t bytes, uint
 	       size, (double)bytes / t / 1e6, (double)payload_bytes / t / 1e6,
 	       t * 1e9 / (double)bytes, t * 1e9 / (double)frames,
 	       strncmp(what, "crc", 3) ? "frame" : "call");
+}
+
+static void bench_text(double secs)
+{
+	uint8_t in[M7B_DATA_BYTES_MAX];
+	const size_t sizes[] = {48, M7B_DATA_BYTES_MAX};
+
+	capture_bytes(in, sizeof(in), 5);
+	for (size_t k = 0; k < 2; k++) {
+		uint64_t frames = 0, bytes = 0;
+		double t0 = now_s(), t;
+		do {
+			bytes += base64_round(in, sizes[k], &frames);
+			t = now_s() - t0;
+		} while (t < secs);
+		report("base64", sizes[k], t, bytes, frames, bytes);
+	}
+	for (int naive = 0; naive < 2; naive++) {
+		uint64_t frames = 0, bytes = 0;
+		double t0 = now_s(), t;
+		do {
+			bytes += fmt_round(naive, &frames);
+			t = now_s() - t0;
+		} while (t < secs);
+		printf("%-11s: %6.2f ns/digit, %7.1f ns per FRAME's five numbers\n",
+		       naive ? "decimal ref" : "decimal", t * 1e9 / (double)bytes,
+		       t * 1e9 / (double)frames);
+	}
 }
 
 static void bench_encode(size_t payload, double secs)
@@ -258,6 +339,15 @@ static int rounds_mode(unsigned long rounds, const char *what)
 		capture_bytes(buf, sizeof(buf), 3);
 		for (unsigned long r = 0; r < rounds; r++)
 			bytes = crc_round(buf, size, &frames);
+	} else if (!strncmp(what, "base64_", 7) && size > 0 && size <= M7B_DATA_BYTES_MAX) {
+		uint8_t in[M7B_DATA_BYTES_MAX];
+
+		capture_bytes(in, sizeof(in), 5);
+		for (unsigned long r = 0; r < rounds; r++)
+			bytes = base64_round(in, size, &frames);
+	} else if (!strcmp(what, "decimal") || !strcmp(what, "decimal_ref")) {
+		for (unsigned long r = 0; r < rounds; r++)
+			bytes = fmt_round(what[7] == '_', &frames);
 	} else {
 		fprintf(stderr, "bench_wire: unknown measurement %s\n", what);
 		return 2;
@@ -283,5 +373,6 @@ int main(int argc, char **argv)
 	bench_encode(M7B_PAYLOAD_MAX, secs);
 	bench_decode(64, secs);
 	bench_decode(M7B_PAYLOAD_MAX, secs);
+	bench_text(secs);
 	return 0;
 }

@@ -24,9 +24,11 @@ count() {
 	sed -n 's/^totals: //p' "$out/cg"
 }
 
-echo "wire codec under callgrind: instructions per wire byte and per frame (CRC: per call)"
+echo "wire codec under callgrind: instructions per byte and per frame (CRC: per call; base64:"
+echo "per input byte; decimal: per digit and per FRAME line's five numbers)"
 printf '%-10s %12s %12s\n' measure instr/byte instr/frame
-for what in crc32c74 crc32c488 encode64 encode478 decode64 decode478; do
+for what in crc32c74 crc32c488 encode64 encode478 decode64 decode478 base64_48 base64_462 \
+	decimal decimal_ref; do
 	a=$(count "$what" 1)
 	b=$(count "$what" $((rounds + 1)))
 	bytes=$(sed -n 's/.*per round \([0-9]*\) bytes.*/\1/p' "$out/line")

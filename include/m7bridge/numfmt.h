@@ -9,14 +9,16 @@
 extern "C" {
 #endif
 
-/* Room m7b_fmt_u64 / m7b_fmt_i64 may need: 18446744073709551615, -9223372036854775808. */
-#define M7B_U64_DEC_MAX 20
-#define M7B_I64_DEC_MAX 20
+/* Room to give m7b_fmt_u64 / m7b_fmt_i64. The text is at most 20 characters
+ * (18446744073709551615, -9223372036854775808); the formatters store whole words and may
+ * scribble on the room after it, never beyond. */
+#define M7B_U64_DEC_MAX 24
+#define M7B_I64_DEC_MAX 25
 
-/* Writes v in decimal (no NUL) to out, which holds M7B_U64_DEC_MAX bytes; returns the
- * number of characters written (1..20). */
+/* Writes v in decimal (no NUL) at out, which has M7B_U64_DEC_MAX bytes of room; returns
+ * the number of characters (1..20). Bytes of the room after them are unspecified. */
 size_t m7b_fmt_u64(char *out, uint64_t v);
-/* The same for a signed value, with a leading '-' when negative. */
+/* The same for a signed value (room M7B_I64_DEC_MAX), with a leading '-' when negative. */
 size_t m7b_fmt_i64(char *out, int64_t v);
 /* Number of decimal digits of v (1..20). */
 size_t m7b_dec_len_u64(uint64_t v);

@@ -15,28 +15,40 @@
 #include "m7bridge/numfmt.h"
 #include "wire_testlib.h"
 
-/* Formats v both ways; the formatter writes exactly its length, nothing after it. */
+/* Bytes the formatter must leave alone: everything past its documented room. */
+static void assert_untouched(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(p[i], '#');
+}
+
+/* Formats v both ways, at every alignment; nothing is written past the room. */
 static void check_u64(uint64_t v)
 {
-	char got[M7B_U64_DEC_MAX + 8], want[32];
-	memset(got, '#', sizeof(got));
-	size_t n = m7b_fmt_u64(got, v);
+	char got[M7B_U64_DEC_MAX + 16], want[32];
 	int w = snprintf(want, sizeof(want), "%" PRIu64, v);
+	size_t off = (size_t)(v % 8);
+	memset(got, '#', sizeof(got));
+	size_t n = m7b_fmt_u64(got + off, v);
 	assert_int_equal(n, (size_t)w);
-	assert_memory_equal(got, want, n);
-	assert_int_equal(got[n], '#');
+	assert_true(n <= 20);
+	assert_memory_equal(got + off, want, n);
+	assert_untouched(got, off);
+	assert_untouched(got + off + M7B_U64_DEC_MAX, sizeof(got) - off - M7B_U64_DEC_MAX);
 	assert_int_equal(m7b_dec_len_u64(v), n);
 }
 
 static void check_i64(int64_t v)
 {
-	char got[M7B_I64_DEC_MAX + 8], want[32];
-	memset(got, '#', sizeof(got));
-	size_t n = m7b_fmt_i64(got, v);
+	char got[M7B_I64_DEC_MAX + 16], want[32];
 	int w = snprintf(want, sizeof(want), "%" PRId64, v);
+	size_t off = (size_t)((uint64_t)v % 8);
+	memset(got, '#', sizeof(got));
+	size_t n = m7b_fmt_i64(got + off, v);
 	assert_int_equal(n, (size_t)w);
-	assert_memory_equal(got, want, n);
-	assert_int_equal(got[n], '#');
+	assert_memory_equal(got + off, want, n);
+	assert_untouched(got, off);
+	assert_untouched(got + off + M7B_I64_DEC_MAX, sizeof(got) - off - M7B_I64_DEC_MAX);
 }
 
 /* Every power of ten and its neighbours: where the digit count changes. */
