@@ -30,6 +30,13 @@ static inline size_t cobs_first_zero(cobs_word z)
 }
 #endif
 
+/* 0x80 in exactly the bytes of w that are 0x00 (no borrow between bytes, unlike the test
+ * below, so every zero can be taken from it in turn). */
+static inline cobs_word cobs_zero_mask(cobs_word w)
+{
+	return ~(((w & ~COBS_HIGHS) + ~COBS_HIGHS) | w | ~COBS_HIGHS);
+}
+
 /* Returns the index of the first 0x00 in p[0..n), or n if there is none. A word holds
  * a zero byte iff (w - 0x01..01) & ~w & 0x80..80 is non-zero (no false positives for
  * the first zero; the byte loop below pins it down). */
