@@ -66,8 +66,8 @@ void m7b_cobs_enc_put(struct m7b_cobs_enc *e, const void *buf, size_t n)
 {
 	const uint8_t *p = buf;
 
-	if (e->overflow)
-		return;
+	if (e->overflow || n == 0)
+		return; /* n == 0 may come with buf NULL */
 	if (n < 0xffu - e->code && n <= (size_t)(e->end - e->out)) {
 		cobs_put_short(e, p, n);
 		return;
