@@ -3,12 +3,9 @@
  * daemon over a pty; a client compares each FRAME's mapped time and bound with the truth.
  * Prints figures next to the targets; never fails on them. Usage: bench_clock [--quick] [--daemon PATH] [--only NAME] */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <pty.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -16,26 +13,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "m7bridge/decoder.h"
 #include "m7bridge/wire.h"
 
+#include "bench_util.h"
+
 #define HZ	   8000000u /* the i.MX8M system counter's rate */
 #define FRAME_HZ   500	    /* DATA frames per second from the fake */
 #define MAX_FRAMES (FRAME_HZ * 40)
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#define mono_ns bench_now_ns
 
 /* Waits ns: spins below 5 ms, since nanosleep() overshoots by tens of microseconds and
  * would make every "0-200 us" delay at least that long. */
@@ -118,14 +108,8 @@ static void fake_write(struct fake *f, uint8_t type, const void *pl, size_t n)
 	struct m7b_frame h = {.ver = 1, .type = type, .seq = f->seq++, .len = (uint16_t)n};
 	struct m7b_part part = {pl, n};
 	int len = m7b_wire_encode(buf, sizeof buf, &h, &part, 1);
-	for (int off = 0; len > 0 && off < len;) {
-		ssize_t w = write(f->master, buf + off, (size_t)(len - off));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		off += (int)w;
-	}
+	if (len > 0)
+		(void)bench_write_all(f->master, buf, (size_t)len);
 }
 
 static void fake_hello(struct fake *f)
@@ -230,90 +214,18 @@ static void *fake_main(void *arg)
 
 /* ---- the daemon and a watching client ---- */
 
-struct daemon_run {
-	char dir[48], sock[96], link[96], conf[96];
-	pid_t pid;
-	int master;
-};
-
-static char exe_dir[PATH_MAX];
 static const char *daemon_path; /* --daemon PATH: another build's m7bridged */
 static const char *only;	/* --only NAME: one scenario */
 
-static int daemon_start(struct daemon_run *r)
+/* The build's daemon, or another one run through sh in its place. */
+static int daemon_start(struct bench_daemon *r)
 {
-	char slave[64];
-	struct termios tio;
+	static char sh[] = "sh", dash_c[] = "-c", cmd[] = "exec \"$BENCH_CLOCK_DAEMON\" \"$@\"";
+	static char *const other[] = {sh, dash_c, cmd, NULL};
 
-	snprintf(r->dir, sizeof r->dir, "/tmp/m7b-clock-XXXXXX");
-	if (!mkdtemp(r->dir))
-		return -1;
-	snprintf(r->sock, sizeof r->sock, "%s/s.sock", r->dir);
-	snprintf(r->link, sizeof r->link, "%s/ttyRPMSG30", r->dir);
-	snprintf(r->conf, sizeof r->conf, "%s/m7bridge.conf", r->dir);
-	if (openpty(&r->master, &(int){-1}, slave, NULL, NULL) < 0)
-		return -1;
-	/* Raw on the master side at once, or the slave echoes. */
-	tcgetattr(r->master, &tio);
-	cfmakeraw(&tio);
-	tcsetattr(r->master, TCSANOW, &tio);
-	if (symlink(slave, r->link) < 0)
-		return -1;
-	FILE *f = fopen(r->conf, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "[daemon]\nsocket = %s\nlog_level = warning\n[channel m7]\ndevice = %s\n",
-		r->sock, r->link);
-	fclose(f);
-	char exe[PATH_MAX + 32];
 	if (daemon_path)
-		snprintf(exe, sizeof exe, "%s", daemon_path);
-	else
-		snprintf(exe, sizeof exe, "%s/../daemon/m7bridged", exe_dir);
-	r->pid = fork();
-	if (r->pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-		dup2(null, 1);
-		dup2(null, 2);
-		close(r->master);
-		execl(exe, "m7bridged", "-f", "-c", r->conf, (char *)NULL);
-		_exit(127);
-	}
-	return r->pid > 0 ? 0 : -1;
-}
-
-static void daemon_stop(struct daemon_run *r)
-{
-	kill(r->pid, SIGTERM);
-	waitpid(r->pid, NULL, 0);
-	close(r->master);
-	unlink(r->sock);
-	unlink(r->link);
-	unlink(r->conf);
-	rmdir(r->dir);
-}
-
-static int client_connect(const struct daemon_run *r)
-{
-	for (int i = 0; i < 500; i++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_un a = {.sun_family = AF_UNIX};
-		snprintf(a.sun_path, sizeof a.sun_path, "%s", r->sock);
-		if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
-			/* CLOCK only when asked: a daemon without it refuses the watch. */
-			const char *w =
-				getenv("BENCH_CLOCK_DEBUG")
-					? "{\"cmd\":\"watch\",\"classes\":[\"FRAME\",\"CLOCK\"],"
-					  "\"encoding\":\"hex\"}\n"
-					: "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],"
-					  "\"encoding\":\"hex\"}\n";
-			if (write(fd, w, strlen(w)) == (ssize_t)strlen(w))
-				return fd;
-		}
-		close(fd);
-		usleep(10000);
-	}
-	return -1;
+		setenv("BENCH_CLOCK_DAEMON", daemon_path, 1);
+	return bench_daemon_start(r, daemon_path ? other : NULL, false, 5.0);
 }
 
 /* What the client saw of each frame. */
@@ -428,7 +340,7 @@ static void print_us(uint64_t ns, unsigned n)
 
 static void run_scenario(const struct scenario *sc, double duration_s)
 {
-	struct daemon_run r;
+	struct bench_daemon r;
 	struct fake f = {.sc = sc, .duration_s = duration_s, .boot_id = 0x1000, .rng = 12345};
 	struct client c = {0};
 	static struct truth truth[MAX_FRAMES];
@@ -438,7 +350,13 @@ static void run_scenario(const struct scenario *sc, double duration_s)
 	memset(seen, 0, sizeof seen);
 	f.truth = truth;
 	c.seen = seen;
-	if (daemon_start(&r) < 0 || (c.fd = client_connect(&r)) < 0) {
+	/* CLOCK only when asked: a daemon without that class refuses the watch. */
+	const char *watch =
+		getenv("BENCH_CLOCK_DEBUG")
+			? "{\"cmd\":\"watch\",\"classes\":[\"FRAME\",\"CLOCK\"],"
+			  "\"encoding\":\"hex\"}"
+			: "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"encoding\":\"hex\"}";
+	if (daemon_start(&r) < 0 || (c.fd = bench_connect_client(&r, watch)) < 0) {
 		printf("%-4s could not start the daemon\n", sc->name);
 		return;
 	}
@@ -459,7 +377,7 @@ static void run_scenario(const struct scenario *sc, double duration_s)
 	atomic_store(&c.stop, true);
 	pthread_join(ct, NULL);
 	close(c.fd);
-	daemon_stop(&r);
+	bench_daemon_stop(&r);
 
 	/* Per frame, by its distance from the HELLO it follows. */
 	unsigned n = atomic_load(&f.nframes);
@@ -556,11 +474,6 @@ int main(int argc, char **argv)
 		{"e", "-100 ppm, 0-200 us queued replies", -100, 0, 200000, 0, false, 0},
 		{"r", "+30 ppm, reboot at 8 s, HELLO lost", 30, 100000, 0, 0, false, 8.0},
 	};
-	char *slash;
-	if (!realpath(argv[0], exe_dir))
-		snprintf(exe_dir, sizeof exe_dir, "%s", argv[0]);
-	if ((slash = strrchr(exe_dir, '/')))
-		*slash = '\0';
 	signal(SIGPIPE, SIG_IGN);
 
 	printf("bench_clock: m7bridged over a pty, fake M7 at %u Hz, %d DATA frames/s, %.0f s per "
