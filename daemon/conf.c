@@ -49,7 +49,7 @@ static void channel_defaults(struct conf_channel *ch)
 	ch->reopen_max_ms = 2000;
 	ch->host_hello = true;
 	ch->enabled = true;
-	supervisor_conf_channel_defaults(&ch->sup); /* recovery (issue 6) */
+	supervisor_conf_channel_defaults(&ch->sup);
 }
 
 struct conf *conf_new(void)
@@ -67,7 +67,7 @@ struct conf *conf_new(void)
 	c->daemon.allow_send = true;
 	c->daemon.allow_control = true;
 	c->daemon.log_level = LOG_INFO;
-	supervisor_conf_daemon_defaults(&c->daemon.sup); /* recovery (issue 6) */
+	supervisor_conf_daemon_defaults(&c->daemon.sup);
 	return c;
 }
 
@@ -305,7 +305,7 @@ static int daemon_key(struct conf *c, const char *sec, const char *k, const char
 		}
 		d->log_level = l;
 	} else {
-		/* recovery (issue 6): the supervisor's keys */
+		/* the supervisor's keys */
 		char msg[200];
 		r = supervisor_conf_daemon_key(&d->sup, k, v, msg, sizeof msg);
 		return sup_key_result(err, sec, k, r, msg);
@@ -359,7 +359,7 @@ static int channel_key(struct conf_channel *ch, const char *sec, const char *k, 
 		}
 		r = set_string(&ch->remoteproc, v);
 	} else {
-		/* recovery (issue 6): the supervisor's keys */
+		/* the supervisor's keys */
 		char msg[200];
 		r = supervisor_conf_channel_key(&ch->sup, k, v, msg, sizeof msg);
 		return sup_key_result(err, sec, k, r, msg);

@@ -163,7 +163,7 @@ int main(int argc, char **argv)
 	}
 	struct daemon *d = daemon_new(&a, &r);
 	struct notify *n = NULL;
-	struct supervisor *sv = NULL; /* recovery (issue 6) */
+	struct supervisor *sv = NULL;
 	struct clocksync *cs = NULL;
 	int status = 1;
 	if (d)

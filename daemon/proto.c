@@ -11,7 +11,10 @@
 #include <cjson/cJSON.h>
 
 #include "m7bridge/base64.h"
+#include "m7bridge/classes.h"
 #include "m7bridge/hex.h"
+
+#include "macro.h"
 
 static const char *const err_names[PROTO_E_COUNT] = {
 	[PROTO_E_NONE] = "none",
@@ -40,21 +43,29 @@ const char *proto_err_to_string(enum proto_err code)
 	return err_names[code];
 }
 
-static const char *const class_names[] = {"FRAME", "STATE", "LOG", "HELLO", "HEARTBEAT", "FAULT"};
+/* The streamable classes of the shared list, with their watch-filter bits. */
+#define NO_CLASS(n)
+#define STREAM_CLASS(n) {PROTO_C_##n, #n},
+static const struct {
+	unsigned bit;
+	const char *name;
+} stream_classes[] = {M7B_CLASSES(NO_CLASS, STREAM_CLASS)};
+#undef NO_CLASS
+#undef STREAM_CLASS
 
 unsigned proto_class_from_string(const char *name)
 {
-	for (unsigned i = 0; i < sizeof class_names / sizeof class_names[0]; i++)
-		if (strcmp(name, class_names[i]) == 0)
-			return 1u << i;
+	for (size_t i = 0; i < ARRAY_SIZE(stream_classes); i++)
+		if (strcmp(name, stream_classes[i].name) == 0)
+			return stream_classes[i].bit;
 	return 0;
 }
 
 const char *proto_class_to_string(unsigned cls)
 {
-	for (unsigned i = 0; i < sizeof class_names / sizeof class_names[0]; i++)
-		if (cls == 1u << i)
-			return class_names[i];
+	for (size_t i = 0; i < ARRAY_SIZE(stream_classes); i++)
+		if (cls == stream_classes[i].bit)
+			return stream_classes[i].name;
 	return "unknown";
 }
 
