@@ -503,6 +503,7 @@ int channel_open_now(struct channel *ch)
 	ch->holder_comm[0] = '\0';
 	m7b_decoder_reset(&ch->dec);
 	ch->have_rx_seq = false;
+	ch->rx_since_open = false;
 	ch->ev_read = event_new(ch->base, ch->fd, EV_READ | EV_PERSIST, on_read, ch);
 	ch->tx = txthread_new(ch->fd);
 	ch->tx_stalls_seen = ch->tx_stall_ms_seen = 0;
@@ -678,52 +679,82 @@ static void on_tx(evutil_socket_t fd, short what, void *arg)
 
 /* ---- receiving ---- */
 
+/* Unpacks the payload of a known type into m->u; false when it is malformed. Unknown
+ * types are not malformed: they carry nothing the daemon reads. */
+static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
+{
+	switch (f->type) {
+	case M7B_T_HELLO:
+		return m7b_wire_unpack_hello(f, &m->u.hello) == 0;
+	case M7B_T_ACK:
+		return m7b_wire_unpack_ack(f, &m->u.ack) == 0;
+	case M7B_T_DATA:
+		return m7b_wire_unpack_data(f, &m->u.data) == 0;
+	case M7B_T_LOG:
+		return m7b_wire_unpack_log(f, &m->u.log) == 0;
+	case M7B_T_HEARTBEAT:
+		return m7b_wire_unpack_heartbeat(f, &m->u.heartbeat) == 0;
+	case M7B_T_SYNC_REPLY:
+		return m7b_wire_unpack_sync_reply(f, &m->u.sync_reply) == 0;
+	default:
+		return true;
+	}
+}
+
+/* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames. */
+static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
+{
+	uint32_t gap = 0;
+	if (f->type != M7B_T_HELLO && ch->have_rx_seq) {
+		gap = f->seq - (ch->rx_seq + 1);
+		if (gap >= 0x80000000u)
+			gap = 0;
+	}
+	ch->have_rx_seq = true;
+	ch->rx_seq = f->seq;
+	ch->stats.seq_gaps += gap;
+	return gap;
+}
+
+/* Keeps the firmware's identity; the message then carries the stored copy, whose name
+ * is NUL-terminated. */
+static void take_hello(struct channel *ch, struct channel_msg *m)
+{
+	const struct m7b_hello *h = &m->u.hello;
+	m->new_boot = !ch->have_hello || h->boot_id != ch->hello.boot_id;
+	size_t n = h->name_len < sizeof ch->fw_name - 1 ? h->name_len : sizeof ch->fw_name - 1;
+	memcpy(ch->fw_name, h->name, n);
+	ch->fw_name[n] = '\0';
+	ch->hello = *h;
+	ch->hello.name = ch->fw_name;
+	ch->hello.name_len = n;
+	ch->have_hello = true;
+	m->u.hello = ch->hello;
+	sendq_hello(ch->sq, ch->hello.host_credits);
+	drain_sendq(ch);
+	pump_sendq(ch);
+}
+
 static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 {
-	/* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames. */
-	if (f->type == M7B_T_HELLO || !ch->have_rx_seq) {
-		ch->have_rx_seq = true;
-	} else {
-		uint32_t gap = f->seq - (ch->rx_seq + 1);
-		if (gap != 0 && gap < 0x80000000u)
-			ch->stats.seq_gaps += gap;
-	}
-	ch->rx_seq = f->seq;
-
+	struct channel_msg m = {.frame = f, .first_after_open = !ch->rx_since_open};
+	ch->rx_since_open = true;
+	m.seq_gap = track_seq(ch, f);
+	m.bad_payload = !unpack_msg(f, &m);
+	if (m.bad_payload)
+		ch->stats.bad_payloads++;
 	switch (f->type) {
-	case M7B_T_HELLO: {
-		struct m7b_hello h;
-		if (m7b_wire_unpack_hello(f, &h) < 0) {
-			ch->stats.bad_payloads++;
-			break;
-		}
-		ch->hello_new_boot = !ch->have_hello || h.boot_id != ch->hello.boot_id;
-		size_t n =
-			h.name_len < sizeof ch->fw_name - 1 ? h.name_len : sizeof ch->fw_name - 1;
-		memcpy(ch->fw_name, h.name, n);
-		ch->fw_name[n] = '\0';
-		ch->hello = h;
-		ch->hello.name = ch->fw_name;
-		ch->hello.name_len = n;
-		ch->have_hello = true;
-		sendq_hello(ch->sq, h.host_credits);
-		drain_sendq(ch);
-		pump_sendq(ch);
+	case M7B_T_HELLO:
+		if (!m.bad_payload)
+			take_hello(ch, &m);
 		break;
-	}
-	case M7B_T_ACK: {
-		struct m7b_ack a;
-		if (m7b_wire_unpack_ack(f, &a) < 0) {
-			ch->stats.bad_payloads++;
-			break;
-		}
-		if (a.acked_type == M7B_T_SEND) {
-			sendq_ack(ch->sq, &a);
+	case M7B_T_ACK:
+		if (!m.bad_payload && m.u.ack.acked_type == M7B_T_SEND) {
+			sendq_ack(ch->sq, &m.u.ack);
 			drain_sendq(ch);
 			pump_sendq(ch);
 		}
 		break;
-	}
 	case M7B_T_DATA:
 		ch->stats.data_frames++;
 		break;
@@ -737,9 +768,8 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 	}
 	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
 		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
-	if (ch->ops && ch->ops->on_frame)
-		ch->ops->on_frame(ch->ud, ch, f);
-	ch->hello_new_boot = false;
+	if (ch->ops && ch->ops->on_msg)
+		ch->ops->on_msg(ch->ud, ch, &m);
 }
 
 static void process(struct channel *ch, const uint8_t *buf, size_t n)

@@ -44,10 +44,29 @@ struct channel_stats {
 
 struct channel;
 
+/* One M7 frame, decoded once by the channel: its header, what the channel learnt from it,
+ * and the payload as the type's struct. Valid only during the callback that carries it.
+ * A new frame type adds a member to the union and a case to the channel's decoder. */
+struct channel_msg {
+	const struct m7b_frame *frame; /* header (type, port, flags, seq) and raw payload */
+	bool bad_payload;      /* known type, payload did not unpack: u is unset (counted) */
+	bool first_after_open; /* the first frame since the tty was (re)opened */
+	bool new_boot;	       /* HELLO: a boot id other than the last one seen */
+	uint32_t seq_gap;      /* frames lost just before this one (0 = none) */
+	union {
+		struct m7b_hello hello; /* name is NUL-terminated, at most 127 bytes */
+		struct m7b_ack ack;
+		struct m7b_data data;
+		struct m7b_log log;
+		struct m7b_heartbeat heartbeat;
+		struct m7b_sync_reply sync_reply;
+	} u;
+};
+
 /* What the channel tells its owner (the daemon). */
 struct channel_ops {
-	/* Every valid frame, after the channel's own bookkeeping. */
-	void (*on_frame)(void *ud, struct channel *ch, const struct m7b_frame *f);
+	/* Every valid frame, decoded, after the channel's own bookkeeping. */
+	void (*on_msg)(void *ud, struct channel *ch, const struct channel_msg *m);
 	/* The state changed (ch->state is the new one). */
 	void (*on_state)(void *ud, struct channel *ch, enum channel_state old);
 	/* A send request finished. */
@@ -99,12 +118,12 @@ struct channel {
 	uint8_t rbuf[CHANNEL_RBUF];
 	uint32_t tx_seq; /* next host -> M7 seq */
 	bool have_rx_seq;
-	uint32_t rx_seq; /* last M7 -> host seq */
+	uint32_t rx_seq;    /* last M7 -> host seq */
+	bool rx_since_open; /* a frame arrived since the tty was opened */
 
 	struct sendq *sq;
 
 	bool have_hello;
-	bool hello_new_boot;	/* valid during on_frame of a HELLO */
 	struct m7b_hello hello; /* name points at fw_name */
 	char fw_name[128];
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"	     /* the build's: M7B_SYSCONFDIR */
+#include "config.h" /* the build's: M7B_SYSCONFDIR */
 #include "supervisor_conf.h"
 
 #define CONF_DEFAULT_PATH   M7B_SYSCONFDIR "/m7bridge/m7bridge.conf"

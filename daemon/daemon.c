@@ -527,13 +527,10 @@ void daemon_publish_fault(struct daemon *d, struct channel *ch, const char *kind
 		daemon_broadcast(d, ch, PROTO_C_FAULT, buf, (size_t)n);
 }
 
-static void publish_data(struct daemon *d, struct channel *ch, const struct m7b_frame *f)
+static void publish_data(struct daemon *d, struct channel *ch, const struct channel_msg *m)
 {
-	struct m7b_data dd;
-	if (m7b_wire_unpack_data(f, &dd) < 0) {
-		ch->stats.bad_payloads++;
-		return;
-	}
+	const struct m7b_frame *f = m->frame;
+	const struct m7b_data *dd = &m->u.data;
 	struct proto_frame pf = {
 		.channel_json = ch->name_json,
 		.channel_json_len = ch->name_json_len,
@@ -542,13 +539,13 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct m7b_
 		.port = f->port,
 		.flags = f->flags,
 		.seq = f->seq,
-		.t_first = dd.t_first,
-		.t_last = dd.t_last,
-		.bytes = dd.bytes,
-		.nbytes = dd.nbytes,
+		.t_first = dd->t_first,
+		.t_last = dd->t_last,
+		.bytes = dd->bytes,
+		.nbytes = dd->nbytes,
 	};
-	if (d->clock_fn && d->clock_fn(d->clock_ud, ch, dd.t_first, &pf.t_first_ns) &&
-	    d->clock_fn(d->clock_ud, ch, dd.t_last, &pf.t_last_ns))
+	if (d->clock_fn && d->clock_fn(d->clock_ud, ch, dd->t_first, &pf.t_first_ns) &&
+	    d->clock_fn(d->clock_ud, ch, dd->t_last, &pf.t_last_ns))
 		pf.has_realtime = true;
 	/* Rendered at most once per encoding, then copied into each client's queue. */
 	int nb = 0, nh = 0;
@@ -571,70 +568,71 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct m7b_
 	}
 }
 
-static void publish_log(struct daemon *d, struct channel *ch, const struct m7b_frame *f)
+static void publish_log(struct daemon *d, struct channel *ch, const struct channel_msg *m)
 {
-	struct m7b_log l;
-	if (m7b_wire_unpack_log(f, &l) < 0) {
-		ch->stats.bad_payloads++;
-		return;
-	}
-	int n = proto_render_log(d->line, sizeof d->line, ch->cfg.name, l.level, l.text, l.text_len,
-				 f->seq);
+	const struct m7b_log *l = &m->u.log;
+	int n = proto_render_log(d->line, sizeof d->line, ch->cfg.name, l->level, l->text,
+				 l->text_len, m->frame->seq);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_LOG, d->line, (size_t)n);
 	if (ratelimit_ok(&ch->rl_log, daemon_now_ms(), 50, 1000)) {
 		struct log_fields lf = {.message_id = LOG_MID_M7_LOG,
 					.channel = ch->cfg.name,
 					.device = ch->cfg.device};
-		int prio = l.level > 7 ? 7 : l.level;
+		int prio = l->level > 7 ? 7 : l->level;
 		log_struct(&d->log, prio, &lf, "M7: %.*s",
-			   (int)(l.text_len > 900 ? 900 : l.text_len), l.text);
+			   (int)(l->text_len > 900 ? 900 : l->text_len), l->text);
 	}
 }
 
-static void ch_on_frame(void *ud, struct channel *ch, const struct m7b_frame *f)
+static void publish_hello(struct daemon *d, struct channel *ch, const struct channel_msg *m)
+{
+	const struct m7b_hello *h = &m->u.hello;
+	if (m->new_boot) {
+		struct log_fields lf = {.message_id = LOG_MID_FIRMWARE,
+					.channel = ch->cfg.name,
+					.device = ch->cfg.device};
+		log_struct(&d->log, LOG_NOTICE, &lf,
+			   "firmware \"%s\" boot %08x, %u Hz ticks, %u host credits", h->name,
+			   h->boot_id, h->tick_hz, h->host_credits);
+	}
+	int n = proto_render_hello(d->line, sizeof d->line, ch->cfg.name, h, m->new_boot);
+	if (n > 0)
+		daemon_broadcast(d, ch, PROTO_C_HELLO, d->line, (size_t)n);
+}
+
+static void publish_heartbeat(struct daemon *d, struct channel *ch, const struct channel_msg *m)
+{
+	int n = proto_render_heartbeat(d->line, sizeof d->line, ch->cfg.name, m->frame->seq,
+				       &m->u.heartbeat);
+	if (n > 0)
+		daemon_broadcast(d, ch, PROTO_C_HEARTBEAT, d->line, (size_t)n);
+}
+
+static void ch_on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	struct daemon *d = ud;
-	int n;
-	switch (f->type) {
-	case M7B_T_DATA:
-		publish_data(d, ch, f);
-		break;
-	case M7B_T_LOG:
-		publish_log(d, ch, f);
-		break;
-	case M7B_T_HELLO:
-		if (ch->hello_new_boot) {
-			struct log_fields lf = {.message_id = LOG_MID_FIRMWARE,
-						.channel = ch->cfg.name,
-						.device = ch->cfg.device};
-			log_struct(&d->log, LOG_NOTICE, &lf,
-				   "firmware \"%s\" boot %08x, %u Hz ticks, %u host credits",
-				   ch->fw_name, ch->hello.boot_id, ch->hello.tick_hz,
-				   ch->hello.host_credits);
-		}
-		n = proto_render_hello(d->line, sizeof d->line, ch->cfg.name, &ch->hello,
-				       ch->hello_new_boot);
-		if (n > 0)
-			daemon_broadcast(d, ch, PROTO_C_HELLO, d->line, (size_t)n);
-		break;
-	case M7B_T_HEARTBEAT: {
-		struct m7b_heartbeat hb;
-		if (m7b_wire_unpack_heartbeat(f, &hb) < 0) {
-			ch->stats.bad_payloads++;
+	if (!m->bad_payload) {
+		switch (m->frame->type) {
+		case M7B_T_DATA:
+			publish_data(d, ch, m);
+			break;
+		case M7B_T_LOG:
+			publish_log(d, ch, m);
+			break;
+		case M7B_T_HELLO:
+			publish_hello(d, ch, m);
+			break;
+		case M7B_T_HEARTBEAT:
+			publish_heartbeat(d, ch, m);
+			break;
+		default:
 			break;
 		}
-		n = proto_render_heartbeat(d->line, sizeof d->line, ch->cfg.name, f->seq, &hb);
-		if (n > 0)
-			daemon_broadcast(d, ch, PROTO_C_HEARTBEAT, d->line, (size_t)n);
-		break;
-	}
-	default:
-		break;
 	}
 	for (unsigned i = 0; i < d->nobservers; i++)
-		if (d->observers[i].on_frame)
-			d->observers[i].on_frame(d->observers[i].ud, ch, f);
+		if (d->observers[i].on_msg)
+			d->observers[i].on_msg(d->observers[i].ud, ch, m);
 }
 
 static void ch_on_state(void *ud, struct channel *ch, enum channel_state old)
@@ -710,7 +708,7 @@ static void ch_on_batch_end(void *ud, struct channel *ch)
 }
 
 static const struct channel_ops channel_ops = {
-	.on_frame = ch_on_frame,
+	.on_msg = ch_on_msg,
 	.on_state = ch_on_state,
 	.on_send_done = ch_on_send_done,
 	.on_decoded = ch_on_decoded,

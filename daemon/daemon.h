@@ -23,7 +23,8 @@ typedef void (*daemon_handler_fn)(void *ud, struct daemon *d, struct client *c,
 
 /* Hooks for modules that watch the channels (recovery, liveness, clock mapping). */
 struct daemon_observer {
-	void (*on_frame)(void *ud, struct channel *ch, const struct m7b_frame *f);
+	/* Every valid frame, decoded once by the channel. */
+	void (*on_msg)(void *ud, struct channel *ch, const struct channel_msg *m);
 	void (*on_state)(void *ud, struct channel *ch, enum channel_state old);
 	/* A chunk of tty input gave good frames and rejected candidates (stream health). */
 	void (*on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad);

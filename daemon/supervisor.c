@@ -923,8 +923,9 @@ static void obs_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t
 	fault(c, "corrupt_stream", detail, "decoder", RECOVERY_SEV_DEGRADED, 0);
 }
 
-static void obs_on_frame(void *ud, struct channel *ch, const struct m7b_frame *f)
+static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
+	const struct m7b_frame *f = m->frame;
 	struct sv_chan *c = chan_of(ud, ch);
 	struct recovery_event ev = {.type = RECOVERY_EV_HELLO};
 
@@ -1164,7 +1165,7 @@ struct supervisor *supervisor_new(struct daemon *d, int *err)
 {
 	const struct conf *cfg = daemon_config(d);
 	struct supervisor *sv = calloc(1, sizeof(*sv));
-	struct daemon_observer obs = {.on_frame = obs_on_frame,
+	struct daemon_observer obs = {.on_msg = obs_on_msg,
 				      .on_decoded = obs_on_decoded,
 				      .on_config = obs_on_config,
 				      .on_state = obs_on_state,
