@@ -18,7 +18,53 @@
 
 #include <event2/event.h>
 
-#include "proto.h"
+#include "txthread.h"
+
+#define CHANNEL_RBUF  65536
+#define CHANNEL_TXBUF 8192
+
+struct channel {
+	struct event_base *base;
+	const struct log *log;
+	struct conf_channel cfg; /* own copy */
+	unsigned slot;		 /* index in the daemon's table, for client masks */
+	const struct channel_ops *ops;
+	void *ud;
+
+	int fd;
+	dev_t rdev; /* of the open tty, to notice a replaced node */
+	struct event *ev_read, *ev_tx, *ev_reopen, *ev_sendq, *ev_inotify;
+	struct txthread *tx; /* writes the tty (the driver may block in write()) */
+	uint64_t tx_stalls_seen, tx_stall_ms_seen; /* the current writer's totals, counted */
+	int ino_fd, ino_wd;
+	char *dir, *base_name; /* dirname/basename of the device path */
+
+	enum channel_state state;
+	char reason[32];
+	char detail[160];
+	int last_err; /* errno of the last failure, 0 if none */
+	bool hold;    /* recovery owns reopening */
+	unsigned backoff_ms;
+	bool ever_opened;
+	int holder_pid;
+	char holder_comm[32];
+	struct ratelimit rl_open, rl_reject, rl_stall;
+
+	struct m7b_decoder dec;
+	uint8_t rbuf[CHANNEL_RBUF];
+	uint32_t tx_seq; /* next host -> M7 seq */
+	bool have_rx_seq;
+	uint32_t rx_seq;    /* last M7 -> host seq */
+	bool rx_since_open; /* a frame arrived since the tty was opened */
+
+	struct sendq *sq;
+
+	bool have_hello;
+	struct m7b_hello hello; /* name points at fw_name */
+	char fw_name[128];
+
+	struct channel_stats stats;
+};
 
 static uint64_t now_ms(void)
 {
@@ -49,6 +95,49 @@ const char *channel_state_to_string(enum channel_state s)
 bool channel_is_open(const struct channel *ch)
 {
 	return ch->fd >= 0;
+}
+
+const struct conf_channel *channel_config(const struct channel *ch)
+{
+	return &ch->cfg;
+}
+
+const char *channel_name(const struct channel *ch)
+{
+	return ch->cfg.name;
+}
+
+unsigned channel_slot(const struct channel *ch)
+{
+	return ch->slot;
+}
+
+enum channel_state channel_get_state(const struct channel *ch)
+{
+	return ch->state;
+}
+
+void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
+{
+	*s = (struct channel_snapshot){
+		.state = ch->state,
+		.last_err = ch->last_err,
+		.open = ch->fd >= 0,
+		.have_hello = ch->have_hello,
+		.hello = ch->hello,
+		.holder_pid = ch->holder_pid,
+		.stats = ch->stats,
+		.dec = ch->dec.stats,
+		.last_reject = ch->dec.last_reject,
+		.send_queue = sendq_length(ch->sq),
+		.has_credits = ch->sq->credits_known && ch->fd >= 0,
+		.credits = ch->sq->credits,
+	};
+	snprintf(s->reason, sizeof s->reason, "%s", ch->reason);
+	snprintf(s->detail, sizeof s->detail, "%s", ch->detail);
+	snprintf(s->fw_name, sizeof s->fw_name, "%s", ch->fw_name);
+	snprintf(s->holder_comm, sizeof s->holder_comm, "%s", ch->holder_comm);
+	s->hello.name = s->fw_name;
 }
 
 static struct log_fields fields(const struct channel *ch, const char *mid, int err)
@@ -102,32 +191,6 @@ static void split_path(struct channel *ch)
 	}
 }
 
-static int render_names(struct channel *ch)
-{
-	int r = proto_quote(ch->name_json, sizeof ch->name_json, ch->cfg.name,
-			    strlen(ch->cfg.name));
-	if (r < 0)
-		return r;
-	ch->name_json_len = (size_t)r;
-	for (unsigned p = 0; p < CONF_PORTS; p++) {
-		free(ch->port_json[p]);
-		ch->port_json[p] = NULL;
-		ch->port_json_len[p] = 0;
-		const char *n = ch->cfg.port_names[p];
-		if (!n)
-			continue;
-		size_t cap = strlen(n) * 6 + 3;
-		ch->port_json[p] = malloc(cap);
-		if (!ch->port_json[p])
-			return -ENOMEM;
-		r = proto_quote(ch->port_json[p], cap, n, strlen(n));
-		if (r < 0)
-			return r;
-		ch->port_json_len[p] = (size_t)r;
-	}
-	return 0;
-}
-
 static void on_reopen(evutil_socket_t fd, short what, void *arg);
 static void on_sendq_timer(evutil_socket_t fd, short what, void *arg);
 
@@ -150,7 +213,7 @@ struct channel *channel_new(struct event_base *base, const struct conf_channel *
 	if (conf_channel_copy(&ch->cfg, cfg) < 0)
 		goto fail;
 	split_path(ch);
-	if (!ch->dir || !ch->base_name || render_names(ch) < 0)
+	if (!ch->dir || !ch->base_name)
 		goto fail;
 	ch->backoff_ms = ch->cfg.reopen_min_ms;
 	m7b_decoder_init(&ch->dec);
@@ -222,8 +285,6 @@ struct channel *channel_free(struct channel *ch)
 		event_free(ch->ev_reopen);
 	if (ch->ev_sendq)
 		event_free(ch->ev_sendq);
-	for (unsigned p = 0; p < CONF_PORTS; p++)
-		free(ch->port_json[p]);
 	free(ch->dir);
 	free(ch->base_name);
 	conf_channel_clear(&ch->cfg);
@@ -242,7 +303,7 @@ int channel_update_config(struct channel *ch, const struct conf_channel *cfg)
 	/* The queue size applies from the next restart of the channel object. */
 	if (ch->backoff_ms > ch->cfg.reopen_max_ms || ch->backoff_ms < ch->cfg.reopen_min_ms)
 		ch->backoff_ms = ch->cfg.reopen_min_ms;
-	return render_names(ch);
+	return 0;
 }
 
 /* ---- inotify on the device's directory ---- */

@@ -14,7 +14,6 @@
 #include "conf.h"
 #include "log.h"
 #include "sendq.h"
-#include "txthread.h"
 
 struct event_base;
 struct event;
@@ -78,56 +77,24 @@ struct channel_ops {
 	void (*on_batch_end)(void *ud, struct channel *ch);
 };
 
-#define CHANNEL_RBUF  65536
-#define CHANNEL_TXBUF 8192
-
-struct channel {
-	struct event_base *base;
-	const struct log *log;
-	struct conf_channel cfg; /* own copy */
-	unsigned slot;		 /* index in the daemon's table, for client masks */
-	const struct channel_ops *ops;
-	void *ud;
-
-	/* Pre-quoted JSON of the name and port names: rendered once, used per frame. */
-	char name_json[2 * CONF_NAME_MAX + 8];
-	size_t name_json_len;
-	char *port_json[CONF_PORTS];
-	size_t port_json_len[CONF_PORTS];
-
-	int fd;
-	dev_t rdev; /* of the open tty, to notice a replaced node */
-	struct event *ev_read, *ev_tx, *ev_reopen, *ev_sendq, *ev_inotify;
-	struct txthread *tx; /* writes the tty (the driver may block in write()) */
-	uint64_t tx_stalls_seen, tx_stall_ms_seen; /* the current writer's totals, counted */
-	int ino_fd, ino_wd;
-	char *dir, *base_name; /* dirname/basename of the device path */
-
+/* What STATUS and the supervisor read of a channel: a copy, taken when asked. */
+struct channel_snapshot {
 	enum channel_state state;
 	char reason[32];
 	char detail[160];
 	int last_err; /* errno of the last failure, 0 if none */
-	bool hold;    /* recovery owns reopening */
-	unsigned backoff_ms;
-	bool ever_opened;
-	int holder_pid;
-	char holder_comm[32];
-	struct ratelimit rl_open, rl_reject, rl_log, rl_stall;
-
-	struct m7b_decoder dec;
-	uint8_t rbuf[CHANNEL_RBUF];
-	uint32_t tx_seq; /* next host -> M7 seq */
-	bool have_rx_seq;
-	uint32_t rx_seq;    /* last M7 -> host seq */
-	bool rx_since_open; /* a frame arrived since the tty was opened */
-
-	struct sendq *sq;
-
+	bool open;    /* the tty is open */
 	bool have_hello;
-	struct m7b_hello hello; /* name points at fw_name */
+	struct m7b_hello hello; /* the last HELLO; name points at fw_name of this copy */
 	char fw_name[128];
-
+	int holder_pid; /* another process holding the tty, 0 if none */
+	char holder_comm[32];
 	struct channel_stats stats;
+	struct m7b_decoder_stats dec;
+	enum m7b_reject last_reject;
+	unsigned send_queue; /* requests queued or in flight */
+	bool has_credits;    /* the firmware said how many frames it can take */
+	int credits;
 };
 
 /* Creates a channel from cfg (copied); does not open it yet. NULL on error. */
@@ -160,6 +127,16 @@ void channel_hold(struct channel *ch, bool hold);
 int channel_resync(struct channel *ch);
 /* Counts one recovery (shown in status). */
 void channel_count_recovery(struct channel *ch);
+/* The channel's configuration (its own copy). */
+const struct conf_channel *channel_config(const struct channel *ch);
+/* The channel's name, as configured. */
+const char *channel_name(const struct channel *ch);
+/* Index in the daemon's table, for client masks and per-slot state. */
+unsigned channel_slot(const struct channel *ch);
+/* The current link state. */
+enum channel_state channel_get_state(const struct channel *ch);
+/* Fills *s with the channel's state, identity and counters. */
+void channel_snapshot(const struct channel *ch, struct channel_snapshot *s);
 /* Name of a state ("up"). */
 const char *channel_state_to_string(enum channel_state s);
 /* True when frames can be exchanged (tty open: opening or up). */

@@ -50,7 +50,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = daemon_now_ms();
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct cs_chan *c = &cs->chans[i];
-		if (!c->ch || c->ch->state != CHANNEL_UP || !c->have_boot || now < c->next_ms)
+		if (!c->ch || channel_get_state(c->ch) != CHANNEL_UP || !c->have_boot ||
+		    now < c->next_ms)
 			continue;
 		send_sync(c);
 		c->next_ms = now + (c->exchanges < CLOCKSYNC_FAST_COUNT ? CLOCKSYNC_FAST_MS
@@ -61,9 +62,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	struct clocksync *cs = ud;
-	if (ch->slot >= CONF_MAX_CHANNELS)
+	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
 		return;
-	struct cs_chan *c = &cs->chans[ch->slot];
+	struct cs_chan *c = &cs->chans[channel_slot(ch)];
 	c->ch = ch;
 	if (m->bad_payload)
 		return;
@@ -91,9 +92,9 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 static void on_channel(void *ud, struct channel *ch, bool added)
 {
 	struct clocksync *cs = ud;
-	if (ch->slot >= CONF_MAX_CHANNELS)
+	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
 		return;
-	struct cs_chan *c = &cs->chans[ch->slot];
+	struct cs_chan *c = &cs->chans[channel_slot(ch)];
 	memset(c, 0, sizeof *c);
 	if (added)
 		c->ch = ch;
@@ -113,7 +114,7 @@ bool clocksync_map(const struct clocksync *cs, unsigned slot, uint64_t ticks, ui
 
 static bool map_cb(void *ud, const struct channel *ch, uint64_t ticks, uint64_t *ns)
 {
-	return clocksync_map(ud, ch->slot, ticks, ns);
+	return clocksync_map(ud, channel_slot(ch), ticks, ns);
 }
 
 struct clocksync *clocksync_new(struct daemon *d)

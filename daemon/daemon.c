@@ -14,6 +14,7 @@
 
 #include "conf.h"
 #include "config.h" /* the build's: M7B_VERSION */
+#include "chanjson.h"
 #include "server.h"
 
 #define DAEMON_MAX_HANDLERS  16
@@ -25,6 +26,14 @@ struct handler {
 	void *ud;
 };
 
+/* A send request waiting for its channel to finish it; its address is the send queue's
+ * cookie, so the tty layer never sees the client protocol. */
+struct pending_send {
+	struct pending_send *next, *prev;
+	uint64_t client;
+	char id[PROTO_ID_MAX + 1]; /* request id JSON text, "" if none */
+};
+
 struct daemon {
 	struct event_base *base;
 	struct log log;
@@ -34,6 +43,9 @@ struct daemon {
 	struct conf_overrides ov;
 
 	struct channel *channels[CONF_MAX_CHANNELS];
+	struct chanjson names[CONF_MAX_CHANNELS];     /* per slot, for FRAME */
+	struct ratelimit rl_m7log[CONF_MAX_CHANNELS]; /* per slot, M7 LOG -> journal */
+	struct pending_send *pending;
 	struct server *server;
 	struct client *clients;
 	unsigned nclients;
@@ -81,7 +93,7 @@ const struct conf *daemon_config(struct daemon *d)
 struct channel *daemon_channel(struct daemon *d, const char *name)
 {
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
-		if (d->channels[i] && strcmp(d->channels[i]->cfg.name, name) == 0)
+		if (d->channels[i] && strcmp(channel_name(d->channels[i]), name) == 0)
 			return d->channels[i];
 	return NULL;
 }
@@ -143,7 +155,7 @@ const char *daemon_status_summary(struct daemon *d, char *buf, size_t cap)
 		if (!d->channels[i])
 			continue;
 		n++;
-		up += d->channels[i]->state == CHANNEL_UP;
+		up += channel_get_state(d->channels[i]) == CHANNEL_UP;
 	}
 	snprintf(buf, cap, "%u/%u channel%s up, %u client%s", up, n, n == 1 ? "" : "s", d->nclients,
 		 d->nclients == 1 ? "" : "s");
@@ -217,7 +229,7 @@ static void resolve_client(struct daemon *d, struct client *c)
 {
 	const char *names[CONF_MAX_CHANNELS];
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
-		names[i] = d->channels[i] ? d->channels[i]->cfg.name : NULL;
+		names[i] = d->channels[i] ? channel_name(d->channels[i]) : NULL;
 	client_resolve(c, names, CONF_MAX_CHANNELS);
 }
 
@@ -293,68 +305,85 @@ static void on_accept(void *ud, int fd)
 
 static void send_snapshot(struct daemon *d, struct client *c)
 {
+	struct channel_snapshot snap;
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct channel *ch = d->channels[i];
 		if (!ch || !(c->chan_mask >> i & 1))
 			continue;
+		channel_snapshot(ch, &snap);
 		if (c->classes & PROTO_C_STATE) {
-			int n = proto_render_state(d->line, sizeof d->line, ch->cfg.name,
-						   channel_state_to_string(ch->state), "snapshot",
-						   ch->detail, NULL);
+			int n = proto_render_state(d->line, sizeof d->line, channel_name(ch),
+						   channel_state_to_string(snap.state), "snapshot",
+						   snap.detail, NULL);
 			if (n > 0)
 				client_reply(c, d->line, (size_t)n);
 		}
-		if ((c->classes & PROTO_C_HELLO) && ch->have_hello) {
-			int n = proto_render_hello(d->line, sizeof d->line, ch->cfg.name,
-						   &ch->hello, false);
+		if ((c->classes & PROTO_C_HELLO) && snap.have_hello) {
+			int n = proto_render_hello(d->line, sizeof d->line, channel_name(ch),
+						   &snap.hello, false);
 			if (n > 0)
 				client_reply(c, d->line, (size_t)n);
 		}
 	}
 }
 
+/* One channel's STATUS entry; its strings point into *snap. */
+static void status_channel(const struct channel *ch, struct channel_snapshot *snap,
+			   struct proto_status_channel *out)
+{
+	channel_snapshot(ch, snap);
+	const struct m7b_decoder_stats *ds = &snap->dec;
+	*out = (struct proto_status_channel){
+		.name = channel_name(ch),
+		.device = channel_config(ch)->device,
+		.state = channel_state_to_string(snap->state),
+		.reason = snap->reason,
+		.frames = ds->frames,
+		.recoveries = snap->stats.recoveries,
+		.bytes = ds->bytes,
+		.data_frames = snap->stats.data_frames,
+		.seq_gaps = snap->stats.seq_gaps,
+		.bad_crc = ds->reject[M7B_REJECT_CRC],
+		.resyncs = ds->rejected,
+		.noise_bytes = ds->noise_bytes,
+		.reopens = snap->stats.reopens,
+		.unknown_types = snap->stats.unknown_types,
+		.sends = snap->stats.sends,
+		.send_errors = snap->stats.send_errors,
+		.write_stalls = snap->stats.write_stalls,
+		.write_stall_ms = snap->stats.write_stall_ms,
+		.send_queue = snap->send_queue,
+		.has_credits = snap->has_credits,
+		.credits = snap->credits,
+		.has_firmware = snap->have_hello,
+		.fw_name = snap->fw_name,
+		.boot_id = snap->hello.boot_id,
+		.tick_hz = snap->hello.tick_hz,
+		.max_payload = snap->hello.max_payload,
+		.holder_pid = snap->holder_pid,
+		.holder_comm = snap->holder_comm,
+	};
+}
+
 static void do_status(struct daemon *d, struct client *c, const struct proto_request *req)
 {
 	struct proto_status_channel chans[CONF_MAX_CHANNELS];
+	struct channel_snapshot *snaps = calloc(CONF_MAX_CHANNELS, sizeof(*snaps));
 	unsigned nch = 0;
+	if (!snaps) {
+		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
+		return;
+	}
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct channel *ch = d->channels[i];
 		if (!ch)
 			continue;
-		const struct m7b_decoder_stats *ds = &ch->dec.stats;
-		chans[nch++] = (struct proto_status_channel){
-			.name = ch->cfg.name,
-			.device = ch->cfg.device,
-			.state = channel_state_to_string(ch->state),
-			.reason = ch->reason,
-			.frames = ds->frames,
-			.recoveries = ch->stats.recoveries,
-			.bytes = ds->bytes,
-			.data_frames = ch->stats.data_frames,
-			.seq_gaps = ch->stats.seq_gaps,
-			.bad_crc = ds->reject[M7B_REJECT_CRC],
-			.resyncs = ds->rejected,
-			.noise_bytes = ds->noise_bytes,
-			.reopens = ch->stats.reopens,
-			.unknown_types = ch->stats.unknown_types,
-			.sends = ch->stats.sends,
-			.send_errors = ch->stats.send_errors,
-			.write_stalls = ch->stats.write_stalls,
-			.write_stall_ms = ch->stats.write_stall_ms,
-			.send_queue = sendq_length(ch->sq),
-			.has_credits = ch->sq->credits_known && ch->fd >= 0,
-			.credits = ch->sq->credits,
-			.has_firmware = ch->have_hello,
-			.fw_name = ch->fw_name,
-			.boot_id = ch->hello.boot_id,
-			.tick_hz = ch->hello.tick_hz,
-			.max_payload = ch->hello.max_payload,
-			.holder_pid = ch->holder_pid,
-			.holder_comm = ch->holder_comm,
-		};
+		status_channel(ch, &snaps[nch], &chans[nch]);
+		nch++;
 	}
 	struct proto_status_client *cls = calloc(d->nclients ? d->nclients : 1, sizeof *cls);
 	if (!cls) {
+		free(snaps);
 		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
 		return;
 	}
@@ -386,12 +415,32 @@ static void do_status(struct daemon *d, struct client *c, const struct proto_req
 	size_t len;
 	char *text = proto_render_status(&s, &len);
 	free(cls);
+	free(snaps);
 	if (!text) {
 		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
 		return;
 	}
 	client_reply(c, text, len);
 	free(text);
+}
+
+static void pending_link(struct daemon *d, struct pending_send *p)
+{
+	p->prev = NULL;
+	p->next = d->pending;
+	if (d->pending)
+		d->pending->prev = p;
+	d->pending = p;
+}
+
+static void pending_unlink(struct daemon *d, struct pending_send *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		d->pending = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
 }
 
 static void do_send(struct daemon *d, struct client *c, const struct proto_request *req)
@@ -407,23 +456,36 @@ static void do_send(struct daemon *d, struct client *c, const struct proto_reque
 			    req->channel);
 		return;
 	}
-	if (ch->have_hello && ch->hello.max_payload && req->len > ch->hello.max_payload) {
+	struct channel_snapshot snap;
+	channel_snapshot(ch, &snap);
+	if (snap.have_hello && snap.hello.max_payload && req->len > snap.hello.max_payload) {
 		reply_error(c, req->id, PROTO_E_BAD_VALUE, req->channel,
-			    "at most %u bytes per send on this firmware", ch->hello.max_payload);
+			    "at most %u bytes per send on this firmware", snap.hello.max_payload);
 		return;
 	}
+	struct pending_send *p = calloc(1, sizeof(*p));
+	if (!p) {
+		reply_error(c, req->id, PROTO_E_INTERNAL, req->channel, "out of memory");
+		return;
+	}
+	p->client = c->id;
+	memcpy(p->id, req->id, sizeof(p->id));
 	struct sendq_entry e = {
-		.client = c->id, .port = (uint8_t)req->port, .len = (uint16_t)req->len};
-	memcpy(e.id, req->id, sizeof e.id);
+		.cookie = (uintptr_t)p, .port = (uint8_t)req->port, .len = (uint16_t)req->len};
 	memcpy(e.data, req->data, req->len);
 	int r = channel_send(ch, &e);
+	if (r == 0) {
+		pending_link(d, p);
+		return;
+	}
+	free(p);
 	if (r == -ENOTCONN)
 		reply_error(c, req->id, PROTO_E_CHANNEL_DOWN, req->channel, "channel %s is %s",
-			    req->channel, channel_state_to_string(ch->state));
+			    req->channel, channel_state_to_string(snap.state));
 	else if (r == -EBUSY)
 		reply_error(c, req->id, PROTO_E_BUSY, req->channel,
 			    "send queue of channel %s is full (%u requests)", req->channel,
-			    ch->cfg.send_queue);
+			    channel_config(ch)->send_queue);
 	else if (r < 0)
 		reply_error(c, req->id, PROTO_E_INTERNAL, req->channel, "%s", strerror(-r));
 }
@@ -514,7 +576,7 @@ void daemon_broadcast(struct daemon *d, struct channel *ch, unsigned cls, const 
 		      size_t len)
 {
 	for (struct client *c = d->clients; c; c = c->next)
-		if (client_wants(c, ch->slot, cls, -1))
+		if (client_wants(c, channel_slot(ch), cls, -1))
 			client_stream(c, line, len);
 }
 
@@ -522,7 +584,7 @@ void daemon_publish_fault(struct daemon *d, struct channel *ch, const char *kind
 			  const char *detail, const char *source, uint64_t count)
 {
 	char buf[2048];
-	int n = proto_render_fault(buf, sizeof buf, ch->cfg.name, kind, detail, source, count);
+	int n = proto_render_fault(buf, sizeof buf, channel_name(ch), kind, detail, source, count);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_FAULT, buf, (size_t)n);
 }
@@ -531,11 +593,12 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 {
 	const struct m7b_frame *f = m->frame;
 	const struct m7b_data *dd = &m->u.data;
+	const struct chanjson *names = &d->names[channel_slot(ch)];
 	struct proto_frame pf = {
-		.channel_json = ch->name_json,
-		.channel_json_len = ch->name_json_len,
-		.port_name_json = ch->port_json[f->port],
-		.port_name_json_len = ch->port_json_len[f->port],
+		.channel_json = names->name,
+		.channel_json_len = names->name_len,
+		.port_name_json = names->port[f->port],
+		.port_name_json_len = names->port_len[f->port],
 		.port = f->port,
 		.flags = f->flags,
 		.seq = f->seq,
@@ -550,7 +613,7 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 	/* Rendered at most once per encoding, then copied into each client's queue. */
 	int nb = 0, nh = 0;
 	for (struct client *c = d->clients; c; c = c->next) {
-		if (!client_wants(c, ch->slot, PROTO_C_FRAME, f->port))
+		if (!client_wants(c, channel_slot(ch), PROTO_C_FRAME, f->port))
 			continue;
 		if (c->encoding == PROTO_ENC_HEX) {
 			if (nh == 0)
@@ -571,14 +634,14 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 static void publish_log(struct daemon *d, struct channel *ch, const struct channel_msg *m)
 {
 	const struct m7b_log *l = &m->u.log;
-	int n = proto_render_log(d->line, sizeof d->line, ch->cfg.name, l->level, l->text,
+	int n = proto_render_log(d->line, sizeof d->line, channel_name(ch), l->level, l->text,
 				 l->text_len, m->frame->seq);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_LOG, d->line, (size_t)n);
-	if (ratelimit_ok(&ch->rl_log, daemon_now_ms(), 50, 1000)) {
+	if (ratelimit_ok(&d->rl_m7log[channel_slot(ch)], daemon_now_ms(), 50, 1000)) {
 		struct log_fields lf = {.message_id = LOG_MID_M7_LOG,
-					.channel = ch->cfg.name,
-					.device = ch->cfg.device};
+					.channel = channel_name(ch),
+					.device = channel_config(ch)->device};
 		int prio = l->level > 7 ? 7 : l->level;
 		log_struct(&d->log, prio, &lf, "M7: %.*s",
 			   (int)(l->text_len > 900 ? 900 : l->text_len), l->text);
@@ -590,20 +653,20 @@ static void publish_hello(struct daemon *d, struct channel *ch, const struct cha
 	const struct m7b_hello *h = &m->u.hello;
 	if (m->new_boot) {
 		struct log_fields lf = {.message_id = LOG_MID_FIRMWARE,
-					.channel = ch->cfg.name,
-					.device = ch->cfg.device};
+					.channel = channel_name(ch),
+					.device = channel_config(ch)->device};
 		log_struct(&d->log, LOG_NOTICE, &lf,
 			   "firmware \"%s\" boot %08x, %u Hz ticks, %u host credits", h->name,
 			   h->boot_id, h->tick_hz, h->host_credits);
 	}
-	int n = proto_render_hello(d->line, sizeof d->line, ch->cfg.name, h, m->new_boot);
+	int n = proto_render_hello(d->line, sizeof d->line, channel_name(ch), h, m->new_boot);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_HELLO, d->line, (size_t)n);
 }
 
 static void publish_heartbeat(struct daemon *d, struct channel *ch, const struct channel_msg *m)
 {
-	int n = proto_render_heartbeat(d->line, sizeof d->line, ch->cfg.name, m->frame->seq,
+	int n = proto_render_heartbeat(d->line, sizeof d->line, channel_name(ch), m->frame->seq,
 				       &m->u.heartbeat);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_HEARTBEAT, d->line, (size_t)n);
@@ -638,11 +701,13 @@ static void ch_on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 static void ch_on_state(void *ud, struct channel *ch, enum channel_state old)
 {
 	struct daemon *d = ud;
+	struct channel_snapshot snap;
+	channel_snapshot(ch, &snap);
 	const char *ename = NULL;
-	if (ch->last_err && ch->state != CHANNEL_UP && ch->state != CHANNEL_OPENING)
-		ename = strerrorname_np(ch->last_err);
-	int n = proto_render_state(d->line, sizeof d->line, ch->cfg.name,
-				   channel_state_to_string(ch->state), ch->reason, ch->detail,
+	if (snap.last_err && snap.state != CHANNEL_UP && snap.state != CHANNEL_OPENING)
+		ename = strerrorname_np(snap.last_err);
+	int n = proto_render_state(d->line, sizeof d->line, channel_name(ch),
+				   channel_state_to_string(snap.state), snap.reason, snap.detail,
 				   ename);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_STATE, d->line, (size_t)n);
@@ -651,46 +716,55 @@ static void ch_on_state(void *ud, struct channel *ch, enum channel_state old)
 			d->observers[i].on_state(d->observers[i].ud, ch, old);
 }
 
-static void ch_on_send_done(void *ud, struct channel *ch, const struct sendq_entry *e,
+/* Answers a finished send request. */
+static void reply_send_done(struct client *c, struct channel *ch, const char *id, uint32_t seq,
 			    enum sendq_result r, uint8_t status)
 {
-	struct daemon *d = ud;
-	struct client *c = daemon_client(d, e->client);
-	if (!c)
-		return;
 	static const char *const st_names[] = {"ok", "bad_port", "no_credit", "bad_payload",
 					       "unsupported"};
 	const char *stn = status < 5 ? st_names[status] : "unknown";
 	switch (r) {
 	case SENDQ_OK: {
 		char buf[1024];
-		int n = proto_render_ack(buf, sizeof buf, e->id, "send", ch->cfg.name, true,
-					 e->seq);
+		int n = proto_render_ack(buf, sizeof buf, id, "send", channel_name(ch), true, seq);
 		if (n > 0)
 			client_reply(c, buf, (size_t)n);
 		break;
 	}
 	case SENDQ_REJECTED:
-		reply_error(c, e->id, PROTO_E_SEND_FAILED, ch->cfg.name,
+		reply_error(c, id, PROTO_E_SEND_FAILED, channel_name(ch),
 			    "the firmware rejected the send: %s", stn);
 		break;
 	case SENDQ_ACK_LOST:
-		reply_error(c, e->id, PROTO_E_TIMEOUT, ch->cfg.name,
+		reply_error(c, id, PROTO_E_TIMEOUT, channel_name(ch),
 			    "the firmware's acknowledgement was lost");
 		break;
 	case SENDQ_TIMEOUT:
-		reply_error(c, e->id, PROTO_E_TIMEOUT, ch->cfg.name,
-			    "no acknowledgement within %u ms", ch->cfg.send_timeout_ms);
+		reply_error(c, id, PROTO_E_TIMEOUT, channel_name(ch),
+			    "no acknowledgement within %u ms", channel_config(ch)->send_timeout_ms);
 		break;
 	case SENDQ_DOWN:
-		reply_error(c, e->id, PROTO_E_CHANNEL_DOWN, ch->cfg.name,
-			    "channel %s went down before the firmware acknowledged", ch->cfg.name);
+		reply_error(c, id, PROTO_E_CHANNEL_DOWN, channel_name(ch),
+			    "channel %s went down before the firmware acknowledged",
+			    channel_name(ch));
 		break;
 	case SENDQ_RESTARTED:
-		reply_error(c, e->id, PROTO_E_SEND_FAILED, ch->cfg.name,
+		reply_error(c, id, PROTO_E_SEND_FAILED, channel_name(ch),
 			    "the firmware restarted before acknowledging");
 		break;
 	}
+}
+
+static void ch_on_send_done(void *ud, struct channel *ch, const struct sendq_entry *e,
+			    enum sendq_result r, uint8_t status)
+{
+	struct daemon *d = ud;
+	struct pending_send *p = (struct pending_send *)(uintptr_t)e->cookie;
+	pending_unlink(d, p);
+	struct client *c = daemon_client(d, p->client);
+	if (c)
+		reply_send_done(c, ch, p->id, e->seq, r, status);
+	free(p);
 }
 
 static void ch_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad)
@@ -717,6 +791,39 @@ static const struct channel_ops channel_ops = {
 
 /* ---- channels and configuration ---- */
 
+static void tell_observers(struct daemon *d, struct channel *ch, bool added)
+{
+	for (unsigned i = 0; i < d->nobservers; i++)
+		if (d->observers[i].on_channel)
+			d->observers[i].on_channel(d->observers[i].ud, ch, added);
+}
+
+/* Creates the channel of cc in slot and starts it. 0 or a negative errno. */
+static int attach_channel(struct daemon *d, unsigned slot, const struct conf_channel *cc)
+{
+	int r = chanjson_render(&d->names[slot], cc);
+	if (r < 0)
+		return r;
+	struct channel *ch = channel_new(d->base, cc, slot, &d->log, &channel_ops, d);
+	if (!ch) {
+		chanjson_clear(&d->names[slot]);
+		return -ENOMEM;
+	}
+	d->channels[slot] = ch;
+	d->rl_m7log[slot] = (struct ratelimit){0};
+	tell_observers(d, ch, true);
+	channel_start(ch);
+	return 0;
+}
+
+/* Frees the channel in slot (the observers hear of it first). */
+static void detach_channel(struct daemon *d, unsigned slot)
+{
+	tell_observers(d, d->channels[slot], false);
+	d->channels[slot] = channel_free(d->channels[slot]);
+	chanjson_clear(&d->names[slot]);
+}
+
 static int add_channel(struct daemon *d, const struct conf_channel *cc)
 {
 	unsigned slot = 0;
@@ -724,15 +831,7 @@ static int add_channel(struct daemon *d, const struct conf_channel *cc)
 		slot++;
 	if (slot == CONF_MAX_CHANNELS)
 		return -ENOSPC;
-	struct channel *ch = channel_new(d->base, cc, slot, &d->log, &channel_ops, d);
-	if (!ch)
-		return -ENOMEM;
-	d->channels[slot] = ch;
-	for (unsigned i = 0; i < d->nobservers; i++)
-		if (d->observers[i].on_channel)
-			d->observers[i].on_channel(d->observers[i].ud, ch, true);
-	channel_start(ch);
-	return 0;
+	return attach_channel(d, slot, cc);
 }
 
 static void remove_channel(struct daemon *d, unsigned slot, const char *reason)
@@ -740,10 +839,29 @@ static void remove_channel(struct daemon *d, unsigned slot, const char *reason)
 	struct channel *ch = d->channels[slot];
 	channel_hold(ch, true);
 	channel_close(ch, CHANNEL_DOWN, reason, 0); /* fails pending sends with replies */
-	for (unsigned i = 0; i < d->nobservers; i++)
-		if (d->observers[i].on_channel)
-			d->observers[i].on_channel(d->observers[i].ud, ch, false);
-	d->channels[slot] = channel_free(ch);
+	detach_channel(d, slot);
+}
+
+/* Takes cc for the channel in slot i: in place, or by reopening it in the same slot
+ * (which keeps every client's channel filter valid). Returns 1 when reopened. */
+static int change_channel(struct daemon *d, unsigned i, const struct conf_channel *cc)
+{
+	struct channel *ch = d->channels[i];
+	int r;
+	if (conf_channel_needs_reopen(channel_config(ch), cc)) {
+		remove_channel(d, i, "config");
+		r = attach_channel(d, i, cc);
+		return r < 0 ? r : 1;
+	}
+	r = channel_update_config(ch, cc);
+	if (r >= 0)
+		r = chanjson_render(&d->names[i], cc);
+	if (r < 0)
+		return r;
+	for (unsigned k = 0; k < d->nobservers; k++)
+		if (d->observers[k].on_config)
+			d->observers[k].on_config(d->observers[k].ud, ch);
+	return 0;
 }
 
 static void resolve_all(struct daemon *d)
@@ -775,35 +893,19 @@ int daemon_reload(struct daemon *d)
 		struct channel *ch = d->channels[i];
 		if (!ch)
 			continue;
-		const struct conf_channel *cc = conf_find_channel(n, ch->cfg.name);
+		const struct conf_channel *cc = conf_find_channel(n, channel_name(ch));
 		if (!cc) {
 			remove_channel(d, i, "removed");
 			removed++;
-		} else if (conf_channel_needs_reopen(&ch->cfg, cc)) {
-			/* Same slot keeps every client's channel filter valid. */
-			remove_channel(d, i, "config");
-			struct channel *nc = channel_new(d->base, cc, i, &d->log, &channel_ops, d);
-			if (!nc) {
-				log_struct(&d->log, LOG_ERR, NULL, "channel %s: out of memory",
-					   cc->name);
-				continue;
-			}
-			d->channels[i] = nc;
-			for (unsigned k = 0; k < d->nobservers; k++)
-				if (d->observers[k].on_channel)
-					d->observers[k].on_channel(d->observers[k].ud, nc, true);
-			channel_start(nc);
-			changed++;
-		} else {
-			if (channel_update_config(ch, cc) < 0) {
-				log_struct(&d->log, LOG_ERR, NULL, "channel %s: out of memory",
-					   cc->name);
-				continue;
-			}
-			for (unsigned k = 0; k < d->nobservers; k++)
-				if (d->observers[k].on_config)
-					d->observers[k].on_config(d->observers[k].ud, ch);
+			continue;
 		}
+		r = change_channel(d, i, cc);
+		if (r < 0)
+			log_struct(&d->log, LOG_ERR,
+				   &(struct log_fields){.channel = cc->name, .err = -r},
+				   "cannot apply the new settings: %s", strerror(-r));
+		else
+			changed += (unsigned)r;
 	}
 	for (unsigned i = 0; i < n->nchannels; i++) {
 		if (daemon_channel(d, n->channels[i].name))
@@ -905,14 +1007,14 @@ struct daemon *daemon_free(struct daemon *d)
 	if (!d)
 		return NULL;
 	/* Reverse of set-up: channels, socket, clients, events, base. */
-	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
-		if (!d->channels[i])
-			continue;
-		for (unsigned k = 0; k < d->nobservers; k++)
-			if (d->observers[k].on_channel)
-				d->observers[k].on_channel(d->observers[k].ud, d->channels[i],
-							   false);
-		d->channels[i] = channel_free(d->channels[i]);
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		if (d->channels[i])
+			detach_channel(d, i);
+	/* Channels freed without callbacks leave their send requests here. */
+	while (d->pending) {
+		struct pending_send *p = d->pending;
+		pending_unlink(d, p);
+		free(p);
 	}
 	d->server = server_free(d->server);
 	while (d->clients) {

@@ -105,8 +105,8 @@ static uint64_t realtime_us(void)
 static struct log_fields fields(struct sv_chan *c, const char *mid, int err)
 {
 	return (struct log_fields){.message_id = mid,
-				   .channel = c->ch->cfg.name,
-				   .device = c->ch->cfg.device,
+				   .channel = channel_name(c->ch),
+				   .device = channel_config(c->ch)->device,
 				   .err = err < 0 ? -err : err};
 }
 
@@ -138,18 +138,19 @@ static void arm(struct event *ev, uint64_t deadline_ms)
 
 static cJSON *counters_json(struct sv_chan *c)
 {
-	const struct channel *ch = c->ch;
+	struct channel_snapshot snap;
 	cJSON *o = cJSON_CreateObject(), *f;
 	size_t i;
 
 	if (!o)
 		return NULL;
-	cJSON_AddNumberToObject(o, "frames", (double)ch->dec.stats.frames);
-	cJSON_AddNumberToObject(o, "data_frames", (double)ch->stats.data_frames);
-	cJSON_AddNumberToObject(o, "seq_gaps", (double)ch->stats.seq_gaps);
-	cJSON_AddNumberToObject(o, "reopens", (double)ch->stats.reopens);
-	cJSON_AddNumberToObject(o, "recoveries", (double)ch->stats.recoveries);
-	cJSON_AddNumberToObject(o, "resyncs", (double)ch->dec.stats.rejected);
+	channel_snapshot(c->ch, &snap);
+	cJSON_AddNumberToObject(o, "frames", (double)snap.dec.frames);
+	cJSON_AddNumberToObject(o, "data_frames", (double)snap.stats.data_frames);
+	cJSON_AddNumberToObject(o, "seq_gaps", (double)snap.stats.seq_gaps);
+	cJSON_AddNumberToObject(o, "reopens", (double)snap.stats.reopens);
+	cJSON_AddNumberToObject(o, "recoveries", (double)snap.stats.recoveries);
+	cJSON_AddNumberToObject(o, "resyncs", (double)snap.dec.rejected);
 	cJSON_AddNumberToObject(o, "pings", (double)c->live.pings);
 	cJSON_AddNumberToObject(o, "stalls", (double)c->live.stalls);
 	f = cJSON_AddObjectToObject(o, "faults");
@@ -168,8 +169,8 @@ static void incident_begin(struct sv_chan *c, const char *kind, const char *sour
 		evtimer_del(c->ev_inc);
 		return;
 	}
-	c->inc = incident_open(sv->store ? sv->store : &sv->ram_store, &c->ring, c->ch->cfg.name,
-			       kind, source, detail, realtime_us());
+	c->inc = incident_open(sv->store ? sv->store : &sv->ram_store, &c->ring,
+			       channel_name(c->ch), kind, source, detail, realtime_us());
 	c->inc_start_ms = daemon_now_ms();
 }
 
@@ -282,7 +283,7 @@ static void fault(struct sv_chan *c, const char *kind, const char *detail, const
 		}
 	}
 	log_struct(sv->log, sev == RECOVERY_SEV_NOTICE ? LOG_NOTICE : LOG_WARNING, &f,
-		   "channel %s: fault %s (%s, #%llu): %s", c->ch->cfg.name, kind, source,
+		   "channel %s: fault %s (%s, #%llu): %s", channel_name(c->ch), kind, source,
 		   (unsigned long long)count, detail);
 	daemon_publish_fault(sv->d, c->ch, kind, detail, source, count);
 	note(c, INCIDENT_FAULT, "%s %s: %s", source, kind, detail);
@@ -316,10 +317,12 @@ static char **command_env(struct sv_chan *c, const char *step, char store[4][300
 {
 	static char *env[5];
 
-	snprintf(store[0], sizeof(store[0]), "M7B_CHANNEL=%s", c->ch->cfg.name);
-	snprintf(store[1], sizeof(store[1]), "M7B_DEVICE=%s", c->ch->cfg.device);
+	snprintf(store[0], sizeof(store[0]), "M7B_CHANNEL=%s", channel_name(c->ch));
+	snprintf(store[1], sizeof(store[1]), "M7B_DEVICE=%s", channel_config(c->ch)->device);
 	snprintf(store[2], sizeof(store[2]), "M7B_REMOTEPROC=%s",
-		 c->rproc ? c->rproc->dir : (c->ch->cfg.remoteproc ? c->ch->cfg.remoteproc : ""));
+		 c->rproc ? c->rproc->dir
+			  : (channel_config(c->ch)->remoteproc ? channel_config(c->ch)->remoteproc
+							       : ""));
 	snprintf(store[3], sizeof(store[3]), "M7B_STEP=%s", step);
 	for (int i = 0; i < 4; i++)
 		env[i] = store[i];
@@ -336,7 +339,7 @@ static void on_child_done(void *arg, int status)
 	if (status != 0) {
 		struct log_fields f = fields(c, NULL, 0);
 		log_struct(c->sv->log, LOG_WARNING, &f, "channel %s: recovery command %s %d",
-			   c->ch->cfg.name, status > 0 ? "exited with" : "killed by signal",
+			   channel_name(c->ch), status > 0 ? "exited with" : "killed by signal",
 			   status > 0 ? status : -status);
 	}
 	/* The child is freed on the next start or at teardown: not from its own callback. */
@@ -358,14 +361,14 @@ static int start_command(struct sv_chan *c, const char *cmd, const char *step, u
 	if (r < 0) {
 		struct log_fields f = fields(c, NULL, r);
 		log_struct(c->sv->log, LOG_ERR, &f, "channel %s: cannot run %s command: %s",
-			   c->ch->cfg.name, step, strerror(-r));
+			   channel_name(c->ch), step, strerror(-r));
 	}
 	return r;
 }
 
 static int need_rproc(struct sv_chan *c)
 {
-	const char *which = c->ch->cfg.remoteproc;
+	const char *which = channel_config(c->ch)->remoteproc;
 	int r;
 
 	if (c->rproc)
@@ -376,7 +379,7 @@ static int need_rproc(struct sv_chan *c)
 	if (r < 0) {
 		struct log_fields f = fields(c, NULL, r);
 		log_struct(c->sv->log, LOG_ERR, &f, "channel %s: remoteproc %s under %s: %s",
-			   c->ch->cfg.name, which, c->sv->cfg.sysfs_root, strerror(-r));
+			   channel_name(c->ch), which, c->sv->cfg.sysfs_root, strerror(-r));
 	}
 	return r;
 }
@@ -400,7 +403,7 @@ static bool poll_check(struct sv_chan *c, struct recovery_event *ev)
 	case SV_POLL_NONE:
 		return false;
 	case SV_POLL_TTY:
-		if (stat(c->ch->cfg.device, &sb) < 0)
+		if (stat(channel_config(c->ch)->device, &sb) < 0)
 			return false;
 		*ev = (struct recovery_event){.type = RECOVERY_EV_TTY_APPEARED};
 		return true;
@@ -487,7 +490,7 @@ static int do_action(struct sv_chan *c, const struct recovery_action *a, struct 
 		channel_hold(ch, true);
 		liveness_stop(&c->live);
 		rearm_liveness(c);
-		if (ch->fd >= 0)
+		if (channel_is_open(ch))
 			channel_close(ch, c->busy_state, c->busy_reason, 0);
 		return 0;
 	case RECOVERY_ACT_OPEN_TTY:
@@ -496,23 +499,26 @@ static int do_action(struct sv_chan *c, const struct recovery_action *a, struct 
 			liveness_start(&c->live, now);
 			rearm_liveness(c);
 		}
-		if (r < 0 && recovery_busy(&c->rec))
+		if (r < 0 && recovery_busy(&c->rec)) {
 			/* A failed open marks the channel down; the ladder still owns it. */
-			channel_set_state(ch, c->busy_state, c->busy_reason, ch->detail);
+			struct channel_snapshot snap;
+			channel_snapshot(ch, &snap);
+			channel_set_state(ch, c->busy_state, c->busy_reason, snap.detail);
+		}
 		res->result = r;
 		return 1;
 	case RECOVERY_ACT_SEND_HOST_HELLO:
 		(void)channel_resync(ch);
 		return 0;
 	case RECOVERY_ACT_RELOAD_DRIVER:
-		r = start_command(c, c->ch->cfg.sup.driver_reload, "driver", a->token);
+		r = start_command(c, channel_config(c->ch)->sup.driver_reload, "driver", a->token);
 		if (r < 0) {
 			res->result = r;
 			return 1;
 		}
 		return 0;
 	case RECOVERY_ACT_RUN_HOOK:
-		r = start_command(c, c->ch->cfg.sup.hook, "hook", a->token);
+		r = start_command(c, channel_config(c->ch)->sup.hook, "hook", a->token);
 		if (r < 0) {
 			res->result = r;
 			return 1;
@@ -526,7 +532,7 @@ static int do_action(struct sv_chan *c, const struct recovery_action *a, struct 
 							       : remoteproc_start(c->rproc);
 		if (r < 0) {
 			log_struct(sv->log, LOG_ERR, &f, "channel %s: remoteproc %s: %s",
-				   ch->cfg.name,
+				   channel_name(ch),
 				   a->type == RECOVERY_ACT_RPROC_STOP ? "stop" : "start",
 				   strerror(-r));
 			res->result = r;
@@ -548,7 +554,7 @@ static int do_action(struct sv_chan *c, const struct recovery_action *a, struct 
 			r = remoteproc_set_firmware(c->rproc, a->firmware);
 		if (r < 0)
 			log_struct(sv->log, LOG_ERR, &f, "channel %s: set firmware %s: %s",
-				   ch->cfg.name, a->firmware, strerror(-r));
+				   channel_name(ch), a->firmware, strerror(-r));
 		res->result = r;
 		return 1;
 	case RECOVERY_ACT_WATCH_TTY:
@@ -563,7 +569,7 @@ static int do_action(struct sv_chan *c, const struct recovery_action *a, struct 
 		f.message_id = LOG_MID_RECOVERY;
 		f.err = a->result < 0 ? -a->result : 0;
 		log_struct(sv->log, a->result ? LOG_WARNING : LOG_NOTICE, &f,
-			   "channel %s: recovery step %s %s after %llu ms", ch->cfg.name,
+			   "channel %s: recovery step %s %s after %llu ms", channel_name(ch),
 			   recovery_step_to_string(a->step), incident_result_to_string(a->result),
 			   (unsigned long long)a->elapsed_ms);
 		note(c, INCIDENT_STEP, "%s %s %llu ms", recovery_step_to_string(a->step),
@@ -571,16 +577,18 @@ static int do_action(struct sv_chan *c, const struct recovery_action *a, struct 
 		return 0;
 	case RECOVERY_ACT_RECOVERED:
 		f.message_id = a->step == RECOVERY_STEP_RELOAD ? LOG_MID_RELOAD : LOG_MID_RECOVERY;
-		if (a->step == RECOVERY_STEP_RELOAD)
+		if (a->step == RECOVERY_STEP_RELOAD) {
+			struct channel_snapshot snap;
+			channel_snapshot(ch, &snap);
 			log_struct(sv->log, LOG_NOTICE, &f,
 				   "channel %s: firmware reloaded in %llu ms (%s, boot_id %08x)",
-				   ch->cfg.name, (unsigned long long)a->elapsed_ms,
-				   ch->have_hello ? ch->fw_name : "?",
-				   ch->have_hello ? ch->hello.boot_id : 0);
-		else
+				   channel_name(ch), (unsigned long long)a->elapsed_ms,
+				   snap.have_hello ? snap.fw_name : "?",
+				   snap.have_hello ? snap.hello.boot_id : 0);
+		} else
 			log_struct(sv->log, LOG_NOTICE, &f,
 				   "channel %s: recovered by %s, %llu ms after the fault%s",
-				   ch->cfg.name,
+				   channel_name(ch),
 				   a->step == RECOVERY_STEP_COUNT
 					   ? "itself"
 					   : recovery_step_to_string(a->step),
@@ -590,8 +598,8 @@ static int do_action(struct sv_chan *c, const struct recovery_action *a, struct 
 		return 0;
 	case RECOVERY_ACT_GAVE_UP:
 		log_struct(sv->log, LOG_ERR, &f,
-			   "channel %s: recovery gave up (%s); next try in %llu ms", ch->cfg.name,
-			   a->reason,
+			   "channel %s: recovery gave up (%s); next try in %llu ms",
+			   channel_name(ch), a->reason,
 			   (unsigned long long)(c->rec.deadline > now ? c->rec.deadline - now : 0));
 		incident_end(c, "failed");
 		return 0;
@@ -674,11 +682,13 @@ static void on_down_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->ch->state == CHANNEL_UP || recovery_busy(&c->rec))
+	struct channel_snapshot snap;
+	channel_snapshot(c->ch, &snap);
+	if (snap.state == CHANNEL_UP || recovery_busy(&c->rec))
 		return;
 	snprintf(detail, sizeof(detail), "link %s for %u ms (%.31s%s%.150s)",
-		 channel_state_to_string(c->ch->state), c->ch->cfg.sup.down_grace_ms, c->ch->reason,
-		 c->ch->detail[0] ? ": " : "", c->ch->detail);
+		 channel_state_to_string(snap.state), channel_config(c->ch)->sup.down_grace_ms,
+		 snap.reason, snap.detail[0] ? ": " : "", snap.detail);
 	fault(c, "link_down", detail, "liveness", RECOVERY_SEV_DOWN, 0);
 	flush(c);
 }
@@ -696,7 +706,7 @@ static void add_names(struct sv_chan *c, const char *list)
 
 static void build_config(struct sv_chan *c, struct recovery_config *rc, struct liveness_config *lc)
 {
-	const struct supervisor_channel_conf *s = &c->ch->cfg.sup;
+	const struct supervisor_channel_conf *s = &channel_config(c->ch)->sup;
 	size_t i;
 
 	recovery_config_default(rc);
@@ -734,8 +744,9 @@ static void build_config(struct sv_chan *c, struct recovery_config *rc, struct l
 	rc->budget_period_ms = s->recovery_budget_period_ms;
 	rc->degraded_limit = s->degraded_limit;
 	rc->degraded_window_ms = s->degraded_window_ms;
-	if (c->ch->cfg.firmware && recovery_firmware_name_ok(c->ch->cfg.firmware))
-		snprintf(rc->firmware, sizeof(rc->firmware), "%s", c->ch->cfg.firmware);
+	if (channel_config(c->ch)->firmware &&
+	    recovery_firmware_name_ok(channel_config(c->ch)->firmware))
+		snprintf(rc->firmware, sizeof(rc->firmware), "%s", channel_config(c->ch)->firmware);
 	lc->quiet_ms = s->liveness_quiet_ms;
 	lc->answer_ms = s->liveness_answer_ms;
 	lc->retries = s->liveness_retries;
@@ -788,7 +799,7 @@ static struct sv_chan *chan_new(struct supervisor *sv, struct channel *ch)
 	if (recovery_config_check(&rc) < 0) {
 		log_struct(sv->log, LOG_ERR, &f,
 			   "channel %s: inconsistent recovery settings: recovery disabled",
-			   ch->cfg.name);
+			   channel_name(ch));
 		rc.n_steps = 0;
 	}
 	recovery_init(&c->rec, &rc);
@@ -796,8 +807,8 @@ static struct sv_chan *chan_new(struct supervisor *sv, struct channel *ch)
 	streamcheck_init(&c->sc, SV_STREAM_WINDOW_MS, SV_STREAM_MIN_REJECTS);
 	c->live_enabled = lc.quiet_ms > 0;
 	/* Which kernel lines are ours: the remoteproc's name, instance and device. */
-	if (ch->cfg.remoteproc) {
-		(void)klog_scope_add(&c->scope, ch->cfg.remoteproc);
+	if (channel_config(ch)->remoteproc) {
+		(void)klog_scope_add(&c->scope, channel_config(ch)->remoteproc);
 		if (need_rproc(c) == 0) {
 			(void)klog_scope_add(&c->scope, c->rproc->name);
 			(void)klog_scope_add(&c->scope, c->rproc->instance);
@@ -806,8 +817,8 @@ static struct sv_chan *chan_new(struct supervisor *sv, struct channel *ch)
 	} else {
 		c->scope_all = true;
 	}
-	add_names(c, ch->cfg.sup.kernel_names);
-	if (ch->cfg.sup.kernel_names[0])
+	add_names(c, channel_config(ch)->sup.kernel_names);
+	if (channel_config(ch)->sup.kernel_names[0])
 		c->scope_all = false;
 	return c;
 }
@@ -837,14 +848,14 @@ static void obs_on_config(void *ud, struct channel *ch)
 		log_struct(sv->log, LOG_WARNING, &f,
 			   "channel %s: recovery in progress; its new recovery settings apply at "
 			   "the next reload once it is up",
-			   ch->cfg.name);
+			   channel_name(ch));
 		return;
 	}
 	n = chan_new(sv, ch);
 	if (!n) {
 		log_struct(sv->log, LOG_ERR, &f,
 			   "channel %s: out of memory; keeping the old recovery settings",
-			   ch->cfg.name);
+			   channel_name(ch));
 		return;
 	}
 	/* Fault numbering and the recent history outlive a change of settings. */
@@ -852,34 +863,35 @@ static void obs_on_config(void *ud, struct channel *ch)
 	ring = n->ring;
 	n->ring = c->ring;
 	c->ring = ring;
-	sv->chans[ch->slot] = n;
+	sv->chans[channel_slot(ch)] = n;
 	chan_free(c);
 	live_resume(n);
 	note(n, INCIDENT_STATE, "recovery settings reloaded");
 	log_struct(sv->log, LOG_INFO, &f, "channel %s: recovery settings reloaded (steps %s)",
-		   ch->cfg.name, ch->cfg.sup.recovery_steps);
+		   channel_name(ch), channel_config(ch)->sup.recovery_steps);
 }
 
 static void obs_on_channel(void *ud, struct channel *ch, bool added)
 {
 	struct supervisor *sv = ud;
 
-	if (ch->slot >= CONF_MAX_CHANNELS)
+	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
 		return;
-	sv->chans[ch->slot] = chan_free(sv->chans[ch->slot]);
+	sv->chans[channel_slot(ch)] = chan_free(sv->chans[channel_slot(ch)]);
 	if (added) {
-		sv->chans[ch->slot] = chan_new(sv, ch);
-		if (!sv->chans[ch->slot]) {
-			struct log_fields f = {.channel = ch->cfg.name};
+		sv->chans[channel_slot(ch)] = chan_new(sv, ch);
+		if (!sv->chans[channel_slot(ch)]) {
+			struct log_fields f = {.channel = channel_name(ch)};
 			log_struct(sv->log, LOG_ERR, &f,
-				   "channel %s: no supervision (out of memory)", ch->cfg.name);
+				   "channel %s: no supervision (out of memory)", channel_name(ch));
 		}
 	}
 }
 
 static struct sv_chan *chan_of(struct supervisor *sv, const struct channel *ch)
 {
-	struct sv_chan *c = ch->slot < CONF_MAX_CHANNELS ? sv->chans[ch->slot] : NULL;
+	struct sv_chan *c =
+		channel_slot(ch) < CONF_MAX_CHANNELS ? sv->chans[channel_slot(ch)] : NULL;
 
 	return c && c->ch == ch ? c : NULL;
 }
@@ -889,10 +901,12 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 	struct sv_chan *c = chan_of(ud, ch);
 	uint64_t now = daemon_now_ms();
 
+	struct channel_snapshot snap;
 	if (!c)
 		return;
+	channel_snapshot(ch, &snap);
 	note(c, INCIDENT_STATE, "%s -> %s (%s)", channel_state_to_string(old),
-	     channel_state_to_string(ch->state), ch->reason);
+	     channel_state_to_string(snap.state), snap.reason);
 	if (channel_is_open(ch)) {
 		if (c->live_enabled && !c->live.running)
 			liveness_start(&c->live, now);
@@ -900,12 +914,13 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 		liveness_stop(&c->live);
 	}
 	rearm_liveness(c);
-	if (ch->state == CHANNEL_UP) {
+	if (channel_get_state(ch) == CHANNEL_UP) {
 		evtimer_del(c->ev_down);
-	} else if ((old == CHANNEL_UP || old == CHANNEL_OPENING) && ch->state == CHANNEL_DOWN &&
-		   c->rec.state == RECOVERY_IDLE && ch->cfg.sup.down_grace_ms) {
+	} else if ((old == CHANNEL_UP || old == CHANNEL_OPENING) &&
+		   channel_get_state(ch) == CHANNEL_DOWN && c->rec.state == RECOVERY_IDLE &&
+		   channel_config(ch)->sup.down_grace_ms) {
 		/* The channel reopens by itself; only a link that stays away is a fault. */
-		arm(c->ev_down, now + ch->cfg.sup.down_grace_ms);
+		arm(c->ev_down, now + channel_config(ch)->sup.down_grace_ms);
 	}
 }
 
@@ -914,12 +929,14 @@ static void obs_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t
 	struct sv_chan *c = chan_of(ud, ch);
 	char detail[160];
 
+	struct channel_snapshot snap;
 	if (!c || !streamcheck_update(&c->sc, daemon_now_ms(), good, bad))
 		return;
+	channel_snapshot(ch, &snap);
 	snprintf(detail, sizeof(detail),
 		 "%llu candidate frames rejected and %llu good in %u ms, last: %s",
 		 (unsigned long long)c->sc.bad, (unsigned long long)c->sc.good,
-		 (unsigned)SV_STREAM_WINDOW_MS, m7b_decoder_reject_name(ch->dec.last_reject));
+		 (unsigned)SV_STREAM_WINDOW_MS, m7b_decoder_reject_name(snap.last_reject));
 	fault(c, "corrupt_stream", detail, "decoder", RECOVERY_SEV_DEGRADED, 0);
 }
 
@@ -1070,7 +1087,7 @@ static void handle_control(void *ud, struct daemon *d, struct client *cl,
 					   req->channel);
 			return;
 		}
-		if (!c->ch->cfg.remoteproc) {
+		if (!channel_config(c->ch)->remoteproc) {
 			daemon_reply_error(d, cl->id, req->id, PROTO_E_UNSUPPORTED,
 					   "no remoteproc configured for this channel",
 					   req->channel);
@@ -1108,11 +1125,11 @@ static void handle_control(void *ud, struct daemon *d, struct client *cl,
 		return;
 	}
 	log_struct(sv->log, LOG_NOTICE, &f, "client %llu (pid %d uid %ld): %s %s%s%s",
-		   (unsigned long long)cl->id, cl->pid, cl->uid, req->cmd_name, c->ch->cfg.name,
+		   (unsigned long long)cl->id, cl->pid, cl->uid, req->cmd_name, channel_name(c->ch),
 		   reload && req->firmware[0] ? " firmware " : "", reload ? req->firmware : "");
 	c->last_fault_ms = daemon_now_ms();
 	c->kernel_ms = 0;
-	daemon_reply_ack(d, cl->id, req->id, req->cmd_name, c->ch->cfg.name);
+	daemon_reply_ack(d, cl->id, req->id, req->cmd_name, channel_name(c->ch));
 	if (!reload && !c->inc)
 		incident_begin(c, "recover", "request", req->action[0] ? req->action : "");
 	run_actions(c, &out);
@@ -1137,7 +1154,8 @@ static void handle_incidents(void *ud, struct daemon *d, struct client *cl,
 			 : cJSON_CreateArray();
 	for (i = 0; list && i < CONF_MAX_CHANNELS; i++) {
 		struct sv_chan *c = sv->chans[i];
-		if (c && c->inc && (!req->channel[0] || strcmp(req->channel, c->ch->cfg.name) == 0))
+		if (c && c->inc &&
+		    (!req->channel[0] || strcmp(req->channel, channel_name(c->ch)) == 0))
 			cJSON_AddItemToArray(list, incident_summary_open(c->inc));
 	}
 	cJSON_AddItemToObject(o, "incidents", list ? list : cJSON_CreateArray());
@@ -1218,7 +1236,7 @@ struct supervisor *supervisor_new(struct daemon *d, int *err)
 		if (ch) {
 			obs_on_channel(sv, ch, true);
 			if (sv->chans[i])
-				obs_on_state(sv, ch, ch->state);
+				obs_on_state(sv, ch, channel_get_state(ch));
 		}
 	}
 	(void)kwatch_source_from_string(sv->cfg.kernel_log, &kc);
