@@ -47,7 +47,7 @@ struct daemon {
 	struct ratelimit rl_m7log[CONF_MAX_CHANNELS]; /* per slot, M7 LOG -> journal */
 	struct pending_send *pending;
 	struct server *server;
-	struct client *clients;
+	struct conn *clients;
 	unsigned nclients;
 	uint64_t next_client_id;
 
@@ -103,9 +103,9 @@ struct channel *daemon_channel_at(struct daemon *d, unsigned i)
 	return i < CONF_MAX_CHANNELS ? d->channels[i] : NULL;
 }
 
-struct client *daemon_client(struct daemon *d, uint64_t id)
+struct conn *daemon_client(struct daemon *d, uint64_t id)
 {
-	for (struct client *c = d->clients; c; c = c->next)
+	for (struct conn *c = d->clients; c; c = c->next)
 		if (c->id == id && !c->closing)
 			return c;
 	return NULL;
@@ -166,9 +166,9 @@ const char *daemon_status_summary(struct daemon *d, char *buf, size_t cap)
 
 static void flush_dirty(struct daemon *d)
 {
-	for (struct client *c = d->clients; c; c = c->next)
+	for (struct conn *c = d->clients; c; c = c->next)
 		if (c->dirty)
-			client_flush(c);
+			conn_flush(c);
 }
 
 void daemon_flush(struct daemon *d)
@@ -178,9 +178,9 @@ void daemon_flush(struct daemon *d)
 
 void daemon_reply(struct daemon *d, uint64_t client_id, const char *line, size_t len)
 {
-	struct client *c = daemon_client(d, client_id);
+	struct conn *c = daemon_client(d, client_id);
 	if (c)
-		client_reply(c, line, len);
+		conn_reply(c, line, len);
 }
 
 void daemon_reply_ack(struct daemon *d, uint64_t client_id, const char *id, const char *cmd,
@@ -201,10 +201,10 @@ void daemon_reply_error(struct daemon *d, uint64_t client_id, const char *id, en
 		daemon_reply(d, client_id, buf, (size_t)n);
 }
 
-static void reply_error(struct client *c, const char *id, enum proto_err code, const char *channel,
+static void reply_error(struct conn *c, const char *id, enum proto_err code, const char *channel,
 			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void reply_error(struct client *c, const char *id, enum proto_err code, const char *channel,
+static void reply_error(struct conn *c, const char *id, enum proto_err code, const char *channel,
 			const char *fmt, ...)
 {
 	char msg[256], buf[1024];
@@ -214,31 +214,31 @@ static void reply_error(struct client *c, const char *id, enum proto_err code, c
 	va_end(ap);
 	int n = proto_render_error(buf, sizeof buf, id, code, msg, channel);
 	if (n > 0)
-		client_reply(c, buf, (size_t)n);
+		conn_reply(c, buf, (size_t)n);
 }
 
-static void reply_ack(struct client *c, const char *id, const char *cmd, const char *channel)
+static void reply_ack(struct conn *c, const char *id, const char *cmd, const char *channel)
 {
 	char buf[1024];
 	int n = proto_render_ack(buf, sizeof buf, id, cmd, channel, false, 0);
 	if (n > 0)
-		client_reply(c, buf, (size_t)n);
+		conn_reply(c, buf, (size_t)n);
 }
 
-static void resolve_client(struct daemon *d, struct client *c)
+static void resolve_client(struct daemon *d, struct conn *c)
 {
 	const char *names[CONF_MAX_CHANNELS];
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
 		names[i] = d->channels[i] ? channel_name(d->channels[i]) : NULL;
-	client_resolve(c, names, CONF_MAX_CHANNELS);
+	conn_resolve(c, names, CONF_MAX_CHANNELS);
 }
 
 static void on_reap(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
-	struct client **pp = &d->clients;
+	struct conn **pp = &d->clients;
 	while (*pp) {
-		struct client *c = *pp;
+		struct conn *c = *pp;
 		if (!c->closing) {
 			pp = &c->next;
 			continue;
@@ -250,19 +250,19 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 			   "client %llu (pid %d) disconnected: %s (delivered %llu, dropped %llu)",
 			   (unsigned long long)c->id, c->pid, c->close_reason,
 			   (unsigned long long)c->delivered, (unsigned long long)c->dropped);
-		client_free(c);
+		conn_free(c);
 	}
 }
 
-static void on_client_closing(void *ud, struct client *c)
+static void on_client_closing(void *ud, struct conn *c)
 {
 	struct daemon *d = ud;
 	event_active(d->ev_reap, EV_TIMEOUT, 0);
 }
 
-static void on_line(void *ud, struct client *c, const char *line, size_t len);
+static void on_line(void *ud, struct conn *c, const char *line, size_t len);
 
-static const struct client_ops client_ops = {
+static const struct conn_ops conn_ops = {
 	.on_line = on_line,
 	.on_closing = on_client_closing,
 };
@@ -281,9 +281,9 @@ static void on_accept(void *ud, int fd)
 			   d->nclients);
 		return;
 	}
-	struct client *c =
-		client_new(d->base, fd, ++d->next_client_id,
-			   (size_t)d->cfg->daemon.client_queue_kib * 1024, &d->log, &client_ops, d);
+	struct conn *c =
+		conn_new(d->base, fd, ++d->next_client_id,
+			 (size_t)d->cfg->daemon.client_queue_kib * 1024, &d->log, &conn_ops, d);
 	if (!c) {
 		close(fd);
 		log_struct(&d->log, LOG_ERR, NULL, "cannot set up a client: out of memory");
@@ -298,12 +298,12 @@ static void on_accept(void *ud, int fd)
 	char buf[256];
 	int n = proto_render_version(buf, sizeof buf, M7B_VERSION);
 	if (n > 0)
-		client_reply(c, buf, (size_t)n);
+		conn_reply(c, buf, (size_t)n);
 }
 
 /* ---- requests ---- */
 
-static void send_snapshot(struct daemon *d, struct client *c)
+static void send_snapshot(struct daemon *d, struct conn *c)
 {
 	struct channel_snapshot snap;
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
@@ -316,13 +316,13 @@ static void send_snapshot(struct daemon *d, struct client *c)
 						   channel_state_to_string(snap.state), "snapshot",
 						   snap.detail, NULL);
 			if (n > 0)
-				client_reply(c, d->line, (size_t)n);
+				conn_reply(c, d->line, (size_t)n);
 		}
 		if ((c->classes & PROTO_C_HELLO) && snap.have_hello) {
 			int n = proto_render_hello(d->line, sizeof d->line, channel_name(ch),
 						   &snap.hello, false);
 			if (n > 0)
-				client_reply(c, d->line, (size_t)n);
+				conn_reply(c, d->line, (size_t)n);
 		}
 	}
 }
@@ -365,7 +365,7 @@ static void status_channel(const struct channel *ch, struct channel_snapshot *sn
 	};
 }
 
-static void do_status(struct daemon *d, struct client *c, const struct proto_request *req)
+static void do_status(struct daemon *d, struct conn *c, const struct proto_request *req)
 {
 	struct proto_status_channel chans[CONF_MAX_CHANNELS];
 	struct channel_snapshot *snaps = calloc(CONF_MAX_CHANNELS, sizeof(*snaps));
@@ -388,7 +388,7 @@ static void do_status(struct daemon *d, struct client *c, const struct proto_req
 		return;
 	}
 	unsigned ncl = 0;
-	for (struct client *o = d->clients; o && ncl < d->nclients; o = o->next) {
+	for (struct conn *o = d->clients; o && ncl < d->nclients; o = o->next) {
 		if (o->closing)
 			continue;
 		cls[ncl++] = (struct proto_status_client){
@@ -399,7 +399,7 @@ static void do_status(struct daemon *d, struct client *c, const struct proto_req
 			.policy = o->policy,
 			.delivered = o->delivered,
 			.dropped = o->dropped,
-			.queued_bytes = client_queued(o),
+			.queued_bytes = conn_queued(o),
 		};
 	}
 	struct proto_status s = {
@@ -420,7 +420,7 @@ static void do_status(struct daemon *d, struct client *c, const struct proto_req
 		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
 		return;
 	}
-	client_reply(c, text, len);
+	conn_reply(c, text, len);
 	free(text);
 }
 
@@ -443,7 +443,7 @@ static void pending_unlink(struct daemon *d, struct pending_send *p)
 		p->next->prev = p->prev;
 }
 
-static void do_send(struct daemon *d, struct client *c, const struct proto_request *req)
+static void do_send(struct daemon *d, struct conn *c, const struct proto_request *req)
 {
 	if (!d->cfg->daemon.allow_send) {
 		reply_error(c, req->id, PROTO_E_FORBIDDEN, req->channel,
@@ -490,7 +490,7 @@ static void do_send(struct daemon *d, struct client *c, const struct proto_reque
 		reply_error(c, req->id, PROTO_E_INTERNAL, req->channel, "%s", strerror(-r));
 }
 
-static void on_line(void *ud, struct client *c, const char *line, size_t len)
+static void on_line(void *ud, struct conn *c, const char *line, size_t len)
 {
 	struct daemon *d = ud;
 	struct proto_request req;
@@ -499,7 +499,7 @@ static void on_line(void *ud, struct client *c, const char *line, size_t len)
 		if (++c->bad_lines >= PROTO_FLOOD_LINES) {
 			reply_error(c, req.id, PROTO_E_FLOOD, NULL,
 				    "%u bad lines in a row: closing", PROTO_FLOOD_LINES);
-			client_close(c, "flood of bad lines");
+			conn_close(c, "flood of bad lines");
 		} else {
 			reply_error(c, req.id, e.code, NULL, "%s", e.message);
 		}
@@ -527,7 +527,7 @@ static void on_line(void *ud, struct client *c, const char *line, size_t len)
 
 	switch (req.cmd) {
 	case PROTO_CMD_WATCH:
-		if (client_watch(c, &req) < 0) {
+		if (conn_watch(c, &req) < 0) {
 			reply_error(c, req.id, PROTO_E_INTERNAL, NULL, "out of memory");
 			break;
 		}
@@ -536,7 +536,7 @@ static void on_line(void *ud, struct client *c, const char *line, size_t len)
 		send_snapshot(d, c);
 		break;
 	case PROTO_CMD_UNWATCH:
-		client_unwatch(c);
+		conn_unwatch(c);
 		reply_ack(c, req.id, "unwatch", NULL);
 		break;
 	case PROTO_CMD_STATUS:
@@ -549,7 +549,7 @@ static void on_line(void *ud, struct client *c, const char *line, size_t len)
 		char buf[512];
 		int n = proto_render_pong(buf, sizeof buf, req.id);
 		if (n > 0)
-			client_reply(c, buf, (size_t)n);
+			conn_reply(c, buf, (size_t)n);
 		break;
 	}
 	case PROTO_CMD_RECOVER:
@@ -575,9 +575,9 @@ static void on_line(void *ud, struct client *c, const char *line, size_t len)
 void daemon_broadcast(struct daemon *d, struct channel *ch, unsigned cls, const char *line,
 		      size_t len)
 {
-	for (struct client *c = d->clients; c; c = c->next)
-		if (client_wants(c, channel_slot(ch), cls, -1))
-			client_stream(c, line, len);
+	for (struct conn *c = d->clients; c; c = c->next)
+		if (conn_wants(c, channel_slot(ch), cls, -1))
+			conn_stream(c, line, len);
 }
 
 void daemon_publish_fault(struct daemon *d, struct channel *ch, const char *kind,
@@ -612,21 +612,21 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 		pf.has_realtime = true;
 	/* Rendered at most once per encoding, then copied into each client's queue. */
 	int nb = 0, nh = 0;
-	for (struct client *c = d->clients; c; c = c->next) {
-		if (!client_wants(c, channel_slot(ch), PROTO_C_FRAME, f->port))
+	for (struct conn *c = d->clients; c; c = c->next) {
+		if (!conn_wants(c, channel_slot(ch), PROTO_C_FRAME, f->port))
 			continue;
 		if (c->encoding == PROTO_ENC_HEX) {
 			if (nh == 0)
 				nh = proto_render_frame(d->frame_hex, sizeof d->frame_hex, &pf,
 							PROTO_ENC_HEX);
 			if (nh > 0)
-				client_stream(c, d->frame_hex, (size_t)nh);
+				conn_stream(c, d->frame_hex, (size_t)nh);
 		} else {
 			if (nb == 0)
 				nb = proto_render_frame(d->frame_b64, sizeof d->frame_b64, &pf,
 							PROTO_ENC_BASE64);
 			if (nb > 0)
-				client_stream(c, d->frame_b64, (size_t)nb);
+				conn_stream(c, d->frame_b64, (size_t)nb);
 		}
 	}
 }
@@ -717,7 +717,7 @@ static void ch_on_state(void *ud, struct channel *ch, enum channel_state old)
 }
 
 /* Answers a finished send request. */
-static void reply_send_done(struct client *c, struct channel *ch, const char *id, uint32_t seq,
+static void reply_send_done(struct conn *c, struct channel *ch, const char *id, uint32_t seq,
 			    enum sendq_result r, uint8_t status)
 {
 	static const char *const st_names[] = {"ok", "bad_port", "no_credit", "bad_payload",
@@ -728,7 +728,7 @@ static void reply_send_done(struct client *c, struct channel *ch, const char *id
 		char buf[1024];
 		int n = proto_render_ack(buf, sizeof buf, id, "send", channel_name(ch), true, seq);
 		if (n > 0)
-			client_reply(c, buf, (size_t)n);
+			conn_reply(c, buf, (size_t)n);
 		break;
 	}
 	case SENDQ_REJECTED:
@@ -761,7 +761,7 @@ static void ch_on_send_done(void *ud, struct channel *ch, const struct sendq_ent
 	struct daemon *d = ud;
 	struct pending_send *p = (struct pending_send *)(uintptr_t)e->cookie;
 	pending_unlink(d, p);
-	struct client *c = daemon_client(d, p->client);
+	struct conn *c = daemon_client(d, p->client);
 	if (c)
 		reply_send_done(c, ch, p->id, e->seq, r, status);
 	free(p);
@@ -866,7 +866,7 @@ static int change_channel(struct daemon *d, unsigned i, const struct conf_channe
 
 static void resolve_all(struct daemon *d)
 {
-	for (struct client *c = d->clients; c; c = c->next)
+	for (struct conn *c = d->clients; c; c = c->next)
 		resolve_client(d, c);
 }
 
@@ -1018,9 +1018,9 @@ struct daemon *daemon_free(struct daemon *d)
 	}
 	d->server = server_free(d->server);
 	while (d->clients) {
-		struct client *c = d->clients;
+		struct conn *c = d->clients;
 		d->clients = c->next;
-		client_free(c);
+		conn_free(c);
 	}
 	if (d->ev_term)
 		event_free(d->ev_term);

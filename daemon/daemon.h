@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "channel.h"
-#include "client.h"
+#include "conn.h"
 #include "conf.h"
 #include "log.h"
 #include "proto.h"
@@ -18,7 +18,7 @@ struct daemon;
 
 /* A request handler other modules register (recover, reload, incidents, ...). It must
  * reply exactly once, now or later (daemon_reply_*() with c->id). */
-typedef void (*daemon_handler_fn)(void *ud, struct daemon *d, struct client *c,
+typedef void (*daemon_handler_fn)(void *ud, struct daemon *d, struct conn *c,
 				  const struct proto_request *req);
 
 /* Hooks for modules that watch the channels (recovery, liveness, clock mapping). */
@@ -71,7 +71,7 @@ struct channel *daemon_channel(struct daemon *d, const char *name);
 /* Channel in slot i (0..CONF_MAX_CHANNELS-1), NULL if the slot is free. */
 struct channel *daemon_channel_at(struct daemon *d, unsigned i);
 /* A connected client by id, NULL if it is gone. */
-struct client *daemon_client(struct daemon *d, uint64_t id);
+struct conn *daemon_client(struct daemon *d, uint64_t id);
 /* One line for sd_notify STATUS=: "2/2 channels up, 3 clients". Returns buf. */
 const char *daemon_status_summary(struct daemon *d, char *buf, size_t cap);
 /* Registers a handler for a cmd name (overrides the built-in "unsupported" of recover,

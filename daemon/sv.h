@@ -176,10 +176,10 @@ void sv_incident_on_timer(evutil_socket_t fd, short what, void *arg);
 /* ---- sv_control.c: recover / reload / incidents requests ---- */
 
 /* Handler of "recover" and "reload". */
-void sv_control_recover(void *ud, struct daemon *d, struct client *cl,
+void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
 			const struct proto_request *req);
 /* Handler of "incidents". */
-void sv_control_incidents(void *ud, struct daemon *d, struct client *cl,
+void sv_control_incidents(void *ud, struct daemon *d, struct conn *cl,
 			  const struct proto_request *req);
 
 #endif

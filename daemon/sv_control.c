@@ -32,23 +32,12 @@ bool supervisor_peer_allowed(const struct supervisor_daemon_conf *c, uid_t uid, 
 	return false;
 }
 
-/* SO_PEERCRED for uid and gid, SO_PEERGROUPS for the supplementary groups. */
-static bool client_allowed(struct supervisor *sv, const struct client *cl)
+/* The one authorization check: the credentials taken when the connection was accepted. */
+static bool conn_allowed(struct supervisor *sv, const struct conn *cl)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	gid_t gids[65];
-	size_t n = 0;
-
-	if (getsockopt(cl->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+	if (cl->uid < 0)
 		return false;
-	gids[n++] = cred.gid;
-#ifdef SO_PEERGROUPS
-	len = sizeof(gids) - sizeof(gids[0]);
-	if (getsockopt(cl->fd, SOL_SOCKET, SO_PEERGROUPS, gids + 1, &len) == 0)
-		n += len / sizeof(gids[0]);
-#endif
-	return supervisor_peer_allowed(&sv->cfg, cred.uid, gids, n);
+	return supervisor_peer_allowed(&sv->cfg, (uid_t)cl->uid, cl->gids, cl->ngids);
 }
 
 static struct sv_chan *request_chan(struct supervisor *sv, struct daemon *d,
@@ -59,7 +48,7 @@ static struct sv_chan *request_chan(struct supervisor *sv, struct daemon *d,
 	return ch ? sv_chan_of(sv, ch) : NULL;
 }
 
-void sv_control_recover(void *ud, struct daemon *d, struct client *cl,
+void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
 			const struct proto_request *req)
 {
 	struct supervisor *sv = ud;
@@ -77,7 +66,7 @@ void sv_control_recover(void *ud, struct daemon *d, struct client *cl,
 	}
 	f = sv_chan_fields(c, NULL, 0);
 	f.client = cl->id;
-	if (!client_allowed(sv, cl)) {
+	if (!conn_allowed(sv, cl)) {
 		log_struct(sv->log, LOG_WARNING, &f,
 			   "client %llu (pid %d uid %ld): %s refused: not authorized",
 			   (unsigned long long)cl->id, cl->pid, cl->uid, req->cmd_name);
@@ -141,7 +130,7 @@ void sv_control_recover(void *ud, struct daemon *d, struct client *cl,
 	sv_action_run(c, &out);
 }
 
-void sv_control_incidents(void *ud, struct daemon *d, struct client *cl,
+void sv_control_incidents(void *ud, struct daemon *d, struct conn *cl,
 			  const struct proto_request *req)
 {
 	struct supervisor *sv = ud;
