@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,7 @@ struct channel {
 	enum channel_state state;
 	char reason[32];
 	char detail[160];
-	int last_err; /* errno of the last failure, 0 if none */
+	int last_err; /* negative errno of the last failure, 0 if none */
 	bool hold;    /* recovery owns reopening */
 	unsigned backoff_ms;
 	bool ever_opened;
@@ -140,10 +141,23 @@ void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
 	s->hello.name = s->fw_name;
 }
 
-static struct log_fields fields(const struct channel *ch, const char *mid, int err)
+static struct log_fields fields(const struct channel *ch, const char *mid)
 {
 	return (struct log_fields){
-		.message_id = mid, .channel = ch->cfg.name, .device = ch->cfg.device, .err = err};
+		.message_id = mid, .channel = ch->cfg.name, .device = ch->cfg.device};
+}
+
+int channel_log_errno(const struct channel *ch, int prio, int r, const char *fmt, ...)
+{
+	struct log_fields f = fields(ch, NULL);
+	va_list ap;
+
+	f.err = r < 0 ? -r : r;
+	va_start(ap, fmt);
+	errno = f.err; /* for %m */
+	log_structv(ch->log, prio, &f, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static void arm_sendq_timer(struct channel *ch);
@@ -166,11 +180,11 @@ void channel_set_state(struct channel *ch, enum channel_state st, const char *re
 				  : (old == CHANNEL_UP || old == CHANNEL_OPENING)
 					  ? LOG_MID_CHANNEL_DOWN
 					  : NULL;
-		struct log_fields f = fields(ch, mid, 0);
+		struct log_fields f = fields(ch, mid);
 		log_struct(ch->log, st == CHANNEL_UP ? LOG_NOTICE : LOG_INFO, &f,
-			   "channel %s: %s -> %s (%s%s%s)", ch->cfg.name,
-			   channel_state_to_string(old), channel_state_to_string(st), reason,
-			   ch->detail[0] ? ": " : "", ch->detail);
+			   "%s -> %s (%s%s%s)", channel_state_to_string(old),
+			   channel_state_to_string(st), reason, ch->detail[0] ? ": " : "",
+			   ch->detail);
 	}
 	if (st == CHANNEL_UP)
 		ch->backoff_ms = ch->cfg.reopen_min_ms;
@@ -315,10 +329,9 @@ static void watch_dir(struct channel *ch)
 	if (ch->ino_fd < 0) {
 		ch->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		if (ch->ino_fd < 0) {
-			struct log_fields f = fields(ch, NULL, errno);
-			log_struct(ch->log, LOG_WARNING, &f,
-				   "inotify unavailable (%s): polling %s every %u ms",
-				   strerror(errno), ch->cfg.device, ch->cfg.reopen_max_ms);
+			channel_log_errno(ch, LOG_WARNING, -errno,
+					  "inotify unavailable (%m): polling %s every %u ms",
+					  ch->cfg.device, ch->cfg.reopen_max_ms);
 			return;
 		}
 		ch->ev_inotify =
@@ -338,9 +351,8 @@ static void watch_dir(struct channel *ch)
 				       IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE |
 					       IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF);
 	if (ch->ino_wd < 0 && ratelimit_ok(&ch->rl_open, now_ms(), 1, 60000)) {
-		struct log_fields f = fields(ch, NULL, errno);
-		log_struct(ch->log, LOG_INFO, &f, "cannot watch %s (%s): polling for %s", ch->dir,
-			   strerror(errno), ch->base_name);
+		channel_log_errno(ch, LOG_INFO, -errno, "cannot watch %s (%m): polling for %s",
+				  ch->dir, ch->base_name);
 	}
 }
 
@@ -414,7 +426,8 @@ static void note_holder(struct channel *ch, int err)
 		snprintf(detail, sizeof detail, "held by another process (not visible in /proc)");
 	}
 	if (strcmp(ch->detail, detail) != 0 || ch->state != CHANNEL_DOWN) {
-		struct log_fields f = fields(ch, LOG_MID_CHANNEL_BUSY, err);
+		struct log_fields f = fields(ch, LOG_MID_CHANNEL_BUSY);
+		f.err = -err;
 		log_struct(ch->log, LOG_WARNING, &f, "cannot own %s: %s", ch->cfg.device, detail);
 	}
 	channel_set_state(ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN, "busy",
@@ -542,16 +555,14 @@ int channel_open_now(struct channel *ch)
 		watch_dir(ch);
 	int r = try_open(ch);
 	if (r < 0) {
-		ch->last_err = -r;
+		ch->last_err = r;
 		if (r == -EBUSY) {
-			note_holder(ch, -r);
+			note_holder(ch, r);
 		} else {
 			char detail[160];
 			snprintf(detail, sizeof detail, "%s: %s", ch->cfg.device, strerror(-r));
-			if (r != -ENOENT && strcmp(ch->detail, detail) != 0) {
-				struct log_fields f = fields(ch, NULL, -r);
-				log_struct(ch->log, LOG_WARNING, &f, "cannot open %s", detail);
-			}
+			if (r != -ENOENT && strcmp(ch->detail, detail) != 0)
+				channel_log_errno(ch, LOG_WARNING, r, "cannot open %s", detail);
 			channel_set_state(
 				ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
 				reason_for_errno(-r), detail);
@@ -587,7 +598,7 @@ int channel_open_now(struct channel *ch)
 	int pid;
 	char comm[32];
 	if (channel_find_holder("/proc", ch->cfg.device, &pid, comm, sizeof comm) == 0) {
-		struct log_fields f = fields(ch, LOG_MID_CHANNEL_BUSY, 0);
+		struct log_fields f = fields(ch, LOG_MID_CHANNEL_BUSY);
 		log_struct(ch->log, LOG_WARNING, &f,
 			   "%s is also open in pid %d (%s): it will take part of the data",
 			   ch->cfg.device, pid, comm);
@@ -597,11 +608,8 @@ int channel_open_now(struct channel *ch)
 		channel_set_state(ch, CHANNEL_OPENING, "opened", "");
 	if (ch->cfg.host_hello) {
 		r = say_hello(ch);
-		if (r < 0 && ch->fd >= 0) {
-			struct log_fields f = fields(ch, NULL, -r);
-			log_struct(ch->log, LOG_WARNING, &f, "cannot send HOST_HELLO: %s",
-				   strerror(-r));
-		}
+		if (r < 0 && ch->fd >= 0)
+			channel_log_errno(ch, LOG_WARNING, r, "cannot send HOST_HELLO: %m");
 	}
 	return ch->fd >= 0 ? 0 : -EIO;
 }
@@ -614,15 +622,15 @@ void channel_close(struct channel *ch, enum channel_state st, const char *reason
 	drain_sendq(ch);
 	m7b_decoder_reset(&ch->dec);
 	ch->have_rx_seq = false;
-	channel_set_state(ch, st, reason, err ? strerror(err) : "");
+	channel_set_state(ch, st, reason, err ? strerror(-err) : "");
 	schedule_reopen(ch);
 }
 
+/* The tty failed (err: a negative errno): close it and try again later. */
 static void io_failed(struct channel *ch, int err)
 {
-	const char *reason = err == EIO || err == ENXIO || err == ENODEV ? "hangup" : "io_error";
-	struct log_fields f = fields(ch, NULL, err);
-	log_struct(ch->log, LOG_WARNING, &f, "%s: %s", ch->cfg.device, strerror(err));
+	const char *reason = err == -EIO || err == -ENXIO || err == -ENODEV ? "hangup" : "io_error";
+	channel_log_errno(ch, LOG_WARNING, err, "%s: %m", ch->cfg.device);
 	channel_close(ch, CHANNEL_DOWN, reason, err);
 }
 
@@ -717,7 +725,7 @@ static void on_tx(evutil_socket_t fd, short what, void *arg)
 	txthread_collect(ch->tx, &r);
 	if (r.stalls != ch->tx_stalls_seen) {
 		if (ratelimit_ok(&ch->rl_stall, now_ms(), 3, 60000)) {
-			struct log_fields f = fields(ch, NULL, 0);
+			struct log_fields f = fields(ch, NULL);
 			log_struct(
 				ch->log, LOG_WARNING, &f,
 				"writing %s blocked for up to %llu ms (%llu slow writes): the M7 "
@@ -731,7 +739,7 @@ static void on_tx(evutil_socket_t fd, short what, void *arg)
 		ch->tx_stall_ms_seen = r.stall_ms;
 	}
 	if (r.err)
-		io_failed(ch, r.err);
+		io_failed(ch, -r.err);
 	else
 		pump_sendq(ch);
 	if (ch->ops && ch->ops->on_batch_end)
@@ -845,7 +853,7 @@ static void process(struct channel *ch, const uint8_t *buf, size_t n)
 				    ch->dec.stats.rejected - rejected);
 	if (ch->dec.stats.rejected != rejected &&
 	    ratelimit_ok(&ch->rl_reject, now_ms(), 5, 10000)) {
-		struct log_fields fl = fields(ch, NULL, 0);
+		struct log_fields fl = fields(ch, NULL);
 		log_struct(ch->log, LOG_DEBUG, &fl,
 			   "discarded %llu candidate frame(s), last: %s (%llu noise bytes so far)",
 			   (unsigned long long)(ch->dec.stats.rejected - rejected),
@@ -881,11 +889,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	/* Bounded so that clients and other channels get their turn. */
 	int r = read_burst(ch, 4);
 	if (r == -EPIPE && ch->fd >= 0) {
-		struct log_fields f = fields(ch, NULL, 0);
-		log_struct(ch->log, LOG_WARNING, &f, "%s: end of file (hung up)", ch->cfg.device);
+		channel_log_errno(ch, LOG_WARNING, 0, "%s: end of file (hung up)", ch->cfg.device);
 		channel_close(ch, CHANNEL_DOWN, "eof", 0);
 	} else if (r < 0 && ch->fd >= 0) {
-		io_failed(ch, -r);
+		io_failed(ch, r);
 	}
 	if (ch->ops && ch->ops->on_batch_end)
 		ch->ops->on_batch_end(ch->ud, ch);

@@ -116,8 +116,8 @@ int channel_write_frame(struct channel *ch, uint8_t type, uint8_t port, uint8_t 
 /* Sets the state with a reason token and optional detail (recovery uses this). */
 void channel_set_state(struct channel *ch, enum channel_state st, const char *reason,
 		       const char *detail);
-/* Closes the tty; the state becomes st (usually CHANNEL_DOWN) with reason; schedules a
- * reopen with backoff unless held. */
+/* Closes the tty; the state becomes st (usually CHANNEL_DOWN) with reason and err (a
+ * negative errno or 0); schedules a reopen with backoff unless held. */
 void channel_close(struct channel *ch, enum channel_state st, const char *reason, int err);
 /* Tries to open now (cancels a pending backoff). 0 or negative errno. */
 int channel_open_now(struct channel *ch);
@@ -137,6 +137,10 @@ unsigned channel_slot(const struct channel *ch);
 enum channel_state channel_get_state(const struct channel *ch);
 /* Fills *s with the channel's state, identity and counters. */
 void channel_snapshot(const struct channel *ch, struct channel_snapshot *s);
+/* Logs a message about ch (CHANNEL=, DEVICE=, ERRNO= from r; %m prints r) and returns
+ * r, a negative errno or 0: `return channel_log_errno(ch, LOG_ERR, r, "...: %m");`. */
+int channel_log_errno(const struct channel *ch, int prio, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Name of a state ("up"). */
 const char *channel_state_to_string(enum channel_state s);
 /* True when frames can be exchanged (tty open: opening or up). */

@@ -60,7 +60,6 @@ struct daemon {
 	void *clock_ud;
 
 	uint64_t start_ms;
-	int exit_code;
 
 	/* FRAME rendered once per frame per encoding, shared by all clients. */
 	char frame_b64[PROTO_FRAME_MAX];
@@ -705,7 +704,7 @@ static void ch_on_state(void *ud, struct channel *ch, enum channel_state old)
 	channel_snapshot(ch, &snap);
 	const char *ename = NULL;
 	if (snap.last_err && snap.state != CHANNEL_UP && snap.state != CHANNEL_OPENING)
-		ename = strerrorname_np(snap.last_err);
+		ename = strerrorname_np(-snap.last_err);
 	int n = proto_render_state(d->line, sizeof d->line, channel_name(ch),
 				   channel_state_to_string(snap.state), snap.reason, snap.detail,
 				   ename);
@@ -993,8 +992,8 @@ int daemon_run(struct daemon *d)
 	log_struct(&d->log, LOG_NOTICE, NULL, "m7bridged %s running: %s", M7B_VERSION,
 		   daemon_status_summary(d, summary, sizeof summary));
 	if (event_base_dispatch(d->base) < 0)
-		return EIO;
-	return d->exit_code;
+		return log_struct_errno(&d->log, LOG_ERR, NULL, -EIO, "the event loop failed");
+	return 0;
 }
 
 void daemon_stop(struct daemon *d)

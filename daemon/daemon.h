@@ -50,7 +50,7 @@ struct daemon_args {
 /* Sets everything up (socket, channels, signals). NULL on failure (logged); *err is a
  * negative errno then. */
 struct daemon *daemon_new(const struct daemon_args *a, int *err);
-/* Runs the event loop until SIGTERM/SIGINT or daemon_stop(). Returns 0 or an errno. */
+/* Runs the event loop until SIGTERM/SIGINT or daemon_stop(). 0 or a negative errno. */
 int daemon_run(struct daemon *d);
 /* Asks the loop to end after the current callback. */
 void daemon_stop(struct daemon *d);

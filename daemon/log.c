@@ -97,6 +97,20 @@ void log_struct(const struct log *l, int prio, const struct log_fields *f, const
 	va_end(ap);
 }
 
+int log_struct_errno(const struct log *l, int prio, const struct log_fields *f, int r,
+		     const char *fmt, ...)
+{
+	struct log_fields g = f ? *f : (struct log_fields){0};
+	va_list ap;
+
+	g.err = r < 0 ? -r : r;
+	va_start(ap, fmt);
+	errno = g.err; /* for %m */
+	log_structv(l, prio, &g, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 bool ratelimit_ok(struct ratelimit *r, uint64_t now_ms, unsigned burst, uint64_t interval_ms)
 {
 	if (now_ms - r->start_ms >= interval_ms || r->start_ms > now_ms) {

@@ -33,16 +33,14 @@ static void obs_on_config(void *ud, struct channel *ch)
 	if (c->rec.state != RECOVERY_IDLE || c->inc) {
 		/* Swapping the ladder under a running recovery would strand it. */
 		log_struct(sv->log, LOG_WARNING, &f,
-			   "channel %s: recovery in progress; its new recovery settings apply at "
-			   "the next reload once it is up",
-			   channel_name(ch));
+			   "recovery in progress; its new recovery settings apply at the next "
+			   "reload once it is up");
 		return;
 	}
 	n = sv_chan_new(sv, ch);
 	if (!n) {
 		log_struct(sv->log, LOG_ERR, &f,
-			   "channel %s: out of memory; keeping the old recovery settings",
-			   channel_name(ch));
+			   "out of memory; keeping the old recovery settings");
 		return;
 	}
 	/* Fault numbering and the recent history outlive a change of settings. */
@@ -54,8 +52,8 @@ static void obs_on_config(void *ud, struct channel *ch)
 	sv_chan_free(c);
 	live_resume(n);
 	sv_chan_note(n, INCIDENT_STATE, "recovery settings reloaded");
-	log_struct(sv->log, LOG_INFO, &f, "channel %s: recovery settings reloaded (steps %s)",
-		   channel_name(ch), channel_config(ch)->sup.recovery_steps);
+	log_struct(sv->log, LOG_INFO, &f, "recovery settings reloaded (steps %s)",
+		   channel_config(ch)->sup.recovery_steps);
 }
 
 static void obs_on_channel(void *ud, struct channel *ch, bool added)
@@ -67,11 +65,8 @@ static void obs_on_channel(void *ud, struct channel *ch, bool added)
 	sv->chans[channel_slot(ch)] = sv_chan_free(sv->chans[channel_slot(ch)]);
 	if (added) {
 		sv->chans[channel_slot(ch)] = sv_chan_new(sv, ch);
-		if (!sv->chans[channel_slot(ch)]) {
-			struct log_fields f = {.channel = channel_name(ch)};
-			log_struct(sv->log, LOG_ERR, &f,
-				   "channel %s: no supervision (out of memory)", channel_name(ch));
-		}
+		if (!sv->chans[channel_slot(ch)])
+			channel_log_errno(ch, LOG_ERR, -ENOMEM, "no supervision: %m");
 	}
 }
 

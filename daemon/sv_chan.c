@@ -23,7 +23,7 @@ struct log_fields sv_chan_fields(struct sv_chan *c, const char *mid, int err)
 	return (struct log_fields){.message_id = mid,
 				   .channel = channel_name(c->ch),
 				   .device = channel_config(c->ch)->device,
-				   .err = err < 0 ? -err : err};
+				   .err = -err};
 }
 
 void sv_chan_note(struct sv_chan *c, enum incident_entry_kind kind, const char *fmt, ...)
@@ -174,8 +174,7 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	f = sv_chan_fields(c, NULL, 0);
 	if (recovery_config_check(&rc) < 0) {
 		log_struct(sv->log, LOG_ERR, &f,
-			   "channel %s: inconsistent recovery settings: recovery disabled",
-			   channel_name(ch));
+			   "inconsistent recovery settings: recovery disabled");
 		rc.n_steps = 0;
 	}
 	recovery_init(&c->rec, &rc);

@@ -25,8 +25,7 @@ void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, con
 		}
 	}
 	log_struct(sv->log, sev == RECOVERY_SEV_NOTICE ? LOG_NOTICE : LOG_WARNING, &f,
-		   "channel %s: fault %s (%s, #%llu): %s", channel_name(c->ch), kind, source,
-		   (unsigned long long)count, detail);
+		   "fault %s (%s, #%llu): %s", kind, source, (unsigned long long)count, detail);
 	daemon_publish_fault(sv->d, c->ch, kind, detail, source, count);
 	sv_chan_note(c, INCIDENT_FAULT, "%s %s: %s", source, kind, detail);
 	sv_incident_begin(c, kind, source, detail);
