@@ -1,78 +1,19 @@
 /* One RPMSG channel: tty ownership, frame decoding, send pacing, reopen and inotify. */
-#include "channel.h"
+#include "channel_int.h"
 
-#include <dirent.h>
+#include "tty.h"
+
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/inotify.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
-
-#include "txthread.h"
-
-#define CHANNEL_RBUF  65536
-#define CHANNEL_TXBUF 8192
-
-struct channel {
-	struct event_base *base;
-	const struct log *log;
-	struct conf_channel cfg; /* own copy */
-	unsigned slot;		 /* index in the daemon's table, for client masks */
-	const struct channel_ops *ops;
-	void *ud;
-
-	int fd;
-	dev_t rdev; /* of the open tty, to notice a replaced node */
-	struct event *ev_read, *ev_tx, *ev_reopen, *ev_sendq, *ev_inotify;
-	struct txthread *tx; /* writes the tty (the driver may block in write()) */
-	uint64_t tx_stalls_seen, tx_stall_ms_seen; /* the current writer's totals, counted */
-	int ino_fd, ino_wd;
-	char *dir, *base_name; /* dirname/basename of the device path */
-
-	enum channel_state state;
-	char reason[32];
-	char detail[160];
-	int last_err; /* negative errno of the last failure, 0 if none */
-	bool hold;    /* recovery owns reopening */
-	unsigned backoff_ms;
-	bool ever_opened;
-	int holder_pid;
-	char holder_comm[32];
-	struct ratelimit rl_open, rl_reject, rl_stall;
-
-	struct m7b_decoder dec;
-	uint8_t rbuf[CHANNEL_RBUF];
-	uint32_t tx_seq; /* next host -> M7 seq */
-	bool have_rx_seq;
-	uint32_t rx_seq;    /* last M7 -> host seq */
-	bool rx_since_open; /* a frame arrived since the tty was opened */
-
-	struct sendq *sq;
-
-	bool have_hello;
-	struct m7b_hello hello; /* name points at fw_name */
-	char fw_name[128];
-
-	struct channel_stats stats;
-};
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 const char *channel_state_to_string(enum channel_state s)
 {
@@ -141,7 +82,7 @@ void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
 	s->hello.name = s->fw_name;
 }
 
-static struct log_fields fields(const struct channel *ch, const char *mid)
+struct log_fields channel_fields(const struct channel *ch, const char *mid)
 {
 	return (struct log_fields){
 		.message_id = mid, .channel = ch->cfg.name, .device = ch->cfg.device};
@@ -149,7 +90,7 @@ static struct log_fields fields(const struct channel *ch, const char *mid)
 
 int channel_log_errno(const struct channel *ch, int prio, int r, const char *fmt, ...)
 {
-	struct log_fields f = fields(ch, NULL);
+	struct log_fields f = channel_fields(ch, NULL);
 	va_list ap;
 
 	f.err = r < 0 ? -r : r;
@@ -161,7 +102,6 @@ int channel_log_errno(const struct channel *ch, int prio, int r, const char *fmt
 }
 
 static void arm_sendq_timer(struct channel *ch);
-static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_tx(evutil_socket_t fd, short what, void *arg);
 
 void channel_set_state(struct channel *ch, enum channel_state st, const char *reason,
@@ -180,7 +120,7 @@ void channel_set_state(struct channel *ch, enum channel_state st, const char *re
 				  : (old == CHANNEL_UP || old == CHANNEL_OPENING)
 					  ? LOG_MID_CHANNEL_DOWN
 					  : NULL;
-		struct log_fields f = fields(ch, mid);
+		struct log_fields f = channel_fields(ch, mid);
 		log_struct(ch->log, st == CHANNEL_UP ? LOG_NOTICE : LOG_INFO, &f,
 			   "%s -> %s (%s%s%s)", channel_state_to_string(old),
 			   channel_state_to_string(st), reason, ch->detail[0] ? ": " : "",
@@ -259,12 +199,12 @@ static void close_fd(struct channel *ch)
 }
 
 /* Hands finished send requests to the owner and re-arms the deadline timer. */
-static void drain_sendq(struct channel *ch)
+void channel_sendq_drain(struct channel *ch)
 {
 	struct sendq_entry e;
 	enum sendq_result res;
 	uint8_t status;
-	uint64_t now = now_ms();
+	uint64_t now = channel_now_ms();
 	while (sendq_pop_done(ch->sq, now, &e, &res, &status)) {
 		if (res == SENDQ_OK)
 			ch->stats.sends++;
@@ -350,7 +290,7 @@ static void watch_dir(struct channel *ch)
 	ch->ino_wd = inotify_add_watch(ch->ino_fd, ch->dir,
 				       IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE |
 					       IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF);
-	if (ch->ino_wd < 0 && ratelimit_ok(&ch->rl_open, now_ms(), 1, 60000)) {
+	if (ch->ino_wd < 0 && ratelimit_ok(&ch->rl_open, channel_now_ms(), 1, 60000)) {
 		channel_log_errno(ch, LOG_INFO, -errno, "cannot watch %s (%m): polling for %s",
 				  ch->dir, ch->base_name);
 	}
@@ -358,75 +298,20 @@ static void watch_dir(struct channel *ch)
 
 /* ---- opening ---- */
 
-int channel_find_holder(const char *proc_root, const char *path, int *pid, char *comm,
-			size_t comm_cap)
-{
-	char target[PATH_MAX];
-	if (!realpath(path, target))
-		return -ENOENT;
-	DIR *d = opendir(proc_root);
-	if (!d)
-		return -ENOENT;
-	int self = getpid();
-	int found = -ENOENT;
-	struct dirent *de;
-	while (found < 0 && (de = readdir(d))) {
-		char *end;
-		long p = strtol(de->d_name, &end, 10);
-		if (*end || p <= 0 || p == self)
-			continue;
-		char fddir[PATH_MAX];
-		snprintf(fddir, sizeof fddir, "%s/%ld/fd", proc_root, p);
-		DIR *fds = opendir(fddir);
-		if (!fds)
-			continue;
-		struct dirent *fe;
-		while ((fe = readdir(fds))) {
-			if (fe->d_name[0] == '.')
-				continue;
-			char link[PATH_MAX + 300], dst[PATH_MAX];
-			snprintf(link, sizeof link, "%s/%s", fddir, fe->d_name);
-			ssize_t n = readlink(link, dst, sizeof dst - 1);
-			if (n <= 0)
-				continue;
-			dst[n] = '\0';
-			if (strcmp(dst, target) == 0) {
-				found = 0;
-				*pid = (int)p;
-				break;
-			}
-		}
-		closedir(fds);
-	}
-	closedir(d);
-	if (found == 0 && comm && comm_cap) {
-		comm[0] = '\0';
-		char cpath[PATH_MAX];
-		snprintf(cpath, sizeof cpath, "%s/%d/comm", proc_root, *pid);
-		FILE *f = fopen(cpath, "re");
-		if (f) {
-			if (fgets(comm, (int)comm_cap, f))
-				comm[strcspn(comm, "\n")] = '\0';
-			fclose(f);
-		}
-	}
-	return found;
-}
-
 static void note_holder(struct channel *ch, int err)
 {
 	ch->holder_pid = 0;
 	ch->holder_comm[0] = '\0';
 	char detail[160];
-	if (channel_find_holder("/proc", ch->cfg.device, &ch->holder_pid, ch->holder_comm,
-				sizeof ch->holder_comm) == 0) {
+	if (tty_find_holder("/proc", ch->cfg.device, &ch->holder_pid, ch->holder_comm,
+			    sizeof ch->holder_comm) == 0) {
 		snprintf(detail, sizeof detail, "held by pid %d (%s)", ch->holder_pid,
 			 ch->holder_comm);
 	} else {
 		snprintf(detail, sizeof detail, "held by another process (not visible in /proc)");
 	}
 	if (strcmp(ch->detail, detail) != 0 || ch->state != CHANNEL_DOWN) {
-		struct log_fields f = fields(ch, LOG_MID_CHANNEL_BUSY);
+		struct log_fields f = channel_fields(ch, LOG_MID_CHANNEL_BUSY);
 		f.err = -err;
 		log_struct(ch->log, LOG_WARNING, &f, "cannot own %s: %s", ch->cfg.device, detail);
 	}
@@ -453,8 +338,6 @@ static int queue_tx(struct channel *ch, const uint8_t *buf, size_t n)
 		return -ENOTCONN; /* the writer failed: on_tx closes the channel */
 	return r;
 }
-
-static void io_failed(struct channel *ch, int err);
 
 int channel_write_frame(struct channel *ch, uint8_t type, uint8_t port, uint8_t flags,
 			const void *payload, size_t len, uint32_t *seq_out)
@@ -495,57 +378,6 @@ static int say_hello(struct channel *ch)
 	return channel_write_frame(ch, M7B_T_HOST_HELLO, 0, 0, NULL, 0, NULL);
 }
 
-static const char *reason_for_errno(int err)
-{
-	switch (err) {
-	case ENOENT:
-	case ENODEV:
-	case ENXIO:
-		return "not_found";
-	case EACCES:
-	case EPERM:
-		return "permission";
-	case EBUSY:
-	case EWOULDBLOCK:
-		return "busy";
-	default:
-		return "open_failed";
-	}
-}
-
-static int try_open(struct channel *ch)
-{
-	int fd = open(ch->cfg.device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int err = 0;
-	struct termios t;
-	struct stat st;
-	/* flock keeps a second m7bridged (even as root) off; TIOCEXCL keeps everyone else
-	 * who does not hold CAP_SYS_ADMIN from opening it after us. */
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-		err = errno == EWOULDBLOCK ? EBUSY : errno;
-	else if (tcgetattr(fd, &t) < 0)
-		err = errno;
-	else if (ioctl(fd, TIOCEXCL) < 0)
-		err = errno;
-	else {
-		/* The default termios echoes, rewrites CR/LF and honours XON/XOFF. */
-		cfmakeraw(&t);
-		t.c_cc[VMIN] = 1;
-		t.c_cc[VTIME] = 0;
-		if (tcsetattr(fd, TCSANOW, &t) < 0 || fstat(fd, &st) < 0)
-			err = errno;
-	}
-	if (err) {
-		close(fd);
-		return -err;
-	}
-	ch->fd = fd;
-	ch->rdev = st.st_rdev;
-	return 0;
-}
-
 int channel_open_now(struct channel *ch)
 {
 	if (ch->fd >= 0)
@@ -553,7 +385,7 @@ int channel_open_now(struct channel *ch)
 	evtimer_del(ch->ev_reopen);
 	if (ch->ino_wd < 0)
 		watch_dir(ch);
-	int r = try_open(ch);
+	int r = tty_open_exclusive(ch->cfg.device, &ch->fd, &ch->rdev);
 	if (r < 0) {
 		ch->last_err = r;
 		if (r == -EBUSY) {
@@ -565,7 +397,7 @@ int channel_open_now(struct channel *ch)
 				channel_log_errno(ch, LOG_WARNING, r, "cannot open %s", detail);
 			channel_set_state(
 				ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
-				reason_for_errno(-r), detail);
+				tty_reason_for_errno(r), detail);
 		}
 		schedule_reopen(ch);
 		return r;
@@ -576,7 +408,7 @@ int channel_open_now(struct channel *ch)
 	m7b_decoder_reset(&ch->dec);
 	ch->have_rx_seq = false;
 	ch->rx_since_open = false;
-	ch->ev_read = event_new(ch->base, ch->fd, EV_READ | EV_PERSIST, on_read, ch);
+	ch->ev_read = event_new(ch->base, ch->fd, EV_READ | EV_PERSIST, channel_rx_on_read, ch);
 	ch->tx = txthread_new(ch->fd);
 	ch->tx_stalls_seen = ch->tx_stall_ms_seen = 0;
 	if (ch->tx)
@@ -597,8 +429,8 @@ int channel_open_now(struct channel *ch)
 	/* Someone who opened the tty before us would read part of the data. */
 	int pid;
 	char comm[32];
-	if (channel_find_holder("/proc", ch->cfg.device, &pid, comm, sizeof comm) == 0) {
-		struct log_fields f = fields(ch, LOG_MID_CHANNEL_BUSY);
+	if (tty_find_holder("/proc", ch->cfg.device, &pid, comm, sizeof comm) == 0) {
+		struct log_fields f = channel_fields(ch, LOG_MID_CHANNEL_BUSY);
 		log_struct(ch->log, LOG_WARNING, &f,
 			   "%s is also open in pid %d (%s): it will take part of the data",
 			   ch->cfg.device, pid, comm);
@@ -619,7 +451,7 @@ void channel_close(struct channel *ch, enum channel_state st, const char *reason
 	close_fd(ch);
 	ch->last_err = err;
 	sendq_fail_all(ch->sq);
-	drain_sendq(ch);
+	channel_sendq_drain(ch);
 	m7b_decoder_reset(&ch->dec);
 	ch->have_rx_seq = false;
 	channel_set_state(ch, st, reason, err ? strerror(-err) : "");
@@ -627,7 +459,7 @@ void channel_close(struct channel *ch, enum channel_state st, const char *reason
 }
 
 /* The tty failed (err: a negative errno): close it and try again later. */
-static void io_failed(struct channel *ch, int err)
+void channel_io_failed(struct channel *ch, int err)
 {
 	const char *reason = err == -EIO || err == -ENXIO || err == -ENODEV ? "hangup" : "io_error";
 	channel_log_errno(ch, LOG_WARNING, err, "%s: %m", ch->cfg.device);
@@ -669,10 +501,10 @@ void channel_start(struct channel *ch)
 
 /* ---- sending ---- */
 
-static void pump_sendq(struct channel *ch)
+void channel_sendq_pump(struct channel *ch)
 {
 	struct sendq_entry *e;
-	uint64_t now = now_ms();
+	uint64_t now = channel_now_ms();
 	while (ch->fd >= 0 && (e = sendq_next(ch->sq))) {
 		uint32_t seq;
 		int r = channel_write_frame(ch, M7B_T_SEND, e->port, 0, e->data, e->len, &seq);
@@ -689,10 +521,10 @@ int channel_send(struct channel *ch, const struct sendq_entry *e)
 {
 	if (ch->fd < 0 || (ch->state != CHANNEL_UP && ch->state != CHANNEL_OPENING))
 		return -ENOTCONN;
-	int r = sendq_push(ch->sq, e, now_ms());
+	int r = sendq_push(ch->sq, e, channel_now_ms());
 	if (r < 0)
 		return r;
-	pump_sendq(ch);
+	channel_sendq_pump(ch);
 	return 0;
 }
 
@@ -703,7 +535,7 @@ static void arm_sendq_timer(struct channel *ch)
 		evtimer_del(ch->ev_sendq);
 		return;
 	}
-	uint64_t now = now_ms();
+	uint64_t now = channel_now_ms();
 	uint64_t wait = d > now ? d - now : 0;
 	struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
 	evtimer_add(ch->ev_sendq, &tv);
@@ -712,8 +544,8 @@ static void arm_sendq_timer(struct channel *ch)
 static void on_sendq_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct channel *ch = arg;
-	drain_sendq(ch);
-	pump_sendq(ch);
+	channel_sendq_drain(ch);
+	channel_sendq_pump(ch);
 	if (ch->ops && ch->ops->on_batch_end)
 		ch->ops->on_batch_end(ch->ud, ch);
 }
@@ -724,8 +556,8 @@ static void on_tx(evutil_socket_t fd, short what, void *arg)
 	struct txthread_report r;
 	txthread_collect(ch->tx, &r);
 	if (r.stalls != ch->tx_stalls_seen) {
-		if (ratelimit_ok(&ch->rl_stall, now_ms(), 3, 60000)) {
-			struct log_fields f = fields(ch, NULL);
+		if (ratelimit_ok(&ch->rl_stall, channel_now_ms(), 3, 60000)) {
+			struct log_fields f = channel_fields(ch, NULL);
 			log_struct(
 				ch->log, LOG_WARNING, &f,
 				"writing %s blocked for up to %llu ms (%llu slow writes): the M7 "
@@ -739,161 +571,9 @@ static void on_tx(evutil_socket_t fd, short what, void *arg)
 		ch->tx_stall_ms_seen = r.stall_ms;
 	}
 	if (r.err)
-		io_failed(ch, -r.err);
+		channel_io_failed(ch, -r.err);
 	else
-		pump_sendq(ch);
-	if (ch->ops && ch->ops->on_batch_end)
-		ch->ops->on_batch_end(ch->ud, ch);
-}
-
-/* ---- receiving ---- */
-
-/* Unpacks the payload of a known type into m->u; false when it is malformed. Unknown
- * types are not malformed: they carry nothing the daemon reads. */
-static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
-{
-	switch (f->type) {
-	case M7B_T_HELLO:
-		return m7b_wire_unpack_hello(f, &m->u.hello) == 0;
-	case M7B_T_ACK:
-		return m7b_wire_unpack_ack(f, &m->u.ack) == 0;
-	case M7B_T_DATA:
-		return m7b_wire_unpack_data(f, &m->u.data) == 0;
-	case M7B_T_LOG:
-		return m7b_wire_unpack_log(f, &m->u.log) == 0;
-	case M7B_T_HEARTBEAT:
-		return m7b_wire_unpack_heartbeat(f, &m->u.heartbeat) == 0;
-	case M7B_T_SYNC_REPLY:
-		return m7b_wire_unpack_sync_reply(f, &m->u.sync_reply) == 0;
-	default:
-		return true;
-	}
-}
-
-/* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames. */
-static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
-{
-	uint32_t gap = 0;
-	if (f->type != M7B_T_HELLO && ch->have_rx_seq) {
-		gap = f->seq - (ch->rx_seq + 1);
-		if (gap >= 0x80000000u)
-			gap = 0;
-	}
-	ch->have_rx_seq = true;
-	ch->rx_seq = f->seq;
-	ch->stats.seq_gaps += gap;
-	return gap;
-}
-
-/* Keeps the firmware's identity; the message then carries the stored copy, whose name
- * is NUL-terminated. */
-static void take_hello(struct channel *ch, struct channel_msg *m)
-{
-	const struct m7b_hello *h = &m->u.hello;
-	m->new_boot = !ch->have_hello || h->boot_id != ch->hello.boot_id;
-	size_t n = h->name_len < sizeof ch->fw_name - 1 ? h->name_len : sizeof ch->fw_name - 1;
-	memcpy(ch->fw_name, h->name, n);
-	ch->fw_name[n] = '\0';
-	ch->hello = *h;
-	ch->hello.name = ch->fw_name;
-	ch->hello.name_len = n;
-	ch->have_hello = true;
-	m->u.hello = ch->hello;
-	sendq_hello(ch->sq, ch->hello.host_credits);
-	drain_sendq(ch);
-	pump_sendq(ch);
-}
-
-static void handle_frame(struct channel *ch, const struct m7b_frame *f)
-{
-	struct channel_msg m = {.frame = f, .first_after_open = !ch->rx_since_open};
-	ch->rx_since_open = true;
-	m.seq_gap = track_seq(ch, f);
-	m.bad_payload = !unpack_msg(f, &m);
-	if (m.bad_payload)
-		ch->stats.bad_payloads++;
-	switch (f->type) {
-	case M7B_T_HELLO:
-		if (!m.bad_payload)
-			take_hello(ch, &m);
-		break;
-	case M7B_T_ACK:
-		if (!m.bad_payload && m.u.ack.acked_type == M7B_T_SEND) {
-			sendq_ack(ch->sq, &m.u.ack);
-			drain_sendq(ch);
-			pump_sendq(ch);
-		}
-		break;
-	case M7B_T_DATA:
-		ch->stats.data_frames++;
-		break;
-	case M7B_T_HEARTBEAT:
-	case M7B_T_LOG:
-	case M7B_T_SYNC_REPLY:
-		break;
-	default:
-		ch->stats.unknown_types++;
-		break;
-	}
-	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
-		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
-	if (ch->ops && ch->ops->on_msg)
-		ch->ops->on_msg(ch->ud, ch, &m);
-}
-
-static void process(struct channel *ch, const uint8_t *buf, size_t n)
-{
-	const uint8_t *p = buf, *end = buf + n;
-	struct m7b_frame f;
-	uint64_t rejected = ch->dec.stats.rejected, frames = ch->dec.stats.frames;
-	while (ch->fd >= 0 && m7b_decoder_next(&ch->dec, &p, end, &f) == 1)
-		handle_frame(ch, &f);
-	if (ch->ops && ch->ops->on_decoded)
-		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
-				    ch->dec.stats.rejected - rejected);
-	if (ch->dec.stats.rejected != rejected &&
-	    ratelimit_ok(&ch->rl_reject, now_ms(), 5, 10000)) {
-		struct log_fields fl = fields(ch, NULL);
-		log_struct(ch->log, LOG_DEBUG, &fl,
-			   "discarded %llu candidate frame(s), last: %s (%llu noise bytes so far)",
-			   (unsigned long long)(ch->dec.stats.rejected - rejected),
-			   m7b_decoder_reject_name(ch->dec.last_reject),
-			   (unsigned long long)ch->dec.stats.noise_bytes);
-	}
-}
-
-/* Reads what is there. Returns 0 when drained (EAGAIN), 1 when more may follow (burst
- * limit), or a negative errno / -EPIPE for EOF. */
-static int read_burst(struct channel *ch, int max_reads)
-{
-	for (int i = 0; i < max_reads && ch->fd >= 0; i++) {
-		ssize_t n = read(ch->fd, ch->rbuf, sizeof ch->rbuf);
-		if (n > 0) {
-			process(ch, ch->rbuf, (size_t)n);
-			continue;
-		}
-		if (n == 0)
-			return -EPIPE;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN)
-			return 0;
-		return -errno;
-	}
-	return 1;
-}
-
-static void on_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct channel *ch = arg;
-	/* Bounded so that clients and other channels get their turn. */
-	int r = read_burst(ch, 4);
-	if (r == -EPIPE && ch->fd >= 0) {
-		channel_log_errno(ch, LOG_WARNING, 0, "%s: end of file (hung up)", ch->cfg.device);
-		channel_close(ch, CHANNEL_DOWN, "eof", 0);
-	} else if (r < 0 && ch->fd >= 0) {
-		io_failed(ch, r);
-	}
+		channel_sendq_pump(ch);
 	if (ch->ops && ch->ops->on_batch_end)
 		ch->ops->on_batch_end(ch->ud, ch);
 }
@@ -922,7 +602,7 @@ static void node_event(struct channel *ch, uint32_t mask)
 	if (!gone && !replaced)
 		return;
 	/* Take what the old node still holds before letting it go. */
-	(void)read_burst(ch, 16);
+	(void)channel_rx_burst(ch, 16);
 	if (ch->fd < 0)
 		return;
 	channel_close(ch, CHANNEL_DOWN, gone ? "device_removed" : "device_replaced", 0);

@@ -146,9 +146,4 @@ const char *channel_state_to_string(enum channel_state s);
 /* True when frames can be exchanged (tty open: opening or up). */
 bool channel_is_open(const struct channel *ch);
 
-/* Finds a process other than this one holding path open; fills pid and comm. Scans
- * proc_root (normally "/proc"). 0 if found, -ENOENT if none. */
-int channel_find_holder(const char *proc_root, const char *path, int *pid, char *comm,
-			size_t comm_cap);
-
 #endif

@@ -27,6 +27,7 @@
 #include "m7bridge/wire.h"
 
 #include "channel.h"
+#include "tty.h"
 
 /* The fake tty: each open() gives one end of a new socketpair; the test holds the other
  * (the M7's side). */
@@ -276,7 +277,7 @@ static void test_find_holder_in_a_fake_proc(void **state)
 	int pid = 0;
 	char comm[32] = "";
 	snprintf(p, sizeof(p), "%s/proc", f->dir);
-	assert_int_equal(channel_find_holder(p, dev, &pid, comm, sizeof(comm)), -ENOENT);
+	assert_int_equal(tty_find_holder(p, dev, &pid, comm, sizeof(comm)), -ENOENT);
 
 	snprintf(p, sizeof(p), "%s/proc/4242", f->dir);
 	assert_int_equal(mkdir(p, 0755), 0);
@@ -287,7 +288,7 @@ static void test_find_holder_in_a_fake_proc(void **state)
 	snprintf(p, sizeof(p), "%s/proc/4242/comm", f->dir);
 	put(p, "gpsd\n");
 	snprintf(p, sizeof(p), "%s/proc", f->dir);
-	assert_int_equal(channel_find_holder(p, dev, &pid, comm, sizeof(comm)), 0);
+	assert_int_equal(tty_find_holder(p, dev, &pid, comm, sizeof(comm)), 0);
 	assert_int_equal(pid, 4242);
 	assert_string_equal(comm, "gpsd");
 
