@@ -499,6 +499,91 @@ static cJSON *add_u64(cJSON *obj, const char *key, uint64_t v)
 	return cJSON_AddNumberToObject(obj, key, (double)v);
 }
 
+/* The members of one channel in STATUS; member order is part of the output. */
+static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
+{
+	cJSON_AddStringToObject(o, "name", c->name);
+	cJSON_AddStringToObject(o, "state", c->state);
+	add_u64(o, "frames", c->frames);
+	add_u64(o, "recoveries", c->recoveries);
+	cJSON_AddStringToObject(o, "device", c->device);
+	if (c->reason && c->reason[0])
+		cJSON_AddStringToObject(o, "reason", c->reason);
+	add_u64(o, "bytes", c->bytes);
+	add_u64(o, "data_frames", c->data_frames);
+	add_u64(o, "seq_gaps", c->seq_gaps);
+	add_u64(o, "bad_crc", c->bad_crc);
+	add_u64(o, "resyncs", c->resyncs);
+	add_u64(o, "noise_bytes", c->noise_bytes);
+	add_u64(o, "reopens", c->reopens);
+	add_u64(o, "unknown_types", c->unknown_types);
+	add_u64(o, "sends", c->sends);
+	add_u64(o, "send_errors", c->send_errors);
+	add_u64(o, "send_queue", c->send_queue);
+	add_u64(o, "write_stalls", c->write_stalls);
+	add_u64(o, "write_stall_ms", c->write_stall_ms);
+	if (c->has_credits)
+		cJSON_AddNumberToObject(o, "credits", c->credits);
+	if (c->has_firmware) {
+		cJSON *fw = cJSON_AddObjectToObject(o, "firmware");
+		if (fw) {
+			cJSON_AddStringToObject(fw, "name", c->fw_name ? c->fw_name : "");
+			add_u64(fw, "boot_id", c->boot_id);
+			add_u64(fw, "tick_hz", c->tick_hz);
+			add_u64(fw, "max_payload", c->max_payload);
+		}
+	}
+	if (c->holder_pid > 0) {
+		cJSON *h = cJSON_AddObjectToObject(o, "holder");
+		if (h) {
+			cJSON_AddNumberToObject(h, "pid", c->holder_pid);
+			if (c->holder_comm && c->holder_comm[0])
+				cJSON_AddStringToObject(h, "comm", c->holder_comm);
+		}
+	}
+}
+
+static void status_client_json(cJSON *o, const struct proto_status_client *c)
+{
+	add_u64(o, "id", c->id);
+	if (c->pid > 0)
+		cJSON_AddNumberToObject(o, "pid", c->pid);
+	if (c->uid >= 0)
+		cJSON_AddNumberToObject(o, "uid", (double)c->uid);
+	cJSON_AddBoolToObject(o, "watching", c->watching);
+	cJSON_AddStringToObject(o, "policy", proto_policy_to_string(c->policy));
+	add_u64(o, "delivered", c->delivered);
+	add_u64(o, "dropped", c->dropped);
+	add_u64(o, "queued_bytes", c->queued_bytes);
+}
+
+/* Appends a new object to arr; NULL (nothing added) on ENOMEM. */
+static cJSON *add_object(cJSON *arr)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o && cJSON_AddItemToArray(arr, o))
+		return o;
+	cJSON_Delete(o);
+	return NULL;
+}
+
+/* cJSON's text plus the newline that ends every object; frees text. */
+static char *as_line(char *text, size_t *len)
+{
+	if (!text)
+		return NULL;
+	size_t n = strlen(text);
+	char *line = realloc(text, n + 2);
+	if (!line) {
+		free(text);
+		return NULL;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	*len = n + 1;
+	return line;
+}
+
 char *proto_render_status(const struct proto_status *s, size_t *len)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -513,52 +598,10 @@ char *proto_render_status(const struct proto_status *s, size_t *len)
 	cJSON *chans = cJSON_AddArrayToObject(root, "channels");
 	ok = ok && chans;
 	for (unsigned i = 0; ok && i < s->nchannels; i++) {
-		const struct proto_status_channel *c = &s->channels[i];
-		cJSON *o = cJSON_CreateObject();
-		if (!o || !cJSON_AddItemToArray(chans, o)) {
-			cJSON_Delete(o);
-			ok = false;
-			break;
-		}
-		cJSON_AddStringToObject(o, "name", c->name);
-		cJSON_AddStringToObject(o, "state", c->state);
-		add_u64(o, "frames", c->frames);
-		add_u64(o, "recoveries", c->recoveries);
-		cJSON_AddStringToObject(o, "device", c->device);
-		if (c->reason && c->reason[0])
-			cJSON_AddStringToObject(o, "reason", c->reason);
-		add_u64(o, "bytes", c->bytes);
-		add_u64(o, "data_frames", c->data_frames);
-		add_u64(o, "seq_gaps", c->seq_gaps);
-		add_u64(o, "bad_crc", c->bad_crc);
-		add_u64(o, "resyncs", c->resyncs);
-		add_u64(o, "noise_bytes", c->noise_bytes);
-		add_u64(o, "reopens", c->reopens);
-		add_u64(o, "unknown_types", c->unknown_types);
-		add_u64(o, "sends", c->sends);
-		add_u64(o, "send_errors", c->send_errors);
-		add_u64(o, "send_queue", c->send_queue);
-		add_u64(o, "write_stalls", c->write_stalls);
-		add_u64(o, "write_stall_ms", c->write_stall_ms);
-		if (c->has_credits)
-			cJSON_AddNumberToObject(o, "credits", c->credits);
-		if (c->has_firmware) {
-			cJSON *fw = cJSON_AddObjectToObject(o, "firmware");
-			if (fw) {
-				cJSON_AddStringToObject(fw, "name", c->fw_name ? c->fw_name : "");
-				add_u64(fw, "boot_id", c->boot_id);
-				add_u64(fw, "tick_hz", c->tick_hz);
-				add_u64(fw, "max_payload", c->max_payload);
-			}
-		}
-		if (c->holder_pid > 0) {
-			cJSON *h = cJSON_AddObjectToObject(o, "holder");
-			if (h) {
-				cJSON_AddNumberToObject(h, "pid", c->holder_pid);
-				if (c->holder_comm && c->holder_comm[0])
-					cJSON_AddStringToObject(h, "comm", c->holder_comm);
-			}
-		}
+		cJSON *o = add_object(chans);
+		if (o)
+			status_channel_json(o, &s->channels[i]);
+		ok = o != NULL;
 	}
 	ok = ok && cJSON_AddStringToObject(root, "release", s->release);
 	ok = ok && add_u64(root, "uptime_ms", s->uptime_ms);
@@ -566,38 +609,14 @@ char *proto_render_status(const struct proto_status *s, size_t *len)
 	cJSON *cls = ok ? cJSON_AddArrayToObject(root, "clients") : NULL;
 	ok = ok && cls;
 	for (unsigned i = 0; ok && i < s->nclients; i++) {
-		const struct proto_status_client *c = &s->clients[i];
-		cJSON *o = cJSON_CreateObject();
-		if (!o || !cJSON_AddItemToArray(cls, o)) {
-			cJSON_Delete(o);
-			ok = false;
-			break;
-		}
-		add_u64(o, "id", c->id);
-		if (c->pid > 0)
-			cJSON_AddNumberToObject(o, "pid", c->pid);
-		if (c->uid >= 0)
-			cJSON_AddNumberToObject(o, "uid", (double)c->uid);
-		cJSON_AddBoolToObject(o, "watching", c->watching);
-		cJSON_AddStringToObject(o, "policy", proto_policy_to_string(c->policy));
-		add_u64(o, "delivered", c->delivered);
-		add_u64(o, "dropped", c->dropped);
-		add_u64(o, "queued_bytes", c->queued_bytes);
+		cJSON *o = add_object(cls);
+		if (o)
+			status_client_json(o, &s->clients[i]);
+		ok = o != NULL;
 	}
 	char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
 	cJSON_Delete(root);
-	if (!text)
-		return NULL;
-	size_t n = strlen(text);
-	char *line = realloc(text, n + 2);
-	if (!line) {
-		free(text);
-		return NULL;
-	}
-	line[n] = '\n';
-	line[n + 1] = '\0';
-	*len = n + 1;
-	return line;
+	return as_line(text, len);
 }
 
 /* ---- requests ---- */
@@ -663,95 +682,106 @@ static int get_string(const cJSON *root, const char *key, char *dst, size_t cap,
 	return 1;
 }
 
+static int parse_watch_channels(const cJSON *it, struct proto_request *req, struct proto_error *e)
+{
+	if (!cJSON_IsArray(it))
+		return fail(e, PROTO_E_BAD_TYPE, "\"channels\" must be an array of strings");
+	int n = cJSON_GetArraySize(it);
+	if (n > 1024)
+		return fail(e, PROTO_E_BAD_VALUE, "\"channels\" has too many entries");
+	req->all_channels = false;
+	req->channels = calloc((size_t)(n ? n : 1), sizeof *req->channels);
+	if (!req->channels)
+		return fail(e, PROTO_E_INTERNAL, "out of memory");
+	const cJSON *c;
+	cJSON_ArrayForEach(c, it)
+	{
+		if (!cJSON_IsString(c))
+			return fail(e, PROTO_E_BAD_TYPE,
+				    "\"channels\" must be an array of strings");
+		if (strlen(c->valuestring) >= PROTO_NAME_MAX)
+			return fail(e, PROTO_E_BAD_VALUE, "channel name too long");
+		strcpy(req->channels[req->nchannels++], c->valuestring);
+	}
+	return 0;
+}
+
+static int parse_watch_ports(const cJSON *it, struct proto_request *req, struct proto_error *e)
+{
+	if (!cJSON_IsArray(it))
+		return fail(e, PROTO_E_BAD_TYPE, "\"ports\" must be an array of integers");
+	memset(req->ports, 0, sizeof req->ports);
+	const cJSON *p;
+	cJSON_ArrayForEach(p, it)
+	{
+		long v;
+		if (!int_in(p, 0, 255, &v))
+			return fail(e, PROTO_E_BAD_TYPE, "\"ports\" must hold integers 0..255");
+		req->ports[v >> 6] |= 1ull << (v & 63);
+	}
+	return 0;
+}
+
+static int parse_watch_classes(const cJSON *it, struct proto_request *req, struct proto_error *e)
+{
+	if (!cJSON_IsArray(it))
+		return fail(e, PROTO_E_BAD_TYPE, "\"classes\" must be an array of strings");
+	req->classes = 0;
+	const cJSON *c;
+	cJSON_ArrayForEach(c, it)
+	{
+		if (!cJSON_IsString(c))
+			return fail(e, PROTO_E_BAD_TYPE, "\"classes\" must be an array of strings");
+		unsigned bit = proto_class_from_string(c->valuestring);
+		if (!bit)
+			return fail(e, PROTO_E_BAD_VALUE,
+				    "unknown class (FRAME, STATE, LOG, HELLO, HEARTBEAT, FAULT)");
+		req->classes |= bit;
+	}
+	return 0;
+}
+
+/* An optional string member that must be one of two words: *out = v1 or v2. */
+static int parse_choice(const cJSON *root, const char *key, const char *w1, int v1, const char *w2,
+			int v2, int *out, const char *why, struct proto_error *e)
+{
+	char s[16];
+	int r = get_string(root, key, s, sizeof s, false, e);
+	if (r <= 0)
+		return r;
+	if (strcmp(s, w1) == 0)
+		*out = v1;
+	else if (strcmp(s, w2) == 0)
+		*out = v2;
+	else
+		return fail(e, PROTO_E_BAD_VALUE, "%s", why);
+	return 0;
+}
+
 static int parse_watch(const cJSON *root, struct proto_request *req, struct proto_error *e)
 {
+	const cJSON *it;
+	int r = 0, enc = PROTO_ENC_BASE64, pol = PROTO_POLICY_DROP;
+
 	req->all_channels = true;
 	memset(req->ports, 0xff, sizeof req->ports);
 	req->classes = PROTO_C_ALL;
-	req->encoding = PROTO_ENC_BASE64;
-	req->policy = PROTO_POLICY_DROP;
-
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "channels");
-	if (it) {
-		if (!cJSON_IsArray(it))
-			return fail(e, PROTO_E_BAD_TYPE,
-				    "\"channels\" must be an array of strings");
-		int n = cJSON_GetArraySize(it);
-		if (n > 1024)
-			return fail(e, PROTO_E_BAD_VALUE, "\"channels\" has too many entries");
-		req->all_channels = false;
-		req->channels = calloc((size_t)(n ? n : 1), sizeof *req->channels);
-		if (!req->channels)
-			return fail(e, PROTO_E_INTERNAL, "out of memory");
-		const cJSON *c;
-		cJSON_ArrayForEach(c, it)
-		{
-			if (!cJSON_IsString(c))
-				return fail(e, PROTO_E_BAD_TYPE,
-					    "\"channels\" must be an array of strings");
-			if (strlen(c->valuestring) >= PROTO_NAME_MAX)
-				return fail(e, PROTO_E_BAD_VALUE, "channel name too long");
-			strcpy(req->channels[req->nchannels++], c->valuestring);
-		}
-	}
-	it = cJSON_GetObjectItemCaseSensitive(root, "ports");
-	if (it) {
-		if (!cJSON_IsArray(it))
-			return fail(e, PROTO_E_BAD_TYPE, "\"ports\" must be an array of integers");
-		memset(req->ports, 0, sizeof req->ports);
-		const cJSON *p;
-		cJSON_ArrayForEach(p, it)
-		{
-			long v;
-			if (!int_in(p, 0, 255, &v))
-				return fail(e, PROTO_E_BAD_TYPE,
-					    "\"ports\" must hold integers 0..255");
-			req->ports[v >> 6] |= 1ull << (v & 63);
-		}
-	}
-	it = cJSON_GetObjectItemCaseSensitive(root, "classes");
-	if (it) {
-		if (!cJSON_IsArray(it))
-			return fail(e, PROTO_E_BAD_TYPE, "\"classes\" must be an array of strings");
-		req->classes = 0;
-		const cJSON *c;
-		cJSON_ArrayForEach(c, it)
-		{
-			if (!cJSON_IsString(c))
-				return fail(e, PROTO_E_BAD_TYPE,
-					    "\"classes\" must be an array of strings");
-			unsigned bit = proto_class_from_string(c->valuestring);
-			if (!bit)
-				return fail(e, PROTO_E_BAD_VALUE,
-					    "unknown class (FRAME, STATE, LOG, HELLO, HEARTBEAT, "
-					    "FAULT)");
-			req->classes |= bit;
-		}
-	}
-	char s[16];
-	int r = get_string(root, "encoding", s, sizeof s, false, e);
-	if (r < 0)
-		return r;
-	if (r > 0) {
-		if (strcmp(s, "base64") == 0)
-			req->encoding = PROTO_ENC_BASE64;
-		else if (strcmp(s, "hex") == 0)
-			req->encoding = PROTO_ENC_HEX;
-		else
-			return fail(e, PROTO_E_BAD_VALUE, "\"encoding\" must be base64 or hex");
-	}
-	r = get_string(root, "policy", s, sizeof s, false, e);
-	if (r < 0)
-		return r;
-	if (r > 0) {
-		if (strcmp(s, "drop") == 0)
-			req->policy = PROTO_POLICY_DROP;
-		else if (strcmp(s, "disconnect") == 0)
-			req->policy = PROTO_POLICY_DISCONNECT;
-		else
-			return fail(e, PROTO_E_BAD_VALUE, "\"policy\" must be drop or disconnect");
-	}
-	return 0;
+	if ((it = cJSON_GetObjectItemCaseSensitive(root, "channels")))
+		r = parse_watch_channels(it, req, e);
+	if (r == 0 && (it = cJSON_GetObjectItemCaseSensitive(root, "ports")))
+		r = parse_watch_ports(it, req, e);
+	if (r == 0 && (it = cJSON_GetObjectItemCaseSensitive(root, "classes")))
+		r = parse_watch_classes(it, req, e);
+	if (r == 0)
+		r = parse_choice(root, "encoding", "base64", PROTO_ENC_BASE64, "hex", PROTO_ENC_HEX,
+				 &enc, "\"encoding\" must be base64 or hex", e);
+	if (r == 0)
+		r = parse_choice(root, "policy", "drop", PROTO_POLICY_DROP, "disconnect",
+				 PROTO_POLICY_DISCONNECT, &pol,
+				 "\"policy\" must be drop or disconnect", e);
+	req->encoding = (enum proto_encoding)enc;
+	req->policy = (enum proto_policy)pol;
+	return r < 0 ? r : 0;
 }
 
 static int parse_send(const cJSON *root, struct proto_request *req, struct proto_error *e)
@@ -786,6 +816,48 @@ static int parse_send(const cJSON *root, struct proto_request *req, struct proto
 		return fail(e, PROTO_E_BAD_VALUE, "nothing to send");
 	req->len = (size_t)len;
 	return 0;
+}
+
+/* The members each built-in command takes. */
+static int parse_members(const cJSON *root, struct proto_request *req, struct proto_error *e)
+{
+	int r;
+	switch (req->cmd) {
+	case PROTO_CMD_WATCH:
+		return parse_watch(root, req, e);
+	case PROTO_CMD_SEND:
+		return parse_send(root, req, e);
+	case PROTO_CMD_RECOVER:
+		r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
+		if (r < 0)
+			return r;
+		r = get_string(root, "action", req->action, sizeof req->action, false, e);
+		if (r < 0)
+			return r;
+		if (r > 0 && strcmp(req->action, "resync") && strcmp(req->action, "reopen") &&
+		    strcmp(req->action, "driver") && strcmp(req->action, "remoteproc"))
+			return fail(e, PROTO_E_BAD_VALUE,
+				    "\"action\" must be resync, reopen, driver or remoteproc");
+		return 0;
+	case PROTO_CMD_RELOAD:
+		r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
+		if (r < 0)
+			return r;
+		r = get_string(root, "firmware", req->firmware, sizeof req->firmware, false, e);
+		if (r < 0)
+			return r;
+		if (r > 0 && (!req->firmware[0] || strchr(req->firmware, '/') ||
+			      strcmp(req->firmware, ".") == 0 || strcmp(req->firmware, "..") == 0))
+			return fail(e, PROTO_E_BAD_VALUE,
+				    "\"firmware\" must be a plain file name under /lib/firmware");
+		return 0;
+	case PROTO_CMD_INCIDENTS:
+		r = get_string(root, "channel", req->channel, sizeof req->channel, false, e);
+		return r < 0 ? r : 0;
+	default:
+		/* Other commands (registered handlers) read their own members from json. */
+		return 0;
+	}
 }
 
 int proto_parse_request(const char *line, size_t len, struct proto_request *req,
@@ -839,41 +911,5 @@ int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 		if (strcmp(cmds[i].name, req->cmd_name) == 0)
 			req->cmd = cmds[i].cmd;
 
-	int r;
-	switch (req->cmd) {
-	case PROTO_CMD_WATCH:
-		return parse_watch(root, req, e);
-	case PROTO_CMD_SEND:
-		return parse_send(root, req, e);
-	case PROTO_CMD_RECOVER:
-		r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
-		if (r < 0)
-			return r;
-		r = get_string(root, "action", req->action, sizeof req->action, false, e);
-		if (r < 0)
-			return r;
-		if (r > 0 && strcmp(req->action, "resync") && strcmp(req->action, "reopen") &&
-		    strcmp(req->action, "driver") && strcmp(req->action, "remoteproc"))
-			return fail(e, PROTO_E_BAD_VALUE,
-				    "\"action\" must be resync, reopen, driver or remoteproc");
-		return 0;
-	case PROTO_CMD_RELOAD:
-		r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
-		if (r < 0)
-			return r;
-		r = get_string(root, "firmware", req->firmware, sizeof req->firmware, false, e);
-		if (r < 0)
-			return r;
-		if (r > 0 && (!req->firmware[0] || strchr(req->firmware, '/') ||
-			      strcmp(req->firmware, ".") == 0 || strcmp(req->firmware, "..") == 0))
-			return fail(e, PROTO_E_BAD_VALUE,
-				    "\"firmware\" must be a plain file name under /lib/firmware");
-		return 0;
-	case PROTO_CMD_INCIDENTS:
-		r = get_string(root, "channel", req->channel, sizeof req->channel, false, e);
-		return r < 0 ? r : 0;
-	default:
-		/* Other commands (registered handlers) read their own members from json. */
-		return 0;
-	}
+	return parse_members(root, req, e);
 }
