@@ -2,6 +2,7 @@
 #include "channel_int.h"
 
 #include "tty.h"
+#include "macro.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,24 +16,15 @@
 
 #include <event2/event.h>
 
-const char *channel_state_to_string(enum channel_state s)
-{
-	switch (s) {
-	case CHANNEL_DOWN:
-		return "down";
-	case CHANNEL_OPENING:
-		return "opening";
-	case CHANNEL_UP:
-		return "up";
-	case CHANNEL_RECOVERING:
-		return "recovering";
-	case CHANNEL_RELOADING:
-		return "reloading";
-	case CHANNEL_FAILED:
-		return "failed";
-	}
-	return "unknown";
-}
+static const char *const channel_state_names[] = {
+	[CHANNEL_DOWN] = "down",
+	[CHANNEL_OPENING] = "opening",
+	[CHANNEL_UP] = "up",
+	[CHANNEL_RECOVERING] = "recovering",
+	[CHANNEL_RELOADING] = "reloading",
+	[CHANNEL_FAILED] = "failed",
+};
+DEFINE_STRING_TABLE_LOOKUP(channel_state, enum channel_state, channel_state_names)
 
 bool channel_is_open(const struct channel *ch)
 {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "m7bridge/hex.h"
+#include "macro.h"
 
 /* Longest message worth matching: every format below is far shorter. */
 #define KLOG_LINE_MAX 1024
@@ -113,27 +114,15 @@ static const char *const kind_names[KLOG_KIND_COUNT] = {
 	[KLOG_TTY_REMOVED] = "tty_removed",
 };
 
-const char *klog_kind_to_string(enum klog_kind kind)
-{
-	if ((unsigned)kind >= KLOG_KIND_COUNT || !kind_names[kind])
-		return "unknown";
-	return kind_names[kind];
-}
+DEFINE_STRING_TABLE_LOOKUP(klog_kind, enum klog_kind, kind_names)
 
-const char *klog_impact_to_string(enum klog_impact impact)
-{
-	switch (impact) {
-	case KLOG_INFO:
-		return "info";
-	case KLOG_NOTICE:
-		return "notice";
-	case KLOG_DEGRADED:
-		return "degraded";
-	case KLOG_DOWN:
-		return "down";
-	}
-	return "unknown";
-}
+static const char *const klog_impact_names[] = {
+	[KLOG_INFO] = "info",
+	[KLOG_NOTICE] = "notice",
+	[KLOG_DEGRADED] = "degraded",
+	[KLOG_DOWN] = "down",
+};
+DEFINE_STRING_TABLE_LOOKUP(klog_impact, enum klog_impact, klog_impact_names)
 
 /* What a match captured; written along the successful path only. */
 struct klog_caps {

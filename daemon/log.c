@@ -1,5 +1,6 @@
 /* Daemon logging: sd_journal_send with structured fields, or stderr in the foreground. */
 #include "log.h"
+#include "macro.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,12 +31,7 @@ int log_level_from_string(const char *s)
 	return -EINVAL;
 }
 
-const char *log_level_to_string(int level)
-{
-	if (level < 0 || level > 7)
-		return "unknown";
-	return level_names[level];
-}
+DEFINE_STRING_TABLE_LOOKUP(log_level, int, level_names)
 
 void log_structv(const struct log *l, int prio, const struct log_fields *f, const char *fmt,
 		 va_list ap)

@@ -70,15 +70,17 @@ const char *proto_class_to_string(unsigned cls)
 	return "unknown";
 }
 
-const char *proto_encoding_to_string(enum proto_encoding e)
-{
-	return e == PROTO_ENC_HEX ? "hex" : "base64";
-}
+static const char *const encoding_names[] = {
+	[PROTO_ENC_BASE64] = "base64",
+	[PROTO_ENC_HEX] = "hex",
+};
+DEFINE_STRING_TABLE_LOOKUP(proto_encoding, enum proto_encoding, encoding_names)
 
-const char *proto_policy_to_string(enum proto_policy p)
-{
-	return p == PROTO_POLICY_DISCONNECT ? "disconnect" : "drop";
-}
+static const char *const policy_names[] = {
+	[PROTO_POLICY_DROP] = "drop",
+	[PROTO_POLICY_DISCONNECT] = "disconnect",
+};
+DEFINE_STRING_TABLE_LOOKUP(proto_policy, enum proto_policy, policy_names)
 
 static const char *const hb_names[M7B_HB_NCOUNTERS] = {
 	[M7B_HB_UART_RX_BYTES] = "uart_rx_bytes",
@@ -619,4 +621,3 @@ char *proto_render_status(const struct proto_status *s, size_t *len)
 	cJSON_Delete(root);
 	return as_line(text, len);
 }
-

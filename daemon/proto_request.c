@@ -16,7 +16,6 @@
 
 #include "macro.h"
 
-
 static int fail(struct proto_error *e, enum proto_err code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

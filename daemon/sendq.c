@@ -1,5 +1,6 @@
 /* Per-channel send queue paced by firmware credits. Pure logic, time passed in. */
 #include "sendq.h"
+#include "macro.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -174,21 +175,8 @@ unsigned sendq_length(const struct sendq *q)
 	return q->count;
 }
 
-const char *sendq_result_to_string(enum sendq_result r)
-{
-	switch (r) {
-	case SENDQ_OK:
-		return "ok";
-	case SENDQ_REJECTED:
-		return "rejected";
-	case SENDQ_ACK_LOST:
-		return "ack_lost";
-	case SENDQ_TIMEOUT:
-		return "timeout";
-	case SENDQ_DOWN:
-		return "down";
-	case SENDQ_RESTARTED:
-		return "restarted";
-	}
-	return "unknown";
-}
+static const char *const sendq_result_names[] = {
+	[SENDQ_OK] = "ok",	     [SENDQ_REJECTED] = "rejected", [SENDQ_ACK_LOST] = "ack_lost",
+	[SENDQ_TIMEOUT] = "timeout", [SENDQ_DOWN] = "down",	    [SENDQ_RESTARTED] = "restarted",
+};
+DEFINE_STRING_TABLE_LOOKUP(sendq_result, enum sendq_result, sendq_result_names)
