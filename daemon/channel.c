@@ -67,10 +67,10 @@ void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
 		.has_credits = ch->sq->credits_known && ch->fd >= 0,
 		.credits = ch->sq->credits,
 	};
-	snprintf(s->reason, sizeof s->reason, "%s", ch->reason);
-	snprintf(s->detail, sizeof s->detail, "%s", ch->detail);
-	snprintf(s->fw_name, sizeof s->fw_name, "%s", ch->fw_name);
-	snprintf(s->holder_comm, sizeof s->holder_comm, "%s", ch->holder_comm);
+	snprintf(s->reason, sizeof(s->reason), "%s", ch->reason);
+	snprintf(s->detail, sizeof(s->detail), "%s", ch->detail);
+	snprintf(s->fw_name, sizeof(s->fw_name), "%s", ch->fw_name);
+	snprintf(s->holder_comm, sizeof(s->holder_comm), "%s", ch->holder_comm);
 	s->hello.name = s->fw_name;
 }
 
@@ -105,8 +105,8 @@ void channel_set_state(struct channel *ch, enum channel_state st, const char *re
 	if (same)
 		return;
 	ch->state = st;
-	snprintf(ch->reason, sizeof ch->reason, "%s", reason);
-	snprintf(ch->detail, sizeof ch->detail, "%s", detail ? detail : "");
+	snprintf(ch->reason, sizeof(ch->reason), "%s", reason);
+	snprintf(ch->detail, sizeof(ch->detail), "%s", detail ? detail : "");
 	if (old != st) {
 		const char *mid = st == CHANNEL_UP ? LOG_MID_CHANNEL_UP
 				  : (old == CHANNEL_UP || old == CHANNEL_OPENING)
@@ -143,7 +143,7 @@ static void on_sendq_timer(evutil_socket_t fd, short what, void *arg);
 struct channel *channel_new(struct event_base *base, const struct conf_channel *cfg, unsigned slot,
 			    const struct log *log, const struct channel_ops *ops, void *ud)
 {
-	struct channel *ch = calloc(1, sizeof *ch);
+	struct channel *ch = calloc(1, sizeof(*ch));
 	if (!ch)
 		return NULL;
 	ch->fd = -1;
@@ -155,7 +155,7 @@ struct channel *channel_new(struct event_base *base, const struct conf_channel *
 	ch->ops = ops;
 	ch->ud = ud;
 	ch->state = CHANNEL_DOWN;
-	snprintf(ch->reason, sizeof ch->reason, "startup");
+	snprintf(ch->reason, sizeof(ch->reason), "startup");
 	if (conf_channel_copy(&ch->cfg, cfg) < 0)
 		goto fail;
 	split_path(ch);
@@ -296,11 +296,11 @@ static void note_holder(struct channel *ch, int err)
 	ch->holder_comm[0] = '\0';
 	char detail[160];
 	if (tty_find_holder("/proc", ch->cfg.device, &ch->holder_pid, ch->holder_comm,
-			    sizeof ch->holder_comm) == 0) {
-		snprintf(detail, sizeof detail, "held by pid %d (%s)", ch->holder_pid,
+			    sizeof(ch->holder_comm)) == 0) {
+		snprintf(detail, sizeof(detail), "held by pid %d (%s)", ch->holder_pid,
 			 ch->holder_comm);
 	} else {
-		snprintf(detail, sizeof detail, "held by another process (not visible in /proc)");
+		snprintf(detail, sizeof(detail), "held by another process (not visible in /proc)");
 	}
 	if (strcmp(ch->detail, detail) != 0 || ch->state != CHANNEL_DOWN) {
 		struct log_fields f = channel_fields(ch, LOG_MID_CHANNEL_BUSY);
@@ -346,7 +346,7 @@ int channel_write_frame(struct channel *ch, uint8_t type, uint8_t port, uint8_t 
 			      .seq = ch->tx_seq,
 			      .len = (uint16_t)len};
 	struct m7b_part part = {payload, len};
-	int n = m7b_wire_encode(buf, sizeof buf, &h, &part, len ? 1 : 0);
+	int n = m7b_wire_encode(buf, sizeof(buf), &h, &part, len ? 1 : 0);
 	if (n < 0)
 		return n == -M7B_EMSGSIZE ? -EMSGSIZE : -ENOBUFS;
 	int r = queue_tx(ch, buf, (size_t)n);
@@ -384,7 +384,7 @@ int channel_open_now(struct channel *ch)
 			note_holder(ch, r);
 		} else {
 			char detail[160];
-			snprintf(detail, sizeof detail, "%s: %s", ch->cfg.device, strerror(-r));
+			snprintf(detail, sizeof(detail), "%s: %s", ch->cfg.device, strerror(-r));
 			if (r != -ENOENT && strcmp(ch->detail, detail) != 0)
 				channel_log_errno(ch, LOG_WARNING, r, "cannot open %s", detail);
 			channel_set_state(
@@ -421,7 +421,7 @@ int channel_open_now(struct channel *ch)
 	/* Someone who opened the tty before us would read part of the data. */
 	int pid;
 	char comm[32];
-	if (tty_find_holder("/proc", ch->cfg.device, &pid, comm, sizeof comm) == 0) {
+	if (tty_find_holder("/proc", ch->cfg.device, &pid, comm, sizeof(comm)) == 0) {
 		struct log_fields f = channel_fields(ch, LOG_MID_CHANNEL_BUSY);
 		log_struct(ch->log, LOG_WARNING, &f,
 			   "%s is also open in pid %d (%s): it will take part of the data",
@@ -607,13 +607,13 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
 	struct channel *ch = arg;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	for (;;) {
-		ssize_t n = read(ch->ino_fd, buf, sizeof buf);
+		ssize_t n = read(ch->ino_fd, buf, sizeof(buf));
 		if (n <= 0)
 			break;
 		for (char *p = buf; p < buf + n;) {
 			/* The kernel pads each name so every record stays aligned. */
 			struct inotify_event *ev = (struct inotify_event *)(void *)p;
-			p += sizeof *ev + ev->len;
+			p += sizeof(*ev) + ev->len;
 			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
 				/* The directory itself went away: fall back to polling until it
 				 * can be watched again. */

@@ -51,7 +51,7 @@ static void take_hello(struct channel *ch, struct channel_msg *m)
 {
 	const struct m7b_hello *h = &m->u.hello;
 	m->new_boot = !ch->have_hello || h->boot_id != ch->hello.boot_id;
-	size_t n = h->name_len < sizeof ch->fw_name - 1 ? h->name_len : sizeof ch->fw_name - 1;
+	size_t n = h->name_len < sizeof(ch->fw_name) - 1 ? h->name_len : sizeof(ch->fw_name) - 1;
 	memcpy(ch->fw_name, h->name, n);
 	ch->fw_name[n] = '\0';
 	ch->hello = *h;
@@ -125,7 +125,7 @@ static void process(struct channel *ch, const uint8_t *buf, size_t n)
 int channel_rx_burst(struct channel *ch, int max_reads)
 {
 	for (int i = 0; i < max_reads && ch->fd >= 0; i++) {
-		ssize_t n = read(ch->fd, ch->rbuf, sizeof ch->rbuf);
+		ssize_t n = read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
 		if (n > 0) {
 			process(ch, ch->rbuf, (size_t)n);
 			continue;

@@ -34,11 +34,11 @@ static void set_err(struct conf_error *err, const char *section, const char *key
 {
 	if (!err)
 		return;
-	snprintf(err->section, sizeof err->section, "%s", section ? section : "");
-	snprintf(err->key, sizeof err->key, "%s", key ? key : "");
+	snprintf(err->section, sizeof(err->section), "%s", section ? section : "");
+	snprintf(err->key, sizeof(err->key), "%s", key ? key : "");
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 }
 
@@ -55,7 +55,7 @@ static void channel_defaults(struct conf_channel *ch)
 
 struct conf *conf_new(void)
 {
-	struct conf *c = calloc(1, sizeof *c);
+	struct conf *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->path = strdup("");
@@ -80,7 +80,7 @@ void conf_channel_clear(struct conf_channel *ch)
 	free(ch->remoteproc);
 	for (unsigned p = 0; p < CONF_PORTS; p++)
 		free(ch->port_names[p]);
-	memset(ch, 0, sizeof *ch);
+	memset(ch, 0, sizeof(*ch));
 }
 
 struct conf *conf_free(struct conf *c)
@@ -150,12 +150,12 @@ static struct conf_channel *add_channel(struct conf *c, const char *name)
 {
 	if (c->nchannels >= CONF_MAX_CHANNELS)
 		return NULL;
-	struct conf_channel *n = realloc(c->channels, (c->nchannels + 1) * sizeof *n);
+	struct conf_channel *n = realloc(c->channels, (c->nchannels + 1) * sizeof(*n));
 	if (!n)
 		return NULL;
 	c->channels = n;
 	struct conf_channel *ch = &c->channels[c->nchannels];
-	memset(ch, 0, sizeof *ch);
+	memset(ch, 0, sizeof(*ch));
 	channel_defaults(ch);
 	ch->name = strdup(name);
 	if (!ch->name)
@@ -311,7 +311,7 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 		err = &tmp;
 
 	if (strcmp(section, p->cur_section) != 0 || !p->cur_section[0]) {
-		size_t slen = strnlen(section, sizeof p->cur_section - 1);
+		size_t slen = strnlen(section, sizeof(p->cur_section) - 1);
 
 		memcpy(p->cur_section, section, slen);
 		p->cur_section[slen] = '\0';
@@ -361,7 +361,7 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 			return 0;
 		}
 	}
-	if (p->nseen < sizeof p->seen / sizeof p->seen[0] && strlen(name) < sizeof p->seen[0])
+	if (p->nseen < sizeof(p->seen) / sizeof(p->seen[0]) && strlen(name) < sizeof(p->seen[0]))
 		strcpy(p->seen[p->nseen++], name);
 
 	int r;
@@ -422,7 +422,7 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 	for (unsigned i = 0; i < c->nchannels; i++) {
 		const struct conf_channel *ch = &c->channels[i];
 		char sec[80];
-		snprintf(sec, sizeof sec, "channel %s", ch->name);
+		snprintf(sec, sizeof(sec), "channel %s", ch->name);
 		if (!ch->device) {
 			set_err(err, sec, "device",
 				"missing (the tty to open, e.g. /dev/ttyRPMSG30)");
@@ -445,8 +445,8 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 {
 	*out = NULL;
 	if (err) {
-		memset(err, 0, sizeof *err);
-		snprintf(err->file, sizeof err->file, "%s", name);
+		memset(err, 0, sizeof(*err));
+		snprintf(err->file, sizeof(err->file), "%s", name);
 	}
 	struct conf *c = conf_new();
 	if (!c)
@@ -465,7 +465,7 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 			if (!p.failed) {
 				/* inih's own syntax error: no handler saw it. */
 				err->section[0] = err->key[0] = '\0';
-				snprintf(err->message, sizeof err->message,
+				snprintf(err->message, sizeof(err->message),
 					 "syntax error (expected [section], key = value or a "
 					 "comment; lines are at most 200 bytes)");
 			}
@@ -475,7 +475,7 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 	}
 	for (unsigned i = 0; i < c->nchannels; i++) {
 		char sec[80];
-		snprintf(sec, sizeof sec, "channel %s", c->channels[i].name);
+		snprintf(sec, sizeof(sec), "channel %s", c->channels[i].name);
 		c->channels[i].line = section_line(text, sec);
 	}
 	int r = conf_validate(c, err);
@@ -491,14 +491,15 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 {
 	*out = NULL;
 	if (err) {
-		memset(err, 0, sizeof *err);
-		snprintf(err->file, sizeof err->file, "%s", path);
+		memset(err, 0, sizeof(*err));
+		snprintf(err->file, sizeof(err->file), "%s", path);
 	}
 	FILE *f = fopen(path, "re");
 	if (!f) {
 		int e = errno;
 		if (err)
-			snprintf(err->message, sizeof err->message, "cannot open: %s", strerror(e));
+			snprintf(err->message, sizeof(err->message), "cannot open: %s",
+				 strerror(e));
 		return -e;
 	}
 	/* Read it whole: inih parses the string and we look up section lines in it. */
@@ -528,7 +529,7 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 	if (!text || rerr) {
 		free(text);
 		if (err)
-			snprintf(err->message, sizeof err->message,
+			snprintf(err->message, sizeof(err->message),
 				 rerr ? "read error" : "too large or out of memory");
 		return rerr ? -EIO : -ENOMEM;
 	}
@@ -536,7 +537,7 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 	if (memchr(text, '\0', n)) {
 		free(text);
 		if (err)
-			snprintf(err->message, sizeof err->message, "contains a NUL byte");
+			snprintf(err->message, sizeof(err->message), "contains a NUL byte");
 		return -EINVAL;
 	}
 	int r = conf_parse_string(text, path, out, err);
@@ -554,9 +555,9 @@ const char *conf_error_format(const struct conf_error *err, char *buf, size_t ca
 {
 	char where[160] = "";
 	if (err->section[0] && err->key[0])
-		snprintf(where, sizeof where, "[%s] %s: ", err->section, err->key);
+		snprintf(where, sizeof(where), "[%s] %s: ", err->section, err->key);
 	else if (err->section[0])
-		snprintf(where, sizeof where, "[%s]: ", err->section);
+		snprintf(where, sizeof(where), "[%s]: ", err->section);
 	if (err->line > 0)
 		snprintf(buf, cap, "%s:%d: %s%s", err->file, err->line, where, err->message);
 	else
@@ -590,7 +591,7 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 		const char *spec = o->channels[i];
 		const char *eq = strchr(spec, '=');
 		char name[CONF_NAME_MAX];
-		if (!eq || (size_t)(eq - spec) >= sizeof name) {
+		if (!eq || (size_t)(eq - spec) >= sizeof(name)) {
 			set_err(err, "command line", "--channel", "expected NAME=DEVICE, got '%s'",
 				spec);
 			return -EINVAL;
@@ -602,7 +603,7 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 			if (strcmp(c->channels[k].name, name) == 0) {
 				conf_channel_clear(&c->channels[k]);
 				memmove(&c->channels[k], &c->channels[k + 1],
-					(c->nchannels - k - 1) * sizeof c->channels[0]);
+					(c->nchannels - k - 1) * sizeof(c->channels[0]));
 				c->nchannels--;
 				break;
 			}
@@ -639,7 +640,7 @@ int conf_read(const char *path, bool optional, const struct conf_overrides *o, s
 		if (!c)
 			return -ENOMEM;
 		if (err)
-			memset(err, 0, sizeof *err);
+			memset(err, 0, sizeof(*err));
 	}
 	r = conf_apply_overrides(c, o, err);
 	if (r == 0)

@@ -40,7 +40,7 @@ static void take_credentials(struct conn *c)
 struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue_bytes,
 		      const struct log *log, const struct conn_ops *ops, void *ud)
 {
-	struct conn *c = calloc(1, sizeof *c);
+	struct conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->fd = fd;
@@ -89,7 +89,7 @@ void conn_close(struct conn *c, const char *reason)
 	if (c->closing)
 		return;
 	c->closing = true;
-	snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	event_del(c->ev_read);
 	event_del(c->ev_write);
 	if (c->ops && c->ops->on_closing)
@@ -156,7 +156,7 @@ static void maybe_caught_up(struct conn *c)
 	if (!c->dropping || conn_queued(c) > c->queue_limit / 2)
 		return;
 	char buf[128];
-	int n = proto_render_dropped(buf, sizeof buf, c->dropped_since, c->dropped);
+	int n = proto_render_dropped(buf, sizeof(buf), c->dropped_since, c->dropped);
 	if (n > 0 && reserve(c, (size_t)n, c->hard_limit)) {
 		append(c, buf, (size_t)n);
 		c->delivered--; /* a notice, not a delivered object */
@@ -256,7 +256,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 static void bad_line(struct conn *c, enum proto_err code, const char *msg, bool fatal)
 {
 	char buf[512];
-	int n = proto_render_error(buf, sizeof buf, "", code, msg, NULL);
+	int n = proto_render_error(buf, sizeof(buf), "", code, msg, NULL);
 	if (n > 0)
 		conn_reply(c, buf, (size_t)n);
 	if (fatal)
@@ -323,16 +323,16 @@ int conn_watch(struct conn *c, const struct proto_request *req)
 {
 	char(*names)[PROTO_NAME_MAX] = NULL;
 	if (!req->all_channels && req->nchannels) {
-		names = malloc(req->nchannels * sizeof *names);
+		names = malloc(req->nchannels * sizeof(*names));
 		if (!names)
 			return -ENOMEM;
-		memcpy(names, req->channels, req->nchannels * sizeof *names);
+		memcpy(names, req->channels, req->nchannels * sizeof(*names));
 	}
 	free(c->chan_names);
 	c->chan_names = names;
 	c->nchan_names = req->all_channels ? 0 : req->nchannels;
 	c->all_channels = req->all_channels;
-	memcpy(c->ports, req->ports, sizeof c->ports);
+	memcpy(c->ports, req->ports, sizeof(c->ports));
 	c->classes = req->classes;
 	c->encoding = req->encoding;
 	c->policy = req->policy;

@@ -64,10 +64,10 @@ int daemon_register_handler(struct daemon *d, const char *cmd, daemon_handler_fn
 	for (unsigned i = 0; i < d->nhandlers; i++)
 		if (strcmp(d->handlers[i].name, cmd) == 0)
 			return -EEXIST;
-	if (d->nhandlers >= DAEMON_MAX_HANDLERS || strlen(cmd) >= sizeof d->handlers[0].name)
+	if (d->nhandlers >= DAEMON_MAX_HANDLERS || strlen(cmd) >= sizeof(d->handlers[0].name))
 		return -ENOSPC;
 	struct handler *h = &d->handlers[d->nhandlers++];
-	snprintf(h->name, sizeof h->name, "%s", cmd);
+	snprintf(h->name, sizeof(h->name), "%s", cmd);
 	h->fn = fn;
 	h->ud = ud;
 	return 0;
@@ -135,7 +135,7 @@ void daemon_reply_ack(struct daemon *d, uint64_t client_id, const char *id, cons
 		      const char *channel)
 {
 	char buf[1024];
-	int n = proto_render_ack(buf, sizeof buf, id, cmd, channel, false, 0);
+	int n = proto_render_ack(buf, sizeof(buf), id, cmd, channel, false, 0);
 	if (n > 0)
 		daemon_reply(d, client_id, buf, (size_t)n);
 }
@@ -144,7 +144,7 @@ void daemon_reply_error(struct daemon *d, uint64_t client_id, const char *id, en
 			const char *message, const char *channel)
 {
 	char buf[1024];
-	int n = proto_render_error(buf, sizeof buf, id, code, message, channel);
+	int n = proto_render_error(buf, sizeof(buf), id, code, message, channel);
 	if (n > 0)
 		daemon_reply(d, client_id, buf, (size_t)n);
 }
@@ -186,7 +186,7 @@ static void on_accept(void *ud, int fd)
 	struct daemon *d = ud;
 	if (d->nclients >= d->cfg->daemon.max_clients) {
 		char buf[256];
-		int n = proto_render_error(buf, sizeof buf, "", PROTO_E_BUSY, "too many clients",
+		int n = proto_render_error(buf, sizeof(buf), "", PROTO_E_BUSY, "too many clients",
 					   NULL);
 		if (n > 0)
 			(void)!write(fd, buf, (size_t)n);
@@ -210,7 +210,7 @@ static void on_accept(void *ud, int fd)
 	log_struct(&d->log, LOG_INFO, &f, "client %llu connected (pid %d, uid %ld)",
 		   (unsigned long long)c->id, c->pid, c->uid);
 	char buf[256];
-	int n = proto_render_version(buf, sizeof buf, M7B_VERSION);
+	int n = proto_render_version(buf, sizeof(buf), M7B_VERSION);
 	if (n > 0)
 		conn_reply(c, buf, (size_t)n);
 }
@@ -229,7 +229,7 @@ void daemon_publish_fault(struct daemon *d, struct channel *ch, const char *kind
 			  const char *detail, const char *source, uint64_t count)
 {
 	char buf[2048];
-	int n = proto_render_fault(buf, sizeof buf, channel_name(ch), kind, detail, source, count);
+	int n = proto_render_fault(buf, sizeof(buf), channel_name(ch), kind, detail, source, count);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_FAULT, buf, (size_t)n);
 }
@@ -242,7 +242,7 @@ static void ch_on_state(void *ud, struct channel *ch, enum channel_state old)
 	const char *ename = NULL;
 	if (snap.last_err && snap.state != CHANNEL_UP && snap.state != CHANNEL_OPENING)
 		ename = strerrorname_np(-snap.last_err);
-	int n = proto_render_state(d->line, sizeof d->line, channel_name(ch),
+	int n = proto_render_state(d->line, sizeof(d->line), channel_name(ch),
 				   channel_state_to_string(snap.state), snap.reason, snap.detail,
 				   ename);
 	if (n > 0)
@@ -364,7 +364,7 @@ int daemon_reload(struct daemon *d)
 		char msg[512];
 		log_struct(&d->log, LOG_ERR, NULL,
 			   "reload failed, keeping the old configuration: %s",
-			   conf_error_format(&err, msg, sizeof msg));
+			   conf_error_format(&err, msg, sizeof(msg)));
 		return r;
 	}
 	if (strcmp(n->daemon.socket_path, d->cfg->daemon.socket_path) != 0 ||
@@ -430,7 +430,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 struct daemon *daemon_new(const struct daemon_args *a, int *err)
 {
 	*err = -ENOMEM;
-	struct daemon *d = calloc(1, sizeof *d);
+	struct daemon *d = calloc(1, sizeof(*d));
 	if (!d) {
 		conf_free(a->cfg);
 		return NULL;
@@ -476,7 +476,7 @@ int daemon_run(struct daemon *d)
 {
 	char summary[128];
 	log_struct(&d->log, LOG_NOTICE, NULL, "m7bridged %s running: %s", M7B_VERSION,
-		   daemon_status_summary(d, summary, sizeof summary));
+		   daemon_status_summary(d, summary, sizeof(summary)));
 	if (event_base_dispatch(d->base) < 0)
 		return log_struct_errno(&d->log, LOG_ERR, NULL, -EIO, "the event loop failed");
 	return 0;

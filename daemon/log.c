@@ -39,7 +39,7 @@ void log_structv(const struct log *l, int prio, const struct log_fields *f, cons
 	if (l && prio > l->max_level)
 		return;
 	char msg[1024];
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	static const struct log_fields none = {0};
 	if (!f)
 		f = &none;
@@ -47,7 +47,7 @@ void log_structv(const struct log *l, int prio, const struct log_fields *f, cons
 	if (!l || l->target == LOG_TARGET_STDERR) {
 		char ctx[160] = "";
 		if (f->channel)
-			snprintf(ctx, sizeof ctx, "[%s] ", f->channel);
+			snprintf(ctx, sizeof(ctx), "[%s] ", f->channel);
 		fprintf(stderr, "m7bridged: %s: %s%s\n", log_level_to_string(prio), ctx, msg);
 		return;
 	}
@@ -55,15 +55,15 @@ void log_structv(const struct log *l, int prio, const struct log_fields *f, cons
 	 * wrong, so build the argument list by the fields present. */
 	char mid[64] = "", chan[128] = "", dev[512] = "", cli[48] = "", err[32] = "";
 	if (f->message_id)
-		snprintf(mid, sizeof mid, "MESSAGE_ID=%s", f->message_id);
+		snprintf(mid, sizeof(mid), "MESSAGE_ID=%s", f->message_id);
 	if (f->channel)
-		snprintf(chan, sizeof chan, "CHANNEL=%s", f->channel);
+		snprintf(chan, sizeof(chan), "CHANNEL=%s", f->channel);
 	if (f->device)
-		snprintf(dev, sizeof dev, "DEVICE=%s", f->device);
+		snprintf(dev, sizeof(dev), "DEVICE=%s", f->device);
 	if (f->client)
-		snprintf(cli, sizeof cli, "CLIENT=%llu", (unsigned long long)f->client);
+		snprintf(cli, sizeof(cli), "CLIENT=%llu", (unsigned long long)f->client);
 	if (f->err)
-		snprintf(err, sizeof err, "ERRNO=%d", f->err);
+		snprintf(err, sizeof(err), "ERRNO=%d", f->err);
 	const char *extra[5];
 	int n = 0;
 	if (mid[0])

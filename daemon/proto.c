@@ -239,12 +239,12 @@ static void puts_(struct out *o, const char *s)
 static void put_u64(struct out *o, uint64_t v)
 {
 	char tmp[24];
-	int i = sizeof tmp;
+	int i = sizeof(tmp);
 	do {
 		tmp[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	put(o, tmp + i, sizeof tmp - (size_t)i);
+	put(o, tmp + i, sizeof(tmp) - (size_t)i);
 }
 
 static void put_quoted(struct out *o, const char *s, size_t n)

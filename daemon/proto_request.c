@@ -24,7 +24,7 @@ static int fail(struct proto_error *e, enum proto_err code, const char *fmt, ...
 	e->code = code;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof e->message, fmt, ap);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
 	va_end(ap);
 	return -EINVAL;
 }
@@ -85,7 +85,7 @@ static int parse_watch_channels(const cJSON *it, struct proto_request *req, stru
 	if (n > 1024)
 		return fail(e, PROTO_E_BAD_VALUE, "\"channels\" has too many entries");
 	req->all_channels = false;
-	req->channels = calloc((size_t)(n ? n : 1), sizeof *req->channels);
+	req->channels = calloc((size_t)(n ? n : 1), sizeof(*req->channels));
 	if (!req->channels)
 		return fail(e, PROTO_E_INTERNAL, "out of memory");
 	const cJSON *c;
@@ -105,7 +105,7 @@ static int parse_watch_ports(const cJSON *it, struct proto_request *req, struct 
 {
 	if (!cJSON_IsArray(it))
 		return fail(e, PROTO_E_BAD_TYPE, "\"ports\" must be an array of integers");
-	memset(req->ports, 0, sizeof req->ports);
+	memset(req->ports, 0, sizeof(req->ports));
 	const cJSON *p;
 	cJSON_ArrayForEach(p, it)
 	{
@@ -141,7 +141,7 @@ static int parse_choice(const cJSON *root, const char *key, const char *w1, int 
 			int v2, int *out, const char *why, struct proto_error *e)
 {
 	char s[16];
-	int r = get_string(root, key, s, sizeof s, false, e);
+	int r = get_string(root, key, s, sizeof(s), false, e);
 	if (r <= 0)
 		return r;
 	if (strcmp(s, w1) == 0)
@@ -159,7 +159,7 @@ static int parse_watch(const cJSON *root, struct proto_request *req, struct prot
 	int r = 0, enc = PROTO_ENC_BASE64, pol = PROTO_POLICY_DROP;
 
 	req->all_channels = true;
-	memset(req->ports, 0xff, sizeof req->ports);
+	memset(req->ports, 0xff, sizeof(req->ports));
 	req->classes = PROTO_C_ALL;
 	if ((it = cJSON_GetObjectItemCaseSensitive(root, "channels")))
 		r = parse_watch_channels(it, req, e);
@@ -181,7 +181,7 @@ static int parse_watch(const cJSON *root, struct proto_request *req, struct prot
 
 static int parse_send(const cJSON *root, struct proto_request *req, struct proto_error *e)
 {
-	int r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
+	int r = get_string(root, "channel", req->channel, sizeof(req->channel), true, e);
 	if (r < 0)
 		return r;
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "port");
@@ -200,8 +200,8 @@ static int parse_send(const cJSON *root, struct proto_request *req, struct proto
 	if (!cJSON_IsString(it))
 		return fail(e, PROTO_E_BAD_TYPE, "\"%s\" must be a string", d ? "data" : "hex");
 	size_t n = strlen(it->valuestring);
-	int len = d ? m7b_base64_decode(it->valuestring, n, req->data, sizeof req->data)
-		    : m7b_hex_decode(it->valuestring, n, req->data, sizeof req->data);
+	int len = d ? m7b_base64_decode(it->valuestring, n, req->data, sizeof(req->data))
+		    : m7b_hex_decode(it->valuestring, n, req->data, sizeof(req->data));
 	if (len == -ENOSPC)
 		return fail(e, PROTO_E_BAD_VALUE, "at most %u bytes per send", M7B_PAYLOAD_MAX);
 	if (len < 0)
@@ -223,10 +223,10 @@ static int parse_members(const cJSON *root, struct proto_request *req, struct pr
 	case PROTO_CMD_SEND:
 		return parse_send(root, req, e);
 	case PROTO_CMD_RECOVER:
-		r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
+		r = get_string(root, "channel", req->channel, sizeof(req->channel), true, e);
 		if (r < 0)
 			return r;
-		r = get_string(root, "action", req->action, sizeof req->action, false, e);
+		r = get_string(root, "action", req->action, sizeof(req->action), false, e);
 		if (r < 0)
 			return r;
 		if (r > 0 && strcmp(req->action, "resync") && strcmp(req->action, "reopen") &&
@@ -235,10 +235,10 @@ static int parse_members(const cJSON *root, struct proto_request *req, struct pr
 				    "\"action\" must be resync, reopen, driver or remoteproc");
 		return 0;
 	case PROTO_CMD_RELOAD:
-		r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
+		r = get_string(root, "channel", req->channel, sizeof(req->channel), true, e);
 		if (r < 0)
 			return r;
-		r = get_string(root, "firmware", req->firmware, sizeof req->firmware, false, e);
+		r = get_string(root, "firmware", req->firmware, sizeof(req->firmware), false, e);
 		if (r < 0)
 			return r;
 		if (r > 0 && (!req->firmware[0] || strchr(req->firmware, '/') ||
@@ -247,7 +247,7 @@ static int parse_members(const cJSON *root, struct proto_request *req, struct pr
 				    "\"firmware\" must be a plain file name under /lib/firmware");
 		return 0;
 	case PROTO_CMD_INCIDENTS:
-		r = get_string(root, "channel", req->channel, sizeof req->channel, false, e);
+		r = get_string(root, "channel", req->channel, sizeof(req->channel), false, e);
 		return r < 0 ? r : 0;
 	default:
 		/* Other commands (registered handlers) read their own members from json. */
@@ -258,7 +258,7 @@ static int parse_members(const cJSON *root, struct proto_request *req, struct pr
 int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 			struct proto_error *e)
 {
-	memset(req, 0, sizeof *req);
+	memset(req, 0, sizeof(*req));
 	req->port = -1;
 	e->code = PROTO_E_NONE;
 	e->message[0] = '\0';
@@ -298,11 +298,11 @@ int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 		return fail(e, PROTO_E_MISSING_MEMBER, "member \"cmd\" is required");
 	if (!cJSON_IsString(cmd))
 		return fail(e, PROTO_E_BAD_TYPE, "\"cmd\" must be a string");
-	if (strlen(cmd->valuestring) >= sizeof req->cmd_name)
+	if (strlen(cmd->valuestring) >= sizeof(req->cmd_name))
 		return fail(e, PROTO_E_UNKNOWN_CMD, "unknown cmd");
 	strcpy(req->cmd_name, cmd->valuestring);
 	req->cmd = PROTO_CMD_OTHER;
-	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmds[i].name, req->cmd_name) == 0)
 			req->cmd = cmds[i].cmd;
 

@@ -33,13 +33,13 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 			continue;
 		if (c->encoding == PROTO_ENC_HEX) {
 			if (nh == 0)
-				nh = proto_render_frame(d->frame_hex, sizeof d->frame_hex, &pf,
+				nh = proto_render_frame(d->frame_hex, sizeof(d->frame_hex), &pf,
 							PROTO_ENC_HEX);
 			if (nh > 0)
 				conn_stream(c, d->frame_hex, (size_t)nh);
 		} else {
 			if (nb == 0)
-				nb = proto_render_frame(d->frame_b64, sizeof d->frame_b64, &pf,
+				nb = proto_render_frame(d->frame_b64, sizeof(d->frame_b64), &pf,
 							PROTO_ENC_BASE64);
 			if (nb > 0)
 				conn_stream(c, d->frame_b64, (size_t)nb);
@@ -50,7 +50,7 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 static void publish_log(struct daemon *d, struct channel *ch, const struct channel_msg *m)
 {
 	const struct m7b_log *l = &m->u.log;
-	int n = proto_render_log(d->line, sizeof d->line, channel_name(ch), l->level, l->text,
+	int n = proto_render_log(d->line, sizeof(d->line), channel_name(ch), l->level, l->text,
 				 l->text_len, m->frame->seq);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_LOG, d->line, (size_t)n);
@@ -75,14 +75,14 @@ static void publish_hello(struct daemon *d, struct channel *ch, const struct cha
 			   "firmware \"%s\" boot %08x, %u Hz ticks, %u host credits", h->name,
 			   h->boot_id, h->tick_hz, h->host_credits);
 	}
-	int n = proto_render_hello(d->line, sizeof d->line, channel_name(ch), h, m->new_boot);
+	int n = proto_render_hello(d->line, sizeof(d->line), channel_name(ch), h, m->new_boot);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_HELLO, d->line, (size_t)n);
 }
 
 static void publish_heartbeat(struct daemon *d, struct channel *ch, const struct channel_msg *m)
 {
-	int n = proto_render_heartbeat(d->line, sizeof d->line, channel_name(ch), m->frame->seq,
+	int n = proto_render_heartbeat(d->line, sizeof(d->line), channel_name(ch), m->frame->seq,
 				       &m->u.heartbeat);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_HEARTBEAT, d->line, (size_t)n);

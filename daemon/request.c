@@ -19,9 +19,9 @@ static void reply_error(struct conn *c, const char *id, enum proto_err code, con
 	char msg[256], buf[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	int n = proto_render_error(buf, sizeof buf, id, code, msg, channel);
+	int n = proto_render_error(buf, sizeof(buf), id, code, msg, channel);
 	if (n > 0)
 		conn_reply(c, buf, (size_t)n);
 }
@@ -29,7 +29,7 @@ static void reply_error(struct conn *c, const char *id, enum proto_err code, con
 static void reply_ack(struct conn *c, const char *id, const char *cmd, const char *channel)
 {
 	char buf[1024];
-	int n = proto_render_ack(buf, sizeof buf, id, cmd, channel, false, 0);
+	int n = proto_render_ack(buf, sizeof(buf), id, cmd, channel, false, 0);
 	if (n > 0)
 		conn_reply(c, buf, (size_t)n);
 }
@@ -51,14 +51,14 @@ static void send_snapshot(struct daemon *d, struct conn *c)
 			continue;
 		channel_snapshot(ch, &snap);
 		if (c->classes & PROTO_C_STATE) {
-			int n = proto_render_state(d->line, sizeof d->line, channel_name(ch),
+			int n = proto_render_state(d->line, sizeof(d->line), channel_name(ch),
 						   channel_state_to_string(snap.state), "snapshot",
 						   snap.detail, NULL);
 			if (n > 0)
 				conn_reply(c, d->line, (size_t)n);
 		}
 		if ((c->classes & PROTO_C_HELLO) && snap.have_hello) {
-			int n = proto_render_hello(d->line, sizeof d->line, channel_name(ch),
+			int n = proto_render_hello(d->line, sizeof(d->line), channel_name(ch),
 						   &snap.hello, false);
 			if (n > 0)
 				conn_reply(c, d->line, (size_t)n);
@@ -120,7 +120,7 @@ static void do_status(struct daemon *d, struct conn *c, const struct proto_reque
 		status_channel(ch, &snaps[nch], &chans[nch]);
 		nch++;
 	}
-	struct proto_status_client *cls = calloc(d->nclients ? d->nclients : 1, sizeof *cls);
+	struct proto_status_client *cls = calloc(d->nclients ? d->nclients : 1, sizeof(*cls));
 	if (!cls) {
 		free(snaps);
 		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
@@ -286,7 +286,7 @@ void request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 		break;
 	case PROTO_CMD_PING: {
 		char buf[512];
-		int n = proto_render_pong(buf, sizeof buf, req.id);
+		int n = proto_render_pong(buf, sizeof(buf), req.id);
 		if (n > 0)
 			conn_reply(c, buf, (size_t)n);
 		break;
@@ -319,7 +319,7 @@ static void reply_send_done(struct conn *c, struct channel *ch, const char *id, 
 	switch (r) {
 	case SENDQ_OK: {
 		char buf[1024];
-		int n = proto_render_ack(buf, sizeof buf, id, "send", channel_name(ch), true, seq);
+		int n = proto_render_ack(buf, sizeof(buf), id, "send", channel_name(ch), true, seq);
 		if (n > 0)
 			conn_reply(c, buf, (size_t)n);
 		break;

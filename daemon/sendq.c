@@ -10,12 +10,12 @@ struct sendq *sendq_new(unsigned cap, unsigned timeout_ms)
 {
 	if (cap == 0)
 		return NULL;
-	struct sendq *q = calloc(1, sizeof *q);
+	struct sendq *q = calloc(1, sizeof(*q));
 	if (!q)
 		return NULL;
-	q->pool = calloc(cap, sizeof *q->pool);
-	q->items = calloc(cap, sizeof *q->items);
-	q->free = calloc(cap, sizeof *q->free);
+	q->pool = calloc(cap, sizeof(*q->pool));
+	q->items = calloc(cap, sizeof(*q->items));
+	q->free = calloc(cap, sizeof(*q->free));
 	if (!q->pool || !q->items || !q->free)
 		return sendq_free(q);
 	q->cap = cap;
@@ -153,7 +153,7 @@ bool sendq_pop_done(struct sendq *q, uint64_t now_ms, struct sendq_entry *out,
 		*status = e->status;
 		if (e->inflight)
 			q->inflight--;
-		memmove(&q->items[i], &q->items[i + 1], (q->count - i - 1) * sizeof *q->items);
+		memmove(&q->items[i], &q->items[i + 1], (q->count - i - 1) * sizeof(*q->items));
 		q->count--;
 		q->free[q->nfree++] = e;
 		return true;

@@ -59,8 +59,8 @@ static int remove_stale(const char *path, const struct log *log)
 	if (fd < 0)
 		return -errno;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
-	int r = connect(fd, (struct sockaddr *)&a, sizeof a);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	int r = connect(fd, (struct sockaddr *)&a, sizeof(a));
 	int e = errno;
 	close(fd);
 	if (r == 0) {
@@ -82,7 +82,7 @@ static int listen_path(struct server *s, const struct conf_daemon *cfg)
 	const char *path = cfg->socket_path;
 	/* The parent normally comes from RuntimeDirectory= or tmpfiles; make it if not. */
 	char dir[108];
-	snprintf(dir, sizeof dir, "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
@@ -99,10 +99,10 @@ static int listen_path(struct server *s, const struct conf_daemon *cfg)
 	if (s->fd < 0)
 		return -errno;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	/* Create the file without any access, then open it up to exactly the mode. */
 	mode_t old = umask(0777);
-	r = bind(s->fd, (struct sockaddr *)&a, sizeof a);
+	r = bind(s->fd, (struct sockaddr *)&a, sizeof(a));
 	int e = errno;
 	umask(old);
 	if (r < 0) {
@@ -137,7 +137,7 @@ static int listen_path(struct server *s, const struct conf_daemon *cfg)
 struct server *server_new(struct event_base *base, const struct conf_daemon *cfg,
 			  const struct log *log, server_accept_fn on_accept, void *ud, int *err)
 {
-	struct server *s = calloc(1, sizeof *s);
+	struct server *s = calloc(1, sizeof(*s));
 	*err = -ENOMEM;
 	if (!s)
 		return NULL;
@@ -173,10 +173,10 @@ struct server *server_new(struct event_base *base, const struct conf_daemon *cfg
 			return server_free(s);
 		}
 		struct sockaddr_un a;
-		socklen_t len = sizeof a;
+		socklen_t len = sizeof(a);
 		if (getsockname(s->fd, (struct sockaddr *)&a, &len) == 0 && a.sun_path[0]) {
 			free(s->path);
-			s->path = strndup(a.sun_path, sizeof a.sun_path);
+			s->path = strndup(a.sun_path, sizeof(a.sun_path));
 		}
 	} else {
 		int r = listen_path(s, cfg);

@@ -31,7 +31,7 @@ int tty_find_holder(const char *proc_root, const char *path, int *pid, char *com
 		if (*end || p <= 0 || p == self)
 			continue;
 		char fddir[PATH_MAX];
-		snprintf(fddir, sizeof fddir, "%s/%ld/fd", proc_root, p);
+		snprintf(fddir, sizeof(fddir), "%s/%ld/fd", proc_root, p);
 		DIR *fds = opendir(fddir);
 		if (!fds)
 			continue;
@@ -40,8 +40,8 @@ int tty_find_holder(const char *proc_root, const char *path, int *pid, char *com
 			if (fe->d_name[0] == '.')
 				continue;
 			char link[PATH_MAX + 300], dst[PATH_MAX];
-			snprintf(link, sizeof link, "%s/%s", fddir, fe->d_name);
-			ssize_t n = readlink(link, dst, sizeof dst - 1);
+			snprintf(link, sizeof(link), "%s/%s", fddir, fe->d_name);
+			ssize_t n = readlink(link, dst, sizeof(dst) - 1);
 			if (n <= 0)
 				continue;
 			dst[n] = '\0';
@@ -57,7 +57,7 @@ int tty_find_holder(const char *proc_root, const char *path, int *pid, char *com
 	if (found == 0 && comm && comm_cap) {
 		comm[0] = '\0';
 		char cpath[PATH_MAX];
-		snprintf(cpath, sizeof cpath, "%s/%d/comm", proc_root, *pid);
+		snprintf(cpath, sizeof(cpath), "%s/%d/comm", proc_root, *pid);
 		FILE *f = fopen(cpath, "re");
 		if (f) {
 			if (fgets(comm, (int)comm_cap, f))
