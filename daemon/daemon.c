@@ -427,13 +427,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	daemon_stop(d);
 }
 
-struct daemon *daemon_new(const struct daemon_args *a, int *err)
+int daemon_new(const struct daemon_args *a, struct daemon **out)
 {
-	*err = -ENOMEM;
+	int r = -ENOMEM;
+	*out = NULL;
 	struct daemon *d = calloc(1, sizeof(*d));
 	if (!d) {
 		conf_free(a->cfg);
-		return NULL;
+		return -ENOMEM;
 	}
 	d->cfg = a->cfg;
 	d->conf_optional = a->conf_optional;
@@ -441,12 +442,12 @@ struct daemon *daemon_new(const struct daemon_args *a, int *err)
 	d->start_ms = daemon_now_ms();
 	log_init(&d->log, a->log_target, d->cfg->daemon.log_level);
 	if (a->conf_path && !(d->conf_path = strdup(a->conf_path)))
-		return daemon_free(d);
+		goto fail;
 	/* Writes to a client that went away must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
 	d->base = event_base_new();
 	if (!d->base)
-		return daemon_free(d);
+		goto fail;
 	d->ev_term = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
 	d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
@@ -454,22 +455,24 @@ struct daemon *daemon_new(const struct daemon_args *a, int *err)
 	if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_reap ||
 	    evsignal_add(d->ev_term, NULL) < 0 || evsignal_add(d->ev_int, NULL) < 0 ||
 	    evsignal_add(d->ev_hup, NULL) < 0)
-		return daemon_free(d);
+		goto fail;
 
-	d->server = server_new(d->base, &d->cfg->daemon, &d->log, on_accept, d, err);
-	if (!d->server)
-		return daemon_free(d);
+	r = server_new(d->base, &d->cfg->daemon, &d->log, on_accept, d, &d->server);
+	if (r < 0)
+		goto fail;
 	for (unsigned i = 0; i < d->cfg->nchannels; i++) {
-		int r = add_channel(d, &d->cfg->channels[i]);
+		r = add_channel(d, &d->cfg->channels[i]);
 		if (r < 0) {
-			log_struct(&d->log, LOG_ERR, NULL, "cannot set up channel %s: %s",
-				   d->cfg->channels[i].name, strerror(-r));
-			*err = r;
-			return daemon_free(d);
+			log_struct_errno(&d->log, LOG_ERR, NULL, r, "cannot set up channel %s: %m",
+					 d->cfg->channels[i].name);
+			goto fail;
 		}
 	}
-	*err = 0;
-	return d;
+	*out = d;
+	return 0;
+fail:
+	daemon_free(d);
+	return r;
 }
 
 int daemon_run(struct daemon *d)

@@ -47,9 +47,9 @@ struct daemon_args {
 	enum log_target log_target;
 };
 
-/* Sets everything up (socket, channels, signals). NULL on failure (logged); *err is a
- * negative errno then. */
-struct daemon *daemon_new(const struct daemon_args *a, int *err);
+/* Sets everything up (socket, channels, signals). 0 with *out, or a negative errno
+ * (logged). a->cfg is taken over either way. */
+int daemon_new(const struct daemon_args *a, struct daemon **out);
 /* Runs the event loop until SIGTERM/SIGINT or daemon_stop(). 0 or a negative errno. */
 int daemon_run(struct daemon *d);
 /* Asks the loop to end after the current callback. */

@@ -169,18 +169,18 @@ static int load_config(struct options *op)
  * is asked to stop. Takes op->a.cfg. The exit status. */
 static int run(struct options *op)
 {
-	int r;
-	struct daemon *d = daemon_new(&op->a, &r);
+	struct daemon *d = NULL;
 	struct notify *n = NULL;
 	struct supervisor *sv = NULL;
 	struct clocksync *cs = NULL;
 	int status = 1;
+	int r = daemon_new(&op->a, &d);
 
-	if (d)
-		sv = supervisor_new(d, &r); /* faults and recovery; logs its own failures */
-	if (d && sv)
+	if (r == 0)
+		r = supervisor_new(d, &sv); /* faults and recovery */
+	if (r == 0)
 		cs = clocksync_new(d); /* FRAME t_first_ns / t_last_ns */
-	if (d && sv) {
+	if (r == 0) {
 		/* systemd: the socket listens and the channels are set up, so READY=1 now;
 		 * then STATUS= follows the channels and WATCHDOG=1 ticks from the loop. */
 		n = notify_new(daemon_base(d));

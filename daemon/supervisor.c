@@ -121,7 +121,7 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 
 /* ---- set-up ---- */
 
-struct supervisor *supervisor_new(struct daemon *d, int *err)
+int supervisor_new(struct daemon *d, struct supervisor **out)
 {
 	const struct conf *cfg = daemon_config(d);
 	struct supervisor *sv = calloc(1, sizeof(*sv));
@@ -134,11 +134,9 @@ struct supervisor *supervisor_new(struct daemon *d, int *err)
 	unsigned i;
 	int r;
 
-	*err = 0;
-	if (!sv) {
-		*err = -ENOMEM;
-		return NULL;
-	}
+	*out = NULL;
+	if (!sv)
+		return -ENOMEM;
 	sv->d = d;
 	sv->log = daemon_log(d);
 	sv->ram_store.next_seq = 1;
@@ -169,8 +167,8 @@ struct supervisor *supervisor_new(struct daemon *d, int *err)
 	if (r == 0)
 		r = daemon_register_handler(d, "incidents", sv_control_incidents, sv);
 	if (r < 0) {
-		*err = r;
-		return supervisor_free(sv);
+		supervisor_free(sv);
+		return r;
 	}
 	/* Channels created before we were attached. */
 	for (i = 0; i < CONF_MAX_CHANNELS; i++) {
@@ -197,7 +195,8 @@ struct supervisor *supervisor_new(struct daemon *d, int *err)
 			   kwatch_source_to_string(kwatch_source(sv->kw)),
 			   kc.journal_dir ? " in " : "", kc.journal_dir ? kc.journal_dir : "");
 	}
-	return sv;
+	*out = sv;
+	return 0;
 }
 
 struct supervisor *supervisor_free(struct supervisor *sv)
