@@ -196,23 +196,16 @@ static int priv(struct sv_chan *c, const struct sv_priv_request *rq, struct reco
 	return 1;
 }
 
-static int act_reload_driver(struct sv_chan *c, const struct recovery_action *a,
-			     struct recovery_event *res)
+/* The driver and hook steps: the configured command, with the step in its environment. */
+static int act_command(struct sv_chan *c, const struct recovery_action *a,
+		       struct recovery_event *res)
 {
+	bool driver = a->type == RECOVERY_ACT_RELOAD_DRIVER;
+	const struct supervisor_channel_conf *sup = &channel_config(c->ch)->sup;
 	struct sv_priv_request rq = {.op = SV_PRIV_RUN_COMMAND,
 				     .token = a->token,
-				     .command = channel_config(c->ch)->sup.driver_reload,
-				     .step = "driver"};
-	return priv(c, &rq, res);
-}
-
-static int act_run_hook(struct sv_chan *c, const struct recovery_action *a,
-			struct recovery_event *res)
-{
-	struct sv_priv_request rq = {.op = SV_PRIV_RUN_COMMAND,
-				     .token = a->token,
-				     .command = channel_config(c->ch)->sup.hook,
-				     .step = "hook"};
+				     .command = driver ? sup->driver_reload : sup->hook,
+				     .step = driver ? "driver" : "hook"};
 	return priv(c, &rq, res);
 }
 
@@ -300,11 +293,11 @@ static const action_fn actions[] = {
 	[RECOVERY_ACT_CLOSE_TTY] = act_close_tty,
 	[RECOVERY_ACT_OPEN_TTY] = act_open_tty,
 	[RECOVERY_ACT_SEND_HOST_HELLO] = act_send_host_hello,
-	[RECOVERY_ACT_RELOAD_DRIVER] = act_reload_driver,
+	[RECOVERY_ACT_RELOAD_DRIVER] = act_command,
 	[RECOVERY_ACT_RPROC_STOP] = act_rproc_stop_start,
 	[RECOVERY_ACT_RPROC_SET_FIRMWARE] = act_rproc_set_firmware,
 	[RECOVERY_ACT_RPROC_START] = act_rproc_stop_start,
-	[RECOVERY_ACT_RUN_HOOK] = act_run_hook,
+	[RECOVERY_ACT_RUN_HOOK] = act_command,
 	[RECOVERY_ACT_WATCH_TTY] = act_watch_tty,
 	[RECOVERY_ACT_STEP_DONE] = act_step_done,
 	[RECOVERY_ACT_RECOVERED] = act_recovered,
