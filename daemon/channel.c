@@ -85,10 +85,8 @@ int channel_log_errno(const struct channel *ch, int prio, int r, const char *fmt
 	struct log_fields f = channel_fields(ch, NULL);
 	va_list ap;
 
-	f.err = r < 0 ? -r : r;
 	va_start(ap, fmt);
-	errno = f.err; /* for %m */
-	log_structv(ch->log, prio, &f, fmt, ap);
+	log_structv_errno(ch->log, prio, &f, r, fmt, ap);
 	va_end(ap);
 	return r;
 }

@@ -93,16 +93,24 @@ void log_struct(const struct log *l, int prio, const struct log_fields *f, const
 	va_end(ap);
 }
 
+int log_structv_errno(const struct log *l, int prio, const struct log_fields *f, int r,
+		      const char *fmt, va_list ap)
+{
+	struct log_fields g = f ? *f : (struct log_fields){0};
+
+	g.err = -r;
+	errno = g.err; /* for %m */
+	log_structv(l, prio, &g, fmt, ap);
+	return r;
+}
+
 int log_struct_errno(const struct log *l, int prio, const struct log_fields *f, int r,
 		     const char *fmt, ...)
 {
-	struct log_fields g = f ? *f : (struct log_fields){0};
 	va_list ap;
 
-	g.err = r < 0 ? -r : r;
 	va_start(ap, fmt);
-	errno = g.err; /* for %m */
-	log_structv(l, prio, &g, fmt, ap);
+	log_structv_errno(l, prio, f, r, fmt, ap);
 	va_end(ap);
 	return r;
 }
