@@ -69,8 +69,6 @@ void sv_chan_rearm_liveness(struct sv_chan *c)
 		evtimer_del(c->ev_live);
 }
 
-/* ---- channels ---- */
-
 static void add_names(struct sv_chan *c, const char *list)
 {
 	char buf[256], *save = NULL, *tok;

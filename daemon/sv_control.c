@@ -1,5 +1,5 @@
-/* The supervisor's control requests (recover, reload, incidents), each authorized once
- * against the credentials the connection was accepted with. */
+/* The supervisor's control requests: recover and reload, authorized once against the
+ * credentials the connection was accepted with, and the read-only incidents list. */
 #include "sv.h"
 
 #include <errno.h>
@@ -10,8 +10,6 @@
 #include <cjson/cJSON.h>
 
 #include "proto.h"
-
-/* ---- requests ---- */
 
 bool supervisor_peer_allowed(const struct supervisor_daemon_conf *c, uid_t uid, const gid_t *gids,
 			     size_t ngids)

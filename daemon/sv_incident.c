@@ -8,8 +8,6 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
-/* ---- incidents ---- */
-
 static cJSON *counters_json(struct sv_chan *c)
 {
 	struct channel_snapshot snap;
