@@ -10,14 +10,9 @@
 #include "fw.h"
 #include "fw_fake_board.h"
 #include "m7bridge/wire.h"
+#include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 static struct fw fw;
 static struct fake_frame frames[64];
