@@ -104,7 +104,7 @@ static void usage(FILE *f)
 	      "                         size=N|A-B    bytes per capture (default 16)\n"
 	      "                         pattern=P     counter (byte i of capture k = k+i),\n"
 	      "                                       random, text (\"port P capture K\\n\"), "
-	      "zero\n"
+	      "zero, nmea ($GPGGA)\n"
 	      "                         baud=N        character time of the bytes (default "
 	      "115200)\n"
 	      "                         count=N       stop after N captures (default: never)\n"
