@@ -14,6 +14,7 @@
 #include "clockmap.h"
 #include "cntvct.h"
 #include "daemon.h"
+#include "txthread.h"
 
 #define CLOCKSYNC_TICK_MS 250 /* REALTIME offset refresh, counter sampling, CLOCK checks */
 #define CLOCKSYNC_PORTS	  257 /* DATA ports 0..255, then HEARTBEAT */
@@ -139,7 +140,7 @@ static void maybe_publish(struct cs_chan *c, uint64_t now_ms)
 	c->pub_ppm = k.rate_ppm;
 	c->pub_ms = now_ms;
 	c->pub_epochs = k.epochs;
-	int n = proto_render_clock(buf, sizeof buf, c->ch->cfg.name, &k);
+	int n = proto_render_clock(buf, sizeof buf, channel_name(c->ch), &k);
 	if (n > 0)
 		daemon_broadcast(c->cs->d, c->ch, PROTO_C_CLOCK, buf, (size_t)n);
 }
@@ -157,8 +158,8 @@ static void send_sync(struct cs_chan *c)
 	int n = m7b_wire_pack_sync(pl, sizeof pl, &s);
 	if (n <= 0)
 		return;
-	if (c->ch->tx)
-		txthread_mark_next(c->ch->tx, cookie);
+	if (channel_txthread(c->ch))
+		txthread_mark_next(channel_txthread(c->ch), cookie);
 	(void)channel_write_frame(c->ch, M7B_T_SYNC, 0, 0, pl, (size_t)n, NULL);
 	c->sent++;
 }
@@ -171,7 +172,7 @@ static void run_schedule(struct cs_chan *c)
 	if (!c->ch || !c->have_boot || !uses_sync(c))
 		return;
 	if (now >= c->next_ms) {
-		if (c->ch->state == CHANNEL_UP) {
+		if (channel_get_state(c->ch) == CHANNEL_UP) {
 			send_sync(c);
 			if (c->sent < CLOCKSYNC_BURST)
 				c->next_ms = c->hello_ms + clocksync_due_ms(c->sent);
@@ -243,10 +244,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 static void log_restart(struct cs_chan *c, const char *from)
 {
-	log_struct(daemon_log(c->cs->d), LOG_NOTICE,
-		   &(struct log_fields){.channel = c->ch->cfg.name},
-		   "%s: M7 clock restarted without a HELLO (seen in %s); clock mapping reset",
-		   c->ch->cfg.name, from);
+	(void)channel_log_errno(
+		c->ch, LOG_NOTICE, 0,
+		"M7 clock restarted without a HELLO (seen in %s); clock mapping reset", from);
 }
 
 /* Ticks of a new boot seen in DATA or HEARTBEAT: unmapped until a new fit. */
@@ -265,14 +265,15 @@ static void check_order(struct cs_chan *c, unsigned idx, uint64_t first, const c
 	c->last_first[idx] = first;
 }
 
-static void on_reply(struct cs_chan *c, const struct m7b_frame *f, uint64_t t4)
+static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_t t4)
 {
-	struct m7b_sync_reply r;
-	if (m7b_wire_unpack_sync_reply(f, &r) < 0 || r.host_time < c->min_cookie)
+	struct m7b_sync_reply r = *rp;
+	if (r.host_time < c->min_cookie)
 		return;
 	/* The writer thread's stamp, right before write(); else the queueing time. */
 	uint64_t t1 = r.host_time, sent;
-	if (c->ch->tx && txthread_mark_time(c->ch->tx, r.host_time, &sent) && sent >= t1 &&
+	if (channel_txthread(c->ch) &&
+	    txthread_mark_time(channel_txthread(c->ch), r.host_time, &sent) && sent >= t1 &&
 	    sent <= t4)
 		t1 = sent;
 	struct clockmap_sample s = {
@@ -287,45 +288,42 @@ static void on_reply(struct cs_chan *c, const struct m7b_frame *f, uint64_t t4)
 	maybe_publish(c, daemon_now_ms());
 }
 
-static void on_frame(void *ud, struct channel *ch, const struct m7b_frame *f)
+static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	/* Taken first: the reply's receive time, as close to read() as an observer gets. */
 	uint64_t t4 = ns_of(CLOCK_MONOTONIC);
 	struct clocksync *cs = ud;
-	if (ch->slot >= CONF_MAX_CHANNELS)
+	if (channel_slot(ch) >= CONF_MAX_CHANNELS || m->bad_payload)
 		return;
-	struct cs_chan *c = &cs->chans[ch->slot];
+	struct cs_chan *c = &cs->chans[channel_slot(ch)];
+	const struct m7b_frame *f = m->frame;
 	c->ch = ch;
 	if (f->type == M7B_T_HELLO) {
+		const struct m7b_hello *h = &m->u.hello;
 		/* A new boot (or a new tick rate) starts a new mapping. */
-		if (!c->have_boot || ch->hello.boot_id != c->boot_id ||
-		    ch->hello.tick_hz != c->tick_hz)
-			clockmap_reset(&c->map, ch->hello.tick_hz);
-		c->have_boot = ch->hello.tick_hz != 0;
-		c->boot_id = ch->hello.boot_id;
-		c->tick_hz = ch->hello.tick_hz;
+		if (!c->have_boot || h->boot_id != c->boot_id || h->tick_hz != c->tick_hz)
+			clockmap_reset(&c->map, h->tick_hz);
+		c->have_boot = h->tick_hz != 0;
+		c->boot_id = h->boot_id;
+		c->tick_hz = h->tick_hz;
 		memset(c->seen, 0, sizeof c->seen);
 		restart_schedule(c);
 		maybe_publish(c, daemon_now_ms());
 	} else if (f->type == M7B_T_SYNC_REPLY && c->have_boot && uses_sync(c)) {
-		on_reply(c, f, t4);
+		on_reply(c, &m->u.sync_reply, t4);
 	} else if (f->type == M7B_T_DATA && c->have_boot && uses_sync(c)) {
-		struct m7b_data dd;
-		if (m7b_wire_unpack_data(f, &dd) == 0)
-			check_order(c, f->port, dd.t_first, "DATA");
+		check_order(c, f->port, m->u.data.t_first, "DATA");
 	} else if (f->type == M7B_T_HEARTBEAT && c->have_boot && uses_sync(c)) {
-		struct m7b_heartbeat hb;
-		if (m7b_wire_unpack_heartbeat(f, &hb) == 0)
-			check_order(c, CLOCKSYNC_PORTS - 1, hb.now_ticks, "HEARTBEAT");
+		check_order(c, CLOCKSYNC_PORTS - 1, m->u.heartbeat.now_ticks, "HEARTBEAT");
 	}
 }
 
 static void on_channel(void *ud, struct channel *ch, bool added)
 {
 	struct clocksync *cs = ud;
-	if (ch->slot >= CONF_MAX_CHANNELS)
+	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
 		return;
-	struct cs_chan *c = &cs->chans[ch->slot];
+	struct cs_chan *c = &cs->chans[channel_slot(ch)];
 	struct event *timer = c->timer;
 	if (timer)
 		event_del(timer);
@@ -394,15 +392,15 @@ void clocksync_info(const struct clocksync *cs, unsigned slot, struct clockmap_i
 static bool map_cb(void *ud, const struct channel *ch, uint64_t ticks, uint64_t *mono_ns,
 		   uint64_t *real_ns, uint64_t *err_ns)
 {
-	return clocksync_map(ud, ch->slot, ticks, mono_ns, real_ns, err_ns);
+	return clocksync_map(ud, channel_slot(ch), ticks, mono_ns, real_ns, err_ns);
 }
 
 static bool info_cb(void *ud, const struct channel *ch, struct proto_clock *k)
 {
 	const struct clocksync *cs = ud;
-	if (ch->slot >= CONF_MAX_CHANNELS)
+	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
 		return false;
-	fill_clock(&cs->chans[ch->slot], k);
+	fill_clock(&cs->chans[channel_slot(ch)], k);
 	return true;
 }
 
@@ -424,7 +422,7 @@ struct clocksync *clocksync_new(struct daemon *d)
 	}
 	cs->tick = event_new(daemon_base(d), -1, EV_PERSIST, on_tick, cs);
 	struct timeval tv = {0, CLOCKSYNC_TICK_MS * 1000};
-	struct daemon_observer o = {.on_frame = on_frame, .on_channel = on_channel, .ud = cs};
+	struct daemon_observer o = {.on_msg = on_msg, .on_channel = on_channel, .ud = cs};
 	if (!ok || !cs->tick || event_add(cs->tick, &tv) < 0 || daemon_add_observer(d, &o) < 0) {
 		daemon_remove_observer(d, cs);
 		if (cs->tick)
