@@ -17,6 +17,7 @@
 #include "m7bridge/client.h"
 #include "m7bridge/wire.h"
 #include "config.h"
+#include "doctor.h"
 
 #if HAVE_LIBSERIALPORT
 #include <libserialport.h>
@@ -61,6 +62,7 @@ static void usage(FILE *f)
 		"  ports [--json]                       serial ports on this machine\n"
 		"  ping                                 check that the daemon answers\n"
 		"  version                              client and daemon versions\n"
+		"  doctor [--json] [--root DIR]         check the board's RPMSG set-up\n"
 		"\n"
 		"Options:\n"
 		"  -s, --socket PATH    daemon socket (default $%s or %s)\n"
@@ -1061,7 +1063,8 @@ int main(int argc, char **argv)
 		return usage_error("no command given");
 	argc -= optind;
 	argv += optind;
-	rc = -1;
+	rc = strcmp(argv[0], "doctor") == 0 ? doctor_main(ctl.socket, ctl.timeout_ms, argc, argv)
+					    : -1;
 	if (strcmp(argv[0], "recover") == 0 || strcmp(argv[0], "reload") == 0)
 		rc = cmd_control(&ctl, argc, argv, strcmp(argv[0], "reload") == 0);
 	for (size_t i = 0; rc < 0 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
