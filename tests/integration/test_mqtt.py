@@ -248,6 +248,12 @@ class Mqtt(unittest.TestCase):
                                 text=True)
             self.assertEqual(rr.returncode, 0)
             self.assertIn("payload=raw", rr.stdout)
+            example = os.path.join(os.environ.get("M7B_SOURCE_ROOT", "."), "systemd",
+                                   "m7bridge-mqtt.conf.example")
+            rr = subprocess.run([BRIDGE, "-c", example, "--check-config"],
+                                capture_output=True, text=True)
+            self.assertEqual(rr.returncode, 0, rr.stderr)
+            self.assertIn("tls=yes", rr.stdout)
         finally:
             shutil.rmtree(d)
 
