@@ -152,6 +152,9 @@ class Exporter(unittest.TestCase):
         return text, {f.name: f for f in prom_parse(text)}
 
     def test_prometheus_text_parses_and_matches_status(self):
+        # The firmware's counters come with its next HEARTBEAT (every 100 ms here).
+        wait_for(lambda: f'm7bridge_m7_captures_total{{channel="m7"}} {N_FRAMES}\n'
+                 in self.get()[1], "a HEARTBEAT after the last capture")
         before = status(self.rig.sock)
         text, fams = self.scrape()
         after = status(self.rig.sock)

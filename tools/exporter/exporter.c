@@ -35,6 +35,19 @@ struct exporter {
 
 static void exporter_on_client(evutil_socket_t fd, short what, void *arg);
 
+/* Forgets the connection and retries soon: the daemon restarts, the exporter stays. */
+static void lost(struct exporter *x, int r)
+{
+	fprintf(stderr, "m7bridge-exporter: daemon connection lost: %s\n", strerror(-r));
+	if (x->ev_client)
+		event_free(x->ev_client);
+	x->ev_client = NULL;
+	m7b_client_close(x->client);
+	struct timeval tv = {0, 200000};
+
+	evtimer_add(x->ev_retry, &tv);
+}
+
 /* Drains what the library already buffered: fd readiness does not cover it. */
 static void drain(struct exporter *x)
 {
@@ -46,15 +59,7 @@ static void drain(struct exporter *x)
 		if (r == -EBADMSG)
 			continue;
 		if (r < 0) {
-			fprintf(stderr, "m7bridge-exporter: daemon connection lost: %s\n",
-				strerror(-r));
-			if (x->ev_client)
-				event_free(x->ev_client);
-			x->ev_client = NULL;
-			m7b_client_close(x->client);
-			struct timeval tv = {0, 200000};
-
-			evtimer_add(x->ev_retry, &tv);
+			lost(x, r);
 			return;
 		}
 		cJSON *o = cJSON_ParseWithLength(ev->line, ev->line_len);
@@ -64,6 +69,9 @@ static void drain(struct exporter *x)
 		cJSON_Delete(o);
 		m7b_event_free(ev);
 	}
+	/* A failed status call during a scrape may have closed the connection. */
+	if (x->ev_client && !m7b_client_connected(x->client))
+		lost(x, -ECONNRESET);
 }
 
 static void exporter_on_client(evutil_socket_t fd, short what, void *arg)

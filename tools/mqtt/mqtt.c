@@ -472,6 +472,9 @@ static void bridge_on_client(evutil_socket_t fd, short what, void *arg)
 		on_event(b, ev);
 		m7b_event_free(ev);
 	}
+	/* A failed submit may have closed the connection. */
+	if (b->ev_client && !m7b_client_connected(b->client))
+		daemon_lost(b, -ECONNRESET);
 }
 
 static void bridge_on_retry(evutil_socket_t fd, short what, void *arg)
