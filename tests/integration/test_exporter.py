@@ -78,6 +78,7 @@ class Rig:
         return self.procs[name]
 
     def stop(self, name):
+        """Stops a process; returns its exit status."""
         p = self.procs.pop(name, None)
         if p and p.poll() is None:
             p.terminate()
@@ -86,6 +87,9 @@ class Rig:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        if p and p.stdout:
+            p.stdout.close()
+        return p.returncode if p else None
 
     def close(self):
         for name in list(self.procs):
@@ -132,7 +136,12 @@ class Exporter(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        # A clean stop on SIGTERM (a sanitizer's report would make it non-zero).
+        code = cls.rig.stop("exporter")
+        tail = cls.rig.tail()
         cls.rig.close()
+        if code != 0:
+            raise AssertionError(f"m7bridge-exporter exited {code}:\n{tail}")
 
     @classmethod
     def get(cls, path="/metrics", accept=None, method="GET"):

@@ -79,8 +79,9 @@ class Rig:
         self.start("sim", args)
 
     def stats(self):
-        for topic, payload, _ in reversed(self.sub.take()):
-            if topic == f"{PREFIX}/{NODE}/bridge/stats":
+        # Live ones only: a retained copy replayed after a reconnect is old news.
+        for topic, payload, retained in reversed(self.sub.take()):
+            if topic == f"{PREFIX}/{NODE}/bridge/stats" and not retained:
                 return json.loads(payload)
         return {}
 
@@ -112,7 +113,8 @@ class Rig:
         if getattr(self, "direct_sock", None):
             self.direct_sock.close()
         self.sub.close()
-        for p in self.procs.values():
+        codes = {}
+        for name, p in self.procs.items():
             if p.poll() is None:
                 p.terminate()
                 try:
@@ -120,13 +122,21 @@ class Rig:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+            codes[name] = p.returncode
         self.broker.stop()
         self.log.close()
+        tail = self.tail()
         shutil.rmtree(self.dir, ignore_errors=True)
+        # A clean stop on SIGTERM (a sanitizer's report would make it non-zero).
+        if codes.get("bridge") != 0:
+            raise AssertionError(f"m7bridge-mqtt exited {codes.get('bridge')}:\n{tail}")
 
     def tail(self):
-        with open(os.path.join(self.dir, "log"), errors="replace") as f:
-            return f.read()[-3000:]
+        try:
+            with open(os.path.join(self.dir, "log"), errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
 
 
 class Mqtt(unittest.TestCase):
