@@ -19,7 +19,7 @@ import time
 SOURCE = os.environ.get("M7B_SOURCE_ROOT", ".")
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 sys.path.insert(0, os.path.join(SOURCE, "tests", "integration"))
-from mqtt_peer import MOSQUITTO, Broker, Subscriber  # noqa: E402
+from ops_testlib import MOSQUITTO, Broker, Subscriber  # noqa: E402
 
 BRIDGE = os.path.join(BUILD, "tools", "mqtt", "m7bridge-mqtt")
 N = int(os.environ.get("M7B_BENCH_FRAMES", "20000"))

@@ -29,6 +29,9 @@ except ImportError:  # a non-Debian python3 first in PATH: use Debian's packages
     except ImportError:
         prom_parse = om_parse = None
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ops_testlib import wait_for  # noqa: E402
+
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
 SIM = os.path.join(BUILD, "firmware", "m7sim")
@@ -37,15 +40,6 @@ EXPORTER = os.path.join(BUILD, "tools", "exporter", "m7bridge-exporter")
 TIMEOUT = 30.0
 N_FRAMES, SIZE = 200, 16
 
-
-def wait_for(cond, what, timeout=TIMEOUT, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def status(sock):

@@ -19,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mqtt_peer import MOSQUITTO, Broker, Subscriber  # noqa: E402
+from ops_testlib import MOSQUITTO, Broker, Subscriber, wait_for  # noqa: E402
 
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
@@ -28,15 +28,6 @@ BRIDGE = os.path.join(BUILD, "tools", "mqtt", "m7bridge-mqtt")
 TIMEOUT = 60.0
 PREFIX, NODE = "m7b", "testhost"
 
-
-def wait_for(cond, what, timeout=TIMEOUT, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Rig:

@@ -516,83 +516,83 @@ static void render_channels(struct mx_buf *b, const cJSON *status, bool om)
 	}
 }
 
+/* The label set of one client in STATUS; false for a client without an id. */
+static bool client_labels(const cJSON *c, double self, char *l, size_t n)
+{
+	double cid = num(c, "id"), p = num(c, "pid");
+	char v[24];
+
+	if (cid < 0)
+		return false;
+	l[0] = '\0';
+	snprintf(v, sizeof(v), "%.0f", cid);
+	lab(l, n, "client", v);
+	if (p >= 0) {
+		snprintf(v, sizeof(v), "%.0f", p);
+		lab(l, n, "pid", v);
+	}
+	lab(l, n, "self", cid == self ? "true" : "false");
+	return true;
+}
+
 static void render_clients(struct mx_buf *b, const cJSON *status, bool om)
 {
+	static const struct {
+		const char *member, *name, *type, *sfx, *help;
+	} fields[] = {
+		{"dropped", "m7bridge_client_dropped_objects", "counter", "_total",
+		 "Streamed objects dropped because the client fell behind."},
+		{"queued_bytes", "m7bridge_client_queued_bytes", "gauge", "",
+		 "Bytes waiting in the client's output queue."},
+	};
 	const cJSON *c, *list = cJSON_GetObjectItemCaseSensitive(status, "clients");
 	double self = num(status, "client_id");
-	char l[128], id[24], pid[24];
+	char l[128];
 	int n = 0;
 
 	head(b, om, "m7bridge_clients", "gauge", "Clients connected to the daemon's socket.");
 	cJSON_ArrayForEach(c, list) n++;
 	mx_buf_printf(b, "m7bridge_clients %d\n", n);
-	head(b, om, "m7bridge_client_dropped_objects", "counter",
-	     "Streamed objects dropped because the client fell behind.");
-	cJSON_ArrayForEach(c, list)
-	{
-		double cid = num(c, "id"), p = num(c, "pid");
+	for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+		head(b, om, fields[f].name, fields[f].type, fields[f].help);
+		cJSON_ArrayForEach(c, list)
+		{
+			double v = num(c, fields[f].member);
 
-		if (cid < 0)
-			continue;
-		snprintf(id, sizeof(id), "%.0f", cid);
-		snprintf(pid, sizeof(pid), "%.0f", p);
-		l[0] = '\0';
-		lab(l, sizeof(l), "client", id);
-		if (p >= 0)
-			lab(l, sizeof(l), "pid", pid);
-		lab(l, sizeof(l), "self", cid == self ? "true" : "false");
-		sample(b, "m7bridge_client_dropped_objects", "_total", l,
-		       num(c, "dropped") > 0 ? num(c, "dropped") : 0);
+			if (client_labels(c, self, l, sizeof(l)))
+				sample(b, fields[f].name, fields[f].sfx, l, v > 0 ? v : 0);
+		}
 	}
-	head(b, om, "m7bridge_client_queued_bytes", "gauge",
-	     "Bytes waiting in the client's output queue.");
-	cJSON_ArrayForEach(c, list)
-	{
-		double cid = num(c, "id"), p = num(c, "pid");
+}
 
-		if (cid < 0)
-			continue;
-		snprintf(id, sizeof(id), "%.0f", cid);
-		snprintf(pid, sizeof(pid), "%.0f", p);
-		l[0] = '\0';
-		lab(l, sizeof(l), "client", id);
-		if (p >= 0)
-			lab(l, sizeof(l), "pid", pid);
-		lab(l, sizeof(l), "self", cid == self ? "true" : "false");
-		sample(b, "m7bridge_client_queued_bytes", "", l,
-		       num(c, "queued_bytes") > 0 ? num(c, "queued_bytes") : 0);
-	}
+/* The label set of one UART port. */
+static void port_labels(const struct mx_port *p, char *l, size_t n)
+{
+	char port[16];
+
+	snprintf(port, sizeof(port), "%d", p->port);
+	l[0] = '\0';
+	lab(l, n, "channel", p->channel);
+	lab(l, n, "port", port);
+	if (p->name[0])
+		lab(l, n, "port_name", p->name);
 }
 
 static void render_stream(struct mx_buf *b, const struct mx_model *m, bool om)
 {
-	char l[256], port[16];
+	char l[256];
 
 	head(b, om, "m7bridge_port_frames", "counter",
 	     "FRAME objects (UART captures) seen by the exporter, per M7 UART port.");
 	for (size_t i = 0; i < m->nports; i++) {
-		const struct mx_port *p = &m->ports[i];
-
-		snprintf(port, sizeof(port), "%d", p->port);
-		l[0] = '\0';
-		lab(l, sizeof(l), "channel", p->channel);
-		lab(l, sizeof(l), "port", port);
-		if (p->name[0])
-			lab(l, sizeof(l), "port_name", p->name);
-		sample(b, "m7bridge_port_frames", "_total", l, (double)p->frames);
+		port_labels(&m->ports[i], l, sizeof(l));
+		sample(b, "m7bridge_port_frames", "_total", l, (double)m->ports[i].frames);
 	}
 	head(b, om, "m7bridge_port_bytes", "counter",
 	     "Captured UART bytes seen by the exporter, per M7 UART port.");
 	for (size_t i = 0; i < m->nports; i++) {
-		const struct mx_port *p = &m->ports[i];
-
-		snprintf(port, sizeof(port), "%d", p->port);
-		l[0] = '\0';
-		lab(l, sizeof(l), "channel", p->channel);
-		lab(l, sizeof(l), "port", port);
-		if (p->name[0])
-			lab(l, sizeof(l), "port_name", p->name);
-		sample(b, "m7bridge_port_bytes", "_total", l, (double)p->bytes);
+		port_labels(&m->ports[i], l, sizeof(l));
+		sample(b, "m7bridge_port_bytes", "_total", l, (double)m->ports[i].bytes);
 	}
 	head(b, om, "m7bridge_faults", "counter",
 	     "Faults the daemon noticed, by kind (kick_timeout = imx_rproc_kick failures).");

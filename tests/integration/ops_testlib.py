@@ -1,6 +1,7 @@
-"""Test peers for m7bridge-mqtt: a mosquitto broker on loopback and a small MQTT 3.1.1
-subscriber (QoS 1, persistent session) that reconnects on its own, so a broker restart
-loses nothing on the subscriber's side. Used by test_mqtt.py and bench/bench_mqtt.py."""
+"""Shared pieces of the operations tests (doctor, exporter, MQTT) and bench_mqtt: polling
+with a deadline, a mosquitto broker on loopback, and a small MQTT 3.1.1 subscriber (QoS 1,
+persistent session) that reconnects on its own, so a broker restart loses nothing on the
+subscriber's side."""
 import os
 import shutil
 import socket
@@ -10,6 +11,18 @@ import threading
 import time
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+TIMEOUT = 60.0  # generous: CI runs these under ASan on a loaded 2-core machine
+
+
+def wait_for(cond, what, timeout=TIMEOUT, step=0.05):
+    """Polls cond() until it returns a true value; fails the test after timeout."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def free_port():
