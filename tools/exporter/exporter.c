@@ -17,6 +17,7 @@
 
 #include "m7bridge/client.h"
 #include "config.h"
+#include "follow.h"
 #include "metrics.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9687"
@@ -24,90 +25,29 @@
 struct exporter {
 	struct event_base *base;
 	struct evhttp *http;
-	struct event *ev_client, *ev_retry, *ev_textfile, *ev_sigint, *ev_sigterm;
-	struct m7b_client *client;
+	struct event *ev_textfile, *ev_sigint, *ev_sigterm;
+	struct follow *follow;
+	struct m7b_watch watch;
 	const char *socket, *textfile;
 	bool watch_frames;
-	int interval_s, retry_ms, timeout_ms;
-	bool connected_once;
+	int interval_s;
 	struct mx_model model;
 };
 
-static void exporter_on_client(evutil_socket_t fd, short what, void *arg);
-
-/* Forgets the connection and retries soon: the daemon restarts, the exporter stays. */
-static void lost(struct exporter *x, int r)
-{
-	fprintf(stderr, "m7bridge-exporter: daemon connection lost: %s\n", strerror(-r));
-	if (x->ev_client)
-		event_free(x->ev_client);
-	x->ev_client = NULL;
-	m7b_client_close(x->client);
-	struct timeval tv = {0, 200000};
-
-	evtimer_add(x->ev_retry, &tv);
-}
-
-/* Drains what the library already buffered: fd readiness does not cover it. */
-static void drain(struct exporter *x)
-{
-	struct m7b_event *ev;
-	int r;
-
-	while (m7b_client_connected(x->client) &&
-	       (r = m7b_client_next(x->client, &ev, 0)) != -EAGAIN) {
-		if (r == -EBADMSG)
-			continue;
-		if (r < 0) {
-			lost(x, r);
-			return;
-		}
-		cJSON *o = cJSON_ParseWithLength(ev->line, ev->line_len);
-
-		if (o && mx_model_apply(&x->model, o) < 0)
-			fprintf(stderr, "m7bridge-exporter: out of memory\n");
-		cJSON_Delete(o);
-		m7b_event_free(ev);
-	}
-	/* A failed status call during a scrape may have closed the connection. */
-	if (x->ev_client && !m7b_client_connected(x->client))
-		lost(x, -ECONNRESET);
-}
-
-static void exporter_on_client(evutil_socket_t fd, short what, void *arg)
-{
-	drain(arg);
-}
-
-static void exporter_on_retry(evutil_socket_t fd, short what, void *arg)
+/* Every streamed object updates the model (FRAME, HELLO, HEARTBEAT, FAULT, DROPPED). */
+static void exporter_on_event(void *arg, const struct m7b_event *ev)
 {
 	struct exporter *x = arg;
-	static const char *const classes[] = {"FRAME", "HELLO", "HEARTBEAT", "FAULT"};
-	struct m7b_watch w = {.classes = classes + (x->watch_frames ? 0 : 1),
-			      .nclasses = x->watch_frames ? 4 : 3,
-			      .policy = "drop"};
-	int r = m7b_client_connect(x->client, x->socket);
+	cJSON *o = cJSON_ParseWithLength(ev->line, ev->line_len);
 
-	if (r == 0)
-		r = m7b_client_watch(x->client, &w);
-	if (r < 0) {
-		m7b_client_close(x->client);
-		/* Back off to 10 s; a scrape meanwhile reports m7bridge_up 0. */
-		struct timeval tv = {x->retry_ms / 1000, (x->retry_ms % 1000) * 1000};
+	if (o && mx_model_apply(&x->model, o) < 0)
+		fprintf(stderr, "m7bridge-exporter: out of memory\n");
+	cJSON_Delete(o);
+}
 
-		x->retry_ms = x->retry_ms * 2 > 10000 ? 10000 : x->retry_ms * 2;
-		evtimer_add(x->ev_retry, &tv);
-		return;
-	}
-	x->retry_ms = 250;
-	if (x->connected_once)
-		x->model.reconnects++;
-	x->connected_once = true;
-	x->ev_client = event_new(x->base, m7b_client_fd(x->client), EV_READ | EV_PERSIST,
-				 exporter_on_client, x);
-	if (x->ev_client)
-		event_add(x->ev_client, NULL);
-	drain(x);
+static void exporter_on_up(void *arg, unsigned long reconnects)
+{
+	((struct exporter *)arg)->model.reconnects = reconnects;
 }
 
 /* The daemon's pid from the socket's peer credentials: no privilege needed. */
@@ -115,7 +55,7 @@ static int daemon_pid(struct exporter *x)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
-	int fd = x->client ? m7b_client_fd(x->client) : -1;
+	int fd = m7b_client_fd(follow_client(x->follow));
 
 	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
 		return -1;
@@ -130,15 +70,15 @@ static int render(struct exporter *x, bool om, struct mx_buf *out)
 	struct m7b_event *st = NULL, *inc = NULL;
 	cJSON *status = NULL;
 	struct mx_proc proc = {0};
+	struct m7b_client *c = follow_client(x->follow);
 
-	if (x->client && m7b_client_connected(x->client) &&
-	    m7b_client_status(x->client, &st) == 0) {
+	if (m7b_client_connected(c) && m7b_client_status(c, &st) == 0) {
 		status = cJSON_ParseWithLength(st->line, st->line_len);
 		int pid = daemon_pid(x);
 
 		if (pid > 0)
 			(void)mx_proc_read("/proc", pid, &proc);
-		if (m7b_client_incidents(x->client, NULL, &inc) == 0) {
+		if (m7b_client_incidents(c, NULL, &inc) == 0) {
 			cJSON *o = cJSON_ParseWithLength(inc->line, inc->line_len);
 
 			if (o)
@@ -151,7 +91,7 @@ static int render(struct exporter *x, bool om, struct mx_buf *out)
 	cJSON_Delete(status);
 	m7b_event_free(st);
 	m7b_event_free(inc);
-	drain(x);
+	follow_drain(x->follow);
 	return r;
 }
 
@@ -276,7 +216,8 @@ int main(int argc, char **argv)
 					     {"help", no_argument, NULL, 'h'},
 					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
-	struct exporter x = {.watch_frames = true, .interval_s = 15, .retry_ms = 250};
+	static const char *const classes[] = {"FRAME", "HELLO", "HEARTBEAT", "FAULT"};
+	struct exporter x = {.watch_frames = true, .interval_s = 15};
 	const char *listen = DEFAULT_LISTEN;
 	int c, rc = 1;
 
@@ -326,16 +267,19 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	x.watch = (struct m7b_watch){.classes = classes + (x.watch_frames ? 0 : 1),
+				     .nclasses = x.watch_frames ? 4 : 3,
+				     .policy = "drop"};
 	x.base = event_base_new();
-	x.client = m7b_client_new();
-	x.ev_retry = x.base ? evtimer_new(x.base, exporter_on_retry, &x) : NULL;
+	x.follow = x.base ? follow_new(x.base, "m7bridge-exporter", x.socket, &x.watch,
+				       exporter_on_event, exporter_on_up, &x)
+			  : NULL;
 	x.ev_sigint = x.base ? evsignal_new(x.base, SIGINT, exporter_on_signal, &x) : NULL;
 	x.ev_sigterm = x.base ? evsignal_new(x.base, SIGTERM, exporter_on_signal, &x) : NULL;
-	if (!x.base || !x.client || !x.ev_retry || !x.ev_sigint || !x.ev_sigterm) {
+	if (!x.base || !x.follow || !x.ev_sigint || !x.ev_sigterm) {
 		fprintf(stderr, "m7bridge-exporter: out of memory\n");
 		goto out;
 	}
-	m7b_client_set_timeout(x.client, 2000);
 	event_add(x.ev_sigint, NULL);
 	event_add(x.ev_sigterm, NULL);
 	if (http) {
@@ -383,16 +327,12 @@ int main(int argc, char **argv)
 			goto out;
 		event_add(x.ev_textfile, &tv);
 	}
-	exporter_on_retry(-1, 0, &x);
 	if (x.textfile)
 		exporter_on_textfile(-1, 0, &x);
 	event_base_dispatch(x.base);
 	rc = 0;
 out:
-	if (x.ev_client)
-		event_free(x.ev_client);
-	if (x.ev_retry)
-		event_free(x.ev_retry);
+	x.follow = follow_free(x.follow);
 	if (x.ev_textfile)
 		event_free(x.ev_textfile);
 	if (x.ev_sigint)
@@ -401,7 +341,6 @@ out:
 		event_free(x.ev_sigterm);
 	if (x.http)
 		evhttp_free(x.http);
-	m7b_client_free(x.client);
 	mx_model_clear(&x.model);
 	if (x.base)
 		event_base_free(x.base);

@@ -16,6 +16,7 @@
 
 #include "m7bridge/client.h"
 #include "config.h"
+#include "follow.h"
 #include "mqtt_conf.h"
 
 #define TOPIC_MAX    512
@@ -48,10 +49,11 @@ struct pending {
 struct bridge {
 	struct mqc conf;
 	struct event_base *base;
-	struct event *ev_client, *ev_wake, *ev_stats, *ev_inc, *ev_retry, *ev_int, *ev_term;
+	struct event *ev_wake, *ev_stats, *ev_inc, *ev_int, *ev_term;
 	struct mosquitto *mosq;
-	struct m7b_client *client;
-	int wake_fd, retry_ms;
+	struct follow *follow;
+	struct m7b_watch watch;
+	int wake_fd;
 	char cmd_prefix[TOPIC_MAX]; /* prefix/node/ */
 
 	/* Shared with libmosquitto's thread, under lock. */
@@ -310,8 +312,8 @@ static void run_commands(struct bridge *b)
 		}
 		for (k = 0; k < MAX_PENDING && b->pend[k].id; k++)
 			;
-		if (k == MAX_PENDING || !m7b_client_connected(b->client) ||
-		    m7b_client_submit(b->client, &req, &id) < 0) {
+		if (k == MAX_PENDING || !m7b_client_connected(follow_client(b->follow)) ||
+		    m7b_client_submit(follow_client(b->follow), &req, &id) < 0) {
 			send_result(b, c->channel, c->port,
 				    "{\"ok\":false,\"code\":\"busy\",\"message\":\"daemon not "
 				    "reachable or too many sends in flight\"}");
@@ -384,13 +386,16 @@ static void ask_incidents(struct bridge *b)
 {
 	struct m7b_request req = {.cmd = M7B_CMD_INCIDENTS};
 
-	if (m7b_client_connected(b->client) && b->incidents_id == 0 &&
-	    m7b_client_submit(b->client, &req, &b->incidents_id) < 0)
+	struct m7b_client *c = follow_client(b->follow);
+
+	if (m7b_client_connected(c) && b->incidents_id == 0 &&
+	    m7b_client_submit(c, &req, &b->incidents_id) < 0)
 		b->incidents_id = 0;
 }
 
-static void on_event(struct bridge *b, const struct m7b_event *ev)
+static void bridge_on_event(void *arg, const struct m7b_event *ev)
 {
+	struct bridge *b = arg;
 	char t[TOPIC_MAX], ps[8];
 
 	switch (ev->type) {
@@ -441,66 +446,14 @@ static void on_event(struct bridge *b, const struct m7b_event *ev)
 	}
 }
 
-static void daemon_lost(struct bridge *b, int r)
+/* A new daemon connection: requests sent on the old one will not be answered. */
+static void bridge_on_up(void *arg, unsigned long reconnects)
 {
-	fprintf(stderr, "m7bridge-mqtt: daemon connection lost: %s\n", strerror(-r));
-	if (b->ev_client)
-		event_free(b->ev_client);
-	b->ev_client = NULL;
+	struct bridge *b = arg;
+
 	b->incidents_id = 0;
 	memset(b->pend, 0, sizeof(b->pend));
-	m7b_client_close(b->client);
-	struct timeval tv = {0, 200000};
-
-	evtimer_add(b->ev_retry, &tv);
-}
-
-static void bridge_on_client(evutil_socket_t fd, short what, void *arg)
-{
-	struct bridge *b = arg;
-	struct m7b_event *ev;
-	int r;
-
-	while (m7b_client_connected(b->client) &&
-	       (r = m7b_client_next(b->client, &ev, 0)) != -EAGAIN) {
-		if (r == -EBADMSG)
-			continue;
-		if (r < 0) {
-			daemon_lost(b, r);
-			return;
-		}
-		on_event(b, ev);
-		m7b_event_free(ev);
-	}
-	/* A failed submit may have closed the connection. */
-	if (b->ev_client && !m7b_client_connected(b->client))
-		daemon_lost(b, -ECONNRESET);
-}
-
-static void bridge_on_retry(evutil_socket_t fd, short what, void *arg)
-{
-	struct bridge *b = arg;
-	static const char *const classes[] = {"FRAME", "STATE", "FAULT"};
-	struct m7b_watch w = {.classes = classes, .nclasses = 3, .policy = "drop"};
-	int r = m7b_client_connect(b->client, b->conf.socket[0] ? b->conf.socket : NULL);
-
-	if (r == 0)
-		r = m7b_client_watch(b->client, &w);
-	if (r < 0) {
-		m7b_client_close(b->client);
-		struct timeval tv = {b->retry_ms / 1000, (b->retry_ms % 1000) * 1000};
-
-		b->retry_ms = b->retry_ms * 2 > 10000 ? 10000 : b->retry_ms * 2;
-		evtimer_add(b->ev_retry, &tv);
-		return;
-	}
-	b->retry_ms = 250;
-	b->ev_client = event_new(b->base, m7b_client_fd(b->client), EV_READ | EV_PERSIST,
-				 bridge_on_client, b);
-	if (b->ev_client)
-		event_add(b->ev_client, NULL);
 	ask_incidents(b);
-	bridge_on_client(-1, 0, b);
 }
 
 static void bridge_on_wake(evutil_socket_t fd, short what, void *arg)
@@ -511,7 +464,7 @@ static void bridge_on_wake(evutil_socket_t fd, short what, void *arg)
 	(void)!read(fd, &n, sizeof(n));
 	flush(b);
 	run_commands(b);
-	bridge_on_client(-1, 0, b); /* replies may have been buffered by a submit */
+	follow_drain(b->follow); /* replies may have been buffered by a submit */
 }
 
 /* Retained prefix/node/bridge/stats: queue depth, drops, reconnects, for dashboards. */
@@ -528,8 +481,8 @@ static void bridge_on_stats(evutil_socket_t fd, short what, void *arg)
 			 "\"inflight\":%ld,\"published\":%" PRIu64 ",\"dropped\":%" PRIu64
 			 ",\"daemon_dropped\":%" PRIu64 ",\"reconnects\":%" PRIu64 "}",
 			 b->connected ? "true" : "false",
-			 m7b_client_connected(b->client) ? "true" : "false", b->qlen, b->inflight,
-			 b->published, b->dropped, b->daemon_dropped, b->reconnects);
+			 m7b_client_connected(follow_client(b->follow)) ? "true" : "false", b->qlen,
+			 b->inflight, b->published, b->dropped, b->daemon_dropped, b->reconnects);
 	pthread_mutex_unlock(&b->lock);
 	/* Stale statistics are useless: they are not queued while the broker is away. */
 	if (!connected)
@@ -676,17 +629,17 @@ int main(int argc, char **argv)
 	strcat(b.cmd_prefix, "/");
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&b.lock, NULL);
-	b.retry_ms = 250;
 	b.q = calloc((size_t)b.conf.queue_max, sizeof(*b.q));
 	b.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	b.base = event_base_new();
-	b.client = m7b_client_new();
+	static const char *const classes[] = {"FRAME", "STATE", "FAULT"};
+
+	b.watch = (struct m7b_watch){.classes = classes, .nclasses = 3, .policy = "drop"};
 	mosquitto_lib_init();
-	if (!b.q || b.wake_fd < 0 || !b.base || !b.client) {
+	if (!b.q || b.wake_fd < 0 || !b.base) {
 		fprintf(stderr, "m7bridge-mqtt: out of memory\n");
 		goto out;
 	}
-	m7b_client_set_timeout(b.client, 2000);
 	struct timeval st = {b.conf.stats_interval_ms / 1000,
 			     (b.conf.stats_interval_ms % 1000) * 1000};
 	struct timeval it = {b.conf.incidents_interval_ms / 1000,
@@ -695,10 +648,9 @@ int main(int argc, char **argv)
 	b.ev_wake = event_new(b.base, b.wake_fd, EV_READ | EV_PERSIST, bridge_on_wake, &b);
 	b.ev_stats = event_new(b.base, -1, EV_PERSIST, bridge_on_stats, &b);
 	b.ev_inc = event_new(b.base, -1, EV_PERSIST, bridge_on_incidents, &b);
-	b.ev_retry = evtimer_new(b.base, bridge_on_retry, &b);
 	b.ev_int = evsignal_new(b.base, SIGINT, bridge_on_signal, &b);
 	b.ev_term = evsignal_new(b.base, SIGTERM, bridge_on_signal, &b);
-	if (!b.ev_wake || !b.ev_stats || !b.ev_inc || !b.ev_retry || !b.ev_int || !b.ev_term)
+	if (!b.ev_wake || !b.ev_stats || !b.ev_inc || !b.ev_int || !b.ev_term)
 		goto out;
 	event_add(b.ev_wake, NULL);
 	event_add(b.ev_stats, &st);
@@ -709,8 +661,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "m7bridge-mqtt: cannot set up the MQTT client\n");
 		goto out;
 	}
-	bridge_on_retry(-1, 0, &b);
-	event_base_dispatch(&*b.base);
+	b.follow = follow_new(b.base, "m7bridge-mqtt", b.conf.socket[0] ? b.conf.socket : NULL,
+			      &b.watch, bridge_on_event, bridge_on_up, &b);
+	if (!b.follow)
+		goto out;
+	event_base_dispatch(b.base);
 	rc = 0;
 out:
 	if (b.mosq) {
@@ -725,13 +680,12 @@ out:
 		mosquitto_destroy(b.mosq);
 	}
 	mosquitto_lib_cleanup();
-	struct event *evs[] = {b.ev_client, b.ev_wake, b.ev_stats, b.ev_inc,
-			       b.ev_retry,  b.ev_int,  b.ev_term};
+	b.follow = follow_free(b.follow);
+	struct event *evs[] = {b.ev_wake, b.ev_stats, b.ev_inc, b.ev_int, b.ev_term};
 
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);
-	m7b_client_free(b.client);
 	if (b.base)
 		event_base_free(b.base);
 	if (b.wake_fd >= 0)
