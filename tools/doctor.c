@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "m7bridge/client.h"
+#include "ctl.h"
 #include "doctor.h"
 
 enum { EXIT_ALL_OK = 0, EXIT_ANY_FAIL = 1, EXIT_BAD_USAGE = 2, EXIT_WARNINGS = 3 };
@@ -178,9 +179,7 @@ static int print_json(const struct doctor_report *r)
 
 static void doctor_usage(FILE *f)
 {
-	fprintf(f, "Usage: m7bridgectl doctor [--json] [--root DIR] [--config FILE] [--no-daemon]\n"
-		   "Checks the kernel, device tree, rpmsg drivers, ttys and the daemon's set-up.\n"
-		   "Exit status: 0 all ok, 1 any check failed, 2 usage error, 3 warnings only.\n");
+	fprintf(f, "Usage: m7bridgectl doctor %s\n%s", DOCTOR_SYNOPSIS, DOCTOR_HELP);
 }
 
 int doctor_main(const char *socket, int timeout_ms, int argc, char **argv)
@@ -236,4 +235,9 @@ int doctor_main(const char *socket, int timeout_ms, int argc, char **argv)
 
 	doctor_report_clear(&r);
 	return w == DOCTOR_FAIL ? EXIT_ANY_FAIL : w == DOCTOR_WARN ? EXIT_WARNINGS : EXIT_ALL_OK;
+}
+
+int cmd_doctor(struct ctl *ctl, int argc, char **argv)
+{
+	return doctor_main(ctl->socket, ctl->timeout_ms, argc, argv);
 }

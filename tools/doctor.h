@@ -35,14 +35,6 @@ struct doctor_opts {
 	const char *daemon_comm; /* process name that should hold the ttys */
 };
 
-/* Resource table facts found in a firmware ELF image. */
-struct doctor_rsc {
-	uint32_t version, entries;
-	unsigned vdevs, traces, carveouts;
-	uint32_t trace_da, trace_len;
-	char trace_name[33];
-};
-
 /* Name of a level: "ok", "warn", "fail". */
 const char *doctor_level_to_string(enum doctor_level l);
 /* Appends an item (formatted summary and fix); returns 0 or -ENOMEM. */
@@ -54,10 +46,6 @@ void doctor_report_clear(struct doctor_report *r);
 /* Worst level in the report (DOCTOR_OK when empty). */
 enum doctor_level doctor_report_worst(const struct doctor_report *r);
 
-/* Finds .resource_table in a 32-bit little-endian ELF image and reads its entries.
- * Returns 0, -ENOEXEC (not such an ELF), -ENOENT (no .resource_table) or -EBADMSG. */
-int doctor_elf_rsc(const uint8_t *img, size_t len, struct doctor_rsc *out);
-
 /* Runs every check that needs no daemon over opts->root, appending to r. Pure file reads
  * below the root: no sockets, no writes. Returns 0 or -ENOMEM. */
 int doctor_check_system(const struct doctor_opts *opts, struct doctor_report *r);
@@ -65,5 +53,20 @@ int doctor_check_system(const struct doctor_opts *opts, struct doctor_report *r)
 /* Entry point of `m7bridgectl doctor`: socket may be NULL; returns the exit status
  * (0 all ok, 1 any fail, 2 usage error, 3 warnings but no fail). */
 int doctor_main(const char *socket, int timeout_ms, int argc, char **argv);
+
+struct ctl;
+/* m7bridgectl's command table entry: doctor_main with the global -s and -t. */
+int cmd_doctor(struct ctl *ctl, int argc, char **argv);
+
+/* m7bridgectl's synopsis and help for doctor. */
+#define DOCTOR_SYNOPSIS "[--json] [--root DIR] [--config FILE] [--no-daemon]"
+#define DOCTOR_HELP                                                                                \
+	"check the kernel, device tree, rpmsg drivers, ttys and set-up (no daemon needed)\n"       \
+	"  -j, --json           one JSON object: checks with level, summary and fix\n"             \
+	"  -r, --root DIR       read DIR/proc, DIR/sys, DIR/dev, DIR/etc, DIR/lib/firmware\n"      \
+	"  -c, --config FILE    the daemon's configuration (default\n"                             \
+	"                       /etc/m7bridge/m7bridge.conf, below the root)\n"                    \
+	"  -n, --no-daemon      skip the daemon's checks\n"                                        \
+	"Exit 0 all ok, 1 any check failed, 2 usage error, 3 warnings but no failure.\n"
 
 #endif

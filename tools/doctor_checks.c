@@ -14,10 +14,10 @@
 #include <ini.h>
 
 #include "doctor.h"
+#include "elfinfo.h"
 
 #define MAX_RPROC    8
 #define MAX_CHANNELS 16
-#define FW_MAX_BYTES (64u << 20)
 
 struct rproc {
 	char inst[64], name[64], state[32], firmware[128];
@@ -302,73 +302,87 @@ static void check_remoteproc(struct ctx *c)
 
 /* --- firmware ELF --------------------------------------------------------------------- */
 
+/* Resource table facts the firmware check reports. */
+struct rsc_summary {
+	unsigned vdevs, traces;
+	const struct elfinfo_rsc *trace;
+};
+
+static struct rsc_summary summarize(const struct elfinfo *e)
+{
+	struct rsc_summary r = {0};
+
+	for (size_t i = 0; i < e->nrsc; i++) {
+		if (e->rsc[i].type == ELFINFO_RSC_VDEV)
+			r.vdevs++;
+		if (e->rsc[i].type == ELFINFO_RSC_TRACE && r.traces++ == 0)
+			r.trace = &e->rsc[i];
+	}
+	return r;
+}
+
 /* Checks one firmware file name under /lib/firmware; `who` names where it came from. */
 static void check_fw_file(struct ctx *c, const char *fw, const char *who)
 {
 	char p[600], fix[320], subject[96];
-	struct doctor_rsc rsc;
-	struct stat st;
+	struct elfinfo *e = malloc(sizeof(*e));
 
+	if (!e) {
+		c->err = -ENOMEM;
+		return;
+	}
 	snprintf(subject, sizeof(subject), "%s", fw);
-	rpath(c, p, sizeof(p), "/lib/firmware/%s", fw);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	int r = elfinfo_load(rpath(c, p, sizeof(p), "/lib/firmware/%s", fw), e);
 
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
+	/* remoteproc loads ELF32 only; EM_ARM (40) for the Cortex-M7. */
+	if (r == 0 && (e->elf_class != 1 || e->machine != 40))
+		r = -ENOEXEC;
+	if (r == -ENOEXEC)
+		add(c, "firmware", DOCTOR_FAIL, subject,
+		    "give remoteproc the linked .elf of the M7 image (not a .bin, not a host "
+		    "binary)",
+		    "/lib/firmware/%s is not a 32-bit ARM ELF", fw);
+	else if (r == -EBADMSG)
+		add(c, "firmware", DOCTOR_FAIL, subject, "rebuild the image",
+		    "/lib/firmware/%s: malformed ELF (a header or section points outside the file)",
+		    fw);
+	else if (r < 0) {
 		snprintf(fix, sizeof(fix), "copy the M7 image to /lib/firmware/%s", fw);
 		add(c, "firmware", DOCTOR_FAIL, subject, fix, "/lib/firmware/%s (%s): %s", fw, who,
-		    strerror(e ? e : EISDIR));
-		return;
-	}
-	if (st.st_size > (off_t)FW_MAX_BYTES) {
-		close(fd);
-		add(c, "firmware", DOCTOR_FAIL, subject, "give the ELF image, not a disk image",
-		    "/lib/firmware/%s is %lld bytes", fw, (long long)st.st_size);
-		return;
-	}
-	uint8_t *img = malloc((size_t)st.st_size + 1);
-	ssize_t got = img ? read(fd, img, (size_t)st.st_size) : -1;
-
-	close(fd);
-	int r = got == st.st_size ? doctor_elf_rsc(img, (size_t)got, &rsc) : -EIO;
-
-	free(img);
-	switch (r) {
-	case 0:
-		break;
-	case -ENOEXEC:
-		add(c, "firmware", DOCTOR_FAIL, subject,
-		    "give remoteproc the linked .elf (not a .bin): it reads ELF32 only",
-		    "/lib/firmware/%s is not a 32-bit little-endian ELF", fw);
-		return;
-	case -ENOENT:
+		    strerror(-r));
+	} else if (!e->has_rsc_table && elfinfo_section(e, ".resource_table"))
+		add(c, "firmware", DOCTOR_FAIL, subject, "rebuild the image",
+		    "/lib/firmware/%s: .resource_table is malformed", fw);
+	else if (!e->has_rsc_table)
 		add(c, "firmware", DOCTOR_FAIL, subject,
 		    "link a .resource_table section (the SDK's rsc_table.c) into the image",
 		    "/lib/firmware/%s has no .resource_table: \"No resource table in elf\"", fw);
-		return;
-	default:
-		add(c, "firmware", DOCTOR_FAIL, subject, "rebuild the image",
-		    "/lib/firmware/%s: malformed ELF or resource table (%s)", fw, strerror(-r));
-		return;
+	else {
+		struct rsc_summary rs = summarize(e);
+		size_t n = e->nrsc + e->rsc_skipped;
+
+		if (rs.vdevs == 0)
+			add(c, "firmware", DOCTOR_FAIL, subject,
+			    "add the RSC_VDEV entry (rpmsg-lite's rsc_table.c) to the resource "
+			    "table",
+			    "/lib/firmware/%s: resource table v%u, %zu entries, no vdev: no RPMSG",
+			    fw, e->rsc_version, n);
+		else if (!rs.trace)
+			add(c, "firmware", DOCTOR_WARN, subject,
+			    "add an RSC_TRACE entry so debugfs keeps the M7's last log lines after "
+			    "a "
+			    "hang",
+			    "/lib/firmware/%s: resource table v%u, %zu entries, vdev, no trace "
+			    "buffer",
+			    fw, e->rsc_version, n);
+		else
+			add(c, "firmware", DOCTOR_OK, subject, "",
+			    "/lib/firmware/%s: resource table v%u, %zu entries, vdev, trace '%s' "
+			    "(%u bytes at 0x%x)",
+			    fw, e->rsc_version, n, rs.trace->trace_name, rs.trace->trace_len,
+			    rs.trace->trace_da);
 	}
-	if (rsc.vdevs == 0)
-		add(c, "firmware", DOCTOR_FAIL, subject,
-		    "add the RSC_VDEV entry (rpmsg-lite's rsc_table.c) to the resource table",
-		    "/lib/firmware/%s: resource table v%u, %u entries, no vdev: no RPMSG", fw,
-		    rsc.version, rsc.entries);
-	else if (rsc.traces == 0)
-		add(c, "firmware", DOCTOR_WARN, subject,
-		    "add an RSC_TRACE entry so debugfs keeps the M7's last log lines after a hang",
-		    "/lib/firmware/%s: resource table v%u, %u entries, vdev, no trace buffer", fw,
-		    rsc.version, rsc.entries);
-	else
-		add(c, "firmware", DOCTOR_OK, subject, "",
-		    "/lib/firmware/%s: resource table v%u, %u entries, vdev, trace '%s' "
-		    "(%u bytes at 0x%x)",
-		    fw, rsc.version, rsc.entries, rsc.trace_name, rsc.trace_len, rsc.trace_da);
+	free(e);
 }
 
 static void check_firmware(struct ctx *c)
