@@ -300,6 +300,7 @@ void incident_discard(struct incident *inc)
 	if (!inc)
 		return;
 	cJSON_Delete(inc->before);
+	cJSON_Delete(inc->evidence);
 	free(inc);
 }
 
@@ -388,6 +389,9 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 		cJSON_AddItemToObject(o, "counters", counters);
 	cJSON_AddItemToObject(o, "before", inc->before);
 	inc->before = NULL;
+	if (inc->evidence)
+		cJSON_AddItemToObject(o, "evidence", inc->evidence);
+	inc->evidence = NULL;
 	after = cJSON_AddArrayToObject(o, "after");
 	for (i = 0; after && i < ring->n; i++) {
 		const struct incident_entry *e = incident_ring_at(ring, i);

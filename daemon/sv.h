@@ -31,6 +31,7 @@ struct event;
 
 #define SV_POLL_MS	     20	  /* sysfs state and device node polls during a step */
 #define SV_RING		     256  /* ring entries per channel */
+#define SV_KLINES	     32	  /* kernel lines kept apart for incidents */
 #define SV_INCIDENT_AFTER_MS 2000 /* keep recording this long after the link is back */
 #define SV_FAULT_KINDS	     48
 /* A stream is corrupt when, within this window, at least this many candidates were
@@ -61,6 +62,7 @@ struct sv_chan {
 	bool scope_all; /* no remoteproc configured: every kernel line may be ours */
 	struct remoteproc *rproc;
 	struct incident_ring ring;
+	struct incident_ring klines; /* kernel lines only: frames cannot push them out */
 	struct incident *inc;
 	uint64_t inc_start_ms; /* steps of ladders started before it are not its own */
 	char inc_outcome[16];
@@ -73,6 +75,7 @@ struct sv_chan {
 	enum channel_state busy_state; /* RECOVERING/RELOADING while the ladder runs */
 	char busy_reason[32];
 	struct sv_count counts[SV_FAULT_KINDS];
+	uint64_t kick_failures; /* mailbox kicks the kernel reported as failed */
 	uint64_t last_fault_ms; /* of the fault that started the running recovery */
 	uint64_t kernel_ms;	/* when its kernel line arrived, 0 if not a kernel fault */
 	char reload_fw[RECOVERY_FIRMWARE_MAX];
@@ -172,6 +175,13 @@ void sv_incident_end(struct sv_chan *c, const char *outcome);
 void sv_incident_end_later(struct sv_chan *c, const char *outcome, unsigned ms);
 /* Timer of sv_incident_end_later. */
 void sv_incident_on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* ---- sv_evidence.c: what the platform kept, for incidents ---- */
+
+/* The trace ring, devcoredumps and kernel lines of c at a fault; NULL on ENOMEM. */
+cJSON *sv_evidence_gather(struct sv_chan *c);
+/* Adds the kernel lines after since_us to evidence's "kernel" array at the incident's end. */
+void sv_evidence_kernel_after(struct sv_chan *c, cJSON *evidence, uint64_t since_us);
 
 /* ---- sv_control.c: recover / reload / incidents requests ---- */
 

@@ -143,6 +143,7 @@ struct sv_chan *sv_chan_free(struct sv_chan *c)
 	if (c->ev_inc)
 		event_free(c->ev_inc);
 	incident_ring_clear(&c->ring);
+	incident_ring_clear(&c->klines);
 	remoteproc_free(c->rproc);
 	free(c);
 	return NULL;
@@ -166,7 +167,8 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	c->ev_down = evtimer_new(base, sv_fault_on_down_timer, c);
 	c->ev_inc = evtimer_new(base, sv_incident_on_timer, c);
 	if (!c->ev_rec || !c->ev_live || !c->ev_poll || !c->ev_down || !c->ev_inc ||
-	    incident_ring_init(&c->ring, SV_RING) < 0)
+	    incident_ring_init(&c->ring, SV_RING) < 0 ||
+	    incident_ring_init(&c->klines, SV_KLINES) < 0)
 		return sv_chan_free(c);
 	build_config(c, &rc, &lc);
 	f = sv_chan_fields(c, NULL, 0);

@@ -133,6 +133,10 @@ void sv_fault_on_kernel_line(void *arg, const struct kwatch_line *l)
 		if (o == KLOG_OWNER_OTHER)
 			continue;
 		sv_chan_note(c, INCIDENT_KERNEL, "%s", detail);
+		incident_ring_text(&c->klines, sv_chan_realtime_us(), INCIDENT_KERNEL, detail,
+				   strlen(detail));
+		if (ev.kind == KLOG_KICK_FAILED)
+			c->kick_failures++;
 		if (ev.impact >= KLOG_NOTICE)
 			sv_fault_raise(c, fault_kind(&ev), detail, "kernel", severity_of(ev.impact),
 				       now);
