@@ -24,7 +24,8 @@
 
 struct fx {
 	struct daemon_proc p;
-	char link[300], ctl[300], sys[300], state[300], fw[300], journal[300], incidents[300];
+	char link[300], ctl[300], sys[300], state[300], fw[300], journal[300], incidents[300],
+		debugfs[300];
 	pid_t sim, kernel, jr;
 	FILE *jr_in;
 };
@@ -205,6 +206,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 	snprintf(f->sys, sizeof(f->sys), "%s/sys", f->p.dir);
 	snprintf(f->journal, sizeof(f->journal), "%s/journal", f->p.dir);
 	snprintf(f->incidents, sizeof(f->incidents), "%s/incidents", f->p.dir);
+	snprintf(f->debugfs, sizeof(f->debugfs), "%s/debugfs", f->p.dir);
 
 	/* The journal writer, fed through a pipe for the whole test. */
 	snprintf(arg_out, sizeof(arg_out), "--output=%s/kernel.journal", f->journal);
@@ -217,9 +219,10 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 	f->jr_in = fdopen(p[1], "w");
 
 	/* m7sim: heartbeats every 200 ms and a 20 Hz source on port 1. */
-	const char *sargv[] = {
-		sim_path(), "--link",		f->link, "--ctl", f->ctl, "--heartbeat-ms", "200",
-		"--source", "1:rate=20,size=8", NULL};
+	const char *sargv[] = {sim_path(),  "--link",	f->link,
+			       "--ctl",	    f->ctl,	"--heartbeat-ms",
+			       "200",	    "--source", "1:rate=20,size=8",
+			       "--debugfs", f->debugfs, NULL};
 	snprintf(out, sizeof(out), "%s/m7sim.log", f->p.dir);
 	f->sim = spawn(sargv, -1, out);
 	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
@@ -233,7 +236,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 
 	snprintf(conf, sizeof(conf),
 		 "kernel_log = journal\njournal_dir = %s\nsysfs_root = %s\nincident_dir = %s\n"
-		 "%s\n"
+		 "debugfs_root = %s\n%s\n"
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\nfirmware = m7sim.elf\n"
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n"
 		 "recovery_steps = %s\n"
@@ -241,7 +244,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 		 "resync_timeout_ms = 500\nresync_tries = 1\nreopen_timeout_ms = 500\n"
 		 "driver_timeout_ms = 500\nremoteproc_timeout_ms = 15000\n"
 		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n",
-		 f->journal, f->sys, f->incidents, daemon_extra, f->link, steps);
+		 f->journal, f->sys, f->incidents, f->debugfs, daemon_extra, f->link, steps);
 	if (daemon_proc_start(&f->p, conf) < 0)
 		goto fail;
 	*state = f;
@@ -630,6 +633,65 @@ static void test_failed_then_back(void **state)
 	tclient_close(&w);
 }
 
+/* The M7 logs, then hangs: the incident holds its last LOG lines from the trace ring. */
+static void test_stall_last_words(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	char *text = NULL;
+	cJSON *inc = NULL, *o, *it;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	sim_cmd(f, "log 4 pump pressure high\n");
+	sim_cmd(f, "log 2 watchdog about to starve\n");
+	usleep(100000);
+	sim_cmd(f, "stall\n");
+	wait_state(&w, "failed", &t);
+	for (int i = 0; i < 100 && !inc; i++) {
+		assert_int_equal(tclient_send(&q, "{\"cmd\":\"incidents\"}"), 0);
+		o = tclient_wait(&q, "INCIDENTS", WAIT_MS);
+		assert_non_null(o);
+		cJSON_ArrayForEach(
+			it, cJSON_GetObjectItem(o, "incidents")) if (j_str(it, "file") &&
+								     strcmp(j_str(it, "outcome"),
+									    "failed") == 0) inc =
+			cJSON_Duplicate(it, 1);
+		cJSON_Delete(o);
+		if (!inc)
+			usleep(100000);
+	}
+	assert_non_null(inc);
+	text = calloc(1, 1 << 20);
+	assert_non_null(text);
+	slurp(j_str(inc, "file"), text, 1 << 20);
+	cJSON_Delete(inc);
+	o = cJSON_Parse(text);
+	free(text);
+	assert_non_null(o);
+	cJSON *trace = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "evidence"), "trace");
+	cJSON *lines = cJSON_GetObjectItem(trace, "lines");
+	int n = cJSON_GetArraySize(lines);
+	assert_true(n >= 2);
+	/* Oldest first: the newest line is the last thing the M7 said before it hung. */
+	bool pump = false;
+	cJSON_ArrayForEach(it, lines) pump |= strcmp(j_str(it, "text"), "pump pressure high") == 0;
+	assert_true(pump);
+	assert_string_equal(j_str(cJSON_GetArrayItem(lines, n - 1), "text"),
+			    "watchdog about to starve");
+	assert_int_equal((int)j_num(cJSON_GetArrayItem(lines, n - 1), "level"), 2);
+	print_message("incident trace: %d line(s), last: %s\n", n,
+		      j_str(cJSON_GetArrayItem(lines, n - 1), "text"));
+	cJSON_Delete(o);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -637,6 +699,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, setup_forbidden, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_then_back, setup_resync_only, teardown),
+		cmocka_unit_test_setup_teardown(test_stall_last_words, setup_resync_only, teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
