@@ -289,3 +289,21 @@ cJSON *evidence_gather(const struct evidence_source *src)
 		cJSON_AddItemToObject(o, "devcoredumps", x);
 	return o;
 }
+
+cJSON *evidence_last_words(const cJSON *evidence, size_t n)
+{
+	const cJSON *lines = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(evidence, "trace"), "lines");
+	int total = cJSON_GetArraySize(lines);
+	cJSON *a;
+
+	if (total <= 0 || !(a = cJSON_CreateArray()))
+		return NULL;
+	for (int i = total > (int)n ? total - (int)n : 0; i < total; i++) {
+		const cJSON *t =
+			cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(lines, i), "text");
+		if (cJSON_IsString(t))
+			cJSON_AddItemToArray(a, cJSON_CreateString(t->valuestring));
+	}
+	return a;
+}

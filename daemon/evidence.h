@@ -39,4 +39,8 @@ cJSON *evidence_dump_json(const char *path, size_t max);
  * devcoredumps: [{name, failing_device, ...}]}. NULL on ENOMEM. */
 cJSON *evidence_gather(const struct evidence_source *src);
 
+/* The texts of the newest n trace lines of an incident's evidence, oldest first, for
+ * incident lists: a new array, or NULL when there are none. */
+cJSON *evidence_last_words(const cJSON *evidence, size_t n);
+
 #endif

@@ -1,5 +1,6 @@
 /* Incident recorder: RAM ring per channel, incident JSON files in a bounded directory. */
 #include "incident.h"
+#include "evidence.h"
 #include "macro.h"
 
 #include <dirent.h>
@@ -442,7 +443,7 @@ static cJSON *summary_from(const cJSON *full, const char *file)
 	static const char *const keep[] = {"seq",    "channel",	   "start_us", "end_us",
 					   "kind",   "source",	   "outcome",  "steps",
 					   "detail", "duration_ms"};
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = cJSON_CreateObject(), *words;
 	size_t i;
 
 	if (!o)
@@ -453,6 +454,9 @@ static cJSON *summary_from(const cJSON *full, const char *file)
 			cJSON_AddItemToObject(o, keep[i], cJSON_Duplicate(v, 1));
 	}
 	fix_numbers(o);
+	words = evidence_last_words(cJSON_GetObjectItemCaseSensitive(full, "evidence"), 3);
+	if (words)
+		cJSON_AddItemToObject(o, "last_words", words);
 	if (file)
 		cJSON_AddStringToObject(o, "file", file);
 	return o;

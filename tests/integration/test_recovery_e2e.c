@@ -667,6 +667,12 @@ static void test_stall_last_words(void **state)
 			usleep(100000);
 	}
 	assert_non_null(inc);
+	/* The list (what `m7bridgectl incidents` prints) carries the newest lines too. */
+	cJSON *words = cJSON_GetObjectItem(inc, "last_words");
+	assert_true(cJSON_GetArraySize(words) >= 1);
+	assert_string_equal(
+		cJSON_GetStringValue(cJSON_GetArrayItem(words, cJSON_GetArraySize(words) - 1)),
+		"watchdog about to starve");
 	text = calloc(1, 1 << 20);
 	assert_non_null(text);
 	slurp(j_str(inc, "file"), text, 1 << 20);

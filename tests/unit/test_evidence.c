@@ -77,7 +77,16 @@ static void test_trace_newest_kept(void **state)
 	assert_string_equal(num(cJSON_GetArrayItem(lines, 1), "level"), "2");
 	assert_string_equal(num(o, "lines_dropped"), "1");
 	assert_string_equal(num(o, "bad_lines"), "1");
-	cJSON_Delete(o);
+	{
+		cJSON *ev = cJSON_CreateObject(), *w;
+		cJSON_AddItemToObject(ev, "trace", o);
+		w = evidence_last_words(ev, 1);
+		assert_int_equal(cJSON_GetArraySize(w), 1);
+		assert_string_equal(cJSON_GetArrayItem(w, 0)->valuestring, "stall in main loop");
+		cJSON_Delete(w);
+		assert_null(evidence_last_words(NULL, 3));
+		cJSON_Delete(ev);
+	}
 }
 
 static void test_trace_empty(void **state)
