@@ -53,6 +53,8 @@ struct daemon {
 	daemon_clock_fn clock_fn;
 	daemon_clock_info_fn clock_info_fn;
 	void *clock_ud;
+	daemon_fault_info_fn fault_info_fn;
+	void *fault_ud;
 
 	uint64_t start_ms;
 

@@ -171,6 +171,18 @@ int proto_render_heartbeat(char *buf, size_t cap, const char *channel, uint32_t 
 int proto_render_fault(char *buf, size_t cap, const char *channel, const char *kind,
 		       const char *detail, const char *source, uint64_t count);
 
+/* A fault kind and how often it was raised on a channel. */
+struct proto_fault_count {
+	const char *kind; /* static token, "stall" */
+	uint64_t n;
+};
+/* A channel's fault intake counters, for STATUS. */
+struct proto_faults {
+	uint64_t kick_failures;		   /* mailbox kicks the kernel reported as failed */
+	const struct proto_fault_count *v; /* kinds seen, in first-seen order */
+	unsigned n;
+};
+
 /* STATUS: snapshots the daemon fills in; rendered with cJSON. */
 struct proto_status_channel {
 	const char *name, *device, *state, *reason;
@@ -187,6 +199,8 @@ struct proto_status_channel {
 	const char *holder_comm;
 	bool has_clock;
 	struct proto_clock clock;
+	bool has_faults; /* fault intake is attached */
+	struct proto_faults faults;
 };
 struct proto_status_client {
 	uint64_t id;

@@ -46,11 +46,6 @@ enum sv_poll {
 	SV_POLL_START, /* RPROC_START: state running/attached */
 };
 
-struct sv_count {
-	const char *kind; /* static token */
-	uint64_t n;
-};
-
 struct sv_chan {
 	struct supervisor *sv;
 	struct channel *ch;
@@ -74,7 +69,7 @@ struct sv_chan {
 	bool applying;
 	enum channel_state busy_state; /* RECOVERING/RELOADING while the ladder runs */
 	char busy_reason[32];
-	struct sv_count counts[SV_FAULT_KINDS];
+	struct proto_fault_count counts[SV_FAULT_KINDS]; /* kinds in first-seen order */
 	uint64_t kick_failures; /* mailbox kicks the kernel reported as failed */
 	uint64_t last_fault_ms; /* of the fault that started the running recovery */
 	uint64_t kernel_ms;	/* when its kernel line arrived, 0 if not a kernel fault */
@@ -119,6 +114,8 @@ void sv_chan_rearm_liveness(struct sv_chan *c);
 /* Counts, logs, publishes and records a fault, then feeds it to the recovery ladder. */
 void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, const char *source,
 		    enum recovery_severity sev, uint64_t kernel_ms);
+/* STATUS kick_failures and faults of ch (daemon_fault_info_fn). */
+bool sv_fault_info(void *ud, const struct channel *ch, struct proto_faults *f);
 /* Liveness timer: PING when quiet, a stall fault when unanswered. */
 void sv_fault_on_live_timer(evutil_socket_t fd, short what, void *arg);
 /* Down-grace timer: a link that stayed down is a fault. */

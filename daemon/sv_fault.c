@@ -39,6 +39,19 @@ void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, con
 		sv_incident_end_later(c, "recovered", SV_INCIDENT_AFTER_MS);
 }
 
+bool sv_fault_info(void *ud, const struct channel *ch, struct proto_faults *f)
+{
+	struct sv_chan *c = sv_chan_of(ud, ch);
+	unsigned n = 0;
+
+	if (!c)
+		return false;
+	while (n < SV_FAULT_KINDS && c->counts[n].kind)
+		n++;
+	*f = (struct proto_faults){.kick_failures = c->kick_failures, .v = c->counts, .n = n};
+	return true;
+}
+
 void sv_fault_on_live_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct sv_chan *c = arg;

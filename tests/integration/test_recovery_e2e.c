@@ -386,6 +386,9 @@ static void test_kick_then_stall(void **state)
 	st = status(&q);
 	assert_string_equal(j_str(st, "state"), "up");
 	assert_int_equal((int)j_num(st, "recoveries"), 0);
+	/* Fault intake's counters: the kick counted once, by kind too. */
+	assert_int_equal((int)j_num(st, "kick_failures"), 1);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(st, "faults"), "kick_timeout"), 1);
 	cJSON_Delete(st);
 
 	/* 2. The M7 hangs, then the kernel reports a kick failure. */
