@@ -10,7 +10,7 @@
 #include "m7bridge/wire.h"
 
 #define PROTO_MAJOR	  1
-#define PROTO_MINOR	  0
+#define PROTO_MINOR	  1
 #define PROTO_LINE_MAX	  65536u /* longest line either way, without the newline */
 #define PROTO_ID_MAX	  256	 /* longest "id", as JSON text */
 #define PROTO_NAME_MAX	  64

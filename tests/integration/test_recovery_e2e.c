@@ -696,6 +696,17 @@ static void test_stall_last_words(void **state)
 	assert_int_equal((int)j_num(cJSON_GetArrayItem(lines, n - 1), "level"), 2);
 	print_message("incident trace: %d line(s), last: %s\n", n,
 		      j_str(cJSON_GetArrayItem(lines, n - 1), "text"));
+	/* m7bridgectl incidents prints them under the incident. */
+	char cmd[1024], out[4096] = "";
+	const char *root = getenv("M7B_BUILD_ROOT");
+	snprintf(cmd, sizeof(cmd), "%s/tools/m7bridgectl -s '%s' incidents", root ? root : ".",
+		 f->p.sock);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	out[fread(out, 1, sizeof(out) - 1, p)] = '\0';
+	assert_int_equal(pclose(p), 0);
+	print_message("%s", out);
+	assert_non_null(strstr(out, "\n     M7: watchdog about to starve\n"));
 	cJSON_Delete(o);
 	tclient_close(&w);
 	tclient_close(&q);
