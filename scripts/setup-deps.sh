@@ -71,7 +71,8 @@ install() {
 	[ "$SUDO" != false ] || { echo "setup-deps: need root or sudo to install:$missing" >&2; exit 1; }
 	echo "setup-deps: installing:$missing"
 	apt_update
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+	# -q, not -qq: a line per package, so a long install shows progress.
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
 }
 
 cross() {
