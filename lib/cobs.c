@@ -28,12 +28,50 @@ static bool cobs_open_run(struct m7b_cobs_enc *e)
 	return true;
 }
 
+/* Fast path of put, when the piece fits the output and cannot fill a run (code + n stays
+ * below 0xFF): copy it as it is, then turn each zero into the code byte of the run it
+ * starts, writing the finished run's length back at the previous one. The same bytes as
+ * the general loop (test_cobs compares them); zeros are found a word at a time. */
+static void cobs_put_short(struct m7b_cobs_enc *e, const uint8_t *p, size_t n)
+{
+	uint8_t *o = e->out, *code_at = e->code_at;
+	size_t i = 0;
+
+	memcpy(o, p, n);
+#ifdef COBS_LITTLE_ENDIAN
+	for (; n - i >= sizeof(cobs_word); i += sizeof(cobs_word)) {
+		cobs_word w, m;
+
+		memcpy(&w, o + i, sizeof(w));
+		for (m = cobs_zero_mask(w); m; m &= m - 1) {
+			uint8_t *z = o + i + cobs_first_zero(m);
+
+			*code_at = (uint8_t)(z - code_at);
+			code_at = z;
+		}
+	}
+#endif
+	for (; i < n; i++) {
+		if (o[i] == 0) {
+			*code_at = (uint8_t)(o + i - code_at);
+			code_at = o + i;
+		}
+	}
+	e->out = o + n;
+	e->code_at = code_at;
+	e->code = (uint8_t)(e->out - code_at);
+}
+
 void m7b_cobs_enc_put(struct m7b_cobs_enc *e, const void *buf, size_t n)
 {
 	const uint8_t *p = buf;
 
-	if (e->overflow)
+	if (e->overflow || n == 0)
+		return; /* n == 0 may come with buf NULL */
+	if (n < 0xffu - e->code && n <= (size_t)(e->end - e->out)) {
+		cobs_put_short(e, p, n);
 		return;
+	}
 	while (n > 0) {
 		/* A full run (254 data bytes, code 0xFF, no implied zero) closes only when
 		 * more input follows, which keeps the encoding canonical. */

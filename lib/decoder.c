@@ -64,6 +64,68 @@ static int decoder_finish(struct m7b_decoder *d, struct m7b_frame *f)
 	return 1;
 }
 
+/* Fast path for a candidate that starts at p (a code byte, nothing pending) and whose
+ * delimiter is already in [p, end). Decoding is then a shift by one byte with each later
+ * code byte turned into the zero it stands for: one copy of the whole candidate and a walk
+ * along the code bytes, a few instructions per run. A full run (code 0xFF) followed by
+ * more implies no zero: its successor's code byte is taken out, which a body allows once.
+ * The body is then checked exactly as the incremental path would. Returns the position
+ * after the delimiter with *got set, or NULL when the delimiter is not in the buffer or
+ * the body would overflow: the incremental path then takes the candidate from p, with identical results and
+ * counters (test_decoder and fuzz_decoder compare the two). */
+static const uint8_t *decoder_whole(struct m7b_decoder *d, const uint8_t *p, const uint8_t *end,
+				    struct m7b_frame *f, int *got)
+{
+	size_t n = cobs_scan_zero(p, (size_t)(end - p));
+	size_t c = 0, shift = 0, dropped = 0;
+	uint8_t *body = d->body;
+	uint8_t left;
+
+	if (n == (size_t)(end - p) || n - 1 > M7B_BODY_MAX + 1)
+		return NULL;
+	if (n - 1 <= M7B_BODY_MAX) {
+		memcpy(body, p + 1, n - 1);
+	} else {
+		/* One byte over: a body only if a full run drops its successor's code byte
+		 * (at most one can, in this length). Find it and copy around it. */
+		for (size_t next;; c = next) {
+			next = c + p[c];
+			if (next >= n)
+				return NULL; /* none: oversize, which the other path counts */
+			if (p[c] == 0xff) {
+				dropped = next;
+				break;
+			}
+		}
+		memcpy(body, p + 1, dropped - 1);
+		memcpy(body + dropped - 1, p + dropped + 1, n - 1 - dropped);
+		c = 0;
+	}
+	for (;;) {
+		size_t code = p[c], next = c + code;
+
+		if (next >= n) {
+			/* Exactly at the delimiter: well formed. Beyond it: the run was cut
+			 * short; the body holds n - 1 - shift bytes, so it is not oversize. */
+			left = (uint8_t)(next - n);
+			break;
+		}
+		if (code == 0xff) {
+			if (next != dropped)
+				memmove(body + next - 1 - shift, body + next - shift, n - 1 - next);
+			shift++;
+		} else {
+			body[next - 1 - shift] = 0;
+		}
+		c = next;
+	}
+	d->len = (uint16_t)(n - 1 - shift);
+	d->raw = (uint32_t)n;
+	d->run = left;
+	*got = decoder_finish(d, f);
+	return p + n + 1;
+}
+
 int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *end,
 		     struct m7b_frame *f)
 {
@@ -73,6 +135,14 @@ int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *
 	while (p < end && !got) {
 		uint8_t b = *p;
 
+		if (b != 0 && d->raw == 0 && !d->discard) {
+			const uint8_t *q = decoder_whole(d, p, end, f, &got);
+
+			if (q) {
+				p = q;
+				continue;
+			}
+		}
 		if (b == 0) {
 			p++;
 			if (d->discard)

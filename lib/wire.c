@@ -317,6 +317,140 @@ int m7b_wire_unpack_config(const struct m7b_frame *f, struct m7b_config_item *it
 	return (int)n;
 }
 
+/* Appends one TLV item header at *pos; -M7B_ENOSPC when the value would not fit. */
+static int bi_item(uint8_t *buf, size_t cap, size_t *pos, uint8_t key, size_t len)
+{
+	if (len > 255u)
+		return -M7B_EINVAL;
+	if (cap - *pos < 2u + len)
+		return -M7B_ENOSPC;
+	buf[(*pos)++] = key;
+	buf[(*pos)++] = (uint8_t)len;
+	return 0;
+}
+
+int m7b_wire_pack_boot_info(uint8_t *buf, size_t cap, const struct m7b_boot_info *m)
+{
+	size_t pos = 0;
+	int r;
+
+	if (cap > M7B_PAYLOAD_MAX)
+		cap = M7B_PAYLOAD_MAX;
+	if (m->nports > M7B_BI_PORTS_MAX ||
+	    ((m->present & M7B_BI_HAS_BUILD_ID) &&
+	     (m->build_id_len == 0 || m->build_id_len > M7B_BI_BUILD_ID_MAX)))
+		return -M7B_EINVAL;
+	if (m->present & M7B_BI_HAS_BUILD_ID) {
+		if ((r = bi_item(buf, cap, &pos, M7B_BI_BUILD_ID, m->build_id_len)) < 0)
+			return r;
+		memcpy(buf + pos, m->build_id, m->build_id_len);
+		pos += m->build_id_len;
+	}
+	if (m->present & M7B_BI_HAS_TICK) {
+		if ((r = bi_item(buf, cap, &pos, M7B_BI_TICK, M7B_BI_TICK_LEN)) < 0)
+			return r;
+		buf[pos] = m->tick_source;
+		put32(buf + pos + 1, m->tick_hz);
+		pos += M7B_BI_TICK_LEN;
+	}
+	if (m->present & M7B_BI_HAS_CHANNEL) {
+		if (m->channel_len == 0)
+			return -M7B_EINVAL;
+		if ((r = bi_item(buf, cap, &pos, M7B_BI_CHANNEL, m->channel_len)) < 0)
+			return r;
+		memcpy(buf + pos, m->channel, m->channel_len);
+		pos += m->channel_len;
+	}
+	if (m->present & M7B_BI_HAS_PREV_BOOT) {
+		if ((r = bi_item(buf, cap, &pos, M7B_BI_PREV_BOOT, M7B_BI_PREV_BOOT_LEN)) < 0)
+			return r;
+		buf[pos] = m->prev_flags;
+		put32(buf + pos + 1, m->prev_boot_id);
+		pos += M7B_BI_PREV_BOOT_LEN;
+	}
+	for (unsigned i = 0; i < m->nports; i++) {
+		const struct m7b_boot_port *p = &m->port[i];
+
+		if ((r = bi_item(buf, cap, &pos, M7B_BI_PREV_PORT, M7B_BI_PREV_PORT_LEN)) < 0)
+			return r;
+		buf[pos] = p->port;
+		put32(buf + pos + 1, p->produced);
+		put32(buf + pos + 5, p->sent);
+		put32(buf + pos + 9, p->dropped);
+		put32(buf + pos + 13, p->queued);
+		pos += M7B_BI_PREV_PORT_LEN;
+	}
+	return (int)pos;
+}
+
+int m7b_wire_unpack_boot_info(const struct m7b_frame *f, struct m7b_boot_info *m)
+{
+	size_t pos = 0;
+
+	memset(m, 0, sizeof(*m));
+	while (pos < f->len) {
+		const uint8_t *v;
+		uint8_t key, len;
+
+		if (f->len - pos < 2u)
+			return -M7B_EBADMSG;
+		key = f->payload[pos];
+		len = f->payload[pos + 1];
+		if (f->len - pos - 2u < len)
+			return -M7B_EBADMSG;
+		v = f->payload + pos + 2;
+		pos += 2u + len;
+		switch (key) {
+		case M7B_BI_BUILD_ID:
+			if (len == 0 || len > M7B_BI_BUILD_ID_MAX)
+				return -M7B_EBADMSG;
+			m->build_id = v;
+			m->build_id_len = len;
+			m->present |= M7B_BI_HAS_BUILD_ID;
+			break;
+		case M7B_BI_TICK:
+			if (len < M7B_BI_TICK_LEN)
+				return -M7B_EBADMSG;
+			m->tick_source = v[0];
+			m->tick_hz = get32(v + 1);
+			m->present |= M7B_BI_HAS_TICK;
+			break;
+		case M7B_BI_CHANNEL:
+			if (len == 0)
+				return -M7B_EBADMSG;
+			m->channel = (const char *)v;
+			m->channel_len = len;
+			m->present |= M7B_BI_HAS_CHANNEL;
+			break;
+		case M7B_BI_PREV_BOOT:
+			if (len < M7B_BI_PREV_BOOT_LEN)
+				return -M7B_EBADMSG;
+			m->prev_flags = v[0];
+			m->prev_boot_id = get32(v + 1);
+			m->present |= M7B_BI_HAS_PREV_BOOT;
+			break;
+		case M7B_BI_PREV_PORT:
+			if (len < M7B_BI_PREV_PORT_LEN)
+				return -M7B_EBADMSG;
+			if (m->nports == M7B_BI_PORTS_MAX) {
+				m->ports_skipped++;
+				break;
+			}
+			m->port[m->nports].port = v[0];
+			m->port[m->nports].produced = get32(v + 1);
+			m->port[m->nports].sent = get32(v + 5);
+			m->port[m->nports].dropped = get32(v + 9);
+			m->port[m->nports].queued = get32(v + 13);
+			m->nports++;
+			break;
+		default:
+			m->unknown_items++;
+			break;
+		}
+	}
+	return 0;
+}
+
 const char *m7b_wire_type_name(uint8_t type)
 {
 	switch (type) {
@@ -332,6 +466,8 @@ const char *m7b_wire_type_name(uint8_t type)
 		return "sync_reply";
 	case M7B_T_ACK:
 		return "ack";
+	case M7B_T_BOOT_INFO:
+		return "boot_info";
 	case M7B_T_SEND:
 		return "send";
 	case M7B_T_SYNC:

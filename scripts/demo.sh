@@ -2,19 +2,49 @@
 # The main job on one machine: sets up and builds m7bridge, starts the simulated M7
 # (m7sim, on a pty) and m7bridged with a configuration in a temp dir, and shows the
 # frames arriving live. Ctrl-C stops everything and removes the temp dir.
-# Usage: scripts/demo.sh [BUILD_DIR]   (environment: DEMO_RATE=captures/s, default 4)
+# Usage: scripts/demo.sh [BUILD_DIR]   (environment: DEMO_RATE=captures/s, default 4;
+# DEMO_NO_BUILD=1 uses what BUILD_DIR already holds: no package check, no build)
 set -eu
 cd "$(dirname "$0")/.."
 build=${1:-build}
 rate=${DEMO_RATE:-4}
 
-scripts/setup-deps.sh
-if [ -d "$build" ]; then
-	meson setup --reconfigure "$build" >/dev/null
+start=$(date +%s)
+no_build=${DEMO_NO_BUILD:-0}
+[ "$no_build" = 1 ] || { echo "demo: checking the Debian packages"; scripts/setup-deps.sh; }
+
+# Shows the build's progress on one line: a first build takes a while on a small machine.
+build_log=$(mktemp "${TMPDIR:-/tmp}/m7bridge-build.XXXXXX")
+run_step() {
+	label=$1
+	shift
+	"$@" >"$build_log" 2>&1 &
+	step_pid=$!
+	[ -t 1 ] || echo "demo: $label"
+	while kill -0 "$step_pid" 2>/dev/null; do
+		step=$(grep -o '^\[[0-9]*/[0-9]*\]' "$build_log" | tail -n 1)
+		[ -t 1 ] && printf '\rdemo: %s %s (%ss) ' "$label" "$step" "$(($(date +%s) - start))"
+		sleep 0.5
+	done
+	if ! wait "$step_pid"; then
+		echo
+		tail -n 30 "$build_log" >&2
+		rm -f "$build_log"
+		echo "demo: $label failed" >&2
+		exit 1
+	fi
+}
+if [ "$no_build" = 1 ]; then
+	:
+elif [ -f "$build/build.ninja" ]; then
+	: # ninja runs meson again by itself when a build file changed
 else
-	meson setup "$build" >/dev/null
+	run_step "configuring $build (first time)" meson setup "$build"
 fi
-ninja -C "$build" >/dev/null
+[ "$no_build" = 1 ] || run_step "building" ninja -C "$build"
+rm -f "$build_log"
+if [ -t 1 ]; then printf '\r%60s\r' ""; fi
+echo "demo: built in $(($(date +%s) - start))s"
 
 m7sim="$build/firmware/m7sim"
 daemon="$build/daemon/m7bridged"
@@ -26,10 +56,15 @@ done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/m7bridge-demo.XXXXXX")
 sim_pid=""
 daemon_pid=""
+kernel_pid=""
 cleanup() {
 	trap - EXIT INT TERM
+	# A helper already gone (Ctrl-C reaches the fake kernel too) is no reason to stop
+	# cleaning up.
+	set +e
 	# They do not see Ctrl-C (own session): stop them explicitly, daemon first.
 	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+	[ -n "$kernel_pid" ] && kill "$kernel_pid" 2>/dev/null && wait "$kernel_pid" 2>/dev/null
 	[ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
 	rm -rf "$tmp"
 	echo
@@ -38,56 +73,82 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Waits up to 10 s for a condition given as a shell command.
-wait_for() {
-	i=0
-	until eval "$1"; do
-		i=$((i + 1))
-		if [ "$i" -gt 200 ]; then
-			echo "demo: timed out waiting for: $2" >&2
-			for f in "$tmp"/*.log; do echo "--- $f" >&2; tail -n 20 "$f" >&2; done
-			exit 1
-		fi
-		sleep 0.05
-	done
-}
+demo_name=demo
+. scripts/demo-common.sh
 
-# The simulated M7: a text stream on port 0, GPS-like sentences on port 1, random bytes
-# on port 2, and a heartbeat every second. m7sim and m7bridged run in their own session so
-# Ctrl-C reaches only the viewer; the trap then stops them in order.
+# A fake remoteproc sysfs tree, so `m7bridgectl reload` and the remoteproc step of the
+# recovery ladder really run: the "kernel" below answers the daemon's writes to `state`.
+rproc="$tmp/sys/class/remoteproc/remoteproc0"
+mkdir -p "$rproc" "$tmp/sys/devices/imx8mp-cm7"
+echo imx-rproc >"$rproc/name"
+echo running >"$rproc/state"
+echo m7sim.elf >"$rproc/firmware"
+ln -s ../../../devices/imx8mp-cm7 "$rproc/device"
+
+# The simulated M7: a console text stream on port 0, NMEA GPS sentences on port 1 (at
+# 9600 baud, like a real receiver), random sensor bytes on port 2, and on port 3 a
+# loop-back UART whose `send` bytes come back as captures. A heartbeat every second.
+# m7sim and m7bridged run in their own session so Ctrl-C reaches only the viewer; the
+# trap then stops them in order.
 setsid "$m7sim" --link "$tmp/ttyRPMSG30" --ctl "$tmp/m7sim.ctl" \
 	--source "0:rate=$rate,pattern=text" \
-	--source "1:rate=$rate,pattern=text,baud=9600" \
+	--source "1:rate=1,pattern=nmea,baud=9600" \
 	--source "2:rate=1,pattern=random,size=4-12" \
+	--source "3:rate=0,loop=1" \
 	>"$tmp/m7sim.log" 2>&1 &
 sim_pid=$!
-wait_for "grep -q 'm7sim: link' '$tmp/m7sim.log'" "m7sim's link"
+wait_for "grep -q 'm7sim: link' '$tmp/m7sim.log' 2>/dev/null" "m7sim's link"
+
+# The remoteproc "kernel": stop -> offline; start -> the M7 restarts with a new boot_id
+# (m7sim reboot) on a new tty node (swap), then running. Once m7sim answers a tree by
+# itself (--remoteproc DIR), pass it --remoteproc "$rproc" and drop this function.
+fake_kernel() {
+	while sleep 0.05; do
+		case $(cat "$rproc/state") in
+		stop) echo offline >"$rproc/state" ;;
+		start)
+			printf 'resume\nreboot\nswap\n' >"$tmp/m7sim.ctl"
+			sleep 0.3
+			echo running >"$rproc/state"
+			;;
+		esac
+	done
+}
+fake_kernel >"$tmp/kernel.log" 2>&1 &
+kernel_pid=$!
 
 cat >"$tmp/m7bridge.conf" <<CONF
 [daemon]
 socket = $tmp/m7bridge.sock
 log_level = info
 incident_dir = $tmp/incidents
+sysfs_root = $tmp/sys
+kernel_log = off
 
 [channel m7]
 device = $tmp/ttyRPMSG30
 port.0 = console
 port.1 = gps
 port.2 = sensor
-# A PC has no remoteproc and no imx_rpmsg_tty: keep the ladder to the steps that
-# make sense against the simulator.
-recovery_steps = resync,reopen
+port.3 = loop
+remoteproc = imx-rproc
+firmware = m7sim.elf
+# A PC has no imx_rpmsg_tty module to reload: the ladder skips the driver step.
+recovery_steps = resync,reopen,remoteproc
 CONF
 setsid "$daemon" --foreground --config "$tmp/m7bridge.conf" 2>"$tmp/m7bridged.log" &
 daemon_pid=$!
 wait_for "[ -S '$tmp/m7bridge.sock' ]" "m7bridged's socket"
 
+ctlcmd="$ctl -s $tmp/m7bridge.sock"
 echo "demo: m7sim -> $tmp/ttyRPMSG30 -> m7bridged -> $tmp/m7bridge.sock"
 echo "demo: logs in $tmp/*.log; in another terminal try:"
-echo "      $ctl -s $tmp/m7bridge.sock status"
-echo "      echo 'stall 5000' > $tmp/m7sim.ctl    # hang the M7: FAULT, recovery, frames again"
-echo "      echo 'reboot' > $tmp/m7sim.ctl        # the M7 restarts: a new HELLO"
-echo "demo: frames as they arrive (Ctrl-C stops everything):"
+echo "      $ctlcmd top                          # live health view"
+echo "      $ctlcmd send -p 3 hello              # port 3 loops it back"
+echo "      $ctlcmd reload                       # remoteproc stop/start: a new boot"
+echo "      echo 'stall 5000' > $tmp/m7sim.ctl   # hang the M7: FAULT, recovery"
+echo "      echo 'corrupt 3' > $tmp/m7sim.ctl    # 3 frames with a bad CRC"
+echo "demo: ready after $(($(date +%s) - start))s; frames as they arrive (Ctrl-C stops everything):"
 echo
 
 if [ -x "$ctl" ]; then

@@ -1,40 +1,96 @@
 /* Example: a C client on libm7bridge. Watches frames and link states from m7bridged in a
  * poll() loop (the same pattern fits libevent, GLib or epoll) and prints them.
- * Usage: m7watch [-s SOCKET] [-p PORT] [-n COUNT] */
+ * Usage: m7watch [-s SOCKET] [-p PORT] [-n COUNT] [-x] [-r RETRIES] */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <m7bridge/client.h>
 
+/* The payload safe for a terminal: hex bytes, or text with control bytes escaped (a
+ * capture's own "\n" must not become a blank line, nor raw bytes move the cursor). */
+static void print_bytes(const uint8_t *p, size_t n, bool hex)
+{
+	if (hex) {
+		for (size_t i = 0; i < n; i++)
+			printf("%s%02x", i ? " " : "", p[i]);
+		return;
+	}
+	putchar('"');
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n')
+			fputs("\\n", stdout);
+		else if (p[i] == '\r')
+			fputs("\\r", stdout);
+		else if (p[i] == '\t')
+			fputs("\\t", stdout);
+		else if (p[i] == '\\' || p[i] == '"')
+			printf("\\%c", p[i]);
+		else if (p[i] >= 0x20 && p[i] < 0x7f)
+			putchar(p[i]);
+		else
+			printf("\\x%02x", p[i]);
+	}
+	putchar('"');
+}
+
+/* Connects, trying up to `retries` times a second apart; 0 or the last negative errno. */
+static int connect_retry(struct m7b_client *c, const char *path, int retries)
+{
+	for (int i = 1;; i++) {
+		int r = m7b_client_connect(c, path);
+
+		if (r == 0)
+			return 0;
+		if (i >= retries) {
+			fprintf(stderr,
+				"m7watch: no m7bridged at %s after %d tries (%s); is it running?\n",
+				path			 ? path
+				: getenv(M7B_SOCKET_ENV) ? getenv(M7B_SOCKET_ENV)
+							 : M7B_DEFAULT_SOCKET,
+				i, strerror(-r));
+			return r;
+		}
+		fprintf(stderr, "m7watch: cannot connect (%s); try %d/%d, again in 1 s\n",
+			strerror(-r), i, retries);
+		sleep(1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *socket_path = NULL; /* NULL: $M7BRIDGE_SOCKET or the default */
-	int port = -1, opt, r;
+	int port = -1, retries = 10, opt, r;
 	long count = -1, frames = 0;
+	bool hex = false;
 	struct m7b_client *c;
 
-	while ((opt = getopt(argc, argv, "s:p:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:p:n:xr:")) != -1) {
 		if (opt == 's')
 			socket_path = optarg;
 		else if (opt == 'p')
 			port = atoi(optarg);
 		else if (opt == 'n')
 			count = atol(optarg);
+		else if (opt == 'x')
+			hex = true;
+		else if (opt == 'r' && atoi(optarg) > 0)
+			retries = atoi(optarg);
 		else
-			return fprintf(stderr, "usage: %s [-s SOCKET] [-p PORT] [-n COUNT]\n",
+			return fprintf(stderr,
+				       "usage: %s [-s SOCKET] [-p PORT] [-n COUNT] [-x] [-r "
+				       "RETRIES]\n",
 				       argv[0]),
 			       2;
 	}
 
 	c = m7b_client_new();
-	if (!c || m7b_client_connect(c, socket_path) < 0) {
-		fprintf(stderr, "m7watch: %s\n", c ? m7b_client_error(c)->message : "no memory");
-		m7b_client_free(c);
-		return 69;
-	}
+	if (!c)
+		return fprintf(stderr, "m7watch: out of memory\n"), 1;
 	/* Ask for frames (of one port, if given) and state changes. */
 	const char *classes[] = {"FRAME", "STATE"};
 	struct m7b_watch w = {.classes = classes, .nclasses = 2};
@@ -43,14 +99,22 @@ int main(int argc, char **argv)
 		w.ports = &port;
 		w.nports = 1;
 	}
-	r = m7b_client_watch(c, &w);
-	if (r < 0) {
-		fprintf(stderr, "m7watch: watch: %s\n", m7b_client_error(c)->message);
-		m7b_client_free(c);
-		return 1;
-	}
-
+	/* Each (re)connection asks again: the daemon keeps no state for a client gone. */
 	while (count < 0 || frames < count) {
+		if (!m7b_client_connected(c)) {
+			if (connect_retry(c, socket_path, retries) < 0) {
+				m7b_client_free(c);
+				return 69;
+			}
+			r = m7b_client_watch(c, &w);
+			if (r < 0) {
+				fprintf(stderr, "m7watch: watch: %s\n",
+					m7b_client_error(c)->message);
+				m7b_client_free(c);
+				return r == -EREMOTEIO ? 1 : 69;
+			}
+		}
+
 		struct pollfd pfd = {.fd = m7b_client_fd(c), .events = POLLIN};
 		struct m7b_event *ev;
 
@@ -60,9 +124,10 @@ int main(int argc, char **argv)
 		/* Drain everything that arrived without blocking. */
 		while ((r = m7b_client_next(c, &ev, 0)) == 0) {
 			if (ev->type == M7B_EV_FRAME) {
-				printf("frame %s/%d seq %lld: %zu bytes: %.*s\n", ev->channel,
-				       ev->port, (long long)ev->seq, ev->data_len,
-				       (int)ev->data_len, (const char *)ev->data);
+				printf("frame %s/%d seq %lld: %zu bytes: ", ev->channel, ev->port,
+				       (long long)ev->seq, ev->data_len);
+				print_bytes(ev->data, ev->data_len, hex);
+				putchar('\n');
 				frames++;
 			} else if (ev->type == M7B_EV_STATE) {
 				printf("state %s: %s (%s)\n", ev->channel, ev->state, ev->reason);
@@ -73,9 +138,9 @@ int main(int argc, char **argv)
 				break;
 		}
 		if (r < 0 && r != -EAGAIN && r != -EBADMSG) {
-			fprintf(stderr, "m7watch: %s\n", m7b_client_error(c)->message);
-			m7b_client_free(c);
-			return 69;
+			fprintf(stderr, "m7watch: %s; reconnecting\n",
+				m7b_client_error(c)->message);
+			m7b_client_close(c);
 		}
 	}
 	m7b_client_free(c);

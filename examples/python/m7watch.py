@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Example: a Python client of m7bridged using only the standard library.
 
-Watches frames and link states and prints them; reconnects if the daemon restarts.
-Usage: m7watch.py [--socket PATH] [--port N] [--count N]
+Watches frames and link states and prints them; reconnects if the daemon restarts, and
+gives up with a clear message when no daemon answers after a bounded number of tries.
+Usage: m7watch.py [--socket PATH] [--port N] [--count N] [--hex] [--retries N]
 """
 import argparse
 import base64
@@ -13,13 +14,24 @@ import sys
 import time
 
 DEFAULT_SOCKET = os.environ.get("M7BRIDGE_SOCKET", "/run/m7bridge/m7bridge.sock")
+EX_UNAVAILABLE = 69
+ESCAPES = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x5C: "\\\\", 0x22: '\\"'}
 
 
-def watch(path, ports, count):
+def show_bytes(data, as_hex):
+    """The payload safe for a terminal: hex bytes, or text with everything else escaped."""
+    if as_hex:
+        return " ".join(f"{b:02x}" for b in data)
+    return '"' + "".join(ESCAPES.get(b, chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}")
+                         for b in data) + '"'
+
+
+def watch(path, ports, count, as_hex, on_connect):
     """Streams objects until count frames were printed; returns how many were printed."""
     frames = 0
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(path)
+        on_connect()
         f = s.makefile("rwb")
         request = {"cmd": "watch", "id": 1, "classes": ["FRAME", "STATE"]}
         if ports:
@@ -34,12 +46,12 @@ def watch(path, ports, count):
             elif cls == "ERROR":
                 raise RuntimeError(f"{obj.get('code')}: {obj.get('message')}")
             elif cls == "STATE":
-                print(f"state {obj['channel']}: {obj['state']} ({obj.get('reason', '')})", flush=True)
+                print(f"state {obj['channel']}: {obj['state']} ({obj.get('reason', '')})",
+                      flush=True)
             elif cls == "FRAME":
                 data = base64.b64decode(obj.get("data", ""))
-                text = data.decode("utf-8", errors="backslashreplace")
                 print(f"frame {obj['channel']}/{obj['port']} seq {obj['seq']}: "
-                      f"{len(data)} bytes: {text!r}", flush=True)
+                      f"{len(data)} bytes: {show_bytes(data, as_hex)}", flush=True)
                 frames += 1
                 if count and frames >= count:
                     return frames
@@ -51,25 +63,47 @@ def main():
     ap.add_argument("--socket", default=DEFAULT_SOCKET)
     ap.add_argument("--port", type=int, action="append", default=[])
     ap.add_argument("--count", type=int, default=0, help="exit after N frames (0: never)")
-    ap.add_argument("--retry", type=float, default=1.0, help="seconds between reconnects")
+    ap.add_argument("--hex", action="store_true", help="payloads as hex bytes, not text")
+    ap.add_argument("--retry", type=float, default=1.0, help="seconds between tries")
+    ap.add_argument("--retries", type=int, default=10,
+                    help="tries to connect before giving up (each reconnect starts afresh)")
     args = ap.parse_args()
 
     left = args.count
+    tries = 0
+
+    def connected():
+        nonlocal tries
+        tries = 0
+
     while True:
         try:
-            got = watch(args.socket, args.port, left)
+            got = watch(args.socket, args.port, left, args.hex, connected)
             if args.count:
                 left -= got
                 if left <= 0:
                     return 0
-        except (ConnectionError, FileNotFoundError) as e:
-            print(f"daemon not reachable ({e}); retrying", file=sys.stderr, flush=True)
+            print("m7watch: the daemon closed the connection; reconnecting", file=sys.stderr,
+                  flush=True)
+        except (ConnectionError, FileNotFoundError, PermissionError) as e:
+            tries += 1
+            if tries >= args.retries:
+                print(f"m7watch: no m7bridged at {args.socket} after {tries} tries "
+                      f"({e.strerror or e}); is it running?", file=sys.stderr)
+                return EX_UNAVAILABLE
+            print(f"m7watch: cannot connect to {args.socket} ({e.strerror or e}); "
+                  f"try {tries}/{args.retries}, again in {args.retry:g} s", file=sys.stderr,
+                  flush=True)
         except RuntimeError as e:
             print(f"m7watch: {e}", file=sys.stderr)
             return 1
-        # The connection closed (daemon restart): wait a little and connect again.
+        except KeyboardInterrupt:
+            return 0
         time.sleep(args.retry)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

@@ -1,6 +1,7 @@
 // Example: a Qt console client of m7bridged (QLocalSocket + QJsonDocument). Watches
-// frames and link states, prints them, and reconnects whenever the daemon restarts.
-// Usage: m7watch-qt [--socket PATH] [--port N] [--count N]
+// frames and link states, prints them, and reconnects whenever the daemon restarts;
+// gives up with a clear message when no daemon answers after a bounded number of tries.
+// Usage: m7watch-qt [--socket PATH] [--port N] [--count N] [--hex] [--retries N]
 #include <QByteArray>
 #include <QCommandLineParser>
 #include <QCoreApplication>
@@ -10,6 +11,33 @@
 #include <QLocalSocket>
 #include <QTextStream>
 #include <QTimer>
+
+#include <cstdio>
+
+// The payload safe for a terminal: hex bytes, or text with control bytes escaped (a
+// capture's own "\n" must not become a blank line, nor raw bytes move the cursor).
+static QString showBytes(const QByteArray &data, bool hex)
+{
+	if (hex)
+		return QString::fromLatin1(data.toHex(' '));
+	QString s = "\"";
+	for (const char ch : data) {
+		const unsigned char b = static_cast<unsigned char>(ch);
+		if (b == '\n')
+			s += "\\n";
+		else if (b == '\r')
+			s += "\\r";
+		else if (b == '\t')
+			s += "\\t";
+		else if (b == '\\' || b == '"')
+			s += QString("\\") + QChar(b);
+		else if (b >= 0x20 && b < 0x7f)
+			s += QChar(b);
+		else
+			s += QString("\\x%1").arg(b, 2, 16, QChar('0'));
+	}
+	return s + "\"";
+}
 
 int main(int argc, char **argv)
 {
@@ -23,12 +51,17 @@ int main(int argc, char **argv)
 	cli.addOption({"socket", "Daemon socket.", "path", dflt});
 	cli.addOption({"port", "Only frames of this UART port.", "n"});
 	cli.addOption({"count", "Exit after this many frames.", "n", "0"});
+	cli.addOption({"hex", "Payloads as hex bytes, not text."});
+	cli.addOption({"retries", "Tries to connect before giving up.", "n", "10"});
 	cli.process(app);
 
 	const QString path = cli.value("socket");
 	const int port = cli.isSet("port") ? cli.value("port").toInt() : -1;
 	const int count = cli.value("count").toInt();
-	int frames = 0;
+	const bool hex = cli.isSet("hex");
+	const int retries = qMax(1, cli.value("retries").toInt());
+	int frames = 0, tries = 0;
+	bool done = false; // set before a normal exit: the closing socket is no news then
 	QTextStream out(stdout);
 	// retry outlives sock: the socket's destructor still emits stateChanged.
 	QTimer retry;
@@ -41,15 +74,16 @@ int main(int argc, char **argv)
 			sock.connectToServer(path);
 	});
 	// Whatever ended the connection (or made it fail), try again in a second.
-	QObject::connect(&sock, &QLocalSocket::stateChanged,
-			 [&](QLocalSocket::LocalSocketState st) {
-				 if (st == QLocalSocket::UnconnectedState && !retry.isActive())
-					 retry.start();
-			 });
+	QObject::connect(
+		&sock, &QLocalSocket::stateChanged, [&](QLocalSocket::LocalSocketState st) {
+			if (st == QLocalSocket::UnconnectedState && !retry.isActive() && !done)
+				retry.start();
+		});
 
 	// Every (re)connection sends the watch again; the daemon then replays each channel's
 	// current STATE, so the client never has to guess.
 	QObject::connect(&sock, &QLocalSocket::connected, [&] {
+		tries = 0;
 		QJsonObject req{
 			{"cmd", "watch"}, {"id", 1}, {"classes", QJsonArray{"FRAME", "STATE"}}};
 		if (port >= 0)
@@ -80,32 +114,57 @@ int main(int argc, char **argv)
 				out << "frame " << o.value("channel").toString() << "/"
 				    << o.value("port").toInt() << " seq "
 				    << static_cast<qint64>(o.value("seq").toDouble()) << ": "
-				    << data.size()
-				    << " bytes: " << QString::fromUtf8(data).trimmed() << Qt::endl;
+				    << data.size() << " bytes: " << showBytes(data, hex)
+				    << Qt::endl;
 				if (count > 0 && ++frames >= count) {
+					done = true;
 					QCoreApplication::exit(0);
 					return;
 				}
 			} else if (cls == "ERROR") {
 				out << "error " << o.value("code").toString() << ": "
 				    << o.value("message").toString() << Qt::endl;
+				done = true;
 				QCoreApplication::exit(1);
 				return;
 			}
 		}
 	});
 
-	QObject::connect(&sock, &QLocalSocket::disconnected,
-			 [&] { out << "daemon went away; reconnecting" << Qt::endl; });
+	QObject::connect(&sock, &QLocalSocket::disconnected, [&] {
+		if (!done)
+			out << "daemon went away; reconnecting" << Qt::endl;
+	});
 	QObject::connect(
 		&sock, &QLocalSocket::errorOccurred, [&](QLocalSocket::LocalSocketError e) {
-			if (e != QLocalSocket::PeerClosedError)
-				out << "cannot connect to " << path << ": " << sock.errorString()
-				    << "; retrying" << Qt::endl;
+			if (done)
+				return;
+			if (e != QLocalSocket::PeerClosedError) {
+				if (++tries >= retries) {
+					std::fprintf(
+						stderr,
+						"m7watch-qt: no m7bridged at %s after %d tries "
+						"(%s); is it running?\n",
+						qPrintable(path), tries,
+						qPrintable(sock.errorString()));
+					done = true;
+					QCoreApplication::exit(69);
+					return;
+				}
+				std::fprintf(stderr,
+					     "m7watch-qt: cannot connect to %s (%s); try %d/%d, "
+					     "again in 1 s\n",
+					     qPrintable(path), qPrintable(sock.errorString()),
+					     tries, retries);
+			}
 			if (sock.state() == QLocalSocket::UnconnectedState && !retry.isActive())
 				retry.start();
 		});
 
 	sock.connectToServer(path);
-	return app.exec();
+	const int rc = app.exec();
+	// The socket closes as main returns: its signals must not reach the lambdas then.
+	done = true;
+	QObject::disconnect(&sock, nullptr, nullptr, nullptr);
+	return rc;
 }

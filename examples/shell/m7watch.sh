@@ -1,8 +1,34 @@
 #!/bin/sh
-# Example: watch frames from m7bridged with socat and jq, one line per frame.
-# Usage: m7watch.sh [SOCKET]
+# Example: watch frames from m7bridged with socat and jq, one line per frame, payloads as
+# escaped text (JSON string syntax) or, with --hex, as hex. Gives up with a clear message
+# when no daemon answers after RETRIES tries a second apart (default 10).
+# Usage: m7watch.sh [--hex] [SOCKET]   (environment: RETRIES)
+hex=0
+[ "${1:-}" = "--hex" ] && { hex=1; shift; }
 sock=${1:-${M7BRIDGE_SOCKET:-/run/m7bridge/m7bridge.sock}}
-printf '{"cmd":"watch","classes":["FRAME","STATE"]}\n' |
-	socat -t 1000000 - "UNIX-CONNECT:$sock,shut-none" |
-	jq --unbuffered -r '(select(.class=="FRAME") | "\(.channel)/\(.port) seq \(.seq): \(.data|@base64d)"),
-		(select(.class=="STATE") | "state \(.channel): \(.state) (\(.reason))")'
+retries=${RETRIES:-10}
+
+i=1
+until [ -S "$sock" ] && socat -u OPEN:/dev/null "UNIX-CONNECT:$sock" 2>/dev/null; do
+	if [ "$i" -ge "$retries" ]; then
+		echo "m7watch.sh: no m7bridged at $sock after $i tries; is it running?" >&2
+		exit 69
+	fi
+	echo "m7watch.sh: cannot connect to $sock; try $i/$retries, again in 1 s" >&2
+	i=$((i + 1))
+	sleep 1
+done
+
+if [ "$hex" = 1 ]; then
+	req='{"cmd":"watch","classes":["FRAME","STATE"],"encoding":"hex"}'
+	payload='(.hex | [scan("..")] | join(" "))'
+else
+	req='{"cmd":"watch","classes":["FRAME","STATE"]}'
+	# @json escapes newlines and control bytes: one frame stays one line.
+	payload='(.data | @base64d | @json)'
+fi
+# -t keeps socat relaying the daemon's stream after printf's input has ended.
+printf '%s\n' "$req" |
+	socat -t 1000000 - "UNIX-CONNECT:$sock" |
+	jq --unbuffered -r "(select(.class==\"FRAME\") | \"\\(.channel)/\\(.port) seq \\(.seq): \\($payload)\"),
+		(select(.class==\"STATE\") | \"state \\(.channel): \\(.state) (\\(.reason))\")"

@@ -37,4 +37,22 @@ void board_irq_restore(uint32_t state);
  * which case the core stops producing frames but keeps answering HOST_HELLO and PING. */
 void board_fatal(const char *why);
 
+/* Where the tick counter comes from (reported to the host in BOOT_INFO). */
+enum board_tick_source {
+	BOARD_TICK_UNKNOWN = 0,
+	BOARD_TICK_SYSCTR = 1,	  /* SoC system counter: the one Linux's arch timer reads */
+	BOARD_TICK_GPT = 2,	  /* a general purpose timer */
+	BOARD_TICK_DWT = 3,	  /* the core cycle counter */
+	BOARD_TICK_HOST_MONO = 4, /* m7sim: the host's CLOCK_MONOTONIC */
+	BOARD_TICK_SIM_TIMER = 5, /* an emulator's timer */
+};
+/* The tick source in use and its rate as measured at boot (Hz). */
+void board_tick_info(enum board_tick_source *src, uint32_t *measured_hz);
+/* Copies the image's build identity (GNU build-id) to buf; returns its length, 0 if none. */
+size_t board_build_id(uint8_t *buf, size_t cap);
+/* RAM that a reset of the M7 does not clear (a no-init section), or NULL; *len its size. */
+void *board_persist_area(size_t *len);
+/* Mirrors one LOG line into the firmware trace ring that Linux reads through remoteproc. */
+void board_trace(uint8_t level, const char *text, size_t len);
+
 #endif

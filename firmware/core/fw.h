@@ -26,6 +26,7 @@ struct fw_options {
 	unsigned nports;  /* captured UARTs, <= FW_MAX_PORTS */
 	struct fw_port_config port[FW_MAX_PORTS];
 	uint32_t heartbeat_ms; /* 0 = no periodic heartbeat */
+	const char *channel;   /* rpmsg channel name announced, for BOOT_INFO; NULL = none */
 };
 
 #include "fw_state.h" /* struct fw, so a port can write: static struct fw fw; */
@@ -57,6 +58,11 @@ uint64_t fw_next_deadline(struct fw *fw);
 bool fw_tx_blocked(const struct fw *fw);
 /* The HEARTBEAT counters as they would be sent now (enum m7b_hb_counter order). */
 void fw_counters(const struct fw *fw, uint32_t counter[M7B_HB_NCOUNTERS]);
+/* The previous boot's accounting read from the persist area at fw_init (valid false
+ * after a cold power-on, a corrupt record or without a persist area). */
+const struct fw_prev_boot *fw_prev_boot(const struct fw *fw);
+/* Brings the persist record up to date now (fw_poll does it after its work). */
+void fw_persist_sync(struct fw *fw);
 /* Ticks of `chars` UART character times (10 bits each) at `baud`: an idle gap in
  * character times, for fw_port_config.idle_gap_ticks. */
 uint32_t fw_char_ticks(uint32_t tick_hz, uint32_t baud, uint32_t chars);

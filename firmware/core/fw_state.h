@@ -20,6 +20,30 @@ enum fw_tx_kind {
 	FW_TX_HEARTBEAT,
 	FW_TX_LOG,
 	FW_TX_DATA,
+	FW_TX_BOOT_INFO,
+};
+
+/* The persist record, in the board's no-init RAM: header, one entry per port, then a
+ * CRC-32C over both. Written by this boot, read by the next. */
+#define FW_PERSIST_MAGIC   0x5250374Du /* "M7PR" */
+#define FW_PERSIST_VERSION 1u
+struct fw_persist_port {
+	uint32_t produced, sent, dropped, queued;
+};
+struct fw_persist_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t nports;
+	uint32_t boot_id;
+	uint32_t updates; /* records written this boot (a reader can see it is alive) */
+};
+
+/* What the previous boot left in the persist area. */
+struct fw_prev_boot {
+	bool valid;
+	uint32_t boot_id;
+	uint16_t nports;
+	struct fw_persist_port port[FW_MAX_PORTS];
 };
 
 /* A SEND or CONFIG frame from the host waiting its turn. */
@@ -58,12 +82,13 @@ struct fw {
 	uint64_t hb_period; /* heartbeat period in ticks; 0 = off */
 	uint64_t hb_next;   /* tick of the next periodic heartbeat */
 	bool link_up;
-	bool lead_zero;	    /* emit 0x00 before the next frame (link (re)opened) */
-	bool hello_pending; /* HELLO owed: start, HOST_HELLO */
-	bool hb_now;	    /* HEARTBEAT owed at once: PING */
-	bool fatal;	    /* after fw_assert_failed: only HELLO and PING answers */
-	uint8_t next_port;  /* round-robin start for DATA */
-	uint32_t seq;	    /* seq of the next frame to Linux */
+	bool lead_zero;		/* emit 0x00 before the next frame (link (re)opened) */
+	bool hello_pending;	/* HELLO owed: start, HOST_HELLO */
+	bool boot_info_pending; /* BOOT_INFO owed: right after each HELLO */
+	bool hb_now;		/* HEARTBEAT owed at once: PING */
+	bool fatal;		/* after fw_assert_failed: only HELLO and PING answers */
+	uint8_t next_port;	/* round-robin start for DATA */
+	uint32_t seq;		/* seq of the next frame to Linux */
 
 	/* One encoded frame, written whole or retried; +1 for the leading 0x00. */
 	uint8_t tx[M7B_FRAME_MAX + 1u];
@@ -87,6 +112,12 @@ struct fw {
 	uint8_t log_head, log_count;
 
 	struct fw_counters n;
+
+	/* Previous-boot accounting and this boot's persist record. */
+	struct fw_prev_boot prev;
+	struct fw_persist_hdr *persist; /* NULL: the board has no (big enough) area */
+	uint16_t persist_nports;	/* ports the area holds */
+	struct fw_persist_port persisted[FW_MAX_PORTS]; /* last values written */
 };
 
 #endif

@@ -39,6 +39,7 @@ enum m7b_type {
 	M7B_T_LOG = 0x04,
 	M7B_T_SYNC_REPLY = 0x05,
 	M7B_T_ACK = 0x06,
+	M7B_T_BOOT_INFO = 0x07,
 	/* Linux -> M7 */
 	M7B_T_SEND = 0x81,
 	M7B_T_SYNC = 0x82,
@@ -166,6 +167,53 @@ struct m7b_config_item {
 	uint32_t value;
 };
 
+/* BOOT_INFO (M7 -> Linux, right after every HELLO): TLV items of u8 key, u8 len, value.
+ * A receiver skips keys it does not know and reads the known prefix of a longer value. */
+enum m7b_boot_info_key {
+	M7B_BI_BUILD_ID = 1,  /* the image's GNU build-id bytes */
+	M7B_BI_TICK = 2,      /* u8 enum board_tick_source, u32 measured tick rate (Hz) */
+	M7B_BI_CHANNEL = 3,   /* the rpmsg channel name the firmware announces (UTF-8) */
+	M7B_BI_PREV_BOOT = 4, /* u8 flags (M7B_BI_PREV_VALID), u32 boot_id of the previous boot */
+	M7B_BI_PREV_PORT = 5, /* u8 port, u32 produced, sent, dropped, queued (previous boot) */
+};
+#define M7B_BI_PREV_VALID    0x01u /* the persist record passed its magic and CRC checks */
+#define M7B_BI_TICK_LEN	     5u
+#define M7B_BI_PREV_BOOT_LEN 5u
+#define M7B_BI_PREV_PORT_LEN 17u
+#define M7B_BI_BUILD_ID_MAX  64u
+#define M7B_BI_PORTS_MAX     16u
+/* present bits: which items the frame carried. */
+#define M7B_BI_HAS_BUILD_ID  0x01u
+#define M7B_BI_HAS_TICK	     0x02u
+#define M7B_BI_HAS_CHANNEL   0x04u
+#define M7B_BI_HAS_PREV_BOOT 0x08u
+
+/* One port's accounting of the previous boot, in capture parts (DATA frames):
+ * produced = sent + dropped + queued; queued ones were lost in the reset. */
+struct m7b_boot_port {
+	uint8_t port;
+	uint32_t produced; /* parts closed by the capture engine, or dropped */
+	uint32_t sent;	   /* DATA frames handed to the link */
+	uint32_t dropped;  /* dropped on the M7 (ring or queue full) */
+	uint32_t queued;   /* waiting to be sent when the record was last updated */
+};
+struct m7b_boot_info {
+	uint32_t present; /* M7B_BI_HAS_* */
+	const uint8_t *build_id;
+	size_t build_id_len; /* 1..M7B_BI_BUILD_ID_MAX */
+	uint8_t tick_source;
+	uint32_t tick_hz;
+	const char *channel; /* UTF-8, not NUL-terminated on unpack */
+	size_t channel_len;  /* 1..255 */
+	uint8_t prev_flags;
+	uint32_t prev_boot_id;
+	uint8_t nports; /* PREV_PORT items (<= M7B_BI_PORTS_MAX) */
+	struct m7b_boot_port port[M7B_BI_PORTS_MAX];
+	/* unpack only: items skipped (unknown keys; port items beyond M7B_BI_PORTS_MAX) */
+	uint16_t unknown_items;
+	uint16_t ports_skipped;
+};
+
 /* Encodes header + gathered payload + CRC as COBS with its 0x00 delimiter into out
  * (at most M7B_FRAME_MAX bytes). Uses hdr's type, port, flags and seq; always writes
  * version 1 and the parts' total length (hdr->ver, len and payload are ignored).
@@ -195,6 +243,10 @@ int m7b_wire_pack_sync_reply(uint8_t *buf, size_t cap, const struct m7b_sync_rep
 int m7b_wire_unpack_sync_reply(const struct m7b_frame *f, struct m7b_sync_reply *m);
 int m7b_wire_pack_ack(uint8_t *buf, size_t cap, const struct m7b_ack *m);
 int m7b_wire_unpack_ack(const struct m7b_frame *f, struct m7b_ack *m);
+/* BOOT_INFO: pack writes the present items and the nports port items; unpack returns
+ * -M7B_EBADMSG for an item that runs past the payload or a known item that is too short. */
+int m7b_wire_pack_boot_info(uint8_t *buf, size_t cap, const struct m7b_boot_info *m);
+int m7b_wire_unpack_boot_info(const struct m7b_frame *f, struct m7b_boot_info *m);
 /* CONFIG: n items. unpack returns the item count (0 for an empty CONFIG), or -M7B_EBADMSG
  * if the length is not a multiple of 5 or the frame holds more than max items. */
 int m7b_wire_pack_config(uint8_t *buf, size_t cap, const struct m7b_config_item *items, size_t n);

@@ -1,6 +1,7 @@
 /* libFuzzer target for the stream decoder: arbitrary bytes in arbitrary splits.
  * Input: byte 0 picks how the rest is split into pieces; the rest is the stream.
- * Checks: the split never changes the frames or counters; every frame re-encodes and
+ * Checks: the split never changes the frames or counters (one byte per call, the
+ * incremental path alone, is the reference for the one-pass path); every frame re-encodes and
  * re-decodes to itself; counters add up (each 0x00 ends exactly one candidate, every
  * byte is a frame byte, a delimiter or noise). */
 #include <stddef.h>
@@ -58,14 +59,18 @@ static void check_reencode(const struct m7b_frame *f, const uint8_t *body)
 	CHECK(d2.stats.frames == 1 && d2.stats.rejected == 0 && d2.stats.empty == 1);
 }
 
-/* Feeds stream[0..n) in pieces; piece sizes come from a PRNG seeded by mode. */
-static void feed(struct run *r, const uint8_t *s, size_t n, uint8_t mode)
+/* Feeds stream[0..n) in pieces; piece sizes come from a PRNG seeded by mode (0: all at
+ * once), or are all `fixed` bytes when that is not 0. */
+static void feed(struct run *r, const uint8_t *s, size_t n, uint8_t mode, size_t fixed)
 {
 	uint64_t x = mode * 0x9E3779B97F4A7C15ULL + 1;
 	size_t off = 0;
 	while (off < n) {
-		size_t k = n - off;
-		if (mode) {
+		size_t k = fixed ? fixed : n - off;
+		if (fixed) {
+			if (k > n - off)
+				k = n - off;
+		} else if (mode) {
 			x ^= x << 13;
 			x ^= x >> 7;
 			x ^= x << 17;
@@ -162,17 +167,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(s, data + 1, n);
 	s[n] = 0;
 
-	static struct run a, b;
+	/* a: all at once (whole candidates take the one-pass path); b: split by mode;
+	 * c: one byte per call, which only the incremental path can take (the reference). */
+	static struct run a, b, c;
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
+	memset(&c, 0, sizeof(c));
 	m7b_decoder_init(&a.d);
 	m7b_decoder_init(&b.d);
-	feed(&a, s, n + 1, 0);
-	feed(&b, s, n + 1, mode);
+	m7b_decoder_init(&c.d);
+	feed(&a, s, n + 1, 0, 0);
+	feed(&b, s, n + 1, mode, 0);
+	feed(&c, s, n + 1, 0, 1);
 	check_counters(&a, s, n + 1);
 	check_counters(&b, s, n + 1);
+	check_counters(&c, s, n + 1);
 	CHECK(a.nframes == b.nframes && a.hash == b.hash);
 	CHECK(memcmp(&a.d.stats, &b.d.stats, sizeof(a.d.stats)) == 0);
+	CHECK(a.nframes == c.nframes && a.hash == c.hash);
+	CHECK(memcmp(&a.d.stats, &c.d.stats, sizeof(a.d.stats)) == 0);
 
 	size_t nf = 0;
 	uint64_t h = 0, empty = 0;

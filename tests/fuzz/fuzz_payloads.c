@@ -44,7 +44,28 @@ static void unpack_all(const struct m7b_frame *f)
 	struct m7b_sync_reply sr;
 	struct m7b_ack a;
 	struct m7b_config_item items[M7B_CONFIG_ITEMS_MAX];
+	struct m7b_boot_info bi, bi2;
 
+	if (m7b_wire_unpack_boot_info(f, &bi) == 0) {
+		/* Items may be skipped or repeated, so the repacked bytes may differ: what
+		 * they say must not. */
+		if (bi.present & M7B_BI_HAS_BUILD_ID)
+			check_inside(f, bi.build_id, bi.build_id_len);
+		if (bi.present & M7B_BI_HAS_CHANNEL)
+			check_inside(f, bi.channel, bi.channel_len);
+		CHECK(bi.nports <= M7B_BI_PORTS_MAX);
+		int n = m7b_wire_pack_boot_info(out, sizeof(out), &bi);
+		CHECK(n >= 0 && n <= (int)f->len);
+		struct m7b_frame g = *f;
+		g.payload = out;
+		g.len = (uint16_t)n;
+		CHECK(m7b_wire_unpack_boot_info(&g, &bi2) == 0);
+		CHECK(bi2.present == bi.present && bi2.nports == bi.nports);
+		CHECK(bi2.tick_hz == bi.tick_hz && bi2.prev_boot_id == bi.prev_boot_id);
+		CHECK(memcmp(bi2.port, bi.port, sizeof(bi.port)) == 0);
+	} else {
+		CHECK(f->len > 0);
+	}
 	if (m7b_wire_unpack_hello(f, &h) == 0) {
 		check_inside(f, h.name, h.name_len);
 		check_repack(f, out, m7b_wire_pack_hello(out, sizeof(out), &h));

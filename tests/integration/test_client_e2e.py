@@ -274,20 +274,90 @@ class ClientE2E(unittest.TestCase):
             w.stdout.close()
         r = ctl("send", "-p", "1", "--hex", "68 69 0a", sock=self.rig.sock)
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "sent 3 bytes to m7 port 1\n")
+        r = ctl("-q", "send", "-p", "1", "x", sock=self.rig.sock)
+        self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+
+    def test_watch_explains(self):
+        # HEARTBEAT (asked for by name) in words, never raw JSON.
+        w = subprocess.Popen([CTL, "-s", self.rig.sock, "watch", "--classes", "HEARTBEAT"],
+                             stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        try:
+            line = w.stdout.readline()
+            self.assertRegex(line, r"^\d\d:\d\d:\d\d\.\d{6} m7 heartbeat seq=\d+ ")
+            self.assertNotIn("{", line)
+        finally:
+            w.kill()
+            w.wait()
+            w.stdout.close()
+        # -p naming a port that never sends: a hint on stderr, no silent hang.
+        w = subprocess.Popen([CTL, "-s", self.rig.sock, "watch", "-p", "5"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL)
+        try:
+            line = w.stderr.readline()
+            self.assertIn("no frame from the port asked for in 5 s (frames arrive on ports 2",
+                          line)
+        finally:
+            w.kill()
+            w.wait()
+            w.stderr.close()
+        # status names the two frame counts apart and does not count itself as a client.
+        # (Clients of earlier tests may still be leaving: compare while the count holds.)
+        def clients():
+            return len(json.loads(ctl("status", "--json", sock=self.rig.sock).stdout)["clients"])
+        for _ in range(20):
+            before = clients()
+            r = ctl("status", sock=self.rig.sock)
+            if clients() == before:
+                break
+            time.sleep(0.2)
+        self.assertIn("DATA_FRAMES", r.stdout)
+        self.assertIn("ALL_FRAMES", r.stdout)
+        others = before - 1
+        self.assertIn(f", {others} other client{'' if others == 1 else 's'},", r.stdout)
+        self.assertRegex(r.stdout, r"\(boot [0-9a-f]{8}\)")
+
+    def test_top_plain(self):
+        # Not a terminal: one plain line per channel and second.
+        r = ctl("top", "-n", "2", sock=self.rig.sock, timeout=15)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 2, r.stdout)
+        for l in lines:
+            self.assertRegex(l, r"^\d\d:\d\d:\d\d m7 up gaps=\d+ bad_crc=\d+ recoveries=\d+")
+        self.assertRegex(lines[1], r" port2=\d+/s,\d+B/s")
 
     def test_error_paths(self):
+        # Bad arguments exit 2 with one line, whether the CLI or the daemon spots them.
         r = ctl("send", "-p", "9", "x", sock=self.rig.sock)
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("send failed: send_failed", r.stderr)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("no UART port 9 (bad_port)", r.stderr)
         r = ctl("send", "-c", "nope", "-p", "2", "x", sock=self.rig.sock)
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("no_channel", r.stderr)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("no channel 'nope' (channels: m7)", r.stderr)
         for args in (["bogus"], [], ["send", "x"], ["watch", "-n", "0"], ["send", "-p", "300", "x"],
                      ["send", "-p", "1", "--hex", "zz"], ["status", "extra"],
-                     ["reload", "a/b.elf"]):
-            r = ctl(*args, sock=self.rig.sock)
+                     ["reload", "a/b.elf"], ["watch", "-c", "nope"], ["watch", "--classes", "FOO"],
+                     ["watch", "--policy", "bogus"], ["recover", "--action", "bogus"],
+                     ["watch", "--hex", "--text"], ["watch", "--json", "--text"],
+                     ["send", "-p", "1", "--hex", "--text", "6869"], ["watch", "--bogus"],
+                     ["watch", "-n"], ["-x"], ["top", "-c", "nope"], ["help", "nope"]):
+            r = ctl(*args, sock=self.rig.sock, timeout=10)
             self.assertEqual(r.returncode, 2, (args, r.stderr))
-            self.assertIn("m7bridgectl:", r.stderr)
+            self.assertTrue(r.stderr.startswith("m7bridgectl:"), (args, r.stderr))
+            self.assertEqual(len(r.stderr.splitlines()), 1, (args, r.stderr))
+        r = ctl("watch", "-c", "nope", sock=self.rig.sock)
+        self.assertIn("no channel 'nope' (channels: m7)", r.stderr)
+        # Class names are taken in any case.
+        r = ctl("watch", "--classes", "frame", "-n", "1", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r" m7/\d seq=\d+ len=\d+ ")
+        # Per-command help.
+        for cmd in ("watch", "send", "status", "top", "recover", "reload", "incidents", "ping"):
+            r = ctl(cmd, "--help", sock=self.rig.sock)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.startswith(f"Usage: m7bridgectl [OPTIONS] {cmd}"), r.stdout)
         absent = os.path.join(self.rig.dir, "absent.sock")
         for args in (["status"], ["watch", "-n", "1"], ["send", "-p", "1", "x"], ["ping"]):
             r = ctl(*args, sock=absent)
@@ -328,32 +398,58 @@ class ClientE2E(unittest.TestCase):
         # reload without a remoteproc configured: the daemon's ERROR, exit 1.
         r = ctl("reload", sock=self.rig.sock)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("reload failed: unsupported", r.stderr)
+        self.assertIn("(unsupported)", r.stderr)
         wait_for(self.rig.channel_up, "channel up after the recovery")
 
     # --- examples -----------------------------------------------------------------------
 
+    # Every example prints a frame the same way: escaped text in quotes, or hex bytes.
+    FRAME_TEXT = r'^frame m7/2 seq \d+: 1[78] bytes: "port 2 capture \d+\\n"$'
+    FRAME_HEX = r"^frame m7/2 seq \d+: 1[78] bytes: 70 6f 72 74 20 32( [0-9a-f]{2})+ 0a$"
+
+    def check_example_output(self, out, pattern, n=2):
+        lines = out.splitlines()
+        self.assertNotIn("", lines, "blank line in the output")
+        frames = [l for l in lines if l.startswith("frame ")]
+        self.assertEqual(len(frames), n, out)
+        for l in frames:
+            self.assertRegex(l, pattern)
+
+    def check_no_daemon(self, argv, name):
+        absent = os.path.join(self.rig.dir, "absent.sock")
+        r = subprocess.run(argv + [absent] if argv[-1] in ("-s", "--socket") else argv,
+                           capture_output=True, text=True, timeout=TIMEOUT,
+                           env=dict(os.environ, QT_QPA_PLATFORM="offscreen", RETRIES="2"))
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertIn(f"{name}: no m7bridged at {absent} after 2 tries", r.stderr)
+        self.assertIn("try 1/2", r.stderr)
+
     def test_example_c(self):
-        r = subprocess.run([C_EXAMPLE, "-s", self.rig.sock, "-p", "2", "-n", "2"],
-                           capture_output=True, text=True, timeout=TIMEOUT)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(len([l for l in r.stdout.splitlines() if l.startswith("frame m7/2")]), 2)
+        for flag, pattern in (([], self.FRAME_TEXT), (["-x"], self.FRAME_HEX)):
+            r = subprocess.run([C_EXAMPLE, "-s", self.rig.sock, "-p", "2", "-n", "2"] + flag,
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.check_example_output(r.stdout, pattern)
+        self.check_no_daemon([C_EXAMPLE, "-r", "2", "-s"], "m7watch")
 
     def test_example_python(self):
-        r = subprocess.run([sys.executable, PY_EXAMPLE, "--socket", self.rig.sock, "--port", "2",
-                            "--count", "2"], capture_output=True, text=True, timeout=TIMEOUT)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(len([l for l in r.stdout.splitlines() if l.startswith("frame m7/2")]), 2)
+        for flag, pattern in (([], self.FRAME_TEXT), (["--hex"], self.FRAME_HEX)):
+            r = subprocess.run([sys.executable, PY_EXAMPLE, "--socket", self.rig.sock,
+                                "--port", "2", "--count", "2"] + flag,
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.check_example_output(r.stdout, pattern)
+        self.check_no_daemon([sys.executable, PY_EXAMPLE, "--retries", "2", "--retry", "0.1",
+                              "--socket"], "m7watch")
 
-    def test_example_shell(self):
-        if not shutil.which("socat") or not shutil.which("jq"):
-            self.skipTest("socat or jq missing")
-        p = subprocess.Popen(["sh", SH_EXAMPLE, self.rig.sock], stdout=subprocess.PIPE,
-                             start_new_session=True, stdin=subprocess.DEVNULL)
+    def run_shell_example(self, *args):
+        p = subprocess.Popen(["sh", SH_EXAMPLE] + list(args) + [self.rig.sock],
+                             stdout=subprocess.PIPE, start_new_session=True,
+                             stdin=subprocess.DEVNULL)
         buf = b""
         try:
             end = time.monotonic() + TIMEOUT
-            while buf.count(b"\n") < 3 and time.monotonic() < end:
+            while buf.count(b"\n") < 4 and time.monotonic() < end:
                 r, _, _ = select.select([p.stdout], [], [], 0.5)
                 if r:
                     chunk = os.read(p.stdout.fileno(), 4096)
@@ -364,9 +460,40 @@ class ClientE2E(unittest.TestCase):
             os.killpg(p.pid, signal.SIGTERM)
             p.wait()
             p.stdout.close()
-        lines = buf.decode(errors="replace").splitlines()
-        self.assertTrue(any(l.startswith("m7/2 seq ") and "port 2 capture" in l for l in lines),
-                        lines)
+        return buf.decode(errors="replace").splitlines()
+
+    def test_example_shell(self):
+        if not shutil.which("socat") or not shutil.which("jq"):
+            self.skipTest("socat or jq missing")
+        lines = self.run_shell_example()
+        self.assertNotIn("", lines[:-1], "blank line in the output")
+        frames = [l for l in lines[:-1] if l.startswith("m7/2 ")]
+        self.assertTrue(frames, lines)
+        for l in frames:
+            self.assertRegex(l, r'^m7/2 seq \d+: "port 2 capture \d+\\n"$')
+        lines = self.run_shell_example("--hex")
+        frames = [l for l in lines[:-1] if l.startswith("m7/2 ")]
+        self.assertTrue(frames, lines)
+        for l in frames:
+            self.assertRegex(l, r"^m7/2 seq \d+: 70 6f 72 74 20 32( [0-9a-f]{2})+ 0a$")
+        absent = os.path.join(self.rig.dir, "absent.sock")
+        r = subprocess.run(["sh", SH_EXAMPLE, absent], capture_output=True, text=True,
+                           timeout=TIMEOUT, env=dict(os.environ, RETRIES="2"))
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertIn(f"m7watch.sh: no m7bridged at {absent} after 2 tries", r.stderr)
+
+    def test_shell_readme_send(self):
+        # The README's send one-liner: the ACK comes back while the request side is open.
+        if not shutil.which("socat") or not shutil.which("jq"):
+            self.skipTest("socat or jq missing")
+        r = subprocess.run(
+            "(echo '{\"cmd\":\"send\",\"channel\":\"m7\",\"port\":1,\"hex\":\"68690a\"}'; "
+            f"sleep 3) | socat - UNIX-CONNECT:{self.rig.sock} | "
+            "jq -c 'select(.class==\"ACK\" or .class==\"ERROR\")'",
+            shell=True, capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r'^\{"class":"ACK",.*"cmd":"send"')
+
 
 class QtExample(unittest.TestCase):
     def test_example_qt_reconnects(self):
@@ -392,7 +519,18 @@ class QtExample(unittest.TestCase):
         r = subprocess.run([QT_EXAMPLE, "--socket", rig.sock, "--port", "2", "--count", "2"],
                            capture_output=True, text=True, timeout=TIMEOUT, env=env)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(len([l for l in r.stdout.splitlines() if l.startswith("frame m7/2")]), 2)
+        ClientE2E.check_example_output(self, r.stdout, ClientE2E.FRAME_TEXT)
+        # A normal end after --count is no "daemon went away".
+        self.assertNotIn("went away", r.stdout)
+        r = subprocess.run([QT_EXAMPLE, "--socket", rig.sock, "--port", "2", "--count", "2",
+                            "--hex"], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ClientE2E.check_example_output(self, r.stdout, ClientE2E.FRAME_HEX)
+        absent = os.path.join(rig.dir, "absent.sock")
+        r = subprocess.run([QT_EXAMPLE, "--retries", "2", "--socket", absent],
+                           capture_output=True, text=True, timeout=TIMEOUT, env=env)
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertIn(f"m7watch-qt: no m7bridged at {absent} after 2 tries", r.stderr)
         # Restart the daemon under a running client: it reconnects and streams again.
         out_path = os.path.join(rig.dir, "qt.out")
         with open(out_path, "w") as out:

@@ -21,6 +21,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "elfinfo.h"
+#include "fwtrace.h"
 #include "m7bridge/decoder.h"
 #include "m7bridge/wire.h"
 
@@ -268,6 +270,11 @@ static void host_write(struct rx *r, uint8_t type, uint8_t port, uint32_t seq, c
 	assert_int_equal(write(r->fd, buf, (size_t)len + off), (ssize_t)((size_t)len + off));
 }
 
+/* The last BOOT_INFO expect_hello saw (its payload copied with it). */
+static struct frame last_bi_frame;
+static struct m7b_boot_info last_bi;
+
+/* HELLO (seq 0), then BOOT_INFO right after it (seq 1), kept in last_bi. */
 static void expect_hello(struct rx *r, struct m7b_hello *h)
 {
 	struct frame fr;
@@ -277,6 +284,13 @@ static void expect_hello(struct rx *r, struct m7b_hello *h)
 	assert_int_equal(m7b_wire_unpack_hello(&fr.f, h), 0);
 	assert_int_equal(h->tick_hz, 8000000);
 	assert_int_equal(h->max_payload, M7B_PAYLOAD_MAX);
+	assert_int_equal(rx_next(r, &last_bi_frame, TIMEOUT_MS), 1);
+	assert_int_equal(last_bi_frame.f.type, M7B_T_BOOT_INFO);
+	assert_int_equal(last_bi_frame.f.seq, 1);
+	last_bi_frame.f.payload = last_bi_frame.payload;
+	assert_int_equal(m7b_wire_unpack_boot_info(&last_bi_frame.f, &last_bi), 0);
+	assert_true(last_bi.present & M7B_BI_HAS_TICK);
+	assert_int_equal(last_bi.tick_hz, 8000000);
 }
 
 static void test_help(void **state)
@@ -319,7 +333,7 @@ static void test_captures_exact(void **state)
 	struct frame fr;
 	uint64_t t0[2] = {0, 0};
 	unsigned k[2] = {0, 0};
-	uint32_t seq = 0;
+	uint32_t seq = 1; /* HELLO 0, BOOT_INFO 1 */
 
 	sim_start(&s, "--heartbeat-ms", "0", "--boot-id", "0x1234", "--source",
 		  "0:rate=200,size=1-40,count=50,seed=7", "--source",
@@ -385,7 +399,7 @@ static void test_drop_corrupt_garbage(void **state)
 	struct rx r;
 	struct m7b_hello h;
 	struct frame fr;
-	uint32_t seq = 0;
+	uint32_t seq = 1; /* HELLO 0, BOOT_INFO 1 */
 	uint64_t crc0, noise0, rej0;
 
 	sim_start(&s, "--heartbeat-ms", "0", "--source", "0:rate=200,size=8", NULL);
@@ -460,7 +474,7 @@ static void test_stall_and_resume(void **state)
 	rx_open(&r, s.link);
 	expect_hello(&r, &h);
 	sim_ctl(&s, "stall", "m7sim: stall 0");
-	seq = drain(&r, 0, 300);
+	seq = drain(&r, 1, 300); /* BOOT_INFO was seq 1 */
 	/* A hung M7: no heartbeat, no answer to PING, for as long as it lasts. */
 	host_write(&r, M7B_T_PING, 0, 0, NULL, 0, true);
 	assert_int_equal(rx_next(&r, &fr, 500), 0);
@@ -609,7 +623,7 @@ static void test_throttle_drops_whole_captures(void **state)
 	struct m7b_hello h;
 	struct frame fr;
 	struct m7b_heartbeat hb;
-	uint32_t seq = 0;
+	uint32_t seq = 1; /* HELLO 0, BOOT_INFO 1 */
 
 	/* 1000 captures/s of 40 bytes (~70 KB/s on the wire) through a 5 KB/s link. */
 	sim_start(&s, "--heartbeat-ms", "50", "--link-buffers", "2", "--source",
@@ -815,6 +829,295 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A scratch directory for files m7sim keeps across runs (persist, trace, fake sysfs). */
+static void scratch_dir(char *dir, size_t cap)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, cap, "%s/m7sim-files-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(dir));
+}
+
+static void scratch_rm(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static size_t slurp_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return n > 0 ? (size_t)n : 0;
+}
+
+static void put_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* Reads frames until HELLO, counting the DATA frames before it; then its BOOT_INFO. */
+static unsigned data_until_hello(struct rx *r, struct m7b_hello *h)
+{
+	struct frame fr;
+	unsigned data = 0;
+
+	for (;;) {
+		assert_int_equal(rx_next(r, &fr, TIMEOUT_MS), 1);
+		if (fr.f.type == M7B_T_HELLO)
+			break;
+		data += fr.f.type == M7B_T_DATA;
+	}
+	assert_int_equal(m7b_wire_unpack_hello(&fr.f, h), 0);
+	assert_int_equal(rx_next(r, &last_bi_frame, TIMEOUT_MS), 1);
+	assert_int_equal(last_bi_frame.f.type, M7B_T_BOOT_INFO);
+	assert_int_equal(m7b_wire_unpack_boot_info(&last_bi_frame.f, &last_bi), 0);
+	return data;
+}
+
+/* BOOT_INFO: identity, channel, and the previous boot's accounting across a reboot with
+ * captures queued (the M7 asserted, then reset). */
+static void test_boot_info_reboot_accounting(void **state)
+{
+	struct sim s;
+	struct rx r;
+	struct m7b_hello h, h2;
+	struct frame fr;
+	char dir[256], persist[300], debugfs[300], trace[400], text[8192];
+	unsigned data = 0;
+	const uint8_t id[] = {0x01, 0x02, 0xab, 0xcd};
+	struct fwtrace_line lines[64];
+	struct fwtrace_stats st;
+	size_t n;
+
+	(void)state;
+	scratch_dir(dir, sizeof(dir));
+	snprintf(persist, sizeof(persist), "%s/noinit", dir);
+	snprintf(debugfs, sizeof(debugfs), "%s/debugfs", dir);
+	sim_start(&s, "--heartbeat-ms", "0", "--persist", persist, "--debugfs", debugfs,
+		  "--channel", "rpmsg-virtual-tty-channel", "--build-id", "0102abcd", "--source",
+		  "0:rate=200,size=4", NULL);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h);
+	/* A new persist file is a cold power-on: no previous record. */
+	assert_true(last_bi.present & M7B_BI_HAS_PREV_BOOT);
+	assert_int_equal(last_bi.prev_flags, 0);
+	assert_true(last_bi.present & M7B_BI_HAS_BUILD_ID);
+	assert_int_equal(last_bi.build_id_len, sizeof(id));
+	assert_memory_equal(last_bi.build_id, id, sizeof(id));
+	assert_int_equal(last_bi.tick_source, 4 /* BOARD_TICK_HOST_MONO */);
+	assert_memory_equal(last_bi.channel, "rpmsg-virtual-tty-channel", last_bi.channel_len);
+
+	while (data < 10) {
+		assert_int_equal(rx_next(&r, &fr, TIMEOUT_MS), 1);
+		data += fr.f.type == M7B_T_DATA;
+	}
+	/* Asserted: no more DATA, captures pile up (and overflow the queue), then the reset
+	 * comes (the soak's "assert, then reboot 1.5 s later", shorter). */
+	sim_ctl(&s, "assert", "m7sim: assert");
+	usleep(300000);
+	sim_ctl(&s, "reboot", "m7sim: reboot");
+	data += data_until_hello(&r, &h2);
+	assert_int_not_equal(h2.boot_id, h.boot_id);
+	assert_int_equal(last_bi.prev_flags, M7B_BI_PREV_VALID);
+	assert_int_equal(last_bi.prev_boot_id, h.boot_id);
+	assert_int_equal(last_bi.nports, 1);
+	assert_int_equal(last_bi.port[0].sent, data); /* every DATA sent was received */
+	assert_true(last_bi.port[0].queued > 0);
+	assert_true(last_bi.port[0].dropped > 0); /* 60 captures into a queue of 32 */
+	assert_int_equal(last_bi.port[0].produced,
+			 last_bi.port[0].sent + last_bi.port[0].dropped + last_bi.port[0].queued);
+
+	/* The trace file: the new boot's ring is empty again; a LOG line shows up decoded. */
+	sim_ctl(&s, "log 4 after the reset", "m7sim: log");
+	snprintf(trace, sizeof(trace), "%s/remoteproc/remoteproc0/trace0", debugfs);
+	n = slurp_file(trace, text, sizeof(text));
+	assert_int_equal(fwtrace_decode(text, n, lines, 64, &st), 1);
+	assert_int_equal(st.bad_lines, 0);
+	assert_int_equal(lines[0].seq, 0);
+	assert_int_equal(lines[0].level, 4);
+	assert_memory_equal(lines[0].text, "after the reset", lines[0].text_len);
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+	scratch_rm(dir);
+}
+
+/* A crash of m7sim itself (SIGKILL) keeps the record: the next run reports it. */
+static void test_persist_survives_a_crash(void **state)
+{
+	struct sim s;
+	struct rx r;
+	struct m7b_hello h, h2;
+	struct frame fr;
+	char dir[256], persist[300];
+	unsigned data = 0;
+
+	(void)state;
+	scratch_dir(dir, sizeof(dir));
+	snprintf(persist, sizeof(persist), "%s/noinit", dir);
+	sim_start(&s, "--heartbeat-ms", "0", "--persist", persist, "--source",
+		  "0:rate=200,size=4,count=6", NULL);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h);
+	/* Without --build-id m7sim reports its own ELF's build id, as a host tool reads it. */
+	static struct elfinfo elf;
+	assert_int_equal(elfinfo_load(sim_path(), &elf), 0);
+	assert_true(elf.build_id_len > 0);
+	assert_int_equal(last_bi.build_id_len, elf.build_id_len);
+	assert_memory_equal(last_bi.build_id, elf.build_id, elf.build_id_len);
+	while (data < 6) {
+		assert_int_equal(rx_next(&r, &fr, TIMEOUT_MS), 1);
+		data += fr.f.type == M7B_T_DATA;
+	}
+	usleep(50000); /* the record is written at the end of the poll that sent it */
+	kill(s.pid, SIGKILL);
+	rx_close(&r);
+	(void)sim_stop(&s);
+
+	sim_start(&s, "--heartbeat-ms", "0", "--persist", persist, NULL);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h2);
+	assert_int_equal(last_bi.prev_flags, M7B_BI_PREV_VALID);
+	assert_int_equal(last_bi.prev_boot_id, h.boot_id);
+	assert_int_equal(last_bi.port[0].produced, 6);
+	assert_int_equal(last_bi.port[0].sent, 6);
+	assert_int_equal(last_bi.port[0].queued, 0);
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+	scratch_rm(dir);
+}
+
+/* Broken images for verified-reload tests: no HELLO; HELLO then silence; kick failures. */
+static void test_broken_images(void **state)
+{
+	struct sim s;
+	struct rx r;
+	struct m7b_hello h;
+	struct frame fr;
+	char dir[256], kmsg[300], text[4096];
+
+	(void)state;
+	sim_start(&s, "--image", "no-hello", "--heartbeat-ms", "20", NULL);
+	rx_open(&r, s.link);
+	assert_int_equal(rx_next(&r, &fr, 400), 0);
+	host_write(&r, M7B_T_HOST_HELLO, 0, 0, NULL, 0, true);
+	assert_int_equal(rx_next(&r, &fr, 300), 0);
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+
+	sim_start(&s, "--image", "silent,build-id=none", "--heartbeat-ms", "20", "--source",
+		  "0:rate=100,size=4", NULL);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h);
+	assert_false(last_bi.present & M7B_BI_HAS_BUILD_ID);
+	assert_int_equal(rx_next(&r, &fr, 400), 0); /* no heartbeat, no DATA */
+	host_write(&r, M7B_T_PING, 0, 0, NULL, 0, true);
+	assert_int_equal(rx_next(&r, &fr, 300), 0);
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+
+	scratch_dir(dir, sizeof(dir));
+	snprintf(kmsg, sizeof(kmsg), "%s/kmsg", dir);
+	sim_start(&s, "--image", "kick-fail", "--kmsg", kmsg, "--heartbeat-ms", "50", NULL);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h);
+	/* The image works: heartbeats come. */
+	assert_int_equal(rx_type(&r, M7B_T_HEARTBEAT, &fr), 1);
+	usleep(700000);
+	assert_true(slurp_file(kmsg, text, sizeof(text)) > 0);
+	assert_non_null(
+		strstr(text, ",-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n"));
+	assert_true(text[0] == '3' && text[1] == ',');
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+	scratch_rm(dir);
+}
+
+/* m7sim as the kernel behind a fake remoteproc tree: stop takes the link down, start
+ * boots the image named by the firmware file on a new pty with a new boot_id. */
+static void test_remoteproc_tree(void **state)
+{
+	struct sim s;
+	struct rx r;
+	struct m7b_hello h, h2;
+	struct frame fr;
+	char dir[256], rp[300], path[400], persist[300], st[64];
+	const uint8_t wrong[] = {0xff, 0xee};
+	uint64_t end;
+
+	(void)state;
+	scratch_dir(dir, sizeof(dir));
+	snprintf(rp, sizeof(rp), "%s/remoteproc0", dir);
+	assert_int_equal(mkdir(rp, 0755), 0);
+	snprintf(path, sizeof(path), "%s/state", rp);
+	put_file(path, "running\n");
+	snprintf(path, sizeof(path), "%s/firmware", rp);
+	put_file(path, "good.elf\n");
+	snprintf(persist, sizeof(persist), "%s/noinit", dir);
+	sim_start(&s, "--heartbeat-ms", "0", "--remoteproc", rp, "--persist", persist, "--build-id",
+		  "0a0b", "--firmware", "wrong.elf=good,build-id=ffee", "--firmware",
+		  "broken.elf=no-hello", NULL);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h);
+	assert_int_equal(last_bi.build_id_len, 2);
+	assert_int_equal(last_bi.build_id[0], 0x0a);
+
+	snprintf(path, sizeof(path), "%s/state", rp);
+	put_file(path, "stop");
+	assert_true(sim_wait_line(&s, "m7sim: remoteproc stop", NULL, 0));
+	assert_int_equal(rx_next(&r, &fr, TIMEOUT_MS), -1); /* the link hung up */
+	rx_close(&r);
+	end = now_ms() + TIMEOUT_MS;
+	while (slurp_file(path, st, sizeof(st)), strcmp(st, "offline\n") != 0)
+		assert_true(now_ms() < end);
+
+	snprintf(path, sizeof(path), "%s/firmware", rp);
+	put_file(path, "wrong.elf");
+	snprintf(path, sizeof(path), "%s/state", rp);
+	put_file(path, "start");
+	assert_true(sim_wait_line(&s, "m7sim: remoteproc start wrong.elf image=good", NULL, 0));
+	assert_true(sim_wait_line(&s, "m7sim: link ", NULL, 0));
+	end = now_ms() + TIMEOUT_MS;
+	while (slurp_file(path, st, sizeof(st)), strcmp(st, "running\n") != 0)
+		assert_true(now_ms() < end);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h2);
+	assert_int_not_equal(h2.boot_id, h.boot_id);
+	assert_int_equal(last_bi.build_id_len, sizeof(wrong));
+	assert_memory_equal(last_bi.build_id, wrong, sizeof(wrong));
+	assert_int_equal(last_bi.prev_flags, M7B_BI_PREV_VALID);
+	assert_int_equal(last_bi.prev_boot_id, h.boot_id);
+
+	/* A broken image: the link comes back, the firmware says nothing. */
+	put_file(path, "stop");
+	assert_true(sim_wait_line(&s, "m7sim: remoteproc stop", NULL, 0));
+	rx_close(&r);
+	snprintf(path, sizeof(path), "%s/firmware", rp);
+	put_file(path, "broken.elf\n");
+	snprintf(path, sizeof(path), "%s/state", rp);
+	put_file(path, "start\n");
+	assert_true(
+		sim_wait_line(&s, "m7sim: remoteproc start broken.elf image=no-hello", NULL, 0));
+	assert_true(sim_wait_line(&s, "m7sim: link ", NULL, 0));
+	rx_open(&r, s.link);
+	assert_int_equal(rx_next(&r, &fr, 400), 0);
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+	scratch_rm(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -832,6 +1135,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_file_source, teardown),
 		cmocka_unit_test_teardown(test_assert, teardown),
 		cmocka_unit_test_teardown(test_sigterm_cleans_up, teardown),
+		cmocka_unit_test_teardown(test_boot_info_reboot_accounting, teardown),
+		cmocka_unit_test_teardown(test_persist_survives_a_crash, teardown),
+		cmocka_unit_test_teardown(test_broken_images, teardown),
+		cmocka_unit_test_teardown(test_remoteproc_tree, teardown),
 	};
 	if (getenv("M7SIM_TEST_FILTER")) /* e.g. "test_stall*" to run one */
 		cmocka_set_test_filter(getenv("M7SIM_TEST_FILTER"));

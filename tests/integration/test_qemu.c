@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "fwtrace.h"
 #include "m7bridge/decoder.h"
 #include "m7bridge/wire.h"
 
@@ -44,6 +45,7 @@ struct rx_frame {
 struct rig {
 	char dir[128];
 	char link_sock[192], sensor_sock[192], tty_path[192], qemu_log[192], socat_log[192];
+	char mon_sock[192], trace_dump[192]; /* QEMU's monitor; where pmemsave writes */
 	pid_t qemu, socat;
 	int tty;    /* the link, as the daemon would open it */
 	int sensor; /* UART1 of the guest */
@@ -403,8 +405,8 @@ static void rig_stop(struct rig *r)
 	stop_child(&r->socat);
 	stop_child(&r->qemu);
 	if (r->dir[0] != '\0') {
-		const char *files[] = {r->link_sock, r->sensor_sock, r->tty_path, r->qemu_log,
-				       r->socat_log};
+		const char *files[] = {r->link_sock, r->sensor_sock, r->tty_path,  r->qemu_log,
+				       r->socat_log, r->mon_sock,    r->trace_dump};
 		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 			(void)unlink(files[i]);
 		(void)rmdir(r->dir);
@@ -444,12 +446,15 @@ static int rig_start(struct rig *r, const char *const *extra)
 		r->dir[0] = '\0';
 		return rig_fail(r, "mkdtemp");
 	}
-	char link_dev[256], sensor_dev[256], pty_addr[256], unix_addr[256];
+	char link_dev[256], sensor_dev[256], pty_addr[256], unix_addr[256], mon_dev[256];
 	if (!fmt(r->link_sock, sizeof(r->link_sock), "%s/link.sock", r->dir) ||
 	    !fmt(r->sensor_sock, sizeof(r->sensor_sock), "%s/sensor.sock", r->dir) ||
 	    !fmt(r->tty_path, sizeof(r->tty_path), "%s/ttyRPMSG30", r->dir) ||
 	    !fmt(r->qemu_log, sizeof(r->qemu_log), "%s/qemu.log", r->dir) ||
 	    !fmt(r->socat_log, sizeof(r->socat_log), "%s/socat.log", r->dir) ||
+	    !fmt(r->mon_sock, sizeof(r->mon_sock), "%s/mon.sock", r->dir) ||
+	    !fmt(r->trace_dump, sizeof(r->trace_dump), "%s/trace.bin", r->dir) ||
+	    !fmt(mon_dev, sizeof(mon_dev), "unix:%s,server=on,wait=off", r->mon_sock) ||
 	    !fmt(link_dev, sizeof(link_dev), "socket,id=link,path=%s,server=on,wait=on",
 		 r->link_sock) ||
 	    !fmt(sensor_dev, sizeof(sensor_dev), "socket,id=sensor,path=%s,server=on,wait=on",
@@ -463,7 +468,7 @@ static int rig_start(struct rig *r, const char *const *extra)
 	snprintf(loader, sizeof(loader), "loader,addr=%s,data=%s,data-len=4", NOINIT_SEED_ADDR,
 		 seed);
 	const char *qemu_argv[40] = {
-		"qemu-system-arm", "-M", "mps2-an500", "-display", "none", "-monitor", "none",
+		"qemu-system-arm", "-M", "mps2-an500", "-display", "none", "-monitor", mon_dev,
 		/* Guest time from the instruction count: deterministic while the guest runs,
 		 * real time while it sleeps in WFI. */
 		"-icount", "shift=0",
@@ -761,6 +766,49 @@ static void test_send_to_uart(void **state)
 	assert_int_equal(r->last_hb.counter[M7B_HB_UART_TX_BYTES], sizeof(out));
 }
 
+/* Reads the guest's trace ring (fixed address, docs/FIRMWARE.md) through QEMU's monitor
+ * (pmemsave) into buf; returns its length, 0 on failure. */
+static size_t read_trace_ring(struct rig *r, char *buf, size_t cap)
+{
+	char cmd[300], reply[4096];
+	int64_t end = now_ms() + WAIT_MS;
+	int mon = connect_unix(r->mon_sock), fd;
+	ssize_t n;
+
+	if (mon < 0)
+		return 0;
+	(void)unlink(r->trace_dump);
+	snprintf(cmd, sizeof(cmd), "pmemsave 0x203fe000 4096 \"%s\"\n", r->trace_dump);
+	if (write(mon, cmd, strlen(cmd)) != (ssize_t)strlen(cmd)) {
+		close(mon);
+		return 0;
+	}
+	/* Done when the file has all its bytes (the monitor echoes the line with escape
+	 * sequences: read and drop it so QEMU never waits on the socket). */
+	for (;;) {
+		struct pollfd p = {.fd = mon, .events = POLLIN};
+		struct stat st;
+
+		if (stat(r->trace_dump, &st) == 0 && st.st_size == 4096)
+			break;
+		if (now_ms() > end) {
+			close(mon);
+			return 0;
+		}
+		if (poll(&p, 1, 20) > 0 && read(mon, reply, sizeof(reply)) <= 0) {
+			close(mon);
+			return 0;
+		}
+	}
+	close(mon);
+	fd = open(r->trace_dump, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, cap);
+	close(fd);
+	return n > 0 ? (size_t)n : 0;
+}
+
 /* A boot after a fault reports it: the port keeps a fault record in RAM that start-up
  * does not clear. Planting one (as the HardFault handler writes it before resetting)
  * makes a fresh boot send HELLO, then a LOG frame naming the fault, pc and CFSR. */
@@ -789,11 +837,26 @@ static void test_fault_reported_after_reset(void **state)
 	bool ok = next_frame(&r2, &fr, WAIT_MS) && fr.f.type == M7B_T_HELLO &&
 		  m7b_wire_unpack_hello(&fr.f, &h) == 0 &&
 		  next_of_type(&r2, M7B_T_LOG, &fr, WAIT_MS) && m7b_wire_unpack_log(&fr.f, &l) == 0;
+	/* The same line is in the trace ring, in the format Linux decodes. */
+	static char ring[4096];
+	struct fwtrace_line lines[16];
+	struct fwtrace_stats st;
+	size_t ring_len = ok ? read_trace_ring(&r2, ring, sizeof(ring)) : 0;
+	size_t nlines = fwtrace_decode(ring, ring_len, lines, 16, &st);
 	rig_stop(&r2);
 	assert_true(ok);
+	assert_int_equal(ring_len, 4096);
+	assert_int_equal(st.bad_lines, 0);
+	assert_int_equal(st.bad_bytes, 0);
+	assert_int_equal(nlines, 1);
+	assert_int_equal(lines[0].seq, 0);
+	assert_int_equal(lines[0].level, 2);
+	assert_int_equal(lines[0].text_len, l.text_len);
+	assert_memory_equal(lines[0].text, l.text, l.text_len);
+	assert_true(lines[0].ticks > 0);
 	/* Another seed and boot count: another boot id (it is not a constant). */
 	assert_int_not_equal(h.boot_id, rig.boot_id);
-	assert_int_equal(fr.f.seq, 1); /* right after HELLO */
+	assert_int_equal(fr.f.seq, 2); /* right after HELLO and BOOT_INFO */
 	assert_int_equal(l.level, 2);  /* LOG_CRIT */
 	char text[160];
 	assert_true(l.text_len < sizeof(text));

@@ -8,6 +8,8 @@
 #include "board.h"
 
 struct fake_board fake;
+uint8_t fake_persist[1024];
+size_t fake_persist_len = sizeof(fake_persist);
 
 void fake_reset(unsigned nports)
 {
@@ -17,6 +19,18 @@ void fake_reset(unsigned nports)
 	fake.uart_room = 4096;
 	fake.nports = nports;
 	m7b_decoder_init(&fake.dec);
+}
+
+void fake_power_on(unsigned nports)
+{
+	uint32_t x = 0x12345678u;
+
+	for (size_t i = 0; i < sizeof(fake_persist); i++) {
+		x = x * 1103515245u + 12345u;
+		fake_persist[i] = (uint8_t)(x >> 16);
+	}
+	fake_persist_len = sizeof(fake_persist);
+	fake_reset(nports);
 }
 
 void fake_options(struct fw_options *o, unsigned nports, uint32_t idle_gap)
@@ -70,6 +84,36 @@ uint32_t board_tick_hz(void)
 uint32_t board_boot_id(void)
 {
 	return fake.boot_id;
+}
+
+void board_tick_info(enum board_tick_source *src, uint32_t *measured_hz)
+{
+	*src = BOARD_TICK_SYSCTR;
+	*measured_hz = fake.tick_hz - 12u; /* measured: a little off the nominal rate */
+}
+
+size_t board_build_id(uint8_t *buf, size_t cap)
+{
+	size_t n = fake.build_id_len < cap ? fake.build_id_len : cap;
+
+	memcpy(buf, fake.build_id, n);
+	return n;
+}
+
+void *board_persist_area(size_t *len)
+{
+	*len = fake.persist_off ? 0u : fake_persist_len;
+	return fake.persist_off ? NULL : fake_persist;
+}
+
+void board_trace(uint8_t level, const char *text, size_t len)
+{
+	fake.traces++;
+	fake.trace_level = level;
+	if (len > sizeof(fake.trace_text) - 1u)
+		len = sizeof(fake.trace_text) - 1u;
+	memcpy(fake.trace_text, text, len);
+	fake.trace_text[len] = '\0';
 }
 
 int board_link_write(const uint8_t *buf, size_t n)

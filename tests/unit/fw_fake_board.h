@@ -40,12 +40,27 @@ struct fake_board {
 	int irq_max_depth;
 	unsigned fatal_calls;
 	char fatal_why[160];
+	uint8_t build_id[32];
+	size_t build_id_len;
+	bool persist_off;   /* board_persist_area returns NULL */
+	size_t persist_len; /* bytes board_persist_area offers (<= sizeof fake_persist) */
+	unsigned traces;    /* board_trace calls */
+	uint8_t trace_level;
+	char trace_text[256]; /* the last board_trace line */
 };
+
+/* The fake's no-init RAM: fake_reset keeps it (a reboot), fake_power_on clears it. */
+extern uint8_t fake_persist[1024];
+/* Bytes of it board_persist_area offers; fake_power_on sets all of it. */
+extern size_t fake_persist_len;
 
 extern struct fake_board fake;
 
-/* Resets the fake board (tick_hz 8 MHz, nports ports, everything empty). */
+/* Resets the fake board (tick_hz 8 MHz, nports ports, everything empty but the
+ * no-init RAM, as a reset of the M7 leaves it). */
 void fake_reset(unsigned nports);
+/* A cold power-on: fake_reset plus the no-init RAM filled with noise. */
+void fake_power_on(unsigned nports);
 /* Decodes what the core wrote since the last call into frames; returns how many. */
 size_t fake_frames(struct fake_frame *out, size_t max);
 /* Encodes a host frame (type, port, seq, payload) as it would arrive on the link. */

@@ -501,6 +501,137 @@ static void test_splits(void **state)
 	free(g);
 }
 
+/* Appends one adversarial candidate (or a few) to buf at *n; kind picks the shape. */
+static void put_adversarial(uint8_t *buf, size_t cap, size_t *n, uint64_t *s, unsigned kind)
+{
+	uint8_t body[M7B_BODY_MAX + 8], pl[M7B_PAYLOAD_MAX];
+	uint8_t enc[M7B_COBS_MAX(M7B_BODY_MAX + 8) + 1];
+	size_t k = 0;
+	uint16_t len = (uint16_t)(wt_rand(s) % (M7B_PAYLOAD_MAX + 1));
+
+	switch (kind % 8) {
+	case 0: /* a good frame (now and then version 2), random payload: short runs */
+		wt_fill(s, pl, len);
+		k = put_frame(enc, wt_rand(s) % 8 ? 1 : 2, M7B_T_DATA, 1, (uint32_t)wt_rand(s), pl,
+			      len);
+		break;
+	case 1: /* a good frame without zeros in the payload: full 254-byte runs, often at
+		 * or near the largest body, where one code byte more than a body arrives */
+		if (wt_rand(s) % 2)
+			len = (uint16_t)(M7B_PAYLOAD_MAX - wt_rand(s) % 4);
+		memset(pl, 'A' + (int)(wt_rand(s) % 26), len);
+		k = put_frame(enc, 1, M7B_T_DATA, 2, (uint32_t)wt_rand(s), pl, len);
+		break;
+	case 2: { /* a good frame with one byte flipped, inserted or dropped */
+		wt_fill(s, pl, len);
+		k = put_frame(enc, 1, M7B_T_LOG, 0, 7, pl, len);
+		size_t at = (size_t)(wt_rand(s) % (k - 1));
+		unsigned how = (unsigned)(wt_rand(s) % 3);
+		if (how == 0) {
+			enc[at] ^= (uint8_t)(1u << (wt_rand(s) % 8));
+		} else if (how == 1) {
+			memmove(enc + at + 1, enc + at, k - at);
+			enc[at] = (uint8_t)wt_rand(s);
+			k++;
+		} else {
+			memmove(enc + at, enc + at + 1, k - at - 1);
+			k--;
+		}
+		break;
+	}
+	case 3: { /* non-zero bodies around the size limit, valid COBS: 490..496 bytes */
+		size_t bn = M7B_BODY_MAX - 2 + (size_t)(wt_rand(s) % 7);
+		memset(body, 0x5a, bn);
+		if (wt_rand(s) % 2)
+			body[wt_rand(s) % bn] = 0;
+		k = wt_frame(enc, body, bn);
+		break;
+	}
+	case 4: { /* a code byte pointing past the delimiter, after some good runs */
+		size_t bn = 1 + (size_t)(wt_rand(s) % 40);
+		wt_fill(s, body, bn);
+		k = wt_cobs_encode(enc, body, bn);
+		enc[k++] = (uint8_t)(2 + wt_rand(s) % 253);
+		enc[k++] = 0x11;
+		enc[k++] = 0;
+		break;
+	}
+	case 5: /* noise: text without zeros, sometimes long */
+		k = 1 + (size_t)(wt_rand(s) % (wt_rand(s) % 2 ? 12 : 900));
+		memset(enc, 'h', k > sizeof(enc) ? sizeof(enc) : k);
+		if (k > sizeof(enc))
+			k = sizeof(enc);
+		break;
+	case 6: /* random bytes, about one zero in eight */
+		k = 1 + (size_t)(wt_rand(s) % 300);
+		for (size_t i = 0; i < k; i++) {
+			uint64_t r = wt_rand(s);
+			enc[i] = (r >> 60) < 2 ? 0 : (uint8_t)(r >> 8);
+		}
+		break;
+	default: /* empty frames and stray delimiters */
+		k = 1 + (size_t)(wt_rand(s) % 3);
+		memset(enc, 0, k);
+		break;
+	}
+	if (*n + k <= cap) {
+		memcpy(buf + *n, enc, k);
+		*n += k;
+	}
+}
+
+/* The one-pass path (a whole candidate in the buffer) against the incremental path
+ * (bytes fed one at a time never hold a whole candidate) and against random splits, on
+ * random and adversarial streams: the same frames, the same counters, byte for byte. */
+static void test_fast_path_differential(void **state)
+{
+	(void)state;
+	static uint8_t buf[65536];
+	struct m7b_decoder d0, d1, d2;
+	struct got *g0 = got_new(), *g1 = got_new(), *g2 = got_new();
+	uint64_t s = 0x5eed;
+	const size_t one = 1;
+	uint64_t frames = 0, reasons = 0;
+
+	for (int round = 0; round < 200; round++) {
+		size_t n = 0;
+		unsigned mix = (unsigned)(wt_rand(&s) % 9);
+
+		buf[n++] = 0;
+		for (int c = 0; c < 40 && n < sizeof(buf) - 1200; c++)
+			put_adversarial(buf, sizeof(buf), &n, &s,
+					mix == 8 ? (unsigned)wt_rand(&s) : mix);
+		if (round % 3)
+			buf[n++] = 0; /* else the stream ends inside a candidate */
+		m7b_decoder_init(&d0);
+		m7b_decoder_init(&d1);
+		m7b_decoder_init(&d2);
+		g0->n = g1->n = g2->n = 0;
+		feed(&d0, g0, buf, n, NULL, 0);
+		feed(&d1, g1, buf, n, &one, 1);
+		size_t pieces[8];
+		for (size_t i = 0; i < 8; i++)
+			pieces[i] = 1 + (size_t)(wt_rand(&s) % 1000);
+		feed(&d2, g2, buf, n, pieces, 8);
+		assert_same(g0, &d0, g1, &d1);
+		assert_same(g0, &d0, g2, &d2);
+		assert_int_equal(d0.len, d1.len);
+		assert_int_equal(d0.raw, d1.raw);
+		assert_int_equal(d0.discard, d1.discard);
+		assert_consistent(&d0, buf, n);
+		frames += d0.stats.frames;
+		for (int r = 1; r < M7B_REJECT_COUNT; r++)
+			reasons |= d0.stats.reject[r] ? 1u << r : 0;
+	}
+	/* the generator did reach good frames and every rejection reason */
+	assert_true(frames > 500);
+	for (int r = 1; r < M7B_REJECT_COUNT; r++)
+		assert_true(reasons & (1u << r));
+	free(g0);
+	free(g1);
+	free(g2);
+}
+
 /* Endless input without a delimiter stays one candidate; nothing overflows (ASan). */
 static void test_oversize_long(void **state)
 {
@@ -668,6 +799,7 @@ int main(void)
 		cmocka_unit_test(test_counters_exact),
 		cmocka_unit_test(test_bit_flips),
 		cmocka_unit_test(test_splits),
+		cmocka_unit_test(test_fast_path_differential),
 		cmocka_unit_test(test_oversize_long),
 		cmocka_unit_test(test_oversize_boundary),
 		cmocka_unit_test(test_noncanonical_trailing_code),

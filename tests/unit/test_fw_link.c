@@ -1,4 +1,4 @@
-/* Tests of the firmware core's link engine (firmware/core/fw.c) on a scripted board:
+/* Tests of the firmware core's link engine (firmware/core/fw_link.c) on a scripted board:
  * HELLO, DATA, HEARTBEAT, PING, SEND/CONFIG with ACK and credits, SYNC, LOG, garbage
  * and unknown frames, link backpressure. */
 #include <setjmp.h>
@@ -59,11 +59,15 @@ static void test_hello_on_link_up_matches_vector(void **state)
 	fake.ticks = 123456789;
 	fw_link_up(&fw);
 	fw_poll(&fw);
-	/* One leading 0x00, then the HELLO of the protocol note byte for byte. */
-	assert_int_equal(fake.link_len, n + 1);
+	/* One leading 0x00, then the HELLO of the protocol note byte for byte, then
+	 * BOOT_INFO in a write of its own. */
+	assert_true(fake.link_len > n + 1);
 	assert_int_equal(fake.link[0], 0);
 	assert_memory_equal(fake.link + 1, want, n);
-	assert_int_equal(fake.link_writes, 1); /* the 0x00 travels with HELLO: one write */
+	assert_int_equal(fake.link_writes, 2); /* the 0x00 travels with HELLO */
+	assert_int_equal(fake_frames(frames, FAKE_MAX_FRAMES), 2);
+	assert_int_equal(frames[1].f.type, M7B_T_BOOT_INFO);
+	assert_int_equal(frames[1].f.seq, 1);
 }
 
 static void test_hello_again_on_host_hello(void **state)
@@ -71,22 +75,24 @@ static void test_hello_again_on_host_hello(void **state)
 	struct m7b_hello h;
 
 	fw_link_up(&fw);
-	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(poll_frames(), 2); /* HELLO, BOOT_INFO */
 	fw_log(&fw, 6, "one");
 	fw_log(&fw, 6, "two");
 	assert_int_equal(poll_frames(), 2);
-	assert_int_equal(frames[1].f.seq, 2);
+	assert_int_equal(frames[1].f.seq, 3);
 
 	host_send(M7B_T_HOST_HELLO, 0, 0, NULL, 0);
 	fw_log(&fw, 6, "three");
-	assert_int_equal(poll_frames(), 2);
+	assert_int_equal(poll_frames(), 3);
 	assert_int_equal(frames[0].f.type, M7B_T_HELLO);
 	assert_int_equal(frames[0].f.seq, 0); /* the sequence restarts */
 	assert_int_equal(m7b_wire_unpack_hello(&frames[0].f, &h), 0);
 	assert_int_equal(h.host_credits, FW_HOST_QUEUE);
 	assert_int_equal(h.boot_id, 0xA1B2C3D4u);
-	assert_int_equal(frames[1].f.type, M7B_T_LOG);
+	assert_int_equal(frames[1].f.type, M7B_T_BOOT_INFO); /* after every HELLO */
 	assert_int_equal(frames[1].f.seq, 1);
+	assert_int_equal(frames[2].f.type, M7B_T_LOG);
+	assert_int_equal(frames[2].f.seq, 2);
 	assert_int_equal(fake.link[fake.link_len - 1], 0);
 }
 
@@ -102,7 +108,7 @@ static void test_host_hello_voids_credit_frames(void **state)
 	assert_int_equal(poll_frames(), 0);
 	host_send(M7B_T_HOST_HELLO, 0, 0, NULL, 0);
 	fake.uart_room = 4096;
-	assert_int_equal(poll_frames(), 1); /* HELLO only: no ACK for the voided frames */
+	assert_int_equal(poll_frames(), 2); /* HELLO, BOOT_INFO: no ACK for the voided frames */
 	assert_int_equal(m7b_wire_unpack_hello(&frames[0].f, &h), 0);
 	assert_int_equal(h.host_credits, FW_HOST_QUEUE);
 	assert_int_equal(fake.uart_len[0], 0);
@@ -114,7 +120,7 @@ static void test_data_exact_bytes_and_ticks(void **state)
 	const uint8_t bytes[] = {0x00, 0x01, 0x68, 0x69, 0x00};
 
 	fw_link_up(&fw);
-	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(poll_frames(), 2);
 	for (unsigned i = 0; i < sizeof(bytes); i++)
 		fw_uart_rx_isr(&fw, 1, bytes[i], 0, 5000u + 87u * i);
 	fake.ticks = 5000u + 87u * 4 + IDLE - 1u;
@@ -123,7 +129,7 @@ static void test_data_exact_bytes_and_ticks(void **state)
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(frames[0].f.type, M7B_T_DATA);
 	assert_int_equal(frames[0].f.port, 1);
-	assert_int_equal(frames[0].f.seq, 1);
+	assert_int_equal(frames[0].f.seq, 2);
 	assert_int_equal(frames[0].f.flags, 0);
 	assert_int_equal(m7b_wire_unpack_data(&frames[0].f, &d), 0);
 	assert_int_equal(d.t_first, 5000);
@@ -142,13 +148,16 @@ static void test_data_vector(void **state)
 	const uint64_t ticks[] = {1000, 1020, 1040, 1060, 1090};
 	struct fw_options o;
 
-	/* The DATA vector of the protocol note: seq 1 (after HELLO), port 2. */
+	/* The DATA vector of the protocol note: seq 1, port 2. Here BOOT_INFO took seq 1,
+	 * so the sequence is set back to where the vector has it. */
 	fake_reset(3);
 	fake_options(&o, 3, 100);
 	fw_init(&fw, &o);
 	fw_link_up(&fw);
 	fw_poll(&fw);
 	fake.link_len = fake.link_read = 0;
+	assert_int_equal(fw.seq, 2);
+	fw.seq = 1;
 	for (unsigned i = 0; i < sizeof(bytes); i++)
 		fw_uart_rx_isr(&fw, 2, bytes[i], 0, ticks[i]);
 	fake.ticks = 1190;
@@ -168,7 +177,7 @@ static void test_heartbeat_period_and_counters(void **state)
 	fw_init(&fw, &o);
 	fake.ticks = 1000;
 	fw_link_up(&fw);
-	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(poll_frames(), 2);
 	fake.ticks = 1000 + 799999;
 	assert_int_equal(poll_frames(), 0);
 	assert_int_equal(fw_next_deadline(&fw), 801000);
@@ -182,7 +191,7 @@ static void test_heartbeat_period_and_counters(void **state)
 	fake.ticks = 801000 + 800000;
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
-	assert_int_equal(frames[0].f.seq, 2);
+	assert_int_equal(frames[0].f.seq, 3);
 
 	/* Counters move: three bytes, one overrun, a capture. */
 	fw_uart_rx_isr(&fw, 0, 'x', FW_RX_OVERRUN, fake.ticks);
@@ -208,7 +217,7 @@ static void test_ping_answered_at_once_no_ack(void **state)
 	host_send(M7B_T_PING, 0, 7, NULL, 0);
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
-	assert_int_equal(frames[0].f.seq, 1);
+	assert_int_equal(frames[0].f.seq, 2);
 	assert_int_equal(poll_frames(), 0);
 }
 
@@ -411,7 +420,7 @@ static void test_backpressure_loses_nothing(void **state)
 	fake.link_refuse = false;
 	assert_int_equal(poll_frames(), 10);
 	for (unsigned k = 0; k < 10; k++) {
-		assert_int_equal(frames[k].f.seq, k + 1);
+		assert_int_equal(frames[k].f.seq, k + 2);
 		assert_int_equal(m7b_wire_unpack_data(&frames[k].f, &d), 0);
 		assert_int_equal(d.t_first, 10000u * (k + 1));
 		assert_int_equal(d.bytes[0], k);
@@ -481,9 +490,10 @@ static void test_log_and_assert(void **state)
 	host_send(M7B_T_PING, 0, 1, NULL, 0);
 	host_send(M7B_T_SEND, 0, 2, "a", 1);
 	host_send(M7B_T_HOST_HELLO, 0, 3, NULL, 0);
-	assert_int_equal(poll_frames(), 2);
+	assert_int_equal(poll_frames(), 3);
 	assert_int_equal(frames[0].f.type, M7B_T_HELLO);
-	assert_int_equal(frames[1].f.type, M7B_T_HEARTBEAT);
+	assert_int_equal(frames[1].f.type, M7B_T_BOOT_INFO);
+	assert_int_equal(frames[2].f.type, M7B_T_HEARTBEAT);
 }
 
 static void test_link_down_and_up_resends_unsent(void **state)
@@ -501,11 +511,11 @@ static void test_link_down_and_up_resends_unsent(void **state)
 	fw_poll(&fw);
 	assert_int_equal(fake_frames(frames, FAKE_MAX_FRAMES), 0);
 	fw_link_up(&fw);
-	assert_int_equal(poll_frames(), 2);
+	assert_int_equal(poll_frames(), 3);
 	assert_int_equal(frames[0].f.type, M7B_T_HELLO);
 	assert_int_equal(frames[0].f.seq, 0);
-	assert_int_equal(frames[1].f.seq, 1);
-	assert_int_equal(m7b_wire_unpack_data(&frames[1].f, &d), 0);
+	assert_int_equal(frames[2].f.seq, 2);
+	assert_int_equal(m7b_wire_unpack_data(&frames[2].f, &d), 0);
 	assert_int_equal(d.bytes[0], 'q');
 }
 

@@ -12,6 +12,7 @@
 #include "fw.h"
 #include "sim_clock.h"
 #include "sim_ctl.h"
+#include "sim_image.h"
 #include "sim_source.h"
 
 static void test_clock_rate_offset_drift(void **state)
@@ -179,6 +180,43 @@ static void test_ctl_parse(void **state)
 	}
 }
 
+static void test_image_parse(void **state)
+{
+	struct sim_image img;
+	char err[160], name[SIM_IMAGE_NAME_MAX];
+
+	(void)state;
+	assert_int_equal(sim_image_parse("good", &img, err, sizeof(err)), 0);
+	assert_int_equal(img.mode, SIM_IMAGE_GOOD);
+	assert_false(img.has_id);
+	assert_int_equal(sim_image_parse("kick-fail", &img, err, sizeof(err)), 0);
+	assert_int_equal(img.mode, SIM_IMAGE_KICK_FAIL);
+	assert_int_equal(sim_image_parse("silent,build-id=00FFa1", &img, err, sizeof(err)), 0);
+	assert_int_equal(img.mode, SIM_IMAGE_SILENT);
+	assert_true(img.has_id);
+	assert_int_equal(img.id_len, 3);
+	assert_int_equal(img.id[1], 0xff);
+	assert_int_equal(sim_image_parse("no-hello,build-id=none", &img, err, sizeof(err)), 0);
+	assert_true(img.has_id);
+	assert_int_equal(img.id_len, 0);
+	assert_string_equal(sim_image_mode_to_string(SIM_IMAGE_NO_HELLO), "no-hello");
+
+	assert_int_equal(sim_image_parse("bad", &img, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "good, no-hello, silent or kick-fail"));
+	assert_int_equal(sim_image_parse("good,id=00", &img, err, sizeof(err)), -EINVAL);
+	assert_int_equal(sim_image_parse("good,build-id=0", &img, err, sizeof(err)), -EINVAL);
+	assert_int_equal(sim_image_parse("good,build-id=zz", &img, err, sizeof(err)), -EINVAL);
+	assert_int_equal(sim_image_parse("goodx", &img, err, sizeof(err)), -EINVAL);
+
+	assert_int_equal(sim_image_parse_named("new.elf=silent", name, &img, err, sizeof(err)), 0);
+	assert_string_equal(name, "new.elf");
+	assert_int_equal(img.mode, SIM_IMAGE_SILENT);
+	assert_int_equal(sim_image_parse_named("=good", name, &img, err, sizeof(err)), -EINVAL);
+	assert_int_equal(sim_image_parse_named("a/b.elf=good", name, &img, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(sim_image_parse_named("nothing", name, &img, err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -187,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_source_schedule),
 		cmocka_unit_test(test_source_random_sizes_in_range),
 		cmocka_unit_test(test_ctl_parse),
+		cmocka_unit_test(test_image_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,8 +27,9 @@ static const uint8_t all_types[] = {
 	M7B_T_PING,
 	M7B_T_CONFIG,
 	M7B_T_HOST_HELLO,
+	M7B_T_BOOT_INFO,
 	0x00,
-	0x07,
+	0x08,
 	0x7F,
 	0x80,
 	0xFF, /* unknown */
@@ -607,7 +608,7 @@ static void test_unpack_lengths(void **state)
 static void test_type_names_and_errnos(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < 11; i++) {
+	for (size_t i = 0; i < 12; i++) {
 		const char *n = m7b_wire_type_name(all_types[i]);
 		assert_non_null(n);
 		assert_string_not_equal(n, "unknown");
@@ -616,7 +617,7 @@ static void test_type_names_and_errnos(void **state)
 	}
 	assert_string_equal(m7b_wire_type_name(M7B_T_DATA), "data");
 	assert_string_equal(m7b_wire_type_name(M7B_T_HOST_HELLO), "host_hello");
-	for (size_t i = 11; i < sizeof(all_types); i++)
+	for (size_t i = 12; i < sizeof(all_types); i++)
 		assert_string_equal(m7b_wire_type_name(all_types[i]), "unknown");
 	assert_int_equal(-M7B_EINVAL, -EINVAL);
 	assert_int_equal(-M7B_ENOSPC, -ENOSPC);

@@ -2,9 +2,15 @@
  * injection, UART transmitters that loop back or go to a file. */
 #include "board_host.h"
 
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "board.h"
@@ -55,6 +61,135 @@ uint32_t board_boot_id(void)
 	return id;
 }
 
+void board_tick_info(enum board_tick_source *src, uint32_t *measured_hz)
+{
+	/* The rate is exact by construction: ticks are scaled from CLOCK_MONOTONIC. */
+	*src = BOARD_TICK_HOST_MONO;
+	*measured_hz = board->clock.hz;
+}
+
+size_t board_build_id(uint8_t *buf, size_t cap)
+{
+	size_t n = board->build_id_len < cap ? board->build_id_len : cap;
+
+	memcpy(buf, board->build_id, n);
+	return n;
+}
+
+void *board_persist_area(size_t *len)
+{
+	*len = board->persist ? BOARD_HOST_PERSIST_SIZE : 0u;
+	return board->persist;
+}
+
+void board_trace(uint8_t level, const char *text, size_t len)
+{
+	struct board_host *b = board;
+
+	fw_trace_append(&b->trace, board_ticks(), level, text, len);
+	if (b->trace_fd >= 0) {
+		/* What the kernel's trace0 shows: the ring up to its first NUL. */
+		size_t n = strnlen(b->trace_buf, sizeof(b->trace_buf));
+
+		if (pwrite(b->trace_fd, b->trace_buf, n, 0) != (ssize_t)n ||
+		    ftruncate(b->trace_fd, (off_t)n) != 0)
+			b->trace_errors++;
+	}
+}
+
+void board_host_boot(struct board_host *b, enum sim_image_mode mode)
+{
+	b->image = mode;
+	b->image_frames = 0;
+	fw_trace_init(&b->trace, b->trace_buf, sizeof(b->trace_buf));
+	if (b->trace_fd >= 0 && ftruncate(b->trace_fd, 0) != 0)
+		b->trace_errors++;
+}
+
+int board_host_persist_open(struct board_host *b, const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	struct stat st;
+	void *p;
+
+	if (fd < 0)
+		return -errno;
+	/* A new (empty) file reads as zeros: no valid record, like a cold power-on. */
+	if (fstat(fd, &st) < 0 || (st.st_size < (off_t)BOARD_HOST_PERSIST_SIZE &&
+				   ftruncate(fd, BOARD_HOST_PERSIST_SIZE) < 0)) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	/* Shared: every store lands in the page cache at once, so a crash of m7sim (even
+	 * SIGKILL) keeps what the core wrote, like RAM that a reset does not clear. */
+	p = mmap(NULL, BOARD_HOST_PERSIST_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -errno;
+	b->persist = p;
+	return 0;
+}
+
+int board_host_trace_open(struct board_host *b, const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -errno;
+	b->trace_fd = fd;
+	return 0;
+}
+
+struct note_search {
+	uint8_t *buf;
+	size_t cap, len;
+};
+
+/* Walks the PT_NOTE segments of the main program for NT_GNU_BUILD_ID. */
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct note_search *ns = data;
+
+	(void)size;
+	if (info->dlpi_name && info->dlpi_name[0] != '\0')
+		return 0; /* a shared library, not the program */
+	for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const uint8_t *p, *end;
+
+		if (ph->p_type != PT_NOTE)
+			continue;
+		p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+		end = p + ph->p_memsz;
+		while ((size_t)(end - p) >= sizeof(ElfW(Nhdr))) {
+			const ElfW(Nhdr) *nh = (const void *)p;
+			size_t name = (nh->n_namesz + 3u) & ~3u, desc = (nh->n_descsz + 3u) & ~3u;
+			const uint8_t *d = p + sizeof(*nh) + name;
+
+			if (name > (size_t)(end - p) - sizeof(*nh) ||
+			    desc > (size_t)(end - p) - sizeof(*nh) - name)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    memcmp(p + sizeof(*nh), "GNU", 4) == 0) {
+				ns->len = nh->n_descsz < ns->cap ? nh->n_descsz : ns->cap;
+				memcpy(ns->buf, d, ns->len);
+				return 1;
+			}
+			p = d + desc;
+		}
+	}
+	return 1; /* the program comes first; nothing else to look at */
+}
+
+size_t board_host_self_build_id(uint8_t *buf, size_t cap)
+{
+	struct note_search ns = {buf, cap, 0};
+
+	dl_iterate_phdr(find_build_id, &ns);
+	return ns.len;
+}
+
 bool board_host_throttle_ok(struct board_host *b, size_t n)
 {
 	uint64_t now = sim_clock_mono_ns();
@@ -103,6 +238,14 @@ int board_link_write(const uint8_t *buf, size_t n)
 
 	if (!b->link || !sim_link_is_open(b->link) || b->stalled || n > sim_link_room(b->link))
 		return -1;
+	/* A broken image: the core thinks it sent, nothing arrives (after HELLO and
+	 * BOOT_INFO for one that goes silent). */
+	if (b->image == SIM_IMAGE_NO_HELLO ||
+	    (b->image == SIM_IMAGE_SILENT && b->image_frames >= 2)) {
+		b->frames_silenced++;
+		return (int)n;
+	}
+	b->image_frames++;
 	if (!board_host_throttle_ok(b, n))
 		return -1;
 	if (b->drop_next > 0) {

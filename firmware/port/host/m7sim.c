@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "board.h"
@@ -19,11 +21,20 @@
 #include "fw.h"
 #include "sim_clock.h"
 #include "sim_ctl.h"
+#include "sim_image.h"
 #include "sim_link.h"
 #include "sim_source.h"
 
-#define MAX_SOURCES 16
-#define MAX_AT	    32
+#define MAX_SOURCES  16
+#define MAX_AT	     32
+#define MAX_IMAGES   16
+#define KICK_FAIL_MS 300 /* a kick-fail image: one failed kick in the kernel log this often */
+
+/* An image for a firmware file name (--firmware NAME=SPEC). */
+struct named_image {
+	char name[SIM_IMAGE_NAME_MAX];
+	struct sim_image img;
+};
 
 struct at_cmd {
 	uint64_t ms;
@@ -56,6 +67,23 @@ struct m7sim {
 	double slow_tokens;
 	uint64_t slow_ns;
 	bool quit;
+	/* Images and identity */
+	char channel[64];
+	struct sim_image image; /* --image/--build-id: the image without --remoteproc */
+	struct named_image named[MAX_IMAGES];
+	unsigned nnamed;
+	const char *persist_path;
+	const char *trace_path;
+	char trace_buf_path[4096];
+	/* Fake remoteproc and kernel log */
+	const char *rproc_dir;
+	int rproc_ifd; /* inotify on rproc_dir; -1 = none */
+	bool offline;  /* stopped through remoteproc: the core does not run */
+	const char *kmsg_path;
+	int kmsg_fd; /* /dev/kmsg-format lines go here; -1 = none */
+	uint64_t kmsg_seq;
+	uint64_t kick_next_ns;	     /* next failed kick of a kick-fail image; 0 = none */
+	const struct sim_image *cur; /* the image running now */
 };
 
 static void usage(FILE *f)
@@ -76,7 +104,7 @@ static void usage(FILE *f)
 	      "                         size=N|A-B    bytes per capture (default 16)\n"
 	      "                         pattern=P     counter (byte i of capture k = k+i),\n"
 	      "                                       random, text (\"port P capture K\\n\"), "
-	      "zero\n"
+	      "zero, nmea ($GPGGA)\n"
 	      "                         baud=N        character time of the bytes (default "
 	      "115200)\n"
 	      "                         count=N       stop after N captures (default: never)\n"
@@ -100,6 +128,25 @@ static void usage(FILE *f)
 	      "  --boot-id N          boot_id of the first boot (default random)\n"
 	      "  --link-buffers N     transmit buffers of 496 bytes (default 16), like RPMSG's\n"
 	      "                       pool: frames are written whole, or wait\n"
+	      "  --channel NAME       rpmsg channel name the firmware announces (BOOT_INFO)\n"
+	      "  --persist FILE       emulate the M7's no-init RAM with FILE (created): the\n"
+	      "                       previous boot's accounting survives reboot, assert,\n"
+	      "                       a crash and a restart of m7sim\n"
+	      "  --trace-file PATH    mirror the firmware trace ring to PATH after each line\n"
+	      "  --debugfs ROOT       the same, at ROOT/remoteproc/remoteproc0/trace0\n"
+	      "  --image SPEC         how the image behaves: MODE[,build-id=HEX|none], MODE is\n"
+	      "                       good, no-hello (nothing reaches the link), silent (HELLO\n"
+	      "                       and BOOT_INFO, then nothing) or kick-fail (works, but a\n"
+	      "                       failed kick is logged every 300 ms, see --kmsg)\n"
+	      "  --build-id HEX|none  build id reported (default: m7sim's own GNU build-id)\n"
+	      "  --firmware NAME=SPEC the image that comes up when remoteproc starts firmware\n"
+	      "                       NAME (repeatable; other names: --image)\n"
+	      "  --remoteproc DIR     act as the kernel behind a fake remoteproc directory:\n"
+	      "                       'stop' written to DIR/state takes the link down (state\n"
+	      "                       becomes offline), 'start' boots the image named in\n"
+	      "                       DIR/firmware with a new boot_id on a new pty (running)\n"
+	      "  --kmsg PATH          write kernel log lines (/dev/kmsg format) to PATH (a FIFO\n"
+	      "                       or a file): the kick failures of a kick-fail image\n"
 	      "  --ctl PATH           control FIFO (created if missing) taking the commands "
 	      "below,\n"
 	      "                       one per line\n"
@@ -116,7 +163,8 @@ static void usage(FILE *f)
 	      "  corrupt [N]          send the next N frames (default 1) with a bad CRC\n"
 	      "  drop [N]             swallow the next N frames (default 1): seq gaps\n"
 	      "  reboot               restart the core: new boot_id, counters and buffers reset,\n"
-	      "                       0x00 + HELLO with seq 0\n"
+	      "                       0x00 + HELLO with seq 0 (+ BOOT_INFO; --persist keeps the\n"
+	      "                       previous boot's accounting)\n"
 	      "  hangup [MS]          close the pty (readers see a hangup, the symlink dangles),\n"
 	      "                       then after MS (default 500) publish a new pty at PATH;\n"
 	      "                       MS = 0: stay away until 'swap'\n"
@@ -182,6 +230,53 @@ static void print_stats(struct m7sim *s)
 	       s->board.frames_corrupted);
 }
 
+/* The image for a firmware name: a --firmware entry, else --image. */
+static const struct sim_image *image_for(const struct m7sim *s, const char *fw_name)
+{
+	for (unsigned i = 0; fw_name && i < s->nnamed; i++)
+		if (strcmp(s->named[i].name, fw_name) == 0)
+			return &s->named[i].img;
+	return &s->image;
+}
+
+/* Boots the core as image `img`: identity, behaviour, empty trace ring, fresh state (the
+ * persist area is kept: that is what it is for). */
+static void sim_boot(struct m7sim *s, const struct sim_image *img)
+{
+	struct board_host *b = &s->board;
+
+	b->fatal = false;
+	for (unsigned p = 0; p < b->nports; p++)
+		b->uart[p].count = 0;
+	if (img->has_id) {
+		memcpy(b->build_id, img->id, img->id_len);
+		b->build_id_len = img->id_len;
+	} else {
+		b->build_id_len = board_host_self_build_id(b->build_id, sizeof(b->build_id));
+	}
+	s->cur = img;
+	board_host_boot(b, img->mode);
+	fw_init(&s->fw, &s->fwopt);
+	s->kick_next_ns =
+		img->mode == SIM_IMAGE_KICK_FAIL ? sim_clock_mono_ns() + ms_ns(KICK_FAIL_MS) : 0;
+}
+
+/* One /dev/kmsg-format line ("LEVEL,SEQ,USEC,-;TEXT") for the daemon's kernel log watcher. */
+static void kmsg_write(struct m7sim *s, const char *text)
+{
+	char line[256];
+	struct timespec ts;
+	int n;
+
+	if (s->kmsg_fd < 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	n = snprintf(line, sizeof(line), "3,%" PRIu64 ",%" PRIu64 ",-;%s\n", s->kmsg_seq++,
+		     (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u, text);
+	if (n > 0 && write(s->kmsg_fd, line, (size_t)n) != n)
+		fprintf(stderr, "m7sim: kmsg: %s\n", strerror(errno));
+}
+
 /* Publishes a new pty and announces the link to the core and on stdout. */
 static int link_reopen(struct m7sim *s)
 {
@@ -230,11 +325,9 @@ static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 		printf(" %" PRIu64 "\n", c->arg);
 		break;
 	case SIM_CTL_REBOOT:
-		b->fatal = false;
-		for (unsigned p = 0; p < b->nports; p++)
-			b->uart[p].count = 0;
-		fw_init(&s->fw, &s->fwopt);
-		printf(" boot_id=0x%08" PRIx32 "\n", s->fw.boot_id);
+		sim_boot(s, s->cur);
+		printf(" boot_id=0x%08" PRIx32 " previous=%s\n", s->fw.boot_id,
+		       fw_prev_boot(&s->fw)->valid ? "valid" : "none");
 		if (sim_link_is_open(b->link))
 			fw_link_up(&s->fw);
 		break;
@@ -485,13 +578,97 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
+/* Reads DIR/NAME into buf without its trailing newline; false if unreadable. */
+static bool rproc_read(const struct m7sim *s, const char *name, char *buf, size_t cap)
+{
+	char path[4096];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", s->rproc_dir, name);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	n = fread(buf, 1, cap - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return true;
+}
+
+static void rproc_write_state(const struct m7sim *s, const char *state)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/state", s->rproc_dir);
+	f = fopen(path, "we");
+	if (!f || fprintf(f, "%s\n", state) < 0 || fclose(f) != 0)
+		fprintf(stderr, "m7sim: %s: %s\n", path, strerror(errno));
+}
+
+/* What the kernel does on a write to remoteproc's state file. */
+static void rproc_state_changed(struct m7sim *s)
+{
+	struct board_host *b = &s->board;
+	char state[64], fw_name[SIM_IMAGE_NAME_MAX];
+
+	if (!rproc_read(s, "state", state, sizeof(state)))
+		return;
+	if (strcmp(state, "stop") == 0) {
+		/* The M7 halts: its side of the link goes away, nothing runs until start. */
+		s->offline = true;
+		s->reopen_at_ns = 0;
+		s->kick_next_ns = 0;
+		if (sim_link_is_open(b->link))
+			sim_link_hangup(b->link);
+		fw_link_down(&s->fw);
+		rproc_write_state(s, "offline");
+		printf("m7sim: remoteproc stop\n");
+	} else if (strcmp(state, "start") == 0) {
+		const struct sim_image *img;
+
+		if (!rproc_read(s, "firmware", fw_name, sizeof(fw_name)))
+			fw_name[0] = '\0';
+		img = image_for(s, fw_name);
+		s->offline = false;
+		sim_boot(s, img);
+		printf("m7sim: remoteproc start %s image=%s boot_id=0x%08" PRIx32 "\n", fw_name,
+		       sim_image_mode_to_string(img->mode), s->fw.boot_id);
+		if (link_reopen(s) == 0)
+			rproc_write_state(s, "running");
+	} else {
+		return; /* our own answers (offline, running) and anything else */
+	}
+	fflush(stdout);
+}
+
+static void rproc_read_events(struct m7sim *s)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool state = false;
+	ssize_t n;
+
+	while ((n = read(s->rproc_ifd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const void *)p;
+
+			if (ev->len > 0 && strcmp(ev->name, "state") == 0)
+				state = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	if (state)
+		rproc_state_changed(s);
+}
+
 static int run(struct m7sim *s)
 {
 	struct board_host *b = &s->board;
 
 	while (!s->quit) {
-		struct pollfd pfd[3 + MAX_SOURCES];
-		int src_idx[3 + MAX_SOURCES];
+		struct pollfd pfd[4 + MAX_SOURCES];
+		int src_idx[4 + MAX_SOURCES];
 		nfds_t n = 0;
 		uint64_t now_ns = sim_clock_mono_ns(), wake_ns = UINT64_MAX, t;
 		uint64_t now = sim_clock_ticks(&b->clock, now_ns);
@@ -515,10 +692,17 @@ static int run(struct m7sim *s)
 		if (s->reopen_at_ns && now_ns >= s->reopen_at_ns)
 			(void)link_reopen(s);
 
+		if (s->kick_next_ns && now_ns >= s->kick_next_ns && sim_link_is_open(b->link)) {
+			kmsg_write(s, "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+			s->kick_next_ns = now_ns + ms_ns(KICK_FAIL_MS);
+		}
+		if (s->kick_next_ns)
+			wake_ns = min_u64(wake_ns, s->kick_next_ns);
+
 		deliver(s, now);
 		t = next_due(s);
 		b->hold = t == UINT64_MAX ? 0 : t;
-		if (!b->stalled) {
+		if (!b->stalled && !s->offline) {
 			fw_poll(&s->fw);
 			if (sim_link_flush(b->link) < 0 && !s->reopen_at_ns) {
 				/* The pty is unusable: behave like a hangup and come back. */
@@ -555,6 +739,11 @@ static int run(struct m7sim *s)
 			pfd[n].events = POLLIN;
 			src_idx[n++] = -3;
 		}
+		if (s->rproc_ifd >= 0) {
+			pfd[n].fd = s->rproc_ifd;
+			pfd[n].events = POLLIN;
+			src_idx[n++] = -4;
+		}
 		for (unsigned i = 0; i < s->nsrc; i++) {
 			int fd = sim_source_fd(&s->src[i]);
 			if (fd >= 0) {
@@ -589,6 +778,8 @@ static int run(struct m7sim *s)
 				handle_signal(s);
 			} else if (src_idx[i] == -3) {
 				ctl_read(s);
+			} else if (src_idx[i] == -4) {
+				rproc_read_events(s);
 			} else {
 				struct sim_source *src = &s->src[src_idx[i]];
 				if (sim_source_read(src, sim_clock_ticks(&b->clock, now_ns)) < 0) {
@@ -618,6 +809,15 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 		{"link-buffers", required_argument, NULL, 'L'},
 		{"ctl", required_argument, NULL, 'c'},
 		{"at", required_argument, NULL, 'a'},
+		{"channel", required_argument, NULL, 'C'},
+		{"persist", required_argument, NULL, 'P'},
+		{"trace-file", required_argument, NULL, 'T'},
+		{"debugfs", required_argument, NULL, 'D'},
+		{"image", required_argument, NULL, 'I'},
+		{"build-id", required_argument, NULL, 'G'},
+		{"firmware", required_argument, NULL, 'F'},
+		{"remoteproc", required_argument, NULL, 'R'},
+		{"kmsg", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -715,6 +915,73 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 			s->nat++;
 			break;
 		}
+		case 'C':
+			if (strlen(optarg) >= sizeof(s->channel) || !*optarg) {
+				fprintf(stderr, "m7sim: --channel: 1..%zu characters\n",
+					sizeof(s->channel) - 1);
+				return -EINVAL;
+			}
+			snprintf(s->channel, sizeof(s->channel), "%s", optarg);
+			s->fwopt.channel = s->channel;
+			break;
+		case 'P':
+			s->persist_path = optarg;
+			break;
+		case 'T':
+			s->trace_path = optarg;
+			break;
+		case 'D':
+			snprintf(s->trace_buf_path, sizeof(s->trace_buf_path),
+				 "%s/remoteproc/remoteproc0/trace0", optarg);
+			s->trace_path = s->trace_buf_path;
+			break;
+		case 'I': {
+			bool had_id = s->image.has_id;
+			struct sim_image keep = s->image;
+
+			if (sim_image_parse(optarg, &s->image, err, sizeof(err)) < 0) {
+				fprintf(stderr, "m7sim: --image: %s\n", err);
+				return -EINVAL;
+			}
+			if (had_id && !s->image.has_id) { /* --build-id given before --image */
+				s->image.has_id = true;
+				memcpy(s->image.id, keep.id, keep.id_len);
+				s->image.id_len = keep.id_len;
+			}
+			break;
+		}
+		case 'G': {
+			int n = strcmp(optarg, "none") == 0
+					? 0
+					: sim_image_parse_id(optarg, s->image.id,
+							     sizeof(s->image.id));
+			if (n < 0) {
+				fprintf(stderr, "m7sim: bad --build-id '%s' (1..64 bytes in hex)\n",
+					optarg);
+				return -EINVAL;
+			}
+			s->image.has_id = true;
+			s->image.id_len = (size_t)n;
+			break;
+		}
+		case 'F':
+			if (s->nnamed == MAX_IMAGES) {
+				fprintf(stderr, "m7sim: at most %d --firmware\n", MAX_IMAGES);
+				return -EINVAL;
+			}
+			if (sim_image_parse_named(optarg, s->named[s->nnamed].name,
+						  &s->named[s->nnamed].img, err, sizeof(err)) < 0) {
+				fprintf(stderr, "m7sim: --firmware: %s\n", err);
+				return -EINVAL;
+			}
+			s->nnamed++;
+			break;
+		case 'R':
+			s->rproc_dir = optarg;
+			break;
+		case 'K':
+			s->kmsg_path = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -796,6 +1063,66 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 	return 0;
 }
 
+/* Creates the directories of path (mkdir -p of its parent). */
+static int mkdir_parents(const char *path)
+{
+	char buf[4096];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+/* Persist area, trace file, kernel log, remoteproc: then the first boot. */
+static int sim_setup_extras(struct m7sim *s)
+{
+	const struct sim_image *img = &s->image;
+	char fw_name[SIM_IMAGE_NAME_MAX], state[64];
+	int e;
+
+	if (s->persist_path && (e = board_host_persist_open(&s->board, s->persist_path)) < 0) {
+		fprintf(stderr, "m7sim: --persist %s: %s\n", s->persist_path, strerror(-e));
+		return e;
+	}
+	if (s->trace_path && ((e = mkdir_parents(s->trace_path)) < 0 ||
+			      (e = board_host_trace_open(&s->board, s->trace_path)) < 0)) {
+		fprintf(stderr, "m7sim: trace file %s: %s\n", s->trace_path, strerror(-e));
+		return e;
+	}
+	if (s->kmsg_path) {
+		/* O_RDWR: opening a FIFO does not wait for (or fail without) a reader. */
+		s->kmsg_fd = open(s->kmsg_path,
+				  O_RDWR | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0644);
+		if (s->kmsg_fd < 0) {
+			fprintf(stderr, "m7sim: --kmsg %s: %s\n", s->kmsg_path, strerror(errno));
+			return -errno;
+		}
+	}
+	if (s->rproc_dir) {
+		s->rproc_ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (s->rproc_ifd < 0 || inotify_add_watch(s->rproc_ifd, s->rproc_dir,
+							  IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+			fprintf(stderr, "m7sim: --remoteproc %s: %s\n", s->rproc_dir,
+				strerror(errno));
+			return -errno;
+		}
+		/* The image the tree names; an "offline" core waits for start. */
+		if (rproc_read(s, "firmware", fw_name, sizeof(fw_name)))
+			img = image_for(s, fw_name);
+		s->offline = rproc_read(s, "state", state, sizeof(state)) &&
+			     strcmp(state, "offline") == 0;
+	}
+	sim_boot(s, img);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct m7sim sim; /* large (rings): not on the stack */
@@ -803,7 +1130,9 @@ int main(int argc, char **argv)
 	sigset_t mask;
 	int r = 0;
 
-	s->sfd = s->ctl_fd = -1;
+	s->sfd = s->ctl_fd = s->rproc_ifd = s->kmsg_fd = -1;
+	s->board.trace_fd = -1;
+	fw_trace_init(&s->board.trace, s->board.trace_buf, sizeof(s->board.trace_buf));
 	board_host_attach(&s->board);
 	if (parse_args(s, argc, argv) < 0)
 		return 2;
@@ -832,7 +1161,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	fw_init(&s->fw, &s->fwopt);
+	if (sim_setup_extras(s) < 0) {
+		r = 1;
+		goto out;
+	}
 	s->start_ns = sim_clock_mono_ns();
 	for (unsigned i = 0; i < s->nsrc; i++) {
 		int e = sim_source_start(&s->src[i], &s->srccfg[i], s->board.clock.hz,
@@ -845,7 +1177,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (link_reopen(s) < 0) {
+	if (!s->offline && link_reopen(s) < 0) {
 		r = 1;
 		goto out;
 	}
@@ -860,6 +1192,12 @@ out:
 	s->board.link = sim_link_free(s->board.link);
 	if (s->ctl_fd >= 0)
 		close(s->ctl_fd);
+	if (s->rproc_ifd >= 0)
+		close(s->rproc_ifd);
+	if (s->kmsg_fd >= 0)
+		close(s->kmsg_fd);
+	if (s->board.trace_fd >= 0)
+		close(s->board.trace_fd);
 	if (s->ctl_created)
 		(void)unlink(s->ctl_path);
 	if (s->sfd >= 0)

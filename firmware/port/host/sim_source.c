@@ -99,6 +99,8 @@ int sim_source_parse(const char *spec, struct sim_source_config *cfg, char *err,
 				cfg->pattern = SIM_PATTERN_TEXT;
 			else if (!strcmp(val, "zero"))
 				cfg->pattern = SIM_PATTERN_ZERO;
+			else if (!strcmp(val, "nmea"))
+				cfg->pattern = SIM_PATTERN_NMEA;
 			else
 				bad = 1;
 		} else if (!strcmp(key, "baud")) {
@@ -143,13 +145,34 @@ int sim_source_parse(const char *spec, struct sim_source_config *cfg, char *err,
 	return 0;
 }
 
+/* A $GPGGA fix for capture k: a receiver walking north-east from 48°07'N 11°31'E, one
+ * fix per capture, so a reader sees the time and position move as a real GPS would. */
+static unsigned nmea_line(char *buf, size_t cap, uint64_t k)
+{
+	unsigned sec = (unsigned)(k % 86400u), csum = 0;
+	unsigned lat = 7038u + (unsigned)(k % 1000u), lon = 31000u + (unsigned)(k * 2u % 1000u);
+	int n = snprintf(buf, cap,
+			 "$GPGGA,%02u%02u%02u.00,48%02u.%03u,N,011%02u.%03u,E,1,08,0.9,%u.%u,M,"
+			 "46.9,M,,",
+			 sec / 3600u, sec / 60u % 60u, sec % 60u, lat / 1000u, lat % 1000u,
+			 lon / 1000u, lon % 1000u, 545u + (unsigned)(k % 7u), (unsigned)(k % 10u));
+
+	/* NMEA 0183: XOR of every character between '$' and '*'. */
+	for (int i = 1; i < n; i++)
+		csum ^= (unsigned char)buf[i];
+	n += snprintf(buf + n, cap - (size_t)n, "*%02X\r\n", csum);
+	return (unsigned)n;
+}
+
 /* Sets up capture k: its length and, for text, its line. */
 static void capture_begin(struct sim_source *s)
 {
 	const struct sim_source_config *c = &s->cfg;
 
 	s->i = 0;
-	if (c->pattern == SIM_PATTERN_TEXT) {
+	if (c->pattern == SIM_PATTERN_NMEA) {
+		s->len = nmea_line(s->text, sizeof(s->text), s->k);
+	} else if (c->pattern == SIM_PATTERN_TEXT) {
 		int n = snprintf(s->text, sizeof(s->text), "port %u capture %llu\n", c->port,
 				 (unsigned long long)s->k);
 		s->len = (unsigned)n;
@@ -230,6 +253,7 @@ uint8_t sim_source_take(struct sim_source *s)
 		b = (uint8_t)xorshift(&s->rng);
 		break;
 	case SIM_PATTERN_TEXT:
+	case SIM_PATTERN_NMEA:
 		b = (uint8_t)s->text[s->i];
 		break;
 	case SIM_PATTERN_ZERO:

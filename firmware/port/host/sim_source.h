@@ -12,6 +12,7 @@ enum sim_pattern {
 	SIM_PATTERN_RANDOM,  /* xorshift bytes from seed */
 	SIM_PATTERN_TEXT,    /* "port P capture K\n" (size ignored) */
 	SIM_PATTERN_ZERO,    /* all 0x00 (stresses COBS) */
+	SIM_PATTERN_NMEA,    /* a GPS receiver's $GPGGA sentence, one per capture (size ignored) */
 };
 
 /* One --source option. */
@@ -41,7 +42,7 @@ struct sim_source {
 	uint64_t k;	     /* current capture */
 	unsigned i;	     /* next byte in it */
 	unsigned len;	     /* its length */
-	char text[48];	     /* SIM_PATTERN_TEXT line of capture k */
+	char text[96];	     /* SIM_PATTERN_TEXT/NMEA line of capture k */
 	uint64_t rng;
 	bool done;
 	/* file/stdin */

@@ -8,6 +8,7 @@
  *   masked; Linux's next kick times out (err:-62), the daemon's cue to restart the M7
  *   through remoteproc. */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "FreeRTOS.h"
@@ -30,6 +31,36 @@ static volatile struct {
 	int line;
 	uint32_t cfsr, hfsr, pc;
 } halt_record;
+
+/* A fault record as one trace line (no stdio: this runs in fault handlers). */
+#define FAULT_LINE_MAX 160u
+
+/* Appends " name=0x........". */
+static size_t put_reg(char *b, size_t at, const char *name, uint32_t v)
+{
+	at = imx8mp_put_str(b, at, FAULT_LINE_MAX, " ");
+	at = imx8mp_put_str(b, at, FAULT_LINE_MAX, name);
+	at = imx8mp_put_str(b, at, FAULT_LINE_MAX, "=");
+	return imx8mp_put_hex(b, at, FAULT_LINE_MAX, v);
+}
+
+/* Level 2 (LOG_CRIT): the firmware is about to halt. */
+static void trace_fatal(const char *why, const char *file, int line)
+{
+	char b[FAULT_LINE_MAX];
+	size_t n = imx8mp_put_str(b, 0, sizeof(b), "FATAL ");
+
+	n = imx8mp_put_str(b, n, sizeof(b), why);
+	if (file != NULL) {
+		n = imx8mp_put_str(b, n, sizeof(b), " ");
+		n = imx8mp_put_str(b, n, sizeof(b), file);
+		if (line > 0) {
+			n = imx8mp_put_str(b, n, sizeof(b), ":");
+			n = imx8mp_put_dec(b, n, sizeof(b), (uint32_t)line);
+		}
+	}
+	board_trace(2, b, n);
+}
 
 uint32_t board_irq_save(void)
 {
@@ -91,6 +122,7 @@ void imx8mp_halt(void)
 
 void imx8mp_assert_halt(const char *file, int line)
 {
+	trace_fatal("assert", file, line);
 	halt_record.why = "assert";
 	halt_record.file = file;
 	halt_record.line = line;
@@ -129,13 +161,30 @@ void __assert_func(const char *file, int line, const char *func, const char *exp
 	imx8mp_assert(file, line);
 }
 
-/* Registers stacked on exception entry: r0-r3, r12, lr, pc, xpsr. */
-__attribute__((used)) static void hardfault_c(const uint32_t *frame)
+/* Registers stacked on exception entry: r0-r3, r12, lr, pc, xpsr. Called from the
+ * naked handler below, hence external linkage. */
+void imx8mp_hardfault(const uint32_t *frame);
+void imx8mp_hardfault(const uint32_t *frame)
 {
+	char b[FAULT_LINE_MAX];
+	size_t n = imx8mp_put_str(b, 0, sizeof(b), "FATAL hardfault");
+
 	halt_record.why = "hard fault";
 	halt_record.pc = frame[6];
 	halt_record.cfsr = SCB->CFSR;
 	halt_record.hfsr = SCB->HFSR;
+	/* What a post-mortem needs: where (pc, lr), why (CFSR/HFSR) and, when valid, the
+	 * faulting address (MMFAR/BFAR). Linux reads it from trace0 with the M7 halted. */
+	n = put_reg(b, n, "pc", frame[6]);
+	n = put_reg(b, n, "lr", frame[5]);
+	n = put_reg(b, n, "psr", frame[7]);
+	n = put_reg(b, n, "r0", frame[0]);
+	n = put_reg(b, n, "r12", frame[4]);
+	n = put_reg(b, n, "cfsr", SCB->CFSR);
+	n = put_reg(b, n, "hfsr", SCB->HFSR);
+	n = put_reg(b, n, "mmfar", SCB->MMFAR);
+	n = put_reg(b, n, "bfar", SCB->BFAR);
+	board_trace(2, b, n);
 	imx8mp_halt();
 }
 
@@ -145,7 +194,7 @@ __attribute__((naked)) void HardFault_Handler(void)
 		       "ite eq\n\t"
 		       "mrseq r0, msp\n\t"
 		       "mrsne r0, psp\n\t"
-		       "b hardfault_c\n\t");
+		       "b imx8mp_hardfault\n\t");
 }
 
 /* FreeRTOS hooks (configCHECK_FOR_STACK_OVERFLOW, configUSE_MALLOC_FAILED_HOOK). */
@@ -157,6 +206,7 @@ void vApplicationStackOverflowHook(TaskHandle_t task, char *name)
 	(void)task;
 	halt_record.why = "stack overflow";
 	halt_record.file = name;
+	trace_fatal("stack overflow in task", name, 0); /* no line: a task name */
 	imx8mp_halt();
 }
 
@@ -164,5 +214,6 @@ void vApplicationMallocFailedHook(void)
 {
 	/* Only rpmsg-lite allocates, at start-up: its set-up cannot complete. */
 	halt_record.why = "out of heap";
+	trace_fatal("out of heap", NULL, 0);
 	imx8mp_halt();
 }

@@ -22,6 +22,18 @@
 _Static_assert(RL_BUFFER_PAYLOAD_SIZE >= M7B_FRAME_MAX, "one whole frame per rpmsg buffer");
 _Static_assert(RL_API_HAS_ZEROCOPY == 1, "rpmsg queue and no-copy send need the zero-copy API");
 
+/* The announced channel name, in its own section so one ELF serves both kernels: the
+ * build sets it (M7B_NS_NAME), and a board user may rewrite it in a built image with
+ * objcopy --update-section .m7b_ns_name=<32-byte file> (docs/FIRMWARE.md). */
+#define NS_NAME_SIZE 32u
+_Static_assert(sizeof(M7B_NS_NAME) <= NS_NAME_SIZE, "M7B_NS_NAME longer than 31 bytes");
+__attribute__((section(".m7b_ns_name"), used,
+	       aligned(4))) static const char ns_name_image[NS_NAME_SIZE] = M7B_NS_NAME;
+
+/* A frame spans at most this many tx buffers (rpmsg_lite_alloc_tx_buffer may hand out
+ * less than RL_BUFFER_PAYLOAD_SIZE; the tty is a byte stream, so pieces rejoin). */
+#define TX_PIECES_MAX 4u
+
 /* The kernel driver's probe message; seeing it again means the tty was (re)probed. */
 static const char kernel_hello[] = "hello world!";
 
@@ -31,8 +43,29 @@ static struct {
 	rpmsg_queue_handle q;
 	uint32_t remote; /* Linux's endpoint address, learnt from its messages */
 	bool remote_known;
-	void *held_tx; /* a tx buffer whose send failed: reused, never leaked */
+	/* tx buffers taken from rpmsg-lite but not sent (a frame that needed more of them
+	 * than were free, or a failed send): reused by the next write, never leaked */
+	struct {
+		void *buf;
+		uint32_t size;
+	} held[TX_PIECES_MAX];
+	uint32_t nheld;
 } link;
+
+const char *imx8mp_link_ns_name(void)
+{
+	static char name[NS_NAME_SIZE];
+	/* Read through volatile: the bytes may have been patched after the build, so the
+	 * compiler must not fold the initializer in. */
+	const volatile char *img = ns_name_image;
+
+	for (uint32_t i = 0; i < NS_NAME_SIZE; i++)
+		name[i] = img[i];
+	name[NS_NAME_SIZE - 1u] = '\0';
+	if (name[0] == '\0')
+		return M7B_NS_NAME; /* an emptied section: the build's name */
+	return name;
+}
 
 int imx8mp_link_start(void)
 {
@@ -52,7 +85,8 @@ int imx8mp_link_start(void)
 	link.ept = rpmsg_lite_create_ept(link.rl, M7B_LOCAL_EPT_ADDR, rpmsg_queue_rx_cb, link.q);
 	if (link.ept == RL_NULL)
 		return -1;
-	if (rpmsg_ns_announce(link.rl, link.ept, M7B_NS_NAME, (uint32_t)RL_NS_CREATE) != RL_SUCCESS)
+	if (rpmsg_ns_announce(link.rl, link.ept, imx8mp_link_ns_name(), (uint32_t)RL_NS_CREATE) !=
+	    RL_SUCCESS)
 		return -1;
 	return 0;
 }
@@ -87,26 +121,60 @@ void imx8mp_link_service(struct fw *fw, uint32_t timeout_ms)
 	}
 }
 
+/* Takes tx buffers until their sizes add up to n. All or nothing: on a shortage what was
+ * taken stays held for the next try. */
+static bool link_take_buffers(size_t n)
+{
+	size_t room = 0;
+
+	for (uint32_t i = 0; i < link.nheld; i++)
+		room += link.held[i].size;
+	while (room < n && link.nheld < TX_PIECES_MAX) {
+		uint32_t size = 0;
+		void *tx = rpmsg_lite_alloc_tx_buffer(link.rl, &size, RL_DONT_BLOCK);
+
+		if (tx == RL_NULL)
+			return false; /* all buffers with Linux: the core retries from fw_poll */
+		if (size == 0u)
+			size = 1u; /* never happens; keeps the loop finite if it did */
+		link.held[link.nheld].buf = tx;
+		link.held[link.nheld].size = size;
+		link.nheld++;
+		room += size;
+	}
+	return room >= n;
+}
+
 int board_link_write(const uint8_t *buf, size_t n)
 {
-	uint32_t size = RL_BUFFER_PAYLOAD_SIZE;
-	void *tx;
+	size_t off = 0;
+	uint32_t used = 0;
 
 	/* rpmsg-lite's tx path takes a mutex: task context only. A LOG from an interrupt
 	 * stays queued in the core until the task's next fw_poll. */
-	if (!link.remote_known || n > RL_BUFFER_PAYLOAD_SIZE || __get_IPSR() != 0u)
+	if (!link.remote_known || n == 0 || __get_IPSR() != 0u || !link_take_buffers(n))
 		return -1;
-	tx = link.held_tx;
-	if (tx == NULL) {
-		tx = rpmsg_lite_alloc_tx_buffer(link.rl, &size, RL_DONT_BLOCK);
-		if (tx == RL_NULL)
-			return -1; /* all buffers with Linux: the core retries from fw_poll */
+	/* Each piece no longer than the size rpmsg-lite said that buffer holds. */
+	while (off < n && used < link.nheld) {
+		uint32_t piece = link.held[used].size;
+
+		if (piece > n - off)
+			piece = (uint32_t)(n - off);
+		memcpy(link.held[used].buf, buf + off, piece);
+		if (rpmsg_lite_send_nocopy(link.rl, link.ept, link.remote, link.held[used].buf,
+					   piece) != RL_SUCCESS) {
+			if (off == 0)
+				return -1; /* nothing left: all buffers still ours (rpmsg_lite.h) */
+			/* Part of the frame went out: the host's decoder drops it as one bad
+			 * frame; the rest of this buffer list is kept for the next write. */
+			break;
+		}
+		off += piece;
+		used++;
 	}
-	memcpy(tx, buf, n);
-	if (rpmsg_lite_send_nocopy(link.rl, link.ept, link.remote, tx, (uint32_t)n) != RL_SUCCESS) {
-		link.held_tx = tx; /* still ours after a failed send (rpmsg_lite.h) */
-		return -1;
-	}
-	link.held_tx = NULL;
+	/* Unused buffers move to the front for the next write. */
+	for (uint32_t i = used; i < link.nheld; i++)
+		link.held[i - used] = link.held[i];
+	link.nheld -= used;
 	return (int)n;
 }

@@ -26,7 +26,8 @@ struct fw;
 #ifndef M7B_HEARTBEAT_MS
 #define M7B_HEARTBEAT_MS 1000u
 #endif
-/* Tick source: 0 = SYS_CTR (8 MHz, Linux's arch timer counter), 1 = a GPT at 24 MHz. */
+/* Tick source preferred: 0 = SYS_CTR (8 MHz, Linux's arch timer counter), 1 = a GPT at
+ * 24 MHz. Either way the boot check (imx8mp_ticks.c) falls back when it does not count. */
 #ifndef M7B_TICK_GPT
 #define M7B_TICK_GPT 0
 #endif
@@ -50,6 +51,19 @@ struct fw;
 #define M7B_RSC_TABLE_ADDR 0x550FF000u
 #endif
 
+/* Bytes of the trace ring that remoteproc shows as trace0 (RSC_TRACE), and of the
+ * no-init RAM the core may keep a record in across an M7 reset. */
+#ifndef M7B_TRACE_SIZE
+#define M7B_TRACE_SIZE 4096u
+#endif
+#ifndef M7B_PERSIST_SIZE
+#define M7B_PERSIST_SIZE 512u
+#endif
+/* Also copy the resource table to the vring base, where older NXP kernels look. */
+#ifndef M7B_RSC_COPY_LEGACY
+#define M7B_RSC_COPY_LEGACY 1
+#endif
+
 /* NVIC priorities (4 bits on the i.MX8MP M7; lower = more urgent). FreeRTOSConfig.h sets
  * configLIBRARY_MAX_SYSCALL_INTERRUPT_PRIORITY to 2: interrupts numerically below it
  * never call FreeRTOS and are never masked by the kernel's critical sections.
@@ -68,6 +82,8 @@ extern struct fw m7b_fw;
 /* rpmsg_lite_remote_init, link up, queue, endpoint, name service. Task context.
  * Returns 0 or -1 (the caller enters the safe state). */
 int imx8mp_link_start(void);
+/* The rpmsg channel name announced (the .m7b_ns_name section, M7B_NS_NAME by default). */
+const char *imx8mp_link_ns_name(void);
 /* Waits up to timeout_ms for messages from Linux and passes them to the core; learns
  * (and re-learns) Linux's address from them and raises fw_link_up. Task context. */
 void imx8mp_link_service(struct fw *fw, uint32_t timeout_ms);
@@ -79,8 +95,26 @@ int imx8mp_uart_start(void);
 void imx8mp_uart_stop(void);
 
 /* --- imx8mp_ticks.c --- */
-/* Starts the tick source (SYS_CTR needs nothing; the GPT is set up here). */
+/* Starts the GPT, then measures SYS_CTR (three places) and the GPT against
+ * the DWT cycle counter (or the GPT when DWT does not count) and picks the first that
+ * runs at its nominal rate. Call with the core clock set, before fw_init. */
 void imx8mp_ticks_start(void);
+/* For the LOG lines at boot: the chosen source and its measured rate (details 0), or
+ * each candidate's verdict and rate (details 1); NUL-terminated, cut to cap. */
+void imx8mp_ticks_describe(char *buf, size_t cap, int details);
+
+/* --- imx8mp_trace.c --- */
+/* The trace ring's buffer (the resource table's RSC_TRACE entry points at it). */
+extern char imx8mp_trace_buf[M7B_TRACE_SIZE];
+/* Starts the ring; before it, board_trace drops lines. */
+void imx8mp_trace_start(void);
+/* Text for trace and LOG lines without stdio (fault handlers use them too): each
+ * appends to buf at `at`, keeps buf NUL-terminated within cap, returns the new length. */
+size_t imx8mp_put_str(char *buf, size_t at, size_t cap, const char *s);
+/* Appends v in decimal. */
+size_t imx8mp_put_dec(char *buf, size_t at, size_t cap, uint32_t v);
+/* Appends v as 0x and eight hex digits. */
+size_t imx8mp_put_hex(char *buf, size_t at, size_t cap, uint32_t v);
 
 /* --- imx8mp_fault.c --- */
 /* Assertion in task context (the C library's assert, the port's): LOG frame, capture

@@ -74,12 +74,24 @@ int main(void)
 	 * region; with remoteproc loading the ELF the same copy keeps both in step. */
 	rsc_table_copy();
 
+	/* Proves the tick source (about 1 ms), then the trace ring can stamp lines. */
 	imx8mp_ticks_start();
+	imx8mp_trace_start();
 	opt.port[0].idle_gap_ticks =
 		fw_char_ticks(board_tick_hz(), M7B_CAPTURE_BAUD, M7B_IDLE_GAP_CHARS);
 	opt.port[0].delimiter = -1;
 	opt.port[0].max_capture = M7B_DATA_BYTES_MAX;
 	fw_init(&m7b_fw, &opt);
+	{
+		/* Which counter the timestamps come from, and why: LOG frames once the link
+		 * is up (the core mirrors LOG lines into the trace ring). */
+		char line[160];
+
+		imx8mp_ticks_describe(line, sizeof(line), 0);
+		fw_log(&m7b_fw, 6 /* LOG_INFO */, line);
+		imx8mp_ticks_describe(line, sizeof(line), 1);
+		fw_log(&m7b_fw, 6 /* LOG_INFO */, line);
+	}
 
 	if (xTaskCreate(bridge_task, "m7bridge", BRIDGE_TASK_STACK_WORDS, NULL,
 			BRIDGE_TASK_PRIORITY, NULL) != pdPASS)

@@ -6,6 +6,7 @@
 
 #include "board.h"
 #include "fw.h"
+#include "fw_trace.h"
 #include "mps2_an500.h"
 #include "qemu_board.h"
 
@@ -68,6 +69,36 @@ struct qemu_board {
 
 static struct qemu_board qb;
 __attribute__((section(".noinit"))) static struct qemu_noinit noinit;
+/* The core's persist record (previous-boot accounting); after noinit in the same region. */
+__attribute__((section(".noinit.persist"), aligned(8))) static uint8_t persist[QEMU_PERSIST_SIZE];
+/* The trace ring at a fixed address (QEMU_TRACE_ADDR, placed by the linker script) so a
+ * debugger or QEMU's monitor can read it without symbols. */
+__attribute__((section(".trace"), aligned(4))) static char trace_buf[QEMU_TRACE_SIZE];
+static struct fw_trace trace;
+
+/* A remoteproc resource table with one trace entry, as a Linux host would read it from
+ * the ELF (drivers/remoteproc: struct resource_table, struct fw_rsc_trace): QEMU has no
+ * remoteproc, but tools that check an image (.resource_table, trace entry) see the same
+ * layout as on the board. */
+struct qemu_rsc_table {
+	uint32_t ver, num, reserved[2];
+	uint32_t offset[1];
+	struct {
+		uint32_t type; /* 2 = RSC_TRACE */
+		uint32_t da, len, reserved;
+		char name[32];
+	} trace;
+};
+__attribute__((section(".resource_table"), used)) const struct qemu_rsc_table qemu_rsc_table = {
+	.ver = 1,
+	.num = 1,
+	.offset = {__builtin_offsetof(struct qemu_rsc_table, trace)},
+	.trace = {.type = 2, .da = QEMU_TRACE_ADDR, .len = QEMU_TRACE_SIZE, .name = "trace0"},
+};
+
+/* The GNU build-id note, kept by the linker script (.note.gnu.build-id). */
+extern const uint8_t __build_id_start[];
+extern const uint8_t __build_id_end[];
 
 static inline void barrier(void)
 {
@@ -171,6 +202,51 @@ uint32_t board_boot_id(void)
 	return qb.boot_id;
 }
 
+void board_tick_info(enum board_tick_source *src, uint32_t *measured_hz)
+{
+	/* QEMU derives TIMER0 from its own clock; there is nothing independent to measure it
+	 * against, so the rate is the model's nominal one. */
+	*src = BOARD_TICK_SIM_TIMER;
+	*measured_hz = AN500_SYSCLK_HZ;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+size_t board_build_id(uint8_t *buf, size_t cap)
+{
+	/* ELF note: namesz, descsz, type (3 = NT_GNU_BUILD_ID), "GNU\0", then the id. */
+	size_t have = (size_t)(__build_id_end - __build_id_start);
+	const uint8_t *n = __build_id_start;
+	uint32_t namesz, descsz;
+
+	if (have < 16u)
+		return 0;
+	namesz = get32(n);
+	descsz = get32(n + 4);
+	if (get32(n + 8) != 3u || namesz != 4u || descsz > have - 16u || descsz > cap)
+		return 0;
+	for (uint32_t i = 0; i < descsz; i++)
+		buf[i] = n[16 + i];
+	return descsz;
+}
+
+void *board_persist_area(size_t *len)
+{
+	*len = sizeof(persist);
+	return persist;
+}
+
+void board_trace(uint8_t level, const char *text, size_t len)
+{
+	uint32_t s = board_irq_save();
+
+	fw_trace_append(&trace, board_ticks(), level, text, len);
+	board_irq_restore(s);
+}
+
 int board_link_write(const uint8_t *buf, size_t n)
 {
 	if (n > ring_free(&qb.link_tx))
@@ -231,6 +307,7 @@ void qemu_board_init(struct fw *fw)
 {
 	qb.fw = fw;
 	qb.capture_enabled = true;
+	fw_trace_init(&trace, trace_buf, sizeof(trace_buf));
 	ring_init(&qb.link_tx, qb.link_tx_buf, LINK_TX_SIZE);
 	ring_init(&qb.link_rx, qb.link_rx_buf, LINK_RX_SIZE);
 	ring_init(&qb.sensor_tx, qb.sensor_tx_buf, SENSOR_TX_SIZE);

@@ -7,6 +7,12 @@
 
 struct fw;
 
+/* The trace ring (docs/FIRMWARE.md, "Trace ring") sits at this fixed address. */
+#define QEMU_TRACE_ADDR 0x203FE000u
+#define QEMU_TRACE_SIZE 4096u
+/* Bytes of no-init RAM handed to the core for its persist record. */
+#define QEMU_PERSIST_SIZE 128u
+
 /* Why the previous run ended, kept across the reset in .noinit and reported at the next boot. */
 enum qemu_fault_kind {
 	QEMU_FAULT_NONE = 0,

@@ -3,6 +3,7 @@
 #include "fw.h"
 
 #include "board.h"
+#include "m7bridge/crc32c.h"
 #include "m7bridge/decoder.h"
 #include "m7bridge/wire.h"
 
@@ -55,6 +56,115 @@ static uint16_t credits(const struct fw *fw)
 	return (uint16_t)(FW_HOST_QUEUE - fw->hq_count);
 }
 
+/* Bytes of a persist record for n ports: header, entries, CRC. */
+static size_t persist_size(unsigned n)
+{
+	return sizeof(struct fw_persist_hdr) + n * sizeof(struct fw_persist_port) + 4u;
+}
+
+static struct fw_persist_port *persist_ports(struct fw_persist_hdr *h)
+{
+	return (struct fw_persist_port *)(void *)(h + 1);
+}
+
+static uint32_t persist_crc(const struct fw_persist_hdr *h, unsigned n)
+{
+	return m7b_crc32c(0, h, persist_size(n) - 4u);
+}
+
+/* The CRC sits after the last entry; byte-wise, so any record length works. */
+static void persist_seal(struct fw_persist_hdr *h, unsigned n)
+{
+	uint32_t crc = persist_crc(h, n);
+
+	__builtin_memcpy((uint8_t *)h + persist_size(n) - 4u, &crc, 4);
+}
+
+/* Reads what the previous boot left (the area is untouched RAM: check everything). */
+static void persist_load(struct fw *fw, struct fw_persist_hdr *h, size_t len)
+{
+	uint32_t crc;
+	unsigned n;
+
+	if (h->magic != FW_PERSIST_MAGIC || h->version != FW_PERSIST_VERSION)
+		return;
+	n = h->nports;
+	if (n > FW_MAX_PORTS || persist_size(n) > len)
+		return;
+	__builtin_memcpy(&crc, (const uint8_t *)h + persist_size(n) - 4u, 4);
+	if (crc != persist_crc(h, n))
+		return;
+	fw->prev.valid = true;
+	fw->prev.boot_id = h->boot_id;
+	fw->prev.nports = (uint16_t)n;
+	__builtin_memcpy(fw->prev.port, persist_ports(h), n * sizeof(struct fw_persist_port));
+}
+
+/* Takes the board's no-init area, keeps the previous boot's record and starts this one. */
+static void persist_start(struct fw *fw)
+{
+	size_t len = 0;
+	void *area = board_persist_area(&len);
+	struct fw_persist_hdr *h = area;
+	unsigned n = fw->opt.nports;
+
+	if (!area || ((uintptr_t)area & 3u) != 0 || len < persist_size(0))
+		return;
+	persist_load(fw, h, len);
+	while (n > 0 && persist_size(n) > len)
+		n--;
+	__builtin_memset(h, 0, persist_size(n));
+	h->magic = FW_PERSIST_MAGIC;
+	h->version = FW_PERSIST_VERSION;
+	h->nports = (uint16_t)n;
+	h->boot_id = fw->boot_id;
+	persist_seal(h, n);
+	fw->persist = h;
+	fw->persist_nports = (uint16_t)n;
+}
+
+/* One port's accounting now, in capture parts: sent = released by the link engine,
+ * queued = published and not yet released. */
+static void persist_port_now(const struct fw *fw, unsigned p, struct fw_persist_port *o)
+{
+	const struct fw_capture *c = &fw->cap[p];
+	uint32_t head = __atomic_load_n(&c->desc_head, __ATOMIC_ACQUIRE);
+	uint32_t dropped = __atomic_load_n(&c->stats.dropped, __ATOMIC_RELAXED);
+
+	o->sent = c->desc_tail;
+	o->queued = head - c->desc_tail;
+	o->dropped = dropped;
+	o->produced = head + dropped;
+}
+
+void fw_persist_sync(struct fw *fw)
+{
+	bool changed = false;
+
+	if (!fw->persist)
+		return;
+	for (unsigned p = 0; p < fw->persist_nports; p++) {
+		struct fw_persist_port now;
+
+		persist_port_now(fw, p, &now);
+		if (__builtin_memcmp(&now, &fw->persisted[p], sizeof(now)) != 0) {
+			fw->persisted[p] = now;
+			changed = true;
+		}
+	}
+	if (!changed)
+		return;
+	__builtin_memcpy(persist_ports(fw->persist), fw->persisted,
+			 fw->persist_nports * sizeof(struct fw_persist_port));
+	fw->persist->updates++;
+	persist_seal(fw->persist, fw->persist_nports);
+}
+
+const struct fw_prev_boot *fw_prev_boot(const struct fw *fw)
+{
+	return &fw->prev;
+}
+
 void fw_init(struct fw *fw, const struct fw_options *opt)
 {
 	__builtin_memset(fw, 0, sizeof(*fw));
@@ -72,6 +182,7 @@ void fw_init(struct fw *fw, const struct fw_options *opt)
 	fw->hb_period = to_ticks(fw->tick_hz, fw->opt.heartbeat_ms, 1000u);
 	m7b_decoder_init(&fw->dec);
 	fw->hello_pending = true;
+	persist_start(fw);
 }
 
 void fw_link_up(struct fw *fw)
@@ -342,6 +453,55 @@ static bool encode_hello(struct fw *fw)
 	return slot_encode(fw, FW_TX_HELLO, M7B_T_HELLO, 0, 0, &part, 1);
 }
 
+/* BOOT_INFO: identity, tick source, channel and the previous boot's accounting, as many
+ * port items as fit. */
+static bool encode_boot_info(struct fw *fw)
+{
+	uint8_t buf[M7B_PAYLOAD_MAX], id[M7B_BI_BUILD_ID_MAX];
+	struct m7b_boot_info m;
+	enum board_tick_source src = BOARD_TICK_UNKNOWN;
+	uint32_t hz = 0;
+	int n;
+	struct m7b_part part;
+
+	__builtin_memset(&m, 0, sizeof(m));
+	m.build_id_len = board_build_id(id, sizeof(id));
+	if (m.build_id_len > 0) {
+		m.build_id = id;
+		m.present |= M7B_BI_HAS_BUILD_ID;
+	}
+	board_tick_info(&src, &hz);
+	m.tick_source = (uint8_t)src;
+	m.tick_hz = hz;
+	m.present |= M7B_BI_HAS_TICK;
+	m.channel_len = bounded_strlen(fw->opt.channel, 255u);
+	if (m.channel_len > 0) {
+		m.channel = fw->opt.channel;
+		m.present |= M7B_BI_HAS_CHANNEL;
+	}
+	m.present |= M7B_BI_HAS_PREV_BOOT;
+	if (fw->prev.valid) {
+		m.prev_flags = M7B_BI_PREV_VALID;
+		m.prev_boot_id = fw->prev.boot_id;
+		for (unsigned p = 0; p < fw->prev.nports && p < M7B_BI_PORTS_MAX; p++) {
+			struct m7b_boot_port *o = &m.port[m.nports++];
+
+			o->port = (uint8_t)p;
+			o->produced = fw->prev.port[p].produced;
+			o->sent = fw->prev.port[p].sent;
+			o->dropped = fw->prev.port[p].dropped;
+			o->queued = fw->prev.port[p].queued;
+		}
+	}
+	while ((n = m7b_wire_pack_boot_info(buf, sizeof(buf), &m)) == -M7B_ENOSPC && m.nports > 0)
+		m.nports--;
+	if (n < 0)
+		return false;
+	part.data = buf;
+	part.len = (size_t)n;
+	return slot_encode(fw, FW_TX_BOOT_INFO, M7B_T_BOOT_INFO, 0, 0, &part, 1);
+}
+
 static uint32_t load32(const uint32_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
@@ -464,6 +624,8 @@ static bool slot_fill(struct fw *fw)
 {
 	if (fw->hello_pending)
 		return encode_hello(fw);
+	if (fw->boot_info_pending)
+		return encode_boot_info(fw);
 	if (fw->ack_count > 0)
 		return encode_ack(fw);
 	if (fw->sync_count > 0)
@@ -483,7 +645,11 @@ static void slot_commit(struct fw *fw)
 	switch (fw->tx_kind) {
 	case FW_TX_HELLO:
 		fw->hello_pending = false;
+		fw->boot_info_pending = true;
 		fw->seq = 0;
+		break;
+	case FW_TX_BOOT_INFO:
+		fw->boot_info_pending = false;
 		break;
 	case FW_TX_ACK:
 		fw->ack_head = (uint8_t)((fw->ack_head + 1u) % FW_ACK_QUEUE);
@@ -543,8 +709,10 @@ void fw_poll(struct fw *fw)
 		board_irq_restore(irq);
 	}
 	host_queue_run(fw);
-	if (!fw->link_up)
+	if (!fw->link_up) {
+		fw_persist_sync(fw);
 		return;
+	}
 
 	now = board_ticks();
 	if (fw->hb_period != 0 && !fw->fatal && now >= fw->hb_next) {
@@ -557,6 +725,7 @@ void fw_poll(struct fw *fw)
 		if (!slot_write(fw))
 			break;
 	}
+	fw_persist_sync(fw);
 }
 
 bool fw_tx_blocked(const struct fw *fw)
@@ -579,8 +748,8 @@ uint64_t fw_next_deadline(struct fw *fw)
 	if (fw->hb_period != 0 && !fw->fatal && fw->link_up && fw->hb_next < t)
 		t = fw->hb_next;
 	if (fw->link_up && !fw->tx_refused &&
-	    (fw->tx_kind != FW_TX_NONE || fw->hello_pending || fw->ack_count || fw->sync_count ||
-	     fw->hb_now || fw->log_count))
+	    (fw->tx_kind != FW_TX_NONE || fw->hello_pending || fw->boot_info_pending ||
+	     fw->ack_count || fw->sync_count || fw->hb_now || fw->log_count))
 		t = 0;
 	if (fw->link_up && !fw->tx_refused && !fw->fatal) {
 		for (unsigned p = 0; p < fw->opt.nports; p++)
@@ -596,12 +765,17 @@ void fw_log(struct fw *fw, uint8_t level, const char *text)
 {
 	struct fw_log_entry *l;
 
+	if (level > 7)
+		level = 7;
+	/* The trace ring gets every line, also while the link is down or the queue is full:
+	 * it is what Linux can still read after the link (or the core) died. */
+	board_trace(level, text, bounded_strlen(text, FW_LOG_MAX));
 	if (fw->log_count == FW_LOG_QUEUE) {
 		fw->n.logs_dropped++;
 		return;
 	}
 	l = &fw->logs[(fw->log_head + fw->log_count) % FW_LOG_QUEUE];
-	l->level = level > 7 ? 7 : level;
+	l->level = level;
 	l->len = (uint8_t)bounded_strlen(text, FW_LOG_MAX);
 	__builtin_memcpy(l->text, text, l->len);
 	fw->log_count++;

@@ -1,0 +1,234 @@
+/* Helpers shared by the daemon benchmarks (see bench_util.h). */
+#include "bench_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "m7bridge/wire.h"
+
+uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const char *bench_exe_dir(void)
+{
+	static char dir[PATH_MAX];
+
+	if (!dir[0]) {
+		ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+		char *slash;
+
+		if (n <= 0)
+			return NULL;
+		dir[n] = '\0';
+		slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+	}
+	return dir;
+}
+
+int bench_make_pty(char *slave, size_t cap)
+{
+	struct termios t;
+	int m, s;
+
+	if (openpty(&m, &s, NULL, NULL, NULL) < 0)
+		return -1;
+	tcgetattr(m, &t);
+	cfmakeraw(&t);
+	tcsetattr(m, TCSANOW, &t);
+	if (ttyname_r(s, slave, cap) != 0) {
+		close(m);
+		close(s);
+		return -1;
+	}
+	close(s);
+	fcntl(m, F_SETFD, FD_CLOEXEC);
+	return m;
+}
+
+static int connect_sock(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int bench_daemon_start(struct bench_daemon *r, char *const *wrap, bool count_mallocs, double wait_s)
+{
+	char slave[64], daemon[PATH_MAX + 32], shim[PATH_MAX + 32];
+	const char *exe = bench_exe_dir();
+	char *argv[32];
+	int argc = 0;
+	FILE *f;
+
+	memset(r, 0, sizeof *r);
+	r->master = -1;
+	r->pid = -1;
+	if (!exe)
+		return -1;
+	snprintf(r->dir, sizeof r->dir, "/tmp/m7b-bench-XXXXXX");
+	if (!mkdtemp(r->dir))
+		return -1;
+	snprintf(r->sock, sizeof r->sock, "%s/s.sock", r->dir);
+	snprintf(r->link, sizeof r->link, "%s/ttyRPMSG30", r->dir);
+	snprintf(r->conf, sizeof r->conf, "%s/m7bridge.conf", r->dir);
+	snprintf(r->count, sizeof r->count, "%s/mallocs", r->dir);
+	r->master = bench_make_pty(slave, sizeof slave);
+	if (r->master < 0 || symlink(slave, r->link) < 0)
+		return -1;
+	f = fopen(r->conf, "w");
+	if (!f)
+		return -1;
+	fprintf(f,
+		"[daemon]\nsocket = %s\nlog_level = warning\nmax_clients = 64\n"
+		"[channel bench]\ndevice = %s\n",
+		r->sock, r->link);
+	fclose(f);
+	snprintf(daemon, sizeof daemon, "%s/../daemon/m7bridged", exe);
+	snprintf(shim, sizeof shim, "%s/libm7b_malloc_count.so", exe);
+	for (size_t i = 0; wrap && wrap[i] && argc < 24; i++)
+		argv[argc++] = wrap[i];
+	argv[argc++] = daemon;
+	argv[argc++] = (char *)"-f";
+	argv[argc++] = (char *)"-c";
+	argv[argc++] = r->conf;
+	argv[argc] = NULL;
+	r->pid = fork();
+	if (r->pid < 0)
+		return -1;
+	if (r->pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		if (!wrap)
+			dup2(null, 2); /* the figures are what matters here */
+		if (count_mallocs && access(shim, R_OK) == 0) {
+			setenv("LD_PRELOAD", shim, 1);
+			setenv("M7B_MALLOC_COUNT", r->count, 1);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	for (uint64_t end = bench_now_ns() + (uint64_t)(wait_s * 1e9); bench_now_ns() < end;) {
+		int fd = connect_sock(r->sock);
+
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (waitpid(r->pid, NULL, WNOHANG) == r->pid) {
+			r->pid = -1;
+			return -1;
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+void bench_daemon_stop(struct bench_daemon *r)
+{
+	char cmd[300];
+
+	if (r->pid > 0) {
+		kill(r->pid, SIGTERM);
+		waitpid(r->pid, NULL, 0);
+	}
+	if (r->master >= 0)
+		close(r->master);
+	if (r->dir[0]) {
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->dir);
+		(void)!system(cmd);
+	}
+}
+
+int bench_connect_client(const struct bench_daemon *r, const char *watch)
+{
+	char line[256], buf[4096];
+	size_t n = 0;
+	int fd = connect_sock(r->sock);
+
+	if (fd < 0)
+		return -1;
+	snprintf(line, sizeof line, "%s\n", watch);
+	if (!bench_write_all(fd, line, strlen(line))) {
+		close(fd);
+		return -1;
+	}
+	/* VERSION, ACK, STATE snapshot (if asked): read until the ACK line. */
+	buf[0] = '\0';
+	while (!strstr(buf, "\"ACK\"") && n < sizeof buf - 1) {
+		ssize_t k = read(fd, buf + n, sizeof buf - 1 - n);
+
+		if (k <= 0) {
+			close(fd);
+			return -1;
+		}
+		n += (size_t)k;
+		buf[n] = '\0';
+	}
+	return fd;
+}
+
+size_t bench_encode_data(uint8_t *buf, size_t cap, uint32_t seq, uint64_t t)
+{
+	uint8_t pl[BENCH_PAYLOAD];
+	uint8_t bytes[BENCH_PAYLOAD - M7B_DATA_HDR];
+	struct m7b_data d = {.t_first = t, .t_last = t, .bytes = bytes, .nbytes = sizeof bytes};
+	struct m7b_frame h = {.ver = 1, .type = M7B_T_DATA, .port = 1, .seq = seq};
+	struct m7b_part part;
+	int n, len;
+
+	memset(bytes, 'A' + (int)(seq % 26), sizeof bytes);
+	n = m7b_wire_pack_data(pl, sizeof pl, &d);
+	if (n < 0)
+		return 0;
+	h.len = (uint16_t)n;
+	part.data = pl;
+	part.len = (size_t)n;
+	len = m7b_wire_encode(buf, cap, &h, &part, 1);
+	return len > 0 ? (size_t)len : 0;
+}
+
+bool bench_write_all(int fd, const void *buf, size_t n)
+{
+	const uint8_t *b = buf;
+
+	while (n) {
+		ssize_t w = write(fd, b, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return true;
+}

@@ -1,0 +1,415 @@
+/* m7bridgectl: connection, error reporting and output helpers shared by the commands. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "ctl.h"
+
+const char *const ctl_prog = "m7bridgectl";
+
+int ctl_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: %s%s", ctl_prog, cmd ? cmd : "", cmd ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (try '%s%s%s --help')\n", ctl_prog, cmd ? " " : "", cmd ? cmd : "");
+	return EXIT_USAGE;
+}
+
+int ctl_getopt_error(const char *cmd, char **argv, const char *optstring)
+{
+	/* getopt_long leaves optopt 0 for an unknown long option; the word is then the
+	 * argument just consumed. With opterr = 0 this is the only message printed. */
+	extern int optopt, optind;
+	const char *word = argv[optind - 1];
+
+	if (optopt && strchr(optstring, optopt) && optopt != ':')
+		return ctl_usage_error(cmd, "option -%c needs a value", optopt);
+	if (optopt)
+		return ctl_usage_error(cmd, "unknown option -%c", optopt);
+	if (word && strncmp(word, "--", 2) == 0 && !strchr(word, '=')) {
+		/* Either unknown, or a known one that needs a value and had none. */
+		return ctl_usage_error(cmd, "bad option '%s' (unknown, or missing its value)",
+				       word);
+	}
+	return ctl_usage_error(cmd, "bad option '%s'", word ? word : "?");
+}
+
+bool ctl_code_is_usage(const char *code)
+{
+	/* The "bad request" family of docs/CLIENT-PROTOCOL.md, plus the codes a watch with
+	 * an unknown channel or port is answered with. */
+	static const char *const usage_codes[] = {
+		"bad_json",	"not_object",	  "bad_type",	"bad_value",
+		"unknown_cmd",	"missing_member", "no_channel", "unknown_channel",
+		"unknown_port", "bad_port",	  "bad_class",	"bad_policy",
+	};
+
+	for (size_t i = 0; code && i < sizeof(usage_codes) / sizeof(usage_codes[0]); i++)
+		if (strcmp(code, usage_codes[i]) == 0)
+			return true;
+	return false;
+}
+
+int ctl_report(struct ctl *ctl, const char *what, int r)
+{
+	const struct m7b_error *e = m7b_client_error(ctl->client);
+
+	switch (r) {
+	case -EREMOTEIO:
+		if (e->code[0])
+			fprintf(stderr, "%s: %s: %s (%s)\n", ctl_prog, what, e->message, e->code);
+		else
+			fprintf(stderr, "%s: %s: %s\n", ctl_prog, what, e->message);
+		/* A send the firmware refused for its port is a bad argument too. */
+		if (ctl_code_is_usage(e->code) || strstr(e->message, "bad_port"))
+			return EXIT_USAGE;
+		return EXIT_FAILED;
+	case -ETIMEDOUT:
+		fprintf(stderr, "%s: %s: no reply from m7bridged within %d ms\n", ctl_prog, what,
+			ctl->timeout_ms);
+		return EXIT_FAILED;
+	case -ECONNRESET:
+	case -ENOTCONN:
+	case -EPIPE:
+		fprintf(stderr, "%s: %s: lost the connection to m7bridged (%s)\n", ctl_prog, what,
+			e->message);
+		return EXIT_UNREACHABLE;
+	case -EPROTO:
+		fprintf(stderr, "%s: %s\n", ctl_prog, e->message);
+		return EXIT_UNREACHABLE;
+	default:
+		fprintf(stderr, "%s: %s: %s\n", ctl_prog, what,
+			e->message[0] ? e->message : strerror(-r));
+		return EXIT_FAILED;
+	}
+}
+
+int ctl_open(struct ctl *ctl)
+{
+	struct m7b_event *ev;
+	int r;
+
+	ctl->client = m7b_client_new();
+	if (!ctl->client) {
+		fprintf(stderr, "%s: out of memory\n", ctl_prog);
+		return EXIT_FAILED;
+	}
+	m7b_client_set_timeout(ctl->client, ctl->timeout_ms);
+	r = m7b_client_connect(ctl->client, ctl->socket);
+	if (r < 0) {
+		const char *hint = "";
+
+		if (r == -ENOENT || r == -ECONNREFUSED)
+			hint = " (is m7bridged running?)";
+		else if (r == -EACCES || r == -EPERM)
+			hint = " (is your user in the daemon's socket group?)";
+		fprintf(stderr, "%s: m7bridged unreachable: %s%s\n", ctl_prog,
+			m7b_client_error(ctl->client)->message, hint);
+		return EXIT_UNREACHABLE;
+	}
+	/* The daemon sends VERSION first; a bad line before it is skipped. */
+	while (!m7b_client_version(ctl->client)) {
+		r = m7b_client_next(ctl->client, &ev, ctl->timeout_ms);
+		if (r == -EBADMSG)
+			continue;
+		if (r < 0)
+			return ctl_report(ctl, "connect", r);
+		m7b_event_free(ev);
+	}
+	return 0;
+}
+
+int ctl_get_status(struct ctl *ctl, struct m7b_event **st)
+{
+	int r = m7b_client_status(ctl->client, st);
+
+	return r < 0 ? ctl_report(ctl, "status", r) : 0;
+}
+
+void ctl_channel_list(const struct m7b_event *st, char *buf, size_t cap)
+{
+	size_t n = m7b_event_array_size(st, "channels"), used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < cap; i++) {
+		int w = snprintf(
+			buf + used, cap - used, "%s%s", i ? ", " : "",
+			ctl_str_or(m7b_event_array_string(st, "channels", i, "name"), "?"));
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+	if (n == 0)
+		snprintf(buf, cap, "none configured");
+}
+
+long ctl_channel_index(const struct m7b_event *st, const char *name)
+{
+	size_t n = m7b_event_array_size(st, "channels");
+
+	for (size_t i = 0; i < n; i++) {
+		const char *s = m7b_event_array_string(st, "channels", i, "name");
+
+		if (s && strcmp(s, name) == 0)
+			return (long)i;
+	}
+	return -1;
+}
+
+int ctl_pick_channel(struct ctl *ctl, const char *what, const char *given, char **out)
+{
+	struct m7b_event *st;
+	char list[512];
+	size_t n;
+	int r;
+
+	if ((r = ctl_get_status(ctl, &st)))
+		return r;
+	n = m7b_event_array_size(st, "channels");
+	ctl_channel_list(st, list, sizeof(list));
+	if (given) {
+		/* Checked here so a typo gets the list of names at once. */
+		if (ctl_channel_index(st, given) < 0) {
+			fprintf(stderr, "%s: %s: no channel '%s' (channels: %s)\n", ctl_prog, what,
+				given, list);
+			m7b_event_free(st);
+			return EXIT_USAGE;
+		}
+		m7b_event_free(st);
+		*out = strdup(given);
+		return *out ? 0 : EXIT_FAILED;
+	}
+	if (n != 1) {
+		m7b_event_free(st);
+		if (n == 0) {
+			fprintf(stderr, "%s: %s: the daemon has no channel configured\n", ctl_prog,
+				what);
+			return EXIT_FAILED;
+		}
+		fprintf(stderr, "%s: %s: name a channel with -c CHANNEL (channels: %s)\n", ctl_prog,
+			what, list);
+		return EXIT_USAGE;
+	}
+	*out = strdup(ctl_str_or(m7b_event_array_string(st, "channels", 0, "name"), ""));
+	m7b_event_free(st);
+	return *out ? 0 : EXIT_FAILED;
+}
+
+bool ctl_parse_count(const char *cmd, const char *s, long *count)
+{
+	char *end;
+
+	errno = 0;
+	*count = strtol(s, &end, 10);
+	if (errno || end == s || *end || *count <= 0) {
+		ctl_usage_error(cmd, "-n needs a positive count, not '%s'", s);
+		return false;
+	}
+	return true;
+}
+
+bool ctl_parse_port(const char *s, int *port)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > 255)
+		return false;
+	*port = (int)v;
+	return true;
+}
+
+int ctl_channel_sub_int(const struct m7b_event *st, size_t i, const char *obj, const char *member,
+			int64_t *out)
+{
+	char *json = m7b_event_get_json(st, "channels");
+	cJSON *arr = json ? cJSON_Parse(json) : NULL;
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, (int)i), obj);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, member);
+	int r = -ENOENT;
+
+	if (cJSON_IsNumber(v)) {
+		*out = (int64_t)v->valuedouble;
+		r = 0;
+	}
+	cJSON_Delete(arr);
+	free(json);
+	return r;
+}
+
+void ctl_put_text(FILE *f, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		switch (p[i]) {
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		default:
+			if (p[i] >= 0x20 && p[i] < 0x7f)
+				fputc(p[i], f);
+			else
+				fprintf(f, "\\x%02x", p[i]);
+		}
+	}
+}
+
+void ctl_put_hexdump(FILE *f, const uint8_t *p, size_t n)
+{
+	for (size_t off = 0; off < n; off += 16) {
+		size_t k = n - off < 16 ? n - off : 16;
+
+		fprintf(f, "    %04zx  ", off);
+		for (size_t i = 0; i < 16; i++) {
+			if (i < k)
+				fprintf(f, "%02x ", p[off + i]);
+			else
+				fputs("   ", f);
+			if (i == 7)
+				fputc(' ', f);
+		}
+		fputs(" |", f);
+		for (size_t i = 0; i < k; i++)
+			fputc(p[off + i] >= 0x20 && p[off + i] < 0x7f ? p[off + i] : '.', f);
+		fputs("|\n", f);
+	}
+}
+
+void ctl_put_time(FILE *f, int64_t ns)
+{
+	time_t s = (time_t)(ns / 1000000000);
+	struct tm tm;
+	char buf[32];
+
+	localtime_r(&s, &tm);
+	strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
+	fprintf(f, "%s.%06" PRId64, buf, (ns % 1000000000) / 1000);
+}
+
+int64_t ctl_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t ctl_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+const char *ctl_str_or(const char *s, const char *dflt)
+{
+	return s ? s : dflt;
+}
+
+void ctl_fmt_duration(char *buf, size_t cap, int64_t ms)
+{
+	int64_t s = ms / 1000;
+
+	if (s < 60)
+		snprintf(buf, cap, "%" PRId64 ".%03" PRId64 "s", s, ms % 1000);
+	else if (s < 3600)
+		snprintf(buf, cap, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, cap, "%" PRId64 "h%02" PRId64 "m", s / 3600, s / 60 % 60);
+	else
+		snprintf(buf, cap, "%" PRId64 "d%02" PRId64 "h", s / 86400, s / 3600 % 24);
+}
+
+void ctl_fmt_boot_id(char *buf, size_t cap, int64_t id)
+{
+	/* The daemon's logs print boot_id in hex: the CLI matches them. */
+	snprintf(buf, cap, "%08" PRIx64, (uint64_t)id);
+}
+
+int ctl_channel_list_member(const struct m7b_event *st, size_t i, const char *member, char *buf,
+			    size_t cap)
+{
+	char *json = m7b_event_get_json(st, "channels");
+	cJSON *arr = json ? cJSON_Parse(json) : NULL;
+	const cJSON *list =
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, (int)i), member);
+	const cJSON *it;
+	size_t used = 0;
+	int n = 0;
+
+	buf[0] = '\0';
+	if (!cJSON_IsArray(list)) {
+		cJSON_Delete(arr);
+		free(json);
+		return -ENOENT;
+	}
+	/* Elements are strings ("resync") or objects {"port":0,"name":"console"}. */
+	cJSON_ArrayForEach(it, list)
+	{
+		const cJSON *port = cJSON_GetObjectItemCaseSensitive(it, "port");
+		const char *name =
+			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
+		int w;
+
+		if (cJSON_IsString(it))
+			w = snprintf(buf + used, cap - used, "%s%s", n ? ", " : "",
+				     it->valuestring);
+		else if (cJSON_IsNumber(port) && name)
+			w = snprintf(buf + used, cap - used, "%s%d (%s)", n ? ", " : "",
+				     port->valueint, name);
+		else if (cJSON_IsNumber(port))
+			w = snprintf(buf + used, cap - used, "%s%d", n ? ", " : "", port->valueint);
+		else if (cJSON_IsNumber(it))
+			w = snprintf(buf + used, cap - used, "%s%d", n ? ", " : "", it->valueint);
+		else
+			continue;
+		if (w < 0 || (size_t)w >= cap - used)
+			break;
+		used += (size_t)w;
+		n++;
+	}
+	cJSON_Delete(arr);
+	free(json);
+	return n;
+}
+
+bool ctl_channel_has_port(const struct m7b_event *st, size_t i, int port)
+{
+	char list[512], want[16];
+	int n = ctl_channel_list_member(st, i, "ports", list, sizeof(list));
+
+	if (n < 0)
+		return true; /* the daemon does not say: let the firmware decide */
+	/* Entries print as "N" or "N (name)", separated by ", ". */
+	snprintf(want, sizeof(want), "%d", port);
+	for (char *p = list; (p = strstr(p, want)); p += strlen(want)) {
+		bool start = p == list || p[-1] == ' ';
+		char end = p[strlen(want)];
+
+		if (start && (end == '\0' || end == ' ' || end == ','))
+			return true;
+	}
+	return false;
+}

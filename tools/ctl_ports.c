@@ -1,0 +1,83 @@
+/* m7bridgectl ports: the serial ports of this machine (libserialport), for UART debugging. */
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "ctl.h"
+
+#if HAVE_LIBSERIALPORT
+#include <libserialport.h>
+#endif
+
+int cmd_ports(struct ctl *ctl, int argc, char **argv)
+{
+	bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
+
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
+		return ctl_help(stdout, "ports"), EXIT_OK;
+	if (argc > (json ? 2 : 1))
+		return ctl_usage_error("ports", "unexpected argument '%s'", argv[json ? 2 : 1]);
+#if HAVE_LIBSERIALPORT
+	struct sp_port **list = NULL;
+	cJSON *arr = json ? cJSON_CreateArray() : NULL;
+	enum sp_return r = sp_list_ports(&list);
+
+	if (r != SP_OK) {
+		char *msg = sp_last_error_message();
+
+		fprintf(stderr, "%s: cannot list serial ports: %s\n", ctl_prog,
+			msg ? msg : "error");
+		sp_free_error_message(msg);
+		cJSON_Delete(arr);
+		return EXIT_FAILED;
+	}
+	int n = 0;
+
+	for (; list[n]; n++) {
+		struct sp_port *p = list[n];
+		enum sp_transport t = sp_get_port_transport(p);
+		const char *tname = t == SP_TRANSPORT_USB	  ? "usb"
+				    : t == SP_TRANSPORT_BLUETOOTH ? "bluetooth"
+								  : "native";
+		char usb[16] = "";
+		int vid, pid;
+
+		if (t == SP_TRANSPORT_USB && sp_get_port_usb_vid_pid(p, &vid, &pid) == SP_OK)
+			snprintf(usb, sizeof(usb), "%04x:%04x", vid & 0xffff, pid & 0xffff);
+		if (json) {
+			cJSON *o = cJSON_CreateObject();
+
+			cJSON_AddStringToObject(o, "name", sp_get_port_name(p));
+			cJSON_AddStringToObject(o, "transport", tname);
+			if (sp_get_port_description(p))
+				cJSON_AddStringToObject(o, "description",
+							sp_get_port_description(p));
+			if (usb[0])
+				cJSON_AddStringToObject(o, "usb_id", usb);
+			cJSON_AddItemToArray(arr, o);
+			continue;
+		}
+		if (n == 0)
+			printf("%-16s %-9s %-9s %s\n", "PORT", "TRANSPORT", "USB", "DESCRIPTION");
+		printf("%-16s %-9s %-9s %s\n", sp_get_port_name(p), tname, usb[0] ? usb : "-",
+		       ctl_str_or(sp_get_port_description(p), "-"));
+	}
+	sp_free_port_list(list);
+	if (json) {
+		char *s = cJSON_PrintUnformatted(arr);
+
+		printf("%s\n", s ? s : "[]");
+		cJSON_free(s);
+		cJSON_Delete(arr);
+	} else if (n == 0) {
+		printf("no serial ports found\n");
+	}
+	printf("%s", json ? "" : "(RPMSG ttys are not listed: see 'm7bridgectl status')\n");
+	return EXIT_OK;
+#else
+	fprintf(stderr, "%s: ports: built without libserialport\n", ctl_prog);
+	return EXIT_FAILED;
+#endif
+}

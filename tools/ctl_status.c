@@ -1,0 +1,253 @@
+/* m7bridgectl status and incidents: the daemon's view of its channels, as tables. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "ctl.h"
+
+static void fmt_int(char *buf, size_t cap, const struct m7b_event *ev, size_t i, const char *member)
+{
+	int64_t v;
+
+	if (m7b_event_array_int(ev, "channels", i, member, &v) == 0)
+		snprintf(buf, cap, "%" PRId64, v);
+	else
+		snprintf(buf, cap, "-");
+}
+
+#define STATUS_COLS 10
+
+/* DATA_FRAMES counts UART captures (FRAME objects); ALL_FRAMES every valid wire frame,
+ * heartbeats and logs included: two names so the two counts are never confused. */
+static void print_status(const struct m7b_event *st, const struct m7b_event *version)
+{
+	static const char *const head[STATUS_COLS] = {
+		"CHANNEL",    "STATE", "REASON",  "DEVICE", "DATA_FRAMES",
+		"ALL_FRAMES", "GAPS",  "BAD_CRC", "RECOV",  "FIRMWARE"};
+	size_t n = m7b_event_array_size(st, "channels");
+	size_t nclients = m7b_event_array_size(st, "clients");
+	char(*cell)[STATUS_COLS][96] = calloc(n + 1, sizeof(*cell));
+	int width[STATUS_COLS] = {0};
+	int64_t up = -1, self = -1;
+	char upbuf[32] = "?";
+
+	if (!cell)
+		return;
+	(void)m7b_event_get_int(st, "uptime_ms", &up);
+	(void)m7b_event_get_int(st, "client_id", &self);
+	if (up >= 0)
+		ctl_fmt_duration(upbuf, sizeof(upbuf), up);
+	printf("m7bridged %s", ctl_str_or(m7b_event_get_string(st, "release"),
+					  version && version->release ? version->release : "?"));
+	if (version && version->proto_major >= 0)
+		printf(" (protocol %d.%d)", version->proto_major, version->proto_minor);
+	/* This very connection is one of the daemon's clients: do not count it. */
+	if (self >= 0 && nclients > 0)
+		nclients--;
+	printf(", up %s, %zu other client%s, %zu channel%s\n", upbuf, nclients,
+	       nclients == 1 ? "" : "s", n, n == 1 ? "" : "s");
+	if (n == 0) {
+		printf("no channels configured\n");
+		free(cell);
+		return;
+	}
+	for (int k = 0; k < STATUS_COLS; k++)
+		snprintf(cell[0][k], sizeof(cell[0][k]), "%s", head[k]);
+	for (size_t i = 0; i < n; i++) {
+		char(*row)[96] = cell[i + 1];
+		struct m7b_channel_status ch;
+		int64_t boot;
+		char bid[24];
+
+		snprintf(row[0], 96, "%s",
+			 ctl_str_or(m7b_event_array_string(st, "channels", i, "name"), "?"));
+		snprintf(row[1], 96, "%s",
+			 ctl_str_or(m7b_event_array_string(st, "channels", i, "state"), "?"));
+		snprintf(row[2], 96, "%s",
+			 ctl_str_or(m7b_event_array_string(st, "channels", i, "reason"), "-"));
+		snprintf(row[3], 96, "%s",
+			 ctl_str_or(m7b_event_array_string(st, "channels", i, "device"), "-"));
+		fmt_int(row[4], 96, st, i, "data_frames");
+		fmt_int(row[5], 96, st, i, "frames");
+		fmt_int(row[6], 96, st, i, "seq_gaps");
+		fmt_int(row[7], 96, st, i, "bad_crc");
+		fmt_int(row[8], 96, st, i, "recoveries");
+		if (m7b_event_channel(st, i, &ch) == 0 && ch.firmware) {
+			if (ctl_channel_sub_int(st, i, "firmware", "boot_id", &boot) == 0) {
+				ctl_fmt_boot_id(bid, sizeof(bid), boot);
+				snprintf(row[9], 96, "%s (boot %s)", ch.firmware, bid);
+			} else {
+				snprintf(row[9], 96, "%s", ch.firmware);
+			}
+		} else {
+			snprintf(row[9], 96, "-");
+		}
+	}
+	for (size_t i = 0; i <= n; i++)
+		for (int k = 0; k < STATUS_COLS; k++) {
+			int w = (int)strlen(cell[i][k]);
+
+			if (w > width[k])
+				width[k] = w;
+		}
+	for (size_t i = 0; i <= n; i++) {
+		for (int k = 0; k < STATUS_COLS; k++) {
+			bool num = k >= 4 && k <= 8;
+
+			if (k == STATUS_COLS - 1)
+				printf("%s", cell[i][k]);
+			else if (num)
+				printf("%*s  ", width[k], cell[i][k]);
+			else
+				printf("%-*s  ", width[k], cell[i][k]);
+		}
+		putchar('\n');
+	}
+	free(cell);
+}
+
+int cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	static const char optstring[] = "+:jh";
+	struct m7b_event *st = NULL;
+	bool json = false;
+	int c, r;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'h')
+			return ctl_help(stdout, "status"), EXIT_OK;
+		else
+			return ctl_getopt_error("status", argv, optstring);
+	}
+	if (optind < argc)
+		return ctl_usage_error("status", "unexpected argument '%s'", argv[optind]);
+	if ((r = ctl_open(ctl)) || (r = ctl_get_status(ctl, &st)))
+		return r;
+	if (json)
+		printf("%s\n", st->line);
+	else
+		print_status(st, m7b_client_version(ctl->client));
+	m7b_event_free(st);
+	return EXIT_OK;
+}
+
+static void fmt_time_us(char *buf, size_t cap, int64_t us)
+{
+	time_t s = (time_t)(us / 1000000);
+	struct tm tm;
+
+	localtime_r(&s, &tm);
+	strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static void print_incidents(const struct m7b_event *ev)
+{
+	char *json = m7b_event_get_json(ev, "incidents");
+	cJSON *arr = json ? cJSON_Parse(json) : NULL;
+	const cJSON *inc;
+	int n = 0;
+
+	cJSON_ArrayForEach(inc, arr)
+	{
+		const cJSON *start = cJSON_GetObjectItemCaseSensitive(inc, "start_us");
+		const cJSON *end = cJSON_GetObjectItemCaseSensitive(inc, "end_us");
+		const cJSON *steps = cJSON_GetObjectItemCaseSensitive(inc, "steps");
+		const cJSON *seq = cJSON_GetObjectItemCaseSensitive(inc, "seq");
+		const cJSON *st;
+		char when[32] = "?", dur[32] = "open";
+
+		if (n++ == 0)
+			printf("%-4s %-19s %-9s %-10s %-16s %-8s %-9s %s\n", "SEQ", "START",
+			       "DURATION", "CHANNEL", "KIND", "SOURCE", "OUTCOME", "STEPS");
+		if (cJSON_IsNumber(start))
+			fmt_time_us(when, sizeof(when), (int64_t)start->valuedouble);
+		if (cJSON_IsNumber(start) && cJSON_IsNumber(end))
+			ctl_fmt_duration(dur, sizeof(dur),
+					 (int64_t)(end->valuedouble - start->valuedouble) / 1000);
+		printf("%-4d %-19s %-9s %-10s %-16s %-8s %-9s ",
+		       cJSON_IsNumber(seq) ? (int)seq->valuedouble : 0, when, dur,
+		       ctl_str_or(cJSON_GetStringValue(
+					  cJSON_GetObjectItemCaseSensitive(inc, "channel")),
+				  "-"),
+		       ctl_str_or(
+			       cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(inc, "kind")),
+			       "-"),
+		       ctl_str_or(cJSON_GetStringValue(
+					  cJSON_GetObjectItemCaseSensitive(inc, "source")),
+				  "-"),
+		       ctl_str_or(cJSON_GetStringValue(
+					  cJSON_GetObjectItemCaseSensitive(inc, "outcome")),
+				  "-"));
+		bool first = true;
+
+		cJSON_ArrayForEach(st, steps)
+		{
+			printf("%s%s:%s", first ? "" : ",",
+			       ctl_str_or(cJSON_GetStringValue(
+						  cJSON_GetObjectItemCaseSensitive(st, "action")),
+					  "?"),
+			       ctl_str_or(cJSON_GetStringValue(
+						  cJSON_GetObjectItemCaseSensitive(st, "result")),
+					  "?"));
+			first = false;
+		}
+		printf("%s\n", first ? "-" : "");
+	}
+	if (n == 0)
+		printf("no incidents recorded\n");
+	cJSON_Delete(arr);
+	free(json);
+}
+
+int cmd_incidents(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+					     {"channel", required_argument, NULL, 'c'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	static const char optstring[] = "+:jc:h";
+	const char *channel = NULL;
+	struct m7b_event *ev = NULL;
+	bool json = false;
+	int c, r;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'c')
+			channel = optarg;
+		else if (c == 'h')
+			return ctl_help(stdout, "incidents"), EXIT_OK;
+		else
+			return ctl_getopt_error("incidents", argv, optstring);
+	}
+	if (optind < argc)
+		return ctl_usage_error("incidents", "unexpected argument '%s'", argv[optind]);
+	if ((r = ctl_open(ctl)))
+		return r;
+	r = m7b_client_incidents(ctl->client, channel, &ev);
+	if (r < 0) {
+		m7b_event_free(ev);
+		return ctl_report(ctl, "incidents", r);
+	}
+	if (json)
+		printf("%s\n", ev->line);
+	else
+		print_incidents(ev);
+	m7b_event_free(ev);
+	return EXIT_OK;
+}
