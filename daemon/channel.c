@@ -1,64 +1,97 @@
 /* One RPMSG channel: tty ownership, frame decoding, send pacing, reopen and inotify. */
-#include "channel.h"
+#include "channel_int.h"
 
-#include <dirent.h>
+#include "tty.h"
+#include "macro.h"
+
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/inotify.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
-#include "proto.h"
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-const char *channel_state_to_string(enum channel_state s)
-{
-	switch (s) {
-	case CHANNEL_DOWN:
-		return "down";
-	case CHANNEL_OPENING:
-		return "opening";
-	case CHANNEL_UP:
-		return "up";
-	case CHANNEL_RECOVERING:
-		return "recovering";
-	case CHANNEL_RELOADING:
-		return "reloading";
-	case CHANNEL_FAILED:
-		return "failed";
-	}
-	return "unknown";
-}
+static const char *const channel_state_names[] = {
+	[CHANNEL_DOWN] = "down",
+	[CHANNEL_OPENING] = "opening",
+	[CHANNEL_UP] = "up",
+	[CHANNEL_RECOVERING] = "recovering",
+	[CHANNEL_RELOADING] = "reloading",
+	[CHANNEL_FAILED] = "failed",
+};
+DEFINE_STRING_TABLE_LOOKUP(channel_state, enum channel_state, channel_state_names)
 
 bool channel_is_open(const struct channel *ch)
 {
 	return ch->fd >= 0;
 }
 
-static struct log_fields fields(const struct channel *ch, const char *mid, int err)
+const struct conf_channel *channel_config(const struct channel *ch)
+{
+	return &ch->cfg;
+}
+
+const char *channel_name(const struct channel *ch)
+{
+	return ch->cfg.name;
+}
+
+unsigned channel_slot(const struct channel *ch)
+{
+	return ch->slot;
+}
+
+enum channel_state channel_get_state(const struct channel *ch)
+{
+	return ch->state;
+}
+
+void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
+{
+	*s = (struct channel_snapshot){
+		.state = ch->state,
+		.last_err = ch->last_err,
+		.open = ch->fd >= 0,
+		.have_hello = ch->have_hello,
+		.hello = ch->hello,
+		.holder_pid = ch->holder_pid,
+		.stats = ch->stats,
+		.dec = ch->dec.stats,
+		.last_reject = ch->dec.last_reject,
+		.send_queue = sendq_length(ch->sq),
+		.has_credits = ch->sq->credits_known && ch->fd >= 0,
+		.credits = ch->sq->credits,
+	};
+	snprintf(s->reason, sizeof(s->reason), "%s", ch->reason);
+	snprintf(s->detail, sizeof(s->detail), "%s", ch->detail);
+	snprintf(s->fw_name, sizeof(s->fw_name), "%s", ch->fw_name);
+	snprintf(s->holder_comm, sizeof(s->holder_comm), "%s", ch->holder_comm);
+	s->hello.name = s->fw_name;
+}
+
+struct log_fields channel_fields(const struct channel *ch, const char *mid)
 {
 	return (struct log_fields){
-		.message_id = mid, .channel = ch->cfg.name, .device = ch->cfg.device, .err = err};
+		.message_id = mid, .channel = ch->cfg.name, .device = ch->cfg.device};
+}
+
+int channel_log_errno(const struct channel *ch, int prio, int r, const char *fmt, ...)
+{
+	struct log_fields f = channel_fields(ch, NULL);
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_structv_errno(ch->log, prio, &f, r, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 static void arm_sendq_timer(struct channel *ch);
-static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_tx(evutil_socket_t fd, short what, void *arg);
 
 void channel_set_state(struct channel *ch, enum channel_state st, const char *reason,
@@ -70,18 +103,18 @@ void channel_set_state(struct channel *ch, enum channel_state st, const char *re
 	if (same)
 		return;
 	ch->state = st;
-	snprintf(ch->reason, sizeof ch->reason, "%s", reason);
-	snprintf(ch->detail, sizeof ch->detail, "%s", detail ? detail : "");
+	snprintf(ch->reason, sizeof(ch->reason), "%s", reason);
+	snprintf(ch->detail, sizeof(ch->detail), "%s", detail ? detail : "");
 	if (old != st) {
 		const char *mid = st == CHANNEL_UP ? LOG_MID_CHANNEL_UP
 				  : (old == CHANNEL_UP || old == CHANNEL_OPENING)
 					  ? LOG_MID_CHANNEL_DOWN
 					  : NULL;
-		struct log_fields f = fields(ch, mid, 0);
+		struct log_fields f = channel_fields(ch, mid);
 		log_struct(ch->log, st == CHANNEL_UP ? LOG_NOTICE : LOG_INFO, &f,
-			   "channel %s: %s -> %s (%s%s%s)", ch->cfg.name,
-			   channel_state_to_string(old), channel_state_to_string(st), reason,
-			   ch->detail[0] ? ": " : "", ch->detail);
+			   "%s -> %s (%s%s%s)", channel_state_to_string(old),
+			   channel_state_to_string(st), reason, ch->detail[0] ? ": " : "",
+			   ch->detail);
 	}
 	if (st == CHANNEL_UP)
 		ch->backoff_ms = ch->cfg.reopen_min_ms;
@@ -102,39 +135,13 @@ static void split_path(struct channel *ch)
 	}
 }
 
-static int render_names(struct channel *ch)
-{
-	int r = proto_quote(ch->name_json, sizeof ch->name_json, ch->cfg.name,
-			    strlen(ch->cfg.name));
-	if (r < 0)
-		return r;
-	ch->name_json_len = (size_t)r;
-	for (unsigned p = 0; p < CONF_PORTS; p++) {
-		free(ch->port_json[p]);
-		ch->port_json[p] = NULL;
-		ch->port_json_len[p] = 0;
-		const char *n = ch->cfg.port_names[p];
-		if (!n)
-			continue;
-		size_t cap = strlen(n) * 6 + 3;
-		ch->port_json[p] = malloc(cap);
-		if (!ch->port_json[p])
-			return -ENOMEM;
-		r = proto_quote(ch->port_json[p], cap, n, strlen(n));
-		if (r < 0)
-			return r;
-		ch->port_json_len[p] = (size_t)r;
-	}
-	return 0;
-}
-
 static void on_reopen(evutil_socket_t fd, short what, void *arg);
 static void on_sendq_timer(evutil_socket_t fd, short what, void *arg);
 
 struct channel *channel_new(struct event_base *base, const struct conf_channel *cfg, unsigned slot,
 			    const struct log *log, const struct channel_ops *ops, void *ud)
 {
-	struct channel *ch = calloc(1, sizeof *ch);
+	struct channel *ch = calloc(1, sizeof(*ch));
 	if (!ch)
 		return NULL;
 	ch->fd = -1;
@@ -146,11 +153,11 @@ struct channel *channel_new(struct event_base *base, const struct conf_channel *
 	ch->ops = ops;
 	ch->ud = ud;
 	ch->state = CHANNEL_DOWN;
-	snprintf(ch->reason, sizeof ch->reason, "startup");
+	snprintf(ch->reason, sizeof(ch->reason), "startup");
 	if (conf_channel_copy(&ch->cfg, cfg) < 0)
 		goto fail;
 	split_path(ch);
-	if (!ch->dir || !ch->base_name || render_names(ch) < 0)
+	if (!ch->dir || !ch->base_name)
 		goto fail;
 	ch->backoff_ms = ch->cfg.reopen_min_ms;
 	m7b_decoder_init(&ch->dec);
@@ -182,12 +189,12 @@ static void close_fd(struct channel *ch)
 }
 
 /* Hands finished send requests to the owner and re-arms the deadline timer. */
-static void drain_sendq(struct channel *ch)
+void channel_sendq_drain(struct channel *ch)
 {
 	struct sendq_entry e;
 	enum sendq_result res;
 	uint8_t status;
-	uint64_t now = now_ms();
+	uint64_t now = channel_now_ms();
 	while (sendq_pop_done(ch->sq, now, &e, &res, &status)) {
 		if (res == SENDQ_OK)
 			ch->stats.sends++;
@@ -222,8 +229,6 @@ struct channel *channel_free(struct channel *ch)
 		event_free(ch->ev_reopen);
 	if (ch->ev_sendq)
 		event_free(ch->ev_sendq);
-	for (unsigned p = 0; p < CONF_PORTS; p++)
-		free(ch->port_json[p]);
 	free(ch->dir);
 	free(ch->base_name);
 	conf_channel_clear(&ch->cfg);
@@ -242,7 +247,7 @@ int channel_update_config(struct channel *ch, const struct conf_channel *cfg)
 	/* The queue size applies from the next restart of the channel object. */
 	if (ch->backoff_ms > ch->cfg.reopen_max_ms || ch->backoff_ms < ch->cfg.reopen_min_ms)
 		ch->backoff_ms = ch->cfg.reopen_min_ms;
-	return render_names(ch);
+	return 0;
 }
 
 /* ---- inotify on the device's directory ---- */
@@ -254,10 +259,9 @@ static void watch_dir(struct channel *ch)
 	if (ch->ino_fd < 0) {
 		ch->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		if (ch->ino_fd < 0) {
-			struct log_fields f = fields(ch, NULL, errno);
-			log_struct(ch->log, LOG_WARNING, &f,
-				   "inotify unavailable (%s): polling %s every %u ms",
-				   strerror(errno), ch->cfg.device, ch->cfg.reopen_max_ms);
+			channel_log_errno(ch, LOG_WARNING, -errno,
+					  "inotify unavailable (%m): polling %s every %u ms",
+					  ch->cfg.device, ch->cfg.reopen_max_ms);
 			return;
 		}
 		ch->ev_inotify =
@@ -276,84 +280,29 @@ static void watch_dir(struct channel *ch)
 	ch->ino_wd = inotify_add_watch(ch->ino_fd, ch->dir,
 				       IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE |
 					       IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF);
-	if (ch->ino_wd < 0 && ratelimit_ok(&ch->rl_open, now_ms(), 1, 60000)) {
-		struct log_fields f = fields(ch, NULL, errno);
-		log_struct(ch->log, LOG_INFO, &f, "cannot watch %s (%s): polling for %s", ch->dir,
-			   strerror(errno), ch->base_name);
+	if (ch->ino_wd < 0 && ratelimit_ok(&ch->rl_open, channel_now_ms(), 1, 60000)) {
+		channel_log_errno(ch, LOG_INFO, -errno, "cannot watch %s (%m): polling for %s",
+				  ch->dir, ch->base_name);
 	}
 }
 
 /* ---- opening ---- */
-
-int channel_find_holder(const char *proc_root, const char *path, int *pid, char *comm,
-			size_t comm_cap)
-{
-	char target[PATH_MAX];
-	if (!realpath(path, target))
-		return -ENOENT;
-	DIR *d = opendir(proc_root);
-	if (!d)
-		return -ENOENT;
-	int self = getpid();
-	int found = -ENOENT;
-	struct dirent *de;
-	while (found < 0 && (de = readdir(d))) {
-		char *end;
-		long p = strtol(de->d_name, &end, 10);
-		if (*end || p <= 0 || p == self)
-			continue;
-		char fddir[PATH_MAX];
-		snprintf(fddir, sizeof fddir, "%s/%ld/fd", proc_root, p);
-		DIR *fds = opendir(fddir);
-		if (!fds)
-			continue;
-		struct dirent *fe;
-		while ((fe = readdir(fds))) {
-			if (fe->d_name[0] == '.')
-				continue;
-			char link[PATH_MAX + 300], dst[PATH_MAX];
-			snprintf(link, sizeof link, "%s/%s", fddir, fe->d_name);
-			ssize_t n = readlink(link, dst, sizeof dst - 1);
-			if (n <= 0)
-				continue;
-			dst[n] = '\0';
-			if (strcmp(dst, target) == 0) {
-				found = 0;
-				*pid = (int)p;
-				break;
-			}
-		}
-		closedir(fds);
-	}
-	closedir(d);
-	if (found == 0 && comm && comm_cap) {
-		comm[0] = '\0';
-		char cpath[PATH_MAX];
-		snprintf(cpath, sizeof cpath, "%s/%d/comm", proc_root, *pid);
-		FILE *f = fopen(cpath, "re");
-		if (f) {
-			if (fgets(comm, (int)comm_cap, f))
-				comm[strcspn(comm, "\n")] = '\0';
-			fclose(f);
-		}
-	}
-	return found;
-}
 
 static void note_holder(struct channel *ch, int err)
 {
 	ch->holder_pid = 0;
 	ch->holder_comm[0] = '\0';
 	char detail[160];
-	if (channel_find_holder("/proc", ch->cfg.device, &ch->holder_pid, ch->holder_comm,
-				sizeof ch->holder_comm) == 0) {
-		snprintf(detail, sizeof detail, "held by pid %d (%s)", ch->holder_pid,
+	if (tty_find_holder("/proc", ch->cfg.device, &ch->holder_pid, ch->holder_comm,
+			    sizeof(ch->holder_comm)) == 0) {
+		snprintf(detail, sizeof(detail), "held by pid %d (%s)", ch->holder_pid,
 			 ch->holder_comm);
 	} else {
-		snprintf(detail, sizeof detail, "held by another process (not visible in /proc)");
+		snprintf(detail, sizeof(detail), "held by another process (not visible in /proc)");
 	}
 	if (strcmp(ch->detail, detail) != 0 || ch->state != CHANNEL_DOWN) {
-		struct log_fields f = fields(ch, LOG_MID_CHANNEL_BUSY, err);
+		struct log_fields f = channel_fields(ch, LOG_MID_CHANNEL_BUSY);
+		f.err = -err;
 		log_struct(ch->log, LOG_WARNING, &f, "cannot own %s: %s", ch->cfg.device, detail);
 	}
 	channel_set_state(ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN, "busy",
@@ -380,8 +329,6 @@ static int queue_tx(struct channel *ch, const uint8_t *buf, size_t n)
 	return r;
 }
 
-static void io_failed(struct channel *ch, int err);
-
 int channel_write_frame(struct channel *ch, uint8_t type, uint8_t port, uint8_t flags,
 			const void *payload, size_t len, uint32_t *seq_out)
 {
@@ -397,7 +344,7 @@ int channel_write_frame(struct channel *ch, uint8_t type, uint8_t port, uint8_t 
 			      .seq = ch->tx_seq,
 			      .len = (uint16_t)len};
 	struct m7b_part part = {payload, len};
-	int n = m7b_wire_encode(buf, sizeof buf, &h, &part, len ? 1 : 0);
+	int n = m7b_wire_encode(buf, sizeof(buf), &h, &part, len ? 1 : 0);
 	if (n < 0)
 		return n == -M7B_EMSGSIZE ? -EMSGSIZE : -ENOBUFS;
 	int r = queue_tx(ch, buf, (size_t)n);
@@ -421,57 +368,6 @@ static int say_hello(struct channel *ch)
 	return channel_write_frame(ch, M7B_T_HOST_HELLO, 0, 0, NULL, 0, NULL);
 }
 
-static const char *reason_for_errno(int err)
-{
-	switch (err) {
-	case ENOENT:
-	case ENODEV:
-	case ENXIO:
-		return "not_found";
-	case EACCES:
-	case EPERM:
-		return "permission";
-	case EBUSY:
-	case EWOULDBLOCK:
-		return "busy";
-	default:
-		return "open_failed";
-	}
-}
-
-static int try_open(struct channel *ch)
-{
-	int fd = open(ch->cfg.device, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int err = 0;
-	struct termios t;
-	struct stat st;
-	/* flock keeps a second m7bridged (even as root) off; TIOCEXCL keeps everyone else
-	 * who does not hold CAP_SYS_ADMIN from opening it after us. */
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-		err = errno == EWOULDBLOCK ? EBUSY : errno;
-	else if (tcgetattr(fd, &t) < 0)
-		err = errno;
-	else if (ioctl(fd, TIOCEXCL) < 0)
-		err = errno;
-	else {
-		/* The default termios echoes, rewrites CR/LF and honours XON/XOFF. */
-		cfmakeraw(&t);
-		t.c_cc[VMIN] = 1;
-		t.c_cc[VTIME] = 0;
-		if (tcsetattr(fd, TCSANOW, &t) < 0 || fstat(fd, &st) < 0)
-			err = errno;
-	}
-	if (err) {
-		close(fd);
-		return -err;
-	}
-	ch->fd = fd;
-	ch->rdev = st.st_rdev;
-	return 0;
-}
-
 int channel_open_now(struct channel *ch)
 {
 	if (ch->fd >= 0)
@@ -479,21 +375,19 @@ int channel_open_now(struct channel *ch)
 	evtimer_del(ch->ev_reopen);
 	if (ch->ino_wd < 0)
 		watch_dir(ch);
-	int r = try_open(ch);
+	int r = tty_open_exclusive(ch->cfg.device, &ch->fd, &ch->rdev);
 	if (r < 0) {
-		ch->last_err = -r;
+		ch->last_err = r;
 		if (r == -EBUSY) {
-			note_holder(ch, -r);
+			note_holder(ch, r);
 		} else {
 			char detail[160];
-			snprintf(detail, sizeof detail, "%s: %s", ch->cfg.device, strerror(-r));
-			if (r != -ENOENT && strcmp(ch->detail, detail) != 0) {
-				struct log_fields f = fields(ch, NULL, -r);
-				log_struct(ch->log, LOG_WARNING, &f, "cannot open %s", detail);
-			}
+			snprintf(detail, sizeof(detail), "%s: %s", ch->cfg.device, strerror(-r));
+			if (r != -ENOENT && strcmp(ch->detail, detail) != 0)
+				channel_log_errno(ch, LOG_WARNING, r, "cannot open %s", detail);
 			channel_set_state(
 				ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
-				reason_for_errno(-r), detail);
+				tty_reason_for_errno(r), detail);
 		}
 		schedule_reopen(ch);
 		return r;
@@ -503,7 +397,8 @@ int channel_open_now(struct channel *ch)
 	ch->holder_comm[0] = '\0';
 	m7b_decoder_reset(&ch->dec);
 	ch->have_rx_seq = false;
-	ch->ev_read = event_new(ch->base, ch->fd, EV_READ | EV_PERSIST, on_read, ch);
+	ch->rx_since_open = false;
+	ch->ev_read = event_new(ch->base, ch->fd, EV_READ | EV_PERSIST, channel_rx_on_read, ch);
 	ch->tx = txthread_new(ch->fd);
 	ch->tx_stalls_seen = ch->tx_stall_ms_seen = 0;
 	if (ch->tx)
@@ -524,8 +419,8 @@ int channel_open_now(struct channel *ch)
 	/* Someone who opened the tty before us would read part of the data. */
 	int pid;
 	char comm[32];
-	if (channel_find_holder("/proc", ch->cfg.device, &pid, comm, sizeof comm) == 0) {
-		struct log_fields f = fields(ch, LOG_MID_CHANNEL_BUSY, 0);
+	if (tty_find_holder("/proc", ch->cfg.device, &pid, comm, sizeof(comm)) == 0) {
+		struct log_fields f = channel_fields(ch, LOG_MID_CHANNEL_BUSY);
 		log_struct(ch->log, LOG_WARNING, &f,
 			   "%s is also open in pid %d (%s): it will take part of the data",
 			   ch->cfg.device, pid, comm);
@@ -535,11 +430,8 @@ int channel_open_now(struct channel *ch)
 		channel_set_state(ch, CHANNEL_OPENING, "opened", "");
 	if (ch->cfg.host_hello) {
 		r = say_hello(ch);
-		if (r < 0 && ch->fd >= 0) {
-			struct log_fields f = fields(ch, NULL, -r);
-			log_struct(ch->log, LOG_WARNING, &f, "cannot send HOST_HELLO: %s",
-				   strerror(-r));
-		}
+		if (r < 0 && ch->fd >= 0)
+			channel_log_errno(ch, LOG_WARNING, r, "cannot send HOST_HELLO: %m");
 	}
 	return ch->fd >= 0 ? 0 : -EIO;
 }
@@ -549,18 +441,18 @@ void channel_close(struct channel *ch, enum channel_state st, const char *reason
 	close_fd(ch);
 	ch->last_err = err;
 	sendq_fail_all(ch->sq);
-	drain_sendq(ch);
+	channel_sendq_drain(ch);
 	m7b_decoder_reset(&ch->dec);
 	ch->have_rx_seq = false;
-	channel_set_state(ch, st, reason, err ? strerror(err) : "");
+	channel_set_state(ch, st, reason, err ? strerror(-err) : "");
 	schedule_reopen(ch);
 }
 
-static void io_failed(struct channel *ch, int err)
+/* The tty failed (err: a negative errno): close it and try again later. */
+void channel_io_failed(struct channel *ch, int err)
 {
-	const char *reason = err == EIO || err == ENXIO || err == ENODEV ? "hangup" : "io_error";
-	struct log_fields f = fields(ch, NULL, err);
-	log_struct(ch->log, LOG_WARNING, &f, "%s: %s", ch->cfg.device, strerror(err));
+	const char *reason = err == -EIO || err == -ENXIO || err == -ENODEV ? "hangup" : "io_error";
+	channel_log_errno(ch, LOG_WARNING, err, "%s: %m", ch->cfg.device);
 	channel_close(ch, CHANNEL_DOWN, reason, err);
 }
 
@@ -599,10 +491,10 @@ void channel_start(struct channel *ch)
 
 /* ---- sending ---- */
 
-static void pump_sendq(struct channel *ch)
+void channel_sendq_pump(struct channel *ch)
 {
 	struct sendq_entry *e;
-	uint64_t now = now_ms();
+	uint64_t now = channel_now_ms();
 	while (ch->fd >= 0 && (e = sendq_next(ch->sq))) {
 		uint32_t seq;
 		int r = channel_write_frame(ch, M7B_T_SEND, e->port, 0, e->data, e->len, &seq);
@@ -619,10 +511,10 @@ int channel_send(struct channel *ch, const struct sendq_entry *e)
 {
 	if (ch->fd < 0 || (ch->state != CHANNEL_UP && ch->state != CHANNEL_OPENING))
 		return -ENOTCONN;
-	int r = sendq_push(ch->sq, e, now_ms());
+	int r = sendq_push(ch->sq, e, channel_now_ms());
 	if (r < 0)
 		return r;
-	pump_sendq(ch);
+	channel_sendq_pump(ch);
 	return 0;
 }
 
@@ -633,7 +525,7 @@ static void arm_sendq_timer(struct channel *ch)
 		evtimer_del(ch->ev_sendq);
 		return;
 	}
-	uint64_t now = now_ms();
+	uint64_t now = channel_now_ms();
 	uint64_t wait = d > now ? d - now : 0;
 	struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
 	evtimer_add(ch->ev_sendq, &tv);
@@ -642,8 +534,8 @@ static void arm_sendq_timer(struct channel *ch)
 static void on_sendq_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct channel *ch = arg;
-	drain_sendq(ch);
-	pump_sendq(ch);
+	channel_sendq_drain(ch);
+	channel_sendq_pump(ch);
 	if (ch->ops && ch->ops->on_batch_end)
 		ch->ops->on_batch_end(ch->ud, ch);
 }
@@ -654,8 +546,8 @@ static void on_tx(evutil_socket_t fd, short what, void *arg)
 	struct txthread_report r;
 	txthread_collect(ch->tx, &r);
 	if (r.stalls != ch->tx_stalls_seen) {
-		if (ratelimit_ok(&ch->rl_stall, now_ms(), 3, 60000)) {
-			struct log_fields f = fields(ch, NULL, 0);
+		if (ratelimit_ok(&ch->rl_stall, channel_now_ms(), 3, 60000)) {
+			struct log_fields f = channel_fields(ch, NULL);
 			log_struct(
 				ch->log, LOG_WARNING, &f,
 				"writing %s blocked for up to %llu ms (%llu slow writes): the M7 "
@@ -669,133 +561,9 @@ static void on_tx(evutil_socket_t fd, short what, void *arg)
 		ch->tx_stall_ms_seen = r.stall_ms;
 	}
 	if (r.err)
-		io_failed(ch, r.err);
+		channel_io_failed(ch, -r.err);
 	else
-		pump_sendq(ch);
-	if (ch->ops && ch->ops->on_batch_end)
-		ch->ops->on_batch_end(ch->ud, ch);
-}
-
-/* ---- receiving ---- */
-
-static void handle_frame(struct channel *ch, const struct m7b_frame *f)
-{
-	/* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames. */
-	if (f->type == M7B_T_HELLO || !ch->have_rx_seq) {
-		ch->have_rx_seq = true;
-	} else {
-		uint32_t gap = f->seq - (ch->rx_seq + 1);
-		if (gap != 0 && gap < 0x80000000u)
-			ch->stats.seq_gaps += gap;
-	}
-	ch->rx_seq = f->seq;
-
-	switch (f->type) {
-	case M7B_T_HELLO: {
-		struct m7b_hello h;
-		if (m7b_wire_unpack_hello(f, &h) < 0) {
-			ch->stats.bad_payloads++;
-			break;
-		}
-		ch->hello_new_boot = !ch->have_hello || h.boot_id != ch->hello.boot_id;
-		size_t n =
-			h.name_len < sizeof ch->fw_name - 1 ? h.name_len : sizeof ch->fw_name - 1;
-		memcpy(ch->fw_name, h.name, n);
-		ch->fw_name[n] = '\0';
-		ch->hello = h;
-		ch->hello.name = ch->fw_name;
-		ch->hello.name_len = n;
-		ch->have_hello = true;
-		sendq_hello(ch->sq, h.host_credits);
-		drain_sendq(ch);
-		pump_sendq(ch);
-		break;
-	}
-	case M7B_T_ACK: {
-		struct m7b_ack a;
-		if (m7b_wire_unpack_ack(f, &a) < 0) {
-			ch->stats.bad_payloads++;
-			break;
-		}
-		if (a.acked_type == M7B_T_SEND) {
-			sendq_ack(ch->sq, &a);
-			drain_sendq(ch);
-			pump_sendq(ch);
-		}
-		break;
-	}
-	case M7B_T_DATA:
-		ch->stats.data_frames++;
-		break;
-	case M7B_T_HEARTBEAT:
-	case M7B_T_LOG:
-	case M7B_T_SYNC_REPLY:
-		break;
-	default:
-		ch->stats.unknown_types++;
-		break;
-	}
-	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
-		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
-	if (ch->ops && ch->ops->on_frame)
-		ch->ops->on_frame(ch->ud, ch, f);
-	ch->hello_new_boot = false;
-}
-
-static void process(struct channel *ch, const uint8_t *buf, size_t n)
-{
-	const uint8_t *p = buf, *end = buf + n;
-	struct m7b_frame f;
-	uint64_t rejected = ch->dec.stats.rejected, frames = ch->dec.stats.frames;
-	while (ch->fd >= 0 && m7b_decoder_next(&ch->dec, &p, end, &f) == 1)
-		handle_frame(ch, &f);
-	if (ch->ops && ch->ops->on_decoded)
-		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
-				    ch->dec.stats.rejected - rejected);
-	if (ch->dec.stats.rejected != rejected &&
-	    ratelimit_ok(&ch->rl_reject, now_ms(), 5, 10000)) {
-		struct log_fields fl = fields(ch, NULL, 0);
-		log_struct(ch->log, LOG_DEBUG, &fl,
-			   "discarded %llu candidate frame(s), last: %s (%llu noise bytes so far)",
-			   (unsigned long long)(ch->dec.stats.rejected - rejected),
-			   m7b_decoder_reject_name(ch->dec.last_reject),
-			   (unsigned long long)ch->dec.stats.noise_bytes);
-	}
-}
-
-/* Reads what is there. Returns 0 when drained (EAGAIN), 1 when more may follow (burst
- * limit), or a negative errno / -EPIPE for EOF. */
-static int read_burst(struct channel *ch, int max_reads)
-{
-	for (int i = 0; i < max_reads && ch->fd >= 0; i++) {
-		ssize_t n = read(ch->fd, ch->rbuf, sizeof ch->rbuf);
-		if (n > 0) {
-			process(ch, ch->rbuf, (size_t)n);
-			continue;
-		}
-		if (n == 0)
-			return -EPIPE;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN)
-			return 0;
-		return -errno;
-	}
-	return 1;
-}
-
-static void on_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct channel *ch = arg;
-	/* Bounded so that clients and other channels get their turn. */
-	int r = read_burst(ch, 4);
-	if (r == -EPIPE && ch->fd >= 0) {
-		struct log_fields f = fields(ch, NULL, 0);
-		log_struct(ch->log, LOG_WARNING, &f, "%s: end of file (hung up)", ch->cfg.device);
-		channel_close(ch, CHANNEL_DOWN, "eof", 0);
-	} else if (r < 0 && ch->fd >= 0) {
-		io_failed(ch, -r);
-	}
+		channel_sendq_pump(ch);
 	if (ch->ops && ch->ops->on_batch_end)
 		ch->ops->on_batch_end(ch->ud, ch);
 }
@@ -824,7 +592,7 @@ static void node_event(struct channel *ch, uint32_t mask)
 	if (!gone && !replaced)
 		return;
 	/* Take what the old node still holds before letting it go. */
-	(void)read_burst(ch, 16);
+	(void)channel_rx_burst(ch, 16);
 	if (ch->fd < 0)
 		return;
 	channel_close(ch, CHANNEL_DOWN, gone ? "device_removed" : "device_replaced", 0);
@@ -837,13 +605,13 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
 	struct channel *ch = arg;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	for (;;) {
-		ssize_t n = read(ch->ino_fd, buf, sizeof buf);
+		ssize_t n = read(ch->ino_fd, buf, sizeof(buf));
 		if (n <= 0)
 			break;
 		for (char *p = buf; p < buf + n;) {
 			/* The kernel pads each name so every record stays aligned. */
 			struct inotify_event *ev = (struct inotify_event *)(void *)p;
-			p += sizeof *ev + ev->len;
+			p += sizeof(*ev) + ev->len;
 			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
 				/* The directory itself went away: fall back to polling until it
 				 * can be watched again. */

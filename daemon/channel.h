@@ -14,7 +14,6 @@
 #include "conf.h"
 #include "log.h"
 #include "sendq.h"
-#include "txthread.h"
 
 struct event_base;
 struct event;
@@ -44,10 +43,29 @@ struct channel_stats {
 
 struct channel;
 
+/* One M7 frame, decoded once by the channel: its header, what the channel learnt from it,
+ * and the payload as the type's struct. Valid only during the callback that carries it.
+ * A new frame type adds a member to the union and a case to the channel's decoder. */
+struct channel_msg {
+	const struct m7b_frame *frame; /* header (type, port, flags, seq) and raw payload */
+	bool bad_payload;      /* known type, payload did not unpack: u is unset (counted) */
+	bool first_after_open; /* the first frame since the tty was (re)opened */
+	bool new_boot;	       /* HELLO: a boot id other than the last one seen */
+	uint32_t seq_gap;      /* frames lost just before this one (0 = none) */
+	union {
+		struct m7b_hello hello; /* name is NUL-terminated, at most 127 bytes */
+		struct m7b_ack ack;
+		struct m7b_data data;
+		struct m7b_log log;
+		struct m7b_heartbeat heartbeat;
+		struct m7b_sync_reply sync_reply;
+	} u;
+};
+
 /* What the channel tells its owner (the daemon). */
 struct channel_ops {
-	/* Every valid frame, after the channel's own bookkeeping. */
-	void (*on_frame)(void *ud, struct channel *ch, const struct m7b_frame *f);
+	/* Every valid frame, decoded, after the channel's own bookkeeping. */
+	void (*on_msg)(void *ud, struct channel *ch, const struct channel_msg *m);
 	/* The state changed (ch->state is the new one). */
 	void (*on_state)(void *ud, struct channel *ch, enum channel_state old);
 	/* A send request finished. */
@@ -59,56 +77,24 @@ struct channel_ops {
 	void (*on_batch_end)(void *ud, struct channel *ch);
 };
 
-#define CHANNEL_RBUF  65536
-#define CHANNEL_TXBUF 8192
-
-struct channel {
-	struct event_base *base;
-	const struct log *log;
-	struct conf_channel cfg; /* own copy */
-	unsigned slot;		 /* index in the daemon's table, for client masks */
-	const struct channel_ops *ops;
-	void *ud;
-
-	/* Pre-quoted JSON of the name and port names: rendered once, used per frame. */
-	char name_json[2 * CONF_NAME_MAX + 8];
-	size_t name_json_len;
-	char *port_json[CONF_PORTS];
-	size_t port_json_len[CONF_PORTS];
-
-	int fd;
-	dev_t rdev; /* of the open tty, to notice a replaced node */
-	struct event *ev_read, *ev_tx, *ev_reopen, *ev_sendq, *ev_inotify;
-	struct txthread *tx; /* writes the tty (the driver may block in write()) */
-	uint64_t tx_stalls_seen, tx_stall_ms_seen; /* the current writer's totals, counted */
-	int ino_fd, ino_wd;
-	char *dir, *base_name; /* dirname/basename of the device path */
-
+/* What STATUS and the supervisor read of a channel: a copy, taken when asked. */
+struct channel_snapshot {
 	enum channel_state state;
 	char reason[32];
 	char detail[160];
 	int last_err; /* errno of the last failure, 0 if none */
-	bool hold;    /* recovery owns reopening */
-	unsigned backoff_ms;
-	bool ever_opened;
-	int holder_pid;
-	char holder_comm[32];
-	struct ratelimit rl_open, rl_reject, rl_log, rl_stall;
-
-	struct m7b_decoder dec;
-	uint8_t rbuf[CHANNEL_RBUF];
-	uint32_t tx_seq; /* next host -> M7 seq */
-	bool have_rx_seq;
-	uint32_t rx_seq; /* last M7 -> host seq */
-
-	struct sendq *sq;
-
+	bool open;    /* the tty is open */
 	bool have_hello;
-	bool hello_new_boot;	/* valid during on_frame of a HELLO */
-	struct m7b_hello hello; /* name points at fw_name */
+	struct m7b_hello hello; /* the last HELLO; name points at fw_name of this copy */
 	char fw_name[128];
-
+	int holder_pid; /* another process holding the tty, 0 if none */
+	char holder_comm[32];
 	struct channel_stats stats;
+	struct m7b_decoder_stats dec;
+	enum m7b_reject last_reject;
+	unsigned send_queue; /* requests queued or in flight */
+	bool has_credits;    /* the firmware said how many frames it can take */
+	int credits;
 };
 
 /* Creates a channel from cfg (copied); does not open it yet. NULL on error. */
@@ -130,8 +116,8 @@ int channel_write_frame(struct channel *ch, uint8_t type, uint8_t port, uint8_t 
 /* Sets the state with a reason token and optional detail (recovery uses this). */
 void channel_set_state(struct channel *ch, enum channel_state st, const char *reason,
 		       const char *detail);
-/* Closes the tty; the state becomes st (usually CHANNEL_DOWN) with reason; schedules a
- * reopen with backoff unless held. */
+/* Closes the tty; the state becomes st (usually CHANNEL_DOWN) with reason and err (a
+ * negative errno or 0); schedules a reopen with backoff unless held. */
 void channel_close(struct channel *ch, enum channel_state st, const char *reason, int err);
 /* Tries to open now (cancels a pending backoff). 0 or negative errno. */
 int channel_open_now(struct channel *ch);
@@ -141,14 +127,23 @@ void channel_hold(struct channel *ch, bool hold);
 int channel_resync(struct channel *ch);
 /* Counts one recovery (shown in status). */
 void channel_count_recovery(struct channel *ch);
+/* The channel's configuration (its own copy). */
+const struct conf_channel *channel_config(const struct channel *ch);
+/* The channel's name, as configured. */
+const char *channel_name(const struct channel *ch);
+/* Index in the daemon's table, for client masks and per-slot state. */
+unsigned channel_slot(const struct channel *ch);
+/* The current link state. */
+enum channel_state channel_get_state(const struct channel *ch);
+/* Fills *s with the channel's state, identity and counters. */
+void channel_snapshot(const struct channel *ch, struct channel_snapshot *s);
+/* Logs a message about ch (CHANNEL=, DEVICE=, ERRNO= from r; %m prints r) and returns
+ * r, a negative errno or 0: `return channel_log_errno(ch, LOG_ERR, r, "...: %m");`. */
+int channel_log_errno(const struct channel *ch, int prio, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Name of a state ("up"). */
 const char *channel_state_to_string(enum channel_state s);
 /* True when frames can be exchanged (tty open: opening or up). */
 bool channel_is_open(const struct channel *ch);
-
-/* Finds a process other than this one holding path open; fills pid and comm. Scans
- * proc_root (normally "/proc"). 0 if found, -ENOENT if none. */
-int channel_find_holder(const char *proc_root, const char *path, int *pid, char *comm,
-			size_t comm_cap);
 
 #endif

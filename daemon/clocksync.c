@@ -50,7 +50,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = daemon_now_ms();
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct cs_chan *c = &cs->chans[i];
-		if (!c->ch || c->ch->state != CHANNEL_UP || !c->have_boot || now < c->next_ms)
+		if (!c->ch || channel_get_state(c->ch) != CHANNEL_UP || !c->have_boot ||
+		    now < c->next_ms)
 			continue;
 		send_sync(c);
 		c->next_ms = now + (c->exchanges < CLOCKSYNC_FAST_COUNT ? CLOCKSYNC_FAST_MS
@@ -58,30 +59,30 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void on_frame(void *ud, struct channel *ch, const struct m7b_frame *f)
+static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	struct clocksync *cs = ud;
-	if (ch->slot >= CONF_MAX_CHANNELS)
+	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
 		return;
-	struct cs_chan *c = &cs->chans[ch->slot];
+	struct cs_chan *c = &cs->chans[channel_slot(ch)];
 	c->ch = ch;
-	if (f->type == M7B_T_HELLO) {
+	if (m->bad_payload)
+		return;
+	if (m->frame->type == M7B_T_HELLO) {
+		const struct m7b_hello *h = &m->u.hello;
 		/* A new boot (or a new tick rate) starts a new mapping. */
-		if (!c->have_boot || ch->hello.boot_id != c->boot_id ||
-		    ch->hello.tick_hz != c->map.tick_hz) {
-			clockmap_reset(&c->map, ch->hello.tick_hz);
+		if (!c->have_boot || h->boot_id != c->boot_id || h->tick_hz != c->map.tick_hz) {
+			clockmap_reset(&c->map, h->tick_hz);
 			c->exchanges = 0;
 		}
-		c->have_boot = ch->hello.tick_hz != 0;
-		c->boot_id = ch->hello.boot_id;
+		c->have_boot = h->tick_hz != 0;
+		c->boot_id = h->boot_id;
 		c->next_ms = 0;
-	} else if (f->type == M7B_T_SYNC_REPLY && c->have_boot) {
-		struct m7b_sync_reply r;
-		if (m7b_wire_unpack_sync_reply(f, &r) < 0)
-			return;
-		struct clockmap_sample s = {.t1_ns = r.host_time,
-					    .rx_ticks = r.rx_ticks,
-					    .tx_ticks = r.tx_ticks,
+	} else if (m->frame->type == M7B_T_SYNC_REPLY && c->have_boot) {
+		const struct m7b_sync_reply *r = &m->u.sync_reply;
+		struct clockmap_sample s = {.t1_ns = r->host_time,
+					    .rx_ticks = r->rx_ticks,
+					    .tx_ticks = r->tx_ticks,
 					    .t4_ns = ns_of(CLOCK_MONOTONIC)};
 		if (clockmap_add(&c->map, &s) == 0)
 			c->exchanges++;
@@ -91,9 +92,9 @@ static void on_frame(void *ud, struct channel *ch, const struct m7b_frame *f)
 static void on_channel(void *ud, struct channel *ch, bool added)
 {
 	struct clocksync *cs = ud;
-	if (ch->slot >= CONF_MAX_CHANNELS)
+	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
 		return;
-	struct cs_chan *c = &cs->chans[ch->slot];
+	struct cs_chan *c = &cs->chans[channel_slot(ch)];
 	memset(c, 0, sizeof *c);
 	if (added)
 		c->ch = ch;
@@ -113,7 +114,7 @@ bool clocksync_map(const struct clocksync *cs, unsigned slot, uint64_t ticks, ui
 
 static bool map_cb(void *ud, const struct channel *ch, uint64_t ticks, uint64_t *ns)
 {
-	return clocksync_map(ud, ch->slot, ticks, ns);
+	return clocksync_map(ud, channel_slot(ch), ticks, ns);
 }
 
 struct clocksync *clocksync_new(struct daemon *d)
@@ -127,7 +128,7 @@ struct clocksync *clocksync_new(struct daemon *d)
 		cs->chans[i].ch = daemon_channel_at(d, i);
 	cs->tick = event_new(daemon_base(d), -1, EV_PERSIST, on_tick, cs);
 	struct timeval tv = {0, CLOCKSYNC_FAST_MS * 1000};
-	struct daemon_observer o = {.on_frame = on_frame, .on_channel = on_channel, .ud = cs};
+	struct daemon_observer o = {.on_msg = on_msg, .on_channel = on_channel, .ud = cs};
 	if (!cs->tick || event_add(cs->tick, &tv) < 0 || daemon_add_observer(d, &o) < 0) {
 		if (cs->tick)
 			event_free(cs->tick);

@@ -11,6 +11,7 @@
 
 #include <ini.h>
 
+#include "confkey.h"
 #include "log.h"
 
 struct parse_ctx {
@@ -33,11 +34,11 @@ static void set_err(struct conf_error *err, const char *section, const char *key
 {
 	if (!err)
 		return;
-	snprintf(err->section, sizeof err->section, "%s", section ? section : "");
-	snprintf(err->key, sizeof err->key, "%s", key ? key : "");
+	snprintf(err->section, sizeof(err->section), "%s", section ? section : "");
+	snprintf(err->key, sizeof(err->key), "%s", key ? key : "");
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 }
 
@@ -49,12 +50,12 @@ static void channel_defaults(struct conf_channel *ch)
 	ch->reopen_max_ms = 2000;
 	ch->host_hello = true;
 	ch->enabled = true;
-	supervisor_conf_channel_defaults(&ch->sup); /* recovery (issue 6) */
+	supervisor_conf_channel_defaults(&ch->sup);
 }
 
 struct conf *conf_new(void)
 {
-	struct conf *c = calloc(1, sizeof *c);
+	struct conf *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->path = strdup("");
@@ -67,7 +68,7 @@ struct conf *conf_new(void)
 	c->daemon.allow_send = true;
 	c->daemon.allow_control = true;
 	c->daemon.log_level = LOG_INFO;
-	supervisor_conf_daemon_defaults(&c->daemon.sup); /* recovery (issue 6) */
+	supervisor_conf_daemon_defaults(&c->daemon.sup);
 	return c;
 }
 
@@ -79,7 +80,7 @@ void conf_channel_clear(struct conf_channel *ch)
 	free(ch->remoteproc);
 	for (unsigned p = 0; p < CONF_PORTS; p++)
 		free(ch->port_names[p]);
-	memset(ch, 0, sizeof *ch);
+	memset(ch, 0, sizeof(*ch));
 }
 
 struct conf *conf_free(struct conf *c)
@@ -149,12 +150,12 @@ static struct conf_channel *add_channel(struct conf *c, const char *name)
 {
 	if (c->nchannels >= CONF_MAX_CHANNELS)
 		return NULL;
-	struct conf_channel *n = realloc(c->channels, (c->nchannels + 1) * sizeof *n);
+	struct conf_channel *n = realloc(c->channels, (c->nchannels + 1) * sizeof(*n));
 	if (!n)
 		return NULL;
 	c->channels = n;
 	struct conf_channel *ch = &c->channels[c->nchannels];
-	memset(ch, 0, sizeof *ch);
+	memset(ch, 0, sizeof(*ch));
 	channel_defaults(ch);
 	ch->name = strdup(name);
 	if (!ch->name)
@@ -176,197 +177,127 @@ int conf_add_channel(struct conf *c, const char *name, const char *device)
 	return ch->device ? 0 : -ENOMEM;
 }
 
-static int parse_uint(const char *v, unsigned long min, unsigned long max, int base, unsigned *out)
+static int check_socket(void *field, const char *v, char *msg, size_t cap)
 {
-	if (!v[0] || v[0] == '-' || v[0] == '+')
+	if (v[0] != '/') {
+		snprintf(msg, cap, "must be an absolute path");
 		return -EINVAL;
-	char *end;
-	errno = 0;
-	unsigned long n = strtoul(v, &end, base);
-	if (errno || *end || n < min || n > max)
+	}
+	if (strlen(v) >= 108) {
+		snprintf(msg, cap, "path longer than 107 bytes");
 		return -EINVAL;
-	*out = (unsigned)n;
+	}
 	return 0;
 }
 
-static int parse_bool(const char *v, bool *out)
+static int set_log_level(void *field, const char *v, char *msg, size_t cap)
 {
-	static const char *const yes[] = {"1", "yes", "true", "on"};
-	static const char *const no[] = {"0", "no", "false", "off"};
-	for (int i = 0; i < 4; i++) {
-		if (strcasecmp(v, yes[i]) == 0) {
-			*out = true;
-			return 0;
-		}
-		if (strcasecmp(v, no[i]) == 0) {
-			*out = false;
-			return 0;
-		}
+	int l = log_level_from_string(v);
+
+	if (l < 0) {
+		snprintf(msg, cap, "expected debug, info, notice, warning or err, got '%s'", v);
+		return -EINVAL;
 	}
+	*(int *)field = l;
+	return 0;
+}
+
+static int check_not_empty(void *field, const char *v, char *msg, size_t cap)
+{
+	if (v[0])
+		return 0;
+	snprintf(msg, cap, "must not be empty");
 	return -EINVAL;
 }
 
-static int set_string(char **dst, const char *v)
+static int check_firmware(void *field, const char *v, char *msg, size_t cap)
 {
-	char *s = strdup(v);
-	if (!s)
+	if (v[0] && !strchr(v, '/'))
+		return 0;
+	snprintf(msg, cap, "must be a plain file name under /lib/firmware");
+	return -EINVAL;
+}
+
+static int check_remoteproc(void *field, const char *v, char *msg, size_t cap)
+{
+	if (v[0] && !strchr(v, '/'))
+		return 0;
+	snprintf(msg, cap, "must be a name such as remoteproc0");
+	return -EINVAL;
+}
+
+/* Every key of [daemon] and [channel NAME], the supervisor's among them (port.N, whose
+ * name carries a number, is the one key outside the table). */
+#define D(f) offsetof(struct conf_daemon, f)
+static const struct confkey daemon_keys[] = {
+	{"socket", CONFKEY_STRDUP, D(socket_path), 0, 0, check_socket, NULL},
+	{"socket_mode", CONFKEY_OCTAL, D(socket_mode), 0, 0777, NULL, NULL},
+	{"socket_group", CONFKEY_STRDUP, D(socket_group), 0, 0, NULL, NULL},
+	{"allow_send", CONFKEY_BOOL, D(allow_send), 0, 0, NULL, NULL},
+	{"allow_control", CONFKEY_BOOL, D(allow_control), 0, 0, NULL, NULL},
+	{"log_level", CONFKEY_FN, D(log_level), 0, 0, set_log_level, NULL},
+	{"client_queue_kib", CONFKEY_UINT, D(client_queue_kib), 16, 65536, NULL, NULL},
+	{"max_clients", CONFKEY_UINT, D(max_clients), 1, 4096, NULL, NULL},
+	{"", CONFKEY_SUBTABLE, D(sup), 0, 0, NULL, supervisor_daemon_keys},
+	{NULL, 0, 0, 0, 0, NULL, NULL},
+};
+#undef D
+
+#define C(f) offsetof(struct conf_channel, f)
+static const struct confkey channel_keys[] = {
+	{"device", CONFKEY_STRDUP, C(device), 0, 0, check_not_empty, NULL},
+	{"host_hello", CONFKEY_BOOL, C(host_hello), 0, 0, NULL, NULL},
+	{"enabled", CONFKEY_BOOL, C(enabled), 0, 0, NULL, NULL},
+	{"firmware", CONFKEY_STRDUP, C(firmware), 0, 0, check_firmware, NULL},
+	{"remoteproc", CONFKEY_STRDUP, C(remoteproc), 0, 0, check_remoteproc, NULL},
+	{"send_timeout_ms", CONFKEY_UINT, C(send_timeout_ms), 10, 600000, NULL, NULL},
+	{"send_queue", CONFKEY_UINT, C(send_queue), 1, 4096, NULL, NULL},
+	{"reopen_min_ms", CONFKEY_UINT, C(reopen_min_ms), 1, 600000, NULL, NULL},
+	{"reopen_max_ms", CONFKEY_UINT, C(reopen_max_ms), 1, 600000, NULL, NULL},
+	{"", CONFKEY_SUBTABLE, C(sup), 0, 0, NULL, supervisor_channel_keys},
+	{NULL, 0, 0, 0, 0, NULL, NULL},
+};
+#undef C
+
+/* port.N = NAME: the port's name in FRAME objects. */
+static int set_port_name(struct conf_channel *ch, const char *k, const char *v, char *msg,
+			 size_t cap)
+{
+	unsigned p;
+
+	if (confkey_parse_uint(k + 5, 0, CONF_PORTS - 1, 10, &p) < 0) {
+		snprintf(msg, cap, "expected port.N with N in 0..255");
+		return -EINVAL;
+	}
+	if (!name_ok(v)) {
+		snprintf(msg, cap,
+			 "port name must be 1..63 characters of A-Z a-z 0-9 - _ ., got '%s'", v);
+		return -EINVAL;
+	}
+	char *n = strdup(v);
+	if (!n)
 		return -ENOMEM;
-	free(*dst);
-	*dst = s;
+	free(ch->port_names[p]);
+	ch->port_names[p] = n;
 	return 0;
 }
 
-/* Returns 0, or -EINVAL with err set (key known but bad value / unknown key). */
-/* Turns the supervisor's answer for a key it was offered into ours: -ENOENT means no
- * one knows the key. */
-static int sup_key_result(struct conf_error *err, const char *sec, const char *k, int r,
-			  const char *msg)
+/* Takes key k of section sec into the struct at base. 0, or -EINVAL with err set. */
+static int take_key(const struct confkey *table, void *base, const char *sec, const char *k,
+		    const char *v, struct conf_error *err)
 {
-	if (r == -ENOENT)
-		set_err(err, sec, k, "unknown key");
-	else if (r < 0)
-		set_err(err, sec, k, "%s", msg);
-	return r < 0 ? -EINVAL : 0;
-}
+	char msg[200] = "";
+	int r = strncmp(k, "port.", 5) == 0 && table == channel_keys
+			? set_port_name(base, k, v, msg, sizeof(msg))
+			: confkey_set(table, base, k, v, msg, sizeof(msg));
 
-/* A decimal setting with its range, found by name; one table per section. */
-struct uint_key {
-	const char *name;
-	size_t offset; /* of the unsigned field in the section's struct */
-	unsigned long min, max;
-};
-
-static const struct uint_key daemon_uints[] = {
-	{"client_queue_kib", offsetof(struct conf_daemon, client_queue_kib), 16, 65536},
-	{"max_clients", offsetof(struct conf_daemon, max_clients), 1, 4096},
-};
-
-static const struct uint_key channel_uints[] = {
-	{"send_timeout_ms", offsetof(struct conf_channel, send_timeout_ms), 10, 600000},
-	{"send_queue", offsetof(struct conf_channel, send_queue), 1, 4096},
-	{"reopen_min_ms", offsetof(struct conf_channel, reopen_min_ms), 1, 600000},
-	{"reopen_max_ms", offsetof(struct conf_channel, reopen_max_ms), 1, 600000},
-};
-
-/* Sets k from the table if it names one of its keys: 1 when set, 0 when k is not in the
- * table, -EINVAL (err filled) when the value is out of range. */
-static int uint_key_set(const struct uint_key *t, size_t n, void *base, const char *sec,
-			const char *k, const char *v, struct conf_error *err)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(k, t[i].name) != 0)
-			continue;
-		if (parse_uint(v, t[i].min, t[i].max, 10,
-			       (unsigned *)(void *)((char *)base + t[i].offset)) < 0) {
-			set_err(err, sec, k, "expected %lu..%lu, got '%s'", t[i].min, t[i].max, v);
-			return -EINVAL;
-		}
-		return 1;
-	}
-	return 0;
-}
-
-static int daemon_key(struct conf *c, const char *sec, const char *k, const char *v,
-		      struct conf_error *err)
-{
-	struct conf_daemon *d = &c->daemon;
-	int r = uint_key_set(daemon_uints, sizeof daemon_uints / sizeof *daemon_uints, d, sec, k, v,
-			     err);
-	if (r != 0)
-		return r < 0 ? r : 0;
-	if (strcmp(k, "socket") == 0) {
-		if (v[0] != '/') {
-			set_err(err, sec, k, "must be an absolute path");
-			return -EINVAL;
-		}
-		if (strlen(v) >= 108) {
-			set_err(err, sec, k, "path longer than 107 bytes");
-			return -EINVAL;
-		}
-		r = set_string(&d->socket_path, v);
-	} else if (strcmp(k, "socket_mode") == 0) {
-		if (parse_uint(v, 0, 0777, 8, &d->socket_mode) < 0) {
-			set_err(err, sec, k, "expected an octal mode such as 0660, got '%s'", v);
-			return -EINVAL;
-		}
-	} else if (strcmp(k, "socket_group") == 0) {
-		r = set_string(&d->socket_group, v);
-	} else if (strcmp(k, "allow_send") == 0 || strcmp(k, "allow_control") == 0) {
-		if (parse_bool(v, k[6] == 's' ? &d->allow_send : &d->allow_control) < 0) {
-			set_err(err, sec, k, "expected true or false, got '%s'", v);
-			return -EINVAL;
-		}
-	} else if (strcmp(k, "log_level") == 0) {
-		int l = log_level_from_string(v);
-		if (l < 0) {
-			set_err(err, sec, k,
-				"expected debug, info, notice, warning or err, got '%s'", v);
-			return -EINVAL;
-		}
-		d->log_level = l;
-	} else {
-		/* recovery (issue 6): the supervisor's keys */
-		char msg[200];
-		r = supervisor_conf_daemon_key(&d->sup, k, v, msg, sizeof msg);
-		return sup_key_result(err, sec, k, r, msg);
-	}
-	if (r < 0)
-		set_err(err, sec, k, "out of memory");
-	return r;
-}
-
-static int channel_key(struct conf_channel *ch, const char *sec, const char *k, const char *v,
-		       struct conf_error *err)
-{
-	int r = uint_key_set(channel_uints, sizeof channel_uints / sizeof *channel_uints, ch, sec,
-			     k, v, err);
-	if (r != 0)
-		return r < 0 ? r : 0;
-	if (strcmp(k, "device") == 0) {
-		if (!v[0]) {
-			set_err(err, sec, k, "must not be empty");
-			return -EINVAL;
-		}
-		r = set_string(&ch->device, v);
-	} else if (strncmp(k, "port.", 5) == 0) {
-		unsigned p;
-		if (parse_uint(k + 5, 0, CONF_PORTS - 1, 10, &p) < 0) {
-			set_err(err, sec, k, "expected port.N with N in 0..255");
-			return -EINVAL;
-		}
-		if (!name_ok(v)) {
-			set_err(err, sec, k,
-				"port name must be 1..63 characters of A-Z a-z 0-9 - _ ., got '%s'",
-				v);
-			return -EINVAL;
-		}
-		r = set_string(&ch->port_names[p], v);
-	} else if (strcmp(k, "host_hello") == 0 || strcmp(k, "enabled") == 0) {
-		if (parse_bool(v, k[0] == 'h' ? &ch->host_hello : &ch->enabled) < 0) {
-			set_err(err, sec, k, "expected true or false, got '%s'", v);
-			return -EINVAL;
-		}
-	} else if (strcmp(k, "firmware") == 0) {
-		if (!v[0] || strchr(v, '/')) {
-			set_err(err, sec, k, "must be a plain file name under /lib/firmware");
-			return -EINVAL;
-		}
-		r = set_string(&ch->firmware, v);
-	} else if (strcmp(k, "remoteproc") == 0) {
-		if (!v[0] || strchr(v, '/')) {
-			set_err(err, sec, k, "must be a name such as remoteproc0");
-			return -EINVAL;
-		}
-		r = set_string(&ch->remoteproc, v);
-	} else {
-		/* recovery (issue 6): the supervisor's keys */
-		char msg[200];
-		r = supervisor_conf_channel_key(&ch->sup, k, v, msg, sizeof msg);
-		return sup_key_result(err, sec, k, r, msg);
-	}
-	if (r < 0)
-		set_err(err, sec, k, "out of memory");
-	return r;
+	if (r == 0)
+		return 0;
+	set_err(err, sec, k, "%s",
+		r == -ENOENT   ? "unknown key"
+		: r == -ENOMEM ? "out of memory"
+			       : msg);
+	return -EINVAL;
 }
 
 /* inih handler: returns 0 on error (inih then reports the line), 1 otherwise. Only the
@@ -380,7 +311,7 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 		err = &tmp;
 
 	if (strcmp(section, p->cur_section) != 0 || !p->cur_section[0]) {
-		size_t slen = strnlen(section, sizeof p->cur_section - 1);
+		size_t slen = strnlen(section, sizeof(p->cur_section) - 1);
 
 		memcpy(p->cur_section, section, slen);
 		p->cur_section[slen] = '\0';
@@ -430,14 +361,14 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 			return 0;
 		}
 	}
-	if (p->nseen < sizeof p->seen / sizeof p->seen[0] && strlen(name) < sizeof p->seen[0])
+	if (p->nseen < sizeof(p->seen) / sizeof(p->seen[0]) && strlen(name) < sizeof(p->seen[0]))
 		strcpy(p->seen[p->nseen++], name);
 
 	int r;
 	if (strcmp(section, "daemon") == 0)
-		r = daemon_key(p->c, section, name, value, err);
+		r = take_key(daemon_keys, &p->c->daemon, section, name, value, err);
 	else if (p->cur)
-		r = channel_key(p->cur, section, name, value, err);
+		r = take_key(channel_keys, p->cur, section, name, value, err);
 	else {
 		set_err(err, section, name,
 			section[0] ? "unknown section (expected [daemon] or [channel NAME])"
@@ -491,7 +422,7 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 	for (unsigned i = 0; i < c->nchannels; i++) {
 		const struct conf_channel *ch = &c->channels[i];
 		char sec[80];
-		snprintf(sec, sizeof sec, "channel %s", ch->name);
+		snprintf(sec, sizeof(sec), "channel %s", ch->name);
 		if (!ch->device) {
 			set_err(err, sec, "device",
 				"missing (the tty to open, e.g. /dev/ttyRPMSG30)");
@@ -514,8 +445,8 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 {
 	*out = NULL;
 	if (err) {
-		memset(err, 0, sizeof *err);
-		snprintf(err->file, sizeof err->file, "%s", name);
+		memset(err, 0, sizeof(*err));
+		snprintf(err->file, sizeof(err->file), "%s", name);
 	}
 	struct conf *c = conf_new();
 	if (!c)
@@ -534,7 +465,7 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 			if (!p.failed) {
 				/* inih's own syntax error: no handler saw it. */
 				err->section[0] = err->key[0] = '\0';
-				snprintf(err->message, sizeof err->message,
+				snprintf(err->message, sizeof(err->message),
 					 "syntax error (expected [section], key = value or a "
 					 "comment; lines are at most 200 bytes)");
 			}
@@ -544,7 +475,7 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 	}
 	for (unsigned i = 0; i < c->nchannels; i++) {
 		char sec[80];
-		snprintf(sec, sizeof sec, "channel %s", c->channels[i].name);
+		snprintf(sec, sizeof(sec), "channel %s", c->channels[i].name);
 		c->channels[i].line = section_line(text, sec);
 	}
 	int r = conf_validate(c, err);
@@ -560,14 +491,15 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 {
 	*out = NULL;
 	if (err) {
-		memset(err, 0, sizeof *err);
-		snprintf(err->file, sizeof err->file, "%s", path);
+		memset(err, 0, sizeof(*err));
+		snprintf(err->file, sizeof(err->file), "%s", path);
 	}
 	FILE *f = fopen(path, "re");
 	if (!f) {
 		int e = errno;
 		if (err)
-			snprintf(err->message, sizeof err->message, "cannot open: %s", strerror(e));
+			snprintf(err->message, sizeof(err->message), "cannot open: %s",
+				 strerror(e));
 		return -e;
 	}
 	/* Read it whole: inih parses the string and we look up section lines in it. */
@@ -597,7 +529,7 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 	if (!text || rerr) {
 		free(text);
 		if (err)
-			snprintf(err->message, sizeof err->message,
+			snprintf(err->message, sizeof(err->message),
 				 rerr ? "read error" : "too large or out of memory");
 		return rerr ? -EIO : -ENOMEM;
 	}
@@ -605,7 +537,7 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 	if (memchr(text, '\0', n)) {
 		free(text);
 		if (err)
-			snprintf(err->message, sizeof err->message, "contains a NUL byte");
+			snprintf(err->message, sizeof(err->message), "contains a NUL byte");
 		return -EINVAL;
 	}
 	int r = conf_parse_string(text, path, out, err);
@@ -623,9 +555,9 @@ const char *conf_error_format(const struct conf_error *err, char *buf, size_t ca
 {
 	char where[160] = "";
 	if (err->section[0] && err->key[0])
-		snprintf(where, sizeof where, "[%s] %s: ", err->section, err->key);
+		snprintf(where, sizeof(where), "[%s] %s: ", err->section, err->key);
 	else if (err->section[0])
-		snprintf(where, sizeof where, "[%s]: ", err->section);
+		snprintf(where, sizeof(where), "[%s]: ", err->section);
 	if (err->line > 0)
 		snprintf(buf, cap, "%s:%d: %s%s", err->file, err->line, where, err->message);
 	else
@@ -637,18 +569,21 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 {
 	if (!o)
 		return 0;
+	char msg[200];
+	int r;
 	if (o->socket) {
-		if (o->socket[0] != '/' || strlen(o->socket) >= 108) {
+		/* The same row as the file's key, so the same checks. */
+		r = confkey_set(daemon_keys, &c->daemon, "socket", o->socket, msg, sizeof(msg));
+		if (r == -EINVAL)
 			set_err(err, "command line", "--socket",
 				"must be an absolute path of at most 107 bytes");
-			return -EINVAL;
-		}
-		if (set_string(&c->daemon.socket_path, o->socket) < 0)
-			return -ENOMEM;
+		if (r < 0)
+			return r;
 	}
 	if (o->socket_mode >= 0)
 		c->daemon.socket_mode = (unsigned)o->socket_mode;
-	if (o->socket_group && set_string(&c->daemon.socket_group, o->socket_group) < 0)
+	if (o->socket_group && confkey_set(daemon_keys, &c->daemon, "socket_group", o->socket_group,
+					   msg, sizeof(msg)) < 0)
 		return -ENOMEM;
 	if (o->log_level >= 0)
 		c->daemon.log_level = o->log_level;
@@ -656,7 +591,7 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 		const char *spec = o->channels[i];
 		const char *eq = strchr(spec, '=');
 		char name[CONF_NAME_MAX];
-		if (!eq || (size_t)(eq - spec) >= sizeof name) {
+		if (!eq || (size_t)(eq - spec) >= sizeof(name)) {
 			set_err(err, "command line", "--channel", "expected NAME=DEVICE, got '%s'",
 				spec);
 			return -EINVAL;
@@ -668,12 +603,12 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 			if (strcmp(c->channels[k].name, name) == 0) {
 				conf_channel_clear(&c->channels[k]);
 				memmove(&c->channels[k], &c->channels[k + 1],
-					(c->nchannels - k - 1) * sizeof c->channels[0]);
+					(c->nchannels - k - 1) * sizeof(c->channels[0]));
 				c->nchannels--;
 				break;
 			}
 		}
-		int r = conf_add_channel(c, name, eq + 1);
+		r = conf_add_channel(c, name, eq + 1);
 		if (r < 0) {
 			set_err(err, "command line", "--channel",
 				r == -EINVAL ? "bad channel name or empty device in '%s'"
@@ -705,7 +640,7 @@ int conf_read(const char *path, bool optional, const struct conf_overrides *o, s
 		if (!c)
 			return -ENOMEM;
 		if (err)
-			memset(err, 0, sizeof *err);
+			memset(err, 0, sizeof(*err));
 	}
 	r = conf_apply_overrides(c, o, err);
 	if (r == 0)

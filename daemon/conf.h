@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "config.h"	     /* the build's: M7B_SYSCONFDIR */
-#include "supervisor_conf.h" /* recovery (issue 6) */
+#include "config.h" /* the build's: M7B_SYSCONFDIR */
+#include "supervisor_conf.h"
 
 #define CONF_DEFAULT_PATH   M7B_SYSCONFDIR "/m7bridge/m7bridge.conf"
 #define CONF_DEFAULT_SOCKET "/run/m7bridge/m7bridge.sock"
@@ -28,7 +28,7 @@ struct conf_channel {
 	bool enabled;
 	char *firmware;			    /* firmware file name for reload (optional) */
 	char *remoteproc;		    /* remoteproc instance, e.g. remoteproc0 (optional) */
-	struct supervisor_channel_conf sup; /* recovery (issue 6): plain values, copied as is */
+	struct supervisor_channel_conf sup; /* supervisor: plain values, copied as is */
 	int line;			    /* line of the section header, for messages */
 };
 
@@ -41,7 +41,7 @@ struct conf_daemon {
 	bool allow_send;
 	bool allow_control;		   /* recover, reload */
 	int log_level;			   /* syslog priority */
-	struct supervisor_daemon_conf sup; /* recovery (issue 6): plain values */
+	struct supervisor_daemon_conf sup; /* supervisor: plain values */
 };
 
 struct conf {

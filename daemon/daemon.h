@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "channel.h"
-#include "client.h"
+#include "conn.h"
 #include "conf.h"
 #include "log.h"
 #include "proto.h"
@@ -18,12 +18,13 @@ struct daemon;
 
 /* A request handler other modules register (recover, reload, incidents, ...). It must
  * reply exactly once, now or later (daemon_reply_*() with c->id). */
-typedef void (*daemon_handler_fn)(void *ud, struct daemon *d, struct client *c,
+typedef void (*daemon_handler_fn)(void *ud, struct daemon *d, struct conn *c,
 				  const struct proto_request *req);
 
 /* Hooks for modules that watch the channels (recovery, liveness, clock mapping). */
 struct daemon_observer {
-	void (*on_frame)(void *ud, struct channel *ch, const struct m7b_frame *f);
+	/* Every valid frame, decoded once by the channel. */
+	void (*on_msg)(void *ud, struct channel *ch, const struct channel_msg *m);
 	void (*on_state)(void *ud, struct channel *ch, enum channel_state old);
 	/* A chunk of tty input gave good frames and rejected candidates (stream health). */
 	void (*on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad);
@@ -46,10 +47,10 @@ struct daemon_args {
 	enum log_target log_target;
 };
 
-/* Sets everything up (socket, channels, signals). NULL on failure (logged); *err is a
- * negative errno then. */
-struct daemon *daemon_new(const struct daemon_args *a, int *err);
-/* Runs the event loop until SIGTERM/SIGINT or daemon_stop(). Returns 0 or an errno. */
+/* Sets everything up (socket, channels, signals). 0 with *out, or a negative errno
+ * (logged). a->cfg is taken over either way. */
+int daemon_new(const struct daemon_args *a, struct daemon **out);
+/* Runs the event loop until SIGTERM/SIGINT or daemon_stop(). 0 or a negative errno. */
 int daemon_run(struct daemon *d);
 /* Asks the loop to end after the current callback. */
 void daemon_stop(struct daemon *d);
@@ -70,7 +71,7 @@ struct channel *daemon_channel(struct daemon *d, const char *name);
 /* Channel in slot i (0..CONF_MAX_CHANNELS-1), NULL if the slot is free. */
 struct channel *daemon_channel_at(struct daemon *d, unsigned i);
 /* A connected client by id, NULL if it is gone. */
-struct client *daemon_client(struct daemon *d, uint64_t id);
+struct conn *daemon_client(struct daemon *d, uint64_t id);
 /* One line for sd_notify STATUS=: "2/2 channels up, 3 clients". Returns buf. */
 const char *daemon_status_summary(struct daemon *d, char *buf, size_t cap);
 /* Registers a handler for a cmd name (overrides the built-in "unsupported" of recover,

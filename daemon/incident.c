@@ -1,5 +1,6 @@
 /* Incident recorder: RAM ring per channel, incident JSON files in a bounded directory. */
 #include "incident.h"
+#include "macro.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -46,24 +47,11 @@ static void fix_numbers(cJSON *item)
 #define INCIDENT_BEFORE_MAX 64 /* entries kept from before the fault */
 #define INCIDENT_FILE_MAX   (1u << 20)
 
-const char *incident_entry_kind_to_string(enum incident_entry_kind k)
-{
-	switch (k) {
-	case INCIDENT_FRAME:
-		return "frame";
-	case INCIDENT_STATE:
-		return "state";
-	case INCIDENT_FAULT:
-		return "fault";
-	case INCIDENT_KERNEL:
-		return "kernel";
-	case INCIDENT_STEP:
-		return "step";
-	case INCIDENT_NOTE:
-		return "note";
-	}
-	return "unknown";
-}
+static const char *const incident_entry_kind_names[] = {
+	[INCIDENT_FRAME] = "frame",   [INCIDENT_STATE] = "state", [INCIDENT_FAULT] = "fault",
+	[INCIDENT_KERNEL] = "kernel", [INCIDENT_STEP] = "step",	  [INCIDENT_NOTE] = "note",
+};
+DEFINE_STRING_TABLE_LOOKUP(incident_entry_kind, enum incident_entry_kind, incident_entry_kind_names)
 
 const char *incident_result_to_string(int result)
 {

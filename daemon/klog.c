@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "m7bridge/hex.h"
+#include "macro.h"
 
 /* Longest message worth matching: every format below is far shorter. */
 #define KLOG_LINE_MAX 1024
@@ -113,27 +114,15 @@ static const char *const kind_names[KLOG_KIND_COUNT] = {
 	[KLOG_TTY_REMOVED] = "tty_removed",
 };
 
-const char *klog_kind_to_string(enum klog_kind kind)
-{
-	if ((unsigned)kind >= KLOG_KIND_COUNT || !kind_names[kind])
-		return "unknown";
-	return kind_names[kind];
-}
+DEFINE_STRING_TABLE_LOOKUP(klog_kind, enum klog_kind, kind_names)
 
-const char *klog_impact_to_string(enum klog_impact impact)
-{
-	switch (impact) {
-	case KLOG_INFO:
-		return "info";
-	case KLOG_NOTICE:
-		return "notice";
-	case KLOG_DEGRADED:
-		return "degraded";
-	case KLOG_DOWN:
-		return "down";
-	}
-	return "unknown";
-}
+static const char *const klog_impact_names[] = {
+	[KLOG_INFO] = "info",
+	[KLOG_NOTICE] = "notice",
+	[KLOG_DEGRADED] = "degraded",
+	[KLOG_DOWN] = "down",
+};
+DEFINE_STRING_TABLE_LOOKUP(klog_impact, enum klog_impact, klog_impact_names)
 
 /* What a match captured; written along the successful path only. */
 struct klog_caps {
@@ -191,6 +180,75 @@ static const char *scan_hex(const char *s, const char *end, unsigned long long *
 	return s;
 }
 
+static bool match(const char *p, const char *s, const char *end, struct klog_caps *c);
+
+/* %s or %* at s, followed by the pattern p: one word (the rest of the line when last). */
+static bool match_word(char spec, const char *p, const char *s, const char *end,
+		       struct klog_caps *c)
+{
+	const char *t;
+
+	if (!*p) {
+		/* Last in the pattern: takes the rest, trailing blanks aside. */
+		t = end;
+		while (t > s && is_blank(t[-1]))
+			t--;
+		if (t == s)
+			return false;
+		if (spec == 's') {
+			c->name = s;
+			c->name_len = (size_t)(t - s);
+		}
+		return true;
+	}
+	for (t = s + 1; t <= end && !is_blank(t[-1]); t++) {
+		/* Cheap pre-check: the next literal must follow. */
+		if (*p != '%' && (t == end || *t != *p))
+			continue;
+		if (match(p, t, end, c)) {
+			if (spec == 's') {
+				c->name = s;
+				c->name_len = (size_t)(t - s);
+			}
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Keeps a decimal capture: %e an error, %v a value, %q a non-negative value. */
+static bool keep_dec(char spec, long long d, struct klog_caps *c)
+{
+	if (spec == 'q' && d < 0)
+		return false;
+	if (spec == 'e') {
+		c->err = d;
+		c->has_err = true;
+	} else if (spec == 'v') {
+		c->value = d;
+		c->has_value = true;
+	} else if (spec == 'q') {
+		c->vq = d;
+		c->has_vq = true;
+	}
+	return true;
+}
+
+/* Keeps a hex capture: %a and %b are 32-bit addresses, %x is matched only. */
+static bool keep_hex(char spec, unsigned long long x, struct klog_caps *c)
+{
+	if (spec != 'x' && x > UINT32_MAX)
+		return false;
+	if (spec == 'a') {
+		c->addr = x;
+		c->has_addr = true;
+	} else if (spec == 'b') {
+		c->addr2 = x;
+		c->has_addr2 = true;
+	}
+	return true;
+}
+
 static bool match(const char *p, const char *s, const char *end, struct klog_caps *c)
 {
 	while (*p) {
@@ -208,67 +266,22 @@ static bool match(const char *p, const char *s, const char *end, struct klog_cap
 		p += 2;
 		switch (spec) {
 		case 's':
-		case '*': {
-			const char *t;
-
-			if (!*p) {
-				/* Last in the pattern: takes the rest, trailing blanks aside. */
-				t = end;
-				while (t > s && is_blank(t[-1]))
-					t--;
-				if (t == s)
-					return false;
-				if (spec == 's') {
-					c->name = s;
-					c->name_len = (size_t)(t - s);
-				}
-				return true;
-			}
-			for (t = s + 1; t <= end && !is_blank(t[-1]); t++) {
-				/* Cheap pre-check: the next literal must follow. */
-				if (*p != '%' && (t == end || *t != *p))
-					continue;
-				if (match(p, t, end, c)) {
-					if (spec == 's') {
-						c->name = s;
-						c->name_len = (size_t)(t - s);
-					}
-					return true;
-				}
-			}
-			return false;
-		}
+		case '*':
+			return match_word(spec, p, s, end, c);
 		case 'd':
 		case 'e':
 		case 'v':
 		case 'q':
 			s = scan_dec(s, end, &d);
-			if (!s || (spec == 'q' && d < 0))
+			if (!s || !keep_dec(spec, d, c))
 				return false;
-			if (spec == 'e') {
-				c->err = d;
-				c->has_err = true;
-			} else if (spec == 'v') {
-				c->value = d;
-				c->has_value = true;
-			} else if (spec == 'q') {
-				c->vq = d;
-				c->has_vq = true;
-			}
 			break;
 		case 'x':
 		case 'a':
 		case 'b':
 			s = scan_hex(s, end, &x);
-			if (!s || (spec != 'x' && x > UINT32_MAX))
+			if (!s || !keep_hex(spec, x, c))
 				return false;
-			if (spec == 'a') {
-				c->addr = x;
-				c->has_addr = true;
-			} else if (spec == 'b') {
-				c->addr2 = x;
-				c->has_addr2 = true;
-			}
 			break;
 		default:
 			return false;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "klog.h"
+#include "macro.h"
 
 #define KWATCH_BUF 8192 /* a /dev/kmsg record is at most ~1 KiB of text plus fields */
 
@@ -32,18 +33,12 @@ struct kwatch {
 	bool skipping; /* dropping the rest of an over-long line */
 };
 
-const char *kwatch_source_to_string(enum kwatch_source s)
-{
-	switch (s) {
-	case KWATCH_OFF:
-		return "off";
-	case KWATCH_JOURNAL:
-		return "journal";
-	case KWATCH_KMSG:
-		return "kmsg";
-	}
-	return "unknown";
-}
+static const char *const kwatch_source_names[] = {
+	[KWATCH_OFF] = "off",
+	[KWATCH_JOURNAL] = "journal",
+	[KWATCH_KMSG] = "kmsg",
+};
+DEFINE_STRING_TABLE_LOOKUP(kwatch_source, enum kwatch_source, kwatch_source_names)
 
 int kwatch_source_from_string(const char *s, struct kwatch_config *cfg)
 {

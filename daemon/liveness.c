@@ -1,5 +1,6 @@
 /* Link liveness watcher: quiet period -> PING -> deadline -> stall. Pure: time is passed in. */
 #include "liveness.h"
+#include "macro.h"
 
 #include <string.h>
 
@@ -99,15 +100,9 @@ uint64_t liveness_deadline(const struct liveness *l)
 	return l->last_rx_ms + l->cfg.quiet_ms;
 }
 
-const char *liveness_action_to_string(enum liveness_action a)
-{
-	switch (a) {
-	case LIVENESS_NONE:
-		return "none";
-	case LIVENESS_SEND_PING:
-		return "send_ping";
-	case LIVENESS_STALL:
-		return "stall";
-	}
-	return "unknown";
-}
+static const char *const liveness_action_names[] = {
+	[LIVENESS_NONE] = "none",
+	[LIVENESS_SEND_PING] = "send_ping",
+	[LIVENESS_STALL] = "stall",
+};
+DEFINE_STRING_TABLE_LOOKUP(liveness_action, enum liveness_action, liveness_action_names)

@@ -1,5 +1,6 @@
 /* Daemon logging: sd_journal_send with structured fields, or stderr in the foreground. */
 #include "log.h"
+#include "macro.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,12 +31,7 @@ int log_level_from_string(const char *s)
 	return -EINVAL;
 }
 
-const char *log_level_to_string(int level)
-{
-	if (level < 0 || level > 7)
-		return "unknown";
-	return level_names[level];
-}
+DEFINE_STRING_TABLE_LOOKUP(log_level, int, level_names)
 
 void log_structv(const struct log *l, int prio, const struct log_fields *f, const char *fmt,
 		 va_list ap)
@@ -43,7 +39,7 @@ void log_structv(const struct log *l, int prio, const struct log_fields *f, cons
 	if (l && prio > l->max_level)
 		return;
 	char msg[1024];
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	static const struct log_fields none = {0};
 	if (!f)
 		f = &none;
@@ -51,7 +47,7 @@ void log_structv(const struct log *l, int prio, const struct log_fields *f, cons
 	if (!l || l->target == LOG_TARGET_STDERR) {
 		char ctx[160] = "";
 		if (f->channel)
-			snprintf(ctx, sizeof ctx, "[%s] ", f->channel);
+			snprintf(ctx, sizeof(ctx), "[%s] ", f->channel);
 		fprintf(stderr, "m7bridged: %s: %s%s\n", log_level_to_string(prio), ctx, msg);
 		return;
 	}
@@ -59,15 +55,15 @@ void log_structv(const struct log *l, int prio, const struct log_fields *f, cons
 	 * wrong, so build the argument list by the fields present. */
 	char mid[64] = "", chan[128] = "", dev[512] = "", cli[48] = "", err[32] = "";
 	if (f->message_id)
-		snprintf(mid, sizeof mid, "MESSAGE_ID=%s", f->message_id);
+		snprintf(mid, sizeof(mid), "MESSAGE_ID=%s", f->message_id);
 	if (f->channel)
-		snprintf(chan, sizeof chan, "CHANNEL=%s", f->channel);
+		snprintf(chan, sizeof(chan), "CHANNEL=%s", f->channel);
 	if (f->device)
-		snprintf(dev, sizeof dev, "DEVICE=%s", f->device);
+		snprintf(dev, sizeof(dev), "DEVICE=%s", f->device);
 	if (f->client)
-		snprintf(cli, sizeof cli, "CLIENT=%llu", (unsigned long long)f->client);
+		snprintf(cli, sizeof(cli), "CLIENT=%llu", (unsigned long long)f->client);
 	if (f->err)
-		snprintf(err, sizeof err, "ERRNO=%d", f->err);
+		snprintf(err, sizeof(err), "ERRNO=%d", f->err);
 	const char *extra[5];
 	int n = 0;
 	if (mid[0])
@@ -95,6 +91,28 @@ void log_struct(const struct log *l, int prio, const struct log_fields *f, const
 	va_start(ap, fmt);
 	log_structv(l, prio, f, fmt, ap);
 	va_end(ap);
+}
+
+int log_structv_errno(const struct log *l, int prio, const struct log_fields *f, int r,
+		      const char *fmt, va_list ap)
+{
+	struct log_fields g = f ? *f : (struct log_fields){0};
+
+	g.err = -r;
+	errno = g.err; /* for %m */
+	log_structv(l, prio, &g, fmt, ap);
+	return r;
+}
+
+int log_struct_errno(const struct log *l, int prio, const struct log_fields *f, int r,
+		     const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_structv_errno(l, prio, f, r, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 bool ratelimit_ok(struct ratelimit *r, uint64_t now_ms, unsigned burst, uint64_t interval_ms)

@@ -43,6 +43,14 @@ void log_struct(const struct log *l, int prio, const struct log_fields *f, const
 /* va_list form of log_struct(). */
 void log_structv(const struct log *l, int prio, const struct log_fields *f, const char *fmt,
 		 va_list ap) __attribute__((format(printf, 4, 0)));
+/* Logs like log_struct() with ERRNO= taken from r, a negative errno that %m in fmt
+ * prints, and returns r: a failure is logged once and passed on in one statement,
+ * `return log_struct_errno(l, LOG_ERR, &f, r, "cannot open %s: %m", path);` */
+int log_struct_errno(const struct log *l, int prio, const struct log_fields *f, int r,
+		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* va_list form of log_struct_errno(). */
+int log_structv_errno(const struct log *l, int prio, const struct log_fields *f, int r,
+		      const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 /* Parses a level name ("debug".."emerg") or a digit; -EINVAL if unknown. */
 int log_level_from_string(const char *s);
 /* Name of a syslog level ("info"); "unknown" out of range. */

@@ -14,6 +14,8 @@
 #include "notify.h"
 #include "supervisor.h"
 
+enum { OPT_MODE = 256, OPT_GROUP, OPT_CHECK };
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -57,9 +59,72 @@ static void print_config(const struct conf *c)
 	}
 }
 
-int main(int argc, char **argv)
+/* What the command line asked for. */
+struct options {
+	struct daemon_args a;
+	const char *path; /* --config, NULL for the default */
+	bool check;	  /* --check-config */
+	const char **channels;
+};
+
+/* main's "go on" (exit statuses are 0..255). */
+#define GO_ON (-1)
+
+static int parse_option(int o, struct options *op)
 {
-	enum { OPT_MODE = 256, OPT_GROUP, OPT_CHECK };
+	char *end;
+	long m;
+
+	switch (o) {
+	case 'c':
+		op->path = optarg;
+		return GO_ON;
+	case 's':
+		op->a.ov.socket = optarg;
+		return GO_ON;
+	case OPT_MODE:
+		m = strtol(optarg, &end, 8);
+		if (*end || m < 0 || m > 0777) {
+			fprintf(stderr, "m7bridged: --socket-mode: expected an octal mode\n");
+			return EX_USAGE;
+		}
+		op->a.ov.socket_mode = (int)m;
+		return GO_ON;
+	case OPT_GROUP:
+		op->a.ov.socket_group = optarg;
+		return GO_ON;
+	case 'C':
+		op->channels[op->a.ov.nchannels++] = optarg;
+		return GO_ON;
+	case 'l':
+		op->a.ov.log_level = log_level_from_string(optarg);
+		if (op->a.ov.log_level < 0) {
+			fprintf(stderr, "m7bridged: --log-level: unknown level '%s'\n", optarg);
+			return EX_USAGE;
+		}
+		return GO_ON;
+	case 'f':
+		op->a.log_target = LOG_TARGET_STDERR;
+		return GO_ON;
+	case OPT_CHECK:
+		op->check = true;
+		return GO_ON;
+	case 'V':
+		printf("m7bridged %s (client protocol %d.%d)\n", M7B_VERSION, PROTO_MAJOR,
+		       PROTO_MINOR);
+		return 0;
+	case 'h':
+		usage(stdout);
+		return 0;
+	default:
+		usage(stderr);
+		return EX_USAGE;
+	}
+}
+
+/* Fills op from argv; GO_ON, or the exit status when there is nothing more to do. */
+static int parse_args(int argc, char **argv, struct options *op)
+{
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"socket", required_argument, NULL, 's'},
@@ -73,104 +138,49 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct daemon_args a = {.ov = {.socket_mode = -1, .log_level = -1},
-				.log_target = LOG_TARGET_JOURNAL};
-	const char *path = NULL;
-	bool check = false;
-	const char **channels = calloc((size_t)argc + 1, sizeof *channels);
-	if (!channels)
-		return 1;
-	int o;
-	while ((o = getopt_long(argc, argv, "c:s:C:l:fVh", opts, NULL)) != -1) {
-		switch (o) {
-		case 'c':
-			path = optarg;
-			break;
-		case 's':
-			a.ov.socket = optarg;
-			break;
-		case OPT_MODE: {
-			char *end;
-			long m = strtol(optarg, &end, 8);
-			if (*end || m < 0 || m > 0777) {
-				fprintf(stderr,
-					"m7bridged: --socket-mode: expected an octal mode\n");
-				free(channels);
-				return EX_USAGE;
-			}
-			a.ov.socket_mode = (int)m;
-			break;
-		}
-		case OPT_GROUP:
-			a.ov.socket_group = optarg;
-			break;
-		case 'C':
-			channels[a.ov.nchannels++] = optarg;
-			break;
-		case 'l':
-			a.ov.log_level = log_level_from_string(optarg);
-			if (a.ov.log_level < 0) {
-				fprintf(stderr, "m7bridged: --log-level: unknown level '%s'\n",
-					optarg);
-				free(channels);
-				return EX_USAGE;
-			}
-			break;
-		case 'f':
-			a.log_target = LOG_TARGET_STDERR;
-			break;
-		case OPT_CHECK:
-			check = true;
-			break;
-		case 'V':
-			printf("m7bridged %s (client protocol %d.%d)\n", M7B_VERSION, PROTO_MAJOR,
-			       PROTO_MINOR);
-			free(channels);
-			return 0;
-		case 'h':
-			usage(stdout);
-			free(channels);
-			return 0;
-		default:
-			usage(stderr);
-			free(channels);
-			return EX_USAGE;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "m7bridged: unexpected argument '%s'\n", argv[optind]);
-		free(channels);
-		return EX_USAGE;
-	}
-	a.ov.channels = channels;
-	/* Only the default path may be missing: a file named on the command line must exist. */
-	a.conf_optional = path == NULL;
-	a.conf_path = path ? path : CONF_DEFAULT_PATH;
+	int o, status = GO_ON;
 
+	while (status == GO_ON && (o = getopt_long(argc, argv, "c:s:C:l:fVh", opts, NULL)) != -1)
+		status = parse_option(o, op);
+	if (status == GO_ON && optind < argc) {
+		fprintf(stderr, "m7bridged: unexpected argument '%s'\n", argv[optind]);
+		status = EX_USAGE;
+	}
+	op->a.ov.channels = op->channels;
+	/* Only the default path may be missing: a file named on the command line must exist. */
+	op->a.conf_optional = op->path == NULL;
+	op->a.conf_path = op->path ? op->path : CONF_DEFAULT_PATH;
+	return status;
+}
+
+/* Reads the configuration into op->a.cfg; GO_ON or EX_CONFIG (reported). */
+static int load_config(struct options *op)
+{
 	struct conf_error err;
-	int r = conf_read(a.conf_path, a.conf_optional, &a.ov, &a.cfg, &err);
-	if (r < 0) {
-		char msg[512];
-		fprintf(stderr, "m7bridged: %s\n", conf_error_format(&err, msg, sizeof msg));
-		free(channels);
-		return EX_CONFIG;
-	}
-	if (check) {
-		print_config(a.cfg);
-		conf_free(a.cfg);
-		free(channels);
-		return 0;
-	}
-	struct daemon *d = daemon_new(&a, &r);
+	char msg[512];
+
+	if (conf_read(op->a.conf_path, op->a.conf_optional, &op->a.ov, &op->a.cfg, &err) == 0)
+		return GO_ON;
+	fprintf(stderr, "m7bridged: %s\n", conf_error_format(&err, msg, sizeof(msg)));
+	return EX_CONFIG;
+}
+
+/* Runs the daemon with its supervisor, clock mapping and systemd notifications until it
+ * is asked to stop. Takes op->a.cfg. The exit status. */
+static int run(struct options *op)
+{
+	struct daemon *d = NULL;
 	struct notify *n = NULL;
-	struct supervisor *sv = NULL; /* recovery (issue 6) */
+	struct supervisor *sv = NULL;
 	struct clocksync *cs = NULL;
 	int status = 1;
-	if (d)
-		sv = supervisor_new(d, &r); /* faults and recovery; logs its own failures */
-	if (d && sv)
+	int r = daemon_new(&op->a, &d);
+
+	if (r == 0)
+		r = supervisor_new(d, &sv); /* faults and recovery */
+	if (r == 0)
 		cs = clocksync_new(d); /* FRAME t_first_ns / t_last_ns */
-	if (d && sv) {
+	if (r == 0) {
 		/* systemd: the socket listens and the channels are set up, so READY=1 now;
 		 * then STATUS= follows the channels and WATCHDOG=1 ticks from the loop. */
 		n = notify_new(daemon_base(d));
@@ -178,12 +188,33 @@ int main(int argc, char **argv)
 			(void)notify_ready(n, NULL);
 		r = daemon_run(d);
 		(void)notify_stopping(n);
-		status = r ? 1 : 0;
+		status = r < 0 ? 1 : 0;
 	}
 	n = notify_free(n);
 	cs = clocksync_free(cs);
 	sv = supervisor_free(sv); /* before the daemon: it uses the daemon's event base */
 	daemon_free(d);
-	free(channels);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct options op = {.a = {.ov = {.socket_mode = -1, .log_level = -1},
+				   .log_target = LOG_TARGET_JOURNAL}};
+	int status = 1;
+
+	op.channels = calloc((size_t)argc + 1, sizeof(*op.channels));
+	if (op.channels)
+		status = parse_args(argc, argv, &op);
+	if (status == GO_ON)
+		status = load_config(&op);
+	if (status == GO_ON && op.check) {
+		print_config(op.a.cfg);
+		conf_free(op.a.cfg);
+		status = 0;
+	}
+	if (status == GO_ON)
+		status = run(&op);
+	free(op.channels);
 	return status;
 }

@@ -214,8 +214,9 @@ static void notify_refresh(struct notify *n)
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct channel *ch = daemon_channel_at(n->daemon, i);
 
-		if (ch && ch->state == CHANNEL_RELOADING) {
-			snprintf(busy, sizeof(busy), "reloading firmware on %s; ", ch->cfg.name);
+		if (ch && channel_get_state(ch) == CHANNEL_RELOADING) {
+			snprintf(busy, sizeof(busy), "reloading firmware on %s; ",
+				 channel_name(ch));
 			break;
 		}
 	}

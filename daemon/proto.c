@@ -1,4 +1,5 @@
-/* Client protocol v1: requests parsed with cJSON, objects rendered (FRAME by hand). */
+/* Client protocol v1 objects: rendered by hand (FRAME is the hot path), STATUS with cJSON;
+ * the names of errors, classes, encodings and policies. Requests are in proto_request.c. */
 #include "proto.h"
 
 #include <errno.h>
@@ -11,7 +12,10 @@
 #include <cjson/cJSON.h>
 
 #include "m7bridge/base64.h"
+#include "m7bridge/classes.h"
 #include "m7bridge/hex.h"
+
+#include "macro.h"
 
 static const char *const err_names[PROTO_E_COUNT] = {
 	[PROTO_E_NONE] = "none",
@@ -40,33 +44,43 @@ const char *proto_err_to_string(enum proto_err code)
 	return err_names[code];
 }
 
-static const char *const class_names[] = {"FRAME", "STATE", "LOG", "HELLO", "HEARTBEAT", "FAULT"};
+/* The streamable classes of the shared list, with their watch-filter bits. */
+#define NO_CLASS(n)
+#define STREAM_CLASS(n) {PROTO_C_##n, #n},
+static const struct {
+	unsigned bit;
+	const char *name;
+} stream_classes[] = {M7B_CLASSES(NO_CLASS, STREAM_CLASS)};
+#undef NO_CLASS
+#undef STREAM_CLASS
 
 unsigned proto_class_from_string(const char *name)
 {
-	for (unsigned i = 0; i < sizeof class_names / sizeof class_names[0]; i++)
-		if (strcmp(name, class_names[i]) == 0)
-			return 1u << i;
+	for (size_t i = 0; i < ARRAY_SIZE(stream_classes); i++)
+		if (strcmp(name, stream_classes[i].name) == 0)
+			return stream_classes[i].bit;
 	return 0;
 }
 
 const char *proto_class_to_string(unsigned cls)
 {
-	for (unsigned i = 0; i < sizeof class_names / sizeof class_names[0]; i++)
-		if (cls == 1u << i)
-			return class_names[i];
+	for (size_t i = 0; i < ARRAY_SIZE(stream_classes); i++)
+		if (cls == stream_classes[i].bit)
+			return stream_classes[i].name;
 	return "unknown";
 }
 
-const char *proto_encoding_to_string(enum proto_encoding e)
-{
-	return e == PROTO_ENC_HEX ? "hex" : "base64";
-}
+static const char *const encoding_names[] = {
+	[PROTO_ENC_BASE64] = "base64",
+	[PROTO_ENC_HEX] = "hex",
+};
+DEFINE_STRING_TABLE_LOOKUP(proto_encoding, enum proto_encoding, encoding_names)
 
-const char *proto_policy_to_string(enum proto_policy p)
-{
-	return p == PROTO_POLICY_DISCONNECT ? "disconnect" : "drop";
-}
+static const char *const policy_names[] = {
+	[PROTO_POLICY_DROP] = "drop",
+	[PROTO_POLICY_DISCONNECT] = "disconnect",
+};
+DEFINE_STRING_TABLE_LOOKUP(proto_policy, enum proto_policy, policy_names)
 
 static const char *const hb_names[M7B_HB_NCOUNTERS] = {
 	[M7B_HB_UART_RX_BYTES] = "uart_rx_bytes",
@@ -225,12 +239,12 @@ static void puts_(struct out *o, const char *s)
 static void put_u64(struct out *o, uint64_t v)
 {
 	char tmp[24];
-	int i = sizeof tmp;
+	int i = sizeof(tmp);
 	do {
 		tmp[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	put(o, tmp + i, sizeof tmp - (size_t)i);
+	put(o, tmp + i, sizeof(tmp) - (size_t)i);
 }
 
 static void put_quoted(struct out *o, const char *s, size_t n)
@@ -488,93 +502,77 @@ static cJSON *add_u64(cJSON *obj, const char *key, uint64_t v)
 	return cJSON_AddNumberToObject(obj, key, (double)v);
 }
 
-char *proto_render_status(const struct proto_status *s, size_t *len)
+/* The members of one channel in STATUS; member order is part of the output. */
+static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 {
-	cJSON *root = cJSON_CreateObject();
-	if (!root)
-		return NULL;
-	bool ok = cJSON_AddStringToObject(root, "class", "STATUS") != NULL;
-	if (s->id && s->id[0]) {
-		cJSON *id = cJSON_Parse(s->id);
-		if (id)
-			cJSON_AddItemToObject(root, "id", id);
-	}
-	cJSON *chans = cJSON_AddArrayToObject(root, "channels");
-	ok = ok && chans;
-	for (unsigned i = 0; ok && i < s->nchannels; i++) {
-		const struct proto_status_channel *c = &s->channels[i];
-		cJSON *o = cJSON_CreateObject();
-		if (!o || !cJSON_AddItemToArray(chans, o)) {
-			cJSON_Delete(o);
-			ok = false;
-			break;
-		}
-		cJSON_AddStringToObject(o, "name", c->name);
-		cJSON_AddStringToObject(o, "state", c->state);
-		add_u64(o, "frames", c->frames);
-		add_u64(o, "recoveries", c->recoveries);
-		cJSON_AddStringToObject(o, "device", c->device);
-		if (c->reason && c->reason[0])
-			cJSON_AddStringToObject(o, "reason", c->reason);
-		add_u64(o, "bytes", c->bytes);
-		add_u64(o, "data_frames", c->data_frames);
-		add_u64(o, "seq_gaps", c->seq_gaps);
-		add_u64(o, "bad_crc", c->bad_crc);
-		add_u64(o, "resyncs", c->resyncs);
-		add_u64(o, "noise_bytes", c->noise_bytes);
-		add_u64(o, "reopens", c->reopens);
-		add_u64(o, "unknown_types", c->unknown_types);
-		add_u64(o, "sends", c->sends);
-		add_u64(o, "send_errors", c->send_errors);
-		add_u64(o, "send_queue", c->send_queue);
-		add_u64(o, "write_stalls", c->write_stalls);
-		add_u64(o, "write_stall_ms", c->write_stall_ms);
-		if (c->has_credits)
-			cJSON_AddNumberToObject(o, "credits", c->credits);
-		if (c->has_firmware) {
-			cJSON *fw = cJSON_AddObjectToObject(o, "firmware");
-			if (fw) {
-				cJSON_AddStringToObject(fw, "name", c->fw_name ? c->fw_name : "");
-				add_u64(fw, "boot_id", c->boot_id);
-				add_u64(fw, "tick_hz", c->tick_hz);
-				add_u64(fw, "max_payload", c->max_payload);
-			}
-		}
-		if (c->holder_pid > 0) {
-			cJSON *h = cJSON_AddObjectToObject(o, "holder");
-			if (h) {
-				cJSON_AddNumberToObject(h, "pid", c->holder_pid);
-				if (c->holder_comm && c->holder_comm[0])
-					cJSON_AddStringToObject(h, "comm", c->holder_comm);
-			}
+	cJSON_AddStringToObject(o, "name", c->name);
+	cJSON_AddStringToObject(o, "state", c->state);
+	add_u64(o, "frames", c->frames);
+	add_u64(o, "recoveries", c->recoveries);
+	cJSON_AddStringToObject(o, "device", c->device);
+	if (c->reason && c->reason[0])
+		cJSON_AddStringToObject(o, "reason", c->reason);
+	add_u64(o, "bytes", c->bytes);
+	add_u64(o, "data_frames", c->data_frames);
+	add_u64(o, "seq_gaps", c->seq_gaps);
+	add_u64(o, "bad_crc", c->bad_crc);
+	add_u64(o, "resyncs", c->resyncs);
+	add_u64(o, "noise_bytes", c->noise_bytes);
+	add_u64(o, "reopens", c->reopens);
+	add_u64(o, "unknown_types", c->unknown_types);
+	add_u64(o, "sends", c->sends);
+	add_u64(o, "send_errors", c->send_errors);
+	add_u64(o, "send_queue", c->send_queue);
+	add_u64(o, "write_stalls", c->write_stalls);
+	add_u64(o, "write_stall_ms", c->write_stall_ms);
+	if (c->has_credits)
+		cJSON_AddNumberToObject(o, "credits", c->credits);
+	if (c->has_firmware) {
+		cJSON *fw = cJSON_AddObjectToObject(o, "firmware");
+		if (fw) {
+			cJSON_AddStringToObject(fw, "name", c->fw_name ? c->fw_name : "");
+			add_u64(fw, "boot_id", c->boot_id);
+			add_u64(fw, "tick_hz", c->tick_hz);
+			add_u64(fw, "max_payload", c->max_payload);
 		}
 	}
-	ok = ok && cJSON_AddStringToObject(root, "release", s->release);
-	ok = ok && add_u64(root, "uptime_ms", s->uptime_ms);
-	ok = ok && add_u64(root, "client_id", s->client_id);
-	cJSON *cls = ok ? cJSON_AddArrayToObject(root, "clients") : NULL;
-	ok = ok && cls;
-	for (unsigned i = 0; ok && i < s->nclients; i++) {
-		const struct proto_status_client *c = &s->clients[i];
-		cJSON *o = cJSON_CreateObject();
-		if (!o || !cJSON_AddItemToArray(cls, o)) {
-			cJSON_Delete(o);
-			ok = false;
-			break;
+	if (c->holder_pid > 0) {
+		cJSON *h = cJSON_AddObjectToObject(o, "holder");
+		if (h) {
+			cJSON_AddNumberToObject(h, "pid", c->holder_pid);
+			if (c->holder_comm && c->holder_comm[0])
+				cJSON_AddStringToObject(h, "comm", c->holder_comm);
 		}
-		add_u64(o, "id", c->id);
-		if (c->pid > 0)
-			cJSON_AddNumberToObject(o, "pid", c->pid);
-		if (c->uid >= 0)
-			cJSON_AddNumberToObject(o, "uid", (double)c->uid);
-		cJSON_AddBoolToObject(o, "watching", c->watching);
-		cJSON_AddStringToObject(o, "policy", proto_policy_to_string(c->policy));
-		add_u64(o, "delivered", c->delivered);
-		add_u64(o, "dropped", c->dropped);
-		add_u64(o, "queued_bytes", c->queued_bytes);
 	}
-	char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
-	cJSON_Delete(root);
+}
+
+static void status_client_json(cJSON *o, const struct proto_status_client *c)
+{
+	add_u64(o, "id", c->id);
+	if (c->pid > 0)
+		cJSON_AddNumberToObject(o, "pid", c->pid);
+	if (c->uid >= 0)
+		cJSON_AddNumberToObject(o, "uid", (double)c->uid);
+	cJSON_AddBoolToObject(o, "watching", c->watching);
+	cJSON_AddStringToObject(o, "policy", proto_policy_to_string(c->policy));
+	add_u64(o, "delivered", c->delivered);
+	add_u64(o, "dropped", c->dropped);
+	add_u64(o, "queued_bytes", c->queued_bytes);
+}
+
+/* Appends a new object to arr; NULL (nothing added) on ENOMEM. */
+static cJSON *add_object(cJSON *arr)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o && cJSON_AddItemToArray(arr, o))
+		return o;
+	cJSON_Delete(o);
+	return NULL;
+}
+
+/* cJSON's text plus the newline that ends every object; frees text. */
+static char *as_line(char *text, size_t *len)
+{
 	if (!text)
 		return NULL;
 	size_t n = strlen(text);
@@ -589,280 +587,37 @@ char *proto_render_status(const struct proto_status *s, size_t *len)
 	return line;
 }
 
-/* ---- requests ---- */
-
-static int fail(struct proto_error *e, enum proto_err code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct proto_error *e, enum proto_err code, const char *fmt, ...)
+char *proto_render_status(const struct proto_status *s, size_t *len)
 {
-	e->code = code;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof e->message, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-void proto_request_clear(struct proto_request *req)
-{
-	cJSON_Delete(req->json);
-	free(req->channels);
-	req->json = NULL;
-	req->channels = NULL;
-	req->nchannels = 0;
-}
-
-static const struct {
-	const char *name;
-	enum proto_cmd cmd;
-} cmds[] = {
-	{"watch", PROTO_CMD_WATCH},	    {"unwatch", PROTO_CMD_UNWATCH},
-	{"status", PROTO_CMD_STATUS},	    {"send", PROTO_CMD_SEND},
-	{"recover", PROTO_CMD_RECOVER},	    {"reload", PROTO_CMD_RELOAD},
-	{"incidents", PROTO_CMD_INCIDENTS}, {"ping", PROTO_CMD_PING},
-};
-
-/* A JSON number that is an integer in [min, max]. */
-static bool int_in(const cJSON *it, double min, double max, long *out)
-{
-	if (!cJSON_IsNumber(it))
-		return false;
-	double v = it->valuedouble;
-	if (!(v >= min && v <= max) || floor(v) != v)
-		return false;
-	*out = (long)v;
-	return true;
-}
-
-static int get_string(const cJSON *root, const char *key, char *dst, size_t cap, bool required,
-		      struct proto_error *e)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
-	if (!it) {
-		if (required)
-			return fail(e, PROTO_E_MISSING_MEMBER, "member \"%s\" is required", key);
-		return 0;
-	}
-	if (!cJSON_IsString(it))
-		return fail(e, PROTO_E_BAD_TYPE, "member \"%s\" must be a string", key);
-	if (strlen(it->valuestring) >= cap)
-		return fail(e, PROTO_E_BAD_VALUE, "member \"%s\" is too long", key);
-	strcpy(dst, it->valuestring);
-	return 1;
-}
-
-static int parse_watch(const cJSON *root, struct proto_request *req, struct proto_error *e)
-{
-	req->all_channels = true;
-	memset(req->ports, 0xff, sizeof req->ports);
-	req->classes = PROTO_C_ALL;
-	req->encoding = PROTO_ENC_BASE64;
-	req->policy = PROTO_POLICY_DROP;
-
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "channels");
-	if (it) {
-		if (!cJSON_IsArray(it))
-			return fail(e, PROTO_E_BAD_TYPE,
-				    "\"channels\" must be an array of strings");
-		int n = cJSON_GetArraySize(it);
-		if (n > 1024)
-			return fail(e, PROTO_E_BAD_VALUE, "\"channels\" has too many entries");
-		req->all_channels = false;
-		req->channels = calloc((size_t)(n ? n : 1), sizeof *req->channels);
-		if (!req->channels)
-			return fail(e, PROTO_E_INTERNAL, "out of memory");
-		const cJSON *c;
-		cJSON_ArrayForEach(c, it)
-		{
-			if (!cJSON_IsString(c))
-				return fail(e, PROTO_E_BAD_TYPE,
-					    "\"channels\" must be an array of strings");
-			if (strlen(c->valuestring) >= PROTO_NAME_MAX)
-				return fail(e, PROTO_E_BAD_VALUE, "channel name too long");
-			strcpy(req->channels[req->nchannels++], c->valuestring);
-		}
-	}
-	it = cJSON_GetObjectItemCaseSensitive(root, "ports");
-	if (it) {
-		if (!cJSON_IsArray(it))
-			return fail(e, PROTO_E_BAD_TYPE, "\"ports\" must be an array of integers");
-		memset(req->ports, 0, sizeof req->ports);
-		const cJSON *p;
-		cJSON_ArrayForEach(p, it)
-		{
-			long v;
-			if (!int_in(p, 0, 255, &v))
-				return fail(e, PROTO_E_BAD_TYPE,
-					    "\"ports\" must hold integers 0..255");
-			req->ports[v >> 6] |= 1ull << (v & 63);
-		}
-	}
-	it = cJSON_GetObjectItemCaseSensitive(root, "classes");
-	if (it) {
-		if (!cJSON_IsArray(it))
-			return fail(e, PROTO_E_BAD_TYPE, "\"classes\" must be an array of strings");
-		req->classes = 0;
-		const cJSON *c;
-		cJSON_ArrayForEach(c, it)
-		{
-			if (!cJSON_IsString(c))
-				return fail(e, PROTO_E_BAD_TYPE,
-					    "\"classes\" must be an array of strings");
-			unsigned bit = proto_class_from_string(c->valuestring);
-			if (!bit)
-				return fail(e, PROTO_E_BAD_VALUE,
-					    "unknown class (FRAME, STATE, LOG, HELLO, HEARTBEAT, "
-					    "FAULT)");
-			req->classes |= bit;
-		}
-	}
-	char s[16];
-	int r = get_string(root, "encoding", s, sizeof s, false, e);
-	if (r < 0)
-		return r;
-	if (r > 0) {
-		if (strcmp(s, "base64") == 0)
-			req->encoding = PROTO_ENC_BASE64;
-		else if (strcmp(s, "hex") == 0)
-			req->encoding = PROTO_ENC_HEX;
-		else
-			return fail(e, PROTO_E_BAD_VALUE, "\"encoding\" must be base64 or hex");
-	}
-	r = get_string(root, "policy", s, sizeof s, false, e);
-	if (r < 0)
-		return r;
-	if (r > 0) {
-		if (strcmp(s, "drop") == 0)
-			req->policy = PROTO_POLICY_DROP;
-		else if (strcmp(s, "disconnect") == 0)
-			req->policy = PROTO_POLICY_DISCONNECT;
-		else
-			return fail(e, PROTO_E_BAD_VALUE, "\"policy\" must be drop or disconnect");
-	}
-	return 0;
-}
-
-static int parse_send(const cJSON *root, struct proto_request *req, struct proto_error *e)
-{
-	int r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
-	if (r < 0)
-		return r;
-	const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "port");
-	if (!p)
-		return fail(e, PROTO_E_MISSING_MEMBER, "member \"port\" is required");
-	long v;
-	if (!int_in(p, 0, 255, &v))
-		return fail(e, PROTO_E_BAD_TYPE, "\"port\" must be an integer 0..255");
-	req->port = (int)v;
-	const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "data");
-	const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "hex");
-	if ((d && h) || (!d && !h))
-		return fail(e, d ? PROTO_E_BAD_VALUE : PROTO_E_MISSING_MEMBER,
-			    "exactly one of \"data\" (base64) or \"hex\" is required");
-	const cJSON *it = d ? d : h;
-	if (!cJSON_IsString(it))
-		return fail(e, PROTO_E_BAD_TYPE, "\"%s\" must be a string", d ? "data" : "hex");
-	size_t n = strlen(it->valuestring);
-	int len = d ? m7b_base64_decode(it->valuestring, n, req->data, sizeof req->data)
-		    : m7b_hex_decode(it->valuestring, n, req->data, sizeof req->data);
-	if (len == -ENOSPC)
-		return fail(e, PROTO_E_BAD_VALUE, "at most %u bytes per send", M7B_PAYLOAD_MAX);
-	if (len < 0)
-		return fail(e, PROTO_E_BAD_VALUE, "\"%s\" is not valid %s", d ? "data" : "hex",
-			    d ? "base64" : "hex");
-	if (len == 0)
-		return fail(e, PROTO_E_BAD_VALUE, "nothing to send");
-	req->len = (size_t)len;
-	return 0;
-}
-
-int proto_parse_request(const char *line, size_t len, struct proto_request *req,
-			struct proto_error *e)
-{
-	memset(req, 0, sizeof *req);
-	req->port = -1;
-	e->code = PROTO_E_NONE;
-	e->message[0] = '\0';
-	if (len > PROTO_LINE_MAX)
-		return fail(e, PROTO_E_TOO_LONG, "line longer than %u bytes", PROTO_LINE_MAX);
-
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(line, len, &end, false);
+	cJSON *root = cJSON_CreateObject();
 	if (!root)
-		return fail(e, PROTO_E_BAD_JSON, "not valid JSON");
-	req->json = root;
-	/* Only whitespace may follow the value. */
-	for (const char *p = end; p && p < line + len; p++)
-		if (*p != ' ' && *p != '\t' && *p != '\r')
-			return fail(e, PROTO_E_BAD_JSON,
-				    "trailing characters after the JSON value");
-	if (!cJSON_IsObject(root))
-		return fail(e, PROTO_E_NOT_OBJECT, "a request must be a JSON object");
-
-	const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
-	if (id) {
-		if (!cJSON_IsNumber(id) && !cJSON_IsString(id))
-			return fail(e, PROTO_E_BAD_TYPE, "\"id\" must be a number or a string");
-		char *t = cJSON_PrintUnformatted(id);
-		if (!t)
-			return fail(e, PROTO_E_INTERNAL, "out of memory");
-		bool fits = strlen(t) <= PROTO_ID_MAX;
-		if (fits)
-			strcpy(req->id, t);
-		free(t);
-		if (!fits)
-			return fail(e, PROTO_E_BAD_VALUE, "\"id\" longer than %d bytes",
-				    PROTO_ID_MAX);
+		return NULL;
+	bool ok = cJSON_AddStringToObject(root, "class", "STATUS") != NULL;
+	if (s->id && s->id[0]) {
+		cJSON *id = cJSON_Parse(s->id);
+		if (id)
+			cJSON_AddItemToObject(root, "id", id);
 	}
-	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "cmd");
-	if (!cmd)
-		return fail(e, PROTO_E_MISSING_MEMBER, "member \"cmd\" is required");
-	if (!cJSON_IsString(cmd))
-		return fail(e, PROTO_E_BAD_TYPE, "\"cmd\" must be a string");
-	if (strlen(cmd->valuestring) >= sizeof req->cmd_name)
-		return fail(e, PROTO_E_UNKNOWN_CMD, "unknown cmd");
-	strcpy(req->cmd_name, cmd->valuestring);
-	req->cmd = PROTO_CMD_OTHER;
-	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-		if (strcmp(cmds[i].name, req->cmd_name) == 0)
-			req->cmd = cmds[i].cmd;
-
-	int r;
-	switch (req->cmd) {
-	case PROTO_CMD_WATCH:
-		return parse_watch(root, req, e);
-	case PROTO_CMD_SEND:
-		return parse_send(root, req, e);
-	case PROTO_CMD_RECOVER:
-		r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
-		if (r < 0)
-			return r;
-		r = get_string(root, "action", req->action, sizeof req->action, false, e);
-		if (r < 0)
-			return r;
-		if (r > 0 && strcmp(req->action, "resync") && strcmp(req->action, "reopen") &&
-		    strcmp(req->action, "driver") && strcmp(req->action, "remoteproc"))
-			return fail(e, PROTO_E_BAD_VALUE,
-				    "\"action\" must be resync, reopen, driver or remoteproc");
-		return 0;
-	case PROTO_CMD_RELOAD:
-		r = get_string(root, "channel", req->channel, sizeof req->channel, true, e);
-		if (r < 0)
-			return r;
-		r = get_string(root, "firmware", req->firmware, sizeof req->firmware, false, e);
-		if (r < 0)
-			return r;
-		if (r > 0 && (!req->firmware[0] || strchr(req->firmware, '/') ||
-			      strcmp(req->firmware, ".") == 0 || strcmp(req->firmware, "..") == 0))
-			return fail(e, PROTO_E_BAD_VALUE,
-				    "\"firmware\" must be a plain file name under /lib/firmware");
-		return 0;
-	case PROTO_CMD_INCIDENTS:
-		r = get_string(root, "channel", req->channel, sizeof req->channel, false, e);
-		return r < 0 ? r : 0;
-	default:
-		/* Other commands (registered handlers) read their own members from json. */
-		return 0;
+	cJSON *chans = cJSON_AddArrayToObject(root, "channels");
+	ok = ok && chans;
+	for (unsigned i = 0; ok && i < s->nchannels; i++) {
+		cJSON *o = add_object(chans);
+		if (o)
+			status_channel_json(o, &s->channels[i]);
+		ok = o != NULL;
 	}
+	ok = ok && cJSON_AddStringToObject(root, "release", s->release);
+	ok = ok && add_u64(root, "uptime_ms", s->uptime_ms);
+	ok = ok && add_u64(root, "client_id", s->client_id);
+	cJSON *cls = ok ? cJSON_AddArrayToObject(root, "clients") : NULL;
+	ok = ok && cls;
+	for (unsigned i = 0; ok && i < s->nclients; i++) {
+		cJSON *o = add_object(cls);
+		if (o)
+			status_client_json(o, &s->clients[i]);
+		ok = o != NULL;
+	}
+	char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+	cJSON_Delete(root);
+	return as_line(text, len);
 }

@@ -1,6 +1,7 @@
 /* Recovery ladder: a pure per-channel state machine (events + time in, actions out).
  * The glue in the daemon carries the actions out and feeds their results back. */
 #include "recovery.h"
+#include "macro.h"
 
 #include <errno.h>
 #include <string.h>
@@ -64,12 +65,7 @@ static const struct recovery_step_config step_defaults[RECOVERY_STEP_COUNT] = {
 	[RECOVERY_STEP_RELOAD] = {RECOVERY_STEP_RELOAD, 20000, 1, 0},
 };
 
-const char *recovery_step_to_string(enum recovery_step s)
-{
-	if ((unsigned)s >= RECOVERY_STEP_COUNT)
-		return "unknown";
-	return step_names[s];
-}
+DEFINE_STRING_TABLE_LOOKUP(recovery_step, enum recovery_step, step_names)
 
 int recovery_step_from_string(const char *name, enum recovery_step *out)
 {
@@ -85,70 +81,39 @@ int recovery_step_from_string(const char *name, enum recovery_step *out)
 	return -EINVAL;
 }
 
-const char *recovery_state_to_string(enum recovery_state s)
-{
-	switch (s) {
-	case RECOVERY_IDLE:
-		return "idle";
-	case RECOVERY_RUNNING:
-		return "running";
-	case RECOVERY_RELOAD:
-		return "reload";
-	case RECOVERY_FAILED:
-		return "failed";
-	}
-	return "unknown";
-}
+static const char *const recovery_state_names[] = {
+	[RECOVERY_IDLE] = "idle",
+	[RECOVERY_RUNNING] = "running",
+	[RECOVERY_RELOAD] = "reload",
+	[RECOVERY_FAILED] = "failed",
+};
+DEFINE_STRING_TABLE_LOOKUP(recovery_state, enum recovery_state, recovery_state_names)
 
-const char *recovery_link_to_string(enum recovery_link l)
-{
-	switch (l) {
-	case RECOVERY_LINK_UP:
-		return "up";
-	case RECOVERY_LINK_RECOVERING:
-		return "recovering";
-	case RECOVERY_LINK_RELOADING:
-		return "reloading";
-	case RECOVERY_LINK_FAILED:
-		return "failed";
-	}
-	return "unknown";
-}
+static const char *const recovery_link_names[] = {
+	[RECOVERY_LINK_UP] = "up",
+	[RECOVERY_LINK_RECOVERING] = "recovering",
+	[RECOVERY_LINK_RELOADING] = "reloading",
+	[RECOVERY_LINK_FAILED] = "failed",
+};
+DEFINE_STRING_TABLE_LOOKUP(recovery_link, enum recovery_link, recovery_link_names)
 
-const char *recovery_action_to_string(enum recovery_action_type t)
-{
-	switch (t) {
-	case RECOVERY_ACT_SET_STATE:
-		return "set_state";
-	case RECOVERY_ACT_PROBE:
-		return "probe";
-	case RECOVERY_ACT_CLOSE_TTY:
-		return "close_tty";
-	case RECOVERY_ACT_OPEN_TTY:
-		return "open_tty";
-	case RECOVERY_ACT_SEND_HOST_HELLO:
-		return "send_host_hello";
-	case RECOVERY_ACT_RELOAD_DRIVER:
-		return "reload_driver";
-	case RECOVERY_ACT_RPROC_STOP:
-		return "rproc_stop";
-	case RECOVERY_ACT_RPROC_SET_FIRMWARE:
-		return "rproc_set_firmware";
-	case RECOVERY_ACT_RPROC_START:
-		return "rproc_start";
-	case RECOVERY_ACT_RUN_HOOK:
-		return "run_hook";
-	case RECOVERY_ACT_WATCH_TTY:
-		return "watch_tty";
-	case RECOVERY_ACT_STEP_DONE:
-		return "step_done";
-	case RECOVERY_ACT_RECOVERED:
-		return "recovered";
-	case RECOVERY_ACT_GAVE_UP:
-		return "gave_up";
-	}
-	return "unknown";
-}
+static const char *const recovery_action_names[] = {
+	[RECOVERY_ACT_SET_STATE] = "set_state",
+	[RECOVERY_ACT_PROBE] = "probe",
+	[RECOVERY_ACT_CLOSE_TTY] = "close_tty",
+	[RECOVERY_ACT_OPEN_TTY] = "open_tty",
+	[RECOVERY_ACT_SEND_HOST_HELLO] = "send_host_hello",
+	[RECOVERY_ACT_RELOAD_DRIVER] = "reload_driver",
+	[RECOVERY_ACT_RPROC_STOP] = "rproc_stop",
+	[RECOVERY_ACT_RPROC_SET_FIRMWARE] = "rproc_set_firmware",
+	[RECOVERY_ACT_RPROC_START] = "rproc_start",
+	[RECOVERY_ACT_RUN_HOOK] = "run_hook",
+	[RECOVERY_ACT_WATCH_TTY] = "watch_tty",
+	[RECOVERY_ACT_STEP_DONE] = "step_done",
+	[RECOVERY_ACT_RECOVERED] = "recovered",
+	[RECOVERY_ACT_GAVE_UP] = "gave_up",
+};
+DEFINE_STRING_TABLE_LOOKUP(recovery_action, enum recovery_action_type, recovery_action_names)
 
 bool recovery_firmware_name_ok(const char *name)
 {

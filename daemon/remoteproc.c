@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "recovery.h"
+#include "macro.h"
 
 static const char *const state_names[] = {
 	[REMOTEPROC_OFFLINE] = "offline",   [REMOTEPROC_SUSPENDED] = "suspended",
@@ -22,12 +23,7 @@ static const char *const state_names[] = {
 	[REMOTEPROC_UNKNOWN] = "unknown",
 };
 
-const char *remoteproc_state_to_string(enum remoteproc_state s)
-{
-	if ((unsigned)s > REMOTEPROC_UNKNOWN)
-		return "unknown";
-	return state_names[s];
-}
+DEFINE_STRING_TABLE_LOOKUP(remoteproc_state, enum remoteproc_state, state_names)
 
 enum remoteproc_state remoteproc_state_from_string(const char *s)
 {

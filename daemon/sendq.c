@@ -1,5 +1,6 @@
 /* Per-channel send queue paced by firmware credits. Pure logic, time passed in. */
 #include "sendq.h"
+#include "macro.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -9,12 +10,12 @@ struct sendq *sendq_new(unsigned cap, unsigned timeout_ms)
 {
 	if (cap == 0)
 		return NULL;
-	struct sendq *q = calloc(1, sizeof *q);
+	struct sendq *q = calloc(1, sizeof(*q));
 	if (!q)
 		return NULL;
-	q->pool = calloc(cap, sizeof *q->pool);
-	q->items = calloc(cap, sizeof *q->items);
-	q->free = calloc(cap, sizeof *q->free);
+	q->pool = calloc(cap, sizeof(*q->pool));
+	q->items = calloc(cap, sizeof(*q->items));
+	q->free = calloc(cap, sizeof(*q->free));
 	if (!q->pool || !q->items || !q->free)
 		return sendq_free(q);
 	q->cap = cap;
@@ -152,7 +153,7 @@ bool sendq_pop_done(struct sendq *q, uint64_t now_ms, struct sendq_entry *out,
 		*status = e->status;
 		if (e->inflight)
 			q->inflight--;
-		memmove(&q->items[i], &q->items[i + 1], (q->count - i - 1) * sizeof *q->items);
+		memmove(&q->items[i], &q->items[i + 1], (q->count - i - 1) * sizeof(*q->items));
 		q->count--;
 		q->free[q->nfree++] = e;
 		return true;
@@ -174,21 +175,8 @@ unsigned sendq_length(const struct sendq *q)
 	return q->count;
 }
 
-const char *sendq_result_to_string(enum sendq_result r)
-{
-	switch (r) {
-	case SENDQ_OK:
-		return "ok";
-	case SENDQ_REJECTED:
-		return "rejected";
-	case SENDQ_ACK_LOST:
-		return "ack_lost";
-	case SENDQ_TIMEOUT:
-		return "timeout";
-	case SENDQ_DOWN:
-		return "down";
-	case SENDQ_RESTARTED:
-		return "restarted";
-	}
-	return "unknown";
-}
+static const char *const sendq_result_names[] = {
+	[SENDQ_OK] = "ok",	     [SENDQ_REJECTED] = "rejected", [SENDQ_ACK_LOST] = "ack_lost",
+	[SENDQ_TIMEOUT] = "timeout", [SENDQ_DOWN] = "down",	    [SENDQ_RESTARTED] = "restarted",
+};
+DEFINE_STRING_TABLE_LOOKUP(sendq_result, enum sendq_result, sendq_result_names)

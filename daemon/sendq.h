@@ -8,11 +8,9 @@
 #include <stdint.h>
 
 #include "m7bridge/wire.h"
-#include "proto.h"
 
 struct sendq_entry {
-	uint64_t client;	   /* requesting client id */
-	char id[PROTO_ID_MAX + 1]; /* request id JSON text, "" if none */
+	uint64_t cookie; /* the requester's, handed back unchanged when the entry ends */
 	uint8_t port;
 	uint16_t len;
 	uint8_t data[M7B_PAYLOAD_MAX];

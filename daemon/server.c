@@ -59,8 +59,8 @@ static int remove_stale(const char *path, const struct log *log)
 	if (fd < 0)
 		return -errno;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
-	int r = connect(fd, (struct sockaddr *)&a, sizeof a);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	int r = connect(fd, (struct sockaddr *)&a, sizeof(a));
 	int e = errno;
 	close(fd);
 	if (r == 0) {
@@ -82,7 +82,7 @@ static int listen_path(struct server *s, const struct conf_daemon *cfg)
 	const char *path = cfg->socket_path;
 	/* The parent normally comes from RuntimeDirectory= or tmpfiles; make it if not. */
 	char dir[108];
-	snprintf(dir, sizeof dir, "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
@@ -99,10 +99,10 @@ static int listen_path(struct server *s, const struct conf_daemon *cfg)
 	if (s->fd < 0)
 		return -errno;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
-	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
 	/* Create the file without any access, then open it up to exactly the mode. */
 	mode_t old = umask(0777);
-	r = bind(s->fd, (struct sockaddr *)&a, sizeof a);
+	r = bind(s->fd, (struct sockaddr *)&a, sizeof(a));
 	int e = errno;
 	umask(old);
 	if (r < 0) {
@@ -134,64 +134,62 @@ static int listen_path(struct server *s, const struct conf_daemon *cfg)
 	return 0;
 }
 
-struct server *server_new(struct event_base *base, const struct conf_daemon *cfg,
-			  const struct log *log, server_accept_fn on_accept, void *ud, int *err)
+/* Takes the socket the service manager passed (socket activation). 0 or -errno. */
+static int adopt_activated(struct server *s, int n)
 {
-	struct server *s = calloc(1, sizeof *s);
-	*err = -ENOMEM;
+	if (n > 1)
+		return log_struct_errno(s->log, LOG_ERR, NULL, -EINVAL,
+					"expected one socket from the service manager, got %d", n);
+	if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0)
+		return log_struct_errno(s->log, LOG_ERR, NULL, -EINVAL,
+					"the socket from the service manager is not a listening "
+					"Unix stream socket");
+	s->fd = SD_LISTEN_FDS_START;
+	s->activated = true;
+	int fl = fcntl(s->fd, F_GETFL);
+	if (fl < 0 || fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(s->fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	struct sockaddr_un a;
+	socklen_t len = sizeof(a);
+	if (getsockname(s->fd, (struct sockaddr *)&a, &len) == 0 && a.sun_path[0]) {
+		free(s->path);
+		s->path = strndup(a.sun_path, sizeof(a.sun_path));
+	}
+	return 0;
+}
+
+int server_new(struct event_base *base, const struct conf_daemon *cfg, const struct log *log,
+	       server_accept_fn on_accept, void *ud, struct server **out)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	int r = -ENOMEM;
+
+	*out = NULL;
 	if (!s)
-		return NULL;
+		return -ENOMEM;
 	s->fd = -1;
 	s->log = log;
 	s->on_accept = on_accept;
 	s->ud = ud;
 	s->path = strdup(cfg->socket_path);
 	if (!s->path)
-		return server_free(s);
-
+		goto fail;
 	int n = sd_listen_fds(1);
-	if (n > 1) {
-		log_struct(log, LOG_ERR, NULL,
-			   "expected one socket from the service manager, got %d", n);
-		*err = -EINVAL;
-		return server_free(s);
-	}
-	if (n == 1) {
-		if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
-			log_struct(log, LOG_ERR, NULL,
-				   "the socket from the service manager is not a listening Unix "
-				   "stream socket");
-			*err = -EINVAL;
-			return server_free(s);
-		}
-		s->fd = SD_LISTEN_FDS_START;
-		s->activated = true;
-		int fl = fcntl(s->fd, F_GETFL);
-		if (fl < 0 || fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-		    fcntl(s->fd, F_SETFD, FD_CLOEXEC) < 0) {
-			*err = -errno;
-			return server_free(s);
-		}
-		struct sockaddr_un a;
-		socklen_t len = sizeof a;
-		if (getsockname(s->fd, (struct sockaddr *)&a, &len) == 0 && a.sun_path[0]) {
-			free(s->path);
-			s->path = strndup(a.sun_path, sizeof a.sun_path);
-		}
-	} else {
-		int r = listen_path(s, cfg);
-		if (r < 0) {
-			*err = r;
-			return server_free(s);
-		}
-	}
+	r = n > 0 ? adopt_activated(s, n) : listen_path(s, cfg);
+	if (r < 0)
+		goto fail;
+	r = -ENOMEM;
 	s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, on_listen, s);
 	if (!s->ev || event_add(s->ev, NULL) < 0)
-		return server_free(s);
+		goto fail;
 	log_struct(log, LOG_INFO, NULL, "listening on %s%s", s->path ? s->path : "?",
 		   s->activated ? " (socket activation)" : "");
-	*err = 0;
-	return s;
+	*out = s;
+	return 0;
+fail:
+	server_free(s);
+	return r;
 }
 
 struct server *server_free(struct server *s)

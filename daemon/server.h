@@ -15,10 +15,10 @@ typedef void (*server_accept_fn)(void *ud, int fd);
 
 struct server;
 
-/* Listens as configured in cfg. NULL with *err set to a negative errno on failure
- * (already logged). */
-struct server *server_new(struct event_base *base, const struct conf_daemon *cfg,
-			  const struct log *log, server_accept_fn on_accept, void *ud, int *err);
+/* Listens as configured in cfg (or on the socket passed by the service manager). 0 with
+ * *out, or a negative errno (logged). */
+int server_new(struct event_base *base, const struct conf_daemon *cfg, const struct log *log,
+	       server_accept_fn on_accept, void *ud, struct server **out);
 /* Stops listening and removes the socket file if this process created it; NULL. */
 struct server *server_free(struct server *s);
 /* The path clients connect to. */

@@ -13,8 +13,8 @@ struct daemon;
 struct supervisor;
 
 /* Hooks into d: observes its channels, handles recover/reload/incidents, watches the
- * kernel log. NULL on failure (logged), *err a negative errno. */
-struct supervisor *supervisor_new(struct daemon *d, int *err);
+ * kernel log. 0 with *out, or a negative errno. */
+int supervisor_new(struct daemon *d, struct supervisor **out);
 
 /* Stops everything (kills running commands) and frees; NULL ok; returns NULL. */
 struct supervisor *supervisor_free(struct supervisor *s);

@@ -1,7 +1,8 @@
-/* Supervisor configuration keys: table-driven parsing with ranges and clear messages. */
+/* Supervisor configuration keys: defaults, and their rows for the one key parser. */
 #include "supervisor_conf.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,75 +50,28 @@ void supervisor_conf_channel_defaults(struct supervisor_channel_conf *c)
 	c->down_grace_ms = 10000;
 }
 
-struct num_key {
-	const char *key;
-	size_t off;
-	unsigned min, max;
-};
-
-#define CH(f) offsetof(struct supervisor_channel_conf, f)
-static const struct num_key channel_nums[] = {
-	{"resync_timeout_ms", CH(resync_timeout_ms), 10, 3600000},
-	{"reopen_timeout_ms", CH(reopen_timeout_ms), 10, 3600000},
-	{"driver_timeout_ms", CH(driver_timeout_ms), 10, 3600000},
-	{"remoteproc_timeout_ms", CH(remoteproc_timeout_ms), 10, 3600000},
-	{"hook_timeout_ms", CH(hook_timeout_ms), 10, 3600000},
-	{"reload_timeout_ms", CH(reload_timeout_ms), 10, 3600000},
-	{"resync_tries", CH(resync_tries), 1, 16},
-	{"remoteproc_tries", CH(remoteproc_tries), 1, 16},
-	{"recovery_backoff_ms", CH(recovery_backoff_ms), 1, 86400000},
-	{"recovery_backoff_max_ms", CH(recovery_backoff_max_ms), 1, 86400000},
-	{"recovery_budget", CH(recovery_budget), 0, RECOVERY_BUDGET_MAX},
-	{"recovery_budget_period_ms", CH(recovery_budget_period_ms), 1, 86400000},
-	{"degraded_limit", CH(degraded_limit), 0, RECOVERY_BUDGET_MAX},
-	{"degraded_window_ms", CH(degraded_window_ms), 1, 86400000},
-	{"liveness_quiet_ms", CH(liveness_quiet_ms), 0, 3600000},
-	{"liveness_answer_ms", CH(liveness_answer_ms), 10, 3600000},
-	{"liveness_retries", CH(liveness_retries), 0, 100},
-	{"down_grace_ms", CH(down_grace_ms), 0, 86400000},
-};
-#undef CH
-
-static int parse_unsigned(const char *v, unsigned min, unsigned max, unsigned *out)
+static int check_kernel_log(void *field, const char *v, char *msg, size_t cap)
 {
-	char *end;
-	unsigned long x;
+	struct kwatch_config kc = {0};
 
-	if (!v || !*v || *v == '-' || *v == '+')
-		return -EINVAL;
-	errno = 0;
-	x = strtoul(v, &end, 10);
-	if (errno || *end || x < min || x > max)
-		return -EINVAL;
-	*out = (unsigned)x;
-	return 0;
-}
-
-static int copy_str(char *dst, size_t cap, const char *v, char *msg, size_t msg_cap)
-{
-	if (strlen(v) >= cap) {
-		snprintf(msg, msg_cap, "longer than %zu bytes", cap - 1);
-		return -EINVAL;
-	}
-	strcpy(dst, v);
-	return 0;
-}
-
-static int copy_path(char *dst, const char *v, bool empty_ok, char *msg, size_t msg_cap)
-{
-	if (!*v && empty_ok) {
-		dst[0] = '\0';
+	if (kwatch_source_from_string(v, &kc) == 0)
 		return 0;
-	}
-	if (v[0] != '/') {
-		snprintf(msg, msg_cap, "must be an absolute path, got '%s'", v);
-		return -EINVAL;
-	}
-	return copy_str(dst, SUPERVISOR_PATH_MAX, v, msg, msg_cap);
+	snprintf(msg, cap, "expected auto, journal, kmsg or off, got '%s'", v);
+	return -EINVAL;
 }
 
-static int parse_uids(struct supervisor_daemon_conf *c, const char *v, char *msg, size_t cap)
+/* Checked now so a typo fails at start-up, not at the first request. */
+static int check_group(void *field, const char *v, char *msg, size_t cap)
 {
+	if (!*v || getgrnam(v))
+		return 0;
+	snprintf(msg, cap, "no group named '%s'", v);
+	return -EINVAL;
+}
+
+static int set_uids(void *field, const char *v, char *msg, size_t cap)
+{
+	struct supervisor_daemon_conf *c = field;
 	const char *p = v;
 
 	c->n_allow_uids = 0;
@@ -147,81 +101,77 @@ static int parse_uids(struct supervisor_daemon_conf *c, const char *v, char *msg
 	return 0;
 }
 
+static int check_steps(void *field, const char *v, char *msg, size_t cap)
+{
+	struct recovery_config rc;
+
+	recovery_config_default(&rc);
+	if (recovery_config_parse_steps(&rc, v) == 0)
+		return 0;
+	snprintf(msg, cap,
+		 "expected a list of resync, reopen, driver, remoteproc, hook (each once), got "
+		 "'%s'",
+		 v);
+	return -EINVAL;
+}
+
+#define D(f)	  offsetof(struct supervisor_daemon_conf, f)
+#define DCHARS(f) D(f), 0, sizeof(((struct supervisor_daemon_conf *)0)->f)
+const struct confkey supervisor_daemon_keys[] = {
+	{"kernel_log", CONFKEY_CHARS, DCHARS(kernel_log), check_kernel_log, NULL},
+	{"journal_dir", CONFKEY_PATH_OPT, DCHARS(journal_dir), NULL, NULL},
+	{"kmsg_path", CONFKEY_PATH, DCHARS(kmsg_path), NULL, NULL},
+	{"sysfs_root", CONFKEY_PATH, DCHARS(sysfs_root), NULL, NULL},
+	{"incident_dir", CONFKEY_PATH_OPT, DCHARS(incident_dir), NULL, NULL},
+	{"incident_max_files", CONFKEY_UINT, D(incident_max_files), 1, 1000000, NULL, NULL},
+	{"incident_max_kib", CONFKEY_UINT, D(incident_max_kib), 1, 1000000, NULL, NULL},
+	{"allow_group", CONFKEY_CHARS, DCHARS(allow_group), check_group, NULL},
+	{"allow_uids", CONFKEY_FN, 0, 0, 0, set_uids, NULL},
+	{NULL, 0, 0, 0, 0, NULL, NULL},
+};
+#undef DCHARS
+#undef D
+
+#define C(f)	  offsetof(struct supervisor_channel_conf, f)
+#define CCHARS(f) C(f), 0, sizeof(((struct supervisor_channel_conf *)0)->f)
+const struct confkey supervisor_channel_keys[] = {
+	{"recovery_steps", CONFKEY_CHARS, CCHARS(recovery_steps), check_steps, NULL},
+	{"driver_reload", CONFKEY_CHARS, CCHARS(driver_reload), NULL, NULL},
+	{"hook", CONFKEY_CHARS, CCHARS(hook), NULL, NULL},
+	{"kernel_names", CONFKEY_CHARS, CCHARS(kernel_names), NULL, NULL},
+	{"resync_timeout_ms", CONFKEY_UINT, C(resync_timeout_ms), 10, 3600000, NULL, NULL},
+	{"reopen_timeout_ms", CONFKEY_UINT, C(reopen_timeout_ms), 10, 3600000, NULL, NULL},
+	{"driver_timeout_ms", CONFKEY_UINT, C(driver_timeout_ms), 10, 3600000, NULL, NULL},
+	{"remoteproc_timeout_ms", CONFKEY_UINT, C(remoteproc_timeout_ms), 10, 3600000, NULL, NULL},
+	{"hook_timeout_ms", CONFKEY_UINT, C(hook_timeout_ms), 10, 3600000, NULL, NULL},
+	{"reload_timeout_ms", CONFKEY_UINT, C(reload_timeout_ms), 10, 3600000, NULL, NULL},
+	{"resync_tries", CONFKEY_UINT, C(resync_tries), 1, 16, NULL, NULL},
+	{"remoteproc_tries", CONFKEY_UINT, C(remoteproc_tries), 1, 16, NULL, NULL},
+	{"recovery_backoff_ms", CONFKEY_UINT, C(recovery_backoff_ms), 1, 86400000, NULL, NULL},
+	{"recovery_backoff_max_ms", CONFKEY_UINT, C(recovery_backoff_max_ms), 1, 86400000, NULL,
+	 NULL},
+	{"recovery_budget", CONFKEY_UINT, C(recovery_budget), 0, RECOVERY_BUDGET_MAX, NULL, NULL},
+	{"recovery_budget_period_ms", CONFKEY_UINT, C(recovery_budget_period_ms), 1, 86400000, NULL,
+	 NULL},
+	{"degraded_limit", CONFKEY_UINT, C(degraded_limit), 0, RECOVERY_BUDGET_MAX, NULL, NULL},
+	{"degraded_window_ms", CONFKEY_UINT, C(degraded_window_ms), 1, 86400000, NULL, NULL},
+	{"liveness_quiet_ms", CONFKEY_UINT, C(liveness_quiet_ms), 0, 3600000, NULL, NULL},
+	{"liveness_answer_ms", CONFKEY_UINT, C(liveness_answer_ms), 10, 3600000, NULL, NULL},
+	{"liveness_retries", CONFKEY_UINT, C(liveness_retries), 0, 100, NULL, NULL},
+	{"down_grace_ms", CONFKEY_UINT, C(down_grace_ms), 0, 86400000, NULL, NULL},
+	{NULL, 0, 0, 0, 0, NULL, NULL},
+};
+#undef CCHARS
+#undef C
+
 int supervisor_conf_daemon_key(struct supervisor_daemon_conf *c, const char *key, const char *value,
 			       char *msg, size_t msg_cap)
 {
-	if (strcmp(key, "kernel_log") == 0) {
-		struct kwatch_config kc = {0};
-		if (kwatch_source_from_string(value, &kc) < 0) {
-			snprintf(msg, msg_cap, "expected auto, journal, kmsg or off, got '%s'",
-				 value);
-			return -EINVAL;
-		}
-		return copy_str(c->kernel_log, sizeof(c->kernel_log), value, msg, msg_cap);
-	}
-	if (strcmp(key, "journal_dir") == 0)
-		return copy_path(c->journal_dir, value, true, msg, msg_cap);
-	if (strcmp(key, "kmsg_path") == 0)
-		return copy_path(c->kmsg_path, value, false, msg, msg_cap);
-	if (strcmp(key, "sysfs_root") == 0)
-		return copy_path(c->sysfs_root, value, false, msg, msg_cap);
-	if (strcmp(key, "incident_dir") == 0)
-		return copy_path(c->incident_dir, value, true, msg, msg_cap);
-	if (strcmp(key, "incident_max_files") == 0 || strcmp(key, "incident_max_kib") == 0) {
-		unsigned *dst = key[13] == 'f' ? &c->incident_max_files : &c->incident_max_kib;
-		if (parse_unsigned(value, 1, 1000000, dst) < 0) {
-			snprintf(msg, msg_cap, "expected 1..1000000, got '%s'", value);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (strcmp(key, "allow_group") == 0) {
-		/* Checked now so a typo fails at start-up, not at the first request. */
-		if (*value && !getgrnam(value)) {
-			snprintf(msg, msg_cap, "no group named '%s'", value);
-			return -EINVAL;
-		}
-		return copy_str(c->allow_group, sizeof(c->allow_group), value, msg, msg_cap);
-	}
-	if (strcmp(key, "allow_uids") == 0)
-		return parse_uids(c, value, msg, msg_cap);
-	return -ENOENT;
+	return confkey_set(supervisor_daemon_keys, c, key, value, msg, msg_cap);
 }
 
 int supervisor_conf_channel_key(struct supervisor_channel_conf *c, const char *key,
 				const char *value, char *msg, size_t msg_cap)
 {
-	size_t i;
-
-	if (strcmp(key, "recovery_steps") == 0) {
-		struct recovery_config rc;
-		recovery_config_default(&rc);
-		if (recovery_config_parse_steps(&rc, value) < 0) {
-			snprintf(
-				msg, msg_cap,
-				"expected a list of resync, reopen, driver, remoteproc, hook (each "
-				"once), got '%s'",
-				value);
-			return -EINVAL;
-		}
-		return copy_str(c->recovery_steps, sizeof(c->recovery_steps), value, msg, msg_cap);
-	}
-	if (strcmp(key, "driver_reload") == 0)
-		return copy_str(c->driver_reload, sizeof(c->driver_reload), value, msg, msg_cap);
-	if (strcmp(key, "hook") == 0)
-		return copy_str(c->hook, sizeof(c->hook), value, msg, msg_cap);
-	if (strcmp(key, "kernel_names") == 0)
-		return copy_str(c->kernel_names, sizeof(c->kernel_names), value, msg, msg_cap);
-	for (i = 0; i < sizeof(channel_nums) / sizeof(channel_nums[0]); i++) {
-		const struct num_key *k = &channel_nums[i];
-		if (strcmp(key, k->key) != 0)
-			continue;
-		if (parse_unsigned(value, k->min, k->max,
-				   (unsigned *)(void *)((char *)c + k->off)) < 0) {
-			snprintf(msg, msg_cap, "expected %u..%u, got '%s'", k->min, k->max, value);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	return -ENOENT;
+	return confkey_set(supervisor_channel_keys, c, key, value, msg, msg_cap);
 }

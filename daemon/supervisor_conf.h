@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "confkey.h"
+
 #define SUPERVISOR_PATH_MAX 256
 #define SUPERVISOR_CMD_MAX  512
 #define SUPERVISOR_UIDS_MAX 16
@@ -46,6 +48,10 @@ struct supervisor_channel_conf {
 /* Fills in the defaults (the real board's paths and commands). */
 void supervisor_conf_daemon_defaults(struct supervisor_daemon_conf *c);
 void supervisor_conf_channel_defaults(struct supervisor_channel_conf *c);
+
+/* The supervisor's rows of the configuration-key table, [daemon] and [channel NAME]. */
+extern const struct confkey supervisor_daemon_keys[];
+extern const struct confkey supervisor_channel_keys[];
 
 /* Takes one key. 0 taken; -ENOENT not a supervisor key; -EINVAL bad value (msg says
  * why). */

@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "m7bridge/classes.h"
 #include "m7bridge/client.h"
 
 /* The public part first so that a struct m7b_event * is also a struct event_priv *. */
@@ -17,15 +18,10 @@ struct event_priv {
 	uint8_t *data;
 };
 
-static const char *const type_names[] = {
-	[M7B_EV_UNKNOWN] = "UNKNOWN",	  [M7B_EV_VERSION] = "VERSION",
-	[M7B_EV_FRAME] = "FRAME",	  [M7B_EV_STATE] = "STATE",
-	[M7B_EV_STATUS] = "STATUS",	  [M7B_EV_LOG] = "LOG",
-	[M7B_EV_HELLO] = "HELLO",	  [M7B_EV_FAULT] = "FAULT",
-	[M7B_EV_DROPPED] = "DROPPED",	  [M7B_EV_ACK] = "ACK",
-	[M7B_EV_ERROR] = "ERROR",	  [M7B_EV_INCIDENTS] = "INCIDENTS",
-	[M7B_EV_HEARTBEAT] = "HEARTBEAT", [M7B_EV_PONG] = "PONG",
-};
+#define TYPE_NAME(n) [M7B_EV_##n] = #n,
+static const char *const type_names[] = {[M7B_EV_UNKNOWN] = "UNKNOWN",
+					 M7B_CLASSES(TYPE_NAME, TYPE_NAME)};
+#undef TYPE_NAME
 
 const char *m7b_event_type_to_string(enum m7b_event_type t)
 {

@@ -12,14 +12,9 @@
 #include "m7bridge/cobs.h"
 #include "m7bridge/decoder.h"
 #include "m7bridge/wire.h"
+#include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 struct run {
 	struct m7b_decoder d;

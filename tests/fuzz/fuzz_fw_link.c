@@ -10,14 +10,9 @@
 #include "fw.h"
 #include "fw_fake_board.h"
 #include "m7bridge/wire.h"
+#include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 static struct fw fw;
 static struct fake_frame frames[64];
@@ -36,7 +31,15 @@ static void check_output(uint32_t *next_seq)
 			else
 				CHECK(f->seq == *next_seq);
 			*next_seq = f->seq + 1;
-			CHECK(f->type >= M7B_T_HELLO && f->type <= M7B_T_ACK);
+			CHECK(f->type >= M7B_T_HELLO && f->type <= M7B_T_BOOT_INFO);
+			/* BOOT_INFO always follows HELLO and always unpacks. */
+			if (f->type == M7B_T_BOOT_INFO) {
+				struct m7b_boot_info bi;
+
+				CHECK(f->seq == 1);
+				CHECK(m7b_wire_unpack_boot_info(f, &bi) == 0);
+				CHECK(bi.present & M7B_BI_HAS_PREV_BOOT);
+			}
 		}
 	}
 	CHECK(fake.dec.stats.rejected == 0);
@@ -50,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t next_seq = 0;
 	size_t i = 0;
 
-	fake_reset(2);
+	fake_power_on(2); /* the same no-init RAM every run: deterministic */
 	fake_options(&o, 2, 400);
 	o.heartbeat_ms = 1;
 	o.port[1].delimiter = '\n';

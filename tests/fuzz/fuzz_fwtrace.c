@@ -9,14 +9,9 @@
 
 #include "fw_trace.h"
 #include "fwtrace.h"
+#include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 static void decode_snapshot(const char *snap, size_t len, size_t max)
 {

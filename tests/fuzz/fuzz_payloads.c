@@ -11,14 +11,9 @@
 #include "m7bridge/crc32c.h"
 #include "m7bridge/decoder.h"
 #include "m7bridge/wire.h"
+#include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			abort();                                                                   \
-	} while (0)
 
 /* The bytes a pointer set by unpack covers must lie inside the payload. */
 static void check_inside(const struct m7b_frame *f, const void *p, size_t n)

@@ -35,6 +35,7 @@ struct sim {
 	char dir[256];
 	char link[300];
 	char ctl[300];
+	char persist[300]; /* every run has no-init RAM (a test may pass its own --persist) */
 	char lines[8192];
 	size_t nlines;
 	char pts[64]; /* from the last "m7sim: link" line */
@@ -125,7 +126,10 @@ static void sim_start(struct sim *s, const char *arg, ...)
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(s->link, sizeof(s->link), "%s/ttyRPMSG30", s->dir);
 	snprintf(s->ctl, sizeof(s->ctl), "%s/ctl", s->dir);
+	snprintf(s->persist, sizeof(s->persist), "%s/noinit", s->dir);
 	argv[n++] = sim_path();
+	argv[n++] = "--persist";
+	argv[n++] = s->persist;
 	argv[n++] = "--link";
 	argv[n++] = s->link;
 	argv[n++] = "--ctl";
@@ -174,6 +178,7 @@ static int sim_stop(struct sim *s)
 	close(s->out);
 	(void)unlink(s->link);
 	(void)unlink(s->ctl);
+	(void)unlink(s->persist);
 	(void)rmdir(s->dir);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -439,13 +444,18 @@ static void test_reboot(void **state)
 	rx_open(&r, s.link);
 	expect_hello(&r, &h1);
 	assert_int_equal(h1.boot_id, 0x1234);
-	sim_ctl(&s, "reboot", "m7sim: reboot");
+	assert_int_equal(last_bi.prev_flags, 0); /* a fresh no-init file: cold power-on */
+	sim_ctl(&s, "reboot", "m7sim: reboot boot_id=");
 	expect_hello(&r, &h2);
 	assert_int_not_equal(h2.boot_id, 0x1234);
+	/* Each boot names the one before it. */
+	assert_int_equal(last_bi.prev_flags, M7B_BI_PREV_VALID);
+	assert_int_equal(last_bi.prev_boot_id, 0x1234);
 	kill(s.pid, SIGUSR1);
 	assert_true(sim_wait_line(&s, "m7sim: reboot", NULL, 0));
 	expect_hello(&r, &h3);
 	assert_int_not_equal(h3.boot_id, h2.boot_id);
+	assert_int_equal(last_bi.prev_boot_id, h2.boot_id);
 	rx_close(&r);
 	assert_int_equal(sim_stop(&s), 0);
 }

@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "elfinfo.h"
 #include "fwtrace.h"
 #include "m7bridge/decoder.h"
 #include "m7bridge/wire.h"
@@ -540,6 +541,22 @@ static void test_hello_at_boot(void **state)
 	assert_memory_equal(h.name, "m7bridge-qemu", 13);
 	assert_true(h.now_ticks > 0);
 	r->boot_id = h.boot_id;
+
+	/* BOOT_INFO right after it: the ELF's own build id, the emulator's timer, and no
+	 * previous boot (QEMU starts with zeroed RAM: a cold power-on). */
+	static struct elfinfo elf;
+	struct m7b_boot_info bi;
+	assert_true(next_frame(r, &fr, WAIT_MS));
+	assert_int_equal(fr.f.type, M7B_T_BOOT_INFO);
+	assert_int_equal(fr.f.seq, 1);
+	assert_int_equal(m7b_wire_unpack_boot_info(&fr.f, &bi), 0);
+	assert_int_equal(elfinfo_load(fw_image, &elf), 0);
+	assert_int_equal(bi.build_id_len, elf.build_id_len);
+	assert_memory_equal(bi.build_id, elf.build_id, elf.build_id_len);
+	assert_int_equal(bi.tick_source, 5 /* BOARD_TICK_SIM_TIMER */);
+	assert_int_equal(bi.tick_hz, TICK_HZ);
+	assert_true(bi.present & M7B_BI_HAS_PREV_BOOT);
+	assert_int_equal(bi.prev_flags, 0);
 
 	static const uint8_t kernel_hello[] = "hello world!";
 	write_all(r->tty, kernel_hello, 12);

@@ -298,6 +298,32 @@ static void test_reboot_accounts_queued_captures(void **state)
 	assert_int_equal(bi.port[0].queued, 0);
 }
 
+/* The record is rewritten (and its CRC renewed) once per poll that changed a counter,
+ * never for a poll that changed nothing. */
+static void test_record_written_only_on_change(void **state)
+{
+	struct m7b_boot_info bi;
+	const struct fw_persist_hdr *h = (const void *)fake_persist;
+
+	(void)state;
+	fake_power_on(1);
+	boot(1, 0x1111, NULL, &bi);
+	assert_int_equal(h->magic, FW_PERSIST_MAGIC);
+	assert_int_equal(h->boot_id, 0x1111);
+	assert_int_equal(h->nports, 1);
+	assert_int_equal(h->updates, 0);
+	for (int i = 0; i < 5; i++)
+		fw_poll(&fw);
+	assert_int_equal(h->updates, 0);
+	capture(0, 'a'); /* closed and sent in one poll: one update */
+	assert_int_equal(h->updates, 1);
+	fw_poll(&fw);
+	assert_int_equal(h->updates, 1);
+	fake.link_refuse = true;
+	capture(0, 'b');
+	assert_int_equal(h->updates, 2);
+}
+
 static void test_fatal_keeps_the_record(void **state)
 {
 	struct m7b_boot_info bi;
@@ -407,7 +433,7 @@ static void test_every_log_line_is_traced(void **state)
 	for (unsigned i = 0; i < FW_LOG_QUEUE + 3u; i++)
 		fw_log(&fw, 9, "again");
 	assert_int_equal(fake.traces, 1 + FW_LOG_QUEUE + 3u);
-	assert_int_equal(fake.trace_level, 7); /* clamped like the LOG frame */
+	assert_int_equal(fake.trace_level, 7);	/* clamped like the LOG frame */
 	assert_int_equal(fw.n.logs_dropped, 4); /* 8 lines, 4 queued */
 	fw_assert_failed(&fw, "core.c", 9);
 	assert_string_equal(fake.trace_text, "assertion failed: core.c:9");
@@ -426,6 +452,7 @@ int main(void)
 		cmocka_unit_test(test_cold_boot_has_no_previous_record),
 		cmocka_unit_test(test_build_id_item),
 		cmocka_unit_test(test_reboot_accounts_queued_captures),
+		cmocka_unit_test(test_record_written_only_on_change),
 		cmocka_unit_test(test_fatal_keeps_the_record),
 		cmocka_unit_test(test_corrupt_record_is_not_valid),
 		cmocka_unit_test(test_small_or_missing_area),

@@ -13,9 +13,8 @@
 
 static struct sendq_entry req(uint64_t client, uint8_t port, const char *data)
 {
-	struct sendq_entry e = {.client = client, .port = port, .len = (uint16_t)strlen(data)};
+	struct sendq_entry e = {.cookie = client, .port = port, .len = (uint16_t)strlen(data)};
 	memcpy(e.data, data, e.len);
-	snprintf(e.id, sizeof e.id, "%llu", (unsigned long long)client);
 	return e;
 }
 
@@ -62,7 +61,7 @@ static void test_credits_pace_and_ack_order(void **state)
 	uint8_t st;
 	assert_true(sendq_pop_done(q, 1, &out, &res, &st));
 	assert_int_equal(res, SENDQ_OK);
-	assert_int_equal(out.client, 1);
+	assert_int_equal(out.cookie, 1);
 	assert_int_equal(out.seq, 10);
 	assert_false(sendq_pop_done(q, 1, &out, &res, &st));
 	assert_int_equal(send_all(q, &seq, 1), 1); /* 2 - 1 in flight */
@@ -133,13 +132,13 @@ static void test_down_and_restart(void **state)
 	uint8_t st;
 	assert_true(sendq_pop_done(q, 1, &out, &res, &st));
 	assert_int_equal(res, SENDQ_RESTARTED);
-	assert_int_equal(out.client, 1);
+	assert_int_equal(out.cookie, 1);
 	assert_false(sendq_pop_done(q, 1, &out, &res, &st));
 	assert_int_equal(send_all(q, &seq, 1), 1);
 	sendq_fail_all(q);
 	assert_true(sendq_pop_done(q, 1, &out, &res, &st));
 	assert_int_equal(res, SENDQ_DOWN);
-	assert_int_equal(out.client, 2);
+	assert_int_equal(out.cookie, 2);
 	assert_null(sendq_next(q));
 	assert_string_equal(sendq_result_to_string(SENDQ_DOWN), "down");
 	sendq_free(q);

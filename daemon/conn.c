@@ -1,5 +1,5 @@
 /* One connected client: request lines in, bounded byte queue out, slow-client policy. */
-#include "client.h"
+#include "conn.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,17 +12,35 @@
 
 #include "log.h"
 
-#define CLIENT_IN_CAP	   (PROTO_LINE_MAX + 2) /* line, optional \r, \n */
-#define CLIENT_REPLY_SLACK (1u << 20)		/* room for replies above the stream limit */
-#define CLIENT_OUT_MIN	   16384
+#define CONN_IN_CAP	 (PROTO_LINE_MAX + 2) /* line, optional \r, \n */
+#define CONN_REPLY_SLACK (1u << 20)	      /* room for replies above the stream limit */
+#define CONN_OUT_MIN	 16384
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 
-struct client *client_new(struct event_base *base, int fd, uint64_t id, size_t queue_bytes,
-			  const struct log *log, const struct client_ops *ops, void *ud)
+/* The peer's credentials, read once at accept: authorization later reuses them, so a
+ * peer cannot pass its socket to a more privileged process to gain rights. */
+static void take_credentials(struct conn *c)
 {
-	struct client *c = calloc(1, sizeof *c);
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return;
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	c->gids[c->ngids++] = cred.gid;
+#ifdef SO_PEERGROUPS
+	len = sizeof(c->gids) - sizeof(c->gids[0]);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->gids + 1, &len) == 0)
+		c->ngids += len / sizeof(c->gids[0]);
+#endif
+}
+
+struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue_bytes,
+		      const struct log *log, const struct conn_ops *ops, void *ud)
+{
+	struct conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->fd = fd;
@@ -32,24 +50,19 @@ struct client *client_new(struct event_base *base, int fd, uint64_t id, size_t q
 	c->ops = ops;
 	c->ud = ud;
 	c->queue_limit = queue_bytes;
-	c->hard_limit = queue_bytes + CLIENT_REPLY_SLACK;
-	c->in = malloc(CLIENT_IN_CAP);
+	c->hard_limit = queue_bytes + CONN_REPLY_SLACK;
+	c->in = malloc(CONN_IN_CAP);
 	c->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->ev_write = event_new(base, fd, EV_WRITE, on_write, c);
 	if (!c->in || !c->ev_read || !c->ev_write || event_add(c->ev_read, NULL) < 0) {
 		c->fd = -1; /* the caller still owns fd on failure */
-		return client_free(c);
+		return conn_free(c);
 	}
-	struct ucred cred;
-	socklen_t len = sizeof cred;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-		c->pid = cred.pid;
-		c->uid = cred.uid;
-	}
+	take_credentials(c);
 	return c;
 }
 
-struct client *client_free(struct client *c)
+struct conn *conn_free(struct conn *c)
 {
 	if (!c)
 		return NULL;
@@ -66,17 +79,17 @@ struct client *client_free(struct client *c)
 	return NULL;
 }
 
-size_t client_queued(const struct client *c)
+size_t conn_queued(const struct conn *c)
 {
 	return c->out_end - c->out_start;
 }
 
-void client_close(struct client *c, const char *reason)
+void conn_close(struct conn *c, const char *reason)
 {
 	if (c->closing)
 		return;
 	c->closing = true;
-	snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	event_del(c->ev_read);
 	event_del(c->ev_write);
 	if (c->ops && c->ops->on_closing)
@@ -84,9 +97,9 @@ void client_close(struct client *c, const char *reason)
 }
 
 /* Makes room for n more bytes within limit. False if it would exceed limit or ENOMEM. */
-static bool reserve(struct client *c, size_t n, size_t limit)
+static bool reserve(struct conn *c, size_t n, size_t limit)
 {
-	size_t used = client_queued(c);
+	size_t used = conn_queued(c);
 	if (used + n > limit)
 		return false;
 	if (used == 0)
@@ -99,7 +112,7 @@ static bool reserve(struct client *c, size_t n, size_t limit)
 		c->out_end = used;
 		return true;
 	}
-	size_t want = c->out_alloc ? c->out_alloc : CLIENT_OUT_MIN;
+	size_t want = c->out_alloc ? c->out_alloc : CONN_OUT_MIN;
 	while (want < used + n)
 		want *= 2;
 	if (want > limit)
@@ -117,7 +130,7 @@ static bool reserve(struct client *c, size_t n, size_t limit)
 	return true;
 }
 
-static void append(struct client *c, const char *line, size_t len)
+static void append(struct conn *c, const char *line, size_t len)
 {
 	memcpy(c->out + c->out_end, line, len);
 	c->out_end += len;
@@ -125,25 +138,25 @@ static void append(struct client *c, const char *line, size_t len)
 	c->dirty = true;
 }
 
-void client_reply(struct client *c, const char *line, size_t len)
+void conn_reply(struct conn *c, const char *line, size_t len)
 {
 	if (c->closing)
 		return;
 	if (!reserve(c, len, c->hard_limit)) {
-		client_close(c, "reply queue overflow");
+		conn_close(c, "reply queue overflow");
 		return;
 	}
 	append(c, line, len);
-	client_flush(c);
+	conn_flush(c);
 }
 
 /* After the queue drained below half: say how much was lost and resume. */
-static void maybe_caught_up(struct client *c)
+static void maybe_caught_up(struct conn *c)
 {
-	if (!c->dropping || client_queued(c) > c->queue_limit / 2)
+	if (!c->dropping || conn_queued(c) > c->queue_limit / 2)
 		return;
 	char buf[128];
-	int n = proto_render_dropped(buf, sizeof buf, c->dropped_since, c->dropped);
+	int n = proto_render_dropped(buf, sizeof(buf), c->dropped_since, c->dropped);
 	if (n > 0 && reserve(c, (size_t)n, c->hard_limit)) {
 		append(c, buf, (size_t)n);
 		c->delivered--; /* a notice, not a delivered object */
@@ -152,7 +165,7 @@ static void maybe_caught_up(struct client *c)
 	}
 }
 
-void client_stream(struct client *c, const char *line, size_t len)
+void conn_stream(struct conn *c, const char *line, size_t len)
 {
 	if (c->closing)
 		return;
@@ -167,7 +180,7 @@ void client_stream(struct client *c, const char *line, size_t len)
 		log_struct(c->log, LOG_WARNING, &f,
 			   "client %llu (pid %d) is not reading: disconnecting (policy disconnect)",
 			   (unsigned long long)c->id, c->pid);
-		client_close(c, "slow (policy disconnect)");
+		conn_close(c, "slow (policy disconnect)");
 		return;
 	}
 	if (!c->dropping) {
@@ -181,15 +194,15 @@ void client_stream(struct client *c, const char *line, size_t len)
 	c->dropped_since++;
 }
 
-void client_flush(struct client *c)
+void conn_flush(struct conn *c)
 {
 	c->dirty = false;
 	if (c->closing || c->fd < 0)
 		return;
 	for (;;) {
 		bool blocked = false;
-		while (client_queued(c) > 0) {
-			ssize_t n = send(c->fd, c->out + c->out_start, client_queued(c),
+		while (conn_queued(c) > 0) {
+			ssize_t n = send(c->fd, c->out + c->out_start, conn_queued(c),
 					 MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (n > 0) {
 				c->out_start += (size_t)n;
@@ -201,30 +214,30 @@ void client_flush(struct client *c)
 				blocked = true;
 				break;
 			}
-			client_close(c, n < 0 ? strerror(errno) : "write failed");
+			conn_close(c, n < 0 ? strerror(errno) : "write failed");
 			return;
 		}
-		if (client_queued(c) == 0)
+		if (conn_queued(c) == 0)
 			c->out_start = c->out_end = 0;
 		/* Caught up after dropping: the DROPPED notice goes out now, not with the
 		 * next object (there may be none for a while). */
-		size_t before = client_queued(c);
+		size_t before = conn_queued(c);
 		maybe_caught_up(c);
 		c->dirty = false;
-		if (blocked || client_queued(c) == before)
+		if (blocked || conn_queued(c) == before)
 			break;
 	}
-	if (client_queued(c) > 0)
+	if (conn_queued(c) > 0)
 		event_add(c->ev_write, NULL);
 	if (c->read_eof) {
 		/* Half-closed: a watcher keeps its stream until a write fails; anyone else
 		 * is done once its replies have left. */
-		if (!c->watching && client_queued(c) == 0)
-			client_close(c, "closed by peer");
+		if (!c->watching && conn_queued(c) == 0)
+			conn_close(c, "closed by peer");
 		return;
 	}
 	/* Stop taking requests while the replies cannot leave: bounded memory. */
-	bool full = client_queued(c) > c->queue_limit / 2;
+	bool full = conn_queued(c) > c->queue_limit / 2;
 	if (full && !c->read_paused) {
 		event_del(c->ev_read);
 		c->read_paused = true;
@@ -236,39 +249,39 @@ void client_flush(struct client *c)
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
-	struct client *c = arg;
-	client_flush(c);
+	struct conn *c = arg;
+	conn_flush(c);
 }
 
-static void bad_line(struct client *c, enum proto_err code, const char *msg, bool fatal)
+static void bad_line(struct conn *c, enum proto_err code, const char *msg, bool fatal)
 {
 	char buf[512];
-	int n = proto_render_error(buf, sizeof buf, "", code, msg, NULL);
+	int n = proto_render_error(buf, sizeof(buf), "", code, msg, NULL);
 	if (n > 0)
-		client_reply(c, buf, (size_t)n);
+		conn_reply(c, buf, (size_t)n);
 	if (fatal)
-		client_close(c, proto_err_to_string(code));
+		conn_close(c, proto_err_to_string(code));
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
-	struct client *c = arg;
+	struct conn *c = arg;
 	for (int round = 0; round < 4 && !c->closing && !c->read_paused; round++) {
-		size_t want = CLIENT_IN_CAP - c->in_len;
+		size_t want = CONN_IN_CAP - c->in_len;
 		ssize_t n = recv(c->fd, c->in + c->in_len, want, MSG_DONTWAIT);
 		if (n == 0) {
 			/* printf '...' | socat - UNIX-CONNECT:... shuts the sending side when
 			 * its input ends and keeps reading: not a disconnect. */
 			event_del(c->ev_read);
 			c->read_eof = true;
-			client_flush(c);
+			conn_flush(c);
 			return;
 		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				client_close(c, strerror(errno));
+				conn_close(c, strerror(errno));
 			return;
 		}
 		size_t scan_from = c->in_len;
@@ -297,7 +310,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 			memmove(c->in, c->in + start, c->in_len - start);
 			c->in_len -= start;
 		}
-		if (c->in_len >= CLIENT_IN_CAP) {
+		if (c->in_len >= CONN_IN_CAP) {
 			bad_line(c, PROTO_E_TOO_LONG, "line longer than 65536 bytes", true);
 			return;
 		}
@@ -306,20 +319,20 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-int client_watch(struct client *c, const struct proto_request *req)
+int conn_watch(struct conn *c, const struct proto_request *req)
 {
 	char(*names)[PROTO_NAME_MAX] = NULL;
 	if (!req->all_channels && req->nchannels) {
-		names = malloc(req->nchannels * sizeof *names);
+		names = malloc(req->nchannels * sizeof(*names));
 		if (!names)
 			return -ENOMEM;
-		memcpy(names, req->channels, req->nchannels * sizeof *names);
+		memcpy(names, req->channels, req->nchannels * sizeof(*names));
 	}
 	free(c->chan_names);
 	c->chan_names = names;
 	c->nchan_names = req->all_channels ? 0 : req->nchannels;
 	c->all_channels = req->all_channels;
-	memcpy(c->ports, req->ports, sizeof c->ports);
+	memcpy(c->ports, req->ports, sizeof(c->ports));
 	c->classes = req->classes;
 	c->encoding = req->encoding;
 	c->policy = req->policy;
@@ -327,12 +340,12 @@ int client_watch(struct client *c, const struct proto_request *req)
 	return 0;
 }
 
-void client_unwatch(struct client *c)
+void conn_unwatch(struct conn *c)
 {
 	c->watching = false;
 }
 
-void client_resolve(struct client *c, const char *const *slot_names, unsigned nslots)
+void conn_resolve(struct conn *c, const char *const *slot_names, unsigned nslots)
 {
 	c->chan_mask = 0;
 	for (unsigned s = 0; s < nslots && s < 64; s++) {

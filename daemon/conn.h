@@ -1,11 +1,12 @@
-/* One connected client: line reader, bounded output queue, watch filters, slow-client
+/* One client connection: line reader, bounded output queue, watch filters, slow-client
  * policy. Output is a plain byte queue written with send(): no allocation per object. */
-#ifndef M7B_CLIENT_H
-#define M7B_CLIENT_H
+#ifndef M7B_CONN_H
+#define M7B_CONN_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "proto.h"
 
@@ -14,25 +15,30 @@ struct event;
 struct event_base;
 struct log;
 
-struct client;
+struct conn;
+
+/* Groups of a peer kept from accept, for authorization. */
+#define CONN_GIDS_MAX 65
 
 /* What the owner hears from a client. */
-struct client_ops {
+struct conn_ops {
 	/* A complete request line (without newline). */
-	void (*on_line)(void *ud, struct client *c, const char *line, size_t len);
+	void (*on_line)(void *ud, struct conn *c, const char *line, size_t len);
 	/* The client was marked closing: reap it at a safe point. */
-	void (*on_closing)(void *ud, struct client *c);
+	void (*on_closing)(void *ud, struct conn *c);
 };
 
-struct client {
-	struct client *next; /* the daemon's list */
+struct conn {
+	struct conn *next; /* the daemon's list */
 	uint64_t id;
 	int fd;
-	int pid;  /* from SO_PEERCRED, 0 if unknown */
-	long uid; /* -1 if unknown */
+	int pid;		   /* from SO_PEERCRED, 0 if unknown */
+	long uid;		   /* -1 if unknown */
+	gid_t gids[CONN_GIDS_MAX]; /* primary, then supplementary (SO_PEERGROUPS) */
+	unsigned ngids;		   /* 0 if unknown */
 	struct event *ev_read, *ev_write;
 	const struct log *log;
-	const struct client_ops *ops;
+	const struct conn_ops *ops;
 	void *ud;
 
 	char *in; /* partial request line */
@@ -66,29 +72,29 @@ struct client {
 
 /* Wraps an accepted socket; queue_bytes bounds streamed output. NULL on error (the
  * caller still owns fd then). */
-struct client *client_new(struct event_base *base, int fd, uint64_t id, size_t queue_bytes,
-			  const struct log *log, const struct client_ops *ops, void *ud);
+struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue_bytes,
+		      const struct log *log, const struct conn_ops *ops, void *ud);
 /* Closes the socket and frees c; returns NULL. */
-struct client *client_free(struct client *c);
+struct conn *conn_free(struct conn *c);
 /* Queues a streamed object subject to the policy (drop with notice, or disconnect). */
-void client_stream(struct client *c, const char *line, size_t len);
+void conn_stream(struct conn *c, const char *line, size_t len);
 /* Queues a reply; never dropped. Disconnects if even the hard limit is exceeded. */
-void client_reply(struct client *c, const char *line, size_t len);
+void conn_reply(struct conn *c, const char *line, size_t len);
 /* Writes what the socket takes now; arms EV_WRITE for the rest. */
-void client_flush(struct client *c);
+void conn_flush(struct conn *c);
 /* Marks c for closing (the owner reaps it at a safe point). */
-void client_close(struct client *c, const char *reason);
-/* Sets the watch from a parsed request (names resolved later by client_resolve). */
-int client_watch(struct client *c, const struct proto_request *req);
+void conn_close(struct conn *c, const char *reason);
+/* Sets the watch from a parsed request (names resolved later by conn_resolve). */
+int conn_watch(struct conn *c, const struct proto_request *req);
 /* Stops streaming. */
-void client_unwatch(struct client *c);
+void conn_unwatch(struct conn *c);
 /* Recomputes chan_mask: slot_names[i] is the channel in slot i or NULL. */
-void client_resolve(struct client *c, const char *const *slot_names, unsigned nslots);
+void conn_resolve(struct conn *c, const char *const *slot_names, unsigned nslots);
 /* Bytes waiting to be written. */
-size_t client_queued(const struct client *c);
+size_t conn_queued(const struct conn *c);
 
 /* True if a streamed object of class cls from channel slot (and port for FRAME) goes to c. */
-static inline bool client_wants(const struct client *c, unsigned slot, unsigned cls, int port)
+static inline bool conn_wants(const struct conn *c, unsigned slot, unsigned cls, int port)
 {
 	if (!c->watching || c->closing || !(c->classes & cls) || !(c->chan_mask >> slot & 1))
 		return false;

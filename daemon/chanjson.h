@@ -1,0 +1,22 @@
+/* A channel's name and port names as pre-quoted JSON: rendered once per configuration,
+ * copied into every FRAME. Kept by the client side, so the tty layer knows no JSON. */
+#ifndef M7B_CHANJSON_H
+#define M7B_CHANJSON_H
+
+#include <stddef.h>
+
+#include "conf.h"
+
+struct chanjson {
+	char name[2 * CONF_NAME_MAX + 8];
+	size_t name_len;
+	char *port[CONF_PORTS]; /* NULL when the port has no name */
+	size_t port_len[CONF_PORTS];
+};
+
+/* Renders the names of cfg into j (replacing what it held). 0, -ENOMEM or -ENOSPC. */
+int chanjson_render(struct chanjson *j, const struct conf_channel *cfg);
+/* Frees what j holds and zeroes it (a zeroed j is fine). */
+void chanjson_clear(struct chanjson *j);
+
+#endif

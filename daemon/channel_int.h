@@ -1,0 +1,85 @@
+/* The channel's struct and the internals its two files share: channel.c (tty ownership,
+ * state, reopen, sending) and channel_rx.c (reading and decoding). Not for other
+ * modules: they see struct channel through channel.h only. */
+#ifndef M7B_CHANNEL_INT_H
+#define M7B_CHANNEL_INT_H
+
+#include <time.h>
+
+#include <event2/util.h>
+
+#include "channel.h"
+#include "txthread.h"
+
+#define CHANNEL_RBUF  65536
+#define CHANNEL_TXBUF 8192
+
+struct channel {
+	struct event_base *base;
+	const struct log *log;
+	struct conf_channel cfg; /* own copy */
+	unsigned slot;		 /* index in the daemon's table, for client masks */
+	const struct channel_ops *ops;
+	void *ud;
+
+	int fd;
+	dev_t rdev; /* of the open tty, to notice a replaced node */
+	struct event *ev_read, *ev_tx, *ev_reopen, *ev_sendq, *ev_inotify;
+	struct txthread *tx; /* writes the tty (the driver may block in write()) */
+	uint64_t tx_stalls_seen, tx_stall_ms_seen; /* the current writer's totals, counted */
+	int ino_fd, ino_wd;
+	char *dir, *base_name; /* dirname/basename of the device path */
+
+	enum channel_state state;
+	char reason[32];
+	char detail[160];
+	int last_err; /* negative errno of the last failure, 0 if none */
+	bool hold;    /* recovery owns reopening */
+	unsigned backoff_ms;
+	bool ever_opened;
+	int holder_pid;
+	char holder_comm[32];
+	struct ratelimit rl_open, rl_reject, rl_stall;
+
+	struct m7b_decoder dec;
+	uint8_t rbuf[CHANNEL_RBUF];
+	uint32_t tx_seq; /* next host -> M7 seq */
+	bool have_rx_seq;
+	uint32_t rx_seq;    /* last M7 -> host seq */
+	bool rx_since_open; /* a frame arrived since the tty was opened */
+
+	struct sendq *sq;
+
+	bool have_hello;
+	struct m7b_hello hello; /* name points at fw_name */
+	char fw_name[128];
+
+	struct channel_stats stats;
+};
+
+/* Monotonic milliseconds. */
+static inline uint64_t channel_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Journal fields naming the channel and its device. */
+struct log_fields channel_fields(const struct channel *ch, const char *mid);
+/* Hands finished send requests to the owner and re-arms the deadline timer. */
+void channel_sendq_drain(struct channel *ch);
+/* Writes queued send requests while credit and the tx buffer allow. */
+void channel_sendq_pump(struct channel *ch);
+/* The tty failed (err: a negative errno): close it and try again later. */
+void channel_io_failed(struct channel *ch, int err);
+
+/* ---- channel_rx.c ---- */
+
+/* Reads what is there. 0 when drained (EAGAIN), 1 when more may follow (burst limit),
+ * or a negative errno / -EPIPE for EOF. */
+int channel_rx_burst(struct channel *ch, int max_reads);
+/* Read event of the open tty. */
+void channel_rx_on_read(evutil_socket_t fd, short what, void *arg);
+
+#endif

@@ -1,0 +1,157 @@
+/* The channel's receive path: tty reads, the lib/ decoder, and each frame decoded once
+ * into a channel_msg (payload, new boot, seq gap, first after open) for the owner. */
+#include "channel_int.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+/* Unpacks the payload of a known type into m->u; false when it is malformed. Unknown
+ * types are not malformed: they carry nothing the daemon reads. */
+static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
+{
+	switch (f->type) {
+	case M7B_T_HELLO:
+		return m7b_wire_unpack_hello(f, &m->u.hello) == 0;
+	case M7B_T_ACK:
+		return m7b_wire_unpack_ack(f, &m->u.ack) == 0;
+	case M7B_T_DATA:
+		return m7b_wire_unpack_data(f, &m->u.data) == 0;
+	case M7B_T_LOG:
+		return m7b_wire_unpack_log(f, &m->u.log) == 0;
+	case M7B_T_HEARTBEAT:
+		return m7b_wire_unpack_heartbeat(f, &m->u.heartbeat) == 0;
+	case M7B_T_SYNC_REPLY:
+		return m7b_wire_unpack_sync_reply(f, &m->u.sync_reply) == 0;
+	default:
+		return true;
+	}
+}
+
+/* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames. */
+static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
+{
+	uint32_t gap = 0;
+	if (f->type != M7B_T_HELLO && ch->have_rx_seq) {
+		gap = f->seq - (ch->rx_seq + 1);
+		if (gap >= 0x80000000u)
+			gap = 0;
+	}
+	ch->have_rx_seq = true;
+	ch->rx_seq = f->seq;
+	ch->stats.seq_gaps += gap;
+	return gap;
+}
+
+/* Keeps the firmware's identity; the message then carries the stored copy, whose name
+ * is NUL-terminated. */
+static void take_hello(struct channel *ch, struct channel_msg *m)
+{
+	const struct m7b_hello *h = &m->u.hello;
+	m->new_boot = !ch->have_hello || h->boot_id != ch->hello.boot_id;
+	size_t n = h->name_len < sizeof(ch->fw_name) - 1 ? h->name_len : sizeof(ch->fw_name) - 1;
+	memcpy(ch->fw_name, h->name, n);
+	ch->fw_name[n] = '\0';
+	ch->hello = *h;
+	ch->hello.name = ch->fw_name;
+	ch->hello.name_len = n;
+	ch->have_hello = true;
+	m->u.hello = ch->hello;
+	sendq_hello(ch->sq, ch->hello.host_credits);
+	channel_sendq_drain(ch);
+	channel_sendq_pump(ch);
+}
+
+static void handle_frame(struct channel *ch, const struct m7b_frame *f)
+{
+	struct channel_msg m = {.frame = f, .first_after_open = !ch->rx_since_open};
+	ch->rx_since_open = true;
+	m.seq_gap = track_seq(ch, f);
+	m.bad_payload = !unpack_msg(f, &m);
+	if (m.bad_payload)
+		ch->stats.bad_payloads++;
+	switch (f->type) {
+	case M7B_T_HELLO:
+		if (!m.bad_payload)
+			take_hello(ch, &m);
+		break;
+	case M7B_T_ACK:
+		if (!m.bad_payload && m.u.ack.acked_type == M7B_T_SEND) {
+			sendq_ack(ch->sq, &m.u.ack);
+			channel_sendq_drain(ch);
+			channel_sendq_pump(ch);
+		}
+		break;
+	case M7B_T_DATA:
+		ch->stats.data_frames++;
+		break;
+	case M7B_T_HEARTBEAT:
+	case M7B_T_LOG:
+	case M7B_T_SYNC_REPLY:
+		break;
+	default:
+		ch->stats.unknown_types++;
+		break;
+	}
+	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
+		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
+	if (ch->ops && ch->ops->on_msg)
+		ch->ops->on_msg(ch->ud, ch, &m);
+}
+
+static void process(struct channel *ch, const uint8_t *buf, size_t n)
+{
+	const uint8_t *p = buf, *end = buf + n;
+	struct m7b_frame f;
+	uint64_t rejected = ch->dec.stats.rejected, frames = ch->dec.stats.frames;
+	while (ch->fd >= 0 && m7b_decoder_next(&ch->dec, &p, end, &f) == 1)
+		handle_frame(ch, &f);
+	if (ch->ops && ch->ops->on_decoded)
+		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
+				    ch->dec.stats.rejected - rejected);
+	if (ch->dec.stats.rejected != rejected &&
+	    ratelimit_ok(&ch->rl_reject, channel_now_ms(), 5, 10000)) {
+		struct log_fields fl = channel_fields(ch, NULL);
+		log_struct(ch->log, LOG_DEBUG, &fl,
+			   "discarded %llu candidate frame(s), last: %s (%llu noise bytes so far)",
+			   (unsigned long long)(ch->dec.stats.rejected - rejected),
+			   m7b_decoder_reject_name(ch->dec.last_reject),
+			   (unsigned long long)ch->dec.stats.noise_bytes);
+	}
+}
+
+int channel_rx_burst(struct channel *ch, int max_reads)
+{
+	for (int i = 0; i < max_reads && ch->fd >= 0; i++) {
+		ssize_t n = read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
+		if (n > 0) {
+			process(ch, ch->rbuf, (size_t)n);
+			continue;
+		}
+		if (n == 0)
+			return -EPIPE;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			return 0;
+		return -errno;
+	}
+	return 1;
+}
+
+void channel_rx_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct channel *ch = arg;
+	/* Bounded so that clients and other channels get their turn. */
+	int r = channel_rx_burst(ch, 4);
+	if (r == -EPIPE && ch->fd >= 0) {
+		channel_log_errno(ch, LOG_WARNING, 0, "%s: end of file (hung up)", ch->cfg.device);
+		channel_close(ch, CHANNEL_DOWN, "eof", 0);
+	} else if (r < 0 && ch->fd >= 0) {
+		channel_io_failed(ch, r);
+	}
+	if (ch->ops && ch->ops->on_batch_end)
+		ch->ops->on_batch_end(ch->ud, ch);
+}

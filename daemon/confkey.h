@@ -1,0 +1,44 @@
+/* Configuration keys as table rows, one parser for every section (chrony's way): a row
+ * names a key, the kind of value, where it goes and its range or check. Pure. */
+#ifndef M7B_CONFKEY_H
+#define M7B_CONFKEY_H
+
+#include <stddef.h>
+
+enum confkey_kind {
+	CONFKEY_UINT,	  /* unsigned, decimal, in min..max */
+	CONFKEY_OCTAL,	  /* unsigned, octal, in min..max (file modes) */
+	CONFKEY_BOOL,	  /* bool: 1/yes/true/on, 0/no/false/off */
+	CONFKEY_STRDUP,	  /* char *, heap copy (the old one is freed) */
+	CONFKEY_CHARS,	  /* char[max] in place */
+	CONFKEY_PATH,	  /* char[max], an absolute path */
+	CONFKEY_PATH_OPT, /* char[max], an absolute path or empty */
+	CONFKEY_FN,	  /* set by the row's own function */
+	CONFKEY_SUBTABLE, /* the keys of sub, for the struct at offset */
+};
+
+struct confkey;
+
+/* Checks (CHECK rows) or sets (CONFKEY_FN rows, at the field) a value. 0, or -EINVAL with
+ * msg saying why, or -ENOMEM. */
+typedef int (*confkey_fn)(void *field, const char *value, char *msg, size_t msg_cap);
+
+struct confkey {
+	const char *name;
+	enum confkey_kind kind;
+	size_t offset;		   /* of the field in the section's struct */
+	unsigned long min, max;	   /* UINT/OCTAL: range; CHARS/PATH: array size (max) */
+	confkey_fn fn;		   /* CONFKEY_FN: the setter; others: an extra check, or NULL */
+	const struct confkey *sub; /* CONFKEY_SUBTABLE: its rows, ended by a NULL name */
+};
+
+/* Sets key from value in the struct at base, by the rows of table (ended by a NULL
+ * name). 0; -ENOENT when no row names key; -EINVAL (msg says why); -ENOMEM. */
+int confkey_set(const struct confkey *table, void *base, const char *key, const char *value,
+		char *msg, size_t msg_cap);
+/* Parses an unsigned in min..max in base 8 or 10 (no sign, no trailing text). 0 or
+ * -EINVAL. */
+int confkey_parse_uint(const char *v, unsigned long min, unsigned long max, int base,
+		       unsigned *out);
+
+#endif

@@ -1,0 +1,81 @@
+/* The daemon's context struct and the internals its files share: daemon.c (set-up,
+ * channels, clients, reload), request.c (client requests and send completions) and
+ * publish.c (decoded frames to watching clients). Not for other modules. */
+#ifndef M7B_DAEMON_INT_H
+#define M7B_DAEMON_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chanjson.h"
+#include "daemon.h"
+#include "server.h"
+
+#define DAEMON_MAX_HANDLERS  16
+#define DAEMON_MAX_OBSERVERS 8
+
+struct handler {
+	char name[32];
+	daemon_handler_fn fn;
+	void *ud;
+};
+
+/* A send request waiting for its channel to finish it; its address is the send queue's
+ * cookie, so the tty layer never sees the client protocol. */
+struct pending_send {
+	struct pending_send *next, *prev;
+	uint64_t client;
+	char id[PROTO_ID_MAX + 1]; /* request id JSON text, "" if none */
+};
+
+struct daemon {
+	struct event_base *base;
+	struct log log;
+	struct conf *cfg;
+	char *conf_path;
+	bool conf_optional;
+	struct conf_overrides ov;
+
+	struct channel *channels[CONF_MAX_CHANNELS];
+	struct chanjson names[CONF_MAX_CHANNELS];     /* per slot, for FRAME */
+	struct ratelimit rl_m7log[CONF_MAX_CHANNELS]; /* per slot, M7 LOG -> journal */
+	struct pending_send *pending;
+	struct server *server;
+	struct conn *clients;
+	unsigned nclients;
+	uint64_t next_client_id;
+
+	struct event *ev_term, *ev_int, *ev_hup, *ev_reap;
+	struct handler handlers[DAEMON_MAX_HANDLERS];
+	unsigned nhandlers;
+	struct daemon_observer observers[DAEMON_MAX_OBSERVERS];
+	unsigned nobservers;
+	daemon_clock_fn clock_fn;
+	void *clock_ud;
+
+	uint64_t start_ms;
+
+	/* FRAME rendered once per frame per encoding, shared by all clients. */
+	char frame_b64[PROTO_FRAME_MAX];
+	char frame_hex[PROTO_FRAME_MAX];
+	char line[PROTO_FRAME_MAX];
+};
+
+/* ---- request.c ---- */
+
+/* conn callback: one request line from c. */
+void request_on_line(void *ud, struct conn *c, const char *line, size_t len);
+/* channel callback: a send request finished; answers its client. */
+void request_on_send_done(void *ud, struct channel *ch, const struct sendq_entry *e,
+			  enum sendq_result r, uint8_t status);
+/* Forgets the send requests still pending (channels freed without callbacks). */
+void request_drop_pending(struct daemon *d);
+/* Recomputes c's channel mask from its watch names and the current slots. */
+void request_resolve(struct daemon *d, struct conn *c);
+
+/* ---- publish.c ---- */
+
+/* channel callback: a decoded frame, published to watching clients, then observers. */
+void publish_msg(void *ud, struct channel *ch, const struct channel_msg *m);
+
+#endif

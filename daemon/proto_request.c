@@ -1,0 +1,310 @@
+/* Client protocol v1 requests: one line parsed with cJSON into a struct proto_request,
+ * every member checked. */
+#include "proto.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "m7bridge/base64.h"
+#include "m7bridge/hex.h"
+
+#include "macro.h"
+
+static int fail(struct proto_error *e, enum proto_err code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct proto_error *e, enum proto_err code, const char *fmt, ...)
+{
+	e->code = code;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+void proto_request_clear(struct proto_request *req)
+{
+	cJSON_Delete(req->json);
+	free(req->channels);
+	req->json = NULL;
+	req->channels = NULL;
+	req->nchannels = 0;
+}
+
+static const struct {
+	const char *name;
+	enum proto_cmd cmd;
+} cmds[] = {
+	{"watch", PROTO_CMD_WATCH},	    {"unwatch", PROTO_CMD_UNWATCH},
+	{"status", PROTO_CMD_STATUS},	    {"send", PROTO_CMD_SEND},
+	{"recover", PROTO_CMD_RECOVER},	    {"reload", PROTO_CMD_RELOAD},
+	{"incidents", PROTO_CMD_INCIDENTS}, {"ping", PROTO_CMD_PING},
+};
+
+/* A JSON number that is an integer in [min, max]. */
+static bool int_in(const cJSON *it, double min, double max, long *out)
+{
+	if (!cJSON_IsNumber(it))
+		return false;
+	double v = it->valuedouble;
+	if (!(v >= min && v <= max) || floor(v) != v)
+		return false;
+	*out = (long)v;
+	return true;
+}
+
+static int get_string(const cJSON *root, const char *key, char *dst, size_t cap, bool required,
+		      struct proto_error *e)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
+	if (!it) {
+		if (required)
+			return fail(e, PROTO_E_MISSING_MEMBER, "member \"%s\" is required", key);
+		return 0;
+	}
+	if (!cJSON_IsString(it))
+		return fail(e, PROTO_E_BAD_TYPE, "member \"%s\" must be a string", key);
+	if (strlen(it->valuestring) >= cap)
+		return fail(e, PROTO_E_BAD_VALUE, "member \"%s\" is too long", key);
+	strcpy(dst, it->valuestring);
+	return 1;
+}
+
+static int parse_watch_channels(const cJSON *it, struct proto_request *req, struct proto_error *e)
+{
+	if (!cJSON_IsArray(it))
+		return fail(e, PROTO_E_BAD_TYPE, "\"channels\" must be an array of strings");
+	int n = cJSON_GetArraySize(it);
+	if (n > 1024)
+		return fail(e, PROTO_E_BAD_VALUE, "\"channels\" has too many entries");
+	req->all_channels = false;
+	req->channels = calloc((size_t)(n ? n : 1), sizeof(*req->channels));
+	if (!req->channels)
+		return fail(e, PROTO_E_INTERNAL, "out of memory");
+	const cJSON *c;
+	cJSON_ArrayForEach(c, it)
+	{
+		if (!cJSON_IsString(c))
+			return fail(e, PROTO_E_BAD_TYPE,
+				    "\"channels\" must be an array of strings");
+		if (strlen(c->valuestring) >= PROTO_NAME_MAX)
+			return fail(e, PROTO_E_BAD_VALUE, "channel name too long");
+		strcpy(req->channels[req->nchannels++], c->valuestring);
+	}
+	return 0;
+}
+
+static int parse_watch_ports(const cJSON *it, struct proto_request *req, struct proto_error *e)
+{
+	if (!cJSON_IsArray(it))
+		return fail(e, PROTO_E_BAD_TYPE, "\"ports\" must be an array of integers");
+	memset(req->ports, 0, sizeof(req->ports));
+	const cJSON *p;
+	cJSON_ArrayForEach(p, it)
+	{
+		long v;
+		if (!int_in(p, 0, 255, &v))
+			return fail(e, PROTO_E_BAD_TYPE, "\"ports\" must hold integers 0..255");
+		req->ports[v >> 6] |= 1ull << (v & 63);
+	}
+	return 0;
+}
+
+static int parse_watch_classes(const cJSON *it, struct proto_request *req, struct proto_error *e)
+{
+	if (!cJSON_IsArray(it))
+		return fail(e, PROTO_E_BAD_TYPE, "\"classes\" must be an array of strings");
+	req->classes = 0;
+	const cJSON *c;
+	cJSON_ArrayForEach(c, it)
+	{
+		if (!cJSON_IsString(c))
+			return fail(e, PROTO_E_BAD_TYPE, "\"classes\" must be an array of strings");
+		unsigned bit = proto_class_from_string(c->valuestring);
+		if (!bit)
+			return fail(e, PROTO_E_BAD_VALUE,
+				    "unknown class (FRAME, STATE, LOG, HELLO, HEARTBEAT, FAULT)");
+		req->classes |= bit;
+	}
+	return 0;
+}
+
+/* An optional string member that must be one of two words: *out = v1 or v2. */
+static int parse_choice(const cJSON *root, const char *key, const char *w1, int v1, const char *w2,
+			int v2, int *out, const char *why, struct proto_error *e)
+{
+	char s[16];
+	int r = get_string(root, key, s, sizeof(s), false, e);
+	if (r <= 0)
+		return r;
+	if (strcmp(s, w1) == 0)
+		*out = v1;
+	else if (strcmp(s, w2) == 0)
+		*out = v2;
+	else
+		return fail(e, PROTO_E_BAD_VALUE, "%s", why);
+	return 0;
+}
+
+static int parse_watch(const cJSON *root, struct proto_request *req, struct proto_error *e)
+{
+	const cJSON *it;
+	int r = 0, enc = PROTO_ENC_BASE64, pol = PROTO_POLICY_DROP;
+
+	req->all_channels = true;
+	memset(req->ports, 0xff, sizeof(req->ports));
+	req->classes = PROTO_C_ALL;
+	if ((it = cJSON_GetObjectItemCaseSensitive(root, "channels")))
+		r = parse_watch_channels(it, req, e);
+	if (r == 0 && (it = cJSON_GetObjectItemCaseSensitive(root, "ports")))
+		r = parse_watch_ports(it, req, e);
+	if (r == 0 && (it = cJSON_GetObjectItemCaseSensitive(root, "classes")))
+		r = parse_watch_classes(it, req, e);
+	if (r == 0)
+		r = parse_choice(root, "encoding", "base64", PROTO_ENC_BASE64, "hex", PROTO_ENC_HEX,
+				 &enc, "\"encoding\" must be base64 or hex", e);
+	if (r == 0)
+		r = parse_choice(root, "policy", "drop", PROTO_POLICY_DROP, "disconnect",
+				 PROTO_POLICY_DISCONNECT, &pol,
+				 "\"policy\" must be drop or disconnect", e);
+	req->encoding = (enum proto_encoding)enc;
+	req->policy = (enum proto_policy)pol;
+	return r < 0 ? r : 0;
+}
+
+static int parse_send(const cJSON *root, struct proto_request *req, struct proto_error *e)
+{
+	int r = get_string(root, "channel", req->channel, sizeof(req->channel), true, e);
+	if (r < 0)
+		return r;
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "port");
+	if (!p)
+		return fail(e, PROTO_E_MISSING_MEMBER, "member \"port\" is required");
+	long v;
+	if (!int_in(p, 0, 255, &v))
+		return fail(e, PROTO_E_BAD_TYPE, "\"port\" must be an integer 0..255");
+	req->port = (int)v;
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "data");
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "hex");
+	if ((d && h) || (!d && !h))
+		return fail(e, d ? PROTO_E_BAD_VALUE : PROTO_E_MISSING_MEMBER,
+			    "exactly one of \"data\" (base64) or \"hex\" is required");
+	const cJSON *it = d ? d : h;
+	if (!cJSON_IsString(it))
+		return fail(e, PROTO_E_BAD_TYPE, "\"%s\" must be a string", d ? "data" : "hex");
+	size_t n = strlen(it->valuestring);
+	int len = d ? m7b_base64_decode(it->valuestring, n, req->data, sizeof(req->data))
+		    : m7b_hex_decode(it->valuestring, n, req->data, sizeof(req->data));
+	if (len == -ENOSPC)
+		return fail(e, PROTO_E_BAD_VALUE, "at most %u bytes per send", M7B_PAYLOAD_MAX);
+	if (len < 0)
+		return fail(e, PROTO_E_BAD_VALUE, "\"%s\" is not valid %s", d ? "data" : "hex",
+			    d ? "base64" : "hex");
+	if (len == 0)
+		return fail(e, PROTO_E_BAD_VALUE, "nothing to send");
+	req->len = (size_t)len;
+	return 0;
+}
+
+/* The members each built-in command takes. */
+static int parse_members(const cJSON *root, struct proto_request *req, struct proto_error *e)
+{
+	int r;
+	switch (req->cmd) {
+	case PROTO_CMD_WATCH:
+		return parse_watch(root, req, e);
+	case PROTO_CMD_SEND:
+		return parse_send(root, req, e);
+	case PROTO_CMD_RECOVER:
+		r = get_string(root, "channel", req->channel, sizeof(req->channel), true, e);
+		if (r < 0)
+			return r;
+		r = get_string(root, "action", req->action, sizeof(req->action), false, e);
+		if (r < 0)
+			return r;
+		if (r > 0 && strcmp(req->action, "resync") && strcmp(req->action, "reopen") &&
+		    strcmp(req->action, "driver") && strcmp(req->action, "remoteproc"))
+			return fail(e, PROTO_E_BAD_VALUE,
+				    "\"action\" must be resync, reopen, driver or remoteproc");
+		return 0;
+	case PROTO_CMD_RELOAD:
+		r = get_string(root, "channel", req->channel, sizeof(req->channel), true, e);
+		if (r < 0)
+			return r;
+		r = get_string(root, "firmware", req->firmware, sizeof(req->firmware), false, e);
+		if (r < 0)
+			return r;
+		if (r > 0 && (!req->firmware[0] || strchr(req->firmware, '/') ||
+			      strcmp(req->firmware, ".") == 0 || strcmp(req->firmware, "..") == 0))
+			return fail(e, PROTO_E_BAD_VALUE,
+				    "\"firmware\" must be a plain file name under /lib/firmware");
+		return 0;
+	case PROTO_CMD_INCIDENTS:
+		r = get_string(root, "channel", req->channel, sizeof(req->channel), false, e);
+		return r < 0 ? r : 0;
+	default:
+		/* Other commands (registered handlers) read their own members from json. */
+		return 0;
+	}
+}
+
+int proto_parse_request(const char *line, size_t len, struct proto_request *req,
+			struct proto_error *e)
+{
+	memset(req, 0, sizeof(*req));
+	req->port = -1;
+	e->code = PROTO_E_NONE;
+	e->message[0] = '\0';
+	if (len > PROTO_LINE_MAX)
+		return fail(e, PROTO_E_TOO_LONG, "line longer than %u bytes", PROTO_LINE_MAX);
+
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(line, len, &end, false);
+	if (!root)
+		return fail(e, PROTO_E_BAD_JSON, "not valid JSON");
+	req->json = root;
+	/* Only whitespace may follow the value. */
+	for (const char *p = end; p && p < line + len; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\r')
+			return fail(e, PROTO_E_BAD_JSON,
+				    "trailing characters after the JSON value");
+	if (!cJSON_IsObject(root))
+		return fail(e, PROTO_E_NOT_OBJECT, "a request must be a JSON object");
+
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+	if (id) {
+		if (!cJSON_IsNumber(id) && !cJSON_IsString(id))
+			return fail(e, PROTO_E_BAD_TYPE, "\"id\" must be a number or a string");
+		char *t = cJSON_PrintUnformatted(id);
+		if (!t)
+			return fail(e, PROTO_E_INTERNAL, "out of memory");
+		bool fits = strlen(t) <= PROTO_ID_MAX;
+		if (fits)
+			strcpy(req->id, t);
+		free(t);
+		if (!fits)
+			return fail(e, PROTO_E_BAD_VALUE, "\"id\" longer than %d bytes",
+				    PROTO_ID_MAX);
+	}
+	const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "cmd");
+	if (!cmd)
+		return fail(e, PROTO_E_MISSING_MEMBER, "member \"cmd\" is required");
+	if (!cJSON_IsString(cmd))
+		return fail(e, PROTO_E_BAD_TYPE, "\"cmd\" must be a string");
+	if (strlen(cmd->valuestring) >= sizeof(req->cmd_name))
+		return fail(e, PROTO_E_UNKNOWN_CMD, "unknown cmd");
+	strcpy(req->cmd_name, cmd->valuestring);
+	req->cmd = PROTO_CMD_OTHER;
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(cmds[i].name, req->cmd_name) == 0)
+			req->cmd = cmds[i].cmd;
+
+	return parse_members(root, req, e);
+}

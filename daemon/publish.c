@@ -1,0 +1,115 @@
+/* Decoded frames to watching clients: FRAME rendered once per encoding, LOG, HELLO and
+ * HEARTBEAT objects, M7 log lines to the journal; then the observers. */
+#include "daemon_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void publish_data(struct daemon *d, struct channel *ch, const struct channel_msg *m)
+{
+	const struct m7b_frame *f = m->frame;
+	const struct m7b_data *dd = &m->u.data;
+	const struct chanjson *names = &d->names[channel_slot(ch)];
+	struct proto_frame pf = {
+		.channel_json = names->name,
+		.channel_json_len = names->name_len,
+		.port_name_json = names->port[f->port],
+		.port_name_json_len = names->port_len[f->port],
+		.port = f->port,
+		.flags = f->flags,
+		.seq = f->seq,
+		.t_first = dd->t_first,
+		.t_last = dd->t_last,
+		.bytes = dd->bytes,
+		.nbytes = dd->nbytes,
+	};
+	if (d->clock_fn && d->clock_fn(d->clock_ud, ch, dd->t_first, &pf.t_first_ns) &&
+	    d->clock_fn(d->clock_ud, ch, dd->t_last, &pf.t_last_ns))
+		pf.has_realtime = true;
+	/* Rendered at most once per encoding, then copied into each client's queue. */
+	int nb = 0, nh = 0;
+	for (struct conn *c = d->clients; c; c = c->next) {
+		if (!conn_wants(c, channel_slot(ch), PROTO_C_FRAME, f->port))
+			continue;
+		if (c->encoding == PROTO_ENC_HEX) {
+			if (nh == 0)
+				nh = proto_render_frame(d->frame_hex, sizeof(d->frame_hex), &pf,
+							PROTO_ENC_HEX);
+			if (nh > 0)
+				conn_stream(c, d->frame_hex, (size_t)nh);
+		} else {
+			if (nb == 0)
+				nb = proto_render_frame(d->frame_b64, sizeof(d->frame_b64), &pf,
+							PROTO_ENC_BASE64);
+			if (nb > 0)
+				conn_stream(c, d->frame_b64, (size_t)nb);
+		}
+	}
+}
+
+static void publish_log(struct daemon *d, struct channel *ch, const struct channel_msg *m)
+{
+	const struct m7b_log *l = &m->u.log;
+	int n = proto_render_log(d->line, sizeof(d->line), channel_name(ch), l->level, l->text,
+				 l->text_len, m->frame->seq);
+	if (n > 0)
+		daemon_broadcast(d, ch, PROTO_C_LOG, d->line, (size_t)n);
+	if (ratelimit_ok(&d->rl_m7log[channel_slot(ch)], daemon_now_ms(), 50, 1000)) {
+		struct log_fields lf = {.message_id = LOG_MID_M7_LOG,
+					.channel = channel_name(ch),
+					.device = channel_config(ch)->device};
+		int prio = l->level > 7 ? 7 : l->level;
+		log_struct(&d->log, prio, &lf, "M7: %.*s",
+			   (int)(l->text_len > 900 ? 900 : l->text_len), l->text);
+	}
+}
+
+static void publish_hello(struct daemon *d, struct channel *ch, const struct channel_msg *m)
+{
+	const struct m7b_hello *h = &m->u.hello;
+	if (m->new_boot) {
+		struct log_fields lf = {.message_id = LOG_MID_FIRMWARE,
+					.channel = channel_name(ch),
+					.device = channel_config(ch)->device};
+		log_struct(&d->log, LOG_NOTICE, &lf,
+			   "firmware \"%s\" boot %08x, %u Hz ticks, %u host credits", h->name,
+			   h->boot_id, h->tick_hz, h->host_credits);
+	}
+	int n = proto_render_hello(d->line, sizeof(d->line), channel_name(ch), h, m->new_boot);
+	if (n > 0)
+		daemon_broadcast(d, ch, PROTO_C_HELLO, d->line, (size_t)n);
+}
+
+static void publish_heartbeat(struct daemon *d, struct channel *ch, const struct channel_msg *m)
+{
+	int n = proto_render_heartbeat(d->line, sizeof(d->line), channel_name(ch), m->frame->seq,
+				       &m->u.heartbeat);
+	if (n > 0)
+		daemon_broadcast(d, ch, PROTO_C_HEARTBEAT, d->line, (size_t)n);
+}
+
+void publish_msg(void *ud, struct channel *ch, const struct channel_msg *m)
+{
+	struct daemon *d = ud;
+	if (!m->bad_payload) {
+		switch (m->frame->type) {
+		case M7B_T_DATA:
+			publish_data(d, ch, m);
+			break;
+		case M7B_T_LOG:
+			publish_log(d, ch, m);
+			break;
+		case M7B_T_HELLO:
+			publish_hello(d, ch, m);
+			break;
+		case M7B_T_HEARTBEAT:
+			publish_heartbeat(d, ch, m);
+			break;
+		default:
+			break;
+		}
+	}
+	for (unsigned i = 0; i < d->nobservers; i++)
+		if (d->observers[i].on_msg)
+			d->observers[i].on_msg(d->observers[i].ud, ch, m);
+}

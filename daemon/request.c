@@ -1,0 +1,370 @@
+/* Client requests: parsed, dispatched to the built-in commands or a registered handler,
+ * answered; send requests tracked by cookie until their channel finishes them. */
+#include "daemon_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h" /* the build's: M7B_VERSION */
+
+static void reply_error(struct conn *c, const char *id, enum proto_err code, const char *channel,
+			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void reply_error(struct conn *c, const char *id, enum proto_err code, const char *channel,
+			const char *fmt, ...)
+{
+	char msg[256], buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	int n = proto_render_error(buf, sizeof(buf), id, code, msg, channel);
+	if (n > 0)
+		conn_reply(c, buf, (size_t)n);
+}
+
+static void reply_ack(struct conn *c, const char *id, const char *cmd, const char *channel)
+{
+	char buf[1024];
+	int n = proto_render_ack(buf, sizeof(buf), id, cmd, channel, false, 0);
+	if (n > 0)
+		conn_reply(c, buf, (size_t)n);
+}
+
+void request_resolve(struct daemon *d, struct conn *c)
+{
+	const char *names[CONF_MAX_CHANNELS];
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		names[i] = d->channels[i] ? channel_name(d->channels[i]) : NULL;
+	conn_resolve(c, names, CONF_MAX_CHANNELS);
+}
+
+static void send_snapshot(struct daemon *d, struct conn *c)
+{
+	struct channel_snapshot snap;
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct channel *ch = d->channels[i];
+		if (!ch || !(c->chan_mask >> i & 1))
+			continue;
+		channel_snapshot(ch, &snap);
+		if (c->classes & PROTO_C_STATE) {
+			int n = proto_render_state(d->line, sizeof(d->line), channel_name(ch),
+						   channel_state_to_string(snap.state), "snapshot",
+						   snap.detail, NULL);
+			if (n > 0)
+				conn_reply(c, d->line, (size_t)n);
+		}
+		if ((c->classes & PROTO_C_HELLO) && snap.have_hello) {
+			int n = proto_render_hello(d->line, sizeof(d->line), channel_name(ch),
+						   &snap.hello, false);
+			if (n > 0)
+				conn_reply(c, d->line, (size_t)n);
+		}
+	}
+}
+
+/* One channel's STATUS entry; its strings point into *snap. */
+static void status_channel(const struct channel *ch, struct channel_snapshot *snap,
+			   struct proto_status_channel *out)
+{
+	channel_snapshot(ch, snap);
+	const struct m7b_decoder_stats *ds = &snap->dec;
+	*out = (struct proto_status_channel){
+		.name = channel_name(ch),
+		.device = channel_config(ch)->device,
+		.state = channel_state_to_string(snap->state),
+		.reason = snap->reason,
+		.frames = ds->frames,
+		.recoveries = snap->stats.recoveries,
+		.bytes = ds->bytes,
+		.data_frames = snap->stats.data_frames,
+		.seq_gaps = snap->stats.seq_gaps,
+		.bad_crc = ds->reject[M7B_REJECT_CRC],
+		.resyncs = ds->rejected,
+		.noise_bytes = ds->noise_bytes,
+		.reopens = snap->stats.reopens,
+		.unknown_types = snap->stats.unknown_types,
+		.sends = snap->stats.sends,
+		.send_errors = snap->stats.send_errors,
+		.write_stalls = snap->stats.write_stalls,
+		.write_stall_ms = snap->stats.write_stall_ms,
+		.send_queue = snap->send_queue,
+		.has_credits = snap->has_credits,
+		.credits = snap->credits,
+		.has_firmware = snap->have_hello,
+		.fw_name = snap->fw_name,
+		.boot_id = snap->hello.boot_id,
+		.tick_hz = snap->hello.tick_hz,
+		.max_payload = snap->hello.max_payload,
+		.holder_pid = snap->holder_pid,
+		.holder_comm = snap->holder_comm,
+	};
+}
+
+static void do_status(struct daemon *d, struct conn *c, const struct proto_request *req)
+{
+	struct proto_status_channel chans[CONF_MAX_CHANNELS];
+	struct channel_snapshot *snaps = calloc(CONF_MAX_CHANNELS, sizeof(*snaps));
+	unsigned nch = 0;
+	if (!snaps) {
+		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct channel *ch = d->channels[i];
+		if (!ch)
+			continue;
+		status_channel(ch, &snaps[nch], &chans[nch]);
+		nch++;
+	}
+	struct proto_status_client *cls = calloc(d->nclients ? d->nclients : 1, sizeof(*cls));
+	if (!cls) {
+		free(snaps);
+		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	unsigned ncl = 0;
+	for (struct conn *o = d->clients; o && ncl < d->nclients; o = o->next) {
+		if (o->closing)
+			continue;
+		cls[ncl++] = (struct proto_status_client){
+			.id = o->id,
+			.pid = o->pid,
+			.uid = o->uid,
+			.watching = o->watching,
+			.policy = o->policy,
+			.delivered = o->delivered,
+			.dropped = o->dropped,
+			.queued_bytes = conn_queued(o),
+		};
+	}
+	struct proto_status s = {
+		.id = req->id,
+		.release = M7B_VERSION,
+		.uptime_ms = daemon_now_ms() - d->start_ms,
+		.client_id = c->id,
+		.channels = chans,
+		.nchannels = nch,
+		.clients = cls,
+		.nclients = ncl,
+	};
+	size_t len;
+	char *text = proto_render_status(&s, &len);
+	free(cls);
+	free(snaps);
+	if (!text) {
+		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	conn_reply(c, text, len);
+	free(text);
+}
+
+static void pending_link(struct daemon *d, struct pending_send *p)
+{
+	p->prev = NULL;
+	p->next = d->pending;
+	if (d->pending)
+		d->pending->prev = p;
+	d->pending = p;
+}
+
+static void pending_unlink(struct daemon *d, struct pending_send *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		d->pending = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+}
+
+static void do_send(struct daemon *d, struct conn *c, const struct proto_request *req)
+{
+	if (!d->cfg->daemon.allow_send) {
+		reply_error(c, req->id, PROTO_E_FORBIDDEN, req->channel,
+			    "sending is disabled (allow_send = false)");
+		return;
+	}
+	struct channel *ch = daemon_channel(d, req->channel);
+	if (!ch) {
+		reply_error(c, req->id, PROTO_E_NO_CHANNEL, req->channel, "no channel %s",
+			    req->channel);
+		return;
+	}
+	struct channel_snapshot snap;
+	channel_snapshot(ch, &snap);
+	if (snap.have_hello && snap.hello.max_payload && req->len > snap.hello.max_payload) {
+		reply_error(c, req->id, PROTO_E_BAD_VALUE, req->channel,
+			    "at most %u bytes per send on this firmware", snap.hello.max_payload);
+		return;
+	}
+	struct pending_send *p = calloc(1, sizeof(*p));
+	if (!p) {
+		reply_error(c, req->id, PROTO_E_INTERNAL, req->channel, "out of memory");
+		return;
+	}
+	p->client = c->id;
+	memcpy(p->id, req->id, sizeof(p->id));
+	struct sendq_entry e = {
+		.cookie = (uintptr_t)p, .port = (uint8_t)req->port, .len = (uint16_t)req->len};
+	memcpy(e.data, req->data, req->len);
+	int r = channel_send(ch, &e);
+	if (r == 0) {
+		pending_link(d, p);
+		return;
+	}
+	free(p);
+	if (r == -ENOTCONN)
+		reply_error(c, req->id, PROTO_E_CHANNEL_DOWN, req->channel, "channel %s is %s",
+			    req->channel, channel_state_to_string(snap.state));
+	else if (r == -EBUSY)
+		reply_error(c, req->id, PROTO_E_BUSY, req->channel,
+			    "send queue of channel %s is full (%u requests)", req->channel,
+			    channel_config(ch)->send_queue);
+	else if (r < 0)
+		reply_error(c, req->id, PROTO_E_INTERNAL, req->channel, "%s", strerror(-r));
+}
+
+void request_on_line(void *ud, struct conn *c, const char *line, size_t len)
+{
+	struct daemon *d = ud;
+	struct proto_request req;
+	struct proto_error e;
+	if (proto_parse_request(line, len, &req, &e) < 0) {
+		if (++c->bad_lines >= PROTO_FLOOD_LINES) {
+			reply_error(c, req.id, PROTO_E_FLOOD, NULL,
+				    "%u bad lines in a row: closing", PROTO_FLOOD_LINES);
+			conn_close(c, "flood of bad lines");
+		} else {
+			reply_error(c, req.id, e.code, NULL, "%s", e.message);
+		}
+		proto_request_clear(&req);
+		return;
+	}
+	c->bad_lines = 0;
+
+	/* Registered handlers first: they may replace the built-in answers below. */
+	for (unsigned i = 0; i < d->nhandlers; i++) {
+		if (strcmp(d->handlers[i].name, req.cmd_name) != 0)
+			continue;
+		bool control = req.cmd == PROTO_CMD_RECOVER || req.cmd == PROTO_CMD_RELOAD;
+		if (control && !d->cfg->daemon.allow_control)
+			reply_error(c, req.id, PROTO_E_FORBIDDEN, req.channel,
+				    "%s is disabled (allow_control = false)", req.cmd_name);
+		else if ((control || req.channel[0]) && !daemon_channel(d, req.channel))
+			reply_error(c, req.id, PROTO_E_NO_CHANNEL, req.channel, "no channel %s",
+				    req.channel);
+		else
+			d->handlers[i].fn(d->handlers[i].ud, d, c, &req);
+		proto_request_clear(&req);
+		return;
+	}
+
+	switch (req.cmd) {
+	case PROTO_CMD_WATCH:
+		if (conn_watch(c, &req) < 0) {
+			reply_error(c, req.id, PROTO_E_INTERNAL, NULL, "out of memory");
+			break;
+		}
+		request_resolve(d, c);
+		reply_ack(c, req.id, "watch", NULL);
+		send_snapshot(d, c);
+		break;
+	case PROTO_CMD_UNWATCH:
+		conn_unwatch(c);
+		reply_ack(c, req.id, "unwatch", NULL);
+		break;
+	case PROTO_CMD_STATUS:
+		do_status(d, c, &req);
+		break;
+	case PROTO_CMD_SEND:
+		do_send(d, c, &req);
+		break;
+	case PROTO_CMD_PING: {
+		char buf[512];
+		int n = proto_render_pong(buf, sizeof(buf), req.id);
+		if (n > 0)
+			conn_reply(c, buf, (size_t)n);
+		break;
+	}
+	case PROTO_CMD_RECOVER:
+	case PROTO_CMD_RELOAD:
+	case PROTO_CMD_INCIDENTS:
+		if (req.channel[0] && !daemon_channel(d, req.channel))
+			reply_error(c, req.id, PROTO_E_NO_CHANNEL, req.channel, "no channel %s",
+				    req.channel);
+		else
+			reply_error(c, req.id, PROTO_E_UNSUPPORTED, req.channel,
+				    "%s is not available in this daemon", req.cmd_name);
+		break;
+	case PROTO_CMD_OTHER:
+		reply_error(c, req.id, PROTO_E_UNKNOWN_CMD, NULL, "unknown cmd \"%.32s\"",
+			    req.cmd_name);
+		break;
+	}
+	proto_request_clear(&req);
+}
+
+/* Answers a finished send request. */
+static void reply_send_done(struct conn *c, struct channel *ch, const char *id, uint32_t seq,
+			    enum sendq_result r, uint8_t status)
+{
+	static const char *const st_names[] = {"ok", "bad_port", "no_credit", "bad_payload",
+					       "unsupported"};
+	const char *stn = status < 5 ? st_names[status] : "unknown";
+	switch (r) {
+	case SENDQ_OK: {
+		char buf[1024];
+		int n = proto_render_ack(buf, sizeof(buf), id, "send", channel_name(ch), true, seq);
+		if (n > 0)
+			conn_reply(c, buf, (size_t)n);
+		break;
+	}
+	case SENDQ_REJECTED:
+		reply_error(c, id, PROTO_E_SEND_FAILED, channel_name(ch),
+			    "the firmware rejected the send: %s", stn);
+		break;
+	case SENDQ_ACK_LOST:
+		reply_error(c, id, PROTO_E_TIMEOUT, channel_name(ch),
+			    "the firmware's acknowledgement was lost");
+		break;
+	case SENDQ_TIMEOUT:
+		reply_error(c, id, PROTO_E_TIMEOUT, channel_name(ch),
+			    "no acknowledgement within %u ms", channel_config(ch)->send_timeout_ms);
+		break;
+	case SENDQ_DOWN:
+		reply_error(c, id, PROTO_E_CHANNEL_DOWN, channel_name(ch),
+			    "channel %s went down before the firmware acknowledged",
+			    channel_name(ch));
+		break;
+	case SENDQ_RESTARTED:
+		reply_error(c, id, PROTO_E_SEND_FAILED, channel_name(ch),
+			    "the firmware restarted before acknowledging");
+		break;
+	}
+}
+
+void request_on_send_done(void *ud, struct channel *ch, const struct sendq_entry *e,
+			  enum sendq_result r, uint8_t status)
+{
+	struct daemon *d = ud;
+	struct pending_send *p = (struct pending_send *)(uintptr_t)e->cookie;
+	pending_unlink(d, p);
+	struct conn *c = daemon_client(d, p->client);
+	if (c)
+		reply_send_done(c, ch, p->id, e->seq, r, status);
+	free(p);
+}
+
+void request_drop_pending(struct daemon *d)
+{
+	while (d->pending) {
+		struct pending_send *p = d->pending;
+		pending_unlink(d, p);
+		free(p);
+	}
+}

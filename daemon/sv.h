@@ -1,0 +1,185 @@
+/* The supervisor's insides, shared by its files: per-channel state (sv_chan), fault
+ * intake (sv_fault), the action executor (sv_action) and its privileged operations
+ * (sv_priv), control requests (sv_control) and incidents (sv_incident). */
+#ifndef M7B_SV_H
+#define M7B_SV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/util.h>
+
+#include "channel.h"
+#include "child.h"
+#include "conf.h"
+#include "daemon.h"
+#include "incident.h"
+#include "klog.h"
+#include "kwatch.h"
+#include "liveness.h"
+#include "log.h"
+#include "recovery.h"
+#include "remoteproc.h"
+#include "streamcheck.h"
+#include "supervisor.h"
+
+struct event;
+
+#define LOG_MID_FAULT	 "8aec103a63494cb6b738bf6bf56bea6c"
+#define LOG_MID_RECOVERY "944bdcaf4c9a43a7b97e79f2ebb26057"
+#define LOG_MID_RELOAD	 "354a3f3f56c74a00aa9845b71149a0ea"
+
+#define SV_POLL_MS	     20	  /* sysfs state and device node polls during a step */
+#define SV_RING		     256  /* ring entries per channel */
+#define SV_INCIDENT_AFTER_MS 2000 /* keep recording this long after the link is back */
+#define SV_FAULT_KINDS	     48
+/* A stream is corrupt when, within this window, at least this many candidates were
+ * rejected and they outnumber the good frames. */
+#define SV_STREAM_WINDOW_MS   5000
+#define SV_STREAM_MIN_REJECTS 8
+
+enum sv_poll {
+	SV_POLL_NONE = 0,
+	SV_POLL_TTY,   /* WATCH_TTY: the device node */
+	SV_POLL_STOP,  /* RPROC_STOP: state offline */
+	SV_POLL_START, /* RPROC_START: state running/attached */
+};
+
+struct sv_count {
+	const char *kind; /* static token */
+	uint64_t n;
+};
+
+struct sv_chan {
+	struct supervisor *sv;
+	struct channel *ch;
+	struct recovery rec;
+	struct liveness live;
+	bool live_enabled;
+	struct streamcheck sc; /* a corrupt byte stream is a fault of its own */
+	struct klog_scope scope;
+	bool scope_all; /* no remoteproc configured: every kernel line may be ours */
+	struct remoteproc *rproc;
+	struct incident_ring ring;
+	struct incident *inc;
+	uint64_t inc_start_ms; /* steps of ladders started before it are not its own */
+	char inc_outcome[16];
+	struct event *ev_rec, *ev_live, *ev_poll, *ev_down, *ev_inc;
+	struct child *child;
+	uint32_t child_token;
+	enum sv_poll poll;
+	uint32_t poll_token;
+	bool applying;
+	enum channel_state busy_state; /* RECOVERING/RELOADING while the ladder runs */
+	char busy_reason[32];
+	struct sv_count counts[SV_FAULT_KINDS];
+	uint64_t last_fault_ms; /* of the fault that started the running recovery */
+	uint64_t kernel_ms;	/* when its kernel line arrived, 0 if not a kernel fault */
+	char reload_fw[RECOVERY_FIRMWARE_MAX];
+};
+
+struct supervisor {
+	struct daemon *d;
+	const struct log *log;
+	struct supervisor_daemon_conf cfg;
+	struct kwatch *kw;
+	struct incident_store *store;
+	struct incident_store ram_store; /* numbering when no directory is usable */
+	struct sv_chan *chans[CONF_MAX_CHANNELS];
+};
+/* ---- sv_chan.c: per-channel state and small helpers ---- */
+
+/* Supervision of ch, set up from its configuration; NULL on ENOMEM. */
+struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch);
+/* Frees c and everything it runs (commands die); NULL ok; returns NULL. */
+struct sv_chan *sv_chan_free(struct sv_chan *c);
+/* The supervision of ch, NULL if none. */
+struct sv_chan *sv_chan_of(struct supervisor *sv, const struct channel *ch);
+/* CLOCK_REALTIME in microseconds, for incident entries. */
+uint64_t sv_chan_realtime_us(void);
+/* Journal fields of c's channel; err is a negative errno or 0. */
+struct log_fields sv_chan_fields(struct sv_chan *c, const char *mid, int err);
+/* Adds a text entry to c's incident ring. */
+void sv_chan_note(struct sv_chan *c, enum incident_entry_kind kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Arms the timer ev for a monotonic deadline in ms (now if passed). */
+void sv_chan_arm(struct event *ev, uint64_t deadline_ms);
+/* Writes queued client output (at the end of the supervisor's own callbacks). */
+void sv_chan_flush(struct sv_chan *c);
+/* Writes one PING; write errors close the channel, which logs them. */
+void sv_chan_send_ping(struct sv_chan *c);
+/* Re-arms the liveness timer for its next deadline, or stops it. */
+void sv_chan_rearm_liveness(struct sv_chan *c);
+
+/* ---- sv_fault.c: fault intake (kernel log, liveness, link loss, corrupt stream) ---- */
+
+/* Counts, logs, publishes and records a fault, then feeds it to the recovery ladder. */
+void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, const char *source,
+		    enum recovery_severity sev, uint64_t kernel_ms);
+/* Liveness timer: PING when quiet, a stall fault when unanswered. */
+void sv_fault_on_live_timer(evutil_socket_t fd, short what, void *arg);
+/* Down-grace timer: a link that stayed down is a fault. */
+void sv_fault_on_down_timer(evutil_socket_t fd, short what, void *arg);
+/* Observer: a chunk of tty input was decoded (stream health). */
+void sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad);
+/* kwatch: one kernel log line, classified and handed to the channels it concerns. */
+void sv_fault_on_kernel_line(void *arg, const struct kwatch_line *l);
+
+/* ---- sv_action.c: carries out what the recovery ladder asks for ---- */
+
+/* Feeds one event to c's ladder and carries out the actions (never re-entered). */
+void sv_action_feed(struct sv_chan *c, const struct recovery_event *ev);
+/* Carries out a batch of actions, feeding awaited results back at once. */
+void sv_action_run(struct sv_chan *c, const struct recovery_actions *first);
+/* Ladder deadline timer. */
+void sv_action_on_timer(evutil_socket_t fd, short what, void *arg);
+/* Poll timer of an awaited step (device node, remoteproc state). */
+void sv_action_on_poll(evutil_socket_t fd, short what, void *arg);
+
+/* ---- sv_priv.c: the operations that need privileges ---- */
+
+/* What needs root: the remoteproc's sysfs writes and the configured commands. */
+enum sv_priv_op {
+	SV_PRIV_RPROC_STOP,
+	SV_PRIV_RPROC_START,
+	SV_PRIV_RPROC_SET_FIRMWARE,
+	SV_PRIV_RUN_COMMAND,
+};
+
+/* One privileged operation. Plain values only, so that it can cross a socket. */
+struct sv_priv_request {
+	enum sv_priv_op op;
+	uint32_t token;	      /* RUN_COMMAND: echoed in the RESULT event fed on exit */
+	const char *firmware; /* RPROC_SET_FIRMWARE: plain file name under /lib/firmware */
+	const char *command;  /* RUN_COMMAND: shell command line */
+	const char *step;     /* RUN_COMMAND: M7B_STEP for it ("driver", "hook") */
+};
+
+/* Carries out rq for c. 0 done, 1 started (RUN_COMMAND: its RESULT event is fed to the
+ * ladder when it exits), or a negative errno (logged here, once). */
+int sv_priv_run(struct sv_chan *c, const struct sv_priv_request *rq);
+/* Opens c's remoteproc if not yet open. 0, -ENODEV (none configured) or -errno; quiet:
+ * the caller decides whether a missing remoteproc is worth a log line. */
+int sv_priv_rproc(struct sv_chan *c);
+
+/* ---- sv_incident.c: incident records ---- */
+
+/* Opens an incident for c, or extends the open one. */
+void sv_incident_begin(struct sv_chan *c, const char *kind, const char *source, const char *detail);
+/* Closes c's open incident with outcome and writes it to the store. */
+void sv_incident_end(struct sv_chan *c, const char *outcome);
+/* Closes it ms from now, so the frames after the recovery are in it too. */
+void sv_incident_end_later(struct sv_chan *c, const char *outcome, unsigned ms);
+/* Timer of sv_incident_end_later. */
+void sv_incident_on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* ---- sv_control.c: recover / reload / incidents requests ---- */
+
+/* Handler of "recover" and "reload". */
+void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
+			const struct proto_request *req);
+/* Handler of "incidents". */
+void sv_control_incidents(void *ud, struct daemon *d, struct conn *cl,
+			  const struct proto_request *req);
+
+#endif

@@ -1,0 +1,355 @@
+/* The supervisor's action executor: one function per recovery action, carried out on the
+ * channel, the liveness monitor and (through sv_priv) the remoteproc and commands. */
+#include "sv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <event2/event.h>
+
+#include "macro.h"
+
+/* An action's function: returns 1 and fills *res when an awaited action finished at
+ * once, 0 otherwise. */
+typedef int (*action_fn)(struct sv_chan *c, const struct recovery_action *a,
+			 struct recovery_event *res);
+
+void sv_action_feed(struct sv_chan *c, const struct recovery_event *ev)
+{
+	struct recovery_actions out;
+
+	if (c->applying)
+		return; /* never re-entered: the running batch owns the machine */
+	(void)recovery_handle(&c->rec, ev, daemon_now_ms(), &out);
+	sv_action_run(c, &out);
+}
+
+static enum channel_state link_to_channel(enum recovery_link l)
+{
+	switch (l) {
+	case RECOVERY_LINK_UP:
+		return CHANNEL_UP;
+	case RECOVERY_LINK_RECOVERING:
+		return CHANNEL_RECOVERING;
+	case RECOVERY_LINK_RELOADING:
+		return CHANNEL_RELOADING;
+	case RECOVERY_LINK_FAILED:
+		return CHANNEL_FAILED;
+	}
+	return CHANNEL_FAILED;
+}
+
+static void start_poll(struct sv_chan *c, enum sv_poll what, uint32_t token)
+{
+	struct timeval tv = {0, SV_POLL_MS * 1000};
+
+	c->poll = what;
+	c->poll_token = token;
+	evtimer_add(c->ev_poll, &tv);
+}
+
+/* Checks what a poll waits for; true (and *ev filled) when it is there. */
+static bool poll_check(struct sv_chan *c, struct recovery_event *ev)
+{
+	enum remoteproc_state st;
+	struct stat sb;
+
+	switch (c->poll) {
+	case SV_POLL_NONE:
+		return false;
+	case SV_POLL_TTY:
+		if (stat(channel_config(c->ch)->device, &sb) < 0)
+			return false;
+		*ev = (struct recovery_event){.type = RECOVERY_EV_TTY_APPEARED};
+		return true;
+	case SV_POLL_STOP:
+	case SV_POLL_START:
+		if (!c->rproc || remoteproc_get_state(c->rproc, &st) < 0)
+			return false;
+		if (c->poll == SV_POLL_STOP ? st != REMOTEPROC_OFFLINE
+					    : st != REMOTEPROC_RUNNING && st != REMOTEPROC_ATTACHED)
+			return false;
+		*ev = (struct recovery_event){.type = RECOVERY_EV_RESULT, .token = c->poll_token};
+		return true;
+	}
+	return false;
+}
+
+/* Starts polling for what; 1 when it is already there (*res filled), else 0. */
+static int poll_now(struct sv_chan *c, enum sv_poll what, uint32_t token,
+		    struct recovery_event *res)
+{
+	start_poll(c, what, token);
+	if (!poll_check(c, res))
+		return 0;
+	c->poll = SV_POLL_NONE;
+	evtimer_del(c->ev_poll);
+	return 1;
+}
+
+void sv_action_on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct sv_chan *c = arg;
+	struct recovery_event ev;
+
+	/* The machine moved on (timeout): stop looking. */
+	if (!recovery_busy(&c->rec)) {
+		c->poll = SV_POLL_NONE;
+		return;
+	}
+	if (poll_check(c, &ev)) {
+		c->poll = SV_POLL_NONE;
+		sv_action_feed(c, &ev);
+		sv_chan_flush(c);
+		return;
+	}
+	start_poll(c, c->poll, c->poll_token);
+}
+
+static int act_set_state(struct sv_chan *c, const struct recovery_action *a,
+			 struct recovery_event *res)
+{
+	struct channel *ch = c->ch;
+	enum channel_state st = link_to_channel(a->state);
+	uint64_t now = daemon_now_ms();
+	char detail[160] = "";
+
+	if (st == CHANNEL_RECOVERING || st == CHANNEL_RELOADING) {
+		channel_hold(ch, true);
+		c->busy_state = st;
+		snprintf(c->busy_reason, sizeof(c->busy_reason), "%s", a->reason);
+		if (st == CHANNEL_RECOVERING)
+			channel_count_recovery(ch);
+	} else {
+		/* Up: the link is back. Failed: the channel goes on reopening by itself
+		 * whenever the node reappears, as `failed` promises. */
+		channel_hold(ch, false);
+		if (st == CHANNEL_UP && c->live_enabled && !c->live.running && channel_is_open(ch))
+			liveness_start(&c->live, now);
+	}
+	if (st == CHANNEL_UP && c->rec.history_n &&
+	    (strcmp(a->reason, "recovered") == 0 || strcmp(a->reason, "reload") == 0))
+		snprintf(detail, sizeof(detail), "%s in %llu ms",
+			 recovery_step_to_string(c->rec.history[c->rec.history_n - 1].step),
+			 (unsigned long long)(now - c->rec.started_ms));
+	if (st != CHANNEL_UP || channel_is_open(ch))
+		channel_set_state(ch, st, a->reason, detail);
+	sv_chan_note(c, INCIDENT_STATE, "%s (%s)", channel_state_to_string(st), a->reason);
+	return 0;
+}
+
+static int act_probe(struct sv_chan *c, const struct recovery_action *a, struct recovery_event *res)
+{
+	if (c->live_enabled && liveness_probe(&c->live, daemon_now_ms()) == LIVENESS_SEND_PING)
+		sv_chan_send_ping(c);
+	sv_chan_rearm_liveness(c);
+	return 0;
+}
+
+static int act_close_tty(struct sv_chan *c, const struct recovery_action *a,
+			 struct recovery_event *res)
+{
+	channel_hold(c->ch, true);
+	liveness_stop(&c->live);
+	sv_chan_rearm_liveness(c);
+	if (channel_is_open(c->ch))
+		channel_close(c->ch, c->busy_state, c->busy_reason, 0);
+	return 0;
+}
+
+static int act_open_tty(struct sv_chan *c, const struct recovery_action *a,
+			struct recovery_event *res)
+{
+	int r = channel_open_now(c->ch);
+
+	if (r == 0 && c->live_enabled) {
+		liveness_start(&c->live, daemon_now_ms());
+		sv_chan_rearm_liveness(c);
+	}
+	if (r < 0 && recovery_busy(&c->rec)) {
+		/* A failed open marks the channel down; the ladder still owns it. */
+		struct channel_snapshot snap;
+		channel_snapshot(c->ch, &snap);
+		channel_set_state(c->ch, c->busy_state, c->busy_reason, snap.detail);
+	}
+	res->result = r;
+	return 1;
+}
+
+static int act_send_host_hello(struct sv_chan *c, const struct recovery_action *a,
+			       struct recovery_event *res)
+{
+	(void)channel_resync(c->ch); /* write errors close the channel, which logs them */
+	return 0;
+}
+
+/* Runs a privileged operation; an immediate answer (done or failed) is the result. */
+static int priv(struct sv_chan *c, const struct sv_priv_request *rq, struct recovery_event *res)
+{
+	int r = sv_priv_run(c, rq);
+
+	if (r == 1)
+		return 0; /* a command: its exit feeds the result */
+	res->result = r;
+	return 1;
+}
+
+/* The driver and hook steps: the configured command, with the step in its environment. */
+static int act_command(struct sv_chan *c, const struct recovery_action *a,
+		       struct recovery_event *res)
+{
+	bool driver = a->type == RECOVERY_ACT_RELOAD_DRIVER;
+	const struct supervisor_channel_conf *sup = &channel_config(c->ch)->sup;
+	struct sv_priv_request rq = {.op = SV_PRIV_RUN_COMMAND,
+				     .token = a->token,
+				     .command = driver ? sup->driver_reload : sup->hook,
+				     .step = driver ? "driver" : "hook"};
+	return priv(c, &rq, res);
+}
+
+static int act_rproc_stop_start(struct sv_chan *c, const struct recovery_action *a,
+				struct recovery_event *res)
+{
+	bool stop = a->type == RECOVERY_ACT_RPROC_STOP;
+	struct sv_priv_request rq = {.op = stop ? SV_PRIV_RPROC_STOP : SV_PRIV_RPROC_START};
+	int r = sv_priv_run(c, &rq);
+
+	if (r < 0) {
+		res->result = r;
+		return 1;
+	}
+	/* The kernel is done when write() returns; a slower implementation (or the test's
+	 * fake) is waited for by reading the state back. */
+	return poll_now(c, stop ? SV_POLL_STOP : SV_POLL_START, a->token, res);
+}
+
+static int act_rproc_set_firmware(struct sv_chan *c, const struct recovery_action *a,
+				  struct recovery_event *res)
+{
+	struct sv_priv_request rq = {.op = SV_PRIV_RPROC_SET_FIRMWARE, .firmware = a->firmware};
+	return priv(c, &rq, res);
+}
+
+static int act_watch_tty(struct sv_chan *c, const struct recovery_action *a,
+			 struct recovery_event *res)
+{
+	return poll_now(c, SV_POLL_TTY, 0, res);
+}
+
+static int act_step_done(struct sv_chan *c, const struct recovery_action *a,
+			 struct recovery_event *res)
+{
+	struct log_fields f = sv_chan_fields(c, LOG_MID_RECOVERY, a->result < 0 ? a->result : 0);
+
+	log_struct(c->sv->log, a->result ? LOG_WARNING : LOG_NOTICE, &f,
+		   "recovery step %s %s after %llu ms", recovery_step_to_string(a->step),
+		   incident_result_to_string(a->result), (unsigned long long)a->elapsed_ms);
+	sv_chan_note(c, INCIDENT_STEP, "%s %s %llu ms", recovery_step_to_string(a->step),
+		     incident_result_to_string(a->result), (unsigned long long)a->elapsed_ms);
+	return 0;
+}
+
+static int act_recovered(struct sv_chan *c, const struct recovery_action *a,
+			 struct recovery_event *res)
+{
+	bool reload = a->step == RECOVERY_STEP_RELOAD;
+	struct log_fields f = sv_chan_fields(c, reload ? LOG_MID_RELOAD : LOG_MID_RECOVERY, 0);
+
+	if (reload) {
+		struct channel_snapshot snap;
+		channel_snapshot(c->ch, &snap);
+		log_struct(c->sv->log, LOG_NOTICE, &f,
+			   "firmware reloaded in %llu ms (%s, boot_id %08x)",
+			   (unsigned long long)a->elapsed_ms, snap.have_hello ? snap.fw_name : "?",
+			   snap.have_hello ? snap.hello.boot_id : 0);
+	} else {
+		log_struct(c->sv->log, LOG_NOTICE, &f, "recovered by %s, %llu ms after the fault%s",
+			   a->step == RECOVERY_STEP_COUNT ? "itself"
+							  : recovery_step_to_string(a->step),
+			   (unsigned long long)(daemon_now_ms() - c->last_fault_ms),
+			   c->kernel_ms ? " (kernel line)" : "");
+	}
+	sv_incident_end_later(c, "recovered", SV_INCIDENT_AFTER_MS);
+	return 0;
+}
+
+static int act_gave_up(struct sv_chan *c, const struct recovery_action *a,
+		       struct recovery_event *res)
+{
+	struct log_fields f = sv_chan_fields(c, NULL, 0);
+	uint64_t now = daemon_now_ms();
+
+	log_struct(c->sv->log, LOG_ERR, &f, "recovery gave up (%s); next try in %llu ms", a->reason,
+		   (unsigned long long)(c->rec.deadline > now ? c->rec.deadline - now : 0));
+	sv_incident_end(c, "failed");
+	return 0;
+}
+
+static const action_fn actions[] = {
+	[RECOVERY_ACT_SET_STATE] = act_set_state,
+	[RECOVERY_ACT_PROBE] = act_probe,
+	[RECOVERY_ACT_CLOSE_TTY] = act_close_tty,
+	[RECOVERY_ACT_OPEN_TTY] = act_open_tty,
+	[RECOVERY_ACT_SEND_HOST_HELLO] = act_send_host_hello,
+	[RECOVERY_ACT_RELOAD_DRIVER] = act_command,
+	[RECOVERY_ACT_RPROC_STOP] = act_rproc_stop_start,
+	[RECOVERY_ACT_RPROC_SET_FIRMWARE] = act_rproc_set_firmware,
+	[RECOVERY_ACT_RPROC_START] = act_rproc_stop_start,
+	[RECOVERY_ACT_RUN_HOOK] = act_command,
+	[RECOVERY_ACT_WATCH_TTY] = act_watch_tty,
+	[RECOVERY_ACT_STEP_DONE] = act_step_done,
+	[RECOVERY_ACT_RECOVERED] = act_recovered,
+	[RECOVERY_ACT_GAVE_UP] = act_gave_up,
+};
+
+/* Carries out one action; see action_fn. */
+static int do_action(struct sv_chan *c, const struct recovery_action *a, struct recovery_event *res)
+{
+	*res = (struct recovery_event){.type = RECOVERY_EV_RESULT, .token = a->token};
+	if ((size_t)a->type >= ARRAY_SIZE(actions) || !actions[a->type])
+		return 0;
+	return actions[a->type](c, a, res);
+}
+
+void sv_action_run(struct sv_chan *c, const struct recovery_actions *first)
+{
+	struct recovery_actions out = *first;
+
+	c->applying = true;
+	for (;;) {
+		struct recovery_event res;
+		bool pending = false;
+		size_t i;
+
+		for (i = 0; i < out.n; i++)
+			if (do_action(c, &out.a[i], &res))
+				pending = true; /* only the last action can be awaited */
+		if (!pending)
+			break;
+		(void)recovery_handle(&c->rec, &res, daemon_now_ms(), &out);
+	}
+	c->applying = false;
+	if (out.deadline_ms)
+		sv_chan_arm(c->ev_rec, out.deadline_ms);
+	else
+		evtimer_del(c->ev_rec);
+	/* A retry ladder (from `failed`) opens its own record. */
+	if (recovery_busy(&c->rec) && !c->inc)
+		sv_incident_begin(c, c->busy_reason[0] ? c->busy_reason : "recover",
+				  strcmp(c->busy_reason, "retry") == 0 ? "recovery" : "request",
+				  "");
+}
+/* ---- timers ---- */
+
+void sv_action_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct sv_chan *c = arg;
+	struct recovery_event ev = {.type = RECOVERY_EV_TICK};
+
+	if (c->rec.state == RECOVERY_FAILED && !c->inc)
+		c->last_fault_ms = daemon_now_ms();
+	sv_action_feed(c, &ev);
+	sv_chan_flush(c);
+}

@@ -1,0 +1,171 @@
+/* The supervisor's control requests: recover and reload, authorized once against the
+ * credentials the connection was accepted with, and the read-only incidents list. */
+#include "sv.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "proto.h"
+
+bool supervisor_peer_allowed(const struct supervisor_daemon_conf *c, uid_t uid, const gid_t *gids,
+			     size_t ngids)
+{
+	struct group *g;
+	size_t i;
+
+	if (uid == 0)
+		return true;
+	for (i = 0; i < c->n_allow_uids; i++)
+		if (c->allow_uids[i] == uid)
+			return true;
+	if (!c->allow_group[0] || !(g = getgrnam(c->allow_group)))
+		return false;
+	for (i = 0; i < ngids; i++)
+		if (gids[i] == g->gr_gid)
+			return true;
+	return false;
+}
+
+/* The one authorization check: the credentials taken when the connection was accepted. */
+static bool conn_allowed(struct supervisor *sv, const struct conn *cl)
+{
+	if (cl->uid < 0)
+		return false;
+	return supervisor_peer_allowed(&sv->cfg, (uid_t)cl->uid, cl->gids, cl->ngids);
+}
+
+static struct sv_chan *request_chan(struct supervisor *sv, struct daemon *d,
+				    const struct proto_request *req)
+{
+	struct channel *ch = daemon_channel(d, req->channel);
+
+	return ch ? sv_chan_of(sv, ch) : NULL;
+}
+
+void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
+			const struct proto_request *req)
+{
+	struct supervisor *sv = ud;
+	struct sv_chan *c = request_chan(sv, d, req);
+	struct recovery_event ev = {0};
+	struct recovery_actions out;
+	struct log_fields f;
+	bool reload = req->cmd == PROTO_CMD_RELOAD;
+	int r;
+
+	if (!c) {
+		daemon_reply_error(d, cl->id, req->id, PROTO_E_NO_CHANNEL, "no such channel",
+				   req->channel);
+		return;
+	}
+	f = sv_chan_fields(c, NULL, 0);
+	f.client = cl->id;
+	if (!conn_allowed(sv, cl)) {
+		log_struct(sv->log, LOG_WARNING, &f,
+			   "client %llu (pid %d uid %ld): %s refused: not authorized",
+			   (unsigned long long)cl->id, cl->pid, cl->uid, req->cmd_name);
+		daemon_reply_error(d, cl->id, req->id, PROTO_E_FORBIDDEN,
+				   "not authorized (root, allow_uids or allow_group)",
+				   req->channel);
+		return;
+	}
+	if (reload) {
+		if (req->firmware[0] && !recovery_firmware_name_ok(req->firmware)) {
+			daemon_reply_error(d, cl->id, req->id, PROTO_E_BAD_VALUE,
+					   "firmware must be a plain file name under /lib/firmware",
+					   req->channel);
+			return;
+		}
+		if (!channel_config(c->ch)->remoteproc) {
+			daemon_reply_error(d, cl->id, req->id, PROTO_E_UNSUPPORTED,
+					   "no remoteproc configured for this channel",
+					   req->channel);
+			return;
+		}
+		ev.type = RECOVERY_EV_RELOAD;
+		ev.firmware = req->firmware[0] ? req->firmware : NULL;
+	} else {
+		ev.type = RECOVERY_EV_RECOVER;
+		ev.step = RECOVERY_STEP_COUNT;
+		if (req->action[0] && (recovery_step_from_string(req->action, &ev.step) < 0 ||
+				       ev.step == RECOVERY_STEP_RELOAD)) {
+			daemon_reply_error(
+				d, cl->id, req->id, PROTO_E_BAD_VALUE,
+				"action must be resync, reopen, driver, remoteproc or hook",
+				req->channel);
+			return;
+		}
+	}
+	if (c->applying) {
+		daemon_reply_error(d, cl->id, req->id, PROTO_E_BUSY, "busy", req->channel);
+		return;
+	}
+	r = recovery_handle(&c->rec, &ev, daemon_now_ms(), &out);
+	if (r == -EBUSY) {
+		daemon_reply_error(d, cl->id, req->id, PROTO_E_BUSY,
+				   "a recovery or reload is already running", req->channel);
+		return;
+	}
+	if (r < 0) {
+		daemon_reply_error(
+			d, cl->id, req->id, r == -EINVAL ? PROTO_E_BAD_VALUE : PROTO_E_UNSUPPORTED,
+			r == -EINVAL ? "bad firmware name" : "that recovery step is not configured",
+			req->channel);
+		return;
+	}
+	log_struct(sv->log, LOG_NOTICE, &f, "client %llu (pid %d uid %ld): %s %s%s%s",
+		   (unsigned long long)cl->id, cl->pid, cl->uid, req->cmd_name, channel_name(c->ch),
+		   reload && req->firmware[0] ? " firmware " : "", reload ? req->firmware : "");
+	c->last_fault_ms = daemon_now_ms();
+	c->kernel_ms = 0;
+	daemon_reply_ack(d, cl->id, req->id, req->cmd_name, channel_name(c->ch));
+	if (!reload && !c->inc)
+		sv_incident_begin(c, "recover", "request", req->action[0] ? req->action : "");
+	sv_action_run(c, &out);
+}
+
+void sv_control_incidents(void *ud, struct daemon *d, struct conn *cl,
+			  const struct proto_request *req)
+{
+	struct supervisor *sv = ud;
+	cJSON *o = cJSON_CreateObject(), *list;
+	char *text;
+	unsigned i;
+
+	if (!o) {
+		daemon_reply_error(d, cl->id, req->id, PROTO_E_INTERNAL, "out of memory", NULL);
+		return;
+	}
+	cJSON_AddStringToObject(o, "class", "INCIDENTS");
+	if (req->id[0])
+		cJSON_AddItemToObject(o, "id", cJSON_CreateRaw(req->id));
+	list = sv->store ? incident_list(sv->store, req->channel[0] ? req->channel : NULL)
+			 : cJSON_CreateArray();
+	for (i = 0; list && i < CONF_MAX_CHANNELS; i++) {
+		struct sv_chan *c = sv->chans[i];
+		if (c && c->inc &&
+		    (!req->channel[0] || strcmp(req->channel, channel_name(c->ch)) == 0))
+			cJSON_AddItemToArray(list, incident_summary_open(c->inc));
+	}
+	cJSON_AddItemToObject(o, "incidents", list ? list : cJSON_CreateArray());
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!text) {
+		daemon_reply_error(d, cl->id, req->id, PROTO_E_INTERNAL, "out of memory", NULL);
+		return;
+	}
+	size_t len = strlen(text);
+	char *line = realloc(text, len + 2);
+	if (!line) {
+		free(text);
+		daemon_reply_error(d, cl->id, req->id, PROTO_E_INTERNAL, "out of memory", NULL);
+		return;
+	}
+	line[len] = '\n';
+	daemon_reply(d, cl->id, line, len + 1);
+	free(line);
+}

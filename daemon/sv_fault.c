@@ -1,0 +1,141 @@
+/* The supervisor's fault intake: kernel log lines, liveness stalls, a link that stays
+ * down and a corrupt byte stream each become one counted, logged, published fault. */
+#include "sv.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, const char *source,
+		    enum recovery_severity sev, uint64_t kernel_ms)
+{
+	struct supervisor *sv = c->sv;
+	struct recovery_event ev = {.type = RECOVERY_EV_FAULT, .severity = sev, .reason = kind};
+	struct log_fields f = sv_chan_fields(c, LOG_MID_FAULT, 0);
+	uint64_t count = 0;
+	size_t i;
+
+	for (i = 0; i < SV_FAULT_KINDS; i++) {
+		if (!c->counts[i].kind)
+			c->counts[i].kind = kind;
+		if (strcmp(c->counts[i].kind, kind) == 0) {
+			count = ++c->counts[i].n;
+			break;
+		}
+	}
+	log_struct(sv->log, sev == RECOVERY_SEV_NOTICE ? LOG_NOTICE : LOG_WARNING, &f,
+		   "fault %s (%s, #%llu): %s", kind, source, (unsigned long long)count, detail);
+	daemon_publish_fault(sv->d, c->ch, kind, detail, source, count);
+	sv_chan_note(c, INCIDENT_FAULT, "%s %s: %s", source, kind, detail);
+	sv_incident_begin(c, kind, source, detail);
+	if (!recovery_busy(&c->rec)) {
+		c->last_fault_ms = daemon_now_ms();
+		c->kernel_ms = kernel_ms;
+	}
+	sv_action_feed(c, &ev);
+	/* Faults that need no recovery still get a complete record a little later. */
+	if (c->inc && !recovery_busy(&c->rec) && c->rec.state != RECOVERY_FAILED)
+		sv_incident_end_later(c, "recovered", SV_INCIDENT_AFTER_MS);
+}
+
+void sv_fault_on_live_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct sv_chan *c = arg;
+	uint64_t now = daemon_now_ms();
+	char detail[128];
+
+	switch (liveness_tick(&c->live, now)) {
+	case LIVENESS_SEND_PING:
+		sv_chan_send_ping(c);
+		break;
+	case LIVENESS_STALL:
+		snprintf(detail, sizeof(detail),
+			 "no frame for %llu ms and no HEARTBEAT for %u PING(s)",
+			 (unsigned long long)(now - c->live.last_rx_ms), c->live.cfg.retries + 1);
+		sv_fault_raise(c, "stall", detail, "liveness", RECOVERY_SEV_DOWN, 0);
+		break;
+	case LIVENESS_NONE:
+		break;
+	}
+	sv_chan_rearm_liveness(c);
+	sv_chan_flush(c);
+}
+
+void sv_fault_on_down_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct sv_chan *c = arg;
+	char detail[256];
+
+	struct channel_snapshot snap;
+	channel_snapshot(c->ch, &snap);
+	if (snap.state == CHANNEL_UP || recovery_busy(&c->rec))
+		return;
+	snprintf(detail, sizeof(detail), "link %s for %u ms (%.31s%s%.150s)",
+		 channel_state_to_string(snap.state), channel_config(c->ch)->sup.down_grace_ms,
+		 snap.reason, snap.detail[0] ? ": " : "", snap.detail);
+	sv_fault_raise(c, "link_down", detail, "liveness", RECOVERY_SEV_DOWN, 0);
+	sv_chan_flush(c);
+}
+
+void sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad)
+{
+	struct sv_chan *c = sv_chan_of(ud, ch);
+	char detail[160];
+
+	struct channel_snapshot snap;
+	if (!c || !streamcheck_update(&c->sc, daemon_now_ms(), good, bad))
+		return;
+	channel_snapshot(ch, &snap);
+	snprintf(detail, sizeof(detail),
+		 "%llu candidate frames rejected and %llu good in %u ms, last: %s",
+		 (unsigned long long)c->sc.bad, (unsigned long long)c->sc.good,
+		 (unsigned)SV_STREAM_WINDOW_MS, m7b_decoder_reject_name(snap.last_reject));
+	sv_fault_raise(c, "corrupt_stream", detail, "decoder", RECOVERY_SEV_DEGRADED, 0);
+}
+
+/* ---- kernel log ---- */
+
+static enum recovery_severity severity_of(enum klog_impact i)
+{
+	return i == KLOG_DOWN	    ? RECOVERY_SEV_DOWN
+	       : i == KLOG_DEGRADED ? RECOVERY_SEV_DEGRADED
+				    : RECOVERY_SEV_NOTICE;
+}
+
+/* FAULT kind tokens: the classifier's, with the common -ETIME kick named for what it is
+ * (the M7 did not take the mailbox message within 100 ms). */
+static const char *fault_kind(const struct klog_event *ev)
+{
+	if (ev->kind == KLOG_KICK_FAILED && ev->has_err && ev->err == -62)
+		return "kick_timeout";
+	return klog_kind_to_string(ev->kind);
+}
+
+void sv_fault_on_kernel_line(void *arg, const struct kwatch_line *l)
+{
+	struct supervisor *sv = arg;
+	uint64_t now = daemon_now_ms();
+	struct klog_event ev;
+	char detail[200];
+	unsigned i;
+
+	if (!klog_classify(l->msg, l->len, &ev))
+		return;
+	snprintf(detail, sizeof(detail), "%.*s", (int)(l->len < 199 ? l->len : 199), l->msg);
+	for (i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct sv_chan *c = sv->chans[i];
+		enum klog_owner o;
+
+		if (!c)
+			continue;
+		o = c->scope_all ? KLOG_OWNER_MINE : klog_scope_match(&c->scope, &ev);
+		if (o == KLOG_OWNER_OTHER)
+			continue;
+		sv_chan_note(c, INCIDENT_KERNEL, "%s", detail);
+		if (ev.impact >= KLOG_NOTICE)
+			sv_fault_raise(c, fault_kind(&ev), detail, "kernel", severity_of(ev.impact),
+				       now);
+	}
+	daemon_flush(sv->d);
+}

@@ -1,0 +1,106 @@
+/* The supervisor's privileged operations: remoteproc sysfs writes and the configured
+ * recovery commands. Everything that needs root goes through sv_priv_run(). */
+#include "sv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "macro.h"
+
+static const char *const op_names[] = {
+	[SV_PRIV_RPROC_STOP] = "remoteproc stop",
+	[SV_PRIV_RPROC_START] = "remoteproc start",
+	[SV_PRIV_RPROC_SET_FIRMWARE] = "set firmware",
+	[SV_PRIV_RUN_COMMAND] = "command",
+};
+static DEFINE_STRING_TABLE_LOOKUP(sv_priv_op, enum sv_priv_op, op_names)
+
+	/* The environment a recovery command sees: which channel, device, remoteproc, step. */
+	static char **command_env(struct sv_chan *c, const char *step, char store[4][300],
+				  char *env[5])
+{
+	const struct conf_channel *cc = channel_config(c->ch);
+
+	snprintf(store[0], sizeof(store[0]), "M7B_CHANNEL=%s", cc->name);
+	snprintf(store[1], sizeof(store[1]), "M7B_DEVICE=%s", cc->device);
+	snprintf(store[2], sizeof(store[2]), "M7B_REMOTEPROC=%s",
+		 c->rproc ? c->rproc->dir : (cc->remoteproc ? cc->remoteproc : ""));
+	snprintf(store[3], sizeof(store[3]), "M7B_STEP=%s", step);
+	for (int i = 0; i < 4; i++)
+		env[i] = store[i];
+	env[4] = NULL;
+	return env;
+}
+
+static void on_child_done(void *arg, int status)
+{
+	struct sv_chan *c = arg;
+	struct recovery_event ev = {.type = RECOVERY_EV_RESULT, .token = c->child_token};
+
+	ev.result = status == 0 ? 0 : status > 0 ? -EIO : -EINTR;
+	if (status != 0) {
+		struct log_fields f = sv_chan_fields(c, NULL, 0);
+		log_struct(c->sv->log, LOG_WARNING, &f, "recovery command %s %d",
+			   status > 0 ? "exited with" : "killed by signal",
+			   status > 0 ? status : -status);
+	}
+	/* The child is freed on the next start or at teardown: not from its own callback. */
+	sv_action_feed(c, &ev);
+	sv_chan_flush(c);
+}
+
+static int run_command(struct sv_chan *c, const struct sv_priv_request *rq)
+{
+	char store[4][300];
+	char *env[5];
+
+	c->child = child_free(c->child); /* a command of an abandoned try dies here */
+	c->child_token = rq->token;
+	int r = child_shell(daemon_base(c->sv->d), rq->command,
+			    command_env(c, rq->step, store, env), on_child_done, c, &c->child);
+	return r < 0 ? r : 1;
+}
+
+int sv_priv_rproc(struct sv_chan *c)
+{
+	const char *which = channel_config(c->ch)->remoteproc;
+
+	if (c->rproc)
+		return 0;
+	if (!which)
+		return -ENODEV;
+	return remoteproc_open(c->sv->cfg.sysfs_root, which, &c->rproc);
+}
+
+int sv_priv_run(struct sv_chan *c, const struct sv_priv_request *rq)
+{
+	if (rq->op == SV_PRIV_RUN_COMMAND && (!rq->command || !*rq->command))
+		return -ENOENT; /* a step without a command: the ladder moves on, nothing failed */
+	int r = rq->op == SV_PRIV_RUN_COMMAND ? run_command(c, rq) : sv_priv_rproc(c);
+
+	if (r == 0) {
+		switch (rq->op) {
+		case SV_PRIV_RPROC_STOP:
+			r = remoteproc_stop(c->rproc);
+			break;
+		case SV_PRIV_RPROC_START:
+			r = remoteproc_start(c->rproc);
+			break;
+		case SV_PRIV_RPROC_SET_FIRMWARE:
+			r = remoteproc_set_firmware(c->rproc, rq->firmware);
+			break;
+		case SV_PRIV_RUN_COMMAND:
+			break;
+		}
+	}
+	if (r < 0) {
+		struct log_fields f = sv_chan_fields(c, NULL, r);
+		const char *what = rq->op == SV_PRIV_RUN_COMMAND	  ? rq->step
+				   : rq->op == SV_PRIV_RPROC_SET_FIRMWARE ? rq->firmware
+									  : "";
+		log_struct(c->sv->log, LOG_ERR, &f, "%s%s%s: %s", sv_priv_op_to_string(rq->op),
+			   what[0] ? " " : "", what, strerror(-r));
+	}
+	return r;
+}

@@ -1,0 +1,120 @@
+/* Owning a tty: raw, exclusive open, and naming whoever else holds it. */
+#include "tty.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+int tty_find_holder(const char *proc_root, const char *path, int *pid, char *comm, size_t comm_cap)
+{
+	char target[PATH_MAX];
+	if (!realpath(path, target))
+		return -ENOENT;
+	DIR *d = opendir(proc_root);
+	if (!d)
+		return -ENOENT;
+	int self = getpid();
+	int found = -ENOENT;
+	struct dirent *de;
+	while (found < 0 && (de = readdir(d))) {
+		char *end;
+		long p = strtol(de->d_name, &end, 10);
+		if (*end || p <= 0 || p == self)
+			continue;
+		char fddir[PATH_MAX];
+		snprintf(fddir, sizeof(fddir), "%s/%ld/fd", proc_root, p);
+		DIR *fds = opendir(fddir);
+		if (!fds)
+			continue;
+		struct dirent *fe;
+		while ((fe = readdir(fds))) {
+			if (fe->d_name[0] == '.')
+				continue;
+			char link[PATH_MAX + 300], dst[PATH_MAX];
+			snprintf(link, sizeof(link), "%s/%s", fddir, fe->d_name);
+			ssize_t n = readlink(link, dst, sizeof(dst) - 1);
+			if (n <= 0)
+				continue;
+			dst[n] = '\0';
+			if (strcmp(dst, target) == 0) {
+				found = 0;
+				*pid = (int)p;
+				break;
+			}
+		}
+		closedir(fds);
+	}
+	closedir(d);
+	if (found == 0 && comm && comm_cap) {
+		comm[0] = '\0';
+		char cpath[PATH_MAX];
+		snprintf(cpath, sizeof(cpath), "%s/%d/comm", proc_root, *pid);
+		FILE *f = fopen(cpath, "re");
+		if (f) {
+			if (fgets(comm, (int)comm_cap, f))
+				comm[strcspn(comm, "\n")] = '\0';
+			fclose(f);
+		}
+	}
+	return found;
+}
+
+const char *tty_reason_for_errno(int err)
+{
+	switch (-err) {
+	case ENOENT:
+	case ENODEV:
+	case ENXIO:
+		return "not_found";
+	case EACCES:
+	case EPERM:
+		return "permission";
+	case EBUSY:
+	case EWOULDBLOCK:
+		return "busy";
+	default:
+		return "open_failed";
+	}
+}
+
+int tty_open_exclusive(const char *path, int *out_fd, dev_t *rdev)
+{
+	int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int err = 0;
+	struct termios t;
+	struct stat st;
+	/* flock keeps a second m7bridged (even as root) off; TIOCEXCL keeps everyone else
+	 * who does not hold CAP_SYS_ADMIN from opening it after us. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		err = errno == EWOULDBLOCK ? EBUSY : errno;
+	else if (tcgetattr(fd, &t) < 0)
+		err = errno;
+	else if (ioctl(fd, TIOCEXCL) < 0)
+		err = errno;
+	else {
+		/* The default termios echoes, rewrites CR/LF and honours XON/XOFF. */
+		cfmakeraw(&t);
+		t.c_cc[VMIN] = 1;
+		t.c_cc[VTIME] = 0;
+		if (tcsetattr(fd, TCSANOW, &t) < 0 || fstat(fd, &st) < 0)
+			err = errno;
+	}
+	if (err) {
+		close(fd);
+		return -err;
+	}
+	*out_fd = fd;
+	*rdev = st.st_rdev;
+	return 0;
+}

@@ -1,0 +1,15 @@
+/* Helpers shared by the libFuzzer targets. */
+#ifndef M7B_FUZZ_COMMON_H
+#define M7B_FUZZ_COMMON_H
+
+#include <stdlib.h>
+
+/* An invariant of the code under test: abort() so libFuzzer records the input, even in
+ * builds where assert() is compiled out. */
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			abort();                                                                   \
+	} while (0)
+
+#endif

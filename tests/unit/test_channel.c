@@ -1,0 +1,367 @@
+/* Unit tests for daemon/channel.c with the tty replaced (-Wl,--wrap=open64,flock,ioctl,
+ * tcgetattr,tcsetattr,fstat64): open flags, raw mode, the exclusive lock, holder naming,
+ * reopen after a hang-up, and frames decoded once into typed messages. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "m7bridge/decoder.h"
+#include "m7bridge/wire.h"
+
+#include "channel.h"
+#include "tty.h"
+
+/* The fake tty: each open() gives one end of a new socketpair; the test holds the other
+ * (the M7's side). */
+static struct {
+	int opens, open_flags;
+	int m7; /* the test's end of the current tty */
+	int flock_err;
+	int flock_op;
+	bool excl;
+	struct termios set;
+	bool set_called;
+} tty;
+
+/* The build uses 64-bit file offsets, so the library calls open64 and fstat64. */
+int __real_open64(const char *path, int flags, ...);
+int __wrap_open64(const char *path, int flags, ...);
+int __wrap_open64(const char *path, int flags, ...)
+{
+	if (!strstr(path, "ttyFAKE"))
+		return __real_open64(path, flags, 0);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	tty.opens++;
+	tty.open_flags = flags;
+	if (tty.m7 >= 0)
+		close(tty.m7);
+	tty.m7 = sv[1];
+	return sv[0];
+}
+
+int __wrap_flock(int fd, int op);
+int __wrap_flock(int fd, int op)
+{
+	tty.flock_op = op;
+	if (tty.flock_err) {
+		errno = tty.flock_err;
+		return -1;
+	}
+	return 0;
+}
+
+int __wrap_ioctl(int fd, unsigned long req, ...);
+int __wrap_ioctl(int fd, unsigned long req, ...)
+{
+	if (req == TIOCEXCL)
+		tty.excl = true;
+	return 0;
+}
+
+int __wrap_tcgetattr(int fd, struct termios *t);
+int __wrap_tcgetattr(int fd, struct termios *t)
+{
+	/* What a fresh tty looks like: cooked, echoing. */
+	memset(t, 0, sizeof(*t));
+	t->c_lflag = ICANON | ECHO | ISIG;
+	t->c_iflag = ICRNL | IXON;
+	t->c_oflag = OPOST | ONLCR;
+	return 0;
+}
+
+int __wrap_tcsetattr(int fd, int act, const struct termios *t);
+int __wrap_tcsetattr(int fd, int act, const struct termios *t)
+{
+	tty.set = *t;
+	tty.set_called = true;
+	return 0;
+}
+
+int __real_fstat64(int fd, struct stat *st);
+int __wrap_fstat64(int fd, struct stat *st);
+int __wrap_fstat64(int fd, struct stat *st)
+{
+	int r = __real_fstat64(fd, st);
+	st->st_rdev = makedev(240, 30);
+	return r;
+}
+
+/* What the channel told its owner. */
+static struct {
+	unsigned msgs, hellos, new_boots, firsts, bad, gaps;
+	uint8_t last_type;
+	enum channel_state state;
+} seen;
+
+static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
+{
+	seen.msgs++;
+	seen.last_type = m->frame->type;
+	seen.firsts += m->first_after_open;
+	seen.new_boots += m->new_boot;
+	seen.bad += m->bad_payload;
+	seen.gaps += m->seq_gap;
+	if (m->frame->type == M7B_T_HELLO && !m->bad_payload) {
+		seen.hellos++;
+		assert_string_equal(m->u.hello.name, "fw-test");
+	}
+}
+
+static void on_state(void *ud, struct channel *ch, enum channel_state old)
+{
+	seen.state = channel_get_state(ch);
+}
+
+static const struct channel_ops ops = {.on_msg = on_msg, .on_state = on_state};
+
+struct fixture {
+	char dir[64];
+	char device[96];
+	struct event_base *base;
+	struct channel *ch;
+};
+
+static int setup(void **state)
+{
+	static struct fixture f;
+	memset(&tty, 0, sizeof(tty));
+	memset(&seen, 0, sizeof(seen));
+	tty.m7 = -1;
+	snprintf(f.dir, sizeof(f.dir), "/tmp/m7b-chan-XXXXXX");
+	assert_non_null(mkdtemp(f.dir));
+	snprintf(f.device, sizeof(f.device), "%s/ttyFAKE", f.dir);
+	f.base = event_base_new();
+	struct conf_channel cfg = {.name = (char *)"m7",
+				   .device = f.device,
+				   .enabled = true,
+				   .host_hello = true,
+				   .send_queue = 4,
+				   .send_timeout_ms = 1000,
+				   .reopen_min_ms = 1,
+				   .reopen_max_ms = 4};
+	f.ch = channel_new(f.base, &cfg, 0, NULL, &ops, NULL);
+	assert_non_null(f.ch);
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	channel_free(f->ch);
+	if (tty.m7 >= 0)
+		close(tty.m7);
+	event_base_free(f->base);
+	rmdir(f->dir);
+	return 0;
+}
+
+/* Reads one frame the channel wrote to the M7's side (waits up to 2 s). */
+static void read_frame(struct m7b_frame *out)
+{
+	static struct m7b_decoder d;
+	static uint8_t buf[1024];
+	m7b_decoder_init(&d);
+	for (int i = 0; i < 200; i++) {
+		struct pollfd p = {.fd = tty.m7, .events = POLLIN};
+		assert_true(poll(&p, 1, 2000) == 1);
+		ssize_t n = read(tty.m7, buf, sizeof(buf));
+		assert_true(n > 0);
+		const uint8_t *pos = buf;
+		if (m7b_decoder_next(&d, &pos, buf + n, out) == 1)
+			return;
+	}
+	fail_msg("no frame from the channel");
+}
+
+/* Writes one M7 frame to the channel and runs the loop until it is taken. */
+static void m7_send(struct fixture *f, uint8_t type, uint32_t seq, const void *pl, size_t len)
+{
+	uint8_t out[M7B_FRAME_MAX];
+	struct m7b_frame h = {.ver = M7B_WIRE_VERSION, .type = type, .seq = seq, .len = len};
+	struct m7b_part part = {pl, len};
+	int n = m7b_wire_encode(out, sizeof(out), &h, &part, len ? 1 : 0);
+	assert_true(n > 0);
+	assert_int_equal(write(tty.m7, out, (size_t)n), n);
+	unsigned before = seen.msgs;
+	for (int i = 0; i < 100 && seen.msgs == before; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+}
+
+static void test_open_raw_exclusive_hello(void **state)
+{
+	struct fixture *f = *state;
+	channel_start(f->ch);
+	assert_int_equal(tty.opens, 1);
+	assert_int_equal(tty.open_flags & O_ACCMODE, O_RDWR);
+	assert_true(tty.open_flags & O_NOCTTY);
+	assert_true(tty.open_flags & O_NONBLOCK);
+	assert_true(tty.open_flags & O_CLOEXEC);
+	assert_int_equal(tty.flock_op, LOCK_EX | LOCK_NB);
+	assert_true(tty.excl);
+	assert_true(tty.set_called);
+	assert_false(tty.set.c_lflag & (ICANON | ECHO | ISIG));
+	assert_false(tty.set.c_iflag & (ICRNL | IXON));
+	assert_false(tty.set.c_oflag & OPOST);
+	assert_int_equal(tty.set.c_cc[VMIN], 1);
+	assert_int_equal(tty.set.c_cc[VTIME], 0);
+	assert_true(channel_is_open(f->ch));
+	assert_int_equal(channel_get_state(f->ch), CHANNEL_OPENING);
+	/* It says hello: 0x00, then HOST_HELLO with seq 0. */
+	struct m7b_frame fr;
+	read_frame(&fr);
+	assert_int_equal(fr.type, M7B_T_HOST_HELLO);
+	assert_int_equal(fr.seq, 0);
+}
+
+static void test_busy_names_the_holder(void **state)
+{
+	struct fixture *f = *state;
+	tty.flock_err = EWOULDBLOCK;
+	channel_start(f->ch);
+	struct channel_snapshot s;
+	channel_snapshot(f->ch, &s);
+	assert_false(s.open);
+	assert_int_equal(s.state, CHANNEL_DOWN);
+	assert_string_equal(s.reason, "busy");
+	assert_int_equal(s.last_err, -EBUSY);
+	assert_non_null(strstr(s.detail, "held by"));
+}
+
+static void put(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+}
+
+static void test_find_holder_in_a_fake_proc(void **state)
+{
+	struct fixture *f = *state;
+	char p[PATH_MAX], dev[PATH_MAX];
+	snprintf(dev, sizeof(dev), "%s/node", f->dir);
+	put(dev, "");
+	snprintf(p, sizeof(p), "%s/proc", f->dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	/* Not a process, our own pid, and a process holding another file: all skipped. */
+	snprintf(p, sizeof(p), "%s/proc/sys", f->dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/proc/77", f->dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/proc/77/fd", f->dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/proc/77/fd/0", f->dir);
+	assert_int_equal(symlink("/dev/null", p), 0);
+
+	int pid = 0;
+	char comm[32] = "";
+	snprintf(p, sizeof(p), "%s/proc", f->dir);
+	assert_int_equal(tty_find_holder(p, dev, &pid, comm, sizeof(comm)), -ENOENT);
+
+	snprintf(p, sizeof(p), "%s/proc/4242", f->dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/proc/4242/fd", f->dir);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/proc/4242/fd/5", f->dir);
+	assert_int_equal(symlink(dev, p), 0);
+	snprintf(p, sizeof(p), "%s/proc/4242/comm", f->dir);
+	put(p, "gpsd\n");
+	snprintf(p, sizeof(p), "%s/proc", f->dir);
+	assert_int_equal(tty_find_holder(p, dev, &pid, comm, sizeof(comm)), 0);
+	assert_int_equal(pid, 4242);
+	assert_string_equal(comm, "gpsd");
+
+	char cmd[2 * PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/proc %s", f->dir, dev);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_reopens_after_hangup(void **state)
+{
+	struct fixture *f = *state;
+	channel_start(f->ch);
+	assert_int_equal(tty.opens, 1);
+	close(tty.m7); /* the M7's side goes away: end of file */
+	tty.m7 = -1;
+	for (int i = 0; i < 200 && tty.opens < 2; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(tty.opens, 2);
+	struct channel_snapshot s;
+	channel_snapshot(f->ch, &s);
+	assert_true(s.open);
+	assert_int_equal(s.stats.opens, 2);
+	assert_int_equal(s.stats.reopens, 1);
+}
+
+static void test_frames_decoded_once(void **state)
+{
+	struct fixture *f = *state;
+	channel_start(f->ch);
+	uint8_t pl[M7B_PAYLOAD_MAX];
+	struct m7b_hello h = {.tick_hz = 1000000,
+			      .boot_id = 0xabcd,
+			      .max_payload = 200,
+			      .host_credits = 4,
+			      .name = "fw-test",
+			      .name_len = 7};
+	int n = m7b_wire_pack_hello(pl, sizeof(pl), &h);
+	assert_true(n > 0);
+	m7_send(f, M7B_T_HELLO, 0, pl, (size_t)n);
+	assert_int_equal(seen.hellos, 1);
+	assert_int_equal(seen.new_boots, 1);
+	assert_int_equal(seen.firsts, 1);
+	assert_int_equal(seen.state, CHANNEL_UP);
+	/* Same boot again: not new. */
+	m7_send(f, M7B_T_HELLO, 0, pl, (size_t)n);
+	assert_int_equal(seen.new_boots, 1);
+	assert_int_equal(seen.firsts, 1);
+	/* A DATA frame too short to unpack: passed on as bad and counted, once. */
+	m7_send(f, M7B_T_DATA, 3, "xy", 2);
+	assert_int_equal(seen.bad, 1);
+	assert_int_equal(seen.gaps, 2); /* seq 1 and 2 never came */
+	struct channel_snapshot s;
+	channel_snapshot(f->ch, &s);
+	assert_int_equal(s.stats.bad_payloads, 1);
+	assert_int_equal(s.stats.data_frames, 1);
+	assert_int_equal(s.stats.seq_gaps, 2);
+	assert_true(s.have_hello);
+	assert_string_equal(s.fw_name, "fw-test");
+	assert_int_equal(s.hello.boot_id, 0xabcd);
+}
+
+int main(void)
+{
+	/* A socketpair stands in for the tty: writing to a closed one raises SIGPIPE, where
+	 * a tty gives EIO. The daemon ignores SIGPIPE too. */
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_raw_exclusive_hello, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_names_the_holder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_find_holder_in_a_fake_proc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopens_after_hangup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frames_decoded_once, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

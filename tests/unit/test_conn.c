@@ -1,0 +1,224 @@
+/* Unit tests for daemon/conn.c with its socket I/O replaced (-Wl,--wrap=send,recv): the
+ * output queue, the slow-client policies and half-close. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "conn.h"
+#include "proto.h"
+
+/* The fake peer: send() takes up to `room` bytes (then EAGAIN); recv() hands out `input`
+ * once, then 0 (peer shut its side) when `eof`, else EAGAIN. */
+static struct {
+	size_t room;
+	size_t sent;
+	const char *input;
+	bool eof;
+	unsigned lines;
+	unsigned closings;
+} peer;
+
+ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags);
+ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags)
+{
+	if (peer.room == 0) {
+		errno = EAGAIN;
+		return -1;
+	}
+	size_t k = n < peer.room ? n : peer.room;
+	peer.room -= k;
+	peer.sent += k;
+	return (ssize_t)k;
+}
+
+ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags);
+ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
+{
+	if (peer.input) {
+		size_t k = strlen(peer.input) < n ? strlen(peer.input) : n;
+		memcpy(buf, peer.input, k);
+		peer.input = NULL;
+		return (ssize_t)k;
+	}
+	if (peer.eof)
+		return 0;
+	errno = EAGAIN;
+	return -1;
+}
+
+static void on_line(void *ud, struct conn *c, const char *line, size_t len)
+{
+	peer.lines++;
+}
+
+static void on_closing(void *ud, struct conn *c)
+{
+	peer.closings++;
+}
+
+static const struct conn_ops ops = {.on_line = on_line, .on_closing = on_closing};
+
+struct fixture {
+	struct event_base *base;
+	int fds[2];
+	struct conn *c;
+};
+
+static int setup(void **state)
+{
+	static struct fixture f;
+	memset(&peer, 0, sizeof(peer));
+	f.base = event_base_new();
+	assert_non_null(f.base);
+	/* A real socket so the event loop can watch it; its bytes never move (wrapped). */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, f.fds), 0);
+	f.c = conn_new(f.base, f.fds[0], 7, 4096, NULL, &ops, NULL);
+	assert_non_null(f.c);
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	conn_free(f->c); /* closes fds[0] */
+	close(f->fds[1]);
+	event_base_free(f->base);
+	return 0;
+}
+
+static void watch(struct conn *c, enum proto_policy policy)
+{
+	struct proto_request req = {.all_channels = true,
+				    .classes = PROTO_C_ALL,
+				    .policy = policy,
+				    .encoding = PROTO_ENC_BASE64};
+	memset(req.ports, 0xff, sizeof(req.ports));
+	assert_int_equal(conn_watch(c, &req), 0);
+}
+
+static void test_queue_then_flush(void **state)
+{
+	struct fixture *f = *state;
+	char line[100];
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	watch(f->c, PROTO_POLICY_DROP);
+	for (int i = 0; i < 10; i++)
+		conn_stream(f->c, line, sizeof(line));
+	assert_int_equal(conn_queued(f->c), 10 * sizeof(line));
+	assert_true(f->c->dirty);
+	peer.room = 250; /* the peer takes part of it */
+	conn_flush(f->c);
+	assert_int_equal(peer.sent, 250);
+	assert_int_equal(conn_queued(f->c), 10 * sizeof(line) - 250);
+	peer.room = SIZE_MAX;
+	conn_flush(f->c);
+	assert_int_equal(conn_queued(f->c), 0);
+	assert_int_equal(f->c->delivered, 10);
+	assert_int_equal(f->c->dropped, 0);
+}
+
+static void test_drop_policy_counts_and_notices(void **state)
+{
+	struct fixture *f = *state;
+	char line[1000];
+	memset(line, 'y', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	watch(f->c, PROTO_POLICY_DROP);
+	for (int i = 0; i < 10; i++) /* 4096-byte queue: 4 fit, 6 are dropped */
+		conn_stream(f->c, line, sizeof(line));
+	assert_int_equal(f->c->delivered, 4);
+	assert_int_equal(f->c->dropped, 6);
+	assert_true(f->c->dropping);
+	assert_false(f->c->closing);
+	peer.room = SIZE_MAX;
+	conn_flush(f->c); /* drains, then says what was lost */
+	assert_false(f->c->dropping);
+	assert_true(peer.sent > 4 * sizeof(line)); /* the DROPPED notice went out too */
+	/* Replies are never dropped, even while streamed objects are. */
+	peer.room = 0;
+	for (int i = 0; i < 5; i++)
+		conn_stream(f->c, line, sizeof(line));
+	size_t before = conn_queued(f->c);
+	conn_reply(f->c, "{\"class\":\"PONG\"}\n", 17);
+	assert_int_equal(conn_queued(f->c), before + 17);
+}
+
+static void test_disconnect_policy(void **state)
+{
+	struct fixture *f = *state;
+	char line[1000];
+	memset(line, 'z', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	watch(f->c, PROTO_POLICY_DISCONNECT);
+	for (int i = 0; i < 4; i++)
+		conn_stream(f->c, line, sizeof(line));
+	assert_false(f->c->closing);
+	conn_stream(f->c, line, sizeof(line));
+	assert_true(f->c->closing);
+	assert_int_equal(peer.closings, 1);
+	assert_int_equal(f->c->dropped, 0);
+}
+
+static void test_half_close_keeps_a_watcher(void **state)
+{
+	struct fixture *f = *state;
+	peer.input = "{\"cmd\":\"watch\"}\n";
+	peer.eof = true;
+	peer.room = SIZE_MAX;
+	watch(f->c, PROTO_POLICY_DROP);
+	/* Two reads: the line, then end of input. */
+	assert_int_equal(write(f->fds[1], "x", 1),
+			 1); /* wakes the read event (write: send is the fake) */
+	event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(peer.lines, 1);
+	assert_false(f->c->read_eof);
+	event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_true(f->c->read_eof);
+	assert_false(f->c->closing); /* a watcher keeps its stream */
+	conn_stream(f->c, "{}\n", 3);
+	conn_flush(f->c);
+	assert_int_equal(peer.sent, 3);
+	/* Not watching: done once its replies have left. */
+	conn_unwatch(f->c);
+	conn_reply(f->c, "{}\n", 3);
+	assert_true(f->c->closing);
+	assert_string_equal(f->c->close_reason, "closed by peer");
+}
+
+static void test_long_line_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	static char big[70000];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	peer.input = big;
+	peer.room = SIZE_MAX;
+	assert_int_equal(write(f->fds[1], "x", 1), 1);
+	event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(peer.lines, 0);
+	assert_true(f->c->closing);
+	assert_string_equal(f->c->close_reason, "too_long");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_queue_then_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_policy_counts_and_notices, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_disconnect_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_close_keeps_a_watcher, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_line_is_refused, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,269 @@
+/* Unit tests for the supervisor's action executor (daemon/sv_action.c, sv_priv.c) with
+ * the remoteproc, the commands and the daemon replaced (-Wl,--wrap): each recovery
+ * action does its one thing, a failure is logged once, the privileged requests carry
+ * the right values. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "sv.h"
+
+static struct event_base *base;
+
+/* ---- the replaced world ---- */
+
+static struct {
+	int opens, open_err;
+	int stops, starts, stop_err;
+	enum remoteproc_state state;
+	char firmware[64];
+	int commands, command_err;
+	char command[256], env_step[64], env_channel[64];
+	int logs;
+} w;
+
+static struct remoteproc fake_rp = {.dir = (char *)"/fake/class/remoteproc/remoteproc0",
+				    .instance = (char *)"remoteproc0",
+				    .name = (char *)"imx-rproc",
+				    .device = (char *)"imx8mp-cm7"};
+
+int __wrap_remoteproc_open(const char *root, const char *which, struct remoteproc **out);
+int __wrap_remoteproc_open(const char *root, const char *which, struct remoteproc **out)
+{
+	w.opens++;
+	if (w.open_err)
+		return w.open_err;
+	*out = &fake_rp;
+	return 0;
+}
+
+struct remoteproc *__wrap_remoteproc_free(struct remoteproc *r);
+struct remoteproc *__wrap_remoteproc_free(struct remoteproc *r)
+{
+	return NULL;
+}
+
+int __wrap_remoteproc_stop(const struct remoteproc *r);
+int __wrap_remoteproc_stop(const struct remoteproc *r)
+{
+	w.stops++;
+	return w.stop_err;
+}
+
+int __wrap_remoteproc_start(const struct remoteproc *r);
+int __wrap_remoteproc_start(const struct remoteproc *r)
+{
+	w.starts++;
+	return 0;
+}
+
+int __wrap_remoteproc_get_state(const struct remoteproc *r, enum remoteproc_state *st);
+int __wrap_remoteproc_get_state(const struct remoteproc *r, enum remoteproc_state *st)
+{
+	*st = w.state;
+	return 0;
+}
+
+int __wrap_remoteproc_set_firmware(const struct remoteproc *r, const char *fw);
+int __wrap_remoteproc_set_firmware(const struct remoteproc *r, const char *fw)
+{
+	snprintf(w.firmware, sizeof(w.firmware), "%s", fw);
+	return 0;
+}
+
+int __wrap_child_shell(struct event_base *b, const char *command, char *const env[],
+		       child_done_fn done, void *arg, struct child **out);
+int __wrap_child_shell(struct event_base *b, const char *command, char *const env[],
+		       child_done_fn done, void *arg, struct child **out)
+{
+	w.commands++;
+	snprintf(w.command, sizeof(w.command), "%s", command);
+	for (int i = 0; env[i]; i++) {
+		if (strncmp(env[i], "M7B_STEP=", 9) == 0)
+			snprintf(w.env_step, sizeof(w.env_step), "%s", env[i] + 9);
+		if (strncmp(env[i], "M7B_CHANNEL=", 12) == 0)
+			snprintf(w.env_channel, sizeof(w.env_channel), "%s", env[i] + 12);
+	}
+	*out = NULL;
+	return w.command_err;
+}
+
+struct event_base *__wrap_daemon_base(struct daemon *d);
+struct event_base *__wrap_daemon_base(struct daemon *d)
+{
+	return base;
+}
+
+void __wrap_daemon_flush(struct daemon *d);
+void __wrap_daemon_flush(struct daemon *d)
+{
+}
+
+void __wrap_log_struct(const struct log *l, int prio, const struct log_fields *f, const char *fmt,
+		       ...);
+void __wrap_log_struct(const struct log *l, int prio, const struct log_fields *f, const char *fmt,
+		       ...)
+{
+	w.logs++;
+}
+
+/* ---- fixture: one channel under supervision ---- */
+
+struct fixture {
+	struct supervisor sv;
+	struct channel *ch;
+	struct sv_chan *c;
+};
+
+static int setup(void **state)
+{
+	static struct fixture f;
+	memset(&w, 0, sizeof(w));
+	memset(&f, 0, sizeof(f));
+	base = event_base_new();
+	struct conf_channel cfg = {.name = (char *)"m7",
+				   .device = (char *)"/nonexistent/ttyRPMSG30",
+				   .remoteproc = (char *)"remoteproc0",
+				   .enabled = true,
+				   .send_queue = 4,
+				   .send_timeout_ms = 1000,
+				   .reopen_min_ms = 100,
+				   .reopen_max_ms = 1000};
+	supervisor_conf_channel_defaults(&cfg.sup);
+	strcpy(cfg.sup.hook, "/usr/local/bin/m7-hook");
+	supervisor_conf_daemon_defaults(&f.sv.cfg);
+	f.ch = channel_new(base, &cfg, 0, NULL, NULL, NULL);
+	assert_non_null(f.ch);
+	f.c = sv_chan_new(&f.sv, f.ch);
+	assert_non_null(f.c);
+	assert_int_equal(w.opens, 1); /* its names scope the kernel lines */
+	w.logs = 0;
+	*state = &f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	sv_chan_free(f->c);
+	channel_free(f->ch);
+	event_base_free(base);
+	return 0;
+}
+
+static void run1(struct sv_chan *c, struct recovery_action a)
+{
+	struct recovery_actions out = {.n = 1};
+	out.a[0] = a;
+	sv_action_run(c, &out);
+}
+
+static void test_rproc_stop_done_at_once(void **state)
+{
+	struct fixture *f = *state;
+	w.state = REMOTEPROC_OFFLINE; /* the kernel finished within write() */
+	run1(f->c, (struct recovery_action){.type = RECOVERY_ACT_RPROC_STOP, .token = 3});
+	assert_int_equal(w.stops, 1);
+	assert_int_equal(f->c->poll, SV_POLL_NONE);
+	assert_int_equal(w.logs, 0);
+}
+
+static void test_rproc_start_waits_for_running(void **state)
+{
+	struct fixture *f = *state;
+	w.state = REMOTEPROC_OFFLINE;
+	run1(f->c, (struct recovery_action){.type = RECOVERY_ACT_RPROC_START, .token = 4});
+	assert_int_equal(w.starts, 1);
+	assert_int_equal(f->c->poll, SV_POLL_START);
+	assert_int_equal(f->c->poll_token, 4);
+}
+
+static void test_failure_logged_once(void **state)
+{
+	struct fixture *f = *state;
+	struct sv_priv_request rq = {.op = SV_PRIV_RPROC_STOP};
+	w.stop_err = -EIO;
+	assert_int_equal(sv_priv_run(f->c, &rq), -EIO);
+	assert_int_equal(w.logs, 1);
+	/* A remoteproc that cannot be opened: one line too, not one per layer. */
+	f->c->rproc = NULL;
+	w.open_err = -ENOENT;
+	w.logs = 0;
+	assert_int_equal(sv_priv_run(f->c, &rq), -ENOENT);
+	assert_int_equal(w.logs, 1);
+	assert_int_equal(w.stops, 1);
+}
+
+static void test_set_firmware(void **state)
+{
+	struct fixture *f = *state;
+	run1(f->c, (struct recovery_action){.type = RECOVERY_ACT_RPROC_SET_FIRMWARE,
+					    .firmware = "m7_new.elf"});
+	assert_string_equal(w.firmware, "m7_new.elf");
+}
+
+static void test_commands(void **state)
+{
+	struct fixture *f = *state;
+	struct sv_priv_request rq = {.op = SV_PRIV_RUN_COMMAND,
+				     .token = 9,
+				     .command = channel_config(f->ch)->sup.hook,
+				     .step = "hook"};
+	assert_int_equal(sv_priv_run(f->c, &rq), 1); /* started; its exit feeds the result */
+	assert_int_equal(w.commands, 1);
+	assert_string_equal(w.command, "/usr/local/bin/m7-hook");
+	assert_string_equal(w.env_step, "hook");
+	assert_string_equal(w.env_channel, "m7");
+	assert_int_equal(f->c->child_token, 9);
+	/* No command configured: the step has nothing to run, and that is not an error. */
+	rq.command = "";
+	assert_int_equal(sv_priv_run(f->c, &rq), -ENOENT);
+	assert_int_equal(w.commands, 1);
+	assert_int_equal(w.logs, 0);
+	/* The driver step runs the driver_reload command. */
+	run1(f->c, (struct recovery_action){.type = RECOVERY_ACT_RELOAD_DRIVER, .token = 2});
+	assert_int_equal(w.commands, 2);
+	assert_non_null(strstr(w.command, "imx_rpmsg_tty"));
+	assert_string_equal(w.env_step, "driver");
+}
+
+static void test_set_state_holds_the_channel(void **state)
+{
+	struct fixture *f = *state;
+	run1(f->c, (struct recovery_action){.type = RECOVERY_ACT_SET_STATE,
+					    .state = RECOVERY_LINK_RECOVERING,
+					    .reason = "stall"});
+	struct channel_snapshot s;
+	channel_snapshot(f->ch, &s);
+	assert_int_equal(s.state, CHANNEL_RECOVERING);
+	assert_string_equal(s.reason, "stall");
+	assert_int_equal(s.stats.recoveries, 1);
+	assert_int_equal(f->c->busy_state, CHANNEL_RECOVERING);
+	assert_string_equal(f->c->busy_reason, "stall");
+	run1(f->c, (struct recovery_action){.type = RECOVERY_ACT_SET_STATE,
+					    .state = RECOVERY_LINK_FAILED,
+					    .reason = "gave_up"});
+	channel_snapshot(f->ch, &s);
+	assert_int_equal(s.state, CHANNEL_FAILED);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_rproc_stop_done_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rproc_start_waits_for_running, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_failure_logged_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_firmware, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_state_holds_the_channel, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
