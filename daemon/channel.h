@@ -52,6 +52,7 @@ struct channel_msg {
 	bool first_after_open; /* the first frame since the tty was (re)opened */
 	bool new_boot;	       /* HELLO: a boot id other than the last one seen */
 	uint32_t seq_gap;      /* frames lost just before this one (0 = none) */
+	uint64_t rx_mono_ns;   /* CLOCK_MONOTONIC right after the read() that brought it */
 	union {
 		struct m7b_hello hello; /* name is NUL-terminated, at most 127 bytes */
 		struct m7b_ack ack;
@@ -59,6 +60,7 @@ struct channel_msg {
 		struct m7b_log log;
 		struct m7b_heartbeat heartbeat;
 		struct m7b_sync_reply sync_reply;
+		struct m7b_boot_info boot_info; /* build_id, channel point into the frame */
 	} u;
 };
 

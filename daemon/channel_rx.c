@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -25,6 +26,8 @@ static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
 		return m7b_wire_unpack_heartbeat(f, &m->u.heartbeat) == 0;
 	case M7B_T_SYNC_REPLY:
 		return m7b_wire_unpack_sync_reply(f, &m->u.sync_reply) == 0;
+	case M7B_T_BOOT_INFO:
+		return m7b_wire_unpack_boot_info(f, &m->u.boot_info) == 0;
 	default:
 		return true;
 	}
@@ -64,9 +67,10 @@ static void take_hello(struct channel *ch, struct channel_msg *m)
 	channel_sendq_pump(ch);
 }
 
-static void handle_frame(struct channel *ch, const struct m7b_frame *f)
+static void handle_frame(struct channel *ch, const struct m7b_frame *f, uint64_t rx_mono_ns)
 {
-	struct channel_msg m = {.frame = f, .first_after_open = !ch->rx_since_open};
+	struct channel_msg m = {
+		.frame = f, .first_after_open = !ch->rx_since_open, .rx_mono_ns = rx_mono_ns};
 	ch->rx_since_open = true;
 	m.seq_gap = track_seq(ch, f);
 	m.bad_payload = !unpack_msg(f, &m);
@@ -90,6 +94,7 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 	case M7B_T_HEARTBEAT:
 	case M7B_T_LOG:
 	case M7B_T_SYNC_REPLY:
+	case M7B_T_BOOT_INFO:
 		break;
 	default:
 		ch->stats.unknown_types++;
@@ -101,13 +106,13 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 		ch->ops->on_msg(ch->ud, ch, &m);
 }
 
-static void process(struct channel *ch, const uint8_t *buf, size_t n)
+static void process(struct channel *ch, const uint8_t *buf, size_t n, uint64_t rx_mono_ns)
 {
 	const uint8_t *p = buf, *end = buf + n;
 	struct m7b_frame f;
 	uint64_t rejected = ch->dec.stats.rejected, frames = ch->dec.stats.frames;
 	while (ch->fd >= 0 && m7b_decoder_next(&ch->dec, &p, end, &f) == 1)
-		handle_frame(ch, &f);
+		handle_frame(ch, &f, rx_mono_ns);
 	if (ch->ops && ch->ops->on_decoded)
 		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
 				    ch->dec.stats.rejected - rejected);
@@ -127,7 +132,13 @@ int channel_rx_burst(struct channel *ch, int max_reads)
 	for (int i = 0; i < max_reads && ch->fd >= 0; i++) {
 		ssize_t n = read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
 		if (n > 0) {
-			process(ch, ch->rbuf, (size_t)n);
+			/* Stamped here, not by whoever looks at a frame later: the clock mapping
+			 * takes it as a SYNC reply's arrival, and the decoding and the observers
+			 * before it would add to the return leg only. */
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			process(ch, ch->rbuf, (size_t)n,
+				(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
 			continue;
 		}
 		if (n == 0)

@@ -825,6 +825,7 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 	uint64_t v, hz = 8000000, offset = 0, ports = 0, hb = 1000;
 	int64_t idle_us = -1;
 	double ppm = 0;
+	bool offset_set = false;
 	int opt;
 	char err[256];
 
@@ -862,6 +863,7 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 		case 'o':
 			if (parse_num(optarg, "--tick-offset", UINT64_MAX / 2, &offset))
 				return -EINVAL;
+			offset_set = true;
 			break;
 		case 'd': {
 			char *end;
@@ -1016,7 +1018,12 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 		}
 	}
 
-	sim_clock_init(&s->board.clock, (uint32_t)hz, offset, ppm, sim_clock_mono_ns());
+	/* Without an offset or a drift the ticks are the host's CLOCK_MONOTONIC itself (t0 = 0),
+	 * which BOOT_INFO then says, so the daemon can map them exactly; with either, they are
+	 * an emulated timer the daemon has to measure. */
+	s->board.host_mono = !offset_set && ppm == 0;
+	sim_clock_init(&s->board.clock, (uint32_t)hz, offset, ppm,
+		       s->board.host_mono ? 0 : sim_clock_mono_ns());
 	s->board.nports = (unsigned)ports;
 	s->fwopt.name = s->name;
 	s->fwopt.nports = (unsigned)ports;
