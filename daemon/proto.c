@@ -50,9 +50,7 @@ const char *proto_err_to_string(enum proto_err code)
 static const struct {
 	unsigned bit;
 	const char *name;
-} stream_classes[] = {M7B_CLASSES(NO_CLASS, STREAM_CLASS)
-		      /* daemon-only until the library has an event type for it */
-		      {PROTO_C_CLOCK, "CLOCK"}};
+} stream_classes[] = {M7B_CLASSES(NO_CLASS, STREAM_CLASS)};
 #undef NO_CLASS
 #undef STREAM_CLASS
 
