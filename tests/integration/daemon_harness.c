@@ -485,6 +485,38 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return 0;
 }
 
+pid_t h_spawn(const char *const argv[], int in_fd, const char *out_path)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (in_fd >= 0)
+			dup2(in_fd, 0);
+		if (out >= 0) {
+			dup2(out, 1);
+			dup2(out, 2);
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+void h_reap(pid_t *pid)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGTERM);
+	for (int i = 0; i < 200 && waitpid(*pid, NULL, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (waitpid(*pid, NULL, WNOHANG) == 0) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+	}
+	*pid = 0;
+}
+
 void h_cleanup(struct daemon_proc *p)
 {
 	if (p->pid > 0)

@@ -41,10 +41,7 @@ static int teardown(void **state)
 	if (!f)
 		return 0;
 	st = daemon_proc_stop(&f->p);
-	if (f->sim > 0) {
-		kill(f->sim, SIGTERM);
-		waitpid(f->sim, NULL, 0);
-	}
+	h_reap(&f->sim);
 	h_cleanup(&f->p);
 	free(f);
 	return st == 0 ? 0 : -1;
@@ -65,17 +62,9 @@ static int setup(void **state)
 	snprintf(sim, sizeof(sim), "%s/firmware/m7sim", root ? root : ".");
 	snprintf(f->link, sizeof(f->link), "%s/ttyRPMSG30", f->p.dir);
 	snprintf(log, sizeof(log), "%s/m7sim.log", f->p.dir);
-	f->sim = fork();
-	if (f->sim == 0) {
-		int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (out >= 0) {
-			dup2(out, 1);
-			dup2(out, 2);
-		}
-		execl(sim, sim, "--link", f->link, "--heartbeat-ms", "200", "--source",
-		      "0:rate=20,size=8", (char *)NULL);
-		_exit(127);
-	}
+	const char *argv[] = {sim,	  "--link",	      f->link, "--heartbeat-ms", "200",
+			      "--source", "0:rate=20,size=8", NULL};
+	f->sim = h_spawn(argv, -1, log);
 	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
 		usleep(5000);
 	if (access(f->link, F_OK) != 0)

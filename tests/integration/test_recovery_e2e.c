@@ -129,24 +129,6 @@ static void fake_kernel(struct fx *f)
 	}
 }
 
-static pid_t spawn(const char *const argv[], int in_fd, const char *out_path)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (in_fd >= 0)
-			dup2(in_fd, 0);
-		if (out >= 0) {
-			dup2(out, 1);
-			dup2(out, 2);
-		}
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
 static void journal_line(struct fx *f, const char *msg)
 {
 	struct timespec ts;
@@ -167,20 +149,6 @@ static void sim_cmd(struct fx *f, const char *cmd)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
 	close(fd);
-}
-
-static void reap(pid_t *pid)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGTERM);
-	for (int i = 0; i < 200 && waitpid(*pid, NULL, WNOHANG) == 0; i++)
-		usleep(10000);
-	if (waitpid(*pid, NULL, WNOHANG) == 0) {
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, 0);
-	}
-	*pid = 0;
 }
 
 static int teardown(void **state);
@@ -214,7 +182,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 		goto fail;
 	const char *jargv[] = {journal_remote(), arg_out, "-", NULL};
 	snprintf(out, sizeof(out), "%s/journal-remote.log", f->p.dir);
-	f->jr = spawn(jargv, p[0], out);
+	f->jr = h_spawn(jargv, p[0], out);
 	close(p[0]);
 	f->jr_in = fdopen(p[1], "w");
 
@@ -224,7 +192,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 			       "200",	    "--source", "1:rate=20,size=8",
 			       "--debugfs", f->debugfs, NULL};
 	snprintf(out, sizeof(out), "%s/m7sim.log", f->p.dir);
-	f->sim = spawn(sargv, -1, out);
+	f->sim = h_spawn(sargv, -1, out);
 	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
 		usleep(5000);
 	if (access(f->link, F_OK) != 0 || access(f->ctl, F_OK) != 0)
@@ -281,11 +249,11 @@ static int teardown(void **state)
 		return 0;
 	/* A clean exit: no sanitizer report, nothing left held. */
 	st = daemon_proc_stop(&f->p);
-	reap(&f->kernel);
-	reap(&f->sim);
+	h_reap(&f->kernel);
+	h_reap(&f->sim);
 	if (f->jr_in)
 		fclose(f->jr_in); /* EOF ends journal-remote */
-	reap(&f->jr);
+	h_reap(&f->jr);
 	h_cleanup(&f->p); /* M7B_KEEP_TMP=1 keeps the dir for a look */
 	free(f);
 	return st == 0 ? 0 : -1;
