@@ -405,6 +405,9 @@ int daemon_reload(struct daemon *d)
 	conf_free(d->cfg);
 	d->cfg = n;
 	resolve_all(d);
+	for (unsigned k = 0; k < d->nobservers; k++)
+		if (d->observers[k].on_reload)
+			d->observers[k].on_reload(d->observers[k].ud, n);
 	log_struct(&d->log, LOG_NOTICE, NULL,
 		   "configuration reloaded: %u channel(s) added, %u removed, %u reopened", added,
 		   removed, changed);

@@ -56,6 +56,14 @@ static void obs_on_config(void *ud, struct channel *ch)
 		   channel_config(ch)->sup.recovery_steps);
 }
 
+/* SIGHUP: the incident directory is checked again (and reopened if it moved). */
+static void obs_on_reload(void *ud, const struct conf *cfg)
+{
+	struct supervisor *sv = ud;
+
+	(void)sv_incident_open_store(sv, &cfg->daemon.sup);
+}
+
 static void obs_on_channel(void *ud, struct channel *ch, bool added)
 {
 	struct supervisor *sv = ud;
@@ -129,7 +137,8 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 				      .on_decoded = sv_fault_on_decoded,
 				      .on_config = obs_on_config,
 				      .on_state = obs_on_state,
-				      .on_channel = obs_on_channel};
+				      .on_channel = obs_on_channel,
+				      .on_reload = obs_on_reload};
 	struct kwatch_config kc = {0};
 	unsigned i;
 	int r;
@@ -143,21 +152,7 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 	sv->cfg = cfg->daemon.sup;
 	/* Under systemd, StateDirectory= says where state lives; elsewhere (a terminal, the
 	 * tests) incidents stay in memory unless incident_dir is set. */
-	if (!sv->cfg.incident_dir[0] && getenv("STATE_DIRECTORY")) {
-		const char *sd = getenv("STATE_DIRECTORY");
-		snprintf(sv->cfg.incident_dir, sizeof(sv->cfg.incident_dir), "%.*s/incidents",
-			 (int)strcspn(sd, ":"), sd);
-	}
-	if (sv->cfg.incident_dir[0]) {
-		r = incident_store_new(sv->cfg.incident_dir, sv->cfg.incident_max_files,
-				       (uint64_t)sv->cfg.incident_max_kib * 1024, &sv->store);
-		if (r < 0) {
-			struct log_fields f = {.err = -r};
-			log_struct(sv->log, LOG_WARNING, &f,
-				   "incident directory %s: %s: incidents are kept in memory only",
-				   sv->cfg.incident_dir, strerror(-r));
-		}
-	}
+	(void)sv_incident_open_store(sv, &sv->cfg);
 	obs.ud = sv;
 	r = daemon_add_observer(d, &obs);
 	if (r == 0)

@@ -170,6 +170,9 @@ void sv_incident_begin(struct sv_chan *c, const char *kind, const char *source, 
 void sv_incident_end(struct sv_chan *c, const char *outcome);
 /* Closes it ms from now, so the frames after the recovery are in it too. */
 void sv_incident_end_later(struct sv_chan *c, const char *outcome, unsigned ms);
+/* Opens (at start) or checks and reopens (on reload) the incident directory of cfg;
+ * refused or missing: logged, incidents stay in memory. 0 or the -errno logged. */
+int sv_incident_open_store(struct supervisor *sv, const struct supervisor_daemon_conf *cfg);
 /* Timer of sv_incident_end_later. */
 void sv_incident_on_timer(evutil_socket_t fd, short what, void *arg);
 
