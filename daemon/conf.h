@@ -97,6 +97,10 @@ bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_c
 int conf_channel_copy(struct conf_channel *dst, const struct conf_channel *src);
 /* Frees a channel's strings. */
 void conf_channel_clear(struct conf_channel *ch);
+/* Calls out for every key of [daemon] (ch NULL) or of channel ch with its value in
+ * effect, defaults included (--check-config). */
+void conf_each_key(const struct conf *c, const struct conf_channel *ch, confkey_out_fn out,
+		   void *ud);
 /* Formats err as "file:line: [section] key: message" into buf. */
 const char *conf_error_format(const struct conf_error *err, char *buf, size_t cap);
 
