@@ -33,6 +33,9 @@ struct event;
 #define SV_RING		     256  /* ring entries per channel */
 #define SV_INCIDENT_AFTER_MS 2000 /* keep recording this long after the link is back */
 #define SV_FAULT_KINDS	     48
+/* A recovery command still running at its step's timeout gets SIGTERM (its whole process
+ * group), then SIGKILL this much later. */
+#define SV_COMMAND_GRACE_MS 2000
 /* A stream is corrupt when, within this window, at least this many candidates were
  * rejected and they outnumber the good frames. */
 #define SV_STREAM_WINDOW_MS   5000

@@ -57,8 +57,14 @@ static int run_command(struct sv_chan *c, const struct sv_priv_request *rq)
 
 	c->child = child_free(c->child); /* a command of an abandoned try dies here */
 	c->child_token = rq->token;
+	const struct supervisor_channel_conf *sup = &channel_config(c->ch)->sup;
+	unsigned timeout =
+		strcmp(rq->step, "driver") == 0 ? sup->driver_timeout_ms : sup->hook_timeout_ms;
 	int r = child_shell(daemon_base(c->sv->d), rq->command,
 			    command_env(c, rq->step, store, env), on_child_done, c, &c->child);
+	/* The ladder gives up on the step at its timeout; the command ends then too. */
+	if (r == 0)
+		r = child_deadline(c->child, timeout, SV_COMMAND_GRACE_MS);
 	return r < 0 ? r : 1;
 }
 
