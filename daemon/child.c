@@ -211,6 +211,8 @@ int child_stop(struct child *s, unsigned grace_ms)
 
 int child_deadline(struct child *s, unsigned after_ms, unsigned grace_ms)
 {
+	if (!s)
+		return -EINVAL;
 	s->grace_ms = grace_ms;
 	return arm(s, after_ms);
 }
