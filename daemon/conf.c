@@ -66,6 +66,8 @@ struct conf *conf_new(void)
 	c->daemon.socket_mode = 0660;
 	c->daemon.client_queue_kib = 256;
 	c->daemon.max_clients = 64;
+	c->daemon.reserved_clients = 8;
+	c->daemon.max_clients_per_uid = 0;
 	c->daemon.allow_send = true;
 	c->daemon.allow_control = true;
 	c->daemon.log_level = LOG_INFO;
@@ -244,6 +246,8 @@ static const struct confkey daemon_keys[] = {
 	{"log_level", CONFKEY_FN, D(log_level), 0, 0, set_log_level, NULL},
 	{"client_queue_kib", CONFKEY_UINT, D(client_queue_kib), 16, 65536, NULL, NULL},
 	{"max_clients", CONFKEY_UINT, D(max_clients), 1, 4096, NULL, NULL},
+	{"reserved_clients", CONFKEY_UINT, D(reserved_clients), 0, 4096, NULL, NULL},
+	{"max_clients_per_uid", CONFKEY_UINT, D(max_clients_per_uid), 0, 4096, NULL, NULL},
 	{"", CONFKEY_SUBTABLE, D(sup), 0, 0, NULL, supervisor_daemon_keys},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
