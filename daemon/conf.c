@@ -246,6 +246,7 @@ static const struct confkey daemon_keys[] = {
 	{"log_level", CONFKEY_FN, D(log_level), 0, 0, set_log_level, NULL},
 	{"client_queue_kib", CONFKEY_UINT, D(client_queue_kib), 16, 65536, NULL, NULL},
 	{"max_clients", CONFKEY_UINT, D(max_clients), 1, 4096, NULL, NULL},
+	{"user", CONFKEY_CHARS, D(user), 0, sizeof(((struct conf_daemon *)0)->user), NULL, NULL},
 	{"reserved_clients", CONFKEY_UINT, D(reserved_clients), 0, 4096, NULL, NULL},
 	{"max_clients_per_uid", CONFKEY_UINT, D(max_clients_per_uid), 0, 4096, NULL, NULL},
 	{"", CONFKEY_SUBTABLE, D(sup), 0, 0, NULL, supervisor_daemon_keys},

@@ -38,6 +38,7 @@ struct conf_daemon {
 	char *socket_group;	   /* NULL = keep the daemon's group */
 	unsigned client_queue_kib; /* output queue per client */
 	unsigned max_clients;
+	char user[64]; /* "" = no privilege separation; else the daemon's unprivileged user */
 	unsigned reserved_clients;    /* of max_clients, for root and allowed users only */
 	unsigned max_clients_per_uid; /* 0 = no cap; root and allowed users are exempt */
 	bool allow_send;

@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "privsep.h"
 #include "sv.h"
 
 /* Starts liveness on a channel that is already open (no state change will come). */
@@ -56,12 +57,27 @@ static void obs_on_config(void *ud, struct channel *ch)
 		   channel_config(ch)->sup.recovery_steps);
 }
 
-/* SIGHUP: the incident directory is checked again (and reopened if it moved). */
+/* SIGHUP: the incident directory is checked again (and reopened if it moved); the
+ * helper re-reads the configuration file itself. */
 static void obs_on_reload(void *ud, const struct conf *cfg)
 {
 	struct supervisor *sv = ud;
+	struct privsep_msg m;
 
 	(void)sv_incident_open_store(sv, &cfg->daemon.sup);
+	if (sv->priv && privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL) == 0) {
+		int r = privsep_call(sv->priv, &m);
+		if (r < 0)
+			log_struct_errno(sv->log, LOG_ERR, &(struct log_fields){0}, r,
+					 "the privileged helper did not take the new "
+					 "configuration: %m");
+	}
+}
+
+int supervisor_set_privsep(struct supervisor *sv, struct privsep *ps)
+{
+	sv->priv = ps;
+	return ps ? privsep_attach(ps, daemon_base(sv->d), sv_priv_on_exited, sv) : 0;
 }
 
 static void obs_on_channel(void *ud, struct channel *ch, bool added)

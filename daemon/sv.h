@@ -88,6 +88,7 @@ struct supervisor {
 	struct kwatch *kw;
 	struct incident_store *store;
 	struct incident_store ram_store; /* numbering when no directory is usable */
+	struct privsep *priv;		 /* the privileged helper; NULL: act directly */
 	struct sv_chan *chans[CONF_MAX_CHANNELS];
 };
 /* ---- sv_chan.c: per-channel state and small helpers ---- */
@@ -161,6 +162,12 @@ struct sv_priv_request {
 /* Carries out rq for c. 0 done, 1 started (RUN_COMMAND: its RESULT event is fed to the
  * ladder when it exits), or a negative errno (logged here, once). */
 int sv_priv_run(struct sv_chan *c, const struct sv_priv_request *rq);
+/* The environment of a recovery command: M7B_CHANNEL, M7B_DEVICE, M7B_REMOTEPROC (its
+ * sysfs directory if known), M7B_STEP; env is NULL-terminated and points into store. */
+void sv_priv_env(const struct conf_channel *cc, const char *rproc_dir, const char *step,
+		 char store[4][300], char *env[5]);
+/* privsep_exit_fn: a command the helper ran for a channel ended. */
+void sv_priv_on_exited(void *ud, const char *channel, uint32_t token, int status);
 /* Opens c's remoteproc if not yet open. 0, -ENODEV (none configured) or -errno; quiet:
  * the caller decides whether a missing remoteproc is worth a log line. */
 int sv_priv_rproc(struct sv_chan *c);
