@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -248,19 +250,37 @@ int privsep_start(const struct privsep_args *a, struct privsep **out)
 
 /* ---- the daemon's side ---- */
 
+/* Clears every capability of this process (the helper, forked before, keeps its own):
+ * ambient, effective, permitted, inheritable. 0 or -errno. */
+static int drop_capabilities(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct none[2] = {{0}};
+
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -errno;
+	return syscall(SYS_capset, &h, none) < 0 ? -errno : 0;
+}
+
 int privsep_drop(const char *user)
 {
 	struct passwd *pw = getpwnam(user);
 
 	if (!pw)
 		return -ENOENT;
-	if (geteuid() != 0)
-		return pw->pw_uid == geteuid() ? 0 : -EPERM;
+	/* Started as that user already (systemd's User=): only capabilities to shed. */
+	if (geteuid() != 0 || pw->pw_uid == 0) {
+		if (pw->pw_uid != geteuid())
+			return -EPERM;
+		int r = drop_capabilities();
+		(void)prctl(PR_SET_DUMPABLE, 0);
+		return r;
+	}
 	if (initgroups(user, pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
 		return -errno;
 	/* Dropped for good: root must not come back. */
-	if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
+	if (setuid(0) == 0 || seteuid(0) == 0)
 		return -EPERM;
 	(void)prctl(PR_SET_DUMPABLE, 0);
 	return 0;

@@ -30,8 +30,9 @@ typedef void (*privsep_exit_fn)(void *ud, const char *channel, uint32_t token, i
 /* Forks the helper (which never returns from its loop: it exits when the daemon closes
  * the socket). 0 with *out in the daemon, or -errno. */
 int privsep_start(const struct privsep_args *a, struct privsep **out);
-/* Switches the daemon to user (groups, gid, uid; root can not be regained): 0, -ENOENT
- * (no such user), -EPERM (not root and not already that user) or -errno. */
+/* Makes the daemon user with no capability: as root, switches groups, gid and uid (root
+ * can not be regained); already running as user (systemd's User=), clears every
+ * capability. 0, -ENOENT (no such user), -EPERM (neither root nor that user), -errno. */
 int privsep_drop(const char *user);
 /* Follows the helper's EXITED messages from base. 0 or -ENOMEM. */
 int privsep_attach(struct privsep *ps, struct event_base *base, privsep_exit_fn fn, void *ud);
