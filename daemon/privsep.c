@@ -155,8 +155,11 @@ static int helper_handle(struct helper *h, const void *buf, ssize_t len, struct 
 	const struct conf_channel *cc;
 	int r = len < 0 ? -errno : privsep_msg_decode(buf, (size_t)len, m);
 
-	if (r == 0)
-		r = privsep_msg_check(h->cfg, m, &cc);
+	if (r < 0) /* its strings may be unterminated: say nothing of them */
+		return log_struct_errno(&h->log, LOG_ERR, &(struct log_fields){0}, r,
+					"privileged helper refused a malformed message (%zd bytes)",
+					len);
+	r = privsep_msg_check(h->cfg, m, &cc);
 	if (r < 0)
 		return log_struct_errno(&h->log, LOG_ERR, &(struct log_fields){0}, r,
 					"privileged helper refused %s (channel '%s'): %m",
@@ -350,6 +353,18 @@ int privsep_attach(struct privsep *ps, struct event_base *base, privsep_exit_fn 
 	return ps->ev && ps->ev_pending && event_add(ps->ev, NULL) == 0 ? 0 : -ENOMEM;
 }
 
+void privsep_detach(struct privsep *ps)
+{
+	if (!ps)
+		return;
+	if (ps->ev)
+		event_free(ps->ev);
+	if (ps->ev_pending)
+		event_free(ps->ev_pending);
+	ps->ev = ps->ev_pending = NULL;
+	ps->npending = 0;
+}
+
 int privsep_call(struct privsep *ps, struct privsep_msg *m)
 {
 	struct pollfd p = {.fd = ps->fd, .events = POLLIN};
@@ -378,10 +393,7 @@ struct privsep *privsep_free(struct privsep *ps)
 {
 	if (!ps)
 		return NULL;
-	if (ps->ev)
-		event_free(ps->ev);
-	if (ps->ev_pending)
-		event_free(ps->ev_pending);
+	privsep_detach(ps);
 	close(ps->fd);
 	while (ps->helper > 0 && waitpid(ps->helper, NULL, 0) < 0 && errno == EINTR)
 		;

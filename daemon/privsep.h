@@ -36,6 +36,8 @@ int privsep_start(const struct privsep_args *a, struct privsep **out);
 int privsep_drop(const char *user);
 /* Follows the helper's EXITED messages from base. 0 or -ENOMEM. */
 int privsep_attach(struct privsep *ps, struct event_base *base, privsep_exit_fn fn, void *ud);
+/* Stops following (before the event base goes); NULL ok. */
+void privsep_detach(struct privsep *ps);
 /* Sends the request m (its seq is set here) and waits for its RESULT: 0 done, 1 started,
  * or -errno (the helper's refusal, -EPIPE if it is gone, -ETIMEDOUT). */
 int privsep_call(struct privsep *ps, struct privsep_msg *m);

@@ -217,6 +217,7 @@ struct supervisor *supervisor_free(struct supervisor *sv)
 	if (!sv)
 		return NULL;
 	daemon_remove_observer(sv->d, sv);
+	privsep_detach(sv->priv); /* its events live in the daemon's base */
 	sv->kw = kwatch_free(sv->kw);
 	for (i = 0; i < CONF_MAX_CHANNELS; i++)
 		sv->chans[i] = sv_chan_free(sv->chans[i]);
