@@ -701,10 +701,16 @@ static void test_privsep(void **state)
 	assert_int_equal(atoi(text), helper);
 	unlink(path);
 	rmdir(ppid_dir);
-	/* SIGHUP: the helper re-reads the file itself and stays. */
+	/* SIGHUP: the helper re-reads the file itself and stays; the incident directory,
+	 * made writable by others meanwhile, is checked again and refused. */
+	assert_int_equal(chmod(f->incidents, 0777), 0);
 	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
 	usleep(300000);
 	assert_int_equal(helper_of(f->p.pid), helper);
+	static char log[1 << 20];
+	slurp(f->p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "/incidents refused: it must be owned by uid"));
+	assert_int_equal(chmod(f->incidents, 0750), 0);
 	strcpy(driver_cmd, "true");
 }
 
