@@ -21,8 +21,8 @@ enum slots_verdict slots_admit(const struct slots_policy *p, unsigned total, uns
 static const char *const verdict_names[] = {
 	[SLOTS_OK] = "ok",
 	[SLOTS_FULL] = "too many clients",
-	[SLOTS_RESERVED] = "too many clients (the remaining slots are reserved for root and "
-			   "allowed users)",
+	[SLOTS_RESERVED] = ("too many clients (the remaining slots are reserved for root and "
+			    "allowed users)"),
 	[SLOTS_UID_CAP] = "too many clients of this user (max_clients_per_uid)",
 };
 DEFINE_STRING_TABLE_LOOKUP(slots_verdict, enum slots_verdict, verdict_names)
