@@ -35,6 +35,8 @@ static const char *const err_names[PROTO_E_COUNT] = {
 	[PROTO_E_BUSY] = "busy",
 	[PROTO_E_UNSUPPORTED] = "unsupported",
 	[PROTO_E_INTERNAL] = "internal",
+	[PROTO_E_UNKNOWN_CHANNEL] = "unknown_channel",
+	[PROTO_E_UNKNOWN_PORT] = "unknown_port",
 };
 
 const char *proto_err_to_string(enum proto_err code)
@@ -404,6 +406,19 @@ int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err cod
 	put_member_str(&o, "message", message ? message : proto_err_to_string(code));
 	if (channel && channel[0])
 		put_member_str(&o, "channel", channel);
+	return finish(&o);
+}
+
+int proto_render_error_available(char *buf, size_t cap, const char *id, enum proto_err code,
+				 const char *message, const char *available_json)
+{
+	struct out o = {buf, 0, cap, false};
+	puts_(&o, "{\"class\":\"ERROR\"");
+	put_id(&o, id);
+	put_member_str(&o, "code", proto_err_to_string(code));
+	put_member_str(&o, "message", message);
+	puts_(&o, ",\"available\":");
+	puts_(&o, available_json);
 	return finish(&o);
 }
 

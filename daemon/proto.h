@@ -62,6 +62,8 @@ enum proto_err {
 	PROTO_E_BUSY,
 	PROTO_E_UNSUPPORTED,
 	PROTO_E_INTERNAL,
+	PROTO_E_UNKNOWN_CHANNEL, /* a watch filter names no configured channel */
+	PROTO_E_UNKNOWN_PORT,	 /* a watch filter names no configured port */
 	PROTO_E_COUNT
 };
 
@@ -142,6 +144,9 @@ int proto_render_ack(char *buf, size_t cap, const char *id, const char *cmd, con
 		     bool has_seq, uint32_t seq);
 int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err code,
 		       const char *message, const char *channel);
+/* ERROR with "available": the JSON array text (what exists) the client may choose from. */
+int proto_render_error_available(char *buf, size_t cap, const char *id, enum proto_err code,
+				 const char *message, const char *available_json);
 int proto_render_pong(char *buf, size_t cap, const char *id);
 int proto_render_dropped(char *buf, size_t cap, uint64_t count, uint64_t total);
 int proto_render_log(char *buf, size_t cap, const char *channel, uint8_t level, const char *text,
