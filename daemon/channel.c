@@ -55,6 +55,7 @@ void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
 {
 	*s = (struct channel_snapshot){
 		.state = ch->state,
+		.state_ms = channel_now_ms() - ch->state_since_ms,
 		.last_err = ch->last_err,
 		.open = ch->fd >= 0,
 		.have_hello = ch->have_hello,
@@ -103,6 +104,8 @@ void channel_set_state(struct channel *ch, enum channel_state st, const char *re
 	if (same)
 		return;
 	ch->state = st;
+	if (old != st)
+		ch->state_since_ms = channel_now_ms();
 	snprintf(ch->reason, sizeof(ch->reason), "%s", reason);
 	snprintf(ch->detail, sizeof(ch->detail), "%s", detail ? detail : "");
 	if (old != st) {
@@ -153,6 +156,7 @@ struct channel *channel_new(struct event_base *base, const struct conf_channel *
 	ch->ops = ops;
 	ch->ud = ud;
 	ch->state = CHANNEL_DOWN;
+	ch->state_since_ms = channel_now_ms();
 	snprintf(ch->reason, sizeof(ch->reason), "startup");
 	if (conf_channel_copy(&ch->cfg, cfg) < 0)
 		goto fail;

@@ -80,6 +80,7 @@ struct channel_ops {
 /* What STATUS and the supervisor read of a channel: a copy, taken when asked. */
 struct channel_snapshot {
 	enum channel_state state;
+	uint64_t state_ms; /* time in this state */
 	char reason[32];
 	char detail[160];
 	int last_err; /* errno of the last failure, 0 if none */

@@ -31,6 +31,7 @@ struct channel {
 	char *dir, *base_name; /* dirname/basename of the device path */
 
 	enum channel_state state;
+	uint64_t state_since_ms; /* monotonic ms of the last change of state */
 	char reason[32];
 	char detail[160];
 	int last_err; /* negative errno of the last failure, 0 if none */

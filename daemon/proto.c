@@ -517,6 +517,43 @@ static cJSON *add_u64(cJSON *obj, const char *key, uint64_t v)
 	return cJSON_AddNumberToObject(obj, key, (double)v);
 }
 
+/* Appends a new object to arr; NULL (nothing added) on ENOMEM. */
+static cJSON *add_object(cJSON *arr)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o && cJSON_AddItemToArray(arr, o))
+		return o;
+	cJSON_Delete(o);
+	return NULL;
+}
+
+/* "ports": the named ports, so a client can check a port or show its name. */
+static void status_ports_json(cJSON *o, const struct proto_status_channel *c)
+{
+	cJSON *arr = NULL;
+	for (unsigned p = 0; c->port_names && p < c->nports; p++) {
+		if (!c->port_names[p])
+			continue;
+		if (!arr && !(arr = cJSON_AddArrayToObject(o, "ports")))
+			return;
+		cJSON *e = add_object(arr);
+		if (!e)
+			return;
+		cJSON_AddNumberToObject(e, "port", p);
+		cJSON_AddStringToObject(e, "name", c->port_names[p]);
+	}
+}
+
+/* "recovery_steps": the ladder's steps, least disruptive first. */
+static void status_steps_json(cJSON *o, const char *list)
+{
+	cJSON *arr = cJSON_AddArrayToObject(o, "recovery_steps");
+	char buf[128], *save = NULL;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *t = strtok_r(buf, ",", &save); arr && t; t = strtok_r(NULL, ",", &save))
+		cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+}
+
 /* The members of one channel in STATUS; member order is part of the output. */
 static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 {
@@ -551,6 +588,10 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 			add_u64(fw, "max_payload", c->max_payload);
 		}
 	}
+	add_u64(o, "state_ms", c->state_ms);
+	status_ports_json(o, c);
+	if (c->recovery_steps)
+		status_steps_json(o, c->recovery_steps);
 	if (c->holder_pid > 0) {
 		cJSON *h = cJSON_AddObjectToObject(o, "holder");
 		if (h) {
@@ -573,16 +614,6 @@ static void status_client_json(cJSON *o, const struct proto_status_client *c)
 	add_u64(o, "delivered", c->delivered);
 	add_u64(o, "dropped", c->dropped);
 	add_u64(o, "queued_bytes", c->queued_bytes);
-}
-
-/* Appends a new object to arr; NULL (nothing added) on ENOMEM. */
-static cJSON *add_object(cJSON *arr)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (o && cJSON_AddItemToArray(arr, o))
-		return o;
-	cJSON_Delete(o);
-	return NULL;
 }
 
 /* cJSON's text plus the newline that ends every object; frees text. */

@@ -172,6 +172,10 @@ struct proto_status_channel {
 	uint16_t max_payload;
 	int holder_pid; /* 0 = none */
 	const char *holder_comm;
+	uint64_t state_ms;	       /* time in the current state */
+	const char *const *port_names; /* CONF_PORTS-long, NULL entries unnamed; or NULL */
+	unsigned nports;	       /* entries in port_names */
+	const char *recovery_steps;    /* comma-separated; NULL = no recovery engine */
 };
 struct proto_status_client {
 	uint64_t id;

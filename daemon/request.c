@@ -166,10 +166,15 @@ static void send_snapshot(struct daemon *d, struct conn *c)
 }
 
 /* One channel's STATUS entry; its strings point into *snap. */
-static void status_channel(const struct channel *ch, struct channel_snapshot *snap,
+static void status_channel(struct daemon *d, const struct channel *ch,
+			   struct channel_snapshot *snap, struct daemon_status_extra *x,
 			   struct proto_status_channel *out)
 {
 	channel_snapshot(ch, snap);
+	*x = (struct daemon_status_extra){0};
+	for (unsigned i = 0; i < d->nobservers; i++)
+		if (d->observers[i].on_status)
+			d->observers[i].on_status(d->observers[i].ud, ch, x);
 	const struct m7b_decoder_stats *ds = &snap->dec;
 	*out = (struct proto_status_channel){
 		.name = channel_name(ch),
@@ -200,6 +205,10 @@ static void status_channel(const struct channel *ch, struct channel_snapshot *sn
 		.max_payload = snap->hello.max_payload,
 		.holder_pid = snap->holder_pid,
 		.holder_comm = snap->holder_comm,
+		.state_ms = snap->state_ms,
+		.port_names = (const char *const *)channel_config(ch)->port_names,
+		.nports = CONF_PORTS,
+		.recovery_steps = x->has_recovery_steps ? x->recovery_steps : NULL,
 	};
 }
 
@@ -207,8 +216,11 @@ static void do_status(struct daemon *d, struct conn *c, const struct proto_reque
 {
 	struct proto_status_channel chans[CONF_MAX_CHANNELS];
 	struct channel_snapshot *snaps = calloc(CONF_MAX_CHANNELS, sizeof(*snaps));
+	struct daemon_status_extra *extras = calloc(CONF_MAX_CHANNELS, sizeof(*extras));
 	unsigned nch = 0;
-	if (!snaps) {
+	if (!snaps || !extras) {
+		free(snaps);
+		free(extras);
 		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
 		return;
 	}
@@ -216,12 +228,13 @@ static void do_status(struct daemon *d, struct conn *c, const struct proto_reque
 		struct channel *ch = d->channels[i];
 		if (!ch)
 			continue;
-		status_channel(ch, &snaps[nch], &chans[nch]);
+		status_channel(d, ch, &snaps[nch], &extras[nch], &chans[nch]);
 		nch++;
 	}
 	struct proto_status_client *cls = calloc(d->nclients ? d->nclients : 1, sizeof(*cls));
 	if (!cls) {
 		free(snaps);
+		free(extras);
 		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
 		return;
 	}
@@ -254,6 +267,7 @@ static void do_status(struct daemon *d, struct conn *c, const struct proto_reque
 	char *text = proto_render_status(&s, &len);
 	free(cls);
 	free(snaps);
+	free(extras);
 	if (!text) {
 		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
 		return;

@@ -160,6 +160,39 @@ static void test_gone_watchers_leave(void **state)
 	tclient_close(&c);
 }
 
+static void test_status_for_the_cli(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	cJSON *s;
+	const cJSON *ch;
+	char *txt;
+
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	usleep(300000);
+	s = status_of(&c);
+	ch = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "channels"), 0);
+	assert_non_null(ch);
+	txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(ch, "ports"));
+	assert_string_equal(txt,
+			    "[{\"port\":0,\"name\":\"console\"},{\"port\":2,\"name\":\"gps\"}]");
+	free(txt);
+	txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(ch, "recovery_steps"));
+	assert_string_equal(txt, "[\"resync\",\"reopen\",\"remoteproc\"]");
+	free(txt);
+	/* In state "up" since the handshake, at least the pause above. */
+	assert_string_equal(j_str(ch, "state"), "up");
+	assert_true(j_num(ch, "state_ms") >= 250);
+	assert_true(j_num(ch, "state_ms") < H_TIMEOUT_MS);
+	cJSON_Delete(s);
+	tclient_close(&c);
+}
+
+static int setup_steps(void **state)
+{
+	return setup_with(state, "recovery_steps = resync,reopen,remoteproc\n");
+}
+
 static int group_teardown(void **state)
 {
 	h_kill_all();
@@ -172,6 +205,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_watch_unknown_channel_and_port, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gone_watchers_leave, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_for_the_cli, setup_steps, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
