@@ -106,6 +106,8 @@ void channel_set_state(struct channel *ch, enum channel_state st, const char *re
 	ch->state = st;
 	if (old != st)
 		ch->state_since_ms = channel_now_ms();
+	if (old == CHANNEL_UP && st != CHANNEL_UP && ch->have_hello)
+		latemark_on_outage(&ch->late, ch->state_since_ms, ch->hello.tick_hz);
 	snprintf(ch->reason, sizeof(ch->reason), "%s", reason);
 	snprintf(ch->detail, sizeof(ch->detail), "%s", detail ? detail : "");
 	if (old != st) {

@@ -52,6 +52,7 @@ struct channel_msg {
 	bool first_after_open; /* the first frame since the tty was (re)opened */
 	bool new_boot;	       /* HELLO: a boot id other than the last one seen */
 	uint32_t seq_gap;      /* frames lost just before this one (0 = none) */
+	bool late;	       /* DATA captured before the channel last left up, held back */
 	union {
 		struct m7b_hello hello; /* name is NUL-terminated, at most 127 bytes */
 		struct m7b_ack ack;

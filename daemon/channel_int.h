@@ -9,6 +9,7 @@
 #include <event2/util.h>
 
 #include "channel.h"
+#include "latemark.h"
 #include "txthread.h"
 
 #define CHANNEL_RBUF  65536
@@ -32,6 +33,7 @@ struct channel {
 
 	enum channel_state state;
 	uint64_t state_since_ms; /* monotonic ms of the last change of state */
+	struct latemark late;	 /* captures held back across an outage */
 	char reason[32];
 	char detail[160];
 	int last_err; /* negative errno of the last failure, 0 if none */

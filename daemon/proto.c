@@ -350,6 +350,8 @@ int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f, enum 
 		puts_(&o, ",\"port_name\":");
 		put(&o, f->port_name_json, f->port_name_json_len);
 	}
+	if (f->late)
+		puts_(&o, ",\"late\":true");
 	if (f->has_realtime) {
 		put_member_u64(&o, "t_first_ns", f->t_first_ns);
 		put_member_u64(&o, "t_last_ns", f->t_last_ns);

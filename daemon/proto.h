@@ -128,6 +128,7 @@ struct proto_frame {
 	uint64_t t_first, t_last;
 	const uint8_t *bytes;
 	size_t nbytes;
+	bool late;	   /* captured before the channel last left up, delivered after */
 	bool has_realtime; /* t_first_ns / t_last_ns known */
 	uint64_t t_first_ns, t_last_ns;
 };

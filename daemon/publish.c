@@ -22,6 +22,7 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 		.t_last = dd->t_last,
 		.bytes = dd->bytes,
 		.nbytes = dd->nbytes,
+		.late = m->late,
 	};
 	if (d->clock_fn && d->clock_fn(d->clock_ud, ch, dd->t_first, &pf.t_first_ns) &&
 	    d->clock_fn(d->clock_ud, ch, dd->t_last, &pf.t_last_ns))

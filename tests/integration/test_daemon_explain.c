@@ -188,6 +188,49 @@ static void test_status_for_the_cli(void **state)
 	tclient_close(&c);
 }
 
+/* A capture made before the channel went down but delivered after it came back carries
+ * "late":true; one made afterwards does not. */
+static void test_late_frames(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t t0 = 123456789; /* the fake's HELLO now_ticks */
+	struct tclient c;
+	uint8_t d = 1;
+	cJSON *o;
+
+	assert_int_equal(tclient_open(&c, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"FRAME\",\"STATE\"]}"),
+			 0);
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, t0 + 1000, t0 + 1000, &d, 1), 0);
+	o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_null(cJSON_GetObjectItem(o, "late"));
+	cJSON_Delete(o);
+	usleep(50000); /* the M7's clock runs on: 400000 ticks */
+	fake_m7_close(&f->m);
+	o = tclient_wait_str(&c, "STATE", "state", "down", H_TIMEOUT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	assert_int_equal(fake_m7_handshake(&f->m, 0xA1B2C3D4, 8), 0); /* the same boot */
+	o = tclient_wait_str(&c, "STATE", "state", "up", H_TIMEOUT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	/* Captured 250 us after the last one seen, before the outage: held back. */
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, t0 + 3000, t0 + 3000, &d, 1), 0);
+	/* Captured 10 s on: fresh. */
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, t0 + 80000000, t0 + 80000000, &d, 1), 0);
+	o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "late")));
+	cJSON_Delete(o);
+	o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_null(cJSON_GetObjectItem(o, "late"));
+	cJSON_Delete(o);
+	tclient_close(&c);
+}
+
 static int setup_steps(void **state)
 {
 	return setup_with(state, "recovery_steps = resync,reopen,remoteproc\n");
@@ -206,6 +249,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_gone_watchers_leave, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_for_the_cli, setup_steps, teardown),
+		cmocka_unit_test_setup_teardown(test_late_frames, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
