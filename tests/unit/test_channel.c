@@ -257,6 +257,66 @@ static void put(const char *path, const char *text)
 	fclose(fp);
 }
 
+/* A fake process in proc: fd 3 -> target (and, with master_of >= -1, fd 4 -> /dev/ptmx
+ * whose fdinfo says tty-index master_of; -1 leaves the line out as older kernels do). */
+static void fake_proc(const char *proc, int pid, const char *target, int master_of)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/%d", proc, pid);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/%d/fd", proc, pid);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/%d/fdinfo", proc, pid);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/%d/fd/3", proc, pid);
+	assert_int_equal(symlink(target, p), 0);
+	snprintf(p, sizeof(p), "%s/%d/comm", proc, pid);
+	put(p, "m7sim\n");
+	if (master_of < -1)
+		return;
+	snprintf(p, sizeof(p), "%s/%d/fd/4", proc, pid);
+	assert_int_equal(symlink("/dev/ptmx", p), 0);
+	char info[64] = "pos:\t0\nflags:\t02\n";
+	if (master_of >= 0)
+		snprintf(info, sizeof(info), "pos:\t0\nflags:\t02\ntty-index:\t%d\n", master_of);
+	snprintf(p, sizeof(p), "%s/%d/fdinfo/4", proc, pid);
+	put(p, info);
+}
+
+/* The other end of a pty is not a competing reader; anyone else holding the slave is. */
+static void test_pty_peer_is_not_a_holder(void **state)
+{
+	struct fixture *f = *state;
+	char proc[PATH_MAX], cmd[PATH_MAX + 16], comm[32];
+	int pid = 0, index;
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+	assert_true(m >= 0);
+	assert_int_equal(grantpt(m), 0);
+	assert_int_equal(unlockpt(m), 0);
+	const char *slave = ptsname(m);
+	assert_non_null(slave);
+	assert_int_equal(sscanf(slave, "/dev/pts/%d", &index), 1);
+
+	snprintf(proc, sizeof(proc), "%s/proc", f->dir);
+	assert_int_equal(mkdir(proc, 0755), 0);
+	fake_proc(proc, 4243, slave, index); /* holds the slave and its own master */
+	assert_int_equal(tty_find_holder(proc, slave, &pid, comm, sizeof(comm)), -ENOENT);
+	fake_proc(proc, 4244, slave, -1); /* a master without tty-index: taken as the peer */
+	assert_int_equal(tty_find_holder(proc, slave, &pid, comm, sizeof(comm)), -ENOENT);
+	fake_proc(proc, 4245, slave, index + 1); /* the master of another pty */
+	assert_int_equal(tty_find_holder(proc, slave, &pid, comm, sizeof(comm)), 0);
+	assert_int_equal(pid, 4245);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/4245", proc);
+	assert_int_equal(system(cmd), 0);
+	fake_proc(proc, 4246, slave, -2); /* the slave only: a second reader */
+	assert_int_equal(tty_find_holder(proc, slave, &pid, comm, sizeof(comm)), 0);
+	assert_int_equal(pid, 4246);
+
+	close(m);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", proc);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_find_holder_in_a_fake_proc(void **state)
 {
 	struct fixture *f = *state;
@@ -360,6 +420,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_raw_exclusive_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_names_the_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_holder_in_a_fake_proc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pty_peer_is_not_a_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopens_after_hangup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_decoded_once, setup, teardown),
 	};
