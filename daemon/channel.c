@@ -315,6 +315,34 @@ static void note_holder(struct channel *ch, int err)
 			  detail);
 }
 
+/* A channel waiting for its device says so once, and again only when the reason
+ * changes: a missing node is normal at boot (notice), anything else is a problem. */
+static void note_waiting(struct channel *ch, int err, const char *why)
+{
+	if (strcmp(ch->wait_why, why) == 0)
+		return;
+	if (!ch->wait_why[0])
+		ch->wait_since_ms = channel_now_ms();
+	snprintf(ch->wait_why, sizeof(ch->wait_why), "%s", why);
+	if (err == -EBUSY)
+		return; /* note_holder() has named the holder */
+	struct log_fields f = channel_fields(ch, NULL);
+	f.err = -err;
+	log_struct(ch->log, err == -ENOENT ? LOG_NOTICE : LOG_WARNING, &f, "waiting for %s: %s",
+		   ch->cfg.device, why);
+}
+
+/* The end of a wait that was logged. */
+static void note_opened(struct channel *ch)
+{
+	if (!ch->wait_why[0])
+		return;
+	struct log_fields f = channel_fields(ch, NULL);
+	log_struct(ch->log, LOG_NOTICE, &f, "opened %s after waiting %llu ms", ch->cfg.device,
+		   (unsigned long long)(channel_now_ms() - ch->wait_since_ms));
+	ch->wait_why[0] = '\0';
+}
+
 static void schedule_reopen(struct channel *ch)
 {
 	if (ch->hold || !ch->cfg.enabled || ch->fd >= 0)
@@ -382,15 +410,19 @@ int channel_open_now(struct channel *ch)
 	if (ch->ino_wd < 0)
 		watch_dir(ch);
 	int r = tty_open_exclusive(ch->cfg.device, &ch->fd, &ch->rdev);
+	struct log_fields f = channel_fields(ch, NULL);
+	f.err = r < 0 ? -r : 0;
+	log_struct(ch->log, LOG_DEBUG, &f, "open %s: %s", ch->cfg.device,
+		   r < 0 ? strerror(-r) : "ok");
 	if (r < 0) {
 		ch->last_err = r;
 		if (r == -EBUSY) {
 			note_holder(ch, r);
+			note_waiting(ch, r, "busy");
 		} else {
 			char detail[160];
 			snprintf(detail, sizeof(detail), "%s: %s", ch->cfg.device, strerror(-r));
-			if (r != -ENOENT && strcmp(ch->detail, detail) != 0)
-				channel_log_errno(ch, LOG_WARNING, r, "cannot open %s", detail);
+			note_waiting(ch, r, r == -ENOENT ? "not found" : strerror(-r));
 			channel_set_state(
 				ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
 				tty_reason_for_errno(r), detail);
@@ -398,6 +430,7 @@ int channel_open_now(struct channel *ch)
 		schedule_reopen(ch);
 		return r;
 	}
+	note_opened(ch);
 	ch->last_err = 0;
 	ch->holder_pid = 0;
 	ch->holder_comm[0] = '\0';
@@ -426,7 +459,7 @@ int channel_open_now(struct channel *ch)
 	int pid;
 	char comm[32];
 	if (tty_find_holder("/proc", ch->cfg.device, &pid, comm, sizeof(comm)) == 0) {
-		struct log_fields f = channel_fields(ch, LOG_MID_CHANNEL_BUSY);
+		f = channel_fields(ch, LOG_MID_CHANNEL_BUSY);
 		log_struct(ch->log, LOG_WARNING, &f,
 			   "%s is also open in pid %d (%s): it will take part of the data",
 			   ch->cfg.device, pid, comm);

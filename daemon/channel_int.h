@@ -34,6 +34,8 @@ struct channel {
 	enum channel_state state;
 	uint64_t state_since_ms; /* monotonic ms of the last change of state */
 	struct latemark late;	 /* captures held back across an outage */
+	char wait_why[160];	 /* why the device cannot be opened, as last logged; "" = open */
+	uint64_t wait_since_ms;	 /* when the waiting began */
 	char reason[32];
 	char detail[160];
 	int last_err; /* negative errno of the last failure, 0 if none */
