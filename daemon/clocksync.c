@@ -84,8 +84,17 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 					    .rx_ticks = r->rx_ticks,
 					    .tx_ticks = r->tx_ticks,
 					    .t4_ns = ns_of(CLOCK_MONOTONIC)};
-		if (clockmap_add(&c->map, &s) == 0)
+		int added = clockmap_add(&c->map, &s);
+		if (added == 0)
 			c->exchanges++;
+		/* Bounded by the SYNC schedule (at most 4 a second), so not rate-limited. */
+		struct log_fields f = {.channel = channel_name(ch), .err = added < 0 ? -added : 0};
+		log_struct(
+			daemon_log(cs->d), LOG_DEBUG, &f,
+			"SYNC exchange: round trip %llu us, M7 rx %llu tx %llu ticks%s (%u kept)",
+			(unsigned long long)((s.t4_ns - s.t1_ns) / 1000),
+			(unsigned long long)s.rx_ticks, (unsigned long long)s.tx_ticks,
+			added < 0 ? ", rejected" : "", c->exchanges);
 	}
 }
 

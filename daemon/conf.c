@@ -551,6 +551,45 @@ bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_c
 	       a->enabled != b->enabled;
 }
 
+struct each {
+	conf_visit_fn fn;
+	void *ud;
+	const char *section;
+};
+
+static void each_key(void *ud, const char *key, const char *value)
+{
+	struct each *e = ud;
+	e->fn(e->ud, e->section, key, value);
+}
+
+void conf_each(const struct conf *c, conf_visit_fn fn, void *ud)
+{
+	char sect[CONF_NAME_MAX + 16], v[SUPERVISOR_UIDS_MAX * 12 + 1] = "", key[16];
+	struct each e = {fn, ud, "daemon"};
+	fn(ud, "daemon", NULL, NULL);
+	confkey_each(daemon_keys, &c->daemon, each_key, &e);
+	/* The rows with setters of their own. */
+	fn(ud, "daemon", "log_level", log_level_to_string(c->daemon.log_level));
+	for (unsigned i = 0; i < c->daemon.sup.n_allow_uids; i++)
+		snprintf(v + strlen(v), sizeof(v) - strlen(v), "%s%u", i ? "," : "",
+			 (unsigned)c->daemon.sup.allow_uids[i]);
+	if (c->daemon.sup.allow_uid_set)
+		fn(ud, "daemon", "allow_uids", v);
+	for (unsigned i = 0; i < c->nchannels; i++) {
+		const struct conf_channel *ch = &c->channels[i];
+		snprintf(sect, sizeof(sect), "channel %s", ch->name);
+		e.section = sect;
+		fn(ud, sect, NULL, NULL);
+		confkey_each(channel_keys, ch, each_key, &e);
+		for (unsigned p = 0; p < CONF_PORTS; p++) {
+			snprintf(key, sizeof(key), "port.%u", p);
+			if (ch->port_names[p])
+				fn(ud, sect, key, ch->port_names[p]);
+		}
+	}
+}
+
 const char *conf_error_format(const struct conf_error *err, char *buf, size_t cap)
 {
 	char where[160] = "";
@@ -560,8 +599,10 @@ const char *conf_error_format(const struct conf_error *err, char *buf, size_t ca
 		snprintf(where, sizeof(where), "[%s]: ", err->section);
 	if (err->line > 0)
 		snprintf(buf, cap, "%s:%d: %s%s", err->file, err->line, where, err->message);
-	else
+	else if (err->file[0])
 		snprintf(buf, cap, "%s: %s%s", err->file, where, err->message);
+	else
+		snprintf(buf, cap, "%s%s", where, err->message);
 	return buf;
 }
 
@@ -643,6 +684,11 @@ int conf_read(const char *path, bool optional, const struct conf_overrides *o, s
 			memset(err, 0, sizeof(*err));
 	}
 	r = conf_apply_overrides(c, o, err);
+	if (r < 0 && err) {
+		/* The command line's mistake, not the file's: name no file or line. */
+		err->file[0] = '\0';
+		err->line = 0;
+	}
 	if (r == 0)
 		r = conf_validate(c, err);
 	if (r < 0) {

@@ -97,6 +97,11 @@ bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_c
 int conf_channel_copy(struct conf_channel *dst, const struct conf_channel *src);
 /* Frees a channel's strings. */
 void conf_channel_clear(struct conf_channel *ch);
+/* Receives a section header (key NULL: "daemon" or "channel NAME") or one key = value. */
+typedef void (*conf_visit_fn)(void *ud, const char *section, const char *key, const char *value);
+/* Walks every section and every key in force, spelled as the file would: what
+ * --check-config prints. */
+void conf_each(const struct conf *c, conf_visit_fn fn, void *ud);
 /* Formats err as "file:line: [section] key: message" into buf. */
 const char *conf_error_format(const struct conf_error *err, char *buf, size_t cap);
 

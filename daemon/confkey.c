@@ -102,6 +102,43 @@ static int store(const struct confkey *k, void *field, const char *v, char *msg,
 	return -EINVAL;
 }
 
+void confkey_each(const struct confkey *table, const void *base, confkey_visit_fn fn, void *ud)
+{
+	for (const struct confkey *k = table; k->name; k++) {
+		const void *field = (const char *)base + k->offset;
+		const char *v = NULL;
+		char num[24];
+		switch (k->kind) {
+		case CONFKEY_UINT:
+			snprintf(num, sizeof(num), "%u", *(const unsigned *)field);
+			v = num;
+			break;
+		case CONFKEY_OCTAL:
+			snprintf(num, sizeof(num), "%04o", *(const unsigned *)field);
+			v = num;
+			break;
+		case CONFKEY_BOOL:
+			v = *(const bool *)field ? "true" : "false";
+			break;
+		case CONFKEY_STRDUP:
+			v = *(char *const *)field;
+			break;
+		case CONFKEY_CHARS:
+		case CONFKEY_PATH:
+		case CONFKEY_PATH_OPT:
+			v = field;
+			break;
+		case CONFKEY_SUBTABLE:
+			confkey_each(k->sub, field, fn, ud);
+			break;
+		case CONFKEY_FN:
+			break;
+		}
+		if (v)
+			fn(ud, k->name, v);
+	}
+}
+
 int confkey_set(const struct confkey *table, void *base, const char *key, const char *value,
 		char *msg, size_t msg_cap)
 {

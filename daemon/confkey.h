@@ -36,6 +36,12 @@ struct confkey {
  * name). 0; -ENOENT when no row names key; -EINVAL (msg says why); -ENOMEM. */
 int confkey_set(const struct confkey *table, void *base, const char *key, const char *value,
 		char *msg, size_t msg_cap);
+/* Receives one key and its value as the file would spell it. */
+typedef void (*confkey_visit_fn)(void *ud, const char *key, const char *value);
+/* Calls fn for every row of table (sub-tables included) with the value at base, in table
+ * order. Rows set by their own function (CONFKEY_FN) and unset strings are left out:
+ * their owner knows how to spell them. */
+void confkey_each(const struct confkey *table, const void *base, confkey_visit_fn fn, void *ud);
 /* Parses an unsigned in min..max in base 8 or 10 (no sign, no trailing text). 0 or
  * -EINVAL. */
 int confkey_parse_uint(const char *v, unsigned long min, unsigned long max, int base,

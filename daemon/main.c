@@ -38,25 +38,19 @@ static void usage(FILE *f)
 		CONF_DEFAULT_PATH, CONF_DEFAULT_SOCKET);
 }
 
+static void print_key(void *ud, const char *section, const char *key, const char *value)
+{
+	if (!key)
+		printf("\n[%s]\n", section);
+	else
+		printf("%s = %s\n", key, value);
+}
+
+/* Every section and key in force, as a file would say it, defaults included. */
 static void print_config(const struct conf *c)
 {
-	printf("config: %s\n", c->path[0] ? c->path : "(built-in defaults)");
-	printf("socket: %s mode %04o group %s\n", c->daemon.socket_path, c->daemon.socket_mode,
-	       c->daemon.socket_group ? c->daemon.socket_group : "(daemon's)");
-	printf("clients: at most %u, %u KiB queue each; send %s, control %s; log level %s\n",
-	       c->daemon.max_clients, c->daemon.client_queue_kib,
-	       c->daemon.allow_send ? "allowed" : "forbidden",
-	       c->daemon.allow_control ? "allowed" : "forbidden",
-	       log_level_to_string(c->daemon.log_level));
-	for (unsigned i = 0; i < c->nchannels; i++) {
-		const struct conf_channel *ch = &c->channels[i];
-		printf("channel %s: %s%s, send timeout %u ms, queue %u, reopen %u..%u ms\n",
-		       ch->name, ch->device, ch->enabled ? "" : " (disabled)", ch->send_timeout_ms,
-		       ch->send_queue, ch->reopen_min_ms, ch->reopen_max_ms);
-		for (unsigned p = 0; p < CONF_PORTS; p++)
-			if (ch->port_names[p])
-				printf("  port %u: %s\n", p, ch->port_names[p]);
-	}
+	printf("# configuration: %s\n", c->path[0] ? c->path : "(built-in defaults)");
+	conf_each(c, print_key, NULL);
 }
 
 /* What the command line asked for. */

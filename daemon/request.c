@@ -360,6 +360,14 @@ void request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 	struct daemon *d = ud;
 	struct proto_request req;
 	struct proto_error e;
+	/* -l debug: what each client asks, rate-limited (a client may pipeline many). */
+	if (d->log.max_level >= LOG_DEBUG &&
+	    ratelimit_ok(&d->rl_request, daemon_now_ms(), 50, 1000)) {
+		struct log_fields f = {.client = c->id};
+		log_struct(&d->log, LOG_DEBUG, &f, "client %llu (pid %d): %.*s%s",
+			   (unsigned long long)c->id, c->pid, len > 200 ? 200 : (int)len, line,
+			   len > 200 ? "..." : "");
+	}
 	if (proto_parse_request(line, len, &req, &e) < 0) {
 		if (++c->bad_lines >= PROTO_FLOOD_LINES) {
 			reply_error(c, req.id, PROTO_E_FLOOD, NULL,

@@ -209,6 +209,10 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 		log_struct(sv->log, LOG_WARNING, &f, "cannot watch the kernel log (%s%s): %s",
 			   kc.journal_dir ? "journal in " : sv->cfg.kernel_log,
 			   kc.journal_dir ? kc.journal_dir : "", strerror(-r));
+	} else if (kwatch_source(sv->kw) == KWATCH_OFF) {
+		log_struct(sv->log, LOG_INFO, NULL,
+			   "not watching kernel messages (kernel_log = off): faults are seen by "
+			   "the liveness check and the stream only");
 	} else {
 		struct log_fields f = {0};
 		log_struct(sv->log, LOG_INFO, &f, "watching kernel messages from %s%s%s",

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -231,6 +232,154 @@ static void test_late_frames(void **state)
 	tclient_close(&c);
 }
 
+/* The daemon's stderr so far. */
+static char *read_log(const struct daemon_proc *p)
+{
+	static char buf[1 << 16];
+	FILE *fp = fopen(p->log, "r");
+	size_t n = 0;
+
+	assert_non_null(fp);
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	return buf;
+}
+
+static unsigned count(const char *hay, const char *needle)
+{
+	unsigned n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* Waits until the daemon's stderr holds text. */
+static char *wait_log(const struct daemon_proc *p, const char *text)
+{
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	char *log;
+	while (!strstr((log = read_log(p)), text) && h_now_ms() < end)
+		usleep(20000);
+	if (!strstr(log, text))
+		fail_msg("the daemon never said \"%s\"; it said:\n%s", text, log);
+	return log;
+}
+
+static int setup_no_device(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char conf[1024];
+
+	assert_non_null(f);
+	f->m.master = -1;
+	*state = f;
+	assert_int_equal(h_tmpdir(&f->p), 0);
+	snprintf(f->link, sizeof(f->link), "%s/ttyRPMSG30", f->p.dir);
+	snprintf(conf, sizeof(conf),
+		 "[channel m7]\ndevice = %s\nport.0 = console\nreopen_min_ms = 20\n"
+		 "reopen_max_ms = 40\n",
+		 f->link);
+	assert_int_equal(daemon_proc_start(&f->p, conf), 0);
+	return 0;
+}
+
+/* What an operator reads: the file in force, the wait for the device (once), the open,
+ * and at debug level each open attempt, SYNC exchange and client request. */
+static void test_daemon_says_what_it_does(void **state)
+{
+	struct fx *f = *state;
+	char want[512], *log;
+	struct tclient c;
+
+	snprintf(want, sizeof(want), "configuration read from %s", f->p.conf);
+	wait_log(&f->p, want);
+	snprintf(want, sizeof(want), "notice: [m7] waiting for %s: not found", f->link);
+	wait_log(&f->p, want);
+	snprintf(want, sizeof(want), "debug: [m7] open %s: No such file", f->link);
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	while (count(read_log(&f->p), want) < 3 && h_now_ms() < end)
+		usleep(20000);
+	log = read_log(&f->p);
+	snprintf(want, sizeof(want), "waiting for %s", f->link);
+	assert_int_equal(count(log, want), 1); /* once, not per attempt */
+	assert_non_null(strstr(log, "not watching kernel messages (kernel_log = off)"));
+	assert_null(strstr(log, "from off"));
+	assert_null(strstr(log, "no channel configured"));
+
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	assert_int_equal(fake_m7_handshake(&f->m, 7, 8), 0);
+	snprintf(want, sizeof(want), "notice: [m7] opened %s after waiting", f->link);
+	wait_log(&f->p, want);
+	wait_log(&f->p, "debug: [m7] SYNC exchange: round trip");
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&c, "{\"cmd\":\"ping\",\"id\":\"hi\"}"), 0);
+	cJSON_Delete(tclient_wait(&c, "PONG", H_TIMEOUT_MS));
+	wait_log(&f->p, "{\"cmd\":\"ping\",\"id\":\"hi\"}");
+	tclient_close(&c);
+}
+
+/* Runs m7bridged with args; its stdout into out. The exit status. */
+static int run_stdout(char *out, size_t cap, const char *args)
+{
+	char cmd[PATH_MAX + 512];
+	size_t n;
+	snprintf(cmd, sizeof(cmd), "'%s' %s 2>/dev/null", h_daemon_path(), args);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_command_line_and_check_config(void **state)
+{
+	struct daemon_proc p = {0};
+	char err[2048], args[600];
+	static char out[16384];
+
+	/* A bad -C is the command line's mistake: no file is blamed. */
+	const char *bad[] = {"m7bridged", "-C", "nodevice", NULL};
+	assert_int_equal(h_run(err, sizeof(err), bad), 78);
+	assert_non_null(strstr(err, "--channel"));
+	assert_null(strstr(err, ".conf"));
+
+	/* --check-config prints every section and key in force, defaults included. */
+	assert_int_equal(h_tmpdir(&p), 0);
+	FILE *fp = fopen(p.conf, "w");
+	assert_non_null(fp);
+	fputs("[daemon]\nsocket = /run/x.sock\nkernel_log = off\nallow_uids = 5,7\n"
+	      "[channel a]\ndevice = /dev/ttyRPMSG30\nport.1 = gps\n[channel b]\n"
+	      "device = /dev/ttyRPMSG31\nliveness_quiet_ms = 0\n",
+	      fp);
+	fclose(fp);
+	snprintf(args, sizeof(args), "--check-config -c '%s'", p.conf);
+	assert_int_equal(run_stdout(out, sizeof(out), args), 0);
+	static const char *const want[] = {
+		"\n[daemon]\n",	      "socket = /run/x.sock\n",	 "kernel_log = off\n",
+		"allow_uids = 5,7\n", "log_level = info\n",	 "max_clients = 64\n",
+		"\n[channel a]\n",    "port.1 = gps\n",		 "recovery_steps = ",
+		"\n[channel b]\n",    "liveness_quiet_ms = 0\n", "sysfs_root = /sys\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (!strstr(out, want[i]))
+			fail_msg("--check-config lacks \"%s\":\n%s", want[i], out);
+	assert_true(strstr(out, "[channel a]") < strstr(out, "[channel b]"));
+	h_cleanup(&p);
+}
+
+/* No channel at all: said at warning level. */
+static void test_no_channel_is_a_warning(void **state)
+{
+	struct daemon_proc p = {0};
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_start(&p, ""), 0);
+	wait_log(&p, "warning: no channel configured");
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_cleanup(&p);
+}
+
 static int setup_steps(void **state)
 {
 	return setup_with(state, "recovery_steps = resync,reopen,remoteproc\n");
@@ -250,6 +399,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gone_watchers_leave, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_for_the_cli, setup_steps, teardown),
 		cmocka_unit_test_setup_teardown(test_late_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_says_what_it_does, setup_no_device,
+						teardown),
+		cmocka_unit_test(test_command_line_and_check_config),
+		cmocka_unit_test(test_no_channel_is_a_warning),
 	};
 	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
