@@ -1,6 +1,7 @@
 /* One RPMSG channel: tty ownership, frame decoding, send pacing, reopen and inotify. */
 #include "channel_int.h"
 
+#include "rpmsgdev.h"
 #include "tty.h"
 #include "macro.h"
 
@@ -134,6 +135,12 @@ void channel_set_state(struct channel *ch, enum channel_state st, const char *re
 
 static void split_path(struct channel *ch)
 {
+	if (ch->cfg.rpmsg) {
+		/* Its node is found at each open; any new ttyRPMSG* may be it. */
+		ch->dir = strdup("/dev");
+		ch->base_name = strdup("ttyRPMSG");
+		return;
+	}
 	const char *slash = strrchr(ch->cfg.device, '/');
 	if (!slash) {
 		ch->dir = strdup(".");
@@ -167,6 +174,13 @@ struct channel *channel_new(struct event_base *base, const struct conf_channel *
 	snprintf(ch->reason, sizeof(ch->reason), "startup");
 	if (conf_channel_copy(&ch->cfg, cfg) < 0)
 		goto fail;
+	if (ch->cfg.rpmsg && !ch->cfg.device) {
+		/* Named by what it is until the endpoint resolves to a node. */
+		size_t n = strlen(ch->cfg.rpmsg) + sizeof("rpmsg:");
+		if (!(ch->cfg.device = malloc(n)))
+			goto fail;
+		snprintf(ch->cfg.device, n, "rpmsg:%s", ch->cfg.rpmsg);
+	}
 	split_path(ch);
 	if (!ch->dir || !ch->base_name)
 		goto fail;
@@ -242,9 +256,20 @@ struct channel *channel_free(struct channel *ch)
 		event_free(ch->ev_sendq);
 	free(ch->dir);
 	free(ch->base_name);
+	free(ch->sysfs_root);
 	conf_channel_clear(&ch->cfg);
 	free(ch);
 	return NULL;
+}
+
+int channel_set_sysfs_root(struct channel *ch, const char *root)
+{
+	char *s = strdup(root);
+	if (!s)
+		return -ENOMEM;
+	free(ch->sysfs_root);
+	ch->sysfs_root = s;
+	return 0;
 }
 
 int channel_update_config(struct channel *ch, const struct conf_channel *cfg)
@@ -252,6 +277,11 @@ int channel_update_config(struct channel *ch, const struct conf_channel *cfg)
 	struct conf_channel n;
 	if (conf_channel_copy(&n, cfg) < 0)
 		return -ENOMEM;
+	if (n.rpmsg && !n.device) {
+		/* The same endpoint (or it would have been reopened): keep its node. */
+		n.device = ch->cfg.device;
+		ch->cfg.device = NULL;
+	}
 	conf_channel_clear(&ch->cfg);
 	ch->cfg = n;
 	ch->sq->timeout_ms = ch->cfg.send_timeout_ms;
@@ -407,6 +437,37 @@ static int say_hello(struct channel *ch)
 	return channel_write_frame(ch, M7B_T_HOST_HELLO, 0, 0, NULL, 0, NULL);
 }
 
+/* Finds the node of the channel's rpmsg endpoint now: mainline may have renumbered it
+ * since the last open. On failure the channel waits (state down, not_found). */
+static int resolve_rpmsg(struct channel *ch)
+{
+	struct rpmsgdev_spec spec;
+	char name[64], why[160], path[80];
+	int r = rpmsgdev_parse(ch->cfg.rpmsg, &spec);
+	if (r == 0)
+		r = rpmsgdev_resolve(ch->sysfs_root ? ch->sysfs_root : "/sys", &spec, name,
+				     sizeof(name), why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "bad rpmsg setting");
+	if (r < 0) {
+		note_waiting(ch, -ENOENT, why);
+		channel_set_state(ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
+				  "not_found", why);
+		return r;
+	}
+	snprintf(path, sizeof(path), "/dev/%s", name);
+	if (strcmp(path, ch->cfg.device) == 0)
+		return 0;
+	char *dev = strdup(path);
+	if (!dev)
+		return -ENOMEM;
+	struct log_fields f = channel_fields(ch, NULL);
+	log_struct(ch->log, LOG_INFO, &f, "rpmsg %s is %s", ch->cfg.rpmsg, dev);
+	free(ch->cfg.device);
+	ch->cfg.device = dev;
+	return 0;
+}
+
 int channel_open_now(struct channel *ch)
 {
 	if (ch->fd >= 0)
@@ -414,7 +475,13 @@ int channel_open_now(struct channel *ch)
 	evtimer_del(ch->ev_reopen);
 	if (ch->ino_wd < 0)
 		watch_dir(ch);
-	int r = tty_open_exclusive(ch->cfg.device, &ch->fd, &ch->rdev);
+	int r = ch->cfg.rpmsg ? resolve_rpmsg(ch) : 0;
+	if (r < 0) {
+		ch->last_err = r;
+		schedule_reopen(ch);
+		return r;
+	}
+	r = tty_open_exclusive(ch->cfg.device, &ch->fd, &ch->rdev);
 	struct log_fields f = channel_fields(ch, NULL);
 	f.err = r < 0 ? -r : 0;
 	log_struct(ch->log, LOG_DEBUG, &f, "open %s: %s", ch->cfg.device,
@@ -667,7 +734,8 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
 				continue;
 			}
 			if (ev->wd != ch->ino_wd || ev->len == 0 ||
-			    strcmp(ev->name, ch->base_name) != 0)
+			    (ch->cfg.rpmsg ? strncmp(ev->name, ch->base_name, strlen(ch->base_name))
+					   : strcmp(ev->name, ch->base_name)) != 0)
 				continue;
 			node_event(ch, ev->mask);
 		}

@@ -104,6 +104,9 @@ struct channel *channel_new(struct event_base *base, const struct conf_channel *
 			    const struct log *log, const struct channel_ops *ops, void *ud);
 /* Closes the tty and frees ch; returns NULL. Pending sends fail as SENDQ_DOWN. */
 struct channel *channel_free(struct channel *ch);
+/* Sets the sysfs root an `rpmsg =` channel is resolved under (default /sys). 0 or
+ * -ENOMEM. */
+int channel_set_sysfs_root(struct channel *ch, const char *root);
 /* Starts the channel: watches the device directory and opens the tty (or schedules it). */
 void channel_start(struct channel *ch);
 /* Takes config changes that need no reopen (port names, timeouts). 0 or -ENOMEM. */

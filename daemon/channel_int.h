@@ -30,6 +30,7 @@ struct channel {
 	uint64_t tx_stalls_seen, tx_stall_ms_seen; /* the current writer's totals, counted */
 	int ino_fd, ino_wd;
 	char *dir, *base_name; /* dirname/basename of the device path */
+	char *sysfs_root;      /* where rpmsg endpoints are resolved; NULL = /sys */
 
 	enum channel_state state;
 	uint64_t state_since_ms; /* monotonic ms of the last change of state */

@@ -295,6 +295,11 @@ static int attach_channel(struct daemon *d, unsigned slot, const struct conf_cha
 		chanjson_clear(&d->names[slot]);
 		return -ENOMEM;
 	}
+	if (cc->rpmsg && channel_set_sysfs_root(ch, d->cfg->daemon.sup.sysfs_root) < 0) {
+		chanjson_clear(&d->names[slot]);
+		channel_free(ch);
+		return -ENOMEM;
+	}
 	d->channels[slot] = ch;
 	d->rl_m7log[slot] = (struct ratelimit){0};
 	tell_observers(d, ch, true);
