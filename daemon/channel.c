@@ -1,7 +1,6 @@
 /* One RPMSG channel: tty ownership, frame decoding, send pacing, reopen and inotify. */
 #include "channel_int.h"
 
-#include "rpmsgdev.h"
 #include "tty.h"
 #include "macro.h"
 
@@ -350,34 +349,6 @@ static void note_holder(struct channel *ch, int err)
 			  detail);
 }
 
-/* A channel waiting for its device says so once, and again only when the reason
- * changes: a missing node is normal at boot (notice), anything else is a problem. */
-static void note_waiting(struct channel *ch, int err, const char *why)
-{
-	if (strcmp(ch->wait_why, why) == 0)
-		return;
-	if (!ch->wait_why[0])
-		ch->wait_since_ms = channel_now_ms();
-	snprintf(ch->wait_why, sizeof(ch->wait_why), "%s", why);
-	if (err == -EBUSY)
-		return; /* note_holder() has named the holder */
-	struct log_fields f = channel_fields(ch, NULL);
-	f.err = -err;
-	log_struct(ch->log, err == -ENOENT ? LOG_NOTICE : LOG_WARNING, &f, "waiting for %s: %s",
-		   ch->cfg.device, why);
-}
-
-/* The end of a wait that was logged. */
-static void note_opened(struct channel *ch)
-{
-	if (!ch->wait_why[0])
-		return;
-	struct log_fields f = channel_fields(ch, NULL);
-	log_struct(ch->log, LOG_NOTICE, &f, "opened %s after waiting %llu ms", ch->cfg.device,
-		   (unsigned long long)(channel_now_ms() - ch->wait_since_ms));
-	ch->wait_why[0] = '\0';
-}
-
 static void schedule_reopen(struct channel *ch)
 {
 	if (ch->hold || !ch->cfg.enabled || ch->fd >= 0)
@@ -437,37 +408,6 @@ static int say_hello(struct channel *ch)
 	return channel_write_frame(ch, M7B_T_HOST_HELLO, 0, 0, NULL, 0, NULL);
 }
 
-/* Finds the node of the channel's rpmsg endpoint now: mainline may have renumbered it
- * since the last open. On failure the channel waits (state down, not_found). */
-static int resolve_rpmsg(struct channel *ch)
-{
-	struct rpmsgdev_spec spec;
-	char name[64], why[160], path[80];
-	int r = rpmsgdev_parse(ch->cfg.rpmsg, &spec);
-	if (r == 0)
-		r = rpmsgdev_resolve(ch->sysfs_root ? ch->sysfs_root : "/sys", &spec, name,
-				     sizeof(name), why, sizeof(why));
-	else
-		snprintf(why, sizeof(why), "bad rpmsg setting");
-	if (r < 0) {
-		note_waiting(ch, -ENOENT, why);
-		channel_set_state(ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
-				  "not_found", why);
-		return r;
-	}
-	snprintf(path, sizeof(path), "/dev/%s", name);
-	if (strcmp(path, ch->cfg.device) == 0)
-		return 0;
-	char *dev = strdup(path);
-	if (!dev)
-		return -ENOMEM;
-	struct log_fields f = channel_fields(ch, NULL);
-	log_struct(ch->log, LOG_INFO, &f, "rpmsg %s is %s", ch->cfg.rpmsg, dev);
-	free(ch->cfg.device);
-	ch->cfg.device = dev;
-	return 0;
-}
-
 int channel_open_now(struct channel *ch)
 {
 	if (ch->fd >= 0)
@@ -475,7 +415,7 @@ int channel_open_now(struct channel *ch)
 	evtimer_del(ch->ev_reopen);
 	if (ch->ino_wd < 0)
 		watch_dir(ch);
-	int r = ch->cfg.rpmsg ? resolve_rpmsg(ch) : 0;
+	int r = ch->cfg.rpmsg ? channel_resolve_rpmsg(ch) : 0;
 	if (r < 0) {
 		ch->last_err = r;
 		schedule_reopen(ch);
@@ -490,11 +430,11 @@ int channel_open_now(struct channel *ch)
 		ch->last_err = r;
 		if (r == -EBUSY) {
 			note_holder(ch, r);
-			note_waiting(ch, r, "busy");
+			channel_note_waiting(ch, r, "busy");
 		} else {
 			char detail[160];
 			snprintf(detail, sizeof(detail), "%s: %s", ch->cfg.device, strerror(-r));
-			note_waiting(ch, r, r == -ENOENT ? "not found" : strerror(-r));
+			channel_note_waiting(ch, r, r == -ENOENT ? "not found" : strerror(-r));
 			channel_set_state(
 				ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
 				tty_reason_for_errno(r), detail);
@@ -502,7 +442,7 @@ int channel_open_now(struct channel *ch)
 		schedule_reopen(ch);
 		return r;
 	}
-	note_opened(ch);
+	channel_note_opened(ch);
 	ch->last_err = 0;
 	ch->holder_pid = 0;
 	ch->holder_comm[0] = '\0';

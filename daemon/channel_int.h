@@ -80,6 +80,17 @@ void channel_sendq_pump(struct channel *ch);
 /* The tty failed (err: a negative errno): close it and try again later. */
 void channel_io_failed(struct channel *ch, int err);
 
+/* ---- channel_dev.c ---- */
+
+/* Logs once that ch waits for its device because of why (err: the negative errno), and
+ * again only when why changes. */
+void channel_note_waiting(struct channel *ch, int err, const char *why);
+/* Logs the end of a wait that was logged. */
+void channel_note_opened(struct channel *ch);
+/* Resolves an `rpmsg =` channel's node into cfg.device now. 0, or a negative errno with
+ * the channel down (not_found) and waiting. */
+int channel_resolve_rpmsg(struct channel *ch);
+
 /* ---- channel_rx.c ---- */
 
 /* Reads what is there. 0 when drained (EAGAIN), 1 when more may follow (burst limit),
