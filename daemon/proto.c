@@ -405,8 +405,9 @@ int proto_render_ack(char *buf, size_t cap, const char *id, const char *cmd, con
 	return finish(&o);
 }
 
-int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err code,
-		       const char *message, const char *channel)
+/* ERROR with the optional members: channel (when named), available (JSON array text). */
+static int render_error(char *buf, size_t cap, const char *id, enum proto_err code,
+			const char *message, const char *channel, const char *available_json)
 {
 	struct out o = {buf, 0, cap, false};
 	puts_(&o, "{\"class\":\"ERROR\"");
@@ -415,20 +416,23 @@ int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err cod
 	put_member_str(&o, "message", message ? message : proto_err_to_string(code));
 	if (channel && channel[0])
 		put_member_str(&o, "channel", channel);
+	if (available_json) {
+		puts_(&o, ",\"available\":");
+		puts_(&o, available_json);
+	}
 	return finish(&o);
+}
+
+int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err code,
+		       const char *message, const char *channel)
+{
+	return render_error(buf, cap, id, code, message, channel, NULL);
 }
 
 int proto_render_error_available(char *buf, size_t cap, const char *id, enum proto_err code,
 				 const char *message, const char *available_json)
 {
-	struct out o = {buf, 0, cap, false};
-	puts_(&o, "{\"class\":\"ERROR\"");
-	put_id(&o, id);
-	put_member_str(&o, "code", proto_err_to_string(code));
-	put_member_str(&o, "message", message);
-	puts_(&o, ",\"available\":");
-	puts_(&o, available_json);
-	return finish(&o);
+	return render_error(buf, cap, id, code, message, NULL, available_json);
 }
 
 int proto_render_pong(char *buf, size_t cap, const char *id)
