@@ -242,8 +242,6 @@ void conn_flush(struct conn *c)
 		 * anyone else is done once its replies have left. */
 		if (!c->watching && conn_queued(c) == 0)
 			conn_close(c, "closed by peer");
-		else if (conn_queued(c) == 0 && conn_peer_gone(c))
-			conn_close(c, "hung up");
 		return;
 	}
 	/* Stop taking requests while the replies cannot leave: bounded memory. */
@@ -304,6 +302,9 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 			event_del(c->ev_read);
 			c->read_eof = true;
 			conn_flush(c);
+			/* Closed rather than half-closed (the peer exited): nobody will read. */
+			if (!c->closing && conn_queued(c) == 0 && conn_peer_gone(c))
+				conn_close(c, "hung up");
 			if (!c->closing)
 				event_add(c->ev_hup, &tv);
 			return;
