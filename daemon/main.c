@@ -49,7 +49,8 @@ static void print_key(void *ud, const char *section, const char *key, const char
 /* Every section and key in force, as a file would say it, defaults included. */
 static void print_config(const struct conf *c)
 {
-	printf("# configuration: %s\n", c->path[0] ? c->path : "(built-in defaults)");
+	/* The first line is what scripts grep for: which file was read. */
+	printf("config: %s\n", c->path[0] ? c->path : "(built-in defaults)");
 	conf_each(c, print_key, NULL);
 }
 
