@@ -9,11 +9,11 @@
 
 #include <cjson/cJSON.h>
 
-#define EVIDENCE_TRACE_MAX   (64u * 1024)	 /* bytes of trace0 read */
-#define EVIDENCE_TRACE_LINES 64			 /* newest trace lines kept */
+#define EVIDENCE_TRACE_MAX   (64u * 1024)   /* bytes of trace0 read */
+#define EVIDENCE_TRACE_LINES 64		    /* newest trace lines kept */
 #define EVIDENCE_DUMP_MAX    (1024u * 1024) /* bytes of a devcoredump summed */
-#define EVIDENCE_DUMP_HEAD   64			 /* first bytes of a devcoredump kept */
-#define EVIDENCE_DUMPS_MAX   4			 /* devcoredumps looked at */
+#define EVIDENCE_DUMP_HEAD   64		    /* first bytes of a devcoredump kept */
+#define EVIDENCE_DUMPS_MAX   4		    /* devcoredumps looked at */
 
 /* Where to look; NULL members are skipped. */
 struct evidence_source {
