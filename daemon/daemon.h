@@ -32,8 +32,17 @@ struct daemon_observer {
 	void (*on_config)(void *ud, struct channel *ch);
 	/* A channel was created (added) or is about to be freed (!added). */
 	void (*on_channel)(void *ud, struct channel *ch, bool added);
+	/* Raw mode: a chunk of bytes as read from the tty. */
+	void (*on_raw)(void *ud, struct channel *ch, const struct channel_raw *r);
 	void *ud;
 };
+
+/* Send-queue cookies with the low bit set belong to the daemon's own senders (the pty),
+ * never to a client: their results go to the internal send hook. */
+#define DAEMON_COOKIE_INTERNAL 1u
+/* A send of an internal sender finished. */
+typedef void (*daemon_send_done_fn)(void *ud, struct channel *ch, const struct sendq_entry *e,
+				    enum sendq_result r);
 
 /* Maps M7 ticks of a channel to CLOCK_MONOTONIC and CLOCK_REALTIME ns with an error
  * bound; false while unknown. */
@@ -89,6 +98,8 @@ void daemon_remove_observer(struct daemon *d, void *ud);
 void daemon_flush(struct daemon *d);
 /* Installs the tick -> realtime mapper used for FRAME t_first_ns / t_last_ns. */
 void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, daemon_clock_info_fn info, void *ud);
+/* Installs the hook for internal senders' results (one; NULL removes it). */
+void daemon_set_send_hook(struct daemon *d, daemon_send_done_fn fn, void *ud);
 /* Streams a rendered line (with '\n') of class cls from ch to watching clients. */
 void daemon_broadcast(struct daemon *d, struct channel *ch, unsigned cls, const char *line,
 		      size_t len);
