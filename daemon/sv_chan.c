@@ -150,6 +150,8 @@ struct sv_chan *sv_chan_free(struct sv_chan *c)
 		event_free(c->ev_down);
 	if (c->ev_inc)
 		event_free(c->ev_inc);
+	if (c->ev_probe)
+		event_free(c->ev_probe);
 	incident_ring_clear(&c->ring);
 	remoteproc_free(c->rproc);
 	free(c);
@@ -186,6 +188,8 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	recovery_init(&c->rec, &rc);
 	liveness_init(&c->live, &lc);
 	streamcheck_init(&c->sc, SV_STREAM_WINDOW_MS, SV_STREAM_MIN_REJECTS);
+	if (sv_probe_init(c) < 0)
+		return sv_chan_free(c);
 	/* PING is wire v1: a raw channel relies on the kernel log. */
 	c->live_enabled = lc.quiet_ms > 0 && !channel_is_raw(ch);
 	/* Which kernel lines are ours: the remoteproc's name, instance and device. */

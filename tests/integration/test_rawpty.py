@@ -406,6 +406,36 @@ class RawPty(unittest.TestCase):
             k.join()
             shutil.rmtree(sysfs, ignore_errors=True)
 
+    def test_probe_detects_a_silent_firmware(self):
+        rig = self.rig = Rig(extra_channel="probe_send = PING\\n\nprobe_expect = PONG\n"
+                             "probe_period_ms = 100\nprobe_timeout_ms = 150\n"
+                             "recovery_steps = reopen\n")
+        faults = Client(rig.sock)
+        faults.send({"cmd": "watch", "classes": ["FAULT", "STATE"]})
+
+        def answer_for(seconds):
+            end = time.monotonic() + seconds
+            answered = 0
+            while time.monotonic() < end:
+                rig.fw.pump(0.01)
+                if b"PING\n" in rig.fw.got:
+                    rig.fw.got = rig.fw.got.replace(b"PING\n", b"", 1)
+                    rig.fw.write(b"..PO")
+                    rig.fw.write(b"NG..")  # split: matched across reads
+                    answered += 1
+            return answered
+
+        self.assertGreaterEqual(answer_for(1.0), 4)
+        faults.poll(0.05)
+        self.assertFalse([o for o in faults.objs if o.get("class") == "FAULT"],
+                         "an answering firmware is alive")
+        # Silent now: a stall from the probe, and the ladder (without resync) reopens.
+        f = faults.find(lambda o: o.get("class") == "FAULT", "a FAULT")
+        self.assertEqual((f["kind"], f["source"]), ("stall", "probe"))
+        faults.find(lambda o: o.get("class") == "STATE" and o["state"] == "up" and
+                    o["reason"] == "recovered", "recovered by reopening")
+        faults.s.close()
+
     def test_throughput_through_pty(self):
         rig = self.rig = Rig()
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
