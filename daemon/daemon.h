@@ -34,6 +34,8 @@ struct daemon_observer {
 	void (*on_channel)(void *ud, struct channel *ch, bool added);
 	/* Raw mode: a chunk of bytes as read from the tty. */
 	void (*on_raw)(void *ud, struct channel *ch, const struct channel_raw *r);
+	/* A reload took the new configuration (after the channels were updated). */
+	void (*on_reload)(void *ud, const struct conf *cfg);
 	void *ud;
 };
 
