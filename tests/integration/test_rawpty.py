@@ -28,6 +28,7 @@ BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
 CTL = os.path.join(BUILD, "tools", "m7bridgectl")
 QT_SERIAL = os.path.join(BUILD, "tests", "integration", "qt_serial_echo")
+SIM = os.path.join(BUILD, "firmware", "m7sim")
 TIMEOUT = 30.0
 
 try:
@@ -435,6 +436,56 @@ class RawPty(unittest.TestCase):
         faults.find(lambda o: o.get("class") == "STATE" and o["state"] == "up" and
                     o["reason"] == "recovered", "recovered by reopening")
         faults.s.close()
+
+    @unittest.skipIf(serial is None or not os.path.exists(SIM), "needs pyserial and m7sim")
+    def test_wire_channel_pty_port(self):
+        # A wire-v1 firmware (m7sim) whose port 2 loops SEND back as DATA: the app's bytes
+        # go out as SEND on pty_port, come back as that port's captures, and only those
+        # reach the pty; across a restart of the firmware (a new tty under the name).
+        d = tempfile.mkdtemp(prefix="m7b-rawpty-wire-")
+        link, app, sock = (os.path.join(d, n) for n in ("ttyRPMSG30", "app-tty", "sock"))
+        conf = os.path.join(d, "m7bridge.conf")
+        with open(conf, "w") as f:
+            f.write(f"[daemon]\nsocket = {sock}\nkernel_log = off\n[channel m7]\n"
+                    f"device = {link}\npty = {app}\npty_port = 2\nreopen_min_ms = 20\n")
+        sim_args = [SIM, "--link", link, "--source", "2:rate=0,loop=1", "--source",
+                    "1:rate=50,pattern=text", "--heartbeat-ms", "200"]
+        log = open(os.path.join(d, "log"), "ab")
+        procs = [subprocess.Popen(sim_args, stdout=log, stderr=subprocess.STDOUT)]
+        try:
+            wait_for(lambda: os.path.islink(link), "m7sim link")
+            procs.append(subprocess.Popen([DAEMON, "-f", "-c", conf], stdout=log,
+                                          stderr=subprocess.STDOUT))
+            wait_for(lambda: os.path.islink(app), "pty link")
+            port = serial.Serial(app, 115200, timeout=0.05)
+            for i in range(2):
+                msg = b"".join(b"line %d-%03d\n" % (i, k) for k in range(40))
+                got = bytearray()
+                # Written at once, even while the channel is still coming up: held.
+                port.write(msg)
+
+                def echoed():
+                    got.extend(port.read(4096))
+                    return msg in got
+                wait_for(echoed, f"loop-back through the pty ({i})")
+                self.assertNotIn(b"port 1 capture", bytes(got), "only pty_port reaches the pty")
+                if i == 0:
+                    procs[0].send_signal(signal.SIGTERM)  # the firmware goes away ...
+                    procs[0].wait(10)
+                    os.unlink(link) if os.path.lexists(link) else None
+                    procs[0] = subprocess.Popen(sim_args, stdout=log,
+                                                stderr=subprocess.STDOUT)  # ... and back
+            port.close()
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+                    p.wait(10)
+            log.close()
+            if self.failed_now():
+                with open(os.path.join(d, "log"), errors="replace") as f:
+                    sys.stderr.write(f.read()[-3000:])
+            shutil.rmtree(d, ignore_errors=True)
 
     def test_throughput_through_pty(self):
         rig = self.rig = Rig()
