@@ -4,16 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "m7bridge/hex.h"
 
 int probe_parse_bytes(const char *text, uint8_t *out, size_t cap, size_t *n)
 {
@@ -36,7 +27,8 @@ int probe_parse_bytes(const char *text, uint8_t *out, size_t cap, size_t *n)
 				c = '\\';
 				break;
 			case 'x': {
-				int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+				int hi = m7b_hex_digit(s[1]),
+				    lo = hi < 0 ? -1 : m7b_hex_digit(s[2]);
 				if (lo < 0)
 					return -EINVAL;
 				c = hi << 4 | lo;

@@ -116,6 +116,19 @@ static void note_seq(struct watch *w, struct track *t, int64_t seq)
 	t->seq = seq;
 }
 
+/* Ends a FRAME or RAW line with its bytes: a hex dump below it, or quoted text. */
+static void put_payload(const struct watch *w, const struct m7b_event *ev)
+{
+	if (w->view == VIEW_HEX) {
+		putchar('\n');
+		ctl_put_hexdump(stdout, ev->data, ev->data_len);
+		return;
+	}
+	printf(" \"");
+	ctl_put_text(stdout, ev->data, ev->data_len);
+	printf("\"\n");
+}
+
 static void print_frame(struct watch *w, const struct m7b_event *ev)
 {
 	const char *pname = m7b_event_get_string(ev, "port_name");
@@ -146,14 +159,7 @@ static void print_frame(struct watch *w, const struct m7b_event *ev)
 		printf(" [line_error]");
 	if (ev->flags & M7B_FRAME_CONTINUED)
 		printf(" [continued]");
-	if (w->view == VIEW_HEX) {
-		putchar('\n');
-		ctl_put_hexdump(stdout, ev->data, ev->data_len);
-		return;
-	}
-	printf(" \"");
-	ctl_put_text(stdout, ev->data, ev->data_len);
-	printf("\"\n");
+	put_payload(w, ev);
 }
 
 /* A raw channel's chunk: host receive time, length and the bytes (no seq, no port). */
@@ -169,14 +175,7 @@ static void print_raw(struct watch *w, const struct m7b_event *ev)
 		ns = ctl_realtime_ns();
 	ctl_put_time(stdout, ns);
 	printf(" %s raw len=%zu", ctl_str_or(ev->channel, "?"), ev->data_len);
-	if (w->view == VIEW_HEX) {
-		putchar('\n');
-		ctl_put_hexdump(stdout, ev->data, ev->data_len);
-		return;
-	}
-	printf(" \"");
-	ctl_put_text(stdout, ev->data, ev->data_len);
-	printf("\"\n");
+	put_payload(w, ev);
 }
 
 static void print_hello(struct watch *w, const struct m7b_event *ev)
@@ -624,6 +623,8 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 			w.port_match_ns = ctl_monotonic_ns();
 			frames++;
 		}
+		if (ev->type == M7B_EV_RAW)
+			frames++; /* a raw channel's captures */
 		if (w.json) {
 			printf("%s\n", ev->line);
 		} else if (ev->type == M7B_EV_FRAME) {

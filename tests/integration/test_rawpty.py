@@ -36,15 +36,8 @@ try:
 except ImportError:
     serial = None
 
-
-def wait_for(cond, what, timeout=TIMEOUT, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ops_testlib import wait_for  # noqa: E402
 
 
 class FakeFirmware:
@@ -219,12 +212,18 @@ class RawPty(unittest.TestCase):
 
     def test_raw_channel_publishes_and_sends(self):
         rig = self.rig = Rig()
+        watch = subprocess.Popen([CTL, "-s", rig.sock, "watch", "-n", "1", "--classes", "RAW"],
+                                 stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)  # let it subscribe
         rig.fw.write(b"temp=21.5\r\n")
         c = rig.client
         o = c.find(lambda o: o.get("class") == "RAW", "a RAW object")
         self.assertEqual(o["channel"], "fw")
         self.assertGreater(o["t_rx_ns"], 1_600_000_000 * 10**9)
         wait_for(lambda: (c.poll(), c.raw_bytes() == b"temp=21.5\r\n")[1], "all bytes")
+        out = watch.communicate(timeout=TIMEOUT)[0]
+        self.assertEqual(watch.returncode, 0)
+        self.assertIn(" fw raw len=11 \"temp=21.5", out)
         # A big burst comes as bounded chunks, every byte in order.
         blob = bytes(range(256)) * 64
         rig.fw.write(blob)
