@@ -70,6 +70,7 @@ void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
 		.dec = ch->dec.stats,
 		.last_reject = ch->dec.last_reject,
 		.send_queue = sendq_length(ch->sq),
+		.raw = ch->cfg.mode == CONF_MODE_RAW,
 		.has_credits = ch->sq->credits_known && ch->fd >= 0,
 		.credits = ch->sq->credits,
 	};

@@ -109,6 +109,7 @@ struct channel_snapshot {
 	struct m7b_decoder_stats dec;
 	enum m7b_reject last_reject;
 	unsigned send_queue; /* requests queued or in flight */
+	bool raw;	     /* mode = raw */
 	bool has_credits;    /* the firmware said how many frames it can take */
 	int credits;
 };

@@ -557,6 +557,12 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 	add_u64(o, "send_queue", c->send_queue);
 	add_u64(o, "write_stalls", c->write_stalls);
 	add_u64(o, "write_stall_ms", c->write_stall_ms);
+	if (c->raw) {
+		cJSON_AddStringToObject(o, "mode", "raw");
+		add_u64(o, "raw_rx_bytes", c->raw_rx_bytes);
+		add_u64(o, "raw_chunks", c->raw_chunks);
+		add_u64(o, "raw_tx_bytes", c->raw_tx_bytes);
+	}
 	if (c->has_credits)
 		cJSON_AddNumberToObject(o, "credits", c->credits);
 	if (c->has_firmware) {

@@ -192,6 +192,8 @@ struct proto_status_channel {
 	const char *holder_comm;
 	bool has_clock;
 	struct proto_clock clock;
+	bool raw; /* mode = raw: the raw_* counters below, no wire counters mean anything */
+	uint64_t raw_rx_bytes, raw_chunks, raw_tx_bytes;
 };
 struct proto_status_client {
 	uint64_t id;

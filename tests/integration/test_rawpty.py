@@ -241,6 +241,12 @@ class RawPty(unittest.TestCase):
         c.send({"cmd": "send", "channel": "fw", "port": 3, "hex": "01", "id": 3})
         e = c.find(lambda o: o.get("id") == 3, "answer to port 3")
         self.assertEqual((e["class"], e["code"]), ("ERROR", "bad_value"))
+        c.send({"cmd": "status", "id": 4})
+        st = c.find(lambda o: o.get("class") == "STATUS", "STATUS")["channels"][0]
+        self.assertEqual(st["mode"], "raw")
+        self.assertEqual(st["raw_rx_bytes"], 11 + len(blob))
+        self.assertEqual(st["raw_tx_bytes"], 5)
+        self.assertGreaterEqual(st["raw_chunks"], (11 + len(blob)) // 2048)
 
     def test_raw_channel_through_hangup(self):
         rig = self.rig = Rig()
