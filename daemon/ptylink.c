@@ -23,8 +23,8 @@
 
 #define TO_APP_CAP (256u * 1024u)
 #define TO_M7_CAP  (64u * 1024u)
-#define RAW_PIECE  1024u /* bytes per raw write: small next to the writer's 8 KiB */
-#define RETRY_BUSY 5	 /* ms: the writer or send queue was full */
+#define RAW_PIECE  4096u /* bytes per raw write: half the writer's 8 KiB */
+#define RETRY_BUSY 1	 /* ms: the writer or send queue was full */
 #define RETRY_DOWN 50	 /* ms: the channel is down (recovery): the app waits */
 
 struct ptylink {
