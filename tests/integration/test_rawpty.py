@@ -168,16 +168,18 @@ class Rig:
         wait_for(up, f"channel {state}")
 
     def stop(self):
+        """Stops the daemon; its exit status (0, or a sanitizer's report) is returned."""
         if self.daemon.poll() is None:
             self.daemon.send_signal(signal.SIGTERM)
             try:
-                self.daemon.wait(10)
+                self.daemon.wait(20)
             except subprocess.TimeoutExpired:
                 self.daemon.kill()
                 self.daemon.wait()
         self.log.close()
         self.fw.close()
         self.client.s.close()
+        return self.daemon.returncode
 
     def daemon_log(self):
         with open(os.path.join(self.dir, "daemon.log"), errors="replace") as f:
@@ -200,10 +202,11 @@ class RawPty(unittest.TestCase):
 
     def tearDown(self):
         if self.rig:
-            if self.failed_now():
+            rc = self.rig.stop()
+            if self.failed_now() or rc != 0:
                 sys.stderr.write(self.rig.daemon_log())
-            self.rig.stop()
             shutil.rmtree(self.rig.dir, ignore_errors=True)
+            self.assertEqual(rc, 0, "the daemon's exit status")
 
     def failed_now(self):
         res = getattr(self._outcome, "result", None)
