@@ -34,8 +34,9 @@ struct conf_channel {
 	unsigned reopen_max_ms; /* backoff cap (and the polling period without inotify) */
 	bool host_hello;	/* send HOST_HELLO after each open */
 	bool enabled;
-	char *firmware;			    /* firmware file name for reload (optional) */
-	char *remoteproc;		    /* remoteproc instance, e.g. remoteproc0 (optional) */
+	char *firmware;	  /* firmware file name for reload (optional) */
+	char *remoteproc; /* remoteproc instance, e.g. remoteproc0 (optional) */
+	char *rpmsg; /* <remoteproc>:<endpoint>, resolved to the device at each open; or NULL */
 	struct supervisor_channel_conf sup; /* supervisor: plain values, copied as is */
 	enum conf_mode mode;
 	char pty[CONF_PATH_MAX];       /* stable pty path (a symlink); "" = none */
