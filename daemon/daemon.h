@@ -25,6 +25,9 @@ typedef void (*daemon_handler_fn)(void *ud, struct daemon *d, struct conn *c,
 struct daemon_status_extra {
 	bool has_recovery_steps;
 	char recovery_steps[96]; /* the ladder's steps in order, comma-separated */
+	bool has_pty;
+	struct proto_pty pty; /* its strings point at the two arrays below */
+	char pty_path[CONF_PATH_MAX], pty_slave[64];
 };
 
 /* Hooks for modules that watch the channels (recovery, liveness, clock mapping). */

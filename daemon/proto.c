@@ -636,6 +636,18 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 	status_ports_json(o, c);
 	if (c->recovery_steps)
 		status_steps_json(o, c->recovery_steps);
+	if (c->pty) {
+		cJSON *p = cJSON_AddObjectToObject(o, "pty");
+		if (p) {
+			cJSON_AddStringToObject(p, "path", c->pty->path);
+			cJSON_AddStringToObject(p, "slave", c->pty->slave);
+			add_u64(p, "to_app", c->pty->to_app);
+			add_u64(p, "to_m7", c->pty->to_m7);
+			add_u64(p, "dropped_to_app", c->pty->dropped_to_app);
+			add_u64(p, "failed_to_m7", c->pty->failed_to_m7);
+			add_u64(p, "paused_ms", c->pty->paused_ms);
+		}
+	}
 	if (c->has_clock) {
 		cJSON *k = cJSON_AddObjectToObject(o, "clock");
 		if (k) {

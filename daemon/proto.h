@@ -182,6 +182,12 @@ int proto_render_heartbeat(char *buf, size_t cap, const char *channel, uint32_t 
 int proto_render_fault(char *buf, size_t cap, const char *channel, const char *kind,
 		       const char *detail, const char *source, uint64_t count);
 
+/* STATUS: a channel's pty (docs/BYO-FIRMWARE.md): where it is and what went through. */
+struct proto_pty {
+	const char *path, *slave;
+	uint64_t to_app, to_m7, dropped_to_app, failed_to_m7, paused_ms;
+};
+
 /* STATUS: snapshots the daemon fills in; rendered with cJSON. */
 struct proto_status_channel {
 	const char *name, *device, *state, *reason;
@@ -202,6 +208,7 @@ struct proto_status_channel {
 	const char *recovery_steps;    /* comma-separated; NULL = no recovery engine */
 	bool has_clock;
 	struct proto_clock clock;
+	const struct proto_pty *pty; /* NULL = no pty */
 	bool raw; /* mode = raw: the raw_* counters below, no wire counters mean anything */
 	uint64_t raw_rx_bytes, raw_chunks, raw_tx_bytes;
 };

@@ -85,6 +85,25 @@ static void on_send_done(void *ud, struct channel *ch, const struct sendq_entry 
 		ptylink_send_done(pl, e->len, r == SENDQ_OK);
 }
 
+static void on_status(void *ud, const struct channel *ch, struct daemon_status_extra *x)
+{
+	struct ptylink *pl = link_of(ud, ch);
+	struct ptylink_stats st;
+	if (!pl)
+		return;
+	ptylink_get_stats(pl, &st);
+	snprintf(x->pty_path, sizeof(x->pty_path), "%s", channel_config(ch)->pty);
+	snprintf(x->pty_slave, sizeof(x->pty_slave), "%s", ptylink_slave(pl));
+	x->pty = (struct proto_pty){.path = x->pty_path,
+				    .slave = x->pty_slave,
+				    .to_app = st.to_app,
+				    .to_m7 = st.to_m7,
+				    .dropped_to_app = st.dropped_to_app,
+				    .failed_to_m7 = st.failed_to_m7,
+				    .paused_ms = st.paused_ms};
+	x->has_pty = true;
+}
+
 int ptybridge_new(struct daemon *d, struct ptybridge **out)
 {
 	struct ptybridge *pb = calloc(1, sizeof(*pb));
@@ -97,6 +116,7 @@ int ptybridge_new(struct daemon *d, struct ptybridge **out)
 				    .on_raw = on_raw,
 				    .on_msg = on_msg,
 				    .on_state = on_state,
+				    .on_status = on_status,
 				    .ud = pb};
 	int r = daemon_add_observer(d, &o);
 	if (r < 0) {

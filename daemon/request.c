@@ -213,6 +213,7 @@ static void status_channel(struct daemon *d, const struct channel *ch,
 		.port_names = (const char *const *)channel_config(ch)->port_names,
 		.nports = CONF_PORTS,
 		.recovery_steps = x->has_recovery_steps ? x->recovery_steps : NULL,
+		.pty = x->has_pty ? &x->pty : NULL,
 	};
 }
 

@@ -319,6 +319,13 @@ class RawPty(unittest.TestCase):
         w.join(TIMEOUT)
         self.assertEqual(bytes(rig.fw.got[:len(blob)]), blob)
         port.close()
+        rig.client.send({"cmd": "status", "id": 9})
+        st = rig.client.find(lambda o: o.get("class") == "STATUS", "STATUS")["channels"][0]
+        self.assertEqual(st["pty"]["path"], rig.app)
+        self.assertEqual(os.readlink(rig.app), st["pty"]["slave"])
+        self.assertEqual(st["pty"]["to_m7"], len(blob))
+        self.assertEqual((st["pty"]["dropped_to_app"], st["pty"]["failed_to_m7"]), (0, 0))
+        self.assertGreaterEqual(st["pty"]["paused_ms"], 400)
 
     @unittest.skipUnless(os.path.exists(QT_SERIAL), "the Qt QSerialPort program is not built")
     def test_qt_serial_keeps_fd_across_recoveries(self):
