@@ -161,8 +161,11 @@ int channel_rx_burst(struct channel *ch, int max_reads)
 			 * before it would add to the return leg only. */
 			struct timespec ts;
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			process(ch, ch->rbuf, (size_t)n,
-				(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+			if (ch->cfg.mode == CONF_MODE_RAW)
+				channel_raw_input(ch, ch->rbuf, (size_t)n);
+			else
+				process(ch, ch->rbuf, (size_t)n,
+					(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
 			continue;
 		}
 		if (n == 0)

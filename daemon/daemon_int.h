@@ -57,6 +57,8 @@ struct daemon {
 	void *clock_ud;
 	daemon_fault_info_fn fault_info_fn;
 	void *fault_ud;
+	daemon_send_done_fn send_hook; /* results of internal senders (the pty) */
+	void *send_hook_ud;
 
 	uint64_t start_ms;
 
@@ -82,5 +84,10 @@ void request_resolve(struct daemon *d, struct conn *c);
 
 /* channel callback: a decoded frame, published to watching clients, then observers. */
 void publish_msg(void *ud, struct channel *ch, const struct channel_msg *m);
+
+/* ---- publish_raw.c ---- */
+
+/* channel callback: a raw-mode chunk, published to watching clients, then observers. */
+void publish_raw(void *ud, struct channel *ch, const struct channel_raw *r);
 
 #endif

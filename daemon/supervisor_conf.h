@@ -44,6 +44,9 @@ struct supervisor_channel_conf {
 	unsigned degraded_limit, degraded_window_ms;
 	unsigned liveness_quiet_ms, liveness_answer_ms, liveness_retries; /* quiet 0 = off */
 	unsigned down_grace_ms; /* link down this long without coming back: a fault */
+	/* raw channels: bytes to send, pattern to expect (C escapes), period (0 = off) */
+	char probe_send[128], probe_expect[128];
+	unsigned probe_period_ms, probe_timeout_ms;
 };
 
 /* Fills in the defaults (the real board's paths and commands). */

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "recovery.h"
 #include "remoteproc.h"
+#include "probe.h"
 #include "streamcheck.h"
 #include "supervisor.h"
 
@@ -56,6 +57,8 @@ struct sv_chan {
 	struct liveness live;
 	bool live_enabled;
 	struct streamcheck sc; /* a corrupt byte stream is a fault of its own */
+	struct probe probe;    /* raw channels: the user's probe (sv_probe.c) */
+	struct event *ev_probe;
 	struct klog_scope scope;
 	bool scope_all; /* no remoteproc configured: every kernel line may be ours */
 	struct remoteproc *rproc;
@@ -117,6 +120,15 @@ void sv_chan_rearm_liveness(struct sv_chan *c);
 /* ---- sv_fault.c: fault intake (kernel log, liveness, link loss, corrupt stream) ---- */
 
 /* Counts, logs, publishes and records a fault, then feeds it to the recovery ladder. */
+/* ---- sv_probe.c ---- */
+
+/* Sets up the probe of a raw channel that configures one. 0 or -ENOMEM. */
+int sv_probe_init(struct sv_chan *c);
+/* The channel opened or closed: start or stop probing. */
+void sv_probe_on_state(struct sv_chan *c);
+/* observer: raw bytes, perhaps the probe's answer. */
+void sv_probe_on_raw(void *ud, struct channel *ch, const struct channel_raw *r);
+
 void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, const char *source,
 		    enum recovery_severity sev, uint64_t kernel_ms);
 /* STATUS kick_failures and faults of ch (daemon_fault_info_fn). */

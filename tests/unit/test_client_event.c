@@ -153,6 +153,7 @@ static void test_types_and_members(void **state)
 		{"INCIDENTS", M7B_EV_INCIDENTS},
 		{"HEARTBEAT", M7B_EV_HEARTBEAT},
 		{"PONG", M7B_EV_PONG},
+		{"RAW", M7B_EV_RAW},
 		{"CLOCK", M7B_EV_CLOCK},
 		{"SOMETHING_NEW", M7B_EV_UNKNOWN},
 		{"frame", M7B_EV_UNKNOWN},
