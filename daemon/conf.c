@@ -46,6 +46,8 @@ static void channel_defaults(struct conf_channel *ch)
 {
 	ch->send_timeout_ms = 2000;
 	ch->send_queue = 64;
+	ch->replay_kib = 4096;
+	ch->replay_max_age_s = 60;
 	ch->reopen_min_ms = 100;
 	ch->reopen_max_ms = 2000;
 	ch->host_hello = true;
@@ -254,6 +256,8 @@ static const struct confkey channel_keys[] = {
 	{"send_queue", CONFKEY_UINT, C(send_queue), 1, 4096, NULL, NULL},
 	{"reopen_min_ms", CONFKEY_UINT, C(reopen_min_ms), 1, 600000, NULL, NULL},
 	{"reopen_max_ms", CONFKEY_UINT, C(reopen_max_ms), 1, 600000, NULL, NULL},
+	{"replay_kib", CONFKEY_UINT, C(replay_kib), 0, 1048576, NULL, NULL},
+	{"replay_max_age_s", CONFKEY_UINT, C(replay_max_age_s), 1, 86400, NULL, NULL},
 	{"", CONFKEY_SUBTABLE, C(sup), 0, 0, NULL, supervisor_channel_keys},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };

@@ -273,6 +273,7 @@ void request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 		request_resolve(d, c);
 		reply_ack(c, req.id, "watch", NULL);
 		send_snapshot(d, c);
+		replay_watch(d->replay, c, &req);
 		break;
 	case PROTO_CMD_UNWATCH:
 		conn_unwatch(c);
