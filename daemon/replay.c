@@ -23,6 +23,7 @@ struct replay {
 	size_t ring_kib[CONF_MAX_CHANNELS];
 	unsigned ring_age_s[CONF_MAX_CHANNELS];
 	uint32_t boot[CONF_MAX_CHANNELS]; /* boot id of the last HELLO, 0 before one */
+	bool pumping; /* a gap's reply flushes, and a flush asks for more: no re-entry */
 	char line[PROTO_FRAME_MAX + 32];
 };
 
@@ -124,9 +125,13 @@ static bool pump_slot(struct replay *rp, struct conn *c, unsigned slot)
 
 static void pump(struct replay *rp, struct conn *c)
 {
+	if (rp->pumping)
+		return;
+	rp->pumping = true;
 	for (unsigned s = 0; s < CONF_MAX_CHANNELS && c->replay_mask && !c->closing; s++)
 		if (c->replay_mask >> s & 1 && !pump_slot(rp, c, s))
-			return;
+			break;
+	rp->pumping = false;
 }
 
 void replay_on_drain(void *ud, struct conn *c)
@@ -176,6 +181,7 @@ void replay_watch(struct replay *rp, struct conn *c, const struct proto_request 
 		if (rp->d->channels[s] && (c->chan_mask >> s & 1) && start_slot(rp, c, s, req, now))
 			c->replay_mask |= 1ull << s;
 	pump(rp, c);
+	conn_flush(c);
 }
 
 /* Clients still replaying slot lose their cursor (ring replaced or channel gone). */

@@ -265,6 +265,9 @@ void replayring_find_seq(const struct replayring *r, uint32_t boot_id, uint32_t 
 		out->index = r->first;
 	if (out->index != r->first)
 		return; /* everything evicted is at or before the position */
+	const struct replayring_rec *e = replayring_get(r, out->index);
+	if (e && e->boot_id == boot_id && e->seq == seq + 1)
+		return; /* the oldest held follows the position directly */
 	struct seqpos p = {boot_id, seq};
 	walk_spans(r, seq_where, &p, out);
 }

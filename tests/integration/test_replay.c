@@ -1,0 +1,382 @@
+/* Replay after reconnect, end to end: a fake M7 on a pty, the daemon as a process, clients
+ * that watch from a position. Replay with and without a gap, by seq and by time, port
+ * filters, and replay handed over to live while frames keep coming (no duplicate, no
+ * hole) through a small client queue. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon_harness.h"
+
+#define BOOT 0xA1B2C3D4u
+
+/* Frames are numbered by t_first from 1 (seq also counts the fake's HEARTBEAT and
+ * SYNC_REPLY frames); seq_of[k] is the seq the daemon gave the k-th one. */
+#define NMAX 40000
+static uint32_t seq_of[NMAX + 1];
+static unsigned nsent;
+
+struct fx {
+	struct daemon_proc p;
+	struct fake_m7 m;
+	char link[256];
+	struct tclient rec; /* watches live from the start */
+};
+
+static int setup_conf(void **state, const char *daemon_keys, const char *chan_keys)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	f->m.master = -1;
+	assert_int_equal(h_tmpdir(&f->p), 0);
+	snprintf(f->link, sizeof f->link, "%s/ttyRPMSG30", f->p.dir);
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	char conf[2048];
+	snprintf(conf, sizeof conf, "%s\n[channel m7]\ndevice = %s\nreopen_min_ms = 20\n%s\n",
+		 daemon_keys, f->link, chan_keys);
+	assert_int_equal(daemon_proc_start(&f->p, conf), 0);
+	assert_int_equal(fake_m7_handshake(&f->m, BOOT, 8), 0);
+	assert_int_equal(
+		tclient_open(
+			&f->rec, f->p.sock,
+			"{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"policy\":\"disconnect\"}"),
+		0);
+	nsent = 0;
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_conf(state, "", "");
+}
+
+/* A ring of 16 KiB: a few hundred frames. */
+static int setup_small_ring(void **state)
+{
+	return setup_conf(state, "", "replay_kib = 16");
+}
+
+/* A 16 KiB client queue: a large replay has to go in many chunks. */
+static int setup_small_queue(void **state)
+{
+	return setup_conf(state, "client_queue_kib = 16", "replay_kib = 8192");
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	tclient_close(&f->rec);
+	int st = daemon_proc_stop(&f->p);
+	fake_m7_close(&f->m);
+	if (st != 0) {
+		char cmd[PATH_MAX + 16];
+		snprintf(cmd, sizeof cmd, "cat '%s' >&2", f->p.log);
+		(void)!system(cmd);
+	}
+	h_cleanup(&f->p);
+	free(f);
+	assert_int_equal(st, 0);
+	return 0;
+}
+
+/* Sends n more frames, 40 bytes each, on port k % 3. */
+static void send_frames(struct fx *f, unsigned n)
+{
+	uint8_t b[40];
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = ++nsent;
+		memset(b, (int)(k & 0xff), sizeof b);
+		assert_int_equal(fake_m7_data(&f->m, (uint8_t)(k % 3), 0, k, k, b, sizeof b), 0);
+	}
+}
+
+/* Reads live FRAMEs on the recorder up to number n: the daemon has them all, and
+ * seq_of[] learns their seq. */
+static void wait_frames(struct fx *f, unsigned n)
+{
+	for (;;) {
+		cJSON *o = tclient_wait(&f->rec, "FRAME", H_TIMEOUT_MS);
+		assert_non_null(o);
+		unsigned k = (unsigned)j_num(o, "t_first");
+		assert_true(k >= 1 && k <= NMAX);
+		seq_of[k] = (uint32_t)j_num(o, "seq");
+		cJSON_Delete(o);
+		if (k == n)
+			return;
+	}
+}
+
+/* Waits until the daemon counted n DATA frames (status), for when nobody records. */
+static void wait_counted(struct fx *f, unsigned n)
+{
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	for (;;) {
+		assert_int_equal(tclient_send(&f->rec, "{\"cmd\":\"status\"}"), 0);
+		cJSON *s = tclient_wait(&f->rec, "STATUS", H_TIMEOUT_MS);
+		assert_non_null(s);
+		double got = j_num(cJSON_GetArrayItem(cJSON_GetObjectItem(s, "channels"), 0),
+				   "data_frames");
+		cJSON_Delete(s);
+		if (got >= n)
+			return;
+		assert_true(h_now_ms() < end);
+		usleep(10000);
+	}
+}
+
+static bool is_replay(const cJSON *o)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItem(o, "replay"));
+}
+
+/* Reads FRAMEs up to number last; checks they run from first without hole or duplicate
+ * and that replayed ones (n_replay of them) come before live ones. */
+static void expect_run(struct tclient *c, uint32_t first, uint32_t last, unsigned n_replay,
+		       cJSON **gap)
+{
+	uint32_t want = first;
+	unsigned replayed = 0;
+	bool live = false;
+	while (want <= last) {
+		cJSON *o = tclient_obj(c, H_TIMEOUT_MS);
+		assert_non_null(o);
+		const char *cls = j_str(o, "class");
+		if (strcmp(cls, "REPLAY_GAP") == 0 && gap) {
+			assert_null(*gap);
+			*gap = o;
+			continue;
+		}
+		assert_string_not_equal(cls, "REPLAY_GAP");
+		assert_string_not_equal(cls, "DROPPED");
+		if (strcmp(cls, "FRAME") == 0) {
+			assert_int_equal((uint32_t)j_num(o, "t_first"), want);
+			if (is_replay(o)) {
+				assert_false(live);
+				replayed++;
+			} else {
+				live = true;
+			}
+			want++;
+		}
+		cJSON_Delete(o);
+	}
+	if (n_replay != ~0u)
+		assert_int_equal(replayed, n_replay);
+}
+
+static void test_replay_no_gap(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 200); /* seq 1..200 (HELLO was 0) */
+	wait_frames(f, 200);
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[50], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	expect_run(&c, 51, 200, 150, NULL);
+	send_frames(f, 20);
+	expect_run(&c, 201, 220, 0, NULL);
+	tclient_close(&c);
+	wait_frames(f, 220);
+
+	/* Caught up already: nothing replayed, nothing missing. */
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[220], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	send_frames(f, 1);
+	expect_run(&c, 221, 221, 0, NULL);
+	tclient_close(&c);
+}
+
+static void test_replay_gap(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 2000);
+	wait_frames(f, 2000);
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[10], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_string_equal(j_str(gap, "channel"), "m7");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(gap, "exact")));
+	assert_true(j_num(gap, "first_boot_id") == BOOT);
+	assert_true(j_num(gap, "first_seq") == seq_of[11]);
+	unsigned last = 11;
+	while (seq_of[last] != (uint32_t)j_num(gap, "last_seq"))
+		assert_true(++last < 2000);
+	assert_true(j_num(gap, "frames") == last - 10);
+	cJSON_Delete(gap);
+	/* Then exactly what the ring holds: from the first frame not in the gap. */
+	expect_run(&c, last + 1, 2000, 2000 - last, NULL);
+	tclient_close(&c);
+
+	/* A boot the daemon never saw: it says it cannot know, and replays all it has. */
+	assert_int_equal(tclient_open(&c, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":5,"
+				      "\"boot_id\":1}"),
+			 0);
+	gap = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(gap, "exact")));
+	cJSON_Delete(gap);
+	expect_run(&c, last + 1, 2000, 2000 - last, NULL);
+	tclient_close(&c);
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void test_replay_since_ns_and_ports(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 30); /* 1..30 */
+	wait_frames(f, 30);
+	usleep(20000);
+	uint64_t t = realtime_ns();
+	usleep(20000);
+	send_frames(f, 30); /* 31..60 */
+	wait_frames(f, 60);
+	struct tclient c;
+	char w[256];
+	/* As a string: nanoseconds since 1970 exceed what a double holds exactly. */
+	snprintf(w, sizeof w, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_ns\":\"%llu\"}",
+		 (unsigned long long)t);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	expect_run(&c, 31, 60, 30, NULL);
+	tclient_close(&c);
+
+	/* The port filter applies to the replay: port 1 only (seq % 3 == 1). */
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"ports\":[1],\"since_seq\":%u,"
+		 "\"boot_id\":%u}",
+		 seq_of[1] - 1, BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	for (uint32_t k = 1; k <= 58; k += 3) {
+		cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+		assert_non_null(o);
+		assert_int_equal((uint32_t)j_num(o, "t_first"), k);
+		assert_true(is_replay(o));
+		cJSON_Delete(o);
+	}
+	tclient_close(&c);
+
+	/* Bad positions get an ERROR. */
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&c, "{\"cmd\":\"watch\",\"since_seq\":1}"), 0);
+	cJSON *e = tclient_wait(&c, "ERROR", H_TIMEOUT_MS);
+	assert_string_equal(j_str(e, "code"), "missing_member");
+	cJSON_Delete(e);
+	assert_int_equal(
+		tclient_send(&c,
+			     "{\"cmd\":\"watch\",\"since_seq\":1,\"boot_id\":1,\"since_ns\":5}"),
+		0);
+	e = tclient_wait(&c, "ERROR", H_TIMEOUT_MS);
+	assert_string_equal(j_str(e, "code"), "bad_value");
+	cJSON_Delete(e);
+	assert_int_equal(
+		tclient_send(&c, "{\"cmd\":\"watch\",\"since_seq\":4294967296,\"boot_id\":1}"), 0);
+	e = tclient_wait(&c, "ERROR", H_TIMEOUT_MS);
+	assert_string_equal(j_str(e, "code"), "bad_type");
+	cJSON_Delete(e);
+	tclient_close(&c);
+}
+
+struct writer {
+	struct fx *f;
+	unsigned n;
+};
+
+static void *write_frames(void *arg)
+{
+	struct writer *w = arg;
+	uint8_t b[40] = {0};
+	for (unsigned i = 0; i < w->n; i++) {
+		unsigned k = ++nsent;
+		if (fake_m7_data(&w->f->m, 0, 0, k, k, b, sizeof b) < 0)
+			break;
+		if (i % 8 == 0)
+			usleep(1000); /* live rate a 16 KiB queue keeps up with */
+	}
+	return NULL;
+}
+
+/* A large replay through a 16 KiB queue while frames keep coming: every seq once, in
+ * order, replayed ones first. Also measures replay throughput to one client. */
+static void test_replay_handover_live(void **state)
+{
+	struct fx *f = *state;
+	enum { BEFORE = 20000, DURING = 3000 };
+	send_frames(f, 1);
+	wait_frames(f, 1);
+	/* The recorder's small queue would not hold the burst: it stops watching. */
+	assert_int_equal(tclient_send(&f->rec, "{\"cmd\":\"unwatch\"}"), 0);
+	cJSON *a = tclient_wait(&f->rec, "ACK", H_TIMEOUT_MS);
+	assert_non_null(a);
+	cJSON_Delete(a);
+	send_frames(f, BEFORE - 1);
+	wait_counted(f, BEFORE);
+	struct writer wr = {f, DURING};
+	pthread_t th;
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[1] - 1, BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&c, w), 0);
+	assert_int_equal(pthread_create(&th, NULL, write_frames, &wr), 0);
+	uint64_t t0 = h_now_ms();
+	expect_run(&c, 1, BEFORE, BEFORE, NULL);
+	uint64_t t1 = h_now_ms();
+	expect_run(&c, BEFORE + 1, BEFORE + DURING, ~0u, NULL);
+	pthread_join(th, NULL);
+	print_message("replayed %d frames in %llu ms (%.0f frames/s, client parses JSON)\n", BEFORE,
+		      (unsigned long long)(t1 - t0),
+		      BEFORE * 1000.0 / (double)(t1 > t0 ? t1 - t0 : 1));
+	/* Nothing was dropped: the replay waited for the queue instead. */
+	assert_int_equal(tclient_send(&c, "{\"cmd\":\"status\"}"), 0);
+	cJSON *s = tclient_wait(&c, "STATUS", H_TIMEOUT_MS);
+	assert_non_null(s);
+	const cJSON *cl;
+	cJSON_ArrayForEach(cl, cJSON_GetObjectItem(s, "clients"))
+		assert_true(j_num(cl, "dropped") == 0);
+	cJSON_Delete(s);
+	tclient_close(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_replay_no_gap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_gap, setup_small_ring, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_since_ns_and_ports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_handover_live, setup_small_queue,
+						teardown),
+	};
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	h_kill_all();
+	return r;
+}
