@@ -61,7 +61,8 @@ static void send_gap(struct replay *rp, struct conn *c, unsigned slot, uint64_t 
 		conn_reply(c, rp->line, (size_t)n);
 }
 
-/* Renders record e as a FRAME for c; replayed ones end with "replay":true. */
+/* Renders record e as a FRAME for c; replayed ones end with the boot id they belong to
+ * (when known) and "replay":true. */
 static int render_rec(struct replay *rp, const struct conn *c, unsigned slot,
 		      const struct replayring_rec *e, bool replayed)
 {
@@ -81,14 +82,21 @@ static int render_rec(struct replay *rp, const struct conn *c, unsigned slot,
 		.has_realtime = e->has_realtime,
 		.t_first_ns = e->t_first_ns,
 		.t_last_ns = e->t_last_ns,
+		.has_mono = e->has_mono,
+		.t_first_mono_ns = e->t_first_mono_ns,
+		.t_last_mono_ns = e->t_last_mono_ns,
+		.t_err_ns = e->t_err_ns,
 	};
-	static const char mark[] = ",\"replay\":true}\n";
-	size_t cap = sizeof(rp->line) - sizeof(mark);
+	/* Room for the marker: ,"boot_id":4294967295,"replay":true}\n */
+	size_t cap = sizeof(rp->line) - 40;
 	int n = proto_render_frame(rp->line, cap, &pf, c->encoding);
 	if (n < 2 || !replayed)
 		return n;
-	memcpy(rp->line + n - 2, mark, sizeof(mark) - 1); /* over the closing "}\n" */
-	return n - 2 + (int)sizeof(mark) - 1;
+	n -= 2; /* over the closing "}\n" */
+	if (e->boot_id)
+		n += snprintf(rp->line + n, 24, ",\"boot_id\":%" PRIu32, e->boot_id);
+	memcpy(rp->line + n, ",\"replay\":true}\n", 16);
+	return n + 16;
 }
 
 /* Queues slot's records for c while its queue is below half; false when it must wait. */
@@ -235,9 +243,14 @@ static void record(struct replay *rp, struct channel *ch, const struct channel_m
 		.flags = m->frame->flags,
 	};
 	struct daemon *d = rp->d;
-	if (d->clock_fn && d->clock_fn(d->clock_ud, ch, dd->t_first, &e.t_first_ns) &&
-	    d->clock_fn(d->clock_ud, ch, dd->t_last, &e.t_last_ns))
-		e.has_realtime = 1;
+	/* The mapping of this moment: a later one may belong to another firmware run. */
+	uint64_t e1, e2;
+	if (d->clock_fn &&
+	    d->clock_fn(d->clock_ud, ch, dd->t_first, &e.t_first_mono_ns, &e.t_first_ns, &e1) &&
+	    d->clock_fn(d->clock_ud, ch, dd->t_last, &e.t_last_mono_ns, &e.t_last_ns, &e2)) {
+		e.has_realtime = e.has_mono = 1;
+		e.t_err_ns = e1 > e2 ? e1 : e2;
+	}
 	replayring_expire(ring, e.rx_ns);
 	if (replayring_push(ring, &e, dd->bytes) < 0)
 		return;

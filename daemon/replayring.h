@@ -12,11 +12,12 @@ struct replayring_rec {
 	uint64_t rx_ns;			/* CLOCK_REALTIME when the daemon received it */
 	uint64_t t_first, t_last;	/* M7 ticks */
 	uint64_t t_first_ns, t_last_ns; /* mapped realtime, valid when has_realtime */
-	uint32_t boot_id;		/* of the last HELLO before it, 0 if none yet */
+	uint64_t t_first_mono_ns, t_last_mono_ns, t_err_ns; /* valid when has_mono */
+	uint32_t boot_id; /* of the last HELLO before it, 0 if none yet */
 	uint32_t seq;
 	uint16_t nbytes;
 	uint8_t port, flags;
-	uint8_t has_realtime;
+	uint8_t has_realtime, has_mono;
 	uint8_t bytes[]; /* nbytes */
 };
 
