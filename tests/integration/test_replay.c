@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "daemon_harness.h"
+#include "m7bridge/client.h"
 
 #define BOOT 0xA1B2C3D4u
 
@@ -368,10 +369,79 @@ static void test_replay_handover_live(void **state)
 	tclient_close(&c);
 }
 
+/* Next FRAME from a libm7bridge client (STATE skipped; HELLO must stay hidden). */
+static struct m7b_event *lib_frame(struct m7b_client *lc)
+{
+	for (;;) {
+		struct m7b_event *ev = NULL;
+		assert_int_equal(m7b_client_next(lc, &ev, H_TIMEOUT_MS), 0);
+		assert_int_not_equal(ev->type, M7B_EV_HELLO);
+		assert_int_not_equal(ev->type, M7B_EV_UNKNOWN); /* no REPLAY_GAP here */
+		if (ev->type == M7B_EV_FRAME)
+			return ev;
+		m7b_event_free(ev);
+	}
+}
+
+/* Reads FRAMEs first..last from lc; replayed ones up to last_replayed. */
+static void lib_expect(struct m7b_client *lc, unsigned first, unsigned last, unsigned last_replayed)
+{
+	for (unsigned k = first; k <= last; k++) {
+		struct m7b_event *ev = lib_frame(lc);
+		int64_t v = -1;
+		assert_int_equal(m7b_event_get_int(ev, "t_first", &v), 0);
+		assert_int_equal(v, k);
+		assert_int_equal(m7b_event_has(ev, "replay"), k <= last_replayed);
+		m7b_event_free(ev);
+	}
+}
+
+/* libm7bridge: a client cut off with frames unread resumes where it was on reconnect. */
+static void test_lib_resume(void **state)
+{
+	struct fx *f = *state;
+	struct m7b_client *lc = m7b_client_new();
+	assert_non_null(lc);
+	const char *classes[] = {"FRAME", "STATE"};
+	struct m7b_watch w = {.classes = classes, .nclasses = 2};
+	assert_int_equal(m7b_client_connect(lc, f->p.sock), 0);
+	assert_int_equal(m7b_client_watch(lc, &w), 0);
+	send_frames(f, 100);
+	wait_frames(f, 100);
+	lib_expect(lc, 1, 40, 0);
+	uint32_t boot = 0, seq = 0;
+	assert_int_equal(m7b_client_position(lc, "m7", &boot, &seq), 0);
+	assert_int_equal(boot, BOOT);
+	assert_int_equal(seq, seq_of[40]);
+	/* Cut off: 41..100 are lost with the socket; more come meanwhile. */
+	m7b_client_close(lc);
+	send_frames(f, 50);
+	wait_frames(f, 150);
+	assert_int_equal(m7b_client_connect(lc, f->p.sock), 0);
+	assert_int_equal(m7b_client_watch(lc, &w), 0);
+	lib_expect(lc, 41, 150, 150);
+	send_frames(f, 10);
+	lib_expect(lc, 151, 160, 0);
+	assert_int_equal(m7b_client_position(lc, "m7", &boot, &seq), 0);
+	wait_frames(f, 160);
+	assert_int_equal(seq, seq_of[160]);
+	/* With resume off, a reconnect is live only. */
+	m7b_client_set_resume(lc, false);
+	m7b_client_close(lc);
+	send_frames(f, 5);
+	wait_frames(f, 165);
+	assert_int_equal(m7b_client_connect(lc, f->p.sock), 0);
+	assert_int_equal(m7b_client_watch(lc, &w), 0);
+	send_frames(f, 1);
+	lib_expect(lc, 166, 166, 0);
+	m7b_client_free(lc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_replay_no_gap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lib_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_gap, setup_small_ring, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_since_ns_and_ports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_handover_live, setup_big_ring,
