@@ -79,11 +79,7 @@ static int teardown(void **state)
 	tclient_close(&f->rec);
 	int st = daemon_proc_stop(&f->p);
 	fake_m7_close(&f->m);
-	if (st != 0) {
-		char cmd[PATH_MAX + 16];
-		snprintf(cmd, sizeof cmd, "cat '%s' >&2", f->p.log);
-		(void)!system(cmd);
-	}
+	h_show_log_if(&f->p, st);
 	h_cleanup(&f->p);
 	free(f);
 	assert_int_equal(st, 0);
