@@ -82,6 +82,31 @@ class Notify:
         self.sock.close()
 
 
+def restart_under(rig, argv, env=None, noticed=None,
+                  done=lambda after: "frame m7/2" in after):
+    """Runs a client (argv) until it shows frames, restarts the daemon under it, waits
+    until done(output since the restart); returns that output."""
+    out_path = os.path.join(rig.dir, "client.out")
+
+    def read():
+        with open(out_path, errors="replace") as f:
+            return f.read()
+    with open(out_path, "w") as out:
+        client = Proc(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: "frame m7/2" in read(), "client frames")
+            if rig.daemon.stop() != 0:
+                raise AssertionError("the daemon did not stop cleanly")
+            if noticed:
+                wait_for(lambda: noticed in read(), "client noticing")
+            mark = len(read())
+            rig.start_daemon()
+            wait_for(lambda: done(read()[mark:]), "frames after the restart", timeout=60)
+            return read()[mark:]
+        finally:
+            client.stop()
+
+
 class Proc:
     """A child process that is always reaped."""
 
@@ -533,24 +558,9 @@ class QtExample(unittest.TestCase):
         self.assertEqual(r.returncode, 69, r.stderr)
         self.assertIn(f"m7watch-qt: no m7bridged at {absent} after 2 tries", r.stderr)
         # Restart the daemon under a running client: it reconnects and streams again.
-        out_path = os.path.join(rig.dir, "qt.out")
-        with open(out_path, "w") as out:
-            qt = Proc([QT_EXAMPLE, "--socket", rig.sock, "--port", "2"], env=env,
-                      stdout=out, stderr=subprocess.STDOUT)
-            try:
-                def read():
-                    with open(out_path, errors="replace") as f:
-                        return f.read()
-                wait_for(lambda: "frame m7/2" in read(), "Qt client frames")
-                self.assertEqual(rig.daemon.stop(), 0)
-                wait_for(lambda: "daemon went away" in read(), "Qt client noticing")
-                mark = len(read())
-                rig.start_daemon()
-                wait_for(lambda: "frame m7/2" in read()[mark:], "frames after the restart",
-                         timeout=60)
-                self.assertIn("connected to m7bridged", read()[mark:])
-            finally:
-                qt.stop()
+        after = restart_under(rig, [QT_EXAMPLE, "--socket", rig.sock, "--port", "2"], env=env,
+                              noticed="daemon went away")
+        self.assertIn("connected to m7bridged", after)
         wait_for(rig.channel_up, "channel up again")
 
     def test_example_python_resumes(self):
@@ -563,26 +573,12 @@ class QtExample(unittest.TestCase):
             rig.start_sim()
             rig.start_daemon()
             wait_for(rig.channel_up, "channel m7 up")
-            out_path = os.path.join(rig.dir, "py.out")
-            with open(out_path, "w") as out:
-                py = Proc([sys.executable, PY_EXAMPLE, "--socket", rig.sock, "--port", "2",
-                           "--retry", "2"], stdout=out, stderr=subprocess.STDOUT)
-                try:
-                    def read():
-                        with open(out_path, errors="replace") as f:
-                            return f.read()
-                    wait_for(lambda: "frame m7/2" in read(), "Python client frames")
-                    self.assertEqual(rig.daemon.stop(), 0)
-                    mark = len(read())
-                    rig.start_daemon()
-                    wait_for(lambda: "frames replayed" in read()[mark:] and
-                             read()[mark:].count("frame m7/2") >= 3,
-                             "frames after the restart", timeout=60)
-                finally:
-                    py.stop()
+            after = restart_under(
+                rig, [sys.executable, PY_EXAMPLE, "--socket", rig.sock, "--port", "2",
+                      "--retry", "2"],
+                done=lambda a: "frames replayed" in a and a.count("frame m7/2") >= 3)
             # What the new daemon received before the client was back came as a replay,
             # and from there on every capture once, in order.
-            after = read()[mark:]
             self.assertRegex(after, r"m7watch: resumed: [1-9]\d* frames replayed")
             caps = [int(m) for m in re.findall(r'capture (\d+)\\n"', after)]
             self.assertGreater(len(caps), 2, after)
