@@ -211,7 +211,9 @@ int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct 
 /* Shorthands for m7b_client_call. m7b_client_watch, as the first watch of a new
  * connection, resumes after the last FRAME m7b_client_next delivered (the daemon replays
  * what it still holds, see docs/CLIENT-PROTOCOL.md 3.1.1); it adds HELLO to the classes
- * to learn boot ids and then hides those HELLOs. */
+ * to learn boot ids and then hides those HELLOs. A position is per channel and a watch
+ * carries one: it resumes when the watch names one channel, or frames came from only
+ * one; otherwise it watches live. */
 int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w);
 int m7b_client_unwatch(struct m7b_client *c);
 int m7b_client_status(struct m7b_client *c, struct m7b_event **reply);
