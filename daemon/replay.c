@@ -79,6 +79,7 @@ static int render_rec(struct replay *rp, const struct conn *c, unsigned slot,
 		.t_last = e->t_last,
 		.bytes = e->bytes,
 		.nbytes = e->nbytes,
+		.late = e->late,
 		.has_realtime = e->has_realtime,
 		.t_first_ns = e->t_first_ns,
 		.t_last_ns = e->t_last_ns,
@@ -241,6 +242,7 @@ static void record(struct replay *rp, struct channel *ch, const struct channel_m
 		.nbytes = (uint16_t)dd->nbytes,
 		.port = m->frame->port,
 		.flags = m->frame->flags,
+		.late = m->late,
 	};
 	struct daemon *d = rp->d;
 	/* The mapping of this moment: a later one may belong to another firmware run. */

@@ -18,6 +18,7 @@ struct replayring_rec {
 	uint16_t nbytes;
 	uint8_t port, flags;
 	uint8_t has_realtime, has_mono;
+	uint8_t late;	 /* FRAME member late: held back across an outage */
 	uint8_t bytes[]; /* nbytes */
 };
 
