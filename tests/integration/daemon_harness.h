@@ -93,6 +93,8 @@ int daemon_proc_write_conf(struct daemon_proc *p, const char *conf_extra);
 int daemon_proc_stop(struct daemon_proc *p);
 /* Kills every daemon started and not stopped (a failed test's); for a group teardown. */
 void h_kill_all(void);
+/* Copies the daemon's stderr to ours when status (from daemon_proc_stop) is not 0. */
+void h_show_log_if(const struct daemon_proc *p, int status);
 /* Removes the temp dir tree. */
 void h_cleanup(struct daemon_proc *p);
 /* Runs m7bridged with args (NULL-terminated), captures stderr into err (cap). Exit
