@@ -517,6 +517,16 @@ void h_reap(pid_t *pid)
 	*pid = 0;
 }
 
+void h_show_log_if(const struct daemon_proc *p, int status)
+{
+	if (status == 0)
+		return;
+	/* What the daemon said (ASan reports land there too). */
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof cmd, "cat '%s' >&2", p->log);
+	(void)!system(cmd);
+}
+
 void h_cleanup(struct daemon_proc *p)
 {
 	if (p->pid > 0)

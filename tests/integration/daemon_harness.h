@@ -98,6 +98,8 @@ void h_kill_all(void);
 pid_t h_spawn(const char *const argv[], int in_fd, const char *out_path);
 /* SIGTERM, then SIGKILL after 2 s, and reaps *pid; sets it to 0. No-op for <= 0. */
 void h_reap(pid_t *pid);
+/* Copies the daemon's stderr to ours when status (from daemon_proc_stop) is not 0. */
+void h_show_log_if(const struct daemon_proc *p, int status);
 /* Removes the temp dir tree. */
 void h_cleanup(struct daemon_proc *p);
 /* Runs m7bridged with args (NULL-terminated), captures stderr into err (cap). Exit
