@@ -58,7 +58,7 @@ sim_pid=""
 daemon_pid=""
 kernel_pid=""
 cleanup() {
-	trap - EXIT INT TERM
+	trap - EXIT INT TERM HUP
 	# A helper already gone (Ctrl-C reaches the fake kernel too) is no reason to stop
 	# cleaning up.
 	set +e
@@ -71,7 +71,8 @@ cleanup() {
 	echo "demo: stopped m7sim and m7bridged, removed $tmp"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# A closed terminal (or tmux server) sends HUP: clean up then too.
+trap 'exit 130' INT TERM HUP
 
 demo_name=demo
 . scripts/demo-common.sh
