@@ -92,7 +92,7 @@ void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
 		ev.type = RECOVERY_EV_RECOVER;
 		ev.step = RECOVERY_STEP_COUNT;
 		if (req->action[0] && (recovery_step_from_string(req->action, &ev.step) < 0 ||
-				       ev.step == RECOVERY_STEP_RELOAD)) {
+				       ev.step >= RECOVERY_STEP_RELOAD)) {
 			daemon_reply_error(
 				d, cl->id, req->id, PROTO_E_BAD_VALUE,
 				"action must be resync, reopen, driver, remoteproc or hook",
