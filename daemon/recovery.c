@@ -39,22 +39,22 @@ static const unsigned char script_reopen[] = {OP_CLOSE, OP_OPEN, OP_HELLO, OP_WA
 static const unsigned char script_driver[] = {OP_CLOSE, OP_DRIVER,     OP_WAIT_TTY, OP_OPEN,
 					      OP_HELLO, OP_WAIT_HELLO, OP_END};
 /* A restarted M7 must prove which image it runs: VERIFY, not any HELLO. */
-static const unsigned char script_rproc[] = {OP_CLOSE, OP_STOP,	   OP_SETFW, OP_START, OP_WAIT_TTY,
+static const unsigned char script_rproc[] = {OP_CLOSE, OP_STOP,	 OP_SETFW,  OP_START, OP_WAIT_TTY,
 					     OP_OPEN,  OP_HELLO, OP_VERIFY, OP_END};
 static const unsigned char script_hook[] = {OP_CLOSE, OP_HOOK,	     OP_WAIT_TTY, OP_OPEN,
 					    OP_HELLO, OP_WAIT_HELLO, OP_END};
 
 static const unsigned char *const scripts[RECOVERY_STEP_COUNT] = {
-	[RECOVERY_STEP_RESYNC] = script_resync, [RECOVERY_STEP_REOPEN] = script_reopen,
-	[RECOVERY_STEP_DRIVER] = script_driver, [RECOVERY_STEP_REMOTEPROC] = script_rproc,
-	[RECOVERY_STEP_HOOK] = script_hook,	[RECOVERY_STEP_RELOAD] = script_rproc,
+	[RECOVERY_STEP_RESYNC] = script_resync,	 [RECOVERY_STEP_REOPEN] = script_reopen,
+	[RECOVERY_STEP_DRIVER] = script_driver,	 [RECOVERY_STEP_REMOTEPROC] = script_rproc,
+	[RECOVERY_STEP_HOOK] = script_hook,	 [RECOVERY_STEP_RELOAD] = script_rproc,
 	[RECOVERY_STEP_ROLLBACK] = script_rproc,
 };
 
 static const char *const step_names[RECOVERY_STEP_COUNT] = {
-	[RECOVERY_STEP_RESYNC] = "resync", [RECOVERY_STEP_REOPEN] = "reopen",
-	[RECOVERY_STEP_DRIVER] = "driver", [RECOVERY_STEP_REMOTEPROC] = "remoteproc",
-	[RECOVERY_STEP_HOOK] = "hook",	   [RECOVERY_STEP_RELOAD] = "reload",
+	[RECOVERY_STEP_RESYNC] = "resync",     [RECOVERY_STEP_REOPEN] = "reopen",
+	[RECOVERY_STEP_DRIVER] = "driver",     [RECOVERY_STEP_REMOTEPROC] = "remoteproc",
+	[RECOVERY_STEP_HOOK] = "hook",	       [RECOVERY_STEP_RELOAD] = "reload",
 	[RECOVERY_STEP_ROLLBACK] = "rollback",
 };
 
@@ -495,7 +495,7 @@ static void succeeded(struct recovery *r, uint64_t now, struct recovery_actions 
 	if (s == RECOVERY_STEP_ROLLBACK)
 		emit_state(out, RECOVERY_LINK_ROLLED_BACK, r->fail_reason);
 	emit_state(out, RECOVERY_LINK_UP,
-		   s == RECOVERY_STEP_RELOAD	   ? "reload"
+		   s == RECOVERY_STEP_RELOAD	 ? "reload"
 		   : s == RECOVERY_STEP_ROLLBACK ? "rollback"
 						 : "recovered");
 	a = emit(out, RECOVERY_ACT_RECOVERED);

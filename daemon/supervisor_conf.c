@@ -17,6 +17,7 @@ void supervisor_conf_daemon_defaults(struct supervisor_daemon_conf *c)
 	strcpy(c->kernel_log, "auto");
 	strcpy(c->kmsg_path, "/dev/kmsg");
 	strcpy(c->sysfs_root, "/sys");
+	strcpy(c->firmware_dir, "/lib/firmware");
 	c->incident_max_files = 100;
 	c->incident_max_kib = 10240;
 }
@@ -48,6 +49,8 @@ void supervisor_conf_channel_defaults(struct supervisor_channel_conf *c)
 	c->liveness_answer_ms = 1000;
 	c->liveness_retries = 1;
 	c->down_grace_ms = 10000;
+	c->reload_probation_ms = 3000;
+	strcpy(c->rollback, "name");
 }
 
 static int check_kernel_log(void *field, const char *v, char *msg, size_t cap)
@@ -101,6 +104,14 @@ static int set_uids(void *field, const char *v, char *msg, size_t cap)
 	return 0;
 }
 
+static int check_rollback(void *field, const char *v, char *msg, size_t cap)
+{
+	if (strcmp(v, "name") == 0 || strcmp(v, "off") == 0)
+		return 0;
+	snprintf(msg, cap, "expected name or off, got '%s'", v);
+	return -EINVAL;
+}
+
 static int check_steps(void *field, const char *v, char *msg, size_t cap)
 {
 	struct recovery_config rc;
@@ -123,6 +134,8 @@ const struct confkey supervisor_daemon_keys[] = {
 	{"kmsg_path", CONFKEY_PATH, DCHARS(kmsg_path), NULL, NULL},
 	{"sysfs_root", CONFKEY_PATH, DCHARS(sysfs_root), NULL, NULL},
 	{"incident_dir", CONFKEY_PATH_OPT, DCHARS(incident_dir), NULL, NULL},
+	{"firmware_dir", CONFKEY_PATH, DCHARS(firmware_dir), NULL, NULL},
+	{"state_dir", CONFKEY_PATH_OPT, DCHARS(state_dir), NULL, NULL},
 	{"incident_max_files", CONFKEY_UINT, D(incident_max_files), 1, 1000000, NULL, NULL},
 	{"incident_max_kib", CONFKEY_UINT, D(incident_max_kib), 1, 1000000, NULL, NULL},
 	{"allow_group", CONFKEY_CHARS, DCHARS(allow_group), check_group, NULL},
@@ -159,6 +172,8 @@ const struct confkey supervisor_channel_keys[] = {
 	{"liveness_answer_ms", CONFKEY_UINT, C(liveness_answer_ms), 10, 3600000, NULL, NULL},
 	{"liveness_retries", CONFKEY_UINT, C(liveness_retries), 0, 100, NULL, NULL},
 	{"down_grace_ms", CONFKEY_UINT, C(down_grace_ms), 0, 86400000, NULL, NULL},
+	{"reload_probation_ms", CONFKEY_UINT, C(reload_probation_ms), 0, 3600000, NULL, NULL},
+	{"rollback", CONFKEY_CHARS, CCHARS(rollback), check_rollback, NULL},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
 #undef CCHARS

@@ -88,6 +88,20 @@ void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
 		}
 		ev.type = RECOVERY_EV_RELOAD;
 		ev.firmware = req->firmware[0] ? req->firmware : NULL;
+		if (c->applying || recovery_busy(&c->rec)) {
+			daemon_reply_error(d, cl->id, req->id, PROTO_E_BUSY,
+					   "a recovery or reload is already running", req->channel);
+			return;
+		}
+		/* Read the identity before anything stops: a file that is not there or not
+		 * an ELF is refused while the running firmware is still untouched. */
+		char msg[200];
+		if (sv_verify_prepare(c, ev.firmware, req->no_rollback, &ev, msg, sizeof(msg)) <
+		    0) {
+			daemon_reply_error(d, cl->id, req->id, PROTO_E_BAD_VALUE, msg,
+					   req->channel);
+			return;
+		}
 	} else {
 		ev.type = RECOVERY_EV_RECOVER;
 		ev.step = RECOVERY_STEP_COUNT;
@@ -120,6 +134,9 @@ void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
 	log_struct(sv->log, LOG_NOTICE, &f, "client %llu (pid %d uid %ld): %s %s%s%s",
 		   (unsigned long long)cl->id, cl->pid, cl->uid, req->cmd_name, channel_name(c->ch),
 		   reload && req->firmware[0] ? " firmware " : "", reload ? req->firmware : "");
+	if (reload)
+		log_struct(sv->log, LOG_INFO, &f, "reload of %s; rollback to %s",
+			   c->reload_want.name, ev.rollback_fw ? ev.rollback_fw : "(none)");
 	c->last_fault_ms = daemon_now_ms();
 	c->kernel_ms = 0;
 	daemon_reply_ack(d, cl->id, req->id, req->cmd_name, channel_name(c->ch));

@@ -93,7 +93,8 @@ static void render(const struct recovery_actions *out, char *buf, size_t size)
 				 a->result, (unsigned long long)a->elapsed_ms);
 			break;
 		case RECOVERY_ACT_RECOVERED:
-			snprintf(arg, sizeof(arg), "(%s,%llu%s%s)", recovery_step_to_string(a->step),
+			snprintf(arg, sizeof(arg), "(%s,%llu%s%s)",
+				 recovery_step_to_string(a->step),
 				 (unsigned long long)a->elapsed_ms, a->reason ? "," : "",
 				 a->reason ? a->reason : "");
 			break;
@@ -488,7 +489,8 @@ static void test_reload_no_rollback(void **state)
 		{40, TTY, "open_tty", 8000, 0},
 		{41, RES(0), "send_host_hello verify(reload,new.elf,8000)", 12000, 0},
 		{3000, VERIFIED(-EPROTO, "silent"),
-		 "step_done(reload,-71,3000) set_state(up,unverified) recovered(reload,3000,silent)",
+		 "step_done(reload,-71,3000) set_state(up,unverified) "
+		 "recovered(reload,3000,silent)",
 		 0, 0},
 		/* no rollback target: failed */
 		{5000, RELOAD_RB("new.elf", NULL, false),
@@ -623,7 +625,7 @@ int main(void)
 		cmocka_unit_test(test_remoteproc_step), cmocka_unit_test(test_stale_result),
 		cmocka_unit_test(test_degraded),	cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_backoff),		cmocka_unit_test(test_reload),
-		cmocka_unit_test(test_reload_rollback),	cmocka_unit_test(test_reload_no_rollback),
+		cmocka_unit_test(test_reload_rollback), cmocka_unit_test(test_reload_no_rollback),
 		cmocka_unit_test(test_no_steps),	cmocka_unit_test(test_unconfigured_step),
 		cmocka_unit_test(test_config),		cmocka_unit_test(test_strings),
 	};
