@@ -163,6 +163,7 @@ int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 		return r;
 	}
 	memset(&c->rollback, 0, sizeof(c->rollback));
+	c->ver_detail[0] = '\0';
 	if (!no_rollback && strcmp(channel_config(c->ch)->sup.rollback, "off") != 0) {
 		if (c->good.name[0])
 			c->rollback = c->good;
@@ -222,8 +223,13 @@ static void verdict(struct sv_chan *c, bool ok)
 			   recovery_step_to_string(c->ver_step), (unsigned long long)ms,
 			   c->ver_detail);
 		sv_chan_note(c, INCIDENT_STEP, "verify failed: %s", c->ver_detail);
-		if (c->inc && reload)
+		/* The incident keeps why the reload failed, and why its rollback did. */
+		if (c->inc && c->ver_step == RECOVERY_STEP_RELOAD)
 			snprintf(c->inc->detail, sizeof(c->inc->detail), "%s", c->ver_detail);
+		else if (c->inc && c->ver_step == RECOVERY_STEP_ROLLBACK)
+			snprintf(c->inc->detail + strlen(c->inc->detail),
+				 sizeof(c->inc->detail) - strlen(c->inc->detail), "; rollback %s",
+				 c->ver_detail);
 	}
 	c->ver_pending = true;
 	sv_chan_arm(c->ev_ver, daemon_now_ms());
@@ -257,7 +263,8 @@ void sv_verify_start(struct sv_chan *c, const struct recovery_action *a)
 	c->ver_token = a->token;
 	c->ver_step = a->step;
 	c->ver_pending = false;
-	c->ver_detail[0] = '\0';
+	if (a->step != RECOVERY_STEP_ROLLBACK)
+		c->ver_detail[0] = '\0'; /* a rollback reports why the reload failed */
 	if (a->step == RECOVERY_STEP_RELOAD)
 		c->ver_want = c->reload_want;
 	else if (a->step == RECOVERY_STEP_ROLLBACK)

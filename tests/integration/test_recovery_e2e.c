@@ -79,7 +79,8 @@ static void mkdirs(struct fx *f)
 			      "sys/class/remoteproc/remoteproc0",
 			      "sys/devices",
 			      "sys/devices/imx8mp-cm7",
-			      "journal"};
+			      "journal",
+			      "firmware"};
 
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", f->p.dir, dirs[i]);
@@ -93,6 +94,12 @@ static void mkdirs(struct fx *f)
 	put(f->fw, "m7sim.elf\n");
 	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/device", f->p.dir);
 	assert_int_equal(symlink("../../../devices/imx8mp-cm7", path), 0);
+	/* The firmware files the daemon reads build ids from: m7sim's own ELF, which is
+	 * what the fake kernel's reboot brings up. */
+	snprintf(path, sizeof(path), "%s/firmware/m7sim.elf", f->p.dir);
+	assert_int_equal(symlink(sim_path(), path), 0);
+	snprintf(path, sizeof(path), "%s/firmware/app-2.elf", f->p.dir);
+	assert_int_equal(symlink(sim_path(), path), 0);
 }
 
 /* The fake kernel: answers writes to the state file like remoteproc does, moving m7sim. */
@@ -233,15 +240,16 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 
 	snprintf(conf, sizeof(conf),
 		 "kernel_log = journal\njournal_dir = %s\nsysfs_root = %s\nincident_dir = %s\n"
-		 "%s\n"
+		 "firmware_dir = %s/firmware\n%s\n"
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\nfirmware = m7sim.elf\n"
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n"
 		 "recovery_steps = %s\n"
 		 "driver_reload = true\nhook = true\n"
 		 "resync_timeout_ms = 500\nresync_tries = 1\nreopen_timeout_ms = 500\n"
 		 "driver_timeout_ms = 500\nremoteproc_timeout_ms = 15000\n"
-		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n",
-		 f->journal, f->sys, f->incidents, daemon_extra, f->link, steps);
+		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n"
+		 "reload_probation_ms = 300\n",
+		 f->journal, f->sys, f->incidents, f->p.dir, daemon_extra, f->link, steps);
 	if (daemon_proc_start(&f->p, conf) < 0)
 		goto fail;
 	*state = f;
