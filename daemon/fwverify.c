@@ -2,7 +2,10 @@
  * probation in which no fault may come and which ends with an answered PING. Pure. */
 #include "fwverify.h"
 #include "macro.h"
+#include "recovery.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const reason_names[] = {
@@ -158,4 +161,82 @@ enum fwverify_action fwverify_handle(struct fwverify *v, const struct fwverify_e
 		return on_tick(v, now_ms);
 	}
 	return FWVERIFY_NONE;
+}
+
+/* ---- the last good record ---- */
+
+void fwverify_hex(const uint8_t *id, size_t id_len, char *buf, size_t cap)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i, n = 0;
+
+	if (cap == 0)
+		return;
+	if (id_len == 0) {
+		snprintf(buf, cap, "none");
+		return;
+	}
+	for (i = 0; i < id_len && n + 2 < cap; i++) {
+		buf[n++] = digits[id[i] >> 4];
+		buf[n++] = digits[id[i] & 15];
+	}
+	buf[n] = '\0';
+}
+
+static int nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int fwverify_record_parse(const char *line, size_t len, char *name, size_t name_cap, uint8_t *id,
+			  size_t id_cap, size_t *id_len)
+{
+	const char *sp = memchr(line, ' ', len), *hex, *end = line + len;
+	size_t nlen, hlen, i;
+
+	if (len && end[-1] == '\n')
+		end--;
+	if (!sp || sp >= end || name_cap == 0)
+		return -EBADMSG;
+	nlen = (size_t)(sp - line);
+	if (nlen == 0 || nlen >= name_cap)
+		return -EBADMSG;
+	memcpy(name, line, nlen);
+	name[nlen] = '\0';
+	if (!recovery_firmware_name_ok(name))
+		return -EBADMSG;
+	hex = sp + 1;
+	hlen = (size_t)(end - hex);
+	*id_len = 0;
+	if (hlen == 4 && memcmp(hex, "none", 4) == 0)
+		return 0;
+	if (hlen == 0 || hlen % 2 || hlen / 2 > id_cap)
+		return -EBADMSG;
+	for (i = 0; i < hlen / 2; i++) {
+		int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EBADMSG;
+		id[i] = (uint8_t)(hi << 4 | lo);
+	}
+	*id_len = hlen / 2;
+	return 0;
+}
+
+int fwverify_record_format(char *buf, size_t cap, const char *name, const uint8_t *id,
+			   size_t id_len)
+{
+	char hex[2 * FWVERIFY_ID_MAX + 1];
+	int n;
+
+	if (!recovery_firmware_name_ok(name) || id_len > FWVERIFY_ID_MAX)
+		return -EINVAL;
+	fwverify_hex(id, id_len, hex, sizeof(hex));
+	n = snprintf(buf, cap, "%s %s\n", name, hex);
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
 }

@@ -86,6 +86,17 @@ enum fwverify_action fwverify_handle(struct fwverify *v, const struct fwverify_e
 uint64_t fwverify_deadline(const struct fwverify *v);
 /* True while a verification runs. */
 bool fwverify_running(const struct fwverify *v);
+/* The last good record, one line "NAME BUILD_ID_HEX\n" ("none" for no id): parses
+ * line (len bytes, from a file) into name (name_cap, NUL-terminated; a plain firmware
+ * file name) and id. 0 or -EBADMSG. */
+int fwverify_record_parse(const char *line, size_t len, char *name, size_t name_cap, uint8_t *id,
+			  size_t id_cap, size_t *id_len);
+/* Formats that line into buf; the length, or -ENOSPC / -EINVAL (not a plain name). */
+int fwverify_record_format(char *buf, size_t cap, const char *name, const uint8_t *id,
+			   size_t id_len);
+/* Lower-case hex of id into buf ("none" when id_len is 0), cut to fit cap. */
+void fwverify_hex(const uint8_t *id, size_t id_len, char *buf, size_t cap);
+
 /* Names for logs and STATE reasons. */
 const char *fwverify_reason_to_string(enum fwverify_reason r);
 const char *fwverify_state_to_string(enum fwverify_state s);

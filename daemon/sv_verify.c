@@ -16,36 +16,6 @@
 
 #define SV_BOOT_INFO_MS 1000 /* BOOT_INFO follows HELLO at once; this is generous */
 
-static void hex(const uint8_t *id, size_t len, char *buf, size_t cap)
-{
-	size_t i, n = 0;
-
-	buf[0] = '\0';
-	for (i = 0; i < len && n + 3 <= cap; i++)
-		n += (size_t)snprintf(buf + n, cap - n, "%02x", id[i]);
-	if (len == 0)
-		snprintf(buf, cap, "none");
-}
-
-/* Parses lower- or upper-case hex into id; false when it is not hex or too long. */
-static bool unhex(const char *s, uint8_t *id, size_t cap, size_t *len)
-{
-	size_t n = strlen(s), i;
-
-	if (n % 2 || n / 2 > cap)
-		return false;
-	for (i = 0; i < n / 2; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
-		    !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
-			return false;
-		id[i] = (uint8_t)v;
-	}
-	*len = n / 2;
-	return true;
-}
-
 int sv_verify_identity(struct sv_chan *c, const char *name, struct sv_fwid *out)
 {
 	char path[SUPERVISOR_PATH_MAX + RECOVERY_FIRMWARE_MAX + 2];
@@ -90,20 +60,18 @@ static bool good_path(struct sv_chan *c, char *buf, size_t cap)
 void sv_verify_load_good(struct sv_chan *c)
 {
 	char path[SUPERVISOR_PATH_MAX + 96], line[RECOVERY_FIRMWARE_MAX + 2 * FWVERIFY_ID_MAX + 4];
-	char name[RECOVERY_FIRMWARE_MAX], idhex[2 * FWVERIFY_ID_MAX + 2];
 	struct sv_fwid g = {0};
 	FILE *f;
 
 	if (!good_path(c, path, sizeof(path)) || !(f = fopen(path, "re")))
 		return;
-	/* "NAME BUILD_ID_HEX\n"; anything else is ignored (and rewritten at the next one). */
-	if (fgets(line, sizeof(line), f) && sscanf(line, "%255s %129s", name, idhex) == 2 &&
-	    recovery_firmware_name_ok(name) &&
-	    (strcmp(idhex, "none") == 0 || unhex(idhex, g.id, sizeof(g.id), &g.id_len))) {
-		snprintf(g.name, sizeof(g.name), "%s", name);
+	if (fgets(line, sizeof(line), f) &&
+	    fwverify_record_parse(line, strlen(line), g.name, sizeof(g.name), g.id, sizeof(g.id),
+				  &g.id_len) == 0) {
 		c->good = g;
 	} else {
-		struct log_fields lf = sv_chan_fields(c, NULL, 0);
+		/* Ignored, and rewritten at the next verified image. */
+		struct log_fields lf = sv_chan_fields(c, NULL, -EBADMSG);
 		log_struct(c->sv->log, LOG_WARNING, &lf, "%s: not a last good firmware record",
 			   path);
 	}
@@ -114,21 +82,21 @@ void sv_verify_load_good(struct sv_chan *c)
 static void save_good(struct sv_chan *c, const struct sv_fwid *g)
 {
 	char path[SUPERVISOR_PATH_MAX + 96], tmp[SUPERVISOR_PATH_MAX + 104];
-	char idhex[2 * FWVERIFY_ID_MAX + 2];
+	char line[RECOVERY_FIRMWARE_MAX + 2 * FWVERIFY_ID_MAX + 4];
 	struct log_fields lf;
-	FILE *f;
-	int r = 0;
+	FILE *f = NULL;
+	int r;
 
 	c->good = *g;
 	if (!good_path(c, path, sizeof(path)))
 		return;
-	hex(g->id, g->id_len, idhex, sizeof(idhex));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "we");
-	if (!f) {
+	r = fwverify_record_format(line, sizeof(line), g->name, g->id, g->id_len);
+	if (r >= 0 && !(f = fopen(tmp, "we")))
 		r = -errno;
-	} else {
-		fprintf(f, "%s %s\n", g->name, idhex);
+	if (f) {
+		r = 0;
+		fputs(line, f);
 		if (fflush(f) != 0 || fsync(fileno(f)) < 0)
 			r = -errno;
 		if (fclose(f) != 0 && r == 0)
@@ -143,8 +111,8 @@ static void save_good(struct sv_chan *c, const struct sv_fwid *g)
 		log_struct(c->sv->log, LOG_WARNING, &lf,
 			   "cannot record last good firmware in %s: %s", path, strerror(-r));
 	else
-		log_struct(c->sv->log, LOG_INFO, &lf, "last good firmware: %s (build id %s)",
-			   g->name, idhex);
+		log_struct(c->sv->log, LOG_INFO, &lf, "last good firmware: %.*s",
+			   (int)strcspn(line, "\n"), line);
 }
 
 /* ---- reload preparation ---- */
@@ -197,9 +165,9 @@ static void verdict(struct sv_chan *c, bool ok)
 	struct log_fields lf = sv_chan_fields(c, reload ? LOG_MID_RELOAD : LOG_MID_RECOVERY, 0);
 	uint64_t ms = daemon_now_ms() - v->started_ms;
 
-	hex(v->want, v->want_len, want, sizeof(want));
+	fwverify_hex(v->want, v->want_len, want, sizeof(want));
 	if (v->got_boot_info)
-		hex(v->got, v->got_len, got, sizeof(got));
+		fwverify_hex(v->got, v->got_len, got, sizeof(got));
 	else
 		snprintf(got, sizeof(got), "%s", "nothing");
 	if (ok) {

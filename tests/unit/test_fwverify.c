@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <errno.h>
 #include <cmocka.h>
 
 #include "fwverify.h"
@@ -214,11 +215,71 @@ static void test_details(void **state)
 	assert_string_equal(fwverify_reason_to_string(99), "unknown");
 }
 
+/* The last good record: what the state directory holds across restarts. */
+static void test_record(void **state)
+{
+	static const struct {
+		const char *line;
+		int ret;
+		const char *name;
+		size_t id_len;
+	} rows[] = {
+		{"app.elf deadbeef\n", 0, "app.elf", 4},
+		{"app.elf DEADbeef", 0, "app.elf", 4},
+		{"app.elf none\n", 0, "app.elf", 0},
+		{"app.elf\n", -EBADMSG, NULL, 0},
+		{"app.elf \n", -EBADMSG, NULL, 0},
+		{"app.elf deadbee\n", -EBADMSG, NULL, 0},
+		{"app.elf deadbeeg\n", -EBADMSG, NULL, 0},
+		{"app.elf dead beef\n", -EBADMSG, NULL, 0},
+		{"../x.elf 00\n", -EBADMSG, NULL, 0},
+		{".hidden 00\n", -EBADMSG, NULL, 0},
+		{" 00\n", -EBADMSG, NULL, 0},
+		{"", -EBADMSG, NULL, 0},
+	};
+	char name[32], buf[200], hex[9];
+	uint8_t id[FWVERIFY_ID_MAX];
+	size_t len;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		int r = fwverify_record_parse(rows[i].line, strlen(rows[i].line), name,
+					      sizeof(name), id, sizeof(id), &len);
+		if (r != rows[i].ret)
+			fail_msg("row %zu (%s): %d, want %d", i, rows[i].line, r, rows[i].ret);
+		if (r == 0) {
+			assert_string_equal(name, rows[i].name);
+			assert_int_equal(len, rows[i].id_len);
+		}
+	}
+	/* A name that does not fit, an id longer than the caller's buffer. */
+	assert_int_equal(fwverify_record_parse("abcdefgh.elf 00", 15, name, 8, id, 4, &len),
+			 -EBADMSG);
+	assert_int_equal(fwverify_record_parse("a.elf 0011223344", 16, name, 8, id, 4, &len),
+			 -EBADMSG);
+	/* format -> parse gives the same record */
+	assert_int_equal(fwverify_record_format(buf, sizeof(buf), "good.elf", good_id, 4), 18);
+	assert_string_equal(buf, "good.elf deadbeef\n");
+	assert_int_equal(
+		fwverify_record_parse(buf, strlen(buf), name, sizeof(name), id, sizeof(id), &len),
+		0);
+	assert_memory_equal(id, good_id, 4);
+	assert_int_equal(fwverify_record_format(buf, sizeof(buf), "a/b", good_id, 4), -EINVAL);
+	assert_int_equal(fwverify_record_format(buf, 10, "good.elf", good_id, 4), -ENOSPC);
+	fwverify_hex(good_id, 4, hex, sizeof(hex));
+	assert_string_equal(hex, "deadbeef");
+	fwverify_hex(good_id, 4, hex, 5); /* cut to fit, whole bytes */
+	assert_string_equal(hex, "dead");
+	fwverify_hex(NULL, 0, hex, sizeof(hex));
+	assert_string_equal(hex, "none");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_details),
+		cmocka_unit_test(test_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
