@@ -3,6 +3,7 @@
 #include "fwverify.h"
 #include "macro.h"
 #include "recovery.h"
+#include "m7bridge/hex.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -183,22 +184,11 @@ void fwverify_hex(const uint8_t *id, size_t id_len, char *buf, size_t cap)
 	buf[n] = '\0';
 }
 
-static int nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int fwverify_record_parse(const char *line, size_t len, char *name, size_t name_cap, uint8_t *id,
 			  size_t id_cap, size_t *id_len)
 {
 	const char *sp = memchr(line, ' ', len), *hex, *end = line + len;
-	size_t nlen, hlen, i;
+	size_t nlen, hlen;
 
 	if (len && end[-1] == '\n')
 		end--;
@@ -216,15 +206,10 @@ int fwverify_record_parse(const char *line, size_t len, char *name, size_t name_
 	*id_len = 0;
 	if (hlen == 4 && memcmp(hex, "none", 4) == 0)
 		return 0;
-	if (hlen == 0 || hlen % 2 || hlen / 2 > id_cap)
+	int n = hlen ? m7b_hex_decode(hex, hlen, id, id_cap) : -EBADMSG;
+	if (n < 0)
 		return -EBADMSG;
-	for (i = 0; i < hlen / 2; i++) {
-		int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -EBADMSG;
-		id[i] = (uint8_t)(hi << 4 | lo);
-	}
-	*id_len = hlen / 2;
+	*id_len = (size_t)n;
 	return 0;
 }
 

@@ -98,6 +98,14 @@ void h_cleanup(struct daemon_proc *p);
 /* Runs m7bridged with args (NULL-terminated), captures stderr into err (cap). Exit
  * status or -1. */
 int h_run(char *err, size_t cap, const char *const *args);
+/* Path of the built m7sim (from M7B_BUILD_ROOT). */
+const char *h_sim_path(void);
+/* Writes text to path (created or truncated). 0 or -errno. */
+int h_put_file(const char *path, const char *text);
+/* Reads up to cap - 1 bytes of path into buf, NUL-terminated ("" when unreadable). */
+void h_slurp_file(const char *path, char *buf, size_t cap);
+/* SIGTERM to *pid, SIGKILL after 2 s, reaped; *pid = 0. Nothing when *pid <= 0. */
+void h_reap(pid_t *pid);
 /* Resident set size of pid in KiB, -1 on error. */
 long h_rss_kib(pid_t pid);
 

@@ -39,37 +39,6 @@ static const char *journal_remote(void)
 	return NULL;
 }
 
-static const char *sim_path(void)
-{
-	static char path[512];
-	const char *root = getenv("M7B_BUILD_ROOT");
-
-	snprintf(path, sizeof(path), "%s/firmware/m7sim", root ? root : ".");
-	return path;
-}
-
-static void put(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void slurp(const char *path, char *buf, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	buf[0] = '\0';
-	if (!f)
-		return;
-	n = fread(buf, 1, cap - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-}
-
 static void mkdirs(struct fx *f)
 {
 	char path[400];
@@ -87,19 +56,19 @@ static void mkdirs(struct fx *f)
 		assert_int_equal(mkdir(path, 0755), 0);
 	}
 	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/name", f->p.dir);
-	put(path, "imx-rproc\n");
+	assert_int_equal(h_put_file(path, "imx-rproc\n"), 0);
 	snprintf(f->state, sizeof(f->state), "%s/sys/class/remoteproc/remoteproc0/state", f->p.dir);
-	put(f->state, "running\n");
+	assert_int_equal(h_put_file(f->state, "running\n"), 0);
 	snprintf(f->fw, sizeof(f->fw), "%s/sys/class/remoteproc/remoteproc0/firmware", f->p.dir);
-	put(f->fw, "m7sim.elf\n");
+	assert_int_equal(h_put_file(f->fw, "m7sim.elf\n"), 0);
 	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/device", f->p.dir);
 	assert_int_equal(symlink("../../../devices/imx8mp-cm7", path), 0);
 	/* The firmware files the daemon reads build ids from: m7sim's own ELF, which is
 	 * what the fake kernel's reboot brings up. */
 	snprintf(path, sizeof(path), "%s/firmware/m7sim.elf", f->p.dir);
-	assert_int_equal(symlink(sim_path(), path), 0);
+	assert_int_equal(symlink(h_sim_path(), path), 0);
 	snprintf(path, sizeof(path), "%s/firmware/app-2.elf", f->p.dir);
-	assert_int_equal(symlink(sim_path(), path), 0);
+	assert_int_equal(symlink(h_sim_path(), path), 0);
 }
 
 /* The fake kernel: answers writes to the state file like remoteproc does, moving m7sim. */
@@ -113,9 +82,9 @@ static void fake_kernel(struct fx *f)
 	for (;;) {
 		struct timespec ts = {0, 5000000};
 		nanosleep(&ts, NULL);
-		slurp(f->state, st, sizeof(st));
+		h_slurp_file(f->state, st, sizeof(st));
 		if (strcmp(st, "stop") == 0) {
-			put(f->state, "offline\n");
+			(void)h_put_file(f->state, "offline\n");
 		} else if (strcmp(st, "start") == 0) {
 			ssize_t n = readlink(f->link, before, sizeof(before) - 1);
 			before[n > 0 ? n : 0] = '\0';
@@ -130,7 +99,7 @@ static void fake_kernel(struct fx *f)
 					break;
 				nanosleep(&ts, NULL);
 			}
-			put(f->state, "running\n");
+			(void)h_put_file(f->state, "running\n");
 		}
 	}
 }
@@ -175,20 +144,6 @@ static void sim_cmd(struct fx *f, const char *cmd)
 	close(fd);
 }
 
-static void reap(pid_t *pid)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGTERM);
-	for (int i = 0; i < 200 && waitpid(*pid, NULL, WNOHANG) == 0; i++)
-		usleep(10000);
-	if (waitpid(*pid, NULL, WNOHANG) == 0) {
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, 0);
-	}
-	*pid = 0;
-}
-
 static int teardown(void **state);
 
 static int setup_common(void **state, const char *daemon_extra, const char *steps)
@@ -197,7 +152,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 	char conf[4096], out[400], arg_out[400];
 	int p[2];
 
-	if (!f || !journal_remote() || access(sim_path(), X_OK) != 0) {
+	if (!f || !journal_remote() || access(h_sim_path(), X_OK) != 0) {
 		free(f);
 		*state = NULL;
 		return 0; /* tests skip */
@@ -225,8 +180,8 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 
 	/* m7sim: heartbeats every 200 ms and a 20 Hz source on port 1. */
 	const char *sargv[] = {
-		sim_path(), "--link",		f->link, "--ctl", f->ctl, "--heartbeat-ms", "200",
-		"--source", "1:rate=20,size=8", NULL};
+		h_sim_path(), "--link",		  f->link, "--ctl", f->ctl, "--heartbeat-ms", "200",
+		"--source",   "1:rate=20,size=8", NULL};
 	snprintf(out, sizeof(out), "%s/m7sim.log", f->p.dir);
 	f->sim = spawn(sargv, -1, out);
 	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
@@ -286,11 +241,11 @@ static int teardown(void **state)
 		return 0;
 	/* A clean exit: no sanitizer report, nothing left held. */
 	st = daemon_proc_stop(&f->p);
-	reap(&f->kernel);
-	reap(&f->sim);
+	h_reap(&f->kernel);
+	h_reap(&f->sim);
 	if (f->jr_in)
 		fclose(f->jr_in); /* EOF ends journal-remote */
-	reap(&f->jr);
+	h_reap(&f->jr);
 	h_cleanup(&f->p); /* M7B_KEEP_TMP=1 keeps the dir for a look */
 	free(f);
 	return st == 0 ? 0 : -1;
@@ -509,7 +464,7 @@ static void test_reload(void **state)
 	assert_true(new_boot);
 	print_message("reload: request -> STATE reloading %llu ms -> up %llu ms; new firmware %s\n",
 		      (unsigned long long)(t_rel - t0), (unsigned long long)(t_up - t0), name);
-	slurp(f->fw, fw, sizeof(fw));
+	h_slurp_file(f->fw, fw, sizeof(fw));
 	assert_string_equal(fw, "app-2.elf");
 
 	/* recover by hand, one named step each (the protocol names four; hook is ladder-only):

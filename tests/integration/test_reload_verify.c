@@ -31,51 +31,6 @@ struct fx {
 	pid_t sim;
 };
 
-static const char *sim_path(void)
-{
-	static char path[512];
-	const char *root = getenv("M7B_BUILD_ROOT");
-
-	snprintf(path, sizeof(path), "%s/firmware/m7sim", root ? root : ".");
-	return path;
-}
-
-static void put(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void slurp(const char *path, char *buf, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	buf[0] = '\0';
-	if (!f)
-		return;
-	n = fread(buf, 1, cap - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-}
-
-static void reap(pid_t *pid)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGTERM);
-	for (int i = 0; i < 200 && waitpid(*pid, NULL, WNOHANG) == 0; i++)
-		usleep(10000);
-	if (waitpid(*pid, NULL, WNOHANG) == 0) {
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, 0);
-	}
-	*pid = 0;
-}
-
 /* Firmware files: m7sim's own ELF under each name, so each carries m7sim's build id. */
 static void firmware_files(struct fx *f)
 {
@@ -85,7 +40,7 @@ static void firmware_files(struct fx *f)
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", f->fwdir, names[i]);
-		assert_int_equal(symlink(sim_path(), path), 0);
+		assert_int_equal(symlink(h_sim_path(), path), 0);
 	}
 }
 
@@ -97,7 +52,7 @@ static int teardown(void **state)
 	if (!f)
 		return 0;
 	st = daemon_proc_stop(&f->p);
-	reap(&f->sim);
+	h_reap(&f->sim);
 	h_cleanup(&f->p);
 	free(f);
 	return st == 0 ? 0 : -1;
@@ -111,7 +66,7 @@ static int setup_with(void **state, const char *good_record)
 	struct elfinfo *e = malloc(sizeof(*e));
 
 	*state = NULL;
-	if (!f || !e || access(sim_path(), X_OK) != 0 || elfinfo_load(sim_path(), e) < 0 ||
+	if (!f || !e || access(h_sim_path(), X_OK) != 0 || elfinfo_load(h_sim_path(), e) < 0 ||
 	    e->build_id_len == 0) {
 		free(f);
 		free(e);
@@ -144,16 +99,16 @@ static int setup_with(void **state, const char *good_record)
 	snprintf(path, sizeof(path), "%s/device", f->rp);
 	assert_int_equal(symlink("../../../devices/imx8mp-cm7", path), 0);
 	snprintf(path, sizeof(path), "%s/name", f->rp);
-	put(path, "imx-rproc\n");
+	assert_int_equal(h_put_file(path, "imx-rproc\n"), 0);
 	snprintf(path, sizeof(path), "%s/state", f->rp);
-	put(path, "running\n");
+	assert_int_equal(h_put_file(path, "running\n"), 0);
 	snprintf(path, sizeof(path), "%s/firmware", f->rp);
-	put(path, "good.elf\n");
+	assert_int_equal(h_put_file(path, "good.elf\n"), 0);
 	firmware_files(f);
 	assert_int_equal(mkfifo(f->kmsg, 0644), 0);
 	if (good_record[0]) {
 		snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
-		put(path, good_record);
+		assert_int_equal(h_put_file(path, good_record), 0);
 	}
 
 	pid_t pid = fork();
@@ -164,7 +119,7 @@ static int setup_with(void **state, const char *good_record)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execl(sim_path(), "m7sim", "--link", f->link, "--remoteproc", f->rp, "--kmsg",
+		execl(h_sim_path(), "m7sim", "--link", f->link, "--remoteproc", f->rp, "--kmsg",
 		      f->kmsg, "--heartbeat-ms", "100", "--firmware",
 		      "wrong.elf=good,build-id=ffee", "--firmware", "nohello.elf=no-hello",
 		      "--firmware", "silent.elf=silent", "--firmware", "kick.elf=kick-fail",
@@ -273,7 +228,7 @@ static void rproc_firmware(struct fx *f, char *buf, size_t cap)
 	char path[400];
 
 	snprintf(path, sizeof(path), "%s/firmware", f->rp);
-	slurp(path, buf, cap);
+	h_slurp_file(path, buf, cap);
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
@@ -346,7 +301,8 @@ static void test_good_then_restart(void **state)
 	/* The running image matches its file: it becomes the first good record. */
 	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
 	snprintf(want, sizeof(want), "good.elf %s\n", f->sim_id);
-	for (int i = 0; i < 500 && (slurp(path, rec, sizeof(rec)), strcmp(rec, want) != 0); i++)
+	for (int i = 0; i < 500 && (h_slurp_file(path, rec, sizeof(rec)), strcmp(rec, want) != 0);
+	     i++)
 		usleep(10000);
 	assert_string_equal(rec, want);
 
@@ -358,7 +314,7 @@ static void test_good_then_restart(void **state)
 	print_message("good image: request -> verified (probation 800 ms) %llu ms\n",
 		      (unsigned long long)(t_up - t0));
 	snprintf(want, sizeof(want), "app2.elf %s\n", f->sim_id);
-	slurp(path, rec, sizeof(rec));
+	h_slurp_file(path, rec, sizeof(rec));
 	assert_string_equal(rec, want);
 	tclient_close(&w);
 	tclient_close(&q);
