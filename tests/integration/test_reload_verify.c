@@ -58,8 +58,9 @@ static int teardown(void **state)
 	return st == 0 ? 0 : -1;
 }
 
-/* good_record: a last good record to write before the daemon starts ("" = none). */
-static int setup_with(void **state, const char *good_record)
+/* good_record: a last good record to write before the daemon starts ("" = none);
+ * ladder: the channel's recovery keys. */
+static int setup_with(void **state, const char *good_record, const char *ladder)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	char path[400], out[400];
@@ -133,11 +134,12 @@ static int setup_with(void **state, const char *good_record)
 		 "allow_uids = %u\nkernel_log = kmsg\nkmsg_path = %s\nsysfs_root = %s/sys\n"
 		 "firmware_dir = %s\nstate_dir = %s\nincident_dir = %s/incidents\n"
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\n"
-		 "reopen_min_ms = 20\nreopen_max_ms = 200\nrecovery_steps = resync\n"
+		 "reopen_min_ms = 20\nreopen_max_ms = 200\n%s"
 		 "recovery_backoff_ms = 60000\nreload_timeout_ms = 3000\n"
 		 "reload_probation_ms = 800\nliveness_quiet_ms = 3000\nliveness_answer_ms = 300\n"
 		 "down_grace_ms = 0\n",
-		 (unsigned)getuid(), f->kmsg, f->p.dir, f->fwdir, f->state, f->p.dir, f->link);
+		 (unsigned)getuid(), f->kmsg, f->p.dir, f->fwdir, f->state, f->p.dir, f->link,
+		 ladder);
 	*state = f;
 	if (access(f->link, F_OK) != 0 || daemon_proc_start(&f->p, f->conf) < 0) {
 		(void)teardown(state);
@@ -149,13 +151,13 @@ static int setup_with(void **state, const char *good_record)
 
 static int setup(void **state)
 {
-	return setup_with(state, "");
+	return setup_with(state, "", "recovery_steps = resync\n");
 }
 
 /* The last good image is one whose file says it is broken (m7sim: no HELLO). */
 static int setup_broken_good(void **state)
 {
-	return setup_with(state, "broken.elf 0102\n");
+	return setup_with(state, "broken.elf 0102\n", "recovery_steps = resync\n");
 }
 
 /* Reads STATE objects until one of st_end; returns the sequence of the states that tell
@@ -409,6 +411,41 @@ static void test_rollback_fails(void **state)
 	tclient_close(&q);
 }
 
+/* The ladder's remoteproc step with the channel's firmware coming up as another image. */
+static int setup_ladder_wrong(void **state)
+{
+	return setup_with(
+		state, "",
+		"firmware = wrong.elf\nrecovery_steps = remoteproc\nremoteproc_tries = 1\n");
+}
+
+static void test_ladder_wrong_identity(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char seq[512], detail[256], cur[64], log[65536];
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"recover\",\"channel\":\"m7\","
+					  "\"action\":\"remoteproc\"}"),
+			 0);
+	o = tclient_wait(&q, "ACK", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	read_states(&w, "failed", "up", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "failed:exhausted");
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "wrong.elf");
+	h_slurp_file(f->p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "remoteproc failed verification"));
+	assert_non_null(strstr(log, "wrong.elf: wrong_identity"));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* A file that cannot be read is refused before anything stops. */
 static void test_unreadable_refused(void **state)
 {
@@ -450,6 +487,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_fails, setup_broken_good, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ladder_wrong_identity, setup_ladder_wrong,
+						teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	if (getenv("M7B_TEST_FILTER"))
