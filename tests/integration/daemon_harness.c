@@ -390,6 +390,40 @@ void h_slurp_file(const char *path, char *buf, size_t cap)
 	fclose(f);
 }
 
+int h_fake_rproc_tree(const char *dir, const char *fw, const char *const *extra)
+{
+	static const char *const dirs[] = {"sys",
+					   "sys/class",
+					   "sys/class/remoteproc",
+					   "sys/class/remoteproc/remoteproc0",
+					   "sys/devices",
+					   "sys/devices/imx8mp-cm7"};
+	static const char *const files[][2] = {{"name", "imx-rproc\n"}, {"state", "running\n"}};
+	char path[512];
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, dirs[i]);
+		r = mkdir(path, 0755) < 0 ? -errno : 0;
+	}
+	for (size_t i = 0; r == 0 && extra && extra[i]; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, extra[i]);
+		r = mkdir(path, 0755) < 0 ? -errno : 0;
+	}
+	for (size_t i = 0; r == 0 && i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/%s", dir,
+			 files[i][0]);
+		r = h_put_file(path, files[i][1]);
+	}
+	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/firmware", dir);
+	if (r == 0)
+		r = h_put_file(path, fw);
+	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/device", dir);
+	if (r == 0 && symlink("../../../devices/imx8mp-cm7", path) < 0)
+		r = -errno;
+	return r;
+}
+
 void h_reap(pid_t *pid)
 {
 	if (*pid <= 0)

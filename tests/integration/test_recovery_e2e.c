@@ -41,28 +41,12 @@ static const char *journal_remote(void)
 
 static void mkdirs(struct fx *f)
 {
+	static const char *const extra[] = {"journal", "firmware", NULL};
 	char path[400];
-	const char *dirs[] = {"sys",
-			      "sys/class",
-			      "sys/class/remoteproc",
-			      "sys/class/remoteproc/remoteproc0",
-			      "sys/devices",
-			      "sys/devices/imx8mp-cm7",
-			      "journal",
-			      "firmware"};
 
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", f->p.dir, dirs[i]);
-		assert_int_equal(mkdir(path, 0755), 0);
-	}
-	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/name", f->p.dir);
-	assert_int_equal(h_put_file(path, "imx-rproc\n"), 0);
+	assert_int_equal(h_fake_rproc_tree(f->p.dir, "m7sim.elf\n", extra), 0);
 	snprintf(f->state, sizeof(f->state), "%s/sys/class/remoteproc/remoteproc0/state", f->p.dir);
-	assert_int_equal(h_put_file(f->state, "running\n"), 0);
 	snprintf(f->fw, sizeof(f->fw), "%s/sys/class/remoteproc/remoteproc0/firmware", f->p.dir);
-	assert_int_equal(h_put_file(f->fw, "m7sim.elf\n"), 0);
-	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/device", f->p.dir);
-	assert_int_equal(symlink("../../../devices/imx8mp-cm7", path), 0);
 	/* The firmware files the daemon reads build ids from: m7sim's own ELF, which is
 	 * what the fake kernel's reboot brings up. */
 	snprintf(path, sizeof(path), "%s/firmware/m7sim.elf", f->p.dir);

@@ -83,28 +83,9 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 	snprintf(f->fwdir, sizeof(f->fwdir), "%s/firmware", f->p.dir);
 	snprintf(f->state, sizeof(f->state), "%s/state", f->p.dir);
 	snprintf(f->kmsg, sizeof(f->kmsg), "%s/kmsg", f->p.dir);
-	const char *dirs[] = {"sys",
-			      "sys/class",
-			      "sys/class/remoteproc",
-			      "sys/class/remoteproc/remoteproc0",
-			      "sys/devices",
-			      "sys/devices/imx8mp-cm7",
-			      "firmware",
-			      "state"};
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", f->p.dir, dirs[i]);
-		assert_int_equal(mkdir(path, 0755), 0);
-	}
+	static const char *const extra[] = {"firmware", "state", NULL};
+	assert_int_equal(h_fake_rproc_tree(f->p.dir, "good.elf\n", extra), 0);
 	snprintf(f->rp, sizeof(f->rp), "%s/sys/class/remoteproc/remoteproc0", f->p.dir);
-	/* The platform device: kernel lines of imx8mp-cm7 are this channel's. */
-	snprintf(path, sizeof(path), "%s/device", f->rp);
-	assert_int_equal(symlink("../../../devices/imx8mp-cm7", path), 0);
-	snprintf(path, sizeof(path), "%s/name", f->rp);
-	assert_int_equal(h_put_file(path, "imx-rproc\n"), 0);
-	snprintf(path, sizeof(path), "%s/state", f->rp);
-	assert_int_equal(h_put_file(path, "running\n"), 0);
-	snprintf(path, sizeof(path), "%s/firmware", f->rp);
-	assert_int_equal(h_put_file(path, "good.elf\n"), 0);
 	firmware_files(f);
 	assert_int_equal(mkfifo(f->kmsg, 0644), 0);
 	if (good_record[0]) {
