@@ -98,6 +98,8 @@ void h_cleanup(struct daemon_proc *p);
 /* Runs m7bridged with args (NULL-terminated), captures stderr into err (cap). Exit
  * status or -1. */
 int h_run(char *err, size_t cap, const char *const *args);
+/* Like h_run, but captures stdout (stderr to /dev/null). */
+int h_run_stdout(char *out, size_t cap, const char *const *args);
 /* Path of the built m7sim (from M7B_BUILD_ROOT). */
 const char *h_sim_path(void);
 /* Writes text to path (created or truncated). 0 or -errno. */
