@@ -25,6 +25,8 @@ static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
 		return m7b_wire_unpack_heartbeat(f, &m->u.heartbeat) == 0;
 	case M7B_T_SYNC_REPLY:
 		return m7b_wire_unpack_sync_reply(f, &m->u.sync_reply) == 0;
+	case M7B_T_BOOT_INFO:
+		return m7b_wire_unpack_boot_info(f, &m->u.boot_info) == 0;
 	default:
 		return true;
 	}
@@ -112,6 +114,7 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 	case M7B_T_HEARTBEAT:
 	case M7B_T_LOG:
 	case M7B_T_SYNC_REPLY:
+	case M7B_T_BOOT_INFO:
 		break;
 	default:
 		ch->stats.unknown_types++;

@@ -85,6 +85,10 @@ echo imx-rproc >"$rproc/name"
 echo running >"$rproc/state"
 echo m7sim.elf >"$rproc/firmware"
 ln -s ../../../devices/imx8mp-cm7 "$rproc/device"
+# The firmware file the daemon reads the build-id from before a reload: m7sim's own ELF,
+# which is the identity the simulated M7 reports.
+mkdir -p "$tmp/firmware" "$tmp/state"
+ln -s "$(realpath "$m7sim")" "$tmp/firmware/m7sim.elf"
 
 # The simulated M7: a console text stream on port 0, NMEA GPS sentences on port 1 (at
 # 9600 baud, like a real receiver), random sensor bytes on port 2, and on port 3 a
@@ -124,6 +128,8 @@ socket = $tmp/m7bridge.sock
 log_level = info
 incident_dir = $tmp/incidents
 sysfs_root = $tmp/sys
+firmware_dir = $tmp/firmware
+state_dir = $tmp/state
 kernel_log = off
 
 [channel m7]
