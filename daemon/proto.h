@@ -95,7 +95,8 @@ struct proto_request {
 	/* recover / reload */
 	char action[32];
 	char firmware[256];
-	void *json; /* cJSON *, root object */
+	bool no_rollback; /* reload: leave an image that fails verification running */
+	void *json;	  /* cJSON *, root object */
 };
 
 /* Error detail from parsing: code, message and the id when it could be read. */

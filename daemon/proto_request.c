@@ -304,6 +304,10 @@ static int parse_members(const cJSON *root, struct proto_request *req, struct pr
 			      strcmp(req->firmware, ".") == 0 || strcmp(req->firmware, "..") == 0))
 			return fail(e, PROTO_E_BAD_VALUE,
 				    "\"firmware\" must be a plain file name under /lib/firmware");
+		const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, "no_rollback");
+		if (item && !cJSON_IsBool(item))
+			return fail(e, PROTO_E_BAD_TYPE, "\"no_rollback\" must be true or false");
+		req->no_rollback = cJSON_IsTrue(item);
 		return 0;
 	case PROTO_CMD_INCIDENTS:
 		r = get_string(root, "channel", req->channel, sizeof(req->channel), false, e);

@@ -167,6 +167,7 @@ struct m7b_request {
 	const char *firmware; /* reload; NULL = the configured/current firmware */
 	const char *action;   /* recover: resync, reopen, driver, remoteproc; NULL = auto */
 	const struct m7b_watch *watch; /* watch; NULL = everything */
+	bool no_rollback;	       /* reload: keep an image that fails verification */
 };
 
 /* Name of a command as sent in "cmd". */

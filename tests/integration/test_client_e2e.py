@@ -623,10 +623,14 @@ class ReloadNotify(unittest.TestCase):
                                ("firmware", "old.elf\n")):
                 with open(os.path.join(rp, name), "w") as f:
                     f.write(text)
+            # The daemon reads the build-id of the file before a reload: any ELF will do.
+            fwdir = os.path.join(rig.dir, "firmware")
+            os.makedirs(fwdir)
+            os.symlink(DAEMON, os.path.join(fwdir, "new.elf"))
             conf = os.path.join(rig.dir, "m7bridge.conf")
             with open(conf, "w") as f:
                 f.write(f"[daemon]\nsocket = {rig.sock}\nkernel_log = off\n"
-                        f"sysfs_root = {os.path.join(rig.dir, 'sys')}\n"
+                        f"sysfs_root = {os.path.join(rig.dir, 'sys')}\nfirmware_dir = {fwdir}\n"
                         f"[channel m7]\ndevice = {rig.link}\nremoteproc = remoteproc0\n"
                         "firmware = new.elf\nreload_timeout_ms = 5000\n")
             kernel = threading.Thread(target=self.fake_kernel,

@@ -23,6 +23,20 @@ static enum proto_err parse(const char *line, struct proto_request *r)
 	return e.code;
 }
 
+static void test_reload_members(void **state)
+{
+	struct proto_request r;
+
+	(void)state;
+	assert_int_equal(parse("{\"cmd\":\"reload\",\"channel\":\"a\",\"no_rollback\":true}", &r),
+			 PROTO_E_NONE);
+	assert_true(r.no_rollback);
+	proto_request_clear(&r);
+	assert_int_equal(parse("{\"cmd\":\"reload\",\"channel\":\"a\"}", &r), PROTO_E_NONE);
+	assert_false(r.no_rollback);
+	proto_request_clear(&r);
+}
+
 static void test_watch_defaults_and_filters(void **state)
 {
 	(void)state;
@@ -211,6 +225,8 @@ static void test_errors(void **state)
 		{"{\"cmd\":\"reload\",\"channel\":\"a\",\"firmware\":\"a/b.elf\"}",
 		 PROTO_E_BAD_VALUE},
 		{"{\"cmd\":\"reload\",\"channel\":\"a\",\"firmware\":\"..\"}", PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"reload\",\"channel\":\"a\",\"no_rollback\":\"yes\"}",
+		 PROTO_E_BAD_TYPE},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct proto_request r;
@@ -438,6 +454,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_watch_defaults_and_filters),
 		cmocka_unit_test(test_watch_since),
+		cmocka_unit_test(test_reload_members),
 		cmocka_unit_test(test_send),
 		cmocka_unit_test(test_send_without_port),
 		cmocka_unit_test(test_render_raw),
