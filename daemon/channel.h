@@ -48,10 +48,12 @@ struct channel;
  * A new frame type adds a member to the union and a case to the channel's decoder. */
 struct channel_msg {
 	const struct m7b_frame *frame; /* header (type, port, flags, seq) and raw payload */
-	bool bad_payload;      /* known type, payload did not unpack: u is unset (counted) */
-	bool first_after_open; /* the first frame since the tty was (re)opened */
-	bool new_boot;	       /* HELLO: a boot id other than the last one seen */
-	uint32_t seq_gap;      /* frames lost just before this one (0 = none) */
+	bool bad_payload;	 /* known type, payload did not unpack: u is unset (counted) */
+	bool first_after_open;	 /* the first frame since the tty was (re)opened */
+	bool new_boot;		 /* HELLO: a boot id other than the last one seen */
+	uint32_t seq_gap;	 /* frames lost just before this one (0 = none) */
+	uint64_t rx_ms;		 /* CLOCK_MONOTONIC ms of the read() that brought it */
+	uint64_t rx_realtime_us; /* CLOCK_REALTIME us of that read(): one clock per batch */
 	union {
 		struct m7b_hello hello; /* name is NUL-terminated, at most 127 bytes */
 		struct m7b_ack ack;

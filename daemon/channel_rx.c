@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -66,7 +67,10 @@ static void take_hello(struct channel *ch, struct channel_msg *m)
 
 static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 {
-	struct channel_msg m = {.frame = f, .first_after_open = !ch->rx_since_open};
+	struct channel_msg m = {.frame = f,
+				.first_after_open = !ch->rx_since_open,
+				.rx_ms = ch->rx_ms,
+				.rx_realtime_us = ch->rx_realtime_us};
 	ch->rx_since_open = true;
 	m.seq_gap = track_seq(ch, f);
 	m.bad_payload = !unpack_msg(f, &m);
@@ -112,7 +116,7 @@ static void process(struct channel *ch, const uint8_t *buf, size_t n)
 		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
 				    ch->dec.stats.rejected - rejected);
 	if (ch->dec.stats.rejected != rejected &&
-	    ratelimit_ok(&ch->rl_reject, channel_now_ms(), 5, 10000)) {
+	    ratelimit_ok(&ch->rl_reject, ch->rx_ms, 5, 10000)) {
 		struct log_fields fl = channel_fields(ch, NULL);
 		log_struct(ch->log, LOG_DEBUG, &fl,
 			   "discarded %llu candidate frame(s), last: %s (%llu noise bytes so far)",
@@ -122,12 +126,32 @@ static void process(struct channel *ch, const uint8_t *buf, size_t n)
 	}
 }
 
+#define CHANNEL_RX_LDISC_BUF 4096 /* N_TTY_BUF_SIZE */
+
+/* Both clocks once per read(), shared by every frame it brought: a clock read per frame
+ * would cost more than the frame's bookkeeping. */
+static void stamp_read(struct channel *ch)
+{
+	struct timespec mono, real;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	ch->rx_ms = (uint64_t)mono.tv_sec * 1000u + (uint64_t)mono.tv_nsec / 1000000u;
+	ch->rx_realtime_us = (uint64_t)real.tv_sec * 1000000u + (uint64_t)real.tv_nsec / 1000u;
+}
+
 int channel_rx_burst(struct channel *ch, int max_reads)
 {
 	for (int i = 0; i < max_reads && ch->fd >= 0; i++) {
 		ssize_t n = read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
 		if (n > 0) {
+			stamp_read(ch);
 			process(ch, ch->rbuf, (size_t)n);
+			/* The tty line discipline hands over at most its 4 KiB buffer per
+			 * read(); less than that emptied it, and asking again would only
+			 * return EAGAIN: one more syscall per wake-up at low rates. The
+			 * event is level-triggered, so later bytes wake us again. */
+			if (n < CHANNEL_RX_LDISC_BUF)
+				return 0;
 			continue;
 		}
 		if (n == 0)

@@ -62,12 +62,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	struct clocksync *cs = ud;
-	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
+	/* Only two types matter here; DATA, the bulk, leaves at the first test. */
+	uint8_t type = m->frame->type;
+	if ((type != M7B_T_HELLO && type != M7B_T_SYNC_REPLY) || m->bad_payload ||
+	    channel_slot(ch) >= CONF_MAX_CHANNELS)
 		return;
 	struct cs_chan *c = &cs->chans[channel_slot(ch)];
 	c->ch = ch;
-	if (m->bad_payload)
-		return;
 	if (m->frame->type == M7B_T_HELLO) {
 		const struct m7b_hello *h = &m->u.hello;
 		/* A new boot (or a new tick rate) starts a new mapping. */

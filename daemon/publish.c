@@ -54,7 +54,7 @@ static void publish_log(struct daemon *d, struct channel *ch, const struct chann
 				 l->text_len, m->frame->seq);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_LOG, d->line, (size_t)n);
-	if (ratelimit_ok(&d->rl_m7log[channel_slot(ch)], daemon_now_ms(), 50, 1000)) {
+	if (ratelimit_ok(&d->rl_m7log[channel_slot(ch)], m->rx_ms, 50, 1000)) {
 		struct log_fields lf = {.message_id = LOG_MID_M7_LOG,
 					.channel = channel_name(ch),
 					.device = channel_config(ch)->device};
