@@ -1,5 +1,6 @@
 /* One client connection: line reader, bounded output queue, watch filters, slow-client
- * policy. Output is a plain byte queue written with send(): no allocation per object. */
+ * policy. Output is the shared batch's lines plus a plain byte queue for what the socket
+ * did not take, written with one sendmsg(): no allocation or copy per object. */
 #ifndef M7B_CONN_H
 #define M7B_CONN_H
 
@@ -7,15 +8,21 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "proto.h"
 
 struct daemon;
 struct event;
+struct fanout;
 struct event_base;
 struct log;
 
 struct conn;
+
+/* Separate stretches of the shared batch buffer a client can reference before its lines
+ * are copied into its own queue (a filter that skips lines splits them). */
+#define CONN_RUNS_MAX 32
 
 /* Groups of a peer kept from accept, for authorization. */
 #define CONN_GIDS_MAX 65
@@ -46,6 +53,12 @@ struct conn {
 
 	char *out; /* queued bytes [out_start, out_end) */
 	size_t out_start, out_end, out_alloc;
+	/* Streamed lines still in the shared batch buffer, sent after out[]: iov[1..nruns];
+	 * iov[0] takes the queue's part at sendmsg() time. Counted by conn_queued(). */
+	struct fanout *fo; /* held while nruns > 0 */
+	struct iovec iov[1 + CONN_RUNS_MAX];
+	unsigned nruns;
+	size_t run_bytes;
 	size_t queue_limit; /* streamed objects beyond this are dropped / disconnect */
 	size_t hard_limit;  /* replies beyond this disconnect */
 
@@ -78,6 +91,9 @@ struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue
 struct conn *conn_free(struct conn *c);
 /* Queues a streamed object subject to the policy (drop with notice, or disconnect). */
 void conn_stream(struct conn *c, const char *line, size_t len);
+/* The same for a line of the shared batch buffer fo: referenced, not copied, until the
+ * next conn_flush() sends it or copies what the socket did not take. */
+void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t len);
 /* Queues a reply; never dropped. Disconnects if even the hard limit is exceeded. */
 void conn_reply(struct conn *c, const char *line, size_t len);
 /* Writes what the socket takes now; arms EV_WRITE for the rest. */
@@ -90,7 +106,7 @@ int conn_watch(struct conn *c, const struct proto_request *req);
 void conn_unwatch(struct conn *c);
 /* Recomputes chan_mask: slot_names[i] is the channel in slot i or NULL. */
 void conn_resolve(struct conn *c, const char *const *slot_names, unsigned nslots);
-/* Bytes waiting to be written. */
+/* Bytes waiting to be written, queued or referenced. */
 size_t conn_queued(const struct conn *c);
 
 /* True if a streamed object of class cls from channel slot (and port for FRAME) goes to c. */

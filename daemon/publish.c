@@ -26,25 +26,39 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 	if (d->clock_fn && d->clock_fn(d->clock_ud, ch, dd->t_first, &pf.t_first_ns) &&
 	    d->clock_fn(d->clock_ud, ch, dd->t_last, &pf.t_last_ns))
 		pf.has_realtime = true;
-	/* Rendered at most once per encoding, then copied into each client's queue. */
+	/* Rendered at most once per encoding into the batch buffer; each client references
+	 * the line there. Room for both encodings first, so that neither render can make
+	 * the buffer start over under the clients that took the other. */
+	struct fanout *fo = d->fanout;
+	bool shared = daemon_fanout_room(d, 2 * PROTO_FRAME_MAX);
+	const char *lb = NULL, *lh = NULL;
 	int nb = 0, nh = 0;
+	if (shared)
+		fanout_hold(fo);
 	for (struct conn *c = d->clients; c; c = c->next) {
 		if (!conn_wants(c, channel_slot(ch), PROTO_C_FRAME, f->port))
 			continue;
-		if (c->encoding == PROTO_ENC_HEX) {
-			if (nh == 0)
-				nh = proto_render_frame(d->frame_hex, sizeof(d->frame_hex), &pf,
-							PROTO_ENC_HEX);
-			if (nh > 0)
-				conn_stream(c, d->frame_hex, (size_t)nh);
-		} else {
-			if (nb == 0)
-				nb = proto_render_frame(d->frame_b64, sizeof(d->frame_b64), &pf,
-							PROTO_ENC_BASE64);
-			if (nb > 0)
-				conn_stream(c, d->frame_b64, (size_t)nb);
+		bool hex = c->encoding == PROTO_ENC_HEX;
+		if (hex ? !lh : !lb) {
+			size_t room = sizeof(d->frame_b64);
+			char *p = hex ? d->frame_hex : d->frame_b64;
+			if (shared)
+				p = fanout_tail(fo, &room);
+			int n = proto_render_frame(p, room, &pf, c->encoding);
+			if (n <= 0)
+				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
+			if (shared)
+				fanout_commit(fo, (size_t)n);
+			*(hex ? &lh : &lb) = p;
+			*(hex ? &nh : &nb) = n;
 		}
+		if (shared)
+			conn_stream_ref(c, fo, hex ? lh : lb, (size_t)(hex ? nh : nb));
+		else
+			conn_stream(c, hex ? lh : lb, (size_t)(hex ? nh : nb));
 	}
+	if (shared)
+		fanout_release(fo);
 }
 
 static void publish_log(struct daemon *d, struct channel *ch, const struct channel_msg *m)
