@@ -69,11 +69,6 @@ static size_t queue_len(const struct conn *c)
 	return c->out_end - c->out_start;
 }
 
-size_t conn_queued(const struct conn *c)
-{
-	return queue_len(c) + c->run_bytes;
-}
-
 /* Lets go of the shared lines (sent, copied, or the client is gone). */
 static void drop_runs(struct conn *c)
 {
@@ -332,6 +327,12 @@ static int send_runs(struct conn *c)
 		conn_close(c, k < 0 ? strerror(errno) : "write failed");
 		return -1;
 	}
+	if (k > 0 && (size_t)k == queue_len(c) + c->run_bytes) {
+		/* The usual case for a client that keeps up: nothing left anywhere. */
+		c->out_start = c->out_end = 0;
+		drop_runs(c);
+		return 1;
+	}
 	if (k > 0)
 		consume(c, (size_t)k);
 	bool all = c->nruns == 0 && queue_len(c) == 0;
@@ -354,6 +355,9 @@ void conn_flush(struct conn *c)
 	if (c->nruns) {
 		int r = send_runs(c);
 		if (r < 0)
+			return;
+		/* All sent, nothing to announce, reading as before: nothing else to do. */
+		if (r == 1 && !c->dropping && !c->read_eof && !c->read_paused)
 			return;
 		blocked = r == 0;
 	}

@@ -107,7 +107,10 @@ void conn_unwatch(struct conn *c);
 /* Recomputes chan_mask: slot_names[i] is the channel in slot i or NULL. */
 void conn_resolve(struct conn *c, const char *const *slot_names, unsigned nslots);
 /* Bytes waiting to be written, queued or referenced. */
-size_t conn_queued(const struct conn *c);
+static inline size_t conn_queued(const struct conn *c)
+{
+	return c->out_end - c->out_start + c->run_bytes;
+}
 
 /* True if a streamed object of class cls from channel slot (and port for FRAME) goes to c. */
 static inline bool conn_wants(const struct conn *c, unsigned slot, unsigned cls, int port)

@@ -300,6 +300,24 @@ static int finish(struct out *o)
 /* Appends a literal at p; the caller has checked the room. */
 #define LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
+/* A number below 1000 (the port, a payload length) without a call; larger ones through
+ * the general formatter. */
+static inline char *put_small(char *p, uint64_t v)
+{
+	if (v >= 1000)
+		return p + m7b_fmt_u64(p, v);
+	unsigned u = (unsigned)v;
+	if (u >= 100) {
+		*p++ = (char)('0' + u / 100);
+		u %= 100;
+		*p++ = (char)('0' + u / 10);
+	} else if (u >= 10) {
+		*p++ = (char)('0' + u / 10);
+	}
+	*p++ = (char)('0' + u % 10);
+	return p;
+}
+
 static size_t frame_len_max(const struct proto_frame *f, enum proto_encoding enc)
 {
 	size_t text = enc == PROTO_ENC_HEX ? f->nbytes * 2 : (f->nbytes + 2) / 3 * 4;
@@ -344,7 +362,7 @@ static char *frame_line(char *p, const struct proto_frame *f, enum proto_encodin
 	memcpy(p, f->channel_json, f->channel_json_len);
 	p += f->channel_json_len;
 	p = LIT(p, ",\"port\":");
-	p += m7b_fmt_u64(p, f->port);
+	p = put_small(p, f->port);
 	p = LIT(p, ",\"seq\":");
 	p += m7b_fmt_u64(p, f->seq);
 	p = LIT(p, ",\"t_first\":");
@@ -353,7 +371,7 @@ static char *frame_line(char *p, const struct proto_frame *f, enum proto_encodin
 	p += m7b_fmt_u64(p, f->t_last);
 	p = frame_payload(p, f, enc);
 	p = LIT(p, "\",\"len\":");
-	p += m7b_fmt_u64(p, f->nbytes);
+	p = put_small(p, f->nbytes);
 	if (f->flags & (M7B_DATA_OVERRUN | M7B_DATA_LINE_ERROR | M7B_DATA_CONTINUED))
 		p = frame_flags(p, f->flags);
 	if (f->port_name_json) {
