@@ -45,7 +45,8 @@ struct channel;
 
 /* One M7 frame, decoded once by the channel: its header, what the channel learnt from it,
  * and the payload as the type's struct. Valid only during the callback that carries it.
- * A new frame type adds a member to the union and a case to the channel's decoder. */
+ * A new frame type adds a member to the union and a case to the channel's decoder; other
+ * new members go before the union (the receive path clears those per frame, not u). */
 struct channel_msg {
 	const struct m7b_frame *frame; /* header (type, port, flags, seq) and raw payload */
 	bool bad_payload;	 /* known type, payload did not unpack: u is unset (counted) */

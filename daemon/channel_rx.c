@@ -3,6 +3,7 @@
 #include "channel_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,12 +66,22 @@ static void take_hello(struct channel *ch, struct channel_msg *m)
 	channel_sendq_pump(ch);
 }
 
+/* handle_frame() clears what precedes the union: a member after it would go uncleared. */
+_Static_assert(offsetof(struct channel_msg, u) + sizeof(((struct channel_msg *)0)->u) ==
+		       sizeof(struct channel_msg),
+	       "struct channel_msg: new members go before the union");
+
 static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 {
-	struct channel_msg m = {.frame = f,
-				.first_after_open = !ch->rx_since_open,
-				.rx_ms = ch->rx_ms,
-				.rx_realtime_us = ch->rx_realtime_us};
+	/* Every member before the union cleared, not the union: an initializer would also
+	 * clear HELLO's name and the HEARTBEAT counters, every frame, when unpack_msg()
+	 * fills the one type the frame carries. */
+	struct channel_msg m;
+	memset(&m, 0, offsetof(struct channel_msg, u));
+	m.frame = f;
+	m.first_after_open = !ch->rx_since_open;
+	m.rx_ms = ch->rx_ms;
+	m.rx_realtime_us = ch->rx_realtime_us;
 	ch->rx_since_open = true;
 	m.seq_gap = track_seq(ch, f);
 	m.bad_payload = !unpack_msg(f, &m);

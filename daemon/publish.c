@@ -9,7 +9,13 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 {
 	const struct m7b_frame *f = m->frame;
 	const struct m7b_data *dd = &m->u.data;
-	const struct chanjson *names = &d->names[channel_slot(ch)];
+	unsigned slot = channel_slot(ch);
+	struct conn *first = d->clients;
+	while (first && !conn_wants(first, slot, PROTO_C_FRAME, f->port))
+		first = first->next;
+	if (!first)
+		return; /* nobody takes it: nothing to map or render */
+	const struct chanjson *names = &d->names[slot];
 	struct proto_frame pf = {
 		.channel_json = names->name,
 		.channel_json_len = names->name_len,
@@ -30,18 +36,20 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 	 * the line there. Room for both encodings first, so that neither render can make
 	 * the buffer start over under the clients that took the other. */
 	struct fanout *fo = d->fanout;
-	bool shared = daemon_fanout_room(d, 2 * PROTO_FRAME_MAX);
+	size_t room;
+	(void)fanout_tail(fo, &room);
+	bool shared = room >= 2 * PROTO_FRAME_MAX || daemon_fanout_room(d, 2 * PROTO_FRAME_MAX);
 	const char *lb = NULL, *lh = NULL;
 	int nb = 0, nh = 0;
 	if (shared)
 		fanout_hold(fo);
-	for (struct conn *c = d->clients; c; c = c->next) {
-		if (!conn_wants(c, channel_slot(ch), PROTO_C_FRAME, f->port))
+	for (struct conn *c = first; c; c = c->next) {
+		if (!conn_wants(c, slot, PROTO_C_FRAME, f->port))
 			continue;
 		bool hex = c->encoding == PROTO_ENC_HEX;
 		if (hex ? !lh : !lb) {
-			size_t room = sizeof(d->frame_b64);
 			char *p = hex ? d->frame_hex : d->frame_b64;
+			room = sizeof(d->frame_b64);
 			if (shared)
 				p = fanout_tail(fo, &room);
 			int n = proto_render_frame(p, room, &pf, c->encoding);

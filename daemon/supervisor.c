@@ -102,7 +102,6 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 {
 	const struct m7b_frame *f = m->frame;
 	struct sv_chan *c = sv_chan_of(ud, ch);
-	struct recovery_event ev = {.type = RECOVERY_EV_HELLO};
 
 	if (!c)
 		return;
@@ -112,7 +111,8 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 	if (c->live_enabled && liveness_on_frame(&c->live, m->rx_ms, f->type == M7B_T_HEARTBEAT))
 		sv_chan_rearm_liveness(c);
 	if (f->type == M7B_T_HELLO || f->type == M7B_T_HEARTBEAT) {
-		ev.type = f->type == M7B_T_HELLO ? RECOVERY_EV_HELLO : RECOVERY_EV_HEARTBEAT;
+		struct recovery_event ev = {.type = f->type == M7B_T_HELLO ? RECOVERY_EV_HELLO
+									   : RECOVERY_EV_HEARTBEAT};
 		if (c->rec.state != RECOVERY_IDLE)
 			sv_action_feed(c, &ev);
 	}
