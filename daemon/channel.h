@@ -53,7 +53,8 @@ struct channel_msg {
 	bool first_after_open;	 /* the first frame since the tty was (re)opened */
 	bool new_boot;		 /* HELLO: a boot id other than the last one seen */
 	uint32_t seq_gap;	 /* frames lost just before this one (0 = none) */
-	uint64_t rx_ms;		 /* CLOCK_MONOTONIC ms of the read() that brought it */
+	uint64_t rx_mono_ns;	 /* CLOCK_MONOTONIC ns right after the read() that brought it */
+	uint64_t rx_ms;		 /* the same in ms */
 	uint64_t rx_realtime_us; /* CLOCK_REALTIME us of that read(): one clock per batch */
 	union {
 		struct m7b_hello hello; /* name is NUL-terminated, at most 127 bytes */
@@ -138,6 +139,8 @@ const char *channel_name(const struct channel *ch);
 unsigned channel_slot(const struct channel *ch);
 /* The current link state. */
 enum channel_state channel_get_state(const struct channel *ch);
+/* The open tty's writer thread (for send-time marks), NULL while closed. */
+struct txthread *channel_txthread(const struct channel *ch);
 /* Fills *s with the channel's state, identity and counters. */
 void channel_snapshot(const struct channel *ch, struct channel_snapshot *s);
 /* Logs a message about ch (CHANNEL=, DEVICE=, ERRNO= from r; %m prints r) and returns

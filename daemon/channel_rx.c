@@ -80,6 +80,7 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 	memset(&m, 0, offsetof(struct channel_msg, u));
 	m.frame = f;
 	m.first_after_open = !ch->rx_since_open;
+	m.rx_mono_ns = ch->rx_mono_ns;
 	m.rx_ms = ch->rx_ms;
 	m.rx_realtime_us = ch->rx_realtime_us;
 	ch->rx_since_open = true;
@@ -146,7 +147,8 @@ static void stamp_read(struct channel *ch)
 	struct timespec mono, real;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_REALTIME, &real);
-	ch->rx_ms = (uint64_t)mono.tv_sec * 1000u + (uint64_t)mono.tv_nsec / 1000000u;
+	ch->rx_mono_ns = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
+	ch->rx_ms = ch->rx_mono_ns / 1000000u;
 	ch->rx_realtime_us = (uint64_t)real.tv_sec * 1000000u + (uint64_t)real.tv_nsec / 1000u;
 }
 
