@@ -5,14 +5,20 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The first client from c on that takes a FRAME of this slot and port, or NULL. */
+static inline struct conn *next_taker(struct conn *c, unsigned slot, int port)
+{
+	while (c && !conn_wants(c, slot, PROTO_C_FRAME, port))
+		c = c->next;
+	return c;
+}
+
 static void publish_data(struct daemon *d, struct channel *ch, const struct channel_msg *m)
 {
 	const struct m7b_frame *f = m->frame;
 	const struct m7b_data *dd = &m->u.data;
 	unsigned slot = channel_slot(ch);
-	struct conn *first = d->clients;
-	while (first && !conn_wants(first, slot, PROTO_C_FRAME, f->port))
-		first = first->next;
+	struct conn *first = next_taker(d->clients, slot, f->port);
 	if (!first)
 		return; /* nobody takes it: nothing to map or render */
 	const struct chanjson *names = &d->names[slot];
@@ -47,9 +53,7 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 	int nb = 0, nh = 0;
 	if (shared)
 		fanout_hold(fo);
-	for (struct conn *c = first; c; c = c->next) {
-		if (!conn_wants(c, slot, PROTO_C_FRAME, f->port))
-			continue;
+	for (struct conn *c = first; c; c = next_taker(c->next, slot, f->port)) {
 		bool hex = c->encoding == PROTO_ENC_HEX;
 		if (hex ? !lh : !lb) {
 			char *p = hex ? d->frame_hex : d->frame_b64;
