@@ -229,16 +229,20 @@ static void refuse(struct conn *c)
 	c->dropped_since++;
 }
 
+/* The start of every streamed object: a client that caught up after dropping gets its
+ * DROPPED notice first. False if the client is gone. */
+static bool stream_begin(struct conn *c)
+{
+	if (!c->closing && c->dropping)
+		maybe_caught_up(c);
+	return !c->closing;
+}
+
 void conn_stream(struct conn *c, const char *line, size_t len)
 {
-	if (c->closing)
-		return;
-	settle(c); /* in order after the shared lines before it */
-	if (c->closing)
-		return;
-	if (c->dropping)
-		maybe_caught_up(c);
-	if (c->closing)
+	if (!c->closing)
+		settle(c); /* in order after the shared lines before it */
+	if (!stream_begin(c))
 		return;
 	if (!c->dropping && reserve(c, len, c->queue_limit)) {
 		append(c, line, len);
@@ -273,11 +277,7 @@ static void add_run(struct conn *c, struct fanout *fo, const char *line, size_t 
 
 void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t len)
 {
-	if (c->closing)
-		return;
-	if (c->dropping)
-		maybe_caught_up(c);
-	if (c->closing)
+	if (!stream_begin(c))
 		return;
 	if (!c->dropping && conn_queued(c) + len <= c->queue_limit) {
 		add_run(c, fo, line, len);

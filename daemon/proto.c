@@ -302,6 +302,15 @@ static int finish(struct out *o)
 /* Appends a literal at p; the caller has checked the room. */
 #define LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
+/* Appends a literal key and a number, e.g. ,"seq":17, at p; returns the new end. */
+static inline char *key_u64(char *p, const char *key, size_t key_len, uint64_t v)
+{
+	memcpy(p, key, key_len);
+	p += key_len;
+	return p + m7b_fmt_u64(p, v);
+}
+#define KEY_U64(p, key, v) key_u64((p), (key), sizeof(key) - 1, (v))
+
 /* A number below 1000 (the port, a payload length) without a call; larger ones through
  * the general formatter. */
 static inline char *put_small(char *p, uint64_t v)
@@ -365,12 +374,9 @@ static char *frame_line(char *p, const struct proto_frame *f, enum proto_encodin
 	p += f->channel_json_len;
 	p = LIT(p, ",\"port\":");
 	p = put_small(p, f->port);
-	p = LIT(p, ",\"seq\":");
-	p += m7b_fmt_u64(p, f->seq);
-	p = LIT(p, ",\"t_first\":");
-	p += m7b_fmt_u64(p, f->t_first);
-	p = LIT(p, ",\"t_last\":");
-	p += m7b_fmt_u64(p, f->t_last);
+	p = KEY_U64(p, ",\"seq\":", f->seq);
+	p = KEY_U64(p, ",\"t_first\":", f->t_first);
+	p = KEY_U64(p, ",\"t_last\":", f->t_last);
 	p = frame_payload(p, f, enc);
 	p = LIT(p, "\",\"len\":");
 	p = put_small(p, f->nbytes);
@@ -382,18 +388,13 @@ static char *frame_line(char *p, const struct proto_frame *f, enum proto_encodin
 		p += f->port_name_json_len;
 	}
 	if (f->has_realtime) {
-		p = LIT(p, ",\"t_first_ns\":");
-		p += m7b_fmt_u64(p, f->t_first_ns);
-		p = LIT(p, ",\"t_last_ns\":");
-		p += m7b_fmt_u64(p, f->t_last_ns);
+		p = KEY_U64(p, ",\"t_first_ns\":", f->t_first_ns);
+		p = KEY_U64(p, ",\"t_last_ns\":", f->t_last_ns);
 	}
 	if (f->has_mono) {
-		p = LIT(p, ",\"t_first_mono_ns\":");
-		p += m7b_fmt_u64(p, f->t_first_mono_ns);
-		p = LIT(p, ",\"t_last_mono_ns\":");
-		p += m7b_fmt_u64(p, f->t_last_mono_ns);
-		p = LIT(p, ",\"t_err_ns\":");
-		p += m7b_fmt_u64(p, f->t_err_ns);
+		p = KEY_U64(p, ",\"t_first_mono_ns\":", f->t_first_mono_ns);
+		p = KEY_U64(p, ",\"t_last_mono_ns\":", f->t_last_mono_ns);
+		p = KEY_U64(p, ",\"t_err_ns\":", f->t_err_ns);
 	}
 	return LIT(p, "}\n");
 }
