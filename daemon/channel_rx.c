@@ -138,7 +138,7 @@ static void process(struct channel *ch, const uint8_t *buf, size_t n)
 	}
 }
 
-#define CHANNEL_RX_LDISC_BUF 4096 /* N_TTY_BUF_SIZE */
+#define CHANNEL_RX_BACKLOG 1024 /* bytes in one read(): about 14 frames of 64-byte DATA */
 
 /* Both clocks once per read(), shared by every frame it brought: a clock read per frame
  * would cost more than the frame's bookkeeping. */
@@ -159,11 +159,13 @@ int channel_rx_burst(struct channel *ch, int max_reads)
 		if (n > 0) {
 			stamp_read(ch);
 			process(ch, ch->rbuf, (size_t)n);
-			/* The tty line discipline hands over at most its 4 KiB buffer per
-			 * read(); less than that emptied it, and asking again would only
-			 * return EAGAIN: one more syscall per wake-up at low rates. The
-			 * event is level-triggered, so later bytes wake us again. */
-			if (n < CHANNEL_RX_LDISC_BUF)
+			/* A short read came from a link we keep up with: asking again
+			 * would return EAGAIN, one more syscall per wake-up at low rates
+			 * (the event is level-triggered: later bytes wake us again). A long
+			 * one means bytes piled up while we were busy, and more are likely
+			 * behind them: read on, so that the clients' sends after the burst
+			 * are shared by more frames. */
+			if (n < CHANNEL_RX_BACKLOG)
 				return 0;
 			continue;
 		}
