@@ -12,6 +12,7 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -188,6 +189,10 @@ static void close_fd(struct channel *ch)
 	}
 	ch->tx = txthread_free(ch->tx); /* unwritten bytes are dropped with the link */
 	if (ch->fd >= 0) {
+		/* The writer's dup may outlive this close for a moment, keeping the tty
+		 * exclusive: without CAP_SYS_ADMIN (the daemon runs unprivileged) our own
+		 * reopen would then fail with EBUSY. */
+		(void)ioctl(ch->fd, TIOCNXCL);
 		close(ch->fd); /* drops the flock too (the writer's dup closes on its own) */
 		ch->fd = -1;
 	}

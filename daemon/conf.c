@@ -12,6 +12,7 @@
 #include <ini.h>
 
 #include "confkey.h"
+#include "confliteral.h"
 #include "log.h"
 
 struct parse_ctx {
@@ -65,6 +66,8 @@ struct conf *conf_new(void)
 	c->daemon.socket_mode = 0660;
 	c->daemon.client_queue_kib = 256;
 	c->daemon.max_clients = 64;
+	c->daemon.reserved_clients = 8;
+	c->daemon.max_clients_per_uid = 0;
 	c->daemon.allow_send = true;
 	c->daemon.allow_control = true;
 	c->daemon.log_level = LOG_INFO;
@@ -202,6 +205,11 @@ static int set_log_level(void *field, const char *v, char *msg, size_t cap)
 	return 0;
 }
 
+static void fmt_log_level(const void *field, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s", log_level_to_string(*(const int *)field));
+}
+
 static int check_not_empty(void *field, const char *v, char *msg, size_t cap)
 {
 	if (v[0])
@@ -238,6 +246,9 @@ static const struct confkey daemon_keys[] = {
 	{"log_level", CONFKEY_FN, D(log_level), 0, 0, set_log_level, NULL},
 	{"client_queue_kib", CONFKEY_UINT, D(client_queue_kib), 16, 65536, NULL, NULL},
 	{"max_clients", CONFKEY_UINT, D(max_clients), 1, 4096, NULL, NULL},
+	{"user", CONFKEY_CHARS, D(user), 0, sizeof(((struct conf_daemon *)0)->user), NULL, NULL},
+	{"reserved_clients", CONFKEY_UINT, D(reserved_clients), 0, 4096, NULL, NULL},
+	{"max_clients_per_uid", CONFKEY_UINT, D(max_clients_per_uid), 0, 4096, NULL, NULL},
 	{"", CONFKEY_SUBTABLE, D(sup), 0, 0, NULL, supervisor_daemon_keys},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -307,8 +318,14 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 	struct parse_ctx *p = user;
 	struct conf_error tmp;
 	struct conf_error *err = p->failed ? &tmp : p->err;
+	char literal[1024];
 	if (!err)
 		err = &tmp;
+	if (confliteral_key(name) && strlen(value) < sizeof(literal)) {
+		strcpy(literal, value);
+		confliteral_restore(literal);
+		value = literal;
+	}
 
 	if (strcmp(section, p->cur_section) != 0 || !p->cur_section[0]) {
 		size_t slen = strnlen(section, sizeof(p->cur_section) - 1);
@@ -458,7 +475,14 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 		return -ENOMEM;
 	}
 	struct parse_ctx p = {.c = c, .err = err, .text = text};
-	int line = ini_parse_string(text, on_ini, &p);
+	/* A command (hook, driver_reload) keeps its " ; ": no inline comment there. */
+	char *protected_text = confliteral_protect(text);
+	if (!protected_text) {
+		conf_free(c);
+		return -ENOMEM;
+	}
+	int line = ini_parse_string(protected_text, on_ini, &p);
+	free(protected_text);
 	if (line != 0 || p.failed) {
 		if (err) {
 			err->line = line > 0 ? line : 0;
@@ -651,4 +675,19 @@ int conf_read(const char *path, bool optional, const struct conf_overrides *o, s
 	}
 	*out = c;
 	return 0;
+}
+
+void conf_each_key(const struct conf *c, const struct conf_channel *ch, confkey_out_fn out,
+		   void *ud)
+{
+	static const struct confkey_format fmts[] = {
+		{"log_level", fmt_log_level},
+		{"allow_uids", supervisor_conf_fmt_uids},
+		{NULL, NULL},
+	};
+
+	if (ch)
+		confkey_each(channel_keys, ch, fmts, out, ud);
+	else
+		confkey_each(daemon_keys, &c->daemon, fmts, out, ud);
 }

@@ -32,6 +32,8 @@ struct daemon_observer {
 	void (*on_config)(void *ud, struct channel *ch);
 	/* A channel was created (added) or is about to be freed (!added). */
 	void (*on_channel)(void *ud, struct channel *ch, bool added);
+	/* A reload took the new configuration (after the channels were updated). */
+	void (*on_reload)(void *ud, const struct conf *cfg);
 	void *ud;
 };
 

@@ -46,6 +46,7 @@ struct daemon {
 	struct conn *clients;
 	unsigned nclients;
 	uint64_t next_client_id;
+	struct ratelimit rl_refused; /* clients refused a slot -> log */
 
 	struct event *ev_term, *ev_int, *ev_hup, *ev_reap;
 	struct handler handlers[DAEMON_MAX_HANDLERS];

@@ -26,6 +26,7 @@ static struct {
 	char firmware[64];
 	int commands, command_err;
 	char command[256], env_step[64], env_channel[64];
+	unsigned deadline_ms, grace_ms;
 	int logs;
 } w;
 
@@ -93,6 +94,15 @@ int __wrap_child_shell(struct event_base *b, const char *command, char *const en
 	}
 	*out = NULL;
 	return w.command_err;
+}
+
+int __wrap_child_deadline(struct child *s, unsigned after_ms, unsigned grace_ms);
+int __wrap_child_deadline(struct child *s, unsigned after_ms, unsigned grace_ms)
+{
+	(void)s;
+	w.deadline_ms = after_ms;
+	w.grace_ms = grace_ms;
+	return 0;
 }
 
 struct event_base *__wrap_daemon_base(struct daemon *d);
@@ -222,6 +232,9 @@ static void test_commands(void **state)
 	assert_string_equal(w.env_step, "hook");
 	assert_string_equal(w.env_channel, "m7");
 	assert_int_equal(f->c->child_token, 9);
+	/* It ends, with its process group, at the step's timeout. */
+	assert_int_equal(w.deadline_ms, channel_config(f->ch)->sup.hook_timeout_ms);
+	assert_int_equal(w.grace_ms, SV_COMMAND_GRACE_MS);
 	/* No command configured: the step has nothing to run, and that is not an error. */
 	rq.command = "";
 	assert_int_equal(sv_priv_run(f->c, &rq), -ENOENT);
@@ -232,6 +245,7 @@ static void test_commands(void **state)
 	assert_int_equal(w.commands, 2);
 	assert_non_null(strstr(w.command, "imx_rpmsg_tty"));
 	assert_string_equal(w.env_step, "driver");
+	assert_int_equal(w.deadline_ms, channel_config(f->ch)->sup.driver_timeout_ms);
 }
 
 static void test_set_state_holds_the_channel(void **state)
