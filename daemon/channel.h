@@ -56,6 +56,7 @@ struct channel_msg {
 	uint64_t rx_mono_ns;	 /* CLOCK_MONOTONIC ns right after the read() that brought it */
 	uint64_t rx_ms;		 /* the same in ms */
 	uint64_t rx_realtime_us; /* CLOCK_REALTIME us of that read(): one clock per batch */
+	bool late;		 /* DATA captured before the channel last left up, held back */
 	union {
 		struct m7b_hello hello; /* name is NUL-terminated, at most 127 bytes */
 		struct m7b_ack ack;
@@ -84,6 +85,7 @@ struct channel_ops {
 /* What STATUS and the supervisor read of a channel: a copy, taken when asked. */
 struct channel_snapshot {
 	enum channel_state state;
+	uint64_t state_ms; /* time in this state */
 	char reason[32];
 	char detail[160];
 	int last_err; /* errno of the last failure, 0 if none */
@@ -106,6 +108,9 @@ struct channel *channel_new(struct event_base *base, const struct conf_channel *
 			    const struct log *log, const struct channel_ops *ops, void *ud);
 /* Closes the tty and frees ch; returns NULL. Pending sends fail as SENDQ_DOWN. */
 struct channel *channel_free(struct channel *ch);
+/* Sets the sysfs root an `rpmsg =` channel is resolved under (default /sys). 0 or
+ * -ENOMEM. */
+int channel_set_sysfs_root(struct channel *ch, const char *root);
 /* Starts the channel: watches the device directory and opens the tty (or schedules it). */
 void channel_start(struct channel *ch);
 /* Takes config changes that need no reopen (port names, timeouts). 0 or -ENOMEM. */

@@ -71,6 +71,28 @@ _Static_assert(offsetof(struct channel_msg, u) + sizeof(((struct channel_msg *)0
 		       sizeof(struct channel_msg),
 	       "struct channel_msg: new members go before the union");
 
+/* Late marks need the M7's newest tick; a new boot restarts its ticks. */
+static void note_ticks(struct channel *ch, struct channel_msg *m)
+{
+	uint64_t now = m->rx_ms; /* the read's clock: none per frame */
+	switch (m->frame->type) {
+	case M7B_T_HELLO:
+		if (m->new_boot)
+			latemark_reset(&ch->late);
+		latemark_on_tick(&ch->late, m->u.hello.now_ticks, now);
+		break;
+	case M7B_T_HEARTBEAT:
+		latemark_on_tick(&ch->late, m->u.heartbeat.now_ticks, now);
+		break;
+	case M7B_T_DATA:
+		m->late = latemark_is_late(&ch->late, m->u.data.t_first);
+		latemark_on_tick(&ch->late, m->u.data.t_last, now);
+		break;
+	default:
+		break;
+	}
+}
+
 static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 {
 	/* Every member before the union cleared, not the union: an initializer would also
@@ -113,6 +135,8 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 	}
 	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
 		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
+	if (!m.bad_payload)
+		note_ticks(ch, &m);
 	if (ch->ops && ch->ops->on_msg)
 		ch->ops->on_msg(ch->ud, ch, &m);
 }

@@ -13,6 +13,7 @@
 
 #include "confkey.h"
 #include "confliteral.h"
+#include "rpmsgdev.h"
 #include "log.h"
 
 struct parse_ctx {
@@ -81,6 +82,7 @@ void conf_channel_clear(struct conf_channel *ch)
 	free(ch->device);
 	free(ch->firmware);
 	free(ch->remoteproc);
+	free(ch->rpmsg);
 	for (unsigned p = 0; p < CONF_PORTS; p++)
 		free(ch->port_names[p]);
 	memset(ch, 0, sizeof(*ch));
@@ -112,8 +114,10 @@ int conf_channel_copy(struct conf_channel *dst, const struct conf_channel *src)
 	dst->device = dup_or_null(src->device);
 	dst->firmware = dup_or_null(src->firmware);
 	dst->remoteproc = dup_or_null(src->remoteproc);
+	dst->rpmsg = dup_or_null(src->rpmsg);
 	bool bad = (src->name && !dst->name) || (src->device && !dst->device) ||
-		   (src->firmware && !dst->firmware) || (src->remoteproc && !dst->remoteproc);
+		   (src->firmware && !dst->firmware) || (src->remoteproc && !dst->remoteproc) ||
+		   (src->rpmsg && !dst->rpmsg);
 	for (unsigned p = 0; p < CONF_PORTS; p++) {
 		dst->port_names[p] = dup_or_null(src->port_names[p]);
 		if (src->port_names[p] && !dst->port_names[p])
@@ -210,6 +214,15 @@ static void fmt_log_level(const void *field, char *buf, size_t cap)
 	snprintf(buf, cap, "%s", log_level_to_string(*(const int *)field));
 }
 
+static int check_rpmsg(void *field, const char *v, char *msg, size_t cap)
+{
+	struct rpmsgdev_spec s;
+	if (rpmsgdev_parse(v, &s) == 0)
+		return 0;
+	snprintf(msg, cap, "expected <remoteproc name or index>:<endpoint address>, got '%s'", v);
+	return -EINVAL;
+}
+
 static int check_not_empty(void *field, const char *v, char *msg, size_t cap)
 {
 	if (v[0])
@@ -261,6 +274,7 @@ static const struct confkey channel_keys[] = {
 	{"enabled", CONFKEY_BOOL, C(enabled), 0, 0, NULL, NULL},
 	{"firmware", CONFKEY_STRDUP, C(firmware), 0, 0, check_firmware, NULL},
 	{"remoteproc", CONFKEY_STRDUP, C(remoteproc), 0, 0, check_remoteproc, NULL},
+	{"rpmsg", CONFKEY_STRDUP, C(rpmsg), 0, 0, check_rpmsg, NULL},
 	{"send_timeout_ms", CONFKEY_UINT, C(send_timeout_ms), 10, 600000, NULL, NULL},
 	{"send_queue", CONFKEY_UINT, C(send_queue), 1, 4096, NULL, NULL},
 	{"reopen_min_ms", CONFKEY_UINT, C(reopen_min_ms), 1, 600000, NULL, NULL},
@@ -440,9 +454,11 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 		const struct conf_channel *ch = &c->channels[i];
 		char sec[80];
 		snprintf(sec, sizeof(sec), "channel %s", ch->name);
-		if (!ch->device) {
-			set_err(err, sec, "device",
-				"missing (the tty to open, e.g. /dev/ttyRPMSG30)");
+		if (!ch->device == !ch->rpmsg) {
+			set_err(err, sec, ch->device ? "rpmsg" : "device",
+				ch->device ? "give device or rpmsg, not both"
+					   : "missing (the tty to open, e.g. /dev/ttyRPMSG30, or "
+					     "rpmsg = imx-rproc:30)");
 			if (err)
 				err->line = ch->line;
 			return -EINVAL;
@@ -571,8 +587,11 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 
 bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_channel *b)
 {
-	return strcmp(a->device, b->device) != 0 || a->host_hello != b->host_hello ||
-	       a->enabled != b->enabled;
+	/* An rpmsg channel's device is whatever the endpoint resolves to at open. */
+	bool moved = a->rpmsg || b->rpmsg
+			     ? !a->rpmsg || !b->rpmsg || strcmp(a->rpmsg, b->rpmsg) != 0
+			     : strcmp(a->device, b->device) != 0;
+	return moved || a->host_hello != b->host_hello || a->enabled != b->enabled;
 }
 
 const char *conf_error_format(const struct conf_error *err, char *buf, size_t cap)
@@ -584,8 +603,10 @@ const char *conf_error_format(const struct conf_error *err, char *buf, size_t ca
 		snprintf(where, sizeof(where), "[%s]: ", err->section);
 	if (err->line > 0)
 		snprintf(buf, cap, "%s:%d: %s%s", err->file, err->line, where, err->message);
-	else
+	else if (err->file[0])
 		snprintf(buf, cap, "%s: %s%s", err->file, where, err->message);
+	else
+		snprintf(buf, cap, "%s%s", where, err->message);
 	return buf;
 }
 
@@ -667,6 +688,11 @@ int conf_read(const char *path, bool optional, const struct conf_overrides *o, s
 			memset(err, 0, sizeof(*err));
 	}
 	r = conf_apply_overrides(c, o, err);
+	if (r < 0 && err) {
+		/* The command line's mistake, not the file's: name no file or line. */
+		err->file[0] = '\0';
+		err->line = 0;
+	}
 	if (r == 0)
 		r = conf_validate(c, err);
 	if (r < 0) {

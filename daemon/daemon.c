@@ -355,6 +355,11 @@ static int attach_channel(struct daemon *d, unsigned slot, const struct conf_cha
 		chanjson_clear(&d->names[slot]);
 		return -ENOMEM;
 	}
+	if (cc->rpmsg && channel_set_sysfs_root(ch, d->cfg->daemon.sup.sysfs_root) < 0) {
+		chanjson_clear(&d->names[slot]);
+		channel_free(ch);
+		return -ENOMEM;
+	}
 	d->channels[slot] = ch;
 	d->rl_m7log[slot] = (struct ratelimit){0};
 	tell_observers(d, ch, true);
@@ -491,6 +496,24 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	daemon_stop(d);
 }
 
+/* Says which configuration is in force: an edited file that is never read (a wrong
+ * prefix, a typo in -c) must not go unnoticed. */
+static void log_config_source(struct daemon *d)
+{
+	if (d->cfg->path && d->cfg->path[0])
+		log_struct(&d->log, LOG_INFO, NULL, "configuration read from %s", d->cfg->path);
+	else if (d->conf_path)
+		log_struct(&d->log, LOG_WARNING, NULL,
+			   "%s not found: running on built-in defaults and the command line",
+			   d->conf_path);
+	else
+		log_struct(&d->log, LOG_INFO, NULL, "no configuration file: built-in defaults");
+	if (d->cfg->nchannels == 0)
+		log_struct(&d->log, LOG_WARNING, NULL,
+			   "no channel configured: nothing to bridge (add a [channel NAME] section "
+			   "or -C NAME=DEVICE)");
+}
+
 int daemon_new(const struct daemon_args *a, struct daemon **out)
 {
 	int r = -ENOMEM;
@@ -507,6 +530,7 @@ int daemon_new(const struct daemon_args *a, struct daemon **out)
 	log_init(&d->log, a->log_target, d->cfg->daemon.log_level);
 	if (a->conf_path && !(d->conf_path = strdup(a->conf_path)))
 		goto fail;
+	log_config_source(d);
 	/* Writes to a client that went away must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
 	d->base = event_base_new();

@@ -51,7 +51,8 @@ static void print_key(void *ud, const char *key, const char *value)
 /* Every key in effect, defaults and recovery keys included, as the file would say it. */
 static void print_config(const struct conf *c)
 {
-	printf("# config: %s\n", c->path[0] ? c->path : "(built-in defaults)");
+	/* The first line is what scripts grep for: which file was read. */
+	printf("config: %s\n", c->path[0] ? c->path : "(built-in defaults)");
 	printf("[daemon]\n");
 	conf_each_key(c, NULL, print_key, NULL);
 	for (unsigned i = 0; i < c->nchannels; i++) {

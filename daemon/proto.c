@@ -36,6 +36,8 @@ static const char *const err_names[PROTO_E_COUNT] = {
 	[PROTO_E_BUSY] = "busy",
 	[PROTO_E_UNSUPPORTED] = "unsupported",
 	[PROTO_E_INTERNAL] = "internal",
+	[PROTO_E_UNKNOWN_CHANNEL] = "unknown_channel",
+	[PROTO_E_UNKNOWN_PORT] = "unknown_port",
 };
 
 const char *proto_err_to_string(enum proto_err code)
@@ -387,6 +389,8 @@ static char *frame_line(char *p, const struct proto_frame *f, enum proto_encodin
 		memcpy(p, f->port_name_json, f->port_name_json_len);
 		p += f->port_name_json_len;
 	}
+	if (f->late)
+		p = LIT(p, ",\"late\":true");
 	if (f->has_realtime) {
 		p = KEY_U64(p, ",\"t_first_ns\":", f->t_first_ns);
 		p = KEY_U64(p, ",\"t_last_ns\":", f->t_last_ns);
@@ -454,8 +458,9 @@ int proto_render_ack(char *buf, size_t cap, const char *id, const char *cmd, con
 	return finish(&o);
 }
 
-int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err code,
-		       const char *message, const char *channel)
+/* ERROR with the optional members: channel (when named), available (JSON array text). */
+static int render_error(char *buf, size_t cap, const char *id, enum proto_err code,
+			const char *message, const char *channel, const char *available_json)
 {
 	struct out o = {buf, 0, cap, false};
 	PUT_LIT(&o, "{\"class\":\"ERROR\"");
@@ -464,7 +469,23 @@ int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err cod
 	put_member_str(&o, "message", message ? message : proto_err_to_string(code));
 	if (channel && channel[0])
 		put_member_str(&o, "channel", channel);
+	if (available_json) {
+		puts_(&o, ",\"available\":");
+		puts_(&o, available_json);
+	}
 	return finish(&o);
+}
+
+int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err code,
+		       const char *message, const char *channel)
+{
+	return render_error(buf, cap, id, code, message, channel, NULL);
+}
+
+int proto_render_error_available(char *buf, size_t cap, const char *id, enum proto_err code,
+				 const char *message, const char *available_json)
+{
+	return render_error(buf, cap, id, code, message, NULL, available_json);
 }
 
 int proto_render_pong(char *buf, size_t cap, const char *id)
@@ -587,6 +608,43 @@ static cJSON *add_u64(cJSON *obj, const char *key, uint64_t v)
 	return cJSON_AddNumberToObject(obj, key, (double)v);
 }
 
+/* Appends a new object to arr; NULL (nothing added) on ENOMEM. */
+static cJSON *add_object(cJSON *arr)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o && cJSON_AddItemToArray(arr, o))
+		return o;
+	cJSON_Delete(o);
+	return NULL;
+}
+
+/* "ports": the named ports, so a client can check a port or show its name. */
+static void status_ports_json(cJSON *o, const struct proto_status_channel *c)
+{
+	cJSON *arr = NULL;
+	for (unsigned p = 0; c->port_names && p < c->nports; p++) {
+		if (!c->port_names[p])
+			continue;
+		if (!arr && !(arr = cJSON_AddArrayToObject(o, "ports")))
+			return;
+		cJSON *e = add_object(arr);
+		if (!e)
+			return;
+		cJSON_AddNumberToObject(e, "port", p);
+		cJSON_AddStringToObject(e, "name", c->port_names[p]);
+	}
+}
+
+/* "recovery_steps": the ladder's steps, least disruptive first. */
+static void status_steps_json(cJSON *o, const char *list)
+{
+	cJSON *arr = cJSON_AddArrayToObject(o, "recovery_steps");
+	char buf[128], *save = NULL;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *t = strtok_r(buf, ",", &save); arr && t; t = strtok_r(NULL, ",", &save))
+		cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+}
+
 /* The members of one channel in STATUS; member order is part of the output. */
 static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 {
@@ -621,6 +679,10 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 			add_u64(fw, "max_payload", c->max_payload);
 		}
 	}
+	add_u64(o, "state_ms", c->state_ms);
+	status_ports_json(o, c);
+	if (c->recovery_steps)
+		status_steps_json(o, c->recovery_steps);
 	if (c->has_clock) {
 		cJSON *k = cJSON_AddObjectToObject(o, "clock");
 		if (k) {
@@ -660,16 +722,6 @@ static void status_client_json(cJSON *o, const struct proto_status_client *c)
 	add_u64(o, "delivered", c->delivered);
 	add_u64(o, "dropped", c->dropped);
 	add_u64(o, "queued_bytes", c->queued_bytes);
-}
-
-/* Appends a new object to arr; NULL (nothing added) on ENOMEM. */
-static cJSON *add_object(cJSON *arr)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (o && cJSON_AddItemToArray(arr, o))
-		return o;
-	cJSON_Delete(o);
-	return NULL;
 }
 
 /* cJSON's text plus the newline that ends every object; frees text. */

@@ -142,6 +142,25 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 	}
 }
 
+/* STATUS names the ladder's steps, so a client refused a step can say which exist. */
+static void obs_on_status(void *ud, const struct channel *ch, struct daemon_status_extra *x)
+{
+	struct sv_chan *c = sv_chan_of(ud, ch);
+	size_t len = 0;
+
+	if (!c)
+		return;
+	x->has_recovery_steps = true;
+	x->recovery_steps[0] = '\0';
+	for (size_t i = 0; i < c->rec.cfg.n_steps; i++) {
+		int n = snprintf(x->recovery_steps + len, sizeof(x->recovery_steps) - len, "%s%s",
+				 i ? "," : "", recovery_step_to_string(c->rec.cfg.steps[i].step));
+		if (n < 0 || (size_t)n >= sizeof(x->recovery_steps) - len)
+			break;
+		len += (size_t)n;
+	}
+}
+
 /* ---- set-up ---- */
 
 int supervisor_new(struct daemon *d, struct supervisor **out)
@@ -153,7 +172,8 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 				      .on_config = obs_on_config,
 				      .on_state = obs_on_state,
 				      .on_channel = obs_on_channel,
-				      .on_reload = obs_on_reload};
+				      .on_reload = obs_on_reload,
+				      .on_status = obs_on_status};
 	struct kwatch_config kc = {0};
 	unsigned i;
 	int r;
@@ -199,6 +219,10 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 		log_struct(sv->log, LOG_WARNING, &f, "cannot watch the kernel log (%s%s): %s",
 			   kc.journal_dir ? "journal in " : sv->cfg.kernel_log,
 			   kc.journal_dir ? kc.journal_dir : "", strerror(-r));
+	} else if (kwatch_source(sv->kw) == KWATCH_OFF) {
+		log_struct(sv->log, LOG_INFO, NULL,
+			   "not watching kernel messages (kernel_log = off): faults are seen by "
+			   "the liveness check and the stream only");
 	} else {
 		struct log_fields f = {0};
 		log_struct(sv->log, LOG_INFO, &f, "watching kernel messages from %s%s%s",

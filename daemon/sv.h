@@ -76,8 +76,9 @@ struct sv_chan {
 	enum channel_state busy_state; /* RECOVERING/RELOADING while the ladder runs */
 	char busy_reason[32];
 	struct sv_count counts[SV_FAULT_KINDS];
-	uint64_t last_fault_ms; /* of the fault that started the running recovery */
-	uint64_t kernel_ms;	/* when its kernel line arrived, 0 if not a kernel fault */
+	uint64_t last_fault_ms;	   /* of the fault that started the running recovery */
+	struct ratelimit rl_debug; /* recovery decisions at debug level */
+	uint64_t kernel_ms;	   /* when its kernel line arrived, 0 if not a kernel fault */
 	char reload_fw[RECOVERY_FIRMWARE_MAX];
 };
 

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,7 @@ static struct {
 	char command[256], env_step[64], env_channel[64];
 	unsigned deadline_ms, grace_ms;
 	int logs;
+	char debug[512]; /* the last LOG_DEBUG message */
 } w;
 
 static struct remoteproc fake_rp = {.dir = (char *)"/fake/class/remoteproc/remoteproc0",
@@ -122,6 +124,12 @@ void __wrap_log_struct(const struct log *l, int prio, const struct log_fields *f
 		       ...)
 {
 	w.logs++;
+	if (prio == LOG_DEBUG) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(w.debug, sizeof(w.debug), fmt, ap);
+		va_end(ap);
+	}
 }
 
 /* ---- fixture: one channel under supervision ---- */
@@ -268,6 +276,18 @@ static void test_set_state_holds_the_channel(void **state)
 	assert_int_equal(s.state, CHANNEL_FAILED);
 }
 
+/* -l debug shows each decision of the ladder with what it was fed and where it was. */
+static void test_decision_logged_at_debug(void **state)
+{
+	struct fixture *f = *state;
+	struct recovery_event ev = {
+		.type = RECOVERY_EV_FAULT, .severity = RECOVERY_SEV_DOWN, .reason = "kick_timeout"};
+	sv_action_feed(f->c, &ev);
+	if (!strstr(w.debug, "recovery: fault kick_timeout") || !strstr(w.debug, "in idle") ||
+	    !strstr(w.debug, "set_state"))
+		fail_msg("debug line: %s", w.debug);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +298,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_set_firmware, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_state_holds_the_channel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decision_logged_at_debug, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
