@@ -27,6 +27,8 @@ static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
 		return m7b_wire_unpack_heartbeat(f, &m->u.heartbeat) == 0;
 	case M7B_T_SYNC_REPLY:
 		return m7b_wire_unpack_sync_reply(f, &m->u.sync_reply) == 0;
+	case M7B_T_BOOT_INFO:
+		return m7b_wire_unpack_boot_info(f, &m->u.boot_info) == 0;
 	default:
 		return true;
 	}
@@ -128,6 +130,7 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 	case M7B_T_HEARTBEAT:
 	case M7B_T_LOG:
 	case M7B_T_SYNC_REPLY:
+	case M7B_T_BOOT_INFO:
 		break;
 	default:
 		ch->stats.unknown_types++;
@@ -182,7 +185,10 @@ int channel_rx_burst(struct channel *ch, int max_reads)
 		ssize_t n = read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
 		if (n > 0) {
 			stamp_read(ch);
-			process(ch, ch->rbuf, (size_t)n);
+			if (ch->cfg.mode == CONF_MODE_RAW)
+				channel_raw_input(ch, ch->rbuf, (size_t)n);
+			else
+				process(ch, ch->rbuf, (size_t)n);
 			/* A short read came from a link we keep up with: asking again
 			 * would return EAGAIN, one more syscall per wake-up at low rates
 			 * (the event is level-triggered: later bytes wake us again). A long

@@ -100,6 +100,7 @@ struct conn *conn_free(struct conn *c)
 	free(c->in);
 	free(c->out);
 	free(c->chan_names);
+	free(c->replay);
 	free(c);
 	return NULL;
 }
@@ -352,6 +353,17 @@ static int send_runs(struct conn *c)
 	return all;
 }
 
+bool conn_offer(struct conn *c, const char *line, size_t len)
+{
+	if (c->closing || c->dropping)
+		return false;
+	settle(c); /* in order after the shared lines before it */
+	if (c->closing || !reserve(c, len, c->queue_limit))
+		return false;
+	append(c, line, len);
+	return true;
+}
+
 void conn_flush(struct conn *c)
 {
 	c->dirty = false;
@@ -364,8 +376,8 @@ void conn_flush(struct conn *c)
 		int r = send_runs(c);
 		if (r < 0)
 			return;
-		/* All sent, nothing to announce, reading as before: nothing else to do. */
-		if (r == 1 && !c->dropping && !c->read_eof && !c->read_paused)
+		/* All sent, nothing to announce or replay, reading as before: done. */
+		if (r == 1 && !c->dropping && !c->replay_mask && !c->read_eof && !c->read_paused)
 			return;
 		blocked = r == 0;
 	}
@@ -392,6 +404,11 @@ void conn_flush(struct conn *c)
 		 * next object (there may be none for a while). */
 		size_t before = conn_queued(c);
 		maybe_caught_up(c);
+		if (c->replay_mask && c->ops && c->ops->on_drain &&
+		    conn_queued(c) <= c->queue_limit / 2)
+			c->ops->on_drain(c->ud, c);
+		if (c->closing)
+			return;
 		c->dirty = false;
 		if (blocked || conn_queued(c) == before)
 			break;
@@ -530,12 +547,14 @@ int conn_watch(struct conn *c, const struct proto_request *req)
 	c->encoding = req->encoding;
 	c->policy = req->policy;
 	c->watching = true;
+	c->replay_mask = 0; /* a new watch replaces a replay in progress */
 	return 0;
 }
 
 void conn_unwatch(struct conn *c)
 {
 	c->watching = false;
+	c->replay_mask = 0;
 }
 
 void conn_resolve(struct conn *c, const char *const *slot_names, unsigned nslots)

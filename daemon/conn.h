@@ -19,6 +19,7 @@ struct event_base;
 struct log;
 
 struct conn;
+struct replay_conn;
 
 /* Separate stretches of the shared batch buffer a client can reference before its lines
  * are copied into its own queue (a filter that skips lines splits them). */
@@ -33,6 +34,8 @@ struct conn_ops {
 	void (*on_line)(void *ud, struct conn *c, const char *line, size_t len);
 	/* The client was marked closing: reap it at a safe point. */
 	void (*on_closing)(void *ud, struct conn *c);
+	/* A replaying client's queue drained below half: queue more of the replay. */
+	void (*on_drain)(void *ud, struct conn *c);
 };
 
 struct conn {
@@ -73,6 +76,8 @@ struct conn {
 	unsigned classes;
 	enum proto_encoding encoding;
 	enum proto_policy policy;
+	uint64_t replay_mask; /* slots still replaying: their live FRAMEs come from the ring */
+	struct replay_conn *replay; /* replay.c's cursors, freed with the conn */
 
 	uint64_t delivered, dropped, dropped_since;
 	bool dropping;
@@ -95,6 +100,9 @@ void conn_stream(struct conn *c, const char *line, size_t len);
 /* The same for a line of the shared batch buffer fo: referenced, not copied, until the
  * next conn_flush() sends it or copies what the socket did not take. */
 void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t len);
+/* Queues a streamed object only if it fits below the stream limit now (nothing is
+ * dropped or counted otherwise). True if queued. */
+bool conn_offer(struct conn *c, const char *line, size_t len);
 /* Queues a reply; never dropped. Disconnects if even the hard limit is exceeded. */
 void conn_reply(struct conn *c, const char *line, size_t len);
 /* Writes what the socket takes now; arms EV_WRITE for the rest. */
@@ -120,6 +128,8 @@ static inline bool conn_wants(const struct conn *c, unsigned slot, unsigned cls,
 {
 	if (!c->watching || c->closing || !(c->classes & cls) || !(c->chan_mask >> slot & 1))
 		return false;
+	if (cls == PROTO_C_FRAME && (c->replay_mask >> slot & 1))
+		return false; /* still replaying: the ring delivers it in order */
 	return port < 0 || (c->ports[port >> 6] >> (port & 63) & 1);
 }
 

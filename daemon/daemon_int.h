@@ -1,6 +1,7 @@
 /* The daemon's context struct and the internals its files share: daemon.c (set-up,
  * channels, clients, reload), request.c (client requests and send completions) and
- * publish.c (decoded frames to watching clients). Not for other modules. */
+ * publish.c (decoded frames to watching clients), replay.c (rings of recent frames). Not
+ * for other modules. */
 #ifndef M7B_DAEMON_INT_H
 #define M7B_DAEMON_INT_H
 
@@ -10,6 +11,7 @@
 #include "chanjson.h"
 #include "daemon.h"
 #include "fanout.h"
+#include "replay.h"
 #include "server.h"
 
 #define DAEMON_MAX_HANDLERS  16
@@ -57,6 +59,9 @@ struct daemon {
 	daemon_clock_fn clock_fn;
 	daemon_clock_info_fn clock_info_fn;
 	void *clock_ud;
+	daemon_send_done_fn send_hook; /* results of internal senders (the pty) */
+	void *send_hook_ud;
+	struct replay *replay; /* replay.c: rings of recent frames */
 
 	uint64_t start_ms;
 
@@ -92,5 +97,10 @@ void request_resolve(struct daemon *d, struct conn *c);
 
 /* channel callback: a decoded frame, published to watching clients, then observers. */
 void publish_msg(void *ud, struct channel *ch, const struct channel_msg *m);
+
+/* ---- publish_raw.c ---- */
+
+/* channel callback: a raw-mode chunk, published to watching clients, then observers. */
+void publish_raw(void *ud, struct channel *ch, const struct channel_raw *r);
 
 #endif

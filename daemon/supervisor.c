@@ -46,6 +46,8 @@ static void obs_on_config(void *ud, struct channel *ch)
 	}
 	/* Fault numbering and the recent history outlive a change of settings. */
 	memcpy(n->counts, c->counts, sizeof(n->counts));
+	n->good = c->good;
+	n->good_probed = c->good_probed;
 	ring = n->ring;
 	n->ring = c->ring;
 	c->ring = ring;
@@ -110,8 +112,10 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 			liveness_start(&c->live, now);
 	} else {
 		liveness_stop(&c->live);
+		sv_verify_on_fault(c, "link_lost");
 	}
 	sv_chan_rearm_liveness(c);
+	sv_probe_on_state(c);
 	if (channel_get_state(ch) == CHANNEL_UP) {
 		evtimer_del(c->ev_down);
 	} else if ((old == CHANNEL_UP || old == CHANNEL_OPENING) &&
@@ -134,6 +138,7 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 	/* No timer work per frame: only when the deadline may have moved earlier. */
 	if (c->live_enabled && liveness_on_frame(&c->live, m->rx_ms, f->type == M7B_T_HEARTBEAT))
 		sv_chan_rearm_liveness(c);
+	sv_verify_on_msg(c, m);
 	if (f->type == M7B_T_HELLO || f->type == M7B_T_HEARTBEAT) {
 		struct recovery_event ev = {.type = f->type == M7B_T_HELLO ? RECOVERY_EV_HELLO
 									   : RECOVERY_EV_HEARTBEAT};
@@ -169,6 +174,7 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 	struct supervisor *sv = calloc(1, sizeof(*sv));
 	struct daemon_observer obs = {.on_msg = obs_on_msg,
 				      .on_decoded = sv_fault_on_decoded,
+				      .on_raw = sv_probe_on_raw,
 				      .on_config = obs_on_config,
 				      .on_state = obs_on_state,
 				      .on_channel = obs_on_channel,
@@ -187,6 +193,12 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 	sv->cfg = cfg->daemon.sup;
 	/* Under systemd, StateDirectory= says where state lives; elsewhere (a terminal, the
 	 * tests) incidents stay in memory unless incident_dir is set. */
+	/* The last good firmware of each channel lives there too. */
+	if (!sv->cfg.state_dir[0] && getenv("STATE_DIRECTORY")) {
+		const char *sd = getenv("STATE_DIRECTORY");
+		snprintf(sv->cfg.state_dir, sizeof(sv->cfg.state_dir), "%.*s",
+			 (int)strcspn(sd, ":"), sd);
+	}
 	(void)sv_incident_open_store(sv, &sv->cfg);
 	obs.ud = sv;
 	r = daemon_add_observer(d, &obs);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kwatch.h"
+#include "probe.h"
 #include "recovery.h"
 
 void supervisor_conf_daemon_defaults(struct supervisor_daemon_conf *c)
@@ -17,6 +18,7 @@ void supervisor_conf_daemon_defaults(struct supervisor_daemon_conf *c)
 	strcpy(c->kernel_log, "auto");
 	strcpy(c->kmsg_path, "/dev/kmsg");
 	strcpy(c->sysfs_root, "/sys");
+	strcpy(c->firmware_dir, "/lib/firmware");
 	c->incident_max_files = 100;
 	c->incident_max_kib = 10240;
 }
@@ -48,6 +50,9 @@ void supervisor_conf_channel_defaults(struct supervisor_channel_conf *c)
 	c->liveness_answer_ms = 1000;
 	c->liveness_retries = 1;
 	c->down_grace_ms = 10000;
+	c->probe_timeout_ms = 1000;
+	c->reload_probation_ms = 3000;
+	strcpy(c->rollback, "name");
 }
 
 static int check_kernel_log(void *field, const char *v, char *msg, size_t cap)
@@ -101,6 +106,28 @@ static int set_uids(void *field, const char *v, char *msg, size_t cap)
 	return 0;
 }
 
+static int check_probe_bytes(void *field, const char *v, char *msg, size_t cap)
+{
+	uint8_t b[PROBE_BYTES_MAX];
+	size_t n;
+	int r = probe_parse_bytes(v, b, sizeof(b), &n);
+	if (r == 0)
+		return 0;
+	if (r == -E2BIG)
+		snprintf(msg, cap, "at most %d bytes", PROBE_BYTES_MAX);
+	else
+		snprintf(msg, cap, "bad escape (use \\r \\n \\t \\\\ \\xNN)");
+	return -EINVAL;
+}
+
+static int check_rollback(void *field, const char *v, char *msg, size_t cap)
+{
+	if (strcmp(v, "name") == 0 || strcmp(v, "off") == 0)
+		return 0;
+	snprintf(msg, cap, "expected name or off, got '%s'", v);
+	return -EINVAL;
+}
+
 void supervisor_conf_fmt_uids(const void *field, char *buf, size_t cap)
 {
 	const struct supervisor_daemon_conf *c = field;
@@ -136,6 +163,8 @@ const struct confkey supervisor_daemon_keys[] = {
 	{"kmsg_path", CONFKEY_PATH, DCHARS(kmsg_path), NULL, NULL},
 	{"sysfs_root", CONFKEY_PATH, DCHARS(sysfs_root), NULL, NULL},
 	{"incident_dir", CONFKEY_PATH_OPT, DCHARS(incident_dir), NULL, NULL},
+	{"firmware_dir", CONFKEY_PATH, DCHARS(firmware_dir), NULL, NULL},
+	{"state_dir", CONFKEY_PATH_OPT, DCHARS(state_dir), NULL, NULL},
 	{"incident_max_files", CONFKEY_UINT, D(incident_max_files), 1, 1000000, NULL, NULL},
 	{"incident_max_kib", CONFKEY_UINT, D(incident_max_kib), 1, 1000000, NULL, NULL},
 	{"allow_group", CONFKEY_CHARS, DCHARS(allow_group), check_group, NULL},
@@ -172,6 +201,12 @@ const struct confkey supervisor_channel_keys[] = {
 	{"liveness_answer_ms", CONFKEY_UINT, C(liveness_answer_ms), 10, 3600000, NULL, NULL},
 	{"liveness_retries", CONFKEY_UINT, C(liveness_retries), 0, 100, NULL, NULL},
 	{"down_grace_ms", CONFKEY_UINT, C(down_grace_ms), 0, 86400000, NULL, NULL},
+	{"probe_send", CONFKEY_CHARS, CCHARS(probe_send), check_probe_bytes, NULL},
+	{"probe_expect", CONFKEY_CHARS, CCHARS(probe_expect), check_probe_bytes, NULL},
+	{"probe_period_ms", CONFKEY_UINT, C(probe_period_ms), 0, 3600000, NULL, NULL},
+	{"probe_timeout_ms", CONFKEY_UINT, C(probe_timeout_ms), 10, 600000, NULL, NULL},
+	{"reload_probation_ms", CONFKEY_UINT, C(reload_probation_ms), 0, 3600000, NULL, NULL},
+	{"rollback", CONFKEY_CHARS, CCHARS(rollback), check_rollback, NULL},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
 #undef CCHARS

@@ -109,7 +109,17 @@ static void build_config(struct sv_chan *c, struct recovery_config *rc, struct l
 			break;
 		}
 	}
+	if (channel_is_raw(c->ch)) {
+		/* Resync is HOST_HELLO and HELLO: raw firmware has neither. */
+		size_t n = 0;
+		for (i = 0; i < rc->n_steps; i++)
+			if (rc->steps[i].step != RECOVERY_STEP_RESYNC)
+				rc->steps[n++] = rc->steps[i];
+		rc->n_steps = n;
+	}
 	rc->reload_timeout_ms = s->reload_timeout_ms;
+	/* The verifier's own deadlines come first; this only backs them up. */
+	rc->verify_ms = s->reload_probation_ms + s->liveness_answer_ms + 3000;
 	rc->backoff_ms = s->recovery_backoff_ms;
 	rc->backoff_max_ms = s->recovery_backoff_max_ms > s->recovery_backoff_ms
 				     ? s->recovery_backoff_max_ms
@@ -142,6 +152,10 @@ struct sv_chan *sv_chan_free(struct sv_chan *c)
 		event_free(c->ev_down);
 	if (c->ev_inc)
 		event_free(c->ev_inc);
+	if (c->ev_probe)
+		event_free(c->ev_probe);
+	if (c->ev_ver)
+		event_free(c->ev_ver);
 	incident_ring_clear(&c->ring);
 	remoteproc_free(c->rproc);
 	free(c);
@@ -165,7 +179,8 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	c->ev_poll = evtimer_new(base, sv_action_on_poll, c);
 	c->ev_down = evtimer_new(base, sv_fault_on_down_timer, c);
 	c->ev_inc = evtimer_new(base, sv_incident_on_timer, c);
-	if (!c->ev_rec || !c->ev_live || !c->ev_poll || !c->ev_down || !c->ev_inc ||
+	c->ev_ver = evtimer_new(base, sv_verify_on_timer, c);
+	if (!c->ev_rec || !c->ev_live || !c->ev_poll || !c->ev_down || !c->ev_inc || !c->ev_ver ||
 	    incident_ring_init(&c->ring, SV_RING) < 0)
 		return sv_chan_free(c);
 	build_config(c, &rc, &lc);
@@ -178,7 +193,11 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	recovery_init(&c->rec, &rc);
 	liveness_init(&c->live, &lc);
 	streamcheck_init(&c->sc, SV_STREAM_WINDOW_MS, SV_STREAM_MIN_REJECTS);
-	c->live_enabled = lc.quiet_ms > 0;
+	if (sv_probe_init(c) < 0)
+		return sv_chan_free(c);
+	/* PING is wire v1: a raw channel relies on the kernel log. */
+	c->live_enabled = lc.quiet_ms > 0 && !channel_is_raw(ch);
+	sv_verify_load_good(c);
 	/* Which kernel lines are ours: the remoteproc's name, instance and device. */
 	if (channel_config(ch)->remoteproc) {
 		(void)klog_scope_add(&c->scope, channel_config(ch)->remoteproc);

@@ -23,6 +23,20 @@ static enum proto_err parse(const char *line, struct proto_request *r)
 	return e.code;
 }
 
+static void test_reload_members(void **state)
+{
+	struct proto_request r;
+
+	(void)state;
+	assert_int_equal(parse("{\"cmd\":\"reload\",\"channel\":\"a\",\"no_rollback\":true}", &r),
+			 PROTO_E_NONE);
+	assert_true(r.no_rollback);
+	proto_request_clear(&r);
+	assert_int_equal(parse("{\"cmd\":\"reload\",\"channel\":\"a\"}", &r), PROTO_E_NONE);
+	assert_false(r.no_rollback);
+	proto_request_clear(&r);
+}
+
 static void test_watch_defaults_and_filters(void **state)
 {
 	(void)state;
@@ -58,6 +72,55 @@ static void test_watch_defaults_and_filters(void **state)
 	proto_request_clear(&r);
 }
 
+static void test_watch_since(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	assert_int_equal(parse("{\"cmd\":\"watch\"}", &r), PROTO_E_NONE);
+	assert_int_equal(r.since, PROTO_SINCE_NONE);
+	proto_request_clear(&r);
+	assert_int_equal(
+		parse("{\"cmd\":\"watch\",\"since_seq\":4294967295,\"boot_id\":2712847316}", &r),
+		PROTO_E_NONE);
+	assert_int_equal(r.since, PROTO_SINCE_SEQ);
+	assert_int_equal(r.since_seq, 4294967295u);
+	assert_int_equal(r.since_boot_id, 2712847316u);
+	proto_request_clear(&r);
+	/* The string form keeps every nanosecond; a number is exact up to 2^53. */
+	assert_int_equal(parse("{\"cmd\":\"watch\",\"since_ns\":\"1763740000123456789\"}", &r),
+			 PROTO_E_NONE);
+	assert_int_equal(r.since, PROTO_SINCE_TIME);
+	assert_true(r.since_ns == 1763740000123456789ull);
+	proto_request_clear(&r);
+	assert_int_equal(parse("{\"cmd\":\"watch\",\"since_ns\":1000}", &r), PROTO_E_NONE);
+	assert_true(r.since_ns == 1000);
+	proto_request_clear(&r);
+	static const struct {
+		const char *line;
+		enum proto_err code;
+	} bad[] = {
+		{"{\"cmd\":\"watch\",\"since_seq\":1}", PROTO_E_MISSING_MEMBER},
+		{"{\"cmd\":\"watch\",\"boot_id\":1}", PROTO_E_MISSING_MEMBER},
+		{"{\"cmd\":\"watch\",\"since_seq\":1,\"boot_id\":1,\"since_ns\":1}",
+		 PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"watch\",\"since_seq\":4294967296,\"boot_id\":1}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_seq\":-1,\"boot_id\":1}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_seq\":1.5,\"boot_id\":1}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_seq\":1,\"boot_id\":\"x\"}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_ns\":\"\"}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_ns\":\"12a\"}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_ns\":\"18446744073709551616\"}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_ns\":1e300}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_ns\":true}", PROTO_E_BAD_TYPE},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		enum proto_err got = parse(bad[i].line, &r);
+		if (got != bad[i].code)
+			fail_msg("%s: got %s", bad[i].line, proto_err_to_string(got));
+		proto_request_clear(&r);
+	}
+}
+
 static void test_send(void **state)
 {
 	(void)state;
@@ -77,6 +140,43 @@ static void test_send(void **state)
 	assert_int_equal(r.len, 3);
 	assert_memory_equal(r.data, "\x00\xff\xa0", 3);
 	proto_request_clear(&r);
+}
+
+/* A send with no port parses (raw channels take it); the daemon requires the port of
+ * wire channels. */
+static void test_send_without_port(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	assert_int_equal(parse("{\"cmd\":\"send\",\"channel\":\"a\",\"data\":\"AAE=\"}", &r),
+			 PROTO_E_NONE);
+	assert_int_equal(r.port, -1);
+	assert_int_equal(r.len, 2);
+	proto_request_clear(&r);
+}
+
+/* RAW: the exact line, both encodings, and a buffer too small for it. */
+static void test_render_raw(void **state)
+{
+	(void)state;
+	char buf[512];
+	const uint8_t data[] = {'h', 'i', 0x00, 0xff};
+	int n = proto_render_raw(buf, sizeof(buf), "\"fw\"", 4, data, sizeof(data),
+				 1700000000123456789ull, 42, PROTO_ENC_BASE64);
+	const char *want = "{\"class\":\"RAW\",\"channel\":\"fw\",\"data\":\"aGkA/w==\",\"len\":4,"
+			   "\"t_rx_ns\":1700000000123456789,\"t_rx_mono_ns\":42}\n";
+	assert_int_equal(n, (int)strlen(want));
+	assert_memory_equal(buf, want, (size_t)n);
+	n = proto_render_raw(buf, sizeof(buf), "\"fw\"", 4, data, sizeof(data), 1, 2,
+			     PROTO_ENC_HEX);
+	want = "{\"class\":\"RAW\",\"channel\":\"fw\",\"hex\":\"686900ff\",\"len\":4,"
+	       "\"t_rx_ns\":1,\"t_rx_mono_ns\":2}\n";
+	assert_int_equal(n, (int)strlen(want));
+	assert_memory_equal(buf, want, (size_t)n);
+	assert_int_equal(
+		proto_render_raw(buf, 40, "\"fw\"", 4, data, sizeof(data), 1, 2, PROTO_ENC_BASE64),
+		-ENOSPC);
+	assert_int_equal(proto_class_from_string("RAW"), PROTO_C_RAW);
 }
 
 static void test_errors(void **state)
@@ -102,7 +202,8 @@ static void test_errors(void **state)
 		{"{\"cmd\":\"watch\",\"classes\":[\"frame\"]}", PROTO_E_BAD_VALUE},
 		{"{\"cmd\":\"watch\",\"policy\":\"block\"}", PROTO_E_BAD_VALUE},
 		{"{\"cmd\":\"watch\",\"encoding\":7}", PROTO_E_BAD_TYPE},
-		{"{\"cmd\":\"send\",\"channel\":\"a\",\"data\":\"AA\"}", PROTO_E_MISSING_MEMBER},
+		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":-1,\"data\":\"AA\"}",
+		 PROTO_E_BAD_TYPE},
 		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":256,\"data\":\"AA\"}",
 		 PROTO_E_BAD_TYPE},
 		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":1}", PROTO_E_MISSING_MEMBER},
@@ -124,6 +225,8 @@ static void test_errors(void **state)
 		{"{\"cmd\":\"reload\",\"channel\":\"a\",\"firmware\":\"a/b.elf\"}",
 		 PROTO_E_BAD_VALUE},
 		{"{\"cmd\":\"reload\",\"channel\":\"a\",\"firmware\":\"..\"}", PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"reload\",\"channel\":\"a\",\"no_rollback\":\"yes\"}",
+		 PROTO_E_BAD_TYPE},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct proto_request r;
@@ -391,7 +494,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_watch_defaults_and_filters),
+		cmocka_unit_test(test_watch_since),
+		cmocka_unit_test(test_reload_members),
 		cmocka_unit_test(test_send),
+		cmocka_unit_test(test_send_without_port),
+		cmocka_unit_test(test_render_raw),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_render_frame_exact),
 		cmocka_unit_test(test_render_frame_numbers_and_tight_buffers),
