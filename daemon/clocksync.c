@@ -296,8 +296,6 @@ static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_
 
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
-	/* Taken first: the reply's receive time, as close to read() as an observer gets. */
-	uint64_t t4 = ns_of(CLOCK_MONOTONIC);
 	struct clocksync *cs = ud;
 	if (channel_slot(ch) >= CONF_MAX_CHANNELS || m->bad_payload)
 		return;
@@ -316,7 +314,9 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 		restart_schedule(c);
 		maybe_publish(c, daemon_now_ms());
 	} else if (f->type == M7B_T_SYNC_REPLY && c->have_boot && uses_sync(c)) {
-		on_reply(c, &m->u.sync_reply, t4);
+		/* The reply's receive time: the channel's clock right after the read()
+		 * that brought it, closer than any observer gets, and no clock per frame. */
+		on_reply(c, &m->u.sync_reply, m->rx_mono_ns);
 	} else if (f->type == M7B_T_DATA && c->have_boot && uses_sync(c)) {
 		check_order(c, f->port, m->u.data.t_first, "DATA");
 	} else if (f->type == M7B_T_HEARTBEAT && c->have_boot && uses_sync(c)) {
