@@ -48,15 +48,18 @@ struct channel;
 
 /* One M7 frame, decoded once by the channel: its header, what the channel learnt from it,
  * and the payload as the type's struct. Valid only during the callback that carries it.
- * A new frame type adds a member to the union and a case to the channel's decoder. */
+ * A new frame type adds a member to the union and a case to the channel's decoder; other
+ * new members go before the union (the receive path clears those per frame, not u). */
 struct channel_msg {
 	const struct m7b_frame *frame; /* header (type, port, flags, seq) and raw payload */
-	bool bad_payload;      /* known type, payload did not unpack: u is unset (counted) */
-	bool first_after_open; /* the first frame since the tty was (re)opened */
-	bool new_boot;	       /* HELLO: a boot id other than the last one seen */
-	uint32_t seq_gap;      /* frames lost just before this one (0 = none) */
-	uint64_t rx_mono_ns;   /* CLOCK_MONOTONIC right after the read() that brought it */
-	bool late;	       /* DATA captured before the channel last left up, held back */
+	bool bad_payload;	 /* known type, payload did not unpack: u is unset (counted) */
+	bool first_after_open;	 /* the first frame since the tty was (re)opened */
+	bool new_boot;		 /* HELLO: a boot id other than the last one seen */
+	uint32_t seq_gap;	 /* frames lost just before this one (0 = none) */
+	uint64_t rx_mono_ns;	 /* CLOCK_MONOTONIC ns right after the read() that brought it */
+	uint64_t rx_ms;		 /* the same in ms */
+	uint64_t rx_realtime_us; /* CLOCK_REALTIME us of that read(): one clock per batch */
+	bool late;		 /* DATA captured before the channel last left up, held back */
 	union {
 		struct m7b_hello hello; /* name is NUL-terminated, at most 127 bytes */
 		struct m7b_ack ack;

@@ -3,6 +3,7 @@
 #include "channel_int.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,10 +68,15 @@ static void take_hello(struct channel *ch, struct channel_msg *m)
 	channel_sendq_pump(ch);
 }
 
+/* handle_frame() clears what precedes the union: a member after it would go uncleared. */
+_Static_assert(offsetof(struct channel_msg, u) + sizeof(((struct channel_msg *)0)->u) ==
+		       sizeof(struct channel_msg),
+	       "struct channel_msg: new members go before the union");
+
 /* Late marks need the M7's newest tick; a new boot restarts its ticks. */
 static void note_ticks(struct channel *ch, struct channel_msg *m)
 {
-	uint64_t now = channel_now_ms();
+	uint64_t now = m->rx_ms; /* the read's clock: none per frame */
 	switch (m->frame->type) {
 	case M7B_T_HELLO:
 		if (m->new_boot)
@@ -89,10 +95,18 @@ static void note_ticks(struct channel *ch, struct channel_msg *m)
 	}
 }
 
-static void handle_frame(struct channel *ch, const struct m7b_frame *f, uint64_t rx_mono_ns)
+static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 {
-	struct channel_msg m = {
-		.frame = f, .first_after_open = !ch->rx_since_open, .rx_mono_ns = rx_mono_ns};
+	/* Every member before the union cleared, not the union: an initializer would also
+	 * clear HELLO's name and the HEARTBEAT counters, every frame, when unpack_msg()
+	 * fills the one type the frame carries. */
+	struct channel_msg m;
+	memset(&m, 0, offsetof(struct channel_msg, u));
+	m.frame = f;
+	m.first_after_open = !ch->rx_since_open;
+	m.rx_mono_ns = ch->rx_mono_ns;
+	m.rx_ms = ch->rx_ms;
+	m.rx_realtime_us = ch->rx_realtime_us;
 	ch->rx_since_open = true;
 	m.seq_gap = track_seq(ch, f);
 	m.bad_payload = !unpack_msg(f, &m);
@@ -130,18 +144,18 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f, uint64_t
 		ch->ops->on_msg(ch->ud, ch, &m);
 }
 
-static void process(struct channel *ch, const uint8_t *buf, size_t n, uint64_t rx_mono_ns)
+static void process(struct channel *ch, const uint8_t *buf, size_t n)
 {
 	const uint8_t *p = buf, *end = buf + n;
 	struct m7b_frame f;
 	uint64_t rejected = ch->dec.stats.rejected, frames = ch->dec.stats.frames;
 	while (ch->fd >= 0 && m7b_decoder_next(&ch->dec, &p, end, &f) == 1)
-		handle_frame(ch, &f, rx_mono_ns);
+		handle_frame(ch, &f);
 	if (ch->ops && ch->ops->on_decoded)
 		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
 				    ch->dec.stats.rejected - rejected);
 	if (ch->dec.stats.rejected != rejected &&
-	    ratelimit_ok(&ch->rl_reject, channel_now_ms(), 5, 10000)) {
+	    ratelimit_ok(&ch->rl_reject, ch->rx_ms, 5, 10000)) {
 		struct log_fields fl = channel_fields(ch, NULL);
 		log_struct(ch->log, LOG_DEBUG, &fl,
 			   "discarded %llu candidate frame(s), last: %s (%llu noise bytes so far)",
@@ -151,21 +165,38 @@ static void process(struct channel *ch, const uint8_t *buf, size_t n, uint64_t r
 	}
 }
 
+#define CHANNEL_RX_BACKLOG 1024 /* bytes in one read(): about 14 frames of 64-byte DATA */
+
+/* Both clocks once per read(), shared by every frame it brought: a clock read per frame
+ * would cost more than the frame's bookkeeping. */
+static void stamp_read(struct channel *ch)
+{
+	struct timespec mono, real;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_REALTIME, &real);
+	ch->rx_mono_ns = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
+	ch->rx_ms = ch->rx_mono_ns / 1000000u;
+	ch->rx_realtime_us = (uint64_t)real.tv_sec * 1000000u + (uint64_t)real.tv_nsec / 1000u;
+}
+
 int channel_rx_burst(struct channel *ch, int max_reads)
 {
 	for (int i = 0; i < max_reads && ch->fd >= 0; i++) {
 		ssize_t n = read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
 		if (n > 0) {
-			/* Stamped here, not by whoever looks at a frame later: the clock mapping
-			 * takes it as a SYNC reply's arrival, and the decoding and the observers
-			 * before it would add to the return leg only. */
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
+			stamp_read(ch);
 			if (ch->cfg.mode == CONF_MODE_RAW)
 				channel_raw_input(ch, ch->rbuf, (size_t)n);
 			else
-				process(ch, ch->rbuf, (size_t)n,
-					(uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+				process(ch, ch->rbuf, (size_t)n);
+			/* A short read came from a link we keep up with: asking again
+			 * would return EAGAIN, one more syscall per wake-up at low rates
+			 * (the event is level-triggered: later bytes wake us again). A long
+			 * one means bytes piled up while we were busy, and more are likely
+			 * behind them: read on, so that the clients' sends after the burst
+			 * are shared by more frames. */
+			if (n < CHANNEL_RX_BACKLOG)
+				return 0;
 			continue;
 		}
 		if (n == 0)

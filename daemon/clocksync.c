@@ -314,8 +314,6 @@ static void on_boot_info(struct cs_chan *c, const struct m7b_boot_info *bi)
 
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
-	/* The reply's receive time: the channel stamps it right after read(). */
-	uint64_t t4 = m->rx_mono_ns ? m->rx_mono_ns : ns_of(CLOCK_MONOTONIC);
 	struct clocksync *cs = ud;
 	if (channel_slot(ch) >= CONF_MAX_CHANNELS || m->bad_payload)
 		return;
@@ -343,7 +341,9 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 	} else if (f->type == M7B_T_BOOT_INFO) {
 		on_boot_info(c, &m->u.boot_info);
 	} else if (f->type == M7B_T_SYNC_REPLY && c->have_boot && uses_sync(c)) {
-		on_reply(c, &m->u.sync_reply, t4);
+		/* The reply's receive time: the channel's clock right after the read()
+		 * that brought it, closer than any observer gets, and no clock per frame. */
+		on_reply(c, &m->u.sync_reply, m->rx_mono_ns);
 	} else if (f->type == M7B_T_DATA && c->have_boot && uses_sync(c)) {
 		check_order(c, f->port, m->u.data.t_first, "DATA");
 	} else if (f->type == M7B_T_HEARTBEAT && c->have_boot && uses_sync(c)) {

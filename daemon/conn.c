@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "fanout.h"
 #include "log.h"
 
 #define CONN_IN_CAP	 (PROTO_LINE_MAX + 2) /* line, optional \r, \n */
@@ -67,6 +68,22 @@ struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue
 	return c;
 }
 
+/* Bytes in the connection's own queue (not the shared ones). */
+static size_t queue_len(const struct conn *c)
+{
+	return c->out_end - c->out_start;
+}
+
+/* Lets go of the shared lines (sent, copied, or the client is gone). */
+static void drop_runs(struct conn *c)
+{
+	if (c->fo)
+		fanout_release(c->fo);
+	c->fo = NULL;
+	c->nruns = 0;
+	c->run_bytes = 0;
+}
+
 struct conn *conn_free(struct conn *c)
 {
 	if (!c)
@@ -79,17 +96,13 @@ struct conn *conn_free(struct conn *c)
 		event_free(c->ev_hup);
 	if (c->fd >= 0)
 		close(c->fd);
+	drop_runs(c);
 	free(c->in);
 	free(c->out);
 	free(c->chan_names);
 	free(c->replay);
 	free(c);
 	return NULL;
-}
-
-size_t conn_queued(const struct conn *c)
-{
-	return c->out_end - c->out_start;
 }
 
 void conn_close(struct conn *c, const char *reason)
@@ -101,6 +114,7 @@ void conn_close(struct conn *c, const char *reason)
 	event_del(c->ev_read);
 	event_del(c->ev_write);
 	event_del(c->ev_hup);
+	drop_runs(c); /* nothing more is sent, as with the queue */
 	if (c->ops && c->ops->on_closing)
 		c->ops->on_closing(c->ud, c);
 }
@@ -108,8 +122,8 @@ void conn_close(struct conn *c, const char *reason)
 /* Makes room for n more bytes within limit. False if it would exceed limit or ENOMEM. */
 static bool reserve(struct conn *c, size_t n, size_t limit)
 {
-	size_t used = conn_queued(c);
-	if (used + n > limit)
+	size_t used = queue_len(c);
+	if (conn_queued(c) + n > limit)
 		return false;
 	if (used == 0)
 		c->out_start = c->out_end = 0; /* keeps a client that keeps up in few pages */
@@ -147,8 +161,33 @@ static void append(struct conn *c, const char *line, size_t len)
 	c->dirty = true;
 }
 
+/* Copies the shared lines c still references into its own queue, after what is there,
+ * and lets go of the shared buffer. They were admitted under the stream limit already,
+ * so only the hard limit applies here. */
+static void settle(struct conn *c)
+{
+	if (!c->nruns) {
+		drop_runs(c);
+		return;
+	}
+	size_t n = c->run_bytes;
+	c->run_bytes = 0;
+	if (!reserve(c, n, c->hard_limit)) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	for (unsigned i = 1; i <= c->nruns; i++) {
+		memcpy(c->out + c->out_end, c->iov[i].iov_base, c->iov[i].iov_len);
+		c->out_end += c->iov[i].iov_len;
+	}
+	drop_runs(c);
+}
+
 void conn_reply(struct conn *c, const char *line, size_t len)
 {
+	if (c->closing)
+		return;
+	settle(c); /* in order: the streamed lines before it go first */
 	if (c->closing)
 		return;
 	if (!reserve(c, len, c->hard_limit)) {
@@ -164,6 +203,9 @@ static void maybe_caught_up(struct conn *c)
 {
 	if (!c->dropping || conn_queued(c) > c->queue_limit / 2)
 		return;
+	settle(c);
+	if (c->closing)
+		return;
 	char buf[128];
 	int n = proto_render_dropped(buf, sizeof(buf), c->dropped_since, c->dropped);
 	if (n > 0 && reserve(c, (size_t)n, c->hard_limit)) {
@@ -174,16 +216,9 @@ static void maybe_caught_up(struct conn *c)
 	}
 }
 
-void conn_stream(struct conn *c, const char *line, size_t len)
+/* A streamed object that does not fit: the client's policy decides. */
+static void refuse(struct conn *c)
 {
-	if (c->closing)
-		return;
-	if (c->dropping)
-		maybe_caught_up(c);
-	if (!c->dropping && reserve(c, len, c->queue_limit)) {
-		append(c, line, len);
-		return;
-	}
 	if (c->policy == PROTO_POLICY_DISCONNECT) {
 		struct log_fields f = {.message_id = LOG_MID_CLIENT_SLOW, .client = c->id};
 		log_struct(c->log, LOG_WARNING, &f,
@@ -203,9 +238,127 @@ void conn_stream(struct conn *c, const char *line, size_t len)
 	c->dropped_since++;
 }
 
+/* The start of every streamed object: a client that caught up after dropping gets its
+ * DROPPED notice first. False if the client is gone. */
+static bool stream_begin(struct conn *c)
+{
+	if (!c->closing && c->dropping)
+		maybe_caught_up(c);
+	return !c->closing;
+}
+
+void conn_stream(struct conn *c, const char *line, size_t len)
+{
+	if (!c->closing)
+		settle(c); /* in order after the shared lines before it */
+	if (!stream_begin(c))
+		return;
+	if (!c->dropping && reserve(c, len, c->queue_limit)) {
+		append(c, line, len);
+		return;
+	}
+	refuse(c);
+}
+
+/* References line in fo: extends the last stretch when it follows on, else starts one. */
+static void add_run(struct conn *c, struct fanout *fo, const char *line, size_t len)
+{
+	struct iovec *last = &c->iov[c->nruns];
+	if (c->nruns && c->fo == fo && (const char *)last->iov_base + last->iov_len == line) {
+		last->iov_len += len;
+	} else {
+		if (c->nruns == CONN_RUNS_MAX || (c->fo && c->fo != fo)) {
+			settle(c);
+			if (c->closing)
+				return;
+		}
+		if (!c->fo) {
+			c->fo = fo;
+			fanout_hold(fo);
+		}
+		/* Only read from (sendmsg, memcpy): iovec has no const member. */
+		c->iov[++c->nruns] = (struct iovec){(void *)(uintptr_t)line, len};
+	}
+	c->run_bytes += len;
+	c->delivered++;
+	c->dirty = true;
+}
+
+void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t len)
+{
+	if (!stream_begin(c))
+		return;
+	if (!c->dropping && conn_queued(c) + len <= c->queue_limit) {
+		add_run(c, fo, line, len);
+		return;
+	}
+	refuse(c);
+}
+
+/* Drops the first sent bytes of the queue, then of the shared lines. */
+static void consume(struct conn *c, size_t sent)
+{
+	size_t q = queue_len(c) < sent ? queue_len(c) : sent;
+	c->out_start += q;
+	sent -= q;
+	unsigned i = 1;
+	while (i <= c->nruns && sent >= c->iov[i].iov_len) {
+		sent -= c->iov[i].iov_len;
+		c->run_bytes -= c->iov[i].iov_len;
+		i++;
+	}
+	if (i <= c->nruns && sent) {
+		c->iov[i].iov_base = (char *)c->iov[i].iov_base + sent;
+		c->iov[i].iov_len -= sent;
+		c->run_bytes -= sent;
+	}
+	memmove(&c->iov[1], &c->iov[i], (c->nruns + 1 - i) * sizeof(c->iov[0]));
+	c->nruns -= i - 1;
+}
+
+/* One sendmsg() for the queue and the shared lines after it; what the socket does not
+ * take is copied into the queue. 1: all sent, 0: the socket is full, -1: closed. */
+static int send_runs(struct conn *c)
+{
+	struct iovec *iov = c->iov + 1;
+	size_t n = c->nruns;
+	if (queue_len(c)) {
+		c->iov[0] = (struct iovec){c->out + c->out_start, queue_len(c)};
+		iov--;
+		n++;
+	}
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = n};
+	ssize_t k;
+	do
+		k = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (k < 0 && errno == EINTR);
+	if (k <= 0 && !(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+		conn_close(c, k < 0 ? strerror(errno) : "write failed");
+		return -1;
+	}
+	if (k > 0 && (size_t)k == queue_len(c) + c->run_bytes) {
+		/* The usual case for a client that keeps up: nothing left anywhere. */
+		c->out_start = c->out_end = 0;
+		drop_runs(c);
+		return 1;
+	}
+	if (k > 0)
+		consume(c, (size_t)k);
+	bool all = c->nruns == 0 && queue_len(c) == 0;
+	settle(c);
+	if (c->closing)
+		return -1;
+	if (queue_len(c) == 0)
+		c->out_start = c->out_end = 0;
+	return all;
+}
+
 bool conn_offer(struct conn *c, const char *line, size_t len)
 {
-	if (c->closing || c->dropping || !reserve(c, len, c->queue_limit))
+	if (c->closing || c->dropping)
+		return false;
+	settle(c); /* in order after the shared lines before it */
+	if (c->closing || !reserve(c, len, c->queue_limit))
 		return false;
 	append(c, line, len);
 	return true;
@@ -214,12 +367,23 @@ bool conn_offer(struct conn *c, const char *line, size_t len)
 void conn_flush(struct conn *c)
 {
 	c->dirty = false;
-	if (c->closing || c->fd < 0)
+	if (c->closing || c->fd < 0) {
+		drop_runs(c);
 		return;
+	}
+	bool blocked = false;
+	if (c->nruns) {
+		int r = send_runs(c);
+		if (r < 0)
+			return;
+		/* All sent, nothing to announce or replay, reading as before: done. */
+		if (r == 1 && !c->dropping && !c->replay_mask && !c->read_eof && !c->read_paused)
+			return;
+		blocked = r == 0;
+	}
 	for (;;) {
-		bool blocked = false;
-		while (conn_queued(c) > 0) {
-			ssize_t n = send(c->fd, c->out + c->out_start, conn_queued(c),
+		while (!blocked && queue_len(c) > 0) {
+			ssize_t n = send(c->fd, c->out + c->out_start, queue_len(c),
 					 MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (n > 0) {
 				c->out_start += (size_t)n;

@@ -1,5 +1,6 @@
 /* One client connection: line reader, bounded output queue, watch filters, slow-client
- * policy. Output is a plain byte queue written with send(): no allocation per object. */
+ * policy. Output is the shared batch's lines plus a plain byte queue for what the socket
+ * did not take, written with one sendmsg(): no allocation or copy per object. */
 #ifndef M7B_CONN_H
 #define M7B_CONN_H
 
@@ -7,16 +8,22 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "proto.h"
 
 struct daemon;
 struct event;
+struct fanout;
 struct event_base;
 struct log;
 
 struct conn;
 struct replay_conn;
+
+/* Separate stretches of the shared batch buffer a client can reference before its lines
+ * are copied into its own queue (a filter that skips lines splits them). */
+#define CONN_RUNS_MAX 32
 
 /* Groups of a peer kept from accept, for authorization. */
 #define CONN_GIDS_MAX 65
@@ -50,6 +57,12 @@ struct conn {
 
 	char *out; /* queued bytes [out_start, out_end) */
 	size_t out_start, out_end, out_alloc;
+	/* Streamed lines still in the shared batch buffer, sent after out[]: iov[1..nruns];
+	 * iov[0] takes the queue's part at sendmsg() time. Counted by conn_queued(). */
+	struct fanout *fo; /* held while nruns > 0 */
+	struct iovec iov[1 + CONN_RUNS_MAX];
+	unsigned nruns;
+	size_t run_bytes;
 	size_t queue_limit; /* streamed objects beyond this are dropped / disconnect */
 	size_t hard_limit;  /* replies beyond this disconnect */
 
@@ -84,6 +97,9 @@ struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue
 struct conn *conn_free(struct conn *c);
 /* Queues a streamed object subject to the policy (drop with notice, or disconnect). */
 void conn_stream(struct conn *c, const char *line, size_t len);
+/* The same for a line of the shared batch buffer fo: referenced, not copied, until the
+ * next conn_flush() sends it or copies what the socket did not take. */
+void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t len);
 /* Queues a streamed object only if it fits below the stream limit now (nothing is
  * dropped or counted otherwise). True if queued. */
 bool conn_offer(struct conn *c, const char *line, size_t len);
@@ -101,8 +117,11 @@ void conn_unwatch(struct conn *c);
 void conn_resolve(struct conn *c, const char *const *slot_names, unsigned nslots);
 /* True when the peer has hung up both directions (closed its socket or died). */
 bool conn_peer_gone(const struct conn *c);
-/* Bytes waiting to be written. */
-size_t conn_queued(const struct conn *c);
+/* Bytes waiting to be written, queued or referenced. */
+static inline size_t conn_queued(const struct conn *c)
+{
+	return c->out_end - c->out_start + c->run_bytes;
+}
 
 /* True if a streamed object of class cls from channel slot (and port for FRAME) goes to c. */
 static inline bool conn_wants(const struct conn *c, unsigned slot, unsigned cls, int port)

@@ -133,6 +133,19 @@ void daemon_flush(struct daemon *d)
 	flush_dirty(d);
 }
 
+bool daemon_fanout_room(struct daemon *d, size_t n)
+{
+	size_t room;
+	(void)fanout_tail(d->fanout, &room);
+	if (room >= n)
+		return true;
+	/* Full: every client sends its part now (or copies what its socket does not take),
+	 * so the buffer can start over. */
+	flush_dirty(d);
+	(void)fanout_tail(d->fanout, &room);
+	return room >= n;
+}
+
 void daemon_reply(struct daemon *d, uint64_t client_id, const char *line, size_t len)
 {
 	struct conn *c = daemon_client(d, client_id);
@@ -258,9 +271,26 @@ static void on_accept(void *ud, int fd)
 void daemon_broadcast(struct daemon *d, struct channel *ch, unsigned cls, const char *line,
 		      size_t len)
 {
-	for (struct conn *c = d->clients; c; c = c->next)
-		if (conn_wants(c, channel_slot(ch), cls, -1))
+	struct fanout *fo = d->fanout;
+	size_t room;
+	char *shared = NULL;
+	for (struct conn *c = d->clients; c; c = c->next) {
+		if (!conn_wants(c, channel_slot(ch), cls, -1))
+			continue;
+		/* Copied once into the batch buffer at the first taker, then referenced. */
+		if (!shared && daemon_fanout_room(d, len)) {
+			shared = fanout_tail(fo, &room);
+			memcpy(shared, line, len);
+			fanout_commit(fo, len);
+			fanout_hold(fo);
+		}
+		if (shared)
+			conn_stream_ref(c, fo, shared, len);
+		else
 			conn_stream(c, line, len);
+	}
+	if (shared)
+		fanout_release(fo);
 }
 
 void daemon_publish_fault(struct daemon *d, struct channel *ch, const char *kind,
@@ -512,7 +542,8 @@ int daemon_new(const struct daemon_args *a, struct daemon **out)
 	/* Writes to a client that went away must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
 	d->base = event_base_new();
-	if (!d->base)
+	d->fanout = fanout_new(DAEMON_FANOUT_BYTES);
+	if (!d->base || !d->fanout)
 		goto fail;
 	d->ev_term = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
@@ -576,6 +607,7 @@ struct daemon *daemon_free(struct daemon *d)
 		d->clients = c->next;
 		conn_free(c);
 	}
+	d->fanout = fanout_free(d->fanout); /* after the clients that hold it */
 	if (d->ev_term)
 		event_free(d->ev_term);
 	if (d->ev_int)

@@ -10,11 +10,13 @@
 
 #include "chanjson.h"
 #include "daemon.h"
+#include "fanout.h"
 #include "replay.h"
 #include "server.h"
 
 #define DAEMON_MAX_HANDLERS  16
 #define DAEMON_MAX_OBSERVERS 8
+#define DAEMON_FANOUT_BYTES  (128u * 1024) /* a read burst's lines, mostly */
 
 struct handler {
 	char name[32];
@@ -65,11 +67,21 @@ struct daemon {
 
 	uint64_t start_ms;
 
-	/* FRAME rendered once per frame per encoding, shared by all clients. */
+	/* Lines streamed in the current batch, referenced by the clients that take them;
+	 * starts over once every client has sent or copied its part. */
+	struct fanout *fanout;
+	/* FRAME rendered once per frame per encoding, shared by all clients, when the batch
+	 * buffer cannot take it. */
 	char frame_b64[PROTO_FRAME_MAX];
 	char frame_hex[PROTO_FRAME_MAX];
 	char line[PROTO_FRAME_MAX];
 };
+
+/* ---- daemon.c ---- */
+
+/* Makes sure the batch buffer has n bytes of room, sending what clients hold if needed;
+ * false if it still has not (then lines are copied into each client's queue). */
+bool daemon_fanout_room(struct daemon *d, size_t n);
 
 /* ---- request.c ---- */
 

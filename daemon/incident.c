@@ -84,6 +84,8 @@ void incident_ring_clear(struct incident_ring *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* The next slot, not cleared: a FRAME entry, one per frame, sets every member it uses
+ * and a compare replaces the modulo. */
 static struct incident_entry *ring_push(struct incident_ring *r)
 {
 	struct incident_entry *e;
@@ -91,10 +93,10 @@ static struct incident_entry *ring_push(struct incident_ring *r)
 	if (!r->cap)
 		return NULL;
 	e = &r->e[r->head];
-	r->head = (r->head + 1) % r->cap;
+	if (++r->head == r->cap)
+		r->head = 0;
 	if (r->n < r->cap)
 		r->n++;
-	memset(e, 0, sizeof(*e));
 	return e;
 }
 
@@ -112,6 +114,7 @@ void incident_ring_frame(struct incident_ring *r, uint64_t t_us, uint8_t type, u
 	e->flags = flags;
 	e->seq = seq;
 	e->len = len;
+	e->text[0] = '\0';
 }
 
 void incident_ring_text(struct incident_ring *r, uint64_t t_us, enum incident_entry_kind kind,
@@ -122,6 +125,7 @@ void incident_ring_text(struct incident_ring *r, uint64_t t_us, enum incident_en
 
 	if (!e)
 		return;
+	memset(e, 0, sizeof(*e));
 	e->t_us = t_us;
 	e->kind = kind;
 	if (len > INCIDENT_TEXT_MAX - 1)

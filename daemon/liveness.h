@@ -42,8 +42,10 @@ void liveness_start(struct liveness *l, uint64_t now_ms);
 /* The link was closed: nothing to watch. */
 void liveness_stop(struct liveness *l);
 
-/* A valid frame arrived; heartbeat says whether it was a HEARTBEAT. */
-void liveness_on_frame(struct liveness *l, uint64_t now_ms, bool heartbeat);
+/* A valid frame arrived; heartbeat says whether it was a HEARTBEAT. True when the
+ * deadline may have moved earlier (a PING answered, a stall ended): re-arm the timer.
+ * Otherwise it only moved later, and a timer left at the old deadline stays correct. */
+bool liveness_on_frame(struct liveness *l, uint64_t now_ms, bool heartbeat);
 
 /* Time passed; says whether to PING or that the link stalled. */
 enum liveness_action liveness_tick(struct liveness *l, uint64_t now_ms);

@@ -14,6 +14,7 @@
 #include "m7bridge/base64.h"
 #include "m7bridge/classes.h"
 #include "m7bridge/hex.h"
+#include "m7bridge/numfmt.h"
 
 #include "macro.h"
 
@@ -238,15 +239,17 @@ static void puts_(struct out *o, const char *s)
 	put(o, s, strlen(s));
 }
 
+/* A string literal: its length is known at compile time, no strlen per piece. */
+#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
+
 static void put_u64(struct out *o, uint64_t v)
 {
-	char tmp[24];
-	int i = sizeof(tmp);
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(o, tmp + i, sizeof(tmp) - (size_t)i);
+	if (!o->overflow && o->cap - o->len >= M7B_U64_DEC_MAX) {
+		o->len += m7b_fmt_u64(o->p + o->len, v);
+		return;
+	}
+	char tmp[M7B_U64_DEC_MAX];
+	put(o, tmp, m7b_fmt_u64(tmp, v));
 }
 
 static void put_quoted(struct out *o, const char *s, size_t n)
@@ -263,111 +266,161 @@ static void put_quoted(struct out *o, const char *s, size_t n)
 /* ,"key":"value" */
 static void put_member_str(struct out *o, const char *key, const char *val)
 {
-	puts_(o, ",\"");
+	PUT_LIT(o, ",\"");
 	puts_(o, key);
-	puts_(o, "\":");
+	PUT_LIT(o, "\":");
 	put_quoted(o, val, strlen(val));
 }
 
 static void put_member_u64(struct out *o, const char *key, uint64_t v)
 {
-	puts_(o, ",\"");
+	PUT_LIT(o, ",\"");
 	puts_(o, key);
-	puts_(o, "\":");
+	PUT_LIT(o, "\":");
 	put_u64(o, v);
 }
 
 static void put_id(struct out *o, const char *id)
 {
 	if (id && id[0]) {
-		puts_(o, ",\"id\":");
+		PUT_LIT(o, ",\"id\":");
 		puts_(o, id);
 	}
 }
 
 static int finish(struct out *o)
 {
-	puts_(o, "}\n");
+	PUT_LIT(o, "}\n");
 	return o->overflow ? -ENOSPC : (int)o->len;
+}
+
+/* Room a FRAME needs besides the names and the payload text: every literal piece (under
+ * 256 bytes), ten numbers of up to 20 digits, the formatter's whole-word stores past the
+ * last one and base64's NUL. One check against it replaces one per piece. */
+#define FRAME_FIXED_MAX 512
+
+/* Appends a literal at p; the caller has checked the room. */
+#define LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
+
+/* Appends a literal key and a number, e.g. ,"seq":17, at p; returns the new end. */
+static inline char *key_u64(char *p, const char *key, size_t key_len, uint64_t v)
+{
+	memcpy(p, key, key_len);
+	p += key_len;
+	return p + m7b_fmt_u64(p, v);
+}
+#define KEY_U64(p, key, v) key_u64((p), (key), sizeof(key) - 1, (v))
+
+/* A number below 1000 (the port, a payload length) without a call; larger ones through
+ * the general formatter. */
+static inline char *put_small(char *p, uint64_t v)
+{
+	if (v >= 1000)
+		return p + m7b_fmt_u64(p, v);
+	unsigned u = (unsigned)v;
+	if (u >= 100) {
+		*p++ = (char)('0' + u / 100);
+		u %= 100;
+		*p++ = (char)('0' + u / 10);
+	} else if (u >= 10) {
+		*p++ = (char)('0' + u / 10);
+	}
+	*p++ = (char)('0' + u % 10);
+	return p;
+}
+
+static size_t frame_len_max(const struct proto_frame *f, enum proto_encoding enc)
+{
+	size_t text = enc == PROTO_ENC_HEX ? f->nbytes * 2 : (f->nbytes + 2) / 3 * 4;
+	return FRAME_FIXED_MAX + f->channel_json_len + f->port_name_json_len + text;
+}
+
+static char *frame_payload(char *p, const struct proto_frame *f, enum proto_encoding enc)
+{
+	if (enc == PROTO_ENC_HEX) {
+		p = LIT(p, ",\"hex\":\"");
+		for (size_t i = 0; i < f->nbytes; i++) {
+			p[2 * i] = hexd[f->bytes[i] >> 4];
+			p[2 * i + 1] = hexd[f->bytes[i] & 15];
+		}
+		return p + f->nbytes * 2;
+	}
+	p = LIT(p, ",\"data\":\"");
+	/* Cannot fail: frame_len_max counted the text and its NUL. */
+	return p + m7b_base64_encode(f->bytes, f->nbytes, p, (f->nbytes + 2) / 3 * 4 + 1);
+}
+
+static char *frame_flags(char *p, uint8_t flags)
+{
+	p = LIT(p, ",\"flags\":[");
+	char *first = p;
+	if (flags & M7B_DATA_OVERRUN)
+		p = LIT(p, ",\"overrun\"");
+	if (flags & M7B_DATA_LINE_ERROR)
+		p = LIT(p, ",\"line_error\"");
+	if (flags & M7B_DATA_CONTINUED)
+		p = LIT(p, ",\"continued\"");
+	/* Drop the first separator: the list starts right after '['. */
+	memmove(first, first + 1, (size_t)(p - first - 1));
+	p[-1] = ']';
+	return p;
+}
+
+/* The whole line at p, which has frame_len_max() bytes of room; returns its end. */
+static char *frame_line(char *p, const struct proto_frame *f, enum proto_encoding enc)
+{
+	p = LIT(p, "{\"class\":\"FRAME\",\"channel\":");
+	memcpy(p, f->channel_json, f->channel_json_len);
+	p += f->channel_json_len;
+	p = LIT(p, ",\"port\":");
+	p = put_small(p, f->port);
+	p = KEY_U64(p, ",\"seq\":", f->seq);
+	p = KEY_U64(p, ",\"t_first\":", f->t_first);
+	p = KEY_U64(p, ",\"t_last\":", f->t_last);
+	p = frame_payload(p, f, enc);
+	p = LIT(p, "\",\"len\":");
+	p = put_small(p, f->nbytes);
+	if (f->flags & (M7B_DATA_OVERRUN | M7B_DATA_LINE_ERROR | M7B_DATA_CONTINUED))
+		p = frame_flags(p, f->flags);
+	if (f->port_name_json) {
+		p = LIT(p, ",\"port_name\":");
+		memcpy(p, f->port_name_json, f->port_name_json_len);
+		p += f->port_name_json_len;
+	}
+	if (f->late)
+		p = LIT(p, ",\"late\":true");
+	if (f->has_realtime) {
+		p = KEY_U64(p, ",\"t_first_ns\":", f->t_first_ns);
+		p = KEY_U64(p, ",\"t_last_ns\":", f->t_last_ns);
+	}
+	if (f->has_mono) {
+		p = KEY_U64(p, ",\"t_first_mono_ns\":", f->t_first_mono_ns);
+		p = KEY_U64(p, ",\"t_last_mono_ns\":", f->t_last_mono_ns);
+		p = KEY_U64(p, ",\"t_err_ns\":", f->t_err_ns);
+	}
+	return LIT(p, "}\n");
 }
 
 int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f, enum proto_encoding enc)
 {
-	struct out o = {buf, 0, cap, false};
-	puts_(&o, "{\"class\":\"FRAME\",\"channel\":");
-	put(&o, f->channel_json, f->channel_json_len);
-	puts_(&o, ",\"port\":");
-	put_u64(&o, f->port);
-	puts_(&o, ",\"seq\":");
-	put_u64(&o, f->seq);
-	puts_(&o, ",\"t_first\":");
-	put_u64(&o, f->t_first);
-	puts_(&o, ",\"t_last\":");
-	put_u64(&o, f->t_last);
-	if (enc == PROTO_ENC_HEX) {
-		puts_(&o, ",\"hex\":\"");
-		if (!o.overflow && o.cap - o.len >= f->nbytes * 2) {
-			char *p = o.p + o.len;
-			for (size_t i = 0; i < f->nbytes; i++) {
-				p[2 * i] = hexd[f->bytes[i] >> 4];
-				p[2 * i + 1] = hexd[f->bytes[i] & 15];
-			}
-			o.len += f->nbytes * 2;
-		} else {
-			o.overflow = true;
-		}
-	} else {
-		puts_(&o, ",\"data\":\"");
-		if (!o.overflow) {
-			int r = m7b_base64_encode(f->bytes, f->nbytes, o.p + o.len, o.cap - o.len);
-			if (r < 0)
-				o.overflow = true;
-			else
-				o.len += (size_t)r;
-		}
-	}
-	puts_(&o, "\",\"len\":");
-	put_u64(&o, f->nbytes);
-	if (f->flags & (M7B_DATA_OVERRUN | M7B_DATA_LINE_ERROR | M7B_DATA_CONTINUED)) {
-		puts_(&o, ",\"flags\":[");
-		const char *sep = "";
-		if (f->flags & M7B_DATA_OVERRUN) {
-			puts_(&o, "\"overrun\"");
-			sep = ",";
-		}
-		if (f->flags & M7B_DATA_LINE_ERROR) {
-			puts_(&o, sep);
-			puts_(&o, "\"line_error\"");
-			sep = ",";
-		}
-		if (f->flags & M7B_DATA_CONTINUED) {
-			puts_(&o, sep);
-			puts_(&o, "\"continued\"");
-		}
-		puts_(&o, "]");
-	}
-	if (f->port_name_json) {
-		puts_(&o, ",\"port_name\":");
-		put(&o, f->port_name_json, f->port_name_json_len);
-	}
-	if (f->late)
-		puts_(&o, ",\"late\":true");
-	if (f->has_realtime) {
-		put_member_u64(&o, "t_first_ns", f->t_first_ns);
-		put_member_u64(&o, "t_last_ns", f->t_last_ns);
-	}
-	if (f->has_mono) {
-		put_member_u64(&o, "t_first_mono_ns", f->t_first_mono_ns);
-		put_member_u64(&o, "t_last_mono_ns", f->t_last_mono_ns);
-		put_member_u64(&o, "t_err_ns", f->t_err_ns);
-	}
-	return finish(&o);
+	size_t need = frame_len_max(f, enc);
+	if (cap >= need)
+		return (int)(frame_line(buf, f, enc) - buf);
+	/* A tight buffer: render aside, then the exact length decides. */
+	char tmp[PROTO_FRAME_MAX + FRAME_FIXED_MAX];
+	if (need > sizeof(tmp))
+		return -ENOSPC;
+	size_t n = (size_t)(frame_line(tmp, f, enc) - tmp);
+	if (n > cap)
+		return -ENOSPC;
+	memcpy(buf, tmp, n);
+	return (int)n;
 }
 
 int proto_render_version(char *buf, size_t cap, const char *release)
 {
 	struct out o = {buf, 0, cap, false};
-	puts_(&o, "{\"class\":\"VERSION\"");
+	PUT_LIT(&o, "{\"class\":\"VERSION\"");
 	put_member_str(&o, "release", release);
 	put_member_u64(&o, "proto_major", PROTO_MAJOR);
 	put_member_u64(&o, "proto_minor", PROTO_MINOR);
@@ -378,7 +431,7 @@ int proto_render_state(char *buf, size_t cap, const char *channel, const char *s
 		       const char *reason, const char *detail, const char *errno_name)
 {
 	struct out o = {buf, 0, cap, false};
-	puts_(&o, "{\"class\":\"STATE\"");
+	PUT_LIT(&o, "{\"class\":\"STATE\"");
 	put_member_str(&o, "channel", channel);
 	put_member_str(&o, "state", state);
 	put_member_str(&o, "reason", reason);
@@ -393,7 +446,7 @@ int proto_render_ack(char *buf, size_t cap, const char *id, const char *cmd, con
 		     bool has_seq, uint32_t seq)
 {
 	struct out o = {buf, 0, cap, false};
-	puts_(&o, "{\"class\":\"ACK\"");
+	PUT_LIT(&o, "{\"class\":\"ACK\"");
 	put_id(&o, id);
 	put_member_str(&o, "cmd", cmd);
 	if (channel && channel[0])
@@ -408,7 +461,7 @@ static int render_error(char *buf, size_t cap, const char *id, enum proto_err co
 			const char *message, const char *channel, const char *available_json)
 {
 	struct out o = {buf, 0, cap, false};
-	puts_(&o, "{\"class\":\"ERROR\"");
+	PUT_LIT(&o, "{\"class\":\"ERROR\"");
 	put_id(&o, id);
 	put_member_str(&o, "code", proto_err_to_string(code));
 	put_member_str(&o, "message", message ? message : proto_err_to_string(code));
@@ -436,7 +489,7 @@ int proto_render_error_available(char *buf, size_t cap, const char *id, enum pro
 int proto_render_pong(char *buf, size_t cap, const char *id)
 {
 	struct out o = {buf, 0, cap, false};
-	puts_(&o, "{\"class\":\"PONG\"");
+	PUT_LIT(&o, "{\"class\":\"PONG\"");
 	put_id(&o, id);
 	return finish(&o);
 }
@@ -444,7 +497,7 @@ int proto_render_pong(char *buf, size_t cap, const char *id)
 int proto_render_dropped(char *buf, size_t cap, uint64_t count, uint64_t total)
 {
 	struct out o = {buf, 0, cap, false};
-	puts_(&o, "{\"class\":\"DROPPED\"");
+	PUT_LIT(&o, "{\"class\":\"DROPPED\"");
 	put_member_u64(&o, "count", count);
 	put_member_u64(&o, "total", total);
 	return finish(&o);
@@ -457,10 +510,10 @@ int proto_render_log(char *buf, size_t cap, const char *channel, uint8_t level, 
 		     size_t text_len, uint32_t seq)
 {
 	struct out o = {buf, 0, cap, false};
-	puts_(&o, "{\"class\":\"LOG\"");
+	PUT_LIT(&o, "{\"class\":\"LOG\"");
 	put_member_str(&o, "channel", channel);
 	put_member_u64(&o, "level", level);
-	puts_(&o, ",\"text\":");
+	PUT_LIT(&o, ",\"text\":");
 	put_quoted(&o, text, text_len);
 	if (level < 8)
 		put_member_str(&o, "level_name", level_names[level]);
@@ -472,9 +525,9 @@ int proto_render_hello(char *buf, size_t cap, const char *channel, const struct 
 		       bool new_boot)
 {
 	struct out o = {buf, 0, cap, false};
-	puts_(&o, "{\"class\":\"HELLO\"");
+	PUT_LIT(&o, "{\"class\":\"HELLO\"");
 	put_member_str(&o, "channel", channel);
-	puts_(&o, ",\"name\":");
+	PUT_LIT(&o, ",\"name\":");
 	put_quoted(&o, h->name ? h->name : "", h->name ? h->name_len : 0);
 	put_member_u64(&o, "boot_id", h->boot_id);
 	put_member_u64(&o, "tick_hz", h->tick_hz);
@@ -489,20 +542,20 @@ int proto_render_heartbeat(char *buf, size_t cap, const char *channel, uint32_t 
 			   const struct m7b_heartbeat *hb)
 {
 	struct out o = {buf, 0, cap, false};
-	puts_(&o, "{\"class\":\"HEARTBEAT\"");
+	PUT_LIT(&o, "{\"class\":\"HEARTBEAT\"");
 	put_member_str(&o, "channel", channel);
 	put_member_u64(&o, "seq", seq);
 	put_member_u64(&o, "now_ticks", hb->now_ticks);
-	puts_(&o, ",\"counters\":{");
+	PUT_LIT(&o, ",\"counters\":{");
 	for (unsigned i = 0; i < hb->ncounters && i < M7B_HB_NCOUNTERS; i++) {
 		if (i)
-			puts_(&o, ",");
-		puts_(&o, "\"");
+			PUT_LIT(&o, ",");
+		PUT_LIT(&o, "\"");
 		puts_(&o, hb_names[i]);
-		puts_(&o, "\":");
+		PUT_LIT(&o, "\":");
 		put_u64(&o, hb->counter[i]);
 	}
-	puts_(&o, "}");
+	PUT_LIT(&o, "}");
 	return finish(&o);
 }
 
@@ -510,7 +563,7 @@ int proto_render_fault(char *buf, size_t cap, const char *channel, const char *k
 		       const char *detail, const char *source, uint64_t count)
 {
 	struct out o = {buf, 0, cap, false};
-	puts_(&o, "{\"class\":\"FAULT\"");
+	PUT_LIT(&o, "{\"class\":\"FAULT\"");
 	put_member_str(&o, "channel", channel);
 	put_member_str(&o, "kind", kind);
 	if (detail && detail[0])

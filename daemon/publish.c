@@ -5,11 +5,23 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The first client from c on that takes a FRAME of this slot and port, or NULL. */
+static inline struct conn *next_taker(struct conn *c, unsigned slot, int port)
+{
+	while (c && !conn_wants(c, slot, PROTO_C_FRAME, port))
+		c = c->next;
+	return c;
+}
+
 static void publish_data(struct daemon *d, struct channel *ch, const struct channel_msg *m)
 {
 	const struct m7b_frame *f = m->frame;
 	const struct m7b_data *dd = &m->u.data;
-	const struct chanjson *names = &d->names[channel_slot(ch)];
+	unsigned slot = channel_slot(ch);
+	struct conn *first = next_taker(d->clients, slot, f->port);
+	if (!first)
+		return; /* nobody takes it: nothing to map or render */
+	const struct chanjson *names = &d->names[slot];
 	struct proto_frame pf = {
 		.channel_json = names->name,
 		.channel_json_len = names->name_len,
@@ -31,25 +43,39 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 		pf.has_realtime = pf.has_mono = true;
 		pf.t_err_ns = e1 > e2 ? e1 : e2;
 	}
-	/* Rendered at most once per encoding, then copied into each client's queue. */
+	/* Rendered at most once per encoding into the batch buffer; each client references
+	 * the line there. Room for both encodings first, so that neither render can make
+	 * the buffer start over under the clients that took the other. */
+	struct fanout *fo = d->fanout;
+	size_t room;
+	(void)fanout_tail(fo, &room);
+	bool shared = room >= 2 * PROTO_FRAME_MAX || daemon_fanout_room(d, 2 * PROTO_FRAME_MAX);
+	const char *lb = NULL, *lh = NULL;
 	int nb = 0, nh = 0;
-	for (struct conn *c = d->clients; c; c = c->next) {
-		if (!conn_wants(c, channel_slot(ch), PROTO_C_FRAME, f->port))
-			continue;
-		if (c->encoding == PROTO_ENC_HEX) {
-			if (nh == 0)
-				nh = proto_render_frame(d->frame_hex, sizeof(d->frame_hex), &pf,
-							PROTO_ENC_HEX);
-			if (nh > 0)
-				conn_stream(c, d->frame_hex, (size_t)nh);
-		} else {
-			if (nb == 0)
-				nb = proto_render_frame(d->frame_b64, sizeof(d->frame_b64), &pf,
-							PROTO_ENC_BASE64);
-			if (nb > 0)
-				conn_stream(c, d->frame_b64, (size_t)nb);
+	if (shared)
+		fanout_hold(fo);
+	for (struct conn *c = first; c; c = next_taker(c->next, slot, f->port)) {
+		bool hex = c->encoding == PROTO_ENC_HEX;
+		if (hex ? !lh : !lb) {
+			char *p = hex ? d->frame_hex : d->frame_b64;
+			room = sizeof(d->frame_b64);
+			if (shared)
+				p = fanout_tail(fo, &room);
+			int n = proto_render_frame(p, room, &pf, c->encoding);
+			if (n <= 0)
+				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
+			if (shared)
+				fanout_commit(fo, (size_t)n);
+			*(hex ? &lh : &lb) = p;
+			*(hex ? &nh : &nb) = n;
 		}
+		if (shared)
+			conn_stream_ref(c, fo, hex ? lh : lb, (size_t)(hex ? nh : nb));
+		else
+			conn_stream(c, hex ? lh : lb, (size_t)(hex ? nh : nb));
 	}
+	if (shared)
+		fanout_release(fo);
 }
 
 static void publish_log(struct daemon *d, struct channel *ch, const struct channel_msg *m)
@@ -59,7 +85,7 @@ static void publish_log(struct daemon *d, struct channel *ch, const struct chann
 				 l->text_len, m->frame->seq);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_LOG, d->line, (size_t)n);
-	if (ratelimit_ok(&d->rl_m7log[channel_slot(ch)], daemon_now_ms(), 50, 1000)) {
+	if (ratelimit_ok(&d->rl_m7log[channel_slot(ch)], m->rx_ms, 50, 1000)) {
 		struct log_fields lf = {.message_id = LOG_MID_M7_LOG,
 					.channel = channel_name(ch),
 					.device = channel_config(ch)->device};

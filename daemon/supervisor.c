@@ -130,19 +130,18 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 {
 	const struct m7b_frame *f = m->frame;
 	struct sv_chan *c = sv_chan_of(ud, ch);
-	struct recovery_event ev = {.type = RECOVERY_EV_HELLO};
 
 	if (!c)
 		return;
-	incident_ring_frame(&c->ring, sv_chan_realtime_us(), f->type, f->port, f->flags, f->seq,
+	incident_ring_frame(&c->ring, m->rx_realtime_us, f->type, f->port, f->flags, f->seq,
 			    f->len);
-	if (c->live_enabled) {
-		liveness_on_frame(&c->live, daemon_now_ms(), f->type == M7B_T_HEARTBEAT);
+	/* No timer work per frame: only when the deadline may have moved earlier. */
+	if (c->live_enabled && liveness_on_frame(&c->live, m->rx_ms, f->type == M7B_T_HEARTBEAT))
 		sv_chan_rearm_liveness(c);
-	}
 	sv_verify_on_msg(c, m);
 	if (f->type == M7B_T_HELLO || f->type == M7B_T_HEARTBEAT) {
-		ev.type = f->type == M7B_T_HELLO ? RECOVERY_EV_HELLO : RECOVERY_EV_HEARTBEAT;
+		struct recovery_event ev = {.type = f->type == M7B_T_HELLO ? RECOVERY_EV_HELLO
+									   : RECOVERY_EV_HEARTBEAT};
 		if (c->rec.state != RECOVERY_IDLE)
 			sv_action_feed(c, &ev);
 	}

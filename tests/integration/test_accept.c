@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <unistd.h>
 #include <grp.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -178,6 +179,8 @@ static pid_t hold(const char *sock, int n, uid_t uid, int *served, int *refused,
 	if (pid == 0) {
 		char last[512] = "";
 		close(pfd[0]);
+		/* A failed assertion in the test must not leave us holding its output open. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (geteuid() == 0 &&
 		    (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0))
 			_exit(1);
@@ -211,6 +214,30 @@ static void stop_holder(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
+/* Waits until the daemon lists no client but the one asking: the harness's readiness
+ * probe (a connect and close) is reaped asynchronously and would hold a slot. */
+static void wait_no_clients(const char *sock)
+{
+	for (int i = 0; i < 100; i++) {
+		struct tclient c;
+		int n = -1;
+		if (tclient_connect(&c, sock) == 0) {
+			if (tclient_send(&c, "{\"cmd\":\"status\"}") == 0) {
+				cJSON *st = tclient_wait(&c, "STATUS", 2000);
+				n = st ? cJSON_GetArraySize(cJSON_GetObjectItem(st, "clients"))
+				       : -1;
+				cJSON_Delete(st);
+			}
+			tclient_close(&c);
+		}
+		if (n == 1)
+			break;
+		usleep(30000);
+	}
+	/* Our own status connection goes the same way: give the loop a turn for it. */
+	usleep(100000);
+}
+
 /* max_clients 8 with 2 reserved: an ordinary user gets 6 and is then told why; root
  * (when the test may act as another user) still gets in. Then a per-uid cap of 3. */
 static void test_reserved_slots(void **state)
@@ -228,6 +255,7 @@ static void test_reserved_slots(void **state)
 	assert_int_equal(daemon_proc_start(&p, "socket_mode = 0666\nmax_clients = 8\n"
 					       "reserved_clients = 2\nallow_uids = 1\n"),
 			 0);
+	wait_no_clients(p.sock);
 	pid_t h = hold(p.sock, 10, user, &served, &refused, why, sizeof(why));
 	print_message("user %u: %d served, %d refused (%s)\n", (unsigned)user, served, refused,
 		      why);
@@ -248,6 +276,7 @@ static void test_reserved_slots(void **state)
 	assert_int_equal(daemon_proc_start(&p, "socket_mode = 0666\nmax_clients = 20\n"
 					       "max_clients_per_uid = 3\nallow_uids = 1\n"),
 			 0);
+	wait_no_clients(p.sock);
 	h = hold(p.sock, 5, user, &served, &refused, why, sizeof(why));
 	assert_int_equal(served, 3);
 	assert_int_equal(refused, 2);

@@ -1,6 +1,7 @@
 /* Unit tests for daemon/channel.c with the tty replaced (-Wl,--wrap=open64,flock,ioctl,
- * tcgetattr,tcsetattr,fstat64): open flags, raw mode, the exclusive lock, holder naming,
- * reopen after a hang-up, and frames decoded once into typed messages. */
+ * tcgetattr,tcsetattr,fstat64,read): open flags, raw mode, the exclusive lock, holder
+ * naming, reopen after a hang-up, frames decoded once into typed messages, and the reads
+ * per wake-up. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -41,6 +43,8 @@ static struct {
 	bool excl;
 	struct termios set;
 	bool set_called;
+	int fd;		/* the channel's end */
+	unsigned reads; /* read() calls on it */
 } tty;
 
 /* The build uses 64-bit file offsets, so the library calls open64 and fstat64. */
@@ -59,7 +63,17 @@ int __wrap_open64(const char *path, int flags, ...)
 	if (tty.m7 >= 0)
 		close(tty.m7);
 	tty.m7 = sv[1];
+	tty.fd = sv[0];
 	return sv[0];
+}
+
+ssize_t __real_read(int fd, void *buf, size_t n);
+ssize_t __wrap_read(int fd, void *buf, size_t n);
+ssize_t __wrap_read(int fd, void *buf, size_t n)
+{
+	if (fd == tty.fd)
+		tty.reads++;
+	return __real_read(fd, buf, n);
 }
 
 int __wrap_flock(int fd, int op);
@@ -113,6 +127,7 @@ int __wrap_fstat64(int fd, struct stat *st)
 static struct {
 	unsigned msgs, hellos, new_boots, firsts, bad, gaps;
 	uint8_t last_type;
+	uint64_t rx_mono_ns, rx_ms, rx_realtime_us;
 	enum channel_state state;
 } seen;
 
@@ -124,6 +139,9 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 	seen.new_boots += m->new_boot;
 	seen.bad += m->bad_payload;
 	seen.gaps += m->seq_gap;
+	seen.rx_mono_ns = m->rx_mono_ns;
+	seen.rx_ms = m->rx_ms;
+	seen.rx_realtime_us = m->rx_realtime_us;
 	if (m->frame->type == M7B_T_HELLO && !m->bad_payload) {
 		seen.hellos++;
 		assert_string_equal(m->u.hello.name, "fw-test");
@@ -483,6 +501,46 @@ static void test_frames_decoded_once(void **state)
 	assert_int_equal(s.hello.boot_id, 0xabcd);
 }
 
+/* At low rates one read() per wake-up, not a second one for EAGAIN; a backlog is read on.
+ * Every message carries the clocks of the read() that brought it. */
+static void test_reads_per_wakeup(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t pl[64] = {0};
+	channel_start(f->ch);
+	m7_send(f, M7B_T_DATA, 0, pl, sizeof(pl));
+	tty.reads = 0;
+	struct timespec before;
+	clock_gettime(CLOCK_MONOTONIC, &before);
+	m7_send(f, M7B_T_DATA, 1, pl, sizeof(pl));
+	assert_int_equal(tty.reads, 1);
+	uint64_t mono = (uint64_t)before.tv_sec * 1000000000u + (uint64_t)before.tv_nsec;
+	assert_true(seen.rx_mono_ns >= mono && seen.rx_mono_ns - mono < 10000000000u);
+	assert_int_equal(seen.rx_ms, seen.rx_mono_ns / 1000000u);
+	assert_true(seen.rx_realtime_us > 1000000000000000u); /* after 2001 */
+	/* Forty frames at once, more than a short read: read again until EAGAIN. */
+	uint8_t burst[40 * M7B_FRAME_MAX];
+	size_t len = 0;
+	for (uint32_t i = 0; i < 40; i++) {
+		struct m7b_frame h = {.ver = M7B_WIRE_VERSION,
+				      .type = M7B_T_DATA,
+				      .seq = 2 + i,
+				      .len = sizeof(pl)};
+		struct m7b_part part = {pl, sizeof(pl)};
+		int n = m7b_wire_encode(burst + len, sizeof(burst) - len, &h, &part, 1);
+		assert_true(n > 0);
+		len += (size_t)n;
+	}
+	assert_int_equal(write(tty.m7, burst, len), (ssize_t)len);
+	unsigned msgs = seen.msgs;
+	tty.reads = 0;
+	for (int i = 0; i < 100 && seen.msgs < msgs + 40; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(seen.msgs, msgs + 40);
+	assert_int_equal(seen.gaps, 0);
+	assert_true(tty.reads >= 2);
+}
+
 int main(void)
 {
 	/* A socketpair stands in for the tty: writing to a closed one raises SIGPIPE, where
@@ -497,6 +555,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reopens_after_hangup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_decoded_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_per_wakeup, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -158,7 +158,8 @@ static void reply(uint64_t tick0)
 				   .rx_ticks = tick0 + (last_sync_time + now) / 2 / 125,
 				   .tx_ticks = tick0 + (last_sync_time + now) / 2 / 125};
 	struct m7b_frame f = {.type = M7B_T_SYNC_REPLY};
-	struct channel_msg m = {.frame = &f, .u.sync_reply = r};
+	/* Received now: the channel stamps each message with its read()'s time. */
+	struct channel_msg m = {.frame = &f, .rx_mono_ns = now, .u.sync_reply = r};
 	obs.on_msg(obs.ud, chan, &m);
 }
 

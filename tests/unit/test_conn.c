@@ -1,10 +1,12 @@
-/* Unit tests for daemon/conn.c with its socket I/O replaced (-Wl,--wrap=send,recv): the
- * output queue, the slow-client policies and half-close. */
+/* Unit tests for daemon/conn.c with its socket I/O replaced (-Wl,--wrap=send,sendmsg,recv):
+ * the output queue, the slow-client policies and half-close, each through the copying path
+ * and through the shared batch buffer, with the bytes the peer got compared. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "fanout.h"
 #include "proto.h"
 
 /* The fake peer: send() takes up to `room` bytes (then EAGAIN); recv() hands out `input`
@@ -20,11 +23,24 @@
 static struct {
 	size_t room;
 	size_t sent;
+	char got[65536]; /* the first bytes the peer took */
 	const char *input;
 	bool eof;
 	unsigned lines;
 	unsigned closings;
+	unsigned sendmsgs;
 } peer;
+
+/* Takes up to room bytes of buf; false (EAGAIN) when the peer has no room. */
+static size_t take(const void *buf, size_t n)
+{
+	size_t k = n < peer.room ? n : peer.room;
+	if (peer.sent + k <= sizeof(peer.got))
+		memcpy(peer.got + peer.sent, buf, k);
+	peer.room -= k;
+	peer.sent += k;
+	return k;
+}
 
 ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags);
 ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags)
@@ -33,9 +49,20 @@ ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags)
 		errno = EAGAIN;
 		return -1;
 	}
-	size_t k = n < peer.room ? n : peer.room;
-	peer.room -= k;
-	peer.sent += k;
+	return (ssize_t)take(buf, n);
+}
+
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags);
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags)
+{
+	peer.sendmsgs++;
+	if (peer.room == 0) {
+		errno = EAGAIN;
+		return -1;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < mh->msg_iovlen && peer.room; i++)
+		k += take(mh->msg_iov[i].iov_base, mh->msg_iov[i].iov_len);
 	return (ssize_t)k;
 }
 
@@ -70,12 +97,17 @@ struct fixture {
 	struct event_base *base;
 	int fds[2];
 	struct conn *c;
+	struct fanout *fo; /* streamed lines go through it when set */
+	char want[65536];  /* every byte queued, in order */
+	size_t nwant;
 };
 
-static int setup(void **state)
+static int setup_copy(void **state)
 {
 	static struct fixture f;
 	memset(&peer, 0, sizeof(peer));
+	f.nwant = 0;
+	f.fo = NULL;
 	f.base = event_base_new();
 	assert_non_null(f.base);
 	/* A real socket so the event loop can watch it; its bytes never move (wrapped). */
@@ -86,14 +118,53 @@ static int setup(void **state)
 	return 0;
 }
 
+static int setup_shared(void **state)
+{
+	setup_copy(state);
+	struct fixture *f = *state;
+	f->fo = fanout_new(32768);
+	assert_non_null(f->fo);
+	return 0;
+}
+
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	conn_free(f->c); /* closes fds[0] */
+	if (f->fo)
+		assert_int_equal(f->fo->refs, 0); /* the client let go of the batch */
+	f->fo = fanout_free(f->fo);
 	if (f->fds[1] >= 0)
 		close(f->fds[1]);
 	event_base_free(f->base);
 	return 0;
+}
+
+/* Streams a line the way the daemon does in this fixture's mode. */
+static void stream(struct fixture *f, const char *line, size_t len)
+{
+	uint64_t delivered = f->c->delivered;
+	if (f->fo) {
+		size_t room;
+		char *p = fanout_tail(f->fo, &room);
+		assert_true(room >= len);
+		memcpy(p, line, len);
+		fanout_commit(f->fo, len);
+		conn_stream_ref(f->c, f->fo, p, len);
+	} else {
+		conn_stream(f->c, line, len);
+	}
+	if (f->c->delivered != delivered) {
+		memcpy(f->want + f->nwant, line, len);
+		f->nwant += len;
+	}
+}
+
+/* The peer got exactly what was queued, in order. */
+static void assert_peer_got_all(struct fixture *f)
+{
+	assert_int_equal(peer.sent, f->nwant);
+	assert_memory_equal(peer.got, f->want, f->nwant);
 }
 
 static void watch(struct conn *c, enum proto_policy policy)
@@ -114,7 +185,7 @@ static void test_queue_then_flush(void **state)
 	line[sizeof(line) - 1] = '\n';
 	watch(f->c, PROTO_POLICY_DROP);
 	for (int i = 0; i < 10; i++)
-		conn_stream(f->c, line, sizeof(line));
+		stream(f, line, sizeof(line));
 	assert_int_equal(conn_queued(f->c), 10 * sizeof(line));
 	assert_true(f->c->dirty);
 	peer.room = 250; /* the peer takes part of it */
@@ -126,6 +197,44 @@ static void test_queue_then_flush(void **state)
 	assert_int_equal(conn_queued(f->c), 0);
 	assert_int_equal(f->c->delivered, 10);
 	assert_int_equal(f->c->dropped, 0);
+	assert_peer_got_all(f);
+}
+
+/* Shared lines, a reply and lines a filter split into more stretches than a client can
+ * reference: the peer gets every byte in the order it was queued, and the batch buffer
+ * is free again after the flush. */
+static void test_shared_order_and_stretches(void **state)
+{
+	struct fixture *f = *state;
+	char line[24];
+	watch(f->c, PROTO_POLICY_DROP);
+	for (int i = 0; i < 3; i++) {
+		snprintf(line, sizeof(line), "{\"n\":%d}\n", i);
+		stream(f, line, strlen(line));
+	}
+	conn_reply(f->c, "{\"class\":\"PONG\"}\n", 17);
+	memcpy(f->want + f->nwant, "{\"class\":\"PONG\"}\n", 17);
+	f->nwant += 17;
+	for (int i = 0; i < 3 * CONN_RUNS_MAX; i++) {
+		size_t room;
+		snprintf(line, sizeof(line), "{\"m\":%d}\n", i);
+		stream(f, line, strlen(line));
+		/* A line for someone else between two of ours: a new stretch each time. */
+		char *p = fanout_tail(f->fo, &room);
+		memcpy(p, "x\n", 2);
+		fanout_commit(f->fo, 2);
+	}
+	assert_int_equal(f->c->delivered, 4 + 3 * CONN_RUNS_MAX); /* and the reply */
+	peer.room = 100; /* part now, the rest is copied into the queue */
+	conn_flush(f->c);
+	assert_int_equal(f->fo->refs, 0);
+	assert_int_equal(f->c->nruns, 0);
+	peer.room = SIZE_MAX;
+	conn_flush(f->c);
+	assert_int_equal(conn_queued(f->c), 0);
+	assert_peer_got_all(f);
+	/* One sendmsg() per flush, whatever the number of lines. */
+	assert_true(peer.sendmsgs <= 2);
 }
 
 /* A replay of `left` 100-byte lines, queued as the peer drains. */
@@ -199,7 +308,7 @@ static void test_drop_policy_counts_and_notices(void **state)
 	line[sizeof(line) - 1] = '\n';
 	watch(f->c, PROTO_POLICY_DROP);
 	for (int i = 0; i < 10; i++) /* 4096-byte queue: 4 fit, 6 are dropped */
-		conn_stream(f->c, line, sizeof(line));
+		stream(f, line, sizeof(line));
 	assert_int_equal(f->c->delivered, 4);
 	assert_int_equal(f->c->dropped, 6);
 	assert_true(f->c->dropping);
@@ -211,7 +320,7 @@ static void test_drop_policy_counts_and_notices(void **state)
 	/* Replies are never dropped, even while streamed objects are. */
 	peer.room = 0;
 	for (int i = 0; i < 5; i++)
-		conn_stream(f->c, line, sizeof(line));
+		stream(f, line, sizeof(line));
 	size_t before = conn_queued(f->c);
 	conn_reply(f->c, "{\"class\":\"PONG\"}\n", 17);
 	assert_int_equal(conn_queued(f->c), before + 17);
@@ -225,9 +334,9 @@ static void test_disconnect_policy(void **state)
 	line[sizeof(line) - 1] = '\n';
 	watch(f->c, PROTO_POLICY_DISCONNECT);
 	for (int i = 0; i < 4; i++)
-		conn_stream(f->c, line, sizeof(line));
+		stream(f, line, sizeof(line));
 	assert_false(f->c->closing);
-	conn_stream(f->c, line, sizeof(line));
+	stream(f, line, sizeof(line));
 	assert_true(f->c->closing);
 	assert_int_equal(peer.closings, 1);
 	assert_int_equal(f->c->dropped, 0);
@@ -249,7 +358,7 @@ static void test_half_close_keeps_a_watcher(void **state)
 	event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	assert_true(f->c->read_eof);
 	assert_false(f->c->closing); /* a watcher keeps its stream */
-	conn_stream(f->c, "{}\n", 3);
+	stream(f, "{}\n", 3);
 	conn_flush(f->c);
 	assert_int_equal(peer.sent, 3);
 	/* Not watching: done once its replies have left. */
@@ -308,19 +417,25 @@ static void test_long_line_is_refused(void **state)
 	assert_string_equal(f->c->close_reason, "too_long");
 }
 
+#define BOTH(t)                                                                                    \
+	cmocka_unit_test_setup_teardown(t, setup_copy, teardown),                                  \
+		cmocka_unit_test_setup_teardown(t, setup_shared, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_queue_then_flush, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_offer_and_drain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_drop_policy_counts_and_notices, setup,
+		BOTH(test_queue_then_flush),
+		cmocka_unit_test_setup_teardown(test_offer_and_drain, setup_copy, teardown),
+		BOTH(test_drop_policy_counts_and_notices),
+		BOTH(test_disconnect_policy),
+		BOTH(test_half_close_keeps_a_watcher),
+		cmocka_unit_test_setup_teardown(test_shared_order_and_stretches, setup_shared,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_disconnect_policy, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_half_close_keeps_a_watcher, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hung_up_watcher_is_closed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_half_closed_watcher_that_dies_is_closed, setup,
+		cmocka_unit_test_setup_teardown(test_hung_up_watcher_is_closed, setup_copy,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_long_line_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_closed_watcher_that_dies_is_closed,
+						setup_copy, teardown),
+		cmocka_unit_test_setup_teardown(test_long_line_is_refused, setup_copy, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

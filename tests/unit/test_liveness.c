@@ -18,22 +18,28 @@ struct row {
 	uint64_t deadline;
 };
 
+/* Runs the rows as the supervisor does: its timer is re-armed at the deadline after
+ * every input but a frame, and after a frame only when liveness_on_frame() asks. The timer
+ * may then sit before the deadline (the tick re-arms it), never after it or unarmed. */
 static void run(struct liveness *l, const struct row *rows, size_t n)
 {
 	size_t i;
+	uint64_t armed = 0;
 
 	for (i = 0; i < n; i++) {
 		enum liveness_action got = LIVENESS_NONE;
+		bool frame = rows[i].in == FRAME || rows[i].in == HEARTBEAT;
+		bool rearm = !frame;
 
 		switch (rows[i].in) {
 		case TICK:
 			got = liveness_tick(l, rows[i].t);
 			break;
 		case FRAME:
-			liveness_on_frame(l, rows[i].t, false);
+			rearm = liveness_on_frame(l, rows[i].t, false);
 			break;
 		case HEARTBEAT:
-			liveness_on_frame(l, rows[i].t, true);
+			rearm = liveness_on_frame(l, rows[i].t, true);
 			break;
 		case PROBE:
 			got = liveness_probe(l, rows[i].t);
@@ -51,6 +57,11 @@ static void run(struct liveness *l, const struct row *rows, size_t n)
 				 (unsigned long long)liveness_deadline(l),
 				 liveness_action_to_string(rows[i].want),
 				 (unsigned long long)rows[i].deadline);
+		if (rearm)
+			armed = liveness_deadline(l);
+		if (rows[i].deadline && (!armed || armed > rows[i].deadline))
+			fail_msg("row %zu: timer at %llu, deadline %llu", i,
+				 (unsigned long long)armed, (unsigned long long)rows[i].deadline);
 	}
 }
 
@@ -131,6 +142,28 @@ static void test_probe(void **state)
 	RUN(&l, rows);
 }
 
+/* An answer window longer than the quiet period: a frame answering the PING moves the
+ * deadline earlier, so the timer must follow it; a frame on a quiet watch does not. */
+static void test_frame_moves_deadline(void **state)
+{
+	struct liveness l;
+	static const struct liveness_config slow = {
+		.quiet_ms = 1000, .answer_ms = 5000, .retries = 0};
+	static const struct row rows[] = {
+		{0, START, LIVENESS_NONE, 1000},    {100, FRAME, LIVENESS_NONE, 1100},
+		{200, FRAME, LIVENESS_NONE, 1200},  {1200, TICK, LIVENESS_SEND_PING, 6200},
+		{1300, FRAME, LIVENESS_NONE, 2300}, {2300, TICK, LIVENESS_SEND_PING, 7300},
+		{7300, TICK, LIVENESS_STALL, 0},    {7400, FRAME, LIVENESS_NONE, 8400},
+	};
+
+	(void)state;
+	liveness_init(&l, &slow);
+	RUN(&l, rows);
+	/* Not running: nothing to re-arm. */
+	liveness_stop(&l);
+	assert_false(liveness_on_frame(&l, 9000, false));
+}
+
 static void test_defaults(void **state)
 {
 	struct liveness_config c;
@@ -149,6 +182,7 @@ int main(void)
 		cmocka_unit_test(test_quiet_ping_answered),
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_frame_moves_deadline),
 		cmocka_unit_test(test_defaults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -311,6 +311,47 @@ static void test_render_frame_exact(void **state)
 	assert_true(proto_render_frame(buf, sizeof buf, &f, PROTO_ENC_HEX) > 0);
 }
 
+/* The small-number digits (port, length) at each width, the bench's 48-byte payload, and
+ * a buffer of exactly the line's length (and one byte less) through the tight path. */
+static void test_render_frame_numbers_and_tight_buffers(void **state)
+{
+	(void)state;
+	static const unsigned ports[] = {0, 9, 10, 99, 100, 255};
+	uint8_t bytes[48];
+	for (size_t i = 0; i < sizeof bytes; i++)
+		bytes[i] = (uint8_t)(i * 37);
+	for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+		struct proto_frame f = {.channel_json = "\"m7\"",
+					.channel_json_len = 4,
+					.port = (uint8_t)ports[i],
+					.flags = M7B_DATA_OVERRUN,
+					.seq = UINT32_MAX,
+					.t_first = 0,
+					.t_last = UINT64_MAX,
+					.bytes = bytes,
+					.nbytes = ports[i] < 100 ? sizeof bytes : 0};
+		char want[512], buf[PROTO_FRAME_MAX];
+		int w = snprintf(want, sizeof want,
+				 "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":%u,"
+				 "\"seq\":4294967295,\"t_first\":0,"
+				 "\"t_last\":18446744073709551615,\"data\":\"%s\",\"len\":%zu,"
+				 "\"flags\":[\"overrun\"]}\n",
+				 ports[i],
+				 f.nbytes ? "ACVKb5S53gMoTXKXvOEGK1B1mr/kCS5T"
+					    "eJ3C5wwxVnugxeoPNFl+o8jtEjdcgabL"
+					  : "",
+				 f.nbytes);
+		int n = proto_render_frame(buf, sizeof buf, &f, PROTO_ENC_BASE64);
+		assert_int_equal(n, w);
+		assert_memory_equal(buf, want, (size_t)n);
+		memset(buf, 0, sizeof buf);
+		assert_int_equal(proto_render_frame(buf, (size_t)w, &f, PROTO_ENC_BASE64), w);
+		assert_memory_equal(buf, want, (size_t)w);
+		assert_int_equal(proto_render_frame(buf, (size_t)w - 1, &f, PROTO_ENC_BASE64),
+				 -ENOSPC);
+	}
+}
+
 static void test_render_others(void **state)
 {
 	(void)state;
@@ -460,6 +501,7 @@ int main(void)
 		cmocka_unit_test(test_render_raw),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_render_frame_exact),
+		cmocka_unit_test(test_render_frame_numbers_and_tight_buffers),
 		cmocka_unit_test(test_render_others),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_codecs),
