@@ -62,8 +62,9 @@ static int setup(void **state)
 	snprintf(sim, sizeof(sim), "%s/firmware/m7sim", root ? root : ".");
 	snprintf(f->link, sizeof(f->link), "%s/ttyRPMSG30", f->p.dir);
 	snprintf(log, sizeof(log), "%s/m7sim.log", f->p.dir);
-	const char *argv[] = {sim,	  "--link",	      f->link, "--heartbeat-ms", "200",
-			      "--source", "0:rate=20,size=8", NULL};
+	const char *argv[] = {sim,   "--link",	    f->link,	"--heartbeat-ms",
+			      "200", "--tick-host", "--source", "0:rate=20,size=8",
+			      NULL};
 	f->sim = h_spawn(argv, -1, log);
 	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
 		usleep(5000);
