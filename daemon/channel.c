@@ -63,6 +63,7 @@ void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
 		.stats = ch->stats,
 		.dec = ch->dec.stats,
 		.last_reject = ch->dec.last_reject,
+		.books = ch->books,
 		.send_queue = sendq_length(ch->sq),
 		.has_credits = ch->sq->credits_known && ch->fd >= 0,
 		.credits = ch->sq->credits,

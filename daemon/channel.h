@@ -11,6 +11,7 @@
 #include "m7bridge/decoder.h"
 #include "m7bridge/wire.h"
 
+#include "books.h"
 #include "conf.h"
 #include "log.h"
 #include "sendq.h"
@@ -37,6 +38,8 @@ struct channel_stats {
 	uint64_t unknown_types;
 	uint64_t sends, send_errors;
 	uint64_t bad_payloads;	 /* valid frames whose payload did not unpack */
+	uint64_t bad_data;	 /* of which DATA (not published, not in data_frames) */
+	uint64_t boot_infos;	 /* BOOT_INFO frames */
 	uint64_t write_stalls;	 /* tty writes that blocked >= TXTHREAD_STALL_MS */
 	uint64_t write_stall_ms; /* time spent in them */
 };
@@ -59,6 +62,7 @@ struct channel_msg {
 		struct m7b_log log;
 		struct m7b_heartbeat heartbeat;
 		struct m7b_sync_reply sync_reply;
+		struct m7b_boot_info boot_info; /* build_id, channel point into the frame */
 	} u;
 };
 
@@ -92,6 +96,7 @@ struct channel_snapshot {
 	struct channel_stats stats;
 	struct m7b_decoder_stats dec;
 	enum m7b_reject last_reject;
+	struct books books;  /* per-port accounting across boots */
 	unsigned send_queue; /* requests queued or in flight */
 	bool has_credits;    /* the firmware said how many frames it can take */
 	int credits;

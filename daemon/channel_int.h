@@ -55,6 +55,7 @@ struct channel {
 	char fw_name[128];
 
 	struct channel_stats stats;
+	struct books books;
 };
 
 /* Monotonic milliseconds. */

@@ -25,6 +25,8 @@ static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
 		return m7b_wire_unpack_heartbeat(f, &m->u.heartbeat) == 0;
 	case M7B_T_SYNC_REPLY:
 		return m7b_wire_unpack_sync_reply(f, &m->u.sync_reply) == 0;
+	case M7B_T_BOOT_INFO:
+		return m7b_wire_unpack_boot_info(f, &m->u.boot_info) == 0;
 	default:
 		return true;
 	}
@@ -59,6 +61,7 @@ static void take_hello(struct channel *ch, struct channel_msg *m)
 	ch->hello.name_len = n;
 	ch->have_hello = true;
 	m->u.hello = ch->hello;
+	books_hello(&ch->books, h->boot_id);
 	sendq_hello(ch->sq, ch->hello.host_credits);
 	channel_sendq_drain(ch);
 	channel_sendq_pump(ch);
@@ -85,7 +88,17 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 		}
 		break;
 	case M7B_T_DATA:
-		ch->stats.data_frames++;
+		/* data_frames counts what is published; a malformed one is booked as lost. */
+		if (m.bad_payload)
+			ch->stats.bad_data++;
+		else
+			ch->stats.data_frames++;
+		books_data(&ch->books, f->port, m.bad_payload);
+		break;
+	case M7B_T_BOOT_INFO:
+		ch->stats.boot_infos++;
+		if (!m.bad_payload)
+			books_boot_info(&ch->books, &m.u.boot_info);
 		break;
 	case M7B_T_HEARTBEAT:
 	case M7B_T_LOG:

@@ -502,6 +502,45 @@ static cJSON *add_u64(cJSON *obj, const char *key, uint64_t v)
 	return cJSON_AddNumberToObject(obj, key, (double)v);
 }
 
+/* True when a port has anything booked: only those are listed. */
+static bool port_used(const struct books_port *p)
+{
+	return p->produced || p->published || p->malformed || p->dropped_m7 || p->lost_reboot ||
+	       p->lost_link || p->unsettled || p->current;
+}
+
+/* The channel's accounting: totals of settled boots per port, plus the current boot. */
+static void status_books_json(cJSON *o, const struct books *b)
+{
+	cJSON *a = cJSON_AddObjectToObject(o, "accounting");
+	if (!a)
+		return;
+	add_u64(a, "boots_settled", b->boots_settled);
+	add_u64(a, "boots_unknown", b->boots_unknown);
+	add_u64(a, "excess", b->excess);
+	add_u64(a, "other_port_frames", b->other_port_frames);
+	cJSON *ports = cJSON_AddArrayToObject(a, "ports");
+	for (unsigned i = 0; ports && i < BOOKS_PORTS; i++) {
+		const struct books_port *p = &b->port[i];
+		if (!port_used(p))
+			continue;
+		cJSON *e = cJSON_CreateObject();
+		if (!e || !cJSON_AddItemToArray(ports, e)) {
+			cJSON_Delete(e);
+			return;
+		}
+		add_u64(e, "port", i);
+		add_u64(e, "produced", p->produced);
+		add_u64(e, "published", p->published);
+		add_u64(e, "malformed", p->malformed);
+		add_u64(e, "dropped_m7", p->dropped_m7);
+		add_u64(e, "lost_reboot", p->lost_reboot);
+		add_u64(e, "lost_link", p->lost_link);
+		add_u64(e, "unsettled", p->unsettled);
+		add_u64(e, "current", p->current);
+	}
+}
+
 /* The members of one channel in STATUS; member order is part of the output. */
 static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 {
@@ -520,6 +559,7 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 	add_u64(o, "noise_bytes", c->noise_bytes);
 	add_u64(o, "reopens", c->reopens);
 	add_u64(o, "unknown_types", c->unknown_types);
+	add_u64(o, "bad_payloads", c->bad_payloads);
 	add_u64(o, "sends", c->sends);
 	add_u64(o, "send_errors", c->send_errors);
 	add_u64(o, "send_queue", c->send_queue);
@@ -536,6 +576,8 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 			add_u64(fw, "max_payload", c->max_payload);
 		}
 	}
+	if (c->books)
+		status_books_json(o, c->books);
 	if (c->holder_pid > 0) {
 		cJSON *h = cJSON_AddObjectToObject(o, "holder");
 		if (h) {

@@ -87,6 +87,8 @@ static void status_channel(const struct channel *ch, struct channel_snapshot *sn
 		.noise_bytes = ds->noise_bytes,
 		.reopens = snap->stats.reopens,
 		.unknown_types = snap->stats.unknown_types,
+		.bad_payloads = snap->stats.bad_payloads,
+		.books = &snap->books,
 		.sends = snap->stats.sends,
 		.send_errors = snap->stats.send_errors,
 		.write_stalls = snap->stats.write_stalls,

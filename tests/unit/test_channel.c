@@ -344,11 +344,34 @@ static void test_frames_decoded_once(void **state)
 	struct channel_snapshot s;
 	channel_snapshot(f->ch, &s);
 	assert_int_equal(s.stats.bad_payloads, 1);
-	assert_int_equal(s.stats.data_frames, 1);
+	/* data_frames counts published frames only; the malformed one is booked as lost */
+	assert_int_equal(s.stats.data_frames, 0);
+	assert_int_equal(s.stats.bad_data, 1);
+	assert_int_equal(s.books.port[0].current, 1);
 	assert_int_equal(s.stats.seq_gaps, 2);
+	assert_int_equal(s.stats.unknown_types, 0);
+	/* BOOT_INFO is decoded, not an unknown type, and settles the books of its boot */
+	h.boot_id = 0xbeef;
+	n = m7b_wire_pack_hello(pl, sizeof(pl), &h);
+	m7_send(f, M7B_T_HELLO, 0, pl, (size_t)n);
+	struct m7b_boot_info bi = {.present = M7B_BI_HAS_PREV_BOOT,
+				   .prev_flags = M7B_BI_PREV_VALID,
+				   .prev_boot_id = 0xabcd,
+				   .nports = 1};
+	bi.port[0] = (struct m7b_boot_port){.port = 0, .produced = 4, .sent = 3, .queued = 1};
+	n = m7b_wire_pack_boot_info(pl, sizeof(pl), &bi);
+	assert_true(n > 0);
+	m7_send(f, M7B_T_BOOT_INFO, 1, pl, (size_t)n);
+	channel_snapshot(f->ch, &s);
+	assert_int_equal(s.stats.unknown_types, 0);
+	assert_int_equal(s.stats.boot_infos, 1);
+	assert_int_equal(s.books.boots_settled, 1);
+	assert_int_equal(s.books.port[0].malformed, 1);
+	assert_int_equal(s.books.port[0].lost_link, 2);
+	assert_int_equal(s.books.port[0].lost_reboot, 1);
 	assert_true(s.have_hello);
 	assert_string_equal(s.fw_name, "fw-test");
-	assert_int_equal(s.hello.boot_id, 0xabcd);
+	assert_int_equal(s.hello.boot_id, 0xbeef);
 }
 
 int main(void)
