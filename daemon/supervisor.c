@@ -88,6 +88,7 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 		liveness_stop(&c->live);
 	}
 	sv_chan_rearm_liveness(c);
+	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);
 	if (channel_get_state(ch) == CHANNEL_UP) {
 		evtimer_del(c->ev_down);
 	} else if ((old == CHANNEL_UP || old == CHANNEL_OPENING) &&
@@ -112,6 +113,7 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 		liveness_on_frame(&c->live, daemon_now_ms(), f->type == M7B_T_HEARTBEAT);
 		sv_chan_rearm_liveness(c);
 	}
+	sv_fault_on_msg(c, m);
 	if (f->type == M7B_T_HELLO || f->type == M7B_T_HEARTBEAT) {
 		ev.type = f->type == M7B_T_HELLO ? RECOVERY_EV_HELLO : RECOVERY_EV_HEARTBEAT;
 		if (c->rec.state != RECOVERY_IDLE)

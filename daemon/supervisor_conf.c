@@ -115,6 +115,11 @@ static int check_steps(void *field, const char *v, char *msg, size_t cap)
 	return -EINVAL;
 }
 
+static int set_expect_rate(void *field, const char *v, char *msg, size_t cap)
+{
+	return silence_conf_parse(field, v, msg, cap);
+}
+
 #define D(f)	  offsetof(struct supervisor_daemon_conf, f)
 #define DCHARS(f) D(f), 0, sizeof(((struct supervisor_daemon_conf *)0)->f)
 const struct confkey supervisor_daemon_keys[] = {
@@ -159,6 +164,7 @@ const struct confkey supervisor_channel_keys[] = {
 	{"liveness_answer_ms", CONFKEY_UINT, C(liveness_answer_ms), 10, 3600000, NULL, NULL},
 	{"liveness_retries", CONFKEY_UINT, C(liveness_retries), 0, 100, NULL, NULL},
 	{"down_grace_ms", CONFKEY_UINT, C(down_grace_ms), 0, 86400000, NULL, NULL},
+	{"expect_rate", CONFKEY_FN, C(expect_rate), 0, 0, set_expect_rate, NULL},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
 #undef CCHARS

@@ -4,6 +4,7 @@
 #ifndef M7B_SUPERVISOR_CONF_H
 #define M7B_SUPERVISOR_CONF_H
 
+#include "silence.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -42,7 +43,8 @@ struct supervisor_channel_conf {
 	unsigned recovery_budget, recovery_budget_period_ms;
 	unsigned degraded_limit, degraded_window_ms;
 	unsigned liveness_quiet_ms, liveness_answer_ms, liveness_retries; /* quiet 0 = off */
-	unsigned down_grace_ms; /* link down this long without coming back: a fault */
+	unsigned down_grace_ms;		 /* link down this long without coming back: a fault */
+	struct silence_conf expect_rate; /* ports whose silence is a fault (off by default) */
 };
 
 /* Fills in the defaults (the real board's paths and commands). */
