@@ -46,6 +46,10 @@ struct channel_stats {
 
 struct channel;
 
+/* The firmware's name as kept: the wire allows 458 bytes (a HELLO payload less its 20
+ * fixed bytes); each invalid byte may become a 3-byte U+FFFD. */
+#define CHANNEL_FW_NAME_MAX (3 * (M7B_PAYLOAD_MAX - 20) + 1)
+
 /* One M7 frame, decoded once by the channel: its header, what the channel learnt from it,
  * and the payload as the type's struct. Valid only during the callback that carries it.
  * A new frame type adds a member to the union and a case to the channel's decoder. */
@@ -56,7 +60,7 @@ struct channel_msg {
 	bool new_boot;	       /* HELLO: a boot id other than the last one seen */
 	uint32_t seq_gap;      /* frames lost just before this one (0 = none) */
 	union {
-		struct m7b_hello hello; /* name is NUL-terminated, at most 127 bytes */
+		struct m7b_hello hello; /* name: valid UTF-8, no NUL, NUL-terminated, whole */
 		struct m7b_ack ack;
 		struct m7b_data data;
 		struct m7b_log log;
@@ -90,7 +94,7 @@ struct channel_snapshot {
 	bool open;    /* the tty is open */
 	bool have_hello;
 	struct m7b_hello hello; /* the last HELLO; name points at fw_name of this copy */
-	char fw_name[128];
+	char fw_name[CHANNEL_FW_NAME_MAX];
 	int holder_pid; /* another process holding the tty, 0 if none */
 	char holder_comm[32];
 	struct channel_stats stats;

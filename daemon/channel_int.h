@@ -51,8 +51,8 @@ struct channel {
 	struct sendq *sq;
 
 	bool have_hello;
-	struct m7b_hello hello; /* name points at fw_name */
-	char fw_name[128];
+	struct m7b_hello hello;		   /* name points at fw_name */
+	char fw_name[CHANNEL_FW_NAME_MAX]; /* valid UTF-8 (invalid bytes replaced) */
 
 	struct channel_stats stats;
 	struct books books;

@@ -8,6 +8,8 @@
 
 #include <event2/event.h>
 
+#include "utf8.h"
+
 /* Unpacks the payload of a known type into m->u; false when it is malformed. Unknown
  * types are not malformed: they carry nothing the daemon reads. */
 static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
@@ -48,14 +50,13 @@ static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
 }
 
 /* Keeps the firmware's identity; the message then carries the stored copy, whose name
- * is NUL-terminated. */
+ * is NUL-terminated valid UTF-8. */
 static void take_hello(struct channel *ch, struct channel_msg *m)
 {
 	const struct m7b_hello *h = &m->u.hello;
 	m->new_boot = !ch->have_hello || h->boot_id != ch->hello.boot_id;
-	size_t n = h->name_len < sizeof(ch->fw_name) - 1 ? h->name_len : sizeof(ch->fw_name) - 1;
-	memcpy(ch->fw_name, h->name, n);
-	ch->fw_name[n] = '\0';
+	/* STATUS, the journal and incidents take it as a C string of valid UTF-8. */
+	size_t n = utf8_clean(ch->fw_name, sizeof(ch->fw_name), h->name, h->name_len);
 	ch->hello = *h;
 	ch->hello.name = ch->fw_name;
 	ch->hello.name_len = n;

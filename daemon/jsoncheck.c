@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "utf8.h"
+
 struct jc {
 	const unsigned char *p, *end;
 	struct jsoncheck *r;
@@ -14,46 +16,6 @@ static bool bad(struct jc *j, const char *why)
 	if (!j->r->why)
 		j->r->why = why;
 	return false;
-}
-
-/* Bytes of the UTF-8 sequence at p (1..4), 0 when it is not valid. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-	size_t avail = (size_t)(end - p);
-	unsigned c = p[0];
-	if (c < 0x80)
-		return 1;
-	size_t n = c >= 0xc2 && c <= 0xdf   ? 2
-		   : c >= 0xe0 && c <= 0xef ? 3
-		   : c >= 0xf0 && c <= 0xf4 ? 4
-					    : 0;
-	if (n == 0 || avail < n)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	/* overlong 3- and 4-byte forms, surrogates, past U+10FFFF */
-	if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
-	    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
-		return 0;
-	return n;
-}
-
-bool jsoncheck_utf8(const char *buf, size_t len)
-{
-	return jsoncheck_utf8_prefix(buf, len) == len;
-}
-
-size_t jsoncheck_utf8_prefix(const char *buf, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)buf, *end = p + len;
-	while (p < end) {
-		size_t n = utf8_seq(p, end);
-		if (!n)
-			break;
-		p += n;
-	}
-	return (size_t)(p - (const unsigned char *)buf);
 }
 
 static void skip_ws(struct jc *j)
@@ -130,7 +92,7 @@ static bool string(struct jc *j)
 				return false;
 			continue;
 		}
-		size_t n = utf8_seq(j->p, j->end);
+		size_t n = utf8_seq(j->p, (size_t)(j->end - j->p));
 		if (!n)
 			return bad(j, "invalid UTF-8 in a string");
 		j->p += n;

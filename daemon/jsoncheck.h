@@ -17,11 +17,5 @@ struct jsoncheck {
 /* Checks that buf[0..len) is one JSON value with only blanks around it. true if so;
  * false with r->why and r->offset set. */
 bool jsoncheck(const char *buf, size_t len, struct jsoncheck *r);
-/* True when buf[0..len) is valid UTF-8 (no overlongs, surrogates or values past
- * U+10FFFF). */
-bool jsoncheck_utf8(const char *buf, size_t len);
-/* The length of the longest prefix of buf[0..len) that is valid UTF-8 and ends on a
- * character boundary. */
-size_t jsoncheck_utf8_prefix(const char *buf, size_t len);
 
 #endif

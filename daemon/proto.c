@@ -16,6 +16,7 @@
 #include "m7bridge/hex.h"
 
 #include "macro.h"
+#include "utf8.h"
 
 static const char *const err_names[PROTO_E_COUNT] = {
 	[PROTO_E_NONE] = "none",
@@ -107,39 +108,6 @@ const char *proto_hb_counter_name(unsigned i)
 
 static const char hexd[] = "0123456789abcdef";
 
-/* Length of a valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const uint8_t *s, size_t n)
-{
-	uint8_t c = s[0];
-	size_t len;
-	uint32_t cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2;
-		cp = c & 0x1F;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		cp = c & 0x0F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3F);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
-
 int proto_quote(char *dst, size_t cap, const void *src, size_t n)
 {
 	const uint8_t *s = src;
@@ -194,7 +162,7 @@ int proto_quote(char *dst, size_t cap, const void *src, size_t n)
 			PUT(c);
 			i++;
 		} else {
-			size_t l = utf8_len(s + i, n - i);
+			size_t l = utf8_seq(s + i, n - i);
 			if (l == 0) {
 				/* U+FFFD REPLACEMENT CHARACTER keeps the line valid UTF-8. */
 				PUT(0xEF);
