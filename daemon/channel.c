@@ -51,6 +51,11 @@ enum channel_state channel_get_state(const struct channel *ch)
 	return ch->state;
 }
 
+struct txthread *channel_txthread(const struct channel *ch)
+{
+	return ch->tx;
+}
+
 void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
 {
 	*s = (struct channel_snapshot){

@@ -144,6 +144,8 @@ const char *channel_name(const struct channel *ch);
 unsigned channel_slot(const struct channel *ch);
 /* The current link state. */
 enum channel_state channel_get_state(const struct channel *ch);
+/* The open tty's writer thread (for send-time marks), NULL while closed. */
+struct txthread *channel_txthread(const struct channel *ch);
 /* Fills *s with the channel's state, identity and counters. */
 void channel_snapshot(const struct channel *ch, struct channel_snapshot *s);
 /* Logs a message about ch (CHANNEL=, DEVICE=, ERRNO= from r; %m prints r) and returns

@@ -1,134 +1,521 @@
-/* Clock mapping: a least-squares line through the midpoints of the exchanges with the
- * shortest round trips. Short round trips bound the error; the line follows drift. */
+/* Clock mapping: minimum-delay filtering per time slice, a delay-weighted line through
+ * the exchange midpoints, and an error bound derived from causality, not from hope. */
 #include "clockmap.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
-/* Samples within this factor of the best round trip take part in the fit. Queueing
- * delay on the tty only ever adds, so long round trips carry little information. */
-#define CLOCKMAP_RTT_SLACK 1.5
-/* The slope is trusted only once the samples span this long (seconds). */
-#define CLOCKMAP_MIN_SPAN_S 2.0
+/* Rate is measured only over exchanges spanning at least this long; below it the
+ * kept rate (or the nominal one with its a-priori tolerance) is used. */
+#define CLOCKMAP_MIN_SPAN_NS 200e6
+/* Rate error growth of a kept rate, per second of age (temperature, aging). */
+#define CLOCKMAP_WANDER_PPM_PER_S 0.01
+/* Delay filter: exchanges whose half round trip exceeds the lower quartile by more
+ * than twice its distance from the best, plus this slack, carry too much queueing. */
+#define CLOCKMAP_DELAY_SLACK_NS 2000.0
 
-void clockmap_reset(struct clockmap *c, uint32_t tick_hz)
+/* a - b as a double, without wrapping: far-apart values stay far apart. */
+static double diff(uint64_t a, uint64_t b)
+{
+	return a >= b ? (double)(a - b) : -(double)(b - a);
+}
+
+void clockmap_init(struct clockmap *c, uint32_t tick_hz)
 {
 	memset(c, 0, sizeof(*c));
 	c->tick_hz = tick_hz;
+	c->nominal = tick_hz ? 1e9 / tick_hz : 0.0;
+	c->max_ppm = CLOCKMAP_MAX_PPM;
 }
 
-/* Round trip of an exchange in ns, the M7's own turnaround removed. */
-static double clockmap_rtt(const struct clockmap *c, const struct clockmap_sample *s)
+void clockmap_reset(struct clockmap *c, uint32_t tick_hz)
+{
+	bool keep = c->have_rate && c->tick_hz == tick_hz && tick_hz != 0;
+	double rate = c->kept_rate, err = c->kept_err, stat = c->kept_stat;
+	uint64_t at = c->kept_at_ns, epochs = c->epochs, rejected = c->rejected;
+	double max_ppm = c->max_ppm;
+
+	clockmap_init(c, tick_hz);
+	c->epochs = epochs;
+	c->rejected = rejected;
+	c->max_ppm = max_ppm > 0 ? max_ppm : CLOCKMAP_MAX_PPM;
+	if (keep) {
+		c->have_rate = true;
+		c->kept_rate = rate;
+		c->kept_err = err;
+		c->kept_stat = stat;
+		c->kept_at_ns = at;
+	}
+}
+
+/* Half the round trip in ns with the M7's turnaround removed, plus one tick for the
+ * truncation of rx and tx: the true host time of the midpoint tick lies within this. */
+static double half_rtt(const struct clockmap *c, const struct clockmap_sample *s)
 {
 	double host = (double)(s->t4_ns - s->t1_ns);
-	double m7 = (double)(s->tx_ticks - s->rx_ticks) * 1e9 / c->tick_hz;
+	double m7 = (double)(s->tx_ticks - s->rx_ticks) * c->nominal;
+	double h = host > m7 ? (host - m7) / 2 : 0.0;
 
-	return host > m7 ? host - m7 : 0.0;
+	/* During the turnaround the M7 clock may run off nominal by the tolerance. */
+	return h + m7 * c->max_ppm * 1e-6 + c->nominal + 1.0;
 }
 
-/* Is sample s among those close enough to the best round trip to take part? */
-static bool clockmap_selected(const struct clockmap *c, const struct clockmap_sample *s,
-			      double best)
+/* Offset of line slope s through the in-fit points with weights w (weighted mean). */
+static double fit_offset(const struct clockmap *c, const double *w, double s)
 {
-	return clockmap_rtt(c, s) <= best * CLOCKMAP_RTT_SLACK + 1000.0;
+	double sw = 0, sr = 0;
+
+	for (unsigned i = 0; i < c->count; i++) {
+		if (!c->win[i].in_fit)
+			continue;
+		sw += w[i];
+		sr += w[i] * (c->win[i].y - s * c->win[i].x);
+	}
+	return sw > 0 ? sr / sw : 0.0;
+}
+
+/* A rigorous bound on |s - true rate| / s from every pair of exchanges: the true line
+ * passes within h of each midpoint, so its slope between two of them is known to
+ * (h_a + h_b + |res_b - res_a|) / distance, whatever the offset. Infinity without a
+ * usable pair. */
+static double pair_bound(const struct clockmap *c, double s, double off)
+{
+	double best = INFINITY;
+
+	for (unsigned i = 0; i < c->count; i++) {
+		const struct clockmap_slot *a = &c->win[i];
+		double ra = a->y - (off + s * a->x);
+
+		for (unsigned j = i + 1; j < c->count; j++) {
+			const struct clockmap_slot *b = &c->win[j];
+			double rb = b->y - (off + s * b->x);
+			double dist = fabs(b->x - a->x) * s;
+
+			if (dist < 1e6)
+				continue;
+			double e = (a->h + b->h + fabs(rb - ra)) / dist;
+			if (e < best)
+				best = e;
+		}
+	}
+	return best;
+}
+
+/* The envelope of the offset at x_ref (host ns of tick x_ref, relative to base_ns) for
+ * rate s, each exchange's bounds widened by u ns per tick of distance: false when the
+ * exchanges contradict each other at that rate. */
+static bool envelope(const struct clockmap *c, double s, double u, double x_ref, double *lo,
+		     double *hi)
+{
+	double l = -INFINITY, h = INFINITY;
+
+	for (unsigned i = 0; i < c->count; i++) {
+		const struct clockmap_sample *e = &c->win[i].s;
+		double rx = diff(e->rx_ticks, c->base_ticks), tx = diff(e->tx_ticks, c->base_ticks);
+		double t1 = diff(e->t1_ns, c->base_ns), t4 = diff(e->t4_ns, c->base_ns);
+		double wide = u * (fabs(c->win[i].x - x_ref) + (tx - rx) / 2);
+
+		/* rx truncates the arrival by up to a tick: the arrival is before rx + 1. */
+		l = fmax(l, t1 - s * (rx + 1 - x_ref) - wide);
+		h = fmin(h, t4 - s * (tx - x_ref) + wide);
+	}
+	*lo = l;
+	*hi = h;
+	return l <= h;
+}
+
+/* A rigorous bound on |s - true rate| / s from the legs: the true line passes above
+ * (t1, rx + 1) and below (t4, tx) of every exchange, so any two exchanges a before b
+ * bound its slope from both sides. Infinity when they do not. */
+static double leg_bound(const struct clockmap *c, double s)
+{
+	double lo = -INFINITY, hi = INFINITY;
+
+	for (unsigned i = 0; i < c->count; i++) {
+		const struct clockmap_sample *a = &c->win[i].s;
+
+		for (unsigned j = i + 1; j < c->count; j++) {
+			const struct clockmap_sample *b = &c->win[j].s;
+			double dlo = diff(b->rx_ticks, a->tx_ticks) + 1;
+			double dhi = diff(b->tx_ticks, a->rx_ticks) - 1;
+
+			if (dlo > 0)
+				lo = fmax(lo, diff(b->t1_ns, a->t4_ns) / dlo);
+			if (dhi > 0)
+				hi = fmin(hi, diff(b->t4_ns, a->t1_ns) / dhi);
+		}
+	}
+	if (!(lo <= hi) || isinf(lo) || isinf(hi))
+		return INFINITY;
+	return fmax(s - lo, hi - s) / s;
+}
+
+static void sort_doubles(double *v, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++) {
+		double t = v[i];
+		unsigned j = i;
+
+		for (; j > 0 && v[j - 1] > t; j--)
+			v[j] = v[j - 1];
+		v[j] = t;
+	}
+}
+
+/* An unweighted line through one leg (0: t1 against rx, 1: t4 against tx), refitted once
+ * without the points beyond three robust deviations. Its slope and relative standard
+ * error; false with fewer than eight points. */
+static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se)
+{
+	double x[CLOCKMAP_WINDOW], y[CLOCKMAP_WINDOW], r[CLOCKMAP_WINDOW], a[CLOCKMAP_WINDOW];
+	bool keep[CLOCKMAP_WINDOW];
+	unsigned n = c->count;
+	double s = 0, mx = 0, my = 0, sxx = 0, sxy = 0, rr = 0;
+	unsigned m = 0;
+
+	if (n < 8) /* a handful of points can line up by chance: too sure a slope */
+		return false;
+	for (unsigned i = 0; i < n; i++) {
+		const struct clockmap_sample *e = &c->win[i].s;
+
+		x[i] = diff(leg ? e->tx_ticks : e->rx_ticks, c->base_ticks);
+		y[i] = diff(leg ? e->t4_ns : e->t1_ns, c->base_ns);
+		keep[i] = true;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		mx = my = sxx = sxy = rr = 0;
+		m = 0;
+		for (unsigned i = 0; i < n; i++)
+			if (keep[i]) {
+				mx += x[i];
+				my += y[i];
+				m++;
+			}
+		if (m < 8)
+			return false;
+		mx /= m;
+		my /= m;
+		for (unsigned i = 0; i < n; i++)
+			if (keep[i]) {
+				sxx += (x[i] - mx) * (x[i] - mx);
+				sxy += (x[i] - mx) * (y[i] - my);
+			}
+		if (sxx <= 0)
+			return false;
+		s = sxy / sxx;
+		for (unsigned i = 0; i < n; i++) {
+			r[i] = y[i] - my - s * (x[i] - mx);
+			a[i] = r[i];
+			if (keep[i])
+				rr += r[i] * r[i];
+		}
+		if (pass == 1)
+			break;
+		/* Median absolute deviation of the residuals: robust to the 20 ms outliers. */
+		sort_doubles(a, n);
+		double med = a[n / 2];
+		for (unsigned i = 0; i < n; i++)
+			a[i] = fabs(r[i] - med);
+		sort_doubles(a, n);
+		double lim = 3 * 1.4826 * a[n / 2] + 1000.0;
+		for (unsigned i = 0; i < n; i++)
+			keep[i] = fabs(r[i] - med) <= lim;
+	}
+	*slope = s;
+	*se = sqrt(rr / (m - 2) / sxx) / c->nominal;
+	return true;
 }
 
 static void clockmap_fit(struct clockmap *c)
 {
-	const double nominal = 1e9 / c->tick_hz;
-	const struct clockmap_sample *newest =
-		&c->win[(c->next + CLOCKMAP_WINDOW - 1) % CLOCKMAP_WINDOW];
-	double best = -1.0, mx = 0, my = 0, sxx = 0, sxy = 0, xmin = 0, xmax = 0;
-	double x[CLOCKMAP_WINDOW], y[CLOCKMAP_WINDOW];
+	const struct clockmap_slot *newest = &c->win[c->count - 1];
+	double hs[CLOCKMAP_WINDOW] = {0}, w[CLOCKMAP_WINDOW];
+	double sw = 0, mx = 0, my = 0, sxx = 0, sxy = 0, xmin = INFINITY, xmax = -INFINITY;
 	unsigned n = 0;
 
+	c->base_ticks = newest->s.rx_ticks;
+	c->base_ns = newest->s.t1_ns;
 	for (unsigned i = 0; i < c->count; i++) {
-		double r = clockmap_rtt(c, &c->win[i]);
+		struct clockmap_slot *p = &c->win[i];
 
-		if (best < 0 || r < best)
-			best = r;
+		/* Differences first: the raw values are too big for doubles to keep ns. */
+		p->x = diff(p->s.rx_ticks, c->base_ticks) +
+		       (double)(p->s.tx_ticks - p->s.rx_ticks) / 2;
+		p->y = diff(p->s.t1_ns, c->base_ns) + (double)(p->s.t4_ns - p->s.t1_ns) / 2;
+		p->h = half_rtt(c, &p->s);
+		hs[i] = p->h;
 	}
-	c->base_ticks = newest->rx_ticks / 2 + newest->tx_ticks / 2;
-	c->base_ns = newest->t1_ns / 2 + newest->t4_ns / 2;
-	for (unsigned i = 0; i < c->count; i++) {
-		const struct clockmap_sample *s = &c->win[i];
+	sort_doubles(hs, c->count);
+	/* The lower quartile, not the minimum, sets the filter: one unusually fast exchange
+	 * must not thin the fit out to nothing. */
+	double hmin = hs[0], hq = hs[(c->count - 1) / 4];
+	/* With few exchanges the quartile is the best one: then allow three times it. */
+	double thr = fmax(hq + 2 * (hq - hmin), 3 * hmin) + CLOCKMAP_DELAY_SLACK_NS;
+	double sigma0 = fmax(hmin / 2, 1000.0);
 
-		if (!clockmap_selected(c, s, best))
+	for (unsigned i = 0; i < c->count; i++) {
+		struct clockmap_slot *p = &c->win[i];
+		double d = p->h - hmin + sigma0;
+
+		p->in_fit = p->h <= thr;
+		w[i] = 1.0 / (d * d);
+		if (!p->in_fit)
 			continue;
-		/* Midpoints: the M7 saw the host's time halfway through the round trip. */
-		x[n] = ((double)(int64_t)(s->rx_ticks - c->base_ticks) +
-			(double)(int64_t)(s->tx_ticks - c->base_ticks)) /
-		       2;
-		y[n] = ((double)(int64_t)(s->t1_ns - c->base_ns) +
-			(double)(int64_t)(s->t4_ns - c->base_ns)) /
-		       2;
-		xmin = n == 0 || x[n] < xmin ? x[n] : xmin;
-		xmax = n == 0 || x[n] > xmax ? x[n] : xmax;
-		mx += x[n];
-		my += y[n];
+		sw += w[i];
+		mx += w[i] * p->x;
+		my += w[i] * p->y;
+		xmin = fmin(xmin, p->x);
+		xmax = fmax(xmax, p->x);
 		n++;
 	}
-	mx /= n;
-	my /= n;
-	for (unsigned i = 0; i < n; i++) {
-		sxx += (x[i] - mx) * (x[i] - mx);
-		sxy += (x[i] - mx) * (y[i] - my);
-	}
-	c->ns_per_tick = nominal;
-	if (n >= 2 && sxx > 0 && (xmax - xmin) * nominal >= CLOCKMAP_MIN_SPAN_S * 1e9) {
-		double slope = sxy / sxx;
+	mx /= sw;
+	my /= sw;
+	for (unsigned i = 0; i < c->count; i++) {
+		const struct clockmap_slot *p = &c->win[i];
 
-		/* A crystal is off by tens of ppm, not percent: refuse wild slopes. */
-		if (slope > nominal * 0.999 && slope < nominal * 1.001)
-			c->ns_per_tick = slope;
+		if (!p->in_fit)
+			continue;
+		sxx += w[i] * (p->x - mx) * (p->x - mx);
+		sxy += w[i] * (p->x - mx) * (p->y - my);
 	}
-	c->offset_ns = my - c->ns_per_tick * mx;
-	c->error_ns = best / 2;
+
+	/* The rate to start from: the one kept from earlier (or nominal), with a rigorous
+	 * bound and a statistical uncertainty, both aged. */
+	double rs = c->nominal, rbound = c->max_ppm * 1e-6, rstat = c->max_ppm * 1e-6;
+	if (c->have_rate) {
+		double age = CLOCKMAP_WANDER_PPM_PER_S * 1e-6 *
+			     fabs((double)(newest->s.t1_ns - c->kept_at_ns) * 1e-9);
+
+		rs = c->kept_rate;
+		rbound = c->kept_err + age;
+		rstat = c->kept_stat + age;
+	}
+	double s = rs, stat = rstat;
+
+	/* The measured rate replaces it when the exchanges span enough and its statistical
+	 * uncertainty (three standard errors) is not much worse (within 2x, so that newer
+	 * data is not locked out by one lucky fit): a thin window keeps the old one. */
+	if (n >= 3 && sxx > 0 && (xmax - xmin) * c->nominal >= CLOCKMAP_MIN_SPAN_NS) {
+		double sf = sxy / sxx, chi2 = 0;
+
+		for (unsigned i = 0; i < c->count; i++) {
+			const struct clockmap_slot *p = &c->win[i];
+			double r = p->y - my - sf * (p->x - mx);
+
+			if (p->in_fit)
+				chi2 += w[i] * r * r;
+		}
+		double se = sqrt(fmax(1.0, chi2 / (n - 2)) / sxx) / c->nominal;
+
+		/* Each leg alone: a reply queued after tx spoils the return leg and the
+		 * midpoints, not the outbound leg (and the other way round). The leg whose
+		 * line scatters least gives the rate. */
+		for (int leg = 0; leg < 2; leg++) {
+			double sl, sel;
+
+			if (leg_fit(c, leg, &sl, &sel) && sel < se) {
+				sf = sl;
+				se = sel;
+			}
+		}
+		if (fabs(sf / c->nominal - 1.0) <= c->max_ppm * 1e-6 && 3 * se < 2 * rstat) {
+			s = sf;
+			stat = 3 * se;
+		}
+	}
+	/* Rigorous: the starting rate's bound carried over the difference, or what the
+	 * exchanges themselves prove, whichever is tighter. */
+	double off = fit_offset(c, w, s);
+	double err = fmin(rbound + fabs(s - rs) / rs, pair_bound(c, s, off));
+	err = fmin(err, leg_bound(c, s));
+	err = fmax(err, CLOCKMAP_MIN_PPM * 1e-6);
+	if (s != rs || !c->have_rate || err < c->kept_err) {
+		c->have_rate = s != c->nominal || c->have_rate;
+		c->kept_rate = s;
+		c->kept_err = err;
+		c->kept_stat = fmax(stat, CLOCKMAP_MIN_PPM * 1e-6);
+		c->kept_at_ns = newest->s.t1_ns;
+	}
+
+	/* The offset from the exchanges least likely to be skewed: the shortest round trips
+	 * (queueing is one-sided), discounted by how far the rate carries them (NTP's
+	 * minimum-delay filter, with age accounted for by the rate uncertainty). */
+	double sw2 = 0, so2 = 0, sigma1 = fmax(hmin / 8, 500.0);
+	for (unsigned i = 0; i < c->count; i++) {
+		const struct clockmap_slot *p = &c->win[i];
+		double d = p->h - hmin + sigma1 + stat * fabs(newest->x - p->x) * s;
+
+		if (!p->in_fit)
+			continue;
+		sw2 += 1.0 / (d * d);
+		so2 += (p->y - s * p->x) / (d * d);
+	}
+	if (sw2 > 0)
+		off = so2 / sw2; /* the rate bound does not depend on the offset */
+
+	/* Better still, each leg on its own: the SYNC arrived after t1 and the reply left
+	 * before t4, so every exchange bounds the offset from below and from above, and the
+	 * tightest bounds may come from different exchanges (a reply queued after tx only
+	 * loosens its own upper bound). The midpoint of the envelope is the estimate. */
+	double x_ref = newest->x, lo, hi;
+	if (envelope(c, s, stat * s, x_ref, &lo, &hi))
+		off = (lo + hi) / 2 - s * x_ref;
+
+	/* The bound at the newest exchange: the best any exchange vouches for, carried
+	 * over the distance at the rate bound; or the rigorous envelope, if tighter. */
+	double e_ref = INFINITY;
+	for (unsigned i = 0; i < c->count; i++) {
+		const struct clockmap_slot *p = &c->win[i];
+		double e = p->h + fabs(p->y - (off + s * p->x)) + err * fabs(x_ref - p->x) * s;
+
+		e_ref = fmin(e_ref, e);
+	}
+	if (envelope(c, s, err * s, x_ref, &lo, &hi)) {
+		double o = off + s * x_ref;
+
+		e_ref = fmin(e_ref, fmax(o - lo, hi - o));
+	}
+	c->rate = s;
+	c->offset = off;
+	c->rate_err = err;
+	c->x_ref = x_ref;
+	c->err_ref = e_ref;
+	c->used = n;
 	c->valid = true;
+}
+
+/* Error bound of the current fit at tick offset x (relative to base_ticks). */
+static double err_at(const struct clockmap *c, double x)
+{
+	return c->err_ref + c->rate_err * fabs(x - c->x_ref) * c->rate + c->nominal;
+}
+
+static void push(struct clockmap *c, const struct clockmap_sample *s)
+{
+	if (c->count > 0) {
+		struct clockmap_slot *last = &c->win[c->count - 1];
+
+		/* Same slice: keep the exchange with the shorter round trip (NTP's filter). */
+		if (s->t1_ns - last->s.t1_ns < CLOCKMAP_SLICE_NS) {
+			if (half_rtt(c, s) < half_rtt(c, &last->s))
+				last->s = *s;
+			return;
+		}
+	}
+	if (c->count == CLOCKMAP_WINDOW) {
+		memmove(&c->win[0], &c->win[1], sizeof(c->win[0]) * (CLOCKMAP_WINDOW - 1));
+		c->count--;
+	}
+	c->win[c->count++].s = *s;
+	unsigned old = 0;
+	while (old < c->count - 1 && s->t1_ns - c->win[old].s.t1_ns > CLOCKMAP_MAX_AGE_NS)
+		old++;
+	if (old) {
+		memmove(&c->win[0], &c->win[old], sizeof(c->win[0]) * (c->count - old));
+		c->count -= old;
+	}
+}
+
+static void remember(struct clockmap *c, const struct clockmap_sample *s)
+{
+	c->have_last = true;
+	c->last_t1_ns = s->t1_ns;
+	c->last_t4_ns = s->t4_ns;
+	c->last_tx_ticks = s->tx_ticks;
+}
+
+static int new_epoch(struct clockmap *c, const struct clockmap_sample *s)
+{
+	clockmap_reset(c, c->tick_hz);
+	c->epochs++;
+	push(c, s);
+	remember(c, s);
+	clockmap_fit(c);
+	return 1;
 }
 
 int clockmap_add(struct clockmap *c, const struct clockmap_sample *s)
 {
-	if (c->tick_hz == 0 || s->t4_ns < s->t1_ns || s->tx_ticks < s->rx_ticks) {
+	if (c->tick_hz == 0 || s->t4_ns < s->t1_ns || s->tx_ticks < s->rx_ticks ||
+	    (double)(s->tx_ticks - s->rx_ticks) * c->nominal >
+		    (double)(s->t4_ns - s->t1_ns) * (1 + c->max_ppm * 1e-6) + c->nominal) {
 		c->rejected++;
 		return -EINVAL;
 	}
-	if (c->count > 0) {
-		const struct clockmap_sample *last =
-			&c->win[(c->next + CLOCKMAP_WINDOW - 1) % CLOCKMAP_WINDOW];
-
-		if (s->rx_ticks < last->tx_ticks || s->t1_ns < last->t1_ns) {
+	if (c->have_last) {
+		if (s->t1_ns < c->last_t1_ns) { /* a stale reply */
+			c->rejected++;
+			return -EINVAL;
+		}
+		/* The M7 clock went backwards while the host's went on: the M7 restarted. */
+		if (s->rx_ticks < c->last_tx_ticks) {
+			if (s->t1_ns >= c->last_t4_ns)
+				return new_epoch(c, s);
 			c->rejected++;
 			return -EINVAL;
 		}
 	}
-	c->win[c->next] = *s;
-	c->next = (c->next + 1) % CLOCKMAP_WINDOW;
-	if (c->count < CLOCKMAP_WINDOW)
-		c->count++;
+	if (c->valid) {
+		/* Causality: the true time of this midpoint lies within h of it; the fit's
+		 * own bound says where the fit is. Disagreeing beyond both is an outlier, and
+		 * several in a row mean the clock is not the one the fit describes. */
+		double x =
+			diff(s->rx_ticks, c->base_ticks) + (double)(s->tx_ticks - s->rx_ticks) / 2;
+		double y = diff(s->t1_ns, c->base_ns) + (double)(s->t4_ns - s->t1_ns) / 2;
+		double miss = fabs(y - (c->offset + c->rate * x));
+
+		if (miss > half_rtt(c, s) + err_at(c, x) + 1000.0) {
+			if (++c->bad_in_row >= CLOCKMAP_BAD_IN_ROW)
+				return new_epoch(c, s);
+			c->rejected++;
+			return -EINVAL;
+		}
+	}
+	c->bad_in_row = 0;
+	push(c, s);
+	remember(c, s);
 	clockmap_fit(c);
 	return 0;
 }
 
-bool clockmap_map(const struct clockmap *c, uint64_t ticks, uint64_t *host_ns)
+bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct clockmap_time *t)
 {
-	double v;
-
 	if (!c->valid)
 		return false;
-	v = c->offset_ns + (double)(int64_t)(ticks - c->base_ticks) * c->ns_per_tick;
-	if (v < 0 && (double)c->base_ns < -v)
+	/* Far-off ticks give a far-off x and are left out, never wrapped or overflowed. */
+	double x = diff(ticks, c->base_ticks);
+	if (fabs(x * c->nominal) > (double)CLOCKMAP_MAX_EXTRAP_NS)
 		return false;
-	*host_ns = (uint64_t)((int64_t)c->base_ns + (int64_t)(v < 0 ? v - 0.5 : v + 0.5));
+	double v = c->offset + x * c->rate;
+	int64_t iv = (int64_t)llround(v);
+	if (iv < 0 ? (uint64_t)-iv > c->base_ns : (uint64_t)iv > UINT64_MAX - c->base_ns)
+		return false;
+	t->ns = c->base_ns + (uint64_t)iv;
+	t->err_ns = (uint64_t)ceil(err_at(c, x));
 	return true;
+}
+
+void clockmap_info(const struct clockmap *c, struct clockmap_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->epochs = c->epochs;
+	i->rejected = c->rejected;
+	if (!c->valid)
+		return;
+	i->valid = true;
+	i->offset_ns = (double)c->base_ns + c->offset + c->rate * c->x_ref -
+		       ((double)c->base_ticks + c->x_ref) * c->nominal;
+	i->rate_ppm = clockmap_drift_ppm(c);
+	i->rate_err_ppm = c->rate_err * 1e6;
+	i->err_ns = (uint64_t)ceil(err_at(c, c->x_ref));
+	i->samples = c->used;
+	i->updated_ns = c->win[c->count - 1].s.t4_ns;
 }
 
 double clockmap_drift_ppm(const struct clockmap *c)
 {
-	double nominal;
-
 	if (!c->valid || c->tick_hz == 0)
 		return 0.0;
-	nominal = 1e9 / c->tick_hz;
-	return (nominal / c->ns_per_tick - 1.0) * 1e6;
+	return (c->nominal / c->rate - 1.0) * 1e6;
 }

@@ -1,11 +1,17 @@
-/* Maps M7 ticks to Linux time from SYNC / SYNC_REPLY exchanges. Pure logic. */
+/* Maps M7 ticks to host CLOCK_MONOTONIC from SYNC / SYNC_REPLY exchanges. Pure logic. */
 #ifndef M7B_CLOCKMAP_H
 #define M7B_CLOCKMAP_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CLOCKMAP_WINDOW 32 /* exchanges kept for the fit */
+#define CLOCKMAP_WINDOW	       64	       /* time slices kept for the fit */
+#define CLOCKMAP_SLICE_NS      100000000ull    /* one exchange (the best) per 100 ms slice */
+#define CLOCKMAP_MAX_AGE_NS    300000000000ull /* slices older than 300 s leave the fit */
+#define CLOCKMAP_MAX_PPM       200.0	       /* a-priori rate tolerance before any fit */
+#define CLOCKMAP_MIN_PPM       0.05	       /* floor of the rate error (crystal wander) */
+#define CLOCKMAP_MAX_EXTRAP_NS 3600000000000ll /* ticks further than 1 h: left unmapped */
+#define CLOCKMAP_BAD_IN_ROW    3 /* inconsistent replies in a row that mean a new epoch */
 
 /* One exchange: host sent SYNC at t1 and got the reply at t4 (host ns); the M7 saw it
  * at rx and answered at tx (M7 ticks). */
@@ -16,31 +22,74 @@ struct clockmap_sample {
 	uint64_t t4_ns;
 };
 
+/* A mapped tick: host ns and a bound on its error (offset, rate x distance, quantum). */
+struct clockmap_time {
+	uint64_t ns;
+	uint64_t err_ns;
+};
+
+/* A snapshot of the estimate for STATUS / CLOCK. */
+struct clockmap_info {
+	bool valid;
+	double offset_ns;    /* host ns minus nominal tick time, at the reference */
+	double rate_ppm;     /* M7 rate against the host, positive when it runs fast */
+	double rate_err_ppm; /* bound on the rate error */
+	uint64_t err_ns;     /* bound at the reference point (the newest exchange) */
+	unsigned samples;    /* exchanges (slices) in the fit */
+	uint64_t updated_ns; /* host time of the newest exchange */
+	uint64_t epochs;     /* resets caused by the replies themselves (reboots) */
+	uint64_t rejected;   /* exchanges refused */
+};
+
+struct clockmap_slot {
+	struct clockmap_sample s;
+	double x;    /* midpoint tick - base_ticks */
+	double y;    /* midpoint host ns - base_ns */
+	double h;    /* half the round trip, M7 turnaround removed: the midpoint's bound */
+	bool in_fit; /* passed the delay filter */
+};
+
 struct clockmap {
 	uint32_t tick_hz;
-	struct clockmap_sample win[CLOCKMAP_WINDOW];
-	unsigned count; /* samples in win */
-	unsigned next;	/* where the next sample goes */
-	/* The fit: host_ns = base_ns + offset_ns + (ticks - base_ticks) * ns_per_tick,
-	 * around the newest exchange so the doubles hold small numbers. */
+	double nominal; /* ns per tick at tick_hz */
+	double max_ppm; /* a-priori rate tolerance (CLOCKMAP_MAX_PPM unless changed) */
+	struct clockmap_slot win[CLOCKMAP_WINDOW]; /* oldest first */
+	unsigned count;
+	unsigned bad_in_row; /* consecutive replies inconsistent with the fit */
+	bool have_last;	     /* the newest accepted exchange, for order checks */
+	uint64_t last_t1_ns, last_t4_ns, last_tx_ticks;
+	/* The fit: host_ns = base_ns + offset + (ticks - base_ticks) * rate; error bound
+	 * err_ref + rate_err * |host distance from ref| + one tick. */
 	bool valid;
 	uint64_t base_ticks;
 	uint64_t base_ns;
-	double offset_ns;
-	double ns_per_tick;
-	double error_ns;   /* half the best round trip: the bound on any mapped time */
-	uint64_t rejected; /* samples refused as inconsistent */
+	double offset;
+	double rate;	 /* ns per tick */
+	double rate_err; /* bound on |rate - true rate| / rate (dimensionless) */
+	double x_ref;	 /* tick (relative to base) where err_ref holds */
+	double err_ref;
+	unsigned used;
+	/* The last good rate, kept when the window is too thin to measure one. */
+	bool have_rate;
+	double kept_rate, kept_err, kept_stat; /* rate, rigorous bound, 3 std errors */
+	uint64_t kept_at_ns;
+	uint64_t epochs, rejected;
 };
 
-/* Starts over for a firmware with this tick rate (new boot, new HELLO). */
+/* Starts over, forgetting everything (also the kept rate). */
+void clockmap_init(struct clockmap *c, uint32_t tick_hz);
+/* Starts a new epoch (new boot): drops the exchanges, keeps the last good rate as a
+ * hint when tick_hz is unchanged, since the crystal did not change. */
 void clockmap_reset(struct clockmap *c, uint32_t tick_hz);
-/* Adds an exchange and refits. Returns 0 or -EINVAL for an impossible sample (reply
- * before request, tx before rx, M7 time running backwards). */
+/* Adds an exchange and refits. 0 when used, 1 when it started a new epoch (the M7
+ * clock went backwards, or replies kept contradicting the fit: a reboot whose HELLO was
+ * lost), -EINVAL for an impossible or inconsistent exchange (counted, ignored). */
 int clockmap_add(struct clockmap *c, const struct clockmap_sample *s);
-/* Maps a tick to host ns; false while no exchange has been accepted. */
-bool clockmap_map(const struct clockmap *c, uint64_t ticks, uint64_t *host_ns);
-/* The M7 clock's rate error against the host in parts per million, positive when it
- * runs fast (0 until exchanges span a few seconds). */
+/* Maps a tick to host ns with its error bound; false while unmapped or too far off. */
+bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct clockmap_time *t);
+/* The estimate, for reports. */
+void clockmap_info(const struct clockmap *c, struct clockmap_info *i);
+/* The M7 clock's rate error against the host in ppm, positive when it runs fast. */
 double clockmap_drift_ppm(const struct clockmap *c);
 
 #endif

@@ -1,29 +1,55 @@
-/* Clock sync: periodic SYNC to each up channel, SYNC_REPLY into its clockmap, and the
- * tick -> CLOCK_REALTIME mapper the daemon uses for FRAME t_first_ns / t_last_ns. */
+/* Clock sync: SYNC schedule per channel, SYNC_REPLY into its clockmap, the system-counter
+ * and host-clock shortcuts, and the tick -> MONOTONIC / REALTIME mapper for FRAME. */
 #include "clocksync.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include <event2/event.h>
 
 #include "clockmap.h"
+#include "cntvct.h"
 #include "daemon.h"
+#include "txthread.h"
+
+#define CLOCKSYNC_TICK_MS 250 /* REALTIME offset refresh, counter sampling, CLOCK checks */
+#define CLOCKSYNC_PORTS	  257 /* DATA ports 0..255, then HEARTBEAT */
 
 struct cs_chan {
-	struct channel *ch; /* NULL: slot unused */
+	struct clocksync *cs;
+	struct channel *ch;  /* NULL: slot unused */
+	struct event *timer; /* the next SYNC */
 	struct clockmap map;
+	enum clocksync_source src;
+	uint32_t src_hz; /* 0: the HELLO's tick_hz */
 	bool have_boot;
-	uint32_t boot_id;
-	unsigned exchanges; /* since the last reset */
-	uint64_t next_ms;   /* when the next SYNC is due */
+	uint32_t boot_id, tick_hz;
+	uint64_t hello_ms;    /* when the schedule restarted */
+	uint64_t next_ms;     /* when the next SYNC is due */
+	unsigned sent;	      /* SYNCs since then */
+	uint64_t last_cookie; /* host_time of the newest SYNC */
+	uint64_t min_cookie;  /* replies to older SYNCs belong to a previous boot */
+	/* Per port (and one for HEARTBEAT), the newest capture start seen: captures on a
+	 * port start in order, so an earlier one means the M7 clock started over. */
+	bool seen[CLOCKSYNC_PORTS];
+	uint64_t last_first[CLOCKSYNC_PORTS];
+	/* The last CLOCK object sent, to tell a material change. */
+	bool pub_any, pub_mapped;
+	double pub_err, pub_ppm;
+	uint64_t pub_ms, pub_epochs;
 };
 
 struct clocksync {
 	struct daemon *d;
 	struct event *tick;
 	int64_t real_minus_mono_ns; /* refreshed every tick: mapping stays two adds */
+	uint64_t real_err_ns;	    /* half the bracket of that reading */
+	bool have_cnt;		    /* the system counter can be read here */
+	struct cntvct cnt;
 	struct cs_chan chans[CONF_MAX_CHANNELS];
 };
 
@@ -34,58 +60,261 @@ static uint64_t ns_of(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+const char *clocksync_source_to_string(enum clocksync_source src)
+{
+	static const char *const names[] = {"sync", "sysctr", "gpt", "dwt", "host", "emulator"};
+	return (unsigned)src < sizeof names / sizeof names[0] ? names[src] : "unknown";
+}
+
+/* Whether this channel's ticks are mapped from SYNC round trips. */
+static bool uses_sync(const struct cs_chan *c)
+{
+	if (c->src == CLOCKSYNC_SRC_HOST_MONO)
+		return false;
+	return !(c->src == CLOCKSYNC_SRC_SYSCTR && c->cs->have_cnt);
+}
+
+static uint32_t hz_of(const struct cs_chan *c)
+{
+	return c->src_hz ? c->src_hz : c->tick_hz;
+}
+
+static void refresh_realtime(struct clocksync *cs)
+{
+	/* Bracketed: REALTIME is read between two MONOTONIC reads. */
+	uint64_t m0 = ns_of(CLOCK_MONOTONIC);
+	uint64_t r = ns_of(CLOCK_REALTIME);
+	uint64_t m1 = ns_of(CLOCK_MONOTONIC);
+	cs->real_minus_mono_ns = (int64_t)(r - (m0 / 2 + m1 / 2));
+	cs->real_err_ns = (m1 - m0) / 2 + 1;
+}
+
+static void fill_clock(const struct cs_chan *c, struct proto_clock *k)
+{
+	struct clockmap_info i;
+
+	memset(k, 0, sizeof *k);
+	k->source = uses_sync(c) ? "sync" : clocksync_source_to_string(c->src);
+	if (c->src == CLOCKSYNC_SRC_HOST_MONO) {
+		k->mapped = c->have_boot && hz_of(c) != 0;
+		k->err_ns = k->mapped ? 1000000000u / hz_of(c) + 1 : 0;
+		return;
+	}
+	if (uses_sync(c))
+		clockmap_info(&c->map, &i);
+	else
+		clockmap_info(&c->cs->cnt.map, &i);
+	k->mapped = c->have_boot && i.valid;
+	k->epochs = i.epochs;
+	k->rejected = i.rejected;
+	if (!k->mapped)
+		return;
+	k->offset_ns = (int64_t)llround(i.offset_ns);
+	k->rate_ppm = i.rate_ppm;
+	k->rate_err_ppm = i.rate_err_ppm;
+	k->err_ns = i.err_ns;
+	k->samples = i.samples;
+	k->updated_mono_ns = i.updated_ns;
+}
+
+/* Sends CLOCK when the estimate changed materially: mapped <-> unmapped or a new epoch
+ * (at once), or the bound moved by CLOCKSYNC_CLOCK_ERR_FACTOR or the rate by
+ * CLOCKSYNC_CLOCK_PPM (at most every CLOCKSYNC_CLOCK_MIN_MS). */
+static void maybe_publish(struct cs_chan *c, uint64_t now_ms)
+{
+	struct proto_clock k;
+	char buf[512];
+
+	if (!c->ch)
+		return;
+	fill_clock(c, &k);
+	bool flip = !c->pub_any || k.mapped != c->pub_mapped || k.epochs != c->pub_epochs;
+	bool moved = k.mapped && ((double)k.err_ns > c->pub_err * CLOCKSYNC_CLOCK_ERR_FACTOR ||
+				  (double)k.err_ns * CLOCKSYNC_CLOCK_ERR_FACTOR < c->pub_err ||
+				  fabs(k.rate_ppm - c->pub_ppm) > CLOCKSYNC_CLOCK_PPM);
+	if (!flip && !(moved && now_ms - c->pub_ms >= CLOCKSYNC_CLOCK_MIN_MS))
+		return;
+	c->pub_any = true;
+	c->pub_mapped = k.mapped;
+	c->pub_err = (double)k.err_ns;
+	c->pub_ppm = k.rate_ppm;
+	c->pub_ms = now_ms;
+	c->pub_epochs = k.epochs;
+	int n = proto_render_clock(buf, sizeof buf, channel_name(c->ch), &k);
+	if (n > 0)
+		daemon_broadcast(c->cs->d, c->ch, PROTO_C_CLOCK, buf, (size_t)n);
+}
+
 static void send_sync(struct cs_chan *c)
 {
 	uint8_t pl[16];
-	struct m7b_sync s = {.host_time = ns_of(CLOCK_MONOTONIC)};
+	/* The cookie is the queueing time: unique, and an early bound on the send time
+	 * should the writer's stamp be missing. */
+	uint64_t cookie = ns_of(CLOCK_MONOTONIC);
+	if (cookie <= c->last_cookie)
+		cookie = c->last_cookie + 1;
+	c->last_cookie = cookie;
+	struct m7b_sync s = {.host_time = cookie};
 	int n = m7b_wire_pack_sync(pl, sizeof pl, &s);
-	if (n > 0)
-		(void)channel_write_frame(c->ch, M7B_T_SYNC, 0, 0, pl, (size_t)n, NULL);
+	if (n <= 0)
+		return;
+	if (channel_txthread(c->ch))
+		txthread_mark_next(channel_txthread(c->ch), cookie);
+	(void)channel_write_frame(c->ch, M7B_T_SYNC, 0, 0, pl, (size_t)n, NULL);
+	c->sent++;
+}
+
+/* Sends a SYNC if one is due and arms the timer for the next. */
+static void run_schedule(struct cs_chan *c)
+{
+	uint64_t now = daemon_now_ms();
+
+	if (!c->ch || !c->have_boot || !uses_sync(c))
+		return;
+	if (now >= c->next_ms) {
+		if (channel_get_state(c->ch) == CHANNEL_UP) {
+			send_sync(c);
+			if (c->sent < CLOCKSYNC_BURST)
+				c->next_ms = c->hello_ms + clocksync_due_ms(c->sent);
+			else
+				c->next_ms = now + (now - c->hello_ms < CLOCKSYNC_SETTLE_MS
+							    ? CLOCKSYNC_FAST_MS
+							    : CLOCKSYNC_SLOW_MS);
+		} else {
+			c->next_ms = now + CLOCKSYNC_FAST_MS; /* look again later */
+		}
+	}
+	uint64_t wait = c->next_ms > now ? c->next_ms - now : 0;
+	struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+	(void)event_add(c->timer, &tv);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct cs_chan *c = arg;
+	run_schedule(c);
+	daemon_flush(c->cs->d);
+}
+
+/* Starts the schedule over: a SYNC now, then the burst. */
+static void restart_schedule(struct cs_chan *c)
+{
+	c->hello_ms = daemon_now_ms();
+	c->next_ms = c->hello_ms;
+	c->sent = 0;
+	if (c->timer)
+		event_del(c->timer);
+	run_schedule(c);
+}
+
+static void sample_counter(struct clocksync *cs)
+{
+	struct cntvct_pair p[CNTVCT_TRIES];
+	uint32_t hz;
+
+	if (cntvct_sample(p, CNTVCT_TRIES, &hz) < 0)
+		return;
+	if (!cs->have_cnt || hz != cs->cnt.cnt_hz) {
+		cntvct_init(&cs->cnt, hz);
+		cs->have_cnt = true;
+	}
+	(void)cntvct_add(&cs->cnt, p, CNTVCT_TRIES);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
+	(void)fd;
+	(void)what;
 	struct clocksync *cs = arg;
-	cs->real_minus_mono_ns = (int64_t)(ns_of(CLOCK_REALTIME) - ns_of(CLOCK_MONOTONIC));
 	uint64_t now = daemon_now_ms();
-	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
-		struct cs_chan *c = &cs->chans[i];
-		if (!c->ch || channel_get_state(c->ch) != CHANNEL_UP || !c->have_boot ||
-		    now < c->next_ms)
-			continue;
-		send_sync(c);
-		c->next_ms = now + (c->exchanges < CLOCKSYNC_FAST_COUNT ? CLOCKSYNC_FAST_MS
-									: CLOCKSYNC_SLOW_MS);
+	bool counter = false;
+
+	refresh_realtime(cs);
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		counter |= cs->chans[i].ch && cs->chans[i].src == CLOCKSYNC_SRC_SYSCTR;
+	if (counter)
+		sample_counter(cs);
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		if (cs->chans[i].ch && !uses_sync(&cs->chans[i]))
+			maybe_publish(&cs->chans[i], now);
+	daemon_flush(cs->d);
+}
+
+static void log_restart(struct cs_chan *c, const char *from)
+{
+	(void)channel_log_errno(
+		c->ch, LOG_NOTICE, 0,
+		"M7 clock restarted without a HELLO (seen in %s); clock mapping reset", from);
+}
+
+/* Ticks of a new boot seen in DATA or HEARTBEAT: unmapped until a new fit. */
+static void check_order(struct cs_chan *c, unsigned idx, uint64_t first, const char *what)
+{
+	if (c->seen[idx] && first < c->last_first[idx]) {
+		clockmap_reset(&c->map, c->tick_hz);
+		c->map.epochs++;
+		memset(c->seen, 0, sizeof c->seen);
+		c->min_cookie = c->last_cookie + 1;
+		log_restart(c, what);
+		restart_schedule(c);
+		maybe_publish(c, daemon_now_ms());
 	}
+	c->seen[idx] = true;
+	c->last_first[idx] = first;
+}
+
+static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_t t4)
+{
+	struct m7b_sync_reply r = *rp;
+	if (r.host_time < c->min_cookie)
+		return;
+	/* The writer thread's stamp, right before write(); else the queueing time. */
+	uint64_t t1 = r.host_time, sent;
+	if (channel_txthread(c->ch) &&
+	    txthread_mark_time(channel_txthread(c->ch), r.host_time, &sent) && sent >= t1 &&
+	    sent <= t4)
+		t1 = sent;
+	struct clockmap_sample s = {
+		.t1_ns = t1, .rx_ticks = r.rx_ticks, .tx_ticks = r.tx_ticks, .t4_ns = t4};
+	int rc = clockmap_add(&c->map, &s);
+	if (rc == 1) {
+		/* The M7 restarted and its HELLO never came: the replies said so. */
+		memset(c->seen, 0, sizeof c->seen);
+		log_restart(c, "SYNC_REPLY");
+		restart_schedule(c);
+	}
+	maybe_publish(c, daemon_now_ms());
 }
 
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
+	/* Taken first: the reply's receive time, as close to read() as an observer gets. */
+	uint64_t t4 = ns_of(CLOCK_MONOTONIC);
 	struct clocksync *cs = ud;
-	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
+	if (channel_slot(ch) >= CONF_MAX_CHANNELS || m->bad_payload)
 		return;
 	struct cs_chan *c = &cs->chans[channel_slot(ch)];
+	const struct m7b_frame *f = m->frame;
 	c->ch = ch;
-	if (m->bad_payload)
-		return;
-	if (m->frame->type == M7B_T_HELLO) {
+	if (f->type == M7B_T_HELLO) {
 		const struct m7b_hello *h = &m->u.hello;
 		/* A new boot (or a new tick rate) starts a new mapping. */
-		if (!c->have_boot || h->boot_id != c->boot_id || h->tick_hz != c->map.tick_hz) {
+		if (!c->have_boot || h->boot_id != c->boot_id || h->tick_hz != c->tick_hz)
 			clockmap_reset(&c->map, h->tick_hz);
-			c->exchanges = 0;
-		}
 		c->have_boot = h->tick_hz != 0;
 		c->boot_id = h->boot_id;
-		c->next_ms = 0;
-	} else if (m->frame->type == M7B_T_SYNC_REPLY && c->have_boot) {
-		const struct m7b_sync_reply *r = &m->u.sync_reply;
-		struct clockmap_sample s = {.t1_ns = r->host_time,
-					    .rx_ticks = r->rx_ticks,
-					    .tx_ticks = r->tx_ticks,
-					    .t4_ns = ns_of(CLOCK_MONOTONIC)};
-		if (clockmap_add(&c->map, &s) == 0)
-			c->exchanges++;
+		c->tick_hz = h->tick_hz;
+		memset(c->seen, 0, sizeof c->seen);
+		restart_schedule(c);
+		maybe_publish(c, daemon_now_ms());
+	} else if (f->type == M7B_T_SYNC_REPLY && c->have_boot && uses_sync(c)) {
+		on_reply(c, &m->u.sync_reply, t4);
+	} else if (f->type == M7B_T_DATA && c->have_boot && uses_sync(c)) {
+		check_order(c, f->port, m->u.data.t_first, "DATA");
+	} else if (f->type == M7B_T_HEARTBEAT && c->have_boot && uses_sync(c)) {
+		check_order(c, CLOCKSYNC_PORTS - 1, m->u.heartbeat.now_ticks, "HEARTBEAT");
 	}
 }
 
@@ -95,26 +324,84 @@ static void on_channel(void *ud, struct channel *ch, bool added)
 	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
 		return;
 	struct cs_chan *c = &cs->chans[channel_slot(ch)];
+	struct event *timer = c->timer;
+	if (timer)
+		event_del(timer);
 	memset(c, 0, sizeof *c);
+	c->cs = cs;
+	c->timer = timer;
+	clockmap_init(&c->map, 0);
 	if (added)
 		c->ch = ch;
 }
 
-bool clocksync_map(const struct clocksync *cs, unsigned slot, uint64_t ticks, uint64_t *ns)
+int clocksync_set_source(struct clocksync *cs, unsigned slot, enum clocksync_source src,
+			 uint32_t hz)
+{
+	if (slot >= CONF_MAX_CHANNELS || (unsigned)src > CLOCKSYNC_SRC_EMULATOR)
+		return -EINVAL;
+	struct cs_chan *c = &cs->chans[slot];
+	c->src = src;
+	c->src_hz = hz;
+	if (src == CLOCKSYNC_SRC_SYSCTR && !cs->have_cnt)
+		sample_counter(cs); /* stays on SYNC where there is no counter to read */
+	if (uses_sync(c) && c->have_boot)
+		restart_schedule(c);
+	maybe_publish(c, daemon_now_ms());
+	return 0;
+}
+
+bool clocksync_map(const struct clocksync *cs, unsigned slot, uint64_t ticks, uint64_t *mono_ns,
+		   uint64_t *real_ns, uint64_t *err_ns)
 {
 	if (slot >= CONF_MAX_CHANNELS)
 		return false;
 	const struct cs_chan *c = &cs->chans[slot];
-	uint64_t mono;
-	if (!c->have_boot || !clockmap_map(&c->map, ticks, &mono))
+	struct clockmap_time t;
+	if (!c->have_boot)
 		return false;
-	*ns = (uint64_t)((int64_t)mono + cs->real_minus_mono_ns);
+	if (c->src == CLOCKSYNC_SRC_HOST_MONO) {
+		uint32_t hz = hz_of(c);
+		unsigned __int128 ns = (unsigned __int128)ticks * 1000000000u / (hz ? hz : 1);
+		if (!hz || ns > INT64_MAX)
+			return false;
+		t.ns = (uint64_t)ns;
+		t.err_ns = 1000000000u / hz + 1;
+	} else if (!uses_sync(c)) {
+		if (!cntvct_map(&cs->cnt, ticks, hz_of(c), &t))
+			return false;
+	} else if (!clockmap_map(&c->map, ticks, &t)) {
+		return false;
+	}
+	int64_t rm = cs->real_minus_mono_ns;
+	if (rm < 0 ? t.ns < (uint64_t)-rm : t.ns > UINT64_MAX - (uint64_t)rm)
+		return false;
+	*mono_ns = t.ns;
+	*real_ns = t.ns + (uint64_t)rm;
+	*err_ns = t.err_ns + cs->real_err_ns;
 	return true;
 }
 
-static bool map_cb(void *ud, const struct channel *ch, uint64_t ticks, uint64_t *ns)
+void clocksync_info(const struct clocksync *cs, unsigned slot, struct clockmap_info *i)
 {
-	return clocksync_map(ud, channel_slot(ch), ticks, ns);
+	memset(i, 0, sizeof *i);
+	if (slot < CONF_MAX_CHANNELS)
+		clockmap_info(&cs->chans[slot].map, i);
+}
+
+static bool map_cb(void *ud, const struct channel *ch, uint64_t ticks, uint64_t *mono_ns,
+		   uint64_t *real_ns, uint64_t *err_ns)
+{
+	return clocksync_map(ud, channel_slot(ch), ticks, mono_ns, real_ns, err_ns);
+}
+
+static bool info_cb(void *ud, const struct channel *ch, struct proto_clock *k)
+{
+	const struct clocksync *cs = ud;
+	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
+		return false;
+	fill_clock(&cs->chans[channel_slot(ch)], k);
+	return true;
 }
 
 struct clocksync *clocksync_new(struct daemon *d)
@@ -123,19 +410,30 @@ struct clocksync *clocksync_new(struct daemon *d)
 	if (!cs)
 		return NULL;
 	cs->d = d;
-	cs->real_minus_mono_ns = (int64_t)(ns_of(CLOCK_REALTIME) - ns_of(CLOCK_MONOTONIC));
-	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
-		cs->chans[i].ch = daemon_channel_at(d, i);
+	refresh_realtime(cs);
+	bool ok = true;
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct cs_chan *c = &cs->chans[i];
+		c->cs = cs;
+		c->ch = daemon_channel_at(d, i);
+		clockmap_init(&c->map, 0);
+		c->timer = event_new(daemon_base(d), -1, 0, on_timer, c);
+		ok = ok && c->timer;
+	}
 	cs->tick = event_new(daemon_base(d), -1, EV_PERSIST, on_tick, cs);
-	struct timeval tv = {0, CLOCKSYNC_FAST_MS * 1000};
+	struct timeval tv = {0, CLOCKSYNC_TICK_MS * 1000};
 	struct daemon_observer o = {.on_msg = on_msg, .on_channel = on_channel, .ud = cs};
-	if (!cs->tick || event_add(cs->tick, &tv) < 0 || daemon_add_observer(d, &o) < 0) {
+	if (!ok || !cs->tick || event_add(cs->tick, &tv) < 0 || daemon_add_observer(d, &o) < 0) {
+		daemon_remove_observer(d, cs);
 		if (cs->tick)
 			event_free(cs->tick);
+		for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+			if (cs->chans[i].timer)
+				event_free(cs->chans[i].timer);
 		free(cs);
 		return NULL;
 	}
-	daemon_set_clock(d, map_cb, cs);
+	daemon_set_clock(d, map_cb, info_cb, cs);
 	return cs;
 }
 
@@ -143,8 +441,10 @@ struct clocksync *clocksync_free(struct clocksync *cs)
 {
 	if (!cs)
 		return NULL;
-	daemon_set_clock(cs->d, NULL, NULL);
+	daemon_set_clock(cs->d, NULL, NULL, NULL);
 	daemon_remove_observer(cs->d, cs);
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		event_free(cs->chans[i].timer);
 	event_free(cs->tick);
 	free(cs);
 	return NULL;

@@ -1,6 +1,6 @@
-/* Clock sync: SYNC / SYNC_REPLY exchanges with each channel's firmware feed a clockmap,
- * so FRAME objects carry t_first_ns / t_last_ns (CLOCK_REALTIME) once the mapping is
- * known. The I/O glue around the pure clockmap.c. */
+/* Clock sync: maps each channel's M7 ticks to CLOCK_MONOTONIC and CLOCK_REALTIME with an
+ * error bound, from SYNC / SYNC_REPLY exchanges or, when the ticks are a clock Linux
+ * reads too, directly. The I/O glue around the pure clockmap.c and cntvct.c. */
 #ifndef M7B_CLOCKSYNC_H
 #define M7B_CLOCKSYNC_H
 
@@ -9,16 +9,51 @@
 
 struct daemon;
 struct clocksync;
+struct clockmap_info;
 
-#define CLOCKSYNC_FAST_MS    250  /* SYNC period while a mapping is being built */
-#define CLOCKSYNC_FAST_COUNT 8	  /* exchanges at the fast period after each HELLO */
-#define CLOCKSYNC_SLOW_MS    2000 /* SYNC period afterwards, to follow drift */
+/* What the firmware's ticks are (BOOT_INFO's tick-source item). */
+enum clocksync_source {
+	CLOCKSYNC_SRC_UNKNOWN = 0,   /* measure with SYNC round trips */
+	CLOCKSYNC_SRC_SYSCTR = 1,    /* the SoC system counter (CNTVCT_EL0 on the A53s) */
+	CLOCKSYNC_SRC_GPT = 2,	     /* a GPT: round trips */
+	CLOCKSYNC_SRC_DWT = 3,	     /* the cycle counter: round trips */
+	CLOCKSYNC_SRC_HOST_MONO = 4, /* host CLOCK_MONOTONIC (the simulator) */
+	CLOCKSYNC_SRC_EMULATOR = 5,  /* an emulator's timer: round trips */
+};
+
+/* After a HELLO: a SYNC at once, then a burst spread out in doubling steps so that the
+ * rate is measured over ~1.6 s, then every FAST_MS until SETTLE_MS, then every SLOW_MS. */
+#define CLOCKSYNC_BURST	    7
+#define CLOCKSYNC_FAST_MS   250
+#define CLOCKSYNC_SETTLE_MS 10000
+#define CLOCKSYNC_SLOW_MS   1000
+
+/* A CLOCK object goes out when the bound moved by this factor or the rate by this much
+ * since the last one, or the mapping appeared or vanished, at most every MIN_MS unless
+ * the mapping appeared or vanished. */
+#define CLOCKSYNC_CLOCK_ERR_FACTOR 1.5
+#define CLOCKSYNC_CLOCK_PPM	   0.5
+#define CLOCKSYNC_CLOCK_MIN_MS	   1000
+
+/* When the n-th SYNC of the burst is due, in ms after the HELLO: 0, 25, 75, ... 1575. */
+static inline uint64_t clocksync_due_ms(unsigned n)
+{
+	return n == 0 ? 0 : 25ull * ((1ull << (n < 20 ? n : 20)) - 1);
+}
 
 /* Starts syncing every channel of d and installs the FRAME time mapper. NULL on ENOMEM. */
 struct clocksync *clocksync_new(struct daemon *d);
 /* Stops (before the daemon is freed); returns NULL. */
 struct clocksync *clocksync_free(struct clocksync *cs);
-/* Maps ticks of the channel in slot to CLOCK_REALTIME ns; false while unknown. */
-bool clocksync_map(const struct clocksync *cs, unsigned slot, uint64_t ticks, uint64_t *ns);
+/* Says what the ticks of the channel in slot are, at hz (0: the HELLO's tick_hz). */
+int clocksync_set_source(struct clocksync *cs, unsigned slot, enum clocksync_source src,
+			 uint32_t hz);
+/* Maps ticks of the channel in slot; false while unknown. err_ns bounds both times. */
+bool clocksync_map(const struct clocksync *cs, unsigned slot, uint64_t ticks, uint64_t *mono_ns,
+		   uint64_t *real_ns, uint64_t *err_ns);
+/* The estimate of the channel in slot, for STATUS. */
+void clocksync_info(const struct clocksync *cs, unsigned slot, struct clockmap_info *i);
+/* Name of a tick source, for logs and STATUS. */
+const char *clocksync_source_to_string(enum clocksync_source src);
 
 #endif

@@ -90,9 +90,10 @@ void daemon_remove_observer(struct daemon *d, void *ud)
 	d->nobservers = k;
 }
 
-void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, void *ud)
+void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, daemon_clock_info_fn info, void *ud)
 {
 	d->clock_fn = fn;
+	d->clock_info_fn = info;
 	d->clock_ud = ud;
 }
 

@@ -35,9 +35,12 @@ struct daemon_observer {
 	void *ud;
 };
 
-/* Maps M7 ticks of a channel to CLOCK_REALTIME ns; false while unknown. */
+/* Maps M7 ticks of a channel to CLOCK_MONOTONIC and CLOCK_REALTIME ns with an error
+ * bound; false while unknown. */
 typedef bool (*daemon_clock_fn)(void *ud, const struct channel *ch, uint64_t ticks,
-				uint64_t *realtime_ns);
+				uint64_t *mono_ns, uint64_t *realtime_ns, uint64_t *err_ns);
+/* Fills a channel's clock state for STATUS; false if there is none. */
+typedef bool (*daemon_clock_info_fn)(void *ud, const struct channel *ch, struct proto_clock *c);
 
 struct daemon_args {
 	struct conf *cfg;	  /* taken over by daemon_new (freed on failure too) */
@@ -85,7 +88,7 @@ void daemon_remove_observer(struct daemon *d, void *ud);
  * callbacks (channel callbacks are flushed by the daemon). */
 void daemon_flush(struct daemon *d);
 /* Installs the tick -> realtime mapper used for FRAME t_first_ns / t_last_ns. */
-void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, void *ud);
+void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, daemon_clock_info_fn info, void *ud);
 /* Streams a rendered line (with '\n') of class cls from ch to watching clients. */
 void daemon_broadcast(struct daemon *d, struct channel *ch, unsigned cls, const char *line,
 		      size_t len);

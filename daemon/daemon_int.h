@@ -51,6 +51,7 @@ struct daemon {
 	struct daemon_observer observers[DAEMON_MAX_OBSERVERS];
 	unsigned nobservers;
 	daemon_clock_fn clock_fn;
+	daemon_clock_info_fn clock_info_fn;
 	void *clock_ud;
 
 	uint64_t start_ms;

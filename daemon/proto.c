@@ -51,7 +51,9 @@ const char *proto_err_to_string(enum proto_err code)
 static const struct {
 	unsigned bit;
 	const char *name;
-} stream_classes[] = {M7B_CLASSES(NO_CLASS, STREAM_CLASS)};
+} stream_classes[] = {M7B_CLASSES(NO_CLASS, STREAM_CLASS)
+		      /* daemon-only until the library has an event type for it */
+		      {PROTO_C_CLOCK, "CLOCK"}};
 #undef NO_CLASS
 #undef STREAM_CLASS
 
@@ -320,6 +322,11 @@ int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f, enum 
 		put_member_u64(&o, "t_first_ns", f->t_first_ns);
 		put_member_u64(&o, "t_last_ns", f->t_last_ns);
 	}
+	if (f->has_mono) {
+		put_member_u64(&o, "t_first_mono_ns", f->t_first_mono_ns);
+		put_member_u64(&o, "t_last_mono_ns", f->t_last_mono_ns);
+		put_member_u64(&o, "t_err_ns", f->t_err_ns);
+	}
 	return finish(&o);
 }
 
@@ -464,6 +471,31 @@ int proto_render_fault(char *buf, size_t cap, const char *channel, const char *k
 
 /* ---- STATUS (cJSON: rare, variable size) ---- */
 
+int proto_render_clock(char *buf, size_t cap, const char *channel, const struct proto_clock *c)
+{
+	struct out o = {buf, 0, cap, false};
+	char num[64];
+	puts_(&o, "{\"class\":\"CLOCK\"");
+	put_member_str(&o, "channel", channel);
+	put_member_str(&o, "source", c->source);
+	puts_(&o, c->mapped ? ",\"mapped\":true" : ",\"mapped\":false");
+	/* Unknown members are left out, never null. */
+	if (c->mapped) {
+		snprintf(num, sizeof(num), ",\"offset_ns\":%lld", (long long)c->offset_ns);
+		puts_(&o, num);
+		snprintf(num, sizeof(num), ",\"rate_ppm\":%.4f", c->rate_ppm);
+		puts_(&o, num);
+		snprintf(num, sizeof(num), ",\"rate_err_ppm\":%.4f", c->rate_err_ppm);
+		puts_(&o, num);
+		put_member_u64(&o, "err_ns", c->err_ns);
+		put_member_u64(&o, "samples", c->samples);
+		put_member_u64(&o, "updated_mono_ns", c->updated_mono_ns);
+	}
+	put_member_u64(&o, "epochs", c->epochs);
+	put_member_u64(&o, "rejected", c->rejected);
+	return finish(&o);
+}
+
 static cJSON *add_u64(cJSON *obj, const char *key, uint64_t v)
 {
 	/* cJSON stores doubles: exact up to 2^53, which counters do not reach. */
@@ -542,6 +574,23 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 			add_u64(fw, "boot_id", c->boot_id);
 			add_u64(fw, "tick_hz", c->tick_hz);
 			add_u64(fw, "max_payload", c->max_payload);
+		}
+	}
+	if (c->has_clock) {
+		cJSON *k = cJSON_AddObjectToObject(o, "clock");
+		if (k) {
+			cJSON_AddStringToObject(k, "source", c->clock.source);
+			cJSON_AddBoolToObject(k, "mapped", c->clock.mapped);
+			if (c->clock.mapped) {
+				cJSON_AddNumberToObject(k, "offset_ns", (double)c->clock.offset_ns);
+				cJSON_AddNumberToObject(k, "rate_ppm", c->clock.rate_ppm);
+				cJSON_AddNumberToObject(k, "rate_err_ppm", c->clock.rate_err_ppm);
+				add_u64(k, "err_ns", c->clock.err_ns);
+				add_u64(k, "samples", c->clock.samples);
+				add_u64(k, "updated_mono_ns", c->clock.updated_mono_ns);
+			}
+			add_u64(k, "epochs", c->clock.epochs);
+			add_u64(k, "rejected", c->clock.rejected);
 		}
 	}
 	if (c->books)

@@ -27,7 +27,8 @@ enum proto_class {
 	PROTO_C_HELLO = 1u << 3,
 	PROTO_C_HEARTBEAT = 1u << 4,
 	PROTO_C_FAULT = 1u << 5,
-	PROTO_C_ALL = (1u << 6) - 1,
+	PROTO_C_CLOCK = 1u << 6,
+	PROTO_C_ALL = (1u << 7) - 1,
 };
 
 enum proto_cmd {
@@ -130,7 +131,24 @@ struct proto_frame {
 	size_t nbytes;
 	bool has_realtime; /* t_first_ns / t_last_ns known */
 	uint64_t t_first_ns, t_last_ns;
+	bool has_mono; /* t_first_mono_ns / t_last_mono_ns / t_err_ns known */
+	uint64_t t_first_mono_ns, t_last_mono_ns, t_err_ns;
 };
+
+/* A channel's clock mapping, for CLOCK objects and STATUS. */
+struct proto_clock {
+	const char *source; /* how ticks are mapped: "sync", "sysctr", "host" */
+	bool mapped;	    /* the members below are known */
+	int64_t offset_ns;  /* CLOCK_MONOTONIC of tick 0 at the nominal rate */
+	double rate_ppm, rate_err_ppm;
+	uint64_t err_ns;	  /* bound at the newest exchange */
+	uint64_t samples;	  /* exchanges in the fit */
+	uint64_t updated_mono_ns; /* CLOCK_MONOTONIC of the newest exchange */
+	uint64_t epochs;	  /* resets detected from the replies */
+	uint64_t rejected;	  /* exchanges refused as impossible or inconsistent */
+};
+/* Renders a CLOCK line with its '\n'. Returns length or -ENOSPC. */
+int proto_render_clock(char *buf, size_t cap, const char *channel, const struct proto_clock *c);
 
 /* Renders a FRAME line with its '\n' into buf. Returns length or -ENOSPC. */
 int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f, enum proto_encoding enc);
@@ -171,6 +189,8 @@ struct proto_status_channel {
 	uint16_t max_payload;
 	int holder_pid; /* 0 = none */
 	const char *holder_comm;
+	bool has_clock;
+	struct proto_clock clock;
 };
 struct proto_status_client {
 	uint64_t id;

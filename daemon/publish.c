@@ -23,9 +23,13 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 		.bytes = dd->bytes,
 		.nbytes = dd->nbytes,
 	};
-	if (d->clock_fn && d->clock_fn(d->clock_ud, ch, dd->t_first, &pf.t_first_ns) &&
-	    d->clock_fn(d->clock_ud, ch, dd->t_last, &pf.t_last_ns))
-		pf.has_realtime = true;
+	uint64_t e1, e2;
+	if (d->clock_fn &&
+	    d->clock_fn(d->clock_ud, ch, dd->t_first, &pf.t_first_mono_ns, &pf.t_first_ns, &e1) &&
+	    d->clock_fn(d->clock_ud, ch, dd->t_last, &pf.t_last_mono_ns, &pf.t_last_ns, &e2)) {
+		pf.has_realtime = pf.has_mono = true;
+		pf.t_err_ns = e1 > e2 ? e1 : e2;
+	}
 	/* Rendered at most once per encoding, then copied into each client's queue. */
 	int nb = 0, nh = 0;
 	for (struct conn *c = d->clients; c; c = c->next) {

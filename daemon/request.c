@@ -120,6 +120,8 @@ static void do_status(struct daemon *d, struct conn *c, const struct proto_reque
 		if (!ch)
 			continue;
 		status_channel(ch, &snaps[nch], &chans[nch]);
+		if (d->clock_info_fn)
+			chans[nch].has_clock = d->clock_info_fn(d->clock_ud, ch, &chans[nch].clock);
 		nch++;
 	}
 	struct proto_status_client *cls = calloc(d->nclients ? d->nclients : 1, sizeof(*cls));

@@ -26,6 +26,13 @@ struct txthread {
 	uint64_t stalls, stall_ms, longest_ms;
 	uint8_t buf[TXTHREAD_BUF];
 	size_t len;
+	/* Send-time marks: byte positions in the stream and when they were written. */
+	uint64_t queued_total, written_total, pending_cookie;
+	struct {
+		uint64_t cookie, end, ns;
+		bool done;
+	} marks[TXTHREAD_MARKS];
+	unsigned mark_next;
 };
 
 static uint64_t mono_ms(void)
@@ -33,6 +40,27 @@ static uint64_t mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* w bytes went out by a write() that started at t0: marks inside them are stamped. */
+static void note_written(struct txthread *t, size_t w, uint64_t t0)
+{
+	pthread_mutex_lock(&t->mu);
+	t->written_total += w;
+	for (unsigned i = 0; i < TXTHREAD_MARKS; i++)
+		if (t->marks[i].cookie && !t->marks[i].done &&
+		    t->marks[i].end <= t->written_total) {
+			t->marks[i].ns = t0;
+			t->marks[i].done = true;
+		}
+	pthread_mutex_unlock(&t->mu);
 }
 
 static void unref_locked_and_unlock(struct txthread *t)
@@ -50,8 +78,11 @@ static void unref_locked_and_unlock(struct txthread *t)
 static int write_all(struct txthread *t, const uint8_t *buf, size_t n)
 {
 	while (n) {
+		/* Taken right before write(): a SYNC's send time must not include the queue. */
+		uint64_t t0 = mono_ns();
 		ssize_t w = write(t->fd, buf, n);
 		if (w > 0) {
+			note_written(t, (size_t)w, t0);
 			buf += w;
 			n -= (size_t)w;
 			continue;
@@ -185,10 +216,38 @@ int txthread_queue(struct txthread *t, const void *buf, size_t n)
 	else {
 		memcpy(t->buf + t->len, buf, n);
 		t->len += n;
+		t->queued_total += n;
+		if (t->pending_cookie) {
+			unsigned i = t->mark_next++ % TXTHREAD_MARKS;
+			t->marks[i].cookie = t->pending_cookie;
+			t->marks[i].end = t->queued_total;
+			t->marks[i].done = false;
+		}
 		pthread_cond_signal(&t->cv);
 	}
+	t->pending_cookie = 0;
 	pthread_mutex_unlock(&t->mu);
 	return r;
+}
+
+void txthread_mark_next(struct txthread *t, uint64_t cookie)
+{
+	pthread_mutex_lock(&t->mu);
+	t->pending_cookie = cookie;
+	pthread_mutex_unlock(&t->mu);
+}
+
+bool txthread_mark_time(struct txthread *t, uint64_t cookie, uint64_t *ns)
+{
+	bool found = false;
+	pthread_mutex_lock(&t->mu);
+	for (unsigned i = 0; i < TXTHREAD_MARKS && !found; i++)
+		if (cookie && t->marks[i].cookie == cookie && t->marks[i].done) {
+			*ns = t->marks[i].ns;
+			found = true;
+		}
+	pthread_mutex_unlock(&t->mu);
+	return found;
 }
 
 int txthread_fd(const struct txthread *t)

@@ -5,11 +5,13 @@
 #ifndef M7B_TXTHREAD_H
 #define M7B_TXTHREAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define TXTHREAD_BUF	  8192 /* bytes queued at most (many frames) */
 #define TXTHREAD_STALL_MS 50   /* a write() that takes longer counts as a stall */
+#define TXTHREAD_MARKS	  8    /* marked writes remembered (SYNC send times) */
 
 struct txthread;
 
@@ -30,6 +32,11 @@ struct txthread *txthread_free(struct txthread *t);
 /* Queues n bytes to be written after everything queued before, never split by other
  * bytes. 0, -ENOBUFS (no room now), or -errno of an earlier failed write. */
 int txthread_queue(struct txthread *t, const void *buf, size_t n);
+/* The bytes queued by the next txthread_queue() carry this cookie (not 0): the thread
+ * notes CLOCK_MONOTONIC right before the write() that sends their last byte. */
+void txthread_mark_next(struct txthread *t, uint64_t cookie);
+/* When the marked bytes went out (CLOCK_MONOTONIC ns); false if not (yet) known. */
+bool txthread_mark_time(struct txthread *t, uint64_t cookie, uint64_t *ns);
 /* An fd that becomes readable when the thread made progress or failed. */
 int txthread_fd(const struct txthread *t);
 /* Clears the fd's readiness and reports. */

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "doctor.h"
 
 static int cmd_ping(struct ctl *ctl, int argc, char **argv);
 static int cmd_version(struct ctl *ctl, int argc, char **argv);
@@ -75,6 +76,7 @@ static const struct command {
 	{"ports", cmd_ports, "[--json]", "serial ports on this machine\n"},
 	{"ping", cmd_ping, "", "check that the daemon answers\n"},
 	{"version", cmd_version, "", "client and daemon versions\n"},
+	{"doctor", cmd_doctor, DOCTOR_SYNOPSIS, DOCTOR_HELP},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -196,7 +196,8 @@ static void test_frames_one_client(void **state)
 		b64(bytes[i], n, want);
 		assert_string_equal(j_str(o, "channel"), "m7");
 		assert_int_equal((int)j_num(o, "port"), i % 3);
-		assert_int_equal((long)j_num(o, "seq"), i + 1); /* HELLO was seq 0 */
+		/* HELLO was seq 0; the SYNC_REPLYs the fake sends take seqs between. */
+		assert_true(j_num(o, "seq") >= i + 1 && j_num(o, "seq") <= f->m.seq);
 		assert_true(j_num(o, "t_first") == 1000000.0 * i);
 		assert_true(j_num(o, "t_last") == 1000000.0 * i + 90);
 		assert_string_equal(j_str(o, "data"), want);
@@ -231,7 +232,7 @@ static void test_frames_one_client(void **state)
 	assert_non_null(ch);
 	assert_string_equal(j_str(ch, "state"), "up");
 	assert_int_equal((int)j_num(ch, "data_frames"), N + 1);
-	assert_int_equal((int)j_num(ch, "frames"), N + 2);
+	assert_true(j_num(ch, "frames") >= N + 2); /* + the SYNC_REPLYs */
 	assert_int_equal((int)j_num(ch, "seq_gaps"), 0);
 	assert_string_equal(j_str(cJSON_GetObjectItem(ch, "firmware"), "name"), "fake-m7 1.0");
 	assert_true(j_num(cJSON_GetObjectItem(ch, "firmware"), "boot_id") == 0xA1B2C3D4);
@@ -507,7 +508,7 @@ static void test_hangup_reopen(void **state)
 		cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
 		assert_non_null(o);
 		assert_true(j_num(o, "t_first") == 5000 + i);
-		assert_true(j_num(o, "seq") == i + 1);
+		assert_true(j_num(o, "seq") >= i + 1); /* SYNC_REPLYs take seqs too */
 		cJSON_Delete(o);
 	}
 	cJSON *s = status_of(&c);

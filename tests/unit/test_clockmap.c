@@ -1,4 +1,5 @@
-/* Unit tests for clockmap: a simulated M7 clock with offset, drift and jittered links. */
+/* Unit tests for clockmap: synthetic exchanges against an M7 clock that is an exact
+ * integer function of host time, so every error and every bound is checked exactly. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -10,183 +11,319 @@
 #include <cmocka.h>
 
 #include "clockmap.h"
+#include "clocksync.h"
 
-#define HZ 8000000u
+#define HZ  8000000u
+#define SEC 1000000000ull
 
-/* The simulated truth: M7 ticks as a function of host ns. */
+/* The truth: ticks = tick0 + floor((host - host0) * HZ * (1e6 + ppm) / 1e15). */
 struct sim {
 	uint64_t host0_ns;
 	uint64_t tick0;
-	double drift_ppm;
+	int64_t ppm;
 	uint32_t rng;
 };
 
 static uint64_t sim_ticks(const struct sim *s, uint64_t host_ns)
 {
-	double dt = (double)(host_ns - s->host0_ns) * 1e-9;
+	__int128 n = (__int128)(host_ns - s->host0_ns) * HZ * (1000000 + s->ppm);
 
-	return s->tick0 + (uint64_t)llround(dt * HZ * (1.0 + s->drift_ppm * 1e-6));
+	return s->tick0 + (uint64_t)(n / 1000000000000000LL);
 }
 
-static uint64_t sim_host(const struct sim *s, uint64_t ticks)
+/* The first host ns at which the M7 clock shows tick k. */
+static uint64_t sim_host(const struct sim *s, uint64_t k)
 {
-	double dt = (double)(ticks - s->tick0) / (HZ * (1.0 + s->drift_ppm * 1e-6));
+	__int128 den = (__int128)HZ * (1000000 + s->ppm);
+	__int128 num = (__int128)(k - s->tick0) * 1000000000000000LL;
 
-	return s->host0_ns + (uint64_t)llround(dt * 1e9);
+	return s->host0_ns + (uint64_t)((num + den - 1) / den);
 }
 
-/* Deterministic pseudo-random delays: mostly ~60-200 us, sometimes a 5 ms queueing spike. */
-static uint64_t sim_delay(struct sim *s)
+static uint32_t sim_rand(struct sim *s, uint32_t mod)
 {
 	s->rng = s->rng * 1103515245u + 12345u;
-	uint32_t r = (s->rng >> 8) % 1000;
-
-	if (r < 100)
-		return 5000000 + r * 1000;
-	return 60000 + r * 150;
+	return (s->rng >> 8) % mod;
 }
 
-static struct clockmap_sample sim_exchange(struct sim *s, uint64_t t1)
+/* An exchange with these one-way delays (ns) and a 7 us M7 turnaround. */
+static struct clockmap_sample xchg(const struct sim *s, uint64_t t1, uint64_t out, uint64_t back)
 {
-	struct clockmap_sample x;
-	uint64_t arrive = t1 + sim_delay(s);
-	uint64_t leave = arrive + 7000; /* M7 turnaround */
-
-	x.t1_ns = t1;
-	x.rx_ticks = sim_ticks(s, arrive);
-	x.tx_ticks = sim_ticks(s, leave);
-	x.t4_ns = leave + sim_delay(s);
+	uint64_t arrive = t1 + out, leave = arrive + 7000;
+	struct clockmap_sample x = {
+		.t1_ns = t1,
+		.rx_ticks = sim_ticks(s, arrive),
+		.tx_ticks = sim_ticks(s, leave),
+		.t4_ns = leave + back,
+	};
 	return x;
+}
+
+/* An exchange as an addressable temporary. */
+#define XCHG(...) (&(struct clockmap_sample[1]){xchg(__VA_ARGS__)}[0])
+
+/* Mapping error (ns, signed) of tick k, and whether the published bound covers it. */
+static int64_t map_err(const struct clockmap *c, const struct sim *s, uint64_t k, bool *covered)
+{
+	struct clockmap_time t;
+
+	assert_true(clockmap_map(c, k, &t));
+	int64_t e = (int64_t)(t.ns - sim_host(s, k));
+	*covered = (uint64_t)llabs(e) <= t.err_ns;
+	return e;
 }
 
 static void test_unknown_until_first_sample(void **state)
 {
-	struct clockmap c;
-	uint64_t ns;
-
 	(void)state;
-	clockmap_reset(&c, HZ);
-	assert_false(clockmap_map(&c, 1000, &ns));
-	assert_float_equal(clockmap_drift_ppm(&c), 0.0, 0.0);
+	struct clockmap c;
+	struct clockmap_time t;
+
+	clockmap_init(&c, HZ);
+	assert_false(clockmap_map(&c, 1000, &t));
+	struct clockmap_info i;
+	clockmap_info(&c, &i);
+	assert_false(i.valid);
 }
 
 static void test_single_symmetric_exchange_is_exact(void **state)
 {
-	struct clockmap c;
-	/* Host sends at 1 s, the M7 sees it 100 us later at tick 5000000 and answers at
-	 * once; the reply takes 100 us too. */
-	struct clockmap_sample s = {1000000000ull, 5000000, 5000000, 1000200000ull};
-	uint64_t ns;
-
 	(void)state;
-	clockmap_reset(&c, HZ);
-	assert_int_equal(clockmap_add(&c, &s), 0);
-	assert_true(clockmap_map(&c, 5000000, &ns));
-	assert_int_equal(ns, 1000100000ull);
-	/* One tick is 125 ns at 8 MHz. */
-	assert_true(clockmap_map(&c, 5000008, &ns));
-	assert_int_equal(ns, 1000101000ull);
-	assert_float_equal(c.error_ns, 100000.0, 1.0);
+	struct sim s = {.host0_ns = 5 * SEC, .tick0 = 123456};
+	struct clockmap c;
+	bool cov;
+
+	clockmap_init(&c, HZ);
+	struct clockmap_sample x = xchg(&s, 6 * SEC, 20000, 20000);
+	assert_int_equal(clockmap_add(&c, &x), 0);
+	/* Symmetric legs: the midpoint is exact up to the tick quantum (125 ns). */
+	int64_t e = map_err(&c, &s, x.rx_ticks, &cov);
+	assert_true(llabs(e) <= 125);
+	assert_true(cov);
+	/* 1 s ahead at nominal rate with no drift: still exact, bound includes 200 ppm. */
+	e = map_err(&c, &s, x.rx_ticks + HZ, &cov);
+	assert_true(llabs(e) <= 125);
+	assert_true(cov);
 }
 
-static void test_tracks_offset_and_drift_through_jitter(void **state)
+static void test_converges_on_offset_and_drift(void **state)
 {
-	struct sim s = {
-		.host0_ns = 123456789000ull, .tick0 = 987654321ull, .drift_ppm = 50.0, .rng = 42};
-	struct clockmap c;
-	uint64_t t = s.host0_ns;
-
 	(void)state;
-	clockmap_reset(&c, HZ);
-	for (int i = 0; i < 40; i++) {
-		struct clockmap_sample x = sim_exchange(&s, t);
+	struct sim s = {.host0_ns = 1 * SEC, .tick0 = 999, .ppm = 73};
+	struct clockmap c;
+	bool cov;
 
-		assert_int_equal(clockmap_add(&c, &x), 0);
-		t += 1000000000ull;
+	clockmap_init(&c, HZ);
+	for (uint64_t t = 2 * SEC; t < 22 * SEC; t += SEC) {
+		struct clockmap_sample x = xchg(&s, t, 30000, 30000);
+		assert_true(clockmap_add(&c, &x) >= 0);
 	}
-	assert_float_equal(clockmap_drift_ppm(&c), 50.0, 2.0);
-	/* Map ticks across the window and a little beyond: within 30 us of the truth,
-	 * although single exchanges had up to 10 ms of round trip. */
-	for (uint64_t h = t - 30000000000ull; h < t + 2000000000ull; h += 250000000ull) {
-		uint64_t ns, truth_ticks = sim_ticks(&s, h);
+	assert_true(fabs(clockmap_drift_ppm(&c) - 73.0) < 0.05);
+	uint64_t k = sim_ticks(&s, 22 * SEC);
+	assert_true(llabs(map_err(&c, &s, k, &cov)) < 300);
+	assert_true(cov);
+	struct clockmap_info i;
+	clockmap_info(&c, &i);
+	assert_true(i.valid);
+	assert_int_equal(i.samples, 20);
+	assert_true(i.err_ns < 100000);
+}
 
-		assert_true(clockmap_map(&c, truth_ticks, &ns));
-		assert_true(llabs((long long)(ns - sim_host(&s, truth_ticks))) < 30000);
+/* Asymmetric random delays, queueing outliers, drift: the bound must always hold. */
+static void test_bound_covers_jitter_and_outliers(void **state)
+{
+	(void)state;
+	const int64_t ppms[] = {-100, -37, 0, 50, 100};
+
+	for (unsigned p = 0; p < sizeof ppms / sizeof ppms[0]; p++) {
+		struct sim s = {.host0_ns = 3 * SEC, .tick0 = 77, .ppm = ppms[p], .rng = 7 + p};
+		struct clockmap c;
+		unsigned misses = 0, checks = 0;
+
+		clockmap_init(&c, HZ);
+		for (uint64_t t = 4 * SEC; t < 64 * SEC; t += SEC / 4) {
+			uint64_t out = 20000 + sim_rand(&s, 200000);
+			uint64_t back = 20000 + sim_rand(&s, 200000);
+			if (sim_rand(&s, 20) == 0)
+				back += 20000000; /* a queued reply */
+			struct clockmap_sample x = xchg(&s, t, out, back);
+			(void)clockmap_add(&c, &x);
+			for (uint64_t ahead = 0; ahead <= 2 * SEC; ahead += SEC / 2) {
+				bool cov;
+				(void)map_err(&c, &s, sim_ticks(&s, t + ahead), &cov);
+				misses += !cov;
+				checks++;
+			}
+		}
+		assert_int_equal(misses, 0);
+		assert_true(checks > 1000);
+		assert_true(fabs(clockmap_drift_ppm(&c) - (double)ppms[p]) < 2.0);
 	}
 }
 
-static void test_short_span_keeps_nominal_rate(void **state)
+/* Reported flaw: one unusually fast exchange thinned the fit below the minimum span
+ * and the rate fell back to nominal (0 ppm), forgetting the estimate. */
+static void test_fast_exchange_keeps_rate(void **state)
 {
-	struct sim s = {.host0_ns = 1000000000ull, .tick0 = 0, .drift_ppm = 30.0, .rng = 7};
+	(void)state;
+	struct sim s = {.host0_ns = 1 * SEC, .tick0 = 5000, .ppm = 50, .rng = 3};
 	struct clockmap c;
 
-	(void)state;
-	clockmap_reset(&c, HZ);
-	/* Five exchanges within 100 ms cannot tell 30 ppm apart from jitter. */
-	for (int i = 0; i < 5; i++) {
-		struct clockmap_sample x = sim_exchange(&s, s.host0_ns + i * 20000000ull);
-
-		assert_int_equal(clockmap_add(&c, &x), 0);
+	clockmap_init(&c, HZ);
+	uint64_t t = 2 * SEC;
+	for (int i = 0; i < 16; i++, t += 2 * SEC) {
+		uint64_t d = 100000 + sim_rand(&s, 20000);
+		struct clockmap_sample x = xchg(&s, t, d, d);
+		assert_true(clockmap_add(&c, &x) >= 0);
 	}
-	assert_float_equal(clockmap_drift_ppm(&c), 0.0, 1e-9);
-}
-
-static void test_impossible_samples_are_refused(void **state)
-{
-	struct clockmap c;
-	struct clockmap_sample good = {2000000000ull, 100, 110, 2000300000ull};
-	struct clockmap_sample reply_first = {3000000000ull, 200, 210, 2999999999ull};
-	struct clockmap_sample tx_first = {3000000000ull, 210, 200, 3000300000ull};
-	struct clockmap_sample m7_back = {3000000000ull, 50, 60, 3000300000ull};
-	struct clockmap_sample host_back = {1000000000ull, 300, 310, 1000300000ull};
-	uint64_t before, after;
-
-	(void)state;
-	clockmap_reset(&c, HZ);
-	assert_int_equal(clockmap_add(&c, &good), 0);
-	assert_true(clockmap_map(&c, 105, &before));
-	assert_int_equal(clockmap_add(&c, &reply_first), -EINVAL);
-	assert_int_equal(clockmap_add(&c, &tx_first), -EINVAL);
-	assert_int_equal(clockmap_add(&c, &m7_back), -EINVAL);
-	assert_int_equal(clockmap_add(&c, &host_back), -EINVAL);
-	assert_int_equal(c.rejected, 4);
-	assert_int_equal(c.count, 1);
-	assert_true(clockmap_map(&c, 105, &after));
-	assert_int_equal(before, after);
-}
-
-static void test_wild_rate_is_not_believed(void **state)
-{
-	/* The firmware claims 8 MHz but the samples say 9 MHz: a misconfiguration, not
-	 * drift. The map keeps the nominal rate instead of a 12% slope. */
-	struct sim s = {.host0_ns = 5000000000ull, .tick0 = 0, .drift_ppm = 125000.0, .rng = 3};
-	struct clockmap c;
-
-	(void)state;
-	clockmap_reset(&c, HZ);
-	for (int i = 0; i < 10; i++) {
-		struct clockmap_sample x = sim_exchange(&s, s.host0_ns + i * 1000000000ull);
-
-		assert_int_equal(clockmap_add(&c, &x), 0);
+	assert_true(fabs(clockmap_drift_ppm(&c) - 50.0) < 1.0);
+	struct clockmap_sample fast = xchg(&s, t, 5000, 5000);
+	assert_true(clockmap_add(&c, &fast) >= 0);
+	assert_true(fabs(clockmap_drift_ppm(&c) - 50.0) < 1.0);
+	for (int i = 0; i < 3; i++) {
+		t += 2 * SEC;
+		uint64_t d = 100000 + sim_rand(&s, 20000);
+		struct clockmap_sample x = xchg(&s, t, d, d);
+		assert_true(clockmap_add(&c, &x) >= 0);
+		assert_true(fabs(clockmap_drift_ppm(&c) - 50.0) < 1.0);
 	}
-	assert_float_equal(clockmap_drift_ppm(&c), 0.0, 1e-9);
 }
 
-static void test_reset_forgets(void **state)
+/* Reported flaw: the start-up burst spanned less than the fit needs, so the first rate
+ * came seconds late. The burst the sync schedule sends must yield a rate by itself. */
+static void test_startup_burst_measures_rate(void **state)
 {
-	struct clockmap c;
-	struct clockmap_sample s = {1000, 10, 10, 3000};
-	uint64_t ns;
-
 	(void)state;
+	struct sim s = {.host0_ns = 1 * SEC, .tick0 = 42, .ppm = 80, .rng = 11};
+	struct clockmap c;
+	uint64_t hello = 10 * SEC, last = 0;
+
+	clockmap_init(&c, HZ);
+	for (unsigned n = 0; n < CLOCKSYNC_BURST; n++) {
+		last = hello + clocksync_due_ms(n) * 1000000ull;
+		uint64_t d = 40000 + sim_rand(&s, 2000);
+		struct clockmap_sample x = xchg(&s, last, d, d);
+		assert_true(clockmap_add(&c, &x) >= 0);
+	}
+	assert_true(last - hello < 2 * SEC);
+	assert_true(fabs(clockmap_drift_ppm(&c) - 80.0) < 10.0);
+}
+
+/* A reboot whose HELLO was lost: the new boot's ticks start over. */
+static void test_ticks_backwards_start_new_epoch(void **state)
+{
+	(void)state;
+	struct sim s = {.host0_ns = 1 * SEC, .tick0 = 0, .ppm = -20};
+	struct clockmap c;
+	bool cov;
+
+	clockmap_init(&c, HZ);
+	for (uint64_t t = 100 * SEC; t < 110 * SEC; t += SEC)
+		assert_int_equal(clockmap_add(&c, XCHG(&s, t, 30000, 30000)), 0);
+	struct sim s2 = {.host0_ns = 111 * SEC, .tick0 = 0, .ppm = -20};
+	assert_int_equal(clockmap_add(&c, XCHG(&s2, 112 * SEC, 30000, 30000)), 1);
+	struct clockmap_info i;
+	clockmap_info(&c, &i);
+	assert_int_equal(i.epochs, 1);
+	assert_int_equal(i.samples, 1);
+	/* Maps the new boot's ticks, and the kept rate was carried over. */
+	assert_true(llabs(map_err(&c, &s2, sim_ticks(&s2, 113 * SEC), &cov)) < 1000);
+	assert_true(cov);
+	assert_true(fabs(clockmap_drift_ppm(&c) + 20.0) < 1.0);
+}
+
+/* A reboot whose ticks happen to land ahead of the old ones: replies contradict the fit. */
+static void test_inconsistent_replies_start_new_epoch(void **state)
+{
+	(void)state;
+	struct sim s = {.host0_ns = 1 * SEC, .tick0 = 0};
+	struct clockmap c;
+
+	clockmap_init(&c, HZ);
+	for (uint64_t t = 2 * SEC; t < 12 * SEC; t += SEC)
+		assert_int_equal(clockmap_add(&c, XCHG(&s, t, 30000, 30000)), 0);
+	struct sim s2 = {.host0_ns = 1 * SEC, .tick0 = 50 * HZ};
+	uint64_t t = 12 * SEC;
+	for (unsigned n = 1; n < CLOCKMAP_BAD_IN_ROW; n++, t += SEC)
+		assert_int_equal(clockmap_add(&c, XCHG(&s2, t, 30000, 30000)), -EINVAL);
+	assert_int_equal(clockmap_add(&c, XCHG(&s2, t, 30000, 30000)), 1);
+	bool cov;
+	assert_true(llabs(map_err(&c, &s2, sim_ticks(&s2, t), &cov)) < 1000);
+	assert_true(cov);
+}
+
+static void test_impossible_and_stale_samples_are_refused(void **state)
+{
+	(void)state;
+	struct sim s = {.host0_ns = 1 * SEC};
+	struct clockmap c;
+
+	clockmap_init(&c, HZ);
+	struct clockmap_sample x = xchg(&s, 5 * SEC, 10000, 10000);
+	struct clockmap_sample bad = x;
+	bad.t4_ns = bad.t1_ns - 1; /* reply before request */
+	assert_int_equal(clockmap_add(&c, &bad), -EINVAL);
+	bad = x;
+	bad.tx_ticks = bad.rx_ticks - 1; /* tx before rx */
+	assert_int_equal(clockmap_add(&c, &bad), -EINVAL);
+	bad = x;
+	bad.tx_ticks = bad.rx_ticks + HZ; /* a 1 s turnaround inside a 27 us round trip */
+	assert_int_equal(clockmap_add(&c, &bad), -EINVAL);
+	assert_int_equal(clockmap_add(&c, &x), 0);
+	struct clockmap_sample stale = xchg(&s, 4 * SEC, 10000, 10000);
+	assert_int_equal(clockmap_add(&c, &stale), -EINVAL);
+	struct clockmap_info i;
+	clockmap_info(&c, &i);
+	assert_int_equal(i.rejected, 4);
+	assert_int_equal(i.epochs, 0);
+	struct clockmap z;
+	clockmap_init(&z, 0);
+	assert_int_equal(clockmap_add(&z, &x), -EINVAL);
+}
+
+/* Far-off ticks never overflow (run under UBSan): left out, or mapped with a bound. */
+static void test_far_ticks_are_left_out(void **state)
+{
+	(void)state;
+	struct sim s = {.host0_ns = 1 * SEC, .tick0 = UINT64_MAX / 2};
+	struct clockmap c;
+	struct clockmap_time t;
+
+	clockmap_init(&c, HZ);
+	assert_int_equal(clockmap_add(&c, XCHG(&s, 2 * SEC, 10000, 10000)), 0);
+	assert_false(clockmap_map(&c, UINT64_MAX, &t));
+	assert_false(clockmap_map(&c, 0, &t));
+	assert_false(clockmap_map(&c, s.tick0 - 2 * HZ, &t)); /* before host time 0 */
+	assert_true(clockmap_map(&c, sim_ticks(&s, 3 * SEC), &t));
+	assert_true(t.err_ns >= 200000); /* 1 s at the a-priori 200 ppm */
+
+	struct clockmap one;
+	clockmap_init(&one, 1); /* 1 Hz: each tick is a second */
+	struct clockmap_sample x = {
+		.t1_ns = 10 * SEC, .rx_ticks = 10, .tx_ticks = 10, .t4_ns = 10 * SEC + 1000};
+	assert_int_equal(clockmap_add(&one, &x), 0);
+	assert_false(clockmap_map(&one, UINT64_MAX - 5, &t));
+	assert_true(clockmap_map(&one, 11, &t));
+}
+
+static void test_init_forgets_reset_keeps_rate(void **state)
+{
+	(void)state;
+	struct sim s = {.host0_ns = 1 * SEC, .ppm = 30};
+	struct clockmap c;
+
+	clockmap_init(&c, HZ);
+	for (uint64_t t = 2 * SEC; t < 12 * SEC; t += SEC)
+		assert_int_equal(clockmap_add(&c, XCHG(&s, t, 30000, 30000)), 0);
 	clockmap_reset(&c, HZ);
-	assert_int_equal(clockmap_add(&c, &s), 0);
-	clockmap_reset(&c, 25000000u);
-	assert_false(clockmap_map(&c, 10, &ns));
-	assert_int_equal(c.tick_hz, 25000000u);
-	/* No tick rate (no HELLO yet): nothing can be mapped. */
-	clockmap_reset(&c, 0);
-	assert_int_equal(clockmap_add(&c, &s), -EINVAL);
+	struct clockmap_time t;
+	assert_false(clockmap_map(&c, 1, &t));
+	assert_int_equal(clockmap_add(&c, XCHG(&s, 20 * SEC, 30000, 30000)), 0);
+	assert_true(fabs(clockmap_drift_ppm(&c) - 30.0) < 0.5);
+	clockmap_reset(&c, HZ * 2); /* another tick rate: the hint does not apply */
+	assert_false(c.have_rate);
+	clockmap_init(&c, HZ);
+	assert_false(c.have_rate);
 }
 
 int main(void)
@@ -194,12 +331,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unknown_until_first_sample),
 		cmocka_unit_test(test_single_symmetric_exchange_is_exact),
-		cmocka_unit_test(test_tracks_offset_and_drift_through_jitter),
-		cmocka_unit_test(test_short_span_keeps_nominal_rate),
-		cmocka_unit_test(test_impossible_samples_are_refused),
-		cmocka_unit_test(test_wild_rate_is_not_believed),
-		cmocka_unit_test(test_reset_forgets),
+		cmocka_unit_test(test_converges_on_offset_and_drift),
+		cmocka_unit_test(test_bound_covers_jitter_and_outliers),
+		cmocka_unit_test(test_fast_exchange_keeps_rate),
+		cmocka_unit_test(test_startup_burst_measures_rate),
+		cmocka_unit_test(test_ticks_backwards_start_new_epoch),
+		cmocka_unit_test(test_inconsistent_replies_start_new_epoch),
+		cmocka_unit_test(test_impossible_and_stale_samples_are_refused),
+		cmocka_unit_test(test_far_ticks_are_left_out),
+		cmocka_unit_test(test_init_forgets_reset_keeps_rate),
 	};
-
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,516 @@
+#!/usr/bin/env python3
+"""m7bridgectl doctor against fake /proc, /sys, /dev, /etc and device trees.
+
+Each test builds a board tree (an NXP BSP layout or a mainline one), breaks one thing,
+and checks that the matching check turns warn or fail (and nothing else does) and that
+the exit status follows. Paths come from M7B_BUILD_ROOT / M7B_SOURCE_ROOT (set by meson).
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
+CTL = os.path.join(BUILD, "tools", "m7bridgectl")
+DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
+SIM = os.path.join(BUILD, "firmware", "m7sim")
+
+RSC_CARVEOUT, RSC_TRACE, RSC_VDEV = 0, 2, 3
+
+
+def resource_table(trace=True, vdev=True):
+    """A remoteproc resource table as rpmsg-lite's rsc_table.c lays it out."""
+    entries = []
+    if vdev:
+        # fw_rsc_vdev: type id notifyid dfeatures gfeatures config_len status num_vrings
+        # reserved[2], then two fw_rsc_vdev_vring (da align num notifyid reserved).
+        e = struct.pack("<IIIIIIBBBB", RSC_VDEV, 7, 0, 1, 0, 0, 0, 2, 0, 0)
+        e += struct.pack("<IIIII", 0x55000000, 0x1000, 256, 0, 0)
+        e += struct.pack("<IIIII", 0x55008000, 0x1000, 256, 1, 0)
+        entries.append(e)
+    if trace:
+        entries.append(struct.pack("<IIII32s", RSC_TRACE, 0x20000000, 4096, 0, b"m7trace"))
+    entries.append(struct.pack("<IIII", RSC_CARVEOUT, 0, 0, 0) + bytes(40))
+    head = 16 + 4 * len(entries)
+    offs, body = [], b""
+    for e in entries:
+        offs.append(head + len(body))
+        body += e
+    return struct.pack("<IIII", 1, len(entries), 0, 0) + b"".join(
+        struct.pack("<I", o) for o in offs) + body
+
+
+def elf32(sections):
+    """A minimal ELF32 little-endian ARM image with the given (name, bytes) sections."""
+    shstr = b"\0" + b"".join(n.encode() + b"\0" for n, _ in sections) + b".shstrtab\0"
+    data, offs, off = b"", [], 52
+    for _, b in sections:
+        offs.append(off + len(data))
+        data += b
+    shstr_off = off + len(data)
+    data += shstr
+    while (off + len(data)) % 4:
+        data += b"\0"
+    shoff = off + len(data)
+    names, pos = [], 1
+    for n, _ in sections:
+        names.append(pos)
+        pos += len(n) + 1
+    sh = bytes(40)
+    for i, (n, b) in enumerate(sections):
+        sh += struct.pack("<IIIIIIIIII", names[i], 1, 2, 0x1ff000 + i * 0x1000, offs[i],
+                          len(b), 0, 0, 4, 0)
+    sh += struct.pack("<IIIIIIIIII", pos, 3, 0, 0, shstr_off, len(shstr), 0, 0, 1, 0)
+    nsec = len(sections) + 2
+    ident = b"\x7fELF" + bytes([1, 1, 1]) + bytes(9)
+    hdr = ident + struct.pack("<HHIIIIIHHHHHH", 2, 40, 1, 0x1ffe0000, 0, shoff, 0x5000200,
+                              52, 0, 0, 40, nsec, nsec - 1)
+    return hdr + data + sh
+
+
+class Board:
+    """A fake root: what doctor reads on an i.MX8MP board."""
+
+    def __init__(self, layout="nxp"):
+        self.root = tempfile.mkdtemp(prefix="m7b-doctor-")
+        self.layout = layout
+        nxp = layout == "nxp"
+        self.write("proc/cmdline", "console=ttymxc1,115200 root=/dev/mmcblk2p2 rootwait"
+                   + (" clk-imx8mp.mcore_booted=1" if nxp else "") + "\n")
+        # NXP: U-Boot's bootaux started the M7 and Linux attached; mainline: Linux runs it.
+        self.rproc("remoteproc0", "imx-rproc", "attached" if nxp else "running",
+                   "unknown" if nxp else "m7_app.elf")
+        self.write("lib/firmware/m7_app.elf", elf32([(".text", bytes(64)),
+                                                       (".resource_table", resource_table())]),
+                   mode="wb")
+        dt = "proc/device-tree" if nxp else "sys/firmware/devicetree/base"
+        self.dt = dt
+        for node in ("vdev0vring0@55000000", "vdev0vring1@55008000",
+                     "vdevbuffer@55400000" if nxp else "vdev0buffer@55400000",
+                     "rsc-table@550ff000"):
+            self.write(f"{dt}/reserved-memory/{node}/reg", b"\0" * 8, mode="wb")
+        self.write(f"{dt}/imx8mp-cm7/compatible", b"fsl,imx8mp-cm7\0", mode="wb")
+        self.write(f"{dt}/imx8mp-cm7/mboxes", b"\0" * 24, mode="wb")
+        mu = f"{dt}/soc@0/bus@30c00000/mailbox@30aa0000" if nxp else \
+            f"{dt}/soc@0/bus@30800000/mailbox@30aa0000"
+        self.write(f"{mu}/compatible", b"fsl,imx8mp-mu\0fsl,imx6sx-mu\0", mode="wb")
+        self.write(f"{mu}/status", b"okay\0", mode="wb")
+        if nxp:
+            self.mkdir("sys/module/imx_rpmsg_tty")
+            self.channel("virtio0.rpmsg-virtual-tty-channel-1.-1.30", "imx_rpmsg_tty")
+            self.tty = "ttyRPMSG30"
+        else:
+            self.mkdir("sys/bus/rpmsg/drivers/rpmsg_tty")  # built in: no /sys/module entry
+            self.channel("virtio0.rpmsg-tty.-1.1024", "rpmsg_tty")
+            self.tty = "ttyRPMSG0"
+        self.write(f"dev/{self.tty}", "")
+        os.chmod(self.path(f"dev/{self.tty}"), 0o660)
+        self.process(412, "m7bridged", f"/dev/{self.tty}")
+        self.process(1, "systemd", "/dev/null")
+        self.mkdir("var/log/journal" if nxp else "run/log/journal")
+        self.write("etc/m7bridge/m7bridge.conf",
+                   f"[daemon]\nkernel_log = auto\n[channel m7]\ndevice = /dev/{self.tty}\n"
+                   "remoteproc = remoteproc0\nfirmware = m7_app.elf\n")
+
+    def path(self, rel):
+        return os.path.join(self.root, rel)
+
+    def mkdir(self, rel):
+        os.makedirs(self.path(rel), exist_ok=True)
+
+    def write(self, rel, text, mode="w"):
+        os.makedirs(os.path.dirname(self.path(rel)), exist_ok=True)
+        with open(self.path(rel), mode) as f:
+            f.write(text)
+
+    def remove(self, rel):
+        p = self.path(rel)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p)
+        else:
+            os.unlink(p)
+
+    def rproc(self, inst, name, state, firmware):
+        for k, v in (("name", name), ("state", state), ("firmware", firmware)):
+            self.write(f"sys/class/remoteproc/{inst}/{k}", v + "\n")
+
+    def channel(self, dev, driver):
+        self.mkdir(f"sys/bus/rpmsg/devices/{dev}")
+        if driver:
+            self.mkdir(f"sys/bus/rpmsg/drivers/{driver}")
+            os.symlink(f"../../../../bus/rpmsg/drivers/{driver}",
+                       self.path(f"sys/bus/rpmsg/devices/{dev}/driver"))
+
+    def process(self, pid, comm, target):
+        self.write(f"proc/{pid}/comm", comm + "\n")
+        self.mkdir(f"proc/{pid}/fd")
+        os.symlink(target, self.path(f"proc/{pid}/fd/3"))
+
+    def doctor(self, *extra, socket=None):
+        args = [CTL] + (["-s", socket] if socket else []) + ["-t", "5000", "doctor", "--json",
+                                                           "--root", self.root]
+        args += list(extra) if extra or socket else ["--no-daemon"]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        try:
+            rep = json.loads(r.stdout)
+        except ValueError:
+            raise AssertionError(f"doctor printed no JSON (rc {r.returncode}): "
+                                 f"{r.stdout!r} {r.stderr!r}")
+        return r.returncode, rep
+
+    def close(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def levels(rep, check):
+    return [c["level"] for c in rep["checks"] if c["check"] == check]
+
+
+class Doctor(unittest.TestCase):
+    def setUp(self):
+        self.boards = []
+
+    def tearDown(self):
+        for b in self.boards:
+            b.close()
+
+    def board(self, layout="nxp"):
+        b = Board(layout)
+        self.boards.append(b)
+        return b
+
+    def assertOnly(self, rep, check, level, rc=None, code=None, subject=None):
+        """check reports level (with a fix line) and every other check stays ok."""
+        got = [c for c in rep["checks"] if c["check"] == check and
+               (subject is None or c.get("subject") == subject)]
+        self.assertTrue(got, f"no {check} item: {rep}")
+        self.assertIn(level, [c["level"] for c in got], json.dumps(rep, indent=1))
+        for c in got:
+            if c["level"] != "ok":
+                self.assertTrue(c.get("fix"), f"{check} {c['level']} without a fix: {c}")
+        others = [c for c in rep["checks"] if c["check"] != check and c["level"] != "ok"]
+        self.assertEqual(others, [], "other checks not ok")
+        if rc is not None:
+            self.assertEqual(code, rc)
+
+    # --- whole layouts -------------------------------------------------------------------
+    def test_nxp_bsp_layout_all_ok(self):
+        b = self.board("nxp")
+        rc, rep = b.doctor()
+        self.assertEqual([c for c in rep["checks"] if c["level"] != "ok"], [])
+        self.assertEqual(rc, 0)
+        self.assertEqual(rep["fail"] + rep["warn"], 0)
+        names = {c["check"] for c in rep["checks"]}
+        for want in ("cmdline", "remoteproc", "firmware", "reserved-memory", "mailbox",
+                     "tty-driver", "rpmsg-channel", "tty", "tty-holder", "kernel-log",
+                     "config", "channel"):
+            self.assertIn(want, names)
+        text = json.dumps(rep)
+        self.assertIn("imx_rpmsg_tty", text)
+        self.assertIn("attached", text)
+        self.assertIn("trace 'm7trace'", text)
+        self.assertIn("m7bridged (pid 412)", text)
+
+    def test_mainline_layout_all_ok(self):
+        b = self.board("mainline")
+        rc, rep = b.doctor()
+        self.assertEqual([c for c in rep["checks"] if c["level"] != "ok"], [])
+        self.assertEqual(rc, 0)
+        text = json.dumps(rep)
+        self.assertIn("rpmsg_tty (mainline", text)
+        self.assertIn("not needed", text)
+        self.assertIn("/dev/ttyRPMSG0", text)
+
+    def test_text_output_and_help(self):
+        b = self.board("nxp")
+        b.write("proc/cmdline", "root=/dev/mmcblk2p2\n")
+        r = subprocess.run([CTL, "doctor", "--root", b.root, "--no-daemon"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stdout, r"(?m)^fail  cmdline .*mcore_booted")
+        self.assertRegex(r.stdout, r"(?m)^ +fix: add clk-imx8mp.mcore_booted=1")
+        self.assertRegex(r.stdout, r"(?m)^\d+ ok, 0 warn, 1 fail$")
+        r = subprocess.run([CTL, "doctor", "--bogus"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        r = subprocess.run([CTL, "--help"], capture_output=True, text=True)
+        self.assertIn("doctor", r.stdout)
+
+    # --- kernel command line -------------------------------------------------------------
+    def test_cmdline_missing_mcore_booted_fails_when_attached(self):
+        b = self.board("nxp")
+        b.write("proc/cmdline", "root=/dev/mmcblk2p2 clk-imx8mp.mcore_booted=10\n")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "cmdline", "fail", 1, rc)
+
+    def test_cmdline_unreadable_warns(self):
+        b = self.board("mainline")
+        b.remove("proc/cmdline")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "cmdline", "warn", 3, rc)
+
+    # --- remoteproc ----------------------------------------------------------------------
+    def test_remoteproc_missing_fails(self):
+        b = self.board("mainline")
+        b.remove("sys/class/remoteproc")
+        rc, rep = b.doctor()
+        self.assertIn("fail", levels(rep, "remoteproc"))
+        self.assertEqual(rc, 1)
+
+    def test_remoteproc_offline_warns(self):
+        b = self.board("mainline")
+        b.rproc("remoteproc0", "imx-rproc", "offline", "m7_app.elf")
+        b.remove("sys/bus/rpmsg/devices/virtio0.rpmsg-tty.-1.1024")
+        rc, rep = b.doctor()
+        self.assertIn("warn", levels(rep, "remoteproc"))
+        self.assertIn("warn", levels(rep, "rpmsg-channel"))  # no channel, M7 not running
+        self.assertEqual(rc, 3)
+
+    def test_remoteproc_crashed_fails(self):
+        b = self.board("mainline")
+        b.rproc("remoteproc0", "imx-rproc", "crashed", "m7_app.elf")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "remoteproc", "fail", 1, rc)
+
+    # --- firmware ------------------------------------------------------------------------
+    def test_firmware_missing_fails(self):
+        b = self.board("mainline")
+        b.remove("lib/firmware/m7_app.elf")
+        rc, rep = b.doctor()
+        self.assertIn("fail", levels(rep, "firmware"))
+        self.assertIn("fail", levels(rep, "channel"))  # the configured firmware too
+        self.assertEqual(rc, 1)
+
+    def test_firmware_without_resource_table_fails(self):
+        b = self.board("mainline")
+        b.write("lib/firmware/m7_app.elf", elf32([(".text", bytes(64))]), mode="wb")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "firmware", "fail", 1, rc)
+        self.assertIn("No resource table", json.dumps(rep))
+
+    def test_firmware_without_trace_warns(self):
+        b = self.board("nxp")
+        b.write("lib/firmware/m7_app.elf",
+                elf32([(".resource_table", resource_table(trace=False))]), mode="wb")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "firmware", "warn", 3, rc)
+
+    def test_firmware_without_vdev_fails(self):
+        b = self.board("mainline")
+        b.write("lib/firmware/m7_app.elf",
+                elf32([(".resource_table", resource_table(vdev=False))]), mode="wb")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "firmware", "fail", 1, rc)
+
+    def test_firmware_not_elf_and_truncated_fail(self):
+        b = self.board("mainline")
+        b.write("lib/firmware/m7_app.elf", b"\x00\x10\x00\x20" * 64, mode="wb")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "firmware", "fail", 1, rc)
+        img = elf32([(".resource_table", resource_table())])
+        b.write("lib/firmware/m7_app.elf", img[:-30], mode="wb")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "firmware", "fail", 1, rc)
+
+    def test_firmware_unknown_without_config_warns(self):
+        b = self.board("nxp")
+        b.write("etc/m7bridge/m7bridge.conf", "[channel m7]\ndevice = /dev/ttyRPMSG30\n")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "firmware", "warn", 3, rc)
+
+    # --- device tree ---------------------------------------------------------------------
+    def test_reserved_memory_vring_missing_fails(self):
+        b = self.board("mainline")
+        b.remove(f"{b.dt}/reserved-memory/vdev0vring1@55008000")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "reserved-memory", "fail", 1, rc)
+        self.assertIn("vdev0vring1", json.dumps(rep))
+
+    def test_rsc_table_missing_fails_when_attached_warns_when_running(self):
+        b = self.board("nxp")
+        b.remove(f"{b.dt}/reserved-memory/rsc-table@550ff000")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "reserved-memory", "fail", 1, rc)
+        m = self.board("mainline")
+        m.remove(f"{m.dt}/reserved-memory/rsc-table@550ff000")
+        rc, rep = m.doctor()
+        self.assertOnly(rep, "reserved-memory", "warn", 3, rc)
+
+    def test_no_device_tree_fails(self):
+        b = self.board("mainline")
+        b.remove("sys/firmware")
+        rc, rep = b.doctor()
+        self.assertIn("fail", levels(rep, "reserved-memory"))
+        self.assertEqual(rc, 1)
+
+    def test_mailbox_cases(self):
+        b = self.board("nxp")
+        b.remove(f"{b.dt}/imx8mp-cm7/mboxes")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "mailbox", "fail", 1, rc)
+        b = self.board("nxp")
+        b.write(f"{b.dt}/soc@0/bus@30c00000/mailbox@30aa0000/status", b"disabled\0",
+                mode="wb")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "mailbox", "fail", 1, rc)
+        self.assertIn("disabled", json.dumps(rep))
+        b = self.board("mainline")
+        b.remove(f"{b.dt}/imx8mp-cm7")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "mailbox", "fail", 1, rc)
+
+    # --- rpmsg tty driver and channels ---------------------------------------------------
+    def test_no_tty_driver_fails(self):
+        b = self.board("nxp")
+        b.remove("sys/module/imx_rpmsg_tty")
+        b.remove("sys/bus/rpmsg/drivers")
+        b.remove("sys/bus/rpmsg/devices/virtio0.rpmsg-virtual-tty-channel-1.-1.30/driver")
+        rc, rep = b.doctor()
+        self.assertIn("fail", levels(rep, "tty-driver"))
+        self.assertIn("fail", levels(rep, "rpmsg-channel"))
+        self.assertIn("modprobe imx_rpmsg_tty", json.dumps(rep))
+        self.assertEqual(rc, 1)
+
+    def test_nxp_channel_name_with_mainline_driver_fails(self):
+        # The classic mismatch: SDK firmware announces the NXP name, the kernel is mainline.
+        b = self.board("mainline")
+        b.remove("sys/bus/rpmsg/devices/virtio0.rpmsg-tty.-1.1024")
+        b.channel("virtio0.rpmsg-virtual-tty-channel-1.-1.30", None)
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "rpmsg-channel", "fail", 1, rc)
+        self.assertIn("'rpmsg-tty'", json.dumps(rep))
+
+    def test_no_channel_while_running_fails(self):
+        b = self.board("nxp")
+        b.remove("sys/bus/rpmsg/devices")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "rpmsg-channel", "fail", 1, rc)
+
+    # --- ttys ----------------------------------------------------------------------------
+    def test_tty_mode_warns(self):
+        b = self.board("nxp")
+        os.chmod(b.path("dev/ttyRPMSG30"), 0o600)
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "tty", "warn", 3, rc)
+        self.assertIn("0600", json.dumps(rep))
+
+    def test_tty_missing_fails(self):
+        b = self.board("mainline")
+        b.remove("dev/ttyRPMSG0")
+        rc, rep = b.doctor()
+        self.assertIn("fail", levels(rep, "tty"))
+        self.assertIn("fail", levels(rep, "channel"))  # the configured device is missing
+        self.assertEqual(rc, 1)
+
+    def test_tty_held_by_another_process_warns_two_readers_fail(self):
+        b = self.board("nxp")
+        b.remove("proc/412")
+        b.process(977, "minicom", "/dev/ttyRPMSG30")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "tty-holder", "warn", 3, rc)
+        self.assertIn("minicom (pid 977)", json.dumps(rep))
+        b.process(412, "m7bridged", "/dev/ttyRPMSG30")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "tty-holder", "fail", 1, rc)
+
+    # --- kernel log ----------------------------------------------------------------------
+    def test_kernel_log_cases(self):
+        b = self.board("nxp")
+        b.write("etc/m7bridge/m7bridge.conf",
+                "[daemon]\nkernel_log = off\n[channel m7]\ndevice = /dev/ttyRPMSG30\n"
+                "firmware = m7_app.elf\n")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "kernel-log", "warn", 3, rc)
+        # No journal: /dev/kmsg, which the shipped unit hides from the daemon.
+        b = self.board("nxp")
+        b.remove("var/log/journal")
+        b.write("dev/kmsg", "")
+        b.write("lib/systemd/system/m7bridged.service",
+                "[Service]\nExecStart=/usr/sbin/m7bridged\nProtectKernelLogs=yes\n")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "kernel-log", "fail", 1, rc)
+        b.write("lib/systemd/system/m7bridged.service", "[Service]\nProtectKernelLogs=no\n")
+        rc, rep = b.doctor()
+        self.assertEqual([c for c in rep["checks"] if c["level"] != "ok"], [])
+        b.remove("dev/kmsg")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "kernel-log", "fail", 1, rc)
+
+    # --- configuration -------------------------------------------------------------------
+    def test_config_cases(self):
+        b = self.board("mainline")
+        b.remove("etc/m7bridge/m7bridge.conf")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "config", "warn", 3, rc)
+        b.write("etc/m7bridge/m7bridge.conf", "[daemon]\nlog_level = info\n")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "config", "fail", 1, rc)
+        b.write("etc/m7bridge/m7bridge.conf", "[daemon\nlog_level = info\n")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "config", "fail", 1, rc)
+        b.write("etc/m7bridge/m7bridge.conf",
+                "[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = remoteproc0\n")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "channel", "fail", 1, rc, subject="m7")
+        b.write("etc/m7bridge/m7bridge.conf",
+                "[channel m7]\ndevice = /dev/ttyRPMSG0\nremoteproc = remoteproc7\n")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "channel", "fail", 1, rc, subject="m7")
+        # --config picks another file, relative to the root.
+        b.write("srv/other.conf", "[channel m7]\ndevice = /dev/ttyRPMSG0\n")
+        rc, rep = b.doctor("--no-daemon", "--config", "/srv/other.conf")
+        self.assertEqual(rc, 0, rep)
+
+    # --- the daemon ----------------------------------------------------------------------
+    def test_daemon_unreachable_warns(self):
+        b = self.board("mainline")
+        rc, rep = b.doctor(socket=os.path.join(b.root, "nobody.sock"))
+        self.assertOnly(rep, "daemon", "warn", 3, rc)
+
+    def test_daemon_channels_from_status(self):
+        for exe in (DAEMON, SIM):
+            if not os.access(exe, os.X_OK):
+                self.skipTest(f"{exe} not built")
+        b = self.board("mainline")
+        link = b.path("dev/ttyRPMSG0")
+        b.remove("dev/ttyRPMSG0")
+        sock = b.path("m7bridge.sock")
+        log = open(b.path("run.log"), "wb")
+        sim = subprocess.Popen([SIM, "--link", link, "--source", "2:rate=20"],
+                               stdout=log, stderr=subprocess.STDOUT)
+        daemon = None
+        try:
+            end = time.monotonic() + 30
+            while not os.path.exists(link) and time.monotonic() < end:
+                time.sleep(0.05)
+            daemon = subprocess.Popen([DAEMON, "-f", "-s", sock, "-C", f"m7={link}",
+                                       "-C", f"gone={b.path('dev/ttyRPMSG9')}"],
+                                      stdout=log, stderr=subprocess.STDOUT)
+            while time.monotonic() < end:
+                rc, rep = b.doctor(socket=sock)
+                st = {c.get("subject"): c["level"] for c in rep["checks"]
+                      if c["check"] == "daemon-channel"}
+                if st.get("m7") == "ok":
+                    break
+                time.sleep(0.2)
+            self.assertEqual(st.get("m7"), "ok", rep)
+            self.assertEqual(st.get("gone"), "fail", rep)
+            self.assertIn("ok", levels(rep, "daemon"))
+            self.assertEqual(rc, 1)
+        finally:
+            for p in (daemon, sim):
+                if p:
+                    p.terminate()
+                    p.wait(30)
+            log.close()
+
+
+if __name__ == "__main__":
+    if not os.access(CTL, os.X_OK):
+        print(f"{CTL} not built", file=sys.stderr)
+        sys.exit(77)
+    unittest.main(verbosity=2)

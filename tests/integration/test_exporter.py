@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""m7bridge-exporter end to end: m7sim -> m7bridged -> exporter, scraped over loopback.
+
+The text is validated with the Prometheus project's own parsers (python3-prometheus-client:
+the Prometheus text parser and the strict OpenMetrics one) and the values are checked
+against the daemon's STATUS and INCIDENTS. Exit 77 (skip) without the parser or binaries.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+try:
+    from prometheus_client.parser import text_string_to_metric_families as prom_parse
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
+except ImportError:  # a non-Debian python3 first in PATH: use Debian's packages
+    sys.path.append("/usr/lib/python3/dist-packages")
+    try:
+        from prometheus_client.parser import text_string_to_metric_families as prom_parse
+        from prometheus_client.openmetrics.parser import \
+            text_string_to_metric_families as om_parse
+    except ImportError:
+        prom_parse = om_parse = None
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ops_testlib import wait_for  # noqa: E402
+
+BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
+DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
+SIM = os.path.join(BUILD, "firmware", "m7sim")
+CTL = os.path.join(BUILD, "tools", "m7bridgectl")
+EXPORTER = os.path.join(BUILD, "tools", "exporter", "m7bridge-exporter")
+TIMEOUT = 30.0
+N_FRAMES, SIZE = 200, 16
+
+
+
+def status(sock):
+    """STATUS straight from the socket (not through the exporter)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(sock)
+    f = s.makefile("rwb")
+    f.readline()  # VERSION
+    f.write(b'{"cmd":"status","id":1}\n')
+    f.flush()
+    st = json.loads(f.readline())
+    s.close()
+    return st
+
+
+class Rig:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="m7b-exporter-")
+        self.link = os.path.join(self.dir, "ttyRPMSG30")
+        self.sock = os.path.join(self.dir, "m7bridge.sock")
+        self.prom = os.path.join(self.dir, "m7bridge.prom")
+        self.log = open(os.path.join(self.dir, "log"), "ab")
+        self.procs = {}
+
+    def start(self, name, args, **kw):
+        self.procs[name] = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                            stdout=kw.pop("stdout", self.log),
+                                            stderr=subprocess.STDOUT, **kw)
+        return self.procs[name]
+
+    def stop(self, name):
+        """Stops a process; returns its exit status."""
+        p = self.procs.pop(name, None)
+        if p and p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p and p.stdout:
+            p.stdout.close()
+        return p.returncode if p else None
+
+    def close(self):
+        for name in list(self.procs):
+            self.stop(name)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def tail(self):
+        with open(os.path.join(self.dir, "log"), errors="replace") as f:
+            return f.read()[-4000:]
+
+
+def samples(families):
+    """{(sample name, frozenset(labels)): value} of parsed families."""
+    out = {}
+    for fam in families:
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+class Exporter(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.rig = rig = Rig()
+        try:
+            rig.start("daemon", [DAEMON, "-f", "-s", rig.sock, "-C", f"m7={rig.link}"])
+            wait_for(lambda: os.path.exists(rig.sock), "daemon socket")
+            exp = rig.start("exporter", [EXPORTER, "-s", rig.sock, "-l", "127.0.0.1:0",
+                                         "-f", rig.prom, "-i", "1"], stdout=subprocess.PIPE)
+            line = exp.stdout.readline().decode()
+            cls.port = int(line.rsplit(" ", 1)[1])
+            # The exporter watches before the M7 sends anything, so it sees every frame.
+            wait_for(lambda: "\nm7bridge_up 1\n" in cls.get()[1], "exporter connected")
+            rig.start("sim", [SIM, "--link", rig.link, "--source",
+                              f"2:rate=400,count={N_FRAMES},size={SIZE},pattern=counter",
+                              "--heartbeat-ms", "100"])
+            wait_for(lambda: any(c.get("data_frames") == N_FRAMES
+                                 for c in status(rig.sock)["channels"]), "all frames")
+        except BaseException:
+            sys.stderr.write(rig.tail())
+            rig.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        # A clean stop on SIGTERM (a sanitizer's report would make it non-zero).
+        code = cls.rig.stop("exporter")
+        tail = cls.rig.tail()
+        cls.rig.close()
+        if code != 0:
+            raise AssertionError(f"m7bridge-exporter exited {code}:\n{tail}")
+
+    @classmethod
+    def get(cls, path="/metrics", accept=None, method="GET"):
+        req = urllib.request.Request(f"http://127.0.0.1:{cls.port}{path}", method=method)
+        if accept:
+            req.add_header("Accept", accept)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read().decode(), r.headers.get("Content-Type")
+        except urllib.error.HTTPError as e:
+            return e.code, "", None
+
+    def scrape(self):
+        code, text, ctype = self.get()
+        self.assertEqual(code, 200)
+        self.assertTrue(ctype.startswith("text/plain; version=0.0.4"), ctype)
+        return text, {f.name: f for f in prom_parse(text)}
+
+    def test_prometheus_text_parses_and_matches_status(self):
+        # The firmware's counters come with its next HEARTBEAT (every 100 ms here).
+        wait_for(lambda: f'm7bridge_m7_captures_total{{channel="m7"}} {N_FRAMES}\n'
+                 in self.get()[1], "a HEARTBEAT after the last capture")
+        before = status(self.rig.sock)
+        text, fams = self.scrape()
+        after = status(self.rig.sock)
+        s = samples(fams.values())
+        for fam in fams.values():
+            self.assertTrue(fam.name.startswith("m7bridge_"), fam.name)
+            self.assertTrue(fam.documentation, fam.name)
+            if fam.type == "counter":
+                for smp in fam.samples:
+                    self.assertTrue(smp.name.endswith("_total"), smp.name)
+        ch = frozenset({("channel", "m7")})
+        b = before["channels"][0]
+        a = after["channels"][0]
+        for member, name, scale in (("frames", "m7bridge_channel_frames_total", 1),
+                                    ("bytes", "m7bridge_channel_received_bytes_total", 1),
+                                    ("recoveries", "m7bridge_channel_recoveries_total", 1),
+                                    ("seq_gaps", "m7bridge_channel_lost_frames_total", 1),
+                                    ("bad_crc", "m7bridge_channel_crc_errors_total", 1),
+                                    ("resyncs", "m7bridge_channel_rejected_frames_total", 1),
+                                    ("noise_bytes", "m7bridge_channel_noise_bytes_total", 1),
+                                    ("write_stall_ms",
+                                     "m7bridge_channel_write_stall_seconds_total", 1e-3)):
+            v = s[(name, ch)]
+            self.assertLessEqual(b[member] * scale, v, name)
+            self.assertLessEqual(v, a[member] * scale, name)
+        self.assertEqual(s[("m7bridge_channel_data_frames_total", ch)], N_FRAMES)
+        self.assertEqual(a["data_frames"], N_FRAMES)
+        port2 = frozenset({("channel", "m7"), ("port", "2")})
+        self.assertEqual(s[("m7bridge_port_frames_total", port2)], N_FRAMES)
+        self.assertEqual(s[("m7bridge_port_bytes_total", port2)], N_FRAMES * SIZE)
+        self.assertEqual(s[("m7bridge_channel_state", ch | {("state", "up")})], 1)
+        self.assertEqual(s[("m7bridge_channel_state", ch | {("state", "down")})], 0)
+        self.assertEqual(s[("m7bridge_up", frozenset())], 1)
+        # STATUS came from this test's own connection, gone by the time of the scrape.
+        self.assertEqual(s[("m7bridge_clients", frozenset())],
+                         len([c for c in after["clients"] if c["id"] != after["client_id"]]))
+        fw = a["firmware"]
+        self.assertEqual(s[("m7bridge_firmware_info", ch | {
+            ("name", fw["name"]), ("boot_id", "%08x" % fw["boot_id"])})], 1)
+        up = s[("m7bridge_daemon_uptime_seconds", frozenset())]
+        self.assertLessEqual(before["uptime_ms"] / 1e3, up)
+        self.assertLessEqual(up, after["uptime_ms"] / 1e3)
+        self.assertGreater(s[("m7bridge_daemon_resident_memory_bytes", frozenset())], 100000)
+        self.assertIn(("m7bridge_daemon_cpu_seconds_total", frozenset()), s)
+        # Firmware heartbeat counters: the M7 made every capture and dropped none.
+        self.assertEqual(s[("m7bridge_m7_captures_total", ch)], N_FRAMES)
+        self.assertEqual(s[("m7bridge_m7_dropped_captures_total", ch)], 0)
+        # Metrics for STATUS members the daemon does not send yet are left out.
+        if "clock" not in a:
+            self.assertNotIn("m7bridge_clock_offset_seconds", text)
+
+    def test_openmetrics_strict_parser(self):
+        code, text, ctype = self.get(accept="application/openmetrics-text; version=1.0.0")
+        self.assertEqual(code, 200)
+        self.assertTrue(ctype.startswith("application/openmetrics-text"), ctype)
+        self.assertTrue(text.endswith("# EOF\n"))
+        fams = {f.name: f for f in om_parse(text)}
+        self.assertEqual(fams["m7bridge_channel_frames"].type, "counter")
+        self.assertEqual(fams["m7bridge_daemon"].type, "info")
+        self.assertEqual(fams["m7bridge_recovery_duration_seconds"].type, "histogram")
+
+    def test_textfile(self):
+        def fresh():
+            try:
+                with open(self.rig.prom) as f:
+                    t = f.read()
+            except OSError:
+                return None
+            return t if f"m7bridge_channel_data_frames_total{{channel=\"m7\"}} {N_FRAMES}" \
+                in t else None
+        text = wait_for(fresh, "textfile with all frames")
+        s = samples(prom_parse(text))
+        self.assertEqual(s[("m7bridge_up", frozenset())], 1)
+        self.assertFalse(os.path.exists(self.rig.prom + ".tmp"))
+
+    def test_http_errors(self):
+        self.assertEqual(self.get("/nothing")[0], 404)
+        self.assertEqual(self.get(method="POST")[0], 405)
+        code, text, _ = self.get("/")
+        self.assertEqual(code, 200)
+        self.assertIn("/metrics", text)
+
+    def test_zz_daemon_restart(self):
+        # Last (zz): stops the daemon. The exporter keeps answering, says up 0, reconnects.
+        self.rig.stop("daemon")
+        code, text, _ = self.get()
+        self.assertEqual(code, 200)
+        self.assertIn("\nm7bridge_up 0\n", text)
+        prom_parse(text)
+        self.rig.start("daemon", [DAEMON, "-f", "-s", self.rig.sock, "-C",
+                                  f"m7={self.rig.link}"])
+        wait_for(lambda: "\nm7bridge_up 1\n" in self.get()[1], "exporter reconnected")
+        self.assertIn("m7bridge_exporter_reconnects_total 1", self.get()[1])
+
+
+if __name__ == "__main__":
+    missing = [p for p in (DAEMON, SIM, CTL, EXPORTER) if not os.access(p, os.X_OK)]
+    if missing or prom_parse is None:
+        print(f"skip: missing {missing or 'python3-prometheus-client'}", file=sys.stderr)
+        sys.exit(77)
+    unittest.main(verbosity=2)

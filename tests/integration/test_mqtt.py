@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""m7bridge-mqtt against a real mosquitto broker on 127.0.0.1 (a free port, started here).
+
+m7sim -> m7bridged -> m7bridge-mqtt -> mosquitto -> a QoS 1 subscriber. Covers JSON and
+raw frame payloads, retained state, commands (allowed and forbidden), and a broker restart
+mid-stream: nothing lost while the bridge's queue holds, drops counted exactly beyond it.
+Exit 77 (skip) without mosquitto or the binaries.
+"""
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ops_testlib import MOSQUITTO, Broker, Subscriber, wait_for  # noqa: E402
+
+BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
+DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
+SIM = os.path.join(BUILD, "firmware", "m7sim")
+BRIDGE = os.path.join(BUILD, "tools", "mqtt", "m7bridge-mqtt")
+TIMEOUT = 60.0
+PREFIX, NODE = "m7b", "testhost"
+
+
+
+class Rig:
+    """broker + m7bridged + m7bridge-mqtt + subscriber in a temp dir; m7sim on demand."""
+
+    def __init__(self, test, **conf):
+        self.dir = tempfile.mkdtemp(prefix="m7b-mqtt-")
+        self.link = os.path.join(self.dir, "ttyRPMSG30")
+        self.sock = os.path.join(self.dir, "m7bridge.sock")
+        self.log = open(os.path.join(self.dir, "log"), "ab")
+        self.procs = {}
+        self.broker = Broker(self.dir)
+        self.broker.start()
+        self.sub = Subscriber(self.broker.port, f"{PREFIX}/{NODE}/#",
+                              client_id=f"sub-{test}")
+        wait_for(self.sub.connected.is_set, "subscriber connected")
+        self.start("daemon", [DAEMON, "-f", "-s", self.sock, "-C", f"m7={self.link}"])
+        settings = {"broker": {"host": "127.0.0.1", "port": self.broker.port,
+                               "reconnect_min_s": 1, "reconnect_max_s": 2},
+                    "topics": {"prefix": PREFIX, "host": NODE},
+                    "bridge": {"stats_interval_ms": 200, "incidents_interval_ms": 1000}}
+        for k, v in conf.items():
+            sec, key = k.split("__")
+            settings.setdefault(sec, {})[key] = v
+        self.conf = os.path.join(self.dir, "mqtt.conf")
+        with open(self.conf, "w") as f:
+            for sec, kv in settings.items():
+                f.write(f"[{sec}]\n" + "".join(f"{k} = {v}\n" for k, v in kv.items()))
+        self.start("bridge", [BRIDGE, "-c", self.conf, "-s", self.sock])
+        wait_for(lambda: self.stats().get("daemon_connected"), "bridge connected")
+
+    def start(self, name, args):
+        self.procs[name] = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
+                                            stderr=subprocess.STDOUT)
+
+    def start_sim(self, *sources):
+        args = [SIM, "--link", self.link, "--heartbeat-ms", "500"]
+        for s in sources:
+            args += ["--source", s]
+        self.start("sim", args)
+
+    def stats(self):
+        # Live ones only: a retained copy replayed after a reconnect is old news.
+        for topic, payload, retained in reversed(self.sub.take()):
+            if topic == f"{PREFIX}/{NODE}/bridge/stats" and not retained:
+                return json.loads(payload)
+        return {}
+
+    def frames(self, port):
+        """FRAME lines received on .../m7/<port>/frame, each once. Keyed by the whole
+        line: a QoS 1 redelivery repeats it byte for byte, while seq alone may repeat
+        after the firmware's handshake resets it."""
+        return {p: json.loads(p) for t, p, _ in self.sub.take()
+                if t == f"{PREFIX}/{NODE}/m7/{port}/frame"}
+
+    def watch_direct(self):
+        """FRAME lines straight from the daemon's socket: what the bridge was given."""
+        self.direct = []
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.sock)
+        f = s.makefile("rwb")
+        f.readline()
+        f.write(b'{"cmd":"watch","id":1,"classes":["FRAME"]}\n')
+        f.flush()
+        f.readline()  # ACK
+
+        def run():
+            for line in f:
+                self.direct.append(line.rstrip(b"\n"))
+        threading.Thread(target=run, daemon=True).start()
+        self.direct_sock = s
+
+    def close(self):
+        if getattr(self, "direct_sock", None):
+            self.direct_sock.close()
+        self.sub.close()
+        codes = {}
+        for name, p in self.procs.items():
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            codes[name] = p.returncode
+        self.broker.stop()
+        self.log.close()
+        tail = self.tail()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        # A clean stop on SIGTERM (a sanitizer's report would make it non-zero).
+        if codes.get("bridge") != 0:
+            raise AssertionError(f"m7bridge-mqtt exited {codes.get('bridge')}:\n{tail}")
+
+    def tail(self):
+        try:
+            with open(os.path.join(self.dir, "log"), errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+
+class Mqtt(unittest.TestCase):
+    def rig(self, **conf):
+        r = Rig(self.id().rsplit(".", 1)[1], **conf)
+        self.addCleanup(r.close)
+        self.addCleanup(lambda: self._outcome_failed() and sys.stderr.write(r.tail()))
+        return r
+
+    def _outcome_failed(self):
+        res = getattr(self, "_outcome", None)
+        return bool(res and any(e for _, e in getattr(res, "errors", [])))
+
+    def restart_broker_mid_stream(self, r, n, down_s):
+        """Streams n frames, stops the broker after a third of them, restarts it after
+        down_s; returns (unique frames received, stats once everything settled)."""
+        r.watch_direct()
+        r.start_sim(f"2:rate=300,count={n},size=8,pattern=counter")
+        wait_for(lambda: len(r.frames(2)) >= n // 3, "a third of the frames")
+        r.broker.stop()
+        t_down = time.monotonic()
+        time.sleep(down_s)
+        r.broker.start()
+        t_up = time.monotonic()
+
+        def settled():
+            st = r.stats()
+            got = len(r.frames(2))
+            if st.get("broker_connected") and st.get("queued") == 0 and \
+                    st.get("inflight") == 0 and got + st.get("dropped", 0) >= n:
+                return st
+            return None
+        st = wait_for(settled, "the bridge to settle")
+        print(f"\nbroker down {t_up - t_down:.2f} s: all caught up "
+              f"{time.monotonic() - t_up:.2f} s after its restart; "
+              f"stats {json.dumps(st)}", file=sys.stderr)
+        return r.frames(2), st
+
+    def test_broker_restart_within_queue_bound_loses_nothing(self):
+        r = self.rig()
+        n = 600
+        frames, st = self.restart_broker_mid_stream(r, n, 1.0)
+        self.assertEqual(st["dropped"], 0)
+        self.assertGreaterEqual(st["reconnects"], 1)
+        self.assertEqual(len(frames), n, "frames lost across the broker restart")
+        # Exactly what the daemon streamed, byte for byte (JSON as on the socket).
+        wait_for(lambda: len(r.direct) >= n, "the direct watcher")
+        self.assertEqual(set(frames), set(r.direct))
+        for o in frames.values():
+            self.assertEqual(len(base64.b64decode(o["data"])), 8)
+        # Retained state and the bridge's own status.
+        msgs = r.sub.take()
+        states = [json.loads(p) for t, p, _ in msgs if t == f"{PREFIX}/{NODE}/m7/state"]
+        self.assertIn("up", [s["state"] for s in states])
+        self.assertIn((f"{PREFIX}/{NODE}/bridge", b"online"), [(t, p) for t, p, _ in msgs])
+
+    def test_drops_beyond_queue_bound_are_counted(self):
+        r = self.rig(bridge__queue_max=40)
+        n = 600
+        frames, st = self.restart_broker_mid_stream(r, n, 1.5)
+        self.assertGreater(st["dropped"], 0)
+        # Exact accounting: every frame either arrived or was counted as dropped.
+        self.assertEqual(len(frames) + st["dropped"], n, json.dumps(st))
+
+    def test_raw_payload_commands_and_retained_state(self):
+        r = self.rig(topics__payload="raw", commands__allow_send="true",
+                     commands__channels="m7")
+        r.start_sim("1:rate=0,loop=1")
+        wait_for(lambda: any(json.loads(p)["state"] == "up" for t, p, _ in r.sub.take()
+                             if t.endswith("/m7/state")), "state up")
+        r.sub.publish(f"{PREFIX}/{NODE}/m7/1/send", b"hello\x00\xff")
+        r.sub.publish(f"{PREFIX}/{NODE}/other/1/send", b"nope")
+
+        def results():
+            out = {}
+            for t, p, _ in r.sub.take():
+                if t.endswith("/1/send/result"):
+                    out[t.split("/")[2]] = json.loads(p)
+            return out if len(out) == 2 else None
+        res = wait_for(results, "send results")
+        self.assertEqual(res["m7"], {"ok": True})
+        self.assertEqual(res["other"]["code"], "forbidden")
+        # loop=1: what was sent comes back as a capture, published as raw bytes.
+        echo = wait_for(lambda: [p for t, p, _ in r.sub.take()
+                                 if t == f"{PREFIX}/{NODE}/m7/1/frame"], "echoed frame")
+        self.assertEqual(b"".join(echo), b"hello\x00\xff")
+        # A late subscriber still gets the retained state.
+        late = Subscriber(r.broker.port, f"{PREFIX}/{NODE}/m7/state", client_id="late")
+        try:
+            got = wait_for(late.take, "retained state")
+            self.assertTrue(got[0][2], "state not retained")
+            self.assertEqual(json.loads(got[0][1])["state"], "up")
+        finally:
+            late.close()
+
+    def test_sends_refused_unless_allowed(self):
+        r = self.rig()  # allow_send defaults to false: not even subscribed
+        r.start_sim("1:rate=0,loop=1")
+        wait_for(lambda: any(t.endswith("/m7/state") for t, _, _ in r.sub.take()),
+                 "state")
+        r.sub.publish(f"{PREFIX}/{NODE}/m7/1/send", b"hello")
+        time.sleep(1.0)
+        msgs = r.sub.take()
+        self.assertFalse([t for t, _, _ in msgs if t.endswith("/send/result")])
+        self.assertFalse([t for t, _, _ in msgs if t.endswith("/m7/1/frame")])
+
+    def test_bad_config_exit_78(self):
+        d = tempfile.mkdtemp(prefix="m7b-mqtt-conf-")
+        try:
+            p = os.path.join(d, "bad.conf")
+            with open(p, "w") as f:
+                f.write("[broker]\nport = 99999\n")
+            rr = subprocess.run([BRIDGE, "-c", p], capture_output=True, text=True)
+            self.assertEqual(rr.returncode, 78)
+            self.assertIn("port", rr.stderr)
+            with open(p, "w") as f:
+                f.write("[topics]\npayload = raw\nprefix = site/a\n")
+            rr = subprocess.run([BRIDGE, "-c", p, "--check-config"], capture_output=True,
+                                text=True)
+            self.assertEqual(rr.returncode, 0)
+            self.assertIn("payload=raw", rr.stdout)
+            example = os.path.join(os.environ.get("M7B_SOURCE_ROOT", "."), "systemd",
+                                   "m7bridge-mqtt.conf.example")
+            rr = subprocess.run([BRIDGE, "-c", example, "--check-config"],
+                                capture_output=True, text=True)
+            self.assertEqual(rr.returncode, 0, rr.stderr)
+            self.assertIn("tls=yes", rr.stdout)
+        finally:
+            shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    missing = [p for p in (DAEMON, SIM, BRIDGE) if not os.access(p, os.X_OK)]
+    if missing or not os.access(MOSQUITTO, os.X_OK):
+        print(f"skip: missing {missing or MOSQUITTO}", file=sys.stderr)
+        sys.exit(77)
+    unittest.main(verbosity=2)

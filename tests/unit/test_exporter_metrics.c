@@ -1,0 +1,200 @@
+/* exporter metrics: stream model, incident counting (once, in seq order), label escaping. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "metrics.h"
+
+/* Applies one JSON line to the model. */
+static void feed(struct mx_model *m, const char *json)
+{
+	cJSON *o = cJSON_Parse(json);
+
+	assert_non_null(o);
+	assert_int_equal(mx_model_apply(m, o), 0);
+	cJSON_Delete(o);
+}
+
+static void incidents(struct mx_model *m, const char *json)
+{
+	cJSON *o = cJSON_Parse(json);
+
+	assert_non_null(o);
+	assert_int_equal(mx_model_incidents(m, o), 0);
+	cJSON_Delete(o);
+}
+
+/* Renders and returns the text (caller frees). */
+static char *render(const struct mx_model *m, const char *status, bool om)
+{
+	cJSON *st = status ? cJSON_Parse(status) : NULL;
+	struct mx_buf b = {0};
+
+	assert_int_equal(mx_render(m, st, NULL, om, &b), 0);
+	cJSON_Delete(st);
+	mx_buf_printf(&b, "%s", "");
+	return b.s;
+}
+
+static void assert_has(const char *text, const char *line)
+{
+	if (!strstr(text, line))
+		fail_msg("missing line '%s' in:\n%s", line, text);
+}
+
+static void test_frames_per_port(void **state)
+{
+	struct mx_model m = {0};
+
+	feed(&m, "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":2,\"len\":5,\"data\":\"\"}");
+	feed(&m,
+	     "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":2,\"len\":7,\"port_name\":\"gps\"}");
+	feed(&m, "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":0,\"len\":1}");
+	feed(&m, "{\"class\":\"FRAME\",\"channel\":\"b\",\"port\":2,\"len\":100}");
+	feed(&m, "{\"class\":\"DROPPED\",\"count\":17,\"total\":17}");
+	feed(&m, "{\"class\":\"STATE\",\"channel\":\"m7\",\"state\":\"up\"}");
+	char *t = render(&m, NULL, false);
+
+	assert_has(t,
+		   "m7bridge_port_frames_total{channel=\"m7\",port=\"2\",port_name=\"gps\"} 2\n");
+	assert_has(t,
+		   "m7bridge_port_bytes_total{channel=\"m7\",port=\"2\",port_name=\"gps\"} 12\n");
+	assert_has(t, "m7bridge_port_bytes_total{channel=\"m7\",port=\"0\"} 1\n");
+	assert_has(t, "m7bridge_port_bytes_total{channel=\"b\",port=\"2\"} 100\n");
+	assert_has(t, "m7bridge_exporter_dropped_objects_total 17\n");
+	assert_has(t, "m7bridge_up 0\n");
+	free(t);
+	mx_model_clear(&m);
+}
+
+static void test_faults_take_daemon_count(void **state)
+{
+	struct mx_model m = {0};
+
+	/* The exporter connected after two kick timeouts: the third says count 3. */
+	feed(&m, "{\"class\":\"FAULT\",\"channel\":\"m7\",\"kind\":\"kick_timeout\","
+		 "\"source\":\"kernel\",\"count\":3}");
+	feed(&m, "{\"class\":\"FAULT\",\"channel\":\"m7\",\"kind\":\"kick_timeout\","
+		 "\"source\":\"kernel\",\"count\":4}");
+	feed(&m, "{\"class\":\"FAULT\",\"channel\":\"m7\",\"kind\":\"silent\","
+		 "\"source\":\"liveness\",\"count\":1}");
+	char *t = render(&m, NULL, false);
+
+	assert_has(t, "m7bridge_faults_total{channel=\"m7\",kind=\"kick_timeout\",source="
+		      "\"kernel\"} 4\n");
+	assert_has(t,
+		   "m7bridge_faults_total{channel=\"m7\",kind=\"silent\",source=\"liveness\"} 1\n");
+	free(t);
+	mx_model_clear(&m);
+}
+
+static void test_incidents_counted_once_in_order(void **state)
+{
+	struct mx_model m = {0};
+	const char *one =
+		"{\"class\":\"INCIDENTS\",\"incidents\":["
+		"{\"seq\":1,\"channel\":\"m7\",\"start_us\":1000000,\"end_us\":1300000,"
+		"\"kind\":\"kick_timeout\",\"outcome\":\"recovered\",\"steps\":["
+		"{\"action\":\"resync\",\"result\":\"failed\"},{\"action\":\"remoteproc\","
+		"\"result\":\"ok\"}]},"
+		"{\"seq\":2,\"channel\":\"m7\",\"start_us\":5000000,\"kind\":\"silent\","
+		"\"outcome\":\"open\",\"steps\":[{\"action\":\"resync\",\"result\":\"ok\"}]},"
+		"{\"seq\":3,\"channel\":\"m7\",\"start_us\":6000000,\"end_us\":6020000,"
+		"\"kind\":\"silent\",\"outcome\":\"recovered\",\"steps\":["
+		"{\"action\":\"resync\",\"result\":\"ok\"}]}]}";
+
+	incidents(&m, one);
+	incidents(&m, one); /* a second scrape adds nothing */
+	char *t = render(&m, NULL, false);
+
+	/* seq 3 waits behind the open seq 2. */
+	assert_has(t, "m7bridge_recovery_duration_seconds_count{channel=\"m7\"} 1\n");
+	assert_has(t, "m7bridge_recovery_duration_seconds_sum{channel=\"m7\"} 0.3\n");
+	assert_has(t, "m7bridge_recovery_duration_seconds_bucket{channel=\"m7\",le=\"0.25\"} 0\n");
+	assert_has(t, "m7bridge_recovery_duration_seconds_bucket{channel=\"m7\",le=\"0.5\"} 1\n");
+	assert_has(t, "m7bridge_recovery_duration_seconds_bucket{channel=\"m7\",le=\"+Inf\"} 1\n");
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"resync\","
+		      "cause=\"kick_timeout\",result=\"failed\"} 1\n");
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"remoteproc\","
+		      "cause=\"kick_timeout\",result=\"ok\"} 1\n");
+	assert_null(strstr(t, "cause=\"silent\""));
+	free(t);
+
+	/* seq 2 closes: 2 and 3 are counted, once. */
+	incidents(&m, "{\"incidents\":[{\"seq\":2,\"channel\":\"m7\",\"start_us\":5000000,"
+		      "\"end_us\":7000000,\"kind\":\"silent\",\"outcome\":\"failed\",\"steps\":["
+		      "{\"action\":\"resync\",\"result\":\"ok\"}]},"
+		      "{\"seq\":3,\"channel\":\"m7\",\"start_us\":6000000,\"end_us\":6020000,"
+		      "\"kind\":\"silent\",\"outcome\":\"recovered\",\"steps\":["
+		      "{\"action\":\"resync\",\"result\":\"ok\"}]}]}");
+	t = render(&m, NULL, false);
+	assert_has(t, "m7bridge_recovery_duration_seconds_count{channel=\"m7\"} 3\n");
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"resync\","
+		      "cause=\"silent\",result=\"ok\"} 2\n");
+	free(t);
+
+	/* A restarted daemon numbers from 1 again: its first incident still counts. */
+	incidents(&m, "{\"incidents\":[{\"seq\":1,\"channel\":\"m7\",\"start_us\":1,"
+		      "\"end_us\":2,\"kind\":\"silent\",\"outcome\":\"recovered\"}]}");
+	t = render(&m, NULL, false);
+	assert_has(t, "m7bridge_recovery_duration_seconds_count{channel=\"m7\"} 4\n");
+	free(t);
+	mx_model_clear(&m);
+}
+
+static void test_status_labels_escaped_and_optional_members(void **state)
+{
+	struct mx_model m = {0};
+	const char *st = "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"a\\\"b\\\\c\\nd\","
+			 "\"state\":\"recovering\",\"frames\":10,\"recoveries\":2,"
+			 "\"write_stall_ms\":1500,\"clock\":{\"offset_ns\":-2500,"
+			 "\"drift_ppm\":12.5,\"uncertainty_ns\":800}}],"
+			 "\"release\":\"0.1.0\",\"uptime_ms\":81234,\"client_id\":5,"
+			 "\"clients\":[{\"id\":5,\"pid\":42,\"dropped\":3,\"queued_bytes\":0}]}";
+	char *t = render(&m, st, false);
+	const char *lab = "{channel=\"a\\\"b\\\\c\\nd\"}";
+	char line[256];
+
+	snprintf(line, sizeof(line), "m7bridge_channel_frames_total%s 10\n", lab);
+	assert_has(t, line);
+	snprintf(line, sizeof(line), "m7bridge_channel_write_stall_seconds_total%s 1.5\n", lab);
+	assert_has(t, line);
+	snprintf(line, sizeof(line), "m7bridge_clock_offset_seconds%s -2.5e-06\n", lab);
+	assert_has(t, line);
+	snprintf(line, sizeof(line), "m7bridge_clock_drift_ratio%s 1.25e-05\n", lab);
+	assert_has(t, line);
+	assert_has(t, "state=\"recovering\"} 1\n");
+	assert_has(t, "m7bridge_daemon_uptime_seconds 81.234\n");
+	assert_has(
+		t,
+		"m7bridge_client_dropped_objects_total{client=\"5\",pid=\"42\",self=\"true\"} 3\n");
+	/* Members STATUS did not send are not invented. */
+	assert_null(strstr(t, "m7bridge_channel_reboot_lost_frames"));
+	assert_null(strstr(t, "m7bridge_channel_bytes"));
+	assert_null(strstr(t, "# EOF"));
+	free(t);
+	t = render(&m, st, true);
+	assert_has(t, "# TYPE m7bridge_channel_frames counter\n");
+	assert_has(t, "# TYPE m7bridge_daemon info\n");
+	assert_int_equal(strcmp(t + strlen(t) - 6, "# EOF\n"), 0);
+	free(t);
+	mx_model_clear(&m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_frames_per_port),
+		cmocka_unit_test(test_faults_take_daemon_count),
+		cmocka_unit_test(test_incidents_counted_once_in_order),
+		cmocka_unit_test(test_status_labels_escaped_and_optional_members),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

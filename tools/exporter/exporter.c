@@ -1,0 +1,348 @@
+/* m7bridge-exporter: serves m7bridged's health as Prometheus/OpenMetrics text over HTTP. */
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "m7bridge/client.h"
+#include "config.h"
+#include "follow.h"
+#include "metrics.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:9687"
+
+struct exporter {
+	struct event_base *base;
+	struct evhttp *http;
+	struct event *ev_textfile, *ev_sigint, *ev_sigterm;
+	struct follow *follow;
+	struct m7b_watch watch;
+	const char *socket, *textfile;
+	bool watch_frames;
+	int interval_s;
+	struct mx_model model;
+};
+
+/* Every streamed object updates the model (FRAME, HELLO, HEARTBEAT, FAULT, DROPPED). */
+static void exporter_on_event(void *arg, const struct m7b_event *ev)
+{
+	struct exporter *x = arg;
+	cJSON *o = cJSON_ParseWithLength(ev->line, ev->line_len);
+
+	if (o && mx_model_apply(&x->model, o) < 0)
+		fprintf(stderr, "m7bridge-exporter: out of memory\n");
+	cJSON_Delete(o);
+}
+
+static void exporter_on_up(void *arg, unsigned long reconnects)
+{
+	((struct exporter *)arg)->model.reconnects = reconnects;
+}
+
+/* The daemon's pid from the socket's peer credentials: no privilege needed. */
+static int daemon_pid(struct exporter *x)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd = m7b_client_fd(follow_client(x->follow));
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return -1;
+	return cr.pid;
+}
+
+/* STATUS and INCIDENTS now, then the text. A synchronous call: a scrape every few
+ * seconds costs one round trip on a local socket; streamed objects that arrive
+ * meanwhile are kept by the library and drained afterwards. */
+static int render(struct exporter *x, bool om, struct mx_buf *out)
+{
+	struct m7b_event *st = NULL, *inc = NULL;
+	cJSON *status = NULL;
+	struct mx_proc proc = {0};
+	struct m7b_client *c = follow_client(x->follow);
+
+	if (m7b_client_connected(c) && m7b_client_status(c, &st) == 0) {
+		status = cJSON_ParseWithLength(st->line, st->line_len);
+		int pid = daemon_pid(x);
+
+		if (pid > 0)
+			(void)mx_proc_read("/proc", pid, &proc);
+		if (m7b_client_incidents(c, NULL, &inc) == 0) {
+			cJSON *o = cJSON_ParseWithLength(inc->line, inc->line_len);
+
+			if (o)
+				(void)mx_model_incidents(&x->model, o);
+			cJSON_Delete(o);
+		}
+	}
+	int r = mx_render(&x->model, status, &proc, om, out);
+
+	cJSON_Delete(status);
+	m7b_event_free(st);
+	m7b_event_free(inc);
+	follow_drain(x->follow);
+	return r;
+}
+
+static void exporter_on_http(struct evhttp_request *req, void *arg)
+{
+	struct exporter *x = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	struct evkeyvalq *out_h = evhttp_request_get_output_headers(req);
+	struct evbuffer *body = evbuffer_new();
+
+	if (!body) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(out_h, "Allow", "GET, HEAD");
+		evhttp_send_error(req, 405, "Method Not Allowed");
+	} else if (strcmp(uri, "/metrics") == 0 || strncmp(uri, "/metrics?", 9) == 0) {
+		const char *accept =
+			evhttp_find_header(evhttp_request_get_input_headers(req), "Accept");
+		bool om = accept && strstr(accept, "application/openmetrics-text");
+		struct mx_buf b = {0};
+
+		if (render(x, om, &b) < 0) {
+			evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		} else {
+			evhttp_add_header(out_h, "Content-Type",
+					  om ? "application/openmetrics-text; version=1.0.0; "
+					       "charset=utf-8"
+					     : "text/plain; version=0.0.4; charset=utf-8");
+			evbuffer_add(body, b.s, b.len);
+			evhttp_send_reply(req, HTTP_OK, "OK", body);
+		}
+		mx_buf_free(&b);
+	} else if (strcmp(uri, "/") == 0) {
+		evhttp_add_header(out_h, "Content-Type", "text/plain; charset=utf-8");
+		evbuffer_add_printf(body, "m7bridge-exporter %s: metrics at /metrics\n",
+				    M7B_VERSION);
+		evhttp_send_reply(req, HTTP_OK, "OK", body);
+	} else {
+		evhttp_send_error(req, HTTP_NOTFOUND, NULL);
+	}
+	evbuffer_free(body);
+}
+
+/* node_exporter's textfile collector reads *.prom: write a temp file and rename it so a
+ * scrape never sees half a file. */
+static void exporter_on_textfile(evutil_socket_t fd, short what, void *arg)
+{
+	struct exporter *x = arg;
+	struct mx_buf b = {0};
+	char tmp[4096];
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", x->textfile);
+	if (render(x, false, &b) == 0) {
+		FILE *f = fopen(tmp, "we");
+
+		if (!f || fwrite(b.s, 1, b.len, f) != b.len || fclose(f) != 0 ||
+		    rename(tmp, x->textfile) != 0)
+			fprintf(stderr, "m7bridge-exporter: cannot write %s: %s\n", x->textfile,
+				strerror(errno));
+	}
+	mx_buf_free(&b);
+}
+
+static void exporter_on_signal(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopexit(((struct exporter *)arg)->base, NULL);
+}
+
+/* "HOST:PORT", "[V6]:PORT" or ":PORT" (all addresses) into host and port. */
+static int parse_listen(const char *s, char *host, size_t n, unsigned short *port)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+
+	if (!colon)
+		return -EINVAL;
+	long p = strtol(colon + 1, &end, 10);
+
+	if (*end || end == colon + 1 || p < 0 || p > 65535)
+		return -EINVAL;
+	size_t hl = (size_t)(colon - s);
+
+	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
+		s++;
+		hl -= 2;
+	}
+	if (hl >= n)
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (!hl)
+		snprintf(host, n, "::");
+	*port = (unsigned short)p;
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: m7bridge-exporter [OPTIONS]\n"
+		"Serves m7bridged's health as Prometheus/OpenMetrics text.\n"
+		"  -s, --socket PATH      daemon socket (default $%s or %s)\n"
+		"  -l, --listen ADDR:PORT HTTP address (default %s; 'none' = no HTTP)\n"
+		"  -f, --textfile PATH    also write node_exporter textfile PATH (*.prom)\n"
+		"  -i, --interval SEC     textfile period (default 15)\n"
+		"      --no-frames        do not watch FRAMEs (no per-port metrics, less load)\n"
+		"  -h, --help             this text\n"
+		"  -V, --version          print the version\n",
+		M7B_SOCKET_ENV, M7B_DEFAULT_SOCKET, DEFAULT_LISTEN);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
+					     {"listen", required_argument, NULL, 'l'},
+					     {"textfile", required_argument, NULL, 'f'},
+					     {"interval", required_argument, NULL, 'i'},
+					     {"no-frames", no_argument, NULL, 'F'},
+					     {"help", no_argument, NULL, 'h'},
+					     {"version", no_argument, NULL, 'V'},
+					     {NULL, 0, NULL, 0}};
+	static const char *const classes[] = {"FRAME", "HELLO", "HEARTBEAT", "FAULT"};
+	struct exporter x = {.watch_frames = true, .interval_s = 15};
+	const char *listen = DEFAULT_LISTEN;
+	int c, rc = 1;
+
+	while ((c = getopt_long(argc, argv, "s:l:f:i:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			x.socket = optarg;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case 'f':
+			x.textfile = optarg;
+			break;
+		case 'i':
+			x.interval_s = atoi(optarg);
+			if (x.interval_s <= 0) {
+				fprintf(stderr,
+					"m7bridge-exporter: --interval needs seconds > 0\n");
+				return 2;
+			}
+			break;
+		case 'F':
+			x.watch_frames = false;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("m7bridge-exporter %s\n", M7B_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	bool http = strcmp(listen, "none") != 0;
+	char host[128];
+	unsigned short port = 0;
+
+	if (http && parse_listen(listen, host, sizeof(host), &port) < 0) {
+		fprintf(stderr, "m7bridge-exporter: bad --listen '%s' (HOST:PORT)\n", listen);
+		return 2;
+	}
+	if (!http && !x.textfile) {
+		fprintf(stderr, "m7bridge-exporter: nothing to do: give --listen or --textfile\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	x.watch = (struct m7b_watch){.classes = classes + (x.watch_frames ? 0 : 1),
+				     .nclasses = x.watch_frames ? 4 : 3,
+				     .policy = "drop"};
+	x.base = event_base_new();
+	x.follow = x.base ? follow_new(x.base, "m7bridge-exporter", x.socket, &x.watch,
+				       exporter_on_event, exporter_on_up, &x)
+			  : NULL;
+	x.ev_sigint = x.base ? evsignal_new(x.base, SIGINT, exporter_on_signal, &x) : NULL;
+	x.ev_sigterm = x.base ? evsignal_new(x.base, SIGTERM, exporter_on_signal, &x) : NULL;
+	if (!x.base || !x.follow || !x.ev_sigint || !x.ev_sigterm) {
+		fprintf(stderr, "m7bridge-exporter: out of memory\n");
+		goto out;
+	}
+	event_add(x.ev_sigint, NULL);
+	event_add(x.ev_sigterm, NULL);
+	if (http) {
+		struct evhttp_bound_socket *bs;
+
+		x.http = evhttp_new(x.base);
+		if (!x.http)
+			goto out;
+		evhttp_set_allowed_methods(x.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+							   EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
+		evhttp_set_max_headers_size(x.http, 16384);
+		evhttp_set_max_body_size(x.http, 0);
+		evhttp_set_timeout(x.http, 10);
+		evhttp_set_gencb(x.http, exporter_on_http, &x);
+		bs = evhttp_bind_socket_with_handle(x.http, host, port);
+		if (!bs) {
+			fprintf(stderr, "m7bridge-exporter: cannot listen on %s: %s\n", listen,
+				strerror(errno));
+			goto out;
+		}
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char addr[INET6_ADDRSTRLEN] = "?";
+
+		if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) == 0) {
+			if (ss.ss_family == AF_INET6) {
+				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr,
+					  sizeof(addr));
+				port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+			} else {
+				inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr,
+					  sizeof(addr));
+				port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+			}
+		}
+		/* The port line lets tests (and scripts) use --listen 127.0.0.1:0. */
+		printf("m7bridge-exporter: listening on %s port %u\n", addr, port);
+		fflush(stdout);
+	}
+	if (x.textfile) {
+		struct timeval tv = {x.interval_s, 0};
+
+		x.ev_textfile = event_new(x.base, -1, EV_PERSIST, exporter_on_textfile, &x);
+		if (!x.ev_textfile)
+			goto out;
+		event_add(x.ev_textfile, &tv);
+	}
+	if (x.textfile)
+		exporter_on_textfile(-1, 0, &x);
+	event_base_dispatch(x.base);
+	rc = 0;
+out:
+	x.follow = follow_free(x.follow);
+	if (x.ev_textfile)
+		event_free(x.ev_textfile);
+	if (x.ev_sigint)
+		event_free(x.ev_sigint);
+	if (x.ev_sigterm)
+		event_free(x.ev_sigterm);
+	if (x.http)
+		evhttp_free(x.http);
+	mx_model_clear(&x.model);
+	if (x.base)
+		event_base_free(x.base);
+	return rc;
+}

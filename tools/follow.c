@@ -1,0 +1,139 @@
+/* follow: one reconnecting, watching daemon connection for the exporter and the MQTT bridge. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "follow.h"
+
+#define RETRY_MIN_MS 250
+#define RETRY_MAX_MS 10000
+
+struct follow {
+	struct event_base *base;
+	struct event *ev_client, *ev_retry;
+	struct m7b_client *client;
+	const char *name, *socket;
+	const struct m7b_watch *watch;
+	follow_on_event_fn on_event;
+	follow_on_up_fn on_up;
+	void *arg;
+	int retry_ms;
+	unsigned long connects;
+};
+
+static void follow_retry_in(struct follow *f, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	evtimer_add(f->ev_retry, &tv);
+}
+
+/* Forgets the connection and retries soon: the daemon restarts, its clients stay. */
+static void follow_lost(struct follow *f, int r)
+{
+	fprintf(stderr, "%s: daemon connection lost: %s\n", f->name, strerror(-r));
+	if (f->ev_client)
+		event_free(f->ev_client);
+	f->ev_client = NULL;
+	m7b_client_close(f->client);
+	follow_retry_in(f, 200);
+}
+
+void follow_drain(struct follow *f)
+{
+	struct m7b_event *ev;
+	int r;
+
+	while (m7b_client_connected(f->client) &&
+	       (r = m7b_client_next(f->client, &ev, 0)) != -EAGAIN) {
+		if (r == -EBADMSG)
+			continue;
+		if (r < 0) {
+			follow_lost(f, r);
+			return;
+		}
+		f->on_event(f->arg, ev);
+		m7b_event_free(ev);
+	}
+	/* A failed call or submit may have closed the connection. */
+	if (f->ev_client && !m7b_client_connected(f->client))
+		follow_lost(f, -ECONNRESET);
+}
+
+static void follow_on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	follow_drain(arg);
+}
+
+static void follow_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct follow *f = arg;
+	int r = m7b_client_connect(f->client, f->socket);
+
+	if (r == 0)
+		r = m7b_client_watch(f->client, f->watch);
+	if (r == 0) {
+		f->ev_client = event_new(f->base, m7b_client_fd(f->client), EV_READ | EV_PERSIST,
+					 follow_on_readable, f);
+		r = f->ev_client && event_add(f->ev_client, NULL) == 0 ? 0 : -ENOMEM;
+	}
+	if (r < 0) {
+		if (f->ev_client)
+			event_free(f->ev_client);
+		f->ev_client = NULL;
+		m7b_client_close(f->client);
+		follow_retry_in(f, f->retry_ms);
+		f->retry_ms = f->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : f->retry_ms * 2;
+		return;
+	}
+	f->retry_ms = RETRY_MIN_MS;
+	if (f->on_up)
+		f->on_up(f->arg, f->connects);
+	f->connects++;
+	follow_drain(f);
+}
+
+struct follow *follow_new(struct event_base *base, const char *name, const char *socket,
+			  const struct m7b_watch *w, follow_on_event_fn on_event,
+			  follow_on_up_fn on_up, void *arg)
+{
+	struct follow *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	*f = (struct follow){.base = base,
+			     .name = name,
+			     .socket = socket,
+			     .watch = w,
+			     .on_event = on_event,
+			     .on_up = on_up,
+			     .arg = arg,
+			     .retry_ms = RETRY_MIN_MS};
+	f->client = m7b_client_new();
+	f->ev_retry = evtimer_new(base, follow_on_retry, f);
+	if (!f->client || !f->ev_retry)
+		return follow_free(f);
+	/* Synchronous calls (STATUS at a scrape) must not stall the loop for long. */
+	m7b_client_set_timeout(f->client, 2000);
+	follow_retry_in(f, 0);
+	return f;
+}
+
+struct follow *follow_free(struct follow *f)
+{
+	if (!f)
+		return NULL;
+	if (f->ev_client)
+		event_free(f->ev_client);
+	if (f->ev_retry)
+		event_free(f->ev_retry);
+	m7b_client_free(f->client);
+	free(f);
+	return NULL;
+}
+
+struct m7b_client *follow_client(struct follow *f)
+{
+	return f->client;
+}

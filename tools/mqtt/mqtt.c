@@ -1,0 +1,700 @@
+/* m7bridge-mqtt: publishes m7bridged's frames, states, faults and incidents to an MQTT broker. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <mosquitto.h>
+
+#include "m7bridge/client.h"
+#include "config.h"
+#include "follow.h"
+#include "mqtt_conf.h"
+
+#define TOPIC_MAX    512
+#define MAX_COMMANDS 64
+#define MAX_PENDING  64
+
+/* A message waiting for the broker. */
+struct msg {
+	char *topic;
+	void *payload;
+	int len;
+	bool retain;
+};
+
+/* A send that arrived on the command topic (from libmosquitto's thread). */
+struct command {
+	char channel[64];
+	int port;
+	uint8_t data[M7B_LINE_MAX / 2];
+	size_t len;
+};
+
+/* A send forwarded to the daemon, waiting for its ACK or ERROR. */
+struct pending {
+	int64_t id;
+	char channel[64];
+	int port;
+};
+
+struct bridge {
+	struct mqc conf;
+	struct event_base *base;
+	struct event *ev_wake, *ev_stats, *ev_inc, *ev_int, *ev_term;
+	struct mosquitto *mosq;
+	struct follow *follow;
+	struct m7b_watch watch;
+	int wake_fd;
+	char cmd_prefix[TOPIC_MAX]; /* prefix/node/ */
+
+	/* Shared with libmosquitto's thread, under lock. */
+	pthread_mutex_t lock;
+	bool connected, ever_connected, dropping;
+	struct msg *q; /* ring of conf.queue_max */
+	size_t qhead, qlen;
+	long inflight; /* QoS > 0 messages handed to libmosquitto, not yet acknowledged */
+	uint64_t published, dropped, reconnects;
+	struct command cmds[MAX_COMMANDS];
+	size_t ncmds;
+
+	/* Main thread only. */
+	uint64_t daemon_dropped;
+	struct pending pend[MAX_PENDING];
+	int64_t incidents_id, last_incident;
+};
+
+static void wake(struct bridge *b)
+{
+	uint64_t one = 1;
+
+	(void)!write(b->wake_fd, &one, sizeof(one));
+}
+
+/* --- toward the broker ---------------------------------------------------------------- */
+
+/* Hands one message to libmosquitto; called without the lock. Returns a MOSQ_ERR_. */
+static int send_now(struct bridge *b, const char *topic, const void *p, int len, bool retain)
+{
+	if (b->conf.qos > 0) {
+		pthread_mutex_lock(&b->lock);
+		b->inflight++;
+		pthread_mutex_unlock(&b->lock);
+	}
+	int r = mosquitto_publish(b->mosq, NULL, topic, len, p, b->conf.qos, retain);
+
+	pthread_mutex_lock(&b->lock);
+	if (r != MOSQ_ERR_SUCCESS && b->conf.qos > 0)
+		b->inflight--;
+	if (r == MOSQ_ERR_SUCCESS)
+		b->published++;
+	pthread_mutex_unlock(&b->lock);
+	return r;
+}
+
+/* Queues a copy; false (and counted) when the bound is reached. Called with the lock. */
+static bool enqueue(struct bridge *b, const char *topic, const void *p, int len, bool retain)
+{
+	size_t max = (size_t)b->conf.queue_max;
+
+	if (b->qlen + (size_t)(b->inflight > 0 ? b->inflight : 0) >= max) {
+		b->dropped++;
+		if (!b->dropping)
+			fprintf(stderr,
+				"m7bridge-mqtt: queue full (%zu queued, %ld in flight): "
+				"dropping until the broker takes messages again\n",
+				b->qlen, b->inflight);
+		b->dropping = true;
+		return false;
+	}
+	struct msg *m = &b->q[(b->qhead + b->qlen) % max];
+
+	m->topic = strdup(topic);
+	m->payload = malloc(len > 0 ? (size_t)len : 1);
+	if (!m->topic || !m->payload) {
+		free(m->topic);
+		free(m->payload);
+		b->dropped++;
+		return false;
+	}
+	memcpy(m->payload, p, (size_t)len);
+	m->len = len;
+	m->retain = retain;
+	b->qlen++;
+	return true;
+}
+
+/* Publishes in order: straight through while connected and nothing waits, else queued.
+ * The bound covers queued and unacknowledged messages together, so memory stays bounded
+ * however long the broker is away. */
+static void publish(struct bridge *b, const char *topic, const void *p, int len, bool retain)
+{
+	pthread_mutex_lock(&b->lock);
+	bool direct = b->connected && b->qlen == 0 &&
+		      (b->conf.qos == 0 || b->inflight < b->conf.queue_max);
+
+	if (!direct) {
+		enqueue(b, topic, p, len, retain);
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (send_now(b, topic, p, len, retain) != MOSQ_ERR_SUCCESS) {
+		pthread_mutex_lock(&b->lock);
+		enqueue(b, topic, p, len, retain);
+		pthread_mutex_unlock(&b->lock);
+	}
+}
+
+/* Moves queued messages to libmosquitto while connected. */
+static void flush(struct bridge *b)
+{
+	size_t max = (size_t)b->conf.queue_max;
+
+	pthread_mutex_lock(&b->lock);
+	while (b->connected && b->qlen > 0 &&
+	       (b->conf.qos == 0 || b->inflight < b->conf.queue_max)) {
+		struct msg m = b->q[b->qhead];
+
+		pthread_mutex_unlock(&b->lock);
+		int r = send_now(b, m.topic, m.payload, m.len, m.retain);
+
+		pthread_mutex_lock(&b->lock);
+		if (r != MOSQ_ERR_SUCCESS)
+			break; /* disconnected meanwhile: stays first in line */
+		free(m.topic);
+		free(m.payload);
+		b->qhead = (b->qhead + 1) % max;
+		b->qlen--;
+	}
+	if (b->qlen == 0)
+		b->dropping = false;
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void topic(struct bridge *b, char *buf, const char *const *segs, size_t n)
+{
+	if (mqc_topic(&b->conf, buf, TOPIC_MAX, segs, n) < 0)
+		snprintf(buf, TOPIC_MAX, "%s/invalid", b->conf.prefix);
+}
+
+/* --- libmosquitto callbacks (its thread) ---------------------------------------------- */
+
+static void bridge_on_connect(struct mosquitto *mosq, void *arg, int rc)
+{
+	struct bridge *b = arg;
+	char t[TOPIC_MAX + 16];
+	const char *segs[] = {"bridge"};
+
+	if (rc != 0) {
+		fprintf(stderr, "m7bridge-mqtt: broker refused the connection: %s\n",
+			mosquitto_connack_string(rc));
+		return;
+	}
+	pthread_mutex_lock(&b->lock);
+	b->connected = true;
+	if (b->ever_connected)
+		b->reconnects++;
+	b->ever_connected = true;
+	pthread_mutex_unlock(&b->lock);
+	fprintf(stderr, "m7bridge-mqtt: connected to %s:%d\n", b->conf.host, b->conf.port);
+	if (mqc_topic(&b->conf, t, sizeof(t), segs, 1) > 0)
+		mosquitto_publish(mosq, NULL, t, 6, "online", 1, true);
+	if (b->conf.allow_send) {
+		snprintf(t, sizeof(t), "%s+/+/send", b->cmd_prefix);
+		mosquitto_subscribe(mosq, NULL, t, 1);
+	}
+	wake(b);
+}
+
+static void bridge_on_disconnect(struct mosquitto *mosq, void *arg, int rc)
+{
+	struct bridge *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	b->connected = false;
+	pthread_mutex_unlock(&b->lock);
+	if (rc != 0)
+		fprintf(stderr, "m7bridge-mqtt: broker connection lost; reconnecting\n");
+}
+
+static void bridge_on_publish(struct mosquitto *mosq, void *arg, int mid)
+{
+	struct bridge *b = arg;
+
+	if (b->conf.qos == 0)
+		return;
+	pthread_mutex_lock(&b->lock);
+	if (b->inflight > 0)
+		b->inflight--;
+	pthread_mutex_unlock(&b->lock);
+	wake(b); /* room for queued messages */
+}
+
+/* prefix/node/<channel>/<port>/send: queued for the main thread, which owns the daemon
+ * connection. */
+static void bridge_on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *m)
+{
+	struct bridge *b = arg;
+	size_t pl = strlen(b->cmd_prefix);
+	struct command c = {0};
+	char *end;
+
+	if (strncmp(m->topic, b->cmd_prefix, pl) != 0)
+		return;
+	const char *rest = m->topic + pl, *slash = strchr(rest, '/');
+
+	if (!slash || (size_t)(slash - rest) >= sizeof(c.channel))
+		return;
+	memcpy(c.channel, rest, (size_t)(slash - rest));
+	c.port = (int)strtol(slash + 1, &end, 10);
+	if (end == slash + 1 || strcmp(end, "/send") != 0 || c.port < 0 || c.port > 255 ||
+	    m->payloadlen < 0 || (size_t)m->payloadlen > sizeof(c.data))
+		return;
+	memcpy(c.data, m->payload, (size_t)m->payloadlen);
+	c.len = (size_t)m->payloadlen;
+	pthread_mutex_lock(&b->lock);
+	if (b->ncmds < MAX_COMMANDS)
+		b->cmds[b->ncmds++] = c;
+	pthread_mutex_unlock(&b->lock);
+	wake(b);
+}
+
+/* --- toward the daemon (main thread) -------------------------------------------------- */
+
+static void send_result(struct bridge *b, const char *channel, int port, const char *json)
+{
+	char t[TOPIC_MAX], ps[8];
+
+	snprintf(ps, sizeof(ps), "%d", port);
+	const char *segs[] = {channel, ps, "send", "result"};
+
+	topic(b, t, segs, 4);
+	publish(b, t, json, (int)strlen(json), false);
+}
+
+static void run_commands(struct bridge *b)
+{
+	struct command *cmds = malloc(sizeof(b->cmds));
+	size_t n;
+
+	if (!cmds)
+		return;
+	pthread_mutex_lock(&b->lock);
+	n = b->ncmds;
+	memcpy(cmds, b->cmds, n * sizeof(*cmds));
+	b->ncmds = 0;
+	pthread_mutex_unlock(&b->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct command *c = &cmds[i];
+		struct m7b_request req = {.cmd = M7B_CMD_SEND,
+					  .channel = c->channel,
+					  .port = c->port,
+					  .data = c->data,
+					  .len = c->len};
+		int64_t id;
+		size_t k;
+
+		if (!mqc_send_allowed(&b->conf, c->channel)) {
+			send_result(
+				b, c->channel, c->port,
+				"{\"ok\":false,\"code\":\"forbidden\",\"message\":\"sends to "
+				"this channel are not allowed by the bridge's configuration\"}");
+			continue;
+		}
+		for (k = 0; k < MAX_PENDING && b->pend[k].id; k++)
+			;
+		if (k == MAX_PENDING || !m7b_client_connected(follow_client(b->follow)) ||
+		    m7b_client_submit(follow_client(b->follow), &req, &id) < 0) {
+			send_result(b, c->channel, c->port,
+				    "{\"ok\":false,\"code\":\"busy\",\"message\":\"daemon not "
+				    "reachable or too many sends in flight\"}");
+			continue;
+		}
+		b->pend[k].id = id;
+		b->pend[k].port = c->port;
+		snprintf(b->pend[k].channel, sizeof(b->pend[k].channel), "%s", c->channel);
+	}
+	free(cmds);
+}
+
+static void on_reply(struct bridge *b, const struct m7b_event *ev)
+{
+	for (size_t k = 0; k < MAX_PENDING; k++) {
+		if (!b->pend[k].id || b->pend[k].id != ev->id)
+			continue;
+		char json[512];
+
+		if (ev->type == M7B_EV_ACK)
+			snprintf(json, sizeof(json), "{\"ok\":true}");
+		else
+			snprintf(json, sizeof(json), "{\"ok\":false,\"code\":\"%s\"}",
+				 ev->code ? ev->code : "error");
+		send_result(b, b->pend[k].channel, b->pend[k].port, json);
+		b->pend[k].id = 0;
+		return;
+	}
+}
+
+/* Publishes each incident once, when it has closed, in seq order. */
+static void on_incidents(struct bridge *b, const struct m7b_event *ev)
+{
+	cJSON *root = cJSON_ParseWithLength(ev->line, ev->line_len), *inc;
+	int64_t max = 0;
+
+	cJSON_ArrayForEach(inc, cJSON_GetObjectItemCaseSensitive(root, "incidents"))
+	{
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(inc, "seq");
+
+		if (cJSON_IsNumber(s) && s->valuedouble > (double)max)
+			max = (int64_t)s->valuedouble;
+	}
+	if (max < b->last_incident) /* the daemon restarted */
+		b->last_incident = 0;
+	cJSON_ArrayForEach(inc, cJSON_GetObjectItemCaseSensitive(root, "incidents"))
+	{
+		const cJSON *s = cJSON_GetObjectItemCaseSensitive(inc, "seq");
+		const cJSON *ch = cJSON_GetObjectItemCaseSensitive(inc, "channel");
+		const cJSON *out = cJSON_GetObjectItemCaseSensitive(inc, "outcome");
+		char t[TOPIC_MAX];
+
+		if (!cJSON_IsNumber(s) || !cJSON_IsString(ch) || s->valuedouble <= b->last_incident)
+			continue;
+		if (cJSON_IsString(out) && strcmp(out->valuestring, "open") == 0)
+			break;
+		char *js = cJSON_PrintUnformatted(inc);
+		const char *segs[] = {ch->valuestring, "incident"};
+
+		topic(b, t, segs, 2);
+		if (js)
+			publish(b, t, js, (int)strlen(js), false);
+		cJSON_free(js);
+		b->last_incident = (int64_t)s->valuedouble;
+	}
+	cJSON_Delete(root);
+}
+
+static void ask_incidents(struct bridge *b)
+{
+	struct m7b_request req = {.cmd = M7B_CMD_INCIDENTS};
+
+	struct m7b_client *c = follow_client(b->follow);
+
+	if (m7b_client_connected(c) && b->incidents_id == 0 &&
+	    m7b_client_submit(c, &req, &b->incidents_id) < 0)
+		b->incidents_id = 0;
+}
+
+static void bridge_on_event(void *arg, const struct m7b_event *ev)
+{
+	struct bridge *b = arg;
+	char t[TOPIC_MAX], ps[8];
+
+	switch (ev->type) {
+	case M7B_EV_FRAME: {
+		snprintf(ps, sizeof(ps), "%d", ev->port);
+		const char *segs[] = {ev->channel ? ev->channel : "?", ps, "frame"};
+
+		topic(b, t, segs, 3);
+		if (b->conf.payload == MQC_PAYLOAD_RAW)
+			publish(b, t, ev->data, (int)ev->data_len, false);
+		else
+			publish(b, t, ev->line, (int)ev->line_len, false);
+		break;
+	}
+	case M7B_EV_STATE:
+	case M7B_EV_FAULT: {
+		const char *segs[] = {ev->channel ? ev->channel : "?",
+				      ev->type == M7B_EV_STATE ? "state" : "fault"};
+
+		topic(b, t, segs, 2);
+		publish(b, t, ev->line, (int)ev->line_len, true);
+		if (ev->type == M7B_EV_FAULT)
+			ask_incidents(b);
+		break;
+	}
+	case M7B_EV_DROPPED: {
+		int64_t n;
+
+		if (m7b_event_get_int(ev, "count", &n) == 0 && n > 0)
+			b->daemon_dropped += (uint64_t)n;
+		break;
+	}
+	case M7B_EV_INCIDENTS:
+		if (ev->has_id && ev->id == b->incidents_id) {
+			b->incidents_id = 0;
+			on_incidents(b, ev);
+		}
+		break;
+	case M7B_EV_ACK:
+	case M7B_EV_ERROR:
+		if (ev->has_id && ev->id == b->incidents_id)
+			b->incidents_id = 0;
+		else if (ev->has_id)
+			on_reply(b, ev);
+		break;
+	default:
+		break;
+	}
+}
+
+/* A new daemon connection: requests sent on the old one will not be answered. */
+static void bridge_on_up(void *arg, unsigned long reconnects)
+{
+	struct bridge *b = arg;
+
+	b->incidents_id = 0;
+	memset(b->pend, 0, sizeof(b->pend));
+	ask_incidents(b);
+}
+
+static void bridge_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct bridge *b = arg;
+	uint64_t n;
+
+	(void)!read(fd, &n, sizeof(n));
+	flush(b);
+	run_commands(b);
+	follow_drain(b->follow); /* replies may have been buffered by a submit */
+}
+
+/* Retained prefix/node/bridge/stats: queue depth, drops, reconnects, for dashboards. */
+static void bridge_on_stats(evutil_socket_t fd, short what, void *arg)
+{
+	struct bridge *b = arg;
+	char t[TOPIC_MAX], js[512];
+	const char *segs[] = {"bridge", "stats"};
+
+	pthread_mutex_lock(&b->lock);
+	bool connected = b->connected;
+	int n = snprintf(js, sizeof(js),
+			 "{\"broker_connected\":%s,\"daemon_connected\":%s,\"queued\":%zu,"
+			 "\"inflight\":%ld,\"published\":%" PRIu64 ",\"dropped\":%" PRIu64
+			 ",\"daemon_dropped\":%" PRIu64 ",\"reconnects\":%" PRIu64 "}",
+			 b->connected ? "true" : "false",
+			 m7b_client_connected(follow_client(b->follow)) ? "true" : "false", b->qlen,
+			 b->inflight, b->published, b->dropped, b->daemon_dropped, b->reconnects);
+	pthread_mutex_unlock(&b->lock);
+	/* Stale statistics are useless: they are not queued while the broker is away. */
+	if (!connected)
+		return;
+	topic(b, t, segs, 2);
+	mosquitto_publish(b->mosq, NULL, t, n, js, 0, true);
+}
+
+static void bridge_on_incidents(evutil_socket_t fd, short what, void *arg)
+{
+	ask_incidents(arg);
+}
+
+static void bridge_on_signal(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopexit(((struct bridge *)arg)->base, NULL);
+}
+
+/* --- set-up --------------------------------------------------------------------------- */
+
+static int mqtt_setup(struct bridge *b)
+{
+	struct mqc *c = &b->conf;
+	char t[TOPIC_MAX];
+	const char *segs[] = {"bridge"};
+	int r;
+
+	if (!c->client_id[0])
+		snprintf(c->client_id, sizeof(c->client_id), "m7bridge-%.200s", c->node);
+	/* A persistent session: QoS 1 messages not yet acknowledged when the broker went
+	 * away are sent again after the reconnect. */
+	b->mosq = mosquitto_new(c->client_id, false, b);
+	if (!b->mosq)
+		return -ENOMEM;
+	mosquitto_connect_callback_set(b->mosq, bridge_on_connect);
+	mosquitto_disconnect_callback_set(b->mosq, bridge_on_disconnect);
+	mosquitto_publish_callback_set(b->mosq, bridge_on_publish);
+	mosquitto_message_callback_set(b->mosq, bridge_on_message);
+	mosquitto_reconnect_delay_set(b->mosq, (unsigned)c->reconnect_min_s,
+				      (unsigned)c->reconnect_max_s, true);
+	/* libmosquitto's own limit on unacknowledged messages; ours covers the queue too. */
+	mosquitto_int_option(b->mosq, MOSQ_OPT_SEND_MAXIMUM, 65535);
+	if (c->username[0] &&
+	    mosquitto_username_pw_set(b->mosq, c->username, c->password[0] ? c->password : NULL))
+		return -EINVAL;
+	if (c->tls) {
+		r = mosquitto_tls_set(b->mosq, c->ca_file[0] ? c->ca_file : NULL,
+				      c->ca_path[0] ? c->ca_path : NULL,
+				      c->cert_file[0] ? c->cert_file : NULL,
+				      c->key_file[0] ? c->key_file : NULL, NULL);
+		if (r != MOSQ_ERR_SUCCESS) {
+			fprintf(stderr, "m7bridge-mqtt: TLS set-up: %s\n", mosquitto_strerror(r));
+			return -EINVAL;
+		}
+		mosquitto_tls_insecure_set(b->mosq, c->tls_insecure);
+	}
+	topic(b, t, segs, 1);
+	mosquitto_will_set(b->mosq, t, 7, "offline", 1, true);
+	r = mosquitto_connect_async(b->mosq, c->host, c->port, c->keepalive_s);
+	if (r != MOSQ_ERR_SUCCESS)
+		fprintf(stderr, "m7bridge-mqtt: broker %s:%d not reachable yet (%s); retrying\n",
+			c->host, c->port, mosquitto_strerror(r));
+	/* loop_start's thread retries a failed first connect with the same backoff. */
+	return mosquitto_loop_start(b->mosq) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: m7bridge-mqtt [-c FILE] [OPTIONS]\n"
+		"Publishes m7bridged's frames, states, faults and incidents to MQTT.\n"
+		"  -c, --config FILE   configuration (default %s/m7bridge/mqtt.conf)\n"
+		"  -s, --socket PATH   daemon socket (overrides [daemon] socket)\n"
+		"      --check-config  read the configuration, print it, exit 0 or 78\n"
+		"  -h, --help          this text\n"
+		"  -V, --version       print the version\n"
+		"Topics: PREFIX/HOST/CHANNEL/PORT/frame, PREFIX/HOST/CHANNEL/{state,fault} "
+		"(retained),\nPREFIX/HOST/CHANNEL/incident, PREFIX/HOST/bridge{,/stats} "
+		"(retained);\nsends from PREFIX/HOST/CHANNEL/PORT/send when allowed.\n",
+		M7B_SYSCONFDIR);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'}, {"socket", required_argument, NULL, 's'},
+		{"check-config", no_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0}};
+	static struct bridge b; /* large (command buffers): not on the stack */
+	char path[512], msg[256];
+	const char *config = NULL, *sock = NULL;
+	bool check = false;
+	int c, rc = 1;
+
+	while ((c = getopt_long(argc, argv, "c:s:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("m7bridge-mqtt %s\n", M7B_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	mqc_defaults(&b.conf);
+	snprintf(path, sizeof(path), "%s/m7bridge/mqtt.conf", M7B_SYSCONFDIR);
+	int r = mqc_load(&b.conf, config ? config : path, msg, sizeof(msg));
+
+	if (r > 0 || (r < 0 && (config || r != -ENOENT))) {
+		fprintf(stderr, "m7bridge-mqtt: %s%s%d: %s\n", config ? config : path,
+			r > 0 ? " line " : "", r > 0 ? r : 0, msg);
+		return 78; /* EX_CONFIG */
+	}
+	if (sock)
+		snprintf(b.conf.socket, sizeof(b.conf.socket), "%s", sock);
+	if (!b.conf.node[0] && gethostname(b.conf.node, sizeof(b.conf.node) - 1) < 0)
+		snprintf(b.conf.node, sizeof(b.conf.node), "localhost");
+	if (check) {
+		printf("broker %s:%d tls=%s qos=%d prefix=%s host=%s payload=%s queue_max=%d "
+		       "allow_send=%s\n",
+		       b.conf.host, b.conf.port, b.conf.tls ? "yes" : "no", b.conf.qos,
+		       b.conf.prefix, b.conf.node,
+		       b.conf.payload == MQC_PAYLOAD_RAW ? "raw" : "json", b.conf.queue_max,
+		       b.conf.allow_send ? "yes" : "no");
+		return 0;
+	}
+	/* Commands arrive on prefix/node/<channel>/<port>/send. */
+	if (mqc_topic(&b.conf, b.cmd_prefix, sizeof(b.cmd_prefix) - 1, NULL, 0) < 0) {
+		fprintf(stderr, "m7bridge-mqtt: topic prefix too long\n");
+		return 78;
+	}
+	strcat(b.cmd_prefix, "/");
+	signal(SIGPIPE, SIG_IGN);
+	pthread_mutex_init(&b.lock, NULL);
+	b.q = calloc((size_t)b.conf.queue_max, sizeof(*b.q));
+	b.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	b.base = event_base_new();
+	static const char *const classes[] = {"FRAME", "STATE", "FAULT"};
+
+	b.watch = (struct m7b_watch){.classes = classes, .nclasses = 3, .policy = "drop"};
+	mosquitto_lib_init();
+	if (!b.q || b.wake_fd < 0 || !b.base) {
+		fprintf(stderr, "m7bridge-mqtt: out of memory\n");
+		goto out;
+	}
+	struct timeval st = {b.conf.stats_interval_ms / 1000,
+			     (b.conf.stats_interval_ms % 1000) * 1000};
+	struct timeval it = {b.conf.incidents_interval_ms / 1000,
+			     (b.conf.incidents_interval_ms % 1000) * 1000};
+
+	b.ev_wake = event_new(b.base, b.wake_fd, EV_READ | EV_PERSIST, bridge_on_wake, &b);
+	b.ev_stats = event_new(b.base, -1, EV_PERSIST, bridge_on_stats, &b);
+	b.ev_inc = event_new(b.base, -1, EV_PERSIST, bridge_on_incidents, &b);
+	b.ev_int = evsignal_new(b.base, SIGINT, bridge_on_signal, &b);
+	b.ev_term = evsignal_new(b.base, SIGTERM, bridge_on_signal, &b);
+	if (!b.ev_wake || !b.ev_stats || !b.ev_inc || !b.ev_int || !b.ev_term)
+		goto out;
+	event_add(b.ev_wake, NULL);
+	event_add(b.ev_stats, &st);
+	event_add(b.ev_inc, &it);
+	event_add(b.ev_int, NULL);
+	event_add(b.ev_term, NULL);
+	if (mqtt_setup(&b) < 0) {
+		fprintf(stderr, "m7bridge-mqtt: cannot set up the MQTT client\n");
+		goto out;
+	}
+	b.follow = follow_new(b.base, "m7bridge-mqtt", b.conf.socket[0] ? b.conf.socket : NULL,
+			      &b.watch, bridge_on_event, bridge_on_up, &b);
+	if (!b.follow)
+		goto out;
+	event_base_dispatch(b.base);
+	rc = 0;
+out:
+	if (b.mosq) {
+		char t[TOPIC_MAX];
+		const char *segs[] = {"bridge"};
+
+		/* A clean stop says so; a crash leaves the will ("offline") to the broker. */
+		topic(&b, t, segs, 1);
+		mosquitto_publish(b.mosq, NULL, t, 7, "offline", 1, true);
+		mosquitto_disconnect(b.mosq);
+		mosquitto_loop_stop(b.mosq, false);
+		mosquitto_destroy(b.mosq);
+	}
+	mosquitto_lib_cleanup();
+	b.follow = follow_free(b.follow);
+	struct event *evs[] = {b.ev_wake, b.ev_stats, b.ev_inc, b.ev_int, b.ev_term};
+
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (evs[i])
+			event_free(evs[i]);
+	if (b.base)
+		event_base_free(b.base);
+	if (b.wake_fd >= 0)
+		close(b.wake_fd);
+	for (size_t i = 0; b.q && i < b.qlen; i++) {
+		free(b.q[(b.qhead + i) % (size_t)b.conf.queue_max].topic);
+		free(b.q[(b.qhead + i) % (size_t)b.conf.queue_max].payload);
+	}
+	free(b.q);
+	pthread_mutex_destroy(&b.lock);
+	return rc;
+}

@@ -1,0 +1,231 @@
+/* m7bridge-mqtt: one table of settings, one parser, and the topic builder. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "mqtt_conf.h"
+
+void mqc_defaults(struct mqc *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->host, sizeof(c->host), "localhost");
+	c->port = 1883;
+	c->keepalive_s = 30;
+	c->reconnect_min_s = 1;
+	c->reconnect_max_s = 30;
+	snprintf(c->prefix, sizeof(c->prefix), "m7bridge");
+	c->payload = MQC_PAYLOAD_JSON;
+	c->qos = 1;
+	c->queue_max = 10000;
+	c->stats_interval_ms = 10000;
+	c->incidents_interval_ms = 10000;
+}
+
+enum kind { K_STR, K_INT, K_BOOL, K_PAYLOAD, K_LIST };
+
+/* One row per setting: section, key, type, where, and the range of integers. */
+static const struct setting {
+	const char *section, *key;
+	enum kind kind;
+	size_t off;
+	long min, max;
+} settings[] = {
+	{"daemon", "socket", K_STR, offsetof(struct mqc, socket), 0, 0},
+	{"broker", "host", K_STR, offsetof(struct mqc, host), 0, 0},
+	{"broker", "port", K_INT, offsetof(struct mqc, port), 1, 65535},
+	{"broker", "client_id", K_STR, offsetof(struct mqc, client_id), 0, 0},
+	{"broker", "username", K_STR, offsetof(struct mqc, username), 0, 0},
+	{"broker", "password", K_STR, offsetof(struct mqc, password), 0, 0},
+	{"broker", "tls", K_BOOL, offsetof(struct mqc, tls), 0, 0},
+	{"broker", "ca_file", K_STR, offsetof(struct mqc, ca_file), 0, 0},
+	{"broker", "ca_path", K_STR, offsetof(struct mqc, ca_path), 0, 0},
+	{"broker", "cert_file", K_STR, offsetof(struct mqc, cert_file), 0, 0},
+	{"broker", "key_file", K_STR, offsetof(struct mqc, key_file), 0, 0},
+	{"broker", "tls_insecure", K_BOOL, offsetof(struct mqc, tls_insecure), 0, 0},
+	{"broker", "keepalive_s", K_INT, offsetof(struct mqc, keepalive_s), 5, 3600},
+	{"broker", "reconnect_min_s", K_INT, offsetof(struct mqc, reconnect_min_s), 1, 3600},
+	{"broker", "reconnect_max_s", K_INT, offsetof(struct mqc, reconnect_max_s), 1, 3600},
+	{"topics", "prefix", K_STR, offsetof(struct mqc, prefix), 0, 0},
+	{"topics", "host", K_STR, offsetof(struct mqc, node), 0, 0},
+	{"topics", "payload", K_PAYLOAD, offsetof(struct mqc, payload), 0, 0},
+	{"topics", "qos", K_INT, offsetof(struct mqc, qos), 0, 2},
+	{"bridge", "queue_max", K_INT, offsetof(struct mqc, queue_max), 1, 10000000},
+	{"bridge", "stats_interval_ms", K_INT, offsetof(struct mqc, stats_interval_ms), 100,
+	 3600000},
+	{"bridge", "incidents_interval_ms", K_INT, offsetof(struct mqc, incidents_interval_ms), 100,
+	 3600000},
+	{"commands", "allow_send", K_BOOL, offsetof(struct mqc, allow_send), 0, 0},
+	{"commands", "channels", K_LIST, 0, 0, 0},
+};
+
+bool mqc_set(struct mqc *c, const char *section, const char *key, const char *value, char *msg,
+	     size_t msg_cap)
+{
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		const struct setting *s = &settings[i];
+		char *p = (char *)c + s->off, *end;
+
+		if (strcmp(s->section, section) != 0 || strcmp(s->key, key) != 0)
+			continue;
+		switch (s->kind) {
+		case K_STR:
+			if (strlen(value) >= MQC_STR) {
+				snprintf(msg, msg_cap, "%s is too long", key);
+				return false;
+			}
+			memcpy(p, value, strlen(value) + 1);
+			return true;
+		case K_INT: {
+			errno = 0;
+			long v = strtol(value, &end, 10);
+
+			if (errno || end == value || *end || v < s->min || v > s->max) {
+				snprintf(msg, msg_cap, "%s: expected %ld..%ld, got '%s'", key,
+					 s->min, s->max, value);
+				return false;
+			}
+			*(int *)(void *)p = (int)v;
+			return true;
+		}
+		case K_BOOL:
+			if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 ||
+			    strcmp(value, "1") == 0)
+				*(bool *)(void *)p = true;
+			else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
+				 strcmp(value, "0") == 0)
+				*(bool *)(void *)p = false;
+			else {
+				snprintf(msg, msg_cap, "%s: expected true or false, got '%s'", key,
+					 value);
+				return false;
+			}
+			return true;
+		case K_PAYLOAD:
+			if (strcmp(value, "json") == 0)
+				c->payload = MQC_PAYLOAD_JSON;
+			else if (strcmp(value, "raw") == 0)
+				c->payload = MQC_PAYLOAD_RAW;
+			else {
+				snprintf(msg, msg_cap, "payload: expected json or raw, got '%s'",
+					 value);
+				return false;
+			}
+			return true;
+		case K_LIST: {
+			/* Comma or space separated channel names. */
+			const char *q = value;
+
+			c->nsend_channels = 0;
+			while (*q) {
+				size_t n = strcspn(q, ", \t");
+
+				if (n && (n >= sizeof(c->send_channels[0]) ||
+					  c->nsend_channels == MQC_CHANNELS)) {
+					snprintf(msg, msg_cap, "channels: too many or too long");
+					return false;
+				}
+				if (n) {
+					memcpy(c->send_channels[c->nsend_channels], q, n);
+					c->send_channels[c->nsend_channels++][n] = '\0';
+				}
+				q += n;
+				q += strspn(q, ", \t");
+			}
+			return true;
+		}
+		}
+	}
+	snprintf(msg, msg_cap, "unknown setting '%s' in [%s]", key, section);
+	return false;
+}
+
+struct load_ctx {
+	struct mqc *c;
+	char *msg;
+	size_t cap;
+	bool failed;
+};
+
+static int on_setting(void *user, const char *section, const char *key, const char *value)
+{
+	struct load_ctx *l = user;
+
+	if (l->failed)
+		return 1;
+	if (!mqc_set(l->c, section, key, value, l->msg, l->cap)) {
+		l->failed = true;
+		return 0;
+	}
+	return 1;
+}
+
+int mqc_load(struct mqc *c, const char *path, char *msg, size_t msg_cap)
+{
+	struct load_ctx l = {c, msg, msg_cap, false};
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		snprintf(msg, msg_cap, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	int r = ini_parse_file(f, on_setting, &l);
+
+	fclose(f);
+	if (r > 0 && !l.failed)
+		snprintf(msg, msg_cap, "syntax error");
+	if (r == 0 && c->reconnect_max_s < c->reconnect_min_s) {
+		snprintf(msg, msg_cap, "reconnect_max_s is below reconnect_min_s");
+		return 1;
+	}
+	return r < 0 ? -EIO : r;
+}
+
+bool mqc_send_allowed(const struct mqc *c, const char *channel)
+{
+	if (!c->allow_send)
+		return false;
+	if (c->nsend_channels == 0)
+		return true;
+	for (size_t i = 0; i < c->nsend_channels; i++)
+		if (strcmp(c->send_channels[i], channel) == 0)
+			return true;
+	return false;
+}
+
+/* Appends one segment, with MQTT's wildcard and level characters replaced. */
+static int put_seg(char *buf, size_t cap, size_t *k, const char *seg, bool sep)
+{
+	size_t n = strlen(seg);
+
+	if (*k + n + 2 > cap)
+		return -ENAMETOOLONG;
+	if (sep)
+		buf[(*k)++] = '/';
+	for (size_t i = 0; i < n; i++)
+		buf[(*k)++] = seg[i] == '/' || seg[i] == '+' || seg[i] == '#' ? '_' : seg[i];
+	buf[*k] = '\0';
+	return 0;
+}
+
+int mqc_topic(const struct mqc *c, char *buf, size_t cap, const char *const *segs, size_t nsegs)
+{
+	size_t k = 0;
+
+	if (cap == 0)
+		return -ENAMETOOLONG;
+	buf[0] = '\0';
+	/* The prefix may hold levels of its own ("site/line3"): copied as is. */
+	if (strlen(c->prefix) + 1 > cap)
+		return -ENAMETOOLONG;
+	memcpy(buf, c->prefix, strlen(c->prefix) + 1);
+	k = strlen(c->prefix);
+	if (put_seg(buf, cap, &k, c->node, k > 0) < 0)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i < nsegs; i++)
+		if (put_seg(buf, cap, &k, segs[i], true) < 0)
+			return -ENAMETOOLONG;
+	return (int)k;
+}
