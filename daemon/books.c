@@ -14,10 +14,9 @@ static void give_up_prev(struct books *b)
 	b->prev_settled = true;
 }
 
-void books_hello(struct books *b, uint32_t boot_id)
+/* Closes the current boot: its frames wait for the next boot's BOOT_INFO. */
+static void close_boot(struct books *b)
 {
-	if (b->have_boot && b->boot_id == boot_id)
-		return; /* the same boot said hello again (reopen, HOST_HELLO) */
 	give_up_prev(b);
 	if (b->have_boot) {
 		b->have_prev = true;
@@ -31,7 +30,42 @@ void books_hello(struct books *b, uint32_t boot_id)
 	for (unsigned p = 0; p < BOOKS_PORTS; p++)
 		b->port[p].current = 0;
 	b->have_boot = true;
+}
+
+void books_hello(struct books *b, uint32_t boot_id)
+{
+	if (b->have_boot && !b->id_known) {
+		b->id_known = true;
+		if (b->have_prev && !b->prev_settled && b->prev_id == boot_id) {
+			/* Not a restart after all: the same boot, books reopened. */
+			for (unsigned p = 0; p < BOOKS_PORTS; p++) {
+				b->cur[p] += b->prev[p];
+				b->cur_bad[p] += b->prev_bad[p];
+				b->port[p].current = b->cur[p] + b->cur_bad[p];
+			}
+			b->have_prev = false;
+		}
+		b->boot_id = boot_id; /* the HELLO of the boot a restart began */
+		return;
+	}
+	if (b->have_boot && b->boot_id == boot_id)
+		return; /* the same boot said hello again (reopen, HOST_HELLO) */
+	close_boot(b);
 	b->boot_id = boot_id;
+	b->id_known = true;
+}
+
+void books_restart(struct books *b)
+{
+	if (!b->have_boot || !b->id_known)
+		return;
+	close_boot(b);
+	b->id_known = false;
+}
+
+bool books_want_info(const struct books *b)
+{
+	return b->have_prev && !b->prev_settled;
 }
 
 void books_data(struct books *b, uint8_t port, bool malformed)

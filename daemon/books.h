@@ -27,6 +27,7 @@ struct books_port {
 /* The books of one channel. Zero-initialise; no allocation. */
 struct books {
 	bool have_boot;
+	bool id_known;	  /* false after a restart seen without its HELLO */
 	uint32_t boot_id; /* the boot frames are booked to now */
 	uint64_t cur[BOOKS_PORTS], cur_bad[BOOKS_PORTS];
 	bool have_prev, prev_settled; /* the boot before, awaiting its BOOT_INFO */
@@ -41,6 +42,11 @@ struct books {
 
 /* A HELLO with boot_id: a new id closes the current boot (its books await BOOT_INFO). */
 void books_hello(struct books *b, uint32_t boot_id);
+/* The M7 restarted but its HELLO was lost (seq went back): closes the current boot and
+ * books what follows to a new one whose id the next HELLO gives. */
+void books_restart(struct books *b);
+/* True while the previous boot's books wait for a BOOT_INFO (ask again: HOST_HELLO). */
+bool books_want_info(const struct books *b);
 /* One DATA frame received on port (malformed: its payload did not unpack). */
 void books_data(struct books *b, uint8_t port, bool malformed);
 /* A BOOT_INFO of the current boot: settles the previous boot when the record is valid and

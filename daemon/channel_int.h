@@ -56,6 +56,8 @@ struct channel {
 
 	struct channel_stats stats;
 	struct books books;
+	uint64_t books_asked_ms; /* last HOST_HELLO sent to get a lost BOOT_INFO */
+	unsigned books_asks;	 /* of them since the last boot change */
 };
 
 /* Monotonic milliseconds. */

@@ -34,14 +34,22 @@ static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
 	}
 }
 
-/* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames. */
+/* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames; a jump
+ * back means the M7 restarted and its HELLO was lost: the books start a new boot. */
 static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
 {
 	uint32_t gap = 0;
 	if (f->type != M7B_T_HELLO && ch->have_rx_seq) {
 		gap = f->seq - (ch->rx_seq + 1);
-		if (gap >= 0x80000000u)
+		if (gap >= 0x80000000u) {
 			gap = 0;
+			channel_log_errno(ch, LOG_INFO, 0,
+					  "seq went back from %u to %u without a HELLO: the M7 "
+					  "restarted",
+					  ch->rx_seq, f->seq);
+			books_restart(&ch->books);
+			ch->books_asks = 0;
+		}
 	}
 	ch->have_rx_seq = true;
 	ch->rx_seq = f->seq;
@@ -62,10 +70,32 @@ static void take_hello(struct channel *ch, struct channel_msg *m)
 	ch->hello.name_len = n;
 	ch->have_hello = true;
 	m->u.hello = ch->hello;
+	if (m->new_boot)
+		ch->books_asks = 0;
 	books_hello(&ch->books, h->boot_id);
 	sendq_hello(ch->sq, ch->hello.host_credits);
 	channel_sendq_drain(ch);
 	channel_sendq_pump(ch);
+}
+
+/* A boot's books need the BOOT_INFO that follows the next boot's HELLO; when it was
+ * lost (or the HELLO was), ask the firmware to say hello again. It keeps the record of
+ * the previous boot for all of its boot. A few times, a second apart: a firmware that
+ * sends no BOOT_INFO is not asked forever. */
+static void maybe_ask_books(struct channel *ch, const struct m7b_frame *f)
+{
+	if (f->type == M7B_T_HELLO || f->type == M7B_T_BOOT_INFO || ch->books_asks >= 3)
+		return;
+	const struct books *b = &ch->books;
+	if (!books_want_info(b) && !(b->have_boot && !b->id_known))
+		return;
+	uint64_t now = channel_now_ms();
+	if (ch->books_asks > 0 && now - ch->books_asked_ms < 1000)
+		return;
+	ch->books_asked_ms = now;
+	ch->books_asks++;
+	channel_log_errno(ch, LOG_INFO, 0, "no BOOT_INFO for the boot's books: asking for one");
+	(void)channel_write_frame(ch, M7B_T_HOST_HELLO, 0, 0, NULL, 0, NULL);
 }
 
 static void handle_frame(struct channel *ch, const struct m7b_frame *f)
@@ -109,6 +139,7 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 		ch->stats.unknown_types++;
 		break;
 	}
+	maybe_ask_books(ch, f);
 	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
 		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
 	if (ch->ops && ch->ops->on_msg)

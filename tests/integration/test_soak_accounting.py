@@ -115,7 +115,7 @@ class Rig:
         self.sim_out = open(os.path.join(self.dir, "m7sim.out"), "wb")
         self.dlog = open(os.path.join(self.dir, "daemon.log"), "wb")
         self.daemon = subprocess.Popen(
-            [DAEMON, "-f", "-s", self.sock, "-C", f"m7={self.link}", "-l", "info"],
+            [DAEMON, "-f", "-s", self.sock, "-C", f"m7={self.link}", "-l", os.environ.get("M7B_SOAK_LOG", "info")],
             stdin=subprocess.DEVNULL, stdout=self.dlog, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(self.sock), "the daemon's socket")
 
@@ -157,7 +157,8 @@ class Rig:
         out = ""
         for name in ("daemon.log", "m7sim.out"):
             with open(os.path.join(self.dir, name), errors="replace") as f:
-                out += f"--- {name}\n" + f.read()[-3000:]
+                keep = 3000 if not os.environ.get("M7B_SOAK_LOG") else 1 << 30
+                out += f"--- {name}\n" + f.read()[-keep:]
         return out
 
 
@@ -167,8 +168,20 @@ def heal(rig):
         rig.cmd(line)
 
 
+def books_closed(cl):
+    """The daemon's STATUS channel object once every boot but the current one is closed
+    (settled or given up), else None."""
+    ch = cl.request('{"cmd":"status","id":"s"}', "s")["channels"][0]
+    acc = ch["accounting"]
+    return ch if acc["boots_settled"] + acc["boots_unknown"] >= len(cl.boots_seen()) - 1 \
+        else None
+
+
 def new_boot(cl, before, what):
+    """Waits for the new boot's HELLO and for the old boot's books, so that no boot's
+    record is overwritten before the daemon read it (the M7 keeps only the last one)."""
     wait_for(lambda: len(cl.boots_seen()) > before, f"the HELLO of the boot after {what}")
+    wait_for(lambda: books_closed(cl), f"the books of the boot before {what}")
 
 
 def one_fault(rig, cl, rnd, kind):
@@ -212,15 +225,7 @@ def settle(rig, cl):
     before = len(cl.boots_seen())
     rig.cmd("reboot")
     new_boot(cl, before, "the final reboot")
-
-    def settled():
-        st = cl.request('{"cmd":"status","id":"s"}', "s")
-        ch = st["channels"][0]
-        acc = ch["accounting"]
-        # every boot before the last one has closed: settled or given up
-        closed = acc["boots_settled"] + acc["boots_unknown"]
-        return ch if closed >= len(cl.boots_seen()) - 1 else None
-    return wait_for(settled, "the books of the last boot")
+    return books_closed(cl)
 
 
 def check(ch, cl):
@@ -291,7 +296,7 @@ def main():
         if cl:
             cl.close()
         rc = rig.stop()
-        if not ok or rc[0] != 0:
+        if not ok or rc[0] != 0 or os.environ.get("M7B_SOAK_LOG"):
             print(rig.tail(), file=sys.stderr)
         shutil.rmtree(rig.dir, ignore_errors=True)
     return 0 if ok and rc[0] == 0 else 1

@@ -103,12 +103,43 @@ static void test_excess(void **state)
 	assert_equation(&b.port[2]);
 }
 
+/* A restart whose HELLO was lost: what follows is the new boot's; the BOOT_INFO still
+ * settles the old one, and the next HELLO names the new one. */
+static void test_restart_without_hello(void **state)
+{
+	(void)state;
+	struct books b = {0};
+	books_hello(&b, 0xA);
+	for (int i = 0; i < 7; i++)
+		books_data(&b, 0, false);
+	books_restart(&b);
+	assert_true(books_want_info(&b));
+	books_data(&b, 0, false); /* the new boot's */
+	struct m7b_boot_info bi = bi_one(0xA, true, 0, 9, 8, 0, 1);
+	assert_true(books_boot_info(&b, &bi));
+	assert_false(books_want_info(&b));
+	assert_int_equal(b.port[0].published, 7);
+	assert_int_equal(b.port[0].lost_link, 1);
+	assert_int_equal(b.port[0].current, 1);
+	books_hello(&b, 0xB);
+	assert_int_equal(b.boot_id, 0xB);
+	assert_int_equal(b.port[0].current, 1); /* still the same boot */
+	/* a jump back that was no restart: the same boot's HELLO reopens its books */
+	books_restart(&b);
+	books_data(&b, 0, false);
+	books_hello(&b, 0xB);
+	assert_false(books_want_info(&b));
+	assert_int_equal(b.port[0].current, 2);
+	assert_int_equal(b.boots_unknown, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_settle_reboot),
 		cmocka_unit_test(test_unknown_boot),
 		cmocka_unit_test(test_excess),
+		cmocka_unit_test(test_restart_without_hello),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
