@@ -464,7 +464,7 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 				err->section[0] = err->key[0] = '\0';
 				snprintf(err->message, sizeof(err->message),
 					 "syntax error (expected [section], key = value or a "
-					 "comment; lines are at most 200 bytes)");
+					 "comment; lines are at most 198 bytes)");
 			}
 		}
 		conf_free(c);

@@ -56,6 +56,11 @@ static int take_header(struct confsect_list *l, const char *s, const char *eol, 
 static int scan_line(struct confsect_list *l, const char *p, const char *eol, int lineno,
 		     bool *key_seen, char **w, char *msg, size_t cap)
 {
+	if (eol - p > CONFSECT_LINE_MAX) {
+		/* libinih would cut it and count the rest as a line of its own. */
+		snprintf(msg, cap, "line longer than %d bytes", CONFSECT_LINE_MAX);
+		return -EINVAL;
+	}
 	const char *s = p;
 	if (lineno == 1 && (size_t)(eol - s) >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
 		s += 3; /* libinih skips a UTF-8 byte order mark */

@@ -8,6 +8,7 @@
 
 #define CONFSECT_NAME_MAX 80  /* bytes of a section name kept, with the NUL */
 #define CONFSECT_MAX	  256 /* sections per file */
+#define CONFSECT_LINE_MAX 198 /* bytes of a line without its newline: libinih's buffer */
 
 struct confsect {
 	char name[CONFSECT_NAME_MAX]; /* as written, inner blanks trimmed */

@@ -107,6 +107,14 @@ static void test_errors(void **state)
 		{"[daemon]\n\n[channel m7]\n", 3, "device"},
 		{"[daemon]\nmax_clients = 4\n[channel m7\ndevice = /d\n", 3, ""},
 		{"[daemon]\n[nosuch]\n", 2, ""},
+		/* libinih would count the rest of a long line as line 3 */
+		{"[daemon]\n# "
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		 "xxx"
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		 "xxx"
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+		 2, ""},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct conf *c = (struct conf *)1;
