@@ -5,26 +5,17 @@ gets its send ACK before the daemon closes. Paths come from M7B_BUILD_ROOT. 77 =
 """
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from itest_util import finish, stop, wait_for
+
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
 SIM = os.path.join(BUILD, "firmware", "m7sim")
-
-
-def wait_for(cond, what, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def read_all(s, timeout=30.0):
@@ -102,15 +93,9 @@ def main():
         half_closed_send(sock)
         ok = True
     finally:
-        for p in (dmn, sim):
-            if p and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                p.wait(30)
+        stop([dmn, sim])
         out.close()
-        if not ok:
-            with open(os.path.join(d, "out"), errors="replace") as f:
-                print(f.read()[-3000:], file=sys.stderr)
-        shutil.rmtree(d, ignore_errors=True)
+        finish(d, ["out"], not ok)
     return 0 if ok else 1
 
 

@@ -6,27 +6,17 @@ recorded as incidents. Paths come from M7B_BUILD_ROOT. Exit 77 = skip.
 """
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from itest_util import finish, stop, wait_for
+
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
 SIM = os.path.join(BUILD, "firmware", "m7sim")
-
-
-def wait_for(cond, what, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Lines:
@@ -100,15 +90,9 @@ def main():
         ok = True
         print("firmware_fatal and data_silence raised, recorded in incidents")
     finally:
-        for p in (dmn, sim):
-            if p and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                p.wait(30)
+        stop([dmn, sim])
         out.close()
-        if not ok:
-            with open(os.path.join(d, "out"), errors="replace") as f:
-                print(f.read()[-4000:], file=sys.stderr)
-        shutil.rmtree(d, ignore_errors=True)
+        finish(d, ["out"], not ok)
     return 0 if ok else 1
 
 

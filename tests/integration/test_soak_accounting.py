@@ -10,14 +10,14 @@ import argparse
 import json
 import os
 import random
-import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from itest_util import finish, stop, wait_for
 
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
@@ -27,6 +27,22 @@ PORTS = (0, 1)
 # Every fault kind m7sim has; each is undone by the next "heal" where it lasts.
 FAULTS = ["stall", "garbage", "corrupt", "drop", "reboot", "hangup", "swap", "vanish",
           "slow", "throttle", "uart-error", "log", "assert"]
+
+
+# The argument of each fault that needs no waiting afterwards.
+ARGS = {
+    "stall": lambda r: r.randint(200, 1500),
+    "garbage": lambda r: r.randint(1, 5),
+    "corrupt": lambda r: r.randint(1, 5),
+    "drop": lambda r: r.randint(1, 5),
+    "hangup": lambda r: r.randint(100, 800),
+    "vanish": lambda r: r.randint(200, 1000),
+    "swap": lambda r: "",
+    "slow": lambda r: r.randint(2000, 20000),
+    "throttle": lambda r: r.randint(2000, 20000),
+    "uart-error": lambda r: f"{r.choice(PORTS)} {r.choice(['overrun', 'line'])}",
+    "log": lambda r: "4 soak says hello",
+}
 
 
 class Client:
@@ -94,16 +110,6 @@ class Client:
         self.sock.close()
 
 
-def wait_for(cond, what, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 class Rig:
     def __init__(self, rate):
         self.rate = rate
@@ -136,31 +142,10 @@ class Rig:
         os.close(fd)
 
     def stop(self):
-        rc = []
-        for p in (self.daemon, self.sim):
-            if p is None:
-                rc.append(0)
-                continue
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-            rc.append(p.returncode)
+        rc = stop([self.daemon, self.sim])
         self.sim_out.close()
         self.dlog.close()
         return rc
-
-    def tail(self):
-        out = ""
-        for name in ("daemon.log", "m7sim.out"):
-            with open(os.path.join(self.dir, name), errors="replace") as f:
-                keep = 3000 if not os.environ.get("M7B_SOAK_LOG") else 1 << 30
-                out += f"--- {name}\n" + f.read()[-keep:]
-        return out
-
 
 def heal(rig):
     """Undoes the lasting faults: a stalled, slowed or throttled M7 runs freely again."""
@@ -197,24 +182,8 @@ def one_fault(rig, cl, rnd, kind):
         time.sleep(rnd.uniform(0.3, 3.0))
         rig.cmd("reboot")
         new_boot(cl, before, "assert + reboot")
-    elif kind == "stall":
-        rig.cmd(f"stall {rnd.randint(200, 1500)}")
-    elif kind in ("garbage", "corrupt", "drop"):
-        rig.cmd(f"{kind} {rnd.randint(1, 5)}")
-    elif kind == "hangup":
-        rig.cmd(f"hangup {rnd.randint(100, 800)}")
-    elif kind == "vanish":
-        rig.cmd(f"vanish {rnd.randint(200, 1000)}")
-    elif kind == "swap":
-        rig.cmd("swap")
-    elif kind == "slow":
-        rig.cmd(f"slow {rnd.randint(2000, 20000)}")
-    elif kind == "throttle":
-        rig.cmd(f"throttle {rnd.randint(2000, 20000)}")
-    elif kind == "uart-error":
-        rig.cmd(f"uart-error {rnd.choice(PORTS)} {rnd.choice(['overrun', 'line'])}")
-    elif kind == "log":
-        rig.cmd("log 4 soak says hello")
+    elif kind in ARGS:
+        rig.cmd(f"{kind} {ARGS[kind](rnd)}".rstrip())
 
 
 def settle(rig, cl):
@@ -296,9 +265,9 @@ def main():
         if cl:
             cl.close()
         rc = rig.stop()
-        if not ok or rc[0] != 0 or os.environ.get("M7B_SOAK_LOG"):
-            print(rig.tail(), file=sys.stderr)
-        shutil.rmtree(rig.dir, ignore_errors=True)
+        full = bool(os.environ.get("M7B_SOAK_LOG"))
+        finish(rig.dir, ["daemon.log", "m7sim.out"], not ok or rc[0] != 0 or full,
+               1 << 30 if full else 4000)
     return 0 if ok and rc[0] == 0 else 1
 
 
