@@ -25,11 +25,45 @@ for f in "$unitdir/m7bridged.service" "$unitdir/m7bridged.socket" \
 	"$prefix/include/m7bridge/client.h" "$prefix/include/m7bridge/wire.h"; do
 	[ -e "$dest$f" ] && ok "installed $f" || bad "missing $f"
 done
+# The configuration file (from the commented example) and the docs the man pages name.
+sysconfdir=$(meson introspect "$build" --buildoptions | python3 -c \
+	'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="sysconfdir"))')
+case $sysconfdir in /*) ;; *) sysconfdir=$prefix/$sysconfdir ;; esac
+conf=$dest$sysconfdir/m7bridge/m7bridge.conf
+[ -f "$conf" ] && ok "installed $sysconfdir/m7bridge/m7bridge.conf" || bad "missing $conf"
+if [ -f "$conf" ] && [ -x "$build/daemon/m7bridged" ]; then
+	"$build/daemon/m7bridged" --check-config -c "$conf" >/dev/null 2>&1 &&
+		ok "the installed configuration passes --check-config" ||
+		bad "the installed configuration fails --check-config"
+fi
+# A second install keeps an edited configuration file.
+if [ -f "$conf" ]; then
+	echo "# edited" >>"$conf"
+	meson install -C "$build" --no-rebuild --destdir "$dest" >/dev/null 2>&1
+	tail -n1 "$conf" | grep -qx '# edited' && ok "reinstall keeps the edited configuration" ||
+		bad "reinstall overwrote the configuration"
+fi
+for f in CONFIG.md CLIENT-PROTOCOL.md RECOVERY.md m7bridge.conf.example; do
+	[ -n "$(find "$dest$prefix/share/doc" -path "*/m7bridge/$f" | head -1)" ] &&
+		ok "installed doc/m7bridge/$f" || bad "missing doc/m7bridge/$f"
+done
+# m7sim is for PCs: installed only with -Dsim=true.
+sim=$(meson introspect "$build" --buildoptions | python3 -c \
+	'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="sim"))')
+if [ "$sim" = True ]; then
+	[ -e "$dest$prefix/bin/m7sim" ] && ok "m7sim installed (sim=true)" || bad "m7sim missing with sim=true"
+else
+	[ ! -e "$dest$prefix/bin/m7sim" ] && ok "m7sim not installed (sim=false)" || bad "m7sim installed with sim=false"
+fi
+
 # Man pages are built only when scdoc is there.
 if command -v scdoc >/dev/null; then
 	for f in man1/m7bridgectl.1 man8/m7bridged.8 man5/m7bridge.conf.5; do
 		[ -e "$dest$prefix/share/man/$f" ] && ok "installed man/$f" || bad "missing man/$f"
 	done
+	grep -q "doc/m7bridge/CLIENT-PROTOCOL" "$dest$prefix/share/man/man1/m7bridgectl.1" &&
+		! grep -q "source tree" "$dest$prefix/share/man/man1/m7bridgectl.1" &&
+		ok "m7bridgectl(1) points at the installed docs" || bad "m7bridgectl(1) points elsewhere"
 fi
 for pat in "sysusers.d/m7bridge.conf" "tmpfiles.d/m7bridge.conf" "rules.d/70-m7bridge.rules" \
 	"completions/m7bridgectl" "libm7bridge.so.0" "pkgconfig/libm7bridge.pc"; do

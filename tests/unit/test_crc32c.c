@@ -4,7 +4,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 #include <cmocka.h>
 
@@ -119,6 +124,35 @@ static void test_detects_bit_flips(void **state)
 	}
 }
 
+/* Which implementation lib/crc32c.c selects on this CPU, by the same conditions. */
+static const char *crc32c_path(void)
+{
+#if defined(M7B_CRC32C_PORTABLE) || defined(M7B_FREESTANDING)
+	return "table";
+#elif defined(__x86_64__)
+	return __builtin_cpu_supports("sse4.2") ? "sse4.2" : "table";
+#elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
+	return "armv8-crc";
+#elif defined(__aarch64__) && defined(__linux__)
+	return getauxval(AT_HWCAP) & (1ul << 7) /* HWCAP_CRC32 */ ? "armv8-crc" : "table";
+#else
+	return "table";
+#endif
+}
+
+/* Prints the path taken; M7B_EXPECT_CRC32C_PATH (CI's arm64 run) makes it a check. */
+static void test_selected_path(void **state)
+{
+	(void)state;
+	const char *expect = getenv("M7B_EXPECT_CRC32C_PATH");
+#if defined(M7B_CRC32C_PORTABLE)
+	expect = "table"; /* the firmware's fallback, whatever the CPU */
+#endif
+	printf("crc32c path: %s\n", crc32c_path());
+	if (expect && *expect)
+		assert_string_equal(crc32c_path(), expect);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -129,6 +163,7 @@ int main(void)
 		cmocka_unit_test(test_lengths_alignments),
 		cmocka_unit_test(test_incremental),
 		cmocka_unit_test(test_detects_bit_flips),
+		cmocka_unit_test(test_selected_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,7 @@ static char *render(const struct mx_model *m, const char *status, bool om)
 
 static void assert_has(const char *text, const char *line)
 {
+	assert_non_null(text);
 	if (!strstr(text, line))
 		fail_msg("missing line '%s' in:\n%s", line, text);
 }
