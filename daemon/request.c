@@ -250,6 +250,39 @@ static bool must_wait(struct daemon *d, const struct conn *c, int parsed,
 	return false;
 }
 
+/* A line that is not a valid request; a flood of them closes the connection. */
+static void reply_bad_line(struct conn *c, const struct proto_request *req,
+			   const struct proto_error *e)
+{
+	if (++c->bad_lines >= PROTO_FLOOD_LINES) {
+		reply_error(c, req->id, PROTO_E_FLOOD, NULL, "%u bad lines in a row: closing",
+			    PROTO_FLOOD_LINES);
+		conn_close(c, "flood of bad lines");
+	} else {
+		reply_error(c, req->id, e->code, NULL, "%s", e->message);
+	}
+}
+
+/* A request some module registered a handler for: checked, then handed over. */
+static bool run_handler(struct daemon *d, struct conn *c, const struct proto_request *req)
+{
+	for (unsigned i = 0; i < d->nhandlers; i++) {
+		if (strcmp(d->handlers[i].name, req->cmd_name) != 0)
+			continue;
+		bool control = req->cmd == PROTO_CMD_RECOVER || req->cmd == PROTO_CMD_RELOAD;
+		if (control && !d->cfg->daemon.allow_control)
+			reply_error(c, req->id, PROTO_E_FORBIDDEN, req->channel,
+				    "%s is disabled (allow_control = false)", req->cmd_name);
+		else if ((control || req->channel[0]) && !daemon_channel(d, req->channel))
+			reply_error(c, req->id, PROTO_E_NO_CHANNEL, req->channel, "no channel %s",
+				    req->channel);
+		else
+			d->handlers[i].fn(d->handlers[i].ud, d, c, req);
+		return true;
+	}
+	return false;
+}
+
 bool request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 {
 	struct daemon *d = ud;
@@ -261,35 +294,16 @@ bool request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 		return false;
 	}
 	if (parsed < 0) {
-		if (++c->bad_lines >= PROTO_FLOOD_LINES) {
-			reply_error(c, req.id, PROTO_E_FLOOD, NULL,
-				    "%u bad lines in a row: closing", PROTO_FLOOD_LINES);
-			conn_close(c, "flood of bad lines");
-		} else {
-			reply_error(c, req.id, e.code, NULL, "%s", e.message);
-		}
+		reply_bad_line(c, &req, &e);
 		proto_request_clear(&req);
 		return true;
 	}
 	c->bad_lines = 0;
-
 	/* Registered handlers first: they may replace the built-in answers below. */
-	for (unsigned i = 0; i < d->nhandlers; i++) {
-		if (strcmp(d->handlers[i].name, req.cmd_name) != 0)
-			continue;
-		bool control = req.cmd == PROTO_CMD_RECOVER || req.cmd == PROTO_CMD_RELOAD;
-		if (control && !d->cfg->daemon.allow_control)
-			reply_error(c, req.id, PROTO_E_FORBIDDEN, req.channel,
-				    "%s is disabled (allow_control = false)", req.cmd_name);
-		else if ((control || req.channel[0]) && !daemon_channel(d, req.channel))
-			reply_error(c, req.id, PROTO_E_NO_CHANNEL, req.channel, "no channel %s",
-				    req.channel);
-		else
-			d->handlers[i].fn(d->handlers[i].ud, d, c, &req);
+	if (run_handler(d, c, &req)) {
 		proto_request_clear(&req);
 		return true;
 	}
-
 	switch (req.cmd) {
 	case PROTO_CMD_WATCH:
 		if (conn_watch(c, &req) < 0) {
