@@ -241,11 +241,9 @@ static void test_pipelined_requests_wait_for_the_queue(void **state)
 	assert_true(conn_queued(f->c) <= 2048 + 100);
 	assert_true(f->c->read_paused);
 	assert_false(f->c->closing);
-	size_t total = 0;
 	for (int i = 0; i < 50 && peer.lines < 200; i++) {
 		peer.room = 1000; /* the peer reads a little */
 		conn_flush(f->c);
-		total += 1000 - peer.room;
 		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 		assert_true(conn_queued(f->c) <= 2048 + 100);
 	}
