@@ -12,6 +12,7 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -60,6 +61,7 @@ void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
 {
 	*s = (struct channel_snapshot){
 		.state = ch->state,
+		.state_ms = channel_now_ms() - ch->state_since_ms,
 		.last_err = ch->last_err,
 		.open = ch->fd >= 0,
 		.have_hello = ch->have_hello,
@@ -109,6 +111,10 @@ void channel_set_state(struct channel *ch, enum channel_state st, const char *re
 	if (same)
 		return;
 	ch->state = st;
+	if (old != st)
+		ch->state_since_ms = channel_now_ms();
+	if (old == CHANNEL_UP && st != CHANNEL_UP && ch->have_hello)
+		latemark_on_outage(&ch->late, ch->state_since_ms, ch->hello.tick_hz);
 	snprintf(ch->reason, sizeof(ch->reason), "%s", reason);
 	snprintf(ch->detail, sizeof(ch->detail), "%s", detail ? detail : "");
 	if (old != st) {
@@ -130,6 +136,12 @@ void channel_set_state(struct channel *ch, enum channel_state st, const char *re
 
 static void split_path(struct channel *ch)
 {
+	if (ch->cfg.rpmsg) {
+		/* Its node is found at each open; any new ttyRPMSG* may be it. */
+		ch->dir = strdup("/dev");
+		ch->base_name = strdup("ttyRPMSG");
+		return;
+	}
 	const char *slash = strrchr(ch->cfg.device, '/');
 	if (!slash) {
 		ch->dir = strdup(".");
@@ -159,9 +171,17 @@ struct channel *channel_new(struct event_base *base, const struct conf_channel *
 	ch->ops = ops;
 	ch->ud = ud;
 	ch->state = CHANNEL_DOWN;
+	ch->state_since_ms = channel_now_ms();
 	snprintf(ch->reason, sizeof(ch->reason), "startup");
 	if (conf_channel_copy(&ch->cfg, cfg) < 0)
 		goto fail;
+	if (ch->cfg.rpmsg && !ch->cfg.device) {
+		/* Named by what it is until the endpoint resolves to a node. */
+		size_t n = strlen(ch->cfg.rpmsg) + sizeof("rpmsg:");
+		if (!(ch->cfg.device = malloc(n)))
+			goto fail;
+		snprintf(ch->cfg.device, n, "rpmsg:%s", ch->cfg.rpmsg);
+	}
 	split_path(ch);
 	if (!ch->dir || !ch->base_name)
 		goto fail;
@@ -189,6 +209,10 @@ static void close_fd(struct channel *ch)
 	}
 	ch->tx = txthread_free(ch->tx); /* unwritten bytes are dropped with the link */
 	if (ch->fd >= 0) {
+		/* The writer's dup may outlive this close for a moment, keeping the tty
+		 * exclusive: without CAP_SYS_ADMIN (the daemon runs unprivileged) our own
+		 * reopen would then fail with EBUSY. */
+		(void)ioctl(ch->fd, TIOCNXCL);
 		close(ch->fd); /* drops the flock too (the writer's dup closes on its own) */
 		ch->fd = -1;
 	}
@@ -237,9 +261,20 @@ struct channel *channel_free(struct channel *ch)
 		event_free(ch->ev_sendq);
 	free(ch->dir);
 	free(ch->base_name);
+	free(ch->sysfs_root);
 	conf_channel_clear(&ch->cfg);
 	free(ch);
 	return NULL;
+}
+
+int channel_set_sysfs_root(struct channel *ch, const char *root)
+{
+	char *s = strdup(root);
+	if (!s)
+		return -ENOMEM;
+	free(ch->sysfs_root);
+	ch->sysfs_root = s;
+	return 0;
 }
 
 int channel_update_config(struct channel *ch, const struct conf_channel *cfg)
@@ -247,6 +282,11 @@ int channel_update_config(struct channel *ch, const struct conf_channel *cfg)
 	struct conf_channel n;
 	if (conf_channel_copy(&n, cfg) < 0)
 		return -ENOMEM;
+	if (n.rpmsg && !n.device) {
+		/* The same endpoint (or it would have been reopened): keep its node. */
+		n.device = ch->cfg.device;
+		ch->cfg.device = NULL;
+	}
 	conf_channel_clear(&ch->cfg);
 	ch->cfg = n;
 	ch->sq->timeout_ms = ch->cfg.send_timeout_ms;
@@ -381,16 +421,26 @@ int channel_open_now(struct channel *ch)
 	evtimer_del(ch->ev_reopen);
 	if (ch->ino_wd < 0)
 		watch_dir(ch);
-	int r = tty_open_exclusive(ch->cfg.device, &ch->fd, &ch->rdev);
+	int r = ch->cfg.rpmsg ? channel_resolve_rpmsg(ch) : 0;
+	if (r < 0) {
+		ch->last_err = r;
+		schedule_reopen(ch);
+		return r;
+	}
+	r = tty_open_exclusive(ch->cfg.device, &ch->fd, &ch->rdev);
+	struct log_fields f = channel_fields(ch, NULL);
+	f.err = r < 0 ? -r : 0;
+	log_struct(ch->log, LOG_DEBUG, &f, "open %s: %s", ch->cfg.device,
+		   r < 0 ? strerror(-r) : "ok");
 	if (r < 0) {
 		ch->last_err = r;
 		if (r == -EBUSY) {
 			note_holder(ch, r);
+			channel_note_waiting(ch, r, "busy");
 		} else {
 			char detail[160];
 			snprintf(detail, sizeof(detail), "%s: %s", ch->cfg.device, strerror(-r));
-			if (r != -ENOENT && strcmp(ch->detail, detail) != 0)
-				channel_log_errno(ch, LOG_WARNING, r, "cannot open %s", detail);
+			channel_note_waiting(ch, r, r == -ENOENT ? "not found" : strerror(-r));
 			channel_set_state(
 				ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
 				tty_reason_for_errno(r), detail);
@@ -398,6 +448,7 @@ int channel_open_now(struct channel *ch)
 		schedule_reopen(ch);
 		return r;
 	}
+	channel_note_opened(ch);
 	ch->last_err = 0;
 	ch->holder_pid = 0;
 	ch->holder_comm[0] = '\0';
@@ -426,7 +477,7 @@ int channel_open_now(struct channel *ch)
 	int pid;
 	char comm[32];
 	if (tty_find_holder("/proc", ch->cfg.device, &pid, comm, sizeof(comm)) == 0) {
-		struct log_fields f = channel_fields(ch, LOG_MID_CHANNEL_BUSY);
+		f = channel_fields(ch, LOG_MID_CHANNEL_BUSY);
 		log_struct(ch->log, LOG_WARNING, &f,
 			   "%s is also open in pid %d (%s): it will take part of the data",
 			   ch->cfg.device, pid, comm);
@@ -629,7 +680,8 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
 				continue;
 			}
 			if (ev->wd != ch->ino_wd || ev->len == 0 ||
-			    strcmp(ev->name, ch->base_name) != 0)
+			    (ch->cfg.rpmsg ? strncmp(ev->name, ch->base_name, strlen(ch->base_name))
+					   : strcmp(ev->name, ch->base_name)) != 0)
 				continue;
 			node_event(ch, ev->mask);
 		}

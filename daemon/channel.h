@@ -59,6 +59,7 @@ struct channel_msg {
 	bool first_after_open; /* the first frame since the tty was (re)opened */
 	bool new_boot;	       /* HELLO: a boot id other than the last one seen */
 	uint32_t seq_gap;      /* frames lost just before this one (0 = none) */
+	bool late;	       /* DATA captured before the channel last left up, held back */
 	union {
 		struct m7b_hello hello; /* name: valid UTF-8, no NUL, NUL-terminated, whole */
 		struct m7b_ack ack;
@@ -88,6 +89,7 @@ struct channel_ops {
 /* What STATUS and the supervisor read of a channel: a copy, taken when asked. */
 struct channel_snapshot {
 	enum channel_state state;
+	uint64_t state_ms; /* time in this state */
 	char reason[32];
 	char detail[160];
 	int last_err; /* errno of the last failure, 0 if none */
@@ -111,6 +113,9 @@ struct channel *channel_new(struct event_base *base, const struct conf_channel *
 			    const struct log *log, const struct channel_ops *ops, void *ud);
 /* Closes the tty and frees ch; returns NULL. Pending sends fail as SENDQ_DOWN. */
 struct channel *channel_free(struct channel *ch);
+/* Sets the sysfs root an `rpmsg =` channel is resolved under (default /sys). 0 or
+ * -ENOMEM. */
+int channel_set_sysfs_root(struct channel *ch, const char *root);
 /* Starts the channel: watches the device directory and opens the tty (or schedules it). */
 void channel_start(struct channel *ch);
 /* Takes config changes that need no reopen (port names, timeouts). 0 or -ENOMEM. */

@@ -9,6 +9,7 @@
 #include <event2/util.h>
 
 #include "channel.h"
+#include "latemark.h"
 #include "txthread.h"
 
 #define CHANNEL_RBUF  65536
@@ -29,8 +30,13 @@ struct channel {
 	uint64_t tx_stalls_seen, tx_stall_ms_seen; /* the current writer's totals, counted */
 	int ino_fd, ino_wd;
 	char *dir, *base_name; /* dirname/basename of the device path */
+	char *sysfs_root;      /* where rpmsg endpoints are resolved; NULL = /sys */
 
 	enum channel_state state;
+	uint64_t state_since_ms; /* monotonic ms of the last change of state */
+	struct latemark late;	 /* captures held back across an outage */
+	char wait_why[160];	 /* why the device cannot be opened, as last logged; "" = open */
+	uint64_t wait_since_ms;	 /* when the waiting began */
 	char reason[32];
 	char detail[160];
 	int last_err; /* negative errno of the last failure, 0 if none */
@@ -76,6 +82,17 @@ void channel_sendq_drain(struct channel *ch);
 void channel_sendq_pump(struct channel *ch);
 /* The tty failed (err: a negative errno): close it and try again later. */
 void channel_io_failed(struct channel *ch, int err);
+
+/* ---- channel_dev.c ---- */
+
+/* Logs once that ch waits for its device because of why (err: the negative errno), and
+ * again only when why changes. */
+void channel_note_waiting(struct channel *ch, int err, const char *why);
+/* Logs the end of a wait that was logged. */
+void channel_note_opened(struct channel *ch);
+/* Resolves an `rpmsg =` channel's node into cfg.device now. 0, or a negative errno with
+ * the channel down (not_found) and waiting. */
+int channel_resolve_rpmsg(struct channel *ch);
 
 /* ---- channel_rx.c ---- */
 

@@ -98,6 +98,28 @@ static void maybe_ask_books(struct channel *ch, const struct m7b_frame *f)
 	(void)channel_write_frame(ch, M7B_T_HOST_HELLO, 0, 0, NULL, 0, NULL);
 }
 
+/* Late marks need the M7's newest tick; a new boot restarts its ticks. */
+static void note_ticks(struct channel *ch, struct channel_msg *m)
+{
+	uint64_t now = channel_now_ms();
+	switch (m->frame->type) {
+	case M7B_T_HELLO:
+		if (m->new_boot)
+			latemark_reset(&ch->late);
+		latemark_on_tick(&ch->late, m->u.hello.now_ticks, now);
+		break;
+	case M7B_T_HEARTBEAT:
+		latemark_on_tick(&ch->late, m->u.heartbeat.now_ticks, now);
+		break;
+	case M7B_T_DATA:
+		m->late = latemark_is_late(&ch->late, m->u.data.t_first);
+		latemark_on_tick(&ch->late, m->u.data.t_last, now);
+		break;
+	default:
+		break;
+	}
+}
+
 static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 {
 	struct channel_msg m = {.frame = f, .first_after_open = !ch->rx_since_open};
@@ -142,6 +164,8 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 	maybe_ask_books(ch, f);
 	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
 		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
+	if (!m.bad_payload)
+		note_ticks(ch, &m);
 	if (ch->ops && ch->ops->on_msg)
 		ch->ops->on_msg(ch->ud, ch, &m);
 }

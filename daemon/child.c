@@ -19,7 +19,10 @@ struct child {
 	pid_t pid;
 	int pidfd;
 	bool reaped;
+	bool stopping;	   /* TERM sent to the group; KILL follows at the grace */
+	unsigned grace_ms; /* child_deadline(): between TERM and KILL */
 	struct event *ev;
+	struct event *ev_kill; /* child_deadline(), then the grace of child_stop() */
 	child_done_fn done;
 	void *arg;
 };
@@ -165,6 +168,60 @@ int child_shell(struct event_base *base, const char *command, char *const env[],
 	return child_argv(base, argv, env, done, arg, out);
 }
 
+/* The deadline (TERM to the group) or, once stopping, the end of the grace (KILL to
+ * whatever is left of the group, the leader's children too). */
+static void child_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct child *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (!s->stopping) {
+		/* Even after the leader exited: what it left running in its group goes too. */
+		(void)child_stop(s, s->grace_ms);
+		return;
+	}
+	/* The group id stays reserved while any member lives, so this cannot hit a
+	 * stranger unless the whole group is gone already (then: ESRCH). */
+	(void)kill(-s->pid, SIGKILL);
+	if (!s->reaped)
+		(void)kill(s->pid, SIGKILL);
+}
+
+/* Arms the timer (created on first use) for ms from now. 0 or -ENOMEM. */
+static int arm(struct child *s, unsigned ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+	if (!s->ev_kill)
+		s->ev_kill = evtimer_new(event_get_base(s->ev), child_on_timer, s);
+	return s->ev_kill && evtimer_add(s->ev_kill, &tv) == 0 ? 0 : -ENOMEM;
+}
+
+int child_stop(struct child *s, unsigned grace_ms)
+{
+	if (!s || s->stopping)
+		return 0;
+	s->stopping = true;
+	(void)kill(-s->pid, SIGTERM);
+	if (!s->reaped)
+		(void)kill(s->pid, SIGTERM);
+	return arm(s, grace_ms);
+}
+
+int child_deadline(struct child *s, unsigned after_ms, unsigned grace_ms)
+{
+	if (!s)
+		return -EINVAL;
+	s->grace_ms = grace_ms;
+	return arm(s, after_ms);
+}
+
+bool child_running(const struct child *s)
+{
+	return s && !s->reaped;
+}
+
 pid_t child_pid(const struct child *s)
 {
 	return s->pid;
@@ -174,13 +231,15 @@ struct child *child_free(struct child *s)
 {
 	if (!s)
 		return NULL;
+	if ((!s->reaped || s->stopping) && s->pid > 0)
+		kill(-s->pid, SIGKILL); /* its own process group: take its children along */
 	if (!s->reaped && s->pid > 0) {
-		/* The command runs in its own process group: take its children along. */
-		kill(-s->pid, SIGKILL);
 		kill(s->pid, SIGKILL);
 		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
+	if (s->ev_kill)
+		event_free(s->ev_kill);
 	if (s->ev)
 		event_free(s->ev);
 	if (s->pidfd >= 0)

@@ -3,6 +3,7 @@
 #ifndef M7B_CHILD_H
 #define M7B_CHILD_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct event_base;
@@ -21,6 +22,15 @@ int child_shell(struct event_base *base, const char *command, char *const env[],
 int child_argv(struct event_base *base, char *const argv[], char *const env[], child_done_fn done,
 	       void *arg, struct child **out);
 
+/* Ends a running child and its process group: SIGTERM now, SIGKILL to the group after
+ * grace_ms (also to what the leader left behind if it exits in time). done still runs
+ * when the leader exits. 0 or -ENOMEM. */
+int child_stop(struct child *s, unsigned grace_ms);
+/* Calls child_stop(s, grace_ms) after_ms from now: the command and whatever it left
+ * running in its process group end by then. 0 or -ENOMEM. */
+int child_deadline(struct child *s, unsigned after_ms, unsigned grace_ms);
+/* True until the child has been reaped. */
+bool child_running(const struct child *s);
 /* The child's pid. */
 pid_t child_pid(const struct child *s);
 

@@ -12,8 +12,10 @@
 #include <ini.h>
 
 #include "confkey.h"
+#include "confliteral.h"
 #include "confsect.h"
 #include "recovery.h"
+#include "rpmsgdev.h"
 #include "log.h"
 
 struct parse_ctx {
@@ -68,6 +70,8 @@ struct conf *conf_new(void)
 	c->daemon.socket_mode = 0660;
 	c->daemon.client_queue_kib = 256;
 	c->daemon.max_clients = 64;
+	c->daemon.reserved_clients = 8;
+	c->daemon.max_clients_per_uid = 0;
 	c->daemon.allow_send = true;
 	c->daemon.allow_control = true;
 	c->daemon.log_level = LOG_INFO;
@@ -81,6 +85,7 @@ void conf_channel_clear(struct conf_channel *ch)
 	free(ch->device);
 	free(ch->firmware);
 	free(ch->remoteproc);
+	free(ch->rpmsg);
 	for (unsigned p = 0; p < CONF_PORTS; p++)
 		free(ch->port_names[p]);
 	memset(ch, 0, sizeof(*ch));
@@ -112,8 +117,10 @@ int conf_channel_copy(struct conf_channel *dst, const struct conf_channel *src)
 	dst->device = dup_or_null(src->device);
 	dst->firmware = dup_or_null(src->firmware);
 	dst->remoteproc = dup_or_null(src->remoteproc);
+	dst->rpmsg = dup_or_null(src->rpmsg);
 	bool bad = (src->name && !dst->name) || (src->device && !dst->device) ||
-		   (src->firmware && !dst->firmware) || (src->remoteproc && !dst->remoteproc);
+		   (src->firmware && !dst->firmware) || (src->remoteproc && !dst->remoteproc) ||
+		   (src->rpmsg && !dst->rpmsg);
 	for (unsigned p = 0; p < CONF_PORTS; p++) {
 		dst->port_names[p] = dup_or_null(src->port_names[p]);
 		if (src->port_names[p] && !dst->port_names[p])
@@ -205,6 +212,20 @@ static int set_log_level(void *field, const char *v, char *msg, size_t cap)
 	return 0;
 }
 
+static void fmt_log_level(const void *field, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s", log_level_to_string(*(const int *)field));
+}
+
+static int check_rpmsg(void *field, const char *v, char *msg, size_t cap)
+{
+	struct rpmsgdev_spec s;
+	if (rpmsgdev_parse(v, &s) == 0)
+		return 0;
+	snprintf(msg, cap, "expected <remoteproc name or index>:<endpoint address>, got '%s'", v);
+	return -EINVAL;
+}
+
 static int check_not_empty(void *field, const char *v, char *msg, size_t cap)
 {
 	if (v[0])
@@ -245,6 +266,9 @@ static const struct confkey daemon_keys[] = {
 	{"log_level", CONFKEY_FN, D(log_level), 0, 0, set_log_level, NULL},
 	{"client_queue_kib", CONFKEY_UINT, D(client_queue_kib), 16, 65536, NULL, NULL},
 	{"max_clients", CONFKEY_UINT, D(max_clients), 1, 4096, NULL, NULL},
+	{"user", CONFKEY_CHARS, D(user), 0, sizeof(((struct conf_daemon *)0)->user), NULL, NULL},
+	{"reserved_clients", CONFKEY_UINT, D(reserved_clients), 0, 4096, NULL, NULL},
+	{"max_clients_per_uid", CONFKEY_UINT, D(max_clients_per_uid), 0, 4096, NULL, NULL},
 	{"", CONFKEY_SUBTABLE, D(sup), 0, 0, NULL, supervisor_daemon_keys},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -257,6 +281,7 @@ static const struct confkey channel_keys[] = {
 	{"enabled", CONFKEY_BOOL, C(enabled), 0, 0, NULL, NULL},
 	{"firmware", CONFKEY_STRDUP, C(firmware), 0, 0, check_firmware, NULL},
 	{"remoteproc", CONFKEY_STRDUP, C(remoteproc), 0, 0, check_remoteproc, NULL},
+	{"rpmsg", CONFKEY_STRDUP, C(rpmsg), 0, 0, check_rpmsg, NULL},
 	{"send_timeout_ms", CONFKEY_UINT, C(send_timeout_ms), 10, 600000, NULL, NULL},
 	{"send_queue", CONFKEY_UINT, C(send_queue), 1, 4096, NULL, NULL},
 	{"reopen_min_ms", CONFKEY_UINT, C(reopen_min_ms), 1, 600000, NULL, NULL},
@@ -356,8 +381,14 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 	struct parse_ctx *p = user;
 	struct conf_error tmp;
 	struct conf_error *err = p->failed ? &tmp : p->err;
+	char literal[1024];
 	if (!err)
 		err = &tmp;
+	if (confliteral_key(name) && strlen(value) < sizeof(literal)) {
+		strcpy(literal, value);
+		confliteral_restore(literal);
+		value = literal;
+	}
 
 	const struct confsect *sect = confsect_lookup(&p->sects, section);
 	if (sect) /* names and errors use the header as written */
@@ -414,9 +445,11 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 		const struct conf_channel *ch = &c->channels[i];
 		char sec[80];
 		snprintf(sec, sizeof(sec), "channel %s", ch->name);
-		if (!ch->device) {
-			set_err(err, sec, "device",
-				"missing (the tty to open, e.g. /dev/ttyRPMSG30)");
+		if (!ch->device == !ch->rpmsg) {
+			set_err(err, sec, ch->device ? "rpmsg" : "device",
+				ch->device ? "give device or rpmsg, not both"
+					   : "missing (the tty to open, e.g. /dev/ttyRPMSG30, or "
+					     "rpmsg = imx-rproc:30)");
 			if (err)
 				err->line = ch->line;
 			return -EINVAL;
@@ -454,7 +487,15 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 		conf_free(c);
 		return r;
 	}
-	int line = ini_parse_string(p.sects.text, on_ini, &p);
+	/* A command (hook, driver_reload) keeps its " ; ": no inline comment there. */
+	char *protected_text = confliteral_protect(p.sects.text);
+	if (!protected_text) {
+		confsect_clear(&p.sects);
+		conf_free(c);
+		return -ENOMEM;
+	}
+	int line = ini_parse_string(protected_text, on_ini, &p);
+	free(protected_text);
 	confsect_clear(&p.sects);
 	if (line != 0 || p.failed) {
 		if (err) {
@@ -539,8 +580,11 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 
 bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_channel *b)
 {
-	return strcmp(a->device, b->device) != 0 || a->host_hello != b->host_hello ||
-	       a->enabled != b->enabled;
+	/* An rpmsg channel's device is whatever the endpoint resolves to at open. */
+	bool moved = a->rpmsg || b->rpmsg
+			     ? !a->rpmsg || !b->rpmsg || strcmp(a->rpmsg, b->rpmsg) != 0
+			     : strcmp(a->device, b->device) != 0;
+	return moved || a->host_hello != b->host_hello || a->enabled != b->enabled;
 }
 
 const char *conf_error_format(const struct conf_error *err, char *buf, size_t cap)
@@ -552,8 +596,10 @@ const char *conf_error_format(const struct conf_error *err, char *buf, size_t ca
 		snprintf(where, sizeof(where), "[%s]: ", err->section);
 	if (err->line > 0)
 		snprintf(buf, cap, "%s:%d: %s%s", err->file, err->line, where, err->message);
-	else
+	else if (err->file[0])
 		snprintf(buf, cap, "%s: %s%s", err->file, where, err->message);
+	else
+		snprintf(buf, cap, "%s%s", where, err->message);
 	return buf;
 }
 
@@ -635,6 +681,11 @@ int conf_read(const char *path, bool optional, const struct conf_overrides *o, s
 			memset(err, 0, sizeof(*err));
 	}
 	r = conf_apply_overrides(c, o, err);
+	if (r < 0 && err) {
+		/* The command line's mistake, not the file's: name no file or line. */
+		err->file[0] = '\0';
+		err->line = 0;
+	}
 	if (r == 0)
 		r = conf_validate(c, err);
 	if (r < 0) {
@@ -643,4 +694,19 @@ int conf_read(const char *path, bool optional, const struct conf_overrides *o, s
 	}
 	*out = c;
 	return 0;
+}
+
+void conf_each_key(const struct conf *c, const struct conf_channel *ch, confkey_out_fn out,
+		   void *ud)
+{
+	static const struct confkey_format fmts[] = {
+		{"log_level", fmt_log_level},
+		{"allow_uids", supervisor_conf_fmt_uids},
+		{NULL, NULL},
+	};
+
+	if (ch)
+		confkey_each(channel_keys, ch, fmts, out, ud);
+	else
+		confkey_each(daemon_keys, &c->daemon, fmts, out, ud);
 }

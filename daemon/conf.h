@@ -26,8 +26,9 @@ struct conf_channel {
 	unsigned reopen_max_ms; /* backoff cap (and the polling period without inotify) */
 	bool host_hello;	/* send HOST_HELLO after each open */
 	bool enabled;
-	char *firmware;			    /* firmware file name for reload (optional) */
-	char *remoteproc;		    /* remoteproc instance, e.g. remoteproc0 (optional) */
+	char *firmware;	  /* firmware file name for reload (optional) */
+	char *remoteproc; /* remoteproc instance, e.g. remoteproc0 (optional) */
+	char *rpmsg; /* <remoteproc>:<endpoint>, resolved to the device at each open; or NULL */
 	struct supervisor_channel_conf sup; /* supervisor: plain values, copied as is */
 	int line;			    /* line of the section header, for messages */
 };
@@ -38,6 +39,9 @@ struct conf_daemon {
 	char *socket_group;	   /* NULL = keep the daemon's group */
 	unsigned client_queue_kib; /* output queue per client */
 	unsigned max_clients;
+	char user[64]; /* "" = no privilege separation; else the daemon's unprivileged user */
+	unsigned reserved_clients;    /* of max_clients, for root and allowed users only */
+	unsigned max_clients_per_uid; /* 0 = no cap; root and allowed users are exempt */
 	bool allow_send;
 	bool allow_control;		   /* recover, reload */
 	int log_level;			   /* syslog priority */
@@ -97,6 +101,10 @@ bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_c
 int conf_channel_copy(struct conf_channel *dst, const struct conf_channel *src);
 /* Frees a channel's strings. */
 void conf_channel_clear(struct conf_channel *ch);
+/* Calls out for every key of [daemon] (ch NULL) or of channel ch with its value in
+ * effect, defaults included (--check-config). */
+void conf_each_key(const struct conf *c, const struct conf_channel *ch, confkey_out_fn out,
+		   void *ud);
 /* Formats err as "file:line: [section] key: message" into buf. */
 const char *conf_error_format(const struct conf_error *err, char *buf, size_t cap);
 

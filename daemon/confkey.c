@@ -124,3 +124,55 @@ int confkey_set(const struct confkey *table, void *base, const char *key, const 
 	}
 	return -ENOENT;
 }
+
+/* The value of row k at field as text. */
+static void format(const struct confkey *k, const void *field, const struct confkey_format *fmts,
+		   char *buf, size_t cap)
+{
+	switch (k->kind) {
+	case CONFKEY_UINT:
+		snprintf(buf, cap, "%u", *(const unsigned *)field);
+		return;
+	case CONFKEY_OCTAL:
+		snprintf(buf, cap, "%04o", *(const unsigned *)field);
+		return;
+	case CONFKEY_BOOL:
+		snprintf(buf, cap, "%s", *(const bool *)field ? "true" : "false");
+		return;
+	case CONFKEY_STRDUP:
+		snprintf(buf, cap, "%s", *(char *const *)field ? *(char *const *)field : "");
+		return;
+	case CONFKEY_CHARS:
+	case CONFKEY_PATH:
+	case CONFKEY_PATH_OPT:
+		snprintf(buf, cap, "%s", (const char *)field);
+		return;
+	case CONFKEY_FN:
+		for (; fmts && fmts->name; fmts++)
+			if (strcmp(fmts->name, k->name) == 0) {
+				fmts->fmt(field, buf, cap);
+				return;
+			}
+		snprintf(buf, cap, "(set)");
+		return;
+	case CONFKEY_SUBTABLE:
+		break;
+	}
+	buf[0] = '\0';
+}
+
+void confkey_each(const struct confkey *table, const void *base, const struct confkey_format *fmts,
+		  confkey_out_fn out, void *ud)
+{
+	for (const struct confkey *k = table; k->name; k++) {
+		const void *field = (const char *)base + k->offset;
+		char buf[1024];
+
+		if (k->kind == CONFKEY_SUBTABLE) {
+			confkey_each(k->sub, field, fmts, out, ud);
+			continue;
+		}
+		format(k, field, fmts, buf, sizeof(buf));
+		out(ud, k->name, buf);
+	}
+}

@@ -19,6 +19,11 @@ enum confkey_kind {
 
 struct confkey;
 
+/* Writes a CONFKEY_FN row's value at field as it would be written in the file. */
+typedef void (*confkey_fmt_fn)(const void *field, char *buf, size_t cap);
+/* Receives one key in effect and its value as text (confkey_each). */
+typedef void (*confkey_out_fn)(void *ud, const char *key, const char *value);
+
 /* Checks (CHECK rows) or sets (CONFKEY_FN rows, at the field) a value. 0, or -EINVAL with
  * msg saying why, or -ENOMEM. */
 typedef int (*confkey_fn)(void *field, const char *value, char *msg, size_t msg_cap);
@@ -32,10 +37,20 @@ struct confkey {
 	const struct confkey *sub; /* CONFKEY_SUBTABLE: its rows, ended by a NULL name */
 };
 
+/* How confkey_each() prints the value of a CONFKEY_FN row. */
+struct confkey_format {
+	const char *name;
+	confkey_fmt_fn fmt;
+};
+
 /* Sets key from value in the struct at base, by the rows of table (ended by a NULL
  * name). 0; -ENOENT when no row names key; -EINVAL (msg says why); -ENOMEM. */
 int confkey_set(const struct confkey *table, void *base, const char *key, const char *value,
 		char *msg, size_t msg_cap);
+/* Calls out for every row of table (subtables included, in order) with the value in
+ * effect in the struct at base, as text; CONFKEY_FN rows by fmts (ended by a NULL name). */
+void confkey_each(const struct confkey *table, const void *base, const struct confkey_format *fmts,
+		  confkey_out_fn out, void *ud);
 /* Parses an unsigned in min..max in base 8 or 10 (no sign, no trailing text). 0 or
  * -EINVAL. */
 int confkey_parse_uint(const char *v, unsigned long min, unsigned long max, int base,

@@ -2,6 +2,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,11 @@
 #define CONN_IN_CAP	 (PROTO_LINE_MAX + 2) /* line, optional \r, \n */
 #define CONN_REPLY_SLACK (1u << 20)	      /* room for replies above the stream limit */
 #define CONN_OUT_MIN	 16384
+#define CONN_HUP_CHECK_S 1 /* how often a half-closed watcher is checked for a hangup */
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
+static void on_hup_check(evutil_socket_t fd, short what, void *arg);
 
 /* The peer's credentials, read once at accept: authorization later reuses them, so a
  * peer cannot pass its socket to a more privileged process to gain rights. */
@@ -54,7 +57,9 @@ struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue
 	c->in = malloc(CONN_IN_CAP);
 	c->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->ev_write = event_new(base, fd, EV_WRITE, on_write, c);
-	if (!c->in || !c->ev_read || !c->ev_write || event_add(c->ev_read, NULL) < 0) {
+	c->ev_hup = event_new(base, -1, EV_PERSIST, on_hup_check, c);
+	if (!c->in || !c->ev_read || !c->ev_write || !c->ev_hup ||
+	    event_add(c->ev_read, NULL) < 0) {
 		c->fd = -1; /* the caller still owns fd on failure */
 		return conn_free(c);
 	}
@@ -70,6 +75,8 @@ struct conn *conn_free(struct conn *c)
 		event_free(c->ev_read);
 	if (c->ev_write)
 		event_free(c->ev_write);
+	if (c->ev_hup)
+		event_free(c->ev_hup);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->in);
@@ -92,6 +99,7 @@ void conn_close(struct conn *c, const char *reason)
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	event_del(c->ev_read);
 	event_del(c->ev_write);
+	event_del(c->ev_hup);
 	if (c->ops && c->ops->on_closing)
 		c->ops->on_closing(c->ud, c);
 }
@@ -289,6 +297,24 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	conn_flush(c);
 }
 
+bool conn_peer_gone(const struct conn *c)
+{
+	/* A Unix stream socket reports POLLHUP only once both directions are shut: the
+	 * peer closed (or died), not merely shutdown(SHUT_WR). POLLHUP and POLLERR are
+	 * reported even when no event is asked for. */
+	struct pollfd p = {.fd = c->fd, .events = 0};
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* A half-closed watcher whose filter selects nothing is never written to, so a write
+ * error would never tell that its peer died: look for the hangup now and then. */
+static void on_hup_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	if (!c->closing && conn_queued(c) == 0 && conn_peer_gone(c))
+		conn_close(c, "hung up");
+}
+
 static void bad_line(struct conn *c, enum proto_err code, const char *msg, bool fatal)
 {
 	char buf[512];
@@ -346,8 +372,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		if (n == 0) {
 			/* printf '...' | socat - UNIX-CONNECT:... shuts the sending side when
 			 * its input ends and keeps reading: not a disconnect. */
+			struct timeval tv = {CONN_HUP_CHECK_S, 0};
 			event_del(c->ev_read);
 			c->read_eof = true;
+			event_add(c->ev_hup, &tv);
 			break;
 		}
 		if (n < 0) {
@@ -369,6 +397,9 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!c->closing)
 		conn_flush(c);
+	/* Closed rather than half-closed (the peer exited): nobody will read. */
+	if (c->read_eof && !c->closing && conn_queued(c) == 0 && conn_peer_gone(c))
+		conn_close(c, "hung up");
 }
 
 int conn_watch(struct conn *c, const struct proto_request *req)

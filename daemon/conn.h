@@ -38,6 +38,7 @@ struct conn {
 	gid_t gids[CONN_GIDS_MAX]; /* primary, then supplementary (SO_PEERGROUPS) */
 	unsigned ngids;		   /* 0 if unknown */
 	struct event *ev_read, *ev_write;
+	struct event *ev_hup; /* after a half-close: is the peer gone altogether? */
 	const struct log *log;
 	const struct conn_ops *ops;
 	void *ud;
@@ -99,6 +100,8 @@ int conn_watch(struct conn *c, const struct proto_request *req);
 void conn_unwatch(struct conn *c);
 /* Recomputes chan_mask: slot_names[i] is the channel in slot i or NULL. */
 void conn_resolve(struct conn *c, const char *const *slot_names, unsigned nslots);
+/* True when the peer has hung up both directions (closed its socket or died). */
+bool conn_peer_gone(const struct conn *c);
 /* Bytes waiting to be written. */
 size_t conn_queued(const struct conn *c);
 

@@ -15,6 +15,8 @@
 
 #include "conf.h"
 #include "config.h" /* the build's: M7B_VERSION */
+#include "slots.h"
+#include "supervisor.h"
 
 uint64_t daemon_now_ms(void)
 {
@@ -168,6 +170,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 			   (unsigned long long)c->id, c->pid, c->close_reason,
 			   (unsigned long long)c->delivered, (unsigned long long)c->dropped);
 		conn_free(c);
+		server_resume(d->server); /* a descriptor is free again */
 	}
 }
 
@@ -182,26 +185,53 @@ static const struct conn_ops conn_ops = {
 	.on_closing = on_client_closing,
 };
 
+/* Connections the peer's uid holds now. */
+static unsigned clients_of_uid(const struct daemon *d, long uid)
+{
+	unsigned n = 0;
+
+	for (const struct conn *c = d->clients; c; c = c->next)
+		if (!c->closing && c->uid == uid)
+			n++;
+	return n;
+}
+
+/* Whether the new connection c gets a slot: the reserve and the per-uid cap. */
+static enum slots_verdict admit(const struct daemon *d, const struct conn *c)
+{
+	const struct conf_daemon *cfg = &d->cfg->daemon;
+	struct slots_policy p = {.max = cfg->max_clients,
+				 .reserved = cfg->reserved_clients,
+				 .per_uid = cfg->max_clients_per_uid};
+	bool privileged =
+		c->uid >= 0 && supervisor_peer_allowed(&cfg->sup, (uid_t)c->uid, c->gids, c->ngids);
+
+	return slots_admit(&p, d->nclients, clients_of_uid(d, c->uid), privileged);
+}
+
 static void on_accept(void *ud, int fd)
 {
 	struct daemon *d = ud;
-	if (d->nclients >= d->cfg->daemon.max_clients) {
-		char buf[256];
-		int n = proto_render_error(buf, sizeof(buf), "", PROTO_E_BUSY, "too many clients",
-					   NULL);
-		if (n > 0)
-			(void)!write(fd, buf, (size_t)n);
-		close(fd);
-		log_struct(&d->log, LOG_WARNING, NULL, "refused a client: %u clients connected",
-			   d->nclients);
-		return;
-	}
 	struct conn *c =
 		conn_new(d->base, fd, ++d->next_client_id,
 			 (size_t)d->cfg->daemon.client_queue_kib * 1024, &d->log, &conn_ops, d);
 	if (!c) {
 		close(fd);
 		log_struct(&d->log, LOG_ERR, NULL, "cannot set up a client: out of memory");
+		return;
+	}
+	enum slots_verdict v = admit(d, c);
+	if (v != SLOTS_OK) {
+		char buf[256];
+		int n = proto_render_error(buf, sizeof(buf), "", PROTO_E_BUSY,
+					   slots_verdict_to_string(v), NULL);
+		if (n > 0)
+			(void)!write(fd, buf, (size_t)n);
+		if (ratelimit_ok(&d->rl_refused, daemon_now_ms(), 5, 10000))
+			log_struct(&d->log, LOG_WARNING, NULL,
+				   "refused a client (pid %d, uid %ld): %s; %u clients connected",
+				   c->pid, c->uid, slots_verdict_to_string(v), d->nclients);
+		conn_free(c); /* closes fd */
 		return;
 	}
 	c->next = d->clients;
@@ -293,6 +323,11 @@ static int attach_channel(struct daemon *d, unsigned slot, const struct conf_cha
 	struct channel *ch = channel_new(d->base, cc, slot, &d->log, &channel_ops, d);
 	if (!ch) {
 		chanjson_clear(&d->names[slot]);
+		return -ENOMEM;
+	}
+	if (cc->rpmsg && channel_set_sysfs_root(ch, d->cfg->daemon.sup.sysfs_root) < 0) {
+		chanjson_clear(&d->names[slot]);
+		channel_free(ch);
 		return -ENOMEM;
 	}
 	d->channels[slot] = ch;
@@ -406,6 +441,9 @@ int daemon_reload(struct daemon *d)
 	conf_free(d->cfg);
 	d->cfg = n;
 	resolve_all(d);
+	for (unsigned k = 0; k < d->nobservers; k++)
+		if (d->observers[k].on_reload)
+			d->observers[k].on_reload(d->observers[k].ud, n);
 	log_struct(&d->log, LOG_NOTICE, NULL,
 		   "configuration reloaded: %u channel(s) added, %u removed, %u reopened", added,
 		   removed, changed);
@@ -428,6 +466,24 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	daemon_stop(d);
 }
 
+/* Says which configuration is in force: an edited file that is never read (a wrong
+ * prefix, a typo in -c) must not go unnoticed. */
+static void log_config_source(struct daemon *d)
+{
+	if (d->cfg->path && d->cfg->path[0])
+		log_struct(&d->log, LOG_INFO, NULL, "configuration read from %s", d->cfg->path);
+	else if (d->conf_path)
+		log_struct(&d->log, LOG_WARNING, NULL,
+			   "%s not found: running on built-in defaults and the command line",
+			   d->conf_path);
+	else
+		log_struct(&d->log, LOG_INFO, NULL, "no configuration file: built-in defaults");
+	if (d->cfg->nchannels == 0)
+		log_struct(&d->log, LOG_WARNING, NULL,
+			   "no channel configured: nothing to bridge (add a [channel NAME] section "
+			   "or -C NAME=DEVICE)");
+}
+
 int daemon_new(const struct daemon_args *a, struct daemon **out)
 {
 	int r = -ENOMEM;
@@ -444,6 +500,7 @@ int daemon_new(const struct daemon_args *a, struct daemon **out)
 	log_init(&d->log, a->log_target, d->cfg->daemon.log_level);
 	if (a->conf_path && !(d->conf_path = strdup(a->conf_path)))
 		goto fail;
+	log_config_source(d);
 	/* Writes to a client that went away must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
 	d->base = event_base_new();

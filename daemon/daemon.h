@@ -21,6 +21,12 @@ struct daemon;
 typedef void (*daemon_handler_fn)(void *ud, struct daemon *d, struct conn *c,
 				  const struct proto_request *req);
 
+/* What other modules add to a channel's STATUS entry. */
+struct daemon_status_extra {
+	bool has_recovery_steps;
+	char recovery_steps[96]; /* the ladder's steps in order, comma-separated */
+};
+
 /* Hooks for modules that watch the channels (recovery, liveness, clock mapping). */
 struct daemon_observer {
 	/* Every valid frame, decoded once by the channel. */
@@ -32,6 +38,10 @@ struct daemon_observer {
 	void (*on_config)(void *ud, struct channel *ch);
 	/* A channel was created (added) or is about to be freed (!added). */
 	void (*on_channel)(void *ud, struct channel *ch, bool added);
+	/* A reload took the new configuration (after the channels were updated). */
+	void (*on_reload)(void *ud, const struct conf *cfg);
+	/* STATUS is being rendered: fill in what this module knows about ch. */
+	void (*on_status)(void *ud, const struct channel *ch, struct daemon_status_extra *x);
 	void *ud;
 };
 

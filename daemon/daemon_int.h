@@ -42,11 +42,13 @@ struct daemon {
 	struct channel *channels[CONF_MAX_CHANNELS];
 	struct chanjson names[CONF_MAX_CHANNELS];     /* per slot, for FRAME */
 	struct ratelimit rl_m7log[CONF_MAX_CHANNELS]; /* per slot, M7 LOG -> journal */
+	struct ratelimit rl_request;		      /* client requests at debug level */
 	struct pending_send *pending;
 	struct server *server;
 	struct conn *clients;
 	unsigned nclients;
 	uint64_t next_client_id;
+	struct ratelimit rl_refused; /* clients refused a slot -> log */
 
 	struct event *ev_term, *ev_int, *ev_hup, *ev_reap;
 	struct handler handlers[DAEMON_MAX_HANDLERS];

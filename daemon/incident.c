@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,23 +186,31 @@ static int cmp_fileent(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* The incident files in dir, sorted by sequence. Caller frees *out. */
-static int list_files(const char *dir, struct fileent **out, size_t *n)
+/* The incident files in the store's directory, sorted by sequence: regular files only,
+ * never followed through a symlink. Caller frees *out. */
+static int list_files(const struct incident_store *s, struct fileent **out, size_t *n)
 {
 	struct fileent *v = NULL;
 	size_t cnt = 0, cap = 0;
 	struct dirent *de;
-	DIR *d = opendir(dir);
+	int fd = dup(s->dirfd); /* closedir() closes it; the store keeps its own */
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 
 	*out = NULL;
 	*n = 0;
-	if (!d)
-		return -errno;
+	if (!d) {
+		int r = -errno;
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	rewinddir(d);
 	while ((de = readdir(d))) {
 		uint64_t seq = file_seq(de->d_name);
 		struct stat st;
 
-		if (!seq || fstatat(dirfd(d), de->d_name, &st, 0) < 0 || !S_ISREG(st.st_mode))
+		if (!seq || fstatat(s->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
 			continue;
 		if (cnt == cap) {
 			struct fileent *nv = realloc(v, (cap ? cap * 2 : 16) * sizeof(*v));
@@ -226,7 +235,21 @@ static int list_files(const char *dir, struct fileent **out, size_t *n)
 	return 0;
 }
 
-int incident_store_new(const char *dir, unsigned max_files, uint64_t max_bytes,
+int incident_store_check(const struct incident_store *s)
+{
+	struct stat st;
+
+	if (fstat(s->dirfd, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	/* Anyone else who can write here can plant a link for us to follow or serve. */
+	if (st.st_uid != s->owner || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		return -EPERM;
+	return 0;
+}
+
+int incident_store_new(const char *dir, uid_t owner, unsigned max_files, uint64_t max_bytes,
 		       struct incident_store **out)
 {
 	struct incident_store *s;
@@ -244,9 +267,19 @@ int incident_store_new(const char *dir, unsigned max_files, uint64_t max_bytes,
 		free(s);
 		return -ENOMEM;
 	}
+	s->owner = owner;
+	s->dirfd = -1;
+	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->dirfd < 0) {
+		r = errno == ELOOP ? -ENOTDIR : -errno;
+		incident_store_free(s);
+		return r;
+	}
 	s->max_files = max_files ? max_files : 1;
 	s->max_bytes = max_bytes;
-	r = list_files(dir, &v, &n);
+	r = incident_store_check(s);
+	if (r == 0)
+		r = list_files(s, &v, &n);
 	if (r < 0) {
 		incident_store_free(s);
 		return r;
@@ -261,6 +294,8 @@ struct incident_store *incident_store_free(struct incident_store *s)
 {
 	if (!s)
 		return NULL;
+	if (s->dirfd >= 0)
+		close(s->dirfd);
 	free(s->dir);
 	free(s);
 	return NULL;
@@ -329,15 +364,13 @@ static void prune(const struct incident_store *s)
 	size_t n, i = 0;
 	uint64_t total = 0;
 
-	if (list_files(s->dir, &v, &n) < 0)
+	if (list_files(s, &v, &n) < 0)
 		return;
 	for (size_t k = 0; k < n; k++)
 		total += v[k].size;
 	/* The newest file always stays, even if it alone exceeds max_bytes. */
 	while (n - i > 1 && (n - i > s->max_files || (s->max_bytes && total > s->max_bytes))) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", s->dir, v[i].name);
-		(void)unlink(path);
+		(void)unlinkat(s->dirfd, v[i].name, 0);
 		total -= v[i].size;
 		i++;
 	}
@@ -357,16 +390,89 @@ static void safe_name(char *dst, size_t size, const char *src)
 	dst[i] = '\0';
 }
 
+/* Creates a fresh file under an unpredictable name in the store: O_EXCL|O_NOFOLLOW, so a
+ * name planted in advance (a symlink, a file) is never followed or reused. */
+static int create_temp(const struct incident_store *s, char *tmp, size_t cap)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		uint64_t rnd;
+		int fd;
+
+		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return errno ? -errno : -EIO;
+		snprintf(tmp, cap, ".incident-tmp-%016llx", (unsigned long long)rnd);
+		fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0640);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EEXIST;
+}
+
+/* Writes text and a newline to name: whole to a temporary file, then renamed, so a
+ * reader never sees half a file. */
+static int write_file(const struct incident_store *s, const char *name, const char *text)
+{
+	char tmp[64];
+	size_t len = strlen(text), off = 0;
+	int r = 0, fd = create_temp(s, tmp, sizeof(tmp));
+
+	if (fd < 0)
+		return fd;
+	while (r == 0 && off <= len) {
+		const char *p = off < len ? text + off : "\n";
+		ssize_t w = write(fd, p, off < len ? len - off : 1);
+		if (w < 0 && errno != EINTR)
+			r = -errno;
+		else if (w > 0)
+			off += (size_t)w;
+	}
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(s->dirfd, tmp, s->dirfd, name) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlinkat(s->dirfd, tmp, 0);
+	return r;
+}
+
+/* The contents of name if it is a regular file the store's owner wrote (not a link, not
+ * a device, not planted by someone else) of at most INCIDENT_FILE_MAX bytes; NULL if
+ * not. Caller frees. */
+static char *read_file(const struct incident_store *s, const char *name)
+{
+	int fd = openat(s->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == s->owner && st.st_size > 0 &&
+	    st.st_size <= INCIDENT_FILE_MAX)
+		buf = malloc((size_t)st.st_size + 1);
+	while (buf && got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			break;
+		if (n > 0)
+			got += (size_t)n;
+	}
+	close(fd);
+	if (buf)
+		buf[got] = '\0';
+	return buf;
+}
+
 int incident_close(struct incident_store *s, struct incident *inc, const struct incident_ring *ring,
 		   const char *outcome, const struct incident_step *steps, size_t nsteps,
 		   cJSON *counters, uint64_t now_us)
 {
-	char path[PATH_MAX], tmp[PATH_MAX], chan[64];
+	char name[NAME_MAX + 1], chan[64];
 	cJSON *o = cJSON_CreateObject(), *after;
 	char *text = NULL;
-	size_t i, len;
-	int fd, r = 0;
-	FILE *f;
+	size_t i;
+	int r;
 
 	if (!o) {
 		cJSON_Delete(counters);
@@ -400,35 +506,12 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 	text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	safe_name(chan, sizeof(chan), inc->channel);
-	snprintf(path, sizeof(path), "%s/incident-%06llu-%s.json", s->dir,
-		 (unsigned long long)inc->seq, chan);
-	snprintf(tmp, sizeof(tmp), "%s/.incident-tmp-%06llu", s->dir, (unsigned long long)inc->seq);
+	snprintf(name, sizeof(name), "incident-%06llu-%s.json", (unsigned long long)inc->seq, chan);
 	incident_discard(inc);
 	if (!text)
 		return -ENOMEM;
-	len = strlen(text);
-	/* Written whole to a temporary name, then renamed: a reader never sees half a file. */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		r = -errno;
-		free(text);
-		return r;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		r = -errno;
-		close(fd);
-	} else {
-		if (fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF)
-			r = -EIO;
-		if (fclose(f) != 0 && r == 0)
-			r = -errno;
-	}
+	r = write_file(s, name, text);
 	free(text);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		(void)unlink(tmp);
 	prune(s);
 	return r;
 }
@@ -462,33 +545,22 @@ cJSON *incident_list(const struct incident_store *s, const char *channel)
 
 	if (!a)
 		return NULL;
-	if (list_files(s->dir, &v, &n) < 0)
+	if (list_files(s, &v, &n) < 0)
 		return a;
 	for (i = 0; i < n; i++) {
-		char path[PATH_MAX], *buf;
+		char path[PATH_MAX], *buf = read_file(s, v[i].name);
 		cJSON *full, *sum;
 		const cJSON *ch;
-		FILE *f;
-		size_t got;
 
-		if (v[i].size == 0 || v[i].size > INCIDENT_FILE_MAX)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", s->dir, v[i].name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;
-		buf = malloc(v[i].size + 1);
-		got = buf ? fread(buf, 1, v[i].size, f) : 0;
-		fclose(f);
 		if (!buf)
 			continue;
-		buf[got] = '\0';
 		full = cJSON_Parse(buf);
 		free(buf);
 		if (!full)
 			continue; /* not ours or damaged: skipped, never fatal */
 		ch = cJSON_GetObjectItemCaseSensitive(full, "channel");
 		if (!channel || (cJSON_IsString(ch) && strcmp(ch->valuestring, channel) == 0)) {
+			snprintf(path, sizeof(path), "%s/%s", s->dir, v[i].name);
 			sum = summary_from(full, path);
 			if (sum)
 				cJSON_AddItemToArray(a, sum);

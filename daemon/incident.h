@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 
@@ -56,6 +57,8 @@ struct incident {
 /* The directory of incident files and its bounds. */
 struct incident_store {
 	char *dir;
+	int dirfd;   /* every file is opened relative to it, never through a path */
+	uid_t owner; /* the daemon's user: owns the directory and every file served */
 	unsigned max_files;
 	uint64_t max_bytes;
 	uint64_t next_seq;
@@ -74,9 +77,13 @@ void incident_ring_text(struct incident_ring *r, uint64_t t_us, enum incident_en
 /* Entry i, oldest first (i < r->n). */
 const struct incident_entry *incident_ring_at(const struct incident_ring *r, size_t i);
 
-/* Opens (creates 0750) dir and finds the next sequence number. 0 or -errno. */
-int incident_store_new(const char *dir, unsigned max_files, uint64_t max_bytes,
+/* Opens (creates 0750) dir and finds the next sequence number. 0 or -errno: -EPERM when
+ * dir is not owned by owner or is writable by group or others, -ENOTDIR when it is a
+ * symlink or not a directory. */
+int incident_store_new(const char *dir, uid_t owner, unsigned max_files, uint64_t max_bytes,
 		       struct incident_store **out);
+/* Checks the open directory again (owner, mode): 0, -EPERM or -errno. */
+int incident_store_check(const struct incident_store *s);
 /* Frees the store (files stay); NULL ok; returns NULL. */
 struct incident_store *incident_store_free(struct incident_store *s);
 

@@ -1,6 +1,7 @@
 /* m7bridged: arguments, configuration, then the daemon (daemon.c) does the work. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,10 @@
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
+#include "privsep.h"
 #include "supervisor.h"
 
-enum { OPT_MODE = 256, OPT_GROUP, OPT_CHECK };
+enum { OPT_MODE = 256, OPT_GROUP, OPT_CHECK, OPT_USER };
 
 static void usage(FILE *f)
 {
@@ -30,6 +32,8 @@ static void usage(FILE *f)
 		"  -C, --channel NAME=DEVICE  add a channel (repeatable; overrides the file's)\n"
 		"  -l, --log-level LEVEL      debug, info, notice, warning, err\n"
 		"  -f, --foreground           log to stderr instead of the journal\n"
+		"  -u, --user USER            run as USER, with a privileged helper for the\n"
+		"                             remoteproc writes and recovery commands\n"
 		"      --check-config         check the configuration, print it, exit (0 or 78)\n"
 		"  -V, --version              print the version\n"
 		"  -h, --help                 this text\n\n"
@@ -38,24 +42,26 @@ static void usage(FILE *f)
 		CONF_DEFAULT_PATH, CONF_DEFAULT_SOCKET);
 }
 
+static void print_key(void *ud, const char *key, const char *value)
+{
+	(void)ud;
+	printf("%s = %s\n", key, value);
+}
+
+/* Every key in effect, defaults and recovery keys included, as the file would say it. */
 static void print_config(const struct conf *c)
 {
+	/* The first line is what scripts grep for: which file was read. */
 	printf("config: %s\n", c->path[0] ? c->path : "(built-in defaults)");
-	printf("socket: %s mode %04o group %s\n", c->daemon.socket_path, c->daemon.socket_mode,
-	       c->daemon.socket_group ? c->daemon.socket_group : "(daemon's)");
-	printf("clients: at most %u, %u KiB queue each; send %s, control %s; log level %s\n",
-	       c->daemon.max_clients, c->daemon.client_queue_kib,
-	       c->daemon.allow_send ? "allowed" : "forbidden",
-	       c->daemon.allow_control ? "allowed" : "forbidden",
-	       log_level_to_string(c->daemon.log_level));
+	printf("[daemon]\n");
+	conf_each_key(c, NULL, print_key, NULL);
 	for (unsigned i = 0; i < c->nchannels; i++) {
 		const struct conf_channel *ch = &c->channels[i];
-		printf("channel %s: %s%s, send timeout %u ms, queue %u, reopen %u..%u ms\n",
-		       ch->name, ch->device, ch->enabled ? "" : " (disabled)", ch->send_timeout_ms,
-		       ch->send_queue, ch->reopen_min_ms, ch->reopen_max_ms);
+		printf("\n[channel %s]\n", ch->name);
+		conf_each_key(c, ch, print_key, NULL);
 		for (unsigned p = 0; p < CONF_PORTS; p++)
 			if (ch->port_names[p])
-				printf("  port %u: %s\n", p, ch->port_names[p]);
+				printf("port.%u = %s\n", p, ch->port_names[p]);
 	}
 }
 
@@ -63,6 +69,7 @@ static void print_config(const struct conf *c)
 struct options {
 	struct daemon_args a;
 	const char *path; /* --config, NULL for the default */
+	const char *user; /* --user, NULL for the file's */
 	bool check;	  /* --check-config */
 	const char **channels;
 };
@@ -106,6 +113,9 @@ static int parse_option(int o, struct options *op)
 	case 'f':
 		op->a.log_target = LOG_TARGET_STDERR;
 		return GO_ON;
+	case 'u':
+		op->user = optarg;
+		return GO_ON;
 	case OPT_CHECK:
 		op->check = true;
 		return GO_ON;
@@ -133,6 +143,7 @@ static int parse_args(int argc, char **argv, struct options *op)
 		{"channel", required_argument, NULL, 'C'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"foreground", no_argument, NULL, 'f'},
+		{"user", required_argument, NULL, 'u'},
 		{"check-config", no_argument, NULL, OPT_CHECK},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -140,7 +151,7 @@ static int parse_args(int argc, char **argv, struct options *op)
 	};
 	int o, status = GO_ON;
 
-	while (status == GO_ON && (o = getopt_long(argc, argv, "c:s:C:l:fVh", opts, NULL)) != -1)
+	while (status == GO_ON && (o = getopt_long(argc, argv, "c:s:C:l:fu:Vh", opts, NULL)) != -1)
 		status = parse_option(o, op);
 	if (status == GO_ON && optind < argc) {
 		fprintf(stderr, "m7bridged: unexpected argument '%s'\n", argv[optind]);
@@ -165,9 +176,38 @@ static int load_config(struct options *op)
 	return EX_CONFIG;
 }
 
+/* With a user (--user, or `user` in the file): forks the privileged helper, then drops to
+ * that user, before anything from clients or the tty is read. GO_ON or the exit status. */
+static int separate(struct options *op, struct privsep **ps)
+{
+	const char *user = op->user ? op->user : op->a.cfg->daemon.user;
+	struct privsep_args pa = {.cfg = op->a.cfg,
+				  .conf_path = op->a.conf_path,
+				  .conf_optional = op->a.conf_optional,
+				  .ov = &op->a.ov,
+				  .log_target = op->a.log_target};
+	int r;
+
+	if (!user[0])
+		return GO_ON;
+	if (!getpwnam(user)) {
+		fprintf(stderr, "m7bridged: user '%s' does not exist\n", user);
+		return EX_CONFIG;
+	}
+	r = privsep_start(&pa, ps);
+	if (r == 0)
+		r = privsep_drop(user);
+	if (r < 0) {
+		fprintf(stderr, "m7bridged: cannot run as %s: %s\n", user, strerror(-r));
+		*ps = privsep_free(*ps);
+		return r == -EPERM ? EX_NOPERM : 1;
+	}
+	return GO_ON;
+}
+
 /* Runs the daemon with its supervisor, clock mapping and systemd notifications until it
  * is asked to stop. Takes op->a.cfg. The exit status. */
-static int run(struct options *op)
+static int run(struct options *op, struct privsep *ps)
 {
 	struct daemon *d = NULL;
 	struct notify *n = NULL;
@@ -178,6 +218,8 @@ static int run(struct options *op)
 
 	if (r == 0)
 		r = supervisor_new(d, &sv); /* faults and recovery */
+	if (r == 0)
+		r = supervisor_set_privsep(sv, ps);
 	if (r == 0)
 		cs = clocksync_new(d); /* FRAME t_first_ns / t_last_ns */
 	if (r == 0) {
@@ -213,8 +255,14 @@ int main(int argc, char **argv)
 		conf_free(op.a.cfg);
 		status = 0;
 	}
+	struct privsep *ps = NULL;
 	if (status == GO_ON)
-		status = run(&op);
+		status = separate(&op, &ps);
+	if (status == GO_ON)
+		status = run(&op, ps);
+	else if (op.a.cfg && !op.check)
+		conf_free(op.a.cfg);
+	ps = privsep_free(ps); /* the helper exits on EOF and is reaped */
 	free(op.channels);
 	return status;
 }

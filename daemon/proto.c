@@ -36,6 +36,8 @@ static const char *const err_names[PROTO_E_COUNT] = {
 	[PROTO_E_BUSY] = "busy",
 	[PROTO_E_UNSUPPORTED] = "unsupported",
 	[PROTO_E_INTERNAL] = "internal",
+	[PROTO_E_UNKNOWN_CHANNEL] = "unknown_channel",
+	[PROTO_E_UNKNOWN_PORT] = "unknown_port",
 };
 
 const char *proto_err_to_string(enum proto_err code)
@@ -318,6 +320,8 @@ int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f, enum 
 		puts_(&o, ",\"port_name\":");
 		put(&o, f->port_name_json, f->port_name_json_len);
 	}
+	if (f->late)
+		puts_(&o, ",\"late\":true");
 	if (f->has_realtime) {
 		put_member_u64(&o, "t_first_ns", f->t_first_ns);
 		put_member_u64(&o, "t_last_ns", f->t_last_ns);
@@ -369,8 +373,9 @@ int proto_render_ack(char *buf, size_t cap, const char *id, const char *cmd, con
 	return finish(&o);
 }
 
-int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err code,
-		       const char *message, const char *channel)
+/* ERROR with the optional members: channel (when named), available (JSON array text). */
+static int render_error(char *buf, size_t cap, const char *id, enum proto_err code,
+			const char *message, const char *channel, const char *available_json)
 {
 	struct out o = {buf, 0, cap, false};
 	puts_(&o, "{\"class\":\"ERROR\"");
@@ -379,7 +384,23 @@ int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err cod
 	put_member_str(&o, "message", message ? message : proto_err_to_string(code));
 	if (channel && channel[0])
 		put_member_str(&o, "channel", channel);
+	if (available_json) {
+		puts_(&o, ",\"available\":");
+		puts_(&o, available_json);
+	}
 	return finish(&o);
+}
+
+int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err code,
+		       const char *message, const char *channel)
+{
+	return render_error(buf, cap, id, code, message, channel, NULL);
+}
+
+int proto_render_error_available(char *buf, size_t cap, const char *id, enum proto_err code,
+				 const char *message, const char *available_json)
+{
+	return render_error(buf, cap, id, code, message, NULL, available_json);
 }
 
 int proto_render_pong(char *buf, size_t cap, const char *id)
@@ -469,7 +490,7 @@ int proto_render_fault(char *buf, size_t cap, const char *channel, const char *k
 	return finish(&o);
 }
 
-/* ---- STATUS (cJSON: rare, variable size) ---- */
+/* ---- CLOCK ---- */
 
 int proto_render_clock(char *buf, size_t cap, const char *channel, const struct proto_clock *c)
 {
@@ -494,189 +515,4 @@ int proto_render_clock(char *buf, size_t cap, const char *channel, const struct 
 	put_member_u64(&o, "epochs", c->epochs);
 	put_member_u64(&o, "rejected", c->rejected);
 	return finish(&o);
-}
-
-static cJSON *add_u64(cJSON *obj, const char *key, uint64_t v)
-{
-	/* cJSON stores doubles: exact up to 2^53, which counters do not reach. */
-	return cJSON_AddNumberToObject(obj, key, (double)v);
-}
-
-/* True when a port has anything booked: only those are listed. */
-static bool port_used(const struct books_port *p)
-{
-	return p->produced || p->published || p->malformed || p->dropped_m7 || p->lost_reboot ||
-	       p->lost_link || p->unsettled || p->current;
-}
-
-/* The channel's accounting: totals of settled boots per port, plus the current boot. */
-static void status_books_json(cJSON *o, const struct books *b)
-{
-	cJSON *a = cJSON_AddObjectToObject(o, "accounting");
-	if (!a)
-		return;
-	add_u64(a, "boots_settled", b->boots_settled);
-	add_u64(a, "boots_unknown", b->boots_unknown);
-	add_u64(a, "excess", b->excess);
-	add_u64(a, "other_port_frames", b->other_port_frames);
-	cJSON *ports = cJSON_AddArrayToObject(a, "ports");
-	for (unsigned i = 0; ports && i < BOOKS_PORTS; i++) {
-		const struct books_port *p = &b->port[i];
-		if (!port_used(p))
-			continue;
-		cJSON *e = cJSON_CreateObject();
-		if (!e || !cJSON_AddItemToArray(ports, e)) {
-			cJSON_Delete(e);
-			return;
-		}
-		add_u64(e, "port", i);
-		add_u64(e, "produced", p->produced);
-		add_u64(e, "published", p->published);
-		add_u64(e, "malformed", p->malformed);
-		add_u64(e, "dropped_m7", p->dropped_m7);
-		add_u64(e, "lost_reboot", p->lost_reboot);
-		add_u64(e, "lost_link", p->lost_link);
-		add_u64(e, "unsettled", p->unsettled);
-		add_u64(e, "current", p->current);
-	}
-}
-
-/* The members of one channel in STATUS; member order is part of the output. */
-static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
-{
-	cJSON_AddStringToObject(o, "name", c->name);
-	cJSON_AddStringToObject(o, "state", c->state);
-	add_u64(o, "frames", c->frames);
-	add_u64(o, "recoveries", c->recoveries);
-	cJSON_AddStringToObject(o, "device", c->device);
-	if (c->reason && c->reason[0])
-		cJSON_AddStringToObject(o, "reason", c->reason);
-	add_u64(o, "bytes", c->bytes);
-	add_u64(o, "data_frames", c->data_frames);
-	add_u64(o, "seq_gaps", c->seq_gaps);
-	add_u64(o, "bad_crc", c->bad_crc);
-	add_u64(o, "resyncs", c->resyncs);
-	add_u64(o, "noise_bytes", c->noise_bytes);
-	add_u64(o, "reopens", c->reopens);
-	add_u64(o, "unknown_types", c->unknown_types);
-	add_u64(o, "bad_payloads", c->bad_payloads);
-	add_u64(o, "sends", c->sends);
-	add_u64(o, "send_errors", c->send_errors);
-	add_u64(o, "send_queue", c->send_queue);
-	add_u64(o, "write_stalls", c->write_stalls);
-	add_u64(o, "write_stall_ms", c->write_stall_ms);
-	if (c->has_credits)
-		cJSON_AddNumberToObject(o, "credits", c->credits);
-	if (c->has_firmware) {
-		cJSON *fw = cJSON_AddObjectToObject(o, "firmware");
-		if (fw) {
-			cJSON_AddStringToObject(fw, "name", c->fw_name ? c->fw_name : "");
-			add_u64(fw, "boot_id", c->boot_id);
-			add_u64(fw, "tick_hz", c->tick_hz);
-			add_u64(fw, "max_payload", c->max_payload);
-		}
-	}
-	if (c->has_clock) {
-		cJSON *k = cJSON_AddObjectToObject(o, "clock");
-		if (k) {
-			cJSON_AddStringToObject(k, "source", c->clock.source);
-			cJSON_AddBoolToObject(k, "mapped", c->clock.mapped);
-			if (c->clock.mapped) {
-				cJSON_AddNumberToObject(k, "offset_ns", (double)c->clock.offset_ns);
-				cJSON_AddNumberToObject(k, "rate_ppm", c->clock.rate_ppm);
-				cJSON_AddNumberToObject(k, "rate_err_ppm", c->clock.rate_err_ppm);
-				add_u64(k, "err_ns", c->clock.err_ns);
-				add_u64(k, "samples", c->clock.samples);
-				add_u64(k, "updated_mono_ns", c->clock.updated_mono_ns);
-			}
-			add_u64(k, "epochs", c->clock.epochs);
-			add_u64(k, "rejected", c->clock.rejected);
-		}
-	}
-	if (c->books)
-		status_books_json(o, c->books);
-	if (c->holder_pid > 0) {
-		cJSON *h = cJSON_AddObjectToObject(o, "holder");
-		if (h) {
-			cJSON_AddNumberToObject(h, "pid", c->holder_pid);
-			if (c->holder_comm && c->holder_comm[0])
-				cJSON_AddStringToObject(h, "comm", c->holder_comm);
-		}
-	}
-}
-
-static void status_client_json(cJSON *o, const struct proto_status_client *c)
-{
-	add_u64(o, "id", c->id);
-	if (c->pid > 0)
-		cJSON_AddNumberToObject(o, "pid", c->pid);
-	if (c->uid >= 0)
-		cJSON_AddNumberToObject(o, "uid", (double)c->uid);
-	cJSON_AddBoolToObject(o, "watching", c->watching);
-	cJSON_AddStringToObject(o, "policy", proto_policy_to_string(c->policy));
-	add_u64(o, "delivered", c->delivered);
-	add_u64(o, "dropped", c->dropped);
-	add_u64(o, "queued_bytes", c->queued_bytes);
-}
-
-/* Appends a new object to arr; NULL (nothing added) on ENOMEM. */
-static cJSON *add_object(cJSON *arr)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (o && cJSON_AddItemToArray(arr, o))
-		return o;
-	cJSON_Delete(o);
-	return NULL;
-}
-
-/* cJSON's text plus the newline that ends every object; frees text. */
-static char *as_line(char *text, size_t *len)
-{
-	if (!text)
-		return NULL;
-	size_t n = strlen(text);
-	char *line = realloc(text, n + 2);
-	if (!line) {
-		free(text);
-		return NULL;
-	}
-	line[n] = '\n';
-	line[n + 1] = '\0';
-	*len = n + 1;
-	return line;
-}
-
-char *proto_render_status(const struct proto_status *s, size_t *len)
-{
-	cJSON *root = cJSON_CreateObject();
-	if (!root)
-		return NULL;
-	bool ok = cJSON_AddStringToObject(root, "class", "STATUS") != NULL;
-	if (s->id && s->id[0]) {
-		cJSON *id = cJSON_Parse(s->id);
-		if (id)
-			cJSON_AddItemToObject(root, "id", id);
-	}
-	cJSON *chans = cJSON_AddArrayToObject(root, "channels");
-	ok = ok && chans;
-	for (unsigned i = 0; ok && i < s->nchannels; i++) {
-		cJSON *o = add_object(chans);
-		if (o)
-			status_channel_json(o, &s->channels[i]);
-		ok = o != NULL;
-	}
-	ok = ok && cJSON_AddStringToObject(root, "release", s->release);
-	ok = ok && add_u64(root, "uptime_ms", s->uptime_ms);
-	ok = ok && add_u64(root, "client_id", s->client_id);
-	cJSON *cls = ok ? cJSON_AddArrayToObject(root, "clients") : NULL;
-	ok = ok && cls;
-	for (unsigned i = 0; ok && i < s->nclients; i++) {
-		cJSON *o = add_object(cls);
-		if (o)
-			status_client_json(o, &s->clients[i]);
-		ok = o != NULL;
-	}
-	char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
-	cJSON_Delete(root);
-	return as_line(text, len);
 }

@@ -65,6 +65,8 @@ enum proto_err {
 	PROTO_E_BUSY,
 	PROTO_E_UNSUPPORTED,
 	PROTO_E_INTERNAL,
+	PROTO_E_UNKNOWN_CHANNEL, /* a watch filter names no configured channel */
+	PROTO_E_UNKNOWN_PORT,	 /* a watch filter names no configured port */
 	PROTO_E_COUNT
 };
 
@@ -129,6 +131,7 @@ struct proto_frame {
 	uint64_t t_first, t_last;
 	const uint8_t *bytes;
 	size_t nbytes;
+	bool late;	   /* captured before the channel last left up, delivered after */
 	bool has_realtime; /* t_first_ns / t_last_ns known */
 	uint64_t t_first_ns, t_last_ns;
 	bool has_mono; /* t_first_mono_ns / t_last_mono_ns / t_err_ns known */
@@ -162,6 +165,9 @@ int proto_render_ack(char *buf, size_t cap, const char *id, const char *cmd, con
 		     bool has_seq, uint32_t seq);
 int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err code,
 		       const char *message, const char *channel);
+/* ERROR with "available": the JSON array text (what exists) the client may choose from. */
+int proto_render_error_available(char *buf, size_t cap, const char *id, enum proto_err code,
+				 const char *message, const char *available_json);
 int proto_render_pong(char *buf, size_t cap, const char *id);
 int proto_render_dropped(char *buf, size_t cap, uint64_t count, uint64_t total);
 int proto_render_log(char *buf, size_t cap, const char *channel, uint8_t level, const char *text,
@@ -189,6 +195,10 @@ struct proto_status_channel {
 	uint16_t max_payload;
 	int holder_pid; /* 0 = none */
 	const char *holder_comm;
+	uint64_t state_ms;	       /* time in the current state */
+	const char *const *port_names; /* CONF_PORTS-long, NULL entries unnamed; or NULL */
+	unsigned nports;	       /* entries in port_names */
+	const char *recovery_steps;    /* comma-separated; NULL = no recovery engine */
 	bool has_clock;
 	struct proto_clock clock;
 };

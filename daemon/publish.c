@@ -22,6 +22,7 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 		.t_last = dd->t_last,
 		.bytes = dd->bytes,
 		.nbytes = dd->nbytes,
+		.late = m->late,
 	};
 	uint64_t e1, e2;
 	if (d->clock_fn &&

@@ -42,6 +42,105 @@ void request_resolve(struct daemon *d, struct conn *c)
 	conn_resolve(c, names, CONF_MAX_CHANNELS);
 }
 
+/* Appends ,"name" (or the first without a comma) to a JSON array text being built. */
+static void avail_add(char *buf, size_t cap, size_t *len, const char *item_json)
+{
+	int n = snprintf(buf + *len, cap - *len, "%s%s", *len > 1 ? "," : "", item_json);
+	if (n > 0 && (size_t)n < cap - *len - 1)
+		*len += (size_t)n;
+}
+
+/* The configured channels as a JSON array of names. */
+static void avail_channels(struct daemon *d, char *buf, size_t cap)
+{
+	size_t len = 1;
+	char q[2 * PROTO_NAME_MAX + 8];
+	buf[0] = '[';
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		const struct channel *ch = d->channels[i];
+		const char *name = ch ? channel_name(ch) : NULL;
+		int n = name ? proto_quote(q, sizeof(q) - 1, name, strlen(name)) : -1;
+		if (n > 0) {
+			q[n] = '\0'; /* proto_quote does not terminate */
+			avail_add(buf, cap, &len, q);
+		}
+	}
+	snprintf(buf + len, cap - len, "]");
+}
+
+/* Whether the channels a watch selects name their ports; sets bits and the ports as a
+ * JSON array of {"port":N,"name":"..."}. */
+static bool avail_ports(struct daemon *d, uint64_t chan_mask, uint64_t bits[4], char *buf,
+			size_t cap)
+{
+	size_t len = 1;
+	bool any = false;
+	buf[0] = '[';
+	memset(bits, 0, 4 * sizeof(bits[0]));
+	for (unsigned p = 0; p < CONF_PORTS; p++) {
+		const char *name = NULL;
+		for (unsigned i = 0; !name && i < CONF_MAX_CHANNELS; i++)
+			if (d->channels[i] && (chan_mask >> i & 1))
+				name = channel_config(d->channels[i])->port_names[p];
+		if (!name)
+			continue;
+		char q[2 * CONF_NAME_MAX + 8], item[2 * CONF_NAME_MAX + 32];
+		int n = proto_quote(q, sizeof(q) - 1, name, strlen(name));
+		if (n < 0)
+			continue;
+		q[n] = '\0';
+		snprintf(item, sizeof(item), "{\"port\":%u,\"name\":%s}", p, q);
+		avail_add(buf, cap, &len, item);
+		bits[p >> 6] |= 1ull << (p & 63);
+		any = true;
+	}
+	snprintf(buf + len, cap - len, "]");
+	return any;
+}
+
+/* A watch naming what does not exist would stream nothing, silently: refuse it and list
+ * what exists. Ports are judged only where the configuration names them (the firmware
+ * decides which ports carry data; names are how an operator declares them). */
+static bool watch_filters_ok(struct daemon *d, struct conn *c, const struct proto_request *req)
+{
+	char avail[8192], buf[8192 + 512], msg[256];
+	enum proto_err code = PROTO_E_NONE;
+	for (unsigned i = 0; !req->all_channels && i < req->nchannels; i++) {
+		if (daemon_channel(d, req->channels[i]))
+			continue;
+		avail_channels(d, avail, sizeof(avail));
+		snprintf(msg, sizeof(msg), "no channel %.64s", req->channels[i]);
+		code = PROTO_E_UNKNOWN_CHANNEL;
+		break;
+	}
+	uint64_t named[4], mask = 0;
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		bool sel = d->channels[i] && req->all_channels;
+		for (unsigned k = 0; d->channels[i] && !sel && k < req->nchannels; k++)
+			sel = strcmp(channel_name(d->channels[i]), req->channels[k]) == 0;
+		mask |= (uint64_t)sel << i;
+	}
+	if (!code && avail_ports(d, mask, named, avail, sizeof(avail))) {
+		/* The default selects every port: only ports asked for count. */
+		bool all = true;
+		for (unsigned k = 0; k < 4; k++)
+			all = all && req->ports[k] == UINT64_MAX;
+		for (unsigned p = 0; !all && !code && p < CONF_PORTS; p++) {
+			if (!(req->ports[p >> 6] >> (p & 63) & 1) ||
+			    (named[p >> 6] >> (p & 63) & 1))
+				continue;
+			snprintf(msg, sizeof(msg), "no port %u on the selected channels", p);
+			code = PROTO_E_UNKNOWN_PORT;
+		}
+	}
+	if (!code)
+		return true;
+	int n = proto_render_error_available(buf, sizeof(buf), req->id, code, msg, avail);
+	if (n > 0)
+		conn_reply(c, buf, (size_t)n);
+	return false;
+}
+
 static void send_snapshot(struct daemon *d, struct conn *c)
 {
 	struct channel_snapshot snap;
@@ -67,10 +166,15 @@ static void send_snapshot(struct daemon *d, struct conn *c)
 }
 
 /* One channel's STATUS entry; its strings point into *snap. */
-static void status_channel(const struct channel *ch, struct channel_snapshot *snap,
+static void status_channel(struct daemon *d, const struct channel *ch,
+			   struct channel_snapshot *snap, struct daemon_status_extra *x,
 			   struct proto_status_channel *out)
 {
 	channel_snapshot(ch, snap);
+	*x = (struct daemon_status_extra){0};
+	for (unsigned i = 0; i < d->nobservers; i++)
+		if (d->observers[i].on_status)
+			d->observers[i].on_status(d->observers[i].ud, ch, x);
 	const struct m7b_decoder_stats *ds = &snap->dec;
 	*out = (struct proto_status_channel){
 		.name = channel_name(ch),
@@ -103,6 +207,10 @@ static void status_channel(const struct channel *ch, struct channel_snapshot *sn
 		.max_payload = snap->hello.max_payload,
 		.holder_pid = snap->holder_pid,
 		.holder_comm = snap->holder_comm,
+		.state_ms = snap->state_ms,
+		.port_names = (const char *const *)channel_config(ch)->port_names,
+		.nports = CONF_PORTS,
+		.recovery_steps = x->has_recovery_steps ? x->recovery_steps : NULL,
 	};
 }
 
@@ -110,8 +218,11 @@ static void do_status(struct daemon *d, struct conn *c, const struct proto_reque
 {
 	struct proto_status_channel chans[CONF_MAX_CHANNELS];
 	struct channel_snapshot *snaps = calloc(CONF_MAX_CHANNELS, sizeof(*snaps));
+	struct daemon_status_extra *extras = calloc(CONF_MAX_CHANNELS, sizeof(*extras));
 	unsigned nch = 0;
-	if (!snaps) {
+	if (!snaps || !extras) {
+		free(snaps);
+		free(extras);
 		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
 		return;
 	}
@@ -119,7 +230,7 @@ static void do_status(struct daemon *d, struct conn *c, const struct proto_reque
 		struct channel *ch = d->channels[i];
 		if (!ch)
 			continue;
-		status_channel(ch, &snaps[nch], &chans[nch]);
+		status_channel(d, ch, &snaps[nch], &extras[nch], &chans[nch]);
 		if (d->clock_info_fn)
 			chans[nch].has_clock = d->clock_info_fn(d->clock_ud, ch, &chans[nch].clock);
 		nch++;
@@ -127,6 +238,7 @@ static void do_status(struct daemon *d, struct conn *c, const struct proto_reque
 	struct proto_status_client *cls = calloc(d->nclients ? d->nclients : 1, sizeof(*cls));
 	if (!cls) {
 		free(snaps);
+		free(extras);
 		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
 		return;
 	}
@@ -159,6 +271,7 @@ static void do_status(struct daemon *d, struct conn *c, const struct proto_reque
 	char *text = proto_render_status(&s, &len);
 	free(cls);
 	free(snaps);
+	free(extras);
 	if (!text) {
 		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
 		return;
@@ -234,6 +347,19 @@ static void do_send(struct daemon *d, struct conn *c, const struct proto_request
 		reply_error(c, req->id, PROTO_E_INTERNAL, req->channel, "%s", strerror(-r));
 }
 
+static void do_watch(struct daemon *d, struct conn *c, const struct proto_request *req)
+{
+	if (!watch_filters_ok(d, c, req))
+		return;
+	if (conn_watch(c, req) < 0) {
+		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	request_resolve(d, c);
+	reply_ack(c, req->id, "watch", NULL);
+	send_snapshot(d, c);
+}
+
 /* A send to the firmware is answered when the firmware acknowledges it. Only further
  * sends may go ahead of its answer (they are answered in order, see send_done_flush);
  * any other request waits, so every client sees its replies in request order. */
@@ -293,6 +419,14 @@ bool request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 		proto_request_clear(&req);
 		return false;
 	}
+	/* -l debug: what each client asks, rate-limited (a client may pipeline many). */
+	if (d->log.max_level >= LOG_DEBUG &&
+	    ratelimit_ok(&d->rl_request, daemon_now_ms(), 50, 1000)) {
+		struct log_fields f = {.client = c->id};
+		log_struct(&d->log, LOG_DEBUG, &f, "client %llu (pid %d): %.*s%s",
+			   (unsigned long long)c->id, c->pid, len > 200 ? 200 : (int)len, line,
+			   len > 200 ? "..." : "");
+	}
 	if (parsed < 0) {
 		reply_bad_line(c, &req, &e);
 		proto_request_clear(&req);
@@ -306,13 +440,7 @@ bool request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 	}
 	switch (req.cmd) {
 	case PROTO_CMD_WATCH:
-		if (conn_watch(c, &req) < 0) {
-			reply_error(c, req.id, PROTO_E_INTERNAL, NULL, "out of memory");
-			break;
-		}
-		request_resolve(d, c);
-		reply_ack(c, req.id, "watch", NULL);
-		send_snapshot(d, c);
+		do_watch(d, c, &req);
 		break;
 	case PROTO_CMD_UNWATCH:
 		conn_unwatch(c);

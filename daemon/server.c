@@ -15,6 +15,8 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include "proto.h"
+
 struct server {
 	int fd;
 	char *path;
@@ -24,7 +26,57 @@ struct server {
 	const struct log *log;
 	server_accept_fn on_accept;
 	void *ud;
+	/* Out of descriptors (EMFILE/ENFILE): one kept free to accept and refuse with. */
+	int spare_fd;
+	bool paused;		 /* the listen event is off until a client closes or a tick */
+	bool exhausted;		 /* an episode runs: logged once at its start and its end */
+	uint64_t refused;	 /* connections refused in this episode */
+	struct event *ev_resume; /* retries accepting while paused */
 };
+
+#define SERVER_RESUME_MS 1000
+
+/* Takes the pending connections with the spare descriptor and refuses each with an
+ * ERROR line, so no client waits in the backlog for a daemon that cannot take it. */
+static void refuse_pending(struct server *s)
+{
+	char line[160];
+	int n = proto_render_error(line, sizeof(line), "", PROTO_E_BUSY,
+				   "the daemon is out of file descriptors", NULL);
+
+	for (int i = 0; i < 64 && s->spare_fd >= 0; i++) {
+		close(s->spare_fd);
+		int c = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c >= 0) {
+			if (n > 0)
+				(void)!write(c, line, (size_t)n);
+			close(c);
+			s->refused++;
+		}
+		s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (c < 0)
+			break;
+	}
+}
+
+/* accept() failed with err (EMFILE, ENFILE, ENOBUFS, ...): refuse what waits, stop
+ * listening until a client closes (server_resume) or a second passed; log once. */
+static void pause_accepting(struct server *s, int err)
+{
+	struct timeval tv = {SERVER_RESUME_MS / 1000, (SERVER_RESUME_MS % 1000) * 1000};
+
+	if (err == EMFILE || err == ENFILE)
+		refuse_pending(s);
+	if (!s->exhausted)
+		log_struct(s->log, LOG_ERR, &(struct log_fields){.err = err},
+			   "accept: %s: not accepting clients until one leaves (pending ones "
+			   "are refused)",
+			   strerror(err));
+	s->exhausted = true;
+	s->paused = true;
+	event_del(s->ev);
+	evtimer_add(s->ev_resume, &tv);
+}
 
 static void on_listen(evutil_socket_t fd, short what, void *arg)
 {
@@ -36,12 +88,46 @@ static void on_listen(evutil_socket_t fd, short what, void *arg)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_struct(s->log, LOG_WARNING, NULL, "accept: %s",
-					   strerror(errno));
+				pause_accepting(s, errno);
 			return;
 		}
+		if (s->spare_fd < 0)
+			s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		s->on_accept(s->ud, c);
 	}
+}
+
+/* Listens again (the retry tick, or a client left). */
+static void unpause(struct server *s)
+{
+	if (!s->paused)
+		return;
+	s->paused = false;
+	evtimer_del(s->ev_resume);
+	if (event_add(s->ev, NULL) < 0)
+		pause_accepting(s, ENOMEM);
+}
+
+void server_resume(struct server *s)
+{
+	if (!s)
+		return;
+	/* A client left: the episode ends here, whatever the retry ticks saw before. */
+	if (s->exhausted) {
+		log_struct(s->log, LOG_NOTICE, NULL,
+			   "a client left: accepting clients again; %llu refused meanwhile",
+			   (unsigned long long)s->refused);
+		s->exhausted = false;
+		s->refused = 0;
+	}
+	unpause(s);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	unpause(arg); /* a retry inside the episode: it logs nothing new */
 }
 
 /* A socket file is stale if nobody accepts on it. */
@@ -169,6 +255,7 @@ int server_new(struct event_base *base, const struct conf_daemon *cfg, const str
 	if (!s)
 		return -ENOMEM;
 	s->fd = -1;
+	s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->log = log;
 	s->on_accept = on_accept;
 	s->ud = ud;
@@ -181,7 +268,8 @@ int server_new(struct event_base *base, const struct conf_daemon *cfg, const str
 		goto fail;
 	r = -ENOMEM;
 	s->ev = event_new(base, s->fd, EV_READ | EV_PERSIST, on_listen, s);
-	if (!s->ev || event_add(s->ev, NULL) < 0)
+	s->ev_resume = evtimer_new(base, on_resume, s);
+	if (!s->ev || !s->ev_resume || event_add(s->ev, NULL) < 0)
 		goto fail;
 	log_struct(log, LOG_INFO, NULL, "listening on %s%s", s->path ? s->path : "?",
 		   s->activated ? " (socket activation)" : "");
@@ -198,6 +286,10 @@ struct server *server_free(struct server *s)
 		return NULL;
 	if (s->ev)
 		event_free(s->ev);
+	if (s->ev_resume)
+		event_free(s->ev_resume);
+	if (s->spare_fd >= 0)
+		close(s->spare_fd);
 	if (s->fd >= 0)
 		close(s->fd);
 	if (s->created && s->path)

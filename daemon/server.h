@@ -21,6 +21,9 @@ int server_new(struct event_base *base, const struct conf_daemon *cfg, const str
 	       server_accept_fn on_accept, void *ud, struct server **out);
 /* Stops listening and removes the socket file if this process created it; NULL. */
 struct server *server_free(struct server *s);
+/* A client left: accepts again after running out of descriptors (ending that episode,
+ * logged); no-op otherwise. */
+void server_resume(struct server *s);
 /* The path clients connect to. */
 const char *server_path(const struct server *s);
 /* True if the socket came from the service manager. */

@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "privsep.h"
 #include "sv.h"
 
 /* Starts liveness on a channel that is already open (no state change will come). */
@@ -54,6 +55,29 @@ static void obs_on_config(void *ud, struct channel *ch)
 	sv_chan_note(n, INCIDENT_STATE, "recovery settings reloaded");
 	log_struct(sv->log, LOG_INFO, &f, "recovery settings reloaded (steps %s)",
 		   channel_config(ch)->sup.recovery_steps);
+}
+
+/* SIGHUP: the incident directory is checked again (and reopened if it moved); the
+ * helper re-reads the configuration file itself. */
+static void obs_on_reload(void *ud, const struct conf *cfg)
+{
+	struct supervisor *sv = ud;
+	struct privsep_msg m;
+
+	(void)sv_incident_open_store(sv, &cfg->daemon.sup);
+	if (sv->priv && privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL) == 0) {
+		int r = privsep_call(sv->priv, &m);
+		if (r < 0)
+			log_struct_errno(sv->log, LOG_ERR, &(struct log_fields){0}, r,
+					 "the privileged helper did not take the new "
+					 "configuration: %m");
+	}
+}
+
+int supervisor_set_privsep(struct supervisor *sv, struct privsep *ps)
+{
+	sv->priv = ps;
+	return ps ? privsep_attach(ps, daemon_base(sv->d), sv_priv_on_exited, sv) : 0;
 }
 
 static void obs_on_channel(void *ud, struct channel *ch, bool added)
@@ -121,6 +145,25 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 	}
 }
 
+/* STATUS names the ladder's steps, so a client refused a step can say which exist. */
+static void obs_on_status(void *ud, const struct channel *ch, struct daemon_status_extra *x)
+{
+	struct sv_chan *c = sv_chan_of(ud, ch);
+	size_t len = 0;
+
+	if (!c)
+		return;
+	x->has_recovery_steps = true;
+	x->recovery_steps[0] = '\0';
+	for (size_t i = 0; i < c->rec.cfg.n_steps; i++) {
+		int n = snprintf(x->recovery_steps + len, sizeof(x->recovery_steps) - len, "%s%s",
+				 i ? "," : "", recovery_step_to_string(c->rec.cfg.steps[i].step));
+		if (n < 0 || (size_t)n >= sizeof(x->recovery_steps) - len)
+			break;
+		len += (size_t)n;
+	}
+}
+
 /* ---- set-up ---- */
 
 int supervisor_new(struct daemon *d, struct supervisor **out)
@@ -131,7 +174,9 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 				      .on_decoded = sv_fault_on_decoded,
 				      .on_config = obs_on_config,
 				      .on_state = obs_on_state,
-				      .on_channel = obs_on_channel};
+				      .on_channel = obs_on_channel,
+				      .on_reload = obs_on_reload,
+				      .on_status = obs_on_status};
 	struct kwatch_config kc = {0};
 	unsigned i;
 	int r;
@@ -145,21 +190,7 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 	sv->cfg = cfg->daemon.sup;
 	/* Under systemd, StateDirectory= says where state lives; elsewhere (a terminal, the
 	 * tests) incidents stay in memory unless incident_dir is set. */
-	if (!sv->cfg.incident_dir[0] && getenv("STATE_DIRECTORY")) {
-		const char *sd = getenv("STATE_DIRECTORY");
-		snprintf(sv->cfg.incident_dir, sizeof(sv->cfg.incident_dir), "%.*s/incidents",
-			 (int)strcspn(sd, ":"), sd);
-	}
-	if (sv->cfg.incident_dir[0]) {
-		r = incident_store_new(sv->cfg.incident_dir, sv->cfg.incident_max_files,
-				       (uint64_t)sv->cfg.incident_max_kib * 1024, &sv->store);
-		if (r < 0) {
-			struct log_fields f = {.err = -r};
-			log_struct(sv->log, LOG_WARNING, &f,
-				   "incident directory %s: %s: incidents are kept in memory only",
-				   sv->cfg.incident_dir, strerror(-r));
-		}
-	}
+	(void)sv_incident_open_store(sv, &sv->cfg);
 	obs.ud = sv;
 	r = daemon_add_observer(d, &obs);
 	if (r == 0)
@@ -191,6 +222,10 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 		log_struct(sv->log, LOG_WARNING, &f, "cannot watch the kernel log (%s%s): %s",
 			   kc.journal_dir ? "journal in " : sv->cfg.kernel_log,
 			   kc.journal_dir ? kc.journal_dir : "", strerror(-r));
+	} else if (kwatch_source(sv->kw) == KWATCH_OFF) {
+		log_struct(sv->log, LOG_INFO, NULL,
+			   "not watching kernel messages (kernel_log = off): faults are seen by "
+			   "the liveness check and the stream only");
 	} else {
 		struct log_fields f = {0};
 		log_struct(sv->log, LOG_INFO, &f, "watching kernel messages from %s%s%s",
@@ -208,6 +243,7 @@ struct supervisor *supervisor_free(struct supervisor *sv)
 	if (!sv)
 		return NULL;
 	daemon_remove_observer(sv->d, sv);
+	privsep_detach(sv->priv); /* its events live in the daemon's base */
 	sv->kw = kwatch_free(sv->kw);
 	for (i = 0; i < CONF_MAX_CHANNELS; i++)
 		sv->chans[i] = sv_chan_free(sv->chans[i]);

@@ -10,11 +10,16 @@
 #include "supervisor_conf.h"
 
 struct daemon;
+struct privsep;
 struct supervisor;
 
 /* Hooks into d: observes its channels, handles recover/reload/incidents, watches the
  * kernel log. 0 with *out, or a negative errno. */
 int supervisor_new(struct daemon *d, struct supervisor **out);
+
+/* Hands the privileged operations to the helper ps (NULL: carry them out directly, as
+ * when the daemon is not root). 0 or -ENOMEM. */
+int supervisor_set_privsep(struct supervisor *sv, struct privsep *ps);
 
 /* Stops everything (kills running commands) and frees; NULL ok; returns NULL. */
 struct supervisor *supervisor_free(struct supervisor *s);

@@ -101,6 +101,19 @@ static int set_uids(void *field, const char *v, char *msg, size_t cap)
 	return 0;
 }
 
+void supervisor_conf_fmt_uids(const void *field, char *buf, size_t cap)
+{
+	const struct supervisor_daemon_conf *c = field;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < c->n_allow_uids && n < cap; i++) {
+		int w = snprintf(buf + n, cap - n, "%s%u", i ? "," : "",
+				 (unsigned)c->allow_uids[i]);
+		n += w > 0 ? (size_t)w : 0;
+	}
+}
+
 static int check_steps(void *field, const char *v, char *msg, size_t cap)
 {
 	struct recovery_config rc;

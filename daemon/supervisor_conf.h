@@ -55,6 +55,9 @@ void supervisor_conf_channel_defaults(struct supervisor_channel_conf *c);
 extern const struct confkey supervisor_daemon_keys[];
 extern const struct confkey supervisor_channel_keys[];
 
+/* allow_uids as the file would write it (field: the struct supervisor_daemon_conf). */
+void supervisor_conf_fmt_uids(const void *field, char *buf, size_t cap);
+
 /* Takes one key. 0 taken; -ENOENT not a supervisor key; -EINVAL bad value (msg says
  * why). */
 int supervisor_conf_daemon_key(struct supervisor_daemon_conf *c, const char *key, const char *value,

@@ -34,6 +34,9 @@ struct event;
 #define SV_RING		     256  /* ring entries per channel */
 #define SV_INCIDENT_AFTER_MS 2000 /* keep recording this long after the link is back */
 #define SV_FAULT_KINDS	     48
+/* A recovery command still running at its step's timeout gets SIGTERM (its whole process
+ * group), then SIGKILL this much later. */
+#define SV_COMMAND_GRACE_MS 2000
 /* A stream is corrupt when, within this window, at least this many candidates were
  * rejected and they outnumber the good frames. */
 #define SV_STREAM_WINDOW_MS   5000
@@ -76,8 +79,9 @@ struct sv_chan {
 	enum channel_state busy_state; /* RECOVERING/RELOADING while the ladder runs */
 	char busy_reason[32];
 	struct sv_count counts[SV_FAULT_KINDS];
-	uint64_t last_fault_ms; /* of the fault that started the running recovery */
-	uint64_t kernel_ms;	/* when its kernel line arrived, 0 if not a kernel fault */
+	uint64_t last_fault_ms;	   /* of the fault that started the running recovery */
+	struct ratelimit rl_debug; /* recovery decisions at debug level */
+	uint64_t kernel_ms;	   /* when its kernel line arrived, 0 if not a kernel fault */
 	char reload_fw[RECOVERY_FIRMWARE_MAX];
 };
 
@@ -88,6 +92,7 @@ struct supervisor {
 	struct kwatch *kw;
 	struct incident_store *store;
 	struct incident_store ram_store; /* numbering when no directory is usable */
+	struct privsep *priv;		 /* the privileged helper; NULL: act directly */
 	struct sv_chan *chans[CONF_MAX_CHANNELS];
 };
 /* ---- sv_chan.c: per-channel state and small helpers ---- */
@@ -168,6 +173,12 @@ struct sv_priv_request {
 /* Carries out rq for c. 0 done, 1 started (RUN_COMMAND: its RESULT event is fed to the
  * ladder when it exits), or a negative errno (logged here, once). */
 int sv_priv_run(struct sv_chan *c, const struct sv_priv_request *rq);
+/* The environment of a recovery command: M7B_CHANNEL, M7B_DEVICE, M7B_REMOTEPROC (its
+ * sysfs directory if known), M7B_STEP; env is NULL-terminated and points into store. */
+void sv_priv_env(const struct conf_channel *cc, const char *rproc_dir, const char *step,
+		 char store[4][300], char *env[5]);
+/* privsep_exit_fn: a command the helper ran for a channel ended. */
+void sv_priv_on_exited(void *ud, const char *channel, uint32_t token, int status);
 /* Opens c's remoteproc if not yet open. 0, -ENODEV (none configured) or -errno; quiet:
  * the caller decides whether a missing remoteproc is worth a log line. */
 int sv_priv_rproc(struct sv_chan *c);
@@ -180,6 +191,9 @@ void sv_incident_begin(struct sv_chan *c, const char *kind, const char *source, 
 void sv_incident_end(struct sv_chan *c, const char *outcome);
 /* Closes it ms from now, so the frames after the recovery are in it too. */
 void sv_incident_end_later(struct sv_chan *c, const char *outcome, unsigned ms);
+/* Opens (at start) or checks and reopens (on reload) the incident directory of cfg;
+ * refused or missing: logged, incidents stay in memory. 0 or the -errno logged. */
+int sv_incident_open_store(struct supervisor *sv, const struct supervisor_daemon_conf *cfg);
 /* Timer of sv_incident_end_later. */
 void sv_incident_on_timer(evutil_socket_t fd, short what, void *arg);
 

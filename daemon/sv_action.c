@@ -16,13 +16,55 @@
 typedef int (*action_fn)(struct sv_chan *c, const struct recovery_action *a,
 			 struct recovery_event *res);
 
+static const char *event_type_to_string(enum recovery_event_type v);
+static const char *const event_names[] = {
+	[RECOVERY_EV_FAULT] = "fault",
+	[RECOVERY_EV_HELLO] = "hello",
+	[RECOVERY_EV_HEARTBEAT] = "heartbeat",
+	[RECOVERY_EV_TICK] = "tick",
+	[RECOVERY_EV_TTY_APPEARED] = "tty_appeared",
+	[RECOVERY_EV_RESULT] = "result",
+	[RECOVERY_EV_RECOVER] = "recover",
+	[RECOVERY_EV_RELOAD] = "reload",
+};
+DEFINE_STRING_TABLE_LOOKUP(event_type, enum recovery_event_type, event_names)
+
+/* -l debug: each decision of the ladder with what it was fed and what it was in;
+ * rate-limited, as a flapping link feeds it often. */
+static void log_decision(struct sv_chan *c, const struct recovery_event *ev, int r,
+			 enum recovery_state before, const struct recovery_actions *out)
+{
+	char acts[256] = "";
+	size_t len = 0;
+	if (!ratelimit_ok(&c->rl_debug, daemon_now_ms(), 20, 10000))
+		return;
+	for (size_t i = 0; i < out->n && len < sizeof(acts); i++) {
+		int n = snprintf(acts + len, sizeof(acts) - len, "%s%s", i ? "," : "",
+				 recovery_action_to_string(out->a[i].type));
+		len += n > 0 ? (size_t)n : 0;
+	}
+	struct log_fields f = sv_chan_fields(c, NULL, r);
+	log_struct(c->sv->log, LOG_DEBUG, &f,
+		   "recovery: %s%s%s (token %u, result %d) in %s, step %s try %u -> %s: %s%s",
+		   event_type_to_string(ev->type), ev->reason ? " " : "",
+		   ev->reason ? ev->reason : "", ev->token, ev->result,
+		   recovery_state_to_string(before),
+		   c->rec.step_idx < c->rec.cfg.n_steps
+			   ? recovery_step_to_string(c->rec.cfg.steps[c->rec.step_idx].step)
+			   : "-",
+		   c->rec.try_no, recovery_state_to_string(c->rec.state),
+		   acts[0] ? acts : "nothing", r < 0 ? " (refused)" : "");
+}
+
 void sv_action_feed(struct sv_chan *c, const struct recovery_event *ev)
 {
-	struct recovery_actions out;
+	struct recovery_actions out = {0};
+	enum recovery_state before = c->rec.state;
 
 	if (c->applying)
 		return; /* never re-entered: the running batch owns the machine */
-	(void)recovery_handle(&c->rec, ev, daemon_now_ms(), &out);
+	int r = recovery_handle(&c->rec, ev, daemon_now_ms(), &out);
+	log_decision(c, ev, r, before, &out);
 	sv_action_run(c, &out);
 }
 

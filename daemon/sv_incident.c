@@ -2,8 +2,11 @@
  * after the outcome so the frames that follow are in them too. */
 #include "sv.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
@@ -97,4 +100,55 @@ void sv_incident_on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	sv_incident_end(c, c->rec.state == RECOVERY_FAILED ? "failed" : c->inc_outcome);
+}
+
+/* The directory incidents go to: incident_dir, else StateDirectory=/incidents under
+ * systemd; "" (RAM only) elsewhere. */
+static void store_dir(const struct supervisor_daemon_conf *cfg, char *dir, size_t cap)
+{
+	const char *sd = getenv("STATE_DIRECTORY");
+
+	if (cfg->incident_dir[0])
+		snprintf(dir, cap, "%s", cfg->incident_dir);
+	else if (sd)
+		snprintf(dir, cap, "%.*s/incidents", (int)strcspn(sd, ":"), sd);
+	else
+		dir[0] = '\0';
+}
+
+int sv_incident_open_store(struct supervisor *sv, const struct supervisor_daemon_conf *cfg)
+{
+	char dir[sizeof(sv->cfg.incident_dir)];
+	struct incident_store *s = NULL;
+	struct log_fields f = {0};
+	int r = 0;
+
+	store_dir(cfg, dir, sizeof(dir));
+	if (sv->store && strcmp(sv->store->dir, dir) == 0 && incident_store_check(sv->store) == 0 &&
+	    sv->store->max_files == cfg->incident_max_files &&
+	    sv->store->max_bytes == (uint64_t)cfg->incident_max_kib * 1024)
+		return 0; /* unchanged and still safe */
+	if (dir[0])
+		r = incident_store_new(dir, geteuid(), cfg->incident_max_files,
+				       (uint64_t)cfg->incident_max_kib * 1024, &s);
+	/* Numbering never goes back, whichever store the next incident lands in. */
+	if (sv->store && sv->store->next_seq > sv->ram_store.next_seq)
+		sv->ram_store.next_seq = sv->store->next_seq;
+	if (s && s->next_seq < sv->ram_store.next_seq)
+		s->next_seq = sv->ram_store.next_seq;
+	sv->store = incident_store_free(sv->store);
+	sv->store = s;
+	snprintf(sv->cfg.incident_dir, sizeof(sv->cfg.incident_dir), "%s", dir);
+	if (r == -EPERM)
+		return log_struct_errno(sv->log, LOG_ERR, &f, r,
+					"incident directory %s refused: it must be owned by uid %u "
+					"and not writable by group or others; incidents are kept "
+					"in memory only",
+					dir, (unsigned)geteuid());
+	if (r < 0)
+		return log_struct_errno(sv->log, LOG_ERR, &f, r,
+					"incident directory %s: %m: incidents are kept in memory "
+					"only",
+					dir);
+	return 0;
 }

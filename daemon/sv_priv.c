@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "privsep.h"
 
 static const char *const op_names[] = {
 	[SV_PRIV_RPROC_STOP] = "remoteproc stop",
@@ -16,21 +17,17 @@ static const char *const op_names[] = {
 };
 static DEFINE_STRING_TABLE_LOOKUP(sv_priv_op, enum sv_priv_op, op_names)
 
-	/* The environment a recovery command sees: which channel, device, remoteproc, step. */
-	static char **command_env(struct sv_chan *c, const char *step, char store[4][300],
-				  char *env[5])
+	void sv_priv_env(const struct conf_channel *cc, const char *rproc_dir, const char *step,
+			 char store[4][300], char *env[5])
 {
-	const struct conf_channel *cc = channel_config(c->ch);
-
 	snprintf(store[0], sizeof(store[0]), "M7B_CHANNEL=%s", cc->name);
-	snprintf(store[1], sizeof(store[1]), "M7B_DEVICE=%s", cc->device);
+	snprintf(store[1], sizeof(store[1]), "M7B_DEVICE=%s", cc->device ? cc->device : "");
 	snprintf(store[2], sizeof(store[2]), "M7B_REMOTEPROC=%s",
-		 c->rproc ? c->rproc->dir : (cc->remoteproc ? cc->remoteproc : ""));
+		 rproc_dir ? rproc_dir : (cc->remoteproc ? cc->remoteproc : ""));
 	snprintf(store[3], sizeof(store[3]), "M7B_STEP=%s", step);
 	for (int i = 0; i < 4; i++)
 		env[i] = store[i];
 	env[4] = NULL;
-	return env;
 }
 
 static void on_child_done(void *arg, int status)
@@ -57,8 +54,14 @@ static int run_command(struct sv_chan *c, const struct sv_priv_request *rq)
 
 	c->child = child_free(c->child); /* a command of an abandoned try dies here */
 	c->child_token = rq->token;
-	int r = child_shell(daemon_base(c->sv->d), rq->command,
-			    command_env(c, rq->step, store, env), on_child_done, c, &c->child);
+	const struct supervisor_channel_conf *sup = &channel_config(c->ch)->sup;
+	unsigned timeout =
+		strcmp(rq->step, "driver") == 0 ? sup->driver_timeout_ms : sup->hook_timeout_ms;
+	sv_priv_env(channel_config(c->ch), c->rproc ? c->rproc->dir : NULL, rq->step, store, env);
+	int r = child_shell(daemon_base(c->sv->d), rq->command, env, on_child_done, c, &c->child);
+	/* The ladder gives up on the step at its timeout; the command ends then too. */
+	if (r == 0)
+		r = child_deadline(c->child, timeout, SV_COMMAND_GRACE_MS);
 	return r < 0 ? r : 1;
 }
 
@@ -73,13 +76,50 @@ int sv_priv_rproc(struct sv_chan *c)
 	return remoteproc_open(c->sv->cfg.sysfs_root, which, &c->rproc);
 }
 
+/* The helper's message for rq: the channel and the firmware name, never a command. */
+static int remote(struct sv_chan *c, const struct sv_priv_request *rq)
+{
+	static const enum privsep_type types[] = {
+		[SV_PRIV_RPROC_STOP] = PRIVSEP_RPROC_STOP,
+		[SV_PRIV_RPROC_START] = PRIVSEP_RPROC_START,
+		[SV_PRIV_RPROC_SET_FIRMWARE] = PRIVSEP_RPROC_SET_FIRMWARE,
+	};
+	enum privsep_type t = rq->op != SV_PRIV_RUN_COMMAND	? types[rq->op]
+			      : strcmp(rq->step, "driver") == 0 ? PRIVSEP_RUN_DRIVER
+								: PRIVSEP_RUN_HOOK;
+	struct privsep_msg m;
+	int r = privsep_msg_init(&m, t, channel_config(c->ch)->name,
+				 t == PRIVSEP_RPROC_SET_FIRMWARE ? rq->firmware : NULL);
+
+	if (r < 0)
+		return r;
+	if (rq->op != SV_PRIV_RUN_COMMAND)
+		(void)sv_priv_rproc(c); /* read-only, for the state polls that follow */
+	m.token = rq->token;
+	if (rq->op == SV_PRIV_RUN_COMMAND)
+		c->child_token = rq->token;
+	return privsep_call(c->sv->priv, &m);
+}
+
+void sv_priv_on_exited(void *ud, const char *channel, uint32_t token, int status)
+{
+	struct supervisor *sv = ud;
+	struct channel *ch = daemon_channel(sv->d, channel);
+	struct sv_chan *c = ch ? sv_chan_of(sv, ch) : NULL;
+
+	if (c && token == c->child_token)
+		on_child_done(c, status);
+}
+
 int sv_priv_run(struct sv_chan *c, const struct sv_priv_request *rq)
 {
 	if (rq->op == SV_PRIV_RUN_COMMAND && (!rq->command || !*rq->command))
 		return -ENOENT; /* a step without a command: the ladder moves on, nothing failed */
-	int r = rq->op == SV_PRIV_RUN_COMMAND ? run_command(c, rq) : sv_priv_rproc(c);
+	int r = c->sv->priv			? remote(c, rq)
+		: rq->op == SV_PRIV_RUN_COMMAND ? run_command(c, rq)
+						: sv_priv_rproc(c);
 
-	if (r == 0) {
+	if (r == 0 && !c->sv->priv) {
 		switch (rq->op) {
 		case SV_PRIV_RPROC_STOP:
 			r = remoteproc_stop(c->rproc);

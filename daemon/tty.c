@@ -5,14 +5,61 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
+
+/* The index N of a Unix98 pty slave (/dev/pts/N: majors 136..143), or -1. */
+static int pty_slave_index(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISCHR(st.st_mode))
+		return -1;
+	unsigned maj = major(st.st_rdev), min = minor(st.st_rdev);
+	if (maj < 136 || maj > 143)
+		return -1;
+	return (int)((maj - 136) * 256 + min);
+}
+
+/* True when fd dir fddir holds the master of pty `index` (its fdinfo's tty-index). */
+static bool holds_pty_master(const char *proc_root, long pid, const char *fddir, int index)
+{
+	DIR *fds = opendir(fddir);
+	struct dirent *fe;
+	bool found = false;
+	if (!fds)
+		return false;
+	while (!found && (fe = readdir(fds))) {
+		char link[PATH_MAX + 300], dst[64], info[PATH_MAX + 300], line[128];
+		snprintf(link, sizeof(link), "%s/%s", fddir, fe->d_name);
+		ssize_t n = readlink(link, dst, sizeof(dst) - 1);
+		if (n <= 0)
+			continue;
+		dst[n] = '\0';
+		if (strcmp(dst, "/dev/ptmx") != 0 && strcmp(dst, "/dev/pts/ptmx") != 0)
+			continue;
+		snprintf(info, sizeof(info), "%s/%ld/fdinfo/%s", proc_root, pid, fe->d_name);
+		FILE *f = fopen(info, "re");
+		int idx = -1;
+		while (f && fgets(line, sizeof(line), f))
+			if (sscanf(line, "tty-index: %d", &idx) == 1)
+				break;
+		if (f)
+			fclose(f);
+		/* Kernels before tty-index in fdinfo cannot say which pty: a master held
+		 * beside our slave is taken as its own. */
+		found = idx < 0 || idx == index;
+	}
+	closedir(fds);
+	return found;
+}
 
 int tty_find_holder(const char *proc_root, const char *path, int *pid, char *comm, size_t comm_cap)
 {
@@ -24,6 +71,7 @@ int tty_find_holder(const char *proc_root, const char *path, int *pid, char *com
 		return -ENOENT;
 	int self = getpid();
 	int found = -ENOENT;
+	int pty = pty_slave_index(target);
 	struct dirent *de;
 	while (found < 0 && (de = readdir(d))) {
 		char *end;
@@ -52,6 +100,11 @@ int tty_find_holder(const char *proc_root, const char *path, int *pid, char *com
 			}
 		}
 		closedir(fds);
+		/* The process on the other end of a pty (a simulator, socat) often keeps the
+		 * slave open too, so that the pty survives our reopen; it writes what we read
+		 * and reads what we write through the master: a peer, not a second reader. */
+		if (found == 0 && pty >= 0 && holds_pty_master(proc_root, p, fddir, pty))
+			found = -ENOENT;
 	}
 	closedir(d);
 	if (found == 0 && comm && comm_cap) {

@@ -11,7 +11,8 @@
  * when another process holds the lock). */
 int tty_open_exclusive(const char *path, int *fd, dev_t *rdev);
 /* Finds a process other than this one holding path open; fills pid and comm. Scans
- * proc_root (normally "/proc"). 0 if found, -ENOENT if none. */
+ * proc_root (normally "/proc"). A pty slave's peer (the process holding its master) is
+ * not counted. 0 if found, -ENOENT if none. */
 int tty_find_holder(const char *proc_root, const char *path, int *pid, char *comm, size_t comm_cap);
 /* The STATE reason token for an open failure (err: a negative errno): not_found,
  * permission, busy or open_failed. */

@@ -877,7 +877,8 @@ static void check_klog(struct ctx *c)
 
 	if (jdir[0] && strcmp(mode, "kmsg") != 0) {
 		add(c, "kernel-log", DOCTOR_OK, "", "",
-		    "kernel_log = %s: journal in %s (the daemon reads it as root)", mode, jdir);
+		    "kernel_log = %s: journal in %s (the daemon reads it in group systemd-journal)",
+		    mode, jdir);
 		return;
 	}
 	if (strcmp(mode, "journal") == 0) {

@@ -497,7 +497,9 @@ void h_cleanup(struct daemon_proc *p)
 		nftw(p->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-int h_run(char *err, size_t cap, const char *const *args)
+/* Runs the daemon with args; what it writes to fd `keep` lands in buf, the other of
+ * stdout/stderr goes to /dev/null. */
+static int run_capture(int keep, char *err, size_t cap, const char *const *args)
 {
 	int pfd[2];
 	if (pipe(pfd) < 0)
@@ -506,10 +508,10 @@ int h_run(char *err, size_t cap, const char *const *args)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		dup2(pfd[1], 2);
+		dup2(pfd[1], keep);
 		int devnull = open("/dev/null", O_WRONLY);
 		if (devnull >= 0)
-			dup2(devnull, 1);
+			dup2(devnull, keep == 2 ? 1 : 2);
 		close(pfd[0]);
 		close(pfd[1]);
 		execv(h_daemon_path(), (char *const *)args);
@@ -527,6 +529,16 @@ int h_run(char *err, size_t cap, const char *const *args)
 	int st;
 	waitpid(pid, &st, 0);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int h_run(char *err, size_t cap, const char *const *args)
+{
+	return run_capture(2, err, cap, args);
+}
+
+int h_run_stdout(char *out, size_t cap, const char *const *args)
+{
+	return run_capture(1, out, cap, args);
 }
 
 long h_rss_kib(pid_t pid)

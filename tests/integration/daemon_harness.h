@@ -98,6 +98,8 @@ void h_cleanup(struct daemon_proc *p);
 /* Runs m7bridged with args (NULL-terminated), captures stderr into err (cap). Exit
  * status or -1. */
 int h_run(char *err, size_t cap, const char *const *args);
+/* Like h_run, but captures stdout (stderr to /dev/null). */
+int h_run_stdout(char *out, size_t cap, const char *const *args);
 /* Resident set size of pid in KiB, -1 on error. */
 long h_rss_kib(pid_t pid);
 

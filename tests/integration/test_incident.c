@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "incident.h"
@@ -85,7 +86,7 @@ static void test_write_and_list(void **state)
 
 	(void)state;
 	assert_int_equal(incident_ring_init(&r, 32), 0);
-	assert_int_equal(incident_store_new(dir, 10, 0, &s), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), 0);
 	assert_int_equal(s->next_seq, 1);
 	incident_ring_frame(&r, 1763740000000000ull, 3, 0, 0, 41, 8);
 	incident_ring_text(&r, 1763740000000100ull, INCIDENT_KERNEL,
@@ -152,7 +153,7 @@ static void test_write_and_list(void **state)
 	f = fopen(path, "w");
 	fputs("x", f);
 	fclose(f);
-	assert_int_equal(incident_store_new(dir, 10, 0, &s), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), 0);
 	assert_int_equal(s->next_seq, 8);
 	list = incident_list(s, NULL);
 	assert_int_equal(cJSON_GetArraySize(list), 2);
@@ -183,7 +184,7 @@ static void test_bounds(void **state)
 
 	(void)state;
 	assert_int_equal(incident_ring_init(&r, 8), 0);
-	assert_int_equal(incident_store_new(dir, 3, 0, &s), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 3, 0, &s), 0);
 	for (i = 0; i < 5; i++) {
 		struct incident *inc =
 			incident_open(s, &r, "m7", "stall", "liveness", NULL, 1000 + i);
@@ -202,7 +203,8 @@ static void test_bounds(void **state)
 	char path[256];
 	snprintf(path, sizeof(path), "%s/incident-000005-m7.json", dir);
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(incident_store_new(dir, 100, (uint64_t)st.st_size * 5 / 2, &s), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 100, (uint64_t)st.st_size * 5 / 2, &s),
+			 0);
 	for (i = 0; i < 4; i++) {
 		struct incident *inc =
 			incident_open(s, &r, "m7", "stall", "liveness", NULL, 1000 + i);
@@ -216,13 +218,87 @@ static void test_bounds(void **state)
 	incident_store_free(s);
 	incident_ring_clear(&r);
 
-	assert_int_equal(incident_store_new("", 1, 0, &s), -EINVAL);
-	assert_int_equal(incident_store_new("/nonexistent-m7b/x/y", 1, 0, &s), -ENOENT);
+	assert_int_equal(incident_store_new("", geteuid(), 1, 0, &s), -EINVAL);
+	assert_int_equal(incident_store_new("/nonexistent-m7b/x/y", geteuid(), 1, 0, &s), -ENOENT);
 	assert_null(incident_store_free(NULL));
 	incident_discard(NULL);
 	assert_string_equal(incident_result_to_string(-EIO), "failed");
 	assert_string_equal(incident_result_to_string(1), "running");
 	assert_string_equal(incident_entry_kind_to_string(INCIDENT_STEP), "step");
+}
+
+/* A file outside the store that nobody but its owner may read or change. */
+static void make_victim(char *victim, size_t cap, const char *text)
+{
+	FILE *f;
+
+	snprintf(victim, cap, "%s.victim", dir);
+	f = fopen(victim, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(victim, 0600), 0);
+}
+
+/* A group- or world-writable directory, another owner, or a symlink is refused. */
+static void test_unsafe_dir(void **state)
+{
+	struct incident_store *s = NULL;
+	char link[128];
+
+	(void)state;
+	assert_int_equal(chmod(dir, 0770), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), -EPERM);
+	assert_int_equal(chmod(dir, 0757), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), -EPERM);
+	assert_int_equal(chmod(dir, 0750), 0);
+	assert_int_equal(incident_store_new(dir, geteuid() + 1, 10, 0, &s), -EPERM);
+	snprintf(link, sizeof(link), "%s.link", dir);
+	assert_int_equal(symlink(dir, link), 0);
+	assert_int_equal(incident_store_new(link, geteuid(), 10, 0, &s), -ENOTDIR);
+	unlink(link);
+	assert_null(s);
+	/* Made unsafe after opening: the check on reload sees it. */
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), 0);
+	assert_int_equal(incident_store_check(s), 0);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(incident_store_check(s), -EPERM);
+	assert_int_equal(chmod(dir, 0700), 0);
+	incident_store_free(s);
+}
+
+/* Links planted at every name the writer used to pick are never followed, and a link to
+ * someone else's file is never served by `incidents`. */
+static void test_planted_links(void **state)
+{
+	struct incident_store *s;
+	struct incident_ring r;
+	char victim[128], path[256], *text;
+	cJSON *list;
+
+	(void)state;
+	make_victim(victim, sizeof(victim), "{\"seq\":5,\"channel\":\"m7\",\"kind\":\"secret\"}");
+	assert_int_equal(incident_ring_init(&r, 8), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), 0);
+	for (int i = 1; i <= 3; i++) {
+		snprintf(path, sizeof(path), "%s/.incident-tmp-%06d", dir, i);
+		assert_int_equal(symlink(victim, path), 0);
+	}
+	struct incident *inc = incident_open(s, &r, "m7", "stall", "liveness", NULL, 1000);
+	assert_int_equal(incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 2000), 0);
+	text = slurp(victim);
+	assert_string_equal(text, "{\"seq\":5,\"channel\":\"m7\",\"kind\":\"secret\"}");
+	free(text);
+	snprintf(path, sizeof(path), "%s/incident-000005-m7.json", dir);
+	assert_int_equal(symlink(victim, path), 0);
+	list = incident_list(s, NULL);
+	assert_int_equal(cJSON_GetArraySize(list), 1);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 0), "kind")->valuestring,
+			    "stall");
+	cJSON_Delete(list);
+	incident_store_free(s);
+	incident_ring_clear(&r);
+	unlink(victim);
 }
 
 int main(void)
@@ -231,6 +307,8 @@ int main(void)
 		cmocka_unit_test(test_ring),
 		cmocka_unit_test_setup_teardown(test_write_and_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unsafe_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_planted_links, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <dirent.h>
+#include <pwd.h>
 #include <cmocka.h>
 
 #include "daemon_harness.h"
@@ -28,6 +30,10 @@ struct fx {
 	pid_t sim, kernel, jr;
 	FILE *jr_in;
 };
+
+/* The driver step's command (privsep: it tells who ran it into ppid_file). */
+static char driver_cmd[400] = "true";
+static char ppid_dir[32];
 
 static const char *journal_remote(void)
 {
@@ -237,11 +243,11 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\nfirmware = m7sim.elf\n"
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n"
 		 "recovery_steps = %s\n"
-		 "driver_reload = true\nhook = true\n"
+		 "driver_reload = %s\nhook = true\n"
 		 "resync_timeout_ms = 500\nresync_tries = 1\nreopen_timeout_ms = 500\n"
 		 "driver_timeout_ms = 500\nremoteproc_timeout_ms = 15000\n"
 		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n",
-		 f->journal, f->sys, f->incidents, daemon_extra, f->link, steps);
+		 f->journal, f->sys, f->incidents, daemon_extra, f->link, steps, driver_cmd);
 	if (daemon_proc_start(&f->p, conf) < 0)
 		goto fail;
 	*state = f;
@@ -630,6 +636,84 @@ static void test_failed_then_back(void **state)
 	tclient_close(&w);
 }
 
+/* The daemon as `user` (the test's own user: no root needed) with its privileged helper
+ * as a second process over the socketpair: the firmware reload (set firmware, stop,
+ * start) and each recovery step go through it, the driver command runs as the helper's
+ * child, a SIGHUP makes the helper re-read the file. As root with `user = m7bridge` the
+ * daemon would also have dropped its uid; test_units checks the unit for that. */
+static int setup_privsep(void **state)
+{
+	char extra[256];
+	struct passwd *pw = getpwuid(geteuid());
+	strcpy(ppid_dir, "/tmp/m7b-ppid-XXXXXX");
+	if (!pw || !mkdtemp(ppid_dir))
+		return -1;
+	snprintf(driver_cmd, sizeof(driver_cmd), "echo $PPID > %s/driver.ppid", ppid_dir);
+	snprintf(extra, sizeof(extra), "allow_uids = %u\nuser = %s", (unsigned)getuid(),
+		 pw->pw_name);
+	return setup_common(state, extra, "resync,reopen,driver,remoteproc,hook");
+}
+
+/* The helper of daemon pid: its child named m7bridged-priv; 0 if none. */
+static pid_t helper_of(pid_t daemon)
+{
+	char path[64], buf[512];
+	pid_t found = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	while (d && (de = readdir(d)) && !found) {
+		int pid = atoi(de->d_name), ppid = 0;
+		FILE *fp;
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		if (fgets(buf, sizeof(buf), fp)) {
+			const char *e = strrchr(buf, ')');
+			if (e && sscanf(e + 2, "%*c %d", &ppid) == 1 && ppid == daemon &&
+			    strstr(buf, "(m7bridged-priv)"))
+				found = pid;
+		}
+		fclose(fp);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+static void test_privsep(void **state)
+{
+	struct fx *f = *state;
+	char path[450], text[64];
+
+	if (!f)
+		skip();
+	pid_t helper = helper_of(f->p.pid);
+	print_message("daemon %d, privileged helper %d\n", (int)f->p.pid, (int)helper);
+	assert_true(helper > 0);
+	test_reload(state); /* reload and every recovery step, through the helper */
+	/* The driver command was the helper's child, not the daemon's. */
+	snprintf(path, sizeof(path), "%s/driver.ppid", ppid_dir);
+	slurp(path, text, sizeof(text));
+	assert_int_equal(atoi(text), helper);
+	unlink(path);
+	rmdir(ppid_dir);
+	/* SIGHUP: the helper re-reads the file itself and stays; the incident directory,
+	 * made writable by others meanwhile, is checked again and refused. */
+	assert_int_equal(chmod(f->incidents, 0777), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	usleep(300000);
+	assert_int_equal(helper_of(f->p.pid), helper);
+	static char log[1 << 20];
+	slurp(f->p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "/incidents refused: it must be owned by uid"));
+	assert_int_equal(chmod(f->incidents, 0750), 0);
+	strcpy(driver_cmd, "true");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -637,6 +721,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, setup_forbidden, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_then_back, setup_resync_only, teardown),
+		cmocka_unit_test_setup_teardown(test_privsep, setup_privsep, teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -254,6 +254,96 @@ static void test_child_kill(void **state)
 	event_base_free(base);
 }
 
+/* True once pid is gone (or a zombie nobody reaped yet: it runs no more). */
+static bool gone(pid_t pid)
+{
+	char path[64], buf[256];
+	FILE *f;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	buf[0] = '\0';
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	const char *st = strrchr(buf, ')');
+	return st && st[1] == ' ' && st[2] == 'Z';
+}
+
+static pid_t read_pid(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	int pid = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	return (pid_t)pid;
+}
+
+/* Runs cmd with a deadline; returns the status done saw, the pid written to pidfile by
+ * the command (its background child) in *bg, and how long it took in ms. */
+static int run_deadline(const char *cmd, const char *pidfile, pid_t *bg, long *ms)
+{
+	struct event_base *base = event_base_new();
+	struct done d = {0, 0, base};
+	struct timeval guard = {20, 0};
+	struct timespec t0, t1;
+	struct child *s;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(child_shell(base, cmd, NULL, on_done, &d, &s), 0);
+	assert_int_equal(child_deadline(s, 300, 300), 0);
+	event_base_loopexit(base, &guard);
+	event_base_dispatch(base);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_int_equal(d.calls, 1);
+	/* The grace ends: what is left of the group is killed. */
+	struct timeval grace = {1, 0};
+	event_base_loopexit(base, &grace);
+	event_base_dispatch(base);
+	*bg = read_pid(pidfile);
+	child_free(s);
+	event_base_free(base);
+	return d.status;
+}
+
+/* At its deadline a command gets SIGTERM, then SIGKILL after the grace, with every
+ * process of its group: also children that ignore TERM or that outlive the shell. */
+static void test_child_deadline(void **state)
+{
+	char pidfile[] = "/tmp/m7b-child-XXXXXX", cmd[256];
+	pid_t bg;
+	long ms;
+	int fd = mkstemp(pidfile);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	/* TERM is enough. */
+	assert_int_equal(run_deadline("sleep 30", pidfile, &bg, &ms), -SIGTERM);
+	assert_true(ms < 5000);
+	/* Ignores TERM, and so does its child: both die by KILL after the grace. */
+	snprintf(cmd, sizeof(cmd), "trap '' TERM; sleep 30 & echo $! > %s; wait; wait", pidfile);
+	assert_int_equal(run_deadline(cmd, pidfile, &bg, &ms), -SIGKILL);
+	assert_true(ms >= 500 && ms < 5000);
+	assert_true(bg > 0);
+	assert_true(gone(bg));
+	/* The shell exits at once, leaving a child behind: it ends at the deadline. */
+	snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! > %s", pidfile);
+	assert_int_equal(run_deadline(cmd, pidfile, &bg, &ms), 0);
+	assert_true(bg > 0);
+	assert_true(gone(bg));
+	unlink(pidfile);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_state_strings),
 		cmocka_unit_test(test_child_status),
 		cmocka_unit_test(test_child_kill),
+		cmocka_unit_test(test_child_deadline),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

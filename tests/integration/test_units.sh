@@ -6,7 +6,7 @@ set -u
 service=$1 socket=$2 daemon=${5:-}
 # --root resolves relative config paths inside the root: make them absolute.
 sysusers=$(realpath "$3") tmpfiles=$(realpath "$4")
-max_exposure=${M7B_MAX_EXPOSURE:-2.0}
+max_exposure=${M7B_MAX_EXPOSURE:-1.5}
 fails=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -43,20 +43,30 @@ else
 	echo "$sec" | grep '✗' | sed 's/^/#   /'
 fi
 
+# Privilege separation: the main process runs as m7bridge, with the helper's two
+# capabilities only, and the daemon is told which user it is meant to be.
+grep -q '^User=m7bridge$' "$service" && grep -q '^ExecStart=.*--user m7bridge' "$service" &&
+	grep -q '^CapabilityBoundingSet=CAP_SYS_MODULE CAP_DAC_OVERRIDE$' "$service" &&
+	ok "runs as m7bridge (--user m7bridge), bounding set CAP_SYS_MODULE CAP_DAC_OVERRIDE" ||
+	bad "unit: User=m7bridge / --user m7bridge / capabilities"
+
 # sysusers and tmpfiles into a temp root: chown needs root, so only as root.
 if [ "$(id -u)" -eq 0 ]; then
 	mkdir -p "$tmp/root/etc" "$tmp/root/run" "$tmp/root/var/lib"
 	if systemd-sysusers --root="$tmp/root" "$sysusers" >"$tmp/sysusers.log" 2>&1 &&
-		grep -q '^m7bridge:' "$tmp/root/etc/group"; then
-		ok "sysusers creates group m7bridge"
+		grep -q '^m7bridge:' "$tmp/root/etc/group" &&
+		grep -q '^m7bridge:' "$tmp/root/etc/passwd" &&
+		grep -q '^systemd-journal:.*m7bridge' "$tmp/root/etc/group"; then
+		ok "sysusers creates user and group m7bridge, in systemd-journal"
 	else
 		bad "sysusers: $(cat "$tmp/sysusers.log")"
 	fi
 	gid=$(awk -F: '$1 == "m7bridge" { print $3 }' "$tmp/root/etc/group")
 	if systemd-tmpfiles --root="$tmp/root" --create "$tmpfiles" >/dev/null 2>&1 &&
 		[ "$(stat -c %g:%a "$tmp/root/run/m7bridge")" = "$gid:755" ] &&
-		[ "$(stat -c %a "$tmp/root/var/lib/m7bridge")" = "750" ]; then
-		ok "tmpfiles creates /run/m7bridge and /var/lib/m7bridge"
+		[ "$(stat -c %g:%a "$tmp/root/var/lib/m7bridge")" = "$gid:750" ] &&
+		[ "$(stat -c %g:%a "$tmp/root/var/lib/m7bridge/incidents")" = "$gid:750" ]; then
+		ok "tmpfiles creates /run/m7bridge, /var/lib/m7bridge and its incidents/"
 	else
 		bad "tmpfiles"
 	fi

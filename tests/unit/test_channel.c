@@ -34,7 +34,8 @@
  * (the M7's side). */
 static struct {
 	int opens, open_flags;
-	int m7; /* the test's end of the current tty */
+	char path[128]; /* of the last open */
+	int m7;		/* the test's end of the current tty */
 	int flock_err;
 	int flock_op;
 	bool excl;
@@ -47,8 +48,9 @@ int __real_open64(const char *path, int flags, ...);
 int __wrap_open64(const char *path, int flags, ...);
 int __wrap_open64(const char *path, int flags, ...)
 {
-	if (!strstr(path, "ttyFAKE"))
+	if (!strstr(path, "ttyFAKE") && strncmp(path, "/dev/ttyRPMSG", 13) != 0)
 		return __real_open64(path, flags, 0);
+	snprintf(tty.path, sizeof(tty.path), "%s", path);
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
@@ -258,6 +260,136 @@ static void put(const char *path, const char *text)
 	fclose(fp);
 }
 
+/* A fake process in proc: fd 3 -> target (and, with master_of >= -1, fd 4 -> /dev/ptmx
+ * whose fdinfo says tty-index master_of; -1 leaves the line out as older kernels do). */
+static void fake_proc(const char *proc, int pid, const char *target, int master_of)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/%d", proc, pid);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/%d/fd", proc, pid);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/%d/fdinfo", proc, pid);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/%d/fd/3", proc, pid);
+	assert_int_equal(symlink(target, p), 0);
+	snprintf(p, sizeof(p), "%s/%d/comm", proc, pid);
+	put(p, "m7sim\n");
+	if (master_of < -1)
+		return;
+	snprintf(p, sizeof(p), "%s/%d/fd/4", proc, pid);
+	assert_int_equal(symlink("/dev/ptmx", p), 0);
+	char info[64] = "pos:\t0\nflags:\t02\n";
+	if (master_of >= 0)
+		snprintf(info, sizeof(info), "pos:\t0\nflags:\t02\ntty-index:\t%d\n", master_of);
+	snprintf(p, sizeof(p), "%s/%d/fdinfo/4", proc, pid);
+	put(p, info);
+}
+
+/* The other end of a pty is not a competing reader; anyone else holding the slave is. */
+static void test_pty_peer_is_not_a_holder(void **state)
+{
+	struct fixture *f = *state;
+	char proc[PATH_MAX], cmd[PATH_MAX + 16], comm[32];
+	int pid = 0, index;
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+	assert_true(m >= 0);
+	assert_int_equal(grantpt(m), 0);
+	assert_int_equal(unlockpt(m), 0);
+	const char *slave = ptsname(m);
+	assert_non_null(slave);
+	assert_int_equal(sscanf(slave, "/dev/pts/%d", &index), 1);
+
+	snprintf(proc, sizeof(proc), "%s/proc", f->dir);
+	assert_int_equal(mkdir(proc, 0755), 0);
+	fake_proc(proc, 4243, slave, index); /* holds the slave and its own master */
+	assert_int_equal(tty_find_holder(proc, slave, &pid, comm, sizeof(comm)), -ENOENT);
+	fake_proc(proc, 4244, slave, -1); /* a master without tty-index: taken as the peer */
+	assert_int_equal(tty_find_holder(proc, slave, &pid, comm, sizeof(comm)), -ENOENT);
+	fake_proc(proc, 4245, slave, index + 1); /* the master of another pty */
+	assert_int_equal(tty_find_holder(proc, slave, &pid, comm, sizeof(comm)), 0);
+	assert_int_equal(pid, 4245);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/4245", proc);
+	assert_int_equal(system(cmd), 0);
+	fake_proc(proc, 4246, slave, -2); /* the slave only: a second reader */
+	assert_int_equal(tty_find_holder(proc, slave, &pid, comm, sizeof(comm)), 0);
+	assert_int_equal(pid, 4246);
+
+	close(m);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", proc);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A mainline-style tree: remoteproc0 "imx-rproc", virtio device v, endpoints probed in
+ * the order given, so the Nth gets ttyRPMSG<N>. */
+static void fake_sysfs(const char *sys, int v, const unsigned *eps, size_t n)
+{
+	char cmd[4096];
+	int len = snprintf(cmd, sizeof(cmd),
+			   "rm -rf '%s' && cd '%s/..' && mkdir -p sys/class/remoteproc "
+			   "sys/bus/rpmsg/devices sys/class/tty sys/devices/rp/remoteproc0 && "
+			   "echo imx-rproc > sys/devices/rp/remoteproc0/name && "
+			   "ln -s %s/devices/rp/remoteproc0 sys/class/remoteproc/",
+			   sys, sys, sys);
+	for (size_t i = 0; i < n; i++) {
+		char dev[256];
+		snprintf(dev, sizeof(dev),
+			 "%s/devices/rp/remoteproc0/virtio%d/virtio%d.rpmsg-tty.-1.%u", sys, v, v,
+			 eps[i]);
+		len += snprintf(
+			cmd + len, sizeof(cmd) - (size_t)len,
+			" && mkdir -p %s/tty/ttyRPMSG%zu && ln -s %s %s/bus/rpmsg/devices/ && "
+			"ln -s %s %s/tty/ttyRPMSG%zu/device && ln -s %s/tty/ttyRPMSG%zu "
+			"%s/class/tty/",
+			dev, i, dev, sys, dev, dev, i, dev, i, sys);
+	}
+	assert_int_equal(system(cmd), 0);
+}
+
+/* `rpmsg =`: the node is found through sysfs at each open, also after renumbering. */
+static void test_rpmsg_channel_resolves_at_each_open(void **state)
+{
+	struct fixture *f = *state;
+	char sys[128];
+	snprintf(sys, sizeof(sys), "%s/sys", f->dir);
+	struct conf_channel cfg = {.name = (char *)"m7",
+				   .rpmsg = (char *)"imx-rproc:30",
+				   .enabled = true,
+				   .send_queue = 4,
+				   .send_timeout_ms = 1000,
+				   .reopen_min_ms = 1000,
+				   .reopen_max_ms = 1000};
+	struct channel *ch = channel_new(f->base, &cfg, 1, NULL, &ops, NULL);
+	struct channel_snapshot s;
+	assert_non_null(ch);
+	assert_int_equal(channel_set_sysfs_root(ch, sys), 0);
+	/* Nothing there yet: waiting, and says for what. */
+	fake_sysfs(sys, 0, NULL, 0);
+	channel_start(ch);
+	channel_snapshot(ch, &s);
+	assert_int_equal(s.state, CHANNEL_DOWN);
+	assert_string_equal(s.reason, "not_found");
+	assert_non_null(strstr(s.detail, "no rpmsg endpoint 30 on imx-rproc"));
+	assert_string_equal(channel_config(ch)->device, "rpmsg:imx-rproc:30");
+	assert_int_equal(tty.opens, 0);
+	/* Probed second: ttyRPMSG1. */
+	static const unsigned first[] = {31, 30}, second[] = {30, 31};
+	fake_sysfs(sys, 0, first, 2);
+	assert_int_equal(channel_open_now(ch), 0);
+	assert_string_equal(tty.path, "/dev/ttyRPMSG1");
+	assert_string_equal(channel_config(ch)->device, "/dev/ttyRPMSG1");
+	/* A remoteproc restart renumbers: the next open follows the endpoint. */
+	channel_close(ch, CHANNEL_DOWN, "eof", 0);
+	fake_sysfs(sys, 1, second, 2);
+	assert_int_equal(channel_open_now(ch), 0);
+	assert_string_equal(tty.path, "/dev/ttyRPMSG0");
+	assert_int_equal(tty.opens, 2);
+	channel_free(ch);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sys);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_find_holder_in_a_fake_proc(void **state)
 {
 	struct fixture *f = *state;
@@ -415,6 +547,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_raw_exclusive_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_names_the_holder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_holder_in_a_fake_proc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pty_peer_is_not_a_holder, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rpmsg_channel_resolves_at_each_open, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_reopens_after_hangup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_decoded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_firmware_name, setup, teardown),

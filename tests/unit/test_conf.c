@@ -94,6 +94,9 @@ static void test_errors(void **state)
 		{"[channel a]\ndevice = /d\ndevice = /e\n", 3, "device"},
 		{"[channel a]\ndevice = /d\nwhat = 1\n", 3, "what"},
 		{"[channel a]\nport.1 = x\n", 1, "device"},
+		{"[channel a]\nrpmsg = imx-rproc\n", 2, "rpmsg"},
+		{"[channel a]\nrpmsg = imx-rproc:thirty\n", 2, "rpmsg"},
+		{"[channel a]\ndevice = /d\nrpmsg = 0:30\n", 1, "rpmsg"},
 		{"key = 1\n", 1, "key"},
 		{"[daemon]\nno equals sign\n", 2, ""},
 		/* sections repeated, adjacent or not; names too long; bad headers */
@@ -157,6 +160,28 @@ static void test_long_names(void **state)
 	assert_non_null(strstr(e.message, "twice"));
 }
 
+/* A channel by what it is: the endpoint instead of a node path. */
+static void test_rpmsg_channel(void **state)
+{
+	struct conf *c, *c2;
+	struct conf_error e;
+	assert_int_equal(conf_parse_string("[channel m7]\nrpmsg = imx-rproc:0x1e\n", "f", &c, &e),
+			 0);
+	assert_string_equal(c->channels[0].rpmsg, "imx-rproc:0x1e");
+	assert_null(c->channels[0].device);
+	assert_int_equal(conf_parse_string("[channel m7]\nrpmsg = imx-rproc:31\n", "f", &c2, &e),
+			 0);
+	/* A different endpoint reopens; the same one does not. */
+	assert_true(conf_channel_needs_reopen(&c->channels[0], &c2->channels[0]));
+	assert_false(conf_channel_needs_reopen(&c->channels[0], &c->channels[0]));
+	struct conf_channel copy = {0};
+	assert_int_equal(conf_channel_copy(&copy, &c->channels[0]), 0);
+	assert_string_equal(copy.rpmsg, "imx-rproc:0x1e");
+	conf_channel_clear(&copy);
+	conf_free(c);
+	conf_free(c2);
+}
+
 static void test_overrides(void **state)
 {
 	(void)state;
@@ -212,9 +237,8 @@ static void test_overrides(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults_and_values),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_long_names),
+		cmocka_unit_test(test_defaults_and_values), cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_long_names),	    cmocka_unit_test(test_rpmsg_channel),
 		cmocka_unit_test(test_overrides),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

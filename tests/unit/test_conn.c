@@ -100,7 +100,8 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	conn_free(f->c); /* closes fds[0] */
-	close(f->fds[1]);
+	if (f->fds[1] >= 0)
+		close(f->fds[1]);
 	event_base_free(f->base);
 	return 0;
 }
@@ -205,6 +206,40 @@ static void test_half_close_keeps_a_watcher(void **state)
 	assert_string_equal(f->c->close_reason, "closed by peer");
 }
 
+/* A watcher that selects nothing and whose peer died must not linger as a client. */
+static void test_hung_up_watcher_is_closed(void **state)
+{
+	struct fixture *f = *state;
+	peer.eof = true;
+	watch(f->c, PROTO_POLICY_DROP);
+	close(f->fds[1]); /* the peer is gone: both directions */
+	f->fds[1] = -1;
+	event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_true(f->c->read_eof);
+	assert_true(f->c->closing);
+	assert_string_equal(f->c->close_reason, "hung up");
+	assert_int_equal(peer.closings, 1);
+}
+
+/* Half-closed first, gone later: noticed without anything being written to it. */
+static void test_half_closed_watcher_that_dies_is_closed(void **state)
+{
+	struct fixture *f = *state;
+	peer.eof = true;
+	watch(f->c, PROTO_POLICY_DROP);
+	assert_int_equal(shutdown(f->fds[1], SHUT_WR), 0);
+	event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_true(f->c->read_eof);
+	assert_false(f->c->closing); /* still reading: keeps its stream */
+	assert_false(conn_peer_gone(f->c));
+	close(f->fds[1]);
+	f->fds[1] = -1;
+	assert_true(conn_peer_gone(f->c));
+	event_base_loop(f->base, EVLOOP_ONCE); /* waits for the periodic check */
+	assert_true(f->c->closing);
+	assert_string_equal(f->c->close_reason, "hung up");
+}
+
 static void test_long_line_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -289,6 +324,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_disconnect_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_close_keeps_a_watcher, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hung_up_watcher_is_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_closed_watcher_that_dies_is_closed, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_long_line_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_requests_wait_for_the_queue, setup,
 						teardown),

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,9 @@ static struct {
 	char firmware[64];
 	int commands, command_err;
 	char command[256], env_step[64], env_channel[64];
+	unsigned deadline_ms, grace_ms;
 	int logs;
+	char debug[512]; /* the last LOG_DEBUG message */
 } w;
 
 static struct remoteproc fake_rp = {.dir = (char *)"/fake/class/remoteproc/remoteproc0",
@@ -95,6 +98,15 @@ int __wrap_child_shell(struct event_base *b, const char *command, char *const en
 	return w.command_err;
 }
 
+int __wrap_child_deadline(struct child *s, unsigned after_ms, unsigned grace_ms);
+int __wrap_child_deadline(struct child *s, unsigned after_ms, unsigned grace_ms)
+{
+	(void)s;
+	w.deadline_ms = after_ms;
+	w.grace_ms = grace_ms;
+	return 0;
+}
+
 struct event_base *__wrap_daemon_base(struct daemon *d);
 struct event_base *__wrap_daemon_base(struct daemon *d)
 {
@@ -112,6 +124,12 @@ void __wrap_log_struct(const struct log *l, int prio, const struct log_fields *f
 		       ...)
 {
 	w.logs++;
+	if (prio == LOG_DEBUG) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(w.debug, sizeof(w.debug), fmt, ap);
+		va_end(ap);
+	}
 }
 
 /* ---- fixture: one channel under supervision ---- */
@@ -222,6 +240,9 @@ static void test_commands(void **state)
 	assert_string_equal(w.env_step, "hook");
 	assert_string_equal(w.env_channel, "m7");
 	assert_int_equal(f->c->child_token, 9);
+	/* It ends, with its process group, at the step's timeout. */
+	assert_int_equal(w.deadline_ms, channel_config(f->ch)->sup.hook_timeout_ms);
+	assert_int_equal(w.grace_ms, SV_COMMAND_GRACE_MS);
 	/* No command configured: the step has nothing to run, and that is not an error. */
 	rq.command = "";
 	assert_int_equal(sv_priv_run(f->c, &rq), -ENOENT);
@@ -232,6 +253,7 @@ static void test_commands(void **state)
 	assert_int_equal(w.commands, 2);
 	assert_non_null(strstr(w.command, "imx_rpmsg_tty"));
 	assert_string_equal(w.env_step, "driver");
+	assert_int_equal(w.deadline_ms, channel_config(f->ch)->sup.driver_timeout_ms);
 }
 
 static void test_set_state_holds_the_channel(void **state)
@@ -254,6 +276,18 @@ static void test_set_state_holds_the_channel(void **state)
 	assert_int_equal(s.state, CHANNEL_FAILED);
 }
 
+/* -l debug shows each decision of the ladder with what it was fed and where it was. */
+static void test_decision_logged_at_debug(void **state)
+{
+	struct fixture *f = *state;
+	struct recovery_event ev = {
+		.type = RECOVERY_EV_FAULT, .severity = RECOVERY_SEV_DOWN, .reason = "kick_timeout"};
+	sv_action_feed(f->c, &ev);
+	if (!strstr(w.debug, "recovery: fault kick_timeout") || !strstr(w.debug, "in idle") ||
+	    !strstr(w.debug, "set_state"))
+		fail_msg("debug line: %s", w.debug);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +298,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_set_firmware, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_state_holds_the_channel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decision_logged_at_debug, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

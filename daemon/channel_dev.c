@@ -1,0 +1,69 @@
+/* Which node a channel opens and how it waits for it: an `rpmsg =` endpoint resolved
+ * through sysfs at each open, and the notices of a channel waiting for its device. */
+#include "channel_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpmsgdev.h"
+
+/* A channel waiting for its device says so once, and again only when the reason
+ * changes: a missing node is normal at boot (notice), anything else is a problem. */
+void channel_note_waiting(struct channel *ch, int err, const char *why)
+{
+	if (strcmp(ch->wait_why, why) == 0)
+		return;
+	if (!ch->wait_why[0])
+		ch->wait_since_ms = channel_now_ms();
+	snprintf(ch->wait_why, sizeof(ch->wait_why), "%s", why);
+	if (err == -EBUSY)
+		return; /* note_holder() has named the holder */
+	struct log_fields f = channel_fields(ch, NULL);
+	f.err = -err;
+	log_struct(ch->log, err == -ENOENT ? LOG_NOTICE : LOG_WARNING, &f, "waiting for %s: %s",
+		   ch->cfg.device, why);
+}
+
+/* The end of a wait that was logged. */
+void channel_note_opened(struct channel *ch)
+{
+	if (!ch->wait_why[0])
+		return;
+	struct log_fields f = channel_fields(ch, NULL);
+	log_struct(ch->log, LOG_NOTICE, &f, "opened %s after waiting %llu ms", ch->cfg.device,
+		   (unsigned long long)(channel_now_ms() - ch->wait_since_ms));
+	ch->wait_why[0] = '\0';
+}
+
+/* Finds the node of the channel's rpmsg endpoint now: mainline may have renumbered it
+ * since the last open. On failure the channel waits (state down, not_found). */
+int channel_resolve_rpmsg(struct channel *ch)
+{
+	struct rpmsgdev_spec spec;
+	char name[64], why[160], path[80];
+	int r = rpmsgdev_parse(ch->cfg.rpmsg, &spec);
+	if (r == 0)
+		r = rpmsgdev_resolve(ch->sysfs_root ? ch->sysfs_root : "/sys", &spec, name,
+				     sizeof(name), why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "bad rpmsg setting");
+	if (r < 0) {
+		channel_note_waiting(ch, -ENOENT, why);
+		channel_set_state(ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
+				  "not_found", why);
+		return r;
+	}
+	snprintf(path, sizeof(path), "/dev/%s", name);
+	if (strcmp(path, ch->cfg.device) == 0)
+		return 0;
+	char *dev = strdup(path);
+	if (!dev)
+		return -ENOMEM;
+	struct log_fields f = channel_fields(ch, NULL);
+	log_struct(ch->log, LOG_INFO, &f, "rpmsg %s is %s", ch->cfg.rpmsg, dev);
+	free(ch->cfg.device);
+	ch->cfg.device = dev;
+	return 0;
+}

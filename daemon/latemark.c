@@ -1,0 +1,37 @@
+/* Late frames: which DATA captures were held back across an outage. Pure. */
+#include "latemark.h"
+
+void latemark_reset(struct latemark *lm)
+{
+	*lm = (struct latemark){0};
+}
+
+void latemark_on_tick(struct latemark *lm, uint64_t tick, uint64_t now_ms)
+{
+	/* Keep the newest tick: a late frame must not pull the estimate back. */
+	if (lm->have_tick && tick < lm->tick)
+		return;
+	lm->have_tick = true;
+	lm->tick = tick;
+	lm->tick_ms = now_ms;
+}
+
+void latemark_on_outage(struct latemark *lm, uint64_t now_ms, uint32_t tick_hz)
+{
+	if (!lm->have_tick || tick_hz == 0)
+		return;
+	/* The M7's tick now, from the newest tick seen and the time since. The newest tick
+	 * was taken a little before it arrived, so this errs low: a capture at the edge
+	 * goes unmarked rather than a fresh one being marked. */
+	uint64_t ms = now_ms > lm->tick_ms ? now_ms - lm->tick_ms : 0;
+	uint64_t until = lm->tick + ms * (tick_hz / 1000u) + ms * (tick_hz % 1000u) / 1000u;
+	if (lm->armed && until < lm->until_tick)
+		return;
+	lm->armed = true;
+	lm->until_tick = until;
+}
+
+bool latemark_is_late(const struct latemark *lm, uint64_t t_first)
+{
+	return lm->armed && t_first < lm->until_tick;
+}

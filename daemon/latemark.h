@@ -1,0 +1,27 @@
+/* Late frames: DATA captured by the M7 before a channel left `up` but delivered only
+ * after, i.e. held back across an outage (a stall, a recovery, a reopen). Pure. */
+#ifndef M7B_LATEMARK_H
+#define M7B_LATEMARK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct latemark {
+	bool have_tick;	     /* a frame of this boot carried an M7 tick */
+	uint64_t tick;	     /* the latest such tick */
+	uint64_t tick_ms;    /* monotonic ms when it arrived */
+	bool armed;	     /* an outage of this boot started */
+	uint64_t until_tick; /* estimated M7 tick when it started */
+};
+
+/* Forgets everything: a new boot restarts the M7's ticks. */
+void latemark_reset(struct latemark *lm);
+/* A frame carried M7 tick `tick` (DATA t_last, HELLO/HEARTBEAT now_ticks) at now_ms. */
+void latemark_on_tick(struct latemark *lm, uint64_t tick, uint64_t now_ms);
+/* The channel left `up` at now_ms: captures from before the M7's tick now are late.
+ * tick_hz 0 (unknown) leaves the mark as it was. */
+void latemark_on_outage(struct latemark *lm, uint64_t now_ms, uint32_t tick_hz);
+/* True when a capture that started at M7 tick t_first is late. */
+bool latemark_is_late(const struct latemark *lm, uint64_t t_first);
+
+#endif

@@ -1,0 +1,402 @@
+/* Privilege separation (see privsep.h): the helper's loop, the daemon's calls. */
+#include "privsep.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "child.h"
+#include "remoteproc.h"
+#include "sv.h"
+
+#define PRIVSEP_CALL_MS 30000 /* a sysfs write that takes longer: the helper is stuck */
+#define PRIVSEP_PENDING 32    /* EXITED messages read while waiting for a RESULT */
+
+struct privsep {
+	int fd;
+	pid_t helper;
+	uint32_t seq;
+	struct event *ev, *ev_pending;
+	privsep_exit_fn on_exit;
+	void *ud;
+	struct privsep_msg pending[PRIVSEP_PENDING];
+	unsigned npending;
+};
+
+/* ---- the helper ---- */
+
+/* A running command of one channel (driver or hook: one at a time per channel). */
+struct helper_cmd {
+	struct helper *h;
+	char channel[PRIVSEP_CHANNEL_MAX];
+	uint32_t token;
+	struct child *child;
+};
+
+struct helper {
+	int fd;
+	struct event_base *base;
+	struct log log;
+	struct conf *cfg;
+	const struct privsep_args *a;
+	struct helper_cmd cmds[CONF_MAX_CHANNELS];
+};
+
+static void helper_send(struct helper *h, const struct privsep_msg *m)
+{
+	if (send(h->fd, m, sizeof(*m), MSG_NOSIGNAL) < 0)
+		log_struct(&h->log, LOG_ERR, &(struct log_fields){.err = errno},
+			   "privileged helper: cannot answer the daemon: %m");
+}
+
+static void helper_on_exit(void *arg, int status)
+{
+	struct helper_cmd *hc = arg;
+	struct privsep_msg m;
+
+	(void)privsep_msg_init(&m, PRIVSEP_EXITED, hc->channel, NULL);
+	m.token = hc->token;
+	m.result = status;
+	helper_send(hc->h, &m);
+}
+
+/* The slot of channel's command (its own, or a free one). */
+static struct helper_cmd *helper_slot(struct helper *h, const char *channel)
+{
+	struct helper_cmd *free_slot = NULL;
+
+	for (size_t i = 0; i < CONF_MAX_CHANNELS; i++) {
+		if (strcmp(h->cmds[i].channel, channel) == 0)
+			return &h->cmds[i];
+		if (!h->cmds[i].channel[0] && !free_slot)
+			free_slot = &h->cmds[i];
+	}
+	return free_slot;
+}
+
+/* RUN_DRIVER / RUN_HOOK: the command of the helper's own configuration. */
+static int helper_run(struct helper *h, const struct conf_channel *cc, const struct privsep_msg *m)
+{
+	bool driver = m->type == PRIVSEP_RUN_DRIVER;
+	struct helper_cmd *hc = helper_slot(h, cc->name);
+	struct remoteproc *rp = NULL;
+	char store[4][300], *env[5];
+	int r;
+
+	if (!hc)
+		return -ENOSPC;
+	hc->child = child_free(hc->child); /* a command of an abandoned try dies here */
+	hc->h = h;
+	hc->token = m->token;
+	snprintf(hc->channel, sizeof(hc->channel), "%s", cc->name);
+	if (cc->remoteproc)
+		(void)remoteproc_open(h->cfg->daemon.sup.sysfs_root, cc->remoteproc, &rp);
+	sv_priv_env(cc, rp ? rp->dir : NULL, driver ? "driver" : "hook", store, env);
+	remoteproc_free(rp);
+	r = child_shell(h->base, driver ? cc->sup.driver_reload : cc->sup.hook, env, helper_on_exit,
+			hc, &hc->child);
+	if (r == 0)
+		r = child_deadline(hc->child,
+				   driver ? cc->sup.driver_timeout_ms : cc->sup.hook_timeout_ms,
+				   SV_COMMAND_GRACE_MS);
+	return r < 0 ? r : 1;
+}
+
+/* RPROC_*: one write to the remoteproc's sysfs attributes. */
+static int helper_rproc(struct helper *h, const struct conf_channel *cc,
+			const struct privsep_msg *m)
+{
+	struct remoteproc *rp;
+	int r = remoteproc_open(h->cfg->daemon.sup.sysfs_root, cc->remoteproc, &rp);
+
+	if (r < 0)
+		return r;
+	r = m->type == PRIVSEP_RPROC_STOP    ? remoteproc_stop(rp)
+	    : m->type == PRIVSEP_RPROC_START ? remoteproc_start(rp)
+					     : remoteproc_set_firmware(rp, m->arg);
+	remoteproc_free(rp);
+	return r;
+}
+
+/* RELOAD: the file the helper was started with, read by the helper. */
+static int helper_reload(struct helper *h)
+{
+	struct conf *n;
+	struct conf_error err;
+	char msg[512];
+
+	if (conf_read(h->a->conf_path, h->a->conf_optional, h->a->ov, &n, &err) < 0) {
+		log_struct(&h->log, LOG_ERR, NULL,
+			   "privileged helper: reload failed, keeping the old configuration: %s",
+			   conf_error_format(&err, msg, sizeof(msg)));
+		return -EINVAL;
+	}
+	conf_free(h->cfg);
+	h->cfg = n;
+	return 0;
+}
+
+/* One request: decoded, checked against the helper's configuration, carried out. */
+static int helper_handle(struct helper *h, const void *buf, ssize_t len, struct privsep_msg *m)
+{
+	const struct conf_channel *cc;
+	int r = len < 0 ? -errno : privsep_msg_decode(buf, (size_t)len, m);
+
+	if (r < 0) /* its strings may be unterminated: say nothing of them */
+		return log_struct_errno(&h->log, LOG_ERR, &(struct log_fields){0}, r,
+					"privileged helper refused a malformed message (%zd bytes)",
+					len);
+	r = privsep_msg_check(h->cfg, m, &cc);
+	if (r < 0)
+		return log_struct_errno(&h->log, LOG_ERR, &(struct log_fields){0}, r,
+					"privileged helper refused %s (channel '%s'): %m",
+					privsep_type_to_string((enum privsep_type)m->type),
+					m->channel);
+	switch ((enum privsep_type)m->type) {
+	case PRIVSEP_RELOAD:
+		return helper_reload(h);
+	case PRIVSEP_RUN_DRIVER:
+	case PRIVSEP_RUN_HOOK:
+		return helper_run(h, cc, m);
+	default:
+		return helper_rproc(h, cc, m);
+	}
+}
+
+static void helper_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct helper *h = arg;
+	char buf[sizeof(struct privsep_msg) + 1];
+	struct privsep_msg m = {0}, res;
+	ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+	(void)what;
+	if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+		event_base_loopbreak(h->base); /* the daemon is gone: so are we */
+		return;
+	}
+	if (n < 0)
+		return;
+	int r = helper_handle(h, buf, n, &m);
+	(void)privsep_msg_init(&res, PRIVSEP_RESULT, NULL, NULL);
+	res.seq = m.seq;
+	res.result = r;
+	helper_send(h, &res);
+}
+
+/* The helper process: serves the daemon until it closes the socket. */
+static int helper_main(int fd, const struct privsep_args *a)
+{
+	struct helper h = {.fd = fd, .a = a, .cfg = (struct conf *)a->cfg};
+	struct event *ev;
+
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	(void)prctl(PR_SET_NAME, "m7bridged-priv");
+	signal(SIGHUP, SIG_IGN); /* reloads come as messages from the daemon */
+	signal(SIGINT, SIG_IGN);
+	log_init(&h.log, a->log_target, a->cfg->daemon.log_level);
+	h.base = event_base_new();
+	ev = h.base ? event_new(h.base, fd, EV_READ | EV_PERSIST, helper_on_read, &h) : NULL;
+	if (!ev || event_add(ev, NULL) < 0)
+		return 1;
+	event_base_dispatch(h.base);
+	for (size_t i = 0; i < CONF_MAX_CHANNELS; i++)
+		h.cmds[i].child = child_free(h.cmds[i].child);
+	event_free(ev);
+	event_base_free(h.base);
+	return 0;
+}
+
+int privsep_start(const struct privsep_args *a, struct privsep **out)
+{
+	struct privsep *ps = calloc(1, sizeof(*ps));
+	int sv[2];
+
+	*out = NULL;
+	if (!ps)
+		return -ENOMEM;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(ps);
+		return -errno;
+	}
+	fflush(NULL);
+	ps->helper = fork();
+	if (ps->helper < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		free(ps);
+		return -e;
+	}
+	if (ps->helper == 0) {
+		close(sv[0]);
+		_exit(helper_main(sv[1], a));
+	}
+	close(sv[1]);
+	ps->fd = sv[0];
+	*out = ps;
+	return 0;
+}
+
+/* ---- the daemon's side ---- */
+
+/* Clears every capability of this process (the helper, forked before, keeps its own):
+ * ambient, effective, permitted, inheritable. 0 or -errno. */
+static int drop_capabilities(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct none[2] = {{0}};
+
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -errno;
+	return syscall(SYS_capset, &h, none) < 0 ? -errno : 0;
+}
+
+int privsep_drop(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (!pw)
+		return -ENOENT;
+	/* Started as that user already (systemd's User=): only capabilities to shed. */
+	if (geteuid() != 0 || pw->pw_uid == 0) {
+		if (pw->pw_uid != geteuid())
+			return -EPERM;
+		int r = drop_capabilities();
+		(void)prctl(PR_SET_DUMPABLE, 0);
+		return r;
+	}
+	if (initgroups(user, pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+		return -errno;
+	/* Dropped for good: root must not come back. */
+	if (setuid(0) == 0 || seteuid(0) == 0)
+		return -EPERM;
+	(void)prctl(PR_SET_DUMPABLE, 0);
+	return 0;
+}
+
+static void dispatch_pending(struct privsep *ps)
+{
+	unsigned n = ps->npending;
+
+	ps->npending = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (ps->on_exit)
+			ps->on_exit(ps->ud, ps->pending[i].channel, ps->pending[i].token,
+				    ps->pending[i].result);
+}
+
+static void on_pending(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dispatch_pending(arg);
+}
+
+/* Reads one message: 1 got one into m, 0 nothing (or ignored), -errno (-EPIPE: gone). */
+static int read_msg(struct privsep *ps, struct privsep_msg *m, int flags)
+{
+	char buf[sizeof(*m) + 1];
+	ssize_t n = recv(ps->fd, buf, sizeof(buf), flags);
+
+	if (n == 0)
+		return -EPIPE;
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	return privsep_msg_decode(buf, (size_t)n, m) == 0 ? 1 : 0;
+}
+
+/* EXITED is queued for the loop; anything else unasked for is dropped. */
+static void take_exited(struct privsep *ps, const struct privsep_msg *m)
+{
+	if (m->type != PRIVSEP_EXITED || ps->npending >= PRIVSEP_PENDING)
+		return;
+	ps->pending[ps->npending++] = *m;
+	if (ps->ev_pending)
+		event_active(ps->ev_pending, EV_TIMEOUT, 0);
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct privsep *ps = arg;
+	struct privsep_msg m;
+	int r;
+
+	(void)fd;
+	(void)what;
+	while ((r = read_msg(ps, &m, MSG_DONTWAIT)) == 1)
+		take_exited(ps, &m);
+	if (r < 0)
+		event_del(ps->ev); /* the helper is gone: calls answer -EPIPE from now on */
+}
+
+int privsep_attach(struct privsep *ps, struct event_base *base, privsep_exit_fn fn, void *ud)
+{
+	ps->on_exit = fn;
+	ps->ud = ud;
+	ps->ev = event_new(base, ps->fd, EV_READ | EV_PERSIST, on_read, ps);
+	ps->ev_pending = event_new(base, -1, 0, on_pending, ps);
+	return ps->ev && ps->ev_pending && event_add(ps->ev, NULL) == 0 ? 0 : -ENOMEM;
+}
+
+void privsep_detach(struct privsep *ps)
+{
+	if (!ps)
+		return;
+	if (ps->ev)
+		event_free(ps->ev);
+	if (ps->ev_pending)
+		event_free(ps->ev_pending);
+	ps->ev = ps->ev_pending = NULL;
+	ps->npending = 0;
+}
+
+int privsep_call(struct privsep *ps, struct privsep_msg *m)
+{
+	struct pollfd p = {.fd = ps->fd, .events = POLLIN};
+	struct privsep_msg a;
+
+	m->seq = ++ps->seq;
+	if (send(ps->fd, m, sizeof(*m), MSG_NOSIGNAL) < 0)
+		return errno == ECONNREFUSED ? -EPIPE : -errno;
+	for (;;) {
+		int n = poll(&p, 1, PRIVSEP_CALL_MS), r;
+		if (n == 0)
+			return -ETIMEDOUT;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		r = n < 0 ? 0 : read_msg(ps, &a, MSG_DONTWAIT);
+		if (r < 0)
+			return r;
+		if (r == 1 && a.type == PRIVSEP_RESULT && a.seq == m->seq)
+			return a.result;
+		if (r == 1)
+			take_exited(ps, &a);
+	}
+}
+
+struct privsep *privsep_free(struct privsep *ps)
+{
+	if (!ps)
+		return NULL;
+	privsep_detach(ps);
+	close(ps->fd);
+	while (ps->helper > 0 && waitpid(ps->helper, NULL, 0) < 0 && errno == EINTR)
+		;
+	free(ps);
+	return NULL;
+}

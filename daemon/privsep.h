@@ -1,0 +1,48 @@
+/* Privilege separation: a small privileged helper forked at start, before any client or
+ * tty input is read, that alone writes remoteproc sysfs and runs the recovery commands;
+ * the daemon then drops to the unprivileged user and asks it over a socketpair. */
+#ifndef M7B_PRIVSEP_H
+#define M7B_PRIVSEP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf.h"
+#include "log.h"
+#include "privsep_msg.h"
+
+struct event_base;
+struct privsep;
+
+/* What the helper needs to read its configuration again on PRIVSEP_RELOAD: the same file
+ * and command-line overrides the daemon started with (never a path from the daemon). */
+struct privsep_args {
+	const struct conf *cfg; /* copied into the helper by fork() */
+	const char *conf_path;
+	bool conf_optional;
+	const struct conf_overrides *ov;
+	enum log_target log_target;
+};
+
+/* A RUN_* command ended in the helper: channel, its token, its status (child.h). */
+typedef void (*privsep_exit_fn)(void *ud, const char *channel, uint32_t token, int status);
+
+/* Forks the helper (which never returns from its loop: it exits when the daemon closes
+ * the socket). 0 with *out in the daemon, or -errno. */
+int privsep_start(const struct privsep_args *a, struct privsep **out);
+/* Makes the daemon user with no capability: as root, switches groups, gid and uid (root
+ * can not be regained); already running as user (systemd's User=), clears every
+ * capability. 0, -ENOENT (no such user), -EPERM (neither root nor that user), -errno. */
+int privsep_drop(const char *user);
+/* Follows the helper's EXITED messages from base. 0 or -ENOMEM. */
+int privsep_attach(struct privsep *ps, struct event_base *base, privsep_exit_fn fn, void *ud);
+/* Stops following (before the event base goes); NULL ok. */
+void privsep_detach(struct privsep *ps);
+/* Sends the request m (its seq is set here) and waits for its RESULT: 0 done, 1 started,
+ * or -errno (the helper's refusal, -EPIPE if it is gone, -ETIMEDOUT). */
+int privsep_call(struct privsep *ps, struct privsep_msg *m);
+/* Closes the socket (the helper exits and kills its commands) and reaps it; NULL ok;
+ * returns NULL. */
+struct privsep *privsep_free(struct privsep *ps);
+
+#endif
