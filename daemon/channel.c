@@ -72,6 +72,7 @@ void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
 		.last_reject = ch->dec.last_reject,
 		.books = ch->books,
 		.send_queue = sendq_length(ch->sq),
+		.raw = ch->cfg.mode == CONF_MODE_RAW,
 		.has_credits = ch->sq->credits_known && ch->fd >= 0,
 		.credits = ch->sq->credits,
 	};
@@ -365,7 +366,7 @@ static void schedule_reopen(struct channel *ch)
 	ch->backoff_ms = next > ch->cfg.reopen_max_ms ? ch->cfg.reopen_max_ms : next;
 }
 
-static int queue_tx(struct channel *ch, const uint8_t *buf, size_t n)
+int channel_queue_tx(struct channel *ch, const uint8_t *buf, size_t n)
 {
 	if (!ch->tx)
 		return -ENOTCONN;
@@ -378,6 +379,8 @@ static int queue_tx(struct channel *ch, const uint8_t *buf, size_t n)
 int channel_write_frame(struct channel *ch, uint8_t type, uint8_t port, uint8_t flags,
 			const void *payload, size_t len, uint32_t *seq_out)
 {
+	if (ch->cfg.mode == CONF_MODE_RAW)
+		return -EOPNOTSUPP; /* the firmware does not speak wire v1 */
 	if (ch->fd < 0)
 		return -ENOTCONN;
 	if (len > M7B_PAYLOAD_MAX)
@@ -393,7 +396,7 @@ int channel_write_frame(struct channel *ch, uint8_t type, uint8_t port, uint8_t 
 	int n = m7b_wire_encode(buf, sizeof(buf), &h, &part, len ? 1 : 0);
 	if (n < 0)
 		return n == -M7B_EMSGSIZE ? -EMSGSIZE : -ENOBUFS;
-	int r = queue_tx(ch, buf, (size_t)n);
+	int r = channel_queue_tx(ch, buf, (size_t)n);
 	if (r < 0)
 		return r;
 	if (seq_out)
@@ -407,7 +410,7 @@ static int say_hello(struct channel *ch)
 	/* "A sender emits one extra 0x00 before its first frame after it (re)opens the
 	 * link": cuts off whatever half frame the M7 holds. */
 	static const uint8_t zero = 0;
-	int r = queue_tx(ch, &zero, 1);
+	int r = channel_queue_tx(ch, &zero, 1);
 	if (r < 0)
 		return r;
 	ch->tx_seq = 0;
@@ -485,7 +488,10 @@ int channel_open_now(struct channel *ch)
 	if (ch->state == CHANNEL_DOWN || ch->state == CHANNEL_FAILED ||
 	    ch->state == CHANNEL_OPENING)
 		channel_set_state(ch, CHANNEL_OPENING, "opened", "");
-	if (ch->cfg.host_hello) {
+	if (ch->cfg.mode == CONF_MODE_RAW) {
+		/* No handshake to wait for: an open tty is all raw mode can know. */
+		channel_set_state(ch, CHANNEL_UP, "opened", "");
+	} else if (ch->cfg.host_hello) {
 		r = say_hello(ch);
 		if (r < 0 && ch->fd >= 0)
 			channel_log_errno(ch, LOG_WARNING, r, "cannot send HOST_HELLO: %m");
@@ -524,6 +530,8 @@ void channel_hold(struct channel *ch, bool hold)
 
 int channel_resync(struct channel *ch)
 {
+	if (ch->cfg.mode == CONF_MODE_RAW)
+		return -EOPNOTSUPP;
 	if (ch->fd < 0)
 		return -ENOTCONN;
 	m7b_decoder_reset(&ch->dec);

@@ -37,11 +37,13 @@ struct channel_stats {
 	uint64_t recoveries; /* bumped by the recovery engine through channel_count_recovery */
 	uint64_t unknown_types;
 	uint64_t sends, send_errors;
-	uint64_t bad_payloads;	 /* valid frames whose payload did not unpack */
-	uint64_t bad_data;	 /* of which DATA (not published, not in data_frames) */
-	uint64_t boot_infos;	 /* BOOT_INFO frames */
-	uint64_t write_stalls;	 /* tty writes that blocked >= TXTHREAD_STALL_MS */
-	uint64_t write_stall_ms; /* time spent in them */
+	uint64_t bad_payloads;		   /* valid frames whose payload did not unpack */
+	uint64_t bad_data;		   /* of which DATA (not published, not in data_frames) */
+	uint64_t boot_infos;		   /* BOOT_INFO frames */
+	uint64_t write_stalls;		   /* tty writes that blocked >= TXTHREAD_STALL_MS */
+	uint64_t write_stall_ms;	   /* time spent in them */
+	uint64_t raw_rx_bytes, raw_chunks; /* raw mode: bytes read, RAW chunks made of them */
+	uint64_t raw_tx_bytes;		   /* raw mode: bytes handed to the writer */
 };
 
 struct channel;
@@ -71,6 +73,18 @@ struct channel_msg {
 	} u;
 };
 
+/* Raw mode: one chunk of tty input as it was read (at most CHANNEL_RAW_CHUNK bytes).
+ * Valid only during the callback that carries it. */
+struct channel_raw {
+	const uint8_t *data;
+	size_t len;
+	uint64_t t_rx_ns;      /* CLOCK_REALTIME when the read returned */
+	uint64_t t_rx_mono_ns; /* CLOCK_MONOTONIC, the same moment */
+	bool first_after_open; /* the first chunk since the tty was (re)opened */
+};
+
+#define CHANNEL_RAW_CHUNK 2048 /* bytes per RAW object: bounds one rendered line */
+
 /* What the channel tells its owner (the daemon). */
 struct channel_ops {
 	/* Every valid frame, decoded, after the channel's own bookkeeping. */
@@ -84,6 +98,8 @@ struct channel_ops {
 	void (*on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad);
 	/* A burst of input was processed: a good moment to flush clients. */
 	void (*on_batch_end)(void *ud, struct channel *ch);
+	/* Raw mode: a chunk of bytes as read (wire mode uses on_msg instead). */
+	void (*on_raw)(void *ud, struct channel *ch, const struct channel_raw *r);
 };
 
 /* What STATUS and the supervisor read of a channel: a copy, taken when asked. */
@@ -104,6 +120,7 @@ struct channel_snapshot {
 	enum m7b_reject last_reject;
 	struct books books;  /* per-port accounting across boots */
 	unsigned send_queue; /* requests queued or in flight */
+	bool raw;	     /* mode = raw */
 	bool has_credits;    /* the firmware said how many frames it can take */
 	int credits;
 };
@@ -127,6 +144,11 @@ int channel_send(struct channel *ch, const struct sendq_entry *e);
  * 0, -ENOTCONN, -ENOBUFS (tx buffer full), -EMSGSIZE. seq_out may be NULL. */
 int channel_write_frame(struct channel *ch, uint8_t type, uint8_t port, uint8_t flags,
 			const void *payload, size_t len, uint32_t *seq_out);
+/* Raw mode: hands bytes to the writer as they are, whole or not at all. 0, -ENOTCONN,
+ * -ENOBUFS (no room now: try again later), -EMSGSIZE, -EOPNOTSUPP (a wire channel). */
+int channel_write_raw(struct channel *ch, const void *data, size_t len);
+/* True for a raw-mode channel. */
+bool channel_is_raw(const struct channel *ch);
 /* Sets the state with a reason token and optional detail (recovery uses this). */
 void channel_set_state(struct channel *ch, enum channel_state st, const char *reason,
 		       const char *detail);

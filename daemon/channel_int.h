@@ -80,6 +80,8 @@ struct log_fields channel_fields(const struct channel *ch, const char *mid);
 void channel_sendq_drain(struct channel *ch);
 /* Writes queued send requests while credit and the tx buffer allow. */
 void channel_sendq_pump(struct channel *ch);
+/* Queues whole bytes for the writer. 0, -ENOTCONN, -ENOBUFS (no room now). */
+int channel_queue_tx(struct channel *ch, const uint8_t *buf, size_t n);
 /* The tty failed (err: a negative errno): close it and try again later. */
 void channel_io_failed(struct channel *ch, int err);
 
@@ -101,5 +103,10 @@ int channel_resolve_rpmsg(struct channel *ch);
 int channel_rx_burst(struct channel *ch, int max_reads);
 /* Read event of the open tty. */
 void channel_rx_on_read(evutil_socket_t fd, short what, void *arg);
+
+/* ---- channel_raw.c ---- */
+
+/* Raw mode: hands n bytes just read to the owner in chunks of CHANNEL_RAW_CHUNK. */
+void channel_raw_input(struct channel *ch, const uint8_t *buf, size_t n);
 
 #endif

@@ -196,7 +196,10 @@ int channel_rx_burst(struct channel *ch, int max_reads)
 	for (int i = 0; i < max_reads && ch->fd >= 0; i++) {
 		ssize_t n = read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
 		if (n > 0) {
-			process(ch, ch->rbuf, (size_t)n);
+			if (ch->cfg.mode == CONF_MODE_RAW)
+				channel_raw_input(ch, ch->rbuf, (size_t)n);
+			else
+				process(ch, ch->rbuf, (size_t)n);
 			continue;
 		}
 		if (n == 0)

@@ -12,6 +12,7 @@
 #include <ini.h>
 
 #include "confkey.h"
+#include "macro.h"
 #include "confliteral.h"
 #include "confsect.h"
 #include "recovery.h"
@@ -55,6 +56,7 @@ static void channel_defaults(struct conf_channel *ch)
 	ch->reopen_max_ms = 2000;
 	ch->host_hello = true;
 	ch->enabled = true;
+	ch->pty_mode = 0660;
 	supervisor_conf_channel_defaults(&ch->sup);
 }
 
@@ -254,6 +256,30 @@ static int check_remoteproc(void *field, const char *v, char *msg, size_t cap)
 	return -EINVAL;
 }
 
+static const char *const conf_mode_names[] = {
+	[CONF_MODE_WIRE] = "wire",
+	[CONF_MODE_RAW] = "raw",
+};
+DEFINE_STRING_TABLE_LOOKUP(conf_mode, enum conf_mode, conf_mode_names)
+
+/* mode = wire | raw. */
+static int set_mode(void *field, const char *v, char *msg, size_t cap)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(conf_mode_names); i++) {
+		if (strcmp(v, conf_mode_names[i]) == 0) {
+			*(enum conf_mode *)field = (enum conf_mode)i;
+			return 0;
+		}
+	}
+	snprintf(msg, cap, "expected wire or raw, got '%s'", v);
+	return -EINVAL;
+}
+
+static void fmt_mode(const void *field, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s", conf_mode_to_string(*(const enum conf_mode *)field));
+}
+
 /* Every key of [daemon] and [channel NAME], the supervisor's among them (port.N, whose
  * name carries a number, is the one key outside the table). */
 #define D(f) offsetof(struct conf_daemon, f)
@@ -286,6 +312,11 @@ static const struct confkey channel_keys[] = {
 	{"send_queue", CONFKEY_UINT, C(send_queue), 1, 4096, NULL, NULL},
 	{"reopen_min_ms", CONFKEY_UINT, C(reopen_min_ms), 1, 600000, NULL, NULL},
 	{"reopen_max_ms", CONFKEY_UINT, C(reopen_max_ms), 1, 600000, NULL, NULL},
+	{"mode", CONFKEY_FN, C(mode), 0, 0, set_mode, NULL},
+	{"pty", CONFKEY_PATH_OPT, C(pty), 0, CONF_PATH_MAX, NULL, NULL},
+	{"pty_port", CONFKEY_UINT, C(pty_port), 0, CONF_PORTS - 1, NULL, NULL},
+	{"pty_mode", CONFKEY_OCTAL, C(pty_mode), 0, 0777, NULL, NULL},
+	{"pty_group", CONFKEY_CHARS, C(pty_group), 0, CONF_NAME_MAX, NULL, NULL},
 	{"", CONFKEY_SUBTABLE, C(sup), 0, 0, NULL, supervisor_channel_keys},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -584,7 +615,8 @@ bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_c
 	bool moved = a->rpmsg || b->rpmsg
 			     ? !a->rpmsg || !b->rpmsg || strcmp(a->rpmsg, b->rpmsg) != 0
 			     : strcmp(a->device, b->device) != 0;
-	return moved || a->host_hello != b->host_hello || a->enabled != b->enabled;
+	return moved || a->host_hello != b->host_hello || a->enabled != b->enabled ||
+	       a->mode != b->mode;
 }
 
 const char *conf_error_format(const struct conf_error *err, char *buf, size_t cap)
@@ -702,6 +734,7 @@ void conf_each_key(const struct conf *c, const struct conf_channel *ch, confkey_
 	static const struct confkey_format fmts[] = {
 		{"log_level", fmt_log_level},
 		{"allow_uids", supervisor_conf_fmt_uids},
+		{"mode", fmt_mode},
 		{NULL, NULL},
 	};
 

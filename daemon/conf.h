@@ -16,6 +16,14 @@
 #define CONF_NAME_MAX	    64 /* channel and port names, bytes */
 #define CONF_PORTS	    256
 
+/* How the firmware talks on the tty. */
+enum conf_mode {
+	CONF_MODE_WIRE = 0, /* wire v1 frames */
+	CONF_MODE_RAW,	    /* bytes of its own: published as RAW chunks, sent as they are */
+};
+
+#define CONF_PATH_MAX 256
+
 struct conf_channel {
 	char *name;
 	char *device;
@@ -30,7 +38,12 @@ struct conf_channel {
 	char *remoteproc; /* remoteproc instance, e.g. remoteproc0 (optional) */
 	char *rpmsg; /* <remoteproc>:<endpoint>, resolved to the device at each open; or NULL */
 	struct supervisor_channel_conf sup; /* supervisor: plain values, copied as is */
-	int line;			    /* line of the section header, for messages */
+	enum conf_mode mode;
+	char pty[CONF_PATH_MAX];       /* stable pty path (a symlink); "" = none */
+	unsigned pty_port;	       /* wire mode: the port the pty carries */
+	unsigned pty_mode;	       /* of the pts slave */
+	char pty_group[CONF_NAME_MAX]; /* group of the pts slave; "" = the daemon's */
+	int line;		       /* line of the section header, for messages */
 };
 
 struct conf_daemon {
@@ -101,6 +114,8 @@ bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_c
 int conf_channel_copy(struct conf_channel *dst, const struct conf_channel *src);
 /* Frees a channel's strings. */
 void conf_channel_clear(struct conf_channel *ch);
+/* Name of a channel mode ("raw"). */
+const char *conf_mode_to_string(enum conf_mode m);
 /* Calls out for every key of [daemon] (ch NULL) or of channel ch with its value in
  * effect, defaults included (--check-config). */
 void conf_each_key(const struct conf *c, const struct conf_channel *ch, confkey_out_fn out,

@@ -299,6 +299,7 @@ static void ch_on_batch_end(void *ud, struct channel *ch)
 
 static const struct channel_ops channel_ops = {
 	.on_msg = publish_msg,
+	.on_raw = publish_raw,
 	.on_state = ch_on_state,
 	.on_send_done = request_on_send_done,
 	.on_decoded = ch_on_decoded,

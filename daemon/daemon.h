@@ -25,6 +25,9 @@ typedef void (*daemon_handler_fn)(void *ud, struct daemon *d, struct conn *c,
 struct daemon_status_extra {
 	bool has_recovery_steps;
 	char recovery_steps[96]; /* the ladder's steps in order, comma-separated */
+	bool has_pty;
+	struct proto_pty pty; /* its strings point at the two arrays below */
+	char pty_path[CONF_PATH_MAX], pty_slave[64];
 };
 
 /* Hooks for modules that watch the channels (recovery, liveness, clock mapping). */
@@ -38,12 +41,21 @@ struct daemon_observer {
 	void (*on_config)(void *ud, struct channel *ch);
 	/* A channel was created (added) or is about to be freed (!added). */
 	void (*on_channel)(void *ud, struct channel *ch, bool added);
+	/* Raw mode: a chunk of bytes as read from the tty. */
+	void (*on_raw)(void *ud, struct channel *ch, const struct channel_raw *r);
 	/* A reload took the new configuration (after the channels were updated). */
 	void (*on_reload)(void *ud, const struct conf *cfg);
 	/* STATUS is being rendered: fill in what this module knows about ch. */
 	void (*on_status)(void *ud, const struct channel *ch, struct daemon_status_extra *x);
 	void *ud;
 };
+
+/* Send-queue cookies with the low bit set belong to the daemon's own senders (the pty),
+ * never to a client: their results go to the internal send hook. */
+#define DAEMON_COOKIE_INTERNAL 1u
+/* A send of an internal sender finished. */
+typedef void (*daemon_send_done_fn)(void *ud, struct channel *ch, const struct sendq_entry *e,
+				    enum sendq_result r);
 
 /* Maps M7 ticks of a channel to CLOCK_MONOTONIC and CLOCK_REALTIME ns with an error
  * bound; false while unknown. */
@@ -99,6 +111,8 @@ void daemon_remove_observer(struct daemon *d, void *ud);
 void daemon_flush(struct daemon *d);
 /* Installs the tick -> realtime mapper used for FRAME t_first_ns / t_last_ns. */
 void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, daemon_clock_info_fn info, void *ud);
+/* Installs the hook for internal senders' results (one; NULL removes it). */
+void daemon_set_send_hook(struct daemon *d, daemon_send_done_fn fn, void *ud);
 /* Streams a rendered line (with '\n') of class cls from ch to watching clients. */
 void daemon_broadcast(struct daemon *d, struct channel *ch, unsigned cls, const char *line,
 		      size_t len);

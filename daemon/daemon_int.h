@@ -58,6 +58,8 @@ struct daemon {
 	daemon_clock_fn clock_fn;
 	daemon_clock_info_fn clock_info_fn;
 	void *clock_ud;
+	daemon_send_done_fn send_hook; /* results of internal senders (the pty) */
+	void *send_hook_ud;
 
 	uint64_t start_ms;
 
@@ -83,5 +85,10 @@ void request_resolve(struct daemon *d, struct conn *c);
 
 /* channel callback: a decoded frame, published to watching clients, then observers. */
 void publish_msg(void *ud, struct channel *ch, const struct channel_msg *m);
+
+/* ---- publish_raw.c ---- */
+
+/* channel callback: a raw-mode chunk, published to watching clients, then observers. */
+void publish_raw(void *ud, struct channel *ch, const struct channel_raw *r);
 
 #endif

@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
+#include "ptybridge.h"
 #include "privsep.h"
 #include "supervisor.h"
 
@@ -213,6 +214,7 @@ static int run(struct options *op, struct privsep *ps)
 	struct notify *n = NULL;
 	struct supervisor *sv = NULL;
 	struct clocksync *cs = NULL;
+	struct ptybridge *pb = NULL;
 	int status = 1;
 	int r = daemon_new(&op->a, &d);
 
@@ -222,6 +224,8 @@ static int run(struct options *op, struct privsep *ps)
 		r = supervisor_set_privsep(sv, ps);
 	if (r == 0)
 		cs = clocksync_new(d); /* FRAME t_first_ns / t_last_ns */
+	if (r == 0)
+		r = ptybridge_new(d, &pb); /* ptys for unchanged serial apps */
 	if (r == 0) {
 		/* systemd: the socket listens and the channels are set up, so READY=1 now;
 		 * then STATUS= follows the channels and WATCHDOG=1 ticks from the loop. */
@@ -233,6 +237,7 @@ static int run(struct options *op, struct privsep *ps)
 		status = r < 0 ? 1 : 0;
 	}
 	n = notify_free(n);
+	pb = ptybridge_free(pb);
 	cs = clocksync_free(cs);
 	sv = supervisor_free(sv); /* before the daemon: it uses the daemon's event base */
 	daemon_free(d);

@@ -28,7 +28,8 @@ enum proto_class {
 	PROTO_C_HEARTBEAT = 1u << 4,
 	PROTO_C_FAULT = 1u << 5,
 	PROTO_C_CLOCK = 1u << 6,
-	PROTO_C_ALL = (1u << 7) - 1,
+	PROTO_C_RAW = 1u << 7,
+	PROTO_C_ALL = (1u << 8) - 1,
 };
 
 enum proto_cmd {
@@ -172,12 +173,22 @@ int proto_render_pong(char *buf, size_t cap, const char *id);
 int proto_render_dropped(char *buf, size_t cap, uint64_t count, uint64_t total);
 int proto_render_log(char *buf, size_t cap, const char *channel, uint8_t level, const char *text,
 		     size_t text_len, uint32_t seq);
+/* RAW: one chunk of a raw-mode channel's bytes. channel_json is the pre-quoted name. */
+int proto_render_raw(char *buf, size_t cap, const char *channel_json, size_t channel_json_len,
+		     const uint8_t *data, size_t len, uint64_t t_rx_ns, uint64_t t_rx_mono_ns,
+		     enum proto_encoding enc);
 int proto_render_hello(char *buf, size_t cap, const char *channel, const struct m7b_hello *h,
 		       bool new_boot);
 int proto_render_heartbeat(char *buf, size_t cap, const char *channel, uint32_t seq,
 			   const struct m7b_heartbeat *hb);
 int proto_render_fault(char *buf, size_t cap, const char *channel, const char *kind,
 		       const char *detail, const char *source, uint64_t count);
+
+/* STATUS: a channel's pty (docs/BYO-FIRMWARE.md): where it is and what went through. */
+struct proto_pty {
+	const char *path, *slave;
+	uint64_t to_app, to_m7, dropped_to_app, failed_to_m7, paused_ms;
+};
 
 /* STATUS: snapshots the daemon fills in; rendered with cJSON. */
 struct proto_status_channel {
@@ -201,6 +212,9 @@ struct proto_status_channel {
 	const char *recovery_steps;    /* comma-separated; NULL = no recovery engine */
 	bool has_clock;
 	struct proto_clock clock;
+	const struct proto_pty *pty; /* NULL = no pty */
+	bool raw; /* mode = raw: the raw_* counters below, no wire counters mean anything */
+	uint64_t raw_rx_bytes, raw_chunks, raw_tx_bytes;
 };
 struct proto_status_client {
 	uint64_t id;

@@ -186,13 +186,13 @@ static int parse_send(const cJSON *root, struct proto_request *req, struct proto
 	int r = get_string(root, "channel", req->channel, sizeof(req->channel), true, e);
 	if (r < 0)
 		return r;
+	/* Optional here: a raw channel takes bytes without a port; the daemon requires it
+	 * for wire channels once it knows which kind the channel is. */
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "port");
-	if (!p)
-		return fail(e, PROTO_E_MISSING_MEMBER, "member \"port\" is required");
 	long v;
-	if (!int_in(p, 0, 255, &v))
+	if (p && !int_in(p, 0, 255, &v))
 		return fail(e, PROTO_E_BAD_TYPE, "\"port\" must be an integer 0..255");
-	req->port = (int)v;
+	req->port = p ? (int)v : -1;
 	const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "data");
 	const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "hex");
 	if ((d && h) || (!d && !h))

@@ -111,6 +111,12 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 	add_u64(o, "send_queue", c->send_queue);
 	add_u64(o, "write_stalls", c->write_stalls);
 	add_u64(o, "write_stall_ms", c->write_stall_ms);
+	if (c->raw) {
+		cJSON_AddStringToObject(o, "mode", "raw");
+		add_u64(o, "raw_rx_bytes", c->raw_rx_bytes);
+		add_u64(o, "raw_chunks", c->raw_chunks);
+		add_u64(o, "raw_tx_bytes", c->raw_tx_bytes);
+	}
 	if (c->has_credits)
 		cJSON_AddNumberToObject(o, "credits", c->credits);
 	if (c->has_firmware) {
@@ -126,6 +132,18 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 	status_ports_json(o, c);
 	if (c->recovery_steps)
 		status_steps_json(o, c->recovery_steps);
+	if (c->pty) {
+		cJSON *p = cJSON_AddObjectToObject(o, "pty");
+		if (p) {
+			cJSON_AddStringToObject(p, "path", c->pty->path);
+			cJSON_AddStringToObject(p, "slave", c->pty->slave);
+			add_u64(p, "to_app", c->pty->to_app);
+			add_u64(p, "to_m7", c->pty->to_m7);
+			add_u64(p, "dropped_to_app", c->pty->dropped_to_app);
+			add_u64(p, "failed_to_m7", c->pty->failed_to_m7);
+			add_u64(p, "paused_ms", c->pty->paused_ms);
+		}
+	}
 	if (c->has_clock) {
 		cJSON *k = cJSON_AddObjectToObject(o, "clock");
 		if (k) {

@@ -197,6 +197,10 @@ static void status_channel(struct daemon *d, const struct channel *ch,
 		.send_errors = snap->stats.send_errors,
 		.write_stalls = snap->stats.write_stalls,
 		.write_stall_ms = snap->stats.write_stall_ms,
+		.raw = snap->raw,
+		.raw_rx_bytes = snap->stats.raw_rx_bytes,
+		.raw_chunks = snap->stats.raw_chunks,
+		.raw_tx_bytes = snap->stats.raw_tx_bytes,
 		.send_queue = snap->send_queue,
 		.has_credits = snap->has_credits,
 		.credits = snap->credits,
@@ -211,6 +215,7 @@ static void status_channel(struct daemon *d, const struct channel *ch,
 		.port_names = (const char *const *)channel_config(ch)->port_names,
 		.nports = CONF_PORTS,
 		.recovery_steps = x->has_recovery_steps ? x->recovery_steps : NULL,
+		.pty = x->has_pty ? &x->pty : NULL,
 	};
 }
 
@@ -299,6 +304,33 @@ static void pending_unlink(struct daemon *d, struct pending_send *p)
 		p->next->prev = p->prev;
 }
 
+/* Raw channels: the bytes go to the writer as they are, whole; the ACK says they were
+ * handed to the tty (the firmware acknowledges nothing). Port 0 or none. */
+static void send_raw(struct conn *c, struct channel *ch, const struct proto_request *req)
+{
+	if (req->port > 0) {
+		reply_error(c, req->id, PROTO_E_BAD_VALUE, req->channel,
+			    "channel %s is raw: ports do not exist (leave \"port\" out or use 0)",
+			    req->channel);
+		return;
+	}
+	int r = channel_write_raw(ch, req->data, req->len);
+	if (r == 0) {
+		char buf[PROTO_ID_MAX + 256];
+		int n = proto_render_ack(buf, sizeof(buf), req->id, "send", req->channel, false, 0);
+		if (n > 0)
+			conn_reply(c, buf, (size_t)n);
+	} else if (r == -ENOTCONN) {
+		reply_error(c, req->id, PROTO_E_CHANNEL_DOWN, req->channel, "channel %s is %s",
+			    req->channel, channel_state_to_string(channel_get_state(ch)));
+	} else if (r == -ENOBUFS) {
+		reply_error(c, req->id, PROTO_E_BUSY, req->channel,
+			    "the writer of channel %s is full: try again", req->channel);
+	} else {
+		reply_error(c, req->id, PROTO_E_INTERNAL, req->channel, "%s", strerror(-r));
+	}
+}
+
 static void do_send(struct daemon *d, struct conn *c, const struct proto_request *req)
 {
 	if (!d->cfg->daemon.allow_send) {
@@ -310,6 +342,15 @@ static void do_send(struct daemon *d, struct conn *c, const struct proto_request
 	if (!ch) {
 		reply_error(c, req->id, PROTO_E_NO_CHANNEL, req->channel, "no channel %s",
 			    req->channel);
+		return;
+	}
+	if (channel_is_raw(ch)) {
+		send_raw(c, ch, req);
+		return;
+	}
+	if (req->port < 0) {
+		reply_error(c, req->id, PROTO_E_MISSING_MEMBER, req->channel,
+			    "member \"port\" is required");
 		return;
 	}
 	struct channel_snapshot snap;
@@ -541,10 +582,21 @@ void request_on_send_done(void *ud, struct channel *ch, const struct sendq_entry
 			  enum sendq_result r, uint8_t status)
 {
 	struct daemon *d = ud;
+	if (e->cookie & DAEMON_COOKIE_INTERNAL) {
+		if (d->send_hook)
+			d->send_hook(d->send_hook_ud, ch, e, r);
+		return;
+	}
 	struct pending_send *p = (struct pending_send *)(uintptr_t)e->cookie;
 	p->done = true;
 	p->reply_len = render_send_done(p->reply, sizeof(p->reply), ch, p->id, e->seq, r, status);
 	send_done_flush(d, p->client);
+}
+
+void daemon_set_send_hook(struct daemon *d, daemon_send_done_fn fn, void *ud)
+{
+	d->send_hook = fn;
+	d->send_hook_ud = ud;
 }
 
 void request_drop_pending(struct daemon *d)

@@ -113,6 +113,7 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 	}
 	sv_chan_rearm_liveness(c);
 	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);
+	sv_probe_on_state(c);
 	if (channel_get_state(ch) == CHANNEL_UP) {
 		evtimer_del(c->ev_down);
 	} else if ((old == CHANNEL_UP || old == CHANNEL_OPENING) &&
@@ -172,6 +173,7 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 	struct supervisor *sv = calloc(1, sizeof(*sv));
 	struct daemon_observer obs = {.on_msg = obs_on_msg,
 				      .on_decoded = sv_fault_on_decoded,
+				      .on_raw = sv_probe_on_raw,
 				      .on_config = obs_on_config,
 				      .on_state = obs_on_state,
 				      .on_channel = obs_on_channel,

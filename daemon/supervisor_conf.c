@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kwatch.h"
+#include "probe.h"
 #include "recovery.h"
 
 void supervisor_conf_daemon_defaults(struct supervisor_daemon_conf *c)
@@ -48,6 +49,7 @@ void supervisor_conf_channel_defaults(struct supervisor_channel_conf *c)
 	c->liveness_answer_ms = 1000;
 	c->liveness_retries = 1;
 	c->down_grace_ms = 10000;
+	c->probe_timeout_ms = 1000;
 }
 
 static int check_kernel_log(void *field, const char *v, char *msg, size_t cap)
@@ -99,6 +101,20 @@ static int set_uids(void *field, const char *v, char *msg, size_t cap)
 	}
 	c->allow_uid_set = true;
 	return 0;
+}
+
+static int check_probe_bytes(void *field, const char *v, char *msg, size_t cap)
+{
+	uint8_t b[PROBE_BYTES_MAX];
+	size_t n;
+	int r = probe_parse_bytes(v, b, sizeof(b), &n);
+	if (r == 0)
+		return 0;
+	if (r == -E2BIG)
+		snprintf(msg, cap, "at most %d bytes", PROBE_BYTES_MAX);
+	else
+		snprintf(msg, cap, "bad escape (use \\r \\n \\t \\\\ \\xNN)");
+	return -EINVAL;
 }
 
 void supervisor_conf_fmt_uids(const void *field, char *buf, size_t cap)
@@ -178,6 +194,10 @@ const struct confkey supervisor_channel_keys[] = {
 	{"liveness_retries", CONFKEY_UINT, C(liveness_retries), 0, 100, NULL, NULL},
 	{"down_grace_ms", CONFKEY_UINT, C(down_grace_ms), 0, 86400000, NULL, NULL},
 	{"expect_rate", CONFKEY_FN, C(expect_rate), 0, 0, set_expect_rate, NULL},
+	{"probe_send", CONFKEY_CHARS, CCHARS(probe_send), check_probe_bytes, NULL},
+	{"probe_expect", CONFKEY_CHARS, CCHARS(probe_expect), check_probe_bytes, NULL},
+	{"probe_period_ms", CONFKEY_UINT, C(probe_period_ms), 0, 3600000, NULL, NULL},
+	{"probe_timeout_ms", CONFKEY_UINT, C(probe_timeout_ms), 10, 600000, NULL, NULL},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
 #undef CCHARS

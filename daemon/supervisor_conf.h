@@ -43,7 +43,10 @@ struct supervisor_channel_conf {
 	unsigned recovery_budget, recovery_budget_period_ms;
 	unsigned degraded_limit, degraded_window_ms;
 	unsigned liveness_quiet_ms, liveness_answer_ms, liveness_retries; /* quiet 0 = off */
-	unsigned down_grace_ms;		 /* link down this long without coming back: a fault */
+	unsigned down_grace_ms; /* link down this long without coming back: a fault */
+	/* raw channels: bytes to send, pattern to expect (C escapes), period (0 = off) */
+	char probe_send[128], probe_expect[128];
+	unsigned probe_period_ms, probe_timeout_ms;
 	struct silence_conf expect_rate; /* ports whose silence is a fault (off by default) */
 };
 

@@ -21,6 +21,7 @@
 #include "recovery.h"
 #include "remoteproc.h"
 #include "silence.h"
+#include "probe.h"
 #include "streamcheck.h"
 #include "supervisor.h"
 
@@ -63,6 +64,8 @@ struct sv_chan {
 	struct streamcheck sc;	/* a corrupt byte stream is a fault of its own */
 	struct silence silence; /* ports with an expected rate that went quiet */
 	struct event *ev_silence;
+	struct probe probe; /* raw channels: the user's probe (sv_probe.c) */
+	struct event *ev_probe;
 	struct klog_scope scope;
 	bool scope_all; /* no remoteproc configured: every kernel line may be ours */
 	struct remoteproc *rproc;
@@ -122,6 +125,15 @@ void sv_chan_rearm_liveness(struct sv_chan *c);
 /* ---- sv_fault.c: fault intake (kernel log, liveness, link loss, corrupt stream) ---- */
 
 /* Counts, logs, publishes and records a fault, then feeds it to the recovery ladder. */
+/* ---- sv_probe.c ---- */
+
+/* Sets up the probe of a raw channel that configures one. 0 or -ENOMEM. */
+int sv_probe_init(struct sv_chan *c);
+/* The channel opened or closed: start or stop probing. */
+void sv_probe_on_state(struct sv_chan *c);
+/* observer: raw bytes, perhaps the probe's answer. */
+void sv_probe_on_raw(void *ud, struct channel *ch, const struct channel_raw *r);
+
 void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, const char *source,
 		    enum recovery_severity sev, uint64_t kernel_ms);
 /* Liveness timer: PING when quiet, a stall fault when unanswered. */

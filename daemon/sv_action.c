@@ -223,6 +223,13 @@ static int act_open_tty(struct sv_chan *c, const struct recovery_action *a,
 static int act_send_host_hello(struct sv_chan *c, const struct recovery_action *a,
 			       struct recovery_event *res)
 {
+	if (channel_is_raw(c->ch)) {
+		/* Raw firmware never says HELLO: the open tty is all the handshake there is. */
+		if (!channel_is_open(c->ch))
+			return 0;
+		res->type = RECOVERY_EV_HELLO;
+		return 1;
+	}
 	(void)channel_resync(c->ch); /* write errors close the channel, which logs them */
 	return 0;
 }

@@ -109,6 +109,14 @@ static void build_config(struct sv_chan *c, struct recovery_config *rc, struct l
 			break;
 		}
 	}
+	if (channel_is_raw(c->ch)) {
+		/* Resync is HOST_HELLO and HELLO: raw firmware has neither. */
+		size_t n = 0;
+		for (i = 0; i < rc->n_steps; i++)
+			if (rc->steps[i].step != RECOVERY_STEP_RESYNC)
+				rc->steps[n++] = rc->steps[i];
+		rc->n_steps = n;
+	}
 	rc->reload_timeout_ms = s->reload_timeout_ms;
 	rc->backoff_ms = s->recovery_backoff_ms;
 	rc->backoff_max_ms = s->recovery_backoff_max_ms > s->recovery_backoff_ms
@@ -144,6 +152,8 @@ struct sv_chan *sv_chan_free(struct sv_chan *c)
 		event_free(c->ev_silence);
 	if (c->ev_inc)
 		event_free(c->ev_inc);
+	if (c->ev_probe)
+		event_free(c->ev_probe);
 	incident_ring_clear(&c->ring);
 	remoteproc_free(c->rproc);
 	free(c);
@@ -183,7 +193,10 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	streamcheck_init(&c->sc, SV_STREAM_WINDOW_MS, SV_STREAM_MIN_REJECTS);
 	c->silence.cfg = channel_config(ch)->sup.expect_rate;
 	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);
-	c->live_enabled = lc.quiet_ms > 0;
+	if (sv_probe_init(c) < 0)
+		return sv_chan_free(c);
+	/* PING is wire v1: a raw channel relies on the kernel log. */
+	c->live_enabled = lc.quiet_ms > 0 && !channel_is_raw(ch);
 	/* Which kernel lines are ours: the remoteproc's name, instance and device. */
 	if (channel_config(ch)->remoteproc) {
 		(void)klog_scope_add(&c->scope, channel_config(ch)->remoteproc);

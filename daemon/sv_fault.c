@@ -121,7 +121,8 @@ static void rearm_silence(struct sv_chan *c)
 
 void sv_fault_silence_arm(struct sv_chan *c, bool up)
 {
-	silence_arm(&c->silence, up, daemon_now_ms());
+	/* A raw channel has no DATA frames: its liveness is the probe's. */
+	silence_arm(&c->silence, up && !channel_is_raw(c->ch), daemon_now_ms());
 	rearm_silence(c);
 }
 

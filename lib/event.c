@@ -194,11 +194,12 @@ int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct
 	ev->proto_minor = (int)json_int_or(p->root, "proto_minor", -1);
 	ev->level = (int)json_int_or(p->root, "level", -1);
 	ev->text = json_str(p->root, "text");
-	if (ev->type == M7B_EV_FRAME) {
+	if (ev->type == M7B_EV_FRAME || ev->type == M7B_EV_RAW) {
 		const char *data = json_str(p->root, "data");
 		const char *hex = json_str(p->root, "hex");
 
-		ev->flags = frame_flags(p->root);
+		if (ev->type == M7B_EV_FRAME)
+			ev->flags = frame_flags(p->root);
 		if (data || hex) {
 			r = decode_data(p, data ? data : hex, !data, err);
 			if (r < 0)

@@ -15,12 +15,13 @@
 enum view { VIEW_LINE, VIEW_HEX, VIEW_TEXT };
 
 /* The classes a watch may name, and the bit each has in a mask. */
-static const char *const class_names[] = {"FRAME", "STATE", "LOG", "HELLO", "HEARTBEAT", "FAULT"};
+static const char *const class_names[] = {"FRAME",     "STATE", "LOG", "HELLO",
+					  "HEARTBEAT", "FAULT", "RAW"};
 #define NCLASSES  (sizeof(class_names) / sizeof(class_names[0]))
 #define C_FRAME	  0x01u
 #define C_HELLO	  0x08u
 #define C_HEART	  0x10u
-#define C_DEFAULT 0x2fu /* all but HEARTBEAT: one a second is noise for a reader */
+#define C_DEFAULT 0x6fu /* all but HEARTBEAT: one a second is noise for a reader */
 
 #define MAX_TRACK	16
 #define POLL_NS		1000000000LL /* link counters summarised once a second at most */
@@ -115,6 +116,19 @@ static void note_seq(struct watch *w, struct track *t, int64_t seq)
 	t->seq = seq;
 }
 
+/* Ends a FRAME or RAW line with its bytes: a hex dump below it, or quoted text. */
+static void put_payload(const struct watch *w, const struct m7b_event *ev)
+{
+	if (w->view == VIEW_HEX) {
+		putchar('\n');
+		ctl_put_hexdump(stdout, ev->data, ev->data_len);
+		return;
+	}
+	printf(" \"");
+	ctl_put_text(stdout, ev->data, ev->data_len);
+	printf("\"\n");
+}
+
 static void print_frame(struct watch *w, const struct m7b_event *ev)
 {
 	const char *pname = m7b_event_get_string(ev, "port_name");
@@ -145,14 +159,23 @@ static void print_frame(struct watch *w, const struct m7b_event *ev)
 		printf(" [line_error]");
 	if (ev->flags & M7B_FRAME_CONTINUED)
 		printf(" [continued]");
-	if (w->view == VIEW_HEX) {
-		putchar('\n');
-		ctl_put_hexdump(stdout, ev->data, ev->data_len);
+	put_payload(w, ev);
+}
+
+/* A raw channel's chunk: host receive time, length and the bytes (no seq, no port). */
+static void print_raw(struct watch *w, const struct m7b_event *ev)
+{
+	int64_t ns;
+
+	if (w->view == VIEW_TEXT) {
+		put_raw(w, ev->data, ev->data_len);
 		return;
 	}
-	printf(" \"");
-	ctl_put_text(stdout, ev->data, ev->data_len);
-	printf("\"\n");
+	if (m7b_event_get_int(ev, "t_rx_ns", &ns) != 0)
+		ns = ctl_realtime_ns();
+	ctl_put_time(stdout, ns);
+	printf(" %s raw len=%zu", ctl_str_or(ev->channel, "?"), ev->data_len);
+	put_payload(w, ev);
 }
 
 static void print_hello(struct watch *w, const struct m7b_event *ev)
@@ -395,7 +418,7 @@ static unsigned parse_classes(char *list)
 		if (k == NCLASSES) {
 			ctl_usage_error("watch",
 					"no class '%s' (classes: FRAME, STATE, LOG, HELLO, "
-					"HEARTBEAT, FAULT)",
+					"HEARTBEAT, FAULT, RAW)",
 					tok);
 			return 0;
 		}
@@ -600,10 +623,14 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 			w.port_match_ns = ctl_monotonic_ns();
 			frames++;
 		}
+		if (ev->type == M7B_EV_RAW)
+			frames++; /* a raw channel's captures */
 		if (w.json) {
 			printf("%s\n", ev->line);
 		} else if (ev->type == M7B_EV_FRAME) {
 			print_frame(&w, ev);
+		} else if (ev->type == M7B_EV_RAW) {
+			print_raw(&w, ev);
 		} else if (ev->type == M7B_EV_HELLO) {
 			if (w.view != VIEW_TEXT)
 				print_hello(&w, ev);

@@ -18,6 +18,7 @@
 	OBJ(ERROR)                                                                                 \
 	OBJ(INCIDENTS)                                                                             \
 	STREAM(HEARTBEAT)                                                                          \
-	OBJ(PONG)
+	OBJ(PONG)                                                                                  \
+	STREAM(RAW)
 
 #endif

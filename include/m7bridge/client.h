@@ -50,6 +50,7 @@ enum m7b_event_type {
 	M7B_EV_INCIDENTS,
 	M7B_EV_HEARTBEAT,
 	M7B_EV_PONG,
+	M7B_EV_RAW, /* a raw channel's bytes: data, data_len; "t_rx_ns" by m7b_event_get_int */
 };
 
 /* FRAME flags, from the "flags" array. */

@@ -79,6 +79,43 @@ static void test_send(void **state)
 	proto_request_clear(&r);
 }
 
+/* A send with no port parses (raw channels take it); the daemon requires the port of
+ * wire channels. */
+static void test_send_without_port(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	assert_int_equal(parse("{\"cmd\":\"send\",\"channel\":\"a\",\"data\":\"AAE=\"}", &r),
+			 PROTO_E_NONE);
+	assert_int_equal(r.port, -1);
+	assert_int_equal(r.len, 2);
+	proto_request_clear(&r);
+}
+
+/* RAW: the exact line, both encodings, and a buffer too small for it. */
+static void test_render_raw(void **state)
+{
+	(void)state;
+	char buf[512];
+	const uint8_t data[] = {'h', 'i', 0x00, 0xff};
+	int n = proto_render_raw(buf, sizeof(buf), "\"fw\"", 4, data, sizeof(data),
+				 1700000000123456789ull, 42, PROTO_ENC_BASE64);
+	const char *want = "{\"class\":\"RAW\",\"channel\":\"fw\",\"data\":\"aGkA/w==\",\"len\":4,"
+			   "\"t_rx_ns\":1700000000123456789,\"t_rx_mono_ns\":42}\n";
+	assert_int_equal(n, (int)strlen(want));
+	assert_memory_equal(buf, want, (size_t)n);
+	n = proto_render_raw(buf, sizeof(buf), "\"fw\"", 4, data, sizeof(data), 1, 2,
+			     PROTO_ENC_HEX);
+	want = "{\"class\":\"RAW\",\"channel\":\"fw\",\"hex\":\"686900ff\",\"len\":4,"
+	       "\"t_rx_ns\":1,\"t_rx_mono_ns\":2}\n";
+	assert_int_equal(n, (int)strlen(want));
+	assert_memory_equal(buf, want, (size_t)n);
+	assert_int_equal(
+		proto_render_raw(buf, 40, "\"fw\"", 4, data, sizeof(data), 1, 2, PROTO_ENC_BASE64),
+		-ENOSPC);
+	assert_int_equal(proto_class_from_string("RAW"), PROTO_C_RAW);
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
@@ -102,7 +139,8 @@ static void test_errors(void **state)
 		{"{\"cmd\":\"watch\",\"classes\":[\"frame\"]}", PROTO_E_BAD_VALUE},
 		{"{\"cmd\":\"watch\",\"policy\":\"block\"}", PROTO_E_BAD_VALUE},
 		{"{\"cmd\":\"watch\",\"encoding\":7}", PROTO_E_BAD_TYPE},
-		{"{\"cmd\":\"send\",\"channel\":\"a\",\"data\":\"AA\"}", PROTO_E_MISSING_MEMBER},
+		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":-1,\"data\":\"AA\"}",
+		 PROTO_E_BAD_TYPE},
 		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":256,\"data\":\"AA\"}",
 		 PROTO_E_BAD_TYPE},
 		{"{\"cmd\":\"send\",\"channel\":\"a\",\"port\":1}", PROTO_E_MISSING_MEMBER},
@@ -390,6 +428,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_watch_defaults_and_filters),
 		cmocka_unit_test(test_send),
+		cmocka_unit_test(test_send_without_port),
+		cmocka_unit_test(test_render_raw),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_strict_requests),
 		cmocka_unit_test(test_render_frame_exact),

@@ -1,0 +1,146 @@
+/* The daemon's ptys: observer glue between channels and their ptylinks. */
+#include "ptybridge.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "ptylink.h"
+
+struct ptybridge {
+	struct daemon *d;
+	struct ptylink *links[CONF_MAX_CHANNELS];	      /* by channel slot */
+	char made_for[CONF_MAX_CHANNELS][CONF_PATH_MAX + 96]; /* settings each was made with */
+};
+
+static struct ptylink *link_of(struct ptybridge *pb, const struct channel *ch)
+{
+	return channel_slot(ch) < CONF_MAX_CHANNELS ? pb->links[channel_slot(ch)] : NULL;
+}
+
+/* The settings a pty depends on, as one string: a reload that changes them remakes it. */
+static void settings_of(const struct channel *ch, char *buf, size_t cap)
+{
+	const struct conf_channel *cc = channel_config(ch);
+	snprintf(buf, cap, "%s|%o|%s|%u|%d", cc->pty, cc->pty_mode, cc->pty_group, cc->pty_port,
+		 (int)cc->mode);
+}
+
+static void on_channel(void *ud, struct channel *ch, bool added)
+{
+	struct ptybridge *pb = ud;
+	unsigned s = channel_slot(ch);
+	if (s >= CONF_MAX_CHANNELS)
+		return;
+	pb->links[s] = ptylink_free(pb->links[s]);
+	pb->made_for[s][0] = '\0';
+	if (!added || !channel_config(ch)->pty[0])
+		return;
+	settings_of(ch, pb->made_for[s], sizeof(pb->made_for[s]));
+	(void)ptylink_new(daemon_base(pb->d), ch, &pb->links[s]); /* logged */
+}
+
+static void on_config(void *ud, struct channel *ch)
+{
+	struct ptybridge *pb = ud;
+	char now[sizeof(pb->made_for[0])];
+	unsigned s = channel_slot(ch);
+	if (s >= CONF_MAX_CHANNELS)
+		return;
+	settings_of(ch, now, sizeof(now));
+	/* Unchanged: the app keeps its fd. */
+	if (strcmp(now, pb->made_for[s]) != 0)
+		on_channel(ud, ch, true);
+}
+
+static void on_raw(void *ud, struct channel *ch, const struct channel_raw *r)
+{
+	struct ptylink *pl = link_of(ud, ch);
+	if (pl)
+		ptylink_from_m7(pl, r->data, r->len);
+}
+
+static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
+{
+	struct ptylink *pl = link_of(ud, ch);
+	if (pl && !m->bad_payload && m->frame->type == M7B_T_DATA &&
+	    m->frame->port == channel_config(ch)->pty_port)
+		ptylink_from_m7(pl, m->u.data.bytes, m->u.data.nbytes);
+}
+
+static void on_state(void *ud, struct channel *ch, enum channel_state old)
+{
+	struct ptylink *pl = link_of(ud, ch);
+	if (pl && channel_get_state(ch) == CHANNEL_UP)
+		ptylink_kick(pl); /* what the app wrote during the pause goes now */
+}
+
+static void on_send_done(void *ud, struct channel *ch, const struct sendq_entry *e,
+			 enum sendq_result r)
+{
+	struct ptylink *pl = link_of(ud, ch);
+	if (pl)
+		ptylink_send_done(pl, e->len, r == SENDQ_OK);
+}
+
+static void on_status(void *ud, const struct channel *ch, struct daemon_status_extra *x)
+{
+	struct ptylink *pl = link_of(ud, ch);
+	struct ptylink_stats st;
+	if (!pl)
+		return;
+	ptylink_get_stats(pl, &st);
+	snprintf(x->pty_path, sizeof(x->pty_path), "%s", channel_config(ch)->pty);
+	snprintf(x->pty_slave, sizeof(x->pty_slave), "%s", ptylink_slave(pl));
+	x->pty = (struct proto_pty){.path = x->pty_path,
+				    .slave = x->pty_slave,
+				    .to_app = st.to_app,
+				    .to_m7 = st.to_m7,
+				    .dropped_to_app = st.dropped_to_app,
+				    .failed_to_m7 = st.failed_to_m7,
+				    .paused_ms = st.paused_ms};
+	x->has_pty = true;
+}
+
+int ptybridge_new(struct daemon *d, struct ptybridge **out)
+{
+	struct ptybridge *pb = calloc(1, sizeof(*pb));
+	*out = NULL;
+	if (!pb)
+		return -ENOMEM;
+	pb->d = d;
+	struct daemon_observer o = {.on_channel = on_channel,
+				    .on_config = on_config,
+				    .on_raw = on_raw,
+				    .on_msg = on_msg,
+				    .on_state = on_state,
+				    .on_status = on_status,
+				    .ud = pb};
+	int r = daemon_add_observer(d, &o);
+	if (r < 0) {
+		free(pb);
+		return r;
+	}
+	daemon_set_send_hook(d, on_send_done, pb);
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct channel *ch = daemon_channel_at(d, i);
+		if (ch)
+			on_channel(pb, ch, true);
+	}
+	*out = pb;
+	return 0;
+}
+
+struct ptybridge *ptybridge_free(struct ptybridge *pb)
+{
+	if (!pb)
+		return NULL;
+	daemon_remove_observer(pb->d, pb);
+	daemon_set_send_hook(pb->d, NULL, NULL);
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		pb->links[i] = ptylink_free(pb->links[i]);
+	free(pb);
+	return NULL;
+}

@@ -1,0 +1,352 @@
+/* One channel's pseudo-terminal: a stable symlink to the pts slave, the master in raw mode
+ * and non-blocking, a slave fd kept open so that the app's close and reopen neither loses
+ * its termios nor gives the master EIO. Two bounded buffers: M7 -> app (overflow counted)
+ * and app -> M7 (full: the master is not read, so the app's write() blocks). */
+#include "ptylink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "ptybuf.h"
+
+#define TO_APP_CAP (256u * 1024u)
+#define TO_M7_CAP  (64u * 1024u)
+#define RAW_PIECE  4096u /* bytes per raw write: half the writer's 8 KiB */
+#define RETRY_BUSY 1	 /* ms: the writer or send queue was full */
+#define RETRY_DOWN 50	 /* ms: the channel is down (recovery): the app waits */
+
+struct ptylink {
+	struct event_base *base;
+	struct channel *ch;
+	int master, slave;
+	char slave_name[64];
+	char path[CONF_PATH_MAX];
+	struct event *ev_read, *ev_write, *ev_retry;
+	bool reading, writing;
+	struct ptybuf to_app, to_m7;
+	uint64_t pause_since_ms; /* 0 = not paused */
+	struct ptylink_stats st;
+	struct ratelimit rl_drop;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void arm_retry(struct ptylink *pl, unsigned ms)
+{
+	struct timeval tv = {0, (suseconds_t)ms * 1000};
+	if (!evtimer_pending(pl->ev_retry, NULL))
+		evtimer_add(pl->ev_retry, &tv);
+}
+
+/* Reads the master only while the app -> M7 buffer has room: back-pressure, not loss. */
+static void update_reading(struct ptylink *pl)
+{
+	bool want = ptybuf_can_take(&pl->to_m7, 1);
+	if (want && !pl->reading)
+		event_add(pl->ev_read, NULL);
+	else if (!want && pl->reading)
+		event_del(pl->ev_read);
+	pl->reading = want;
+}
+
+static void note_pause(struct ptylink *pl, bool paused)
+{
+	uint64_t t = now_ms();
+	if (paused && !pl->pause_since_ms)
+		pl->pause_since_ms = t ? t : 1;
+	else if (!paused && pl->pause_since_ms) {
+		pl->st.paused_ms += t - pl->pause_since_ms;
+		pl->pause_since_ms = 0;
+	}
+}
+
+/* One piece of the app's bytes to the channel: raw as is, wire as SEND on pty_port.
+ * 0 taken; -ENOBUFS/-EBUSY (full) or -ENOTCONN (down): keep it and retry. */
+static int submit(struct ptylink *pl, const uint8_t *p, size_t n, size_t *taken)
+{
+	if (channel_is_raw(pl->ch)) {
+		*taken = n < RAW_PIECE ? n : RAW_PIECE;
+		return channel_write_raw(pl->ch, p, *taken);
+	}
+	struct channel_snapshot snap;
+	channel_snapshot(pl->ch, &snap);
+	size_t max = snap.have_hello && snap.hello.max_payload ? snap.hello.max_payload
+							       : M7B_PAYLOAD_MAX;
+	struct sendq_entry e = {.cookie = DAEMON_COOKIE_INTERNAL,
+				.port = (uint8_t)channel_config(pl->ch)->pty_port};
+	e.len = (uint16_t)(n < max ? n : max);
+	memcpy(e.data, p, e.len);
+	*taken = e.len;
+	return channel_send(pl->ch, &e);
+}
+
+static void pump_to_m7(struct ptylink *pl)
+{
+	const uint8_t *p;
+	size_t n;
+	while ((n = ptybuf_peek(&pl->to_m7, &p)) > 0) {
+		size_t taken = 0;
+		int r = submit(pl, p, n, &taken);
+		if (r == -ENOBUFS || r == -EBUSY || r == -ENOTCONN) {
+			note_pause(pl, true);
+			arm_retry(pl, r == -ENOTCONN ? RETRY_DOWN : RETRY_BUSY);
+			break;
+		}
+		if (r < 0)
+			pl->st.failed_to_m7 += taken; /* cannot happen with the pieces above */
+		else
+			pl->st.to_m7 += taken;
+		ptybuf_consume(&pl->to_m7, taken);
+	}
+	if (pl->to_m7.len == 0)
+		note_pause(pl, false);
+	update_reading(pl);
+}
+
+static void ptylink_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct ptylink *pl = arg;
+	uint8_t buf[4096];
+	while (ptybuf_can_take(&pl->to_m7, 1)) {
+		size_t room = ptybuf_room(&pl->to_m7);
+		ssize_t n = read(pl->master, buf, room < sizeof(buf) ? room : sizeof(buf));
+		if (n > 0) {
+			ptybuf_push(&pl->to_m7, buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* EAGAIN: drained. EIO cannot happen while our slave fd is open. */
+		break;
+	}
+	pump_to_m7(pl);
+}
+
+static void flush_to_app(struct ptylink *pl)
+{
+	const uint8_t *p;
+	size_t n;
+	while ((n = ptybuf_peek(&pl->to_app, &p)) > 0) {
+		ssize_t w = write(pl->master, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		pl->st.to_app += (size_t)w;
+		ptybuf_consume(&pl->to_app, (size_t)w);
+	}
+	bool want = pl->to_app.len > 0;
+	if (want && !pl->writing)
+		event_add(pl->ev_write, NULL);
+	else if (!want && pl->writing)
+		event_del(pl->ev_write);
+	pl->writing = want;
+}
+
+static void ptylink_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	flush_to_app(arg);
+}
+
+static void ptylink_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct ptylink *pl = arg;
+	pump_to_m7(pl);
+	if (pl->reading)
+		ptylink_on_read(pl->master, EV_READ, pl);
+}
+
+void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n)
+{
+	size_t off = 0;
+	if (pl->to_app.len == 0) {
+		/* The common case: straight into the pty, no copy. */
+		while (off < n) {
+			ssize_t w = write(pl->master, data + off, n - off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			off += (size_t)w;
+		}
+		pl->st.to_app += off;
+	}
+	uint64_t before = pl->to_app.dropped;
+	ptybuf_push(&pl->to_app, data + off, n - off);
+	if (pl->to_app.dropped != before) {
+		pl->st.dropped_to_app += pl->to_app.dropped - before;
+		if (ratelimit_ok(&pl->rl_drop, now_ms(), 3, 60000))
+			channel_log_errno(
+				pl->ch, LOG_WARNING, -ENOBUFS,
+				"pty %s: the app does not read: %llu bytes dropped so far",
+				pl->path, (unsigned long long)pl->st.dropped_to_app);
+	}
+	flush_to_app(pl);
+}
+
+void ptylink_send_done(struct ptylink *pl, size_t len, bool ok)
+{
+	if (!ok)
+		pl->st.failed_to_m7 += len;
+	pump_to_m7(pl);
+}
+
+void ptylink_kick(struct ptylink *pl)
+{
+	pump_to_m7(pl);
+	flush_to_app(pl);
+}
+
+const char *ptylink_slave(const struct ptylink *pl)
+{
+	return pl->slave_name;
+}
+
+void ptylink_get_stats(const struct ptylink *pl, struct ptylink_stats *s)
+{
+	*s = pl->st;
+	if (pl->pause_since_ms)
+		s->paused_ms += now_ms() - pl->pause_since_ms;
+}
+
+/* The master: non-blocking, raw (what is set on the master applies to the slave and
+ * survives the app's reopen). The slave: our own fd, mode and group as configured. */
+static int open_pty(struct ptylink *pl)
+{
+	const struct conf_channel *cc = channel_config(pl->ch);
+	struct termios t;
+
+	pl->master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (pl->master < 0)
+		return -errno;
+	if (grantpt(pl->master) < 0 || unlockpt(pl->master) < 0 ||
+	    ptsname_r(pl->master, pl->slave_name, sizeof(pl->slave_name)) != 0)
+		return -errno;
+	if (tcgetattr(pl->master, &t) < 0)
+		return -errno;
+	cfmakeraw(&t);
+	if (tcsetattr(pl->master, TCSANOW, &t) < 0)
+		return -errno;
+	pl->slave = open(pl->slave_name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (pl->slave < 0)
+		return -errno;
+	gid_t gid = (gid_t)-1;
+	if (cc->pty_group[0]) {
+		struct group *g = getgrnam(cc->pty_group);
+		if (!g)
+			return -ESRCH;
+		gid = g->gr_gid;
+	}
+	if (gid != (gid_t)-1 && fchown(pl->slave, (uid_t)-1, gid) < 0)
+		return -errno;
+	if (fchmod(pl->slave, (mode_t)cc->pty_mode) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Points path at the slave atomically (a new symlink renamed over the old one), so an
+ * app never finds the path missing; refuses to replace anything but a symlink. */
+static int link_path(struct ptylink *pl)
+{
+	struct stat st;
+	char tmp[CONF_PATH_MAX + 32];
+
+	if (lstat(pl->path, &st) == 0 && !S_ISLNK(st.st_mode))
+		return -EEXIST;
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", pl->path, (long)getpid());
+	(void)unlink(tmp);
+	if (symlink(pl->slave_name, tmp) < 0)
+		return -errno;
+	if (rename(tmp, pl->path) < 0) {
+		int r = -errno;
+		(void)unlink(tmp);
+		return r;
+	}
+	return 0;
+}
+
+int ptylink_new(struct event_base *base, struct channel *ch, struct ptylink **out)
+{
+	struct ptylink *pl = calloc(1, sizeof(*pl));
+	int r = -ENOMEM;
+
+	*out = NULL;
+	if (!pl)
+		return channel_log_errno(ch, LOG_ERR, r, "pty: %m");
+	pl->base = base;
+	pl->ch = ch;
+	pl->master = pl->slave = -1;
+	snprintf(pl->path, sizeof(pl->path), "%s", channel_config(ch)->pty);
+	if (ptybuf_init(&pl->to_app, TO_APP_CAP) < 0 || ptybuf_init(&pl->to_m7, TO_M7_CAP) < 0)
+		goto fail;
+	r = open_pty(pl);
+	if (r < 0) {
+		channel_log_errno(ch, LOG_ERR, r, "cannot create the pty for %s: %m", pl->path);
+		goto fail;
+	}
+	r = -ENOMEM;
+	pl->ev_read = event_new(base, pl->master, EV_READ | EV_PERSIST, ptylink_on_read, pl);
+	pl->ev_write = event_new(base, pl->master, EV_WRITE | EV_PERSIST, ptylink_on_write, pl);
+	pl->ev_retry = evtimer_new(base, ptylink_on_retry, pl);
+	if (!pl->ev_read || !pl->ev_write || !pl->ev_retry)
+		goto fail;
+	r = link_path(pl);
+	if (r < 0) {
+		channel_log_errno(ch, LOG_ERR, r, "cannot point %s at %s: %m", pl->path,
+				  pl->slave_name);
+		goto fail;
+	}
+	update_reading(pl);
+	channel_log_errno(ch, LOG_INFO, 0, "pty %s -> %s", pl->path, pl->slave_name);
+	*out = pl;
+	return 0;
+fail:
+	pl->path[0] = '\0'; /* not linked: leave whatever is there */
+	ptylink_free(pl);
+	return r;
+}
+
+struct ptylink *ptylink_free(struct ptylink *pl)
+{
+	char target[64];
+	if (!pl)
+		return NULL;
+	/* Only our own link goes: a newer daemon may already have replaced it. */
+	ssize_t n = pl->path[0] ? readlink(pl->path, target, sizeof(target) - 1) : -1;
+	if (n > 0) {
+		target[n] = '\0';
+		if (strcmp(target, pl->slave_name) == 0)
+			(void)unlink(pl->path);
+	}
+	if (pl->ev_read)
+		event_free(pl->ev_read);
+	if (pl->ev_write)
+		event_free(pl->ev_write);
+	if (pl->ev_retry)
+		event_free(pl->ev_retry);
+	if (pl->slave >= 0)
+		close(pl->slave);
+	if (pl->master >= 0)
+		close(pl->master);
+	ptybuf_clear(&pl->to_app);
+	ptybuf_clear(&pl->to_m7);
+	free(pl);
+	return NULL;
+}

@@ -1,0 +1,39 @@
+/* One channel's pseudo-terminal for unchanged serial apps: a stable symlink to the pts
+ * slave, M7 bytes written to the master, the app's bytes sent to the M7. The pty outlives
+ * the channel's tty, so a recovery is a pause for the app, never an error. */
+#ifndef M7B_PTYLINK_H
+#define M7B_PTYLINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "channel.h"
+
+struct event_base;
+struct ptylink;
+
+/* Counters shown by status and the tests. */
+struct ptylink_stats {
+	uint64_t to_app, to_m7;	 /* bytes delivered each way */
+	uint64_t dropped_to_app; /* M7 bytes the app did not read in time */
+	uint64_t failed_to_m7;	 /* bytes of sends the firmware never took (wire mode) */
+	uint64_t paused_ms;	 /* time the app's writes waited for the channel */
+};
+
+/* Creates the pty of ch (its configuration's pty, pty_mode, pty_group) and points the
+ * symlink at it. 0 with *out, or a negative errno (logged). */
+int ptylink_new(struct event_base *base, struct channel *ch, struct ptylink **out);
+/* Removes the symlink (if still ours), closes the pty; returns NULL. */
+struct ptylink *ptylink_free(struct ptylink *pl);
+/* Bytes from the M7 for the app: written now, or held (bounded, overflow counted). */
+void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n);
+/* Wire mode: one send of the pty's finished (ok: the firmware took it). */
+void ptylink_send_done(struct ptylink *pl, size_t len, bool ok);
+/* The channel may take bytes again (state change, writer progress): try now. */
+void ptylink_kick(struct ptylink *pl);
+/* The pts slave's name (/dev/pts/N). */
+const char *ptylink_slave(const struct ptylink *pl);
+/* Copies the counters. */
+void ptylink_get_stats(const struct ptylink *pl, struct ptylink_stats *s);
+
+#endif

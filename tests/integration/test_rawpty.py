@@ -1,0 +1,552 @@
+#!/usr/bin/env python3
+"""Raw channels and the pty that survives recovery, against the real daemon.
+
+A fake foreign firmware is a pty the test drives (its master is the "M7"); the daemon
+owns the slave through a symlink, as it owns /dev/ttyRPMSG30. Apps open the daemon's
+pty with pyserial (and a Qt QSerialPort program when built) and must keep their fd and
+see every byte across a hang-up, a swap of the device and a remoteproc restart.
+Paths come from M7B_BUILD_ROOT (set by meson). Exit 77 = skip.
+"""
+import base64
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+import tty
+import unittest
+
+BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
+DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
+CTL = os.path.join(BUILD, "tools", "m7bridgectl")
+QT_SERIAL = os.path.join(BUILD, "tests", "integration", "qt_serial_echo")
+SIM = os.path.join(BUILD, "firmware", "m7sim")
+TIMEOUT = 30.0
+
+try:
+    import serial  # Debian's python3-serial
+except ImportError:
+    serial = None
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ops_testlib import wait_for  # noqa: E402
+
+
+class FakeFirmware:
+    """The M7 side of a raw channel: a pty master behind a stable symlink."""
+
+    def __init__(self, link):
+        self.link = link
+        self.master = None
+        self.got = bytearray()
+        self.make()
+
+    def make(self):
+        m, s = pty.openpty()
+        tty.setraw(m)  # raw on the master applies to the slave
+        name = os.ttyname(s)
+        os.close(s)
+        os.set_blocking(m, False)
+        tmp = self.link + ".new"
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        os.symlink(name, tmp)
+        os.replace(tmp, self.link)
+        old, self.master = self.master, m
+        return old
+
+    def write(self, data):
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.master, view)
+                view = view[n:]
+            except BlockingIOError:
+                self.pump(0.01)
+
+    def pump(self, wait=0.0):
+        r, _, _ = select.select([self.master], [], [], wait)
+        if r:
+            try:
+                self.got += os.read(self.master, 65536)
+            except OSError:
+                pass
+
+    def wait_got(self, data, what):
+        def have():
+            self.pump(0.01)
+            return data in self.got
+        wait_for(have, what)
+
+    def hang_up(self):
+        """The device goes away: the master closes and the node vanishes."""
+        self.pump(0.05)
+        os.close(self.master)
+        self.master = None
+        os.unlink(self.link)
+
+    def swap(self):
+        """A new device under the same name (the old one closed after the swap)."""
+        old = self.make()
+        if old is not None:
+            os.close(old)
+
+    def close(self):
+        if self.master is not None:
+            os.close(self.master)
+
+
+class Client:
+    """A watching client of the daemon's socket that collects RAW and STATE objects."""
+
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.connect(path)
+        self.buf = b""
+        self.objs = []
+
+    def send(self, obj):
+        self.s.sendall(json.dumps(obj).encode() + b"\n")
+
+    def poll(self, wait=0.01):
+        r, _, _ = select.select([self.s], [], [], wait)
+        if r:
+            self.buf += self.s.recv(65536)
+            *lines, self.buf = self.buf.split(b"\n")
+            self.objs += [json.loads(l) for l in lines if l]
+
+    def find(self, pred, what):
+        def f():
+            self.poll()
+            return next((o for o in self.objs if pred(o)), None)
+        return wait_for(f, what)
+
+    def raw_bytes(self):
+        return b"".join(base64.b64decode(o["data"]) for o in self.objs
+                        if o.get("class") == "RAW")
+
+
+class Rig:
+    def __init__(self, extra_channel="", extra_daemon=""):
+        self.dir = tempfile.mkdtemp(prefix="m7b-rawpty-")
+        self.link = os.path.join(self.dir, "ttyRPMSG30")
+        self.app = os.path.join(self.dir, "app-tty")
+        self.sock = os.path.join(self.dir, "sock")
+        self.fw = FakeFirmware(self.link)
+        conf = os.path.join(self.dir, "m7bridge.conf")
+        with open(conf, "w") as f:
+            f.write(f"[daemon]\nsocket = {self.sock}\nallow_send = true\nkernel_log = off\n"
+                    f"{extra_daemon}"
+                    f"[channel fw]\ndevice = {self.link}\nmode = raw\npty = {self.app}\n"
+                    f"pty_mode = 0600\nreopen_min_ms = 20\nreopen_max_ms = 200\n"
+                    f"{extra_channel}")
+        self.log = open(os.path.join(self.dir, "daemon.log"), "ab")
+        self.daemon = subprocess.Popen([DAEMON, "-f", "-c", conf, "-l", "debug"],
+                                       stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: os.path.exists(self.sock) and os.path.islink(self.app),
+                 "daemon socket and pty link")
+        self.client = Client(self.sock)
+        self.client.send({"cmd": "watch", "classes": ["RAW", "STATE"]})
+        self.client.find(lambda o: o.get("class") == "ACK", "watch ACK")
+        self.wait_state("up")
+
+    def wait_state(self, state):
+        def up():
+            r = subprocess.run([CTL, "-s", self.sock, "status", "--json"],
+                               capture_output=True, text=True, timeout=10)
+            if r.returncode != 0:
+                return False
+            return json.loads(r.stdout)["channels"][0]["state"] == state
+        wait_for(up, f"channel {state}")
+
+    def stop(self):
+        """Stops the daemon; its exit status (0, or a sanitizer's report) is returned."""
+        if self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGTERM)
+            try:
+                self.daemon.wait(20)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        self.log.close()
+        self.fw.close()
+        self.client.s.close()
+        return self.daemon.returncode
+
+    def daemon_log(self):
+        with open(os.path.join(self.dir, "daemon.log"), errors="replace") as f:
+            return f.read()[-6000:]
+
+
+def serial_read_until(port, data, what, timeout=TIMEOUT):
+    got = bytearray()
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got += port.read(4096)
+        if data in got:
+            return bytes(got)
+    raise AssertionError(f"timed out waiting for {what}; got {bytes(got)[-200:]!r}")
+
+
+class RawPty(unittest.TestCase):
+    def setUp(self):
+        self.rig = None
+
+    def tearDown(self):
+        if self.rig:
+            rc = self.rig.stop()
+            if self.failed_now() or rc != 0:
+                sys.stderr.write(self.rig.daemon_log())
+            shutil.rmtree(self.rig.dir, ignore_errors=True)
+            self.assertEqual(rc, 0, "the daemon's exit status")
+
+    def failed_now(self):
+        res = getattr(self._outcome, "result", None)
+        errs = getattr(res, "errors", []) + getattr(res, "failures", [])
+        return any(t is self for t, _ in errs)
+
+    def test_raw_channel_publishes_and_sends(self):
+        rig = self.rig = Rig()
+        watch = subprocess.Popen([CTL, "-s", rig.sock, "watch", "-n", "1", "--classes", "RAW"],
+                                 stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)  # let it subscribe
+        rig.fw.write(b"temp=21.5\r\n")
+        c = rig.client
+        o = c.find(lambda o: o.get("class") == "RAW", "a RAW object")
+        self.assertEqual(o["channel"], "fw")
+        self.assertGreater(o["t_rx_ns"], 1_600_000_000 * 10**9)
+        wait_for(lambda: (c.poll(), c.raw_bytes() == b"temp=21.5\r\n")[1], "all bytes")
+        out = watch.communicate(timeout=TIMEOUT)[0]
+        self.assertEqual(watch.returncode, 0)
+        self.assertIn(" fw raw len=11 \"temp=21.5", out)
+        # A big burst comes as bounded chunks, every byte in order.
+        blob = bytes(range(256)) * 64
+        rig.fw.write(blob)
+        wait_for(lambda: (c.poll(), c.raw_bytes().endswith(blob))[1], "the burst")
+        self.assertTrue(all(len(base64.b64decode(o["data"])) <= 2048
+                            for o in c.objs if o.get("class") == "RAW"))
+        # Client bytes go out as they are; no port, or port 0; another port is refused.
+        c.send({"cmd": "send", "channel": "fw", "data": base64.b64encode(b"AT\r").decode(),
+                "id": 1})
+        c.find(lambda o: o.get("class") == "ACK" and o.get("id") == 1, "send ACK")
+        rig.fw.wait_got(b"AT\r", "the sent bytes")
+        c.send({"cmd": "send", "channel": "fw", "port": 0, "hex": "0102", "id": 2})
+        c.find(lambda o: o.get("class") == "ACK" and o.get("id") == 2, "send ACK port 0")
+        rig.fw.wait_got(b"AT\r\x01\x02", "port 0 bytes")
+        c.send({"cmd": "send", "channel": "fw", "port": 3, "hex": "01", "id": 3})
+        e = c.find(lambda o: o.get("id") == 3, "answer to port 3")
+        self.assertEqual((e["class"], e["code"]), ("ERROR", "bad_value"))
+        c.send({"cmd": "status", "id": 4})
+        st = c.find(lambda o: o.get("class") == "STATUS", "STATUS")["channels"][0]
+        self.assertEqual(st["mode"], "raw")
+        self.assertEqual(st["raw_rx_bytes"], 11 + len(blob))
+        self.assertEqual(st["raw_tx_bytes"], 5)
+        self.assertGreaterEqual(st["raw_chunks"], (11 + len(blob)) // 2048)
+
+    def test_raw_channel_through_hangup(self):
+        rig = self.rig = Rig()
+        c = rig.client
+        rig.fw.hang_up()
+        c.find(lambda o: o.get("class") == "STATE" and o["state"] == "down", "down")
+        rig.fw.swap()
+        rig.wait_state("up")
+        rig.fw.write(b"after the hang-up")
+        wait_for(lambda: (c.poll(), b"after the hang-up" in c.raw_bytes())[1], "bytes after")
+
+    @unittest.skipIf(serial is None, "python3-serial is not installed")
+    def test_pyserial_keeps_fd_across_recoveries(self):
+        rig = self.rig = Rig()
+        port = serial.Serial(rig.app, 115200, timeout=0.05)
+        fd = port.fileno()
+        rig.fw.write(b"before\n")
+        serial_read_until(port, b"before\n", "bytes before")
+        port.write(b"ping\n")
+        rig.fw.wait_got(b"ping\n", "app bytes to the M7")
+
+        for i, how in enumerate(("hang_up", "swap")):
+            if how == "hang_up":
+                rig.fw.hang_up()
+                rig.client.find(lambda o: o.get("class") == "STATE" and o["state"] == "down",
+                                "down")
+                # Written while the link is away: held, not lost, no error for the app.
+                port.write(b"during-%d\n" % i)
+                time.sleep(0.2)
+                rig.fw.swap()
+            else:
+                rig.fw.swap()  # replaced under the daemon's feet
+                port.write(b"during-%d\n" % i)
+            rig.fw.got.clear()
+            rig.fw.wait_got(b"during-%d\n" % i, f"bytes written during {how}")
+            msg = b"".join(b"after-%d-%04d\n" % (i, k) for k in range(200))
+            rig.fw.write(msg)
+            got = serial_read_until(port, b"after-%d-0199\n" % i, f"bytes after {how}")
+            self.assertIn(msg, got)
+            self.assertEqual(port.fileno(), fd)
+        port.close()
+        # Closing and reopening the app's side keeps the pty usable (the daemon holds a
+        # slave fd): no EIO, the termios of the pty stay raw.
+        port = serial.Serial(rig.app, 115200, timeout=0.05)
+        rig.fw.write(b"reopened\n")
+        serial_read_until(port, b"reopened\n", "bytes after the app reopened")
+        port.close()
+
+    @unittest.skipIf(serial is None, "python3-serial is not installed")
+    def test_pty_back_pressure_never_drops(self):
+        rig = self.rig = Rig()
+        port = serial.Serial(rig.app, 115200, timeout=0.05)
+        rig.fw.hang_up()
+        rig.client.find(lambda o: o.get("class") == "STATE" and o["state"] == "down", "down")
+        # Far more than the daemon buffers: the app's writes must block, not lose data.
+        blob = bytes((k * 7) & 0xff for k in range(300_000))
+        w = threading.Thread(target=lambda: (port.write(blob), port.flush()))
+        w.start()
+        time.sleep(0.5)
+        self.assertTrue(w.is_alive(), "the app's write should wait while the link is down")
+        rig.fw.swap()
+
+        def all_there():
+            rig.fw.pump(0.01)
+            return len(rig.fw.got) >= len(blob)
+        wait_for(all_there, "every byte")
+        w.join(TIMEOUT)
+        self.assertEqual(bytes(rig.fw.got[:len(blob)]), blob)
+        port.close()
+        rig.client.send({"cmd": "status", "id": 9})
+        st = rig.client.find(lambda o: o.get("class") == "STATUS", "STATUS")["channels"][0]
+        self.assertEqual(st["pty"]["path"], rig.app)
+        self.assertEqual(os.readlink(rig.app), st["pty"]["slave"])
+        self.assertEqual(st["pty"]["to_m7"], len(blob))
+        self.assertEqual((st["pty"]["dropped_to_app"], st["pty"]["failed_to_m7"]), (0, 0))
+        self.assertGreaterEqual(st["pty"]["paused_ms"], 400)
+
+    @unittest.skipUnless(os.path.exists(QT_SERIAL), "the Qt QSerialPort program is not built")
+    def test_qt_serial_keeps_fd_across_recoveries(self):
+        rig = self.rig = Rig()
+        app = subprocess.Popen([QT_SERIAL, rig.app], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=dict(os.environ,
+                                                                QT_QPA_PLATFORM="offscreen"))
+        try:
+            self.assertEqual(app.stdout.readline(), b"ready\n")
+            rig.fw.write(b"a0\n")
+            rig.fw.wait_got(b"echo:a0\n", "Qt echo before")
+            for i, how in enumerate(("hang_up", "swap")):
+                if how == "hang_up":
+                    rig.fw.hang_up()
+                    rig.client.find(lambda o: o.get("class") == "STATE" and
+                                    o["state"] == "down", "down")
+                    time.sleep(0.2)
+                rig.fw.swap()
+                rig.wait_state("up")
+                rig.fw.got.clear()
+                lines = b"".join(b"b%d-%03d\n" % (i, k) for k in range(100))
+                rig.fw.write(lines)
+                rig.fw.wait_got(b"echo:b%d-099\n" % i, f"Qt echoes after {how}")
+                self.assertEqual(bytes(rig.fw.got), lines.replace(b"b", b"echo:b"))
+            rig.fw.write(b"quit\n")
+            self.assertEqual(app.wait(TIMEOUT), 0, app.stderr.read().decode())
+        finally:
+            if app.poll() is None:
+                app.kill()
+                app.wait()
+            app.stdout.close()
+            app.stderr.close()
+
+    @unittest.skipIf(serial is None, "python3-serial is not installed")
+    def test_remoteproc_restart_on_fake_tree(self):
+        sysfs = tempfile.mkdtemp(prefix="m7b-rawpty-sys-")
+        rp = os.path.join(sysfs, "class", "remoteproc", "remoteproc0")
+        os.makedirs(rp)
+        for name, text in (("name", "imx-rproc\n"), ("state", "running\n"),
+                           ("firmware", "foreign.elf\n")):
+            with open(os.path.join(rp, name), "w") as f:
+                f.write(text)
+        rig = self.rig = Rig(extra_channel="remoteproc = remoteproc0\n",
+                             extra_daemon=f"sysfs_root = {sysfs}\nallow_control = true\n")
+        stop = threading.Event()
+        events = []
+
+        def kernel():
+            # Answers state writes the way remoteproc does; the tty goes with the M7.
+            state = os.path.join(rp, "state")
+            while not stop.is_set():
+                with open(state) as f:
+                    st = f.read().strip()
+                if st == "stop":
+                    rig.fw.hang_up()  # the rpmsg tty goes with the stopped core
+                    events.append("stop")
+                    with open(state, "w") as f:
+                        f.write("offline\n")
+                elif st == "start":
+                    time.sleep(0.1)  # the core boots, then announces its tty
+                    rig.fw.swap()
+                    events.append("start")
+                    with open(state, "w") as f:
+                        f.write("running\n")
+                stop.wait(0.01)
+
+        k = threading.Thread(target=kernel, daemon=True)
+        k.start()
+        try:
+            port = serial.Serial(rig.app, 115200, timeout=0.05)
+            rig.fw.write(b"boot 1\n")
+            serial_read_until(port, b"boot 1\n", "bytes before")
+            # Written while the core is stopped: delivered once it is back.
+            rec = subprocess.Popen([CTL, "-s", rig.sock, "recover", "-c", "fw", "--action",
+                                    "remoteproc"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+            wait_for(lambda: "stop" in events, "remoteproc stop")
+            port.write(b"while stopped\n")
+            out = rec.communicate(timeout=60)[0]
+            self.assertEqual(rec.returncode, 0, out)
+            wait_for(lambda: "start" in events, "remoteproc start")
+            self.assertEqual(events, ["stop", "start"])
+            up = rig.client.find(lambda o: o.get("class") == "STATE" and o["state"] == "up"
+                                 and o["reason"] == "recovered", "recovered")
+            self.assertIn("remoteproc", up.get("detail", ""))
+            rig.fw.wait_got(b"while stopped\n", "bytes written while stopped")
+            rig.fw.write(b"boot 2\n")
+            serial_read_until(port, b"boot 2\n", "bytes after the restart")
+            port.write(b"hi\n")
+            rig.fw.wait_got(b"hi\n", "app bytes after the restart")
+            port.close()
+        finally:
+            stop.set()
+            k.join()
+            shutil.rmtree(sysfs, ignore_errors=True)
+
+    def test_probe_detects_a_silent_firmware(self):
+        rig = self.rig = Rig(extra_channel="probe_send = PING\\n\nprobe_expect = PONG\n"
+                             "probe_period_ms = 100\nprobe_timeout_ms = 150\n"
+                             "recovery_steps = reopen\n")
+        faults = Client(rig.sock)
+        faults.send({"cmd": "watch", "classes": ["FAULT", "STATE"]})
+
+        def answer_for(seconds):
+            end = time.monotonic() + seconds
+            answered = 0
+            while time.monotonic() < end:
+                rig.fw.pump(0.01)
+                if b"PING\n" in rig.fw.got:
+                    rig.fw.got = rig.fw.got.replace(b"PING\n", b"", 1)
+                    rig.fw.write(b"..PO")
+                    rig.fw.write(b"NG..")  # split: matched across reads
+                    answered += 1
+            return answered
+
+        self.assertGreaterEqual(answer_for(1.0), 4)
+        faults.poll(0.05)
+        self.assertFalse([o for o in faults.objs if o.get("class") == "FAULT"],
+                         "an answering firmware is alive")
+        # Silent now: a stall from the probe, and the ladder (without resync) reopens.
+        f = faults.find(lambda o: o.get("class") == "FAULT", "a FAULT")
+        self.assertEqual((f["kind"], f["source"]), ("stall", "probe"))
+        faults.find(lambda o: o.get("class") == "STATE" and o["state"] == "up" and
+                    o["reason"] == "recovered", "recovered by reopening")
+        faults.s.close()
+
+    @unittest.skipIf(serial is None or not os.path.exists(SIM), "needs pyserial and m7sim")
+    def test_wire_channel_pty_port(self):
+        # A wire-v1 firmware (m7sim) whose port 2 loops SEND back as DATA: the app's bytes
+        # go out as SEND on pty_port, come back as that port's captures, and only those
+        # reach the pty; across a restart of the firmware (a new tty under the name).
+        d = tempfile.mkdtemp(prefix="m7b-rawpty-wire-")
+        link, app, sock = (os.path.join(d, n) for n in ("ttyRPMSG30", "app-tty", "sock"))
+        conf = os.path.join(d, "m7bridge.conf")
+        with open(conf, "w") as f:
+            f.write(f"[daemon]\nsocket = {sock}\nkernel_log = off\n[channel m7]\n"
+                    f"device = {link}\npty = {app}\npty_port = 2\nreopen_min_ms = 20\n")
+        sim_args = [SIM, "--link", link, "--source", "2:rate=0,loop=1", "--source",
+                    "1:rate=50,pattern=text", "--heartbeat-ms", "200"]
+        log = open(os.path.join(d, "log"), "ab")
+        procs = [subprocess.Popen(sim_args, stdout=log, stderr=subprocess.STDOUT)]
+        try:
+            wait_for(lambda: os.path.islink(link), "m7sim link")
+            procs.append(subprocess.Popen([DAEMON, "-f", "-c", conf], stdout=log,
+                                          stderr=subprocess.STDOUT))
+            wait_for(lambda: os.path.islink(app), "pty link")
+            port = serial.Serial(app, 115200, timeout=0.05)
+            for i in range(2):
+                msg = b"".join(b"line %d-%03d\n" % (i, k) for k in range(40))
+                got = bytearray()
+                # Written at once, even while the channel is still coming up: held.
+                port.write(msg)
+
+                def echoed():
+                    got.extend(port.read(4096))
+                    return msg in got
+                wait_for(echoed, f"loop-back through the pty ({i})")
+                self.assertNotIn(b"port 1 capture", bytes(got), "only pty_port reaches the pty")
+                if i == 0:
+                    procs[0].send_signal(signal.SIGTERM)  # the firmware goes away ...
+                    procs[0].wait(10)
+                    os.unlink(link) if os.path.lexists(link) else None
+                    procs[0] = subprocess.Popen(sim_args, stdout=log,
+                                                stderr=subprocess.STDOUT)  # ... and back
+            port.close()
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+                    p.wait(10)
+            log.close()
+            if self.failed_now():
+                with open(os.path.join(d, "log"), errors="replace") as f:
+                    sys.stderr.write(f.read()[-3000:])
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_throughput_through_pty(self):
+        rig = self.rig = Rig()
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(fd)
+        total = 8 * 1024 * 1024
+        chunk = bytes(range(256)) * 16
+        got = 0
+        t0 = time.monotonic()
+        sent = 0
+        os.set_blocking(fd, False)
+        while got < total:
+            if sent < total:
+                try:
+                    n = os.write(rig.fw.master, chunk)
+                    sent += n
+                except BlockingIOError:
+                    pass
+            r, _, _ = select.select([fd], [], [], 0 if sent < total else 0.05)
+            if r:
+                got += len(os.read(fd, 65536))
+            rig.fw.pump(0)
+        dt = time.monotonic() - t0
+        print(f"M7 -> pty throughput: {total / dt / 1e6:.1f} MB/s "
+              f"({total} bytes in {dt:.2f} s)", file=sys.stderr)
+        # The other way: the app writes, the "M7" reads; every byte, in order.
+        rig.fw.got.clear()
+        blob = bytes((k * 13) & 0xff for k in range(total // 4)) * 4
+        view = memoryview(blob)
+        t0 = time.monotonic()
+        while view or len(rig.fw.got) < total:
+            if view:
+                try:
+                    view = view[os.write(fd, view[:65536]):]
+                except BlockingIOError:
+                    pass
+            rig.fw.pump(0 if view else 0.05)
+        dt = time.monotonic() - t0
+        os.close(fd)
+        self.assertEqual(bytes(rig.fw.got), blob)
+        print(f"pty -> M7 throughput: {total / dt / 1e6:.1f} MB/s "
+              f"({total} bytes in {dt:.2f} s)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    if not os.path.exists(DAEMON) or not os.path.exists(CTL):
+        print("daemon or m7bridgectl not built", file=sys.stderr)
+        sys.exit(77)
+    unittest.main()
