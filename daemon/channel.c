@@ -24,6 +24,7 @@ static const char *const channel_state_names[] = {
 	[CHANNEL_RECOVERING] = "recovering",
 	[CHANNEL_RELOADING] = "reloading",
 	[CHANNEL_FAILED] = "failed",
+	[CHANNEL_ROLLED_BACK] = "rolled_back",
 };
 DEFINE_STRING_TABLE_LOOKUP(channel_state, enum channel_state, channel_state_names)
 

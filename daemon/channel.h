@@ -27,6 +27,7 @@ enum channel_state {
 	CHANNEL_RECOVERING,
 	CHANNEL_RELOADING,
 	CHANNEL_FAILED,
+	CHANNEL_ROLLED_BACK, /* a reload failed verification; the last good image runs again */
 };
 
 struct channel_stats {
@@ -69,7 +70,7 @@ struct channel_msg {
 		struct m7b_log log;
 		struct m7b_heartbeat heartbeat;
 		struct m7b_sync_reply sync_reply;
-		struct m7b_boot_info boot_info; /* build_id, channel point into the frame */
+		struct m7b_boot_info boot_info; /* build_id and channel point into the frame */
 	} u;
 };
 

@@ -52,6 +52,8 @@ static void channel_defaults(struct conf_channel *ch)
 {
 	ch->send_timeout_ms = 2000;
 	ch->send_queue = 64;
+	ch->replay_kib = 4096;
+	ch->replay_max_age_s = 60;
 	ch->reopen_min_ms = 100;
 	ch->reopen_max_ms = 2000;
 	ch->host_hello = true;
@@ -317,6 +319,8 @@ static const struct confkey channel_keys[] = {
 	{"pty_port", CONFKEY_UINT, C(pty_port), 0, CONF_PORTS - 1, NULL, NULL},
 	{"pty_mode", CONFKEY_OCTAL, C(pty_mode), 0, 0777, NULL, NULL},
 	{"pty_group", CONFKEY_CHARS, C(pty_group), 0, CONF_NAME_MAX, NULL, NULL},
+	{"replay_kib", CONFKEY_UINT, C(replay_kib), 0, 1048576, NULL, NULL},
+	{"replay_max_age_s", CONFKEY_UINT, C(replay_max_age_s), 1, 86400, NULL, NULL},
 	{"", CONFKEY_SUBTABLE, C(sup), 0, 0, NULL, supervisor_channel_keys},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };

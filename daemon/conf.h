@@ -29,10 +29,12 @@ struct conf_channel {
 	char *device;
 	char *port_names[CONF_PORTS]; /* NULL = unnamed */
 	unsigned send_timeout_ms;
-	unsigned send_queue;	/* send requests queued per channel */
-	unsigned reopen_min_ms; /* first reopen delay */
-	unsigned reopen_max_ms; /* backoff cap (and the polling period without inotify) */
-	bool host_hello;	/* send HOST_HELLO after each open */
+	unsigned send_queue;	   /* send requests queued per channel */
+	unsigned reopen_min_ms;	   /* first reopen delay */
+	unsigned reopen_max_ms;	   /* backoff cap (and the polling period without inotify) */
+	unsigned replay_kib;	   /* ring of recent frames for replay, 0 = none */
+	unsigned replay_max_age_s; /* frames older than this leave the ring */
+	bool host_hello;	   /* send HOST_HELLO after each open */
 	bool enabled;
 	char *firmware;	  /* firmware file name for reload (optional) */
 	char *remoteproc; /* remoteproc instance, e.g. remoteproc0 (optional) */

@@ -82,6 +82,7 @@ struct conn *conn_free(struct conn *c)
 	free(c->in);
 	free(c->out);
 	free(c->chan_names);
+	free(c->replay);
 	free(c);
 	return NULL;
 }
@@ -253,6 +254,14 @@ void conn_release(struct conn *c)
 	update_reading(c);
 }
 
+bool conn_offer(struct conn *c, const char *line, size_t len)
+{
+	if (c->closing || c->dropping || !reserve(c, len, c->queue_limit))
+		return false;
+	append(c, line, len);
+	return true;
+}
+
 void conn_flush(struct conn *c)
 {
 	c->dirty = false;
@@ -282,6 +291,11 @@ void conn_flush(struct conn *c)
 		 * next object (there may be none for a while). */
 		size_t before = conn_queued(c);
 		maybe_caught_up(c);
+		if (c->replay_mask && c->ops && c->ops->on_drain &&
+		    conn_queued(c) <= c->queue_limit / 2)
+			c->ops->on_drain(c->ud, c);
+		if (c->closing)
+			return;
 		c->dirty = false;
 		if (blocked || conn_queued(c) == before)
 			break;
@@ -420,12 +434,14 @@ int conn_watch(struct conn *c, const struct proto_request *req)
 	c->encoding = req->encoding;
 	c->policy = req->policy;
 	c->watching = true;
+	c->replay_mask = 0; /* a new watch replaces a replay in progress */
 	return 0;
 }
 
 void conn_unwatch(struct conn *c)
 {
 	c->watching = false;
+	c->replay_mask = 0;
 }
 
 void conn_resolve(struct conn *c, const char *const *slot_names, unsigned nslots)

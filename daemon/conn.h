@@ -16,6 +16,7 @@ struct event_base;
 struct log;
 
 struct conn;
+struct replay_conn;
 
 /* Groups of a peer kept from accept, for authorization. */
 #define CONN_GIDS_MAX 65
@@ -27,6 +28,8 @@ struct conn_ops {
 	bool (*on_line)(void *ud, struct conn *c, const char *line, size_t len);
 	/* The client was marked closing: reap it at a safe point. */
 	void (*on_closing)(void *ud, struct conn *c);
+	/* A replaying client's queue drained below half: queue more of the replay. */
+	void (*on_drain)(void *ud, struct conn *c);
 };
 
 struct conn {
@@ -62,6 +65,8 @@ struct conn {
 	unsigned classes;
 	enum proto_encoding encoding;
 	enum proto_policy policy;
+	uint64_t replay_mask; /* slots still replaying: their live FRAMEs come from the ring */
+	struct replay_conn *replay; /* replay.c's cursors, freed with the conn */
 
 	uint64_t delivered, dropped, dropped_since;
 	bool dropping;
@@ -83,6 +88,9 @@ struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue
 struct conn *conn_free(struct conn *c);
 /* Queues a streamed object subject to the policy (drop with notice, or disconnect). */
 void conn_stream(struct conn *c, const char *line, size_t len);
+/* Queues a streamed object only if it fits below the stream limit now (nothing is
+ * dropped or counted otherwise). True if queued. */
+bool conn_offer(struct conn *c, const char *line, size_t len);
 /* Queues a reply; never dropped. Disconnects if even the hard limit is exceeded. */
 void conn_reply(struct conn *c, const char *line, size_t len);
 /* One request of c is answered later (a send). */
@@ -110,6 +118,8 @@ static inline bool conn_wants(const struct conn *c, unsigned slot, unsigned cls,
 {
 	if (!c->watching || c->closing || !(c->classes & cls) || !(c->chan_mask >> slot & 1))
 		return false;
+	if (cls == PROTO_C_FRAME && (c->replay_mask >> slot & 1))
+		return false; /* still replaying: the ring delivers it in order */
 	return port < 0 || (c->ports[port >> 6] >> (port & 63) & 1);
 }
 

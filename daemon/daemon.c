@@ -183,6 +183,7 @@ static void on_client_closing(void *ud, struct conn *c)
 static const struct conn_ops conn_ops = {
 	.on_line = request_on_line,
 	.on_closing = on_client_closing,
+	.on_drain = replay_on_drain,
 };
 
 /* Connections the peer's uid holds now. */
@@ -516,6 +517,9 @@ int daemon_new(const struct daemon_args *a, struct daemon **out)
 	    evsignal_add(d->ev_hup, NULL) < 0)
 		goto fail;
 
+	r = replay_new(d, &d->replay);
+	if (r < 0)
+		goto fail;
 	r = server_new(d->base, &d->cfg->daemon, &d->log, on_accept, d, &d->server);
 	if (r < 0)
 		goto fail;
@@ -559,6 +563,7 @@ struct daemon *daemon_free(struct daemon *d)
 			detach_channel(d, i);
 	/* Channels freed without callbacks leave their send requests here. */
 	request_drop_pending(d);
+	d->replay = replay_free(d->replay);
 	d->server = server_free(d->server);
 	while (d->clients) {
 		struct conn *c = d->clients;

@@ -1,6 +1,7 @@
 /* The daemon's context struct and the internals its files share: daemon.c (set-up,
  * channels, clients, reload), request.c (client requests and send completions) and
- * publish.c (decoded frames to watching clients). Not for other modules. */
+ * publish.c (decoded frames to watching clients), replay.c (rings of recent frames). Not
+ * for other modules. */
 #ifndef M7B_DAEMON_INT_H
 #define M7B_DAEMON_INT_H
 
@@ -9,6 +10,7 @@
 
 #include "chanjson.h"
 #include "daemon.h"
+#include "replay.h"
 #include "server.h"
 
 #define DAEMON_MAX_HANDLERS  16
@@ -60,6 +62,7 @@ struct daemon {
 	void *clock_ud;
 	daemon_send_done_fn send_hook; /* results of internal senders (the pty) */
 	void *send_hook_ud;
+	struct replay *replay; /* replay.c: rings of recent frames */
 
 	uint64_t start_ms;
 

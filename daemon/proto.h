@@ -45,6 +45,8 @@ enum proto_cmd {
 };
 
 enum proto_encoding { PROTO_ENC_BASE64 = 0, PROTO_ENC_HEX };
+/* Where a watch starts: live only, after a (boot_id, seq), or after a receive time. */
+enum proto_since { PROTO_SINCE_NONE = 0, PROTO_SINCE_SEQ, PROTO_SINCE_TIME };
 enum proto_policy { PROTO_POLICY_DROP = 0, PROTO_POLICY_DISCONNECT };
 
 /* ERROR codes. */
@@ -85,6 +87,9 @@ struct proto_request {
 	unsigned classes;
 	enum proto_encoding encoding;
 	enum proto_policy policy;
+	enum proto_since since; /* replay from a position (replay.c) */
+	uint32_t since_boot_id, since_seq;
+	uint64_t since_ns;
 	/* send */
 	int port; /* -1 when absent */
 	uint8_t data[M7B_PAYLOAD_MAX];
@@ -92,7 +97,8 @@ struct proto_request {
 	/* recover / reload */
 	char action[32];
 	char firmware[256];
-	void *json; /* cJSON *, root object */
+	bool no_rollback; /* reload: leave an image that fails verification running */
+	void *json;	  /* cJSON *, root object */
 };
 
 /* Error detail from parsing: code, message and the id when it could be read. */

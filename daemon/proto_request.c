@@ -155,6 +155,62 @@ static int parse_choice(const cJSON *root, const char *key, const char *w1, int 
 	return 0;
 }
 
+/* An unsigned integer member: a JSON number (exact up to 2^53) or a string of decimal
+ * digits (exact to 2^64 - 1, for nanosecond times). */
+static int get_u64(const cJSON *it, const char *name, uint64_t max, uint64_t *out,
+		   struct proto_error *e)
+{
+	if (cJSON_IsNumber(it)) {
+		double v = it->valuedouble;
+		if (v >= 0 && v <= 9007199254740992.0 && v == (double)(uint64_t)v &&
+		    (uint64_t)v <= max) {
+			*out = (uint64_t)v;
+			return 0;
+		}
+	} else if (cJSON_IsString(it) && it->valuestring[0] && strlen(it->valuestring) <= 20 &&
+		   strspn(it->valuestring, "0123456789") == strlen(it->valuestring)) {
+		errno = 0;
+		unsigned long long v = strtoull(it->valuestring, NULL, 10);
+		if (errno == 0 && v <= max) {
+			*out = v;
+			return 0;
+		}
+	}
+	return fail(e, PROTO_E_BAD_TYPE, "\"%s\" must be an integer 0..%llu", name,
+		    (unsigned long long)max);
+}
+
+/* since_seq with boot_id, or since_ns: where a replay starts. */
+static int parse_watch_since(const cJSON *root, struct proto_request *req, struct proto_error *e)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "since_seq");
+	const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "boot_id");
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "since_ns");
+	uint64_t v;
+	int r;
+	if (s && t)
+		return fail(e, PROTO_E_BAD_VALUE,
+			    "\"since_seq\" and \"since_ns\" exclude each other");
+	if (t) {
+		if ((r = get_u64(t, "since_ns", UINT64_MAX, &req->since_ns, e)) < 0)
+			return r;
+		req->since = PROTO_SINCE_TIME;
+		return 0;
+	}
+	if (!s && !b)
+		return 0;
+	if (!s || !b)
+		return fail(e, PROTO_E_MISSING_MEMBER, "\"since_seq\" and \"boot_id\" go together");
+	if ((r = get_u64(s, "since_seq", UINT32_MAX, &v, e)) < 0)
+		return r;
+	req->since_seq = (uint32_t)v;
+	if ((r = get_u64(b, "boot_id", UINT32_MAX, &v, e)) < 0)
+		return r;
+	req->since_boot_id = (uint32_t)v;
+	req->since = PROTO_SINCE_SEQ;
+	return 0;
+}
+
 static int parse_watch(const cJSON *root, struct proto_request *req, struct proto_error *e)
 {
 	const cJSON *it;
@@ -176,6 +232,8 @@ static int parse_watch(const cJSON *root, struct proto_request *req, struct prot
 		r = parse_choice(root, "policy", "drop", PROTO_POLICY_DROP, "disconnect",
 				 PROTO_POLICY_DISCONNECT, &pol,
 				 "\"policy\" must be drop or disconnect", e);
+	if (r == 0)
+		r = parse_watch_since(root, req, e);
 	req->encoding = (enum proto_encoding)enc;
 	req->policy = (enum proto_policy)pol;
 	return r < 0 ? r : 0;
@@ -247,6 +305,10 @@ static int parse_members(const cJSON *root, struct proto_request *req, struct pr
 			      strcmp(req->firmware, ".") == 0 || strcmp(req->firmware, "..") == 0))
 			return fail(e, PROTO_E_BAD_VALUE,
 				    "\"firmware\" must be a plain file name under /lib/firmware");
+		const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, "no_rollback");
+		if (item && !cJSON_IsBool(item))
+			return fail(e, PROTO_E_BAD_TYPE, "\"no_rollback\" must be true or false");
+		req->no_rollback = cJSON_IsTrue(item);
 		return 0;
 	case PROTO_CMD_INCIDENTS:
 		r = get_string(root, "channel", req->channel, sizeof(req->channel), false, e);

@@ -13,6 +13,7 @@ enum phase {
 	PH_RESULT, /* an awaited action */
 	PH_TTY,	   /* the device node */
 	PH_HELLO,  /* HELLO or HEARTBEAT on the reopened link */
+	PH_VERIFY, /* the glue checks the firmware that came up */
 };
 
 /* Script operations; each step is a short script. */
@@ -28,6 +29,7 @@ enum op {
 	OP_HOOK,
 	OP_WAIT_TTY,
 	OP_WAIT_HELLO,
+	OP_VERIFY,
 };
 
 /* Why each script looks the way it does is in docs/RECOVERY.md. The tty is closed
@@ -36,22 +38,24 @@ static const unsigned char script_resync[] = {OP_HELLO, OP_WAIT_HELLO, OP_END};
 static const unsigned char script_reopen[] = {OP_CLOSE, OP_OPEN, OP_HELLO, OP_WAIT_HELLO, OP_END};
 static const unsigned char script_driver[] = {OP_CLOSE, OP_DRIVER,     OP_WAIT_TTY, OP_OPEN,
 					      OP_HELLO, OP_WAIT_HELLO, OP_END};
-static const unsigned char script_rproc[] = {OP_CLOSE, OP_STOP,	      OP_SETFW,
-					     OP_START, OP_WAIT_TTY,   OP_OPEN,
-					     OP_HELLO, OP_WAIT_HELLO, OP_END};
+/* A restarted M7 must prove which image it runs: VERIFY, not any HELLO. */
+static const unsigned char script_rproc[] = {OP_CLOSE, OP_STOP,	 OP_SETFW,  OP_START, OP_WAIT_TTY,
+					     OP_OPEN,  OP_HELLO, OP_VERIFY, OP_END};
 static const unsigned char script_hook[] = {OP_CLOSE, OP_HOOK,	     OP_WAIT_TTY, OP_OPEN,
 					    OP_HELLO, OP_WAIT_HELLO, OP_END};
 
 static const unsigned char *const scripts[RECOVERY_STEP_COUNT] = {
-	[RECOVERY_STEP_RESYNC] = script_resync, [RECOVERY_STEP_REOPEN] = script_reopen,
-	[RECOVERY_STEP_DRIVER] = script_driver, [RECOVERY_STEP_REMOTEPROC] = script_rproc,
-	[RECOVERY_STEP_HOOK] = script_hook,	[RECOVERY_STEP_RELOAD] = script_rproc,
+	[RECOVERY_STEP_RESYNC] = script_resync,	 [RECOVERY_STEP_REOPEN] = script_reopen,
+	[RECOVERY_STEP_DRIVER] = script_driver,	 [RECOVERY_STEP_REMOTEPROC] = script_rproc,
+	[RECOVERY_STEP_HOOK] = script_hook,	 [RECOVERY_STEP_RELOAD] = script_rproc,
+	[RECOVERY_STEP_ROLLBACK] = script_rproc,
 };
 
 static const char *const step_names[RECOVERY_STEP_COUNT] = {
-	[RECOVERY_STEP_RESYNC] = "resync", [RECOVERY_STEP_REOPEN] = "reopen",
-	[RECOVERY_STEP_DRIVER] = "driver", [RECOVERY_STEP_REMOTEPROC] = "remoteproc",
-	[RECOVERY_STEP_HOOK] = "hook",	   [RECOVERY_STEP_RELOAD] = "reload",
+	[RECOVERY_STEP_RESYNC] = "resync",     [RECOVERY_STEP_REOPEN] = "reopen",
+	[RECOVERY_STEP_DRIVER] = "driver",     [RECOVERY_STEP_REMOTEPROC] = "remoteproc",
+	[RECOVERY_STEP_HOOK] = "hook",	       [RECOVERY_STEP_RELOAD] = "reload",
+	[RECOVERY_STEP_ROLLBACK] = "rollback",
 };
 
 /* Defaults per step: timeout, tries, retry delay. The remoteproc step covers firmware
@@ -63,6 +67,7 @@ static const struct recovery_step_config step_defaults[RECOVERY_STEP_COUNT] = {
 	[RECOVERY_STEP_REMOTEPROC] = {RECOVERY_STEP_REMOTEPROC, 15000, 2, 1000},
 	[RECOVERY_STEP_HOOK] = {RECOVERY_STEP_HOOK, 30000, 1, 0},
 	[RECOVERY_STEP_RELOAD] = {RECOVERY_STEP_RELOAD, 20000, 1, 0},
+	[RECOVERY_STEP_ROLLBACK] = {RECOVERY_STEP_ROLLBACK, 20000, 1, 0},
 };
 
 DEFINE_STRING_TABLE_LOOKUP(recovery_step, enum recovery_step, step_names)
@@ -94,6 +99,7 @@ static const char *const recovery_link_names[] = {
 	[RECOVERY_LINK_RECOVERING] = "recovering",
 	[RECOVERY_LINK_RELOADING] = "reloading",
 	[RECOVERY_LINK_FAILED] = "failed",
+	[RECOVERY_LINK_ROLLED_BACK] = "rolled_back",
 };
 DEFINE_STRING_TABLE_LOOKUP(recovery_link, enum recovery_link, recovery_link_names)
 
@@ -112,6 +118,8 @@ static const char *const recovery_action_names[] = {
 	[RECOVERY_ACT_STEP_DONE] = "step_done",
 	[RECOVERY_ACT_RECOVERED] = "recovered",
 	[RECOVERY_ACT_GAVE_UP] = "gave_up",
+	[RECOVERY_ACT_VERIFY] = "verify",
+	[RECOVERY_ACT_ROLLBACK] = "rollback",
 };
 DEFINE_STRING_TABLE_LOOKUP(recovery_action, enum recovery_action_type, recovery_action_names)
 
@@ -150,6 +158,7 @@ void recovery_config_default(struct recovery_config *cfg)
 	cfg->degraded_limit = 5;
 	cfg->degraded_window_ms = 30000;
 	cfg->reload_timeout_ms = step_defaults[RECOVERY_STEP_RELOAD].timeout_ms;
+	cfg->verify_ms = 10000;
 }
 
 int recovery_config_parse_steps(struct recovery_config *cfg, const char *list)
@@ -175,7 +184,7 @@ int recovery_config_parse_steps(struct recovery_config *cfg, const char *list)
 			word[len++] = *p++;
 		}
 		word[len] = '\0';
-		if (recovery_step_from_string(word, &s) < 0 || s == RECOVERY_STEP_RELOAD)
+		if (recovery_step_from_string(word, &s) < 0 || s >= RECOVERY_STEP_RELOAD)
 			return -EINVAL;
 		if (n >= RECOVERY_STEPS_MAX)
 			return -EINVAL;
@@ -250,12 +259,14 @@ static void emit_state(struct recovery_actions *out, enum recovery_link l, const
 static enum recovery_step current_step(const struct recovery *r)
 {
 	if (r->state == RECOVERY_RELOAD)
-		return RECOVERY_STEP_RELOAD;
+		return r->rolling_back ? RECOVERY_STEP_ROLLBACK : RECOVERY_STEP_RELOAD;
 	return r->cfg.steps[r->step_idx].step;
 }
 
 static const char *firmware_for_step(const struct recovery *r)
 {
+	if (r->state == RECOVERY_RELOAD && r->rolling_back)
+		return r->rollback_fw;
 	if (r->state == RECOVERY_RELOAD && r->reload_fw[0])
 		return r->reload_fw;
 	return r->cfg.firmware;
@@ -292,7 +303,7 @@ static void run_script(struct recovery *r, uint64_t now, struct recovery_actions
 	for (;;) {
 		switch (script[r->op]) {
 		case OP_END:
-			/* Scripts end with WAIT_HELLO; never reached. */
+			/* Scripts end with WAIT_HELLO or VERIFY; never reached. */
 			r->phase = PH_HELLO;
 			return;
 		case OP_CLOSE:
@@ -332,6 +343,16 @@ static void run_script(struct recovery *r, uint64_t now, struct recovery_actions
 			return;
 		case OP_WAIT_HELLO:
 			r->phase = PH_HELLO;
+			return;
+		case OP_VERIFY:
+			a = emit(out, RECOVERY_ACT_VERIFY);
+			a->step = current_step(r);
+			a->firmware = firmware_for_step(r);
+			a->deadline_ms = r->deadline;
+			a->token = ++r->token;
+			/* The verifier keeps its own deadlines; this one only backs them up. */
+			r->deadline += r->cfg.verify_ms;
+			r->phase = PH_VERIFY;
 			return;
 		}
 		r->op++;
@@ -433,15 +454,26 @@ static int start_ladder(struct recovery *r, uint64_t now, const char *reason, bo
 	return 0;
 }
 
-static int start_reload(struct recovery *r, uint64_t now, const char *fw,
+static int start_reload(struct recovery *r, uint64_t now, const struct recovery_event *ev,
 			struct recovery_actions *out)
 {
-	if (fw && *fw && !recovery_firmware_name_ok(fw))
+	const char *fw = ev->firmware;
+	const char *rb = ev->rollback_fw;
+
+	if ((fw && *fw && !recovery_firmware_name_ok(fw)) ||
+	    (rb && *rb && !recovery_firmware_name_ok(rb)))
 		return -EINVAL;
 	if (fw && *fw)
 		memcpy(r->reload_fw, fw, strlen(fw) + 1);
 	else
 		r->reload_fw[0] = '\0';
+	if (rb && *rb)
+		memcpy(r->rollback_fw, rb, strlen(rb) + 1);
+	else
+		r->rollback_fw[0] = '\0';
+	r->no_rollback = ev->no_rollback;
+	r->rolling_back = false;
+	r->fail_reason = NULL;
 	r->state = RECOVERY_RELOAD;
 	r->started_ms = now;
 	r->history_n = 0;
@@ -460,7 +492,12 @@ static void succeeded(struct recovery *r, uint64_t now, struct recovery_actions 
 	a = emit(out, RECOVERY_ACT_STEP_DONE);
 	a->step = s;
 	a->elapsed_ms = now - r->try_started_ms;
-	emit_state(out, RECOVERY_LINK_UP, s == RECOVERY_STEP_RELOAD ? "reload" : "recovered");
+	if (s == RECOVERY_STEP_ROLLBACK)
+		emit_state(out, RECOVERY_LINK_ROLLED_BACK, r->fail_reason);
+	emit_state(out, RECOVERY_LINK_UP,
+		   s == RECOVERY_STEP_RELOAD	 ? "reload"
+		   : s == RECOVERY_STEP_ROLLBACK ? "rollback"
+						 : "recovered");
 	a = emit(out, RECOVERY_ACT_RECOVERED);
 	a->step = s;
 	a->elapsed_ms = now - r->started_ms;
@@ -468,6 +505,45 @@ static void succeeded(struct recovery *r, uint64_t now, struct recovery_actions 
 	r->phase = PH_NONE;
 	r->deadline = 0;
 	r->backoff_cur = r->cfg.backoff_ms;
+}
+
+/* A reload that failed: roll back once to the last good firmware, or (developers) leave
+ * the new image running, or give up. A failed rollback is never rolled back: no loops. */
+static void reload_failed(struct recovery *r, uint64_t now, int err, struct recovery_actions *out)
+{
+	struct recovery_action *a;
+	bool verify = r->phase == PH_VERIFY;
+
+	if (r->rolling_back) {
+		ladder_exhausted(r, now, "rollback_failed", out);
+		return;
+	}
+	if (!r->fail_reason)
+		r->fail_reason = err == -ETIMEDOUT ? "timeout" : "load_failed";
+	if (r->no_rollback && verify) {
+		/* The image runs (it opened the link); the operator asked to keep it. */
+		emit_state(out, RECOVERY_LINK_UP, "unverified");
+		a = emit(out, RECOVERY_ACT_RECOVERED);
+		a->step = RECOVERY_STEP_RELOAD;
+		a->reason = r->fail_reason;
+		a->elapsed_ms = now - r->started_ms;
+		r->state = RECOVERY_IDLE;
+		r->phase = PH_NONE;
+		r->deadline = 0;
+		return;
+	}
+	if (r->no_rollback || !r->rollback_fw[0]) {
+		ladder_exhausted(r, now, "reload_failed", out);
+		return;
+	}
+	a = emit(out, RECOVERY_ACT_ROLLBACK);
+	a->reason = r->fail_reason;
+	a->firmware = r->rollback_fw;
+	a->elapsed_ms = now - r->started_ms;
+	r->rolling_back = true;
+	r->try_no = 1;
+	emit_state(out, RECOVERY_LINK_RELOADING, "rollback");
+	begin_try(r, now, out);
 }
 
 static void try_failed(struct recovery *r, uint64_t now, int err, struct recovery_actions *out)
@@ -481,7 +557,7 @@ static void try_failed(struct recovery *r, uint64_t now, int err, struct recover
 	a->result = err;
 	a->elapsed_ms = now - r->try_started_ms;
 	if (r->state == RECOVERY_RELOAD) {
-		ladder_exhausted(r, now, "reload_failed", out);
+		reload_failed(r, now, err, out);
 		return;
 	}
 	sc = &r->cfg.steps[r->step_idx];
@@ -507,6 +583,16 @@ static int handle_busy(struct recovery *r, const struct recovery_event *ev, uint
 {
 	switch (ev->type) {
 	case RECOVERY_EV_RESULT:
+		if (r->phase == PH_VERIFY && ev->token == r->token) {
+			if (ev->result == 0) {
+				succeeded(r, now, out);
+				return 0;
+			}
+			if (r->state == RECOVERY_RELOAD && !r->rolling_back)
+				r->fail_reason = ev->reason ? ev->reason : "unverified";
+			try_failed(r, now, ev->result, out);
+			return 0;
+		}
 		if (r->phase != PH_RESULT || ev->token != r->token)
 			return 0; /* stale: a command that outlived its try */
 		if (ev->result < 0) {
@@ -621,7 +707,7 @@ int recovery_handle(struct recovery *r, const struct recovery_event *ev, uint64_
 			ret = start_ladder(r, now_ms, "recover", true, ev->step, out);
 			break;
 		case RECOVERY_EV_RELOAD:
-			ret = start_reload(r, now_ms, ev->firmware, out);
+			ret = start_reload(r, now_ms, ev, out);
 			break;
 		default:
 			ret = -EINVAL;

@@ -15,6 +15,7 @@ enum recovery_step {
 	RECOVERY_STEP_REMOTEPROC, /* stop/start the M7 through remoteproc */
 	RECOVERY_STEP_HOOK,	  /* the administrator's command */
 	RECOVERY_STEP_RELOAD,	  /* firmware reload on request (not a ladder step) */
+	RECOVERY_STEP_ROLLBACK,	  /* the last good firmware after a failed reload (not either) */
 	RECOVERY_STEP_COUNT
 };
 
@@ -32,6 +33,7 @@ enum recovery_link {
 	RECOVERY_LINK_RECOVERING,
 	RECOVERY_LINK_RELOADING,
 	RECOVERY_LINK_FAILED,
+	RECOVERY_LINK_ROLLED_BACK, /* a reload failed; the last good firmware runs again */
 };
 
 /* How bad a fault is (the kernel classifier's impact, liveness stalls are DOWN). */
@@ -47,19 +49,21 @@ enum recovery_event_type {
 	RECOVERY_EV_HEARTBEAT,	  /* a valid HEARTBEAT arrived on the open tty */
 	RECOVERY_EV_TICK,	  /* the deadline passed (or any time: harmless) */
 	RECOVERY_EV_TTY_APPEARED, /* the device node exists (after WATCH_TTY) */
-	RECOVERY_EV_RESULT,	  /* an awaited action finished: token, result */
+	RECOVERY_EV_RESULT,	  /* an awaited action finished: token, result (VERIFY: reason) */
 	RECOVERY_EV_RECOVER,	  /* operator request; step or RECOVERY_STEP_COUNT */
-	RECOVERY_EV_RELOAD,	  /* operator request; firmware or NULL */
+	RECOVERY_EV_RELOAD,	  /* operator request; firmware or NULL, rollback_fw, no_rollback */
 };
 
 struct recovery_event {
 	enum recovery_event_type type;
 	enum recovery_severity severity; /* FAULT */
-	const char *reason;		 /* FAULT: static token, e.g. "kick_timeout" */
+	const char *reason;		 /* FAULT, RESULT of VERIFY: static token */
 	uint32_t token;			 /* RESULT: the action's token */
 	int result;			 /* RESULT: 0 or negative errno */
 	enum recovery_step step;	 /* RECOVER: first step, RECOVERY_STEP_COUNT = default */
 	const char *firmware;		 /* RELOAD: file name or NULL (copied) */
+	const char *rollback_fw;	 /* RELOAD: what to load if it fails; NULL = none */
+	bool no_rollback;		 /* RELOAD: leave a failed image running */
 };
 
 enum recovery_action_type {
@@ -77,17 +81,20 @@ enum recovery_action_type {
 	RECOVERY_ACT_STEP_DONE,		 /* note: step, result (0 ok, -ETIMEDOUT, errno), ms */
 	RECOVERY_ACT_RECOVERED,		 /* note: link back; ms since the fault/request */
 	RECOVERY_ACT_GAVE_UP,		 /* note: ladder exhausted or budget spent; reason */
+	RECOVERY_ACT_VERIFY,		 /* awaited: check the firmware that came up; step */
+	RECOVERY_ACT_ROLLBACK,		 /* note: the reload failed (reason); rolling back */
 };
 
 struct recovery_action {
 	enum recovery_action_type type;
 	enum recovery_link state; /* SET_STATE */
-	const char *reason;	  /* SET_STATE, GAVE_UP: static token */
+	const char *reason;	  /* SET_STATE, GAVE_UP, ROLLBACK; RECOVERED: why unverified */
 	enum recovery_step step;  /* STEP_DONE, RECOVERED: the step that ended */
 	int result;		  /* STEP_DONE */
 	uint64_t elapsed_ms;	  /* STEP_DONE, RECOVERED */
 	uint32_t token;		  /* awaited actions: pass back in RESULT */
-	const char *firmware;	  /* RPROC_SET_FIRMWARE: points into struct recovery */
+	const char *firmware;	  /* RPROC_SET_FIRMWARE, VERIFY: points into struct recovery */
+	uint64_t deadline_ms;	  /* VERIFY: the HELLO is due by then */
 };
 
 #define RECOVERY_ACTIONS_MAX 12
@@ -119,6 +126,7 @@ struct recovery_config {
 	uint32_t degraded_limit; /* degraded faults within the window that escalate; 0 = never */
 	uint32_t degraded_window_ms;
 	uint32_t reload_timeout_ms;
+	uint32_t verify_ms; /* VERIFY may take this long after the try's deadline */
 	char firmware
 		[RECOVERY_FIRMWARE_MAX]; /* set before the remoteproc step's start; "" = keep */
 };
@@ -146,6 +154,9 @@ struct recovery {
 	uint64_t try_started_ms;
 	uint32_t backoff_cur;
 	char reload_fw[RECOVERY_FIRMWARE_MAX];
+	char rollback_fw[RECOVERY_FIRMWARE_MAX]; /* "" = nothing to roll back to */
+	bool no_rollback, rolling_back;
+	const char *fail_reason; /* why the reload failed: static token */
 	uint64_t budget_ring[RECOVERY_BUDGET_MAX];
 	size_t budget_n;
 	uint64_t degraded_ring[RECOVERY_BUDGET_MAX];

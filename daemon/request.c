@@ -399,6 +399,7 @@ static void do_watch(struct daemon *d, struct conn *c, const struct proto_reques
 	request_resolve(d, c);
 	reply_ack(c, req->id, "watch", NULL);
 	send_snapshot(d, c);
+	replay_watch(d->replay, c, req);
 }
 
 /* A send to the firmware is answered when the firmware acknowledges it. Only further

@@ -46,6 +46,8 @@ static void obs_on_config(void *ud, struct channel *ch)
 	}
 	/* Fault numbering and the recent history outlive a change of settings. */
 	memcpy(n->counts, c->counts, sizeof(n->counts));
+	n->good = c->good;
+	n->good_probed = c->good_probed;
 	ring = n->ring;
 	n->ring = c->ring;
 	c->ring = ring;
@@ -110,6 +112,7 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 			liveness_start(&c->live, now);
 	} else {
 		liveness_stop(&c->live);
+		sv_verify_on_fault(c, "link_lost");
 	}
 	sv_chan_rearm_liveness(c);
 	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);
@@ -139,6 +142,7 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 		sv_chan_rearm_liveness(c);
 	}
 	sv_fault_on_msg(c, m);
+	sv_verify_on_msg(c, m);
 	if (f->type == M7B_T_HELLO || f->type == M7B_T_HEARTBEAT) {
 		ev.type = f->type == M7B_T_HELLO ? RECOVERY_EV_HELLO : RECOVERY_EV_HEARTBEAT;
 		if (c->rec.state != RECOVERY_IDLE)
@@ -192,6 +196,12 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 	sv->cfg = cfg->daemon.sup;
 	/* Under systemd, StateDirectory= says where state lives; elsewhere (a terminal, the
 	 * tests) incidents stay in memory unless incident_dir is set. */
+	/* The last good firmware of each channel lives there too. */
+	if (!sv->cfg.state_dir[0] && getenv("STATE_DIRECTORY")) {
+		const char *sd = getenv("STATE_DIRECTORY");
+		snprintf(sv->cfg.state_dir, sizeof(sv->cfg.state_dir), "%.*s",
+			 (int)strcspn(sd, ":"), sd);
+	}
 	(void)sv_incident_open_store(sv, &sv->cfg);
 	obs.ud = sv;
 	r = daemon_add_observer(d, &obs);

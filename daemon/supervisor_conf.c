@@ -18,6 +18,7 @@ void supervisor_conf_daemon_defaults(struct supervisor_daemon_conf *c)
 	strcpy(c->kernel_log, "auto");
 	strcpy(c->kmsg_path, "/dev/kmsg");
 	strcpy(c->sysfs_root, "/sys");
+	strcpy(c->firmware_dir, "/lib/firmware");
 	c->incident_max_files = 100;
 	c->incident_max_kib = 10240;
 }
@@ -50,6 +51,8 @@ void supervisor_conf_channel_defaults(struct supervisor_channel_conf *c)
 	c->liveness_retries = 1;
 	c->down_grace_ms = 10000;
 	c->probe_timeout_ms = 1000;
+	c->reload_probation_ms = 3000;
+	strcpy(c->rollback, "name");
 }
 
 static int check_kernel_log(void *field, const char *v, char *msg, size_t cap)
@@ -117,6 +120,14 @@ static int check_probe_bytes(void *field, const char *v, char *msg, size_t cap)
 	return -EINVAL;
 }
 
+static int check_rollback(void *field, const char *v, char *msg, size_t cap)
+{
+	if (strcmp(v, "name") == 0 || strcmp(v, "off") == 0)
+		return 0;
+	snprintf(msg, cap, "expected name or off, got '%s'", v);
+	return -EINVAL;
+}
+
 void supervisor_conf_fmt_uids(const void *field, char *buf, size_t cap)
 {
 	const struct supervisor_daemon_conf *c = field;
@@ -157,6 +168,8 @@ const struct confkey supervisor_daemon_keys[] = {
 	{"kmsg_path", CONFKEY_PATH, DCHARS(kmsg_path), NULL, NULL},
 	{"sysfs_root", CONFKEY_PATH, DCHARS(sysfs_root), NULL, NULL},
 	{"incident_dir", CONFKEY_PATH_OPT, DCHARS(incident_dir), NULL, NULL},
+	{"firmware_dir", CONFKEY_PATH, DCHARS(firmware_dir), NULL, NULL},
+	{"state_dir", CONFKEY_PATH_OPT, DCHARS(state_dir), NULL, NULL},
 	{"incident_max_files", CONFKEY_UINT, D(incident_max_files), 1, 1000000, NULL, NULL},
 	{"incident_max_kib", CONFKEY_UINT, D(incident_max_kib), 1, 1000000, NULL, NULL},
 	{"allow_group", CONFKEY_CHARS, DCHARS(allow_group), check_group, NULL},
@@ -198,6 +211,8 @@ const struct confkey supervisor_channel_keys[] = {
 	{"probe_expect", CONFKEY_CHARS, CCHARS(probe_expect), check_probe_bytes, NULL},
 	{"probe_period_ms", CONFKEY_UINT, C(probe_period_ms), 0, 3600000, NULL, NULL},
 	{"probe_timeout_ms", CONFKEY_UINT, C(probe_timeout_ms), 10, 600000, NULL, NULL},
+	{"reload_probation_ms", CONFKEY_UINT, C(reload_probation_ms), 0, 3600000, NULL, NULL},
+	{"rollback", CONFKEY_CHARS, CCHARS(rollback), check_rollback, NULL},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
 #undef CCHARS

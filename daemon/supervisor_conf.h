@@ -22,6 +22,8 @@ struct supervisor_daemon_conf {
 	char kmsg_path[SUPERVISOR_PATH_MAX];	/* /dev/kmsg */
 	char sysfs_root[SUPERVISOR_PATH_MAX];	/* /sys */
 	char incident_dir[SUPERVISOR_PATH_MAX]; /* "" = RAM only */
+	char firmware_dir[SUPERVISOR_PATH_MAX]; /* where remoteproc loads firmware from */
+	char state_dir[SUPERVISOR_PATH_MAX];	/* last good firmware per channel; "" = RAM */
 	unsigned incident_max_files;
 	unsigned incident_max_kib;
 	char allow_group[64]; /* "" = none; root is always allowed */
@@ -43,10 +45,12 @@ struct supervisor_channel_conf {
 	unsigned recovery_budget, recovery_budget_period_ms;
 	unsigned degraded_limit, degraded_window_ms;
 	unsigned liveness_quiet_ms, liveness_answer_ms, liveness_retries; /* quiet 0 = off */
-	unsigned down_grace_ms; /* link down this long without coming back: a fault */
 	/* raw channels: bytes to send, pattern to expect (C escapes), period (0 = off) */
 	char probe_send[128], probe_expect[128];
 	unsigned probe_period_ms, probe_timeout_ms;
+	unsigned down_grace_ms;		 /* link down this long without coming back: a fault */
+	unsigned reload_probation_ms;	 /* a reloaded image must stay healthy this long */
+	char rollback[8];		 /* "name" (of the last good firmware) or "off" */
 	struct silence_conf expect_rate; /* ports whose silence is a fault (off by default) */
 };
 

@@ -13,6 +13,7 @@
 #include "child.h"
 #include "conf.h"
 #include "daemon.h"
+#include "fwverify.h"
 #include "incident.h"
 #include "klog.h"
 #include "kwatch.h"
@@ -48,6 +49,13 @@ enum sv_poll {
 	SV_POLL_TTY,   /* WATCH_TTY: the device node */
 	SV_POLL_STOP,  /* RPROC_STOP: state offline */
 	SV_POLL_START, /* RPROC_START: state running/attached */
+};
+
+/* A firmware image: its file name and GNU build id. */
+struct sv_fwid {
+	char name[RECOVERY_FIRMWARE_MAX]; /* "" = none */
+	uint8_t id[FWVERIFY_ID_MAX];
+	size_t id_len; /* 0 = unknown */
 };
 
 struct sv_count {
@@ -86,6 +94,18 @@ struct sv_chan {
 	struct ratelimit rl_debug; /* recovery decisions at debug level */
 	uint64_t kernel_ms;	   /* when its kernel line arrived, 0 if not a kernel fault */
 	char reload_fw[RECOVERY_FIRMWARE_MAX];
+	/* verification of the image a reload or the remoteproc step brought up */
+	struct fwverify ver;
+	struct event *ev_ver;
+	uint32_t ver_token;
+	enum recovery_step ver_step;
+	bool ver_pending;	    /* a verdict waits to be fed to the ladder */
+	struct sv_fwid ver_want;    /* what the running verification expects */
+	struct sv_fwid reload_want; /* the image a reload asked for */
+	struct sv_fwid rollback;    /* what a failed reload goes back to */
+	struct sv_fwid good;	    /* the image last verified good (persisted) */
+	bool good_probed;	    /* the running image was checked for a first record */
+	char ver_detail[160];	    /* why the last verification failed */
 };
 
 struct supervisor {
@@ -208,6 +228,26 @@ void sv_incident_end_later(struct sv_chan *c, const char *outcome, unsigned ms);
 int sv_incident_open_store(struct supervisor *sv, const struct supervisor_daemon_conf *cfg);
 /* Timer of sv_incident_end_later. */
 void sv_incident_on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* ---- sv_verify.c: firmware identity, verification after a load, last good image ---- */
+
+/* Reads the build id of firmware name (the one remoteproc has set when "") from the
+ * firmware directory. 0 (id_len 0: the ELF has none) or -errno; quiet. */
+int sv_verify_identity(struct sv_chan *c, const char *name, struct sv_fwid *out);
+/* Prepares a reload of firmware (NULL: the configured or current one): reads its
+ * identity and chooses the rollback. 0, or -errno with msg set for the client. */
+int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
+		      struct recovery_event *ev, char *msg, size_t cap);
+/* Carries out the ladder's VERIFY action: the verdict is fed back as its RESULT. */
+void sv_verify_start(struct sv_chan *c, const struct recovery_action *a);
+/* Every decoded frame: HELLO, BOOT_INFO and HEARTBEAT feed a running verification. */
+void sv_verify_on_msg(struct sv_chan *c, const struct channel_msg *m);
+/* A fault (degraded or worse) or a lost link while verifying. */
+void sv_verify_on_fault(struct sv_chan *c, const char *kind);
+/* Verification timer: deadlines, and delivering a verdict outside the ladder's calls. */
+void sv_verify_on_timer(evutil_socket_t fd, short what, void *arg);
+/* Reads the channel's last good record from the state directory, if any. */
+void sv_verify_load_good(struct sv_chan *c);
 
 /* ---- sv_control.c: recover / reload / incidents requests ---- */
 

@@ -79,6 +79,8 @@ static enum channel_state link_to_channel(enum recovery_link l)
 		return CHANNEL_RELOADING;
 	case RECOVERY_LINK_FAILED:
 		return CHANNEL_FAILED;
+	case RECOVERY_LINK_ROLLED_BACK:
+		return CHANNEL_ROLLED_BACK;
 	}
 	return CHANNEL_FAILED;
 }
@@ -171,8 +173,11 @@ static int act_set_state(struct sv_chan *c, const struct recovery_action *a,
 		if (st == CHANNEL_UP && c->live_enabled && !c->live.running && channel_is_open(ch))
 			liveness_start(&c->live, now);
 	}
-	if (st == CHANNEL_UP && c->rec.history_n &&
-	    (strcmp(a->reason, "recovered") == 0 || strcmp(a->reason, "reload") == 0))
+	if (st == CHANNEL_ROLLED_BACK || (st == CHANNEL_UP && strcmp(a->reason, "unverified") == 0))
+		snprintf(detail, sizeof(detail), "%s", c->ver_detail);
+	else if (st == CHANNEL_UP && c->rec.history_n &&
+		 (strcmp(a->reason, "recovered") == 0 || strcmp(a->reason, "reload") == 0 ||
+		  strcmp(a->reason, "rollback") == 0))
 		snprintf(detail, sizeof(detail), "%s in %llu ms",
 			 recovery_step_to_string(c->rec.history[c->rec.history_n - 1].step),
 			 (unsigned long long)(now - c->rec.started_ms));
@@ -300,12 +305,41 @@ static int act_step_done(struct sv_chan *c, const struct recovery_action *a,
 	return 0;
 }
 
+static int act_verify(struct sv_chan *c, const struct recovery_action *a,
+		      struct recovery_event *res)
+{
+	sv_verify_start(c, a);
+	return 0; /* the verdict comes from the verifier's timer */
+}
+
+static int act_rollback(struct sv_chan *c, const struct recovery_action *a,
+			struct recovery_event *res)
+{
+	struct log_fields f = sv_chan_fields(c, LOG_MID_RELOAD, 0);
+
+	log_struct(c->sv->log, LOG_WARNING, &f, "reload failed (%s); rolling back to %s", a->reason,
+		   a->firmware);
+	sv_chan_note(c, INCIDENT_STEP, "rollback to %s (%s)", a->firmware, a->reason);
+	if (c->inc && !c->ver_detail[0])
+		snprintf(c->inc->detail, sizeof(c->inc->detail), "%.60s: %s", c->reload_want.name,
+			 a->reason);
+	return 0;
+}
+
 static int act_recovered(struct sv_chan *c, const struct recovery_action *a,
 			 struct recovery_event *res)
 {
-	bool reload = a->step == RECOVERY_STEP_RELOAD;
+	bool reload = a->step == RECOVERY_STEP_RELOAD || a->step == RECOVERY_STEP_ROLLBACK;
 	struct log_fields f = sv_chan_fields(c, reload ? LOG_MID_RELOAD : LOG_MID_RECOVERY, 0);
 
+	if (a->step == RECOVERY_STEP_ROLLBACK || a->reason) {
+		bool rb = a->step == RECOVERY_STEP_ROLLBACK;
+		log_struct(c->sv->log, LOG_WARNING, &f, "%s after %llu ms: %s",
+			   rb ? "reload rolled back" : "reloaded firmware kept unverified",
+			   (unsigned long long)a->elapsed_ms, c->ver_detail);
+		sv_incident_end_later(c, rb ? "rolled_back" : "unverified", SV_INCIDENT_AFTER_MS);
+		return 0;
+	}
 	if (reload) {
 		struct channel_snapshot snap;
 		channel_snapshot(c->ch, &snap);
@@ -351,6 +385,8 @@ static const action_fn actions[] = {
 	[RECOVERY_ACT_STEP_DONE] = act_step_done,
 	[RECOVERY_ACT_RECOVERED] = act_recovered,
 	[RECOVERY_ACT_GAVE_UP] = act_gave_up,
+	[RECOVERY_ACT_VERIFY] = act_verify,
+	[RECOVERY_ACT_ROLLBACK] = act_rollback,
 };
 
 /* Carries out one action; see action_fn. */

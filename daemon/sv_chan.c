@@ -118,6 +118,8 @@ static void build_config(struct sv_chan *c, struct recovery_config *rc, struct l
 		rc->n_steps = n;
 	}
 	rc->reload_timeout_ms = s->reload_timeout_ms;
+	/* The verifier's own deadlines come first; this only backs them up. */
+	rc->verify_ms = s->reload_probation_ms + s->liveness_answer_ms + 3000;
 	rc->backoff_ms = s->recovery_backoff_ms;
 	rc->backoff_max_ms = s->recovery_backoff_max_ms > s->recovery_backoff_ms
 				     ? s->recovery_backoff_max_ms
@@ -154,6 +156,8 @@ struct sv_chan *sv_chan_free(struct sv_chan *c)
 		event_free(c->ev_inc);
 	if (c->ev_probe)
 		event_free(c->ev_probe);
+	if (c->ev_ver)
+		event_free(c->ev_ver);
 	incident_ring_clear(&c->ring);
 	remoteproc_free(c->rproc);
 	free(c);
@@ -178,7 +182,8 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	c->ev_down = evtimer_new(base, sv_fault_on_down_timer, c);
 	c->ev_inc = evtimer_new(base, sv_incident_on_timer, c);
 	c->ev_silence = evtimer_new(base, sv_fault_on_silence_timer, c);
-	if (!c->ev_rec || !c->ev_live || !c->ev_poll || !c->ev_down || !c->ev_inc ||
+	c->ev_ver = evtimer_new(base, sv_verify_on_timer, c);
+	if (!c->ev_rec || !c->ev_live || !c->ev_poll || !c->ev_down || !c->ev_inc || !c->ev_ver ||
 	    !c->ev_silence || incident_ring_init(&c->ring, SV_RING) < 0)
 		return sv_chan_free(c);
 	build_config(c, &rc, &lc);
@@ -197,6 +202,7 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 		return sv_chan_free(c);
 	/* PING is wire v1: a raw channel relies on the kernel log. */
 	c->live_enabled = lc.quiet_ms > 0 && !channel_is_raw(ch);
+	sv_verify_load_good(c);
 	/* Which kernel lines are ours: the remoteproc's name, instance and device. */
 	if (channel_config(ch)->remoteproc) {
 		(void)klog_scope_add(&c->scope, channel_config(ch)->remoteproc);

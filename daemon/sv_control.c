@@ -46,6 +46,40 @@ static struct sv_chan *request_chan(struct supervisor *sv, struct daemon *d,
 	return ch ? sv_chan_of(sv, ch) : NULL;
 }
 
+/* The RELOAD event for req, its firmware's identity read and its rollback chosen; false
+ * when an ERROR was sent instead. */
+static bool reload_event(struct daemon *d, struct conn *cl, const struct proto_request *req,
+			 struct sv_chan *c, struct recovery_event *ev)
+{
+	char msg[200];
+
+	if (req->firmware[0] && !recovery_firmware_name_ok(req->firmware)) {
+		daemon_reply_error(d, cl->id, req->id, PROTO_E_BAD_VALUE,
+				   "firmware must be a plain file name under /lib/firmware",
+				   req->channel);
+		return false;
+	}
+	if (!channel_config(c->ch)->remoteproc) {
+		daemon_reply_error(d, cl->id, req->id, PROTO_E_UNSUPPORTED,
+				   "no remoteproc configured for this channel", req->channel);
+		return false;
+	}
+	if (c->applying || recovery_busy(&c->rec)) {
+		daemon_reply_error(d, cl->id, req->id, PROTO_E_BUSY,
+				   "a recovery or reload is already running", req->channel);
+		return false;
+	}
+	ev->type = RECOVERY_EV_RELOAD;
+	ev->firmware = req->firmware[0] ? req->firmware : NULL;
+	/* Read the identity before anything stops: a file that is not there or not an ELF
+	 * is refused while the running firmware is still untouched. */
+	if (sv_verify_prepare(c, ev->firmware, req->no_rollback, ev, msg, sizeof(msg)) < 0) {
+		daemon_reply_error(d, cl->id, req->id, PROTO_E_BAD_VALUE, msg, req->channel);
+		return false;
+	}
+	return true;
+}
+
 void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
 			const struct proto_request *req)
 {
@@ -74,25 +108,13 @@ void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
 		return;
 	}
 	if (reload) {
-		if (req->firmware[0] && !recovery_firmware_name_ok(req->firmware)) {
-			daemon_reply_error(d, cl->id, req->id, PROTO_E_BAD_VALUE,
-					   "firmware must be a plain file name under /lib/firmware",
-					   req->channel);
+		if (!reload_event(d, cl, req, c, &ev))
 			return;
-		}
-		if (!channel_config(c->ch)->remoteproc) {
-			daemon_reply_error(d, cl->id, req->id, PROTO_E_UNSUPPORTED,
-					   "no remoteproc configured for this channel",
-					   req->channel);
-			return;
-		}
-		ev.type = RECOVERY_EV_RELOAD;
-		ev.firmware = req->firmware[0] ? req->firmware : NULL;
 	} else {
 		ev.type = RECOVERY_EV_RECOVER;
 		ev.step = RECOVERY_STEP_COUNT;
 		if (req->action[0] && (recovery_step_from_string(req->action, &ev.step) < 0 ||
-				       ev.step == RECOVERY_STEP_RELOAD)) {
+				       ev.step >= RECOVERY_STEP_RELOAD)) {
 			daemon_reply_error(
 				d, cl->id, req->id, PROTO_E_BAD_VALUE,
 				"action must be resync, reopen, driver, remoteproc or hook",
@@ -120,6 +142,9 @@ void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
 	log_struct(sv->log, LOG_NOTICE, &f, "client %llu (pid %d uid %ld): %s %s%s%s",
 		   (unsigned long long)cl->id, cl->pid, cl->uid, req->cmd_name, channel_name(c->ch),
 		   reload && req->firmware[0] ? " firmware " : "", reload ? req->firmware : "");
+	if (reload)
+		log_struct(sv->log, LOG_INFO, &f, "reload of %s; rollback to %s",
+			   c->reload_want.name, ev.rollback_fw ? ev.rollback_fw : "(none)");
 	c->last_fault_ms = daemon_now_ms();
 	c->kernel_ms = 0;
 	daemon_reply_ack(d, cl->id, req->id, req->cmd_name, channel_name(c->ch));

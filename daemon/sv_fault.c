@@ -29,6 +29,10 @@ void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, con
 	daemon_publish_fault(sv->d, c->ch, kind, detail, source, count);
 	sv_chan_note(c, INCIDENT_FAULT, "%s %s: %s", source, kind, detail);
 	sv_incident_begin(c, kind, source, detail);
+	/* During a verification any trouble fails it (stop/start lines before the HELLO
+	 * are the verifier's to ignore). */
+	if (sev >= RECOVERY_SEV_DEGRADED)
+		sv_verify_on_fault(c, kind);
 	if (!recovery_busy(&c->rec)) {
 		c->last_fault_ms = daemon_now_ms();
 		c->kernel_ms = kernel_ms;

@@ -20,6 +20,16 @@ struct queued {
 	struct m7b_event *ev;
 };
 
+/* Where a watching client was, per channel, so a new connection can resume there. */
+#define RESUME_CHANNELS 16
+struct resume_pos {
+	char channel[64];
+	bool has_boot; /* boot id of the channel's current firmware run, from HELLO */
+	uint32_t boot;
+	bool has_frame; /* the last FRAME delivered, with the run it belongs to */
+	uint32_t frame_boot, frame_seq;
+};
+
 struct m7b_client {
 	int fd;
 	char *path;
@@ -32,6 +42,11 @@ struct m7b_client {
 	int64_t next_id;
 	struct queued *head, *tail;
 	struct m7b_event *version;
+	bool no_resume;
+	bool watched;	 /* a watch was sent on this connection */
+	bool hide_hello; /* HELLO was added to the watch only to learn boot ids */
+	struct resume_pos pos[RESUME_CHANNELS];
+	unsigned npos;
 };
 
 /* Records a failure and returns errnum. */
@@ -92,6 +107,7 @@ void m7b_client_close(struct m7b_client *c)
 	c->buf = NULL;
 	c->len = c->cap = c->scanned = 0;
 	c->eof = false;
+	c->watched = false;
 	c->version = m7b_event_free(c->version);
 }
 
@@ -346,7 +362,52 @@ bool m7b_client_pending(const struct m7b_client *c)
 	       c->eof;
 }
 
-int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms)
+static struct resume_pos *pos_of(struct m7b_client *c, const char *channel)
+{
+	if (!channel || strlen(channel) >= sizeof(c->pos[0].channel))
+		return NULL;
+	for (unsigned i = 0; i < c->npos; i++)
+		if (strcmp(c->pos[i].channel, channel) == 0)
+			return &c->pos[i];
+	if (c->npos == RESUME_CHANNELS)
+		return NULL;
+	struct resume_pos *p = &c->pos[c->npos++];
+	memset(p, 0, sizeof(*p));
+	memcpy(p->channel, channel, strlen(channel) + 1);
+	return p;
+}
+
+/* Notes what a delivered event says about the position; true if it is a HELLO the
+ * application did not ask for. */
+static bool track(struct m7b_client *c, const struct m7b_event *ev)
+{
+	struct resume_pos *p;
+	int64_t v;
+
+	if (ev->type == M7B_EV_HELLO) {
+		p = pos_of(c, ev->channel);
+		if (p && m7b_event_get_int(ev, "boot_id", &v) == 0) {
+			p->boot = (uint32_t)v;
+			p->has_boot = true;
+		}
+		return c->hide_hello;
+	}
+	if (ev->type != M7B_EV_FRAME || !(p = pos_of(c, ev->channel)))
+		return false;
+	/* A replayed frame names its run; a live one belongs to the current run. */
+	if (m7b_event_get_int(ev, "boot_id", &v) == 0) {
+		p->frame_boot = (uint32_t)v;
+		p->has_frame = true;
+	} else {
+		p->frame_boot = p->boot;
+		p->has_frame = p->has_boot;
+	}
+	p->frame_seq = (uint32_t)ev->seq;
+	return false;
+}
+
+/* The next event, from the queue or the socket. */
+static int next_event(struct m7b_client *c, struct m7b_event **out, int timeout_ms)
 {
 	if (c->head) {
 		struct queued *q = c->head;
@@ -359,6 +420,17 @@ int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms
 		return 0;
 	}
 	return read_event(c, out, deadline_of(timeout_ms), timeout_ms != 0);
+}
+
+int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms)
+{
+	for (;;) {
+		int r = next_event(c, out, timeout_ms);
+
+		if (r < 0 || !track(c, *out))
+			return r;
+		*out = m7b_event_free(*out);
+	}
 }
 
 /* Writes all of s, waiting for room until the deadline. */
@@ -386,25 +458,31 @@ static int write_all(struct m7b_client *c, const char *s, size_t n, int64_t dead
 	return 0;
 }
 
+/* Sends a formatted request line (freed here) carrying the next id. */
+static int submit_line(struct m7b_client *c, char *line, int64_t *id)
+{
+	int r = write_all(c, line, strlen(line), deadline_of(c->timeout_ms));
+
+	free(line);
+	if (r < 0)
+		return r;
+	if (id)
+		*id = c->next_id;
+	c->next_id++;
+	return 0;
+}
+
 int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64_t *id)
 {
-	int64_t my = c->next_id;
 	char *line;
 	int r;
 
 	if (c->fd < 0)
 		return fail(c, -ENOTCONN, "not connected");
-	line = m7b_request_format(req, my, &r);
+	line = m7b_request_format(req, c->next_id, &r);
 	if (!line)
 		return fail(c, r, "cannot format request: %s", strerror(-r));
-	r = write_all(c, line, strlen(line), deadline_of(c->timeout_ms));
-	free(line);
-	if (r < 0)
-		return r;
-	c->next_id++;
-	if (id)
-		*id = my;
-	return 0;
+	return submit_line(c, line, id);
 }
 
 static int enqueue(struct m7b_client *c, struct m7b_event *ev)
@@ -425,17 +503,13 @@ static int enqueue(struct m7b_client *c, struct m7b_event *ev)
 	return 0;
 }
 
-int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply)
+/* Waits for the reply to request id; other objects are queued for m7b_client_next. */
+static int wait_reply(struct m7b_client *c, int64_t id, struct m7b_event **reply)
 {
 	struct m7b_event *ev;
-	int64_t id, deadline;
+	int64_t deadline;
 	int r;
 
-	if (reply)
-		*reply = NULL;
-	r = m7b_client_submit(c, req, &id);
-	if (r < 0)
-		return r;
 	deadline = deadline_of(c->timeout_ms);
 	for (;;) {
 		r = read_event(c, &ev, deadline, true);
@@ -462,11 +536,116 @@ int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct 
 	return r;
 }
 
+int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply)
+{
+	int64_t id;
+	int r;
+
+	if (reply)
+		*reply = NULL;
+	r = m7b_client_submit(c, req, &id);
+	if (r < 0)
+		return r;
+	return wait_reply(c, id, reply);
+}
+
+/* The one position to resume from: the watched channel's, or the only one known. */
+static const struct resume_pos *resume_from(struct m7b_client *c, const struct m7b_watch *w)
+{
+	const struct resume_pos *found = NULL;
+
+	if (w && w->nchannels == 1) {
+		const struct resume_pos *p = pos_of(c, w->channels[0]);
+		return p && p->has_frame ? p : NULL;
+	}
+	for (unsigned i = 0; i < c->npos; i++) {
+		if (!c->pos[i].has_frame)
+			continue;
+		if (found)
+			return NULL; /* a position is per channel: the daemon takes one */
+		found = &c->pos[i];
+	}
+	return found;
+}
+
+/* The watch line: HELLO added when the classes leave it out (resume needs boot ids),
+ * and the position of the last frame delivered on an earlier connection. */
+static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, int *error)
+{
+	struct m7b_watch w2 = w ? *w : (struct m7b_watch){0};
+	const char **cls = NULL;
+	bool has_hello = !w2.classes;
+
+	for (size_t i = 0; !has_hello && i < w2.nclasses; i++)
+		has_hello = w2.classes[i] && strcmp(w2.classes[i], "HELLO") == 0;
+	if (!has_hello) {
+		cls = malloc((w2.nclasses + 1) * sizeof(*cls));
+		if (!cls) {
+			*error = -ENOMEM;
+			return NULL;
+		}
+		if (w2.nclasses)
+			memcpy(cls, w2.classes, w2.nclasses * sizeof(*cls));
+		cls[w2.nclasses] = "HELLO";
+		w2.classes = cls;
+		w2.nclasses++;
+	}
+	struct m7b_request req = {.cmd = M7B_CMD_WATCH, .watch = &w2};
+	char *line = m7b_request_format(&req, c->next_id, error);
+	free(cls);
+	const struct resume_pos *p = c->watched ? NULL : resume_from(c, w);
+	size_t n = line ? strlen(line) : 0;
+	char *out = line;
+	if (line && p && n >= 2 && (out = realloc(line, n + 64))) {
+		snprintf(out + n - 2, 66, ",\"since_seq\":%u,\"boot_id\":%u}\n", p->frame_seq,
+			 p->frame_boot);
+	} else if (line && p) {
+		free(line);
+		*error = -ENOMEM;
+	}
+	if (out)
+		c->hide_hello = !has_hello;
+	return out;
+}
+
 int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 {
 	struct m7b_request req = {.cmd = M7B_CMD_WATCH, .watch = w};
+	int64_t id;
+	int r;
 
-	return m7b_client_call(c, &req, NULL);
+	if (c->no_resume) {
+		c->hide_hello = false;
+		return m7b_client_call(c, &req, NULL);
+	}
+	if (c->fd < 0)
+		return fail(c, -ENOTCONN, "not connected");
+	char *line = resume_line(c, w, &r);
+	if (!line)
+		return fail(c, r, "cannot format request: %s", strerror(-r));
+	r = submit_line(c, line, &id);
+	if (r < 0)
+		return r;
+	c->watched = true;
+	return wait_reply(c, id, NULL);
+}
+
+void m7b_client_set_resume(struct m7b_client *c, bool on)
+{
+	c->no_resume = !on;
+}
+
+int m7b_client_position(const struct m7b_client *c, const char *channel, uint32_t *boot_id,
+			uint32_t *seq)
+{
+	for (unsigned i = 0; i < c->npos; i++) {
+		if (!channel || strcmp(c->pos[i].channel, channel) != 0 || !c->pos[i].has_frame)
+			continue;
+		*boot_id = c->pos[i].frame_boot;
+		*seq = c->pos[i].frame_seq;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int m7b_client_unwatch(struct m7b_client *c)

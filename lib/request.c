@@ -115,6 +115,8 @@ char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error)
 			ok = cJSON_AddStringToObject(obj, "channel", req->channel);
 		if (ok && req->cmd == M7B_CMD_RELOAD && req->firmware)
 			ok = cJSON_AddStringToObject(obj, "firmware", req->firmware);
+		if (ok && req->cmd == M7B_CMD_RELOAD && req->no_rollback)
+			ok = cJSON_AddTrueToObject(obj, "no_rollback");
 		if (ok && req->cmd == M7B_CMD_RECOVER && req->action)
 			ok = cJSON_AddStringToObject(obj, "action", req->action);
 		break;

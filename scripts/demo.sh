@@ -58,7 +58,7 @@ sim_pid=""
 daemon_pid=""
 kernel_pid=""
 cleanup() {
-	trap - EXIT INT TERM
+	trap - EXIT INT TERM HUP
 	# A helper already gone (Ctrl-C reaches the fake kernel too) is no reason to stop
 	# cleaning up.
 	set +e
@@ -71,7 +71,8 @@ cleanup() {
 	echo "demo: stopped m7sim and m7bridged, removed $tmp"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# A closed terminal (or tmux server) sends HUP: clean up then too.
+trap 'exit 130' INT TERM HUP
 
 demo_name=demo
 . scripts/demo-common.sh
@@ -84,6 +85,10 @@ echo imx-rproc >"$rproc/name"
 echo running >"$rproc/state"
 echo m7sim.elf >"$rproc/firmware"
 ln -s ../../../devices/imx8mp-cm7 "$rproc/device"
+# The firmware file the daemon reads the build-id from before a reload: m7sim's own ELF,
+# which is the identity the simulated M7 reports.
+mkdir -p "$tmp/firmware" "$tmp/state"
+ln -s "$(realpath "$m7sim")" "$tmp/firmware/m7sim.elf"
 
 # The simulated M7: a console text stream on port 0, NMEA GPS sentences on port 1 (at
 # 9600 baud, like a real receiver), random sensor bytes on port 2, and on port 3 a
@@ -123,6 +128,8 @@ socket = $tmp/m7bridge.sock
 log_level = info
 incident_dir = $tmp/incidents
 sysfs_root = $tmp/sys
+firmware_dir = $tmp/firmware
+state_dir = $tmp/state
 kernel_log = off
 
 [channel m7]

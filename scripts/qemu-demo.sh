@@ -26,7 +26,7 @@ qemu_pid=""
 daemon_pid=""
 feeder_pid=""
 cleanup() {
-	trap - EXIT INT TERM
+	trap - EXIT INT TERM HUP
 	set +e
 	# Daemon first (it holds the link), then the feeder, then QEMU and its bridges.
 	for pid in $daemon_pid $feeder_pid $qemu_pid; do
@@ -37,7 +37,7 @@ cleanup() {
 	echo "qemu-demo: stopped QEMU, m7bridged and the feeder, removed $tmp"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP
 
 demo_name=qemu-demo
 . scripts/demo-common.sh

@@ -66,13 +66,11 @@ static int check_port(struct ctl *ctl, const char *chan, int port)
 
 int cmd_send(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {{"channel", required_argument, NULL, 'c'},
-					     {"port", required_argument, NULL, 'p'},
-					     {"hex", no_argument, NULL, 'x'},
-					     {"text", no_argument, NULL, 'T'},
-					     {"quiet", no_argument, NULL, 'q'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+		{"channel", required_argument, NULL, 'c'}, {"port", required_argument, NULL, 'p'},
+		{"hex", no_argument, NULL, 'x'},	   {"text", no_argument, NULL, 'T'},
+		{"quiet", no_argument, NULL, 'q'},	   {"help", no_argument, NULL, 'h'},
+		{"no-rollback", no_argument, NULL, 'R'},   {NULL, 0, NULL, 0}};
 	static const char optstring[] = "+:c:p:xqh";
 	const char *channel = NULL;
 	char *chan = NULL;
@@ -180,7 +178,8 @@ static int control(struct ctl *ctl, int argc, char **argv, bool reload)
 					     {NULL, 0, NULL, 0}};
 	static const char *const actions[] = {"resync", "reopen", "driver", "remoteproc"};
 	const char *what = reload ? "reload" : "recover";
-	const char *optstring = reload ? "+:c:qh" : "+:c:a:qh";
+	const char *optstring = reload ? "+:c:qhR" : "+:c:a:qh";
+	bool no_rollback = false;
 	const char *channel = NULL, *action = NULL, *firmware = NULL;
 	char *chan = NULL;
 	struct m7b_event *reply = NULL;
@@ -195,6 +194,9 @@ static int control(struct ctl *ctl, int argc, char **argv, bool reload)
 			break;
 		case 'a':
 			action = optarg;
+			break;
+		case 'R':
+			no_rollback = true;
 			break;
 		case 'q':
 			ctl->quiet = true;
@@ -229,7 +231,12 @@ static int control(struct ctl *ctl, int argc, char **argv, bool reload)
 	if ((r = ctl_open(ctl)) || (r = ctl_pick_channel(ctl, what, channel, &chan)))
 		return r;
 	if (reload) {
-		r = m7b_client_reload(ctl->client, chan, firmware, &reply);
+		struct m7b_request req = {.cmd = M7B_CMD_RELOAD,
+					  .channel = chan,
+					  .firmware = firmware,
+					  .no_rollback = no_rollback};
+
+		r = m7b_client_call(ctl->client, &req, &reply);
 	} else {
 		struct m7b_request req = {
 			.cmd = M7B_CMD_RECOVER, .channel = chan, .action = action};

@@ -64,10 +64,11 @@ static const struct command {
 	 "  -a, --action STEP    resync, reopen, driver or remoteproc (default: the\n"
 	 "                       daemon's ladder, least disruptive first)\n"
 	 "  -q, --quiet          no confirmation line\n"},
-	{"reload", cmd_reload, "[-c CHANNEL] [-q] [FIRMWARE]",
+	{"reload", cmd_reload, "[-c CHANNEL] [-q] [--no-rollback] [FIRMWARE]",
 	 "reload the M7 firmware without reboot\n"
 	 "  -c, --channel NAME   the channel (default: the only one)\n"
 	 "  -q, --quiet          no confirmation line\n"
+	 "  --no-rollback        keep the new image even if it fails verification\n"
 	 "FIRMWARE is a file name under /lib/firmware (default: the configured one).\n"},
 	{"incidents", cmd_incidents, "[--json] [-c CHANNEL]",
 	 "faults and what recovery did\n"

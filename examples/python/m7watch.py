@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Example: a Python client of m7bridged using only the standard library.
 
-Watches frames and link states and prints them; reconnects if the daemon restarts, and
-gives up with a clear message when no daemon answers after a bounded number of tries.
+Watches frames and link states and prints them; reconnects if the daemon restarts and
+resumes after the last frame it printed (the daemon replays what it still holds), and gives up with a clear message when no daemon answers after a bounded number of tries.
 Usage: m7watch.py [--socket PATH] [--port N] [--count N] [--hex] [--retries N]
 """
 import argparse
@@ -26,16 +26,37 @@ def show_bytes(data, as_hex):
                          for b in data) + '"'
 
 
-def watch(path, ports, count, as_hex, on_connect):
+class Position:
+    """The last frame seen (its seq and the firmware run that sent it), to resume from."""
+
+    def __init__(self):
+        self.boot = {}  # channel -> boot_id of the current run, from HELLO
+        self.last = None  # (channel, boot_id, seq)
+
+    def saw(self, obj):
+        boot = obj.get("boot_id", self.boot.get(obj["channel"]))  # replayed frames carry it
+        self.last = (obj["channel"], boot, obj["seq"]) if boot is not None else None
+
+    def request_members(self):
+        if not self.last:
+            return {}
+        # One position for all channels: exact for the usual single channel.
+        return {"since_seq": self.last[2], "boot_id": self.last[1]}
+
+
+def watch(path, ports, count, as_hex, on_connect, pos):
     """Streams objects until count frames were printed; returns how many were printed."""
     frames = 0
+    replayed = 0
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(path)
         on_connect()
         f = s.makefile("rwb")
-        request = {"cmd": "watch", "id": 1, "classes": ["FRAME", "STATE"]}
+        # HELLO tells which firmware run the frames come from: needed to resume.
+        request = {"cmd": "watch", "id": 1, "classes": ["FRAME", "STATE", "HELLO"]}
         if ports:
             request["ports"] = ports
+        request.update(pos.request_members())
         f.write((json.dumps(request, separators=(",", ":")) + "\n").encode())
         f.flush()
         for line in f:
@@ -48,7 +69,20 @@ def watch(path, ports, count, as_hex, on_connect):
             elif cls == "STATE":
                 print(f"state {obj['channel']}: {obj['state']} ({obj.get('reason', '')})",
                       flush=True)
+            elif cls == "HELLO":
+                pos.boot[obj["channel"]] = obj["boot_id"]
+            elif cls == "REPLAY_GAP":
+                at_least = "" if obj["exact"] else "at least "
+                print(f"m7watch: {at_least}{obj['frames']} frames of {obj['channel']} were "
+                      "lost while disconnected", file=sys.stderr, flush=True)
             elif cls == "FRAME":
+                if obj.get("replay"):
+                    replayed += 1
+                elif replayed:
+                    print(f"m7watch: resumed: {replayed} frames replayed", file=sys.stderr,
+                          flush=True)
+                    replayed = 0
+                pos.saw(obj)
                 data = base64.b64decode(obj.get("data", ""))
                 print(f"frame {obj['channel']}/{obj['port']} seq {obj['seq']}: "
                       f"{len(data)} bytes: {show_bytes(data, as_hex)}", flush=True)
@@ -71,6 +105,7 @@ def main():
 
     left = args.count
     tries = 0
+    pos = Position()
 
     def connected():
         nonlocal tries
@@ -78,7 +113,7 @@ def main():
 
     while True:
         try:
-            got = watch(args.socket, args.port, left, args.hex, connected)
+            got = watch(args.socket, args.port, left, args.hex, connected, pos)
             if args.count:
                 left -= got
                 if left <= 0:

@@ -5,6 +5,7 @@
 #include <QByteArray>
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QHash>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -80,14 +81,25 @@ int main(int argc, char **argv)
 				retry.start();
 		});
 
+	// Where to resume after a reconnect: the last frame shown and its firmware run (boot
+	// ids come from HELLO; replayed frames carry theirs).
+	QHash<QString, qint64> bootOf;
+	qint64 lastBoot = -1, lastSeq = -1;
+
 	// Every (re)connection sends the watch again; the daemon then replays each channel's
-	// current STATE, so the client never has to guess.
+	// current STATE, so the client never has to guess, and the frames it still holds
+	// after the last one shown.
 	QObject::connect(&sock, &QLocalSocket::connected, [&] {
 		tries = 0;
-		QJsonObject req{
-			{"cmd", "watch"}, {"id", 1}, {"classes", QJsonArray{"FRAME", "STATE"}}};
+		QJsonObject req{{"cmd", "watch"},
+				{"id", 1},
+				{"classes", QJsonArray{"FRAME", "STATE", "HELLO"}}};
 		if (port >= 0)
 			req["ports"] = QJsonArray{port};
+		if (lastSeq >= 0) {
+			req["since_seq"] = lastSeq;
+			req["boot_id"] = lastBoot;
+		}
 		sock.write(QJsonDocument(req).toJson(QJsonDocument::Compact) + '\n');
 	});
 
@@ -108,7 +120,25 @@ int main(int argc, char **argv)
 				out << "state " << o.value("channel").toString() << ": "
 				    << o.value("state").toString() << " ("
 				    << o.value("reason").toString() << ")" << Qt::endl;
+			} else if (cls == "HELLO") {
+				bootOf[o.value("channel").toString()] =
+					static_cast<qint64>(o.value("boot_id").toDouble());
+			} else if (cls == "REPLAY_GAP") {
+				std::fprintf(stderr,
+					     "m7watch-qt: %s%lld frames of %s lost while "
+					     "disconnected\n",
+					     o.value("exact").toBool() ? "" : "at least ",
+					     static_cast<long long>(o.value("frames").toDouble()),
+					     qPrintable(o.value("channel").toString()));
 			} else if (cls == "FRAME") {
+				const QString ch = o.value("channel").toString();
+				const qint64 boot =
+					o.contains("boot_id")
+						? static_cast<qint64>(o.value("boot_id").toDouble())
+						: bootOf.value(ch, -1);
+				lastBoot = boot;
+				lastSeq = boot >= 0 ? static_cast<qint64>(o.value("seq").toDouble())
+						    : -1;
 				const QByteArray data = QByteArray::fromBase64(
 					o.value("data").toString().toLatin1());
 				out << "frame " << o.value("channel").toString() << "/"

@@ -160,6 +160,7 @@ struct m7b_request {
 	const char *firmware; /* reload; NULL = the configured/current firmware */
 	const char *action;   /* recover: resync, reopen, driver, remoteproc; NULL = auto */
 	const struct m7b_watch *watch; /* watch; NULL = everything */
+	bool no_rollback;	       /* reload: keep an image that fails verification */
 };
 
 /* Name of a command as sent in "cmd". */
@@ -209,7 +210,12 @@ int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64
  * still in *reply), -ETIMEDOUT, -ECONNRESET, ... */
 int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply);
 
-/* Shorthands for m7b_client_call. */
+/* Shorthands for m7b_client_call. m7b_client_watch, as the first watch of a new
+ * connection, resumes after the last FRAME m7b_client_next delivered (the daemon replays
+ * what it still holds, see docs/CLIENT-PROTOCOL.md 3.1.1); it adds HELLO to the classes
+ * to learn boot ids and then hides those HELLOs. A position is per channel and a watch
+ * carries one: it resumes when the watch names one channel, or frames came from only
+ * one; otherwise it watches live. */
 int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w);
 int m7b_client_unwatch(struct m7b_client *c);
 int m7b_client_status(struct m7b_client *c, struct m7b_event **reply);
@@ -220,6 +226,11 @@ int m7b_client_ping(struct m7b_client *c);
 int m7b_client_reload(struct m7b_client *c, const char *channel, const char *firmware,
 		      struct m7b_event **reply);
 int m7b_client_incidents(struct m7b_client *c, const char *channel, struct m7b_event **reply);
+/* Turns resuming in m7b_client_watch on (the default) or off. */
+void m7b_client_set_resume(struct m7b_client *c, bool on);
+/* The last FRAME delivered on channel: its boot id and seq. 0 or -ENOENT. */
+int m7b_client_position(const struct m7b_client *c, const char *channel, uint32_t *boot_id,
+			uint32_t *seq);
 
 /* The library's version string. */
 const char *m7b_version(void);

@@ -354,6 +354,90 @@ const char *h_daemon_path(void)
 	return path;
 }
 
+const char *h_sim_path(void)
+{
+	static char path[512];
+	const char *root = getenv("M7B_BUILD_ROOT");
+
+	snprintf(path, sizeof(path), "%s/firmware/m7sim", root ? root : ".");
+	return path;
+}
+
+int h_put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	int r = 0;
+
+	if (!f)
+		return -errno;
+	if (fputs(text, f) < 0)
+		r = -EIO;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+void h_slurp_file(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	buf[0] = '\0';
+	if (!f)
+		return;
+	n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+int h_fake_rproc_tree(const char *dir, const char *fw, const char *const *extra)
+{
+	static const char *const dirs[] = {"sys",
+					   "sys/class",
+					   "sys/class/remoteproc",
+					   "sys/class/remoteproc/remoteproc0",
+					   "sys/devices",
+					   "sys/devices/imx8mp-cm7"};
+	static const char *const files[][2] = {{"name", "imx-rproc\n"}, {"state", "running\n"}};
+	char path[512];
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, dirs[i]);
+		r = mkdir(path, 0755) < 0 ? -errno : 0;
+	}
+	for (size_t i = 0; r == 0 && extra && extra[i]; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, extra[i]);
+		r = mkdir(path, 0755) < 0 ? -errno : 0;
+	}
+	for (size_t i = 0; r == 0 && i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/%s", dir,
+			 files[i][0]);
+		r = h_put_file(path, files[i][1]);
+	}
+	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/firmware", dir);
+	if (r == 0)
+		r = h_put_file(path, fw);
+	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/device", dir);
+	if (r == 0 && symlink("../../../devices/imx8mp-cm7", path) < 0)
+		r = -errno;
+	return r;
+}
+
+void h_reap(pid_t *pid)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGTERM);
+	for (int i = 0; i < 200 && waitpid(*pid, NULL, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (waitpid(*pid, NULL, WNOHANG) == 0) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+	}
+	*pid = 0;
+}
+
 int daemon_proc_write_conf(struct daemon_proc *p, const char *conf_extra)
 {
 	char tmp[300];
@@ -483,6 +567,16 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	(void)ftw;
 	remove(path);
 	return 0;
+}
+
+void h_show_log_if(const struct daemon_proc *p, int status)
+{
+	if (status == 0)
+		return;
+	/* What the daemon said (ASan reports land there too). */
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof cmd, "cat '%s' >&2", p->log);
+	(void)!system(cmd);
 }
 
 void h_cleanup(struct daemon_proc *p)

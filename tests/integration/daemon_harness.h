@@ -93,6 +93,8 @@ int daemon_proc_write_conf(struct daemon_proc *p, const char *conf_extra);
 int daemon_proc_stop(struct daemon_proc *p);
 /* Kills every daemon started and not stopped (a failed test's); for a group teardown. */
 void h_kill_all(void);
+/* Copies the daemon's stderr to ours when status (from daemon_proc_stop) is not 0. */
+void h_show_log_if(const struct daemon_proc *p, int status);
 /* Removes the temp dir tree. */
 void h_cleanup(struct daemon_proc *p);
 /* Runs m7bridged with args (NULL-terminated), captures stderr into err (cap). Exit
@@ -100,6 +102,18 @@ void h_cleanup(struct daemon_proc *p);
 int h_run(char *err, size_t cap, const char *const *args);
 /* Like h_run, but captures stdout (stderr to /dev/null). */
 int h_run_stdout(char *out, size_t cap, const char *const *args);
+/* Path of the built m7sim (from M7B_BUILD_ROOT). */
+const char *h_sim_path(void);
+/* Writes text to path (created or truncated). 0 or -errno. */
+int h_put_file(const char *path, const char *text);
+/* Reads up to cap - 1 bytes of path into buf, NUL-terminated ("" when unreadable). */
+void h_slurp_file(const char *path, char *buf, size_t cap);
+/* A fake remoteproc sysfs tree under dir: sys/class/remoteproc/remoteproc0 (name
+ * imx-rproc, state running, firmware fw) with its device link to sys/devices/imx8mp-cm7,
+ * plus the directories in extra (NULL-terminated). 0 or -errno. */
+int h_fake_rproc_tree(const char *dir, const char *fw, const char *const *extra);
+/* SIGTERM to *pid, SIGKILL after 2 s, reaped; *pid = 0. Nothing when *pid <= 0. */
+void h_reap(pid_t *pid);
 /* Resident set size of pid in KiB, -1 on error. */
 long h_rss_kib(pid_t pid);
 

@@ -69,12 +69,7 @@ static int teardown(void **state)
 	int st = daemon_proc_stop(&f->p);
 	fake_m7_close(&f->m);
 	fake_m7_close(&f->m2);
-	if (st != 0) {
-		/* Show what the daemon said (ASan reports land there too). */
-		char cmd[PATH_MAX + 16];
-		snprintf(cmd, sizeof cmd, "cat '%s' >&2", f->p.log);
-		(void)!system(cmd);
-	}
+	h_show_log_if(&f->p, st);
 	h_cleanup(&f->p);
 	free(f);
 	assert_int_equal(st, 0);

@@ -101,6 +101,8 @@ expect "$late" 5
 out=$($ctl reload) || fail "reload failed: $out"
 expect 'm7 state reloading' 10
 expect 'm7 seq reset: new boot \(boot_id [0-9a-f]{8}, was [0-9a-f]{8}\)' 15
+# verified (build-id, then the probation) before it counts as up
+expect 'm7 state up \(reload' 15
 
 # top: full screen in 80x24, every line within 80 columns, all ports and clients there.
 tm new-session -d -s top -x 80 -y 24 "$ctl top; sleep 30"

@@ -45,60 +45,20 @@ static const char *journal_remote(void)
 	return NULL;
 }
 
-static const char *sim_path(void)
-{
-	static char path[512];
-	const char *root = getenv("M7B_BUILD_ROOT");
-
-	snprintf(path, sizeof(path), "%s/firmware/m7sim", root ? root : ".");
-	return path;
-}
-
-static void put(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
-}
-
-static void slurp(const char *path, char *buf, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	buf[0] = '\0';
-	if (!f)
-		return;
-	n = fread(buf, 1, cap - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-}
-
 static void mkdirs(struct fx *f)
 {
+	static const char *const extra[] = {"journal", "firmware", NULL};
 	char path[400];
-	const char *dirs[] = {"sys",
-			      "sys/class",
-			      "sys/class/remoteproc",
-			      "sys/class/remoteproc/remoteproc0",
-			      "sys/devices",
-			      "sys/devices/imx8mp-cm7",
-			      "journal"};
 
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", f->p.dir, dirs[i]);
-		assert_int_equal(mkdir(path, 0755), 0);
-	}
-	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/name", f->p.dir);
-	put(path, "imx-rproc\n");
+	assert_int_equal(h_fake_rproc_tree(f->p.dir, "m7sim.elf\n", extra), 0);
 	snprintf(f->state, sizeof(f->state), "%s/sys/class/remoteproc/remoteproc0/state", f->p.dir);
-	put(f->state, "running\n");
 	snprintf(f->fw, sizeof(f->fw), "%s/sys/class/remoteproc/remoteproc0/firmware", f->p.dir);
-	put(f->fw, "m7sim.elf\n");
-	snprintf(path, sizeof(path), "%s/sys/class/remoteproc/remoteproc0/device", f->p.dir);
-	assert_int_equal(symlink("../../../devices/imx8mp-cm7", path), 0);
+	/* The firmware files the daemon reads build ids from: m7sim's own ELF, which is
+	 * what the fake kernel's reboot brings up. */
+	snprintf(path, sizeof(path), "%s/firmware/m7sim.elf", f->p.dir);
+	assert_int_equal(symlink(h_sim_path(), path), 0);
+	snprintf(path, sizeof(path), "%s/firmware/app-2.elf", f->p.dir);
+	assert_int_equal(symlink(h_sim_path(), path), 0);
 }
 
 /* The fake kernel: answers writes to the state file like remoteproc does, moving m7sim. */
@@ -112,9 +72,9 @@ static void fake_kernel(struct fx *f)
 	for (;;) {
 		struct timespec ts = {0, 5000000};
 		nanosleep(&ts, NULL);
-		slurp(f->state, st, sizeof(st));
+		h_slurp_file(f->state, st, sizeof(st));
 		if (strcmp(st, "stop") == 0) {
-			put(f->state, "offline\n");
+			(void)h_put_file(f->state, "offline\n");
 		} else if (strcmp(st, "start") == 0) {
 			ssize_t n = readlink(f->link, before, sizeof(before) - 1);
 			before[n > 0 ? n : 0] = '\0';
@@ -129,7 +89,7 @@ static void fake_kernel(struct fx *f)
 					break;
 				nanosleep(&ts, NULL);
 			}
-			put(f->state, "running\n");
+			(void)h_put_file(f->state, "running\n");
 		}
 	}
 }
@@ -174,20 +134,6 @@ static void sim_cmd(struct fx *f, const char *cmd)
 	close(fd);
 }
 
-static void reap(pid_t *pid)
-{
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGTERM);
-	for (int i = 0; i < 200 && waitpid(*pid, NULL, WNOHANG) == 0; i++)
-		usleep(10000);
-	if (waitpid(*pid, NULL, WNOHANG) == 0) {
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, 0);
-	}
-	*pid = 0;
-}
-
 static int teardown(void **state);
 
 static int setup_common(void **state, const char *daemon_extra, const char *steps)
@@ -196,7 +142,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 	char conf[4096], out[400], arg_out[400];
 	int p[2];
 
-	if (!f || !journal_remote() || access(sim_path(), X_OK) != 0) {
+	if (!f || !journal_remote() || access(h_sim_path(), X_OK) != 0) {
 		free(f);
 		*state = NULL;
 		return 0; /* tests skip */
@@ -224,8 +170,8 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 
 	/* m7sim: heartbeats every 200 ms and a 20 Hz source on port 1. */
 	const char *sargv[] = {
-		sim_path(), "--link",		f->link, "--ctl", f->ctl, "--heartbeat-ms", "200",
-		"--source", "1:rate=20,size=8", NULL};
+		h_sim_path(), "--link",		  f->link, "--ctl", f->ctl, "--heartbeat-ms", "200",
+		"--source",   "1:rate=20,size=8", NULL};
 	snprintf(out, sizeof(out), "%s/m7sim.log", f->p.dir);
 	f->sim = spawn(sargv, -1, out);
 	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
@@ -239,15 +185,17 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 
 	snprintf(conf, sizeof(conf),
 		 "kernel_log = journal\njournal_dir = %s\nsysfs_root = %s\nincident_dir = %s\n"
-		 "%s\n"
+		 "firmware_dir = %s/firmware\n%s\n"
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\nfirmware = m7sim.elf\n"
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n"
 		 "recovery_steps = %s\n"
 		 "driver_reload = %s\nhook = true\n"
 		 "resync_timeout_ms = 500\nresync_tries = 1\nreopen_timeout_ms = 500\n"
 		 "driver_timeout_ms = 500\nremoteproc_timeout_ms = 15000\n"
-		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n",
-		 f->journal, f->sys, f->incidents, daemon_extra, f->link, steps, driver_cmd);
+		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n"
+		 "reload_probation_ms = 300\n",
+		 f->journal, f->sys, f->incidents, f->p.dir, daemon_extra, f->link, steps,
+		 driver_cmd);
 	if (daemon_proc_start(&f->p, conf) < 0)
 		goto fail;
 	*state = f;
@@ -284,11 +232,11 @@ static int teardown(void **state)
 		return 0;
 	/* A clean exit: no sanitizer report, nothing left held. */
 	st = daemon_proc_stop(&f->p);
-	reap(&f->kernel);
-	reap(&f->sim);
+	h_reap(&f->kernel);
+	h_reap(&f->sim);
 	if (f->jr_in)
 		fclose(f->jr_in); /* EOF ends journal-remote */
-	reap(&f->jr);
+	h_reap(&f->jr);
 	h_cleanup(&f->p); /* M7B_KEEP_TMP=1 keeps the dir for a look */
 	free(f);
 	return st == 0 ? 0 : -1;
@@ -507,7 +455,7 @@ static void test_reload(void **state)
 	assert_true(new_boot);
 	print_message("reload: request -> STATE reloading %llu ms -> up %llu ms; new firmware %s\n",
 		      (unsigned long long)(t_rel - t0), (unsigned long long)(t_up - t0), name);
-	slurp(f->fw, fw, sizeof(fw));
+	h_slurp_file(f->fw, fw, sizeof(fw));
 	assert_string_equal(fw, "app-2.elf");
 
 	/* recover by hand, one named step each (the protocol names four; hook is ladder-only):
@@ -697,7 +645,7 @@ static void test_privsep(void **state)
 	test_reload(state); /* reload and every recovery step, through the helper */
 	/* The driver command was the helper's child, not the daemon's. */
 	snprintf(path, sizeof(path), "%s/driver.ppid", ppid_dir);
-	slurp(path, text, sizeof(text));
+	h_slurp_file(path, text, sizeof(text));
 	assert_int_equal(atoi(text), helper);
 	unlink(path);
 	rmdir(ppid_dir);
@@ -708,7 +656,7 @@ static void test_privsep(void **state)
 	usleep(300000);
 	assert_int_equal(helper_of(f->p.pid), helper);
 	static char log[1 << 20];
-	slurp(f->p.log, log, sizeof(log));
+	h_slurp_file(f->p.log, log, sizeof(log));
 	assert_non_null(strstr(log, "/incidents refused: it must be owned by uid"));
 	assert_int_equal(chmod(f->incidents, 0750), 0);
 	strcpy(driver_cmd, "true");

@@ -371,6 +371,11 @@ static void test_request_format(void **state)
 	assert_string_equal(
 		line, "{\"cmd\":\"reload\",\"id\":7,\"channel\":\"m7\",\"firmware\":\"a.elf\"}\n");
 	free(line);
+	req.no_rollback = true;
+	line = m7b_request_format(&req, 8, &r);
+	assert_string_equal(line, "{\"cmd\":\"reload\",\"id\":8,\"channel\":\"m7\",\"firmware\":"
+				  "\"a.elf\",\"no_rollback\":true}\n");
+	free(line);
 
 	req = (struct m7b_request){.cmd = M7B_CMD_RECOVER, .channel = "m\"7", .action = "resync"};
 	line = m7b_request_format(&req, 6, &r);

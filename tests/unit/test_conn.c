@@ -138,6 +138,69 @@ static void test_queue_then_flush(void **state)
 	assert_int_equal(f->c->dropped, 0);
 }
 
+/* A replay of `left` 100-byte lines, queued as the peer drains. */
+static unsigned drains, left;
+
+static void offer_some(struct conn *c)
+{
+	char line[100];
+	memset(line, 'r', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	while (left > 0 && conn_queued(c) <= c->queue_limit / 2 &&
+	       conn_offer(c, line, sizeof(line)))
+		left--;
+	if (left == 0)
+		c->replay_mask = 0;
+}
+
+static void on_drain(void *ud, struct conn *c)
+{
+	drains++;
+	offer_some(c);
+}
+
+static const struct conn_ops drain_ops = {
+	.on_line = on_line, .on_closing = on_closing, .on_drain = on_drain};
+
+static void test_offer_and_drain(void **state)
+{
+	struct fixture *f = *state;
+	f->c->ops = &drain_ops;
+	drains = 0;
+	left = 200; /* 20,000 bytes through a 4 KiB queue */
+	watch(f->c, PROTO_POLICY_DISCONNECT);
+	f->c->replay_mask = 1;
+	/* Replaying slot 0: its live FRAMEs wait in the ring; other slots and classes flow. */
+	f->c->chan_mask = 3;
+	assert_false(conn_wants(f->c, 0, PROTO_C_FRAME, 2));
+	assert_true(conn_wants(f->c, 0, PROTO_C_STATE, -1));
+	assert_true(conn_wants(f->c, 1, PROTO_C_FRAME, 2));
+	offer_some(f->c);
+	assert_true(left < 200 && left > 150);
+	/* Full: an offer is refused, not dropped or counted, and the policy is not applied. */
+	char big[4096] = {0};
+	assert_false(conn_offer(f->c, big, sizeof(big)));
+	assert_int_equal(f->c->dropped, 0);
+	assert_false(f->c->closing);
+	/* Each flush drains the peer's share and asks for more. */
+	for (int i = 0; i < 100 && left; i++) {
+		peer.room = 1000;
+		conn_flush(f->c);
+	}
+	assert_int_equal(left, 0);
+	assert_true(drains > 5);
+	assert_int_equal(f->c->replay_mask, 0);
+	peer.room = SIZE_MAX;
+	conn_flush(f->c);
+	assert_int_equal(peer.sent, 200 * 100);
+	assert_int_equal(f->c->delivered, 200);
+	assert_int_equal(f->c->dropped, 0);
+	/* A new watch ends a replay. */
+	f->c->replay_mask = 1;
+	watch(f->c, PROTO_POLICY_DROP);
+	assert_int_equal(f->c->replay_mask, 0);
+}
+
 static void test_drop_policy_counts_and_notices(void **state)
 {
 	struct fixture *f = *state;
@@ -320,6 +383,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_queue_then_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_offer_and_drain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drop_policy_counts_and_notices, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_disconnect_policy, setup, teardown),

@@ -23,6 +23,20 @@ static enum proto_err parse(const char *line, struct proto_request *r)
 	return e.code;
 }
 
+static void test_reload_members(void **state)
+{
+	struct proto_request r;
+
+	(void)state;
+	assert_int_equal(parse("{\"cmd\":\"reload\",\"channel\":\"a\",\"no_rollback\":true}", &r),
+			 PROTO_E_NONE);
+	assert_true(r.no_rollback);
+	proto_request_clear(&r);
+	assert_int_equal(parse("{\"cmd\":\"reload\",\"channel\":\"a\"}", &r), PROTO_E_NONE);
+	assert_false(r.no_rollback);
+	proto_request_clear(&r);
+}
+
 static void test_watch_defaults_and_filters(void **state)
 {
 	(void)state;
@@ -56,6 +70,55 @@ static void test_watch_defaults_and_filters(void **state)
 	assert_false(r.all_channels);
 	assert_int_equal(r.nchannels, 0);
 	proto_request_clear(&r);
+}
+
+static void test_watch_since(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	assert_int_equal(parse("{\"cmd\":\"watch\"}", &r), PROTO_E_NONE);
+	assert_int_equal(r.since, PROTO_SINCE_NONE);
+	proto_request_clear(&r);
+	assert_int_equal(
+		parse("{\"cmd\":\"watch\",\"since_seq\":4294967295,\"boot_id\":2712847316}", &r),
+		PROTO_E_NONE);
+	assert_int_equal(r.since, PROTO_SINCE_SEQ);
+	assert_int_equal(r.since_seq, 4294967295u);
+	assert_int_equal(r.since_boot_id, 2712847316u);
+	proto_request_clear(&r);
+	/* The string form keeps every nanosecond; a number is exact up to 2^53. */
+	assert_int_equal(parse("{\"cmd\":\"watch\",\"since_ns\":\"1763740000123456789\"}", &r),
+			 PROTO_E_NONE);
+	assert_int_equal(r.since, PROTO_SINCE_TIME);
+	assert_true(r.since_ns == 1763740000123456789ull);
+	proto_request_clear(&r);
+	assert_int_equal(parse("{\"cmd\":\"watch\",\"since_ns\":1000}", &r), PROTO_E_NONE);
+	assert_true(r.since_ns == 1000);
+	proto_request_clear(&r);
+	static const struct {
+		const char *line;
+		enum proto_err code;
+	} bad[] = {
+		{"{\"cmd\":\"watch\",\"since_seq\":1}", PROTO_E_MISSING_MEMBER},
+		{"{\"cmd\":\"watch\",\"boot_id\":1}", PROTO_E_MISSING_MEMBER},
+		{"{\"cmd\":\"watch\",\"since_seq\":1,\"boot_id\":1,\"since_ns\":1}",
+		 PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"watch\",\"since_seq\":4294967296,\"boot_id\":1}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_seq\":-1,\"boot_id\":1}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_seq\":1.5,\"boot_id\":1}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_seq\":1,\"boot_id\":\"x\"}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_ns\":\"\"}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_ns\":\"12a\"}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_ns\":\"18446744073709551616\"}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_ns\":1e300}", PROTO_E_BAD_TYPE},
+		{"{\"cmd\":\"watch\",\"since_ns\":true}", PROTO_E_BAD_TYPE},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		enum proto_err got = parse(bad[i].line, &r);
+		if (got != bad[i].code)
+			fail_msg("%s: got %s", bad[i].line, proto_err_to_string(got));
+		proto_request_clear(&r);
+	}
 }
 
 static void test_send(void **state)
@@ -162,6 +225,8 @@ static void test_errors(void **state)
 		{"{\"cmd\":\"reload\",\"channel\":\"a\",\"firmware\":\"a/b.elf\"}",
 		 PROTO_E_BAD_VALUE},
 		{"{\"cmd\":\"reload\",\"channel\":\"a\",\"firmware\":\"..\"}", PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"reload\",\"channel\":\"a\",\"no_rollback\":\"yes\"}",
+		 PROTO_E_BAD_TYPE},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct proto_request r;
@@ -427,6 +492,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_watch_defaults_and_filters),
+		cmocka_unit_test(test_watch_since),
+		cmocka_unit_test(test_reload_members),
 		cmocka_unit_test(test_send),
 		cmocka_unit_test(test_send_without_port),
 		cmocka_unit_test(test_render_raw),

@@ -62,6 +62,17 @@ struct row {
 	{                                                                                          \
 		.type = RECOVERY_EV_RELOAD, .firmware = (fw)                                       \
 	}
+/* A reload that can roll back to rb, or (no_rb) must not. */
+#define RELOAD_RB(fw, rb, no_rb)                                                                   \
+	{                                                                                          \
+		.type = RECOVERY_EV_RELOAD, .firmware = (fw), .rollback_fw = (rb),                 \
+		.no_rollback = (no_rb)                                                             \
+	}
+/* The verifier's verdict on the last VERIFY: 0 or an error, with the reason token. */
+#define VERIFIED(r, why)                                                                           \
+	{                                                                                          \
+		.type = RECOVERY_EV_RESULT, .result = (r), .reason = (why)                         \
+	}
 
 static void render(const struct recovery_actions *out, char *buf, size_t size)
 {
@@ -82,8 +93,17 @@ static void render(const struct recovery_actions *out, char *buf, size_t size)
 				 a->result, (unsigned long long)a->elapsed_ms);
 			break;
 		case RECOVERY_ACT_RECOVERED:
-			snprintf(arg, sizeof(arg), "(%s,%llu)", recovery_step_to_string(a->step),
-				 (unsigned long long)a->elapsed_ms);
+			snprintf(arg, sizeof(arg), "(%s,%llu%s%s)",
+				 recovery_step_to_string(a->step),
+				 (unsigned long long)a->elapsed_ms, a->reason ? "," : "",
+				 a->reason ? a->reason : "");
+			break;
+		case RECOVERY_ACT_VERIFY:
+			snprintf(arg, sizeof(arg), "(%s,%s,%llu)", recovery_step_to_string(a->step),
+				 a->firmware, (unsigned long long)a->deadline_ms);
+			break;
+		case RECOVERY_ACT_ROLLBACK:
+			snprintf(arg, sizeof(arg), "(%s,%s)", a->reason, a->firmware);
 			break;
 		case RECOVERY_ACT_GAVE_UP:
 			snprintf(arg, sizeof(arg), "(%s)", a->reason);
@@ -152,6 +172,7 @@ static void small_config(struct recovery_config *c)
 	c->degraded_limit = 3;
 	c->degraded_window_ms = 10000;
 	c->reload_timeout_ms = 8000;
+	c->verify_ms = 4000;
 }
 
 static void test_resync_succeeds(void **state)
@@ -232,9 +253,10 @@ static void test_remoteproc_step(void **state)
 		{30, HELLO, "", 5000, 0}, /* not waiting for it yet */
 		{400, RES(0), "watch_tty", 5000, 0},
 		{900, TTY, "open_tty", 5000, 0},
-		{901, RES(0), "send_host_hello", 5000, 0},
-		{1000, HELLO,
-		 "step_done(remoteproc,0,1000) set_state(up,recovered) recovered(remoteproc,1000)",
+		{901, RES(0), "send_host_hello verify(remoteproc,app.elf,5000)", 9000, 0},
+		{1000, HELLO, "", 9000, 0}, /* the verifier decides, not any HELLO */
+		{1001, VERIFIED(0, NULL),
+		 "step_done(remoteproc,0,1001) set_state(up,recovered) recovered(remoteproc,1001)",
 		 0, 0},
 	};
 
@@ -378,9 +400,9 @@ static void test_reload(void **state)
 		{20, RES(0), "rproc_start", 8000, 0},
 		{300, RES(0), "watch_tty", 8000, 0},
 		{700, TTY, "open_tty", 8000, 0},
-		{705, RES(0), "send_host_hello", 8000, 0},
-		{750, HELLO, "step_done(reload,0,750) set_state(up,reload) recovered(reload,750)",
-		 0, 0},
+		{705, RES(0), "send_host_hello verify(reload,new.elf,8000)", 12000, 0},
+		{750, VERIFIED(0, NULL),
+		 "step_done(reload,0,750) set_state(up,reload) recovered(reload,750)", 0, 0},
 		/* without a name: the configured firmware (none here): no set_firmware */
 		{1000, RELOAD(NULL), "set_state(reloading,reload) close_tty rproc_stop", 9000, 0},
 		{1010, RES(0), "rproc_start", 9000, 0},
@@ -395,6 +417,100 @@ static void test_reload(void **state)
 	recovery_init(&r, &c);
 	RUN(&r, rows);
 	assert_int_equal(r.recoveries, 1);
+}
+
+/* A reload whose image fails verification rolls back once to the last good firmware;
+ * the rollback is verified too and ends rolled_back, then up. */
+static void test_reload_rollback(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, RELOAD_RB("new.elf", "../x", false), "", 0, -EINVAL},
+		{0, RELOAD_RB("new.elf", "good.elf", false),
+		 "set_state(reloading,reload) close_tty rproc_stop", 8000, 0},
+		{10, RES(0), "rproc_set_firmware(new.elf)", 8000, 0},
+		{20, RES(0), "rproc_start", 8000, 0},
+		{30, RES(0), "watch_tty", 8000, 0},
+		{40, TTY, "open_tty", 8000, 0},
+		{41, RES(0), "send_host_hello verify(reload,new.elf,8000)", 12000, 0},
+		{100, HELLO, "", 12000, 0},
+		{120, VERIFIED(-EPROTO, "wrong_identity"),
+		 "step_done(reload,-71,120) rollback(wrong_identity,good.elf) "
+		 "set_state(reloading,rollback) close_tty rproc_stop",
+		 8120, 0},
+		{130, RES(0), "rproc_set_firmware(good.elf)", 8120, 0},
+		{140, RES(0), "rproc_start", 8120, 0},
+		{150, RES(0), "watch_tty", 8120, 0},
+		{160, TTY, "open_tty", 8120, 0},
+		{161, RES(0), "send_host_hello verify(rollback,good.elf,8120)", 12120, 0},
+		{3000, VERIFIED(0, NULL),
+		 "step_done(rollback,0,2880) set_state(rolled_back,wrong_identity) "
+		 "set_state(up,rollback) recovered(rollback,3000)",
+		 0, 0},
+		/* a load that fails before any image runs rolls back as well */
+		{4000, RELOAD_RB(NULL, "good.elf", false),
+		 "set_state(reloading,reload) close_tty rproc_stop", 12000, 0},
+		{4010, RES(0), "rproc_start", 12000, 0},
+		{4020, RES(-EIO),
+		 "step_done(reload,-5,20) rollback(load_failed,good.elf) "
+		 "set_state(reloading,rollback) close_tty rproc_stop",
+		 12020, 0},
+		/* and a rollback that fails ends failed: never a second rollback */
+		{4030, RES(0), "rproc_set_firmware(good.elf)", 12020, 0},
+		{4040, RES(0), "rproc_start", 12020, 0},
+		{4050, RES(0), "watch_tty", 12020, 0},
+		{12020, TICK,
+		 "step_done(rollback,-110,8000) set_state(failed,rollback_failed) "
+		 "gave_up(rollback_failed)",
+		 22020, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+	assert_int_equal(r.history_n, 2);
+	assert_int_equal(r.history[1].step, RECOVERY_STEP_ROLLBACK);
+}
+
+/* --no-rollback: an image that fails verification stays (up, unverified); one that failed
+ * to load leaves the channel failed. Without a known good firmware there is no rollback. */
+static void test_reload_no_rollback(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, RELOAD_RB("new.elf", "good.elf", true),
+		 "set_state(reloading,reload) close_tty rproc_stop", 8000, 0},
+		{10, RES(0), "rproc_set_firmware(new.elf)", 8000, 0},
+		{20, RES(0), "rproc_start", 8000, 0},
+		{30, RES(0), "watch_tty", 8000, 0},
+		{40, TTY, "open_tty", 8000, 0},
+		{41, RES(0), "send_host_hello verify(reload,new.elf,8000)", 12000, 0},
+		{3000, VERIFIED(-EPROTO, "silent"),
+		 "step_done(reload,-71,3000) set_state(up,unverified) "
+		 "recovered(reload,3000,silent)",
+		 0, 0},
+		/* no rollback target: failed */
+		{5000, RELOAD_RB("new.elf", NULL, false),
+		 "set_state(reloading,reload) close_tty rproc_stop", 13000, 0},
+		{5010, RES(0), "rproc_set_firmware(new.elf)", 13000, 0},
+		{5020, RES(0), "rproc_start", 13000, 0},
+		{5030, RES(0), "watch_tty", 13000, 0},
+		{5040, TTY, "open_tty", 13000, 0},
+		{5041, RES(0), "send_host_hello verify(reload,new.elf,13000)", 17000, 0},
+		/* the verifier never answers: its backstop deadline fails the try */
+		{17000, TICK,
+		 "step_done(reload,-110,12000) set_state(failed,reload_failed) "
+		 "gave_up(reload_failed)",
+		 27000, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
 }
 
 /* A ladder with no steps records faults and refuses requests. */
@@ -493,7 +609,12 @@ static void test_strings(void **state)
 	assert_string_equal(recovery_step_to_string(RECOVERY_STEP_COUNT), "unknown");
 	assert_string_equal(recovery_state_to_string(RECOVERY_FAILED), "failed");
 	assert_string_equal(recovery_link_to_string(RECOVERY_LINK_RELOADING), "reloading");
-	for (i = RECOVERY_ACT_SET_STATE; i <= RECOVERY_ACT_GAVE_UP; i++)
+	assert_string_equal(recovery_link_to_string(RECOVERY_LINK_ROLLED_BACK), "rolled_back");
+	/* rollback is a name for incidents, never a ladder step */
+	struct recovery_config c;
+	recovery_config_default(&c);
+	assert_int_equal(recovery_config_parse_steps(&c, "resync,rollback"), -EINVAL);
+	for (i = RECOVERY_ACT_SET_STATE; i <= RECOVERY_ACT_ROLLBACK; i++)
 		assert_string_not_equal(recovery_action_to_string(i), "unknown");
 }
 
@@ -504,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_remoteproc_step), cmocka_unit_test(test_stale_result),
 		cmocka_unit_test(test_degraded),	cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_backoff),		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_reload_rollback), cmocka_unit_test(test_reload_no_rollback),
 		cmocka_unit_test(test_no_steps),	cmocka_unit_test(test_unconfigured_step),
 		cmocka_unit_test(test_config),		cmocka_unit_test(test_strings),
 	};

@@ -1,0 +1,63 @@
+/* A bounded ring of recent DATA frames of one channel, stored decoded and compact, for
+ * replay after a client reconnects. Pure: receive times are passed in. */
+#ifndef M7B_REPLAYRING_H
+#define M7B_REPLAYRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One stored frame; bytes follow the header inside the ring. */
+struct replayring_rec {
+	uint64_t rx_ns;			/* CLOCK_REALTIME when the daemon received it */
+	uint64_t t_first, t_last;	/* M7 ticks */
+	uint64_t t_first_ns, t_last_ns; /* mapped realtime, valid when has_realtime */
+	uint64_t t_first_mono_ns, t_last_mono_ns, t_err_ns; /* valid when has_mono */
+	uint32_t boot_id; /* of the last HELLO before it, 0 if none yet */
+	uint32_t seq;
+	uint16_t nbytes;
+	uint8_t port, flags;
+	uint8_t has_realtime, has_mono;
+	uint8_t late;	 /* FRAME member late: held back across an outage */
+	uint8_t bytes[]; /* nbytes */
+};
+
+/* Where a replay starts and what it can no longer give. */
+struct replayring_start {
+	uint64_t index;	  /* first record to replay (may equal the end: nothing) */
+	uint64_t missing; /* frames received after the position and evicted since */
+	bool exact;	  /* false: the position is older than what the ring remembers */
+	bool has_range;	  /* first_* and last_* below are known */
+	uint32_t first_boot, first_seq, last_boot, last_seq;
+};
+
+struct replayring;
+
+/* A ring of cap_bytes (records and their offsets) keeping frames at most max_age_ns. */
+struct replayring *replayring_new(size_t cap_bytes, uint64_t max_age_ns);
+/* Frees r; returns NULL. */
+struct replayring *replayring_free(struct replayring *r);
+/* Stores one frame (rec->bytes holds rec->nbytes), evicting the oldest as needed.
+ * 0, or -EMSGSIZE when a single record cannot fit the ring. */
+int replayring_push(struct replayring *r, const struct replayring_rec *rec, const void *bytes);
+/* Evicts records received more than max_age_ns before now_ns. */
+void replayring_expire(struct replayring *r, uint64_t now_ns);
+/* The record at index, or NULL when it was evicted or does not exist yet. */
+const struct replayring_rec *replayring_get(const struct replayring *r, uint64_t index);
+/* Index of the oldest record held. */
+uint64_t replayring_first(const struct replayring *r);
+/* Index the next pushed record will get. */
+uint64_t replayring_end(const struct replayring *r);
+/* Records held, and bytes of the ring in use. */
+size_t replayring_count(const struct replayring *r);
+size_t replayring_bytes(const struct replayring *r);
+/* Frames evicted since creation. */
+uint64_t replayring_evicted(const struct replayring *r);
+/* Start after the frame (boot_id, seq) a client saw last. */
+void replayring_find_seq(const struct replayring *r, uint32_t boot_id, uint32_t seq,
+			 struct replayring_start *out);
+/* Start at the first frame received after since_ns (CLOCK_REALTIME). */
+void replayring_find_time(const struct replayring *r, uint64_t since_ns,
+			  struct replayring_start *out);
+
+#endif

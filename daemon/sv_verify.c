@@ -1,0 +1,328 @@
+/* Verified firmware loads: the identity of an image read from its ELF file, the checks
+ * on the image that comes up (fwverify.c), and the last image verified good per channel,
+ * kept in the state directory so a rollback target survives a daemon restart. */
+#include "sv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "elfinfo.h"
+
+#define SV_BOOT_INFO_MS 1000 /* BOOT_INFO follows HELLO at once; this is generous */
+
+int sv_verify_identity(struct sv_chan *c, const char *name, struct sv_fwid *out)
+{
+	char path[SUPERVISOR_PATH_MAX + RECOVERY_FIRMWARE_MAX + 2];
+	struct elfinfo *e;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (!name || !*name) {
+		/* No name given: whatever remoteproc will load. */
+		if ((r = sv_priv_rproc(c)) < 0 ||
+		    (r = remoteproc_get_firmware(c->rproc, out->name, sizeof(out->name))) < 0)
+			return r;
+	} else {
+		snprintf(out->name, sizeof(out->name), "%s", name);
+	}
+	if (!recovery_firmware_name_ok(out->name))
+		return -EINVAL; /* "unknown" reads fine but is not a file name either */
+	snprintf(path, sizeof(path), "%s/%s", c->sv->cfg.firmware_dir, out->name);
+	e = malloc(sizeof(*e)); /* ~10 KiB: not on the event loop's stack */
+	if (!e)
+		return -ENOMEM;
+	r = elfinfo_load(path, e);
+	if (r == 0) {
+		out->id_len = e->build_id_len <= sizeof(out->id) ? e->build_id_len : 0;
+		memcpy(out->id, e->build_id, out->id_len);
+	}
+	free(e);
+	return r;
+}
+
+/* ---- the last good image, persisted ---- */
+
+static bool good_path(struct sv_chan *c, char *buf, size_t cap)
+{
+	const char *dir = c->sv->cfg.state_dir, *name = channel_name(c->ch);
+
+	if (!dir[0] || !recovery_firmware_name_ok(name))
+		return false;
+	return snprintf(buf, cap, "%s/firmware-good-%s", dir, name) < (int)cap;
+}
+
+void sv_verify_load_good(struct sv_chan *c)
+{
+	char path[SUPERVISOR_PATH_MAX + 96], line[RECOVERY_FIRMWARE_MAX + 2 * FWVERIFY_ID_MAX + 4];
+	struct sv_fwid g = {0};
+	FILE *f;
+
+	if (!good_path(c, path, sizeof(path)) || !(f = fopen(path, "re")))
+		return;
+	if (fgets(line, sizeof(line), f) &&
+	    fwverify_record_parse(line, strlen(line), g.name, sizeof(g.name), g.id, sizeof(g.id),
+				  &g.id_len) == 0) {
+		c->good = g;
+	} else {
+		/* Ignored, and rewritten at the next verified image. */
+		struct log_fields lf = sv_chan_fields(c, NULL, -EBADMSG);
+		log_struct(c->sv->log, LOG_WARNING, &lf, "%s: not a last good firmware record",
+			   path);
+	}
+	fclose(f);
+}
+
+/* Records g as the last good image: in memory, and atomically in the state directory. */
+static void save_good(struct sv_chan *c, const struct sv_fwid *g)
+{
+	char path[SUPERVISOR_PATH_MAX + 96], tmp[SUPERVISOR_PATH_MAX + 104];
+	char line[RECOVERY_FIRMWARE_MAX + 2 * FWVERIFY_ID_MAX + 4];
+	struct log_fields lf;
+	FILE *f = NULL;
+	int r;
+
+	c->good = *g;
+	if (!good_path(c, path, sizeof(path)))
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	r = fwverify_record_format(line, sizeof(line), g->name, g->id, g->id_len);
+	if (r >= 0 && !(f = fopen(tmp, "we")))
+		r = -errno;
+	if (f) {
+		r = 0;
+		fputs(line, f);
+		if (fflush(f) != 0 || fsync(fileno(f)) < 0)
+			r = -errno;
+		if (fclose(f) != 0 && r == 0)
+			r = -errno;
+		if (r == 0 && rename(tmp, path) < 0)
+			r = -errno;
+		if (r < 0)
+			(void)unlink(tmp);
+	}
+	lf = sv_chan_fields(c, LOG_MID_RELOAD, r);
+	if (r < 0)
+		log_struct(c->sv->log, LOG_WARNING, &lf,
+			   "cannot record last good firmware in %s: %s", path, strerror(-r));
+	else
+		log_struct(c->sv->log, LOG_INFO, &lf, "last good firmware: %.*s",
+			   (int)strcspn(line, "\n"), line);
+}
+
+/* ---- reload preparation ---- */
+
+int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
+		      struct recovery_event *ev, char *msg, size_t cap)
+{
+	const struct conf_channel *cc = channel_config(c->ch);
+	const char *name = firmware && *firmware ? firmware : cc->firmware ? cc->firmware : "";
+	int r = sv_verify_identity(c, name, &c->reload_want);
+
+	if (r < 0) {
+		snprintf(msg, cap, "cannot read firmware %s under %s: %s",
+			 c->reload_want.name[0] ? c->reload_want.name : "(current)",
+			 c->sv->cfg.firmware_dir, strerror(-r));
+		return r;
+	}
+	memset(&c->rollback, 0, sizeof(c->rollback));
+	c->ver_detail[0] = '\0';
+	if (!no_rollback && strcmp(channel_config(c->ch)->sup.rollback, "off") != 0) {
+		if (c->good.name[0])
+			c->rollback = c->good;
+		else if (sv_verify_identity(c, NULL, &c->rollback) < 0)
+			/* What runs now cannot be read back: nothing to roll back to. */
+			memset(&c->rollback, 0, sizeof(c->rollback));
+	}
+	ev->rollback_fw = c->rollback.name[0] ? c->rollback.name : NULL;
+	ev->no_rollback = no_rollback;
+	return 0;
+}
+
+/* ---- verification of the image that came up ---- */
+
+static void arm(struct sv_chan *c)
+{
+	uint64_t dl = fwverify_deadline(&c->ver);
+
+	if (dl)
+		sv_chan_arm(c->ev_ver, dl);
+	else
+		evtimer_del(c->ev_ver);
+}
+
+/* Logs and records the verdict; the ladder gets it from the timer (never re-entered). */
+static void verdict(struct sv_chan *c, bool ok)
+{
+	char want[2 * FWVERIFY_ID_MAX + 2], got[2 * FWVERIFY_ID_MAX + 2];
+	const struct fwverify *v = &c->ver;
+	bool reload = c->ver_step != RECOVERY_STEP_REMOTEPROC;
+	struct log_fields lf = sv_chan_fields(c, reload ? LOG_MID_RELOAD : LOG_MID_RECOVERY, 0);
+	uint64_t ms = daemon_now_ms() - v->started_ms;
+
+	fwverify_hex(v->want, v->want_len, want, sizeof(want));
+	if (v->got_boot_info)
+		fwverify_hex(v->got, v->got_len, got, sizeof(got));
+	else
+		snprintf(got, sizeof(got), "%s", "nothing");
+	if (ok) {
+		log_struct(c->sv->log, LOG_NOTICE, &lf,
+			   "%s %s verified in %llu ms (build id %s, boot_id %08x)",
+			   recovery_step_to_string(c->ver_step), c->ver_want.name,
+			   (unsigned long long)ms, v->want_len ? want : "not checked", v->boot_id);
+		sv_chan_note(c, INCIDENT_STEP, "verified %s build id %s", c->ver_want.name, want);
+		/* A rollback target is already the last good one. */
+		if (c->ver_step != RECOVERY_STEP_ROLLBACK && c->ver_want.name[0] &&
+		    c->ver_want.id_len)
+			save_good(c, &c->ver_want);
+	} else {
+		char d[320];
+		snprintf(d, sizeof(d), "%.60s: %s%s%.24s: expected %.40s, got %.40s",
+			 c->ver_want.name, fwverify_reason_to_string(v->reason),
+			 v->reason == FWVERIFY_FAULT ? " " : "",
+			 v->reason == FWVERIFY_FAULT ? v->fault : "", want, got);
+		snprintf(c->ver_detail, sizeof(c->ver_detail), "%.159s", d);
+		log_struct(c->sv->log, LOG_WARNING, &lf, "%s failed verification after %llu ms: %s",
+			   recovery_step_to_string(c->ver_step), (unsigned long long)ms,
+			   c->ver_detail);
+		sv_chan_note(c, INCIDENT_STEP, "verify failed: %s", c->ver_detail);
+		/* The incident keeps why the reload failed, and why its rollback did. */
+		if (c->inc && c->ver_step == RECOVERY_STEP_RELOAD)
+			snprintf(c->inc->detail, sizeof(c->inc->detail), "%s", c->ver_detail);
+		else if (c->inc && c->ver_step == RECOVERY_STEP_ROLLBACK)
+			snprintf(c->inc->detail + strlen(c->inc->detail),
+				 sizeof(c->inc->detail) - strlen(c->inc->detail), "; rollback %s",
+				 c->ver_detail);
+	}
+	c->ver_pending = true;
+	sv_chan_arm(c->ev_ver, daemon_now_ms());
+}
+
+static void act(struct sv_chan *c, enum fwverify_action a)
+{
+	switch (a) {
+	case FWVERIFY_NONE:
+		break;
+	case FWVERIFY_SEND_PING:
+		sv_chan_send_ping(c);
+		break;
+	case FWVERIFY_PASSED:
+	case FWVERIFY_REJECTED:
+		verdict(c, a == FWVERIFY_PASSED);
+		return;
+	}
+	arm(c);
+}
+
+void sv_verify_start(struct sv_chan *c, const struct recovery_action *a)
+{
+	const struct supervisor_channel_conf *s = &channel_config(c->ch)->sup;
+	bool probation = a->step == RECOVERY_STEP_RELOAD || a->step == RECOVERY_STEP_ROLLBACK;
+	struct fwverify_config cfg = {.boot_info_ms = SV_BOOT_INFO_MS,
+				      .probation_ms = probation ? s->reload_probation_ms : 0,
+				      .answer_ms = s->liveness_answer_ms};
+	uint64_t now = daemon_now_ms();
+
+	c->ver_token = a->token;
+	c->ver_step = a->step;
+	c->ver_pending = false;
+	if (a->step != RECOVERY_STEP_ROLLBACK)
+		c->ver_detail[0] = '\0'; /* a rollback reports why the reload failed */
+	if (a->step == RECOVERY_STEP_RELOAD)
+		c->ver_want = c->reload_want;
+	else if (a->step == RECOVERY_STEP_ROLLBACK)
+		c->ver_want = c->rollback;
+	else if (sv_verify_identity(c, a->firmware, &c->ver_want) < 0)
+		c->ver_want.id_len = 0; /* the ladder cannot refuse: HELLO alone then */
+	fwverify_start(&c->ver, &cfg, c->ver_want.id, c->ver_want.id_len, a->deadline_ms, now);
+	if (channel_is_raw(c->ch)) {
+		/* Raw firmware sends neither HELLO nor BOOT_INFO: nothing can prove which image
+		 * runs, so the step is done once remoteproc started it; the tty reopens by
+		 * itself. Never recorded as last good: it was not verified. */
+		sv_chan_note(c, INCIDENT_STEP, "raw channel: %s started, identity not verifiable",
+			     c->ver_want.name[0] ? c->ver_want.name : "?");
+		c->ver.state = FWVERIFY_VERIFIED;
+		c->ver_pending = true;
+		sv_chan_arm(c->ev_ver, now);
+		return;
+	}
+	sv_chan_note(c, INCIDENT_STEP, "verify %s (%s) probation %u ms",
+		     c->ver_want.name[0] ? c->ver_want.name : "?",
+		     c->ver_want.id_len ? "build id" : "no build id", cfg.probation_ms);
+	arm(c);
+}
+
+/* The first image seen with a build id matching its file is the first good record. */
+static void probe_good(struct sv_chan *c, const struct m7b_boot_info *bi)
+{
+	struct sv_fwid cur;
+
+	if (c->good_probed || c->good.name[0] || recovery_busy(&c->rec) ||
+	    !channel_config(c->ch)->remoteproc || !(bi->present & M7B_BI_HAS_BUILD_ID))
+		return;
+	c->good_probed = true;
+	if (sv_verify_identity(c, NULL, &cur) == 0 && cur.id_len == bi->build_id_len &&
+	    memcmp(cur.id, bi->build_id, cur.id_len) == 0)
+		save_good(c, &cur);
+}
+
+void sv_verify_on_msg(struct sv_chan *c, const struct channel_msg *m)
+{
+	struct fwverify_event ev = {0};
+
+	if (m->bad_payload)
+		return;
+	switch (m->frame->type) {
+	case M7B_T_HELLO:
+		ev.type = FWVERIFY_EV_HELLO;
+		ev.boot_id = m->u.hello.boot_id;
+		break;
+	case M7B_T_BOOT_INFO:
+		probe_good(c, &m->u.boot_info);
+		ev.type = FWVERIFY_EV_BOOT_INFO;
+		if (m->u.boot_info.present & M7B_BI_HAS_BUILD_ID) {
+			ev.id = m->u.boot_info.build_id;
+			ev.id_len = m->u.boot_info.build_id_len;
+		}
+		break;
+	case M7B_T_HEARTBEAT:
+		ev.type = FWVERIFY_EV_HEARTBEAT;
+		break;
+	default:
+		return;
+	}
+	if (fwverify_running(&c->ver))
+		act(c, fwverify_handle(&c->ver, &ev, daemon_now_ms()));
+}
+
+void sv_verify_on_fault(struct sv_chan *c, const char *kind)
+{
+	struct fwverify_event ev = {.type = FWVERIFY_EV_FAULT, .fault = kind};
+
+	if (fwverify_running(&c->ver))
+		act(c, fwverify_handle(&c->ver, &ev, daemon_now_ms()));
+}
+
+void sv_verify_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct sv_chan *c = arg;
+	struct fwverify_event ev = {.type = FWVERIFY_EV_TICK};
+
+	if (c->ver_pending) {
+		struct recovery_event res = {.type = RECOVERY_EV_RESULT, .token = c->ver_token};
+		c->ver_pending = false;
+		if (c->ver.state != FWVERIFY_VERIFIED) {
+			res.result = -EPROTO;
+			res.reason = fwverify_reason_to_string(c->ver.reason);
+		}
+		sv_action_feed(c, &res);
+	} else if (fwverify_running(&c->ver)) {
+		act(c, fwverify_handle(&c->ver, &ev, daemon_now_ms()));
+	}
+	sv_chan_flush(c);
+}

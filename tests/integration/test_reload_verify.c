@@ -1,0 +1,478 @@
+/* Verified firmware reload end to end: m7bridged, m7sim as the kernel behind a fake
+ * remoteproc tree (--remoteproc) coming up as a good, wrong or broken image per firmware
+ * name, kernel lines through a kmsg FIFO. Every branch: verified, wrong identity, no
+ * HELLO, HELLO then silence, kick failures in probation, --no-rollback, a rollback that
+ * fails; the last good image survives a daemon restart. Prints reload-to-verified times. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "daemon_harness.h"
+#include "elfinfo.h"
+
+#define WAIT_MS 30000 /* generous: ASan, two loaded cores */
+
+struct fx {
+	struct daemon_proc p;
+	char link[300], rp[300], fwdir[300], state[300], kmsg[300], conf[2048];
+	char sim_id[2 * ELFINFO_BUILD_ID_MAX + 1]; /* m7sim's own build id: the good images' */
+	pid_t sim;
+};
+
+/* Firmware files: m7sim's own ELF under each name, so each carries m7sim's build id. */
+static void firmware_files(struct fx *f)
+{
+	static const char *const names[] = {"good.elf",	   "app2.elf",	 "wrong.elf",
+					    "nohello.elf", "silent.elf", "kick.elf"};
+	char path[400];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", f->fwdir, names[i]);
+		assert_int_equal(symlink(h_sim_path(), path), 0);
+	}
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	int st;
+
+	if (!f)
+		return 0;
+	st = daemon_proc_stop(&f->p);
+	h_reap(&f->sim);
+	h_cleanup(&f->p);
+	free(f);
+	return st == 0 ? 0 : -1;
+}
+
+/* good_record: a last good record to write before the daemon starts ("" = none);
+ * ladder: the channel's recovery keys. */
+static int setup_with(void **state, const char *good_record, const char *ladder)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char path[400], out[400];
+	struct elfinfo *e = malloc(sizeof(*e));
+
+	*state = NULL;
+	if (!f || !e || access(h_sim_path(), X_OK) != 0 || elfinfo_load(h_sim_path(), e) < 0 ||
+	    e->build_id_len == 0) {
+		free(f);
+		free(e);
+		return 0; /* tests skip */
+	}
+	elfinfo_build_id_hex(e, f->sim_id, sizeof(f->sim_id));
+	free(e);
+	if (h_tmpdir(&f->p) < 0) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->link, sizeof(f->link), "%s/ttyRPMSG30", f->p.dir);
+	snprintf(f->fwdir, sizeof(f->fwdir), "%s/firmware", f->p.dir);
+	snprintf(f->state, sizeof(f->state), "%s/state", f->p.dir);
+	snprintf(f->kmsg, sizeof(f->kmsg), "%s/kmsg", f->p.dir);
+	static const char *const extra[] = {"firmware", "state", NULL};
+	assert_int_equal(h_fake_rproc_tree(f->p.dir, "good.elf\n", extra), 0);
+	snprintf(f->rp, sizeof(f->rp), "%s/sys/class/remoteproc/remoteproc0", f->p.dir);
+	firmware_files(f);
+	assert_int_equal(mkfifo(f->kmsg, 0644), 0);
+	if (good_record[0]) {
+		snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+		assert_int_equal(h_put_file(path, good_record), 0);
+	}
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		snprintf(out, sizeof(out), "%s/m7sim.log", f->p.dir);
+		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(h_sim_path(), "m7sim", "--link", f->link, "--remoteproc", f->rp, "--kmsg",
+		      f->kmsg, "--heartbeat-ms", "100", "--firmware",
+		      "wrong.elf=good,build-id=ffee", "--firmware", "nohello.elf=no-hello",
+		      "--firmware", "silent.elf=silent", "--firmware", "kick.elf=kick-fail",
+		      "--firmware", "broken.elf=no-hello", (char *)NULL);
+		_exit(127);
+	}
+	f->sim = pid;
+	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
+		usleep(5000);
+	snprintf(f->conf, sizeof(f->conf),
+		 "allow_uids = %u\nkernel_log = kmsg\nkmsg_path = %s\nsysfs_root = %s/sys\n"
+		 "firmware_dir = %s\nstate_dir = %s\nincident_dir = %s/incidents\n"
+		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\n"
+		 "reopen_min_ms = 20\nreopen_max_ms = 200\n%s"
+		 "recovery_backoff_ms = 60000\nreload_timeout_ms = 3000\n"
+		 "reload_probation_ms = 800\nliveness_quiet_ms = 3000\nliveness_answer_ms = 300\n"
+		 "down_grace_ms = 0\n",
+		 (unsigned)getuid(), f->kmsg, f->p.dir, f->fwdir, f->state, f->p.dir, f->link,
+		 ladder);
+	*state = f;
+	if (access(f->link, F_OK) != 0 || daemon_proc_start(&f->p, f->conf) < 0) {
+		(void)teardown(state);
+		*state = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, "", "recovery_steps = resync\n");
+}
+
+/* The last good image is one whose file says it is broken (m7sim: no HELLO). */
+static int setup_broken_good(void **state)
+{
+	return setup_with(state, "broken.elf 0102\n", "recovery_steps = resync\n");
+}
+
+/* Reads STATE objects until one of st_end; returns the sequence of the states that tell
+ * the story ("reloading:reload rolled_back:silent up:rollback"), repeats dropped, and the
+ * detail of the last rolled_back or unverified one. */
+static void read_states(struct tclient *w, const char *end1, const char *end2, char *seq,
+			size_t cap, char *detail, size_t dcap)
+{
+	uint64_t end = h_now_ms() + WAIT_MS;
+	char last[96] = "";
+
+	seq[0] = '\0';
+	detail[0] = '\0';
+	while (h_now_ms() < end) {
+		cJSON *o = tclient_wait(w, "STATE", (int)(end - h_now_ms()));
+		char item[96];
+
+		if (!o)
+			break;
+		const char *st = j_str(o, "state"), *why = j_str(o, "reason");
+		snprintf(item, sizeof(item), "%s:%s", st, why ? why : "");
+		if ((strcmp(st, "reloading") == 0 || strcmp(st, "rolled_back") == 0 ||
+		     strcmp(st, "up") == 0 || strcmp(st, "failed") == 0) &&
+		    strcmp(item, last) != 0) {
+			snprintf(seq + strlen(seq), cap - strlen(seq), "%s%s", seq[0] ? " " : "",
+				 item);
+			snprintf(last, sizeof(last), "%s", item);
+		}
+		if ((strcmp(st, "rolled_back") == 0 || strcmp(why ? why : "", "unverified") == 0) &&
+		    j_str(o, "detail"))
+			snprintf(detail, dcap, "%s", j_str(o, "detail"));
+		bool done = strcmp(st, end1) == 0 || (end2 && strcmp(st, end2) == 0);
+		cJSON_Delete(o);
+		if (done)
+			return;
+	}
+	fail_msg("no STATE %s within %d ms (so far: %s)", end1, WAIT_MS, seq);
+}
+
+static void open_clients(struct fx *f, struct tclient *w, struct tclient *q)
+{
+	cJSON *o;
+
+	assert_int_equal(tclient_open(w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	assert_int_equal(tclient_open(q, f->p.sock, NULL), 0);
+	o = tclient_wait_str(w, "STATE", "state", "up", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+}
+
+static void reload(struct tclient *q, const char *fw, bool no_rollback)
+{
+	char line[200];
+	cJSON *o;
+
+	snprintf(line, sizeof(line),
+		 "{\"cmd\":\"reload\",\"id\":1,\"channel\":\"m7\",\"firmware\":\"%s\"%s}", fw,
+		 no_rollback ? ",\"no_rollback\":true" : "");
+	assert_int_equal(tclient_send(q, line), 0);
+	o = tclient_obj(q, WAIT_MS);
+	assert_non_null(o);
+	if (strcmp(j_str(o, "class"), "ACK") != 0)
+		fail_msg("reload %s: %s %s", fw, j_str(o, "code"), j_str(o, "message"));
+	cJSON_Delete(o);
+}
+
+static void rproc_firmware(struct fx *f, char *buf, size_t cap)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/firmware", f->rp);
+	h_slurp_file(path, buf, cap);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* The newest incident summary once it is closed. */
+static cJSON *last_incident(struct tclient *q)
+{
+	for (int i = 0; i < 100; i++) {
+		cJSON *o, *it, *found = NULL;
+		assert_int_equal(tclient_send(q, "{\"cmd\":\"incidents\"}"), 0);
+		o = tclient_wait(q, "INCIDENTS", WAIT_MS);
+		assert_non_null(o);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "incidents"))
+		{
+			if (strcmp(j_str(it, "outcome"), "open") != 0)
+				found = it;
+		}
+		if (found) {
+			found = cJSON_Duplicate(found, 1);
+			cJSON_Delete(o);
+			return found;
+		}
+		cJSON_Delete(o);
+		usleep(100000); /* closes 2 s after the outcome */
+	}
+	fail_msg("no closed incident");
+	return NULL;
+}
+
+/* One broken image: rolled back to good.elf with the reason; returns the detail. */
+static void broken_image(void **state, const char *fw, const char *reason, const char *in_detail)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char seq[512], detail[256], want[256], cur[64];
+	uint64_t t0;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	t0 = h_now_ms();
+	reload(&q, fw, false);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	snprintf(want, sizeof(want),
+		 "reloading:reload reloading:rollback rolled_back:%s up:rollback", reason);
+	assert_string_equal(seq, want);
+	print_message("%s: request -> rolled back (%s) %llu ms: %s\n", fw, reason,
+		      (unsigned long long)(h_now_ms() - t0), detail);
+	assert_non_null(strstr(detail, in_detail));
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "good.elf");
+	/* The incident names both identities and the reason. */
+	cJSON *inc = last_incident(&q);
+	assert_string_equal(j_str(inc, "outcome"), "rolled_back");
+	assert_non_null(strstr(j_str(inc, "detail"), reason));
+	cJSON_Delete(inc);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+static void test_good_then_restart(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char seq[512], detail[256], rec[256], want[256], path[400], cur[64];
+	uint64_t t0, t_up;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	/* The running image matches its file: it becomes the first good record. */
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	snprintf(want, sizeof(want), "good.elf %s\n", f->sim_id);
+	for (int i = 0; i < 500 && (h_slurp_file(path, rec, sizeof(rec)), strcmp(rec, want) != 0);
+	     i++)
+		usleep(10000);
+	assert_string_equal(rec, want);
+
+	t0 = h_now_ms();
+	reload(&q, "app2.elf", false);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	t_up = h_now_ms();
+	assert_string_equal(seq, "reloading:reload up:reload");
+	print_message("good image: request -> verified (probation 800 ms) %llu ms\n",
+		      (unsigned long long)(t_up - t0));
+	snprintf(want, sizeof(want), "app2.elf %s\n", f->sim_id);
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_string_equal(rec, want);
+	tclient_close(&w);
+	tclient_close(&q);
+
+	/* Restart the daemon. The file app2.elf now holds another build: only the record
+	 * kept across the restart can say what good app2.elf was. */
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+	snprintf(path, sizeof(path), "%s/app2.elf", f->fwdir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(h_daemon_path(), path), 0);
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+	open_clients(f, &w, &q);
+	reload(&q, "wrong.elf", false);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(
+		seq, "reloading:reload reloading:rollback rolled_back:wrong_identity up:rollback");
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "app2.elf");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+static void test_wrong_identity(void **state)
+{
+	struct fx *f = *state;
+
+	broken_image(state, "wrong.elf", "wrong_identity", "got ffee");
+	if (f)
+		assert_non_null(f->sim_id[0] ? f->sim_id : NULL);
+}
+
+static void test_no_hello(void **state)
+{
+	broken_image(state, "nohello.elf", "no_hello", "got nothing");
+}
+
+static void test_silent(void **state)
+{
+	broken_image(state, "silent.elf", "silent", "silent");
+}
+
+static void test_kick_failures(void **state)
+{
+	broken_image(state, "kick.elf", "fault", "kick_timeout");
+}
+
+static void test_no_rollback(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char seq[512], detail[256], cur[64];
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	reload(&q, "wrong.elf", true);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:reload up:unverified");
+	assert_non_null(strstr(detail, "wrong_identity"));
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "wrong.elf");
+	cJSON *inc = last_incident(&q);
+	assert_string_equal(j_str(inc, "outcome"), "unverified");
+	cJSON_Delete(inc);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+static void test_rollback_fails(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char seq[512], detail[256], cur[64];
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	reload(&q, "wrong.elf", false);
+	read_states(&w, "failed", NULL, seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:reload reloading:rollback failed:rollback_failed");
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "broken.elf");
+	/* No second rollback, no loop. */
+	o = tclient_wait_str(&w, "STATE", "state", "reloading", 1500);
+	assert_null(o);
+	cJSON *inc = last_incident(&q);
+	assert_string_equal(j_str(inc, "outcome"), "failed");
+	assert_non_null(strstr(j_str(inc, "detail"), "wrong_identity"));
+	cJSON_Delete(inc);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* The ladder's remoteproc step with the channel's firmware coming up as another image. */
+static int setup_ladder_wrong(void **state)
+{
+	return setup_with(
+		state, "",
+		"firmware = wrong.elf\nrecovery_steps = remoteproc\nremoteproc_tries = 1\n");
+}
+
+static void test_ladder_wrong_identity(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char seq[512], detail[256], cur[64], log[65536];
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"recover\",\"channel\":\"m7\","
+					  "\"action\":\"remoteproc\"}"),
+			 0);
+	o = tclient_wait(&q, "ACK", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	read_states(&w, "failed", "up", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "failed:exhausted");
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "wrong.elf");
+	h_slurp_file(f->p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "remoteproc failed verification"));
+	assert_non_null(strstr(log, "wrong.elf: wrong_identity"));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* A file that cannot be read is refused before anything stops. */
+static void test_unreadable_refused(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"reload\",\"channel\":\"m7\","
+					  "\"firmware\":\"missing.elf\"}"),
+			 0);
+	o = tclient_wait(&q, "ERROR", WAIT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "code"), "bad_value");
+	assert_non_null(strstr(j_str(o, "message"), "missing.elf"));
+	cJSON_Delete(o);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"reload\",\"channel\":\"m7\","
+					  "\"no_rollback\":1}"),
+			 0);
+	o = tclient_wait(&q, "ERROR", WAIT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "code"), "bad_type");
+	cJSON_Delete(o);
+	assert_null(tclient_wait_str(&w, "STATE", "state", "reloading", 300));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_good_then_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_hello, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_silent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kick_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_fails, setup_broken_good, teardown),
+		cmocka_unit_test_setup_teardown(test_unreadable_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ladder_wrong_identity, setup_ladder_wrong,
+						teardown),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	if (getenv("M7B_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("M7B_TEST_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

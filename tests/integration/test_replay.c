@@ -1,0 +1,449 @@
+/* Replay after reconnect, end to end: a fake M7 on a pty, the daemon as a process, clients
+ * that watch from a position. Replay with and without a gap, by seq and by time, port
+ * filters, and replay handed over to live while frames keep coming (no duplicate, no
+ * hole) through a small client queue. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon_harness.h"
+#include "m7bridge/client.h"
+
+#define BOOT 0xA1B2C3D4u
+
+/* Frames are numbered by t_first from 1 (seq also counts the fake's HEARTBEAT and
+ * SYNC_REPLY frames); seq_of[k] is the seq the daemon gave the k-th one. */
+#define NMAX 40000
+static uint32_t seq_of[NMAX + 1];
+static unsigned nsent;
+
+struct fx {
+	struct daemon_proc p;
+	struct fake_m7 m;
+	char link[256];
+	struct tclient rec; /* watches live from the start */
+};
+
+static int setup_conf(void **state, const char *daemon_keys, const char *chan_keys)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	f->m.master = -1;
+	assert_int_equal(h_tmpdir(&f->p), 0);
+	snprintf(f->link, sizeof f->link, "%s/ttyRPMSG30", f->p.dir);
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	char conf[2048];
+	snprintf(conf, sizeof conf, "%s\n[channel m7]\ndevice = %s\nreopen_min_ms = 20\n%s\n",
+		 daemon_keys, f->link, chan_keys);
+	assert_int_equal(daemon_proc_start(&f->p, conf), 0);
+	assert_int_equal(fake_m7_handshake(&f->m, BOOT, 8), 0);
+	assert_int_equal(
+		tclient_open(
+			&f->rec, f->p.sock,
+			"{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"policy\":\"disconnect\"}"),
+		0);
+	nsent = 0;
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_conf(state, "", "");
+}
+
+/* A ring of 16 KiB: a few hundred frames. */
+static int setup_small_ring(void **state)
+{
+	return setup_conf(state, "", "replay_kib = 16");
+}
+
+/* A ring far larger than the client queue (256 KiB): the replay goes in many chunks. */
+static int setup_big_ring(void **state)
+{
+	return setup_conf(state, "", "replay_kib = 8192");
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	tclient_close(&f->rec);
+	int st = daemon_proc_stop(&f->p);
+	fake_m7_close(&f->m);
+	h_show_log_if(&f->p, st);
+	h_cleanup(&f->p);
+	free(f);
+	assert_int_equal(st, 0);
+	return 0;
+}
+
+/* Sends n more frames, 40 bytes each, on port k % 3. */
+static void send_frames(struct fx *f, unsigned n)
+{
+	uint8_t b[40];
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = ++nsent;
+		memset(b, (int)(k & 0xff), sizeof b);
+		assert_int_equal(fake_m7_data(&f->m, (uint8_t)(k % 3), 0, k, k, b, sizeof b), 0);
+	}
+}
+
+/* Reads live FRAMEs on the recorder up to number n: the daemon has them all, and
+ * seq_of[] learns their seq. */
+static void wait_frames(struct fx *f, unsigned n)
+{
+	for (;;) {
+		cJSON *o = tclient_wait(&f->rec, "FRAME", H_TIMEOUT_MS);
+		assert_non_null(o);
+		unsigned k = (unsigned)j_num(o, "t_first");
+		assert_true(k >= 1 && k <= NMAX);
+		seq_of[k] = (uint32_t)j_num(o, "seq");
+		cJSON_Delete(o);
+		if (k == n)
+			return;
+	}
+}
+
+/* Waits until the daemon counted n DATA frames (status), for when nobody records. */
+static void wait_counted(struct fx *f, unsigned n)
+{
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	for (;;) {
+		assert_int_equal(tclient_send(&f->rec, "{\"cmd\":\"status\"}"), 0);
+		cJSON *s = tclient_wait(&f->rec, "STATUS", H_TIMEOUT_MS);
+		assert_non_null(s);
+		double got = j_num(cJSON_GetArrayItem(cJSON_GetObjectItem(s, "channels"), 0),
+				   "data_frames");
+		cJSON_Delete(s);
+		if (got >= n)
+			return;
+		assert_true(h_now_ms() < end);
+		usleep(10000);
+	}
+}
+
+static bool is_replay(const cJSON *o)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItem(o, "replay"));
+}
+
+/* Reads FRAMEs up to number last; checks they run from first without hole or duplicate
+ * and that replayed ones (n_replay of them) come before live ones. */
+static void expect_run(struct tclient *c, uint32_t first, uint32_t last, unsigned n_replay,
+		       cJSON **gap)
+{
+	uint32_t want = first;
+	unsigned replayed = 0;
+	bool live = false;
+	while (want <= last) {
+		cJSON *o = tclient_obj(c, H_TIMEOUT_MS);
+		assert_non_null(o);
+		const char *cls = j_str(o, "class");
+		if (strcmp(cls, "REPLAY_GAP") == 0 && gap) {
+			assert_null(*gap);
+			*gap = o;
+			continue;
+		}
+		assert_string_not_equal(cls, "REPLAY_GAP");
+		assert_string_not_equal(cls, "DROPPED");
+		if (strcmp(cls, "FRAME") == 0) {
+			assert_int_equal((uint32_t)j_num(o, "t_first"), want);
+			if (is_replay(o)) {
+				assert_false(live);
+				assert_true(j_num(o, "boot_id") == BOOT);
+				replayed++;
+			} else {
+				live = true;
+			}
+			want++;
+		}
+		cJSON_Delete(o);
+	}
+	if (n_replay != ~0u)
+		assert_int_equal(replayed, n_replay);
+}
+
+static void test_replay_no_gap(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 200); /* seq 1..200 (HELLO was 0) */
+	wait_frames(f, 200);
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[50], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	expect_run(&c, 51, 200, 150, NULL);
+	send_frames(f, 20);
+	expect_run(&c, 201, 220, 0, NULL);
+	tclient_close(&c);
+	wait_frames(f, 220);
+
+	/* Caught up already: nothing replayed, nothing missing. */
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[220], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	send_frames(f, 1);
+	expect_run(&c, 221, 221, 0, NULL);
+	tclient_close(&c);
+}
+
+static void test_replay_gap(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 2000);
+	wait_frames(f, 2000);
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[10], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_string_equal(j_str(gap, "channel"), "m7");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(gap, "exact")));
+	assert_true(j_num(gap, "first_boot_id") == BOOT);
+	assert_true(j_num(gap, "first_seq") == seq_of[11]);
+	unsigned last = 11;
+	while (seq_of[last] != (uint32_t)j_num(gap, "last_seq"))
+		assert_true(++last < 2000);
+	assert_true(j_num(gap, "frames") == last - 10);
+	cJSON_Delete(gap);
+	/* Then exactly what the ring holds: from the first frame not in the gap. */
+	expect_run(&c, last + 1, 2000, 2000 - last, NULL);
+	tclient_close(&c);
+
+	/* A boot the daemon never saw: it says it cannot know, and replays all it has. */
+	assert_int_equal(tclient_open(&c, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":5,"
+				      "\"boot_id\":1}"),
+			 0);
+	gap = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(gap, "exact")));
+	cJSON_Delete(gap);
+	expect_run(&c, last + 1, 2000, 2000 - last, NULL);
+	tclient_close(&c);
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void test_replay_since_ns_and_ports(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 30); /* 1..30 */
+	wait_frames(f, 30);
+	usleep(20000);
+	uint64_t t = realtime_ns();
+	usleep(20000);
+	send_frames(f, 30); /* 31..60 */
+	wait_frames(f, 60);
+	struct tclient c;
+	char w[256];
+	/* As a string: nanoseconds since 1970 exceed what a double holds exactly. */
+	snprintf(w, sizeof w, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_ns\":\"%llu\"}",
+		 (unsigned long long)t);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	expect_run(&c, 31, 60, 30, NULL);
+	tclient_close(&c);
+
+	/* The port filter applies to the replay: port 1 only (seq % 3 == 1). */
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"ports\":[1],\"since_seq\":%u,"
+		 "\"boot_id\":%u}",
+		 seq_of[1] - 1, BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	for (uint32_t k = 1; k <= 58; k += 3) {
+		cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+		assert_non_null(o);
+		assert_int_equal((uint32_t)j_num(o, "t_first"), k);
+		assert_true(is_replay(o));
+		cJSON_Delete(o);
+	}
+	tclient_close(&c);
+
+	/* Bad positions get an ERROR. */
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&c, "{\"cmd\":\"watch\",\"since_seq\":1}"), 0);
+	cJSON *e = tclient_wait(&c, "ERROR", H_TIMEOUT_MS);
+	assert_string_equal(j_str(e, "code"), "missing_member");
+	cJSON_Delete(e);
+	assert_int_equal(
+		tclient_send(&c,
+			     "{\"cmd\":\"watch\",\"since_seq\":1,\"boot_id\":1,\"since_ns\":5}"),
+		0);
+	e = tclient_wait(&c, "ERROR", H_TIMEOUT_MS);
+	assert_string_equal(j_str(e, "code"), "bad_value");
+	cJSON_Delete(e);
+	assert_int_equal(
+		tclient_send(&c, "{\"cmd\":\"watch\",\"since_seq\":4294967296,\"boot_id\":1}"), 0);
+	e = tclient_wait(&c, "ERROR", H_TIMEOUT_MS);
+	assert_string_equal(j_str(e, "code"), "bad_type");
+	cJSON_Delete(e);
+	tclient_close(&c);
+}
+
+struct writer {
+	struct fx *f;
+	unsigned n;
+};
+
+static void *write_frames(void *arg)
+{
+	struct writer *w = arg;
+	uint8_t b[40] = {0};
+	for (unsigned i = 0; i < w->n; i++) {
+		unsigned k = ++nsent;
+		if (fake_m7_data(&w->f->m, 0, 0, k, k, b, sizeof b) < 0)
+			break;
+		if (i % 4 == 0)
+			usleep(1000); /* a live rate the client keeps up with on a loaded machine */
+	}
+	return NULL;
+}
+
+/* A large replay (3.4 MB of JSON) through a 256 KiB queue while frames keep coming: every seq once, in
+ * order, replayed ones first. Also measures replay throughput to one client. */
+static void test_replay_handover_live(void **state)
+{
+	struct fx *f = *state;
+	enum { BEFORE = 20000, DURING = 3000 };
+	send_frames(f, 1);
+	wait_frames(f, 1);
+	/* The recorder would fall behind the burst (policy disconnect): it stops watching. */
+	assert_int_equal(tclient_send(&f->rec, "{\"cmd\":\"unwatch\"}"), 0);
+	cJSON *a = tclient_wait(&f->rec, "ACK", H_TIMEOUT_MS);
+	assert_non_null(a);
+	cJSON_Delete(a);
+	send_frames(f, BEFORE - 1);
+	wait_counted(f, BEFORE);
+	struct writer wr = {f, DURING};
+	pthread_t th;
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[1] - 1, BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&c, w), 0);
+	assert_int_equal(pthread_create(&th, NULL, write_frames, &wr), 0);
+	uint64_t t0 = h_now_ms();
+	expect_run(&c, 1, BEFORE, BEFORE, NULL);
+	uint64_t t1 = h_now_ms();
+	expect_run(&c, BEFORE + 1, BEFORE + DURING, ~0u, NULL);
+	pthread_join(th, NULL);
+	print_message("replayed %d frames in %llu ms (%.0f frames/s, client parses JSON)\n", BEFORE,
+		      (unsigned long long)(t1 - t0),
+		      BEFORE * 1000.0 / (double)(t1 > t0 ? t1 - t0 : 1));
+	/* Nothing was dropped: the replay waited for the queue instead. */
+	assert_int_equal(tclient_send(&c, "{\"cmd\":\"status\"}"), 0);
+	cJSON *s = tclient_wait(&c, "STATUS", H_TIMEOUT_MS);
+	assert_non_null(s);
+	const cJSON *cl;
+	cJSON_ArrayForEach(cl, cJSON_GetObjectItem(s, "clients"))
+		assert_true(j_num(cl, "dropped") == 0);
+	cJSON_Delete(s);
+	tclient_close(&c);
+}
+
+/* Next FRAME from a libm7bridge client (STATE skipped; HELLO must stay hidden). */
+static struct m7b_event *lib_frame(struct m7b_client *lc)
+{
+	for (;;) {
+		struct m7b_event *ev = NULL;
+		assert_int_equal(m7b_client_next(lc, &ev, H_TIMEOUT_MS), 0);
+		assert_int_not_equal(ev->type, M7B_EV_HELLO);
+		assert_int_not_equal(ev->type, M7B_EV_UNKNOWN); /* no REPLAY_GAP here */
+		if (ev->type == M7B_EV_FRAME)
+			return ev;
+		m7b_event_free(ev);
+	}
+}
+
+/* Reads FRAMEs first..last from lc; replayed ones up to last_replayed. */
+static void lib_expect(struct m7b_client *lc, unsigned first, unsigned last, unsigned last_replayed)
+{
+	for (unsigned k = first; k <= last; k++) {
+		struct m7b_event *ev = lib_frame(lc);
+		int64_t v = -1;
+		assert_int_equal(m7b_event_get_int(ev, "t_first", &v), 0);
+		assert_int_equal(v, k);
+		assert_int_equal(m7b_event_has(ev, "replay"), k <= last_replayed);
+		m7b_event_free(ev);
+	}
+}
+
+/* libm7bridge: a client cut off with frames unread resumes where it was on reconnect. */
+static void test_lib_resume(void **state)
+{
+	struct fx *f = *state;
+	struct m7b_client *lc = m7b_client_new();
+	assert_non_null(lc);
+	const char *classes[] = {"FRAME", "STATE"};
+	struct m7b_watch w = {.classes = classes, .nclasses = 2};
+	assert_int_equal(m7b_client_connect(lc, f->p.sock), 0);
+	assert_int_equal(m7b_client_watch(lc, &w), 0);
+	send_frames(f, 100);
+	wait_frames(f, 100);
+	lib_expect(lc, 1, 40, 0);
+	uint32_t boot = 0, seq = 0;
+	assert_int_equal(m7b_client_position(lc, "m7", &boot, &seq), 0);
+	assert_int_equal(boot, BOOT);
+	assert_int_equal(seq, seq_of[40]);
+	/* Cut off: 41..100 are lost with the socket; more come meanwhile. */
+	m7b_client_close(lc);
+	send_frames(f, 50);
+	wait_frames(f, 150);
+	assert_int_equal(m7b_client_connect(lc, f->p.sock), 0);
+	assert_int_equal(m7b_client_watch(lc, &w), 0);
+	lib_expect(lc, 41, 150, 150);
+	send_frames(f, 10);
+	lib_expect(lc, 151, 160, 0);
+	assert_int_equal(m7b_client_position(lc, "m7", &boot, &seq), 0);
+	wait_frames(f, 160);
+	assert_int_equal(seq, seq_of[160]);
+	/* With resume off, a reconnect is live only. */
+	m7b_client_set_resume(lc, false);
+	m7b_client_close(lc);
+	send_frames(f, 5);
+	wait_frames(f, 165);
+	assert_int_equal(m7b_client_connect(lc, f->p.sock), 0);
+	assert_int_equal(m7b_client_watch(lc, &w), 0);
+	send_frames(f, 1);
+	lib_expect(lc, 166, 166, 0);
+	m7b_client_free(lc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_replay_no_gap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lib_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_gap, setup_small_ring, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_since_ns_and_ports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_handover_live, setup_big_ring,
+						teardown),
+	};
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	h_kill_all();
+	return r;
+}

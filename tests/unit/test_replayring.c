@@ -1,0 +1,222 @@
+/* replayring: size and age bounds, wrap-around, boot change, lookup by seq and by time,
+ * and the REPLAY_GAP counts of what was evicted. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "replayring.h"
+
+#define MS 1000000ull
+
+/* Pushes frame (boot, seq) received at rx_ms with n bytes of seq's low byte. */
+static void push(struct replayring *r, uint32_t boot, uint32_t seq, uint64_t rx_ms, size_t n)
+{
+	uint8_t bytes[512];
+	memset(bytes, (int)(seq & 0xff), n);
+	struct replayring_rec e = {.rx_ns = rx_ms * MS,
+				   .boot_id = boot,
+				   .seq = seq,
+				   .nbytes = (uint16_t)n,
+				   .port = (uint8_t)(seq % 3),
+				   .t_first = seq * 10ull};
+	assert_int_equal(replayring_push(r, &e, bytes), 0);
+}
+
+/* Every held record is intact and seqs follow each other from first_seq. */
+static void check_contiguous(const struct replayring *r, uint32_t boot, size_t n)
+{
+	const struct replayring_rec *e0 = replayring_get(r, replayring_first(r));
+	assert_non_null(e0);
+	for (uint64_t i = replayring_first(r); i < replayring_end(r); i++) {
+		const struct replayring_rec *e = replayring_get(r, i);
+		assert_non_null(e);
+		assert_int_equal(e->boot_id, boot);
+		assert_int_equal(e->seq, e0->seq + (uint32_t)(i - replayring_first(r)));
+		assert_int_equal(e->nbytes, n);
+		assert_int_equal(e->t_first, e->seq * 10ull);
+		for (size_t k = 0; k < n; k++)
+			assert_int_equal(e->bytes[k], e->seq & 0xff);
+	}
+}
+
+static void test_size_bound_and_wrap(void **state)
+{
+	(void)state;
+	struct replayring *r = replayring_new(64 * 1024, 3600 * 1000 * MS);
+	assert_non_null(r);
+	/* Odd record sizes so the write position wraps at varying offsets. */
+	for (uint32_t s = 1; s <= 5000; s++) {
+		push(r, 7, s, s, 100);
+		assert_true(replayring_bytes(r) <= 64 * 1024);
+		if (s % 97 == 0)
+			check_contiguous(r, 7, 100);
+	}
+	size_t held = replayring_count(r);
+	assert_true(held > 300 && held < 500);
+	assert_int_equal(replayring_end(r), 5000);
+	assert_int_equal(replayring_evicted(r) + held, 5000);
+	assert_null(replayring_get(r, replayring_first(r) - 1));
+	assert_null(replayring_get(r, replayring_end(r)));
+	check_contiguous(r, 7, 100);
+	/* Small records: the offsets table bounds the count too. */
+	for (uint32_t s = 5001; s <= 9000; s++)
+		push(r, 7, s, s, 0);
+	assert_true(replayring_count(r) <= 64 * 1024 / 64);
+	check_contiguous(r, 7, 0);
+	replayring_free(r);
+	assert_null(replayring_free(NULL));
+}
+
+static void test_too_big_and_empty(void **state)
+{
+	(void)state;
+	struct replayring *r = replayring_new(512, 1000 * MS);
+	assert_non_null(r);
+	uint8_t big[600] = {0};
+	struct replayring_rec e = {.nbytes = sizeof(big)};
+	assert_int_equal(replayring_push(r, &e, big), -EMSGSIZE);
+	assert_int_equal(replayring_count(r), 0);
+	struct replayring_start st;
+	replayring_find_seq(r, 1, 5, &st);
+	assert_int_equal(st.index, replayring_end(r));
+	assert_false(st.exact); /* never saw that position: cannot say */
+	assert_int_equal(st.missing, 0);
+	replayring_free(r);
+}
+
+static void test_age(void **state)
+{
+	(void)state;
+	struct replayring *r = replayring_new(1 << 20, 60000 * MS);
+	for (uint32_t s = 1; s <= 100; s++)
+		push(r, 1, s, s * 1000, 10); /* one a second */
+	replayring_expire(r, 100000 * MS);
+	/* Kept: received at 40 s or later. */
+	assert_int_equal(replayring_get(r, replayring_first(r))->seq, 40);
+	assert_int_equal(replayring_count(r), 61);
+	replayring_expire(r, 1000000 * MS);
+	assert_int_equal(replayring_count(r), 0);
+	push(r, 1, 101, 1000001, 10);
+	assert_int_equal(replayring_count(r), 1);
+	assert_int_equal(replayring_get(r, 100)->seq, 101);
+	replayring_free(r);
+}
+
+static void test_find_seq(void **state)
+{
+	(void)state;
+	struct replayring *r = replayring_new(16 * 1024, 3600 * 1000 * MS);
+	for (uint32_t s = 1; s <= 1000; s++)
+		push(r, 0xaa, s, 1000 + s, 40);
+	uint32_t oldest = replayring_get(r, replayring_first(r))->seq;
+	assert_true(oldest > 500);
+	struct replayring_start st;
+	/* Inside the ring: resume right after it, nothing missing. */
+	replayring_find_seq(r, 0xaa, 900, &st);
+	assert_int_equal(replayring_get(r, st.index)->seq, 901);
+	assert_int_equal(st.missing, 0);
+	assert_true(st.exact);
+	/* The newest frame: nothing to replay. */
+	replayring_find_seq(r, 0xaa, 1000, &st);
+	assert_int_equal(st.index, replayring_end(r));
+	/* Evicted: from the oldest held, with exactly the frames in between missing. */
+	replayring_find_seq(r, 0xaa, 100, &st);
+	assert_int_equal(st.index, replayring_first(r));
+	assert_true(st.exact);
+	assert_int_equal(st.missing, oldest - 101);
+	assert_true(st.has_range);
+	assert_int_equal(st.first_seq, 101);
+	assert_int_equal(st.last_seq, oldest - 1);
+	assert_int_equal(st.first_boot, 0xaa);
+	/* Right before the oldest held: nothing missing. */
+	replayring_find_seq(r, 0xaa, oldest - 1, &st);
+	assert_int_equal(st.index, replayring_first(r));
+	assert_int_equal(st.missing, 0);
+	assert_true(st.exact);
+	replayring_free(r);
+}
+
+static void test_boot_change(void **state)
+{
+	(void)state;
+	struct replayring *r = replayring_new(16 * 1024, 3600 * 1000 * MS);
+	for (uint32_t s = 1; s <= 300; s++)
+		push(r, 1, s, s, 40);
+	for (uint32_t s = 1; s <= 50; s++)
+		push(r, 2, s, 300 + s, 40); /* the M7 rebooted: seq starts again */
+	struct replayring_start st;
+	/* A client of the old boot gets the rest of it, then the new boot. */
+	replayring_find_seq(r, 1, 290, &st);
+	assert_int_equal(replayring_get(r, st.index)->seq, 291);
+	assert_int_equal(replayring_get(r, st.index)->boot_id, 1);
+	/* Same seq, the new boot: a different frame. */
+	replayring_find_seq(r, 2, 290, &st);
+	assert_int_equal(st.index, replayring_end(r));
+	replayring_find_seq(r, 2, 20, &st);
+	assert_int_equal(replayring_get(r, st.index)->boot_id, 2);
+	assert_int_equal(replayring_get(r, st.index)->seq, 21);
+	/* Push the old boot out entirely: its tail and nothing of the new boot is missing. */
+	for (uint32_t s = 51; s <= 400; s++)
+		push(r, 2, s, 300 + s, 40);
+	uint32_t oldest = replayring_get(r, replayring_first(r))->seq;
+	replayring_find_seq(r, 1, 290, &st);
+	assert_int_equal(st.index, replayring_first(r));
+	assert_true(st.exact);
+	assert_int_equal(st.missing, 10 + (oldest - 1));
+	assert_int_equal(st.first_boot, 1);
+	assert_int_equal(st.first_seq, 291);
+	assert_int_equal(st.last_boot, 2);
+	assert_int_equal(st.last_seq, oldest - 1);
+	/* A boot the ring never saw (the daemon restarted): everything, not exact. */
+	replayring_find_seq(r, 9, 5, &st);
+	assert_int_equal(st.index, replayring_first(r));
+	assert_false(st.exact);
+	assert_int_equal(st.missing, replayring_evicted(r));
+	replayring_free(r);
+}
+
+static void test_find_time(void **state)
+{
+	(void)state;
+	struct replayring *r = replayring_new(16 * 1024, 3600 * 1000 * MS);
+	/* 10 frames per second; runs of evicted frames cover at most 100 ms. */
+	for (uint32_t s = 1; s <= 1000; s++)
+		push(r, 3, s, s * 100, 40);
+	uint32_t oldest = replayring_get(r, replayring_first(r))->seq;
+	struct replayring_start st;
+	replayring_find_time(r, 95000 * MS, &st); /* after seq 950 */
+	assert_int_equal(replayring_get(r, st.index)->seq, 951);
+	assert_int_equal(st.missing, 0);
+	replayring_find_time(r, 50000 * MS, &st);
+	assert_int_equal(st.index, replayring_first(r));
+	assert_int_equal(st.missing, oldest - 501);
+	assert_true(st.exact);
+	assert_int_equal(st.first_seq, 501);
+	replayring_find_time(r, 200000 * MS, &st);
+	assert_int_equal(st.index, replayring_end(r));
+	assert_int_equal(st.missing, 0);
+	/* Before anything the daemon saw: all evicted frames, but it cannot know more. */
+	replayring_find_time(r, 0, &st);
+	assert_int_equal(st.missing, replayring_evicted(r));
+	assert_false(st.exact);
+	replayring_free(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_size_bound_and_wrap),
+		cmocka_unit_test(test_too_big_and_empty),
+		cmocka_unit_test(test_age),
+		cmocka_unit_test(test_find_seq),
+		cmocka_unit_test(test_boot_change),
+		cmocka_unit_test(test_find_time),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
