@@ -71,6 +71,7 @@ void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
 		.stats = ch->stats,
 		.dec = ch->dec.stats,
 		.last_reject = ch->dec.last_reject,
+		.books = ch->books,
 		.send_queue = sendq_length(ch->sq),
 		.raw = ch->cfg.mode == CONF_MODE_RAW,
 		.has_credits = ch->sq->credits_known && ch->fd >= 0,

@@ -11,6 +11,7 @@
 #include "m7bridge/decoder.h"
 #include "m7bridge/wire.h"
 
+#include "books.h"
 #include "conf.h"
 #include "log.h"
 #include "sendq.h"
@@ -38,6 +39,8 @@ struct channel_stats {
 	uint64_t unknown_types;
 	uint64_t sends, send_errors;
 	uint64_t bad_payloads;		   /* valid frames whose payload did not unpack */
+	uint64_t bad_data;		   /* of which DATA (not published, not in data_frames) */
+	uint64_t boot_infos;		   /* BOOT_INFO frames */
 	uint64_t write_stalls;		   /* tty writes that blocked >= TXTHREAD_STALL_MS */
 	uint64_t write_stall_ms;	   /* time spent in them */
 	uint64_t raw_rx_bytes, raw_chunks; /* raw mode: bytes read, RAW chunks made of them */
@@ -45,6 +48,10 @@ struct channel_stats {
 };
 
 struct channel;
+
+/* The firmware's name as kept: the wire allows 458 bytes (a HELLO payload less its 20
+ * fixed bytes); each invalid byte may become a 3-byte U+FFFD. */
+#define CHANNEL_FW_NAME_MAX (3 * (M7B_PAYLOAD_MAX - 20) + 1)
 
 /* One M7 frame, decoded once by the channel: its header, what the channel learnt from it,
  * and the payload as the type's struct. Valid only during the callback that carries it.
@@ -61,7 +68,7 @@ struct channel_msg {
 	uint64_t rx_realtime_us; /* CLOCK_REALTIME us of that read(): one clock per batch */
 	bool late;		 /* DATA captured before the channel last left up, held back */
 	union {
-		struct m7b_hello hello; /* name is NUL-terminated, at most 127 bytes */
+		struct m7b_hello hello; /* name: valid UTF-8, no NUL, NUL-terminated, whole */
 		struct m7b_ack ack;
 		struct m7b_data data;
 		struct m7b_log log;
@@ -110,12 +117,13 @@ struct channel_snapshot {
 	bool open;    /* the tty is open */
 	bool have_hello;
 	struct m7b_hello hello; /* the last HELLO; name points at fw_name of this copy */
-	char fw_name[128];
+	char fw_name[CHANNEL_FW_NAME_MAX];
 	int holder_pid; /* another process holding the tty, 0 if none */
 	char holder_comm[32];
 	struct channel_stats stats;
 	struct m7b_decoder_stats dec;
 	enum m7b_reject last_reject;
+	struct books books;  /* per-port accounting across boots */
 	unsigned send_queue; /* requests queued or in flight */
 	bool raw;	     /* mode = raw */
 	bool has_credits;    /* the firmware said how many frames it can take */

@@ -58,10 +58,13 @@ struct channel {
 	struct sendq *sq;
 
 	bool have_hello;
-	struct m7b_hello hello; /* name points at fw_name */
-	char fw_name[128];
+	struct m7b_hello hello;		   /* name points at fw_name */
+	char fw_name[CHANNEL_FW_NAME_MAX]; /* valid UTF-8 (invalid bytes replaced) */
 
 	struct channel_stats stats;
+	struct books books;
+	uint64_t books_asked_ms; /* last HOST_HELLO sent to get a lost BOOT_INFO */
+	unsigned books_asks;	 /* of them since the last boot change */
 };
 
 /* Monotonic milliseconds. */

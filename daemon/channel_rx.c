@@ -10,6 +10,8 @@
 
 #include <event2/event.h>
 
+#include "utf8.h"
+
 /* Unpacks the payload of a known type into m->u; false when it is malformed. Unknown
  * types are not malformed: they carry nothing the daemon reads. */
 static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
@@ -34,14 +36,22 @@ static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
 	}
 }
 
-/* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames. */
+/* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames; a jump
+ * back means the M7 restarted and its HELLO was lost: the books start a new boot. */
 static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
 {
 	uint32_t gap = 0;
 	if (f->type != M7B_T_HELLO && ch->have_rx_seq) {
 		gap = f->seq - (ch->rx_seq + 1);
-		if (gap >= 0x80000000u)
+		if (gap >= 0x80000000u) {
 			gap = 0;
+			channel_log_errno(ch, LOG_INFO, 0,
+					  "seq went back from %u to %u without a HELLO: the M7 "
+					  "restarted",
+					  ch->rx_seq, f->seq);
+			books_restart(&ch->books);
+			ch->books_asks = 0;
+		}
 	}
 	ch->have_rx_seq = true;
 	ch->rx_seq = f->seq;
@@ -50,19 +60,21 @@ static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
 }
 
 /* Keeps the firmware's identity; the message then carries the stored copy, whose name
- * is NUL-terminated. */
+ * is NUL-terminated valid UTF-8. */
 static void take_hello(struct channel *ch, struct channel_msg *m)
 {
 	const struct m7b_hello *h = &m->u.hello;
 	m->new_boot = !ch->have_hello || h->boot_id != ch->hello.boot_id;
-	size_t n = h->name_len < sizeof(ch->fw_name) - 1 ? h->name_len : sizeof(ch->fw_name) - 1;
-	memcpy(ch->fw_name, h->name, n);
-	ch->fw_name[n] = '\0';
+	/* STATUS, the journal and incidents take it as a C string of valid UTF-8. */
+	size_t n = utf8_clean(ch->fw_name, sizeof(ch->fw_name), h->name, h->name_len);
 	ch->hello = *h;
 	ch->hello.name = ch->fw_name;
 	ch->hello.name_len = n;
 	ch->have_hello = true;
 	m->u.hello = ch->hello;
+	if (m->new_boot)
+		ch->books_asks = 0;
+	books_hello(&ch->books, h->boot_id);
 	sendq_hello(ch->sq, ch->hello.host_credits);
 	channel_sendq_drain(ch);
 	channel_sendq_pump(ch);
@@ -72,6 +84,26 @@ static void take_hello(struct channel *ch, struct channel_msg *m)
 _Static_assert(offsetof(struct channel_msg, u) + sizeof(((struct channel_msg *)0)->u) ==
 		       sizeof(struct channel_msg),
 	       "struct channel_msg: new members go before the union");
+
+/* A boot's books need the BOOT_INFO that follows the next boot's HELLO; when it was
+ * lost (or the HELLO was), ask the firmware to say hello again. It keeps the record of
+ * the previous boot for all of its boot. A few times, a second apart: a firmware that
+ * sends no BOOT_INFO is not asked forever. */
+static void maybe_ask_books(struct channel *ch, const struct m7b_frame *f)
+{
+	if (f->type == M7B_T_HELLO || f->type == M7B_T_BOOT_INFO || ch->books_asks >= 3)
+		return;
+	const struct books *b = &ch->books;
+	if (!books_want_info(b) && !(b->have_boot && !b->id_known))
+		return;
+	uint64_t now = channel_now_ms();
+	if (ch->books_asks > 0 && now - ch->books_asked_ms < 1000)
+		return;
+	ch->books_asked_ms = now;
+	ch->books_asks++;
+	channel_log_errno(ch, LOG_INFO, 0, "no BOOT_INFO for the boot's books: asking for one");
+	(void)channel_write_frame(ch, M7B_T_HOST_HELLO, 0, 0, NULL, 0, NULL);
+}
 
 /* Late marks need the M7's newest tick; a new boot restarts its ticks. */
 static void note_ticks(struct channel *ch, struct channel_msg *m)
@@ -125,17 +157,27 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 		}
 		break;
 	case M7B_T_DATA:
-		ch->stats.data_frames++;
+		/* data_frames counts what is published; a malformed one is booked as lost. */
+		if (m.bad_payload)
+			ch->stats.bad_data++;
+		else
+			ch->stats.data_frames++;
+		books_data(&ch->books, f->port, m.bad_payload);
+		break;
+	case M7B_T_BOOT_INFO:
+		ch->stats.boot_infos++;
+		if (!m.bad_payload)
+			books_boot_info(&ch->books, &m.u.boot_info);
 		break;
 	case M7B_T_HEARTBEAT:
 	case M7B_T_LOG:
 	case M7B_T_SYNC_REPLY:
-	case M7B_T_BOOT_INFO:
 		break;
 	default:
 		ch->stats.unknown_types++;
 		break;
 	}
+	maybe_ask_books(ch, f);
 	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
 		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
 	if (!m.bad_payload)

@@ -14,15 +14,18 @@
 #include "confkey.h"
 #include "macro.h"
 #include "confliteral.h"
+#include "confsect.h"
+#include "recovery.h"
 #include "rpmsgdev.h"
 #include "log.h"
 
 struct parse_ctx {
 	struct conf *c;
 	struct conf_error *err;
-	const char *text; /* whole file text, to find section lines */
 	bool failed;
-	char cur_section[80];
+	struct confsect_list sects; /* the headers; libinih sees "#N" tokens instead */
+	const struct confsect *cur_sect;
+	bool in_section;	  /* a key of some section (or none) was seen */
 	struct conf_channel *cur; /* channel of the current section */
 	bool bad_section;	  /* error already reported for this section */
 	char seen[320][64];	  /* keys of the current section, to refuse repeats */
@@ -235,11 +238,15 @@ static int check_not_empty(void *field, const char *v, char *msg, size_t cap)
 	return -EINVAL;
 }
 
+/* The same check as a reload applies, so a name is refused here and not later. */
 static int check_firmware(void *field, const char *v, char *msg, size_t cap)
 {
-	if (v[0] && !strchr(v, '/'))
+	if (recovery_firmware_name_ok(v))
 		return 0;
-	snprintf(msg, cap, "must be a plain file name under /lib/firmware");
+	snprintf(msg, cap,
+		 "must be a plain file name under /lib/firmware (no blanks, '/', '\\', "
+		 "control characters or leading '.'), got '%s'",
+		 v);
 	return -EINVAL;
 }
 
@@ -360,6 +367,48 @@ static int take_key(const struct confkey *table, void *base, const char *sec, co
 	return -EINVAL;
 }
 
+/* Finds the section headers (with their lines) before libinih reads the file, and makes
+ * every [channel NAME] a channel, so an empty one is reported too. 0, -EINVAL (err set),
+ * -ENOMEM. */
+static int take_sections(struct parse_ctx *p, const char *text)
+{
+	struct conf_error tmp, *err = p->err ? p->err : &tmp;
+	int line = 0;
+	int r = confsect_scan(text, &p->sects, &line, err->message, sizeof(err->message));
+	if (r < 0) {
+		err->line = line;
+		err->section[0] = err->key[0] = '\0';
+		return r;
+	}
+	for (unsigned i = 0; i < p->sects.n; i++) {
+		const struct confsect *s = &p->sects.v[i];
+		const char *msg = NULL;
+		err->line = s->line;
+		if (strncmp(s->name, "channel ", 8) == 0) {
+			const char *cname = s->name + 8 + strspn(s->name + 8, " \t");
+			struct conf_channel *ch = name_ok(cname) ? add_channel(p->c, cname) : NULL;
+			if (ch)
+				ch->line = s->line;
+			else
+				msg = !name_ok(cname)
+					      ? "channel name must be 1..63 characters of A-Z "
+						"a-z 0-9 - _ ."
+				      : p->c->nchannels >= CONF_MAX_CHANNELS
+					      ? "too many channels (at most 64)"
+					      : "out of memory";
+		} else if (strcmp(s->name, "daemon") != 0) {
+			msg = "unknown section (expected [daemon] or [channel NAME])";
+		}
+		if (msg) {
+			set_err(err, s->name, "", "%s", msg);
+			confsect_clear(&p->sects);
+			return -EINVAL;
+		}
+	}
+	err->line = 0;
+	return 0;
+}
+
 /* inih handler: returns 0 on error (inih then reports the line), 1 otherwise. Only the
  * first error is kept. */
 static int on_ini(void *user, const char *section, const char *name, const char *value)
@@ -376,42 +425,20 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 		value = literal;
 	}
 
-	if (strcmp(section, p->cur_section) != 0 || !p->cur_section[0]) {
-		size_t slen = strnlen(section, sizeof(p->cur_section) - 1);
-
-		memcpy(p->cur_section, section, slen);
-		p->cur_section[slen] = '\0';
-		p->cur = NULL;
+	const struct confsect *sect = confsect_lookup(&p->sects, section);
+	if (sect) /* names and errors use the header as written */
+		section = sect->name;
+	if (!p->in_section || sect != p->cur_sect) {
+		p->in_section = true;
+		p->cur_sect = sect;
 		p->bad_section = false;
 		p->nseen = 0;
+		p->cur = NULL;
 		if (strncmp(section, "channel ", 8) == 0) {
-			const char *cname = section + 8;
-			while (*cname == ' ')
-				cname++;
-			if (!name_ok(cname)) {
-				set_err(err, section, name,
-					"channel name must be 1..63 characters of A-Z a-z 0-9 - _ "
-					".");
-				p->bad_section = true;
-				p->failed = true;
-				return 0;
-			}
-			if (conf_find_channel(p->c, cname)) {
-				set_err(err, section, name, "channel '%s' defined twice", cname);
-				p->bad_section = true;
-				p->failed = true;
-				return 0;
-			}
-			p->cur = add_channel(p->c, cname);
-			if (!p->cur) {
-				set_err(err, section, name,
-					p->c->nchannels >= CONF_MAX_CHANNELS
-						? "too many channels (at most 64)"
-						: "out of memory");
-				p->bad_section = true;
-				p->failed = true;
-				return 0;
-			}
+			const char *cname = section + 8 + strspn(section + 8, " \t");
+			for (unsigned i = 0; i < p->c->nchannels && !p->cur; i++)
+				if (strcmp(p->c->channels[i].name, cname) == 0)
+					p->cur = &p->c->channels[i];
 		}
 	}
 	if (p->bad_section)
@@ -421,8 +448,7 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 	for (unsigned i = 0; i < p->nseen; i++) {
 		if (strcmp(p->seen[i], name) == 0) {
 			set_err(err, section, name,
-				"given twice (or the section is repeated; indented lines continue "
-				"the previous value)");
+				"given twice (an indented line continues the previous value)");
 			p->failed = true;
 			return 0;
 		}
@@ -446,41 +472,6 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 		return 0;
 	}
 	return 1;
-}
-
-/* inih does not tell handlers the line (built without INI_HANDLER_LINENO), so errors
- * found after parsing point at the section header, found by its text. */
-static int section_line(const char *text, const char *section)
-{
-	if (!text)
-		return 0;
-	int line = 1;
-	for (const char *p = text; *p;) {
-		const char *eol = strchr(p, '\n');
-		size_t n = eol ? (size_t)(eol - p) : strlen(p);
-		const char *s = p;
-		while (s < p + n && (*s == ' ' || *s == '\t'))
-			s++;
-		if (s < p + n && *s == '[') {
-			const char *e = memchr(s, ']', (size_t)(p + n - s));
-			if (e) {
-				/* Compare with inner whitespace trimmed, as inih does. */
-				const char *a = s + 1, *b = e;
-				while (a < b && (*a == ' ' || *a == '\t'))
-					a++;
-				while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-					b--;
-				if ((size_t)(b - a) == strlen(section) &&
-				    memcmp(a, section, (size_t)(b - a)) == 0)
-					return line;
-			}
-		}
-		if (!eol)
-			break;
-		p = eol + 1;
-		line++;
-	}
-	return 0;
 }
 
 int conf_validate(const struct conf *c, struct conf_error *err)
@@ -525,15 +516,22 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 		conf_free(c);
 		return -ENOMEM;
 	}
-	struct parse_ctx p = {.c = c, .err = err, .text = text};
+	struct parse_ctx p = {.c = c, .err = err};
+	int r = take_sections(&p, text);
+	if (r < 0) {
+		conf_free(c);
+		return r;
+	}
 	/* A command (hook, driver_reload) keeps its " ; ": no inline comment there. */
-	char *protected_text = confliteral_protect(text);
+	char *protected_text = confliteral_protect(p.sects.text);
 	if (!protected_text) {
+		confsect_clear(&p.sects);
 		conf_free(c);
 		return -ENOMEM;
 	}
 	int line = ini_parse_string(protected_text, on_ini, &p);
 	free(protected_text);
+	confsect_clear(&p.sects);
 	if (line != 0 || p.failed) {
 		if (err) {
 			err->line = line > 0 ? line : 0;
@@ -542,18 +540,13 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 				err->section[0] = err->key[0] = '\0';
 				snprintf(err->message, sizeof(err->message),
 					 "syntax error (expected [section], key = value or a "
-					 "comment; lines are at most 200 bytes)");
+					 "comment; lines are at most 198 bytes)");
 			}
 		}
 		conf_free(c);
 		return -EINVAL;
 	}
-	for (unsigned i = 0; i < c->nchannels; i++) {
-		char sec[80];
-		snprintf(sec, sizeof(sec), "channel %s", c->channels[i].name);
-		c->channels[i].line = section_line(text, sec);
-	}
-	int r = conf_validate(c, err);
+	r = conf_validate(c, err);
 	if (r < 0) {
 		conf_free(c);
 		return r;

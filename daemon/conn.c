@@ -353,6 +353,57 @@ static int send_runs(struct conn *c)
 	return all;
 }
 
+/* Requests wait while the owner refused one until earlier ones are answered (replies
+ * stay in request order) or while the replies cannot leave (bounded memory: at most
+ * one reply beyond the mark). */
+static bool blocked(const struct conn *c)
+{
+	return c->waiting || conn_queued(c) > c->queue_limit / 2;
+}
+
+/* Stops or resumes taking requests; a half-closed client that is done is closed. */
+static void update_reading(struct conn *c)
+{
+	if (c->closing)
+		return;
+	bool buffered = memchr(c->in + c->in_clean, '\n', c->in_len - c->in_clean) != NULL;
+	if (c->read_eof && !c->watching && !c->held && !buffered && conn_queued(c) == 0) {
+		/* Half-closed: a watcher keeps its stream until a write fails; anyone else
+		 * is done once every request was answered and the replies have left. */
+		conn_close(c, "closed by peer");
+		return;
+	}
+	if (blocked(c)) {
+		if (!c->read_paused)
+			event_del(c->ev_read);
+		c->read_paused = true;
+		return;
+	}
+	if (!c->read_paused)
+		return;
+	c->read_paused = false;
+	if (!c->read_eof)
+		event_add(c->ev_read, NULL);
+	/* Lines already buffered are taken from the loop, not from inside a reply. */
+	if (buffered)
+		event_active(c->ev_read, EV_READ, 0);
+}
+
+void conn_hold(struct conn *c)
+{
+	c->held++;
+	update_reading(c);
+}
+
+void conn_release(struct conn *c)
+{
+	if (c->held > 0)
+		c->held--;
+	if (c->held == 0)
+		c->waiting = false;
+	update_reading(c);
+}
+
 bool conn_offer(struct conn *c, const char *line, size_t len)
 {
 	if (c->closing || c->dropping)
@@ -415,22 +466,7 @@ void conn_flush(struct conn *c)
 	}
 	if (conn_queued(c) > 0)
 		event_add(c->ev_write, NULL);
-	if (c->read_eof) {
-		/* Half-closed: a watcher keeps its stream while the peer can still read;
-		 * anyone else is done once its replies have left. */
-		if (!c->watching && conn_queued(c) == 0)
-			conn_close(c, "closed by peer");
-		return;
-	}
-	/* Stop taking requests while the replies cannot leave: bounded memory. */
-	bool full = conn_queued(c) > c->queue_limit / 2;
-	if (full && !c->read_paused) {
-		event_del(c->ev_read);
-		c->read_paused = true;
-	} else if (!full && c->read_paused) {
-		event_add(c->ev_read, NULL);
-		c->read_paused = false;
-	}
+	update_reading(c);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
@@ -467,11 +503,49 @@ static void bad_line(struct conn *c, enum proto_err code, const char *msg, bool 
 		conn_close(c, proto_err_to_string(code));
 }
 
+/* Hands complete buffered lines to the owner while it may take them; keeps the rest.
+ * in_clean spares rescanning a long partial line at every read. */
+static void take_lines(struct conn *c)
+{
+	size_t start = 0, from = c->in_clean;
+	bool more = true;
+	c->in_clean = 0; /* replies sent from on_line must see the lines as buffered */
+	while (!c->closing && !blocked(c)) {
+		char *nl = memchr(c->in + from, '\n', c->in_len - from);
+		if (!nl) {
+			more = false;
+			break;
+		}
+		size_t len = (size_t)(nl - (c->in + start));
+		if (len > 0 && c->in[start + len - 1] == '\r')
+			len--;
+		if (len > PROTO_LINE_MAX) {
+			bad_line(c, PROTO_E_TOO_LONG, "line longer than 65536 bytes", true);
+			return;
+		}
+		if (len > 0 && !c->ops->on_line(c->ud, c, c->in + start, len)) {
+			c->waiting = true;
+			break;
+		}
+		start = from = (size_t)(nl - c->in) + 1;
+	}
+	if (c->closing)
+		return;
+	if (start > 0) {
+		memmove(c->in, c->in + start, c->in_len - start);
+		c->in_len -= start;
+	}
+	c->in_clean = more ? 0 : c->in_len;
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
-	for (int round = 0; round < 4 && !c->closing && !c->read_paused; round++) {
+	take_lines(c);
+	for (int round = 0; round < 4 && !c->closing && !c->read_eof && !blocked(c); round++) {
 		size_t want = CONN_IN_CAP - c->in_len;
+		if (want == 0)
+			break;
 		ssize_t n = recv(c->fd, c->in + c->in_len, want, MSG_DONTWAIT);
 		if (n == 0) {
 			/* printf '...' | socat - UNIX-CONNECT:... shuts the sending side when
@@ -479,54 +553,31 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 			struct timeval tv = {CONN_HUP_CHECK_S, 0};
 			event_del(c->ev_read);
 			c->read_eof = true;
-			conn_flush(c);
-			/* Closed rather than half-closed (the peer exited): nobody will read. */
-			if (!c->closing && conn_queued(c) == 0 && conn_peer_gone(c))
-				conn_close(c, "hung up");
-			if (!c->closing)
-				event_add(c->ev_hup, &tv);
-			return;
+			event_add(c->ev_hup, &tv);
+			break;
 		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				conn_close(c, strerror(errno));
-			return;
+			break;
 		}
-		size_t scan_from = c->in_len;
 		c->in_len += (size_t)n;
-		size_t start = 0;
-		for (;;) {
-			char *nl = memchr(c->in + scan_from, '\n', c->in_len - scan_from);
-			if (!nl)
-				break;
-			size_t len = (size_t)(nl - (c->in + start));
-			if (len > 0 && c->in[start + len - 1] == '\r')
-				len--;
-			if (len > PROTO_LINE_MAX) {
-				bad_line(c, PROTO_E_TOO_LONG, "line longer than 65536 bytes", true);
-				return;
-			}
-			if (len > 0) {
-				c->ops->on_line(c->ud, c, c->in + start, len);
-				if (c->closing)
-					return;
-			}
-			start = (size_t)(nl - c->in) + 1;
-			scan_from = start;
-		}
-		if (start > 0) {
-			memmove(c->in, c->in + start, c->in_len - start);
-			c->in_len -= start;
-		}
-		if (c->in_len >= CONN_IN_CAP) {
-			bad_line(c, PROTO_E_TOO_LONG, "line longer than 65536 bytes", true);
-			return;
-		}
+		take_lines(c);
 		if ((size_t)n < want)
 			break; /* drained the socket for now */
 	}
+	/* A buffer full of one line without its newline: it cannot be a request. */
+	if (!c->closing && !blocked(c) && c->in_len >= CONN_IN_CAP) {
+		bad_line(c, PROTO_E_TOO_LONG, "line longer than 65536 bytes", true);
+		return;
+	}
+	if (!c->closing)
+		conn_flush(c);
+	/* Closed rather than half-closed (the peer exited): nobody will read. */
+	if (c->read_eof && !c->closing && conn_queued(c) == 0 && conn_peer_gone(c))
+		conn_close(c, "hung up");
 }
 
 int conn_watch(struct conn *c, const struct proto_request *req)

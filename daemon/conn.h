@@ -30,8 +30,9 @@ struct replay_conn;
 
 /* What the owner hears from a client. */
 struct conn_ops {
-	/* A complete request line (without newline). */
-	void (*on_line)(void *ud, struct conn *c, const char *line, size_t len);
+	/* A complete request line (without newline). false: not taken now (it must wait for
+	 * the answers to earlier requests); it is offered again after conn_release. */
+	bool (*on_line)(void *ud, struct conn *c, const char *line, size_t len);
 	/* The client was marked closing: reap it at a safe point. */
 	void (*on_closing)(void *ud, struct conn *c);
 	/* A replaying client's queue drained below half: queue more of the replay. */
@@ -52,8 +53,9 @@ struct conn {
 	const struct conn_ops *ops;
 	void *ud;
 
-	char *in; /* partial request line */
+	char *in; /* request lines not taken yet, and a partial one */
 	size_t in_len;
+	size_t in_clean; /* leading bytes of in known to hold no newline */
 
 	char *out; /* queued bytes [out_start, out_end) */
 	size_t out_start, out_end, out_alloc;
@@ -82,6 +84,8 @@ struct conn {
 	uint64_t delivered, dropped, dropped_since;
 	bool dropping;
 	unsigned bad_lines;
+	unsigned held; /* requests answered later (sends) */
+	bool waiting;  /* a line was not taken: no more until held is 0 */
 	bool read_paused;
 	bool read_eof; /* the peer shut its sending side; it may still read */
 	bool dirty;    /* has output to flush at the end of this event */
@@ -105,6 +109,11 @@ void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t
 bool conn_offer(struct conn *c, const char *line, size_t len);
 /* Queues a reply; never dropped. Disconnects if even the hard limit is exceeded. */
 void conn_reply(struct conn *c, const char *line, size_t len);
+/* One request of c is answered later (a send). */
+void conn_hold(struct conn *c);
+/* That request was answered; when none is left, a line that was not taken is offered
+ * again. */
+void conn_release(struct conn *c);
 /* Writes what the socket takes now; arms EV_WRITE for the rest. */
 void conn_flush(struct conn *c);
 /* Marks c for closing (the owner reaps it at a safe point). */

@@ -27,9 +27,12 @@ struct handler {
 /* A send request waiting for its channel to finish it; its address is the send queue's
  * cookie, so the tty layer never sees the client protocol. */
 struct pending_send {
-	struct pending_send *next, *prev;
+	struct pending_send *next, *prev; /* newest first */
 	uint64_t client;
 	char id[PROTO_ID_MAX + 1]; /* request id JSON text, "" if none */
+	bool done;		   /* answered: reply waits for the client's older sends */
+	int reply_len;
+	char reply[1024];
 };
 
 struct daemon {
@@ -86,7 +89,7 @@ bool daemon_fanout_room(struct daemon *d, size_t n);
 /* ---- request.c ---- */
 
 /* conn callback: one request line from c. */
-void request_on_line(void *ud, struct conn *c, const char *line, size_t len);
+bool request_on_line(void *ud, struct conn *c, const char *line, size_t len);
 /* channel callback: a send request finished; answers its client. */
 void request_on_send_done(void *ud, struct channel *ch, const struct sendq_entry *e,
 			  enum sendq_result r, uint8_t status);

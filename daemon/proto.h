@@ -9,6 +9,8 @@
 
 #include "m7bridge/wire.h"
 
+#include "books.h"
+
 #define PROTO_MAJOR	  1
 #define PROTO_MINOR	  1
 #define PROTO_LINE_MAX	  65536u /* longest line either way, without the newline */
@@ -209,7 +211,9 @@ struct proto_pty {
 struct proto_status_channel {
 	const char *name, *device, *state, *reason;
 	uint64_t frames, recoveries, bytes, data_frames, seq_gaps, bad_crc, resyncs, noise_bytes,
-		reopens, unknown_types, sends, send_errors, write_stalls, write_stall_ms;
+		reopens, unknown_types, sends, send_errors, write_stalls, write_stall_ms,
+		bad_payloads;
+	const struct books *books; /* per-port accounting; NULL leaves it out */
 	unsigned send_queue;
 	bool has_credits;
 	int credits;

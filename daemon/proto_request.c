@@ -14,6 +14,7 @@
 #include "m7bridge/base64.h"
 #include "m7bridge/hex.h"
 
+#include "jsoncheck.h"
 #include "macro.h"
 
 static int fail(struct proto_error *e, enum proto_err code, const char *fmt, ...)
@@ -328,6 +329,14 @@ int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 	if (len > PROTO_LINE_MAX)
 		return fail(e, PROTO_E_TOO_LONG, "line longer than %u bytes", PROTO_LINE_MAX);
 
+	/* cJSON takes 007, invalid UTF-8 and more; what it takes is echoed back. */
+	struct jsoncheck jc;
+	if (!jsoncheck(line, len, &jc))
+		return fail(e, PROTO_E_BAD_JSON, "not valid JSON: %s at byte %zu", jc.why,
+			    jc.offset);
+	/* cJSON's strings end at the first NUL: "ping\u0000junk" would read as "ping". */
+	if (jc.nul)
+		return fail(e, PROTO_E_BAD_VALUE, "strings must not contain \\u0000");
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithLengthOpts(line, len, &end, false);
 	if (!root)
@@ -345,6 +354,9 @@ int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 	if (id) {
 		if (!cJSON_IsNumber(id) && !cJSON_IsString(id))
 			return fail(e, PROTO_E_BAD_TYPE, "\"id\" must be a number or a string");
+		/* 1e400 is a double's infinity, which JSON cannot write back. */
+		if (cJSON_IsNumber(id) && !isfinite(id->valuedouble))
+			return fail(e, PROTO_E_BAD_VALUE, "\"id\" out of range");
 		char *t = cJSON_PrintUnformatted(id);
 		if (!t)
 			return fail(e, PROTO_E_INTERNAL, "out of memory");

@@ -191,6 +191,8 @@ static void status_channel(struct daemon *d, const struct channel *ch,
 		.noise_bytes = ds->noise_bytes,
 		.reopens = snap->stats.reopens,
 		.unknown_types = snap->stats.unknown_types,
+		.bad_payloads = snap->stats.bad_payloads,
+		.books = &snap->books,
 		.sends = snap->stats.sends,
 		.send_errors = snap->stats.send_errors,
 		.write_stalls = snap->stats.write_stalls,
@@ -374,6 +376,7 @@ static void do_send(struct daemon *d, struct conn *c, const struct proto_request
 	int r = channel_send(ch, &e);
 	if (r == 0) {
 		pending_link(d, p);
+		conn_hold(c);
 		return;
 	}
 	free(p);
@@ -402,11 +405,65 @@ static void do_watch(struct daemon *d, struct conn *c, const struct proto_reques
 	replay_watch(d->replay, c, req);
 }
 
-void request_on_line(void *ud, struct conn *c, const char *line, size_t len)
+/* A send to the firmware is answered when the firmware acknowledges it. Only further
+ * sends may go ahead of its answer (they are answered in order, see send_done_flush);
+ * any other request waits, so every client sees its replies in request order. */
+static bool must_wait(struct daemon *d, const struct conn *c, int parsed,
+		      const struct proto_request *req)
+{
+	if (c->held == 0)
+		return false;
+	if (parsed < 0 || req->cmd != PROTO_CMD_SEND)
+		return true;
+	for (unsigned i = 0; i < d->nhandlers; i++)
+		if (strcmp(d->handlers[i].name, req->cmd_name) == 0)
+			return true;
+	return false;
+}
+
+/* A line that is not a valid request; a flood of them closes the connection. */
+static void reply_bad_line(struct conn *c, const struct proto_request *req,
+			   const struct proto_error *e)
+{
+	if (++c->bad_lines >= PROTO_FLOOD_LINES) {
+		reply_error(c, req->id, PROTO_E_FLOOD, NULL, "%u bad lines in a row: closing",
+			    PROTO_FLOOD_LINES);
+		conn_close(c, "flood of bad lines");
+	} else {
+		reply_error(c, req->id, e->code, NULL, "%s", e->message);
+	}
+}
+
+/* A request some module registered a handler for: checked, then handed over. */
+static bool run_handler(struct daemon *d, struct conn *c, const struct proto_request *req)
+{
+	for (unsigned i = 0; i < d->nhandlers; i++) {
+		if (strcmp(d->handlers[i].name, req->cmd_name) != 0)
+			continue;
+		bool control = req->cmd == PROTO_CMD_RECOVER || req->cmd == PROTO_CMD_RELOAD;
+		if (control && !d->cfg->daemon.allow_control)
+			reply_error(c, req->id, PROTO_E_FORBIDDEN, req->channel,
+				    "%s is disabled (allow_control = false)", req->cmd_name);
+		else if ((control || req->channel[0]) && !daemon_channel(d, req->channel))
+			reply_error(c, req->id, PROTO_E_NO_CHANNEL, req->channel, "no channel %s",
+				    req->channel);
+		else
+			d->handlers[i].fn(d->handlers[i].ud, d, c, req);
+		return true;
+	}
+	return false;
+}
+
+bool request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 {
 	struct daemon *d = ud;
 	struct proto_request req;
 	struct proto_error e;
+	int parsed = proto_parse_request(line, len, &req, &e);
+	if (must_wait(d, c, parsed, &req)) {
+		proto_request_clear(&req);
+		return false;
+	}
 	/* -l debug: what each client asks, rate-limited (a client may pipeline many). */
 	if (d->log.max_level >= LOG_DEBUG &&
 	    ratelimit_ok(&d->rl_request, daemon_now_ms(), 50, 1000)) {
@@ -415,36 +472,17 @@ void request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 			   (unsigned long long)c->id, c->pid, len > 200 ? 200 : (int)len, line,
 			   len > 200 ? "..." : "");
 	}
-	if (proto_parse_request(line, len, &req, &e) < 0) {
-		if (++c->bad_lines >= PROTO_FLOOD_LINES) {
-			reply_error(c, req.id, PROTO_E_FLOOD, NULL,
-				    "%u bad lines in a row: closing", PROTO_FLOOD_LINES);
-			conn_close(c, "flood of bad lines");
-		} else {
-			reply_error(c, req.id, e.code, NULL, "%s", e.message);
-		}
+	if (parsed < 0) {
+		reply_bad_line(c, &req, &e);
 		proto_request_clear(&req);
-		return;
+		return true;
 	}
 	c->bad_lines = 0;
-
 	/* Registered handlers first: they may replace the built-in answers below. */
-	for (unsigned i = 0; i < d->nhandlers; i++) {
-		if (strcmp(d->handlers[i].name, req.cmd_name) != 0)
-			continue;
-		bool control = req.cmd == PROTO_CMD_RECOVER || req.cmd == PROTO_CMD_RELOAD;
-		if (control && !d->cfg->daemon.allow_control)
-			reply_error(c, req.id, PROTO_E_FORBIDDEN, req.channel,
-				    "%s is disabled (allow_control = false)", req.cmd_name);
-		else if ((control || req.channel[0]) && !daemon_channel(d, req.channel))
-			reply_error(c, req.id, PROTO_E_NO_CHANNEL, req.channel, "no channel %s",
-				    req.channel);
-		else
-			d->handlers[i].fn(d->handlers[i].ud, d, c, &req);
+	if (run_handler(d, c, &req)) {
 		proto_request_clear(&req);
-		return;
+		return true;
 	}
-
 	switch (req.cmd) {
 	case PROTO_CMD_WATCH:
 		do_watch(d, c, &req);
@@ -482,44 +520,65 @@ void request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 		break;
 	}
 	proto_request_clear(&req);
+	return true;
 }
 
-/* Answers a finished send request. */
-static void reply_send_done(struct conn *c, struct channel *ch, const char *id, uint32_t seq,
+/* The reply to a finished send request, into buf; its length or a negative errno. */
+static int render_send_done(char *buf, size_t cap, struct channel *ch, const char *id, uint32_t seq,
 			    enum sendq_result r, uint8_t status)
 {
 	static const char *const st_names[] = {"ok", "bad_port", "no_credit", "bad_payload",
 					       "unsupported"};
 	const char *stn = status < 5 ? st_names[status] : "unknown";
+	char msg[256];
+	enum proto_err code = PROTO_E_TIMEOUT;
 	switch (r) {
-	case SENDQ_OK: {
-		char buf[1024];
-		int n = proto_render_ack(buf, sizeof(buf), id, "send", channel_name(ch), true, seq);
-		if (n > 0)
-			conn_reply(c, buf, (size_t)n);
-		break;
-	}
+	case SENDQ_OK:
+		return proto_render_ack(buf, cap, id, "send", channel_name(ch), true, seq);
 	case SENDQ_REJECTED:
-		reply_error(c, id, PROTO_E_SEND_FAILED, channel_name(ch),
-			    "the firmware rejected the send: %s", stn);
+		code = PROTO_E_SEND_FAILED;
+		snprintf(msg, sizeof(msg), "the firmware rejected the send: %s", stn);
 		break;
 	case SENDQ_ACK_LOST:
-		reply_error(c, id, PROTO_E_TIMEOUT, channel_name(ch),
-			    "the firmware's acknowledgement was lost");
+		snprintf(msg, sizeof(msg), "the firmware's acknowledgement was lost");
 		break;
 	case SENDQ_TIMEOUT:
-		reply_error(c, id, PROTO_E_TIMEOUT, channel_name(ch),
-			    "no acknowledgement within %u ms", channel_config(ch)->send_timeout_ms);
+		snprintf(msg, sizeof(msg), "no acknowledgement within %u ms",
+			 channel_config(ch)->send_timeout_ms);
 		break;
 	case SENDQ_DOWN:
-		reply_error(c, id, PROTO_E_CHANNEL_DOWN, channel_name(ch),
-			    "channel %s went down before the firmware acknowledged",
-			    channel_name(ch));
+		code = PROTO_E_CHANNEL_DOWN;
+		snprintf(msg, sizeof(msg), "channel %s went down before the firmware acknowledged",
+			 channel_name(ch));
 		break;
 	case SENDQ_RESTARTED:
-		reply_error(c, id, PROTO_E_SEND_FAILED, channel_name(ch),
-			    "the firmware restarted before acknowledging");
+	default:
+		code = PROTO_E_SEND_FAILED;
+		snprintf(msg, sizeof(msg), "the firmware restarted before acknowledging");
 		break;
+	}
+	return proto_render_error(buf, cap, id, code, msg, channel_name(ch));
+}
+
+/* Sends the client's answered sends, oldest first, up to the first unanswered one:
+ * the channel may finish a later send first (its deadline came sooner). */
+static void send_done_flush(struct daemon *d, uint64_t client)
+{
+	struct conn *c = daemon_client(d, client);
+	for (;;) {
+		struct pending_send *oldest = NULL;
+		for (struct pending_send *q = d->pending; q; q = q->next)
+			if (q->client == client)
+				oldest = q;
+		if (!oldest || !oldest->done)
+			return;
+		pending_unlink(d, oldest);
+		if (c) {
+			if (oldest->reply_len > 0)
+				conn_reply(c, oldest->reply, (size_t)oldest->reply_len);
+			conn_release(c);
+		}
+		free(oldest);
 	}
 }
 
@@ -533,11 +592,9 @@ void request_on_send_done(void *ud, struct channel *ch, const struct sendq_entry
 		return;
 	}
 	struct pending_send *p = (struct pending_send *)(uintptr_t)e->cookie;
-	pending_unlink(d, p);
-	struct conn *c = daemon_client(d, p->client);
-	if (c)
-		reply_send_done(c, ch, p->id, e->seq, r, status);
-	free(p);
+	p->done = true;
+	p->reply_len = render_send_done(p->reply, sizeof(p->reply), ch, p->id, e->seq, r, status);
+	send_done_flush(d, p->client);
 }
 
 void daemon_set_send_hook(struct daemon *d, daemon_send_done_fn fn, void *ud)

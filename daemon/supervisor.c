@@ -115,6 +115,7 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 		sv_verify_on_fault(c, "link_lost");
 	}
 	sv_chan_rearm_liveness(c);
+	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);
 	sv_probe_on_state(c);
 	if (channel_get_state(ch) == CHANNEL_UP) {
 		evtimer_del(c->ev_down);
@@ -138,6 +139,7 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 	/* No timer work per frame: only when the deadline may have moved earlier. */
 	if (c->live_enabled && liveness_on_frame(&c->live, m->rx_ms, f->type == M7B_T_HEARTBEAT))
 		sv_chan_rearm_liveness(c);
+	sv_fault_on_msg(c, m);
 	sv_verify_on_msg(c, m);
 	if (f->type == M7B_T_HELLO || f->type == M7B_T_HEARTBEAT) {
 		struct recovery_event ev = {.type = f->type == M7B_T_HELLO ? RECOVERY_EV_HELLO

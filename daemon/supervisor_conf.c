@@ -156,6 +156,11 @@ static int check_steps(void *field, const char *v, char *msg, size_t cap)
 	return -EINVAL;
 }
 
+static int set_expect_rate(void *field, const char *v, char *msg, size_t cap)
+{
+	return silence_conf_parse(field, v, msg, cap);
+}
+
 #define D(f)	  offsetof(struct supervisor_daemon_conf, f)
 #define DCHARS(f) D(f), 0, sizeof(((struct supervisor_daemon_conf *)0)->f)
 const struct confkey supervisor_daemon_keys[] = {
@@ -203,6 +208,7 @@ const struct confkey supervisor_channel_keys[] = {
 	{"liveness_answer_ms", CONFKEY_UINT, C(liveness_answer_ms), 10, 3600000, NULL, NULL},
 	{"liveness_retries", CONFKEY_UINT, C(liveness_retries), 0, 100, NULL, NULL},
 	{"down_grace_ms", CONFKEY_UINT, C(down_grace_ms), 0, 86400000, NULL, NULL},
+	{"expect_rate", CONFKEY_FN, C(expect_rate), 0, 0, set_expect_rate, NULL},
 	{"probe_send", CONFKEY_CHARS, CCHARS(probe_send), check_probe_bytes, NULL},
 	{"probe_expect", CONFKEY_CHARS, CCHARS(probe_expect), check_probe_bytes, NULL},
 	{"probe_period_ms", CONFKEY_UINT, C(probe_period_ms), 0, 3600000, NULL, NULL},

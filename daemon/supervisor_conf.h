@@ -4,6 +4,7 @@
 #ifndef M7B_SUPERVISOR_CONF_H
 #define M7B_SUPERVISOR_CONF_H
 
+#include "silence.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -48,9 +49,10 @@ struct supervisor_channel_conf {
 	/* raw channels: bytes to send, pattern to expect (C escapes), period (0 = off) */
 	char probe_send[128], probe_expect[128];
 	unsigned probe_period_ms, probe_timeout_ms;
-	unsigned down_grace_ms;	      /* link down this long without coming back: a fault */
-	unsigned reload_probation_ms; /* a reloaded image must stay healthy this long */
-	char rollback[8];	      /* "name" (of the last good firmware) or "off" */
+	unsigned down_grace_ms;		 /* link down this long without coming back: a fault */
+	unsigned reload_probation_ms;	 /* a reloaded image must stay healthy this long */
+	char rollback[8];		 /* "name" (of the last good firmware) or "off" */
+	struct silence_conf expect_rate; /* ports whose silence is a fault (off by default) */
 };
 
 /* Fills in the defaults (the real board's paths and commands). */

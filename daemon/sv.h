@@ -21,6 +21,7 @@
 #include "log.h"
 #include "recovery.h"
 #include "remoteproc.h"
+#include "silence.h"
 #include "probe.h"
 #include "streamcheck.h"
 #include "supervisor.h"
@@ -64,8 +65,10 @@ struct sv_chan {
 	struct recovery rec;
 	struct liveness live;
 	bool live_enabled;
-	struct streamcheck sc; /* a corrupt byte stream is a fault of its own */
-	struct probe probe;    /* raw channels: the user's probe (sv_probe.c) */
+	struct streamcheck sc;	/* a corrupt byte stream is a fault of its own */
+	struct silence silence; /* ports with an expected rate that went quiet */
+	struct event *ev_silence;
+	struct probe probe; /* raw channels: the user's probe (sv_probe.c) */
 	struct event *ev_probe;
 	struct klog_scope scope;
 	bool scope_all; /* no remoteproc configured: every kernel line may be ours */
@@ -159,6 +162,13 @@ void sv_fault_on_live_timer(evutil_socket_t fd, short what, void *arg);
 void sv_fault_on_down_timer(evutil_socket_t fd, short what, void *arg);
 /* Observer: a chunk of tty input was decoded (stream health). */
 void sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad);
+/* A decoded frame: a fatal LOG (the firmware asserted) is a fault; DATA feeds the
+ * silence watch. */
+void sv_fault_on_msg(struct sv_chan *c, const struct channel_msg *m);
+/* The link went up or away: starts or stops the silence watch. */
+void sv_fault_silence_arm(struct sv_chan *c, bool up);
+/* Silence timer: a port with an expected rate that stayed quiet is a fault. */
+void sv_fault_on_silence_timer(evutil_socket_t fd, short what, void *arg);
 /* kwatch: one kernel log line, classified and handed to the channels it concerns. */
 void sv_fault_on_kernel_line(void *arg, const struct kwatch_line *l);
 

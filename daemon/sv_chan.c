@@ -150,6 +150,8 @@ struct sv_chan *sv_chan_free(struct sv_chan *c)
 		event_free(c->ev_poll);
 	if (c->ev_down)
 		event_free(c->ev_down);
+	if (c->ev_silence)
+		event_free(c->ev_silence);
 	if (c->ev_inc)
 		event_free(c->ev_inc);
 	if (c->ev_probe)
@@ -180,9 +182,10 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	c->ev_poll = evtimer_new(base, sv_action_on_poll, c);
 	c->ev_down = evtimer_new(base, sv_fault_on_down_timer, c);
 	c->ev_inc = evtimer_new(base, sv_incident_on_timer, c);
+	c->ev_silence = evtimer_new(base, sv_fault_on_silence_timer, c);
 	c->ev_ver = evtimer_new(base, sv_verify_on_timer, c);
 	if (!c->ev_rec || !c->ev_live || !c->ev_poll || !c->ev_down || !c->ev_inc || !c->ev_ver ||
-	    incident_ring_init(&c->ring, SV_RING) < 0 ||
+	    !c->ev_silence || incident_ring_init(&c->ring, SV_RING) < 0 ||
 	    incident_ring_init(&c->klines, SV_KLINES) < 0)
 		return sv_chan_free(c);
 	build_config(c, &rc, &lc);
@@ -195,6 +198,8 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	recovery_init(&c->rec, &rc);
 	liveness_init(&c->live, &lc);
 	streamcheck_init(&c->sc, SV_STREAM_WINDOW_MS, SV_STREAM_MIN_REJECTS);
+	c->silence.cfg = channel_config(ch)->sup.expect_rate;
+	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);
 	if (sv_probe_init(c) < 0)
 		return sv_chan_free(c);
 	/* PING is wire v1: a raw channel relies on the kernel log. */

@@ -111,6 +111,76 @@ void sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t b
 	sv_fault_raise(c, "corrupt_stream", detail, "decoder", RECOVERY_SEV_DEGRADED, 0);
 }
 
+/* ---- the firmware's own word: fatal LOG, data silence ---- */
+
+/* LOG levels are syslog's; the firmware's assert handler logs at LOG_CRIT (2). */
+#define SV_FATAL_LEVEL 2
+
+/* Printable ASCII of the M7's text: it goes into FAULT, incidents and the journal. */
+static void plain_text(char *out, size_t cap, const char *in, size_t n)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < n && j + 1 < cap; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		out[j++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	out[j] = '\0';
+}
+
+static void rearm_silence(struct sv_chan *c)
+{
+	uint64_t next = silence_next_ms(&c->silence);
+	if (next == UINT64_MAX)
+		evtimer_del(c->ev_silence);
+	else
+		sv_chan_arm(c->ev_silence, next);
+}
+
+void sv_fault_silence_arm(struct sv_chan *c, bool up)
+{
+	/* A raw channel has no DATA frames: its liveness is the probe's. */
+	silence_arm(&c->silence, up && !channel_is_raw(c->ch), daemon_now_ms());
+	rearm_silence(c);
+}
+
+void sv_fault_on_msg(struct sv_chan *c, const struct channel_msg *m)
+{
+	char text[160], detail[200];
+
+	if (m->bad_payload)
+		return;
+	if (m->frame->type == M7B_T_DATA) {
+		silence_on_data(&c->silence, m->frame->port, daemon_now_ms());
+		return;
+	}
+	if (m->frame->type != M7B_T_LOG || m->u.log.level > SV_FATAL_LEVEL)
+		return;
+	plain_text(text, sizeof(text), m->u.log.text, m->u.log.text_len);
+	snprintf(detail, sizeof(detail), "fatal LOG (level %u): %s", m->u.log.level, text);
+	sv_fault_raise(c, "firmware_fatal", detail, "firmware", RECOVERY_SEV_DOWN, 0);
+}
+
+void sv_fault_on_silence_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct sv_chan *c = arg;
+	char detail[160];
+	int port;
+
+	while ((port = silence_check(&c->silence, daemon_now_ms())) >= 0) {
+		const struct silence_conf *sc = &c->silence.cfg;
+		uint32_t rate = 0;
+		for (unsigned i = 0; i < SILENCE_PORTS; i++)
+			if (sc->rate[i] && sc->port[i] == port)
+				rate = sc->rate[i];
+		snprintf(detail, sizeof(detail),
+			 "no DATA on port %d for %llu ms (expect_rate %u per second)", port,
+			 (unsigned long long)silence_limit_ms(rate), rate);
+		sv_fault_raise(c, "data_silence", detail, "liveness", RECOVERY_SEV_DOWN, 0);
+	}
+	rearm_silence(c);
+	sv_chan_flush(c);
+}
+
 /* ---- kernel log ---- */
 
 static enum recovery_severity severity_of(enum klog_impact i)

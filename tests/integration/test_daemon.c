@@ -954,17 +954,18 @@ static void test_config_errors(void **state)
 		{"[daemon]\nsocket_mode = 9999\n", ":2: [daemon] socket_mode:"},
 		{"[daemon]\nbogus = 1\n", ":2: [daemon] bogus: unknown key"},
 		{"[channel m7]\ndevice = /dev/x\n\n[channel m7]\ndevice = /dev/y\n",
-		 ":5: [channel m7] device: given twice"},
+		 ":4: [channel m7] defined twice (first at line 1)"},
 		{"[channel a]\ndevice = /dev/x\n[channel b]\ndevice = /dev/y\n[channel a]\nport.1 "
 		 "= x\n",
-		 ":6: [channel a] port.1: channel 'a' defined twice"},
+		 ":5: [channel a] defined twice (first at line 1)"},
 		{"[channel m7]\nport.300 = x\ndevice=/dev/x\n", ":2: [channel m7] port.300:"},
 		{"[channel m7]\nsend_timeout_ms = soon\ndevice=/dev/x\n",
 		 ":2: [channel m7] send_timeout_ms:"},
 		{"# comment\n[channel m7]\nport.1 = gps\n", ":2: [channel m7] device: missing"},
-		{"[weird]\nx = 1\n", ":2: [weird] x: unknown section"},
-		{"[daemon\n", ":1: syntax error"},
-		{"[channel bad name!]\ndevice = /dev/x\n", ":2: [channel bad name!]"},
+		{"[weird]\nx = 1\n", ":1: [weird]: unknown section"},
+		{"[daemon\n", ":1: section header without ']'"},
+		{"[channel bad name!]\ndevice = /dev/x\n", ":1: [channel bad name!]: channel name"},
+		{"[daemon]\n\n[channel m7]\n", ":3: [channel m7] device: missing"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		FILE *fp = fopen(p.conf, "w");

@@ -144,7 +144,8 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 	seen.rx_realtime_us = m->rx_realtime_us;
 	if (m->frame->type == M7B_T_HELLO && !m->bad_payload) {
 		seen.hellos++;
-		assert_string_equal(m->u.hello.name, "fw-test");
+		/* the message carries the stored copy: NUL-terminated, length as kept */
+		assert_int_equal(strlen(m->u.hello.name), m->u.hello.name_len);
 	}
 }
 
@@ -494,11 +495,65 @@ static void test_frames_decoded_once(void **state)
 	struct channel_snapshot s;
 	channel_snapshot(f->ch, &s);
 	assert_int_equal(s.stats.bad_payloads, 1);
-	assert_int_equal(s.stats.data_frames, 1);
+	/* data_frames counts published frames only; the malformed one is booked as lost */
+	assert_int_equal(s.stats.data_frames, 0);
+	assert_int_equal(s.stats.bad_data, 1);
+	assert_int_equal(s.books.port[0].current, 1);
 	assert_int_equal(s.stats.seq_gaps, 2);
+	assert_int_equal(s.stats.unknown_types, 0);
+	/* BOOT_INFO is decoded, not an unknown type, and settles the books of its boot */
+	h.boot_id = 0xbeef;
+	n = m7b_wire_pack_hello(pl, sizeof(pl), &h);
+	m7_send(f, M7B_T_HELLO, 0, pl, (size_t)n);
+	struct m7b_boot_info bi = {.present = M7B_BI_HAS_PREV_BOOT,
+				   .prev_flags = M7B_BI_PREV_VALID,
+				   .prev_boot_id = 0xabcd,
+				   .nports = 1};
+	bi.port[0] = (struct m7b_boot_port){.port = 0, .produced = 4, .sent = 3, .queued = 1};
+	n = m7b_wire_pack_boot_info(pl, sizeof(pl), &bi);
+	assert_true(n > 0);
+	m7_send(f, M7B_T_BOOT_INFO, 1, pl, (size_t)n);
+	channel_snapshot(f->ch, &s);
+	assert_int_equal(s.stats.unknown_types, 0);
+	assert_int_equal(s.stats.boot_infos, 1);
+	assert_int_equal(s.books.boots_settled, 1);
+	assert_int_equal(s.books.port[0].malformed, 1);
+	assert_int_equal(s.books.port[0].lost_link, 2);
+	assert_int_equal(s.books.port[0].lost_reboot, 1);
 	assert_true(s.have_hello);
 	assert_string_equal(s.fw_name, "fw-test");
-	assert_int_equal(s.hello.boot_id, 0xabcd);
+	assert_string_equal(s.hello.name, "fw-test");
+	assert_int_equal(s.hello.boot_id, 0xbeef);
+}
+
+/* The firmware's name is kept whole (the wire allows 458 bytes) and as valid UTF-8. */
+static void test_firmware_name(void **state)
+{
+	struct fixture *f = *state;
+	channel_start(f->ch);
+	char name[M7B_PAYLOAD_MAX - 20];
+	memset(name, 'n', sizeof(name));
+	memcpy(name + 126, "\xc3\xa9", 2); /* across the old 127-byte cut */
+	name[200] = (char)0xff;
+	name[300] = '\0';
+	uint8_t pl[M7B_PAYLOAD_MAX];
+	struct m7b_hello h = {.tick_hz = 1000,
+			      .boot_id = 1,
+			      .max_payload = 200,
+			      .host_credits = 4,
+			      .name = name,
+			      .name_len = sizeof(name)};
+	int n = m7b_wire_pack_hello(pl, sizeof(pl), &h);
+	assert_int_equal(n, M7B_PAYLOAD_MAX);
+	m7_send(f, M7B_T_HELLO, 0, pl, (size_t)n);
+	struct channel_snapshot s;
+	channel_snapshot(f->ch, &s);
+	/* 458 bytes, two of them replaced by 3-byte U+FFFD each */
+	assert_int_equal(strlen(s.fw_name), sizeof(name) + 4);
+	assert_memory_equal(s.fw_name + 126, "\xc3\xa9", 2);
+	assert_memory_equal(s.fw_name + 200, "\xef\xbf\xbd", 3);
+	assert_memory_equal(s.fw_name + 300 + 2, "\xef\xbf\xbd", 3);
+	assert_int_equal(s.fw_name[strlen(s.fw_name) - 1], 'n');
 }
 
 /* At low rates one read() per wake-up, not a second one for EAGAIN; a backlog is read on.
@@ -556,6 +611,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopens_after_hangup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_decoded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_per_wakeup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_firmware_name, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

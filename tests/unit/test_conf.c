@@ -99,6 +99,25 @@ static void test_errors(void **state)
 		{"[channel a]\ndevice = /d\nrpmsg = 0:30\n", 1, "rpmsg"},
 		{"key = 1\n", 1, "key"},
 		{"[daemon]\nno equals sign\n", 2, ""},
+		/* sections repeated, adjacent or not; names too long; bad headers */
+		{"[daemon]\nmax_clients = 4\n[daemon]\nallow_send = no\n", 3, ""},
+		{"[channel m7]\ndevice = /d\n[channel m7]\nhost_hello = no\n", 3, ""},
+		{"[channel m7]\ndevice = /d\n[daemon]\n[channel m7]\n", 4, ""},
+		{"[channel m7]\ndevice = /d\n\n[channel "
+		 "a234567890123456789012345678901234567890123456789012345678901234]\ndevice = /e\n",
+		 4, ""},
+		{"[channel m7]\ndevice = /d\nfirmware = my app.elf\n", 3, "firmware"},
+		{"[daemon]\n\n[channel m7]\n", 3, "device"},
+		{"[daemon]\nmax_clients = 4\n[channel m7\ndevice = /d\n", 3, ""},
+		{"[daemon]\n[nosuch]\n", 2, ""},
+		/* libinih would count the rest of a long line as line 3 */
+		{"[daemon]\n# "
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		 "xxx"
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		 "xxx"
+		 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+		 2, ""},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct conf *c = (struct conf *)1;
@@ -116,6 +135,29 @@ static void test_errors(void **state)
 	struct conf *c;
 	assert_int_equal(conf_load("/nonexistent/x.conf", &c, &e), -ENOENT);
 	assert_non_null(strstr(e.message, "cannot open"));
+}
+
+/* Channel names up to 63 characters are kept whole (libinih cuts section names). */
+static void test_long_names(void **state)
+{
+	(void)state;
+	const char *n63 = "a23456789012345678901234567890123456789012345678901234567890123";
+	char text[300];
+	snprintf(text, sizeof text, "[channel x]\ndevice = /x\n[channel %s]\ndevice = /d\n", n63);
+	struct conf *c;
+	struct conf_error e;
+	assert_int_equal(conf_parse_string(text, "f.conf", &c, &e), 0);
+	assert_int_equal(c->nchannels, 2);
+	assert_string_equal(c->channels[1].name, n63);
+	assert_string_equal(c->channels[1].device, "/d");
+	assert_int_equal(c->channels[1].line, 3);
+	conf_free(c);
+	/* an unterminated header says so, not "unknown key" */
+	assert_int_equal(conf_parse_string("[channel m7\ndevice = /d\n", "f.conf", &c, &e),
+			 -EINVAL);
+	assert_non_null(strstr(e.message, "']'"));
+	assert_int_equal(conf_parse_string("[daemon]\n[daemon]\n", "f.conf", &c, &e), -EINVAL);
+	assert_non_null(strstr(e.message, "twice"));
 }
 
 /* A channel by what it is: the endpoint instead of a node path. */
@@ -195,9 +237,8 @@ static void test_overrides(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults_and_values),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_rpmsg_channel),
+		cmocka_unit_test(test_defaults_and_values), cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_long_names),	    cmocka_unit_test(test_rpmsg_channel),
 		cmocka_unit_test(test_overrides),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

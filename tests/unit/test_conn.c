@@ -29,6 +29,8 @@ static struct {
 	unsigned lines;
 	unsigned closings;
 	unsigned sendmsgs;
+	const char *reply; /* on_line answers each line with it, when set */
+	bool hold_first;   /* on_line: the first line is answered later (like a send) */
 } peer;
 
 /* Takes up to room bytes of buf; false (EAGAIN) when the peer has no room. */
@@ -81,9 +83,17 @@ ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
 	return -1;
 }
 
-static void on_line(void *ud, struct conn *c, const char *line, size_t len)
+/* Like the daemon: a line that must wait for an earlier answer is not taken. */
+static bool on_line(void *ud, struct conn *c, const char *line, size_t len)
 {
+	if (c->held > 0)
+		return false;
 	peer.lines++;
+	if (peer.hold_first && peer.lines == 1)
+		conn_hold(c);
+	else if (peer.reply)
+		conn_reply(c, peer.reply, strlen(peer.reply));
+	return true;
 }
 
 static void on_closing(void *ud, struct conn *c)
@@ -417,6 +427,67 @@ static void test_long_line_is_refused(void **state)
 	assert_string_equal(f->c->close_reason, "too_long");
 }
 
+/* 200 pipelined requests from a peer that does not read: the daemon stops taking them
+ * above the mark (one reply beyond it at most), and answers all, in order, as the peer
+ * reads. */
+static void test_pipelined_requests_wait_for_the_queue(void **state)
+{
+	struct fixture *f = *state;
+	static char input[200 * 15 + 1];
+	for (int i = 0; i < 200; i++)
+		memcpy(input + 15 * i, "{\"cmd\":\"ping\"}\n", 15);
+	static char reply[101];
+	memset(reply, 'r', 99);
+	reply[99] = '\n';
+	peer.reply = reply;
+	peer.input = input;
+	assert_int_equal(write(f->fds[1], "x", 1), 1);
+	event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	/* a 4096-byte queue: requests wait once replies pass 2048 bytes */
+	assert_int_equal(peer.lines, 21);
+	assert_true(conn_queued(f->c) <= 2048 + 100);
+	assert_true(f->c->read_paused);
+	assert_false(f->c->closing);
+	for (int i = 0; i < 50 && peer.lines < 200; i++) {
+		peer.room = 1000; /* the peer reads a little */
+		conn_flush(f->c);
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		assert_true(conn_queued(f->c) <= 2048 + 100);
+	}
+	assert_int_equal(peer.lines, 200);
+	peer.room = SIZE_MAX;
+	conn_flush(f->c);
+	assert_int_equal(peer.sent, 200 * 100);
+	assert_false(f->c->closing);
+}
+
+/* A request answered later holds the ones after it, and a half-closed peer that is not
+ * watching still gets that answer before the connection closes. */
+static void test_held_answer_then_half_close(void **state)
+{
+	struct fixture *f = *state;
+	peer.input = "{\"cmd\":\"send\"}\n{\"cmd\":\"ping\"}\n";
+	peer.eof = true;
+	peer.room = SIZE_MAX;
+	peer.hold_first = true;
+	peer.reply = "{\"class\":\"PONG\"}\n";
+	assert_int_equal(write(f->fds[1], "x", 1), 1);
+	for (int i = 0; i < 4; i++)
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(peer.lines, 1); /* the ping waits for the send's answer */
+	assert_false(f->c->closing);	 /* an answer is still owed */
+	conn_reply(f->c, "{\"class\":\"ACK\"}\n", 16);
+	conn_release(f->c);
+	assert_false(f->c->closing);
+	for (int i = 0; i < 4 && !f->c->closing; i++)
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(peer.lines, 2);
+	assert_true(f->c->read_eof);
+	assert_int_equal(peer.sent, 16 + 17);
+	assert_true(f->c->closing);
+	assert_string_equal(f->c->close_reason, "closed by peer");
+}
+
 #define BOTH(t)                                                                                    \
 	cmocka_unit_test_setup_teardown(t, setup_copy, teardown),                                  \
 		cmocka_unit_test_setup_teardown(t, setup_shared, teardown)
@@ -436,6 +507,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_half_closed_watcher_that_dies_is_closed,
 						setup_copy, teardown),
 		cmocka_unit_test_setup_teardown(test_long_line_is_refused, setup_copy, teardown),
+		cmocka_unit_test_setup_teardown(test_pipelined_requests_wait_for_the_queue,
+						setup_copy, teardown),
+		cmocka_unit_test_setup_teardown(test_held_answer_then_half_close, setup_copy,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

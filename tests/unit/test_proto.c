@@ -262,6 +262,45 @@ static void test_errors(void **state)
 	free(big);
 }
 
+/* Lines cJSON would take but JSON does not allow, and ids that cannot be echoed. */
+static void test_strict_requests(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	static const struct {
+		const char *line;
+		enum proto_err code;
+	} cases[] = {
+		{"{\"cmd\":\"ping\",\"id\":1e400}", PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"ping\",\"id\":-1e400}", PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"ping\",\"id\":007}", PROTO_E_BAD_JSON},
+		{"{\"cmd\":\"ping\",\"id\":\"\xff\xfe\"}", PROTO_E_BAD_JSON},
+		{"{\"cmd\":\"ping\",\"id\":\"\xc0\xaf\"}", PROTO_E_BAD_JSON},
+		{"{\"cmd\":\"ping\",\"id\":\"\xed\xa0\x80\"}", PROTO_E_BAD_JSON},
+		{"{\"cmd\":\"ping\\u0000junk\"}", PROTO_E_BAD_VALUE},
+		{"{\"cmd\":\"ping\",\"x\":\"\\ud800\"}", PROTO_E_BAD_JSON},
+		{"{\"cmd\":\"ping\",\"x\":1.}", PROTO_E_BAD_JSON},
+		{"{\"cmd\":\"ping\",\"x\":\"a\tb\"}", PROTO_E_BAD_JSON},
+		{"{\"cmd\":\"ping\",}", PROTO_E_BAD_JSON},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		enum proto_err c = parse(cases[i].line, &r);
+		if (c != cases[i].code)
+			fail_msg("case %zu (%s): code %d, want %d", i, cases[i].line, c,
+				 cases[i].code);
+		assert_string_equal(r.id, "");
+		proto_request_clear(&r);
+	}
+	/* valid ones still pass, UTF-8 and escapes included */
+	assert_int_equal(parse("{\"cmd\":\"ping\",\"id\":\"caf\xc3\xa9 \\ud83d\\ude00\"}", &r),
+			 PROTO_E_NONE);
+	assert_int_equal(r.cmd, PROTO_CMD_PING);
+	proto_request_clear(&r);
+	assert_int_equal(parse(" {\"cmd\":\"ping\",\"id\":-0.5e+3} \r", &r), PROTO_E_NONE);
+	assert_string_equal(r.id, "-500");
+	proto_request_clear(&r);
+}
+
 static void test_render_frame_exact(void **state)
 {
 	(void)state;
@@ -500,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_send_without_port),
 		cmocka_unit_test(test_render_raw),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_strict_requests),
 		cmocka_unit_test(test_render_frame_exact),
 		cmocka_unit_test(test_render_frame_numbers_and_tight_buffers),
 		cmocka_unit_test(test_render_others),

@@ -112,9 +112,30 @@ fail:
 	return r;
 }
 
+/* Points the symlink at target, atomically (temporary link + rename). 0 or -errno. */
+static int repoint(const struct sim_link *l, const char *target)
+{
+	char tmp[4096];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%ld", l->path, (long)getpid()) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	(void)unlink(tmp);
+	if (symlink(target, tmp) < 0)
+		return -errno;
+	if (rename(tmp, l->path) < 0) {
+		int r = -errno;
+		(void)unlink(tmp);
+		return r;
+	}
+	return 0;
+}
+
 void sim_link_hangup(struct sim_link *l)
 {
 	close_pty(l);
+	/* Dangling, as before, but at a name no other process's pty can take: the number
+	 * of the closed /dev/pts/N goes to the next pty opened on the machine, and a
+	 * reader following the old link would read that one. */
+	(void)repoint(l, "/dev/pts/m7sim-hung-up");
 }
 
 void sim_link_vanish(struct sim_link *l)

@@ -27,7 +27,8 @@ struct sim_link *sim_link_free(struct sim_link *l);
 /* Creates a new pty in raw mode and points the symlink at it atomically (temp link +
  * rename); the previous pty, if any, is closed after the swap. Returns 0 or -errno. */
 int sim_link_open(struct sim_link *l);
-/* Closes the pty (the reader sees a hangup); the symlink is left dangling. */
+/* Closes the pty (the reader sees a hangup); the symlink is left dangling, pointing at a
+ * name no pty has (the closed pty's number is soon another process's). */
 void sim_link_hangup(struct sim_link *l);
 /* Removes the symlink and keeps the pty open but silent, as the NXP RPMSG tty driver
  * does when its channel goes away (no hangup). Closed at the next vanish or at free. */

@@ -1,0 +1,127 @@
+/* Per-port capture accounting across M7 boots, settled from BOOT_INFO. Pure. */
+#include "books.h"
+
+#include <string.h>
+
+/* The previous boot's received frames, never to be settled: count them as such. */
+static void give_up_prev(struct books *b)
+{
+	if (!b->have_prev || b->prev_settled)
+		return;
+	for (unsigned p = 0; p < BOOKS_PORTS; p++)
+		b->port[p].unsettled += b->prev[p] + b->prev_bad[p];
+	b->boots_unknown++;
+	b->prev_settled = true;
+}
+
+/* Closes the current boot: its frames wait for the next boot's BOOT_INFO. */
+static void close_boot(struct books *b)
+{
+	give_up_prev(b);
+	if (b->have_boot) {
+		b->have_prev = true;
+		b->prev_settled = false;
+		b->prev_id = b->boot_id;
+		memcpy(b->prev, b->cur, sizeof(b->prev));
+		memcpy(b->prev_bad, b->cur_bad, sizeof(b->prev_bad));
+	}
+	memset(b->cur, 0, sizeof(b->cur));
+	memset(b->cur_bad, 0, sizeof(b->cur_bad));
+	for (unsigned p = 0; p < BOOKS_PORTS; p++)
+		b->port[p].current = 0;
+	b->have_boot = true;
+}
+
+void books_hello(struct books *b, uint32_t boot_id)
+{
+	if (b->have_boot && !b->id_known) {
+		b->id_known = true;
+		if (b->have_prev && !b->prev_settled && b->prev_id == boot_id) {
+			/* Not a restart after all: the same boot, books reopened. */
+			for (unsigned p = 0; p < BOOKS_PORTS; p++) {
+				b->cur[p] += b->prev[p];
+				b->cur_bad[p] += b->prev_bad[p];
+				b->port[p].current = b->cur[p] + b->cur_bad[p];
+			}
+			b->have_prev = false;
+		}
+		b->boot_id = boot_id; /* the HELLO of the boot a restart began */
+		return;
+	}
+	if (b->have_boot && b->boot_id == boot_id)
+		return; /* the same boot said hello again (reopen, HOST_HELLO) */
+	close_boot(b);
+	b->boot_id = boot_id;
+	b->id_known = true;
+}
+
+void books_restart(struct books *b)
+{
+	if (!b->have_boot || !b->id_known)
+		return;
+	close_boot(b);
+	b->id_known = false;
+}
+
+bool books_want_info(const struct books *b)
+{
+	return b->have_prev && !b->prev_settled;
+}
+
+void books_data(struct books *b, uint8_t port, bool malformed)
+{
+	if (port >= BOOKS_PORTS) {
+		b->other_port_frames++;
+		return;
+	}
+	if (malformed)
+		b->cur_bad[port]++;
+	else
+		b->cur[port]++;
+	b->port[port].current++;
+}
+
+/* Books one port of the settled boot: rx/bad were received, r is the M7's record. */
+static void settle_port(struct books *b, const struct m7b_boot_port *r, uint64_t rx, uint64_t bad)
+{
+	struct books_port *p = &b->port[r->port];
+	uint64_t got = rx + bad;
+	p->produced += r->produced;
+	p->published += rx;
+	p->malformed += bad;
+	p->dropped_m7 += r->dropped;
+	p->lost_reboot += r->queued;
+	if (got <= r->sent) {
+		p->lost_link += r->sent - got;
+	} else {
+		/* More arrived than was sent (a lost HELLO booked frames to the wrong boot):
+		 * keep the equation by counting the surplus as produced, and say so. */
+		b->excess += got - r->sent;
+		p->produced += got - r->sent;
+	}
+}
+
+bool books_boot_info(struct books *b, const struct m7b_boot_info *bi)
+{
+	if (!(bi->present & M7B_BI_HAS_PREV_BOOT) || !b->have_prev || b->prev_settled)
+		return false;
+	if (!(bi->prev_flags & M7B_BI_PREV_VALID) || bi->prev_boot_id != b->prev_id) {
+		give_up_prev(b);
+		return false;
+	}
+	bool seen[BOOKS_PORTS] = {false};
+	for (unsigned i = 0; i < bi->nports && i < M7B_BI_PORTS_MAX; i++) {
+		const struct m7b_boot_port *r = &bi->port[i];
+		if (r->port >= BOOKS_PORTS || seen[r->port])
+			continue;
+		seen[r->port] = true;
+		settle_port(b, r, b->prev[r->port], b->prev_bad[r->port]);
+	}
+	/* Frames on a port the record does not list: received, production unknown. */
+	for (unsigned p = 0; p < BOOKS_PORTS; p++)
+		if (!seen[p])
+			b->port[p].unsettled += b->prev[p] + b->prev_bad[p];
+	b->prev_settled = true;
+	b->boots_settled++;
+	return true;
+}

@@ -1,0 +1,43 @@
+/* Data silence: ports configured with an expected capture rate that deliver nothing for
+ * several periods while the link is up. Pure: time is passed in. */
+#ifndef M7B_SILENCE_H
+#define M7B_SILENCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SILENCE_PORTS	 8	/* ports with an expected rate, per channel */
+#define SILENCE_PERIODS	 10	/* missed periods before a port is silent */
+#define SILENCE_MIN_MS	 2000	/* never sooner than this */
+#define SILENCE_RATE_MAX 100000 /* captures per second */
+
+/* The configuration: up to SILENCE_PORTS (port, rate) pairs; rate 0 = unused entry. */
+struct silence_conf {
+	uint8_t port[SILENCE_PORTS];
+	uint32_t rate[SILENCE_PORTS]; /* captures per second */
+};
+
+struct silence {
+	struct silence_conf cfg;
+	uint64_t last_ms[SILENCE_PORTS]; /* last DATA (or when the watch started) */
+	bool reported[SILENCE_PORTS];	 /* fault raised; quiet again until data comes */
+	bool armed;			 /* the link is up */
+};
+
+/* Parses "PORT:RATE[,PORT:RATE...]" (rate in captures per second, 1..SILENCE_RATE_MAX,
+ * each port once; "" = off). 0 or -EINVAL with msg saying why. */
+int silence_conf_parse(struct silence_conf *c, const char *v, char *msg, size_t cap);
+/* How long a port of this rate may stay silent: SILENCE_PERIODS periods, at least
+ * SILENCE_MIN_MS. */
+uint64_t silence_limit_ms(uint32_t rate);
+/* Starts (link up) or stops (link down) watching; starting restarts every port's clock. */
+void silence_arm(struct silence *s, bool up, uint64_t now_ms);
+/* A DATA frame on port. */
+void silence_on_data(struct silence *s, uint8_t port, uint64_t now_ms);
+/* The first port silent for too long and not yet reported (marked reported), or -1. */
+int silence_check(struct silence *s, uint64_t now_ms);
+/* When silence_check should run next (UINT64_MAX: nothing to watch). */
+uint64_t silence_next_ms(const struct silence *s);
+
+#endif

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Pipelined requests against the real daemon: 3000 status requests written at once and
+read a second later are all answered, in order; a half-closed client that is not watching
+gets its send ACK before the daemon closes. Paths come from M7B_BUILD_ROOT. 77 = skip.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from itest_util import finish, stop, wait_for
+
+BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
+DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
+SIM = os.path.join(BUILD, "firmware", "m7sim")
+
+
+def read_all(s, timeout=30.0):
+    """Reads until EOF (or timeout); returns the lines."""
+    s.settimeout(timeout)
+    data = b""
+    while True:
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\n")[:-1]
+
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+
+
+def pipelined_status(sock):
+    n = 3000
+    s = connect(sock)
+    s.sendall(b"".join(b'{"cmd":"status","id":%d}\n' % i for i in range(n)))
+    time.sleep(1.0)
+    s.shutdown(socket.SHUT_WR)
+    lines = read_all(s)
+    s.close()
+    objs = [json.loads(x) for x in lines]
+    ids = [o["id"] for o in objs if o.get("class") == "STATUS"]
+    errors = [o for o in objs if o.get("class") == "ERROR"]
+    assert not errors, errors[:3]
+    assert ids == list(range(n)), f"{len(ids)} STATUS replies of {n}"
+    print(f"{n} pipelined status requests: {len(ids)} replies, in order")
+
+
+def half_closed_send(sock):
+    s = connect(sock)
+    s.sendall(b'{"cmd":"send","id":"s1","channel":"m7","port":1,"hex":"6869"}\n'
+              b'{"cmd":"ping","id":"p1"}\n')
+    s.shutdown(socket.SHUT_WR)
+    objs = [json.loads(x) for x in read_all(s)]
+    s.close()
+    replies = [(o["class"], o.get("id")) for o in objs if "id" in o]
+    assert replies == [("ACK", "s1"), ("PONG", "p1")], objs
+    print("half-closed client: send ACK, then the ping's PONG, then EOF")
+
+
+def main():
+    if not (os.access(SIM, os.X_OK) and os.access(DAEMON, os.X_OK)):
+        return 77
+    d = tempfile.mkdtemp(prefix="m7b-pipe-")
+    link, sock = os.path.join(d, "ttyRPMSG30"), os.path.join(d, "m7b.sock")
+    out = open(os.path.join(d, "out"), "wb")
+    sim = subprocess.Popen([SIM, "--link", link, "--source", "1:rate=0,loop=1"], stdout=out,
+                           stderr=subprocess.STDOUT)
+    dmn = None
+    ok = False
+    try:
+        wait_for(lambda: os.path.islink(link), "m7sim")
+        dmn = subprocess.Popen([DAEMON, "-f", "-s", sock, "-C", f"m7={link}"], stdout=out,
+                               stderr=subprocess.STDOUT)
+        wait_for(lambda: os.path.exists(sock), "the daemon")
+
+        def up():
+            s = connect(sock)
+            s.sendall(b'{"cmd":"status"}\n')
+            s.shutdown(socket.SHUT_WR)
+            st = [json.loads(x) for x in read_all(s)]
+            s.close()
+            return any(o.get("class") == "STATUS" and o["channels"][0]["state"] == "up"
+                       for o in st)
+        wait_for(up, "channel up")
+        pipelined_status(sock)
+        half_closed_send(sock)
+        ok = True
+    finally:
+        rc = stop([dmn, sim])
+        out.close()
+        # a clean SIGTERM exits 0 (under ASan: no leak, no error either)
+        ok = ok and rc[0] == 0
+        finish(d, ["out"], not ok)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
