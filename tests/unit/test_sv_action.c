@@ -119,7 +119,7 @@ void __wrap_daemon_flush(struct daemon *d)
 }
 
 void __wrap_log_struct(const struct log *l, int prio, const struct log_fields *f, const char *fmt,
-		       ...);
+		       ...) __attribute__((format(printf, 4, 5)));
 void __wrap_log_struct(const struct log *l, int prio, const struct log_fields *f, const char *fmt,
 		       ...)
 {
