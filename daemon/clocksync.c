@@ -26,6 +26,7 @@ struct cs_chan {
 	struct clockmap map;
 	enum clocksync_source src;
 	uint32_t src_hz; /* 0: the HELLO's tick_hz */
+	bool src_bi;	 /* src came from BOOT_INFO: a new boot's BOOT_INFO says it again */
 	bool have_boot;
 	uint32_t boot_id, tick_hz;
 	uint64_t hello_ms;    /* when the schedule restarted */
@@ -294,6 +295,23 @@ static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_
 	maybe_publish(c, daemon_now_ms());
 }
 
+/* BOOT_INFO's tick item says what the ticks are: the firmware's enum board_tick_source
+ * has the numbers of enum clocksync_source. Without the item (or from a firmware whose
+ * source this daemon does not know) the ticks are measured with SYNC round trips. */
+static void on_boot_info(struct cs_chan *c, const struct m7b_boot_info *bi)
+{
+	enum clocksync_source src = CLOCKSYNC_SRC_UNKNOWN;
+	uint32_t hz = 0;
+
+	if ((bi->present & M7B_BI_HAS_TICK) && bi->tick_source <= CLOCKSYNC_SRC_EMULATOR) {
+		src = (enum clocksync_source)bi->tick_source;
+		hz = bi->tick_hz;
+	}
+	if (src != c->src || hz != c->src_hz)
+		(void)clocksync_set_source(c->cs, channel_slot(c->ch), src, hz);
+	c->src_bi = true;
+}
+
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	struct clocksync *cs = ud;
@@ -305,14 +323,23 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 	if (f->type == M7B_T_HELLO) {
 		const struct m7b_hello *h = &m->u.hello;
 		/* A new boot (or a new tick rate) starts a new mapping. */
-		if (!c->have_boot || h->boot_id != c->boot_id || h->tick_hz != c->tick_hz)
+		if (!c->have_boot || h->boot_id != c->boot_id || h->tick_hz != c->tick_hz) {
 			clockmap_reset(&c->map, h->tick_hz);
+			/* Another firmware may count something else, and may send no BOOT_INFO. */
+			if (c->src_bi) {
+				c->src = CLOCKSYNC_SRC_UNKNOWN;
+				c->src_hz = 0;
+				c->src_bi = false;
+			}
+		}
 		c->have_boot = h->tick_hz != 0;
 		c->boot_id = h->boot_id;
 		c->tick_hz = h->tick_hz;
 		memset(c->seen, 0, sizeof c->seen);
 		restart_schedule(c);
 		maybe_publish(c, daemon_now_ms());
+	} else if (f->type == M7B_T_BOOT_INFO) {
+		on_boot_info(c, &m->u.boot_info);
 	} else if (f->type == M7B_T_SYNC_REPLY && c->have_boot && uses_sync(c)) {
 		/* The reply's receive time: the channel's clock right after the read()
 		 * that brought it, closer than any observer gets, and no clock per frame. */

@@ -99,6 +99,12 @@ void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, daemon_clock_info_fn
 	d->clock_ud = ud;
 }
 
+void daemon_set_fault_info(struct daemon *d, daemon_fault_info_fn fn, void *ud)
+{
+	d->fault_info_fn = fn;
+	d->fault_ud = ud;
+}
+
 const char *daemon_status_summary(struct daemon *d, char *buf, size_t cap)
 {
 	unsigned n = 0, up = 0;

@@ -64,6 +64,9 @@ typedef bool (*daemon_clock_fn)(void *ud, const struct channel *ch, uint64_t tic
 /* Fills a channel's clock state for STATUS; false if there is none. */
 typedef bool (*daemon_clock_info_fn)(void *ud, const struct channel *ch, struct proto_clock *c);
 
+/* Fills a channel's fault counters for STATUS; false if it has none. */
+typedef bool (*daemon_fault_info_fn)(void *ud, const struct channel *ch, struct proto_faults *f);
+
 struct daemon_args {
 	struct conf *cfg;	  /* taken over by daemon_new (freed on failure too) */
 	const char *conf_path;	  /* for SIGHUP reload; NULL = none */
@@ -111,6 +114,8 @@ void daemon_remove_observer(struct daemon *d, void *ud);
 void daemon_flush(struct daemon *d);
 /* Installs the tick -> realtime mapper used for FRAME t_first_ns / t_last_ns. */
 void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, daemon_clock_info_fn info, void *ud);
+/* Installs the source of STATUS kick_failures and faults (NULL fn: none). */
+void daemon_set_fault_info(struct daemon *d, daemon_fault_info_fn fn, void *ud);
 /* Installs the hook for internal senders' results (one; NULL removes it). */
 void daemon_set_send_hook(struct daemon *d, daemon_send_done_fn fn, void *ud);
 /* Streams a rendered line (with '\n') of class cls from ch to watching clients. */

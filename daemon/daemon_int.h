@@ -62,6 +62,8 @@ struct daemon {
 	daemon_clock_fn clock_fn;
 	daemon_clock_info_fn clock_info_fn;
 	void *clock_ud;
+	daemon_fault_info_fn fault_info_fn;
+	void *fault_ud;
 	daemon_send_done_fn send_hook; /* results of internal senders (the pty) */
 	void *send_hook_ud;
 	struct replay *replay; /* replay.c: rings of recent frames */

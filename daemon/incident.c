@@ -1,5 +1,6 @@
 /* Incident recorder: RAM ring per channel, incident JSON files in a bounded directory. */
 #include "incident.h"
+#include "evidence.h"
 #include "macro.h"
 
 #include <dirent.h>
@@ -339,6 +340,7 @@ void incident_discard(struct incident *inc)
 	if (!inc)
 		return;
 	cJSON_Delete(inc->before);
+	cJSON_Delete(inc->evidence);
 	free(inc);
 }
 
@@ -498,6 +500,9 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 		cJSON_AddItemToObject(o, "counters", counters);
 	cJSON_AddItemToObject(o, "before", inc->before);
 	inc->before = NULL;
+	if (inc->evidence)
+		cJSON_AddItemToObject(o, "evidence", inc->evidence);
+	inc->evidence = NULL;
 	after = cJSON_AddArrayToObject(o, "after");
 	for (i = 0; after && i < ring->n; i++) {
 		const struct incident_entry *e = incident_ring_at(ring, i);
@@ -525,7 +530,7 @@ static cJSON *summary_from(const cJSON *full, const char *file)
 	static const char *const keep[] = {"seq",    "channel",	   "start_us", "end_us",
 					   "kind",   "source",	   "outcome",  "steps",
 					   "detail", "duration_ms"};
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = cJSON_CreateObject(), *words;
 	size_t i;
 
 	if (!o)
@@ -536,6 +541,9 @@ static cJSON *summary_from(const cJSON *full, const char *file)
 			cJSON_AddItemToObject(o, keep[i], cJSON_Duplicate(v, 1));
 	}
 	fix_numbers(o);
+	words = evidence_last_words(cJSON_GetObjectItemCaseSensitive(full, "evidence"), 3);
+	if (words)
+		cJSON_AddItemToObject(o, "last_words", words);
 	if (file)
 		cJSON_AddStringToObject(o, "file", file);
 	return o;

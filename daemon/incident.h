@@ -51,7 +51,8 @@ struct incident {
 	char source[16];
 	char detail[INCIDENT_TEXT_MAX];
 	uint64_t start_us;
-	cJSON *before; /* ring entries up to the fault */
+	cJSON *before;	 /* ring entries up to the fault */
+	cJSON *evidence; /* what the platform kept (trace, dumps, kernel lines); NULL = none */
 };
 
 /* The directory of incident files and its bounds. */

@@ -12,7 +12,7 @@
 #include "books.h"
 
 #define PROTO_MAJOR	  1
-#define PROTO_MINOR	  0
+#define PROTO_MINOR	  1
 #define PROTO_LINE_MAX	  65536u /* longest line either way, without the newline */
 #define PROTO_ID_MAX	  256	 /* longest "id", as JSON text */
 #define PROTO_NAME_MAX	  64
@@ -190,6 +190,17 @@ int proto_render_heartbeat(char *buf, size_t cap, const char *channel, uint32_t 
 int proto_render_fault(char *buf, size_t cap, const char *channel, const char *kind,
 		       const char *detail, const char *source, uint64_t count);
 
+/* A fault kind and how often it was raised on a channel. */
+struct proto_fault_count {
+	const char *kind; /* static token, "stall" */
+	uint64_t n;
+};
+/* A channel's fault intake counters, for STATUS. */
+struct proto_faults {
+	uint64_t kick_failures;		   /* mailbox kicks the kernel reported as failed */
+	const struct proto_fault_count *v; /* kinds seen, in first-seen order */
+	unsigned n;
+};
 /* STATUS: a channel's pty (docs/BYO-FIRMWARE.md): where it is and what went through. */
 struct proto_pty {
 	const char *path, *slave;
@@ -218,6 +229,8 @@ struct proto_status_channel {
 	const char *recovery_steps;    /* comma-separated; NULL = no recovery engine */
 	bool has_clock;
 	struct proto_clock clock;
+	bool has_faults; /* fault intake is attached */
+	struct proto_faults faults;
 	const struct proto_pty *pty; /* NULL = no pty */
 	bool raw; /* mode = raw: the raw_* counters below, no wire counters mean anything */
 	uint64_t raw_rx_bytes, raw_chunks, raw_tx_bytes;

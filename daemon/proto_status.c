@@ -171,6 +171,13 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 				cJSON_AddStringToObject(h, "comm", c->holder_comm);
 		}
 	}
+	if (c->has_faults) {
+		cJSON *f;
+		add_u64(o, "kick_failures", c->faults.kick_failures);
+		f = cJSON_AddObjectToObject(o, "faults");
+		for (unsigned i = 0; f && i < c->faults.n; i++)
+			add_u64(f, c->faults.v[i].kind, c->faults.v[i].n);
+	}
 }
 
 static void status_client_json(cJSON *o, const struct proto_status_client *c)

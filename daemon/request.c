@@ -238,6 +238,9 @@ static void do_status(struct daemon *d, struct conn *c, const struct proto_reque
 		status_channel(d, ch, &snaps[nch], &extras[nch], &chans[nch]);
 		if (d->clock_info_fn)
 			chans[nch].has_clock = d->clock_info_fn(d->clock_ud, ch, &chans[nch].clock);
+		if (d->fault_info_fn)
+			chans[nch].has_faults =
+				d->fault_info_fn(d->fault_ud, ch, &chans[nch].faults);
 		nch++;
 	}
 	struct proto_status_client *cls = calloc(d->nclients ? d->nclients : 1, sizeof(*cls));

@@ -214,6 +214,7 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 		supervisor_free(sv);
 		return r;
 	}
+	daemon_set_fault_info(d, sv_fault_info, sv);
 	/* Channels created before we were attached. */
 	for (i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct channel *ch = daemon_channel_at(d, i);
@@ -254,6 +255,7 @@ struct supervisor *supervisor_free(struct supervisor *sv)
 	if (!sv)
 		return NULL;
 	daemon_remove_observer(sv->d, sv);
+	daemon_set_fault_info(sv->d, NULL, NULL);
 	privsep_detach(sv->priv); /* its events live in the daemon's base */
 	sv->kw = kwatch_free(sv->kw);
 	for (i = 0; i < CONF_MAX_CHANNELS; i++)

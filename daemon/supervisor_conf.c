@@ -18,6 +18,7 @@ void supervisor_conf_daemon_defaults(struct supervisor_daemon_conf *c)
 	strcpy(c->kernel_log, "auto");
 	strcpy(c->kmsg_path, "/dev/kmsg");
 	strcpy(c->sysfs_root, "/sys");
+	strcpy(c->debugfs_root, "/sys/kernel/debug");
 	strcpy(c->firmware_dir, "/lib/firmware");
 	c->incident_max_files = 100;
 	c->incident_max_kib = 10240;
@@ -167,6 +168,7 @@ const struct confkey supervisor_daemon_keys[] = {
 	{"journal_dir", CONFKEY_PATH_OPT, DCHARS(journal_dir), NULL, NULL},
 	{"kmsg_path", CONFKEY_PATH, DCHARS(kmsg_path), NULL, NULL},
 	{"sysfs_root", CONFKEY_PATH, DCHARS(sysfs_root), NULL, NULL},
+	{"debugfs_root", CONFKEY_PATH_OPT, DCHARS(debugfs_root), NULL, NULL},
 	{"incident_dir", CONFKEY_PATH_OPT, DCHARS(incident_dir), NULL, NULL},
 	{"firmware_dir", CONFKEY_PATH, DCHARS(firmware_dir), NULL, NULL},
 	{"state_dir", CONFKEY_PATH_OPT, DCHARS(state_dir), NULL, NULL},

@@ -21,6 +21,7 @@ struct supervisor_daemon_conf {
 	char journal_dir[SUPERVISOR_PATH_MAX];	/* "" = the local journal */
 	char kmsg_path[SUPERVISOR_PATH_MAX];	/* /dev/kmsg */
 	char sysfs_root[SUPERVISOR_PATH_MAX];	/* /sys */
+	char debugfs_root[SUPERVISOR_PATH_MAX]; /* /sys/kernel/debug; "" = no trace */
 	char incident_dir[SUPERVISOR_PATH_MAX]; /* "" = RAM only */
 	char firmware_dir[SUPERVISOR_PATH_MAX]; /* where remoteproc loads firmware from */
 	char state_dir[SUPERVISOR_PATH_MAX];	/* last good firmware per channel; "" = RAM */

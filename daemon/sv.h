@@ -34,6 +34,7 @@ struct event;
 
 #define SV_POLL_MS	     20	  /* sysfs state and device node polls during a step */
 #define SV_RING		     256  /* ring entries per channel */
+#define SV_KLINES	     32	  /* kernel lines kept apart for incidents */
 #define SV_INCIDENT_AFTER_MS 2000 /* keep recording this long after the link is back */
 #define SV_FAULT_KINDS	     48
 /* A recovery command still running at its step's timeout gets SIGTERM (its whole process
@@ -58,11 +59,6 @@ struct sv_fwid {
 	size_t id_len; /* 0 = unknown */
 };
 
-struct sv_count {
-	const char *kind; /* static token */
-	uint64_t n;
-};
-
 struct sv_chan {
 	struct supervisor *sv;
 	struct channel *ch;
@@ -78,6 +74,7 @@ struct sv_chan {
 	bool scope_all; /* no remoteproc configured: every kernel line may be ours */
 	struct remoteproc *rproc;
 	struct incident_ring ring;
+	struct incident_ring klines; /* kernel lines only: frames cannot push them out */
 	struct incident *inc;
 	uint64_t inc_start_ms; /* steps of ladders started before it are not its own */
 	char inc_outcome[16];
@@ -89,7 +86,8 @@ struct sv_chan {
 	bool applying;
 	enum channel_state busy_state; /* RECOVERING/RELOADING while the ladder runs */
 	char busy_reason[32];
-	struct sv_count counts[SV_FAULT_KINDS];
+	struct proto_fault_count counts[SV_FAULT_KINDS]; /* kinds in first-seen order */
+	uint64_t kick_failures;	   /* mailbox kicks the kernel reported as failed */
 	uint64_t last_fault_ms;	   /* of the fault that started the running recovery */
 	struct ratelimit rl_debug; /* recovery decisions at debug level */
 	uint64_t kernel_ms;	   /* when its kernel line arrived, 0 if not a kernel fault */
@@ -156,6 +154,8 @@ void sv_probe_on_raw(void *ud, struct channel *ch, const struct channel_raw *r);
 
 void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, const char *source,
 		    enum recovery_severity sev, uint64_t kernel_ms);
+/* STATUS kick_failures and faults of ch (daemon_fault_info_fn). */
+bool sv_fault_info(void *ud, const struct channel *ch, struct proto_faults *f);
 /* Liveness timer: PING when quiet, a stall fault when unanswered. */
 void sv_fault_on_live_timer(evutil_socket_t fd, short what, void *arg);
 /* Down-grace timer: a link that stayed down is a fault. */
@@ -228,6 +228,13 @@ void sv_incident_end_later(struct sv_chan *c, const char *outcome, unsigned ms);
 int sv_incident_open_store(struct supervisor *sv, const struct supervisor_daemon_conf *cfg);
 /* Timer of sv_incident_end_later. */
 void sv_incident_on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* ---- sv_evidence.c: what the platform kept, for incidents ---- */
+
+/* The trace ring, devcoredumps and kernel lines of c at a fault; NULL on ENOMEM. */
+cJSON *sv_evidence_gather(struct sv_chan *c);
+/* Adds the kernel lines after since_us to evidence's "kernel" array at the incident's end. */
+void sv_evidence_kernel_after(struct sv_chan *c, cJSON *evidence, uint64_t since_us);
 
 /* ---- sv_verify.c: firmware identity, verification after a load, last good image ---- */
 

@@ -159,6 +159,7 @@ struct sv_chan *sv_chan_free(struct sv_chan *c)
 	if (c->ev_ver)
 		event_free(c->ev_ver);
 	incident_ring_clear(&c->ring);
+	incident_ring_clear(&c->klines);
 	remoteproc_free(c->rproc);
 	free(c);
 	return NULL;
@@ -184,7 +185,8 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	c->ev_silence = evtimer_new(base, sv_fault_on_silence_timer, c);
 	c->ev_ver = evtimer_new(base, sv_verify_on_timer, c);
 	if (!c->ev_rec || !c->ev_live || !c->ev_poll || !c->ev_down || !c->ev_inc || !c->ev_ver ||
-	    !c->ev_silence || incident_ring_init(&c->ring, SV_RING) < 0)
+	    !c->ev_silence || incident_ring_init(&c->ring, SV_RING) < 0 ||
+	    incident_ring_init(&c->klines, SV_KLINES) < 0)
 		return sv_chan_free(c);
 	build_config(c, &rc, &lc);
 	f = sv_chan_fields(c, NULL, 0);

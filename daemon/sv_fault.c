@@ -43,6 +43,19 @@ void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, con
 		sv_incident_end_later(c, "recovered", SV_INCIDENT_AFTER_MS);
 }
 
+bool sv_fault_info(void *ud, const struct channel *ch, struct proto_faults *f)
+{
+	struct sv_chan *c = sv_chan_of(ud, ch);
+	unsigned n = 0;
+
+	if (!c)
+		return false;
+	while (n < SV_FAULT_KINDS && c->counts[n].kind)
+		n++;
+	*f = (struct proto_faults){.kick_failures = c->kick_failures, .v = c->counts, .n = n};
+	return true;
+}
+
 void sv_fault_on_live_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct sv_chan *c = arg;
@@ -207,6 +220,10 @@ void sv_fault_on_kernel_line(void *arg, const struct kwatch_line *l)
 		if (o == KLOG_OWNER_OTHER)
 			continue;
 		sv_chan_note(c, INCIDENT_KERNEL, "%s", detail);
+		incident_ring_text(&c->klines, sv_chan_realtime_us(), INCIDENT_KERNEL, detail,
+				   strlen(detail));
+		if (ev.kind == KLOG_KICK_FAILED)
+			c->kick_failures++;
 		if (ev.impact >= KLOG_NOTICE)
 			sv_fault_raise(c, fault_kind(&ev), detail, "kernel", severity_of(ev.impact),
 				       now);

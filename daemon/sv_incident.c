@@ -46,6 +46,9 @@ void sv_incident_begin(struct sv_chan *c, const char *kind, const char *source, 
 	c->inc = incident_open(sv->store ? sv->store : &sv->ram_store, &c->ring,
 			       channel_name(c->ch), kind, source, detail, sv_chan_realtime_us());
 	c->inc_start_ms = daemon_now_ms();
+	/* Now, before a recovery step restarts the M7 and its trace ring with it. */
+	if (c->inc && sv->store)
+		c->inc->evidence = sv_evidence_gather(c);
 }
 
 void sv_incident_end(struct sv_chan *c, const char *outcome)
@@ -72,6 +75,7 @@ void sv_incident_end(struct sv_chan *c, const char *outcome)
 		c->inc = NULL;
 		return;
 	}
+	sv_evidence_kernel_after(c, c->inc->evidence, c->inc->start_us);
 	r = incident_close(sv->store, c->inc, &c->ring, outcome, steps, n, counters_json(c),
 			   sv_chan_realtime_us());
 	c->inc = NULL;

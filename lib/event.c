@@ -77,6 +77,33 @@ static int64_t json_int_or(const cJSON *obj, const char *name, int64_t dflt)
 	return json_int(cJSON_GetObjectItemCaseSensitive(obj, name), &v) ? v : dflt;
 }
 
+/* A non-negative top-level integer member, exact to 64 bits: cJSON keeps numbers as
+ * doubles, which round CLOCK_REALTIME nanoseconds (above 2^53) by up to 128 ns, so the
+ * digits are read again from the line where the member appears in the daemon's compact
+ * form. -1 when absent or not such an integer. */
+static int64_t json_ns(const struct event_priv *p, const char *name)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(p->root, name);
+	char key[40], *end;
+	const char *s;
+	unsigned long long v;
+	int64_t approx;
+
+	if (!json_int(j, &approx) || approx < 0)
+		return -1;
+	snprintf(key, sizeof(key), "\"%s\":", name);
+	s = strstr(p->line, key);
+	if (!s || s[strlen(key)] < '0' || s[strlen(key)] > '9')
+		return approx;
+	errno = 0;
+	v = strtoull(s + strlen(key), &end, 10);
+	/* The same number as the parsed one (a nested member of that name would differ). */
+	if (errno || v > INT64_MAX || (*end != ',' && *end != '}') ||
+	    fabs((double)v - (double)approx) > 1024.0)
+		return approx;
+	return (int64_t)v;
+}
+
 /* Decodes a FRAME's "data" member into p->data. */
 static int decode_data(struct event_priv *p, const char *s, bool hex, struct m7b_error *err)
 {
@@ -185,6 +212,11 @@ int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct
 	ev->seq = json_int_or(p->root, "seq", -1);
 	ev->t_first = json_int_or(p->root, "t_first", -1);
 	ev->t_last = json_int_or(p->root, "t_last", -1);
+	ev->t_first_ns = json_ns(p, "t_first_ns");
+	ev->t_last_ns = json_ns(p, "t_last_ns");
+	ev->t_first_mono_ns = json_ns(p, "t_first_mono_ns");
+	ev->t_last_mono_ns = json_ns(p, "t_last_mono_ns");
+	ev->t_err_ns = json_ns(p, "t_err_ns");
 	ev->state = json_str(p->root, "state");
 	ev->reason = json_str(p->root, "reason");
 	ev->code = json_str(p->root, "code");

@@ -204,6 +204,10 @@ static void print_incidents(const struct m7b_event *ev)
 			first = false;
 		}
 		printf("%s\n", first ? "-" : "");
+		/* The M7's own newest trace lines, when the platform kept them. */
+		cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(
+					       inc, "last_words")) if (cJSON_IsString(st))
+			printf("     M7: %s\n", st->valuestring);
 	}
 	if (n == 0)
 		printf("no incidents recorded\n");

@@ -19,6 +19,7 @@
 	OBJ(INCIDENTS)                                                                             \
 	STREAM(HEARTBEAT)                                                                          \
 	OBJ(PONG)                                                                                  \
-	STREAM(RAW)
+	STREAM(RAW)                                                                                \
+	STREAM(CLOCK)
 
 #endif

@@ -50,7 +50,8 @@ enum m7b_event_type {
 	M7B_EV_INCIDENTS,
 	M7B_EV_HEARTBEAT,
 	M7B_EV_PONG,
-	M7B_EV_RAW, /* a raw channel's bytes: data, data_len; "t_rx_ns" by m7b_event_get_int */
+	M7B_EV_RAW,   /* a raw channel's bytes: data, data_len; "t_rx_ns" by m7b_event_get_int */
+	M7B_EV_CLOCK, /* proto_minor >= 1; new types only ever come last */
 };
 
 /* FRAME flags, from the "flags" array. */
@@ -88,6 +89,12 @@ struct m7b_event {
 	int level;
 	const char *text;
 	void *priv; /* library-private */
+	/* FRAME, while the daemon maps the M7's ticks (proto_minor >= 1), else -1. Exact
+	 * (read from the line's digits, not through a double). Members are only ever added
+	 * here, at the end: the library allocates events, so older programs keep working. */
+	int64_t t_first_ns, t_last_ns;		 /* CLOCK_REALTIME */
+	int64_t t_first_mono_ns, t_last_mono_ns; /* CLOCK_MONOTONIC */
+	int64_t t_err_ns;			 /* the true instants lie within +- this */
 };
 
 /* One channel of a STATUS object. */

@@ -1,12 +1,14 @@
 /* libFuzzer target for the trace ring decoder (daemon/fwtrace.c) and the ring itself
  * (firmware/core/fw_trace.c). Byte 0 picks the mode: odd = the input is a trace0
  * snapshot; even = the input is a list of LOG texts appended to a small ring, whose
- * text must then decode with no bad line and consecutive sequence numbers. */
+ * text must then decode with no bad line and consecutive sequence numbers. A snapshot is
+ * also rendered as an incident's evidence, which must print as JSON that parses back. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "evidence.h"
 #include "fw_trace.h"
 #include "fwtrace.h"
 #include "fuzz_common.h"
@@ -29,6 +31,24 @@ static void decode_snapshot(const char *snap, size_t len, size_t max)
 		CHECK(l[i].text >= snap && l[i].text + l[i].text_len <= snap + len);
 	}
 	free(l);
+}
+
+static void as_evidence(const char *snap, size_t len, size_t max)
+{
+	cJSON *o = evidence_trace_json(snap, len, false, max), *back;
+	char *text;
+
+	if (!o)
+		return;
+	CHECK((size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "lines")) <= max);
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!text)
+		return;
+	back = cJSON_Parse(text);
+	CHECK(back != NULL);
+	cJSON_Delete(back);
+	free(text);
 }
 
 static void ring_roundtrip(const uint8_t *data, size_t size)
@@ -80,6 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(snap, data + 1, size - 1);
 		decode_snapshot(snap, size - 1, data[0] >> 1);
 		decode_snapshot(snap, size - 1, fwtrace_max_lines(size - 1));
+		as_evidence(snap, size - 1, data[0] >> 1);
 		free(snap);
 	} else {
 		ring_roundtrip(data, size);

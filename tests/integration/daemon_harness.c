@@ -569,6 +569,24 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return 0;
 }
 
+pid_t h_spawn(const char *const argv[], int in_fd, const char *out_path)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (in_fd >= 0)
+			dup2(in_fd, 0);
+		if (out >= 0) {
+			dup2(out, 1);
+			dup2(out, 2);
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
 void h_show_log_if(const struct daemon_proc *p, int status)
 {
 	if (status == 0)

@@ -93,6 +93,9 @@ int daemon_proc_write_conf(struct daemon_proc *p, const char *conf_extra);
 int daemon_proc_stop(struct daemon_proc *p);
 /* Kills every daemon started and not stopped (a failed test's); for a group teardown. */
 void h_kill_all(void);
+/* Starts argv[0] (a path) with stdin from in_fd (-1: inherited) and stdout+stderr appended
+ * to out_path. The child's pid, or -1. */
+pid_t h_spawn(const char *const argv[], int in_fd, const char *out_path);
 /* Copies the daemon's stderr to ours when status (from daemon_proc_stop) is not 0. */
 void h_show_log_if(const struct daemon_proc *p, int status);
 /* Removes the temp dir tree. */

@@ -136,7 +136,7 @@ static void test_version_exact(void **state)
 	const char *l = tclient_line(&c, H_TIMEOUT_MS, NULL);
 	assert_non_null(l);
 	assert_string_equal(l, "{\"class\":\"VERSION\",\"release\":\"" M7B_VERSION
-			       "\",\"proto_major\":1,\"proto_minor\":0}");
+			       "\",\"proto_major\":1,\"proto_minor\":1}");
 	/* Nothing is streamed before watch, even when frames flow. */
 	uint8_t b = 'x';
 	assert_int_equal(fake_m7_data(&f->m, 1, 0, 1, 2, &b, 1), 0);

@@ -927,7 +927,7 @@ static void test_boot_info_reboot_accounting(void **state)
 	assert_true(last_bi.present & M7B_BI_HAS_BUILD_ID);
 	assert_int_equal(last_bi.build_id_len, sizeof(id));
 	assert_memory_equal(last_bi.build_id, id, sizeof(id));
-	assert_int_equal(last_bi.tick_source, 4 /* BOARD_TICK_HOST_MONO */);
+	assert_int_equal(last_bi.tick_source, 5 /* BOARD_TICK_SIM_TIMER: no --tick-host */);
 	assert_memory_equal(last_bi.channel, "rpmsg-virtual-tty-channel", last_bi.channel_len);
 
 	while (data < 10) {

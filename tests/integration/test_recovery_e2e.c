@@ -26,7 +26,8 @@
 
 struct fx {
 	struct daemon_proc p;
-	char link[300], ctl[300], sys[300], state[300], fw[300], journal[300], incidents[300];
+	char link[300], ctl[300], sys[300], state[300], fw[300], journal[300], incidents[300],
+		debugfs[300];
 	pid_t sim, kernel, jr;
 	FILE *jr_in;
 };
@@ -94,24 +95,6 @@ static void fake_kernel(struct fx *f)
 	}
 }
 
-static pid_t spawn(const char *const argv[], int in_fd, const char *out_path)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (in_fd >= 0)
-			dup2(in_fd, 0);
-		if (out >= 0) {
-			dup2(out, 1);
-			dup2(out, 2);
-		}
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
 static void journal_line(struct fx *f, const char *msg)
 {
 	struct timespec ts;
@@ -157,6 +140,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 	snprintf(f->sys, sizeof(f->sys), "%s/sys", f->p.dir);
 	snprintf(f->journal, sizeof(f->journal), "%s/journal", f->p.dir);
 	snprintf(f->incidents, sizeof(f->incidents), "%s/incidents", f->p.dir);
+	snprintf(f->debugfs, sizeof(f->debugfs), "%s/debugfs", f->p.dir);
 
 	/* The journal writer, fed through a pipe for the whole test. */
 	snprintf(arg_out, sizeof(arg_out), "--output=%s/kernel.journal", f->journal);
@@ -164,16 +148,17 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 		goto fail;
 	const char *jargv[] = {journal_remote(), arg_out, "-", NULL};
 	snprintf(out, sizeof(out), "%s/journal-remote.log", f->p.dir);
-	f->jr = spawn(jargv, p[0], out);
+	f->jr = h_spawn(jargv, p[0], out);
 	close(p[0]);
 	f->jr_in = fdopen(p[1], "w");
 
 	/* m7sim: heartbeats every 200 ms and a 20 Hz source on port 1. */
-	const char *sargv[] = {
-		h_sim_path(), "--link",		  f->link, "--ctl", f->ctl, "--heartbeat-ms", "200",
-		"--source",   "1:rate=20,size=8", NULL};
+	const char *sargv[] = {h_sim_path(), "--link",	 f->link,
+			       "--ctl",	     f->ctl,	 "--heartbeat-ms",
+			       "200",	     "--source", "1:rate=20,size=8",
+			       "--debugfs",  f->debugfs, NULL};
 	snprintf(out, sizeof(out), "%s/m7sim.log", f->p.dir);
-	f->sim = spawn(sargv, -1, out);
+	f->sim = h_spawn(sargv, -1, out);
 	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
 		usleep(5000);
 	if (access(f->link, F_OK) != 0 || access(f->ctl, F_OK) != 0)
@@ -185,7 +170,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 
 	snprintf(conf, sizeof(conf),
 		 "kernel_log = journal\njournal_dir = %s\nsysfs_root = %s\nincident_dir = %s\n"
-		 "firmware_dir = %s/firmware\n%s\n"
+		 "debugfs_root = %s\nfirmware_dir = %s/firmware\n%s\n"
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\nfirmware = m7sim.elf\n"
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n"
 		 "recovery_steps = %s\n"
@@ -194,8 +179,8 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 		 "driver_timeout_ms = 500\nremoteproc_timeout_ms = 15000\n"
 		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n"
 		 "reload_probation_ms = 300\n",
-		 f->journal, f->sys, f->incidents, f->p.dir, daemon_extra, f->link, steps,
-		 driver_cmd);
+		 f->journal, f->sys, f->incidents, f->debugfs, f->p.dir, daemon_extra, f->link,
+		 steps, driver_cmd);
 	if (daemon_proc_start(&f->p, conf) < 0)
 		goto fail;
 	*state = f;
@@ -337,6 +322,9 @@ static void test_kick_then_stall(void **state)
 	st = status(&q);
 	assert_string_equal(j_str(st, "state"), "up");
 	assert_int_equal((int)j_num(st, "recoveries"), 0);
+	/* Fault intake's counters: the kick counted once, by kind too. */
+	assert_int_equal((int)j_num(st, "kick_failures"), 1);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(st, "faults"), "kick_timeout"), 1);
 	cJSON_Delete(st);
 
 	/* 2. The M7 hangs, then the kernel reports a kick failure. */
@@ -584,6 +572,82 @@ static void test_failed_then_back(void **state)
 	tclient_close(&w);
 }
 
+/* The M7 logs, then hangs: the incident holds its last LOG lines from the trace ring. */
+static void test_stall_last_words(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	char *text = NULL;
+	cJSON *inc = NULL, *o, *it;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	sim_cmd(f, "log 4 pump pressure high\n");
+	sim_cmd(f, "log 2 watchdog about to starve\n");
+	usleep(100000);
+	sim_cmd(f, "stall\n");
+	wait_state(&w, "failed", &t);
+	for (int i = 0; i < 100 && !inc; i++) {
+		assert_int_equal(tclient_send(&q, "{\"cmd\":\"incidents\"}"), 0);
+		o = tclient_wait(&q, "INCIDENTS", WAIT_MS);
+		assert_non_null(o);
+		cJSON_ArrayForEach(
+			it, cJSON_GetObjectItem(o, "incidents")) if (j_str(it, "file") &&
+								     strcmp(j_str(it, "outcome"),
+									    "failed") == 0) inc =
+			cJSON_Duplicate(it, 1);
+		cJSON_Delete(o);
+		if (!inc)
+			usleep(100000);
+	}
+	assert_non_null(inc);
+	/* The list (what `m7bridgectl incidents` prints) carries the newest lines too. */
+	cJSON *words = cJSON_GetObjectItem(inc, "last_words");
+	assert_true(cJSON_GetArraySize(words) >= 1);
+	assert_string_equal(
+		cJSON_GetStringValue(cJSON_GetArrayItem(words, cJSON_GetArraySize(words) - 1)),
+		"watchdog about to starve");
+	text = calloc(1, 1 << 20);
+	assert_non_null(text);
+	h_slurp_file(j_str(inc, "file"), text, 1 << 20);
+	cJSON_Delete(inc);
+	o = cJSON_Parse(text);
+	free(text);
+	assert_non_null(o);
+	cJSON *trace = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "evidence"), "trace");
+	cJSON *lines = cJSON_GetObjectItem(trace, "lines");
+	int n = cJSON_GetArraySize(lines);
+	assert_true(n >= 2);
+	/* Oldest first: the newest line is the last thing the M7 said before it hung. */
+	bool pump = false;
+	cJSON_ArrayForEach(it, lines) pump |= strcmp(j_str(it, "text"), "pump pressure high") == 0;
+	assert_true(pump);
+	assert_string_equal(j_str(cJSON_GetArrayItem(lines, n - 1), "text"),
+			    "watchdog about to starve");
+	assert_int_equal((int)j_num(cJSON_GetArrayItem(lines, n - 1), "level"), 2);
+	print_message("incident trace: %d line(s), last: %s\n", n,
+		      j_str(cJSON_GetArrayItem(lines, n - 1), "text"));
+	/* m7bridgectl incidents prints them under the incident. */
+	char cmd[1024], out[4096] = "";
+	const char *root = getenv("M7B_BUILD_ROOT");
+	snprintf(cmd, sizeof(cmd), "%s/tools/m7bridgectl -s '%s' incidents", root ? root : ".",
+		 f->p.sock);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	out[fread(out, 1, sizeof(out) - 1, p)] = '\0';
+	assert_int_equal(pclose(p), 0);
+	print_message("%s", out);
+	assert_non_null(strstr(out, "\n     M7: watchdog about to starve\n"));
+	cJSON_Delete(o);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* The daemon as `user` (the test's own user: no root needed) with its privileged helper
  * as a second process over the socketpair: the firmware reload (set firmware, stop,
  * start) and each recovery step go through it, the driver command runs as the helper's
@@ -669,6 +733,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, setup_forbidden, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_then_back, setup_resync_only, teardown),
+		cmocka_unit_test_setup_teardown(test_stall_last_words, setup_resync_only, teardown),
 		cmocka_unit_test_setup_teardown(test_privsep, setup_privsep, teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);

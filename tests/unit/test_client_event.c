@@ -84,6 +84,37 @@ static void test_frame_hex_and_flags(void **state)
 	m7b_event_free(ev);
 }
 
+/* Mapped times are exact although CLOCK_REALTIME ns exceed a double's 2^53. */
+static void test_frame_mapped_times(void **state)
+{
+	struct m7b_event *ev = parse_ok(
+		"{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":2,\"t_first\":80,"
+		"\"t_last\":90,\"data\":\"AA==\",\"len\":1,\"t_first_ns\":1763740000123456789,"
+		"\"t_last_ns\":1763740000123456790,\"t_first_mono_ns\":81234567890123,"
+		"\"t_last_mono_ns\":81234567890124,\"t_err_ns\":152}");
+
+	assert_int_equal(ev->t_first_ns, 1763740000123456789LL);
+	assert_int_equal(ev->t_last_ns, 1763740000123456790LL);
+	assert_int_equal(ev->t_first_mono_ns, 81234567890123LL);
+	assert_int_equal(ev->t_last_mono_ns, 81234567890124LL);
+	assert_int_equal(ev->t_err_ns, 152);
+	m7b_event_free(ev);
+
+	/* Unmapped, and members that are not such integers: -1. */
+	ev = parse_ok("{\"class\":\"FRAME\",\"channel\":\"m7\",\"t_err_ns\":-5,"
+		      "\"t_first_ns\":\"1\",\"t_last_ns\":1.5}");
+	assert_int_equal(ev->t_first_ns, -1);
+	assert_int_equal(ev->t_last_ns, -1);
+	assert_int_equal(ev->t_first_mono_ns, -1);
+	assert_int_equal(ev->t_err_ns, -1);
+	m7b_event_free(ev);
+
+	/* Spaced JSON (not the daemon's form) still parses, through the double. */
+	ev = parse_ok("{\"class\":\"FRAME\", \"t_err_ns\" : 7}");
+	assert_int_equal(ev->t_err_ns, 7);
+	m7b_event_free(ev);
+}
+
 static void test_frame_bad_payload(void **state)
 {
 	struct m7b_error err = {0};
@@ -122,6 +153,8 @@ static void test_types_and_members(void **state)
 		{"INCIDENTS", M7B_EV_INCIDENTS},
 		{"HEARTBEAT", M7B_EV_HEARTBEAT},
 		{"PONG", M7B_EV_PONG},
+		{"RAW", M7B_EV_RAW},
+		{"CLOCK", M7B_EV_CLOCK},
 		{"SOMETHING_NEW", M7B_EV_UNKNOWN},
 		{"frame", M7B_EV_UNKNOWN},
 	};
@@ -432,6 +465,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frame_base64),
 		cmocka_unit_test(test_frame_hex_and_flags),
+		cmocka_unit_test(test_frame_mapped_times),
 		cmocka_unit_test(test_frame_bad_payload),
 		cmocka_unit_test(test_types_and_members),
 		cmocka_unit_test(test_version_state_error_log),

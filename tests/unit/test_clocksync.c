@@ -163,6 +163,19 @@ static void reply(uint64_t tick0)
 	obs.on_msg(obs.ud, chan, &m);
 }
 
+/* BOOT_INFO with a tick item of src at hz (src < 0: no tick item). */
+static void boot_info(int src, uint32_t hz)
+{
+	struct m7b_frame f = {.type = M7B_T_BOOT_INFO};
+	struct channel_msg m = {.frame = &f};
+	if (src >= 0) {
+		m.u.boot_info.present = M7B_BI_HAS_TICK;
+		m.u.boot_info.tick_source = (uint8_t)src;
+		m.u.boot_info.tick_hz = hz;
+	}
+	obs.on_msg(obs.ud, chan, &m);
+}
+
 static void data(uint8_t port, uint64_t t)
 {
 	struct m7b_frame f = {.type = M7B_T_DATA, .port = port};
@@ -266,6 +279,55 @@ static void test_host_clock_source(void **state)
 	teardown(cs);
 }
 
+/* BOOT_INFO's tick item picks the mapping; a new boot forgets it until its own BOOT_INFO. */
+static void test_boot_info_sets_source(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	uint64_t mono, real, err;
+	hello(1);
+	assert_false(clocksync_map(cs, 0, 5000000, &mono, &real, &err));
+	boot_info(4 /* BOARD_TICK_HOST_MONO */, 1000000);
+	assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
+	assert_true(clocksync_map(cs, 0, 5000000, &mono, &real, &err));
+	assert_int_equal(mono, 5000000000ull);
+	assert_int_equal(err, 1001 + cs->real_err_ns);
+	hello(2); /* another boot: its ticks are measured until it says otherwise */
+	assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_UNKNOWN);
+	assert_false(clocksync_map(cs, 0, 5000000, &mono, &real, &err));
+	boot_info(4, 1000000);
+	assert_true(clocksync_map(cs, 0, 5000000, &mono, &real, &err));
+	boot_info(9, 1000000); /* a source this daemon does not know: round trips */
+	assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_UNKNOWN);
+	boot_info(2 /* BOARD_TICK_GPT */, 24000000);
+	assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_GPT);
+	boot_info(-1, 0); /* no tick item */
+	assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_UNKNOWN);
+	teardown(cs);
+}
+
+/* The reply's arrival is the channel's stamp after read(), not when the observer runs. */
+static void test_reply_uses_receive_stamp(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	struct clockmap_info i;
+	hello(1);
+	(void)event_base_loop(base, EVLOOP_NONBLOCK);
+	uint64_t t1 = last_sync_time, t4 = t1 + 2000;
+	struct m7b_sync_reply r = {
+		.host_time = t1, .rx_ticks = (t1 + t4) / 2 / 125, .tx_ticks = (t1 + t4) / 2 / 125};
+	struct m7b_frame f = {.type = M7B_T_SYNC_REPLY};
+	struct channel_msg m = {.frame = &f, .rx_mono_ns = t4, .u.sync_reply = r};
+	struct timespec ts = {0, 20000000};
+	nanosleep(&ts, NULL); /* the observer runs 20 ms after the read */
+	obs.on_msg(obs.ud, chan, &m);
+	clocksync_info(cs, 0, &i);
+	assert_true(i.valid);
+	assert_true(i.err_ns < 1000000); /* 10 ms if the late observer's time were taken */
+	teardown(cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +336,8 @@ int main(void)
 		cmocka_unit_test(test_reply_maps_frames),
 		cmocka_unit_test(test_data_backwards_unmaps_and_resyncs),
 		cmocka_unit_test(test_host_clock_source),
+		cmocka_unit_test(test_boot_info_sets_source),
+		cmocka_unit_test(test_reply_uses_receive_stamp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

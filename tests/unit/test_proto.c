@@ -399,7 +399,7 @@ static void test_render_others(void **state)
 	assert_true(n > 0);
 	buf[n] = '\0';
 	assert_string_equal(buf, "{\"class\":\"VERSION\",\"release\":\"0.1.0\",\"proto_major\":1,"
-				 "\"proto_minor\":0}\n");
+				 "\"proto_minor\":1}\n");
 	n = proto_render_state(buf, sizeof buf, "m7", "down", "eof", "", NULL);
 	buf[n] = '\0';
 	assert_string_equal(buf, "{\"class\":\"STATE\",\"channel\":\"m7\",\"state\":\"down\","

@@ -33,7 +33,8 @@ struct board_host_uart {
  * keeps one pointer to it (board_host_attach). */
 struct board_host {
 	struct sim_clock clock;
-	uint64_t hold;	     /* the clock does not pass this tick: a byte due then is
+	bool host_mono; /* the ticks are CLOCK_MONOTONIC scaled, nothing added: tell BOOT_INFO */
+	uint64_t hold;	/* the clock does not pass this tick: a byte due then is
 			       * not delivered yet (its "interrupt" has not run) */
 	uint64_t last_ticks; /* ticks never go backwards */
 	struct sim_link *link;

@@ -122,6 +122,7 @@ static void usage(FILE *f)
 	      "counter)\n"
 	      "  --tick-offset T      tick count at start (default 0)\n"
 	      "  --drift-ppm PPM      the tick clock runs fast (+) or slow (-) by PPM\n"
+	      "  --tick-host          ticks are the host's CLOCK_MONOTONIC (BOOT_INFO says so)\n"
 	      "  --heartbeat-ms MS    HEARTBEAT period (default 1000; 0 = only on PING)\n"
 	      "  --idle-us US         default idle gap of every port\n"
 	      "  --name NAME          firmware name in HELLO (default \"m7sim " M7B_VERSION "\")\n"
@@ -802,6 +803,7 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 		{"tick-hz", required_argument, NULL, 'z'},
 		{"tick-offset", required_argument, NULL, 'o'},
 		{"drift-ppm", required_argument, NULL, 'd'},
+		{"tick-host", no_argument, NULL, 'H'},
 		{"heartbeat-ms", required_argument, NULL, 'b'},
 		{"idle-us", required_argument, NULL, 'i'},
 		{"name", required_argument, NULL, 'n'},
@@ -825,6 +827,7 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 	uint64_t v, hz = 8000000, offset = 0, ports = 0, hb = 1000;
 	int64_t idle_us = -1;
 	double ppm = 0;
+	bool offset_set = false, tick_host = false;
 	int opt;
 	char err[256];
 
@@ -862,6 +865,10 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 		case 'o':
 			if (parse_num(optarg, "--tick-offset", UINT64_MAX / 2, &offset))
 				return -EINVAL;
+			offset_set = true;
+			break;
+		case 'H':
+			tick_host = true;
 			break;
 		case 'd': {
 			char *end;
@@ -1016,7 +1023,12 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 		}
 	}
 
-	sim_clock_init(&s->board.clock, (uint32_t)hz, offset, ppm, sim_clock_mono_ns());
+	/* --tick-host (without an offset or a drift): the ticks are the host's CLOCK_MONOTONIC
+	 * itself (t0 = 0), which BOOT_INFO then says, so the daemon can map them exactly.
+	 * Otherwise they count from the start: an emulated timer the daemon has to measure. */
+	s->board.host_mono = tick_host && !offset_set && ppm == 0;
+	sim_clock_init(&s->board.clock, (uint32_t)hz, offset, ppm,
+		       s->board.host_mono ? 0 : sim_clock_mono_ns());
 	s->board.nports = (unsigned)ports;
 	s->fwopt.name = s->name;
 	s->fwopt.nports = (unsigned)ports;
