@@ -66,11 +66,13 @@ static int check_port(struct ctl *ctl, const char *chan, int port)
 
 int cmd_send(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"channel", required_argument, NULL, 'c'}, {"port", required_argument, NULL, 'p'},
-		{"hex", no_argument, NULL, 'x'},	   {"text", no_argument, NULL, 'T'},
-		{"quiet", no_argument, NULL, 'q'},	   {"help", no_argument, NULL, 'h'},
-		{"no-rollback", no_argument, NULL, 'R'},   {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"channel", required_argument, NULL, 'c'},
+					     {"port", required_argument, NULL, 'p'},
+					     {"hex", no_argument, NULL, 'x'},
+					     {"text", no_argument, NULL, 'T'},
+					     {"quiet", no_argument, NULL, 'q'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
 	static const char optstring[] = "+:c:p:xqh";
 	const char *channel = NULL;
 	char *chan = NULL;
@@ -171,11 +173,10 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 /* recover and reload: ACK once started; print what was started. */
 static int control(struct ctl *ctl, int argc, char **argv, bool reload)
 {
-	static const struct option opts[] = {{"channel", required_argument, NULL, 'c'},
-					     {"action", required_argument, NULL, 'a'},
-					     {"quiet", no_argument, NULL, 'q'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+		{"channel", required_argument, NULL, 'c'}, {"action", required_argument, NULL, 'a'},
+		{"quiet", no_argument, NULL, 'q'},	   {"help", no_argument, NULL, 'h'},
+		{"no-rollback", no_argument, NULL, 'R'},   {NULL, 0, NULL, 0}};
 	static const char *const actions[] = {"resync", "reopen", "driver", "remoteproc"};
 	const char *what = reload ? "reload" : "recover";
 	const char *optstring = reload ? "+:c:qhR" : "+:c:a:qh";
@@ -196,6 +197,8 @@ static int control(struct ctl *ctl, int argc, char **argv, bool reload)
 			action = optarg;
 			break;
 		case 'R':
+			if (!reload)
+				return ctl_usage_error(what, "--no-rollback goes with reload");
 			no_rollback = true;
 			break;
 		case 'q':

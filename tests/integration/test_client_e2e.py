@@ -368,13 +368,17 @@ class ClientE2E(unittest.TestCase):
                      ["watch", "--policy", "bogus"], ["recover", "--action", "bogus"],
                      ["watch", "--hex", "--text"], ["watch", "--json", "--text"],
                      ["send", "-p", "1", "--hex", "--text", "6869"], ["watch", "--bogus"],
-                     ["watch", "-n"], ["-x"], ["top", "-c", "nope"], ["help", "nope"]):
+                     ["watch", "-n"], ["-x"], ["top", "-c", "nope"], ["help", "nope"],
+                     ["recover", "--no-rollback"], ["send", "--no-rollback", "x"]):
             r = ctl(*args, sock=self.rig.sock, timeout=10)
             self.assertEqual(r.returncode, 2, (args, r.stderr))
             self.assertTrue(r.stderr.startswith("m7bridgectl:"), (args, r.stderr))
             self.assertEqual(len(r.stderr.splitlines()), 1, (args, r.stderr))
         r = ctl("watch", "-c", "nope", sock=self.rig.sock)
         self.assertIn("no channel 'nope' (channels: m7)", r.stderr)
+        # reload takes --no-rollback (the daemon may still refuse the reload itself).
+        r = ctl("reload", "--no-rollback", "m7sim.elf", sock=self.rig.sock, timeout=10)
+        self.assertNotEqual(r.returncode, 2, r.stderr)
         # Class names are taken in any case.
         r = ctl("watch", "--classes", "frame", "-n", "1", sock=self.rig.sock)
         self.assertEqual(r.returncode, 0, r.stderr)
