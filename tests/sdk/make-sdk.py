@@ -5,7 +5,9 @@ usage: make-sdk.py {mcux-sdk-2x|mcuxsdk-25x} DEST
 
 The files in standin/ are this project's own minimal declarations of what the port and
 the parts of rpmsg-lite and FreeRTOS it builds use (nothing is taken from NXP's SDK).
-Each layout puts them where NXP's SDK puts the real ones:
+They are kept under names of their own (stub_X for the SDK's X, "fsl_" dropped), so
+that no file in this repository carries an SDK file's name; each layout copies them to
+where NXP's SDK puts the real ones, under the real names:
   mcux-sdk-2x   a west workspace of mcux-sdk 2.x (core/devices/MIMX8ML8, core/drivers,
                 core/boards/evkmimx8mp, core/utilities, middleware/multicore/rpmsg_lite)
   mcuxsdk-25x   a west workspace of the 24.12+/25.x SDK (mcuxsdk/devices/i.MX/i.MX8MP with
@@ -102,6 +104,14 @@ def layout(name):
     return m
 
 
+def stored(src):
+    """The stand-in's own file name for the SDK path src (relative to standin/)."""
+    folder, name = os.path.split(src)
+    if name.startswith("fsl_"):
+        name = name[len("fsl_"):]
+    return os.path.join(folder, "stub_" + name)
+
+
 def main(argv):
     if len(argv) != 3:
         raise SystemExit(__doc__)
@@ -109,7 +119,7 @@ def main(argv):
     for src, dst in layout(name):
         out = os.path.join(dest, dst)
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        shutil.copyfile(os.path.join(HERE, src), out)
+        shutil.copyfile(os.path.join(HERE, stored(src)), out)
     return 0
 
 
