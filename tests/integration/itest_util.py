@@ -7,14 +7,14 @@ import sys
 import time
 
 
-def wait_for(cond, what, timeout=30.0):
+def wait_for(cond, what, timeout=30.0, step=0.05):
     """Polls cond() until it returns a true value (returned); fails after timeout."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = cond()
         if v:
             return v
-        time.sleep(0.05)
+        time.sleep(step)
     raise AssertionError(f"timed out waiting for {what}")
 
 

@@ -10,19 +10,15 @@ import subprocess
 import threading
 import time
 
+import itest_util
+
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 TIMEOUT = 60.0  # generous: CI runs these under ASan on a loaded 2-core machine
 
 
 def wait_for(cond, what, timeout=TIMEOUT, step=0.05):
-    """Polls cond() until it returns a true value; fails the test after timeout."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
+    """itest_util.wait_for with the operations tests' longer default timeout."""
+    return itest_util.wait_for(cond, what, timeout, step)
 
 
 def free_port():

@@ -20,6 +20,8 @@ import threading
 import time
 import unittest
 
+import itest_util
+
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 SOURCE = os.environ.get("M7B_SOURCE_ROOT", ".")
 CTL = os.path.join(BUILD, "tools", "m7bridgectl")
@@ -33,14 +35,8 @@ TIMEOUT = 30.0  # generous: CI runs this under ASan on a loaded 2-core machine
 
 
 def wait_for(cond, what, timeout=TIMEOUT, step=0.05):
-    """Polls cond() until it returns a true value; fails the test after timeout."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
+    """itest_util.wait_for with this test's default timeout."""
+    return itest_util.wait_for(cond, what, timeout, step)
 
 
 class Notify:
