@@ -1,20 +1,9 @@
-/* Integers to decimal text: the length first (bit length and one comparison), then the
- * digits straight to their place, eight at a time in one 64-bit register on little-endian
- * hosts, else two per step from a 200-byte table. */
+/* Integers to decimal text: eight digits at a time in one 64-bit register on little-endian
+ * hosts (numfmt.h), the length from the first non-zero digit; else the length first (bit
+ * length and one comparison), then two digits per step from a 200-byte table. */
 #include "m7bridge/numfmt.h"
 
 #include <string.h>
-
-static const char digit_pairs[201] = "00010203040506070809"
-				     "10111213141516171819"
-				     "20212223242526272829"
-				     "30313233343536373839"
-				     "40414243444546474849"
-				     "50515253545556575859"
-				     "60616263646566676869"
-				     "70717273747576777879"
-				     "80818283848586878889"
-				     "90919293949596979899";
 
 /* 10^i, for the digit count. */
 static const uint64_t pow10_u64[20] = {
@@ -57,57 +46,23 @@ size_t m7b_dec_len_u64(uint64_t v)
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&                        \
 	!defined(M7B_NUMFMT_PORTABLE)
-/* The eight decimal digits of x (< 10^8, leading zeros kept) as ASCII, most significant
- * in the lowest byte, so a little-endian store puts them in reading order. SWAR: the two
- * 4-digit halves go to 32-bit lanes, each splits into two 2-digit 16-bit lanes, each of
- * those into two bytes; a multiply and shift divides every lane at once (n * 10486 >> 20
- * is n / 100 for n < 43699, m * 103 >> 10 is m / 10 for m < 179). */
-static inline uint64_t digits8(uint32_t x)
-{
-	uint64_t v = (uint64_t)(x / 10000) | (uint64_t)(x % 10000) << 32;
-	uint64_t q = ((v * 10486) >> 20) & 0x0000007F0000007Full;
-
-	v = q | (v - q * 100) << 16;
-	q = ((v * 103) >> 10) & 0x000F000F000F000Full;
-	v = q | (v - q * 10) << 8;
-	return v + 0x3030303030303030ull;
-}
-
-/* Stores the last n (1..8) of the eight digits of x at out; writes 8 bytes. */
-static inline void put_last(char *out, uint32_t x, size_t n)
-{
-	uint64_t d = digits8(x) >> (8 * (8 - n));
-
-	memcpy(out, &d, 8);
-}
-
+/* The SWAR digits live in the header, so the hot renderers inline them. */
 size_t m7b_fmt_u64(char *out, uint64_t v)
 {
-	size_t n = dec_len(v);
-
-	if (v < 100) {
-		/* port, len, flags: most numbers in a line are small */
-		if (v < 10)
-			out[0] = (char)('0' + v);
-		else
-			memcpy(out, digit_pairs + 2 * v, 2);
-	} else if (n <= 8) {
-		put_last(out, (uint32_t)v, n);
-	} else if (n <= 16) {
-		uint64_t hi = v / 100000000u;
-
-		put_last(out, (uint32_t)hi, n - 8);
-		put_last(out + n - 8, (uint32_t)(v - hi * 100000000u), 8);
-	} else {
-		uint64_t hi = v / 10000000000000000u, mid = v / 100000000u;
-
-		put_last(out, (uint32_t)hi, n - 16);
-		put_last(out + n - 16, (uint32_t)(mid - hi * 100000000u), 8);
-		put_last(out + n - 8, (uint32_t)(v - mid * 100000000u), 8);
-	}
-	return n;
+	return m7b_fmt_u64_inline(out, v);
 }
 #else
+static const char digit_pairs[201] = "00010203040506070809"
+				     "10111213141516171819"
+				     "20212223242526272829"
+				     "30313233343536373839"
+				     "40414243444546474849"
+				     "50515253545556575859"
+				     "60616263646566676869"
+				     "70717273747576777879"
+				     "80818283848586878889"
+				     "90919293949596979899";
+
 /* Writes w (< 10^8) as exactly eight digits ending just before end. */
 static void put8(char *end, uint32_t w)
 {

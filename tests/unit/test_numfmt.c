@@ -1,4 +1,4 @@
-/* Unit tests for the text codecs' fast paths: the decimal formatter against printf, and
+/* Unit tests for the text codecs' fast paths: the decimal formatters against printf, and
  * the table-driven base64 encoder against a plain bit-by-bit reference. */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,6 +36,12 @@ static void check_u64(uint64_t v)
 	assert_untouched(got, off);
 	assert_untouched(got + off + M7B_U64_DEC_MAX, sizeof(got) - off - M7B_U64_DEC_MAX);
 	assert_int_equal(m7b_dec_len_u64(v), n);
+	/* The inline form the renderers use: the same text, the same room. */
+	memset(got, '#', sizeof(got));
+	assert_int_equal(m7b_fmt_u64_inline(got + off, v), n);
+	assert_memory_equal(got + off, want, n);
+	assert_untouched(got, off);
+	assert_untouched(got + off + M7B_U64_DEC_MAX, sizeof(got) - off - M7B_U64_DEC_MAX);
 }
 
 static void check_i64(int64_t v)
@@ -78,6 +84,25 @@ static void test_u64_random(void **state)
 	for (int i = 0; i < 200000; i++) {
 		uint64_t v = wt_rand(&s);
 		check_u64(v >> (i % 64)); /* every bit length */
+	}
+}
+
+/* Exactly eight digits, leading zeros kept, nothing written around them. */
+static void test_dec8(void **state)
+{
+	(void)state;
+	uint64_t s = 3;
+	for (int i = 0; i < 100000; i++) {
+		uint32_t x = i < 1000 ? (uint32_t)i : (uint32_t)(wt_rand(&s) % 100000000u);
+		if (i == 1000)
+			x = 99999999u;
+		char got[12], want[16];
+		snprintf(want, sizeof(want), "%08" PRIu32, x);
+		memset(got, '#', sizeof(got));
+		m7b_fmt_dec8(got + 2, x);
+		assert_memory_equal(got + 2, want, 8);
+		assert_untouched(got, 2);
+		assert_untouched(got + 10, 2);
 	}
 }
 
@@ -146,6 +171,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_u64_boundaries),
 		cmocka_unit_test(test_u64_random),
+		cmocka_unit_test(test_dec8),
 		cmocka_unit_test(test_i64),
 		cmocka_unit_test(test_base64_vs_reference),
 
