@@ -264,60 +264,143 @@ static int finish(struct out *o)
 	return o->overflow ? -ENOSPC : (int)o->len;
 }
 
+/* ---- FRAME: the hot path ---- */
+
 /* Room a FRAME needs besides the names and the payload text: every literal piece (under
- * 256 bytes), ten numbers of up to 20 digits, the formatter's whole-word stores past the
- * last one and base64's NUL. One check against it replaces one per piece. */
+ * 256 bytes), ten numbers of up to 20 digits, the whole words stored past the last one,
+ * the fixed-size copy of a name piece and base64's NUL. One check against it replaces one
+ * per piece. */
 #define FRAME_FIXED_MAX 512
+
+/* The line's helpers go inline whatever the compiler's size estimate says: a call costs
+ * about as much as what they do. */
+#define HOT static inline __attribute__((always_inline))
 
 /* Appends a literal at p; the caller has checked the room. */
 #define LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
+int proto_frame_head(char *dst, const char *channel_json, size_t len)
+{
+	static const char start[] = "{\"class\":\"FRAME\",\"channel\":";
+	static const char port[] = ",\"port\":";
+	size_t n = sizeof(start) - 1 + len + sizeof(port) - 1;
+	if (n > PROTO_FRAME_HEAD_MAX)
+		return -ENOSPC;
+	memset(dst, 0, PROTO_FRAME_HEAD_MAX); /* the fixed-size copy reads past the end */
+	memcpy(dst, start, sizeof(start) - 1);
+	memcpy(dst + sizeof(start) - 1, channel_json, len);
+	memcpy(dst + n - (sizeof(port) - 1), port, sizeof(port) - 1);
+	return (int)n;
+}
+
+int proto_frame_port_name(char *dst, size_t cap, const char *port_json, size_t len)
+{
+	static const char key[] = ",\"port_name\":";
+	size_t n = sizeof(key) - 1 + len;
+	if (n > cap || n > PROTO_FRAME_PNAME_MAX)
+		return -ENOSPC;
+	memcpy(dst, key, sizeof(key) - 1);
+	memcpy(dst + sizeof(key) - 1, port_json, len);
+	return (int)n;
+}
+
+/* A name piece: short ones as one fixed-size block (no call), the bytes after them
+ * overwritten by what follows. */
+HOT char *put_piece(char *p, const char *s, size_t n)
+{
+	if (n <= PROTO_FRAME_PIECE_READ)
+		memcpy(p, s, PROTO_FRAME_PIECE_READ);
+	else
+		memcpy(p, s, n);
+	return p + n;
+}
+
+/* 0..999 as text and length, for the port and the payload length: one 4-byte store. */
+#define D10(D, h)                                                                                  \
+	D(h##0), D(h##1), D(h##2), D(h##3), D(h##4), D(h##5), D(h##6), D(h##7), D(h##8), D(h##9)
+#define D100(D, h)                                                                                 \
+	D10(D, h##0), D10(D, h##1), D10(D, h##2), D10(D, h##3), D10(D, h##4), D10(D, h##5),        \
+		D10(D, h##6), D10(D, h##7), D10(D, h##8), D10(D, h##9)
+#define D1000(D)                                                                                   \
+	D(0), D(1), D(2), D(3), D(4), D(5), D(6), D(7), D(8), D(9), D10(D, 1), D10(D, 2),          \
+		D10(D, 3), D10(D, 4), D10(D, 5), D10(D, 6), D10(D, 7), D10(D, 8), D10(D, 9),       \
+		D100(D, 1), D100(D, 2), D100(D, 3), D100(D, 4), D100(D, 5), D100(D, 6),            \
+		D100(D, 7), D100(D, 8), D100(D, 9)
+#define TEXT(n) #n
+#define LEN(n)	(sizeof(#n) - 1)
+static const char dec3_text[1000][4] = {D1000(TEXT)};
+static const uint8_t dec3_len[1000] = {D1000(LEN)};
+#undef TEXT
+#undef LEN
+#undef D1000
+#undef D100
+#undef D10
+
+HOT char *put_dec3(char *p, unsigned v)
+{
+	memcpy(p, dec3_text[v], 4);
+	return p + dec3_len[v];
+}
+
 /* Appends a literal key and a number, e.g. ,"seq":17, at p; returns the new end. */
-static inline char *key_u64(char *p, const char *key, size_t key_len, uint64_t v)
+HOT char *key_u64(char *p, const char *key, size_t key_len, uint64_t v)
 {
 	memcpy(p, key, key_len);
 	p += key_len;
-	return p + m7b_fmt_u64(p, v);
+	return p + m7b_fmt_u64_inline(p, v);
 }
 #define KEY_U64(p, key, v) key_u64((p), (key), sizeof(key) - 1, (v))
 
-/* A number below 1000 (the port, a payload length) without a call; larger ones through
- * the general formatter. */
-static inline char *put_small(char *p, uint64_t v)
+/* ,"ka":a,"kb":b for two numbers that usually share their leading digits (t_first and
+ * t_last): b's text is a copy of a's when they are equal, or a's with the last eight
+ * digits replaced when only those differ. */
+HOT char *key_pair(char *p, const char *ka, size_t ka_len, uint64_t a, const char *kb,
+		   size_t kb_len, uint64_t b)
 {
-	if (v >= 1000)
-		return p + m7b_fmt_u64(p, v);
-	unsigned u = (unsigned)v;
-	if (u >= 100) {
-		*p++ = (char)('0' + u / 100);
-		u %= 100;
-		*p++ = (char)('0' + u / 10);
-	} else if (u >= 10) {
-		*p++ = (char)('0' + u / 10);
+	memcpy(p, ka, ka_len);
+	p += ka_len;
+	const char *ta = p;
+	size_t na = m7b_fmt_u64_inline(p, a);
+	p += na;
+	memcpy(p, kb, kb_len);
+	p += kb_len;
+	if (b == a || (a >= 100000000u && a / 100000000u == b / 100000000u)) {
+		char w[M7B_U64_DEC_MAX]; /* whole words through a copy: the two may overlap */
+		memcpy(w, ta, sizeof(w));
+		memcpy(p, w, sizeof(w));
+		if (b != a)
+			m7b_fmt_dec8(p + na - 8, (uint32_t)(b % 100000000u));
+		return p + na;
 	}
-	*p++ = (char)('0' + u % 10);
-	return p;
+	return p + m7b_fmt_u64_inline(p, b);
+}
+#define KEY_PAIR(p, ka, a, kb, b)                                                                  \
+	key_pair((p), (ka), sizeof(ka) - 1, (a), (kb), sizeof(kb) - 1, (b))
+
+/* Room for the line: the pieces, the payload text and FRAME_FIXED_MAX for the rest. */
+static size_t frame_len_max(const struct proto_frame_names *nm, const struct proto_frame *f,
+			    enum proto_encoding enc)
+{
+	size_t text =
+		enc == PROTO_ENC_HEX ? (size_t)f->nbytes * 2 : ((size_t)f->nbytes + 2) / 3 * 4;
+	return FRAME_FIXED_MAX + nm->head_len + (nm->port_name ? nm->port_name_len : 0) + text;
 }
 
-static size_t frame_len_max(const struct proto_frame *f, enum proto_encoding enc)
+static char *frame_payload(char *p, const struct proto_frame *f, const uint8_t *bytes,
+			   enum proto_encoding enc)
 {
-	size_t text = enc == PROTO_ENC_HEX ? f->nbytes * 2 : (f->nbytes + 2) / 3 * 4;
-	return FRAME_FIXED_MAX + f->channel_json_len + f->port_name_json_len + text;
-}
-
-static char *frame_payload(char *p, const struct proto_frame *f, enum proto_encoding enc)
-{
+	size_t n = f->nbytes;
 	if (enc == PROTO_ENC_HEX) {
 		p = LIT(p, ",\"hex\":\"");
-		for (size_t i = 0; i < f->nbytes; i++) {
-			p[2 * i] = hexd[f->bytes[i] >> 4];
-			p[2 * i + 1] = hexd[f->bytes[i] & 15];
+		for (size_t i = 0; i < n; i++) {
+			p[2 * i] = hexd[bytes[i] >> 4];
+			p[2 * i + 1] = hexd[bytes[i] & 15];
 		}
-		return p + f->nbytes * 2;
+		return p + n * 2;
 	}
 	p = LIT(p, ",\"data\":\"");
 	/* Cannot fail: frame_len_max counted the text and its NUL. */
-	return p + m7b_base64_encode(f->bytes, f->nbytes, p, (f->nbytes + 2) / 3 * 4 + 1);
+	return p + m7b_base64_encode(bytes, n, p, (n + 2) / 3 * 4 + 1);
 }
 
 static char *frame_flags(char *p, uint8_t flags)
@@ -337,54 +420,56 @@ static char *frame_flags(char *p, uint8_t flags)
 }
 
 /* The whole line at p, which has frame_len_max() bytes of room; returns its end. */
-static char *frame_line(char *p, const struct proto_frame *f, enum proto_encoding enc)
+HOT char *frame_line(char *p, const struct proto_frame_names *nm, const struct proto_frame *f,
+		     const uint8_t *bytes, enum proto_encoding enc)
 {
-	p = LIT(p, "{\"class\":\"FRAME\",\"channel\":");
-	memcpy(p, f->channel_json, f->channel_json_len);
-	p += f->channel_json_len;
-	p = LIT(p, ",\"port\":");
-	p = put_small(p, f->port);
+	p = put_piece(p, nm->head, nm->head_len);
+	p = put_dec3(p, f->port);
 	p = KEY_U64(p, ",\"seq\":", f->seq);
-	p = KEY_U64(p, ",\"t_first\":", f->t_first);
-	p = KEY_U64(p, ",\"t_last\":", f->t_last);
-	p = frame_payload(p, f, enc);
+	p = KEY_PAIR(p, ",\"t_first\":", f->t_first, ",\"t_last\":", f->t_last);
+	p = frame_payload(p, f, bytes, enc);
 	p = LIT(p, "\",\"len\":");
-	p = put_small(p, f->nbytes);
+	p = put_dec3(p, f->nbytes);
 	if (f->flags & (M7B_DATA_OVERRUN | M7B_DATA_LINE_ERROR | M7B_DATA_CONTINUED))
 		p = frame_flags(p, f->flags);
-	if (f->port_name_json) {
-		p = LIT(p, ",\"port_name\":");
-		memcpy(p, f->port_name_json, f->port_name_json_len);
-		p += f->port_name_json_len;
-	}
+	if (nm->port_name)
+		p = put_piece(p, nm->port_name, nm->port_name_len);
 	if (f->late)
 		p = LIT(p, ",\"late\":true");
-	if (f->has_realtime) {
-		p = KEY_U64(p, ",\"t_first_ns\":", f->t_first_ns);
-		p = KEY_U64(p, ",\"t_last_ns\":", f->t_last_ns);
-	}
+	if (f->has_realtime)
+		p = KEY_PAIR(p, ",\"t_first_ns\":", f->t_first_ns, ",\"t_last_ns\":", f->t_last_ns);
 	if (f->has_mono) {
-		p = KEY_U64(p, ",\"t_first_mono_ns\":", f->t_first_mono_ns);
-		p = KEY_U64(p, ",\"t_last_mono_ns\":", f->t_last_mono_ns);
+		p = KEY_PAIR(p, ",\"t_first_mono_ns\":", f->t_first_mono_ns,
+			     ",\"t_last_mono_ns\":", f->t_last_mono_ns);
 		p = KEY_U64(p, ",\"t_err_ns\":", f->t_err_ns);
 	}
 	return LIT(p, "}\n");
 }
 
-int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f, enum proto_encoding enc)
+/* A tight buffer: render aside, then the exact length decides. */
+static __attribute__((noinline)) int frame_tight(char *buf, size_t cap,
+						 const struct proto_frame_names *nm,
+						 const struct proto_frame *f, const uint8_t *bytes,
+						 enum proto_encoding enc)
 {
-	size_t need = frame_len_max(f, enc);
-	if (cap >= need)
-		return (int)(frame_line(buf, f, enc) - buf);
-	/* A tight buffer: render aside, then the exact length decides. */
-	char tmp[PROTO_FRAME_MAX + FRAME_FIXED_MAX];
-	if (need > sizeof(tmp))
-		return -ENOSPC;
-	size_t n = (size_t)(frame_line(tmp, f, enc) - tmp);
+	char tmp[PROTO_FRAME_MAX];
+	size_t n = (size_t)(frame_line(tmp, nm, f, bytes, enc) - tmp);
 	if (n > cap)
 		return -ENOSPC;
 	memcpy(buf, tmp, n);
 	return (int)n;
+}
+
+int proto_render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
+		       const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc)
+{
+	/* Bounded pieces: then every line fits PROTO_FRAME_MAX with room to spare. */
+	if (f->nbytes > M7B_PAYLOAD_MAX || nm->head_len > PROTO_FRAME_HEAD_MAX ||
+	    (nm->port_name && nm->port_name_len > PROTO_FRAME_PNAME_MAX))
+		return -ENOSPC;
+	if (cap < PROTO_FRAME_MAX && cap < frame_len_max(nm, f, enc))
+		return frame_tight(buf, cap, nm, f, bytes, enc);
+	return (int)(frame_line(buf, nm, f, bytes, enc) - buf);
 }
 
 int proto_render_version(char *buf, size_t cap, const char *release)

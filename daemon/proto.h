@@ -126,24 +126,39 @@ const char *proto_policy_to_string(enum proto_policy p);
  * U+FFFD. Returns the length (without NUL) or -ENOSPC. */
 int proto_quote(char *dst, size_t cap, const void *src, size_t n);
 
-/* What a FRAME says; strings pre-quoted JSON (with quotes). */
+/* What a FRAME says of one frame, names and payload aside: filled once per frame, rendered
+ * once per encoding, kept as it is by the replay ring. */
 struct proto_frame {
-	const char *channel_json;
-	size_t channel_json_len;
-	const char *port_name_json; /* NULL when the port has no name */
-	size_t port_name_json_len;
+	uint64_t t_first, t_last;			    /* M7 ticks */
+	uint64_t t_first_ns, t_last_ns;			    /* known when has_realtime */
+	uint64_t t_first_mono_ns, t_last_mono_ns, t_err_ns; /* known when has_mono */
+	uint32_t seq;
+	uint16_t nbytes;
 	uint8_t port;
 	uint8_t flags;
-	uint32_t seq;
-	uint64_t t_first, t_last;
-	const uint8_t *bytes;
-	size_t nbytes;
-	bool late;	   /* captured before the channel last left up, delivered after */
-	bool has_realtime; /* t_first_ns / t_last_ns known */
-	uint64_t t_first_ns, t_last_ns;
-	bool has_mono; /* t_first_mono_ns / t_last_mono_ns / t_err_ns known */
-	uint64_t t_first_mono_ns, t_last_mono_ns, t_err_ns;
+	bool late; /* captured before the channel last left up, delivered after */
+	bool has_realtime;
+	bool has_mono;
 };
+
+/* The parts of a channel's FRAMEs that come from its names, rendered when they change by
+ * proto_frame_head() and proto_frame_port_name(). The renderer copies pieces of up to
+ * PROTO_FRAME_PIECE_READ bytes as one fixed block: their buffers hold at least that many. */
+#define PROTO_FRAME_PIECE_READ 64
+#define PROTO_FRAME_HEAD_MAX   192 /* {"class":"FRAME","channel":NAME,"port": */
+#define PROTO_FRAME_PNAME_MAX  512 /* ,"port_name":NAME */
+struct proto_frame_names {
+	const char *head; /* the line up to the port number */
+	size_t head_len;
+	const char *port_name; /* the port's member, NULL when it has no name */
+	size_t port_name_len;
+};
+/* Renders the head of a channel's FRAMEs from its pre-quoted name into dst, which has
+ * PROTO_FRAME_HEAD_MAX bytes. Returns the length or -ENOSPC. */
+int proto_frame_head(char *dst, const char *channel_json, size_t len);
+/* Renders a port's ,"port_name": member from its pre-quoted name into dst (cap bytes, at
+ * most PROTO_FRAME_PNAME_MAX used). Returns the length or -ENOSPC. */
+int proto_frame_port_name(char *dst, size_t cap, const char *port_json, size_t len);
 
 /* A channel's clock mapping, for CLOCK objects and STATUS. */
 struct proto_clock {
@@ -160,8 +175,11 @@ struct proto_clock {
 /* Renders a CLOCK line with its '\n'. Returns length or -ENOSPC. */
 int proto_render_clock(char *buf, size_t cap, const char *channel, const struct proto_clock *c);
 
-/* Renders a FRAME line with its '\n' into buf. Returns length or -ENOSPC. */
-int proto_render_frame(char *buf, size_t cap, const struct proto_frame *f, enum proto_encoding enc);
+/* Renders a FRAME line with its '\n' into buf: names, the frame, its f->nbytes (at most
+ * M7B_PAYLOAD_MAX) of payload. Returns length or -ENOSPC; never fails with PROTO_FRAME_MAX
+ * bytes of room. */
+int proto_render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
+		       const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc);
 
 /* The following render one line (with '\n') into buf and return its length or -ENOSPC.
  * id is JSON text or "" (left out). */

@@ -21,19 +21,14 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 	struct conn *first = next_taker(d->clients, slot, f->port);
 	if (!first)
 		return; /* nobody takes it: nothing to map or render */
-	const struct chanjson *names = &d->names[slot];
+	struct proto_frame_names nm = chanjson_frame_names(&d->names[slot], f->port);
 	struct proto_frame pf = {
-		.channel_json = names->name,
-		.channel_json_len = names->name_len,
-		.port_name_json = names->port[f->port],
-		.port_name_json_len = names->port_len[f->port],
 		.port = f->port,
 		.flags = f->flags,
 		.seq = f->seq,
 		.t_first = dd->t_first,
 		.t_last = dd->t_last,
-		.bytes = dd->bytes,
-		.nbytes = dd->nbytes,
+		.nbytes = (uint16_t)dd->nbytes,
 		.late = m->late,
 	};
 	uint64_t e1, e2;
@@ -61,7 +56,7 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 			room = sizeof(d->frame_b64);
 			if (shared)
 				p = fanout_tail(fo, &room);
-			int n = proto_render_frame(p, room, &pf, c->encoding);
+			int n = proto_render_frame(p, room, &nm, &pf, dd->bytes, c->encoding);
 			if (n <= 0)
 				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
 			if (shared)

@@ -66,18 +66,13 @@ static void send_gap(struct replay *rp, struct conn *c, unsigned slot, uint64_t 
 static int render_rec(struct replay *rp, const struct conn *c, unsigned slot,
 		      const struct replayring_rec *e, bool replayed)
 {
-	const struct chanjson *names = &rp->d->names[slot];
+	struct proto_frame_names nm = chanjson_frame_names(&rp->d->names[slot], e->port);
 	struct proto_frame pf = {
-		.channel_json = names->name,
-		.channel_json_len = names->name_len,
-		.port_name_json = names->port[e->port],
-		.port_name_json_len = names->port_len[e->port],
 		.port = e->port,
 		.flags = e->flags,
 		.seq = e->seq,
 		.t_first = e->t_first,
 		.t_last = e->t_last,
-		.bytes = e->bytes,
 		.nbytes = e->nbytes,
 		.late = e->late,
 		.has_realtime = e->has_realtime,
@@ -90,7 +85,7 @@ static int render_rec(struct replay *rp, const struct conn *c, unsigned slot,
 	};
 	/* Room for the marker: ,"boot_id":4294967295,"replay":true}\n */
 	size_t cap = sizeof(rp->line) - 40;
-	int n = proto_render_frame(rp->line, cap, &pf, c->encoding);
+	int n = proto_render_frame(rp->line, cap, &nm, &pf, e->bytes, c->encoding);
 	if (n < 2 || !replayed)
 		return n;
 	n -= 2; /* over the closing "}\n" */

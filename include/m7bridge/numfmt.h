@@ -61,8 +61,9 @@ static inline size_t m7b_fmt_upto8_(char *out, uint32_t x)
 	return 8u - skip / 8u;
 }
 
-/* m7b_fmt_u64, inline: for renderers that write several numbers per line. */
-static inline size_t m7b_fmt_u64_inline(char *out, uint64_t v)
+/* m7b_fmt_u64, inline: for renderers that write several numbers per line (forced: a
+ * call per number would cost as much as the digits). */
+static inline __attribute__((always_inline)) size_t m7b_fmt_u64_inline(char *out, uint64_t v)
 {
 	if (v < 100000000u)
 		return m7b_fmt_upto8_(out, (uint32_t)v);

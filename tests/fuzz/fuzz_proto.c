@@ -152,13 +152,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)proto_render_ack(buf, sizeof buf, req.id, req.cmd_name, req.channel, false,
 				       0);
 		if (req.cmd == PROTO_CMD_SEND) {
-			char out[PROTO_FRAME_MAX];
-			struct proto_frame f = {.channel_json = "\"x\"",
-						.channel_json_len = 3,
-						.bytes = req.data,
-						.nbytes = req.len};
-			(void)proto_render_frame(out, sizeof out, &f, PROTO_ENC_BASE64);
-			(void)proto_render_frame(out, sizeof out, &f, PROTO_ENC_HEX);
+			char out[PROTO_FRAME_MAX], head[PROTO_FRAME_HEAD_MAX];
+			struct proto_frame_names nm = {.head = head};
+			int n = proto_frame_head(head, "\"x\"", 3);
+			nm.head_len = n > 0 ? (size_t)n : 0;
+			struct proto_frame f = {.seq = (uint32_t)req.len,
+						.t_first = size,
+						.t_last = size * 1000003u,
+						.nbytes = (uint16_t)req.len};
+			(void)proto_render_frame(out, sizeof out, &nm, &f, req.data,
+						 PROTO_ENC_BASE64);
+			(void)proto_render_frame(out, sizeof out, &nm, &f, req.data, PROTO_ENC_HEX);
 		}
 	}
 	proto_request_clear(&req);

@@ -106,15 +106,29 @@ static uint64_t rnd_later(uint64_t t)
 
 struct gcase {
 	struct proto_frame f;
-	char chan[512], port[512];
+	struct proto_frame_names nm;
+	char head[PROTO_FRAME_HEAD_MAX], port[PROTO_FRAME_PNAME_MAX];
 	uint8_t bytes[M7B_DATA_BYTES_MAX];
 };
 
-static void quote_name(char *dst, size_t cap, const char *s, size_t *len)
+/* The names' pieces as the daemon makes them: quoted, then put in their FRAME members. */
+static void make_names(struct gcase *g, const char *chan, const char *port)
 {
-	int r = proto_quote(dst, cap, s, strlen(s));
+	char q[512];
+	int r = proto_quote(q, sizeof(q), chan, strlen(chan));
 	assert_true(r > 0);
-	*len = (size_t)r;
+	r = proto_frame_head(g->head, q, (size_t)r);
+	assert_true(r > 0);
+	g->nm.head = g->head;
+	g->nm.head_len = (size_t)r;
+	if (!port)
+		return;
+	r = proto_quote(q, sizeof(q), port, strlen(port));
+	assert_true(r > 0);
+	r = proto_frame_port_name(g->port, sizeof(g->port), q, (size_t)r);
+	assert_true(r > 0);
+	g->nm.port_name = g->port;
+	g->nm.port_name_len = (size_t)r;
 }
 
 /* Case i: the first ones walk the number edges, the rest are random. */
@@ -126,12 +140,7 @@ static void make_case(unsigned i, struct gcase *g)
 	struct proto_frame *f = &g->f;
 	unsigned cn = i % (sizeof(chan_names) / sizeof(chan_names[0]));
 	unsigned pn = (i / 3) % (sizeof(port_names) / sizeof(port_names[0]));
-	quote_name(g->chan, sizeof(g->chan), chan_names[cn], &f->channel_json_len);
-	f->channel_json = g->chan;
-	if (port_names[pn]) {
-		quote_name(g->port, sizeof(g->port), port_names[pn], &f->port_name_json_len);
-		f->port_name_json = g->port;
-	}
+	make_names(g, chan_names[cn], port_names[pn]);
 	static const unsigned ports[] = {0, 1, 9, 10, 99, 100, 101, 199, 200, 255};
 	static const size_t lens[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 47, 48, 64, 100, 461, 462};
 	if (i < 100) {
@@ -140,7 +149,7 @@ static void make_case(unsigned i, struct gcase *g)
 		f->seq = (uint32_t)edge(i);
 		f->t_first = edge(i);
 		f->t_last = edge(i + (i % 3));
-		f->nbytes = lens[i % (sizeof(lens) / sizeof(lens[0]))];
+		f->nbytes = (uint16_t)lens[i % (sizeof(lens) / sizeof(lens[0]))];
 		f->late = i % 7 == 3;
 		f->has_realtime = i % 4 >= 2;
 		f->has_mono = i % 4 == 1 || i % 4 == 3;
@@ -155,8 +164,8 @@ static void make_case(unsigned i, struct gcase *g)
 		f->seq = (uint32_t)rnd_width();
 		f->t_first = rnd_width();
 		f->t_last = rnd_later(f->t_first);
-		f->nbytes = rnd() % 8 ? (size_t)(rnd() % 25)
-				      : lens[rnd() % (sizeof(lens) / sizeof(lens[0]))];
+		f->nbytes = (uint16_t)(rnd() % 8 ? rnd() % 25
+						 : lens[rnd() % (sizeof(lens) / sizeof(lens[0]))]);
 		f->late = rnd() % 5 == 0;
 		unsigned clk = (unsigned)(rnd() % 4);
 		f->has_realtime = clk & 1;
@@ -170,14 +179,13 @@ static void make_case(unsigned i, struct gcase *g)
 	}
 	for (size_t k = 0; k < f->nbytes; k++)
 		g->bytes[k] = (uint8_t)rnd();
-	f->bytes = g->bytes;
 }
 
 static int render(unsigned i, enum proto_encoding enc, char *buf, size_t cap)
 {
 	static struct gcase g;
 	make_case(i, &g);
-	return proto_render_frame(buf, cap, &g.f, enc);
+	return proto_render_frame(buf, cap, &g.nm, &g.f, g.bytes, enc);
 }
 
 static char *golden;

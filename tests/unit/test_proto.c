@@ -301,53 +301,95 @@ static void test_strict_requests(void **state)
 	proto_request_clear(&r);
 }
 
+/* FRAME pieces from pre-quoted names (port_json NULL: unnamed). */
+struct names {
+	char head[PROTO_FRAME_HEAD_MAX], port[PROTO_FRAME_PNAME_MAX];
+	struct proto_frame_names nm;
+};
+
+static const struct proto_frame_names *names(struct names *n, const char *chan_json,
+					     size_t chan_len, const char *port_json,
+					     size_t port_len)
+{
+	memset(n, 0, sizeof(*n));
+	int r = proto_frame_head(n->head, chan_json, chan_len);
+	assert_true(r > 0);
+	n->nm.head = n->head;
+	n->nm.head_len = (size_t)r;
+	if (port_json) {
+		r = proto_frame_port_name(n->port, sizeof(n->port), port_json, port_len);
+		assert_true(r > 0);
+		n->nm.port_name = n->port;
+		n->nm.port_name_len = (size_t)r;
+	}
+	return &n->nm;
+}
+
 static void test_render_frame_exact(void **state)
 {
 	(void)state;
 	char buf[PROTO_FRAME_MAX];
 	const uint8_t bytes[] = {0x00, 0x01, 'h', 'i', 0x00};
-	struct proto_frame f = {.channel_json = "\"m7\"",
-				.channel_json_len = 4,
-				.port = 2,
-				.seq = 1,
-				.t_first = 1000,
-				.t_last = 1090,
-				.bytes = bytes,
-				.nbytes = sizeof bytes};
-	int n = proto_render_frame(buf, sizeof buf, &f, PROTO_ENC_BASE64);
+	struct names n;
+	const struct proto_frame_names *nm = names(&n, "\"m7\"", 4, NULL, 0);
+	struct proto_frame f = {
+		.port = 2, .seq = 1, .t_first = 1000, .t_last = 1090, .nbytes = sizeof bytes};
+	int r = proto_render_frame(buf, sizeof buf, nm, &f, bytes, PROTO_ENC_BASE64);
 	const char *want = "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":2,\"seq\":1,"
 			   "\"t_first\":1000,\"t_last\":1090,\"data\":\"AAFoaQA=\",\"len\":5}\n";
-	assert_int_equal(n, (int)strlen(want));
-	assert_memory_equal(buf, want, (size_t)n);
+	assert_int_equal(r, (int)strlen(want));
+	assert_memory_equal(buf, want, (size_t)r);
 
 	f.flags = M7B_DATA_LINE_ERROR | M7B_DATA_CONTINUED;
-	f.port_name_json = "\"gps\"";
-	f.port_name_json_len = 5;
+	nm = names(&n, "\"m7\"", 4, "\"gps\"", 5);
 	f.has_realtime = true;
 	f.t_first_ns = 1;
 	f.t_last_ns = UINT64_MAX;
-	n = proto_render_frame(buf, sizeof buf, &f, PROTO_ENC_HEX);
+	r = proto_render_frame(buf, sizeof buf, nm, &f, bytes, PROTO_ENC_HEX);
 	want = "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":2,\"seq\":1,\"t_first\":1000,"
 	       "\"t_last\":1090,\"hex\":\"000168690"
 	       "0\",\"len\":5,\"flags\":[\"line_error\","
 	       "\"continued\"],\"port_name\":\"gps\",\"t_first_ns\":1,"
 	       "\"t_last_ns\":18446744073709551615}\n";
-	assert_int_equal(n, (int)strlen(want));
-	assert_memory_equal(buf, want, (size_t)n);
+	assert_int_equal(r, (int)strlen(want));
+	assert_memory_equal(buf, want, (size_t)r);
 	/* Too small a buffer is an error, never a truncated line. */
-	assert_int_equal(proto_render_frame(buf, 40, &f, PROTO_ENC_BASE64), -ENOSPC);
-	/* The largest capture fits PROTO_FRAME_MAX with long names. */
-	static uint8_t big[M7B_DATA_BYTES_MAX];
-	char name[200];
-	memset(name, 'x', sizeof name);
-	name[0] = name[sizeof name - 1] = '"';
-	f.channel_json = name;
-	f.channel_json_len = sizeof name;
-	f.port_name_json = name;
-	f.port_name_json_len = sizeof name;
-	f.bytes = big;
-	f.nbytes = sizeof big;
-	assert_true(proto_render_frame(buf, sizeof buf, &f, PROTO_ENC_HEX) > 0);
+	assert_int_equal(proto_render_frame(buf, 40, nm, &f, bytes, PROTO_ENC_BASE64), -ENOSPC);
+	/* The largest capture fits PROTO_FRAME_MAX with the longest pieces, every member. */
+	static uint8_t big[M7B_PAYLOAD_MAX];
+	char cname[PROTO_FRAME_HEAD_MAX], pname[PROTO_FRAME_PNAME_MAX];
+	size_t head_name = PROTO_FRAME_HEAD_MAX - 35, port_name = PROTO_FRAME_PNAME_MAX - 13;
+	memset(cname, 'x', sizeof cname);
+	memset(pname, 'y', sizeof pname);
+	cname[0] = cname[head_name - 1] = pname[0] = pname[port_name - 1] = '"';
+	nm = names(&n, cname, head_name, pname, port_name);
+	assert_int_equal(nm->head_len, PROTO_FRAME_HEAD_MAX);
+	assert_int_equal(nm->port_name_len, PROTO_FRAME_PNAME_MAX);
+	f = (struct proto_frame){.port = 255,
+				 .flags = 0xff,
+				 .seq = UINT32_MAX,
+				 .t_first = UINT64_MAX - 1,
+				 .t_last = UINT64_MAX,
+				 .nbytes = sizeof big,
+				 .late = true,
+				 .has_realtime = true,
+				 .t_first_ns = UINT64_MAX,
+				 .t_last_ns = 1,
+				 .has_mono = true,
+				 .t_first_mono_ns = UINT64_MAX,
+				 .t_last_mono_ns = UINT64_MAX,
+				 .t_err_ns = UINT64_MAX};
+	assert_true(proto_render_frame(buf, sizeof buf, nm, &f, big, PROTO_ENC_HEX) > 0);
+	/* Pieces or payloads beyond their bounds are refused, whatever the room. */
+	static char huge[2 * PROTO_FRAME_MAX];
+	f.nbytes = M7B_PAYLOAD_MAX + 1;
+	assert_int_equal(proto_render_frame(huge, sizeof huge, nm, &f, big, PROTO_ENC_HEX),
+			 -ENOSPC);
+	assert_int_equal(proto_frame_head(n.head, cname, head_name + 1), -ENOSPC);
+	assert_int_equal(proto_frame_port_name(n.port, sizeof(n.port), pname, port_name + 1),
+			 -ENOSPC);
+	assert_int_equal(proto_frame_port_name(n.port, 20, "\"gps\"", 5), 18);
+	assert_int_equal(proto_frame_port_name(n.port, 17, "\"gps\"", 5), -ENOSPC);
 }
 
 /* The small-number digits (port, length) at each width, the bench's 48-byte payload, and
@@ -359,35 +401,36 @@ static void test_render_frame_numbers_and_tight_buffers(void **state)
 	uint8_t bytes[48];
 	for (size_t i = 0; i < sizeof bytes; i++)
 		bytes[i] = (uint8_t)(i * 37);
+	struct names nn;
+	const struct proto_frame_names *nm = names(&nn, "\"m7\"", 4, NULL, 0);
 	for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
-		struct proto_frame f = {.channel_json = "\"m7\"",
-					.channel_json_len = 4,
-					.port = (uint8_t)ports[i],
+		struct proto_frame f = {.port = (uint8_t)ports[i],
 					.flags = M7B_DATA_OVERRUN,
 					.seq = UINT32_MAX,
 					.t_first = 0,
 					.t_last = UINT64_MAX,
-					.bytes = bytes,
 					.nbytes = ports[i] < 100 ? sizeof bytes : 0};
 		char want[512], buf[PROTO_FRAME_MAX];
 		int w = snprintf(want, sizeof want,
 				 "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":%u,"
 				 "\"seq\":4294967295,\"t_first\":0,"
-				 "\"t_last\":18446744073709551615,\"data\":\"%s\",\"len\":%zu,"
+				 "\"t_last\":18446744073709551615,\"data\":\"%s\",\"len\":%u,"
 				 "\"flags\":[\"overrun\"]}\n",
 				 ports[i],
 				 f.nbytes ? "ACVKb5S53gMoTXKXvOEGK1B1mr/kCS5T"
 					    "eJ3C5wwxVnugxeoPNFl+o8jtEjdcgabL"
 					  : "",
-				 f.nbytes);
-		int n = proto_render_frame(buf, sizeof buf, &f, PROTO_ENC_BASE64);
+				 (unsigned)f.nbytes);
+		int n = proto_render_frame(buf, sizeof buf, nm, &f, bytes, PROTO_ENC_BASE64);
 		assert_int_equal(n, w);
 		assert_memory_equal(buf, want, (size_t)n);
 		memset(buf, 0, sizeof buf);
-		assert_int_equal(proto_render_frame(buf, (size_t)w, &f, PROTO_ENC_BASE64), w);
+		assert_int_equal(
+			proto_render_frame(buf, (size_t)w, nm, &f, bytes, PROTO_ENC_BASE64), w);
 		assert_memory_equal(buf, want, (size_t)w);
-		assert_int_equal(proto_render_frame(buf, (size_t)w - 1, &f, PROTO_ENC_BASE64),
-				 -ENOSPC);
+		assert_int_equal(
+			proto_render_frame(buf, (size_t)w - 1, nm, &f, bytes, PROTO_ENC_BASE64),
+			-ENOSPC);
 	}
 }
 
