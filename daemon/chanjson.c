@@ -1,14 +1,15 @@
-/* Pre-quoted JSON of a channel's name and port names, and the FRAME pieces made of them. */
+/* Pre-quoted JSON of a channel's name and port names, and FRAME's pieces made of them. */
 #include "chanjson.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
+
+_Static_assert(CONF_PORTS == sizeof(((struct proto_frame_names *)0)->port_name) / sizeof(char *),
+	       "a FRAME piece for every port");
 
 void chanjson_clear(struct chanjson *j)
 {
-	for (unsigned p = 0; p < CONF_PORTS; p++)
-		free(j->port[p]);
+	proto_frame_names_clear(&j->frame);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -19,28 +20,21 @@ int chanjson_render(struct chanjson *j, const struct conf_channel *cfg)
 	if (r < 0)
 		return r;
 	j->name_len = (size_t)r;
-	r = proto_frame_head(j->frame_head, j->name, j->name_len);
+	r = proto_frame_names_head(&j->frame, j->name, j->name_len);
 	if (r < 0)
 		return r;
-	j->frame_head_len = (size_t)r;
 	for (unsigned p = 0; p < CONF_PORTS; p++) {
 		const char *n = cfg->port_names[p];
 		if (!n)
 			continue;
-		/* Worst case: every byte as \u00XX, plus the quotes; then the key. The
-		 * renderer reads PROTO_FRAME_PIECE_READ bytes of a short member. */
+		/* Worst case: every byte as \u00XX, plus the quotes. */
 		char q[6 * CONF_NAME_MAX + 2];
 		r = proto_quote(q, sizeof(q), n, strlen(n));
 		if (r < 0)
 			return r;
-		size_t cap = (size_t)r + 16;
-		j->port[p] = calloc(1, cap > PROTO_FRAME_PIECE_READ ? cap : PROTO_FRAME_PIECE_READ);
-		if (!j->port[p])
-			return -ENOMEM;
-		r = proto_frame_port_name(j->port[p], cap, q, (size_t)r);
+		r = proto_frame_names_port(&j->frame, (uint8_t)p, q, (size_t)r);
 		if (r < 0)
 			return r;
-		j->port_len[p] = (size_t)r;
 	}
 	return 0;
 }

@@ -67,6 +67,7 @@ struct daemon {
 	daemon_send_done_fn send_hook; /* results of internal senders (the pty) */
 	void *send_hook_ud;
 	struct replay *replay; /* replay.c: rings of recent frames */
+	uint64_t replay_slots; /* replay.c: slots whose DATA frames a replay ring may keep */
 
 	uint64_t start_ms;
 

@@ -279,29 +279,44 @@ static int finish(struct out *o)
 /* Appends a literal at p; the caller has checked the room. */
 #define LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
-int proto_frame_head(char *dst, const char *channel_json, size_t len)
+int proto_frame_names_head(struct proto_frame_names *nm, const char *channel_json, size_t len)
 {
 	static const char start[] = "{\"class\":\"FRAME\",\"channel\":";
 	static const char port[] = ",\"port\":";
 	size_t n = sizeof(start) - 1 + len + sizeof(port) - 1;
 	if (n > PROTO_FRAME_HEAD_MAX)
 		return -ENOSPC;
-	memset(dst, 0, PROTO_FRAME_HEAD_MAX); /* the fixed-size copy reads past the end */
-	memcpy(dst, start, sizeof(start) - 1);
-	memcpy(dst + sizeof(start) - 1, channel_json, len);
-	memcpy(dst + n - (sizeof(port) - 1), port, sizeof(port) - 1);
-	return (int)n;
+	memset(nm->head, 0, sizeof(nm->head)); /* the fixed-size copy reads past the end */
+	memcpy(nm->head, start, sizeof(start) - 1);
+	memcpy(nm->head + sizeof(start) - 1, channel_json, len);
+	memcpy(nm->head + n - (sizeof(port) - 1), port, sizeof(port) - 1);
+	nm->head_len = n;
+	return 0;
 }
 
-int proto_frame_port_name(char *dst, size_t cap, const char *port_json, size_t len)
+int proto_frame_names_port(struct proto_frame_names *nm, uint8_t port, const char *port_json,
+			   size_t len)
 {
 	static const char key[] = ",\"port_name\":";
 	size_t n = sizeof(key) - 1 + len;
-	if (n > cap || n > PROTO_FRAME_PNAME_MAX)
+	if (n > PROTO_FRAME_PNAME_MAX)
 		return -ENOSPC;
-	memcpy(dst, key, sizeof(key) - 1);
-	memcpy(dst + sizeof(key) - 1, port_json, len);
-	return (int)n;
+	char *m = calloc(1, n > PROTO_FRAME_PIECE_READ ? n : PROTO_FRAME_PIECE_READ);
+	if (!m)
+		return -ENOMEM;
+	memcpy(m, key, sizeof(key) - 1);
+	memcpy(m + sizeof(key) - 1, port_json, len);
+	free(nm->port_name[port]);
+	nm->port_name[port] = m;
+	nm->port_name_len[port] = n;
+	return 0;
+}
+
+void proto_frame_names_clear(struct proto_frame_names *nm)
+{
+	for (size_t p = 0; p < ARRAY_SIZE(nm->port_name); p++)
+		free(nm->port_name[p]);
+	memset(nm, 0, sizeof(*nm));
 }
 
 /* A name piece: short ones as one fixed-size block (no call), the bytes after them
@@ -383,11 +398,11 @@ static size_t frame_len_max(const struct proto_frame_names *nm, const struct pro
 {
 	size_t text =
 		enc == PROTO_ENC_HEX ? (size_t)f->nbytes * 2 : ((size_t)f->nbytes + 2) / 3 * 4;
-	return FRAME_FIXED_MAX + nm->head_len + (nm->port_name ? nm->port_name_len : 0) + text;
+	return FRAME_FIXED_MAX + nm->head_len + nm->port_name_len[f->port] + text;
 }
 
-static char *frame_payload(char *p, const struct proto_frame *f, const uint8_t *bytes,
-			   enum proto_encoding enc)
+HOT char *frame_payload(char *p, const struct proto_frame *f, const uint8_t *bytes,
+			enum proto_encoding enc)
 {
 	size_t n = f->nbytes;
 	if (enc == PROTO_ENC_HEX) {
@@ -432,8 +447,8 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, const struct p
 	p = put_dec3(p, f->nbytes);
 	if (f->flags & (M7B_DATA_OVERRUN | M7B_DATA_LINE_ERROR | M7B_DATA_CONTINUED))
 		p = frame_flags(p, f->flags);
-	if (nm->port_name)
-		p = put_piece(p, nm->port_name, nm->port_name_len);
+	if (nm->port_name[f->port])
+		p = put_piece(p, nm->port_name[f->port], nm->port_name_len[f->port]);
 	if (f->late)
 		p = LIT(p, ",\"late\":true");
 	if (f->has_realtime)
@@ -463,9 +478,9 @@ static __attribute__((noinline)) int frame_tight(char *buf, size_t cap,
 int proto_render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 		       const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc)
 {
-	/* Bounded pieces: then every line fits PROTO_FRAME_MAX with room to spare. */
-	if (f->nbytes > M7B_PAYLOAD_MAX || nm->head_len > PROTO_FRAME_HEAD_MAX ||
-	    (nm->port_name && nm->port_name_len > PROTO_FRAME_PNAME_MAX))
+	/* The pieces are bounded when made: then every line fits PROTO_FRAME_MAX with room to
+	 * spare. */
+	if (f->nbytes > M7B_PAYLOAD_MAX)
 		return -ENOSPC;
 	if (cap < PROTO_FRAME_MAX && cap < frame_len_max(nm, f, enc))
 		return frame_tight(buf, cap, nm, f, bytes, enc);

@@ -127,38 +127,45 @@ const char *proto_policy_to_string(enum proto_policy p);
 int proto_quote(char *dst, size_t cap, const void *src, size_t n);
 
 /* What a FRAME says of one frame, names and payload aside: filled once per frame, rendered
- * once per encoding, kept as it is by the replay ring. */
-struct proto_frame {
-	uint64_t t_first, t_last;			    /* M7 ticks */
-	uint64_t t_first_ns, t_last_ns;			    /* known when has_realtime */
-	uint64_t t_first_mono_ns, t_last_mono_ns, t_err_ns; /* known when has_mono */
-	uint32_t seq;
-	uint16_t nbytes;
-	uint8_t port;
-	uint8_t flags;
-	bool late; /* captured before the channel last left up, delivered after */
-	bool has_realtime;
+ * once per encoding. The members are a macro so that the replay ring's record can start
+ * with the very same ones and take a frame as one block of PROTO_FRAME_SIZE bytes. */
+#define PROTO_FRAME_MEMBERS                                                                        \
+	uint64_t t_first, t_last;			    /* M7 ticks */                         \
+	uint64_t t_first_ns, t_last_ns;			    /* known when has_realtime */          \
+	uint64_t t_first_mono_ns, t_last_mono_ns, t_err_ns; /* known when has_mono */              \
+	uint32_t seq;                                                                              \
+	uint16_t nbytes;                                                                           \
+	uint8_t port;                                                                              \
+	uint8_t flags;                                                                             \
+	bool late; /* captured before the channel last left up, delivered after */                 \
+	bool has_realtime;                                                                         \
 	bool has_mono;
+struct proto_frame {
+	PROTO_FRAME_MEMBERS
 };
+/* The bytes of a proto_frame that hold members (its tail padding aside). */
+#define PROTO_FRAME_SIZE (offsetof(struct proto_frame, has_mono) + sizeof(bool))
 
-/* The parts of a channel's FRAMEs that come from its names, rendered when they change by
- * proto_frame_head() and proto_frame_port_name(). The renderer copies pieces of up to
- * PROTO_FRAME_PIECE_READ bytes as one fixed block: their buffers hold at least that many. */
+/* The parts of a channel's FRAMEs that come from its names, rendered when they change:
+ * the line's start up to the port number, and each named port's ,"port_name": member.
+ * The renderer copies a piece of up to PROTO_FRAME_PIECE_READ bytes as one fixed block:
+ * the buffers hold at least that many. */
 #define PROTO_FRAME_PIECE_READ 64
 #define PROTO_FRAME_HEAD_MAX   192 /* {"class":"FRAME","channel":NAME,"port": */
 #define PROTO_FRAME_PNAME_MAX  512 /* ,"port_name":NAME */
 struct proto_frame_names {
-	const char *head; /* the line up to the port number */
+	char head[PROTO_FRAME_HEAD_MAX];
 	size_t head_len;
-	const char *port_name; /* the port's member, NULL when it has no name */
-	size_t port_name_len;
+	char *port_name[256]; /* by port; NULL when it has no name */
+	size_t port_name_len[256];
 };
-/* Renders the head of a channel's FRAMEs from its pre-quoted name into dst, which has
- * PROTO_FRAME_HEAD_MAX bytes. Returns the length or -ENOSPC. */
-int proto_frame_head(char *dst, const char *channel_json, size_t len);
-/* Renders a port's ,"port_name": member from its pre-quoted name into dst (cap bytes, at
- * most PROTO_FRAME_PNAME_MAX used). Returns the length or -ENOSPC. */
-int proto_frame_port_name(char *dst, size_t cap, const char *port_json, size_t len);
+/* Sets the head from the channel's pre-quoted name (replacing it). 0 or -ENOSPC. */
+int proto_frame_names_head(struct proto_frame_names *nm, const char *channel_json, size_t len);
+/* Sets port's member from its pre-quoted name (replacing it). 0, -ENOSPC or -ENOMEM. */
+int proto_frame_names_port(struct proto_frame_names *nm, uint8_t port, const char *port_json,
+			   size_t len);
+/* Frees what nm holds and zeroes it (a zeroed nm is fine). */
+void proto_frame_names_clear(struct proto_frame_names *nm);
 
 /* A channel's clock mapping, for CLOCK objects and STATUS. */
 struct proto_clock {
@@ -175,9 +182,9 @@ struct proto_clock {
 /* Renders a CLOCK line with its '\n'. Returns length or -ENOSPC. */
 int proto_render_clock(char *buf, size_t cap, const char *channel, const struct proto_clock *c);
 
-/* Renders a FRAME line with its '\n' into buf: names, the frame, its f->nbytes (at most
- * M7B_PAYLOAD_MAX) of payload. Returns length or -ENOSPC; never fails with PROTO_FRAME_MAX
- * bytes of room. */
+/* Renders a FRAME line with its '\n' into buf: the channel's pieces, the frame, its
+ * f->nbytes (at most M7B_PAYLOAD_MAX) of payload. Returns length or -ENOSPC; never fails
+ * with PROTO_FRAME_MAX bytes of room. */
 int proto_render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 		       const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc);
 

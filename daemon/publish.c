@@ -1,5 +1,6 @@
-/* Decoded frames to watching clients: FRAME rendered once per encoding, LOG, HELLO and
- * HEARTBEAT objects, M7 log lines to the journal; then the observers. */
+/* Decoded frames to watching clients: FRAME rendered once per encoding (and DATA kept for
+ * replay), LOG, HELLO and HEARTBEAT objects, M7 log lines to the journal; then the
+ * observers. */
 #include "daemon_int.h"
 
 #include <stdio.h>
@@ -13,34 +14,14 @@ static inline struct conn *next_taker(struct conn *c, unsigned slot, int port)
 	return c;
 }
 
-static void publish_data(struct daemon *d, struct channel *ch, const struct channel_msg *m)
+/* FRAME rendered at most once per encoding into the batch buffer; each client from first
+ * on that takes it references the line there. */
+static void stream_frame(struct daemon *d, struct conn *first, unsigned slot,
+			 const struct proto_frame *f, const uint8_t *bytes)
 {
-	const struct m7b_frame *f = m->frame;
-	const struct m7b_data *dd = &m->u.data;
-	unsigned slot = channel_slot(ch);
-	struct conn *first = next_taker(d->clients, slot, f->port);
-	if (!first)
-		return; /* nobody takes it: nothing to map or render */
-	struct proto_frame_names nm = chanjson_frame_names(&d->names[slot], f->port);
-	struct proto_frame pf = {
-		.port = f->port,
-		.flags = f->flags,
-		.seq = f->seq,
-		.t_first = dd->t_first,
-		.t_last = dd->t_last,
-		.nbytes = (uint16_t)dd->nbytes,
-		.late = m->late,
-	};
-	uint64_t e1, e2;
-	if (d->clock_fn &&
-	    d->clock_fn(d->clock_ud, ch, dd->t_first, &pf.t_first_mono_ns, &pf.t_first_ns, &e1) &&
-	    d->clock_fn(d->clock_ud, ch, dd->t_last, &pf.t_last_mono_ns, &pf.t_last_ns, &e2)) {
-		pf.has_realtime = pf.has_mono = true;
-		pf.t_err_ns = e1 > e2 ? e1 : e2;
-	}
-	/* Rendered at most once per encoding into the batch buffer; each client references
-	 * the line there. Room for both encodings first, so that neither render can make
-	 * the buffer start over under the clients that took the other. */
+	const struct proto_frame_names *nm = &d->names[slot].frame;
+	/* Room for both encodings first, so that neither render can make the buffer start
+	 * over under the clients that took the other. */
 	struct fanout *fo = d->fanout;
 	size_t room;
 	(void)fanout_tail(fo, &room);
@@ -56,7 +37,7 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 			room = sizeof(d->frame_b64);
 			if (shared)
 				p = fanout_tail(fo, &room);
-			int n = proto_render_frame(p, room, &nm, &pf, dd->bytes, c->encoding);
+			int n = proto_render_frame(p, room, nm, f, bytes, c->encoding);
 			if (n <= 0)
 				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
 			if (shared)
@@ -71,6 +52,41 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 	}
 	if (shared)
 		fanout_release(fo);
+}
+
+/* A DATA frame: decoded into a proto_frame and its ticks mapped once, for the clients
+ * watching live and for the replay ring. */
+static void publish_data(struct daemon *d, struct channel *ch, const struct channel_msg *m)
+{
+	const struct m7b_frame *h = m->frame;
+	const struct m7b_data *dd = &m->u.data;
+	unsigned slot = channel_slot(ch);
+	struct conn *first = next_taker(d->clients, slot, h->port);
+	bool keep = d->replay_slots >> slot & 1;
+	if (!first && !keep)
+		return; /* nobody takes it: nothing to map or render */
+	struct proto_frame f = {
+		.t_first = dd->t_first,
+		.t_last = dd->t_last,
+		.seq = h->seq,
+		.nbytes = (uint16_t)dd->nbytes,
+		.port = h->port,
+		.flags = h->flags,
+		.late = m->late,
+	};
+	/* The mapping of this moment, kept with the frame: a later one may belong to
+	 * another firmware run. */
+	uint64_t e1, e2;
+	if (d->clock_fn &&
+	    d->clock_fn(d->clock_ud, ch, dd->t_first, &f.t_first_mono_ns, &f.t_first_ns, &e1) &&
+	    d->clock_fn(d->clock_ud, ch, dd->t_last, &f.t_last_mono_ns, &f.t_last_ns, &e2)) {
+		f.has_realtime = f.has_mono = true;
+		f.t_err_ns = e1 > e2 ? e1 : e2;
+	}
+	if (first)
+		stream_frame(d, first, slot, &f, dd->bytes);
+	if (keep)
+		replay_record(d->replay, ch, slot, &f, dd->bytes, m->rx_realtime_us * 1000u);
 }
 
 static void publish_log(struct daemon *d, struct channel *ch, const struct channel_msg *m)
@@ -104,6 +120,8 @@ static void publish_hello(struct daemon *d, struct channel *ch, const struct cha
 	int n = proto_render_hello(d->line, sizeof(d->line), channel_name(ch), h, m->new_boot);
 	if (n > 0)
 		daemon_broadcast(d, ch, PROTO_C_HELLO, d->line, (size_t)n);
+	if (d->replay)
+		replay_boot(d->replay, channel_slot(ch), h->boot_id);
 }
 
 static void publish_heartbeat(struct daemon *d, struct channel *ch, const struct channel_msg *m)

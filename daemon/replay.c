@@ -1,4 +1,4 @@
-/* The daemon side of replay: frames into per-channel rings (an observer), watch positions
+/* The daemon side of replay: published frames into per-channel rings, watch positions
  * into ring cursors, chunks queued as the client drains, REPLAY_GAP for what is gone. */
 #include "replay.h"
 
@@ -22,7 +22,10 @@ struct replay {
 	struct replayring *ring[CONF_MAX_CHANNELS];
 	size_t ring_kib[CONF_MAX_CHANNELS];
 	unsigned ring_age_s[CONF_MAX_CHANNELS];
-	uint32_t boot[CONF_MAX_CHANNELS]; /* boot id of the last HELLO, 0 before one */
+	uint64_t unsure;    /* slots whose ring must be checked against the configuration */
+	uint64_t replaying; /* slots that may have replaying clients (cleared when none has) */
+	uint64_t expired_at[CONF_MAX_CHANNELS]; /* receive time the ring was last expired at */
+	uint32_t boot[CONF_MAX_CHANNELS];	/* boot id of the last HELLO, 0 before one */
 	bool pumping; /* a gap's reply flushes, and a flush asks for more: no re-entry */
 	char line[PROTO_FRAME_MAX + 32];
 };
@@ -66,26 +69,12 @@ static void send_gap(struct replay *rp, struct conn *c, unsigned slot, uint64_t 
 static int render_rec(struct replay *rp, const struct conn *c, unsigned slot,
 		      const struct replayring_rec *e, bool replayed)
 {
-	struct proto_frame_names nm = chanjson_frame_names(&rp->d->names[slot], e->port);
-	struct proto_frame pf = {
-		.port = e->port,
-		.flags = e->flags,
-		.seq = e->seq,
-		.t_first = e->t_first,
-		.t_last = e->t_last,
-		.nbytes = e->nbytes,
-		.late = e->late,
-		.has_realtime = e->has_realtime,
-		.t_first_ns = e->t_first_ns,
-		.t_last_ns = e->t_last_ns,
-		.has_mono = e->has_mono,
-		.t_first_mono_ns = e->t_first_mono_ns,
-		.t_last_mono_ns = e->t_last_mono_ns,
-		.t_err_ns = e->t_err_ns,
-	};
+	struct proto_frame pf;
+	replayring_frame_out(e, &pf);
 	/* Room for the marker: ,"boot_id":4294967295,"replay":true}\n */
 	size_t cap = sizeof(rp->line) - 40;
-	int n = proto_render_frame(rp->line, cap, &nm, &pf, e->bytes, c->encoding);
+	int n = proto_render_frame(rp->line, cap, &rp->d->names[slot].frame, &pf, e->bytes,
+				   c->encoding);
 	if (n < 2 || !replayed)
 		return n;
 	n -= 2; /* over the closing "}\n" */
@@ -184,8 +173,19 @@ void replay_watch(struct replay *rp, struct conn *c, const struct proto_request 
 	for (unsigned s = 0; s < CONF_MAX_CHANNELS; s++)
 		if (rp->d->channels[s] && (c->chan_mask >> s & 1) && start_slot(rp, c, s, req, now))
 			c->replay_mask |= 1ull << s;
+	rp->replaying |= c->replay_mask;
 	pump(rp, c);
 	conn_flush(c);
+}
+
+/* Whether slot's ring must be checked against the configuration with its next frame;
+ * publish.c hands over the frames of slots with a ring or a check due. */
+static void mark(struct replay *rp, unsigned slot, bool unsure)
+{
+	if (unsure)
+		rp->unsure |= 1ull << slot;
+	if (unsure || rp->ring[slot])
+		rp->d->replay_slots |= 1ull << slot;
 }
 
 /* Clients still replaying slot lose their cursor (ring replaced or channel gone). */
@@ -201,10 +201,13 @@ static void abandon_slot(struct replay *rp, unsigned slot)
 	}
 }
 
-/* The ring of slot as configured: made on first use, remade when its bounds change. */
-static struct replayring *ring_for(struct replay *rp, struct channel *ch, unsigned slot)
+/* The ring of slot as configured: made on first use, remade when its bounds change. Kept
+ * out of line, so that the per-frame path needs no stack frame for it. */
+static __attribute__((noinline)) struct replayring *ring_for(struct replay *rp, struct channel *ch,
+							     unsigned slot)
 {
 	const struct conf_channel *cfg = channel_config(ch);
+	rp->unsure &= ~(1ull << slot);
 	if (rp->ring[slot] && rp->ring_kib[slot] == cfg->replay_kib &&
 	    rp->ring_age_s[slot] == cfg->replay_max_age_s)
 		return rp->ring[slot];
@@ -212,71 +215,80 @@ static struct replayring *ring_for(struct replay *rp, struct channel *ch, unsign
 	rp->ring[slot] = replayring_free(rp->ring[slot]);
 	rp->ring_kib[slot] = cfg->replay_kib;
 	rp->ring_age_s[slot] = cfg->replay_max_age_s;
+	rp->d->replay_slots &= ~(1ull << slot);
 	if (cfg->replay_kib == 0)
 		return NULL;
 	rp->ring[slot] = replayring_new((size_t)cfg->replay_kib * 1024,
 					(uint64_t)cfg->replay_max_age_s * 1000000000ull);
+	rp->expired_at[slot] = 0;
 	if (!rp->ring[slot])
 		channel_log_errno(ch, LOG_WARNING, -ENOMEM, "no replay ring: %m");
+	mark(rp, slot, !rp->ring[slot]); /* no memory: try again with the next frame */
 	return rp->ring[slot];
 }
 
-static void record(struct replay *rp, struct channel *ch, const struct channel_msg *m)
+/* Every client replaying slot queues what it can of the ring; slot is forgotten when none
+ * replays it any more. */
+static __attribute__((noinline)) void pump_all(struct replay *rp, unsigned slot)
 {
-	unsigned slot = channel_slot(ch);
-	struct replayring *ring = ring_for(rp, ch, slot);
-	if (!ring)
-		return;
-	const struct m7b_data *dd = &m->u.data;
-	struct replayring_rec e = {
-		.rx_ns = realtime_ns(),
-		.t_first = dd->t_first,
-		.t_last = dd->t_last,
-		.boot_id = rp->boot[slot],
-		.seq = m->frame->seq,
-		.nbytes = (uint16_t)dd->nbytes,
-		.port = m->frame->port,
-		.flags = m->frame->flags,
-		.late = m->late,
-	};
-	struct daemon *d = rp->d;
-	/* The mapping of this moment: a later one may belong to another firmware run. */
-	uint64_t e1, e2;
-	if (d->clock_fn &&
-	    d->clock_fn(d->clock_ud, ch, dd->t_first, &e.t_first_mono_ns, &e.t_first_ns, &e1) &&
-	    d->clock_fn(d->clock_ud, ch, dd->t_last, &e.t_last_mono_ns, &e.t_last_ns, &e2)) {
-		e.has_realtime = e.has_mono = 1;
-		e.t_err_ns = e1 > e2 ? e1 : e2;
-	}
-	replayring_expire(ring, e.rx_ns);
-	if (replayring_push(ring, &e, dd->bytes) < 0)
-		return;
-	/* Clients replaying this channel get the new frame in order, after the rest. */
-	for (struct conn *c = d->clients; c; c = c->next)
-		if (c->replay_mask >> slot & 1)
+	bool any = false;
+	for (struct conn *c = rp->d->clients; c; c = c->next)
+		if (c->replay_mask >> slot & 1) {
+			any = true;
 			pump(rp, c);
+		}
+	if (!any)
+		rp->replaying &= ~(1ull << slot);
 }
 
-static void replay_on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
+void replay_record(struct replay *rp, struct channel *ch, unsigned slot,
+		   const struct proto_frame *f, const uint8_t *bytes, uint64_t rx_ns)
 {
-	struct replay *rp = ud;
-	if (m->bad_payload)
+	struct replayring *ring = rp->ring[slot];
+	/* The configuration is looked at only when it may have changed. */
+	if (rp->unsure >> slot & 1)
+		ring = ring_for(rp, ch, slot);
+	if (!ring)
 		return;
-	if (m->frame->type == M7B_T_HELLO)
-		rp->boot[channel_slot(ch)] = m->u.hello.boot_id;
-	else if (m->frame->type == M7B_T_DATA)
-		record(rp, ch, m);
+	/* Every frame of one read() has the same receive time: what is too old is gone
+	 * with the first of them. */
+	if (rx_ns != rp->expired_at[slot]) {
+		replayring_expire(ring, rx_ns);
+		rp->expired_at[slot] = rx_ns;
+	}
+	struct replayring_rec *e = replayring_add(ring, f->nbytes);
+	if (!e)
+		return;
+	replayring_frame_in(e, f);
+	e->boot_id = rp->boot[slot];
+	e->rx_ns = rx_ns;
+	memcpy(e->bytes, bytes, f->nbytes);
+	/* Clients replaying this channel get the new frame in order, after the rest. */
+	if (rp->replaying >> slot & 1)
+		pump_all(rp, slot);
+}
+
+void replay_boot(struct replay *rp, unsigned slot, uint32_t boot_id)
+{
+	rp->boot[slot] = boot_id;
 }
 
 static void replay_on_channel(void *ud, struct channel *ch, bool added)
 {
 	struct replay *rp = ud;
 	unsigned slot = channel_slot(ch);
+	mark(rp, slot, true);
 	if (added)
 		return;
 	abandon_slot(rp, slot);
 	rp->ring[slot] = replayring_free(rp->ring[slot]);
 	rp->boot[slot] = 0;
+}
+
+static void replay_on_config(void *ud, struct channel *ch)
+{
+	struct replay *rp = ud;
+	mark(rp, channel_slot(ch), true);
 }
 
 int replay_new(struct daemon *d, struct replay **out)
@@ -287,8 +299,8 @@ int replay_new(struct daemon *d, struct replay **out)
 		return -ENOMEM;
 	rp->d = d;
 	struct daemon_observer o = {
-		.on_msg = replay_on_msg,
 		.on_channel = replay_on_channel,
+		.on_config = replay_on_config,
 		.ud = rp,
 	};
 	int r = daemon_add_observer(d, &o);

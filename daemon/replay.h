@@ -3,18 +3,30 @@
 #ifndef M7B_REPLAY_H
 #define M7B_REPLAY_H
 
+#include <stdint.h>
+
+struct channel;
 struct conn;
 struct daemon;
+struct proto_frame;
 struct proto_request;
 struct replay;
 
 /* Per-client replay cursors, owned by the conn (freed with it). */
 struct replay_conn;
 
-/* Attaches replay to d as an observer. 0, -ENOMEM or -ENOSPC (no observer slot). */
+/* Attaches replay to d as an observer of its channels. 0, -ENOMEM or -ENOSPC (no
+ * observer slot). */
 int replay_new(struct daemon *d, struct replay **out);
 /* Detaches and frees rp; returns NULL. */
 struct replay *replay_free(struct replay *rp);
+/* Keeps a published DATA frame of ch in slot (f as rendered live, mapped times included)
+ * in the channel's ring, received at rx_ns (CLOCK_REALTIME); clients replaying the
+ * channel get it in order. Only frames of d->replay_slots need to come here. */
+void replay_record(struct replay *rp, struct channel *ch, unsigned slot,
+		   const struct proto_frame *f, const uint8_t *bytes, uint64_t rx_ns);
+/* A HELLO on slot: the boot its next DATA frames belong to. */
+void replay_boot(struct replay *rp, unsigned slot, uint32_t boot_id);
 /* A watch was accepted (and acknowledged): starts its replay, if it asked for one. */
 void replay_watch(struct replay *rp, struct conn *c, const struct proto_request *req);
 /* conn callback (ud is the daemon): c's queue drained, queue the next chunk. */

@@ -25,6 +25,7 @@ struct replayring {
 	size_t maxrec;
 	uint64_t first; /* index of the oldest record */
 	size_t count;
+	size_t slot_end;	 /* where the next offset goes: (first + count) % maxrec */
 	size_t head, tail, wrap; /* write offset, oldest record, end of data before offset 0 */
 	size_t used;
 	uint64_t max_age_ns;
@@ -32,6 +33,13 @@ struct replayring {
 	struct span spans[SPANS]; /* ring of runs, newest at (nspan_total - 1) % SPANS */
 	uint64_t nspan_total;
 };
+
+/* The frame part is copied as one block into the record's first bytes. */
+_Static_assert(offsetof(struct replayring_rec, t_first) == offsetof(struct proto_frame, t_first) &&
+		       offsetof(struct replayring_rec, has_mono) ==
+			       offsetof(struct proto_frame, has_mono) &&
+		       offsetof(struct replayring_rec, boot_id) >= PROTO_FRAME_SIZE,
+	       "a replay record starts with the members of struct proto_frame");
 
 static size_t rec_size(size_t nbytes)
 {
@@ -129,19 +137,28 @@ static size_t make_room(struct replayring *r, size_t sz)
 	}
 }
 
-int replayring_push(struct replayring *r, const struct replayring_rec *rec, const void *bytes)
+struct replayring_rec *replayring_add(struct replayring *r, size_t nbytes)
 {
-	size_t sz = rec_size(rec->nbytes);
+	size_t sz = rec_size(nbytes);
 	if (sz > r->cap || r->maxrec == 0)
-		return -EMSGSIZE;
+		return NULL;
 	size_t off = make_room(r, sz);
-	struct replayring_rec *d = at(r, off);
-	*d = *rec;
-	memcpy(d->bytes, bytes, rec->nbytes);
-	r->offs[(r->first + r->count) % r->maxrec] = (uint32_t)off;
+	size_t i = r->slot_end; /* (first + count) % maxrec, kept rather than divided */
+	r->offs[i] = (uint32_t)off;
+	r->slot_end = i + 1 == r->maxrec ? 0 : i + 1;
 	r->count++;
 	r->head = off + sz;
 	r->used += sz;
+	return at(r, off);
+}
+
+int replayring_push(struct replayring *r, const struct replayring_rec *rec, const void *bytes)
+{
+	struct replayring_rec *d = replayring_add(r, rec->nbytes);
+	if (!d)
+		return -EMSGSIZE;
+	*d = *rec;
+	memcpy(d->bytes, bytes, rec->nbytes);
 	return 0;
 }
 

@@ -6,21 +6,31 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
-/* One stored frame; bytes follow the header inside the ring. */
+#include "proto.h"
+
+/* One stored frame; bytes follow the header inside the ring. It starts with the members
+ * of struct proto_frame, in the same places, so a published frame is copied in as one
+ * block (replayring_frame_in) and the header takes 80 bytes. */
 struct replayring_rec {
-	uint64_t rx_ns;			/* CLOCK_REALTIME when the daemon received it */
-	uint64_t t_first, t_last;	/* M7 ticks */
-	uint64_t t_first_ns, t_last_ns; /* mapped realtime, valid when has_realtime */
-	uint64_t t_first_mono_ns, t_last_mono_ns, t_err_ns; /* valid when has_mono */
+	PROTO_FRAME_MEMBERS
 	uint32_t boot_id; /* of the last HELLO before it, 0 if none yet */
-	uint32_t seq;
-	uint16_t nbytes;
-	uint8_t port, flags;
-	uint8_t has_realtime, has_mono;
-	uint8_t late;	 /* FRAME member late: held back across an outage */
-	uint8_t bytes[]; /* nbytes */
+	uint64_t rx_ns;	  /* CLOCK_REALTIME when the daemon received it */
+	uint8_t bytes[];  /* nbytes */
 };
+
+/* The frame part of e, as published. */
+static inline void replayring_frame_out(const struct replayring_rec *e, struct proto_frame *f)
+{
+	memcpy(f, e, PROTO_FRAME_SIZE);
+}
+
+/* Sets the frame part of e from f. */
+static inline void replayring_frame_in(struct replayring_rec *e, const struct proto_frame *f)
+{
+	memcpy(e, f, PROTO_FRAME_SIZE);
+}
 
 /* Where a replay starts and what it can no longer give. */
 struct replayring_start {
@@ -40,6 +50,10 @@ struct replayring *replayring_free(struct replayring *r);
 /* Stores one frame (rec->bytes holds rec->nbytes), evicting the oldest as needed.
  * 0, or -EMSGSIZE when a single record cannot fit the ring. */
 int replayring_push(struct replayring *r, const struct replayring_rec *rec, const void *bytes);
+/* The same without a copy: room for a record of nbytes, evicting the oldest as needed, now
+ * the newest; the caller fills every member and the bytes before anything else reads the
+ * ring. NULL when a single record of that size cannot fit the ring. */
+struct replayring_rec *replayring_add(struct replayring *r, size_t nbytes);
 /* Evicts records received more than max_age_ns before now_ns. */
 void replayring_expire(struct replayring *r, uint64_t now_ns);
 /* The record at index, or NULL when it was evicted or does not exist yet. */

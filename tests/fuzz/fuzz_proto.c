@@ -152,10 +152,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)proto_render_ack(buf, sizeof buf, req.id, req.cmd_name, req.channel, false,
 				       0);
 		if (req.cmd == PROTO_CMD_SEND) {
-			char out[PROTO_FRAME_MAX], head[PROTO_FRAME_HEAD_MAX];
-			struct proto_frame_names nm = {.head = head};
-			int n = proto_frame_head(head, "\"x\"", 3);
-			nm.head_len = n > 0 ? (size_t)n : 0;
+			char out[PROTO_FRAME_MAX];
+			static struct proto_frame_names nm;
+			(void)proto_frame_names_head(&nm, "\"x\"", 3);
 			struct proto_frame f = {.seq = (uint32_t)req.len,
 						.t_first = size,
 						.t_last = size * 1000003u,

@@ -1,10 +1,11 @@
 /* Replay after reconnect, end to end: a fake M7 on a pty, the daemon as a process, clients
  * that watch from a position. Replay with and without a gap, by seq and by time, port
- * filters, and replay handed over to live while frames keep coming (no duplicate, no
- * hole) through a small client queue. */
+ * filters, frames aged out, a ring resized by a reload, and replay handed over to live
+ * while frames keep coming (no duplicate, no hole) through a small client queue. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -65,6 +66,12 @@ static int setup(void **state)
 static int setup_small_ring(void **state)
 {
 	return setup_conf(state, "", "replay_kib = 16");
+}
+
+/* Frames leave the ring a second after they came. */
+static int setup_short_age(void **state)
+{
+	return setup_conf(state, "", "replay_max_age_s = 1");
 }
 
 /* A ring far larger than the client queue (256 KiB): the replay goes in many chunks. */
@@ -302,6 +309,86 @@ static void test_replay_since_ns_and_ports(void **state)
 	tclient_close(&c);
 }
 
+/* Frames older than replay_max_age_s are gone once the next ones come: a watch from
+ * among them gets an exact gap for the rest of them, then what came since. */
+static void test_replay_age(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 20);
+	wait_frames(f, 20);
+	usleep(1300000);
+	send_frames(f, 2);
+	wait_frames(f, 22);
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[5], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(gap, "exact")));
+	assert_true(j_num(gap, "frames") == 15);
+	assert_true(j_num(gap, "first_seq") == seq_of[6]);
+	assert_true(j_num(gap, "last_seq") == seq_of[20]);
+	cJSON_Delete(gap);
+	expect_run(&c, 21, 22, 2, NULL);
+	tclient_close(&c);
+}
+
+/* A reload that changes the ring's size makes a new ring with the next frame: what the
+ * old one held is gone, and a watch from it is told it cannot know what it missed. */
+static void test_replay_reload_resize(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 10);
+	wait_frames(f, 10);
+	char conf[1024];
+	snprintf(conf, sizeof conf,
+		 "[channel m7]\ndevice = %s\nreopen_min_ms = 20\nreplay_kib = 64\nport.1 = new\n",
+		 f->link);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	kill(f->p.pid, SIGHUP);
+	/* A frame named by the new configuration came after the reload. */
+	unsigned named = 0;
+	for (int tries = 0; !named; tries++) {
+		assert_true(tries < 500);
+		send_frames(f, 3);
+		for (unsigned k = nsent - 2; k <= nsent; k++) {
+			cJSON *o = tclient_wait(&f->rec, "FRAME", H_TIMEOUT_MS);
+			assert_non_null(o);
+			assert_int_equal((unsigned)j_num(o, "t_first"), k);
+			if (!named && cJSON_GetObjectItem(o, "port_name"))
+				named = k;
+			cJSON_Delete(o);
+		}
+		if (!named)
+			usleep(10000);
+	}
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[2], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(gap, "exact")));
+	cJSON_Delete(gap);
+	/* The new ring starts with the first frame after the reload, none of the old ones. */
+	cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	unsigned first = (unsigned)j_num(o, "t_first");
+	assert_true(is_replay(o));
+	cJSON_Delete(o);
+	assert_true(first > 10 && first <= named);
+	if (first < nsent)
+		expect_run(&c, first + 1, nsent, nsent - first, NULL);
+	tclient_close(&c);
+}
+
 struct writer {
 	struct fx *f;
 	unsigned n;
@@ -440,6 +527,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lib_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_gap, setup_small_ring, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_since_ns_and_ports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_age, setup_short_age, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_reload_resize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_handover_live, setup_big_ring,
 						teardown),
 	};

@@ -107,40 +107,34 @@ static uint64_t rnd_later(uint64_t t)
 struct gcase {
 	struct proto_frame f;
 	struct proto_frame_names nm;
-	char head[PROTO_FRAME_HEAD_MAX], port[PROTO_FRAME_PNAME_MAX];
 	uint8_t bytes[M7B_DATA_BYTES_MAX];
 };
 
 /* The names' pieces as the daemon makes them: quoted, then put in their FRAME members. */
-static void make_names(struct gcase *g, const char *chan, const char *port)
+static void make_names(struct gcase *g, const char *chan, uint8_t port, const char *port_name)
 {
 	char q[512];
+	proto_frame_names_clear(&g->nm);
 	int r = proto_quote(q, sizeof(q), chan, strlen(chan));
 	assert_true(r > 0);
-	r = proto_frame_head(g->head, q, (size_t)r);
-	assert_true(r > 0);
-	g->nm.head = g->head;
-	g->nm.head_len = (size_t)r;
-	if (!port)
+	assert_int_equal(proto_frame_names_head(&g->nm, q, (size_t)r), 0);
+	if (!port_name)
 		return;
-	r = proto_quote(q, sizeof(q), port, strlen(port));
+	r = proto_quote(q, sizeof(q), port_name, strlen(port_name));
 	assert_true(r > 0);
-	r = proto_frame_port_name(g->port, sizeof(g->port), q, (size_t)r);
-	assert_true(r > 0);
-	g->nm.port_name = g->port;
-	g->nm.port_name_len = (size_t)r;
+	assert_int_equal(proto_frame_names_port(&g->nm, port, q, (size_t)r), 0);
 }
 
 /* Case i: the first ones walk the number edges, the rest are random. */
 static void make_case(unsigned i, struct gcase *g)
 {
+	proto_frame_names_clear(&g->nm);
 	memset(g, 0, sizeof(*g));
 	rng_state = 0x9e3779b97f4a7c15ull ^ ((uint64_t)i * 0xbf58476d1ce4e5b9ull);
 	(void)rnd();
 	struct proto_frame *f = &g->f;
 	unsigned cn = i % (sizeof(chan_names) / sizeof(chan_names[0]));
 	unsigned pn = (i / 3) % (sizeof(port_names) / sizeof(port_names[0]));
-	make_names(g, chan_names[cn], port_names[pn]);
 	static const unsigned ports[] = {0, 1, 9, 10, 99, 100, 101, 199, 200, 255};
 	static const size_t lens[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 47, 48, 64, 100, 461, 462};
 	if (i < 100) {
@@ -179,13 +173,15 @@ static void make_case(unsigned i, struct gcase *g)
 	}
 	for (size_t k = 0; k < f->nbytes; k++)
 		g->bytes[k] = (uint8_t)rnd();
+	make_names(g, chan_names[cn], f->port, port_names[pn]);
 }
+
+static struct gcase gc;
 
 static int render(unsigned i, enum proto_encoding enc, char *buf, size_t cap)
 {
-	static struct gcase g;
-	make_case(i, &g);
-	return proto_render_frame(buf, cap, &g.nm, &g.f, g.bytes, enc);
+	make_case(i, &gc);
+	return proto_render_frame(buf, cap, &gc.nm, &gc.f, gc.bytes, enc);
 }
 
 static char *golden;
@@ -211,6 +207,7 @@ static int load_golden(void **state)
 static int free_golden(void **state)
 {
 	(void)state;
+	proto_frame_names_clear(&gc.nm);
 	free(golden);
 	return 0;
 }

@@ -301,28 +301,16 @@ static void test_strict_requests(void **state)
 	proto_request_clear(&r);
 }
 
-/* FRAME pieces from pre-quoted names (port_json NULL: unnamed). */
-struct names {
-	char head[PROTO_FRAME_HEAD_MAX], port[PROTO_FRAME_PNAME_MAX];
-	struct proto_frame_names nm;
-};
-
-static const struct proto_frame_names *names(struct names *n, const char *chan_json,
+/* FRAME pieces from pre-quoted names; port 2's name unless port_json is NULL. */
+static const struct proto_frame_names *names(struct proto_frame_names *nm, const char *chan_json,
 					     size_t chan_len, const char *port_json,
 					     size_t port_len)
 {
-	memset(n, 0, sizeof(*n));
-	int r = proto_frame_head(n->head, chan_json, chan_len);
-	assert_true(r > 0);
-	n->nm.head = n->head;
-	n->nm.head_len = (size_t)r;
-	if (port_json) {
-		r = proto_frame_port_name(n->port, sizeof(n->port), port_json, port_len);
-		assert_true(r > 0);
-		n->nm.port_name = n->port;
-		n->nm.port_name_len = (size_t)r;
-	}
-	return &n->nm;
+	proto_frame_names_clear(nm);
+	assert_int_equal(proto_frame_names_head(nm, chan_json, chan_len), 0);
+	if (port_json)
+		assert_int_equal(proto_frame_names_port(nm, 2, port_json, port_len), 0);
+	return nm;
 }
 
 static void test_render_frame_exact(void **state)
@@ -330,7 +318,7 @@ static void test_render_frame_exact(void **state)
 	(void)state;
 	char buf[PROTO_FRAME_MAX];
 	const uint8_t bytes[] = {0x00, 0x01, 'h', 'i', 0x00};
-	struct names n;
+	static struct proto_frame_names n;
 	const struct proto_frame_names *nm = names(&n, "\"m7\"", 4, NULL, 0);
 	struct proto_frame f = {
 		.port = 2, .seq = 1, .t_first = 1000, .t_last = 1090, .nbytes = sizeof bytes};
@@ -362,9 +350,10 @@ static void test_render_frame_exact(void **state)
 	memset(cname, 'x', sizeof cname);
 	memset(pname, 'y', sizeof pname);
 	cname[0] = cname[head_name - 1] = pname[0] = pname[port_name - 1] = '"';
-	nm = names(&n, cname, head_name, pname, port_name);
+	nm = names(&n, cname, head_name, NULL, 0);
+	assert_int_equal(proto_frame_names_port(&n, 255, pname, port_name), 0);
 	assert_int_equal(nm->head_len, PROTO_FRAME_HEAD_MAX);
-	assert_int_equal(nm->port_name_len, PROTO_FRAME_PNAME_MAX);
+	assert_int_equal(nm->port_name_len[255], PROTO_FRAME_PNAME_MAX);
 	f = (struct proto_frame){.port = 255,
 				 .flags = 0xff,
 				 .seq = UINT32_MAX,
@@ -380,16 +369,21 @@ static void test_render_frame_exact(void **state)
 				 .t_last_mono_ns = UINT64_MAX,
 				 .t_err_ns = UINT64_MAX};
 	assert_true(proto_render_frame(buf, sizeof buf, nm, &f, big, PROTO_ENC_HEX) > 0);
-	/* Pieces or payloads beyond their bounds are refused, whatever the room. */
+	/* A payload beyond its bound is refused, whatever the room; so are pieces. */
 	static char huge[2 * PROTO_FRAME_MAX];
 	f.nbytes = M7B_PAYLOAD_MAX + 1;
 	assert_int_equal(proto_render_frame(huge, sizeof huge, nm, &f, big, PROTO_ENC_HEX),
 			 -ENOSPC);
-	assert_int_equal(proto_frame_head(n.head, cname, head_name + 1), -ENOSPC);
-	assert_int_equal(proto_frame_port_name(n.port, sizeof(n.port), pname, port_name + 1),
-			 -ENOSPC);
-	assert_int_equal(proto_frame_port_name(n.port, 20, "\"gps\"", 5), 18);
-	assert_int_equal(proto_frame_port_name(n.port, 17, "\"gps\"", 5), -ENOSPC);
+	assert_int_equal(proto_frame_names_head(&n, cname, head_name + 1), -ENOSPC);
+	assert_int_equal(proto_frame_names_port(&n, 1, pname, port_name + 1), -ENOSPC);
+	assert_null(n.port_name[1]);
+	/* A port renamed: the old member is replaced. */
+	assert_int_equal(proto_frame_names_port(&n, 255, "\"gps\"", 5), 0);
+	assert_int_equal(n.port_name_len[255], 18);
+	assert_memory_equal(n.port_name[255], ",\"port_name\":\"gps\"", 18);
+	proto_frame_names_clear(&n);
+	assert_null(n.port_name[255]);
+	assert_int_equal(n.head_len, 0);
 }
 
 /* The small-number digits (port, length) at each width, the bench's 48-byte payload, and
@@ -401,7 +395,7 @@ static void test_render_frame_numbers_and_tight_buffers(void **state)
 	uint8_t bytes[48];
 	for (size_t i = 0; i < sizeof bytes; i++)
 		bytes[i] = (uint8_t)(i * 37);
-	struct names nn;
+	static struct proto_frame_names nn;
 	const struct proto_frame_names *nm = names(&nn, "\"m7\"", 4, NULL, 0);
 	for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
 		struct proto_frame f = {.port = (uint8_t)ports[i],

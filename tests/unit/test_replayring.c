@@ -1,5 +1,5 @@
 /* replayring: size and age bounds, wrap-around, boot change, lookup by seq and by time,
- * and the REPLAY_GAP counts of what was evicted. */
+ * the REPLAY_GAP counts of what was evicted, and frames stored in place. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -208,6 +208,81 @@ static void test_find_time(void **state)
 	replayring_free(r);
 }
 
+/* A published frame stored in place (replayring_add, the frame copied in as one block)
+ * comes back whole, member for member, beside records pushed the other way; the offsets
+ * table wraps many times over. */
+static void test_add_in_place(void **state)
+{
+	(void)state;
+	struct replayring *r = replayring_new(8 * 1024, 3600 * 1000 * MS);
+	assert_non_null(r);
+	for (uint32_t s = 1; s <= 3000; s++) {
+		size_t n = s % 7 == 0 ? 0 : s % 40;
+		if (s % 2) {
+			push(r, 5, s, s, n);
+			continue;
+		}
+		struct proto_frame f = {.t_first = s * 10ull,
+					.t_last = s * 10ull + 3,
+					.t_first_ns = 1700000000000000000ull + s,
+					.t_last_ns = 1700000000000000001ull + s,
+					.t_first_mono_ns = 5000000000ull + s,
+					.t_last_mono_ns = 5000000001ull + s,
+					.t_err_ns = 250,
+					.seq = s,
+					.nbytes = (uint16_t)n,
+					.port = (uint8_t)(s % 3),
+					.flags = (uint8_t)(s >> 2),
+					.late = s % 4 == 0,
+					.has_realtime = s % 8 == 0,
+					.has_mono = s % 6 == 0};
+		struct replayring_rec *e = replayring_add(r, n);
+		assert_non_null(e);
+		replayring_frame_in(e, &f);
+		e->boot_id = 5;
+		e->rx_ns = s * MS;
+		memset(e->bytes, (int)(s & 0xff), n);
+		const struct replayring_rec *g = replayring_get(r, replayring_end(r) - 1);
+		assert_ptr_equal(g, e);
+		struct proto_frame back;
+		memset(&back, 0xa5, sizeof(back));
+		replayring_frame_out(g, &back);
+		assert_int_equal(back.t_first, f.t_first);
+		assert_int_equal(back.t_last, f.t_last);
+		assert_int_equal(back.t_first_ns, f.t_first_ns);
+		assert_int_equal(back.t_last_ns, f.t_last_ns);
+		assert_int_equal(back.t_first_mono_ns, f.t_first_mono_ns);
+		assert_int_equal(back.t_last_mono_ns, f.t_last_mono_ns);
+		assert_int_equal(back.t_err_ns, f.t_err_ns);
+		assert_int_equal(back.seq, f.seq);
+		assert_int_equal(back.nbytes, f.nbytes);
+		assert_int_equal(back.port, f.port);
+		assert_int_equal(back.flags, f.flags);
+		assert_int_equal(back.late, f.late);
+		assert_int_equal(back.has_realtime, f.has_realtime);
+		assert_int_equal(back.has_mono, f.has_mono);
+		assert_int_equal(g->boot_id, 5);
+		assert_int_equal(g->rx_ns, s * MS);
+		assert_true(replayring_bytes(r) <= 8 * 1024);
+		/* Every record held is the one pushed or added under its index. */
+		if (s % 50 == 0)
+			for (uint64_t i = replayring_first(r); i < replayring_end(r); i++) {
+				const struct replayring_rec *h = replayring_get(r, i);
+				assert_int_equal(h->seq, (uint32_t)i + 1);
+				assert_int_equal(h->t_first, h->seq * 10ull);
+				for (size_t k = 0; k < h->nbytes; k++)
+					assert_int_equal(h->bytes[k], h->seq & 0xff);
+			}
+	}
+	assert_int_equal(replayring_end(r), 3000);
+	assert_int_equal(replayring_evicted(r) + replayring_count(r), 3000);
+	/* Too big for the ring: nothing is evicted for it. */
+	size_t held = replayring_count(r);
+	assert_null(replayring_add(r, 8 * 1024));
+	assert_int_equal(replayring_count(r), held);
+	replayring_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +292,7 @@ int main(void)
 		cmocka_unit_test(test_find_seq),
 		cmocka_unit_test(test_boot_change),
 		cmocka_unit_test(test_find_time),
+		cmocka_unit_test(test_add_in_place),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
