@@ -241,6 +241,24 @@ static __attribute__((noinline)) void pump_all(struct replay *rp, unsigned slot)
 		rp->replaying &= ~(1ull << slot);
 }
 
+/* replay_record() for the first frame of a read(), or while a client replays the
+ * channel: the ring expired at the read's time, the frame stored, the clients pumped. */
+static __attribute__((noinline)) void record_more(struct replay *rp, struct replayring *ring,
+						  unsigned slot, const struct proto_frame *f,
+						  const uint8_t *bytes, uint64_t rx_ns)
+{
+	/* Every frame of one read() has the same receive time: what is too old is gone
+	 * with the first of them. */
+	if (rx_ns != rp->expired_at[slot]) {
+		replayring_expire(ring, rx_ns);
+		rp->expired_at[slot] = rx_ns;
+	}
+	/* Clients replaying this channel get the new frame in order, after the rest. */
+	if (replayring_put(ring, f, rp->boot[slot], rx_ns, bytes) == 0 &&
+	    (rp->replaying >> slot & 1))
+		pump_all(rp, slot);
+}
+
 void replay_record(struct replay *rp, struct channel *ch, unsigned slot,
 		   const struct proto_frame *f, const uint8_t *bytes, uint64_t rx_ns)
 {
@@ -250,22 +268,10 @@ void replay_record(struct replay *rp, struct channel *ch, unsigned slot,
 		ring = ring_for(rp, ch, slot);
 	if (!ring)
 		return;
-	/* Every frame of one read() has the same receive time: what is too old is gone
-	 * with the first of them. */
-	if (rx_ns != rp->expired_at[slot]) {
-		replayring_expire(ring, rx_ns);
-		rp->expired_at[slot] = rx_ns;
-	}
-	struct replayring_rec *e = replayring_add(ring, f->nbytes);
-	if (!e)
-		return;
-	replayring_frame_in(e, f);
-	e->boot_id = rp->boot[slot];
-	e->rx_ns = rx_ns;
-	memcpy(e->bytes, bytes, f->nbytes);
-	/* Clients replaying this channel get the new frame in order, after the rest. */
-	if (rp->replaying >> slot & 1)
-		pump_all(rp, slot);
+	if (rx_ns != rp->expired_at[slot] || (rp->replaying >> slot & 1))
+		record_more(rp, ring, slot, f, bytes, rx_ns);
+	else
+		(void)replayring_put(ring, f, rp->boot[slot], rx_ns, bytes);
 }
 
 void replay_boot(struct replay *rp, unsigned slot, uint32_t boot_id)

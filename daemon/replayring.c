@@ -137,12 +137,9 @@ static size_t make_room(struct replayring *r, size_t sz)
 	}
 }
 
-struct replayring_rec *replayring_add(struct replayring *r, size_t nbytes)
+/* Takes sz bytes at off (from make_room) as the newest record. */
+static inline struct replayring_rec *take(struct replayring *r, size_t off, size_t sz)
 {
-	size_t sz = rec_size(nbytes);
-	if (sz > r->cap || r->maxrec == 0)
-		return NULL;
-	size_t off = make_room(r, sz);
 	size_t i = r->slot_end; /* (first + count) % maxrec, kept rather than divided */
 	r->offs[i] = (uint32_t)off;
 	r->slot_end = i + 1 == r->maxrec ? 0 : i + 1;
@@ -150,6 +147,46 @@ struct replayring_rec *replayring_add(struct replayring *r, size_t nbytes)
 	r->head = off + sz;
 	r->used += sz;
 	return at(r, off);
+}
+
+struct replayring_rec *replayring_add(struct replayring *r, size_t nbytes)
+{
+	size_t sz = rec_size(nbytes);
+	if (sz > r->cap || r->maxrec == 0)
+		return NULL;
+	return take(r, make_room(r, sz), sz);
+}
+
+static void fill(struct replayring_rec *e, const struct proto_frame *f, uint32_t boot_id,
+		 uint64_t rx_ns, const void *bytes)
+{
+	replayring_frame_in(e, f);
+	e->boot_id = boot_id;
+	e->rx_ns = rx_ns;
+	memcpy(e->bytes, bytes, f->nbytes);
+}
+
+/* replayring_put() when the record does not simply follow the last one. */
+static __attribute__((noinline)) int put_room(struct replayring *r, const struct proto_frame *f,
+					      uint32_t boot_id, uint64_t rx_ns, const void *bytes)
+{
+	struct replayring_rec *e = replayring_add(r, f->nbytes);
+	if (!e)
+		return -EMSGSIZE;
+	fill(e, f, boot_id, rx_ns, bytes);
+	return 0;
+}
+
+int replayring_put(struct replayring *r, const struct proto_frame *f, uint32_t boot_id,
+		   uint64_t rx_ns, const void *bytes)
+{
+	/* Mostly the record fits where the last one ended (make_room's first answer); the
+	 * rest goes out of line, so this path saves no registers. */
+	size_t sz = rec_size(f->nbytes), off = r->head;
+	if (r->count == 0 || r->count >= r->maxrec || off + sz > (off > r->tail ? r->cap : r->tail))
+		return put_room(r, f, boot_id, rx_ns, bytes);
+	fill(take(r, off, sz), f, boot_id, rx_ns, bytes);
+	return 0;
 }
 
 int replayring_push(struct replayring *r, const struct replayring_rec *rec, const void *bytes)

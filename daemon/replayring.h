@@ -54,6 +54,10 @@ int replayring_push(struct replayring *r, const struct replayring_rec *rec, cons
  * the newest; the caller fills every member and the bytes before anything else reads the
  * ring. NULL when a single record of that size cannot fit the ring. */
 struct replayring_rec *replayring_add(struct replayring *r, size_t nbytes);
+/* Stores a published frame (f->nbytes of bytes) of boot_id received at rx_ns, evicting the
+ * oldest as needed: replayring_add() and the copies in one call. 0 or -EMSGSIZE. */
+int replayring_put(struct replayring *r, const struct proto_frame *f, uint32_t boot_id,
+		   uint64_t rx_ns, const void *bytes);
 /* Evicts records received more than max_age_ns before now_ns. */
 void replayring_expire(struct replayring *r, uint64_t now_ns);
 /* The record at index, or NULL when it was evicted or does not exist yet. */
