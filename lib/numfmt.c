@@ -1,5 +1,5 @@
-/* Integers to decimal text: eight digits at a time in one 64-bit register on little-endian
- * hosts (numfmt.h), the length from the first non-zero digit; else the length first (bit
+/* Integers to decimal text: digit pairs read off a fixed-point fraction (numfmt.h, inline
+ * for the renderers); the portable loop (M7B_NUMFMT_PORTABLE) takes the length first (bit
  * length and one comparison), then two digits per step from a 200-byte table. */
 #include "m7bridge/numfmt.h"
 
@@ -44,9 +44,8 @@ size_t m7b_dec_len_u64(uint64_t v)
 	return dec_len(v);
 }
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&                        \
-	!defined(M7B_NUMFMT_PORTABLE)
-/* The SWAR digits live in the header, so the hot renderers inline them. */
+#if !defined(M7B_NUMFMT_PORTABLE)
+/* The digit pairs live in the header, so the hot renderers inline them. */
 size_t m7b_fmt_u64(char *out, uint64_t v)
 {
 	return m7b_fmt_u64_inline(out, v);

@@ -24,46 +24,101 @@ size_t m7b_fmt_i64(char *out, int64_t v);
 /* Number of decimal digits of v (1..20). */
 size_t m7b_dec_len_u64(uint64_t v);
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&                        \
-	!defined(M7B_NUMFMT_PORTABLE)
-/* The eight decimal digits of x (< 10^8, leading zeros kept) as byte values 0..9, most
- * significant in the lowest byte, so a little-endian store puts them in reading order.
- * SWAR: the two 4-digit halves go to 32-bit lanes, each splits into two 2-digit 16-bit
- * lanes, each of those into two bytes; a multiply and shift divides every lane at once
- * (n * 10486 >> 20 is n / 100 for n < 43699, m * 103 >> 10 is m / 10 for m < 179). */
-static inline uint64_t m7b_dec8_lanes_(uint32_t x)
-{
-	uint64_t v = (uint64_t)(x / 10000) | (uint64_t)(x % 10000) << 32;
-	uint64_t q = ((v * 10486) >> 20) & 0x0000007F0000007Full;
+#if !defined(M7B_NUMFMT_PORTABLE)
+/* Two digits at a time from a table, the pairs read off a fixed-point fraction: x times
+ * 2^k / 10^m (rounded so that every x of the range gives exact digits; checked for all of
+ * them) puts the leading pair in the upper 32 bits, and each multiplication of the lower 32
+ * bits by 100 brings up the next pair. The cost grows with the digits, not the width. */
+static const char m7b_dec_pairs_[200] = {
+	'0', '0', '0', '1', '0', '2', '0', '3', '0', '4', '0', '5', '0', '6', '0', '7', '0',
+	'8', '0', '9', '1', '0', '1', '1', '1', '2', '1', '3', '1', '4', '1', '5', '1', '6',
+	'1', '7', '1', '8', '1', '9', '2', '0', '2', '1', '2', '2', '2', '3', '2', '4', '2',
+	'5', '2', '6', '2', '7', '2', '8', '2', '9', '3', '0', '3', '1', '3', '2', '3', '3',
+	'3', '4', '3', '5', '3', '6', '3', '7', '3', '8', '3', '9', '4', '0', '4', '1', '4',
+	'2', '4', '3', '4', '4', '4', '5', '4', '6', '4', '7', '4', '8', '4', '9', '5', '0',
+	'5', '1', '5', '2', '5', '3', '5', '4', '5', '5', '5', '6', '5', '7', '5', '8', '5',
+	'9', '6', '0', '6', '1', '6', '2', '6', '3', '6', '4', '6', '5', '6', '6', '6', '7',
+	'6', '8', '6', '9', '7', '0', '7', '1', '7', '2', '7', '3', '7', '4', '7', '5', '7',
+	'6', '7', '7', '7', '8', '7', '9', '8', '0', '8', '1', '8', '2', '8', '3', '8', '4',
+	'8', '5', '8', '6', '8', '7', '8', '8', '8', '9', '9', '0', '9', '1', '9', '2', '9',
+	'3', '9', '4', '9', '5', '9', '6', '9', '7', '9', '8', '9', '9'};
 
-	v = q | (v - q * 100) << 16;
-	q = ((v * 103) >> 10) & 0x000F000F000F000Full;
-	return q | (v - q * 10) << 8;
+#if defined(__GNUC__)
+#define M7B_NUMFMT_INLINE_ static inline __attribute__((always_inline))
+#else
+#define M7B_NUMFMT_INLINE_ static inline
+#endif
+
+/* The pair in the upper half of y at p; y moves on to the next one. */
+M7B_NUMFMT_INLINE_ char *m7b_pair_(char *p, uint64_t *y)
+{
+	memcpy(p, m7b_dec_pairs_ + 2 * (*y >> 32), 2);
+	*y = (uint64_t)(uint32_t)*y * 100u;
+	return p + 2;
+}
+
+/* The leading group (one digit when one is true, else two) of y at p. */
+M7B_NUMFMT_INLINE_ char *m7b_lead_(char *p, uint64_t *y, int one)
+{
+	if (one) {
+		*p = (char)('0' + (*y >> 32));
+		*y = (uint64_t)(uint32_t)*y * 100u;
+		return p + 1;
+	}
+	return m7b_pair_(p, y);
+}
+
+/* x (< 10^8) as a fraction of 10^8 whose leading pair is x / 10^6. */
+M7B_NUMFMT_INLINE_ uint64_t m7b_frac8_(uint32_t x)
+{
+	return ((x * 2251799815ull) >> 19) + 4; /* 2^51 / 10^6, rounded up by 2; then +4 */
 }
 
 /* Writes exactly eight digits of x (< 10^8, leading zeros kept) at out. */
-static inline void m7b_fmt_dec8(char *out, uint32_t x)
+M7B_NUMFMT_INLINE_ void m7b_fmt_dec8(char *out, uint32_t x)
 {
-	uint64_t d = m7b_dec8_lanes_(x) + 0x3030303030303030ull;
+	uint64_t y = m7b_frac8_(x);
 
-	memcpy(out, &d, 8);
+	out = m7b_pair_(out, &y);
+	out = m7b_pair_(out, &y);
+	out = m7b_pair_(out, &y);
+	(void)m7b_pair_(out, &y);
 }
 
-/* The digits of x (< 10^8) without leading zeros at out, storing 8 bytes; returns their
- * count. The lowest non-zero lane is the first digit (x = 0: the last lane, "0"). */
-static inline size_t m7b_fmt_upto8_(char *out, uint32_t x)
+/* The digits of x (< 10^8) without leading zeros at out; returns their count. */
+M7B_NUMFMT_INLINE_ size_t m7b_fmt_upto8_(char *out, uint32_t x)
 {
-	uint64_t d = m7b_dec8_lanes_(x);
-	unsigned skip = (unsigned)__builtin_ctzll(d | 1ull << 56) & 56u;
+	char *p = out;
+	uint64_t y;
 
-	d = (d >> skip) + 0x3030303030303030ull;
-	memcpy(out, &d, 8);
-	return 8u - skip / 8u;
+	if (x < 100) {
+		if (x < 10) {
+			*p = (char)('0' + x);
+			return 1;
+		}
+		memcpy(p, m7b_dec_pairs_ + 2 * x, 2);
+		return 2;
+	}
+	if (x < 10000) {
+		y = x * 42949673ull; /* 2^32 / 100, rounded up */
+		p = m7b_lead_(p, &y, x < 1000);
+	} else if (x < 1000000) {
+		y = x * 429497ull; /* 2^32 / 10^4, rounded up */
+		p = m7b_lead_(p, &y, x < 100000);
+		p = m7b_pair_(p, &y);
+	} else {
+		y = m7b_frac8_(x);
+		p = m7b_lead_(p, &y, x < 10000000);
+		p = m7b_pair_(p, &y);
+		p = m7b_pair_(p, &y);
+	}
+	p = m7b_pair_(p, &y);
+	return (size_t)(p - out);
 }
 
 /* m7b_fmt_u64, inline: for renderers that write several numbers per line (forced: a
  * call per number would cost as much as the digits). */
-static inline __attribute__((always_inline)) size_t m7b_fmt_u64_inline(char *out, uint64_t v)
+M7B_NUMFMT_INLINE_ size_t m7b_fmt_u64_inline(char *out, uint64_t v)
 {
 	if (v < 100000000u)
 		return m7b_fmt_upto8_(out, (uint32_t)v);
