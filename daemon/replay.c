@@ -241,12 +241,20 @@ static __attribute__((noinline)) void pump_all(struct replay *rp, unsigned slot)
 		rp->replaying &= ~(1ull << slot);
 }
 
-/* replay_record() for the first frame of a read(), or while a client replays the
- * channel: the ring expired at the read's time, the frame stored, the clients pumped. */
-static __attribute__((noinline)) void record_more(struct replay *rp, struct replayring *ring,
+/* replay_record() for the first frame of a read(), while a client replays the channel or
+ * when the ring must be checked against the configuration: the ring expired at the read's
+ * time, the frame stored, the clients pumped. Out of line, so that the path of the other
+ * frames is a few checks and a tail call. */
+static __attribute__((noinline)) void record_more(struct replay *rp, struct channel *ch,
 						  unsigned slot, const struct proto_frame *f,
 						  const uint8_t *bytes, uint64_t rx_ns)
 {
+	struct replayring *ring = rp->ring[slot];
+	/* The configuration is looked at only when it may have changed. */
+	if (rp->unsure >> slot & 1)
+		ring = ring_for(rp, ch, slot);
+	if (!ring)
+		return;
 	/* Every frame of one read() has the same receive time: what is too old is gone
 	 * with the first of them. */
 	if (rx_ns != rp->expired_at[slot]) {
@@ -263,15 +271,10 @@ void replay_record(struct replay *rp, struct channel *ch, unsigned slot,
 		   const struct proto_frame *f, const uint8_t *bytes, uint64_t rx_ns)
 {
 	struct replayring *ring = rp->ring[slot];
-	/* The configuration is looked at only when it may have changed. */
-	if (rp->unsure >> slot & 1)
-		ring = ring_for(rp, ch, slot);
-	if (!ring)
-		return;
-	if (rx_ns != rp->expired_at[slot] || (rp->replaying >> slot & 1))
-		record_more(rp, ring, slot, f, bytes, rx_ns);
-	else
+	if (ring && !((rp->unsure | rp->replaying) >> slot & 1) && rx_ns == rp->expired_at[slot])
 		(void)replayring_put(ring, f, rp->boot[slot], rx_ns, bytes);
+	else
+		record_more(rp, ch, slot, f, bytes, rx_ns);
 }
 
 void replay_boot(struct replay *rp, unsigned slot, uint32_t boot_id)
