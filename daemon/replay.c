@@ -326,6 +326,7 @@ struct replay *replay_free(struct replay *rp)
 	if (!rp)
 		return NULL;
 	daemon_remove_observer(rp->d, rp);
+	rp->d->replay_slots = 0; /* no frame is handed over any more */
 	for (unsigned s = 0; s < CONF_MAX_CHANNELS; s++)
 		replayring_free(rp->ring[s]);
 	free(rp);
