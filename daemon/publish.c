@@ -26,14 +26,14 @@ static void stream_frame(struct daemon *d, struct conn *first, unsigned slot,
 	size_t room;
 	(void)fanout_tail(fo, &room);
 	bool shared = room >= 2 * PROTO_FRAME_MAX || daemon_fanout_room(d, 2 * PROTO_FRAME_MAX);
-	const char *lb = NULL, *lh = NULL;
-	int nb = 0, nh = 0;
+	const char *line[2] = {NULL, NULL}; /* by encoding: base64, hex */
+	size_t len[2] = {0, 0};
 	if (shared)
 		fanout_hold(fo);
 	for (struct conn *c = first; c; c = next_taker(c->next, slot, f->port)) {
-		bool hex = c->encoding == PROTO_ENC_HEX;
-		if (hex ? !lh : !lb) {
-			char *p = hex ? d->frame_hex : d->frame_b64;
+		unsigned e = c->encoding == PROTO_ENC_HEX;
+		if (!line[e]) {
+			char *p = e ? d->frame_hex : d->frame_b64;
 			room = sizeof(d->frame_b64);
 			if (shared)
 				p = fanout_tail(fo, &room);
@@ -42,13 +42,13 @@ static void stream_frame(struct daemon *d, struct conn *first, unsigned slot,
 				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
 			if (shared)
 				fanout_commit(fo, (size_t)n);
-			*(hex ? &lh : &lb) = p;
-			*(hex ? &nh : &nb) = n;
+			line[e] = p;
+			len[e] = (size_t)n;
 		}
 		if (shared)
-			conn_stream_ref(c, fo, hex ? lh : lb, (size_t)(hex ? nh : nb));
+			conn_stream_ref(c, fo, line[e], len[e]);
 		else
-			conn_stream(c, hex ? lh : lb, (size_t)(hex ? nh : nb));
+			conn_stream(c, line[e], len[e]);
 	}
 	if (shared)
 		fanout_release(fo);
