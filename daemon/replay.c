@@ -24,8 +24,8 @@ struct replay {
 	unsigned ring_age_s[CONF_MAX_CHANNELS];
 	uint64_t unsure;    /* slots whose ring must be checked against the configuration */
 	uint64_t replaying; /* slots that may have replaying clients (cleared when none has) */
-	uint64_t expired_at[CONF_MAX_CHANNELS]; /* receive time the ring was last expired at */
-	uint32_t boot[CONF_MAX_CHANNELS];	/* boot id of the last HELLO, 0 before one */
+	uint64_t fresh_until[CONF_MAX_CHANNELS]; /* nothing in the ring is too old until then */
+	uint32_t boot[CONF_MAX_CHANNELS];	 /* boot id of the last HELLO, 0 before one */
 	bool pumping; /* a gap's reply flushes, and a flush asks for more: no re-entry */
 	char line[PROTO_FRAME_MAX + 32];
 };
@@ -220,7 +220,7 @@ static __attribute__((noinline)) struct replayring *ring_for(struct replay *rp, 
 		return NULL;
 	rp->ring[slot] = replayring_new((size_t)cfg->replay_kib * 1024,
 					(uint64_t)cfg->replay_max_age_s * 1000000000ull);
-	rp->expired_at[slot] = 0;
+	rp->fresh_until[slot] = 0;
 	if (!rp->ring[slot])
 		channel_log_errno(ch, LOG_WARNING, -ENOMEM, "no replay ring: %m");
 	mark(rp, slot, !rp->ring[slot]); /* no memory: try again with the next frame */
@@ -241,9 +241,9 @@ static __attribute__((noinline)) void pump_all(struct replay *rp, unsigned slot)
 		rp->replaying &= ~(1ull << slot);
 }
 
-/* replay_record() for the first frame of a read(), while a client replays the channel or
- * when the ring must be checked against the configuration: the ring expired at the read's
- * time, the frame stored, the clients pumped. Out of line, so that the path of the other
+/* replay_record() when records may be too old, while a client replays the channel or when
+ * the ring must be checked against the configuration: the ring expired at the frame's
+ * receive time, the frame stored, the clients pumped. Out of line, so that the path of the other
  * frames is a few checks and a tail call. */
 static __attribute__((noinline)) void record_more(struct replay *rp, struct channel *ch,
 						  unsigned slot, const struct proto_frame *f,
@@ -255,12 +255,10 @@ static __attribute__((noinline)) void record_more(struct replay *rp, struct chan
 		ring = ring_for(rp, ch, slot);
 	if (!ring)
 		return;
-	/* Every frame of one read() has the same receive time: what is too old is gone
-	 * with the first of them. */
-	if (rx_ns != rp->expired_at[slot]) {
-		replayring_expire(ring, rx_ns);
-		rp->expired_at[slot] = rx_ns;
-	}
+	/* Nothing is too old before the oldest record's time is up; evictions for room only
+	 * make that later, so the time kept errs early. */
+	if (rx_ns > rp->fresh_until[slot])
+		rp->fresh_until[slot] = replayring_expire(ring, rx_ns);
 	/* Clients replaying this channel get the new frame in order, after the rest. */
 	if (replayring_put(ring, f, rp->boot[slot], rx_ns, bytes) == 0 &&
 	    (rp->replaying >> slot & 1))
@@ -271,7 +269,7 @@ void replay_record(struct replay *rp, struct channel *ch, unsigned slot,
 		   const struct proto_frame *f, const uint8_t *bytes, uint64_t rx_ns)
 {
 	struct replayring *ring = rp->ring[slot];
-	if (ring && !((rp->unsure | rp->replaying) >> slot & 1) && rx_ns == rp->expired_at[slot])
+	if (ring && !((rp->unsure | rp->replaying) >> slot & 1) && rx_ns <= rp->fresh_until[slot])
 		(void)replayring_put(ring, f, rp->boot[slot], rx_ns, bytes);
 	else
 		record_more(rp, ch, slot, f, bytes, rx_ns);

@@ -199,10 +199,11 @@ int replayring_push(struct replayring *r, const struct replayring_rec *rec, cons
 	return 0;
 }
 
-void replayring_expire(struct replayring *r, uint64_t now_ns)
+uint64_t replayring_expire(struct replayring *r, uint64_t now_ns)
 {
 	while (r->count && now_ns > r->max_age_ns && at(r, r->tail)->rx_ns < now_ns - r->max_age_ns)
 		pop(r);
+	return r->count ? at(r, r->tail)->rx_ns + r->max_age_ns : 0;
 }
 
 const struct replayring_rec *replayring_get(const struct replayring *r, uint64_t index)

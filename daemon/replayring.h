@@ -58,8 +58,11 @@ struct replayring_rec *replayring_add(struct replayring *r, size_t nbytes);
  * oldest as needed: replayring_add() and the copies in one call. 0 or -EMSGSIZE. */
 int replayring_put(struct replayring *r, const struct proto_frame *f, uint32_t boot_id,
 		   uint64_t rx_ns, const void *bytes);
-/* Evicts records received more than max_age_ns before now_ns. */
-void replayring_expire(struct replayring *r, uint64_t now_ns);
+/* Evicts records received more than max_age_ns before now_ns. Returns the time until
+ * which nothing held is too old (the oldest's receive time plus max_age_ns; 0 when the
+ * ring is empty): there is nothing to expire before a later now_ns, whatever is pushed
+ * meanwhile. */
+uint64_t replayring_expire(struct replayring *r, uint64_t now_ns);
 /* The record at index, or NULL when it was evicted or does not exist yet. */
 const struct replayring_rec *replayring_get(const struct replayring *r, uint64_t index);
 /* Index of the oldest record held. */

@@ -283,6 +283,30 @@ static void test_add_in_place(void **state)
 	replayring_free(r);
 }
 
+/* What expire returns: until when nothing held is too old, so a caller may skip it. */
+static void test_expire_deadline(void **state)
+{
+	(void)state;
+	struct replayring *r = replayring_new(64 * 1024, 60000 * MS);
+	assert_non_null(r);
+	assert_int_equal(replayring_expire(r, 5000 * MS), 0); /* empty: ask again */
+	push(r, 1, 1, 1000, 10);
+	push(r, 1, 2, 2000, 10);
+	assert_int_equal(replayring_expire(r, 1500 * MS), 61000 * MS);
+	assert_int_equal(replayring_count(r), 2);
+	assert_int_equal(replayring_expire(r, 61000 * MS), 61000 * MS); /* not older yet */
+	assert_int_equal(replayring_count(r), 2);
+	assert_int_equal(replayring_expire(r, 61000 * MS + 1), 62000 * MS);
+	assert_int_equal(replayring_count(r), 1);
+	/* Newer records do not move it: the oldest decides. */
+	push(r, 1, 3, 3000, 10);
+	assert_int_equal(replayring_expire(r, 62000 * MS), 62000 * MS);
+	assert_int_equal(replayring_count(r), 2);
+	assert_int_equal(replayring_expire(r, 100000 * MS), 0);
+	assert_int_equal(replayring_count(r), 0);
+	replayring_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_boot_change),
 		cmocka_unit_test(test_find_time),
 		cmocka_unit_test(test_add_in_place),
+		cmocka_unit_test(test_expire_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
