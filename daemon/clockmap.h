@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CLOCKMAP_WINDOW	       64	       /* time slices kept for the fit */
+#define CLOCKMAP_WINDOW	       128	       /* time slices kept for the fit */
 #define CLOCKMAP_SLICE_NS      100000000ull    /* one exchange (the best) per 100 ms slice */
 #define CLOCKMAP_MAX_AGE_NS    300000000000ull /* slices older than 300 s leave the fit */
 #define CLOCKMAP_MAX_PPM       200.0	       /* a-priori rate tolerance before any fit */

@@ -31,7 +31,6 @@ struct cs_chan {
 	uint32_t boot_id, tick_hz;
 	uint64_t hello_ms;    /* when the schedule restarted */
 	uint64_t next_ms;     /* when the next SYNC is due */
-	unsigned sent;	      /* SYNCs since then */
 	uint64_t last_cookie; /* host_time of the newest SYNC */
 	uint64_t min_cookie;  /* replies to older SYNCs belong to a previous boot */
 	/* Per port (and one for HEARTBEAT), the newest capture start seen: captures on a
@@ -162,7 +161,6 @@ static void send_sync(struct cs_chan *c)
 	if (channel_txthread(c->ch))
 		txthread_mark_next(channel_txthread(c->ch), cookie);
 	(void)channel_write_frame(c->ch, M7B_T_SYNC, 0, 0, pl, (size_t)n, NULL);
-	c->sent++;
 }
 
 /* Sends a SYNC if one is due and arms the timer for the next. */
@@ -175,12 +173,9 @@ static void run_schedule(struct cs_chan *c)
 	if (now >= c->next_ms) {
 		if (channel_get_state(c->ch) == CHANNEL_UP) {
 			send_sync(c);
-			if (c->sent < CLOCKSYNC_BURST)
-				c->next_ms = c->hello_ms + clocksync_due_ms(c->sent);
-			else
-				c->next_ms = now + (now - c->hello_ms < CLOCKSYNC_SETTLE_MS
-							    ? CLOCKSYNC_FAST_MS
-							    : CLOCKSYNC_SLOW_MS);
+			c->next_ms =
+				now + (now - c->hello_ms < CLOCKSYNC_SETTLE_MS ? CLOCKSYNC_FAST_MS
+									       : CLOCKSYNC_SLOW_MS);
 		} else {
 			c->next_ms = now + CLOCKSYNC_FAST_MS; /* look again later */
 		}
@@ -199,12 +194,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	daemon_flush(c->cs->d);
 }
 
-/* Starts the schedule over: a SYNC now, then the burst. */
+/* Starts the schedule over: a SYNC now, then the fast ones. */
 static void restart_schedule(struct cs_chan *c)
 {
 	c->hello_ms = daemon_now_ms();
 	c->next_ms = c->hello_ms;
-	c->sent = 0;
 	if (c->timer)
 		event_del(c->timer);
 	run_schedule(c);
