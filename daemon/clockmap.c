@@ -14,9 +14,6 @@
 /* Delay filter: exchanges whose half round trip exceeds the lower quartile by more
  * than twice its distance from the best, plus this slack, carry too much queueing. */
 #define CLOCKMAP_DELAY_SLACK_NS 2000.0
-/* The slack of the envelope's edges is estimated from the tightest quarter of each leg's
- * bounds, once the window holds this many slices: fewer say too little. */
-#define CLOCKMAP_EDGE_MIN 16
 
 /* a - b as a double, without wrapping: far-apart values stay far apart. */
 static double diff(uint64_t a, uint64_t b)
@@ -126,48 +123,6 @@ static bool envelope(const struct clockmap *c, double s, double u, double x_ref,
 	*lo = l;
 	*hi = h;
 	return l <= h;
-}
-
-/* Keeps the k smallest values seen in v[0..k-1], ascending; n of them so far. */
-static void keep_smallest(double *v, unsigned k, unsigned *n, double x)
-{
-	unsigned j = *n < k ? (*n)++ : k;
-
-	if (j == k && x >= v[k - 1])
-		return;
-	if (j == k)
-		j--;
-	for (; j > 0 && v[j - 1] > x; j--)
-		v[j] = v[j - 1];
-	v[j] = x;
-}
-
-/* How far the envelope's edges likely sit inside the legs' true edges (the fastest
- * possible trips), at rate s: for each leg, the mean spacing of its tightest bounds, a
- * quarter of them. The tightest of n delays overshoots the smallest possible one by about
- * the spacing of the next ones (order statistics of a density flat near its floor), so a
- * leg that carries queueing, replies held after tx, has a loose edge and a clean leg a
- * tight one. Zero below CLOCKMAP_EDGE_MIN slices. */
-static void envelope_slack(const struct clockmap *c, double s, double x_ref, double *slack_lo,
-			   double *slack_hi)
-{
-	double a[CLOCKMAP_WINDOW], b[CLOCKMAP_WINDOW];
-	unsigned na = 0, nb = 0, k = 1 + c->count / 4;
-
-	*slack_lo = *slack_hi = 0;
-	if (c->count < CLOCKMAP_EDGE_MIN)
-		return;
-	for (unsigned i = 0; i < c->count; i++) {
-		const struct clockmap_sample *e = &c->win[i].s;
-		double rx = diff(e->rx_ticks, c->base_ticks), tx = diff(e->tx_ticks, c->base_ticks);
-		double t1 = diff(e->t1_ns, c->base_ns), t4 = diff(e->t4_ns, c->base_ns);
-
-		/* The lower bounds negated, so that both legs keep their smallest. */
-		keep_smallest(a, k, &na, -(t1 - s * (rx + 1 - x_ref)));
-		keep_smallest(b, k, &nb, t4 - s * (tx - x_ref));
-	}
-	*slack_lo = (a[k - 1] - a[0]) / (k - 1);
-	*slack_hi = (b[k - 1] - b[0]) / (k - 1);
 }
 
 /* A rigorous bound on |s - true rate| / s from the legs: the true line passes above
@@ -402,18 +357,10 @@ static void clockmap_fit(struct clockmap *c)
 	/* Better still, each leg on its own: the SYNC arrived after t1 and the reply left
 	 * before t4, so every exchange bounds the offset from below and from above, and the
 	 * tightest bounds may come from different exchanges (a reply queued after tx only
-	 * loosens its own upper bound). The estimate is the middle between the legs' edges,
-	 * each edge moved out by its slack: one-sided queueing leaves its leg's edge loose by
-	 * about the spacing of its tightest bounds, which would otherwise bias the middle by
-	 * half that. It stays inside the envelope, which the bound relies on. */
+	 * loosens its own upper bound). The midpoint of the envelope is the estimate. */
 	double x_ref = newest->x, lo, hi;
-	if (envelope(c, s, stat * s, x_ref, &lo, &hi)) {
-		double slo, shi;
-
-		envelope_slack(c, s, x_ref, &slo, &shi);
-		double mid = fmin(fmax((lo + slo + hi - shi) / 2, lo), hi);
-		off = mid - s * x_ref;
-	}
+	if (envelope(c, s, stat * s, x_ref, &lo, &hi))
+		off = (lo + hi) / 2 - s * x_ref;
 
 	/* The bound at the newest exchange: the best any exchange vouches for, carried
 	 * over the distance at the rate bound; or the rigorous envelope, if tighter. */
