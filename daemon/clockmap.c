@@ -227,6 +227,33 @@ static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se
 	return true;
 }
 
+/* The fit as integers for clockmap_map(). The bound only ever rounds up: the distance
+ * is counted from the tick below x_ref and one tick's growth is added for it. */
+static void set_line(struct clockmap *c)
+{
+	struct clockmap_line *l = &c->line;
+	int e;
+
+	/* The largest shift that keeps mul below 2^62: rate < 2^e. */
+	(void)frexp(c->rate, &e);
+	l->shift = e >= 62 ? 0 : e < 0 ? 62 : (unsigned)(62 - e);
+	double one = ldexp(1.0, (int)l->shift), grow = c->rate_err * c->rate;
+	__int128 half = l->shift ? (__int128)1 << (l->shift - 1) : 0;
+
+	l->tick0 = c->base_ticks;
+	l->ns0 = c->base_ns;
+	l->mul = (int64_t)llround(c->rate * one);
+	l->off = (__int128)(c->offset * one) + half;
+	l->dx_ref = (int64_t)floor(c->x_ref);
+	l->emul = (uint64_t)ceil(grow * one);
+	l->e0 = (__int128)ceil((c->err_ref + c->nominal + grow) * one) + ((__int128)1 << l->shift) -
+		1;
+	uint64_t max_dx = (uint64_t)((double)CLOCKMAP_MAX_EXTRAP_NS / c->nominal);
+	l->lo = l->tick0 > max_dx ? l->tick0 - max_dx : 0;
+	l->span = l->tick0 - l->lo +
+		  (UINT64_MAX - l->tick0 > max_dx ? max_dx : UINT64_MAX - l->tick0);
+}
+
 static void clockmap_fit(struct clockmap *c)
 {
 	const struct clockmap_slot *newest = &c->win[c->count - 1];
@@ -383,6 +410,7 @@ static void clockmap_fit(struct clockmap *c)
 	c->err_ref = e_ref;
 	c->used = n;
 	c->valid = true;
+	set_line(c);
 }
 
 /* Error bound of the current fit at tick offset x (relative to base_ticks). */
@@ -477,23 +505,6 @@ int clockmap_add(struct clockmap *c, const struct clockmap_sample *s)
 	remember(c, s);
 	clockmap_fit(c);
 	return 0;
-}
-
-bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct clockmap_time *t)
-{
-	if (!c->valid)
-		return false;
-	/* Far-off ticks give a far-off x and are left out, never wrapped or overflowed. */
-	double x = diff(ticks, c->base_ticks);
-	if (fabs(x * c->nominal) > (double)CLOCKMAP_MAX_EXTRAP_NS)
-		return false;
-	double v = c->offset + x * c->rate;
-	int64_t iv = (int64_t)llround(v);
-	if (iv < 0 ? (uint64_t)-iv > c->base_ns : (uint64_t)iv > UINT64_MAX - c->base_ns)
-		return false;
-	t->ns = c->base_ns + (uint64_t)iv;
-	t->err_ns = (uint64_t)ceil(err_at(c, x));
-	return true;
 }
 
 void clockmap_info(const struct clockmap *c, struct clockmap_info *i)

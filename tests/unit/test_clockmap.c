@@ -65,7 +65,7 @@ static struct clockmap_sample xchg(const struct sim *s, uint64_t t1, uint64_t ou
 /* Mapping error (ns, signed) of tick k, and whether the published bound covers it. */
 static int64_t map_err(const struct clockmap *c, const struct sim *s, uint64_t k, bool *covered)
 {
-	struct clockmap_time t;
+	struct clockmap_time t = {0};
 
 	assert_true(clockmap_map(c, k, &t));
 	int64_t e = (int64_t)(t.ns - sim_host(s, k));
@@ -77,7 +77,7 @@ static void test_unknown_until_first_sample(void **state)
 {
 	(void)state;
 	struct clockmap c;
-	struct clockmap_time t;
+	struct clockmap_time t = {0};
 
 	clockmap_init(&c, HZ);
 	assert_false(clockmap_map(&c, 1000, &t));
@@ -326,7 +326,7 @@ static void test_far_ticks_are_left_out(void **state)
 	(void)state;
 	struct sim s = {.host0_ns = 1 * SEC, .tick0 = UINT64_MAX / 2};
 	struct clockmap c;
-	struct clockmap_time t;
+	struct clockmap_time t = {0};
 
 	clockmap_init(&c, HZ);
 	assert_int_equal(clockmap_add(&c, XCHG(&s, 2 * SEC, 10000, 10000)), 0);
@@ -345,6 +345,72 @@ static void test_far_ticks_are_left_out(void **state)
 	assert_true(clockmap_map(&one, 11, &t));
 }
 
+/* The fit, evaluated the long way in long double, for any tick near the reference:
+ * host ns rounded to nearest, and the bound rounded up. */
+static void map_slow(const struct clockmap *c, uint64_t ticks, uint64_t *ns, long double *err)
+{
+	long double x = (long double)ticks - (long double)c->base_ticks;
+	long double v = (long double)c->offset + x * (long double)c->rate;
+
+	*ns = (uint64_t)((long double)c->base_ns + roundl(v));
+	*err = (long double)c->err_ref +
+	       (long double)c->rate_err * fabsl(x - (long double)c->x_ref) * (long double)c->rate +
+	       (long double)c->nominal;
+}
+
+/* clockmap_map() works on the fit in integer form: its times must be the fit's own, to
+ * the ns, and its bound never below the fit's, on both sides of the reference, near it
+ * and up to the extrapolation limit, from 24 MHz to 1 Hz. */
+static void test_integer_map_is_the_fit(void **state)
+{
+	(void)state;
+	const uint32_t rates[] = {HZ, 24000000, 32768, 1};
+
+	for (unsigned r = 0; r < sizeof rates / sizeof rates[0]; r++) {
+		uint32_t hz = rates[r];
+		struct clockmap c;
+		uint64_t tick0 = 1000000007ull * hz, host = 4000 * SEC;
+		uint32_t rng = 99 + r;
+
+		clockmap_init(&c, hz);
+		/* Exchanges a second apart at +37 ppm with uneven delays: a fit with a fractional
+		 * offset, rate and reference. */
+		for (unsigned i = 0; i < 12; i++) {
+			rng = rng * 1103515245u + 12345u;
+			uint64_t t1 = host + i * SEC + (rng >> 12) % 1000000;
+			uint64_t t = (uint64_t)((t1 - host) * 1.000037 * hz / 1e9) + tick0;
+			struct clockmap_sample x = {.t1_ns = t1,
+						    .rx_ticks = t,
+						    .tx_ticks = t,
+						    .t4_ns = t1 + 30000 + (rng >> 16) % 20000};
+			assert_true(clockmap_add(&c, &x) >= 0);
+		}
+		assert_true(c.valid);
+		uint64_t max = (uint64_t)((double)CLOCKMAP_MAX_EXTRAP_NS / c.nominal);
+		const int64_t m = (int64_t)max, h = (int64_t)hz;
+		const int64_t ds[] = {0,      1,     -1,     7,	    -7,	    h, -h, m / 7,
+				      -m / 7, m / 2, -m / 2, m - 1, -m + 1, m, -m};
+		for (unsigned k = 0; k < sizeof ds / sizeof ds[0]; k++) {
+			uint64_t ticks = c.base_ticks + (uint64_t)ds[k], ns;
+			long double err;
+			struct clockmap_time t = {0};
+
+			assert_true(clockmap_map(&c, ticks, &t));
+			map_slow(&c, ticks, &ns, &err);
+			assert_int_equal(t.ns, ns);
+			assert_true((long double)t.err_ns >= err);
+			/* Up by at most a ns of rounding and one tick's growth of the bound
+			 * (the distance is counted from the tick below x_ref). */
+			assert_true((long double)t.err_ns <= err + 1.0L + c.rate_err * c.rate);
+		}
+		struct clockmap_time t = {0};
+		assert_true(clockmap_map(&c, c.base_ticks + max, &t));
+		assert_true(clockmap_map(&c, c.base_ticks - max, &t));
+		assert_false(clockmap_map(&c, c.base_ticks + max + 1, &t));
+		assert_false(clockmap_map(&c, c.base_ticks - max - 1, &t));
+	}
+}
+
 static void test_init_forgets_reset_keeps_rate(void **state)
 {
 	(void)state;
@@ -355,7 +421,7 @@ static void test_init_forgets_reset_keeps_rate(void **state)
 	for (uint64_t t = 2 * SEC; t < 12 * SEC; t += SEC)
 		assert_int_equal(clockmap_add(&c, XCHG(&s, t, 30000, 30000)), 0);
 	clockmap_reset(&c, HZ);
-	struct clockmap_time t;
+	struct clockmap_time t = {0};
 	assert_false(clockmap_map(&c, 1, &t));
 	assert_int_equal(clockmap_add(&c, XCHG(&s, 20 * SEC, 30000, 30000)), 0);
 	assert_true(fabs(clockmap_drift_ppm(&c) - 30.0) < 0.5);
@@ -379,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_inconsistent_replies_start_new_epoch),
 		cmocka_unit_test(test_impossible_and_stale_samples_are_refused),
 		cmocka_unit_test(test_far_ticks_are_left_out),
+		cmocka_unit_test(test_integer_map_is_the_fit),
 		cmocka_unit_test(test_init_forgets_reset_keeps_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
