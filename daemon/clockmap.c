@@ -14,6 +14,10 @@
 /* Delay filter: exchanges whose half round trip exceeds the lower quartile by more
  * than twice its distance from the best, plus this slack, carry too much queueing. */
 #define CLOCKMAP_DELAY_SLACK_NS 2000.0
+/* The leg fits take the lower envelope once the window holds this many runs of at least
+ * this many slices each. */
+#define CLOCKMAP_LEG_BINS	 8u
+#define CLOCKMAP_LEG_MIN_PER_BIN 4u
 
 /* a - b as a double, without wrapping: far-apart values stay far apart. */
 static double diff(uint64_t a, uint64_t b)
@@ -164,8 +168,13 @@ static void sort_doubles(double *v, unsigned n)
 }
 
 /* An unweighted line through one leg (0: t1 against rx, 1: t4 against tx), refitted once
- * without the points beyond three robust deviations. Its slope and relative standard
- * error; false with fewer than eight points. */
+ * without the points beyond three robust deviations. From CLOCKMAP_LEG_BINS x
+ * CLOCKMAP_LEG_MIN_PER_BIN slices on, the points are the leg's lower envelope: each of
+ * CLOCKMAP_LEG_BINS runs of consecutive slices gives only its least delayed exchange on
+ * this leg, judged at the rate kept so far (a minimum filter, as per slice, but per leg):
+ * delays that queueing spreads over milliseconds then tilt the line far less than
+ * through every point, trimmed or not. Its slope and relative standard error; false with
+ * fewer than eight points. */
 static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se)
 {
 	double x[CLOCKMAP_WINDOW], y[CLOCKMAP_WINDOW], r[CLOCKMAP_WINDOW], a[CLOCKMAP_WINDOW];
@@ -176,13 +185,29 @@ static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se
 
 	if (n < 8) /* a handful of points can line up by chance: too sure a slope */
 		return false;
-	for (unsigned i = 0; i < n; i++) {
-		const struct clockmap_sample *e = &c->win[i].s;
+	/* Slices per point: one below the lower-envelope threshold, else a run. */
+	unsigned per = n < CLOCKMAP_LEG_BINS * CLOCKMAP_LEG_MIN_PER_BIN ? 1 : n / CLOCKMAP_LEG_BINS;
+	double s0 = c->have_rate ? c->kept_rate : c->nominal;
+	unsigned np = 0;
+	for (unsigned i0 = 0; i0 < n; i0 += per) {
+		double best = INFINITY;
 
-		x[i] = diff(leg ? e->tx_ticks : e->rx_ticks, c->base_ticks);
-		y[i] = diff(leg ? e->t4_ns : e->t1_ns, c->base_ns);
-		keep[i] = true;
+		for (unsigned i = i0; i < n && i < i0 + per; i++) {
+			const struct clockmap_sample *e = &c->win[i].s;
+			double xi = diff(leg ? e->tx_ticks : e->rx_ticks, c->base_ticks);
+			double yi = diff(leg ? e->t4_ns : e->t1_ns, c->base_ns);
+			/* The leg's delay up to a constant: t4 - tx late, t1 - rx early. */
+			double d = leg ? yi - s0 * xi : s0 * xi - yi;
+
+			if (d < best) {
+				best = d;
+				x[np] = xi;
+				y[np] = yi;
+			}
+		}
+		keep[np++] = true;
 	}
+	n = np;
 	for (int pass = 0; pass < 2; pass++) {
 		mx = my = sxx = sxy = rr = 0;
 		m = 0;

@@ -248,6 +248,39 @@ static void test_one_sided_queueing_is_not_a_bias(void **state)
 	}
 }
 
+/* The rate while the load on the host changes: the outbound leg's delays keep their 15
+ * us floor but their bulk shrinks from a mean of 40 us to 10 us over the run, as wake-ups
+ * get quicker; the return leg carries replies queued 0-2 ms. A line through every point
+ * of a leg follows the bulk and is off by 2 ppm (so are the midpoints); the floor does
+ * not move, and the lower envelope of the leg must hold the rate to under a ppm. */
+static void test_rate_from_lower_envelope(void **state)
+{
+	(void)state;
+	double worst = 0;
+
+	for (uint32_t run = 0; run < 6; run++) {
+		struct sim s = {.host0_ns = 1 * SEC, .tick0 = 9, .ppm = -50, .rng = 40 + run};
+		struct clockmap c;
+		uint64_t hello = 2 * SEC, t = hello;
+
+		clockmap_init(&c, HZ);
+		while (t < hello + 20 * SEC) {
+			double mean = 40000.0 - 30000.0 * (double)(t - hello) / (20.0 * SEC);
+			double u = (double)sim_rand(&s, 1000000) / 1e6;
+			uint64_t out = 15000 + (uint64_t)(-mean * log(1.0 - u));
+			uint64_t back = 15000 + sim_rand(&s, 2000000);
+			struct clockmap_sample x = xchg(&s, t, out, back);
+			(void)clockmap_add(&c, &x);
+			t += (t - hello < CLOCKSYNC_SETTLE_MS * 1000000ull ? CLOCKSYNC_FAST_MS
+									   : CLOCKSYNC_SLOW_MS) *
+			     1000000ull;
+			if (t >= hello + 10 * SEC)
+				worst = fmax(worst, fabs(clockmap_drift_ppm(&c) + 50.0));
+		}
+	}
+	assert_true(worst < 1.0);
+}
+
 /* A reboot whose HELLO was lost: the new boot's ticks start over. */
 static void test_ticks_backwards_start_new_epoch(void **state)
 {
@@ -441,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_fast_exchange_keeps_rate),
 		cmocka_unit_test(test_startup_schedule_measures_rate),
 		cmocka_unit_test(test_one_sided_queueing_is_not_a_bias),
+		cmocka_unit_test(test_rate_from_lower_envelope),
 		cmocka_unit_test(test_ticks_backwards_start_new_epoch),
 		cmocka_unit_test(test_inconsistent_replies_start_new_epoch),
 		cmocka_unit_test(test_impossible_and_stale_samples_are_refused),
