@@ -444,16 +444,19 @@ static double err_at(const struct clockmap *c, double x)
 	return c->err_ref + c->rate_err * fabs(x - c->x_ref) * c->rate + c->nominal;
 }
 
-static void push(struct clockmap *c, const struct clockmap_sample *s)
+/* Adds the exchange to the window; false when the window did not change (a slower
+ * exchange in the newest slice). */
+static bool push(struct clockmap *c, const struct clockmap_sample *s)
 {
 	if (c->count > 0) {
 		struct clockmap_slot *last = &c->win[c->count - 1];
 
 		/* Same slice: keep the exchange with the shorter round trip (NTP's filter). */
 		if (s->t1_ns - last->s.t1_ns < CLOCKMAP_SLICE_NS) {
-			if (half_rtt(c, s) < half_rtt(c, &last->s))
-				last->s = *s;
-			return;
+			if (half_rtt(c, s) >= half_rtt(c, &last->s))
+				return false;
+			last->s = *s;
+			return true;
 		}
 	}
 	if (c->count == CLOCKMAP_WINDOW) {
@@ -468,6 +471,7 @@ static void push(struct clockmap *c, const struct clockmap_sample *s)
 		memmove(&c->win[0], &c->win[old], sizeof(c->win[0]) * (c->count - old));
 		c->count -= old;
 	}
+	return true;
 }
 
 static void remember(struct clockmap *c, const struct clockmap_sample *s)
@@ -482,7 +486,7 @@ static int new_epoch(struct clockmap *c, const struct clockmap_sample *s)
 {
 	clockmap_reset(c, c->tick_hz);
 	c->epochs++;
-	push(c, s);
+	(void)push(c, s);
 	remember(c, s);
 	clockmap_fit(c);
 	return 1;
@@ -526,9 +530,11 @@ int clockmap_add(struct clockmap *c, const struct clockmap_sample *s)
 		}
 	}
 	c->bad_in_row = 0;
-	push(c, s);
+	bool changed = push(c, s);
 	remember(c, s);
-	clockmap_fit(c);
+	/* Several SYNCs share a slice early on: only a better one changes the fit. */
+	if (changed)
+		clockmap_fit(c);
 	return 0;
 }
 
