@@ -101,7 +101,8 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz);
  * lost), -EINVAL for an impossible or inconsistent exchange (counted, ignored). */
 int clockmap_add(struct clockmap *c, const struct clockmap_sample *s);
 /* Maps a tick to host ns with its error bound; false while unmapped or too far off.
- * Inline: it runs twice per FRAME, and a call would cost the caller its leaf status. */
+ * Inline: each DATA frame maps four ticks (its FRAME and its copy in the replay ring),
+ * and the mapping itself is a dozen instructions. */
 static inline bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct clockmap_time *t)
 {
 	const struct clockmap_line *l = &c->line;
