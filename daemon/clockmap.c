@@ -14,6 +14,10 @@
 /* Delay filter: exchanges whose half round trip exceeds the lower quartile by more
  * than twice its distance from the best, plus this slack, carry too much queueing. */
 #define CLOCKMAP_DELAY_SLACK_NS 2000.0
+/* The leg fits take the lower envelope once the window holds this many runs of at least
+ * this many slices each. */
+#define CLOCKMAP_LEG_BINS	 8u
+#define CLOCKMAP_LEG_MIN_PER_BIN 4u
 
 /* a - b as a double, without wrapping: far-apart values stay far apart. */
 static double diff(uint64_t a, uint64_t b)
@@ -164,8 +168,13 @@ static void sort_doubles(double *v, unsigned n)
 }
 
 /* An unweighted line through one leg (0: t1 against rx, 1: t4 against tx), refitted once
- * without the points beyond three robust deviations. Its slope and relative standard
- * error; false with fewer than eight points. */
+ * without the points beyond three robust deviations. From CLOCKMAP_LEG_BINS x
+ * CLOCKMAP_LEG_MIN_PER_BIN slices on, the points are the leg's lower envelope: each of
+ * CLOCKMAP_LEG_BINS runs of consecutive slices gives only its least delayed exchange on
+ * this leg, judged at the rate kept so far (a minimum filter, as per slice, but per leg):
+ * delays that queueing spreads over milliseconds then tilt the line far less than
+ * through every point, trimmed or not. Its slope and relative standard error; false with
+ * fewer than eight points. */
 static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se)
 {
 	double x[CLOCKMAP_WINDOW], y[CLOCKMAP_WINDOW], r[CLOCKMAP_WINDOW], a[CLOCKMAP_WINDOW];
@@ -176,13 +185,29 @@ static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se
 
 	if (n < 8) /* a handful of points can line up by chance: too sure a slope */
 		return false;
-	for (unsigned i = 0; i < n; i++) {
-		const struct clockmap_sample *e = &c->win[i].s;
+	/* Slices per point: one below the lower-envelope threshold, else a run. */
+	unsigned per = n < CLOCKMAP_LEG_BINS * CLOCKMAP_LEG_MIN_PER_BIN ? 1 : n / CLOCKMAP_LEG_BINS;
+	double s0 = c->have_rate ? c->kept_rate : c->nominal;
+	unsigned np = 0;
+	for (unsigned i0 = 0; i0 < n; i0 += per) {
+		double best = INFINITY;
 
-		x[i] = diff(leg ? e->tx_ticks : e->rx_ticks, c->base_ticks);
-		y[i] = diff(leg ? e->t4_ns : e->t1_ns, c->base_ns);
-		keep[i] = true;
+		for (unsigned i = i0; i < n && i < i0 + per; i++) {
+			const struct clockmap_sample *e = &c->win[i].s;
+			double xi = diff(leg ? e->tx_ticks : e->rx_ticks, c->base_ticks);
+			double yi = diff(leg ? e->t4_ns : e->t1_ns, c->base_ns);
+			/* The leg's delay up to a constant: t4 - tx late, t1 - rx early. */
+			double d = leg ? yi - s0 * xi : s0 * xi - yi;
+
+			if (d < best) {
+				best = d;
+				x[np] = xi;
+				y[np] = yi;
+			}
+		}
+		keep[np++] = true;
 	}
+	n = np;
 	for (int pass = 0; pass < 2; pass++) {
 		mx = my = sxx = sxy = rr = 0;
 		m = 0;
@@ -225,6 +250,33 @@ static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se
 	*slope = s;
 	*se = sqrt(rr / (m - 2) / sxx) / c->nominal;
 	return true;
+}
+
+/* The fit as integers for clockmap_map(). The bound only ever rounds up: the distance
+ * is counted from the tick below x_ref and one tick's growth is added for it. */
+static void set_line(struct clockmap *c)
+{
+	struct clockmap_line *l = &c->line;
+	int e;
+
+	/* The largest shift that keeps mul below 2^62: rate < 2^e. */
+	(void)frexp(c->rate, &e);
+	l->shift = e >= 62 ? 0 : e < 0 ? 62 : (unsigned)(62 - e);
+	double one = ldexp(1.0, (int)l->shift), grow = c->rate_err * c->rate;
+	__int128 half = l->shift ? (__int128)1 << (l->shift - 1) : 0;
+
+	l->tick0 = c->base_ticks;
+	l->ns0 = c->base_ns;
+	l->mul = (int64_t)llround(c->rate * one);
+	l->off = (__int128)(c->offset * one) + half;
+	l->dx_ref = (int64_t)floor(c->x_ref);
+	l->emul = (uint64_t)ceil(grow * one);
+	l->e0 = (__int128)ceil((c->err_ref + c->nominal + grow) * one) + ((__int128)1 << l->shift) -
+		1;
+	uint64_t max_dx = (uint64_t)((double)CLOCKMAP_MAX_EXTRAP_NS / c->nominal);
+	l->lo = l->tick0 > max_dx ? l->tick0 - max_dx : 0;
+	l->span = l->tick0 - l->lo +
+		  (UINT64_MAX - l->tick0 > max_dx ? max_dx : UINT64_MAX - l->tick0);
 }
 
 static void clockmap_fit(struct clockmap *c)
@@ -383,6 +435,7 @@ static void clockmap_fit(struct clockmap *c)
 	c->err_ref = e_ref;
 	c->used = n;
 	c->valid = true;
+	set_line(c);
 }
 
 /* Error bound of the current fit at tick offset x (relative to base_ticks). */
@@ -391,16 +444,19 @@ static double err_at(const struct clockmap *c, double x)
 	return c->err_ref + c->rate_err * fabs(x - c->x_ref) * c->rate + c->nominal;
 }
 
-static void push(struct clockmap *c, const struct clockmap_sample *s)
+/* Adds the exchange to the window; false when the window did not change (a slower
+ * exchange in the newest slice). */
+static bool push(struct clockmap *c, const struct clockmap_sample *s)
 {
 	if (c->count > 0) {
 		struct clockmap_slot *last = &c->win[c->count - 1];
 
 		/* Same slice: keep the exchange with the shorter round trip (NTP's filter). */
 		if (s->t1_ns - last->s.t1_ns < CLOCKMAP_SLICE_NS) {
-			if (half_rtt(c, s) < half_rtt(c, &last->s))
-				last->s = *s;
-			return;
+			if (half_rtt(c, s) >= half_rtt(c, &last->s))
+				return false;
+			last->s = *s;
+			return true;
 		}
 	}
 	if (c->count == CLOCKMAP_WINDOW) {
@@ -415,6 +471,7 @@ static void push(struct clockmap *c, const struct clockmap_sample *s)
 		memmove(&c->win[0], &c->win[old], sizeof(c->win[0]) * (c->count - old));
 		c->count -= old;
 	}
+	return true;
 }
 
 static void remember(struct clockmap *c, const struct clockmap_sample *s)
@@ -429,7 +486,7 @@ static int new_epoch(struct clockmap *c, const struct clockmap_sample *s)
 {
 	clockmap_reset(c, c->tick_hz);
 	c->epochs++;
-	push(c, s);
+	(void)push(c, s);
 	remember(c, s);
 	clockmap_fit(c);
 	return 1;
@@ -473,27 +530,12 @@ int clockmap_add(struct clockmap *c, const struct clockmap_sample *s)
 		}
 	}
 	c->bad_in_row = 0;
-	push(c, s);
+	bool changed = push(c, s);
 	remember(c, s);
-	clockmap_fit(c);
+	/* Several SYNCs share a slice early on: only a better one changes the fit. */
+	if (changed)
+		clockmap_fit(c);
 	return 0;
-}
-
-bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct clockmap_time *t)
-{
-	if (!c->valid)
-		return false;
-	/* Far-off ticks give a far-off x and are left out, never wrapped or overflowed. */
-	double x = diff(ticks, c->base_ticks);
-	if (fabs(x * c->nominal) > (double)CLOCKMAP_MAX_EXTRAP_NS)
-		return false;
-	double v = c->offset + x * c->rate;
-	int64_t iv = (int64_t)llround(v);
-	if (iv < 0 ? (uint64_t)-iv > c->base_ns : (uint64_t)iv > UINT64_MAX - c->base_ns)
-		return false;
-	t->ns = c->base_ns + (uint64_t)iv;
-	t->err_ns = (uint64_t)ceil(err_at(c, x));
-	return true;
 }
 
 void clockmap_info(const struct clockmap *c, struct clockmap_info *i)

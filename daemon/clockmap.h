@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define CLOCKMAP_WINDOW	       64	       /* time slices kept for the fit */
+#define CLOCKMAP_WINDOW	       128	       /* time slices kept for the fit */
 #define CLOCKMAP_SLICE_NS      100000000ull    /* one exchange (the best) per 100 ms slice */
 #define CLOCKMAP_MAX_AGE_NS    300000000000ull /* slices older than 300 s leave the fit */
 #define CLOCKMAP_MAX_PPM       200.0	       /* a-priori rate tolerance before any fit */
@@ -41,6 +41,20 @@ struct clockmap_info {
 	uint64_t rejected;   /* exchanges refused */
 };
 
+/* The fit in integer form, set by each fit, so that mapping a tick costs a subtraction, a
+ * multiply and adds. With dx = ticks - tick0: host ns = ns0 + (off + dx * mul) >> shift,
+ * and the bound (e0 + |dx - dx_ref| * emul) >> shift. mul is the rate in ns per tick
+ * scaled by 2^shift, exactly the double the fit found; off and e0 carry the rounding
+ * (to nearest, and up). */
+struct clockmap_line {
+	uint64_t tick0, ns0;
+	__int128 off, e0;
+	int64_t mul, dx_ref;
+	uint64_t emul;
+	uint64_t lo, span; /* ticks mapped: lo .. lo + span, 1 h either side of tick0 */
+	unsigned shift;
+};
+
 struct clockmap_slot {
 	struct clockmap_sample s;
 	double x;    /* midpoint tick - base_ticks */
@@ -68,6 +82,7 @@ struct clockmap {
 	double rate_err; /* bound on |rate - true rate| / rate (dimensionless) */
 	double x_ref;	 /* tick (relative to base) where err_ref holds */
 	double err_ref;
+	struct clockmap_line line; /* the same fit, for clockmap_map() */
 	unsigned used;
 	/* The last good rate, kept when the window is too thin to measure one. */
 	bool have_rate;
@@ -85,8 +100,26 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz);
  * clock went backwards, or replies kept contradicting the fit: a reboot whose HELLO was
  * lost), -EINVAL for an impossible or inconsistent exchange (counted, ignored). */
 int clockmap_add(struct clockmap *c, const struct clockmap_sample *s);
-/* Maps a tick to host ns with its error bound; false while unmapped or too far off. */
-bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct clockmap_time *t);
+/* Maps a tick to host ns with its error bound; false while unmapped or too far off.
+ * Inline: each DATA frame maps four ticks (its FRAME and its copy in the replay ring),
+ * and the mapping itself is a dozen instructions. */
+static inline bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct clockmap_time *t)
+{
+	const struct clockmap_line *l = &c->line;
+
+	/* Far-off ticks are left out, never wrapped or overflowed: below lo, the difference
+	 * wraps to beyond span. */
+	if (!c->valid || ticks - l->lo > l->span)
+		return false;
+	int64_t dx = (int64_t)(ticks - l->tick0);
+	int64_t r = (int64_t)((l->off + (__int128)dx * l->mul) >> l->shift);
+	if (r < 0 ? (uint64_t)-r > l->ns0 : (uint64_t)r > UINT64_MAX - l->ns0)
+		return false;
+	uint64_t dist = dx >= l->dx_ref ? (uint64_t)(dx - l->dx_ref) : (uint64_t)(l->dx_ref - dx);
+	t->ns = l->ns0 + (uint64_t)r;
+	t->err_ns = (uint64_t)((l->e0 + (__int128)dist * l->emul) >> l->shift);
+	return true;
+}
 /* The estimate, for reports. */
 void clockmap_info(const struct clockmap *c, struct clockmap_info *i);
 /* The M7 clock's rate error against the host in ppm, positive when it runs fast. */

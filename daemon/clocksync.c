@@ -31,7 +31,6 @@ struct cs_chan {
 	uint32_t boot_id, tick_hz;
 	uint64_t hello_ms;    /* when the schedule restarted */
 	uint64_t next_ms;     /* when the next SYNC is due */
-	unsigned sent;	      /* SYNCs since then */
 	uint64_t last_cookie; /* host_time of the newest SYNC */
 	uint64_t min_cookie;  /* replies to older SYNCs belong to a previous boot */
 	/* Per port (and one for HEARTBEAT), the newest capture start seen: captures on a
@@ -162,7 +161,6 @@ static void send_sync(struct cs_chan *c)
 	if (channel_txthread(c->ch))
 		txthread_mark_next(channel_txthread(c->ch), cookie);
 	(void)channel_write_frame(c->ch, M7B_T_SYNC, 0, 0, pl, (size_t)n, NULL);
-	c->sent++;
 }
 
 /* Sends a SYNC if one is due and arms the timer for the next. */
@@ -175,12 +173,9 @@ static void run_schedule(struct cs_chan *c)
 	if (now >= c->next_ms) {
 		if (channel_get_state(c->ch) == CHANNEL_UP) {
 			send_sync(c);
-			if (c->sent < CLOCKSYNC_BURST)
-				c->next_ms = c->hello_ms + clocksync_due_ms(c->sent);
-			else
-				c->next_ms = now + (now - c->hello_ms < CLOCKSYNC_SETTLE_MS
-							    ? CLOCKSYNC_FAST_MS
-							    : CLOCKSYNC_SLOW_MS);
+			c->next_ms =
+				now + (now - c->hello_ms < CLOCKSYNC_SETTLE_MS ? CLOCKSYNC_FAST_MS
+									       : CLOCKSYNC_SLOW_MS);
 		} else {
 			c->next_ms = now + CLOCKSYNC_FAST_MS; /* look again later */
 		}
@@ -199,12 +194,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	daemon_flush(c->cs->d);
 }
 
-/* Starts the schedule over: a SYNC now, then the burst. */
+/* Starts the schedule over: a SYNC now, then the fast ones. */
 static void restart_schedule(struct cs_chan *c)
 {
 	c->hello_ms = daemon_now_ms();
 	c->next_ms = c->hello_ms;
-	c->sent = 0;
 	if (c->timer)
 		event_del(c->timer);
 	run_schedule(c);
@@ -251,17 +245,23 @@ static void log_restart(struct cs_chan *c, const char *from)
 }
 
 /* Ticks of a new boot seen in DATA or HEARTBEAT: unmapped until a new fit. */
-static void check_order(struct cs_chan *c, unsigned idx, uint64_t first, const char *what)
+static void clock_went_back(struct cs_chan *c, const char *what)
 {
-	if (c->seen[idx] && first < c->last_first[idx]) {
-		clockmap_reset(&c->map, c->tick_hz);
-		c->map.epochs++;
-		memset(c->seen, 0, sizeof c->seen);
-		c->min_cookie = c->last_cookie + 1;
-		log_restart(c, what);
-		restart_schedule(c);
-		maybe_publish(c, daemon_now_ms());
-	}
+	clockmap_reset(&c->map, c->tick_hz);
+	c->map.epochs++;
+	memset(c->seen, 0, sizeof c->seen);
+	c->min_cookie = c->last_cookie + 1;
+	log_restart(c, what);
+	restart_schedule(c);
+	maybe_publish(c, daemon_now_ms());
+}
+
+/* Captures on a port (and HEARTBEATs) start in order: an earlier start means the M7
+ * clock started over. Inline: DATA frames run this, nothing else of this module. */
+static inline void check_order(struct cs_chan *c, unsigned idx, uint64_t first, const char *what)
+{
+	if (c->seen[idx] && first < c->last_first[idx])
+		clock_went_back(c, what);
 	c->seen[idx] = true;
 	c->last_first[idx] = first;
 }
@@ -315,10 +315,18 @@ static void on_boot_info(struct cs_chan *c, const struct m7b_boot_info *bi)
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	struct clocksync *cs = ud;
-	if (channel_slot(ch) >= CONF_MAX_CHANNELS || m->bad_payload)
+	unsigned slot = channel_slot(ch);
+	if (slot >= CONF_MAX_CHANNELS || m->bad_payload)
 		return;
-	struct cs_chan *c = &cs->chans[channel_slot(ch)];
+	struct cs_chan *c = &cs->chans[slot];
 	const struct m7b_frame *f = m->frame;
+	/* DATA first: most of the traffic, and it only feeds the order check. Its channel
+	 * was noted with the HELLO that any check needs. */
+	if (f->type == M7B_T_DATA) {
+		if (c->have_boot && uses_sync(c))
+			check_order(c, f->port, m->u.data.t_first, "DATA");
+		return;
+	}
 	c->ch = ch;
 	if (f->type == M7B_T_HELLO) {
 		const struct m7b_hello *h = &m->u.hello;
@@ -344,8 +352,6 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 		/* The reply's receive time: the channel's clock right after the read()
 		 * that brought it, closer than any observer gets, and no clock per frame. */
 		on_reply(c, &m->u.sync_reply, m->rx_mono_ns);
-	} else if (f->type == M7B_T_DATA && c->have_boot && uses_sync(c)) {
-		check_order(c, f->port, m->u.data.t_first, "DATA");
 	} else if (f->type == M7B_T_HEARTBEAT && c->have_boot && uses_sync(c)) {
 		check_order(c, CLOCKSYNC_PORTS - 1, m->u.heartbeat.now_ticks, "HEARTBEAT");
 	}
@@ -384,28 +390,33 @@ int clocksync_set_source(struct clocksync *cs, unsigned slot, enum clocksync_sou
 	return 0;
 }
 
-bool clocksync_map(const struct clocksync *cs, unsigned slot, uint64_t ticks, uint64_t *mono_ns,
-		   uint64_t *real_ns, uint64_t *err_ns)
+/* The sources other than round trips: the host clock scaled, the system counter. */
+static bool map_other(const struct clocksync *cs, const struct cs_chan *c, uint64_t ticks,
+		      struct clockmap_time *t)
 {
-	if (slot >= CONF_MAX_CHANNELS)
-		return false;
-	const struct cs_chan *c = &cs->chans[slot];
-	struct clockmap_time t;
-	if (!c->have_boot)
-		return false;
 	if (c->src == CLOCKSYNC_SRC_HOST_MONO) {
 		uint32_t hz = hz_of(c);
 		unsigned __int128 ns = (unsigned __int128)ticks * 1000000000u / (hz ? hz : 1);
 		if (!hz || ns > INT64_MAX)
 			return false;
-		t.ns = (uint64_t)ns;
-		t.err_ns = 1000000000u / hz + 1;
-	} else if (!uses_sync(c)) {
-		if (!cntvct_map(&cs->cnt, ticks, hz_of(c), &t))
-			return false;
-	} else if (!clockmap_map(&c->map, ticks, &t)) {
-		return false;
+		t->ns = (uint64_t)ns;
+		t->err_ns = 1000000000u / hz + 1;
+		return true;
 	}
+	return cntvct_map(&cs->cnt, ticks, hz_of(c), t);
+}
+
+/* One tick of a channel: the FRAME mapper runs this twice per frame, so the round-trip
+ * path (the fit kept in integer form) stays free of calls. */
+static inline bool map_chan(const struct clocksync *cs, const struct cs_chan *c, uint64_t ticks,
+			    uint64_t *mono_ns, uint64_t *real_ns, uint64_t *err_ns)
+{
+	struct clockmap_time t;
+
+	if (!c->have_boot)
+		return false;
+	if (uses_sync(c) ? !clockmap_map(&c->map, ticks, &t) : !map_other(cs, c, ticks, &t))
+		return false;
 	int64_t rm = cs->real_minus_mono_ns;
 	if (rm < 0 ? t.ns < (uint64_t)-rm : t.ns > UINT64_MAX - (uint64_t)rm)
 		return false;
@@ -413,6 +424,13 @@ bool clocksync_map(const struct clocksync *cs, unsigned slot, uint64_t ticks, ui
 	*real_ns = t.ns + (uint64_t)rm;
 	*err_ns = t.err_ns + cs->real_err_ns;
 	return true;
+}
+
+bool clocksync_map(const struct clocksync *cs, unsigned slot, uint64_t ticks, uint64_t *mono_ns,
+		   uint64_t *real_ns, uint64_t *err_ns)
+{
+	return slot < CONF_MAX_CHANNELS &&
+	       map_chan(cs, &cs->chans[slot], ticks, mono_ns, real_ns, err_ns);
 }
 
 void clocksync_info(const struct clocksync *cs, unsigned slot, struct clockmap_info *i)
@@ -425,7 +443,11 @@ void clocksync_info(const struct clocksync *cs, unsigned slot, struct clockmap_i
 static bool map_cb(void *ud, const struct channel *ch, uint64_t ticks, uint64_t *mono_ns,
 		   uint64_t *real_ns, uint64_t *err_ns)
 {
-	return clocksync_map(ud, channel_slot(ch), ticks, mono_ns, real_ns, err_ns);
+	const struct clocksync *cs = ud;
+	unsigned slot = channel_slot(ch);
+
+	return slot < CONF_MAX_CHANNELS &&
+	       map_chan(cs, &cs->chans[slot], ticks, mono_ns, real_ns, err_ns);
 }
 
 static bool info_cb(void *ud, const struct channel *ch, struct proto_clock *k)

@@ -21,12 +21,13 @@ enum clocksync_source {
 	CLOCKSYNC_SRC_EMULATOR = 5,  /* an emulator's timer: round trips */
 };
 
-/* After a HELLO: a SYNC at once, then a burst spread out in doubling steps so that the
- * rate is measured over ~1.6 s, then every FAST_MS until SETTLE_MS, then every SLOW_MS. */
-#define CLOCKSYNC_BURST	    7
-#define CLOCKSYNC_FAST_MS   250
+/* After a HELLO: a SYNC at once, then every FAST_MS until SETTLE_MS, then every SLOW_MS.
+ * Early on several exchanges share each 100 ms slice, so the slice filter drops the more
+ * delayed ones, and many slices tighten the lower envelope of each leg. A SYNC is 24
+ * bytes on the wire, its reply 40. */
+#define CLOCKSYNC_FAST_MS   25
 #define CLOCKSYNC_SETTLE_MS 10000
-#define CLOCKSYNC_SLOW_MS   1000
+#define CLOCKSYNC_SLOW_MS   250
 
 /* A CLOCK object goes out when the bound moved by this factor or the rate by this much
  * since the last one, or the mapping appeared or vanished, at most every MIN_MS unless
@@ -34,12 +35,6 @@ enum clocksync_source {
 #define CLOCKSYNC_CLOCK_ERR_FACTOR 1.5
 #define CLOCKSYNC_CLOCK_PPM	   0.5
 #define CLOCKSYNC_CLOCK_MIN_MS	   1000
-
-/* When the n-th SYNC of the burst is due, in ms after the HELLO: 0, 25, 75, ... 1575. */
-static inline uint64_t clocksync_due_ms(unsigned n)
-{
-	return n == 0 ? 0 : 25ull * ((1ull << (n < 20 ? n : 20)) - 1);
-}
 
 /* Starts syncing every channel of d and installs the FRAME time mapper. NULL on ENOMEM. */
 struct clocksync *clocksync_new(struct daemon *d);

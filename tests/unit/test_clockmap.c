@@ -65,7 +65,7 @@ static struct clockmap_sample xchg(const struct sim *s, uint64_t t1, uint64_t ou
 /* Mapping error (ns, signed) of tick k, and whether the published bound covers it. */
 static int64_t map_err(const struct clockmap *c, const struct sim *s, uint64_t k, bool *covered)
 {
-	struct clockmap_time t;
+	struct clockmap_time t = {0};
 
 	assert_true(clockmap_map(c, k, &t));
 	int64_t e = (int64_t)(t.ns - sim_host(s, k));
@@ -77,7 +77,7 @@ static void test_unknown_until_first_sample(void **state)
 {
 	(void)state;
 	struct clockmap c;
-	struct clockmap_time t;
+	struct clockmap_time t = {0};
 
 	clockmap_init(&c, HZ);
 	assert_false(clockmap_map(&c, 1000, &t));
@@ -190,23 +190,95 @@ static void test_fast_exchange_keeps_rate(void **state)
 }
 
 /* Reported flaw: the start-up burst spanned less than the fit needs, so the first rate
- * came seconds late. The burst the sync schedule sends must yield a rate by itself. */
-static void test_startup_burst_measures_rate(void **state)
+ * came seconds late. The first second of the sync schedule must yield a rate by itself. */
+static void test_startup_schedule_measures_rate(void **state)
 {
 	(void)state;
 	struct sim s = {.host0_ns = 1 * SEC, .tick0 = 42, .ppm = 80, .rng = 11};
 	struct clockmap c;
-	uint64_t hello = 10 * SEC, last = 0;
+	uint64_t hello = 10 * SEC;
 
 	clockmap_init(&c, HZ);
-	for (unsigned n = 0; n < CLOCKSYNC_BURST; n++) {
-		last = hello + clocksync_due_ms(n) * 1000000ull;
+	for (uint64_t t = hello; t < hello + SEC; t += CLOCKSYNC_FAST_MS * 1000000ull) {
 		uint64_t d = 40000 + sim_rand(&s, 2000);
-		struct clockmap_sample x = xchg(&s, last, d, d);
+		struct clockmap_sample x = xchg(&s, t, d, d);
 		assert_true(clockmap_add(&c, &x) >= 0);
 	}
-	assert_true(last - hello < 2 * SEC);
 	assert_true(fabs(clockmap_drift_ppm(&c) - 80.0) < 10.0);
+}
+
+/* Replies queued after the M7 stamped tx: the return leg carries 0-2 ms on top of its
+ * 20 us, the outbound leg only its 20 us. The middle of the envelope is then off by half
+ * the tightest queued delay in the window, always to the same side: about 2 ms / (slices
+ * + 1) / 2, some 8 us with one exchange per 100 ms slice. The sync schedule must send
+ * enough exchanges (several per slice early on, the least delayed kept) to keep that
+ * bias, averaged over a few runs, to a few us. Mirrored (the SYNC delayed before rx),
+ * the same. */
+static void test_one_sided_queueing_is_not_a_bias(void **state)
+{
+	(void)state;
+
+	for (int side = 0; side < 2; side++) {
+		int64_t sum = 0, n = 0;
+
+		for (uint32_t run = 0; run < 8; run++) {
+			struct sim s = {.host0_ns = 1 * SEC, .tick0 = 5, .ppm = -50, .rng = run};
+			struct clockmap c;
+			uint64_t hello = 2 * SEC, t = hello;
+
+			clockmap_init(&c, HZ);
+			while (t < hello + 20 * SEC) {
+				uint64_t q = sim_rand(&s, 2000000), out = 20000, back = 20000;
+				*(side ? &out : &back) += q;
+				struct clockmap_sample x = xchg(&s, t, out, back);
+				(void)clockmap_add(&c, &x);
+				t += (t - hello < CLOCKSYNC_SETTLE_MS * 1000000ull
+					      ? CLOCKSYNC_FAST_MS
+					      : CLOCKSYNC_SLOW_MS) *
+				     1000000ull;
+				if (t < hello + 10 * SEC)
+					continue;
+				bool cov;
+				sum += map_err(&c, &s, x.tx_ticks, &cov);
+				n++;
+				assert_true(cov);
+			}
+		}
+		assert_true(llabs(sum / n) < 3000);
+	}
+}
+
+/* The rate while the load on the host changes: the outbound leg's delays keep their 15
+ * us floor but their bulk shrinks from a mean of 40 us to 10 us over the run, as wake-ups
+ * get quicker; the return leg carries replies queued 0-2 ms. A line through every point
+ * of a leg follows the bulk and is off by 2 ppm (so are the midpoints); the floor does
+ * not move, and the lower envelope of the leg must hold the rate to under a ppm. */
+static void test_rate_from_lower_envelope(void **state)
+{
+	(void)state;
+	double worst = 0;
+
+	for (uint32_t run = 0; run < 6; run++) {
+		struct sim s = {.host0_ns = 1 * SEC, .tick0 = 9, .ppm = -50, .rng = 40 + run};
+		struct clockmap c;
+		uint64_t hello = 2 * SEC, t = hello;
+
+		clockmap_init(&c, HZ);
+		while (t < hello + 20 * SEC) {
+			double mean = 40000.0 - 30000.0 * (double)(t - hello) / (20.0 * SEC);
+			double u = (double)sim_rand(&s, 1000000) / 1e6;
+			uint64_t out = 15000 + (uint64_t)(-mean * log(1.0 - u));
+			uint64_t back = 15000 + sim_rand(&s, 2000000);
+			struct clockmap_sample x = xchg(&s, t, out, back);
+			(void)clockmap_add(&c, &x);
+			t += (t - hello < CLOCKSYNC_SETTLE_MS * 1000000ull ? CLOCKSYNC_FAST_MS
+									   : CLOCKSYNC_SLOW_MS) *
+			     1000000ull;
+			if (t >= hello + 10 * SEC)
+				worst = fmax(worst, fabs(clockmap_drift_ppm(&c) + 50.0));
+		}
+	}
+	assert_true(worst < 1.0);
 }
 
 /* A reboot whose HELLO was lost: the new boot's ticks start over. */
@@ -287,7 +359,7 @@ static void test_far_ticks_are_left_out(void **state)
 	(void)state;
 	struct sim s = {.host0_ns = 1 * SEC, .tick0 = UINT64_MAX / 2};
 	struct clockmap c;
-	struct clockmap_time t;
+	struct clockmap_time t = {0};
 
 	clockmap_init(&c, HZ);
 	assert_int_equal(clockmap_add(&c, XCHG(&s, 2 * SEC, 10000, 10000)), 0);
@@ -306,6 +378,72 @@ static void test_far_ticks_are_left_out(void **state)
 	assert_true(clockmap_map(&one, 11, &t));
 }
 
+/* The fit, evaluated the long way in long double, for any tick near the reference:
+ * host ns rounded to nearest, and the bound rounded up. */
+static void map_slow(const struct clockmap *c, uint64_t ticks, uint64_t *ns, long double *err)
+{
+	long double x = (long double)ticks - (long double)c->base_ticks;
+	long double v = (long double)c->offset + x * (long double)c->rate;
+
+	*ns = (uint64_t)((long double)c->base_ns + roundl(v));
+	*err = (long double)c->err_ref +
+	       (long double)c->rate_err * fabsl(x - (long double)c->x_ref) * (long double)c->rate +
+	       (long double)c->nominal;
+}
+
+/* clockmap_map() works on the fit in integer form: its times must be the fit's own, to
+ * the ns, and its bound never below the fit's, on both sides of the reference, near it
+ * and up to the extrapolation limit, from 24 MHz to 1 Hz. */
+static void test_integer_map_is_the_fit(void **state)
+{
+	(void)state;
+	const uint32_t rates[] = {HZ, 24000000, 32768, 1};
+
+	for (unsigned r = 0; r < sizeof rates / sizeof rates[0]; r++) {
+		uint32_t hz = rates[r];
+		struct clockmap c;
+		uint64_t tick0 = 1000000007ull * hz, host = 4000 * SEC;
+		uint32_t rng = 99 + r;
+
+		clockmap_init(&c, hz);
+		/* Exchanges a second apart at +37 ppm with uneven delays: a fit with a fractional
+		 * offset, rate and reference. */
+		for (unsigned i = 0; i < 12; i++) {
+			rng = rng * 1103515245u + 12345u;
+			uint64_t t1 = host + i * SEC + (rng >> 12) % 1000000;
+			uint64_t t = (uint64_t)((t1 - host) * 1.000037 * hz / 1e9) + tick0;
+			struct clockmap_sample x = {.t1_ns = t1,
+						    .rx_ticks = t,
+						    .tx_ticks = t,
+						    .t4_ns = t1 + 30000 + (rng >> 16) % 20000};
+			assert_true(clockmap_add(&c, &x) >= 0);
+		}
+		assert_true(c.valid);
+		uint64_t max = (uint64_t)((double)CLOCKMAP_MAX_EXTRAP_NS / c.nominal);
+		const int64_t m = (int64_t)max, h = (int64_t)hz;
+		const int64_t ds[] = {0,      1,     -1,     7,	    -7,	    h, -h, m / 7,
+				      -m / 7, m / 2, -m / 2, m - 1, -m + 1, m, -m};
+		for (unsigned k = 0; k < sizeof ds / sizeof ds[0]; k++) {
+			uint64_t ticks = c.base_ticks + (uint64_t)ds[k], ns;
+			long double err;
+			struct clockmap_time t = {0};
+
+			assert_true(clockmap_map(&c, ticks, &t));
+			map_slow(&c, ticks, &ns, &err);
+			assert_int_equal(t.ns, ns);
+			assert_true((long double)t.err_ns >= err);
+			/* Up by at most a ns of rounding and one tick's growth of the bound
+			 * (the distance is counted from the tick below x_ref). */
+			assert_true((long double)t.err_ns <= err + 1.0L + c.rate_err * c.rate);
+		}
+		struct clockmap_time t = {0};
+		assert_true(clockmap_map(&c, c.base_ticks + max, &t));
+		assert_true(clockmap_map(&c, c.base_ticks - max, &t));
+		assert_false(clockmap_map(&c, c.base_ticks + max + 1, &t));
+		assert_false(clockmap_map(&c, c.base_ticks - max - 1, &t));
+	}
+}
+
 static void test_init_forgets_reset_keeps_rate(void **state)
 {
 	(void)state;
@@ -316,7 +454,7 @@ static void test_init_forgets_reset_keeps_rate(void **state)
 	for (uint64_t t = 2 * SEC; t < 12 * SEC; t += SEC)
 		assert_int_equal(clockmap_add(&c, XCHG(&s, t, 30000, 30000)), 0);
 	clockmap_reset(&c, HZ);
-	struct clockmap_time t;
+	struct clockmap_time t = {0};
 	assert_false(clockmap_map(&c, 1, &t));
 	assert_int_equal(clockmap_add(&c, XCHG(&s, 20 * SEC, 30000, 30000)), 0);
 	assert_true(fabs(clockmap_drift_ppm(&c) - 30.0) < 0.5);
@@ -334,11 +472,14 @@ int main(void)
 		cmocka_unit_test(test_converges_on_offset_and_drift),
 		cmocka_unit_test(test_bound_covers_jitter_and_outliers),
 		cmocka_unit_test(test_fast_exchange_keeps_rate),
-		cmocka_unit_test(test_startup_burst_measures_rate),
+		cmocka_unit_test(test_startup_schedule_measures_rate),
+		cmocka_unit_test(test_one_sided_queueing_is_not_a_bias),
+		cmocka_unit_test(test_rate_from_lower_envelope),
 		cmocka_unit_test(test_ticks_backwards_start_new_epoch),
 		cmocka_unit_test(test_inconsistent_replies_start_new_epoch),
 		cmocka_unit_test(test_impossible_and_stale_samples_are_refused),
 		cmocka_unit_test(test_far_ticks_are_left_out),
+		cmocka_unit_test(test_integer_map_is_the_fit),
 		cmocka_unit_test(test_init_forgets_reset_keeps_rate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

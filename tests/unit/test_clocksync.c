@@ -196,24 +196,35 @@ static void test_hello_sends_sync_at_once(void **state)
 	teardown(cs);
 }
 
-/* The burst goes out at the due times, not before. */
-static void test_burst_follows_schedule(void **state)
+/* SYNCs go out every FAST_MS after the HELLO, not before, then every SLOW_MS once the
+ * mapping has settled. */
+static void test_schedule_fast_then_slow(void **state)
 {
 	(void)state;
 	struct clocksync *cs = setup();
 	uint64_t t0 = now_ms;
+	unsigned n = 1;
 	hello(1);
-	for (unsigned n = 1; n < CLOCKSYNC_BURST; n++) {
-		now_ms = t0 + clocksync_due_ms(n) - 1;
+	assert_int_equal(syncs, n);
+	for (uint64_t due = t0 + CLOCKSYNC_FAST_MS; due < t0 + CLOCKSYNC_SETTLE_MS;
+	     due += CLOCKSYNC_FAST_MS) {
+		now_ms = due - 1;
 		run_schedule(&cs->chans[0]);
 		assert_int_equal(syncs, n);
-		now_ms = t0 + clocksync_due_ms(n);
+		now_ms = due;
 		run_schedule(&cs->chans[0]);
-		assert_int_equal(syncs, n + 1);
+		assert_int_equal(syncs, ++n);
 	}
+	/* The last fast one went out before SETTLE_MS: the next comes FAST_MS later. */
 	now_ms += CLOCKSYNC_FAST_MS;
 	run_schedule(&cs->chans[0]);
-	assert_int_equal(syncs, CLOCKSYNC_BURST + 1);
+	assert_int_equal(syncs, ++n);
+	now_ms += CLOCKSYNC_SLOW_MS - 1;
+	run_schedule(&cs->chans[0]);
+	assert_int_equal(syncs, n);
+	now_ms += 1;
+	run_schedule(&cs->chans[0]);
+	assert_int_equal(syncs, n + 1);
 	teardown(cs);
 }
 
@@ -332,7 +343,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello_sends_sync_at_once),
-		cmocka_unit_test(test_burst_follows_schedule),
+		cmocka_unit_test(test_schedule_fast_then_slow),
 		cmocka_unit_test(test_reply_maps_frames),
 		cmocka_unit_test(test_data_backwards_unmaps_and_resyncs),
 		cmocka_unit_test(test_host_clock_source),
