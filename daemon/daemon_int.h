@@ -24,6 +24,13 @@ struct handler {
 	void *ud;
 };
 
+/* An observer's on_msg as the loop per frame reads it: nothing else to skip over. */
+struct daemon_msg_obs {
+	daemon_msg_fn fn;
+	void *ud;
+	uint32_t types; /* DAEMON_MSG_TYPE() bits, every bit for "every type" */
+};
+
 /* A send request waiting for its channel to finish it; its address is the send queue's
  * cookie, so the tty layer never sees the client protocol. */
 struct pending_send {
@@ -59,6 +66,17 @@ struct daemon {
 	unsigned nhandlers;
 	struct daemon_observer observers[DAEMON_MAX_OBSERVERS];
 	unsigned nobservers;
+	/* The hooks called per frame or per read, gathered from observers[] whenever it
+	 * changes, in the same order: DATA (nearly every frame) has a list of its own. */
+	struct daemon_msg_obs msg_obs[DAEMON_MAX_OBSERVERS];
+	unsigned nmsg_obs;
+	struct daemon_msg_obs data_obs[DAEMON_MAX_OBSERVERS];
+	unsigned ndata_obs;
+	struct {
+		daemon_decoded_fn fn;
+		void *ud;
+	} decoded_obs[DAEMON_MAX_OBSERVERS];
+	unsigned ndecoded_obs;
 	daemon_clock_fn clock_fn;
 	daemon_clock_info_fn clock_info_fn;
 	void *clock_ud;

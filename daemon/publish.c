@@ -140,7 +140,13 @@ void publish_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 			break;
 		}
 	}
-	for (unsigned i = 0; i < d->nobservers; i++)
-		if (d->observers[i].on_msg)
-			d->observers[i].on_msg(d->observers[i].ud, ch, m);
+	if (m->frame->type == M7B_T_DATA) {
+		for (unsigned i = 0; i < d->ndata_obs; i++)
+			d->data_obs[i].fn(d->data_obs[i].ud, ch, m);
+		return;
+	}
+	uint32_t bit = DAEMON_MSG_TYPE(m->frame->type);
+	for (unsigned i = 0; i < d->nmsg_obs; i++)
+		if (d->msg_obs[i].types & bit)
+			d->msg_obs[i].fn(d->msg_obs[i].ud, ch, m);
 }
