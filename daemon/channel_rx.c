@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "rawsys.h"
 #include "utf8.h"
 
 /* Unpacks the payload of a known type into m->u; false when it is malformed. Unknown
@@ -250,7 +251,7 @@ static void stamp_read(struct channel *ch)
 int channel_rx_burst(struct channel *ch, int max_reads)
 {
 	for (int i = 0; i < max_reads && ch->fd >= 0; i++) {
-		ssize_t n = read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
+		ssize_t n = rawsys_read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
 		if (n > 0) {
 			stamp_read(ch);
 			if (ch->cfg.mode == CONF_MODE_RAW)

@@ -13,6 +13,7 @@
 
 #include "fanout.h"
 #include "log.h"
+#include "rawsys.h"
 
 #define CONN_IN_CAP	 (PROTO_LINE_MAX + 2) /* line, optional \r, \n */
 #define CONN_REPLY_SLACK (1u << 20)	      /* room for replies above the stream limit */
@@ -330,7 +331,7 @@ static int send_runs(struct conn *c)
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = n};
 	ssize_t k;
 	do
-		k = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		k = rawsys_sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (k < 0 && errno == EINTR);
 	if (k <= 0 && !(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
 		conn_close(c, k < 0 ? strerror(errno) : "write failed");

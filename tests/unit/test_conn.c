@@ -1,4 +1,4 @@
-/* Unit tests for daemon/conn.c with its socket I/O replaced (-Wl,--wrap=send,sendmsg,recv):
+/* Unit tests for daemon/conn.c with its socket I/O replaced (-Wl,--wrap=send,rawsys_sendmsg,recv):
  * the output queue, the slow-client policies and half-close, each through the copying path
  * and through the shared batch buffer, with the bytes the peer got compared. */
 #include <errno.h>
@@ -54,8 +54,8 @@ ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags)
 	return (ssize_t)take(buf, n);
 }
 
-ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags);
-ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags)
+ssize_t __wrap_rawsys_sendmsg(int fd, const struct msghdr *mh, int flags);
+ssize_t __wrap_rawsys_sendmsg(int fd, const struct msghdr *mh, int flags)
 {
 	peer.sendmsgs++;
 	if (peer.room == 0) {
