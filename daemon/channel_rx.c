@@ -127,11 +127,18 @@ static void note_ticks(struct channel *ch, struct channel_msg *m)
 static void note_up(struct channel *ch, const struct m7b_frame *f)
 {
 	const struct books *b = &ch->books;
-	/* Tested first: in the steady state the books want nothing. */
 	if (books_want_info(b) || (b->have_boot && !b->id_known))
 		maybe_ask_books(ch, f);
 	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
 		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
+}
+
+/* Whether note_up() has anything to do: in the steady state it has not, and this test
+ * inline is all a frame pays. */
+static inline bool want_note_up(const struct channel *ch)
+{
+	const struct books *b = &ch->books;
+	return books_want_info(b) || (b->have_boot && !b->id_known) || ch->state == CHANNEL_OPENING;
 }
 
 /* DATA, nearly every frame: the same steps as handle_other() takes for the other types,
@@ -148,7 +155,8 @@ static void handle_data(struct channel *ch, struct channel_msg *m)
 		ch->stats.data_frames++;
 	}
 	books_data(&ch->books, f->port, m->bad_payload);
-	note_up(ch, f);
+	if (want_note_up(ch))
+		note_up(ch, f);
 	if (!m->bad_payload) {
 		m->late = latemark_is_late(&ch->late, m->u.data.t_first);
 		latemark_on_tick(&ch->late, m->u.data.t_last, m->rx_ms);
