@@ -163,9 +163,15 @@ bool daemon_fanout_room(struct daemon *d, size_t n)
 	(void)fanout_tail(d->fanout, &room);
 	if (room >= n)
 		return true;
-	/* Full: every client sends its part now (or copies what its socket does not take),
-	 * so the buffer can start over. */
+	/* Full: every client sends its part now, so the chunk can start over. */
 	flush_dirty(d);
+	(void)fanout_tail(d->fanout, &room);
+	if (room >= n)
+		return true;
+	/* Clients that lag still hold lines of it: they keep it, new lines go to another.
+	 * With too many chunks held, lines are copied into each client's queue instead. */
+	if (!fanout_renew(d->fanout))
+		return false;
 	(void)fanout_tail(d->fanout, &room);
 	return room >= n;
 }
@@ -301,7 +307,7 @@ void daemon_broadcast(struct daemon *d, struct channel *ch, unsigned cls, const 
 	for (struct conn *c = d->clients; c; c = c->next) {
 		if (!conn_wants(c, channel_slot(ch), cls, -1))
 			continue;
-		/* Copied once into the batch buffer at the first taker, then referenced. */
+		/* Copied once into the current chunk at the first taker, then referenced. */
 		if (!shared && daemon_fanout_room(d, len)) {
 			shared = fanout_tail(fo, &room);
 			memcpy(shared, line, len);

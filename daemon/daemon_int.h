@@ -16,7 +16,7 @@
 
 #define DAEMON_MAX_HANDLERS  16
 #define DAEMON_MAX_OBSERVERS 8
-#define DAEMON_FANOUT_BYTES  (128u * 1024) /* a read burst's lines, mostly */
+#define DAEMON_FANOUT_BYTES  (128u * 1024) /* per chunk: a read burst's lines, mostly */
 
 struct handler {
 	char name[32];
@@ -88,8 +88,8 @@ struct daemon {
 
 	uint64_t start_ms;
 
-	/* Lines streamed in the current batch, referenced by the clients that take them;
-	 * starts over once every client has sent or copied its part. */
+	/* Lines streamed to clients, in shared chunks referenced by the clients that take
+	 * them; the current chunk starts over once every client has sent its part. */
 	struct fanout *fanout;
 	/* FRAME rendered once per frame per encoding, shared by all clients, when the batch
 	 * buffer cannot take it. */
@@ -100,8 +100,9 @@ struct daemon {
 
 /* ---- daemon.c ---- */
 
-/* Makes sure the batch buffer has n bytes of room, sending what clients hold if needed;
- * false if it still has not (then lines are copied into each client's queue). */
+/* Makes sure the current chunk has n bytes of room, sending what clients hold, then
+ * taking another chunk if needed; false if it still has not (then lines are copied into
+ * each client's queue). */
 bool daemon_fanout_room(struct daemon *d, size_t n);
 
 /* ---- request.c ---- */
