@@ -63,24 +63,6 @@ void books_restart(struct books *b)
 	b->id_known = false;
 }
 
-bool books_want_info(const struct books *b)
-{
-	return b->have_prev && !b->prev_settled;
-}
-
-void books_data(struct books *b, uint8_t port, bool malformed)
-{
-	if (port >= BOOKS_PORTS) {
-		b->other_port_frames++;
-		return;
-	}
-	if (malformed)
-		b->cur_bad[port]++;
-	else
-		b->cur[port]++;
-	b->port[port].current++;
-}
-
 /* Books one port of the settled boot: rx/bad were received, r is the M7's record. */
 static void settle_port(struct books *b, const struct m7b_boot_port *r, uint64_t rx, uint64_t bad)
 {

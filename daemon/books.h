@@ -45,10 +45,25 @@ void books_hello(struct books *b, uint32_t boot_id);
 /* The M7 restarted but its HELLO was lost (seq went back): closes the current boot and
  * books what follows to a new one whose id the next HELLO gives. */
 void books_restart(struct books *b);
-/* True while the previous boot's books wait for a BOOT_INFO (ask again: HOST_HELLO). */
-bool books_want_info(const struct books *b);
+/* True while the previous boot's books wait for a BOOT_INFO (ask again: HOST_HELLO).
+ * Inline, as is books_data(): both run for every frame. */
+static inline bool books_want_info(const struct books *b)
+{
+	return b->have_prev && !b->prev_settled;
+}
 /* One DATA frame received on port (malformed: its payload did not unpack). */
-void books_data(struct books *b, uint8_t port, bool malformed);
+static inline void books_data(struct books *b, uint8_t port, bool malformed)
+{
+	if (port >= BOOKS_PORTS) {
+		b->other_port_frames++;
+		return;
+	}
+	if (malformed)
+		b->cur_bad[port]++;
+	else
+		b->cur[port]++;
+	b->port[port].current++;
+}
 /* A BOOT_INFO of the current boot: settles the previous boot when the record is valid and
  * names it. Returns true when books were settled by this call. */
 bool books_boot_info(struct books *b, const struct m7b_boot_info *bi);

@@ -43,11 +43,6 @@ const char *channel_name(const struct channel *ch)
 	return ch->cfg.name;
 }
 
-unsigned channel_slot(const struct channel *ch)
-{
-	return ch->slot;
-}
-
 enum channel_state channel_get_state(const struct channel *ch)
 {
 	return ch->state;
@@ -169,7 +164,7 @@ struct channel *channel_new(struct event_base *base, const struct conf_channel *
 	ch->ino_wd = -1;
 	ch->base = base;
 	ch->log = log;
-	ch->slot = slot;
+	ch->head.slot = slot;
 	ch->ops = ops;
 	ch->ud = ud;
 	ch->state = CHANNEL_DOWN;

@@ -99,8 +99,10 @@ struct channel_ops {
 	/* A send request finished. */
 	void (*on_send_done)(void *ud, struct channel *ch, const struct sendq_entry *e,
 			     enum sendq_result r, uint8_t status);
-	/* One chunk of input was decoded into good frames and rejected candidates. */
-	void (*on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad);
+	/* One chunk of input, read at now_ms (monotonic), was decoded into good frames and
+	 * rejected candidates. */
+	void (*on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
+			   uint64_t now_ms);
 	/* A burst of input was processed: a good moment to flush clients. */
 	void (*on_batch_end)(void *ud, struct channel *ch);
 	/* Raw mode: a chunk of bytes as read (wire mode uses on_msg instead). */
@@ -172,8 +174,16 @@ void channel_count_recovery(struct channel *ch);
 const struct conf_channel *channel_config(const struct channel *ch);
 /* The channel's name, as configured. */
 const char *channel_name(const struct channel *ch);
+/* What modules read of a channel on every frame, without a call: the first member of
+ * struct channel, read only through the accessor below. */
+struct channel_head {
+	unsigned slot; /* index in the daemon's table, for client masks */
+};
 /* Index in the daemon's table, for client masks and per-slot state. */
-unsigned channel_slot(const struct channel *ch);
+static inline unsigned channel_slot(const struct channel *ch)
+{
+	return ((const struct channel_head *)(const void *)ch)->slot;
+}
 /* The current link state. */
 enum channel_state channel_get_state(const struct channel *ch);
 /* The open tty's writer thread (for send-time marks), NULL while closed. */

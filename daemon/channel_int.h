@@ -16,10 +16,10 @@
 #define CHANNEL_TXBUF 8192
 
 struct channel {
+	struct channel_head head; /* first: channel_slot() reads it inline */
 	struct event_base *base;
 	const struct log *log;
 	struct conf_channel cfg; /* own copy */
-	unsigned slot;		 /* index in the daemon's table, for client masks */
 	const struct channel_ops *ops;
 	void *ud;
 

@@ -10,6 +10,7 @@
 
 #include <event2/event.h>
 
+#include "rawsys.h"
 #include "utf8.h"
 
 /* Unpacks the payload of a known type into m->u; false when it is malformed. Unknown
@@ -88,13 +89,10 @@ _Static_assert(offsetof(struct channel_msg, u) + sizeof(((struct channel_msg *)0
 /* A boot's books need the BOOT_INFO that follows the next boot's HELLO; when it was
  * lost (or the HELLO was), ask the firmware to say hello again. It keeps the record of
  * the previous boot for all of its boot. A few times, a second apart: a firmware that
- * sends no BOOT_INFO is not asked forever. */
+ * sends no BOOT_INFO is not asked forever. Called while the books are unsure. */
 static void maybe_ask_books(struct channel *ch, const struct m7b_frame *f)
 {
 	if (f->type == M7B_T_HELLO || f->type == M7B_T_BOOT_INFO || ch->books_asks >= 3)
-		return;
-	const struct books *b = &ch->books;
-	if (!books_want_info(b) && !(b->have_boot && !b->id_known))
 		return;
 	uint64_t now = channel_now_ms();
 	if (ch->books_asks > 0 && now - ch->books_asked_ms < 1000)
@@ -105,7 +103,8 @@ static void maybe_ask_books(struct channel *ch, const struct m7b_frame *f)
 	(void)channel_write_frame(ch, M7B_T_HOST_HELLO, 0, 0, NULL, 0, NULL);
 }
 
-/* Late marks need the M7's newest tick; a new boot restarts its ticks. */
+/* Late marks need the M7's newest tick; a new boot restarts its ticks. DATA's are
+ * noted by handle_data(). */
 static void note_ticks(struct channel *ch, struct channel_msg *m)
 {
 	uint64_t now = m->rx_ms; /* the read's clock: none per frame */
@@ -118,13 +117,86 @@ static void note_ticks(struct channel *ch, struct channel_msg *m)
 	case M7B_T_HEARTBEAT:
 		latemark_on_tick(&ch->late, m->u.heartbeat.now_ticks, now);
 		break;
-	case M7B_T_DATA:
-		m->late = latemark_is_late(&ch->late, m->u.data.t_first);
-		latemark_on_tick(&ch->late, m->u.data.t_last, now);
-		break;
 	default:
 		break;
 	}
+}
+
+/* After a frame's own handling: the books may want a BOOT_INFO, and the first frame
+ * makes an opening channel up. */
+static void note_up(struct channel *ch, const struct m7b_frame *f)
+{
+	const struct books *b = &ch->books;
+	if (books_want_info(b) || (b->have_boot && !b->id_known))
+		maybe_ask_books(ch, f);
+	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
+		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
+}
+
+/* Whether note_up() has anything to do: in the steady state it has not, and this test
+ * inline is all a frame pays. */
+static inline bool want_note_up(const struct channel *ch)
+{
+	const struct books *b = &ch->books;
+	return books_want_info(b) || (b->have_boot && !b->id_known) || ch->state == CHANNEL_OPENING;
+}
+
+/* DATA, nearly every frame: the same steps as handle_other() takes for the other types,
+ * without its switches on the type. */
+static void handle_data(struct channel *ch, struct channel_msg *m)
+{
+	const struct m7b_frame *f = m->frame;
+	m->bad_payload = m7b_wire_unpack_data(f, &m->u.data) != 0;
+	/* data_frames counts what is published; a malformed one is booked as lost. */
+	if (m->bad_payload) {
+		ch->stats.bad_payloads++;
+		ch->stats.bad_data++;
+	} else {
+		ch->stats.data_frames++;
+	}
+	books_data(&ch->books, f->port, m->bad_payload);
+	if (want_note_up(ch))
+		note_up(ch, f);
+	if (!m->bad_payload) {
+		m->late = latemark_is_late(&ch->late, m->u.data.t_first);
+		latemark_on_tick(&ch->late, m->u.data.t_last, m->rx_ms);
+	}
+}
+
+static void handle_other(struct channel *ch, struct channel_msg *m)
+{
+	const struct m7b_frame *f = m->frame;
+	m->bad_payload = !unpack_msg(f, m);
+	if (m->bad_payload)
+		ch->stats.bad_payloads++;
+	switch (f->type) {
+	case M7B_T_HELLO:
+		if (!m->bad_payload)
+			take_hello(ch, m);
+		break;
+	case M7B_T_ACK:
+		if (!m->bad_payload && m->u.ack.acked_type == M7B_T_SEND) {
+			sendq_ack(ch->sq, &m->u.ack);
+			channel_sendq_drain(ch);
+			channel_sendq_pump(ch);
+		}
+		break;
+	case M7B_T_BOOT_INFO:
+		ch->stats.boot_infos++;
+		if (!m->bad_payload)
+			books_boot_info(&ch->books, &m->u.boot_info);
+		break;
+	case M7B_T_HEARTBEAT:
+	case M7B_T_LOG:
+	case M7B_T_SYNC_REPLY:
+		break;
+	default:
+		ch->stats.unknown_types++;
+		break;
+	}
+	note_up(ch, f);
+	if (!m->bad_payload)
+		note_ticks(ch, m);
 }
 
 static void handle_frame(struct channel *ch, const struct m7b_frame *f)
@@ -141,47 +213,10 @@ static void handle_frame(struct channel *ch, const struct m7b_frame *f)
 	m.rx_realtime_us = ch->rx_realtime_us;
 	ch->rx_since_open = true;
 	m.seq_gap = track_seq(ch, f);
-	m.bad_payload = !unpack_msg(f, &m);
-	if (m.bad_payload)
-		ch->stats.bad_payloads++;
-	switch (f->type) {
-	case M7B_T_HELLO:
-		if (!m.bad_payload)
-			take_hello(ch, &m);
-		break;
-	case M7B_T_ACK:
-		if (!m.bad_payload && m.u.ack.acked_type == M7B_T_SEND) {
-			sendq_ack(ch->sq, &m.u.ack);
-			channel_sendq_drain(ch);
-			channel_sendq_pump(ch);
-		}
-		break;
-	case M7B_T_DATA:
-		/* data_frames counts what is published; a malformed one is booked as lost. */
-		if (m.bad_payload)
-			ch->stats.bad_data++;
-		else
-			ch->stats.data_frames++;
-		books_data(&ch->books, f->port, m.bad_payload);
-		break;
-	case M7B_T_BOOT_INFO:
-		ch->stats.boot_infos++;
-		if (!m.bad_payload)
-			books_boot_info(&ch->books, &m.u.boot_info);
-		break;
-	case M7B_T_HEARTBEAT:
-	case M7B_T_LOG:
-	case M7B_T_SYNC_REPLY:
-		break;
-	default:
-		ch->stats.unknown_types++;
-		break;
-	}
-	maybe_ask_books(ch, f);
-	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
-		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
-	if (!m.bad_payload)
-		note_ticks(ch, &m);
+	if (f->type == M7B_T_DATA)
+		handle_data(ch, &m);
+	else
+		handle_other(ch, &m);
 	if (ch->ops && ch->ops->on_msg)
 		ch->ops->on_msg(ch->ud, ch, &m);
 }
@@ -195,7 +230,7 @@ static void process(struct channel *ch, const uint8_t *buf, size_t n)
 		handle_frame(ch, &f);
 	if (ch->ops && ch->ops->on_decoded)
 		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
-				    ch->dec.stats.rejected - rejected);
+				    ch->dec.stats.rejected - rejected, ch->rx_ms);
 	if (ch->dec.stats.rejected != rejected &&
 	    ratelimit_ok(&ch->rl_reject, ch->rx_ms, 5, 10000)) {
 		struct log_fields fl = channel_fields(ch, NULL);
@@ -224,7 +259,7 @@ static void stamp_read(struct channel *ch)
 int channel_rx_burst(struct channel *ch, int max_reads)
 {
 	for (int i = 0; i < max_reads && ch->fd >= 0; i++) {
-		ssize_t n = read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
+		ssize_t n = rawsys_read(ch->fd, ch->rbuf, sizeof(ch->rbuf));
 		if (n > 0) {
 			stamp_read(ch);
 			if (ch->cfg.mode == CONF_MODE_RAW)

@@ -13,6 +13,7 @@
 
 #include "fanout.h"
 #include "log.h"
+#include "rawsys.h"
 
 #define CONN_IN_CAP	 (PROTO_LINE_MAX + 2) /* line, optional \r, \n */
 #define CONN_REPLY_SLACK (1u << 20)	      /* room for replies above the stream limit */
@@ -74,13 +75,13 @@ static size_t queue_len(const struct conn *c)
 	return c->out_end - c->out_start;
 }
 
-/* Lets go of the shared lines (sent, copied, or the client is gone). */
-static void drop_runs(struct conn *c)
+/* Lets go of the shared lines (the client is gone, or they were copied). */
+static void drop_segs(struct conn *c)
 {
-	if (c->fo)
-		fanout_release(c->fo);
-	c->fo = NULL;
-	c->nruns = 0;
+	for (unsigned i = 0; i < c->nsegs; i++)
+		if (c->ck[i])
+			fanout_chunk_release(c->ck[i]);
+	c->nsegs = 0;
 	c->run_bytes = 0;
 }
 
@@ -96,7 +97,7 @@ struct conn *conn_free(struct conn *c)
 		event_free(c->ev_hup);
 	if (c->fd >= 0)
 		close(c->fd);
-	drop_runs(c);
+	drop_segs(c);
 	free(c->in);
 	free(c->out);
 	free(c->chan_names);
@@ -114,12 +115,32 @@ void conn_close(struct conn *c, const char *reason)
 	event_del(c->ev_read);
 	event_del(c->ev_write);
 	event_del(c->ev_hup);
-	drop_runs(c); /* nothing more is sent, as with the queue */
+	drop_segs(c); /* nothing more is sent, as with the queue */
 	if (c->ops && c->ops->on_closing)
 		c->ops->on_closing(c->ud, c);
 }
 
-/* Makes room for n more bytes within limit. False if it would exceed limit or ENOMEM. */
+/* A size for out[] that holds n bytes: doubling from CONN_OUT_MIN, at most limit (or n). */
+static size_t out_size(size_t from, size_t n, size_t limit)
+{
+	size_t want = from ? from : CONN_OUT_MIN;
+	while (want < n)
+		want *= 2;
+	if (want > limit)
+		want = limit;
+	return want < n ? n : want;
+}
+
+/* The own bytes moved from old (where out_start was) to base: so do their segments. */
+static void rebase(struct conn *c, uintptr_t old, char *base)
+{
+	for (unsigned i = 0; i < c->nsegs; i++)
+		if (!c->ck[i])
+			c->iov[i].iov_base = base + ((uintptr_t)c->iov[i].iov_base - old);
+}
+
+/* Makes room for n more bytes in out[] within limit (what is queued or referenced counts).
+ * False if it would exceed limit or ENOMEM. */
 static bool reserve(struct conn *c, size_t n, size_t limit)
 {
 	size_t used = queue_len(c);
@@ -130,21 +151,20 @@ static bool reserve(struct conn *c, size_t n, size_t limit)
 	if (c->out_alloc - c->out_end >= n)
 		return true;
 	if (c->out_start > 0 && c->out_alloc - used >= n) {
+		rebase(c, (uintptr_t)(c->out + c->out_start), c->out);
 		memmove(c->out, c->out + c->out_start, used);
 		c->out_start = 0;
 		c->out_end = used;
 		return true;
 	}
-	size_t want = c->out_alloc ? c->out_alloc : CONN_OUT_MIN;
-	while (want < used + n)
-		want *= 2;
-	if (want > limit)
-		want = limit;
+	size_t want = out_size(c->out_alloc, used + n, limit);
 	char *p = malloc(want);
 	if (!p)
 		return false;
-	if (used)
+	if (used) {
 		memcpy(p, c->out + c->out_start, used);
+		rebase(c, (uintptr_t)(c->out + c->out_start), p);
+	}
 	free(c->out);
 	c->out = p;
 	c->out_alloc = want;
@@ -153,45 +173,79 @@ static bool reserve(struct conn *c, size_t n, size_t limit)
 	return true;
 }
 
+/* Copies everything queued, shared lines and own bytes, in order into a new out[] of one
+ * segment, and lets go of the chunks: for a queue with more segments than it can keep.
+ * Every byte was admitted under a limit already, so none applies here. */
+static void settle(struct conn *c)
+{
+	size_t total = conn_queued(c);
+	size_t want = out_size(c->out_alloc, total, total);
+	char *p = malloc(want);
+	if (!p) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	size_t o = 0;
+	for (unsigned i = 0; i < c->nsegs; i++) {
+		memcpy(p + o, c->iov[i].iov_base, c->iov[i].iov_len);
+		o += c->iov[i].iov_len;
+	}
+	drop_segs(c);
+	free(c->out);
+	c->out = p;
+	c->out_alloc = want;
+	c->out_start = 0;
+	c->out_end = total;
+	if (total) {
+		c->iov[0] = (struct iovec){p, total};
+		c->ck[0] = NULL;
+		c->nsegs = 1;
+	}
+}
+
+/* Makes sure a new segment fits, settling the queue when it is full. False if the client
+ * is gone. */
+static bool seg_room(struct conn *c)
+{
+	if (c->nsegs == CONN_SEGS_MAX)
+		settle(c);
+	return !c->closing;
+}
+
+/* Appends len bytes to out[] (reserved already) as the queue's newest bytes. */
 static void append(struct conn *c, const char *line, size_t len)
 {
-	memcpy(c->out + c->out_end, line, len);
+	char *dst = c->out + c->out_end;
+	memcpy(dst, line, len);
 	c->out_end += len;
+	/* The newest own bytes end where these begin. */
+	if (c->nsegs && !c->ck[c->nsegs - 1]) {
+		c->iov[c->nsegs - 1].iov_len += len;
+	} else {
+		c->iov[c->nsegs] = (struct iovec){dst, len};
+		c->ck[c->nsegs++] = NULL;
+	}
 	c->delivered++;
 	c->dirty = true;
 }
 
-/* Copies the shared lines c still references into its own queue, after what is there,
- * and lets go of the shared buffer. They were admitted under the stream limit already,
- * so only the hard limit applies here. */
-static void settle(struct conn *c)
+/* Reserves room for len own bytes and a segment for them. False if not now (the limit,
+ * memory) or the client is gone. */
+static bool reserve_seg(struct conn *c, size_t len, size_t limit)
 {
-	if (!c->nruns) {
-		drop_runs(c);
-		return;
-	}
-	size_t n = c->run_bytes;
-	c->run_bytes = 0;
-	if (!reserve(c, n, c->hard_limit)) {
-		conn_close(c, "out of memory");
-		return;
-	}
-	for (unsigned i = 1; i <= c->nruns; i++) {
-		memcpy(c->out + c->out_end, c->iov[i].iov_base, c->iov[i].iov_len);
-		c->out_end += c->iov[i].iov_len;
-	}
-	drop_runs(c);
+	bool merges = c->nsegs && !c->ck[c->nsegs - 1];
+	if (!merges && !seg_room(c))
+		return false;
+	return reserve(c, len, limit);
 }
 
 void conn_reply(struct conn *c, const char *line, size_t len)
 {
 	if (c->closing)
 		return;
-	settle(c); /* in order: the streamed lines before it go first */
-	if (c->closing)
-		return;
-	if (!reserve(c, len, c->hard_limit)) {
-		conn_close(c, "reply queue overflow");
+	if (!reserve_seg(c, len, c->hard_limit)) {
+		if (!c->closing)
+			conn_close(c, "reply queue overflow");
 		return;
 	}
 	append(c, line, len);
@@ -203,12 +257,9 @@ static void maybe_caught_up(struct conn *c)
 {
 	if (!c->dropping || conn_queued(c) > c->queue_limit / 2)
 		return;
-	settle(c);
-	if (c->closing)
-		return;
 	char buf[128];
 	int n = proto_render_dropped(buf, sizeof(buf), c->dropped_since, c->dropped);
-	if (n > 0 && reserve(c, (size_t)n, c->hard_limit)) {
+	if (n > 0 && reserve_seg(c, (size_t)n, c->hard_limit)) {
 		append(c, buf, (size_t)n);
 		c->delivered--; /* a notice, not a delivered object */
 		c->dropping = false;
@@ -249,35 +300,32 @@ static bool stream_begin(struct conn *c)
 
 void conn_stream(struct conn *c, const char *line, size_t len)
 {
-	if (!c->closing)
-		settle(c); /* in order after the shared lines before it */
 	if (!stream_begin(c))
 		return;
-	if (!c->dropping && reserve(c, len, c->queue_limit)) {
+	if (!c->dropping && reserve_seg(c, len, c->queue_limit)) {
 		append(c, line, len);
 		return;
 	}
-	refuse(c);
+	if (!c->closing)
+		refuse(c);
 }
 
-/* References line in fo: extends the last stretch when it follows on, else starts one. */
+/* References line in the current chunk of fo: extends the last segment when it follows
+ * on, else starts one. */
 static void add_run(struct conn *c, struct fanout *fo, const char *line, size_t len)
 {
-	struct iovec *last = &c->iov[c->nruns];
-	if (c->nruns && c->fo == fo && (const char *)last->iov_base + last->iov_len == line) {
+	struct fanout_chunk *k = fanout_current(fo);
+	struct iovec *last = &c->iov[c->nsegs ? c->nsegs - 1 : 0];
+	if (c->nsegs && c->ck[c->nsegs - 1] == k &&
+	    (const char *)last->iov_base + last->iov_len == line) {
 		last->iov_len += len;
 	} else {
-		if (c->nruns == CONN_RUNS_MAX || (c->fo && c->fo != fo)) {
-			settle(c);
-			if (c->closing)
-				return;
-		}
-		if (!c->fo) {
-			c->fo = fo;
-			fanout_hold(fo);
-		}
+		if (!seg_room(c))
+			return;
 		/* Only read from (sendmsg, memcpy): iovec has no const member. */
-		c->iov[++c->nruns] = (struct iovec){(void *)(uintptr_t)line, len};
+		c->iov[c->nsegs] = (struct iovec){(void *)(uintptr_t)line, len};
+		c->ck[c->nsegs++] = k;
+		fanout_chunk_hold(k);
 	}
 	c->run_bytes += len;
 	c->delivered++;
@@ -295,62 +343,59 @@ void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t
 	refuse(c);
 }
 
-/* Drops the first sent bytes of the queue, then of the shared lines. */
+/* Drops the first sent bytes of the queue, segment by segment. */
 static void consume(struct conn *c, size_t sent)
 {
-	size_t q = queue_len(c) < sent ? queue_len(c) : sent;
-	c->out_start += q;
-	sent -= q;
-	unsigned i = 1;
-	while (i <= c->nruns && sent >= c->iov[i].iov_len) {
-		sent -= c->iov[i].iov_len;
-		c->run_bytes -= c->iov[i].iov_len;
+	unsigned i = 0;
+	while (i < c->nsegs && sent >= c->iov[i].iov_len) {
+		size_t len = c->iov[i].iov_len;
+		sent -= len;
+		if (c->ck[i]) {
+			c->run_bytes -= len;
+			fanout_chunk_release(c->ck[i]);
+		} else {
+			c->out_start += len;
+		}
 		i++;
 	}
-	if (i <= c->nruns && sent) {
+	if (i < c->nsegs && sent) {
 		c->iov[i].iov_base = (char *)c->iov[i].iov_base + sent;
 		c->iov[i].iov_len -= sent;
-		c->run_bytes -= sent;
+		if (c->ck[i])
+			c->run_bytes -= sent;
+		else
+			c->out_start += sent;
 	}
-	memmove(&c->iov[1], &c->iov[i], (c->nruns + 1 - i) * sizeof(c->iov[0]));
-	c->nruns -= i - 1;
+	memmove(&c->iov[0], &c->iov[i], (c->nsegs - i) * sizeof(c->iov[0]));
+	memmove(&c->ck[0], &c->ck[i], (c->nsegs - i) * sizeof(c->ck[0]));
+	c->nsegs -= i;
 }
 
-/* One sendmsg() for the queue and the shared lines after it; what the socket does not
- * take is copied into the queue. 1: all sent, 0: the socket is full, -1: closed. */
-static int send_runs(struct conn *c)
+/* One sendmsg() for the whole queue, own bytes and shared lines in their order; what the
+ * socket does not take stays queued as it is (shared lines stay shared). 1: all sent,
+ * 0: the socket is full, -1: closed. */
+static int send_segs(struct conn *c)
 {
-	struct iovec *iov = c->iov + 1;
-	size_t n = c->nruns;
-	if (queue_len(c)) {
-		c->iov[0] = (struct iovec){c->out + c->out_start, queue_len(c)};
-		iov--;
-		n++;
-	}
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = n};
+	struct msghdr mh = {.msg_iov = c->iov, .msg_iovlen = c->nsegs};
 	ssize_t k;
 	do
-		k = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		k = rawsys_sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (k < 0 && errno == EINTR);
 	if (k <= 0 && !(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
 		conn_close(c, k < 0 ? strerror(errno) : "write failed");
 		return -1;
 	}
-	if (k > 0 && (size_t)k == queue_len(c) + c->run_bytes) {
+	if (k > 0 && (size_t)k == conn_queued(c)) {
 		/* The usual case for a client that keeps up: nothing left anywhere. */
+		drop_segs(c);
 		c->out_start = c->out_end = 0;
-		drop_runs(c);
 		return 1;
 	}
 	if (k > 0)
 		consume(c, (size_t)k);
-	bool all = c->nruns == 0 && queue_len(c) == 0;
-	settle(c);
-	if (c->closing)
-		return -1;
 	if (queue_len(c) == 0)
 		c->out_start = c->out_end = 0;
-	return all;
+	return c->nsegs == 0;
 }
 
 /* Requests wait while the owner refused one until earlier ones are answered (replies
@@ -406,10 +451,7 @@ void conn_release(struct conn *c)
 
 bool conn_offer(struct conn *c, const char *line, size_t len)
 {
-	if (c->closing || c->dropping)
-		return false;
-	settle(c); /* in order after the shared lines before it */
-	if (c->closing || !reserve(c, len, c->queue_limit))
+	if (c->closing || c->dropping || !reserve_seg(c, len, c->queue_limit))
 		return false;
 	append(c, line, len);
 	return true;
@@ -419,12 +461,12 @@ void conn_flush(struct conn *c)
 {
 	c->dirty = false;
 	if (c->closing || c->fd < 0) {
-		drop_runs(c);
+		drop_segs(c);
 		return;
 	}
 	bool blocked = false;
-	if (c->nruns) {
-		int r = send_runs(c);
+	if (c->nsegs) {
+		int r = send_segs(c);
 		if (r < 0)
 			return;
 		/* All sent, nothing to announce or replay, reading as before: done. */
@@ -433,24 +475,12 @@ void conn_flush(struct conn *c)
 		blocked = r == 0;
 	}
 	for (;;) {
-		while (!blocked && queue_len(c) > 0) {
-			ssize_t n = send(c->fd, c->out + c->out_start, queue_len(c),
-					 MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (n > 0) {
-				c->out_start += (size_t)n;
-				continue;
-			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-				blocked = true;
-				break;
-			}
-			conn_close(c, n < 0 ? strerror(errno) : "write failed");
-			return;
+		if (!blocked && c->nsegs) {
+			int r = send_segs(c);
+			if (r < 0)
+				return;
+			blocked = r == 0;
 		}
-		if (conn_queued(c) == 0)
-			c->out_start = c->out_end = 0;
 		/* Caught up after dropping: the DROPPED notice goes out now, not with the
 		 * next object (there may be none for a while). */
 		size_t before = conn_queued(c);

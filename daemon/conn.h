@@ -1,6 +1,7 @@
 /* One client connection: line reader, bounded output queue, watch filters, slow-client
- * policy. Output is the shared batch's lines plus a plain byte queue for what the socket
- * did not take, written with one sendmsg(): no allocation or copy per object. */
+ * policy. Output is references to shared chunks of lines plus the client's own bytes
+ * (replies, notices), in order, written with one sendmsg(): no allocation or copy per
+ * object, and none when the client lags. */
 #ifndef M7B_CONN_H
 #define M7B_CONN_H
 
@@ -20,10 +21,12 @@ struct log;
 
 struct conn;
 struct replay_conn;
+struct fanout_chunk;
 
-/* Separate stretches of the shared batch buffer a client can reference before its lines
- * are copied into its own queue (a filter that skips lines splits them). */
-#define CONN_RUNS_MAX 32
+/* Segments of a client's output queue: stretches of shared chunks (a filter that skips
+ * lines splits them) and of its own bytes. Past this many, the queue is copied into its
+ * own bytes. */
+#define CONN_SEGS_MAX 32
 
 /* Groups of a peer kept from accept, for authorization. */
 #define CONN_GIDS_MAX 65
@@ -57,14 +60,16 @@ struct conn {
 	size_t in_len;
 	size_t in_clean; /* leading bytes of in known to hold no newline */
 
-	char *out; /* queued bytes [out_start, out_end) */
+	/* The output queue, oldest first: segments iov[0..nsegs) as sendmsg() takes them,
+	 * each lines of the shared chunk ck[i] (referenced) or, with ck[i] NULL, a stretch
+	 * of the own bytes out[out_start, out_end) in order. A client that lags holds
+	 * references, not copies: the chunk is shared by all. */
+	char *out;
 	size_t out_start, out_end, out_alloc;
-	/* Streamed lines still in the shared batch buffer, sent after out[]: iov[1..nruns];
-	 * iov[0] takes the queue's part at sendmsg() time. Counted by conn_queued(). */
-	struct fanout *fo; /* held while nruns > 0 */
-	struct iovec iov[1 + CONN_RUNS_MAX];
-	unsigned nruns;
-	size_t run_bytes;
+	struct iovec iov[CONN_SEGS_MAX];
+	struct fanout_chunk *ck[CONN_SEGS_MAX];
+	unsigned nsegs;
+	size_t run_bytes;   /* bytes of shared chunks referenced */
 	size_t queue_limit; /* streamed objects beyond this are dropped / disconnect */
 	size_t hard_limit;  /* replies beyond this disconnect */
 
@@ -101,8 +106,7 @@ struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue
 struct conn *conn_free(struct conn *c);
 /* Queues a streamed object subject to the policy (drop with notice, or disconnect). */
 void conn_stream(struct conn *c, const char *line, size_t len);
-/* The same for a line of the shared batch buffer fo: referenced, not copied, until the
- * next conn_flush() sends it or copies what the socket did not take. */
+/* The same for a line of fo's current chunk: referenced, not copied, until it is sent. */
 void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t len);
 /* Queues a streamed object only if it fits below the stream limit now (nothing is
  * dropped or counted otherwise). True if queued. */

@@ -75,11 +75,34 @@ int daemon_register_handler(struct daemon *d, const char *cmd, daemon_handler_fn
 	return 0;
 }
 
+/* The per-frame and per-read hooks, gathered so that their loops skip nothing. */
+static void gather_observers(struct daemon *d)
+{
+	d->nmsg_obs = d->ndata_obs = d->ndecoded_obs = 0;
+	for (unsigned i = 0; i < d->nobservers; i++) {
+		const struct daemon_observer *o = &d->observers[i];
+		struct daemon_msg_obs mo = {
+			.fn = o->on_msg,
+			.ud = o->ud,
+			.types = o->msg_types ? o->msg_types : UINT32_MAX,
+		};
+		if (o->on_msg)
+			d->msg_obs[d->nmsg_obs++] = mo;
+		if (o->on_msg && (mo.types & DAEMON_MSG_TYPE(M7B_T_DATA)))
+			d->data_obs[d->ndata_obs++] = mo;
+		if (o->on_decoded) {
+			d->decoded_obs[d->ndecoded_obs].fn = o->on_decoded;
+			d->decoded_obs[d->ndecoded_obs++].ud = o->ud;
+		}
+	}
+}
+
 int daemon_add_observer(struct daemon *d, const struct daemon_observer *o)
 {
 	if (d->nobservers >= DAEMON_MAX_OBSERVERS)
 		return -ENOSPC;
 	d->observers[d->nobservers++] = *o;
+	gather_observers(d);
 	return 0;
 }
 
@@ -90,6 +113,7 @@ void daemon_remove_observer(struct daemon *d, void *ud)
 		if (d->observers[i].ud != ud)
 			d->observers[k++] = d->observers[i];
 	d->nobservers = k;
+	gather_observers(d);
 }
 
 void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, daemon_clock_info_fn info, void *ud)
@@ -139,9 +163,15 @@ bool daemon_fanout_room(struct daemon *d, size_t n)
 	(void)fanout_tail(d->fanout, &room);
 	if (room >= n)
 		return true;
-	/* Full: every client sends its part now (or copies what its socket does not take),
-	 * so the buffer can start over. */
+	/* Full: every client sends its part now, so the chunk can start over. */
 	flush_dirty(d);
+	(void)fanout_tail(d->fanout, &room);
+	if (room >= n)
+		return true;
+	/* Clients that lag still hold lines of it: they keep it, new lines go to another.
+	 * With too many chunks held, lines are copied into each client's queue instead. */
+	if (!fanout_renew(d->fanout))
+		return false;
 	(void)fanout_tail(d->fanout, &room);
 	return room >= n;
 }
@@ -277,7 +307,7 @@ void daemon_broadcast(struct daemon *d, struct channel *ch, unsigned cls, const 
 	for (struct conn *c = d->clients; c; c = c->next) {
 		if (!conn_wants(c, channel_slot(ch), cls, -1))
 			continue;
-		/* Copied once into the batch buffer at the first taker, then referenced. */
+		/* Copied once into the current chunk at the first taker, then referenced. */
 		if (!shared && daemon_fanout_room(d, len)) {
 			shared = fanout_tail(fo, &room);
 			memcpy(shared, line, len);
@@ -320,13 +350,13 @@ static void ch_on_state(void *ud, struct channel *ch, enum channel_state old)
 			d->observers[i].on_state(d->observers[i].ud, ch, old);
 }
 
-static void ch_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad)
+static void ch_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
+			  uint64_t now_ms)
 {
 	struct daemon *d = ud;
 
-	for (unsigned i = 0; i < d->nobservers; i++)
-		if (d->observers[i].on_decoded)
-			d->observers[i].on_decoded(d->observers[i].ud, ch, good, bad);
+	for (unsigned i = 0; i < d->ndecoded_obs; i++)
+		d->decoded_obs[i].fn(d->decoded_obs[i].ud, ch, good, bad, now_ms);
 }
 
 static void ch_on_batch_end(void *ud, struct channel *ch)

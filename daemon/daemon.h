@@ -30,13 +30,27 @@ struct daemon_status_extra {
 	char pty_path[CONF_PATH_MAX], pty_slave[64];
 };
 
+/* The msg_types bit of frame type t (types from 31 up share the last bit). */
+#define DAEMON_MSG_TYPE(t) (1u << ((unsigned)(t) < 31u ? (unsigned)(t) : 31u))
+
+/* A decoded frame for an observer. */
+typedef void (*daemon_msg_fn)(void *ud, struct channel *ch, const struct channel_msg *m);
+/* A chunk of tty input read at now_ms (the read's clock) gave good frames and rejected
+ * candidates. */
+typedef void (*daemon_decoded_fn)(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
+				  uint64_t now_ms);
+
 /* Hooks for modules that watch the channels (recovery, liveness, clock mapping). */
 struct daemon_observer {
-	/* Every valid frame, decoded once by the channel. */
-	void (*on_msg)(void *ud, struct channel *ch, const struct channel_msg *m);
+	/* Every valid frame of the types in msg_types, decoded once by the channel. */
+	daemon_msg_fn on_msg;
+	/* The frame types on_msg takes, as DAEMON_MSG_TYPE() bits; 0 takes every type. DATA
+	 * is nearly every frame: an observer that ignores it leaves its bit out and is not
+	 * called for it. */
+	uint32_t msg_types;
 	void (*on_state)(void *ud, struct channel *ch, enum channel_state old);
 	/* A chunk of tty input gave good frames and rejected candidates (stream health). */
-	void (*on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad);
+	daemon_decoded_fn on_decoded;
 	/* A reload updated the channel's settings in place (no reopen was needed). */
 	void (*on_config)(void *ud, struct channel *ch);
 	/* A channel was created (added) or is about to be freed (!added). */

@@ -16,12 +16,19 @@
 
 #define DAEMON_MAX_HANDLERS  16
 #define DAEMON_MAX_OBSERVERS 8
-#define DAEMON_FANOUT_BYTES  (128u * 1024) /* a read burst's lines, mostly */
+#define DAEMON_FANOUT_BYTES  (128u * 1024) /* per chunk: a read burst's lines, mostly */
 
 struct handler {
 	char name[32];
 	daemon_handler_fn fn;
 	void *ud;
+};
+
+/* An observer's on_msg as the loop per frame reads it: nothing else to skip over. */
+struct daemon_msg_obs {
+	daemon_msg_fn fn;
+	void *ud;
+	uint32_t types; /* DAEMON_MSG_TYPE() bits, every bit for "every type" */
 };
 
 /* A send request waiting for its channel to finish it; its address is the send queue's
@@ -59,6 +66,17 @@ struct daemon {
 	unsigned nhandlers;
 	struct daemon_observer observers[DAEMON_MAX_OBSERVERS];
 	unsigned nobservers;
+	/* The hooks called per frame or per read, gathered from observers[] whenever it
+	 * changes, in the same order: DATA (nearly every frame) has a list of its own. */
+	struct daemon_msg_obs msg_obs[DAEMON_MAX_OBSERVERS];
+	unsigned nmsg_obs;
+	struct daemon_msg_obs data_obs[DAEMON_MAX_OBSERVERS];
+	unsigned ndata_obs;
+	struct {
+		daemon_decoded_fn fn;
+		void *ud;
+	} decoded_obs[DAEMON_MAX_OBSERVERS];
+	unsigned ndecoded_obs;
 	daemon_clock_fn clock_fn;
 	daemon_clock_info_fn clock_info_fn;
 	void *clock_ud;
@@ -71,8 +89,8 @@ struct daemon {
 
 	uint64_t start_ms;
 
-	/* Lines streamed in the current batch, referenced by the clients that take them;
-	 * starts over once every client has sent or copied its part. */
+	/* Lines streamed to clients, in shared chunks referenced by the clients that take
+	 * them; the current chunk starts over once every client has sent its part. */
 	struct fanout *fanout;
 	/* FRAME rendered once per frame per encoding, shared by all clients, when the batch
 	 * buffer cannot take it. */
@@ -83,8 +101,9 @@ struct daemon {
 
 /* ---- daemon.c ---- */
 
-/* Makes sure the batch buffer has n bytes of room, sending what clients hold if needed;
- * false if it still has not (then lines are copied into each client's queue). */
+/* Makes sure the current chunk has n bytes of room, sending what clients hold, then
+ * taking another chunk if needed; false if it still has not (then lines are copied into
+ * each client's queue). */
 bool daemon_fanout_room(struct daemon *d, size_t n);
 
 /* ---- request.c ---- */

@@ -84,43 +84,10 @@ void incident_ring_clear(struct incident_ring *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* The next slot, not cleared: a FRAME entry, one per frame, sets every member it uses
- * and a compare replaces the modulo. */
-static struct incident_entry *ring_push(struct incident_ring *r)
-{
-	struct incident_entry *e;
-
-	if (!r->cap)
-		return NULL;
-	e = &r->e[r->head];
-	if (++r->head == r->cap)
-		r->head = 0;
-	if (r->n < r->cap)
-		r->n++;
-	return e;
-}
-
-void incident_ring_frame(struct incident_ring *r, uint64_t t_us, uint8_t type, uint8_t port,
-			 uint8_t flags, uint32_t seq, uint16_t len)
-{
-	struct incident_entry *e = ring_push(r);
-
-	if (!e)
-		return;
-	e->t_us = t_us;
-	e->kind = INCIDENT_FRAME;
-	e->type = type;
-	e->port = port;
-	e->flags = flags;
-	e->seq = seq;
-	e->len = len;
-	e->text[0] = '\0';
-}
-
 void incident_ring_text(struct incident_ring *r, uint64_t t_us, enum incident_entry_kind kind,
 			const char *text, size_t len)
 {
-	struct incident_entry *e = ring_push(r);
+	struct incident_entry *e = incident_ring_push(r);
 	size_t i;
 
 	if (!e)

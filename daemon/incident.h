@@ -69,9 +69,40 @@ struct incident_store {
 int incident_ring_init(struct incident_ring *r, size_t cap);
 /* Frees the ring's memory. */
 void incident_ring_clear(struct incident_ring *r);
-/* Records a frame header. */
-void incident_ring_frame(struct incident_ring *r, uint64_t t_us, uint8_t type, uint8_t port,
-			 uint8_t flags, uint32_t seq, uint16_t len);
+/* The next slot to write, not cleared; NULL for a ring without room (cap 0). A compare
+ * replaces the modulo. */
+static inline struct incident_entry *incident_ring_push(struct incident_ring *r)
+{
+	struct incident_entry *e;
+
+	if (!r->cap)
+		return NULL;
+	e = &r->e[r->head];
+	if (++r->head == r->cap)
+		r->head = 0;
+	if (r->n < r->cap)
+		r->n++;
+	return e;
+}
+
+/* Records a frame header. Inline, one per frame: it sets every member a FRAME entry
+ * uses, and leaves the rest of the text uncleared. */
+static inline void incident_ring_frame(struct incident_ring *r, uint64_t t_us, uint8_t type,
+				       uint8_t port, uint8_t flags, uint32_t seq, uint16_t len)
+{
+	struct incident_entry *e = incident_ring_push(r);
+
+	if (!e)
+		return;
+	e->t_us = t_us;
+	e->kind = INCIDENT_FRAME;
+	e->type = type;
+	e->port = port;
+	e->flags = flags;
+	e->seq = seq;
+	e->len = len;
+	e->text[0] = '\0';
+}
 /* Records a line of text (truncated; control bytes replaced). */
 void incident_ring_text(struct incident_ring *r, uint64_t t_us, enum incident_entry_kind kind,
 			const char *text, size_t len);

@@ -6,16 +6,6 @@ void latemark_reset(struct latemark *lm)
 	*lm = (struct latemark){0};
 }
 
-void latemark_on_tick(struct latemark *lm, uint64_t tick, uint64_t now_ms)
-{
-	/* Keep the newest tick: a late frame must not pull the estimate back. */
-	if (lm->have_tick && tick < lm->tick)
-		return;
-	lm->have_tick = true;
-	lm->tick = tick;
-	lm->tick_ms = now_ms;
-}
-
 void latemark_on_outage(struct latemark *lm, uint64_t now_ms, uint32_t tick_hz)
 {
 	if (!lm->have_tick || tick_hz == 0)
@@ -29,9 +19,4 @@ void latemark_on_outage(struct latemark *lm, uint64_t now_ms, uint32_t tick_hz)
 		return;
 	lm->armed = true;
 	lm->until_tick = until;
-}
-
-bool latemark_is_late(const struct latemark *lm, uint64_t t_first)
-{
-	return lm->armed && t_first < lm->until_tick;
 }

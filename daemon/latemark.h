@@ -16,12 +16,24 @@ struct latemark {
 
 /* Forgets everything: a new boot restarts the M7's ticks. */
 void latemark_reset(struct latemark *lm);
-/* A frame carried M7 tick `tick` (DATA t_last, HELLO/HEARTBEAT now_ticks) at now_ms. */
-void latemark_on_tick(struct latemark *lm, uint64_t tick, uint64_t now_ms);
+/* A frame carried M7 tick `tick` (DATA t_last, HELLO/HEARTBEAT now_ticks) at now_ms.
+ * Inline, as is latemark_is_late(): both run for every DATA frame. */
+static inline void latemark_on_tick(struct latemark *lm, uint64_t tick, uint64_t now_ms)
+{
+	/* Keep the newest tick: a late frame must not pull the estimate back. */
+	if (lm->have_tick && tick < lm->tick)
+		return;
+	lm->have_tick = true;
+	lm->tick = tick;
+	lm->tick_ms = now_ms;
+}
 /* The channel left `up` at now_ms: captures from before the M7's tick now are late.
  * tick_hz 0 (unknown) leaves the mark as it was. */
 void latemark_on_outage(struct latemark *lm, uint64_t now_ms, uint32_t tick_hz);
 /* True when a capture that started at M7 tick t_first is late. */
-bool latemark_is_late(const struct latemark *lm, uint64_t t_first);
+static inline bool latemark_is_late(const struct latemark *lm, uint64_t t_first)
+{
+	return lm->armed && t_first < lm->until_tick;
+}
 
 #endif

@@ -36,25 +36,6 @@ void liveness_stop(struct liveness *l)
 	l->strict = false;
 }
 
-bool liveness_on_frame(struct liveness *l, uint64_t now_ms, bool heartbeat)
-{
-	if (!l->running)
-		return false;
-	/* The steady case, every frame on a busy link: the quiet deadline only moves later,
-	 * so the timer need not follow it (the tick re-checks and re-arms). */
-	bool rearm = l->waiting || l->stalled;
-	l->last_rx_ms = now_ms;
-	l->stalled = false;
-	/* After a kernel fault any DATA still arriving proves only the M7->Linux half: the
-	 * probe waits for the HEARTBEAT that answers its PING. */
-	if (l->waiting && (heartbeat || !l->strict)) {
-		l->waiting = false;
-		l->strict = false;
-		l->misses = 0;
-	}
-	return rearm;
-}
-
 static enum liveness_action send_ping(struct liveness *l, uint64_t now_ms)
 {
 	l->waiting = true;

@@ -44,8 +44,26 @@ void liveness_stop(struct liveness *l);
 
 /* A valid frame arrived; heartbeat says whether it was a HEARTBEAT. True when the
  * deadline may have moved earlier (a PING answered, a stall ended): re-arm the timer.
- * Otherwise it only moved later, and a timer left at the old deadline stays correct. */
-bool liveness_on_frame(struct liveness *l, uint64_t now_ms, bool heartbeat);
+ * Otherwise it only moved later, and a timer left at the old deadline stays correct.
+ * Inline: it runs for every frame. */
+static inline bool liveness_on_frame(struct liveness *l, uint64_t now_ms, bool heartbeat)
+{
+	if (!l->running)
+		return false;
+	/* The steady case, every frame on a busy link: the quiet deadline only moves later,
+	 * so the timer need not follow it (the tick re-checks and re-arms). */
+	bool rearm = l->waiting || l->stalled;
+	l->last_rx_ms = now_ms;
+	l->stalled = false;
+	/* After a kernel fault any DATA still arriving proves only the M7->Linux half: the
+	 * probe waits for the HEARTBEAT that answers its PING. */
+	if (l->waiting && (heartbeat || !l->strict)) {
+		l->waiting = false;
+		l->strict = false;
+		l->misses = 0;
+	}
+	return rearm;
+}
 
 /* Time passed; says whether to PING or that the link stalled. */
 enum liveness_action liveness_tick(struct liveness *l, uint64_t now_ms);

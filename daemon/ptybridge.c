@@ -9,10 +9,17 @@
 #include "daemon.h"
 #include "ptylink.h"
 
+/* The observer of DATA frames, its own user data: attached only while a pty exists. */
+struct ptybridge_frames {
+	struct ptybridge *pb;
+	bool attached;
+};
+
 struct ptybridge {
 	struct daemon *d;
 	struct ptylink *links[CONF_MAX_CHANNELS];	      /* by channel slot */
 	char made_for[CONF_MAX_CHANNELS][CONF_PATH_MAX + 96]; /* settings each was made with */
+	struct ptybridge_frames frames;
 };
 
 static struct ptylink *link_of(struct ptybridge *pb, const struct channel *ch)
@@ -28,6 +35,33 @@ static void settings_of(const struct channel *ch, char *buf, size_t cap)
 		 (int)cc->mode);
 }
 
+static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m);
+
+/* DATA goes to this module only while some channel has a pty: without one, it costs the
+ * frames nothing. */
+static void watch_frames(struct ptybridge *pb)
+{
+	bool any = false;
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		any |= pb->links[i] != NULL;
+	if (any == pb->frames.attached)
+		return;
+	if (any) {
+		struct daemon_observer o = {.on_msg = on_msg,
+					    .msg_types = DAEMON_MSG_TYPE(M7B_T_DATA),
+					    .ud = &pb->frames};
+		int r = daemon_add_observer(pb->d, &o);
+		if (r < 0) {
+			log_struct_errno(daemon_log(pb->d), LOG_ERR, &(struct log_fields){0}, r,
+					 "ptys get no data from the M7: %m");
+			return;
+		}
+	} else {
+		daemon_remove_observer(pb->d, &pb->frames);
+	}
+	pb->frames.attached = any;
+}
+
 static void on_channel(void *ud, struct channel *ch, bool added)
 {
 	struct ptybridge *pb = ud;
@@ -36,10 +70,11 @@ static void on_channel(void *ud, struct channel *ch, bool added)
 		return;
 	pb->links[s] = ptylink_free(pb->links[s]);
 	pb->made_for[s][0] = '\0';
-	if (!added || !channel_config(ch)->pty[0])
-		return;
-	settings_of(ch, pb->made_for[s], sizeof(pb->made_for[s]));
-	(void)ptylink_new(daemon_base(pb->d), ch, &pb->links[s]); /* logged */
+	if (added && channel_config(ch)->pty[0]) {
+		settings_of(ch, pb->made_for[s], sizeof(pb->made_for[s]));
+		(void)ptylink_new(daemon_base(pb->d), ch, &pb->links[s]); /* logged */
+	}
+	watch_frames(pb);
 }
 
 static void on_config(void *ud, struct channel *ch)
@@ -62,11 +97,11 @@ static void on_raw(void *ud, struct channel *ch, const struct channel_raw *r)
 		ptylink_from_m7(pl, r->data, r->len);
 }
 
+/* DATA only (msg_types); ud is the frames member. */
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
-	struct ptylink *pl = link_of(ud, ch);
-	if (pl && !m->bad_payload && m->frame->type == M7B_T_DATA &&
-	    m->frame->port == channel_config(ch)->pty_port)
+	struct ptylink *pl = link_of(((struct ptybridge_frames *)ud)->pb, ch);
+	if (pl && !m->bad_payload && m->frame->port == channel_config(ch)->pty_port)
 		ptylink_from_m7(pl, m->u.data.bytes, m->u.data.nbytes);
 }
 
@@ -111,10 +146,10 @@ int ptybridge_new(struct daemon *d, struct ptybridge **out)
 	if (!pb)
 		return -ENOMEM;
 	pb->d = d;
+	pb->frames.pb = pb;
 	struct daemon_observer o = {.on_channel = on_channel,
 				    .on_config = on_config,
 				    .on_raw = on_raw,
-				    .on_msg = on_msg,
 				    .on_state = on_state,
 				    .on_status = on_status,
 				    .ud = pb};
@@ -137,6 +172,7 @@ struct ptybridge *ptybridge_free(struct ptybridge *pb)
 {
 	if (!pb)
 		return NULL;
+	daemon_remove_observer(pb->d, &pb->frames);
 	daemon_remove_observer(pb->d, pb);
 	daemon_set_send_hook(pb->d, NULL, NULL);
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)

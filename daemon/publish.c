@@ -14,7 +14,7 @@ static inline struct conn *next_taker(struct conn *c, unsigned slot, int port)
 	return c;
 }
 
-/* FRAME rendered at most once per encoding into the batch buffer; each client from first
+/* FRAME rendered at most once per encoding into the current shared chunk; each client from first
  * on that takes it references the line there. */
 static void stream_frame(struct daemon *d, struct conn *first, unsigned slot,
 			 const struct proto_frame *f, const uint8_t *bytes)
@@ -153,7 +153,13 @@ void publish_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 			break;
 		}
 	}
-	for (unsigned i = 0; i < d->nobservers; i++)
-		if (d->observers[i].on_msg)
-			d->observers[i].on_msg(d->observers[i].ud, ch, m);
+	if (m->frame->type == M7B_T_DATA) {
+		for (unsigned i = 0; i < d->ndata_obs; i++)
+			d->data_obs[i].fn(d->data_obs[i].ud, ch, m);
+		return;
+	}
+	uint32_t bit = DAEMON_MSG_TYPE(m->frame->type);
+	for (unsigned i = 0; i < d->nmsg_obs; i++)
+		if (d->msg_obs[i].types & bit)
+			d->msg_obs[i].fn(d->msg_obs[i].ud, ch, m);
 }

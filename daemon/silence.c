@@ -68,18 +68,26 @@ uint64_t silence_limit_ms(uint32_t rate)
 	return ms < SILENCE_MIN_MS ? SILENCE_MIN_MS : ms;
 }
 
+void silence_init(struct silence *s, const struct silence_conf *cfg)
+{
+	*s = (struct silence){.cfg = *cfg};
+}
+
 void silence_arm(struct silence *s, bool up, uint64_t now_ms)
 {
 	if (up && !s->armed) {
+		memset(s->watched, 0, sizeof(s->watched));
 		for (unsigned i = 0; i < SILENCE_PORTS; i++) {
 			s->last_ms[i] = now_ms;
 			s->reported[i] = false;
+			if (s->cfg.rate[i])
+				s->watched[s->cfg.port[i] >> 6] |= 1ull << (s->cfg.port[i] & 63);
 		}
 	}
 	s->armed = up;
 }
 
-void silence_on_data(struct silence *s, uint8_t port, uint64_t now_ms)
+void silence_on_watched(struct silence *s, uint8_t port, uint64_t now_ms)
 {
 	for (unsigned i = 0; i < SILENCE_PORTS; i++)
 		if (s->cfg.rate[i] && s->cfg.port[i] == port) {

@@ -23,6 +23,7 @@ struct silence {
 	uint64_t last_ms[SILENCE_PORTS]; /* last DATA (or when the watch started) */
 	bool reported[SILENCE_PORTS];	 /* fault raised; quiet again until data comes */
 	bool armed;			 /* the link is up */
+	uint64_t watched[4];		 /* bit per port with a rate: set from cfg when armed */
 };
 
 /* Parses "PORT:RATE[,PORT:RATE...]" (rate in captures per second, 1..SILENCE_RATE_MAX,
@@ -31,10 +32,20 @@ int silence_conf_parse(struct silence_conf *c, const char *v, char *msg, size_t 
 /* How long a port of this rate may stay silent: SILENCE_PERIODS periods, at least
  * SILENCE_MIN_MS. */
 uint64_t silence_limit_ms(uint32_t rate);
-/* Starts (link up) or stops (link down) watching; starting restarts every port's clock. */
+/* Sets up s with configuration cfg, not armed. */
+void silence_init(struct silence *s, const struct silence_conf *cfg);
+/* Starts (link up) or stops (link down) watching; starting restarts every port's clock
+ * and takes the ports of cfg. */
 void silence_arm(struct silence *s, bool up, uint64_t now_ms);
-/* A DATA frame on port. */
-void silence_on_data(struct silence *s, uint8_t port, uint64_t now_ms);
+/* A DATA frame on a port with a rate (silence_on_data() checks). */
+void silence_on_watched(struct silence *s, uint8_t port, uint64_t now_ms);
+/* A DATA frame on port. Inline, as it comes with every frame: most ports have no rate.
+ * Data before the watch starts changes nothing (starting restarts the clocks). */
+static inline void silence_on_data(struct silence *s, uint8_t port, uint64_t now_ms)
+{
+	if (s->watched[port >> 6] >> (port & 63) & 1)
+		silence_on_watched(s, port, now_ms);
+}
 /* The first port silent for too long and not yet reported (marked reported), or -1. */
 int silence_check(struct silence *s, uint64_t now_ms);
 /* When silence_check should run next (UINT64_MAX: nothing to watch). */

@@ -139,6 +139,13 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 	/* No timer work per frame: only when the deadline may have moved earlier. */
 	if (c->live_enabled && liveness_on_frame(&c->live, m->rx_ms, f->type == M7B_T_HEARTBEAT))
 		sv_chan_rearm_liveness(c);
+	if (f->type == M7B_T_DATA) {
+		/* Nearly every frame; of the rest of the supervisor only the silence watch
+		 * reads DATA, and the read's clock is its time. */
+		if (!m->bad_payload)
+			silence_on_data(&c->silence, f->port, m->rx_ms);
+		return;
+	}
 	sv_fault_on_msg(c, m);
 	sv_verify_on_msg(c, m);
 	if (f->type == M7B_T_HELLO || f->type == M7B_T_HEARTBEAT) {

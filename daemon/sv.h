@@ -122,8 +122,14 @@ struct supervisor {
 struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch);
 /* Frees c and everything it runs (commands die); NULL ok; returns NULL. */
 struct sv_chan *sv_chan_free(struct sv_chan *c);
-/* The supervision of ch, NULL if none. */
-struct sv_chan *sv_chan_of(struct supervisor *sv, const struct channel *ch);
+/* The supervision of ch, NULL if none. Inline: every frame asks. */
+static inline struct sv_chan *sv_chan_of(struct supervisor *sv, const struct channel *ch)
+{
+	unsigned slot = channel_slot(ch);
+	struct sv_chan *c = slot < CONF_MAX_CHANNELS ? sv->chans[slot] : NULL;
+
+	return c && c->ch == ch ? c : NULL;
+}
 /* CLOCK_REALTIME in microseconds, for incident entries. */
 uint64_t sv_chan_realtime_us(void);
 /* Journal fields of c's channel; err is a negative errno or 0. */
@@ -160,10 +166,11 @@ bool sv_fault_info(void *ud, const struct channel *ch, struct proto_faults *f);
 void sv_fault_on_live_timer(evutil_socket_t fd, short what, void *arg);
 /* Down-grace timer: a link that stayed down is a fault. */
 void sv_fault_on_down_timer(evutil_socket_t fd, short what, void *arg);
-/* Observer: a chunk of tty input was decoded (stream health). */
-void sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad);
-/* A decoded frame: a fatal LOG (the firmware asserted) is a fault; DATA feeds the
- * silence watch. */
+/* Observer: a chunk of tty input read at now_ms was decoded (stream health). */
+void sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
+			 uint64_t now_ms);
+/* A decoded frame other than DATA: a fatal LOG (the firmware asserted) is a fault. DATA
+ * goes to the silence watch directly (silence_on_data()), with the read's clock. */
 void sv_fault_on_msg(struct sv_chan *c, const struct channel_msg *m);
 /* The link went up or away: starts or stops the silence watch. */
 void sv_fault_silence_arm(struct sv_chan *c, bool up);
@@ -247,7 +254,8 @@ int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 		      struct recovery_event *ev, char *msg, size_t cap);
 /* Carries out the ladder's VERIFY action: the verdict is fed back as its RESULT. */
 void sv_verify_start(struct sv_chan *c, const struct recovery_action *a);
-/* Every decoded frame: HELLO, BOOT_INFO and HEARTBEAT feed a running verification. */
+/* A decoded frame: HELLO, BOOT_INFO and HEARTBEAT feed a running verification (DATA
+ * need not be passed). */
 void sv_verify_on_msg(struct sv_chan *c, const struct channel_msg *m);
 /* A fault (degraded or worse) or a lost link while verifying. */
 void sv_verify_on_fault(struct sv_chan *c, const char *kind);

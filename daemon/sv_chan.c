@@ -198,7 +198,7 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	recovery_init(&c->rec, &rc);
 	liveness_init(&c->live, &lc);
 	streamcheck_init(&c->sc, SV_STREAM_WINDOW_MS, SV_STREAM_MIN_REJECTS);
-	c->silence.cfg = channel_config(ch)->sup.expect_rate;
+	silence_init(&c->silence, &channel_config(ch)->sup.expect_rate);
 	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);
 	if (sv_probe_init(c) < 0)
 		return sv_chan_free(c);
@@ -226,12 +226,4 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	if (channel_config(ch)->sup.kernel_names[0])
 		c->scope_all = false;
 	return c;
-}
-
-struct sv_chan *sv_chan_of(struct supervisor *sv, const struct channel *ch)
-{
-	struct sv_chan *c =
-		channel_slot(ch) < CONF_MAX_CHANNELS ? sv->chans[channel_slot(ch)] : NULL;
-
-	return c && c->ch == ch ? c : NULL;
 }

@@ -95,13 +95,13 @@ void sv_fault_on_down_timer(evutil_socket_t fd, short what, void *arg)
 	sv_chan_flush(c);
 }
 
-void sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad)
+void sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad, uint64_t now_ms)
 {
 	struct sv_chan *c = sv_chan_of(ud, ch);
 	char detail[160];
 
 	struct channel_snapshot snap;
-	if (!c || !streamcheck_update(&c->sc, daemon_now_ms(), good, bad))
+	if (!c || !streamcheck_update(&c->sc, now_ms, good, bad))
 		return;
 	channel_snapshot(ch, &snap);
 	snprintf(detail, sizeof(detail),
@@ -147,13 +147,7 @@ void sv_fault_on_msg(struct sv_chan *c, const struct channel_msg *m)
 {
 	char text[160], detail[200];
 
-	if (m->bad_payload)
-		return;
-	if (m->frame->type == M7B_T_DATA) {
-		silence_on_data(&c->silence, m->frame->port, daemon_now_ms());
-		return;
-	}
-	if (m->frame->type != M7B_T_LOG || m->u.log.level > SV_FATAL_LEVEL)
+	if (m->bad_payload || m->frame->type != M7B_T_LOG || m->u.log.level > SV_FATAL_LEVEL)
 		return;
 	plain_text(text, sizeof(text), m->u.log.text, m->u.log.text_len);
 	snprintf(detail, sizeof(detail), "fatal LOG (level %u): %s", m->u.log.level, text);

@@ -1,5 +1,5 @@
 /* Unit tests for daemon/channel.c with the tty replaced (-Wl,--wrap=open64,flock,ioctl,
- * tcgetattr,tcsetattr,fstat64,read): open flags, raw mode, the exclusive lock, holder
+ * tcgetattr,tcsetattr,fstat64,rawsys_read): open flags, raw mode, the exclusive lock, holder
  * naming, reopen after a hang-up, frames decoded once into typed messages, and the reads
  * per wake-up. */
 #include <errno.h>
@@ -67,13 +67,13 @@ int __wrap_open64(const char *path, int flags, ...)
 	return sv[0];
 }
 
-ssize_t __real_read(int fd, void *buf, size_t n);
-ssize_t __wrap_read(int fd, void *buf, size_t n);
-ssize_t __wrap_read(int fd, void *buf, size_t n)
+ssize_t __real_rawsys_read(int fd, void *buf, size_t n);
+ssize_t __wrap_rawsys_read(int fd, void *buf, size_t n);
+ssize_t __wrap_rawsys_read(int fd, void *buf, size_t n)
 {
 	if (fd == tty.fd)
 		tty.reads++;
-	return __real_read(fd, buf, n);
+	return __real_rawsys_read(fd, buf, n);
 }
 
 int __wrap_flock(int fd, int op);

@@ -1,4 +1,4 @@
-/* Unit tests for daemon/conn.c with its socket I/O replaced (-Wl,--wrap=send,sendmsg,recv):
+/* Unit tests for daemon/conn.c with its socket I/O replaced (-Wl,--wrap=send,rawsys_sendmsg,recv):
  * the output queue, the slow-client policies and half-close, each through the copying path
  * and through the shared batch buffer, with the bytes the peer got compared. */
 #include <errno.h>
@@ -54,8 +54,8 @@ ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags)
 	return (ssize_t)take(buf, n);
 }
 
-ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags);
-ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags)
+ssize_t __wrap_rawsys_sendmsg(int fd, const struct msghdr *mh, int flags);
+ssize_t __wrap_rawsys_sendmsg(int fd, const struct msghdr *mh, int flags)
 {
 	peer.sendmsgs++;
 	if (peer.room == 0) {
@@ -141,8 +141,11 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	conn_free(f->c); /* closes fds[0] */
-	if (f->fo)
-		assert_int_equal(f->fo->refs, 0); /* the client let go of the batch */
+	if (f->fo) {
+		/* The client let go of every chunk: only the current one and spares remain. */
+		assert_int_equal(f->fo->cur->refs, 0);
+		assert_int_equal(f->fo->nchunks, 1 + f->fo->nspare);
+	}
 	f->fo = fanout_free(f->fo);
 	if (f->fds[1] >= 0)
 		close(f->fds[1]);
@@ -150,20 +153,30 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Renders a line into fo's current chunk, as the daemon does: another chunk when the
+ * clients still hold this one and it is full. */
+static char *render(struct fanout *fo, const char *line, size_t len)
+{
+	size_t room;
+	char *p = fanout_tail(fo, &room);
+	if (room < len) {
+		assert_true(fanout_renew(fo));
+		p = fanout_tail(fo, &room);
+	}
+	assert_true(room >= len);
+	memcpy(p, line, len);
+	fanout_commit(fo, len);
+	return p;
+}
+
 /* Streams a line the way the daemon does in this fixture's mode. */
 static void stream(struct fixture *f, const char *line, size_t len)
 {
 	uint64_t delivered = f->c->delivered;
-	if (f->fo) {
-		size_t room;
-		char *p = fanout_tail(f->fo, &room);
-		assert_true(room >= len);
-		memcpy(p, line, len);
-		fanout_commit(f->fo, len);
-		conn_stream_ref(f->c, f->fo, p, len);
-	} else {
+	if (f->fo)
+		conn_stream_ref(f->c, f->fo, render(f->fo, line, len), len);
+	else
 		conn_stream(f->c, line, len);
-	}
 	if (f->c->delivered != delivered) {
 		memcpy(f->want + f->nwant, line, len);
 		f->nwant += len;
@@ -210,9 +223,9 @@ static void test_queue_then_flush(void **state)
 	assert_peer_got_all(f);
 }
 
-/* Shared lines, a reply and lines a filter split into more stretches than a client can
- * reference: the peer gets every byte in the order it was queued, and the batch buffer
- * is free again after the flush. */
+/* Shared lines, a reply and lines a filter split into more segments than a client can
+ * keep: the peer gets every byte in the order it was queued, and the chunk is free again
+ * after the flush. */
 static void test_shared_order_and_stretches(void **state)
 {
 	struct fixture *f = *state;
@@ -225,7 +238,7 @@ static void test_shared_order_and_stretches(void **state)
 	conn_reply(f->c, "{\"class\":\"PONG\"}\n", 17);
 	memcpy(f->want + f->nwant, "{\"class\":\"PONG\"}\n", 17);
 	f->nwant += 17;
-	for (int i = 0; i < 3 * CONN_RUNS_MAX; i++) {
+	for (int i = 0; i < 3 * CONN_SEGS_MAX; i++) {
 		size_t room;
 		snprintf(line, sizeof(line), "{\"m\":%d}\n", i);
 		stream(f, line, strlen(line));
@@ -234,17 +247,20 @@ static void test_shared_order_and_stretches(void **state)
 		memcpy(p, "x\n", 2);
 		fanout_commit(f->fo, 2);
 	}
-	assert_int_equal(f->c->delivered, 4 + 3 * CONN_RUNS_MAX); /* and the reply */
-	peer.room = 100; /* part now, the rest is copied into the queue */
+	assert_int_equal(f->c->delivered, 4 + 3 * CONN_SEGS_MAX); /* and the reply */
+	assert_true(f->c->nsegs <= CONN_SEGS_MAX);
+	assert_int_equal(conn_queued(f->c), f->nwant);
+	peer.room = 100; /* part now, the rest stays queued as it is */
 	conn_flush(f->c);
-	assert_int_equal(f->fo->refs, 0);
-	assert_int_equal(f->c->nruns, 0);
+	assert_int_equal(conn_queued(f->c), f->nwant - 100);
 	peer.room = SIZE_MAX;
 	conn_flush(f->c);
 	assert_int_equal(conn_queued(f->c), 0);
+	assert_int_equal(f->c->nsegs, 0);
+	assert_int_equal(f->fo->cur->refs, 0);
 	assert_peer_got_all(f);
-	/* One sendmsg() per flush, whatever the number of lines. */
-	assert_true(peer.sendmsgs <= 2);
+	/* One sendmsg() per flush, whatever the number of lines: the reply's and these two. */
+	assert_true(peer.sendmsgs <= 3);
 }
 
 /* A replay of `left` 100-byte lines, queued as the peer drains. */
@@ -488,6 +504,115 @@ static void test_held_answer_then_half_close(void **state)
 	assert_string_equal(f->c->close_reason, "closed by peer");
 }
 
+/* A second client on the fixture's event base (the peer's bytes are shared: see take()). */
+static struct conn *second_client(struct fixture *f, int fds[2])
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+	struct conn *c = conn_new(f->base, fds[0], 8, 4096, NULL, &ops, NULL);
+	assert_non_null(c);
+	return c;
+}
+
+/* Clients that lag hold references to the shared chunk, not copies: two lagging clients
+ * cost one chunk, which lives until the last of them has sent its lines, while new lines
+ * go to another chunk. */
+static void test_lagging_clients_share_chunks(void **state)
+{
+	struct fixture *f = *state;
+	int fds[2];
+	struct conn *c2 = second_client(f, fds);
+	char line[100];
+	memset(line, 'z', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	watch(f->c, PROTO_POLICY_DROP);
+	watch(c2, PROTO_POLICY_DROP);
+	peer.room = 0; /* neither peer reads */
+	for (int i = 0; i < 20; i++) {
+		char *p = render(f->fo, line, sizeof(line));
+		conn_stream_ref(f->c, f->fo, p, sizeof(line));
+		conn_stream_ref(c2, f->fo, p, sizeof(line));
+	}
+	conn_flush(f->c);
+	conn_flush(c2);
+	struct fanout_chunk *old = f->fo->cur;
+	assert_int_equal(old->refs, 2); /* a reference each, no copy */
+	assert_int_equal(f->c->out_alloc, 0);
+	assert_int_equal(c2->out_alloc, 0);
+	assert_int_equal(conn_queued(f->c), 20 * sizeof(line));
+	assert_int_equal(f->c->run_bytes, 20 * sizeof(line));
+	/* The chunk fills up while they lag: new lines go to another one. */
+	assert_true(fanout_renew(f->fo));
+	assert_ptr_not_equal(f->fo->cur, old);
+	assert_int_equal(f->fo->nchunks, 2);
+	char *p = render(f->fo, line, sizeof(line));
+	conn_stream_ref(f->c, f->fo, p, sizeof(line));
+	assert_int_equal(f->fo->cur->refs, 1);
+	/* One client catches up: the old chunk stays for the other. */
+	peer.room = SIZE_MAX;
+	conn_flush(f->c);
+	assert_int_equal(conn_queued(f->c), 0);
+	assert_int_equal(peer.sent, 21 * sizeof(line));
+	assert_int_equal(old->refs, 1);
+	assert_int_equal(f->fo->nchunks, 2);
+	/* The other one too: the old chunk is retired (kept as a spare). */
+	conn_flush(c2);
+	assert_int_equal(peer.sent, 41 * sizeof(line));
+	assert_int_equal(f->fo->nchunks, 2);
+	assert_int_equal(f->fo->nspare, 1);
+	assert_ptr_equal(f->fo->spare, old);
+	for (size_t i = 0; i < peer.sent; i++)
+		assert_int_equal(peer.got[i], i % sizeof(line) == sizeof(line) - 1 ? '\n' : 'z');
+	conn_free(c2);
+	close(fds[1]);
+}
+
+/* A lagging client's queue of references counts exactly as copies did: the stream limit
+ * admits the same lines, the rest are dropped and counted, a reply after the shared lines
+ * goes out after them, and a client that goes away lets go of its chunks. */
+static void test_shared_drops_and_order(void **state)
+{
+	struct fixture *f = *state;
+	int fds[2];
+	struct conn *c2 = second_client(f, fds);
+	char line[1000];
+	memset(line, 'y', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	watch(f->c, PROTO_POLICY_DROP);
+	watch(c2, PROTO_POLICY_DROP);
+	peer.room = 0;
+	for (int i = 0; i < 10; i++) { /* 4096-byte queues: 4 fit, 6 are dropped */
+		char *p = render(f->fo, line, sizeof(line));
+		conn_stream_ref(f->c, f->fo, p, sizeof(line));
+		conn_stream_ref(c2, f->fo, p, sizeof(line));
+		if (i == 1) {
+			conn_reply(f->c, "{\"class\":\"PONG\"}\n", 17);
+			assert_int_equal(f->c->nsegs, 2); /* lines, then the reply */
+		}
+	}
+	assert_int_equal(f->c->delivered, 5); /* 4 lines and the reply (replies are counted) */
+	assert_int_equal(f->c->dropped, 6);
+	assert_int_equal(c2->delivered, 4);
+	assert_int_equal(c2->dropped, 6);
+	/* A reference per segment: the first client's lines are split by its reply. */
+	assert_int_equal(f->c->nsegs, 3);
+	assert_int_equal(f->fo->cur->refs, 3);
+	/* The second client goes away: its reference goes with it. */
+	conn_free(c2);
+	close(fds[1]);
+	assert_int_equal(f->fo->cur->refs, 2);
+	peer.room = SIZE_MAX;
+	conn_flush(f->c);
+	assert_false(f->c->dropping);
+	/* Two lines, the reply, two more lines, then the DROPPED notice. */
+	assert_memory_equal(peer.got + 2 * sizeof(line), "{\"class\":\"PONG\"}\n", 17);
+	assert_int_equal(peer.got[4 * sizeof(line) + 17 - 1], '\n');
+	assert_memory_equal(peer.got + 4 * sizeof(line) + 17, "{\"class\":\"DROPPED\",\"count\":6,",
+			    28);
+	assert_int_equal(peer.sent,
+			 4 * sizeof(line) + 17 + strlen(peer.got + 4 * sizeof(line) + 17));
+	assert_int_equal(f->fo->cur->refs, 0);
+}
+
 #define BOTH(t)                                                                                    \
 	cmocka_unit_test_setup_teardown(t, setup_copy, teardown),                                  \
 		cmocka_unit_test_setup_teardown(t, setup_shared, teardown)
@@ -501,6 +626,10 @@ int main(void)
 		BOTH(test_disconnect_policy),
 		BOTH(test_half_close_keeps_a_watcher),
 		cmocka_unit_test_setup_teardown(test_shared_order_and_stretches, setup_shared,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_lagging_clients_share_chunks, setup_shared,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_shared_drops_and_order, setup_shared,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_hung_up_watcher_is_closed, setup_copy,
 						teardown),

@@ -65,11 +65,47 @@ static void test_watch(void **state)
 	assert_int_equal(silence_check(&s, 62000), 5);
 }
 
+/* DATA comes with every frame and mostly on ports without a rate: those change nothing,
+ * nor does data before the watch starts; a new configuration takes effect when armed. */
+static void test_ports_watched(void **state)
+{
+	(void)state;
+	struct silence s, ref;
+	struct silence_conf cfg;
+	char msg[100];
+	assert_int_equal(silence_conf_parse(&cfg, "3:2,200:1", msg, sizeof(msg)), 0);
+	silence_init(&s, &cfg);
+	silence_on_data(&s, 3, 500); /* not armed yet */
+	assert_int_equal(silence_check(&s, 100000), -1);
+	silence_arm(&s, true, 1000);
+	assert_int_equal(silence_next_ms(&s), 6000);
+	ref = s;
+	for (unsigned port = 0; port < 256; port++)
+		if (port != 3 && port != 200)
+			silence_on_data(&s, (uint8_t)port, 5000);
+	assert_memory_equal(s.last_ms, ref.last_ms, sizeof(s.last_ms));
+	assert_memory_equal(s.reported, ref.reported, sizeof(s.reported));
+	silence_on_data(&s, 200, 5000); /* the high word of the port set */
+	assert_int_equal(silence_next_ms(&s), 6000);
+	assert_int_equal(silence_check(&s, 6000), 3);
+	assert_int_equal(silence_next_ms(&s), 15000);
+	assert_int_equal(silence_check(&s, 15000), 200);
+	/* re-armed with another configuration: the old ports are no longer watched */
+	assert_int_equal(silence_conf_parse(&s.cfg, "7:2", msg, sizeof(msg)), 0);
+	silence_arm(&s, false, 16000);
+	silence_arm(&s, true, 20000);
+	silence_on_data(&s, 3, 24000);
+	assert_int_equal(silence_check(&s, 25000), 7);
+	silence_on_data(&s, 7, 26000);
+	assert_int_equal(silence_next_ms(&s), 31000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_watch),
+		cmocka_unit_test(test_ports_watched),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
