@@ -2,6 +2,8 @@
  * SSE4.2 or ARMv8 CRC instructions where the host has them. */
 #include "m7bridge/crc32c.h"
 
+#include "crc32c_int.h"
+
 #include <string.h>
 
 /* Byte-wise table for polynomial 0x82F63B78 (reflected 0x1EDC6F41). 1 KiB, so the
@@ -57,72 +59,19 @@ __attribute__((unused)) static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p
 	return ~c;
 }
 
-/* Eight bytes in memory order (the hardware paths run on little-endian hosts only). */
-__attribute__((unused)) static inline uint64_t crc32c_ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
 #if defined(M7B_CRC32C_PORTABLE) || defined(M7B_FREESTANDING)
 /* Table only: the firmware, and the unit test of the fallback on any host. */
 static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
 {
 	return crc32c_sw(c, p, n);
 }
-#elif defined(__x86_64__)
-#include <nmmintrin.h>
-
-/* 32 bytes per loop step, then one instruction each for the 16, 8, 4, 2 and 1 bytes
- * left: a wire body (under 500 bytes) costs few more instructions than 8-byte steps. */
-__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p,
-							    size_t n)
-{
-	uint64_t c64 = ~crc;
-	uint32_t c;
-
-	for (; n >= 32; p += 32, n -= 32) {
-		c64 = _mm_crc32_u64(c64, crc32c_ld64(p));
-		c64 = _mm_crc32_u64(c64, crc32c_ld64(p + 8));
-		c64 = _mm_crc32_u64(c64, crc32c_ld64(p + 16));
-		c64 = _mm_crc32_u64(c64, crc32c_ld64(p + 24));
-	}
-	if (n & 16) {
-		c64 = _mm_crc32_u64(c64, crc32c_ld64(p));
-		c64 = _mm_crc32_u64(c64, crc32c_ld64(p + 8));
-		p += 16;
-	}
-	if (n & 8) {
-		c64 = _mm_crc32_u64(c64, crc32c_ld64(p));
-		p += 8;
-	}
-	c = (uint32_t)c64;
-	if (n & 4) {
-		uint32_t w;
-
-		memcpy(&w, p, 4);
-		c = _mm_crc32_u32(c, w);
-		p += 4;
-	}
-	if (n & 2) {
-		uint16_t h;
-
-		memcpy(&h, p, 2);
-		c = _mm_crc32_u16(c, h);
-		p += 2;
-	}
-	if (n & 1)
-		c = _mm_crc32_u8(c, *p);
-	return ~c;
-}
-
+#elif defined(CRC32C_SSE42)
+/* crc32c_sse42 is in crc32c_int.h, where the stream decoder inlines it too. */
 static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
 {
 	/* __builtin_cpu_supports reads a table libgcc fills before main(). */
 	if (__builtin_cpu_supports("sse4.2"))
-		return crc32c_hw(c, p, n);
+		return crc32c_sse42(c, p, n);
 	return crc32c_sw(c, p, n);
 }
 #elif defined(__aarch64__)
@@ -137,6 +86,15 @@ static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
 #else
 #define CRC32C_ARM_ATTR __attribute__((target("+crc")))
 #endif
+
+/* Eight bytes in memory order (AArch64 Linux is little-endian). */
+static inline uint64_t crc32c_ld64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
 
 /* As on x86: 32 bytes per loop step, then one instruction per power of two left. */
 #define CRC32C_ARM_X(c, p) __asm__("crc32cx %w0, %w0, %x1" : "+r"(c) : "r"(crc32c_ld64(p)))

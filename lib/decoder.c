@@ -49,8 +49,9 @@ static void decoder_discard(struct m7b_decoder *d, enum m7b_reject why)
  * ended left bytes short of its last run; returns 1 with f set, or 0 after counting a
  * rejection. Either way the decoder then waits for a new candidate (fresh: it already
  * does, as nothing but the body was touched). */
-static inline int decoder_check(struct m7b_decoder *d, size_t len, uint32_t raw, uint8_t left,
-				bool fresh, struct m7b_frame *f)
+__attribute__((always_inline)) static inline int decoder_check(struct m7b_decoder *d, size_t len,
+							       uint32_t raw, uint8_t left,
+							       bool fresh, struct m7b_frame *f)
 {
 	enum m7b_reject why;
 	int r;
@@ -112,18 +113,25 @@ decoder_copy_scan(uint8_t *body, const uint8_t *s, size_t avail)
 	size_t k = 0;
 	unsigned m;
 
-	if (lim >= 16) {
-		for (; k + 32 <= lim; k += 32) {
+	if (lim >= 32) {
+		const size_t last = lim - 32;
+
+		do {
 			const __m128i a = _mm_loadu_si128((const void *)(s + k));
 			const __m128i b = _mm_loadu_si128((const void *)(s + k + 16));
 
 			_mm_storeu_si128((void *)(body + k), a);
 			_mm_storeu_si128((void *)(body + k + 16), b);
-			if (decoder_zeros(_mm_min_epu8(a, b))) {
-				m = decoder_zeros(a) | decoder_zeros(b) << 16;
+			m = decoder_zeros(_mm_min_epu8(a, b));
+			if (m) {
+				/* Where a has none, the minimum's zeros are b's. */
+				m = decoder_zeros(a) | m << 16;
 				return k + (size_t)__builtin_ctz(m);
 			}
-		}
+			k += 32;
+		} while (k <= last);
+	}
+	if (lim >= 16) {
 		if (k + 16 <= lim) {
 			m = decoder_copy16(body, s, k);
 			if (m)
@@ -233,6 +241,9 @@ decoder_whole(struct m7b_decoder *d, const uint8_t *p, const uint8_t *end, struc
 		c = next;
 	}
 walked:
+	/* What the copy's limit ensures; lets the compiler drop wire_parse's size check. */
+	if (n - 1 - shift > M7B_BODY_MAX)
+		__builtin_unreachable();
 	*got = decoder_check(d, n - 1 - shift, (uint32_t)n, left, true, f);
 	return p + n + 1;
 }
@@ -311,6 +322,28 @@ __attribute__((noinline)) static int decoder_loop(struct m7b_decoder *d, const u
 	return got;
 }
 
+/* m7b_decoder_next for p < end: first the common case, a whole good frame that starts
+ * at p with nothing pending; the general loop for everything else. */
+__attribute__((noinline)) static int decoder_next_at(struct m7b_decoder *d, const uint8_t **pos,
+						     const uint8_t *p, const uint8_t *end,
+						     struct m7b_frame *f)
+{
+	if (*p != 0 && d->raw == 0 && !d->discard) {
+		int got = 0;
+		const uint8_t *q = decoder_whole(d, p, end, f, &got);
+
+		if (q && got) {
+			*pos = q;
+			d->stats.bytes += (uint64_t)(q - p);
+			return 1;
+		}
+		if (q)
+			p = q;
+	}
+	return decoder_loop(d, pos, p, end, f);
+}
+
+/* The call that finds the input used up costs a compare, not a function's set-up. */
 int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *end,
 		     struct m7b_frame *f)
 {
@@ -318,20 +351,7 @@ int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *
 
 	if (p >= end)
 		return 0;
-	/* The common case: a whole good frame starts here. */
-	if (*p != 0 && d->raw == 0 && !d->discard) {
-		int got = 0;
-		const uint8_t *q = decoder_whole(d, p, end, f, &got);
-
-		if (q && got) {
-			d->stats.bytes += (uint64_t)(q - p);
-			*pos = q;
-			return 1;
-		}
-		if (q)
-			p = q;
-	}
-	return decoder_loop(d, pos, p, end, f);
+	return decoder_next_at(d, pos, p, end, f);
 }
 
 const char *m7b_decoder_reject_name(enum m7b_reject r)

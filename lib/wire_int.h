@@ -8,8 +8,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "m7bridge/crc32c.h"
 #include "m7bridge/wire.h"
+
+#include "crc32c_int.h"
 
 /* Little-endian loads: one unaligned load on little-endian hosts (x86-64, AArch64 and
  * the Cortex-M7 all allow them; memcpy tells the compiler so), bytes elsewhere. */
@@ -70,7 +71,7 @@ static inline int wire_parse(const uint8_t *body, size_t n, struct m7b_frame *f)
 	len = wire_get16(body + 8);
 	if ((size_t)len + M7B_BODY_MIN != n)
 		return -M7B_EMSGSIZE;
-	if (m7b_crc32c(0, body, n - M7B_CRC_SIZE) != wire_get32(body + n - M7B_CRC_SIZE))
+	if (crc32c_inline(0, body, n - M7B_CRC_SIZE) != wire_get32(body + n - M7B_CRC_SIZE))
 		return -M7B_EBADMSG;
 	if (body[0] != M7B_WIRE_VERSION)
 		return -M7B_EPROTO;
