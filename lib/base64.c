@@ -7,6 +7,7 @@
 #include "base64_int.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const char b64_alphabet[] =
@@ -34,6 +35,22 @@ static const char b64_alphabet[] =
 static const char b64_pairs[4096][2] = {B64P1024(0), B64P1024(1024), B64P1024(2048),
 					B64P1024(3072)};
 
+/* The largest input whose text (without the NUL) an int can count: 4 * ceil(n / 3) must
+ * not exceed INT32_MAX. */
+#define B64_IN_MAX 1610612733u
+
+/* n / 3 for n < 2^32 with one 32-bit multiply (2^33 / 3 rounded up). */
+static inline size_t b64_div3(size_t n)
+{
+	return (size_t)((uint64_t)(uint32_t)n * 0xAAAAAAABu >> 33);
+}
+
+/* Whether the text of n bytes and its NUL fit cap bytes (and its length an int). */
+static inline bool b64_fits(size_t n, size_t cap)
+{
+	return n <= B64_IN_MAX && b64_div3(n + 2) * 4 < cap;
+}
+
 /* Writes the four characters of the 24-bit group v. */
 static inline void b64_quad(char *o, uint32_t v)
 {
@@ -41,19 +58,19 @@ static inline void b64_quad(char *o, uint32_t v)
 	memcpy(o + 2, b64_pairs[v & 0xfffu], 2);
 }
 
-/* Encodes the last 0..2 bytes p[i..n) from o on as a padded group and ends the text with
- * a NUL; returns the length of the whole text from out. */
-__attribute__((always_inline)) static inline int b64_pad(const uint8_t *p, size_t i, size_t n,
+/* Encodes the last 0..2 bytes [q, end) from o on as a padded group and ends the text
+ * with a NUL; returns the length of the whole text from out. */
+__attribute__((always_inline)) static inline int b64_pad(const uint8_t *q, const uint8_t *end,
 							 char *out, char *o)
 {
-	if (i < n) {
-		uint32_t v = (uint32_t)p[i] << 16;
+	if (q < end) {
+		uint32_t v = (uint32_t)q[0] << 16;
 
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
+		if (q + 1 < end)
+			v |= (uint32_t)q[1] << 8;
 		o[0] = b64_alphabet[v >> 18];
 		o[1] = b64_alphabet[(v >> 12) & 63];
-		o[2] = i + 1 < n ? b64_alphabet[(v >> 6) & 63] : '=';
+		o[2] = q + 1 < end ? b64_alphabet[(v >> 6) & 63] : '=';
 		o[3] = '=';
 		o += 4;
 	}
@@ -80,7 +97,7 @@ __attribute__((always_inline)) static inline int b64_scalar(const uint8_t *p, si
 	}
 	for (; i + 3 <= n; i += 3, o += 4)
 		b64_quad(o, (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2]);
-	return b64_pad(p, i, n, out, o);
+	return b64_pad(p + i, p + n, out, o);
 }
 
 /* Vector steps: 12 input bytes (four groups) become 16 characters. A step loads 16
@@ -177,7 +194,8 @@ __attribute__((target("ssse3"))) static int b64_encode_ssse3(const uint8_t *p, s
 /* Two steps at once in the two halves of a 256-bit register (the byte shuffle stays
  * within each half): the 24 bytes at p, loaded as p[0..16) and p[8..24). */
 __attribute__((target("avx2"), always_inline)) static inline void
-b64_step_avx2(const struct b64_consts *k, const uint8_t *p, char *o, __m256i spread)
+b64_step_avx2(const struct b64_consts *k, const uint8_t *p, char *o, __m256i spread,
+	      __m256i offsets)
 {
 	const __m256i in = _mm256_shuffle_epi8(
 		_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const void *)p)),
@@ -189,34 +207,38 @@ b64_step_avx2(const struct b64_consts *k, const uint8_t *p, char *o, __m256i spr
 	const __m256i cls = _mm256_sub_epi8(_mm256_subs_epu8(v, B64_K256(c51)),
 					    _mm256_cmpgt_epi8(v, B64_K256(c25)));
 
-	_mm256_storeu_si256((void *)o,
-			    _mm256_add_epi8(v, _mm256_shuffle_epi8(B64_K256(offsets), cls)));
+	_mm256_storeu_si256((void *)o, _mm256_add_epi8(v, _mm256_shuffle_epi8(offsets, cls)));
 }
 
 __attribute__((target("avx2"))) static int b64_encode_avx2(const uint8_t *p, size_t n, char *out)
 {
+	const uint8_t *const end = p + n;
 	const struct b64_consts *k;
-	const uint8_t *q = p, *last;
-	size_t groups = n / 3;
-	__m256i spread;
+	__m256i spread, offsets;
+	size_t groups;
 	char *o = out;
 
 	if (n < 24)
 		return b64_encode_ssse3(p, n, out);
 	k = b64_consts_get();
+	/* In registers: the stores below might change *k as far as the compiler knows. */
 	spread = B64_K256(spread);
-	last = p + n - 24;
+	offsets = B64_K256(offsets);
 	do {
-		b64_step_avx2(k, q, o, spread);
-		q += 24;
+		b64_step_avx2(k, p, o, spread, offsets);
+		p += 24;
 		o += 32;
-	} while (q <= last);
-	/* Up to 7 whole groups left: one more step that ends with the last of them and
-	 * starts on groups already done (it writes the same characters again). */
-	o = out + groups * 4;
-	if (p + groups * 3 > q)
-		b64_step_avx2(k, p + groups * 3 - 24, o - 32, spread);
-	return b64_pad(p, groups * 3, n, out, o);
+	} while (p <= end - 24);
+	/* Up to 7 whole groups left (r * 11 >> 5 is r / 3 for r < 24): one more step that
+	 * ends with the last of them and starts on groups already done (it writes the
+	 * same characters again). */
+	groups = (size_t)(end - p) * 11 >> 5;
+	if (groups) {
+		p += groups * 3;
+		o += groups * 4;
+		b64_step_avx2(k, p - 24, o - 32, spread, offsets);
+	}
+	return b64_pad(p, end, out, o);
 }
 
 /* x86-64 guarantees only SSE2: the widest vector steps this CPU has.
@@ -241,9 +263,7 @@ static int b64_encode(enum base64_path path, const uint8_t *p, size_t n, char *o
 
 int m7b_base64_encode(const void *in, size_t n, char *out, size_t cap)
 {
-	size_t need = (n + 2) / 3 * 4;
-
-	if (need >= cap || need > INT32_MAX)
+	if (!b64_fits(n, cap))
 		return -ENOSPC;
 	if (__builtin_cpu_supports("avx2"))
 		return b64_encode_avx2(in, n, out);
@@ -308,9 +328,7 @@ static int b64_encode(enum base64_path path, const uint8_t *p, size_t n, char *o
 
 int m7b_base64_encode(const void *in, size_t n, char *out, size_t cap)
 {
-	size_t need = (n + 2) / 3 * 4;
-
-	if (need >= cap || need > INT32_MAX)
+	if (!b64_fits(n, cap))
 		return -ENOSPC;
 	return b64_encode_neon(in, n, out);
 }
@@ -328,9 +346,7 @@ static int b64_encode(enum base64_path path, const uint8_t *p, size_t n, char *o
 
 int m7b_base64_encode(const void *in, size_t n, char *out, size_t cap)
 {
-	size_t need = (n + 2) / 3 * 4;
-
-	if (need >= cap || need > INT32_MAX)
+	if (!b64_fits(n, cap))
 		return -ENOSPC;
 	return b64_scalar(in, 0, n, out, out);
 }
@@ -343,9 +359,7 @@ enum base64_path base64_best_path(void)
 
 int base64_encode_with(enum base64_path path, const void *in, size_t n, char *out, size_t cap)
 {
-	size_t need = (n + 2) / 3 * 4;
-
-	if (need >= cap || need > INT32_MAX)
+	if (!b64_fits(n, cap))
 		return -ENOSPC;
 	return b64_encode(path, in, n, out);
 }
