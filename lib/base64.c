@@ -97,6 +97,11 @@ __attribute__((always_inline)) static inline int b64_scalar(const uint8_t *p, si
 	}
 	for (; i + 3 <= n; i += 3, o += 4)
 		b64_quad(o, (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2]);
+	if (i == n) {
+		/* No arithmetic on p here: it may be NULL when n is 0. */
+		*o = '\0';
+		return (int)(o - out);
+	}
 	return b64_pad(p + i, p + n, out, o);
 }
 
@@ -212,7 +217,7 @@ b64_step_avx2(const struct b64_consts *k, const uint8_t *p, char *o, __m256i spr
 
 __attribute__((target("avx2"))) static int b64_encode_avx2(const uint8_t *p, size_t n, char *out)
 {
-	const uint8_t *const end = p + n;
+	const uint8_t *end;
 	const struct b64_consts *k;
 	__m256i spread, offsets;
 	size_t groups;
@@ -220,6 +225,7 @@ __attribute__((target("avx2"))) static int b64_encode_avx2(const uint8_t *p, siz
 
 	if (n < 24)
 		return b64_encode_ssse3(p, n, out);
+	end = p + n;
 	k = b64_consts_get();
 	/* In registers: the stores below might change *k as far as the compiler knows. */
 	spread = B64_K256(spread);

@@ -30,11 +30,11 @@
  * instructions than its 8-byte steps. */
 static inline uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t n)
 {
-	const uint8_t *const end32 = p + (n & ~(size_t)31);
 	uint64_t c64 = (uint32_t)~crc;
 	uint32_t c;
 
-	for (; p != end32; p += 32) {
+	/* A count, not an end pointer: p may be NULL when n is 0. */
+	for (size_t k = n >> 5; k; k--, p += 32) {
 		CRC32C_STEP("q", uint64_t, c64, p);
 		CRC32C_STEP("q", uint64_t, c64, p + 8);
 		CRC32C_STEP("q", uint64_t, c64, p + 16);

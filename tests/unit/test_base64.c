@@ -118,6 +118,24 @@ static void test_paths_vs_scalar_all_values(void **state)
 	}
 }
 
+/* No bytes may come as NULL: every path writes just the NUL. */
+static void test_empty_null(void **state)
+{
+	(void)state;
+	enum base64_path paths[4];
+	size_t np = vector_paths(paths);
+	char out[4] = "###";
+
+	paths[np++] = BASE64_SCALAR;
+	for (size_t k = 0; k < np; k++) {
+		assert_int_equal(base64_encode_with(paths[k], NULL, 0, out, sizeof(out)), 0);
+		assert_int_equal(out[0], '\0');
+		assert_int_equal(out[1], '#');
+	}
+	assert_int_equal(m7b_base64_encode(NULL, 0, out, 1), 0);
+	assert_int_equal(m7b_base64_encode(NULL, 0, out, 0), -ENOSPC);
+}
+
 /* The public encoder takes the path this CPU should: a build that silently lost its
  * vector steps fails here rather than only running slower. */
 static void test_selected_path(void **state)
@@ -134,6 +152,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_paths_vs_scalar_random),
 		cmocka_unit_test(test_paths_vs_scalar_all_values),
+		cmocka_unit_test(test_empty_null),
 		cmocka_unit_test(test_selected_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
