@@ -2,6 +2,8 @@
  * SSE4.2 or ARMv8 CRC instructions where the host has them. */
 #include "m7bridge/crc32c.h"
 
+#include "crc32c_int.h"
+
 #include <string.h>
 
 /* Byte-wise table for polynomial 0x82F63B78 (reflected 0x1EDC6F41). 1 KiB, so the
@@ -46,11 +48,15 @@ static const uint32_t crc32c_table[256] = {
 	0xbe2da0a5u, 0x4c4623a6u, 0x5f16d052u, 0xad7d5351u,
 };
 
-__attribute__((unused)) static uint32_t crc32c_sw(uint32_t c, const uint8_t *p, size_t n)
+/* Each path below takes and returns the CRC as m7b_crc32c does (inverted around the
+ * raw register), so that m7b_crc32c ends in a jump to it. */
+__attribute__((unused)) static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t n)
 {
+	uint32_t c = ~crc;
+
 	while (n--)
 		c = crc32c_table[(c ^ *p++) & 0xffu] ^ (c >> 8);
-	return c;
+	return ~c;
 }
 
 #if defined(M7B_CRC32C_PORTABLE) || defined(M7B_FREESTANDING)
@@ -59,40 +65,13 @@ static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
 {
 	return crc32c_sw(c, p, n);
 }
-#elif defined(__x86_64__)
-#include <nmmintrin.h>
-
-__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t c, const uint8_t *p, size_t n)
-{
-	uint64_t c64 = c;
-
-	while (n >= 8) {
-		uint64_t v;
-
-		memcpy(&v, p, 8);
-		c64 = _mm_crc32_u64(c64, v);
-		p += 8;
-		n -= 8;
-	}
-	c = (uint32_t)c64;
-	if (n >= 4) {
-		uint32_t v;
-
-		memcpy(&v, p, 4);
-		c = _mm_crc32_u32(c, v);
-		p += 4;
-		n -= 4;
-	}
-	while (n--)
-		c = _mm_crc32_u8(c, *p++);
-	return c;
-}
-
+#elif defined(CRC32C_SSE42)
+/* crc32c_sse42 is in crc32c_int.h, where the stream decoder inlines it too. */
 static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
 {
 	/* __builtin_cpu_supports reads a table libgcc fills before main(). */
 	if (__builtin_cpu_supports("sse4.2"))
-		return crc32c_hw(c, p, n);
+		return crc32c_sse42(c, p, n);
 	return crc32c_sw(c, p, n);
 }
 #elif defined(__aarch64__)
@@ -108,22 +87,56 @@ static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
 #define CRC32C_ARM_ATTR __attribute__((target("+crc")))
 #endif
 
-CRC32C_ARM_ATTR static uint32_t crc32c_hw(uint32_t c, const uint8_t *p, size_t n)
+/* Eight bytes in memory order (AArch64 Linux is little-endian). */
+static inline uint64_t crc32c_ld64(const uint8_t *p)
 {
-	while (n >= 8) {
-		uint64_t v;
+	uint64_t v;
 
-		memcpy(&v, p, 8);
-		__asm__("crc32cx %w0, %w0, %x1" : "+r"(c) : "r"(v));
-		p += 8;
-		n -= 8;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* As on x86: 32 bytes per loop step, then one instruction per power of two left. */
+#define CRC32C_ARM_X(c, p) __asm__("crc32cx %w0, %w0, %x1" : "+r"(c) : "r"(crc32c_ld64(p)))
+
+CRC32C_ARM_ATTR static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t n)
+{
+	uint32_t c = ~crc;
+
+	for (; n >= 32; p += 32, n -= 32) {
+		CRC32C_ARM_X(c, p);
+		CRC32C_ARM_X(c, p + 8);
+		CRC32C_ARM_X(c, p + 16);
+		CRC32C_ARM_X(c, p + 24);
 	}
-	while (n--) {
-		uint32_t b = *p++;
+	if (n & 16) {
+		CRC32C_ARM_X(c, p);
+		CRC32C_ARM_X(c, p + 8);
+		p += 16;
+	}
+	if (n & 8) {
+		CRC32C_ARM_X(c, p);
+		p += 8;
+	}
+	if (n & 4) {
+		uint32_t w;
+
+		memcpy(&w, p, 4);
+		__asm__("crc32cw %w0, %w0, %w1" : "+r"(c) : "r"(w));
+		p += 4;
+	}
+	if (n & 2) {
+		uint32_t h = (uint32_t)p[0] | (uint32_t)p[1] << 8;
+
+		__asm__("crc32ch %w0, %w0, %w1" : "+r"(c) : "r"(h));
+		p += 2;
+	}
+	if (n & 1) {
+		uint32_t b = *p;
 
 		__asm__("crc32cb %w0, %w0, %w1" : "+r"(c) : "r"(b));
 	}
-	return c;
+	return ~c;
 }
 
 #if defined(__ARM_FEATURE_CRC32)
@@ -159,5 +172,5 @@ static uint32_t crc32c_raw(uint32_t c, const uint8_t *p, size_t n)
 
 uint32_t m7b_crc32c(uint32_t crc, const void *buf, size_t n)
 {
-	return ~crc32c_raw(~crc, (const uint8_t *)buf, n);
+	return crc32c_raw(crc, (const uint8_t *)buf, n);
 }

@@ -5,13 +5,15 @@
 #include <string.h>
 
 #include "cobs_scan.h"
+#include "wire_int.h"
 
 void m7b_decoder_init(struct m7b_decoder *d)
 {
 	memset(d, 0, sizeof(*d));
 }
 
-void m7b_decoder_reset(struct m7b_decoder *d)
+/* m7b_decoder_reset, inline for the paths that end each candidate. */
+static inline void decoder_restart(struct m7b_decoder *d)
 {
 	d->len = 0;
 	d->raw = 0;
@@ -21,6 +23,11 @@ void m7b_decoder_reset(struct m7b_decoder *d)
 	d->pending = M7B_REJECT_NONE;
 }
 
+void m7b_decoder_reset(struct m7b_decoder *d)
+{
+	decoder_restart(d);
+}
+
 /* Counts a rejected candidate and starts the next one. */
 static void decoder_reject(struct m7b_decoder *d, enum m7b_reject why)
 {
@@ -28,7 +35,7 @@ static void decoder_reject(struct m7b_decoder *d, enum m7b_reject why)
 	d->stats.reject[why]++;
 	d->stats.noise_bytes += d->raw;
 	d->last_reject = why;
-	m7b_decoder_reset(d);
+	decoder_restart(d);
 }
 
 /* Marks the candidate as rejected; its bytes are skipped up to the next delimiter. */
@@ -38,68 +45,181 @@ static void decoder_discard(struct m7b_decoder *d, enum m7b_reject why)
 	d->pending = (uint8_t)why;
 }
 
-/* Checks a complete body; returns 1 with f set, or 0 after counting a rejection. */
-static int decoder_finish(struct m7b_decoder *d, struct m7b_frame *f)
+/* Checks a complete body of len bytes, whose candidate took raw bytes on the wire and
+ * ended left bytes short of its last run; returns 1 with f set, or 0 after counting a
+ * rejection. Either way the decoder then waits for a new candidate (fresh: it already
+ * does, as nothing but the body was touched). */
+__attribute__((always_inline)) static inline int decoder_check(struct m7b_decoder *d, size_t len,
+							       uint32_t raw, uint8_t left,
+							       bool fresh, struct m7b_frame *f)
 {
+	enum m7b_reject why;
 	int r;
 
-	if (d->run != 0) {
-		/* The delimiter arrived inside a run: truncated frame or noise. */
-		decoder_reject(d, M7B_REJECT_COBS);
-		return 0;
+	if (left != 0) {
+		why = M7B_REJECT_COBS; /* the delimiter arrived inside a run: truncated or noise */
+	} else if (len < M7B_BODY_MIN) {
+		why = M7B_REJECT_RUNT;
+	} else if ((r = wire_parse(d->body, len, f)) < 0) {
+		why = r == -M7B_EMSGSIZE  ? M7B_REJECT_LEN
+		      : r == -M7B_EBADMSG ? M7B_REJECT_CRC
+					  : M7B_REJECT_VERSION;
+	} else {
+		d->stats.frames++;
+		if (!fresh)
+			decoder_restart(d);
+		return 1;
 	}
-	if (d->len < M7B_BODY_MIN) {
-		decoder_reject(d, M7B_REJECT_RUNT);
-		return 0;
-	}
-	r = m7b_wire_parse(d->body, d->len, f);
-	if (r < 0) {
-		decoder_reject(d, r == -M7B_EMSGSIZE  ? M7B_REJECT_LEN
-				  : r == -M7B_EBADMSG ? M7B_REJECT_CRC
-						      : M7B_REJECT_VERSION);
-		return 0;
-	}
-	d->stats.frames++;
-	m7b_decoder_reset(d);
-	return 1;
+	d->raw = raw;
+	decoder_reject(d, why);
+	return 0;
 }
+
+/* decoder_check on the candidate the incremental path has assembled. */
+static int decoder_finish(struct m7b_decoder *d, struct m7b_frame *f)
+{
+	return decoder_check(d, d->len, d->raw, d->run, false, f);
+}
+
+/* Copies s[0..avail) into body up to its first 0x00 and returns that zero's index, or
+ * SIZE_MAX when there is none among the first M7B_BODY_MAX + 2 bytes (the most a body
+ * can take, see decoder_whole) or in s[0..avail). body gets s[0..min(z, M7B_BODY_MAX)),
+ * and may get bytes past the zero too (they are overwritten or ignored). */
+#if defined(__SSE2__) && !defined(M7B_DECODER_PORTABLE) && !defined(M7B_FREESTANDING)
+#include <emmintrin.h>
+
+/* A mask of the zero bytes of v. */
+static inline unsigned decoder_zeros(__m128i v)
+{
+	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128()));
+}
+
+/* The 16 bytes at s + k into body + k; a mask of their zeros. */
+static inline unsigned decoder_copy16(uint8_t *body, const uint8_t *s, size_t k)
+{
+	const __m128i v = _mm_loadu_si128((const void *)(s + k));
+
+	_mm_storeu_si128((void *)(body + k), v);
+	return decoder_zeros(v);
+}
+
+/* 32 bytes per step, stored whole and tested for a zero together (the bytewise minimum
+ * of the two halves has one where either has); the last step ends at the limit and goes
+ * over bytes already known to hold no zero. */
+__attribute__((always_inline)) static inline size_t
+decoder_copy_scan(uint8_t *body, const uint8_t *s, size_t avail)
+{
+	const size_t lim = avail < M7B_BODY_MAX ? avail : M7B_BODY_MAX;
+	size_t k = 0;
+	unsigned m;
+
+	if (lim >= 32) {
+		const size_t last = lim - 32;
+
+		do {
+			const __m128i a = _mm_loadu_si128((const void *)(s + k));
+			const __m128i b = _mm_loadu_si128((const void *)(s + k + 16));
+
+			_mm_storeu_si128((void *)(body + k), a);
+			_mm_storeu_si128((void *)(body + k + 16), b);
+			m = decoder_zeros(_mm_min_epu8(a, b));
+			if (m) {
+				/* Where a has none, the minimum's zeros are b's. */
+				m = decoder_zeros(a) | m << 16;
+				return k + (size_t)__builtin_ctz(m);
+			}
+			k += 32;
+		} while (k <= last);
+	}
+	if (lim >= 16) {
+		if (k + 16 <= lim) {
+			m = decoder_copy16(body, s, k);
+			if (m)
+				return k + (size_t)__builtin_ctz(m);
+			k += 16;
+		}
+		if (k < lim) {
+			m = decoder_copy16(body, s, lim - 16);
+			if (m)
+				return lim - 16 + (size_t)__builtin_ctz(m);
+		}
+	} else {
+		k = cobs_copy_nonzero(body, s, lim);
+		if (k < lim)
+			return k;
+	}
+	for (k = lim; k < avail && k < M7B_BODY_MAX + 2; k++)
+		if (s[k] == 0)
+			return k;
+	return SIZE_MAX;
+}
+#else
+/* A word at a time (cobs_scan.h). */
+static inline size_t decoder_copy_scan(uint8_t *body, const uint8_t *s, size_t avail)
+{
+	const size_t lim = avail < M7B_BODY_MAX ? avail : M7B_BODY_MAX;
+	size_t k = cobs_copy_nonzero(body, s, lim);
+
+	if (k < lim)
+		return k;
+	for (; k < avail && k < M7B_BODY_MAX + 2; k++)
+		if (s[k] == 0)
+			return k;
+	return SIZE_MAX;
+}
+#endif
 
 /* Fast path for a candidate that starts at p (a code byte, nothing pending) and whose
  * delimiter is already in [p, end). Decoding is then a shift by one byte with each later
- * code byte turned into the zero it stands for: one copy of the whole candidate and a walk
- * along the code bytes, a few instructions per run. A full run (code 0xFF) followed by
- * more implies no zero: its successor's code byte is taken out, which a body allows once.
- * The body is then checked exactly as the incremental path would. Returns the position
- * after the delimiter with *got set, or NULL when the delimiter is not in the buffer or
- * the body would overflow: the incremental path then takes the candidate from p, with identical results and
- * counters (test_decoder and fuzz_decoder compare the two). */
-static const uint8_t *decoder_whole(struct m7b_decoder *d, const uint8_t *p, const uint8_t *end,
-				    struct m7b_frame *f, int *got)
+ * code byte turned into the zero it stands for: one pass that copies the candidate while
+ * it looks for the delimiter, and a walk along the code bytes, a few instructions per
+ * run. A full run (code 0xFF) followed by more implies no zero: its successor's code byte
+ * is dropped, and the rest of the candidate copied again one byte further down. The body
+ * is then checked exactly as the incremental path would. Returns the position after the
+ * delimiter with *got set, or NULL when the delimiter is not in the buffer or the body
+ * would overflow: the incremental path then takes the candidate from p, with identical
+ * results and counters (test_decoder and fuzz_decoder compare the two). */
+__attribute__((always_inline)) static inline const uint8_t *
+decoder_whole(struct m7b_decoder *d, const uint8_t *p, const uint8_t *end, struct m7b_frame *f,
+	      int *got)
 {
-	size_t n = cobs_scan_zero(p, (size_t)(end - p));
-	size_t c = 0, shift = 0, dropped = 0;
 	uint8_t *body = d->body;
+	size_t z = decoder_copy_scan(body, p + 1, (size_t)(end - p - 1));
+	size_t n = z + 1, c = 0, shift = 0;
 	uint8_t left;
 
-	if (n == (size_t)(end - p) || n - 1 > M7B_BODY_MAX + 1)
+	if (z == SIZE_MAX)
 		return NULL;
-	if (n - 1 <= M7B_BODY_MAX) {
-		memcpy(body, p + 1, n - 1);
-	} else {
+	if (n - 1 > M7B_BODY_MAX) {
 		/* One byte over: a body only if a full run drops its successor's code byte
-		 * (at most one can, in this length). Find it and copy around it. */
+		 * (the first full run that has one); otherwise oversize, which the other path
+		 * counts. Checked first: the walk below writes only inside a body. */
 		for (size_t next;; c = next) {
 			next = c + p[c];
 			if (next >= n)
-				return NULL; /* none: oversize, which the other path counts */
-			if (p[c] == 0xff) {
-				dropped = next;
+				return NULL;
+			if (p[c] == 0xff)
 				break;
-			}
 		}
-		memcpy(body, p + 1, dropped - 1);
-		memcpy(body + dropped - 1, p + dropped + 1, n - 1 - dropped);
 		c = 0;
+	}
+	if (n <= 0xff) {
+		/* Too short for a full run with more after it: each code byte but the
+		 * last becomes a zero, in place. Positions count up from -n to the
+		 * delimiter at 0, so one addition also tells whether the run ends past
+		 * the delimiter: four instructions a run. */
+		const uint8_t *pe = p + n;
+		uint8_t *be = body + n - 1;
+		ptrdiff_t at = (ptrdiff_t)p[0] - (ptrdiff_t)n;
+
+		/* Keeps pe and be in registers (else the compiler rebuilds pe + at). */
+		__asm__("" : "+r"(pe), "+r"(be));
+		while (at < 0) {
+			be[at] = 0;
+			at += pe[at];
+		}
+		left = (uint8_t)at;
+		goto walked;
 	}
 	for (;;) {
 		size_t code = p[c], next = c + code;
@@ -111,25 +231,29 @@ static const uint8_t *decoder_whole(struct m7b_decoder *d, const uint8_t *p, con
 			break;
 		}
 		if (code == 0xff) {
-			if (next != dropped)
-				memmove(body + next - 1 - shift, body + next - shift, n - 1 - next);
+			/* p[next] is dropped: what follows moves one byte down. From p, as
+			 * the copy above may have stopped short of the last byte. */
+			memcpy(body + next - 1 - shift, p + next + 1, n - 1 - next);
 			shift++;
 		} else {
 			body[next - 1 - shift] = 0;
 		}
 		c = next;
 	}
-	d->len = (uint16_t)(n - 1 - shift);
-	d->raw = (uint32_t)n;
-	d->run = left;
-	*got = decoder_finish(d, f);
+walked:
+	/* What the copy's limit ensures; lets the compiler drop wire_parse's size check. */
+	if (n - 1 - shift > M7B_BODY_MAX)
+		__builtin_unreachable();
+	*got = decoder_check(d, n - 1 - shift, (uint32_t)n, left, true, f);
 	return p + n + 1;
 }
 
-int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *end,
-		     struct m7b_frame *f)
+/* The general loop, from p on; *pos is where the call began (for the byte count). Kept
+ * out of line so that the common case in m7b_decoder_next stays small. */
+__attribute__((noinline)) static int decoder_loop(struct m7b_decoder *d, const uint8_t **pos,
+						  const uint8_t *p, const uint8_t *end,
+						  struct m7b_frame *f)
 {
-	const uint8_t *p = *pos;
 	int got = 0;
 
 	while (p < end && !got) {
@@ -196,6 +320,38 @@ int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *
 	d->stats.bytes += (uint64_t)(p - *pos);
 	*pos = p;
 	return got;
+}
+
+/* m7b_decoder_next for p < end: first the common case, a whole good frame that starts
+ * at p with nothing pending; the general loop for everything else. */
+__attribute__((noinline)) static int decoder_next_at(struct m7b_decoder *d, const uint8_t **pos,
+						     const uint8_t *p, const uint8_t *end,
+						     struct m7b_frame *f)
+{
+	if (*p != 0 && d->raw == 0 && !d->discard) {
+		int got = 0;
+		const uint8_t *q = decoder_whole(d, p, end, f, &got);
+
+		if (q && got) {
+			*pos = q;
+			d->stats.bytes += (uint64_t)(q - p);
+			return 1;
+		}
+		if (q)
+			p = q;
+	}
+	return decoder_loop(d, pos, p, end, f);
+}
+
+/* The call that finds the input used up costs a compare, not a function's set-up. */
+int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *end,
+		     struct m7b_frame *f)
+{
+	const uint8_t *p = *pos;
+
+	if (p >= end)
+		return 0;
+	return decoder_next_at(d, pos, p, end, f);
 }
 
 const char *m7b_decoder_reject_name(enum m7b_reject r)

@@ -7,6 +7,8 @@
 #include "m7bridge/cobs.h"
 #include "m7bridge/crc32c.h"
 
+#include "wire_int.h"
+
 /* Linux only: newlib (the firmware's libc) numbers EBADMSG and EMSGSIZE differently. */
 #if __STDC_HOSTED__ && defined(__linux__) && !defined(M7B_FREESTANDING)
 #include <errno.h>
@@ -18,7 +20,7 @@ _Static_assert(M7B_EMSGSIZE == EMSGSIZE, "M7B_EMSGSIZE");
 #endif
 _Static_assert(M7B_FRAME_MAX <= 496, "a whole frame must fit one 496-byte RPMSG buffer");
 
-/* Little-endian stores and loads, byte-wise: no alignment or endianness assumptions. */
+/* Little-endian stores, byte-wise: no alignment or endianness assumptions. */
 static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
@@ -35,21 +37,6 @@ static void put64(uint8_t *p, uint64_t v)
 {
 	put32(p, (uint32_t)v);
 	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) | (uint32_t)get16(p + 2) << 16;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
 int m7b_wire_encode(uint8_t *out, size_t cap, const struct m7b_frame *hdr,
@@ -91,25 +78,7 @@ int m7b_wire_encode(uint8_t *out, size_t cap, const struct m7b_frame *hdr,
 
 int m7b_wire_parse(const uint8_t *body, size_t n, struct m7b_frame *f)
 {
-	uint16_t len;
-
-	if (n < M7B_BODY_MIN || n > M7B_BODY_MAX)
-		return -M7B_EMSGSIZE;
-	len = get16(body + 8);
-	if ((size_t)len + M7B_BODY_MIN != n)
-		return -M7B_EMSGSIZE;
-	if (m7b_crc32c(0, body, n - M7B_CRC_SIZE) != get32(body + n - M7B_CRC_SIZE))
-		return -M7B_EBADMSG;
-	if (body[0] != M7B_WIRE_VERSION)
-		return -M7B_EPROTO;
-	f->ver = body[0];
-	f->type = body[1];
-	f->port = body[2];
-	f->flags = body[3];
-	f->seq = get32(body + 4);
-	f->len = len;
-	f->payload = body + M7B_HDR_SIZE;
-	return 0;
+	return wire_parse(body, n, f);
 }
 
 int m7b_wire_pack_hello(uint8_t *buf, size_t cap, const struct m7b_hello *m)
@@ -137,11 +106,11 @@ int m7b_wire_unpack_hello(const struct m7b_frame *f, struct m7b_hello *m)
 
 	if (f->len < 20)
 		return -M7B_EBADMSG;
-	m->tick_hz = get32(p);
-	m->boot_id = get32(p + 4);
-	m->now_ticks = get64(p + 8);
-	m->max_payload = get16(p + 16);
-	m->host_credits = get16(p + 18);
+	m->tick_hz = wire_get32(p);
+	m->boot_id = wire_get32(p + 4);
+	m->now_ticks = wire_get64(p + 8);
+	m->max_payload = wire_get16(p + 16);
+	m->host_credits = wire_get16(p + 18);
 	m->name = (const char *)p + 20;
 	m->name_len = f->len - 20u;
 	return 0;
@@ -164,12 +133,16 @@ int m7b_wire_pack_data(uint8_t *buf, size_t cap, const struct m7b_data *m)
 
 int m7b_wire_unpack_data(const struct m7b_frame *f, struct m7b_data *m)
 {
-	if (f->len < M7B_DATA_HDR)
+	/* Read f once: stores into m could alias it as far as the compiler knows. */
+	const uint8_t *p = f->payload;
+	size_t len = f->len;
+
+	if (len < M7B_DATA_HDR)
 		return -M7B_EBADMSG;
-	m->t_first = get64(f->payload);
-	m->t_last = get64(f->payload + 8);
-	m->bytes = f->payload + M7B_DATA_HDR;
-	m->nbytes = f->len - M7B_DATA_HDR;
+	m->t_first = wire_get64(p);
+	m->t_last = wire_get64(p + 8);
+	m->bytes = p + M7B_DATA_HDR;
+	m->nbytes = len - M7B_DATA_HDR;
 	return 0;
 }
 
@@ -196,11 +169,11 @@ int m7b_wire_unpack_heartbeat(const struct m7b_frame *f, struct m7b_heartbeat *m
 	if (f->len < 8 || (f->len - 8) % 4 != 0)
 		return -M7B_EBADMSG;
 	memset(m, 0, sizeof(*m));
-	m->now_ticks = get64(f->payload);
+	m->now_ticks = wire_get64(f->payload);
 	have = (f->len - 8u) / 4u;
 	m->ncounters = have < M7B_HB_NCOUNTERS ? have : M7B_HB_NCOUNTERS;
 	for (uint32_t i = 0; i < m->ncounters; i++)
-		m->counter[i] = get32(f->payload + 8 + 4 * i);
+		m->counter[i] = wire_get32(f->payload + 8 + 4 * i);
 	return 0;
 }
 
@@ -240,7 +213,7 @@ int m7b_wire_unpack_sync(const struct m7b_frame *f, struct m7b_sync *m)
 {
 	if (f->len != 8)
 		return -M7B_EBADMSG;
-	m->host_time = get64(f->payload);
+	m->host_time = wire_get64(f->payload);
 	return 0;
 }
 
@@ -258,9 +231,9 @@ int m7b_wire_unpack_sync_reply(const struct m7b_frame *f, struct m7b_sync_reply 
 {
 	if (f->len != 24)
 		return -M7B_EBADMSG;
-	m->host_time = get64(f->payload);
-	m->rx_ticks = get64(f->payload + 8);
-	m->tx_ticks = get64(f->payload + 16);
+	m->host_time = wire_get64(f->payload);
+	m->rx_ticks = wire_get64(f->payload + 8);
+	m->tx_ticks = wire_get64(f->payload + 16);
 	return 0;
 }
 
@@ -279,10 +252,10 @@ int m7b_wire_unpack_ack(const struct m7b_frame *f, struct m7b_ack *m)
 {
 	if (f->len != 8)
 		return -M7B_EBADMSG;
-	m->acked_seq = get32(f->payload);
+	m->acked_seq = wire_get32(f->payload);
 	m->acked_type = f->payload[4];
 	m->status = f->payload[5];
-	m->credits = get16(f->payload + 6);
+	m->credits = wire_get16(f->payload + 6);
 	return 0;
 }
 
@@ -312,7 +285,7 @@ int m7b_wire_unpack_config(const struct m7b_frame *f, struct m7b_config_item *it
 		return -M7B_EBADMSG;
 	for (size_t i = 0; i < n; i++) {
 		items[i].key = f->payload[i * M7B_CONFIG_ITEM_SIZE];
-		items[i].value = get32(f->payload + i * M7B_CONFIG_ITEM_SIZE + 1);
+		items[i].value = wire_get32(f->payload + i * M7B_CONFIG_ITEM_SIZE + 1);
 	}
 	return (int)n;
 }
@@ -412,7 +385,7 @@ int m7b_wire_unpack_boot_info(const struct m7b_frame *f, struct m7b_boot_info *m
 			if (len < M7B_BI_TICK_LEN)
 				return -M7B_EBADMSG;
 			m->tick_source = v[0];
-			m->tick_hz = get32(v + 1);
+			m->tick_hz = wire_get32(v + 1);
 			m->present |= M7B_BI_HAS_TICK;
 			break;
 		case M7B_BI_CHANNEL:
@@ -426,7 +399,7 @@ int m7b_wire_unpack_boot_info(const struct m7b_frame *f, struct m7b_boot_info *m
 			if (len < M7B_BI_PREV_BOOT_LEN)
 				return -M7B_EBADMSG;
 			m->prev_flags = v[0];
-			m->prev_boot_id = get32(v + 1);
+			m->prev_boot_id = wire_get32(v + 1);
 			m->present |= M7B_BI_HAS_PREV_BOOT;
 			break;
 		case M7B_BI_PREV_PORT:
@@ -437,10 +410,10 @@ int m7b_wire_unpack_boot_info(const struct m7b_frame *f, struct m7b_boot_info *m
 				break;
 			}
 			m->port[m->nports].port = v[0];
-			m->port[m->nports].produced = get32(v + 1);
-			m->port[m->nports].sent = get32(v + 5);
-			m->port[m->nports].dropped = get32(v + 9);
-			m->port[m->nports].queued = get32(v + 13);
+			m->port[m->nports].produced = wire_get32(v + 1);
+			m->port[m->nports].sent = wire_get32(v + 5);
+			m->port[m->nports].dropped = wire_get32(v + 9);
+			m->port[m->nports].queued = wire_get32(v + 13);
 			m->nports++;
 			break;
 		default:

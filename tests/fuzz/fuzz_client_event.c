@@ -1,15 +1,49 @@
 /* libFuzzer target: lines from the daemon as libm7bridge parses them (m7b_event_parse,
  * FRAME payload decoding, the accessors) and base64 decoding. Any input must parse or
- * fail cleanly with -EBADMSG, never crash or leak. */
+ * fail cleanly with -EBADMSG, never crash or leak. The input's bytes also go through
+ * every base64 encoder path, which must agree with the scalar one and decode back. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64_int.h"
+#include "m7bridge/base64.h"
 #include "m7bridge/client.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Encodes the bytes through every base64 path this CPU has: each gives the scalar
+ * encoder's text, which decodes back to the bytes. */
+static void check_encode(const uint8_t *data, size_t size)
+{
+	static const enum base64_path paths[] = {BASE64_SSSE3, BASE64_AVX2, BASE64_NEON};
+	static char want[4096 / 3 * 4 + 8], got[sizeof(want)];
+	static uint8_t back[4096];
+	enum base64_path best = base64_best_path();
+	int n;
+
+	if (size > sizeof(back))
+		size = sizeof(back);
+	n = base64_encode_with(BASE64_SCALAR, data, size, want, sizeof(want));
+	if (n != (int)((size + 2) / 3 * 4))
+		abort();
+	for (size_t k = 0; k < sizeof(paths) / sizeof(paths[0]); k++) {
+		/* x86 paths up to the best one; elsewhere the best one alone */
+		if (paths[k] > best || (best == BASE64_NEON && paths[k] != BASE64_NEON))
+			continue;
+		if (base64_encode_with(paths[k], data, size, got, sizeof(got)) != n ||
+		    memcmp(got, want, (size_t)n + 1) != 0)
+			abort();
+	}
+	if (m7b_base64_encode(data, size, got, sizeof(got)) != n ||
+	    memcmp(got, want, (size_t)n + 1))
+		abort();
+	if (m7b_base64_decode(got, (size_t)n, back, sizeof(back)) != (int)size ||
+	    memcmp(back, data, size) != 0)
+		abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -43,5 +77,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = m7b_base64_decode((const char *)data, size, out, sizeof(out));
 	if (r > (int)sizeof(out))
 		abort();
+	check_encode(data, size);
 	return 0;
 }

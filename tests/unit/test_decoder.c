@@ -632,6 +632,64 @@ static void test_fast_path_differential(void **state)
 	free(g2);
 }
 
+/* Feeds buf[0..n) one byte per call and all at once (each piece in a heap block of its
+ * own size, so a read past the input shows under ASan): the same frames and counters. */
+static void assert_paths_agree(const uint8_t *buf, size_t n)
+{
+	struct m7b_decoder d0, d1;
+	struct got *g0 = got_new(), *g1 = got_new();
+	uint8_t *exact = malloc(n ? n : 1);
+	const size_t one = 1;
+
+	assert_non_null(exact);
+	memcpy(exact, buf, n);
+	m7b_decoder_init(&d0);
+	m7b_decoder_init(&d1);
+	feed(&d0, g0, exact, n, NULL, 0);
+	feed(&d1, g1, exact, n, &one, 1);
+	assert_same(g0, &d0, g1, &d1);
+	assert_consistent(&d0, exact, n);
+	free(exact);
+	free(g0);
+	free(g1);
+}
+
+/* Every payload length, with payloads that make many one-byte runs (zeros), full runs
+ * (no zeros) and random ones; each frame alone in a buffer that ends at its delimiter,
+ * followed by another, cut short, and with its CRC broken: the one-pass path's copy
+ * steps and walks end at every offset, on both sides of a full run. */
+static void test_fast_path_lengths(void **state)
+{
+	(void)state;
+	static uint8_t buf[3 * M7B_FRAME_MAX + 8];
+	uint8_t pl[M7B_PAYLOAD_MAX], body[M7B_BODY_MAX];
+	uint64_t s = 0xfa57;
+
+	for (int kind = 0; kind < 3; kind++) {
+		for (uint16_t len = 0; len <= M7B_PAYLOAD_MAX; len++) {
+			if (kind == 0)
+				memset(pl, 0, len);
+			else if (kind == 1)
+				memset(pl, 0x41, len);
+			else
+				wt_fill(&s, pl, len);
+			size_t bn = wt_body(body, 1, M7B_T_DATA, 3, 0, len, pl, len);
+			size_t n = wt_frame(buf, body, bn);
+
+			assert_paths_agree(buf, n);
+			/* the next frame right behind it */
+			size_t m = n + put_vector(buf + n, 1);
+			assert_paths_agree(buf, m);
+			/* cut short before its delimiter */
+			assert_paths_agree(buf, n - 1);
+			/* a broken CRC (a rejected candidate, then the good one) */
+			buf[n - 2] ^= 0x10;
+			if (buf[n - 2] != 0)
+				assert_paths_agree(buf, m);
+		}
+	}
+}
+
 /* Endless input without a delimiter stays one candidate; nothing overflows (ASan). */
 static void test_oversize_long(void **state)
 {
@@ -800,6 +858,7 @@ int main(void)
 		cmocka_unit_test(test_bit_flips),
 		cmocka_unit_test(test_splits),
 		cmocka_unit_test(test_fast_path_differential),
+		cmocka_unit_test(test_fast_path_lengths),
 		cmocka_unit_test(test_oversize_long),
 		cmocka_unit_test(test_oversize_boundary),
 		cmocka_unit_test(test_noncanonical_trailing_code),

@@ -1,0 +1,82 @@
+/* CRC-32C internals for lib/'s codec files: m7b_crc32c with the x86-64 SSE4.2 loop
+ * inline, so the stream decoder checks a body without a call. Private to lib/;
+ * freestanding (memcpy only). */
+#ifndef M7B_CRC32C_INT_H
+#define M7B_CRC32C_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "m7bridge/crc32c.h"
+
+#if defined(__x86_64__) && !defined(M7B_CRC32C_PORTABLE) && !defined(M7B_FREESTANDING)
+#define CRC32C_SSE42 1
+
+/* One crc32 instruction on the 2^k bytes at p (k = 3: q, 2: l, 1: w, 0: b). Inline
+ * assembly rather than the intrinsics: those need the function built for SSE4.2,
+ * which would keep the loop out of the decoder's code; the run-time check in
+ * crc32c_inline guards it instead. */
+#define CRC32C_STEP(suffix, type, c, p)                                                            \
+	do {                                                                                       \
+		type v_;                                                                           \
+                                                                                                   \
+		memcpy(&v_, (p), sizeof(v_));                                                      \
+		__asm__("crc32" suffix " %1, %0" : "+r"(c) : "rm"(v_));                            \
+	} while (0)
+
+/* m7b_crc32c on a CPU with SSE4.2: 32 bytes per loop step, then one instruction each
+ * for the 16, 8, 4, 2 and 1 bytes left: a wire body (under 500 bytes) costs few more
+ * instructions than its 8-byte steps. */
+static inline uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t n)
+{
+	uint64_t c64 = (uint32_t)~crc;
+	uint32_t c;
+
+	/* A count, not an end pointer: p may be NULL when n is 0. */
+	for (size_t k = n >> 5; k; k--, p += 32) {
+		CRC32C_STEP("q", uint64_t, c64, p);
+		CRC32C_STEP("q", uint64_t, c64, p + 8);
+		CRC32C_STEP("q", uint64_t, c64, p + 16);
+		CRC32C_STEP("q", uint64_t, c64, p + 24);
+	}
+	if (n & 16) {
+		CRC32C_STEP("q", uint64_t, c64, p);
+		CRC32C_STEP("q", uint64_t, c64, p + 8);
+		p += 16;
+	}
+	if (n & 8) {
+		CRC32C_STEP("q", uint64_t, c64, p);
+		p += 8;
+	}
+	c = (uint32_t)c64;
+	if (n & 4) {
+		CRC32C_STEP("l", uint32_t, c, p);
+		p += 4;
+	}
+	if (n & 2) {
+		CRC32C_STEP("w", uint16_t, c, p);
+		p += 2;
+	}
+	if (n & 1)
+		CRC32C_STEP("b", uint8_t, c, p);
+	return ~c;
+}
+
+/* m7b_crc32c, the SSE4.2 path inline. __builtin_cpu_supports reads a table libgcc
+ * fills before main(). */
+static inline uint32_t crc32c_inline(uint32_t crc, const void *buf, size_t n)
+{
+	if (__builtin_cpu_supports("sse4.2"))
+		return crc32c_sse42(crc, (const uint8_t *)buf, n);
+	return m7b_crc32c(crc, buf, n);
+}
+#else
+/* m7b_crc32c: elsewhere its hardware path (if any) is no cheaper inline. */
+static inline uint32_t crc32c_inline(uint32_t crc, const void *buf, size_t n)
+{
+	return m7b_crc32c(crc, buf, n);
+}
+#endif
+
+#endif
