@@ -25,8 +25,8 @@ arm-none-eabi-gcc -mcpu=cortex-m7 -mthumb -mfpu=fpv5-d16 -mfloat-abi=hard -std=g
 	-DM7B_FREESTANDING -DFW_MAX_PORTS=1 -DCAPTURE_BYTES="$bytes" \
 	-I"$root/firmware/core" -I"$root/include" --specs=nano.specs -nostartfiles \
 	-Wl,--gc-sections -T "$root/firmware/port/qemu/mps2_an500.ld" \
-	"$root/bench/m7/capture_loop.c" "$root/firmware/core/fw.c" \
-	"$root/firmware/core/fw_capture.c" "$root/lib/crc32c.c" "$root/lib/cobs.c" \
+	"$root/bench/m7/capture_loop.c" "$root/firmware/core/fw_link.c" \
+	"$root/firmware/core/fw_capture.c" "$root/firmware/core/fw_trace.c" "$root/lib/crc32c.c" "$root/lib/cobs.c" \
 	"$root/lib/wire.c" "$root/lib/decoder.c" -o "$out/capture.elf"
 timeout 120 qemu-system-arm -M mps2-an500 -display none -monitor none -serial none \
 	-icount shift=0 -chardev file,id=sh,path="$out/result" \

@@ -108,6 +108,27 @@ static void say_u32(uint32_t v)
 	say(b + i);
 }
 
+void board_tick_info(enum board_tick_source *src, uint32_t *measured_hz)
+{
+	*src = BOARD_TICK_SIM_TIMER;
+	*measured_hz = board_tick_hz();
+}
+
+size_t board_build_id(uint8_t *buf, size_t cap)
+{
+	return 0; /* no identity: BOOT_INFO goes out without one */
+}
+
+void *board_persist_area(size_t *len)
+{
+	*len = 0;
+	return NULL; /* nothing survives a reset here */
+}
+
+void board_trace(uint8_t level, const char *text, size_t len)
+{
+}
+
 void board_fatal(const char *why)
 {
 	say("fatal: ");
