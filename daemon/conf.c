@@ -52,7 +52,7 @@ static void channel_defaults(struct conf_channel *ch)
 {
 	ch->send_timeout_ms = 2000;
 	ch->send_queue = 64;
-	ch->replay_kib = 4096;
+	ch->replay_kib = 2048;
 	ch->replay_max_age_s = 60;
 	ch->reopen_min_ms = 100;
 	ch->reopen_max_ms = 2000;
