@@ -76,13 +76,8 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 	};
 	/* The mapping of this moment, kept with the frame: a later one may belong to
 	 * another firmware run. */
-	uint64_t e1, e2;
-	if (d->clock_fn &&
-	    d->clock_fn(d->clock_ud, ch, dd->t_first, &f.t_first_mono_ns, &f.t_first_ns, &e1) &&
-	    d->clock_fn(d->clock_ud, ch, dd->t_last, &f.t_last_mono_ns, &f.t_last_ns, &e2)) {
-		f.has_realtime = f.has_mono = true;
-		f.t_err_ns = e1 > e2 ? e1 : e2;
-	}
+	if (d->clock_fn)
+		(void)d->clock_fn(d->clock_ud, ch, &f);
 	if (first)
 		stream_frame(d, first, slot, &f, dd->bytes);
 	if (keep)
