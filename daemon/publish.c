@@ -19,7 +19,7 @@ static inline struct conn *next_taker(struct conn *c, unsigned slot, int port)
 static void stream_frame(struct daemon *d, struct conn *first, unsigned slot,
 			 const struct proto_frame *f, const uint8_t *bytes)
 {
-	const struct proto_frame_names *nm = &d->names[slot].frame;
+	struct proto_frame_names *nm = &d->names[slot].frame;
 	/* Room for both encodings first, so that neither render can make the buffer start
 	 * over under the clients that took the other. */
 	struct fanout *fo = d->fanout;
@@ -37,7 +37,7 @@ static void stream_frame(struct daemon *d, struct conn *first, unsigned slot,
 			room = sizeof(d->frame_b64);
 			if (shared)
 				p = fanout_tail(fo, &room);
-			int n = proto_render_frame(p, room, nm, f, bytes, c->encoding);
+			int n = proto_render_frame_memo(p, room, nm, f, bytes, c->encoding);
 			if (n <= 0)
 				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
 			if (shared)
