@@ -23,6 +23,7 @@
 #include "m7bridge/wire.h"
 
 #include "bench_util.h"
+#include "fake_m7.h"
 
 #define HZ	   8000000u /* the i.MX8M system counter's rate */
 #define FRAME_HZ   500	    /* DATA frames per second from the fake */
@@ -57,28 +58,6 @@ struct scenario {
 	double reboot_s;	 /* the M7 restarts then, its HELLO lost; 0 = never */
 };
 
-/* The truth: ticks = floor((mono - epoch) * HZ * (1e6 + ppm) / 1e15). */
-struct m7clock {
-	uint64_t epoch_ns;
-	int ppm;
-};
-
-static uint64_t ticks_at(const struct m7clock *k, uint64_t mono)
-{
-	if (mono < k->epoch_ns)
-		return 0;
-	return (uint64_t)((unsigned __int128)(mono - k->epoch_ns) * HZ *
-			  (uint64_t)(1000000 + k->ppm) / 1000000000000000ull);
-}
-
-/* The first CLOCK_MONOTONIC ns at which the M7 clock shows tick t. */
-static uint64_t mono_of(const struct m7clock *k, uint64_t t)
-{
-	unsigned __int128 den = (unsigned __int128)HZ * (uint64_t)(1000000 + k->ppm);
-	unsigned __int128 num = (unsigned __int128)t * 1000000000000000ull;
-	return k->epoch_ns + (uint64_t)((num + den - 1) / den);
-}
-
 /* What each DATA frame was: its index is in its first 4 bytes. */
 struct truth {
 	uint64_t sent_ns;  /* when the fake wrote it */
@@ -88,13 +67,11 @@ struct truth {
 
 struct fake {
 	const struct scenario *sc;
-	int master;
 	double duration_s;
-	struct m7clock clk;
-	uint32_t boot_id, seq, rng;
+	struct fake_m7 m7;
+	uint32_t rng;
 	bool hello_sent, rebooted;
 	uint64_t start_ns, hello_ns, next_frame_ns;
-	struct m7b_decoder dec;
 	struct truth *truth;
 	atomic_uint nframes;
 };
@@ -105,53 +82,34 @@ static uint32_t fake_rand(struct fake *f, uint32_t mod)
 	return mod ? (f->rng >> 8) % mod : 0;
 }
 
-static void fake_write(struct fake *f, uint8_t type, const void *pl, size_t n)
-{
-	uint8_t buf[M7B_FRAME_MAX];
-	struct m7b_frame h = {.ver = 1, .type = type, .seq = f->seq++, .len = (uint16_t)n};
-	struct m7b_part part = {pl, n};
-	int len = m7b_wire_encode(buf, sizeof buf, &h, &part, 1);
-	if (len > 0)
-		(void)bench_write_all(f->master, buf, (size_t)len);
-}
-
 static void fake_hello(struct fake *f)
 {
-	uint8_t pl[64];
-	struct m7b_hello h = {.tick_hz = HZ,
-			      .boot_id = f->boot_id,
-			      .now_ticks = ticks_at(&f->clk, mono_ns()),
-			      .max_payload = 478,
-			      .host_credits = 8,
-			      .name = "bench-clock",
-			      .name_len = 11};
-	int n = m7b_wire_pack_hello(pl, sizeof pl, &h);
 	if (!f->hello_sent)
 		f->hello_ns = mono_ns();
 	f->hello_sent = true;
-	f->seq = 0;
-	fake_write(f, M7B_T_HELLO, pl, (size_t)n);
+	(void)fake_m7_hello(&f->m7);
 }
 
 static void fake_sync(struct fake *f, const struct m7b_frame *fr)
 {
+	const struct scenario *sc = f->sc;
 	struct m7b_sync s;
 	if (m7b_wire_unpack_sync(fr, &s) < 0)
 		return;
-	const struct scenario *sc = f->sc;
 	struct m7b_sync_reply r = {.host_time = s.host_time};
-	r.rx_ticks = ticks_at(&f->clk, mono_ns());
+	r.rx_ticks = fake_m7_ticks(&f->m7, mono_ns());
 	uint64_t pre = fake_rand(f, sc->turn_jitter_ns), post = fake_rand(f, sc->post_jitter_ns);
 	if (sc->outlier_pct && fake_rand(f, 100) < sc->outlier_pct)
 		*(sc->post_outliers ? &post : &pre) += 20000000;
 	if (pre)
 		sleep_ns(pre);
-	r.tx_ticks = ticks_at(&f->clk, mono_ns());
+	r.tx_ticks = fake_m7_ticks(&f->m7, mono_ns());
 	if (post)
 		sleep_ns(post);
-	uint8_t pl[32];
-	int n = m7b_wire_pack_sync_reply(pl, sizeof pl, &r);
-	fake_write(f, M7B_T_SYNC_REPLY, pl, (size_t)n);
+	uint8_t buf[M7B_FRAME_MAX];
+	size_t n = fake_m7_encode_reply(&f->m7, buf, sizeof buf, &r);
+	if (n)
+		(void)bench_write_all(f->m7.fd, buf, n);
 }
 
 static void fake_data(struct fake *f, uint64_t now)
@@ -159,14 +117,14 @@ static void fake_data(struct fake *f, uint64_t now)
 	unsigned i = atomic_load(&f->nframes);
 	if (i >= MAX_FRAMES)
 		return;
-	uint64_t t = ticks_at(&f->clk, now);
+	uint64_t t = fake_m7_ticks(&f->m7, now);
 	uint8_t bytes[4] = {(uint8_t)i, (uint8_t)(i >> 8), (uint8_t)(i >> 16), (uint8_t)(i >> 24)};
-	f->truth[i] = (struct truth){now, mono_of(&f->clk, t), f->hello_ns};
+	f->truth[i] = (struct truth){now, fake_m7_mono_of(&f->m7, t), f->hello_ns};
 	atomic_store(&f->nframes, i + 1);
-	struct m7b_data d = {.t_first = t, .t_last = t, .bytes = bytes, .nbytes = sizeof bytes};
-	uint8_t pl[64];
-	int n = m7b_wire_pack_data(pl, sizeof pl, &d);
-	fake_write(f, M7B_T_DATA, pl, (size_t)n);
+	uint8_t buf[M7B_FRAME_MAX];
+	size_t n = fake_m7_encode_data(&f->m7, buf, sizeof buf, 0, t, t, bytes, sizeof bytes);
+	if (n)
+		(void)bench_write_all(f->m7.fd, buf, n);
 }
 
 static void *fake_main(void *arg)
@@ -175,7 +133,6 @@ static void *fake_main(void *arg)
 	uint8_t buf[4096];
 	uint64_t end = f->start_ns + (uint64_t)(f->duration_s * 1e9);
 
-	m7b_decoder_init(&f->dec);
 	fake_hello(f); /* the firmware starts */
 	f->next_frame_ns = mono_ns();
 	for (;;) {
@@ -186,9 +143,9 @@ static void *fake_main(void *arg)
 		    now >= f->hello_ns + (uint64_t)(f->sc->reboot_s * 1e9)) {
 			/* Restarted; its HELLO was lost. Ticks start over, the crystal is the same. */
 			f->rebooted = true;
-			f->clk.epoch_ns = now;
-			f->boot_id++;
-			f->seq = 0;
+			f->m7.epoch_ns = now;
+			f->m7.boot_id++;
+			f->m7.seq = 0;
 			f->hello_ns = now;
 		}
 		if (now >= f->next_frame_ns) {
@@ -197,15 +154,15 @@ static void *fake_main(void *arg)
 			continue;
 		}
 		int wait_ms = (int)((f->next_frame_ns - now) / 1000000u);
-		struct pollfd p = {f->master, POLLIN, 0};
+		struct pollfd p = {f->m7.fd, POLLIN, 0};
 		if (poll(&p, 1, wait_ms) <= 0)
 			continue;
-		ssize_t n = read(f->master, buf, sizeof buf);
+		ssize_t n = read(f->m7.fd, buf, sizeof buf);
 		if (n <= 0)
 			continue;
 		const uint8_t *pos = buf;
 		struct m7b_frame fr;
-		while (m7b_decoder_next(&f->dec, &pos, buf + n, &fr) > 0) {
+		while (m7b_decoder_next(&f->m7.dec, &pos, buf + n, &fr) > 0) {
 			if (fr.type == M7B_T_SYNC)
 				fake_sync(f, &fr);
 			else if (fr.type == M7B_T_HOST_HELLO)
@@ -382,7 +339,7 @@ static void print_us(uint64_t ns, unsigned n)
 static void run_scenario(const struct scenario *sc, double duration_s)
 {
 	struct bench_daemon r;
-	struct fake f = {.sc = sc, .duration_s = duration_s, .boot_id = 0x1000, .rng = 12345};
+	struct fake f = {.sc = sc, .duration_s = duration_s, .rng = 12345};
 	struct client c = {0};
 	static struct truth truth[MAX_FRAMES];
 	static struct seen seen[MAX_FRAMES];
@@ -402,8 +359,8 @@ static void run_scenario(const struct scenario *sc, double duration_s)
 		return;
 	}
 	usleep(200000); /* the daemon opens the pty and says HOST_HELLO */
-	f.master = r.master;
-	f.clk = (struct m7clock){.epoch_ns = mono_ns() - 5000000000ull, .ppm = sc->ppm};
+	fake_m7_init(&f.m7, r.master, HZ, sc->ppm, mono_ns() - 5000000000ull, 0x1000, "bench-clock",
+		     FAKE_M7_TICK_NONE);
 	struct timespec rt;
 	uint64_t m0 = mono_ns();
 	clock_gettime(CLOCK_REALTIME, &rt);

@@ -4,10 +4,15 @@
 # at SMALL and LARGE frames of 64-byte DATA payloads fed through a pty in lock step (the
 # next write waits until every client has the previous line); the difference divided by
 # the difference in frames excludes start-up and shutdown. Then the same with CLIENTS
-# watching clients, for the cost of each additional client. Prints targets next to figures.
+# watching clients, for the cost of each additional client. The feed plays the firmware:
+# HELLO, BOOT_INFO, SYNCs answered, so every counted frame is mapped to Linux time. The
+# clock's time-driven work (SYNCs sent, replies fitted, the 250 ms refresh, the writer
+# thread that only sends SYNCs here) happens per second, not per frame: it is left out of
+# the frame counts and counted on its own at the end. Prints targets next to figures.
 #
 # Usage: bench/callgrind-frame.sh [BUILD_DIR] (default: build)
 # Environment: SMALL=500 LARGE=5500 CLIENTS=8 PER_WRITE="1 16" TOP=25 KEEP=1 (keep outputs)
+#              ESTIMATOR=0 (skip the 30 s of the clock estimator's count)
 set -eu
 
 build=${1:-build}
@@ -24,22 +29,51 @@ command -v callgrind_annotate >/dev/null || { echo "callgrind-frame: callgrind_a
 [ -x "$feed" ] || { echo "callgrind-frame: $feed not built (meson setup with -Dbench=true)" >&2; exit 1; }
 [ -x "$build/daemon/m7bridged" ] || { echo "callgrind-frame: $build/daemon/m7bridged not built" >&2; exit 1; }
 
+# The entry points of the time-driven clock work; callgrind counts nothing under them in
+# the frame runs, and only what is under them in the estimator runs.
+entries="clocksync_on_timer clocksync_on_tick clocksync_on_link txthread_main"
+toggles=
+for e in $entries; do
+	nm "$build/daemon/m7bridged" | grep -q " $e\$" || {
+		echo "callgrind-frame: $e not in $build/daemon/m7bridged (renamed or inlined?)" >&2
+		exit 1
+	}
+	toggles="$toggles --toggle-collect=$e"
+done
+
 out=$(mktemp -d "${TMPDIR:-/tmp}/m7b-callgrind.XXXXXX")
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$out"' EXIT
 
-# run FRAMES CLIENTS PER_WRITE: leaves $out/cg.FRAMES.CLIENTS.PER_WRITE
+# run FRAMES CLIENTS PER_WRITE: leaves $out/cg.FRAMES.CLIENTS.PER_WRITE, all but the
+# time-driven clock work counted (--collect-atstart=yes after the toggles, which unset it)
 run() {
 	f="$out/cg.$1.$2.$3"
-	"$feed" "$1" "$2" "$3" valgrind --tool=callgrind --callgrind-out-file="$f" \
-		--log-file="$f.log" >/dev/null || {
+	# shellcheck disable=SC2086
+	"$feed" "$1" "$2" "$3" valgrind --tool=callgrind $toggles --collect-atstart=yes \
+		--callgrind-out-file="$f" --log-file="$f.log" >"$f.feed" || {
 		echo "callgrind-frame: feeding $1 frames to $2 client(s) failed" >&2
 		exit 1
 	}
 }
 
-total() { sed -n 's/^totals: //p' "$1"; }
+# hold SECONDS: leaves $out/est.SECONDS, only the time-driven clock work counted, from
+# the HELLO to SECONDS after it, one frame sent once mapped
+hold() {
+	f="$out/est.$1"
+	# shellcheck disable=SC2086
+	"$feed" --hold "$1" 0 1 1 valgrind --tool=callgrind $toggles --collect-atstart=no \
+		--callgrind-out-file="$f" --log-file="$f.log" >"$f.feed" || {
+		echo "callgrind-frame: holding the link for $1 s failed" >&2
+		exit 1
+	}
+}
 
-echo "m7bridged under callgrind: 64-byte DATA payloads, lock-step feed, ($large - $small) frames"
+total() { sed -n 's/^totals: //p' "$1"; }
+exchanges() { sed -n 's/.*exchanges=\([0-9]*\).*/\1/p' "$1.feed"; }
+
+echo "m7bridged under callgrind: 64-byte DATA payloads, lock-step feed, ($large - $small) frames,"
+echo "each mapped to Linux time (HELLO and BOOT_INFO: 8 MHz system-counter ticks; SYNCs answered);"
+echo "the clock's time-driven work is left out (entered through: $entries)"
 for pw in $per_write; do
 	run "$small" 1 "$pw"
 	run "$large" 1 "$pw"
@@ -61,4 +95,19 @@ for pw in $per_write; do
 	python3 "$here/callgrind-diff.py" "$out/cg.$large.1.$pw" "$out/cg.$large.$clients.$pw" \
 		0 $(( large * (clients - 1) )) 12 | tail -n +3
 done
+if [ "${ESTIMATOR:-1}" != 0 ]; then
+	hold 10
+	hold 20
+	e1=$(total "$out/est.10")
+	x1=$(exchanges "$out/est.10")
+	e2=$(( $(total "$out/est.20") - e1 ))
+	x2=$(( $(exchanges "$out/est.20") - x1 ))
+	echo
+	echo "== clock estimator, time-driven (SYNC every 25 ms for 10 s after the HELLO, then every 250 ms) =="
+	echo "instructions under $entries:"
+	printf 'first 10 s:  %4d exchanges, %8d instructions/exchange, %10d instructions/s\n' \
+		"$x1" $(( e1 / (x1 > 0 ? x1 : 1) )) $(( e1 / 10 ))
+	printf '10 s - 20 s: %4d exchanges, %8d instructions/exchange, %10d instructions/s\n' \
+		"$x2" $(( e2 / (x2 > 0 ? x2 : 1) )) $(( e2 / 10 ))
+fi
 [ -z "${KEEP:-}" ] || echo "callgrind outputs kept in $out"

@@ -252,6 +252,43 @@ static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se
 	return true;
 }
 
+/* Whether the line's time of a tick is a uint64_t. */
+static bool line_fits(const struct clockmap_line *l, uint64_t ticks)
+{
+	int64_t dx = (int64_t)(ticks - l->tick0);
+	int64_t r = (int64_t)((l->off + (__int128)dx * l->mul) >> l->shift);
+	return r < 0 ? (uint64_t)-r <= l->ns0 : (uint64_t)r <= UINT64_MAX - l->ns0;
+}
+
+/* The ticks of lo .. hi whose time is a uint64_t, found once here rather than checked per
+ * tick: the time moves one way with the tick, so they are one range, and the range of
+ * times (2 h) is far below 2^64, so it holds tick0 or an end when it is not empty. */
+static void narrow_line(struct clockmap_line *l, uint64_t lo, uint64_t hi)
+{
+	uint64_t in = line_fits(l, l->tick0) ? l->tick0 : line_fits(l, lo) ? lo : hi;
+
+	if (!line_fits(l, in)) {
+		l->lo = l->tick0;
+		l->n = 0;
+		return;
+	}
+	/* The first fitting tick of lo .. in, and the last of in .. hi. */
+	for (uint64_t bad = lo, good = in; !line_fits(l, lo);) {
+		uint64_t mid = bad + (good - bad) / 2;
+		*(line_fits(l, mid) ? &good : &bad) = mid;
+		if (good - bad <= 1)
+			lo = good;
+	}
+	for (uint64_t good = in, bad = hi; !line_fits(l, hi);) {
+		uint64_t mid = good + (bad - good) / 2;
+		*(line_fits(l, mid) ? &good : &bad) = mid;
+		if (bad - good <= 1)
+			hi = good;
+	}
+	l->lo = lo;
+	l->n = hi - lo + 1;
+}
+
 /* The fit as integers for clockmap_map(). The bound only ever rounds up: the distance
  * is counted from the tick below x_ref and one tick's growth is added for it. */
 static void set_line(struct clockmap *c)
@@ -274,9 +311,9 @@ static void set_line(struct clockmap *c)
 	l->e0 = (__int128)ceil((c->err_ref + c->nominal + grow) * one) + ((__int128)1 << l->shift) -
 		1;
 	uint64_t max_dx = (uint64_t)((double)CLOCKMAP_MAX_EXTRAP_NS / c->nominal);
-	l->lo = l->tick0 > max_dx ? l->tick0 - max_dx : 0;
-	l->span = l->tick0 - l->lo +
-		  (UINT64_MAX - l->tick0 > max_dx ? max_dx : UINT64_MAX - l->tick0);
+	uint64_t lo = l->tick0 > max_dx ? l->tick0 - max_dx : 0;
+	uint64_t hi = UINT64_MAX - l->tick0 > max_dx ? l->tick0 + max_dx : UINT64_MAX;
+	narrow_line(l, lo, hi);
 }
 
 static void clockmap_fit(struct clockmap *c)

@@ -51,7 +51,9 @@ struct clockmap_line {
 	__int128 off, e0;
 	int64_t mul, dx_ref;
 	uint64_t emul;
-	uint64_t lo, span; /* ticks mapped: lo .. lo + span, 1 h either side of tick0 */
+	/* Ticks mapped: lo .. lo + n - 1 (none when n is 0), 1 h either side of tick0 and
+	 * only those whose time is a uint64_t. */
+	uint64_t lo, n;
 	unsigned shift;
 };
 
@@ -100,24 +102,60 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz);
  * clock went backwards, or replies kept contradicting the fit: a reboot whose HELLO was
  * lost), -EINVAL for an impossible or inconsistent exchange (counted, ignored). */
 int clockmap_add(struct clockmap *c, const struct clockmap_sample *s);
+/* One tick of the line: host ns and the tick's distance from tick0; false when too far
+ * off, never wrapped or overflowed (below lo, the difference wraps to beyond n). */
+static inline bool clockmap_line_ns(const struct clockmap_line *l, uint64_t ticks, int64_t *dx,
+				    uint64_t *ns)
+{
+	if (ticks - l->lo >= l->n)
+		return false;
+	*dx = (int64_t)(ticks - l->tick0);
+	*ns = l->ns0 + (uint64_t)(int64_t)((l->off + (__int128)*dx * l->mul) >> l->shift);
+	return true;
+}
+
+/* The line's distance of a tick (dx from tick0) from the reference, which the bound
+ * grows with. */
+static inline uint64_t clockmap_line_dist(const struct clockmap_line *l, int64_t dx)
+{
+	return dx >= l->dx_ref ? (uint64_t)(dx - l->dx_ref) : (uint64_t)(l->dx_ref - dx);
+}
+
+/* The line's bound at that distance. */
+static inline uint64_t clockmap_line_err(const struct clockmap_line *l, uint64_t dist)
+{
+	return (uint64_t)((l->e0 + (__int128)dist * l->emul) >> l->shift);
+}
+
 /* Maps a tick to host ns with its error bound; false while unmapped or too far off.
- * Inline: each DATA frame maps four ticks (its FRAME and its copy in the replay ring),
- * and the mapping itself is a dozen instructions. */
+ * Inline: the mapping itself is a dozen instructions. */
 static inline bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct clockmap_time *t)
 {
-	const struct clockmap_line *l = &c->line;
+	int64_t dx;
 
-	/* Far-off ticks are left out, never wrapped or overflowed: below lo, the difference
-	 * wraps to beyond span. */
-	if (!c->valid || ticks - l->lo > l->span)
+	if (!c->valid || !clockmap_line_ns(&c->line, ticks, &dx, &t->ns))
 		return false;
-	int64_t dx = (int64_t)(ticks - l->tick0);
-	int64_t r = (int64_t)((l->off + (__int128)dx * l->mul) >> l->shift);
-	if (r < 0 ? (uint64_t)-r > l->ns0 : (uint64_t)r > UINT64_MAX - l->ns0)
+	t->err_ns = clockmap_line_err(&c->line, clockmap_line_dist(&c->line, dx));
+	return true;
+}
+
+/* Maps the two ticks of a capture (t_first, t_last) to host ns, and the larger of their
+ * bounds: the same as clockmap_map() on each, but the bound grows with the distance from
+ * the reference, so only the farther tick's is computed. Each DATA frame runs this once:
+ * its FRAME and its copy in the replay ring share the result. */
+static inline bool clockmap_map_pair(const struct clockmap *c, uint64_t a, uint64_t b,
+				     uint64_t *ns_a, uint64_t *ns_b, uint64_t *err_ns)
+{
+	const struct clockmap_line *l = &c->line;
+	int64_t dxa, dxb;
+
+	if (!c->valid || !clockmap_line_ns(l, a, &dxa, ns_a) || !clockmap_line_ns(l, b, &dxb, ns_b))
 		return false;
-	uint64_t dist = dx >= l->dx_ref ? (uint64_t)(dx - l->dx_ref) : (uint64_t)(l->dx_ref - dx);
-	t->ns = l->ns0 + (uint64_t)r;
-	t->err_ns = (uint64_t)((l->e0 + (__int128)dist * l->emul) >> l->shift);
+	/* The farther of the two from the reference: of the later one's distance past it
+	 * and the earlier one's before it, the larger (the other may be negative). */
+	int64_t hi = dxa > dxb ? dxa : dxb, lo = dxa > dxb ? dxb : dxa;
+	int64_t past = hi - l->dx_ref, before = l->dx_ref - lo;
+	*err_ns = clockmap_line_err(l, (uint64_t)(past > before ? past : before));
 	return true;
 }
 /* The estimate, for reports. */

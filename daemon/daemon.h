@@ -71,10 +71,10 @@ struct daemon_observer {
 typedef void (*daemon_send_done_fn)(void *ud, struct channel *ch, const struct sendq_entry *e,
 				    enum sendq_result r);
 
-/* Maps M7 ticks of a channel to CLOCK_MONOTONIC and CLOCK_REALTIME ns with an error
- * bound; false while unknown. */
-typedef bool (*daemon_clock_fn)(void *ud, const struct channel *ch, uint64_t ticks,
-				uint64_t *mono_ns, uint64_t *realtime_ns, uint64_t *err_ns);
+/* Maps a frame's t_first and t_last (M7 ticks of a channel) to CLOCK_MONOTONIC and
+ * CLOCK_REALTIME ns with one error bound for both, into f's mapped members and has_mono,
+ * has_realtime; false (those flags untouched) while unknown. */
+typedef bool (*daemon_clock_fn)(void *ud, const struct channel *ch, struct proto_frame *f);
 /* Fills a channel's clock state for STATUS; false if there is none. */
 typedef bool (*daemon_clock_info_fn)(void *ud, const struct channel *ch, struct proto_clock *c);
 

@@ -392,6 +392,35 @@ HOT char *key_pair(char *p, const char *ka, size_t ka_len, uint64_t a, const cha
 #define KEY_PAIR(p, ka, a, kb, b)                                                                  \
 	key_pair((p), (ka), sizeof(ka) - 1, (a), (kb), sizeof(kb) - 1, (b))
 
+/* A mapped time at p: its leading digits copied from the memo when they are last time's
+ * (else made and kept there), the last eight made. Returns the end. */
+HOT char *put_ns(char *p, struct proto_ns_memo *m, uint64_t v)
+{
+	uint64_t hi = v / 100000000u;
+	if (!hi)
+		return p + m7b_fmt_u64_inline(p, v);
+	if (hi != m->hi) {
+		m->hi = hi;
+		m->len = m7b_fmt_u64_inline(m->text, hi);
+	}
+	memcpy(p, m->text, 16); /* hi has at most 12 digits */
+	m7b_fmt_dec8(p + m->len, (uint32_t)(v - hi * 100000000u));
+	return p + m->len + 8;
+}
+
+/* ,"ka":a,"kb":b for a capture's two mapped times: b's leading digits are a's unless the
+ * capture crosses a tenth of a second, so the memo has them either way. */
+HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len, uint64_t a,
+		      const char *kb, size_t kb_len, uint64_t b)
+{
+	memcpy(p, ka, ka_len);
+	p = put_ns(p + ka_len, m, a);
+	memcpy(p, kb, kb_len);
+	return put_ns(p + kb_len, m, b);
+}
+#define KEY_PAIR_NS(p, m, ka, a, kb, b)                                                            \
+	key_pair_ns((p), (m), (ka), sizeof(ka) - 1, (a), (kb), sizeof(kb) - 1, (b))
+
 /* Room for the line: the pieces, the payload text and FRAME_FIXED_MAX for the rest. */
 static size_t frame_len_max(const struct proto_frame_names *nm, const struct proto_frame *f,
 			    enum proto_encoding enc)
@@ -435,8 +464,8 @@ static char *frame_flags(char *p, uint8_t flags)
 }
 
 /* The whole line at p, which has frame_len_max() bytes of room; returns its end. */
-HOT char *frame_line(char *p, const struct proto_frame_names *nm, const struct proto_frame *f,
-		     const uint8_t *bytes, enum proto_encoding enc)
+HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_ns_memo *memo,
+		     const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc)
 {
 	p = put_piece(p, nm->head, nm->head_len);
 	p = put_dec3(p, f->port);
@@ -452,39 +481,55 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, const struct p
 	if (f->late)
 		p = LIT(p, ",\"late\":true");
 	if (f->has_realtime)
-		p = KEY_PAIR(p, ",\"t_first_ns\":", f->t_first_ns, ",\"t_last_ns\":", f->t_last_ns);
+		p = KEY_PAIR_NS(p, &memo[0], ",\"t_first_ns\":", f->t_first_ns,
+				",\"t_last_ns\":", f->t_last_ns);
 	if (f->has_mono) {
-		p = KEY_PAIR(p, ",\"t_first_mono_ns\":", f->t_first_mono_ns,
-			     ",\"t_last_mono_ns\":", f->t_last_mono_ns);
+		p = KEY_PAIR_NS(p, &memo[1], ",\"t_first_mono_ns\":", f->t_first_mono_ns,
+				",\"t_last_mono_ns\":", f->t_last_mono_ns);
 		p = KEY_U64(p, ",\"t_err_ns\":", f->t_err_ns);
 	}
 	return LIT(p, "}\n");
 }
 
 /* A tight buffer: render aside, then the exact length decides. */
-static __attribute__((noinline)) int frame_tight(char *buf, size_t cap,
-						 const struct proto_frame_names *nm,
-						 const struct proto_frame *f, const uint8_t *bytes,
-						 enum proto_encoding enc)
+static __attribute__((noinline)) int
+frame_tight(char *buf, size_t cap, const struct proto_frame_names *nm, struct proto_ns_memo *memo,
+	    const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc)
 {
 	char tmp[PROTO_FRAME_MAX];
-	size_t n = (size_t)(frame_line(tmp, nm, f, bytes, enc) - tmp);
+	size_t n = (size_t)(frame_line(tmp, nm, memo, f, bytes, enc) - tmp);
 	if (n > cap)
 		return -ENOSPC;
 	memcpy(buf, tmp, n);
 	return (int)n;
 }
 
-int proto_render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
-		       const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc)
+/* memo: the REALTIME and the MONOTONIC times', in that order. */
+HOT int render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
+		     struct proto_ns_memo *memo, const struct proto_frame *f, const uint8_t *bytes,
+		     enum proto_encoding enc)
 {
 	/* The pieces are bounded when made: then every line fits PROTO_FRAME_MAX with room to
 	 * spare. */
 	if (f->nbytes > M7B_PAYLOAD_MAX)
 		return -ENOSPC;
 	if (cap < PROTO_FRAME_MAX && cap < frame_len_max(nm, f, enc))
-		return frame_tight(buf, cap, nm, f, bytes, enc);
-	return (int)(frame_line(buf, nm, f, bytes, enc) - buf);
+		return frame_tight(buf, cap, nm, memo, f, bytes, enc);
+	return (int)(frame_line(buf, nm, memo, f, bytes, enc) - buf);
+}
+
+int proto_render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
+		       const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc)
+{
+	struct proto_ns_memo memo[2] = {{0}, {0}};
+	return render_frame(buf, cap, nm, memo, f, bytes, enc);
+}
+
+int proto_render_frame_memo(char *buf, size_t cap, struct proto_frame_names *nm,
+			    const struct proto_frame *f, const uint8_t *bytes,
+			    enum proto_encoding enc)
+{
+	return render_frame(buf, cap, nm, nm->memo, f, bytes, enc);
 }
 
 int proto_render_version(char *buf, size_t cap, const char *release)

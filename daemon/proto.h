@@ -153,11 +153,19 @@ struct proto_frame {
 #define PROTO_FRAME_PIECE_READ 64
 #define PROTO_FRAME_HEAD_MAX   192 /* {"class":"FRAME","channel":NAME,"port": */
 #define PROTO_FRAME_PNAME_MAX  512 /* ,"port_name":NAME */
+/* The leading digits (all but the last eight) of a mapped time as text, kept from one
+ * FRAME line to the next: a channel's times share them for a tenth of a second. */
+struct proto_ns_memo {
+	uint64_t hi; /* the time / 10^8 the text is of; 0: none */
+	size_t len;
+	char text[24]; /* M7B_U64_DEC_MAX: the formatter's room */
+};
 struct proto_frame_names {
 	char head[PROTO_FRAME_HEAD_MAX];
 	size_t head_len;
 	char *port_name[256]; /* by port; NULL when it has no name */
 	size_t port_name_len[256];
+	struct proto_ns_memo memo[2]; /* REALTIME, MONOTONIC: proto_render_frame_memo() */
 };
 /* Sets the head from the channel's pre-quoted name (replacing it). 0 or -ENOSPC. */
 int proto_frame_names_head(struct proto_frame_names *nm, const char *channel_json, size_t len);
@@ -187,6 +195,11 @@ int proto_render_clock(char *buf, size_t cap, const char *channel, const struct 
  * with PROTO_FRAME_MAX bytes of room. */
 int proto_render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 		       const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc);
+/* The same bytes, the mapped times' leading digits reused from nm's previous line (and
+ * kept there for the next): for the stream of a channel's live frames. */
+int proto_render_frame_memo(char *buf, size_t cap, struct proto_frame_names *nm,
+			    const struct proto_frame *f, const uint8_t *bytes,
+			    enum proto_encoding enc);
 
 /* The following render one line (with '\n') into buf and return its length or -ENOSPC.
  * id is JSON text or "" (left out). */

@@ -19,7 +19,7 @@ static inline struct conn *next_taker(struct conn *c, unsigned slot, int port)
 static void stream_frame(struct daemon *d, struct conn *first, unsigned slot,
 			 const struct proto_frame *f, const uint8_t *bytes)
 {
-	const struct proto_frame_names *nm = &d->names[slot].frame;
+	struct proto_frame_names *nm = &d->names[slot].frame;
 	/* Room for both encodings first, so that neither render can make the buffer start
 	 * over under the clients that took the other. */
 	struct fanout *fo = d->fanout;
@@ -37,7 +37,7 @@ static void stream_frame(struct daemon *d, struct conn *first, unsigned slot,
 			room = sizeof(d->frame_b64);
 			if (shared)
 				p = fanout_tail(fo, &room);
-			int n = proto_render_frame(p, room, nm, f, bytes, c->encoding);
+			int n = proto_render_frame_memo(p, room, nm, f, bytes, c->encoding);
 			if (n <= 0)
 				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
 			if (shared)
@@ -76,13 +76,8 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 	};
 	/* The mapping of this moment, kept with the frame: a later one may belong to
 	 * another firmware run. */
-	uint64_t e1, e2;
-	if (d->clock_fn &&
-	    d->clock_fn(d->clock_ud, ch, dd->t_first, &f.t_first_mono_ns, &f.t_first_ns, &e1) &&
-	    d->clock_fn(d->clock_ud, ch, dd->t_last, &f.t_last_mono_ns, &f.t_last_ns, &e2)) {
-		f.has_realtime = f.has_mono = true;
-		f.t_err_ns = e1 > e2 ? e1 : e2;
-	}
+	if (d->clock_fn)
+		(void)d->clock_fn(d->clock_ud, ch, &f);
 	if (first)
 		stream_frame(d, first, slot, &f, dd->bytes);
 	if (keep)

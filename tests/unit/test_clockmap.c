@@ -368,6 +368,13 @@ static void test_far_ticks_are_left_out(void **state)
 	assert_false(clockmap_map(&c, s.tick0 - 2 * HZ, &t)); /* before host time 0 */
 	assert_true(clockmap_map(&c, sim_ticks(&s, 3 * SEC), &t));
 	assert_true(t.err_ns >= 200000); /* 1 s at the a-priori 200 ppm */
+	/* Host time 0 is the edge, to the tick: the first tick mapped maps to less than a
+	 * tick after it, the one before is left out. */
+	uint64_t first = s.tick0 - 1 * HZ - HZ / 1000;
+	while (!clockmap_map(&c, first, &t))
+		first++;
+	assert_true(t.ns < 1000000000u / HZ + 1);
+	assert_false(clockmap_map(&c, first - 1, &t));
 
 	struct clockmap one;
 	clockmap_init(&one, 1); /* 1 Hz: each tick is a second */
@@ -441,6 +448,28 @@ static void test_integer_map_is_the_fit(void **state)
 		assert_true(clockmap_map(&c, c.base_ticks - max, &t));
 		assert_false(clockmap_map(&c, c.base_ticks + max + 1, &t));
 		assert_false(clockmap_map(&c, c.base_ticks - max - 1, &t));
+		/* A capture's two ticks at once: each one's time, the larger bound, in either
+		 * order; refused when either tick is. */
+		for (unsigned i = 0; i < sizeof ds / sizeof ds[0]; i++) {
+			for (unsigned j = 0; j < sizeof ds / sizeof ds[0]; j++) {
+				uint64_t a = c.base_ticks + (uint64_t)ds[i];
+				uint64_t b = c.base_ticks + (uint64_t)ds[j], na, nb, err;
+				struct clockmap_time ta, tb;
+
+				assert_true(clockmap_map_pair(&c, a, b, &na, &nb, &err));
+				assert_true(clockmap_map(&c, a, &ta));
+				assert_true(clockmap_map(&c, b, &tb));
+				assert_int_equal(na, ta.ns);
+				assert_int_equal(nb, tb.ns);
+				assert_int_equal(err,
+						 ta.err_ns > tb.err_ns ? ta.err_ns : tb.err_ns);
+			}
+		}
+		uint64_t na, nb, err;
+		assert_false(clockmap_map_pair(&c, c.base_ticks, c.base_ticks + max + 1, &na, &nb,
+					       &err));
+		assert_false(clockmap_map_pair(&c, c.base_ticks - max - 1, c.base_ticks, &na, &nb,
+					       &err));
 	}
 }
 
