@@ -154,9 +154,12 @@ class Mqtt(unittest.TestCase):
         t_up = time.monotonic()
 
         def settled():
+            # Stats from after the reconnect only: the frames can all arrive before the
+            # next stats message, and the newest one may still be from before the stop.
             st = r.stats()
             got = len(r.frames(2))
-            if st.get("broker_connected") and st.get("queued") == 0 and \
+            if st.get("reconnects", 0) >= 1 and st.get("broker_connected") and \
+                    st.get("queued") == 0 and \
                     st.get("inflight") == 0 and got + st.get("dropped", 0) >= n:
                 return st
             return None
