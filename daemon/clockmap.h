@@ -139,17 +139,15 @@ static inline bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct
 	return true;
 }
 
-/* Maps the two ticks of a capture (t_first, t_last) to host ns, and the larger of their
- * bounds: the same as clockmap_map() on each, but the bound grows with the distance from
- * the reference, so only the farther tick's is computed. Each DATA frame runs this once:
- * its FRAME and its copy in the replay ring share the result. */
-static inline bool clockmap_map_pair(const struct clockmap *c, uint64_t a, uint64_t b,
-				     uint64_t *ns_a, uint64_t *ns_b, uint64_t *err_ns)
+/* The two ticks of a capture (t_first, t_last) on the line: host ns, and the larger of
+ * their bounds. The same as clockmap_line_ns() and the bound on each, but the bound grows
+ * with the distance from the reference, so only the farther tick's is computed. */
+static inline bool clockmap_line_pair(const struct clockmap_line *l, uint64_t a, uint64_t b,
+				      uint64_t *ns_a, uint64_t *ns_b, uint64_t *err_ns)
 {
-	const struct clockmap_line *l = &c->line;
 	int64_t dxa, dxb;
 
-	if (!c->valid || !clockmap_line_ns(l, a, &dxa, ns_a) || !clockmap_line_ns(l, b, &dxb, ns_b))
+	if (!clockmap_line_ns(l, a, &dxa, ns_a) || !clockmap_line_ns(l, b, &dxb, ns_b))
 		return false;
 	/* The farther of the two from the reference: of the later one's distance past it
 	 * and the earlier one's before it, the larger (the other may be negative). */
@@ -157,6 +155,15 @@ static inline bool clockmap_map_pair(const struct clockmap *c, uint64_t a, uint6
 	int64_t past = hi - l->dx_ref, before = l->dx_ref - lo;
 	*err_ns = clockmap_line_err(l, (uint64_t)(past > before ? past : before));
 	return true;
+}
+
+/* Maps the two ticks of a capture with the fit: clockmap_line_pair() while it is valid.
+ * Each DATA frame runs this once (through the copy of the line in clockfast.h): its
+ * FRAME and its copy in the replay ring share the result. */
+static inline bool clockmap_map_pair(const struct clockmap *c, uint64_t a, uint64_t b,
+				     uint64_t *ns_a, uint64_t *ns_b, uint64_t *err_ns)
+{
+	return c->valid && clockmap_line_pair(&c->line, a, b, ns_a, ns_b, err_ns);
 }
 /* The estimate, for reports. */
 void clockmap_info(const struct clockmap *c, struct clockmap_info *i);

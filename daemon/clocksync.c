@@ -11,18 +11,19 @@
 
 #include <event2/event.h>
 
+#include "clockfast.h"
 #include "clockmap.h"
 #include "cntvct.h"
 #include "daemon.h"
 #include "txthread.h"
 
 #define CLOCKSYNC_TICK_MS 250 /* REALTIME offset refresh, counter sampling, CLOCK checks */
-#define CLOCKSYNC_PORTS	  257 /* DATA ports 0..255, then HEARTBEAT */
 
 struct cs_chan {
 	struct clocksync *cs;
-	struct channel *ch;  /* NULL: slot unused */
-	struct event *timer; /* the next SYNC */
+	struct clockfast *fast; /* what DATA frames read: kept current by fast_update() */
+	struct channel *ch;	/* NULL: slot unused */
+	struct event *timer;	/* the next SYNC */
 	struct clockmap map;
 	enum clocksync_source src;
 	uint32_t src_hz; /* 0: the HELLO's tick_hz */
@@ -33,10 +34,9 @@ struct cs_chan {
 	uint64_t next_ms;     /* when the next SYNC is due */
 	uint64_t last_cookie; /* host_time of the newest SYNC */
 	uint64_t min_cookie;  /* replies to older SYNCs belong to a previous boot */
-	/* Per port (and one for HEARTBEAT), the newest capture start seen: captures on a
-	 * port start in order, so an earlier one means the M7 clock started over. */
-	bool seen[CLOCKSYNC_PORTS];
-	uint64_t last_first[CLOCKSYNC_PORTS];
+	/* The newest HEARTBEAT's ticks (0: none yet): an earlier one means the M7 clock
+	 * started over. DATA's per port are in the fast map. */
+	uint64_t last_beat;
 	/* The last CLOCK object sent, to tell a material change. */
 	bool pub_any, pub_mapped;
 	double pub_err, pub_ppm;
@@ -52,6 +52,7 @@ struct clocksync {
 	bool have_cnt;		      /* the system counter can be read here */
 	struct cntvct cnt;
 	struct cs_chan chans[CONF_MAX_CHANNELS];
+	struct clockfast fast[CONF_MAX_CHANNELS]; /* the daemon's per-frame view, by slot */
 };
 
 static uint64_t ns_of(clockid_t id)
@@ -78,6 +79,32 @@ static bool uses_sync(const struct cs_chan *c)
 static uint32_t hz_of(const struct cs_chan *c)
 {
 	return c->src_hz ? c->src_hz : c->tick_hz;
+}
+
+/* Copies what mapping a DATA frame needs into the channel's fast map, after anything it
+ * depends on changed: the fit, the boot, the source, the REALTIME offset. */
+static void fast_update(struct cs_chan *c)
+{
+	const struct clocksync *cs = c->cs;
+	struct clockfast *k = c->fast;
+
+	k->check = c->have_boot && uses_sync(c);
+	k->kind = !c->have_boot	  ? CLOCKFAST_NONE
+		  : !uses_sync(c) ? CLOCKFAST_CALL
+		  : c->map.valid  ? CLOCKFAST_LINE
+				  : CLOCKFAST_NONE;
+	k->line = c->map.line;
+	k->real_add = (uint64_t)cs->real_minus_mono_ns;
+	k->real_err = cs->real_err_ns;
+	k->real_min = cs->real_min;
+	k->real_span = cs->real_span;
+}
+
+/* Forgets the captures' starts seen (a new boot's ticks start over). */
+static void forget_order(struct cs_chan *c)
+{
+	memset(c->fast->last_first, 0, sizeof c->fast->last_first);
+	c->last_beat = 0;
 }
 
 static void refresh_realtime(struct clocksync *cs)
@@ -236,6 +263,8 @@ static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
 	if (counter)
 		sample_counter(cs);
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		fast_update(&cs->chans[i]);
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
 		if (cs->chans[i].ch && !uses_sync(&cs->chans[i]))
 			maybe_publish(&cs->chans[i], now);
 	daemon_flush(cs->d);
@@ -253,21 +282,21 @@ static void clock_went_back(struct cs_chan *c, const char *what)
 {
 	clockmap_reset(&c->map, c->tick_hz);
 	c->map.epochs++;
-	memset(c->seen, 0, sizeof c->seen);
+	forget_order(c);
+	fast_update(c);
 	c->min_cookie = c->last_cookie + 1;
 	log_restart(c, what);
 	restart_schedule(c);
 	maybe_publish(c, daemon_now_ms());
 }
 
-/* Captures on a port (and HEARTBEATs) start in order: an earlier start means the M7
- * clock started over. Inline: DATA frames run this, nothing else of this module. */
-static inline void check_order(struct cs_chan *c, unsigned idx, uint64_t first, const char *what)
+/* HEARTBEATs come in order: earlier ticks mean the M7 clock started over. (DATA's
+ * captures per port: clockfast_went_back(), which the daemon runs, then back_cb().) */
+static void check_beat(struct cs_chan *c, uint64_t now_ticks)
 {
-	if (c->seen[idx] && first < c->last_first[idx])
-		clock_went_back(c, what);
-	c->seen[idx] = true;
-	c->last_first[idx] = first;
+	if (now_ticks < c->last_beat)
+		clock_went_back(c, "HEARTBEAT");
+	c->last_beat = now_ticks;
 }
 
 static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_t t4)
@@ -284,6 +313,7 @@ static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_
 	struct clockmap_sample s = {
 		.t1_ns = t1, .rx_ticks = r.rx_ticks, .tx_ticks = r.tx_ticks, .t4_ns = t4};
 	int rc = clockmap_add(&c->map, &s);
+	fast_update(c);
 	/* -l debug; bounded by the SYNC schedule (a few a second), so not rate-limited. */
 	(void)channel_log_errno(c->ch, LOG_DEBUG, 0,
 				"SYNC exchange: round trip %llu us, M7 rx %llu tx %llu ticks%s",
@@ -292,7 +322,7 @@ static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_
 				rc < 0 ? ", rejected" : "");
 	if (rc == 1) {
 		/* The M7 restarted and its HELLO never came: the replies said so. */
-		memset(c->seen, 0, sizeof c->seen);
+		forget_order(c);
 		log_restart(c, "SYNC_REPLY");
 		restart_schedule(c);
 	}
@@ -339,7 +369,8 @@ static __attribute__((noinline)) void clocksync_on_link(struct cs_chan *c, struc
 		c->have_boot = h->tick_hz != 0;
 		c->boot_id = h->boot_id;
 		c->tick_hz = h->tick_hz;
-		memset(c->seen, 0, sizeof c->seen);
+		forget_order(c);
+		fast_update(c);
 		restart_schedule(c);
 		maybe_publish(c, daemon_now_ms());
 	} else if (f->type == M7B_T_BOOT_INFO) {
@@ -349,25 +380,32 @@ static __attribute__((noinline)) void clocksync_on_link(struct cs_chan *c, struc
 		 * that brought it, closer than any observer gets, and no clock per frame. */
 		on_reply(c, &m->u.sync_reply, m->rx_mono_ns);
 	} else if (f->type == M7B_T_HEARTBEAT && c->have_boot && uses_sync(c)) {
-		check_order(c, CLOCKSYNC_PORTS - 1, m->u.heartbeat.now_ticks, "HEARTBEAT");
+		check_beat(c, m->u.heartbeat.now_ticks);
 	}
 }
 
+/* Every frame but DATA (the observer leaves it out: the daemon maps DATA and checks its
+ * order through the fast map). */
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	struct clocksync *cs = ud;
 	unsigned slot = channel_slot(ch);
 	if (slot >= CONF_MAX_CHANNELS || m->bad_payload)
 		return;
-	struct cs_chan *c = &cs->chans[slot];
-	/* DATA first: most of the traffic, and it only feeds the order check. Its channel
-	 * was noted with the HELLO that any check needs. */
-	if (m->frame->type == M7B_T_DATA) {
-		if (c->have_boot && uses_sync(c))
-			check_order(c, m->frame->port, m->u.data.t_first, "DATA");
+	clocksync_on_link(&cs->chans[slot], ch, m);
+}
+
+/* A DATA capture went backwards (clockfast_went_back()): a new boot's ticks. That
+ * capture's start is the first of the new run on its port. */
+static void back_cb(void *ud, struct channel *ch, uint8_t port, uint64_t first)
+{
+	struct clocksync *cs = ud;
+	unsigned slot = channel_slot(ch);
+	if (slot >= CONF_MAX_CHANNELS)
 		return;
-	}
-	clocksync_on_link(c, ch, m);
+	struct cs_chan *c = &cs->chans[slot];
+	clock_went_back(c, "DATA");
+	c->fast->last_first[port] = first;
 }
 
 static void on_channel(void *ud, struct channel *ch, bool added)
@@ -377,12 +415,16 @@ static void on_channel(void *ud, struct channel *ch, bool added)
 		return;
 	struct cs_chan *c = &cs->chans[channel_slot(ch)];
 	struct event *timer = c->timer;
+	struct clockfast *k = c->fast;
 	if (timer)
 		event_del(timer);
 	memset(c, 0, sizeof *c);
+	memset(k, 0, sizeof *k);
 	c->cs = cs;
+	c->fast = k;
 	c->timer = timer;
 	clockmap_init(&c->map, 0);
+	fast_update(c);
 	if (added)
 		c->ch = ch;
 }
@@ -397,6 +439,9 @@ int clocksync_set_source(struct clocksync *cs, unsigned slot, enum clocksync_sou
 	c->src_hz = hz;
 	if (src == CLOCKSYNC_SRC_SYSCTR && !cs->have_cnt)
 		sample_counter(cs); /* stays on SYNC where there is no counter to read */
+	/* Reading the counter may have begun: other channels' mapping too. */
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		fast_update(&cs->chans[i]);
 	if (uses_sync(c) && c->have_boot)
 		restart_schedule(c);
 	maybe_publish(c, daemon_now_ms());
@@ -459,8 +504,8 @@ void clocksync_info(const struct clocksync *cs, unsigned slot, struct clockmap_i
 		clockmap_info(&cs->chans[slot].map, i);
 }
 
-/* The FRAME mapper: both ticks of each DATA frame at once, so the round-trip path (the
- * fit kept in integer form) computes one bound and makes no calls. */
+/* The FRAME mapper for the sources other than round trips (the daemon maps those with
+ * the fast map inline); both ticks of a DATA frame at once, one bound. */
 static bool map_cb(void *ud, const struct channel *ch, struct proto_frame *f)
 {
 	const struct clocksync *cs = ud;
@@ -468,26 +513,18 @@ static bool map_cb(void *ud, const struct channel *ch, struct proto_frame *f)
 	if (slot >= CONF_MAX_CHANNELS)
 		return false;
 	const struct cs_chan *c = &cs->chans[slot];
-	uint64_t err;
+	struct clockmap_time a, b;
 
-	if (!c->have_boot)
+	if (c->fast->kind == CLOCKFAST_LINE)
+		return clockfast_map(c->fast, f);
+	if (c->fast->kind != CLOCKFAST_CALL || !map_other(cs, c, f->t_first, &a) ||
+	    !map_other(cs, c, f->t_last, &b))
 		return false;
-	if (uses_sync(c)) {
-		if (!clockmap_map_pair(&c->map, f->t_first, f->t_last, &f->t_first_mono_ns,
-				       &f->t_last_mono_ns, &err))
-			return false;
-	} else {
-		struct clockmap_time a, b;
-		if (!map_other(cs, c, f->t_first, &a) || !map_other(cs, c, f->t_last, &b))
-			return false;
-		f->t_first_mono_ns = a.ns;
-		f->t_last_mono_ns = b.ns;
-		err = a.err_ns > b.err_ns ? a.err_ns : b.err_ns;
-	}
-	if (!to_real(cs, f->t_first_mono_ns, &f->t_first_ns) ||
-	    !to_real(cs, f->t_last_mono_ns, &f->t_last_ns))
+	if (!to_real(cs, a.ns, &f->t_first_ns) || !to_real(cs, b.ns, &f->t_last_ns))
 		return false;
-	f->t_err_ns = err + cs->real_err_ns;
+	f->t_first_mono_ns = a.ns;
+	f->t_last_mono_ns = b.ns;
+	f->t_err_ns = (a.err_ns > b.err_ns ? a.err_ns : b.err_ns) + cs->real_err_ns;
 	f->has_mono = f->has_realtime = true;
 	return true;
 }
@@ -512,14 +549,19 @@ struct clocksync *clocksync_new(struct daemon *d)
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct cs_chan *c = &cs->chans[i];
 		c->cs = cs;
+		c->fast = &cs->fast[i];
 		c->ch = daemon_channel_at(d, i);
 		clockmap_init(&c->map, 0);
+		fast_update(c);
 		c->timer = event_new(daemon_base(d), -1, 0, clocksync_on_timer, c);
 		ok = ok && c->timer;
 	}
 	cs->tick = event_new(daemon_base(d), -1, EV_PERSIST, clocksync_on_tick, cs);
 	struct timeval tv = {0, CLOCKSYNC_TICK_MS * 1000};
-	struct daemon_observer o = {.on_msg = on_msg, .on_channel = on_channel, .ud = cs};
+	struct daemon_observer o = {.on_msg = on_msg,
+				    .msg_types = ~DAEMON_MSG_TYPE(M7B_T_DATA),
+				    .on_channel = on_channel,
+				    .ud = cs};
 	if (!ok || !cs->tick || event_add(cs->tick, &tv) < 0 || daemon_add_observer(d, &o) < 0) {
 		daemon_remove_observer(d, cs);
 		if (cs->tick)
@@ -530,7 +572,9 @@ struct clocksync *clocksync_new(struct daemon *d)
 		free(cs);
 		return NULL;
 	}
-	daemon_set_clock(d, map_cb, info_cb, cs);
+	struct daemon_clock k = {
+		.map = map_cb, .info = info_cb, .back = back_cb, .fast = cs->fast, .ud = cs};
+	daemon_set_clock(d, &k);
 	return cs;
 }
 
@@ -538,7 +582,7 @@ struct clocksync *clocksync_free(struct clocksync *cs)
 {
 	if (!cs)
 		return NULL;
-	daemon_set_clock(cs->d, NULL, NULL, NULL);
+	daemon_set_clock(cs->d, NULL);
 	daemon_remove_observer(cs->d, cs);
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
 		event_free(cs->chans[i].timer);

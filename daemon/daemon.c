@@ -116,11 +116,12 @@ void daemon_remove_observer(struct daemon *d, void *ud)
 	gather_observers(d);
 }
 
-void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, daemon_clock_info_fn info, void *ud)
+void daemon_set_clock(struct daemon *d, const struct daemon_clock *k)
 {
-	d->clock_fn = fn;
-	d->clock_info_fn = info;
-	d->clock_ud = ud;
+	if (k)
+		d->clock = *k;
+	else
+		memset(&d->clock, 0, sizeof d->clock);
 }
 
 void daemon_set_fault_info(struct daemon *d, daemon_fault_info_fn fn, void *ud)

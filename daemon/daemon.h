@@ -77,6 +77,20 @@ typedef void (*daemon_send_done_fn)(void *ud, struct channel *ch, const struct s
 typedef bool (*daemon_clock_fn)(void *ud, const struct channel *ch, struct proto_frame *f);
 /* Fills a channel's clock state for STATUS; false if there is none. */
 typedef bool (*daemon_clock_info_fn)(void *ud, const struct channel *ch, struct proto_clock *c);
+/* A DATA capture on port starting at first went backwards (clockfast_went_back()): the M7
+ * clock started over. */
+typedef void (*daemon_clock_back_fn)(void *ud, struct channel *ch, uint8_t port, uint64_t first);
+
+struct clockfast;
+/* The clock mapper: per slot, a fast map (clockfast.h) that DATA frames read with no call;
+ * map for the frames of the slots whose fast map says CLOCKFAST_CALL. */
+struct daemon_clock {
+	daemon_clock_fn map;
+	daemon_clock_info_fn info;
+	daemon_clock_back_fn back;
+	struct clockfast *fast; /* CONF_MAX_CHANNELS of them */
+	void *ud;
+};
 
 /* Fills a channel's fault counters for STATUS; false if it has none. */
 typedef bool (*daemon_fault_info_fn)(void *ud, const struct channel *ch, struct proto_faults *f);
@@ -126,8 +140,9 @@ void daemon_remove_observer(struct daemon *d, void *ud);
 /* Writes queued client output now; modules call it at the end of their own event
  * callbacks (channel callbacks are flushed by the daemon). */
 void daemon_flush(struct daemon *d);
-/* Installs the tick -> realtime mapper used for FRAME t_first_ns / t_last_ns. */
-void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, daemon_clock_info_fn info, void *ud);
+/* Installs the tick -> realtime mapper used for FRAME t_first_ns / t_last_ns (copied;
+ * NULL removes it). */
+void daemon_set_clock(struct daemon *d, const struct daemon_clock *k);
 /* Installs the source of STATUS kick_failures and faults (NULL fn: none). */
 void daemon_set_fault_info(struct daemon *d, daemon_fault_info_fn fn, void *ud);
 /* Installs the hook for internal senders' results (one; NULL removes it). */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "chanjson.h"
+#include "clockfast.h"
 #include "daemon.h"
 #include "fanout.h"
 #include "replay.h"
@@ -77,9 +78,7 @@ struct daemon {
 		void *ud;
 	} decoded_obs[DAEMON_MAX_OBSERVERS];
 	unsigned ndecoded_obs;
-	daemon_clock_fn clock_fn;
-	daemon_clock_info_fn clock_info_fn;
-	void *clock_ud;
+	struct daemon_clock clock; /* fast NULL: no mapping */
 	daemon_fault_info_fn fault_info_fn;
 	void *fault_ud;
 	daemon_send_done_fn send_hook; /* results of internal senders (the pty) */

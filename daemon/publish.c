@@ -55,33 +55,40 @@ static void stream_frame(struct daemon *d, struct conn *first, unsigned slot,
 }
 
 /* A DATA frame: decoded into a proto_frame and its ticks mapped once, for the clients
- * watching live and for the replay ring. */
+ * watching live and for the replay ring; then the clock's order check, taken or not. */
 static void publish_data(struct daemon *d, struct channel *ch, const struct channel_msg *m)
 {
 	const struct m7b_frame *h = m->frame;
 	const struct m7b_data *dd = &m->u.data;
 	unsigned slot = channel_slot(ch);
+	struct clockfast *k = d->clock.fast ? &d->clock.fast[slot] : NULL;
 	struct conn *first = next_taker(d->clients, slot, h->port);
 	bool keep = d->replay_slots >> slot & 1;
-	if (!first && !keep)
-		return; /* nobody takes it: nothing to map or render */
-	struct proto_frame f = {
-		.t_first = dd->t_first,
-		.t_last = dd->t_last,
-		.seq = h->seq,
-		.nbytes = (uint16_t)dd->nbytes,
-		.port = h->port,
-		.flags = h->flags,
-		.late = m->late,
-	};
-	/* The mapping of this moment, kept with the frame: a later one may belong to
-	 * another firmware run. */
-	if (d->clock_fn)
-		(void)d->clock_fn(d->clock_ud, ch, &f);
-	if (first)
-		stream_frame(d, first, slot, &f, dd->bytes);
-	if (keep)
-		replay_record(d->replay, ch, slot, &f, dd->bytes, m->rx_realtime_us * 1000u);
+	if (first || keep) {
+		struct proto_frame f = {
+			.t_first = dd->t_first,
+			.t_last = dd->t_last,
+			.seq = h->seq,
+			.nbytes = (uint16_t)dd->nbytes,
+			.port = h->port,
+			.flags = h->flags,
+			.late = m->late,
+		};
+		/* The mapping of this moment, kept with the frame: a later one may belong to
+		 * another firmware run. The fit of round trips inline, other sources by call. */
+		if (k && k->kind == CLOCKFAST_LINE)
+			(void)clockfast_map(k, &f);
+		else if (k && k->kind == CLOCKFAST_CALL)
+			(void)d->clock.map(d->clock.ud, ch, &f);
+		if (first)
+			stream_frame(d, first, slot, &f, dd->bytes);
+		if (keep)
+			replay_record(d->replay, ch, slot, &f, dd->bytes,
+				      m->rx_realtime_us * 1000u);
+	}
+	/* After the mapping, as the frame's own mapping is of before the restart it shows. */
+	if (k && clockfast_went_back(k, h->port, dd->t_first))
+		d->clock.back(d->clock.ud, ch, h->port, dd->t_first);
 }
 
 static void publish_log(struct daemon *d, struct channel *ch, const struct channel_msg *m)

@@ -236,8 +236,8 @@ static void do_status(struct daemon *d, struct conn *c, const struct proto_reque
 		if (!ch)
 			continue;
 		status_channel(d, ch, &snaps[nch], &extras[nch], &chans[nch]);
-		if (d->clock_info_fn)
-			chans[nch].has_clock = d->clock_info_fn(d->clock_ud, ch, &chans[nch].clock);
+		if (d->clock.info)
+			chans[nch].has_clock = d->clock.info(d->clock.ud, ch, &chans[nch].clock);
 		if (d->fault_info_fn)
 			chans[nch].has_faults =
 				d->fault_info_fn(d->fault_ud, ch, &chans[nch].faults);

@@ -80,12 +80,14 @@ void daemon_remove_observer(struct daemon *d, void *ud)
 	(void)d;
 	(void)ud;
 }
-void daemon_set_clock(struct daemon *d, daemon_clock_fn fn, daemon_clock_info_fn info, void *ud)
+static struct daemon_clock clock_hooks;
+void daemon_set_clock(struct daemon *d, const struct daemon_clock *k)
 {
 	(void)d;
-	(void)fn;
-	(void)info;
-	(void)ud;
+	if (k)
+		clock_hooks = *k;
+	else
+		memset(&clock_hooks, 0, sizeof clock_hooks);
 }
 void daemon_broadcast(struct daemon *d, struct channel *ch, unsigned cls, const char *line,
 		      size_t len)
@@ -172,11 +174,28 @@ static void boot_info(int src, uint32_t hz)
 	obs.on_msg(obs.ud, chan, &m);
 }
 
+/* A DATA frame as the daemon's publisher takes it: mapped through the fast map (or the
+ * map hook), then the order check; the observer is not called for DATA. Returns whether
+ * it was mapped, and the mapping in *f. */
+static bool data_frame(uint8_t port, uint64_t t, struct proto_frame *f)
+{
+	assert_false(obs.msg_types & DAEMON_MSG_TYPE(M7B_T_DATA));
+	struct clockfast *k = &clock_hooks.fast[chan->slot];
+	bool mapped = false;
+	*f = (struct proto_frame){.t_first = t, .t_last = t, .port = port};
+	if (k->kind == CLOCKFAST_LINE)
+		mapped = clockfast_map(k, f);
+	else if (k->kind == CLOCKFAST_CALL)
+		mapped = clock_hooks.map(clock_hooks.ud, chan, f);
+	if (clockfast_went_back(k, port, t))
+		clock_hooks.back(clock_hooks.ud, chan, port, t);
+	return mapped;
+}
+
 static void data(uint8_t port, uint64_t t)
 {
-	struct m7b_frame f = {.type = M7B_T_DATA, .port = port};
-	struct channel_msg m = {.frame = &f, .u.data = {.t_first = t, .t_last = t}};
-	obs.on_msg(obs.ud, chan, &m);
+	struct proto_frame f;
+	(void)data_frame(port, t, &f);
 }
 
 /* ---- tests ---- */
@@ -271,6 +290,100 @@ static void test_data_backwards_unmaps_and_resyncs(void **state)
 	teardown(cs);
 }
 
+/* The fast map the daemon reads per DATA frame gives exactly clockmap_map_pair() and the
+ * REALTIME offset: the same times, bound and range, over random ticks near and far. */
+static void test_fast_map_equals_pair(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	struct proto_frame f;
+	hello(1);
+	assert_false(data_frame(1, 1000, &f));
+	for (int i = 0; i < 20; i++) {
+		(void)event_base_loop(base, EVLOOP_NONBLOCK);
+		reply(12345);
+	}
+	const struct cs_chan *c = &cs->chans[0];
+	assert_true(c->map.valid);
+	assert_int_equal(clock_hooks.fast[0].kind, CLOCKFAST_LINE);
+	uint64_t center = c->map.line.tick0;
+	unsigned mapped = 0, unmapped = 0;
+	srand(7);
+	for (int i = 0; i < 200000; i++) {
+		/* Spreads from a few ticks to far beyond the 1 h range, either side. */
+		unsigned bits = (unsigned)(rand() % 46);
+		uint64_t r = ((uint64_t)rand() << 31 ^ (uint64_t)rand()) & ((1ull << bits) - 1);
+		uint64_t a = rand() & 1 ? center + r : center - r;
+		uint64_t b = a + (uint64_t)(rand() % 100000) - (i % 7 == 0 ? 50000 : 0);
+		uint64_t na, nb, err, ra, rb;
+		bool want = clockmap_map_pair(&c->map, a, b, &na, &nb, &err) &&
+			    to_real(cs, na, &ra) && to_real(cs, nb, &rb);
+		f = (struct proto_frame){.t_first = a, .t_last = b};
+		bool got = clockfast_map(&clock_hooks.fast[0], &f);
+		assert_int_equal(got, want);
+		assert_int_equal(f.has_mono, want);
+		assert_int_equal(f.has_realtime, want);
+		if (!want) {
+			unmapped++;
+			continue;
+		}
+		mapped++;
+		assert_int_equal(f.t_first_mono_ns, na);
+		assert_int_equal(f.t_last_mono_ns, nb);
+		assert_int_equal(f.t_first_ns, ra);
+		assert_int_equal(f.t_last_ns, rb);
+		assert_int_equal(f.t_err_ns, err + cs->real_err_ns);
+		/* The hook (for the other sources) agrees on a LINE channel too. */
+		struct proto_frame g = {.t_first = a, .t_last = b};
+		assert_true(clock_hooks.map(clock_hooks.ud, chan, &g));
+		assert_memory_equal(&f, &g, PROTO_FRAME_SIZE);
+	}
+	assert_true(mapped > 1000 && unmapped > 1000);
+	/* The 250 ms refresh of the REALTIME offset reaches the fast map. */
+	cs->real_minus_mono_ns = 0;
+	clocksync_on_tick(-1, 0, cs);
+	assert_int_equal(clock_hooks.fast[0].real_add, (uint64_t)cs->real_minus_mono_ns);
+	assert_int_equal(clock_hooks.fast[0].real_err, cs->real_err_ns);
+	/* Another source: mapped by the hook. */
+	assert_int_equal(clocksync_set_source(cs, 0, CLOCKSYNC_SRC_HOST_MONO, 1000000), 0);
+	assert_int_equal(clock_hooks.fast[0].kind, CLOCKFAST_CALL);
+	assert_true(data_frame(1, 5000000, &f));
+	assert_int_equal(f.t_first_mono_ns, 5000000000ull);
+	teardown(cs);
+}
+
+/* DATA's order check per port, run by the daemon: only earlier starts on the same port
+ * restart, and the restarting capture's start is the port's newest. Off while the
+ * ticks are not from round trips. */
+static void test_data_order_per_port(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	struct clockmap_info i;
+	hello(1);
+	data(1, 1000);
+	data(2, 500); /* another port: its own order */
+	data(1, 1000);
+	clocksync_info(cs, 0, &i);
+	assert_int_equal(i.epochs, 0);
+	data(1, 999);
+	clocksync_info(cs, 0, &i);
+	assert_int_equal(i.epochs, 1);
+	data(2, 400); /* forgotten with the restart: no second one */
+	data(1, 999);
+	clocksync_info(cs, 0, &i);
+	assert_int_equal(i.epochs, 1);
+	data(1, 998); /* before the restarting capture */
+	clocksync_info(cs, 0, &i);
+	assert_int_equal(i.epochs, 2);
+	/* Ticks of the host clock: no check. */
+	assert_int_equal(clocksync_set_source(cs, 0, CLOCKSYNC_SRC_HOST_MONO, 1000000), 0);
+	data(1, 5);
+	clocksync_info(cs, 0, &i);
+	assert_int_equal(i.epochs, 2);
+	teardown(cs);
+}
+
 static void test_host_clock_source(void **state)
 {
 	(void)state;
@@ -342,6 +455,8 @@ int main(void)
 		cmocka_unit_test(test_schedule_fast_then_slow),
 		cmocka_unit_test(test_reply_maps_frames),
 		cmocka_unit_test(test_data_backwards_unmaps_and_resyncs),
+		cmocka_unit_test(test_fast_map_equals_pair),
+		cmocka_unit_test(test_data_order_per_port),
 		cmocka_unit_test(test_host_clock_source),
 		cmocka_unit_test(test_boot_info_sets_source),
 		cmocka_unit_test(test_reply_uses_receive_stamp),

@@ -1,0 +1,62 @@
+/* What the per-DATA-frame path needs of a channel's clock, kept current by clocksync so
+ * that publishing a frame maps its ticks and checks their order without a call. Pure
+ * logic. */
+#ifndef M7B_CLOCKFAST_H
+#define M7B_CLOCKFAST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "clockmap.h"
+#include "proto.h"
+
+enum clockfast_kind {
+	CLOCKFAST_NONE = 0, /* unmapped */
+	CLOCKFAST_LINE = 1, /* round trips' fit: line and the REALTIME offset below */
+	CLOCKFAST_CALL = 2, /* another source: the clock's map function */
+};
+
+struct clockfast {
+	enum clockfast_kind kind;
+	/* DATA captures on a port start in order (ticks from round trips only): an earlier
+	 * start means the M7 clock started over. */
+	bool check;
+	uint64_t real_add;	      /* REALTIME minus MONOTONIC, added modulo 2^64 */
+	uint64_t real_err;	      /* the bound of that offset */
+	uint64_t real_min, real_span; /* MONOTONIC ns whose REALTIME is a uint64_t */
+	struct clockmap_line line;    /* a copy of the fit: one load less per frame */
+	uint64_t last_first[256];     /* per port, the newest capture start; 0: none yet */
+};
+
+/* Maps f's t_first and t_last with a LINE fast map: exactly what clockmap_map_pair() and
+ * the REALTIME offset give. False (flags untouched) when a tick is out of range. */
+static inline bool clockfast_map(const struct clockfast *k, struct proto_frame *f)
+{
+	uint64_t err;
+
+	if (!clockmap_line_pair(&k->line, f->t_first, f->t_last, &f->t_first_mono_ns,
+				&f->t_last_mono_ns, &err))
+		return false;
+	/* The later tick may map earlier (a capture's ticks are not checked): both. */
+	if (f->t_first_mono_ns - k->real_min > k->real_span ||
+	    f->t_last_mono_ns - k->real_min > k->real_span)
+		return false;
+	f->t_first_ns = f->t_first_mono_ns + k->real_add;
+	f->t_last_ns = f->t_last_mono_ns + k->real_add;
+	f->t_err_ns = err + k->real_err;
+	f->has_mono = f->has_realtime = true;
+	return true;
+}
+
+/* The order check of a DATA capture starting at first on port: true when it starts
+ * before the port's previous one (the caller tells clocksync). Notes first either way. */
+static inline bool clockfast_went_back(struct clockfast *k, uint8_t port, uint64_t first)
+{
+	if (!k->check)
+		return false;
+	uint64_t last = k->last_first[port];
+	k->last_first[port] = first;
+	return first < last;
+}
+
+#endif
