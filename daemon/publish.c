@@ -14,44 +14,59 @@ static inline struct conn *next_taker(struct conn *c, unsigned slot, int port)
 	return c;
 }
 
-/* FRAME rendered at most once per encoding into the current shared chunk; each client from first
- * on that takes it references the line there. */
-static void stream_frame(struct daemon *d, struct conn *first, unsigned slot,
-			 const struct proto_frame *f, const uint8_t *bytes)
+/* FRAME into each client's own queue, rendered at most once per encoding: the shared
+ * chunks are all held by lagging clients. Rare, so out of the DATA path. */
+static __attribute__((noinline)) void stream_frame_copied(struct daemon *d, struct conn *c,
+							  unsigned slot,
+							  const struct proto_frame *f,
+							  const uint8_t *bytes)
 {
 	struct proto_frame_names *nm = &d->names[slot].frame;
+	int len[2] = {0, 0}; /* by encoding: base64, hex */
+
+	for (; c; c = next_taker(c->next, slot, f->port)) {
+		unsigned e = c->encoding == PROTO_ENC_HEX;
+		char *p = e ? d->frame_hex : d->frame_b64;
+		if (!len[e])
+			len[e] = proto_render_frame_memo(p, sizeof(d->frame_b64), nm, f, bytes,
+							 c->encoding);
+		if (len[e] > 0) /* cannot fail: PROTO_FRAME_MAX always fits */
+			conn_stream(c, p, (size_t)len[e]);
+	}
+}
+
+/* FRAME rendered at most once per encoding into the current shared chunk; each client
+ * from c on that takes it references the line there. */
+static inline void stream_frame(struct daemon *d, struct conn *c, unsigned slot,
+				const struct proto_frame *f, const uint8_t *bytes)
+{
 	/* Room for both encodings first, so that neither render can make the buffer start
 	 * over under the clients that took the other. */
 	struct fanout *fo = d->fanout;
 	size_t room;
 	(void)fanout_tail(fo, &room);
-	bool shared = room >= 2 * PROTO_FRAME_MAX || daemon_fanout_room(d, 2 * PROTO_FRAME_MAX);
+	if (room < 2 * PROTO_FRAME_MAX && !daemon_fanout_room(d, 2 * PROTO_FRAME_MAX)) {
+		stream_frame_copied(d, c, slot, f, bytes);
+		return;
+	}
+	struct proto_frame_names *nm = &d->names[slot].frame;
 	const char *line[2] = {NULL, NULL}; /* by encoding: base64, hex */
 	size_t len[2] = {0, 0};
-	if (shared)
-		fanout_hold(fo);
-	for (struct conn *c = first; c; c = next_taker(c->next, slot, f->port)) {
+	fanout_hold(fo);
+	do {
 		unsigned e = c->encoding == PROTO_ENC_HEX;
 		if (!line[e]) {
-			char *p = e ? d->frame_hex : d->frame_b64;
-			room = sizeof(d->frame_b64);
-			if (shared)
-				p = fanout_tail(fo, &room);
+			char *p = fanout_tail(fo, &room);
 			int n = proto_render_frame_memo(p, room, nm, f, bytes, c->encoding);
 			if (n <= 0)
 				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
-			if (shared)
-				fanout_commit(fo, (size_t)n);
+			fanout_commit(fo, (size_t)n);
 			line[e] = p;
 			len[e] = (size_t)n;
 		}
-		if (shared)
-			conn_stream_ref(c, fo, line[e], len[e]);
-		else
-			conn_stream(c, line[e], len[e]);
-	}
-	if (shared)
-		fanout_release(fo);
+		conn_stream_ref(c, fo, line[e], len[e]);
+	} while ((c = next_taker(c->next, slot, f->port)) != NULL);
+	fanout_release(fo);
 }
 
 /* A DATA frame: decoded into a proto_frame and its ticks mapped once, for the clients
@@ -137,11 +152,17 @@ static void publish_heartbeat(struct daemon *d, struct channel *ch, const struct
 void publish_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	struct daemon *d = ud;
-	if (!m->bad_payload) {
-		switch (m->frame->type) {
-		case M7B_T_DATA:
+	unsigned type = m->frame->type;
+	/* DATA first: nearly every frame, and its observers have a list of their own. */
+	if (type == M7B_T_DATA) {
+		if (!m->bad_payload)
 			publish_data(d, ch, m);
-			break;
+		for (unsigned i = 0; i < d->ndata_obs; i++)
+			d->data_obs[i].fn(d->data_obs[i].ud, ch, m);
+		return;
+	}
+	if (!m->bad_payload) {
+		switch (type) {
 		case M7B_T_LOG:
 			publish_log(d, ch, m);
 			break;
@@ -155,12 +176,7 @@ void publish_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 			break;
 		}
 	}
-	if (m->frame->type == M7B_T_DATA) {
-		for (unsigned i = 0; i < d->ndata_obs; i++)
-			d->data_obs[i].fn(d->data_obs[i].ud, ch, m);
-		return;
-	}
-	uint32_t bit = DAEMON_MSG_TYPE(m->frame->type);
+	uint32_t bit = DAEMON_MSG_TYPE(type);
 	for (unsigned i = 0; i < d->nmsg_obs; i++)
 		if (d->msg_obs[i].types & bit)
 			d->msg_obs[i].fn(d->msg_obs[i].ud, ch, m);
