@@ -21,11 +21,11 @@ struct clockfast {
 	/* DATA captures on a port start in order (ticks from round trips only): an earlier
 	 * start means the M7 clock started over. */
 	bool check;
-	uint64_t real_add;	      /* REALTIME minus MONOTONIC, added modulo 2^64 */
-	uint64_t real_err;	      /* the bound of that offset */
-	uint64_t real_min, real_span; /* MONOTONIC ns whose REALTIME is a uint64_t */
-	struct clockmap_line line;    /* a copy of the fit: one load less per frame */
-	uint64_t last_first[256];     /* per port, the newest capture start; 0: none yet */
+	uint64_t real_add; /* REALTIME minus MONOTONIC, added modulo 2^64 */
+	uint64_t real_err; /* the bound of that offset */
+	/* The fit, its range cut to the ticks whose REALTIME is a uint64_t too. */
+	struct clockmap_line line;
+	uint64_t last_first[256]; /* per port, the newest capture start; 0: none yet */
 };
 
 /* Maps f's t_first and t_last with a LINE fast map: exactly what clockmap_map_pair() and
@@ -36,10 +36,6 @@ static inline bool clockfast_map(const struct clockfast *k, struct proto_frame *
 
 	if (!clockmap_line_pair(&k->line, f->t_first, f->t_last, &f->t_first_mono_ns,
 				&f->t_last_mono_ns, &err))
-		return false;
-	/* The later tick may map earlier (a capture's ticks are not checked): both. */
-	if (f->t_first_mono_ns - k->real_min > k->real_span ||
-	    f->t_last_mono_ns - k->real_min > k->real_span)
 		return false;
 	f->t_first_ns = f->t_first_mono_ns + k->real_add;
 	f->t_last_ns = f->t_last_mono_ns + k->real_add;

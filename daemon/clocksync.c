@@ -81,6 +81,42 @@ static uint32_t hz_of(const struct cs_chan *c)
 	return c->src_hz ? c->src_hz : c->tick_hz;
 }
 
+/* The MONOTONIC time of the line's tick lo + i (i below n). */
+static uint64_t line_ns_at(const struct clockmap_line *l, uint64_t i)
+{
+	int64_t dx;
+	uint64_t ns = 0;
+	(void)clockmap_line_ns(l, l->lo + i, &dx, &ns);
+	return ns;
+}
+
+/* The first i of the line's range whose time is at least ns, else n. */
+static uint64_t line_first_at(const struct clockmap_line *l, uint64_t ns)
+{
+	uint64_t a = 0, b = l->n;
+	while (a < b) {
+		uint64_t mid = a + (b - a) / 2;
+		if (line_ns_at(l, mid) >= ns)
+			b = mid;
+		else
+			a = mid + 1;
+	}
+	return a;
+}
+
+/* Cuts the line's range to the ticks whose time lies in min .. max: the time moves one way
+ * with the tick, so they are one stretch, found once here rather than checked per frame.
+ * Both ends are usually in, and then that is two mappings. */
+static void narrow_to(struct clockmap_line *l, uint64_t min, uint64_t max)
+{
+	if (!l->n)
+		return;
+	uint64_t a = line_ns_at(l, 0) >= min ? 0 : line_first_at(l, min);
+	uint64_t b = line_ns_at(l, l->n - 1) <= max ? l->n : line_first_at(l, max + 1);
+	l->lo += a;
+	l->n = b > a ? b - a : 0;
+}
+
 /* Copies what mapping a DATA frame needs into the channel's fast map, after anything it
  * depends on changed: the fit, the boot, the source, the REALTIME offset. */
 static void fast_update(struct cs_chan *c)
@@ -89,15 +125,18 @@ static void fast_update(struct cs_chan *c)
 	struct clockfast *k = c->fast;
 
 	k->check = c->have_boot && uses_sync(c);
-	k->kind = !c->have_boot	  ? CLOCKFAST_NONE
-		  : !uses_sync(c) ? CLOCKFAST_CALL
-		  : c->map.valid  ? CLOCKFAST_LINE
-				  : CLOCKFAST_NONE;
+	/* A fit whose time would not grow with the tick (none does) goes through the hook. */
+	k->kind = !c->have_boot		? CLOCKFAST_NONE
+		  : !uses_sync(c)	? CLOCKFAST_CALL
+		  : !c->map.valid	? CLOCKFAST_NONE
+		  : c->map.line.mul > 0 ? CLOCKFAST_LINE
+					: CLOCKFAST_CALL;
 	k->line = c->map.line;
+	/* real_min + real_span is at most UINT64_MAX (refresh_realtime()). */
+	if (k->kind == CLOCKFAST_LINE)
+		narrow_to(&k->line, cs->real_min, cs->real_min + cs->real_span);
 	k->real_add = (uint64_t)cs->real_minus_mono_ns;
 	k->real_err = cs->real_err_ns;
-	k->real_min = cs->real_min;
-	k->real_span = cs->real_span;
 }
 
 /* Forgets the captures' starts seen (a new boot's ticks start over). */
@@ -504,8 +543,8 @@ void clocksync_info(const struct clocksync *cs, unsigned slot, struct clockmap_i
 		clockmap_info(&cs->chans[slot].map, i);
 }
 
-/* The FRAME mapper for the sources other than round trips (the daemon maps those with
- * the fast map inline); both ticks of a DATA frame at once, one bound. */
+/* The FRAME mapper for the frames the daemon does not map with the fast map inline (the
+ * sources other than round trips); any frame, both ticks at once, one bound. */
 static bool map_cb(void *ud, const struct channel *ch, struct proto_frame *f)
 {
 	const struct clocksync *cs = ud;
@@ -513,18 +552,26 @@ static bool map_cb(void *ud, const struct channel *ch, struct proto_frame *f)
 	if (slot >= CONF_MAX_CHANNELS)
 		return false;
 	const struct cs_chan *c = &cs->chans[slot];
-	struct clockmap_time a, b;
+	uint64_t err;
 
-	if (c->fast->kind == CLOCKFAST_LINE)
-		return clockfast_map(c->fast, f);
-	if (c->fast->kind != CLOCKFAST_CALL || !map_other(cs, c, f->t_first, &a) ||
-	    !map_other(cs, c, f->t_last, &b))
+	if (!c->have_boot)
 		return false;
-	if (!to_real(cs, a.ns, &f->t_first_ns) || !to_real(cs, b.ns, &f->t_last_ns))
+	if (uses_sync(c)) {
+		if (!clockmap_map_pair(&c->map, f->t_first, f->t_last, &f->t_first_mono_ns,
+				       &f->t_last_mono_ns, &err))
+			return false;
+	} else {
+		struct clockmap_time a, b;
+		if (!map_other(cs, c, f->t_first, &a) || !map_other(cs, c, f->t_last, &b))
+			return false;
+		f->t_first_mono_ns = a.ns;
+		f->t_last_mono_ns = b.ns;
+		err = a.err_ns > b.err_ns ? a.err_ns : b.err_ns;
+	}
+	if (!to_real(cs, f->t_first_mono_ns, &f->t_first_ns) ||
+	    !to_real(cs, f->t_last_mono_ns, &f->t_last_ns))
 		return false;
-	f->t_first_mono_ns = a.ns;
-	f->t_last_mono_ns = b.ns;
-	f->t_err_ns = (a.err_ns > b.err_ns ? a.err_ns : b.err_ns) + cs->real_err_ns;
+	f->t_err_ns = err + cs->real_err_ns;
 	f->has_mono = f->has_realtime = true;
 	return true;
 }

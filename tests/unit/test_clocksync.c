@@ -290,27 +290,16 @@ static void test_data_backwards_unmaps_and_resyncs(void **state)
 	teardown(cs);
 }
 
-/* The fast map the daemon reads per DATA frame gives exactly clockmap_map_pair() and the
- * REALTIME offset: the same times, bound and range, over random ticks near and far. */
-static void test_fast_map_equals_pair(void **state)
+/* Compares the fast map with clockmap_map_pair() and to_real() over random ticks around
+ * center, from a few ticks to far beyond the 1 h range either side; returns how many
+ * mapped, and the unmapped in *unmapped. */
+static unsigned compare_fast(struct clocksync *cs, uint64_t center, unsigned *unmapped)
 {
-	(void)state;
-	struct clocksync *cs = setup();
-	struct proto_frame f;
-	hello(1);
-	assert_false(data_frame(1, 1000, &f));
-	for (int i = 0; i < 20; i++) {
-		(void)event_base_loop(base, EVLOOP_NONBLOCK);
-		reply(12345);
-	}
 	const struct cs_chan *c = &cs->chans[0];
-	assert_true(c->map.valid);
-	assert_int_equal(clock_hooks.fast[0].kind, CLOCKFAST_LINE);
-	uint64_t center = c->map.line.tick0;
-	unsigned mapped = 0, unmapped = 0;
+	unsigned mapped = 0;
+	*unmapped = 0;
 	srand(7);
-	for (int i = 0; i < 200000; i++) {
-		/* Spreads from a few ticks to far beyond the 1 h range, either side. */
+	for (int i = 0; i < 100000; i++) {
 		unsigned bits = (unsigned)(rand() % 46);
 		uint64_t r = ((uint64_t)rand() << 31 ^ (uint64_t)rand()) & ((1ull << bits) - 1);
 		uint64_t a = rand() & 1 ? center + r : center - r;
@@ -318,13 +307,16 @@ static void test_fast_map_equals_pair(void **state)
 		uint64_t na, nb, err, ra, rb;
 		bool want = clockmap_map_pair(&c->map, a, b, &na, &nb, &err) &&
 			    to_real(cs, na, &ra) && to_real(cs, nb, &rb);
-		f = (struct proto_frame){.t_first = a, .t_last = b};
+		struct proto_frame f = {.t_first = a, .t_last = b};
 		bool got = clockfast_map(&clock_hooks.fast[0], &f);
 		assert_int_equal(got, want);
 		assert_int_equal(f.has_mono, want);
 		assert_int_equal(f.has_realtime, want);
+		/* The hook (for the other sources) agrees on a round-trip channel too. */
+		struct proto_frame g = {.t_first = a, .t_last = b};
+		assert_int_equal(clock_hooks.map(clock_hooks.ud, chan, &g), want);
 		if (!want) {
-			unmapped++;
+			(*unmapped)++;
 			continue;
 		}
 		mapped++;
@@ -333,17 +325,55 @@ static void test_fast_map_equals_pair(void **state)
 		assert_int_equal(f.t_first_ns, ra);
 		assert_int_equal(f.t_last_ns, rb);
 		assert_int_equal(f.t_err_ns, err + cs->real_err_ns);
-		/* The hook (for the other sources) agrees on a LINE channel too. */
-		struct proto_frame g = {.t_first = a, .t_last = b};
-		assert_true(clock_hooks.map(clock_hooks.ud, chan, &g));
 		assert_memory_equal(&f, &g, PROTO_FRAME_SIZE);
 	}
-	assert_true(mapped > 1000 && unmapped > 1000);
+	return mapped;
+}
+
+/* The fast map the daemon reads per DATA frame gives exactly clockmap_map_pair() and the
+ * REALTIME offset: the same times, bound and range, also where REALTIME cuts the range. */
+static void test_fast_map_equals_pair(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	struct proto_frame f;
+	unsigned unmapped;
+	hello(1);
+	assert_false(data_frame(1, 1000, &f));
+	for (int i = 0; i < 20; i++) {
+		(void)event_base_loop(base, EVLOOP_NONBLOCK);
+		reply(12345);
+	}
+	struct cs_chan *c = &cs->chans[0];
+	assert_true(c->map.valid);
+	assert_int_equal(clock_hooks.fast[0].kind, CLOCKFAST_LINE);
+	uint64_t center = c->map.line.tick0, mid_ns = 0;
+	int64_t dx;
+	assert_true(compare_fast(cs, center, &unmapped) > 10000 && unmapped > 10000);
+	/* REALTIME that starts (a negative offset) or ends inside the fit's range. */
+	assert_true(clockmap_line_ns(&c->map.line, center + 1000, &dx, &mid_ns));
+	int64_t rm = cs->real_minus_mono_ns;
+	cs->real_minus_mono_ns = -(int64_t)mid_ns;
+	cs->real_min = mid_ns;
+	cs->real_span = UINT64_MAX - mid_ns;
+	fast_update(c);
+	assert_true(clock_hooks.fast[0].line.n < c->map.line.n);
+	assert_true(compare_fast(cs, center, &unmapped) > 10000 && unmapped > 10000);
+	cs->real_min = mid_ns - 5000;
+	cs->real_span = 5000;
+	fast_update(c);
+	unsigned in = compare_fast(cs, center + 1000, &unmapped);
+	assert_true(in > 0 && unmapped > 10000);
+	cs->real_min = mid_ns + 1;
+	cs->real_span = 0;
+	fast_update(c);
+	assert_int_equal(compare_fast(cs, center + 1000, &unmapped), 0);
 	/* The 250 ms refresh of the REALTIME offset reaches the fast map. */
-	cs->real_minus_mono_ns = 0;
+	cs->real_minus_mono_ns = rm + 12345;
 	clocksync_on_tick(-1, 0, cs);
 	assert_int_equal(clock_hooks.fast[0].real_add, (uint64_t)cs->real_minus_mono_ns);
 	assert_int_equal(clock_hooks.fast[0].real_err, cs->real_err_ns);
+	assert_int_equal(clock_hooks.fast[0].line.n, c->map.line.n);
 	/* Another source: mapped by the hook. */
 	assert_int_equal(clocksync_set_source(cs, 0, CLOCKSYNC_SRC_HOST_MONO, 1000000), 0);
 	assert_int_equal(clock_hooks.fast[0].kind, CLOCKFAST_CALL);
