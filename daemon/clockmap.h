@@ -102,6 +102,12 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz);
  * clock went backwards, or replies kept contradicting the fit: a reboot whose HELLO was
  * lost), -EINVAL for an impossible or inconsistent exchange (counted, ignored). */
 int clockmap_add(struct clockmap *c, const struct clockmap_sample *s);
+/* The line's host ns at dx ticks from tick0 (a tick of its range). */
+static inline uint64_t clockmap_line_at(const struct clockmap_line *l, int64_t dx)
+{
+	return l->ns0 + (uint64_t)(int64_t)((l->off + (__int128)dx * l->mul) >> l->shift);
+}
+
 /* One tick of the line: host ns and the tick's distance from tick0; false when too far
  * off, never wrapped or overflowed (below lo, the difference wraps to beyond n). */
 static inline bool clockmap_line_ns(const struct clockmap_line *l, uint64_t ticks, int64_t *dx,
@@ -110,7 +116,7 @@ static inline bool clockmap_line_ns(const struct clockmap_line *l, uint64_t tick
 	if (ticks - l->lo >= l->n)
 		return false;
 	*dx = (int64_t)(ticks - l->tick0);
-	*ns = l->ns0 + (uint64_t)(int64_t)((l->off + (__int128)*dx * l->mul) >> l->shift);
+	*ns = clockmap_line_at(l, *dx);
 	return true;
 }
 
@@ -145,10 +151,12 @@ static inline bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct
 static inline bool clockmap_line_pair(const struct clockmap_line *l, uint64_t a, uint64_t b,
 				      uint64_t *ns_a, uint64_t *ns_b, uint64_t *err_ns)
 {
-	int64_t dxa, dxb;
-
-	if (!clockmap_line_ns(l, a, &dxa, ns_a) || !clockmap_line_ns(l, b, &dxb, ns_b))
+	/* Both ranges first, as clockmap_line_ns() checks them: fewer values live across. */
+	if (a - l->lo >= l->n || b - l->lo >= l->n)
 		return false;
+	int64_t dxa = (int64_t)(a - l->tick0), dxb = (int64_t)(b - l->tick0);
+	*ns_a = clockmap_line_at(l, dxa);
+	*ns_b = clockmap_line_at(l, dxb);
 	/* The farther of the two from the reference: of the later one's distance past it
 	 * and the earlier one's before it, the larger (the other may be negative). */
 	int64_t hi = dxa > dxb ? dxa : dxb, lo = dxa > dxb ? dxb : dxa;

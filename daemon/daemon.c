@@ -116,12 +116,16 @@ void daemon_remove_observer(struct daemon *d, void *ud)
 	gather_observers(d);
 }
 
+/* The fast maps while no clock is installed: unmapped, no order check, so never written.
+ * The DATA path then needs no test for a missing clock. */
+static struct clockfast no_clock[CONF_MAX_CHANNELS];
+
 void daemon_set_clock(struct daemon *d, const struct daemon_clock *k)
 {
-	if (k)
+	if (k && k->fast)
 		d->clock = *k;
 	else
-		memset(&d->clock, 0, sizeof d->clock);
+		d->clock = (struct daemon_clock){.fast = no_clock};
 }
 
 void daemon_set_fault_info(struct daemon *d, daemon_fault_info_fn fn, void *ud)
@@ -566,6 +570,7 @@ int daemon_new(const struct daemon_args *a, struct daemon **out)
 	d->conf_optional = a->conf_optional;
 	d->ov = a->ov;
 	d->start_ms = daemon_now_ms();
+	daemon_set_clock(d, NULL);
 	log_init(&d->log, a->log_target, d->cfg->daemon.log_level);
 	if (a->conf_path && !(d->conf_path = strdup(a->conf_path)))
 		goto fail;

@@ -141,7 +141,7 @@ void daemon_remove_observer(struct daemon *d, void *ud);
  * callbacks (channel callbacks are flushed by the daemon). */
 void daemon_flush(struct daemon *d);
 /* Installs the tick -> realtime mapper used for FRAME t_first_ns / t_last_ns (copied;
- * NULL removes it). */
+ * NULL, or one without fast maps, removes it). */
 void daemon_set_clock(struct daemon *d, const struct daemon_clock *k);
 /* Installs the source of STATUS kick_failures and faults (NULL fn: none). */
 void daemon_set_fault_info(struct daemon *d, daemon_fault_info_fn fn, void *ud);

@@ -78,7 +78,7 @@ struct daemon {
 		void *ud;
 	} decoded_obs[DAEMON_MAX_OBSERVERS];
 	unsigned ndecoded_obs;
-	struct daemon_clock clock; /* fast NULL: no mapping */
+	struct daemon_clock clock; /* never NULL fast: all unmapped without a clock */
 	daemon_fault_info_fn fault_info_fn;
 	void *fault_ud;
 	daemon_send_done_fn send_hook; /* results of internal senders (the pty) */

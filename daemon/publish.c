@@ -44,10 +44,13 @@ static inline void stream_frame(struct daemon *d, struct conn *c, unsigned slot,
 	 * over under the clients that took the other. */
 	struct fanout *fo = d->fanout;
 	size_t room;
-	(void)fanout_tail(fo, &room);
-	if (room < 2 * PROTO_FRAME_MAX && !daemon_fanout_room(d, 2 * PROTO_FRAME_MAX)) {
-		stream_frame_copied(d, c, slot, f, bytes);
-		return;
+	char *p = fanout_tail(fo, &room);
+	if (room < 2 * PROTO_FRAME_MAX) {
+		if (!daemon_fanout_room(d, 2 * PROTO_FRAME_MAX)) {
+			stream_frame_copied(d, c, slot, f, bytes);
+			return;
+		}
+		p = fanout_tail(fo, &room);
 	}
 	struct proto_frame_names *nm = &d->names[slot].frame;
 	const char *line[2] = {NULL, NULL}; /* by encoding: base64, hex */
@@ -56,13 +59,15 @@ static inline void stream_frame(struct daemon *d, struct conn *c, unsigned slot,
 	do {
 		unsigned e = c->encoding == PROTO_ENC_HEX;
 		if (!line[e]) {
-			char *p = fanout_tail(fo, &room);
 			int n = proto_render_frame_memo(p, room, nm, f, bytes, c->encoding);
 			if (n <= 0)
 				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
 			fanout_commit(fo, (size_t)n);
 			line[e] = p;
 			len[e] = (size_t)n;
+			/* The other encoding's place: the chunk is held, so it stays put. */
+			p += n;
+			room -= (size_t)n;
 		}
 		conn_stream_ref(c, fo, line[e], len[e]);
 	} while ((c = next_taker(c->next, slot, f->port)) != NULL);
@@ -76,7 +81,7 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 	const struct m7b_frame *h = m->frame;
 	const struct m7b_data *dd = &m->u.data;
 	unsigned slot = channel_slot(ch);
-	struct clockfast *k = d->clock.fast ? &d->clock.fast[slot] : NULL;
+	struct clockfast *k = &d->clock.fast[slot];
 	struct conn *first = next_taker(d->clients, slot, h->port);
 	bool keep = d->replay_slots >> slot & 1;
 	if (first || keep) {
@@ -91,9 +96,9 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 		};
 		/* The mapping of this moment, kept with the frame: a later one may belong to
 		 * another firmware run. The fit of round trips inline, other sources by call. */
-		if (k && k->kind == CLOCKFAST_LINE)
+		if (k->kind == CLOCKFAST_LINE)
 			(void)clockfast_map(k, &f);
-		else if (k && k->kind == CLOCKFAST_CALL)
+		else if (k->kind == CLOCKFAST_CALL)
 			(void)d->clock.map(d->clock.ud, ch, &f);
 		if (first)
 			stream_frame(d, first, slot, &f, dd->bytes);
@@ -102,7 +107,7 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 				      m->rx_realtime_us * 1000u);
 	}
 	/* After the mapping, as the frame's own mapping is of before the restart it shows. */
-	if (k && clockfast_went_back(k, h->port, dd->t_first))
+	if (clockfast_went_back(k, h->port, dd->t_first))
 		d->clock.back(d->clock.ud, ch, h->port, dd->t_first);
 }
 
