@@ -111,6 +111,7 @@ void conn_close(struct conn *c, const char *reason)
 	if (c->closing)
 		return;
 	c->closing = true;
+	conn_frame_update(c);
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	event_del(c->ev_read);
 	event_del(c->ev_write);
@@ -629,6 +630,7 @@ int conn_watch(struct conn *c, const struct proto_request *req)
 	c->policy = req->policy;
 	c->watching = true;
 	c->replay_mask = 0; /* a new watch replaces a replay in progress */
+	conn_frame_update(c);
 	return 0;
 }
 
@@ -636,6 +638,7 @@ void conn_unwatch(struct conn *c)
 {
 	c->watching = false;
 	c->replay_mask = 0;
+	conn_frame_update(c);
 }
 
 void conn_resolve(struct conn *c, const char *const *slot_names, unsigned nslots)
@@ -650,4 +653,5 @@ void conn_resolve(struct conn *c, const char *const *slot_names, unsigned nslots
 		if (sel)
 			c->chan_mask |= 1ull << s;
 	}
+	conn_frame_update(c);
 }

@@ -84,6 +84,10 @@ struct conn {
 	enum proto_encoding encoding;
 	enum proto_policy policy;
 	uint64_t replay_mask; /* slots still replaying: their live FRAMEs come from the ring */
+	/* The slots whose live FRAMEs c takes (ports aside), from watching, closing,
+	 * classes, chan_mask and replay_mask: whoever changes those calls conn_frame_update(),
+	 * so that each DATA frame tests one bit instead of five things per client. */
+	uint64_t frame_slots;
 	struct replay_conn *replay; /* replay.c's cursors, freed with the conn */
 
 	uint64_t delivered, dropped, dropped_since;
@@ -134,6 +138,20 @@ bool conn_peer_gone(const struct conn *c);
 static inline size_t conn_queued(const struct conn *c)
 {
 	return c->out_end - c->out_start + c->run_bytes;
+}
+
+/* Recomputes frame_slots after watching, closing, classes, chan_mask or replay_mask
+ * changed. */
+static inline void conn_frame_update(struct conn *c)
+{
+	bool frames = c->watching && !c->closing && (c->classes & PROTO_C_FRAME);
+	c->frame_slots = frames ? c->chan_mask & ~c->replay_mask : 0;
+}
+
+/* conn_wants() of a FRAME of slot and port, from frame_slots. */
+static inline bool conn_takes_frame(const struct conn *c, unsigned slot, uint8_t port)
+{
+	return (c->frame_slots >> slot & 1) && (c->ports[port >> 6] >> (port & 63) & 1);
 }
 
 /* True if a streamed object of class cls from channel slot (and port for FRAME) goes to c. */

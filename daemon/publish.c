@@ -7,9 +7,9 @@
 #include <string.h>
 
 /* The first client from c on that takes a FRAME of this slot and port, or NULL. */
-static inline struct conn *next_taker(struct conn *c, unsigned slot, int port)
+static inline struct conn *next_taker(struct conn *c, unsigned slot, uint8_t port)
 {
-	while (c && !conn_wants(c, slot, PROTO_C_FRAME, port))
+	while (c && !conn_takes_frame(c, slot, port))
 		c = c->next;
 	return c;
 }

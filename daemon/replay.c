@@ -91,6 +91,7 @@ static bool pump_slot(struct replay *rp, struct conn *c, unsigned slot)
 	const struct replayring *ring = rp->ring[slot];
 	if (!ring) {
 		c->replay_mask &= ~(1ull << slot);
+		conn_frame_update(c);
 		return true;
 	}
 	for (;;) {
@@ -105,6 +106,7 @@ static bool pump_slot(struct replay *rp, struct conn *c, unsigned slot)
 		const struct replayring_rec *e = replayring_get(ring, rc->cursor[slot]);
 		if (!e) {
 			c->replay_mask &= ~(1ull << slot); /* caught up: live from here on */
+			conn_frame_update(c);
 			return true;
 		}
 		if (c->ports[e->port >> 6] >> (e->port & 63) & 1) {
@@ -159,6 +161,7 @@ static bool start_slot(struct replay *rp, struct conn *c, unsigned slot,
 void replay_watch(struct replay *rp, struct conn *c, const struct proto_request *req)
 {
 	c->replay_mask = 0;
+	conn_frame_update(c);
 	if (req->since == PROTO_SINCE_NONE || !(c->classes & PROTO_C_FRAME))
 		return;
 	if (!c->replay && !(c->replay = calloc(1, sizeof(*c->replay)))) {
@@ -174,6 +177,7 @@ void replay_watch(struct replay *rp, struct conn *c, const struct proto_request 
 		if (rp->d->channels[s] && (c->chan_mask >> s & 1) && start_slot(rp, c, s, req, now))
 			c->replay_mask |= 1ull << s;
 	rp->replaying |= c->replay_mask;
+	conn_frame_update(c);
 	pump(rp, c);
 	conn_flush(c);
 }
@@ -198,6 +202,7 @@ static void abandon_slot(struct replay *rp, unsigned slot)
 		uint64_t left = ring ? replayring_end(ring) - c->replay->cursor[slot] : 0;
 		send_gap(rp, c, slot, left, false, NULL);
 		c->replay_mask &= ~(1ull << slot);
+		conn_frame_update(c);
 	}
 }
 

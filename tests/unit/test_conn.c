@@ -326,6 +326,56 @@ static void test_offer_and_drain(void **state)
 	assert_int_equal(f->c->replay_mask, 0);
 }
 
+/* conn_takes_frame() (one bit per DATA frame) agrees with conn_wants() for every slot and
+ * port; returns how many slot-port pairs c takes. */
+static unsigned frame_pairs_agree(const struct conn *c)
+{
+	unsigned taken = 0;
+	for (unsigned slot = 0; slot < 64; slot++)
+		for (unsigned port = 0; port < 256; port++) {
+			bool want = conn_wants(c, slot, PROTO_C_FRAME, (int)port);
+			assert_int_equal(conn_takes_frame(c, slot, (uint8_t)port), want);
+			taken += want;
+		}
+	return taken;
+}
+
+/* The FRAME slots kept per client follow the watch, the names resolved, a replay, an
+ * unwatch and a close. */
+static void test_frame_slots_follow_the_watch(void **state)
+{
+	struct fixture *f = *state;
+	const char *const names[] = {"a", "b", NULL, "d"};
+	assert_int_equal(frame_pairs_agree(f->c), 0);
+	char chans[2][PROTO_NAME_MAX] = {"b", "d"};
+	struct proto_request req = {.channels = chans, .nchannels = 2, .classes = PROTO_C_ALL};
+	req.ports[0] = 1u << 2 | 1u << 7;
+	req.ports[3] = 1ull << 63; /* port 255 */
+	assert_int_equal(conn_watch(f->c, &req), 0);
+	assert_int_equal(frame_pairs_agree(f->c), 0); /* no names resolved yet */
+	conn_resolve(f->c, names, 4);
+	assert_int_equal(frame_pairs_agree(f->c), 2 * 3);
+	/* replay.c replaying slot 1, then caught up */
+	f->c->replay_mask = 1u << 1;
+	conn_frame_update(f->c);
+	assert_int_equal(frame_pairs_agree(f->c), 3);
+	f->c->replay_mask = 0;
+	conn_frame_update(f->c);
+	assert_int_equal(frame_pairs_agree(f->c), 2 * 3);
+	req.classes = PROTO_C_ALL & ~PROTO_C_FRAME;
+	assert_int_equal(conn_watch(f->c, &req), 0);
+	assert_int_equal(frame_pairs_agree(f->c), 0);
+	req.classes = PROTO_C_FRAME;
+	assert_int_equal(conn_watch(f->c, &req), 0);
+	assert_int_equal(frame_pairs_agree(f->c), 2 * 3);
+	conn_unwatch(f->c);
+	assert_int_equal(frame_pairs_agree(f->c), 0);
+	assert_int_equal(conn_watch(f->c, &req), 0);
+	assert_int_equal(frame_pairs_agree(f->c), 2 * 3);
+	conn_close(f->c, "test");
+	assert_int_equal(frame_pairs_agree(f->c), 0);
+}
+
 static void test_drop_policy_counts_and_notices(void **state)
 {
 	struct fixture *f = *state;
@@ -636,6 +686,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_half_closed_watcher_that_dies_is_closed,
 						setup_copy, teardown),
 		cmocka_unit_test_setup_teardown(test_long_line_is_refused, setup_copy, teardown),
+		cmocka_unit_test_setup_teardown(test_frame_slots_follow_the_watch, setup_copy,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_requests_wait_for_the_queue,
 						setup_copy, teardown),
 		cmocka_unit_test_setup_teardown(test_held_answer_then_half_close, setup_copy,
