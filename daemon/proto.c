@@ -367,27 +367,30 @@ HOT char *key_u64(char *p, const char *key, size_t key_len, uint64_t v)
 #define KEY_U64(p, key, v) key_u64((p), (key), sizeof(key) - 1, (v))
 
 /* ,"ka":a,"kb":b for two numbers that usually share their leading digits (t_first and
- * t_last): b's text is a copy of a's when they are equal, or a's with the last eight
- * digits replaced when only those differ. */
+ * t_last): when all but the last eight are equal (and not none), those are made once and
+ * copied, and both last eights made together. */
 HOT char *key_pair(char *p, const char *ka, size_t ka_len, uint64_t a, const char *kb,
 		   size_t kb_len, uint64_t b)
 {
+	uint64_t hi = a / 100000000u;
+	uint64_t la = a - hi * 100000000u, lb = b - hi * 100000000u; /* lb wraps when b < a's hi */
 	memcpy(p, ka, ka_len);
 	p += ka_len;
+	if (!hi || lb >= 100000000u) {
+		p += m7b_fmt_u64_inline(p, a);
+		memcpy(p, kb, kb_len);
+		p += kb_len;
+		return p + m7b_fmt_u64_inline(p, b);
+	}
 	const char *ta = p;
-	size_t na = m7b_fmt_u64_inline(p, a);
-	p += na;
+	size_t nh = m7b_fmt_u64_inline(p, hi); /* whole words up to 24 bytes on: kb comes after */
+	char *da = p + nh;
+	p = da + 8;
 	memcpy(p, kb, kb_len);
 	p += kb_len;
-	if (b == a || (a >= 100000000u && a / 100000000u == b / 100000000u)) {
-		char w[M7B_U64_DEC_MAX]; /* whole words through a copy: the two may overlap */
-		memcpy(w, ta, sizeof(w));
-		memcpy(p, w, sizeof(w));
-		if (b != a)
-			m7b_fmt_dec8(p + na - 8, (uint32_t)(b % 100000000u));
-		return p + na;
-	}
-	return p + m7b_fmt_u64_inline(p, b);
+	memcpy(p, ta, 16); /* hi has at most 12 digits; kb is longer than the 4 bytes more */
+	m7b_fmt_dec8_x2(da, p + nh, (uint32_t)la, (uint32_t)lb);
+	return p + nh + 8;
 }
 #define KEY_PAIR(p, ka, a, kb, b)                                                                  \
 	key_pair((p), (ka), sizeof(ka) - 1, (a), (kb), sizeof(kb) - 1, (b))
@@ -409,14 +412,32 @@ HOT char *put_ns(char *p, struct proto_ns_memo *m, uint64_t v)
 }
 
 /* ,"ka":a,"kb":b for a capture's two mapped times: b's leading digits are a's unless the
- * capture crosses a tenth of a second, so the memo has them either way. */
+ * capture crosses a tenth of a second; then each goes its own way through the memo. */
 HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len, uint64_t a,
 		      const char *kb, size_t kb_len, uint64_t b)
 {
+	uint64_t hi = a / 100000000u;
+	uint64_t la = a - hi * 100000000u, lb = b - hi * 100000000u; /* lb wraps when b < a's hi */
 	memcpy(p, ka, ka_len);
-	p = put_ns(p + ka_len, m, a);
+	p += ka_len;
+	if (!hi || lb >= 100000000u) {
+		p = put_ns(p, m, a);
+		memcpy(p, kb, kb_len);
+		return put_ns(p + kb_len, m, b);
+	}
+	if (hi != m->hi) {
+		m->hi = hi;
+		m->len = m7b_fmt_u64_inline(m->text, hi);
+	}
+	size_t nh = m->len;
+	memcpy(p, m->text, 16); /* hi has at most 12 digits */
+	char *da = p + nh;
+	p = da + 8;
 	memcpy(p, kb, kb_len);
-	return put_ns(p + kb_len, m, b);
+	p += kb_len;
+	memcpy(p, m->text, 16);
+	m7b_fmt_dec8_x2(da, p + nh, (uint32_t)la, (uint32_t)lb);
+	return p + nh + 8;
 }
 #define KEY_PAIR_NS(p, m, ka, a, kb, b)                                                            \
 	key_pair_ns((p), (m), (ka), sizeof(ka) - 1, (a), (kb), sizeof(kb) - 1, (b))
