@@ -366,35 +366,6 @@ HOT char *key_u64(char *p, const char *key, size_t key_len, uint64_t v)
 }
 #define KEY_U64(p, key, v) key_u64((p), (key), sizeof(key) - 1, (v))
 
-/* ,"ka":a,"kb":b for two numbers that usually share their leading digits (t_first and
- * t_last): when all but the last eight are equal (and not none), those are made once and
- * copied, and both last eights made together. */
-HOT char *key_pair(char *p, const char *ka, size_t ka_len, uint64_t a, const char *kb,
-		   size_t kb_len, uint64_t b)
-{
-	uint64_t hi = a / 100000000u;
-	uint64_t la = a - hi * 100000000u, lb = b - hi * 100000000u; /* lb wraps when b < a's hi */
-	memcpy(p, ka, ka_len);
-	p += ka_len;
-	if (!hi || lb >= 100000000u) {
-		p += m7b_fmt_u64_inline(p, a);
-		memcpy(p, kb, kb_len);
-		p += kb_len;
-		return p + m7b_fmt_u64_inline(p, b);
-	}
-	const char *ta = p;
-	size_t nh = m7b_fmt_u64_inline(p, hi); /* whole words up to 24 bytes on: kb comes after */
-	char *da = p + nh;
-	p = da + 8;
-	memcpy(p, kb, kb_len);
-	p += kb_len;
-	memcpy(p, ta, 16); /* hi has at most 12 digits; kb is longer than the 4 bytes more */
-	m7b_fmt_dec8_x2(da, p + nh, (uint32_t)la, (uint32_t)lb);
-	return p + nh + 8;
-}
-#define KEY_PAIR(p, ka, a, kb, b)                                                                  \
-	key_pair((p), (ka), sizeof(ka) - 1, (a), (kb), sizeof(kb) - 1, (b))
-
 /* A mapped time at p: its leading digits copied from the memo when they are last time's
  * (else made and kept there), the last eight made. Returns the end. */
 HOT char *put_ns(char *p, struct proto_ns_memo *m, uint64_t v)
@@ -411,8 +382,9 @@ HOT char *put_ns(char *p, struct proto_ns_memo *m, uint64_t v)
 	return p + m->len + 8;
 }
 
-/* ,"ka":a,"kb":b for a capture's two mapped times: b's leading digits are a's unless the
- * capture crosses a tenth of a second; then each goes its own way through the memo. */
+/* ,"ka":a,"kb":b for a capture's two mapped times or ticks: b's leading digits are a's
+ * unless the capture crosses a multiple of 10^8; then each goes its own way through the memo.
+ * Else those digits are made (or copied from the memo) once and both last eights together. */
 HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len, uint64_t a,
 		      const char *kb, size_t kb_len, uint64_t b)
 {
@@ -491,7 +463,7 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 	p = put_piece(p, nm->head, nm->head_len);
 	p = put_dec3(p, f->port);
 	p = KEY_U64(p, ",\"seq\":", f->seq);
-	p = KEY_PAIR(p, ",\"t_first\":", f->t_first, ",\"t_last\":", f->t_last);
+	p = KEY_PAIR_NS(p, &memo[2], ",\"t_first\":", f->t_first, ",\"t_last\":", f->t_last);
 	p = frame_payload(p, f, bytes, enc);
 	p = LIT(p, "\",\"len\":");
 	p = put_dec3(p, f->nbytes);
@@ -525,7 +497,7 @@ frame_tight(char *buf, size_t cap, const struct proto_frame_names *nm, struct pr
 	return (int)n;
 }
 
-/* memo: the REALTIME and the MONOTONIC times', in that order. */
+/* memo: the REALTIME and the MONOTONIC times' and the ticks', in that order. */
 HOT int render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 		     struct proto_ns_memo *memo, const struct proto_frame *f, const uint8_t *bytes,
 		     enum proto_encoding enc)
@@ -542,7 +514,7 @@ HOT int render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 int proto_render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 		       const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc)
 {
-	struct proto_ns_memo memo[2] = {{0}, {0}};
+	struct proto_ns_memo memo[3] = {{0}, {0}, {0}};
 	return render_frame(buf, cap, nm, memo, f, bytes, enc);
 }
 
