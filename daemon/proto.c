@@ -366,6 +366,40 @@ HOT char *key_u64(char *p, const char *key, size_t key_len, uint64_t v)
 }
 #define KEY_U64(p, key, v) key_u64((p), (key), sizeof(key) - 1, (v))
 
+#if defined(__BYTE_ORDER__) &&                                                                     \
+	(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ || __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+/* seq and t_err_ns, usually both under 10^8, have their digits made together (eight each,
+ * leading zeros kept); each is then stored as one word shifted past its leading zeros. */
+#define SMALL_PAIR 1
+
+/* Bits of w's leading '0's (first in memory) but the last digit's: 0, 8, ... 56. */
+HOT unsigned lead0_bits(uint64_t w)
+{
+	w -= 0x3030303030303030u; /* '0's to zero bytes; no borrows, every byte is a digit */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (unsigned)__builtin_ctzll(w | 1ull << 56) & ~7u;
+#else
+	return (unsigned)__builtin_clzll(w | 1u) & ~7u;
+#endif
+}
+
+/* The key and the digits w (lead0_bits z) at p; the 8 bytes from the number on are
+ * scribbled on. */
+HOT char *key_small(char *p, const char *key, size_t key_len, uint64_t w, unsigned z)
+{
+	memcpy(p, key, key_len);
+	p += key_len;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	w >>= z;
+#else
+	w <<= z;
+#endif
+	memcpy(p, &w, 8);
+	return p + 8 - z / 8;
+}
+#define KEY_SMALL(p, key, w, z) key_small((p), (key), sizeof(key) - 1, (w), (z))
+#endif
+
 /* A mapped time at p: its leading digits copied from the memo when they are last time's
  * (else made and kept there), the last eight made. Returns the end. */
 HOT char *put_ns(char *p, struct proto_ns_memo *m, uint64_t v)
@@ -462,7 +496,21 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 {
 	p = put_piece(p, nm->head, nm->head_len);
 	p = put_dec3(p, f->port);
+#ifdef SMALL_PAIR
+	uint64_t err = f->has_mono ? f->t_err_ns : 0, ws = 0, we = 0;
+	bool small = f->seq < 100000000u && err < 100000000u;
+	if (small) {
+		char d[16];
+		m7b_fmt_dec8_x2(d, d + 8, (uint32_t)f->seq, (uint32_t)err);
+		memcpy(&ws, d, 8);
+		memcpy(&we, d + 8, 8);
+		p = KEY_SMALL(p, ",\"seq\":", ws, lead0_bits(ws));
+	} else {
+		p = KEY_U64(p, ",\"seq\":", f->seq);
+	}
+#else
 	p = KEY_U64(p, ",\"seq\":", f->seq);
+#endif
 	p = KEY_PAIR_NS(p, &memo[2], ",\"t_first\":", f->t_first, ",\"t_last\":", f->t_last);
 	p = frame_payload(p, f, bytes, enc);
 	p = LIT(p, "\",\"len\":");
@@ -479,7 +527,12 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 	if (f->has_mono) {
 		p = KEY_PAIR_NS(p, &memo[1], ",\"t_first_mono_ns\":", f->t_first_mono_ns,
 				",\"t_last_mono_ns\":", f->t_last_mono_ns);
-		p = KEY_U64(p, ",\"t_err_ns\":", f->t_err_ns);
+#ifdef SMALL_PAIR
+		if (small)
+			p = KEY_SMALL(p, ",\"t_err_ns\":", we, lead0_bits(we));
+		else
+#endif
+			p = KEY_U64(p, ",\"t_err_ns\":", f->t_err_ns);
 	}
 	return LIT(p, "}\n");
 }
