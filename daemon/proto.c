@@ -400,40 +400,52 @@ HOT char *key_small(char *p, const char *key, size_t key_len, uint64_t w, unsign
 #define KEY_SMALL(p, key, w, z) key_small((p), (key), sizeof(key) - 1, (w), (z))
 #endif
 
+/* Makes the memo that of hi (> 0) times 10^8; the rare way, out of line. */
+static __attribute__((noinline, cold)) void memo_set(struct proto_ns_memo *m, uint64_t hi)
+{
+	m->base = hi * 100000000u;
+	/* The last such range ends at UINT64_MAX: times past it wrap to small ones. */
+	m->lim = m->base > UINT64_MAX - 100000000u ? UINT64_MAX - m->base + 1 : 100000000u;
+	m->len = m7b_fmt_u64(m->text, hi);
+}
+
 /* A mapped time at p: its leading digits copied from the memo when they are last time's
  * (else made and kept there), the last eight made. Returns the end. */
 HOT char *put_ns(char *p, struct proto_ns_memo *m, uint64_t v)
 {
-	uint64_t hi = v / 100000000u;
-	if (!hi)
-		return p + m7b_fmt_u64_inline(p, v);
-	if (hi != m->hi) {
-		m->hi = hi;
-		m->len = m7b_fmt_u64_inline(m->text, hi);
+	uint64_t lo = v - m->base; /* wraps below it */
+	if (lo >= m->lim) {
+		uint64_t hi = v / 100000000u;
+		if (!hi)
+			return p + m7b_fmt_u64_inline(p, v);
+		memo_set(m, hi);
+		lo = v - m->base;
 	}
 	memcpy(p, m->text, 16); /* hi has at most 12 digits */
-	m7b_fmt_dec8(p + m->len, (uint32_t)(v - hi * 100000000u));
+	m7b_fmt_dec8(p + m->len, (uint32_t)lo);
 	return p + m->len + 8;
 }
 
 /* ,"ka":a,"kb":b for a capture's two mapped times or ticks: b's leading digits are a's
  * unless the capture crosses a multiple of 10^8; then each goes its own way through the memo.
- * Else those digits are made (or copied from the memo) once and both last eights together. */
+ * Else those digits are copied from the memo (made there when new) and both last eights made
+ * together. The memo's range check stands in for the divisions. */
 HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len, uint64_t a,
 		      const char *kb, size_t kb_len, uint64_t b)
 {
-	uint64_t hi = a / 100000000u;
-	uint64_t la = a - hi * 100000000u, lb = b - hi * 100000000u; /* lb wraps when b < a's hi */
 	memcpy(p, ka, ka_len);
 	p += ka_len;
-	if (!hi || lb >= 100000000u) {
-		p = put_ns(p, m, a);
-		memcpy(p, kb, kb_len);
-		return put_ns(p + kb_len, m, b);
-	}
-	if (hi != m->hi) {
-		m->hi = hi;
-		m->len = m7b_fmt_u64_inline(m->text, hi);
+	uint64_t la = a - m->base, lb = b - m->base; /* wrap below it */
+	if (la >= m->lim || lb >= m->lim) {
+		uint64_t hi = a / 100000000u;
+		if (!hi || b / 100000000u != hi) {
+			p = put_ns(p, m, a);
+			memcpy(p, kb, kb_len);
+			return put_ns(p + kb_len, m, b);
+		}
+		memo_set(m, hi);
+		la = a - m->base;
+		lb = b - m->base;
 	}
 	size_t nh = m->len;
 	memcpy(p, m->text, 16); /* hi has at most 12 digits */
@@ -567,7 +579,7 @@ HOT int render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 int proto_render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 		       const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc)
 {
-	struct proto_ns_memo memo[3] = {{0}, {0}, {0}};
+	struct proto_ns_memo memo[3] = {{0}, {0}, {0}}; /* none */
 	return render_frame(buf, cap, nm, memo, f, bytes, enc);
 }
 

@@ -156,7 +156,8 @@ struct proto_frame {
 /* The leading digits (all but the last eight) of a mapped time as text, kept from one
  * FRAME line to the next: a channel's times share them for a tenth of a second. */
 struct proto_ns_memo {
-	uint64_t hi; /* the time (or tick count) / 10^8 the text is of; 0: none */
+	uint64_t base; /* the time (or tick count) rounded down to 10^8 the text is of */
+	uint64_t lim;  /* times base .. base + lim - 1 have it: 10^8 (less for the last); 0: none */
 	size_t len;
 	char text[24]; /* M7B_U64_DEC_MAX: the formatter's room */
 };
