@@ -436,7 +436,7 @@ HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t k
 	memcpy(p, ka, ka_len);
 	p += ka_len;
 	uint64_t la = a - m->base, lb = b - m->base; /* wrap below it */
-	if (la >= m->lim || lb >= m->lim) {
+	if (__builtin_expect(la >= m->lim || lb >= m->lim, 0)) {
 		uint64_t hi = a / 100000000u;
 		if (!hi || b / 100000000u != hi) {
 			p = put_ns(p, m, a);
@@ -448,12 +448,14 @@ HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t k
 		lb = b - m->base;
 	}
 	size_t nh = m->len;
-	memcpy(p, m->text, 16); /* hi has at most 12 digits */
+	char t[16]; /* hi has at most 12 digits; read once, whatever the stores alias */
+	memcpy(t, m->text, 16);
+	memcpy(p, t, 16);
 	char *da = p + nh;
 	p = da + 8;
 	memcpy(p, kb, kb_len);
 	p += kb_len;
-	memcpy(p, m->text, 16);
+	memcpy(p, t, 16);
 	m7b_fmt_dec8_x2(da, p + nh, (uint32_t)la, (uint32_t)lb);
 	return p + nh + 8;
 }
