@@ -366,57 +366,98 @@ HOT char *key_u64(char *p, const char *key, size_t key_len, uint64_t v)
 }
 #define KEY_U64(p, key, v) key_u64((p), (key), sizeof(key) - 1, (v))
 
-/* ,"ka":a,"kb":b for two numbers that usually share their leading digits (t_first and
- * t_last): b's text is a copy of a's when they are equal, or a's with the last eight
- * digits replaced when only those differ. */
-HOT char *key_pair(char *p, const char *ka, size_t ka_len, uint64_t a, const char *kb,
-		   size_t kb_len, uint64_t b)
+#if defined(__BYTE_ORDER__) &&                                                                     \
+	(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ || __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+/* seq and t_err_ns, usually both under 10^8, have their digits made together (eight each,
+ * leading zeros kept); each is then stored as one word shifted past its leading zeros. */
+#define SMALL_PAIR 1
+
+/* Bits of w's leading '0's (first in memory) but the last digit's: 0, 8, ... 56. */
+HOT unsigned lead0_bits(uint64_t w)
 {
-	memcpy(p, ka, ka_len);
-	p += ka_len;
-	const char *ta = p;
-	size_t na = m7b_fmt_u64_inline(p, a);
-	p += na;
-	memcpy(p, kb, kb_len);
-	p += kb_len;
-	if (b == a || (a >= 100000000u && a / 100000000u == b / 100000000u)) {
-		char w[M7B_U64_DEC_MAX]; /* whole words through a copy: the two may overlap */
-		memcpy(w, ta, sizeof(w));
-		memcpy(p, w, sizeof(w));
-		if (b != a)
-			m7b_fmt_dec8(p + na - 8, (uint32_t)(b % 100000000u));
-		return p + na;
-	}
-	return p + m7b_fmt_u64_inline(p, b);
+	w -= 0x3030303030303030u; /* '0's to zero bytes; no borrows, every byte is a digit */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (unsigned)__builtin_ctzll(w | 1ull << 56) & ~7u;
+#else
+	return (unsigned)__builtin_clzll(w | 1u) & ~7u;
+#endif
 }
-#define KEY_PAIR(p, ka, a, kb, b)                                                                  \
-	key_pair((p), (ka), sizeof(ka) - 1, (a), (kb), sizeof(kb) - 1, (b))
+
+/* The key and the digits w (lead0_bits z) at p; the 8 bytes from the number on are
+ * scribbled on. */
+HOT char *key_small(char *p, const char *key, size_t key_len, uint64_t w, unsigned z)
+{
+	memcpy(p, key, key_len);
+	p += key_len;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	w >>= z;
+#else
+	w <<= z;
+#endif
+	memcpy(p, &w, 8);
+	return p + 8 - z / 8;
+}
+#define KEY_SMALL(p, key, w, z) key_small((p), (key), sizeof(key) - 1, (w), (z))
+#endif
+
+/* Makes the memo that of hi (> 0) times 10^8; the rare way, out of line. */
+static __attribute__((noinline, cold)) void memo_set(struct proto_ns_memo *m, uint64_t hi)
+{
+	m->base = hi * 100000000u;
+	/* The last such range ends at UINT64_MAX: times past it wrap to small ones. */
+	m->lim = m->base > UINT64_MAX - 100000000u ? UINT64_MAX - m->base + 1 : 100000000u;
+	m->len = m7b_fmt_u64(m->text, hi);
+}
 
 /* A mapped time at p: its leading digits copied from the memo when they are last time's
  * (else made and kept there), the last eight made. Returns the end. */
 HOT char *put_ns(char *p, struct proto_ns_memo *m, uint64_t v)
 {
-	uint64_t hi = v / 100000000u;
-	if (!hi)
-		return p + m7b_fmt_u64_inline(p, v);
-	if (hi != m->hi) {
-		m->hi = hi;
-		m->len = m7b_fmt_u64_inline(m->text, hi);
+	uint64_t lo = v - m->base; /* wraps below it */
+	if (lo >= m->lim) {
+		uint64_t hi = v / 100000000u;
+		if (!hi)
+			return p + m7b_fmt_u64_inline(p, v);
+		memo_set(m, hi);
+		lo = v - m->base;
 	}
 	memcpy(p, m->text, 16); /* hi has at most 12 digits */
-	m7b_fmt_dec8(p + m->len, (uint32_t)(v - hi * 100000000u));
+	m7b_fmt_dec8(p + m->len, (uint32_t)lo);
 	return p + m->len + 8;
 }
 
-/* ,"ka":a,"kb":b for a capture's two mapped times: b's leading digits are a's unless the
- * capture crosses a tenth of a second, so the memo has them either way. */
+/* ,"ka":a,"kb":b for a capture's two mapped times or ticks: b's leading digits are a's
+ * unless the capture crosses a multiple of 10^8; then each goes its own way through the memo.
+ * Else those digits are copied from the memo (made there when new) and both last eights made
+ * together. The memo's range check stands in for the divisions. */
 HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len, uint64_t a,
 		      const char *kb, size_t kb_len, uint64_t b)
 {
 	memcpy(p, ka, ka_len);
-	p = put_ns(p + ka_len, m, a);
+	p += ka_len;
+	uint64_t la = a - m->base, lb = b - m->base; /* wrap below it */
+	if (__builtin_expect(la >= m->lim || lb >= m->lim, 0)) {
+		uint64_t hi = a / 100000000u;
+		if (!hi || b / 100000000u != hi) {
+			p = put_ns(p, m, a);
+			memcpy(p, kb, kb_len);
+			return put_ns(p + kb_len, m, b);
+		}
+		memo_set(m, hi);
+		la = a - m->base;
+		lb = b - m->base;
+	}
+	size_t nh = m->len;
+	char t[16]; /* hi has at most 12 digits; read once, whatever the stores alias */
+	memcpy(t, m->text, 16);
+	memcpy(p, t, 16);
+	char *da = p + nh;
+	p = da + 8;
 	memcpy(p, kb, kb_len);
-	return put_ns(p + kb_len, m, b);
+	p += kb_len;
+	memcpy(p, t, 16);
+	m7b_fmt_dec8_x2(da, p + nh, (uint32_t)la, (uint32_t)lb);
+	return p + nh + 8;
 }
 #define KEY_PAIR_NS(p, m, ka, a, kb, b)                                                            \
 	key_pair_ns((p), (m), (ka), sizeof(ka) - 1, (a), (kb), sizeof(kb) - 1, (b))
@@ -469,8 +510,22 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 {
 	p = put_piece(p, nm->head, nm->head_len);
 	p = put_dec3(p, f->port);
+#ifdef SMALL_PAIR
+	uint64_t err = f->has_mono ? f->t_err_ns : 0, ws = 0, we = 0;
+	bool small = f->seq < 100000000u && err < 100000000u;
+	if (small) {
+		char d[16];
+		m7b_fmt_dec8_x2(d, d + 8, (uint32_t)f->seq, (uint32_t)err);
+		memcpy(&ws, d, 8);
+		memcpy(&we, d + 8, 8);
+		p = KEY_SMALL(p, ",\"seq\":", ws, lead0_bits(ws));
+	} else {
+		p = KEY_U64(p, ",\"seq\":", f->seq);
+	}
+#else
 	p = KEY_U64(p, ",\"seq\":", f->seq);
-	p = KEY_PAIR(p, ",\"t_first\":", f->t_first, ",\"t_last\":", f->t_last);
+#endif
+	p = KEY_PAIR_NS(p, &memo[2], ",\"t_first\":", f->t_first, ",\"t_last\":", f->t_last);
 	p = frame_payload(p, f, bytes, enc);
 	p = LIT(p, "\",\"len\":");
 	p = put_dec3(p, f->nbytes);
@@ -486,7 +541,12 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 	if (f->has_mono) {
 		p = KEY_PAIR_NS(p, &memo[1], ",\"t_first_mono_ns\":", f->t_first_mono_ns,
 				",\"t_last_mono_ns\":", f->t_last_mono_ns);
-		p = KEY_U64(p, ",\"t_err_ns\":", f->t_err_ns);
+#ifdef SMALL_PAIR
+		if (small)
+			p = KEY_SMALL(p, ",\"t_err_ns\":", we, lead0_bits(we));
+		else
+#endif
+			p = KEY_U64(p, ",\"t_err_ns\":", f->t_err_ns);
 	}
 	return LIT(p, "}\n");
 }
@@ -504,7 +564,7 @@ frame_tight(char *buf, size_t cap, const struct proto_frame_names *nm, struct pr
 	return (int)n;
 }
 
-/* memo: the REALTIME and the MONOTONIC times', in that order. */
+/* memo: the REALTIME and the MONOTONIC times' and the ticks', in that order. */
 HOT int render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 		     struct proto_ns_memo *memo, const struct proto_frame *f, const uint8_t *bytes,
 		     enum proto_encoding enc)
@@ -521,7 +581,7 @@ HOT int render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 int proto_render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 		       const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc)
 {
-	struct proto_ns_memo memo[2] = {{0}, {0}};
+	struct proto_ns_memo memo[3] = {{0}, {0}, {0}}; /* none */
 	return render_frame(buf, cap, nm, memo, f, bytes, enc);
 }
 

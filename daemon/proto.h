@@ -156,7 +156,8 @@ struct proto_frame {
 /* The leading digits (all but the last eight) of a mapped time as text, kept from one
  * FRAME line to the next: a channel's times share them for a tenth of a second. */
 struct proto_ns_memo {
-	uint64_t hi; /* the time / 10^8 the text is of; 0: none */
+	uint64_t base; /* the time (or tick count) rounded down to 10^8 the text is of */
+	uint64_t lim;  /* times base .. base + lim - 1 have it: 10^8 (less for the last); 0: none */
 	size_t len;
 	char text[24]; /* M7B_U64_DEC_MAX: the formatter's room */
 };
@@ -165,7 +166,7 @@ struct proto_frame_names {
 	size_t head_len;
 	char *port_name[256]; /* by port; NULL when it has no name */
 	size_t port_name_len[256];
-	struct proto_ns_memo memo[2]; /* REALTIME, MONOTONIC: proto_render_frame_memo() */
+	struct proto_ns_memo memo[3]; /* REALTIME, MONOTONIC, ticks: proto_render_frame_memo() */
 };
 /* Sets the head from the channel's pre-quoted name (replacing it). 0 or -ENOSPC. */
 int proto_frame_names_head(struct proto_frame_names *nm, const char *channel_json, size_t len);

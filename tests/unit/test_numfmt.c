@@ -106,6 +106,62 @@ static void test_dec8(void **state)
 	}
 }
 
+/* The digits of x by plain division, eight of them, leading zeros kept. */
+static void dec8_by_division(char *out, uint32_t x)
+{
+	for (int i = 7; i >= 0; i--) {
+		out[i] = (char)('0' + x % 10);
+		x /= 10;
+	}
+}
+
+/* One pair through m7b_fmt_dec8_x2, both numbers checked against plain division; nothing
+ * written around either. */
+static void check_dec8_x2(uint32_t x, uint32_t y)
+{
+	char got[32], want[8];
+	memset(got, '#', sizeof(got));
+	m7b_fmt_dec8_x2(got + 1, got + 19, x, y);
+	dec8_by_division(want, x);
+	assert_memory_equal(got + 1, want, 8);
+	dec8_by_division(want, y);
+	assert_memory_equal(got + 19, want, 8);
+	assert_untouched(got, 1);
+	assert_untouched(got + 9, 10);
+	assert_untouched(got + 27, sizeof(got) - 27);
+}
+
+/* Edges (each group's digit count changing, the range's ends) in every pairing, then every
+ * value of the top and bottom of the range and random ones. */
+static void test_dec8_x2(void **state)
+{
+	(void)state;
+	uint32_t edge[64];
+	size_t n = 0;
+	edge[n++] = 0;
+	for (uint32_t p = 1; p <= 10000000u; p *= 10) {
+		edge[n++] = p - 1;
+		edge[n++] = p;
+		edge[n++] = p + 1;
+		edge[n++] = 10 * p - 1;
+	}
+	edge[n++] = 99999999u;
+	edge[n++] = 99990000u;
+	edge[n++] = 9999u;
+	edge[n++] = 12345678u;
+	edge[n++] = (uint32_t)(UINT64_MAX % 100000000u);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < n; j++)
+			check_dec8_x2(edge[i], edge[j]);
+	for (uint32_t x = 0; x < 200000; x++)
+		check_dec8_x2(x, 99999999u - x);
+	uint64_t s = 11;
+	for (int i = 0; i < 1000000; i++) {
+		uint64_t r = wt_rand(&s);
+		check_dec8_x2((uint32_t)(r % 100000000u), (uint32_t)((r >> 32) % 100000000u));
+	}
+}
+
 static void test_i64(void **state)
 {
 	(void)state;
@@ -172,6 +228,7 @@ int main(void)
 		cmocka_unit_test(test_u64_boundaries),
 		cmocka_unit_test(test_u64_random),
 		cmocka_unit_test(test_dec8),
+		cmocka_unit_test(test_dec8_x2),
 		cmocka_unit_test(test_i64),
 		cmocka_unit_test(test_base64_vs_reference),
 

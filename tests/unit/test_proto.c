@@ -1,6 +1,7 @@
 /* proto: request parsing and errors, exact rendering of FRAME and the other objects,
  * base64/hex/JSON quoting. */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -343,7 +344,7 @@ static void test_render_frame_memo_same_bytes(void **state)
 		struct proto_frame f = {.port = 2,
 					.seq = i,
 					.t_first = mo / 125,
-					.t_last = mo / 125 + 3,
+					.t_last = mo / 125 + span / 2, /* may cross 10^8 */
 					.nbytes = sizeof bytes,
 					.has_realtime = i % 17 != 5,
 					.has_mono = i % 13 != 4,
@@ -474,6 +475,44 @@ static void test_render_frame_numbers_and_tight_buffers(void **state)
 		assert_int_equal(
 			proto_render_frame(buf, (size_t)w - 1, nm, &f, bytes, PROTO_ENC_BASE64),
 			-ENOSPC);
+	}
+}
+
+/* seq and t_err_ns at every digit count, each way they are made (together when both are
+ * under 10^8, else apart), against printf. */
+static void test_render_frame_seq_and_err(void **state)
+{
+	(void)state;
+	static const uint64_t v[] = {0,		1,	    9,	       10,	  99,
+				     100,	999,	    1000,      9999,	  10000,
+				     99999,	100000,	    999999,    1000000,	  9999999,
+				     10000000,	12345678,   99999999,  100000000, 100000001,
+				     999999999, UINT32_MAX, UINT64_MAX};
+	static struct proto_frame_names nn;
+	const struct proto_frame_names *nm = names(&nn, "\"m7\"", 4, NULL, 0);
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		for (size_t j = 0; j < sizeof v / sizeof v[0]; j++) {
+			uint32_t seq = v[i] > UINT32_MAX ? UINT32_MAX - 1 : (uint32_t)v[i];
+			struct proto_frame f = {.port = 3,
+						.seq = seq,
+						.t_first = 7,
+						.t_last = 8,
+						.has_mono = true,
+						.t_first_mono_ns = 5,
+						.t_last_mono_ns = 6,
+						.t_err_ns = v[j]};
+			char want[512], buf[PROTO_FRAME_MAX];
+			int w = snprintf(want, sizeof want,
+					 "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":3,"
+					 "\"seq\":%" PRIu32
+					 ",\"t_first\":7,\"t_last\":8,\"data\":\"\","
+					 "\"len\":0,\"t_first_mono_ns\":5,\"t_last_mono_ns\":6,"
+					 "\"t_err_ns\":%" PRIu64 "}\n",
+					 seq, v[j]);
+			int n = proto_render_frame(buf, sizeof buf, nm, &f, NULL, PROTO_ENC_BASE64);
+			assert_int_equal(n, w);
+			assert_memory_equal(buf, want, (size_t)n);
+		}
 	}
 }
 
@@ -629,6 +668,7 @@ int main(void)
 		cmocka_unit_test(test_render_frame_exact),
 		cmocka_unit_test(test_render_frame_memo_same_bytes),
 		cmocka_unit_test(test_render_frame_numbers_and_tight_buffers),
+		cmocka_unit_test(test_render_frame_seq_and_err),
 		cmocka_unit_test(test_render_others),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_codecs),
