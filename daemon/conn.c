@@ -83,6 +83,7 @@ static void drop_segs(struct conn *c)
 			fanout_chunk_release(c->ck[i]);
 	c->nsegs = 0;
 	c->run_bytes = 0;
+	c->run_end = NULL;
 }
 
 struct conn *conn_free(struct conn *c)
@@ -225,6 +226,7 @@ static void append(struct conn *c, const char *line, size_t len)
 	} else {
 		c->iov[c->nsegs] = (struct iovec){dst, len};
 		c->ck[c->nsegs++] = NULL;
+		c->run_end = NULL; /* the newest segment is of own bytes now */
 	}
 	c->delivered++;
 	c->dirty = true;
@@ -286,6 +288,7 @@ static void refuse(struct conn *c)
 			   (unsigned long long)c->id, c->pid);
 	}
 	c->dropping = true;
+	c->run_end = NULL; /* every line takes the general path while dropping */
 	c->dropped++;
 	c->dropped_since++;
 }
@@ -312,7 +315,7 @@ void conn_stream(struct conn *c, const char *line, size_t len)
 }
 
 /* References line in the current chunk of fo: extends the last segment when it follows
- * on, else starts one. */
+ * on, else starts one (the only place a chunk is held for a line). */
 static void add_run(struct conn *c, struct fanout *fo, const char *line, size_t len)
 {
 	struct fanout_chunk *k = fanout_current(fo);
@@ -328,12 +331,13 @@ static void add_run(struct conn *c, struct fanout *fo, const char *line, size_t 
 		c->ck[c->nsegs++] = k;
 		fanout_chunk_hold(k);
 	}
+	c->run_end = line + len;
 	c->run_bytes += len;
 	c->delivered++;
 	c->dirty = true;
 }
 
-void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t len)
+void conn_stream_ref_slow(struct conn *c, struct fanout *fo, const char *line, size_t len)
 {
 	if (!stream_begin(c))
 		return;
@@ -370,6 +374,8 @@ static void consume(struct conn *c, size_t sent)
 	memmove(&c->iov[0], &c->iov[i], (c->nsegs - i) * sizeof(c->iov[0]));
 	memmove(&c->ck[0], &c->ck[i], (c->nsegs - i) * sizeof(c->ck[0]));
 	c->nsegs -= i;
+	if (!c->nsegs)
+		c->run_end = NULL;
 }
 
 /* One sendmsg() for the whole queue, own bytes and shared lines in their order; what the

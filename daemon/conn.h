@@ -69,7 +69,12 @@ struct conn {
 	struct iovec iov[CONN_SEGS_MAX];
 	struct fanout_chunk *ck[CONN_SEGS_MAX];
 	unsigned nsegs;
-	size_t run_bytes;   /* bytes of shared chunks referenced */
+	size_t run_bytes; /* bytes of shared chunks referenced */
+	/* Where the newest segment's lines end when a streamed line starting there may
+	 * simply extend it (it references a chunk, the client neither drops nor closes);
+	 * NULL otherwise. A chunk's lines never begin where another chunk's end (each
+	 * buffer follows its own header), so equal means the same chunk, held already. */
+	const char *run_end;
 	size_t queue_limit; /* streamed objects beyond this are dropped / disconnect */
 	size_t hard_limit;  /* replies beyond this disconnect */
 
@@ -110,8 +115,8 @@ struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue
 struct conn *conn_free(struct conn *c);
 /* Queues a streamed object subject to the policy (drop with notice, or disconnect). */
 void conn_stream(struct conn *c, const char *line, size_t len);
-/* The same for a line of fo's current chunk: referenced, not copied, until it is sent. */
-void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t len);
+/* conn_stream_ref() when the line does not simply extend the newest segment. */
+void conn_stream_ref_slow(struct conn *c, struct fanout *fo, const char *line, size_t len);
 /* Queues a streamed object only if it fits below the stream limit now (nothing is
  * dropped or counted otherwise). True if queued. */
 bool conn_offer(struct conn *c, const char *line, size_t len);
@@ -138,6 +143,22 @@ bool conn_peer_gone(const struct conn *c);
 static inline size_t conn_queued(const struct conn *c)
 {
 	return c->out_end - c->out_start + c->run_bytes;
+}
+
+/* The same as conn_stream() for a line of fo's current chunk: referenced, not copied,
+ * until it is sent. Inline for the usual case, every DATA frame for every client that
+ * keeps up: the line directly follows the client's newest one in the same chunk. */
+static inline void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t len)
+{
+	if (line == c->run_end && conn_queued(c) + len <= c->queue_limit) {
+		c->iov[c->nsegs - 1].iov_len += len;
+		c->run_end = line + len;
+		c->run_bytes += len;
+		c->delivered++;
+		c->dirty = true;
+		return;
+	}
+	conn_stream_ref_slow(c, fo, line, len);
 }
 
 /* Recomputes frame_slots after watching, closing, classes, chan_mask or replay_mask

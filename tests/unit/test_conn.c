@@ -263,6 +263,88 @@ static void test_shared_order_and_stretches(void **state)
 	assert_true(peer.sendmsgs <= 3);
 }
 
+/* The queue in c's segments: (chunk or NULL for own bytes, length) each, oldest first. */
+static void assert_segs(const struct conn *c, unsigned n, const struct fanout_chunk *const *ck,
+			const size_t *len)
+{
+	assert_int_equal(c->nsegs, n);
+	for (unsigned i = 0; i < n; i++) {
+		assert_ptr_equal(c->ck[i], ck[i]);
+		assert_int_equal(c->iov[i].iov_len, len[i]);
+	}
+}
+
+/* A line right after the client's newest one in the same chunk extends that segment
+ * and holds nothing more; own bytes in between, another chunk or lines the client was
+ * not given start a new one; a client that drops takes no line until it caught up,
+ * even one that would fit; the peer gets it all in order. */
+static void test_shared_lines_extend_a_segment(void **state)
+{
+	struct fixture *f = *state;
+	char line[200];
+	memset(line, 'a', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	watch(f->c, PROTO_POLICY_DROP);
+	peer.room = 0; /* the peer reads nothing yet */
+	struct fanout_chunk *k1 = f->fo->cur;
+	for (int i = 0; i < 3; i++)
+		stream(f, line, sizeof(line));
+	assert_segs(f->c, 1, (const struct fanout_chunk *[]){k1}, (size_t[]){600});
+	assert_int_equal(k1->refs, 1);
+	/* A reply between: the next line starts a segment after it. */
+	conn_reply(f->c, "{\"class\":\"PONG\"}\n", 17);
+	memcpy(f->want + f->nwant, "{\"class\":\"PONG\"}\n", 17);
+	f->nwant += 17;
+	stream(f, line, sizeof(line));
+	stream(f, line, sizeof(line));
+	assert_segs(f->c, 3, (const struct fanout_chunk *[]){k1, NULL, k1},
+		    (size_t[]){600, 17, 400});
+	assert_int_equal(k1->refs, 2);
+	/* A line for another client only: ours no longer follow on. */
+	(void)render(f->fo, "x\n", 2);
+	stream(f, line, sizeof(line));
+	assert_segs(f->c, 4, (const struct fanout_chunk *[]){k1, NULL, k1, k1},
+		    (size_t[]){600, 17, 400, 200});
+	/* Part of the queue leaves (600 + 17 + 83): the newest segment still takes the next
+	 * line. */
+	peer.room = 700;
+	conn_flush(f->c);
+	stream(f, line, sizeof(line));
+	assert_segs(f->c, 2, (const struct fanout_chunk *[]){k1, k1}, (size_t[]){317, 400});
+	assert_int_equal(k1->refs, 2);
+	/* A new chunk: its first line starts a segment, the next one extends it. */
+	assert_true(fanout_renew(f->fo));
+	struct fanout_chunk *k2 = f->fo->cur;
+	stream(f, line, sizeof(line));
+	stream(f, line, sizeof(line));
+	assert_ptr_equal(f->c->ck[f->c->nsegs - 1], k2);
+	assert_int_equal(f->c->iov[f->c->nsegs - 1].iov_len, 400);
+	assert_int_equal(k2->refs, 1);
+	assert_int_equal(conn_queued(f->c), f->nwant - 700);
+	/* Above half the limit (4096), a copied line that does not fit makes the client
+	 * drop; the next shared line, although it follows on and would fit, is dropped
+	 * too, until the queue is below half. */
+	while (conn_queued(f->c) <= f->c->queue_limit / 2)
+		stream(f, line, sizeof(line));
+	static char big[2000];
+	memset(big, 'b', sizeof(big));
+	conn_stream(f->c, big, sizeof(big));
+	assert_true(f->c->dropping);
+	size_t queued = conn_queued(f->c);
+	assert_true(queued + sizeof(line) <= f->c->queue_limit);
+	stream(f, line, sizeof(line));
+	assert_int_equal(f->c->dropped, 2);
+	assert_int_equal(conn_queued(f->c), queued);
+	/* Everything leaves in order, then the DROPPED notice; no chunk stays held. */
+	peer.room = SIZE_MAX;
+	conn_flush(f->c);
+	assert_false(f->c->dropping);
+	assert_int_equal(k1->refs, 0);
+	assert_int_equal(k2->refs, 0);
+	assert_memory_equal(peer.got, f->want, f->nwant);
+	assert_memory_equal(peer.got + f->nwant, "{\"class\":\"DROPPED\"", 18);
+}
+
 /* A replay of `left` 100-byte lines, queued as the peer drains. */
 static unsigned drains, left;
 
@@ -676,6 +758,8 @@ int main(void)
 		BOTH(test_disconnect_policy),
 		BOTH(test_half_close_keeps_a_watcher),
 		cmocka_unit_test_setup_teardown(test_shared_order_and_stretches, setup_shared,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_shared_lines_extend_a_segment, setup_shared,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_lagging_clients_share_chunks, setup_shared,
 						teardown),
