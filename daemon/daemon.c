@@ -88,7 +88,10 @@ static void gather_observers(struct daemon *d)
 		};
 		if (o->on_msg)
 			d->msg_obs[d->nmsg_obs++] = mo;
-		if (o->on_msg && (mo.types & DAEMON_MSG_TYPE(M7B_T_DATA)))
+		if (o->on_data)
+			d->data_obs[d->ndata_obs++] =
+				(struct daemon_msg_obs){.fn = o->on_data, .ud = o->ud};
+		else if (o->on_msg && (mo.types & DAEMON_MSG_TYPE(M7B_T_DATA)))
 			d->data_obs[d->ndata_obs++] = mo;
 		if (o->on_decoded) {
 			d->decoded_obs[d->ndecoded_obs].fn = o->on_decoded;

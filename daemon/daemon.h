@@ -44,6 +44,9 @@ typedef void (*daemon_decoded_fn)(void *ud, struct channel *ch, uint64_t good, u
 struct daemon_observer {
 	/* Every valid frame of the types in msg_types, decoded once by the channel. */
 	daemon_msg_fn on_msg;
+	/* DATA frames, when set, instead of on_msg: an observer that reads them but none of
+	 * the tests on_msg makes on the type of others. */
+	daemon_msg_fn on_data;
 	/* The frame types on_msg takes, as DAEMON_MSG_TYPE() bits; 0 takes every type. DATA
 	 * is nearly every frame: an observer that ignores it leaves its bit out and is not
 	 * called for it. */

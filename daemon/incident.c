@@ -74,6 +74,8 @@ int incident_ring_init(struct incident_ring *r, size_t cap)
 	r->e = calloc(cap, sizeof(*r->e));
 	if (!r->e)
 		return -ENOMEM;
+	r->next = r->e;
+	r->end = r->e + cap;
 	r->cap = cap;
 	return 0;
 }
@@ -106,9 +108,11 @@ void incident_ring_text(struct incident_ring *r, uint64_t t_us, enum incident_en
 
 const struct incident_entry *incident_ring_at(const struct incident_ring *r, size_t i)
 {
-	if (i >= r->n)
+	if (i >= incident_ring_len(r))
 		return NULL;
-	return &r->e[(r->head + r->cap - r->n + i) % r->cap];
+	/* Full, the oldest is the next to be overwritten; else the first slot. */
+	size_t oldest = r->full ? (size_t)(r->next - r->e) : 0;
+	return &r->e[(oldest + i) % r->cap];
 }
 
 static cJSON *entry_json(const struct incident_entry *e)
@@ -278,7 +282,7 @@ struct incident *incident_open(struct incident_store *s, const struct incident_r
 			       const char *detail, uint64_t now_us)
 {
 	struct incident *inc = calloc(1, sizeof(*inc));
-	size_t i, first;
+	size_t i, first, n;
 
 	if (!inc)
 		return NULL;
@@ -293,8 +297,9 @@ struct incident *incident_open(struct incident_store *s, const struct incident_r
 		free(inc);
 		return NULL;
 	}
-	first = ring->n > INCIDENT_BEFORE_MAX ? ring->n - INCIDENT_BEFORE_MAX : 0;
-	for (i = first; i < ring->n; i++) {
+	n = incident_ring_len(ring);
+	first = n > INCIDENT_BEFORE_MAX ? n - INCIDENT_BEFORE_MAX : 0;
+	for (i = first; i < n; i++) {
 		cJSON *e = entry_json(incident_ring_at(ring, i));
 		if (e)
 			cJSON_AddItemToArray(inc->before, e);
@@ -471,7 +476,7 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 		cJSON_AddItemToObject(o, "evidence", inc->evidence);
 	inc->evidence = NULL;
 	after = cJSON_AddArrayToObject(o, "after");
-	for (i = 0; after && i < ring->n; i++) {
+	for (i = 0; after && i < incident_ring_len(ring); i++) {
 		const struct incident_entry *e = incident_ring_at(ring, i);
 		if (e->t_us >= inc->start_us) {
 			cJSON *j = entry_json(e);

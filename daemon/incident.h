@@ -4,11 +4,15 @@
 #ifndef M7B_INCIDENT_H
 #define M7B_INCIDENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include <cjson/cJSON.h>
+
+#include "m7bridge/wire.h"
 
 enum incident_entry_kind {
 	INCIDENT_FRAME = 0, /* a frame header from the M7 */
@@ -23,17 +27,33 @@ enum incident_entry_kind {
 
 struct incident_entry {
 	uint64_t t_us; /* CLOCK_REALTIME */
-	enum incident_entry_kind kind;
+	/* kind (an enum incident_entry_kind), then a FRAME's header members where struct
+	 * m7b_frame has them after its ver: incident_ring_frame() copies them as a block. */
+	uint8_t kind;
 	uint8_t type, port, flags; /* FRAME */
-	uint16_t len;		   /* FRAME */
 	uint32_t seq;		   /* FRAME */
+	uint16_t len;		   /* FRAME */
 	char text[INCIDENT_TEXT_MAX];
 };
+
+_Static_assert(
+	offsetof(struct incident_entry, type) - offsetof(struct incident_entry, kind) ==
+			offsetof(struct m7b_frame, type) &&
+		offsetof(struct incident_entry, port) - offsetof(struct incident_entry, kind) ==
+			offsetof(struct m7b_frame, port) &&
+		offsetof(struct incident_entry, flags) - offsetof(struct incident_entry, kind) ==
+			offsetof(struct m7b_frame, flags) &&
+		offsetof(struct incident_entry, seq) - offsetof(struct incident_entry, kind) ==
+			offsetof(struct m7b_frame, seq),
+	"struct incident_entry: the FRAME members as in struct m7b_frame");
 
 /* Fixed-size ring of the latest entries. */
 struct incident_ring {
 	struct incident_entry *e;
-	size_t cap, head, n; /* head: next slot to write */
+	struct incident_entry *next; /* the slot to write; NULL for a ring without room */
+	struct incident_entry *end;  /* e + cap */
+	size_t cap;
+	bool full; /* every slot was written: the oldest entry is at next */
 };
 
 /* One step the recovery took, as the recorder stores it. */
@@ -69,38 +89,41 @@ struct incident_store {
 int incident_ring_init(struct incident_ring *r, size_t cap);
 /* Frees the ring's memory. */
 void incident_ring_clear(struct incident_ring *r);
-/* The next slot to write, not cleared; NULL for a ring without room (cap 0). A compare
- * replaces the modulo. */
+/* Entries held (at most cap). */
+static inline size_t incident_ring_len(const struct incident_ring *r)
+{
+	return r->full ? r->cap : (size_t)(r->next - r->e);
+}
+
+/* The next slot to write, not cleared; NULL for a ring without room (cap 0). Pointers,
+ * and the count kept only until the ring is full: a load, a compare, a store. */
 static inline struct incident_entry *incident_ring_push(struct incident_ring *r)
 {
-	struct incident_entry *e;
+	struct incident_entry *e = r->next;
 
-	if (!r->cap)
+	if (!e)
 		return NULL;
-	e = &r->e[r->head];
-	if (++r->head == r->cap)
-		r->head = 0;
-	if (r->n < r->cap)
-		r->n++;
+	if (++r->next == r->end) {
+		r->next = r->e;
+		r->full = true;
+	}
 	return e;
 }
 
-/* Records a frame header. Inline, one per frame: it sets every member a FRAME entry
- * uses, and leaves the rest of the text uncleared. */
-static inline void incident_ring_frame(struct incident_ring *r, uint64_t t_us, uint8_t type,
-				       uint8_t port, uint8_t flags, uint32_t seq, uint16_t len)
+/* Records the header of frame f. Inline, one per frame: a few word stores (type, port,
+ * flags and seq copied with ver as one block, then kind over ver) set every member a
+ * FRAME entry uses; the rest of the text stays uncleared. */
+static inline void incident_ring_frame(struct incident_ring *r, uint64_t t_us,
+				       const struct m7b_frame *f)
 {
 	struct incident_entry *e = incident_ring_push(r);
 
 	if (!e)
 		return;
 	e->t_us = t_us;
+	memcpy(&e->kind, f, offsetof(struct m7b_frame, seq) + sizeof(f->seq));
 	e->kind = INCIDENT_FRAME;
-	e->type = type;
-	e->port = port;
-	e->flags = flags;
-	e->seq = seq;
-	e->len = len;
+	e->len = f->len;
 	e->text[0] = '\0';
 }
 /* Records a line of text (truncated; control bytes replaced). */

@@ -127,6 +127,23 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 	}
 }
 
+/* DATA, nearly every frame, has an observer of its own: of the supervisor only the
+ * incident ring, liveness and the silence watch read it (the read's clock is their time). */
+static void obs_on_data(void *ud, struct channel *ch, const struct channel_msg *m)
+{
+	struct sv_chan *c = sv_chan_of(ud, ch);
+
+	if (!c)
+		return;
+	incident_ring_frame(&c->ring, m->rx_realtime_us, m->frame);
+	/* No timer work per frame: only when the deadline may have moved earlier. */
+	if (c->live_enabled && liveness_on_frame(&c->live, m->rx_ms, false))
+		sv_chan_rearm_liveness(c);
+	if (!m->bad_payload)
+		silence_on_data(&c->silence, m->frame->port, m->rx_ms);
+}
+
+/* Every other frame. */
 static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	const struct m7b_frame *f = m->frame;
@@ -134,18 +151,9 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 
 	if (!c)
 		return;
-	incident_ring_frame(&c->ring, m->rx_realtime_us, f->type, f->port, f->flags, f->seq,
-			    f->len);
-	/* No timer work per frame: only when the deadline may have moved earlier. */
+	incident_ring_frame(&c->ring, m->rx_realtime_us, f);
 	if (c->live_enabled && liveness_on_frame(&c->live, m->rx_ms, f->type == M7B_T_HEARTBEAT))
 		sv_chan_rearm_liveness(c);
-	if (f->type == M7B_T_DATA) {
-		/* Nearly every frame; of the rest of the supervisor only the silence watch
-		 * reads DATA, and the read's clock is its time. */
-		if (!m->bad_payload)
-			silence_on_data(&c->silence, f->port, m->rx_ms);
-		return;
-	}
 	sv_fault_on_msg(c, m);
 	sv_verify_on_msg(c, m);
 	if (f->type == M7B_T_HELLO || f->type == M7B_T_HEARTBEAT) {
@@ -182,6 +190,7 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 	const struct conf *cfg = daemon_config(d);
 	struct supervisor *sv = calloc(1, sizeof(*sv));
 	struct daemon_observer obs = {.on_msg = obs_on_msg,
+				      .on_data = obs_on_data,
 				      .on_decoded = sv_fault_on_decoded,
 				      .on_raw = sv_probe_on_raw,
 				      .on_config = obs_on_config,

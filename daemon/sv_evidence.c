@@ -8,7 +8,7 @@
 /* Kernel lines of c's ring with after_us < t_us <= until_us into array a. */
 static void kernel_lines(struct sv_chan *c, cJSON *a, uint64_t after_us, uint64_t until_us)
 {
-	for (size_t i = 0; a && i < c->klines.n; i++) {
+	for (size_t i = 0; a && i < incident_ring_len(&c->klines); i++) {
 		const struct incident_entry *e = incident_ring_at(&c->klines, i);
 		char t[24];
 		cJSON *o;

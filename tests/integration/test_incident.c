@@ -42,9 +42,32 @@ static void test_ring(void **state)
 	assert_int_equal(incident_ring_init(&r, 0), -EINVAL);
 	assert_int_equal(incident_ring_init(&r, 4), 0);
 	assert_null(incident_ring_at(&r, 0));
+	/* A FRAME entry over a text one: every member it uses set, the text empty. */
+	incident_ring_text(&r, 50, INCIDENT_NOTE, "note", 4);
+	incident_ring_frame(&r, 51,
+			    &(struct m7b_frame){.ver = 9,
+						.type = 3,
+						.port = 200,
+						.flags = 0x81,
+						.seq = 0x12345678,
+						.len = 513});
+	assert_int_equal(incident_ring_len(&r), 2);
+	const struct incident_entry *e = incident_ring_at(&r, 1);
+	assert_int_equal(e->t_us, 51);
+	assert_int_equal(e->kind, INCIDENT_FRAME);
+	assert_int_equal(e->type, 3);
+	assert_int_equal(e->port, 200);
+	assert_int_equal(e->flags, 0x81);
+	assert_int_equal(e->seq, 0x12345678);
+	assert_int_equal(e->len, 513);
+	assert_string_equal(e->text, "");
+	assert_string_equal(incident_ring_at(&r, 0)->text, "note");
+	assert_null(incident_ring_at(&r, 2));
 	for (i = 0; i < 6; i++)
-		incident_ring_frame(&r, 100 + i, 2, 1, 0, i, 10);
-	assert_int_equal(r.n, 4);
+		incident_ring_frame(
+			&r, 100 + i,
+			&(struct m7b_frame){.type = 2, .port = 1, .flags = 0, .seq = i, .len = 10});
+	assert_int_equal(incident_ring_len(&r), 4);
 	assert_int_equal(incident_ring_at(&r, 0)->seq, 2);
 	assert_int_equal(incident_ring_at(&r, 3)->seq, 5);
 	assert_null(incident_ring_at(&r, 4));
@@ -56,7 +79,12 @@ static void test_ring(void **state)
 	incident_ring_text(&r, 201, INCIDENT_NOTE, big, sizeof(big));
 	assert_int_equal(strlen(incident_ring_at(&r, 3)->text), INCIDENT_TEXT_MAX - 1);
 	incident_ring_clear(&r);
-	assert_int_equal(r.n, 0);
+	assert_int_equal(incident_ring_len(&r), 0);
+	/* A ring without room (cleared, or its allocation failed) records nothing. */
+	incident_ring_frame(&r, 300, &(struct m7b_frame){.type = 2});
+	incident_ring_text(&r, 301, INCIDENT_NOTE, "x", 1);
+	assert_int_equal(incident_ring_len(&r), 0);
+	assert_null(incident_ring_at(&r, 0));
 }
 
 static char *slurp(const char *path)
@@ -88,14 +116,18 @@ static void test_write_and_list(void **state)
 	assert_int_equal(incident_ring_init(&r, 32), 0);
 	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), 0);
 	assert_int_equal(s->next_seq, 1);
-	incident_ring_frame(&r, 1763740000000000ull, 3, 0, 0, 41, 8);
+	incident_ring_frame(
+		&r, 1763740000000000ull,
+		&(struct m7b_frame){.type = 3, .port = 0, .flags = 0, .seq = 41, .len = 8});
 	incident_ring_text(&r, 1763740000000100ull, INCIDENT_KERNEL,
 			   "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)", 57);
 	inc = incident_open(s, &r, "m7", "kick_timeout", "kernel",
 			    "imx_rproc_kick: failed (1, err:-62)", 1763740000000200ull);
 	assert_non_null(inc);
 	incident_ring_text(&r, 1763740000500000ull, INCIDENT_STATE, "recovering", 10);
-	incident_ring_frame(&r, 1763740002500000ull, 1, 0, 0, 0, 20);
+	incident_ring_frame(
+		&r, 1763740002500000ull,
+		&(struct m7b_frame){.type = 1, .port = 0, .flags = 0, .seq = 0, .len = 20});
 	cJSON_AddNumberToObject(counters, "frames", 42);
 	assert_int_equal(
 		incident_close(s, inc, &r, "recovered", steps, 2, counters, 1763740002500000ull),
