@@ -8,10 +8,10 @@
 
 struct latemark {
 	bool have_tick;	     /* a frame of this boot carried an M7 tick */
-	uint64_t tick;	     /* the latest such tick */
+	uint64_t tick;	     /* the latest such tick; 0 without one */
 	uint64_t tick_ms;    /* monotonic ms when it arrived */
 	bool armed;	     /* an outage of this boot started */
-	uint64_t until_tick; /* estimated M7 tick when it started */
+	uint64_t until_tick; /* estimated M7 tick when it started; 0 when not armed */
 };
 
 /* Forgets everything: a new boot restarts the M7's ticks. */
@@ -20,8 +20,9 @@ void latemark_reset(struct latemark *lm);
  * Inline, as is latemark_is_late(): both run for every DATA frame. */
 static inline void latemark_on_tick(struct latemark *lm, uint64_t tick, uint64_t now_ms)
 {
-	/* Keep the newest tick: a late frame must not pull the estimate back. */
-	if (lm->have_tick && tick < lm->tick)
+	/* Keep the newest tick: a late frame must not pull the estimate back. Without a
+	 * tick yet, tick is 0: no need to test have_tick. */
+	if (tick < lm->tick)
 		return;
 	lm->have_tick = true;
 	lm->tick = tick;
@@ -33,7 +34,7 @@ void latemark_on_outage(struct latemark *lm, uint64_t now_ms, uint32_t tick_hz);
 /* True when a capture that started at M7 tick t_first is late. */
 static inline bool latemark_is_late(const struct latemark *lm, uint64_t t_first)
 {
-	return lm->armed && t_first < lm->until_tick;
+	return t_first < lm->until_tick; /* 0 when not armed: no need to test armed */
 }
 
 #endif

@@ -50,10 +50,11 @@ static inline bool liveness_on_frame(struct liveness *l, uint64_t now_ms, bool h
 {
 	if (!l->running)
 		return false;
+	l->last_rx_ms = now_ms;
 	/* The steady case, every frame on a busy link: the quiet deadline only moves later,
 	 * so the timer need not follow it (the tick re-checks and re-arms). */
-	bool rearm = l->waiting || l->stalled;
-	l->last_rx_ms = now_ms;
+	if (!l->waiting && !l->stalled)
+		return false;
 	l->stalled = false;
 	/* After a kernel fault any DATA still arriving proves only the M7->Linux half: the
 	 * probe waits for the HEARTBEAT that answers its PING. */
@@ -62,7 +63,7 @@ static inline bool liveness_on_frame(struct liveness *l, uint64_t now_ms, bool h
 		l->strict = false;
 		l->misses = 0;
 	}
-	return rearm;
+	return true;
 }
 
 /* Time passed; says whether to PING or that the link stalled. */
