@@ -333,6 +333,8 @@ static void add_run(struct conn *c, struct fanout *fo, const char *line, size_t 
 	}
 	c->run_end = line + len;
 	c->run_bytes += len;
+	/* Admitted above: queued <= queue_limit, so the room is not negative. */
+	c->run_max = (uintptr_t)c->run_end + (c->queue_limit - conn_queued(c));
 	c->delivered++;
 	c->dirty = true;
 }

@@ -75,6 +75,10 @@ struct conn {
 	 * NULL otherwise. A chunk's lines never begin where another chunk's end (each
 	 * buffer follows its own header), so equal means the same chunk, held already. */
 	const char *run_end;
+	/* While run_end is set: the address up to which lines may extend that segment
+	 * within queue_limit, as of when it was set (bytes sent since only make it low:
+	 * a line beyond takes the general path, which checks exactly). */
+	uintptr_t run_max;
 	size_t queue_limit; /* streamed objects beyond this are dropped / disconnect */
 	size_t hard_limit;  /* replies beyond this disconnect */
 
@@ -150,7 +154,7 @@ static inline size_t conn_queued(const struct conn *c)
  * keeps up: the line directly follows the client's newest one in the same chunk. */
 static inline void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t len)
 {
-	if (line == c->run_end && conn_queued(c) + len <= c->queue_limit) {
+	if (line == c->run_end && (uintptr_t)line + len <= c->run_max) {
 		c->iov[c->nsegs - 1].iov_len += len;
 		c->run_end = line + len;
 		c->run_bytes += len;

@@ -343,6 +343,21 @@ static void test_shared_lines_extend_a_segment(void **state)
 	assert_int_equal(k2->refs, 0);
 	assert_memory_equal(peer.got, f->want, f->nwant);
 	assert_memory_equal(peer.got + f->nwant, "{\"class\":\"DROPPED\"", 18);
+	/* The limit still holds for lines that extend a segment, and bytes sent make room
+	 * for more: 19 lines (3800 of 4096 bytes), 200 sent, two more fit, the third not. */
+	assert_int_equal(conn_queued(f->c), 0);
+	peer.room = 0;
+	for (int i = 0; i < 19; i++)
+		stream(f, line, sizeof(line));
+	peer.room = 200;
+	conn_flush(f->c);
+	assert_int_equal(conn_queued(f->c), 3600);
+	uint64_t delivered = f->c->delivered;
+	for (int i = 0; i < 3; i++)
+		stream(f, line, sizeof(line));
+	assert_int_equal(f->c->delivered, delivered + 2);
+	assert_int_equal(f->c->dropped, 3);
+	assert_int_equal(conn_queued(f->c), 4000);
 }
 
 /* A replay of `left` 100-byte lines, queued as the peer drains. */
