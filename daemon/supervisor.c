@@ -136,8 +136,9 @@ static void obs_on_data(void *ud, struct channel *ch, const struct channel_msg *
 	if (!c)
 		return;
 	incident_ring_frame(&c->ring, m->rx_realtime_us, m->frame);
-	/* No timer work per frame: only when the deadline may have moved earlier. */
-	if (c->live_enabled && liveness_on_frame(&c->live, m->rx_ms, false))
+	/* No timer work per frame: only when the deadline may have moved earlier. Liveness
+	 * only ever runs when enabled: no need to test live_enabled. */
+	if (liveness_on_frame(&c->live, m->rx_ms, false))
 		sv_chan_rearm_liveness(c);
 	if (!m->bad_payload)
 		silence_on_data(&c->silence, m->frame->port, m->rx_ms);
