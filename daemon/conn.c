@@ -332,6 +332,7 @@ static void add_run(struct conn *c, struct fanout *fo, const char *line, size_t 
 		fanout_chunk_hold(k);
 	}
 	c->run_end = line + len;
+	c->run_iov = &c->iov[c->nsegs - 1];
 	c->run_bytes += len;
 	/* Admitted above: queued <= queue_limit, so the room is not negative. */
 	c->run_max = (uintptr_t)c->run_end + (c->queue_limit - conn_queued(c));
@@ -378,6 +379,8 @@ static void consume(struct conn *c, size_t sent)
 	c->nsegs -= i;
 	if (!c->nsegs)
 		c->run_end = NULL;
+	else
+		c->run_iov = &c->iov[c->nsegs - 1]; /* moved down with the rest */
 }
 
 /* One sendmsg() for the whole queue, own bytes and shared lines in their order; what the

@@ -79,8 +79,9 @@ struct conn {
 	 * within queue_limit, as of when it was set (bytes sent since only make it low:
 	 * a line beyond takes the general path, which checks exactly). */
 	uintptr_t run_max;
-	size_t queue_limit; /* streamed objects beyond this are dropped / disconnect */
-	size_t hard_limit;  /* replies beyond this disconnect */
+	struct iovec *run_iov; /* while run_end is set: the newest segment, iov[nsegs - 1] */
+	size_t queue_limit;    /* streamed objects beyond this are dropped / disconnect */
+	size_t hard_limit;     /* replies beyond this disconnect */
 
 	/* watch */
 	bool watching;
@@ -155,7 +156,7 @@ static inline size_t conn_queued(const struct conn *c)
 static inline void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t len)
 {
 	if (line == c->run_end && (uintptr_t)line + len <= c->run_max) {
-		c->iov[c->nsegs - 1].iov_len += len;
+		c->run_iov->iov_len += len;
 		c->run_end = line + len;
 		c->run_bytes += len;
 		c->delivered++;
