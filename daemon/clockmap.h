@@ -188,7 +188,11 @@ static inline bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct
  * negative). */
 static inline uint64_t clockmap_line_dist2(const struct clockmap_line *l, int64_t dxa, int64_t dxb)
 {
-	int64_t hi = dxa > dxb ? dxa : dxb, lo = dxa > dxb ? dxb : dxa;
+	int64_t hi = dxb, lo = dxa;
+	if (__builtin_expect(dxa > dxb, 0)) { /* a capture ends after it starts */
+		hi = dxa;
+		lo = dxb;
+	}
 	int64_t past = hi - l->dx_ref, before = l->dx_ref - lo;
 	return (uint64_t)(past > before ? past : before);
 }
