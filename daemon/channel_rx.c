@@ -217,6 +217,14 @@ static inline void handle_frame(struct channel *ch, struct channel_msg *m,
 		handle_other(ch, m);
 }
 
+/* The callback of a channel without one: a call rather than a test per frame. */
+static void ignore_msg(void *ud, struct channel *ch, const struct channel_msg *m)
+{
+	(void)ud;
+	(void)ch;
+	(void)m;
+}
+
 static void process(struct channel *ch, const uint8_t *buf, size_t n)
 {
 	const uint8_t *p = buf, *end = buf + n;
@@ -233,12 +241,11 @@ static void process(struct channel *ch, const uint8_t *buf, size_t n)
 	m.rx_ms = ch->rx_ms;
 	m.rx_realtime_us = ch->rx_realtime_us;
 	void (*on_msg)(void *, struct channel *, const struct channel_msg *) =
-		ch->ops ? ch->ops->on_msg : NULL;
+		ch->ops && ch->ops->on_msg ? ch->ops->on_msg : ignore_msg;
 	void *ud = ch->ud;
 	while (ch->fd >= 0 && m7b_decoder_next(&ch->dec, &p, end, &f) == 1) {
 		handle_frame(ch, &m, &f);
-		if (on_msg)
-			on_msg(ud, ch, &m);
+		on_msg(ud, ch, &m);
 	}
 	if (ch->ops && ch->ops->on_decoded)
 		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
