@@ -54,8 +54,7 @@ struct replayring {
 	size_t cap;
 	uint32_t *offs; /* offset of record i at offs[i % maxrec] */
 	size_t maxrec;
-	uint64_t first; /* index of the oldest record */
-	size_t count;
+	uint64_t first;		 /* index of the oldest record */
 	size_t slot_end;	 /* where the next offset goes: (first + count) % maxrec */
 	size_t head, tail, wrap; /* write offset, oldest record, end of data before offset 0 */
 	size_t used;
@@ -63,6 +62,9 @@ struct replayring {
 	 * limit (see refresh() in replayring.c) and slot_end is below slot_lim (maxrec - 1:
 	 * the offsets do not wrap). */
 	size_t limit, slot_lim;
+	/* Not beside slot_end: compilers add 1 to both with vector instructions, more of them
+	 * than two adds. */
+	size_t count;
 	uint64_t max_age_ns;
 	uint64_t evicted;
 	/* ring of runs, newest at (nspan_total - 1) % REPLAYRING_SPANS */
