@@ -102,11 +102,11 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz);
  * clock went backwards, or replies kept contradicting the fit: a reboot whose HELLO was
  * lost), -EINVAL for an impossible or inconsistent exchange (counted, ignored). */
 int clockmap_add(struct clockmap *c, const struct clockmap_sample *s);
-/* The low 64 bits of (*base + x * *y) >> shift, the product of signed (clockmap_fix_s) or
+/* The low 64 bits of (*base + x * y) >> shift, the product of signed (clockmap_fix_s) or
  * unsigned (clockmap_fix_u) 64-bit values taken whole, for a shift below 64 (a line's is
- * at most 62). On x86-64 that is four instructions with *base and *y read where they are:
- * compilers shift all 128 bits and test for shifts of 64 and more, and in the frame's path
- * copy the line's values to the stack first. */
+ * at most 62). On x86-64 that is four instructions with *base read where it is: compilers
+ * shift all 128 bits and test for shifts of 64 and more, and in the frame's path copy the
+ * 128-bit base to the stack first. */
 #if defined(__x86_64__)
 #define CLOCKMAP_FIX(mul, base, x, y, shift)                                                       \
 	({                                                                                         \
@@ -116,36 +116,34 @@ int clockmap_add(struct clockmap *c, const struct clockmap_sample *s);
 			    "adcq %H[b_], %%rdx\n\t"                                               \
 			    "shrdq %%cl, %%rdx, %%rax"                                             \
 			: "=a"(lo_), "=&d"(hi_)                                                    \
-			: "0"(x), [y_] "m"(*(y)), [b_] "m"(*(base)), "c"(shift)                    \
+			: "0"(x), [y_] "rm"(y), [b_] "m"(*(base)), "c"(shift)                      \
 			: "cc");                                                                   \
 		lo_;                                                                               \
 	})
 #endif
 
-static inline uint64_t clockmap_fix_s(const __int128 *base, int64_t x, const int64_t *y,
-				      unsigned shift)
+static inline uint64_t clockmap_fix_s(const __int128 *base, int64_t x, int64_t y, unsigned shift)
 {
 #if defined(__x86_64__)
 	return CLOCKMAP_FIX("imulq", base, x, y, shift);
 #else
-	return (uint64_t)((*base + (__int128)x * *y) >> shift);
+	return (uint64_t)((*base + (__int128)x * y) >> shift);
 #endif
 }
 
-static inline uint64_t clockmap_fix_u(const __int128 *base, uint64_t x, const uint64_t *y,
-				      unsigned shift)
+static inline uint64_t clockmap_fix_u(const __int128 *base, uint64_t x, uint64_t y, unsigned shift)
 {
 #if defined(__x86_64__)
 	return CLOCKMAP_FIX("mulq", base, x, y, shift);
 #else
-	return (uint64_t)((*base + (__int128)x * *y) >> shift);
+	return (uint64_t)((*base + (__int128)x * y) >> shift);
 #endif
 }
 
 /* The line's host ns at dx ticks from tick0 (a tick of its range). */
 static inline uint64_t clockmap_line_at(const struct clockmap_line *l, int64_t dx)
 {
-	return l->ns0 + clockmap_fix_s(&l->off, dx, &l->mul, l->shift);
+	return l->ns0 + clockmap_fix_s(&l->off, dx, l->mul, l->shift);
 }
 
 /* One tick of the line: host ns and the tick's distance from tick0; false when too far
@@ -170,7 +168,7 @@ static inline uint64_t clockmap_line_dist(const struct clockmap_line *l, int64_t
 /* The line's bound at that distance. */
 static inline uint64_t clockmap_line_err(const struct clockmap_line *l, uint64_t dist)
 {
-	return clockmap_fix_u(&l->e0, dist, &l->emul, l->shift);
+	return clockmap_fix_u(&l->e0, dist, l->emul, l->shift);
 }
 
 /* Maps a tick to host ns with its error bound; false while unmapped or too far off.

@@ -519,20 +519,20 @@ static void test_fixed_point_steps(void **state)
 		}
 		unsigned shift = i < 63 ? i : (unsigned)(v[4] % 63);
 		__int128 base = (__int128)(((unsigned __int128)v[0] << 64) | v[1]);
-		int64_t y_s = (int64_t)v[3];
 		/* The reference in unsigned arithmetic (no overflow to avoid); its low 64 bits
 		 * shifted logically equal the signed ones shifted arithmetically, below 64. */
 		unsigned __int128 ps = (unsigned __int128)((__int128)(int64_t)v[2] * (int64_t)v[3]);
 		unsigned __int128 pu = (unsigned __int128)v[2] * v[3];
 		uint64_t want_s = (uint64_t)(((unsigned __int128)base + ps) >> shift);
 		uint64_t want_u = (uint64_t)(((unsigned __int128)base + pu) >> shift);
-		assert_int_equal(clockmap_fix_s(&base, (int64_t)v[2], &y_s, shift), want_s);
-		assert_int_equal(clockmap_fix_u(&base, v[2], &v[3], shift), want_u);
+		assert_int_equal(clockmap_fix_s(&base, (int64_t)v[2], (int64_t)v[3], shift),
+				 want_s);
+		assert_int_equal(clockmap_fix_u(&base, v[2], v[3], shift), want_u);
 		if (base >= -((__int128)1 << 125) && base < ((__int128)1 << 125) &&
 		    (v[2] >> 62 == 0 || v[2] >> 62 == 3) && v[3] >> 62 == 0) {
 			/* Where the C expression does not overflow, it is the same too. */
 			__int128 c = base + (__int128)(int64_t)v[2] * (int64_t)v[3];
-			assert_int_equal(clockmap_fix_s(&base, (int64_t)v[2], &y_s, shift),
+			assert_int_equal(clockmap_fix_s(&base, (int64_t)v[2], (int64_t)v[3], shift),
 					 (uint64_t)(int64_t)(c >> shift));
 		}
 	}
