@@ -39,10 +39,10 @@ static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
 
 /* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames; a jump
  * back means the M7 restarted and its HELLO was lost: the books start a new boot. */
-static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
+static inline uint32_t track_seq_of(struct channel *ch, const struct m7b_frame *f, bool hello)
 {
 	uint32_t gap = 0;
-	if (f->type != M7B_T_HELLO && ch->have_rx_seq) {
+	if (!hello && ch->have_rx_seq) {
 		gap = f->seq - (ch->rx_seq + 1);
 		if (gap >= 0x80000000u) {
 			gap = 0;
@@ -59,6 +59,11 @@ static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
 	ch->rx_seq = f->seq;
 	ch->stats.seq_gaps += gap;
 	return gap;
+}
+
+static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
+{
+	return track_seq_of(ch, f, f->type == M7B_T_HELLO);
 }
 
 /* Keeps the firmware's identity; the message then carries the stored copy, whose name
@@ -210,11 +215,14 @@ static inline void handle_frame(struct channel *ch, struct channel_msg *m,
 	m->new_boot = false;
 	m->first_after_open = !ch->rx_since_open;
 	ch->rx_since_open = true;
-	m->seq_gap = track_seq(ch, f);
-	if (f->type == M7B_T_DATA)
+	/* The type once: a DATA frame is no HELLO. */
+	if (f->type == M7B_T_DATA) {
+		m->seq_gap = track_seq_of(ch, f, false);
 		handle_data(ch, m, f);
-	else
+	} else {
+		m->seq_gap = track_seq(ch, f);
 		handle_other(ch, m);
+	}
 }
 
 /* The callback of a channel without one: a call rather than a test per frame. */
