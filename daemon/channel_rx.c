@@ -39,10 +39,10 @@ static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
 
 /* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames; a jump
  * back means the M7 restarted and its HELLO was lost: the books start a new boot. */
-static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
+static inline uint32_t track_seq_of(struct channel *ch, const struct m7b_frame *f, bool hello)
 {
 	uint32_t gap = 0;
-	if (f->type != M7B_T_HELLO && ch->have_rx_seq) {
+	if (!hello && ch->have_rx_seq) {
 		gap = f->seq - (ch->rx_seq + 1);
 		if (gap >= 0x80000000u) {
 			gap = 0;
@@ -53,11 +53,17 @@ static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
 			books_restart(&ch->books);
 			ch->books_asks = 0;
 		}
+	} else {
+		ch->have_rx_seq = true; /* set already on the way of nearly every frame */
 	}
-	ch->have_rx_seq = true;
 	ch->rx_seq = f->seq;
 	ch->stats.seq_gaps += gap;
 	return gap;
+}
+
+static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
+{
+	return track_seq_of(ch, f, f->type == M7B_T_HELLO);
 }
 
 /* Keeps the firmware's identity; the message then carries the stored copy, whose name
@@ -81,7 +87,9 @@ static void take_hello(struct channel *ch, struct channel_msg *m)
 	channel_sendq_pump(ch);
 }
 
-/* handle_frame() clears what precedes the union: a member after it would go uncleared. */
+/* process() clears what precedes the union once per read, handle_frame() and the handlers
+ * set the frame's members: a member after the union would go uncleared, and a new member
+ * of a frame's own must be set per frame too. */
 _Static_assert(offsetof(struct channel_msg, u) + sizeof(((struct channel_msg *)0)->u) ==
 		       sizeof(struct channel_msg),
 	       "struct channel_msg: new members go before the union");
@@ -143,29 +151,29 @@ static inline bool want_note_up(const struct channel *ch)
 
 /* DATA, nearly every frame: the same steps as handle_other() takes for the other types,
  * without its switches on the type. */
-static void handle_data(struct channel *ch, struct channel_msg *m)
+static void handle_data(struct channel *ch, struct channel_msg *m, const struct m7b_frame *f)
 {
-	const struct m7b_frame *f = m->frame;
-	m->bad_payload = m7b_wire_unpack_data(f, &m->u.data) != 0;
+	bool bad = m7b_wire_unpack_data(f, &m->u.data) != 0;
+	m->bad_payload = bad;
 	/* data_frames counts what is published; a malformed one is booked as lost. */
-	if (m->bad_payload) {
+	if (bad) {
 		ch->stats.bad_payloads++;
 		ch->stats.bad_data++;
 	} else {
 		ch->stats.data_frames++;
 	}
-	books_data(&ch->books, f->port, m->bad_payload);
+	books_data(&ch->books, f->port, bad);
 	if (want_note_up(ch))
 		note_up(ch, f);
-	if (!m->bad_payload) {
-		m->late = latemark_is_late(&ch->late, m->u.data.t_first);
+	m->late = !bad && latemark_is_late(&ch->late, m->u.data.t_first);
+	if (!bad)
 		latemark_on_tick(&ch->late, m->u.data.t_last, m->rx_ms);
-	}
 }
 
 static void handle_other(struct channel *ch, struct channel_msg *m)
 {
 	const struct m7b_frame *f = m->frame;
+	m->late = false;
 	m->bad_payload = !unpack_msg(f, m);
 	if (m->bad_payload)
 		ch->stats.bad_payloads++;
@@ -199,26 +207,30 @@ static void handle_other(struct channel *ch, struct channel_msg *m)
 		note_ticks(ch, m);
 }
 
-static void handle_frame(struct channel *ch, const struct m7b_frame *f)
+/* One frame into m, whose read-wide members process() set: the rest are the frame's
+ * (bad_payload and late set by handle_data() and handle_other()). */
+static inline void handle_frame(struct channel *ch, struct channel_msg *m,
+				const struct m7b_frame *f)
 {
-	/* Every member before the union cleared, not the union: an initializer would also
-	 * clear HELLO's name and the HEARTBEAT counters, every frame, when unpack_msg()
-	 * fills the one type the frame carries. */
-	struct channel_msg m;
-	memset(&m, 0, offsetof(struct channel_msg, u));
-	m.frame = f;
-	m.first_after_open = !ch->rx_since_open;
-	m.rx_mono_ns = ch->rx_mono_ns;
-	m.rx_ms = ch->rx_ms;
-	m.rx_realtime_us = ch->rx_realtime_us;
+	m->new_boot = false;
+	m->first_after_open = !ch->rx_since_open;
 	ch->rx_since_open = true;
-	m.seq_gap = track_seq(ch, f);
-	if (f->type == M7B_T_DATA)
-		handle_data(ch, &m);
-	else
-		handle_other(ch, &m);
-	if (ch->ops && ch->ops->on_msg)
-		ch->ops->on_msg(ch->ud, ch, &m);
+	/* The type once: a DATA frame is no HELLO. */
+	if (f->type == M7B_T_DATA) {
+		m->seq_gap = track_seq_of(ch, f, false);
+		handle_data(ch, m, f);
+	} else {
+		m->seq_gap = track_seq(ch, f);
+		handle_other(ch, m);
+	}
+}
+
+/* The callback of a channel without one: a call rather than a test per frame. */
+static void ignore_msg(void *ud, struct channel *ch, const struct channel_msg *m)
+{
+	(void)ud;
+	(void)ch;
+	(void)m;
 }
 
 static void process(struct channel *ch, const uint8_t *buf, size_t n)
@@ -226,8 +238,23 @@ static void process(struct channel *ch, const uint8_t *buf, size_t n)
 	const uint8_t *p = buf, *end = buf + n;
 	struct m7b_frame f;
 	uint64_t rejected = ch->dec.stats.rejected, frames = ch->dec.stats.frames;
-	while (ch->fd >= 0 && m7b_decoder_next(&ch->dec, &p, end, &f) == 1)
-		handle_frame(ch, &f);
+	/* What the frames of one read share is set once; handle_frame() sets every other
+	 * member before the union, and the union is the frame type's own (clearing it would
+	 * also clear HELLO's name and the HEARTBEAT counters, every frame). The callback, its
+	 * argument and the read's times do not change while the read is handled. */
+	struct channel_msg m;
+	memset(&m, 0, offsetof(struct channel_msg, u));
+	m.frame = &f;
+	m.rx_mono_ns = ch->rx_mono_ns;
+	m.rx_ms = ch->rx_ms;
+	m.rx_realtime_us = ch->rx_realtime_us;
+	void (*on_msg)(void *, struct channel *, const struct channel_msg *) =
+		ch->ops && ch->ops->on_msg ? ch->ops->on_msg : ignore_msg;
+	void *ud = ch->ud;
+	while (ch->fd >= 0 && m7b_decoder_next(&ch->dec, &p, end, &f) == 1) {
+		handle_frame(ch, &m, &f);
+		on_msg(ud, ch, &m);
+	}
 	if (ch->ops && ch->ops->on_decoded)
 		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
 				    ch->dec.stats.rejected - rejected, ch->rx_ms);

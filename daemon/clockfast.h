@@ -32,14 +32,21 @@ struct clockfast {
  * the REALTIME offset give. False (flags untouched) when a tick is out of range. */
 static inline bool clockfast_map(const struct clockfast *k, struct proto_frame *f)
 {
-	uint64_t err;
+	const struct clockmap_line *l = &k->line;
+	uint64_t a = f->t_first, b = f->t_last;
 
-	if (!clockmap_line_pair(&k->line, f->t_first, f->t_last, &f->t_first_mono_ns,
-				&f->t_last_mono_ns, &err))
+	/* clockmap_line_pair(), each result stored as soon as it is made: the frame's path
+	 * has few registers to spare, and what is stored need not be kept in one. */
+	if (a - l->lo >= l->n || b - l->lo >= l->n)
 		return false;
-	f->t_first_ns = f->t_first_mono_ns + k->real_add;
-	f->t_last_ns = f->t_last_mono_ns + k->real_add;
-	f->t_err_ns = err + k->real_err;
+	int64_t dxa = (int64_t)(a - l->tick0), dxb = (int64_t)(b - l->tick0);
+	uint64_t ns = clockmap_line_at(l, dxa);
+	f->t_first_mono_ns = ns;
+	f->t_first_ns = ns + k->real_add;
+	ns = clockmap_line_at(l, dxb);
+	f->t_last_mono_ns = ns;
+	f->t_last_ns = ns + k->real_add;
+	f->t_err_ns = clockmap_line_err(l, clockmap_line_dist2(l, dxa, dxb)) + k->real_err;
 	f->has_mono = f->has_realtime = true;
 	return true;
 }

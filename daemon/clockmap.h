@@ -102,10 +102,48 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz);
  * clock went backwards, or replies kept contradicting the fit: a reboot whose HELLO was
  * lost), -EINVAL for an impossible or inconsistent exchange (counted, ignored). */
 int clockmap_add(struct clockmap *c, const struct clockmap_sample *s);
+/* The low 64 bits of (*base + x * y) >> shift, the product of signed (clockmap_fix_s) or
+ * unsigned (clockmap_fix_u) 64-bit values taken whole, for a shift below 64 (a line's is
+ * at most 62). On x86-64 that is four instructions with *base read where it is: compilers
+ * shift all 128 bits and test for shifts of 64 and more, and in the frame's path copy the
+ * 128-bit base to the stack first. */
+#if defined(__x86_64__)
+#define CLOCKMAP_FIX(mul, base, x, y, shift)                                                       \
+	({                                                                                         \
+		uint64_t lo_, hi_;                                                                 \
+		__asm__(mul " %[y_]\n\t"                                                           \
+			    "addq %[b_], %%rax\n\t"                                                \
+			    "adcq %H[b_], %%rdx\n\t"                                               \
+			    "shrdq %%cl, %%rdx, %%rax"                                             \
+			: "=a"(lo_), "=&d"(hi_)                                                    \
+			: "0"(x), [y_] "rm"(y), [b_] "m"(*(base)), "c"(shift)                      \
+			: "cc");                                                                   \
+		lo_;                                                                               \
+	})
+#endif
+
+static inline uint64_t clockmap_fix_s(const __int128 *base, int64_t x, int64_t y, unsigned shift)
+{
+#if defined(__x86_64__)
+	return CLOCKMAP_FIX("imulq", base, x, y, shift);
+#else
+	return (uint64_t)((*base + (__int128)x * y) >> shift);
+#endif
+}
+
+static inline uint64_t clockmap_fix_u(const __int128 *base, uint64_t x, uint64_t y, unsigned shift)
+{
+#if defined(__x86_64__)
+	return CLOCKMAP_FIX("mulq", base, x, y, shift);
+#else
+	return (uint64_t)((*base + (__int128)x * y) >> shift);
+#endif
+}
+
 /* The line's host ns at dx ticks from tick0 (a tick of its range). */
 static inline uint64_t clockmap_line_at(const struct clockmap_line *l, int64_t dx)
 {
-	return l->ns0 + (uint64_t)(int64_t)((l->off + (__int128)dx * l->mul) >> l->shift);
+	return l->ns0 + clockmap_fix_s(&l->off, dx, l->mul, l->shift);
 }
 
 /* One tick of the line: host ns and the tick's distance from tick0; false when too far
@@ -130,7 +168,7 @@ static inline uint64_t clockmap_line_dist(const struct clockmap_line *l, int64_t
 /* The line's bound at that distance. */
 static inline uint64_t clockmap_line_err(const struct clockmap_line *l, uint64_t dist)
 {
-	return (uint64_t)((l->e0 + (__int128)dist * l->emul) >> l->shift);
+	return clockmap_fix_u(&l->e0, dist, l->emul, l->shift);
 }
 
 /* Maps a tick to host ns with its error bound; false while unmapped or too far off.
@@ -145,6 +183,20 @@ static inline bool clockmap_map(const struct clockmap *c, uint64_t ticks, struct
 	return true;
 }
 
+/* The farther of two ticks' distances from the reference (dx from tick0): of the later
+ * one's distance past it and the earlier one's before it, the larger (the other may be
+ * negative). */
+static inline uint64_t clockmap_line_dist2(const struct clockmap_line *l, int64_t dxa, int64_t dxb)
+{
+	int64_t hi = dxb, lo = dxa;
+	if (__builtin_expect(dxa > dxb, 0)) { /* a capture ends after it starts */
+		hi = dxa;
+		lo = dxb;
+	}
+	int64_t past = hi - l->dx_ref, before = l->dx_ref - lo;
+	return (uint64_t)(past > before ? past : before);
+}
+
 /* The two ticks of a capture (t_first, t_last) on the line: host ns, and the larger of
  * their bounds. The same as clockmap_line_ns() and the bound on each, but the bound grows
  * with the distance from the reference, so only the farther tick's is computed. */
@@ -157,11 +209,7 @@ static inline bool clockmap_line_pair(const struct clockmap_line *l, uint64_t a,
 	int64_t dxa = (int64_t)(a - l->tick0), dxb = (int64_t)(b - l->tick0);
 	*ns_a = clockmap_line_at(l, dxa);
 	*ns_b = clockmap_line_at(l, dxb);
-	/* The farther of the two from the reference: of the later one's distance past it
-	 * and the earlier one's before it, the larger (the other may be negative). */
-	int64_t hi = dxa > dxb ? dxa : dxb, lo = dxa > dxb ? dxb : dxa;
-	int64_t past = hi - l->dx_ref, before = l->dx_ref - lo;
-	*err_ns = clockmap_line_err(l, (uint64_t)(past > before ? past : before));
+	*err_ns = clockmap_line_err(l, clockmap_line_dist2(l, dxa, dxb));
 	return true;
 }
 

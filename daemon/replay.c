@@ -25,7 +25,11 @@ struct replay {
 	uint64_t unsure;    /* slots whose ring must be checked against the configuration */
 	uint64_t replaying; /* slots that may have replaying clients (cleared when none has) */
 	uint64_t fresh_until[CONF_MAX_CHANNELS]; /* nothing in the ring is too old until then */
-	uint32_t boot[CONF_MAX_CHANNELS];	 /* boot id of the last HELLO, 0 before one */
+	/* Frames received before it go straight into the ring: it has one, it is not unsure,
+	 * nobody replays it, nothing is too old. 0 (none) when any of that may have changed;
+	 * set anew by record_more(). */
+	uint64_t fast_until[CONF_MAX_CHANNELS];
+	uint32_t boot[CONF_MAX_CHANNELS]; /* boot id of the last HELLO, 0 before one */
 	bool pumping; /* a gap's reply flushes, and a flush asks for more: no re-entry */
 	char line[PROTO_FRAME_MAX + 32];
 };
@@ -177,6 +181,9 @@ void replay_watch(struct replay *rp, struct conn *c, const struct proto_request 
 		if (rp->d->channels[s] && (c->chan_mask >> s & 1) && start_slot(rp, c, s, req, now))
 			c->replay_mask |= 1ull << s;
 	rp->replaying |= c->replay_mask;
+	for (unsigned s = 0; s < CONF_MAX_CHANNELS; s++)
+		if (c->replay_mask >> s & 1)
+			rp->fast_until[s] = 0;
 	conn_frame_update(c);
 	pump(rp, c);
 	conn_flush(c);
@@ -186,8 +193,10 @@ void replay_watch(struct replay *rp, struct conn *c, const struct proto_request 
  * publish.c hands over the frames of slots with a ring or a check due. */
 static void mark(struct replay *rp, unsigned slot, bool unsure)
 {
-	if (unsure)
+	if (unsure) {
 		rp->unsure |= 1ull << slot;
+		rp->fast_until[slot] = 0;
+	}
 	if (unsure || rp->ring[slot])
 		rp->d->replay_slots |= 1ull << slot;
 }
@@ -249,12 +258,13 @@ static __attribute__((noinline)) void pump_all(struct replay *rp, unsigned slot)
 /* replay_record() when records may be too old, while a client replays the channel or when
  * the ring must be checked against the configuration: the ring expired at the frame's
  * receive time, the frame stored, the clients pumped. Out of line, so that the path of the other
- * frames is a few checks and a tail call. */
+ * frames is one comparison and the ring's inline put; it says until when that path holds. */
 static __attribute__((noinline)) void record_more(struct replay *rp, struct channel *ch,
 						  unsigned slot, const struct proto_frame *f,
 						  const uint8_t *bytes, uint64_t rx_ns)
 {
 	struct replayring *ring = rp->ring[slot];
+	rp->fast_until[slot] = 0;
 	/* The configuration is looked at only when it may have changed. */
 	if (rp->unsure >> slot & 1)
 		ring = ring_for(rp, ch, slot);
@@ -268,14 +278,19 @@ static __attribute__((noinline)) void record_more(struct replay *rp, struct chan
 	if (replayring_put(ring, f, rp->boot[slot], rx_ns, bytes) == 0 &&
 	    (rp->replaying >> slot & 1))
 		pump_all(rp, slot);
+	/* Pumping may have changed anything: the next frames take the short way only when
+	 * all of it holds now. */
+	if (rp->ring[slot] == ring && !((rp->unsure | rp->replaying) >> slot & 1))
+		rp->fast_until[slot] = rp->fresh_until[slot] == UINT64_MAX
+					       ? UINT64_MAX
+					       : rp->fresh_until[slot] + 1;
 }
 
 void replay_record(struct replay *rp, struct channel *ch, unsigned slot,
 		   const struct proto_frame *f, const uint8_t *bytes, uint64_t rx_ns)
 {
-	struct replayring *ring = rp->ring[slot];
-	if (ring && !((rp->unsure | rp->replaying) >> slot & 1) && rx_ns <= rp->fresh_until[slot])
-		(void)replayring_put(ring, f, rp->boot[slot], rx_ns, bytes);
+	if (rx_ns < rp->fast_until[slot])
+		(void)replayring_put(rp->ring[slot], f, rp->boot[slot], rx_ns, bytes);
 	else
 		record_more(rp, ch, slot, f, bytes, rx_ns);
 }

@@ -9,30 +9,8 @@
 /* Evicted frames are remembered as runs of consecutive seq of one boot, each spanning at
  * most SPAN_NS of receive time: seq positions inside a run are exact, time positions
  * to within SPAN_NS. */
-#define SPANS	1024
 #define SPAN_NS 100000000ull
 #define MIN_REC 64 /* offsets are sized for records of at least this many bytes */
-
-struct span {
-	uint32_t boot, first_seq, last_seq;
-	uint64_t count, first_rx, last_rx;
-};
-
-struct replayring {
-	uint8_t *buf;
-	size_t cap;
-	uint32_t *offs; /* offset of record i at offs[i % maxrec] */
-	size_t maxrec;
-	uint64_t first; /* index of the oldest record */
-	size_t count;
-	size_t slot_end;	 /* where the next offset goes: (first + count) % maxrec */
-	size_t head, tail, wrap; /* write offset, oldest record, end of data before offset 0 */
-	size_t used;
-	uint64_t max_age_ns;
-	uint64_t evicted;
-	struct span spans[SPANS]; /* ring of runs, newest at (nspan_total - 1) % SPANS */
-	uint64_t nspan_total;
-};
 
 /* The frame part is copied as one block into the record's first bytes. */
 _Static_assert(offsetof(struct replayring_rec, t_first) == offsetof(struct proto_frame, t_first) &&
@@ -41,14 +19,23 @@ _Static_assert(offsetof(struct replayring_rec, t_first) == offsetof(struct proto
 		       offsetof(struct replayring_rec, boot_id) >= PROTO_FRAME_SIZE,
 	       "a replay record starts with the members of struct proto_frame");
 
-static size_t rec_size(size_t nbytes)
-{
-	return (sizeof(struct replayring_rec) + nbytes + 7) & ~(size_t)7;
-}
-
 static bool seq_after(uint32_t a, uint32_t b)
 {
 	return (int32_t)(a - b) > 0;
+}
+
+/* A record takes at least MIN_REC bytes of the ring, so while the bytes have room for one
+ * more, so have the offsets (cap leaves MIN_REC bytes and an offset per record): only
+ * make_room() looks at the count, replayring_put() does not need to. */
+_Static_assert(sizeof(struct replayring_rec) >= MIN_REC, "records take at least MIN_REC bytes");
+
+/* Sets the offset up to which replayring_put() adds records inline: where make_room()
+ * would first evict or wrap, 0 when the ring is empty (its record goes at offset 0). It
+ * holds while records are only added there: the head moves towards it. Evictions only
+ * move it further, so an old one is merely low (a call more), but expiry sets it anew. */
+static void refresh(struct replayring *r)
+{
+	r->limit = r->count == 0 ? 0 : r->head > r->tail ? r->cap : r->tail;
 }
 
 struct replayring *replayring_new(size_t cap_bytes, uint64_t max_age_ns)
@@ -64,6 +51,8 @@ struct replayring *replayring_new(size_t cap_bytes, uint64_t max_age_ns)
 	if (!r->buf || !r->offs)
 		return replayring_free(r);
 	r->wrap = r->cap;
+	r->slot_lim = r->maxrec ? r->maxrec - 1 : 0;
+	refresh(r);
 	return r;
 }
 
@@ -84,7 +73,8 @@ static struct replayring_rec *at(const struct replayring *r, size_t off)
 
 static void remember_evicted(struct replayring *r, const struct replayring_rec *e)
 {
-	struct span *s = r->nspan_total ? &r->spans[(r->nspan_total - 1) % SPANS] : NULL;
+	struct replayring_span *s =
+		r->nspan_total ? &r->spans[(r->nspan_total - 1) % REPLAYRING_SPANS] : NULL;
 	if (s && s->boot == e->boot_id && e->seq == s->last_seq + 1 && e->rx_ns >= s->first_rx &&
 	    e->rx_ns - s->first_rx < SPAN_NS) {
 		s->last_seq = e->seq;
@@ -92,15 +82,15 @@ static void remember_evicted(struct replayring *r, const struct replayring_rec *
 		s->last_rx = e->rx_ns;
 		return;
 	}
-	s = &r->spans[r->nspan_total++ % SPANS];
-	*s = (struct span){e->boot_id, e->seq, e->seq, 1, e->rx_ns, e->rx_ns};
+	s = &r->spans[r->nspan_total++ % REPLAYRING_SPANS];
+	*s = (struct replayring_span){e->boot_id, e->seq, e->seq, 1, e->rx_ns, e->rx_ns};
 }
 
 static void pop(struct replayring *r)
 {
 	const struct replayring_rec *e = at(r, r->tail);
 	remember_evicted(r, e);
-	size_t sz = rec_size(e->nbytes);
+	size_t sz = replayring_rec_size(e->nbytes);
 	r->used -= sz;
 	r->tail += sz;
 	r->first++;
@@ -151,41 +141,21 @@ static inline struct replayring_rec *take(struct replayring *r, size_t off, size
 
 struct replayring_rec *replayring_add(struct replayring *r, size_t nbytes)
 {
-	size_t sz = rec_size(nbytes);
+	size_t sz = replayring_rec_size(nbytes);
 	if (sz > r->cap || r->maxrec == 0)
 		return NULL;
-	return take(r, make_room(r, sz), sz);
+	struct replayring_rec *e = take(r, make_room(r, sz), sz);
+	refresh(r);
+	return e;
 }
 
-static void fill(struct replayring_rec *e, const struct proto_frame *f, uint32_t boot_id,
-		 uint64_t rx_ns, const void *bytes)
-{
-	replayring_frame_in(e, f);
-	e->boot_id = boot_id;
-	e->rx_ns = rx_ns;
-	memcpy(e->bytes, bytes, f->nbytes);
-}
-
-/* replayring_put() when the record does not simply follow the last one. */
-static __attribute__((noinline)) int put_room(struct replayring *r, const struct proto_frame *f,
-					      uint32_t boot_id, uint64_t rx_ns, const void *bytes)
+int replayring_put_room(struct replayring *r, const struct proto_frame *f, uint32_t boot_id,
+			uint64_t rx_ns, const void *bytes)
 {
 	struct replayring_rec *e = replayring_add(r, f->nbytes);
 	if (!e)
 		return -EMSGSIZE;
-	fill(e, f, boot_id, rx_ns, bytes);
-	return 0;
-}
-
-int replayring_put(struct replayring *r, const struct proto_frame *f, uint32_t boot_id,
-		   uint64_t rx_ns, const void *bytes)
-{
-	/* Mostly the record fits where the last one ended (make_room's first answer); the
-	 * rest goes out of line, so this path saves no registers. */
-	size_t sz = rec_size(f->nbytes), off = r->head;
-	if (r->count == 0 || r->count >= r->maxrec || off + sz > (off > r->tail ? r->cap : r->tail))
-		return put_room(r, f, boot_id, rx_ns, bytes);
-	fill(take(r, off, sz), f, boot_id, rx_ns, bytes);
+	replayring_fill(e, f, boot_id, rx_ns, bytes);
 	return 0;
 }
 
@@ -203,6 +173,7 @@ uint64_t replayring_expire(struct replayring *r, uint64_t now_ns)
 {
 	while (r->count && now_ns > r->max_age_ns && at(r, r->tail)->rx_ns < now_ns - r->max_age_ns)
 		pop(r);
+	refresh(r);
 	return r->count ? at(r, r->tail)->rx_ns + r->max_age_ns : 0;
 }
 
@@ -239,7 +210,8 @@ uint64_t replayring_evicted(const struct replayring *r)
 }
 
 /* Adds a whole run to what is missing; the run is older than those counted before. */
-static void take_span(struct replayring_start *o, const struct span *s, uint32_t from_seq)
+static void take_span(struct replayring_start *o, const struct replayring_span *s,
+		      uint32_t from_seq)
 {
 	o->missing += s->last_seq - from_seq + 1;
 	if (!o->has_range) {
@@ -253,14 +225,15 @@ static void take_span(struct replayring_start *o, const struct span *s, uint32_t
 
 /* Walks the evicted runs newest first; where() says whether a run lies wholly before the
  * position (1), contains it exactly (2, from_seq set) or roughly (3), or after it (0). */
-typedef int (*span_pos_fn)(const struct span *s, const void *pos, uint32_t *from_seq);
+typedef int (*span_pos_fn)(const struct replayring_span *s, const void *pos, uint32_t *from_seq);
 
 static void walk_spans(const struct replayring *r, span_pos_fn where, const void *pos,
 		       struct replayring_start *o)
 {
-	uint64_t kept = r->nspan_total < SPANS ? r->nspan_total : SPANS;
+	uint64_t kept = r->nspan_total < REPLAYRING_SPANS ? r->nspan_total : REPLAYRING_SPANS;
 	for (uint64_t k = 0; k < kept; k++) {
-		const struct span *s = &r->spans[(r->nspan_total - 1 - k) % SPANS];
+		const struct replayring_span *s =
+			&r->spans[(r->nspan_total - 1 - k) % REPLAYRING_SPANS];
 		uint32_t from = s->first_seq;
 		int w = where(s, pos, &from);
 		if (w == 1)
@@ -280,7 +253,7 @@ struct seqpos {
 	uint32_t boot, seq;
 };
 
-static int seq_where(const struct span *s, const void *p, uint32_t *from)
+static int seq_where(const struct replayring_span *s, const void *p, uint32_t *from)
 {
 	const struct seqpos *sp = p;
 	if (s->boot != sp->boot)
@@ -327,7 +300,7 @@ void replayring_find_seq(const struct replayring *r, uint32_t boot_id, uint32_t 
 	walk_spans(r, seq_where, &p, out);
 }
 
-static int time_where(const struct span *s, const void *p, uint32_t *from)
+static int time_where(const struct replayring_span *s, const void *p, uint32_t *from)
 {
 	uint64_t t = *(const uint64_t *)p;
 	(void)from;

@@ -41,7 +41,36 @@ struct replayring_start {
 	uint32_t first_boot, first_seq, last_boot, last_seq;
 };
 
-struct replayring;
+#define REPLAYRING_SPANS 1024 /* runs of evicted frames remembered (replayring.c) */
+
+struct replayring_span {
+	uint32_t boot, first_seq, last_seq;
+	uint64_t count, first_rx, last_rx;
+};
+
+/* Private to replayring.c but for replayring_put(), inline here: it runs for every frame. */
+struct replayring {
+	uint8_t *buf;
+	size_t cap;
+	uint32_t *offs; /* offset of record i at offs[i % maxrec] */
+	size_t maxrec;
+	uint64_t first;		 /* index of the oldest record */
+	size_t slot_end;	 /* where the next offset goes: (first + count) % maxrec */
+	size_t head, tail, wrap; /* write offset, oldest record, end of data before offset 0 */
+	size_t used;
+	/* replayring_put() adds a record at head without more checks when it ends at most at
+	 * limit (see refresh() in replayring.c) and slot_end is below slot_lim (maxrec - 1:
+	 * the offsets do not wrap). */
+	size_t limit, slot_lim;
+	/* Not beside slot_end: compilers add 1 to both with vector instructions, more of them
+	 * than two adds. */
+	size_t count;
+	uint64_t max_age_ns;
+	uint64_t evicted;
+	/* ring of runs, newest at (nspan_total - 1) % REPLAYRING_SPANS */
+	struct replayring_span spans[REPLAYRING_SPANS];
+	uint64_t nspan_total;
+};
 
 /* A ring of cap_bytes (records and their offsets) keeping frames at most max_age_ns. */
 struct replayring *replayring_new(size_t cap_bytes, uint64_t max_age_ns);
@@ -54,10 +83,58 @@ int replayring_push(struct replayring *r, const struct replayring_rec *rec, cons
  * the newest; the caller fills every member and the bytes before anything else reads the
  * ring. NULL when a single record of that size cannot fit the ring. */
 struct replayring_rec *replayring_add(struct replayring *r, size_t nbytes);
+/* Bytes a record of nbytes takes in the ring. */
+static inline size_t replayring_rec_size(size_t nbytes)
+{
+	return (sizeof(struct replayring_rec) + nbytes + 7) & ~(size_t)7;
+}
+
+/* n bytes from s to d: from 32 to 64 of them (a DATA frame's usual share) as four 16-byte
+ * blocks, the last two overlapping the first back from the end, without a call. */
+static inline void replayring_copy(uint8_t *d, const uint8_t *s, size_t n)
+{
+	if (n - 32 <= 32) {
+		memcpy(d, s, 16);
+		memcpy(d + 16, s + 16, 16);
+		memcpy(d + n - 32, s + n - 32, 16);
+		memcpy(d + n - 16, s + n - 16, 16);
+	} else {
+		memcpy(d, s, n);
+	}
+}
+
+/* Fills e with a published frame of boot_id received at rx_ns and its bytes. */
+static inline void replayring_fill(struct replayring_rec *e, const struct proto_frame *f,
+				   uint32_t boot_id, uint64_t rx_ns, const void *bytes)
+{
+	replayring_frame_in(e, f);
+	e->boot_id = boot_id;
+	e->rx_ns = rx_ns;
+	replayring_copy(e->bytes, bytes, f->nbytes);
+}
+
+/* replayring_put() when the record does not simply follow the last one. */
+int replayring_put_room(struct replayring *r, const struct proto_frame *f, uint32_t boot_id,
+			uint64_t rx_ns, const void *bytes);
+
 /* Stores a published frame (f->nbytes of bytes) of boot_id received at rx_ns, evicting the
- * oldest as needed: replayring_add() and the copies in one call. 0 or -EMSGSIZE. */
-int replayring_put(struct replayring *r, const struct proto_frame *f, uint32_t boot_id,
-		   uint64_t rx_ns, const void *bytes);
+ * oldest as needed: replayring_add() and the copies in one call. 0 or -EMSGSIZE. Mostly
+ * the record fits where the last one ended, as replayring_add() would place it: two
+ * comparisons, and the rest out of line. */
+static inline int replayring_put(struct replayring *r, const struct proto_frame *f,
+				 uint32_t boot_id, uint64_t rx_ns, const void *bytes)
+{
+	size_t sz = replayring_rec_size(f->nbytes), off = r->head, i = r->slot_end;
+	if (off + sz > r->limit || i >= r->slot_lim)
+		return replayring_put_room(r, f, boot_id, rx_ns, bytes);
+	r->offs[i] = (uint32_t)off;
+	r->slot_end = i + 1;
+	r->count++;
+	r->head = off + sz;
+	r->used += sz;
+	replayring_fill((struct replayring_rec *)(void *)(r->buf + off), f, boot_id, rx_ns, bytes);
+	return 0;
+}
 /* Evicts records received more than max_age_ns before now_ns. Returns the time until
  * which nothing held is too old (the oldest's receive time plus max_age_ns; 0 when the
  * ring is empty): there is nothing to expire before a later now_ns, whatever is pushed

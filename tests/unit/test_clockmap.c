@@ -493,6 +493,51 @@ static void test_init_forgets_reset_keeps_rate(void **state)
 	assert_false(c.have_rate);
 }
 
+/* The fixed-point steps of the mapping give exactly the low 64 bits of the 128-bit sum
+ * shifted right, as C computes it, for every shift a line can have: random values of all
+ * magnitudes and signs, and the extremes. */
+static void test_fixed_point_steps(void **state)
+{
+	(void)state;
+	static const uint64_t edge[] = {0,
+					1,
+					2,
+					0x7fffffffffffffffull,
+					0x8000000000000000ull,
+					0x8000000000000001ull,
+					0xffffffffffffffffull,
+					0x3fffffffffffffffull,
+					1000000000ull};
+	const size_t ne = sizeof(edge) / sizeof(edge[0]);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	for (unsigned i = 0; i < 400000; i++) {
+		uint64_t v[5];
+		for (unsigned k = 0; k < 5; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			/* Magnitudes from 0 to 64 bits, some of them the extremes. */
+			v[k] = x % 11 == 0 ? edge[(x >> 8) % ne] : x >> (x >> 58);
+		}
+		unsigned shift = i < 63 ? i : (unsigned)(v[4] % 63);
+		__int128 base = (__int128)(((unsigned __int128)v[0] << 64) | v[1]);
+		/* The reference in unsigned arithmetic (no overflow to avoid); its low 64 bits
+		 * shifted logically equal the signed ones shifted arithmetically, below 64. */
+		unsigned __int128 ps = (unsigned __int128)((__int128)(int64_t)v[2] * (int64_t)v[3]);
+		unsigned __int128 pu = (unsigned __int128)v[2] * v[3];
+		uint64_t want_s = (uint64_t)(((unsigned __int128)base + ps) >> shift);
+		uint64_t want_u = (uint64_t)(((unsigned __int128)base + pu) >> shift);
+		assert_int_equal(clockmap_fix_s(&base, (int64_t)v[2], (int64_t)v[3], shift),
+				 want_s);
+		assert_int_equal(clockmap_fix_u(&base, v[2], v[3], shift), want_u);
+		if (base >= -((__int128)1 << 125) && base < ((__int128)1 << 125) &&
+		    (v[2] >> 62 == 0 || v[2] >> 62 == 3) && v[3] >> 62 == 0) {
+			/* Where the C expression does not overflow, it is the same too. */
+			__int128 c = base + (__int128)(int64_t)v[2] * (int64_t)v[3];
+			assert_int_equal(clockmap_fix_s(&base, (int64_t)v[2], (int64_t)v[3], shift),
+					 (uint64_t)(int64_t)(c >> shift));
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -510,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_far_ticks_are_left_out),
 		cmocka_unit_test(test_integer_map_is_the_fit),
 		cmocka_unit_test(test_init_forgets_reset_keeps_rate),
+		cmocka_unit_test(test_fixed_point_steps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -307,6 +307,71 @@ static void test_expire_deadline(void **state)
 	replayring_free(r);
 }
 
+/* replayring_put() stores each record where replayring_add() would, from its own check
+ * inline or out of line: a ring filled by put and one filled by push hold the same records
+ * at the same offsets, evict the same and remember the same, whatever the sizes, the
+ * expiries in between and the ring (tiny ones, full of records without bytes, an empty
+ * ring, records as big as the ring). */
+static void test_put_as_add(void **state)
+{
+	(void)state;
+	static const size_t caps[] = {100, 200, 255, 256, 1000, 4096, 8192};
+	uint32_t x = 12345;
+	for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
+		struct replayring *a = replayring_new(caps[c], 50 * MS);
+		struct replayring *b = replayring_new(caps[c], 50 * MS);
+		assert_non_null(a);
+		assert_non_null(b);
+		for (uint32_t s = 1; s <= 4000; s++) {
+			x = x * 1103515245u + 12345u;
+			unsigned kind = (x >> 8) % 8;
+			size_t n = kind == 0  ? (x >> 12) % (caps[c] + 8)
+				   : kind < 3 ? 0
+					      : (x >> 12) % 120;
+			uint64_t rx = s * MS / 4;
+			uint8_t bytes[8300];
+			memset(bytes, (int)(s * 7), n);
+			struct proto_frame f = {.t_first = s, .seq = s, .nbytes = (uint16_t)n};
+			struct replayring_rec e = {.t_first = s,
+						   .seq = s,
+						   .nbytes = (uint16_t)n,
+						   .boot_id = 9,
+						   .rx_ns = rx};
+			assert_int_equal(replayring_put(a, &f, 9, rx, bytes),
+					 replayring_push(b, &e, bytes));
+			if ((x >> 20) % 16 == 0)
+				assert_int_equal(replayring_expire(a, rx),
+						 replayring_expire(b, rx));
+			assert_int_equal(replayring_first(a), replayring_first(b));
+			assert_int_equal(replayring_end(a), replayring_end(b));
+			assert_int_equal(replayring_bytes(a), replayring_bytes(b));
+			assert_int_equal(replayring_evicted(a), replayring_evicted(b));
+			for (uint64_t i = replayring_first(a); i < replayring_end(a); i++) {
+				const struct replayring_rec *ga = replayring_get(a, i);
+				const struct replayring_rec *gb = replayring_get(b, i);
+				assert_int_equal((const uint8_t *)ga - a->buf,
+						 (const uint8_t *)gb - b->buf);
+				assert_int_equal(ga->seq, gb->seq);
+				assert_int_equal(ga->rx_ns, gb->rx_ns);
+				assert_int_equal(ga->boot_id, 9);
+				assert_int_equal(ga->nbytes, gb->nbytes);
+				assert_memory_equal(ga->bytes, gb->bytes, ga->nbytes);
+			}
+			struct replayring_start sa, sb;
+			replayring_find_seq(a, 9, s - 40, &sa);
+			replayring_find_seq(b, 9, s - 40, &sb);
+			assert_int_equal(sa.index, sb.index);
+			assert_int_equal(sa.missing, sb.missing);
+			assert_int_equal(sa.exact, sb.exact);
+			assert_int_equal(sa.has_range, sb.has_range);
+			assert_int_equal(sa.first_seq, sb.first_seq);
+			assert_int_equal(sa.last_seq, sb.last_seq);
+		}
+		replayring_free(a);
+		replayring_free(b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_find_time),
 		cmocka_unit_test(test_add_in_place),
 		cmocka_unit_test(test_expire_deadline),
+		cmocka_unit_test(test_put_as_add),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
