@@ -2,7 +2,7 @@
  * process, whose tick clock is an exact function of CLOCK_MONOTONIC, talks to the real
  * daemon over a pty; a client compares each FRAME's mapped time and bound with the truth.
  * Prints figures next to the targets; never fails on them.
- * Usage: bench_clock [--quick] [--busy] [--daemon PATH] [--only NAME] */
+ * Usage: bench_clock [--quick] [--busy] [--daemon PATH] [--only NAME] [--record DIR] */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -71,7 +71,7 @@ struct fake {
 	struct fake_m7 m7;
 	uint32_t rng;
 	bool hello_sent, rebooted;
-	uint64_t start_ns, hello_ns, next_frame_ns;
+	uint64_t start_ns, hello_ns, first_hello_ns, next_frame_ns;
 	struct truth *truth;
 	atomic_uint nframes;
 };
@@ -85,7 +85,7 @@ static uint32_t fake_rand(struct fake *f, uint32_t mod)
 static void fake_hello(struct fake *f)
 {
 	if (!f->hello_sent)
-		f->hello_ns = mono_ns();
+		f->hello_ns = f->first_hello_ns = mono_ns();
 	f->hello_sent = true;
 	(void)fake_m7_hello(&f->m7);
 }
@@ -176,16 +176,46 @@ static void *fake_main(void *arg)
 
 static const char *daemon_path; /* --daemon PATH: another build's m7bridged */
 static const char *only;	/* --only NAME: one scenario */
+static const char *record_dir;	/* --record DIR: each scenario's exchanges and truth */
 
 /* The build's daemon, or another one run through sh in its place. */
-static int daemon_start(struct bench_daemon *r)
+static int daemon_start(struct bench_daemon *r, const char *log_path)
 {
 	static char sh[] = "sh", dash_c[] = "-c", cmd[] = "exec \"$BENCH_CLOCK_DAEMON\" \"$@\"";
 	static char *const other[] = {sh, dash_c, cmd, NULL};
 
 	if (daemon_path)
 		setenv("BENCH_CLOCK_DAEMON", daemon_path, 1);
-	return bench_daemon_start(r, daemon_path ? other : NULL, false, 5.0);
+	return bench_daemon_start_log(r, daemon_path ? other : NULL, false, 5.0, log_path);
+}
+
+/* DIR/NAME.EXT, the prime in c' spelt out for the shell's sake. */
+static void record_path(char *buf, size_t cap, const struct scenario *sc, const char *ext)
+{
+	size_t l = strcspn(sc->name, "'");
+	snprintf(buf, cap, "%s/%.*s%s.%s", record_dir, (int)l, sc->name,
+		 sc->name[l] ? "-prime" : "", ext);
+}
+
+/* What clock_replay needs besides the daemon's log: the fake's tick clock (hz, ppm and
+ * epoch of each boot, from the CLOCK_MONOTONIC ns it started) and the run's span. */
+static void record_truth(const struct scenario *sc, const struct fake *f, uint64_t epoch0,
+			 uint64_t hello0)
+{
+	char path[512];
+	record_path(path, sizeof path, sc, "truth");
+	FILE *t = fopen(path, "w");
+	if (!t) {
+		fprintf(stderr, "bench_clock: %s: %s\n", path, strerror(errno));
+		return;
+	}
+	fprintf(t, "# bench_clock %s: %s\n", sc->name, sc->what);
+	fprintf(t, "hz %u\nppm %d\nboot %" PRIu64 " %" PRIu64 "\n", f->m7.hz, f->m7.ppm, hello0,
+		epoch0);
+	if (f->rebooted)
+		fprintf(t, "boot %" PRIu64 " %" PRIu64 "\n", f->hello_ns, f->m7.epoch_ns);
+	fprintf(t, "end %" PRIu64 "\n", f->start_ns + (uint64_t)(f->duration_s * 1e9));
+	fclose(t);
 }
 
 /* What the client saw of each frame. */
@@ -354,7 +384,11 @@ static void run_scenario(const struct scenario *sc, double duration_s)
 			? "{\"cmd\":\"watch\",\"classes\":[\"FRAME\",\"CLOCK\"],"
 			  "\"encoding\":\"hex\"}"
 			: "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"encoding\":\"hex\"}";
-	if (daemon_start(&r) < 0 || (c.fd = bench_connect_client(&r, watch)) < 0) {
+	char log_path[512];
+	if (record_dir)
+		record_path(log_path, sizeof log_path, sc, "log");
+	if (daemon_start(&r, record_dir ? log_path : NULL) < 0 ||
+	    (c.fd = bench_connect_client(&r, watch)) < 0) {
 		printf("%-4s could not start the daemon\n", sc->name);
 		return;
 	}
@@ -366,11 +400,14 @@ static void run_scenario(const struct scenario *sc, double duration_s)
 	clock_gettime(CLOCK_REALTIME, &rt);
 	real_minus_mono = (int64_t)((uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec) -
 			  (int64_t)(m0 / 2 + mono_ns() / 2);
+	uint64_t epoch0 = f.m7.epoch_ns;
 	f.start_ns = mono_ns();
 	pthread_t ft, ct;
 	pthread_create(&ct, NULL, client_main, &c);
 	pthread_create(&ft, NULL, fake_main, &f);
 	pthread_join(ft, NULL);
+	if (record_dir)
+		record_truth(sc, &f, epoch0, f.first_hello_ns);
 	usleep(300000); /* the last FRAMEs reach the client */
 	atomic_store(&c.stop, true);
 	pthread_join(ct, NULL);
@@ -467,10 +504,12 @@ int main(int argc, char **argv)
 			daemon_path = argv[++i];
 		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
 			only = argv[++i];
+		else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc)
+			record_dir = argv[++i];
 		else {
 			fprintf(stderr,
 				"usage: bench_clock [--quick] [--busy] [--daemon PATH] [--only "
-				"NAME]\n");
+				"NAME] [--record DIR]\n");
 			return 2;
 		}
 	}

@@ -81,6 +81,12 @@ static int connect_sock(const char *path)
 
 int bench_daemon_start(struct bench_daemon *r, char *const *wrap, bool count_mallocs, double wait_s)
 {
+	return bench_daemon_start_log(r, wrap, count_mallocs, wait_s, NULL);
+}
+
+int bench_daemon_start_log(struct bench_daemon *r, char *const *wrap, bool count_mallocs,
+			   double wait_s, const char *log_path)
+{
 	char slave[64], daemon[PATH_MAX + 32], shim[PATH_MAX + 32];
 	const char *exe = bench_exe_dir();
 	char *argv[32];
@@ -106,9 +112,9 @@ int bench_daemon_start(struct bench_daemon *r, char *const *wrap, bool count_mal
 	if (!f)
 		return -1;
 	fprintf(f,
-		"[daemon]\nsocket = %s\nlog_level = warning\nmax_clients = 64\n"
+		"[daemon]\nsocket = %s\nlog_level = %s\nmax_clients = 64\n"
 		"[channel bench]\ndevice = %s\n",
-		r->sock, r->link);
+		r->sock, log_path ? "debug" : "warning", r->link);
 	fclose(f);
 	snprintf(daemon, sizeof daemon, "%s/../daemon/m7bridged", exe);
 	snprintf(shim, sizeof shim, "%s/libm7b_malloc_count.so", exe);
@@ -126,8 +132,12 @@ int bench_daemon_start(struct bench_daemon *r, char *const *wrap, bool count_mal
 		int null = open("/dev/null", O_WRONLY);
 
 		dup2(null, 1);
-		if (!wrap)
+		if (log_path) {
+			int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			dup2(log >= 0 ? log : null, 2);
+		} else if (!wrap) {
 			dup2(null, 2); /* the figures are what matters here */
+		}
 		if (count_mallocs && access(shim, R_OK) == 0) {
 			setenv("LD_PRELOAD", shim, 1);
 			setenv("M7B_MALLOC_COUNT", r->count, 1);

@@ -31,6 +31,9 @@ struct bench_daemon {
  * its socket. Returns 0 or -1. */
 int bench_daemon_start(struct bench_daemon *r, char *const *wrap, bool count_mallocs,
 		       double wait_s);
+/* The same, at log level debug with the daemon's stderr in log_path (NULL: as above). */
+int bench_daemon_start_log(struct bench_daemon *r, char *const *wrap, bool count_mallocs,
+			   double wait_s, const char *log_path);
 /* SIGTERM, wait, remove the directory. */
 void bench_daemon_stop(struct bench_daemon *r);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bench_util.h"
+#include "fake_clock.h"
 
 void fake_m7_init(struct fake_m7 *m, int fd, uint32_t hz, int ppm, uint64_t epoch_ns,
 		  uint32_t boot_id, const char *name, int tick_source)
@@ -21,18 +22,12 @@ void fake_m7_init(struct fake_m7 *m, int fd, uint32_t hz, int ppm, uint64_t epoc
 
 uint64_t fake_m7_ticks(const struct fake_m7 *m, uint64_t mono)
 {
-	if (mono < m->epoch_ns)
-		return 0;
-	return (uint64_t)((unsigned __int128)(mono - m->epoch_ns) * m->hz *
-			  (uint64_t)(1000000 + m->ppm) / 1000000000000000ull);
+	return fake_clock_ticks(m->hz, m->ppm, m->epoch_ns, mono);
 }
 
 uint64_t fake_m7_mono_of(const struct fake_m7 *m, uint64_t t)
 {
-	unsigned __int128 den = (unsigned __int128)m->hz * (uint64_t)(1000000 + m->ppm);
-	unsigned __int128 num = (unsigned __int128)t * 1000000000000000ull;
-
-	return m->epoch_ns + (uint64_t)((num + den - 1) / den);
+	return fake_clock_mono_of(m->hz, m->ppm, m->epoch_ns, t);
 }
 
 size_t fake_m7_encode(struct fake_m7 *m, uint8_t *buf, size_t cap, uint8_t type, uint8_t port,

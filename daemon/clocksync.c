@@ -355,9 +355,11 @@ static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_
 	fast_update(c);
 	/* -l debug; bounded by the SYNC schedule (a few a second), so not rate-limited. */
 	(void)channel_log_errno(c->ch, LOG_DEBUG, 0,
-				"SYNC exchange: round trip %llu us, M7 rx %llu tx %llu ticks%s",
-				(unsigned long long)((t4 - t1) / 1000),
-				(unsigned long long)r.rx_ticks, (unsigned long long)r.tx_ticks,
+				"SYNC exchange: round trip %llu us, host t1 %llu t4 %llu ns, "
+				"M7 rx %llu tx %llu ticks%s",
+				(unsigned long long)((t4 - t1) / 1000), (unsigned long long)t1,
+				(unsigned long long)t4, (unsigned long long)r.rx_ticks,
+				(unsigned long long)r.tx_ticks,
 				rc < 0 ? ", rejected" : "");
 	if (rc == 1) {
 		/* The M7 restarted and its HELLO never came: the replies said so. */

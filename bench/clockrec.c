@@ -1,0 +1,179 @@
+/* Recorded clock runs replayed through clockmap (see clockrec.h). */
+#include "clockrec.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_clock.h"
+
+#define STEP_NS 2000000ull /* the fake sends a DATA frame every 2 ms */
+
+/* msg = "PATH: WHAT (the errno's text)"; returns -err. */
+static int fail(char *msg, size_t cap, int err, const char *path, const char *what)
+{
+	if (what)
+		snprintf(msg, cap, "%s: %s (%s)", path, what, strerror(err));
+	else
+		snprintf(msg, cap, "%s: %s", path, strerror(err));
+	return -err;
+}
+
+static int load_truth(struct clockrec *r, const char *path, char *msg, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	char line[256];
+
+	if (!f)
+		return fail(msg, cap, errno, path, NULL);
+	while (fgets(line, sizeof line, f)) {
+		uint64_t a, b;
+
+		if (line[0] == '#')
+			continue;
+		if (sscanf(line, "hz %" SCNu32, &r->hz) == 1 || sscanf(line, "ppm %d", &r->ppm) == 1)
+			continue;
+		if (sscanf(line, "end %" SCNu64, &r->end_ns) == 1)
+			continue;
+		if (sscanf(line, "boot %" SCNu64 " %" SCNu64, &a, &b) == 2 &&
+		    r->nboots < CLOCKREC_BOOTS) {
+			r->boot[r->nboots].hello_ns = a;
+			r->boot[r->nboots++].epoch_ns = b;
+			continue;
+		}
+		fclose(f);
+		return fail(msg, cap, EINVAL, path, "a line that is not hz, ppm, boot or end");
+	}
+	fclose(f);
+	if (!r->hz || !r->nboots || r->end_ns <= r->boot[0].hello_ns)
+		return fail(msg, cap, EINVAL, path, "needs hz, a boot and its end");
+	return 0;
+}
+
+/* One "SYNC exchange:" line of the daemon's debug log. */
+static bool parse_exchange(const char *line, struct clockmap_sample *s)
+{
+	const char *p = strstr(line, "SYNC exchange:");
+	const char *t = p ? strstr(p, "host t1 ") : NULL;
+	const char *m = t ? strstr(t, "M7 rx ") : NULL;
+
+	return m && sscanf(t, "host t1 %" SCNu64 " t4 %" SCNu64, &s->t1_ns, &s->t4_ns) == 2 &&
+	       sscanf(m, "M7 rx %" SCNu64 " tx %" SCNu64, &s->rx_ticks, &s->tx_ticks) == 2;
+}
+
+static int load_log(struct clockrec *r, const char *path, char *msg, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	size_t room = 0;
+
+	if (!f)
+		return fail(msg, cap, errno, path, NULL);
+	while (fgets(line, sizeof line, f)) {
+		struct clockmap_sample s;
+
+		if (!parse_exchange(line, &s))
+			continue;
+		if (r->n == room) {
+			room = room ? room * 2 : 1024;
+			struct clockmap_sample *x = realloc(r->x, room * sizeof(*x));
+			if (!x) {
+				fclose(f);
+				return fail(msg, cap, ENOMEM, path, NULL);
+			}
+			r->x = x;
+		}
+		r->x[r->n++] = s;
+	}
+	fclose(f);
+	if (!r->n)
+		return fail(msg, cap, EINVAL, path,
+			    "no SYNC exchange with host times (not a debug log of m7bridged?)");
+	return 0;
+}
+
+int clockrec_load(struct clockrec *r, const char *prefix, char *msg, size_t cap)
+{
+	char path[4096];
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(path, sizeof path, "%s.truth", prefix);
+	rc = load_truth(r, path, msg, cap);
+	if (rc == 0) {
+		snprintf(path, sizeof path, "%s.log", prefix);
+		rc = load_log(r, path, msg, cap);
+	}
+	if (rc < 0)
+		clockrec_free(r);
+	return rc;
+}
+
+void clockrec_free(struct clockrec *r)
+{
+	free(r->x);
+	r->x = NULL;
+	r->n = 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double p)
+{
+	return n ? v[(size_t)((double)(n - 1) * p)] : 0.0;
+}
+
+void clockrec_replay(const struct clockrec *r, struct clockrec_figures *f)
+{
+	size_t cap = (size_t)((r->end_ns - r->boot[0].hello_ns) / STEP_NS) + 2;
+	double *err[2] = {calloc(cap, sizeof(double)), calloc(cap, sizeof(double))};
+	size_t all = 0, mapped = 0, covered = 0, next = 0;
+	struct clockmap c;
+
+	memset(f, 0, sizeof(*f));
+	f->first_ms = -1;
+	clockmap_init(&c, r->hz);
+	for (unsigned b = 0; b < r->nboots && err[0] && err[1]; b++) {
+		uint64_t hello = r->boot[b].hello_ns, epoch = r->boot[b].epoch_ns;
+		uint64_t end = b + 1 < r->nboots ? r->boot[b + 1].hello_ns : r->end_ns;
+
+		/* A HELLO resets the map; a restart without one, its first DATA frame. */
+		clockmap_reset(&c, r->hz);
+		for (uint64_t t = hello; t < end; t += STEP_NS) {
+			while (next < r->n && r->x[next].t4_ns <= t)
+				(void)clockmap_add(&c, &r->x[next++]);
+			uint64_t tick = fake_clock_ticks(r->hz, r->ppm, epoch, t);
+			uint64_t truth = fake_clock_mono_of(r->hz, r->ppm, epoch, tick);
+			struct clockmap_time m;
+
+			all++;
+			if (!clockmap_map(&c, tick, &m))
+				continue;
+			mapped++;
+			if (b == 0 && f->first_ms < 0)
+				f->first_ms = (double)(t - hello) / 1e6;
+			double e = fabs((double)m.ns - (double)truth);
+			covered += e <= (double)m.err_ns;
+			uint64_t since = t - hello;
+			if (since >= 2000000000ull)
+				err[since >= 10000000000ull][f->points[since >= 10000000000ull]++] = e;
+		}
+	}
+	for (int k = 0; k < 2 && err[k]; k++) {
+		qsort(err[k], f->points[k], sizeof(double), cmp_double);
+		f->p50[k] = pct(err[k], f->points[k], 0.50);
+		f->p99[k] = pct(err[k], f->points[k], 0.99);
+		f->max[k] = f->points[k] ? err[k][f->points[k] - 1] : 0.0;
+	}
+	f->cover = mapped ? (double)covered / (double)mapped : 0.0;
+	f->mapped = all ? (double)mapped / (double)all : 0.0;
+	free(err[0]);
+	free(err[1]);
+}

@@ -1,0 +1,48 @@
+/* Recorded clock runs: the SYNC exchanges a daemon fitted (its debug log) and the fake
+ * M7's tick clock (bench_clock --record), replayed through clockmap offline. The same
+ * exchanges then give the same figures on every run, so the estimator can be judged on
+ * what a quiet or busy machine really did, deterministically. Not part of the product. */
+#ifndef M7B_CLOCKREC_H
+#define M7B_CLOCKREC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clockmap.h"
+
+#define CLOCKREC_BOOTS 2
+
+struct clockrec {
+	uint32_t hz;
+	int ppm;
+	unsigned nboots;
+	struct {
+		uint64_t hello_ns; /* the HELLO, or the restart whose HELLO was lost */
+		uint64_t epoch_ns; /* CLOCK_MONOTONIC ns of tick 0 */
+	} boot[CLOCKREC_BOOTS];
+	uint64_t end_ns;
+	struct clockmap_sample *x; /* in the order the daemon fitted them */
+	size_t n;
+};
+
+/* What a replay gives, as bench_clock prints it: |error| percentiles in ns between 2 and
+ * 10 s after the HELLO (0) and from 10 s on (1), of one point every 2 ms, as the fake's
+ * DATA frames. */
+struct clockrec_figures {
+	double p50[2], p99[2], max[2];
+	size_t points[2];
+	double cover;	 /* mapped points whose |error| <= their bound, fraction */
+	double mapped;	 /* points mapped, fraction of all */
+	double first_ms; /* HELLO to the first mapped point; negative: never */
+};
+
+/* Reads PREFIX.truth and PREFIX.log; 0, or -errno with a line for the user in msg. */
+int clockrec_load(struct clockrec *r, const char *prefix, char *msg, size_t cap);
+void clockrec_free(struct clockrec *r);
+
+/* Feeds the exchanges to a clockmap in order, as the daemon did (reset at each HELLO and,
+ * when a restart's HELLO was lost, at the first frame after it, as its DATA ticks show),
+ * and maps a frame's tick every 2 ms with the fit of the exchanges received by then. */
+void clockrec_replay(const struct clockrec *r, struct clockrec_figures *f);
+
+#endif
