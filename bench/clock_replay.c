@@ -1,8 +1,10 @@
 /* clock_replay: the clock estimator on recorded runs. Each PREFIX names PREFIX.truth and
  * PREFIX.log, as bench_clock --record DIR leaves them (DIR/a, DIR/c-prime, ...); the
  * exchanges are fitted by this build's clockmap and the figures printed as bench_clock
- * prints them, in us. Deterministic: the same recording gives the same figures.
- * Usage: clock_replay PREFIX... */
+ * prints them, in us. Deterministic: the same recording gives the same figures. --trace
+ * first prints one line per exchange (clockrec_trace()): what the fit did and why.
+ * Usage: clock_replay [--trace] PREFIX... */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,9 +12,16 @@
 
 int main(int argc, char **argv)
 {
+	bool trace = argc > 1 && strcmp(argv[1], "--trace") == 0;
+
+	if (trace) {
+		argc--;
+		argv++;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: clock_replay PREFIX... (PREFIX.truth and PREFIX.log, "
-				"from bench_clock --record DIR)\n");
+		fprintf(stderr,
+			"usage: clock_replay [--trace] PREFIX... (PREFIX.truth and PREFIX.log, "
+			"from bench_clock --record DIR)\n");
 		return 2;
 	}
 	printf("%-32s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "recording", "2-10s p50", "p99",
@@ -29,6 +38,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "clock_replay: %s\n", msg);
 			rc = 1;
 			continue;
+		}
+		if (trace) {
+			printf("# %s\n", argv[i]);
+			clockrec_trace(&r, stdout);
 		}
 		clockrec_replay(&r, &f);
 		printf("%-32s %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %7.2f%% %7.1f%% %8.1f\n", argv[i],

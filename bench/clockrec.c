@@ -34,7 +34,8 @@ static int load_truth(struct clockrec *r, const char *path, char *msg, size_t ca
 
 		if (line[0] == '#')
 			continue;
-		if (sscanf(line, "hz %" SCNu32, &r->hz) == 1 || sscanf(line, "ppm %d", &r->ppm) == 1)
+		if (sscanf(line, "hz %" SCNu32, &r->hz) == 1 ||
+		    sscanf(line, "ppm %d", &r->ppm) == 1)
 			continue;
 		if (sscanf(line, "end %" SCNu64, &r->end_ns) == 1)
 			continue;
@@ -163,7 +164,8 @@ void clockrec_replay(const struct clockrec *r, struct clockrec_figures *f)
 			covered += e <= (double)m.err_ns;
 			uint64_t since = t - hello;
 			if (since >= 2000000000ull)
-				err[since >= 10000000000ull][f->points[since >= 10000000000ull]++] = e;
+				err[since >= 10000000000ull][f->points[since >= 10000000000ull]++] =
+					e;
 		}
 	}
 	for (int k = 0; k < 2 && err[k]; k++) {
@@ -176,4 +178,85 @@ void clockrec_replay(const struct clockrec *r, struct clockrec_figures *f)
 	f->mapped = all ? (double)mapped / (double)all : 0.0;
 	free(err[0]);
 	free(err[1]);
+}
+
+/* Host ns minus the true host time of a tick: how late t4 came after tx, or (negated) how
+ * long the SYNC took to reach rx. */
+static double since_tick(const struct clockrec *r, uint64_t epoch, uint64_t ns, uint64_t tick)
+{
+	return (double)ns - (double)fake_clock_mono_of(r->hz, r->ppm, epoch, tick);
+}
+
+/* The exchanges that bind the offset's envelope at the fit's rate: the outbound leg that
+ * arrived latest against the line (lo) and the reply that left earliest (hi). */
+static void trace_binders(const struct clockmap *c, const struct clockmap_sample **lo,
+			  const struct clockmap_sample **hi)
+{
+	double l = -INFINITY, h = INFINITY;
+
+	*lo = *hi = &c->win[0].s;
+	for (unsigned i = 0; i < c->count; i++) {
+		const struct clockmap_sample *e = &c->win[i].s;
+		double rx = (double)(int64_t)(e->rx_ticks - c->base_ticks);
+		double tx = (double)(int64_t)(e->tx_ticks - c->base_ticks);
+		double t1 = (double)(int64_t)(e->t1_ns - c->base_ns);
+		double t4 = (double)(int64_t)(e->t4_ns - c->base_ns);
+
+		if (t1 - c->rate * (rx + 1) > l) {
+			l = t1 - c->rate * (rx + 1);
+			*lo = e;
+		}
+		if (t4 - c->rate * tx < h) {
+			h = t4 - c->rate * tx;
+			*hi = e;
+		}
+	}
+}
+
+void clockrec_trace(const struct clockrec *r, FILE *out)
+{
+	double true_rate = 1e15 / ((double)r->hz * (1e6 + r->ppm)); /* ns per tick */
+	struct clockmap c;
+	size_t next = 0;
+
+	fprintf(out, "# t: s since the first HELLO; d1, d2: the exchange's true outbound and "
+		     "return delays, us; err: mapped - true time at its t4, us; rate: fit - "
+		     "true, ppm; rerr: the rate's bound, stat: its kept 3-sigma, ppm; bound: "
+		     "t_err at t4, us; lo, hi: the exchanges binding the offset's envelope, "
+		     "their age (s) and delay on that leg (us); n: slices in the window\n");
+	fprintf(out, "%8s %7s %7s %8s %8s %7s %7s %7s %6s %6s %6s %6s %4s\n", "t", "d1", "d2",
+		"err", "rate", "rerr", "stat", "bound", "lo_age", "lo_d1", "hi_age", "hi_d2", "n");
+	clockmap_init(&c, r->hz);
+	for (unsigned b = 0; b < r->nboots; b++) {
+		uint64_t epoch = r->boot[b].epoch_ns;
+		uint64_t end = b + 1 < r->nboots ? r->boot[b + 1].hello_ns : r->end_ns;
+
+		clockmap_reset(&c, r->hz);
+		while (next < r->n && r->x[next].t4_ns <= end) {
+			const struct clockmap_sample *s = &r->x[next++];
+			int rc = clockmap_add(&c, s);
+			uint64_t tick = fake_clock_ticks(r->hz, r->ppm, epoch, s->t4_ns);
+			struct clockmap_time m;
+
+			fprintf(out, "%8.3f %7.1f %7.1f",
+				(double)(s->t1_ns - r->boot[0].hello_ns) / 1e9,
+				-since_tick(r, epoch, s->t1_ns, s->rx_ticks) / 1e3,
+				since_tick(r, epoch, s->t4_ns, s->tx_ticks) / 1e3);
+			if (rc < 0 || !clockmap_map(&c, tick, &m)) {
+				fprintf(out, " %s\n", rc < 0 ? "refused" : "unmapped");
+				continue;
+			}
+			const struct clockmap_sample *lo, *hi;
+			trace_binders(&c, &lo, &hi);
+			fprintf(out,
+				" %8.1f %8.3f %7.3f %7.3f %7.1f %6.1f %6.1f %6.1f %6.1f %4u%s\n",
+				since_tick(r, epoch, m.ns, tick) / 1e3,
+				(c.rate / true_rate - 1) * 1e6, c.rate_err * 1e6, c.kept_stat * 1e6,
+				(double)m.err_ns / 1e3, (double)(s->t1_ns - lo->t1_ns) / 1e9,
+				-since_tick(r, epoch, lo->t1_ns, lo->rx_ticks) / 1e3,
+				(double)(s->t1_ns - hi->t1_ns) / 1e9,
+				since_tick(r, epoch, hi->t4_ns, hi->tx_ticks) / 1e3, c.count,
+				rc == 1 ? " new epoch" : "");
+		}
+	}
 }

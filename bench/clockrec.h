@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "clockmap.h"
 
@@ -44,5 +45,9 @@ void clockrec_free(struct clockrec *r);
  * when a restart's HELLO was lost, at the first frame after it, as its DATA ticks show),
  * and maps a frame's tick every 2 ms with the fit of the exchanges received by then. */
 void clockrec_replay(const struct clockrec *r, struct clockrec_figures *f);
+
+/* The same feed, one line per exchange: its true leg delays, the fit's error, rate and
+ * bound after it, and which exchanges bind the offset's envelope. For finding out why. */
+void clockrec_trace(const struct clockrec *r, FILE *out);
 
 #endif
