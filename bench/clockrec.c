@@ -187,28 +187,30 @@ static double since_tick(const struct clockrec *r, uint64_t epoch, uint64_t ns, 
 	return (double)ns - (double)fake_clock_mono_of(r->hz, r->ppm, epoch, tick);
 }
 
-/* The exchanges that bind the offset's envelope at the fit's rate: the outbound leg that
- * arrived latest against the line (lo) and the reply that left earliest (hi). */
+/* The exchanges that bind the offset's envelope at the fit's rate, of the slices' least
+ * delayed legs: the outbound leg that arrived latest against the line (lo) and the reply
+ * that left earliest (hi). */
 static void trace_binders(const struct clockmap *c, const struct clockmap_sample **lo,
 			  const struct clockmap_sample **hi)
 {
 	double l = -INFINITY, h = INFINITY;
 
-	*lo = *hi = &c->win[0].s;
+	*lo = &c->win[0].out;
+	*hi = &c->win[0].ret;
 	for (unsigned i = 0; i < c->count; i++) {
-		const struct clockmap_sample *e = &c->win[i].s;
-		double rx = (double)(int64_t)(e->rx_ticks - c->base_ticks);
-		double tx = (double)(int64_t)(e->tx_ticks - c->base_ticks);
-		double t1 = (double)(int64_t)(e->t1_ns - c->base_ns);
-		double t4 = (double)(int64_t)(e->t4_ns - c->base_ns);
+		const struct clockmap_sample *o = &c->win[i].out, *r = &c->win[i].ret;
+		double rx = (double)(int64_t)(o->rx_ticks - c->base_ticks);
+		double tx = (double)(int64_t)(r->tx_ticks - c->base_ticks);
+		double t1 = (double)(int64_t)(o->t1_ns - c->base_ns);
+		double t4 = (double)(int64_t)(r->t4_ns - c->base_ns);
 
 		if (t1 - c->rate * (rx + 1) > l) {
 			l = t1 - c->rate * (rx + 1);
-			*lo = e;
+			*lo = o;
 		}
 		if (t4 - c->rate * tx < h) {
 			h = t4 - c->rate * tx;
-			*hi = e;
+			*hi = r;
 		}
 	}
 }

@@ -107,22 +107,22 @@ static double pair_bound(const struct clockmap *c, double s, double off)
 }
 
 /* The envelope of the offset at x_ref (host ns of tick x_ref, relative to base_ns) for
- * rate s, each exchange's bounds widened by u ns per tick of distance: false when the
- * exchanges contradict each other at that rate. */
+ * rate s, from each slice's least delayed outbound and return legs, each bound widened by
+ * u ns per tick of distance: false when the exchanges contradict each other at that
+ * rate. */
 static bool envelope(const struct clockmap *c, double s, double u, double x_ref, double *lo,
 		     double *hi)
 {
 	double l = -INFINITY, h = INFINITY;
 
 	for (unsigned i = 0; i < c->count; i++) {
-		const struct clockmap_sample *e = &c->win[i].s;
-		double rx = diff(e->rx_ticks, c->base_ticks), tx = diff(e->tx_ticks, c->base_ticks);
-		double t1 = diff(e->t1_ns, c->base_ns), t4 = diff(e->t4_ns, c->base_ns);
-		double wide = u * (fabs(c->win[i].x - x_ref) + (tx - rx) / 2);
+		const struct clockmap_sample *o = &c->win[i].out, *r = &c->win[i].ret;
+		double rx = diff(o->rx_ticks, c->base_ticks), tx = diff(r->tx_ticks, c->base_ticks);
+		double t1 = diff(o->t1_ns, c->base_ns), t4 = diff(r->t4_ns, c->base_ns);
 
 		/* rx truncates the arrival by up to a tick: the arrival is before rx + 1. */
-		l = fmax(l, t1 - s * (rx + 1 - x_ref) - wide);
-		h = fmin(h, t4 - s * (tx - x_ref) + wide);
+		l = fmax(l, t1 - s * (rx + 1 - x_ref) - u * fabs(rx + 1 - x_ref));
+		h = fmin(h, t4 - s * (tx - x_ref) + u * fabs(tx - x_ref));
 	}
 	*lo = l;
 	*hi = h;
@@ -481,25 +481,42 @@ static double err_at(const struct clockmap *c, double x)
 	return c->err_ref + c->rate_err * fabs(x - c->x_ref) * c->rate + c->nominal;
 }
 
-/* Adds the exchange to the window; false when the window did not change (a slower
- * exchange in the newest slice). */
+/* Adds the exchange to the window; false when the window did not change (an exchange of
+ * the newest slice slower than those kept, on both legs and round trip). */
 static bool push(struct clockmap *c, const struct clockmap_sample *s)
 {
 	if (c->count > 0) {
 		struct clockmap_slot *last = &c->win[c->count - 1];
 
-		/* Same slice: keep the exchange with the shorter round trip (NTP's filter). */
+		/* Same slice: keep the exchange with the shorter round trip (NTP's filter),
+		 * and apart from it the least delayed leg each way, judged at the fit's rate
+		 * (over a slice a rate off by the tolerance misjudges by 20 us at most). */
 		if (s->t1_ns - last->s.t1_ns < CLOCKMAP_SLICE_NS) {
-			if (half_rtt(c, s) >= half_rtt(c, &last->s))
-				return false;
-			last->s = *s;
-			return true;
+			double r = c->valid ? c->rate : c->nominal;
+			bool changed = false;
+
+			if (diff(s->rx_ticks, last->out.rx_ticks) * r <
+			    diff(s->t1_ns, last->out.t1_ns)) {
+				last->out = *s;
+				changed = true;
+			}
+			if (diff(s->t4_ns, last->ret.t4_ns) <
+			    diff(s->tx_ticks, last->ret.tx_ticks) * r) {
+				last->ret = *s;
+				changed = true;
+			}
+			if (half_rtt(c, s) < half_rtt(c, &last->s)) {
+				last->s = *s;
+				changed = true;
+			}
+			return changed;
 		}
 	}
 	if (c->count == CLOCKMAP_WINDOW) {
 		memmove(&c->win[0], &c->win[1], sizeof(c->win[0]) * (CLOCKMAP_WINDOW - 1));
 		c->count--;
 	}
+	c->win[c->count].out = c->win[c->count].ret = *s;
 	c->win[c->count++].s = *s;
 	unsigned old = 0;
 	while (old < c->count - 1 && s->t1_ns - c->win[old].s.t1_ns > CLOCKMAP_MAX_AGE_NS)

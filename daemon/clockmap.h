@@ -58,7 +58,11 @@ struct clockmap_line {
 };
 
 struct clockmap_slot {
-	struct clockmap_sample s;
+	struct clockmap_sample s; /* the least round trip: the midpoint's */
+	/* The slice's least delayed outbound leg and return leg, each judged on its own (at
+	 * the rate of the fit then): with a reply queued after tx the least round trip says
+	 * little about the SYNC's way out, and the legs' envelopes are built from these. */
+	struct clockmap_sample out, ret;
 	double x;    /* midpoint tick - base_ticks */
 	double y;    /* midpoint host ns - base_ns */
 	double h;    /* half the round trip, M7 turnaround removed: the midpoint's bound */
