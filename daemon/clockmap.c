@@ -446,9 +446,13 @@ static void clockmap_fit(struct clockmap *c)
 	/* Better still, each leg on its own: the SYNC arrived after t1 and the reply left
 	 * before t4, so every exchange bounds the offset from below and from above, and the
 	 * tightest bounds may come from different exchanges (a reply queued after tx only
-	 * loosens its own upper bound). The midpoint of the envelope is the estimate. */
+	 * loosens its own upper bound). The midpoint of the envelope is the estimate. The
+	 * bounds are carried at the rate as found, not widened by its uncertainty: the two
+	 * binding exchanges are of different ages, so widening would move the midpoint by
+	 * half the difference of their widths, an error of its own (several us when the
+	 * uncertainty is a few ppm and the ages differ by seconds). */
 	double x_ref = newest->x, lo, hi;
-	if (envelope(c, s, stat * s, x_ref, &lo, &hi))
+	if (envelope(c, s, 0.0, x_ref, &lo, &hi))
 		off = (lo + hi) / 2 - s * x_ref;
 
 	/* The bound at the newest exchange: the best any exchange vouches for, carried
