@@ -14,10 +14,15 @@
 /* Delay filter: exchanges whose half round trip exceeds the lower quartile by more
  * than twice its distance from the best, plus this slack, carry too much queueing. */
 #define CLOCKMAP_DELAY_SLACK_NS 2000.0
-/* The leg fits take the lower envelope once the window holds this many runs of at least
- * this many slices each. */
-#define CLOCKMAP_LEG_BINS	 8u
-#define CLOCKMAP_LEG_MIN_PER_BIN 4u
+/* The envelope fit (rate from both legs' least delayed exchanges) from this many slices
+ * on; below it the midpoints' line gives the rate. */
+#define CLOCKMAP_ENV_MIN_SLICES 8u
+/* Its weights: 1 / (delay above the leg's envelope + sigma)^2, sigma at least this, and
+ * at least this fraction of the leg's lower-quartile delay above the envelope. */
+#define CLOCKMAP_ENV_SIGMA_NS	10000.0
+#define CLOCKMAP_ENV_SIGMA_FRAC 0.25
+/* Reweighting passes, each judging the delays at the slope the previous one found. */
+#define CLOCKMAP_ENV_PASSES 4
 
 /* a - b as a double, without wrapping: far-apart values stay far apart. */
 static double diff(uint64_t a, uint64_t b)
@@ -167,88 +172,81 @@ static void sort_doubles(double *v, unsigned n)
 	}
 }
 
-/* An unweighted line through one leg (0: t1 against rx, 1: t4 against tx), refitted once
- * without the points beyond three robust deviations. From CLOCKMAP_LEG_BINS x
- * CLOCKMAP_LEG_MIN_PER_BIN slices on, the points are the leg's lower envelope: each of
- * CLOCKMAP_LEG_BINS runs of consecutive slices gives only its least delayed exchange on
- * this leg, judged at the rate kept so far (a minimum filter, as per slice, but per leg):
- * delays that queueing spreads over milliseconds then tilt the line far less than
- * through every point, trimmed or not. Its slope and relative standard error; false with
- * fewer than eight points. */
-static bool leg_fit(const struct clockmap *c, int leg, double *slope, double *se)
+/* The rate from both legs' lower envelopes at once: one slope, an intercept per leg,
+ * through t1 against rx of each slice's least delayed outbound leg and t4 against tx of
+ * its least delayed return. A point weighs 1 / (its delay above its leg's envelope +
+ * sigma)^2, the delays judged at the slope of the pass before (s0 first): the floor of a
+ * leg's delays belongs to the path, their bulk to the load, so the line follows the
+ * floor, and a step of the floor (the host sleeping deeper once SYNCs come seldom) moves
+ * it far less than a line through every point or through a few bins' minima would. A
+ * leg whose floor is rarely reached (replies queued for up to milliseconds) gets a sigma
+ * of a quarter of its lower-quartile delay, so its few lucky points do not tilt the
+ * slope the other leg sets. Slope and relative standard error; false with fewer than
+ * CLOCKMAP_ENV_MIN_SLICES slices. */
+static bool envelope_fit(const struct clockmap *c, double s0, double *slope, double *se)
 {
-	double x[CLOCKMAP_WINDOW], y[CLOCKMAP_WINDOW], r[CLOCKMAP_WINDOW], a[CLOCKMAP_WINDOW];
-	bool keep[CLOCKMAP_WINDOW];
+	double x[2][CLOCKMAP_WINDOW], y[2][CLOCKMAP_WINDOW], d[2][CLOCKMAP_WINDOW];
+	double sig[2], w[2][CLOCKMAP_WINDOW], s = s0, chi2 = 0, sxx = 0;
 	unsigned n = c->count;
-	double s = 0, mx = 0, my = 0, sxx = 0, sxy = 0, rr = 0;
-	unsigned m = 0;
 
-	if (n < 8) /* a handful of points can line up by chance: too sure a slope */
+	if (n < CLOCKMAP_ENV_MIN_SLICES)
 		return false;
-	/* Slices per point: one below the lower-envelope threshold, else a run. */
-	unsigned per = n < CLOCKMAP_LEG_BINS * CLOCKMAP_LEG_MIN_PER_BIN ? 1 : n / CLOCKMAP_LEG_BINS;
-	double s0 = c->have_rate ? c->kept_rate : c->nominal;
-	unsigned np = 0;
-	for (unsigned i0 = 0; i0 < n; i0 += per) {
-		double best = INFINITY;
+	for (unsigned i = 0; i < n; i++) {
+		const struct clockmap_sample *o = &c->win[i].out, *r = &c->win[i].ret;
 
-		for (unsigned i = i0; i < n && i < i0 + per; i++) {
-			const struct clockmap_sample *e = &c->win[i].s;
-			double xi = diff(leg ? e->tx_ticks : e->rx_ticks, c->base_ticks);
-			double yi = diff(leg ? e->t4_ns : e->t1_ns, c->base_ns);
-			/* The leg's delay up to a constant: t4 - tx late, t1 - rx early. */
-			double d = leg ? yi - s0 * xi : s0 * xi - yi;
-
-			if (d < best) {
-				best = d;
-				x[np] = xi;
-				y[np] = yi;
-			}
-		}
-		keep[np++] = true;
+		x[0][i] = diff(o->rx_ticks, c->base_ticks);
+		y[0][i] = diff(o->t1_ns, c->base_ns);
+		x[1][i] = diff(r->tx_ticks, c->base_ticks);
+		y[1][i] = diff(r->t4_ns, c->base_ns);
 	}
-	n = np;
-	for (int pass = 0; pass < 2; pass++) {
-		mx = my = sxx = sxy = rr = 0;
-		m = 0;
-		for (unsigned i = 0; i < n; i++)
-			if (keep[i]) {
-				mx += x[i];
-				my += y[i];
-				m++;
+	for (int pass = 0; pass < CLOCKMAP_ENV_PASSES; pass++) {
+		double mx[2] = {0, 0}, my[2] = {0, 0}, sxy = 0;
+
+		for (int leg = 0; leg < 2; leg++) {
+			double sorted[CLOCKMAP_WINDOW], best = INFINITY, sw = 0;
+
+			/* The delay up to a constant: t1 early against the line, t4 late. */
+			for (unsigned i = 0; i < n; i++) {
+				d[leg][i] = leg ? y[1][i] - s * x[1][i] : s * x[0][i] - y[0][i];
+				best = fmin(best, d[leg][i]);
 			}
-		if (m < 8)
-			return false;
-		mx /= m;
-		my /= m;
-		for (unsigned i = 0; i < n; i++)
-			if (keep[i]) {
-				sxx += (x[i] - mx) * (x[i] - mx);
-				sxy += (x[i] - mx) * (y[i] - my);
+			for (unsigned i = 0; i < n; i++)
+				sorted[i] = d[leg][i] -= best;
+			sort_doubles(sorted, n);
+			sig[leg] = fmax(CLOCKMAP_ENV_SIGMA_NS,
+					CLOCKMAP_ENV_SIGMA_FRAC * sorted[(n - 1) / 4]);
+			for (unsigned i = 0; i < n; i++) {
+				double e = d[leg][i] + sig[leg];
+
+				w[leg][i] = 1.0 / (e * e);
+				sw += w[leg][i];
+				mx[leg] += w[leg][i] * x[leg][i];
+				my[leg] += w[leg][i] * y[leg][i];
 			}
-		if (sxx <= 0)
+			mx[leg] /= sw;
+			my[leg] /= sw;
+		}
+		sxx = 0;
+		for (int leg = 0; leg < 2; leg++)
+			for (unsigned i = 0; i < n; i++) {
+				double dx = x[leg][i] - mx[leg];
+
+				sxx += w[leg][i] * dx * dx;
+				sxy += w[leg][i] * dx * (y[leg][i] - my[leg]);
+			}
+		if (!(sxx > 0))
 			return false;
 		s = sxy / sxx;
-		for (unsigned i = 0; i < n; i++) {
-			r[i] = y[i] - my - s * (x[i] - mx);
-			a[i] = r[i];
-			if (keep[i])
-				rr += r[i] * r[i];
-		}
-		if (pass == 1)
-			break;
-		/* Median absolute deviation of the residuals: robust to the 20 ms outliers. */
-		sort_doubles(a, n);
-		double med = a[n / 2];
-		for (unsigned i = 0; i < n; i++)
-			a[i] = fabs(r[i] - med);
-		sort_doubles(a, n);
-		double lim = 3 * 1.4826 * a[n / 2] + 1000.0;
-		for (unsigned i = 0; i < n; i++)
-			keep[i] = fabs(r[i] - med) <= lim;
+		chi2 = 0;
+		for (int leg = 0; leg < 2; leg++)
+			for (unsigned i = 0; i < n; i++) {
+				double r = y[leg][i] - my[leg] - s * (x[leg][i] - mx[leg]);
+
+				chi2 += w[leg][i] * r * r;
+			}
 	}
 	*slope = s;
-	*se = sqrt(rr / (m - 2) / sxx) / c->nominal;
+	*se = sqrt(fmax(1.0, chi2 / (2 * n - 3)) / sxx) / c->nominal;
 	return true;
 }
 
@@ -397,16 +395,13 @@ static void clockmap_fit(struct clockmap *c)
 		}
 		double se = sqrt(fmax(1.0, chi2 / (n - 2)) / sxx) / c->nominal;
 
-		/* Each leg alone: a reply queued after tx spoils the return leg and the
-		 * midpoints, not the outbound leg (and the other way round). The leg whose
-		 * line scatters least gives the rate. */
-		for (int leg = 0; leg < 2; leg++) {
-			double sl, sel;
-
-			if (leg_fit(c, leg, &sl, &sel) && sel < se) {
-				sf = sl;
-				se = sel;
-			}
+		/* Once there are enough slices, the legs' envelopes: a reply queued after tx
+		 * spoils the return leg and the midpoints, not the outbound leg (and the other
+		 * way round), and the floor of each leg is steadier than any midpoint. */
+		double sl, sel;
+		if (envelope_fit(c, rs, &sl, &sel)) {
+			sf = sl;
+			se = sel;
 		}
 		if (fabs(sf / c->nominal - 1.0) <= c->max_ppm * 1e-6 && 3 * se < 2 * rstat) {
 			s = sf;
