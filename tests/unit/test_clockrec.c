@@ -1,0 +1,100 @@
+/* Unit tests for clockmap on recorded runs: the SYNC exchanges of bench_clock runs on an
+ * idle host (tests/unit/clockrec/, made with bench_clock --record and cut to their
+ * "SYNC exchange" lines) replayed through clockmap, and the clock targets asserted on
+ * them. Each of these runs missed a target with an earlier estimator. Deterministic: the
+ * replay maps a tick every 2 ms of the recorded host time, it does not time anything. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "clockrec.h"
+
+/* The targets bench_clock prints beside its figures. */
+#define P99_EARLY_NS 50000.0 /* 2-10 s after the HELLO */
+#define P99_LATE_NS  20000.0 /* from 10 s on */
+#define MIN_COVER    0.99
+#define MAX_FIRST_MS 50.0
+
+static void replay(const char *name, struct clockrec_figures *f)
+{
+	const char *root = getenv("M7B_SOURCE_ROOT");
+	char prefix[4096], msg[512];
+	struct clockrec r;
+
+	snprintf(prefix, sizeof prefix, "%s/tests/unit/clockrec/%s", root ? root : ".", name);
+	int rc = clockrec_load(&r, prefix, msg, sizeof msg);
+	if (rc < 0)
+		fprintf(stderr, "%s\n", msg);
+	assert_int_equal(rc, 0);
+	clockrec_replay(&r, f);
+	clockrec_free(&r);
+	printf("%s: 2-10 s p99 %.1f us, from 10 s p99 %.1f us, cover %.2f%%, first %.1f ms\n", name,
+	       f->p99[0] / 1e3, f->p99[1] / 1e3, 100 * f->cover, f->first_ms);
+}
+
+static void check_targets(const char *name)
+{
+	struct clockrec_figures f;
+
+	replay(name, &f);
+	/* The whole run is there: 8 s and about 10 s of points, every one mapped. */
+	assert_int_equal(f.points[0], 4000);
+	assert_true(f.points[1] >= 4900);
+	assert_true(f.mapped > 0.999);
+	assert_true(f.p99[0] <= P99_EARLY_NS);
+	assert_true(f.p99[1] <= P99_LATE_NS);
+	assert_true(f.cover >= MIN_COVER);
+	assert_true(f.first_ms >= 0 && f.first_ms <= MAX_FIRST_MS);
+}
+
+/* 0 ppm, no jitter: both legs' delay floors step up at 10 s, when SYNCs become rare and
+ * the host sleeps deeper between them (31.8 us from 10 s on before). */
+static void test_quiet_floor_step(void **state)
+{
+	(void)state;
+	check_targets("quiet1-a");
+}
+
+/* -50 ppm, 0-2 ms turnaround jitter and 1% 20 ms outliers (20.4 us from 10 s on). */
+static void test_quiet_jitter_outliers(void **state)
+{
+	(void)state;
+	check_targets("quiet2-c");
+}
+
+/* +100 ppm, replies queued 0-200 us after tx (24.9 us from 10 s on). */
+static void test_quiet_queued_replies(void **state)
+{
+	(void)state;
+	check_targets("quiet3-d");
+}
+
+/* A recording that is not one: a clear error, nothing replayed. */
+static void test_missing_recording(void **state)
+{
+	(void)state;
+	struct clockrec r;
+	char msg[512];
+
+	assert_int_equal(clockrec_load(&r, "/nonexistent/clockrec", msg, sizeof msg), -ENOENT);
+	assert_non_null(strstr(msg, "/nonexistent/clockrec.truth"));
+	assert_null(r.x);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_quiet_floor_step),
+		cmocka_unit_test(test_quiet_jitter_outliers),
+		cmocka_unit_test(test_quiet_queued_replies),
+		cmocka_unit_test(test_missing_recording),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
