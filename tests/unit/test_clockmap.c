@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <cmocka.h>
@@ -281,6 +282,43 @@ static void test_rate_from_lower_envelope(void **state)
 	assert_true(worst < 1.0);
 }
 
+/* An idle host: once SYNCs come only every 250 ms (after 10 s) it sleeps deeper between
+ * them, and the floors of both legs' delays step up, the outbound leg's by 30 us and the
+ * return leg's by 11 us. That is no change of rate: the envelope's binding exchanges are
+ * still the old floor's, and the rate that carries them 10-18 s to now must not follow
+ * the step (a line through the legs' bin minima did, by 2-3 ppm: 20-30 us). */
+static void test_floor_step_is_not_a_rate(void **state)
+{
+	(void)state;
+	int64_t worst = 0;
+
+	for (uint32_t run = 0; run < 6; run++) {
+		struct sim s = {.host0_ns = 1 * SEC, .tick0 = 3, .ppm = 0, .rng = 70 + run};
+		struct clockmap c;
+		uint64_t hello = 2 * SEC, t = hello;
+
+		clockmap_init(&c, HZ);
+		while (t < hello + 20 * SEC) {
+			bool slow = t - hello >= CLOCKSYNC_SETTLE_MS * 1000000ull;
+			double u1 = (double)(sim_rand(&s, 1000000) + 1) / 1e6;
+			double u2 = (double)(sim_rand(&s, 1000000) + 1) / 1e6;
+			uint64_t out = (slow ? 45000 : 15000) + (uint64_t)(-25000.0 * log(u1));
+			uint64_t back = (slow ? 19000 : 8000) + (uint64_t)(-25000.0 * log(u2));
+			struct clockmap_sample x = xchg(&s, t, out, back);
+			(void)clockmap_add(&c, &x);
+			t += (slow ? CLOCKSYNC_SLOW_MS : CLOCKSYNC_FAST_MS) * 1000000ull;
+			if (t < hello + 10 * SEC)
+				continue;
+			bool cov;
+			int64_t e = map_err(&c, &s, x.tx_ticks, &cov);
+			assert_true(cov);
+			worst = e < 0 ? (-e > worst ? -e : worst) : (e > worst ? e : worst);
+		}
+	}
+	printf("floor step: worst |error| from 10 s on %.1f us\n", (double)worst / 1e3);
+	assert_true(worst < 12000);
+}
+
 /* A reboot whose HELLO was lost: the new boot's ticks start over. */
 static void test_ticks_backwards_start_new_epoch(void **state)
 {
@@ -549,6 +587,7 @@ int main(void)
 		cmocka_unit_test(test_startup_schedule_measures_rate),
 		cmocka_unit_test(test_one_sided_queueing_is_not_a_bias),
 		cmocka_unit_test(test_rate_from_lower_envelope),
+		cmocka_unit_test(test_floor_step_is_not_a_rate),
 		cmocka_unit_test(test_ticks_backwards_start_new_epoch),
 		cmocka_unit_test(test_inconsistent_replies_start_new_epoch),
 		cmocka_unit_test(test_impossible_and_stale_samples_are_refused),
