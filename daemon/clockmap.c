@@ -172,6 +172,38 @@ static void sort_doubles(double *v, unsigned n)
 	}
 }
 
+/* The k-th smallest of v[0..n-1] (k from 0), v reordered: Hoare's selection, linear on
+ * average where sorting the window for one quantile would cost its square. */
+static double kth_smallest(double *v, unsigned n, unsigned k)
+{
+	int lo = 0, hi = (int)n - 1, want = (int)k;
+
+	while (lo < hi) {
+		double pivot = v[lo + (hi - lo) / 2];
+		int i = lo, j = hi;
+
+		/* Hoare's partition: v[lo..j] <= pivot <= v[i..hi], j < i. */
+		while (i <= j) {
+			while (v[i] < pivot)
+				i++;
+			while (v[j] > pivot)
+				j--;
+			if (i <= j) {
+				double t = v[i];
+				v[i++] = v[j];
+				v[j--] = t;
+			}
+		}
+		if (want <= j)
+			hi = j;
+		else if (want >= i)
+			lo = i;
+		else
+			break; /* between the parts: equal to the pivot */
+	}
+	return v[want];
+}
+
 /* The rate from both legs' lower envelopes at once: one slope, an intercept per leg,
  * through t1 against rx of each slice's least delayed outbound leg and t4 against tx of
  * its least delayed return. A point weighs 1 / (its delay above its leg's envelope +
@@ -203,7 +235,7 @@ static bool envelope_fit(const struct clockmap *c, double s0, double *slope, dou
 		double mx[2] = {0, 0}, my[2] = {0, 0}, sxy = 0;
 
 		for (int leg = 0; leg < 2; leg++) {
-			double sorted[CLOCKMAP_WINDOW], best = INFINITY, sw = 0;
+			double part[CLOCKMAP_WINDOW], best = INFINITY, sw = 0;
 
 			/* The delay up to a constant: t1 early against the line, t4 late. */
 			for (unsigned i = 0; i < n; i++) {
@@ -211,10 +243,10 @@ static bool envelope_fit(const struct clockmap *c, double s0, double *slope, dou
 				best = fmin(best, d[leg][i]);
 			}
 			for (unsigned i = 0; i < n; i++)
-				sorted[i] = d[leg][i] -= best;
-			sort_doubles(sorted, n);
-			sig[leg] = fmax(CLOCKMAP_ENV_SIGMA_NS,
-					CLOCKMAP_ENV_SIGMA_FRAC * sorted[(n - 1) / 4]);
+				part[i] = d[leg][i] -= best;
+			sig[leg] =
+				fmax(CLOCKMAP_ENV_SIGMA_NS,
+				     CLOCKMAP_ENV_SIGMA_FRAC * kth_smallest(part, n, (n - 1) / 4));
 			for (unsigned i = 0; i < n; i++) {
 				double e = d[leg][i] + sig[leg];
 
