@@ -76,9 +76,8 @@ static size_t queue_len(const struct conn *c)
 	return c->out_end - c->out_start;
 }
 
-/* Lets go of the shared lines (sent, the client is gone, or they were copied). Inline:
- * after each batch a client that keeps up lets go of one segment. */
-static inline __attribute__((always_inline)) void drop_segs(struct conn *c)
+/* Lets go of the shared lines (sent, the client is gone, or they were copied). */
+static void drop_segs(struct conn *c)
 {
 	for (unsigned i = 0; i < c->nsegs; i++)
 		if (c->ck[i])
@@ -560,11 +559,19 @@ void conn_flush(struct conn *c)
 	}
 	/* Nothing to announce or replay, reading as usual: at the end of each batch for a
 	 * client that keeps up, whose queue then leaves whole, that is all (the general
-	 * path's steps for it, without saving its registers). */
+	 * path's steps for it, without its set-up and its tests). */
 	c->mh.msg_iovlen = c->nsegs;
 	ssize_t k = rawsys_sendmsg(c->fd, &c->mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (k > 0 && (size_t)k == conn_queued(c)) {
-		drop_segs(c);
+		/* As a rule one segment, of the current chunk: let go of it inline. */
+		if (c->nsegs == 1 && c->ck[0]) {
+			fanout_chunk_release(c->ck[0]);
+			c->nsegs = 0;
+			c->run_bytes = 0;
+			c->run_end = NULL;
+		} else {
+			drop_segs(c);
+		}
 		c->out_start = c->out_end = 0;
 		return;
 	}
