@@ -170,7 +170,9 @@ static void handle_data(struct channel *ch, struct channel_msg *m, const struct 
 		latemark_on_tick(&ch->late, m->u.data.t_last, m->rx_ms);
 }
 
-static void handle_other(struct channel *ch, struct channel_msg *m)
+/* Every type but DATA: rare, so out of the read loop (its switches would take registers
+ * the loop needs for every frame). */
+static __attribute__((noinline)) void handle_other(struct channel *ch, struct channel_msg *m)
 {
 	const struct m7b_frame *f = m->frame;
 	m->late = false;
