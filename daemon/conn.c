@@ -56,6 +56,7 @@ struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue
 	c->ud = ud;
 	c->queue_limit = queue_bytes;
 	c->hard_limit = queue_bytes + CONN_REPLY_SLACK;
+	c->mh.msg_iov = c->iov;
 	c->in = malloc(CONN_IN_CAP);
 	c->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->ev_write = event_new(base, fd, EV_WRITE, on_write, c);
@@ -75,7 +76,7 @@ static size_t queue_len(const struct conn *c)
 	return c->out_end - c->out_start;
 }
 
-/* Lets go of the shared lines (the client is gone, or they were copied). */
+/* Lets go of the shared lines (sent, the client is gone, or they were copied). */
 static void drop_segs(struct conn *c)
 {
 	for (unsigned i = 0; i < c->nsegs; i++)
@@ -340,7 +341,9 @@ static void add_run(struct conn *c, struct fanout *fo, const char *line, size_t 
 	c->dirty = true;
 }
 
-void conn_stream_ref_slow(struct conn *c, struct fanout *fo, const char *line, size_t len)
+/* conn_stream_ref_slow() for a client that has a queue, drops or closes. */
+static __attribute__((noinline)) void stream_ref_general(struct conn *c, struct fanout *fo,
+							 const char *line, size_t len)
 {
 	if (!stream_begin(c))
 		return;
@@ -349,6 +352,31 @@ void conn_stream_ref_slow(struct conn *c, struct fanout *fo, const char *line, s
 		return;
 	}
 	refuse(c);
+}
+
+void conn_stream_ref_slow(struct conn *c, struct fanout *fo, const char *line, size_t len)
+{
+	/* Nothing queued, nothing to announce: the first line since the queue emptied, at
+	 * low rates every batch's. Its segment is the only one, so the queue is len bytes
+	 * (a queue without segments holds no own bytes either: each of those is in one).
+	 * What add_run() would do, without its tests; the rest in a call of its own, so
+	 * that this path saves no registers. */
+	if (c->nsegs != 0 || c->dropping || c->closing || len > c->queue_limit) {
+		stream_ref_general(c, fo, line, len);
+		return;
+	}
+	struct fanout_chunk *k = fanout_current(fo);
+	/* Only read from (sendmsg, memcpy): iovec has no const member. */
+	c->iov[0] = (struct iovec){(void *)(uintptr_t)line, len};
+	c->ck[0] = k;
+	c->nsegs = 1;
+	fanout_chunk_hold(k);
+	c->run_end = line + len;
+	c->run_iov = &c->iov[0];
+	c->run_bytes = len;
+	c->run_max = (uintptr_t)line + c->queue_limit; /* run_end + (limit - len queued) */
+	c->delivered++;
+	c->dirty = true;
 }
 
 /* Drops the first sent bytes of the queue, segment by segment. */
@@ -383,16 +411,11 @@ static void consume(struct conn *c, size_t sent)
 		c->run_iov = &c->iov[c->nsegs - 1]; /* moved down with the rest */
 }
 
-/* One sendmsg() for the whole queue, own bytes and shared lines in their order; what the
- * socket does not take stays queued as it is (shared lines stay shared). 1: all sent,
+/* What one sendmsg() of the whole queue returned (k, and errno when it failed): what the
+ * socket did not take stays queued as it is (shared lines stay shared). 1: all sent,
  * 0: the socket is full, -1: closed. */
-static int send_segs(struct conn *c)
+static int sent_segs(struct conn *c, ssize_t k)
 {
-	struct msghdr mh = {.msg_iov = c->iov, .msg_iovlen = c->nsegs};
-	ssize_t k;
-	do
-		k = rawsys_sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (k < 0 && errno == EINTR);
 	if (k <= 0 && !(k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
 		conn_close(c, k < 0 ? strerror(errno) : "write failed");
 		return -1;
@@ -408,6 +431,18 @@ static int send_segs(struct conn *c)
 	if (queue_len(c) == 0)
 		c->out_start = c->out_end = 0;
 	return c->nsegs == 0;
+}
+
+/* One sendmsg() for the whole queue, own bytes and shared lines in their order; as
+ * sent_segs(). */
+static int send_segs(struct conn *c)
+{
+	ssize_t k;
+	c->mh.msg_iovlen = c->nsegs;
+	do
+		k = rawsys_sendmsg(c->fd, &c->mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (k < 0 && errno == EINTR);
+	return sent_segs(c, k);
 }
 
 /* Requests wait while the owner refused one until earlier ones are answered (replies
@@ -469,23 +504,10 @@ bool conn_offer(struct conn *c, const char *line, size_t len)
 	return true;
 }
 
-void conn_flush(struct conn *c)
+/* conn_flush() after its first sendmsg(), if any: blocked when the socket took not all
+ * of it. DROPPED notices, more of a replay, EV_WRITE, reading again. */
+static __attribute__((noinline)) void flush_rest(struct conn *c, bool blocked)
 {
-	c->dirty = false;
-	if (c->closing || c->fd < 0) {
-		drop_segs(c);
-		return;
-	}
-	bool blocked = false;
-	if (c->nsegs) {
-		int r = send_segs(c);
-		if (r < 0)
-			return;
-		/* All sent, nothing to announce or replay, reading as before: done. */
-		if (r == 1 && !c->dropping && !c->replay_mask && !c->read_eof && !c->read_paused)
-			return;
-		blocked = r == 0;
-	}
 	for (;;) {
 		if (!blocked && c->nsegs) {
 			int r = send_segs(c);
@@ -509,6 +531,57 @@ void conn_flush(struct conn *c)
 	if (conn_queued(c) > 0)
 		event_add(c->ev_write, NULL);
 	update_reading(c);
+}
+
+/* conn_flush() of a client that is dropping, replaying or not reading as usual. */
+static __attribute__((noinline)) void flush_general(struct conn *c)
+{
+	bool blocked = false;
+	if (c->nsegs) {
+		int r = send_segs(c);
+		if (r < 0)
+			return;
+		blocked = r == 0;
+	}
+	flush_rest(c, blocked);
+}
+
+void conn_flush(struct conn *c)
+{
+	c->dirty = false;
+	if (c->closing || c->fd < 0) {
+		drop_segs(c);
+		return;
+	}
+	if (c->dropping || c->replay_mask || c->read_eof || c->read_paused || !c->nsegs) {
+		flush_general(c);
+		return;
+	}
+	/* Nothing to announce or replay, reading as usual: at the end of each batch for a
+	 * client that keeps up, whose queue then leaves whole, that is all (the general
+	 * path's steps for it, without its set-up and its tests). */
+	c->mh.msg_iovlen = c->nsegs;
+	ssize_t k = rawsys_sendmsg(c->fd, &c->mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (k > 0 && (size_t)k == conn_queued(c)) {
+		/* As a rule one segment, of the current chunk: let go of it inline. */
+		if (c->nsegs == 1 && c->ck[0]) {
+			fanout_chunk_release(c->ck[0]);
+			c->nsegs = 0;
+			c->run_bytes = 0;
+			c->run_end = NULL;
+		} else {
+			drop_segs(c);
+		}
+		c->out_start = c->out_end = 0;
+		return;
+	}
+	if (k < 0 && errno == EINTR) {
+		flush_general(c); /* tries again */
+		return;
+	}
+	int r = sent_segs(c, k);
+	if (r >= 0)
+		flush_rest(c, r == 0);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -80,6 +81,7 @@ struct conn {
 	 * a line beyond takes the general path, which checks exactly). */
 	uintptr_t run_max;
 	struct iovec *run_iov; /* while run_end is set: the newest segment, iov[nsegs - 1] */
+	struct msghdr mh;      /* sendmsg()'s: iov, set once; msg_iovlen set per send */
 	size_t queue_limit;    /* streamed objects beyond this are dropped / disconnect */
 	size_t hard_limit;     /* replies beyond this disconnect */
 

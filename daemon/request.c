@@ -77,11 +77,17 @@ static bool avail_ports(struct daemon *d, uint64_t chan_mask, uint64_t bits[4], 
 	bool any = false;
 	buf[0] = '[';
 	memset(bits, 0, 4 * sizeof(bits[0]));
+	/* The selected channels' settings first, in slot order: a port is then looked up in
+	 * those only, not in every slot (a watch took some 170,000 instructions). */
+	const struct conf_channel *sel[CONF_MAX_CHANNELS];
+	unsigned nsel = 0;
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		if (d->channels[i] && (chan_mask >> i & 1))
+			sel[nsel++] = channel_config(d->channels[i]);
 	for (unsigned p = 0; p < CONF_PORTS; p++) {
 		const char *name = NULL;
-		for (unsigned i = 0; !name && i < CONF_MAX_CHANNELS; i++)
-			if (d->channels[i] && (chan_mask >> i & 1))
-				name = channel_config(d->channels[i])->port_names[p];
+		for (unsigned i = 0; !name && i < nsel; i++)
+			name = sel[i]->port_names[p];
 		if (!name)
 			continue;
 		char q[2 * CONF_NAME_MAX + 8], item[2 * CONF_NAME_MAX + 32];

@@ -19,7 +19,24 @@ struct streamcheck {
 void streamcheck_init(struct streamcheck *s, uint32_t window_ms, uint32_t min_rejects);
 /* Feeds what the decoder made of one chunk of bytes at now: good frames and rejected
  * candidates. True, once per window, when at least min_rejects candidates were rejected
- * in the window and they outnumber the good frames. */
-bool streamcheck_update(struct streamcheck *s, uint64_t now_ms, uint64_t good, uint64_t bad);
+ * in the window and they outnumber the good frames. Inline: called once per read(). */
+static inline bool streamcheck_update(struct streamcheck *s, uint64_t now_ms, uint64_t good,
+				      uint64_t bad)
+{
+	/* Tumbling windows opened by traffic: the chunk that opens one counts in it. */
+	if (!s->started || now_ms - s->start_ms >= s->window_ms) {
+		s->started = true;
+		s->reported = false;
+		s->start_ms = now_ms;
+		s->good = 0;
+		s->bad = 0;
+	}
+	s->good += good;
+	s->bad += bad;
+	if (s->reported || s->bad < s->min_rejects || s->bad <= s->good)
+		return false;
+	s->reported = true;
+	return true;
+}
 
 #endif

@@ -129,6 +129,9 @@ static struct {
 	uint8_t last_type;
 	uint64_t rx_mono_ns, rx_ms, rx_realtime_us;
 	enum channel_state state;
+	unsigned decoded;	   /* on_decoded calls: one per read() */
+	uint64_t good, rejected;   /* the counts of the last one */
+	uint64_t decoded_good_sum; /* and of all */
 } seen;
 
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
@@ -154,7 +157,17 @@ static void on_state(void *ud, struct channel *ch, enum channel_state old)
 	seen.state = channel_get_state(ch);
 }
 
-static const struct channel_ops ops = {.on_msg = on_msg, .on_state = on_state};
+static void on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad, uint64_t now_ms)
+{
+	seen.decoded++;
+	seen.good = good;
+	seen.rejected = bad;
+	seen.decoded_good_sum += good;
+	assert_int_equal(now_ms, seen.msgs ? seen.rx_ms : now_ms); /* the read's clock */
+}
+
+static const struct channel_ops ops = {
+	.on_msg = on_msg, .on_state = on_state, .on_decoded = on_decoded};
 
 struct fixture {
 	char dir[64];
@@ -596,6 +609,72 @@ static void test_reads_per_wakeup(void **state)
 	assert_true(tty.reads >= 2);
 }
 
+/* Writes n bytes on the M7's side and runs the loop until the channel has read them. */
+static void m7_write_raw(struct fixture *f, const void *b, size_t n)
+{
+	unsigned reads = tty.reads, decoded = seen.decoded;
+	assert_int_equal(write(tty.m7, b, n), (ssize_t)n);
+	for (int i = 0; i < 100 && (tty.reads == reads || seen.decoded == decoded); i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(tty.reads, reads + 1); /* a short read: one per wake-up */
+	assert_int_equal(seen.decoded, decoded + 1);
+}
+
+/* One DATA frame encoded into out; its length. */
+static size_t data_frame(uint8_t *out, size_t cap, uint32_t seq)
+{
+	uint8_t pl[64];
+	memset(pl, (int)seq, sizeof(pl));
+	struct m7b_frame h = {.ver = M7B_WIRE_VERSION, .type = M7B_T_DATA, .seq = seq, .len = 64};
+	struct m7b_part part = {pl, sizeof(pl)};
+	int n = m7b_wire_encode(out, cap, &h, &part, 1);
+	assert_true(n > 2);
+	return (size_t)n;
+}
+
+/* Reads that end inside a frame, or right after it, or with its delimiter alone: every
+ * frame is decoded once, when its last byte came, and each read() reports what it
+ * decoded and rejected. */
+static void test_frames_across_reads(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[4 * M7B_FRAME_MAX];
+	channel_start(f->ch);
+	/* A frame alone. */
+	size_t n = data_frame(b, sizeof(b), 0);
+	m7_write_raw(f, b, n);
+	assert_int_equal(seen.msgs, 1);
+	assert_int_equal(seen.good, 1);
+	/* All but its delimiter: nothing yet; then the delimiter alone, a 1-byte read. */
+	n = data_frame(b, sizeof(b), 1);
+	m7_write_raw(f, b, n - 1);
+	assert_int_equal(seen.msgs, 1);
+	assert_int_equal(seen.good, 0);
+	assert_int_equal(seen.rejected, 0);
+	m7_write_raw(f, b + n - 1, 1);
+	assert_int_equal(seen.msgs, 2);
+	assert_int_equal(seen.good, 1);
+	/* A frame and the first byte of the next, then the rest of it. */
+	n = data_frame(b, sizeof(b), 2);
+	size_t n2 = data_frame(b + n, sizeof(b) - n, 3);
+	m7_write_raw(f, b, n + 1);
+	assert_int_equal(seen.msgs, 3);
+	assert_int_equal(seen.good, 1);
+	m7_write_raw(f, b + n + 1, n2 - 1);
+	assert_int_equal(seen.msgs, 4);
+	assert_int_equal(seen.good, 1);
+	/* Noise, then two frames, in one read. */
+	memcpy(b, "hello world!", 13); /* with its NUL: a rejected candidate */
+	n = 13 + data_frame(b + 13, sizeof(b) - 13, 4);
+	n += data_frame(b + n, sizeof(b) - n, 5);
+	m7_write_raw(f, b, n);
+	assert_int_equal(seen.msgs, 6);
+	assert_int_equal(seen.good, 2);
+	assert_int_equal(seen.rejected, 1);
+	assert_int_equal(seen.gaps, 0);
+	assert_int_equal(seen.decoded_good_sum, 6);
+}
+
 int main(void)
 {
 	/* A socketpair stands in for the tty: writing to a closed one raises SIGPIPE, where
@@ -611,6 +690,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopens_after_hangup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_decoded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_per_wakeup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frames_across_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_firmware_name, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,7 @@ static struct {
 	unsigned lines;
 	unsigned closings;
 	unsigned sendmsgs;
+	unsigned eintr;	   /* sendmsg() fails with EINTR this many times first */
 	const char *reply; /* on_line answers each line with it, when set */
 	bool hold_first;   /* on_line: the first line is answered later (like a send) */
 } peer;
@@ -58,6 +59,11 @@ ssize_t __wrap_rawsys_sendmsg(int fd, const struct msghdr *mh, int flags);
 ssize_t __wrap_rawsys_sendmsg(int fd, const struct msghdr *mh, int flags)
 {
 	peer.sendmsgs++;
+	if (peer.eintr) {
+		peer.eintr--;
+		errno = EINTR;
+		return -1;
+	}
 	if (peer.room == 0) {
 		errno = EAGAIN;
 		return -1;
@@ -660,6 +666,102 @@ static struct conn *second_client(struct fixture *f, int fds[2])
 	return c;
 }
 
+/* At low rates each batch finds the client's queue empty: its first line starts the only
+ * segment (holding the chunk once), the next ones extend it, and the flush sends it whole
+ * and lets go. The queue limit holds exactly from the first line on; a partial send, an
+ * interrupted one, a client that drops or closes take the general paths. */
+static void test_empty_queue_batches(void **state)
+{
+	struct fixture *f = *state;
+	char line[200];
+	memset(line, 'e', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	watch(f->c, PROTO_POLICY_DROP);
+	peer.room = SIZE_MAX;
+	for (unsigned b = 1; b <= 3; b++) {
+		stream(f, line, sizeof(line));
+		assert_segs(f->c, 1, (const struct fanout_chunk *[]){f->fo->cur},
+			    (size_t[]){sizeof(line)});
+		assert_int_equal(f->fo->cur->refs, 1);
+		assert_true(f->c->dirty);
+		assert_int_equal(conn_queued(f->c), sizeof(line));
+		stream(f, line, sizeof(line));
+		assert_segs(f->c, 1, (const struct fanout_chunk *[]){f->fo->cur},
+			    (size_t[]){2 * sizeof(line)});
+		assert_int_equal(f->fo->cur->refs, 1);
+		conn_flush(f->c);
+		assert_false(f->c->dirty);
+		assert_int_equal(f->c->nsegs, 0);
+		assert_int_equal(conn_queued(f->c), 0);
+		assert_int_equal(f->fo->cur->refs, 0);
+		assert_int_equal(peer.sendmsgs, b);
+		assert_int_equal(f->c->delivered, 2 * b);
+		assert_peer_got_all(f);
+	}
+	/* The bound from the first line: 20 lines of 200 fit in 4096 bytes, the 21st not. */
+	peer.room = 0;
+	for (int i = 0; i < 21; i++)
+		stream(f, line, sizeof(line));
+	assert_int_equal(f->c->delivered, 6 + 20);
+	assert_int_equal(f->c->dropped, 1);
+	assert_int_equal(conn_queued(f->c), 20 * sizeof(line));
+	peer.room = SIZE_MAX;
+	conn_flush(f->c); /* with the DROPPED notice */
+	assert_false(f->c->dropping);
+	assert_int_equal(conn_queued(f->c), 0);
+	assert_memory_equal(peer.got, f->want, f->nwant);
+	f->nwant = peer.sent; /* the notice is the peer's too */
+	memcpy(f->want, peer.got, peer.sent);
+	/* A line of the whole limit is taken, one byte more is not. */
+	static char big[4097];
+	memset(big, 'B', sizeof(big));
+	stream(f, big, 4097);
+	assert_int_equal(f->c->nsegs, 0);
+	assert_int_equal(f->c->dropped, 2);
+	assert_true(f->c->dropping);
+	f->c->dropping = false; /* as if the notice went out: not the point here */
+	f->c->dropped_since = 0;
+	stream(f, big, 4096);
+	assert_int_equal(conn_queued(f->c), 4096);
+	/* Interrupted once: sent on the second try, in the same flush. */
+	peer.eintr = 1;
+	unsigned before = peer.sendmsgs;
+	conn_flush(f->c);
+	assert_int_equal(peer.sendmsgs, before + 2);
+	assert_int_equal(conn_queued(f->c), 0);
+	assert_int_equal(f->fo->cur->refs, 0);
+	assert_peer_got_all(f);
+	/* Part of it: the rest stays referenced, EV_WRITE sends it. */
+	stream(f, line, sizeof(line));
+	peer.room = 50;
+	conn_flush(f->c);
+	assert_int_equal(conn_queued(f->c), sizeof(line) - 50);
+	assert_int_equal(f->fo->cur->refs, 1);
+	assert_true(event_pending(f->c->ev_write, EV_WRITE, NULL));
+	peer.room = SIZE_MAX;
+	event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(conn_queued(f->c), 0);
+	assert_int_equal(f->fo->cur->refs, 0);
+	assert_peer_got_all(f);
+	/* Dropping with nothing queued: the DROPPED notice goes before the line. */
+	f->c->dropping = true;
+	f->c->dropped_since = 1;
+	stream(f, line, sizeof(line));
+	assert_false(f->c->dropping);
+	assert_segs(f->c, 2, (const struct fanout_chunk *[]){NULL, f->fo->cur},
+		    (size_t[]){f->c->iov[0].iov_len, sizeof(line)});
+	assert_memory_equal(f->c->iov[0].iov_base, "{\"class\":\"DROPPED\"", 18);
+	conn_flush(f->c);
+	assert_int_equal(conn_queued(f->c), 0);
+	/* Closing: nothing is taken or held. */
+	conn_close(f->c, "test");
+	uint64_t delivered = f->c->delivered;
+	conn_stream_ref(f->c, f->fo, render(f->fo, line, sizeof(line)), sizeof(line));
+	assert_int_equal(f->c->delivered, delivered);
+	assert_int_equal(f->c->nsegs, 0);
+	assert_int_equal(f->fo->cur->refs, 0);
+}
+
 /* Clients that lag hold references to the shared chunk, not copies: two lagging clients
  * cost one chunk, which lives until the last of them has sent its lines, while new lines
  * go to another chunk. */
@@ -776,6 +878,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_shared_lines_extend_a_segment, setup_shared,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_empty_queue_batches, setup_shared, teardown),
 		cmocka_unit_test_setup_teardown(test_lagging_clients_share_chunks, setup_shared,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_shared_drops_and_order, setup_shared,
