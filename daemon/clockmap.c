@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 /* Rate is measured only over exchanges spanning at least this long; below it the
@@ -32,7 +33,7 @@ static double diff(uint64_t a, uint64_t b)
 
 void clockmap_init(struct clockmap *c, uint32_t tick_hz)
 {
-	memset(c, 0, sizeof(*c));
+	memset(c, 0, offsetof(struct clockmap, win));
 	c->tick_hz = tick_hz;
 	c->nominal = tick_hz ? 1e9 / tick_hz : 0.0;
 	c->max_ppm = CLOCKMAP_MAX_PPM;

@@ -71,10 +71,9 @@ struct clockmap_slot {
 
 struct clockmap {
 	uint32_t tick_hz;
-	double nominal; /* ns per tick at tick_hz */
-	double max_ppm; /* a-priori rate tolerance (CLOCKMAP_MAX_PPM unless changed) */
-	struct clockmap_slot win[CLOCKMAP_WINDOW]; /* oldest first */
-	unsigned count;
+	double nominal;	     /* ns per tick at tick_hz */
+	double max_ppm;	     /* a-priori rate tolerance (CLOCKMAP_MAX_PPM unless changed) */
+	unsigned count;	     /* slots of win[] in use; those beyond are never read */
 	unsigned bad_in_row; /* consecutive replies inconsistent with the fit */
 	bool have_last;	     /* the newest accepted exchange, for order checks */
 	uint64_t last_t1_ns, last_t4_ns, last_tx_ticks;
@@ -95,6 +94,10 @@ struct clockmap {
 	double kept_rate, kept_err, kept_stat; /* rate, rigorous bound, 3 std errors */
 	uint64_t kept_at_ns;
 	uint64_t epochs, rejected;
+	/* Last, so that starting over touches only the fields above: a daemon keeps a map
+	 * for each of its channel slots, and the windows of the unused ones stay untouched
+	 * (not resident). */
+	struct clockmap_slot win[CLOCKMAP_WINDOW]; /* oldest first */
 };
 
 /* Starts over, forgetting everything (also the kept rate). */
