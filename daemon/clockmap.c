@@ -160,18 +160,6 @@ static double leg_bound(const struct clockmap *c, double s)
 	return fmax(s - lo, hi - s) / s;
 }
 
-static void sort_doubles(double *v, unsigned n)
-{
-	for (unsigned i = 1; i < n; i++) {
-		double t = v[i];
-		unsigned j = i;
-
-		for (; j > 0 && v[j - 1] > t; j--)
-			v[j] = v[j - 1];
-		v[j] = t;
-	}
-}
-
 /* The k-th smallest of v[0..n-1] (k from 0), v reordered: Hoare's selection, linear on
  * average where sorting the window for one quantile would cost its square. */
 static double kth_smallest(double *v, unsigned n, unsigned k)
@@ -349,7 +337,7 @@ static void set_line(struct clockmap *c)
 static void clockmap_fit(struct clockmap *c)
 {
 	const struct clockmap_slot *newest = &c->win[c->count - 1];
-	double hs[CLOCKMAP_WINDOW] = {0}, w[CLOCKMAP_WINDOW];
+	double hs[CLOCKMAP_WINDOW] = {0}, w[CLOCKMAP_WINDOW], hmin = INFINITY;
 	double sw = 0, mx = 0, my = 0, sxx = 0, sxy = 0, xmin = INFINITY, xmax = -INFINITY;
 	unsigned n = 0;
 
@@ -364,11 +352,11 @@ static void clockmap_fit(struct clockmap *c)
 		p->y = diff(p->s.t1_ns, c->base_ns) + (double)(p->s.t4_ns - p->s.t1_ns) / 2;
 		p->h = half_rtt(c, &p->s);
 		hs[i] = p->h;
+		hmin = fmin(hmin, p->h);
 	}
-	sort_doubles(hs, c->count);
 	/* The lower quartile, not the minimum, sets the filter: one unusually fast exchange
-	 * must not thin the fit out to nothing. */
-	double hmin = hs[0], hq = hs[(c->count - 1) / 4];
+	 * must not thin the fit out to nothing. Selected, not sorted: the same value. */
+	double hq = kth_smallest(hs, c->count, (c->count - 1) / 4);
 	/* With few exchanges the quartile is the best one: then allow three times it. */
 	double thr = fmax(hq + 2 * (hq - hmin), 3 * hmin) + CLOCKMAP_DELAY_SLACK_NS;
 	double sigma0 = fmax(hmin / 2, 1000.0);
