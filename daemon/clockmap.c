@@ -140,19 +140,33 @@ static bool envelope(const struct clockmap *c, double s, double u, double x_ref,
 static double leg_bound(const struct clockmap *c, double s)
 {
 	double lo = -INFINITY, hi = INFINITY;
+	double rx[CLOCKMAP_WINDOW], tx[CLOCKMAP_WINDOW], t1[CLOCKMAP_WINDOW], t4[CLOCKMAP_WINDOW];
 
+	/* Once per exchange rather than per pair: each is an integer below 2^53 (ticks and
+	 * ns of a 300 s window from its newest exchange), so a difference of two of them is
+	 * exact, the very double diff() gives for the pair. */
 	for (unsigned i = 0; i < c->count; i++) {
 		const struct clockmap_sample *a = &c->win[i].s;
 
+		rx[i] = diff(a->rx_ticks, c->base_ticks);
+		tx[i] = diff(a->tx_ticks, c->base_ticks);
+		t1[i] = diff(a->t1_ns, c->base_ns);
+		t4[i] = diff(a->t4_ns, c->base_ns);
+	}
+	for (unsigned i = 0; i < c->count; i++) {
 		for (unsigned j = i + 1; j < c->count; j++) {
-			const struct clockmap_sample *b = &c->win[j].s;
-			double dlo = diff(b->rx_ticks, a->tx_ticks) + 1;
-			double dhi = diff(b->tx_ticks, a->rx_ticks) - 1;
+			double dlo = rx[j] - tx[i] + 1;
+			double dhi = tx[j] - rx[i] - 1;
 
-			if (dlo > 0)
-				lo = fmax(lo, diff(b->t1_ns, a->t4_ns) / dlo);
-			if (dhi > 0)
-				hi = fmin(hi, diff(b->t4_ns, a->t1_ns) / dhi);
+			/* No NaN here: plain comparisons, not the library's fmax() and fmin(). */
+			if (dlo > 0) {
+				double v = (t1[j] - t4[i]) / dlo;
+				lo = v > lo ? v : lo;
+			}
+			if (dhi > 0) {
+				double v = (t4[j] - t1[i]) / dhi;
+				hi = v < hi ? v : hi;
+			}
 		}
 	}
 	if (!(lo <= hi) || isinf(lo) || isinf(hi))
