@@ -46,9 +46,9 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return usage();
 	if (thin_ms > 0)
-		printf("thinned: exchanges of the first %g s after each HELLO at least %g ms "
-		       "apart\n",
-		       thin_s, thin_ms);
+		printf("thinned: of the first %g s after each HELLO, only exchanges at least %g ms "
+		       "after the last one kept\n",
+		       thin_s, thin_ms - 1);
 	printf("%-32s %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s\n", "recording", "2-10s p50", "p99",
 	       "max", ">=10s p50", "p99", "max", "cover", "mapped", "first", "exchanges");
 	printf("%-32s %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s\n", "target", "", "<=50", "", "",
