@@ -103,7 +103,7 @@ if [ "${ESTIMATOR:-1}" != 0 ]; then
 	e2=$(( $(total "$out/est.20") - e1 ))
 	x2=$(( $(exchanges "$out/est.20") - x1 ))
 	echo
-	echo "== clock estimator, time-driven (SYNC every 25 ms for 10 s after the HELLO, then every 250 ms) =="
+	echo "== clock estimator, time-driven (SYNC every 5 ms for 2 s after the HELLO, 25 ms to 10 s, then 250 ms) =="
 	echo "instructions under $entries:"
 	printf 'first 10 s:  %4d exchanges, %8d instructions/exchange, %10d instructions/s\n' \
 		"$x1" $(( e1 / (x1 > 0 ? x1 : 1) )) $(( e1 / 10 ))

@@ -3,31 +3,56 @@
  * exchanges are fitted by this build's clockmap and the figures printed as bench_clock
  * prints them, in us. Deterministic: the same recording gives the same figures. --trace
  * first prints one line per exchange (clockrec_trace()): what the fit did and why.
- * Usage: clock_replay [--trace] PREFIX... */
+ * --thin MS SECONDS keeps of the exchanges of the first SECONDS s after each HELLO only
+ * those at least MS ms apart (clockrec_thin()): a run recorded with a dense early
+ * schedule replayed as a sparser schedule would have sent it.
+ * Usage: clock_replay [--trace] [--thin MS SECONDS] PREFIX... */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clockrec.h"
 
+static int usage(void)
+{
+	fprintf(stderr, "usage: clock_replay [--trace] [--thin MS SECONDS] PREFIX... (PREFIX.truth "
+			"and PREFIX.log, from bench_clock --record DIR)\n");
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
-	bool trace = argc > 1 && strcmp(argv[1], "--trace") == 0;
+	bool trace = false;
+	double thin_ms = 0, thin_s = 0;
 
-	if (trace) {
-		argc--;
-		argv++;
+	while (argc > 1 && strncmp(argv[1], "--", 2) == 0) {
+		if (strcmp(argv[1], "--trace") == 0) {
+			trace = true;
+			argc--;
+			argv++;
+		} else if (strcmp(argv[1], "--thin") == 0 && argc > 3) {
+			char *e1, *e2;
+			thin_ms = strtod(argv[2], &e1);
+			thin_s = strtod(argv[3], &e2);
+			if (*e1 || *e2 || !(thin_ms >= 2) || !(thin_s > 0))
+				return usage();
+			argc -= 3;
+			argv += 3;
+		} else {
+			return usage();
+		}
 	}
-	if (argc < 2) {
-		fprintf(stderr,
-			"usage: clock_replay [--trace] PREFIX... (PREFIX.truth and PREFIX.log, "
-			"from bench_clock --record DIR)\n");
-		return 2;
-	}
-	printf("%-32s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "recording", "2-10s p50", "p99",
-	       "max", ">=10s p50", "p99", "max", "cover", "mapped", "first");
-	printf("%-32s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "target", "", "<=50", "", "", "<=20",
-	       "", ">=99%", "", "<=50");
+	if (argc < 2)
+		return usage();
+	if (thin_ms > 0)
+		printf("thinned: of the first %g s after each HELLO, only exchanges at least %g ms "
+		       "after the last one kept\n",
+		       thin_s, thin_ms - 1);
+	printf("%-32s %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s\n", "recording", "2-10s p50", "p99",
+	       "max", ">=10s p50", "p99", "max", "cover", "mapped", "first", "exchanges");
+	printf("%-32s %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s\n", "target", "", "<=50", "", "",
+	       "<=20", "", ">=99%", "", "<=50", "");
 	int rc = 0;
 	for (int i = 1; i < argc; i++) {
 		struct clockrec r;
@@ -39,14 +64,18 @@ int main(int argc, char **argv)
 			rc = 1;
 			continue;
 		}
+		if (thin_ms > 0)
+			(void)clockrec_thin(&r, (uint64_t)(thin_ms * 1e6),
+					    (uint64_t)(thin_s * 1e9));
 		if (trace) {
 			printf("# %s\n", argv[i]);
 			clockrec_trace(&r, stdout);
 		}
 		clockrec_replay(&r, &f);
-		printf("%-32s %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %7.2f%% %7.1f%% %8.1f\n", argv[i],
-		       f.p50[0] / 1e3, f.p99[0] / 1e3, f.max[0] / 1e3, f.p50[1] / 1e3,
-		       f.p99[1] / 1e3, f.max[1] / 1e3, 100 * f.cover, 100 * f.mapped, f.first_ms);
+		printf("%-32s %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %7.2f%% %7.1f%% %8.1f %9zu\n",
+		       argv[i], f.p50[0] / 1e3, f.p99[0] / 1e3, f.max[0] / 1e3, f.p50[1] / 1e3,
+		       f.p99[1] / 1e3, f.max[1] / 1e3, 100 * f.cover, 100 * f.mapped, f.first_ms,
+		       r.n);
 		clockrec_free(&r);
 	}
 	return rc;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,40 @@ void clockrec_free(struct clockrec *r)
 	free(r->x);
 	r->x = NULL;
 	r->n = 0;
+}
+
+/* The boot whose span holds host time t (the last one whose HELLO is at or before it). */
+static unsigned boot_of(const struct clockrec *r, uint64_t t)
+{
+	unsigned b = 0;
+
+	while (b + 1 < r->nboots && r->boot[b + 1].hello_ns <= t)
+		b++;
+	return b;
+}
+
+size_t clockrec_thin(struct clockrec *r, uint64_t gap_ns, uint64_t until_ns)
+{
+	uint64_t slack = gap_ns > 1000000 ? gap_ns - 1000000 : 0, last = 0;
+	unsigned last_boot = CLOCKREC_BOOTS;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct clockmap_sample *s = &r->x[i];
+		unsigned b = boot_of(r, s->t1_ns);
+		bool thin = s->t1_ns >= r->boot[b].hello_ns &&
+			    s->t1_ns - r->boot[b].hello_ns < until_ns;
+
+		/* The first exchange of a boot is kept: the HELLO's own SYNC. */
+		if (thin && b == last_boot && s->t1_ns - last < slack)
+			continue;
+		last = s->t1_ns;
+		last_boot = b;
+		r->x[kept++] = *s;
+	}
+	size_t dropped = r->n - kept;
+	r->n = kept;
+	return dropped;
 }
 
 static int cmp_double(const void *a, const void *b)

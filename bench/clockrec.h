@@ -41,6 +41,12 @@ struct clockrec_figures {
 int clockrec_load(struct clockrec *r, const char *prefix, char *msg, size_t cap);
 void clockrec_free(struct clockrec *r);
 
+/* Drops exchanges of the first until_ns after each boot's HELLO that began less than
+ * gap_ns - 1 ms after the last one kept (the daemon's timer counts whole ms), as if SYNCs
+ * had gone out every gap_ns then: a dense schedule judged against a sparser one on the
+ * same exchanges. Returns how many were dropped. */
+size_t clockrec_thin(struct clockrec *r, uint64_t gap_ns, uint64_t until_ns);
+
 /* Feeds the exchanges to a clockmap in order, as the daemon did (reset at each HELLO and,
  * when a restart's HELLO was lost, at the first frame after it, as its DATA ticks show),
  * and maps a frame's tick every 2 ms with the fit of the exchanges received by then. */

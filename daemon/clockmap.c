@@ -141,36 +141,38 @@ static bool envelope(const struct clockmap *c, double s, double u, double x_ref,
 static double leg_bound(const struct clockmap *c, double s)
 {
 	double lo = -INFINITY, hi = INFINITY;
+	double rx[CLOCKMAP_WINDOW], tx[CLOCKMAP_WINDOW], t1[CLOCKMAP_WINDOW], t4[CLOCKMAP_WINDOW];
 
+	/* Once per exchange rather than per pair: each is an integer below 2^53 (ticks and
+	 * ns of a 300 s window from its newest exchange), so a difference of two of them is
+	 * exact, the very double diff() gives for the pair. */
 	for (unsigned i = 0; i < c->count; i++) {
 		const struct clockmap_sample *a = &c->win[i].s;
 
+		rx[i] = diff(a->rx_ticks, c->base_ticks);
+		tx[i] = diff(a->tx_ticks, c->base_ticks);
+		t1[i] = diff(a->t1_ns, c->base_ns);
+		t4[i] = diff(a->t4_ns, c->base_ns);
+	}
+	for (unsigned i = 0; i < c->count; i++) {
 		for (unsigned j = i + 1; j < c->count; j++) {
-			const struct clockmap_sample *b = &c->win[j].s;
-			double dlo = diff(b->rx_ticks, a->tx_ticks) + 1;
-			double dhi = diff(b->tx_ticks, a->rx_ticks) - 1;
+			double dlo = rx[j] - tx[i] + 1;
+			double dhi = tx[j] - rx[i] - 1;
 
-			if (dlo > 0)
-				lo = fmax(lo, diff(b->t1_ns, a->t4_ns) / dlo);
-			if (dhi > 0)
-				hi = fmin(hi, diff(b->t4_ns, a->t1_ns) / dhi);
+			/* No NaN here: plain comparisons, not the library's fmax() and fmin(). */
+			if (dlo > 0) {
+				double v = (t1[j] - t4[i]) / dlo;
+				lo = v > lo ? v : lo;
+			}
+			if (dhi > 0) {
+				double v = (t4[j] - t1[i]) / dhi;
+				hi = v < hi ? v : hi;
+			}
 		}
 	}
 	if (!(lo <= hi) || isinf(lo) || isinf(hi))
 		return INFINITY;
 	return fmax(s - lo, hi - s) / s;
-}
-
-static void sort_doubles(double *v, unsigned n)
-{
-	for (unsigned i = 1; i < n; i++) {
-		double t = v[i];
-		unsigned j = i;
-
-		for (; j > 0 && v[j - 1] > t; j--)
-			v[j] = v[j - 1];
-		v[j] = t;
-	}
 }
 
 /* The k-th smallest of v[0..n-1] (k from 0), v reordered: Hoare's selection, linear on
@@ -350,7 +352,7 @@ static void set_line(struct clockmap *c)
 static void clockmap_fit(struct clockmap *c)
 {
 	const struct clockmap_slot *newest = &c->win[c->count - 1];
-	double hs[CLOCKMAP_WINDOW] = {0}, w[CLOCKMAP_WINDOW];
+	double hs[CLOCKMAP_WINDOW] = {0}, w[CLOCKMAP_WINDOW], hmin = INFINITY;
 	double sw = 0, mx = 0, my = 0, sxx = 0, sxy = 0, xmin = INFINITY, xmax = -INFINITY;
 	unsigned n = 0;
 
@@ -365,11 +367,11 @@ static void clockmap_fit(struct clockmap *c)
 		p->y = diff(p->s.t1_ns, c->base_ns) + (double)(p->s.t4_ns - p->s.t1_ns) / 2;
 		p->h = half_rtt(c, &p->s);
 		hs[i] = p->h;
+		hmin = fmin(hmin, p->h);
 	}
-	sort_doubles(hs, c->count);
 	/* The lower quartile, not the minimum, sets the filter: one unusually fast exchange
-	 * must not thin the fit out to nothing. */
-	double hmin = hs[0], hq = hs[(c->count - 1) / 4];
+	 * must not thin the fit out to nothing. Selected, not sorted: the same value. */
+	double hq = kth_smallest(hs, c->count, (c->count - 1) / 4);
 	/* With few exchanges the quartile is the best one: then allow three times it. */
 	double thr = fmax(hq + 2 * (hq - hmin), 3 * hmin) + CLOCKMAP_DELAY_SLACK_NS;
 	double sigma0 = fmax(hmin / 2, 1000.0);

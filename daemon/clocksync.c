@@ -242,10 +242,11 @@ static void run_schedule(struct cs_chan *c)
 		return;
 	if (now >= c->next_ms) {
 		if (channel_get_state(c->ch) == CHANNEL_UP) {
+			uint64_t since = now - c->hello_ms;
 			send_sync(c);
-			c->next_ms =
-				now + (now - c->hello_ms < CLOCKSYNC_SETTLE_MS ? CLOCKSYNC_FAST_MS
-									       : CLOCKSYNC_SLOW_MS);
+			c->next_ms = now + (since < CLOCKSYNC_DENSE_UNTIL_MS ? CLOCKSYNC_DENSE_MS
+					    : since < CLOCKSYNC_SETTLE_MS    ? CLOCKSYNC_FAST_MS
+									     : CLOCKSYNC_SLOW_MS);
 		} else {
 			c->next_ms = now + CLOCKSYNC_FAST_MS; /* look again later */
 		}
@@ -359,8 +360,7 @@ static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_
 				"M7 rx %llu tx %llu ticks%s",
 				(unsigned long long)((t4 - t1) / 1000), (unsigned long long)t1,
 				(unsigned long long)t4, (unsigned long long)r.rx_ticks,
-				(unsigned long long)r.tx_ticks,
-				rc < 0 ? ", rejected" : "");
+				(unsigned long long)r.tx_ticks, rc < 0 ? ", rejected" : "");
 	if (rc == 1) {
 		/* The M7 restarted and its HELLO never came: the replies said so. */
 		forget_order(c);

@@ -21,13 +21,16 @@ enum clocksync_source {
 	CLOCKSYNC_SRC_EMULATOR = 5,  /* an emulator's timer: round trips */
 };
 
-/* After a HELLO: a SYNC at once, then every FAST_MS until SETTLE_MS, then every SLOW_MS.
- * Early on several exchanges share each 100 ms slice, so the slice filter drops the more
- * delayed ones, and many slices tighten the lower envelope of each leg. A SYNC is 24
- * bytes on the wire, its reply 40. */
-#define CLOCKSYNC_FAST_MS   25
-#define CLOCKSYNC_SETTLE_MS 10000
-#define CLOCKSYNC_SLOW_MS   250
+/* After a HELLO: a SYNC at once, then every DENSE_MS until DENSE_UNTIL_MS, every FAST_MS
+ * until SETTLE_MS, then every SLOW_MS. Early on several exchanges share each 100 ms
+ * slice, so the slice filter keeps the least delayed; the many at first are for the legs'
+ * envelopes, whose floors the least of N queued replies approaches as 1/N, and which set
+ * the offset by 2 s. A SYNC is 24 bytes on the wire, its reply 40. */
+#define CLOCKSYNC_DENSE_MS	 5
+#define CLOCKSYNC_DENSE_UNTIL_MS 2000
+#define CLOCKSYNC_FAST_MS	 25
+#define CLOCKSYNC_SETTLE_MS	 10000
+#define CLOCKSYNC_SLOW_MS	 250
 
 /* A CLOCK object goes out when the bound moved by this factor or the rate by this much
  * since the last one, or the mapping appeared or vanished, at most every MIN_MS unless

@@ -88,6 +88,36 @@ static void test_missing_recording(void **state)
 	assert_null(r.x);
 }
 
+/* --thin keeps, of the exchanges of the first seconds after each HELLO, only those a
+ * spacing apart (less 1 ms, the daemon's timer counting whole ms), the first one always
+ * and every later one. */
+static void test_thin(void **state)
+{
+	(void)state;
+	const uint64_t ms = 1000000, hello = 1000 * ms;
+	struct clockrec r = {.nboots = 1, .boot = {{hello, 0}}};
+	struct clockmap_sample x[700];
+
+	/* SYNCs every 5 ms (every third 1 ms late) for 3 s, then every 25 ms until 4 s. */
+	size_t n = 0;
+	for (uint64_t t = 0; t < 3000 * ms; t += 5 * ms, n++)
+		x[n] = (struct clockmap_sample){.t1_ns = hello + t + (n % 3 == 2) * ms};
+	for (uint64_t t = 3000 * ms; t < 4000 * ms; t += 25 * ms, n++)
+		x[n] = (struct clockmap_sample){.t1_ns = hello + t};
+	r.x = x;
+	r.n = n;
+	assert_int_equal(clockrec_thin(&r, 25 * ms, 2000 * ms), 400 - 80);
+	assert_int_equal(r.n, n - 320);
+	assert_int_equal(r.x[0].t1_ns, hello);
+	for (size_t i = 1; i < 80; i++) {
+		uint64_t gap = r.x[i].t1_ns - r.x[i - 1].t1_ns;
+		assert_true(gap >= 24 * ms && gap <= 26 * ms);
+	}
+	/* From 2 s on, all of them. */
+	assert_int_equal(r.x[80].t1_ns, hello + 2000 * ms);
+	assert_int_equal(r.x[81].t1_ns, hello + 2006 * ms); /* one of the late ones */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -95,6 +125,7 @@ int main(void)
 		cmocka_unit_test(test_quiet_jitter_outliers),
 		cmocka_unit_test(test_quiet_queued_replies),
 		cmocka_unit_test(test_missing_recording),
+		cmocka_unit_test(test_thin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

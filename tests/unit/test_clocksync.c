@@ -211,35 +211,34 @@ static void test_hello_sends_sync_at_once(void **state)
 	teardown(cs);
 }
 
-/* SYNCs go out every FAST_MS after the HELLO, not before, then every SLOW_MS once the
- * mapping has settled. */
+/* The schedule's phases, in ms since the HELLO, written out rather than from the
+ * constants: a SYNC at once, every 5 ms before 2 s, every 25 ms before 10 s, then every
+ * 250 ms; none in between. */
 static void test_schedule_fast_then_slow(void **state)
 {
 	(void)state;
 	struct clocksync *cs = setup();
-	uint64_t t0 = now_ms;
-	unsigned n = 1;
+	uint64_t t0 = now_ms, want = 5;
+	unsigned n = 1, dense = 1, fast = 0;
 	hello(1);
-	assert_int_equal(syncs, n);
-	for (uint64_t due = t0 + CLOCKSYNC_FAST_MS; due < t0 + CLOCKSYNC_SETTLE_MS;
-	     due += CLOCKSYNC_FAST_MS) {
-		now_ms = due - 1;
+	assert_int_equal(syncs, 1);
+	/* Stepped every millisecond: each SYNC exactly when due, none in between. */
+	for (uint64_t t = 0; t <= 11000; t++) {
+		now_ms = t0 + t;
+		unsigned before = syncs;
 		run_schedule(&cs->chans[0]);
-		assert_int_equal(syncs, n);
-		now_ms = due;
-		run_schedule(&cs->chans[0]);
-		assert_int_equal(syncs, ++n);
+		if (syncs == before)
+			continue;
+		assert_int_equal(syncs, before + 1);
+		assert_int_equal(t, want);
+		n++;
+		dense += t < 2000;
+		fast += t >= 2000 && t < 10000;
+		want = t + (t < 2000 ? 5 : t < 10000 ? 25 : 250);
 	}
-	/* The last fast one went out before SETTLE_MS: the next comes FAST_MS later. */
-	now_ms += CLOCKSYNC_FAST_MS;
-	run_schedule(&cs->chans[0]);
-	assert_int_equal(syncs, ++n);
-	now_ms += CLOCKSYNC_SLOW_MS - 1;
-	run_schedule(&cs->chans[0]);
-	assert_int_equal(syncs, n);
-	now_ms += 1;
-	run_schedule(&cs->chans[0]);
-	assert_int_equal(syncs, n + 1);
+	assert_int_equal(dense, 400);
+	assert_int_equal(fast, 320);
+	assert_int_equal(n, 400 + 320 + 5); /* 10.0, 10.25, 10.5, 10.75, 11.0 s */
 	teardown(cs);
 }
 
