@@ -36,6 +36,7 @@ class Rig:
     def __init__(self, test, **conf):
         self.dir = tempfile.mkdtemp(prefix="m7b-mqtt-")
         self.link = os.path.join(self.dir, "ttyRPMSG30")
+        self.ctl = os.path.join(self.dir, "m7sim.ctl")
         self.sock = os.path.join(self.dir, "m7bridge.sock")
         self.log = open(os.path.join(self.dir, "log"), "ab")
         self.procs = {}
@@ -64,10 +65,20 @@ class Rig:
                                             stderr=subprocess.STDOUT)
 
     def start_sim(self, *sources):
-        args = [SIM, "--link", self.link, "--heartbeat-ms", "500"]
+        # --persist: a reboot hands the boot's books to the daemon (its BOOT_INFO).
+        args = [SIM, "--link", self.link, "--heartbeat-ms", "200", "--ctl", self.ctl,
+                "--persist", os.path.join(self.dir, "noinit.ram")]
         for s in sources:
             args += ["--source", s]
         self.start("sim", args)
+        wait_for(lambda: os.path.exists(self.ctl), "m7sim's control FIFO")
+
+    def sim_cmd(self, line):
+        fd = os.open(self.ctl, os.O_WRONLY)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
 
     def stats(self):
         # Live ones only: a retained copy replayed after a reconnect is old news.
@@ -83,20 +94,36 @@ class Rig:
         return {p: json.loads(p) for t, p, _ in self.sub.take()
                 if t == f"{PREFIX}/{NODE}/m7/{port}/frame"}
 
+    def status(self):
+        """The daemon's STATUS reply (its books: docs/CLIENT-PROTOCOL.md, 4.3)."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(self.sock)
+            f = s.makefile("rwb")
+            f.readline()  # VERSION
+            f.write(b'{"cmd":"status","id":2}\n')
+            f.flush()
+            return json.loads(f.readline())
+
     def watch_direct(self):
-        """FRAME lines straight from the daemon's socket: what the bridge was given."""
+        """FRAME lines straight from the daemon's socket: what the bridge was given; and
+        the firmware's HEARTBEAT counters, the newest in self.hb."""
         self.direct = []
+        self.hb = {}
         s = socket.socket(socket.AF_UNIX)
         s.connect(self.sock)
         f = s.makefile("rwb")
         f.readline()
-        f.write(b'{"cmd":"watch","id":1,"classes":["FRAME"]}\n')
+        f.write(b'{"cmd":"watch","id":1,"classes":["FRAME","HEARTBEAT"]}\n')
         f.flush()
         f.readline()  # ACK
 
         def run():
             for line in f:
-                self.direct.append(line.rstrip(b"\n"))
+                if line.startswith(b'{"class":"FRAME"'):
+                    self.direct.append(line.rstrip(b"\n"))
+                elif line.startswith(b'{"class":"HEARTBEAT"'):
+                    self.hb = json.loads(line)["counters"]
         threading.Thread(target=run, daemon=True).start()
         self.direct_sock = s
 
@@ -142,52 +169,84 @@ class Mqtt(unittest.TestCase):
         return bool(res and any(e for _, e in getattr(res, "errors", [])))
 
     def restart_broker_mid_stream(self, r, n, down_s):
-        """Streams n frames, stops the broker after a third of them, restarts it after
-        down_s; returns (unique frames received, stats once everything settled)."""
-        r.watch_direct()
-        r.start_sim(f"2:rate=300,count={n},size=8,pattern=counter")
-        wait_for(lambda: len(r.frames(2)) >= n // 3, "a third of the frames")
-        r.broker.stop()
-        t_down = time.monotonic()
-        time.sleep(down_s)
-        r.broker.start()
-        t_up = time.monotonic()
+        """Streams n captures, stops the broker after a third of them, restarts it after
+        down_s; returns (unique frames received, the bridge's stats once everything
+        settled, the daemon's books of port 2 for the boot that produced them).
 
-        last = {}
+        A starved M7 may drop captures (its queue fills while the daemon does not read):
+        the daemon only published what reached it. So the M7 is rebooted once it is done,
+        and the BOOT_INFO that follows closes the boot's books: every one of the n
+        captures published or lost by a named cause. The bridge is then held to what the
+        daemon published."""
+        def failed(e):
+            return AssertionError(f"{e}: {len(r.frames(2))} of {n} frames received "
+                                  f"({len(r.direct)} straight from the daemon), "
+                                  f"stats {json.dumps(r.stats())}, "
+                                  f"firmware {json.dumps(r.hb)}\n"
+                                  f"daemon {json.dumps(r.status())}\n{r.tail()}")
+
+        def m7_done(k):
+            # k captures sent or dropped; all n: nothing queued that a reboot would lose.
+            return r.hb.get("captures", 0) + r.hb.get("captures_dropped", 0) >= k
+
+        def books():
+            acc = r.status()["channels"][0]["accounting"]
+            if acc["boots_settled"] < 1:
+                return None
+            return next((p for p in acc["ports"] if p["port"] == 2), None)
 
         def settled():
             # Stats from after the reconnect only: the frames can all arrive before the
             # next stats message, and the newest one may still be from before the stop.
-            # Every frame either arrived, or was dropped by the bridge (its queue bound)
-            # or by the daemon (the bridge fell behind it: a loaded machine).
+            # Every frame the daemon published either arrived, or was dropped by the
+            # bridge (its queue bound) or by the daemon (the bridge fell behind it).
             st = r.stats()
             got = len(r.frames(2))
-            last.update(stats=st, got=got)
             if st.get("reconnects", 0) >= 1 and st.get("broker_connected") and \
                     st.get("queued") == 0 and st.get("inflight") == 0 and \
-                    got + st.get("dropped", 0) + st.get("daemon_dropped", 0) >= n:
+                    got + st.get("dropped", 0) + st.get("daemon_dropped", 0) >= \
+                    bk["published"]:
                 return st
             return None
         try:
+            r.watch_direct()
+            r.start_sim(f"2:rate=300,count={n},size=8,pattern=counter")
+            # A third of the stream: received, or gone through a starved M7 that drops.
+            wait_for(lambda: len(r.frames(2)) >= n // 3 or m7_done(n // 3),
+                     "a third of the frames")
+            r.broker.stop()
+            t_down = time.monotonic()
+            time.sleep(down_s)
+            r.broker.start()
+            t_up = time.monotonic()
+            wait_for(lambda: m7_done(n), "the M7 to send or drop every capture")
+            r.sim_cmd("reboot")
+            bk = wait_for(books, "the daemon to settle the boot's books")
             st = wait_for(settled, "the bridge to settle")
         except AssertionError as e:
-            raise AssertionError(f"{e}: {last.get('got')} of {n} frames received "
-                                 f"({len(r.direct)} straight from the daemon), "
-                                 f"stats {json.dumps(last.get('stats'))}\n{r.tail()}")
+            raise failed(e)
+        # The daemon's books: every capture the M7 produced is published or lost by a
+        # named cause, and the M7 produced exactly what the source made.
+        self.assertEqual(bk["produced"], n, json.dumps(bk))
+        self.assertEqual(bk["published"] + bk["malformed"] + bk["dropped_m7"] +
+                         bk["lost_reboot"] + bk["lost_link"], n, json.dumps(bk))
         print(f"\nbroker down {t_up - t_down:.2f} s: all caught up "
               f"{time.monotonic() - t_up:.2f} s after its restart; "
-              f"stats {json.dumps(st)}", file=sys.stderr)
-        return r.frames(2), st
+              f"stats {json.dumps(st)}; books {json.dumps(bk)}", file=sys.stderr)
+        return r.frames(2), st, bk
 
     def test_broker_restart_within_queue_bound_loses_nothing(self):
         r = self.rig()
         n = 600
-        frames, st = self.restart_broker_mid_stream(r, n, 1.0)
+        frames, st, bk = self.restart_broker_mid_stream(r, n, 1.0)
         self.assertEqual(st["dropped"], 0)
+        self.assertEqual(st["daemon_dropped"], 0)
         self.assertGreaterEqual(st["reconnects"], 1)
-        self.assertEqual(len(frames), n, "frames lost across the broker restart")
-        # Exactly what the daemon streamed, byte for byte (JSON as on the socket).
-        wait_for(lambda: len(r.direct) >= n, "the direct watcher")
+        # The bridge loses nothing: every frame the daemon published for the port (all n
+        # unless the M7 dropped some, counted in the books) reaches the subscriber ...
+        self.assertEqual(len(frames), bk["published"], "frames lost across the broker restart")
+        # ... exactly as the daemon streamed it, byte for byte (JSON as on the socket).
+        wait_for(lambda: len(r.direct) >= bk["published"], "the direct watcher")
         self.assertEqual(set(frames), set(r.direct))
         for o in frames.values():
             self.assertEqual(len(base64.b64decode(o["data"])), 8)
@@ -200,11 +259,13 @@ class Mqtt(unittest.TestCase):
     def test_drops_beyond_queue_bound_are_counted(self):
         r = self.rig(bridge__queue_max=40)
         n = 600
-        frames, st = self.restart_broker_mid_stream(r, n, 1.5)
+        frames, st, bk = self.restart_broker_mid_stream(r, n, 1.5)
         self.assertGreater(st["dropped"], 0)
-        # Exact accounting: every frame either arrived or was counted as dropped, by the
-        # bridge or by the daemon.
-        self.assertEqual(len(frames) + st["dropped"] + st["daemon_dropped"], n, json.dumps(st))
+        # Exact accounting: every frame the daemon published either arrived or was counted
+        # as dropped, by the bridge or by the daemon; the daemon's books (checked above)
+        # count the rest of the n.
+        self.assertEqual(len(frames) + st["dropped"] + st["daemon_dropped"], bk["published"],
+                         json.dumps([st, bk]))
 
     def test_raw_payload_commands_and_retained_state(self):
         r = self.rig(topics__payload="raw", commands__allow_send="true",
