@@ -322,7 +322,12 @@ int bench_daemon_stop(struct bench_daemon *r)
 		if (early ||
 		    !(status >= 0 && ((WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
 				      (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM)))) {
-			report(r, status, early ? "before it was stopped" : "when stopped");
+			/* Killed by another signal: it died, the SIGTERM perhaps racing its end. */
+			bool died = early || (status >= 0 && WIFSIGNALED(status));
+			report(r, status,
+			       !died	    ? "on SIGTERM"
+			       : r->what[0] ? r->what
+					    : "before it was stopped");
 			rc = -1;
 		}
 		r->pid = -1;
