@@ -1,6 +1,7 @@
 /* Helpers shared by the daemon benchmarks (see bench_util.h). */
 #include "bench_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -79,6 +80,95 @@ static int connect_sock(const char *path)
 	return fd;
 }
 
+/* The directory holds files only (socket, pty link, configuration, counts, log). */
+static void remove_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	(void)rmdir(path);
+}
+
+/* Prints the last lines of the daemon's stderr: why it died, when it could say. Names the
+ * file only when it outlives the temporary directory. */
+static void print_tail(const struct bench_daemon *r)
+{
+	const char *path = r->log;
+	const char *name = strncmp(path, r->dir, strlen(r->dir)) ? path : "";
+	char buf[4096];
+	int fd = path[0] ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	off_t size;
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	size = lseek(fd, 0, SEEK_END);
+	n = pread(fd, buf, sizeof buf - 1,
+		  size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 : 0);
+	close(fd);
+	if (n <= 0) {
+		fprintf(stderr, "    (it wrote nothing on stderr%s%s)\n", name[0] ? ", " : "",
+			name);
+		return;
+	}
+	buf[n] = '\0';
+	/* The last 20 lines, the first of them perhaps cut. */
+	const char *p = buf + n - 1;
+	for (int lines = 0; p > buf; p--)
+		if (p[-1] == '\n' && ++lines == 20)
+			break;
+	fprintf(stderr, "    the last lines of its stderr%s%s:\n", name[0] ? ", " : "", name);
+	while (*p) {
+		size_t len = strcspn(p, "\n");
+
+		fprintf(stderr, "    | %.*s\n", (int)len, p);
+		p += len + (p[len] == '\n');
+	}
+}
+
+/* status < 0: reaped elsewhere, how it ended is unknown. */
+static void report(const struct bench_daemon *r, int status, const char *when)
+{
+	char how[96];
+
+	if (status < 0)
+		snprintf(how, sizeof how, "ended");
+	else if (WIFEXITED(status))
+		snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(how, sizeof how, "was killed by signal %d (%s)%s", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+	else
+		snprintf(how, sizeof how, "ended with wait status %#x", (unsigned)status);
+	fprintf(stderr, "%s: m7bridged (pid %d) %s %s\n", program_invocation_short_name,
+		(int)r->pid, how, when);
+	print_tail(r);
+}
+
+static int reap(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return status;
+}
+
+/* Whether pid has ended, without reaping it. */
+static bool has_ended(pid_t pid)
+{
+	siginfo_t si = {0};
+
+	return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == pid;
+}
+
 int bench_daemon_start(struct bench_daemon *r, char *const *wrap, bool count_mallocs, double wait_s)
 {
 	return bench_daemon_start_log(r, wrap, count_mallocs, wait_s, NULL);
@@ -96,6 +186,8 @@ int bench_daemon_start_log(struct bench_daemon *r, char *const *wrap, bool count
 	memset(r, 0, sizeof *r);
 	r->master = -1;
 	r->pid = -1;
+	r->wrapped = wrap != NULL;
+	pthread_mutex_init(&r->lock, NULL);
 	if (!exe)
 		return -1;
 	snprintf(r->dir, sizeof r->dir, "/tmp/m7b-bench-XXXXXX");
@@ -105,6 +197,11 @@ int bench_daemon_start_log(struct bench_daemon *r, char *const *wrap, bool count
 	snprintf(r->link, sizeof r->link, "%s/ttyRPMSG30", r->dir);
 	snprintf(r->conf, sizeof r->conf, "%s/m7bridge.conf", r->dir);
 	snprintf(r->count, sizeof r->count, "%s/mallocs", r->dir);
+	/* A wrapper such as valgrind reports on the caller's stderr. */
+	if (log_path)
+		snprintf(r->log, sizeof r->log, "%s", log_path);
+	else if (!wrap)
+		snprintf(r->log, sizeof r->log, "%s/m7bridged.log", r->dir);
 	r->master = bench_make_pty(slave, sizeof slave);
 	if (r->master < 0 || symlink(slave, r->link) < 0)
 		return -1;
@@ -132,11 +229,10 @@ int bench_daemon_start_log(struct bench_daemon *r, char *const *wrap, bool count
 		int null = open("/dev/null", O_WRONLY);
 
 		dup2(null, 1);
-		if (log_path) {
-			int log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (r->log[0]) {
+			/* Kept off the figures, but there to show should the daemon die. */
+			int log = open(r->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 			dup2(log >= 0 ? log : null, 2);
-		} else if (!wrap) {
-			dup2(null, 2); /* the figures are what matters here */
 		}
 		if (count_mallocs && access(shim, R_OK) == 0) {
 			setenv("LD_PRELOAD", shim, 1);
@@ -152,29 +248,97 @@ int bench_daemon_start_log(struct bench_daemon *r, char *const *wrap, bool count
 			close(fd);
 			return 0;
 		}
-		if (waitpid(r->pid, NULL, WNOHANG) == r->pid) {
+		if (has_ended(r->pid)) {
+			report(r, reap(r->pid), "while starting");
 			r->pid = -1;
 			return -1;
 		}
 		usleep(10000);
 	}
+	fprintf(stderr, "%s: m7bridged (pid %d) has not opened its socket within %.0f s\n",
+		program_invocation_short_name, (int)r->pid, wait_s);
+	print_tail(r);
 	return -1;
 }
 
-void bench_daemon_stop(struct bench_daemon *r)
+static void *watchdog_main(void *arg)
 {
-	char cmd[300];
+	struct bench_daemon *r = arg;
+	siginfo_t si;
 
+	/* Waits without reaping: bench_daemon_stop() reaps when it is the one stopping. */
+	while (waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&r->lock);
+	if (r->stopping) {
+		pthread_mutex_unlock(&r->lock);
+		return NULL;
+	}
+	/* The lock stays held: a bench_daemon_stop() racing this waits for the exit. */
+	fflush(stdout);
+	report(r, reap(r->pid), r->what);
+	remove_dir(r->dir);
+	_exit(1);
+}
+
+int bench_daemon_watch(struct bench_daemon *r, const char *what)
+{
+	if (r->pid <= 0 || r->watched)
+		return -1;
+	snprintf(r->what, sizeof r->what, "%s", what);
+	if (pthread_create(&r->watchdog, NULL, watchdog_main, r) != 0)
+		return -1;
+	r->watched = true;
+	return 0;
+}
+
+int bench_daemon_stop(struct bench_daemon *r)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&r->lock);
+	r->stopping = true;
+	pthread_mutex_unlock(&r->lock);
 	if (r->pid > 0) {
-		kill(r->pid, SIGTERM);
-		waitpid(r->pid, NULL, 0);
+		bool early = has_ended(r->pid);
+
+		if (!early) {
+			kill(r->pid, SIGTERM);
+			/* A daemon stuck on its way out must not hang the benchmark; a wrapper
+			 * (valgrind writing its figures) may take long. */
+			for (int i = 0; !r->wrapped && i < 1000 && !has_ended(r->pid); i++)
+				usleep(10000);
+			if (!r->wrapped && !has_ended(r->pid)) {
+				fprintf(stderr,
+					"%s: m7bridged (pid %d) still runs 10 s after SIGTERM: "
+					"SIGKILL\n",
+					program_invocation_short_name, (int)r->pid);
+				kill(r->pid, SIGKILL);
+			}
+		}
+		if (r->watched)
+			pthread_join(r->watchdog, NULL);
+		int status = reap(r->pid);
+		if (early ||
+		    !(status >= 0 && ((WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+				      (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM)))) {
+			/* Killed by another signal: it died, the SIGTERM perhaps racing its end. */
+			bool died = early || (status >= 0 && WIFSIGNALED(status));
+			report(r, status,
+			       !died	    ? "on SIGTERM"
+			       : r->what[0] ? r->what
+					    : "before it was stopped");
+			rc = -1;
+		}
+		r->pid = -1;
 	}
 	if (r->master >= 0)
 		close(r->master);
-	if (r->dir[0]) {
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->dir);
-		(void)!system(cmd);
-	}
+	r->master = -1;
+	if (r->dir[0])
+		remove_dir(r->dir);
+	r->dir[0] = '\0';
+	return rc;
 }
 
 int bench_connect_client(const struct bench_daemon *r, const char *watch)

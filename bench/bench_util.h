@@ -4,6 +4,7 @@
 #ifndef M7B_BENCH_UTIL_H
 #define M7B_BENCH_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,11 +20,18 @@ const char *bench_exe_dir(void);
 /* Opens a pty, master and slave raw; writes the slave's name; returns the master or -1. */
 int bench_make_pty(char *slave, size_t cap);
 
-/* A daemon on its own pty, socket and config in a fresh temporary directory. */
+/* A daemon on its own pty, socket and config in a fresh temporary directory; its stderr
+ * in log (in that directory) unless the caller names another file or wraps it. */
 struct bench_daemon {
-	char dir[128], sock[200], link[200], conf[200], count[200];
+	char dir[128], sock[200], link[200], conf[200], count[200], log[200];
+	char what[96]; /* what the benchmark is doing with it, for the report of its death */
 	pid_t pid;
 	int master;
+	bool wrapped;
+	bool watched;
+	pthread_t watchdog;
+	pthread_mutex_t lock; /* stopping against the watchdog's report */
+	bool stopping;
 };
 
 /* Starts m7bridged from the build tree with argv prefix wrap (NULL-terminated, may be
@@ -34,8 +42,14 @@ int bench_daemon_start(struct bench_daemon *r, char *const *wrap, bool count_mal
 /* The same, at log level debug with the daemon's stderr in log_path (NULL: as above). */
 int bench_daemon_start_log(struct bench_daemon *r, char *const *wrap, bool count_mallocs,
 			   double wait_s, const char *log_path);
-/* SIGTERM, wait, remove the directory. */
-void bench_daemon_stop(struct bench_daemon *r);
+/* Watches the daemon from a thread: should it end before bench_daemon_stop(), prints how
+ * (exit status or signal) during what, and the last lines of its stderr, removes the
+ * directory and ends the process with status 1, whatever its threads are blocked on.
+ * Returns 0 or -1. */
+int bench_daemon_watch(struct bench_daemon *r, const char *what);
+/* SIGTERM (SIGKILL after 10 s unless wrapped), wait, remove the directory. Returns 0 if
+ * the daemon ended on that SIGTERM, -1 (after saying so) if it had ended otherwise. */
+int bench_daemon_stop(struct bench_daemon *r);
 
 /* Connects and sends the watch line; returns the fd once the ACK has been read, or -1. */
 int bench_connect_client(const struct bench_daemon *r, const char *watch);

@@ -8,7 +8,8 @@
  * carries mapped times, and fails if any counted frame goes out unmapped. Used by
  * callgrind-frame.sh to count instructions per frame. --hold S: then answers SYNCs
  * alone until S seconds after the HELLO, for the cost of the clock estimator per second.
- * Prints on stdout: frames=N probes=N exchanges=N seconds=S (from the HELLO on).
+ * Prints on stdout: frames=N probes=N exchanges=N seconds=S (from the HELLO on). Should
+ * the daemon end before it is stopped, says how and exits 1.
  * Usage: frame_feed [--hold SECONDS] FRAMES CLIENTS FRAMES_PER_WRITE [WRAPPER ARGS...] */
 #include <errno.h>
 #include <fcntl.h>
@@ -231,7 +232,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (bench_daemon_start(&r, wrap, false, 120) < 0) {
+	if (bench_daemon_start(&r, wrap, false, 120) < 0 ||
+	    bench_daemon_watch(&r, "while frame_feed fed it") < 0) {
 		fprintf(stderr, "frame_feed: cannot start the daemon\n");
 		bench_daemon_stop(&r);
 		return 1;
@@ -289,6 +291,7 @@ out:
 	for (int i = 0; i < nclients; i++)
 		if (cl[i].fd >= 0)
 			close(cl[i].fd);
-	bench_daemon_stop(&r);
+	if (bench_daemon_stop(&r) < 0)
+		rc = 1;
 	return rc;
 }
