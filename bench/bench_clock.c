@@ -387,9 +387,13 @@ static void run_scenario(const struct scenario *sc, double duration_s)
 	char log_path[512];
 	if (record_dir)
 		record_path(log_path, sizeof log_path, sc, "log");
+	char what[64];
+	snprintf(what, sizeof what, "in scenario %s", sc->name);
+	/* Watched: a daemon gone mid-run would leave the fake blocked on a full pty. */
 	if (daemon_start(&r, record_dir ? log_path : NULL) < 0 ||
-	    (c.fd = bench_connect_client(&r, watch)) < 0) {
+	    bench_daemon_watch(&r, what) < 0 || (c.fd = bench_connect_client(&r, watch)) < 0) {
 		printf("%-4s could not start the daemon\n", sc->name);
+		bench_daemon_stop(&r);
 		return;
 	}
 	usleep(200000); /* the daemon opens the pty and says HOST_HELLO */
@@ -412,7 +416,10 @@ static void run_scenario(const struct scenario *sc, double duration_s)
 	atomic_store(&c.stop, true);
 	pthread_join(ct, NULL);
 	close(c.fd);
-	bench_daemon_stop(&r);
+	if (bench_daemon_stop(&r) < 0) {
+		printf("%-4s the daemon did not end on SIGTERM: no figures\n", sc->name);
+		return;
+	}
 
 	/* Per frame, by its distance from the HELLO it follows. */
 	unsigned n = atomic_load(&f.nframes);
