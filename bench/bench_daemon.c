@@ -8,6 +8,7 @@
  * Usage: bench_daemon [SECONDS_PER_PHASE [ROUNDS]] (default 2 s, 3 rounds).
  * M7B_BENCH_KILL_DAEMON=SIGNAL: sends the daemon that signal halfway through the first
  * daemon phase, to see the benchmark report its death instead of measuring on. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -40,6 +41,14 @@
 
 #define now_ns bench_now_ns
 
+/* CPU time of the calling thread, ns. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* ---- producer ---- */
 
 struct producer {
@@ -50,6 +59,7 @@ struct producer {
 	atomic_ulong frames;
 	uint32_t seq;
 	size_t frame_len;
+	uint64_t cpu_ns; /* the thread's CPU time, once it has ended */
 };
 
 static void *producer_main(void *arg)
@@ -57,6 +67,7 @@ static void *producer_main(void *arg)
 	struct producer *p = arg;
 	uint8_t buf[M7B_FRAME_MAX];
 	prctl(PR_SET_TIMERSLACK, 1UL);
+	uint64_t cpu0 = thread_cpu_ns();
 	uint64_t start = now_ns();
 	uint64_t i = 0;
 	bench_write_all(p->master, "", 1);
@@ -82,12 +93,110 @@ static void *producer_main(void *arg)
 				(void)!read(p->master, junk, sizeof junk);
 		}
 	}
+	p->cpu_ns = thread_cpu_ns() - cpu0;
 	return NULL;
+}
+
+/* ---- where the machine's CPU goes ---- */
+
+/* The whole machine's CPU time so far, ns: busy (user, nice, system, irq, softirq) and
+ * idle (idle, iowait); steal, the hypervisor's, is neither. */
+struct machine_cpu {
+	double busy_ns, idle_ns;
+};
+
+static void machine_cpu(struct machine_cpu *m)
+{
+	unsigned long long v[7] = {0};
+	FILE *f = fopen("/proc/stat", "r");
+	if (f) {
+		if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+			   &v[4], &v[5], &v[6]) != 7)
+			memset(v, 0, sizeof v);
+		fclose(f);
+	}
+	double tick = 1e9 / (double)sysconf(_SC_CLK_TCK);
+	m->busy_ns = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) * tick;
+	m->idle_ns = (double)(v[3] + v[4]) * tick;
+}
+
+/* CPU time of every thread of pid so far, ns (the first field of each thread's
+ * schedstat: exact, where the ticks of /proc/PID/stat are 10 ms). */
+static double proc_cpu_ns(pid_t pid)
+{
+	char path[64], file[384];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	double sum = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(file, sizeof file, "%s/%s/schedstat", path, e->d_name);
+		FILE *f = fopen(file, "r");
+		unsigned long long ns;
+		if (f && fscanf(f, "%llu", &ns) == 1)
+			sum += (double)ns;
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return sum;
+}
+
+/* What a phase's frames cost the whole machine, us per frame: the producer thread, the
+ * reading side (the plain loop, or the daemon's clients), the daemon (all its threads)
+ * and the rest (the pty's kernel worker, interrupts, whatever else runs); idle, the
+ * share of the machine's time nobody used. */
+struct budget {
+	double producer, readers, daemon, rest, total, idle;
+};
+
+struct budget_mark {
+	struct machine_cpu m, stopped; /* at the start, and when the producer stopped */
+	double daemon_ns;
+	pid_t pid; /* the daemon, or 0 */
+};
+
+static void budget_begin(struct budget_mark *b, pid_t pid)
+{
+	b->pid = pid;
+	b->daemon_ns = pid > 0 ? proc_cpu_ns(pid) : 0;
+	machine_cpu(&b->m);
+	b->stopped = b->m;
+}
+
+/* The producer has stopped: the idle share is taken up to here, not over the wait for
+ * the clients to fall quiet; the CPU spent is taken to budget_end(). */
+static void budget_stopped(struct budget_mark *b)
+{
+	machine_cpu(&b->stopped);
+}
+
+static void budget_end(const struct budget_mark *b, uint64_t frames, uint64_t producer_ns,
+		       uint64_t readers_ns, struct budget *out)
+{
+	struct machine_cpu m;
+	machine_cpu(&m);
+	double busy = m.busy_ns - b->m.busy_ns;
+	double idle = b->stopped.idle_ns - b->m.idle_ns;
+	double busy_run = b->stopped.busy_ns - b->m.busy_ns;
+	double daemon = b->pid > 0 ? proc_cpu_ns(b->pid) - b->daemon_ns : 0;
+	double us = frames ? 1e3 * (double)frames : 1;
+	out->producer = (double)producer_ns / us;
+	out->readers = (double)readers_ns / us;
+	out->daemon = daemon / us;
+	out->total = busy / us;
+	/* Ticks against exact clocks: a few percent either way, never below nothing. */
+	double rest = busy - (double)producer_ns - (double)readers_ns - daemon;
+	out->rest = rest > 0 ? rest / us : 0;
+	out->idle = busy_run + idle > 0 ? idle / (busy_run + idle) : 0;
 }
 
 /* ---- reference: the plain pty read loop ---- */
 
-static double raw_rate(double seconds, size_t *frame_len)
+static double raw_rate(double seconds, size_t *frame_len, struct budget *bud)
 {
 	char slave[64];
 	int m = bench_make_pty(slave, sizeof slave);
@@ -98,6 +207,9 @@ static double raw_rate(double seconds, size_t *frame_len)
 	tcsetattr(s, TCSANOW, &t);
 	struct producer p = {.master = m};
 	pthread_t th;
+	struct budget_mark mark;
+	budget_begin(&mark, 0);
+	uint64_t cpu0 = thread_cpu_ns();
 	pthread_create(&th, NULL, producer_main, &p);
 	static uint8_t buf[65536];
 	uint64_t bytes = 0, start = now_ns(), end = start + (uint64_t)(seconds * 1e9);
@@ -106,16 +218,23 @@ static double raw_rate(double seconds, size_t *frame_len)
 		if (n > 0)
 			bytes += (uint64_t)n;
 	}
-	uint64_t elapsed = now_ns() - start;
+	uint64_t elapsed = now_ns() - start, timed = bytes;
 	atomic_store(&p.stop, true);
-	/* Keep reading until the producer is out of write(). */
+	/* Keep reading until the producer is out of write(); the CPU per frame counts
+	 * these frames too. */
 	fcntl(s, F_SETFL, O_NONBLOCK);
-	while (pthread_tryjoin_np(th, NULL) != 0)
-		(void)!read(s, buf, sizeof buf);
+	while (pthread_tryjoin_np(th, NULL) != 0) {
+		ssize_t n = read(s, buf, sizeof buf);
+		if (n > 0)
+			bytes += (uint64_t)n;
+	}
+	budget_stopped(&mark);
 	*frame_len = p.frame_len;
+	uint64_t frames = p.frame_len ? bytes / p.frame_len : 0;
+	budget_end(&mark, frames, p.cpu_ns, thread_cpu_ns() - cpu0, bud);
 	close(s);
 	close(m);
-	return (double)bytes / (double)p.frame_len / ((double)elapsed / 1e9);
+	return (double)timed / (double)p.frame_len / ((double)elapsed / 1e9);
 }
 
 /* ---- the daemon ---- */
@@ -199,6 +318,7 @@ struct readers {
 	char partial[MAX_CLIENTS][512]; /* for latency parsing across reads */
 	size_t plen[MAX_CLIENTS];
 	atomic_bool stop;
+	uint64_t cpu_ns; /* the thread's CPU time, once it has ended */
 };
 
 /* t is taken after the read() that returned the line, and t_first before the write()
@@ -219,6 +339,7 @@ static void take_latency(struct readers *R, const char *line, uint64_t t)
 static void *reader_main(void *arg)
 {
 	struct readers *R = arg;
+	uint64_t cpu0 = thread_cpu_ns();
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	for (int i = 0; i < R->n; i++) {
 		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
@@ -276,6 +397,7 @@ static void *reader_main(void *arg)
 		}
 	}
 	close(ep);
+	R->cpu_ns = thread_cpu_ns() - cpu0;
 	return NULL;
 }
 
@@ -290,6 +412,7 @@ struct result {
 	long hwm_kib;		 /* VmHWM: the peak, shared library pages included */
 	long anon_kib, file_kib; /* at the sampled peak of VmRSS: private memory, mapped files */
 	uint64_t frames, delivered_min;
+	struct budget cpu;
 };
 
 /* Sleeps for seconds, sampling the daemon's resident memory every 20 ms: the split at its
@@ -348,6 +471,8 @@ static int run_phase(int nclients, double seconds, double rate, bool latency, bo
 		pthread_create(&rt, NULL, reader_main, R);
 	double cpu0 = cpu_seconds(r.pid);
 	long m0 = mallocs(&r);
+	struct budget_mark mark;
+	budget_begin(&mark, r.pid);
 	uint64_t start = now_ns();
 	pthread_create(&pt, NULL, producer_main, &p);
 	if (kill_sig > 0) {
@@ -359,11 +484,13 @@ static int run_phase(int nclients, double seconds, double rate, bool latency, bo
 	}
 	atomic_store(&p.stop, true);
 	pthread_join(pt, NULL);
+	budget_stopped(&mark);
 	uint64_t produced_ns = now_ns() - start;
 	if (lag)
 		pthread_create(&rt, NULL, reader_main, R);
 	atomic_store(&R->stop, true);
 	pthread_join(rt, NULL);
+	budget_end(&mark, atomic_load(&p.frames), p.cpu_ns, R->cpu_ns, &res->cpu);
 	double cpu1 = cpu_seconds(r.pid);
 	long m1 = mallocs(&r);
 	res->frames = atomic_load(&p.frames);
@@ -416,6 +543,75 @@ static double quantile_us(const uint64_t *v, size_t n, double q)
 	return (double)v[i] / 1000.0;
 }
 
+/* The median of each member over n budgets. */
+static struct budget budget_median(const struct budget *b, int n)
+{
+	double v[ROUNDS_MAX];
+	struct budget m;
+#define MEDIAN_OF(f)                                                                               \
+	do {                                                                                       \
+		for (int i = 0; i < n; i++)                                                        \
+			v[i] = b[i].f;                                                             \
+		m.f = median(v, n);                                                                \
+	} while (0)
+	MEDIAN_OF(producer);
+	MEDIAN_OF(readers);
+	MEDIAN_OF(daemon);
+	MEDIAN_OF(rest);
+	MEDIAN_OF(total);
+	MEDIAN_OF(idle);
+#undef MEDIAN_OF
+	return m;
+}
+
+static void print_budget_row(const char *what, const struct budget *b, bool daemon)
+{
+	char d[16] = "-";
+	if (daemon)
+		snprintf(d, sizeof d, "%.2f", b->daemon);
+	printf("%-18s %9.2f %9.2f %9s %9.2f %9.2f %6.0f%%\n", what, b->producer, b->readers, d,
+	       b->rest, b->total, 100 * b->idle);
+}
+
+/* Where each phase's CPU went, each daemon phase beside the raw phase before it; and,
+ * for each target, what CPU alone predicts and what share of a frame's CPU the daemon
+ * may take for the target to be met with everything else as it was. When the machine is
+ * the limit, frames/s = busy CPU / CPU per frame. */
+static void print_budgets(struct budget rawb[3][ROUNDS_MAX], struct budget db[3][ROUNDS_MAX],
+			  const int *counts, const double *share, int rounds)
+{
+	struct budget r[3], d[3];
+	printf("where the CPU goes, us per frame over the whole machine (medians); readers: the "
+	       "plain loop or the daemon's clients; rest: the pty's kernel worker, interrupts, "
+	       "anything else; idle: the machine's unused share while producing\n");
+	printf("%-18s %9s %9s %9s %9s %9s %7s\n", "phase", "producer", "readers", "daemon", "rest",
+	       "total", "idle");
+	for (int k = 0; k < 3; k++) {
+		char what[32];
+		r[k] = budget_median(rawb[k], rounds);
+		d[k] = budget_median(db[k], rounds);
+		snprintf(what, sizeof what, "raw before %d", counts[k]);
+		print_budget_row(what, &r[k], false);
+		snprintf(what, sizeof what, "%d client%s", counts[k], counts[k] > 1 ? "s" : "");
+		print_budget_row(what, &d[k], true);
+	}
+	for (int k = 1; k < 3; k++) {
+		if (d[k].total <= 0 || r[k].idle >= 1)
+			continue;
+		double busy = (1 - d[k].idle) / (1 - r[k].idle);
+		double predicted = 100 * r[k].total / d[k].total * busy;
+		double need = r[k].total * busy / share[k];
+		double left = need - (d[k].producer + d[k].readers + d[k].rest);
+		printf("    %d clients: CPU alone predicts %.0f%% of raw (%.2f us a frame against "
+		       "%.2f, the machine busy %.0f%% against %.0f%%); %.0f%% needs <= %.2f us a "
+		       "frame, which leaves the daemon <= %.2f us (it took %.2f; the plain loop's "
+		       "reading took %.2f)\n",
+		       counts[k], predicted, d[k].total, r[k].total, 100 * (1 - d[k].idle),
+		       100 * (1 - r[k].idle), share[k] * 100, need, left, d[k].daemon,
+		       r[k].readers);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 2.0;
@@ -446,11 +642,12 @@ int main(int argc, char **argv)
 	const double share[] = {0, 0.85, 0.60};
 	double pct[3][ROUNDS_MAX] = {{0}}, raws[3][ROUNDS_MAX] = {{0}}, mins[3][ROUNDS_MAX] = {{0}};
 	long rss[3] = {0};
+	struct budget rawb[3][ROUNDS_MAX], db[3][ROUNDS_MAX];
 	for (int round = 0; round < rounds; round++) {
 		for (int k = 0; k < 3; k++) {
 			struct result res = {0};
 			size_t flen = 0;
-			double raw = raw_rate(seconds, &flen);
+			double raw = raw_rate(seconds, &flen, &rawb[k][round]);
 			snprintf(what, sizeof what, "in round %d with %d client%s", round + 1,
 				 counts[k], counts[k] > 1 ? "s" : "");
 			if (run_phase(counts[k], seconds, 0, false, false, &res, &R, what,
@@ -460,6 +657,7 @@ int main(int argc, char **argv)
 				r1 = res;
 			raws[k][round] = raw;
 			mins[k][round] = res.min_rate;
+			db[k][round] = res.cpu;
 			pct[k][round] = raw > 0 ? 100.0 * res.min_rate / raw : 0;
 			if (res.hwm_kib > rss[k])
 				rss[k] = res.hwm_kib;
@@ -492,6 +690,7 @@ int main(int argc, char **argv)
 		printf("    target: each of %d clients >= %.0f%% of the raw loop: %s (median "
 		       "%.0f%%)\n",
 		       counts[k], share[k] * 100, met(med[k] >= share[k] * 100), med[k]);
+	print_budgets(rawb, db, counts, share, rounds);
 
 	/* Clients that read nothing while the producer runs: every queue fills to its limit,
 	 * then the daemon drops; the memory they hold is the daemon's peak. */
