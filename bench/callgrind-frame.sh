@@ -3,8 +3,9 @@
 # whatever else the machine runs). The daemon runs under valgrind --tool=callgrind twice,
 # at SMALL and LARGE frames of 64-byte DATA payloads fed through a pty in lock step (the
 # next write waits until every client has the previous line); the difference divided by
-# the difference in frames excludes start-up and shutdown. Then the same with CLIENTS
-# watching clients, for the cost of each additional client. The feed plays the firmware:
+# the difference in frames excludes start-up and shutdown; the client watches every
+# class. Then the same with CLIENTS such clients, for the cost of each additional one.
+# The feed plays the firmware:
 # HELLO, BOOT_INFO, SYNCs answered, so every counted frame is mapped to Linux time. The
 # clock's time-driven work (SYNCs sent, replies fitted, the 250 ms refresh, the writer
 # thread that only sends SYNCs here) happens per second, not per frame: it is left out of

@@ -1,5 +1,5 @@
 /* frame_feed: starts m7bridged (under a wrapper command such as valgrind), connects
- * watching clients and plays the M7 as the board's firmware does: HELLO and BOOT_INFO
+ * clients watching every class and plays the M7 as the board's firmware does: HELLO and BOOT_INFO
  * first (ticks of the SoC system counter at 8 MHz, read off CLOCK_MONOTONIC), SYNCs
  * answered, DATA frames stamped with ticks of the same clock. Feeds the frames through
  * the pty in lock step: the next write waits until every client has received the
@@ -32,6 +32,7 @@
 /* A capture's first byte to its last: 48 bytes of 10 bits at BAUD, in ticks. */
 #define CAPTURE_TICKS ((uint64_t)(BENCH_PAYLOAD - M7B_DATA_HDR) * 10u * TICK_HZ / BAUD)
 #define MAX_REPLIES   64
+#define FRAME_LINE    "{\"class\":\"FRAME\","
 
 struct client {
 	int fd;
@@ -49,8 +50,9 @@ struct feed {
 	unsigned long exchanges;
 };
 
-/* Reads what a client has, counting lines and those without mapped times; false on EOF
- * or error. */
+/* Reads what a client has, counting FRAME lines and those without mapped times (the
+ * client watches every class: the others, such as the channel's STATE, are not counted);
+ * false on EOF or error. */
 static bool drain(struct client *c)
 {
 	for (;;) {
@@ -63,8 +65,10 @@ static bool drain(struct client *c)
 		char *start = c->buf, *nl;
 		while ((nl = strchr(start, '\n'))) {
 			*nl = '\0';
-			c->lines++;
-			c->unmapped += !strstr(start, "\"t_first_ns\":");
+			if (strncmp(start, FRAME_LINE, sizeof(FRAME_LINE) - 1) == 0) {
+				c->lines++;
+				c->unmapped += !strstr(start, "\"t_first_ns\":");
+			}
 			start = nl + 1;
 		}
 		c->len -= (size_t)(start - c->buf);
@@ -240,7 +244,7 @@ int main(int argc, char **argv)
 	}
 	fcntl(r.master, F_SETFL, O_NONBLOCK);
 	for (int i = 0; i < nclients; i++) {
-		cl[i].fd = bench_connect_client(&r, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"]}");
+		cl[i].fd = bench_connect_client(&r, "{\"cmd\":\"watch\"}");
 		if (cl[i].fd < 0) {
 			fprintf(stderr, "frame_feed: client %d cannot connect\n", i);
 			goto out;
