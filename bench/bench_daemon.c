@@ -120,6 +120,8 @@ static void machine_cpu(struct machine_cpu *m)
 	m->idle_ns = (double)(v[3] + v[4]) * tick;
 }
 
+static double cpu_seconds(pid_t pid);
+
 /* CPU time of every thread of pid so far, ns (the first field of each thread's
  * schedstat: exact, where the ticks of /proc/PID/stat are 10 ms). */
 static double proc_cpu_ns(pid_t pid)
@@ -142,7 +144,8 @@ static double proc_cpu_ns(pid_t pid)
 	}
 	if (d)
 		closedir(d);
-	return sum;
+	/* Kernels without schedstat: the 10 ms ticks of /proc/PID/stat. */
+	return sum > 0 ? sum : cpu_seconds(pid) * 1e9;
 }
 
 /* What a phase's frames cost the whole machine, us per frame: the producer thread, the
