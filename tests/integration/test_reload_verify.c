@@ -457,6 +457,49 @@ static void test_unreadable_refused(void **state)
 	tclient_close(&q);
 }
 
+/* The daemon stopped during a reload: its watching clients are told (STATE down, reason
+ * shutdown) before the socket closes, and a restarted daemon answers again. */
+static void test_shutdown_during_reload(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char last[96] = "";
+	bool eof = false;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	reload(&q, "nohello.elf", false);
+	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+	for (;;) {
+		const char *l = tclient_line(&w, WAIT_MS, &eof);
+		if (!l)
+			break;
+		o = cJSON_Parse(l);
+		assert_non_null(o);
+		if (strcmp(j_str(o, "class"), "STATE") == 0)
+			snprintf(last, sizeof(last), "%s:%s", j_str(o, "state"),
+				 j_str(o, "reason"));
+		cJSON_Delete(o);
+	}
+	assert_true(eof);
+	assert_string_equal(last, "down:shutdown");
+	tclient_close(&w);
+	tclient_close(&q);
+
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"status\"}"), 0);
+	o = tclient_wait(&q, "STATUS", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	tclient_close(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -468,6 +511,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_fails, setup_broken_good, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_during_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ladder_wrong_identity, setup_ladder_wrong,
 						teardown),
 	};
