@@ -26,7 +26,7 @@
 
 struct fx {
 	struct daemon_proc p;
-	char link[300], rp[300], fwdir[300], state[300], kmsg[300], conf[2048];
+	char link[300], rp[300], fwdir[300], state[300], kmsg[300], ctl[300], conf[2048];
 	char sim_id[2 * ELFINFO_BUILD_ID_MAX + 1]; /* m7sim's own build id: the good images' */
 	pid_t sim;
 };
@@ -83,6 +83,7 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 	snprintf(f->fwdir, sizeof(f->fwdir), "%s/firmware", f->p.dir);
 	snprintf(f->state, sizeof(f->state), "%s/state", f->p.dir);
 	snprintf(f->kmsg, sizeof(f->kmsg), "%s/kmsg", f->p.dir);
+	snprintf(f->ctl, sizeof(f->ctl), "%s/m7sim.ctl", f->p.dir);
 	static const char *const extra[] = {"firmware", "state", NULL};
 	assert_int_equal(h_fake_rproc_tree(f->p.dir, "good.elf\n", extra), 0);
 	snprintf(f->rp, sizeof(f->rp), "%s/sys/class/remoteproc/remoteproc0", f->p.dir);
@@ -101,15 +102,15 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execl(h_sim_path(), "m7sim", "--link", f->link, "--remoteproc", f->rp, "--kmsg",
-		      f->kmsg, "--heartbeat-ms", "100", "--firmware",
+		execl(h_sim_path(), "m7sim", "--link", f->link, "--ctl", f->ctl, "--remoteproc",
+		      f->rp, "--kmsg", f->kmsg, "--heartbeat-ms", "100", "--firmware",
 		      "wrong.elf=good,build-id=ffee", "--firmware", "nohello.elf=no-hello",
 		      "--firmware", "silent.elf=silent", "--firmware", "kick.elf=kick-fail",
 		      "--firmware", "broken.elf=no-hello", (char *)NULL);
 		_exit(127);
 	}
 	f->sim = pid;
-	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
+	for (int i = 0; i < 2000 && (access(f->link, F_OK) != 0 || access(f->ctl, F_OK) != 0); i++)
 		usleep(5000);
 	snprintf(f->conf, sizeof(f->conf),
 		 "allow_uids = %u\nkernel_log = kmsg\nkmsg_path = %s\nsysfs_root = %s/sys\n"
@@ -500,6 +501,70 @@ static void test_shutdown_during_reload(void **state)
 	tclient_close(&q);
 }
 
+/* Waits until m7sim's log has a line starting with prefix after its first n bytes;
+ * returns the log's length after that line (0 when it never came). */
+static size_t sim_log_wait(struct fx *f, size_t n, const char *prefix)
+{
+	static char buf[65536];
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/m7sim.log", f->p.dir);
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(10000)) {
+		h_slurp_file(path, buf, sizeof(buf));
+		for (char *l = buf + n; l < buf + strlen(buf); l = strchr(l, '\n') + 1) {
+			if (!strchr(l, '\n'))
+				break;
+			if (strncmp(l, prefix, strlen(prefix)) == 0)
+				return (size_t)(strchr(l, '\n') + 1 - buf);
+		}
+	}
+	return 0;
+}
+
+/* The tty hangs up while a reload waits for the new image: the state published stays
+ * reloading (the ladder owns the link), never down or opening, until the rollback ends
+ * it. */
+static void test_link_lost_during_reload(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char seq[512] = "", last[96] = "";
+	size_t at;
+	int fd;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	at = sim_log_wait(f, 0, "m7sim: link ");
+	reload(&q, "nohello.elf", false);
+	at = sim_log_wait(f, at, "m7sim: remoteproc start nohello.elf");
+	assert_true(at > 0);
+	assert_true(sim_log_wait(f, at, "m7sim: link ") > 0);
+	usleep(300000); /* the daemon opens the new node within its 20 ms poll */
+	fd = open(f->ctl, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "hangup 100\n", 11), 11);
+	close(fd);
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end;) {
+		cJSON *o = tclient_wait(&w, "STATE", WAIT_MS);
+		char item[96];
+		assert_non_null(o);
+		snprintf(item, sizeof(item), "%s:%s", j_str(o, "state"), j_str(o, "reason"));
+		bool up = strcmp(j_str(o, "state"), "up") == 0;
+		cJSON_Delete(o);
+		if (strcmp(item, last) != 0)
+			snprintf(seq + strlen(seq), sizeof(seq) - strlen(seq), "%s%s",
+				 seq[0] ? " " : "", item);
+		snprintf(last, sizeof(last), "%s", item);
+		if (up)
+			break;
+	}
+	assert_string_equal(seq, "reloading:reload reloading:eof reloading:rollback "
+				 "rolled_back:no_hello up:rollback");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,6 +577,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rollback_fails, setup_broken_good, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_during_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_lost_during_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ladder_wrong_identity, setup_ladder_wrong,
 						teardown),
 	};
