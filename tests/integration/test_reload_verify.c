@@ -267,6 +267,13 @@ static void broken_image(void **state, const char *fw, const char *reason, const
 	cJSON *inc = last_incident(&q);
 	assert_string_equal(j_str(inc, "outcome"), "rolled_back");
 	assert_non_null(strstr(j_str(inc, "detail"), reason));
+	/* Its steps: the reload that failed, then the rollback (docs/RECOVERY.md 4.2). */
+	const cJSON *steps = cJSON_GetObjectItem(inc, "steps");
+	assert_int_equal(cJSON_GetArraySize(steps), 2);
+	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 0), "action"), "reload");
+	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 0), "result"), "failed");
+	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 1), "action"), "rollback");
+	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 1), "result"), "ok");
 	cJSON_Delete(inc);
 	tclient_close(&w);
 	tclient_close(&q);
