@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -572,6 +573,45 @@ static void test_link_lost_during_reload(void **state)
 	tclient_close(&q);
 }
 
+/* The daemon stopped with an incident open (a reload in progress): the incident is
+ * written with outcome interrupted, evidence and steps so far, not discarded. */
+static void test_incident_kept_at_shutdown(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], text[65536], found[700] = "";
+	struct dirent *de;
+	DIR *dir;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	reload(&q, "nohello.elf", false);
+	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	tclient_close(&w);
+	tclient_close(&q);
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+
+	snprintf(path, sizeof(path), "%s/incidents", f->p.dir);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((de = readdir(dir)))
+		if (strncmp(de->d_name, "incident-", 9) == 0)
+			snprintf(found, sizeof(found), "%s/%s", path, de->d_name);
+	closedir(dir);
+	assert_true(found[0]);
+	h_slurp_file(found, text, sizeof(text));
+	o = cJSON_Parse(text);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "kind"), "reload");
+	assert_string_equal(j_str(o, "outcome"), "interrupted");
+	cJSON_Delete(o);
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -585,6 +625,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unreadable_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_during_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_lost_during_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incident_kept_at_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ladder_wrong_identity, setup_ladder_wrong,
 						teardown),
 	};
