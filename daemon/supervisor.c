@@ -122,7 +122,9 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 			liveness_start(&c->live, now);
 	} else {
 		liveness_stop(&c->live);
-		sv_verify_on_fault(c, "link_lost");
+		/* The daemon stopping is no fault of the image on probation. */
+		if (strcmp(snap.reason, "shutdown") != 0)
+			sv_verify_on_fault(c, "link_lost");
 	}
 	sv_chan_rearm_liveness(c);
 	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);

@@ -59,6 +59,9 @@ static int teardown(void **state)
 	return st == 0 ? 0 : -1;
 }
 
+/* reload_probation_ms of the next setup. */
+static unsigned probation_ms = 800;
+
 /* good_record: a last good record to write before the daemon starts ("" = none);
  * ladder: the channel's recovery keys. */
 static int setup_with(void **state, const char *good_record, const char *ladder)
@@ -119,10 +122,10 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\n"
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n%s"
 		 "recovery_backoff_ms = 60000\nreload_timeout_ms = 3000\n"
-		 "reload_probation_ms = 800\nliveness_quiet_ms = 3000\nliveness_answer_ms = 300\n"
+		 "reload_probation_ms = %u\nliveness_quiet_ms = 3000\nliveness_answer_ms = 300\n"
 		 "down_grace_ms = 0\n",
 		 (unsigned)getuid(), f->kmsg, f->p.dir, f->fwdir, f->state, f->p.dir, f->link,
-		 ladder);
+		 ladder, probation_ms);
 	*state = f;
 	if (access(f->link, F_OK) != 0 || daemon_proc_start(&f->p, f->conf) < 0) {
 		(void)teardown(state);
@@ -134,6 +137,14 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 
 static int setup(void **state)
 {
+	probation_ms = 800;
+	return setup_with(state, "", "recovery_steps = resync\n");
+}
+
+/* A probation that outlasts the test: a reload stays in it. */
+static int setup_long_probation(void **state)
+{
+	probation_ms = 600000;
 	return setup_with(state, "", "recovery_steps = resync\n");
 }
 
@@ -612,6 +623,61 @@ static void test_incident_kept_at_shutdown(void **state)
 	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
 }
 
+/* The daemon stopped while a reloaded image is on probation: that is no fault of the
+ * image. Neither the log nor the incident says it failed verification. */
+static void test_shutdown_is_no_verification_fault(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], text[65536], found[700] = "", log[65536];
+	struct dirent *de;
+	DIR *dir;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"STATE\",\"HELLO\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	o = tclient_wait_str(&w, "STATE", "state", "up", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	reload(&q, "app2.elf", false);
+	/* The new image said HELLO; its BOOT_INFO follows at once, then the probation. */
+	for (;;) {
+		o = tclient_wait(&w, "HELLO", WAIT_MS);
+		assert_non_null(o);
+		bool fresh = cJSON_IsTrue(cJSON_GetObjectItem(o, "new_boot"));
+		cJSON_Delete(o);
+		if (fresh)
+			break;
+	}
+	usleep(300000);
+	tclient_close(&w);
+	tclient_close(&q);
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+
+	h_slurp_file(f->p.log, log, sizeof(log));
+	if (strstr(log, "failed verification"))
+		fail_msg("the shutdown failed the verification: %s", strstr(log, "reload failed"));
+	snprintf(path, sizeof(path), "%s/incidents", f->p.dir);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((de = readdir(dir)))
+		if (strncmp(de->d_name, "incident-", 9) == 0)
+			snprintf(found, sizeof(found), "%s/%s", path, de->d_name);
+	closedir(dir);
+	assert_true(found[0]);
+	h_slurp_file(found, text, sizeof(text));
+	o = cJSON_Parse(text);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "outcome"), "interrupted");
+	assert_null(strstr(j_str(o, "detail") ? j_str(o, "detail") : "", "link_lost"));
+	cJSON_Delete(o);
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +692,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shutdown_during_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_lost_during_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incident_kept_at_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_is_no_verification_fault,
+						setup_long_probation, teardown),
 		cmocka_unit_test_setup_teardown(test_ladder_wrong_identity, setup_ladder_wrong,
 						teardown),
 	};
