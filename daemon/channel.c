@@ -507,12 +507,22 @@ void channel_close(struct channel *ch, enum channel_state st, const char *reason
 	schedule_reopen(ch);
 }
 
+enum channel_state channel_lost_state(const struct channel *ch)
+{
+	/* Clients are told `recovering` or `reloading` for as long as the ladder runs; the
+	 * tty going away is part of that (the reason says so), not the end of it. */
+	return ch->state == CHANNEL_FAILED || ch->state == CHANNEL_RECOVERING ||
+			       ch->state == CHANNEL_RELOADING
+		       ? ch->state
+		       : CHANNEL_DOWN;
+}
+
 /* The tty failed (err: a negative errno): close it and try again later. */
 void channel_io_failed(struct channel *ch, int err)
 {
 	const char *reason = err == -EIO || err == -ENXIO || err == -ENODEV ? "hangup" : "io_error";
 	channel_log_errno(ch, LOG_WARNING, err, "%s: %m", ch->cfg.device);
-	channel_close(ch, CHANNEL_DOWN, reason, err);
+	channel_close(ch, channel_lost_state(ch), reason, err);
 }
 
 void channel_hold(struct channel *ch, bool hold)
@@ -656,7 +666,7 @@ static void node_event(struct channel *ch, uint32_t mask)
 	(void)channel_rx_burst(ch, 16);
 	if (ch->fd < 0)
 		return;
-	channel_close(ch, CHANNEL_DOWN, gone ? "device_removed" : "device_replaced", 0);
+	channel_close(ch, channel_lost_state(ch), gone ? "device_removed" : "device_replaced", 0);
 	if (replaced && !ch->hold)
 		(void)channel_open_now(ch);
 }

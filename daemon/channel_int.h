@@ -85,6 +85,9 @@ void channel_sendq_pump(struct channel *ch);
 int channel_queue_tx(struct channel *ch, const uint8_t *buf, size_t n);
 /* The tty failed (err: a negative errno): close it and try again later. */
 void channel_io_failed(struct channel *ch, int err);
+/* The state a channel takes when its tty goes away by itself: down, unless the recovery
+ * engine owns it (failed, recovering, reloading), whose state then stands. */
+enum channel_state channel_lost_state(const struct channel *ch);
 
 /* ---- channel_dev.c ---- */
 

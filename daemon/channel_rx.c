@@ -328,7 +328,7 @@ void channel_rx_on_read(evutil_socket_t fd, short what, void *arg)
 	int r = channel_rx_burst(ch, 4);
 	if (r == -EPIPE && ch->fd >= 0) {
 		channel_log_errno(ch, LOG_WARNING, 0, "%s: end of file (hung up)", ch->cfg.device);
-		channel_close(ch, CHANNEL_DOWN, "eof", 0);
+		channel_close(ch, channel_lost_state(ch), "eof", 0);
 	} else if (r < 0 && ch->fd >= 0) {
 		channel_io_failed(ch, r);
 	}

@@ -231,8 +231,10 @@ struct child *child_free(struct child *s)
 {
 	if (!s)
 		return NULL;
-	if ((!s->reaped || s->stopping) && s->pid > 0)
-		kill(-s->pid, SIGKILL); /* its own process group: take its children along */
+	/* Its own process group: take its children along, also those a shell that already
+	 * exited left running in the background (its deadline will not come now). */
+	if (s->pid > 0)
+		kill(-s->pid, SIGKILL);
 	if (!s->reaped && s->pid > 0) {
 		kill(s->pid, SIGKILL);
 		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)

@@ -34,8 +34,9 @@ bool child_running(const struct child *s);
 /* The child's pid. */
 pid_t child_pid(const struct child *s);
 
-/* Kills a still-running child (SIGKILL), reaps it without calling done, frees s. NULL ok;
- * returns NULL. Also the way to free a child after done ran. */
+/* Kills a still-running child and what is left of its process group (SIGKILL), reaps it
+ * without calling done, frees s. NULL ok; returns NULL. Also the way to free a child
+ * after done ran. */
 struct child *child_free(struct child *s);
 
 #endif

@@ -541,6 +541,21 @@ int daemon_reload(struct daemon *d)
 
 /* ---- lifecycle ---- */
 
+/* Closes every channel with STATE down, reason shutdown, and sends what is queued: a
+ * client is told why its stream ends, whatever a recovery or reload was doing. Best
+ * effort: a client that does not read just gets the end of the socket. */
+static void announce_shutdown(struct daemon *d)
+{
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct channel *ch = d->channels[i];
+		if (!ch)
+			continue;
+		channel_hold(ch, true); /* no reopen: the loop ends */
+		channel_close(ch, CHANNEL_DOWN, "shutdown", 0);
+	}
+	flush_dirty(d);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
@@ -551,6 +566,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	log_struct(&d->log, LOG_INFO, NULL, "%s: shutting down",
 		   sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	announce_shutdown(d);
 	daemon_stop(d);
 }
 

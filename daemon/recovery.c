@@ -393,6 +393,13 @@ static void ring_add(uint64_t *ring, size_t *n, uint64_t now)
 	ring[(*n)++] = now;
 }
 
+/* Whether an automatic ladder may start now. */
+static bool budget_left(struct recovery *r, uint64_t now)
+{
+	return !r->cfg.budget || ring_count(r->budget_ring, &r->budget_n, now,
+					    r->cfg.budget_period_ms) < r->cfg.budget;
+}
+
 static void enter_failed(struct recovery *r, uint64_t now, const char *reason, uint64_t retry_at,
 			 struct recovery_actions *out)
 {
@@ -436,9 +443,7 @@ static int start_ladder(struct recovery *r, uint64_t now, const char *reason, bo
 	}
 	/* The budget stops an automatic ladder from thrashing the M7; an operator's request
 	 * is obeyed but still counted. */
-	if (!manual && r->cfg.budget &&
-	    ring_count(r->budget_ring, &r->budget_n, now, r->cfg.budget_period_ms) >=
-		    r->cfg.budget) {
+	if (!manual && !budget_left(r, now)) {
 		enter_failed(r, now, "budget", r->budget_ring[0] + r->cfg.budget_period_ms, out);
 		return 0;
 	}
@@ -642,7 +647,10 @@ static int handle_fault(struct recovery *r, const struct recovery_event *ev, uin
 		return 0;
 	case RECOVERY_SEV_DEGRADED:
 		ring_add(r->degraded_ring, &r->degraded_n, now);
-		if (r->cfg.degraded_limit &&
+		/* With the budget spent the link still answers: failing it would last only
+		 * until the next HEARTBEAT, then the next kick would fail it again. The probe
+		 * decides instead; a missed HEARTBEAT is a stall, and that does fail it. */
+		if (r->cfg.degraded_limit && budget_left(r, now) &&
 		    ring_count(r->degraded_ring, &r->degraded_n, now, r->cfg.degraded_window_ms) >=
 			    r->cfg.degraded_limit) {
 			r->degraded_n = 0;

@@ -82,13 +82,23 @@ int supervisor_set_privsep(struct supervisor *sv, struct privsep *ps)
 	return ps ? privsep_attach(ps, daemon_base(sv->d), sv_priv_on_exited, sv) : 0;
 }
 
+/* The supervision of a channel that goes (removed by a reload, or the daemon stops): an
+ * open incident is written as it stands, with the evidence taken at the fault, rather
+ * than lost. Returns NULL. */
+static struct sv_chan *retire(struct sv_chan *c)
+{
+	if (c && c->inc)
+		sv_incident_end(c, "interrupted");
+	return sv_chan_free(c);
+}
+
 static void obs_on_channel(void *ud, struct channel *ch, bool added)
 {
 	struct supervisor *sv = ud;
 
 	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
 		return;
-	sv->chans[channel_slot(ch)] = sv_chan_free(sv->chans[channel_slot(ch)]);
+	sv->chans[channel_slot(ch)] = retire(sv->chans[channel_slot(ch)]);
 	if (added) {
 		sv->chans[channel_slot(ch)] = sv_chan_new(sv, ch);
 		if (!sv->chans[channel_slot(ch)])
@@ -112,7 +122,9 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 			liveness_start(&c->live, now);
 	} else {
 		liveness_stop(&c->live);
-		sv_verify_on_fault(c, "link_lost");
+		/* The daemon stopping is no fault of the image on probation. */
+		if (strcmp(snap.reason, "shutdown") != 0)
+			sv_verify_on_fault(c, "link_lost");
 	}
 	sv_chan_rearm_liveness(c);
 	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);
@@ -276,7 +288,7 @@ struct supervisor *supervisor_free(struct supervisor *sv)
 	privsep_detach(sv->priv); /* its events live in the daemon's base */
 	sv->kw = kwatch_free(sv->kw);
 	for (i = 0; i < CONF_MAX_CHANNELS; i++)
-		sv->chans[i] = sv_chan_free(sv->chans[i]);
+		sv->chans[i] = retire(sv->chans[i]);
 	sv->store = incident_store_free(sv->store);
 	free(sv);
 	return NULL;

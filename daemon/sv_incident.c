@@ -46,6 +46,10 @@ void sv_incident_begin(struct sv_chan *c, const char *kind, const char *source, 
 	c->inc = incident_open(sv->store ? sv->store : &sv->ram_store, &c->ring,
 			       channel_name(c->ch), kind, source, detail, sv_chan_realtime_us());
 	c->inc_start_ms = daemon_now_ms();
+	/* Opened for a ladder or reload already under way (its first actions ran before):
+	 * its steps are this incident's, the first one included. */
+	if (recovery_busy(&c->rec) && c->rec.started_ms < c->inc_start_ms)
+		c->inc_start_ms = c->rec.started_ms;
 	/* Now, before a recovery step restarts the M7 and its trace ring with it. */
 	if (c->inc && sv->store)
 		c->inc->evidence = sv_evidence_gather(c);

@@ -214,7 +214,9 @@ int elfinfo_parse(const uint8_t *data, size_t len, struct elfinfo *e)
 
 int elfinfo_load(const char *path, struct elfinfo *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+	/* O_NONBLOCK: a FIFO in the file's place must not block the caller's event loop
+	 * until someone writes to it; regular files ignore it, the rest is refused below. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), r;
 	struct stat st;
 	uint8_t *buf;
 	size_t got = 0;

@@ -1128,6 +1128,50 @@ static void test_remoteproc_tree(void **state)
 	scratch_rm(dir);
 }
 
+/* A hung M7 that remoteproc restarts runs again: a boot ends a stall, as it ends an
+ * assert, or the ladder's remoteproc step could never revive a stalled m7sim. */
+static void test_remoteproc_start_ends_stall(void **state)
+{
+	struct sim s;
+	struct rx r;
+	struct m7b_hello h, h2;
+	struct frame fr;
+	char dir[256], rp[300], path[400];
+
+	(void)state;
+	scratch_dir(dir, sizeof(dir));
+	snprintf(rp, sizeof(rp), "%s/remoteproc0", dir);
+	assert_int_equal(mkdir(rp, 0755), 0);
+	snprintf(path, sizeof(path), "%s/state", rp);
+	put_file(path, "running\n");
+	snprintf(path, sizeof(path), "%s/firmware", rp);
+	put_file(path, "good.elf\n");
+	sim_start(&s, "--heartbeat-ms", "0", "--remoteproc", rp, NULL);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h);
+	sim_ctl(&s, "stall", "m7sim: stall 0");
+	(void)drain(&r, 1, 300);
+
+	snprintf(path, sizeof(path), "%s/state", rp);
+	put_file(path, "stop");
+	assert_true(sim_wait_line(&s, "m7sim: remoteproc stop", NULL, 0));
+	rx_close(&r);
+	put_file(path, "start");
+	assert_true(sim_wait_line(&s, "m7sim: remoteproc start good.elf", NULL, 0));
+	assert_true(sim_wait_line(&s, "m7sim: link ", NULL, 0));
+	rx_open(&r, s.link);
+	expect_hello(&r, &h2);
+	assert_int_not_equal(h2.boot_id, h.boot_id);
+	/* Alive, not only announced: a PING is answered. */
+	host_write(&r, M7B_T_PING, 0, 0, NULL, 0, true);
+	do
+		assert_int_equal(rx_next(&r, &fr, TIMEOUT_MS), 1);
+	while (fr.f.type != M7B_T_HEARTBEAT);
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+	scratch_rm(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1149,6 +1193,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_persist_survives_a_crash, teardown),
 		cmocka_unit_test_teardown(test_broken_images, teardown),
 		cmocka_unit_test_teardown(test_remoteproc_tree, teardown),
+		cmocka_unit_test_teardown(test_remoteproc_start_ends_stall, teardown),
 	};
 	if (getenv("M7SIM_TEST_FILTER")) /* e.g. "test_stall*" to run one */
 		cmocka_set_test_filter(getenv("M7SIM_TEST_FILTER"));

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -26,7 +27,7 @@
 
 struct fx {
 	struct daemon_proc p;
-	char link[300], rp[300], fwdir[300], state[300], kmsg[300], conf[2048];
+	char link[300], rp[300], fwdir[300], state[300], kmsg[300], ctl[300], conf[2048];
 	char sim_id[2 * ELFINFO_BUILD_ID_MAX + 1]; /* m7sim's own build id: the good images' */
 	pid_t sim;
 };
@@ -58,6 +59,9 @@ static int teardown(void **state)
 	return st == 0 ? 0 : -1;
 }
 
+/* reload_probation_ms of the next setup. */
+static unsigned probation_ms = 800;
+
 /* good_record: a last good record to write before the daemon starts ("" = none);
  * ladder: the channel's recovery keys. */
 static int setup_with(void **state, const char *good_record, const char *ladder)
@@ -83,6 +87,7 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 	snprintf(f->fwdir, sizeof(f->fwdir), "%s/firmware", f->p.dir);
 	snprintf(f->state, sizeof(f->state), "%s/state", f->p.dir);
 	snprintf(f->kmsg, sizeof(f->kmsg), "%s/kmsg", f->p.dir);
+	snprintf(f->ctl, sizeof(f->ctl), "%s/m7sim.ctl", f->p.dir);
 	static const char *const extra[] = {"firmware", "state", NULL};
 	assert_int_equal(h_fake_rproc_tree(f->p.dir, "good.elf\n", extra), 0);
 	snprintf(f->rp, sizeof(f->rp), "%s/sys/class/remoteproc/remoteproc0", f->p.dir);
@@ -101,15 +106,15 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execl(h_sim_path(), "m7sim", "--link", f->link, "--remoteproc", f->rp, "--kmsg",
-		      f->kmsg, "--heartbeat-ms", "100", "--firmware",
+		execl(h_sim_path(), "m7sim", "--link", f->link, "--ctl", f->ctl, "--remoteproc",
+		      f->rp, "--kmsg", f->kmsg, "--heartbeat-ms", "100", "--firmware",
 		      "wrong.elf=good,build-id=ffee", "--firmware", "nohello.elf=no-hello",
 		      "--firmware", "silent.elf=silent", "--firmware", "kick.elf=kick-fail",
 		      "--firmware", "broken.elf=no-hello", (char *)NULL);
 		_exit(127);
 	}
 	f->sim = pid;
-	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
+	for (int i = 0; i < 2000 && (access(f->link, F_OK) != 0 || access(f->ctl, F_OK) != 0); i++)
 		usleep(5000);
 	snprintf(f->conf, sizeof(f->conf),
 		 "allow_uids = %u\nkernel_log = kmsg\nkmsg_path = %s\nsysfs_root = %s/sys\n"
@@ -117,10 +122,10 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\n"
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n%s"
 		 "recovery_backoff_ms = 60000\nreload_timeout_ms = 3000\n"
-		 "reload_probation_ms = 800\nliveness_quiet_ms = 3000\nliveness_answer_ms = 300\n"
+		 "reload_probation_ms = %u\nliveness_quiet_ms = 3000\nliveness_answer_ms = 300\n"
 		 "down_grace_ms = 0\n",
 		 (unsigned)getuid(), f->kmsg, f->p.dir, f->fwdir, f->state, f->p.dir, f->link,
-		 ladder);
+		 ladder, probation_ms);
 	*state = f;
 	if (access(f->link, F_OK) != 0 || daemon_proc_start(&f->p, f->conf) < 0) {
 		(void)teardown(state);
@@ -132,6 +137,14 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 
 static int setup(void **state)
 {
+	probation_ms = 800;
+	return setup_with(state, "", "recovery_steps = resync\n");
+}
+
+/* A probation that outlasts the test: a reload stays in it. */
+static int setup_long_probation(void **state)
+{
+	probation_ms = 600000;
 	return setup_with(state, "", "recovery_steps = resync\n");
 }
 
@@ -266,6 +279,13 @@ static void broken_image(void **state, const char *fw, const char *reason, const
 	cJSON *inc = last_incident(&q);
 	assert_string_equal(j_str(inc, "outcome"), "rolled_back");
 	assert_non_null(strstr(j_str(inc, "detail"), reason));
+	/* Its steps: the reload that failed, then the rollback (docs/RECOVERY.md 4.2). */
+	const cJSON *steps = cJSON_GetObjectItem(inc, "steps");
+	assert_int_equal(cJSON_GetArraySize(steps), 2);
+	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 0), "action"), "reload");
+	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 0), "result"), "failed");
+	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 1), "action"), "rollback");
+	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 1), "result"), "ok");
 	cJSON_Delete(inc);
 	tclient_close(&w);
 	tclient_close(&q);
@@ -457,6 +477,207 @@ static void test_unreadable_refused(void **state)
 	tclient_close(&q);
 }
 
+/* The daemon stopped during a reload: its watching clients are told (STATE down, reason
+ * shutdown) before the socket closes, and a restarted daemon answers again. */
+static void test_shutdown_during_reload(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char last[96] = "";
+	bool eof = false;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	reload(&q, "nohello.elf", false);
+	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+	for (;;) {
+		const char *l = tclient_line(&w, WAIT_MS, &eof);
+		if (!l)
+			break;
+		o = cJSON_Parse(l);
+		assert_non_null(o);
+		if (strcmp(j_str(o, "class"), "STATE") == 0)
+			snprintf(last, sizeof(last), "%s:%s", j_str(o, "state"),
+				 j_str(o, "reason"));
+		cJSON_Delete(o);
+	}
+	assert_true(eof);
+	assert_string_equal(last, "down:shutdown");
+	tclient_close(&w);
+	tclient_close(&q);
+
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"status\"}"), 0);
+	o = tclient_wait(&q, "STATUS", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	tclient_close(&q);
+}
+
+/* Waits until m7sim's log has a line starting with prefix after its first n bytes;
+ * returns the log's length after that line (0 when it never came). */
+static size_t sim_log_wait(struct fx *f, size_t n, const char *prefix)
+{
+	static char buf[65536];
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/m7sim.log", f->p.dir);
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(10000)) {
+		h_slurp_file(path, buf, sizeof(buf));
+		for (char *l = buf + n; l < buf + strlen(buf); l = strchr(l, '\n') + 1) {
+			if (!strchr(l, '\n'))
+				break;
+			if (strncmp(l, prefix, strlen(prefix)) == 0)
+				return (size_t)(strchr(l, '\n') + 1 - buf);
+		}
+	}
+	return 0;
+}
+
+/* The tty hangs up while a reload waits for the new image: the state published stays
+ * reloading (the ladder owns the link), never down or opening, until the rollback ends
+ * it. */
+static void test_link_lost_during_reload(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char seq[512] = "", last[96] = "";
+	size_t at;
+	int fd;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	at = sim_log_wait(f, 0, "m7sim: link ");
+	reload(&q, "nohello.elf", false);
+	at = sim_log_wait(f, at, "m7sim: remoteproc start nohello.elf");
+	assert_true(at > 0);
+	assert_true(sim_log_wait(f, at, "m7sim: link ") > 0);
+	usleep(300000); /* the daemon opens the new node within its 20 ms poll */
+	fd = open(f->ctl, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "hangup 100\n", 11), 11);
+	close(fd);
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end;) {
+		cJSON *o = tclient_wait(&w, "STATE", WAIT_MS);
+		char item[96];
+		assert_non_null(o);
+		snprintf(item, sizeof(item), "%s:%s", j_str(o, "state"), j_str(o, "reason"));
+		bool up = strcmp(j_str(o, "state"), "up") == 0;
+		cJSON_Delete(o);
+		if (strcmp(item, last) != 0)
+			snprintf(seq + strlen(seq), sizeof(seq) - strlen(seq), "%s%s",
+				 seq[0] ? " " : "", item);
+		snprintf(last, sizeof(last), "%s", item);
+		if (up)
+			break;
+	}
+	assert_string_equal(seq, "reloading:reload reloading:eof reloading:rollback "
+				 "rolled_back:no_hello up:rollback");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* The daemon stopped with an incident open (a reload in progress): the incident is
+ * written with outcome interrupted, evidence and steps so far, not discarded. */
+static void test_incident_kept_at_shutdown(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], text[65536], found[700] = "";
+	struct dirent *de;
+	DIR *dir;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	reload(&q, "nohello.elf", false);
+	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	tclient_close(&w);
+	tclient_close(&q);
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+
+	snprintf(path, sizeof(path), "%s/incidents", f->p.dir);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((de = readdir(dir)))
+		if (strncmp(de->d_name, "incident-", 9) == 0)
+			snprintf(found, sizeof(found), "%s/%s", path, de->d_name);
+	closedir(dir);
+	assert_true(found[0]);
+	h_slurp_file(found, text, sizeof(text));
+	o = cJSON_Parse(text);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "kind"), "reload");
+	assert_string_equal(j_str(o, "outcome"), "interrupted");
+	cJSON_Delete(o);
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+}
+
+/* The daemon stopped while a reloaded image is on probation: that is no fault of the
+ * image. Neither the log nor the incident says it failed verification. */
+static void test_shutdown_is_no_verification_fault(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], text[65536], found[700] = "", log[65536];
+	struct dirent *de;
+	DIR *dir;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"STATE\",\"HELLO\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	o = tclient_wait_str(&w, "STATE", "state", "up", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	reload(&q, "app2.elf", false);
+	/* The new image said HELLO; its BOOT_INFO follows at once, then the probation. */
+	for (;;) {
+		o = tclient_wait(&w, "HELLO", WAIT_MS);
+		assert_non_null(o);
+		bool fresh = cJSON_IsTrue(cJSON_GetObjectItem(o, "new_boot"));
+		cJSON_Delete(o);
+		if (fresh)
+			break;
+	}
+	usleep(300000);
+	tclient_close(&w);
+	tclient_close(&q);
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+
+	h_slurp_file(f->p.log, log, sizeof(log));
+	if (strstr(log, "failed verification"))
+		fail_msg("the shutdown failed the verification: %s", strstr(log, "reload failed"));
+	snprintf(path, sizeof(path), "%s/incidents", f->p.dir);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((de = readdir(dir)))
+		if (strncmp(de->d_name, "incident-", 9) == 0)
+			snprintf(found, sizeof(found), "%s/%s", path, de->d_name);
+	closedir(dir);
+	assert_true(found[0]);
+	h_slurp_file(found, text, sizeof(text));
+	o = cJSON_Parse(text);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "outcome"), "interrupted");
+	assert_null(strstr(j_str(o, "detail") ? j_str(o, "detail") : "", "link_lost"));
+	cJSON_Delete(o);
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -468,6 +689,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_fails, setup_broken_good, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_during_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_lost_during_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incident_kept_at_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_is_no_verification_fault,
+						setup_long_probation, teardown),
 		cmocka_unit_test_setup_teardown(test_ladder_wrong_identity, setup_ladder_wrong,
 						teardown),
 	};

@@ -344,6 +344,40 @@ static void test_child_deadline(void **state)
 	unlink(pidfile);
 }
 
+/* A command freed before its deadline (the step succeeded, the next command starts, the
+ * daemon stops) takes its group along even when the shell already exited: nothing it
+ * left in the background outlives it. */
+static void test_child_free_after_exit(void **state)
+{
+	char pidfile[] = "/tmp/m7b-child-XXXXXX", cmd[256];
+	struct event_base *base = event_base_new();
+	struct done d = {0, 0, base};
+	struct timeval guard = {20, 0};
+	struct child *s;
+	pid_t bg;
+	int fd = mkstemp(pidfile);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! > %s", pidfile);
+	assert_int_equal(child_shell(base, cmd, NULL, on_done, &d, &s), 0);
+	assert_int_equal(child_deadline(s, 30000, 300), 0);
+	event_base_loopexit(base, &guard);
+	event_base_dispatch(base);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.status, 0);
+	bg = read_pid(pidfile);
+	assert_true(bg > 0);
+	assert_false(gone(bg));
+	s = child_free(s);
+	for (int i = 0; i < 500 && !gone(bg); i++)
+		usleep(10000);
+	assert_true(gone(bg));
+	event_base_free(base);
+	unlink(pidfile);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +388,7 @@ int main(void)
 		cmocka_unit_test(test_child_status),
 		cmocka_unit_test(test_child_kill),
 		cmocka_unit_test(test_child_deadline),
+		cmocka_unit_test(test_child_free_after_exit),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -172,6 +176,24 @@ static void test_cut_and_corrupt(void **state)
 	assert_int_equal(elfinfo_load("/nonexistent/elf", &e), -ENOENT);
 }
 
+/* A FIFO (or device) named like a firmware file is refused at once: reading it would
+ * block the daemon's event loop until something writes to it. */
+static void test_fifo_refused(void **state)
+{
+	static struct elfinfo e;
+	char dir[] = "/tmp/m7b-elfinfo-XXXXXX", path[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fw.elf", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(10); /* a hang ends the test (SIGALRM) instead of the suite's timeout */
+	assert_int_equal(elfinfo_load(path, &e), -EINVAL);
+	alarm(0);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_m7sim_elf(void **state)
 {
 	static struct elfinfo e;
@@ -213,9 +235,8 @@ static void test_qemu_elf(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_synthetic_image),
-		cmocka_unit_test(test_cut_and_corrupt),
-		cmocka_unit_test(test_m7sim_elf),
+		cmocka_unit_test(test_synthetic_image), cmocka_unit_test(test_cut_and_corrupt),
+		cmocka_unit_test(test_fifo_refused),	cmocka_unit_test(test_m7sim_elf),
 		cmocka_unit_test(test_qemu_elf),
 	};
 

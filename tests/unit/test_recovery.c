@@ -349,6 +349,45 @@ static void test_budget(void **state)
 	RUN(&r, rows);
 }
 
+/* Degraded faults that repeat while the budget is spent: the link answers (only a missed
+ * HEARTBEAT makes them a stall), so they are probed, not declared failed; otherwise
+ * every HEARTBEAT would bring it back up and the next kick failure fail it again. */
+static void test_degraded_budget_spent(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
+		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		{20, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1020, 0},
+		{30, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		{40, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1040, 0},
+		{50, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		{100, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{200, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{300, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{350, HB, "", 0, 0},
+		{400, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{500, DEGRADED("kick_timeout"), "probe", 0, 0},
+		/* the probe went unanswered: a stall, and the spent budget says failed */
+		{1500, DOWN("stall"), "set_state(failed,budget) gave_up(budget)", 100000, 0},
+		/* once the oldest ladder left the period, repeated kicks start one again */
+		{100001, HB, "set_state(up,hello) recovered(unknown,99961)", 0, 0},
+		{100010, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{100020, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{100030, DEGRADED("kick_timeout"),
+		 "set_state(recovering,kick_timeout) send_host_hello", 101030, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+}
+
 /* Backoff doubles after each exhausted ladder, up to the cap, and resets on success. */
 static void test_backoff(void **state)
 {
@@ -621,13 +660,21 @@ static void test_strings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_resync_succeeds), cmocka_unit_test(test_full_ladder),
-		cmocka_unit_test(test_remoteproc_step), cmocka_unit_test(test_stale_result),
-		cmocka_unit_test(test_degraded),	cmocka_unit_test(test_budget),
-		cmocka_unit_test(test_backoff),		cmocka_unit_test(test_reload),
-		cmocka_unit_test(test_reload_rollback), cmocka_unit_test(test_reload_no_rollback),
-		cmocka_unit_test(test_no_steps),	cmocka_unit_test(test_unconfigured_step),
-		cmocka_unit_test(test_config),		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_resync_succeeds),
+		cmocka_unit_test(test_full_ladder),
+		cmocka_unit_test(test_remoteproc_step),
+		cmocka_unit_test(test_stale_result),
+		cmocka_unit_test(test_degraded),
+		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_degraded_budget_spent),
+		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_reload_rollback),
+		cmocka_unit_test(test_reload_no_rollback),
+		cmocka_unit_test(test_no_steps),
+		cmocka_unit_test(test_unconfigured_step),
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_strings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

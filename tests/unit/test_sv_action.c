@@ -132,6 +132,15 @@ void __wrap_log_struct(const struct log *l, int prio, const struct log_fields *f
 	}
 }
 
+/* The daemon's clock, held still when set (0 = the real one). */
+static uint64_t fake_now_ms;
+uint64_t __real_daemon_now_ms(void);
+uint64_t __wrap_daemon_now_ms(void);
+uint64_t __wrap_daemon_now_ms(void)
+{
+	return fake_now_ms ? fake_now_ms : __real_daemon_now_ms();
+}
+
 /* ---- fixture: one channel under supervision ---- */
 
 struct fixture {
@@ -145,6 +154,7 @@ static int setup(void **state)
 	static struct fixture f;
 	memset(&w, 0, sizeof(w));
 	memset(&f, 0, sizeof(f));
+	fake_now_ms = 0;
 	base = event_base_new();
 	struct conf_channel cfg = {.name = (char *)"m7",
 				   .device = (char *)"/nonexistent/ttyRPMSG30",
@@ -288,6 +298,26 @@ static void test_decision_logged_at_debug(void **state)
 		fail_msg("debug line: %s", w.debug);
 }
 
+/* A reload (or a retry ladder) opens its incident after its first actions ran, which
+ * takes time (sysfs writes); the step they belong to is the incident's all the same. */
+static void test_incident_has_the_first_step(void **state)
+{
+	struct fixture *f = *state;
+	struct recovery_event ev = {
+		.type = RECOVERY_EV_RELOAD, .firmware = "app2.elf", .rollback_fw = "good.elf"};
+	struct recovery_actions out;
+
+	fake_now_ms = 1000;
+	assert_int_equal(recovery_handle(&f->c->rec, &ev, fake_now_ms, &out), 0);
+	assert_int_equal(f->c->rec.history_n, 1);
+	w.state = REMOTEPROC_OFFLINE;
+	fake_now_ms = 1007; /* the stop and the firmware name took their time */
+	sv_action_run(f->c, &out);
+	assert_non_null(f->c->inc);
+	/* sv_incident_end() keeps the steps that began at or after inc_start_ms */
+	assert_true(f->c->rec.history[0].start_ms >= f->c->inc_start_ms);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +329,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_state_holds_the_channel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decision_logged_at_debug, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incident_has_the_first_step, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -158,7 +158,8 @@ static void usage(FILE *f)
 	      "Commands (--ctl, --at):\n"
 	      "  stall [MS]           hang like a dead M7: the link is neither read nor written\n"
 	      "                       (UART interrupts still capture, so captures get dropped);\n"
-	      "                       MS = 0 or none: until 'resume'\n"
+	      "                       MS = 0 or none: until 'resume'; a reboot or a\n"
+	      "                       remoteproc start ends it too\n"
 	      "  resume               end a stall\n"
 	      "  garbage [N]          write N random bytes (default 64) and a 0x00 to the link\n"
 	      "  corrupt [N]          send the next N frames (default 1) with a bad CRC\n"
@@ -246,7 +247,11 @@ static void sim_boot(struct m7sim *s, const struct sim_image *img)
 {
 	struct board_host *b = &s->board;
 
+	/* A reset ends a hang as it ends an assert: a stalled M7 restarted by remoteproc (or
+	 * rebooted) runs again, which is what the ladder's remoteproc step relies on. */
 	b->fatal = false;
+	b->stalled = false;
+	s->stall_until_ns = 0;
 	for (unsigned p = 0; p < b->nports; p++)
 		b->uart[p].count = 0;
 	if (img->has_id) {
