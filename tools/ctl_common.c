@@ -397,19 +397,25 @@ int ctl_channel_list_member(const struct m7b_event *st, size_t i, const char *me
 
 bool ctl_channel_has_port(const struct m7b_event *st, size_t i, int port)
 {
-	char list[512], want[16];
-	int n = ctl_channel_list_member(st, i, "ports", list, sizeof(list));
+	/* From the JSON itself, not from the printed list: that is cut to fit a buffer, and
+	 * a name may hold digits. */
+	char *json = m7b_event_get_json(st, "channels");
+	cJSON *arr = json ? cJSON_Parse(json) : NULL;
+	const cJSON *list =
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, (int)i), "ports");
+	const cJSON *it;
+	bool found = !cJSON_IsArray(list); /* the daemon does not say: let the firmware decide */
 
-	if (n < 0)
-		return true; /* the daemon does not say: let the firmware decide */
-	/* Entries print as "N" or "N (name)", separated by ", ". */
-	snprintf(want, sizeof(want), "%d", port);
-	for (char *p = list; (p = strstr(p, want)); p += strlen(want)) {
-		bool start = p == list || p[-1] == ' ';
-		char end = p[strlen(want)];
+	/* Elements are {"port":0,"name":"console"} (or plain numbers). */
+	cJSON_ArrayForEach(it, list)
+	{
+		const cJSON *p =
+			cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "port") : it;
 
-		if (start && (end == '\0' || end == ' ' || end == ','))
-			return true;
+		if (cJSON_IsNumber(p) && p->valuedouble == (double)port)
+			found = true;
 	}
-	return false;
+	cJSON_Delete(arr);
+	free(json);
+	return found;
 }
