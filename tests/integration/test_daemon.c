@@ -715,6 +715,22 @@ static void test_malformed(void **state)
 	assert_int_equal(errors, 32);
 	tclient_close(&c);
 
+	/* Unknown commands are bad lines too (docs/CLIENT-PROTOCOL.md, section 1). */
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	for (int i = 0; i < 40; i++)
+		(void)tclient_send(&c, "{\"cmd\":\"launch\"}");
+	errors = 0;
+	flood = false;
+	while ((o = tclient_obj(&c, H_TIMEOUT_MS))) {
+		errors++;
+		if (strcmp(j_str(o, "code"), "flood") == 0)
+			flood = true;
+		cJSON_Delete(o);
+	}
+	assert_true(flood);
+	assert_int_equal(errors, 32);
+	tclient_close(&c);
+
 	/* The daemon is still up for others. */
 	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
 	tclient_close(&c);
