@@ -273,6 +273,23 @@ class ClientE2E(unittest.TestCase):
         r = ctl("watch", "-n", "1", "-c", "m7", sock=self.rig.sock)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_watch_reader_gone(self):
+        # `watch | head -1` ends once head has exited, even when nothing more is
+        # streamed: STATE alone gives the snapshot line, then silence.
+        p = subprocess.Popen([CTL, "-s", self.rig.sock, "watch", "--classes", "STATE"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            self.assertIn(b"state up (snapshot)", p.stdout.readline())
+            p.stdout.close()
+            rc = p.wait(TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(rc, 0, p.stderr.read())
+        p.stderr.close()
+
     def test_send_round_trip(self):
         # Watch port 1 first (the snapshot STATE line says the watch is active), then send:
         # m7sim loops SEND bytes back as a capture on port 1.
