@@ -1,6 +1,7 @@
 /* m7bridgectl: command-line client of m7bridged: global options, help and dispatch. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,13 +214,17 @@ int main(int argc, char **argv)
 		case 's':
 			ctl.socket = optarg;
 			break;
-		case 't':
+		case 't': {
 			errno = 0;
-			ctl.timeout_ms = (int)strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || ctl.timeout_ms <= 0)
+			long ms = strtol(optarg, &end, 10);
+			/* Checked before it becomes an int: 4294967297 must not read as 1. */
+			if (errno || end == optarg || *end || ms <= 0 || ms > INT_MAX)
 				return ctl_usage_error(
-					NULL, "--timeout needs milliseconds > 0, not '%s'", optarg);
+					NULL, "--timeout needs milliseconds 1..%d, not '%s'",
+					INT_MAX, optarg);
+			ctl.timeout_ms = (int)ms;
 			break;
+		}
 		case 'q':
 			ctl.quiet = true;
 			break;

@@ -382,7 +382,9 @@ class ClientE2E(unittest.TestCase):
                      ["watch", "--hex", "--text"], ["watch", "--json", "--text"],
                      ["send", "-p", "1", "--hex", "--text", "6869"], ["watch", "--bogus"],
                      ["watch", "-n"], ["-x"], ["top", "-c", "nope"], ["help", "nope"],
-                     ["recover", "--no-rollback"], ["send", "--no-rollback", "x"]):
+                     ["recover", "--no-rollback"], ["send", "--no-rollback", "x"],
+                     ["reload", "--action", "resync"], ["-t", "4294967297", "ping"],
+                     ["-t", "2147483648", "ping"]):
             r = ctl(*args, sock=self.rig.sock, timeout=10)
             self.assertEqual(r.returncode, 2, (args, r.stderr))
             self.assertTrue(r.stderr.startswith("m7bridgectl:"), (args, r.stderr))
