@@ -88,6 +88,9 @@ int ctl_report(struct ctl *ctl, const char *what, int r)
 	case -EPROTO:
 		fprintf(stderr, "%s: %s\n", ctl_prog, e->message);
 		return EXIT_UNREACHABLE;
+	case -EINVAL: /* an argument the request cannot carry (not UTF-8) */
+		fprintf(stderr, "%s: %s: %s\n", ctl_prog, what, e->message);
+		return EXIT_USAGE;
 	default:
 		fprintf(stderr, "%s: %s: %s\n", ctl_prog, what,
 			e->message[0] ? e->message : strerror(-r));
