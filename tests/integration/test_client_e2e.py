@@ -403,6 +403,10 @@ class ClientE2E(unittest.TestCase):
             r = ctl(cmd, "--help", sock=self.rig.sock)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertTrue(r.stdout.startswith(f"Usage: m7bridgectl [OPTIONS] {cmd}"), r.stdout)
+        # watch --help names every class --classes takes.
+        r = ctl("watch", "--help", sock=self.rig.sock)
+        for cls in ("FRAME", "STATE", "LOG", "HELLO", "HEARTBEAT", "FAULT", "RAW"):
+            self.assertIn(cls, r.stdout.split("-C, --classes LIST", 1)[1].split("-P, --policy")[0])
         absent = os.path.join(self.rig.dir, "absent.sock")
         for args in (["status"], ["watch", "-n", "1"], ["send", "-p", "1", "x"], ["ping"]):
             r = ctl(*args, sock=absent)
