@@ -290,6 +290,21 @@ class ClientE2E(unittest.TestCase):
         self.assertEqual(rc, 0, p.stderr.read())
         p.stderr.close()
 
+    def test_top_reader_gone(self):
+        # `top | head -1`: the plain view ends at its next line once head has exited.
+        p = subprocess.Popen([CTL, "-s", self.rig.sock, "top"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertRegex(p.stdout.readline(), rb" m7 up ")
+            p.stdout.close()
+            rc = p.wait(TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(rc, 0, p.stderr.read())
+        p.stderr.close()
+
     def test_send_round_trip(self):
         # Watch port 1 first (the snapshot STATE line says the watch is active), then send:
         # m7sim loops SEND bytes back as a capture on port 1.
