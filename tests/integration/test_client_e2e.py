@@ -305,6 +305,17 @@ class ClientE2E(unittest.TestCase):
         self.assertEqual(rc, 0, p.stderr.read())
         p.stderr.close()
 
+    def test_output_lost(self):
+        # A reply that cannot be written out is a failure, with a line that says why.
+        if not os.path.exists("/dev/full"):
+            self.skipTest("no /dev/full")
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([CTL, "-s", self.rig.sock, "status"], stdout=full,
+                               stderr=subprocess.PIPE, text=True, timeout=TIMEOUT,
+                               stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("cannot write to standard output", r.stderr)
+
     def test_send_round_trip(self):
         # Watch port 1 first (the snapshot STATE line says the watch is active), then send:
         # m7sim loops SEND bytes back as a capture on port 1.
