@@ -669,6 +669,14 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 			event_del(c->ev_read);
 			c->read_eof = true;
 			event_add(c->ev_hup, &tv);
+			/* Nothing follows the last line: it is a request even without its
+			 * newline (printf '{"cmd":"status"}' | socat ...). A full buffer is
+			 * too long either way. */
+			if (c->in_len > 0 && c->in_len < CONN_IN_CAP &&
+			    c->in[c->in_len - 1] != '\n') {
+				c->in[c->in_len++] = '\n';
+				take_lines(c);
+			}
 			break;
 		}
 		if (n < 0) {

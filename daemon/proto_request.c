@@ -131,8 +131,9 @@ static int parse_watch_classes(const cJSON *it, struct proto_request *req, struc
 		unsigned bit = proto_class_from_string(c->valuestring);
 		if (!bit)
 			return fail(e, PROTO_E_BAD_VALUE,
-				    "unknown class (FRAME, STATE, LOG, HELLO, HEARTBEAT, FAULT, "
-				    "CLOCK)");
+				    "unknown class \"%.32s\" (FRAME, STATE, LOG, HELLO, HEARTBEAT, "
+				    "FAULT, CLOCK, RAW)",
+				    c->valuestring);
 		req->classes |= bit;
 	}
 	return 0;

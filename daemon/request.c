@@ -411,6 +411,15 @@ static void do_watch(struct daemon *d, struct conn *c, const struct proto_reques
 	replay_watch(d->replay, c, req);
 }
 
+/* Whether some module registered a handler for cmd. */
+static bool has_handler(const struct daemon *d, const char *cmd)
+{
+	for (unsigned i = 0; i < d->nhandlers; i++)
+		if (strcmp(d->handlers[i].name, cmd) == 0)
+			return true;
+	return false;
+}
+
 /* A send to the firmware is answered when the firmware acknowledges it. Only further
  * sends may go ahead of its answer (they are answered in order, see send_done_flush);
  * any other request waits, so every client sees its replies in request order. */
@@ -419,12 +428,7 @@ static bool must_wait(struct daemon *d, const struct conn *c, int parsed,
 {
 	if (c->held == 0)
 		return false;
-	if (parsed < 0 || req->cmd != PROTO_CMD_SEND)
-		return true;
-	for (unsigned i = 0; i < d->nhandlers; i++)
-		if (strcmp(d->handlers[i].name, req->cmd_name) == 0)
-			return true;
-	return false;
+	return parsed < 0 || req->cmd != PROTO_CMD_SEND || has_handler(d, req->cmd_name);
 }
 
 /* A line that is not a valid request; a flood of them closes the connection. */
@@ -483,6 +487,14 @@ bool request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 		proto_request_clear(&req);
 		return true;
 	}
+	/* An unknown cmd is a bad line like the others: a stream of them is a flood too. */
+	if (req.cmd == PROTO_CMD_OTHER && !has_handler(d, req.cmd_name)) {
+		e.code = PROTO_E_UNKNOWN_CMD;
+		snprintf(e.message, sizeof(e.message), "unknown cmd \"%.32s\"", req.cmd_name);
+		reply_bad_line(c, &req, &e);
+		proto_request_clear(&req);
+		return true;
+	}
 	c->bad_lines = 0;
 	/* Registered handlers first: they may replace the built-in answers below. */
 	if (run_handler(d, c, &req)) {
@@ -521,9 +533,7 @@ bool request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 				    "%s is not available in this daemon", req.cmd_name);
 		break;
 	case PROTO_CMD_OTHER:
-		reply_error(c, req.id, PROTO_E_UNKNOWN_CMD, NULL, "unknown cmd \"%.32s\"",
-			    req.cmd_name);
-		break;
+		break; /* answered above */
 	}
 	proto_request_clear(&req);
 	return true;

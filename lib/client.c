@@ -480,6 +480,8 @@ int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64
 	if (c->fd < 0)
 		return fail(c, -ENOTCONN, "not connected");
 	line = m7b_request_format(req, c->next_id, &r);
+	if (!line && r == -EINVAL)
+		return fail(c, r, "invalid request: a value out of range, or text not UTF-8");
 	if (!line)
 		return fail(c, r, "cannot format request: %s", strerror(-r));
 	return submit_line(c, line, id);

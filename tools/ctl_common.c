@@ -88,6 +88,9 @@ int ctl_report(struct ctl *ctl, const char *what, int r)
 	case -EPROTO:
 		fprintf(stderr, "%s: %s\n", ctl_prog, e->message);
 		return EXIT_UNREACHABLE;
+	case -EINVAL: /* an argument the request cannot carry (not UTF-8) */
+		fprintf(stderr, "%s: %s: %s\n", ctl_prog, what, e->message);
+		return EXIT_USAGE;
 	default:
 		fprintf(stderr, "%s: %s: %s\n", ctl_prog, what,
 			e->message[0] ? e->message : strerror(-r));
@@ -397,19 +400,25 @@ int ctl_channel_list_member(const struct m7b_event *st, size_t i, const char *me
 
 bool ctl_channel_has_port(const struct m7b_event *st, size_t i, int port)
 {
-	char list[512], want[16];
-	int n = ctl_channel_list_member(st, i, "ports", list, sizeof(list));
+	/* From the JSON itself, not from the printed list: that is cut to fit a buffer, and
+	 * a name may hold digits. */
+	char *json = m7b_event_get_json(st, "channels");
+	cJSON *arr = json ? cJSON_Parse(json) : NULL;
+	const cJSON *list =
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, (int)i), "ports");
+	const cJSON *it;
+	bool found = !cJSON_IsArray(list); /* the daemon does not say: let the firmware decide */
 
-	if (n < 0)
-		return true; /* the daemon does not say: let the firmware decide */
-	/* Entries print as "N" or "N (name)", separated by ", ". */
-	snprintf(want, sizeof(want), "%d", port);
-	for (char *p = list; (p = strstr(p, want)); p += strlen(want)) {
-		bool start = p == list || p[-1] == ' ';
-		char end = p[strlen(want)];
+	/* Elements are {"port":0,"name":"console"} (or plain numbers). */
+	cJSON_ArrayForEach(it, list)
+	{
+		const cJSON *p =
+			cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "port") : it;
 
-		if (start && (end == '\0' || end == ' ' || end == ','))
-			return true;
+		if (cJSON_IsNumber(p) && p->valuedouble == (double)port)
+			found = true;
 	}
-	return false;
+	cJSON_Delete(arr);
+	free(json);
+	return found;
 }

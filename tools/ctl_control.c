@@ -194,6 +194,9 @@ static int control(struct ctl *ctl, int argc, char **argv, bool reload)
 			channel = optarg;
 			break;
 		case 'a':
+			/* getopt_long knows --action for both commands: reload has no steps. */
+			if (reload)
+				return ctl_usage_error(what, "--action goes with recover");
 			action = optarg;
 			break;
 		case 'R':

@@ -385,8 +385,9 @@ static void render(struct top *t)
 	free(json);
 }
 
-/* Not a terminal: one plain line per channel and second, easy to log or grep. */
-static void print_plain(struct top *t)
+/* Not a terminal: one plain line per channel and second, easy to log or grep. False
+ * when standard output failed (errno says why: EPIPE once `top | head` has its lines). */
+static bool print_plain(struct top *t)
 {
 	char clock[32];
 	time_t wall = time(NULL);
@@ -412,7 +413,7 @@ static void print_plain(struct top *t)
 			       rate_now(t, c->port[p].fps), rate_now(t, c->port[p].bps));
 		putchar('\n');
 	}
-	fflush(stdout);
+	return fflush(stdout) == 0;
 }
 
 #if HAVE_NCURSES
@@ -530,6 +531,7 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 #endif
 	int64_t next = ctl_monotonic_ns() + 1000000000LL;
 	long shown = 0;
+	int out_errno = 0; /* standard output failed */
 
 	while (!stop && (count < 0 || shown < count)) {
 		struct pollfd pfd[2] = {{m7b_client_fd(ctl->client), POLLIN, 0},
@@ -544,12 +546,17 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 			if (t->tick % 5 == 0)
 				poll_incidents(t);
 			render(t);
+			bool out_ok = true;
 #if HAVE_NCURSES
 			if (screen)
 				draw(t);
 			else
 #endif
-				print_plain(t);
+				out_ok = print_plain(t);
+			if (!out_ok) {
+				out_errno = errno;
+				break;
+			}
 			shown++;
 			next += 1000000000LL;
 			continue;
@@ -583,5 +590,8 @@ fail:
 #endif
 	m7b_event_free(t->st);
 	free(t);
-	return r < 0 ? ctl_report(ctl, "top", r) : EXIT_OK;
+	if (r < 0)
+		return ctl_report(ctl, "top", r);
+	/* A reader that went away ends top as it ends watch; a full disk is a failure. */
+	return out_errno && out_errno != EPIPE ? EXIT_FAILED : EXIT_OK;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -472,6 +473,19 @@ static int check_filters(struct watch *w, const char *const *channels, size_t nc
 	return 0;
 }
 
+/* Waits up to wait_ms (-1: no limit) for the daemon's next bytes; true when the reader
+ * of standard output went away meanwhile (a pipe's reader exited): a stream with nothing
+ * to print would otherwise never find out by writing. */
+static bool reader_gone(const struct m7b_client *client, int wait_ms)
+{
+	struct pollfd p[2] = {{.fd = m7b_client_fd(client), .events = POLLIN},
+			      {.fd = STDOUT_FILENO, .events = 0}};
+
+	if (poll(p, 2, wait_ms) < 0)
+		return false;
+	return (p[1].revents & (POLLERR | POLLHUP)) != 0;
+}
+
 int cmd_watch(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -598,6 +612,11 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 			wait_ms = (int)((w.next_poll_ns - now) / 1000000) + 1;
 		else if (w.nports && !w.port_hinted)
 			wait_ms = 1000;
+		if (!m7b_client_pending(ctl->client)) {
+			if (reader_gone(ctl->client, wait_ms))
+				return EXIT_OK; /* as for EPIPE: `watch | head -1` is done */
+			wait_ms = 0;
+		}
 		r = m7b_client_next(ctl->client, &ev, wait_ms);
 		if (r == -ETIMEDOUT || r == -EAGAIN)
 			continue;

@@ -1,6 +1,7 @@
 /* m7bridgectl: command-line client of m7bridged: global options, help and dispatch. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +39,8 @@ static const struct command {
 	 "  -x, --hex            payloads as a hex dump\n"
 	 "  -T, --text           payload bytes only, like reading the UART (control bytes\n"
 	 "                       escaped on a terminal)\n"
-	 "  -C, --classes LIST   FRAME,STATE,LOG,HELLO,HEARTBEAT,FAULT (default all but\n"
-	 "                       HEARTBEAT)\n"
+	 "  -C, --classes LIST   FRAME,STATE,LOG,HELLO,HEARTBEAT,FAULT,RAW (default all\n"
+	 "                       but HEARTBEAT)\n"
 	 "  -P, --policy P       when this client is too slow: drop (default) or disconnect\n"
 	 "Seq resets (new boot, new handshake), missing frames, link noise (bad CRC, stray\n"
 	 "bytes; summed once a second) and frames held back by a stall are explained in\n"
@@ -213,13 +214,17 @@ int main(int argc, char **argv)
 		case 's':
 			ctl.socket = optarg;
 			break;
-		case 't':
+		case 't': {
 			errno = 0;
-			ctl.timeout_ms = (int)strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || ctl.timeout_ms <= 0)
+			long ms = strtol(optarg, &end, 10);
+			/* Checked before it becomes an int: 4294967297 must not read as 1. */
+			if (errno || end == optarg || *end || ms <= 0 || ms > INT_MAX)
 				return ctl_usage_error(
-					NULL, "--timeout needs milliseconds > 0, not '%s'", optarg);
+					NULL, "--timeout needs milliseconds 1..%d, not '%s'",
+					INT_MAX, optarg);
+			ctl.timeout_ms = (int)ms;
 			break;
+		}
 		case 'q':
 			ctl.quiet = true;
 			break;
@@ -249,7 +254,11 @@ int main(int argc, char **argv)
 		return ctl_usage_error(NULL, "unknown command '%s'", argv[0]);
 	rc = cmd->fn(&ctl, argc, argv);
 	m7b_client_free(ctl.client);
-	if (fflush(stdout) != 0 && errno != EPIPE && rc == EXIT_OK)
+	if (fflush(stdout) != 0 && errno != EPIPE && rc == EXIT_OK) {
+		/* Output lost (a full disk, a closed descriptor): say so, not just exit 1. */
+		fprintf(stderr, "%s: cannot write to standard output: %s\n", ctl_prog,
+			strerror(errno));
 		rc = EXIT_FAILED;
+	}
 	return rc;
 }

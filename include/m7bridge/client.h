@@ -173,7 +173,8 @@ struct m7b_request {
 /* Name of a command as sent in "cmd". */
 const char *m7b_cmd_to_string(enum m7b_cmd cmd);
 /* Builds the request line (compact JSON plus '\n', caller frees) with integer id; NULL on
- * -ENOMEM or a request that cannot be expressed (-EINVAL). */
+ * -ENOMEM or a request that cannot be expressed (-EINVAL: a value out of range, a string
+ * that is not UTF-8). */
 char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error);
 
 struct m7b_client;

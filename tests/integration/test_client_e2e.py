@@ -273,6 +273,49 @@ class ClientE2E(unittest.TestCase):
         r = ctl("watch", "-n", "1", "-c", "m7", sock=self.rig.sock)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_watch_reader_gone(self):
+        # `watch | head -1` ends once head has exited, even when nothing more is
+        # streamed: STATE alone gives the snapshot line, then silence.
+        p = subprocess.Popen([CTL, "-s", self.rig.sock, "watch", "--classes", "STATE"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            self.assertIn(b"state up (snapshot)", p.stdout.readline())
+            p.stdout.close()
+            rc = p.wait(TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(rc, 0, p.stderr.read())
+        p.stderr.close()
+
+    def test_top_reader_gone(self):
+        # `top | head -1`: the plain view ends at its next line once head has exited.
+        p = subprocess.Popen([CTL, "-s", self.rig.sock, "top"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.assertRegex(p.stdout.readline(), rb" m7 up ")
+            p.stdout.close()
+            rc = p.wait(TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(rc, 0, p.stderr.read())
+        p.stderr.close()
+
+    def test_output_lost(self):
+        # A reply that cannot be written out is a failure, with a line that says why.
+        if not os.path.exists("/dev/full"):
+            self.skipTest("no /dev/full")
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([CTL, "-s", self.rig.sock, "status"], stdout=full,
+                               stderr=subprocess.PIPE, text=True, timeout=TIMEOUT,
+                               stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("cannot write to standard output", r.stderr)
+
     def test_send_round_trip(self):
         # Watch port 1 first (the snapshot STATE line says the watch is active), then send:
         # m7sim loops SEND bytes back as a capture on port 1.
@@ -365,7 +408,9 @@ class ClientE2E(unittest.TestCase):
                      ["watch", "--hex", "--text"], ["watch", "--json", "--text"],
                      ["send", "-p", "1", "--hex", "--text", "6869"], ["watch", "--bogus"],
                      ["watch", "-n"], ["-x"], ["top", "-c", "nope"], ["help", "nope"],
-                     ["recover", "--no-rollback"], ["send", "--no-rollback", "x"]):
+                     ["recover", "--no-rollback"], ["send", "--no-rollback", "x"],
+                     ["reload", "--action", "resync"], ["-t", "4294967297", "ping"],
+                     ["-t", "2147483648", "ping"]):
             r = ctl(*args, sock=self.rig.sock, timeout=10)
             self.assertEqual(r.returncode, 2, (args, r.stderr))
             self.assertTrue(r.stderr.startswith("m7bridgectl:"), (args, r.stderr))
@@ -384,6 +429,10 @@ class ClientE2E(unittest.TestCase):
             r = ctl(cmd, "--help", sock=self.rig.sock)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertTrue(r.stdout.startswith(f"Usage: m7bridgectl [OPTIONS] {cmd}"), r.stdout)
+        # watch --help names every class --classes takes.
+        r = ctl("watch", "--help", sock=self.rig.sock)
+        for cls in ("FRAME", "STATE", "LOG", "HELLO", "HEARTBEAT", "FAULT", "RAW"):
+            self.assertIn(cls, r.stdout.split("-C, --classes LIST", 1)[1].split("-P, --policy")[0])
         absent = os.path.join(self.rig.dir, "absent.sock")
         for args in (["status"], ["watch", "-n", "1"], ["send", "-p", "1", "x"], ["ping"]):
             r = ctl(*args, sock=absent)

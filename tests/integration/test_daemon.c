@@ -317,6 +317,21 @@ static void test_half_closed_clients(void **state)
 	assert_null(tclient_line(&q, H_TIMEOUT_MS, &eof));
 	assert_true(eof);
 	tclient_close(&q);
+	/* The last request may lack its newline: the end of input ends it. */
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	const char *last = "{\"cmd\":\"ping\",\"id\":1}\n{\"cmd\":\"ping\",\"id\":2}";
+	assert_int_equal(tclient_send_raw(&q, last, strlen(last)), 0);
+	assert_int_equal(shutdown(q.fd, SHUT_WR), 0);
+	for (int id = 1; id <= 2; id++) {
+		cJSON *p = tclient_wait(&q, "PONG", H_TIMEOUT_MS);
+		assert_non_null(p);
+		assert_int_equal((int)j_num(p, "id"), id);
+		cJSON_Delete(p);
+	}
+	eof = false;
+	assert_null(tclient_line(&q, H_TIMEOUT_MS, &eof));
+	assert_true(eof);
+	tclient_close(&q);
 
 	for (int i = 0; i < 20; i++) {
 		uint8_t b = (uint8_t)i;
@@ -705,6 +720,22 @@ static void test_malformed(void **state)
 	int errors = 0;
 	bool flood = false;
 	cJSON *o;
+	while ((o = tclient_obj(&c, H_TIMEOUT_MS))) {
+		errors++;
+		if (strcmp(j_str(o, "code"), "flood") == 0)
+			flood = true;
+		cJSON_Delete(o);
+	}
+	assert_true(flood);
+	assert_int_equal(errors, 32);
+	tclient_close(&c);
+
+	/* Unknown commands are bad lines too (docs/CLIENT-PROTOCOL.md, section 1). */
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	for (int i = 0; i < 40; i++)
+		(void)tclient_send(&c, "{\"cmd\":\"launch\"}");
+	errors = 0;
+	flood = false;
 	while ((o = tclient_obj(&c, H_TIMEOUT_MS))) {
 		errors++;
 		if (strcmp(j_str(o, "code"), "flood") == 0)

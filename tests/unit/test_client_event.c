@@ -392,6 +392,24 @@ static void test_request_format(void **state)
 				  "\"channel\":\"m7\"}\n");
 	free(line);
 
+	/* Text the daemon would refuse without echoing the id (the reply would never be
+	 * matched) is refused here; UTF-8 goes through. */
+	static const char *const not_utf8[] = {
+		"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"};
+	for (size_t i = 0; i < sizeof(not_utf8) / sizeof(not_utf8[0]); i++) {
+		req = (struct m7b_request){.cmd = M7B_CMD_INCIDENTS, .channel = not_utf8[i]};
+		r = 0;
+		assert_null(m7b_request_format(&req, 5, &r));
+		assert_int_equal(r, -EINVAL);
+	}
+	req = (struct m7b_request){.cmd = M7B_CMD_INCIDENTS, .channel = "\xc3\xa9\xf0\x9f\x98\x80"};
+	line = m7b_request_format(&req, 5, &r);
+	assert_int_equal(r, 0);
+	assert_string_equal(
+		line,
+		"{\"cmd\":\"incidents\",\"id\":5,\"channel\":\"\xc3\xa9\xf0\x9f\x98\x80\"}\n");
+	free(line);
+
 	req = (struct m7b_request){.cmd = M7B_CMD_SEND, .channel = "m7", .port = 256};
 	assert_null(m7b_request_format(&req, 5, &r));
 	assert_int_equal(r, -EINVAL);

@@ -180,6 +180,24 @@ static void test_render_raw(void **state)
 	assert_int_equal(proto_class_from_string("RAW"), PROTO_C_RAW);
 }
 
+/* An unknown class is named, with every class a watch may ask for. */
+static void test_unknown_class_message(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	struct proto_error e;
+	const char *line = "{\"cmd\":\"watch\",\"classes\":[\"FRAME\",\"NOPE\"]}";
+	assert_int_equal(proto_parse_request(line, strlen(line), &r, &e), -EINVAL);
+	assert_int_equal(e.code, PROTO_E_BAD_VALUE);
+	assert_non_null(strstr(e.message, "\"NOPE\""));
+	static const char *const names[] = {"FRAME",	 "STATE", "LOG",   "HELLO",
+					    "HEARTBEAT", "FAULT", "CLOCK", "RAW"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (!strstr(e.message, names[i]))
+			fail_msg("\"%s\" does not name %s", e.message, names[i]);
+	proto_request_clear(&r);
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
@@ -664,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_send_without_port),
 		cmocka_unit_test(test_render_raw),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_unknown_class_message),
 		cmocka_unit_test(test_strict_requests),
 		cmocka_unit_test(test_render_frame_exact),
 		cmocka_unit_test(test_render_frame_memo_same_bytes),
