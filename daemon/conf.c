@@ -572,10 +572,14 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 	}
 	/* Read it whole: inih parses the string and we look up section lines in it. */
 	size_t cap = 4096, n = 0;
+	int rerrno = 0;
 	char *text = malloc(cap);
 	while (text) {
+		errno = 0;
 		size_t got = fread(text + n, 1, cap - n - 1, f);
 		n += got;
+		if (ferror(f))
+			rerrno = errno ? errno : EIO; /* e.g. EISDIR: say why */
 		if (n < cap - 1)
 			break;
 		if (cap >= (1u << 24)) {
@@ -596,10 +600,13 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 	fclose(f);
 	if (!text || rerr) {
 		free(text);
-		if (err)
+		if (err && rerr)
+			snprintf(err->message, sizeof(err->message), "cannot read: %s",
+				 strerror(rerrno ? rerrno : EIO));
+		else if (err)
 			snprintf(err->message, sizeof(err->message),
-				 rerr ? "read error" : "too large or out of memory");
-		return rerr ? -EIO : -ENOMEM;
+				 "too large (at most 16 MiB) or out of memory");
+		return rerr ? -(rerrno ? rerrno : EIO) : -ENOMEM;
 	}
 	text[n] = '\0';
 	if (memchr(text, '\0', n)) {

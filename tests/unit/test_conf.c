@@ -135,6 +135,10 @@ static void test_errors(void **state)
 	struct conf *c;
 	assert_int_equal(conf_load("/nonexistent/x.conf", &c, &e), -ENOENT);
 	assert_non_null(strstr(e.message, "cannot open"));
+	/* A directory opens but does not read: the message says why. */
+	assert_int_equal(conf_load("/", &c, &e), -EISDIR);
+	assert_null(c);
+	assert_string_equal(e.message, "cannot read: Is a directory");
 }
 
 /* Channel names up to 63 characters are kept whole (libinih cuts section names). */
