@@ -341,6 +341,11 @@ static int set_port_name(struct conf_channel *ch, const char *k, const char *v, 
 			 "port name must be 1..63 characters of A-Z a-z 0-9 - _ ., got '%s'", v);
 		return -EINVAL;
 	}
+	/* port.7 and port.07 are one key: the second would silently win. */
+	if (ch->port_names[p]) {
+		snprintf(msg, cap, "port %u named twice (already '%s')", p, ch->port_names[p]);
+		return -EINVAL;
+	}
 	char *n = strdup(v);
 	if (!n)
 		return -ENOMEM;

@@ -87,6 +87,8 @@ static void test_errors(void **state)
 		{"[daemon]\nlog_level = loud\n", 2, "log_level"},
 		{"\n\n[channel a]\ndevice = /d\nport.x = y\n", 5, "port.x"},
 		{"[channel a]\ndevice = /d\nport.1 = has space\n", 3, "port.1"},
+		/* the same port under another spelling is the same key given twice */
+		{"[channel a]\ndevice = /d\nport.7 = x\nport.07 = y\n", 4, "port.07"},
 		{"[channel a]\ndevice = /d\nreopen_min_ms = 0\n", 3, "reopen_min_ms"},
 		{"[channel a]\ndevice = /d\nreopen_min_ms = 500\nreopen_max_ms = 100\n", 1,
 		 "reopen_min_ms"},
