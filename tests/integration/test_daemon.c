@@ -916,7 +916,17 @@ static void test_log_frames(void **state)
 	assert_string_equal(j_str(o, "class"), "LOG");
 	assert_string_equal(j_str(o, "text"), "bad utf8 \xef\xbf\xbd end");
 	cJSON_Delete(o);
+	/* In the daemon's own log each is one line of valid UTF-8 without control
+	 * characters (the journal shows anything else as a blob). */
+	assert_int_equal(fake_m7_log(&f->m, 6, "booted\r\n\x1b[0m"), 0);
+	o = tclient_wait(&c, "LOG", H_TIMEOUT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
 	tclient_close(&c);
+	char log[65536];
+	h_slurp_file(f->p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "M7: bad utf8 \xef\xbf\xbd end\n"));
+	assert_non_null(strstr(log, "M7: booted???[0m\n"));
 
 	/* HEARTBEAT counters by name (the daemon's own PINGs may bring others: skip them). */
 	assert_int_equal(
