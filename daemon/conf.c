@@ -17,6 +17,7 @@
 #include "confsect.h"
 #include "recovery.h"
 #include "rpmsgdev.h"
+#include "silence.h"
 #include "log.h"
 
 struct parse_ctx {
@@ -751,6 +752,7 @@ void conf_each_key(const struct conf *c, const struct conf_channel *ch, confkey_
 		{"log_level", fmt_log_level},
 		{"allow_uids", supervisor_conf_fmt_uids},
 		{"mode", fmt_mode},
+		{"expect_rate", silence_conf_format},
 		{NULL, NULL},
 	};
 

@@ -1007,7 +1007,8 @@ static void test_config_errors(void **state)
 	/* Every key in effect is printed, recovery keys included; a command keeps its ';'. */
 	fp = fopen(p.conf, "w");
 	fputs("[channel a]\ndevice = /dev/ttyRPMSG30\nhook = touch A ; touch B\n"
-	      "driver_reload = modprobe -r x\t; modprobe x\nport.1 = gps ; a comment\n",
+	      "driver_reload = modprobe -r x\t; modprobe x\nport.1 = gps ; a comment\n"
+	      "expect_rate = 3:10, 1:240\n[channel b]\ndevice = /dev/ttyRPMSG31\n",
 	      fp);
 	fclose(fp);
 	char out[16384];
@@ -1019,7 +1020,9 @@ static void test_config_errors(void **state)
 			      "\nrecovery_steps = resync,reopen,driver,remoteproc,hook\n",
 			      "\nincident_max_files = 100\n",
 			      "\nmax_clients = ",
-			      "\nlog_level = "};
+			      "\nlog_level = ",
+			      "\nexpect_rate = 3:10,1:240\n", /* as given; unset as nothing */
+			      "\nexpect_rate = \n"};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
 		if (!strstr(out, want[i]))
 			fail_msg("--check-config lacks '%s' in:\n%s", want[i], out);
