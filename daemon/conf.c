@@ -205,6 +205,25 @@ static int check_socket(void *field, const char *v, char *msg, size_t cap)
 	return 0;
 }
 
+/* socket_group: empty is the default (the daemon's group), as --check-config prints it. */
+static int set_socket_group(void *field, const char *v, char *msg, size_t cap)
+{
+	char *s = v[0] ? strdup(v) : NULL;
+
+	if (v[0] && !s)
+		return -ENOMEM;
+	free(*(char **)field);
+	*(char **)field = s;
+	return 0;
+}
+
+static void fmt_socket_group(const void *field, char *buf, size_t cap)
+{
+	const char *s = *(char *const *)field;
+
+	snprintf(buf, cap, "%s", s ? s : "");
+}
+
 static int set_log_level(void *field, const char *v, char *msg, size_t cap)
 {
 	int l = log_level_from_string(v);
@@ -289,7 +308,7 @@ static void fmt_mode(const void *field, char *buf, size_t cap)
 static const struct confkey daemon_keys[] = {
 	{"socket", CONFKEY_STRDUP, D(socket_path), 0, 0, check_socket, NULL},
 	{"socket_mode", CONFKEY_OCTAL, D(socket_mode), 0, 0777, NULL, NULL},
-	{"socket_group", CONFKEY_STRDUP, D(socket_group), 0, 0, NULL, NULL},
+	{"socket_group", CONFKEY_FN, D(socket_group), 0, 0, set_socket_group, NULL},
 	{"allow_send", CONFKEY_BOOL, D(allow_send), 0, 0, NULL, NULL},
 	{"allow_control", CONFKEY_BOOL, D(allow_control), 0, 0, NULL, NULL},
 	{"log_level", CONFKEY_FN, D(log_level), 0, 0, set_log_level, NULL},
@@ -750,6 +769,7 @@ void conf_each_key(const struct conf *c, const struct conf_channel *ch, confkey_
 {
 	static const struct confkey_format fmts[] = {
 		{"log_level", fmt_log_level},
+		{"socket_group", fmt_socket_group},
 		{"allow_uids", supervisor_conf_fmt_uids},
 		{"mode", fmt_mode},
 		{"expect_rate", silence_conf_format},

@@ -978,6 +978,10 @@ static void test_config_errors(void **state)
 		{"[daemon\n", ":1: section header without ']'"},
 		{"[channel bad name!]\ndevice = /dev/x\n", ":1: [channel bad name!]: channel name"},
 		{"[daemon]\n\n[channel m7]\n", ":3: [channel m7] device: missing"},
+		/* what the daemon would refuse at start */
+		{"[daemon]\nuser = no-such-user-m7b\n", ": [daemon] user: no user named"},
+		{"[daemon]\nsocket_group = no-such-group-m7b\n",
+		 ": [daemon] socket_group: no group named"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		FILE *fp = fopen(p.conf, "w");
@@ -1003,6 +1007,11 @@ static void test_config_errors(void **state)
 	      fp);
 	fclose(fp);
 	const char *ok[] = {"m7bridged", "--check-config", "-c", p.conf, NULL};
+	assert_int_equal(h_run(err, sizeof err, ok), 0);
+	/* An empty socket_group is the default, as --check-config prints it. */
+	fp = fopen(p.conf, "w");
+	fputs("[daemon]\nsocket_group =\nuser =\n", fp);
+	fclose(fp);
 	assert_int_equal(h_run(err, sizeof err, ok), 0);
 	/* Every key in effect is printed, recovery keys included; a command keeps its ';'. */
 	fp = fopen(p.conf, "w");

@@ -63,6 +63,12 @@ static void test_defaults_and_values(void **state)
 	assert_null(conf_find_channel(c, "nope"));
 	conf_free(c);
 
+	/* An empty socket_group is the default (--check-config prints it so), not a group
+	 * named "" that the daemon would fail to find at start. */
+	assert_int_equal(conf_parse_string("[daemon]\nsocket_group =\n", "t.conf", &c, &e), 0);
+	assert_null(c->daemon.socket_group);
+	conf_free(c);
+
 	c = conf_new();
 	assert_string_equal(c->daemon.socket_path, CONF_DEFAULT_SOCKET);
 	assert_int_equal(c->daemon.socket_mode, 0660);
