@@ -499,6 +499,12 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 	return 1;
 }
 
+/* inih handler that takes every key: parsing with it finds the syntax errors alone. */
+static int accept_all(void *user, const char *section, const char *name, const char *value)
+{
+	return 1;
+}
+
 int conf_validate(const struct conf *c, struct conf_error *err)
 {
 	for (unsigned i = 0; i < c->nchannels; i++) {
@@ -555,6 +561,11 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 		return -ENOMEM;
 	}
 	int line = ini_parse_string(protected_text, on_ini, &p);
+	/* libinih returns the line of the first error, which may be a syntax error before
+	 * the key whose error the handler kept: then that syntax error is the one to
+	 * report (it has no key, and the kept message belongs to a later line). */
+	if (line > 0 && p.failed && ini_parse_string(protected_text, accept_all, NULL) == line)
+		p.failed = false;
 	free(protected_text);
 	confsect_clear(&p.sects);
 	if (line != 0 || p.failed) {

@@ -107,6 +107,9 @@ static void test_errors(void **state)
 		{"[channel a]\ndevice = /d\nrpmsg = 0:30\n", 1, "rpmsg"},
 		{"key = 1\n", 1, "key"},
 		{"[daemon]\nno equals sign\n", 2, ""},
+		/* the first error is the one reported, with its own line and message */
+		{"[daemon]\nmax_clients 5\nbogus = 1\n", 2, ""},
+		{"[daemon]\nbogus = 1\nmax_clients 5\n", 2, "bogus"},
 		/* sections repeated, adjacent or not; names too long; bad headers */
 		{"[daemon]\nmax_clients = 4\n[daemon]\nallow_send = no\n", 3, ""},
 		{"[channel m7]\ndevice = /d\n[channel m7]\nhost_hello = no\n", 3, ""},
