@@ -18,6 +18,7 @@
 #include "recovery.h"
 #include "rpmsgdev.h"
 #include "silence.h"
+#include "utf8.h"
 #include "log.h"
 
 struct parse_ctx {
@@ -161,6 +162,19 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+/* Values reach JSON replies (status: device, pty) and the journal, which must stay
+ * valid UTF-8. */
+static bool utf8_ok(const char *s)
+{
+	for (size_t n = strlen(s), i = 0; i < n;) {
+		size_t l = utf8_seq(s + i, n - i);
+		if (l == 0)
+			return false;
+		i += l;
+	}
+	return true;
+}
+
 static struct conf_channel *add_channel(struct conf *c, const char *name)
 {
 	if (c->nchannels >= CONF_MAX_CHANNELS)
@@ -181,7 +195,7 @@ static struct conf_channel *add_channel(struct conf *c, const char *name)
 
 int conf_add_channel(struct conf *c, const char *name, const char *device)
 {
-	if (!name_ok(name) || !device || !device[0])
+	if (!name_ok(name) || !device || !device[0] || !utf8_ok(device))
 		return -EINVAL;
 	if (conf_find_channel(c, name))
 		return -EEXIST;
@@ -379,7 +393,8 @@ static int take_key(const struct confkey *table, void *base, const char *sec, co
 		    const char *v, struct conf_error *err)
 {
 	char msg[200] = "";
-	int r = strncmp(k, "port.", 5) == 0 && table == channel_keys
+	int r = !utf8_ok(v) ? (snprintf(msg, sizeof(msg), "not valid UTF-8"), -EINVAL)
+		: strncmp(k, "port.", 5) == 0 && table == channel_keys
 			? set_port_name(base, k, v, msg, sizeof(msg))
 			: confkey_set(table, base, k, v, msg, sizeof(msg));
 
@@ -728,8 +743,9 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 		r = conf_add_channel(c, name, eq + 1);
 		if (r < 0) {
 			set_err(err, "command line", "--channel",
-				r == -EINVAL ? "bad channel name or empty device in '%s'"
-					     : "cannot add channel '%s'",
+				r == -EINVAL
+					? "bad channel name, or empty or non-UTF-8 device in '%s'"
+					: "cannot add channel '%s'",
 				spec);
 			return r;
 		}

@@ -107,6 +107,8 @@ static void test_errors(void **state)
 		{"[channel a]\ndevice = /d\nrpmsg = 0:30\n", 1, "rpmsg"},
 		{"key = 1\n", 1, "key"},
 		{"[daemon]\nno equals sign\n", 2, ""},
+		/* values go into JSON replies: a device path that is not UTF-8 is refused */
+		{"[channel a]\ndevice = /dev/tty\xff\n", 2, "device"},
 		/* the first error is the one reported, with its own line and message */
 		{"[daemon]\nmax_clients 5\nbogus = 1\n", 2, ""},
 		{"[daemon]\nbogus = 1\nmax_clients 5\n", 2, "bogus"},
