@@ -175,6 +175,13 @@ static void test_long_names(void **state)
 	assert_non_null(strstr(e.message, "']'"));
 	assert_int_equal(conf_parse_string("[daemon]\n[daemon]\n", "f.conf", &c, &e), -EINVAL);
 	assert_non_null(strstr(e.message, "twice"));
+	/* A 198-byte line with a CRLF end is one byte too long: the message says why. */
+	char crlf[260] = "[daemon]\r\n#";
+	memset(crlf + strlen(crlf), 'x', 197);
+	strcpy(crlf + 10 + 198, "\r\n"); /* the line starts at 10 */
+	assert_int_equal(conf_parse_string(crlf, "f.conf", &c, &e), -EINVAL);
+	assert_int_equal(e.line, 2);
+	assert_non_null(strstr(e.message, "CRLF"));
 }
 
 /* A channel by what it is: the endpoint instead of a node path. */
