@@ -456,6 +456,12 @@ static void test_find_holder_in_a_fake_proc(void **state)
 	assert_int_equal(tty_find_holder(p, dev, &pid, comm, sizeof(comm)), 0);
 	assert_int_equal(pid, 4242);
 	assert_string_equal(comm, "gpsd");
+	/* A name with bytes that are not UTF-8 or control characters: kept printable. */
+	snprintf(p, sizeof(p), "%s/proc/4242/comm", f->dir);
+	put(p, "gps\xff\x1b[1m\n");
+	snprintf(p, sizeof(p), "%s/proc", f->dir);
+	assert_int_equal(tty_find_holder(p, dev, &pid, comm, sizeof(comm)), 0);
+	assert_string_equal(comm, "gps\xef\xbf\xbd?[1m");
 
 	char cmd[2 * PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s/proc %s", f->dir, dev);
