@@ -214,8 +214,7 @@ int elfinfo_parse(const uint8_t *data, size_t len, struct elfinfo *e)
 
 int elfinfo_load(const char *path, struct elfinfo *e)
 {
-	/* O_NONBLOCK: a FIFO under the name would block open() until a writer comes. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK), r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
 	struct stat st;
 	uint8_t *buf;
 	size_t got = 0;
