@@ -45,7 +45,7 @@ struct channel {
 	bool ever_opened;
 	int holder_pid;
 	char holder_comm[32];
-	struct ratelimit rl_open, rl_reject, rl_stall;
+	struct ratelimit rl_open, rl_reject, rl_stall, rl_seq_back;
 
 	struct m7b_decoder dec;
 	uint8_t rbuf[CHANNEL_RBUF];

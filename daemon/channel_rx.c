@@ -46,12 +46,17 @@ static inline uint32_t track_seq_of(struct channel *ch, const struct m7b_frame *
 		gap = f->seq - (ch->rx_seq + 1);
 		if (gap >= 0x80000000u) {
 			gap = 0;
-			channel_log_errno(ch, LOG_INFO, 0,
-					  "seq went back from %u to %u without a HELLO: the M7 "
-					  "restarted",
-					  ch->rx_seq, f->seq);
+			/* A firmware that repeats or scrambles its seq does this every frame:
+			 * bounded log, and asks for a HELLO only when a new boot began. */
+			if (ratelimit_ok(&ch->rl_seq_back, ch->rx_ms, 5, 10000))
+				channel_log_errno(ch, LOG_INFO, 0,
+						  "seq went back from %u to %u without a HELLO: "
+						  "the M7 restarted",
+						  ch->rx_seq, f->seq);
+			bool settled = ch->books.have_boot && ch->books.id_known;
 			books_restart(&ch->books);
-			ch->books_asks = 0;
+			if (settled)
+				ch->books_asks = 0;
 		}
 	} else {
 		ch->have_rx_seq = true; /* set already on the way of nearly every frame */

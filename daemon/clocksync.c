@@ -37,6 +37,8 @@ struct cs_chan {
 	/* The newest HEARTBEAT's ticks (0: none yet): an earlier one means the M7 clock
 	 * started over. DATA's per port are in the fast map. */
 	uint64_t last_beat;
+	/* A firmware whose ticks keep going back would log a restart per frame. */
+	struct ratelimit rl_restart;
 	/* The last CLOCK object sent, to tell a material change. */
 	bool pub_any, pub_mapped;
 	double pub_err, pub_ppm;
@@ -312,6 +314,8 @@ static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
 
 static void log_restart(struct cs_chan *c, const char *from)
 {
+	if (!ratelimit_ok(&c->rl_restart, daemon_now_ms(), 5, 10000))
+		return;
 	(void)channel_log_errno(
 		c->ch, LOG_NOTICE, 0,
 		"M7 clock restarted without a HELLO (seen in %s); clock mapping reset", from);

@@ -17,6 +17,8 @@
 #include "confsect.h"
 #include "recovery.h"
 #include "rpmsgdev.h"
+#include "silence.h"
+#include "utf8.h"
 #include "log.h"
 
 struct parse_ctx {
@@ -160,6 +162,19 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+/* Values reach JSON replies (status: device, pty) and the journal, which must stay
+ * valid UTF-8. */
+static bool utf8_ok(const char *s)
+{
+	for (size_t n = strlen(s), i = 0; i < n;) {
+		size_t l = utf8_seq(s + i, n - i);
+		if (l == 0)
+			return false;
+		i += l;
+	}
+	return true;
+}
+
 static struct conf_channel *add_channel(struct conf *c, const char *name)
 {
 	if (c->nchannels >= CONF_MAX_CHANNELS)
@@ -180,7 +195,7 @@ static struct conf_channel *add_channel(struct conf *c, const char *name)
 
 int conf_add_channel(struct conf *c, const char *name, const char *device)
 {
-	if (!name_ok(name) || !device || !device[0])
+	if (!name_ok(name) || !device || !device[0] || !utf8_ok(device))
 		return -EINVAL;
 	if (conf_find_channel(c, name))
 		return -EEXIST;
@@ -202,6 +217,25 @@ static int check_socket(void *field, const char *v, char *msg, size_t cap)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* socket_group: empty is the default (the daemon's group), as --check-config prints it. */
+static int set_socket_group(void *field, const char *v, char *msg, size_t cap)
+{
+	char *s = v[0] ? strdup(v) : NULL;
+
+	if (v[0] && !s)
+		return -ENOMEM;
+	free(*(char **)field);
+	*(char **)field = s;
+	return 0;
+}
+
+static void fmt_socket_group(const void *field, char *buf, size_t cap)
+{
+	const char *s = *(char *const *)field;
+
+	snprintf(buf, cap, "%s", s ? s : "");
 }
 
 static int set_log_level(void *field, const char *v, char *msg, size_t cap)
@@ -288,7 +322,7 @@ static void fmt_mode(const void *field, char *buf, size_t cap)
 static const struct confkey daemon_keys[] = {
 	{"socket", CONFKEY_STRDUP, D(socket_path), 0, 0, check_socket, NULL},
 	{"socket_mode", CONFKEY_OCTAL, D(socket_mode), 0, 0777, NULL, NULL},
-	{"socket_group", CONFKEY_STRDUP, D(socket_group), 0, 0, NULL, NULL},
+	{"socket_group", CONFKEY_FN, D(socket_group), 0, 0, set_socket_group, NULL},
 	{"allow_send", CONFKEY_BOOL, D(allow_send), 0, 0, NULL, NULL},
 	{"allow_control", CONFKEY_BOOL, D(allow_control), 0, 0, NULL, NULL},
 	{"log_level", CONFKEY_FN, D(log_level), 0, 0, set_log_level, NULL},
@@ -341,6 +375,11 @@ static int set_port_name(struct conf_channel *ch, const char *k, const char *v, 
 			 "port name must be 1..63 characters of A-Z a-z 0-9 - _ ., got '%s'", v);
 		return -EINVAL;
 	}
+	/* port.7 and port.07 are one key: the second would silently win. */
+	if (ch->port_names[p]) {
+		snprintf(msg, cap, "port %u named twice (already '%s')", p, ch->port_names[p]);
+		return -EINVAL;
+	}
 	char *n = strdup(v);
 	if (!n)
 		return -ENOMEM;
@@ -354,7 +393,8 @@ static int take_key(const struct confkey *table, void *base, const char *sec, co
 		    const char *v, struct conf_error *err)
 {
 	char msg[200] = "";
-	int r = strncmp(k, "port.", 5) == 0 && table == channel_keys
+	int r = !utf8_ok(v) ? (snprintf(msg, sizeof(msg), "not valid UTF-8"), -EINVAL)
+		: strncmp(k, "port.", 5) == 0 && table == channel_keys
 			? set_port_name(base, k, v, msg, sizeof(msg))
 			: confkey_set(table, base, k, v, msg, sizeof(msg));
 
@@ -474,6 +514,12 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 	return 1;
 }
 
+/* inih handler that takes every key: parsing with it finds the syntax errors alone. */
+static int accept_all(void *user, const char *section, const char *name, const char *value)
+{
+	return 1;
+}
+
 int conf_validate(const struct conf *c, struct conf_error *err)
 {
 	for (unsigned i = 0; i < c->nchannels; i++) {
@@ -530,6 +576,11 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 		return -ENOMEM;
 	}
 	int line = ini_parse_string(protected_text, on_ini, &p);
+	/* libinih returns the line of the first error, which may be a syntax error before
+	 * the key whose error the handler kept: then that syntax error is the one to
+	 * report (it has no key, and the kept message belongs to a later line). */
+	if (line > 0 && p.failed && ini_parse_string(protected_text, accept_all, NULL) == line)
+		p.failed = false;
 	free(protected_text);
 	confsect_clear(&p.sects);
 	if (line != 0 || p.failed) {
@@ -572,10 +623,14 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 	}
 	/* Read it whole: inih parses the string and we look up section lines in it. */
 	size_t cap = 4096, n = 0;
+	int rerrno = 0;
 	char *text = malloc(cap);
 	while (text) {
+		errno = 0;
 		size_t got = fread(text + n, 1, cap - n - 1, f);
 		n += got;
+		if (ferror(f))
+			rerrno = errno ? errno : EIO; /* e.g. EISDIR: say why */
 		if (n < cap - 1)
 			break;
 		if (cap >= (1u << 24)) {
@@ -596,10 +651,13 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 	fclose(f);
 	if (!text || rerr) {
 		free(text);
-		if (err)
+		if (err && rerr)
+			snprintf(err->message, sizeof(err->message), "cannot read: %s",
+				 strerror(rerrno ? rerrno : EIO));
+		else if (err)
 			snprintf(err->message, sizeof(err->message),
-				 rerr ? "read error" : "too large or out of memory");
-		return rerr ? -EIO : -ENOMEM;
+				 "too large (at most 16 MiB) or out of memory");
+		return rerr ? -(rerrno ? rerrno : EIO) : -ENOMEM;
 	}
 	text[n] = '\0';
 	if (memchr(text, '\0', n)) {
@@ -685,8 +743,9 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 		r = conf_add_channel(c, name, eq + 1);
 		if (r < 0) {
 			set_err(err, "command line", "--channel",
-				r == -EINVAL ? "bad channel name or empty device in '%s'"
-					     : "cannot add channel '%s'",
+				r == -EINVAL
+					? "bad channel name, or empty or non-UTF-8 device in '%s'"
+					: "cannot add channel '%s'",
 				spec);
 			return r;
 		}
@@ -737,8 +796,10 @@ void conf_each_key(const struct conf *c, const struct conf_channel *ch, confkey_
 {
 	static const struct confkey_format fmts[] = {
 		{"log_level", fmt_log_level},
+		{"socket_group", fmt_socket_group},
 		{"allow_uids", supervisor_conf_fmt_uids},
 		{"mode", fmt_mode},
+		{"expect_rate", silence_conf_format},
 		{NULL, NULL},
 	};
 

@@ -57,8 +57,10 @@ static int scan_line(struct confsect_list *l, const char *p, const char *eol, in
 		     bool *key_seen, char **w, char *msg, size_t cap)
 {
 	if (eol - p > CONFSECT_LINE_MAX) {
-		/* libinih would cut it and count the rest as a line of its own. */
-		snprintf(msg, cap, "line longer than %d bytes", CONFSECT_LINE_MAX);
+		/* libinih would cut it and count the rest as a line of its own; a CR before
+		 * the newline takes a byte of its buffer too. */
+		snprintf(msg, cap, "line longer than %d bytes%s", CONFSECT_LINE_MAX,
+			 eol[-1] == '\r' ? " (counting the CR of its CRLF line end)" : "");
 		return -EINVAL;
 	}
 	const char *s = p;

@@ -2,6 +2,7 @@
 #include "incident.h"
 #include "evidence.h"
 #include "macro.h"
+#include "utf8.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -86,24 +87,29 @@ void incident_ring_clear(struct incident_ring *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* Up to the first NUL or len bytes of text into dst (INCIDENT_TEXT_MAX bytes) as valid
+ * UTF-8: the incident files and replies are JSON, and a kernel line or a firmware's
+ * text may not be, or may be cut inside a character. Returns the bytes kept. */
+static size_t incident_text_copy(char *dst, const char *text, size_t len)
+{
+	return utf8_clean(dst, INCIDENT_TEXT_MAX, text, strnlen(text, len));
+}
+
 void incident_ring_text(struct incident_ring *r, uint64_t t_us, enum incident_entry_kind kind,
 			const char *text, size_t len)
 {
 	struct incident_entry *e = incident_ring_push(r);
-	size_t i;
 
 	if (!e)
 		return;
 	memset(e, 0, sizeof(*e));
 	e->t_us = t_us;
 	e->kind = kind;
-	if (len > INCIDENT_TEXT_MAX - 1)
-		len = INCIDENT_TEXT_MAX - 1;
-	for (i = 0; i < len && text[i]; i++) {
-		unsigned char c = (unsigned char)text[i];
-		e->text[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	e->text[i] = '\0';
+	size_t n = incident_text_copy(e->text, text, len);
+
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)e->text[i] < 0x20 || e->text[i] == 0x7f)
+			e->text[i] = '?';
 }
 
 const struct incident_entry *incident_ring_at(const struct incident_ring *r, size_t i)
@@ -290,7 +296,7 @@ struct incident *incident_open(struct incident_store *s, const struct incident_r
 	snprintf(inc->channel, sizeof(inc->channel), "%s", channel ? channel : "");
 	snprintf(inc->kind, sizeof(inc->kind), "%s", kind ? kind : "unknown");
 	snprintf(inc->source, sizeof(inc->source), "%s", source ? source : "unknown");
-	snprintf(inc->detail, sizeof(inc->detail), "%s", detail ? detail : "");
+	(void)incident_text_copy(inc->detail, detail ? detail : "", INCIDENT_TEXT_MAX);
 	inc->start_us = now_us;
 	inc->before = cJSON_CreateArray();
 	if (!inc->before) {

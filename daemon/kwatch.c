@@ -234,6 +234,12 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 
 	if (stat(path, &st) < 0)
 		return -errno;
+	/* What can be polled: /dev/kmsg or a FIFO (a regular file cannot, nor can
+	 * /dev/null: epoll refuses them). */
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode))
+		return -EINVAL;
 	/* A FIFO opened read-only sees EOF whenever no writer is attached and the callback
 	 * would spin: hold it open for writing too. */
 	k->fd = open(path, (S_ISFIFO(st.st_mode) ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
@@ -242,8 +248,11 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 	if (S_ISCHR(st.st_mode))
 		(void)lseek(k->fd, 0, SEEK_END); /* /dev/kmsg: skip the backlog */
 	k->kev = event_new(k->base, k->fd, EV_READ | EV_PERSIST, kmsg_on_read, k);
-	if (!k->kev || event_add(k->kev, NULL) < 0)
+	if (!k->kev)
 		return -ENOMEM;
+	errno = 0;
+	if (event_add(k->kev, NULL) < 0)
+		return errno == EPERM ? -EINVAL : errno ? -errno : -ENOMEM; /* EPERM: no poll */
 	k->source = KWATCH_KMSG;
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* m7bridged: arguments, configuration, then the daemon (daemon.c) does the work. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,26 @@ static void print_config(const struct conf *c)
 			if (ch->port_names[p])
 				printf("port.%u = %s\n", p, ch->port_names[p]);
 	}
+}
+
+/* What --check-config checks beyond the file's syntax: the user and group it names exist,
+ * else the daemon would refuse to start on a configuration said to be good. */
+static int check_accounts(const struct conf *c, const char *user_opt)
+{
+	const char *user = user_opt ? user_opt : c->daemon.user;
+	const char *where = user_opt ? "" : c->path;
+
+	if (user[0] && !getpwnam(user)) {
+		fprintf(stderr, "m7bridged: %s%s%s: no user named '%s'\n", where,
+			where[0] ? ": " : "", user_opt ? "--user" : "[daemon] user", user);
+		return EX_CONFIG;
+	}
+	if (c->daemon.socket_group && !getgrnam(c->daemon.socket_group)) {
+		fprintf(stderr, "m7bridged: %s%s[daemon] socket_group: no group named '%s'\n",
+			c->path, c->path[0] ? ": " : "", c->daemon.socket_group);
+		return EX_CONFIG;
+	}
+	return 0;
 }
 
 /* What the command line asked for. */
@@ -256,9 +277,10 @@ int main(int argc, char **argv)
 	if (status == GO_ON)
 		status = load_config(&op);
 	if (status == GO_ON && op.check) {
-		print_config(op.a.cfg);
+		status = check_accounts(op.a.cfg, op.user);
+		if (status == 0)
+			print_config(op.a.cfg);
 		conf_free(op.a.cfg);
-		status = 0;
 	}
 	struct privsep *ps = NULL;
 	if (status == GO_ON)

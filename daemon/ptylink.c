@@ -87,8 +87,11 @@ static int submit(struct ptylink *pl, const uint8_t *p, size_t n, size_t *taken)
 	}
 	struct channel_snapshot snap;
 	channel_snapshot(pl->ch, &snap);
-	size_t max = snap.have_hello && snap.hello.max_payload ? snap.hello.max_payload
-							       : M7B_PAYLOAD_MAX;
+	/* The firmware's max_payload, but never more than the wire (and e.data) holds: a
+	 * HELLO may claim anything. */
+	size_t max = M7B_PAYLOAD_MAX;
+	if (snap.have_hello && snap.hello.max_payload && snap.hello.max_payload < max)
+		max = snap.hello.max_payload;
 	struct sendq_entry e = {.cookie = DAEMON_COOKIE_INTERNAL,
 				.port = (uint8_t)channel_config(pl->ch)->pty_port};
 	e.len = (uint16_t)(n < max ? n : max);

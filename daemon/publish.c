@@ -2,6 +2,7 @@
  * replay), LOG, HELLO and HEARTBEAT objects, M7 log lines to the journal; then the
  * observers. */
 #include "daemon_int.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -123,8 +124,11 @@ static void publish_log(struct daemon *d, struct channel *ch, const struct chann
 					.channel = channel_name(ch),
 					.device = channel_config(ch)->device};
 		int prio = l->level > 7 ? 7 : l->level;
-		log_struct(&d->log, prio, &lf, "M7: %.*s",
-			   (int)(l->text_len > 900 ? 900 : l->text_len), l->text);
+		/* The firmware's bytes as one line of text: a CR, an escape sequence or a
+		 * byte that is not UTF-8 would make the journal show a blob. */
+		char text[901];
+		(void)utf8_clean_line(text, sizeof(text), l->text, l->text_len);
+		log_struct(&d->log, prio, &lf, "M7: %s", text);
 	}
 }
 
@@ -135,8 +139,10 @@ static void publish_hello(struct daemon *d, struct channel *ch, const struct cha
 		struct log_fields lf = {.message_id = LOG_MID_FIRMWARE,
 					.channel = channel_name(ch),
 					.device = channel_config(ch)->device};
+		char name[256];
+		(void)utf8_clean_line(name, sizeof(name), h->name, h->name_len);
 		log_struct(&d->log, LOG_NOTICE, &lf,
-			   "firmware \"%s\" boot %08x, %u Hz ticks, %u host credits", h->name,
+			   "firmware \"%s\" boot %08x, %u Hz ticks, %u host credits", name,
 			   h->boot_id, h->tick_hz, h->host_credits);
 	}
 	int n = proto_render_hello(d->line, sizeof(d->line), channel_name(ch), h, m->new_boot);

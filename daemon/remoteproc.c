@@ -39,11 +39,12 @@ enum remoteproc_state remoteproc_state_from_string(const char *s)
 	return REMOTEPROC_UNKNOWN;
 }
 
-/* Reads a small attribute, newline stripped. */
+/* Reads a small attribute, newline stripped; -EOVERFLOW when it does not fit (a firmware
+ * name cut short would name another file). */
 static int read_attr(const char *dir, const char *attr, char *buf, size_t size)
 {
-	char path[PATH_MAX];
-	ssize_t n;
+	char path[PATH_MAX], extra[2];
+	ssize_t n, m = 0;
 	int fd;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, attr) >= (int)sizeof(path))
@@ -52,12 +53,16 @@ static int read_attr(const char *dir, const char *attr, char *buf, size_t size)
 	if (fd < 0)
 		return -errno;
 	n = read(fd, buf, size - 1);
+	if (n == (ssize_t)size - 1)
+		m = read(fd, extra, sizeof(extra)); /* only the newline may be left */
 	if (n < 0) {
 		int e = -errno;
 		close(fd);
 		return e;
 	}
 	close(fd);
+	if (m > 1 || (m == 1 && extra[0] != '\n'))
+		return -EOVERFLOW;
 	buf[n] = '\0';
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;

@@ -62,6 +62,19 @@ int silence_conf_parse(struct silence_conf *c, const char *v, char *msg, size_t 
 	return 0;
 }
 
+void silence_conf_format(const void *field, char *buf, size_t cap)
+{
+	const struct silence_conf *c = field;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < SILENCE_PORTS && c->rate[i] && n < cap; i++) {
+		int w = snprintf(buf + n, cap - n, "%s%u:%u", i ? "," : "", (unsigned)c->port[i],
+				 (unsigned)c->rate[i]);
+		n += w > 0 ? (size_t)w : 0;
+	}
+}
+
 uint64_t silence_limit_ms(uint32_t rate)
 {
 	uint64_t ms = rate ? (SILENCE_PERIODS * 1000u + rate - 1) / rate : 0;

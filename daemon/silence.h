@@ -29,6 +29,8 @@ struct silence {
 /* Parses "PORT:RATE[,PORT:RATE...]" (rate in captures per second, 1..SILENCE_RATE_MAX,
  * each port once; "" = off). 0 or -EINVAL with msg saying why. */
 int silence_conf_parse(struct silence_conf *c, const char *v, char *msg, size_t cap);
+/* The configuration as silence_conf_parse() takes it ("" = off), for --check-config. */
+void silence_conf_format(const void *field, char *buf, size_t cap);
 /* How long a port of this rate may stay silent: SILENCE_PERIODS periods, at least
  * SILENCE_MIN_MS. */
 uint64_t silence_limit_ms(uint32_t rate);

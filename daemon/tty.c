@@ -16,6 +16,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 /* The index N of a Unix98 pty slave (/dev/pts/N: majors 136..143), or -1. */
 static int pty_slave_index(const char *path)
 {
@@ -112,9 +114,12 @@ int tty_find_holder(const char *proc_root, const char *path, int *pid, char *com
 		char cpath[PATH_MAX];
 		snprintf(cpath, sizeof(cpath), "%s/%d/comm", proc_root, *pid);
 		FILE *f = fopen(cpath, "re");
+		char raw[64];
 		if (f) {
-			if (fgets(comm, (int)comm_cap, f))
-				comm[strcspn(comm, "\n")] = '\0';
+			/* Any process may name itself anything (PR_SET_NAME): the name goes into
+			 * JSON and the journal, so as one line of valid UTF-8. */
+			if (fgets(raw, (int)sizeof(raw), f))
+				(void)utf8_clean_line(comm, comm_cap, raw, strcspn(raw, "\n"));
 			fclose(f);
 		}
 	}

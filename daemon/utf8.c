@@ -44,3 +44,27 @@ size_t utf8_clean(char *dst, size_t cap, const void *src, size_t n)
 	dst[o] = '\0';
 	return o;
 }
+
+size_t utf8_clean_line(char *dst, size_t cap, const void *src, size_t n)
+{
+	const uint8_t *s = src, *nul = memchr(s, 0, n);
+	if (nul)
+		n = (size_t)(nul - s);
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		n--;
+	size_t len = utf8_clean(dst, cap, s, n), o = 0;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = (uint8_t)dst[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			dst[o++] = '?';
+		} else if (c == 0xc2 && (uint8_t)dst[i + 1] >= 0x80 &&
+			   (uint8_t)dst[i + 1] <= 0x9f) {
+			dst[o++] = '?'; /* C1: U+0080..U+009F */
+			i++;
+		} else {
+			dst[o++] = (char)c;
+		}
+	}
+	dst[o] = '\0';
+	return o;
+}

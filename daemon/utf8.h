@@ -12,5 +12,9 @@ size_t utf8_seq(const void *s, size_t n);
  * becomes U+FFFD; stops at a character boundary when dst is full. dst is NUL-terminated
  * (cap >= 1). Returns the bytes written, without the NUL. */
 size_t utf8_clean(char *dst, size_t cap, const void *src, size_t n);
+/* utf8_clean() for one line of a log: src ends at its first NUL, its trailing CR/LF are
+ * dropped, and each control character (C0 but tab, DEL, C1) becomes '?', so that the
+ * text shows as text in the journal and stays one line on a terminal. */
+size_t utf8_clean_line(char *dst, size_t cap, const void *src, size_t n);
 
 #endif

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -926,6 +927,81 @@ static int setup_short_timeout(void **state)
 	return setup_with(state, "send_timeout_ms = 300\n", true);
 }
 
+/* A firmware whose HELLO claims a max_payload larger than the wire allows: the pty's
+ * bytes still go out as SEND frames of at most M7B_PAYLOAD_MAX, every byte once (the
+ * pty used to copy the firmware's claim into a 478-byte buffer). */
+static int setup_pty(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	char extra[512];
+	assert_non_null(f);
+	f->m.master = f->m2.master = -1;
+	assert_int_equal(h_tmpdir(&f->p), 0);
+	snprintf(f->link, sizeof f->link, "%s/ttyRPMSG30", f->p.dir);
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	snprintf(extra, sizeof extra, "pty = %s/app\npty_port = 1\n", f->p.dir);
+	assert_int_equal(daemon_proc_start(&f->p, chan_conf(f, extra)), 0);
+	*state = f;
+	return 0;
+}
+
+static void test_pty_send_within_wire_payload(void **state)
+{
+	struct fx *f = *state;
+	struct m7b_frame fr;
+	uint8_t buf[M7B_PAYLOAD_MAX], pl[M7B_PAYLOAD_MAX];
+	/* The HOST_HELLO, answered by a HELLO that claims 65535 bytes per frame. */
+	do
+		assert_int_equal(fake_m7_next(&f->m, &fr, buf, sizeof buf, H_TIMEOUT_MS), 1);
+	while (fr.type != M7B_T_HOST_HELLO);
+	struct m7b_hello h = {.tick_hz = 8000000,
+			      .boot_id = 7,
+			      .max_payload = 65535,
+			      .host_credits = 8,
+			      .name = "big",
+			      .name_len = 3};
+	int n = m7b_wire_pack_hello(pl, sizeof pl, &h);
+	assert_true(n > 0);
+	pthread_mutex_lock(&f->m.mu);
+	f->m.seq = 0;
+	pthread_mutex_unlock(&f->m.mu);
+	assert_int_equal(fake_m7_frame(&f->m, M7B_T_HELLO, 0, 0, pl, (size_t)n), 0);
+
+	char app[300];
+	snprintf(app, sizeof app, "%s/app", f->p.dir);
+	int fd = -1;
+	for (int i = 0; i < 400 && fd < 0; i++) {
+		fd = open(app, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
+			usleep(10000);
+	}
+	assert_true(fd >= 0);
+	struct termios t;
+	assert_int_equal(tcgetattr(fd, &t), 0);
+	cfmakeraw(&t);
+	assert_int_equal(tcsetattr(fd, TCSANOW, &t), 0);
+	static uint8_t msg[1500];
+	for (size_t i = 0; i < sizeof msg; i++)
+		msg[i] = (uint8_t)('a' + i % 26);
+	assert_int_equal(write(fd, msg, sizeof msg), (ssize_t)sizeof msg);
+
+	static uint8_t got[sizeof msg];
+	size_t have = 0;
+	while (have < sizeof msg) {
+		assert_int_equal(fake_m7_next(&f->m, &fr, buf, sizeof buf, H_TIMEOUT_MS), 1);
+		if (fr.type != M7B_T_SEND)
+			continue;
+		assert_true(fr.len <= M7B_PAYLOAD_MAX);
+		assert_int_equal(fr.port, 1);
+		assert_true(have + fr.len <= sizeof msg);
+		memcpy(got + have, buf, fr.len);
+		have += fr.len;
+		assert_int_equal(fake_m7_ack(&f->m, fr.seq, M7B_T_SEND, 0, 8), 0);
+	}
+	assert_memory_equal(got, msg, sizeof msg);
+	close(fd);
+}
+
 static void test_log_frames(void **state)
 {
 	struct fx *f = *state;
@@ -947,7 +1023,17 @@ static void test_log_frames(void **state)
 	assert_string_equal(j_str(o, "class"), "LOG");
 	assert_string_equal(j_str(o, "text"), "bad utf8 \xef\xbf\xbd end");
 	cJSON_Delete(o);
+	/* In the daemon's own log each is one line of valid UTF-8 without control
+	 * characters (the journal shows anything else as a blob). */
+	assert_int_equal(fake_m7_log(&f->m, 6, "booted\r\n\x1b[0m"), 0);
+	o = tclient_wait(&c, "LOG", H_TIMEOUT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
 	tclient_close(&c);
+	char log[65536];
+	h_slurp_file(f->p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "M7: bad utf8 \xef\xbf\xbd end\n"));
+	assert_non_null(strstr(log, "M7: booted???[0m\n"));
 
 	/* HEARTBEAT counters by name (the daemon's own PINGs may bring others: skip them). */
 	assert_int_equal(
@@ -999,6 +1085,10 @@ static void test_config_errors(void **state)
 		{"[daemon\n", ":1: section header without ']'"},
 		{"[channel bad name!]\ndevice = /dev/x\n", ":1: [channel bad name!]: channel name"},
 		{"[daemon]\n\n[channel m7]\n", ":3: [channel m7] device: missing"},
+		/* what the daemon would refuse at start */
+		{"[daemon]\nuser = no-such-user-m7b\n", ": [daemon] user: no user named"},
+		{"[daemon]\nsocket_group = no-such-group-m7b\n",
+		 ": [daemon] socket_group: no group named"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		FILE *fp = fopen(p.conf, "w");
@@ -1025,10 +1115,16 @@ static void test_config_errors(void **state)
 	fclose(fp);
 	const char *ok[] = {"m7bridged", "--check-config", "-c", p.conf, NULL};
 	assert_int_equal(h_run(err, sizeof err, ok), 0);
+	/* An empty socket_group is the default, as --check-config prints it. */
+	fp = fopen(p.conf, "w");
+	fputs("[daemon]\nsocket_group =\nuser =\n", fp);
+	fclose(fp);
+	assert_int_equal(h_run(err, sizeof err, ok), 0);
 	/* Every key in effect is printed, recovery keys included; a command keeps its ';'. */
 	fp = fopen(p.conf, "w");
 	fputs("[channel a]\ndevice = /dev/ttyRPMSG30\nhook = touch A ; touch B\n"
-	      "driver_reload = modprobe -r x\t; modprobe x\nport.1 = gps ; a comment\n",
+	      "driver_reload = modprobe -r x\t; modprobe x\nport.1 = gps ; a comment\n"
+	      "expect_rate = 3:10, 1:240\n[channel b]\ndevice = /dev/ttyRPMSG31\n",
 	      fp);
 	fclose(fp);
 	char out[16384];
@@ -1040,7 +1136,9 @@ static void test_config_errors(void **state)
 			      "\nrecovery_steps = resync,reopen,driver,remoteproc,hook\n",
 			      "\nincident_max_files = 100\n",
 			      "\nmax_clients = ",
-			      "\nlog_level = "};
+			      "\nlog_level = ",
+			      "\nexpect_rate = 3:10,1:240\n", /* as given; unset as nothing */
+			      "\nexpect_rate = \n"};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
 		if (!strstr(out, want[i]))
 			fail_msg("--check-config lacks '%s' in:\n%s", want[i], out);
@@ -1443,6 +1541,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_send_timeout_and_down, setup_short_timeout,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_log_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pty_send_within_wire_payload, setup_pty,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_recovery_settings, setup_no_liveness,
 						teardown),

@@ -77,6 +77,14 @@ static void test_ring(void **state)
 	memset(big, 'z', sizeof(big));
 	incident_ring_text(&r, 201, INCIDENT_NOTE, big, sizeof(big));
 	assert_int_equal(strlen(incident_ring_at(&r, 3)->text), INCIDENT_TEXT_MAX - 1);
+	/* Kept valid UTF-8 (the text goes into JSON): a character the cut would split is
+	 * left out whole, an invalid byte becomes U+FFFD. */
+	memset(big, 'z', sizeof(big));
+	memcpy(big + INCIDENT_TEXT_MAX - 2, "\xc3\xa9", 2);
+	incident_ring_text(&r, 202, INCIDENT_KERNEL, big, sizeof(big));
+	assert_int_equal(strlen(incident_ring_at(&r, 3)->text), INCIDENT_TEXT_MAX - 2);
+	incident_ring_text(&r, 203, INCIDENT_KERNEL, "a\xff\xc3\xa9", 4);
+	assert_string_equal(incident_ring_at(&r, 3)->text, "a\xef\xbf\xbd\xc3\xa9");
 	incident_ring_clear(&r);
 	assert_int_equal(incident_ring_len(&r), 0);
 	/* A ring without room (cleared, or its allocation failed) records nothing. */
@@ -204,6 +212,32 @@ static int count_files(void)
 			n++;
 	closedir(d);
 	return n;
+}
+
+/* An incident's detail goes into JSON: a kernel line cut inside a character, or with
+ * bytes that are not UTF-8, is kept valid UTF-8 (cut before the character, U+FFFD). */
+static void test_detail_utf8(void **state)
+{
+	struct incident_store *s;
+	struct incident_ring r;
+	char line[2 * INCIDENT_TEXT_MAX];
+
+	(void)state;
+	assert_int_equal(incident_ring_init(&r, 4), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), 0);
+	memset(line, 'k', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\0';
+	memcpy(line + INCIDENT_TEXT_MAX - 2, "\xc3\xa9", 2);
+	struct incident *inc = incident_open(s, &r, "m7", "rproc_crashed", "kernel", line, 1);
+	assert_non_null(inc);
+	assert_int_equal(strlen(inc->detail), INCIDENT_TEXT_MAX - 2);
+	assert_int_equal(incident_close(s, inc, &r, "failed", NULL, 0, NULL, 2), 0);
+	inc = incident_open(s, &r, "m7", "rproc_crashed", "kernel", "in \xff\xc3\xa9", 3);
+	assert_non_null(inc);
+	assert_string_equal(inc->detail, "in \xef\xbf\xbd\xc3\xa9");
+	assert_int_equal(incident_close(s, inc, &r, "failed", NULL, 0, NULL, 4), 0);
+	incident_store_free(s);
+	incident_ring_clear(&r);
 }
 
 static void test_bounds(void **state)
@@ -337,6 +371,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ring),
 		cmocka_unit_test_setup_teardown(test_write_and_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_detail_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_planted_links, setup, teardown),

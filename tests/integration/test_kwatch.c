@@ -298,6 +298,20 @@ static void test_config(void **state)
 	cfg = (struct kwatch_config){.source = KWATCH_KMSG, .kmsg_path = "/nonexistent/kmsg"};
 	assert_int_equal(kwatch_new(base, &cfg, on_line, NULL, &k), -ENOENT);
 	assert_null(k);
+	/* Sources that cannot be watched say why, not "out of memory": a directory, a
+	 * regular file and a device without poll. */
+	cfg.kmsg_path = "/";
+	assert_int_equal(kwatch_new(base, &cfg, on_line, NULL, &k), -EISDIR);
+	assert_null(k);
+	cfg.kmsg_path = "/dev/null";
+	assert_int_equal(kwatch_new(base, &cfg, on_line, NULL, &k), -EINVAL);
+	char file[] = "/tmp/m7b-kwatch-XXXXXX";
+	int fd = mkstemp(file);
+	assert_true(fd >= 0);
+	close(fd);
+	cfg.kmsg_path = file;
+	assert_int_equal(kwatch_new(base, &cfg, on_line, NULL, &k), -EINVAL);
+	unlink(file);
 	assert_string_equal(kwatch_source_to_string(KWATCH_JOURNAL), "journal");
 	assert_null(kwatch_free(NULL));
 	event_base_free(base);

@@ -160,6 +160,17 @@ static void test_firmware(void **state)
 	assert_int_equal(remoteproc_set_firmware(r, "../../etc/passwd"), -EINVAL);
 	assert_int_equal(remoteproc_set_firmware(r, ""), -EINVAL);
 	assert_int_equal(remoteproc_get_firmware(r, buf, 0), -EINVAL);
+	/* A name that does not fit is an error, not another (cut) name; one that fits
+	 * but for its newline is whole. */
+	char name[100];
+	memset(name, 'f', sizeof(name));
+	strcpy(name + sizeof(buf) - 1, "\n");
+	put("class/remoteproc/remoteproc1/firmware", name);
+	assert_int_equal(remoteproc_get_firmware(r, buf, sizeof(buf)), 0);
+	assert_int_equal(strlen(buf), sizeof(buf) - 1);
+	strcpy(name + sizeof(buf) - 1, "x.elf\n");
+	put("class/remoteproc/remoteproc1/firmware", name);
+	assert_int_equal(remoteproc_get_firmware(r, buf, sizeof(buf)), -EOVERFLOW);
 	remoteproc_free(r);
 	/* no firmware attribute */
 	assert_int_equal(remoteproc_open(root, "remoteproc0", &r), 0);

@@ -456,6 +456,12 @@ static void test_find_holder_in_a_fake_proc(void **state)
 	assert_int_equal(tty_find_holder(p, dev, &pid, comm, sizeof(comm)), 0);
 	assert_int_equal(pid, 4242);
 	assert_string_equal(comm, "gpsd");
+	/* A name with bytes that are not UTF-8 or control characters: kept printable. */
+	snprintf(p, sizeof(p), "%s/proc/4242/comm", f->dir);
+	put(p, "gps\xff\x1b[1m\n");
+	snprintf(p, sizeof(p), "%s/proc", f->dir);
+	assert_int_equal(tty_find_holder(p, dev, &pid, comm, sizeof(comm)), 0);
+	assert_string_equal(comm, "gps\xef\xbf\xbd?[1m");
 
 	char cmd[2 * PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s/proc %s", f->dir, dev);
@@ -675,6 +681,82 @@ static void test_frames_across_reads(void **state)
 	assert_int_equal(seen.decoded_good_sum, 6);
 }
 
+/* Counts the frames of type t the channel wrote to the M7's side (its writer is a thread:
+ * waits up to 2 s for the first byte, then until 300 ms pass without one). */
+static unsigned count_written(uint8_t t)
+{
+	struct m7b_decoder d;
+	uint8_t buf[4096];
+	unsigned n = 0;
+	int wait_ms = 2000;
+	m7b_decoder_init(&d);
+	for (;;) {
+		struct pollfd p = {.fd = tty.m7, .events = POLLIN};
+		if (poll(&p, 1, wait_ms) != 1)
+			return n;
+		ssize_t got = read(tty.m7, buf, sizeof(buf));
+		if (got <= 0)
+			return n;
+		const uint8_t *pos = buf;
+		struct m7b_frame fr;
+		while (m7b_decoder_next(&d, &pos, buf + got, &fr) == 1)
+			n += fr.type == t;
+		wait_ms = 300;
+	}
+}
+
+/* A firmware that repeats its seq (or scrambles it) makes every frame a "restart": the
+ * first one starts a new boot and asks for a HELLO; the others neither ask again (at
+ * most 3 asks in all) nor log a line each. */
+static void test_repeated_seq_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	channel_start(f->ch);
+	uint8_t pl[M7B_PAYLOAD_MAX];
+	struct m7b_hello h = {.tick_hz = 1000000,
+			      .boot_id = 7,
+			      .max_payload = 200,
+			      .host_credits = 4,
+			      .name = "fw",
+			      .name_len = 2};
+	int n = m7b_wire_pack_hello(pl, sizeof(pl), &h);
+	assert_true(n > 0);
+	m7_send(f, M7B_T_HELLO, 0, pl, (size_t)n);
+	(void)count_written(M7B_T_HOST_HELLO); /* the one after the open */
+	uint8_t data[24] = {0};
+	m7_send(f, M7B_T_DATA, 5, data, sizeof(data));
+
+	/* The channel logs to stderr (no logger given): count its lines there. */
+	char log_path[] = "/tmp/m7b-chan-log-XXXXXX";
+	int log_fd = mkstemp(log_path);
+	assert_true(log_fd >= 0);
+	fflush(stderr);
+	int saved = dup(2);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(log_fd, 2), 2);
+	for (int i = 0; i < 50; i++)
+		m7_send(f, M7B_T_DATA, 5, data, sizeof(data));
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+
+	char text[16384];
+	ssize_t len = pread(log_fd, text, sizeof(text) - 1, 0);
+	assert_true(len >= 0);
+	text[len] = '\0';
+	close(log_fd);
+	unlink(log_path);
+	unsigned lines = 0;
+	for (const char *p = text; (p = strstr(p, "seq went back")) != NULL; p++)
+		lines++;
+	assert_true(lines >= 1 && lines <= 5);
+	unsigned asks = count_written(M7B_T_HOST_HELLO);
+	assert_true(asks >= 1 && asks <= 3);
+	struct channel_snapshot s;
+	channel_snapshot(f->ch, &s);
+	assert_int_equal(s.stats.data_frames, 51);
+}
+
 int main(void)
 {
 	/* A socketpair stands in for the tty: writing to a closed one raises SIGPIPE, where
@@ -692,6 +774,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reads_per_wakeup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_across_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_firmware_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repeated_seq_is_bounded, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,12 @@ static void test_defaults_and_values(void **state)
 	assert_null(conf_find_channel(c, "nope"));
 	conf_free(c);
 
+	/* An empty socket_group is the default (--check-config prints it so), not a group
+	 * named "" that the daemon would fail to find at start. */
+	assert_int_equal(conf_parse_string("[daemon]\nsocket_group =\n", "t.conf", &c, &e), 0);
+	assert_null(c->daemon.socket_group);
+	conf_free(c);
+
 	c = conf_new();
 	assert_string_equal(c->daemon.socket_path, CONF_DEFAULT_SOCKET);
 	assert_int_equal(c->daemon.socket_mode, 0660);
@@ -87,6 +93,8 @@ static void test_errors(void **state)
 		{"[daemon]\nlog_level = loud\n", 2, "log_level"},
 		{"\n\n[channel a]\ndevice = /d\nport.x = y\n", 5, "port.x"},
 		{"[channel a]\ndevice = /d\nport.1 = has space\n", 3, "port.1"},
+		/* the same port under another spelling is the same key given twice */
+		{"[channel a]\ndevice = /d\nport.7 = x\nport.07 = y\n", 4, "port.07"},
 		{"[channel a]\ndevice = /d\nreopen_min_ms = 0\n", 3, "reopen_min_ms"},
 		{"[channel a]\ndevice = /d\nreopen_min_ms = 500\nreopen_max_ms = 100\n", 1,
 		 "reopen_min_ms"},
@@ -99,6 +107,11 @@ static void test_errors(void **state)
 		{"[channel a]\ndevice = /d\nrpmsg = 0:30\n", 1, "rpmsg"},
 		{"key = 1\n", 1, "key"},
 		{"[daemon]\nno equals sign\n", 2, ""},
+		/* values go into JSON replies: a device path that is not UTF-8 is refused */
+		{"[channel a]\ndevice = /dev/tty\xff\n", 2, "device"},
+		/* the first error is the one reported, with its own line and message */
+		{"[daemon]\nmax_clients 5\nbogus = 1\n", 2, ""},
+		{"[daemon]\nbogus = 1\nmax_clients 5\n", 2, "bogus"},
 		/* sections repeated, adjacent or not; names too long; bad headers */
 		{"[daemon]\nmax_clients = 4\n[daemon]\nallow_send = no\n", 3, ""},
 		{"[channel m7]\ndevice = /d\n[channel m7]\nhost_hello = no\n", 3, ""},
@@ -135,6 +148,10 @@ static void test_errors(void **state)
 	struct conf *c;
 	assert_int_equal(conf_load("/nonexistent/x.conf", &c, &e), -ENOENT);
 	assert_non_null(strstr(e.message, "cannot open"));
+	/* A directory opens but does not read: the message says why. */
+	assert_int_equal(conf_load("/", &c, &e), -EISDIR);
+	assert_null(c);
+	assert_string_equal(e.message, "cannot read: Is a directory");
 }
 
 /* Channel names up to 63 characters are kept whole (libinih cuts section names). */
@@ -158,6 +175,13 @@ static void test_long_names(void **state)
 	assert_non_null(strstr(e.message, "']'"));
 	assert_int_equal(conf_parse_string("[daemon]\n[daemon]\n", "f.conf", &c, &e), -EINVAL);
 	assert_non_null(strstr(e.message, "twice"));
+	/* A 198-byte line with a CRLF end is one byte too long: the message says why. */
+	char crlf[260] = "[daemon]\r\n#";
+	memset(crlf + strlen(crlf), 'x', 197);
+	strcpy(crlf + 10 + 198, "\r\n"); /* the line starts at 10 */
+	assert_int_equal(conf_parse_string(crlf, "f.conf", &c, &e), -EINVAL);
+	assert_int_equal(e.line, 2);
+	assert_non_null(strstr(e.message, "CRLF"));
 }
 
 /* A channel by what it is: the endpoint instead of a node path. */

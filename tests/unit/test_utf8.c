@@ -44,11 +44,29 @@ static void test_clean(void **state)
 	assert_string_equal(out, "");
 }
 
+/* A line for the log: ends at NUL, no trailing CR/LF, controls shown as '?'. */
+static void test_clean_line(void **state)
+{
+	(void)state;
+	char out[64];
+	assert_int_equal(utf8_clean_line(out, sizeof out, "booted\r\n", 8), 6);
+	assert_string_equal(out, "booted");
+	assert_int_equal(utf8_clean_line(out, sizeof out, "a\x1b[31mb\nc\td\x7f", 14), 12);
+	assert_string_equal(out, "a?[31mb?c\td?");
+	/* C1 controls too; other characters and invalid bytes as utf8_clean() */
+	assert_string_equal((utf8_clean_line(out, sizeof out, "\xc2\x85\xc2\xa0\xff", 5), out),
+			    "?\xc2\xa0\xef\xbf\xbd");
+	assert_int_equal(utf8_clean_line(out, sizeof out, "x\0y", 3), 1);
+	assert_int_equal(utf8_clean_line(out, sizeof out, "\r\n", 2), 0);
+	assert_int_equal(utf8_clean_line(out, 3, "abcdef", 6), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_seq),
 		cmocka_unit_test(test_clean),
+		cmocka_unit_test(test_clean_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
