@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,8 +112,17 @@ int ctl_open(struct ctl *ctl)
 	m7b_client_set_timeout(ctl->client, ctl->timeout_ms);
 	r = m7b_client_connect(ctl->client, ctl->socket);
 	if (r < 0) {
+		const char *path = m7b_client_path(ctl->client);
 		const char *hint = "";
+		struct stat sb;
 
+		/* connect() refuses a path that is no socket with ECONNREFUSED, which would
+		 * blame the daemon for a mistyped -s. */
+		if (r == -ECONNREFUSED && path && stat(path, &sb) == 0 && !S_ISSOCK(sb.st_mode)) {
+			fprintf(stderr, "%s: m7bridged unreachable: %s is not a socket\n", ctl_prog,
+				path);
+			return EXIT_UNREACHABLE;
+		}
 		if (r == -ENOENT || r == -ECONNREFUSED)
 			hint = " (is m7bridged running?)";
 		else if (r == -EACCES || r == -EPERM)

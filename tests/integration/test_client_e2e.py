@@ -756,6 +756,22 @@ class SocketActivation(unittest.TestCase):
             shutil.rmtree(rig.dir, ignore_errors=True)
 
 
+class NotASocket(unittest.TestCase):
+    """-s naming something that is not a socket is said so, not blamed on the daemon."""
+
+    def test_regular_file(self):
+        d = tempfile.mkdtemp(prefix="m7b-e2e-")
+        try:
+            path = os.path.join(d, "plain")
+            with open(path, "w") as f:
+                f.write("not a socket\n")
+            r = ctl("status", sock=path)
+            self.assertEqual(r.returncode, 69, r.stderr)
+            self.assertEqual(r.stderr, f"m7bridgectl: m7bridged unreachable: {path} is not a socket\n")
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     for exe in (CTL, DAEMON, SIM, C_EXAMPLE):
         if not os.access(exe, os.X_OK):
