@@ -150,19 +150,41 @@ int ctl_get_status(struct ctl *ctl, struct m7b_event **st)
 	return r < 0 ? ctl_report(ctl, "status", r) : 0;
 }
 
+/* Room kept at the end of a list for ", ... and N more". */
+#define LIST_MORE_ROOM 40
+
+/* Appends item (", "-separated) to the list in buf when it fits whole, keeping room for the
+ * "more" note unless it is the last; counts what is left out instead. */
+static void list_add(char *buf, size_t cap, size_t *used, size_t *more, const char *item, bool last)
+{
+	size_t sep = *used ? 2 : 0, len = strlen(item);
+	size_t room = cap > LIST_MORE_ROOM && !last ? cap - LIST_MORE_ROOM : cap;
+
+	if (*more || *used + sep + len >= room) {
+		(*more)++;
+		return;
+	}
+	snprintf(buf + *used, cap - *used, "%s%s", sep ? ", " : "", item);
+	*used += sep + len;
+}
+
+/* Ends a list built by list_add: a cut list says how many entries it leaves out. */
+static void list_end(char *buf, size_t cap, size_t used, size_t more)
+{
+	if (more)
+		snprintf(buf + used, cap - used, "%s... and %zu more", used ? ", " : "", more);
+}
+
 void ctl_channel_list(const struct m7b_event *st, char *buf, size_t cap)
 {
-	size_t n = m7b_event_array_size(st, "channels"), used = 0;
+	size_t n = m7b_event_array_size(st, "channels"), used = 0, more = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < n && used < cap; i++) {
-		int w = snprintf(
-			buf + used, cap - used, "%s%s", i ? ", " : "",
-			ctl_str_or(m7b_event_array_string(st, "channels", i, "name"), "?"));
-		if (w < 0)
-			break;
-		used += (size_t)w;
-	}
+	for (size_t i = 0; i < n; i++)
+		list_add(buf, cap, &used, &more,
+			 ctl_str_or(m7b_event_array_string(st, "channels", i, "name"), "?"),
+			 i + 1 == n);
+	list_end(buf, cap, used, more);
 	if (n == 0)
 		snprintf(buf, cap, "none configured");
 }
@@ -369,7 +391,7 @@ int ctl_channel_list_member(const struct m7b_event *st, size_t i, const char *me
 	const cJSON *list =
 		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, (int)i), member);
 	const cJSON *it;
-	size_t used = 0;
+	size_t used = 0, more = 0;
 	int n = 0;
 
 	buf[0] = '\0';
@@ -384,25 +406,22 @@ int ctl_channel_list_member(const struct m7b_event *st, size_t i, const char *me
 		const cJSON *port = cJSON_GetObjectItemCaseSensitive(it, "port");
 		const char *name =
 			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
-		int w;
+		char item[256];
 
 		if (cJSON_IsString(it))
-			w = snprintf(buf + used, cap - used, "%s%s", n ? ", " : "",
-				     it->valuestring);
+			snprintf(item, sizeof(item), "%s", it->valuestring);
 		else if (cJSON_IsNumber(port) && name)
-			w = snprintf(buf + used, cap - used, "%s%d (%s)", n ? ", " : "",
-				     port->valueint, name);
+			snprintf(item, sizeof(item), "%d (%s)", port->valueint, name);
 		else if (cJSON_IsNumber(port))
-			w = snprintf(buf + used, cap - used, "%s%d", n ? ", " : "", port->valueint);
+			snprintf(item, sizeof(item), "%d", port->valueint);
 		else if (cJSON_IsNumber(it))
-			w = snprintf(buf + used, cap - used, "%s%d", n ? ", " : "", it->valueint);
+			snprintf(item, sizeof(item), "%d", it->valueint);
 		else
 			continue;
-		if (w < 0 || (size_t)w >= cap - used)
-			break;
-		used += (size_t)w;
+		list_add(buf, cap, &used, &more, item, it->next == NULL);
 		n++;
 	}
+	list_end(buf, cap, used, more);
 	cJSON_Delete(arr);
 	free(json);
 	return n;
