@@ -68,10 +68,12 @@ int ctl_report(struct ctl *ctl, const char *what, int r)
 
 	switch (r) {
 	case -EREMOTEIO:
+		/* The message may quote the M7 (a firmware's refusal): one line of text. */
 		if (e->code[0])
-			fprintf(stderr, "%s: %s: %s (%s)\n", ctl_prog, what, e->message, e->code);
+			fprintf(stderr, "%s: %s: %s (%s)\n", ctl_prog, what, ctl_safe(e->message),
+				ctl_safe(e->code));
 		else
-			fprintf(stderr, "%s: %s: %s\n", ctl_prog, what, e->message);
+			fprintf(stderr, "%s: %s: %s\n", ctl_prog, what, ctl_safe(e->message));
 		/* A send the firmware refused for its port is a bad argument too. */
 		if (ctl_code_is_usage(e->code) || strstr(e->message, "bad_port"))
 			return EXIT_USAGE;
@@ -157,14 +159,15 @@ int ctl_get_status(struct ctl *ctl, struct m7b_event **st)
  * "more" note unless it is the last; counts what is left out instead. */
 static void list_add(char *buf, size_t cap, size_t *used, size_t *more, const char *item, bool last)
 {
-	size_t sep = *used ? 2 : 0, len = strlen(item);
+	char safe[256];
+	size_t sep = *used ? 2 : 0, len = ctl_safe_text(safe, sizeof(safe), item);
 	size_t room = cap > LIST_MORE_ROOM && !last ? cap - LIST_MORE_ROOM : cap;
 
 	if (*more || *used + sep + len >= room) {
 		(*more)++;
 		return;
 	}
-	snprintf(buf + *used, cap - *used, "%s%s", sep ? ", " : "", item);
+	snprintf(buf + *used, cap - *used, "%s%s", sep ? ", " : "", safe);
 	*used += sep + len;
 }
 
@@ -308,6 +311,75 @@ void ctl_put_text(FILE *f, const uint8_t *p, size_t n)
 				fprintf(f, "\\x%02x", p[i]);
 		}
 	}
+}
+
+/* Length of the UTF-8 character at p (at most n bytes), 0 when p starts no valid one;
+ * *cp gets its code point. */
+static size_t utf8_char(const uint8_t *p, size_t n, uint32_t *cp)
+{
+	size_t len = p[0] < 0x80		    ? 1
+		     : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+		     : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+		     : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+						    : 0;
+	uint32_t c;
+
+	if (len == 0 || len > n)
+		return 0;
+	c = len == 1 ? p[0] : p[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and beyond U+10FFFF are not UTF-8. */
+	if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+size_t ctl_safe_text(char *buf, size_t cap, const char *s)
+{
+	const uint8_t *p = (const uint8_t *)(s ? s : "");
+	size_t n = strlen((const char *)p), used = 0;
+
+	if (cap == 0)
+		return 0;
+	while (n > 0) {
+		uint32_t cp = 0;
+		size_t len = utf8_char(p, n, &cp);
+		/* C0, DEL and C1 would move the cursor, recolour or break the line. */
+		bool shown = len > 0 && cp >= 0x20 && !(cp >= 0x7f && cp <= 0x9f);
+		size_t out = shown ? len : 1;
+
+		if (used + out >= cap)
+			break; /* never half a character */
+		if (shown)
+			memcpy(buf + used, p, len);
+		else
+			buf[used] = '?';
+		used += out;
+		len = len ? len : 1;
+		p += len;
+		n -= len;
+	}
+	buf[used] = '\0';
+	return used;
+}
+
+const char *ctl_safe(const char *s)
+{
+	/* A few at once, for one printf of several fields; the CLI has one thread. */
+	static char ring[8][4096];
+	static unsigned next;
+	char *buf = ring[next++ % 8];
+
+	if (!s)
+		return NULL;
+	ctl_safe_text(buf, sizeof(ring[0]), s);
+	return buf;
 }
 
 void ctl_put_hexdump(FILE *f, const uint8_t *p, size_t n)

@@ -135,6 +135,67 @@ static void test_channel_list_cut_at_name(void **state)
 	m7b_event_free(st);
 }
 
+/* Control characters become '?', however they are encoded; printable UTF-8 stays. */
+static void test_safe_text_controls(void **state)
+{
+	(void)state;
+	char buf[128];
+
+	/* What the daemon makes of "\xff\xfe\0evil\n\"\\name\x1b[31m": valid, not safe. */
+	assert_int_equal(ctl_safe_text(buf, sizeof(buf),
+				       "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+				       "evil\n\"\\name\x1b[31m"),
+			 25);
+	assert_string_equal(buf, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+				 "evil?\"\\name?[31m");
+	/* DEL, C1 (NEL, CSI), tab and CR. */
+	ctl_safe_text(buf, sizeof(buf),
+		      "a\x7f"
+		      "b\xc2\x85"
+		      "c\xc2\x9b"
+		      "d\te\rf");
+	assert_string_equal(buf, "a?b?c?d?e?f");
+	/* Bytes that are not UTF-8 (the daemon never sends them, a future one might). */
+	ctl_safe_text(buf, sizeof(buf), "\xff\xc0\xaf\xed\xa0\x80x\xe2\x82");
+	assert_string_equal(buf, "??????x??");
+	/* Printable text of every length is kept as it is. */
+	ctl_safe_text(buf, sizeof(buf), "m7sim 1.0 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	assert_string_equal(buf, "m7sim 1.0 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	ctl_safe_text(buf, sizeof(buf), NULL);
+	assert_string_equal(buf, "");
+}
+
+/* A cut falls between characters, never inside one. */
+static void test_safe_text_cut(void **state)
+{
+	(void)state;
+	char buf[8];
+
+	assert_int_equal(ctl_safe_text(buf, 4, "ab\xc3\xa9"), 2);
+	assert_string_equal(buf, "ab");
+	assert_int_equal(ctl_safe_text(buf, 5, "ab\xc3\xa9"), 4);
+	assert_string_equal(buf, "ab\xc3\xa9");
+	assert_int_equal(ctl_safe_text(buf, 7, "abc\xf0\x9f\x98\x80"), 3);
+	assert_string_equal(buf, "abc");
+	assert_int_equal(ctl_safe_text(buf, 1, "abc"), 0);
+	assert_string_equal(buf, "");
+}
+
+/* Port names come from the M7: a list shows their control characters as '?'. */
+static void test_port_list_controls(void **state)
+{
+	(void)state;
+	const char *line = "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"m7\",\"state\":\"up\","
+			   "\"ports\":[{\"port\":0,\"name\":\"gps\\u001b[31m\\n\"}]}]}";
+	struct m7b_event *st = NULL;
+	char buf[512];
+
+	assert_int_equal(m7b_event_parse(line, strlen(line), &st, NULL), 0);
+	assert_int_equal(ctl_channel_list_member(st, 0, "ports", buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "0 (gps?[31m?)");
+	m7b_event_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -144,6 +205,9 @@ int main(void)
 		cmocka_unit_test(test_port_list_cut_at_name),
 		cmocka_unit_test(test_port_list_fits),
 		cmocka_unit_test(test_channel_list_cut_at_name),
+		cmocka_unit_test(test_safe_text_controls),
+		cmocka_unit_test(test_safe_text_cut),
+		cmocka_unit_test(test_port_list_controls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
