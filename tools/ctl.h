@@ -63,6 +63,13 @@ bool ctl_parse_port(const char *s, int *port);
 
 /* Writes bytes as readable text: printable ASCII as is, the rest escaped. */
 void ctl_put_text(FILE *f, const uint8_t *p, size_t n);
+/* Text from the M7 or the system as one line for a terminal, into buf: control characters
+ * and bytes that are not UTF-8 become '?', and a cut falls between two characters. Returns
+ * the length written. */
+size_t ctl_safe_text(char *buf, size_t cap, const char *s);
+/* ctl_safe_text into one of 8 rotating buffers of 4 KiB (NULL for NULL): for arguments of
+ * one printf. */
+const char *ctl_safe(const char *s);
 /* hexdump -C style lines, indented. */
 void ctl_put_hexdump(FILE *f, const uint8_t *p, size_t n);
 /* "HH:MM:SS.uuuuuu" of a CLOCK_REALTIME instant in ns. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,10 +68,12 @@ int ctl_report(struct ctl *ctl, const char *what, int r)
 
 	switch (r) {
 	case -EREMOTEIO:
+		/* The message may quote the M7 (a firmware's refusal): one line of text. */
 		if (e->code[0])
-			fprintf(stderr, "%s: %s: %s (%s)\n", ctl_prog, what, e->message, e->code);
+			fprintf(stderr, "%s: %s: %s (%s)\n", ctl_prog, what, ctl_safe(e->message),
+				ctl_safe(e->code));
 		else
-			fprintf(stderr, "%s: %s: %s\n", ctl_prog, what, e->message);
+			fprintf(stderr, "%s: %s: %s\n", ctl_prog, what, ctl_safe(e->message));
 		/* A send the firmware refused for its port is a bad argument too. */
 		if (ctl_code_is_usage(e->code) || strstr(e->message, "bad_port"))
 			return EXIT_USAGE;
@@ -111,8 +114,17 @@ int ctl_open(struct ctl *ctl)
 	m7b_client_set_timeout(ctl->client, ctl->timeout_ms);
 	r = m7b_client_connect(ctl->client, ctl->socket);
 	if (r < 0) {
+		const char *path = m7b_client_path(ctl->client);
 		const char *hint = "";
+		struct stat sb;
 
+		/* connect() refuses a path that is no socket with ECONNREFUSED, which would
+		 * blame the daemon for a mistyped -s. */
+		if (r == -ECONNREFUSED && path && stat(path, &sb) == 0 && !S_ISSOCK(sb.st_mode)) {
+			fprintf(stderr, "%s: m7bridged unreachable: %s is not a socket\n", ctl_prog,
+				path);
+			return EXIT_UNREACHABLE;
+		}
 		if (r == -ENOENT || r == -ECONNREFUSED)
 			hint = " (is m7bridged running?)";
 		else if (r == -EACCES || r == -EPERM)
@@ -140,19 +152,42 @@ int ctl_get_status(struct ctl *ctl, struct m7b_event **st)
 	return r < 0 ? ctl_report(ctl, "status", r) : 0;
 }
 
+/* Room kept at the end of a list for ", ... and N more". */
+#define LIST_MORE_ROOM 40
+
+/* Appends item (", "-separated) to the list in buf when it fits whole, keeping room for the
+ * "more" note unless it is the last; counts what is left out instead. */
+static void list_add(char *buf, size_t cap, size_t *used, size_t *more, const char *item, bool last)
+{
+	char safe[256];
+	size_t sep = *used ? 2 : 0, len = ctl_safe_text(safe, sizeof(safe), item);
+	size_t room = cap > LIST_MORE_ROOM && !last ? cap - LIST_MORE_ROOM : cap;
+
+	if (*more || *used + sep + len >= room) {
+		(*more)++;
+		return;
+	}
+	snprintf(buf + *used, cap - *used, "%s%s", sep ? ", " : "", safe);
+	*used += sep + len;
+}
+
+/* Ends a list built by list_add: a cut list says how many entries it leaves out. */
+static void list_end(char *buf, size_t cap, size_t used, size_t more)
+{
+	if (more)
+		snprintf(buf + used, cap - used, "%s... and %zu more", used ? ", " : "", more);
+}
+
 void ctl_channel_list(const struct m7b_event *st, char *buf, size_t cap)
 {
-	size_t n = m7b_event_array_size(st, "channels"), used = 0;
+	size_t n = m7b_event_array_size(st, "channels"), used = 0, more = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < n && used < cap; i++) {
-		int w = snprintf(
-			buf + used, cap - used, "%s%s", i ? ", " : "",
-			ctl_str_or(m7b_event_array_string(st, "channels", i, "name"), "?"));
-		if (w < 0)
-			break;
-		used += (size_t)w;
-	}
+	for (size_t i = 0; i < n; i++)
+		list_add(buf, cap, &used, &more,
+			 ctl_str_or(m7b_event_array_string(st, "channels", i, "name"), "?"),
+			 i + 1 == n);
+	list_end(buf, cap, used, more);
 	if (n == 0)
 		snprintf(buf, cap, "none configured");
 }
@@ -278,6 +313,75 @@ void ctl_put_text(FILE *f, const uint8_t *p, size_t n)
 	}
 }
 
+/* Length of the UTF-8 character at p (at most n bytes), 0 when p starts no valid one;
+ * *cp gets its code point. */
+static size_t utf8_char(const uint8_t *p, size_t n, uint32_t *cp)
+{
+	size_t len = p[0] < 0x80		    ? 1
+		     : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
+		     : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+		     : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+						    : 0;
+	uint32_t c;
+
+	if (len == 0 || len > n)
+		return 0;
+	c = len == 1 ? p[0] : p[0] & (0x7f >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and beyond U+10FFFF are not UTF-8. */
+	if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) ||
+	    (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+size_t ctl_safe_text(char *buf, size_t cap, const char *s)
+{
+	const uint8_t *p = (const uint8_t *)(s ? s : "");
+	size_t n = strlen((const char *)p), used = 0;
+
+	if (cap == 0)
+		return 0;
+	while (n > 0) {
+		uint32_t cp = 0;
+		size_t len = utf8_char(p, n, &cp);
+		/* C0, DEL and C1 would move the cursor, recolour or break the line. */
+		bool shown = len > 0 && cp >= 0x20 && !(cp >= 0x7f && cp <= 0x9f);
+		size_t out = shown ? len : 1;
+
+		if (used + out >= cap)
+			break; /* never half a character */
+		if (shown)
+			memcpy(buf + used, p, len);
+		else
+			buf[used] = '?';
+		used += out;
+		len = len ? len : 1;
+		p += len;
+		n -= len;
+	}
+	buf[used] = '\0';
+	return used;
+}
+
+const char *ctl_safe(const char *s)
+{
+	/* A few at once, for one printf of several fields; the CLI has one thread. */
+	static char ring[8][4096];
+	static unsigned next;
+	char *buf = ring[next++ % 8];
+
+	if (!s)
+		return NULL;
+	ctl_safe_text(buf, sizeof(ring[0]), s);
+	return buf;
+}
+
 void ctl_put_hexdump(FILE *f, const uint8_t *p, size_t n)
 {
 	for (size_t off = 0; off < n; off += 16) {
@@ -359,7 +463,7 @@ int ctl_channel_list_member(const struct m7b_event *st, size_t i, const char *me
 	const cJSON *list =
 		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, (int)i), member);
 	const cJSON *it;
-	size_t used = 0;
+	size_t used = 0, more = 0;
 	int n = 0;
 
 	buf[0] = '\0';
@@ -374,25 +478,22 @@ int ctl_channel_list_member(const struct m7b_event *st, size_t i, const char *me
 		const cJSON *port = cJSON_GetObjectItemCaseSensitive(it, "port");
 		const char *name =
 			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "name"));
-		int w;
+		char item[256];
 
 		if (cJSON_IsString(it))
-			w = snprintf(buf + used, cap - used, "%s%s", n ? ", " : "",
-				     it->valuestring);
+			snprintf(item, sizeof(item), "%s", it->valuestring);
 		else if (cJSON_IsNumber(port) && name)
-			w = snprintf(buf + used, cap - used, "%s%d (%s)", n ? ", " : "",
-				     port->valueint, name);
+			snprintf(item, sizeof(item), "%d (%s)", port->valueint, name);
 		else if (cJSON_IsNumber(port))
-			w = snprintf(buf + used, cap - used, "%s%d", n ? ", " : "", port->valueint);
+			snprintf(item, sizeof(item), "%d", port->valueint);
 		else if (cJSON_IsNumber(it))
-			w = snprintf(buf + used, cap - used, "%s%d", n ? ", " : "", it->valueint);
+			snprintf(item, sizeof(item), "%d", it->valueint);
 		else
 			continue;
-		if (w < 0 || (size_t)w >= cap - used)
-			break;
-		used += (size_t)w;
+		list_add(buf, cap, &used, &more, item, it->next == NULL);
 		n++;
 	}
+	list_end(buf, cap, used, more);
 	cJSON_Delete(arr);
 	free(json);
 	return n;

@@ -42,8 +42,9 @@ static void print_status(const struct m7b_event *st, const struct m7b_event *ver
 	(void)m7b_event_get_int(st, "client_id", &self);
 	if (up >= 0)
 		ctl_fmt_duration(upbuf, sizeof(upbuf), up);
-	printf("m7bridged %s", ctl_str_or(m7b_event_get_string(st, "release"),
-					  version && version->release ? version->release : "?"));
+	printf("m7bridged %s",
+	       ctl_safe(ctl_str_or(m7b_event_get_string(st, "release"),
+				   version && version->release ? version->release : "?")));
 	if (version && version->proto_major >= 0)
 		printf(" (protocol %d.%d)", version->proto_major, version->proto_minor);
 	/* This very connection is one of the daemon's clients: do not count it. */
@@ -62,16 +63,16 @@ static void print_status(const struct m7b_event *st, const struct m7b_event *ver
 		char(*row)[96] = cell[i + 1];
 		struct m7b_channel_status ch;
 		int64_t boot;
-		char bid[24];
+		char bid[24], fw[1024];
 
-		snprintf(row[0], 96, "%s",
-			 ctl_str_or(m7b_event_array_string(st, "channels", i, "name"), "?"));
-		snprintf(row[1], 96, "%s",
-			 ctl_str_or(m7b_event_array_string(st, "channels", i, "state"), "?"));
-		snprintf(row[2], 96, "%s",
-			 ctl_str_or(m7b_event_array_string(st, "channels", i, "reason"), "-"));
-		snprintf(row[3], 96, "%s",
-			 ctl_str_or(m7b_event_array_string(st, "channels", i, "device"), "-"));
+		ctl_safe_text(row[0], 96,
+			      ctl_str_or(m7b_event_array_string(st, "channels", i, "name"), "?"));
+		ctl_safe_text(row[1], 96,
+			      ctl_str_or(m7b_event_array_string(st, "channels", i, "state"), "?"));
+		ctl_safe_text(row[2], 96,
+			      ctl_str_or(m7b_event_array_string(st, "channels", i, "reason"), "-"));
+		ctl_safe_text(row[3], 96,
+			      ctl_str_or(m7b_event_array_string(st, "channels", i, "device"), "-"));
 		fmt_int(row[4], 96, st, i, "data_frames");
 		fmt_int(row[5], 96, st, i, "frames");
 		fmt_int(row[6], 96, st, i, "seq_gaps");
@@ -80,10 +81,12 @@ static void print_status(const struct m7b_event *st, const struct m7b_event *ver
 		if (m7b_event_channel(st, i, &ch) == 0 && ch.firmware) {
 			if (ctl_channel_sub_int(st, i, "firmware", "boot_id", &boot) == 0) {
 				ctl_fmt_boot_id(bid, sizeof(bid), boot);
-				snprintf(row[9], 96, "%s (boot %s)", ch.firmware, bid);
+				snprintf(fw, sizeof(fw), "%s (boot %s)", ch.firmware, bid);
 			} else {
-				snprintf(row[9], 96, "%s", ch.firmware);
+				snprintf(fw, sizeof(fw), "%s", ch.firmware);
 			}
+			/* The name comes from the M7: one line, cut between characters. */
+			ctl_safe_text(row[9], 96, fw);
 		} else {
 			snprintf(row[9], 96, "-");
 		}
@@ -178,28 +181,28 @@ static void print_incidents(const struct m7b_event *ev)
 					 (int64_t)(end->valuedouble - start->valuedouble) / 1000);
 		printf("%-4d %-19s %-9s %-10s %-16s %-8s %-9s ",
 		       cJSON_IsNumber(seq) ? (int)seq->valuedouble : 0, when, dur,
-		       ctl_str_or(cJSON_GetStringValue(
-					  cJSON_GetObjectItemCaseSensitive(inc, "channel")),
+		       ctl_str_or(ctl_safe(cJSON_GetStringValue(
+					  cJSON_GetObjectItemCaseSensitive(inc, "channel"))),
 				  "-"),
-		       ctl_str_or(
-			       cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(inc, "kind")),
-			       "-"),
-		       ctl_str_or(cJSON_GetStringValue(
-					  cJSON_GetObjectItemCaseSensitive(inc, "source")),
+		       ctl_str_or(ctl_safe(cJSON_GetStringValue(
+					  cJSON_GetObjectItemCaseSensitive(inc, "kind"))),
 				  "-"),
-		       ctl_str_or(cJSON_GetStringValue(
-					  cJSON_GetObjectItemCaseSensitive(inc, "outcome")),
+		       ctl_str_or(ctl_safe(cJSON_GetStringValue(
+					  cJSON_GetObjectItemCaseSensitive(inc, "source"))),
+				  "-"),
+		       ctl_str_or(ctl_safe(cJSON_GetStringValue(
+					  cJSON_GetObjectItemCaseSensitive(inc, "outcome"))),
 				  "-"));
 		bool first = true;
 
 		cJSON_ArrayForEach(st, steps)
 		{
 			printf("%s%s:%s", first ? "" : ",",
-			       ctl_str_or(cJSON_GetStringValue(
-						  cJSON_GetObjectItemCaseSensitive(st, "action")),
+			       ctl_str_or(ctl_safe(cJSON_GetStringValue(
+						  cJSON_GetObjectItemCaseSensitive(st, "action"))),
 					  "?"),
-			       ctl_str_or(cJSON_GetStringValue(
-						  cJSON_GetObjectItemCaseSensitive(st, "result")),
+			       ctl_str_or(ctl_safe(cJSON_GetStringValue(
+						  cJSON_GetObjectItemCaseSensitive(st, "result"))),
 					  "?"));
 			first = false;
 		}
@@ -207,7 +210,7 @@ static void print_incidents(const struct m7b_event *ev)
 		/* The M7's own newest trace lines, when the platform kept them. */
 		cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(
 					       inc, "last_words")) if (cJSON_IsString(st))
-			printf("     M7: %s\n", st->valuestring);
+			printf("     M7: %s\n", ctl_safe(st->valuestring));
 	}
 	if (n == 0)
 		printf("no incidents recorded\n");

@@ -303,14 +303,14 @@ static void render(struct top *t)
 	if (st)
 		(void)m7b_event_get_int(st, "client_id", &self);
 	add_line(t, "m7bridged %-8s up %-9s %zu client%s%*s%s",
-		 st ? ctl_str_or(m7b_event_get_string(st, "release"), "?") : "?", upbuf, nclients,
-		 nclients == 1 ? " " : "s", 30, "", clock);
+		 st ? ctl_str_or(ctl_safe(m7b_event_get_string(st, "release")), "?") : "?", upbuf,
+		 nclients, nclients == 1 ? " " : "s", 30, "", clock);
 	for (size_t i = 0; i < t->nch; i++) {
 		struct top_chan *c = &t->ch[i];
 		long k = st ? ctl_channel_index(st, c->name) : -1;
 		const cJSON *o = k >= 0 ? cJSON_GetArrayItem(chans, (int)k) : NULL;
 		int64_t gaps = -1, crc = -1, noise = -1, recov = -1, boot = -1, state_ms = -1;
-		char since[32] = "?", bid[24] = "-", off[32], drift[32], unc[32];
+		char since[32] = "?", bid[24] = "-", off[32], drift[32], unc[32], cause[25];
 
 		if (k >= 0) {
 			(void)m7b_event_array_int(st, "channels", (size_t)k, "seq_gaps", &gaps);
@@ -334,19 +334,21 @@ static void render(struct top *t)
 					 (now - t->start_ns) / 1000000000 * 1000);
 		}
 		add_line(t, "%s", "");
-		add_line(t, "%-10s %-10s for %-10s boot %s", c->name, c->state[0] ? c->state : "?",
-			 since, bid);
+		add_line(t, "%-10s %-10s for %-10s boot %s", ctl_safe(c->name),
+			 c->state[0] ? ctl_safe(c->state) : "?", since, bid);
 		add_line(t, "  gaps %-6" PRId64 " bad CRC %-6" PRId64 " noise %" PRId64 " B", gaps,
 			 crc, noise);
+		/* 24 bytes of the cause at most, cut between characters. */
+		ctl_safe_text(cause, sizeof(cause), c->last_cause);
 		if (c->have_incident && c->last_ms >= 0) {
 			char d[32];
 
 			ctl_fmt_duration(d, sizeof(d), c->last_ms);
-			add_line(t, "  recoveries %-4" PRId64 " last: %.24s, %s, %s", recov,
-				 c->last_cause, d, c->last_outcome);
+			add_line(t, "  recoveries %-4" PRId64 " last: %s, %s, %s", recov, cause, d,
+				 ctl_safe(c->last_outcome));
 		} else if (c->have_incident) {
-			add_line(t, "  recoveries %-4" PRId64 " last: %.24s, still open", recov,
-				 c->last_cause);
+			add_line(t, "  recoveries %-4" PRId64 " last: %s, still open", recov,
+				 cause);
 		} else {
 			add_line(t, "  recoveries %-4" PRId64 " last: -", recov);
 		}
@@ -359,11 +361,12 @@ static void render(struct top *t)
 		add_line(t, "  %-14s %9s %9s  last minute", "PORT", "FRAMES/S", "BYTES/S");
 		for (size_t p = 0; p < c->nports; p++) {
 			struct top_port *pp = &c->port[p];
-			char spark[SPARK_COLS * 4 + 1], label[32];
+			char spark[SPARK_COLS * 4 + 1], label[64], cut[15];
 
 			sparkline(t, pp->fps, spark, sizeof(spark));
 			snprintf(label, sizeof(label), "%d %s", pp->port, pp->name);
-			add_line(t, "  %-14.14s %9.1f %9.0f  %s", label, rate_now(t, pp->fps),
+			ctl_safe_text(cut, sizeof(cut), label); /* the column's 14 bytes */
+			add_line(t, "  %-14s %9.1f %9.0f  %s", cut, rate_now(t, pp->fps),
 				 rate_now(t, pp->bps), spark);
 		}
 		if (c->nports == 0)
@@ -407,7 +410,7 @@ static bool print_plain(struct top *t)
 						  &recov);
 		}
 		printf("%s %s %s gaps=%" PRId64 " bad_crc=%" PRId64 " recoveries=%" PRId64, clock,
-		       c->name, c->state[0] ? c->state : "?", gaps, crc, recov);
+		       ctl_safe(c->name), c->state[0] ? ctl_safe(c->state) : "?", gaps, crc, recov);
 		for (size_t p = 0; p < c->nports; p++)
 			printf(" port%d=%.0f/s,%.0fB/s", c->port[p].port,
 			       rate_now(t, c->port[p].fps), rate_now(t, c->port[p].bps));

@@ -98,7 +98,7 @@ static void put_raw(const struct watch *w, const uint8_t *p, size_t n)
 static void line_start(const char *channel)
 {
 	ctl_put_time(stdout, ctl_realtime_ns());
-	printf(" %s", ctl_str_or(channel, "?"));
+	printf(" %s", ctl_str_or(ctl_safe(channel), "?"));
 }
 
 /* Seq of FRAME, LOG and HEARTBEAT: a step back with no HELLO is a reset worth a line. */
@@ -148,9 +148,9 @@ static void print_frame(struct watch *w, const struct m7b_event *ev)
 	if (t && t->last_event_ns && ns + LATE_SLACK_NS < t->last_event_ns)
 		late = true;
 	ctl_put_time(stdout, ns);
-	printf(" %s/%d", ctl_str_or(ev->channel, "?"), ev->port);
+	printf(" %s/%d", ctl_str_or(ctl_safe(ev->channel), "?"), ev->port);
 	if (pname)
-		printf("(%s)", pname);
+		printf("(%s)", ctl_safe(pname));
 	printf(" seq=%" PRId64 " len=%zu", ev->seq, ev->data_len);
 	if (late)
 		printf(" [late: held back during a stall or recovery]");
@@ -175,7 +175,7 @@ static void print_raw(struct watch *w, const struct m7b_event *ev)
 	if (m7b_event_get_int(ev, "t_rx_ns", &ns) != 0)
 		ns = ctl_realtime_ns();
 	ctl_put_time(stdout, ns);
-	printf(" %s raw len=%zu", ctl_str_or(ev->channel, "?"), ev->data_len);
+	printf(" %s raw len=%zu", ctl_str_or(ctl_safe(ev->channel), "?"), ev->data_len);
 	put_payload(w, ev);
 }
 
@@ -191,7 +191,7 @@ static void print_hello(struct watch *w, const struct m7b_event *ev)
 	if (w->show & C_HELLO) {
 		line_start(ev->channel);
 		printf(" hello from \"%s\" boot_id %s",
-		       ctl_str_or(m7b_event_get_string(ev, "name"), "?"), bid);
+		       ctl_str_or(ctl_safe(m7b_event_get_string(ev, "name")), "?"), bid);
 		if (m7b_event_get_int(ev, "tick_hz", &v) == 0)
 			printf(", %" PRId64 " Hz ticks", v);
 		putchar('\n');
@@ -254,17 +254,17 @@ static void print_generic(const struct m7b_event *ev)
 	const cJSON *it;
 
 	line_start(ev->channel);
-	printf(" %s", ctl_str_or(ev->cls, "?"));
+	printf(" %s", ctl_str_or(ctl_safe(ev->cls), "?"));
 	cJSON_ArrayForEach(it, o)
 	{
 		if (!strcmp(it->string, "class") || !strcmp(it->string, "channel"))
 			continue;
 		if (cJSON_IsString(it))
-			printf(" %s=%s", it->string, it->valuestring);
+			printf(" %s=%s", ctl_safe(it->string), ctl_safe(it->valuestring));
 		else if (cJSON_IsNumber(it))
-			printf(" %s=%.0f", it->string, it->valuedouble);
+			printf(" %s=%.0f", ctl_safe(it->string), it->valuedouble);
 		else if (cJSON_IsBool(it))
-			printf(" %s=%s", it->string, cJSON_IsTrue(it) ? "true" : "false");
+			printf(" %s=%s", ctl_safe(it->string), cJSON_IsTrue(it) ? "true" : "false");
 	}
 	putchar('\n');
 	cJSON_Delete(o);
@@ -279,23 +279,26 @@ static void print_event(struct watch *w, const struct m7b_event *ev)
 		if (track_of(w, ev->channel))
 			track_of(w, ev->channel)->last_event_ns = ctl_realtime_ns();
 		line_start(ev->channel);
-		printf(" state %s (%s)", ctl_str_or(ev->state, "?"), ctl_str_or(ev->reason, "-"));
+		printf(" state %s (%s)", ctl_str_or(ctl_safe(ev->state), "?"),
+		       ctl_str_or(ctl_safe(ev->reason), "-"));
 		/* A snapshot's detail belongs to the moment it was written, not to now. */
 		if (m7b_event_get_string(ev, "detail") &&
 		    !(ev->reason && !strcmp(ev->reason, "snapshot")))
-			printf(": %s", m7b_event_get_string(ev, "detail"));
+			printf(": %s", ctl_safe(m7b_event_get_string(ev, "detail")));
 		putchar('\n');
 		break;
 	case M7B_EV_LOG:
 		line_start(ev->channel);
-		printf(" log %s: %s\n", ctl_str_or(m7b_event_get_string(ev, "level_name"), "?"),
-		       ctl_str_or(ev->text, ""));
+		printf(" log %s: %s\n",
+		       ctl_str_or(ctl_safe(m7b_event_get_string(ev, "level_name")), "?"),
+		       ctl_str_or(ctl_safe(ev->text), ""));
 		break;
 	case M7B_EV_FAULT:
 		line_start(ev->channel);
-		printf(" FAULT %s from %s: %s\n", ctl_str_or(m7b_event_get_string(ev, "kind"), "?"),
-		       ctl_str_or(m7b_event_get_string(ev, "source"), "?"),
-		       ctl_str_or(m7b_event_get_string(ev, "detail"), ""));
+		printf(" FAULT %s from %s: %s\n",
+		       ctl_str_or(ctl_safe(m7b_event_get_string(ev, "kind")), "?"),
+		       ctl_str_or(ctl_safe(m7b_event_get_string(ev, "source")), "?"),
+		       ctl_str_or(ctl_safe(m7b_event_get_string(ev, "detail")), ""));
 		break;
 	case M7B_EV_DROPPED:
 		v = total = -1;

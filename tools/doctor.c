@@ -128,10 +128,11 @@ static void print_text(const struct doctor_report *r)
 	for (size_t i = 0; i < r->n; i++) {
 		const struct doctor_item *it = &r->items[i];
 
+		/* Summaries quote the system (sysfs, a tty holder's name): one line each. */
 		printf("%-4s  %-15s %s\n", doctor_level_to_string(it->level), it->check,
-		       it->summary);
+		       ctl_safe(it->summary));
 		if (it->fix[0] && it->level != DOCTOR_OK)
-			printf("      %-15s fix: %s\n", "", it->fix);
+			printf("      %-15s fix: %s\n", "", ctl_safe(it->fix));
 	}
 	size_t n[3] = {0, 0, 0};
 

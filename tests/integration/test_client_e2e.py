@@ -138,13 +138,13 @@ class Rig:
         self.daemon = None
         self.daemon_log = None
 
-    def start_sim(self):
+    def start_sim(self, extra=()):
         # Port 2: text captures 20/s; port 1: what SEND writes comes back as a capture.
         self.sim_out = os.path.join(self.dir, "m7sim.out")
         with open(self.sim_out, "wb") as out:
             self.sim = Proc([SIM, "--link", self.link, "--source", "2:rate=20,pattern=text",
-                             "--source", "1:rate=0,loop=1", "--heartbeat-ms", "200"],
-                            stdout=out, stderr=subprocess.STDOUT)
+                             "--source", "1:rate=0,loop=1", "--heartbeat-ms", "200",
+                             *extra], stdout=out, stderr=subprocess.STDOUT)
 
         def linked():
             with open(self.sim_out, errors="replace") as f:
@@ -754,6 +754,77 @@ class SocketActivation(unittest.TestCase):
                 p.stop()
             rig.stop()
             shutil.rmtree(rig.dir, ignore_errors=True)
+
+
+class HostileName(unittest.TestCase):
+    """A firmware name with control characters and bytes that are not UTF-8 is printed as
+    one line of plain text by the human-readable outputs, and exactly by --json."""
+
+    NAME = b"\xff\xfeevil\n\"\\name\x1b[31m" + "\u00e9".encode() * 50
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rig = Rig()
+        cls.rig.start_sim(extra=[b"--name", cls.NAME])
+        cls.rig.start_daemon()
+        try:
+            wait_for(cls.rig.channel_up, "channel m7 up")
+        except AssertionError:
+            print(cls.rig.log(), file=sys.stderr)
+            cls.rig.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.rig.stop()
+        shutil.rmtree(cls.rig.dir, ignore_errors=True)
+
+    def raw(self, *args):
+        return subprocess.run([CTL, "-s", self.rig.sock, *args], capture_output=True,
+                              timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+
+    def assert_plain(self, out):
+        text = out.decode("utf-8")  # a column cut inside a character fails here
+        for ch in text:
+            self.assertTrue(ch == "\n" or (ch >= " " and ch != "\x7f"
+                                           and not "\x80" <= ch <= "\x9f"), repr(text))
+        return text
+
+    def test_status(self):
+        r = self.raw("status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = self.assert_plain(r.stdout).splitlines()
+        self.assertEqual(len(lines), 3, lines)
+        self.assertIn("\ufffd\ufffdevil?\"\\name?[31m\u00e9", lines[2])
+        # --json stays exact: the daemon's valid-UTF-8 form of the name, controls and all.
+        r = self.raw("status", "--json")
+        fw = json.loads(r.stdout)["channels"][0]["firmware"]
+        name = fw["name"] if isinstance(fw, dict) else fw
+        self.assertTrue(name.startswith('\ufffd\ufffdevil\n"\\name\x1b[31m\u00e9'), repr(name))
+
+    def test_watch_hello(self):
+        # The snapshot's HELLO comes before the frame.
+        r = self.raw("watch", "--classes", "HELLO,FRAME", "-p", "2", "-n", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        hello = [l for l in self.assert_plain(r.stdout).splitlines() if "hello from" in l]
+        self.assertEqual(len(hello), 1, r.stdout)
+        self.assertIn('"\ufffd\ufffdevil?"\\name?[31m\u00e9', hello[0])
+
+
+class NotASocket(unittest.TestCase):
+    """-s naming something that is not a socket is said so, not blamed on the daemon."""
+
+    def test_regular_file(self):
+        d = tempfile.mkdtemp(prefix="m7b-e2e-")
+        try:
+            path = os.path.join(d, "plain")
+            with open(path, "w") as f:
+                f.write("not a socket\n")
+            r = ctl("status", sock=path)
+            self.assertEqual(r.returncode, 69, r.stderr)
+            self.assertEqual(r.stderr, f"m7bridgectl: m7bridged unreachable: {path} is not a socket\n")
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -417,6 +417,22 @@ class Doctor(unittest.TestCase):
         rc, rep = b.doctor()
         self.assertOnly(rep, "tty-holder", "fail", 1, rc)
 
+    def test_text_output_shows_control_characters_as_placeholders(self):
+        # Names from the system (a tty holder's comm, sysfs) reach the terminal as one
+        # line each, without escape sequences.
+        b = self.board("nxp")
+        b.remove("proc/412")
+        b.process(977, "mini\x1b[31mcom\x07", "/dev/ttyRPMSG30")
+        r = subprocess.run([CTL, "doctor", "--root", b.root, "--no-daemon"],
+                           capture_output=True, timeout=60)
+        text = r.stdout.decode("utf-8")
+        self.assertNotIn("\x1b", text)
+        self.assertNotIn("\x07", text)
+        self.assertIn("mini?[31mcom? (pid 977)", text)
+        rc, rep = b.doctor()  # --json keeps the name as read
+        self.assertTrue(any("mini\x1b[31mcom\x07 (pid 977)" in c["summary"]
+                            for c in rep["checks"]), rep)
+
     # --- kernel log ----------------------------------------------------------------------
     def test_kernel_log_cases(self):
         b = self.board("nxp")

@@ -73,12 +73,141 @@ static void test_has_port_unlisted(void **state)
 	m7b_event_free(st);
 }
 
+/* Shown entries and the "... and N more" count add up to the whole list, and an entry is
+ * never cut: "(shown entries), ... and N more". */
+static void assert_list_cut_whole(const char *buf, size_t cap, size_t total, char close)
+{
+	const char *tail = strstr(buf, ", ... and ");
+	size_t shown = 1, more = 0;
+
+	assert_true(strlen(buf) < cap);
+	assert_non_null(tail);
+	assert_int_equal(sscanf(tail, ", ... and %zu more", &more), 1);
+	assert_string_equal(tail + strlen(tail) - 5, " more");
+	assert_int_equal(tail[-1], close);
+	for (const char *c = buf; c < tail; c++)
+		shown += c[0] == ',' && c[1] == ' ';
+	assert_true(shown >= 1);
+	assert_int_equal(shown + more, total);
+}
+
+/* A list of ports too long for the buffer is cut between two names, saying how many more. */
+static void test_port_list_cut_at_name(void **state)
+{
+	(void)state;
+	struct m7b_event *st = status_with_ports(16, 60);
+	char buf[512];
+
+	assert_int_equal(ctl_channel_list_member(st, 0, "ports", buf, sizeof(buf)), 16);
+	assert_list_cut_whole(buf, sizeof(buf), 16, ')');
+	m7b_event_free(st);
+}
+
+/* A list that fits is whole, with no "more". */
+static void test_port_list_fits(void **state)
+{
+	(void)state;
+	struct m7b_event *st = status_with_ports(3, 4);
+	char buf[512];
+
+	assert_int_equal(ctl_channel_list_member(st, 0, "ports", buf, sizeof(buf)), 3);
+	assert_string_equal(buf, "0 (00xa), 1 (01xa), 2 (02xa)");
+	m7b_event_free(st);
+}
+
+/* The list of channel names is cut the same way. */
+static void test_channel_list_cut_at_name(void **state)
+{
+	(void)state;
+	static char line[65536];
+	size_t n = (size_t)snprintf(line, sizeof(line), "{\"class\":\"STATUS\",\"channels\":[");
+	struct m7b_event *st = NULL;
+	char buf[512];
+
+	for (unsigned i = 0; i < 20; i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n,
+				      "%s{\"name\":\"channel-%02u-%040uz\",\"state\":\"up\"}",
+				      i ? "," : "", i, i);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "]}");
+	assert_int_equal(m7b_event_parse(line, n, &st, NULL), 0);
+	ctl_channel_list(st, buf, sizeof(buf));
+	assert_list_cut_whole(buf, sizeof(buf), 20, 'z');
+	m7b_event_free(st);
+}
+
+/* Control characters become '?', however they are encoded; printable UTF-8 stays. */
+static void test_safe_text_controls(void **state)
+{
+	(void)state;
+	char buf[128];
+
+	/* What the daemon makes of "\xff\xfe\0evil\n\"\\name\x1b[31m": valid, not safe. */
+	assert_int_equal(ctl_safe_text(buf, sizeof(buf),
+				       "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+				       "evil\n\"\\name\x1b[31m"),
+			 25);
+	assert_string_equal(buf, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+				 "evil?\"\\name?[31m");
+	/* DEL, C1 (NEL, CSI), tab and CR. */
+	ctl_safe_text(buf, sizeof(buf),
+		      "a\x7f"
+		      "b\xc2\x85"
+		      "c\xc2\x9b"
+		      "d\te\rf");
+	assert_string_equal(buf, "a?b?c?d?e?f");
+	/* Bytes that are not UTF-8 (the daemon never sends them, a future one might). */
+	ctl_safe_text(buf, sizeof(buf), "\xff\xc0\xaf\xed\xa0\x80x\xe2\x82");
+	assert_string_equal(buf, "??????x??");
+	/* Printable text of every length is kept as it is. */
+	ctl_safe_text(buf, sizeof(buf), "m7sim 1.0 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	assert_string_equal(buf, "m7sim 1.0 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	ctl_safe_text(buf, sizeof(buf), NULL);
+	assert_string_equal(buf, "");
+}
+
+/* A cut falls between characters, never inside one. */
+static void test_safe_text_cut(void **state)
+{
+	(void)state;
+	char buf[8];
+
+	assert_int_equal(ctl_safe_text(buf, 4, "ab\xc3\xa9"), 2);
+	assert_string_equal(buf, "ab");
+	assert_int_equal(ctl_safe_text(buf, 5, "ab\xc3\xa9"), 4);
+	assert_string_equal(buf, "ab\xc3\xa9");
+	assert_int_equal(ctl_safe_text(buf, 7, "abc\xf0\x9f\x98\x80"), 3);
+	assert_string_equal(buf, "abc");
+	assert_int_equal(ctl_safe_text(buf, 1, "abc"), 0);
+	assert_string_equal(buf, "");
+}
+
+/* Port names come from the M7: a list shows their control characters as '?'. */
+static void test_port_list_controls(void **state)
+{
+	(void)state;
+	const char *line = "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"m7\",\"state\":\"up\","
+			   "\"ports\":[{\"port\":0,\"name\":\"gps\\u001b[31m\\n\"}]}]}";
+	struct m7b_event *st = NULL;
+	char buf[512];
+
+	assert_int_equal(m7b_event_parse(line, strlen(line), &st, NULL), 0);
+	assert_int_equal(ctl_channel_list_member(st, 0, "ports", buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "0 (gps?[31m?)");
+	m7b_event_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_has_port_long_names),
 		cmocka_unit_test(test_has_port_digits_in_names),
 		cmocka_unit_test(test_has_port_unlisted),
+		cmocka_unit_test(test_port_list_cut_at_name),
+		cmocka_unit_test(test_port_list_fits),
+		cmocka_unit_test(test_channel_list_cut_at_name),
+		cmocka_unit_test(test_safe_text_controls),
+		cmocka_unit_test(test_safe_text_cut),
+		cmocka_unit_test(test_port_list_controls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
