@@ -1142,6 +1142,13 @@ static void test_config_errors(void **state)
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
 		if (!strstr(out, want[i]))
 			fail_msg("--check-config lacks '%s' in:\n%s", want[i], out);
+	/* The daemon refuses at start what --check-config refuses, as a configuration error
+	 * naming the key. */
+	assert_int_equal(daemon_proc_write_conf(&p, "socket_group = no-such-group-m7b\n"), 0);
+	const char *start[] = {"m7bridged", "-f", "-c", p.conf, NULL};
+	int st = h_run(err, sizeof err, start);
+	if (st != 78 || !strstr(err, ": [daemon] socket_group: no group named 'no-such-group-m7b'"))
+		fail_msg("start with no such socket_group: status %d, message: %s", st, err);
 	/* Bad usage. */
 	const char *bad[] = {"m7bridged", "--no-such-flag", NULL};
 	assert_int_equal(h_run(err, sizeof err, bad), 64);
