@@ -1155,6 +1155,28 @@ static void test_config_errors(void **state)
 	h_cleanup(&p);
 }
 
+/* A kernel log that cannot be watched is named by the path configured for it. */
+static void test_kmsg_unwatchable(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	char extra[512], want[512];
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(extra, sizeof extra, "kernel_log = kmsg\nkmsg_path = %s/no-kmsg\n", p.dir);
+	assert_int_equal(daemon_proc_start(&p, extra), 0);
+	/* An answered request: the supervisor has started by then. */
+	struct tclient c;
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\"}"), 0);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	char log[65536];
+	h_slurp_file(p.log, log, sizeof(log));
+	snprintf(want, sizeof want, "cannot watch the kernel log (kmsg at %s/no-kmsg): ", p.dir);
+	if (!strstr(log, want))
+		fail_msg("no '%s' in:\n%s", want, log);
+	h_cleanup(&p);
+}
+
 /* Recovery settings changed by SIGHUP apply to a channel that stays open: liveness off,
  * then on, and the same hung M7 becomes a stall. */
 static void test_sighup_recovery_settings(void **state)
@@ -1554,6 +1576,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sighup_recovery_settings, setup_no_liveness,
 						teardown),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_kmsg_unwatchable),
 		cmocka_unit_test(test_busy_holder),
 		cmocka_unit_test(test_stale_socket_and_shutdown),
 		cmocka_unit_test(test_socket_activation),
