@@ -67,6 +67,17 @@ static void print_config(const struct conf *c)
 	}
 }
 
+/* The group socket_group names exists; 0 or EX_CONFIG (reported). */
+static int check_group(const struct conf *c)
+{
+	if (c->daemon.socket_group && !getgrnam(c->daemon.socket_group)) {
+		fprintf(stderr, "m7bridged: %s%s[daemon] socket_group: no group named '%s'\n",
+			c->path, c->path[0] ? ": " : "", c->daemon.socket_group);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
 /* What --check-config checks beyond the file's syntax: the user and group it names exist,
  * else the daemon would refuse to start on a configuration said to be good. */
 static int check_accounts(const struct conf *c, const char *user_opt)
@@ -79,12 +90,7 @@ static int check_accounts(const struct conf *c, const char *user_opt)
 			where[0] ? ": " : "", user_opt ? "--user" : "[daemon] user", user);
 		return EX_CONFIG;
 	}
-	if (c->daemon.socket_group && !getgrnam(c->daemon.socket_group)) {
-		fprintf(stderr, "m7bridged: %s%s[daemon] socket_group: no group named '%s'\n",
-			c->path, c->path[0] ? ": " : "", c->daemon.socket_group);
-		return EX_CONFIG;
-	}
-	return 0;
+	return check_group(c);
 }
 
 /* What the command line asked for. */
@@ -282,6 +288,10 @@ int main(int argc, char **argv)
 			print_config(op.a.cfg);
 		conf_free(op.a.cfg);
 	}
+	/* A configuration error like --check-config's, before any socket is made (the
+	 * server alone would fail with the generic status). */
+	if (status == GO_ON && check_group(op.a.cfg) != 0)
+		status = EX_CONFIG;
 	struct privsep *ps = NULL;
 	if (status == GO_ON)
 		status = separate(&op, &ps);

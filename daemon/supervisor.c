@@ -260,9 +260,18 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 	if (r < 0) {
 		/* Liveness still detects a dead M7; only the kernel's word is missing. */
 		struct log_fields f = {.err = -r};
-		log_struct(sv->log, LOG_WARNING, &f, "cannot watch the kernel log (%s%s): %s",
-			   kc.journal_dir ? "journal in " : sv->cfg.kernel_log,
-			   kc.journal_dir ? kc.journal_dir : "", strerror(-r));
+		/* Named as configured, so that a wrong path is seen for what it is. */
+		char where[SUPERVISOR_PATH_MAX + 32];
+		if (kc.journal_dir)
+			snprintf(where, sizeof(where), "journal in %s", kc.journal_dir);
+		else if (kc.source == KWATCH_JOURNAL)
+			snprintf(where, sizeof(where), "journal");
+		else
+			snprintf(where, sizeof(where), "%s%s at %s",
+				 kc.source == KWATCH_KMSG ? "" : "auto: journal or ", "kmsg",
+				 kc.kmsg_path);
+		log_struct(sv->log, LOG_WARNING, &f, "cannot watch the kernel log (%s): %s", where,
+			   strerror(-r));
 	} else if (kwatch_source(sv->kw) == KWATCH_OFF) {
 		log_struct(sv->log, LOG_INFO, NULL,
 			   "not watching kernel messages (kernel_log = off): faults are seen by "

@@ -90,6 +90,7 @@ struct sv_chan {
 	uint64_t kick_failures;	   /* mailbox kicks the kernel reported as failed */
 	uint64_t last_fault_ms;	   /* of the fault that started the running recovery */
 	struct ratelimit rl_debug; /* recovery decisions at debug level */
+	struct ratelimit rl_fault; /* the fault lines of the daemon's log */
 	uint64_t kernel_ms;	   /* when its kernel line arrived, 0 if not a kernel fault */
 	char reload_fw[RECOVERY_FIRMWARE_MAX];
 	/* verification of the image a reload or the remoteproc step brought up */

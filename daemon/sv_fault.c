@@ -7,6 +7,12 @@
 
 #include <event2/event.h>
 
+#include "utf8.h"
+
+/* Fault lines in the daemon's log, per channel: the house burst per window. */
+#define SV_FAULT_LOG_BURST     5
+#define SV_FAULT_LOG_WINDOW_MS 10000
+
 void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, const char *source,
 		    enum recovery_severity sev, uint64_t kernel_ms)
 {
@@ -24,8 +30,21 @@ void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, con
 			break;
 		}
 	}
-	log_struct(sv->log, sev == RECOVERY_SEV_NOTICE ? LOG_NOTICE : LOG_WARNING, &f,
-		   "fault %s (%s, #%llu): %s", kind, source, (unsigned long long)count, detail);
+	/* A flood (a fatal LOG per frame, a kick failure per message) would drown the
+	 * journal; the lines only are limited, the fault is counted and handled each time. */
+	if (ratelimit_ok(&c->rl_fault, daemon_now_ms(), SV_FAULT_LOG_BURST,
+			 SV_FAULT_LOG_WINDOW_MS)) {
+		int prio = sev == RECOVERY_SEV_NOTICE ? LOG_NOTICE : LOG_WARNING;
+		if (c->rl_fault.suppressed) {
+			log_struct(sv->log, prio, &f,
+				   "%u fault lines not logged (at most %u per %u s)",
+				   c->rl_fault.suppressed, SV_FAULT_LOG_BURST,
+				   SV_FAULT_LOG_WINDOW_MS / 1000);
+			c->rl_fault.suppressed = 0;
+		}
+		log_struct(sv->log, prio, &f, "fault %s (%s, #%llu): %s", kind, source,
+			   (unsigned long long)count, detail);
+	}
 	daemon_publish_fault(sv->d, c->ch, kind, detail, source, count);
 	sv_chan_note(c, INCIDENT_FAULT, "%s %s: %s", source, kind, detail);
 	sv_incident_begin(c, kind, source, detail);
@@ -203,7 +222,8 @@ void sv_fault_on_kernel_line(void *arg, const struct kwatch_line *l)
 
 	if (!klog_classify(l->msg, l->len, &ev))
 		return;
-	snprintf(detail, sizeof(detail), "%.*s", (int)(l->len < 199 ? l->len : 199), l->msg);
+	/* The kernel's bytes go to the journal, FAULT and incidents: one line of text. */
+	(void)utf8_clean_line(detail, sizeof(detail), l->msg, l->len);
 	for (i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct sv_chan *c = sv->chans[i];
 		enum klog_owner o;

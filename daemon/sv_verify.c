@@ -117,6 +117,24 @@ static void save_good(struct sv_chan *c, const struct sv_fwid *g)
 
 /* ---- reload preparation ---- */
 
+/* What is wrong with a firmware file that is there, in words (elfinfo_load's errnos; its
+ * 64 MiB limit); NULL for a plain errno. EINVAL is a file only under a good name. */
+static const char *image_fault(int r, const char *name)
+{
+	switch (r) {
+	case -ENOEXEC:
+		return "not an ELF image";
+	case -EBADMSG:
+		return "truncated or malformed ELF image";
+	case -EFBIG:
+		return "larger than 64 MiB";
+	case -EINVAL:
+		return recovery_firmware_name_ok(name) ? "not a regular file" : NULL;
+	default:
+		return NULL;
+	}
+}
+
 int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 		      struct recovery_event *ev, char *msg, size_t cap)
 {
@@ -125,9 +143,14 @@ int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 	int r = sv_verify_identity(c, name, &c->reload_want);
 
 	if (r < 0) {
-		snprintf(msg, cap, "cannot read firmware %s under %s: %s",
-			 c->reload_want.name[0] ? c->reload_want.name : "(current)",
-			 c->sv->cfg.firmware_dir, strerror(-r));
+		const char *fw = c->reload_want.name[0] ? c->reload_want.name : "(current)";
+		const char *why = image_fault(r, c->reload_want.name);
+		if (why)
+			snprintf(msg, cap, "firmware %s under %s: %s", fw, c->sv->cfg.firmware_dir,
+				 why);
+		else
+			snprintf(msg, cap, "cannot read firmware %s under %s: %s", fw,
+				 c->sv->cfg.firmware_dir, strerror(-r));
 		return r;
 	}
 	memset(&c->rollback, 0, sizeof(c->rollback));

@@ -1142,9 +1142,121 @@ static void test_config_errors(void **state)
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
 		if (!strstr(out, want[i]))
 			fail_msg("--check-config lacks '%s' in:\n%s", want[i], out);
+	/* The daemon refuses at start what --check-config refuses, as a configuration error
+	 * naming the key. */
+	assert_int_equal(daemon_proc_write_conf(&p, "socket_group = no-such-group-m7b\n"), 0);
+	const char *start[] = {"m7bridged", "-f", "-c", p.conf, NULL};
+	int st = h_run(err, sizeof err, start);
+	if (st != 78 || !strstr(err, ": [daemon] socket_group: no group named 'no-such-group-m7b'"))
+		fail_msg("start with no such socket_group: status %d, message: %s", st, err);
 	/* Bad usage. */
 	const char *bad[] = {"m7bridged", "--no-such-flag", NULL};
 	assert_int_equal(h_run(err, sizeof err, bad), 64);
+	h_cleanup(&p);
+}
+
+/* A kernel log through a FIFO this test writes. */
+static int setup_kmsg(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	char fifo[300], conf[sizeof conf_buf + 512];
+	assert_non_null(f);
+	f->m.master = f->m2.master = -1;
+	assert_int_equal(h_tmpdir(&f->p), 0);
+	snprintf(f->link, sizeof f->link, "%s/ttyRPMSG30", f->p.dir);
+	snprintf(fifo, sizeof fifo, "%s/kmsg", f->p.dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	snprintf(conf, sizeof conf, "kernel_log = kmsg\nkmsg_path = %s\n%s", fifo,
+		 chan_conf(f, "liveness_quiet_ms = 0\nrecovery_steps = resync\n"));
+	assert_int_equal(daemon_proc_start(&f->p, conf), 0);
+	assert_int_equal(fake_m7_handshake(&f->m, 0xA1B2C3D4, 8), 0);
+	*state = f;
+	return 0;
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *s = hay; (s = strstr(s, needle)); s += strlen(needle))
+		n++;
+	return n;
+}
+
+/* Waits for the FAULT numbered count of kind; returns its detail (static). */
+static const char *wait_fault(struct tclient *c, const char *kind, unsigned count)
+{
+	static char detail[512];
+	for (;;) {
+		cJSON *o = tclient_wait(c, "FAULT", H_TIMEOUT_MS);
+		assert_non_null(o);
+		bool done = strcmp(j_str(o, "kind"), kind) == 0 && j_num(o, "count") == count;
+		snprintf(detail, sizeof detail, "%s", j_str(o, "detail"));
+		cJSON_Delete(o);
+		if (done)
+			return detail;
+	}
+}
+
+/* A flood of faults is counted and published in full; the daemon's log has a few lines
+ * of it per window, with the kernel's text as one line of valid UTF-8. */
+static void test_fault_log_limited(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	char path[300], log[1 << 16];
+
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
+			 0);
+	snprintf(path, sizeof path, "%s/kmsg", f->p.dir);
+	int w = open(path, O_WRONLY | O_CLOEXEC);
+	assert_true(w >= 0);
+	static const char junk[] = "[\x01\xff] imx_rproc_kick: failed (1, err:-62)\n";
+	assert_int_equal(write(w, junk, strlen(junk)), (ssize_t)strlen(junk));
+	const char *d = wait_fault(&c, "kick_timeout", 1);
+	assert_string_equal(d, "[?\xef\xbf\xbd] imx_rproc_kick: failed (1, err:-62)");
+	static const char kick[] = "imx_rproc_kick: failed (1, err:-62)\n";
+	for (int i = 0; i < 39; i++)
+		assert_int_equal(write(w, kick, strlen(kick)), (ssize_t)strlen(kick));
+	(void)wait_fault(&c, "kick_timeout", 40);
+	/* The M7's own fatal lines share the channel's limit. */
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(fake_m7_log(&f->m, 2, "assert failed"), 0);
+	(void)wait_fault(&c, "firmware_fatal", 30);
+	h_slurp_file(f->p.log, log, sizeof log);
+	assert_non_null(strstr(log, "fault kick_timeout (kernel, #1): [?\xef\xbf\xbd] imx_rproc"));
+	assert_int_equal(count_of(log, "fault kick_timeout (kernel, #"), 5);
+	assert_int_equal(count_of(log, "fault firmware_fatal (firmware, #"), 0);
+	/* A new window: the next line says how many were left out. */
+	usleep(10100 * 1000);
+	assert_int_equal(write(w, kick, strlen(kick)), (ssize_t)strlen(kick));
+	(void)wait_fault(&c, "kick_timeout", 41);
+	h_slurp_file(f->p.log, log, sizeof log);
+	assert_int_equal(count_of(log, "fault kick_timeout (kernel, #"), 6);
+	assert_non_null(strstr(log, "65 fault lines not logged"));
+	close(w);
+	tclient_close(&c);
+}
+
+/* A kernel log that cannot be watched is named by the path configured for it. */
+static void test_kmsg_unwatchable(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	char extra[512], want[512];
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(extra, sizeof extra, "kernel_log = kmsg\nkmsg_path = %s/no-kmsg\n", p.dir);
+	assert_int_equal(daemon_proc_start(&p, extra), 0);
+	/* An answered request: the supervisor has started by then. */
+	struct tclient c;
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\"}"), 0);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	char log[65536];
+	h_slurp_file(p.log, log, sizeof(log));
+	snprintf(want, sizeof want, "cannot watch the kernel log (kmsg at %s/no-kmsg): ", p.dir);
+	if (!strstr(log, want))
+		fail_msg("no '%s' in:\n%s", want, log);
 	h_cleanup(&p);
 }
 
@@ -1547,6 +1659,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sighup_recovery_settings, setup_no_liveness,
 						teardown),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_kmsg_unwatchable),
+		cmocka_unit_test_setup_teardown(test_fault_log_limited, setup_kmsg, teardown),
 		cmocka_unit_test(test_busy_holder),
 		cmocka_unit_test(test_stale_socket_and_shutdown),
 		cmocka_unit_test(test_socket_activation),

@@ -465,6 +465,54 @@ static void test_unreadable_refused(void **state)
 	assert_string_equal(j_str(o, "code"), "bad_value");
 	assert_non_null(strstr(j_str(o, "message"), "missing.elf"));
 	cJSON_Delete(o);
+	/* What is wrong with a file that is there, in words. */
+	static const struct {
+		const char *name, *why;
+	} bad[] = {{"empty.elf", ": not an ELF image"},
+		   {"text.elf", ": not an ELF image"},
+		   {"cut.elf", ": truncated or malformed ELF image"},
+		   {"zero.elf", ": not a regular file"},
+		   {"fifo.elf", ": not a regular file"},
+		   {"huge.elf", ": larger than 64 MiB"}};
+	char path[400], elf[4096];
+	snprintf(path, sizeof(path), "%s/empty.elf", f->fwdir);
+	assert_int_equal(h_put_file(path, ""), 0);
+	snprintf(path, sizeof(path), "%s/text.elf", f->fwdir);
+	assert_int_equal(h_put_file(path, "#!/bin/sh\necho not firmware at all, long enough\n"), 0);
+	/* m7sim's ELF header with its section headers cut off. */
+	int in = open(h_sim_path(), O_RDONLY | O_CLOEXEC);
+	assert_true(in >= 0);
+	assert_int_equal(read(in, elf, sizeof(elf)), (ssize_t)sizeof(elf));
+	close(in);
+	snprintf(path, sizeof(path), "%s/cut.elf", f->fwdir);
+	int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(out >= 0);
+	assert_int_equal(write(out, elf, sizeof(elf)), (ssize_t)sizeof(elf));
+	close(out);
+	snprintf(path, sizeof(path), "%s/zero.elf", f->fwdir);
+	assert_int_equal(symlink("/dev/zero", path), 0);
+	snprintf(path, sizeof(path), "%s/fifo.elf", f->fwdir);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	snprintf(path, sizeof(path), "%s/huge.elf", f->fwdir);
+	out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(out >= 0);
+	assert_int_equal(ftruncate(out, 64 * 1024 * 1024 + 1), 0); /* sparse */
+	close(out);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char req[256], want[512];
+		snprintf(req, sizeof(req),
+			 "{\"cmd\":\"reload\",\"channel\":\"m7\",\"firmware\":\"%s\"}",
+			 bad[i].name);
+		assert_int_equal(tclient_send(&q, req), 0);
+		o = tclient_wait(&q, "ERROR", WAIT_MS);
+		assert_non_null(o);
+		assert_string_equal(j_str(o, "code"), "bad_value");
+		snprintf(want, sizeof(want), "firmware %s under %s%s", bad[i].name, f->fwdir,
+			 bad[i].why);
+		if (strcmp(j_str(o, "message"), want) != 0)
+			fail_msg("%s: '%s', want '%s'", bad[i].name, j_str(o, "message"), want);
+		cJSON_Delete(o);
+	}
 	assert_int_equal(tclient_send(&q, "{\"cmd\":\"reload\",\"channel\":\"m7\","
 					  "\"no_rollback\":1}"),
 			 0);
