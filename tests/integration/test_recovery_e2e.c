@@ -703,7 +703,10 @@ static void test_privsep(void **state)
 
 	if (!f)
 		skip();
-	pid_t helper = helper_of(f->p.pid);
+	/* The daemon may be ready before its helper has named itself: look for a while. */
+	pid_t helper = 0;
+	for (int i = 0; i < 250 && !(helper = helper_of(f->p.pid)); i++)
+		usleep(20000);
 	print_message("daemon %d, privileged helper %d\n", (int)f->p.pid, (int)helper);
 	assert_true(helper > 0);
 	test_reload(state); /* reload and every recovery step, through the helper */
