@@ -18,7 +18,7 @@
 #include "recovery.h"
 #include "rpmsgdev.h"
 #include "silence.h"
-#include "utf8.h"
+#include "m7bridge/utf8.h"
 #include "log.h"
 
 struct parse_ctx {
@@ -166,13 +166,7 @@ static bool name_ok(const char *s)
  * valid UTF-8. */
 static bool utf8_ok(const char *s)
 {
-	for (size_t n = strlen(s), i = 0; i < n;) {
-		size_t l = utf8_seq(s + i, n - i);
-		if (l == 0)
-			return false;
-		i += l;
-	}
-	return true;
+	return m7b_utf8_valid(s, strlen(s));
 }
 
 static struct conf_channel *add_channel(struct conf *c, const char *name)

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "utf8.h"
+#include "m7bridge/utf8.h"
 
 struct jc {
 	const unsigned char *p, *end;
@@ -92,7 +92,7 @@ static bool string(struct jc *j)
 				return false;
 			continue;
 		}
-		size_t n = utf8_seq(j->p, (size_t)(j->end - j->p));
+		size_t n = m7b_utf8_seq(j->p, (size_t)(j->end - j->p));
 		if (!n)
 			return bad(j, "invalid UTF-8 in a string");
 		j->p += n;

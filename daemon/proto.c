@@ -17,7 +17,7 @@
 #include "m7bridge/numfmt.h"
 
 #include "macro.h"
-#include "utf8.h"
+#include "m7bridge/utf8.h"
 
 static const char *const err_names[PROTO_E_COUNT] = {
 	[PROTO_E_NONE] = "none",
@@ -167,7 +167,7 @@ int proto_quote(char *dst, size_t cap, const void *src, size_t n)
 			PUT(c);
 			i++;
 		} else {
-			size_t l = utf8_seq(s + i, n - i);
+			size_t l = m7b_utf8_seq(s + i, n - i);
 			if (l == 0) {
 				/* U+FFFD REPLACEMENT CHARACTER keeps the line valid UTF-8. */
 				PUT(0xEF);

@@ -1,13 +1,10 @@
-/* UTF-8 validity, shared by the request checker, the renderers and the channel (which
- * keeps the firmware's name). Pure. */
+/* Text from outside made valid UTF-8, for the renderers, the channel (which keeps the
+ * firmware's name) and the log. Pure. */
 #ifndef M7B_UTF8_H
 #define M7B_UTF8_H
 
 #include <stddef.h>
 
-/* Bytes of the valid UTF-8 sequence at s (at most n bytes): 1..4, or 0 when invalid
- * (overlong, surrogate, past U+10FFFF, cut short). n must be at least 1. */
-size_t utf8_seq(const void *s, size_t n);
 /* Copies src[0..n) to dst as valid UTF-8 without NUL: each invalid byte and each NUL
  * becomes U+FFFD; stops at a character boundary when dst is full. dst is NUL-terminated
  * (cap >= 1). Returns the bytes written, without the NUL. */

@@ -1,12 +1,12 @@
 /* Requests to m7bridged: struct m7b_request formatted as one NDJSON line. */
 #include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
 #include "m7bridge/client.h"
+#include "m7bridge/utf8.h"
 
 static const char *const cmd_names[] = {
 	[M7B_CMD_WATCH] = "watch",	   [M7B_CMD_UNWATCH] = "unwatch",
@@ -79,36 +79,6 @@ static bool add_send(cJSON *obj, const struct m7b_request *req)
 	return ok;
 }
 
-/* Whether s is UTF-8 (RFC 3629: no overlong forms, surrogates or values past U+10FFFF).
- * The daemon refuses anything else as bad_json, without the id a reply is matched by. */
-static bool valid_utf8(const unsigned char *s)
-{
-	while (*s) {
-		unsigned c = *s++, n;
-		uint32_t v, min;
-
-		if (c < 0x80)
-			continue;
-		if ((c & 0xe0) == 0xc0) {
-			n = 1, v = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2, v = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3, v = c & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		for (; n; n--, s++) {
-			if ((*s & 0xc0) != 0x80) /* the terminating NUL ends here too */
-				return false;
-			v = v << 6 | (*s & 0x3fu);
-		}
-		if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-			return false;
-	}
-	return true;
-}
-
 char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error)
 {
 	const char *cmd = req ? m7b_cmd_to_string(req->cmd) : NULL;
@@ -159,11 +129,13 @@ char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error)
 	json = cJSON_PrintUnformatted(obj);
 	if (!json)
 		goto out;
-	if (!valid_utf8((const unsigned char *)json)) {
+	size_t n = strlen(json);
+	/* The daemon refuses anything else as bad_json, without the id a reply is matched
+	 * by. */
+	if (!m7b_utf8_valid(json, n)) {
 		r = -EINVAL;
 		goto out;
 	}
-	size_t n = strlen(json);
 
 	line = malloc(n + 2);
 	if (!line)

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "ctl.h"
+#include "m7bridge/utf8.h"
 
 const char *const ctl_prog = "m7bridgectl";
 
@@ -313,33 +314,6 @@ void ctl_put_text(FILE *f, const uint8_t *p, size_t n)
 	}
 }
 
-/* Length of the UTF-8 character at p (at most n bytes), 0 when p starts no valid one;
- * *cp gets its code point. */
-static size_t utf8_char(const uint8_t *p, size_t n, uint32_t *cp)
-{
-	size_t len = p[0] < 0x80		    ? 1
-		     : p[0] >= 0xc2 && p[0] <= 0xdf ? 2
-		     : p[0] >= 0xe0 && p[0] <= 0xef ? 3
-		     : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
-						    : 0;
-	uint32_t c;
-
-	if (len == 0 || len > n)
-		return 0;
-	c = len == 1 ? p[0] : p[0] & (0x7f >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates and beyond U+10FFFF are not UTF-8. */
-	if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-	    (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
 size_t ctl_safe_text(char *buf, size_t cap, const char *s)
 {
 	const uint8_t *p = (const uint8_t *)(s ? s : "");
@@ -348,10 +322,11 @@ size_t ctl_safe_text(char *buf, size_t cap, const char *s)
 	if (cap == 0)
 		return 0;
 	while (n > 0) {
-		uint32_t cp = 0;
-		size_t len = utf8_char(p, n, &cp);
-		/* C0, DEL and C1 would move the cursor, recolour or break the line. */
-		bool shown = len > 0 && cp >= 0x20 && !(cp >= 0x7f && cp <= 0x9f);
+		size_t len = m7b_utf8_seq(p, n);
+		/* C0, DEL and C1 (U+0080..U+009F: 0xc2 0x80..0x9f) would move the cursor,
+		 * recolour or break the line. */
+		bool shown = len > 1 ? !(p[0] == 0xc2 && p[1] <= 0x9f)
+				     : len == 1 && p[0] >= 0x20 && p[0] != 0x7f;
 		size_t out = shown ? len : 1;
 
 		if (used + out >= cap)

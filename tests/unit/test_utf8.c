@@ -7,20 +7,21 @@
 
 #include <cmocka.h>
 
+#include "m7bridge/utf8.h"
 #include "utf8.h"
 
 static void test_seq(void **state)
 {
 	(void)state;
-	assert_int_equal(utf8_seq("a", 1), 1);
-	assert_int_equal(utf8_seq("\xc3\xa9", 2), 2);
-	assert_int_equal(utf8_seq("\xc3\xa9", 1), 0);	      /* cut short */
-	assert_int_equal(utf8_seq("\xc0\xaf", 2), 0);	      /* overlong */
-	assert_int_equal(utf8_seq("\xe0\x80\xaf", 3), 0);     /* overlong */
-	assert_int_equal(utf8_seq("\xed\xa0\x80", 3), 0);     /* surrogate */
-	assert_int_equal(utf8_seq("\xf4\x90\x80\x80", 4), 0); /* past U+10FFFF */
-	assert_int_equal(utf8_seq("\xf0\x9f\x98\x80", 4), 4); /* U+1F600 */
-	assert_int_equal(utf8_seq("\xff", 1), 0);
+	assert_int_equal(m7b_utf8_seq("a", 1), 1);
+	assert_int_equal(m7b_utf8_seq("\xc3\xa9", 2), 2);
+	assert_int_equal(m7b_utf8_seq("\xc3\xa9", 1), 0);	  /* cut short */
+	assert_int_equal(m7b_utf8_seq("\xc0\xaf", 2), 0);	  /* overlong */
+	assert_int_equal(m7b_utf8_seq("\xe0\x80\xaf", 3), 0);	  /* overlong */
+	assert_int_equal(m7b_utf8_seq("\xed\xa0\x80", 3), 0);	  /* surrogate */
+	assert_int_equal(m7b_utf8_seq("\xf4\x90\x80\x80", 4), 0); /* past U+10FFFF */
+	assert_int_equal(m7b_utf8_seq("\xf0\x9f\x98\x80", 4), 4); /* U+1F600 */
+	assert_int_equal(m7b_utf8_seq("\xff", 1), 0);
 }
 
 static void test_clean(void **state)
