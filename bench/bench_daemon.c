@@ -120,7 +120,24 @@ static void machine_cpu(struct machine_cpu *m)
 	m->idle_ns = (double)(v[3] + v[4]) * tick;
 }
 
-static double cpu_seconds(pid_t pid);
+/* CPU time of pid so far (user + system), s, in clock ticks. */
+static double cpu_seconds(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	/* fields after ')': state(3) ... utime(14) stime(15) */
+	if (p)
+		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
 
 /* CPU time of every thread of pid so far, ns (the first field of each thread's
  * schedstat: exact, where the ticks of /proc/PID/stat are 10 ms). */
@@ -241,24 +258,6 @@ static double raw_rate(double seconds, size_t *frame_len, struct budget *bud)
 }
 
 /* ---- the daemon ---- */
-
-static double cpu_seconds(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	unsigned long ut = 0, st = 0;
-	/* fields after ')': state(3) ... utime(14) stime(15) */
-	if (p)
-		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 static long vm_kib(pid_t pid, const char *key)
 {
@@ -411,7 +410,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 struct result {
-	double produced_rate, min_rate, avg_rate, cpu_us, allocs_per_frame;
+	double produced_rate, min_rate, avg_rate, allocs_per_frame;
 	long hwm_kib;		 /* VmHWM: the peak, shared library pages included */
 	long anon_kib, file_kib; /* at the sampled peak of VmRSS: private memory, mapped files */
 	uint64_t frames, delivered_min;
@@ -472,7 +471,6 @@ static int run_phase(int nclients, double seconds, double rate, bool latency, bo
 	pthread_t pt, rt;
 	if (!lag)
 		pthread_create(&rt, NULL, reader_main, R);
-	double cpu0 = cpu_seconds(r.pid);
 	long m0 = mallocs(&r);
 	struct budget_mark mark;
 	budget_begin(&mark, r.pid);
@@ -494,7 +492,6 @@ static int run_phase(int nclients, double seconds, double rate, bool latency, bo
 	atomic_store(&R->stop, true);
 	pthread_join(rt, NULL);
 	budget_end(&mark, atomic_load(&p.frames), p.cpu_ns, R->cpu_ns, &res->cpu);
-	double cpu1 = cpu_seconds(r.pid);
 	long m1 = mallocs(&r);
 	res->frames = atomic_load(&p.frames);
 	res->produced_rate = (double)res->frames / ((double)produced_ns / 1e9);
@@ -510,7 +507,6 @@ static int run_phase(int nclients, double seconds, double rate, bool latency, bo
 		if (R->lines[i] < res->delivered_min)
 			res->delivered_min = R->lines[i];
 	}
-	res->cpu_us = res->frames ? (cpu1 - cpu0) * 1e6 / (double)res->frames : 0;
 	res->allocs_per_frame =
 		m0 >= 0 && m1 >= 0 && res->frames ? (double)(m1 - m0) / (double)res->frames : -1;
 	res->hwm_kib = vm_kib(r.pid, "VmHWM:");
@@ -666,7 +662,7 @@ int main(int argc, char **argv)
 				rss[k] = res.hwm_kib;
 			printf("%-6d %-8d %12.0f %12.0f %12.0f %12.0f %6.0f%% %9.2f %10ld %11.4f\n",
 			       round + 1, counts[k], raw, res.produced_rate, res.min_rate,
-			       res.avg_rate, pct[k][round], res.cpu_us, res.hwm_kib,
+			       res.avg_rate, pct[k][round], res.cpu.daemon, res.hwm_kib,
 			       res.allocs_per_frame);
 			if (res.delivered_min < res.frames)
 				printf("    (the slowest client got %llu of %llu frames)\n",
@@ -740,7 +736,7 @@ int main(int argc, char **argv)
 		printf("%-10.0f %9.0f %8zu %9.0f %9.0f %9.0f %9.0f %10llu %10.2f\n", rates[k],
 		       lr.produced_rate, R.nlat, quantile_us(R.lat, R.nlat, 0.50), p99,
 		       quantile_us(R.lat, R.nlat, 0.999), (double)R.lat[R.nlat - 1] / 1000.0,
-		       (unsigned long long)R.backwards, lr.cpu_us);
+		       (unsigned long long)R.backwards, lr.cpu.daemon);
 	}
 	free(R.lat);
 	R.lat = NULL;
