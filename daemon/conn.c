@@ -707,10 +707,15 @@ int conn_watch(struct conn *c, const struct proto_request *req)
 {
 	char(*names)[PROTO_NAME_MAX] = NULL;
 	if (!req->all_channels && req->nchannels) {
+		/* Only names of configured channels get here; a longer one could name none. */
+		for (unsigned i = 0; i < req->nchannels; i++)
+			if (strlen(req->channels[i]) >= PROTO_NAME_MAX)
+				return -EINVAL;
 		names = malloc(req->nchannels * sizeof(*names));
 		if (!names)
 			return -ENOMEM;
-		memcpy(names, req->channels, req->nchannels * sizeof(*names));
+		for (unsigned i = 0; i < req->nchannels; i++)
+			strcpy(names[i], req->channels[i]);
 	}
 	free(c->chan_names);
 	c->chan_names = names;

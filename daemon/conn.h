@@ -138,7 +138,8 @@ void conn_release(struct conn *c);
 void conn_flush(struct conn *c);
 /* Marks c for closing (the owner reaps it at a safe point). */
 void conn_close(struct conn *c, const char *reason);
-/* Sets the watch from a parsed request (names resolved later by conn_resolve). */
+/* Sets the watch from a parsed request (names resolved later by conn_resolve). 0,
+ * -EINVAL for a name longer than any channel has, or -ENOMEM. */
 int conn_watch(struct conn *c, const struct proto_request *req);
 /* Stops streaming. */
 void conn_unwatch(struct conn *c);

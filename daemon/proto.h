@@ -77,11 +77,13 @@ enum proto_err {
 struct proto_request {
 	enum proto_cmd cmd;
 	char cmd_name[32];
-	char id[PROTO_ID_MAX + 1];    /* JSON text of "id", "" when absent */
-	char channel[PROTO_NAME_MAX]; /* "" when absent */
+	char id[PROTO_ID_MAX + 1]; /* JSON text of "id", "" when absent */
+	/* Channel names as the client wrote them, however long (a name that no channel can
+	 * have is still just an unknown name); they point into json. */
+	const char *channel; /* "" when absent */
 	/* watch */
 	bool all_channels;
-	char (*channels)[PROTO_NAME_MAX];
+	const char **channels;
 	unsigned nchannels;
 	uint64_t ports[4]; /* bit per port */
 	unsigned classes;

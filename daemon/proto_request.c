@@ -78,6 +78,24 @@ static int get_string(const cJSON *root, const char *key, char *dst, size_t cap,
 	return 1;
 }
 
+/* A channel name member: a string of any length, kept where cJSON holds it (a name too
+ * long for any channel is unknown, which the daemon says, not malformed). 1 when
+ * present. */
+static int get_channel(const cJSON *root, bool required, struct proto_request *req,
+		       struct proto_error *e)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "channel");
+	if (!it) {
+		if (required)
+			return fail(e, PROTO_E_MISSING_MEMBER, "member \"channel\" is required");
+		return 0;
+	}
+	if (!cJSON_IsString(it))
+		return fail(e, PROTO_E_BAD_TYPE, "member \"channel\" must be a string");
+	req->channel = it->valuestring;
+	return 1;
+}
+
 static int parse_watch_channels(const cJSON *it, struct proto_request *req, struct proto_error *e)
 {
 	if (!cJSON_IsArray(it))
@@ -95,9 +113,7 @@ static int parse_watch_channels(const cJSON *it, struct proto_request *req, stru
 		if (!cJSON_IsString(c))
 			return fail(e, PROTO_E_BAD_TYPE,
 				    "\"channels\" must be an array of strings");
-		if (strlen(c->valuestring) >= PROTO_NAME_MAX)
-			return fail(e, PROTO_E_BAD_VALUE, "channel name too long");
-		strcpy(req->channels[req->nchannels++], c->valuestring);
+		req->channels[req->nchannels++] = c->valuestring;
 	}
 	return 0;
 }
@@ -242,7 +258,7 @@ static int parse_watch(const cJSON *root, struct proto_request *req, struct prot
 
 static int parse_send(const cJSON *root, struct proto_request *req, struct proto_error *e)
 {
-	int r = get_string(root, "channel", req->channel, sizeof(req->channel), true, e);
+	int r = get_channel(root, true, req, e);
 	if (r < 0)
 		return r;
 	/* Optional here: a raw channel takes bytes without a port; the daemon requires it
@@ -284,7 +300,7 @@ static int parse_members(const cJSON *root, struct proto_request *req, struct pr
 	case PROTO_CMD_SEND:
 		return parse_send(root, req, e);
 	case PROTO_CMD_RECOVER:
-		r = get_string(root, "channel", req->channel, sizeof(req->channel), true, e);
+		r = get_channel(root, true, req, e);
 		if (r < 0)
 			return r;
 		r = get_string(root, "action", req->action, sizeof(req->action), false, e);
@@ -296,7 +312,7 @@ static int parse_members(const cJSON *root, struct proto_request *req, struct pr
 				    "\"action\" must be resync, reopen, driver or remoteproc");
 		return 0;
 	case PROTO_CMD_RELOAD:
-		r = get_string(root, "channel", req->channel, sizeof(req->channel), true, e);
+		r = get_channel(root, true, req, e);
 		if (r < 0)
 			return r;
 		r = get_string(root, "firmware", req->firmware, sizeof(req->firmware), false, e);
@@ -312,7 +328,7 @@ static int parse_members(const cJSON *root, struct proto_request *req, struct pr
 		req->no_rollback = cJSON_IsTrue(item);
 		return 0;
 	case PROTO_CMD_INCIDENTS:
-		r = get_string(root, "channel", req->channel, sizeof(req->channel), false, e);
+		r = get_channel(root, false, req, e);
 		return r < 0 ? r : 0;
 	default:
 		/* Other commands (registered handlers) read their own members from json. */
@@ -324,6 +340,7 @@ int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 			struct proto_error *e)
 {
 	memset(req, 0, sizeof(*req));
+	req->channel = "";
 	req->port = -1;
 	e->code = PROTO_E_NONE;
 	e->message[0] = '\0';

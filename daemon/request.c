@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h" /* the build's: M7B_VERSION */
+#include "utf8.h"
 
 static void reply_error(struct conn *c, const char *id, enum proto_err code, const char *channel,
 			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -22,8 +23,39 @@ static void reply_error(struct conn *c, const char *id, enum proto_err code, con
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	int n = proto_render_error(buf, sizeof(buf), id, code, msg, channel);
-	if (n > 0)
+	if (n > 0) {
 		conn_reply(c, buf, (size_t)n);
+		return;
+	}
+	/* The channel is echoed whole, however long the client made it: room for every
+	 * text quoted (a control character takes six bytes as \u00XX). */
+	size_t cap = 64 + strlen(id) + 6 * (strlen(msg) + (channel ? strlen(channel) : 0));
+	char *big = malloc(cap);
+	n = big ? proto_render_error(big, cap, id, code, msg, channel) : -ENOMEM;
+	if (n > 0)
+		conn_reply(c, big, (size_t)n);
+	else
+		conn_close(c, "cannot render a reply");
+	free(big);
+}
+
+/* A name from a request as a message shows it: the first 64 bytes at most, cut between
+ * characters, and "..." when there is more. buf holds 68 bytes. */
+static const char *shown_name(char *buf, const char *name)
+{
+	size_t len = strlen(name);
+	size_t n = utf8_clean(buf, 65, name, len);
+	if (n < len)
+		memcpy(buf + n, "...", 4);
+	return buf;
+}
+
+/* The request names a channel the daemon does not have. */
+static void reply_no_channel(struct conn *c, const struct proto_request *req)
+{
+	char shown[68];
+	reply_error(c, req->id, PROTO_E_NO_CHANNEL, req->channel, "no channel %s",
+		    shown_name(shown, req->channel));
 }
 
 static void reply_ack(struct conn *c, const char *id, const char *cmd, const char *channel)
@@ -115,7 +147,8 @@ static bool watch_filters_ok(struct daemon *d, struct conn *c, const struct prot
 		if (daemon_channel(d, req->channels[i]))
 			continue;
 		avail_channels(d, avail, sizeof(avail));
-		snprintf(msg, sizeof(msg), "no channel %.64s", req->channels[i]);
+		char shown[68];
+		snprintf(msg, sizeof(msg), "no channel %s", shown_name(shown, req->channels[i]));
 		code = PROTO_E_UNKNOWN_CHANNEL;
 		break;
 	}
@@ -349,8 +382,7 @@ static void do_send(struct daemon *d, struct conn *c, const struct proto_request
 	}
 	struct channel *ch = daemon_channel(d, req->channel);
 	if (!ch) {
-		reply_error(c, req->id, PROTO_E_NO_CHANNEL, req->channel, "no channel %s",
-			    req->channel);
+		reply_no_channel(c, req);
 		return;
 	}
 	if (channel_is_raw(ch)) {
@@ -455,8 +487,7 @@ static bool run_handler(struct daemon *d, struct conn *c, const struct proto_req
 			reply_error(c, req->id, PROTO_E_FORBIDDEN, req->channel,
 				    "%s is disabled (allow_control = false)", req->cmd_name);
 		else if ((control || req->channel[0]) && !daemon_channel(d, req->channel))
-			reply_error(c, req->id, PROTO_E_NO_CHANNEL, req->channel, "no channel %s",
-				    req->channel);
+			reply_no_channel(c, req);
 		else
 			d->handlers[i].fn(d->handlers[i].ud, d, c, req);
 		return true;
@@ -526,8 +557,7 @@ bool request_on_line(void *ud, struct conn *c, const char *line, size_t len)
 	case PROTO_CMD_RELOAD:
 	case PROTO_CMD_INCIDENTS:
 		if (req.channel[0] && !daemon_channel(d, req.channel))
-			reply_error(c, req.id, PROTO_E_NO_CHANNEL, req.channel, "no channel %s",
-				    req.channel);
+			reply_no_channel(c, &req);
 		else
 			reply_error(c, req.id, PROTO_E_UNSUPPORTED, req.channel,
 				    "%s is not available in this daemon", req.cmd_name);

@@ -128,6 +128,64 @@ static void test_watch_unknown_channel_and_port(void **state)
 	tclient_close(&c);
 }
 
+/* A channel name too long for any channel is an unknown name like any other, for every
+ * request that takes one: watch lists what exists, the others echo the name whole. The
+ * message shows 64 bytes of it, cut between characters. */
+static void test_long_channel_names(void **state)
+{
+	struct fx *f = *state;
+	static const size_t lens[] = {64, 1000, 65000};
+	static const char *const single[][2] = {
+		{"{\"cmd\":\"send\",\"id\":2,\"port\":1,\"data\":\"AA==\",\"channel\":\"", "\"}"},
+		{"{\"cmd\":\"recover\",\"id\":2,\"channel\":\"", "\"}"},
+		{"{\"cmd\":\"reload\",\"id\":2,\"channel\":\"", "\"}"},
+		{"{\"cmd\":\"incidents\",\"id\":2,\"channel\":\"", "\"}"},
+	};
+	char *name = malloc(65536), *line = malloc(65536 + 128), want[128];
+	struct tclient c;
+	cJSON *o;
+
+	assert_non_null(name);
+	assert_non_null(line);
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+		/* "m7x" then two-byte characters: the 64th byte is the first of one. */
+		snprintf(name, 65536, "m7x");
+		for (size_t i = 3; i < lens[k]; i += 2)
+			memcpy(name + i, "\xc3\xa9", 3);
+		snprintf(want, sizeof(want), "no channel %.63s...", name);
+
+		snprintf(line, 65536 + 128, "{\"cmd\":\"watch\",\"id\":1,\"channels\":[\"%s\"]}",
+			 name);
+		o = reply_to(&c, line);
+		assert_string_equal(j_str(o, "class"), "ERROR");
+		assert_string_equal(j_str(o, "code"), "unknown_channel");
+		assert_string_equal(j_str(o, "message"), want);
+		char *avail = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "available"));
+		assert_string_equal(avail, "[\"m7\"]");
+		free(avail);
+		cJSON_Delete(o);
+
+		for (size_t r = 0; r < sizeof single / sizeof single[0]; r++) {
+			snprintf(line, 65536 + 128, "%s%s%s", single[r][0], name, single[r][1]);
+			o = reply_to(&c, line);
+			assert_string_equal(j_str(o, "class"), "ERROR");
+			assert_string_equal(j_str(o, "code"), "no_channel");
+			assert_string_equal(j_str(o, "message"), want);
+			assert_string_equal(j_str(o, "channel"), name);
+			assert_int_equal(j_num(o, "id"), 2);
+			cJSON_Delete(o);
+		}
+	}
+	/* The connection is still good. */
+	o = reply_to(&c, "{\"cmd\":\"watch\",\"channels\":[\"m7\"]}");
+	assert_string_equal(j_str(o, "class"), "ACK");
+	cJSON_Delete(o);
+	tclient_close(&c);
+	free(name);
+	free(line);
+}
+
 /* Counts the clients STATUS lists (the asking one included). */
 static int clients_listed(struct tclient *c)
 {
@@ -399,6 +457,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_watch_unknown_channel_and_port, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_long_channel_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone_watchers_leave, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_for_the_cli, setup_steps, teardown),
 		cmocka_unit_test_setup_teardown(test_late_frames, setup, teardown),

@@ -450,7 +450,7 @@ static void test_frame_slots_follow_the_watch(void **state)
 	struct fixture *f = *state;
 	const char *const names[] = {"a", "b", NULL, "d"};
 	assert_int_equal(frame_pairs_agree(f->c), 0);
-	char chans[2][PROTO_NAME_MAX] = {"b", "d"};
+	const char *chans[] = {"b", "d"};
 	struct proto_request req = {.channels = chans, .nchannels = 2, .classes = PROTO_C_ALL};
 	req.ports[0] = 1u << 2 | 1u << 7;
 	req.ports[3] = 1ull << 63; /* port 255 */

@@ -38,6 +38,55 @@ static void test_reload_members(void **state)
 	proto_request_clear(&r);
 }
 
+/* A channel name of any length is a name (unknown to the daemon when it is longer than
+ * any channel's), kept whole for every request that takes one; one that is not a string
+ * is still a type error. */
+static void test_channel_names_of_any_length(void **state)
+{
+	static const char *const around[][2] = {
+		{"{\"cmd\":\"watch\",\"channels\":[\"m7\",\"", "\"]}"},
+		{"{\"cmd\":\"send\",\"channel\":\"", "\",\"port\":1,\"data\":\"AA==\"}"},
+		{"{\"cmd\":\"recover\",\"channel\":\"", "\"}"},
+		{"{\"cmd\":\"reload\",\"channel\":\"", "\"}"},
+		{"{\"cmd\":\"incidents\",\"channel\":\"", "\"}"},
+	};
+	static const size_t lens[] = {63, 64, 65, 1000, PROTO_LINE_MAX - 100};
+	char *name = malloc(PROTO_LINE_MAX), *line = malloc(PROTO_LINE_MAX + 1);
+
+	(void)state;
+	assert_non_null(name);
+	assert_non_null(line);
+	for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+		for (size_t i = 0; i < lens[k]; i++)
+			name[i] = (char)('a' + i % 26);
+		name[lens[k]] = '\0';
+		for (size_t f = 0; f < sizeof around / sizeof around[0]; f++) {
+			struct proto_request r;
+			snprintf(line, PROTO_LINE_MAX + 1, "%s%s%s", around[f][0], name,
+				 around[f][1]);
+			assert_int_equal(parse(line, &r), PROTO_E_NONE);
+			const char *got = f == 0 ? r.channels[1] : r.channel;
+			assert_int_equal(strlen(got), lens[k]);
+			assert_string_equal(got, name);
+			proto_request_clear(&r);
+		}
+	}
+	free(name);
+	free(line);
+	static const char *const not_strings[] = {
+		"{\"cmd\":\"watch\",\"channels\":[\"m7\",[\"m7\"]]}",
+		"{\"cmd\":\"send\",\"channel\":{},\"port\":1,\"data\":\"AA==\"}",
+		"{\"cmd\":\"recover\",\"channel\":7}",
+		"{\"cmd\":\"reload\",\"channel\":null}",
+		"{\"cmd\":\"incidents\",\"channel\":true}",
+	};
+	for (size_t f = 0; f < sizeof not_strings / sizeof not_strings[0]; f++) {
+		struct proto_request r;
+		assert_int_equal(parse(not_strings[f], &r), PROTO_E_BAD_TYPE);
+		proto_request_clear(&r);
+	}
+}
+
 static void test_watch_defaults_and_filters(void **state)
 {
 	(void)state;
@@ -678,6 +727,7 @@ int main(void)
 		cmocka_unit_test(test_watch_defaults_and_filters),
 		cmocka_unit_test(test_watch_since),
 		cmocka_unit_test(test_reload_members),
+		cmocka_unit_test(test_channel_names_of_any_length),
 		cmocka_unit_test(test_send),
 		cmocka_unit_test(test_send_without_port),
 		cmocka_unit_test(test_render_raw),
