@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -597,6 +598,12 @@ bool conn_peer_gone(const struct conn *c)
 	 * reported even when no event is asked for. */
 	struct pollfd p = {.fd = c->fd, .events = 0};
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
+bool conn_has_input(const struct conn *c)
+{
+	int n = 0;
+	return c->in_len > 0 || (ioctl(c->fd, FIONREAD, &n) == 0 && n > 0);
 }
 
 /* A half-closed watcher whose filter selects nothing is never written to, so a write

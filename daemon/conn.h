@@ -147,6 +147,8 @@ void conn_unwatch(struct conn *c);
 void conn_resolve(struct conn *c, const char *const *slot_names, unsigned nslots);
 /* True when the peer has hung up both directions (closed its socket or died). */
 bool conn_peer_gone(const struct conn *c);
+/* True when c holds request bytes not taken yet, read or still in the socket. */
+bool conn_has_input(const struct conn *c);
 /* Bytes waiting to be written, queued or referenced. */
 static inline size_t conn_queued(const struct conn *c)
 {

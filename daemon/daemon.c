@@ -3,6 +3,7 @@
 #include "daemon_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -209,9 +210,10 @@ void daemon_reply_error(struct daemon *d, uint64_t client_id, const char *id, en
 		daemon_reply(d, client_id, buf, (size_t)n);
 }
 
-static void on_reap(evutil_socket_t fd, short what, void *arg)
+/* Frees the clients marked closing. Only at a safe point: from its own event, or from
+ * the accept path (no client's callback runs in either). */
+static void reap(struct daemon *d)
 {
-	struct daemon *d = arg;
 	struct conn **pp = &d->clients;
 	while (*pp) {
 		struct conn *c = *pp;
@@ -229,6 +231,11 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 		conn_free(c);
 		server_resume(d->server); /* a descriptor is free again */
 	}
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+	reap(arg);
 }
 
 static void on_client_closing(void *ud, struct conn *c)
@@ -254,8 +261,41 @@ static unsigned clients_of_uid(const struct daemon *d, long uid)
 	return n;
 }
 
-/* Whether the new connection c gets a slot: the reserve and the per-uid cap. */
-static enum slots_verdict admit(const struct daemon *d, const struct conn *c)
+/* The clients still there, those of uid in *of_uid. One whose peer hung up is not,
+ * even if its hangup is still to be read (it came after the newcomer's connect, or the
+ * client is half-closed and checked only now and then): closed and freed here when it
+ * has nothing left to read, else left to take the requests it sent (then it closes). */
+static unsigned live_clients(struct daemon *d, long uid, unsigned *of_uid)
+{
+	struct pollfd *pf = calloc(d->nclients ? d->nclients : 1, sizeof(*pf));
+	unsigned n = 0, live = 0;
+
+	*of_uid = 0;
+	for (struct conn *c = d->clients; pf && c; c = c->next)
+		if (!c->closing)
+			pf[n++] = (struct pollfd){.fd = c->fd};
+	/* POLLHUP on a Unix stream socket: both directions shut, the peer closed or died. */
+	bool polled = pf && poll(pf, n, 0) >= 0;
+	n = 0;
+	for (struct conn *c = d->clients; c; c = c->next) {
+		if (c->closing)
+			continue;
+		if (polled && (pf[n++].revents & (POLLHUP | POLLERR | POLLNVAL))) {
+			if (!conn_has_input(c))
+				conn_close(c, "hung up");
+			continue;
+		}
+		live++;
+		*of_uid += c->uid == uid;
+	}
+	free(pf);
+	reap(d);
+	return live;
+}
+
+/* Whether the new connection c gets a slot: the reserve and the per-uid cap, among the
+ * clients that are still there. */
+static enum slots_verdict admit(struct daemon *d, const struct conn *c)
 {
 	const struct conf_daemon *cfg = &d->cfg->daemon;
 	struct slots_policy p = {.max = cfg->max_clients,
@@ -263,8 +303,14 @@ static enum slots_verdict admit(const struct daemon *d, const struct conn *c)
 				 .per_uid = cfg->max_clients_per_uid};
 	bool privileged =
 		c->uid >= 0 && supervisor_peer_allowed(&cfg->sup, (uid_t)c->uid, c->gids, c->ngids);
+	enum slots_verdict v = slots_admit(&p, d->nclients, clients_of_uid(d, c->uid), privileged);
+	unsigned of_uid;
 
-	return slots_admit(&p, d->nclients, clients_of_uid(d, c->uid), privileged);
+	if (v == SLOTS_OK)
+		return v;
+	/* Refused by the count: count again without the clients that are gone or going. */
+	unsigned live = live_clients(d, c->uid, &of_uid);
+	return slots_admit(&p, live, of_uid, privileged);
 }
 
 static void on_accept(void *ud, int fd)

@@ -214,8 +214,8 @@ static void stop_holder(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-/* Waits until the daemon lists no client but the one asking: the harness's readiness
- * probe (a connect and close) is reaped asynchronously and would hold a slot. */
+/* Waits until the daemon lists no client but the one asking (the harness's readiness
+ * probe, a connect and close, is gone), so that the counts below start from nothing. */
 static void wait_no_clients(const char *sock)
 {
 	for (int i = 0; i < 100; i++) {
@@ -286,11 +286,76 @@ static void test_reserved_slots(void **state)
 	h_cleanup(&p);
 }
 
+/* max_clients 4: the slots of clients that hung up are free at once, even when the
+ * newcomers connect before the daemon has seen the hangups; a fifth live client is still
+ * refused. */
+static void test_gone_clients_free_their_slots(void **state)
+{
+	struct daemon_proc p = {0};
+	int fds[4];
+	char why[512];
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_start(&p, "max_clients = 4\nreserved_clients = 0\n"), 0);
+	wait_no_clients(p.sock);
+	for (int i = 0; i < 4; i++) {
+		fds[i] = dial(p.sock);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(first_line(fds[i], 3000, NULL, 0), F_SERVED);
+	}
+	int fd = dial(p.sock);
+	assert_int_equal(first_line(fd, 3000, why, sizeof(why)), F_REFUSED);
+	assert_non_null(strstr(why, "too many clients"));
+	close(fd);
+	/* Two hang up and two others dial straight away, many times over. */
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < 2; i++)
+			close(fds[i]);
+		for (int i = 0; i < 2; i++)
+			fds[i] = dial(p.sock);
+		for (int i = 0; i < 2; i++) {
+			enum first f = first_line(fds[i], 3000, why, sizeof(why));
+			if (f != F_SERVED)
+				fail_msg("round %d: newcomer %d not served: %s", round, i, why);
+		}
+	}
+	/* Two become watchers that select nothing and half-close (their hangup is only
+	 * looked for now and then), then hang up: two newcomers dial straight away. */
+	for (int i = 2; i < 4; i++) {
+		static const char watch[] = "{\"cmd\":\"watch\",\"channels\":[]}\n";
+		assert_int_equal(write(fds[i], watch, sizeof(watch) - 1),
+				 (ssize_t)sizeof(watch) - 1);
+		(void)first_line(fds[i], 3000, why, sizeof(why));
+		assert_non_null(strstr(why, "\"ACK\""));
+		assert_int_equal(shutdown(fds[i], SHUT_WR), 0);
+	}
+	usleep(100000); /* the daemon has read their end of input */
+	for (int i = 2; i < 4; i++)
+		close(fds[i]);
+	for (int i = 2; i < 4; i++) {
+		fds[i] = dial(p.sock);
+		enum first f = first_line(fds[i], 3000, why, sizeof(why));
+		if (f != F_SERVED)
+			fail_msg("after half-closed ones left: newcomer %d not served: %s", i, why);
+	}
+	/* All four slots are taken by live clients again. */
+	fd = dial(p.sock);
+	assert_int_equal(first_line(fd, 3000, why, sizeof(why)), F_REFUSED);
+	assert_non_null(strstr(why, "too many clients"));
+	close(fd);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_cleanup(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_out_of_fds),
 		cmocka_unit_test(test_reserved_slots),
+		cmocka_unit_test(test_gone_clients_free_their_slots),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
