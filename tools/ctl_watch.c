@@ -15,14 +15,18 @@
 
 enum view { VIEW_LINE, VIEW_HEX, VIEW_TEXT };
 
-/* The classes a watch may name, and the bit each has in a mask. */
-static const char *const class_names[] = {"FRAME",     "STATE", "LOG", "HELLO",
-					  "HEARTBEAT", "FAULT", "RAW"};
-#define NCLASSES  (sizeof(class_names) / sizeof(class_names[0]))
-#define C_FRAME	  0x01u
-#define C_HELLO	  0x08u
-#define C_HEART	  0x10u
-#define C_DEFAULT 0x6fu /* all but HEARTBEAT: one a second is noise for a reader */
+/* The classes a watch may name, and the bit each has in a mask (1u << its index). */
+static const char *const class_names[] = {"FRAME",     "STATE", "LOG",	 "HELLO",
+					  "HEARTBEAT", "FAULT", "CLOCK", "RAW"};
+#define NCLASSES (sizeof(class_names) / sizeof(class_names[0]))
+#define C_FRAME	 0x01u
+#define C_HELLO	 0x08u
+#define C_HEART	 0x10u
+#define C_CLOCK	 0x40u
+#define C_ALL	 ((1u << NCLASSES) - 1)
+/* All but HEARTBEAT and CLOCK: one a second, or a burst while the clock mapping settles
+ * after each boot, is noise for a reader who did not ask. */
+#define C_DEFAULT (C_ALL & ~(C_HEART | C_CLOCK))
 
 #define MAX_TRACK	16
 #define POLL_NS		1000000000LL /* link counters summarised once a second at most */
@@ -247,6 +251,59 @@ static void print_heartbeat(struct watch *w, const struct m7b_event *ev)
 	free(json);
 }
 
+/* A time error in ns with a unit that keeps it short: "850 ns", "17.0 us", "2.500 ms". */
+static void fmt_ns(char *buf, size_t cap, double ns)
+{
+	if (ns < 1e3)
+		snprintf(buf, cap, "%.0f ns", ns);
+	else if (ns < 1e6)
+		snprintf(buf, cap, "%.1f us", ns / 1e3);
+	else
+		snprintf(buf, cap, "%.3f ms", ns / 1e6);
+}
+
+/* How the channel's ticks map to Linux time, in words: the bound on a FRAME time's error
+ * and the M7 clock's rate against the host's. */
+static void print_clock(const struct m7b_event *ev)
+{
+	cJSON *o = cJSON_ParseWithLength(ev->line, ev->line_len);
+	const cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "source");
+	const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "err_ns");
+	const cJSON *ppm = cJSON_GetObjectItemCaseSensitive(o, "rate_ppm");
+	const cJSON *ppm_err = cJSON_GetObjectItemCaseSensitive(o, "rate_err_ppm");
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "samples");
+	const cJSON *epochs = cJSON_GetObjectItemCaseSensitive(o, "epochs");
+	const cJSON *rejected = cJSON_GetObjectItemCaseSensitive(o, "rejected");
+	char e[32];
+
+	line_start(ev->channel);
+	printf(" clock from %s:",
+	       ctl_str_or(ctl_safe(cJSON_IsString(src) ? src->valuestring : NULL), "?"));
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "mapped"))) {
+		printf(" mapped");
+		if (cJSON_IsNumber(err)) {
+			fmt_ns(e, sizeof(e), err->valuedouble);
+			printf(", error +-%s", e);
+		}
+		if (cJSON_IsNumber(ppm))
+			printf(", rate %+.3f ppm", ppm->valuedouble);
+		if (cJSON_IsNumber(ppm) && cJSON_IsNumber(ppm_err))
+			printf(" (+-%.3f)", ppm_err->valuedouble);
+		if (cJSON_IsNumber(n))
+			printf(", %.0f sample%s", n->valuedouble, n->valuedouble == 1 ? "" : "s");
+	} else {
+		printf(" not mapped (frames carry M7 ticks only)");
+	}
+	if (cJSON_IsNumber(epochs) && epochs->valuedouble > 0)
+		printf(", M7 clock restarted %.0f time%s without a HELLO", epochs->valuedouble,
+		       epochs->valuedouble == 1 ? "" : "s");
+	if (cJSON_IsNumber(rejected) && rejected->valuedouble > 0)
+		printf(", %.0f repl%s rejected", rejected->valuedouble,
+		       rejected->valuedouble == 1 ? "y" : "ies");
+	putchar('\n');
+	cJSON_Delete(o);
+}
+
 /* Any class without its own format: its members as key=value, never raw JSON. */
 static void print_generic(const struct m7b_event *ev)
 {
@@ -308,6 +365,9 @@ static void print_event(struct watch *w, const struct m7b_event *ev)
 		printf(" DROPPED %" PRId64 " objects (this client was too slow; %" PRId64
 		       " in total)\n",
 		       v, total);
+		break;
+	case M7B_EV_CLOCK:
+		print_clock(ev);
 		break;
 	default:
 		print_generic(ev);
@@ -422,7 +482,7 @@ static unsigned parse_classes(char *list)
 		if (k == NCLASSES) {
 			ctl_usage_error("watch",
 					"no class '%s' (classes: FRAME, STATE, LOG, HELLO, "
-					"HEARTBEAT, FAULT, RAW)",
+					"HEARTBEAT, FAULT, CLOCK, RAW)",
 					tok);
 			return 0;
 		}

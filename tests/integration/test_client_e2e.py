@@ -431,7 +431,7 @@ class ClientE2E(unittest.TestCase):
             self.assertTrue(r.stdout.startswith(f"Usage: m7bridgectl [OPTIONS] {cmd}"), r.stdout)
         # watch --help names every class --classes takes.
         r = ctl("watch", "--help", sock=self.rig.sock)
-        for cls in ("FRAME", "STATE", "LOG", "HELLO", "HEARTBEAT", "FAULT", "RAW"):
+        for cls in ("FRAME", "STATE", "LOG", "HELLO", "HEARTBEAT", "FAULT", "CLOCK", "RAW"):
             self.assertIn(cls, r.stdout.split("-C, --classes LIST", 1)[1].split("-P, --policy")[0])
         absent = os.path.join(self.rig.dir, "absent.sock")
         for args in (["status"], ["watch", "-n", "1"], ["send", "-p", "1", "x"], ["ping"]):
@@ -809,6 +809,74 @@ class HostileName(unittest.TestCase):
         hello = [l for l in self.assert_plain(r.stdout).splitlines() if "hello from" in l]
         self.assertEqual(len(hello), 1, r.stdout)
         self.assertIn('"\ufffd\ufffdevil?"\\name?[31m\u00e9', hello[0])
+
+
+class WatchClock(unittest.TestCase):
+    """watch --classes CLOCK: the clock mapping as it appears after the firmware's HELLO,
+    in words and, with --json, as the daemon's objects; bash completion offers it."""
+
+    def test_watch_clock(self):
+        rig = Rig()
+        procs = []
+        try:
+            # The daemon first, with no device: both watches are in place (their STATE
+            # snapshot came) before the firmware says HELLO and the mapping appears.
+            rig.start_daemon()
+            wait_for(lambda: ctl("ping", sock=rig.sock, timeout=10).returncode == 0,
+                     "the daemon")
+            outs = {}
+            for name, args in (("human", ["--classes", "clock,state"]),
+                               ("json", ["--json", "--classes", "CLOCK,STATE"])):
+                outs[name] = os.path.join(rig.dir, name + ".out")
+                with open(outs[name], "w") as out:
+                    procs.append(Proc([CTL, "-s", rig.sock, "watch", *args], stdout=out,
+                                      stderr=subprocess.STDOUT))
+
+            def read(name):
+                with open(outs[name], errors="replace") as f:
+                    return f.read()
+            wait_for(lambda: "state down (snapshot)" in read("human"), "human snapshot")
+            wait_for(lambda: '"reason":"snapshot"' in read("json"), "json snapshot")
+            rig.start_sim()
+            mapped = (r"^\d\d:\d\d:\d\d\.\d{6} m7 clock from sync: mapped, error \+-[0-9.]+ "
+                      r"[num]?s, rate [-+][0-9]+\.[0-9]{3} ppm \(\+-[0-9]+\.[0-9]{3}\), "
+                      r"\d+ samples?")
+            wait_for(lambda: re.search(mapped, read("human"), re.M), "a mapped CLOCK line")
+            lines = read("human").splitlines()
+            clocks = [l for l in lines if " clock " in l]
+            self.assertRegex(clocks[0], r" m7 clock from sync: not mapped ")
+            for l in lines:
+                self.assertRegex(l, r"^\d\d:\d\d:\d\d\.\d{6} m7 (state|clock|seq reset: new boot) ")
+
+            def json_clocks():
+                objs = [json.loads(l) for l in read("json").splitlines() if l.endswith("}")]
+                return [o for o in objs if o["class"] == "CLOCK"], objs
+            wait_for(lambda: any(o["mapped"] for o in json_clocks()[0]), "a mapped CLOCK")
+            clocks, objs = json_clocks()
+            self.assertEqual({o["class"] for o in objs}, {"CLOCK", "STATE"})
+            self.assertFalse(clocks[0]["mapped"])
+            m = [o for o in clocks if o["mapped"]][0]
+            for key in ("source", "offset_ns", "rate_ppm", "rate_err_ppm", "err_ns",
+                        "samples", "updated_mono_ns", "epochs", "rejected"):
+                self.assertIn(key, m)
+        finally:
+            for p in procs:
+                p.stop()
+            rig.stop()
+            shutil.rmtree(rig.dir, ignore_errors=True)
+
+    def test_completion_offers_clock(self):
+        script = "/usr/share/bash-completion/bash_completion"
+        if not os.path.exists(script):
+            self.skipTest("bash-completion is not installed")
+        line = "m7bridgectl watch --classes C"
+        r = subprocess.run(
+            ["bash", "-c", f"source {script}; source \"$1\"; COMP_WORDS=({line}); "
+             "COMP_CWORD=3; COMP_LINE='" + line + "'; COMP_POINT=${#COMP_LINE}; "
+             "_m7bridgectl; echo \"${COMPREPLY[@]}\"", "bash",
+             os.path.join(SOURCE, "tools", "m7bridgectl.bash-completion")],
+            capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(r.stdout.split(), ["CLOCK"], r.stderr)
 
 
 class NotASocket(unittest.TestCase):
