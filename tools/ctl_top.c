@@ -355,8 +355,8 @@ static void render(struct top *t)
 		const cJSON *clk = cJSON_GetObjectItemCaseSensitive(o, "clock");
 
 		clock_field(clk, "offset_ns", 1e-6, "ms", off, sizeof(off));
-		clock_field(clk, "drift_ppm", 1, "ppm", drift, sizeof(drift));
-		clock_field(clk, "uncertainty_ns", 1e-6, "ms", unc, sizeof(unc));
+		clock_field(clk, "rate_ppm", 1, "ppm", drift, sizeof(drift));
+		clock_field(clk, "err_ns", 1e-6, "ms", unc, sizeof(unc));
 		add_line(t, "  clock offset %-12s drift %-12s uncertainty %s", off, drift, unc);
 		add_line(t, "  %-14s %9s %9s  last minute", "PORT", "FRAMES/S", "BYTES/S");
 		for (size_t p = 0; p < c->nports; p++) {

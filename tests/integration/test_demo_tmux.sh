@@ -110,7 +110,8 @@ sleep 1
 $ctl -q send -p 3 "again" || fail "send -q failed"
 sleep 2.5
 screen=$(tm capture-pane -p -t top)
-for want in '^m7bridged ' '^m7 +up ' 'gaps' 'clock offset' 'PORT +FRAMES/S +BYTES/S' \
+for want in '^m7bridged ' '^m7 +up ' 'gaps' 'PORT +FRAMES/S +BYTES/S' \
+	'clock offset -?[0-9]+\.[0-9]{3} ms +drift -?[0-9]+\.[0-9]{3} ppm +uncertainty [0-9]+\.[0-9]{3} ms' \
 	'0 console' '1 gps' '3 loop' '^CLIENTS' 'this view' 'q quits'; do
 	echo "$screen" | grep -Eq -- "$want" || {
 		echo "$screen"
