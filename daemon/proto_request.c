@@ -61,8 +61,11 @@ static bool int_in(const cJSON *it, double min, double max, long *out)
 	return true;
 }
 
-static int get_string(const cJSON *root, const char *key, char *dst, size_t cap, bool required,
-		      struct proto_error *e)
+/* A string member, any length, where cJSON holds it: *out. 1 when present, 0 when absent
+ * (and not required). What it may hold is for the caller to judge: a value too long for
+ * any word the member takes is answered like any other value it does not take. */
+static int get_text(const cJSON *root, const char *key, bool required, const char **out,
+		    struct proto_error *e)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, key);
 	if (!it) {
@@ -72,28 +75,16 @@ static int get_string(const cJSON *root, const char *key, char *dst, size_t cap,
 	}
 	if (!cJSON_IsString(it))
 		return fail(e, PROTO_E_BAD_TYPE, "member \"%s\" must be a string", key);
-	if (strlen(it->valuestring) >= cap)
-		return fail(e, PROTO_E_BAD_VALUE, "member \"%s\" is too long", key);
-	strcpy(dst, it->valuestring);
+	*out = it->valuestring;
 	return 1;
 }
 
-/* A channel name member: a string of any length, kept where cJSON holds it (a name too
- * long for any channel is unknown, which the daemon says, not malformed). 1 when
- * present. */
+/* A channel name member: kept whole (a name too long for any channel is unknown, which
+ * the daemon says, not malformed). 1 when present. */
 static int get_channel(const cJSON *root, bool required, struct proto_request *req,
 		       struct proto_error *e)
 {
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, "channel");
-	if (!it) {
-		if (required)
-			return fail(e, PROTO_E_MISSING_MEMBER, "member \"channel\" is required");
-		return 0;
-	}
-	if (!cJSON_IsString(it))
-		return fail(e, PROTO_E_BAD_TYPE, "member \"channel\" must be a string");
-	req->channel = it->valuestring;
-	return 1;
+	return get_text(root, "channel", required, &req->channel, e);
 }
 
 static int parse_watch_channels(const cJSON *it, struct proto_request *req, struct proto_error *e)
@@ -159,8 +150,8 @@ static int parse_watch_classes(const cJSON *it, struct proto_request *req, struc
 static int parse_choice(const cJSON *root, const char *key, const char *w1, int v1, const char *w2,
 			int v2, int *out, const char *why, struct proto_error *e)
 {
-	char s[16];
-	int r = get_string(root, key, s, sizeof(s), false, e);
+	const char *s;
+	int r = get_text(root, key, false, &s, e);
 	if (r <= 0)
 		return r;
 	if (strcmp(s, w1) == 0)
@@ -293,6 +284,7 @@ static int parse_send(const cJSON *root, struct proto_request *req, struct proto
 /* The members each built-in command takes. */
 static int parse_members(const cJSON *root, struct proto_request *req, struct proto_error *e)
 {
+	const char *text;
 	int r;
 	switch (req->cmd) {
 	case PROTO_CMD_WATCH:
@@ -303,21 +295,28 @@ static int parse_members(const cJSON *root, struct proto_request *req, struct pr
 		r = get_channel(root, true, req, e);
 		if (r < 0)
 			return r;
-		r = get_string(root, "action", req->action, sizeof(req->action), false, e);
+		r = get_text(root, "action", false, &text, e);
 		if (r < 0)
 			return r;
-		if (r > 0 && strcmp(req->action, "resync") && strcmp(req->action, "reopen") &&
-		    strcmp(req->action, "driver") && strcmp(req->action, "remoteproc"))
+		if (r > 0 && strcmp(text, "resync") && strcmp(text, "reopen") &&
+		    strcmp(text, "driver") && strcmp(text, "remoteproc"))
 			return fail(e, PROTO_E_BAD_VALUE,
 				    "\"action\" must be resync, reopen, driver or remoteproc");
+		if (r > 0)
+			strcpy(req->action, text); /* one of the words above */
 		return 0;
 	case PROTO_CMD_RELOAD:
 		r = get_channel(root, true, req, e);
 		if (r < 0)
 			return r;
-		r = get_string(root, "firmware", req->firmware, sizeof(req->firmware), false, e);
+		r = get_text(root, "firmware", false, &text, e);
 		if (r < 0)
 			return r;
+		if (r > 0 && strlen(text) >= sizeof(req->firmware))
+			return fail(e, PROTO_E_BAD_VALUE,
+				    "\"firmware\" is longer than a file name");
+		if (r > 0)
+			strcpy(req->firmware, text);
 		if (r > 0 && (!req->firmware[0] || strchr(req->firmware, '/') ||
 			      strcmp(req->firmware, ".") == 0 || strcmp(req->firmware, "..") == 0))
 			return fail(e, PROTO_E_BAD_VALUE,

@@ -87,6 +87,35 @@ static void test_channel_names_of_any_length(void **state)
 	}
 }
 
+/* A member that takes one of a few words answers a long value as it answers any other
+ * word it does not take: the same code, the same message naming the words. */
+static void test_long_words_are_unknown_words(void **state)
+{
+	static const char *const around[][2] = {
+		{"{\"cmd\":\"watch\",\"encoding\":\"", "\"}"},
+		{"{\"cmd\":\"watch\",\"policy\":\"", "\"}"},
+		{"{\"cmd\":\"recover\",\"channel\":\"m7\",\"action\":\"", "\"}"},
+	};
+	char word[200], line[400];
+
+	(void)state;
+	memset(word, 'x', sizeof(word) - 1);
+	word[sizeof(word) - 1] = '\0';
+	for (size_t f = 0; f < sizeof around / sizeof around[0]; f++) {
+		struct proto_request r;
+		struct proto_error e_short, e_long;
+		snprintf(line, sizeof(line), "%sx%s", around[f][0], around[f][1]);
+		assert_int_equal(proto_parse_request(line, strlen(line), &r, &e_short), -EINVAL);
+		proto_request_clear(&r);
+		snprintf(line, sizeof(line), "%s%s%s", around[f][0], word, around[f][1]);
+		assert_int_equal(proto_parse_request(line, strlen(line), &r, &e_long), -EINVAL);
+		proto_request_clear(&r);
+		assert_int_equal(e_short.code, PROTO_E_BAD_VALUE);
+		assert_int_equal(e_long.code, PROTO_E_BAD_VALUE);
+		assert_string_equal(e_long.message, e_short.message);
+	}
+}
+
 static void test_watch_defaults_and_filters(void **state)
 {
 	(void)state;
@@ -728,6 +757,7 @@ int main(void)
 		cmocka_unit_test(test_watch_since),
 		cmocka_unit_test(test_reload_members),
 		cmocka_unit_test(test_channel_names_of_any_length),
+		cmocka_unit_test(test_long_words_are_unknown_words),
 		cmocka_unit_test(test_send),
 		cmocka_unit_test(test_send_without_port),
 		cmocka_unit_test(test_render_raw),
