@@ -74,6 +74,14 @@ void request_resolve(struct daemon *d, struct conn *c)
 	conn_resolve(c, names, CONF_MAX_CHANNELS);
 }
 
+/* Room for "available" whole: every port named with the longest name, or every channel
+ * (names are plain: quoting adds the quotes only). */
+#define AVAIL_PORT_MAX sizeof("{\"port\":255,\"name\":\"\"},")
+#define AVAIL_MAX                                                                                  \
+	(CONF_PORTS * (AVAIL_PORT_MAX + CONF_NAME_MAX) > CONF_MAX_CHANNELS * (CONF_NAME_MAX + 3)   \
+		 ? CONF_PORTS * (AVAIL_PORT_MAX + CONF_NAME_MAX) + 2                               \
+		 : CONF_MAX_CHANNELS * (CONF_NAME_MAX + 3) + 2)
+
 /* Appends ,"name" (or the first without a comma) to a JSON array text being built. */
 static void avail_add(char *buf, size_t cap, size_t *len, const char *item_json)
 {
@@ -141,12 +149,19 @@ static bool avail_ports(struct daemon *d, uint64_t chan_mask, uint64_t bits[4], 
  * decides which ports carry data; names are how an operator declares them). */
 static bool watch_filters_ok(struct daemon *d, struct conn *c, const struct proto_request *req)
 {
-	char avail[8192], buf[8192 + 512], msg[256];
+	char msg[256];
 	enum proto_err code = PROTO_E_NONE;
+	char *avail = malloc(AVAIL_MAX), *buf = malloc(AVAIL_MAX + 1024);
+	if (!avail || !buf) {
+		free(avail);
+		free(buf);
+		reply_error(c, req->id, PROTO_E_INTERNAL, NULL, "out of memory");
+		return false;
+	}
 	for (unsigned i = 0; !req->all_channels && i < req->nchannels; i++) {
 		if (daemon_channel(d, req->channels[i]))
 			continue;
-		avail_channels(d, avail, sizeof(avail));
+		avail_channels(d, avail, AVAIL_MAX);
 		char shown[68];
 		snprintf(msg, sizeof(msg), "no channel %s", shown_name(shown, req->channels[i]));
 		code = PROTO_E_UNKNOWN_CHANNEL;
@@ -159,7 +174,7 @@ static bool watch_filters_ok(struct daemon *d, struct conn *c, const struct prot
 			sel = strcmp(channel_name(d->channels[i]), req->channels[k]) == 0;
 		mask |= (uint64_t)sel << i;
 	}
-	if (!code && avail_ports(d, mask, named, avail, sizeof(avail))) {
+	if (!code && avail_ports(d, mask, named, avail, AVAIL_MAX)) {
 		/* The default selects every port: only ports asked for count. */
 		bool all = true;
 		for (unsigned k = 0; k < 4; k++)
@@ -172,12 +187,14 @@ static bool watch_filters_ok(struct daemon *d, struct conn *c, const struct prot
 			code = PROTO_E_UNKNOWN_PORT;
 		}
 	}
-	if (!code)
-		return true;
-	int n = proto_render_error_available(buf, sizeof(buf), req->id, code, msg, avail);
+	int n = code ? proto_render_error_available(buf, AVAIL_MAX + 1024, req->id, code, msg,
+						    avail)
+		     : 0;
 	if (n > 0)
 		conn_reply(c, buf, (size_t)n);
-	return false;
+	free(avail);
+	free(buf);
+	return !code;
 }
 
 static void send_snapshot(struct daemon *d, struct conn *c)

@@ -186,6 +186,41 @@ static void test_long_channel_names(void **state)
 	free(line);
 }
 
+/* unknown_port lists every named port, however many and however long their names. */
+static void test_available_lists_every_port(void **state)
+{
+	struct daemon_proc p = {0};
+	size_t cap = 256 * 100 + 256, len = 0;
+	char *conf = malloc(cap);
+	struct tclient c;
+
+	(void)state;
+	assert_non_null(conf);
+	assert_int_equal(h_tmpdir(&p), 0);
+	len += (size_t)snprintf(conf, cap, "[channel m7]\ndevice = %s/ttyRPMSG30\n", p.dir);
+	/* Every port but 1, each with a name of 63 bytes (the longest a name may be). */
+	for (unsigned port = 0; port < 256; port++)
+		if (port != 1)
+			len += (size_t)snprintf(
+				conf + len, cap - len, "port.%u = p%03u%s\n", port, port,
+				"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	assert_true(len < cap);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	assert_int_equal(tclient_open(&c, p.sock, NULL), 0);
+	cJSON *o = reply_to(&c, "{\"cmd\":\"watch\",\"ports\":[1]}");
+	assert_string_equal(j_str(o, "code"), "unknown_port");
+	const cJSON *avail = cJSON_GetObjectItem(o, "available");
+	assert_int_equal(cJSON_GetArraySize(avail), 255);
+	const cJSON *last = cJSON_GetArrayItem(avail, 254);
+	assert_int_equal(j_num(last, "port"), 255);
+	assert_int_equal(strlen(j_str(last, "name")), 63);
+	cJSON_Delete(o);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_cleanup(&p);
+	free(conf);
+}
+
 /* Counts the clients STATUS lists (the asking one included). */
 static int clients_listed(struct tclient *c)
 {
@@ -458,6 +493,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_watch_unknown_channel_and_port, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_long_channel_names, setup, teardown),
+		cmocka_unit_test(test_available_lists_every_port),
 		cmocka_unit_test_setup_teardown(test_gone_watchers_leave, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_for_the_cli, setup_steps, teardown),
 		cmocka_unit_test_setup_teardown(test_late_frames, setup, teardown),
