@@ -23,6 +23,7 @@ static const char *const class_names[] = {"FRAME",     "STATE", "LOG",	 "HELLO",
 #define C_HELLO	 0x08u
 #define C_HEART	 0x10u
 #define C_CLOCK	 0x40u
+#define C_RAW	 0x80u
 #define C_ALL	 ((1u << NCLASSES) - 1)
 /* All but HEARTBEAT and CLOCK: one a second, or a burst while the clock mapping settles
  * after each boot, is noise for a reader who did not ask. */
@@ -623,6 +624,10 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 	if (w.json && text)
 		return ctl_usage_error("watch",
 				       "--json and --text contradict each other: give one");
+	/* Else it would wait for ever. */
+	if (count >= 0 && !(w.show & (C_FRAME | C_RAW)))
+		return ctl_usage_error("watch", "-n counts FRAME and RAW objects: --classes "
+						"selects neither");
 	w.view = hex ? VIEW_HEX : text ? VIEW_TEXT : VIEW_LINE;
 	w.tty = isatty(STDOUT_FILENO);
 	if (hex && w.json)

@@ -410,7 +410,8 @@ class ClientE2E(unittest.TestCase):
                      ["watch", "-n"], ["-x"], ["top", "-c", "nope"], ["help", "nope"],
                      ["recover", "--no-rollback"], ["send", "--no-rollback", "x"],
                      ["reload", "--action", "resync"], ["-t", "4294967297", "ping"],
-                     ["-t", "2147483648", "ping"]):
+                     ["-t", "2147483648", "ping"], ["watch", "--classes", "CLOCK", "-n", "1"],
+                     ["watch", "-n", "1", "--classes", "state,log"]):
             r = ctl(*args, sock=self.rig.sock, timeout=10)
             self.assertEqual(r.returncode, 2, (args, r.stderr))
             self.assertTrue(r.stderr.startswith("m7bridgectl:"), (args, r.stderr))
