@@ -28,10 +28,13 @@ static void reply_error(struct conn *c, const char *id, enum proto_err code, con
 		return;
 	}
 	/* The channel is echoed whole, however long the client made it: room for every
-	 * text quoted (a control character takes six bytes as \u00XX). */
+	 * text quoted (a control character takes six bytes as \u00XX). Unless the line
+	 * would then be longer than any line may be: then it is left out. */
 	size_t cap = 64 + strlen(id) + 6 * (strlen(msg) + (channel ? strlen(channel) : 0));
 	char *big = malloc(cap);
 	n = big ? proto_render_error(big, cap, id, code, msg, channel) : -ENOMEM;
+	if (n > (int)PROTO_LINE_MAX + 1)
+		n = proto_render_error(big, cap, id, code, msg, NULL);
 	if (n > 0)
 		conn_reply(c, big, (size_t)n);
 	else

@@ -177,6 +177,21 @@ static void test_long_channel_names(void **state)
 			cJSON_Delete(o);
 		}
 	}
+	/* A request of the longest line a request may be: the echo would make the reply
+	 * longer than any line may be, so the name is left out of it. */
+	static const char pre[] = "{\"cmd\":\"recover\",\"id\":3,\"channel\":\"";
+	memset(line, 'x', 65536);
+	memcpy(line, pre, sizeof(pre) - 1);
+	memcpy(line + 65536 - 2, "\"}", 3);
+	assert_int_equal(tclient_send(&c, line), 0);
+	const char *l = tclient_line(&c, H_TIMEOUT_MS, NULL);
+	assert_non_null(l);
+	assert_true(strlen(l) <= 65536);
+	o = cJSON_Parse(l);
+	assert_string_equal(j_str(o, "code"), "no_channel");
+	assert_null(cJSON_GetObjectItem(o, "channel"));
+	assert_int_equal(j_num(o, "id"), 3);
+	cJSON_Delete(o);
 	/* The connection is still good. */
 	o = reply_to(&c, "{\"cmd\":\"watch\",\"channels\":[\"m7\"]}");
 	assert_string_equal(j_str(o, "class"), "ACK");
