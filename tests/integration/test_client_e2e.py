@@ -870,14 +870,20 @@ class WatchClock(unittest.TestCase):
         script = "/usr/share/bash-completion/bash_completion"
         if not os.path.exists(script):
             self.skipTest("bash-completion is not installed")
-        line = "m7bridgectl watch --classes C"
-        r = subprocess.run(
-            ["bash", "-c", f"source {script}; source \"$1\"; COMP_WORDS=({line}); "
-             "COMP_CWORD=3; COMP_LINE='" + line + "'; COMP_POINT=${#COMP_LINE}; "
-             "_m7bridgectl; echo \"${COMPREPLY[@]}\"", "bash",
-             os.path.join(SOURCE, "tools", "m7bridgectl.bash-completion")],
-            capture_output=True, text=True, timeout=TIMEOUT)
-        self.assertEqual(r.stdout.split(), ["CLOCK"], r.stderr)
+
+        def complete(line):
+            r = subprocess.run(
+                ["bash", "-c", f"source {script}; source \"$1\"; COMP_WORDS=({line}); "
+                 "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE='" + line + "'; "
+                 "COMP_POINT=${#COMP_LINE}; _m7bridgectl; echo \"${COMPREPLY[@]}\"", "bash",
+                 os.path.join(SOURCE, "tools", "m7bridgectl.bash-completion")],
+                capture_output=True, text=True, timeout=TIMEOUT)
+            return r.stdout.split()
+        self.assertEqual(complete("m7bridgectl watch --classes C"), ["CLOCK"])
+        # The last item of a list is completed, the ones before it kept.
+        self.assertEqual(complete("m7bridgectl watch --classes FRAME,CL"), ["FRAME,CLOCK"])
+        self.assertEqual(sorted(complete("m7bridgectl watch --classes FRAME,STATE,H")),
+                         ["FRAME,STATE,HEARTBEAT", "FRAME,STATE,HELLO"])
 
 
 class NotASocket(unittest.TestCase):
