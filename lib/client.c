@@ -482,6 +482,9 @@ int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64
 	line = m7b_request_format(req, c->next_id, &r);
 	if (!line && r == -EINVAL)
 		return fail(c, r, "invalid request: a value out of range, or text not UTF-8");
+	if (!line && r == -EMSGSIZE)
+		return fail(c, r, "request longer than %u bytes, the longest line the daemon takes",
+			    M7B_LINE_MAX);
 	if (!line)
 		return fail(c, r, "cannot format request: %s", strerror(-r));
 	return submit_line(c, line, id);

@@ -136,6 +136,11 @@ char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error)
 		r = -EINVAL;
 		goto out;
 	}
+	/* Nor a line longer than any may be: it would close the connection (too_long). */
+	if (n > M7B_LINE_MAX) {
+		r = -EMSGSIZE;
+		goto out;
+	}
 
 	line = malloc(n + 2);
 	if (!line)

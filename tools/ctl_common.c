@@ -92,7 +92,8 @@ int ctl_report(struct ctl *ctl, const char *what, int r)
 	case -EPROTO:
 		fprintf(stderr, "%s: %s\n", ctl_prog, e->message);
 		return EXIT_UNREACHABLE;
-	case -EINVAL: /* an argument the request cannot carry (not UTF-8) */
+	case -EINVAL:	/* an argument the request cannot carry (not UTF-8) */
+	case -EMSGSIZE: /* arguments too long for one request line */
 		fprintf(stderr, "%s: %s: %s\n", ctl_prog, what, e->message);
 		return EXIT_USAGE;
 	default:

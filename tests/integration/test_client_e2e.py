@@ -418,6 +418,12 @@ class ClientE2E(unittest.TestCase):
             self.assertEqual(len(r.stderr.splitlines()), 1, (args, r.stderr))
         r = ctl("watch", "-c", "nope", sock=self.rig.sock)
         self.assertIn("no channel 'nope' (channels: m7)", r.stderr)
+        # An argument too long for a request line is said so, not blamed on the daemon.
+        r = ctl("incidents", "-c", "z" * 70000, sock=self.rig.sock, timeout=10)
+        self.assertEqual(r.returncode, 2, r.stderr[-200:])
+        self.assertTrue(r.stderr.endswith(
+            "incidents: request longer than 65536 bytes, the longest line the daemon "
+            "takes\n"), r.stderr[-200:])
         # reload takes --no-rollback (the daemon may still refuse the reload itself).
         r = ctl("reload", "--no-rollback", "m7sim.elf", sock=self.rig.sock, timeout=10)
         self.assertNotEqual(r.returncode, 2, r.stderr)

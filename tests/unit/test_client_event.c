@@ -410,6 +410,20 @@ static void test_request_format(void **state)
 		"{\"cmd\":\"incidents\",\"id\":5,\"channel\":\"\xc3\xa9\xf0\x9f\x98\x80\"}\n");
 	free(line);
 
+	/* Nor a line longer than the daemon takes: it would close the connection. */
+	static char long_name[M7B_LINE_MAX];
+	memset(long_name, 'a', sizeof(long_name) - 1);
+	req = (struct m7b_request){.cmd = M7B_CMD_INCIDENTS, .channel = long_name};
+	r = 0;
+	assert_null(m7b_request_format(&req, 5, &r));
+	assert_int_equal(r, -EMSGSIZE);
+	/* The longest that fits: {"cmd":"incidents","id":5,"channel":""} is 39 bytes. */
+	long_name[M7B_LINE_MAX - 39] = '\0';
+	line = m7b_request_format(&req, 5, &r);
+	assert_int_equal(r, 0);
+	assert_int_equal(strlen(line), M7B_LINE_MAX + 1);
+	free(line);
+
 	req = (struct m7b_request){.cmd = M7B_CMD_SEND, .channel = "m7", .port = 256};
 	assert_null(m7b_request_format(&req, 5, &r));
 	assert_int_equal(r, -EINVAL);
