@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "hookout.h"
+#include "log.h"
 
 extern char **environ;
 

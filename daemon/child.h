@@ -7,10 +7,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "log.h"
-
 struct event_base;
 struct child;
+struct log;
 
 /* Where a command's stdout and stderr go: one pipe, read from the event loop and logged
  * line by line (hookout.c) as `NAME: text` at info level with HOOK=NAME and CHANNEL=,

@@ -20,6 +20,7 @@
 #include "remoteproc.h"
 #include "child.h"
 #include "hookout.h"
+#include "log.h"
 
 static char root[64];
 
