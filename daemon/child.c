@@ -1,4 +1,5 @@
-/* Child processes reaped through pidfd + libevent: no SIGCHLD handler, no global state. */
+/* Child processes reaped through pidfd + libevent: no SIGCHLD handler, no global state;
+ * their output read through a pipe from the event loop into the log. */
 #include "child.h"
 
 #include <errno.h>
@@ -7,13 +8,34 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hookout.h"
+#include "log.h"
+
 extern char **environ;
+
+/* Reads of the output pipe: per wake-up (the loop serves others between), and when the
+ * command ends or is freed (what is in the pipe then, bounded). */
+#define OUT_READ_SIZE	16384
+#define OUT_WAKE_READS	4
+#define OUT_DRAIN_READS 64
+
+/* The read end of a command's output pipe, and its lines on their way to the log. */
+struct child_out {
+	int fd;
+	struct event *ev;
+	struct log log;
+	const struct log *logp; /* &log, or NULL as it was given: stderr */
+	char name[32];
+	char channel[64];
+	struct hookout lines;
+};
 
 struct child {
 	pid_t pid;
@@ -25,6 +47,7 @@ struct child {
 	struct event *ev_kill; /* child_deadline(), then the grace of child_stop() */
 	child_done_fn done;
 	void *arg;
+	struct child_out *out; /* NULL: output to /dev/null */
 };
 
 static int pidfd_open_compat(pid_t pid)
@@ -46,6 +69,123 @@ static int decode_status(int st)
 	return -EIO;
 }
 
+static struct log_fields out_fields(const struct child_out *o)
+{
+	return (struct log_fields){.channel = o->channel[0] ? o->channel : NULL, .hook = o->name};
+}
+
+static void out_emit(void *arg, const char *text)
+{
+	struct child_out *o = arg;
+	struct log_fields f = out_fields(o);
+
+	log_struct(o->logp, LOG_INFO, &f, "%s: %s", o->name, text);
+}
+
+/* The end of the output: its last line, the count of what was not logged, the pipe
+ * closed (a writer left behind gets EPIPE). */
+static void out_close(struct child_out *o)
+{
+	struct log_fields f = out_fields(o);
+
+	if (o->fd < 0)
+		return;
+	hookout_end(&o->lines, out_emit, o);
+	if (o->lines.lost_lines)
+		log_struct(o->logp, LOG_NOTICE, &f,
+			   "%llu lines (%llu bytes) of %s output not logged",
+			   (unsigned long long)o->lines.lost_lines,
+			   (unsigned long long)o->lines.lost_bytes, o->name);
+	if (o->ev)
+		event_free(o->ev);
+	o->ev = NULL;
+	close(o->fd);
+	o->fd = -1;
+}
+
+/* Up to reads reads of what the pipe holds; at its end (or an error) it is closed. */
+static void out_read(struct child_out *o, int reads)
+{
+	char buf[OUT_READ_SIZE];
+
+	while (o->fd >= 0 && reads-- > 0) {
+		ssize_t n = read(o->fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			hookout_feed(&o->lines, buf, (size_t)n, out_emit, o);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) {
+			struct log_fields f = out_fields(o);
+			(void)log_struct_errno(o->logp, LOG_WARNING, &f, -errno,
+					       "cannot read %s output: %m", o->name);
+		}
+		out_close(o);
+	}
+}
+
+static void child_on_output(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	out_read(arg, OUT_WAKE_READS);
+}
+
+static struct child_out *out_free(struct child_out *o)
+{
+	if (o) {
+		out_close(o);
+		free(o);
+	}
+	return NULL;
+}
+
+/* A pipe for the command's output: the read end non-blocking, both ends above stderr
+ * (so that the spawn's dup2()s onto 0..2 cannot close them) and close-on-exec. The
+ * write end, in fds[1], goes to the command. 0 or -errno. */
+static int out_pipe(const struct child_output *output, struct child_out **out, int fds[2])
+{
+	struct child_out *o = calloc(1, sizeof(*o));
+
+	*out = NULL;
+	if (!o)
+		return -ENOMEM;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		free(o);
+		return -errno;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] > STDERR_FILENO)
+			continue;
+		int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+		int e = errno;
+
+		close(fds[i]);
+		fds[i] = moved;
+		if (moved < 0) {
+			if (fds[1 - i] >= 0)
+				close(fds[1 - i]);
+			free(o);
+			return -e;
+		}
+	}
+	(void)fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	o->fd = fds[0];
+	if (output->log) {
+		o->log = *output->log;
+		o->logp = &o->log;
+	}
+	snprintf(o->name, sizeof(o->name), "%s", output->name ? output->name : "command");
+	snprintf(o->channel, sizeof(o->channel), "%s", output->channel ? output->channel : "");
+	hookout_init(&o->lines);
+	*out = o;
+	return 0;
+}
+
 static void child_on_exit(evutil_socket_t fd, short what, void *arg)
 {
 	struct child *s = arg;
@@ -61,6 +201,9 @@ static void child_on_exit(evutil_socket_t fd, short what, void *arg)
 		return;
 	s->reaped = true;
 	event_del(s->ev);
+	/* What the command wrote before it ended is logged before its end is. */
+	if (s->out)
+		out_read(s->out, OUT_DRAIN_READS);
 	s->done(s->arg, r < 0 ? -ECHILD : decode_status(st));
 }
 
@@ -92,15 +235,15 @@ static char **merge_env(char *const extra[])
 	return env;
 }
 
-int child_argv(struct event_base *base, char *const argv[], char *const env[], child_done_fn done,
-	       void *arg, struct child **out)
+int child_argv(struct event_base *base, char *const argv[], char *const env[],
+	       const struct child_output *output, child_done_fn done, void *arg, struct child **out)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none;
 	struct child *s;
 	char **envp;
-	int ret;
+	int ret, pipefd[2] = {-1, -1};
 
 	*out = NULL;
 	if (!argv || !argv[0] || !done)
@@ -115,8 +258,23 @@ int child_argv(struct event_base *base, char *const argv[], char *const env[], c
 	s->pidfd = -1;
 	s->done = done;
 	s->arg = arg;
+	if (output) {
+		ret = out_pipe(output, &s->out, pipefd);
+		if (ret < 0) {
+			free(s);
+			free(envp);
+			return ret;
+		}
+	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	if (s->out) {
+		posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+		posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
+	} else {
+		posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+		posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+	}
 	posix_spawnattr_init(&attr);
 	/* The daemon's signal mask and handlers must not leak into the command. */
 	sigemptyset(&none);
@@ -132,9 +290,20 @@ int child_argv(struct event_base *base, char *const argv[], char *const env[], c
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	free(envp);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]); /* the command's now: its end makes the pipe's EOF */
 	if (ret != 0) {
+		s->out = out_free(s->out);
 		free(s);
 		return -ret;
+	}
+	if (s->out) {
+		s->out->ev =
+			event_new(base, s->out->fd, EV_READ | EV_PERSIST, child_on_output, s->out);
+		if (!s->out->ev || event_add(s->out->ev, NULL) < 0) {
+			child_free(s);
+			return -ENOMEM;
+		}
 	}
 	s->pidfd = pidfd_open_compat(s->pid);
 	if (s->pidfd >= 0) {
@@ -157,15 +326,16 @@ int child_argv(struct event_base *base, char *const argv[], char *const env[], c
 	return -ENOMEM;
 }
 
-int child_shell(struct event_base *base, const char *command, char *const env[], child_done_fn done,
-		void *arg, struct child **out)
+int child_shell(struct event_base *base, const char *command, char *const env[],
+		const struct child_output *output, child_done_fn done, void *arg,
+		struct child **out)
 {
 	char *argv[] = {(char *)"/bin/sh", (char *)"-c", (char *)command, NULL};
 
 	*out = NULL;
 	if (!command || !*command)
 		return -EINVAL;
-	return child_argv(base, argv, env, done, arg, out);
+	return child_argv(base, argv, env, output, done, arg, out);
 }
 
 /* The deadline (TERM to the group) or, once stopping, the end of the grace (KILL to
@@ -240,6 +410,10 @@ struct child *child_free(struct child *s)
 		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
+	/* Whatever the group wrote before it died, then the count of what was not logged. */
+	if (s->out)
+		out_read(s->out, OUT_DRAIN_READS);
+	s->out = out_free(s->out);
 	if (s->ev_kill)
 		event_free(s->ev_kill);
 	if (s->ev)

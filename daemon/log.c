@@ -53,18 +53,20 @@ void log_structv(const struct log *l, int prio, const struct log_fields *f, cons
 	}
 	/* One entry; optional fields go in as empty-named duplicates of MESSAGE would be
 	 * wrong, so build the argument list by the fields present. */
-	char mid[64] = "", chan[128] = "", dev[512] = "", cli[48] = "", err[32] = "";
+	char mid[64] = "", chan[128] = "", dev[512] = "", hook[64] = "", cli[48] = "", err[32] = "";
 	if (f->message_id)
 		snprintf(mid, sizeof(mid), "MESSAGE_ID=%s", f->message_id);
 	if (f->channel)
 		snprintf(chan, sizeof(chan), "CHANNEL=%s", f->channel);
 	if (f->device)
 		snprintf(dev, sizeof(dev), "DEVICE=%s", f->device);
+	if (f->hook)
+		snprintf(hook, sizeof(hook), "HOOK=%s", f->hook);
 	if (f->client)
 		snprintf(cli, sizeof(cli), "CLIENT=%llu", (unsigned long long)f->client);
 	if (f->err)
 		snprintf(err, sizeof(err), "ERRNO=%d", f->err);
-	const char *extra[5];
+	const char *extra[6];
 	int n = 0;
 	if (mid[0])
 		extra[n++] = mid;
@@ -72,17 +74,19 @@ void log_structv(const struct log *l, int prio, const struct log_fields *f, cons
 		extra[n++] = chan;
 	if (dev[0])
 		extra[n++] = dev;
+	if (hook[0])
+		extra[n++] = hook;
 	if (cli[0])
 		extra[n++] = cli;
 	if (err[0])
 		extra[n++] = err;
-	for (int i = n; i < 5; i++)
+	for (int i = n; i < 6; i++)
 		extra[i] = NULL;
 	/* sd_journal_send stops at the first NULL, so absent fields simply end the list. */
 	sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", prio, "SYSLOG_IDENTIFIER=m7bridged",
 			extra[0] ? "%s" : NULL, extra[0], extra[1] ? "%s" : NULL, extra[1],
 			extra[2] ? "%s" : NULL, extra[2], extra[3] ? "%s" : NULL, extra[3],
-			extra[4] ? "%s" : NULL, extra[4], NULL);
+			extra[4] ? "%s" : NULL, extra[4], extra[5] ? "%s" : NULL, extra[5], NULL);
 }
 
 void log_struct(const struct log *l, int prio, const struct log_fields *f, const char *fmt, ...)

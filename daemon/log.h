@@ -31,8 +31,9 @@ struct log_fields {
 	const char *message_id;
 	const char *channel;
 	const char *device;
-	uint64_t client; /* CLIENT= when non-zero */
-	int err;	 /* ERRNO= when non-zero (positive errno) */
+	const char *hook; /* HOOK=: the recovery command whose output this is */
+	uint64_t client;  /* CLIENT= when non-zero */
+	int err;	  /* ERRNO= when non-zero (positive errno) */
 };
 
 /* Initialises a logger writing to target at up to max_level. */

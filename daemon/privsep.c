@@ -106,8 +106,11 @@ static int helper_run(struct helper *h, const struct conf_channel *cc, const str
 		(void)remoteproc_open(h->cfg->daemon.sup.sysfs_root, cc->remoteproc, &rp);
 	sv_priv_env(cc, rp ? rp->dir : NULL, driver ? "driver" : "hook", store, env);
 	remoteproc_free(rp);
-	r = child_shell(h->base, driver ? cc->sup.driver_reload : cc->sup.hook, env, helper_on_exit,
-			hc, &hc->child);
+	struct child_output out = {.log = &h->log,
+				   .name = sv_priv_command_key(driver ? "driver" : "hook"),
+				   .channel = cc->name};
+	r = child_shell(h->base, driver ? cc->sup.driver_reload : cc->sup.hook, env, &out,
+			helper_on_exit, hc, &hc->child);
 	if (r == 0)
 		r = child_deadline(hc->child,
 				   driver ? cc->sup.driver_timeout_ms : cc->sup.hook_timeout_ms,

@@ -217,6 +217,9 @@ int sv_priv_run(struct sv_chan *c, const struct sv_priv_request *rq);
  * sysfs directory if known), M7B_STEP; env is NULL-terminated and points into store. */
 void sv_priv_env(const struct conf_channel *cc, const char *rproc_dir, const char *step,
 		 char store[4][300], char *env[5]);
+/* The configuration key of a step's command ("driver_reload", "hook"): the name its
+ * output is logged under (HOOK=). */
+const char *sv_priv_command_key(const char *step);
 /* privsep_exit_fn: a command the helper ran for a channel ended. */
 void sv_priv_on_exited(void *ud, const char *channel, uint32_t token, int status);
 /* Opens c's remoteproc if not yet open. 0, -ENODEV (none configured) or -errno; quiet:

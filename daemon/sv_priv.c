@@ -30,6 +30,11 @@ static DEFINE_STRING_TABLE_LOOKUP(sv_priv_op, enum sv_priv_op, op_names)
 	env[4] = NULL;
 }
 
+const char *sv_priv_command_key(const char *step)
+{
+	return strcmp(step, "driver") == 0 ? "driver_reload" : "hook";
+}
+
 static void on_child_done(void *arg, int status)
 {
 	struct sv_chan *c = arg;
@@ -58,7 +63,11 @@ static int run_command(struct sv_chan *c, const struct sv_priv_request *rq)
 	unsigned timeout =
 		strcmp(rq->step, "driver") == 0 ? sup->driver_timeout_ms : sup->hook_timeout_ms;
 	sv_priv_env(channel_config(c->ch), c->rproc ? c->rproc->dir : NULL, rq->step, store, env);
-	int r = child_shell(daemon_base(c->sv->d), rq->command, env, on_child_done, c, &c->child);
+	struct child_output out = {.log = c->sv->log,
+				   .name = sv_priv_command_key(rq->step),
+				   .channel = channel_config(c->ch)->name};
+	int r = child_shell(daemon_base(c->sv->d), rq->command, env, &out, on_child_done, c,
+			    &c->child);
 	/* The ladder gives up on the step at its timeout; the command ends then too. */
 	if (r == 0)
 		r = child_deadline(c->child, timeout, SV_COMMAND_GRACE_MS);

@@ -56,15 +56,12 @@ done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/m7bridge-demo.XXXXXX")
 sim_pid=""
 daemon_pid=""
-kernel_pid=""
 cleanup() {
 	trap - EXIT INT TERM HUP
-	# A helper already gone (Ctrl-C reaches the fake kernel too) is no reason to stop
-	# cleaning up.
+	# A process already gone is no reason to stop cleaning up.
 	set +e
 	# They do not see Ctrl-C (own session): stop them explicitly, daemon first.
 	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-	[ -n "$kernel_pid" ] && kill "$kernel_pid" 2>/dev/null && wait "$kernel_pid" 2>/dev/null
 	[ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
 	rm -rf "$tmp"
 	echo
@@ -78,7 +75,9 @@ demo_name=demo
 . scripts/demo-common.sh
 
 # A fake remoteproc sysfs tree, so `m7bridgectl reload` and the remoteproc step of the
-# recovery ladder really run: the "kernel" below answers the daemon's writes to `state`.
+# recovery ladder really run: m7sim plays the kernel behind it (--remoteproc), answering
+# the daemon's writes to `state`: stop -> offline, the link gone; start -> the M7 boots
+# the image `firmware` names, with a new boot_id, on a new tty node -> running.
 rproc="$tmp/sys/class/remoteproc/remoteproc0"
 mkdir -p "$rproc" "$tmp/sys/devices/imx8mp-cm7"
 echo imx-rproc >"$rproc/name"
@@ -95,7 +94,7 @@ ln -s "$(realpath "$m7sim")" "$tmp/firmware/m7sim.elf"
 # loop-back UART whose `send` bytes come back as captures. A heartbeat every second.
 # m7sim and m7bridged run in their own session so Ctrl-C reaches only the viewer; the
 # trap then stops them in order.
-setsid "$m7sim" --link "$tmp/ttyRPMSG30" --ctl "$tmp/m7sim.ctl" \
+setsid "$m7sim" --link "$tmp/ttyRPMSG30" --ctl "$tmp/m7sim.ctl" --remoteproc "$rproc" \
 	--source "0:rate=$rate,pattern=text" \
 	--source "1:rate=1,pattern=nmea,baud=9600" \
 	--source "2:rate=1,pattern=random,size=4-12" \
@@ -103,24 +102,6 @@ setsid "$m7sim" --link "$tmp/ttyRPMSG30" --ctl "$tmp/m7sim.ctl" \
 	>"$tmp/m7sim.log" 2>&1 &
 sim_pid=$!
 wait_for "grep -q 'm7sim: link' '$tmp/m7sim.log' 2>/dev/null" "m7sim's link"
-
-# The remoteproc "kernel": stop -> offline; start -> the M7 restarts with a new boot_id
-# (m7sim reboot) on a new tty node (swap), then running. Once m7sim answers a tree by
-# itself (--remoteproc DIR), pass it --remoteproc "$rproc" and drop this function.
-fake_kernel() {
-	while sleep 0.05; do
-		case $(cat "$rproc/state") in
-		stop) echo offline >"$rproc/state" ;;
-		start)
-			printf 'resume\nreboot\nswap\n' >"$tmp/m7sim.ctl"
-			sleep 0.3
-			echo running >"$rproc/state"
-			;;
-		esac
-	done
-}
-fake_kernel >"$tmp/kernel.log" 2>&1 &
-kernel_pid=$!
 
 cat >"$tmp/m7bridge.conf" <<CONF
 [daemon]

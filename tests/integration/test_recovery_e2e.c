@@ -32,8 +32,10 @@ struct fx {
 	FILE *jr_in;
 };
 
-/* The driver step's command (privsep: it tells who ran it into ppid_file). */
-static char driver_cmd[400] = "true";
+/* The driver step's command (privsep: it tells who ran it into ppid_file); what it
+ * prints goes to the daemon's log. */
+#define DRIVER_SAYS "echo driver ran"
+static char driver_cmd[400] = DRIVER_SAYS;
 static char ppid_dir[32];
 
 static const char *journal_remote(void)
@@ -472,6 +474,10 @@ static void test_reload(void **state)
 			      steps[k], (unsigned long long)(t_rec - t_req),
 			      (unsigned long long)(t_up - t_req));
 	}
+	/* The driver command's output is in the log, named, before the channel came up. */
+	static char log[1 << 20];
+	h_slurp_file(f->p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "m7bridged: info: [m7] driver_reload: driver ran\n"));
 	tclient_close(&w);
 	tclient_close(&q);
 }
@@ -660,7 +666,8 @@ static int setup_privsep(void **state)
 	strcpy(ppid_dir, "/tmp/m7b-ppid-XXXXXX");
 	if (!pw || !mkdtemp(ppid_dir))
 		return -1;
-	snprintf(driver_cmd, sizeof(driver_cmd), "echo $PPID > %s/driver.ppid", ppid_dir);
+	snprintf(driver_cmd, sizeof(driver_cmd), "echo $PPID > %s/driver.ppid; " DRIVER_SAYS,
+		 ppid_dir);
 	snprintf(extra, sizeof(extra), "allow_uids = %u\nuser = %s", (unsigned)getuid(),
 		 pw->pw_name);
 	return setup_common(state, extra, "resync,reopen,driver,remoteproc,hook");
@@ -726,7 +733,7 @@ static void test_privsep(void **state)
 	h_slurp_file(f->p.log, log, sizeof(log));
 	assert_non_null(strstr(log, "/incidents refused: it must be owned by uid"));
 	assert_int_equal(chmod(f->incidents, 0750), 0);
-	strcpy(driver_cmd, "true");
+	strcpy(driver_cmd, DRIVER_SAYS);
 }
 
 int main(void)

@@ -1,5 +1,5 @@
 /* Tests for daemon/remoteproc.c against a fake sysfs tree in a temp dir, and for
- * daemon/child.c (commands reaped from the event loop). */
+ * daemon/child.c (commands reaped from the event loop, their output logged). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,8 +16,11 @@
 #include <event2/event.h>
 #include <cmocka.h>
 
+#include "m7bridge/utf8.h"
 #include "remoteproc.h"
 #include "child.h"
+#include "hookout.h"
+#include "log.h"
 
 static char root[64];
 
@@ -216,7 +219,7 @@ static int run_cmd(const char *cmd, char *const env[])
 	struct child *s;
 
 	assert_non_null(base);
-	assert_int_equal(child_shell(base, cmd, env, on_done, &d, &s), 0);
+	assert_int_equal(child_shell(base, cmd, env, NULL, on_done, &d, &s), 0);
 	assert_true(child_pid(s) > 0);
 	event_base_loopexit(base, &guard);
 	event_base_dispatch(base);
@@ -250,7 +253,8 @@ static void test_child_kill(void **state)
 	struct timespec t0, t1;
 
 	(void)state;
-	assert_int_equal(child_shell(base, "sleep 30 & sleep 30; wait", NULL, on_done, &d, &s), 0);
+	assert_int_equal(
+		child_shell(base, "sleep 30 & sleep 30; wait", NULL, NULL, on_done, &d, &s), 0);
 	pid = child_pid(s);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	s = child_free(s); /* kills the group and reaps the shell */
@@ -260,8 +264,8 @@ static void test_child_kill(void **state)
 	assert_int_equal(kill(pid, 0), -1);
 	assert_int_equal(errno, ESRCH);
 	assert_true(t1.tv_sec - t0.tv_sec < 20);
-	assert_int_equal(child_shell(base, "", NULL, on_done, &d, &s), -EINVAL);
-	assert_int_equal(child_shell(base, NULL, NULL, on_done, &d, &s), -EINVAL);
+	assert_int_equal(child_shell(base, "", NULL, NULL, on_done, &d, &s), -EINVAL);
+	assert_int_equal(child_shell(base, NULL, NULL, NULL, on_done, &d, &s), -EINVAL);
 	event_base_free(base);
 }
 
@@ -309,7 +313,7 @@ static int run_deadline(const char *cmd, const char *pidfile, pid_t *bg, long *m
 	struct child *s;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(child_shell(base, cmd, NULL, on_done, &d, &s), 0);
+	assert_int_equal(child_shell(base, cmd, NULL, NULL, on_done, &d, &s), 0);
 	assert_int_equal(child_deadline(s, 300, 300), 0);
 	event_base_loopexit(base, &guard);
 	event_base_dispatch(base);
@@ -372,7 +376,7 @@ static void test_child_free_after_exit(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	snprintf(cmd, sizeof(cmd), "sleep 30 & echo $! > %s", pidfile);
-	assert_int_equal(child_shell(base, cmd, NULL, on_done, &d, &s), 0);
+	assert_int_equal(child_shell(base, cmd, NULL, NULL, on_done, &d, &s), 0);
 	assert_int_equal(child_deadline(s, 30000, 300), 0);
 	event_base_loopexit(base, &guard);
 	event_base_dispatch(base);
@@ -389,6 +393,162 @@ static void test_child_free_after_exit(void **state)
 	unlink(pidfile);
 }
 
+/* Runs cmd as the hook of channel m7 with its output logged (to stderr, redirected to a
+ * file meanwhile) and a deadline of deadline_ms; frees it once it ended. Returns the log
+ * (malloc'd) and the status done saw in *status. */
+static char *run_logged(const char *cmd, unsigned deadline_ms, int *status)
+{
+	struct event_base *base = event_base_new();
+	struct done d = {0, 0, base};
+	struct timeval guard = {60, 0};
+	char path[] = "/tmp/m7b-hookout-XXXXXX";
+	int fd = mkstemp(path), saved;
+	struct log l;
+	struct child *s;
+	struct stat st;
+	char *text;
+
+	assert_non_null(base);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	log_init(&l, LOG_TARGET_STDERR, LOG_DEBUG);
+	struct child_output out = {.log = &l, .name = "hook", .channel = "m7"};
+	assert_int_equal(child_shell(base, cmd, NULL, &out, on_done, &d, &s), 0);
+	assert_int_equal(child_deadline(s, deadline_ms, 300), 0);
+	event_base_loopexit(base, &guard);
+	event_base_dispatch(base);
+	s = child_free(s);
+	event_base_free(base);
+	fflush(stderr);
+	assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	assert_int_equal(d.calls, 1);
+	*status = d.status;
+	assert_int_equal(fstat(fd, &st), 0);
+	text = calloc(1, (size_t)st.st_size + 1);
+	assert_non_null(text);
+	assert_int_equal(pread(fd, text, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	unlink(path);
+	/* Whatever the command wrote, the log is valid UTF-8 without escape sequences. */
+	assert_true(m7b_utf8_valid(text, strlen(text)));
+	assert_null(strchr(text, '\x1b'));
+	return text;
+}
+
+static int count_lines(const char *text)
+{
+	int n = 0;
+
+	for (; *text; text++)
+		n += *text == '\n';
+	return n;
+}
+
+/* A flood on stdout and stderr: the first lines are logged, the rest counted in one line,
+ * and the command is never held up by a full pipe: it runs to its end. */
+static void test_child_output_flood(void **state)
+{
+	const int total = 200000;
+	char want[128], *log;
+	uint64_t lost = 0;
+	int status;
+
+	(void)state;
+	/* Half on stdout, half on stderr: one pipe, one count. */
+	log = run_logged("seq 1 100000; seq 100001 200000 >&2", 30000, &status);
+	assert_int_equal(status, 0);
+	for (int i = 1; i <= total; i++) {
+		if (i > HOOKOUT_MAX_LINES)
+			lost += (uint64_t)snprintf(want, sizeof(want), "%d\n", i);
+	}
+	assert_int_equal(count_lines(log), HOOKOUT_MAX_LINES + 1);
+	assert_non_null(strstr(log, "m7bridged: info: [m7] hook: 1\n"));
+	snprintf(want, sizeof(want), "m7bridged: info: [m7] hook: %d\n", HOOKOUT_MAX_LINES);
+	assert_non_null(strstr(log, want));
+	snprintf(want, sizeof(want),
+		 "m7bridged: notice: [m7] %d lines (%llu bytes) of hook output not logged\n",
+		 total - HOOKOUT_MAX_LINES, (unsigned long long)lost);
+	assert_non_null(strstr(log, want));
+	/* ... and it is the last line. */
+	assert_string_equal(log + strlen(log) - strlen(want), want);
+	free(log);
+}
+
+/* A flood without end is ended at the deadline, as any command (its process group); what
+ * it wrote until then is counted. */
+static void test_child_output_endless(void **state)
+{
+	unsigned long long lines = 0, bytes = 0;
+	char *log, *sum;
+	int status;
+
+	(void)state;
+	log = run_logged("yes", 300, &status);
+	assert_int_equal(status, -SIGTERM);
+	assert_int_equal(count_lines(log), HOOKOUT_MAX_LINES + 1);
+	assert_non_null(strstr(log, "m7bridged: info: [m7] hook: y\n"));
+	sum = strstr(log, "m7bridged: notice: [m7] ");
+	assert_non_null(sum);
+	assert_int_equal(sscanf(sum,
+				"m7bridged: notice: [m7] %llu lines (%llu bytes) of hook "
+				"output not logged",
+				&lines, &bytes),
+			 2);
+	assert_true(lines > 0);
+	/* "y\n" each; a write cut by the signal may leave a last "y" without newline */
+	assert_true(bytes == 2 * lines || bytes == 2 * lines - 1);
+	free(log);
+}
+
+/* Invalid UTF-8 and escape sequences reach the log as one clean line each. */
+static void test_child_output_clean(void **state)
+{
+	char *log;
+	int status;
+
+	(void)state;
+	log = run_logged(
+		"printf '\\033[2J\\033[31mred\\033[0m\\n'; printf 'bad \\377\\376\\n' >&2; "
+		"printf 'cr\\rbell\\007\\n'",
+		30000, &status);
+	assert_int_equal(status, 0);
+	assert_string_equal(log, "m7bridged: info: [m7] hook: ?[2J?[31mred?[0m\n"
+				 "m7bridged: info: [m7] hook: bad \xef\xbf\xbd\xef\xbf\xbd\n"
+				 "m7bridged: info: [m7] hook: cr?bell?\n");
+	free(log);
+}
+
+/* A command that prints nothing logs nothing. */
+static void test_child_output_none(void **state)
+{
+	char *log;
+	int status;
+
+	(void)state;
+	log = run_logged("exit 3", 30000, &status);
+	assert_int_equal(status, 3);
+	assert_string_equal(log, "");
+	free(log);
+}
+
+/* A last line without a newline is logged like the others. */
+static void test_child_output_no_newline(void **state)
+{
+	char *log;
+	int status;
+
+	(void)state;
+	log = run_logged("echo first; printf 'last words'", 30000, &status);
+	assert_int_equal(status, 0);
+	assert_string_equal(log, "m7bridged: info: [m7] hook: first\n"
+				 "m7bridged: info: [m7] hook: last words\n");
+	free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +560,11 @@ int main(void)
 		cmocka_unit_test(test_child_kill),
 		cmocka_unit_test(test_child_deadline),
 		cmocka_unit_test(test_child_free_after_exit),
+		cmocka_unit_test(test_child_output_flood),
+		cmocka_unit_test(test_child_output_endless),
+		cmocka_unit_test(test_child_output_clean),
+		cmocka_unit_test(test_child_output_none),
+		cmocka_unit_test(test_child_output_no_newline),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,8 @@ static struct {
 	char firmware[64];
 	int commands, command_err;
 	char command[256], env_step[64], env_channel[64];
+	char out_name[32], out_channel[64]; /* where its output is logged */
+	bool out_logged;
 	unsigned deadline_ms, grace_ms;
 	int logs;
 	char debug[512]; /* the last LOG_DEBUG message */
@@ -82,9 +84,11 @@ int __wrap_remoteproc_set_firmware(const struct remoteproc *r, const char *fw)
 }
 
 int __wrap_child_shell(struct event_base *b, const char *command, char *const env[],
-		       child_done_fn done, void *arg, struct child **out);
+		       const struct child_output *output, child_done_fn done, void *arg,
+		       struct child **out);
 int __wrap_child_shell(struct event_base *b, const char *command, char *const env[],
-		       child_done_fn done, void *arg, struct child **out)
+		       const struct child_output *output, child_done_fn done, void *arg,
+		       struct child **out)
 {
 	w.commands++;
 	snprintf(w.command, sizeof(w.command), "%s", command);
@@ -94,6 +98,9 @@ int __wrap_child_shell(struct event_base *b, const char *command, char *const en
 		if (strncmp(env[i], "M7B_CHANNEL=", 12) == 0)
 			snprintf(w.env_channel, sizeof(w.env_channel), "%s", env[i] + 12);
 	}
+	w.out_logged = output != NULL;
+	snprintf(w.out_name, sizeof(w.out_name), "%s", output ? output->name : "");
+	snprintf(w.out_channel, sizeof(w.out_channel), "%s", output ? output->channel : "");
 	*out = NULL;
 	return w.command_err;
 }
@@ -249,6 +256,10 @@ static void test_commands(void **state)
 	assert_string_equal(w.command, "/usr/local/bin/m7-hook");
 	assert_string_equal(w.env_step, "hook");
 	assert_string_equal(w.env_channel, "m7");
+	/* Its output goes to the log under its key and the channel, not the daemon's stdout. */
+	assert_true(w.out_logged);
+	assert_string_equal(w.out_name, "hook");
+	assert_string_equal(w.out_channel, "m7");
 	assert_int_equal(f->c->child_token, 9);
 	/* It ends, with its process group, at the step's timeout. */
 	assert_int_equal(w.deadline_ms, channel_config(f->ch)->sup.hook_timeout_ms);
@@ -263,6 +274,7 @@ static void test_commands(void **state)
 	assert_int_equal(w.commands, 2);
 	assert_non_null(strstr(w.command, "imx_rpmsg_tty"));
 	assert_string_equal(w.env_step, "driver");
+	assert_string_equal(w.out_name, "driver_reload");
 	assert_int_equal(w.deadline_ms, channel_config(f->ch)->sup.driver_timeout_ms);
 }
 
