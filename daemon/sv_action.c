@@ -26,6 +26,8 @@ static const char *const event_names[] = {
 	[RECOVERY_EV_RESULT] = "result",
 	[RECOVERY_EV_RECOVER] = "recover",
 	[RECOVERY_EV_RELOAD] = "reload",
+	[RECOVERY_EV_START] = "start",
+	[RECOVERY_EV_ROLLBACK] = "rollback",
 };
 DEFINE_STRING_TABLE_LOOKUP(event_type, enum recovery_event_type, event_names)
 
