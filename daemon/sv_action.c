@@ -179,7 +179,7 @@ static int act_set_state(struct sv_chan *c, const struct recovery_action *a,
 		snprintf(detail, sizeof(detail), "%s", c->ver_detail);
 	else if (st == CHANNEL_UP && c->rec.history_n &&
 		 (strcmp(a->reason, "recovered") == 0 || strcmp(a->reason, "reload") == 0 ||
-		  strcmp(a->reason, "rollback") == 0))
+		  strcmp(a->reason, "rollback") == 0 || strcmp(a->reason, "started") == 0))
 		snprintf(detail, sizeof(detail), "%s in %llu ms",
 			 recovery_step_to_string(c->rec.history[c->rec.history_n - 1].step),
 			 (unsigned long long)(now - c->rec.started_ms));
@@ -342,11 +342,11 @@ static int act_recovered(struct sv_chan *c, const struct recovery_action *a,
 		sv_incident_end_later(c, rb ? "rolled_back" : "unverified", SV_INCIDENT_AFTER_MS);
 		return 0;
 	}
-	if (reload) {
+	if (reload || a->step == RECOVERY_STEP_START) {
 		struct channel_snapshot snap;
 		channel_snapshot(c->ch, &snap);
-		log_struct(c->sv->log, LOG_NOTICE, &f,
-			   "firmware reloaded in %llu ms (%s, boot_id %08x)",
+		log_struct(c->sv->log, LOG_NOTICE, &f, "%s in %llu ms (%s, boot_id %08x)",
+			   reload ? "firmware reloaded" : "M7 started",
 			   (unsigned long long)a->elapsed_ms, snap.have_hello ? snap.fw_name : "?",
 			   snap.have_hello ? snap.hello.boot_id : 0);
 	} else {

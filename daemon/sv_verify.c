@@ -184,7 +184,7 @@ static void verdict(struct sv_chan *c, bool ok)
 {
 	char want[2 * FWVERIFY_ID_MAX + 2], got[2 * FWVERIFY_ID_MAX + 2];
 	const struct fwverify *v = &c->ver;
-	bool reload = c->ver_step != RECOVERY_STEP_REMOTEPROC;
+	bool reload = c->ver_step != RECOVERY_STEP_REMOTEPROC && c->ver_step != RECOVERY_STEP_START;
 	struct log_fields lf = sv_chan_fields(c, reload ? LOG_MID_RELOAD : LOG_MID_RECOVERY, 0);
 	uint64_t ms = daemon_now_ms() - v->started_ms;
 
