@@ -319,7 +319,8 @@ static int act_rollback(struct sv_chan *c, const struct recovery_action *a,
 {
 	struct log_fields f = sv_chan_fields(c, LOG_MID_RELOAD, 0);
 
-	log_struct(c->sv->log, LOG_WARNING, &f, "reload failed (%s); rolling back to %s", a->reason,
+	log_struct(c->sv->log, LOG_WARNING, &f, "reload %s (%s); rolling back to %s",
+		   strcmp(a->reason, "interrupted") == 0 ? "cut short" : "failed", a->reason,
 		   a->firmware);
 	sv_chan_note(c, INCIDENT_STEP, "rollback to %s (%s)", a->firmware, a->reason);
 	if (c->inc && !c->ver_detail[0])
@@ -418,6 +419,9 @@ void sv_action_run(struct sv_chan *c, const struct recovery_actions *first)
 		(void)recovery_handle(&c->rec, &res, daemon_now_ms(), &out);
 	}
 	c->applying = false;
+	/* The reload ended, one way or another: a restart no longer needs to undo it. */
+	if (c->reload_recorded && c->rec.state != RECOVERY_RELOAD)
+		sv_verify_clear_reload(c);
 	if (out.deadline_ms)
 		sv_chan_arm(c->ev_rec, out.deadline_ms);
 	else

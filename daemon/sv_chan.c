@@ -228,8 +228,10 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	add_names(c, channel_config(ch)->sup.kernel_names);
 	if (channel_config(ch)->sup.kernel_names[0])
 		c->scope_all = false;
-	/* The M7's lifecycle is checked once the loop runs: an M7 that nobody started. */
-	if (channel_config(ch)->remoteproc)
+	/* The M7's lifecycle is checked once the loop runs: a reload cut short by the
+	 * daemon's restart, an M7 that nobody started. */
+	c->interrupted = sv_verify_load_reload(c);
+	if (c->interrupted || channel_config(ch)->remoteproc)
 		sv_chan_arm(c->ev_start, daemon_now_ms());
 	return c;
 }

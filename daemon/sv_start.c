@@ -1,6 +1,7 @@
 /* The M7's lifecycle as the daemon sees it: an M7 found offline is started (at once when
  * the daemon sets a channel up, after down_grace_ms when it went offline later), or the
- * daemon says why it waits. The decision is lifecycle.c's; the start is the ladder's `start` step, through
+ * daemon says why it waits; a reload that a restart of the daemon cut short is rolled
+ * back. The decision is lifecycle.c's; the start is the ladder's `start` step, through
  * the privileged operations of sv_priv.c like every other remoteproc write. */
 #include "sv.h"
 
@@ -60,6 +61,51 @@ static void start(struct sv_chan *c, const char *why)
 	sv_fault_raise(c, SV_START_FAULT, why, "remoteproc", RECOVERY_SEV_DOWN, 0);
 }
 
+/* The reload found recorded at start: its image never passed verification, so the one
+ * it replaced is loaded again, verified, and the reload's incident says so. */
+static void rollback_interrupted(struct sv_chan *c)
+{
+	struct recovery_event ev = {.type = RECOVERY_EV_ROLLBACK,
+				    .rollback_fw = c->rollback.name,
+				    .firmware = c->reload_want.name,
+				    .reason = "interrupted"};
+	const char *fw = c->reload_want.name[0] ? c->reload_want.name : "a firmware";
+	struct log_fields f = sv_chan_fields(c, LOG_MID_RELOAD, 0);
+	struct recovery_actions out;
+	int r;
+
+	c->interrupted = false;
+	if (!channel_config(c->ch)->remoteproc ||
+	    strcmp(channel_config(c->ch)->sup.rollback, "off") == 0) {
+		log_struct(c->sv->log, LOG_WARNING, &f,
+			   "the reload of %s was cut short by a restart of the daemon; left as it "
+			   "is (%s)",
+			   fw,
+			   channel_config(c->ch)->remoteproc ? "rollback = off"
+							     : "no remoteproc configured");
+		sv_verify_clear_reload(c);
+		return;
+	}
+	snprintf(c->ver_detail, sizeof(c->ver_detail),
+		 "%.60s: interrupted: the daemon restarted before it was verified", fw);
+	log_struct(c->sv->log, LOG_WARNING, &f,
+		   "the reload of %s was cut short by a restart of the daemon: rolling back to %s",
+		   fw, c->rollback.name);
+	sv_incident_begin(c, "reload", "restart", c->ver_detail);
+	c->last_fault_ms = daemon_now_ms();
+	c->kernel_ms = 0;
+	r = recovery_handle(&c->rec, &ev, daemon_now_ms(), &out);
+	if (r < 0) {
+		f.err = -r;
+		log_struct(c->sv->log, LOG_ERR, &f, "cannot roll back to %s: %s", c->rollback.name,
+			   strerror(-r));
+		sv_incident_end(c, "failed");
+		sv_verify_clear_reload(c);
+		return;
+	}
+	sv_action_run(c, &out);
+}
+
 void sv_start_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct sv_chan *c = arg;
@@ -68,7 +114,9 @@ void sv_start_on_timer(evutil_socket_t fd, short what, void *arg)
 
 	if (c->applying || c->rec.state != RECOVERY_IDLE)
 		return; /* the ladder or a reload owns the M7 now */
-	if (channel_config(c->ch)->remoteproc) {
+	if (c->interrupted) {
+		rollback_interrupted(c);
+	} else if (channel_config(c->ch)->remoteproc) {
 		switch (decide(c, why, sizeof(why), &st)) {
 		case LIFECYCLE_NOTHING:
 			c->start_said[0] = '\0';

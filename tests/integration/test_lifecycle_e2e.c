@@ -2,7 +2,8 @@
  * remoteproc tree (--remoteproc). An M7 offline when the daemon starts is started (with
  * the firmware sysfs names, or the configured one, through the privileged helper too),
  * counted, recorded; with autostart = false the daemon says why it waits; an M7 stopped
- * later is started again once its link stayed down. */
+ * later is started again once its link stayed down; a reload cut short by a restart of
+ * the daemon is rolled back to the image it replaced, with and without `firmware`. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <signal.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "daemon_harness.h"
@@ -33,6 +35,7 @@ static struct {
 	const char *rproc_state; /* the tree's `state` when m7sim and the daemon start */
 	const char *channel;	 /* extra [channel m7] keys */
 	bool privsep;		 /* `user` = the test's own: writes go through the helper */
+	const char *record;	 /* a reload record left before the start; "fifo": a FIFO */
 } opt;
 
 static int teardown(void **state)
@@ -80,6 +83,11 @@ static int setup(void **state)
 		snprintf(path, sizeof(path), "%s/%s", f->fwdir, names[i]);
 		assert_int_equal(symlink(h_sim_path(), path), 0);
 	}
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	if (opt.record && strcmp(opt.record, "fifo") == 0)
+		assert_int_equal(mkfifo(path, 0600), 0);
+	else if (opt.record)
+		assert_int_equal(h_put_file(path, opt.record), 0);
 	const char *argv[] = {
 		h_sim_path(),		"--link", f->link,	    "--ctl", f->ctl,
 		"--remoteproc",		f->rp,	  "--heartbeat-ms", "100",   "--firmware",
@@ -355,6 +363,146 @@ static void test_stopped_later(void **state)
 	assert_int_equal(count_in(f->p.log, "recovery step resync"), 0);
 }
 
+/* A reload of an image that never says HELLO; the daemon restarts once the switch is
+ * made (SIGTERM, or SIGKILL: a crash), before the verdict. The restarted daemon rolls
+ * back to the image the reload replaced. */
+static void reload_interrupted(struct fx *f, int sig)
+{
+	struct tclient q;
+	char path[400], buf[256];
+	size_t at;
+	cJSON *o;
+
+	cJSON_Delete(status_when(f, "up", "hello"));
+	at = log_wait(f->simlog, 0, "m7sim: link ");
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"reload\",\"channel\":\"m7\","
+					  "\"firmware\":\"nohello.elf\"}"),
+			 0);
+	o = tclient_wait(&q, "ACK", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	tclient_close(&q);
+	at = log_wait(f->simlog, at, "m7sim: remoteproc start nohello.elf");
+	assert_true(at > 0);
+	if (sig == SIGTERM) {
+		assert_int_equal(daemon_proc_stop(&f->p), 0);
+	} else {
+		assert_int_equal(kill(f->p.pid, sig), 0);
+		assert_int_equal(waitpid(f->p.pid, NULL, 0), f->p.pid);
+		f->p.pid = 0;
+	}
+	/* Recorded before the switch, left by the cut-short reload. */
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	h_slurp_file(path, buf, sizeof(buf));
+	assert_true(strncmp(buf, "good.elf ", 9) == 0);
+	assert_non_null(strstr(buf, "\nnohello.elf\n"));
+
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+	cJSON_Delete(status_when(f, "up", "rollback"));
+	assert_true(log_wait(f->simlog, at, "m7sim: remoteproc start good.elf") > 0);
+	rproc_attr(f, "firmware", buf, sizeof(buf));
+	assert_string_equal(buf, "good.elf");
+	assert_int_equal(count_in(f->p.log, "the reload of nohello.elf was cut short by a restart "
+					    "of the daemon: rolling back to good.elf"),
+			 1);
+	o = last_incident(f);
+	assert_string_equal(j_str(o, "kind"), "reload");
+	assert_string_equal(j_str(o, "source"), "restart");
+	assert_string_equal(j_str(o, "outcome"), "rolled_back");
+	assert_non_null(strstr(j_str(o, "detail"), "nohello.elf: interrupted"));
+	steps_of(o, buf, sizeof(buf));
+	assert_string_equal(buf, "rollback:ok");
+	cJSON_Delete(o);
+	/* Done with: a further restart leaves the M7 alone. */
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start nohello.elf"), 1);
+}
+
+static int setup_reload(void **state)
+{
+	opt.rproc_state = "running\n";
+	/* The ladder's remoteproc step would restart whatever remoteproc names. */
+	opt.channel = "recovery_steps = remoteproc\nremoteproc_tries = 1\n";
+	opt.privsep = false;
+	return setup(state);
+}
+
+/* No `firmware` configured: only the record says what ran before. */
+static void test_reload_cut_short(void **state)
+{
+	if (!*state)
+		skip();
+	reload_interrupted(*state, SIGTERM);
+}
+
+static int setup_reload_firmware(void **state)
+{
+	opt.rproc_state = "running\n";
+	opt.channel = "firmware = good.elf\nrecovery_steps = remoteproc\nremoteproc_tries = 1\n";
+	opt.privsep = false;
+	return setup(state);
+}
+
+/* `firmware` configured, and the daemon killed rather than stopped. */
+static void test_reload_cut_short_by_crash(void **state)
+{
+	if (!*state)
+		skip();
+	reload_interrupted(*state, SIGKILL);
+}
+
+static int setup_bad_record(void **state)
+{
+	opt.rproc_state = "running\n";
+	opt.channel = "";
+	opt.privsep = false;
+	opt.record = "good.elf not-hex\nnohello.elf\n";
+	int r = setup(state);
+	opt.record = NULL;
+	return r;
+}
+
+/* A reload record that is not one is said so and removed; the M7 is left alone. */
+static void test_bad_record(void **state)
+{
+	struct fx *f = *state;
+	char path[400];
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	assert_true(log_wait(f->p.log, 0,
+			     "firmware-reload-m7: not a record of a reload in "
+			     "progress; removed") > 0);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc"), 0);
+}
+
+static int setup_fifo_record(void **state)
+{
+	opt.rproc_state = "running\n";
+	opt.channel = "";
+	opt.privsep = false;
+	opt.record = "fifo";
+	int r = setup(state);
+	opt.record = NULL;
+	return r;
+}
+
+/* A FIFO in the record's place would block a read: it is not read, and said so. */
+static void test_fifo_record(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	assert_true(log_wait(f->p.log, 0, "firmware-reload-m7: not a regular file; ignored") > 0);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -364,6 +512,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_offline_autostart_off, setup_offline_manual,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stopped_later, setup_running, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_cut_short, setup_reload, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_cut_short_by_crash,
+						setup_reload_firmware, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_record, setup_bad_record, teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_record, setup_fifo_record, teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	if (getenv("M7B_TEST_FILTER"))
