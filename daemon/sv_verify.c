@@ -87,13 +87,34 @@ static int put_state_file(const char *path, const char *text)
 	return r;
 }
 
+/* Opens path for reading if it is a regular file: anything else in its place (a FIFO
+ * that would block, a directory) is logged and left alone. NULL when there is none. */
+static FILE *open_record(struct sv_chan *c, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+	FILE *f;
+
+	if (fd < 0 && errno == ENOENT)
+		return NULL;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (f = fdopen(fd, "r")))
+		return f;
+	int e = fd < 0 ? errno : EINVAL;
+	if (fd >= 0)
+		close(fd);
+	struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, -e);
+	log_struct(c->sv->log, LOG_WARNING, &lf, "%s: %s; ignored", path,
+		   e == EINVAL ? "not a regular file" : strerror(e));
+	return NULL;
+}
+
 void sv_verify_load_good(struct sv_chan *c)
 {
 	char path[SUPERVISOR_PATH_MAX + 96], line[RECOVERY_FIRMWARE_MAX + 2 * FWVERIFY_ID_MAX + 4];
 	struct sv_fwid g = {0};
 	FILE *f;
 
-	if (!good_path(c, path, sizeof(path)) || !(f = fopen(path, "re")))
+	if (!good_path(c, path, sizeof(path)) || !(f = open_record(c, path)))
 		return;
 	if (fgets(line, sizeof(line), f) &&
 	    fwverify_record_parse(line, strlen(line), g.name, sizeof(g.name), g.id, sizeof(g.id),
@@ -177,27 +198,6 @@ void sv_verify_clear_reload(struct sv_chan *c)
 			   "cannot remove %s (%s): the next start of the daemon rolls back to %s",
 			   path, strerror(e), c->rollback.name);
 	}
-}
-
-/* Opens path for reading if it is a regular file: anything else in its place (a FIFO
- * that would block, a directory) is logged and left alone. NULL when there is none. */
-static FILE *open_record(struct sv_chan *c, const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	struct stat st;
-	FILE *f;
-
-	if (fd < 0 && errno == ENOENT)
-		return NULL;
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (f = fdopen(fd, "r")))
-		return f;
-	int e = fd < 0 ? errno : EINVAL;
-	if (fd >= 0)
-		close(fd);
-	struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, -e);
-	log_struct(c->sv->log, LOG_WARNING, &lf, "%s: %s; ignored", path,
-		   e == EINVAL ? "not a regular file" : strerror(e));
-	return NULL;
 }
 
 bool sv_verify_load_reload(struct sv_chan *c)

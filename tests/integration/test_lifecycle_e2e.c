@@ -36,6 +36,7 @@ static struct {
 	const char *channel;	 /* extra [channel m7] keys */
 	bool privsep;		 /* `user` = the test's own: writes go through the helper */
 	const char *record;	 /* a reload record left before the start; "fifo": a FIFO */
+	bool good_fifo;		 /* a FIFO where the last good record would be */
 } opt;
 
 static int teardown(void **state)
@@ -88,6 +89,9 @@ static int setup(void **state)
 		assert_int_equal(mkfifo(path, 0600), 0);
 	else if (opt.record)
 		assert_int_equal(h_put_file(path, opt.record), 0);
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	if (opt.good_fifo)
+		assert_int_equal(mkfifo(path, 0600), 0);
 	const char *argv[] = {
 		h_sim_path(),		"--link", f->link,	    "--ctl", f->ctl,
 		"--remoteproc",		f->rp,	  "--heartbeat-ms", "100",   "--firmware",
@@ -486,12 +490,15 @@ static int setup_fifo_record(void **state)
 	opt.channel = "";
 	opt.privsep = false;
 	opt.record = "fifo";
+	opt.good_fifo = true;
 	int r = setup(state);
 	opt.record = NULL;
+	opt.good_fifo = false;
 	return r;
 }
 
-/* A FIFO in the record's place would block a read: it is not read, and said so. */
+/* A FIFO in a record's place (the reload's, the last good one's) would block a read: it
+ * is not read, and said so. */
 static void test_fifo_record(void **state)
 {
 	struct fx *f = *state;
@@ -500,6 +507,7 @@ static void test_fifo_record(void **state)
 		skip();
 	cJSON_Delete(status_when(f, "up", "hello"));
 	assert_true(log_wait(f->p.log, 0, "firmware-reload-m7: not a regular file; ignored") > 0);
+	assert_true(log_wait(f->p.log, 0, "firmware-good-m7: not a regular file; ignored") > 0);
 	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc"), 0);
 }
 
