@@ -41,6 +41,10 @@ static const unsigned char script_driver[] = {OP_CLOSE, OP_DRIVER,     OP_WAIT_T
 /* A restarted M7 must prove which image it runs: VERIFY, not any HELLO. */
 static const unsigned char script_rproc[] = {OP_CLOSE, OP_STOP,	 OP_SETFW,  OP_START, OP_WAIT_TTY,
 					     OP_OPEN,  OP_HELLO, OP_VERIFY, OP_END};
+/* An offline M7 has nothing to stop: set the firmware, start it. A tty held open across
+ * the stop that took it offline is closed first (no hangup from the NXP driver). */
+static const unsigned char script_start[] = {OP_CLOSE, OP_SETFW, OP_START,  OP_WAIT_TTY,
+					     OP_OPEN,  OP_HELLO, OP_VERIFY, OP_END};
 static const unsigned char script_hook[] = {OP_CLOSE, OP_HOOK,	     OP_WAIT_TTY, OP_OPEN,
 					    OP_HELLO, OP_WAIT_HELLO, OP_END};
 
@@ -48,14 +52,14 @@ static const unsigned char *const scripts[RECOVERY_STEP_COUNT] = {
 	[RECOVERY_STEP_RESYNC] = script_resync,	 [RECOVERY_STEP_REOPEN] = script_reopen,
 	[RECOVERY_STEP_DRIVER] = script_driver,	 [RECOVERY_STEP_REMOTEPROC] = script_rproc,
 	[RECOVERY_STEP_HOOK] = script_hook,	 [RECOVERY_STEP_RELOAD] = script_rproc,
-	[RECOVERY_STEP_ROLLBACK] = script_rproc,
+	[RECOVERY_STEP_ROLLBACK] = script_rproc, [RECOVERY_STEP_START] = script_start,
 };
 
 static const char *const step_names[RECOVERY_STEP_COUNT] = {
 	[RECOVERY_STEP_RESYNC] = "resync",     [RECOVERY_STEP_REOPEN] = "reopen",
 	[RECOVERY_STEP_DRIVER] = "driver",     [RECOVERY_STEP_REMOTEPROC] = "remoteproc",
 	[RECOVERY_STEP_HOOK] = "hook",	       [RECOVERY_STEP_RELOAD] = "reload",
-	[RECOVERY_STEP_ROLLBACK] = "rollback",
+	[RECOVERY_STEP_ROLLBACK] = "rollback", [RECOVERY_STEP_START] = "start",
 };
 
 /* Defaults per step: timeout, tries, retry delay. The remoteproc step covers firmware
@@ -68,6 +72,7 @@ static const struct recovery_step_config step_defaults[RECOVERY_STEP_COUNT] = {
 	[RECOVERY_STEP_HOOK] = {RECOVERY_STEP_HOOK, 30000, 1, 0},
 	[RECOVERY_STEP_RELOAD] = {RECOVERY_STEP_RELOAD, 20000, 1, 0},
 	[RECOVERY_STEP_ROLLBACK] = {RECOVERY_STEP_ROLLBACK, 20000, 1, 0},
+	[RECOVERY_STEP_START] = {RECOVERY_STEP_START, 15000, 1, 0},
 };
 
 DEFINE_STRING_TABLE_LOOKUP(recovery_step, enum recovery_step, step_names)
@@ -158,6 +163,7 @@ void recovery_config_default(struct recovery_config *cfg)
 	cfg->degraded_limit = 5;
 	cfg->degraded_window_ms = 30000;
 	cfg->reload_timeout_ms = step_defaults[RECOVERY_STEP_RELOAD].timeout_ms;
+	cfg->start_timeout_ms = step_defaults[RECOVERY_STEP_START].timeout_ms;
 	cfg->verify_ms = 10000;
 }
 
@@ -209,7 +215,7 @@ int recovery_config_check(const struct recovery_config *cfg)
 	if (cfg->n_steps > RECOVERY_STEPS_MAX || cfg->budget > RECOVERY_BUDGET_MAX ||
 	    cfg->degraded_limit > RECOVERY_BUDGET_MAX || cfg->backoff_ms == 0 ||
 	    cfg->backoff_max_ms < cfg->backoff_ms || cfg->reload_timeout_ms == 0 ||
-	    (cfg->budget && cfg->budget_period_ms == 0) ||
+	    cfg->start_timeout_ms == 0 || (cfg->budget && cfg->budget_period_ms == 0) ||
 	    (cfg->degraded_limit && cfg->degraded_window_ms == 0))
 		return -EINVAL;
 	if (cfg->firmware[0] && !recovery_firmware_name_ok(cfg->firmware))
@@ -260,6 +266,8 @@ static enum recovery_step current_step(const struct recovery *r)
 {
 	if (r->state == RECOVERY_RELOAD)
 		return r->rolling_back ? RECOVERY_STEP_ROLLBACK : RECOVERY_STEP_RELOAD;
+	if (r->starting)
+		return RECOVERY_STEP_START;
 	return r->cfg.steps[r->step_idx].step;
 }
 
@@ -363,6 +371,7 @@ static void run_script(struct recovery *r, uint64_t now, struct recovery_actions
 static void begin_try(struct recovery *r, uint64_t now, struct recovery_actions *out)
 {
 	uint32_t timeout = r->state == RECOVERY_RELOAD ? r->cfg.reload_timeout_ms
+			   : r->starting	       ? r->cfg.start_timeout_ms
 						       : r->cfg.steps[r->step_idx].timeout_ms;
 
 	history_push(r, current_step(r), now);
@@ -459,6 +468,27 @@ static int start_ladder(struct recovery *r, uint64_t now, const char *reason, bo
 	return 0;
 }
 
+/* The M7 is offline: start it, counted against the budget like an automatic ladder (a
+ * firmware that takes itself offline again is not started forever). */
+static int start_offline(struct recovery *r, uint64_t now, const char *reason,
+			 struct recovery_actions *out)
+{
+	if (!budget_left(r, now)) {
+		enter_failed(r, now, "budget", r->budget_ring[0] + r->cfg.budget_period_ms, out);
+		return 0;
+	}
+	ring_add(r->budget_ring, &r->budget_n, now);
+	r->recoveries++;
+	r->state = RECOVERY_RUNNING;
+	r->starting = true;
+	r->started_ms = now;
+	r->history_n = 0;
+	r->try_no = 1;
+	emit_state(out, RECOVERY_LINK_RECOVERING, reason ? reason : "offline");
+	begin_try(r, now, out);
+	return 0;
+}
+
 static int start_reload(struct recovery *r, uint64_t now, const struct recovery_event *ev,
 			struct recovery_actions *out)
 {
@@ -502,14 +532,54 @@ static void succeeded(struct recovery *r, uint64_t now, struct recovery_actions 
 	emit_state(out, RECOVERY_LINK_UP,
 		   s == RECOVERY_STEP_RELOAD	 ? "reload"
 		   : s == RECOVERY_STEP_ROLLBACK ? "rollback"
+		   : s == RECOVERY_STEP_START	 ? "started"
 						 : "recovered");
 	a = emit(out, RECOVERY_ACT_RECOVERED);
 	a->step = s;
 	a->elapsed_ms = now - r->started_ms;
 	r->state = RECOVERY_IDLE;
+	r->starting = false;
 	r->phase = PH_NONE;
 	r->deadline = 0;
 	r->backoff_cur = r->cfg.backoff_ms;
+}
+
+/* Loads rollback_fw, once: a rollback that fails ends failed. */
+static void begin_rollback(struct recovery *r, uint64_t now, struct recovery_actions *out)
+{
+	struct recovery_action *a = emit(out, RECOVERY_ACT_ROLLBACK);
+
+	a->reason = r->fail_reason;
+	a->firmware = r->rollback_fw;
+	a->elapsed_ms = now - r->started_ms;
+	r->rolling_back = true;
+	r->try_no = 1;
+	emit_state(out, RECOVERY_LINK_RELOADING, "rollback");
+	begin_try(r, now, out);
+}
+
+/* A reload that the daemon's restart cut short: its image was never verified, so the
+ * image it replaced is loaded again, as after a failed reload. */
+static int rollback_interrupted(struct recovery *r, uint64_t now, const struct recovery_event *ev,
+				struct recovery_actions *out)
+{
+	const char *rb = ev->rollback_fw;
+
+	if (!rb || !recovery_firmware_name_ok(rb) ||
+	    (ev->firmware && *ev->firmware && !recovery_firmware_name_ok(ev->firmware)))
+		return -EINVAL;
+	memcpy(r->rollback_fw, rb, strlen(rb) + 1);
+	if (ev->firmware && *ev->firmware)
+		memcpy(r->reload_fw, ev->firmware, strlen(ev->firmware) + 1);
+	else
+		r->reload_fw[0] = '\0';
+	r->no_rollback = false;
+	r->fail_reason = ev->reason ? ev->reason : "interrupted";
+	r->state = RECOVERY_RELOAD;
+	r->started_ms = now;
+	r->history_n = 0;
+	begin_rollback(r, now, out);
+	return 0;
 }
 
 /* A reload that failed: roll back once to the last good firmware, or (developers) leave
@@ -541,14 +611,7 @@ static void reload_failed(struct recovery *r, uint64_t now, int err, struct reco
 		ladder_exhausted(r, now, "reload_failed", out);
 		return;
 	}
-	a = emit(out, RECOVERY_ACT_ROLLBACK);
-	a->reason = r->fail_reason;
-	a->firmware = r->rollback_fw;
-	a->elapsed_ms = now - r->started_ms;
-	r->rolling_back = true;
-	r->try_no = 1;
-	emit_state(out, RECOVERY_LINK_RELOADING, "rollback");
-	begin_try(r, now, out);
+	begin_rollback(r, now, out);
 }
 
 static void try_failed(struct recovery *r, uint64_t now, int err, struct recovery_actions *out)
@@ -563,6 +626,13 @@ static void try_failed(struct recovery *r, uint64_t now, int err, struct recover
 	a->elapsed_ms = now - r->try_started_ms;
 	if (r->state == RECOVERY_RELOAD) {
 		reload_failed(r, now, err, out);
+		return;
+	}
+	if (r->starting) {
+		/* Not a ladder: its steps cannot start an M7 that refused to start. The retry
+		 * after the backoff walks the ladder, remoteproc step included. */
+		r->starting = false;
+		ladder_exhausted(r, now, "start_failed", out);
 		return;
 	}
 	sc = &r->cfg.steps[r->step_idx];
@@ -632,6 +702,8 @@ static int handle_busy(struct recovery *r, const struct recovery_event *ev, uint
 		return 0;
 	case RECOVERY_EV_RECOVER:
 	case RECOVERY_EV_RELOAD:
+	case RECOVERY_EV_START:
+	case RECOVERY_EV_ROLLBACK:
 		return -EBUSY;
 	}
 	return -EINVAL;
@@ -716,6 +788,14 @@ int recovery_handle(struct recovery *r, const struct recovery_event *ev, uint64_
 			break;
 		case RECOVERY_EV_RELOAD:
 			ret = start_reload(r, now_ms, ev, out);
+			break;
+		case RECOVERY_EV_START:
+			/* From failed the retry ladder starts it (its remoteproc step). */
+			ret = r->state == RECOVERY_IDLE ? start_offline(r, now_ms, ev->reason, out)
+							: -EBUSY;
+			break;
+		case RECOVERY_EV_ROLLBACK:
+			ret = rollback_interrupted(r, now_ms, ev, out);
 			break;
 		default:
 			ret = -EINVAL;

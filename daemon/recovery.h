@@ -16,6 +16,7 @@ enum recovery_step {
 	RECOVERY_STEP_HOOK,	  /* the administrator's command */
 	RECOVERY_STEP_RELOAD,	  /* firmware reload on request (not a ladder step) */
 	RECOVERY_STEP_ROLLBACK,	  /* the last good firmware after a failed reload (not either) */
+	RECOVERY_STEP_START,	  /* an M7 found offline, started (not a ladder step) */
 	RECOVERY_STEP_COUNT
 };
 
@@ -52,18 +53,20 @@ enum recovery_event_type {
 	RECOVERY_EV_RESULT,	  /* an awaited action finished: token, result (VERIFY: reason) */
 	RECOVERY_EV_RECOVER,	  /* operator request; step or RECOVERY_STEP_COUNT */
 	RECOVERY_EV_RELOAD,	  /* operator request; firmware or NULL, rollback_fw, no_rollback */
+	RECOVERY_EV_START,	  /* the M7 is offline: start it; reason */
+	RECOVERY_EV_ROLLBACK,	  /* a reload was cut short (daemon restart): rollback_fw, reason */
 };
 
 struct recovery_event {
 	enum recovery_event_type type;
 	enum recovery_severity severity; /* FAULT */
-	const char *reason;		 /* FAULT, RESULT of VERIFY: static token */
-	uint32_t token;			 /* RESULT: the action's token */
-	int result;			 /* RESULT: 0 or negative errno */
-	enum recovery_step step;	 /* RECOVER: first step, RECOVERY_STEP_COUNT = default */
-	const char *firmware;		 /* RELOAD: file name or NULL (copied) */
-	const char *rollback_fw;	 /* RELOAD: what to load if it fails; NULL = none */
-	bool no_rollback;		 /* RELOAD: leave a failed image running */
+	const char *reason;	 /* FAULT, START, ROLLBACK, RESULT of VERIFY: static token */
+	uint32_t token;		 /* RESULT: the action's token */
+	int result;		 /* RESULT: 0 or negative errno */
+	enum recovery_step step; /* RECOVER: first step, RECOVERY_STEP_COUNT = default */
+	const char *firmware;	 /* RELOAD: file name or NULL (copied) */
+	const char *rollback_fw; /* RELOAD: what to load if it fails (NULL = none); ROLLBACK */
+	bool no_rollback;	 /* RELOAD: leave a failed image running */
 };
 
 enum recovery_action_type {
@@ -126,7 +129,8 @@ struct recovery_config {
 	uint32_t degraded_limit; /* degraded faults within the window that escalate; 0 = never */
 	uint32_t degraded_window_ms;
 	uint32_t reload_timeout_ms;
-	uint32_t verify_ms; /* VERIFY may take this long after the try's deadline */
+	uint32_t start_timeout_ms; /* the start of an offline M7, up to its verified HELLO */
+	uint32_t verify_ms;	   /* VERIFY may take this long after the try's deadline */
 	char firmware
 		[RECOVERY_FIRMWARE_MAX]; /* set before the remoteproc step's start; "" = keep */
 };
@@ -156,6 +160,7 @@ struct recovery {
 	char reload_fw[RECOVERY_FIRMWARE_MAX];
 	char rollback_fw[RECOVERY_FIRMWARE_MAX]; /* "" = nothing to roll back to */
 	bool no_rollback, rolling_back;
+	bool starting;		 /* RUNNING the start step, not the ladder */
 	const char *fail_reason; /* why the reload failed: static token */
 	uint64_t budget_ring[RECOVERY_BUDGET_MAX];
 	size_t budget_n;
@@ -180,7 +185,8 @@ int recovery_config_check(const struct recovery_config *cfg);
 void recovery_init(struct recovery *r, const struct recovery_config *cfg);
 
 /* Feeds one event at time now_ms; out receives the actions. 0, or -EBUSY for a request
- * while a recovery or reload runs, -EINVAL for a bad event or firmware name. */
+ * (or START, ROLLBACK) while a recovery or reload runs, -EINVAL for a bad event or
+ * firmware name. */
 int recovery_handle(struct recovery *r, const struct recovery_event *ev, uint64_t now_ms,
 		    struct recovery_actions *out);
 

@@ -48,6 +48,9 @@ static void obs_on_config(void *ud, struct channel *ch)
 	memcpy(n->counts, c->counts, sizeof(n->counts));
 	n->good = c->good;
 	n->good_probed = c->good_probed;
+	/* A record read at start and already dealt with is not rolled back again. */
+	n->interrupted = c->interrupted;
+	n->reload_recorded = c->reload_recorded;
 	ring = n->ring;
 	n->ring = c->ring;
 	c->ring = ring;

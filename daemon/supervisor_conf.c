@@ -54,6 +54,7 @@ void supervisor_conf_channel_defaults(struct supervisor_channel_conf *c)
 	c->probe_timeout_ms = 1000;
 	c->reload_probation_ms = 3000;
 	strcpy(c->rollback, "name");
+	c->autostart = true;
 }
 
 static int check_kernel_log(void *field, const char *v, char *msg, size_t cap)
@@ -215,6 +216,7 @@ const struct confkey supervisor_channel_keys[] = {
 	{"probe_timeout_ms", CONFKEY_UINT, C(probe_timeout_ms), 10, 600000, NULL, NULL},
 	{"reload_probation_ms", CONFKEY_UINT, C(reload_probation_ms), 0, 3600000, NULL, NULL},
 	{"rollback", CONFKEY_CHARS, CCHARS(rollback), check_rollback, NULL},
+	{"autostart", CONFKEY_BOOL, C(autostart), 0, 0, NULL, NULL},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
 #undef CCHARS

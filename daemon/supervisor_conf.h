@@ -52,6 +52,7 @@ struct supervisor_channel_conf {
 	unsigned down_grace_ms;		 /* link down this long without coming back: a fault */
 	unsigned reload_probation_ms;	 /* a reloaded image must stay healthy this long */
 	char rollback[8];		 /* "name" (of the last good firmware) or "off" */
+	bool autostart;			 /* start an M7 found offline (remoteproc) */
 	struct silence_conf expect_rate; /* ports whose silence is a fault (off by default) */
 };
 

@@ -104,6 +104,10 @@ struct sv_chan {
 	struct sv_fwid rollback;    /* what a failed reload goes back to */
 	struct sv_fwid good;	    /* the image last verified good (persisted) */
 	bool good_probed;	    /* the running image was checked for a first record */
+	bool reload_recorded;	    /* the reload in progress is on disk (sv_verify.c) */
+	bool interrupted;	    /* that record was found at start: roll back (sv_start.c) */
+	struct event *ev_start;	    /* the lifecycle check (sv_start.c) */
+	char start_said[200];	    /* why the M7 is not started, as last logged */
 	char ver_detail[160];	    /* why the last verification failed */
 };
 
@@ -267,6 +271,24 @@ void sv_verify_on_fault(struct sv_chan *c, const char *kind);
 void sv_verify_on_timer(evutil_socket_t fd, short what, void *arg);
 /* Reads the channel's last good record from the state directory, if any. */
 void sv_verify_load_good(struct sv_chan *c);
+/* Records the reload that starts now (its rollback target and image) in the state
+ * directory, so that a restart of the daemon during it rolls it back. */
+void sv_verify_record_reload(struct sv_chan *c);
+/* Removes that record: the reload ended (verified, rolled back, kept or failed). */
+void sv_verify_clear_reload(struct sv_chan *c);
+/* Reads a record left by a reload the daemon's restart cut short into c->rollback and
+ * c->reload_want; true when there is one (a bad one is logged and removed). */
+bool sv_verify_load_reload(struct sv_chan *c);
+
+/* ---- sv_start.c: the M7's lifecycle: an offline M7 started, an interrupted reload ---- */
+
+/* Timer: the check at set-up (and a deferred start): rolls an interrupted reload back,
+ * starts an M7 found offline, or logs once why it waits. */
+void sv_start_on_timer(evutil_socket_t fd, short what, void *arg);
+/* A fault of severity down while the ladder is idle: true when the M7's lifecycle takes
+ * it (the M7 is offline: it is started after down_grace_ms, or left to its owner) and
+ * the ladder must not run. */
+bool sv_start_on_fault(struct sv_chan *c, const char *kind);
 
 /* ---- sv_control.c: recover / reload / incidents requests ---- */
 

@@ -26,6 +26,8 @@ static const char *const event_names[] = {
 	[RECOVERY_EV_RESULT] = "result",
 	[RECOVERY_EV_RECOVER] = "recover",
 	[RECOVERY_EV_RELOAD] = "reload",
+	[RECOVERY_EV_START] = "start",
+	[RECOVERY_EV_ROLLBACK] = "rollback",
 };
 DEFINE_STRING_TABLE_LOOKUP(event_type, enum recovery_event_type, event_names)
 
@@ -177,7 +179,7 @@ static int act_set_state(struct sv_chan *c, const struct recovery_action *a,
 		snprintf(detail, sizeof(detail), "%s", c->ver_detail);
 	else if (st == CHANNEL_UP && c->rec.history_n &&
 		 (strcmp(a->reason, "recovered") == 0 || strcmp(a->reason, "reload") == 0 ||
-		  strcmp(a->reason, "rollback") == 0))
+		  strcmp(a->reason, "rollback") == 0 || strcmp(a->reason, "started") == 0))
 		snprintf(detail, sizeof(detail), "%s in %llu ms",
 			 recovery_step_to_string(c->rec.history[c->rec.history_n - 1].step),
 			 (unsigned long long)(now - c->rec.started_ms));
@@ -317,7 +319,8 @@ static int act_rollback(struct sv_chan *c, const struct recovery_action *a,
 {
 	struct log_fields f = sv_chan_fields(c, LOG_MID_RELOAD, 0);
 
-	log_struct(c->sv->log, LOG_WARNING, &f, "reload failed (%s); rolling back to %s", a->reason,
+	log_struct(c->sv->log, LOG_WARNING, &f, "reload %s (%s); rolling back to %s",
+		   strcmp(a->reason, "interrupted") == 0 ? "cut short" : "failed", a->reason,
 		   a->firmware);
 	sv_chan_note(c, INCIDENT_STEP, "rollback to %s (%s)", a->firmware, a->reason);
 	if (c->inc && !c->ver_detail[0])
@@ -340,11 +343,11 @@ static int act_recovered(struct sv_chan *c, const struct recovery_action *a,
 		sv_incident_end_later(c, rb ? "rolled_back" : "unverified", SV_INCIDENT_AFTER_MS);
 		return 0;
 	}
-	if (reload) {
+	if (reload || a->step == RECOVERY_STEP_START) {
 		struct channel_snapshot snap;
 		channel_snapshot(c->ch, &snap);
-		log_struct(c->sv->log, LOG_NOTICE, &f,
-			   "firmware reloaded in %llu ms (%s, boot_id %08x)",
+		log_struct(c->sv->log, LOG_NOTICE, &f, "%s in %llu ms (%s, boot_id %08x)",
+			   reload ? "firmware reloaded" : "M7 started",
 			   (unsigned long long)a->elapsed_ms, snap.have_hello ? snap.fw_name : "?",
 			   snap.have_hello ? snap.hello.boot_id : 0);
 	} else {
@@ -416,6 +419,9 @@ void sv_action_run(struct sv_chan *c, const struct recovery_actions *first)
 		(void)recovery_handle(&c->rec, &res, daemon_now_ms(), &out);
 	}
 	c->applying = false;
+	/* The reload ended, one way or another: a restart no longer needs to undo it. */
+	if (c->reload_recorded && c->rec.state != RECOVERY_RELOAD)
+		sv_verify_clear_reload(c);
 	if (out.deadline_ms)
 		sv_chan_arm(c->ev_rec, out.deadline_ms);
 	else

@@ -158,6 +158,8 @@ struct sv_chan *sv_chan_free(struct sv_chan *c)
 		event_free(c->ev_probe);
 	if (c->ev_ver)
 		event_free(c->ev_ver);
+	if (c->ev_start)
+		event_free(c->ev_start);
 	incident_ring_clear(&c->ring);
 	incident_ring_clear(&c->klines);
 	remoteproc_free(c->rproc);
@@ -184,8 +186,9 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	c->ev_inc = evtimer_new(base, sv_incident_on_timer, c);
 	c->ev_silence = evtimer_new(base, sv_fault_on_silence_timer, c);
 	c->ev_ver = evtimer_new(base, sv_verify_on_timer, c);
+	c->ev_start = evtimer_new(base, sv_start_on_timer, c);
 	if (!c->ev_rec || !c->ev_live || !c->ev_poll || !c->ev_down || !c->ev_inc || !c->ev_ver ||
-	    !c->ev_silence || incident_ring_init(&c->ring, SV_RING) < 0 ||
+	    !c->ev_silence || !c->ev_start || incident_ring_init(&c->ring, SV_RING) < 0 ||
 	    incident_ring_init(&c->klines, SV_KLINES) < 0)
 		return sv_chan_free(c);
 	build_config(c, &rc, &lc);
@@ -225,5 +228,10 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	add_names(c, channel_config(ch)->sup.kernel_names);
 	if (channel_config(ch)->sup.kernel_names[0])
 		c->scope_all = false;
+	/* The M7's lifecycle is checked once the loop runs: a reload cut short by the
+	 * daemon's restart, an M7 that nobody started. */
+	c->interrupted = sv_verify_load_reload(c);
+	if (c->interrupted || channel_config(ch)->remoteproc)
+		sv_chan_arm(c->ev_start, daemon_now_ms());
 	return c;
 }

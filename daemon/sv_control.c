@@ -147,6 +147,9 @@ void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
 			   c->reload_want.name, ev.rollback_fw ? ev.rollback_fw : "(none)");
 	c->last_fault_ms = daemon_now_ms();
 	c->kernel_ms = 0;
+	/* Before the first action stops the running image. */
+	if (reload)
+		sv_verify_record_reload(c);
 	daemon_reply_ack(d, cl->id, req->id, req->cmd_name, channel_name(c->ch));
 	if (!reload && !c->inc)
 		sv_incident_begin(c, "recover", "request", req->action[0] ? req->action : "");

@@ -56,7 +56,9 @@ void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, con
 		c->last_fault_ms = daemon_now_ms();
 		c->kernel_ms = kernel_ms;
 	}
-	sv_action_feed(c, &ev);
+	/* An offline M7 needs starting, not the ladder (sv_start.c). */
+	if (sev != RECOVERY_SEV_DOWN || !sv_start_on_fault(c, kind))
+		sv_action_feed(c, &ev);
 	/* Faults that need no recovery still get a complete record a little later. */
 	if (c->inc && !recovery_busy(&c->rec) && c->rec.state != RECOVERY_FAILED)
 		sv_incident_end_later(c, "recovered", SV_INCIDENT_AFTER_MS);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <event2/event.h>
 
@@ -48,13 +49,63 @@ int sv_verify_identity(struct sv_chan *c, const char *name, struct sv_fwid *out)
 
 /* ---- the last good image, persisted ---- */
 
-static bool good_path(struct sv_chan *c, char *buf, size_t cap)
+/* The channel's file of kind ("good", "reload") in the state directory. */
+static bool state_path(struct sv_chan *c, const char *kind, char *buf, size_t cap)
 {
 	const char *dir = c->sv->cfg.state_dir, *name = channel_name(c->ch);
 
 	if (!dir[0] || !recovery_firmware_name_ok(name))
 		return false;
-	return snprintf(buf, cap, "%s/firmware-good-%s", dir, name) < (int)cap;
+	return snprintf(buf, cap, "%s/firmware-%s-%s", dir, kind, name) < (int)cap;
+}
+
+static bool good_path(struct sv_chan *c, char *buf, size_t cap)
+{
+	return state_path(c, "good", buf, cap);
+}
+
+/* Replaces path with text atomically (a temporary file, fsync, rename). 0 or -errno. */
+static int put_state_file(const char *path, const char *text)
+{
+	char tmp[SUPERVISOR_PATH_MAX + 112];
+	FILE *f;
+	int r = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	if (!(f = fopen(tmp, "we")))
+		return -errno;
+	fputs(text, f);
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0)
+		r = -errno;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)unlink(tmp);
+	return r;
+}
+
+/* Opens path for reading if it is a regular file: anything else in its place (a FIFO
+ * that would block, a directory) is logged and left alone. NULL when there is none. */
+static FILE *open_record(struct sv_chan *c, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
+	FILE *f;
+
+	if (fd < 0 && errno == ENOENT)
+		return NULL;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (f = fdopen(fd, "r")))
+		return f;
+	int e = fd < 0 ? errno : EINVAL;
+	if (fd >= 0)
+		close(fd);
+	struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, -e);
+	log_struct(c->sv->log, LOG_WARNING, &lf, "%s: %s; ignored", path,
+		   e == EINVAL ? "not a regular file" : strerror(e));
+	return NULL;
 }
 
 void sv_verify_load_good(struct sv_chan *c)
@@ -63,7 +114,7 @@ void sv_verify_load_good(struct sv_chan *c)
 	struct sv_fwid g = {0};
 	FILE *f;
 
-	if (!good_path(c, path, sizeof(path)) || !(f = fopen(path, "re")))
+	if (!good_path(c, path, sizeof(path)) || !(f = open_record(c, path)))
 		return;
 	if (fgets(line, sizeof(line), f) &&
 	    fwverify_record_parse(line, strlen(line), g.name, sizeof(g.name), g.id, sizeof(g.id),
@@ -81,31 +132,17 @@ void sv_verify_load_good(struct sv_chan *c)
 /* Records g as the last good image: in memory, and atomically in the state directory. */
 static void save_good(struct sv_chan *c, const struct sv_fwid *g)
 {
-	char path[SUPERVISOR_PATH_MAX + 96], tmp[SUPERVISOR_PATH_MAX + 104];
+	char path[SUPERVISOR_PATH_MAX + 96];
 	char line[RECOVERY_FIRMWARE_MAX + 2 * FWVERIFY_ID_MAX + 4];
 	struct log_fields lf;
-	FILE *f = NULL;
 	int r;
 
 	c->good = *g;
 	if (!good_path(c, path, sizeof(path)))
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	r = fwverify_record_format(line, sizeof(line), g->name, g->id, g->id_len);
-	if (r >= 0 && !(f = fopen(tmp, "we")))
-		r = -errno;
-	if (f) {
-		r = 0;
-		fputs(line, f);
-		if (fflush(f) != 0 || fsync(fileno(f)) < 0)
-			r = -errno;
-		if (fclose(f) != 0 && r == 0)
-			r = -errno;
-		if (r == 0 && rename(tmp, path) < 0)
-			r = -errno;
-		if (r < 0)
-			(void)unlink(tmp);
-	}
+	if (r >= 0)
+		r = put_state_file(path, line);
 	lf = sv_chan_fields(c, LOG_MID_RELOAD, r);
 	if (r < 0)
 		log_struct(c->sv->log, LOG_WARNING, &lf,
@@ -113,6 +150,86 @@ static void save_good(struct sv_chan *c, const struct sv_fwid *g)
 	else
 		log_struct(c->sv->log, LOG_INFO, &lf, "last good firmware: %.*s",
 			   (int)strcspn(line, "\n"), line);
+}
+
+/* ---- the reload in progress, persisted ---- */
+
+void sv_verify_record_reload(struct sv_chan *c)
+{
+	char path[SUPERVISOR_PATH_MAX + 96];
+	char text[2 * RECOVERY_FIRMWARE_MAX + 2 * FWVERIFY_ID_MAX + 8];
+	struct log_fields lf;
+	int r;
+
+	/* Without a state directory, or nothing to roll back to, there is nothing to keep. */
+	if (!c->rollback.name[0] || !state_path(c, "reload", path, sizeof(path)))
+		return;
+	/* Line 1: what a restart rolls back to, as the last good record; line 2: the image
+	 * being loaded, for the words. */
+	r = fwverify_record_format(text, sizeof(text), c->rollback.name, c->rollback.id,
+				   c->rollback.id_len);
+	if (r >= 0 && (size_t)r + strlen(c->reload_want.name) + 2 > sizeof(text))
+		r = -ENOSPC;
+	if (r >= 0) {
+		snprintf(text + r, sizeof(text) - (size_t)r, "%s\n", c->reload_want.name);
+		r = put_state_file(path, text);
+	}
+	c->reload_recorded = r == 0;
+	if (r < 0) {
+		lf = sv_chan_fields(c, LOG_MID_RELOAD, r);
+		log_struct(c->sv->log, LOG_WARNING, &lf,
+			   "cannot record the reload in %s (%s): a restart of the daemon during "
+			   "it would not roll it back",
+			   path, strerror(-r));
+	}
+}
+
+void sv_verify_clear_reload(struct sv_chan *c)
+{
+	char path[SUPERVISOR_PATH_MAX + 96];
+
+	if (!c->reload_recorded)
+		return;
+	c->reload_recorded = false;
+	if (state_path(c, "reload", path, sizeof(path)) && unlink(path) < 0 && errno != ENOENT) {
+		int e = errno;
+		struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, -e);
+		log_struct(c->sv->log, LOG_WARNING, &lf,
+			   "cannot remove %s (%s): the next start of the daemon rolls back to %s",
+			   path, strerror(e), c->rollback.name);
+	}
+}
+
+bool sv_verify_load_reload(struct sv_chan *c)
+{
+	char path[SUPERVISOR_PATH_MAX + 96];
+	char line[RECOVERY_FIRMWARE_MAX + 2 * FWVERIFY_ID_MAX + 4], fw[RECOVERY_FIRMWARE_MAX + 2];
+	struct sv_fwid rb = {0};
+	FILE *f;
+	bool ok;
+
+	if (!state_path(c, "reload", path, sizeof(path)) || !(f = open_record(c, path)))
+		return false;
+	ok = fgets(line, sizeof(line), f) &&
+	     fwverify_record_parse(line, strlen(line), rb.name, sizeof(rb.name), rb.id,
+				   sizeof(rb.id), &rb.id_len) == 0;
+	if (!fgets(fw, sizeof(fw), f))
+		fw[0] = '\0';
+	fw[strcspn(fw, "\n")] = '\0';
+	fclose(f);
+	c->reload_recorded = true; /* removed once dealt with, whatever it holds */
+	if (!ok) {
+		struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, -EBADMSG);
+		log_struct(c->sv->log, LOG_WARNING, &lf,
+			   "%s: not a record of a reload in progress; removed", path);
+		sv_verify_clear_reload(c);
+		return false;
+	}
+	c->rollback = rb;
+	memset(&c->reload_want, 0, sizeof(c->reload_want));
+	if (recovery_firmware_name_ok(fw))
+		snprintf(c->reload_want.name, sizeof(c->reload_want.name), "%s", fw);
+	return true;
 }
 
 /* ---- reload preparation ---- */
@@ -184,7 +301,7 @@ static void verdict(struct sv_chan *c, bool ok)
 {
 	char want[2 * FWVERIFY_ID_MAX + 2], got[2 * FWVERIFY_ID_MAX + 2];
 	const struct fwverify *v = &c->ver;
-	bool reload = c->ver_step != RECOVERY_STEP_REMOTEPROC;
+	bool reload = c->ver_step != RECOVERY_STEP_REMOTEPROC && c->ver_step != RECOVERY_STEP_START;
 	struct log_fields lf = sv_chan_fields(c, reload ? LOG_MID_RELOAD : LOG_MID_RECOVERY, 0);
 	uint64_t ms = daemon_now_ms() - v->started_ms;
 

@@ -68,6 +68,17 @@ struct row {
 		.type = RECOVERY_EV_RELOAD, .firmware = (fw), .rollback_fw = (rb),                 \
 		.no_rollback = (no_rb)                                                             \
 	}
+/* The M7 was found offline. */
+#define START                                                                                      \
+	{                                                                                          \
+		.type = RECOVERY_EV_START, .reason = "m7_offline"                                  \
+	}
+/* A reload of fw cut short by the daemon's restart; rb is what it replaced. */
+#define ROLLBACK(fw, rb)                                                                           \
+	{                                                                                          \
+		.type = RECOVERY_EV_ROLLBACK, .firmware = (fw), .rollback_fw = (rb),               \
+		.reason = "interrupted"                                                            \
+	}
 /* The verifier's verdict on the last VERIFY: 0 or an error, with the reason token. */
 #define VERIFIED(r, why)                                                                           \
 	{                                                                                          \
@@ -553,6 +564,113 @@ static void test_reload_no_rollback(void **state)
 }
 
 /* A ladder with no steps records faults and refuses requests. */
+/* An M7 found offline is started (the configured firmware set first), verified, up
+ * "started"; counted against the budget; a start that fails leaves the channel failed,
+ * and the retry walks the ladder. */
+static void test_start_offline(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, START, "set_state(recovering,m7_offline) close_tty rproc_set_firmware(app.elf)",
+		 6000, 0},
+		{10, RES(0), "rproc_start", 6000, 0},
+		{20, RES(0), "watch_tty", 6000, 0},
+		{30, TTY, "open_tty", 6000, 0},
+		{31, RES(0), "send_host_hello verify(start,app.elf,6000)", 10000, 0},
+		/* any HELLO does not do: the verifier decides */
+		{40, HELLO, "", 10000, 0},
+		{50, VERIFIED(0, NULL),
+		 "step_done(start,0,50) set_state(up,started) recovered(start,50)", 0, 0},
+		/* the same while busy is refused */
+		{100, START,
+		 "set_state(recovering,m7_offline) close_tty rproc_set_firmware(app.elf)", 6100, 0},
+		{101, START, "", 6100, -EBUSY},
+		{102, ROLLBACK("new.elf", "good.elf"), "", 6100, -EBUSY},
+		{110, RES(-EIO),
+		 "step_done(start,-5,10) set_state(failed,start_failed) gave_up(start_failed)",
+		 10110, 0},
+		/* from failed, the retry is the ladder (its remoteproc step starts it too) */
+		{200, START, "", 10110, -EBUSY},
+		{10110, TICK, "set_state(recovering,retry) send_host_hello", 11110, 0},
+		{10200, HELLO,
+		 "step_done(resync,0,90) set_state(up,recovered) recovered(resync,90)", 0, 0},
+		/* the budget (3 per 100 s) is spent: failed, not started a fourth time */
+		{10300, START, "set_state(failed,budget) gave_up(budget)", 100000, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	c.start_timeout_ms = 6000;
+	snprintf(c.firmware, sizeof(c.firmware), "app.elf");
+	assert_int_equal(recovery_config_check(&c), 0);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+	assert_int_equal(r.recoveries, 3);
+	c.start_timeout_ms = 0;
+	assert_int_equal(recovery_config_check(&c), -EINVAL);
+}
+
+/* Without a configured firmware the start sets none: remoteproc starts what it names. */
+static void test_start_no_firmware(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, START, "set_state(recovering,m7_offline) close_tty rproc_start", 15000, 0},
+		{10, RES(0), "watch_tty", 15000, 0},
+		{15000, TICK,
+		 "step_done(start,-110,15000) set_state(failed,start_failed) gave_up(start_failed)",
+		 25000, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+}
+
+/* A reload cut short by the daemon's restart: the image it replaced is loaded and
+ * verified, ending rolled_back (interrupted), then up; a failure ends failed, once. */
+static void test_rollback_interrupted(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, ROLLBACK("new.elf", "../x"), "", 0, -EINVAL},
+		{0, ROLLBACK("new.elf", NULL), "", 0, -EINVAL},
+		{0, ROLLBACK("new.elf", "good.elf"),
+		 "rollback(interrupted,good.elf) set_state(reloading,rollback) close_tty "
+		 "rproc_stop",
+		 8000, 0},
+		{10, RES(0), "rproc_set_firmware(good.elf)", 8000, 0},
+		{20, RES(0), "rproc_start", 8000, 0},
+		{30, RES(0), "watch_tty", 8000, 0},
+		{40, TTY, "open_tty", 8000, 0},
+		{41, RES(0), "send_host_hello verify(rollback,good.elf,8000)", 12000, 0},
+		{900, VERIFIED(0, NULL),
+		 "step_done(rollback,0,900) set_state(rolled_back,interrupted) "
+		 "set_state(up,rollback) recovered(rollback,900)",
+		 0, 0},
+		/* the rollback fails: failed, and no second rollback */
+		{1000, ROLLBACK(NULL, "good.elf"),
+		 "rollback(interrupted,good.elf) set_state(reloading,rollback) close_tty "
+		 "rproc_stop",
+		 9000, 0},
+		{1010, RES(-EIO),
+		 "step_done(rollback,-5,10) set_state(failed,rollback_failed) "
+		 "gave_up(rollback_failed)",
+		 11010, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+	assert_int_equal(r.history_n, 1);
+	assert_int_equal(r.history[0].step, RECOVERY_STEP_ROLLBACK);
+}
+
 static void test_no_steps(void **state)
 {
 	struct recovery_config c;
@@ -671,6 +789,9 @@ int main(void)
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_reload_rollback),
 		cmocka_unit_test(test_reload_no_rollback),
+		cmocka_unit_test(test_start_offline),
+		cmocka_unit_test(test_start_no_firmware),
+		cmocka_unit_test(test_rollback_interrupted),
 		cmocka_unit_test(test_no_steps),
 		cmocka_unit_test(test_unconfigured_step),
 		cmocka_unit_test(test_config),

@@ -1,0 +1,174 @@
+/* The M7's lifecycle as the daemon sees it: an M7 found offline is started (at once when
+ * the daemon sets a channel up, after down_grace_ms when it went offline later), or the
+ * daemon says why it waits; a reload that a restart of the daemon cut short is rolled
+ * back. The decision is lifecycle.c's; the start is the ladder's `start` step, through
+ * the privileged operations of sv_priv.c like every other remoteproc write. */
+#include "sv.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "lifecycle.h"
+
+#define SV_START_FAULT "m7_offline"
+
+/* Reads remoteproc's state and firmware name and decides; *st gets the state. */
+static enum lifecycle_action decide(struct sv_chan *c, char *why, size_t cap,
+				    enum remoteproc_state *st)
+{
+	const struct conf_channel *cc = channel_config(c->ch);
+	struct lifecycle_input in = {.autostart = cc->sup.autostart,
+				     .firmware =
+					     c->rec.cfg.firmware[0] ? c->rec.cfg.firmware : NULL};
+	char attr[RECOVERY_FIRMWARE_MAX];
+	int r = sv_priv_rproc(c);
+
+	*st = REMOTEPROC_UNKNOWN;
+	if (r == 0)
+		r = remoteproc_get_state(c->rproc, &in.state);
+	if (r < 0) {
+		snprintf(why, cap, "cannot read the state of remoteproc %s: %s", cc->remoteproc,
+			 strerror(-r));
+		return LIFECYCLE_WAIT;
+	}
+	*st = in.state;
+	in.instance = c->rproc->instance;
+	if (remoteproc_get_firmware(c->rproc, attr, sizeof(attr)) == 0)
+		in.firmware_attr = attr;
+	return lifecycle_decide(&in, why, cap);
+}
+
+/* Why the M7 is left as it is: logged when the reason is new, not at every check. */
+static void say(struct sv_chan *c, const char *why)
+{
+	struct log_fields f;
+
+	if (strcmp(c->start_said, why) == 0)
+		return;
+	snprintf(c->start_said, sizeof(c->start_said), "%s", why);
+	f = sv_chan_fields(c, LOG_MID_RECOVERY, 0);
+	log_struct(c->sv->log, LOG_WARNING, &f, "not starting the M7: %s", why);
+	sv_chan_note(c, INCIDENT_STATE, "not starting the M7: %s", why);
+}
+
+/* Counted, logged, published and recorded as a fault of its own, which
+ * sv_start_on_fault() turns into the start step. */
+static void start(struct sv_chan *c, const char *why)
+{
+	c->start_said[0] = '\0';
+	sv_fault_raise(c, SV_START_FAULT, why, "remoteproc", RECOVERY_SEV_DOWN, 0);
+}
+
+/* The reload found recorded at start: its image never passed verification, so the one
+ * it replaced is loaded again, verified, and the reload's incident says so. */
+static void rollback_interrupted(struct sv_chan *c)
+{
+	struct recovery_event ev = {.type = RECOVERY_EV_ROLLBACK,
+				    .rollback_fw = c->rollback.name,
+				    .firmware = c->reload_want.name,
+				    .reason = "interrupted"};
+	const char *fw = c->reload_want.name[0] ? c->reload_want.name : "a firmware";
+	struct log_fields f = sv_chan_fields(c, LOG_MID_RELOAD, 0);
+	struct recovery_actions out;
+	int r;
+
+	c->interrupted = false;
+	if (!channel_config(c->ch)->remoteproc ||
+	    strcmp(channel_config(c->ch)->sup.rollback, "off") == 0) {
+		log_struct(c->sv->log, LOG_WARNING, &f,
+			   "the reload of %s was cut short by a restart of the daemon; left as it "
+			   "is (%s)",
+			   fw,
+			   channel_config(c->ch)->remoteproc ? "rollback = off"
+							     : "no remoteproc configured");
+		sv_verify_clear_reload(c);
+		return;
+	}
+	snprintf(c->ver_detail, sizeof(c->ver_detail),
+		 "%.60s: interrupted: the daemon restarted before it was verified", fw);
+	log_struct(c->sv->log, LOG_WARNING, &f,
+		   "the reload of %s was cut short by a restart of the daemon: rolling back to %s",
+		   fw, c->rollback.name);
+	sv_incident_begin(c, "reload", "restart", c->ver_detail);
+	c->last_fault_ms = daemon_now_ms();
+	c->kernel_ms = 0;
+	r = recovery_handle(&c->rec, &ev, daemon_now_ms(), &out);
+	if (r < 0) {
+		f.err = -r;
+		log_struct(c->sv->log, LOG_ERR, &f, "cannot roll back to %s: %s", c->rollback.name,
+			   strerror(-r));
+		sv_incident_end(c, "failed");
+		sv_verify_clear_reload(c);
+		return;
+	}
+	sv_action_run(c, &out);
+}
+
+void sv_start_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct sv_chan *c = arg;
+	enum remoteproc_state st;
+	char why[200];
+
+	if (c->applying || c->rec.state != RECOVERY_IDLE)
+		return; /* the ladder or a reload owns the M7 now */
+	if (c->interrupted) {
+		rollback_interrupted(c);
+	} else if (channel_config(c->ch)->remoteproc) {
+		switch (decide(c, why, sizeof(why), &st)) {
+		case LIFECYCLE_NOTHING:
+			c->start_said[0] = '\0';
+			break;
+		case LIFECYCLE_START:
+			start(c, why);
+			break;
+		case LIFECYCLE_WAIT:
+			say(c, why);
+			break;
+		}
+	}
+	sv_chan_flush(c);
+}
+
+bool sv_start_on_fault(struct sv_chan *c, const char *kind)
+{
+	enum remoteproc_state st;
+	char why[200];
+
+	if (c->rec.state != RECOVERY_IDLE || !channel_config(c->ch)->remoteproc)
+		return false;
+	if (strcmp(kind, SV_START_FAULT) == 0) {
+		struct recovery_event ev = {.type = RECOVERY_EV_START, .reason = SV_START_FAULT};
+		sv_action_feed(c, &ev);
+		return true;
+	}
+	switch (decide(c, why, sizeof(why), &st)) {
+	case LIFECYCLE_NOTHING:
+		return false;
+	case LIFECYCLE_START: {
+		/* Someone stopped it: perhaps to load another image by hand. They get
+		 * down_grace_ms to start it again before the daemon does; a link_down has
+		 * waited that long already. */
+		unsigned grace = strcmp(kind, "link_down") == 0
+					 ? 0
+					 : channel_config(c->ch)->sup.down_grace_ms;
+		struct log_fields f = sv_chan_fields(c, LOG_MID_RECOVERY, 0);
+		if (evtimer_pending(c->ev_start, NULL))
+			return true; /* the stop's other lines: one start is enough */
+		log_struct(c->sv->log, LOG_NOTICE, &f,
+			   "the M7 went offline (%s); starting it in %u ms unless it is started "
+			   "meanwhile",
+			   kind, grace);
+		sv_chan_arm(c->ev_start, daemon_now_ms() + grace);
+		return true;
+	}
+	case LIFECYCLE_WAIT:
+		say(c, why);
+		/* Offline and not ours to start: the ladder's remoteproc step would start it.
+		 * Any other state: the ladder may still help (its hook). */
+		return st == REMOTEPROC_OFFLINE;
+	}
+	return false;
+}

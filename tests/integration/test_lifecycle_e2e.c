@@ -1,0 +1,533 @@
+/* The M7's lifecycle end to end: m7bridged with m7sim as the kernel behind a fake
+ * remoteproc tree (--remoteproc). An M7 offline when the daemon starts is started (with
+ * the firmware sysfs names, or the configured one, through the privileged helper too),
+ * counted, recorded; with autostart = false the daemon says why it waits; an M7 stopped
+ * later is started again once its link stayed down; a reload cut short by a restart of
+ * the daemon is rolled back to the image it replaced, with and without `firmware`. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "daemon_harness.h"
+
+#define WAIT_MS 30000 /* generous: ASan, two loaded cores */
+
+struct fx {
+	struct daemon_proc p;
+	char link[300], rp[300], fwdir[300], state[300], ctl[300], simlog[300], conf[2048];
+	pid_t sim;
+};
+
+/* What the next setup builds. */
+static struct {
+	const char *rproc_state; /* the tree's `state` when m7sim and the daemon start */
+	const char *channel;	 /* extra [channel m7] keys */
+	bool privsep;		 /* `user` = the test's own: writes go through the helper */
+	const char *record;	 /* a reload record left before the start; "fifo": a FIFO */
+	bool good_fifo;		 /* a FIFO where the last good record would be */
+} opt;
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	int st;
+
+	if (!f)
+		return 0;
+	st = f->p.pid > 0 ? daemon_proc_stop(&f->p) : 0;
+	h_reap(&f->sim);
+	h_show_log_if(&f->p, st);
+	h_cleanup(&f->p);
+	free(f);
+	return st == 0 ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+	static const char *const names[] = {"good.elf", "app2.elf", "nohello.elf"};
+	static const char *const extra[] = {"firmware", "state", NULL};
+	struct fx *f = calloc(1, sizeof(*f));
+	char path[400], user[160] = "";
+
+	*state = NULL;
+	if (!f || access(h_sim_path(), X_OK) != 0) {
+		free(f);
+		return 0; /* tests skip */
+	}
+	if (h_tmpdir(&f->p) < 0) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->link, sizeof(f->link), "%s/ttyRPMSG30", f->p.dir);
+	snprintf(f->fwdir, sizeof(f->fwdir), "%s/firmware", f->p.dir);
+	snprintf(f->state, sizeof(f->state), "%s/state", f->p.dir);
+	snprintf(f->ctl, sizeof(f->ctl), "%s/m7sim.ctl", f->p.dir);
+	snprintf(f->simlog, sizeof(f->simlog), "%s/m7sim.log", f->p.dir);
+	snprintf(f->rp, sizeof(f->rp), "%s/sys/class/remoteproc/remoteproc0", f->p.dir);
+	assert_int_equal(h_fake_rproc_tree(f->p.dir, "good.elf\n", extra), 0);
+	snprintf(path, sizeof(path), "%s/state", f->rp);
+	assert_int_equal(h_put_file(path, opt.rproc_state), 0);
+	/* m7sim's own ELF under each name: each carries m7sim's build id. */
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", f->fwdir, names[i]);
+		assert_int_equal(symlink(h_sim_path(), path), 0);
+	}
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	if (opt.record && strcmp(opt.record, "fifo") == 0)
+		assert_int_equal(mkfifo(path, 0600), 0);
+	else if (opt.record)
+		assert_int_equal(h_put_file(path, opt.record), 0);
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	if (opt.good_fifo)
+		assert_int_equal(mkfifo(path, 0600), 0);
+	const char *argv[] = {
+		h_sim_path(),		"--link", f->link,	    "--ctl", f->ctl,
+		"--remoteproc",		f->rp,	  "--heartbeat-ms", "100",   "--firmware",
+		"nohello.elf=no-hello", NULL};
+	f->sim = h_spawn(argv, -1, f->simlog);
+	/* An offline M7 has no link yet: its control FIFO says m7sim is ready. */
+	for (int i = 0; i < 2000 && access(f->ctl, F_OK) != 0; i++)
+		usleep(5000);
+	if (opt.privsep) {
+		struct passwd *pw = getpwuid(geteuid());
+		if (!pw)
+			return -1;
+		snprintf(user, sizeof(user), "user = %s\n", pw->pw_name);
+	}
+	snprintf(
+		f->conf, sizeof(f->conf),
+		"allow_uids = %u\n%ssysfs_root = %s/sys\nfirmware_dir = %s\nstate_dir = %s\n"
+		"incident_dir = %s/incidents\n"
+		"[channel m7]\ndevice = %s\nremoteproc = imx-rproc\n"
+		"reopen_min_ms = 20\nreopen_max_ms = 200\nrecovery_backoff_ms = 60000\n"
+		"remoteproc_timeout_ms = 5000\nreload_timeout_ms = 3000\n"
+		"reload_probation_ms = 500\nliveness_quiet_ms = 1000\nliveness_answer_ms = 300\n%s",
+		(unsigned)getuid(), user, f->p.dir, f->fwdir, f->state, f->p.dir, f->link,
+		opt.channel);
+	*state = f;
+	if (access(f->ctl, F_OK) != 0 || daemon_proc_start(&f->p, f->conf) < 0) {
+		(void)teardown(state);
+		*state = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Waits until file (m7sim's or the daemon's log) has a line containing text after its
+ * first n bytes; returns the length up to the end of that line, 0 when it never came. */
+static size_t log_wait(const char *file, size_t n, const char *text)
+{
+	static char buf[1 << 17];
+
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(10000)) {
+		h_slurp_file(file, buf, sizeof(buf));
+		char *hit = strlen(buf) > n ? strstr(buf + n, text) : NULL;
+		char *eol = hit ? strchr(hit, '\n') : NULL;
+		if (eol)
+			return (size_t)(eol + 1 - buf);
+	}
+	return 0;
+}
+
+/* How often text occurs in file. */
+static int count_in(const char *file, const char *text)
+{
+	static char buf[1 << 17];
+	int n = 0;
+
+	h_slurp_file(file, buf, sizeof(buf));
+	for (const char *p = buf; (p = strstr(p, text)); p += strlen(text))
+		n++;
+	return n;
+}
+
+static void rproc_attr(struct fx *f, const char *name, char *buf, size_t cap)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/%s", f->rp, name);
+	h_slurp_file(path, buf, cap);
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* The channel's STATUS object, once its state and reason are the ones given. */
+static cJSON *status_when(struct fx *f, const char *st, const char *reason)
+{
+	struct tclient q;
+	char seen[128] = "";
+
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(20000)) {
+		assert_int_equal(tclient_send(&q, "{\"cmd\":\"status\"}"), 0);
+		cJSON *o = tclient_wait(&q, "STATUS", WAIT_MS);
+		assert_non_null(o);
+		cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "channels"), 0);
+		const char *why = j_str(ch, "reason") ? j_str(ch, "reason") : "";
+		snprintf(seen, sizeof(seen), "%s:%s", j_str(ch, "state"), why);
+		if (strcmp(j_str(ch, "state"), st) == 0 && strcmp(why, reason) == 0) {
+			ch = cJSON_Duplicate(ch, 1);
+			cJSON_Delete(o);
+			tclient_close(&q);
+			return ch;
+		}
+		cJSON_Delete(o);
+	}
+	tclient_close(&q);
+	fail_msg("channel not %s:%s within %d ms (last %s)", st, reason, WAIT_MS, seen);
+	return NULL;
+}
+
+/* The newest incident summary once none is open (open ones are listed last). */
+static cJSON *last_incident(struct fx *f)
+{
+	struct tclient q;
+
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(100000)) {
+		cJSON *o, *list, *found;
+		assert_int_equal(tclient_send(&q, "{\"cmd\":\"incidents\"}"), 0);
+		o = tclient_wait(&q, "INCIDENTS", WAIT_MS);
+		assert_non_null(o);
+		list = cJSON_GetObjectItem(o, "incidents");
+		found = cJSON_GetArrayItem(list, cJSON_GetArraySize(list) - 1);
+		if (found && strcmp(j_str(found, "outcome"), "open") != 0) {
+			found = cJSON_Duplicate(found, 1);
+			cJSON_Delete(o);
+			tclient_close(&q);
+			return found;
+		}
+		cJSON_Delete(o); /* closes 2 s after the outcome */
+	}
+	tclient_close(&q);
+	fail_msg("no closed incident");
+	return NULL;
+}
+
+/* The incident's steps as "action:result ...". */
+static void steps_of(const cJSON *inc, char *buf, size_t cap)
+{
+	const cJSON *s;
+
+	buf[0] = '\0';
+	cJSON_ArrayForEach(s, cJSON_GetObjectItem(inc, "steps"))
+	{
+		snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s:%s", buf[0] ? " " : "",
+			 j_str(s, "action"), j_str(s, "result"));
+	}
+}
+
+/* Started as the channel's recovery steps are reported: a counted m7_offline fault, a
+ * recovery, an incident (opened by kind) with its start step, one log line each. */
+static void check_started(struct fx *f, const char *fw, const char *kind)
+{
+	char want[128], buf[256];
+	cJSON *ch, *inc;
+
+	ch = status_when(f, "up", "started");
+	assert_int_equal((int)j_num(ch, "recoveries"), 1);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(ch, "faults"), "m7_offline"), 1);
+	cJSON_Delete(ch);
+	snprintf(want, sizeof(want), "m7sim: remoteproc start %s ", fw);
+	assert_int_equal(count_in(f->simlog, want), 1);
+	rproc_attr(f, "state", buf, sizeof(buf));
+	assert_string_equal(buf, "running");
+	rproc_attr(f, "firmware", buf, sizeof(buf));
+	assert_string_equal(buf, fw);
+	assert_int_equal(count_in(f->p.log, "fault m7_offline (remoteproc, #1): remoteproc0 is "
+					    "offline: starting it with "),
+			 1);
+	assert_int_equal(count_in(f->p.log, "M7 started in "), 1);
+	inc = last_incident(f);
+	assert_string_equal(j_str(inc, "kind"), kind);
+	if (strcmp(kind, "m7_offline") == 0)
+		assert_string_equal(j_str(inc, "source"), "remoteproc");
+	assert_string_equal(j_str(inc, "outcome"), "recovered");
+	steps_of(inc, buf, sizeof(buf));
+	assert_string_equal(buf, "start:ok");
+	cJSON_Delete(inc);
+}
+
+static int setup_offline(void **state)
+{
+	opt.rproc_state = "offline\n";
+	opt.channel = "";
+	opt.privsep = false;
+	return setup(state);
+}
+
+/* No `firmware`: the image remoteproc names is started. */
+static void test_offline_started(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f)
+		skip();
+	check_started(f, "good.elf", "m7_offline");
+	/* The image verified at the start is the channel's first good one. */
+	char path[400], rec[256];
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_true(strncmp(rec, "good.elf ", 9) == 0);
+}
+
+static int setup_offline_firmware_privsep(void **state)
+{
+	opt.rproc_state = "offline\n";
+	opt.channel = "firmware = app2.elf\n";
+	opt.privsep = true;
+	return setup(state);
+}
+
+/* `firmware` set: that image is written to remoteproc, then started; the daemon runs as
+ * its user here, so both writes go through the privileged helper. */
+static void test_offline_started_firmware(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f)
+		skip();
+	check_started(f, "app2.elf", "m7_offline");
+}
+
+static int setup_offline_manual(void **state)
+{
+	opt.rproc_state = "offline\n";
+	opt.channel = "autostart = false\n";
+	opt.privsep = false;
+	return setup(state);
+}
+
+/* autostart = false: the M7 is someone else's to start. The daemon says so, once, and
+ * takes the M7 when its owner starts it. */
+static void test_offline_autostart_off(void **state)
+{
+	struct fx *f = *state;
+	static const char said[] = "not starting the M7: remoteproc0 is offline and autostart "
+				   "= false: waiting for it to be started";
+	char buf[64];
+	cJSON *ch;
+
+	if (!f)
+		skip();
+	assert_true(log_wait(f->p.log, 0, said) > 0);
+	rproc_attr(f, "state", buf, sizeof(buf));
+	assert_string_equal(buf, "offline");
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 0);
+	/* Its owner starts it. */
+	char path[400];
+	snprintf(path, sizeof(path), "%s/state", f->rp);
+	assert_int_equal(h_put_file(path, "start\n"), 0);
+	ch = status_when(f, "up", "hello");
+	assert_int_equal((int)j_num(ch, "recoveries"), 0);
+	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "faults"), "m7_offline"));
+	cJSON_Delete(ch);
+	assert_int_equal(count_in(f->p.log, said), 1);
+}
+
+static int setup_running(void **state)
+{
+	opt.rproc_state = "running\n";
+	opt.channel = "recovery_steps = resync\ndown_grace_ms = 300\n";
+	opt.privsep = false;
+	return setup(state);
+}
+
+/* Stopped by someone and left offline: once its link stayed down for down_grace_ms it is
+ * started again, not walked through a ladder that cannot start it. */
+static void test_stopped_later(void **state)
+{
+	struct fx *f = *state;
+	char path[400];
+	size_t at;
+	cJSON *ch;
+
+	if (!f)
+		skip();
+	ch = status_when(f, "up", "hello");
+	cJSON_Delete(ch);
+	at = log_wait(f->simlog, 0, "m7sim: link ");
+	snprintf(path, sizeof(path), "%s/state", f->rp);
+	assert_int_equal(h_put_file(path, "stop\n"), 0);
+	assert_true(log_wait(f->simlog, at, "m7sim: remoteproc stop") > 0);
+	/* The link_down fault opened the incident; the start is in it. */
+	check_started(f, "good.elf", "link_down");
+	assert_int_equal(count_in(f->p.log, "fault link_down"), 1);
+	assert_int_equal(count_in(f->p.log, "recovery step resync"), 0);
+}
+
+/* A reload of an image that never says HELLO; the daemon restarts once the switch is
+ * made (SIGTERM, or SIGKILL: a crash), before the verdict. The restarted daemon rolls
+ * back to the image the reload replaced. */
+static void reload_interrupted(struct fx *f, int sig)
+{
+	struct tclient q;
+	char path[400], buf[256];
+	size_t at;
+	cJSON *o;
+
+	cJSON_Delete(status_when(f, "up", "hello"));
+	at = log_wait(f->simlog, 0, "m7sim: link ");
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"reload\",\"channel\":\"m7\","
+					  "\"firmware\":\"nohello.elf\"}"),
+			 0);
+	o = tclient_wait(&q, "ACK", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	tclient_close(&q);
+	at = log_wait(f->simlog, at, "m7sim: remoteproc start nohello.elf");
+	assert_true(at > 0);
+	if (sig == SIGTERM) {
+		assert_int_equal(daemon_proc_stop(&f->p), 0);
+	} else {
+		assert_int_equal(kill(f->p.pid, sig), 0);
+		assert_int_equal(waitpid(f->p.pid, NULL, 0), f->p.pid);
+		f->p.pid = 0;
+	}
+	/* Recorded before the switch, left by the cut-short reload. */
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	h_slurp_file(path, buf, sizeof(buf));
+	assert_true(strncmp(buf, "good.elf ", 9) == 0);
+	assert_non_null(strstr(buf, "\nnohello.elf\n"));
+
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+	cJSON_Delete(status_when(f, "up", "rollback"));
+	assert_true(log_wait(f->simlog, at, "m7sim: remoteproc start good.elf") > 0);
+	rproc_attr(f, "firmware", buf, sizeof(buf));
+	assert_string_equal(buf, "good.elf");
+	assert_int_equal(count_in(f->p.log, "the reload of nohello.elf was cut short by a restart "
+					    "of the daemon: rolling back to good.elf"),
+			 1);
+	o = last_incident(f);
+	assert_string_equal(j_str(o, "kind"), "reload");
+	assert_string_equal(j_str(o, "source"), "restart");
+	assert_string_equal(j_str(o, "outcome"), "rolled_back");
+	assert_non_null(strstr(j_str(o, "detail"), "nohello.elf: interrupted"));
+	steps_of(o, buf, sizeof(buf));
+	assert_string_equal(buf, "rollback:ok");
+	cJSON_Delete(o);
+	/* Done with: a further restart leaves the M7 alone. */
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start nohello.elf"), 1);
+}
+
+static int setup_reload(void **state)
+{
+	opt.rproc_state = "running\n";
+	/* The ladder's remoteproc step would restart whatever remoteproc names. */
+	opt.channel = "recovery_steps = remoteproc\nremoteproc_tries = 1\n";
+	opt.privsep = false;
+	return setup(state);
+}
+
+/* No `firmware` configured: only the record says what ran before. */
+static void test_reload_cut_short(void **state)
+{
+	if (!*state)
+		skip();
+	reload_interrupted(*state, SIGTERM);
+}
+
+static int setup_reload_firmware(void **state)
+{
+	opt.rproc_state = "running\n";
+	opt.channel = "firmware = good.elf\nrecovery_steps = remoteproc\nremoteproc_tries = 1\n";
+	opt.privsep = false;
+	return setup(state);
+}
+
+/* `firmware` configured, and the daemon killed rather than stopped. */
+static void test_reload_cut_short_by_crash(void **state)
+{
+	if (!*state)
+		skip();
+	reload_interrupted(*state, SIGKILL);
+}
+
+static int setup_bad_record(void **state)
+{
+	opt.rproc_state = "running\n";
+	opt.channel = "";
+	opt.privsep = false;
+	opt.record = "good.elf not-hex\nnohello.elf\n";
+	int r = setup(state);
+	opt.record = NULL;
+	return r;
+}
+
+/* A reload record that is not one is said so and removed; the M7 is left alone. */
+static void test_bad_record(void **state)
+{
+	struct fx *f = *state;
+	char path[400];
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	assert_true(log_wait(f->p.log, 0,
+			     "firmware-reload-m7: not a record of a reload in "
+			     "progress; removed") > 0);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc"), 0);
+}
+
+static int setup_fifo_record(void **state)
+{
+	opt.rproc_state = "running\n";
+	opt.channel = "";
+	opt.privsep = false;
+	opt.record = "fifo";
+	opt.good_fifo = true;
+	int r = setup(state);
+	opt.record = NULL;
+	opt.good_fifo = false;
+	return r;
+}
+
+/* A FIFO in a record's place (the reload's, the last good one's) would block a read: it
+ * is not read, and said so. */
+static void test_fifo_record(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	assert_true(log_wait(f->p.log, 0, "firmware-reload-m7: not a regular file; ignored") > 0);
+	assert_true(log_wait(f->p.log, 0, "firmware-good-m7: not a regular file; ignored") > 0);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc"), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_offline_started, setup_offline, teardown),
+		cmocka_unit_test_setup_teardown(test_offline_started_firmware,
+						setup_offline_firmware_privsep, teardown),
+		cmocka_unit_test_setup_teardown(test_offline_autostart_off, setup_offline_manual,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_stopped_later, setup_running, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_cut_short, setup_reload, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_cut_short_by_crash,
+						setup_reload_firmware, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_record, setup_bad_record, teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_record, setup_fifo_record, teardown),
+	};
+	signal(SIGPIPE, SIG_IGN);
+	if (getenv("M7B_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("M7B_TEST_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

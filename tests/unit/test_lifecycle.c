@@ -1,0 +1,98 @@
+/* Unit tests for daemon/lifecycle.c: what the daemon does about an M7 whose channel has
+ * no tty, by remoteproc state and configuration, and the words it says it with. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "lifecycle.h"
+
+struct row {
+	enum remoteproc_state state;
+	bool autostart;
+	const char *firmware, *attr;
+	enum lifecycle_action want;
+	const char *why;
+};
+
+static void test_decide(void **state)
+{
+	static const struct row rows[] = {
+		{REMOTEPROC_RUNNING, true, NULL, "a.elf", LIFECYCLE_NOTHING,
+		 "remoteproc0 is running"},
+		{REMOTEPROC_ATTACHED, false, NULL, "unknown", LIFECYCLE_NOTHING,
+		 "remoteproc0 is attached"},
+		{REMOTEPROC_OFFLINE, true, "app.elf", "a.elf", LIFECYCLE_START,
+		 "remoteproc0 is offline: starting it with app.elf (firmware)"},
+		{REMOTEPROC_OFFLINE, true, NULL, "a.elf", LIFECYCLE_START,
+		 "remoteproc0 is offline: starting it with a.elf (as remoteproc names it)"},
+		{REMOTEPROC_OFFLINE, true, "", "a.elf", LIFECYCLE_START,
+		 "remoteproc0 is offline: starting it with a.elf (as remoteproc names it)"},
+		{REMOTEPROC_OFFLINE, false, "app.elf", "a.elf", LIFECYCLE_WAIT,
+		 "remoteproc0 is offline and autostart = false: waiting for it to be started"},
+		{REMOTEPROC_OFFLINE, true, NULL, "unknown", LIFECYCLE_WAIT,
+		 "remoteproc0 is offline and names no firmware file ('unknown'): set firmware = "
+		 "NAME to have it started"},
+		{REMOTEPROC_OFFLINE, true, NULL, "", LIFECYCLE_WAIT,
+		 "remoteproc0 is offline and names no firmware file (''): set firmware = NAME to "
+		 "have it started"},
+		{REMOTEPROC_OFFLINE, true, NULL, NULL, LIFECYCLE_WAIT,
+		 "remoteproc0 is offline and names no firmware file (unreadable): set firmware = "
+		 "NAME to have it started"},
+		{REMOTEPROC_OFFLINE, true, NULL, "../../etc/passwd", LIFECYCLE_WAIT,
+		 "remoteproc0 is offline and names no firmware file ('../../etc/passwd'): set "
+		 "firmware = NAME to have it started"},
+		{REMOTEPROC_CRASHED, true, "app.elf", "a.elf", LIFECYCLE_WAIT,
+		 "remoteproc0 is crashed: waiting for the kernel's recovery or for someone to "
+		 "restart it"},
+		{REMOTEPROC_SUSPENDED, true, "app.elf", "a.elf", LIFECYCLE_WAIT,
+		 "remoteproc0 is suspended, not offline: waiting for it to be running"},
+		{REMOTEPROC_DETACHED, true, NULL, "a.elf", LIFECYCLE_WAIT,
+		 "remoteproc0 is detached, not offline: waiting for it to be running"},
+		{REMOTEPROC_UNKNOWN, true, NULL, "a.elf", LIFECYCLE_WAIT,
+		 "remoteproc0 is unknown, not offline: waiting for it to be running"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct row *r = &rows[i];
+		struct lifecycle_input in = {.state = r->state,
+					     .instance = "remoteproc0",
+					     .autostart = r->autostart,
+					     .firmware = r->firmware,
+					     .firmware_attr = r->attr};
+		char why[256];
+		enum lifecycle_action a = lifecycle_decide(&in, why, sizeof(why));
+		if (a != r->want || strcmp(why, r->why) != 0)
+			fail_msg("row %zu: %s \"%s\", want %s \"%s\"", i,
+				 lifecycle_action_to_string(a), why,
+				 lifecycle_action_to_string(r->want), r->why);
+	}
+}
+
+/* A firmware attribute longer than the text has room for is cut, never overrun. */
+static void test_short_buffer(void **state)
+{
+	struct lifecycle_input in = {.state = REMOTEPROC_OFFLINE,
+				     .instance = "remoteproc0",
+				     .autostart = true,
+				     .firmware_attr = "x/y"};
+	char why[24];
+
+	(void)state;
+	assert_int_equal(lifecycle_decide(&in, why, sizeof(why)), LIFECYCLE_WAIT);
+	assert_int_equal(strlen(why), sizeof(why) - 1);
+	assert_string_equal(lifecycle_action_to_string(LIFECYCLE_START), "start");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decide),
+		cmocka_unit_test(test_short_buffer),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
