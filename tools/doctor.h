@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h" /* the build's: M7B_SYSCONFDIR */
+
 /* Outcome of one check; the order is the severity. */
 enum doctor_level {
 	DOCTOR_OK = 0,
@@ -58,6 +60,9 @@ struct ctl;
 /* m7bridgectl's command table entry: doctor_main with the global -s and -t. */
 int cmd_doctor(struct ctl *ctl, int argc, char **argv);
 
+/* The file the daemon of the same build reads when given no -c (below the root). */
+#define DOCTOR_CONF_DEFAULT M7B_SYSCONFDIR "/m7bridge/m7bridge.conf"
+
 /* m7bridgectl's synopsis and help for doctor. */
 #define DOCTOR_SYNOPSIS "[--json] [--root DIR] [--config FILE] [--no-daemon]"
 #define DOCTOR_HELP                                                                                \
@@ -65,7 +70,7 @@ int cmd_doctor(struct ctl *ctl, int argc, char **argv);
 	"  -j, --json           one JSON object: checks with level, summary and fix\n"             \
 	"  -r, --root DIR       read DIR/proc, DIR/sys, DIR/dev, DIR/etc, DIR/lib/firmware\n"      \
 	"  -c, --config FILE    the daemon's configuration (default\n"                             \
-	"                       /etc/m7bridge/m7bridge.conf, below the root)\n"                    \
+	"                       " DOCTOR_CONF_DEFAULT ", below the root)\n"                        \
 	"  -n, --no-daemon      skip the daemon's checks\n"                                        \
 	"Exit 0 all ok, 1 any check failed, 2 usage error, 3 warnings but no failure.\n"
 

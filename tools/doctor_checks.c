@@ -170,7 +170,7 @@ static void read_config(struct ctx *c)
 {
 	snprintf(c->kernel_log, sizeof(c->kernel_log), "auto");
 	rpath(c, c->conf_path, sizeof(c->conf_path), "%s",
-	      c->o->config ? c->o->config : "/etc/m7bridge/m7bridge.conf");
+	      c->o->config ? c->o->config : DOCTOR_CONF_DEFAULT);
 	FILE *f = fopen(c->conf_path, "re");
 
 	if (!f) {
@@ -908,7 +908,7 @@ static void check_klog(struct ctx *c)
 static void check_config(struct ctx *c)
 {
 	char p[700], fix[320], what[320];
-	const char *rel = c->o->config ? c->o->config : "/etc/m7bridge/m7bridge.conf";
+	const char *rel = c->o->config ? c->o->config : DOCTOR_CONF_DEFAULT;
 
 	if (!c->conf_found) {
 		add(c, "config", DOCTOR_WARN, rel,

@@ -19,6 +19,8 @@ BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 CTL = os.path.join(BUILD, "tools", "m7bridgectl")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
 SIM = os.path.join(BUILD, "firmware", "m7sim")
+# The daemon's configuration where this build's daemon (and doctor) look for it.
+CONF = os.environ.get("M7B_SYSCONFDIR", "/etc").lstrip("/") + "/m7bridge/m7bridge.conf"
 
 RSC_CARVEOUT, RSC_TRACE, RSC_VDEV = 0, 2, 3
 
@@ -113,7 +115,7 @@ class Board:
         self.process(412, "m7bridged", f"/dev/{self.tty}")
         self.process(1, "systemd", "/dev/null")
         self.mkdir("var/log/journal" if nxp else "run/log/journal")
-        self.write("etc/m7bridge/m7bridge.conf",
+        self.write(CONF,
                    f"[daemon]\nkernel_log = auto\n[channel m7]\ndevice = /dev/{self.tty}\n"
                    "remoteproc = remoteproc0\nfirmware = m7_app.elf\n")
 
@@ -318,7 +320,7 @@ class Doctor(unittest.TestCase):
 
     def test_firmware_unknown_without_config_warns(self):
         b = self.board("nxp")
-        b.write("etc/m7bridge/m7bridge.conf", "[channel m7]\ndevice = /dev/ttyRPMSG30\n")
+        b.write(CONF, "[channel m7]\ndevice = /dev/ttyRPMSG30\n")
         rc, rep = b.doctor()
         self.assertOnly(rep, "firmware", "warn", 3, rc)
 
@@ -436,7 +438,7 @@ class Doctor(unittest.TestCase):
     # --- kernel log ----------------------------------------------------------------------
     def test_kernel_log_cases(self):
         b = self.board("nxp")
-        b.write("etc/m7bridge/m7bridge.conf",
+        b.write(CONF,
                 "[daemon]\nkernel_log = off\n[channel m7]\ndevice = /dev/ttyRPMSG30\n"
                 "firmware = m7_app.elf\n")
         rc, rep = b.doctor()
@@ -459,20 +461,20 @@ class Doctor(unittest.TestCase):
     # --- configuration -------------------------------------------------------------------
     def test_config_cases(self):
         b = self.board("mainline")
-        b.remove("etc/m7bridge/m7bridge.conf")
+        b.remove(CONF)
         rc, rep = b.doctor()
         self.assertOnly(rep, "config", "warn", 3, rc)
-        b.write("etc/m7bridge/m7bridge.conf", "[daemon]\nlog_level = info\n")
+        b.write(CONF, "[daemon]\nlog_level = info\n")
         rc, rep = b.doctor()
         self.assertOnly(rep, "config", "fail", 1, rc)
-        b.write("etc/m7bridge/m7bridge.conf", "[daemon\nlog_level = info\n")
+        b.write(CONF, "[daemon\nlog_level = info\n")
         rc, rep = b.doctor()
         self.assertOnly(rep, "config", "fail", 1, rc)
-        b.write("etc/m7bridge/m7bridge.conf",
+        b.write(CONF,
                 "[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = remoteproc0\n")
         rc, rep = b.doctor()
         self.assertOnly(rep, "channel", "fail", 1, rc, subject="m7")
-        b.write("etc/m7bridge/m7bridge.conf",
+        b.write(CONF,
                 "[channel m7]\ndevice = /dev/ttyRPMSG0\nremoteproc = remoteproc7\n")
         rc, rep = b.doctor()
         self.assertOnly(rep, "channel", "fail", 1, rc, subject="m7")
