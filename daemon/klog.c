@@ -483,6 +483,35 @@ static bool foreign_device_ok(enum klog_kind k)
 	       k == KLOG_TTY_REMOVED;
 }
 
+/* "remoteprocN": a remoteproc class device, that is one instance. */
+static bool is_instance(const char *name)
+{
+	if (strncmp(name, "remoteproc", 10) != 0 || !name[10])
+		return false;
+	for (const char *p = name + 10; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+static bool scope_has_instance(const struct klog_scope *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (is_instance(s->names[i]))
+			return true;
+	return false;
+}
+
+/* A remoteproc core line names the rproc in its text; that name is the driver's, shared
+ * by every instance it runs (imx_rproc names each one "imx-rproc"), so it places the line
+ * only when its device is not another instance than the scope's own. */
+static bool names_my_rproc(const struct klog_scope *s, const struct klog_event *ev)
+{
+	if (!names_rproc(ev->kind) || !scope_has(s, ev->name))
+		return false;
+	return !is_instance(ev->device) || !scope_has_instance(s);
+}
+
 enum klog_owner klog_scope_match(struct klog_scope *s, const struct klog_event *ev)
 {
 	bool mine;
@@ -494,7 +523,7 @@ enum klog_owner klog_scope_match(struct klog_scope *s, const struct klog_event *
 			return KLOG_OWNER_MINE;
 		return KLOG_OWNER_UNKNOWN;
 	}
-	mine = scope_has_device(s, ev->device) || (names_rproc(ev->kind) && scope_has(s, ev->name));
+	mine = scope_has_device(s, ev->device) || names_my_rproc(s, ev);
 	if (!mine)
 		return foreign_device_ok(ev->kind) ? KLOG_OWNER_UNKNOWN : KLOG_OWNER_OTHER;
 	/* Learn what lives under our devices so later lines that name only it match. */

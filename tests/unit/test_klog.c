@@ -347,8 +347,28 @@ static void test_scope(void **state)
 	/* remoteproc core lines of another instance name another rproc. */
 	classify("remoteproc remoteproc1: stopped remote processor imx-dsp-rproc", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	/* Another instance of the same driver: its rproc has our rproc's name, and is not
+	 * ours (ours is remoteproc0). */
 	classify("remoteproc remoteproc7: crash detected in imx-rproc: type watchdog", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	classify("remoteproc remoteproc1: stopped remote processor imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	classify("remoteproc remoteproc1: can't start rproc imx-rproc: -22", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	classify("remoteproc remoteproc10: stopped remote processor imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	classify("remoteproc remoteproc0: stopped remote processor imx-rproc", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	/* Without a device, or with one that is no instance, the name still places it. */
+	classify("stopped remote processor imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify("remoteproc remoteprocX: stopped remote processor imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	/* A scope that does not know its instance goes by the name alone. */
+	struct klog_scope by_name = {0};
+	assert_int_equal(klog_scope_add(&by_name, "imx-rproc"), 0);
+	classify("remoteproc remoteproc7: crash detected in imx-rproc: type watchdog", &ev);
+	assert_int_equal(klog_scope_match(&by_name, &ev), KLOG_OWNER_MINE);
 	classify("rpmsg tty driver is removed", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
 	/* Full scope. */
