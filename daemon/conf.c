@@ -420,6 +420,16 @@ static int take_sections(struct parse_ctx *p, const char *text)
 		err->line = s->line;
 		if (strncmp(s->name, "channel ", 8) == 0) {
 			const char *cname = s->name + 8 + strspn(s->name + 8, " \t");
+			/* [channel a] and [channel  a] are two headers but one channel: the
+			 * second's keys would go to the first. */
+			const struct conf_channel *dup = conf_find_channel(p->c, cname);
+			if (dup) {
+				set_err(err, s->name, "",
+					"channel %s defined twice (first at line %d)", cname,
+					dup->line);
+				confsect_clear(&p->sects);
+				return -EINVAL;
+			}
 			struct conf_channel *ch = name_ok(cname) ? add_channel(p->c, cname) : NULL;
 			if (ch)
 				ch->line = s->line;
@@ -654,10 +664,16 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 		return rerr ? -(rerrno ? rerrno : EIO) : -ENOMEM;
 	}
 	text[n] = '\0';
-	if (memchr(text, '\0', n)) {
+	const char *nul = memchr(text, '\0', n);
+	if (nul) {
+		int line = 1;
+		for (const char *q = text; q < nul; q++)
+			line += *q == '\n';
 		free(text);
-		if (err)
+		if (err) {
+			err->line = line;
 			snprintf(err->message, sizeof(err->message), "contains a NUL byte");
+		}
 		return -EINVAL;
 	}
 	int r = conf_parse_string(text, path, out, err);
