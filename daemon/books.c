@@ -8,8 +8,10 @@ static void give_up_prev(struct books *b)
 {
 	if (!b->have_prev || b->prev_settled)
 		return;
-	for (unsigned p = 0; p < BOOKS_PORTS; p++)
+	for (unsigned p = 0; p < BOOKS_PORTS; p++) {
 		b->port[p].unsettled += b->prev[p] + b->prev_bad[p];
+		b->port[p].awaiting = 0;
+	}
 	b->boots_unknown++;
 	b->prev_settled = true;
 }
@@ -18,18 +20,24 @@ static void give_up_prev(struct books *b)
 static void close_boot(struct books *b)
 {
 	give_up_prev(b);
-	if (b->have_boot) {
-		b->have_prev = true;
-		b->prev_settled = false;
-		b->prev_id = b->boot_id;
-		memcpy(b->prev, b->cur, sizeof(b->prev));
-		memcpy(b->prev_bad, b->cur_bad, sizeof(b->prev_bad));
+	if (!b->have_boot) {
+		/* Frames before the first HELLO (the daemon started while the M7 ran) came
+		 * from the boot that HELLO names: they stay booked to it. */
+		b->have_boot = true;
+		return;
 	}
+	b->have_prev = true;
+	b->prev_settled = false;
+	b->prev_id = b->boot_id;
+	memcpy(b->prev, b->cur, sizeof(b->prev));
+	memcpy(b->prev_bad, b->cur_bad, sizeof(b->prev_bad));
 	memset(b->cur, 0, sizeof(b->cur));
 	memset(b->cur_bad, 0, sizeof(b->cur_bad));
-	for (unsigned p = 0; p < BOOKS_PORTS; p++)
+	for (unsigned p = 0; p < BOOKS_PORTS; p++) {
+		/* Until its BOOT_INFO comes, the closed boot's frames are awaiting. */
+		b->port[p].awaiting = b->port[p].current;
 		b->port[p].current = 0;
-	b->have_boot = true;
+	}
 }
 
 void books_hello(struct books *b, uint32_t boot_id)
@@ -42,6 +50,7 @@ void books_hello(struct books *b, uint32_t boot_id)
 				b->cur[p] += b->prev[p];
 				b->cur_bad[p] += b->prev_bad[p];
 				b->port[p].current = b->cur[p] + b->cur_bad[p];
+				b->port[p].awaiting = 0;
 			}
 			b->have_prev = false;
 		}
@@ -100,9 +109,11 @@ bool books_boot_info(struct books *b, const struct m7b_boot_info *bi)
 		settle_port(b, r, b->prev[r->port], b->prev_bad[r->port]);
 	}
 	/* Frames on a port the record does not list: received, production unknown. */
-	for (unsigned p = 0; p < BOOKS_PORTS; p++)
+	for (unsigned p = 0; p < BOOKS_PORTS; p++) {
 		if (!seen[p])
 			b->port[p].unsettled += b->prev[p] + b->prev_bad[p];
+		b->port[p].awaiting = 0;
+	}
 	b->prev_settled = true;
 	b->boots_settled++;
 	return true;

@@ -21,8 +21,11 @@ struct books_port {
 	uint64_t lost_reboot; /* queued on the M7 when it reset */
 	uint64_t lost_link;   /* sent by the M7, never received (the seq gaps of that boot) */
 	uint64_t unsettled;   /* received in boots whose books never came (unknown produced) */
+	uint64_t awaiting;    /* received in the previous boot, its BOOT_INFO not come yet */
 	uint64_t current;     /* received in the current boot, not settled yet */
 };
+/* Every DATA frame received on a port is in exactly one of published, malformed,
+ * unsettled, awaiting and current. */
 
 /* The books of one channel. Zero-initialise; no allocation. */
 struct books {

@@ -133,13 +133,59 @@ static void test_restart_without_hello(void **state)
 	assert_int_equal(b.boots_unknown, 0);
 }
 
+/* Every frame received on a port is in exactly one bucket, and settled boots balance. */
+static void assert_all_booked(const struct books *b, const uint64_t *rx, uint64_t rx_other)
+{
+	for (unsigned p = 0; p < BOOKS_PORTS; p++) {
+		const struct books_port *q = &b->port[p];
+		if (q->published + q->malformed + q->unsettled + q->awaiting + q->current != rx[p])
+			fail_msg("port %u: %llu received, booked %llu+%llu+%llu+%llu+%llu", p,
+				 (unsigned long long)rx[p], (unsigned long long)q->published,
+				 (unsigned long long)q->malformed, (unsigned long long)q->unsettled,
+				 (unsigned long long)q->awaiting, (unsigned long long)q->current);
+		assert_equation(q);
+	}
+	assert_int_equal(b->other_port_frames, rx_other);
+}
+
+/* A boot whose BOOT_INFO has not come yet: its frames are awaiting, not gone; frames
+ * before the first HELLO belong to the boot it names. */
+static void test_awaiting(void **state)
+{
+	(void)state;
+	struct books b = {0};
+	uint64_t rx[BOOKS_PORTS] = {0};
+	books_data(&b, 3, false);
+	rx[3]++;
+	assert_all_booked(&b, rx, 0);
+	books_hello(&b, 0xA);
+	assert_int_equal(b.port[3].current, 1);
+	for (int i = 0; i < 4; i++)
+		books_data(&b, 3, i == 0);
+	rx[3] += 4;
+	books_hello(&b, 0xB); /* no BOOT_INFO follows */
+	assert_true(books_want_info(&b));
+	assert_int_equal(b.port[3].awaiting, 5);
+	assert_int_equal(b.port[3].current, 0);
+	assert_all_booked(&b, rx, 0);
+	books_data(&b, 3, false);
+	rx[3]++;
+	assert_all_booked(&b, rx, 0);
+	/* it comes late (after a HOST_HELLO): settled, nothing awaits */
+	struct m7b_boot_info bi = bi_one(0xA, true, 3, 6, 5, 1, 0);
+	assert_true(books_boot_info(&b, &bi));
+	assert_int_equal(b.port[3].awaiting, 0);
+	assert_int_equal(b.port[3].published, 4);
+	assert_int_equal(b.port[3].malformed, 1);
+	assert_all_booked(&b, rx, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_settle_reboot),
-		cmocka_unit_test(test_unknown_boot),
-		cmocka_unit_test(test_excess),
-		cmocka_unit_test(test_restart_without_hello),
+		cmocka_unit_test(test_settle_reboot), cmocka_unit_test(test_unknown_boot),
+		cmocka_unit_test(test_excess),	      cmocka_unit_test(test_restart_without_hello),
+		cmocka_unit_test(test_awaiting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
