@@ -77,19 +77,27 @@ static void settle_port(struct books *b, const struct m7b_boot_port *r, uint64_t
 {
 	struct books_port *p = &b->port[r->port];
 	uint64_t got = rx + bad;
-	p->produced += r->produced;
+	/* The record's counters are 32-bit and wrap (a boot of 2^32 captures): sent less
+	 * what arrived is taken modulo 2^32, a shortfall of up to half of that as frames
+	 * that arrived beyond what was sent. */
+	uint32_t d = r->sent - (uint32_t)got;
+	uint64_t lost = d < 0x80000000u ? d : 0, extra = d < 0x80000000u ? 0 : (uint32_t)-d;
 	p->published += rx;
 	p->malformed += bad;
 	p->dropped_m7 += r->dropped;
 	p->lost_reboot += r->queued;
-	if (got <= r->sent) {
-		p->lost_link += r->sent - got;
-	} else {
-		/* More arrived than was sent (a lost HELLO booked frames to the wrong boot):
-		 * keep the equation by counting the surplus as produced, and say so. */
-		b->excess += got - r->sent;
-		p->produced += got - r->sent;
-	}
+	p->lost_link += lost;
+	/* More arrived than was sent (a lost HELLO booked frames to the wrong boot): keep
+	 * the equation by counting the surplus as produced, and say so. */
+	b->excess += extra;
+	p->produced += got + lost + r->dropped + r->queued;
+}
+
+/* produced = sent + dropped + queued (modulo 2^32), as the protocol says: a record that
+ * does not add up cannot settle anything. */
+static bool record_adds_up(const struct m7b_boot_port *r)
+{
+	return (uint32_t)(r->sent + r->dropped + r->queued) == r->produced;
 }
 
 bool books_boot_info(struct books *b, const struct m7b_boot_info *bi)
@@ -99,6 +107,12 @@ bool books_boot_info(struct books *b, const struct m7b_boot_info *bi)
 	if (!(bi->prev_flags & M7B_BI_PREV_VALID) || bi->prev_boot_id != b->prev_id) {
 		give_up_prev(b);
 		return false;
+	}
+	for (unsigned i = 0; i < bi->nports && i < M7B_BI_PORTS_MAX; i++) {
+		if (!record_adds_up(&bi->port[i])) {
+			give_up_prev(b);
+			return false;
+		}
 	}
 	bool seen[BOOKS_PORTS] = {false};
 	for (unsigned i = 0; i < bi->nports && i < M7B_BI_PORTS_MAX; i++) {

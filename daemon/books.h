@@ -67,8 +67,9 @@ static inline void books_data(struct books *b, uint8_t port, bool malformed)
 		b->cur[port]++;
 	b->port[port].current++;
 }
-/* A BOOT_INFO of the current boot: settles the previous boot when the record is valid and
- * names it. Returns true when books were settled by this call. */
+/* A BOOT_INFO of the current boot: settles the previous boot when the record is valid,
+ * names it and each port's counters add up (else its frames are unsettled). Returns true
+ * when books were settled by this call. */
 bool books_boot_info(struct books *b, const struct m7b_boot_info *bi);
 
 #endif
