@@ -342,6 +342,37 @@ static bool try_patterns(const char *s, const char *end, struct klog_event *ev)
 	return false;
 }
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* A line as `dmesg -r` prints it ("<3>"), or as a syslog file or `journalctl -k` writes it
+ * ("Nov 29 20:00:00 board kernel: ", a time and a host whose only ':' sit between
+ * digits): returns where the kernel's own text starts. */
+static const char *skip_log_prefix(const char *s, const char *end)
+{
+	static const char tag[] = " kernel: ";
+	const size_t tag_len = sizeof(tag) - 1;
+
+	if (s < end && *s == '<') {
+		const char *t = s + 1;
+		while (t < end && t - s <= 3 && is_digit(*t))
+			t++;
+		if (t > s + 1 && t < end && *t == '>')
+			s = t + 1;
+	}
+	for (const char *t = s; (size_t)(end - t) >= tag_len && t - s < 96; t++) {
+		if (memcmp(t, tag, tag_len) != 0)
+			continue;
+		for (const char *q = s; q < t; q++)
+			if (*q == ':' && !(q > s && is_digit(q[-1]) && is_digit(q[1])))
+				return s;
+		return t + tag_len;
+	}
+	return s;
+}
+
 bool klog_classify(const char *msg, size_t len, struct klog_event *ev)
 {
 	const char *s = msg, *end = msg + len;
@@ -353,6 +384,7 @@ bool klog_classify(const char *msg, size_t len, struct klog_event *ev)
 		return false;
 	while (s < end && is_blank(*s))
 		s++;
+	s = skip_log_prefix(s, end);
 	/* dmesg-style "[  12.345678] " stamp, as a FIFO source may carry it. */
 	if (s < end && *s == '[') {
 		const char *t = memchr(s, ']', (size_t)(end - s));
