@@ -546,6 +546,15 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 				err->line = ch->line;
 			return -EINVAL;
 		}
+		/* The recovery engine refuses it at start (and runs no recovery at all). */
+		if (ch->sup.recovery_backoff_ms > ch->sup.recovery_backoff_max_ms) {
+			set_err(err, sec, "recovery_backoff_ms",
+				"larger than recovery_backoff_max_ms (%u > %u)",
+				ch->sup.recovery_backoff_ms, ch->sup.recovery_backoff_max_ms);
+			if (err)
+				err->line = ch->line;
+			return -EINVAL;
+		}
 	}
 	return 0;
 }

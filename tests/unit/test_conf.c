@@ -99,6 +99,10 @@ static void test_errors(void **state)
 		{"[channel a]\ndevice = /d\nreopen_min_ms = 0\n", 3, "reopen_min_ms"},
 		{"[channel a]\ndevice = /d\nreopen_min_ms = 500\nreopen_max_ms = 100\n", 1,
 		 "reopen_min_ms"},
+		/* accepted, the supervisor would run the channel without any recovery */
+		{"[channel a]\ndevice = /d\nrecovery_backoff_ms = 5000\nrecovery_backoff_max_ms = "
+		 "100\n",
+		 1, "recovery_backoff_ms"},
 		{"[channel a]\ndevice = /d\nfirmware = ../evil.elf\n", 3, "firmware"},
 		{"[channel a]\ndevice = /d\ndevice = /e\n", 3, "device"},
 		{"[channel a]\ndevice = /d\nwhat = 1\n", 3, "what"},
