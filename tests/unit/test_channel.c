@@ -921,6 +921,35 @@ static void test_stream_accounting(void **state)
 			 snap.stats.data_frames);
 }
 
+/* A HELLO that does not unpack (too short) names no boot: the restart its seq 0 shows
+ * still closes the boot's books, instead of booking the next boot's frames to it. */
+static void test_malformed_hello_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct stream s = {.n = 0};
+	channel_start(f->ch);
+	(void)count_written(M7B_T_HOST_HELLO);
+	put_raw(&s, "", 1);
+	put_hello(&s, 0xA);
+	put_data(&s, 1);
+	put_data(&s, 2);
+	put_data(&s, 3);
+	flush_stream(f, &s);
+	put_frame(&s, M7B_T_HELLO, 0, "bad!", 4); /* a new boot's, cut to 4 bytes */
+	put_data(&s, 1);
+	put_data(&s, 2);
+	flush_stream(f, &s);
+	struct channel_snapshot snap;
+	channel_snapshot(f->ch, &snap);
+	assert_int_equal(seen.msgs, 7);
+	assert_int_equal(seen.bad, 1);
+	assert_int_equal(snap.stats.seq_gaps, 0);
+	assert_false(snap.books.id_known); /* a boot began; its HELLO is asked for */
+	assert_int_equal(snap.books.port[1].awaiting, 3);
+	assert_int_equal(snap.books.port[1].current, 2);
+	assert_true(count_written(M7B_T_HOST_HELLO) >= 1);
+}
+
 /* seq wraps from 0xFFFFFFFF to 0: no restart; gaps on either side of the wrap count. */
 static void test_seq_wrap(void **state)
 {
@@ -1020,6 +1049,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repeated_seq_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_accounting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_wrap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_hello_restart, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
