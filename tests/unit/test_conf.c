@@ -283,6 +283,11 @@ static void test_odd_input(void **state)
 		 "expected port.N with N in 0..255"},
 		{"[channel a]\ndevice = /d\nsend_queue = +5\n", 3, "send_queue",
 		 "expected 1..4096, got '+5'"},
+		/* a key on the header's line would be dropped unread */
+		{"[daemon] max_clients = 5\n", 1, "",
+		 "text after the section header's ']' (put keys on lines of their own)"},
+		{"[channel a]]\ndevice = /d\n", 1, "",
+		 "text after the section header's ']' (put keys on lines of their own)"},
 		/* kernel names the scope could not hold, or could never match */
 		{"[channel a]\ndevice = /d\nkernel_names = a,b,c,d,e,f,g,h,i\n", 3, "kernel_names",
 		 "more than 8 names"},
@@ -304,6 +309,13 @@ static void test_odd_input(void **state)
 	}
 	struct conf *c;
 	struct conf_error e;
+	/* a comment after a header is fine */
+	assert_int_equal(conf_parse_string("[daemon] ; the daemon\nmax_clients = 6\n[channel a] "
+					   "# m7\r\ndevice = /d\n",
+					   "f.conf", &c, &e),
+			 0);
+	assert_int_equal(c->daemon.max_clients, 6);
+	conf_free(c);
 	assert_int_equal(conf_parse_string("[channel a]\ndevice = /d\nkernel_names = a, b c,,d\n",
 					   "f.conf", &c, &e),
 			 0);
