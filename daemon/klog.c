@@ -406,6 +406,13 @@ bool klog_classify(const char *msg, size_t len, struct klog_event *ev)
 			}
 		}
 	}
+	/* A device without driver, bus or class has an empty first word: the prefix is then
+	 * " <device>: ", as for remoteproc's vdev devices ("remoteproc0#vdev0buffer"). */
+	if (w1 > s && end - w1 >= 2 && w1[0] == ':' && w1[1] == ' ' &&
+	    memchr(s, '#', (size_t)(w1 - s)) && try_patterns(w1 + 2, end, ev)) {
+		copy_name(ev->device, s, (size_t)(w1 - s));
+		return true;
+	}
 	return try_patterns(s, end, ev);
 }
 
@@ -481,7 +488,8 @@ static bool scope_has(const struct klog_scope *s, const char *name)
 	return false;
 }
 
-/* The device prefix names a device of the scope, directly or as "virtio0.<channel>". */
+/* The device prefix names a device of the scope, directly, as "virtio0.<channel>" or as
+ * "remoteproc0#vdev0buffer" (a device below it). */
 static bool scope_has_device(const struct klog_scope *s, const char *device)
 {
 	char head[KLOG_NAME_MAX];
@@ -489,8 +497,8 @@ static bool scope_has_device(const struct klog_scope *s, const char *device)
 
 	if (scope_has(s, device))
 		return true;
-	dot = strchr(device, '.');
-	if (!dot || dot == device)
+	dot = device + strcspn(device, ".#");
+	if (!*dot || dot == device)
 		return false;
 	memcpy(head, device, (size_t)(dot - device));
 	head[dot - device] = '\0';

@@ -405,6 +405,20 @@ static void test_scope(void **state)
 	assert_int_equal(klog_scope_match(&by_name, &ev), KLOG_OWNER_MINE);
 	classify("rpmsg tty driver is removed", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
+	/* Kernels where the vdev device registers the virtio device: its name is the
+	 * rproc's and the vdev's, with no driver word before it. */
+	struct klog_scope vd = {0};
+	assert_int_equal(klog_scope_add(&vd, "remoteproc0"), 0);
+	classify(" remoteproc1#vdev0buffer: registered virtio1 (type 7)", &ev);
+	assert_string_equal(ev.device, "remoteproc1#vdev0buffer");
+	assert_string_equal(ev.driver, "");
+	assert_int_equal(klog_scope_match(&vd, &ev), KLOG_OWNER_OTHER);
+	classify(" remoteproc0#vdev0buffer: registered virtio0 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&vd, &ev), KLOG_OWNER_MINE);
+	classify("virtio_rpmsg_bus virtio0: timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&vd, &ev), KLOG_OWNER_MINE);
+	classify("virtio_rpmsg_bus virtio1: timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&vd, &ev), KLOG_OWNER_OTHER);
 	/* Full scope. */
 	for (int i = 0; i < KLOG_SCOPE_MAX; i++) {
 		char n[16];
