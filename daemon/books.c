@@ -8,8 +8,10 @@ static void give_up_prev(struct books *b)
 {
 	if (!b->have_prev || b->prev_settled)
 		return;
-	for (unsigned p = 0; p < BOOKS_PORTS; p++)
+	for (unsigned p = 0; p < BOOKS_PORTS; p++) {
 		b->port[p].unsettled += b->prev[p] + b->prev_bad[p];
+		b->port[p].awaiting = 0;
+	}
 	b->boots_unknown++;
 	b->prev_settled = true;
 }
@@ -18,18 +20,24 @@ static void give_up_prev(struct books *b)
 static void close_boot(struct books *b)
 {
 	give_up_prev(b);
-	if (b->have_boot) {
-		b->have_prev = true;
-		b->prev_settled = false;
-		b->prev_id = b->boot_id;
-		memcpy(b->prev, b->cur, sizeof(b->prev));
-		memcpy(b->prev_bad, b->cur_bad, sizeof(b->prev_bad));
+	if (!b->have_boot) {
+		/* Frames before the first HELLO (the daemon started while the M7 ran) came
+		 * from the boot that HELLO names: they stay booked to it. */
+		b->have_boot = true;
+		return;
 	}
+	b->have_prev = true;
+	b->prev_settled = false;
+	b->prev_id = b->boot_id;
+	memcpy(b->prev, b->cur, sizeof(b->prev));
+	memcpy(b->prev_bad, b->cur_bad, sizeof(b->prev_bad));
 	memset(b->cur, 0, sizeof(b->cur));
 	memset(b->cur_bad, 0, sizeof(b->cur_bad));
-	for (unsigned p = 0; p < BOOKS_PORTS; p++)
+	for (unsigned p = 0; p < BOOKS_PORTS; p++) {
+		/* Until its BOOT_INFO comes, the closed boot's frames are awaiting. */
+		b->port[p].awaiting = b->port[p].current;
 		b->port[p].current = 0;
-	b->have_boot = true;
+	}
 }
 
 void books_hello(struct books *b, uint32_t boot_id)
@@ -42,6 +50,7 @@ void books_hello(struct books *b, uint32_t boot_id)
 				b->cur[p] += b->prev[p];
 				b->cur_bad[p] += b->prev_bad[p];
 				b->port[p].current = b->cur[p] + b->cur_bad[p];
+				b->port[p].awaiting = 0;
 			}
 			b->have_prev = false;
 		}
@@ -68,19 +77,27 @@ static void settle_port(struct books *b, const struct m7b_boot_port *r, uint64_t
 {
 	struct books_port *p = &b->port[r->port];
 	uint64_t got = rx + bad;
-	p->produced += r->produced;
+	/* The record's counters are 32-bit and wrap (a boot of 2^32 captures): sent less
+	 * what arrived is taken modulo 2^32, a shortfall of up to half of that as frames
+	 * that arrived beyond what was sent. */
+	uint32_t d = r->sent - (uint32_t)got;
+	uint64_t lost = d < 0x80000000u ? d : 0, extra = d < 0x80000000u ? 0 : (uint32_t)-d;
 	p->published += rx;
 	p->malformed += bad;
 	p->dropped_m7 += r->dropped;
 	p->lost_reboot += r->queued;
-	if (got <= r->sent) {
-		p->lost_link += r->sent - got;
-	} else {
-		/* More arrived than was sent (a lost HELLO booked frames to the wrong boot):
-		 * keep the equation by counting the surplus as produced, and say so. */
-		b->excess += got - r->sent;
-		p->produced += got - r->sent;
-	}
+	p->lost_link += lost;
+	/* More arrived than was sent (a lost HELLO booked frames to the wrong boot): keep
+	 * the equation by counting the surplus as produced, and say so. */
+	b->excess += extra;
+	p->produced += got + lost + r->dropped + r->queued;
+}
+
+/* produced = sent + dropped + queued (modulo 2^32), as the protocol says: a record that
+ * does not add up cannot settle anything. */
+static bool record_adds_up(const struct m7b_boot_port *r)
+{
+	return (uint32_t)(r->sent + r->dropped + r->queued) == r->produced;
 }
 
 bool books_boot_info(struct books *b, const struct m7b_boot_info *bi)
@@ -91,6 +108,12 @@ bool books_boot_info(struct books *b, const struct m7b_boot_info *bi)
 		give_up_prev(b);
 		return false;
 	}
+	for (unsigned i = 0; i < bi->nports && i < M7B_BI_PORTS_MAX; i++) {
+		if (!record_adds_up(&bi->port[i])) {
+			give_up_prev(b);
+			return false;
+		}
+	}
 	bool seen[BOOKS_PORTS] = {false};
 	for (unsigned i = 0; i < bi->nports && i < M7B_BI_PORTS_MAX; i++) {
 		const struct m7b_boot_port *r = &bi->port[i];
@@ -100,9 +123,11 @@ bool books_boot_info(struct books *b, const struct m7b_boot_info *bi)
 		settle_port(b, r, b->prev[r->port], b->prev_bad[r->port]);
 	}
 	/* Frames on a port the record does not list: received, production unknown. */
-	for (unsigned p = 0; p < BOOKS_PORTS; p++)
+	for (unsigned p = 0; p < BOOKS_PORTS; p++) {
 		if (!seen[p])
 			b->port[p].unsettled += b->prev[p] + b->prev_bad[p];
+		b->port[p].awaiting = 0;
+	}
 	b->prev_settled = true;
 	b->boots_settled++;
 	return true;

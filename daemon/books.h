@@ -21,8 +21,11 @@ struct books_port {
 	uint64_t lost_reboot; /* queued on the M7 when it reset */
 	uint64_t lost_link;   /* sent by the M7, never received (the seq gaps of that boot) */
 	uint64_t unsettled;   /* received in boots whose books never came (unknown produced) */
+	uint64_t awaiting;    /* received in the previous boot, its BOOT_INFO not come yet */
 	uint64_t current;     /* received in the current boot, not settled yet */
 };
+/* Every DATA frame received on a port is in exactly one of published, malformed,
+ * unsettled, awaiting and current. */
 
 /* The books of one channel. Zero-initialise; no allocation. */
 struct books {
@@ -64,8 +67,9 @@ static inline void books_data(struct books *b, uint8_t port, bool malformed)
 		b->cur[port]++;
 	b->port[port].current++;
 }
-/* A BOOT_INFO of the current boot: settles the previous boot when the record is valid and
- * names it. Returns true when books were settled by this call. */
+/* A BOOT_INFO of the current boot: settles the previous boot when the record is valid,
+ * names it and each port's counters add up (else its frames are unsettled). Returns true
+ * when books were settled by this call. */
 bool books_boot_info(struct books *b, const struct m7b_boot_info *bi);
 
 #endif

@@ -68,7 +68,9 @@ static inline uint32_t track_seq_of(struct channel *ch, const struct m7b_frame *
 
 static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
 {
-	return track_seq_of(ch, f, f->type == M7B_T_HELLO);
+	/* A HELLO shorter than its fixed 20 bytes names no boot: its seq is taken like any
+	 * other frame's, so that a restart behind it still shows (seq back to 0). */
+	return track_seq_of(ch, f, f->type == M7B_T_HELLO && f->len >= 20);
 }
 
 /* Keeps the firmware's identity; the message then carries the stored copy, whose name

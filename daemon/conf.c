@@ -420,6 +420,16 @@ static int take_sections(struct parse_ctx *p, const char *text)
 		err->line = s->line;
 		if (strncmp(s->name, "channel ", 8) == 0) {
 			const char *cname = s->name + 8 + strspn(s->name + 8, " \t");
+			/* [channel a] and [channel  a] are two headers but one channel: the
+			 * second's keys would go to the first. */
+			const struct conf_channel *dup = conf_find_channel(p->c, cname);
+			if (dup) {
+				set_err(err, s->name, "",
+					"channel %s defined twice (first at line %d)", cname,
+					dup->line);
+				confsect_clear(&p->sects);
+				return -EINVAL;
+			}
 			struct conf_channel *ch = name_ok(cname) ? add_channel(p->c, cname) : NULL;
 			if (ch)
 				ch->line = s->line;
@@ -532,6 +542,15 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 		if (ch->reopen_min_ms > ch->reopen_max_ms) {
 			set_err(err, sec, "reopen_min_ms", "larger than reopen_max_ms (%u > %u)",
 				ch->reopen_min_ms, ch->reopen_max_ms);
+			if (err)
+				err->line = ch->line;
+			return -EINVAL;
+		}
+		/* The recovery engine refuses it at start (and runs no recovery at all). */
+		if (ch->sup.recovery_backoff_ms > ch->sup.recovery_backoff_max_ms) {
+			set_err(err, sec, "recovery_backoff_ms",
+				"larger than recovery_backoff_max_ms (%u > %u)",
+				ch->sup.recovery_backoff_ms, ch->sup.recovery_backoff_max_ms);
 			if (err)
 				err->line = ch->line;
 			return -EINVAL;
@@ -654,10 +673,16 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 		return rerr ? -(rerrno ? rerrno : EIO) : -ENOMEM;
 	}
 	text[n] = '\0';
-	if (memchr(text, '\0', n)) {
+	const char *nul = memchr(text, '\0', n);
+	if (nul) {
+		int line = 1;
+		for (const char *q = text; q < nul; q++)
+			line += *q == '\n';
 		free(text);
-		if (err)
+		if (err) {
+			err->line = line;
 			snprintf(err->message, sizeof(err->message), "contains a NUL byte");
+		}
 		return -EINVAL;
 	}
 	int r = conf_parse_string(text, path, out, err);

@@ -12,7 +12,9 @@ int confkey_parse_uint(const char *v, unsigned long min, unsigned long max, int 
 {
 	char *end;
 
-	if (!v || !v[0] || v[0] == '-' || v[0] == '+')
+	/* strtoul would also take leading blanks and a sign ("port. 1", "-1" as a huge
+	 * number): the text must start with a digit. */
+	if (!v || v[0] < '0' || v[0] > '9')
 		return -EINVAL;
 	errno = 0;
 	unsigned long n = strtoul(v, &end, base);

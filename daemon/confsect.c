@@ -23,6 +23,16 @@ static int take_header(struct confsect_list *l, const char *s, const char *eol, 
 		snprintf(msg, cap, "section header without ']'");
 		return -EINVAL;
 	}
+	/* After the ']' only a comment: libinih drops anything else unread, so a key
+	 * written there ("[daemon] max_clients = 5") would be lost without a word. */
+	const char *r = e + 1;
+	while (r < eol && (*r == ' ' || *r == '\t' || *r == '\r'))
+		r++;
+	if (r < eol && *r != ';' && *r != '#') {
+		snprintf(msg, cap,
+			 "text after the section header's ']' (put keys on lines of their own)");
+		return -EINVAL;
+	}
 	const char *a = s + 1, *b = e;
 	while (a < b && (*a == ' ' || *a == '\t'))
 		a++;

@@ -342,6 +342,37 @@ static bool try_patterns(const char *s, const char *end, struct klog_event *ev)
 	return false;
 }
 
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* A line as `dmesg -r` prints it ("<3>"), or as a syslog file or `journalctl -k` writes it
+ * ("Nov 29 20:00:00 board kernel: ", a time and a host whose only ':' sit between
+ * digits): returns where the kernel's own text starts. */
+static const char *skip_log_prefix(const char *s, const char *end)
+{
+	static const char tag[] = " kernel: ";
+	const size_t tag_len = sizeof(tag) - 1;
+
+	if (s < end && *s == '<') {
+		const char *t = s + 1;
+		while (t < end && t - s <= 3 && is_digit(*t))
+			t++;
+		if (t > s + 1 && t < end && *t == '>')
+			s = t + 1;
+	}
+	for (const char *t = s; (size_t)(end - t) >= tag_len && t - s < 96; t++) {
+		if (memcmp(t, tag, tag_len) != 0)
+			continue;
+		for (const char *q = s; q < t; q++)
+			if (*q == ':' && !(q > s && is_digit(q[-1]) && is_digit(q[1])))
+				return s;
+		return t + tag_len;
+	}
+	return s;
+}
+
 bool klog_classify(const char *msg, size_t len, struct klog_event *ev)
 {
 	const char *s = msg, *end = msg + len;
@@ -353,6 +384,7 @@ bool klog_classify(const char *msg, size_t len, struct klog_event *ev)
 		return false;
 	while (s < end && is_blank(*s))
 		s++;
+	s = skip_log_prefix(s, end);
 	/* dmesg-style "[  12.345678] " stamp, as a FIFO source may carry it. */
 	if (s < end && *s == '[') {
 		const char *t = memchr(s, ']', (size_t)(end - s));
@@ -373,6 +405,13 @@ bool klog_classify(const char *msg, size_t len, struct klog_event *ev)
 				return true;
 			}
 		}
+	}
+	/* A device without driver, bus or class has an empty first word: the prefix is then
+	 * " <device>: ", as for remoteproc's vdev devices ("remoteproc0#vdev0buffer"). */
+	if (w1 > s && end - w1 >= 2 && w1[0] == ':' && w1[1] == ' ' &&
+	    memchr(s, '#', (size_t)(w1 - s)) && try_patterns(w1 + 2, end, ev)) {
+		copy_name(ev->device, s, (size_t)(w1 - s));
+		return true;
 	}
 	return try_patterns(s, end, ev);
 }
@@ -449,7 +488,8 @@ static bool scope_has(const struct klog_scope *s, const char *name)
 	return false;
 }
 
-/* The device prefix names a device of the scope, directly or as "virtio0.<channel>". */
+/* The device prefix names a device of the scope, directly, as "virtio0.<channel>" or as
+ * "remoteproc0#vdev0buffer" (a device below it). */
 static bool scope_has_device(const struct klog_scope *s, const char *device)
 {
 	char head[KLOG_NAME_MAX];
@@ -457,8 +497,8 @@ static bool scope_has_device(const struct klog_scope *s, const char *device)
 
 	if (scope_has(s, device))
 		return true;
-	dot = strchr(device, '.');
-	if (!dot || dot == device)
+	dot = device + strcspn(device, ".#");
+	if (!*dot || dot == device)
 		return false;
 	memcpy(head, device, (size_t)(dot - device));
 	head[dot - device] = '\0';
@@ -483,6 +523,35 @@ static bool foreign_device_ok(enum klog_kind k)
 	       k == KLOG_TTY_REMOVED;
 }
 
+/* "remoteprocN": a remoteproc class device, that is one instance. */
+static bool is_instance(const char *name)
+{
+	if (strncmp(name, "remoteproc", 10) != 0 || !name[10])
+		return false;
+	for (const char *p = name + 10; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+static bool scope_has_instance(const struct klog_scope *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (is_instance(s->names[i]))
+			return true;
+	return false;
+}
+
+/* A remoteproc core line names the rproc in its text; that name is the driver's, shared
+ * by every instance it runs (imx_rproc names each one "imx-rproc"), so it places the line
+ * only when its device is not another instance than the scope's own. */
+static bool names_my_rproc(const struct klog_scope *s, const struct klog_event *ev)
+{
+	if (!names_rproc(ev->kind) || !scope_has(s, ev->name))
+		return false;
+	return !is_instance(ev->device) || !scope_has_instance(s);
+}
+
 enum klog_owner klog_scope_match(struct klog_scope *s, const struct klog_event *ev)
 {
 	bool mine;
@@ -494,7 +563,7 @@ enum klog_owner klog_scope_match(struct klog_scope *s, const struct klog_event *
 			return KLOG_OWNER_MINE;
 		return KLOG_OWNER_UNKNOWN;
 	}
-	mine = scope_has_device(s, ev->device) || (names_rproc(ev->kind) && scope_has(s, ev->name));
+	mine = scope_has_device(s, ev->device) || names_my_rproc(s, ev);
 	if (!mine)
 		return foreign_device_ok(ev->kind) ? KLOG_OWNER_UNKNOWN : KLOG_OWNER_OTHER;
 	/* Learn what lives under our devices so later lines that name only it match. */

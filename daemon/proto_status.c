@@ -54,7 +54,7 @@ static void status_steps_json(cJSON *o, const char *list)
 static bool port_used(const struct books_port *p)
 {
 	return p->produced || p->published || p->malformed || p->dropped_m7 || p->lost_reboot ||
-	       p->lost_link || p->unsettled || p->current;
+	       p->lost_link || p->unsettled || p->awaiting || p->current;
 }
 
 /* The channel's accounting: totals of settled boots per port, plus the current boot. */
@@ -83,6 +83,7 @@ static void status_books_json(cJSON *o, const struct books *b)
 		add_u64(e, "lost_reboot", p->lost_reboot);
 		add_u64(e, "lost_link", p->lost_link);
 		add_u64(e, "unsettled", p->unsettled);
+		add_u64(e, "awaiting", p->awaiting);
 		add_u64(e, "current", p->current);
 	}
 }

@@ -12,21 +12,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The endpoint address: decimal, or hex after 0x. Not strtoul's base 0, which reads a
+ * leading 0 as octal ("030" would be endpoint 24) and takes blanks and signs. */
+static int parse_addr(const char *a, uint32_t *out)
+{
+	unsigned base = 10;
+	uint64_t v = 0;
+
+	if (a[0] == '0' && (a[1] == 'x' || a[1] == 'X')) {
+		base = 16;
+		a += 2;
+	}
+	if (!*a)
+		return -EINVAL;
+	for (; *a; a++) {
+		unsigned d;
+		if (*a >= '0' && *a <= '9')
+			d = (unsigned)(*a - '0');
+		else if (base == 16 && *a >= 'a' && *a <= 'f')
+			d = (unsigned)(*a - 'a' + 10);
+		else if (base == 16 && *a >= 'A' && *a <= 'F')
+			d = (unsigned)(*a - 'A' + 10);
+		else
+			return -EINVAL;
+		v = v * base + d;
+		if (v > UINT32_MAX)
+			return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
 int rpmsgdev_parse(const char *text, struct rpmsgdev_spec *out)
 {
 	const char *colon = text ? strrchr(text, ':') : NULL;
 	char *end;
+	uint32_t addr;
 
-	if (!colon || colon == text || (size_t)(colon - text) >= sizeof(out->rproc) || !colon[1] ||
-	    colon[1] == '-' || colon[1] == '+')
-		return -EINVAL;
-	errno = 0;
-	unsigned long addr = strtoul(colon + 1, &end, 0);
-	if (errno || *end || addr > UINT32_MAX)
+	if (!colon || colon == text || (size_t)(colon - text) >= sizeof(out->rproc) ||
+	    parse_addr(colon + 1, &addr) < 0)
 		return -EINVAL;
 	memcpy(out->rproc, text, (size_t)(colon - text));
 	out->rproc[colon - text] = '\0';
-	out->addr = (uint32_t)addr;
+	out->addr = addr;
 	/* An index, bare or as the class directory's name; anything else is a `name`. */
 	const char *num = strncmp(out->rproc, "remoteproc", 10) == 0 ? out->rproc + 10 : out->rproc;
 	unsigned long idx = strtoul(num, &end, 10);

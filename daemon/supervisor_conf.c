@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "klog.h"
 #include "kwatch.h"
 #include "probe.h"
 #include "recovery.h"
@@ -74,6 +75,33 @@ static int check_group(void *field, const char *v, char *msg, size_t cap)
 		return 0;
 	snprintf(msg, cap, "no group named '%s'", v);
 	return -EINVAL;
+}
+
+/* kernel_names: names the channel's kernel log scope holds (klog.h), beside the
+ * remoteproc's four and the virtio devices it registers; a name cut or left out would
+ * never match, so those are refused here. */
+#define KERNEL_NAMES_MAX 8
+
+static int check_kernel_names(void *field, const char *v, char *msg, size_t cap)
+{
+	unsigned n = 0;
+
+	for (const char *p = v;;) {
+		p += strspn(p, ", ");
+		if (!*p)
+			return 0;
+		size_t len = strcspn(p, ", ");
+		if (len >= KLOG_NAME_MAX) {
+			snprintf(msg, cap, "a name longer than %d bytes: '%.*s'", KLOG_NAME_MAX - 1,
+				 (int)len, p);
+			return -EINVAL;
+		}
+		if (++n > KERNEL_NAMES_MAX) {
+			snprintf(msg, cap, "more than %d names", KERNEL_NAMES_MAX);
+			return -EINVAL;
+		}
+		p += len;
+	}
 }
 
 static int set_uids(void *field, const char *v, char *msg, size_t cap)
@@ -188,7 +216,7 @@ const struct confkey supervisor_channel_keys[] = {
 	{"recovery_steps", CONFKEY_CHARS, CCHARS(recovery_steps), check_steps, NULL},
 	{"driver_reload", CONFKEY_CHARS, CCHARS(driver_reload), NULL, NULL},
 	{"hook", CONFKEY_CHARS, CCHARS(hook), NULL, NULL},
-	{"kernel_names", CONFKEY_CHARS, CCHARS(kernel_names), NULL, NULL},
+	{"kernel_names", CONFKEY_CHARS, CCHARS(kernel_names), check_kernel_names, NULL},
 	{"resync_timeout_ms", CONFKEY_UINT, C(resync_timeout_ms), 10, 3600000, NULL, NULL},
 	{"reopen_timeout_ms", CONFKEY_UINT, C(reopen_timeout_ms), 10, 3600000, NULL, NULL},
 	{"driver_timeout_ms", CONFKEY_UINT, C(driver_timeout_ms), 10, 3600000, NULL, NULL},

@@ -23,11 +23,6 @@ static inline void decoder_restart(struct m7b_decoder *d)
 	d->pending = M7B_REJECT_NONE;
 }
 
-void m7b_decoder_reset(struct m7b_decoder *d)
-{
-	decoder_restart(d);
-}
-
 /* Counts a rejected candidate and starts the next one. */
 static void decoder_reject(struct m7b_decoder *d, enum m7b_reject why)
 {
@@ -36,6 +31,19 @@ static void decoder_reject(struct m7b_decoder *d, enum m7b_reject why)
 	d->stats.noise_bytes += d->raw;
 	d->last_reject = why;
 	decoder_restart(d);
+}
+
+void m7b_decoder_reset(struct m7b_decoder *d)
+{
+	/* A candidate cut off by the reset is a truncated frame, lost like one whose 0x00
+	 * came inside a run: counted so, with its bytes as noise. One already being skipped
+	 * keeps its own reason. */
+	if (d->discard)
+		decoder_reject(d, (enum m7b_reject)d->pending);
+	else if (d->raw != 0)
+		decoder_reject(d, M7B_REJECT_COBS);
+	else
+		decoder_restart(d);
 }
 
 /* Marks the candidate as rejected; its bytes are skipped up to the next delimiter. */

@@ -48,7 +48,9 @@ struct m7b_decoder {
 
 /* Resets state and counters. */
 void m7b_decoder_init(struct m7b_decoder *d);
-/* Forgets a partial candidate (after the link reopened) but keeps the counters. */
+/* Ends a partial candidate (after the link reopened): it counts as rejected (COBS,
+ * truncated; a candidate already rejected keeps its reason) with its bytes as noise.
+ * Keeps the counters. */
 void m7b_decoder_reset(struct m7b_decoder *d);
 /* Consumes bytes from *pos up to end and stops after each good frame: returns 1 with f
  * set (its payload stays valid until the next call), or 0 once the input is used up.

@@ -72,7 +72,10 @@ static struct conf *parse(const char *text)
 		for (unsigned i = 0; i < c->nchannels; i++) {
 			const struct conf_channel *ch = &c->channels[i];
 			size_t n = strlen(ch->name);
-			CHECK(n >= 1 && n <= 63 && ch->device && ch->device[0]);
+			CHECK(n >= 1 && n <= 63);
+			/* the tty by its path, or by what it is (rpmsg =): one of the two */
+			CHECK(!ch->device != !ch->rpmsg);
+			CHECK(ch->device ? ch->device[0] != '\0' : ch->rpmsg[0] != '\0');
 			CHECK(!conf_find_channel(c, ch->name) ||
 			      conf_find_channel(c, ch->name) == ch);
 			CHECK(ch->line >= 0 && (unsigned)ch->line <= count_lines(text));

@@ -38,6 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_name(a.device);
 	check_name(a.name);
 	(void)klog_scope_add(&scope, "imx-rproc");
+	(void)klog_scope_add(&scope, "remoteproc0");
 	(void)klog_scope_add(&scope, "imx8mp-cm7");
 	CHECK(klog_scope_match(&scope, &a) <= KLOG_OWNER_UNKNOWN);
 

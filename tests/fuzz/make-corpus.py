@@ -87,6 +87,32 @@ def main():
     dec["oversize"] = b"\x80" + b"\xff" * 700 + b"\x00" + wire["ping"]
     dec["bad_version"] = b"\x02\x00" + frame(0x83, b"", ver=2) + wire["ping"]
 
+    # Structure-aware edges: every type with an empty payload (the typed ones then fail
+    # to unpack: counted, not fatal), the largest payload as one 0xFF run after another,
+    # bodies whose runs end exactly at 254 and 255 bytes, CRCs holding 0x00 bytes, the
+    # non-canonical trailing 01, and one frame cut across many reads.
+    types = (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x81, 0x82, 0x83, 0x84, 0x85, 0x7F)
+    dec["every_type_empty"] = b"\x00\x00" + b"".join(frame(t, b"", seq=i) for i, t in enumerate(types))
+    dec["max_payload_nonzero"] = b"\x00\x00" + frame(0x02, b"\xff" * 478, seq=1, port=3, flags=7)
+    for n in (244, 245, 246):  # header 10 + n: the first run ends at 254, 255, 256 bytes
+        dec["run_edge_%d" % n] = b"\x03\x00" + frame(0x04, b"\x06" + b"x" * (n - 1), seq=n,
+                                                     port=1, flags=1)
+    seq = next(q for q in range(1 << 16) if b"\x00" in struct.pack("<I", crc32c(
+        struct.pack("<BBBBIH", 1, 0x83, 0, 0, q, 0))))
+    dec["crc_with_zero"] = b"\x00\x00" + frame(0x83, b"", seq=seq)
+    seq = next(q for q in range(1 << 24) if struct.pack("<I", crc32c(
+        struct.pack("<BBBBIH", 1, 0x83, 0, 0, q, 0)))[-1] == 0)
+    dec["crc_ends_in_zero"] = b"\x00\x00" + frame(0x83, b"", seq=seq)
+    dec["noncanonical_trailing_01"] = b"\x00\x00" + wire["ping"][:-1] + b"\x01\x00" + wire["ping"]
+    dec["split_single_bytes"] = b"\x01\x00" + frame(0x02, bytes(range(1, 200)), seq=5)
+    dec["split_small_pieces"] = b"\x03\x00" + frame(0x02, bytes(range(256)) * 1 + b"\x00" * 200,
+                                                      seq=6)
+    dec["delimiter_inside_frame"] = b"\x01\x00" + wire["data"][:15] + b"\x00" + wire["data"][15:]
+    dec["seq_wrap"] = b"\x00\x00" + frame(0x03, struct.pack("<Q", 1), seq=0xFFFFFFFF) + \
+        frame(0x03, struct.pack("<Q", 2), seq=0)
+    dec["one_over_max"] = b"\x00\x00" + cobs_encode(body(0x02, b"\x01" * 478) + b"\x01") + \
+        b"\x00" + wire["ping"]
+
     pay = {}
     for k, v in wire.items():
         b = cobs_decode(v[:-1])
@@ -100,6 +126,17 @@ def main():
     pay["ack"] = bytes([0x06, 0]) + struct.pack("<IBBH", 41, 0x81, 0, 7)
     pay["config"] = bytes([0x84, 1]) + struct.pack("<BIBIBI", 1, 2000, 2, 0x0A, 5, 115200)
     pay["send"] = bytes([0x81, 2]) + b"AT+RST\r\n"
+    pay["boot_info"] = bytes([0x07, 0]) + bytes.fromhex(
+        "0108deadbeef0102030402050100127a00030972706d73672d747479040501d4c3b2a10511000a00"
+        "0000070000000100000002000000")
+    pay["boot_info_edges"] = bytes([0x07, 0]) + b"\x01\x40" + b"\xab" * 64 + b"\x04\x05\x00" + \
+        b"\x00" * 4 + b"\x09\x00" + b"\x05\x16" + b"\x11" * 22 + b"\x03\x01x"
+    pay["hello_max_name"] = bytes([0x01, 0]) + struct.pack("<IIQHH", 1, 2, 3, 478, 8) + \
+        b"\xff" * 458
+    pay["data_max"] = bytes([0x02, 5]) + struct.pack("<QQ", 1, 2) + b"\x00" * 462
+    pay["heartbeat_partial"] = bytes([0x03, 0]) + struct.pack("<Q", 1) + b"\x01\x02"
+    pay["log_level8"] = bytes([0x04, 0, 8]) + b"x"
+    pay["config_max"] = bytes([0x84, 1]) + bytes([1, 0, 0, 0, 0]) * 95
 
     for name, seeds in (("decoder", dec), ("payloads", pay)):
         d = os.path.join(root, name)

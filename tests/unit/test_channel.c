@@ -26,6 +26,8 @@
 #include <cmocka.h>
 #include <event2/event.h>
 
+#include "m7bridge/cobs.h"
+#include "m7bridge/crc32c.h"
 #include "m7bridge/decoder.h"
 #include "m7bridge/wire.h"
 
@@ -707,6 +709,274 @@ static unsigned count_written(uint8_t t)
 	}
 }
 
+/* The M7's side of a crafted stream: bytes to write, and what was written so far. */
+struct stream {
+	uint8_t b[1000];
+	size_t n;
+	uint64_t zeros, bytes; /* every 0x00 and every byte written */
+};
+
+/* Appends one frame (DATA on port 1); returns its wire length, delimiter included. */
+static size_t put_frame(struct stream *s, uint8_t type, uint32_t seq, const void *pl, size_t len)
+{
+	struct m7b_frame h = {.ver = M7B_WIRE_VERSION,
+			      .type = type,
+			      .port = type == M7B_T_DATA ? 1 : 0,
+			      .seq = seq,
+			      .len = (uint16_t)len};
+	struct m7b_part part = {pl, len};
+	int n = m7b_wire_encode(s->b + s->n, sizeof(s->b) - s->n, &h, &part, len ? 1 : 0);
+	assert_true(n > 0);
+	s->n += (size_t)n;
+	return (size_t)n;
+}
+
+static size_t put_data(struct stream *s, uint32_t seq)
+{
+	uint8_t pl[16 + 40];
+	memset(pl, 0, 16);
+	memset(pl + 16, 'a' + (int)(seq % 26), 40);
+	return put_frame(s, M7B_T_DATA, seq, pl, sizeof(pl));
+}
+
+static size_t put_hello(struct stream *s, uint32_t boot_id)
+{
+	uint8_t pl[M7B_PAYLOAD_MAX];
+	struct m7b_hello h = {.tick_hz = 1000000, .boot_id = boot_id, .host_credits = 4};
+	int n = m7b_wire_pack_hello(pl, sizeof(pl), &h);
+	assert_true(n > 0);
+	return put_frame(s, M7B_T_HELLO, 0, pl, (size_t)n);
+}
+
+static size_t put_boot_info(struct stream *s, uint32_t seq, const struct m7b_boot_info *bi)
+{
+	uint8_t pl[M7B_PAYLOAD_MAX];
+	int n = m7b_wire_pack_boot_info(pl, sizeof(pl), bi);
+	assert_true(n > 0);
+	return put_frame(s, M7B_T_BOOT_INFO, seq, pl, (size_t)n);
+}
+
+static void put_raw(struct stream *s, const void *p, size_t n)
+{
+	assert_true(s->n + n <= sizeof(s->b));
+	memcpy(s->b + s->n, p, n);
+	s->n += n;
+}
+
+/* Writes what was put (one short read) and starts over. */
+static void flush_stream(struct fixture *f, struct stream *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		s->zeros += s->b[i] == 0;
+	s->bytes += s->n;
+	m7_write_raw(f, s->b, s->n);
+	s->n = 0;
+}
+
+/* A stream with what goes wrong on a link, frame by frame: each frame the M7 sent is
+ * delivered or counted under one cause (a rejected candidate and a seq gap, or the books
+ * of its boot), each byte is a delivered frame's, a delimiter or noise, and each DATA
+ * frame received is in exactly one of the books' buckets. */
+static void test_stream_accounting(void **state)
+{
+	struct fixture *f = *state;
+	struct stream s = {.n = 0};
+	unsigned delivered = 0;
+	uint64_t wire = 0; /* bytes of delivered frames, delimiters excluded */
+	struct channel_snapshot snap;
+	channel_start(f->ch);
+	(void)count_written(M7B_T_HOST_HELLO);
+
+	/* Boot A: HELLO, a cold BOOT_INFO, DATA 2 and 3 with "hello world!" between. */
+	struct m7b_boot_info cold = {.present = M7B_BI_HAS_PREV_BOOT};
+	put_raw(&s, "", 1);
+	wire += put_hello(&s, 0xA) - 1;
+	wire += put_boot_info(&s, 1, &cold) - 1;
+	wire += put_data(&s, 2) - 1;
+	put_raw(&s, "hello world!", 13); /* with its NUL: noise */
+	wire += put_data(&s, 3) - 1;
+	flush_stream(f, &s);
+	delivered += 4;
+
+	/* DATA 4 cut short by a 0x00 (its rest never came), then DATA 5. */
+	size_t n = put_data(&s, 4);
+	s.n -= n - 20;
+	s.b[s.n - 1] = 0;
+	wire += put_data(&s, 5) - 1;
+	flush_stream(f, &s);
+	delivered++;
+	assert_int_equal(seen.gaps, 1);
+
+	/* DATA 6 with a 0x00 in its middle (two candidates, both bad), then DATA 7. */
+	n = put_data(&s, 6);
+	memmove(s.b + s.n - n + 31, s.b + s.n - n + 30, n - 30);
+	s.b[s.n - n + 30] = 0;
+	s.n++;
+	wire += put_data(&s, 7) - 1;
+	flush_stream(f, &s);
+	delivered++;
+	assert_int_equal(seen.gaps, 2);
+
+	/* 600 bytes of noise without a 0x00 (too long for a frame), then DATA 8. */
+	uint8_t junk[600];
+	memset(junk, 0x55, sizeof(junk));
+	put_raw(&s, junk, sizeof(junk));
+	put_raw(&s, "", 1);
+	wire += put_data(&s, 8) - 1;
+	flush_stream(f, &s);
+	delivered++;
+
+	/* DATA 9 whose len says more than it carries (CRC right), then DATA 10. */
+	uint8_t body[M7B_BODY_MAX];
+	memset(body, 0, sizeof(body));
+	body[0] = M7B_WIRE_VERSION;
+	body[1] = M7B_T_DATA;
+	body[2] = 1;
+	body[4] = 9;
+	body[8] = 200; /* len 200, 56 bytes follow */
+	uint32_t crc = m7b_crc32c(0, body, M7B_HDR_SIZE + 56);
+	memcpy(body + M7B_HDR_SIZE + 56, &crc, 4);
+	int en = m7b_cobs_encode(s.b + s.n, sizeof(s.b) - s.n, body, M7B_BODY_MIN + 56);
+	assert_true(en > 0);
+	s.n += (size_t)en;
+	put_raw(&s, "", 1);
+	wire += put_data(&s, 10) - 1;
+	flush_stream(f, &s);
+	delivered++;
+	assert_int_equal(seen.gaps, 3);
+
+	/* Five frames lost on the link: DATA 16 comes after DATA 10. */
+	wire += put_data(&s, 16) - 1;
+	flush_stream(f, &s);
+	delivered++;
+	assert_int_equal(seen.gaps, 8);
+
+	/* A HELLO of the same boot mid-stream (the answer to a HOST_HELLO): its seq starts
+	 * again, nothing is lost and no boot begins. */
+	unsigned boots = seen.new_boots;
+	wire += put_hello(&s, 0xA) - 1;
+	wire += put_boot_info(&s, 1, &cold) - 1;
+	wire += put_data(&s, 2) - 1;
+	flush_stream(f, &s);
+	delivered += 3;
+	assert_int_equal(seen.gaps, 8);
+	assert_int_equal(seen.new_boots, boots);
+
+	/* Boot B, whose HELLO was lost: its BOOT_INFO (seq back from 2 to 1) settles boot A.
+	 * A sent 16 DATA frames (2..16, and 2 after its second HELLO), 8 arrived; the M7
+	 * dropped 2 and lost 1 queued in the reset. */
+	struct m7b_boot_info bi = {.present = M7B_BI_HAS_PREV_BOOT,
+				   .prev_flags = M7B_BI_PREV_VALID,
+				   .prev_boot_id = 0xA,
+				   .nports = 1};
+	bi.port[0] = (struct m7b_boot_port){
+		.port = 1, .produced = 16 + 2 + 1, .sent = 16, .dropped = 2, .queued = 1};
+	wire += put_boot_info(&s, 1, &bi) - 1;
+	wire += put_data(&s, 2) - 1;
+	flush_stream(f, &s);
+	delivered += 2;
+	channel_snapshot(f->ch, &snap);
+	const struct books_port *p1 = &snap.books.port[1];
+	assert_int_equal(snap.books.boots_settled, 1);
+	assert_int_equal(p1->published, 8);
+	assert_int_equal(p1->lost_link, 8);
+	assert_int_equal(p1->dropped_m7, 2);
+	assert_int_equal(p1->lost_reboot, 1);
+	assert_int_equal(p1->produced, 19);
+	assert_int_equal(p1->current, 1);
+	/* B says hello (asked for: its boot had no id); then DATA 1 and 2 of B */
+	wire += put_hello(&s, 0xB) - 1;
+	wire += put_data(&s, 1) - 1;
+	wire += put_data(&s, 2) - 1;
+	flush_stream(f, &s);
+	delivered += 3;
+
+	/* Boot C, whose BOOT_INFO (seq 1) is lost on the link: a gap, and B's three frames
+	 * await it. */
+	wire += put_hello(&s, 0xC) - 1;
+	wire += put_data(&s, 2) - 1;
+	flush_stream(f, &s);
+	delivered += 2;
+	channel_snapshot(f->ch, &snap);
+	assert_int_equal(p1->awaiting, 3);
+	assert_int_equal(p1->current, 1);
+	assert_int_equal(seen.gaps, 9);
+
+	/* Every frame delivered or lost with a gap counted; every byte accounted for. */
+	assert_int_equal(seen.msgs, delivered);
+	assert_int_equal(snap.stats.seq_gaps, 9);
+	const struct m7b_decoder_stats *d = &snap.dec;
+	assert_int_equal(d->frames, delivered);
+	assert_int_equal(d->bytes, s.bytes);
+	assert_int_equal(d->frames + d->empty + d->rejected, s.zeros);
+	assert_int_equal(d->noise_bytes + wire + s.zeros, s.bytes);
+	/* hello world!, the cut DATA 4, both halves of DATA 6, the noise, DATA 9 */
+	assert_int_equal(d->rejected, 6);
+	assert_int_equal(d->reject[M7B_REJECT_OVERSIZE], 1);
+	assert_true(d->reject[M7B_REJECT_LEN] >= 1); /* DATA 9; a cut body may be one too */
+	assert_int_equal(d->empty, 1);
+	/* Each DATA frame received is in one bucket of its port. */
+	assert_int_equal(snap.stats.data_frames, 8 + 3 + 1); /* boots A, B and C */
+	assert_int_equal(p1->published + p1->malformed + p1->unsettled + p1->awaiting + p1->current,
+			 snap.stats.data_frames);
+}
+
+/* A HELLO that does not unpack (too short) names no boot: the restart its seq 0 shows
+ * still closes the boot's books, instead of booking the next boot's frames to it. */
+static void test_malformed_hello_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct stream s = {.n = 0};
+	channel_start(f->ch);
+	(void)count_written(M7B_T_HOST_HELLO);
+	put_raw(&s, "", 1);
+	put_hello(&s, 0xA);
+	put_data(&s, 1);
+	put_data(&s, 2);
+	put_data(&s, 3);
+	flush_stream(f, &s);
+	put_frame(&s, M7B_T_HELLO, 0, "bad!", 4); /* a new boot's, cut to 4 bytes */
+	put_data(&s, 1);
+	put_data(&s, 2);
+	flush_stream(f, &s);
+	struct channel_snapshot snap;
+	channel_snapshot(f->ch, &snap);
+	assert_int_equal(seen.msgs, 7);
+	assert_int_equal(seen.bad, 1);
+	assert_int_equal(snap.stats.seq_gaps, 0);
+	assert_false(snap.books.id_known); /* a boot began; its HELLO is asked for */
+	assert_int_equal(snap.books.port[1].awaiting, 3);
+	assert_int_equal(snap.books.port[1].current, 2);
+	assert_true(count_written(M7B_T_HOST_HELLO) >= 1);
+}
+
+/* seq wraps from 0xFFFFFFFF to 0: no restart; gaps on either side of the wrap count. */
+static void test_seq_wrap(void **state)
+{
+	struct fixture *f = *state;
+	struct stream s = {.n = 0};
+	channel_start(f->ch);
+	(void)count_written(M7B_T_HOST_HELLO);
+	put_raw(&s, "", 1);
+	put_data(&s, 0xFFFFFFFCu);
+	put_data(&s, 0xFFFFFFFEu); /* 0xFFFFFFFD lost */
+	put_data(&s, 0xFFFFFFFFu);
+	put_data(&s, 1); /* 0 lost */
+	flush_stream(f, &s);
+	struct channel_snapshot snap;
+	channel_snapshot(f->ch, &snap);
+	assert_int_equal(seen.msgs, 4);
+	assert_int_equal(snap.stats.seq_gaps, 2);
+	put_data(&s, 2);
+	put_data(&s, 3);
+	flush_stream(f, &s);
+	channel_snapshot(f->ch, &snap);
+	assert_int_equal(seen.msgs, 6);
+	assert_int_equal(snap.stats.seq_gaps, 2);
+	assert_int_equal(snap.books.port[1].current, 6);
+	assert_false(snap.books.have_boot && !snap.books.id_known); /* no restart seen */
+}
+
 /* A firmware that repeats its seq (or scrambles it) makes every frame a "restart": the
  * first one starts a new boot and asks for a HELLO; the others neither ask again (at
  * most 3 asks in all) nor log a line each. */
@@ -777,6 +1047,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_frames_across_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_firmware_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_seq_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_accounting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seq_wrap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_hello_restart, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

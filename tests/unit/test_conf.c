@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -98,6 +99,10 @@ static void test_errors(void **state)
 		{"[channel a]\ndevice = /d\nreopen_min_ms = 0\n", 3, "reopen_min_ms"},
 		{"[channel a]\ndevice = /d\nreopen_min_ms = 500\nreopen_max_ms = 100\n", 1,
 		 "reopen_min_ms"},
+		/* accepted, the supervisor would run the channel without any recovery */
+		{"[channel a]\ndevice = /d\nrecovery_backoff_ms = 5000\nrecovery_backoff_max_ms = "
+		 "100\n",
+		 1, "recovery_backoff_ms"},
 		{"[channel a]\ndevice = /d\nfirmware = ../evil.elf\n", 3, "firmware"},
 		{"[channel a]\ndevice = /d\ndevice = /e\n", 3, "device"},
 		{"[channel a]\ndevice = /d\nwhat = 1\n", 3, "what"},
@@ -258,12 +263,83 @@ static void test_overrides(void **state)
 	assert_int_equal(conf_read("/nonexistent/m7.conf", false, &ox, &c, &e), -ENOENT);
 }
 
+/* Refusals an operator meets with odd input, each at its line with a message that says
+ * what is wrong (not one about another key). */
+static void test_odd_input(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		int line;
+		const char *key, *message;
+	} cases[] = {
+		/* one channel under two spellings of its header */
+		{"[channel a]\ndevice = /d\n[channel  a]\ndevice = /e\n", 3, "",
+		 "channel a defined twice (first at line 1)"},
+		/* blanks and signs inside a number are not a number */
+		{"[channel a]\ndevice = /d\nport. 1 = gps\n", 3, "port. 1",
+		 "expected port.N with N in 0..255"},
+		{"[channel a]\ndevice = /d\nport.\t1 = gps\n", 3, "port.\t1",
+		 "expected port.N with N in 0..255"},
+		{"[channel a]\ndevice = /d\nsend_queue = +5\n", 3, "send_queue",
+		 "expected 1..4096, got '+5'"},
+		/* a key on the header's line would be dropped unread */
+		{"[daemon] max_clients = 5\n", 1, "",
+		 "text after the section header's ']' (put keys on lines of their own)"},
+		{"[channel a]]\ndevice = /d\n", 1, "",
+		 "text after the section header's ']' (put keys on lines of their own)"},
+		/* kernel names the scope could not hold, or could never match */
+		{"[channel a]\ndevice = /d\nkernel_names = a,b,c,d,e,f,g,h,i\n", 3, "kernel_names",
+		 "more than 8 names"},
+		{"[channel a]\ndevice = /d\nkernel_names = a "
+		 "b234567890123456789012345678901234567890123456789012345678901234\n",
+		 3, "kernel_names",
+		 "a name longer than 63 bytes: "
+		 "'b234567890123456789012345678901234567890123456789012345678901234'"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct conf *c = (struct conf *)1;
+		struct conf_error e;
+		assert_int_equal(conf_parse_string(cases[i].text, "f.conf", &c, &e), -EINVAL);
+		assert_null(c);
+		if (e.line != cases[i].line || strcmp(e.key, cases[i].key) != 0 ||
+		    strcmp(e.message, cases[i].message) != 0)
+			fail_msg("case %zu: line %d key '%s' '%s', want %d '%s' '%s'", i, e.line,
+				 e.key, e.message, cases[i].line, cases[i].key, cases[i].message);
+	}
+	struct conf *c;
+	struct conf_error e;
+	/* a comment after a header is fine */
+	assert_int_equal(conf_parse_string("[daemon] ; the daemon\nmax_clients = 6\n[channel a] "
+					   "# m7\r\ndevice = /d\n",
+					   "f.conf", &c, &e),
+			 0);
+	assert_int_equal(c->daemon.max_clients, 6);
+	conf_free(c);
+	assert_int_equal(conf_parse_string("[channel a]\ndevice = /d\nkernel_names = a, b c,,d\n",
+					   "f.conf", &c, &e),
+			 0);
+	conf_free(c);
+	/* A NUL byte is refused at its line. */
+	char path[] = "/tmp/test_conf_XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	static const char text[] = "[channel a]\ndevice = /d\nsend_queue = 5\0\n";
+	assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)sizeof(text) - 1);
+	close(fd);
+	assert_int_equal(conf_load(path, &c, &e), -EINVAL);
+	unlink(path);
+	assert_null(c);
+	assert_int_equal(e.line, 3);
+	assert_string_equal(e.message, "contains a NUL byte");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_values), cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_long_names),	    cmocka_unit_test(test_rpmsg_channel),
-		cmocka_unit_test(test_overrides),
+		cmocka_unit_test(test_overrides),	    cmocka_unit_test(test_odd_input),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

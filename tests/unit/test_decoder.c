@@ -797,7 +797,8 @@ static void test_noncanonical_trailing_code(void **state)
 	fail_msg("no length ends in a full run");
 }
 
-/* reset forgets a partial candidate but keeps the counters; init clears them. */
+/* reset ends a partial candidate as a counted rejection (it was cut off: truncated)
+ * and keeps the counters; init clears them. Every byte stays accounted for. */
 static void test_reset(void **state)
 {
 	(void)state;
@@ -806,27 +807,47 @@ static void test_reset(void **state)
 	struct m7b_decoder d;
 	struct m7b_frame f;
 	m7b_decoder_init(&d);
+	/* nothing open: a reset counts nothing */
+	m7b_decoder_reset(&d);
+	assert_int_equal(d.stats.rejected, 0);
 	const uint8_t *p = buf;
 	assert_int_equal(m7b_decoder_next(&d, &p, buf + n, &f), 1);
+	m7b_decoder_reset(&d);
+	assert_int_equal(d.stats.rejected, 0);
 	p = buf;
 	assert_int_equal(m7b_decoder_next(&d, &p, buf + n / 2, &f), 0);
 	m7b_decoder_reset(&d);
+	assert_int_equal(d.stats.rejected, 1);
+	assert_int_equal(d.stats.reject[M7B_REJECT_COBS], 1);
+	assert_int_equal(d.stats.noise_bytes, n / 2);
 	p = buf;
 	assert_int_equal(m7b_decoder_next(&d, &p, buf + n, &f), 1);
 	assert_int_equal(f.type, M7B_T_DATA);
 	assert_int_equal(d.stats.frames, 2);
-	assert_int_equal(d.stats.rejected, 0);
+	assert_int_equal(d.stats.rejected, 1);
 	assert_int_equal(d.stats.bytes, n + n / 2 + n);
-	/* reset in discard mode (after 600 bytes of garbage) too */
+	/* a whole body still waiting for its delimiter is cut off too */
+	p = buf;
+	assert_int_equal(m7b_decoder_next(&d, &p, buf + n - 1, &f), 0);
+	m7b_decoder_reset(&d);
+	assert_int_equal(d.stats.rejected, 2);
+	assert_int_equal(d.stats.noise_bytes, n / 2 + n - 1);
+	/* reset in discard mode (after 600 bytes of garbage): its reason, every byte */
 	uint8_t junk[600];
 	memset(junk, 0x55, sizeof(junk));
 	p = junk;
 	assert_int_equal(m7b_decoder_next(&d, &p, junk + sizeof(junk), &f), 0);
 	m7b_decoder_reset(&d);
+	assert_int_equal(d.stats.rejected, 3);
+	assert_int_equal(d.stats.reject[M7B_REJECT_OVERSIZE], 1);
+	assert_int_equal(d.stats.noise_bytes, n / 2 + n - 1 + sizeof(junk));
 	p = buf;
 	assert_int_equal(m7b_decoder_next(&d, &p, buf + n, &f), 1);
 	assert_int_equal(d.stats.frames, 3);
-	assert_int_equal(d.stats.rejected, 0);
+	assert_int_equal(d.stats.rejected, 3);
+	/* frames + empty + rejected = zeros fed + resets that cut a candidate (3) */
+	assert_int_equal(d.stats.frames + d.stats.empty + d.stats.rejected, 3 + 3);
+	assert_int_equal(d.stats.bytes, d.stats.noise_bytes + 3 * (n - 1) + 3);
 	m7b_decoder_init(&d);
 	assert_int_equal(d.stats.frames, 0);
 	assert_int_equal(d.stats.bytes, 0);

@@ -243,6 +243,40 @@ static void test_garbage(void **state)
 	assert_int_equal(strlen(ev.name), KLOG_NAME_MAX - 1);
 }
 
+/* The prefixes of dmesg -r, syslog files and journalctl -k before the kernel's text, as a
+ * FIFO may carry them: skipped; a line that only looks like one is not. */
+static void test_prefixes(void **state)
+{
+	static const char *const pre[] = {
+		"<3>",
+		"<3>[  812.345678] ",
+		"Nov 29 20:00:00 board kernel: ",
+		" Nov  9 20:00:00 board kernel: [  812.345678] ",
+		"2026-11-29T20:00:00.123456+00:00 board kernel: ",
+		"<3>Nov 29 20:00:00 board kernel: ",
+	};
+	char line[256];
+	struct klog_event ev;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++) {
+		snprintf(line, sizeof(line), "%s" RP "imx_rproc_kick: failed (1, err:-62)", pre[i]);
+		if (!klog_classify(line, strlen(line), &ev))
+			fail_msg("\"%s\" not classified", line);
+		assert_int_equal(ev.kind, KLOG_KICK_FAILED);
+		assert_string_equal(ev.driver, "imx-rproc");
+		assert_string_equal(ev.device, "imx8mp-cm7");
+		assert_int_equal(ev.vq, 1);
+		assert_int_equal(ev.err, -62);
+	}
+	/* " kernel: " after a device's colon is the kernel's text, not a syslog prefix */
+	snprintf(line, sizeof(line), RP "kernel: imx_rproc_kick: failed (1, err:-62)");
+	assert_false(klog_classify(line, strlen(line), &ev));
+	snprintf(line, sizeof(line), "<3" RP "imx_rproc_kick: failed (1, err:-62)");
+	assert_true(klog_classify(line, strlen(line), &ev));
+	assert_string_equal(ev.driver, "<3imx-rproc");
+}
+
 static void test_strings(void **state)
 {
 	int k;
@@ -347,10 +381,44 @@ static void test_scope(void **state)
 	/* remoteproc core lines of another instance name another rproc. */
 	classify("remoteproc remoteproc1: stopped remote processor imx-dsp-rproc", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	/* Another instance of the same driver: its rproc has our rproc's name, and is not
+	 * ours (ours is remoteproc0). */
 	classify("remoteproc remoteproc7: crash detected in imx-rproc: type watchdog", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	classify("remoteproc remoteproc1: stopped remote processor imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	classify("remoteproc remoteproc1: can't start rproc imx-rproc: -22", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	classify("remoteproc remoteproc10: stopped remote processor imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	classify("remoteproc remoteproc0: stopped remote processor imx-rproc", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	/* Without a device, or with one that is no instance, the name still places it. */
+	classify("stopped remote processor imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify("remoteproc remoteprocX: stopped remote processor imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	/* A scope that does not know its instance goes by the name alone. */
+	struct klog_scope by_name = {0};
+	assert_int_equal(klog_scope_add(&by_name, "imx-rproc"), 0);
+	classify("remoteproc remoteproc7: crash detected in imx-rproc: type watchdog", &ev);
+	assert_int_equal(klog_scope_match(&by_name, &ev), KLOG_OWNER_MINE);
 	classify("rpmsg tty driver is removed", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
+	/* Kernels where the vdev device registers the virtio device: its name is the
+	 * rproc's and the vdev's, with no driver word before it. */
+	struct klog_scope vd = {0};
+	assert_int_equal(klog_scope_add(&vd, "remoteproc0"), 0);
+	classify(" remoteproc1#vdev0buffer: registered virtio1 (type 7)", &ev);
+	assert_string_equal(ev.device, "remoteproc1#vdev0buffer");
+	assert_string_equal(ev.driver, "");
+	assert_int_equal(klog_scope_match(&vd, &ev), KLOG_OWNER_OTHER);
+	classify(" remoteproc0#vdev0buffer: registered virtio0 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&vd, &ev), KLOG_OWNER_MINE);
+	classify("virtio_rpmsg_bus virtio0: timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&vd, &ev), KLOG_OWNER_MINE);
+	classify("virtio_rpmsg_bus virtio1: timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&vd, &ev), KLOG_OWNER_OTHER);
 	/* Full scope. */
 	for (int i = 0; i < KLOG_SCOPE_MAX; i++) {
 		char n[16];
@@ -368,7 +436,7 @@ int main(void)
 		cmocka_unit_test(test_table),	cmocka_unit_test(test_values),
 		cmocka_unit_test(test_misses),	cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_strings), cmocka_unit_test(test_kmsg),
-		cmocka_unit_test(test_scope),
+		cmocka_unit_test(test_scope),	cmocka_unit_test(test_prefixes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

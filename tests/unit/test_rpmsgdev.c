@@ -93,9 +93,19 @@ static void test_parse(void **state)
 	assert_int_equal(rpmsgdev_parse("remoteproc2:1024", &s), 0);
 	assert_int_equal(s.rproc_index, 2);
 	assert_int_equal(s.addr, 1024);
-	static const char *const bad[] = {"",	   "30",    ":30",	   "imx-rproc:",
-					  "x:abc", "x:-1",  "a/b:1",	   "x:0x1ffffffff",
-					  "x y:1", "x:30 ", "remoteproc:x"};
+	/* decimal with a leading zero is still decimal (not octal 24); hex in either case */
+	assert_int_equal(rpmsgdev_parse("imx-rproc:030", &s), 0);
+	assert_int_equal(s.addr, 30);
+	assert_int_equal(rpmsgdev_parse("imx-rproc:08", &s), 0);
+	assert_int_equal(s.addr, 8);
+	assert_int_equal(rpmsgdev_parse("imx-rproc:0X1E", &s), 0);
+	assert_int_equal(s.addr, 30);
+	assert_int_equal(rpmsgdev_parse("imx-rproc:4294967295", &s), 0);
+	assert_int_equal(s.addr, 4294967295u);
+	static const char *const bad[] = {"",	   "30",    ":30",	    "imx-rproc:",
+					  "x:abc", "x:-1",  "a/b:1",	    "x:0x1ffffffff",
+					  "x y:1", "x:30 ", "remoteproc:x", "x: 30",
+					  "x:+30", "x:0x",  "x:0x0x1e",	    "x:4294967296"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (rpmsgdev_parse(bad[i], &s) == 0)
 			fail_msg("accepted \"%s\"", bad[i]);
