@@ -33,7 +33,8 @@ PREFIX, NODE = "m7b", "testhost"
 class Rig:
     """broker + m7bridged + m7bridge-mqtt + subscriber in a temp dir; m7sim on demand."""
 
-    def __init__(self, test, **conf):
+    def __init__(self, test, broker_first=True, **conf):
+        self.test = test
         self.dir = tempfile.mkdtemp(prefix="m7b-mqtt-")
         self.link = os.path.join(self.dir, "ttyRPMSG30")
         self.ctl = os.path.join(self.dir, "m7sim.ctl")
@@ -41,10 +42,11 @@ class Rig:
         self.log = open(os.path.join(self.dir, "log"), "ab")
         self.procs = {}
         self.broker = Broker(self.dir)
-        self.broker.start()
-        self.sub = Subscriber(self.broker.port, f"{PREFIX}/{NODE}/#",
-                              client_id=f"sub-{test}")
-        wait_for(self.sub.connected.is_set, "subscriber connected")
+        self.start_broker()
+        if not broker_first:
+            # The subscriber's session stays with the broker's persistence: it gets
+            # whatever the bridge publishes as soon as the broker is back.
+            self.broker.stop()
         self.start("daemon", [DAEMON, "-f", "-s", self.sock, "-C", f"m7={self.link}"])
         settings = {"broker": {"host": "127.0.0.1", "port": self.broker.port,
                                "reconnect_min_s": 1, "reconnect_max_s": 2},
@@ -58,7 +60,17 @@ class Rig:
             for sec, kv in settings.items():
                 f.write(f"[{sec}]\n" + "".join(f"{k} = {v}\n" for k, v in kv.items()))
         self.start("bridge", [BRIDGE, "-c", self.conf, "-s", self.sock])
-        wait_for(lambda: self.stats().get("daemon_connected"), "bridge connected")
+        if broker_first:
+            wait_for(lambda: self.stats().get("daemon_connected"), "bridge connected")
+        else:
+            wait_for(lambda: os.path.exists(self.sock), "daemon socket")
+
+    def start_broker(self):
+        """The broker, and the subscriber on it (a persistent session)."""
+        self.broker.start()
+        self.sub = Subscriber(self.broker.port, f"{PREFIX}/{NODE}/#",
+                              client_id=f"sub-{self.test}")
+        wait_for(self.sub.connected.is_set, "subscriber connected")
 
     def start(self, name, args):
         self.procs[name] = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
@@ -266,6 +278,21 @@ class Mqtt(unittest.TestCase):
         # count the rest of the n.
         self.assertEqual(len(frames) + st["dropped"] + st["daemon_dropped"], bk["published"],
                          json.dumps([st, bk]))
+
+    def test_broker_absent_at_start(self):
+        """The broker comes up after the bridge: the bridge keeps trying, and what the
+        daemon streamed meanwhile waits in its queue and arrives once the broker is up."""
+        r = self.rig(broker_first=False)
+        n = 50
+        r.watch_direct()
+        r.start_sim(f"2:rate=100,count={n},size=8,pattern=counter")
+        wait_for(lambda: len(r.direct) == n, "the daemon to stream every frame")
+        r.broker.start()
+        wait_for(lambda: len(r.frames(2)) == n, "every frame through the late broker")
+        self.assertEqual(set(r.frames(2)), set(r.direct))
+        st = wait_for(lambda: r.stats().get("broker_connected") and r.stats(), "stats")
+        self.assertEqual(st["dropped"], 0)
+        self.assertIn("not reachable yet", r.tail())
 
     def test_raw_payload_commands_and_retained_state(self):
         r = self.rig(topics__payload="raw", commands__allow_send="true",

@@ -49,7 +49,9 @@ struct pending {
 struct bridge {
 	struct mqc conf;
 	struct event_base *base;
-	struct event *ev_wake, *ev_stats, *ev_inc, *ev_int, *ev_term;
+	struct event *ev_wake, *ev_stats, *ev_inc, *ev_int, *ev_term, *ev_broker;
+	int broker_retry_s; /* next delay of a first connect that failed */
+	bool loop_started;
 	struct mosquitto *mosq;
 	struct follow *follow;
 	struct m7b_watch watch;
@@ -503,6 +505,44 @@ static void bridge_on_signal(evutil_socket_t fd, short what, void *arg)
 
 /* --- set-up --------------------------------------------------------------------------- */
 
+/* The first connect. libmosquitto's network thread retries only a connection that once
+ * got as far as the socket: when the first connect fails at once (broker down, name not
+ * resolved), that thread would wait forever. So it starts only once a connect got under
+ * way; until then this retries from the event loop with the configured backoff. */
+static int mqtt_connect_first(struct bridge *b)
+{
+	const struct mqc *c = &b->conf;
+	int r = mosquitto_connect_async(b->mosq, c->host, c->port, c->keepalive_s);
+
+	if (r != MOSQ_ERR_SUCCESS) {
+		struct timeval tv = {b->broker_retry_s, 0};
+
+		if (b->broker_retry_s == c->reconnect_min_s)
+			fprintf(stderr,
+				"m7bridge-mqtt: broker %s:%d not reachable yet (%s); retrying\n",
+				c->host, c->port,
+				r == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(r));
+		b->broker_retry_s = b->broker_retry_s * 2 > c->reconnect_max_s
+					    ? c->reconnect_max_s
+					    : b->broker_retry_s * 2;
+		return evtimer_add(b->ev_broker, &tv) == 0 ? 0 : -ENOMEM;
+	}
+	if (mosquitto_loop_start(b->mosq) != MOSQ_ERR_SUCCESS)
+		return -EIO;
+	b->loop_started = true;
+	return 0;
+}
+
+static void bridge_on_broker_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct bridge *b = arg;
+
+	if (mqtt_connect_first(b) < 0) {
+		fprintf(stderr, "m7bridge-mqtt: cannot start the MQTT client\n");
+		event_base_loopexit(b->base, NULL);
+	}
+}
+
 static int mqtt_setup(struct bridge *b)
 {
 	struct mqc *c = &b->conf;
@@ -541,12 +581,8 @@ static int mqtt_setup(struct bridge *b)
 	}
 	topic(b, t, segs, 1);
 	mosquitto_will_set(b->mosq, t, 7, "offline", 1, true);
-	r = mosquitto_connect_async(b->mosq, c->host, c->port, c->keepalive_s);
-	if (r != MOSQ_ERR_SUCCESS)
-		fprintf(stderr, "m7bridge-mqtt: broker %s:%d not reachable yet (%s); retrying\n",
-			c->host, c->port, mosquitto_strerror(r));
-	/* loop_start's thread retries a failed first connect with the same backoff. */
-	return mosquitto_loop_start(b->mosq) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+	b->broker_retry_s = c->reconnect_min_s;
+	return mqtt_connect_first(b);
 }
 
 static void usage(FILE *f)
@@ -650,7 +686,8 @@ int main(int argc, char **argv)
 	b.ev_inc = event_new(b.base, -1, EV_PERSIST, bridge_on_incidents, &b);
 	b.ev_int = evsignal_new(b.base, SIGINT, bridge_on_signal, &b);
 	b.ev_term = evsignal_new(b.base, SIGTERM, bridge_on_signal, &b);
-	if (!b.ev_wake || !b.ev_stats || !b.ev_inc || !b.ev_int || !b.ev_term)
+	b.ev_broker = evtimer_new(b.base, bridge_on_broker_retry, &b);
+	if (!b.ev_wake || !b.ev_stats || !b.ev_inc || !b.ev_int || !b.ev_term || !b.ev_broker)
 		goto out;
 	event_add(b.ev_wake, NULL);
 	event_add(b.ev_stats, &st);
@@ -676,12 +713,13 @@ out:
 		topic(&b, t, segs, 1);
 		mosquitto_publish(b.mosq, NULL, t, 7, "offline", 1, true);
 		mosquitto_disconnect(b.mosq);
-		mosquitto_loop_stop(b.mosq, false);
+		if (b.loop_started)
+			mosquitto_loop_stop(b.mosq, false);
 		mosquitto_destroy(b.mosq);
 	}
 	mosquitto_lib_cleanup();
 	b.follow = follow_free(b.follow);
-	struct event *evs[] = {b.ev_wake, b.ev_stats, b.ev_inc, b.ev_int, b.ev_term};
+	struct event *evs[] = {b.ev_wake, b.ev_stats, b.ev_inc, b.ev_int, b.ev_term, b.ev_broker};
 
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
