@@ -76,6 +76,12 @@ class Rig:
         self.procs[name] = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
                                             stderr=subprocess.STDOUT)
 
+    def stop(self, name):
+        """Stops a process with SIGTERM; returns its exit status."""
+        p = self.procs.pop(name)
+        p.terminate()
+        return p.wait(30)
+
     def start_sim(self, *sources):
         # --persist: a reboot hands the boot's books to the daemon (its BOOT_INFO).
         args = [SIM, "--link", self.link, "--heartbeat-ms", "200", "--ctl", self.ctl,
@@ -324,6 +330,52 @@ class Mqtt(unittest.TestCase):
             self.assertEqual(json.loads(got[0][1])["state"], "up")
         finally:
             late.close()
+
+    def test_bad_sends_get_a_result(self):
+        """A send the bridge cannot carry out is answered on .../result, never ignored."""
+        r = self.rig(commands__allow_send="true")
+        r.start_sim("1:rate=0,loop=1")
+        wait_for(lambda: any(json.loads(p)["state"] == "up" for t, p, _ in r.sub.take()
+                             if t.endswith("/m7/state")), "state up")
+        base = f"{PREFIX}/{NODE}/m7"
+        r.sub.publish(f"{base}/abc/send", b"x")
+        r.sub.publish(f"{base}/256/send", b"x")
+        r.sub.publish(f"{base}/1/send", b"x" * 40000)
+        r.sub.publish(f"{base}/1/send", b"fine")
+
+        def results():
+            out = [(t, json.loads(p)) for t, p, _ in r.sub.take() if t.endswith("/result")]
+            return out if len(out) == 4 else None
+        res = wait_for(results, "a result for every send")
+        self.assertEqual(sorted((t[len(base) + 1:], o.get("code", "")) for t, o in res),
+                         [("1/send/result", ""), ("1/send/result", "bad_value"),
+                          ("256/send/result", "bad_value"), ("abc/send/result", "bad_value")])
+        self.assertIn({"ok": True}, [o for _, o in res])
+        echo = wait_for(lambda: [p for t, p, _ in r.sub.take() if t == f"{base}/1/frame"],
+                        "echoed frame")
+        self.assertEqual(json.loads(echo[0])["data"], base64.b64encode(b"fine").decode())
+
+    def test_retained_send_refused(self):
+        """A retained send is handed to every new subscription: carried out, it would go to
+        the UART again at every start of the bridge. It is refused, with a result."""
+        r = self.rig()  # not subscribed yet: nothing waits in the bridge's session
+        r.start_sim("1:rate=0,loop=1")
+        wait_for(lambda: any(json.loads(p)["state"] == "up" for t, p, _ in r.sub.take()
+                             if t.endswith("/m7/state")), "state up")
+        base = f"{PREFIX}/{NODE}/m7"
+        r.sub.publish(f"{base}/1/send", b"stale", retain=True)
+        self.assertEqual(r.stop("bridge"), 0)
+        with open(r.conf, "a") as f:
+            f.write("[commands]\nallow_send = true\n")
+        r.start("bridge", [BRIDGE, "-c", r.conf, "-s", r.sock])
+        res = wait_for(lambda: [json.loads(p) for t, p, _ in r.sub.take()
+                                if t == f"{base}/1/send/result"], "the retained send's result")
+        self.assertEqual(res[0]["code"], "retained")
+        r.sub.publish(f"{base}/1/send", b"", retain=True)  # clears it
+        r.sub.publish(f"{base}/1/send", b"fresh")
+        echo = wait_for(lambda: [p for t, p, _ in r.sub.take() if t == f"{base}/1/frame"],
+                        "echoed frame")
+        self.assertEqual([base64.b64decode(json.loads(p)["data"]) for p in echo], [b"fresh"])
 
     def test_sends_refused_unless_allowed(self):
         r = self.rig()  # allow_send defaults to false: not even subscribed

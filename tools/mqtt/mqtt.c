@@ -1,4 +1,5 @@
 /* m7bridge-mqtt: publishes m7bridged's frames, states, faults and incidents to an MQTT broker. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -241,6 +242,19 @@ static void bridge_on_publish(struct mosquitto *mosq, void *arg, int mid)
 	wake(b); /* room for queued messages */
 }
 
+/* A send refused before it reached the daemon: the result goes to TOPIC/result. */
+static void refuse(struct bridge *b, const char *send_topic, const char *code, const char *why)
+{
+	char t[TOPIC_MAX + 16], js[256];
+
+	if (snprintf(t, sizeof(t), "%s/result", send_topic) >= (int)sizeof(t))
+		return; /* longer than any topic the bridge subscribes to */
+	int n = snprintf(js, sizeof(js), "{\"ok\":false,\"code\":\"%s\",\"message\":\"%s\"}", code,
+			 why);
+
+	publish(b, t, js, n, false);
+}
+
 /* prefix/node/<channel>/<port>/send: queued for the main thread, which owns the daemon
  * connection. */
 static void bridge_on_message(struct mosquitto *mosq, void *arg, const struct mosquitto_message *m)
@@ -253,20 +267,44 @@ static void bridge_on_message(struct mosquitto *mosq, void *arg, const struct mo
 	if (strncmp(m->topic, b->cmd_prefix, pl) != 0)
 		return;
 	const char *rest = m->topic + pl, *slash = strchr(rest, '/');
+	long port = -1;
 
-	if (!slash || (size_t)(slash - rest) >= sizeof(c.channel))
+	if (slash && (size_t)(slash - rest) < sizeof(c.channel)) {
+		memcpy(c.channel, rest, (size_t)(slash - rest));
+		errno = 0;
+		port = strtol(slash + 1, &end, 10);
+		if (errno || end == slash + 1 || strcmp(end, "/send") != 0 ||
+		    !isdigit((unsigned char)slash[1]))
+			port = -1;
+	}
+	/* Every send gets a result, refusals included: the sender must never wonder. */
+	if (m->retain) {
+		refuse(b, m->topic, "retained",
+		       "a retained send is refused: it would be sent again at every reconnect");
 		return;
-	memcpy(c.channel, rest, (size_t)(slash - rest));
-	c.port = (int)strtol(slash + 1, &end, 10);
-	if (end == slash + 1 || strcmp(end, "/send") != 0 || c.port < 0 || c.port > 255 ||
-	    m->payloadlen < 0 || (size_t)m->payloadlen > sizeof(c.data))
+	}
+	if (port < 0 || port > 255) {
+		refuse(b, m->topic, "bad_value",
+		       "expected PREFIX/HOST/CHANNEL/PORT/send with PORT 0..255");
 		return;
+	}
+	if (m->payloadlen < 0 || (size_t)m->payloadlen > sizeof(c.data)) {
+		refuse(b, m->topic, "bad_value", "payload too long");
+		return;
+	}
+	c.port = (int)port;
 	memcpy(c.data, m->payload, (size_t)m->payloadlen);
 	c.len = (size_t)m->payloadlen;
 	pthread_mutex_lock(&b->lock);
-	if (b->ncmds < MAX_COMMANDS)
+	bool queued = b->ncmds < MAX_COMMANDS;
+
+	if (queued)
 		b->cmds[b->ncmds++] = c;
 	pthread_mutex_unlock(&b->lock);
+	if (!queued) {
+		refuse(b, m->topic, "busy", "too many sends waiting; try again");
+		return;
+	}
 	wake(b);
 }
 
