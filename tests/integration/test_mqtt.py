@@ -397,6 +397,24 @@ class Mqtt(unittest.TestCase):
             rr = subprocess.run([BRIDGE, "-c", p], capture_output=True, text=True)
             self.assertEqual(rr.returncode, 78)
             self.assertIn("port", rr.stderr)
+            # Topics the broker would refuse, or that subscribers' patterns miss, are
+            # configuration errors, each named, not publishes that fail one by one.
+            for text, why in ((b"[topics]\nprefix =\n", b"prefix must not be empty"),
+                              (b"[topics]\nprefix = a/+/b\n", b"wildcards"),
+                              (b"[topics]\nprefix = site/#\n", b"wildcards"),
+                              (b"[topics]\nprefix = $SYS/m7\n", b"reserved"),
+                              (b"[topics]\nprefix = a//b\n", b"empty topic levels"),
+                              (b"[topics]\nprefix = site/\n", b"empty topic levels"),
+                              (b"[topics]\nprefix = /site\n", b"empty topic levels"),
+                              (b"[topics]\nprefix = a\xffb\n", b"not valid UTF-8"),
+                              (b"[topics]\nhost = h\xc3\n", b"not valid UTF-8"),
+                              (b"[broker]\nhost =\n", b"host must not be empty"),
+                              (b"[topics]\nqos = 99999999999999999999\n", b"qos")):
+                with open(p, "wb") as f:
+                    f.write(text)
+                rr = subprocess.run([BRIDGE, "-c", p, "--check-config"], capture_output=True)
+                self.assertEqual(rr.returncode, 78, text)
+                self.assertIn(why, rr.stderr, text)
             with open(p, "w") as f:
                 f.write("[topics]\npayload = raw\nprefix = site/a\n")
             rr = subprocess.run([BRIDGE, "-c", p, "--check-config"], capture_output=True,
