@@ -30,6 +30,73 @@ PREFIX, NODE = "m7b", "testhost"
 
 
 
+class StallingBroker:
+    """Just enough of an MQTT broker for QoS 0 publishers: accepts one client, then reads
+    nothing (a broker that stopped taking messages: its receive buffer kept small so the
+    connection fills soon) until resume(), then collects every PUBLISH and answers pings.
+    The connection stays up throughout, so QoS 0 loses nothing on the wire."""
+
+    def __init__(self):
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(1)
+        self.port = self.lsock.getsockname()[1]
+        self.reading = threading.Event()
+        self.msgs = []
+        self.lock = threading.Lock()
+        self.conn = None
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _recv(self, n):
+        buf = b""
+        while len(buf) < n:
+            d = self.conn.recv(n - len(buf))
+            if not d:
+                raise ConnectionError("closed")
+            buf += d
+        return buf
+
+    def _packet(self):
+        h = self._recv(1)[0]
+        n, mult = 0, 1
+        while True:
+            b = self._recv(1)[0]
+            n += (b & 0x7F) * mult
+            mult *= 128
+            if not b & 0x80:
+                return h, self._recv(n) if n else b""
+
+    def _run(self):
+        self.conn, _ = self.lsock.accept()
+        try:
+            self._packet()  # CONNECT
+            self.conn.sendall(b"\x20\x02\x00\x00")  # CONNACK, accepted
+            self.reading.wait()
+            while True:
+                h, body = self._packet()
+                if h >> 4 == 12:  # PINGREQ
+                    self.conn.sendall(b"\xd0\x00")
+                elif h >> 4 == 3:
+                    tl = int.from_bytes(body[:2], "big")
+                    with self.lock:
+                        self.msgs.append((body[2:2 + tl].decode(), body[2 + tl:]))
+        except (OSError, ConnectionError):
+            pass
+
+    def resume(self):
+        self.reading.set()
+
+    def take(self):
+        with self.lock:
+            return list(self.msgs)
+
+    def close(self):
+        for s in (self.conn, self.lsock):
+            if s:
+                s.close()
+
+
 class Rig:
     """broker + m7bridged + m7bridge-mqtt + subscriber in a temp dir; m7sim on demand."""
 
@@ -63,7 +130,11 @@ class Rig:
         if broker_first:
             wait_for(lambda: self.stats().get("daemon_connected"), "bridge connected")
         else:
-            wait_for(lambda: os.path.exists(self.sock), "daemon socket")
+            # Watching before anything streams: no stats to tell without a broker.
+            pid = self.procs["bridge"].pid
+            wait_for(lambda: os.path.exists(self.sock) and any(
+                c.get("pid") == pid and c["watching"] for c in self.status()["clients"]),
+                "the bridge watching")
 
     def start_broker(self):
         """The broker, and the subscriber on it (a persistent session)."""
@@ -125,19 +196,24 @@ class Rig:
 
     def watch_direct(self):
         """FRAME lines straight from the daemon's socket: what the bridge was given; and
-        the firmware's HEARTBEAT counters, the newest in self.hb."""
+        the firmware's HEARTBEAT counters, the newest in self.hb; and how many objects
+        of the classes the bridge publishes (FRAME, STATE, FAULT) in self.direct_all."""
         self.direct = []
+        self.direct_all = 0
         self.hb = {}
         s = socket.socket(socket.AF_UNIX)
         s.connect(self.sock)
         f = s.makefile("rwb")
         f.readline()
-        f.write(b'{"cmd":"watch","id":1,"classes":["FRAME","HEARTBEAT"]}\n')
+        f.write(b'{"cmd":"watch","id":1,"classes":["FRAME","HEARTBEAT","STATE","FAULT"]}\n')
         f.flush()
         f.readline()  # ACK
 
         def run():
             for line in f:
+                if line.startswith((b'{"class":"FRAME"', b'{"class":"STATE"',
+                                    b'{"class":"FAULT"')):
+                    self.direct_all += 1
                 if line.startswith(b'{"class":"FRAME"'):
                     self.direct.append(line.rstrip(b"\n"))
                 elif line.startswith(b'{"class":"HEARTBEAT"'):
@@ -164,7 +240,7 @@ class Rig:
         tail = self.tail()
         shutil.rmtree(self.dir, ignore_errors=True)
         # A clean stop on SIGTERM (a sanitizer's report would make it non-zero).
-        if codes.get("bridge") != 0:
+        if codes.get("bridge", 0) != 0:  # a test that stopped it checked it
             raise AssertionError(f"m7bridge-mqtt exited {codes.get('bridge')}:\n{tail}")
 
     def tail(self):
@@ -299,6 +375,47 @@ class Mqtt(unittest.TestCase):
         st = wait_for(lambda: r.stats().get("broker_connected") and r.stats(), "stats")
         self.assertEqual(st["dropped"], 0)
         self.assertIn("not reachable yet", r.tail())
+
+    def test_qos0_stalled_broker_bounded(self):
+        """QoS 0 against a broker that stops reading: libmosquitto would queue without
+        end. The bridge holds at most queue_max messages not yet written, drops the rest
+        and counts them: received + dropped = what the daemon streamed, exactly."""
+        fake = StallingBroker()
+        self.addCleanup(fake.close)
+        r = self.rig(broker_first=False, topics__qos=0, bridge__queue_max=40,
+                     broker__port=fake.port)
+        r.watch_direct()
+        # Streams until the connection (the kernel's buffers, megabytes) and then the
+        # bound are full: the bridge says it is dropping. Then the M7 stops.
+        r.start_sim("2:rate=2000,size=462,baud=10000000,pattern=counter")
+        wait_for(lambda: "queue full" in r.tail(), "the bridge to drop")
+        r.sim_cmd("quit")
+        r.procs.pop("sim").wait(30)
+        wait_for(lambda: len(r.direct) == r.status()["channels"][0]["data_frames"],
+                 "every frame the daemon published, straight from it")
+        fake.resume()
+        mine = (f"{PREFIX}/{NODE}/bridge", f"{PREFIX}/{NODE}/bridge/stats")
+
+        def settled():
+            msgs = fake.take()
+            st = [json.loads(p) for t, p in msgs if t == mine[1]]
+            # Every object of the daemon's the bridge publishes (FRAME, STATE, FAULT; no
+            # fault here, so no incident either), apart from the bridge's own status.
+            got = len([1 for t, _ in msgs if t not in mine])
+            if st and st[-1]["inflight"] == 0 and st[-1]["queued"] == 0 and \
+                    got + st[-1]["dropped"] + st[-1]["daemon_dropped"] >= r.direct_all:
+                return got, st[-1]
+            return None
+        try:
+            got, st = wait_for(settled, "the bridge to settle")
+        except AssertionError as e:
+            msgs = fake.take()
+            raise AssertionError(f"{e}: {len(msgs)} messages received, "
+                                 f"{r.direct_all} streamed, stats "
+                                 f"{[p for t, p in msgs if t == mine[1]][-1:]}")
+        self.assertGreater(st["dropped"], 0)
+        self.assertEqual(got + st["dropped"] + st["daemon_dropped"], r.direct_all,
+                         json.dumps(st))
 
     def test_raw_payload_commands_and_retained_state(self):
         r = self.rig(topics__payload="raw", commands__allow_send="true",

@@ -64,7 +64,14 @@ struct bridge {
 	bool connected, ever_connected, dropping;
 	struct msg *q; /* ring of conf.queue_max */
 	size_t qhead, qlen;
-	long inflight; /* QoS > 0 messages handed to libmosquitto, not yet acknowledged */
+	/* Messages handed to libmosquitto and not yet acknowledged (QoS 1, 2) or, at QoS 0,
+	 * not yet written to the connection: libmosquitto's own queue has no bound. */
+	long inflight;
+	/* The bridge's own status messages (online, stats) in libmosquitto: their
+	 * on_publish must not be taken for a frame's. */
+	int ctl_mids[8];
+	size_t nctl;
+	int stats_mid; /* the stats message not yet written, 0 if none */
 	uint64_t published, dropped, reconnects;
 	struct command cmds[MAX_COMMANDS];
 	size_t ncmds;
@@ -87,15 +94,13 @@ static void wake(struct bridge *b)
 /* Hands one message to libmosquitto; called without the lock. Returns a MOSQ_ERR_. */
 static int send_now(struct bridge *b, const char *topic, const void *p, int len, bool retain)
 {
-	if (b->conf.qos > 0) {
-		pthread_mutex_lock(&b->lock);
-		b->inflight++;
-		pthread_mutex_unlock(&b->lock);
-	}
+	pthread_mutex_lock(&b->lock);
+	b->inflight++;
+	pthread_mutex_unlock(&b->lock);
 	int r = mosquitto_publish(b->mosq, NULL, topic, len, p, b->conf.qos, retain);
 
 	pthread_mutex_lock(&b->lock);
-	if (r != MOSQ_ERR_SUCCESS && b->conf.qos > 0)
+	if (r != MOSQ_ERR_SUCCESS)
 		b->inflight--;
 	if (r == MOSQ_ERR_SUCCESS)
 		b->published++;
@@ -141,8 +146,7 @@ static bool enqueue(struct bridge *b, const char *topic, const void *p, int len,
 static void publish(struct bridge *b, const char *topic, const void *p, int len, bool retain)
 {
 	pthread_mutex_lock(&b->lock);
-	bool direct = b->connected && b->qlen == 0 &&
-		      (b->conf.qos == 0 || b->inflight < b->conf.queue_max);
+	bool direct = b->connected && b->qlen == 0 && b->inflight < b->conf.queue_max;
 
 	if (!direct) {
 		enqueue(b, topic, p, len, retain);
@@ -163,8 +167,7 @@ static void flush(struct bridge *b)
 	size_t max = (size_t)b->conf.queue_max;
 
 	pthread_mutex_lock(&b->lock);
-	while (b->connected && b->qlen > 0 &&
-	       (b->conf.qos == 0 || b->inflight < b->conf.queue_max)) {
+	while (b->connected && b->qlen > 0 && b->inflight < b->conf.queue_max) {
 		struct msg m = b->q[b->qhead];
 
 		pthread_mutex_unlock(&b->lock);
@@ -181,6 +184,42 @@ static void flush(struct bridge *b)
 	if (b->qlen == 0)
 		b->dropping = false;
 	pthread_mutex_unlock(&b->lock);
+}
+
+/* Publishes one of the bridge's own status messages, outside the queue and its bound.
+ * The lock is held across the publish: libmosquitto's thread may report it written
+ * before mosquitto_publish returns, and must find its mid on the list by then (that
+ * thread takes the lock only in callbacks, where it holds none of the mutexes a publish
+ * takes). Returns its mid, or 0 if libmosquitto refused it. */
+static int publish_control(struct bridge *b, const char *topic, const char *text, int qos,
+			   bool stats)
+{
+	int mid = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->nctl < sizeof(b->ctl_mids) / sizeof(b->ctl_mids[0]) &&
+	    mosquitto_publish(b->mosq, &mid, topic, (int)strlen(text), text, qos, true) ==
+		    MOSQ_ERR_SUCCESS) {
+		b->ctl_mids[b->nctl++] = mid;
+		if (stats)
+			b->stats_mid = mid;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return mid;
+}
+
+/* Takes mid off the list of status messages; false if it is not one. Under the lock. */
+static bool control_done(struct bridge *b, int mid)
+{
+	for (size_t i = 0; i < b->nctl; i++) {
+		if (b->ctl_mids[i] != mid)
+			continue;
+		b->ctl_mids[i] = b->ctl_mids[--b->nctl];
+		if (b->stats_mid == mid)
+			b->stats_mid = 0;
+		return true;
+	}
+	return false;
 }
 
 static void topic(struct bridge *b, char *buf, const char *const *segs, size_t n)
@@ -210,7 +249,7 @@ static void bridge_on_connect(struct mosquitto *mosq, void *arg, int rc)
 	pthread_mutex_unlock(&b->lock);
 	fprintf(stderr, "m7bridge-mqtt: connected to %s:%d\n", b->conf.host, b->conf.port);
 	if (mqc_topic(&b->conf, t, sizeof(t), segs, 1) > 0)
-		mosquitto_publish(mosq, NULL, t, 6, "online", 1, true);
+		publish_control(b, t, "online", 1, false);
 	if (b->conf.allow_send) {
 		snprintf(t, sizeof(t), "%s+/+/send", b->cmd_prefix);
 		mosquitto_subscribe(mosq, NULL, t, 1);
@@ -222,21 +261,33 @@ static void bridge_on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 {
 	struct bridge *b = arg;
 
+	long lost = 0;
+
 	pthread_mutex_lock(&b->lock);
 	b->connected = false;
+	/* QoS 0 messages not yet written go with the connection (QoS 1 and 2 ones are sent
+	 * again after the reconnect): counted as dropped. */
+	if (b->conf.qos == 0) {
+		lost = b->inflight;
+		b->dropped += (uint64_t)lost;
+		b->inflight = 0;
+	}
+	if (b->stats_mid)
+		control_done(b, b->stats_mid);
 	pthread_mutex_unlock(&b->lock);
 	if (rc != 0)
-		fprintf(stderr, "m7bridge-mqtt: broker connection lost; reconnecting\n");
+		fprintf(stderr,
+			"m7bridge-mqtt: broker connection lost (%ld unsent messages dropped); "
+			"reconnecting\n",
+			lost);
 }
 
 static void bridge_on_publish(struct mosquitto *mosq, void *arg, int mid)
 {
 	struct bridge *b = arg;
 
-	if (b->conf.qos == 0)
-		return;
 	pthread_mutex_lock(&b->lock);
-	if (b->inflight > 0)
+	if (!control_done(b, mid) && b->inflight > 0)
 		b->inflight--;
 	pthread_mutex_unlock(&b->lock);
 	wake(b); /* room for queued messages */
@@ -515,7 +566,8 @@ static void bridge_on_stats(evutil_socket_t fd, short what, void *arg)
 	const char *segs[] = {"bridge", "stats"};
 
 	pthread_mutex_lock(&b->lock);
-	bool connected = b->connected;
+	/* One at a time: with a broker that stopped reading they would pile up unbounded. */
+	bool connected = b->connected && !b->stats_mid;
 	int n = snprintf(js, sizeof(js),
 			 "{\"broker_connected\":%s,\"daemon_connected\":%s,\"queued\":%zu,"
 			 "\"inflight\":%ld,\"published\":%" PRIu64 ",\"dropped\":%" PRIu64
@@ -527,8 +579,10 @@ static void bridge_on_stats(evutil_socket_t fd, short what, void *arg)
 	/* Stale statistics are useless: they are not queued while the broker is away. */
 	if (!connected)
 		return;
+	if (n < 0 || n >= (int)sizeof(js))
+		return;
 	topic(b, t, segs, 2);
-	mosquitto_publish(b->mosq, NULL, t, n, js, 0, true);
+	publish_control(b, t, js, 0, true);
 }
 
 static void bridge_on_incidents(evutil_socket_t fd, short what, void *arg)
