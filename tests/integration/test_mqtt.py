@@ -417,6 +417,21 @@ class Mqtt(unittest.TestCase):
         self.assertEqual(got + st["dropped"] + st["daemon_dropped"], r.direct_all,
                          json.dumps(st))
 
+    def test_stop_says_what_was_not_delivered(self):
+        """SIGTERM while the broker is away: the bridge exits cleanly and says how many
+        messages it could not deliver, instead of dropping them without a word."""
+        r = self.rig(broker_first=False)
+        n = 30
+        r.watch_direct()
+        r.start_sim(f"2:rate=100,count={n},size=8,pattern=counter")
+        wait_for(lambda: len(r.direct) == n, "the daemon to stream every frame")
+        self.assertEqual(r.stop("bridge"), 0)
+        r.broker.start()  # for the rig's clean-up
+        undelivered = [int(line.split()[3]) for line in r.tail().splitlines()
+                       if line.startswith("m7bridge-mqtt: stopping with ")]
+        self.assertEqual(len(undelivered), 1, r.tail())
+        self.assertGreaterEqual(undelivered[0], n)
+
     def test_raw_payload_commands_and_retained_state(self):
         r = self.rig(topics__payload="raw", commands__allow_send="true",
                      commands__channels="m7")

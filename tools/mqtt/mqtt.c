@@ -23,6 +23,9 @@
 #define TOPIC_MAX    512
 #define MAX_COMMANDS 64
 #define MAX_PENDING  64
+/* How long a stop waits for the broker to take what is queued: 2 s. */
+#define DRAIN_STEPS   20
+#define DRAIN_STEP_US 100000
 
 /* A message waiting for the broker. */
 struct msg {
@@ -677,6 +680,34 @@ static int mqtt_setup(struct bridge *b)
 	return mqtt_connect_first(b);
 }
 
+/* At a stop: gives the broker a moment to take what waits, then says what it did not
+ * take, so that nothing is lost without a word. */
+static void bridge_drain(struct bridge *b)
+{
+	size_t queued;
+	long inflight;
+
+	for (int i = 0; i < DRAIN_STEPS; i++) {
+		flush(b);
+		pthread_mutex_lock(&b->lock);
+		bool done = !b->connected || (b->qlen == 0 && b->inflight == 0);
+
+		pthread_mutex_unlock(&b->lock);
+		if (done)
+			break;
+		usleep(DRAIN_STEP_US);
+	}
+	pthread_mutex_lock(&b->lock);
+	queued = b->qlen;
+	inflight = b->inflight;
+	pthread_mutex_unlock(&b->lock);
+	if (queued || inflight)
+		fprintf(stderr,
+			"m7bridge-mqtt: stopping with %zu messages not delivered (%zu queued, %ld "
+			"in flight); %" PRIu64 " dropped before\n",
+			queued + (size_t)inflight, queued, inflight, b->dropped);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -797,10 +828,12 @@ int main(int argc, char **argv)
 	event_base_dispatch(b.base);
 	rc = 0;
 out:
+	b.follow = follow_free(b.follow); /* nothing new from here on */
 	if (b.mosq) {
 		char t[TOPIC_MAX];
 		const char *segs[] = {"bridge"};
 
+		bridge_drain(&b);
 		/* A clean stop says so; a crash leaves the will ("offline") to the broker. */
 		topic(&b, t, segs, 1);
 		mosquitto_publish(b.mosq, NULL, t, 7, "offline", 1, true);
@@ -810,7 +843,6 @@ out:
 		mosquitto_destroy(b.mosq);
 	}
 	mosquitto_lib_cleanup();
-	b.follow = follow_free(b.follow);
 	struct event *evs[] = {b.ev_wake, b.ev_stats, b.ev_inc, b.ev_int, b.ev_term, b.ev_broker};
 
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
