@@ -134,8 +134,10 @@ static int apply_fault(struct mx_model *m, const cJSON *o, const char *ch)
 	}
 	scopy(f->source, sizeof(f->source), source ? source : "");
 	/* `count` is the daemon's own count since it started: take it, so faults that
-	 * happened before the exporter connected are counted too. */
-	f->count = count > (double)f->count ? (uint64_t)count : f->count + (count < 0);
+	 * happened before the exporter connected are counted too. A restarted daemon
+	 * counts from 1 again: the counter resets with it, like the channel counters
+	 * (taking the larger of the two hid its faults until it passed the old count). */
+	f->count = count >= 0 ? (uint64_t)count : f->count + 1;
 	return 0;
 }
 
