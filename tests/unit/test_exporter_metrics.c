@@ -163,8 +163,9 @@ static void test_status_labels_escaped_and_optional_members(void **state)
 	struct mx_model m = {0};
 	const char *st = "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"a\\\"b\\\\c\\nd\","
 			 "\"state\":\"recovering\",\"frames\":10,\"recoveries\":2,"
-			 "\"write_stall_ms\":1500,\"clock\":{\"offset_ns\":-2500,"
-			 "\"drift_ppm\":12.5,\"uncertainty_ns\":800}}],"
+			 "\"write_stall_ms\":1500,\"clock\":{\"source\":\"sync\","
+			 "\"mapped\":true,\"offset_ns\":-2500,\"rate_ppm\":12.5,"
+			 "\"rate_err_ppm\":4.2,\"err_ns\":800,\"samples\":14}}],"
 			 "\"release\":\"0.1.0\",\"uptime_ms\":81234,\"client_id\":5,"
 			 "\"clients\":[{\"id\":5,\"pid\":42,\"dropped\":3,\"queued_bytes\":0}]}";
 	char *t = render(&m, st, false);
@@ -178,6 +179,8 @@ static void test_status_labels_escaped_and_optional_members(void **state)
 	snprintf(line, sizeof(line), "m7bridge_clock_offset_seconds%s -2.5e-06\n", lab);
 	assert_has(t, line);
 	snprintf(line, sizeof(line), "m7bridge_clock_drift_ratio%s 1.25e-05\n", lab);
+	assert_has(t, line);
+	snprintf(line, sizeof(line), "m7bridge_clock_uncertainty_seconds%s 8e-07\n", lab);
 	assert_has(t, line);
 	assert_has(t, "state=\"recovering\"} 1\n");
 	assert_has(t, "m7bridge_daemon_uptime_seconds 81.234\n");

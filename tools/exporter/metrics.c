@@ -486,17 +486,20 @@ static void render_channels(struct mx_buf *b, const cJSON *status, bool om)
 		lab(l, sizeof(l), "boot_id", id);
 		sample(b, "m7bridge_firmware", "_info", l, 1);
 	}
-	/* The clock mapping, when the daemon reports it (offset_ns, drift_ppm, uncertainty_ns). */
+	/* The clock mapping, when the daemon reports one: STATUS "clock" carries the CLOCK
+	 * object's members, the numbers only while "mapped". */
 	static const struct {
 		const char *member, *name, *help;
 		double scale;
 	} clk[] = {
 		{"offset_ns", "m7bridge_clock_offset_seconds",
-		 "M7 clock minus Linux CLOCK_REALTIME at the last sync.", 1e-9},
-		{"drift_ppm", "m7bridge_clock_drift_ratio",
-		 "Rate of the M7 clock relative to Linux, minus 1.", 1e-6},
-		{"uncertainty_ns", "m7bridge_clock_uncertainty_seconds",
-		 "Error bound of M7 timestamps mapped to Linux time.", 1e-9},
+		 "CLOCK_MONOTONIC time of the M7's tick 0 (ticks counted at the nominal rate).",
+		 1e-9},
+		{"rate_ppm", "m7bridge_clock_drift_ratio",
+		 "Rate of the M7 clock against CLOCK_MONOTONIC, minus 1 (positive: fast).", 1e-6},
+		{"err_ns", "m7bridge_clock_uncertainty_seconds",
+		 "Error bound of M7 timestamps mapped to Linux time, at the newest exchange.",
+		 1e-9},
 	};
 	for (size_t f = 0; f < sizeof(clk) / sizeof(clk[0]); f++) {
 		any = false;
