@@ -200,6 +200,35 @@ static void test_status_labels_escaped_and_optional_members(void **state)
 	mx_model_clear(&m);
 }
 
+/* A firmware name as long as the wire allows (458 bytes), of two-byte characters and
+ * characters that need escaping: whole in its label, and the labels after it too. */
+static void test_long_firmware_name_label(void **state)
+{
+	struct mx_model m = {0};
+	char name[460] = "", st[1024], want[1200];
+	size_t k = 0;
+
+	while (k + 2 <= 456) {
+		memcpy(name + k, "\xc3\xa9", 2); /* U+00E9 */
+		k += 2;
+	}
+	memcpy(name + k, "\\\"", 2); /* a backslash and a quote: 458 bytes */
+	name[k + 2] = '\0';
+	snprintf(st, sizeof(st),
+		 "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"m7\",\"state\":\"up\","
+		 "\"firmware\":{\"name\":\"%.456s\\\\\\\"\",\"boot_id\":3}}]}",
+		 name);
+	snprintf(want, sizeof(want),
+		 "m7bridge_firmware_info{channel=\"m7\",name=\"%.456s\\\\\\\"\","
+		 "boot_id=\"00000003\"} 1\n",
+		 name);
+	char *t = render(&m, st, false);
+
+	assert_has(t, want);
+	free(t);
+	mx_model_clear(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +236,7 @@ int main(void)
 		cmocka_unit_test(test_faults_take_daemon_count),
 		cmocka_unit_test(test_incidents_counted_once_in_order),
 		cmocka_unit_test(test_status_labels_escaped_and_optional_members),
+		cmocka_unit_test(test_long_firmware_name_label),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
