@@ -126,6 +126,16 @@ class Examples(unittest.TestCase):
         return self.daemon([[frame(1, b"one\n"), frame(2, b"two")[:25]],
                             [frame(3, b"\x1b[2Jthree\xff")]])
 
+    def test_python_cut_mid_line(self):
+        self.cut_mid_line()
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--count", "2", "--retry", "0.1"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 1: 4 bytes: "one\\n"', out)
+        self.assertIn('seq 3: 10 bytes: "\\x1b[2Jthree\\xff"', out)
+        self.assertNotIn("Traceback", err)
+        self.assertIn("closed the connection; reconnecting", err)
+
     def test_c_cut_mid_line(self):
         self.cut_mid_line()
         rc, out, err = self.run_until([C_EXAMPLE, "-s", self.sock, "-n", "2"], [])
@@ -139,6 +149,26 @@ class Examples(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn('seq 1: 5 bytes: "after"', out)
         self.assertIn("reconnecting", err)
+
+    def test_python_daemon_gone_before_watch_answered(self):
+        self.daemon([b"", [frame(1, b"after")]])
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--count", "1", "--retry", "0.1"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 1: 5 bytes: "after"', out)
+
+    # --- a line that is not JSON -------------------------------------------------------
+
+    def test_python_bad_line_skipped(self):
+        self.daemon([[b"this is not json\n", b"[1,2]\n", frame(1, b"ok")]])
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--count", "1"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 1: 2 bytes: "ok"', out)
+        self.assertIn("not a JSON object", err)
+        self.assertNotIn("Traceback", err)
+
+    # --- command lines ---------------------------------------------------------------
 
     def test_c_bad_numbers_are_usage_errors(self):
         for args in (["-p", "abc"], ["-p", "300"], ["-n", "abc"], ["-n", "0"], ["-r", "x"]):
