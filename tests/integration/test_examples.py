@@ -143,6 +143,18 @@ class Examples(unittest.TestCase):
         self.assertIn('seq 1: 4 bytes: "one\\n"', out)
         self.assertIn('seq 3: 10 bytes: "\\x1b[2Jthree\\xff"', out)
 
+    def test_shell_cut_mid_line(self):
+        self.cut_mid_line()
+        rc, out, err = self.run_until(["sh", SH_EXAMPLE, self.sock],
+                                      ["seq 1:", "seq 3:"])
+        self.assertIsNone(rc, f"exited {rc} instead of reconnecting: {err}")
+        self.assertIn('m7/2 seq 1: "one\\n"', out)
+        self.assertIn("closed the connection; reconnecting", err)
+        # Control bytes come out escaped, never raw.
+        self.assertNotIn("\x1b", out)
+
+    # --- a daemon that closes before answering the watch (it is restarting) -----------
+
     def test_c_daemon_gone_before_watch_answered(self):
         self.daemon([b"", [frame(1, b"after")]])
         rc, out, err = self.run_until([C_EXAMPLE, "-s", self.sock, "-n", "1"], [])
