@@ -2,8 +2,11 @@
 """m7bridge-mqtt against a real mosquitto broker on 127.0.0.1 (a free port, started here).
 
 m7sim -> m7bridged -> m7bridge-mqtt -> mosquitto -> a QoS 1 subscriber. Covers JSON and
-raw frame payloads, retained state, commands (allowed and forbidden), and a broker restart
-mid-stream: nothing lost while the bridge's queue holds, drops counted exactly beyond it.
+raw frame payloads, retained state, commands (allowed, forbidden, malformed, retained),
+bad configurations, a broker restart mid-stream (nothing lost while the bridge's queue
+holds, drops counted exactly beyond it), a broker that is down when the bridge starts, a
+broker that stops reading at QoS 0 (bounded, drops counted exactly), and a stop with
+messages still queued (counted in the log).
 Exit 77 (skip) without mosquitto or the binaries.
 """
 import base64
