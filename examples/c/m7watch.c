@@ -38,6 +38,16 @@ static void print_bytes(const uint8_t *p, size_t n, bool hex)
 	putchar('"');
 }
 
+/* A whole number in min..max from an option, or false (so "-p abc" is not port 0). */
+static bool parse_num(const char *s, long min, long max, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	return !errno && end != s && !*end && *out >= min && *out <= max;
+}
+
 /* Connects, trying up to `retries` times a second apart; 0 or the last negative errno. */
 static int connect_retry(struct m7b_client *c, const char *path, int retries)
 {
@@ -65,21 +75,21 @@ int main(int argc, char **argv)
 {
 	const char *socket_path = NULL; /* NULL: $M7BRIDGE_SOCKET or the default */
 	int port = -1, retries = 10, opt, r;
-	long count = -1, frames = 0;
+	long count = -1, frames = 0, v;
 	bool hex = false;
 	struct m7b_client *c;
 
 	while ((opt = getopt(argc, argv, "s:p:n:xr:")) != -1) {
 		if (opt == 's')
 			socket_path = optarg;
-		else if (opt == 'p')
-			port = atoi(optarg);
-		else if (opt == 'n')
-			count = atol(optarg);
+		else if (opt == 'p' && parse_num(optarg, 0, 255, &v))
+			port = (int)v;
+		else if (opt == 'n' && parse_num(optarg, 1, 1000000000, &v))
+			count = v;
 		else if (opt == 'x')
 			hex = true;
-		else if (opt == 'r' && atoi(optarg) > 0)
-			retries = atoi(optarg);
+		else if (opt == 'r' && parse_num(optarg, 1, 1000000, &v))
+			retries = (int)v;
 		else
 			return fprintf(stderr,
 				       "usage: %s [-s SOCKET] [-p PORT] [-n COUNT] [-x] [-r "
@@ -107,11 +117,20 @@ int main(int argc, char **argv)
 				return 69;
 			}
 			r = m7b_client_watch(c, &w);
-			if (r < 0) {
-				fprintf(stderr, "m7watch: watch: %s\n",
+			if (r == -EREMOTEIO) {
+				fprintf(stderr, "m7watch: watch refused: %s\n",
 					m7b_client_error(c)->message);
 				m7b_client_free(c);
-				return r == -EREMOTEIO ? 1 : 69;
+				return 1;
+			}
+			if (r < 0) {
+				/* The daemon went away before answering (it is restarting):
+				 * like any lost connection, try again. */
+				fprintf(stderr, "m7watch: watch: %s; reconnecting\n",
+					m7b_client_error(c)->message);
+				m7b_client_close(c);
+				sleep(1);
+				continue;
 			}
 		}
 

@@ -60,8 +60,15 @@ def watch(path, ports, count, as_hex, on_connect, pos):
         f.write((json.dumps(request, separators=(",", ":")) + "\n").encode())
         f.flush()
         for line in f:
-            obj = json.loads(line)
-            cls = obj.get("class")
+            if not line.endswith(b"\n"):
+                break  # cut short: the daemon went away in the middle of a line
+            try:
+                obj = json.loads(line)
+                cls = obj.get("class")
+            except (ValueError, AttributeError):
+                print(f"m7watch: skipped a line that is not a JSON object: {line[:80]!r}",
+                      file=sys.stderr, flush=True)
+                continue
             if cls == "VERSION":
                 print(f"connected to m7bridged {obj.get('release')}", flush=True)
             elif cls == "ERROR":
@@ -141,4 +148,8 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except KeyboardInterrupt:
+        sys.exit(0)
+    except BrokenPipeError:
+        # The reader of our output left (| head): nothing more to say, and no traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)

@@ -1,23 +1,27 @@
 #!/bin/sh
 # Example: watch frames from m7bridged with socat and jq, one line per frame, payloads as
-# escaped text (JSON string syntax) or, with --hex, as hex. Gives up with a clear message
-# when no daemon answers after RETRIES tries a second apart (default 10).
+# escaped text (JSON string syntax) or, with --hex, as hex. When the daemon goes away it
+# says so and connects again (frames sent meanwhile are not shown); it gives up with a
+# clear message when no daemon answers after RETRIES tries a second apart (default 10).
 # Usage: m7watch.sh [--hex] [SOCKET]   (environment: RETRIES)
 hex=0
 [ "${1:-}" = "--hex" ] && { hex=1; shift; }
 sock=${1:-${M7BRIDGE_SOCKET:-/run/m7bridge/m7bridge.sock}}
 retries=${RETRIES:-10}
 
-i=1
-until [ -S "$sock" ] && socat -u OPEN:/dev/null "UNIX-CONNECT:$sock" 2>/dev/null; do
-	if [ "$i" -ge "$retries" ]; then
-		echo "m7watch.sh: no m7bridged at $sock after $i tries; is it running?" >&2
-		exit 69
-	fi
-	echo "m7watch.sh: cannot connect to $sock; try $i/$retries, again in 1 s" >&2
-	i=$((i + 1))
-	sleep 1
-done
+# Waits for the daemon's socket to take a connection, RETRIES tries a second apart.
+wait_daemon() {
+	i=1
+	until [ -S "$sock" ] && socat -u OPEN:/dev/null "UNIX-CONNECT:$sock" 2>/dev/null; do
+		if [ "$i" -ge "$retries" ]; then
+			echo "m7watch.sh: no m7bridged at $sock after $i tries; is it running?" >&2
+			exit 69
+		fi
+		echo "m7watch.sh: cannot connect to $sock; try $i/$retries, again in 1 s" >&2
+		i=$((i + 1))
+		sleep 1
+	done
+}
 
 if [ "$hex" = 1 ]; then
 	req='{"cmd":"watch","classes":["FRAME","STATE"],"encoding":"hex"}'
@@ -27,8 +31,17 @@ else
 	# @json escapes newlines and control bytes: one frame stays one line.
 	payload='(.data | @base64d | @json)'
 fi
-# -t keeps socat relaying the daemon's stream after printf's input has ended.
-printf '%s\n' "$req" |
-	socat -t 1000000 - "UNIX-CONNECT:$sock" |
-	jq --unbuffered -r "(select(.class==\"FRAME\") | \"\\(.channel)/\\(.port) seq \\(.seq): \\($payload)\"),
-		(select(.class==\"STATE\") | \"state \\(.channel): \\(.state) (\\(.reason))\")"
+# The pipeline ends when the daemon closes the connection (a restart), and the loop
+# connects again; jq killed by a signal (its reader went away: | head) ends the script.
+while :; do
+	wait_daemon
+	# -t keeps socat relaying the daemon's stream after printf's input has ended.
+	printf '%s\n' "$req" |
+		socat -t 1000000 - "UNIX-CONNECT:$sock" |
+		jq --unbuffered -r "(select(.class==\"FRAME\") | \"\\(.channel)/\\(.port) seq \\(.seq): \\($payload)\"),
+			(select(.class==\"STATE\") | \"state \\(.channel): \\(.state) (\\(.reason))\")"
+	status=$?
+	[ "$status" -gt 128 ] && exit "$status"
+	# jq fails (status 2) on a line the daemon's end cut short: a lost connection too.
+	echo "m7watch.sh: the daemon closed the connection; reconnecting" >&2
+done

@@ -240,6 +240,16 @@ class Exporter(unittest.TestCase):
         self.assertEqual(code, 200)
         self.assertIn("/metrics", text)
 
+    def test_usage_errors(self):
+        # A period or address that does not parse whole is refused, not half taken.
+        for args in (["-i", "5x"], ["-i", "0"], ["-i", "99999999999"],
+                     ["-l", "127.0.0.1:"], ["-l", "127.0.0.1:65536"]):
+            r = subprocess.run([EXPORTER, "-f", self.rig.prom + ".x"] + args,
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn(args[1], r.stderr)
+        self.assertFalse(os.path.exists(self.rig.prom + ".x"))
+
     def test_zz_daemon_restart(self):
         # Last (zz): stops the daemon. The exporter keeps answering, says up 0, reconnects.
         self.rig.stop("daemon")

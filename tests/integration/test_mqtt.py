@@ -2,8 +2,11 @@
 """m7bridge-mqtt against a real mosquitto broker on 127.0.0.1 (a free port, started here).
 
 m7sim -> m7bridged -> m7bridge-mqtt -> mosquitto -> a QoS 1 subscriber. Covers JSON and
-raw frame payloads, retained state, commands (allowed and forbidden), and a broker restart
-mid-stream: nothing lost while the bridge's queue holds, drops counted exactly beyond it.
+raw frame payloads, retained state, commands (allowed, forbidden, malformed, retained),
+bad configurations, a broker restart mid-stream (nothing lost while the bridge's queue
+holds, drops counted exactly beyond it), a broker that is down when the bridge starts, a
+broker that stops reading at QoS 0 (bounded, drops counted exactly), and a stop with
+messages still queued (counted in the log).
 Exit 77 (skip) without mosquitto or the binaries.
 """
 import base64
@@ -30,10 +33,78 @@ PREFIX, NODE = "m7b", "testhost"
 
 
 
+class StallingBroker:
+    """Just enough of an MQTT broker for QoS 0 publishers: accepts one client, then reads
+    nothing (a broker that stopped taking messages: its receive buffer kept small so the
+    connection fills soon) until resume(), then collects every PUBLISH and answers pings.
+    The connection stays up throughout, so QoS 0 loses nothing on the wire."""
+
+    def __init__(self):
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(1)
+        self.port = self.lsock.getsockname()[1]
+        self.reading = threading.Event()
+        self.msgs = []
+        self.lock = threading.Lock()
+        self.conn = None
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _recv(self, n):
+        buf = b""
+        while len(buf) < n:
+            d = self.conn.recv(n - len(buf))
+            if not d:
+                raise ConnectionError("closed")
+            buf += d
+        return buf
+
+    def _packet(self):
+        h = self._recv(1)[0]
+        n, mult = 0, 1
+        while True:
+            b = self._recv(1)[0]
+            n += (b & 0x7F) * mult
+            mult *= 128
+            if not b & 0x80:
+                return h, self._recv(n) if n else b""
+
+    def _run(self):
+        self.conn, _ = self.lsock.accept()
+        try:
+            self._packet()  # CONNECT
+            self.conn.sendall(b"\x20\x02\x00\x00")  # CONNACK, accepted
+            self.reading.wait()
+            while True:
+                h, body = self._packet()
+                if h >> 4 == 12:  # PINGREQ
+                    self.conn.sendall(b"\xd0\x00")
+                elif h >> 4 == 3:
+                    tl = int.from_bytes(body[:2], "big")
+                    with self.lock:
+                        self.msgs.append((body[2:2 + tl].decode(), body[2 + tl:]))
+        except (OSError, ConnectionError):
+            pass
+
+    def resume(self):
+        self.reading.set()
+
+    def take(self):
+        with self.lock:
+            return list(self.msgs)
+
+    def close(self):
+        for s in (self.conn, self.lsock):
+            if s:
+                s.close()
+
+
 class Rig:
     """broker + m7bridged + m7bridge-mqtt + subscriber in a temp dir; m7sim on demand."""
 
-    def __init__(self, test, **conf):
+    def __init__(self, test, broker_first=True, **conf):
+        self.test = test
         self.dir = tempfile.mkdtemp(prefix="m7b-mqtt-")
         self.link = os.path.join(self.dir, "ttyRPMSG30")
         self.ctl = os.path.join(self.dir, "m7sim.ctl")
@@ -41,10 +112,11 @@ class Rig:
         self.log = open(os.path.join(self.dir, "log"), "ab")
         self.procs = {}
         self.broker = Broker(self.dir)
-        self.broker.start()
-        self.sub = Subscriber(self.broker.port, f"{PREFIX}/{NODE}/#",
-                              client_id=f"sub-{test}")
-        wait_for(self.sub.connected.is_set, "subscriber connected")
+        self.start_broker()
+        if not broker_first:
+            # The subscriber's session stays with the broker's persistence: it gets
+            # whatever the bridge publishes as soon as the broker is back.
+            self.broker.stop()
         self.start("daemon", [DAEMON, "-f", "-s", self.sock, "-C", f"m7={self.link}"])
         settings = {"broker": {"host": "127.0.0.1", "port": self.broker.port,
                                "reconnect_min_s": 1, "reconnect_max_s": 2},
@@ -58,11 +130,31 @@ class Rig:
             for sec, kv in settings.items():
                 f.write(f"[{sec}]\n" + "".join(f"{k} = {v}\n" for k, v in kv.items()))
         self.start("bridge", [BRIDGE, "-c", self.conf, "-s", self.sock])
-        wait_for(lambda: self.stats().get("daemon_connected"), "bridge connected")
+        if broker_first:
+            wait_for(lambda: self.stats().get("daemon_connected"), "bridge connected")
+        else:
+            # Watching before anything streams: no stats to tell without a broker.
+            pid = self.procs["bridge"].pid
+            wait_for(lambda: os.path.exists(self.sock) and any(
+                c.get("pid") == pid and c["watching"] for c in self.status()["clients"]),
+                "the bridge watching")
+
+    def start_broker(self):
+        """The broker, and the subscriber on it (a persistent session)."""
+        self.broker.start()
+        self.sub = Subscriber(self.broker.port, f"{PREFIX}/{NODE}/#",
+                              client_id=f"sub-{self.test}")
+        wait_for(self.sub.connected.is_set, "subscriber connected")
 
     def start(self, name, args):
         self.procs[name] = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
                                             stderr=subprocess.STDOUT)
+
+    def stop(self, name):
+        """Stops a process with SIGTERM; returns its exit status."""
+        p = self.procs.pop(name)
+        p.terminate()
+        return p.wait(30)
 
     def start_sim(self, *sources):
         # --persist: a reboot hands the boot's books to the daemon (its BOOT_INFO).
@@ -107,19 +199,24 @@ class Rig:
 
     def watch_direct(self):
         """FRAME lines straight from the daemon's socket: what the bridge was given; and
-        the firmware's HEARTBEAT counters, the newest in self.hb."""
+        the firmware's HEARTBEAT counters, the newest in self.hb; and how many objects
+        of the classes the bridge publishes (FRAME, STATE, FAULT) in self.direct_all."""
         self.direct = []
+        self.direct_all = 0
         self.hb = {}
         s = socket.socket(socket.AF_UNIX)
         s.connect(self.sock)
         f = s.makefile("rwb")
         f.readline()
-        f.write(b'{"cmd":"watch","id":1,"classes":["FRAME","HEARTBEAT"]}\n')
+        f.write(b'{"cmd":"watch","id":1,"classes":["FRAME","HEARTBEAT","STATE","FAULT"]}\n')
         f.flush()
         f.readline()  # ACK
 
         def run():
             for line in f:
+                if line.startswith((b'{"class":"FRAME"', b'{"class":"STATE"',
+                                    b'{"class":"FAULT"')):
+                    self.direct_all += 1
                 if line.startswith(b'{"class":"FRAME"'):
                     self.direct.append(line.rstrip(b"\n"))
                 elif line.startswith(b'{"class":"HEARTBEAT"'):
@@ -146,7 +243,7 @@ class Rig:
         tail = self.tail()
         shutil.rmtree(self.dir, ignore_errors=True)
         # A clean stop on SIGTERM (a sanitizer's report would make it non-zero).
-        if codes.get("bridge") != 0:
+        if codes.get("bridge", 0) != 0:  # a test that stopped it checked it
             raise AssertionError(f"m7bridge-mqtt exited {codes.get('bridge')}:\n{tail}")
 
     def tail(self):
@@ -267,6 +364,77 @@ class Mqtt(unittest.TestCase):
         self.assertEqual(len(frames) + st["dropped"] + st["daemon_dropped"], bk["published"],
                          json.dumps([st, bk]))
 
+    def test_broker_absent_at_start(self):
+        """The broker comes up after the bridge: the bridge keeps trying, and what the
+        daemon streamed meanwhile waits in its queue and arrives once the broker is up."""
+        r = self.rig(broker_first=False)
+        n = 50
+        r.watch_direct()
+        r.start_sim(f"2:rate=100,count={n},size=8,pattern=counter")
+        wait_for(lambda: len(r.direct) == n, "the daemon to stream every frame")
+        r.broker.start()
+        wait_for(lambda: len(r.frames(2)) == n, "every frame through the late broker")
+        self.assertEqual(set(r.frames(2)), set(r.direct))
+        st = wait_for(lambda: r.stats().get("broker_connected") and r.stats(), "stats")
+        self.assertEqual(st["dropped"], 0)
+        self.assertIn("not reachable yet", r.tail())
+
+    def test_qos0_stalled_broker_bounded(self):
+        """QoS 0 against a broker that stops reading: libmosquitto would queue without
+        end. The bridge holds at most queue_max messages not yet written, drops the rest
+        and counts them: received + dropped = what the daemon streamed, exactly."""
+        fake = StallingBroker()
+        self.addCleanup(fake.close)
+        r = self.rig(broker_first=False, topics__qos=0, bridge__queue_max=40,
+                     broker__port=fake.port)
+        r.watch_direct()
+        # Streams until the connection (the kernel's buffers, megabytes) and then the
+        # bound are full: the bridge says it is dropping. Then the M7 stops.
+        r.start_sim("2:rate=2000,size=462,baud=10000000,pattern=counter")
+        wait_for(lambda: "queue full" in r.tail(), "the bridge to drop")
+        r.sim_cmd("quit")
+        r.procs.pop("sim").wait(30)
+        wait_for(lambda: len(r.direct) == r.status()["channels"][0]["data_frames"],
+                 "every frame the daemon published, straight from it")
+        fake.resume()
+        mine = (f"{PREFIX}/{NODE}/bridge", f"{PREFIX}/{NODE}/bridge/stats")
+
+        def settled():
+            msgs = fake.take()
+            st = [json.loads(p) for t, p in msgs if t == mine[1]]
+            # Every object of the daemon's the bridge publishes (FRAME, STATE, FAULT; no
+            # fault here, so no incident either), apart from the bridge's own status.
+            got = len([1 for t, _ in msgs if t not in mine])
+            if st and st[-1]["inflight"] == 0 and st[-1]["queued"] == 0 and \
+                    got + st[-1]["dropped"] + st[-1]["daemon_dropped"] >= r.direct_all:
+                return got, st[-1]
+            return None
+        try:
+            got, st = wait_for(settled, "the bridge to settle")
+        except AssertionError as e:
+            msgs = fake.take()
+            raise AssertionError(f"{e}: {len(msgs)} messages received, "
+                                 f"{r.direct_all} streamed, stats "
+                                 f"{[p for t, p in msgs if t == mine[1]][-1:]}")
+        self.assertGreater(st["dropped"], 0)
+        self.assertEqual(got + st["dropped"] + st["daemon_dropped"], r.direct_all,
+                         json.dumps(st))
+
+    def test_stop_says_what_was_not_delivered(self):
+        """SIGTERM while the broker is away: the bridge exits cleanly and says how many
+        messages it could not deliver, instead of dropping them without a word."""
+        r = self.rig(broker_first=False)
+        n = 30
+        r.watch_direct()
+        r.start_sim(f"2:rate=100,count={n},size=8,pattern=counter")
+        wait_for(lambda: len(r.direct) == n, "the daemon to stream every frame")
+        self.assertEqual(r.stop("bridge"), 0)
+        r.broker.start()  # for the rig's clean-up
+        undelivered = [int(line.split()[3]) for line in r.tail().splitlines()
+                       if line.startswith("m7bridge-mqtt: stopping with ")]
+        self.assertEqual(len(undelivered), 1, r.tail())
+        self.assertGreaterEqual(undelivered[0], n)
+
     def test_raw_payload_commands_and_retained_state(self):
         r = self.rig(topics__payload="raw", commands__allow_send="true",
                      commands__channels="m7")
@@ -298,6 +466,52 @@ class Mqtt(unittest.TestCase):
         finally:
             late.close()
 
+    def test_bad_sends_get_a_result(self):
+        """A send the bridge cannot carry out is answered on .../result, never ignored."""
+        r = self.rig(commands__allow_send="true")
+        r.start_sim("1:rate=0,loop=1")
+        wait_for(lambda: any(json.loads(p)["state"] == "up" for t, p, _ in r.sub.take()
+                             if t.endswith("/m7/state")), "state up")
+        base = f"{PREFIX}/{NODE}/m7"
+        r.sub.publish(f"{base}/abc/send", b"x")
+        r.sub.publish(f"{base}/256/send", b"x")
+        r.sub.publish(f"{base}/1/send", b"x" * 40000)
+        r.sub.publish(f"{base}/1/send", b"fine")
+
+        def results():
+            out = [(t, json.loads(p)) for t, p, _ in r.sub.take() if t.endswith("/result")]
+            return out if len(out) == 4 else None
+        res = wait_for(results, "a result for every send")
+        self.assertEqual(sorted((t[len(base) + 1:], o.get("code", "")) for t, o in res),
+                         [("1/send/result", ""), ("1/send/result", "bad_value"),
+                          ("256/send/result", "bad_value"), ("abc/send/result", "bad_value")])
+        self.assertIn({"ok": True}, [o for _, o in res])
+        echo = wait_for(lambda: [p for t, p, _ in r.sub.take() if t == f"{base}/1/frame"],
+                        "echoed frame")
+        self.assertEqual(json.loads(echo[0])["data"], base64.b64encode(b"fine").decode())
+
+    def test_retained_send_refused(self):
+        """A retained send is handed to every new subscription: carried out, it would go to
+        the UART again at every start of the bridge. It is refused, with a result."""
+        r = self.rig()  # not subscribed yet: nothing waits in the bridge's session
+        r.start_sim("1:rate=0,loop=1")
+        wait_for(lambda: any(json.loads(p)["state"] == "up" for t, p, _ in r.sub.take()
+                             if t.endswith("/m7/state")), "state up")
+        base = f"{PREFIX}/{NODE}/m7"
+        r.sub.publish(f"{base}/1/send", b"stale", retain=True)
+        self.assertEqual(r.stop("bridge"), 0)
+        with open(r.conf, "a") as f:
+            f.write("[commands]\nallow_send = true\n")
+        r.start("bridge", [BRIDGE, "-c", r.conf, "-s", r.sock])
+        res = wait_for(lambda: [json.loads(p) for t, p, _ in r.sub.take()
+                                if t == f"{base}/1/send/result"], "the retained send's result")
+        self.assertEqual(res[0]["code"], "retained")
+        r.sub.publish(f"{base}/1/send", b"", retain=True)  # clears it
+        r.sub.publish(f"{base}/1/send", b"fresh")
+        echo = wait_for(lambda: [p for t, p, _ in r.sub.take() if t == f"{base}/1/frame"],
+                        "echoed frame")
+        self.assertEqual([base64.b64decode(json.loads(p)["data"]) for p in echo], [b"fresh"])
+
     def test_sends_refused_unless_allowed(self):
         r = self.rig()  # allow_send defaults to false: not even subscribed
         r.start_sim("1:rate=0,loop=1")
@@ -318,6 +532,24 @@ class Mqtt(unittest.TestCase):
             rr = subprocess.run([BRIDGE, "-c", p], capture_output=True, text=True)
             self.assertEqual(rr.returncode, 78)
             self.assertIn("port", rr.stderr)
+            # Topics the broker would refuse, or that subscribers' patterns miss, are
+            # configuration errors, each named, not publishes that fail one by one.
+            for text, why in ((b"[topics]\nprefix =\n", b"prefix must not be empty"),
+                              (b"[topics]\nprefix = a/+/b\n", b"wildcards"),
+                              (b"[topics]\nprefix = site/#\n", b"wildcards"),
+                              (b"[topics]\nprefix = $SYS/m7\n", b"reserved"),
+                              (b"[topics]\nprefix = a//b\n", b"empty topic levels"),
+                              (b"[topics]\nprefix = site/\n", b"empty topic levels"),
+                              (b"[topics]\nprefix = /site\n", b"empty topic levels"),
+                              (b"[topics]\nprefix = a\xffb\n", b"not valid UTF-8"),
+                              (b"[topics]\nhost = h\xc3\n", b"not valid UTF-8"),
+                              (b"[broker]\nhost =\n", b"host must not be empty"),
+                              (b"[topics]\nqos = 99999999999999999999\n", b"qos")):
+                with open(p, "wb") as f:
+                    f.write(text)
+                rr = subprocess.run([BRIDGE, "-c", p, "--check-config"], capture_output=True)
+                self.assertEqual(rr.returncode, 78, text)
+                self.assertIn(why, rr.stderr, text)
             with open(p, "w") as f:
                 f.write("[topics]\npayload = raw\nprefix = site/a\n")
             rr = subprocess.run([BRIDGE, "-c", p, "--check-config"], capture_output=True,

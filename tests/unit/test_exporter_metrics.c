@@ -92,6 +92,15 @@ static void test_faults_take_daemon_count(void **state)
 	assert_has(t,
 		   "m7bridge_faults_total{channel=\"m7\",kind=\"silent\",source=\"liveness\"} 1\n");
 	free(t);
+
+	/* The daemon restarted and counts from 1 again: the counter resets with it, so
+	 * Prometheus sees the new fault (staying at 4 would hide it). */
+	feed(&m, "{\"class\":\"FAULT\",\"channel\":\"m7\",\"kind\":\"kick_timeout\","
+		 "\"source\":\"kernel\",\"count\":1}");
+	t = render(&m, NULL, false);
+	assert_has(t, "m7bridge_faults_total{channel=\"m7\",kind=\"kick_timeout\",source="
+		      "\"kernel\"} 1\n");
+	free(t);
 	mx_model_clear(&m);
 }
 
@@ -154,8 +163,9 @@ static void test_status_labels_escaped_and_optional_members(void **state)
 	struct mx_model m = {0};
 	const char *st = "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"a\\\"b\\\\c\\nd\","
 			 "\"state\":\"recovering\",\"frames\":10,\"recoveries\":2,"
-			 "\"write_stall_ms\":1500,\"clock\":{\"offset_ns\":-2500,"
-			 "\"drift_ppm\":12.5,\"uncertainty_ns\":800}}],"
+			 "\"write_stall_ms\":1500,\"clock\":{\"source\":\"sync\","
+			 "\"mapped\":true,\"offset_ns\":-2500,\"rate_ppm\":12.5,"
+			 "\"rate_err_ppm\":4.2,\"err_ns\":800,\"samples\":14}}],"
 			 "\"release\":\"0.1.0\",\"uptime_ms\":81234,\"client_id\":5,"
 			 "\"clients\":[{\"id\":5,\"pid\":42,\"dropped\":3,\"queued_bytes\":0}]}";
 	char *t = render(&m, st, false);
@@ -169,6 +179,8 @@ static void test_status_labels_escaped_and_optional_members(void **state)
 	snprintf(line, sizeof(line), "m7bridge_clock_offset_seconds%s -2.5e-06\n", lab);
 	assert_has(t, line);
 	snprintf(line, sizeof(line), "m7bridge_clock_drift_ratio%s 1.25e-05\n", lab);
+	assert_has(t, line);
+	snprintf(line, sizeof(line), "m7bridge_clock_uncertainty_seconds%s 8e-07\n", lab);
 	assert_has(t, line);
 	assert_has(t, "state=\"recovering\"} 1\n");
 	assert_has(t, "m7bridge_daemon_uptime_seconds 81.234\n");
@@ -188,6 +200,35 @@ static void test_status_labels_escaped_and_optional_members(void **state)
 	mx_model_clear(&m);
 }
 
+/* A firmware name as long as the wire allows (458 bytes), of two-byte characters and
+ * characters that need escaping: whole in its label, and the labels after it too. */
+static void test_long_firmware_name_label(void **state)
+{
+	struct mx_model m = {0};
+	char name[460] = "", st[1024], want[1200];
+	size_t k = 0;
+
+	while (k + 2 <= 456) {
+		memcpy(name + k, "\xc3\xa9", 2); /* U+00E9 */
+		k += 2;
+	}
+	memcpy(name + k, "\\\"", 2); /* a backslash and a quote: 458 bytes */
+	name[k + 2] = '\0';
+	snprintf(st, sizeof(st),
+		 "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"m7\",\"state\":\"up\","
+		 "\"firmware\":{\"name\":\"%.456s\\\\\\\"\",\"boot_id\":3}}]}",
+		 name);
+	snprintf(want, sizeof(want),
+		 "m7bridge_firmware_info{channel=\"m7\",name=\"%.456s\\\\\\\"\","
+		 "boot_id=\"00000003\"} 1\n",
+		 name);
+	char *t = render(&m, st, false);
+
+	assert_has(t, want);
+	free(t);
+	mx_model_clear(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +236,7 @@ int main(void)
 		cmocka_unit_test(test_faults_take_daemon_count),
 		cmocka_unit_test(test_incidents_counted_once_in_order),
 		cmocka_unit_test(test_status_labels_escaped_and_optional_members),
+		cmocka_unit_test(test_long_firmware_name_label),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

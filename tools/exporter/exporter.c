@@ -232,14 +232,23 @@ int main(int argc, char **argv)
 		case 'f':
 			x.textfile = optarg;
 			break;
-		case 'i':
-			x.interval_s = atoi(optarg);
-			if (x.interval_s <= 0) {
+		case 'i': {
+			char *end;
+
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+
+			/* "5x" or "99999999999" must not pass for some other period. */
+			if (errno || end == optarg || *end || v <= 0 || v > 86400) {
 				fprintf(stderr,
-					"m7bridge-exporter: --interval needs seconds > 0\n");
+					"m7bridge-exporter: --interval needs whole seconds "
+					"1..86400, got '%s'\n",
+					optarg);
 				return 2;
 			}
+			x.interval_s = (int)v;
 			break;
+		}
 		case 'F':
 			x.watch_frames = false;
 			break;

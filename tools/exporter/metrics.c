@@ -134,8 +134,10 @@ static int apply_fault(struct mx_model *m, const cJSON *o, const char *ch)
 	}
 	scopy(f->source, sizeof(f->source), source ? source : "");
 	/* `count` is the daemon's own count since it started: take it, so faults that
-	 * happened before the exporter connected are counted too. */
-	f->count = count > (double)f->count ? (uint64_t)count : f->count + (count < 0);
+	 * happened before the exporter connected are counted too. A restarted daemon
+	 * counts from 1 again: the counter resets with it, like the channel counters
+	 * (taking the larger of the two hid its faults until it passed the old count). */
+	f->count = count >= 0 ? (uint64_t)count : f->count + 1;
 	return 0;
 }
 
@@ -311,29 +313,37 @@ void mx_model_clear(struct mx_model *m)
 
 /* --- rendering ------------------------------------------------------------------------ */
 
-/* Appends key="value" (escaped as the text format says) to a label set. */
+/* Appends key="value" (escaped as the text format says) to a label set. The buffers
+ * are sized for the longest values the daemon sends (a firmware name of 458 bytes); a
+ * value that still does not fit is cut between characters, never inside an escape or a
+ * UTF-8 sequence, and the label set stays well-formed. */
 static void lab(char *dst, size_t n, const char *key, const char *val)
 {
 	size_t k = strlen(dst);
+	int w = snprintf(dst + k, n - k, "%s%s=\"", k ? "," : "", key);
 
-	if (k && k + 1 < n)
-		dst[k++] = ',';
-	int w = snprintf(dst + k, n - k, "%s=\"", key);
-
-	if (w < 0 || (size_t)w >= n - k)
-		return;
-	k += (size_t)w;
-	for (const char *p = val; *p && k + 3 < n; p++) {
-		if (*p == '\\' || *p == '"' || *p == '\n') {
-			dst[k++] = '\\';
-			dst[k++] = *p == '\n' ? 'n' : *p;
-		} else
-			dst[k++] = *p;
-	}
-	if (k + 2 <= n) {
-		dst[k++] = '"';
+	if (w < 0 || (size_t)w + 2 > n - k) {
 		dst[k] = '\0';
+		return;
 	}
+	k += (size_t)w;
+	for (const unsigned char *p = (const unsigned char *)val; *p;) {
+		size_t len = *p < 0xc0 ? 1 : *p < 0xe0 ? 2 : *p < 0xf0 ? 3 : 4;
+		bool esc = *p == '\\' || *p == '"' || *p == '\n';
+
+		if (strnlen((const char *)p, len) < len || k + (esc ? 2 : len) + 2 > n)
+			break;
+		if (esc) {
+			dst[k++] = '\\';
+			dst[k++] = *p == '\n' ? 'n' : (char)*p;
+		} else {
+			memcpy(dst + k, p, len);
+			k += len;
+		}
+		p += esc ? 1 : len;
+	}
+	dst[k++] = '"';
+	dst[k] = '\0';
 }
 
 /* Family metadata: counters carry _total on samples; OpenMetrics names the family
@@ -426,7 +436,7 @@ static const cJSON *channels(const cJSON *status)
 static void render_channels(struct mx_buf *b, const cJSON *status, bool om)
 {
 	const cJSON *ch;
-	char l[256];
+	char l[MX_LABELS];
 
 	head(b, om, "m7bridge_channel_state", "gauge",
 	     "Link state of the channel: 1 for the current state.");
@@ -484,17 +494,20 @@ static void render_channels(struct mx_buf *b, const cJSON *status, bool om)
 		lab(l, sizeof(l), "boot_id", id);
 		sample(b, "m7bridge_firmware", "_info", l, 1);
 	}
-	/* The clock mapping, when the daemon reports it (offset_ns, drift_ppm, uncertainty_ns). */
+	/* The clock mapping, when the daemon reports one: STATUS "clock" carries the CLOCK
+	 * object's members, the numbers only while "mapped". */
 	static const struct {
 		const char *member, *name, *help;
 		double scale;
 	} clk[] = {
 		{"offset_ns", "m7bridge_clock_offset_seconds",
-		 "M7 clock minus Linux CLOCK_REALTIME at the last sync.", 1e-9},
-		{"drift_ppm", "m7bridge_clock_drift_ratio",
-		 "Rate of the M7 clock relative to Linux, minus 1.", 1e-6},
-		{"uncertainty_ns", "m7bridge_clock_uncertainty_seconds",
-		 "Error bound of M7 timestamps mapped to Linux time.", 1e-9},
+		 "CLOCK_MONOTONIC time of the M7's tick 0 (ticks counted at the nominal rate).",
+		 1e-9},
+		{"rate_ppm", "m7bridge_clock_drift_ratio",
+		 "Rate of the M7 clock against CLOCK_MONOTONIC, minus 1 (positive: fast).", 1e-6},
+		{"err_ns", "m7bridge_clock_uncertainty_seconds",
+		 "Error bound of M7 timestamps mapped to Linux time, at the newest exchange.",
+		 1e-9},
 	};
 	for (size_t f = 0; f < sizeof(clk) / sizeof(clk[0]); f++) {
 		any = false;
@@ -547,7 +560,7 @@ static void render_clients(struct mx_buf *b, const cJSON *status, bool om)
 	};
 	const cJSON *c, *list = cJSON_GetObjectItemCaseSensitive(status, "clients");
 	double self = num(status, "client_id");
-	char l[128];
+	char l[MX_LABELS];
 	int n = 0;
 
 	head(b, om, "m7bridge_clients", "gauge", "Clients connected to the daemon's socket.");
@@ -580,7 +593,7 @@ static void port_labels(const struct mx_port *p, char *l, size_t n)
 
 static void render_stream(struct mx_buf *b, const struct mx_model *m, bool om)
 {
-	char l[256];
+	char l[MX_LABELS];
 
 	head(b, om, "m7bridge_port_frames", "counter",
 	     "FRAME objects (UART captures) seen by the exporter, per M7 UART port.");
@@ -659,7 +672,7 @@ static void render_stream(struct mx_buf *b, const struct mx_model *m, bool om)
 int mx_render(const struct mx_model *m, const cJSON *status, const struct mx_proc *proc, bool om,
 	      struct mx_buf *b)
 {
-	char l[128];
+	char l[MX_LABELS];
 
 	head(b, om, "m7bridge_up", "gauge",
 	     "Whether the daemon answered the exporter's status request.");

@@ -8,8 +8,9 @@
 
 #include <cjson/cJSON.h>
 
-#define MX_NAME	 64
-#define MX_HBUCK 12
+#define MX_NAME	  64
+#define MX_LABELS 2048 /* one label set, escaped: a 458-byte firmware name and more */
+#define MX_HBUCK  12
 
 /* FRAMEs seen per channel and port (from the exporter's own watch). */
 struct mx_port {

@@ -1,4 +1,5 @@
 /* m7bridge-mqtt: publishes m7bridged's frames, states, faults and incidents to an MQTT broker. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -22,6 +23,9 @@
 #define TOPIC_MAX    512
 #define MAX_COMMANDS 64
 #define MAX_PENDING  64
+/* How long a stop waits for the broker to take what is queued: 2 s. */
+#define DRAIN_STEPS   20
+#define DRAIN_STEP_US 100000
 
 /* A message waiting for the broker. */
 struct msg {
@@ -49,7 +53,9 @@ struct pending {
 struct bridge {
 	struct mqc conf;
 	struct event_base *base;
-	struct event *ev_wake, *ev_stats, *ev_inc, *ev_int, *ev_term;
+	struct event *ev_wake, *ev_stats, *ev_inc, *ev_int, *ev_term, *ev_broker;
+	int broker_retry_s; /* next delay of a first connect that failed */
+	bool loop_started;
 	struct mosquitto *mosq;
 	struct follow *follow;
 	struct m7b_watch watch;
@@ -61,7 +67,14 @@ struct bridge {
 	bool connected, ever_connected, dropping;
 	struct msg *q; /* ring of conf.queue_max */
 	size_t qhead, qlen;
-	long inflight; /* QoS > 0 messages handed to libmosquitto, not yet acknowledged */
+	/* Messages handed to libmosquitto and not yet acknowledged (QoS 1, 2) or, at QoS 0,
+	 * not yet written to the connection: libmosquitto's own queue has no bound. */
+	long inflight;
+	/* The bridge's own status messages (online, stats) in libmosquitto: their
+	 * on_publish must not be taken for a frame's. */
+	int ctl_mids[8];
+	size_t nctl;
+	int stats_mid; /* the stats message not yet written, 0 if none */
 	uint64_t published, dropped, reconnects;
 	struct command cmds[MAX_COMMANDS];
 	size_t ncmds;
@@ -84,15 +97,13 @@ static void wake(struct bridge *b)
 /* Hands one message to libmosquitto; called without the lock. Returns a MOSQ_ERR_. */
 static int send_now(struct bridge *b, const char *topic, const void *p, int len, bool retain)
 {
-	if (b->conf.qos > 0) {
-		pthread_mutex_lock(&b->lock);
-		b->inflight++;
-		pthread_mutex_unlock(&b->lock);
-	}
+	pthread_mutex_lock(&b->lock);
+	b->inflight++;
+	pthread_mutex_unlock(&b->lock);
 	int r = mosquitto_publish(b->mosq, NULL, topic, len, p, b->conf.qos, retain);
 
 	pthread_mutex_lock(&b->lock);
-	if (r != MOSQ_ERR_SUCCESS && b->conf.qos > 0)
+	if (r != MOSQ_ERR_SUCCESS)
 		b->inflight--;
 	if (r == MOSQ_ERR_SUCCESS)
 		b->published++;
@@ -138,8 +149,7 @@ static bool enqueue(struct bridge *b, const char *topic, const void *p, int len,
 static void publish(struct bridge *b, const char *topic, const void *p, int len, bool retain)
 {
 	pthread_mutex_lock(&b->lock);
-	bool direct = b->connected && b->qlen == 0 &&
-		      (b->conf.qos == 0 || b->inflight < b->conf.queue_max);
+	bool direct = b->connected && b->qlen == 0 && b->inflight < b->conf.queue_max;
 
 	if (!direct) {
 		enqueue(b, topic, p, len, retain);
@@ -160,8 +170,7 @@ static void flush(struct bridge *b)
 	size_t max = (size_t)b->conf.queue_max;
 
 	pthread_mutex_lock(&b->lock);
-	while (b->connected && b->qlen > 0 &&
-	       (b->conf.qos == 0 || b->inflight < b->conf.queue_max)) {
+	while (b->connected && b->qlen > 0 && b->inflight < b->conf.queue_max) {
 		struct msg m = b->q[b->qhead];
 
 		pthread_mutex_unlock(&b->lock);
@@ -178,6 +187,42 @@ static void flush(struct bridge *b)
 	if (b->qlen == 0)
 		b->dropping = false;
 	pthread_mutex_unlock(&b->lock);
+}
+
+/* Publishes one of the bridge's own status messages, outside the queue and its bound.
+ * The lock is held across the publish: libmosquitto's thread may report it written
+ * before mosquitto_publish returns, and must find its mid on the list by then (that
+ * thread takes the lock only in callbacks, where it holds none of the mutexes a publish
+ * takes). Returns its mid, or 0 if libmosquitto refused it. */
+static int publish_control(struct bridge *b, const char *topic, const char *text, int qos,
+			   bool stats)
+{
+	int mid = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->nctl < sizeof(b->ctl_mids) / sizeof(b->ctl_mids[0]) &&
+	    mosquitto_publish(b->mosq, &mid, topic, (int)strlen(text), text, qos, true) ==
+		    MOSQ_ERR_SUCCESS) {
+		b->ctl_mids[b->nctl++] = mid;
+		if (stats)
+			b->stats_mid = mid;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return mid;
+}
+
+/* Takes mid off the list of status messages; false if it is not one. Under the lock. */
+static bool control_done(struct bridge *b, int mid)
+{
+	for (size_t i = 0; i < b->nctl; i++) {
+		if (b->ctl_mids[i] != mid)
+			continue;
+		b->ctl_mids[i] = b->ctl_mids[--b->nctl];
+		if (b->stats_mid == mid)
+			b->stats_mid = 0;
+		return true;
+	}
+	return false;
 }
 
 static void topic(struct bridge *b, char *buf, const char *const *segs, size_t n)
@@ -207,7 +252,7 @@ static void bridge_on_connect(struct mosquitto *mosq, void *arg, int rc)
 	pthread_mutex_unlock(&b->lock);
 	fprintf(stderr, "m7bridge-mqtt: connected to %s:%d\n", b->conf.host, b->conf.port);
 	if (mqc_topic(&b->conf, t, sizeof(t), segs, 1) > 0)
-		mosquitto_publish(mosq, NULL, t, 6, "online", 1, true);
+		publish_control(b, t, "online", 1, false);
 	if (b->conf.allow_send) {
 		snprintf(t, sizeof(t), "%s+/+/send", b->cmd_prefix);
 		mosquitto_subscribe(mosq, NULL, t, 1);
@@ -219,24 +264,49 @@ static void bridge_on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 {
 	struct bridge *b = arg;
 
+	long lost = 0;
+
 	pthread_mutex_lock(&b->lock);
 	b->connected = false;
+	/* QoS 0 messages not yet written go with the connection (QoS 1 and 2 ones are sent
+	 * again after the reconnect): counted as dropped. */
+	if (b->conf.qos == 0) {
+		lost = b->inflight;
+		b->dropped += (uint64_t)lost;
+		b->inflight = 0;
+	}
+	if (b->stats_mid)
+		control_done(b, b->stats_mid);
 	pthread_mutex_unlock(&b->lock);
 	if (rc != 0)
-		fprintf(stderr, "m7bridge-mqtt: broker connection lost; reconnecting\n");
+		fprintf(stderr,
+			"m7bridge-mqtt: broker connection lost (%ld unsent messages dropped); "
+			"reconnecting\n",
+			lost);
 }
 
 static void bridge_on_publish(struct mosquitto *mosq, void *arg, int mid)
 {
 	struct bridge *b = arg;
 
-	if (b->conf.qos == 0)
-		return;
 	pthread_mutex_lock(&b->lock);
-	if (b->inflight > 0)
+	if (!control_done(b, mid) && b->inflight > 0)
 		b->inflight--;
 	pthread_mutex_unlock(&b->lock);
 	wake(b); /* room for queued messages */
+}
+
+/* A send refused before it reached the daemon: the result goes to TOPIC/result. */
+static void refuse(struct bridge *b, const char *send_topic, const char *code, const char *why)
+{
+	char t[TOPIC_MAX + 16], js[256];
+
+	if (snprintf(t, sizeof(t), "%s/result", send_topic) >= (int)sizeof(t))
+		return; /* longer than any topic the bridge subscribes to */
+	int n = snprintf(js, sizeof(js), "{\"ok\":false,\"code\":\"%s\",\"message\":\"%s\"}", code,
+			 why);
+
+	publish(b, t, js, n, false);
 }
 
 /* prefix/node/<channel>/<port>/send: queued for the main thread, which owns the daemon
@@ -251,20 +321,44 @@ static void bridge_on_message(struct mosquitto *mosq, void *arg, const struct mo
 	if (strncmp(m->topic, b->cmd_prefix, pl) != 0)
 		return;
 	const char *rest = m->topic + pl, *slash = strchr(rest, '/');
+	long port = -1;
 
-	if (!slash || (size_t)(slash - rest) >= sizeof(c.channel))
+	if (slash && (size_t)(slash - rest) < sizeof(c.channel)) {
+		memcpy(c.channel, rest, (size_t)(slash - rest));
+		errno = 0;
+		port = strtol(slash + 1, &end, 10);
+		if (errno || end == slash + 1 || strcmp(end, "/send") != 0 ||
+		    !isdigit((unsigned char)slash[1]))
+			port = -1;
+	}
+	/* Every send gets a result, refusals included: the sender must never wonder. */
+	if (m->retain) {
+		refuse(b, m->topic, "retained",
+		       "a retained send is refused: it would be sent again at every reconnect");
 		return;
-	memcpy(c.channel, rest, (size_t)(slash - rest));
-	c.port = (int)strtol(slash + 1, &end, 10);
-	if (end == slash + 1 || strcmp(end, "/send") != 0 || c.port < 0 || c.port > 255 ||
-	    m->payloadlen < 0 || (size_t)m->payloadlen > sizeof(c.data))
+	}
+	if (port < 0 || port > 255) {
+		refuse(b, m->topic, "bad_value",
+		       "expected PREFIX/HOST/CHANNEL/PORT/send with PORT 0..255");
 		return;
+	}
+	if (m->payloadlen < 0 || (size_t)m->payloadlen > sizeof(c.data)) {
+		refuse(b, m->topic, "bad_value", "payload too long");
+		return;
+	}
+	c.port = (int)port;
 	memcpy(c.data, m->payload, (size_t)m->payloadlen);
 	c.len = (size_t)m->payloadlen;
 	pthread_mutex_lock(&b->lock);
-	if (b->ncmds < MAX_COMMANDS)
+	bool queued = b->ncmds < MAX_COMMANDS;
+
+	if (queued)
 		b->cmds[b->ncmds++] = c;
 	pthread_mutex_unlock(&b->lock);
+	if (!queued) {
+		refuse(b, m->topic, "busy", "too many sends waiting; try again");
+		return;
+	}
 	wake(b);
 }
 
@@ -475,7 +569,8 @@ static void bridge_on_stats(evutil_socket_t fd, short what, void *arg)
 	const char *segs[] = {"bridge", "stats"};
 
 	pthread_mutex_lock(&b->lock);
-	bool connected = b->connected;
+	/* One at a time: with a broker that stopped reading they would pile up unbounded. */
+	bool connected = b->connected && !b->stats_mid;
 	int n = snprintf(js, sizeof(js),
 			 "{\"broker_connected\":%s,\"daemon_connected\":%s,\"queued\":%zu,"
 			 "\"inflight\":%ld,\"published\":%" PRIu64 ",\"dropped\":%" PRIu64
@@ -487,8 +582,10 @@ static void bridge_on_stats(evutil_socket_t fd, short what, void *arg)
 	/* Stale statistics are useless: they are not queued while the broker is away. */
 	if (!connected)
 		return;
+	if (n < 0 || n >= (int)sizeof(js))
+		return;
 	topic(b, t, segs, 2);
-	mosquitto_publish(b->mosq, NULL, t, n, js, 0, true);
+	publish_control(b, t, js, 0, true);
 }
 
 static void bridge_on_incidents(evutil_socket_t fd, short what, void *arg)
@@ -502,6 +599,44 @@ static void bridge_on_signal(evutil_socket_t fd, short what, void *arg)
 }
 
 /* --- set-up --------------------------------------------------------------------------- */
+
+/* The first connect. libmosquitto's network thread retries only a connection that once
+ * got as far as the socket: when the first connect fails at once (broker down, name not
+ * resolved), that thread would wait forever. So it starts only once a connect got under
+ * way; until then this retries from the event loop with the configured backoff. */
+static int mqtt_connect_first(struct bridge *b)
+{
+	const struct mqc *c = &b->conf;
+	int r = mosquitto_connect_async(b->mosq, c->host, c->port, c->keepalive_s);
+
+	if (r != MOSQ_ERR_SUCCESS) {
+		struct timeval tv = {b->broker_retry_s, 0};
+
+		if (b->broker_retry_s == c->reconnect_min_s)
+			fprintf(stderr,
+				"m7bridge-mqtt: broker %s:%d not reachable yet (%s); retrying\n",
+				c->host, c->port,
+				r == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(r));
+		b->broker_retry_s = b->broker_retry_s * 2 > c->reconnect_max_s
+					    ? c->reconnect_max_s
+					    : b->broker_retry_s * 2;
+		return evtimer_add(b->ev_broker, &tv) == 0 ? 0 : -ENOMEM;
+	}
+	if (mosquitto_loop_start(b->mosq) != MOSQ_ERR_SUCCESS)
+		return -EIO;
+	b->loop_started = true;
+	return 0;
+}
+
+static void bridge_on_broker_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct bridge *b = arg;
+
+	if (mqtt_connect_first(b) < 0) {
+		fprintf(stderr, "m7bridge-mqtt: cannot start the MQTT client\n");
+		event_base_loopexit(b->base, NULL);
+	}
+}
 
 static int mqtt_setup(struct bridge *b)
 {
@@ -541,12 +676,36 @@ static int mqtt_setup(struct bridge *b)
 	}
 	topic(b, t, segs, 1);
 	mosquitto_will_set(b->mosq, t, 7, "offline", 1, true);
-	r = mosquitto_connect_async(b->mosq, c->host, c->port, c->keepalive_s);
-	if (r != MOSQ_ERR_SUCCESS)
-		fprintf(stderr, "m7bridge-mqtt: broker %s:%d not reachable yet (%s); retrying\n",
-			c->host, c->port, mosquitto_strerror(r));
-	/* loop_start's thread retries a failed first connect with the same backoff. */
-	return mosquitto_loop_start(b->mosq) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+	b->broker_retry_s = c->reconnect_min_s;
+	return mqtt_connect_first(b);
+}
+
+/* At a stop: gives the broker a moment to take what waits, then says what it did not
+ * take, so that nothing is lost without a word. */
+static void bridge_drain(struct bridge *b)
+{
+	size_t queued;
+	long inflight;
+
+	for (int i = 0; i < DRAIN_STEPS; i++) {
+		flush(b);
+		pthread_mutex_lock(&b->lock);
+		bool done = !b->connected || (b->qlen == 0 && b->inflight == 0);
+
+		pthread_mutex_unlock(&b->lock);
+		if (done)
+			break;
+		usleep(DRAIN_STEP_US);
+	}
+	pthread_mutex_lock(&b->lock);
+	queued = b->qlen;
+	inflight = b->inflight;
+	pthread_mutex_unlock(&b->lock);
+	if (queued || inflight)
+		fprintf(stderr,
+			"m7bridge-mqtt: stopping with %zu messages not delivered (%zu queued, %ld "
+			"in flight); %" PRIu64 " dropped before\n",
+			queued + (size_t)inflight, queued, inflight, b->dropped);
 }
 
 static void usage(FILE *f)
@@ -650,7 +809,8 @@ int main(int argc, char **argv)
 	b.ev_inc = event_new(b.base, -1, EV_PERSIST, bridge_on_incidents, &b);
 	b.ev_int = evsignal_new(b.base, SIGINT, bridge_on_signal, &b);
 	b.ev_term = evsignal_new(b.base, SIGTERM, bridge_on_signal, &b);
-	if (!b.ev_wake || !b.ev_stats || !b.ev_inc || !b.ev_int || !b.ev_term)
+	b.ev_broker = evtimer_new(b.base, bridge_on_broker_retry, &b);
+	if (!b.ev_wake || !b.ev_stats || !b.ev_inc || !b.ev_int || !b.ev_term || !b.ev_broker)
 		goto out;
 	event_add(b.ev_wake, NULL);
 	event_add(b.ev_stats, &st);
@@ -668,20 +828,22 @@ int main(int argc, char **argv)
 	event_base_dispatch(b.base);
 	rc = 0;
 out:
+	b.follow = follow_free(b.follow); /* nothing new from here on */
 	if (b.mosq) {
 		char t[TOPIC_MAX];
 		const char *segs[] = {"bridge"};
 
+		bridge_drain(&b);
 		/* A clean stop says so; a crash leaves the will ("offline") to the broker. */
 		topic(&b, t, segs, 1);
 		mosquitto_publish(b.mosq, NULL, t, 7, "offline", 1, true);
 		mosquitto_disconnect(b.mosq);
-		mosquitto_loop_stop(b.mosq, false);
+		if (b.loop_started)
+			mosquitto_loop_stop(b.mosq, false);
 		mosquitto_destroy(b.mosq);
 	}
 	mosquitto_lib_cleanup();
-	b.follow = follow_free(b.follow);
-	struct event *evs[] = {b.ev_wake, b.ev_stats, b.ev_inc, b.ev_int, b.ev_term};
+	struct event *evs[] = {b.ev_wake, b.ev_stats, b.ev_inc, b.ev_int, b.ev_term, b.ev_broker};
 
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])

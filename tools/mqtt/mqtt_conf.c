@@ -6,6 +6,8 @@
 
 #include <ini.h>
 
+#include "m7bridge/utf8.h"
+
 #include "mqtt_conf.h"
 
 void mqc_defaults(struct mqc *c)
@@ -24,7 +26,9 @@ void mqc_defaults(struct mqc *c)
 	c->incidents_interval_ms = 10000;
 }
 
-enum kind { K_STR, K_INT, K_BOOL, K_PAYLOAD, K_LIST };
+/* K_PREFIX implies K_NONEMPTY, which implies K_UTF8 (MQTT strings are UTF-8), which is
+ * a K_STR. */
+enum kind { K_STR, K_UTF8, K_NONEMPTY, K_PREFIX, K_INT, K_BOOL, K_PAYLOAD, K_LIST };
 
 /* One row per setting: section, key, type, where, and the range of integers. */
 static const struct setting {
@@ -34,10 +38,10 @@ static const struct setting {
 	long min, max;
 } settings[] = {
 	{"daemon", "socket", K_STR, offsetof(struct mqc, socket), 0, 0},
-	{"broker", "host", K_STR, offsetof(struct mqc, host), 0, 0},
+	{"broker", "host", K_NONEMPTY, offsetof(struct mqc, host), 0, 0},
 	{"broker", "port", K_INT, offsetof(struct mqc, port), 1, 65535},
-	{"broker", "client_id", K_STR, offsetof(struct mqc, client_id), 0, 0},
-	{"broker", "username", K_STR, offsetof(struct mqc, username), 0, 0},
+	{"broker", "client_id", K_UTF8, offsetof(struct mqc, client_id), 0, 0},
+	{"broker", "username", K_UTF8, offsetof(struct mqc, username), 0, 0},
 	{"broker", "password", K_STR, offsetof(struct mqc, password), 0, 0},
 	{"broker", "tls", K_BOOL, offsetof(struct mqc, tls), 0, 0},
 	{"broker", "ca_file", K_STR, offsetof(struct mqc, ca_file), 0, 0},
@@ -48,8 +52,8 @@ static const struct setting {
 	{"broker", "keepalive_s", K_INT, offsetof(struct mqc, keepalive_s), 5, 3600},
 	{"broker", "reconnect_min_s", K_INT, offsetof(struct mqc, reconnect_min_s), 1, 3600},
 	{"broker", "reconnect_max_s", K_INT, offsetof(struct mqc, reconnect_max_s), 1, 3600},
-	{"topics", "prefix", K_STR, offsetof(struct mqc, prefix), 0, 0},
-	{"topics", "host", K_STR, offsetof(struct mqc, node), 0, 0},
+	{"topics", "prefix", K_PREFIX, offsetof(struct mqc, prefix), 0, 0},
+	{"topics", "host", K_UTF8, offsetof(struct mqc, node), 0, 0},
 	{"topics", "payload", K_PAYLOAD, offsetof(struct mqc, payload), 0, 0},
 	{"topics", "qos", K_INT, offsetof(struct mqc, qos), 0, 2},
 	{"bridge", "queue_max", K_INT, offsetof(struct mqc, queue_max), 1, 10000000},
@@ -61,6 +65,25 @@ static const struct setting {
 	{"commands", "channels", K_LIST, 0, 0, 0},
 };
 
+/* The prefix is the start of every topic the bridge publishes to and subscribes under:
+ * levels of its own are fine ("site/line3"), but not MQTT's wildcards (a publish to
+ * them is refused by the broker), empty levels (subscribers' PREFIX/+/... patterns miss
+ * them) or a leading '$' (topics reserved for the broker). */
+static bool prefix_valid(const char *v, char *msg, size_t msg_cap)
+{
+	const char *why = NULL;
+
+	if (strpbrk(v, "+#"))
+		why = "MQTT wildcards + and # are not allowed";
+	else if (v[0] == '$')
+		why = "topics starting with $ are reserved for the broker";
+	else if (v[0] == '/' || (v[0] && v[strlen(v) - 1] == '/') || strstr(v, "//"))
+		why = "empty topic levels (a leading, trailing or double /) are not allowed";
+	if (why)
+		snprintf(msg, msg_cap, "prefix '%s': %s", v, why);
+	return !why;
+}
+
 bool mqc_set(struct mqc *c, const char *section, const char *key, const char *value, char *msg,
 	     size_t msg_cap)
 {
@@ -71,6 +94,22 @@ bool mqc_set(struct mqc *c, const char *section, const char *key, const char *va
 		if (strcmp(s->section, section) != 0 || strcmp(s->key, key) != 0)
 			continue;
 		switch (s->kind) {
+		case K_PREFIX:
+			if (!prefix_valid(value, msg, msg_cap))
+				return false;
+			/* fall through */
+		case K_NONEMPTY:
+			if (!value[0]) {
+				snprintf(msg, msg_cap, "%s must not be empty", key);
+				return false;
+			}
+			/* fall through */
+		case K_UTF8:
+			if (!m7b_utf8_valid(value, strlen(value))) {
+				snprintf(msg, msg_cap, "%s is not valid UTF-8", key);
+				return false;
+			}
+			/* fall through */
 		case K_STR:
 			if (strlen(value) >= MQC_STR) {
 				snprintf(msg, msg_cap, "%s is too long", key);

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""The C, Python and shell examples against a scripted stand-in for m7bridged: a daemon
+that goes away (in the middle of a line, or before answering the watch) and comes back,
+odd bytes in a payload, and bad command lines. Each must say what happened and carry on
+(or refuse clearly), never crash or hang. Exit 77 (skip) without the binaries.
+"""
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+
+import itest_util
+
+BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
+SOURCE = os.environ.get("M7B_SOURCE_ROOT", ".")
+C_EXAMPLE = os.path.join(BUILD, "examples", "m7watch")
+PY_EXAMPLE = os.path.join(SOURCE, "examples", "python", "m7watch.py")
+SH_EXAMPLE = os.path.join(SOURCE, "examples", "shell", "m7watch.sh")
+TIMEOUT = 30.0
+VERSION = b'{"class":"VERSION","release":"0.1.0","proto_major":1,"proto_minor":1}\n'
+
+
+def frame(seq, data):
+    return (json.dumps({"class": "FRAME", "channel": "m7", "port": 2, "seq": seq,
+                        "t_first": 1, "t_last": 2, "data": base64.b64encode(data).decode()},
+                       separators=(",", ":")) + "\n").encode()
+
+
+class FakeDaemon:
+    """Serves one script per connection, in order: each a list of byte strings to send
+    after the client's first request line (b"" = read nothing, close at once after
+    VERSION). After the last script the socket goes away."""
+
+    def __init__(self, path, scripts):
+        self.path, self.scripts = path, scripts
+        self.requests = []
+        self.lsock = socket.socket(socket.AF_UNIX)
+        self.lsock.bind(path)
+        self.lsock.listen(4)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        scripts = list(self.scripts)
+        while scripts:
+            conn, _ = self.lsock.accept()
+            with conn:
+                try:
+                    conn.sendall(VERSION)
+                except OSError:
+                    continue  # a probe that left at once
+                if scripts[0] == b"":
+                    scripts.pop(0)
+                    continue
+                f = conn.makefile("rb")
+                line = f.readline()
+                if not line:
+                    f.close()
+                    continue  # a probe (the shell example's): no script used
+                script = scripts.pop(0)
+                req = json.loads(line)
+                self.requests.append(req)
+                conn.sendall(json.dumps({"class": "ACK", "id": req.get("id", 0),
+                                         "cmd": "watch"}).encode() + b"\n")
+                for chunk in script:
+                    conn.sendall(chunk)
+                f.close()
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def close(self):
+        self.lsock.close()
+
+
+class Examples(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="m7b-examples-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.sock = os.path.join(self.dir, "m7bridge.sock")
+
+    def daemon(self, scripts):
+        d = FakeDaemon(self.sock, scripts)
+        self.addCleanup(d.close)
+        return d
+
+    def run_until(self, argv, want, env=None):
+        """Runs argv until it exits or, if want is not empty, until its stdout holds every
+        string in want (then stops it); returns (exit status or None if stopped, stdout,
+        stderr)."""
+        # A session of its own: the shell example's socat and jq go with it.
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env, start_new_session=True)
+        out, err = [], []
+
+        def pump(src, dst):
+            for line in src:
+                dst.append(line.decode(errors="replace"))
+        ts = [threading.Thread(target=pump, args=(p.stdout, out), daemon=True),
+              threading.Thread(target=pump, args=(p.stderr, err), daemon=True)]
+        for t in ts:
+            t.start()
+        try:
+            itest_util.wait_for(lambda: p.poll() is not None or
+                                (want and all(w in "".join(out) for w in want)),
+                                f"{argv[0]} to show {want}", TIMEOUT)
+        finally:
+            stopped = p.poll() is None
+            if stopped:
+                os.killpg(p.pid, signal.SIGTERM)
+            p.wait(TIMEOUT)
+            for t in ts:
+                t.join(TIMEOUT)
+            p.stdout.close()
+            p.stderr.close()
+        return (None if stopped else p.returncode), "".join(out), "".join(err)
+
+    # --- a daemon that goes away in the middle of a line, then comes back -------------
+
+    def cut_mid_line(self):
+        return self.daemon([[frame(1, b"one\n"), frame(2, b"two")[:25]],
+                            [frame(3, b"\x1b[2Jthree\xff")]])
+
+    def test_python_cut_mid_line(self):
+        self.cut_mid_line()
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--count", "2", "--retry", "0.1"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 1: 4 bytes: "one\\n"', out)
+        self.assertIn('seq 3: 10 bytes: "\\x1b[2Jthree\\xff"', out)
+        self.assertNotIn("Traceback", err)
+        self.assertIn("closed the connection; reconnecting", err)
+
+    def test_c_cut_mid_line(self):
+        self.cut_mid_line()
+        rc, out, err = self.run_until([C_EXAMPLE, "-s", self.sock, "-n", "2"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 1: 4 bytes: "one\\n"', out)
+        self.assertIn('seq 3: 10 bytes: "\\x1b[2Jthree\\xff"', out)
+
+    def test_shell_cut_mid_line(self):
+        self.cut_mid_line()
+        rc, out, err = self.run_until(["sh", SH_EXAMPLE, self.sock],
+                                      ["seq 1:", "seq 3:"])
+        self.assertIsNone(rc, f"exited {rc} instead of reconnecting: {err}")
+        self.assertIn('m7/2 seq 1: "one\\n"', out)
+        self.assertIn("closed the connection; reconnecting", err)
+        # Control bytes come out escaped, never raw.
+        self.assertNotIn("\x1b", out)
+
+    # --- a daemon that closes before answering the watch (it is restarting) -----------
+
+    def test_c_daemon_gone_before_watch_answered(self):
+        self.daemon([b"", [frame(1, b"after")]])
+        rc, out, err = self.run_until([C_EXAMPLE, "-s", self.sock, "-n", "1"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 1: 5 bytes: "after"', out)
+        self.assertIn("reconnecting", err)
+
+    def test_python_daemon_gone_before_watch_answered(self):
+        self.daemon([b"", [frame(1, b"after")]])
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--count", "1", "--retry", "0.1"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 1: 5 bytes: "after"', out)
+
+    # --- a line that is not JSON -------------------------------------------------------
+
+    def test_python_bad_line_skipped(self):
+        self.daemon([[b"this is not json\n", b"[1,2]\n", frame(1, b"ok")]])
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--count", "1"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 1: 2 bytes: "ok"', out)
+        self.assertIn("not a JSON object", err)
+        self.assertNotIn("Traceback", err)
+
+    # --- command lines ---------------------------------------------------------------
+
+    def test_c_bad_numbers_are_usage_errors(self):
+        for args in (["-p", "abc"], ["-p", "300"], ["-n", "abc"], ["-n", "0"], ["-r", "x"]):
+            r = subprocess.run([C_EXAMPLE, "-s", self.sock] + args, capture_output=True,
+                               text=True, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn("usage:", r.stderr)
+
+
+if __name__ == "__main__":
+    missing = [p for p in (C_EXAMPLE, PY_EXAMPLE, SH_EXAMPLE) if not os.path.exists(p)]
+    missing += [t for t in ("socat", "jq") if not shutil.which(t)]
+    if missing:
+        print(f"skip: missing {missing}", file=sys.stderr)
+        sys.exit(77)
+    unittest.main(verbosity=2)
