@@ -150,7 +150,7 @@ static int parse_watch_classes(const cJSON *it, struct proto_request *req, struc
 static int parse_choice(const cJSON *root, const char *key, const char *w1, int v1, const char *w2,
 			int v2, int *out, const char *why, struct proto_error *e)
 {
-	const char *s;
+	const char *s = NULL; /* set when r > 0; the initialiser quiets -O3's doubt */
 	int r = get_text(root, key, false, &s, e);
 	if (r <= 0)
 		return r;
@@ -284,7 +284,7 @@ static int parse_send(const cJSON *root, struct proto_request *req, struct proto
 /* The members each built-in command takes. */
 static int parse_members(const cJSON *root, struct proto_request *req, struct proto_error *e)
 {
-	const char *text;
+	const char *text = NULL; /* set when get_text() says > 0 */
 	int r;
 	switch (req->cmd) {
 	case PROTO_CMD_WATCH:

@@ -69,7 +69,9 @@ int rpmsgdev_parse(const char *text, struct rpmsgdev_spec *out)
 static int read_line(const char *dir, const char *file, char *buf, size_t cap)
 {
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	int n = snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG; /* a cut path would name another file */
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -errno;
