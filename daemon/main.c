@@ -54,7 +54,10 @@ static void print_key(void *ud, const char *key, const char *value)
 static void print_config(const struct conf *c)
 {
 	/* The first line is what scripts grep for: which file was read. */
-	printf("config: %s\n", c->path[0] ? c->path : "(built-in defaults)");
+	if (c->path[0])
+		printf("config: %s\n", c->path);
+	else /* say where it looked: a file in the wrong place is the usual mistake */
+		printf("config: (built-in defaults: %s not found)\n", CONF_DEFAULT_PATH);
 	printf("[daemon]\n");
 	conf_each_key(c, NULL, print_key, NULL);
 	for (unsigned i = 0; i < c->nchannels; i++) {

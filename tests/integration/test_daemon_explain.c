@@ -454,6 +454,11 @@ static void test_command_line_and_check_config(void **state)
 			 dflt);
 		if (!strstr(out, args) || !strstr(out, "warning: no channel configured"))
 			fail_msg("start-up lines: %s", out);
+		/* --check-config names the file it looked for, too. */
+		assert_int_equal(run_stdout(out, sizeof(out), "--check-config 2>/dev/null"), 0);
+		snprintf(args, sizeof(args), "config: (built-in defaults: %s not found)\n", dflt);
+		if (strncmp(out, args, strlen(args)) != 0)
+			fail_msg("--check-config without a file: %s", out);
 	}
 
 	/* --check-config prints every section and key in force, defaults included. */
