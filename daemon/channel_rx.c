@@ -269,6 +269,11 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 		handle_frame(ch, &m, &f);
 		on_msg(ud, ch, &m);
 	}
+	/* A frame's handling closed the channel (a recovery, a reload): the rest of the read
+	 * goes undecoded, its frames then show as seq gaps or in the boot's books; its bytes
+	 * are counted, so that every byte read is placed. */
+	if (__builtin_expect(p < end && ch->fd < 0, 0))
+		ch->stats.unread_at_close += (uint64_t)(end - p);
 	if (ch->ops && ch->ops->on_decoded)
 		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
 				    ch->dec.stats.rejected - rejected, ch->rx_ms);

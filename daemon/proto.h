@@ -253,7 +253,7 @@ struct proto_status_channel {
 	const char *name, *device, *state, *reason;
 	uint64_t frames, recoveries, bytes, data_frames, seq_gaps, bad_crc, resyncs, noise_bytes,
 		reopens, unknown_types, sends, send_errors, write_stalls, write_stall_ms,
-		bad_payloads;
+		bad_payloads, unread_at_close;
 	const struct books *books; /* per-port accounting; NULL leaves it out */
 	unsigned send_queue;
 	bool has_credits;

@@ -104,6 +104,7 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 	add_u64(o, "bad_crc", c->bad_crc);
 	add_u64(o, "resyncs", c->resyncs);
 	add_u64(o, "noise_bytes", c->noise_bytes);
+	add_u64(o, "unread_at_close", c->unread_at_close);
 	add_u64(o, "reopens", c->reopens);
 	add_u64(o, "unknown_types", c->unknown_types);
 	add_u64(o, "bad_payloads", c->bad_payloads);

@@ -134,6 +134,7 @@ static struct {
 	unsigned decoded;	   /* on_decoded calls: one per read() */
 	uint64_t good, rejected;   /* the counts of the last one */
 	uint64_t decoded_good_sum; /* and of all */
+	unsigned close_at;	   /* on_msg closes the channel at this message (0: never) */
 } seen;
 
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
@@ -147,6 +148,8 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 	seen.rx_mono_ns = m->rx_mono_ns;
 	seen.rx_ms = m->rx_ms;
 	seen.rx_realtime_us = m->rx_realtime_us;
+	if (seen.msgs == seen.close_at)
+		channel_close(ch, CHANNEL_DOWN, "test", 0);
 	if (m->frame->type == M7B_T_HELLO && !m->bad_payload) {
 		seen.hellos++;
 		/* the message carries the stored copy: NUL-terminated, length as kept */
@@ -921,6 +924,36 @@ static void test_stream_accounting(void **state)
 			 snap.stats.data_frames);
 }
 
+/* A frame whose handling closes the channel (a recovery, a reload) leaves the rest of its
+ * read undecoded: those bytes are counted, and STATUS's bytes still holds every byte read. */
+static void test_close_mid_read(void **state)
+{
+	struct fixture *f = *state;
+	channel_start(f->ch);
+	uint8_t buf[3 * M7B_FRAME_MAX];
+	size_t n = 0;
+	for (uint32_t seq = 1; seq <= 3; seq++) {
+		uint8_t pl[20] = {0};
+		struct m7b_frame h = {
+			.ver = M7B_WIRE_VERSION, .type = M7B_T_HEARTBEAT, .seq = seq, .len = 0};
+		struct m7b_part part = {pl, 0};
+		int k = m7b_wire_encode(buf + n, sizeof(buf) - n, &h, &part, 0);
+		assert_true(k > 0);
+		n += (size_t)k;
+	}
+	seen.close_at = 1;
+	assert_int_equal(write(tty.m7, buf, n), (ssize_t)n);
+	for (int i = 0; i < 100 && seen.msgs == 0; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(seen.msgs, 1);
+	struct channel_snapshot snap;
+	channel_snapshot(f->ch, &snap);
+	/* one read took all three (a socketpair keeps the write whole) */
+	assert_int_equal(snap.dec.bytes + snap.stats.unread_at_close, n);
+	assert_true(snap.stats.unread_at_close > 0);
+	assert_int_equal(snap.dec.frames, 1);
+}
+
 /* A HELLO that does not unpack (too short) names no boot: the restart its seq 0 shows
  * still closes the boot's books, instead of booking the next boot's frames to it. */
 static void test_malformed_hello_restart(void **state)
@@ -1050,6 +1083,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stream_accounting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_hello_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_mid_read, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
