@@ -506,11 +506,15 @@ class Mqtt(unittest.TestCase):
         res = wait_for(lambda: [json.loads(p) for t, p, _ in r.sub.take()
                                 if t == f"{base}/1/send/result"], "the retained send's result")
         self.assertEqual(res[0]["code"], "retained")
-        r.sub.publish(f"{base}/1/send", b"", retain=True)  # clears it
+        # Clearing it reaches the bridge as an empty send, which the daemon refuses.
+        r.sub.publish(f"{base}/1/send", b"", retain=True)
         r.sub.publish(f"{base}/1/send", b"fresh")
-        echo = wait_for(lambda: [p for t, p, _ in r.sub.take() if t == f"{base}/1/frame"],
-                        "echoed frame")
+        seen = []
+        echo = wait_for(lambda: [p for t, p, _ in seen.extend(r.sub.take()) or seen
+                                 if t == f"{base}/1/frame"], "echoed frame")
         self.assertEqual([base64.b64decode(json.loads(p)["data"]) for p in echo], [b"fresh"])
+        codes = [json.loads(p).get("code") for t, p, _ in seen if t == f"{base}/1/send/result"]
+        self.assertIn("bad_value", codes)
 
     def test_sends_refused_unless_allowed(self):
         r = self.rig()  # allow_send defaults to false: not even subscribed

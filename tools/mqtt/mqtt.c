@@ -347,7 +347,8 @@ static void bridge_on_message(struct mosquitto *mosq, void *arg, const struct mo
 		return;
 	}
 	c.port = (int)port;
-	memcpy(c.data, m->payload, (size_t)m->payloadlen);
+	if (m->payloadlen > 0) /* an empty message has no payload pointer */
+		memcpy(c.data, m->payload, (size_t)m->payloadlen);
 	c.len = (size_t)m->payloadlen;
 	pthread_mutex_lock(&b->lock);
 	bool queued = b->ncmds < MAX_COMMANDS;
