@@ -233,5 +233,7 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	c->interrupted = sv_verify_load_reload(c);
 	if (c->interrupted || channel_config(ch)->remoteproc)
 		sv_chan_arm(c->ev_start, daemon_now_ms());
+	else
+		channel_set_wait_note(ch, NULL, NULL); /* no M7 of ours to wait for */
 	return c;
 }

@@ -14,9 +14,10 @@
 
 #define SV_START_FAULT "m7_offline"
 
-/* Reads remoteproc's state and firmware name and decides; *st gets the state. */
+/* Reads remoteproc's state and firmware name and decides; *st gets the state, *token
+ * the STATE reason of a wait. */
 static enum lifecycle_action decide(struct sv_chan *c, char *why, size_t cap,
-				    enum remoteproc_state *st)
+				    enum remoteproc_state *st, const char **token)
 {
 	const struct conf_channel *cc = channel_config(c->ch);
 	struct lifecycle_input in = {.autostart = cc->sup.autostart,
@@ -26,6 +27,7 @@ static enum lifecycle_action decide(struct sv_chan *c, char *why, size_t cap,
 	int r = sv_priv_rproc(c);
 
 	*st = REMOTEPROC_UNKNOWN;
+	*token = "m7_not_running";
 	if (r == 0)
 		r = remoteproc_get_state(c->rproc, &in.state);
 	if (r < 0) {
@@ -37,14 +39,25 @@ static enum lifecycle_action decide(struct sv_chan *c, char *why, size_t cap,
 	in.instance = c->rproc->instance;
 	if (remoteproc_get_firmware(c->rproc, attr, sizeof(attr)) == 0)
 		in.firmware_attr = attr;
+	if (lifecycle_wait_reason(&in))
+		*token = lifecycle_wait_reason(&in);
 	return lifecycle_decide(&in, why, cap);
 }
 
-/* Why the M7 is left as it is: logged when the reason is new, not at every check. */
-static void say(struct sv_chan *c, const char *why)
+/* The M7 is (to be) running: the channel's own reasons apply again. */
+static void unsay(struct sv_chan *c)
+{
+	c->start_said[0] = '\0';
+	channel_set_wait_note(c->ch, NULL, NULL);
+}
+
+/* Why the M7 is left as it is: shown by the channel's state (down, token) until its tty
+ * opens; logged when the reason is new, not at every check. */
+static void say(struct sv_chan *c, const char *token, const char *why)
 {
 	struct log_fields f;
 
+	channel_set_wait_note(c->ch, token, why);
 	if (strcmp(c->start_said, why) == 0)
 		return;
 	snprintf(c->start_said, sizeof(c->start_said), "%s", why);
@@ -57,7 +70,7 @@ static void say(struct sv_chan *c, const char *why)
  * sv_start_on_fault() turns into the start step. */
 static void start(struct sv_chan *c, const char *why)
 {
-	c->start_said[0] = '\0';
+	unsay(c);
 	sv_fault_raise(c, SV_START_FAULT, why, "remoteproc", RECOVERY_SEV_DOWN, 0);
 }
 
@@ -110,6 +123,7 @@ void sv_start_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct sv_chan *c = arg;
 	enum remoteproc_state st;
+	const char *token;
 	char why[200];
 
 	if (c->applying || c->rec.state != RECOVERY_IDLE)
@@ -117,15 +131,15 @@ void sv_start_on_timer(evutil_socket_t fd, short what, void *arg)
 	if (c->interrupted) {
 		rollback_interrupted(c);
 	} else if (channel_config(c->ch)->remoteproc) {
-		switch (decide(c, why, sizeof(why), &st)) {
+		switch (decide(c, why, sizeof(why), &st, &token)) {
 		case LIFECYCLE_NOTHING:
-			c->start_said[0] = '\0';
+			unsay(c);
 			break;
 		case LIFECYCLE_START:
 			start(c, why);
 			break;
 		case LIFECYCLE_WAIT:
-			say(c, why);
+			say(c, token, why);
 			break;
 		}
 	}
@@ -135,6 +149,7 @@ void sv_start_on_timer(evutil_socket_t fd, short what, void *arg)
 bool sv_start_on_fault(struct sv_chan *c, const char *kind)
 {
 	enum remoteproc_state st;
+	const char *token;
 	char why[200];
 
 	if (c->rec.state != RECOVERY_IDLE || !channel_config(c->ch)->remoteproc)
@@ -144,8 +159,9 @@ bool sv_start_on_fault(struct sv_chan *c, const char *kind)
 		sv_action_feed(c, &ev);
 		return true;
 	}
-	switch (decide(c, why, sizeof(why), &st)) {
+	switch (decide(c, why, sizeof(why), &st, &token)) {
 	case LIFECYCLE_NOTHING:
+		unsay(c);
 		return false;
 	case LIFECYCLE_START: {
 		/* Someone stopped it: perhaps to load another image by hand. They get
@@ -165,7 +181,7 @@ bool sv_start_on_fault(struct sv_chan *c, const char *kind)
 		return true;
 	}
 	case LIFECYCLE_WAIT:
-		say(c, why);
+		say(c, token, why);
 		/* Offline and not ours to start: the ladder's remoteproc step would start it.
 		 * Any other state: the ladder may still help (its hook). */
 		return st == REMOTEPROC_OFFLINE;

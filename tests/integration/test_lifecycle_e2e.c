@@ -37,6 +37,7 @@ static struct {
 	bool privsep;		 /* `user` = the test's own: writes go through the helper */
 	const char *record;	 /* a reload record left before the start; "fifo": a FIFO */
 	bool good_fifo;		 /* a FIFO where the last good record would be */
+	const char *rproc_later; /* the tree's `state` once m7sim runs (what it ignores) */
 } opt;
 
 static int teardown(void **state)
@@ -100,6 +101,10 @@ static int setup(void **state)
 	/* An offline M7 has no link yet: its control FIFO says m7sim is ready. */
 	for (int i = 0; i < 2000 && access(f->ctl, F_OK) != 0; i++)
 		usleep(5000);
+	if (opt.rproc_later) {
+		snprintf(path, sizeof(path), "%s/state", f->rp);
+		assert_int_equal(h_put_file(path, opt.rproc_later), 0);
+	}
 	if (opt.privsep) {
 		struct passwd *pw = getpwuid(geteuid());
 		if (!pw)
@@ -153,6 +158,15 @@ static int count_in(const char *file, const char *text)
 	return n;
 }
 
+/* Writes what the kernel would be asked to do to the tree's `state`. */
+static void rproc_write(struct fx *f, const char *what)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/state", f->rp);
+	assert_int_equal(h_put_file(path, what), 0);
+}
+
 static void rproc_attr(struct fx *f, const char *name, char *buf, size_t cap)
 {
 	char path[400];
@@ -187,6 +201,23 @@ static cJSON *status_when(struct fx *f, const char *st, const char *reason)
 	tclient_close(&q);
 	fail_msg("channel not %s:%s within %d ms (last %s)", st, reason, WAIT_MS, seen);
 	return NULL;
+}
+
+/* `m7bridgectl status` prints text. */
+static void ctl_status_says(struct fx *f, const char *text)
+{
+	const char *root = getenv("M7B_BUILD_ROOT");
+	char cmd[1024], out[8192] = "";
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "%s/tools/m7bridgectl -s '%s' status", root ? root : ".",
+		 f->p.sock);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	out[fread(out, 1, sizeof(out) - 1, p)] = '\0';
+	assert_int_equal(pclose(p), 0);
+	if (!strstr(out, text))
+		fail_msg("m7bridgectl status printed:\n%s", out);
 }
 
 /* The newest incident summary once none is open (open ones are listed last). */
@@ -229,7 +260,8 @@ static void steps_of(const cJSON *inc, char *buf, size_t cap)
 }
 
 /* Started as the channel's recovery steps are reported: a counted m7_offline fault, a
- * recovery, an incident (opened by kind) with its start step, one log line each. */
+ * recovery, an incident (opened by kind, unless NULL) with its start step, one log line
+ * each. */
 static void check_started(struct fx *f, const char *fw, const char *kind)
 {
 	char want[128], buf[256];
@@ -250,8 +282,9 @@ static void check_started(struct fx *f, const char *fw, const char *kind)
 			 1);
 	assert_int_equal(count_in(f->p.log, "M7 started in "), 1);
 	inc = last_incident(f);
-	assert_string_equal(j_str(inc, "kind"), kind);
-	if (strcmp(kind, "m7_offline") == 0)
+	if (kind)
+		assert_string_equal(j_str(inc, "kind"), kind);
+	if (kind && strcmp(kind, "m7_offline") == 0)
 		assert_string_equal(j_str(inc, "source"), "remoteproc");
 	assert_string_equal(j_str(inc, "outcome"), "recovered");
 	steps_of(inc, buf, sizeof(buf));
@@ -325,15 +358,59 @@ static void test_offline_autostart_off(void **state)
 	rproc_attr(f, "state", buf, sizeof(buf));
 	assert_string_equal(buf, "offline");
 	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 0);
+	/* STATUS and a watching client say why, not just that the tty is missing. */
+	cJSON_Delete(status_when(f, "down", "autostart_off"));
+	ctl_status_says(f, "\nm7: the M7 is offline and autostart = false: waiting for its "
+			   "owner to start it\n");
+	struct tclient w;
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	ch = tclient_wait(&w, "STATE", WAIT_MS);
+	assert_non_null(ch);
+	assert_string_equal(j_str(ch, "state"), "down");
+	assert_string_equal(j_str(ch, "detail"), said + strlen("not starting the M7: "));
+	cJSON_Delete(ch);
 	/* Its owner starts it. */
-	char path[400];
-	snprintf(path, sizeof(path), "%s/state", f->rp);
-	assert_int_equal(h_put_file(path, "start\n"), 0);
+	rproc_write(f, "start\n");
+	ch = tclient_wait_str(&w, "STATE", "state", "up", WAIT_MS);
+	assert_non_null(ch);
+	cJSON_Delete(ch);
+	tclient_close(&w);
 	ch = status_when(f, "up", "hello");
 	assert_int_equal((int)j_num(ch, "recoveries"), 0);
 	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "faults"), "m7_offline"));
 	cJSON_Delete(ch);
 	assert_int_equal(count_in(f->p.log, said), 1);
+}
+
+static int setup_crashed(void **state)
+{
+	opt.rproc_state = "offline\n";
+	opt.rproc_later = "crashed\n";
+	opt.channel = "recovery_steps = resync\n";
+	opt.privsep = false;
+	int r = setup(state);
+	opt.rproc_later = NULL;
+	return r;
+}
+
+/* A crashed M7 is left to the kernel or a person: STATUS says so (m7_crashed, not
+ * not_found), and the channel takes the M7 when it runs again. */
+static void test_crashed_said(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "down", "m7_crashed"));
+	ctl_status_says(f, "\nm7: the M7 crashed: waiting for the kernel's recovery or for "
+			   "someone to restart it\n");
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 0);
+	rproc_write(f, "start\n");
+	cJSON_Delete(status_when(f, "up", "hello"));
+	/* Down again, the tty merely missing: not_found, not the stale word. */
+	rproc_write(f, "stop\n");
+	cJSON_Delete(status_when(f, "down", "not_found"));
 }
 
 static int setup_running(void **state)
@@ -519,6 +596,7 @@ int main(void)
 						setup_offline_firmware_privsep, teardown),
 		cmocka_unit_test_setup_teardown(test_offline_autostart_off, setup_offline_manual,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_crashed_said, setup_crashed, teardown),
 		cmocka_unit_test_setup_teardown(test_stopped_later, setup_running, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short, setup_reload, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short_by_crash,
