@@ -119,6 +119,30 @@ static void rollback_interrupted(struct sv_chan *c)
 	sv_action_run(c, &out);
 }
 
+void sv_start_keep(struct sv_chan *c, const struct sv_chan *old)
+{
+	const struct conf_channel *cc = channel_config(c->ch);
+
+	/* The reason it waits was said already; a new one is said again. */
+	snprintf(c->start_said, sizeof(c->start_said), "%s", old->start_said);
+	/* A link already counting down stays a fault when it stays away. */
+	if (evtimer_pending(old->ev_down, NULL) && cc->sup.down_grace_ms) {
+		c->down_due_ms = old->down_due_ms;
+		sv_chan_arm(c->ev_down, c->down_due_ms);
+	}
+	if (c->interrupted || old->start_autostart != cc->sup.autostart ||
+	    strcmp(old->start_rproc, cc->remoteproc ? cc->remoteproc : "") != 0)
+		return; /* checked at once, as a channel set up anew */
+	/* Whoever stopped the M7 keeps the rest of their down_grace_ms: the deferred start
+	 * keeps its deadline, and a link counting down decides when it ends. */
+	if (old->start_due_ms && evtimer_pending(old->ev_start, NULL)) {
+		c->start_due_ms = old->start_due_ms;
+		sv_chan_arm(c->ev_start, c->start_due_ms);
+	} else if (evtimer_pending(c->ev_down, NULL)) {
+		evtimer_del(c->ev_start);
+	}
+}
+
 void sv_start_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct sv_chan *c = arg;
@@ -126,6 +150,7 @@ void sv_start_on_timer(evutil_socket_t fd, short what, void *arg)
 	const char *token;
 	char why[200];
 
+	c->start_due_ms = 0;
 	if (c->applying || c->rec.state != RECOVERY_IDLE)
 		return; /* the ladder or a reload owns the M7 now */
 	if (c->interrupted) {
@@ -177,7 +202,8 @@ bool sv_start_on_fault(struct sv_chan *c, const char *kind)
 			   "the M7 went offline (%s); starting it in %u ms unless it is started "
 			   "meanwhile",
 			   kind, grace);
-		sv_chan_arm(c->ev_start, daemon_now_ms() + grace);
+		c->start_due_ms = daemon_now_ms() + grace;
+		sv_chan_arm(c->ev_start, c->start_due_ms);
 		return true;
 	}
 	case LIFECYCLE_WAIT:

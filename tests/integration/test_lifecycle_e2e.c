@@ -27,6 +27,8 @@
 struct fx {
 	struct daemon_proc p;
 	char link[300], rp[300], fwdir[300], state[300], ctl[300], simlog[300], conf[2048];
+	char kmsg[300];
+	int kmsg_fd; /* the test's end of the kernel log FIFO; -1 = none */
 	pid_t sim;
 };
 
@@ -38,6 +40,7 @@ static struct {
 	const char *record;	 /* a reload record left before the start; "fifo": a FIFO */
 	bool good_fifo;		 /* a FIFO where the last good record would be */
 	const char *rproc_later; /* the tree's `state` once m7sim runs (what it ignores) */
+	bool kmsg;		 /* kernel lines through a FIFO the test writes */
 } opt;
 
 static int teardown(void **state)
@@ -48,6 +51,8 @@ static int teardown(void **state)
 	if (!f)
 		return 0;
 	st = f->p.pid > 0 ? daemon_proc_stop(&f->p) : 0;
+	if (f->kmsg_fd >= 0)
+		close(f->kmsg_fd);
 	h_reap(&f->sim);
 	h_show_log_if(&f->p, st);
 	h_cleanup(&f->p);
@@ -60,9 +65,11 @@ static int setup(void **state)
 	static const char *const names[] = {"good.elf", "app2.elf", "nohello.elf"};
 	static const char *const extra[] = {"firmware", "state", NULL};
 	struct fx *f = calloc(1, sizeof(*f));
-	char path[400], user[160] = "";
+	char path[400], user[800] = "";
 
 	*state = NULL;
+	if (f)
+		f->kmsg_fd = -1;
 	if (!f || access(h_sim_path(), X_OK) != 0) {
 		free(f);
 		return 0; /* tests skip */
@@ -105,11 +112,20 @@ static int setup(void **state)
 		snprintf(path, sizeof(path), "%s/state", f->rp);
 		assert_int_equal(h_put_file(path, opt.rproc_later), 0);
 	}
+	snprintf(f->kmsg, sizeof(f->kmsg), "%s/kmsg", f->p.dir);
+	if (opt.kmsg) {
+		assert_int_equal(mkfifo(f->kmsg, 0600), 0);
+		/* Read-write: never blocks, and the daemon never sees an end of file. */
+		f->kmsg_fd = open(f->kmsg, O_RDWR | O_CLOEXEC);
+		assert_true(f->kmsg_fd >= 0);
+		snprintf(user, sizeof(user), "kernel_log = kmsg\nkmsg_path = %s\n", f->kmsg);
+	}
 	if (opt.privsep) {
 		struct passwd *pw = getpwuid(geteuid());
 		if (!pw)
 			return -1;
-		snprintf(user, sizeof(user), "user = %s\n", pw->pw_name);
+		snprintf(user + strlen(user), sizeof(user) - strlen(user), "user = %s\n",
+			 pw->pw_name);
 	}
 	snprintf(
 		f->conf, sizeof(f->conf),
@@ -156,6 +172,15 @@ static int count_in(const char *file, const char *text)
 	for (const char *p = buf; (p = strstr(p, text)); p += strlen(text))
 		n++;
 	return n;
+}
+
+/* One kernel line, as /dev/kmsg gives it, to the daemon's kernel log. */
+static void kmsg_line(struct fx *f, const char *text)
+{
+	char line[300];
+	int n = snprintf(line, sizeof(line), "6,1,1000,-;%s\n", text);
+
+	assert_int_equal(write(f->kmsg_fd, line, (size_t)n), n);
 }
 
 /* Writes what the kernel would be asked to do to the tree's `state`. */
@@ -444,6 +469,77 @@ static void test_stopped_later(void **state)
 	assert_int_equal(count_in(f->p.log, "recovery step resync"), 0);
 }
 
+static int setup_running_kmsg(void **state)
+{
+	opt.rproc_state = "running\n";
+	opt.channel = "recovery_steps = resync\ndown_grace_ms = 6000\n";
+	opt.privsep = false;
+	opt.kmsg = true;
+	int r = setup(state);
+	opt.kmsg = false;
+	return r;
+}
+
+/* SIGHUP, with one setting changed that has nothing to do with starting the M7; waits
+ * until the daemon took it. */
+static void sighup(struct fx *f)
+{
+	static char conf[1 << 17];
+	size_t at;
+
+	h_slurp_file(f->p.log, conf, sizeof(conf));
+	at = strlen(conf);
+
+	snprintf(conf, sizeof(conf), "%sdegraded_limit = 4\n", f->conf);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	assert_true(log_wait(f->p.log, at, "recovery settings reloaded") > 0);
+}
+
+/* Stopped by someone, as the kernel says: the start waits down_grace_ms for them. A
+ * SIGHUP meanwhile keeps that deadline, rather than starting the M7 at once. */
+static void test_sighup_keeps_grace(void **state)
+{
+	struct fx *f = *state;
+	cJSON *ch;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	rproc_write(f, "stop\n");
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc stop") > 0);
+	kmsg_line(f, "remoteproc remoteproc0: stopped remote processor imx-rproc");
+	assert_true(log_wait(f->p.log, 0,
+			     "the M7 went offline (rproc_stopped); starting it in 6000 ms") > 0);
+	/* The fault's incident closes first (settings are not swapped under an open one). */
+	cJSON_Delete(last_incident(f));
+	sighup(f);
+	/* A start right after the reload would have been raised by now. */
+	ch = status_when(f, "down", "not_found");
+	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "faults"), "m7_offline"));
+	assert_int_equal((int)j_num(ch, "recoveries"), 0);
+	cJSON_Delete(ch);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 0);
+	/* ... and the deadline still comes (the link's own, link_down, may open the
+	 * incident first: both end together). */
+	check_started(f, "good.elf", NULL);
+}
+
+/* No kernel log: the link staying down is what finds the stopped M7. A SIGHUP during
+ * that wait does not forget it. */
+static void test_sighup_keeps_down_grace(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	rproc_write(f, "stop\n");
+	cJSON_Delete(status_when(f, "down", "not_found"));
+	sighup(f);
+	check_started(f, "good.elf", "link_down");
+}
+
 /* A reload of an image that never says HELLO; the daemon restarts once the switch is
  * made (SIGTERM, or SIGKILL: a crash), before the verdict. The restarted daemon rolls
  * back to the image the reload replaced. */
@@ -598,6 +694,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_crashed_said, setup_crashed, teardown),
 		cmocka_unit_test_setup_teardown(test_stopped_later, setup_running, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_keeps_grace, setup_running_kmsg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_keeps_down_grace, setup_running_kmsg,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short, setup_reload, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short_by_crash,
 						setup_reload_firmware, teardown),
