@@ -3,7 +3,10 @@
  * the firmware sysfs names, or the configured one, through the privileged helper too),
  * counted, recorded; with autostart = false the daemon says why it waits; an M7 stopped
  * later is started again once its link stayed down; a reload cut short by a restart of
- * the daemon is rolled back to the image it replaced, with and without `firmware`. */
+ * the daemon is rolled back to the image it replaced, with and without `firmware`. And
+ * what goes across them: the reason a waiting channel gives, SIGHUP during the wait and
+ * toggling autostart, reload and recover during a start or its countdown, the M7
+ * stopped again or the daemon stopped during the start step. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include <dirent.h>
 
 #include "daemon_harness.h"
 
@@ -480,20 +484,67 @@ static int setup_running_kmsg(void **state)
 	return r;
 }
 
-/* SIGHUP, with one setting changed that has nothing to do with starting the M7; waits
- * until the daemon took it. */
-static void sighup(struct fx *f)
+/* SIGHUP with the configuration conf; waits until the daemon took it. */
+static void sighup_conf(struct fx *f, const char *conf)
 {
-	static char conf[1 << 17];
+	static char buf[1 << 17];
 	size_t at;
 
-	h_slurp_file(f->p.log, conf, sizeof(conf));
-	at = strlen(conf);
-
-	snprintf(conf, sizeof(conf), "%sdegraded_limit = 4\n", f->conf);
+	h_slurp_file(f->p.log, buf, sizeof(buf));
+	at = strlen(buf);
 	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
 	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
 	assert_true(log_wait(f->p.log, at, "recovery settings reloaded") > 0);
+}
+
+/* SIGHUP, with one setting changed that has nothing to do with starting the M7. */
+static void sighup(struct fx *f)
+{
+	char conf[2100];
+
+	snprintf(conf, sizeof(conf), "%sdegraded_limit = 4\n", f->conf);
+	sighup_conf(f, conf);
+}
+
+/* The reply (ACK or ERROR) to one request line. */
+static cJSON *request(struct fx *f, const char *line)
+{
+	struct tclient q;
+	cJSON *o;
+
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&q, line), 0);
+	while ((o = tclient_obj(&q, WAIT_MS))) {
+		const char *cls = j_str(o, "class");
+		if (cls && (strcmp(cls, "ACK") == 0 || strcmp(cls, "ERROR") == 0))
+			break;
+		cJSON_Delete(o);
+	}
+	tclient_close(&q);
+	assert_non_null(o);
+	return o;
+}
+
+/* The text of the incident file that contains want (the daemon has stopped). */
+static bool incident_file_has(struct fx *f, const char *want, char *buf, size_t cap)
+{
+	char dir[400], path[800];
+	struct dirent *e;
+	DIR *d;
+	bool found = false;
+
+	snprintf(dir, sizeof(dir), "%s/incidents", f->p.dir);
+	d = opendir(dir);
+	assert_non_null(d);
+	while (!found && (e = readdir(d))) {
+		if (strncmp(e->d_name, "incident-", 9) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		h_slurp_file(path, buf, cap);
+		found = strstr(buf, want) != NULL;
+	}
+	closedir(d);
+	return found;
 }
 
 /* Stopped by someone, as the kernel says: the start waits down_grace_ms for them. A
@@ -538,6 +589,157 @@ static void test_sighup_keeps_down_grace(void **state)
 	cJSON_Delete(status_when(f, "down", "not_found"));
 	sighup(f);
 	check_started(f, "good.elf", "link_down");
+}
+
+static int setup_grace_short(void **state)
+{
+	opt.rproc_state = "running\n";
+	opt.channel = "recovery_steps = resync\ndown_grace_ms = 1500\n";
+	opt.privsep = false;
+	opt.kmsg = true;
+	int r = setup(state);
+	opt.kmsg = false;
+	return r;
+}
+
+/* A reload asked for while a deferred start counts down loads and verifies its image;
+ * the countdown, ending while it runs or after, starts nothing more. */
+static void test_reload_during_countdown(void **state)
+{
+	struct fx *f = *state;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	rproc_write(f, "stop\n");
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc stop") > 0);
+	kmsg_line(f, "remoteproc remoteproc0: stopped remote processor imx-rproc");
+	assert_true(log_wait(f->p.log, 0, "the M7 went offline (rproc_stopped); starting it in") >
+		    0);
+	o = request(f, "{\"cmd\":\"reload\",\"channel\":\"m7\",\"firmware\":\"app2.elf\"}");
+	assert_string_equal(j_str(o, "class"), "ACK");
+	cJSON_Delete(o);
+	cJSON_Delete(status_when(f, "up", "reload"));
+	/* Every incident closed: the last one 2 s after the reload, past the deadline. */
+	o = last_incident(f);
+	cJSON_Delete(o);
+	o = status_when(f, "up", "reload");
+	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "faults"), "m7_offline"));
+	cJSON_Delete(o);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start app2.elf"), 1);
+}
+
+static int setup_start_nohello(void **state)
+{
+	opt.rproc_state = "offline\n";
+	opt.channel = "firmware = nohello.elf\n";
+	opt.privsep = false;
+	return setup(state);
+}
+
+/* `recover` (any step) while the start step runs is refused as busy, the start goes on
+ * and ends as it would: an image that never says HELLO fails it. */
+static void test_recover_during_start(void **state)
+{
+	struct fx *f = *state;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "recovering", "m7_offline"));
+	o = request(f, "{\"cmd\":\"recover\",\"channel\":\"m7\"}");
+	assert_string_equal(j_str(o, "code"), "busy");
+	cJSON_Delete(o);
+	o = request(f, "{\"cmd\":\"recover\",\"channel\":\"m7\",\"action\":\"remoteproc\"}");
+	assert_string_equal(j_str(o, "code"), "busy");
+	cJSON_Delete(o);
+	o = request(f, "{\"cmd\":\"reload\",\"channel\":\"m7\",\"firmware\":\"good.elf\"}");
+	assert_string_equal(j_str(o, "code"), "busy");
+	cJSON_Delete(o);
+	cJSON_Delete(status_when(f, "failed", "start_failed"));
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
+}
+
+/* The M7 stopped again while it is being started: the start fails (no HELLO), the
+ * channel is `failed`, and nothing starts it before the backoff. */
+static void test_offline_during_start(void **state)
+{
+	struct fx *f = *state;
+	char buf[256];
+	cJSON *o;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "recovering", "m7_offline"));
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc start nohello.elf") > 0);
+	rproc_write(f, "stop\n");
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc stop") > 0);
+	cJSON_Delete(status_when(f, "failed", "start_failed"));
+	o = last_incident(f);
+	assert_string_equal(j_str(o, "outcome"), "failed");
+	steps_of(o, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "start:"));
+	cJSON_Delete(o);
+	rproc_attr(f, "state", buf, sizeof(buf));
+	assert_string_equal(buf, "offline");
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
+}
+
+/* The daemon stopped during the start step: its incident is written `interrupted` with
+ * the step still running, and a start leaves no reload record: the next daemon does not
+ * roll anything back. */
+static void test_sigterm_during_start(void **state)
+{
+	struct fx *f = *state;
+	static char buf[1 << 16];
+	char path[400];
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "recovering", "m7_offline"));
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc start nohello.elf") > 0);
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+	assert_true(incident_file_has(f, "\"outcome\":\"interrupted\"", buf, sizeof(buf)));
+	assert_non_null(strstr(buf, "\"action\":\"start\",\"result\":\"running\""));
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+	/* The M7 runs (silent): the new daemon leaves it to the link's own checks. */
+	cJSON_Delete(status_when(f, "opening", "opened"));
+	assert_int_equal(count_in(f->p.log, "rolling back"), 0);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
+}
+
+static int setup_toggle(void **state)
+{
+	opt.rproc_state = "offline\n";
+	opt.channel = "autostart = false\ndown_grace_ms = 300\n";
+	opt.privsep = false;
+	return setup(state);
+}
+
+/* autostart turned on by SIGHUP starts the waiting M7 at once; turned off again, an M7
+ * stopped later is left to its owner and the channel says so. */
+static void test_autostart_toggled(void **state)
+{
+	struct fx *f = *state;
+	char conf[2100], *at;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "down", "autostart_off"));
+	snprintf(conf, sizeof(conf), "%s", f->conf);
+	at = strstr(conf, "autostart = false");
+	assert_non_null(at);
+	memcpy(at, "autostart = true ", 17);
+	sighup_conf(f, conf);
+	check_started(f, "good.elf", "m7_offline");
+	sighup_conf(f, f->conf);
+	rproc_write(f, "stop\n");
+	cJSON_Delete(status_when(f, "down", "autostart_off"));
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
 }
 
 /* A reload of an image that never says HELLO; the daemon restarts once the switch is
@@ -698,6 +900,15 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_keeps_down_grace, setup_running_kmsg,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_reload_during_countdown, setup_grace_short,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_recover_during_start, setup_start_nohello,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_offline_during_start, setup_start_nohello,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_during_start, setup_start_nohello,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_autostart_toggled, setup_toggle, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short, setup_reload, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short_by_crash,
 						setup_reload_firmware, teardown),
