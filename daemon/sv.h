@@ -293,8 +293,8 @@ void sv_start_on_timer(evutil_socket_t fd, short what, void *arg);
  * deferred start when the channel's remoteproc and autostart stayed the same. */
 void sv_start_keep(struct sv_chan *c, const struct sv_chan *old);
 /* A fault of severity down while the ladder is idle: true when the M7's lifecycle takes
- * it (the M7 is offline: it is started after down_grace_ms, or left to its owner) and
- * the ladder must not run. */
+ * it (the M7 is offline: it is started after down_grace_ms, or left to its owner; or
+ * another channel on the same remoteproc is acting on it) and the ladder must not run. */
 bool sv_start_on_fault(struct sv_chan *c, const char *kind);
 
 /* ---- sv_control.c: recover / reload / incidents requests ---- */

@@ -171,8 +171,24 @@ void sv_start_on_timer(evutil_socket_t fd, short what, void *arg)
 	sv_chan_flush(c);
 }
 
+/* Another channel on the same remoteproc instance (one firmware, several endpoints)
+ * whose ladder acts on the M7 now: a start, a reload, a recovery. NULL if none. */
+static struct sv_chan *sibling_busy(struct sv_chan *c)
+{
+	if (sv_priv_rproc(c) < 0)
+		return NULL;
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct sv_chan *o = c->sv->chans[i];
+		if (o && o != c && o->rproc && recovery_busy(&o->rec) &&
+		    strcmp(o->rproc->instance, c->rproc->instance) == 0)
+			return o;
+	}
+	return NULL;
+}
+
 bool sv_start_on_fault(struct sv_chan *c, const char *kind)
 {
+	struct sv_chan *sib;
 	enum remoteproc_state st;
 	const char *token;
 	char why[200];
@@ -182,6 +198,24 @@ bool sv_start_on_fault(struct sv_chan *c, const char *kind)
 	if (strcmp(kind, SV_START_FAULT) == 0) {
 		struct recovery_event ev = {.type = RECOVERY_EV_START, .reason = SV_START_FAULT};
 		sv_action_feed(c, &ev);
+		return true;
+	}
+	/* The other channel's stop, start and verification are what this one sees: a
+	 * ladder of its own would restart the M7 underneath it. Its link gets another
+	 * down_grace_ms instead, to come back with the M7. */
+	sib = sibling_busy(c);
+	if (sib) {
+		struct log_fields f = sv_chan_fields(c, LOG_MID_RECOVERY, 0);
+		log_struct(c->sv->log, LOG_NOTICE, &f,
+			   "fault %s while channel %s acts on the M7 it shares (%s, %s): no "
+			   "recovery of its own",
+			   kind, channel_name(sib->ch), c->rproc->instance,
+			   recovery_state_to_string(sib->rec.state));
+		if (channel_get_state(c->ch) != CHANNEL_UP &&
+		    channel_config(c->ch)->sup.down_grace_ms) {
+			c->down_due_ms = daemon_now_ms() + channel_config(c->ch)->sup.down_grace_ms;
+			sv_chan_arm(c->ev_down, c->down_due_ms);
+		}
 		return true;
 	}
 	switch (decide(c, why, sizeof(why), &st, &token)) {

@@ -6,7 +6,7 @@
  * the daemon is rolled back to the image it replaced, with and without `firmware`. And
  * what goes across them: the reason a waiting channel gives, SIGHUP during the wait and
  * toggling autostart, reload and recover during a start or its countdown, the M7
- * stopped again or the daemon stopped during the start step. */
+ * stopped again or the daemon stopped during the start step, two channels on one M7. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +45,7 @@ static struct {
 	bool good_fifo;		 /* a FIFO where the last good record would be */
 	const char *rproc_later; /* the tree's `state` once m7sim runs (what it ignores) */
 	bool kmsg;		 /* kernel lines through a FIFO the test writes */
+	bool second;		 /* a second channel on the same remoteproc, no node yet */
 } opt;
 
 static int teardown(void **state)
@@ -141,6 +142,11 @@ static int setup(void **state)
 		"reload_probation_ms = 500\nliveness_quiet_ms = 1000\nliveness_answer_ms = 300\n%s",
 		(unsigned)getuid(), user, f->p.dir, f->fwdir, f->state, f->p.dir, f->link,
 		opt.channel);
+	if (opt.second)
+		snprintf(f->conf + strlen(f->conf), sizeof(f->conf) - strlen(f->conf),
+			 "[channel m7b]\ndevice = %s/ttyRPMSG31\nremoteproc = imx-rproc\n"
+			 "recovery_steps = remoteproc\nrecovery_backoff_ms = 60000\n",
+			 f->p.dir);
 	*state = f;
 	if (access(f->ctl, F_OK) != 0 || daemon_proc_start(&f->p, f->conf) < 0) {
 		(void)teardown(state);
@@ -712,6 +718,50 @@ static void test_sigterm_during_start(void **state)
 	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
 }
 
+static int setup_shared(void **state)
+{
+	opt.rproc_state = "offline\n";
+	opt.channel = "firmware = nohello.elf\n";
+	opt.privsep = false;
+	opt.kmsg = true;
+	opt.second = true;
+	int r = setup(state);
+	opt.kmsg = false;
+	opt.second = false;
+	return r;
+}
+
+/* Two channels on one remoteproc: while one starts the M7, a fault on the other (the
+ * kernel's lines about the shared M7 reach both) does not walk a ladder of its own,
+ * which would stop the M7 under the start. */
+static void test_shared_remoteproc(void **state)
+{
+	struct fx *f = *state;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "recovering", "m7_offline"));
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc start nohello.elf") > 0);
+	kmsg_line(f, "remoteproc remoteproc0: stopped remote processor imx-rproc");
+	assert_true(log_wait(f->p.log, 0, "fault rproc_stopped (kernel, #1)") > 0);
+	cJSON_Delete(status_when(f, "failed", "start_failed"));
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc stop"), 0);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
+	/* m7b's STATUS: the fault counted, no recovery. */
+	struct tclient q;
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"status\"}"), 0);
+	o = tclient_wait(&q, "STATUS", WAIT_MS);
+	assert_non_null(o);
+	const cJSON *b = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "channels"), 1);
+	assert_string_equal(j_str(b, "name"), "m7b");
+	assert_int_equal((int)j_num(b, "recoveries"), 0);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(b, "faults"), "rproc_stopped"), 1);
+	cJSON_Delete(o);
+	tclient_close(&q);
+}
+
 static int setup_toggle(void **state)
 {
 	opt.rproc_state = "offline\n";
@@ -909,6 +959,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sigterm_during_start, setup_start_nohello,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_autostart_toggled, setup_toggle, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_remoteproc, setup_shared, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short, setup_reload, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short_by_crash,
 						setup_reload_firmware, teardown),
