@@ -440,14 +440,19 @@ int channel_open_now(struct channel *ch)
 			char detail[160];
 			snprintf(detail, sizeof(detail), "%s: %s", ch->cfg.device, strerror(-r));
 			channel_note_waiting(ch, r, r == -ENOENT ? "not found" : strerror(-r));
-			channel_set_state(
-				ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
-				tty_reason_for_errno(r), detail);
+			if (strcmp(tty_reason_for_errno(r), "not_found") == 0)
+				channel_set_not_found(ch, detail);
+			else
+				channel_set_state(ch,
+						  ch->state == CHANNEL_FAILED ? CHANNEL_FAILED
+									      : CHANNEL_DOWN,
+						  tty_reason_for_errno(r), detail);
 		}
 		schedule_reopen(ch);
 		return r;
 	}
 	channel_note_opened(ch);
+	ch->note_reason[0] = '\0'; /* the M7 runs: whatever kept it was resolved */
 	ch->last_err = 0;
 	ch->holder_pid = 0;
 	ch->holder_comm[0] = '\0';

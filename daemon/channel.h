@@ -165,6 +165,10 @@ void channel_set_state(struct channel *ch, enum channel_state st, const char *re
 void channel_close(struct channel *ch, enum channel_state st, const char *reason, int err);
 /* Tries to open now (cancels a pending backoff). 0 or negative errno. */
 int channel_open_now(struct channel *ch);
+/* Why the node is missing, when its owner knows better than not_found (the M7 is not
+ * running and is left so): a reason token and detail for state down, shown until the
+ * tty opens. reason NULL: back to not_found. */
+void channel_set_wait_note(struct channel *ch, const char *reason, const char *detail);
 /* While held, the channel never reopens by itself (recovery drives it). */
 void channel_hold(struct channel *ch, bool hold);
 /* Forgets a partial frame and says hello again (0x00 + HOST_HELLO). 0 or errno. */

@@ -37,6 +37,33 @@ void channel_note_opened(struct channel *ch)
 	ch->wait_why[0] = '\0';
 }
 
+void channel_set_not_found(struct channel *ch, const char *detail)
+{
+	bool note = ch->note_reason[0] && ch->state != CHANNEL_FAILED;
+
+	channel_set_state(ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
+			  note ? ch->note_reason : "not_found", note ? ch->note_detail : detail);
+}
+
+void channel_set_wait_note(struct channel *ch, const char *reason, const char *detail)
+{
+	bool shown = ch->note_reason[0] && strcmp(ch->reason, ch->note_reason) == 0;
+
+	snprintf(ch->note_reason, sizeof(ch->note_reason), "%s", reason ? reason : "");
+	snprintf(ch->note_detail, sizeof(ch->note_detail), "%s", reason && detail ? detail : "");
+	/* Only a channel that is merely waiting for its node shows it: the ladder's states
+	 * and an open tty say more. */
+	if (ch->fd >= 0 || ch->state != CHANNEL_DOWN || ch->hold)
+		return;
+	if (reason) {
+		channel_set_state(ch, CHANNEL_DOWN, ch->note_reason, ch->note_detail);
+	} else if (shown) {
+		char d[160];
+		snprintf(d, sizeof(d), "%s: %s", ch->cfg.device, strerror(ENOENT));
+		channel_set_state(ch, CHANNEL_DOWN, "not_found", d);
+	}
+}
+
 /* Finds the node of the channel's rpmsg endpoint now: mainline may have renumbered it
  * since the last open. On failure the channel waits (state down, not_found). */
 int channel_resolve_rpmsg(struct channel *ch)
@@ -51,8 +78,7 @@ int channel_resolve_rpmsg(struct channel *ch)
 		snprintf(why, sizeof(why), "bad rpmsg setting");
 	if (r < 0) {
 		channel_note_waiting(ch, -ENOENT, why);
-		channel_set_state(ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
-				  "not_found", why);
+		channel_set_not_found(ch, why);
 		return r;
 	}
 	snprintf(path, sizeof(path), "/dev/%s", name);

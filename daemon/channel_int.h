@@ -37,6 +37,8 @@ struct channel {
 	struct latemark late;	 /* captures held back across an outage */
 	char wait_why[160];	 /* why the device cannot be opened, as last logged; "" = open */
 	uint64_t wait_since_ms;	 /* when the waiting began */
+	char note_reason[32];	 /* why its node is missing, from its owner; "" = not_found */
+	char note_detail[160];
 	char reason[32];
 	char detail[160];
 	int last_err; /* negative errno of the last failure, 0 if none */
@@ -96,6 +98,9 @@ enum channel_state channel_lost_state(const struct channel *ch);
 void channel_note_waiting(struct channel *ch, int err, const char *why);
 /* Logs the end of a wait that was logged. */
 void channel_note_opened(struct channel *ch);
+/* The node is missing: state down (failed stays failed) with the owner's reason, or
+ * not_found; detail says which node. */
+void channel_set_not_found(struct channel *ch, const char *detail);
 /* Resolves an `rpmsg =` channel's node into cfg.device now. 0, or a negative errno with
  * the channel down (not_found) and waiting. */
 int channel_resolve_rpmsg(struct channel *ch);

@@ -62,3 +62,19 @@ enum lifecycle_action lifecycle_decide(const struct lifecycle_input *in, char *w
 	snprintf(why, cap, "%s is offline: starting it with %s (as remoteproc names it)", rp, attr);
 	return LIFECYCLE_START;
 }
+
+const char *lifecycle_wait_reason(const struct lifecycle_input *in)
+{
+	char why[8];
+
+	if (lifecycle_decide(in, why, sizeof(why)) != LIFECYCLE_WAIT)
+		return NULL;
+	switch (in->state) {
+	case REMOTEPROC_OFFLINE:
+		return in->autostart ? "no_firmware" : "autostart_off";
+	case REMOTEPROC_CRASHED:
+		return "m7_crashed";
+	default:
+		return "m7_not_running";
+	}
+}

@@ -25,6 +25,10 @@ struct lifecycle_input {
 /* Decides for in; why (cap bytes) says what and why in one line, for the log. */
 enum lifecycle_action lifecycle_decide(const struct lifecycle_input *in, char *why, size_t cap);
 
+/* The STATE reason of a channel whose M7 is left as it is (in decides LIFECYCLE_WAIT):
+ * autostart_off, no_firmware, m7_crashed or m7_not_running; NULL for another decision. */
+const char *lifecycle_wait_reason(const struct lifecycle_input *in);
+
 /* Name of an action ("start"). */
 const char *lifecycle_action_to_string(enum lifecycle_action a);
 

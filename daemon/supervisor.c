@@ -51,6 +51,7 @@ static void obs_on_config(void *ud, struct channel *ch)
 	/* A record read at start and already dealt with is not rolled back again. */
 	n->interrupted = c->interrupted;
 	n->reload_recorded = c->reload_recorded;
+	sv_start_keep(n, c);
 	ring = n->ring;
 	n->ring = c->ring;
 	c->ring = ring;
@@ -138,7 +139,8 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 		   channel_get_state(ch) == CHANNEL_DOWN && c->rec.state == RECOVERY_IDLE &&
 		   channel_config(ch)->sup.down_grace_ms) {
 		/* The channel reopens by itself; only a link that stays away is a fault. */
-		sv_chan_arm(c->ev_down, now + channel_config(ch)->sup.down_grace_ms);
+		c->down_due_ms = now + channel_config(ch)->sup.down_grace_ms;
+		sv_chan_arm(c->ev_down, c->down_due_ms);
 	}
 }
 

@@ -87,6 +87,7 @@ struct sv_chan {
 	enum channel_state busy_state; /* RECOVERING/RELOADING while the ladder runs */
 	char busy_reason[32];
 	struct proto_fault_count counts[SV_FAULT_KINDS]; /* kinds in first-seen order */
+	uint64_t down_due_ms;	   /* when a link that stays down is a fault (ev_down) */
 	uint64_t kick_failures;	   /* mailbox kicks the kernel reported as failed */
 	uint64_t last_fault_ms;	   /* of the fault that started the running recovery */
 	struct ratelimit rl_debug; /* recovery decisions at debug level */
@@ -107,6 +108,9 @@ struct sv_chan {
 	bool reload_recorded;	    /* the reload in progress is on disk (sv_verify.c) */
 	bool interrupted;	    /* that record was found at start: roll back (sv_start.c) */
 	struct event *ev_start;	    /* the lifecycle check (sv_start.c) */
+	uint64_t start_due_ms;	    /* when a deferred start is due; 0 = none counting down */
+	bool start_autostart;	    /* the settings it was decided with: a SIGHUP that */
+	char start_rproc[128];	    /* keeps them keeps its deadline */
 	char start_said[200];	    /* why the M7 is not started, as last logged */
 	char ver_detail[160];	    /* why the last verification failed */
 };
@@ -285,9 +289,12 @@ bool sv_verify_load_reload(struct sv_chan *c);
 /* Timer: the check at set-up (and a deferred start): rolls an interrupted reload back,
  * starts an M7 found offline, or logs once why it waits. */
 void sv_start_on_timer(evutil_socket_t fd, short what, void *arg);
+/* c replaces old (a SIGHUP): a link counting down keeps its deadline, and so does a
+ * deferred start when the channel's remoteproc and autostart stayed the same. */
+void sv_start_keep(struct sv_chan *c, const struct sv_chan *old);
 /* A fault of severity down while the ladder is idle: true when the M7's lifecycle takes
- * it (the M7 is offline: it is started after down_grace_ms, or left to its owner) and
- * the ladder must not run. */
+ * it (the M7 is offline: it is started after down_grace_ms, or left to its owner; or
+ * another channel on the same remoteproc is acting on it) and the ladder must not run. */
 bool sv_start_on_fault(struct sv_chan *c, const char *kind);
 
 /* ---- sv_control.c: recover / reload / incidents requests ---- */

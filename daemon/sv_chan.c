@@ -231,7 +231,12 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	/* The M7's lifecycle is checked once the loop runs: a reload cut short by the
 	 * daemon's restart, an M7 that nobody started. */
 	c->interrupted = sv_verify_load_reload(c);
+	c->start_autostart = channel_config(ch)->sup.autostart;
+	snprintf(c->start_rproc, sizeof(c->start_rproc), "%s",
+		 channel_config(ch)->remoteproc ? channel_config(ch)->remoteproc : "");
 	if (c->interrupted || channel_config(ch)->remoteproc)
 		sv_chan_arm(c->ev_start, daemon_now_ms());
+	else
+		channel_set_wait_note(ch, NULL, NULL); /* no M7 of ours to wait for */
 	return c;
 }

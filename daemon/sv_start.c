@@ -14,9 +14,10 @@
 
 #define SV_START_FAULT "m7_offline"
 
-/* Reads remoteproc's state and firmware name and decides; *st gets the state. */
+/* Reads remoteproc's state and firmware name and decides; *st gets the state, *token
+ * the STATE reason of a wait. */
 static enum lifecycle_action decide(struct sv_chan *c, char *why, size_t cap,
-				    enum remoteproc_state *st)
+				    enum remoteproc_state *st, const char **token)
 {
 	const struct conf_channel *cc = channel_config(c->ch);
 	struct lifecycle_input in = {.autostart = cc->sup.autostart,
@@ -26,6 +27,7 @@ static enum lifecycle_action decide(struct sv_chan *c, char *why, size_t cap,
 	int r = sv_priv_rproc(c);
 
 	*st = REMOTEPROC_UNKNOWN;
+	*token = "m7_not_running";
 	if (r == 0)
 		r = remoteproc_get_state(c->rproc, &in.state);
 	if (r < 0) {
@@ -37,14 +39,25 @@ static enum lifecycle_action decide(struct sv_chan *c, char *why, size_t cap,
 	in.instance = c->rproc->instance;
 	if (remoteproc_get_firmware(c->rproc, attr, sizeof(attr)) == 0)
 		in.firmware_attr = attr;
+	if (lifecycle_wait_reason(&in))
+		*token = lifecycle_wait_reason(&in);
 	return lifecycle_decide(&in, why, cap);
 }
 
-/* Why the M7 is left as it is: logged when the reason is new, not at every check. */
-static void say(struct sv_chan *c, const char *why)
+/* The M7 is (to be) running: the channel's own reasons apply again. */
+static void unsay(struct sv_chan *c)
+{
+	c->start_said[0] = '\0';
+	channel_set_wait_note(c->ch, NULL, NULL);
+}
+
+/* Why the M7 is left as it is: shown by the channel's state (down, token) until its tty
+ * opens; logged when the reason is new, not at every check. */
+static void say(struct sv_chan *c, const char *token, const char *why)
 {
 	struct log_fields f;
 
+	channel_set_wait_note(c->ch, token, why);
 	if (strcmp(c->start_said, why) == 0)
 		return;
 	snprintf(c->start_said, sizeof(c->start_said), "%s", why);
@@ -57,7 +70,7 @@ static void say(struct sv_chan *c, const char *why)
  * sv_start_on_fault() turns into the start step. */
 static void start(struct sv_chan *c, const char *why)
 {
-	c->start_said[0] = '\0';
+	unsay(c);
 	sv_fault_raise(c, SV_START_FAULT, why, "remoteproc", RECOVERY_SEV_DOWN, 0);
 }
 
@@ -106,35 +119,78 @@ static void rollback_interrupted(struct sv_chan *c)
 	sv_action_run(c, &out);
 }
 
+void sv_start_keep(struct sv_chan *c, const struct sv_chan *old)
+{
+	const struct conf_channel *cc = channel_config(c->ch);
+
+	/* The reason it waits was said already; a new one is said again. */
+	snprintf(c->start_said, sizeof(c->start_said), "%s", old->start_said);
+	/* A link already counting down stays a fault when it stays away. */
+	if (evtimer_pending(old->ev_down, NULL) && cc->sup.down_grace_ms) {
+		c->down_due_ms = old->down_due_ms;
+		sv_chan_arm(c->ev_down, c->down_due_ms);
+	}
+	if (c->interrupted || old->start_autostart != cc->sup.autostart ||
+	    strcmp(old->start_rproc, cc->remoteproc ? cc->remoteproc : "") != 0)
+		return; /* checked at once, as a channel set up anew */
+	/* Whoever stopped the M7 keeps the rest of their down_grace_ms: the deferred start
+	 * keeps its deadline, and a link counting down decides when it ends. */
+	if (old->start_due_ms && evtimer_pending(old->ev_start, NULL)) {
+		c->start_due_ms = old->start_due_ms;
+		sv_chan_arm(c->ev_start, c->start_due_ms);
+	} else if (evtimer_pending(c->ev_down, NULL)) {
+		evtimer_del(c->ev_start);
+	}
+}
+
 void sv_start_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct sv_chan *c = arg;
 	enum remoteproc_state st;
+	const char *token;
 	char why[200];
 
+	c->start_due_ms = 0;
 	if (c->applying || c->rec.state != RECOVERY_IDLE)
 		return; /* the ladder or a reload owns the M7 now */
 	if (c->interrupted) {
 		rollback_interrupted(c);
 	} else if (channel_config(c->ch)->remoteproc) {
-		switch (decide(c, why, sizeof(why), &st)) {
+		switch (decide(c, why, sizeof(why), &st, &token)) {
 		case LIFECYCLE_NOTHING:
-			c->start_said[0] = '\0';
+			unsay(c);
 			break;
 		case LIFECYCLE_START:
 			start(c, why);
 			break;
 		case LIFECYCLE_WAIT:
-			say(c, why);
+			say(c, token, why);
 			break;
 		}
 	}
 	sv_chan_flush(c);
 }
 
+/* Another channel on the same remoteproc instance (one firmware, several endpoints)
+ * whose ladder acts on the M7 now: a start, a reload, a recovery. NULL if none. */
+static struct sv_chan *sibling_busy(struct sv_chan *c)
+{
+	if (sv_priv_rproc(c) < 0)
+		return NULL;
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct sv_chan *o = c->sv->chans[i];
+		if (o && o != c && o->rproc && recovery_busy(&o->rec) &&
+		    strcmp(o->rproc->instance, c->rproc->instance) == 0)
+			return o;
+	}
+	return NULL;
+}
+
 bool sv_start_on_fault(struct sv_chan *c, const char *kind)
 {
+	struct sv_chan *sib;
 	enum remoteproc_state st;
+	const char *token;
 	char why[200];
 
 	if (c->rec.state != RECOVERY_IDLE || !channel_config(c->ch)->remoteproc)
@@ -144,8 +200,27 @@ bool sv_start_on_fault(struct sv_chan *c, const char *kind)
 		sv_action_feed(c, &ev);
 		return true;
 	}
-	switch (decide(c, why, sizeof(why), &st)) {
+	/* The other channel's stop, start and verification are what this one sees: a
+	 * ladder of its own would restart the M7 underneath it. Its link gets another
+	 * down_grace_ms instead, to come back with the M7. */
+	sib = sibling_busy(c);
+	if (sib) {
+		struct log_fields f = sv_chan_fields(c, LOG_MID_RECOVERY, 0);
+		log_struct(c->sv->log, LOG_NOTICE, &f,
+			   "fault %s while channel %s acts on the M7 it shares (%s, %s): no "
+			   "recovery of its own",
+			   kind, channel_name(sib->ch), c->rproc->instance,
+			   recovery_state_to_string(sib->rec.state));
+		if (channel_get_state(c->ch) != CHANNEL_UP &&
+		    channel_config(c->ch)->sup.down_grace_ms) {
+			c->down_due_ms = daemon_now_ms() + channel_config(c->ch)->sup.down_grace_ms;
+			sv_chan_arm(c->ev_down, c->down_due_ms);
+		}
+		return true;
+	}
+	switch (decide(c, why, sizeof(why), &st, &token)) {
 	case LIFECYCLE_NOTHING:
+		unsay(c);
 		return false;
 	case LIFECYCLE_START: {
 		/* Someone stopped it: perhaps to load another image by hand. They get
@@ -161,11 +236,12 @@ bool sv_start_on_fault(struct sv_chan *c, const char *kind)
 			   "the M7 went offline (%s); starting it in %u ms unless it is started "
 			   "meanwhile",
 			   kind, grace);
-		sv_chan_arm(c->ev_start, daemon_now_ms() + grace);
+		c->start_due_ms = daemon_now_ms() + grace;
+		sv_chan_arm(c->ev_start, c->start_due_ms);
 		return true;
 	}
 	case LIFECYCLE_WAIT:
-		say(c, why);
+		say(c, token, why);
 		/* Offline and not ours to start: the ladder's remoteproc step would start it.
 		 * Any other state: the ladder may still help (its hook). */
 		return st == REMOTEPROC_OFFLINE;

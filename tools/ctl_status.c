@@ -22,6 +22,27 @@ static void fmt_int(char *buf, size_t cap, const struct m7b_event *ev, size_t i,
 
 #define STATUS_COLS 10
 
+/* What the daemon's reasons for leaving the M7 as it is mean (STATUS carries the token
+ * only; the journal has the whole sentence). NULL for any other reason. */
+static const char *wait_words(const char *reason)
+{
+	static const char *const words[][2] = {
+		{"autostart_off", "the M7 is offline and autostart = false: waiting for its "
+				  "owner to start it"},
+		{"no_firmware", "the M7 is offline and remoteproc names no firmware file: set "
+				"firmware = NAME to have the daemon start it"},
+		{"m7_crashed", "the M7 crashed: waiting for the kernel's recovery or for someone "
+			       "to restart it"},
+		{"m7_not_running", "the M7 is not running and not offline: waiting for it to run "
+				   "(the daemon's log says more)"},
+	};
+
+	for (size_t i = 0; reason && i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(reason, words[i][0]) == 0)
+			return words[i][1];
+	return NULL;
+}
+
 /* DATA_FRAMES counts UART captures (FRAME objects); ALL_FRAMES every valid wire frame,
  * heartbeats and logs included: two names so the two counts are never confused. */
 static void print_status(const struct m7b_event *st, const struct m7b_event *version)
@@ -110,6 +131,11 @@ static void print_status(const struct m7b_event *st, const struct m7b_event *ver
 				printf("%-*s  ", width[k], cell[i][k]);
 		}
 		putchar('\n');
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *w = wait_words(m7b_event_array_string(st, "channels", i, "reason"));
+		if (w)
+			printf("%s: %s\n", cell[i + 1][0], w);
 	}
 	free(cell);
 }

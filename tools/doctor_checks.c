@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@ struct rproc {
 
 struct conf_channel {
 	char name[64], device[256], remoteproc[64], firmware[128];
+	bool manual; /* autostart = false: the daemon leaves an offline M7 to its owner */
 };
 
 /* What the checks share: options, the report, and facts found by earlier checks. */
@@ -163,6 +165,10 @@ static int conf_handler(void *user, const char *section, const char *name, const
 		snprintf(ch->remoteproc, sizeof(ch->remoteproc), "%s", value);
 	else if (strcmp(name, "firmware") == 0)
 		snprintf(ch->firmware, sizeof(ch->firmware), "%s", value);
+	else if (strcmp(name, "autostart") == 0)
+		/* The daemon's spellings of false; anything else it refuses or reads as true. */
+		ch->manual = strcasecmp(value, "false") == 0 || strcasecmp(value, "no") == 0 ||
+			     strcasecmp(value, "off") == 0 || strcmp(value, "0") == 0;
 	return 1;
 }
 
@@ -261,6 +267,21 @@ static void check_cmdline(struct ctx *c)
 		    "%s not needed: the M7 is not started by U-Boot", tok);
 }
 
+/* The configured channel that starts rp when it is offline (autostart, and a firmware
+ * file to start: configured, or named by remoteproc), NULL if none. */
+static const struct conf_channel *starter_of(const struct ctx *c, const struct rproc *rp)
+{
+	for (size_t i = 0; i < c->nch; i++) {
+		const struct conf_channel *ch = &c->ch[i];
+		if (ch->manual || (strcmp(ch->remoteproc, rp->inst) != 0 &&
+				   strcmp(ch->remoteproc, rp->name) != 0))
+			continue;
+		if (ch->firmware[0] || (rp->firmware[0] && strcmp(rp->firmware, "unknown") != 0))
+			return ch;
+	}
+	return NULL;
+}
+
 static void check_remoteproc(struct ctx *c)
 {
 	char fix[320];
@@ -285,8 +306,18 @@ static void check_remoteproc(struct ctx *c)
 			    "a stop/start loads the file from /lib/firmware",
 			    rp->name, rp->firmware);
 		else if (strcmp(s, "offline") == 0) {
-			snprintf(fix, sizeof(fix), "echo start > /sys/class/remoteproc/%s/state",
-				 rp->inst);
+			const struct conf_channel *ch = starter_of(c, rp);
+			if (ch)
+				snprintf(
+					fix, sizeof(fix),
+					"m7bridged starts it (channel %s, autostart on) when it "
+					"starts, or down_grace_ms after the M7 went offline; if it "
+					"stays offline, see m7bridgectl status and the daemon's "
+					"log",
+					ch->name);
+			else
+				snprintf(fix, sizeof(fix),
+					 "echo start > /sys/class/remoteproc/%s/state", rp->inst);
 			add(c, "remoteproc", DOCTOR_WARN, rp->inst, fix,
 			    "%s offline (firmware %s): the M7 is not running", rp->name,
 			    rp->firmware);

@@ -271,6 +271,26 @@ class Doctor(unittest.TestCase):
         self.assertIn("warn", levels(rep, "remoteproc"))
         self.assertIn("warn", levels(rep, "rpmsg-channel"))  # no channel, M7 not running
         self.assertEqual(rc, 3)
+        # The configuration's channel for remoteproc0 has autostart on (the default).
+        fix = [c["fix"] for c in rep["checks"] if c["check"] == "remoteproc"][0]
+        self.assertIn("m7bridged starts it (channel m7, autostart on)", fix)
+        self.assertNotIn("echo start", fix)
+
+    def test_remoteproc_offline_not_ours_to_start(self):
+        """autostart = false, or no file to start: the fix is to start it by hand."""
+        for name, conf, fw in (
+                ("autostart off", "autostart = false\nfirmware = m7_app.elf\n", "m7_app.elf"),
+                ("no firmware", "", "unknown"),
+                ("other instance", "firmware = m7_app.elf\n", "m7_app.elf")):
+            with self.subTest(name):
+                b = self.board("mainline")
+                b.rproc("remoteproc0", "imx-rproc", "offline", fw)
+                rp = "remoteproc1" if name == "other instance" else "imx-rproc"
+                b.write(CONF, f"[channel m7]\ndevice = /dev/{b.tty}\nremoteproc = {rp}\n"
+                        + conf)
+                rc, rep = b.doctor()
+                fix = [c["fix"] for c in rep["checks"] if c["check"] == "remoteproc"][0]
+                self.assertEqual(fix, "echo start > /sys/class/remoteproc/remoteproc0/state")
 
     def test_remoteproc_crashed_fails(self):
         b = self.board("mainline")

@@ -3,7 +3,10 @@
  * the firmware sysfs names, or the configured one, through the privileged helper too),
  * counted, recorded; with autostart = false the daemon says why it waits; an M7 stopped
  * later is started again once its link stayed down; a reload cut short by a restart of
- * the daemon is rolled back to the image it replaced, with and without `firmware`. */
+ * the daemon is rolled back to the image it replaced, with and without `firmware`. And
+ * what goes across them: the reason a waiting channel gives, SIGHUP during the wait and
+ * toggling autostart, reload and recover during a start or its countdown, the M7
+ * stopped again or the daemon stopped during the start step, two channels on one M7. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include <dirent.h>
 
 #include "daemon_harness.h"
 
@@ -27,6 +31,8 @@
 struct fx {
 	struct daemon_proc p;
 	char link[300], rp[300], fwdir[300], state[300], ctl[300], simlog[300], conf[2048];
+	char kmsg[300];
+	int kmsg_fd; /* the test's end of the kernel log FIFO; -1 = none */
 	pid_t sim;
 };
 
@@ -37,6 +43,9 @@ static struct {
 	bool privsep;		 /* `user` = the test's own: writes go through the helper */
 	const char *record;	 /* a reload record left before the start; "fifo": a FIFO */
 	bool good_fifo;		 /* a FIFO where the last good record would be */
+	const char *rproc_later; /* the tree's `state` once m7sim runs (what it ignores) */
+	bool kmsg;		 /* kernel lines through a FIFO the test writes */
+	bool second;		 /* a second channel on the same remoteproc, no node yet */
 } opt;
 
 static int teardown(void **state)
@@ -47,6 +56,8 @@ static int teardown(void **state)
 	if (!f)
 		return 0;
 	st = f->p.pid > 0 ? daemon_proc_stop(&f->p) : 0;
+	if (f->kmsg_fd >= 0)
+		close(f->kmsg_fd);
 	h_reap(&f->sim);
 	h_show_log_if(&f->p, st);
 	h_cleanup(&f->p);
@@ -54,14 +65,18 @@ static int teardown(void **state)
 	return st == 0 ? 0 : -1;
 }
 
+static int count_in(const char *file, const char *text);
+
 static int setup(void **state)
 {
 	static const char *const names[] = {"good.elf", "app2.elf", "nohello.elf"};
 	static const char *const extra[] = {"firmware", "state", NULL};
 	struct fx *f = calloc(1, sizeof(*f));
-	char path[400], user[160] = "";
+	char path[400], user[800] = "";
 
 	*state = NULL;
+	if (f)
+		f->kmsg_fd = -1;
 	if (!f || access(h_sim_path(), X_OK) != 0) {
 		free(f);
 		return 0; /* tests skip */
@@ -100,11 +115,32 @@ static int setup(void **state)
 	/* An offline M7 has no link yet: its control FIFO says m7sim is ready. */
 	for (int i = 0; i < 2000 && access(f->ctl, F_OK) != 0; i++)
 		usleep(5000);
+	if (opt.rproc_later) {
+		/* Once m7sim has read the tree and runs its loop (it answers `stats`), a
+		 * state it takes for none of its own is left as it is. */
+		int fd = open(f->ctl, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "stats\n", 6), 6);
+		close(fd);
+		for (int i = 0; i < 2000 && count_in(f->simlog, "m7sim: stats") == 0; i++)
+			usleep(5000);
+		snprintf(path, sizeof(path), "%s/state", f->rp);
+		assert_int_equal(h_put_file(path, opt.rproc_later), 0);
+	}
+	snprintf(f->kmsg, sizeof(f->kmsg), "%s/kmsg", f->p.dir);
+	if (opt.kmsg) {
+		assert_int_equal(mkfifo(f->kmsg, 0600), 0);
+		/* Read-write: never blocks, and the daemon never sees an end of file. */
+		f->kmsg_fd = open(f->kmsg, O_RDWR | O_CLOEXEC);
+		assert_true(f->kmsg_fd >= 0);
+		snprintf(user, sizeof(user), "kernel_log = kmsg\nkmsg_path = %s\n", f->kmsg);
+	}
 	if (opt.privsep) {
 		struct passwd *pw = getpwuid(geteuid());
 		if (!pw)
 			return -1;
-		snprintf(user, sizeof(user), "user = %s\n", pw->pw_name);
+		snprintf(user + strlen(user), sizeof(user) - strlen(user), "user = %s\n",
+			 pw->pw_name);
 	}
 	snprintf(
 		f->conf, sizeof(f->conf),
@@ -116,6 +152,11 @@ static int setup(void **state)
 		"reload_probation_ms = 500\nliveness_quiet_ms = 1000\nliveness_answer_ms = 300\n%s",
 		(unsigned)getuid(), user, f->p.dir, f->fwdir, f->state, f->p.dir, f->link,
 		opt.channel);
+	if (opt.second)
+		snprintf(f->conf + strlen(f->conf), sizeof(f->conf) - strlen(f->conf),
+			 "[channel m7b]\ndevice = %s/ttyRPMSG31\nremoteproc = imx-rproc\n"
+			 "recovery_steps = remoteproc\nrecovery_backoff_ms = 60000\n",
+			 f->p.dir);
 	*state = f;
 	if (access(f->ctl, F_OK) != 0 || daemon_proc_start(&f->p, f->conf) < 0) {
 		(void)teardown(state);
@@ -153,6 +194,24 @@ static int count_in(const char *file, const char *text)
 	return n;
 }
 
+/* One kernel line, as /dev/kmsg gives it, to the daemon's kernel log. */
+static void kmsg_line(struct fx *f, const char *text)
+{
+	char line[300];
+	int n = snprintf(line, sizeof(line), "6,1,1000,-;%s\n", text);
+
+	assert_int_equal(write(f->kmsg_fd, line, (size_t)n), n);
+}
+
+/* Writes what the kernel would be asked to do to the tree's `state`. */
+static void rproc_write(struct fx *f, const char *what)
+{
+	char path[400];
+
+	snprintf(path, sizeof(path), "%s/state", f->rp);
+	assert_int_equal(h_put_file(path, what), 0);
+}
+
 static void rproc_attr(struct fx *f, const char *name, char *buf, size_t cap)
 {
 	char path[400];
@@ -187,6 +246,23 @@ static cJSON *status_when(struct fx *f, const char *st, const char *reason)
 	tclient_close(&q);
 	fail_msg("channel not %s:%s within %d ms (last %s)", st, reason, WAIT_MS, seen);
 	return NULL;
+}
+
+/* `m7bridgectl status` prints text. */
+static void ctl_status_says(struct fx *f, const char *text)
+{
+	const char *root = getenv("M7B_BUILD_ROOT");
+	char cmd[1024], out[8192] = "";
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "%s/tools/m7bridgectl -s '%s' status", root ? root : ".",
+		 f->p.sock);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	out[fread(out, 1, sizeof(out) - 1, p)] = '\0';
+	assert_int_equal(pclose(p), 0);
+	if (!strstr(out, text))
+		fail_msg("m7bridgectl status printed:\n%s", out);
 }
 
 /* The newest incident summary once none is open (open ones are listed last). */
@@ -229,7 +305,8 @@ static void steps_of(const cJSON *inc, char *buf, size_t cap)
 }
 
 /* Started as the channel's recovery steps are reported: a counted m7_offline fault, a
- * recovery, an incident (opened by kind) with its start step, one log line each. */
+ * recovery, an incident (opened by kind, unless NULL) with its start step, one log line
+ * each. */
 static void check_started(struct fx *f, const char *fw, const char *kind)
 {
 	char want[128], buf[256];
@@ -250,8 +327,9 @@ static void check_started(struct fx *f, const char *fw, const char *kind)
 			 1);
 	assert_int_equal(count_in(f->p.log, "M7 started in "), 1);
 	inc = last_incident(f);
-	assert_string_equal(j_str(inc, "kind"), kind);
-	if (strcmp(kind, "m7_offline") == 0)
+	if (kind)
+		assert_string_equal(j_str(inc, "kind"), kind);
+	if (kind && strcmp(kind, "m7_offline") == 0)
 		assert_string_equal(j_str(inc, "source"), "remoteproc");
 	assert_string_equal(j_str(inc, "outcome"), "recovered");
 	steps_of(inc, buf, sizeof(buf));
@@ -325,15 +403,59 @@ static void test_offline_autostart_off(void **state)
 	rproc_attr(f, "state", buf, sizeof(buf));
 	assert_string_equal(buf, "offline");
 	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 0);
+	/* STATUS and a watching client say why, not just that the tty is missing. */
+	cJSON_Delete(status_when(f, "down", "autostart_off"));
+	ctl_status_says(f, "\nm7: the M7 is offline and autostart = false: waiting for its "
+			   "owner to start it\n");
+	struct tclient w;
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	ch = tclient_wait(&w, "STATE", WAIT_MS);
+	assert_non_null(ch);
+	assert_string_equal(j_str(ch, "state"), "down");
+	assert_string_equal(j_str(ch, "detail"), said + strlen("not starting the M7: "));
+	cJSON_Delete(ch);
 	/* Its owner starts it. */
-	char path[400];
-	snprintf(path, sizeof(path), "%s/state", f->rp);
-	assert_int_equal(h_put_file(path, "start\n"), 0);
+	rproc_write(f, "start\n");
+	ch = tclient_wait_str(&w, "STATE", "state", "up", WAIT_MS);
+	assert_non_null(ch);
+	cJSON_Delete(ch);
+	tclient_close(&w);
 	ch = status_when(f, "up", "hello");
 	assert_int_equal((int)j_num(ch, "recoveries"), 0);
 	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "faults"), "m7_offline"));
 	cJSON_Delete(ch);
 	assert_int_equal(count_in(f->p.log, said), 1);
+}
+
+static int setup_crashed(void **state)
+{
+	opt.rproc_state = "offline\n";
+	opt.rproc_later = "crashed\n";
+	opt.channel = "recovery_steps = resync\n";
+	opt.privsep = false;
+	int r = setup(state);
+	opt.rproc_later = NULL;
+	return r;
+}
+
+/* A crashed M7 is left to the kernel or a person: STATUS says so (m7_crashed, not
+ * not_found), and the channel takes the M7 when it runs again. */
+static void test_crashed_said(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "down", "m7_crashed"));
+	ctl_status_says(f, "\nm7: the M7 crashed: waiting for the kernel's recovery or for "
+			   "someone to restart it\n");
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 0);
+	rproc_write(f, "start\n");
+	cJSON_Delete(status_when(f, "up", "hello"));
+	/* Down again, the tty merely missing: not_found, not the stale word. */
+	rproc_write(f, "stop\n");
+	cJSON_Delete(status_when(f, "down", "not_found"));
 }
 
 static int setup_running(void **state)
@@ -365,6 +487,319 @@ static void test_stopped_later(void **state)
 	check_started(f, "good.elf", "link_down");
 	assert_int_equal(count_in(f->p.log, "fault link_down"), 1);
 	assert_int_equal(count_in(f->p.log, "recovery step resync"), 0);
+}
+
+static int setup_running_kmsg(void **state)
+{
+	opt.rproc_state = "running\n";
+	opt.channel = "recovery_steps = resync\ndown_grace_ms = 6000\n";
+	opt.privsep = false;
+	opt.kmsg = true;
+	int r = setup(state);
+	opt.kmsg = false;
+	return r;
+}
+
+/* SIGHUP with the configuration conf; waits until the daemon took it. */
+static void sighup_conf(struct fx *f, const char *conf)
+{
+	static char buf[1 << 17];
+	size_t at;
+
+	h_slurp_file(f->p.log, buf, sizeof(buf));
+	at = strlen(buf);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	assert_true(log_wait(f->p.log, at, "recovery settings reloaded") > 0);
+}
+
+/* SIGHUP, with one setting changed that has nothing to do with starting the M7. */
+static void sighup(struct fx *f)
+{
+	char conf[2100];
+
+	snprintf(conf, sizeof(conf), "%sdegraded_limit = 4\n", f->conf);
+	sighup_conf(f, conf);
+}
+
+/* The reply (ACK or ERROR) to one request line. */
+static cJSON *request(struct fx *f, const char *line)
+{
+	struct tclient q;
+	cJSON *o;
+
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&q, line), 0);
+	while ((o = tclient_obj(&q, WAIT_MS))) {
+		const char *cls = j_str(o, "class");
+		if (cls && (strcmp(cls, "ACK") == 0 || strcmp(cls, "ERROR") == 0))
+			break;
+		cJSON_Delete(o);
+	}
+	tclient_close(&q);
+	assert_non_null(o);
+	return o;
+}
+
+/* The text of the incident file that contains want (the daemon has stopped). */
+static bool incident_file_has(struct fx *f, const char *want, char *buf, size_t cap)
+{
+	char dir[400], path[800];
+	struct dirent *e;
+	DIR *d;
+	bool found = false;
+
+	snprintf(dir, sizeof(dir), "%s/incidents", f->p.dir);
+	d = opendir(dir);
+	assert_non_null(d);
+	while (!found && (e = readdir(d))) {
+		if (strncmp(e->d_name, "incident-", 9) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		h_slurp_file(path, buf, cap);
+		found = strstr(buf, want) != NULL;
+	}
+	closedir(d);
+	return found;
+}
+
+/* Stopped by someone, as the kernel says: the start waits down_grace_ms for them. A
+ * SIGHUP meanwhile keeps that deadline, rather than starting the M7 at once. */
+static void test_sighup_keeps_grace(void **state)
+{
+	struct fx *f = *state;
+	cJSON *ch;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	rproc_write(f, "stop\n");
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc stop") > 0);
+	kmsg_line(f, "remoteproc remoteproc0: stopped remote processor imx-rproc");
+	assert_true(log_wait(f->p.log, 0,
+			     "the M7 went offline (rproc_stopped); starting it in 6000 ms") > 0);
+	/* The fault's incident closes first (settings are not swapped under an open one). */
+	cJSON_Delete(last_incident(f));
+	sighup(f);
+	/* A start right after the reload would have been raised by now. */
+	ch = status_when(f, "down", "not_found");
+	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(ch, "faults"), "m7_offline"));
+	assert_int_equal((int)j_num(ch, "recoveries"), 0);
+	cJSON_Delete(ch);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 0);
+	/* ... and the deadline still comes (the link's own, link_down, may open the
+	 * incident first: both end together). */
+	check_started(f, "good.elf", NULL);
+}
+
+/* No kernel log: the link staying down is what finds the stopped M7. A SIGHUP during
+ * that wait does not forget it. */
+static void test_sighup_keeps_down_grace(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	rproc_write(f, "stop\n");
+	cJSON_Delete(status_when(f, "down", "not_found"));
+	sighup(f);
+	check_started(f, "good.elf", "link_down");
+}
+
+static int setup_grace_short(void **state)
+{
+	opt.rproc_state = "running\n";
+	opt.channel = "recovery_steps = resync\ndown_grace_ms = 1500\n";
+	opt.privsep = false;
+	opt.kmsg = true;
+	int r = setup(state);
+	opt.kmsg = false;
+	return r;
+}
+
+/* A reload asked for while a deferred start counts down loads and verifies its image;
+ * the countdown, ending while it runs or after, starts nothing more. */
+static void test_reload_during_countdown(void **state)
+{
+	struct fx *f = *state;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	rproc_write(f, "stop\n");
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc stop") > 0);
+	kmsg_line(f, "remoteproc remoteproc0: stopped remote processor imx-rproc");
+	assert_true(log_wait(f->p.log, 0, "the M7 went offline (rproc_stopped); starting it in") >
+		    0);
+	o = request(f, "{\"cmd\":\"reload\",\"channel\":\"m7\",\"firmware\":\"app2.elf\"}");
+	assert_string_equal(j_str(o, "class"), "ACK");
+	cJSON_Delete(o);
+	cJSON_Delete(status_when(f, "up", "reload"));
+	/* Every incident closed: the last one 2 s after the reload, past the deadline. */
+	o = last_incident(f);
+	cJSON_Delete(o);
+	o = status_when(f, "up", "reload");
+	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "faults"), "m7_offline"));
+	cJSON_Delete(o);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start app2.elf"), 1);
+}
+
+static int setup_start_nohello(void **state)
+{
+	opt.rproc_state = "offline\n";
+	opt.channel = "firmware = nohello.elf\n";
+	opt.privsep = false;
+	return setup(state);
+}
+
+/* `recover` (any step) while the start step runs is refused as busy, the start goes on
+ * and ends as it would: an image that never says HELLO fails it. */
+static void test_recover_during_start(void **state)
+{
+	struct fx *f = *state;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "recovering", "m7_offline"));
+	o = request(f, "{\"cmd\":\"recover\",\"channel\":\"m7\"}");
+	assert_string_equal(j_str(o, "code"), "busy");
+	cJSON_Delete(o);
+	o = request(f, "{\"cmd\":\"recover\",\"channel\":\"m7\",\"action\":\"remoteproc\"}");
+	assert_string_equal(j_str(o, "code"), "busy");
+	cJSON_Delete(o);
+	o = request(f, "{\"cmd\":\"reload\",\"channel\":\"m7\",\"firmware\":\"good.elf\"}");
+	assert_string_equal(j_str(o, "code"), "busy");
+	cJSON_Delete(o);
+	cJSON_Delete(status_when(f, "failed", "start_failed"));
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
+}
+
+/* The M7 stopped again while it is being started: the start fails (no HELLO), the
+ * channel is `failed`, and nothing starts it before the backoff. */
+static void test_offline_during_start(void **state)
+{
+	struct fx *f = *state;
+	char buf[256];
+	cJSON *o;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "recovering", "m7_offline"));
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc start nohello.elf") > 0);
+	rproc_write(f, "stop\n");
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc stop") > 0);
+	cJSON_Delete(status_when(f, "failed", "start_failed"));
+	o = last_incident(f);
+	assert_string_equal(j_str(o, "outcome"), "failed");
+	steps_of(o, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "start:"));
+	cJSON_Delete(o);
+	rproc_attr(f, "state", buf, sizeof(buf));
+	assert_string_equal(buf, "offline");
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
+}
+
+/* The daemon stopped during the start step: its incident is written `interrupted` with
+ * the step still running, and a start leaves no reload record: the next daemon does not
+ * roll anything back. */
+static void test_sigterm_during_start(void **state)
+{
+	struct fx *f = *state;
+	static char buf[1 << 16];
+	char path[400];
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "recovering", "m7_offline"));
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc start nohello.elf") > 0);
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+	assert_true(incident_file_has(f, "\"outcome\":\"interrupted\"", buf, sizeof(buf)));
+	assert_non_null(strstr(buf, "\"action\":\"start\",\"result\":\"running\""));
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+	/* The M7 runs (silent): the new daemon leaves it to the link's own checks. */
+	cJSON_Delete(status_when(f, "opening", "opened"));
+	assert_int_equal(count_in(f->p.log, "rolling back"), 0);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
+}
+
+static int setup_shared(void **state)
+{
+	opt.rproc_state = "offline\n";
+	opt.channel = "firmware = nohello.elf\n";
+	opt.privsep = false;
+	opt.kmsg = true;
+	opt.second = true;
+	int r = setup(state);
+	opt.kmsg = false;
+	opt.second = false;
+	return r;
+}
+
+/* Two channels on one remoteproc: while one starts the M7, a fault on the other (the
+ * kernel's lines about the shared M7 reach both) does not walk a ladder of its own,
+ * which would stop the M7 under the start. */
+static void test_shared_remoteproc(void **state)
+{
+	struct fx *f = *state;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "recovering", "m7_offline"));
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc start nohello.elf") > 0);
+	kmsg_line(f, "remoteproc remoteproc0: stopped remote processor imx-rproc");
+	assert_true(log_wait(f->p.log, 0, "fault rproc_stopped (kernel, #1)") > 0);
+	cJSON_Delete(status_when(f, "failed", "start_failed"));
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc stop"), 0);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
+	/* m7b's STATUS: the fault counted, no recovery. */
+	struct tclient q;
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"status\"}"), 0);
+	o = tclient_wait(&q, "STATUS", WAIT_MS);
+	assert_non_null(o);
+	const cJSON *b = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "channels"), 1);
+	assert_string_equal(j_str(b, "name"), "m7b");
+	assert_int_equal((int)j_num(b, "recoveries"), 0);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(b, "faults"), "rproc_stopped"), 1);
+	cJSON_Delete(o);
+	tclient_close(&q);
+}
+
+static int setup_toggle(void **state)
+{
+	opt.rproc_state = "offline\n";
+	opt.channel = "autostart = false\ndown_grace_ms = 300\n";
+	opt.privsep = false;
+	return setup(state);
+}
+
+/* autostart turned on by SIGHUP starts the waiting M7 at once; turned off again, an M7
+ * stopped later is left to its owner and the channel says so. */
+static void test_autostart_toggled(void **state)
+{
+	struct fx *f = *state;
+	char conf[2100], *at;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "down", "autostart_off"));
+	snprintf(conf, sizeof(conf), "%s", f->conf);
+	at = strstr(conf, "autostart = false");
+	assert_non_null(at);
+	memcpy(at, "autostart = true ", 17);
+	sighup_conf(f, conf);
+	check_started(f, "good.elf", "m7_offline");
+	sighup_conf(f, f->conf);
+	rproc_write(f, "stop\n");
+	cJSON_Delete(status_when(f, "down", "autostart_off"));
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
 }
 
 /* A reload of an image that never says HELLO; the daemon restarts once the switch is
@@ -519,7 +954,22 @@ int main(void)
 						setup_offline_firmware_privsep, teardown),
 		cmocka_unit_test_setup_teardown(test_offline_autostart_off, setup_offline_manual,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_crashed_said, setup_crashed, teardown),
 		cmocka_unit_test_setup_teardown(test_stopped_later, setup_running, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_keeps_grace, setup_running_kmsg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_keeps_down_grace, setup_running_kmsg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_reload_during_countdown, setup_grace_short,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_recover_during_start, setup_start_nohello,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_offline_during_start, setup_start_nohello,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_during_start, setup_start_nohello,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_autostart_toggled, setup_toggle, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_remoteproc, setup_shared, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short, setup_reload, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short_by_crash,
 						setup_reload_firmware, teardown),

@@ -16,44 +16,54 @@ struct row {
 	const char *firmware, *attr;
 	enum lifecycle_action want;
 	const char *why;
+	const char *reason; /* STATE reason of a wait */
 };
 
 static void test_decide(void **state)
 {
 	static const struct row rows[] = {
 		{REMOTEPROC_RUNNING, true, NULL, "a.elf", LIFECYCLE_NOTHING,
-		 "remoteproc0 is running"},
+		 "remoteproc0 is running", NULL},
 		{REMOTEPROC_ATTACHED, false, NULL, "unknown", LIFECYCLE_NOTHING,
-		 "remoteproc0 is attached"},
+		 "remoteproc0 is attached", NULL},
 		{REMOTEPROC_OFFLINE, true, "app.elf", "a.elf", LIFECYCLE_START,
-		 "remoteproc0 is offline: starting it with app.elf (firmware)"},
+		 "remoteproc0 is offline: starting it with app.elf (firmware)", NULL},
 		{REMOTEPROC_OFFLINE, true, NULL, "a.elf", LIFECYCLE_START,
-		 "remoteproc0 is offline: starting it with a.elf (as remoteproc names it)"},
+		 "remoteproc0 is offline: starting it with a.elf (as remoteproc names it)", NULL},
 		{REMOTEPROC_OFFLINE, true, "", "a.elf", LIFECYCLE_START,
-		 "remoteproc0 is offline: starting it with a.elf (as remoteproc names it)"},
+		 "remoteproc0 is offline: starting it with a.elf (as remoteproc names it)", NULL},
 		{REMOTEPROC_OFFLINE, false, "app.elf", "a.elf", LIFECYCLE_WAIT,
-		 "remoteproc0 is offline and autostart = false: waiting for it to be started"},
+		 "remoteproc0 is offline and autostart = false: waiting for it to be started",
+		 "autostart_off"},
 		{REMOTEPROC_OFFLINE, true, NULL, "unknown", LIFECYCLE_WAIT,
 		 "remoteproc0 is offline and names no firmware file ('unknown'): set firmware = "
-		 "NAME to have it started"},
+		 "NAME to have it started",
+		 "no_firmware"},
 		{REMOTEPROC_OFFLINE, true, NULL, "", LIFECYCLE_WAIT,
 		 "remoteproc0 is offline and names no firmware file (''): set firmware = NAME to "
-		 "have it started"},
+		 "have it started",
+		 "no_firmware"},
 		{REMOTEPROC_OFFLINE, true, NULL, NULL, LIFECYCLE_WAIT,
 		 "remoteproc0 is offline and names no firmware file (unreadable): set firmware = "
-		 "NAME to have it started"},
+		 "NAME to have it started",
+		 "no_firmware"},
 		{REMOTEPROC_OFFLINE, true, NULL, "../../etc/passwd", LIFECYCLE_WAIT,
 		 "remoteproc0 is offline and names no firmware file ('../../etc/passwd'): set "
-		 "firmware = NAME to have it started"},
+		 "firmware = NAME to have it started",
+		 "no_firmware"},
 		{REMOTEPROC_CRASHED, true, "app.elf", "a.elf", LIFECYCLE_WAIT,
 		 "remoteproc0 is crashed: waiting for the kernel's recovery or for someone to "
-		 "restart it"},
+		 "restart it",
+		 "m7_crashed"},
 		{REMOTEPROC_SUSPENDED, true, "app.elf", "a.elf", LIFECYCLE_WAIT,
-		 "remoteproc0 is suspended, not offline: waiting for it to be running"},
+		 "remoteproc0 is suspended, not offline: waiting for it to be running",
+		 "m7_not_running"},
 		{REMOTEPROC_DETACHED, true, NULL, "a.elf", LIFECYCLE_WAIT,
-		 "remoteproc0 is detached, not offline: waiting for it to be running"},
+		 "remoteproc0 is detached, not offline: waiting for it to be running",
+		 "m7_not_running"},
 		{REMOTEPROC_UNKNOWN, true, NULL, "a.elf", LIFECYCLE_WAIT,
-		 "remoteproc0 is unknown, not offline: waiting for it to be running"},
+		 "remoteproc0 is unknown, not offline: waiting for it to be running",
+		 "m7_not_running"},
 	};
 
 	(void)state;
@@ -66,10 +76,14 @@ static void test_decide(void **state)
 					     .firmware_attr = r->attr};
 		char why[256];
 		enum lifecycle_action a = lifecycle_decide(&in, why, sizeof(why));
+		const char *reason = lifecycle_wait_reason(&in);
 		if (a != r->want || strcmp(why, r->why) != 0)
 			fail_msg("row %zu: %s \"%s\", want %s \"%s\"", i,
 				 lifecycle_action_to_string(a), why,
 				 lifecycle_action_to_string(r->want), r->why);
+		if (!reason != !r->reason || (reason && strcmp(reason, r->reason) != 0))
+			fail_msg("row %zu: reason %s, want %s", i, reason ? reason : "none",
+				 r->reason ? r->reason : "none");
 	}
 }
 
