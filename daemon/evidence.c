@@ -1,6 +1,7 @@
 /* An incident's evidence from the platform: trace0 decoded, devcoredumps summed, bounded. */
 #include "evidence.h"
 #include "fwtrace.h"
+#include "regfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,27 +26,6 @@ static void add_error(cJSON *o, int err)
 {
 	cJSON_AddStringToObject(o, "error", strerror(-err));
 	cJSON_AddNumberToObject(o, "errno", -err);
-}
-
-/* Opens path for reading; only regular files (debugfs and sysfs files are), so a FIFO or
- * a device planted in the tree cannot block or feed the daemon forever. */
-static int open_regular(const char *path)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	}
-	return fd;
 }
 
 /* read() until n bytes or end of file; bytes read or -errno. */
@@ -75,7 +55,7 @@ int evidence_read_bounded(const char *path, size_t max, char **out, size_t *len,
 	*out = NULL;
 	*len = 0;
 	*more = false;
-	fd = open_regular(path);
+	fd = regfile_open(path);
 	if (fd < 0)
 		return fd;
 	buf = malloc(max + 1);
@@ -162,7 +142,7 @@ cJSON *evidence_dump_json(const char *path, size_t max)
 	if (!o)
 		return NULL;
 	cJSON_AddStringToObject(o, "path", path);
-	fd = open_regular(path);
+	fd = regfile_open(path);
 	if (fd < 0) {
 		add_error(o, fd);
 		return o;

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "elfinfo.h"
+#include "regfile.h"
 
 #define SV_BOOT_INFO_MS 1000 /* BOOT_INFO follows HELLO at once; this is generous */
 
@@ -91,20 +92,20 @@ static int put_state_file(const char *path, const char *text)
  * that would block, a directory) is logged and left alone. NULL when there is none. */
 static FILE *open_record(struct sv_chan *c, const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	struct stat st;
+	int fd = regfile_open(path);
 	FILE *f;
 
-	if (fd < 0 && errno == ENOENT)
+	if (fd == -ENOENT)
 		return NULL;
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (f = fdopen(fd, "r")))
+	if (fd >= 0 && (f = fdopen(fd, "r")))
 		return f;
-	int e = fd < 0 ? errno : EINVAL;
+	int e = fd < 0 ? -fd : errno;
 	if (fd >= 0)
 		close(fd);
-	struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, -e);
+	bool odd = e == EINVAL || e == EISDIR;
+	struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, odd ? -EINVAL : -e);
 	log_struct(c->sv->log, LOG_WARNING, &lf, "%s: %s; ignored", path,
-		   e == EINVAL ? "not a regular file" : strerror(e));
+		   odd ? "not a regular file" : strerror(e));
 	return NULL;
 }
 
