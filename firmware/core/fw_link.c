@@ -272,6 +272,10 @@ static void host_frame(struct fw *fw, const struct m7b_frame *f, uint64_t rx_tic
 		fw->hq_count = 0;
 		fw->hq_sent = 0;
 		fw->ack_count = 0;
+		/* A frame the link refused may wait in the slot: an ACK there was just voided
+		 * (committing it would underflow the ACK queue), and HELLO goes first anyway.
+		 * Nothing is released before a write succeeds, so the rest is re-encoded. */
+		fw->tx_kind = FW_TX_NONE;
 		return;
 	case M7B_T_PING:
 		fw->hb_now = true;

@@ -114,6 +114,42 @@ static void test_host_hello_voids_credit_frames(void **state)
 	assert_int_equal(fake.uart_len[0], 0);
 }
 
+/* A HOST_HELLO that arrives while the link refuses an ACK already in the transmit slot:
+ * the voided ACK must not go out after it, and the ACK queue must stay consistent so
+ * that later SENDs are still worked and acknowledged. */
+static void test_host_hello_while_ack_waits_in_slot(void **state)
+{
+	struct m7b_ack a;
+	struct m7b_hello h;
+	size_t n;
+
+	fw_link_up(&fw);
+	poll_frames();
+	host_send(M7B_T_SEND, 0, 7, "a", 1);
+	fake.link_refuse = true;
+	assert_int_equal(poll_frames(), 0); /* the ACK of seq 7 waits in the slot */
+	host_send(M7B_T_HOST_HELLO, 0, 0, NULL, 0);
+	fake.link_refuse = false;
+	n = poll_frames();
+	assert_true(n >= 2);
+	assert_int_equal(frames[0].f.type, M7B_T_HELLO); /* nothing voided goes out first */
+	assert_int_equal(m7b_wire_unpack_hello(&frames[0].f, &h), 0);
+	assert_int_equal(h.host_credits, FW_HOST_QUEUE);
+	assert_int_equal(frames[1].f.type, M7B_T_BOOT_INFO);
+	assert_int_equal(n, 2);
+	assert_int_equal(fw.ack_count, 0);
+
+	/* The engine still works: a new SEND goes out and is acknowledged once. */
+	host_send(M7B_T_SEND, 0, 1, "b", 1);
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
+	assert_int_equal(a.acked_seq, 1);
+	assert_int_equal(a.status, M7B_ACK_OK);
+	assert_int_equal(a.credits, FW_HOST_QUEUE);
+	assert_int_equal(poll_frames(), 0);
+	assert_memory_equal(fake.uart[0], "ab", 2);
+}
+
 static void test_data_exact_bytes_and_ticks(void **state)
 {
 	struct m7b_data d;
@@ -570,6 +606,7 @@ int main(void)
 		cmocka_unit_test_setup(test_hello_on_link_up_matches_vector, setup),
 		cmocka_unit_test_setup(test_hello_again_on_host_hello, setup),
 		cmocka_unit_test_setup(test_host_hello_voids_credit_frames, setup),
+		cmocka_unit_test_setup(test_host_hello_while_ack_waits_in_slot, setup),
 		cmocka_unit_test_setup(test_data_exact_bytes_and_ticks, setup),
 		cmocka_unit_test_setup(test_data_vector, setup),
 		cmocka_unit_test_setup(test_heartbeat_period_and_counters, setup),
