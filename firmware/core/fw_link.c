@@ -328,6 +328,7 @@ static uint8_t config_apply(struct fw *fw, const struct fw_host_cmd *c)
 	struct fw_port_config pc = fw->opt.port[c->port];
 	uint64_t hb_period = fw->hb_period;
 	bool hb_set = false;
+	long baud_at = -1;
 	uint32_t irq;
 
 	if (c->len % M7B_CONFIG_ITEM_SIZE != 0)
@@ -359,16 +360,17 @@ static uint8_t config_apply(struct fw *fw, const struct fw_host_cmd *c)
 			hb_set = true;
 			break;
 		case M7B_CFG_BAUD:
-			break; /* applied below: only the board knows what it supports */
+			baud_at =
+				(long)i; /* applied below: only the board knows what it supports */
+			break;
 		default:
 			return M7B_ACK_UNSUPPORTED;
 		}
 	}
-	for (size_t i = 0; i < c->len; i += M7B_CONFIG_ITEM_SIZE) {
-		if (c->payload[i] == M7B_CFG_BAUD &&
-		    board_uart_set_baud(c->port, get_u32le(&c->payload[i + 1])) != 0)
-			return M7B_ACK_UNSUPPORTED;
-	}
+	/* Only the last BAUD counts, as for every key: setting an earlier one first would
+	 * leave it applied when a later one is refused. */
+	if (baud_at >= 0 && board_uart_set_baud(c->port, get_u32le(&c->payload[baud_at + 1])) != 0)
+		return M7B_ACK_UNSUPPORTED;
 
 	fw->opt.port[c->port] = pc;
 	irq = board_irq_save();

@@ -150,7 +150,7 @@ int board_uart_tx(unsigned port, const uint8_t *buf, size_t n)
 
 int board_uart_set_baud(unsigned port, uint32_t baud)
 {
-	if (fake.baud_fail || port >= fake.nports)
+	if (fake.baud_fail || port >= fake.nports || (fake.baud_reject && baud == fake.baud_reject))
 		return -1;
 	fake.baud[port] = baud;
 	return 0;

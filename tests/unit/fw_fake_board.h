@@ -36,6 +36,7 @@ struct fake_board {
 	unsigned nports;
 	uint32_t baud[FW_MAX_PORTS];
 	bool baud_fail;
+	uint32_t baud_reject; /* a rate board_uart_set_baud refuses (0: none) */
 	int irq_depth;
 	int irq_max_depth;
 	unsigned fatal_calls;

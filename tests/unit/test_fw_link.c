@@ -367,6 +367,36 @@ static void test_config(void **state)
 	assert_int_equal(fw.cap[1].max_len, 100);
 }
 
+static void test_config_all_or_none_with_two_bauds(void **state)
+{
+	uint8_t p[15];
+	struct m7b_ack a;
+
+	fw_link_up(&fw);
+	poll_frames();
+	fake.baud[1] = 115200;
+	fake.baud_reject = 1200;
+	/* The board can do 9600 but not 1200: nothing of this CONFIG may take effect. */
+	config_item(p, M7B_CFG_BAUD, 9600);
+	config_item(p + 5, M7B_CFG_MAX_CAPTURE, 50);
+	config_item(p + 10, M7B_CFG_BAUD, 1200);
+	host_send(M7B_T_CONFIG, 1, 3, p, 15);
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
+	assert_int_equal(a.status, M7B_ACK_UNSUPPORTED);
+	assert_int_equal(fake.baud[1], 115200);
+	assert_int_equal(fw.cap[1].max_len, M7B_DATA_BYTES_MAX);
+
+	/* The other way round the last rate is the one that counts, as for every key. */
+	config_item(p, M7B_CFG_BAUD, 1200);
+	config_item(p + 5, M7B_CFG_BAUD, 9600);
+	host_send(M7B_T_CONFIG, 1, 4, p, 10);
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
+	assert_int_equal(a.status, M7B_ACK_OK);
+	assert_int_equal(fake.baud[1], 9600);
+}
+
 static void test_sync_reply(void **state)
 {
 	uint8_t p[8];
@@ -614,6 +644,7 @@ int main(void)
 		cmocka_unit_test_setup(test_send_ack_and_credits, setup),
 		cmocka_unit_test_setup(test_send_without_credit_and_bad_port, setup),
 		cmocka_unit_test_setup(test_config, setup),
+		cmocka_unit_test_setup(test_config_all_or_none_with_two_bauds, setup),
 		cmocka_unit_test_setup(test_sync_reply, setup),
 		cmocka_unit_test_setup(test_unknown_and_garbage_ignored, setup),
 		cmocka_unit_test_setup(test_hello_world_without_delimiter_costs_one_frame, setup),
