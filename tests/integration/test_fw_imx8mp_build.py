@@ -3,7 +3,8 @@
 against the stand-in SDK (tests/sdk) in both layouts NXP ships: mcux-sdk 2.x and the
 24.12+/25.x mcuxsdk. Fails on any compiler or linker warning; checks the ELF's
 .resource_table (the rpmsg vdev and the RSC_TRACE entry naming the trace ring), the
-GNU build-id note and the announced channel name. Exit 77 (skip) only when cmake or
+GNU build-id note and the announced channel name; another capture UART with the board's
+own pad file, and the configure errors without one. Exit 77 (skip) only when cmake or
 arm-none-eabi-gcc is missing."""
 import os
 import shutil
@@ -143,6 +144,24 @@ def main():
         elf = build("mainline-name", sdk, tmp, ["-DM7B_NS_NAME=rpmsg-tty", "-DM7B_TICK_GPT=ON"])
         if elf:
             check_image("mainline-name", elf, tmp, "rpmsg-tty")
+        # Another UART than the EVK's UART4: the board's pads come from a file of its own,
+        # and without one configure stops and names the variable to set.
+        rc, out = run(["cmake", "-S", PORT, "-B", os.path.join(tmp, "build-uart2-nopads"),
+                       "-DMCUX_SDK_ROOT=" + sdk, "-DM7B_CAPTURE_UART=2"])
+        check(rc != 0 and "M7B_CAPTURE_PINS_C" in out,
+              "UART2 without pads: configure fails and names M7B_CAPTURE_PINS_C")
+        rc, out = run(["cmake", "-S", PORT, "-B", os.path.join(tmp, "build-uart9"),
+                       "-DMCUX_SDK_ROOT=" + sdk, "-DM7B_CAPTURE_UART=9"])
+        check(rc != 0 and "M7B_CAPTURE_UART must be" in out, "UART9: configure fails and says why")
+        pads = os.path.join(tmp, "board_pads.c")
+        with open(pads, "w") as f:
+            f.write('#include "fsl_iomuxc.h"\n#include "pin_mux.h"\n'
+                    "void BOARD_InitCapturePins(void)\n{\n}\n")
+        elf = build("uart2", sdk, tmp, ["-DM7B_CAPTURE_UART=2", "-DM7B_CAPTURE_PINS_C=" + pads])
+        if elf:
+            # One definition only (the port's UART4 table is left out), the board's.
+            check(symbol(elf, "BOARD_InitCapturePins") is not None,
+                  "uart2: the board's BOARD_InitCapturePins is linked")
         # A tree that is no SDK: a clear configure error, not a half-built image.
         rc, out = run(["cmake", "-S", PORT, "-B", os.path.join(tmp, "build-nosdk"),
                        "-DMCUX_SDK_ROOT=" + os.path.join(tmp, "empty")])

@@ -1,6 +1,6 @@
 /* Pads of the captured UART. The EVK routes UART4 to its UART4_RXD/UART4_TXD pads; other
- * boards or instances define M7B_CAPTURE_PINS_EXTERNAL and provide their own
- * BOARD_InitCapturePins (e.g. from MCUXpresso Config Tools). */
+ * boards or instances give their own BOARD_InitCapturePins in a file named by the CMake
+ * variable M7B_CAPTURE_PINS_C (which defines M7B_CAPTURE_PINS_EXTERNAL). */
 #include "fsl_common.h"
 #include "fsl_iomuxc.h"
 
@@ -9,7 +9,7 @@
 
 #ifndef M7B_CAPTURE_PINS_EXTERNAL
 #if M7B_CAPTURE_UART != 4
-#error "no pad table for this UART: define M7B_CAPTURE_PINS_EXTERNAL and provide BOARD_InitCapturePins"
+#error "no pad table for this UART: give -DM7B_CAPTURE_PINS_C=FILE with BOARD_InitCapturePins"
 #endif
 
 void BOARD_InitCapturePins(void)
