@@ -107,6 +107,29 @@ def check_image(tag, elf, tmp, ns_name):
           tag + ": announced channel name %r (got %r)" % (ns_name, n))
 
 
+def load_segments(elf):
+    """(vaddr, paddr, memsz) of each PT_LOAD."""
+    rc, text = run(["arm-none-eabi-readelf", "-l", "-W", elf])
+    segs = []
+    for line in text.splitlines():
+        f = line.split()
+        if f and f[0] == "LOAD":
+            segs.append((int(f[2], 16), int(f[3], 16), int(f[5], 16)))
+    return segs
+
+
+ITCM_END = 0x20000  # imx_rproc's ITCM window: da + len must stay below it
+
+
+def check_loadable(tag, elf):
+    """remoteproc loads each segment at its physical address and zeroes memsz there."""
+    segs = load_segments(elf)
+    bad = [s for s in segs if s[1] < ITCM_END and s[1] + s[2] >= ITCM_END]
+    check(segs and not bad, tag + ": every segment in ITCM fits it at its load address "
+          "(vaddr, paddr, memsz: %s)" % ", ".join("0x%x 0x%x 0x%x" % s for s in segs))
+    return segs
+
+
 def build(tag, sdk, tmp, extra=()):
     bdir = os.path.join(tmp, "build-" + tag)
     rc, out = run(["cmake", "-S", PORT, "-B", bdir, "-DMCUX_SDK_ROOT=" + sdk] + list(extra))
@@ -139,6 +162,21 @@ def main():
             if elf:
                 check_resource_table(layout, elf, tmp)
                 check_image(layout, elf, tmp, "rpmsg-virtual-tty-channel-1")
+                segs = check_loadable(layout, elf)
+        # A trace ring that still fits DTCM but makes the RAM segment, zeroed at its
+        # load address in ITCM, too large for the kernel: the link fails and says why.
+        ram = [s for s in segs if s[0] == 0x20000000] if elf else []
+        if check(len(ram) == 1, "the RAM segment starts at DTCM"):
+            _, paddr, memsz = ram[0]
+            big = 4096 + (ITCM_END - paddr - memsz) + 64
+            check(memsz - 4096 + big < 0x20000, "a trace ring of %d bytes fits DTCM" % big)
+            bdir = os.path.join(tmp, "build-bigtrace")
+            rc, out = run(["cmake", "-S", PORT, "-B", bdir, "-DMCUX_SDK_ROOT=" + sdk,
+                           "-DM7B_TRACE_SIZE=%d" % big])
+            if rc == 0:
+                rc, out = run(["cmake", "--build", bdir, "-j", "2"])
+            check(rc != 0 and "RAM segment too large for remoteproc" in out,
+                  "trace ring of %d bytes: the link fails and says why" % big)
         # The mainline kernel's name, chosen at build time.
         sdk = os.path.join(tmp, "sdk-mcuxsdk-25x")
         elf = build("mainline-name", sdk, tmp, ["-DM7B_NS_NAME=rpmsg-tty", "-DM7B_TICK_GPT=ON"])
