@@ -191,6 +191,11 @@ def main():
         rc, out = run(["cmake", "-S", PORT, "-B", os.path.join(tmp, "build-uart9"),
                        "-DMCUX_SDK_ROOT=" + sdk, "-DM7B_CAPTURE_UART=9"])
         check(rc != 0 and "M7B_CAPTURE_UART must be" in out, "UART9: configure fails and says why")
+        for bad in ("M7B_CAPTURE_BAUD=115k", "M7B_CAPTURE_BAUD=0", "M7B_TRACE_SIZE=4K"):
+            rc, out = run(["cmake", "-S", PORT, "-B", os.path.join(tmp, "build-badnum"),
+                           "-DMCUX_SDK_ROOT=" + sdk, "-D" + bad])
+            check(rc != 0 and "must be a positive decimal number" in out,
+                  bad + ": configure fails and says why")
         pads = os.path.join(tmp, "board_pads.c")
         with open(pads, "w") as f:
             f.write('#include "fsl_iomuxc.h"\n#include "pin_mux.h"\n'
