@@ -33,7 +33,10 @@ trap 'exit 130' INT TERM
 # Both sockets hold the guest (wait=on) until their client is there: nothing is lost.
 # A random boot seed at the port's uncleared word gives each run its own boot_id.
 seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
-qemu-system-arm -M mps2-an500 -display none -monitor none -icount shift=0 \
+# No -icount: then the guest's TIMER0 follows the host's clock, as a board's counter
+# does, and a daemon reading it keeps one mapping from M7 time to host time (with
+# icount the guest clock runs at a fraction of that rate).
+qemu-system-arm -M mps2-an500 -display none -monitor none \
 	-kernel "$fw" \
 	-chardev "socket,id=link,path=$dir/link.sock,server=on,wait=on" -serial chardev:link \
 	-chardev "socket,id=sensor,path=$dir/sensor.sock,server=on,wait=on" \
