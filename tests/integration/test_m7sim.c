@@ -185,7 +185,7 @@ static int sim_stop(struct sim *s)
 
 static void sim_ctl(struct sim *s, const char *cmd, const char *expect)
 {
-	char line[256];
+	char line[2048];
 	int fd = open(s->ctl, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 
 	assert_true(fd >= 0);
@@ -457,6 +457,23 @@ static void test_reboot(void **state)
 	assert_int_not_equal(h3.boot_id, h2.boot_id);
 	assert_int_equal(last_bi.prev_boot_id, h2.boot_id);
 	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+}
+
+/* A control line too long for m7sim's buffer is discarded whole: its tail is not run as
+ * a command of its own, and the next line works. */
+static void test_ctl_long_line_discarded_whole(void **state)
+{
+	struct sim s;
+	char junk[1100], line[sizeof(s.lines)];
+
+	sim_start(&s, NULL);
+	memset(junk, 'x', 1023);
+	snprintf(junk + 1023, sizeof(junk) - 1023, "corrupt 7");
+	sim_ctl(&s, junk, "m7sim: error: control line too long");
+	sim_ctl(&s, "corrupt 1", NULL);
+	assert_true(sim_wait_line(&s, "m7sim: corrupt", line, sizeof(line)));
+	assert_string_equal(line, "m7sim: corrupt 1");
 	assert_int_equal(sim_stop(&s), 0);
 }
 
@@ -1179,6 +1196,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_captures_exact, teardown),
 		cmocka_unit_test_teardown(test_drop_corrupt_garbage, teardown),
 		cmocka_unit_test_teardown(test_reboot, teardown),
+		cmocka_unit_test_teardown(test_ctl_long_line_discarded_whole, teardown),
 		cmocka_unit_test_teardown(test_stall_and_resume, teardown),
 		cmocka_unit_test_teardown(test_hangup_and_swap, teardown),
 		cmocka_unit_test_teardown(test_vanish, teardown),

@@ -58,6 +58,7 @@ struct m7sim {
 	bool ctl_created;
 	char ctl_buf[1024];
 	size_t ctl_len;
+	bool ctl_skip; /* the rest of a line too long for ctl_buf: discarded up to its '\n' */
 	struct at_cmd at[MAX_AT];
 	unsigned nat;
 	uint64_t start_ns;
@@ -416,6 +417,17 @@ static void ctl_read(struct m7sim *s)
 			return;
 		s->ctl_len += (size_t)n;
 		s->ctl_buf[s->ctl_len] = '\0';
+		if (s->ctl_skip) {
+			/* The tail of a discarded line is no command of its own. */
+			nl = memchr(s->ctl_buf, '\n', s->ctl_len);
+			if (!nl) {
+				s->ctl_len = 0;
+				continue;
+			}
+			s->ctl_skip = false;
+			s->ctl_len -= (size_t)(nl + 1 - s->ctl_buf);
+			memmove(s->ctl_buf, nl + 1, s->ctl_len + 1);
+		}
 		while ((nl = memchr(s->ctl_buf, '\n', s->ctl_len))) {
 			*nl = '\0';
 			ctl_line(s, s->ctl_buf);
@@ -426,6 +438,7 @@ static void ctl_read(struct m7sim *s)
 			printf("m7sim: error: control line too long, discarded\n");
 			fflush(stdout);
 			s->ctl_len = 0;
+			s->ctl_skip = true;
 		}
 	}
 }
