@@ -328,6 +328,45 @@ static void test_help(void **state)
 		assert_non_null(strstr(out, words[i]));
 }
 
+/* A bad option value ends m7sim with status 2 and a message naming the option; zero
+ * included where zero makes no sense. */
+static void test_bad_option_values_say_why(void **state)
+{
+	static const char *const bad[][2] = {
+		{"--tick-hz", "0"},	  {"--ports", "0"},    {"--link-buffers", "0"},
+		{"--boot-id", "0"},	  {"--tick-hz", "8M"}, {"--ports", "99"},
+		{"--heartbeat-ms", "-1"},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int p[2], status;
+		char out[4096];
+		size_t n = 0;
+		ssize_t r;
+		pid_t pid;
+
+		assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			dup2(p[1], STDERR_FILENO);
+			execl(sim_path(), sim_path(), "--link", "/nonexistent/link", bad[i][0],
+			      bad[i][1], (char *)NULL);
+			_exit(127);
+		}
+		close(p[1]);
+		while ((r = read(p[0], out + n, sizeof(out) - 1 - n)) > 0)
+			n += (size_t)r;
+		close(p[0]);
+		out[n] = '\0';
+		waitpid(pid, &status, 0);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+		if (!strstr(out, bad[i][0]))
+			fail_msg("%s %s: no message naming the option (stderr: '%s')", bad[i][0],
+				 bad[i][1], out);
+	}
+}
+
 /* N captures in, N DATA frames out: exact bytes, t_first on the schedule, t_last from
  * the character time; two ports interleaved, seq without gaps. */
 static void test_captures_exact(void **state)
@@ -1193,6 +1232,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_help, teardown),
+		cmocka_unit_test_teardown(test_bad_option_values_say_why, teardown),
 		cmocka_unit_test_teardown(test_captures_exact, teardown),
 		cmocka_unit_test_teardown(test_drop_corrupt_garbage, teardown),
 		cmocka_unit_test_teardown(test_reboot, teardown),

@@ -211,6 +211,18 @@ static int parse_num(const char *s, const char *what, uint64_t max, uint64_t *v)
 	return 0;
 }
 
+/* parse_num for values that cannot be 0; says so, as for any other bad value. */
+static int parse_pos(const char *s, const char *what, uint64_t max, uint64_t *v)
+{
+	if (parse_num(s, what, max, v))
+		return -EINVAL;
+	if (*v == 0) {
+		fprintf(stderr, "m7sim: bad %s '%s': must be at least 1\n", what, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void print_link(const struct m7sim *s)
 {
 	printf("m7sim: link %s -> %s\n", s->link_path, s->board.link->pts);
@@ -873,11 +885,11 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 			s->nsrc++;
 			break;
 		case 'p':
-			if (parse_num(optarg, "--ports", FW_MAX_PORTS, &ports) || ports == 0)
+			if (parse_pos(optarg, "--ports", FW_MAX_PORTS, &ports))
 				return -EINVAL;
 			break;
 		case 'z':
-			if (parse_num(optarg, "--tick-hz", UINT32_MAX, &hz) || hz == 0)
+			if (parse_pos(optarg, "--tick-hz", UINT32_MAX, &hz))
 				return -EINVAL;
 			break;
 		case 'o':
@@ -910,12 +922,12 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 			snprintf(s->name, sizeof(s->name), "%s", optarg);
 			break;
 		case 'B':
-			if (parse_num(optarg, "--boot-id", UINT32_MAX, &v) || v == 0)
+			if (parse_pos(optarg, "--boot-id", UINT32_MAX, &v))
 				return -EINVAL;
 			s->board.next_boot_id = (uint32_t)v;
 			break;
 		case 'L':
-			if (parse_num(optarg, "--link-buffers", 4096, &v) || v == 0)
+			if (parse_pos(optarg, "--link-buffers", 4096, &v))
 				return -EINVAL;
 			s->link_buffers = (size_t)v;
 			break;
