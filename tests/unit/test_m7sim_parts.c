@@ -151,6 +151,10 @@ static void test_ctl_parse(void **state)
 	assert_int_equal(c.arg, 3);
 	assert_int_equal(sim_ctl_parse("hangup", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.arg, 500);
+	assert_int_equal(sim_ctl_parse("garbage 511", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.arg, 511);
+	assert_int_equal(sim_ctl_parse("drop 4294967295", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.arg, 4294967295u);
 	assert_int_equal(sim_ctl_parse("uart-error 1 line", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.op, SIM_CTL_UART_ERROR);
 	assert_int_equal(c.port, 1);
@@ -160,19 +164,12 @@ static void test_ctl_parse(void **state)
 	assert_string_equal(c.text, "two words");
 	assert_string_equal(sim_ctl_op_to_string(SIM_CTL_SWAP), "swap");
 
-	const char *bad[] = {"",
-			     "explode",
-			     "reboot now",
-			     "slow",
-			     "slow x",
-			     "drop -1",
-			     "stall 1 2",
-			     "log",
-			     "log 9 text",
-			     "uart-error 1",
-			     "uart-error 99 line",
-			     "uart-error 0 parity",
-			     "throttle 99999999999999999999"};
+	const char *bad[] = {"", "explode", "reboot now", "slow", "slow x", "drop -1", "stall 1 2",
+			     "log", "log 9 text", "uart-error 1", "uart-error 99 line",
+			     "uart-error 0 parity", "throttle 99999999999999999999",
+			     /* more than the command can do: refused, not cut down in silence */
+			     "garbage 512", "corrupt 4294967296", "drop 4294967296",
+			     "stall 18446744073709551", "hangup 4294967296", "slow 4294967296"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
 		assert_int_equal(sim_ctl_parse(bad[i], &c, err, sizeof(err)), -EINVAL);

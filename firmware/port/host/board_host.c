@@ -16,6 +16,7 @@
 #include "board.h"
 #include "m7bridge/cobs.h"
 #include "m7bridge/wire.h"
+#include "sim_ctl.h"
 
 /* The one board this process simulates (board.h functions take no context). */
 static struct board_host *board;
@@ -271,7 +272,7 @@ int board_link_write(const uint8_t *buf, size_t n)
 
 int board_host_garbage(struct board_host *b, unsigned n)
 {
-	uint8_t junk[512];
+	uint8_t junk[SIM_CTL_GARBAGE_MAX + 1u];
 
 	if (n > sizeof(junk) - 1u)
 		n = sizeof(junk) - 1u;

@@ -8,20 +8,33 @@
 
 #include "fw.h"
 
+/* Counts and rates are 32-bit where they are used; times in ms are kept below 2^32 so
+ * that their nanoseconds cannot overflow. */
+#define ARG_MAX UINT32_MAX
+
 static const struct {
 	const char *name;
 	enum sim_ctl_op op;
 	int arg;      /* 0 none, 1 optional number, 2 required number */
 	uint64_t def; /* value when the optional number is missing */
+	uint64_t max; /* largest number taken: more is refused, never cut down */
 } cmds[] = {
-	{"stall", SIM_CTL_STALL, 1, 0},	      {"resume", SIM_CTL_RESUME, 0, 0},
-	{"garbage", SIM_CTL_GARBAGE, 1, 64},  {"corrupt", SIM_CTL_CORRUPT, 1, 1},
-	{"drop", SIM_CTL_DROP, 1, 1},	      {"reboot", SIM_CTL_REBOOT, 0, 0},
-	{"hangup", SIM_CTL_HANGUP, 1, 500},   {"swap", SIM_CTL_SWAP, 0, 0},
-	{"vanish", SIM_CTL_VANISH, 1, 1000},  {"slow", SIM_CTL_SLOW, 2, 0},
-	{"throttle", SIM_CTL_THROTTLE, 2, 0}, {"uart-error", SIM_CTL_UART_ERROR, 0, 0},
-	{"log", SIM_CTL_LOG, 0, 0},	      {"assert", SIM_CTL_ASSERT, 0, 0},
-	{"stats", SIM_CTL_STATS, 0, 0},	      {"quit", SIM_CTL_QUIT, 0, 0},
+	{"stall", SIM_CTL_STALL, 1, 0, ARG_MAX},
+	{"resume", SIM_CTL_RESUME, 0, 0, 0},
+	{"garbage", SIM_CTL_GARBAGE, 1, 64, SIM_CTL_GARBAGE_MAX},
+	{"corrupt", SIM_CTL_CORRUPT, 1, 1, ARG_MAX},
+	{"drop", SIM_CTL_DROP, 1, 1, ARG_MAX},
+	{"reboot", SIM_CTL_REBOOT, 0, 0, 0},
+	{"hangup", SIM_CTL_HANGUP, 1, 500, ARG_MAX},
+	{"swap", SIM_CTL_SWAP, 0, 0, 0},
+	{"vanish", SIM_CTL_VANISH, 1, 1000, ARG_MAX},
+	{"slow", SIM_CTL_SLOW, 2, 0, ARG_MAX},
+	{"throttle", SIM_CTL_THROTTLE, 2, 0, ARG_MAX},
+	{"uart-error", SIM_CTL_UART_ERROR, 0, 0, 0},
+	{"log", SIM_CTL_LOG, 0, 0, 0},
+	{"assert", SIM_CTL_ASSERT, 0, 0, 0},
+	{"stats", SIM_CTL_STATS, 0, 0, 0},
+	{"quit", SIM_CTL_QUIT, 0, 0, 0},
 };
 
 const char *sim_ctl_op_to_string(enum sim_ctl_op op)
@@ -113,6 +126,11 @@ int sim_ctl_parse(const char *line, struct sim_ctl_cmd *cmd, char *err, size_t e
 	}
 	if (a1 && number(a1, &cmd->arg)) {
 		snprintf(err, errlen, "%s: bad number '%s'", word, a1);
+		return -EINVAL;
+	}
+	if (cmd->arg > cmds[i].max) {
+		snprintf(err, errlen, "%s: %s is more than %llu", word, a1,
+			 (unsigned long long)cmds[i].max);
 		return -EINVAL;
 	}
 	if (strtok_r(NULL, " \t", &save)) {

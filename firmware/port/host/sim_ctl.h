@@ -31,6 +31,9 @@ struct sim_ctl_cmd {
 	char text[128];
 };
 
+/* Most noise bytes one "garbage" writes (before its 0x00). */
+#define SIM_CTL_GARBAGE_MAX 511u
+
 /* Parses one command line (no newline needed). Returns 0 or -EINVAL with a message in err. */
 int sim_ctl_parse(const char *line, struct sim_ctl_cmd *cmd, char *err, size_t errlen);
 /* The command's name, for logs. */
