@@ -49,7 +49,7 @@ enum m7b_type {
 };
 
 /* DATA flags */
-#define M7B_DATA_OVERRUN    0x01u /* bytes lost at the UART before or inside the capture */
+#define M7B_DATA_OVERRUN    0x01u /* bytes lost (UART or M7 ring) before or inside the capture */
 #define M7B_DATA_LINE_ERROR 0x02u /* framing, parity or noise error */
 #define M7B_DATA_CONTINUED  0x04u /* the next DATA frame on this port continues it */
 
@@ -97,7 +97,7 @@ enum m7b_hb_counter {
 	M7B_HB_UART_RX_BYTES,	 /* bytes captured, all ports */
 	M7B_HB_CAPTURES,	 /* DATA frames sent */
 	M7B_HB_CAPTURES_DROPPED, /* whole captures dropped: link could not keep up */
-	M7B_HB_UART_OVERRUNS,	 /* hardware or ring overruns */
+	M7B_HB_UART_OVERRUNS,	 /* bytes with a UART hardware overrun */
 	M7B_HB_UART_LINE_ERRORS, /* framing/parity/noise */
 	M7B_HB_HOST_FRAMES,	 /* valid frames from the host */
 	M7B_HB_HOST_BAD,	 /* rejected candidates from the host (CRC, length, ...) */
