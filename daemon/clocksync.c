@@ -39,6 +39,8 @@ struct cs_chan {
 	uint64_t last_beat;
 	/* A firmware whose ticks keep going back would log a restart per frame. */
 	struct ratelimit rl_restart;
+	/* One that reboots in a loop with a bad crystal, a rate error per boot. */
+	struct ratelimit rl_rate;
 	/* The last CLOCK object sent, to tell a material change. */
 	bool pub_any, pub_mapped;
 	double pub_err, pub_ppm;
@@ -356,8 +358,15 @@ static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_
 		t1 = sent;
 	struct clockmap_sample s = {
 		.t1_ns = t1, .rx_ticks = r.rx_ticks, .tx_ticks = r.tx_ticks, .t4_ns = t4};
+	bool off_tol = c->map.off_tol;
 	int rc = clockmap_add(&c->map, &s);
 	fast_update(c);
+	if (!off_tol && c->map.off_tol && ratelimit_ok(&c->rl_rate, daemon_now_ms(), 5, 60000))
+		(void)channel_log_errno(
+			c->ch, LOG_ERR, 0,
+			"M7 clock runs %+.0f ppm or more off its tick_hz %u, beyond "
+			"the tolerance of %.0f ppm: its ticks are left unmapped",
+			c->map.off_ppm, c->tick_hz, c->map.max_ppm);
 	/* -l debug; bounded by the SYNC schedule (a few a second), so not rate-limited. */
 	(void)channel_log_errno(c->ch, LOG_DEBUG, 0,
 				"SYNC exchange: round trip %llu us, host t1 %llu t4 %llu ns, "
