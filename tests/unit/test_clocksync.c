@@ -176,21 +176,21 @@ static void boot_info(int src, uint32_t hz)
 	obs.on_msg(obs.ud, chan, &m);
 }
 
-/* A DATA frame as the daemon's publisher takes it: mapped through the fast map (or the
- * map hook), then the order check; the observer is not called for DATA. Returns whether
- * it was mapped, and the mapping in *f. */
+/* A DATA frame as the daemon's publisher takes it: the order check, then mapped through
+ * the fast map (or the map hook); the observer is not called for DATA. Returns whether it
+ * was mapped, and the mapping in *f. */
 static bool data_frame(uint8_t port, uint64_t t, struct proto_frame *f)
 {
 	assert_false(obs.msg_types & DAEMON_MSG_TYPE(M7B_T_DATA));
 	struct clockfast *k = &clock_hooks.fast[chan->slot];
 	bool mapped = false;
 	*f = (struct proto_frame){.t_first = t, .t_last = t, .port = port};
+	if (clockfast_went_back(k, port, t))
+		clock_hooks.back(clock_hooks.ud, chan, port, t);
 	if (k->kind == CLOCKFAST_LINE)
 		mapped = clockfast_map(k, f);
 	else if (k->kind == CLOCKFAST_CALL)
 		mapped = clock_hooks.map(clock_hooks.ud, chan, f);
-	if (clockfast_went_back(k, port, t))
-		clock_hooks.back(clock_hooks.ud, chan, port, t);
 	return mapped;
 }
 
