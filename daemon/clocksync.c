@@ -383,20 +383,40 @@ static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_
 	maybe_publish(c, daemon_now_ms());
 }
 
+/* Whether a rate measured at boot confirms the nominal one: within the firmware's own
+ * test of its tick source (2 %); 0 (unproven) does not. */
+static bool rate_confirms(uint32_t measured, uint32_t nominal)
+{
+	double d = (double)measured - (double)nominal;
+	return measured != 0 && nominal != 0 && fabs(d) <= nominal * CLOCKSYNC_RATE_CHECK;
+}
+
 /* BOOT_INFO's tick item says what the ticks are: the firmware's enum board_tick_source
  * has the numbers of enum clocksync_source. Without the item (or from a firmware whose
- * source this daemon does not know) the ticks are measured with SYNC round trips. */
+ * source this daemon does not know) the ticks are measured with SYNC round trips. Its
+ * rate is measured over a millisecond at boot (to a tick in 8000 at 8 MHz, and against a
+ * core clock taken as nominal): a check of HELLO's tick_hz, never the rate the ticks are
+ * mapped at, which for a counter Linux reads is exact; scaled by the measurement, ticks
+ * hours into a boot would be seconds off. */
 static void on_boot_info(struct cs_chan *c, const struct m7b_boot_info *bi)
 {
 	enum clocksync_source src = CLOCKSYNC_SRC_UNKNOWN;
-	uint32_t hz = 0;
 
-	if ((bi->present & M7B_BI_HAS_TICK) && bi->tick_source <= CLOCKSYNC_SRC_EMULATOR) {
+	if ((bi->present & M7B_BI_HAS_TICK) && bi->tick_source <= CLOCKSYNC_SRC_EMULATOR)
 		src = (enum clocksync_source)bi->tick_source;
-		hz = bi->tick_hz;
+	if ((src == CLOCKSYNC_SRC_SYSCTR || src == CLOCKSYNC_SRC_HOST_MONO) &&
+	    !rate_confirms(bi->tick_hz, c->tick_hz)) {
+		if (ratelimit_ok(&c->rl_rate, daemon_now_ms(), 5, 60000))
+			(void)channel_log_errno(c->ch, LOG_WARNING, 0,
+						"BOOT_INFO: tick source %s measured at %u Hz, "
+						"not the tick_hz %u of HELLO: measuring them with "
+						"SYNC round trips",
+						clocksync_source_to_string(src), bi->tick_hz,
+						c->tick_hz);
+		src = CLOCKSYNC_SRC_UNKNOWN;
 	}
-	if (src != c->src || hz != c->src_hz)
-		(void)clocksync_set_source(c->cs, channel_slot(c->ch), src, hz);
+	if (src != c->src || c->src_hz != 0)
+		(void)clocksync_set_source(c->cs, channel_slot(c->ch), src, 0);
 	c->src_bi = true;
 }
 

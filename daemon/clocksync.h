@@ -32,6 +32,10 @@ enum clocksync_source {
 #define CLOCKSYNC_SETTLE_MS	 10000
 #define CLOCKSYNC_SLOW_MS	 250
 
+/* BOOT_INFO's measured tick rate confirms HELLO's tick_hz within this fraction, or its
+ * tick source is not taken (the firmware picks a source within 2 % of its nominal rate). */
+#define CLOCKSYNC_RATE_CHECK 0.02
+
 /* A CLOCK object goes out when the bound moved by this factor or the rate by this much
  * since the last one, or the mapping appeared or vanished, at most every MIN_MS unless
  * the mapping appeared or vanished. */
