@@ -441,6 +441,10 @@ static __attribute__((noinline)) void clocksync_on_link(struct cs_chan *c, struc
 			}
 		}
 		c->have_boot = h->tick_hz != 0;
+		if (!c->have_boot && ratelimit_ok(&c->rl_rate, daemon_now_ms(), 5, 60000))
+			(void)channel_log_errno(ch, LOG_ERR, 0,
+						"HELLO with tick_hz 0: the M7's ticks cannot be "
+						"mapped to Linux time, frames carry ticks only");
 		c->boot_id = h->boot_id;
 		c->tick_hz = h->tick_hz;
 		forget_order(c);

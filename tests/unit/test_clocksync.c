@@ -36,12 +36,13 @@ struct txthread *channel_txthread(const struct channel *ch)
 	return NULL;
 }
 static unsigned restart_logs; /* "clock restarted" lines logged */
+static unsigned error_logs;   /* lines logged at error level */
 
 int channel_log_errno(const struct channel *ch, int prio, int r, const char *fmt, ...)
 {
 	(void)ch;
-	(void)prio;
 	restart_logs += strstr(fmt, "clock restarted") != NULL;
+	error_logs += prio <= LOG_ERR;
 	return r;
 }
 
@@ -143,11 +144,16 @@ static void teardown(struct clocksync *cs)
 	event_base_free(base);
 }
 
-static void hello(uint32_t boot_id)
+static void hello_hz(uint32_t boot_id, uint32_t hz)
 {
 	struct m7b_frame f = {.type = M7B_T_HELLO};
-	struct channel_msg m = {.frame = &f, .u.hello = {.tick_hz = HZ, .boot_id = boot_id}};
+	struct channel_msg m = {.frame = &f, .u.hello = {.tick_hz = hz, .boot_id = boot_id}};
 	obs.on_msg(obs.ud, chan, &m);
+}
+
+static void hello(uint32_t boot_id)
+{
+	hello_hz(boot_id, HZ);
 }
 
 /* The M7 answers the newest SYNC: its clock reads host MONOTONIC ns / 125 + tick0. */
@@ -506,6 +512,25 @@ static void test_boot_info_rate_only_checks(void **state)
 	teardown(cs);
 }
 
+/* Reported flaw: a HELLO with tick_hz 0 left every frame unmapped without a word. */
+static void test_tick_hz_zero_is_an_error(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	uint64_t mono, real, err;
+	error_logs = 0;
+	hello_hz(1, 0);
+	assert_int_equal(error_logs, 1);
+	assert_int_equal(syncs, 0);
+	boot_info(4 /* BOARD_TICK_HOST_MONO */, HZ);
+	assert_false(clocksync_map(cs, 0, 5000000, &mono, &real, &err));
+	hello(2); /* a good one maps again */
+	assert_int_equal(error_logs, 1);
+	reply(0);
+	assert_true(clocksync_map(cs, 0, ns_of(CLOCK_MONOTONIC) / 125, &mono, &real, &err));
+	teardown(cs);
+}
+
 /* The reply's arrival is the channel's stamp after read(), not when the observer runs. */
 static void test_reply_uses_receive_stamp(void **state)
 {
@@ -542,6 +567,7 @@ int main(void)
 		cmocka_unit_test(test_boot_info_sets_source),
 		cmocka_unit_test(test_reply_uses_receive_stamp),
 		cmocka_unit_test(test_boot_info_rate_only_checks),
+		cmocka_unit_test(test_tick_hz_zero_is_an_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
