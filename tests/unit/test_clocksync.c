@@ -531,6 +531,43 @@ static void test_tick_hz_zero_is_an_error(void **state)
 	teardown(cs);
 }
 
+/* Reported flaw: the source BOOT_INFO named was believed whatever the ticks said: a
+ * firmware whose ticks were the host clock plus a second (a counter read with another
+ * offset) had its frames mapped a second off with a bound of 126 ns. SYNC replies now
+ * check it. */
+static void test_named_source_is_checked(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	uint64_t mono, real, err;
+	const int64_t offs[] = {(int64_t)HZ, -(int64_t)HZ, 0};
+
+	for (unsigned i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+		error_logs = 0;
+		hello(1 + i);
+		boot_info(4 /* BOARD_TICK_HOST_MONO */, HZ);
+		assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
+		assert_true(syncs > 0); /* the check's SYNC went out */
+		reply(0);		/* the host clock indeed */
+		assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
+		reply((uint64_t)offs[i]);
+		if (offs[i] == 0) {
+			assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
+			assert_int_equal(error_logs, 0);
+			continue;
+		}
+		assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_UNKNOWN);
+		assert_int_equal(error_logs, 1);
+		/* Round trips map the same ticks rightly. */
+		reply((uint64_t)offs[i]);
+		uint64_t now = ns_of(CLOCK_MONOTONIC);
+		assert_true(
+			clocksync_map(cs, 0, now / 125 + (uint64_t)offs[i], &mono, &real, &err));
+		assert_true(mono <= now + err + 1000000u && now <= mono + err + 1000000u);
+	}
+	teardown(cs);
+}
+
 /* The reply's arrival is the channel's stamp after read(), not when the observer runs. */
 static void test_reply_uses_receive_stamp(void **state)
 {
@@ -568,6 +605,7 @@ int main(void)
 		cmocka_unit_test(test_reply_uses_receive_stamp),
 		cmocka_unit_test(test_boot_info_rate_only_checks),
 		cmocka_unit_test(test_tick_hz_zero_is_an_error),
+		cmocka_unit_test(test_named_source_is_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
