@@ -446,6 +446,13 @@ static void clockmap_fit(struct clockmap *c)
 		rs = c->kept_rate;
 		rbound = c->kept_err + age;
 		rstat = c->kept_stat + age;
+		/* The legs prove the kept rate wrong (the clock's rate stepped, beyond the
+		 * wander allowed): start from the nominal one and its tolerance again. */
+		if (legs && (leg_hi < rs * (1 - rbound) || leg_lo > rs * (1 + rbound))) {
+			rs = c->nominal;
+			rbound = rstat = c->max_ppm * 1e-6;
+			c->have_rate = false;
+		}
 	}
 	double s = rs, stat = rstat;
 

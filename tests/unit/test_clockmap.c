@@ -424,6 +424,46 @@ static void test_rate_beyond_tolerance_is_unmapped(void **state)
 	assert_false(c.off_tol);
 }
 
+/* Reported flaw: after the M7 clock's rate stepped by 20 ppm (far beyond the wander
+ * allowed), the new epoch started from the kept rate with its old, tight bound, and the
+ * measured rate could not replace it: frames 20 s after the step were 109 us outside
+ * their bound. The legs now prove a kept rate wrong, and the fit starts over from the
+ * nominal rate. */
+static void test_rate_step_drops_kept_rate(void **state)
+{
+	(void)state;
+	const uint64_t step = 100 * SEC;
+	struct sim a = {.host0_ns = 1 * SEC, .tick0 = 1000, .ppm = 10, .rng = 11};
+	struct sim b = {.host0_ns = step, .tick0 = sim_ticks(&a, step), .ppm = -10};
+	struct clockmap c;
+	unsigned checks = 0, misses = 0;
+
+	clockmap_init(&c, HZ);
+	for (uint64_t t = 2 * SEC; t < 200 * SEC; t += t < 4 * SEC    ? SEC / 200
+						       : t < 12 * SEC ? SEC / 40
+								      : SEC / 4) {
+		const struct sim *now = t < step ? &a : &b;
+		uint64_t arrive = t + 20000 + sim_rand(&a, 20000), leave = arrive + 7000;
+		struct clockmap_sample x = {.t1_ns = t,
+					    .rx_ticks = sim_ticks(now, arrive),
+					    .tx_ticks = sim_ticks(now, leave),
+					    .t4_ns = leave + 20000 + sim_rand(&a, 20000)};
+		(void)clockmap_add(&c, &x);
+		if (t < step + 10 * SEC)
+			continue;
+		/* From 10 s after the step on, the bound holds again. */
+		for (uint64_t back = 0; back <= SEC / 5; back += SEC / 10) {
+			bool cov;
+			(void)map_err(&c, &b, sim_ticks(&b, x.t4_ns - back), &cov);
+			misses += !cov;
+			checks++;
+		}
+	}
+	assert_true(checks > 1000);
+	assert_int_equal(misses, 0);
+	assert_true(fabs(clockmap_drift_ppm(&c) + 10.0) < 1.0);
+}
+
 static void test_impossible_and_stale_samples_are_refused(void **state)
 {
 	(void)state;
@@ -653,6 +693,7 @@ int main(void)
 		cmocka_unit_test(test_ticks_backwards_start_new_epoch),
 		cmocka_unit_test(test_inconsistent_replies_start_new_epoch),
 		cmocka_unit_test(test_rate_beyond_tolerance_is_unmapped),
+		cmocka_unit_test(test_rate_step_drops_kept_rate),
 		cmocka_unit_test(test_impossible_and_stale_samples_are_refused),
 		cmocka_unit_test(test_far_ticks_are_left_out),
 		cmocka_unit_test(test_integer_map_is_the_fit),
