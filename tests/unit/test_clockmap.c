@@ -464,6 +464,43 @@ static void test_rate_step_drops_kept_rate(void **state)
 	assert_true(fabs(clockmap_drift_ppm(&c) + 10.0) < 1.0);
 }
 
+/* A tick count that wraps (at 2^64, or a 32-bit count sent unextended) goes backwards: a new epoch, and the ticks after the wrap are mapped rightly, never with
+ * the fit from before it. */
+static void test_tick_wrap_starts_new_epoch(void **state)
+{
+	(void)state;
+	const uint64_t starts[] = {UINT64_MAX - 10ull * HZ, UINT32_MAX - 10ull * HZ};
+
+	for (unsigned w = 0; w < 2; w++) {
+		uint64_t mod = w == 0 ? 0 : 1ull << 32; /* 0: 2^64 */
+		struct sim s = {.host0_ns = 1 * SEC, .tick0 = starts[w], .ppm = 30, .rng = 2};
+		struct clockmap c;
+		unsigned epochs = 0, checks = 0;
+
+		clockmap_init(&c, HZ);
+		for (uint64_t t = 2 * SEC; t < 30 * SEC; t += SEC / 4) {
+			struct clockmap_sample x = xchg(&s, t, 30000, 30000);
+			if (mod) {
+				x.rx_ticks %= mod;
+				x.tx_ticks %= mod;
+			}
+			int r = clockmap_add(&c, &x);
+			epochs += r == 1;
+			if (x.tx_ticks < x.rx_ticks)
+				continue; /* the wrap fell inside this exchange: refused */
+			assert_true(r >= 0);
+			/* The newest reply's tick maps to within its bound. */
+			struct clockmap_time m = {0};
+			assert_true(clockmap_map(&c, x.rx_ticks, &m));
+			uint64_t truth = t + 30000;
+			assert_true(m.ns <= truth + m.err_ns && truth <= m.ns + m.err_ns);
+			checks++;
+		}
+		assert_int_equal(epochs, 1);
+		assert_true(checks > 100);
+	}
+}
+
 static void test_impossible_and_stale_samples_are_refused(void **state)
 {
 	(void)state;
@@ -694,6 +731,7 @@ int main(void)
 		cmocka_unit_test(test_inconsistent_replies_start_new_epoch),
 		cmocka_unit_test(test_rate_beyond_tolerance_is_unmapped),
 		cmocka_unit_test(test_rate_step_drops_kept_rate),
+		cmocka_unit_test(test_tick_wrap_starts_new_epoch),
 		cmocka_unit_test(test_impossible_and_stale_samples_are_refused),
 		cmocka_unit_test(test_far_ticks_are_left_out),
 		cmocka_unit_test(test_integer_map_is_the_fit),
