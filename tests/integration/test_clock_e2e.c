@@ -50,7 +50,7 @@ static int teardown(void **state)
 	return st == 0 ? 0 : -1;
 }
 
-static int setup(void **state)
+static int setup_with(void **state, const char *const *sources)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	const char *root = getenv("M7B_BUILD_ROOT");
@@ -67,9 +67,12 @@ static int setup(void **state)
 	snprintf(sim, sizeof(sim), "%s/firmware/m7sim", root ? root : ".");
 	snprintf(f->link, sizeof(f->link), "%s/ttyRPMSG30", f->p.dir);
 	snprintf(log, sizeof(log), "%s/m7sim.log", f->p.dir);
-	const char *argv[] = {sim,   "--link",	    f->link,	"--heartbeat-ms",
-			      "200", "--tick-host", "--source", "0:rate=20,size=8",
-			      NULL};
+	const char *argv[16] = {sim, "--link", f->link, "--heartbeat-ms", "200", "--tick-host"};
+	size_t n = 6;
+	for (; *sources && n + 3 < sizeof(argv) / sizeof(argv[0]); sources++) {
+		argv[n++] = "--source";
+		argv[n++] = *sources;
+	}
 	f->sim = h_spawn(argv, -1, log);
 	for (int i = 0; i < 2000 && access(f->link, F_OK) != 0; i++)
 		usleep(5000);
@@ -77,6 +80,19 @@ static int setup(void **state)
 		return -1;
 	snprintf(conf, sizeof(conf), "[channel m7]\ndevice = %s\n", f->link);
 	return daemon_proc_start(&f->p, conf) < 0 ? -1 : 0;
+}
+
+static int setup(void **state)
+{
+	static const char *const sources[] = {"0:rate=20,size=8", NULL};
+	return setup_with(state, sources);
+}
+
+/* Two UARTs busy with bytes: m7sim's clock holds at a byte not yet delivered. */
+static int setup_busy(void **state)
+{
+	static const char *const sources[] = {"0:rate=200,size=64", "1:rate=100,size=32", NULL};
+	return setup_with(state, sources);
 }
 
 static void test_host_clock_source(void **state)
@@ -118,6 +134,44 @@ static void test_host_clock_source(void **state)
 	print_message("%d frames mapped through the host clock: t_err_ns <= %.0f, seen %.3f ms "
 		      "after the last byte at most\n",
 		      mapped, worst_err, worst_late / 1e6);
+	assert_int_equal(tclient_send(&c, "{\"cmd\":\"status\"}"), 0);
+	o = tclient_wait(&c, "STATUS", WAIT_MS);
+	assert_non_null(o);
+	cJSON *clock = cJSON_GetObjectItem(
+		cJSON_GetArrayItem(cJSON_GetObjectItem(o, "channels"), 0), "clock");
+	assert_string_equal(j_str(clock, "source"), "host");
+	cJSON_Delete(o);
+	tclient_close(&c);
+}
+
+/* Reported flaw: with its UARTs busy, m7sim stamped a SYNC's arrival with its clock held
+ * at a byte that fell due while it slept in poll(), up to a millisecond before the SYNC
+ * was even sent; the daemon's check of the host clock then rightly refused the source
+ * (and round trips refused those exchanges as impossible). The source holds: every
+ * reply maps inside its round trip, and every frame after the first is mapped. */
+static void test_busy_sim_keeps_host_source(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	cJSON *o;
+	int frames = 0;
+	uint64_t end = h_now_ms() + 4000;
+
+	assert_int_equal(tclient_open(&c, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"FRAME\",\"CLOCK\"]}"),
+			 0);
+	while (h_now_ms() < end && (o = tclient_obj(&c, WAIT_MS)) != NULL) {
+		const char *cls = j_str(o, "class");
+		if (cls && strcmp(cls, "CLOCK") == 0 && j_str(o, "source"))
+			assert_string_equal(j_str(o, "source"), "host");
+		if (cls && strcmp(cls, "FRAME") == 0) {
+			/* The first may precede BOOT_INFO; none after it goes unmapped. */
+			if (frames++ > 0)
+				assert_non_null(cJSON_GetObjectItem(o, "t_first_mono_ns"));
+		}
+		cJSON_Delete(o);
+	}
+	assert_true(frames > 500);
 	assert_int_equal(tclient_send(&c, "{\"cmd\":\"status\"}"), 0);
 	o = tclient_wait(&c, "STATUS", WAIT_MS);
 	assert_non_null(o);
@@ -220,6 +274,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_host_clock_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_sim_keeps_host_source, setup_busy,
+						teardown),
 		cmocka_unit_test_setup_teardown(
 			test_restart_seen_in_data_maps_no_frame_with_old_fit, setup_sync, teardown),
 	};
