@@ -135,27 +135,31 @@ static bool envelope(const struct clockmap *c, double s, double u, double x_ref,
 	return l <= h;
 }
 
-/* A rigorous bound on |s - true rate| / s from the legs: the true line passes above
- * (t1, rx + 1) and below (t4, tx) of every exchange, so any two exchanges a before b
- * bound its slope from both sides. Infinity when they do not. */
-static double leg_bound(const struct clockmap *c, double s)
+/* The slopes (host ns per tick) the legs allow: the true line passes above (t1, rx + 1)
+ * and below (t4, tx) of every exchange, so any two exchanges a before b bound its slope
+ * from both sides. The window's exchanges and, when not NULL, extra after them. False
+ * when no pair bounds it both ways, or the pairs contradict each other. */
+static bool leg_interval(const struct clockmap *c, const struct clockmap_sample *extra, double *slo,
+			 double *shi)
 {
 	double lo = -INFINITY, hi = INFINITY;
-	double rx[CLOCKMAP_WINDOW], tx[CLOCKMAP_WINDOW], t1[CLOCKMAP_WINDOW], t4[CLOCKMAP_WINDOW];
+	double rx[CLOCKMAP_WINDOW + 1], tx[CLOCKMAP_WINDOW + 1], t1[CLOCKMAP_WINDOW + 1],
+		t4[CLOCKMAP_WINDOW + 1];
+	unsigned n = c->count + (extra != NULL);
 
 	/* Once per exchange rather than per pair: each is an integer below 2^53 (ticks and
 	 * ns of a 300 s window from its newest exchange), so a difference of two of them is
 	 * exact, the very double diff() gives for the pair. */
-	for (unsigned i = 0; i < c->count; i++) {
-		const struct clockmap_sample *a = &c->win[i].s;
+	for (unsigned i = 0; i < n; i++) {
+		const struct clockmap_sample *a = i < c->count ? &c->win[i].s : extra;
 
 		rx[i] = diff(a->rx_ticks, c->base_ticks);
 		tx[i] = diff(a->tx_ticks, c->base_ticks);
 		t1[i] = diff(a->t1_ns, c->base_ns);
 		t4[i] = diff(a->t4_ns, c->base_ns);
 	}
-	for (unsigned i = 0; i < c->count; i++) {
-		for (unsigned j = i + 1; j < c->count; j++) {
+	for (unsigned i = 0; i < n; i++) {
+		for (unsigned j = i + 1; j < n; j++) {
 			double dlo = rx[j] - tx[i] + 1;
 			double dhi = tx[j] - rx[i] - 1;
 
@@ -170,9 +174,28 @@ static double leg_bound(const struct clockmap *c, double s)
 			}
 		}
 	}
-	if (!(lo <= hi) || isinf(lo) || isinf(hi))
-		return INFINITY;
-	return fmax(s - lo, hi - s) / s;
+	*slo = lo;
+	*shi = hi;
+	return lo <= hi && !isinf(lo) && !isinf(hi);
+}
+
+/* Whether the legs' slopes lo .. hi lie beyond the tolerance around tick_hz (a broken
+ * crystal, or a tick_hz that is not the counter's rate): a fit held at the tolerance's
+ * edge would have a bound that does not hold. *ppm: the least the clock is off by,
+ * positive when it runs fast. */
+static bool beyond_tolerance(const struct clockmap *c, double lo, double hi, double *ppm)
+{
+	double tol = c->max_ppm * 1e-6;
+
+	if (hi < c->nominal * (1 - tol)) {
+		*ppm = (c->nominal / hi - 1.0) * 1e6;
+		return true;
+	}
+	if (lo > c->nominal * (1 + tol)) {
+		*ppm = (c->nominal / lo - 1.0) * 1e6;
+		return true;
+	}
+	return false;
 }
 
 /* The k-th smallest of v[0..n-1] (k from 0), v reordered: Hoare's selection, linear on
@@ -369,6 +392,17 @@ static void clockmap_fit(struct clockmap *c)
 		hs[i] = p->h;
 		hmin = fmin(hmin, p->h);
 	}
+	/* A clock the exchanges prove out of tolerance is left unmapped, not fitted at the
+	 * tolerance's edge with a bound that does not hold; for the rest of the epoch, as
+	 * the proof stands. */
+	double leg_lo, leg_hi;
+	bool legs = leg_interval(c, NULL, &leg_lo, &leg_hi);
+	if (legs && !c->off_tol)
+		c->off_tol = beyond_tolerance(c, leg_lo, leg_hi, &c->off_ppm);
+	if (c->off_tol) {
+		c->valid = false;
+		return;
+	}
 	/* The lower quartile, not the minimum, sets the filter: one unusually fast exchange
 	 * must not thin the fit out to nothing. Selected, not sorted: the same value. */
 	double hq = kth_smallest(hs, c->count, (c->count - 1) / 4);
@@ -412,6 +446,13 @@ static void clockmap_fit(struct clockmap *c)
 		rs = c->kept_rate;
 		rbound = c->kept_err + age;
 		rstat = c->kept_stat + age;
+		/* The legs prove the kept rate wrong (the clock's rate stepped, beyond the
+		 * wander allowed): start from the nominal one and its tolerance again. */
+		if (legs && (leg_hi < rs * (1 - rbound) || leg_lo > rs * (1 + rbound))) {
+			rs = c->nominal;
+			rbound = rstat = c->max_ppm * 1e-6;
+			c->have_rate = false;
+		}
 	}
 	double s = rs, stat = rstat;
 
@@ -447,7 +488,8 @@ static void clockmap_fit(struct clockmap *c)
 	 * exchanges themselves prove, whichever is tighter. */
 	double off = fit_offset(c, w, s);
 	double err = fmin(rbound + fabs(s - rs) / rs, pair_bound(c, s, off));
-	err = fmin(err, leg_bound(c, s));
+	if (legs) /* the legs' slopes, rigorous too */
+		err = fmin(err, fmax(s - leg_lo, leg_hi - s) / s);
 	err = fmax(err, CLOCKMAP_MIN_PPM * 1e-6);
 	if (s != rs || !c->have_rate || err < c->kept_err) {
 		c->have_rate = s != c->nominal || c->have_rate;
@@ -611,17 +653,35 @@ int clockmap_add(struct clockmap *c, const struct clockmap_sample *s)
 		double miss = fabs(y - (c->offset + c->rate * x));
 
 		if (miss > half_rtt(c, s) + err_at(c, x) + 1000.0) {
-			if (++c->bad_in_row >= CLOCKMAP_BAD_IN_ROW)
+			if (++c->bad_in_row < CLOCKMAP_BAD_IN_ROW) {
+				c->rejected++;
+				return -EINVAL;
+			}
+			/* The clock is not the one the fit describes: a new one (a restart whose
+			 * HELLO was lost: no line passes every exchange's legs any more), or the
+			 * same one running beyond the rate assumed, which the fit then finds. */
+			double lo, hi;
+			if (!leg_interval(c, s, &lo, &hi))
 				return new_epoch(c, s);
-			c->rejected++;
-			return -EINVAL;
+			/* This exchange may prove it at once, where the window's slices
+			 * would take 100 ms or more. */
+			if (beyond_tolerance(c, lo, hi, &c->off_ppm)) {
+				c->off_tol = true;
+				c->valid = false;
+			}
 		}
+	} else if (c->off_tol) {
+		/* Unmapped for its rate: exchanges no line passes with those before are
+		 * another clock's. */
+		double lo, hi;
+		if (!leg_interval(c, s, &lo, &hi))
+			return new_epoch(c, s);
 	}
 	c->bad_in_row = 0;
 	bool changed = push(c, s);
 	remember(c, s);
 	/* Several SYNCs share a slice early on: only a better one changes the fit. */
-	if (changed)
+	if (changed && !c->off_tol)
 		clockmap_fit(c);
 	return 0;
 }
@@ -631,6 +691,8 @@ void clockmap_info(const struct clockmap *c, struct clockmap_info *i)
 	memset(i, 0, sizeof(*i));
 	i->epochs = c->epochs;
 	i->rejected = c->rejected;
+	i->off_tol = c->off_tol;
+	i->off_ppm = c->off_tol ? c->off_ppm : 0.0;
 	if (!c->valid)
 		return;
 	i->valid = true;

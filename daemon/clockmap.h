@@ -39,6 +39,8 @@ struct clockmap_info {
 	uint64_t updated_ns; /* host time of the newest exchange */
 	uint64_t epochs;     /* resets caused by the replies themselves (reboots) */
 	uint64_t rejected;   /* exchanges refused */
+	bool off_tol;	     /* unmapped: the rate is proven beyond the tolerance */
+	double off_ppm;	     /* then the least it is off by, positive when fast */
 };
 
 /* The fit in integer form, set by each fit, so that mapping a tick costs a subtraction, a
@@ -94,6 +96,10 @@ struct clockmap {
 	double kept_rate, kept_err, kept_stat; /* rate, rigorous bound, 3 std errors */
 	uint64_t kept_at_ns;
 	uint64_t epochs, rejected;
+	/* The exchanges prove the rate beyond max_ppm of tick_hz: left unmapped (valid
+	 * false) until they no longer do or the epoch ends. off_ppm: the least it is off. */
+	bool off_tol;
+	double off_ppm;
 	/* Last, so that starting over touches only the fields above: a daemon keeps a map
 	 * for each of its channel slots, and the windows of the unused ones stay untouched
 	 * (not resident). */

@@ -39,6 +39,8 @@ struct cs_chan {
 	uint64_t last_beat;
 	/* A firmware whose ticks keep going back would log a restart per frame. */
 	struct ratelimit rl_restart;
+	/* One that reboots in a loop with a bad crystal, a rate error per boot. */
+	struct ratelimit rl_rate;
 	/* The last CLOCK object sent, to tell a material change. */
 	bool pub_any, pub_mapped;
 	double pub_err, pub_ppm;
@@ -240,15 +242,17 @@ static void run_schedule(struct cs_chan *c)
 {
 	uint64_t now = daemon_now_ms();
 
-	if (!c->ch || !c->have_boot || !uses_sync(c))
+	if (!c->ch || !c->have_boot)
 		return;
 	if (now >= c->next_ms) {
 		if (channel_get_state(c->ch) == CHANNEL_UP) {
 			uint64_t since = now - c->hello_ms;
 			send_sync(c);
-			c->next_ms = now + (since < CLOCKSYNC_DENSE_UNTIL_MS ? CLOCKSYNC_DENSE_MS
-					    : since < CLOCKSYNC_SETTLE_MS    ? CLOCKSYNC_FAST_MS
-									     : CLOCKSYNC_SLOW_MS);
+			/* Another source's SYNCs only check it. */
+			c->next_ms = now + (!uses_sync(c)		       ? CLOCKSYNC_CHECK_MS
+					    : since < CLOCKSYNC_DENSE_UNTIL_MS ? CLOCKSYNC_DENSE_MS
+					    : since < CLOCKSYNC_SETTLE_MS      ? CLOCKSYNC_FAST_MS
+									       : CLOCKSYNC_SLOW_MS);
 		} else {
 			c->next_ms = now + CLOCKSYNC_FAST_MS; /* look again later */
 		}
@@ -343,21 +347,72 @@ static void check_beat(struct cs_chan *c, uint64_t now_ticks)
 	c->last_beat = now_ticks;
 }
 
+/* When the SYNC a reply answers went out: the writer thread's stamp, right before
+ * write(); else the queueing time. */
+static uint64_t sent_at(const struct cs_chan *c, uint64_t cookie, uint64_t t4)
+{
+	uint64_t t1 = cookie, sent;
+	if (channel_txthread(c->ch) && txthread_mark_time(channel_txthread(c->ch), cookie, &sent) &&
+	    sent >= t1 && sent <= t4)
+		t1 = sent;
+	return t1;
+}
+
+static bool map_other(const struct clocksync *cs, const struct cs_chan *c, uint64_t ticks,
+		      struct clockmap_time *t);
+
+/* A reply checks a source the firmware named (the system counter, the host clock): the
+ * M7 stamped rx after t1 and tx before t4, so their mapped times, within their bounds,
+ * must be too. A source that fails it is not what the firmware said (a counter read
+ * with another offset, a wrong BOOT_INFO): round trips from then on. */
+static void check_source(struct cs_chan *c, const struct m7b_sync_reply *r, uint64_t t4)
+{
+	struct clockmap_time a, b;
+
+	if (r->host_time < c->min_cookie || r->tx_ticks < r->rx_ticks)
+		return;
+	uint64_t t1 = sent_at(c, r->host_time, t4);
+	if (!map_other(c->cs, c, r->rx_ticks, &a) || !map_other(c->cs, c, r->tx_ticks, &b))
+		return; /* not mapped yet (the counter's first fit), or too far off */
+	int64_t early = (int64_t)(t1 - a.ns) - (int64_t)a.err_ns; /* rx before t1 by */
+	int64_t late = (int64_t)(b.ns - t4) - (int64_t)b.err_ns;  /* tx after t4 by */
+	int64_t off = early > late ? early : late;
+	/* -l debug; one a second. */
+	(void)channel_log_errno(c->ch, LOG_DEBUG, 0,
+				"SYNC check of the %s: host t1 %llu t4 %llu ns, M7 rx %llu tx %llu "
+				"ticks, %lld ns outside",
+				clocksync_source_to_string(c->src), (unsigned long long)t1,
+				(unsigned long long)t4, (unsigned long long)r->rx_ticks,
+				(unsigned long long)r->tx_ticks, (long long)off);
+	if (off <= CLOCKSYNC_CHECK_SLACK_NS)
+		return;
+	if (ratelimit_ok(&c->rl_rate, daemon_now_ms(), 5, 60000))
+		(void)channel_log_errno(c->ch, LOG_ERR, 0,
+					"M7 ticks are not the %s BOOT_INFO says: a SYNC reply "
+					"maps %lld us outside its round trip; measuring them with "
+					"SYNC round trips",
+					clocksync_source_to_string(c->src),
+					(long long)(off / 1000));
+	(void)clocksync_set_source(c->cs, channel_slot(c->ch), CLOCKSYNC_SRC_UNKNOWN, 0);
+}
+
 static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_t t4)
 {
 	struct m7b_sync_reply r = *rp;
 	if (r.host_time < c->min_cookie)
 		return;
-	/* The writer thread's stamp, right before write(); else the queueing time. */
-	uint64_t t1 = r.host_time, sent;
-	if (channel_txthread(c->ch) &&
-	    txthread_mark_time(channel_txthread(c->ch), r.host_time, &sent) && sent >= t1 &&
-	    sent <= t4)
-		t1 = sent;
+	uint64_t t1 = sent_at(c, r.host_time, t4);
 	struct clockmap_sample s = {
 		.t1_ns = t1, .rx_ticks = r.rx_ticks, .tx_ticks = r.tx_ticks, .t4_ns = t4};
+	bool off_tol = c->map.off_tol;
 	int rc = clockmap_add(&c->map, &s);
 	fast_update(c);
+	if (!off_tol && c->map.off_tol && ratelimit_ok(&c->rl_rate, daemon_now_ms(), 5, 60000))
+		(void)channel_log_errno(
+			c->ch, LOG_ERR, 0,
+			"M7 clock runs %+.0f ppm or more off its tick_hz %u, beyond "
+			"the tolerance of %.0f ppm: its ticks are left unmapped",
+			c->map.off_ppm, c->tick_hz, c->map.max_ppm);
 	/* -l debug; bounded by the SYNC schedule (a few a second), so not rate-limited. */
 	(void)channel_log_errno(c->ch, LOG_DEBUG, 0,
 				"SYNC exchange: round trip %llu us, host t1 %llu t4 %llu ns, "
@@ -374,20 +429,40 @@ static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_
 	maybe_publish(c, daemon_now_ms());
 }
 
+/* Whether a rate measured at boot confirms the nominal one: within the firmware's own
+ * test of its tick source (2 %); 0 (unproven) does not. */
+static bool rate_confirms(uint32_t measured, uint32_t nominal)
+{
+	double d = (double)measured - (double)nominal;
+	return measured != 0 && nominal != 0 && fabs(d) <= nominal * CLOCKSYNC_RATE_CHECK;
+}
+
 /* BOOT_INFO's tick item says what the ticks are: the firmware's enum board_tick_source
  * has the numbers of enum clocksync_source. Without the item (or from a firmware whose
- * source this daemon does not know) the ticks are measured with SYNC round trips. */
+ * source this daemon does not know) the ticks are measured with SYNC round trips. Its
+ * rate is measured over a millisecond at boot (to a tick in 8000 at 8 MHz, and against a
+ * core clock taken as nominal): a check of HELLO's tick_hz, never the rate the ticks are
+ * mapped at, which for a counter Linux reads is exact; scaled by the measurement, ticks
+ * hours into a boot would be seconds off. */
 static void on_boot_info(struct cs_chan *c, const struct m7b_boot_info *bi)
 {
 	enum clocksync_source src = CLOCKSYNC_SRC_UNKNOWN;
-	uint32_t hz = 0;
 
-	if ((bi->present & M7B_BI_HAS_TICK) && bi->tick_source <= CLOCKSYNC_SRC_EMULATOR) {
+	if ((bi->present & M7B_BI_HAS_TICK) && bi->tick_source <= CLOCKSYNC_SRC_EMULATOR)
 		src = (enum clocksync_source)bi->tick_source;
-		hz = bi->tick_hz;
+	if ((src == CLOCKSYNC_SRC_SYSCTR || src == CLOCKSYNC_SRC_HOST_MONO) &&
+	    !rate_confirms(bi->tick_hz, c->tick_hz)) {
+		if (ratelimit_ok(&c->rl_rate, daemon_now_ms(), 5, 60000))
+			(void)channel_log_errno(c->ch, LOG_WARNING, 0,
+						"BOOT_INFO: tick source %s measured at %u Hz, "
+						"not the tick_hz %u of HELLO: measuring them with "
+						"SYNC round trips",
+						clocksync_source_to_string(src), bi->tick_hz,
+						c->tick_hz);
+		src = CLOCKSYNC_SRC_UNKNOWN;
 	}
-	if (src != c->src || hz != c->src_hz)
-		(void)clocksync_set_source(c->cs, channel_slot(c->ch), src, hz);
+	if (src != c->src || c->src_hz != 0)
+		(void)clocksync_set_source(c->cs, channel_slot(c->ch), src, 0);
 	c->src_bi = true;
 }
 
@@ -412,6 +487,10 @@ static __attribute__((noinline)) void clocksync_on_link(struct cs_chan *c, struc
 			}
 		}
 		c->have_boot = h->tick_hz != 0;
+		if (!c->have_boot && ratelimit_ok(&c->rl_rate, daemon_now_ms(), 5, 60000))
+			(void)channel_log_errno(ch, LOG_ERR, 0,
+						"HELLO with tick_hz 0: the M7's ticks cannot be "
+						"mapped to Linux time, frames carry ticks only");
 		c->boot_id = h->boot_id;
 		c->tick_hz = h->tick_hz;
 		forget_order(c);
@@ -420,10 +499,13 @@ static __attribute__((noinline)) void clocksync_on_link(struct cs_chan *c, struc
 		maybe_publish(c, daemon_now_ms());
 	} else if (f->type == M7B_T_BOOT_INFO) {
 		on_boot_info(c, &m->u.boot_info);
-	} else if (f->type == M7B_T_SYNC_REPLY && c->have_boot && uses_sync(c)) {
+	} else if (f->type == M7B_T_SYNC_REPLY && c->have_boot) {
 		/* The reply's receive time: the channel's clock right after the read()
 		 * that brought it, closer than any observer gets, and no clock per frame. */
-		on_reply(c, &m->u.sync_reply, m->rx_mono_ns);
+		if (uses_sync(c))
+			on_reply(c, &m->u.sync_reply, m->rx_mono_ns);
+		else
+			check_source(c, &m->u.sync_reply, m->rx_mono_ns);
 	} else if (f->type == M7B_T_HEARTBEAT && c->have_boot && uses_sync(c)) {
 		check_beat(c, m->u.heartbeat.now_ticks);
 	}
@@ -487,7 +569,7 @@ int clocksync_set_source(struct clocksync *cs, unsigned slot, enum clocksync_sou
 	/* Reading the counter may have begun: other channels' mapping too. */
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
 		fast_update(&cs->chans[i]);
-	if (uses_sync(c) && c->have_boot)
+	if (c->have_boot)
 		restart_schedule(c);
 	maybe_publish(c, daemon_now_ms());
 	return 0;

@@ -32,6 +32,16 @@ enum clocksync_source {
 #define CLOCKSYNC_SETTLE_MS	 10000
 #define CLOCKSYNC_SLOW_MS	 250
 
+/* BOOT_INFO's measured tick rate confirms HELLO's tick_hz within this fraction, or its
+ * tick source is not taken (the firmware picks a source within 2 % of its nominal rate). */
+#define CLOCKSYNC_RATE_CHECK 0.02
+
+/* A source other than round trips (the system counter, the host clock) is checked with a
+ * SYNC every CHECK_MS: its reply's ticks must map inside the round trip, give or take
+ * their bound and CHECK_SLACK_NS. */
+#define CLOCKSYNC_CHECK_MS	 1000
+#define CLOCKSYNC_CHECK_SLACK_NS 1000
+
 /* A CLOCK object goes out when the bound moved by this factor or the rate by this much
  * since the last one, or the mapping appeared or vanished, at most every MIN_MS unless
  * the mapping appeared or vanished. */

@@ -6,6 +6,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The M7 clock may run slow by up to 1/LATEMARK_SLOW_DIV (200 ppm, the rate tolerance of
+ * docs/CLOCK.md). */
+#define LATEMARK_SLOW_DIV 5000u
+
 struct latemark {
 	bool have_tick;	     /* a frame of this boot carried an M7 tick */
 	uint64_t tick;	     /* the latest such tick; 0 without one */

@@ -75,8 +75,8 @@ static inline void stream_frame(struct daemon *d, struct conn *c, unsigned slot,
 	fanout_release(fo);
 }
 
-/* A DATA frame: decoded into a proto_frame and its ticks mapped once, for the clients
- * watching live and for the replay ring; then the clock's order check, taken or not. */
+/* A DATA frame: the clock's order check, taken or not; then decoded into a proto_frame
+ * and its ticks mapped once, for the clients watching live and for the replay ring. */
 static void publish_data(struct daemon *d, struct channel *ch, const struct channel_msg *m)
 {
 	const struct m7b_frame *h = m->frame;
@@ -85,6 +85,10 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 	struct clockfast *k = &d->clock.fast[slot];
 	struct conn *first = next_taker(d->clients, slot, h->port);
 	bool keep = d->replay_slots >> slot & 1;
+	/* Before the mapping: a capture that starts before the port's previous one is a new
+	 * boot's, and the old fit would give it a wrong time with a tight bound. */
+	if (clockfast_went_back(k, h->port, dd->t_first))
+		d->clock.back(d->clock.ud, ch, h->port, dd->t_first);
 	if (first || keep) {
 		struct proto_frame f = {
 			.t_first = dd->t_first,
@@ -107,9 +111,6 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 			replay_record(d->replay, ch, slot, &f, dd->bytes,
 				      m->rx_realtime_us * 1000u);
 	}
-	/* After the mapping, as the frame's own mapping is of before the restart it shows. */
-	if (clockfast_went_back(k, h->port, dd->t_first))
-		d->clock.back(d->clock.ud, ch, h->port, dd->t_first);
 }
 
 static void publish_log(struct daemon *d, struct channel *ch, const struct channel_msg *m)

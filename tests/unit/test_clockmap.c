@@ -362,6 +362,145 @@ static void test_inconsistent_replies_start_new_epoch(void **state)
 	assert_true(cov);
 }
 
+/* Reported flaw: an M7 clock beyond the 200 ppm tolerance (a bad crystal, or a tick_hz
+ * that is not its counter's rate) was fitted at nominal with a 200 ppm bound its frames
+ * broke by up to 80 us at 1000 ppm and by 50 ms at twice tick_hz, and its replies,
+ * refused as outliers, started a new epoch every few (a restart logged each time). Once
+ * the exchanges prove the rate out of tolerance the ticks are left unmapped, and it is no
+ * restart. */
+static void test_rate_beyond_tolerance_is_unmapped(void **state)
+{
+	(void)state;
+	const int64_t ppms[] = {250, -300, 1000, -1000, 1000000, -500000};
+
+	for (unsigned p = 0; p < sizeof ppms / sizeof ppms[0]; p++) {
+		struct sim s = {.host0_ns = 1 * SEC, .tick0 = 1000, .ppm = ppms[p], .rng = 5 + p};
+		struct clockmap c;
+		struct clockmap_info i;
+		unsigned n = 0, mapped_after = 0;
+		uint64_t proven_ns = 0;
+
+		clockmap_init(&c, HZ);
+		/* The schedule after a HELLO: every 5 ms, then every 25 ms. */
+		for (uint64_t t = 2 * SEC; t < 8 * SEC; t += t < 4 * SEC ? SEC / 200 : SEC / 40) {
+			uint64_t out = 20000 + sim_rand(&s, 20000),
+				 back = 20000 + sim_rand(&s, 20000);
+			struct clockmap_sample x = xchg(&s, t, out, back);
+			struct clockmap_time m;
+
+			assert_true(clockmap_add(&c, &x) >= 0 || c.rejected > 0);
+			n++;
+			if (c.off_tol && !proven_ns)
+				proven_ns = t;
+			if (proven_ns && clockmap_map(&c, x.rx_ticks, &m))
+				mapped_after++;
+		}
+		clockmap_info(&c, &i);
+		assert_true(i.off_tol);
+		assert_false(i.valid);
+		/* Never mapped again once proven, and no restart. */
+		assert_int_equal(mapped_after, 0);
+		assert_int_equal(i.epochs, 0);
+		/* At least the tolerance, at most the truth, with the truth's sign. */
+		assert_true(fabs(i.off_ppm) > CLOCKMAP_MAX_PPM);
+		assert_true(fabs(i.off_ppm) <= fabs((double)ppms[p]) * 1.001);
+		assert_true((i.off_ppm > 0) == (ppms[p] > 0));
+		/* Within 2 s (50 ppm beyond takes 1-1.5 s over 20-40 us legs); a gross error
+		 * at once (a few exchanges of the first). */
+		assert_true(proven_ns > 0 && proven_ns < 4 * SEC);
+		if (llabs(ppms[p]) >= 100000)
+			assert_true(proven_ns < 2 * SEC + SEC / 50);
+	}
+	/* Inside the tolerance nothing changes: mapped, within the bound. */
+	struct sim s = {.host0_ns = 1 * SEC, .tick0 = 1000, .ppm = -199, .rng = 9};
+	struct clockmap c;
+	clockmap_init(&c, HZ);
+	for (uint64_t t = 2 * SEC; t < 8 * SEC; t += SEC / 40) {
+		bool cov;
+		(void)clockmap_add(&c, XCHG(&s, t, 20000 + sim_rand(&s, 20000), 30000));
+		(void)map_err(&c, &s, sim_ticks(&s, t), &cov);
+		assert_true(cov);
+	}
+	assert_false(c.off_tol);
+}
+
+/* Reported flaw: after the M7 clock's rate stepped by 20 ppm (far beyond the wander
+ * allowed), the new epoch started from the kept rate with its old, tight bound, and the
+ * measured rate could not replace it: frames 20 s after the step were 109 us outside
+ * their bound. The legs now prove a kept rate wrong, and the fit starts over from the
+ * nominal rate. */
+static void test_rate_step_drops_kept_rate(void **state)
+{
+	(void)state;
+	const uint64_t step = 100 * SEC;
+	struct sim a = {.host0_ns = 1 * SEC, .tick0 = 1000, .ppm = 10, .rng = 11};
+	struct sim b = {.host0_ns = step, .tick0 = sim_ticks(&a, step), .ppm = -10};
+	struct clockmap c;
+	unsigned checks = 0, misses = 0;
+
+	clockmap_init(&c, HZ);
+	for (uint64_t t = 2 * SEC; t < 200 * SEC; t += t < 4 * SEC    ? SEC / 200
+						       : t < 12 * SEC ? SEC / 40
+								      : SEC / 4) {
+		const struct sim *now = t < step ? &a : &b;
+		uint64_t arrive = t + 20000 + sim_rand(&a, 20000), leave = arrive + 7000;
+		struct clockmap_sample x = {.t1_ns = t,
+					    .rx_ticks = sim_ticks(now, arrive),
+					    .tx_ticks = sim_ticks(now, leave),
+					    .t4_ns = leave + 20000 + sim_rand(&a, 20000)};
+		(void)clockmap_add(&c, &x);
+		if (t < step + 10 * SEC)
+			continue;
+		/* From 10 s after the step on, the bound holds again. */
+		for (uint64_t back = 0; back <= SEC / 5; back += SEC / 10) {
+			bool cov;
+			(void)map_err(&c, &b, sim_ticks(&b, x.t4_ns - back), &cov);
+			misses += !cov;
+			checks++;
+		}
+	}
+	assert_true(checks > 1000);
+	assert_int_equal(misses, 0);
+	assert_true(fabs(clockmap_drift_ppm(&c) + 10.0) < 1.0);
+}
+
+/* A tick count that wraps (at 2^64, or a 32-bit count sent unextended) goes backwards: a new epoch, and the ticks after the wrap are mapped rightly, never with
+ * the fit from before it. */
+static void test_tick_wrap_starts_new_epoch(void **state)
+{
+	(void)state;
+	const uint64_t starts[] = {UINT64_MAX - 10ull * HZ, UINT32_MAX - 10ull * HZ};
+
+	for (unsigned w = 0; w < 2; w++) {
+		uint64_t mod = w == 0 ? 0 : 1ull << 32; /* 0: 2^64 */
+		struct sim s = {.host0_ns = 1 * SEC, .tick0 = starts[w], .ppm = 30, .rng = 2};
+		struct clockmap c;
+		unsigned epochs = 0, checks = 0;
+
+		clockmap_init(&c, HZ);
+		for (uint64_t t = 2 * SEC; t < 30 * SEC; t += SEC / 4) {
+			struct clockmap_sample x = xchg(&s, t, 30000, 30000);
+			if (mod) {
+				x.rx_ticks %= mod;
+				x.tx_ticks %= mod;
+			}
+			int r = clockmap_add(&c, &x);
+			epochs += r == 1;
+			if (x.tx_ticks < x.rx_ticks)
+				continue; /* the wrap fell inside this exchange: refused */
+			assert_true(r >= 0);
+			/* The newest reply's tick maps to within its bound. */
+			struct clockmap_time m = {0};
+			assert_true(clockmap_map(&c, x.rx_ticks, &m));
+			uint64_t truth = t + 30000;
+			assert_true(m.ns <= truth + m.err_ns && truth <= m.ns + m.err_ns);
+			checks++;
+		}
+		assert_int_equal(epochs, 1);
+		assert_true(checks > 100);
+	}
+}
+
 static void test_impossible_and_stale_samples_are_refused(void **state)
 {
 	(void)state;
@@ -590,6 +729,9 @@ int main(void)
 		cmocka_unit_test(test_floor_step_is_not_a_rate),
 		cmocka_unit_test(test_ticks_backwards_start_new_epoch),
 		cmocka_unit_test(test_inconsistent_replies_start_new_epoch),
+		cmocka_unit_test(test_rate_beyond_tolerance_is_unmapped),
+		cmocka_unit_test(test_rate_step_drops_kept_rate),
+		cmocka_unit_test(test_tick_wrap_starts_new_epoch),
 		cmocka_unit_test(test_impossible_and_stale_samples_are_refused),
 		cmocka_unit_test(test_far_ticks_are_left_out),
 		cmocka_unit_test(test_integer_map_is_the_fit),

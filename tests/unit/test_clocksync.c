@@ -36,12 +36,13 @@ struct txthread *channel_txthread(const struct channel *ch)
 	return NULL;
 }
 static unsigned restart_logs; /* "clock restarted" lines logged */
+static unsigned error_logs;   /* lines logged at error level */
 
 int channel_log_errno(const struct channel *ch, int prio, int r, const char *fmt, ...)
 {
 	(void)ch;
-	(void)prio;
 	restart_logs += strstr(fmt, "clock restarted") != NULL;
+	error_logs += prio <= LOG_ERR;
 	return r;
 }
 
@@ -143,11 +144,16 @@ static void teardown(struct clocksync *cs)
 	event_base_free(base);
 }
 
-static void hello(uint32_t boot_id)
+static void hello_hz(uint32_t boot_id, uint32_t hz)
 {
 	struct m7b_frame f = {.type = M7B_T_HELLO};
-	struct channel_msg m = {.frame = &f, .u.hello = {.tick_hz = HZ, .boot_id = boot_id}};
+	struct channel_msg m = {.frame = &f, .u.hello = {.tick_hz = hz, .boot_id = boot_id}};
 	obs.on_msg(obs.ud, chan, &m);
+}
+
+static void hello(uint32_t boot_id)
+{
+	hello_hz(boot_id, HZ);
 }
 
 /* The M7 answers the newest SYNC: its clock reads host MONOTONIC ns / 125 + tick0. */
@@ -176,21 +182,21 @@ static void boot_info(int src, uint32_t hz)
 	obs.on_msg(obs.ud, chan, &m);
 }
 
-/* A DATA frame as the daemon's publisher takes it: mapped through the fast map (or the
- * map hook), then the order check; the observer is not called for DATA. Returns whether
- * it was mapped, and the mapping in *f. */
+/* A DATA frame as the daemon's publisher takes it: the order check, then mapped through
+ * the fast map (or the map hook); the observer is not called for DATA. Returns whether it
+ * was mapped, and the mapping in *f. */
 static bool data_frame(uint8_t port, uint64_t t, struct proto_frame *f)
 {
 	assert_false(obs.msg_types & DAEMON_MSG_TYPE(M7B_T_DATA));
 	struct clockfast *k = &clock_hooks.fast[chan->slot];
 	bool mapped = false;
 	*f = (struct proto_frame){.t_first = t, .t_last = t, .port = port};
+	if (clockfast_went_back(k, port, t))
+		clock_hooks.back(clock_hooks.ud, chan, port, t);
 	if (k->kind == CLOCKFAST_LINE)
 		mapped = clockfast_map(k, f);
 	else if (k->kind == CLOCKFAST_CALL)
 		mapped = clock_hooks.map(clock_hooks.ud, chan, f);
-	if (clockfast_went_back(k, port, t))
-		clock_hooks.back(clock_hooks.ud, chan, port, t);
 	return mapped;
 }
 
@@ -458,22 +464,107 @@ static void test_boot_info_sets_source(void **state)
 	uint64_t mono, real, err;
 	hello(1);
 	assert_false(clocksync_map(cs, 0, 5000000, &mono, &real, &err));
-	boot_info(4 /* BOARD_TICK_HOST_MONO */, 1000000);
+	boot_info(4 /* BOARD_TICK_HOST_MONO */, HZ);
 	assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
 	assert_true(clocksync_map(cs, 0, 5000000, &mono, &real, &err));
-	assert_int_equal(mono, 5000000000ull);
-	assert_int_equal(err, 1001 + cs->real_err_ns);
+	assert_int_equal(mono, 625000000ull);
+	assert_int_equal(err, 126 + cs->real_err_ns);
 	hello(2); /* another boot: its ticks are measured until it says otherwise */
 	assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_UNKNOWN);
 	assert_false(clocksync_map(cs, 0, 5000000, &mono, &real, &err));
-	boot_info(4, 1000000);
+	boot_info(4, HZ);
 	assert_true(clocksync_map(cs, 0, 5000000, &mono, &real, &err));
-	boot_info(9, 1000000); /* a source this daemon does not know: round trips */
+	boot_info(9, HZ); /* a source this daemon does not know: round trips */
 	assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_UNKNOWN);
 	boot_info(2 /* BOARD_TICK_GPT */, 24000000);
 	assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_GPT);
 	boot_info(-1, 0); /* no tick item */
 	assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_UNKNOWN);
+	teardown(cs);
+}
+
+/* Reported flaw: BOOT_INFO's tick rate, measured by the firmware over a millisecond at
+ * boot (7999000 Hz for the 8 MHz system counter is a tick short), was taken as the rate:
+ * ticks 10 min into a boot mapped 75 ms off with a bound of 126 ns, and a rate 8 times
+ * HELLO's tick_hz was believed too. The measurement only checks HELLO's tick_hz. */
+static void test_boot_info_rate_only_checks(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	uint64_t mono, real, err, ticks = 600ull * HZ; /* 10 min */
+	hello(1);
+	boot_info(4 /* BOARD_TICK_HOST_MONO */, HZ - 1000);
+	assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
+	assert_true(clocksync_map(cs, 0, ticks, &mono, &real, &err));
+	assert_int_equal(mono, ticks * 125);
+	assert_int_equal(err, 126 + cs->real_err_ns);
+	/* A measurement that contradicts HELLO (8x), or none (0: unproven): round trips,
+	 * unmapped until a reply. */
+	const uint32_t bad[] = {HZ / 8, 0, HZ + HZ / 40};
+	for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		hello(2 + i);
+		boot_info(4, bad[i]);
+		assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_UNKNOWN);
+		assert_false(clocksync_map(cs, 0, ticks, &mono, &real, &err));
+		reply(0);
+		assert_true(clocksync_map(cs, 0, ns_of(CLOCK_MONOTONIC) / 125, &mono, &real, &err));
+	}
+	teardown(cs);
+}
+
+/* Reported flaw: a HELLO with tick_hz 0 left every frame unmapped without a word. */
+static void test_tick_hz_zero_is_an_error(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	uint64_t mono, real, err;
+	error_logs = 0;
+	hello_hz(1, 0);
+	assert_int_equal(error_logs, 1);
+	assert_int_equal(syncs, 0);
+	boot_info(4 /* BOARD_TICK_HOST_MONO */, HZ);
+	assert_false(clocksync_map(cs, 0, 5000000, &mono, &real, &err));
+	hello(2); /* a good one maps again */
+	assert_int_equal(error_logs, 1);
+	reply(0);
+	assert_true(clocksync_map(cs, 0, ns_of(CLOCK_MONOTONIC) / 125, &mono, &real, &err));
+	teardown(cs);
+}
+
+/* Reported flaw: the source BOOT_INFO named was believed whatever the ticks said: a
+ * firmware whose ticks were the host clock plus a second (a counter read with another
+ * offset) had its frames mapped a second off with a bound of 126 ns. SYNC replies now
+ * check it. */
+static void test_named_source_is_checked(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	uint64_t mono, real, err;
+	const int64_t offs[] = {(int64_t)HZ, -(int64_t)HZ, 0};
+
+	for (unsigned i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+		error_logs = 0;
+		hello(1 + i);
+		boot_info(4 /* BOARD_TICK_HOST_MONO */, HZ);
+		assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
+		assert_true(syncs > 0); /* the check's SYNC went out */
+		reply(0);		/* the host clock indeed */
+		assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
+		reply((uint64_t)offs[i]);
+		if (offs[i] == 0) {
+			assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
+			assert_int_equal(error_logs, 0);
+			continue;
+		}
+		assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_UNKNOWN);
+		assert_int_equal(error_logs, 1);
+		/* Round trips map the same ticks rightly. */
+		reply((uint64_t)offs[i]);
+		uint64_t now = ns_of(CLOCK_MONOTONIC);
+		assert_true(
+			clocksync_map(cs, 0, now / 125 + (uint64_t)offs[i], &mono, &real, &err));
+		assert_true(mono <= now + err + 1000000u && now <= mono + err + 1000000u);
+	}
 	teardown(cs);
 }
 
@@ -512,6 +603,9 @@ int main(void)
 		cmocka_unit_test(test_host_clock_source),
 		cmocka_unit_test(test_boot_info_sets_source),
 		cmocka_unit_test(test_reply_uses_receive_stamp),
+		cmocka_unit_test(test_boot_info_rate_only_checks),
+		cmocka_unit_test(test_tick_hz_zero_is_an_error),
+		cmocka_unit_test(test_named_source_is_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -798,6 +798,12 @@ static int run(struct m7sim *s)
 			return -errno;
 		}
 		now_ns = sim_clock_mono_ns();
+		/* Bytes that fell due while poll slept go in first: until they are delivered the
+		 * clock holds at the first of them, and a SYNC read now would be stamped with a
+		 * tick from before it arrived (poll wakes up to a millisecond late). */
+		deliver(s, sim_clock_ticks(&b->clock, now_ns));
+		t = next_due(s);
+		b->hold = t == UINT64_MAX ? 0 : t;
 		for (nfds_t i = 0; r > 0 && i < n; i++) {
 			if (!pfd[i].revents)
 				continue;
