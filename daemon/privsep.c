@@ -333,6 +333,23 @@ static void take_exited(struct privsep *ps, const struct privsep_msg *m)
 		event_active(ps->ev_pending, EV_TIMEOUT, 0);
 }
 
+/* The helper is gone (its end of the socket closed: it is exiting): reaps it for its
+ * status and tells the owner, which alone can say so and decide. */
+static void helper_gone(struct privsep *ps)
+{
+	int st = 0, status;
+	pid_t r;
+
+	event_del(ps->ev); /* calls answer -EPIPE from now on */
+	while ((r = waitpid(ps->helper, &st, 0)) < 0 && errno == EINTR)
+		;
+	status = r != ps->helper ? -ECHILD : WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+	if (r == ps->helper)
+		ps->helper = -1;
+	if (ps->on_exit)
+		ps->on_exit(ps->ud, NULL, 0, status);
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct privsep *ps = arg;
@@ -344,7 +361,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	while ((r = read_msg(ps, &m, MSG_DONTWAIT)) == 1)
 		take_exited(ps, &m);
 	if (r < 0)
-		event_del(ps->ev); /* the helper is gone: calls answer -EPIPE from now on */
+		helper_gone(ps);
 }
 
 int privsep_attach(struct privsep *ps, struct event_base *base, privsep_exit_fn fn, void *ud)

@@ -14,8 +14,11 @@
 #include <pwd.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+
+#include <event2/event.h>
 
 #include "privsep.h"
 
@@ -110,10 +113,74 @@ static void test_drop(void **state)
 	rmdir(dir);
 }
 
+struct gone {
+	bool called;
+	bool channel_null;
+	int status;
+	struct event_base *base;
+};
+
+static void on_exit_cb(void *ud, const char *channel, uint32_t token, int status)
+{
+	struct gone *g = ud;
+
+	(void)token;
+	if (channel)
+		return; /* a command's end: not what this test waits for */
+	g->called = true;
+	g->status = status;
+	event_base_loopbreak(g->base);
+}
+
+/* The helper dies (here its own hook kills it): the daemon's side hears it at once, with
+ * the helper's status, instead of failing every privileged step later without a word. */
+static void test_helper_dies(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128];
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct gone g = {0};
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+	struct timeval tv = {10, 0};
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fputs("[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = kill -9 $PPID\n", f);
+	fclose(f);
+	assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
+	struct privsep_args a = {
+		.cfg = cfg, .conf_path = conf, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	assert_int_equal(privsep_start(&a, &ps), 0);
+	g.base = event_base_new();
+	assert_non_null(g.base);
+	assert_int_equal(privsep_attach(ps, g.base, on_exit_cb, &g), 0);
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), 1);
+	event_base_loopexit(g.base, &tv);
+	event_base_dispatch(g.base);
+	assert_true(g.called);
+	assert_int_equal(g.status, -SIGKILL);
+	/* And calls now fail at once. */
+	privsep_msg_init(&m, PRIVSEP_RPROC_STOP, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), -EPIPE);
+	privsep_free(ps);
+	event_base_free(g.base);
+	conf_free(cfg);
+	unlink(conf);
+	rmdir(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_drop),
+		cmocka_unit_test(test_helper_dies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
