@@ -206,10 +206,16 @@ static int helper_main(int fd, const struct privsep_args *a)
 	struct helper h = {.fd = fd, .a = a, .cfg = (struct conf *)a->cfg};
 	struct event *ev;
 
-	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* The helper's life is the socket's: it leaves when the daemon closes it. A stop
+	 * signals every process of the service at once (systemd's SIGTERM to the cgroup, a
+	 * terminal's SIGINT to the group): dying of it would let the daemon, still shutting
+	 * down, see its helper die and end a plain stop as a failure. The commands it runs
+	 * get default dispositions back (child.c). */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	(void)prctl(PR_SET_NAME, "m7bridged-priv");
 	signal(SIGHUP, SIG_IGN); /* reloads come as messages from the daemon */
 	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
 	log_init(&h.log, a->log_target, a->cfg->daemon.log_level);
 	h.base = event_base_new();
 	ev = h.base ? event_new(h.base, fd, EV_READ | EV_PERSIST, helper_on_read, &h) : NULL;

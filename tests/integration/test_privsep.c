@@ -132,7 +132,7 @@ static void on_exit_cb(void *ud, const char *channel, uint32_t token, int status
 	event_base_loopbreak(g->base);
 }
 
-/* The helper dies (here its own hook kills it): the daemon's side hears it at once, with
+/* The helper dies (here its own hook kills it, once the call is answered): the daemon's side hears it at once, with
  * the helper's status, instead of failing every privileged step later without a word. */
 static void test_helper_dies(void **state)
 {
@@ -151,7 +151,7 @@ static void test_helper_dies(void **state)
 	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
 	f = fopen(conf, "w");
 	assert_non_null(f);
-	fputs("[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = kill -9 $PPID\n", f);
+	fputs("[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = sleep 0.2; kill -9 $PPID\n", f);
 	fclose(f);
 	assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
 	struct privsep_args a = {
@@ -176,11 +176,62 @@ static void test_helper_dies(void **state)
 	rmdir(d);
 }
 
+/* The service manager's stop sends SIGTERM to every process of the service at once: the
+ * helper must outlive it and leave when the daemon closes the socket, or the daemon sees
+ * its helper die and a plain stop ends as a failure. */
+static void test_helper_outlives_sigterm(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], text[32] = "";
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	snprintf(out, sizeof(out), "%s/helper.pid", d);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = echo $PPID > %s.tmp; mv %s.tmp "
+		"%s\n",
+		out, out, out);
+	fclose(f);
+	assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
+	struct privsep_args a = {
+		.cfg = cfg, .conf_path = conf, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	assert_int_equal(privsep_start(&a, &ps), 0);
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), 1);
+	for (int i = 0; i < 500 && access(out, F_OK) != 0; i++)
+		usleep(10000);
+	f = fopen(out, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(text, sizeof(text), f));
+	fclose(f);
+	pid_t helper = (pid_t)atoi(text);
+	assert_true(helper > 1);
+	assert_int_equal(kill(helper, SIGTERM), 0);
+	usleep(100000);
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+	privsep_free(ps); /* closes the socket: now it leaves */
+	assert_true(kill(helper, 0) < 0 && errno == ESRCH);
+	conf_free(cfg);
+	unlink(out);
+	unlink(conf);
+	rmdir(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_drop),
 		cmocka_unit_test(test_helper_dies),
+		cmocka_unit_test(test_helper_outlives_sigterm),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
