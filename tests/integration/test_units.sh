@@ -53,7 +53,7 @@ grep -q '^User=m7bridge$' "$service" && grep -q '^ExecStart=.*--user m7bridge' "
 # The system call filter against what the daemon really calls: the unit's allow list
 # (SystemCallFilter= lines in order: a list adds, ~list removes), expanded with
 # systemd-analyze, must hold every call of a daemon run with its privileged helper
-# (start, a client, SIGHUP, SIGTERM) traced with strace. A call outside it fails with
+# (start with a socket group and a pty, a client, SIGHUP, SIGTERM) traced with strace. A call outside it fails with
 # EPERM under the unit (SystemCallErrorNumber=EPERM), e.g. the capset() of the drop.
 declare -A expanded
 expand() {
@@ -88,10 +88,13 @@ if [ -n "$daemon" ] && [ -x "$daemon" ] && command -v strace >/dev/null; then
 	cat >"$tmp/run/m7bridge.conf" <<-EOF
 		[daemon]
 		socket = $tmp/run/m7bridge.sock
+		socket_group = $(id -gn)
 		user = $(id -un)
 		[channel m7]
 		device = $tmp/run/ttyRPMSG30
 		hook = true
+		pty = $tmp/run/ttyM7
+		pty_group = $(id -gn)
 	EOF
 	strace -f -qq -o "$tmp/run/trace" "$daemon" -f -c "$tmp/run/m7bridge.conf" \
 		>"$tmp/run/daemon.log" 2>&1 &
