@@ -2,6 +2,7 @@
 #include "privsep.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -19,6 +20,7 @@
 #include <event2/event.h>
 
 #include "child.h"
+#include "regfile.h"
 #include "remoteproc.h"
 #include "sv.h"
 
@@ -55,11 +57,33 @@ struct helper {
 	struct helper_cmd cmds[CONF_MAX_CHANNELS];
 };
 
-static void helper_send(struct helper *h, const struct privsep_msg *m)
+/* Sends m, with the descriptor fd attached when fd >= 0. */
+static void helper_send_fd(struct helper *h, const struct privsep_msg *m, int fd)
 {
-	if (send(h->fd, m, sizeof(*m), MSG_NOSIGNAL) < 0)
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl = {0};
+	struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	if (fd >= 0) {
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	if (sendmsg(h->fd, &mh, MSG_NOSIGNAL) < 0)
 		log_struct(&h->log, LOG_ERR, &(struct log_fields){.err = errno},
 			   "privileged helper: cannot answer the daemon: %m");
+}
+
+static void helper_send(struct helper *h, const struct privsep_msg *m)
+{
+	helper_send_fd(h, m, -1);
 }
 
 static void helper_on_exit(void *arg, int status)
@@ -134,6 +158,29 @@ static int helper_rproc(struct helper *h, const struct conf_channel *cc,
 	return r;
 }
 
+/* OPEN_TRACE: the trace ring of the channel's remoteproc, under the helper's own
+ * debugfs_root (root-only on a board: the daemon cannot open it itself), opened as a
+ * regular file only. The fd, or -errno. */
+static int helper_open_trace(struct helper *h, const struct conf_channel *cc)
+{
+	const char *root = h->cfg->daemon.sup.debugfs_root;
+	char path[PATH_MAX];
+	struct remoteproc *rp;
+	int r;
+
+	if (!root[0])
+		return -ENOENT;
+	r = remoteproc_open(h->cfg->daemon.sup.sysfs_root, cc->remoteproc, &rp);
+	if (r < 0)
+		return r;
+	r = snprintf(path, sizeof(path), "%s/remoteproc/%s/trace0", root, rp->instance) <
+			    (int)sizeof(path)
+		    ? regfile_open(path)
+		    : -ENAMETOOLONG;
+	remoteproc_free(rp);
+	return r;
+}
+
 /* RELOAD: the file the helper was started with, read by the helper. */
 static int helper_reload(struct helper *h)
 {
@@ -171,6 +218,8 @@ static int helper_handle(struct helper *h, const void *buf, ssize_t len, struct 
 	switch ((enum privsep_type)m->type) {
 	case PRIVSEP_RELOAD:
 		return helper_reload(h);
+	case PRIVSEP_OPEN_TRACE:
+		return helper_open_trace(h, cc);
 	case PRIVSEP_RUN_DRIVER:
 	case PRIVSEP_RUN_HOOK:
 		return helper_run(h, cc, m);
@@ -193,11 +242,18 @@ static void helper_on_read(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n < 0)
 		return;
-	int r = helper_handle(h, buf, n, &m);
+	int r = helper_handle(h, buf, n, &m), opened = -1;
+	/* An opened file goes with the answer (result 0), and the helper keeps no copy. */
+	if (m.type == PRIVSEP_OPEN_TRACE && r >= 0) {
+		opened = r;
+		r = 0;
+	}
 	(void)privsep_msg_init(&res, PRIVSEP_RESULT, NULL, NULL);
 	res.seq = m.seq;
 	res.result = r;
-	helper_send(h, &res);
+	helper_send_fd(h, &res, opened);
+	if (opened >= 0)
+		close(opened);
 }
 
 /* The helper process: serves the daemon until it closes the socket. */
@@ -316,17 +372,50 @@ static void on_pending(evutil_socket_t fd, short what, void *arg)
 	dispatch_pending(arg);
 }
 
-/* Reads one message: 1 got one into m, 0 nothing (or ignored), -errno (-EPIPE: gone). */
-static int read_msg(struct privsep *ps, struct privsep_msg *m, int flags)
+/* Reads one message: 1 got one into m, 0 nothing (or ignored), -errno (-EPIPE: gone).
+ * A descriptor that came with it goes to *fd (fd NULL, or none: closed, or -1). */
+static int read_msg(struct privsep *ps, struct privsep_msg *m, int flags, int *fd)
 {
 	char buf[sizeof(*m) + 1];
-	ssize_t n = recv(ps->fd, buf, sizeof(buf), flags);
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl)};
+	ssize_t n = recvmsg(ps->fd, &mh, flags | MSG_CMSG_CLOEXEC);
+	int got = -1;
 
+	if (fd)
+		*fd = -1;
 	if (n == 0)
 		return -EPIPE;
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	return privsep_msg_decode(buf, (size_t)n, m) == 0 ? 1 : 0;
+	/* One descriptor is kept at most; any other is closed, never leaked. */
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; (i + 1) * sizeof(int) <= c->cmsg_len - CMSG_LEN(0); i++) {
+			int one;
+			memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (got < 0)
+				got = one;
+			else
+				close(one);
+		}
+	}
+	int r = privsep_msg_decode(buf, (size_t)n, m) == 0 ? 1 : 0;
+	if (r == 0 || !fd) {
+		if (got >= 0)
+			close(got);
+		return r;
+	}
+	*fd = got;
+	return 1;
 }
 
 /* EXITED is queued for the loop; anything else unasked for is dropped. */
@@ -364,7 +453,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	while ((r = read_msg(ps, &m, MSG_DONTWAIT)) == 1)
+	while ((r = read_msg(ps, &m, MSG_DONTWAIT, NULL)) == 1)
 		take_exited(ps, &m);
 	if (r < 0)
 		helper_gone(ps);
@@ -393,9 +482,17 @@ void privsep_detach(struct privsep *ps)
 
 int privsep_call(struct privsep *ps, struct privsep_msg *m)
 {
+	return privsep_call_fd(ps, m, NULL);
+}
+
+int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)
+{
 	struct pollfd p = {.fd = ps->fd, .events = POLLIN};
 	struct privsep_msg a;
+	int got;
 
+	if (fd)
+		*fd = -1;
 	m->seq = ++ps->seq;
 	if (send(ps->fd, m, sizeof(*m), MSG_NOSIGNAL) < 0)
 		return errno == ECONNREFUSED ? -EPIPE : -errno;
@@ -405,11 +502,18 @@ int privsep_call(struct privsep *ps, struct privsep_msg *m)
 			return -ETIMEDOUT;
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		r = n < 0 ? 0 : read_msg(ps, &a, MSG_DONTWAIT);
+		r = n < 0 ? 0 : read_msg(ps, &a, MSG_DONTWAIT, &got);
 		if (r < 0)
 			return r;
-		if (r == 1 && a.type == PRIVSEP_RESULT && a.seq == m->seq)
+		if (r == 1 && a.type == PRIVSEP_RESULT && a.seq == m->seq) {
+			if (fd && a.result >= 0)
+				*fd = got;
+			else if (got >= 0)
+				close(got);
 			return a.result;
+		}
+		if (got >= 0)
+			close(got); /* a late answer's descriptor */
 		if (r == 1)
 			take_exited(ps, &a);
 	}

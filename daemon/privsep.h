@@ -43,6 +43,9 @@ void privsep_detach(struct privsep *ps);
 /* Sends the request m (its seq is set here) and waits for its RESULT: 0 done, 1 started,
  * or -errno (the helper's refusal, -EPIPE if it is gone, -ETIMEDOUT). */
 int privsep_call(struct privsep *ps, struct privsep_msg *m);
+/* As privsep_call(), for a request answered with a descriptor (OPEN_TRACE): on 0, *fd is
+ * the file the helper opened (close-on-exec, the caller's to close); else -1. */
+int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd);
 /* Closes the socket (the helper exits and kills its commands) and reaps it; NULL ok;
  * returns NULL. */
 struct privsep *privsep_free(struct privsep *ps);

@@ -110,6 +110,17 @@ static int remote(struct sv_chan *c, const struct sv_priv_request *rq)
 	return privsep_call(c->sv->priv, &m);
 }
 
+int sv_priv_open_trace(struct sv_chan *c)
+{
+	struct privsep_msg m;
+	int fd = -1,
+	    r = privsep_msg_init(&m, PRIVSEP_OPEN_TRACE, channel_config(c->ch)->name, NULL);
+
+	if (r == 0)
+		r = privsep_call_fd(c->sv->priv, &m, &fd);
+	return r < 0 ? r : fd >= 0 ? fd : -EBADMSG;
+}
+
 /* The helper died: no remoteproc write or recovery command can be done any more, and an
  * unprivileged daemon cannot fork a new one. Stopping with a failure lets the service
  * manager (Restart=on-failure) start both again, rather than run on with a recovery that

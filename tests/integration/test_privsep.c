@@ -20,6 +20,7 @@
 
 #include <event2/event.h>
 
+#include "evidence.h"
 #include "privsep.h"
 
 static char dir[64];
@@ -226,12 +227,135 @@ static void test_helper_outlives_sigterm(void **state)
 	rmdir(d);
 }
 
+/* Runs in a child: as nobody, the trace ring of remoteproc0 (in a root-only debugfs, as on
+ * a board) can be read only through the helper. 0, or the number of the failed check. */
+static int trace_as_dropped(const char *conf_path, const char *debugfs, size_t size)
+{
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	int fd;
+
+	if (conf_read(conf_path, false, &ov, &cfg, &err) < 0)
+		return 1;
+	struct privsep_args a = {
+		.cfg = cfg, .conf_path = conf_path, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	if (privsep_start(&a, &ps) < 0 || privsep_drop("nobody") < 0)
+		return 2;
+	struct evidence_source src = {.debugfs_root = debugfs, .instance = "remoteproc0"};
+	/* By itself the daemon's side cannot: the evidence says why. */
+	cJSON *e = evidence_gather(&src);
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "trace");
+	if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(t, "errno")) ||
+	    cJSON_GetObjectItemCaseSensitive(t, "errno")->valueint != EACCES)
+		return 3;
+	cJSON_Delete(e);
+	/* Through the helper it can. */
+	privsep_msg_init(&m, PRIVSEP_OPEN_TRACE, "m7", NULL);
+	if (privsep_call_fd(ps, &m, &fd) != 0 || fd < 0)
+		return 4;
+	src.trace_given = true;
+	src.trace_fd = fd;
+	e = evidence_gather(&src);
+	t = cJSON_GetObjectItemCaseSensitive(e, "trace");
+	const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(t, "bytes");
+	if (!t || cJSON_GetObjectItemCaseSensitive(t, "error") || !cJSON_IsRaw(bytes) ||
+	    strtoul(bytes->valuestring, NULL, 10) != size)
+		return 5;
+	cJSON_Delete(e);
+	if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+		return 6; /* the evidence took the descriptor and closed it */
+	/* No remoteproc: refused; trace0 a FIFO: refused at once, not waited on. */
+	privsep_msg_init(&m, PRIVSEP_OPEN_TRACE, "bare", NULL);
+	if (privsep_call_fd(ps, &m, &fd) != -ENODEV || fd != -1)
+		return 7;
+	privsep_msg_init(&m, PRIVSEP_OPEN_TRACE, "fifo", NULL);
+	if (privsep_call_fd(ps, &m, &fd) != -EINVAL || fd != -1)
+		return 8;
+	/* A plain call to it: the descriptor is not leaked. */
+	int before = open("/dev/null", O_RDONLY);
+	close(before);
+	privsep_msg_init(&m, PRIVSEP_OPEN_TRACE, "m7", NULL);
+	if (privsep_call(ps, &m) != 0)
+		return 9;
+	int after = open("/dev/null", O_RDONLY);
+	close(after);
+	if (after != before)
+		return 10;
+	privsep_free(ps);
+	conf_free(cfg);
+	return 0;
+}
+
+static void mkdirs(const char *base, const char *rel, mode_t mode)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", base, rel);
+	assert_int_equal(mkdir(path, mode), 0);
+}
+
+static void test_trace_through_helper(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], path[256], debugfs[128];
+	static const char trace[] = "[0] 12 I boot\n[1] 40 E pump pressure high\n";
+	FILE *f;
+	int st;
+
+	(void)state;
+	if (geteuid() != 0 || !getpwnam("nobody"))
+		skip();
+	assert_non_null(mkdtemp(d));
+	assert_int_equal(chmod(d, 0755), 0);
+	mkdirs(d, "sys", 0755);
+	mkdirs(d, "sys/class", 0755);
+	mkdirs(d, "sys/class/remoteproc", 0755);
+	mkdirs(d, "sys/class/remoteproc/remoteproc0", 0755);
+	mkdirs(d, "sys/class/remoteproc/remoteproc1", 0755);
+	mkdirs(d, "debug", 0700); /* debugfs: root's only */
+	mkdirs(d, "debug/remoteproc", 0700);
+	mkdirs(d, "debug/remoteproc/remoteproc0", 0700);
+	mkdirs(d, "debug/remoteproc/remoteproc1", 0700);
+	snprintf(path, sizeof(path), "%s/debug/remoteproc/remoteproc0/trace0", d);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(trace, f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0400), 0);
+	snprintf(path, sizeof(path), "%s/debug/remoteproc/remoteproc1/trace0", d);
+	assert_int_equal(mkfifo(path, 0400), 0);
+	snprintf(debugfs, sizeof(debugfs), "%s/debug", d);
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"[daemon]\nsysfs_root = %s/sys\ndebugfs_root = %s\n"
+		"[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = remoteproc0\n"
+		"[channel fifo]\ndevice = /dev/ttyRPMSG31\nremoteproc = remoteproc1\n"
+		"[channel bare]\ndevice = /dev/ttyRPMSG32\n",
+		d, debugfs);
+	fclose(f);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(trace_as_dropped(conf, debugfs, strlen(trace)));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st))
+		fail_msg("check %d failed", WEXITSTATUS(st));
+	snprintf(path, sizeof(path), "rm -rf '%s'", d);
+	assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_drop),
 		cmocka_unit_test(test_helper_dies),
 		cmocka_unit_test(test_helper_outlives_sigterm),
+		cmocka_unit_test(test_trace_through_helper),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
