@@ -196,6 +196,15 @@ static int helper_reload(struct helper *h)
 	}
 	conf_free(h->cfg);
 	h->cfg = n;
+	/* A channel that is gone gives its slot back (its command ends, as the daemon's side
+	 * of that channel is gone too), or renames would use up the slots. */
+	for (size_t i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct helper_cmd *hc = &h->cmds[i];
+		if (hc->channel[0] && !conf_find_channel(n, hc->channel)) {
+			hc->child = child_free(hc->child);
+			hc->channel[0] = '\0';
+		}
+	}
 	return 0;
 }
 

@@ -349,6 +349,47 @@ static void test_trace_through_helper(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/* Channels renamed by reloads: a command slot of a channel the helper no longer has is
+ * freed, so a long-running daemon never runs out of them (one per channel at most). */
+static void test_slots_after_renames(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], name[16];
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	for (int i = 0; i <= CONF_MAX_CHANNELS; i++) {
+		f = fopen(conf, "w");
+		assert_non_null(f);
+		fprintf(f, "[channel c%d]\ndevice = /dev/ttyRPMSG30\nhook = true\n", i);
+		fclose(f);
+		if (i == 0) {
+			assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
+			struct privsep_args a = {.cfg = cfg,
+						 .conf_path = conf,
+						 .ov = &ov,
+						 .log_target = LOG_TARGET_STDERR};
+			assert_int_equal(privsep_start(&a, &ps), 0);
+		} else {
+			privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+			assert_int_equal(privsep_call(ps, &m), 0);
+		}
+		snprintf(name, sizeof(name), "c%d", i);
+		privsep_msg_init(&m, PRIVSEP_RUN_HOOK, name, NULL);
+		assert_int_equal(privsep_call(ps, &m), 1);
+	}
+	privsep_free(ps);
+	conf_free(cfg);
+	unlink(conf);
+	rmdir(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_helper_dies),
 		cmocka_unit_test(test_helper_outlives_sigterm),
 		cmocka_unit_test(test_trace_through_helper),
+		cmocka_unit_test(test_slots_after_renames),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
