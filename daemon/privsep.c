@@ -25,7 +25,6 @@
 #include "sv.h"
 
 #define PRIVSEP_CALL_MS 30000 /* a sysfs write that takes longer: the helper is stuck */
-#define PRIVSEP_PENDING 32    /* EXITED messages read while waiting for a RESULT */
 
 struct privsep {
 	int fd;
@@ -34,8 +33,10 @@ struct privsep {
 	struct event *ev, *ev_pending;
 	privsep_exit_fn on_exit;
 	void *ud;
-	struct privsep_msg pending[PRIVSEP_PENDING];
-	unsigned npending;
+	/* EXITED messages read while waiting for a RESULT, for the loop: grown as needed,
+	 * as a command's end that is dropped leaves its step waiting for its timeout. */
+	struct privsep_msg *pending;
+	size_t npending, cap;
 };
 
 /* ---- the helper ---- */
@@ -365,13 +366,16 @@ int privsep_drop(const char *user)
 
 static void dispatch_pending(struct privsep *ps)
 {
-	unsigned n = ps->npending;
+	/* Taken off first: a callback may call the helper and queue more. */
+	struct privsep_msg *v = ps->pending;
+	size_t n = ps->npending;
 
-	ps->npending = 0;
-	for (unsigned i = 0; i < n; i++)
+	ps->pending = NULL;
+	ps->npending = ps->cap = 0;
+	for (size_t i = 0; i < n; i++)
 		if (ps->on_exit)
-			ps->on_exit(ps->ud, ps->pending[i].channel, ps->pending[i].token,
-				    ps->pending[i].result);
+			ps->on_exit(ps->ud, v[i].channel, v[i].token, v[i].result);
+	free(v);
 }
 
 static void on_pending(evutil_socket_t fd, short what, void *arg)
@@ -430,8 +434,16 @@ static int read_msg(struct privsep *ps, struct privsep_msg *m, int flags, int *f
 /* EXITED is queued for the loop; anything else unasked for is dropped. */
 static void take_exited(struct privsep *ps, const struct privsep_msg *m)
 {
-	if (m->type != PRIVSEP_EXITED || ps->npending >= PRIVSEP_PENDING)
+	if (m->type != PRIVSEP_EXITED)
 		return;
+	if (ps->npending == ps->cap) {
+		size_t cap = ps->cap ? 2 * ps->cap : 8;
+		struct privsep_msg *v = realloc(ps->pending, cap * sizeof(*v));
+		if (!v)
+			return; /* out of memory: the step waits for its timeout */
+		ps->pending = v;
+		ps->cap = cap;
+	}
 	ps->pending[ps->npending++] = *m;
 	if (ps->ev_pending)
 		event_active(ps->ev_pending, EV_TIMEOUT, 0);
@@ -486,7 +498,9 @@ void privsep_detach(struct privsep *ps)
 	if (ps->ev_pending)
 		event_free(ps->ev_pending);
 	ps->ev = ps->ev_pending = NULL;
-	ps->npending = 0;
+	free(ps->pending);
+	ps->pending = NULL;
+	ps->npending = ps->cap = 0;
 }
 
 int privsep_call(struct privsep *ps, struct privsep_msg *m)

@@ -390,6 +390,70 @@ static void test_slots_after_renames(void **state)
 	rmdir(d);
 }
 
+struct ends {
+	unsigned n;
+	struct event_base *base;
+};
+
+static void count_end(void *ud, const char *channel, uint32_t token, int status)
+{
+	struct ends *e = ud;
+
+	(void)token;
+	if (channel && status == 0)
+		e->n++;
+}
+
+/* Every command's end reaches the daemon's side, even when many end while it waits in
+ * calls and its loop does not turn: at most one runs per channel, so none is dropped. */
+static void test_every_end_delivered(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], name[16];
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct ends e = {0};
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	for (int i = 0; i < CONF_MAX_CHANNELS; i++)
+		fprintf(f, "[channel c%d]\ndevice = /dev/ttyRPMSG%d\nhook = true\n", i, i);
+	fclose(f);
+	assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
+	struct privsep_args a = {
+		.cfg = cfg, .conf_path = conf, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	assert_int_equal(privsep_start(&a, &ps), 0);
+	e.base = event_base_new();
+	assert_non_null(e.base);
+	assert_int_equal(privsep_attach(ps, e.base, count_end, &e), 0);
+	for (int i = 0; i < CONF_MAX_CHANNELS; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		privsep_msg_init(&m, PRIVSEP_RUN_HOOK, name, NULL);
+		assert_int_equal(privsep_call(ps, &m), 1);
+	}
+	/* The ends come in while the daemon's side waits in calls, as here. */
+	for (int i = 0; i < 500 && e.n < CONF_MAX_CHANNELS; i++) {
+		privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+		assert_int_equal(privsep_call(ps, &m), 0);
+		usleep(2000);
+		if (i >= 100)
+			event_base_loop(e.base, EVLOOP_NONBLOCK);
+	}
+	event_base_loop(e.base, EVLOOP_NONBLOCK);
+	assert_int_equal(e.n, CONF_MAX_CHANNELS);
+	privsep_free(ps);
+	event_base_free(e.base);
+	conf_free(cfg);
+	unlink(conf);
+	rmdir(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_helper_outlives_sigterm),
 		cmocka_unit_test(test_trace_through_helper),
 		cmocka_unit_test(test_slots_after_renames),
+		cmocka_unit_test(test_every_end_delivered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
