@@ -13,7 +13,10 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <unistd.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -454,10 +457,106 @@ static void test_every_end_delivered(void **state)
 	rmdir(d);
 }
 
+/* CapEff of process pid, from /proc; ~0 when it cannot be read. */
+static unsigned long long cap_eff(const char *status_path)
+{
+	char line[128];
+	unsigned long long v = ~0ull;
+	FILE *f = fopen(status_path, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* Runs in a child: become nobody keeping the unit's two capabilities as ambient ones, as
+ * systemd's User= with AmbientCapabilities= starts the daemon; then split. 0 or the
+ * number of the failed check. */
+static int as_unit(const char *conf_path, const char *out)
+{
+	const unsigned long long two = (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_SYS_MODULE);
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct c[2] = {{0}};
+	struct passwd *pw = getpwnam("nobody");
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+
+	if (prctl(PR_SET_KEEPCAPS, 1) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+		return 1;
+	c[0].effective = c[0].permitted = c[0].inheritable = (uint32_t)two;
+	if (syscall(SYS_capset, &h, c) < 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_OVERRIDE, 0, 0) < 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SYS_MODULE, 0, 0) < 0)
+		return 2;
+	if (cap_eff("/proc/self/status") != two)
+		return 3;
+	if (conf_read(conf_path, false, &ov, &cfg, &err) < 0)
+		return 4;
+	struct privsep_args a = {
+		.cfg = cfg, .conf_path = conf_path, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	if (privsep_start(&a, &ps) < 0 || privsep_drop("nobody") < 0)
+		return 5;
+	if (cap_eff("/proc/self/status") != 0)
+		return 6; /* the daemon's side: nothing left */
+	/* The helper's hook writes the helper's own CapEff. */
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	if (privsep_call(ps, &m) != 1)
+		return 7;
+	for (int i = 0; i < 500 && access(out, F_OK) != 0; i++)
+		usleep(10000);
+	privsep_free(ps);
+	conf_free(cfg);
+	return 0;
+}
+
+/* The shipped unit's way: started as the user with two ambient capabilities, the daemon's
+ * side keeps none and the helper both. */
+static void test_drop_as_unit(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], cmd[320];
+	FILE *f;
+	int st;
+
+	(void)state;
+	if (geteuid() != 0 || !getpwnam("nobody"))
+		skip();
+	assert_non_null(mkdtemp(d));
+	assert_int_equal(chmod(d, 0777), 0);
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	snprintf(out, sizeof(out), "%s/helper.status", d);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = cat /proc/$PPID/status > %s.tmp; "
+		"mv %s.tmp %s\n",
+		out, out, out);
+	fclose(f);
+	assert_int_equal(chmod(conf, 0644), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(as_unit(conf, out));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st))
+		fail_msg("check %d failed", WEXITSTATUS(st));
+	assert_int_equal(cap_eff(out), (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_SYS_MODULE));
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_drop),
+		cmocka_unit_test(test_drop_as_unit),
 		cmocka_unit_test(test_helper_dies),
 		cmocka_unit_test(test_helper_outlives_sigterm),
 		cmocka_unit_test(test_trace_through_helper),
