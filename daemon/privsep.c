@@ -2,6 +2,7 @@
 #include "privsep.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <grp.h>
 #include <poll.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <systemd/sd-daemon.h>
 
 #include "child.h"
 #include "regfile.h"
@@ -266,6 +269,30 @@ static void helper_on_read(evutil_socket_t fd, short what, void *arg)
 		close(opened);
 }
 
+/* The helper keeps nothing of the daemon's but its end of the socket: the sockets the
+ * service manager passed (LISTEN_FDS: the clients' listening socket, which the daemon
+ * takes only after the fork) are closed, and every other descriptor is closed on exec,
+ * so no command the helper runs holds any of them. */
+static void helper_shed(int keep)
+{
+	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+
+	if (pid && n && strtol(pid, NULL, 10) == (long)getppid()) {
+		long k = strtol(n, NULL, 10);
+		for (long i = 0; i >= 0 && i < k && i < 4096; i++)
+			if (SD_LISTEN_FDS_START + (int)i != keep)
+				close(SD_LISTEN_FDS_START + (int)i);
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (close_range(STDERR_FILENO + 1, ~0u, CLOSE_RANGE_CLOEXEC) < 0) {
+		long max = sysconf(_SC_OPEN_MAX);
+		for (int fd = STDERR_FILENO + 1; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+}
+
 /* The helper process: serves the daemon until it closes the socket. */
 static int helper_main(int fd, const struct privsep_args *a)
 {
@@ -318,6 +345,7 @@ int privsep_start(const struct privsep_args *a, struct privsep **out)
 	}
 	if (ps->helper == 0) {
 		close(sv[0]);
+		helper_shed(sv[1]);
 		_exit(helper_main(sv[1], a));
 	}
 	close(sv[1]);

@@ -552,6 +552,103 @@ static void test_drop_as_unit(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Runs in a child, started as by socket activation (the clients' listening socket at fd
+ * 3, LISTEN_FDS=1) with one more descriptor open without close-on-exec: the helper keeps
+ * neither for its commands, and drops the listening socket itself. 0 or the check. */
+static int inherit_run(const char *conf_path, const char *out)
+{
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+	char pid[16];
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", "1", 1);
+	if (conf_read(conf_path, false, &ov, &cfg, &err) < 0)
+		return 1;
+	struct privsep_args a = {
+		.cfg = cfg, .conf_path = conf_path, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	if (privsep_start(&a, &ps) < 0)
+		return 2;
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	if (privsep_call(ps, &m) != 1)
+		return 3;
+	for (int i = 0; i < 500 && access(out, F_OK) != 0; i++)
+		usleep(10000);
+	privsep_free(ps);
+	conf_free(cfg);
+	return 0;
+}
+
+static void test_helper_inherits_nothing(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], text[8192], want[64];
+	int listen_pipe[2], other_pipe[2], st;
+	struct stat lst, ost;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	snprintf(out, sizeof(out), "%s/fds", d);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	/* The helper's descriptors, then the command's own (the shell's). */
+	fprintf(f,
+		"[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = (ls -l /proc/$PPID/fd/; echo ==; "
+		"ls -l /proc/$$/fd/) > %s.tmp 2>&1; mv %s.tmp %s\n",
+		out, out, out);
+	fclose(f);
+	assert_int_equal(pipe(listen_pipe), 0);
+	assert_int_equal(pipe(other_pipe), 0);
+	assert_int_equal(fstat(listen_pipe[0], &lst), 0);
+	assert_int_equal(fstat(other_pipe[0], &ost), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Only fd 3 and fd 40 stay (the pipes' other ends would carry their inodes);
+		 * moved out of the way first, as pipe() may have given fd 3 itself. */
+		int l = fcntl(listen_pipe[0], F_DUPFD, 100), o = fcntl(other_pipe[0], F_DUPFD, 100);
+		for (int i = 0; i < 2; i++) {
+			close(listen_pipe[i]);
+			close(other_pipe[i]);
+		}
+		if (l < 0 || o < 0 || dup2(l, 3) != 3 || dup2(o, 40) != 40)
+			_exit(9);
+		close(l);
+		close(o);
+		_exit(inherit_run(conf, out));
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st))
+		fail_msg("check %d failed", WEXITSTATUS(st));
+	f = fopen(out, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	char *shell = strstr(text, "==");
+	assert_non_null(shell);
+	snprintf(want, sizeof(want), "pipe:[%llu]", (unsigned long long)lst.st_ino);
+	if (strstr(text, want))
+		fail_msg("the listening socket reached the helper or its command:\n%s", text);
+	snprintf(want, sizeof(want), "pipe:[%llu]", (unsigned long long)ost.st_ino);
+	if (strstr(shell, want))
+		fail_msg("a descriptor of the daemon reached the helper's command:\n%s", shell);
+	close(listen_pipe[0]);
+	close(listen_pipe[1]);
+	close(other_pipe[0]);
+	close(other_pipe[1]);
+	unlink(out);
+	unlink(conf);
+	rmdir(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -562,6 +659,7 @@ int main(void)
 		cmocka_unit_test(test_trace_through_helper),
 		cmocka_unit_test(test_slots_after_renames),
 		cmocka_unit_test(test_every_end_delivered),
+		cmocka_unit_test(test_helper_inherits_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
