@@ -111,6 +111,10 @@ int regfile_replace(const char *path, const void *data, size_t len)
 	/* rename() replaces a link at path itself; it never writes through one. */
 	if (r == 0 && renameat(dirfd, tmp, dirfd, base) < 0)
 		r = -errno;
+	/* The rename itself reaches the disk only with its directory: a board that loses
+	 * power right after would otherwise come back with the old record. */
+	if (r == 0)
+		(void)fsync(dirfd);
 	if (r < 0)
 		(void)unlinkat(dirfd, tmp, 0);
 	close(dirfd);
