@@ -50,6 +50,20 @@ grep -q '^User=m7bridge$' "$service" && grep -q '^ExecStart=.*--user m7bridge' "
 	ok "runs as m7bridge (--user m7bridge), bounding set CAP_SYS_MODULE CAP_DAC_OVERRIDE" ||
 	bad "unit: User=m7bridge / --user m7bridge / capabilities"
 
+# DeviceAllow=char-NAME is resolved through /proc/devices when the service starts: a
+# group whose driver is a module not loaded yet then is no group at all, and the daemon
+# is refused its ttys until it restarts. So the unit must load both RPMSG tty drivers
+# (NXP's imx_rpmsg_tty, mainline's rpmsg_tty) before it starts.
+if grep -q '^DeviceAllow=char-ttyRPMSG' "$service"; then
+	missing=
+	for mod in imx_rpmsg_tty rpmsg_tty; do
+		grep -Eq "^Wants=.*modprobe@$mod\.service" "$service" &&
+			grep -Eq "^After=.*modprobe@$mod\.service" "$service" || missing="$missing $mod"
+	done
+	[ -z "$missing" ] && ok "the RPMSG tty drivers load before DeviceAllow= is resolved" ||
+		bad "DeviceAllow=char-ttyRPMSG without Wants=/After=modprobe@ of:$missing"
+fi
+
 # The system call filter against what the daemon really calls: the unit's allow list
 # (SystemCallFilter= lines in order: a list adds, ~list removes), expanded with
 # systemd-analyze, must hold every call of a daemon run with its privileged helper
