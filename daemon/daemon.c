@@ -695,11 +695,17 @@ int daemon_run(struct daemon *d)
 		   daemon_status_summary(d, summary, sizeof(summary)));
 	if (event_base_dispatch(d->base) < 0)
 		return log_struct_errno(&d->log, LOG_ERR, NULL, -EIO, "the event loop failed");
-	return 0;
+	return d->failed;
 }
 
 void daemon_stop(struct daemon *d)
 {
+	event_base_loopbreak(d->base);
+}
+
+void daemon_fail(struct daemon *d, int err)
+{
+	d->failed = err;
 	event_base_loopbreak(d->base);
 }
 

@@ -113,6 +113,9 @@ int daemon_new(const struct daemon_args *a, struct daemon **out);
 int daemon_run(struct daemon *d);
 /* Asks the loop to end after the current callback. */
 void daemon_stop(struct daemon *d);
+/* As daemon_stop(), and daemon_run() then returns err (negative): the daemon cannot go on
+ * (its privileged helper died). */
+void daemon_fail(struct daemon *d, int err);
 /* Tears everything down in reverse order (socket removed, ttys closed); returns NULL. */
 struct daemon *daemon_free(struct daemon *d);
 /* Re-reads the configuration: adds, removes and changes channels without disturbing the

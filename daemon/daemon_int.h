@@ -50,6 +50,7 @@ struct daemon {
 	char *conf_path;
 	bool conf_optional;
 	struct conf_overrides ov;
+	int failed; /* daemon_fail(): what daemon_run() returns */
 
 	struct channel *channels[CONF_MAX_CHANNELS];
 	struct chanjson names[CONF_MAX_CHANNELS];     /* per slot, for FRAME */

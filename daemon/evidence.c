@@ -48,16 +48,25 @@ static ssize_t read_full(int fd, char *buf, size_t n)
 
 int evidence_read_bounded(const char *path, size_t max, char **out, size_t *len, bool *more)
 {
+	int fd = regfile_open(path);
+
+	if (fd < 0) {
+		*out = NULL;
+		*len = 0;
+		*more = false;
+		return fd;
+	}
+	return evidence_read_bounded_fd(fd, max, out, len, more);
+}
+
+int evidence_read_bounded_fd(int fd, size_t max, char **out, size_t *len, bool *more)
+{
 	char *buf, extra;
 	ssize_t n;
-	int fd;
 
 	*out = NULL;
 	*len = 0;
 	*more = false;
-	fd = regfile_open(path);
-	if (fd < 0)
-		return fd;
 	buf = malloc(max + 1);
 	if (!buf) {
 		close(fd);
@@ -184,7 +193,12 @@ static cJSON *trace_of(const struct evidence_source *src)
 	int r;
 
 	snprintf(path, sizeof(path), "%s/remoteproc/%s/trace0", src->debugfs_root, src->instance);
-	r = evidence_read_bounded(path, EVIDENCE_TRACE_MAX, &snap, &len, &more);
+	if (!src->trace_given)
+		r = evidence_read_bounded(path, EVIDENCE_TRACE_MAX, &snap, &len, &more);
+	else if (src->trace_fd >= 0)
+		r = evidence_read_bounded_fd(src->trace_fd, EVIDENCE_TRACE_MAX, &snap, &len, &more);
+	else
+		r = src->trace_fd;
 	if (r < 0) {
 		o = cJSON_CreateObject();
 		if (o) {
@@ -261,10 +275,17 @@ cJSON *evidence_gather(const struct evidence_source *src)
 {
 	cJSON *o = cJSON_CreateObject(), *x;
 
-	if (!o)
+	if (!o) {
+		if (src->trace_given && src->trace_fd >= 0)
+			close(src->trace_fd);
 		return NULL;
-	if (src->debugfs_root && src->instance && (x = trace_of(src)))
-		cJSON_AddItemToObject(o, "trace", x);
+	}
+	if (src->debugfs_root && src->instance) {
+		if ((x = trace_of(src)))
+			cJSON_AddItemToObject(o, "trace", x);
+	} else if (src->trace_given && src->trace_fd >= 0) {
+		close(src->trace_fd); /* taken either way */
+	}
 	if (src->sysfs_root && (x = dumps_of(src)))
 		cJSON_AddItemToObject(o, "devcoredumps", x);
 	return o;

@@ -21,11 +21,17 @@ struct evidence_source {
 	const char *sysfs_root;	  /* <root>/class/devcoredump/devcdN/data */
 	const char *instance;	  /* remoteprocN */
 	const char *device;	  /* the remoteproc's parent device name, or NULL */
+	/* trace_given: trace0 was opened by someone with the rights to (the privileged
+	 * helper): trace_fd is it (taken: closed here), or the -errno of that open. */
+	bool trace_given;
+	int trace_fd;
 };
 
 /* Reads at most max bytes of path into a new NUL-terminated buffer (*len set; *more set
  * when the file had more). 0 or -errno. */
 int evidence_read_bounded(const char *path, size_t max, char **out, size_t *len, bool *more);
+/* The same from an open descriptor, which is closed. 0 or -errno. */
+int evidence_read_bounded_fd(int fd, size_t max, char **out, size_t *len, bool *more);
 
 /* The decoded trace: {bytes, truncated, lines: [{seq, ticks, level, text}], lines_dropped,
  * bad_lines, bad_bytes}; at most max_lines newest lines. NULL on ENOMEM. */

@@ -2,6 +2,8 @@
 #include "privsep.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
@@ -17,13 +20,14 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <systemd/sd-daemon.h>
 
 #include "child.h"
+#include "regfile.h"
 #include "remoteproc.h"
 #include "sv.h"
 
 #define PRIVSEP_CALL_MS 30000 /* a sysfs write that takes longer: the helper is stuck */
-#define PRIVSEP_PENDING 32    /* EXITED messages read while waiting for a RESULT */
 
 struct privsep {
 	int fd;
@@ -32,8 +36,10 @@ struct privsep {
 	struct event *ev, *ev_pending;
 	privsep_exit_fn on_exit;
 	void *ud;
-	struct privsep_msg pending[PRIVSEP_PENDING];
-	unsigned npending;
+	/* EXITED messages read while waiting for a RESULT, for the loop: grown as needed,
+	 * as a command's end that is dropped leaves its step waiting for its timeout. */
+	struct privsep_msg *pending;
+	size_t npending, cap;
 };
 
 /* ---- the helper ---- */
@@ -55,11 +61,33 @@ struct helper {
 	struct helper_cmd cmds[CONF_MAX_CHANNELS];
 };
 
-static void helper_send(struct helper *h, const struct privsep_msg *m)
+/* Sends m, with the descriptor fd attached when fd >= 0. */
+static void helper_send_fd(struct helper *h, const struct privsep_msg *m, int fd)
 {
-	if (send(h->fd, m, sizeof(*m), MSG_NOSIGNAL) < 0)
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl = {0};
+	struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	if (fd >= 0) {
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	if (sendmsg(h->fd, &mh, MSG_NOSIGNAL) < 0)
 		log_struct(&h->log, LOG_ERR, &(struct log_fields){.err = errno},
 			   "privileged helper: cannot answer the daemon: %m");
+}
+
+static void helper_send(struct helper *h, const struct privsep_msg *m)
+{
+	helper_send_fd(h, m, -1);
 }
 
 static void helper_on_exit(void *arg, int status)
@@ -134,6 +162,29 @@ static int helper_rproc(struct helper *h, const struct conf_channel *cc,
 	return r;
 }
 
+/* OPEN_TRACE: the trace ring of the channel's remoteproc, under the helper's own
+ * debugfs_root (root-only on a board: the daemon cannot open it itself), opened as a
+ * regular file only. The fd, or -errno. */
+static int helper_open_trace(struct helper *h, const struct conf_channel *cc)
+{
+	const char *root = h->cfg->daemon.sup.debugfs_root;
+	char path[PATH_MAX];
+	struct remoteproc *rp;
+	int r;
+
+	if (!root[0])
+		return -ENOENT;
+	r = remoteproc_open(h->cfg->daemon.sup.sysfs_root, cc->remoteproc, &rp);
+	if (r < 0)
+		return r;
+	r = snprintf(path, sizeof(path), "%s/remoteproc/%s/trace0", root, rp->instance) <
+			    (int)sizeof(path)
+		    ? regfile_open(path)
+		    : -ENAMETOOLONG;
+	remoteproc_free(rp);
+	return r;
+}
+
 /* RELOAD: the file the helper was started with, read by the helper. */
 static int helper_reload(struct helper *h)
 {
@@ -149,6 +200,15 @@ static int helper_reload(struct helper *h)
 	}
 	conf_free(h->cfg);
 	h->cfg = n;
+	/* A channel that is gone gives its slot back (its command ends, as the daemon's side
+	 * of that channel is gone too), or renames would use up the slots. */
+	for (size_t i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct helper_cmd *hc = &h->cmds[i];
+		if (hc->channel[0] && !conf_find_channel(n, hc->channel)) {
+			hc->child = child_free(hc->child);
+			hc->channel[0] = '\0';
+		}
+	}
 	return 0;
 }
 
@@ -171,6 +231,8 @@ static int helper_handle(struct helper *h, const void *buf, ssize_t len, struct 
 	switch ((enum privsep_type)m->type) {
 	case PRIVSEP_RELOAD:
 		return helper_reload(h);
+	case PRIVSEP_OPEN_TRACE:
+		return helper_open_trace(h, cc);
 	case PRIVSEP_RUN_DRIVER:
 	case PRIVSEP_RUN_HOOK:
 		return helper_run(h, cc, m);
@@ -193,11 +255,42 @@ static void helper_on_read(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n < 0)
 		return;
-	int r = helper_handle(h, buf, n, &m);
+	int r = helper_handle(h, buf, n, &m), opened = -1;
+	/* An opened file goes with the answer (result 0), and the helper keeps no copy. */
+	if (m.type == PRIVSEP_OPEN_TRACE && r >= 0) {
+		opened = r;
+		r = 0;
+	}
 	(void)privsep_msg_init(&res, PRIVSEP_RESULT, NULL, NULL);
 	res.seq = m.seq;
 	res.result = r;
-	helper_send(h, &res);
+	helper_send_fd(h, &res, opened);
+	if (opened >= 0)
+		close(opened);
+}
+
+/* The helper keeps nothing of the daemon's but its end of the socket: the sockets the
+ * service manager passed (LISTEN_FDS: the clients' listening socket, which the daemon
+ * takes only after the fork) are closed, and every other descriptor is closed on exec,
+ * so no command the helper runs holds any of them. */
+static void helper_shed(int keep)
+{
+	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+
+	if (pid && n && strtol(pid, NULL, 10) == (long)getppid()) {
+		long k = strtol(n, NULL, 10);
+		for (long i = 0; i >= 0 && i < k && i < 4096; i++)
+			if (SD_LISTEN_FDS_START + (int)i != keep)
+				close(SD_LISTEN_FDS_START + (int)i);
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (close_range(STDERR_FILENO + 1, ~0u, CLOSE_RANGE_CLOEXEC) < 0) {
+		long max = sysconf(_SC_OPEN_MAX);
+		for (int fd = STDERR_FILENO + 1; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
 }
 
 /* The helper process: serves the daemon until it closes the socket. */
@@ -206,10 +299,16 @@ static int helper_main(int fd, const struct privsep_args *a)
 	struct helper h = {.fd = fd, .a = a, .cfg = (struct conf *)a->cfg};
 	struct event *ev;
 
-	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* The helper's life is the socket's: it leaves when the daemon closes it. A stop
+	 * signals every process of the service at once (systemd's SIGTERM to the cgroup, a
+	 * terminal's SIGINT to the group): dying of it would let the daemon, still shutting
+	 * down, see its helper die and end a plain stop as a failure. The commands it runs
+	 * get default dispositions back (child.c). */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	(void)prctl(PR_SET_NAME, "m7bridged-priv");
 	signal(SIGHUP, SIG_IGN); /* reloads come as messages from the daemon */
 	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
 	log_init(&h.log, a->log_target, a->cfg->daemon.log_level);
 	h.base = event_base_new();
 	ev = h.base ? event_new(h.base, fd, EV_READ | EV_PERSIST, helper_on_read, &h) : NULL;
@@ -246,6 +345,7 @@ int privsep_start(const struct privsep_args *a, struct privsep **out)
 	}
 	if (ps->helper == 0) {
 		close(sv[0]);
+		helper_shed(sv[1]);
 		_exit(helper_main(sv[1], a));
 	}
 	close(sv[1]);
@@ -294,13 +394,16 @@ int privsep_drop(const char *user)
 
 static void dispatch_pending(struct privsep *ps)
 {
-	unsigned n = ps->npending;
+	/* Taken off first: a callback may call the helper and queue more. */
+	struct privsep_msg *v = ps->pending;
+	size_t n = ps->npending;
 
-	ps->npending = 0;
-	for (unsigned i = 0; i < n; i++)
+	ps->pending = NULL;
+	ps->npending = ps->cap = 0;
+	for (size_t i = 0; i < n; i++)
 		if (ps->on_exit)
-			ps->on_exit(ps->ud, ps->pending[i].channel, ps->pending[i].token,
-				    ps->pending[i].result);
+			ps->on_exit(ps->ud, v[i].channel, v[i].token, v[i].result);
+	free(v);
 }
 
 static void on_pending(evutil_socket_t fd, short what, void *arg)
@@ -310,27 +413,85 @@ static void on_pending(evutil_socket_t fd, short what, void *arg)
 	dispatch_pending(arg);
 }
 
-/* Reads one message: 1 got one into m, 0 nothing (or ignored), -errno (-EPIPE: gone). */
-static int read_msg(struct privsep *ps, struct privsep_msg *m, int flags)
+/* Reads one message: 1 got one into m, 0 nothing (or ignored), -errno (-EPIPE: gone).
+ * A descriptor that came with it goes to *fd (fd NULL, or none: closed, or -1). */
+static int read_msg(struct privsep *ps, struct privsep_msg *m, int flags, int *fd)
 {
 	char buf[sizeof(*m) + 1];
-	ssize_t n = recv(ps->fd, buf, sizeof(buf), flags);
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl)};
+	ssize_t n = recvmsg(ps->fd, &mh, flags | MSG_CMSG_CLOEXEC);
+	int got = -1;
 
+	if (fd)
+		*fd = -1;
 	if (n == 0)
 		return -EPIPE;
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	return privsep_msg_decode(buf, (size_t)n, m) == 0 ? 1 : 0;
+	/* One descriptor is kept at most; any other is closed, never leaked. */
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; (i + 1) * sizeof(int) <= c->cmsg_len - CMSG_LEN(0); i++) {
+			int one;
+			memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (got < 0)
+				got = one;
+			else
+				close(one);
+		}
+	}
+	int r = privsep_msg_decode(buf, (size_t)n, m) == 0 ? 1 : 0;
+	if (r == 0 || !fd) {
+		if (got >= 0)
+			close(got);
+		return r;
+	}
+	*fd = got;
+	return 1;
 }
 
 /* EXITED is queued for the loop; anything else unasked for is dropped. */
 static void take_exited(struct privsep *ps, const struct privsep_msg *m)
 {
-	if (m->type != PRIVSEP_EXITED || ps->npending >= PRIVSEP_PENDING)
+	if (m->type != PRIVSEP_EXITED)
 		return;
+	if (ps->npending == ps->cap) {
+		size_t cap = ps->cap ? 2 * ps->cap : 8;
+		struct privsep_msg *v = realloc(ps->pending, cap * sizeof(*v));
+		if (!v)
+			return; /* out of memory: the step waits for its timeout */
+		ps->pending = v;
+		ps->cap = cap;
+	}
 	ps->pending[ps->npending++] = *m;
 	if (ps->ev_pending)
 		event_active(ps->ev_pending, EV_TIMEOUT, 0);
+}
+
+/* The helper is gone (its end of the socket closed: it is exiting): reaps it for its
+ * status and tells the owner, which alone can say so and decide. */
+static void helper_gone(struct privsep *ps)
+{
+	int st = 0, status;
+	pid_t r;
+
+	event_del(ps->ev); /* calls answer -EPIPE from now on */
+	while ((r = waitpid(ps->helper, &st, 0)) < 0 && errno == EINTR)
+		;
+	status = r != ps->helper ? -ECHILD : WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+	if (r == ps->helper)
+		ps->helper = -1;
+	if (ps->on_exit)
+		ps->on_exit(ps->ud, NULL, 0, status);
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
@@ -341,10 +502,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	while ((r = read_msg(ps, &m, MSG_DONTWAIT)) == 1)
+	while ((r = read_msg(ps, &m, MSG_DONTWAIT, NULL)) == 1)
 		take_exited(ps, &m);
 	if (r < 0)
-		event_del(ps->ev); /* the helper is gone: calls answer -EPIPE from now on */
+		helper_gone(ps);
 }
 
 int privsep_attach(struct privsep *ps, struct event_base *base, privsep_exit_fn fn, void *ud)
@@ -365,14 +526,24 @@ void privsep_detach(struct privsep *ps)
 	if (ps->ev_pending)
 		event_free(ps->ev_pending);
 	ps->ev = ps->ev_pending = NULL;
-	ps->npending = 0;
+	free(ps->pending);
+	ps->pending = NULL;
+	ps->npending = ps->cap = 0;
 }
 
 int privsep_call(struct privsep *ps, struct privsep_msg *m)
 {
+	return privsep_call_fd(ps, m, NULL);
+}
+
+int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)
+{
 	struct pollfd p = {.fd = ps->fd, .events = POLLIN};
 	struct privsep_msg a;
+	int got;
 
+	if (fd)
+		*fd = -1;
 	m->seq = ++ps->seq;
 	if (send(ps->fd, m, sizeof(*m), MSG_NOSIGNAL) < 0)
 		return errno == ECONNREFUSED ? -EPIPE : -errno;
@@ -382,11 +553,18 @@ int privsep_call(struct privsep *ps, struct privsep_msg *m)
 			return -ETIMEDOUT;
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		r = n < 0 ? 0 : read_msg(ps, &a, MSG_DONTWAIT);
+		r = n < 0 ? 0 : read_msg(ps, &a, MSG_DONTWAIT, &got);
 		if (r < 0)
 			return r;
-		if (r == 1 && a.type == PRIVSEP_RESULT && a.seq == m->seq)
+		if (r == 1 && a.type == PRIVSEP_RESULT && a.seq == m->seq) {
+			if (fd && a.result >= 0)
+				*fd = got;
+			else if (got >= 0)
+				close(got);
 			return a.result;
+		}
+		if (got >= 0)
+			close(got); /* a late answer's descriptor */
 		if (r == 1)
 			take_exited(ps, &a);
 	}

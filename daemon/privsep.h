@@ -24,7 +24,9 @@ struct privsep_args {
 	enum log_target log_target;
 };
 
-/* A RUN_* command ended in the helper: channel, its token, its status (child.h). */
+/* A RUN_* command ended in the helper: channel, its token, its status (child.h). With
+ * channel NULL the helper itself ended (killed, or crashed): status is its own (child.h),
+ * and every call answers -EPIPE from then on; called once. */
 typedef void (*privsep_exit_fn)(void *ud, const char *channel, uint32_t token, int status);
 
 /* Forks the helper (which never returns from its loop: it exits when the daemon closes
@@ -34,13 +36,16 @@ int privsep_start(const struct privsep_args *a, struct privsep **out);
  * can not be regained); already running as user (systemd's User=), clears every
  * capability. 0, -ENOENT (no such user), -EPERM (neither root nor that user), -errno. */
 int privsep_drop(const char *user);
-/* Follows the helper's EXITED messages from base. 0 or -ENOMEM. */
+/* Follows the helper's EXITED messages, and its end, from base. 0 or -ENOMEM. */
 int privsep_attach(struct privsep *ps, struct event_base *base, privsep_exit_fn fn, void *ud);
 /* Stops following (before the event base goes); NULL ok. */
 void privsep_detach(struct privsep *ps);
 /* Sends the request m (its seq is set here) and waits for its RESULT: 0 done, 1 started,
  * or -errno (the helper's refusal, -EPIPE if it is gone, -ETIMEDOUT). */
 int privsep_call(struct privsep *ps, struct privsep_msg *m);
+/* As privsep_call(), for a request answered with a descriptor (OPEN_TRACE): on 0, *fd is
+ * the file the helper opened (close-on-exec, the caller's to close); else -1. */
+int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd);
 /* Closes the socket (the helper exits and kills its commands) and reaps it; NULL ok;
  * returns NULL. */
 struct privsep *privsep_free(struct privsep *ps);

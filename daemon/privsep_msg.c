@@ -14,6 +14,7 @@ static const char *const type_names[] = {
 	[PRIVSEP_RUN_DRIVER] = "run_driver",
 	[PRIVSEP_RUN_HOOK] = "run_hook",
 	[PRIVSEP_RELOAD] = "reload",
+	[PRIVSEP_OPEN_TRACE] = "open_trace",
 	[PRIVSEP_RESULT] = "result",
 	[PRIVSEP_EXITED] = "exited",
 };
@@ -87,6 +88,7 @@ int privsep_msg_check(const struct conf *cfg, const struct privsep_msg *m,
 		/* fall through */
 	case PRIVSEP_RPROC_STOP:
 	case PRIVSEP_RPROC_START:
+	case PRIVSEP_OPEN_TRACE:
 		if (!c->remoteproc || !c->remoteproc[0])
 			return -ENODEV;
 		break;

@@ -228,7 +228,11 @@ void sv_priv_env(const struct conf_channel *cc, const char *rproc_dir, const cha
 /* The configuration key of a step's command ("driver_reload", "hook"): the name its
  * output is logged under (HOOK=). */
 const char *sv_priv_command_key(const char *step);
-/* privsep_exit_fn: a command the helper ran for a channel ended. */
+/* With a privileged helper: c's remoteproc trace0, opened by the helper (debugfs is
+ * root's). The fd, or -errno. */
+int sv_priv_open_trace(struct sv_chan *c);
+/* privsep_exit_fn: a command the helper ran for a channel ended, or (channel NULL) the
+ * helper itself: then the daemon stops with a failure. */
 void sv_priv_on_exited(void *ud, const char *channel, uint32_t token, int status);
 /* Opens c's remoteproc if not yet open. 0, -ENODEV (none configured) or -errno; quiet:
  * the caller decides whether a missing remoteproc is worth a log line. */

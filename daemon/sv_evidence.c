@@ -35,6 +35,11 @@ cJSON *sv_evidence_gather(struct sv_chan *c)
 	if (sv_priv_rproc(c) == 0) {
 		src.instance = c->rproc->instance;
 		src.device = c->rproc->device;
+		/* debugfs is root's: the unprivileged daemon has its helper open trace0. */
+		if (c->sv->priv && src.debugfs_root) {
+			src.trace_given = true;
+			src.trace_fd = sv_priv_open_trace(c);
+		}
 	} else {
 		src.sysfs_root = NULL;
 	}

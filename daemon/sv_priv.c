@@ -110,9 +110,39 @@ static int remote(struct sv_chan *c, const struct sv_priv_request *rq)
 	return privsep_call(c->sv->priv, &m);
 }
 
+int sv_priv_open_trace(struct sv_chan *c)
+{
+	struct privsep_msg m;
+	int fd = -1,
+	    r = privsep_msg_init(&m, PRIVSEP_OPEN_TRACE, channel_config(c->ch)->name, NULL);
+
+	if (r == 0)
+		r = privsep_call_fd(c->sv->priv, &m, &fd);
+	return r < 0 ? r : fd >= 0 ? fd : -EBADMSG;
+}
+
+/* The helper died: no remoteproc write or recovery command can be done any more, and an
+ * unprivileged daemon cannot fork a new one. Stopping with a failure lets the service
+ * manager (Restart=on-failure) start both again, rather than run on with a recovery that
+ * fails every privileged step. */
+static void helper_died(struct supervisor *sv, int status)
+{
+	log_struct(sv->log, LOG_ERR, &(struct log_fields){.err = EPIPE},
+		   "the privileged helper %s %d: remoteproc writes and recovery commands are "
+		   "impossible now; stopping so that the daemon starts again with a new one",
+		   status >= 0 ? "exited with" : "was killed by signal",
+		   status >= 0 ? status : -status);
+	daemon_fail(sv->d, -EPIPE);
+}
+
 void sv_priv_on_exited(void *ud, const char *channel, uint32_t token, int status)
 {
 	struct supervisor *sv = ud;
+
+	if (!channel) {
+		helper_died(sv, status);
+		return;
+	}
 	struct channel *ch = daemon_channel(sv->d, channel);
 	struct sv_chan *c = ch ? sv_chan_of(sv, ch) : NULL;
 

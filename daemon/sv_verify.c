@@ -65,34 +65,18 @@ static bool good_path(struct sv_chan *c, char *buf, size_t cap)
 	return state_path(c, "good", buf, cap);
 }
 
-/* Replaces path with text atomically (a temporary file, fsync, rename). 0 or -errno. */
+/* Replaces path with text atomically (regfile.h: no name planted beside it followed). */
 static int put_state_file(const char *path, const char *text)
 {
-	char tmp[SUPERVISOR_PATH_MAX + 112];
-	FILE *f;
-	int r = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	if (!(f = fopen(tmp, "we")))
-		return -errno;
-	fputs(text, f);
-	if (fflush(f) != 0 || fsync(fileno(f)) < 0)
-		r = -errno;
-	if (fclose(f) != 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		(void)unlink(tmp);
-	return r;
+	return regfile_replace(path, text, strlen(text));
 }
 
-/* Opens path for reading if it is a regular file: anything else in its place (a FIFO
- * that would block, a directory) is logged and left alone. NULL when there is none. */
+/* Opens path for reading if it is a regular file the daemon's user owns: anything else
+ * in its place (a FIFO that would block, a directory, another user's file) is logged and
+ * left alone. NULL when there is none. */
 static FILE *open_record(struct sv_chan *c, const char *path)
 {
-	int fd = regfile_open(path);
+	int fd = regfile_open_own(path);
 	FILE *f;
 
 	if (fd == -ENOENT)
@@ -105,7 +89,9 @@ static FILE *open_record(struct sv_chan *c, const char *path)
 	bool odd = e == EINVAL || e == EISDIR;
 	struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, odd ? -EINVAL : -e);
 	log_struct(c->sv->log, LOG_WARNING, &lf, "%s: %s; ignored", path,
-		   odd ? "not a regular file" : strerror(e));
+		   odd		? "not a regular file"
+		   : e == EPERM ? "owned by another user"
+				: strerror(e));
 	return NULL;
 }
 

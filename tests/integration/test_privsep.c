@@ -13,10 +13,17 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <unistd.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include <event2/event.h>
+
+#include "evidence.h"
 #include "privsep.h"
 
 static char dir[64];
@@ -110,10 +117,549 @@ static void test_drop(void **state)
 	rmdir(dir);
 }
 
+struct gone {
+	bool called;
+	bool channel_null;
+	int status;
+	struct event_base *base;
+};
+
+static void on_exit_cb(void *ud, const char *channel, uint32_t token, int status)
+{
+	struct gone *g = ud;
+
+	(void)token;
+	if (channel)
+		return; /* a command's end: not what this test waits for */
+	g->called = true;
+	g->status = status;
+	event_base_loopbreak(g->base);
+}
+
+/* The helper dies (here its own hook kills it, once the call is answered): the daemon's side hears it at once, with
+ * the helper's status, instead of failing every privileged step later without a word. */
+static void test_helper_dies(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128];
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct gone g = {0};
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+	struct timeval tv = {10, 0};
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fputs("[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = sleep 0.2; kill -9 $PPID\n", f);
+	fclose(f);
+	assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
+	struct privsep_args a = {
+		.cfg = cfg, .conf_path = conf, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	assert_int_equal(privsep_start(&a, &ps), 0);
+	g.base = event_base_new();
+	assert_non_null(g.base);
+	assert_int_equal(privsep_attach(ps, g.base, on_exit_cb, &g), 0);
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), 1);
+	event_base_loopexit(g.base, &tv);
+	event_base_dispatch(g.base);
+	assert_true(g.called);
+	assert_int_equal(g.status, -SIGKILL);
+	/* And calls now fail at once. */
+	privsep_msg_init(&m, PRIVSEP_RPROC_STOP, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), -EPIPE);
+	privsep_free(ps);
+	event_base_free(g.base);
+	conf_free(cfg);
+	unlink(conf);
+	rmdir(d);
+}
+
+/* The service manager's stop sends SIGTERM to every process of the service at once: the
+ * helper must outlive it and leave when the daemon closes the socket, or the daemon sees
+ * its helper die and a plain stop ends as a failure. */
+static void test_helper_outlives_sigterm(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], text[32] = "";
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	snprintf(out, sizeof(out), "%s/helper.pid", d);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = echo $PPID > %s.tmp; mv %s.tmp "
+		"%s\n",
+		out, out, out);
+	fclose(f);
+	assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
+	struct privsep_args a = {
+		.cfg = cfg, .conf_path = conf, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	assert_int_equal(privsep_start(&a, &ps), 0);
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), 1);
+	for (int i = 0; i < 500 && access(out, F_OK) != 0; i++)
+		usleep(10000);
+	f = fopen(out, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(text, sizeof(text), f));
+	fclose(f);
+	pid_t helper = (pid_t)atoi(text);
+	assert_true(helper > 1);
+	assert_int_equal(kill(helper, SIGTERM), 0);
+	usleep(100000);
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+	privsep_free(ps); /* closes the socket: now it leaves */
+	assert_true(kill(helper, 0) < 0 && errno == ESRCH);
+	conf_free(cfg);
+	unlink(out);
+	unlink(conf);
+	rmdir(d);
+}
+
+/* Runs in a child: as nobody, the trace ring of remoteproc0 (in a root-only debugfs, as on
+ * a board) can be read only through the helper. 0, or the number of the failed check. */
+static int trace_as_dropped(const char *conf_path, const char *debugfs, size_t size)
+{
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	int fd;
+
+	if (conf_read(conf_path, false, &ov, &cfg, &err) < 0)
+		return 1;
+	struct privsep_args a = {
+		.cfg = cfg, .conf_path = conf_path, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	if (privsep_start(&a, &ps) < 0 || privsep_drop("nobody") < 0)
+		return 2;
+	struct evidence_source src = {.debugfs_root = debugfs, .instance = "remoteproc0"};
+	/* By itself the daemon's side cannot: the evidence says why. */
+	cJSON *e = evidence_gather(&src);
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(e, "trace");
+	if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(t, "errno")) ||
+	    cJSON_GetObjectItemCaseSensitive(t, "errno")->valueint != EACCES)
+		return 3;
+	cJSON_Delete(e);
+	/* Through the helper it can. */
+	privsep_msg_init(&m, PRIVSEP_OPEN_TRACE, "m7", NULL);
+	if (privsep_call_fd(ps, &m, &fd) != 0 || fd < 0)
+		return 4;
+	src.trace_given = true;
+	src.trace_fd = fd;
+	e = evidence_gather(&src);
+	t = cJSON_GetObjectItemCaseSensitive(e, "trace");
+	const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(t, "bytes");
+	if (!t || cJSON_GetObjectItemCaseSensitive(t, "error") || !cJSON_IsRaw(bytes) ||
+	    strtoul(bytes->valuestring, NULL, 10) != size)
+		return 5;
+	cJSON_Delete(e);
+	if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+		return 6; /* the evidence took the descriptor and closed it */
+	/* No remoteproc: refused; trace0 a FIFO: refused at once, not waited on. */
+	privsep_msg_init(&m, PRIVSEP_OPEN_TRACE, "bare", NULL);
+	if (privsep_call_fd(ps, &m, &fd) != -ENODEV || fd != -1)
+		return 7;
+	privsep_msg_init(&m, PRIVSEP_OPEN_TRACE, "fifo", NULL);
+	if (privsep_call_fd(ps, &m, &fd) != -EINVAL || fd != -1)
+		return 8;
+	/* A plain call to it: the descriptor is not leaked. */
+	int before = open("/dev/null", O_RDONLY);
+	close(before);
+	privsep_msg_init(&m, PRIVSEP_OPEN_TRACE, "m7", NULL);
+	if (privsep_call(ps, &m) != 0)
+		return 9;
+	int after = open("/dev/null", O_RDONLY);
+	close(after);
+	if (after != before)
+		return 10;
+	privsep_free(ps);
+	conf_free(cfg);
+	return 0;
+}
+
+static void mkdirs(const char *base, const char *rel, mode_t mode)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", base, rel);
+	assert_int_equal(mkdir(path, mode), 0);
+}
+
+static void test_trace_through_helper(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], path[256], debugfs[128];
+	static const char trace[] = "[0] 12 I boot\n[1] 40 E pump pressure high\n";
+	FILE *f;
+	int st;
+
+	(void)state;
+	if (geteuid() != 0 || !getpwnam("nobody"))
+		skip();
+	assert_non_null(mkdtemp(d));
+	assert_int_equal(chmod(d, 0755), 0);
+	mkdirs(d, "sys", 0755);
+	mkdirs(d, "sys/class", 0755);
+	mkdirs(d, "sys/class/remoteproc", 0755);
+	mkdirs(d, "sys/class/remoteproc/remoteproc0", 0755);
+	mkdirs(d, "sys/class/remoteproc/remoteproc1", 0755);
+	mkdirs(d, "debug", 0700); /* debugfs: root's only */
+	mkdirs(d, "debug/remoteproc", 0700);
+	mkdirs(d, "debug/remoteproc/remoteproc0", 0700);
+	mkdirs(d, "debug/remoteproc/remoteproc1", 0700);
+	snprintf(path, sizeof(path), "%s/debug/remoteproc/remoteproc0/trace0", d);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(trace, f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0400), 0);
+	snprintf(path, sizeof(path), "%s/debug/remoteproc/remoteproc1/trace0", d);
+	assert_int_equal(mkfifo(path, 0400), 0);
+	snprintf(debugfs, sizeof(debugfs), "%s/debug", d);
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"[daemon]\nsysfs_root = %s/sys\ndebugfs_root = %s\n"
+		"[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = remoteproc0\n"
+		"[channel fifo]\ndevice = /dev/ttyRPMSG31\nremoteproc = remoteproc1\n"
+		"[channel bare]\ndevice = /dev/ttyRPMSG32\n",
+		d, debugfs);
+	fclose(f);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(trace_as_dropped(conf, debugfs, strlen(trace)));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st))
+		fail_msg("check %d failed", WEXITSTATUS(st));
+	snprintf(path, sizeof(path), "rm -rf '%s'", d);
+	assert_int_equal(system(path), 0);
+}
+
+/* Channels renamed by reloads: a command slot of a channel the helper no longer has is
+ * freed, so a long-running daemon never runs out of them (one per channel at most). */
+static void test_slots_after_renames(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], name[16];
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	for (int i = 0; i <= CONF_MAX_CHANNELS; i++) {
+		f = fopen(conf, "w");
+		assert_non_null(f);
+		fprintf(f, "[channel c%d]\ndevice = /dev/ttyRPMSG30\nhook = true\n", i);
+		fclose(f);
+		if (i == 0) {
+			assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
+			struct privsep_args a = {.cfg = cfg,
+						 .conf_path = conf,
+						 .ov = &ov,
+						 .log_target = LOG_TARGET_STDERR};
+			assert_int_equal(privsep_start(&a, &ps), 0);
+		} else {
+			privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+			assert_int_equal(privsep_call(ps, &m), 0);
+		}
+		snprintf(name, sizeof(name), "c%d", i);
+		privsep_msg_init(&m, PRIVSEP_RUN_HOOK, name, NULL);
+		assert_int_equal(privsep_call(ps, &m), 1);
+	}
+	privsep_free(ps);
+	conf_free(cfg);
+	unlink(conf);
+	rmdir(d);
+}
+
+struct ends {
+	unsigned n;
+	struct event_base *base;
+};
+
+static void count_end(void *ud, const char *channel, uint32_t token, int status)
+{
+	struct ends *e = ud;
+
+	(void)token;
+	if (channel && status == 0)
+		e->n++;
+}
+
+/* Every command's end reaches the daemon's side, even when many end while it waits in
+ * calls and its loop does not turn: at most one runs per channel, so none is dropped. */
+static void test_every_end_delivered(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], name[16];
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct ends e = {0};
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	for (int i = 0; i < CONF_MAX_CHANNELS; i++)
+		fprintf(f, "[channel c%d]\ndevice = /dev/ttyRPMSG%d\nhook = true\n", i, i);
+	fclose(f);
+	assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
+	struct privsep_args a = {
+		.cfg = cfg, .conf_path = conf, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	assert_int_equal(privsep_start(&a, &ps), 0);
+	e.base = event_base_new();
+	assert_non_null(e.base);
+	assert_int_equal(privsep_attach(ps, e.base, count_end, &e), 0);
+	for (int i = 0; i < CONF_MAX_CHANNELS; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		privsep_msg_init(&m, PRIVSEP_RUN_HOOK, name, NULL);
+		assert_int_equal(privsep_call(ps, &m), 1);
+	}
+	/* The ends come in while the daemon's side waits in calls, as here. */
+	for (int i = 0; i < 500 && e.n < CONF_MAX_CHANNELS; i++) {
+		privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+		assert_int_equal(privsep_call(ps, &m), 0);
+		usleep(2000);
+		if (i >= 100)
+			event_base_loop(e.base, EVLOOP_NONBLOCK);
+	}
+	event_base_loop(e.base, EVLOOP_NONBLOCK);
+	assert_int_equal(e.n, CONF_MAX_CHANNELS);
+	privsep_free(ps);
+	event_base_free(e.base);
+	conf_free(cfg);
+	unlink(conf);
+	rmdir(d);
+}
+
+/* CapEff of process pid, from /proc; ~0 when it cannot be read. */
+static unsigned long long cap_eff(const char *status_path)
+{
+	char line[128];
+	unsigned long long v = ~0ull;
+	FILE *f = fopen(status_path, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* Runs in a child: become nobody keeping the unit's two capabilities as ambient ones, as
+ * systemd's User= with AmbientCapabilities= starts the daemon; then split. 0 or the
+ * number of the failed check. */
+static int as_unit(const char *conf_path, const char *out)
+{
+	const unsigned long long two = (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_SYS_MODULE);
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct c[2] = {{0}};
+	struct passwd *pw = getpwnam("nobody");
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+
+	if (prctl(PR_SET_KEEPCAPS, 1) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+		return 1;
+	c[0].effective = c[0].permitted = c[0].inheritable = (uint32_t)two;
+	if (syscall(SYS_capset, &h, c) < 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_OVERRIDE, 0, 0) < 0 ||
+	    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_SYS_MODULE, 0, 0) < 0)
+		return 2;
+	if (cap_eff("/proc/self/status") != two)
+		return 3;
+	if (conf_read(conf_path, false, &ov, &cfg, &err) < 0)
+		return 4;
+	struct privsep_args a = {
+		.cfg = cfg, .conf_path = conf_path, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	if (privsep_start(&a, &ps) < 0 || privsep_drop("nobody") < 0)
+		return 5;
+	if (cap_eff("/proc/self/status") != 0)
+		return 6; /* the daemon's side: nothing left */
+	/* The helper's hook writes the helper's own CapEff. */
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	if (privsep_call(ps, &m) != 1)
+		return 7;
+	for (int i = 0; i < 500 && access(out, F_OK) != 0; i++)
+		usleep(10000);
+	privsep_free(ps);
+	conf_free(cfg);
+	return 0;
+}
+
+/* The shipped unit's way: started as the user with two ambient capabilities, the daemon's
+ * side keeps none and the helper both. */
+static void test_drop_as_unit(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], cmd[320];
+	FILE *f;
+	int st;
+
+	(void)state;
+	if (geteuid() != 0 || !getpwnam("nobody"))
+		skip();
+	assert_non_null(mkdtemp(d));
+	assert_int_equal(chmod(d, 0777), 0);
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	snprintf(out, sizeof(out), "%s/helper.status", d);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f,
+		"[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = cat /proc/$PPID/status > %s.tmp; "
+		"mv %s.tmp %s\n",
+		out, out, out);
+	fclose(f);
+	assert_int_equal(chmod(conf, 0644), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(as_unit(conf, out));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st))
+		fail_msg("check %d failed", WEXITSTATUS(st));
+	assert_int_equal(cap_eff(out), (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_SYS_MODULE));
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Runs in a child, started as by socket activation (the clients' listening socket at fd
+ * 3, LISTEN_FDS=1) with one more descriptor open without close-on-exec: the helper keeps
+ * neither for its commands, and drops the listening socket itself. 0 or the check. */
+static int inherit_run(const char *conf_path, const char *out)
+{
+	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct conf *cfg;
+	struct conf_error err;
+	struct privsep *ps;
+	struct privsep_msg m;
+	char pid[16];
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", "1", 1);
+	if (conf_read(conf_path, false, &ov, &cfg, &err) < 0)
+		return 1;
+	struct privsep_args a = {
+		.cfg = cfg, .conf_path = conf_path, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	if (privsep_start(&a, &ps) < 0)
+		return 2;
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	if (privsep_call(ps, &m) != 1)
+		return 3;
+	for (int i = 0; i < 500 && access(out, F_OK) != 0; i++)
+		usleep(10000);
+	privsep_free(ps);
+	conf_free(cfg);
+	return 0;
+}
+
+static void test_helper_inherits_nothing(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], text[8192], want[64];
+	int listen_pipe[2], other_pipe[2], st;
+	struct stat lst, ost;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	snprintf(out, sizeof(out), "%s/fds", d);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	/* The helper's descriptors, then the command's own (the shell's). */
+	fprintf(f,
+		"[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = (ls -l /proc/$PPID/fd/; echo ==; "
+		"ls -l /proc/$$/fd/) > %s.tmp 2>&1; mv %s.tmp %s\n",
+		out, out, out);
+	fclose(f);
+	assert_int_equal(pipe(listen_pipe), 0);
+	assert_int_equal(pipe(other_pipe), 0);
+	assert_int_equal(fstat(listen_pipe[0], &lst), 0);
+	assert_int_equal(fstat(other_pipe[0], &ost), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Only fd 3 and fd 40 stay (the pipes' other ends would carry their inodes);
+		 * moved out of the way first, as pipe() may have given fd 3 itself. */
+		int l = fcntl(listen_pipe[0], F_DUPFD, 100), o = fcntl(other_pipe[0], F_DUPFD, 100);
+		for (int i = 0; i < 2; i++) {
+			close(listen_pipe[i]);
+			close(other_pipe[i]);
+		}
+		if (l < 0 || o < 0 || dup2(l, 3) != 3 || dup2(o, 40) != 40)
+			_exit(9);
+		close(l);
+		close(o);
+		_exit(inherit_run(conf, out));
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st))
+		fail_msg("check %d failed", WEXITSTATUS(st));
+	f = fopen(out, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	char *shell = strstr(text, "==");
+	assert_non_null(shell);
+	snprintf(want, sizeof(want), "pipe:[%llu]", (unsigned long long)lst.st_ino);
+	if (strstr(text, want))
+		fail_msg("the listening socket reached the helper or its command:\n%s", text);
+	snprintf(want, sizeof(want), "pipe:[%llu]", (unsigned long long)ost.st_ino);
+	if (strstr(shell, want))
+		fail_msg("a descriptor of the daemon reached the helper's command:\n%s", shell);
+	close(listen_pipe[0]);
+	close(listen_pipe[1]);
+	close(other_pipe[0]);
+	close(other_pipe[1]);
+	unlink(out);
+	unlink(conf);
+	rmdir(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_drop),
+		cmocka_unit_test(test_drop_as_unit),
+		cmocka_unit_test(test_helper_dies),
+		cmocka_unit_test(test_helper_outlives_sigterm),
+		cmocka_unit_test(test_trace_through_helper),
+		cmocka_unit_test(test_slots_after_renames),
+		cmocka_unit_test(test_every_end_delivered),
+		cmocka_unit_test(test_helper_inherits_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,93 @@ grep -q '^User=m7bridge$' "$service" && grep -q '^ExecStart=.*--user m7bridge' "
 	ok "runs as m7bridge (--user m7bridge), bounding set CAP_SYS_MODULE CAP_DAC_OVERRIDE" ||
 	bad "unit: User=m7bridge / --user m7bridge / capabilities"
 
+# DeviceAllow=char-NAME is resolved through /proc/devices when the service starts: a
+# group whose driver is a module not loaded yet then is no group at all, and the daemon
+# is refused its ttys until it restarts. So the unit must load both RPMSG tty drivers
+# (NXP's imx_rpmsg_tty, mainline's rpmsg_tty) before it starts.
+if grep -q '^DeviceAllow=char-ttyRPMSG' "$service"; then
+	missing=
+	for mod in imx_rpmsg_tty rpmsg_tty; do
+		grep -Eq "^Wants=.*modprobe@$mod\.service" "$service" &&
+			grep -Eq "^After=.*modprobe@$mod\.service" "$service" || missing="$missing $mod"
+	done
+	[ -z "$missing" ] && ok "the RPMSG tty drivers load before DeviceAllow= is resolved" ||
+		bad "DeviceAllow=char-ttyRPMSG without Wants=/After=modprobe@ of:$missing"
+fi
+
+# The system call filter against what the daemon really calls: the unit's allow list
+# (SystemCallFilter= lines in order: a list adds, ~list removes), expanded with
+# systemd-analyze, must hold every call of a daemon run with its privileged helper
+# (start with a socket group and a pty, a client, SIGHUP, SIGTERM) traced with strace. A call outside it fails with
+# EPERM under the unit (SystemCallErrorNumber=EPERM), e.g. the capset() of the drop.
+declare -A expanded
+expand() {
+	local n x
+	for n in "$@"; do
+		case $n in
+		@*)
+			if [ -z "${expanded[$n]+x}" ]; then
+				expanded[$n]=$(systemd-analyze syscall-filter "$n" 2>/dev/null |
+					sed -n '2,$p' | sed 's/#.*//; s/^ *//' | grep -v '^$' |
+					while read -r x; do expand "$x"; done)
+			fi
+			echo "${expanded[$n]}"
+			;;
+		*) echo "$n" ;;
+		esac
+	done
+}
+if [ -n "$daemon" ] && [ -x "$daemon" ] && command -v strace >/dev/null; then
+	declare -A allowed
+	while IFS= read -r v; do
+		v=${v#SystemCallFilter=}
+		if [ "${v:0:1}" = "~" ]; then
+			# shellcheck disable=SC2086
+			for s in $(expand ${v:1}); do unset "allowed[$s]"; done
+		else
+			# shellcheck disable=SC2086
+			for s in $(expand $v); do allowed[$s]=1; done
+		fi
+	done < <(grep '^SystemCallFilter=' "$service")
+	mkdir -p "$tmp/run"
+	cat >"$tmp/run/m7bridge.conf" <<-EOF
+		[daemon]
+		socket = $tmp/run/m7bridge.sock
+		socket_group = $(id -gn)
+		user = $(id -un)
+		[channel m7]
+		device = $tmp/run/ttyRPMSG30
+		hook = true
+		pty = $tmp/run/ttyM7
+		pty_group = $(id -gn)
+	EOF
+	strace -f -qq -o "$tmp/run/trace" "$daemon" -f -c "$tmp/run/m7bridge.conf" \
+		>"$tmp/run/daemon.log" 2>&1 &
+	spid=$!
+	for _ in $(seq 100); do [ -S "$tmp/run/m7bridge.sock" ] && break; sleep 0.05; done
+	dpid=$(pgrep -o -P "$spid")
+	if command -v socat >/dev/null; then
+		echo '{"cmd":"status"}' | timeout 5 socat - "UNIX-CONNECT:$tmp/run/m7bridge.sock" \
+			>/dev/null 2>&1
+	fi
+	[ -n "$dpid" ] && kill -HUP "$dpid" && sleep 0.3 && kill -TERM "$dpid"
+	wait "$spid"
+	used=$( (sed -n 's/^[0-9]* *\([a-z0-9_]*\)(.*/\1/p' "$tmp/run/trace"
+		sed -n 's/^[0-9]* *<\.\.\. \([a-z0-9_]*\) resumed>.*/\1/p' "$tmp/run/trace") |
+		sort -u)
+	missing=
+	for s in $used; do [ -n "${allowed[$s]+x}" ] || missing="$missing $s"; done
+	if [ -z "$used" ] || ! grep -q 'listening on' "$tmp/run/daemon.log"; then
+		bad "daemon under strace did not run: $(cat "$tmp/run/daemon.log")"
+	elif [ -z "$missing" ]; then
+		ok "SystemCallFilter allows every call of the daemon and its helper ($(echo "$used" | wc -w) calls)"
+	else
+		bad "SystemCallFilter denies calls the daemon makes:$missing"
+	fi
+else
+	echo "# no daemon or no strace: system call filter not checked against a run"
+fi
+
 # sysusers and tmpfiles into a temp root: chown needs root, so only as root.
 if [ "$(id -u)" -eq 0 ]; then
 	mkdir -p "$tmp/root/etc" "$tmp/root/run" "$tmp/root/var/lib"

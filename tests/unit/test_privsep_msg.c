@@ -54,6 +54,7 @@ static void test_accepted(void **state)
 	assert_int_equal(check(PRIVSEP_RUN_DRIVER, "m7", NULL), 0);
 	assert_int_equal(check(PRIVSEP_RUN_HOOK, "m7", NULL), 0);
 	assert_int_equal(check(PRIVSEP_RELOAD, NULL, NULL), 0);
+	assert_int_equal(check(PRIVSEP_OPEN_TRACE, "m7", NULL), 0);
 }
 
 static void test_refused(void **state)
@@ -68,6 +69,10 @@ static void test_refused(void **state)
 	assert_int_equal(check(PRIVSEP_RPROC_STOP, "bare", NULL), -ENODEV);
 	assert_int_equal(check(PRIVSEP_RPROC_START, "bare", NULL), -ENODEV);
 	assert_int_equal(check(PRIVSEP_RPROC_SET_FIRMWARE, "bare", "a.elf"), -ENODEV);
+	assert_int_equal(check(PRIVSEP_OPEN_TRACE, "bare", NULL), -ENODEV);
+	assert_int_equal(check(PRIVSEP_OPEN_TRACE, "other", NULL), -ENOENT);
+	/* The path is the helper's: one from the daemon is refused. */
+	assert_int_equal(check(PRIVSEP_OPEN_TRACE, "m7", "/etc/shadow"), -EINVAL);
 	/* Firmware names that are not plain file names. */
 	static const char *const bad_fw[] = {"../../etc/shadow",
 					     "/lib/firmware/a.elf",
