@@ -413,12 +413,16 @@ static void enter_failed(struct recovery *r, uint64_t now, const char *reason, u
 			 struct recovery_actions *out)
 {
 	struct recovery_action *a;
-	bool was_failed = r->state == RECOVERY_FAILED;
+	/* A retry refused by the budget keeps the channel failed for another reason: say
+	 * so, or `status` goes on naming the exhaustion that came before. */
+	bool same = r->state == RECOVERY_FAILED && r->failed_reason &&
+		    strcmp(r->failed_reason, reason) == 0;
 
 	r->state = RECOVERY_FAILED;
 	r->phase = PH_NONE;
 	r->deadline = retry_at;
-	if (!was_failed)
+	r->failed_reason = reason;
+	if (!same)
 		emit_state(out, RECOVERY_LINK_FAILED, reason);
 	a = emit(out, RECOVERY_ACT_GAVE_UP);
 	a->reason = reason;

@@ -160,8 +160,9 @@ struct recovery {
 	char reload_fw[RECOVERY_FIRMWARE_MAX];
 	char rollback_fw[RECOVERY_FIRMWARE_MAX]; /* "" = nothing to roll back to */
 	bool no_rollback, rolling_back;
-	bool starting;		 /* RUNNING the start step, not the ladder */
-	const char *fail_reason; /* why the reload failed: static token */
+	bool starting;		   /* RUNNING the start step, not the ladder */
+	const char *fail_reason;   /* why the reload failed: static token */
+	const char *failed_reason; /* FAILED: the reason last published; static token */
 	uint64_t budget_ring[RECOVERY_BUDGET_MAX];
 	size_t budget_n;
 	uint64_t degraded_ring[RECOVERY_BUDGET_MAX];

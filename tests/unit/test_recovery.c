@@ -360,6 +360,35 @@ static void test_budget(void **state)
 	RUN(&r, rows);
 }
 
+/* A ladder exhausted, then its retry refused by the spent budget: the published state
+ * says what holds the channel now (budget), not the exhaustion before it; a retry that
+ * the budget refuses again changes nothing the clients see. */
+static void test_failed_then_budget(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
+		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		{20, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1020, 0},
+		{30, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		{40, RECOVER(RECOVERY_STEP_HOOK),
+		 "set_state(recovering,recover) close_tty run_hook", 3040, 0},
+		{50, RES(-EIO),
+		 "step_done(hook,-5,10) set_state(failed,exhausted) gave_up(exhausted)", 10050, 0},
+		/* the retry: 0, 20 and 40 are inside the period, so the budget holds it */
+		{10050, TICK, "set_state(failed,budget) gave_up(budget)", 100000, 0},
+		{100000, TICK, "set_state(recovering,retry) send_host_hello", 101000, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+}
+
 /* Degraded faults that repeat while the budget is spent: the link answers (only a missed
  * HEARTBEAT makes them a stall), so they are probed, not declared failed; otherwise
  * every HEARTBEAT would bring it back up and the next kick failure fail it again. */
@@ -784,6 +813,7 @@ int main(void)
 		cmocka_unit_test(test_stale_result),
 		cmocka_unit_test(test_degraded),
 		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_failed_then_budget),
 		cmocka_unit_test(test_degraded_budget_spent),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_reload),
