@@ -287,6 +287,7 @@ static void history_push(struct recovery *r, enum recovery_step s, uint64_t now)
 			sizeof(r->history[0]) * (RECOVERY_HISTORY_MAX - 1));
 		r->history_n--;
 	}
+	r->history[r->history_n].seq = ++r->steps_begun;
 	r->history[r->history_n].step = s;
 	r->history[r->history_n].start_ms = now;
 	r->history[r->history_n].end_ms = 0;
@@ -464,7 +465,7 @@ static int start_ladder(struct recovery *r, uint64_t now, const char *reason, bo
 	r->recoveries++;
 	r->state = RECOVERY_RUNNING;
 	r->started_ms = now;
-	r->history_n = 0;
+	r->first_step = r->steps_begun + 1;
 	r->step_idx = idx;
 	r->try_no = 1;
 	emit_state(out, RECOVERY_LINK_RECOVERING, reason);
@@ -486,7 +487,7 @@ static int start_offline(struct recovery *r, uint64_t now, const char *reason,
 	r->state = RECOVERY_RUNNING;
 	r->starting = true;
 	r->started_ms = now;
-	r->history_n = 0;
+	r->first_step = r->steps_begun + 1;
 	r->try_no = 1;
 	emit_state(out, RECOVERY_LINK_RECOVERING, reason ? reason : "offline");
 	begin_try(r, now, out);
@@ -515,7 +516,7 @@ static int start_reload(struct recovery *r, uint64_t now, const struct recovery_
 	r->fail_reason = NULL;
 	r->state = RECOVERY_RELOAD;
 	r->started_ms = now;
-	r->history_n = 0;
+	r->first_step = r->steps_begun + 1;
 	r->try_no = 1;
 	emit_state(out, RECOVERY_LINK_RELOADING, "reload");
 	begin_try(r, now, out);
@@ -581,7 +582,7 @@ static int rollback_interrupted(struct recovery *r, uint64_t now, const struct r
 	r->fail_reason = ev->reason ? ev->reason : "interrupted";
 	r->state = RECOVERY_RELOAD;
 	r->started_ms = now;
-	r->history_n = 0;
+	r->first_step = r->steps_begun + 1;
 	begin_rollback(r, now, out);
 	return 0;
 }

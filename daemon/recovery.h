@@ -135,11 +135,13 @@ struct recovery_config {
 		[RECOVERY_FIRMWARE_MAX]; /* set before the remoteproc step's start; "" = keep */
 };
 
-#define RECOVERY_HISTORY_MAX 16
+#define RECOVERY_HISTORY_MAX 32
 #define RECOVERY_BUDGET_MAX  32
 
-/* One step tried during the current (or last) recovery, for incidents and status. */
+/* One step tried, for incidents and status; the newest RECOVERY_HISTORY_MAX are kept,
+ * across recoveries (an incident can span several). */
 struct recovery_history {
+	uint64_t seq; /* 1 for the first step ever tried, then one more for each */
 	enum recovery_step step;
 	uint64_t start_ms, end_ms;
 	int result; /* 0 ok, -ETIMEDOUT, or the failing action's error; 1 = still running */
@@ -169,7 +171,9 @@ struct recovery {
 	size_t degraded_n;
 	struct recovery_history history[RECOVERY_HISTORY_MAX];
 	size_t history_n;
-	uint64_t recoveries; /* ladder runs and reloads started */
+	uint64_t steps_begun; /* seq of the newest step tried */
+	uint64_t first_step;  /* seq of the first step of the current (or last) recovery */
+	uint64_t recoveries;  /* ladder runs and reloads started */
 };
 
 /* Fills cfg with the defaults: every step, timeouts that suit the board. */

@@ -76,7 +76,7 @@ struct sv_chan {
 	struct incident_ring ring;
 	struct incident_ring klines; /* kernel lines only: frames cannot push them out */
 	struct incident *inc;
-	uint64_t inc_start_ms; /* steps of ladders started before it are not its own */
+	uint64_t inc_first_step; /* seq of its first recovery step (recovery_history) */
 	char inc_outcome[16];
 	struct event *ev_rec, *ev_live, *ev_poll, *ev_down, *ev_inc;
 	struct child *child;

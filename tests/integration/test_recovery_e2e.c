@@ -395,6 +395,65 @@ static void test_kick_then_stall(void **state)
 	tclient_close(&q);
 }
 
+/* Waits for the closed incident of kind; returns it (caller deletes). */
+static cJSON *wait_incident(struct tclient *q, const char *kind)
+{
+	for (int i = 0; i < 100; i++) {
+		cJSON *o, *it, *inc = NULL;
+		assert_int_equal(tclient_send(q, "{\"cmd\":\"incidents\"}"), 0);
+		o = tclient_wait(q, "INCIDENTS", WAIT_MS);
+		assert_non_null(o);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "incidents"))
+		{
+			const char *out = j_str(it, "outcome");
+			if (!inc && out && strcmp(out, "open") != 0 &&
+			    strcmp(j_str(it, "kind"), kind) == 0)
+				inc = cJSON_Duplicate(it, 1);
+		}
+		cJSON_Delete(o);
+		if (inc)
+			return inc;
+		usleep(100000); /* closes SV_INCIDENT_AFTER_MS after up: poll for it */
+	}
+	fail_msg("no closed incident %s", kind);
+	return NULL;
+}
+
+/* Two ladders within one incident (the second begins before the first's record closed):
+ * the record lists the steps of both, not only the last ladder's. */
+static void test_two_ladders_one_incident(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	cJSON *inc, *s;
+	int n = 0;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(tclient_send(&q, "{\"cmd\":\"recover\",\"channel\":\"m7\"}"), 0);
+		wait_state(&w, "recovering", &t);
+		assert_string_equal(wait_state(&w, "up", &t), "recovered");
+	}
+	inc = wait_incident(&q, "recover");
+	assert_string_equal(j_str(inc, "outcome"), "recovered");
+	cJSON_ArrayForEach(s, cJSON_GetObjectItem(inc, "steps"))
+	{
+		assert_string_equal(j_str(s, "action"), "resync");
+		assert_string_equal(j_str(s, "result"), "ok");
+		n++;
+	}
+	assert_int_equal(n, 2);
+	cJSON_Delete(inc);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 static void test_reload(void **state)
 {
 	struct fx *f = *state;
@@ -741,6 +800,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_kick_then_stall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_ladders_one_incident, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, setup_forbidden, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_then_back, setup_resync_only, teardown),
 		cmocka_unit_test_setup_teardown(test_stall_last_words, setup_resync_only, teardown),

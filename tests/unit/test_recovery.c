@@ -549,8 +549,13 @@ static void test_reload_rollback(void **state)
 	small_config(&c);
 	recovery_init(&r, &c);
 	RUN(&r, rows);
-	assert_int_equal(r.history_n, 2);
-	assert_int_equal(r.history[1].step, RECOVERY_STEP_ROLLBACK);
+	/* the last reload's steps: reload, then its rollback; the history keeps the earlier
+	 * reloads' too, numbered before them */
+	assert_int_equal(r.steps_begun - r.first_step + 1, 2);
+	assert_int_equal(r.history[r.history_n - 2].step, RECOVERY_STEP_RELOAD);
+	assert_int_equal(r.history[r.history_n - 2].seq, r.first_step);
+	assert_int_equal(r.history[r.history_n - 1].step, RECOVERY_STEP_ROLLBACK);
+	assert_int_equal(r.history_n, r.steps_begun);
 }
 
 /* --no-rollback: an image that fails verification stays (up, unverified); one that failed
@@ -696,8 +701,11 @@ static void test_rollback_interrupted(void **state)
 	small_config(&c);
 	recovery_init(&r, &c);
 	RUN(&r, rows);
-	assert_int_equal(r.history_n, 1);
-	assert_int_equal(r.history[0].step, RECOVERY_STEP_ROLLBACK);
+	/* two rollbacks, one step each, both kept in the history */
+	assert_int_equal(r.history_n, 2);
+	assert_int_equal(r.first_step, 2);
+	assert_int_equal(r.history[1].seq, 2);
+	assert_int_equal(r.history[1].step, RECOVERY_STEP_ROLLBACK);
 }
 
 static void test_no_steps(void **state)
