@@ -237,6 +237,30 @@ void recovery_init(struct recovery *r, const struct recovery_config *cfg)
 	r->backoff_cur = cfg->backoff_ms;
 }
 
+void recovery_carry(struct recovery *r, const struct recovery *old)
+{
+	/* The budget is a promise about the M7, not about one set of settings: a SIGHUP
+	 * must not hand a firmware that keeps dying a fresh allowance. */
+	memcpy(r->budget_ring, old->budget_ring, sizeof(r->budget_ring));
+	r->budget_n = old->budget_n;
+	memcpy(r->degraded_ring, old->degraded_ring, sizeof(r->degraded_ring));
+	r->degraded_n = old->degraded_n;
+	memcpy(r->history, old->history, sizeof(r->history));
+	r->history_n = old->history_n;
+	r->steps_begun = old->steps_begun;
+	r->first_step = old->first_step;
+	r->recoveries = old->recoveries;
+	r->started_ms = old->started_ms;
+	r->backoff_cur = old->backoff_cur < r->cfg.backoff_ms	    ? r->cfg.backoff_ms
+			 : old->backoff_cur > r->cfg.backoff_max_ms ? r->cfg.backoff_max_ms
+								    : old->backoff_cur;
+	if (old->state == RECOVERY_FAILED) {
+		r->state = RECOVERY_FAILED;
+		r->deadline = old->deadline;
+		r->failed_reason = old->failed_reason;
+	}
+}
+
 bool recovery_busy(const struct recovery *r)
 {
 	return r->state == RECOVERY_RUNNING || r->state == RECOVERY_RELOAD;

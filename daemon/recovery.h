@@ -189,6 +189,11 @@ int recovery_config_check(const struct recovery_config *cfg);
 /* Starts the machine in IDLE with a copy of cfg. */
 void recovery_init(struct recovery *r, const struct recovery_config *cfg);
 
+/* Carries into r (just initialised with new settings) what outlives a change of them:
+ * a FAILED state with its reason and retry time, the budget and degraded windows, the
+ * backoff (within the new bounds), the counters and the history. old must not be busy. */
+void recovery_carry(struct recovery *r, const struct recovery *old);
+
 /* Feeds one event at time now_ms; out receives the actions. 0, or -EBUSY for a request
  * (or START, ROLLBACK) while a recovery or reload runs, -EINVAL for a bad event or
  * firmware name. */

@@ -209,6 +209,12 @@ static int setup_resync_only(void **state)
 	return setup_common(state, "", "resync");
 }
 
+/* resync and reopen: a hung M7 leaves it failed, its liveness running again. */
+static int setup_resync_reopen(void **state)
+{
+	return setup_common(state, "", "resync,reopen");
+}
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
@@ -637,6 +643,57 @@ static void test_failed_then_back(void **state)
 	tclient_close(&w);
 }
 
+/* A ladder that cannot help leaves the channel failed (and the stall seen after its
+ * reopen opens another incident); the operator adds a step and sends SIGHUP: the new
+ * ladder is taken at once (status lists it), the channel stays failed until its retry,
+ * and that retry walks the new ladder, which brings the M7 back. */
+static void test_sighup_while_failed(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	char conf[8192], *at;
+	bool new_boot;
+	int n = 0;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"STATE\",\"HELLO\","
+				      "\"FAULT\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	sim_cmd(f, "stall\n");
+	assert_string_equal(wait_state(&w, "failed", &t), "exhausted");
+	cJSON *o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+
+	h_slurp_file(f->p.conf, conf, sizeof(conf));
+	at = strstr(conf, "recovery_steps = resync,reopen\n");
+	assert_non_null(at);
+	at += strlen("recovery_steps = resync,reopen");
+	memmove(at + 11, at, strlen(at) + 1);
+	memcpy(at, ",remoteproc", 11);
+	assert_int_equal(h_put_file(f->p.conf, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	for (int i = 0; i < 100 && n != 3; i++) {
+		cJSON *st = status(&q);
+		n = cJSON_GetArraySize(cJSON_GetObjectItem(st, "recovery_steps"));
+		if (n == 3)
+			assert_string_equal(j_str(st, "state"), "failed");
+		cJSON_Delete(st);
+		if (n != 3)
+			usleep(50000);
+	}
+	assert_int_equal(n, 3);
+	assert_string_equal(wait_up(&w, &t, &new_boot, NULL, 0), "recovered");
+	assert_true(new_boot);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* The M7 logs, then hangs: the incident holds its last LOG lines from the trace ring. */
 static void test_stall_last_words(void **state)
 {
@@ -803,6 +860,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_two_ladders_one_incident, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, setup_forbidden, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_then_back, setup_resync_only, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_while_failed, setup_resync_reopen,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_stall_last_words, setup_resync_only, teardown),
 		cmocka_unit_test_setup_teardown(test_privsep, setup_privsep, teardown),
 	};

@@ -389,6 +389,57 @@ static void test_failed_then_budget(void **state)
 	RUN(&r, rows);
 }
 
+/* New settings (SIGHUP) keep a failed channel failed, with its retry time and reason, and
+ * keep the budget spent: the retry then walks the new ladder. */
+static void test_carry(void **state)
+{
+	struct recovery_config c;
+	struct recovery old, r;
+	struct recovery_actions out;
+	static const struct row rows[] = {
+		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
+		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		{20, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1020, 0},
+		{30, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		{40, RECOVER(RECOVERY_STEP_HOOK),
+		 "set_state(recovering,recover) close_tty run_hook", 3040, 0},
+		{50, RES(-EIO),
+		 "step_done(hook,-5,10) set_state(failed,exhausted) gave_up(exhausted)", 10050, 0},
+	};
+	struct recovery_event tick = TICK, down = DOWN("stall");
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&old, &c);
+	RUN(&old, rows);
+	/* the new settings: another ladder, a shorter backoff cap */
+	c.n_steps = 1;
+	c.steps[0] = (struct recovery_step_config){RECOVERY_STEP_REMOTEPROC, 5000, 1, 0};
+	c.backoff_max_ms = 15000;
+	recovery_init(&r, &c);
+	recovery_carry(&r, &old);
+	assert_int_equal(r.state, RECOVERY_FAILED);
+	assert_int_equal(r.deadline, 10050);
+	assert_int_equal(r.backoff_cur, 15000); /* 20000 by the old cap */
+	assert_int_equal(r.recoveries, 3);
+	assert_int_equal(r.steps_begun, old.steps_begun);
+	/* still failed: a fault changes nothing; the retry finds the budget spent (3 in 100 s) */
+	assert_int_equal(recovery_handle(&r, &down, 9000, &out), 0);
+	assert_int_equal(out.n, 0);
+	assert_int_equal(recovery_handle(&r, &tick, 10050, &out), 0);
+	assert_int_equal(out.n, 2);
+	assert_int_equal(out.a[0].type, RECOVERY_ACT_SET_STATE);
+	assert_string_equal(out.a[0].reason, "budget");
+	/* once the window allows, the retry walks the new ladder */
+	assert_int_equal(recovery_handle(&r, &tick, 100000, &out), 0);
+	assert_int_equal(out.a[0].type, RECOVERY_ACT_SET_STATE);
+	assert_string_equal(out.a[0].reason, "retry");
+	assert_int_equal(out.a[1].type, RECOVERY_ACT_CLOSE_TTY);
+	assert_int_equal(out.a[2].type, RECOVERY_ACT_RPROC_STOP);
+}
+
 /* Degraded faults that repeat while the budget is spent: the link answers (only a missed
  * HEARTBEAT makes them a stall), so they are probed, not declared failed; otherwise
  * every HEARTBEAT would bring it back up and the next kick failure fail it again. */
@@ -822,6 +873,7 @@ int main(void)
 		cmocka_unit_test(test_degraded),
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_failed_then_budget),
+		cmocka_unit_test(test_carry),
 		cmocka_unit_test(test_degraded_budget_spent),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_reload),
