@@ -120,6 +120,7 @@ struct supervisor {
 	const struct log *log;
 	struct supervisor_daemon_conf cfg;
 	struct kwatch *kw;
+	struct ratelimit rl_klost; /* lines about kernel records lost */
 	struct incident_store *store;
 	struct incident_store ram_store; /* numbering when no directory is usable */
 	struct privsep *priv;		 /* the privileged helper; NULL: act directly */
