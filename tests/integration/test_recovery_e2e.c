@@ -209,6 +209,13 @@ static int setup_resync_only(void **state)
 	return setup_common(state, "", "resync");
 }
 
+/* As setup_resync_reopen, with a budget of one ladder: the retry is refused. */
+static int setup_budget_one(void **state)
+{
+	return setup_common(state, "",
+			    "resync,reopen\nrecovery_budget = 1\nrecovery_backoff_ms = 3000");
+}
+
 /* resync and reopen: a hung M7 leaves it failed, its liveness running again. */
 static int setup_resync_reopen(void **state)
 {
@@ -694,6 +701,58 @@ static void test_sighup_while_failed(void **state)
 	tclient_close(&q);
 }
 
+/* The budget spent: the retry of a failed channel is refused. The state says budget (not
+ * the exhaustion before it) and the incident that waited for that retry says why no
+ * step of its own ran. */
+static void test_budget_spent_said(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	cJSON *inc;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"STATE\",\"FAULT\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	sim_cmd(f, "stall\n");
+	assert_string_equal(wait_state(&w, "failed", &t), "exhausted");
+	/* the stall seen after the reopen opens the incident that waits for the retry */
+	cJSON *o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_string_equal(wait_state(&w, "failed", &t), "budget");
+	/* the ladder's own incident has its steps; the one that waited for the retry none */
+	inc = NULL;
+	for (int i = 0; i < 100 && !inc; i++) {
+		cJSON *it;
+		assert_int_equal(tclient_send(&q, "{\"cmd\":\"incidents\"}"), 0);
+		o = tclient_wait(&q, "INCIDENTS", WAIT_MS);
+		assert_non_null(o);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "incidents"))
+		{
+			if (!inc && strcmp(j_str(it, "kind"), "stall") == 0 &&
+			    strcmp(j_str(it, "outcome"), "failed") == 0 &&
+			    cJSON_GetArraySize(cJSON_GetObjectItem(it, "steps")) == 0)
+				inc = cJSON_Duplicate(it, 1);
+		}
+		cJSON_Delete(o);
+		if (!inc)
+			usleep(100000);
+	}
+	assert_non_null(inc);
+	assert_string_equal(j_str(inc, "outcome"), "failed");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "steps")), 0);
+	if (!strstr(j_str(inc, "detail"), "recovery budget"))
+		fail_msg("incident detail: %s", j_str(inc, "detail"));
+	cJSON_Delete(inc);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* The M7 logs, then hangs: the incident holds its last LOG lines from the trace ring. */
 static void test_stall_last_words(void **state)
 {
@@ -862,6 +921,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_then_back, setup_resync_only, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_while_failed, setup_resync_reopen,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_budget_spent_said, setup_budget_one, teardown),
 		cmocka_unit_test_setup_teardown(test_stall_last_words, setup_resync_only, teardown),
 		cmocka_unit_test_setup_teardown(test_privsep, setup_privsep, teardown),
 	};
