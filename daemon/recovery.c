@@ -552,6 +552,11 @@ static void succeeded(struct recovery *r, uint64_t now, struct recovery_actions 
 	struct recovery_action *a;
 	enum recovery_step s = current_step(r);
 
+	if (r->state == RECOVERY_RUNNING && !r->starting) {
+		r->ok_ms = now;
+		r->ok_idx = r->step_idx;
+	}
+
 	history_end(r, now, 0);
 	a = emit(out, RECOVERY_ACT_STEP_DONE);
 	a->step = s;
@@ -738,6 +743,19 @@ static int handle_busy(struct recovery *r, const struct recovery_event *ev, uint
 	return -EINVAL;
 }
 
+/* The first step of a ladder a fault starts: the one after the step that ended the last
+ * ladder well, when this fault came soon after (an asserted M7 answers the resync's
+ * HELLO, and only a restart helps: without this every ladder would stop at resync). */
+static enum recovery_step relapse_step(const struct recovery *r, uint64_t now)
+{
+	size_t idx;
+
+	if (!r->ok_ms || now - r->ok_ms >= RECOVERY_RELAPSE_MS || r->ok_idx >= r->cfg.n_steps)
+		return RECOVERY_STEP_COUNT;
+	idx = r->ok_idx + 1 < r->cfg.n_steps ? r->ok_idx + 1 : r->ok_idx;
+	return r->cfg.steps[idx].step;
+}
+
 static int handle_fault(struct recovery *r, const struct recovery_event *ev, uint64_t now,
 			struct recovery_actions *out)
 {
@@ -755,14 +773,14 @@ static int handle_fault(struct recovery *r, const struct recovery_event *ev, uin
 		    ring_count(r->degraded_ring, &r->degraded_n, now, r->cfg.degraded_window_ms) >=
 			    r->cfg.degraded_limit) {
 			r->degraded_n = 0;
-			if (start_ladder(r, now, reason, false, RECOVERY_STEP_COUNT, out) == 0)
+			if (start_ladder(r, now, reason, false, relapse_step(r, now), out) == 0)
 				return 0;
 		}
 		/* A kick can fail once under load; only a missed HEARTBEAT makes it a stall. */
 		emit(out, RECOVERY_ACT_PROBE);
 		return 0;
 	case RECOVERY_SEV_DOWN:
-		if (start_ladder(r, now, reason, false, RECOVERY_STEP_COUNT, out) == -EOPNOTSUPP)
+		if (start_ladder(r, now, reason, false, relapse_step(r, now), out) == -EOPNOTSUPP)
 			return 0; /* no ladder configured: faults are recorded only */
 		return 0;
 	}

@@ -209,6 +209,12 @@ static int setup_resync_only(void **state)
 	return setup_common(state, "", "resync");
 }
 
+/* An M7 whose port 1 always carries data: its silence is a fault. */
+static int setup_expect_rate(void **state)
+{
+	return setup_common(state, "", "resync,reopen,remoteproc\nexpect_rate = 1:20");
+}
+
 /* As setup_resync_reopen, with a budget of one ladder: the retry is refused. */
 static int setup_budget_one(void **state)
 {
@@ -753,6 +759,37 @@ static void test_budget_spent_said(void **state)
 	tclient_close(&q);
 }
 
+/* An asserted M7 answers HELLO, so each resync "succeeds" while its port stays quiet: the
+ * silence that follows is a relapse, and each next ladder starts one step further until
+ * the remoteproc step restarts it (docs/RECOVERY.md, "The firmware's own word"). */
+static void test_assert_escalates(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w;
+	uint64_t t, end;
+	char steps[128] = "";
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	wait_state(&w, "up", &t);
+	sim_cmd(f, "assert\n");
+	end = h_now_ms() + 3 * WAIT_MS;
+	while (h_now_ms() < end && !strstr(steps, "remoteproc")) {
+		cJSON *o = tclient_wait_str(&w, "STATE", "state", "up", WAIT_MS);
+		assert_non_null(o);
+		const char *d = j_str(o, "detail");
+		if (d && strcmp(j_str(o, "reason"), "recovered") == 0)
+			snprintf(steps + strlen(steps), sizeof(steps) - strlen(steps), "%.*s ",
+				 (int)strcspn(d, " "), d);
+		cJSON_Delete(o);
+	}
+	print_message("ladders ended by: %s\n", steps);
+	assert_string_equal(steps, "resync reopen remoteproc ");
+	tclient_close(&w);
+}
+
 /* The M7 logs, then hangs: the incident holds its last LOG lines from the trace ring. */
 static void test_stall_last_words(void **state)
 {
@@ -922,6 +959,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sighup_while_failed, setup_resync_reopen,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_budget_spent_said, setup_budget_one, teardown),
+		cmocka_unit_test_setup_teardown(test_assert_escalates, setup_expect_rate, teardown),
 		cmocka_unit_test_setup_teardown(test_stall_last_words, setup_resync_only, teardown),
 		cmocka_unit_test_setup_teardown(test_privsep, setup_privsep, teardown),
 	};
