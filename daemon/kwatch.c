@@ -31,6 +31,10 @@ struct kwatch {
 	char buf[KWATCH_BUF];
 	size_t used;
 	bool skipping; /* dropping the rest of an over-long line */
+	bool have_seq;
+	uint64_t last_seq; /* of the last kmsg record read */
+	uint64_t lost;	   /* records lost since the line last delivered */
+	uint64_t lost_total;
 };
 
 static const char *const kwatch_source_names[] = {
@@ -56,6 +60,11 @@ int kwatch_source_from_string(const char *s, struct kwatch_config *cfg)
 	else
 		return -EINVAL;
 	return 0;
+}
+
+uint64_t kwatch_lost(const struct kwatch *k)
+{
+	return k ? k->lost_total : 0;
 }
 
 enum kwatch_source kwatch_source(const struct kwatch *k)
@@ -178,6 +187,15 @@ static void kmsg_line(struct kwatch *k, const char *s, size_t len)
 	if (len == 0 || s[0] == ' ')
 		return; /* empty, or a " KEY=value" continuation of a kmsg record */
 	if (klog_parse_kmsg(s, len, &rec) == 0) {
+		/* /dev/kmsg numbers every record; a read that finds its next one overwritten
+		 * fails with EPIPE and then goes on at the oldest one kept: the gap is what
+		 * was lost. */
+		if (k->have_seq && rec.seq > k->last_seq + 1) {
+			k->lost += rec.seq - k->last_seq - 1;
+			k->lost_total += rec.seq - k->last_seq - 1;
+		}
+		k->have_seq = true;
+		k->last_seq = rec.seq;
 		if (rec.facility != 0)
 			return; /* userspace printed into kmsg: not the kernel */
 		line.msg = rec.msg;
@@ -189,6 +207,8 @@ static void kmsg_line(struct kwatch *k, const char *s, size_t len)
 		line.msg = s;
 		line.len = len;
 	}
+	line.lost = k->lost;
+	k->lost = 0;
 	k->fn(k->arg, &line);
 }
 
@@ -212,8 +232,12 @@ static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
 		for (i = 0; i < k->used; i++) {
 			if (k->buf[i] != '\n')
 				continue;
-			if (!k->skipping)
+			if (!k->skipping) {
 				kmsg_line(k, k->buf + start, i - start);
+			} else {
+				k->lost++;
+				k->lost_total++;
+			}
 			k->skipping = false;
 			start = i + 1;
 		}

@@ -23,6 +23,7 @@ struct kwatch_line {
 	int priority;	      /* syslog level 0..7, -1 when unknown */
 	uint64_t realtime_us; /* CLOCK_REALTIME of the entry, 0 when unknown */
 	uint64_t mono_us;     /* CLOCK_MONOTONIC at printk, 0 when unknown */
+	uint64_t lost;	      /* kmsg: records lost just before this one (see kwatch_lost) */
 };
 
 typedef void (*kwatch_line_fn)(void *arg, const struct kwatch_line *line);
@@ -41,6 +42,10 @@ int kwatch_new(struct event_base *base, const struct kwatch_config *cfg, kwatch_
 
 /* Stops and frees (NULL ok); returns NULL. */
 struct kwatch *kwatch_free(struct kwatch *k);
+
+/* kmsg records lost since the start: overwritten in the kernel's ring before they were
+ * read (a gap in their sequence numbers) or dropped as longer than any record. */
+uint64_t kwatch_lost(const struct kwatch *k);
 
 /* The source in use. */
 enum kwatch_source kwatch_source(const struct kwatch *k);

@@ -237,6 +237,30 @@ void recovery_init(struct recovery *r, const struct recovery_config *cfg)
 	r->backoff_cur = cfg->backoff_ms;
 }
 
+void recovery_carry(struct recovery *r, const struct recovery *old)
+{
+	/* The budget is a promise about the M7, not about one set of settings: a SIGHUP
+	 * must not hand a firmware that keeps dying a fresh allowance. */
+	memcpy(r->budget_ring, old->budget_ring, sizeof(r->budget_ring));
+	r->budget_n = old->budget_n;
+	memcpy(r->degraded_ring, old->degraded_ring, sizeof(r->degraded_ring));
+	r->degraded_n = old->degraded_n;
+	memcpy(r->history, old->history, sizeof(r->history));
+	r->history_n = old->history_n;
+	r->steps_begun = old->steps_begun;
+	r->first_step = old->first_step;
+	r->recoveries = old->recoveries;
+	r->started_ms = old->started_ms;
+	r->backoff_cur = old->backoff_cur < r->cfg.backoff_ms	    ? r->cfg.backoff_ms
+			 : old->backoff_cur > r->cfg.backoff_max_ms ? r->cfg.backoff_max_ms
+								    : old->backoff_cur;
+	if (old->state == RECOVERY_FAILED) {
+		r->state = RECOVERY_FAILED;
+		r->deadline = old->deadline;
+		r->failed_reason = old->failed_reason;
+	}
+}
+
 bool recovery_busy(const struct recovery *r)
 {
 	return r->state == RECOVERY_RUNNING || r->state == RECOVERY_RELOAD;
@@ -287,6 +311,7 @@ static void history_push(struct recovery *r, enum recovery_step s, uint64_t now)
 			sizeof(r->history[0]) * (RECOVERY_HISTORY_MAX - 1));
 		r->history_n--;
 	}
+	r->history[r->history_n].seq = ++r->steps_begun;
 	r->history[r->history_n].step = s;
 	r->history[r->history_n].start_ms = now;
 	r->history[r->history_n].end_ms = 0;
@@ -413,12 +438,16 @@ static void enter_failed(struct recovery *r, uint64_t now, const char *reason, u
 			 struct recovery_actions *out)
 {
 	struct recovery_action *a;
-	bool was_failed = r->state == RECOVERY_FAILED;
+	/* A retry refused by the budget keeps the channel failed for another reason: say
+	 * so, or `status` goes on naming the exhaustion that came before. */
+	bool same = r->state == RECOVERY_FAILED && r->failed_reason &&
+		    strcmp(r->failed_reason, reason) == 0;
 
 	r->state = RECOVERY_FAILED;
 	r->phase = PH_NONE;
 	r->deadline = retry_at;
-	if (!was_failed)
+	r->failed_reason = reason;
+	if (!same)
 		emit_state(out, RECOVERY_LINK_FAILED, reason);
 	a = emit(out, RECOVERY_ACT_GAVE_UP);
 	a->reason = reason;
@@ -460,7 +489,7 @@ static int start_ladder(struct recovery *r, uint64_t now, const char *reason, bo
 	r->recoveries++;
 	r->state = RECOVERY_RUNNING;
 	r->started_ms = now;
-	r->history_n = 0;
+	r->first_step = r->steps_begun + 1;
 	r->step_idx = idx;
 	r->try_no = 1;
 	emit_state(out, RECOVERY_LINK_RECOVERING, reason);
@@ -482,7 +511,7 @@ static int start_offline(struct recovery *r, uint64_t now, const char *reason,
 	r->state = RECOVERY_RUNNING;
 	r->starting = true;
 	r->started_ms = now;
-	r->history_n = 0;
+	r->first_step = r->steps_begun + 1;
 	r->try_no = 1;
 	emit_state(out, RECOVERY_LINK_RECOVERING, reason ? reason : "offline");
 	begin_try(r, now, out);
@@ -511,7 +540,7 @@ static int start_reload(struct recovery *r, uint64_t now, const struct recovery_
 	r->fail_reason = NULL;
 	r->state = RECOVERY_RELOAD;
 	r->started_ms = now;
-	r->history_n = 0;
+	r->first_step = r->steps_begun + 1;
 	r->try_no = 1;
 	emit_state(out, RECOVERY_LINK_RELOADING, "reload");
 	begin_try(r, now, out);
@@ -522,6 +551,11 @@ static void succeeded(struct recovery *r, uint64_t now, struct recovery_actions 
 {
 	struct recovery_action *a;
 	enum recovery_step s = current_step(r);
+
+	if (r->state == RECOVERY_RUNNING && !r->starting) {
+		r->ok_ms = now;
+		r->ok_idx = r->step_idx;
+	}
 
 	history_end(r, now, 0);
 	a = emit(out, RECOVERY_ACT_STEP_DONE);
@@ -577,7 +611,7 @@ static int rollback_interrupted(struct recovery *r, uint64_t now, const struct r
 	r->fail_reason = ev->reason ? ev->reason : "interrupted";
 	r->state = RECOVERY_RELOAD;
 	r->started_ms = now;
-	r->history_n = 0;
+	r->first_step = r->steps_begun + 1;
 	begin_rollback(r, now, out);
 	return 0;
 }
@@ -709,6 +743,19 @@ static int handle_busy(struct recovery *r, const struct recovery_event *ev, uint
 	return -EINVAL;
 }
 
+/* The first step of a ladder a fault starts: the one after the step that ended the last
+ * ladder well, when this fault came soon after (an asserted M7 answers the resync's
+ * HELLO, and only a restart helps: without this every ladder would stop at resync). */
+static enum recovery_step relapse_step(const struct recovery *r, uint64_t now)
+{
+	size_t idx;
+
+	if (!r->ok_ms || now - r->ok_ms >= RECOVERY_RELAPSE_MS || r->ok_idx >= r->cfg.n_steps)
+		return RECOVERY_STEP_COUNT;
+	idx = r->ok_idx + 1 < r->cfg.n_steps ? r->ok_idx + 1 : r->ok_idx;
+	return r->cfg.steps[idx].step;
+}
+
 static int handle_fault(struct recovery *r, const struct recovery_event *ev, uint64_t now,
 			struct recovery_actions *out)
 {
@@ -726,14 +773,14 @@ static int handle_fault(struct recovery *r, const struct recovery_event *ev, uin
 		    ring_count(r->degraded_ring, &r->degraded_n, now, r->cfg.degraded_window_ms) >=
 			    r->cfg.degraded_limit) {
 			r->degraded_n = 0;
-			if (start_ladder(r, now, reason, false, RECOVERY_STEP_COUNT, out) == 0)
+			if (start_ladder(r, now, reason, false, relapse_step(r, now), out) == 0)
 				return 0;
 		}
 		/* A kick can fail once under load; only a missed HEARTBEAT makes it a stall. */
 		emit(out, RECOVERY_ACT_PROBE);
 		return 0;
 	case RECOVERY_SEV_DOWN:
-		if (start_ladder(r, now, reason, false, RECOVERY_STEP_COUNT, out) == -EOPNOTSUPP)
+		if (start_ladder(r, now, reason, false, relapse_step(r, now), out) == -EOPNOTSUPP)
 			return 0; /* no ladder configured: faults are recorded only */
 		return 0;
 	}

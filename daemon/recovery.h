@@ -135,11 +135,13 @@ struct recovery_config {
 		[RECOVERY_FIRMWARE_MAX]; /* set before the remoteproc step's start; "" = keep */
 };
 
-#define RECOVERY_HISTORY_MAX 16
+#define RECOVERY_HISTORY_MAX 32
 #define RECOVERY_BUDGET_MAX  32
 
-/* One step tried during the current (or last) recovery, for incidents and status. */
+/* One step tried, for incidents and status; the newest RECOVERY_HISTORY_MAX are kept,
+ * across recoveries (an incident can span several). */
 struct recovery_history {
+	uint64_t seq; /* 1 for the first step ever tried, then one more for each */
 	enum recovery_step step;
 	uint64_t start_ms, end_ms;
 	int result; /* 0 ok, -ETIMEDOUT, or the failing action's error; 1 = still running */
@@ -160,16 +162,25 @@ struct recovery {
 	char reload_fw[RECOVERY_FIRMWARE_MAX];
 	char rollback_fw[RECOVERY_FIRMWARE_MAX]; /* "" = nothing to roll back to */
 	bool no_rollback, rolling_back;
-	bool starting;		 /* RUNNING the start step, not the ladder */
-	const char *fail_reason; /* why the reload failed: static token */
+	bool starting;		   /* RUNNING the start step, not the ladder */
+	const char *fail_reason;   /* why the reload failed: static token */
+	const char *failed_reason; /* FAILED: the reason last published; static token */
 	uint64_t budget_ring[RECOVERY_BUDGET_MAX];
 	size_t budget_n;
 	uint64_t degraded_ring[RECOVERY_BUDGET_MAX];
 	size_t degraded_n;
 	struct recovery_history history[RECOVERY_HISTORY_MAX];
 	size_t history_n;
-	uint64_t recoveries; /* ladder runs and reloads started */
+	uint64_t steps_begun; /* seq of the newest step tried */
+	uint64_t first_step;  /* seq of the first step of the current (or last) recovery */
+	uint64_t recoveries;  /* ladder runs and reloads started */
+	uint64_t ok_ms;	      /* when a ladder last ended well (0 = never) */
+	size_t ok_idx;	      /* with which of its steps */
 };
+
+/* A fault this soon after a ladder ended well is a relapse: the step that seemed to help
+ * did not, and the next ladder starts one step further. */
+#define RECOVERY_RELAPSE_MS 30000
 
 /* Fills cfg with the defaults: every step, timeouts that suit the board. */
 void recovery_config_default(struct recovery_config *cfg);
@@ -183,6 +194,11 @@ int recovery_config_check(const struct recovery_config *cfg);
 
 /* Starts the machine in IDLE with a copy of cfg. */
 void recovery_init(struct recovery *r, const struct recovery_config *cfg);
+
+/* Carries into r (just initialised with new settings) what outlives a change of them:
+ * a FAILED state with its reason and retry time, the budget and degraded windows, the
+ * backoff (within the new bounds), the counters and the history. old must not be busy. */
+void recovery_carry(struct recovery *r, const struct recovery *old);
 
 /* Feeds one event at time now_ms; out receives the actions. 0, or -EBUSY for a request
  * (or START, ROLLBACK) while a recovery or reload runs, -EINVAL for a bad event or

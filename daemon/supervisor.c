@@ -31,7 +31,9 @@ static void obs_on_config(void *ud, struct channel *ch)
 	if (!c)
 		return;
 	f = sv_chan_fields(c, NULL, 0);
-	if (c->rec.state != RECOVERY_IDLE || c->inc) {
+	/* A failed channel's incident (a fault while it waits for its retry) only waits
+	 * for that retry's outcome: it moves over with the state. */
+	if (recovery_busy(&c->rec) || (c->inc && c->rec.state != RECOVERY_FAILED)) {
 		/* Swapping the ladder under a running recovery would strand it. */
 		log_struct(sv->log, LOG_WARNING, &f,
 			   "recovery in progress; its new recovery settings apply at the next "
@@ -44,8 +46,16 @@ static void obs_on_config(void *ud, struct channel *ch)
 			   "out of memory; keeping the old recovery settings");
 		return;
 	}
-	/* Fault numbering and the recent history outlive a change of settings. */
+	/* Fault numbering and the recent history outlive a change of settings; so does a
+	 * failed channel, which waits for its retry under the new ladder (or a HELLO). */
 	memcpy(n->counts, c->counts, sizeof(n->counts));
+	recovery_carry(&n->rec, &c->rec);
+	if (n->rec.state == RECOVERY_FAILED)
+		sv_chan_arm(n->ev_rec, n->rec.deadline);
+	n->inc = c->inc;
+	c->inc = NULL;
+	n->inc_first_step = c->inc_first_step;
+	memcpy(n->inc_outcome, c->inc_outcome, sizeof(n->inc_outcome));
 	n->good = c->good;
 	n->good_probed = c->good_probed;
 	/* A record read at start and already dealt with is not rolled back again. */

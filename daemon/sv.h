@@ -76,7 +76,7 @@ struct sv_chan {
 	struct incident_ring ring;
 	struct incident_ring klines; /* kernel lines only: frames cannot push them out */
 	struct incident *inc;
-	uint64_t inc_start_ms; /* steps of ladders started before it are not its own */
+	uint64_t inc_first_step; /* seq of its first recovery step (recovery_history) */
 	char inc_outcome[16];
 	struct event *ev_rec, *ev_live, *ev_poll, *ev_down, *ev_inc;
 	struct child *child;
@@ -120,6 +120,7 @@ struct supervisor {
 	const struct log *log;
 	struct supervisor_daemon_conf cfg;
 	struct kwatch *kw;
+	struct ratelimit rl_klost; /* lines about kernel records lost */
 	struct incident_store *store;
 	struct incident_store ram_store; /* numbering when no directory is usable */
 	struct privsep *priv;		 /* the privileged helper; NULL: act directly */

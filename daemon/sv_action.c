@@ -367,8 +367,19 @@ static int act_gave_up(struct sv_chan *c, const struct recovery_action *a,
 	struct log_fields f = sv_chan_fields(c, NULL, 0);
 	uint64_t now = daemon_now_ms();
 
+	uint64_t next = c->rec.deadline > now ? c->rec.deadline - now : 0;
+
 	log_struct(c->sv->log, LOG_ERR, &f, "recovery gave up (%s); next try in %llu ms", a->reason,
-		   (unsigned long long)(c->rec.deadline > now ? c->rec.deadline - now : 0));
+		   (unsigned long long)next);
+	/* Refused by the budget, the incident ran no step: its record says why. */
+	if (c->inc && strcmp(a->reason, "budget") == 0) {
+		size_t len = strlen(c->inc->detail);
+		snprintf(c->inc->detail + len, sizeof(c->inc->detail) - len,
+			 "; no recovery: the recovery budget (%u per %u s) is spent, next try in "
+			 "%llu s",
+			 c->rec.cfg.budget, c->rec.cfg.budget_period_ms / 1000,
+			 (unsigned long long)(next + 999) / 1000);
+	}
 	sv_incident_end(c, "failed");
 	return 0;
 }

@@ -214,6 +214,24 @@ static const char *fault_kind(const struct klog_event *ev)
 	return klog_kind_to_string(ev->kind);
 }
 
+/* Kernel records that went by unread may have been faults: the journal says so, and so
+ * does the ring of every channel (an incident then shows its kernel lines have a hole). */
+static void kernel_lost(struct supervisor *sv, uint64_t lost)
+{
+	struct log_fields f = {0};
+
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		if (sv->chans[i])
+			sv_chan_note(sv->chans[i], INCIDENT_KERNEL,
+				     "kernel log: %llu record(s) lost before they were read",
+				     (unsigned long long)lost);
+	if (ratelimit_ok(&sv->rl_klost, daemon_now_ms(), 1, 10000))
+		log_struct(sv->log, LOG_WARNING, &f,
+			   "kernel log: %llu record(s) lost before they were read (%llu since "
+			   "the start): faults among them went unseen",
+			   (unsigned long long)lost, (unsigned long long)kwatch_lost(sv->kw));
+}
+
 void sv_fault_on_kernel_line(void *arg, const struct kwatch_line *l)
 {
 	struct supervisor *sv = arg;
@@ -222,6 +240,8 @@ void sv_fault_on_kernel_line(void *arg, const struct kwatch_line *l)
 	char detail[200];
 	unsigned i;
 
+	if (l->lost)
+		kernel_lost(sv, l->lost);
 	if (!klog_classify(l->msg, l->len, &ev))
 		return;
 	/* The kernel's bytes go to the journal, FAULT and incidents: one line of text. */

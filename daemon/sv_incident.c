@@ -11,7 +11,8 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
-static cJSON *counters_json(struct sv_chan *c)
+/* steps_dropped: steps of the incident that no longer fit the ladder's history. */
+static cJSON *counters_json(struct sv_chan *c, uint64_t steps_dropped)
 {
 	struct channel_snapshot snap;
 	cJSON *o = cJSON_CreateObject(), *f;
@@ -28,6 +29,7 @@ static cJSON *counters_json(struct sv_chan *c)
 	cJSON_AddNumberToObject(o, "resyncs", (double)snap.dec.rejected);
 	cJSON_AddNumberToObject(o, "pings", (double)c->live.pings);
 	cJSON_AddNumberToObject(o, "stalls", (double)c->live.stalls);
+	cJSON_AddNumberToObject(o, "steps_dropped", (double)steps_dropped);
 	f = cJSON_AddObjectToObject(o, "faults");
 	for (i = 0; f && i < SV_FAULT_KINDS && c->counts[i].kind; i++)
 		cJSON_AddNumberToObject(f, c->counts[i].kind, (double)c->counts[i].n);
@@ -45,11 +47,10 @@ void sv_incident_begin(struct sv_chan *c, const char *kind, const char *source, 
 	}
 	c->inc = incident_open(sv->store ? sv->store : &sv->ram_store, &c->ring,
 			       channel_name(c->ch), kind, source, detail, sv_chan_realtime_us());
-	c->inc_start_ms = daemon_now_ms();
 	/* Opened for a ladder or reload already under way (its first actions ran before):
-	 * its steps are this incident's, the first one included. */
-	if (recovery_busy(&c->rec) && c->rec.started_ms < c->inc_start_ms)
-		c->inc_start_ms = c->rec.started_ms;
+	 * its steps are this incident's, the first one included. Steps are told apart by
+	 * number, not time: every ladder that runs while it is open is its own too. */
+	c->inc_first_step = recovery_busy(&c->rec) ? c->rec.first_step : c->rec.steps_begun + 1;
 	/* Now, before a recovery step restarts the M7 and its trace ring with it. */
 	if (c->inc && sv->store)
 		c->inc->evidence = sv_evidence_gather(c);
@@ -60,6 +61,7 @@ void sv_incident_end(struct sv_chan *c, const char *outcome)
 	struct supervisor *sv = c->sv;
 	struct incident_step steps[RECOVERY_HISTORY_MAX];
 	size_t i, n = 0;
+	uint64_t begun;
 	int r;
 
 	evtimer_del(c->ev_inc);
@@ -67,7 +69,7 @@ void sv_incident_end(struct sv_chan *c, const char *outcome)
 		return;
 	for (i = 0; i < c->rec.history_n; i++) {
 		const struct recovery_history *h = &c->rec.history[i];
-		if (h->start_ms < c->inc_start_ms)
+		if (h->seq < c->inc_first_step)
 			continue;
 		steps[n].action = recovery_step_to_string(h->step);
 		steps[n].result = h->result;
@@ -79,9 +81,11 @@ void sv_incident_end(struct sv_chan *c, const char *outcome)
 		c->inc = NULL;
 		return;
 	}
+	begun = c->rec.steps_begun >= c->inc_first_step ? c->rec.steps_begun - c->inc_first_step + 1
+							: 0;
 	sv_evidence_kernel_after(c, c->inc->evidence, c->inc->start_us);
-	r = incident_close(sv->store, c->inc, &c->ring, outcome, steps, n, counters_json(c),
-			   sv_chan_realtime_us());
+	r = incident_close(sv->store, c->inc, &c->ring, outcome, steps, n,
+			   counters_json(c, begun > n ? begun - n : 0), sv_chan_realtime_us());
 	c->inc = NULL;
 	if (r < 0) {
 		struct log_fields f = sv_chan_fields(c, NULL, r);

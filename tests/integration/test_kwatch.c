@@ -28,6 +28,7 @@ struct sink {
 	int prio[MAX_LINES];
 	uint64_t mono[MAX_LINES];
 	uint64_t at_ns[MAX_LINES];
+	uint64_t lost[MAX_LINES];
 };
 
 static uint64_t now_ns(void)
@@ -48,6 +49,7 @@ static void on_line(void *arg, const struct kwatch_line *l)
 		s->prio[s->n] = l->priority;
 		s->mono[s->n] = l->mono_us;
 		s->at_ns[s->n] = now_ns();
+		s->lost[s->n] = l->lost;
 	}
 	s->n++;
 	if (s->n >= s->want)
@@ -263,8 +265,18 @@ static void test_fifo(void **state)
 	}
 	free(big);
 	W("\n6,3,300,-;after\n");
-	wait_for(base, &a, 3, NULL, 0);
-	assert_int_equal(a.n, 3);
+	/* Records 4..8 were overwritten before they were read: the next one says so. */
+	W("6,9,400,-;after a gap\n");
+	W("6,10,500,-;next\n");
+	wait_for(base, &a, 5, NULL, 0);
+	assert_int_equal(a.n, 5);
+	assert_int_equal(a.lost[0], 0);
+	assert_int_equal(a.lost[1], 0); /* the userspace record 2 was read, not lost */
+	assert_int_equal(a.lost[2], 1); /* the over-long line */
+	assert_int_equal(a.lost[3], 5);
+	assert_string_equal(a.msg[3], "after a gap");
+	assert_int_equal(a.lost[4], 0);
+	assert_int_equal(kwatch_lost(k), 6);
 	assert_string_equal(a.msg[0], "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
 	assert_int_equal(a.prio[0], 3);
 	assert_int_equal(a.mono[0], 100);

@@ -209,6 +209,25 @@ static int setup_resync_only(void **state)
 	return setup_common(state, "", "resync");
 }
 
+/* An M7 whose port 1 always carries data: its silence is a fault. */
+static int setup_expect_rate(void **state)
+{
+	return setup_common(state, "", "resync,reopen,remoteproc\nexpect_rate = 1:20");
+}
+
+/* As setup_resync_reopen, with a budget of one ladder: the retry is refused. */
+static int setup_budget_one(void **state)
+{
+	return setup_common(state, "",
+			    "resync,reopen\nrecovery_budget = 1\nrecovery_backoff_ms = 3000");
+}
+
+/* resync and reopen: a hung M7 leaves it failed, its liveness running again. */
+static int setup_resync_reopen(void **state)
+{
+	return setup_common(state, "", "resync,reopen");
+}
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
@@ -390,6 +409,65 @@ static void test_kick_then_stall(void **state)
 	assert_string_equal(last, "remoteproc");
 	assert_non_null(j_str(inc, "file"));
 	assert_int_equal(access(j_str(inc, "file"), R_OK), 0);
+	cJSON_Delete(inc);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* Waits for the closed incident of kind; returns it (caller deletes). */
+static cJSON *wait_incident(struct tclient *q, const char *kind)
+{
+	for (int i = 0; i < 100; i++) {
+		cJSON *o, *it, *inc = NULL;
+		assert_int_equal(tclient_send(q, "{\"cmd\":\"incidents\"}"), 0);
+		o = tclient_wait(q, "INCIDENTS", WAIT_MS);
+		assert_non_null(o);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "incidents"))
+		{
+			const char *out = j_str(it, "outcome");
+			if (!inc && out && strcmp(out, "open") != 0 &&
+			    strcmp(j_str(it, "kind"), kind) == 0)
+				inc = cJSON_Duplicate(it, 1);
+		}
+		cJSON_Delete(o);
+		if (inc)
+			return inc;
+		usleep(100000); /* closes SV_INCIDENT_AFTER_MS after up: poll for it */
+	}
+	fail_msg("no closed incident %s", kind);
+	return NULL;
+}
+
+/* Two ladders within one incident (the second begins before the first's record closed):
+ * the record lists the steps of both, not only the last ladder's. */
+static void test_two_ladders_one_incident(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	cJSON *inc, *s;
+	int n = 0;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(tclient_send(&q, "{\"cmd\":\"recover\",\"channel\":\"m7\"}"), 0);
+		wait_state(&w, "recovering", &t);
+		assert_string_equal(wait_state(&w, "up", &t), "recovered");
+	}
+	inc = wait_incident(&q, "recover");
+	assert_string_equal(j_str(inc, "outcome"), "recovered");
+	cJSON_ArrayForEach(s, cJSON_GetObjectItem(inc, "steps"))
+	{
+		assert_string_equal(j_str(s, "action"), "resync");
+		assert_string_equal(j_str(s, "result"), "ok");
+		n++;
+	}
+	assert_int_equal(n, 2);
 	cJSON_Delete(inc);
 	tclient_close(&w);
 	tclient_close(&q);
@@ -578,6 +656,140 @@ static void test_failed_then_back(void **state)
 	tclient_close(&w);
 }
 
+/* A ladder that cannot help leaves the channel failed (and the stall seen after its
+ * reopen opens another incident); the operator adds a step and sends SIGHUP: the new
+ * ladder is taken at once (status lists it), the channel stays failed until its retry,
+ * and that retry walks the new ladder, which brings the M7 back. */
+static void test_sighup_while_failed(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	char conf[8192], *at;
+	bool new_boot;
+	int n = 0;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"STATE\",\"HELLO\","
+				      "\"FAULT\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	sim_cmd(f, "stall\n");
+	assert_string_equal(wait_state(&w, "failed", &t), "exhausted");
+	cJSON *o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+
+	h_slurp_file(f->p.conf, conf, sizeof(conf));
+	at = strstr(conf, "recovery_steps = resync,reopen\n");
+	assert_non_null(at);
+	at += strlen("recovery_steps = resync,reopen");
+	memmove(at + 11, at, strlen(at) + 1);
+	memcpy(at, ",remoteproc", 11);
+	assert_int_equal(h_put_file(f->p.conf, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	for (int i = 0; i < 100 && n != 3; i++) {
+		cJSON *st = status(&q);
+		n = cJSON_GetArraySize(cJSON_GetObjectItem(st, "recovery_steps"));
+		if (n == 3)
+			assert_string_equal(j_str(st, "state"), "failed");
+		cJSON_Delete(st);
+		if (n != 3)
+			usleep(50000);
+	}
+	assert_int_equal(n, 3);
+	assert_string_equal(wait_up(&w, &t, &new_boot, NULL, 0), "recovered");
+	assert_true(new_boot);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* The budget spent: the retry of a failed channel is refused. The state says budget (not
+ * the exhaustion before it) and the incident that waited for that retry says why no
+ * step of its own ran. */
+static void test_budget_spent_said(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	cJSON *inc;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"STATE\",\"FAULT\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	sim_cmd(f, "stall\n");
+	assert_string_equal(wait_state(&w, "failed", &t), "exhausted");
+	/* the stall seen after the reopen opens the incident that waits for the retry */
+	cJSON *o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_string_equal(wait_state(&w, "failed", &t), "budget");
+	/* the ladder's own incident has its steps; the one that waited for the retry none */
+	inc = NULL;
+	for (int i = 0; i < 100 && !inc; i++) {
+		cJSON *it;
+		assert_int_equal(tclient_send(&q, "{\"cmd\":\"incidents\"}"), 0);
+		o = tclient_wait(&q, "INCIDENTS", WAIT_MS);
+		assert_non_null(o);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "incidents"))
+		{
+			if (!inc && strcmp(j_str(it, "kind"), "stall") == 0 &&
+			    strcmp(j_str(it, "outcome"), "failed") == 0 &&
+			    cJSON_GetArraySize(cJSON_GetObjectItem(it, "steps")) == 0)
+				inc = cJSON_Duplicate(it, 1);
+		}
+		cJSON_Delete(o);
+		if (!inc)
+			usleep(100000);
+	}
+	assert_non_null(inc);
+	assert_string_equal(j_str(inc, "outcome"), "failed");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "steps")), 0);
+	if (!strstr(j_str(inc, "detail"), "recovery budget"))
+		fail_msg("incident detail: %s", j_str(inc, "detail"));
+	cJSON_Delete(inc);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* An asserted M7 answers HELLO, so each resync "succeeds" while its port stays quiet: the
+ * silence that follows is a relapse, and each next ladder starts one step further until
+ * the remoteproc step restarts it (docs/RECOVERY.md, "The firmware's own word"). */
+static void test_assert_escalates(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w;
+	uint64_t t, end;
+	char steps[128] = "";
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	wait_state(&w, "up", &t);
+	sim_cmd(f, "assert\n");
+	end = h_now_ms() + 3 * WAIT_MS;
+	while (h_now_ms() < end && !strstr(steps, "remoteproc")) {
+		cJSON *o = tclient_wait_str(&w, "STATE", "state", "up", WAIT_MS);
+		assert_non_null(o);
+		const char *d = j_str(o, "detail");
+		if (d && strcmp(j_str(o, "reason"), "recovered") == 0)
+			snprintf(steps + strlen(steps), sizeof(steps) - strlen(steps), "%.*s ",
+				 (int)strcspn(d, " "), d);
+		cJSON_Delete(o);
+	}
+	print_message("ladders ended by: %s\n", steps);
+	assert_string_equal(steps, "resync reopen remoteproc ");
+	tclient_close(&w);
+}
+
 /* The M7 logs, then hangs: the incident holds its last LOG lines from the trace ring. */
 static void test_stall_last_words(void **state)
 {
@@ -741,8 +953,13 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_kick_then_stall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_ladders_one_incident, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, setup_forbidden, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_then_back, setup_resync_only, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_while_failed, setup_resync_reopen,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_budget_spent_said, setup_budget_one, teardown),
+		cmocka_unit_test_setup_teardown(test_assert_escalates, setup_expect_rate, teardown),
 		cmocka_unit_test_setup_teardown(test_stall_last_words, setup_resync_only, teardown),
 		cmocka_unit_test_setup_teardown(test_privsep, setup_privsep, teardown),
 	};

@@ -337,25 +337,157 @@ static void test_budget(void **state)
 		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
 		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
 		 0, 0},
-		{20, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1020, 0},
-		{30, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
-		 0, 0},
-		{40, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1040, 0},
-		{50, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
-		 0, 0},
-		{60, DOWN("stall"), "set_state(failed,budget) gave_up(budget)", 100000, 0},
+		/* 30 s apart: no relapse, each ladder starts at resync */
+		{40000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 41000, 0},
+		{40010, HELLO,
+		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
+		{80000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 81000, 0},
+		{80010, HELLO,
+		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
+		{90000, DOWN("stall"), "set_state(failed,budget) gave_up(budget)", 100000, 0},
 		{99999, TICK, "", 100000, 0},
 		{100000, TICK, "set_state(recovering,retry) send_host_hello", 101000, 0},
 		{100001, HELLO, "step_done(resync,0,1) set_state(up,recovered) recovered(resync,1)",
 		 0, 0},
-		/* budget spent again (20, 40, 100000 inside the period): a request still runs */
-		{100002, DOWN("stall"), "set_state(failed,budget) gave_up(budget)", 100020, 0},
+		/* budget spent again (40000, 80000, 100000 inside the period): a request still
+		 * runs */
+		{100002, DOWN("stall"), "set_state(failed,budget) gave_up(budget)", 140000, 0},
 		{100003, RECOVER(RECOVERY_STEP_COUNT),
 		 "set_state(recovering,recover) send_host_hello", 101003, 0},
 	};
 
 	(void)state;
 	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+}
+
+/* A ladder exhausted, then its retry refused by the spent budget: the published state
+ * says what holds the channel now (budget), not the exhaustion before it; a retry that
+ * the budget refuses again changes nothing the clients see. */
+static void test_failed_then_budget(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
+		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		/* 30 s apart: no relapse, each ladder starts at resync */
+		{40000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 41000, 0},
+		{40010, HELLO,
+		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
+		{40020, RECOVER(RECOVERY_STEP_HOOK),
+		 "set_state(recovering,recover) close_tty run_hook", 43020, 0},
+		{40030, RES(-EIO),
+		 "step_done(hook,-5,10) set_state(failed,exhausted) gave_up(exhausted)", 50030, 0},
+		/* the retry: 0, 40000 and 40020 are inside the period, so the budget holds it */
+		{50030, TICK, "set_state(failed,budget) gave_up(budget)", 100000, 0},
+		{100000, TICK, "set_state(recovering,retry) send_host_hello", 101000, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&r, &c);
+	RUN(&r, rows);
+}
+
+/* New settings (SIGHUP) keep a failed channel failed, with its retry time and reason, and
+ * keep the budget spent: the retry then walks the new ladder. */
+static void test_carry(void **state)
+{
+	struct recovery_config c;
+	struct recovery old, r;
+	struct recovery_actions out;
+	static const struct row rows[] = {
+		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
+		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		/* 30 s apart: no relapse, each ladder starts at resync */
+		{40000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 41000, 0},
+		{40010, HELLO,
+		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
+		{40020, RECOVER(RECOVERY_STEP_HOOK),
+		 "set_state(recovering,recover) close_tty run_hook", 43020, 0},
+		{40030, RES(-EIO),
+		 "step_done(hook,-5,10) set_state(failed,exhausted) gave_up(exhausted)", 50030, 0},
+	};
+	struct recovery_event tick = TICK, down = DOWN("stall");
+
+	(void)state;
+	small_config(&c);
+	recovery_init(&old, &c);
+	RUN(&old, rows);
+	/* the new settings: another ladder, a shorter backoff cap */
+	c.n_steps = 1;
+	c.steps[0] = (struct recovery_step_config){RECOVERY_STEP_REMOTEPROC, 5000, 1, 0};
+	c.backoff_max_ms = 15000;
+	recovery_init(&r, &c);
+	recovery_carry(&r, &old);
+	assert_int_equal(r.state, RECOVERY_FAILED);
+	assert_int_equal(r.deadline, 50030);
+	assert_int_equal(r.backoff_cur, 15000); /* 20000 by the old cap */
+	assert_int_equal(r.recoveries, 3);
+	assert_int_equal(r.steps_begun, old.steps_begun);
+	/* still failed: a fault changes nothing; the retry finds the budget spent (3 in 100 s) */
+	assert_int_equal(recovery_handle(&r, &down, 49000, &out), 0);
+	assert_int_equal(out.n, 0);
+	assert_int_equal(recovery_handle(&r, &tick, 50030, &out), 0);
+	assert_int_equal(out.n, 2);
+	assert_int_equal(out.a[0].type, RECOVERY_ACT_SET_STATE);
+	assert_string_equal(out.a[0].reason, "budget");
+	/* once the window allows, the retry walks the new ladder */
+	assert_int_equal(recovery_handle(&r, &tick, 100000, &out), 0);
+	assert_int_equal(out.a[0].type, RECOVERY_ACT_SET_STATE);
+	assert_string_equal(out.a[0].reason, "retry");
+	assert_int_equal(out.a[1].type, RECOVERY_ACT_CLOSE_TTY);
+	assert_int_equal(out.a[2].type, RECOVERY_ACT_RPROC_STOP);
+}
+
+/* A fault soon after a ladder ended well is a relapse: the next ladder starts after the
+ * step that seemed to help (an asserted M7 answers resync's HELLO every time); after
+ * RECOVERY_RELAPSE_MS, and for a request, the ladder starts at its first step again. */
+static void test_relapse(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, DOWN("firmware_fatal"), "set_state(recovering,firmware_fatal) send_host_hello",
+		 1000, 0},
+		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		{1000, DOWN("data_silence"),
+		 "set_state(recovering,data_silence) close_tty open_tty", 2000, 0},
+		{1010, RES(0), "send_host_hello", 2000, 0},
+		{1020, HELLO, "step_done(reopen,0,20) set_state(up,recovered) recovered(reopen,20)",
+		 0, 0},
+		{2000, DOWN("data_silence"),
+		 "set_state(recovering,data_silence) close_tty reload_driver", 4000, 0},
+		{2010, RES(-EIO), "step_done(driver,-5,10) close_tty rproc_stop", 7010, 0},
+		{7010, TICK, "step_done(remoteproc,-110,5000) close_tty run_hook", 10010, 0},
+		{7020, RES(-EIO),
+		 "step_done(hook,-5,10) set_state(failed,exhausted) gave_up(exhausted)", 17020, 0},
+		{8000, HB, "set_state(up,hello) recovered(unknown,6000)", 0, 0},
+		/* still within 30 s of the reopen that ended a ladder well */
+		{9000, DOWN("data_silence"),
+		 "set_state(recovering,data_silence) close_tty reload_driver", 11000, 0},
+		{9010, RES(0), "watch_tty", 11000, 0},
+		{9020, TTY, "open_tty", 11000, 0},
+		{9030, RES(0), "send_host_hello", 11000, 0},
+		{9040, HELLO, "step_done(driver,0,40) set_state(up,recovered) recovered(driver,40)",
+		 0, 0},
+		/* quiet for 30 s: from the first step again */
+		{39040, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 40040, 0},
+		{39050, HELLO,
+		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
+		/* a request starts where it is asked to */
+		{39060, RECOVER(RECOVERY_STEP_COUNT),
+		 "set_state(recovering,recover) send_host_hello", 40060, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	c.budget = 0;
 	recovery_init(&r, &c);
 	RUN(&r, rows);
 }
@@ -371,26 +503,28 @@ static void test_degraded_budget_spent(void **state)
 		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
 		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
 		 0, 0},
-		{20, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1020, 0},
-		{30, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
-		 0, 0},
-		{40, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1040, 0},
-		{50, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
-		 0, 0},
-		{100, DEGRADED("kick_timeout"), "probe", 0, 0},
-		{200, DEGRADED("kick_timeout"), "probe", 0, 0},
-		{300, DEGRADED("kick_timeout"), "probe", 0, 0},
-		{350, HB, "", 0, 0},
-		{400, DEGRADED("kick_timeout"), "probe", 0, 0},
-		{500, DEGRADED("kick_timeout"), "probe", 0, 0},
+		/* 30 s apart: no relapse, each ladder starts at resync */
+		{40000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 41000, 0},
+		{40010, HELLO,
+		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
+		{80000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 81000, 0},
+		{80010, HELLO,
+		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
+		{80100, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{80200, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{80300, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{80350, HB, "", 0, 0},
+		{80400, DEGRADED("kick_timeout"), "probe", 0, 0},
+		{80500, DEGRADED("kick_timeout"), "probe", 0, 0},
 		/* the probe went unanswered: a stall, and the spent budget says failed */
-		{1500, DOWN("stall"), "set_state(failed,budget) gave_up(budget)", 100000, 0},
-		/* once the oldest ladder left the period, repeated kicks start one again */
-		{100001, HB, "set_state(up,hello) recovered(unknown,99961)", 0, 0},
+		{81500, DOWN("stall"), "set_state(failed,budget) gave_up(budget)", 100000, 0},
+		/* once the oldest ladder left the period, repeated kicks start one again: a
+		 * relapse of the resync's success at 80010, so from the next step */
+		{100001, HB, "set_state(up,hello) recovered(unknown,20001)", 0, 0},
 		{100010, DEGRADED("kick_timeout"), "probe", 0, 0},
 		{100020, DEGRADED("kick_timeout"), "probe", 0, 0},
 		{100030, DEGRADED("kick_timeout"),
-		 "set_state(recovering,kick_timeout) send_host_hello", 101030, 0},
+		 "set_state(recovering,kick_timeout) close_tty open_tty", 101030, 0},
 	};
 
 	(void)state;
@@ -520,8 +654,13 @@ static void test_reload_rollback(void **state)
 	small_config(&c);
 	recovery_init(&r, &c);
 	RUN(&r, rows);
-	assert_int_equal(r.history_n, 2);
-	assert_int_equal(r.history[1].step, RECOVERY_STEP_ROLLBACK);
+	/* the last reload's steps: reload, then its rollback; the history keeps the earlier
+	 * reloads' too, numbered before them */
+	assert_int_equal(r.steps_begun - r.first_step + 1, 2);
+	assert_int_equal(r.history[r.history_n - 2].step, RECOVERY_STEP_RELOAD);
+	assert_int_equal(r.history[r.history_n - 2].seq, r.first_step);
+	assert_int_equal(r.history[r.history_n - 1].step, RECOVERY_STEP_ROLLBACK);
+	assert_int_equal(r.history_n, r.steps_begun);
 }
 
 /* --no-rollback: an image that fails verification stays (up, unverified); one that failed
@@ -667,8 +806,11 @@ static void test_rollback_interrupted(void **state)
 	small_config(&c);
 	recovery_init(&r, &c);
 	RUN(&r, rows);
-	assert_int_equal(r.history_n, 1);
-	assert_int_equal(r.history[0].step, RECOVERY_STEP_ROLLBACK);
+	/* two rollbacks, one step each, both kept in the history */
+	assert_int_equal(r.history_n, 2);
+	assert_int_equal(r.first_step, 2);
+	assert_int_equal(r.history[1].seq, 2);
+	assert_int_equal(r.history[1].step, RECOVERY_STEP_ROLLBACK);
 }
 
 static void test_no_steps(void **state)
@@ -784,6 +926,9 @@ int main(void)
 		cmocka_unit_test(test_stale_result),
 		cmocka_unit_test(test_degraded),
 		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_failed_then_budget),
+		cmocka_unit_test(test_carry),
+		cmocka_unit_test(test_relapse),
 		cmocka_unit_test(test_degraded_budget_spent),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_reload),
