@@ -60,7 +60,8 @@ enum m7b_event_type {
 #define M7B_FRAME_CONTINUED  0x04u
 
 /* One object from the daemon, decoded. Strings are NUL-terminated and owned by the event;
- * pointers are NULL and numbers -1 when the member is absent. */
+ * pointers are NULL and numbers -1 when the member is absent, of another type or out of
+ * range (port 0..255, level 0..7). */
 struct m7b_event {
 	enum m7b_event_type type;
 	const char *cls;  /* "class" as sent */
@@ -86,7 +87,7 @@ struct m7b_event {
 	const char *release;
 	int proto_major, proto_minor;
 	/* LOG */
-	int level;
+	int level; /* syslog level 0..7 */
 	const char *text;
 	void *priv; /* library-private */
 	/* FRAME, while the daemon maps the M7's ticks (proto_minor >= 1), else -1. Exact

@@ -241,6 +241,29 @@ static void test_wrong_types_are_absent(void **state)
 	m7b_event_free(ev);
 }
 
+static void test_narrow_members_out_of_range(void **state)
+{
+	/* 2^32 + 1 must not pass for protocol 1 (the client would accept the daemon), nor
+	 * 2^32 + 2 for port 2: out of range is absent, as a wrong type is. */
+	struct m7b_event *ev = parse_ok("{\"class\":\"VERSION\",\"proto_major\":4294967297,"
+					"\"proto_minor\":-4294967295}");
+
+	assert_int_equal(ev->proto_major, -1);
+	assert_int_equal(ev->proto_minor, -1);
+	m7b_event_free(ev);
+	ev = parse_ok("{\"class\":\"LOG\",\"port\":4294967298,\"level\":4294967302}");
+	assert_int_equal(ev->port, -1);
+	assert_int_equal(ev->level, -1);
+	m7b_event_free(ev);
+	ev = parse_ok("{\"class\":\"LOG\",\"level\":8}");
+	assert_int_equal(ev->level, -1);
+	m7b_event_free(ev);
+	ev = parse_ok("{\"class\":\"LOG\",\"port\":255,\"level\":0}");
+	assert_int_equal(ev->port, 255);
+	assert_int_equal(ev->level, 0);
+	m7b_event_free(ev);
+}
+
 static void test_status_channels(void **state)
 {
 	struct m7b_event *ev = parse_ok(
@@ -502,6 +525,7 @@ int main(void)
 		cmocka_unit_test(test_types_and_members),
 		cmocka_unit_test(test_version_state_error_log),
 		cmocka_unit_test(test_wrong_types_are_absent),
+		cmocka_unit_test(test_narrow_members_out_of_range),
 		cmocka_unit_test(test_status_channels),
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_base64),
