@@ -559,7 +559,7 @@ static const struct resume_pos *resume_from(struct m7b_client *c, const struct m
 {
 	const struct resume_pos *found = NULL;
 
-	if (w && w->nchannels == 1) {
+	if (w && w->channels && w->nchannels == 1) {
 		const struct resume_pos *p = pos_of(c, w->channels[0]);
 		return p && p->has_frame ? p : NULL;
 	}
@@ -579,7 +579,8 @@ static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, int *e
 {
 	struct m7b_watch w2 = w ? *w : (struct m7b_watch){0};
 	const char **cls = NULL;
-	bool has_hello = !w2.classes;
+	/* No classes (NULL or none: left out of the request) means all, HELLO included. */
+	bool has_hello = !w2.classes || !w2.nclasses;
 
 	for (size_t i = 0; !has_hello && i < w2.nclasses; i++)
 		has_hello = w2.classes[i] && strcmp(w2.classes[i], "HELLO") == 0;

@@ -274,6 +274,25 @@ static void test_requests_on_the_wire(void **state)
 	free(f);
 }
 
+static void test_watch_empty_filters(void **state)
+{
+	/* NULL/0 members are left out, with resuming on (the default) as without: a NULL
+	 * array with a count, or an array with count 0, means no filter of that kind. */
+	struct fake *f = fake_start(script_capture);
+	struct m7b_client *c = connect_to(f);
+	static const char *const none[] = {"FRAME"};
+	struct m7b_watch w1 = {.channels = NULL, .nchannels = 1};
+	struct m7b_watch w2 = {.classes = none, .nclasses = 0};
+
+	assert_int_equal(m7b_client_watch(c, &w1), 0);
+	assert_int_equal(m7b_client_watch(c, &w2), 0);
+	m7b_client_free(c);
+	fake_stop(f);
+	assert_string_equal(f->got[0], "{\"cmd\":\"watch\",\"id\":1}");
+	assert_string_equal(f->got[1], "{\"cmd\":\"watch\",\"id\":2}");
+	free(f);
+}
+
 static void script_bad_version(struct fake *f)
 {
 	put(f, "{\"class\":\"VERSION\",\"release\":\"9\",\"proto_major\":2,\"proto_minor\":0}\n");
@@ -389,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_status_with_stream_in_between),
 		cmocka_unit_test(test_error_reply_and_bad_line),
 		cmocka_unit_test(test_requests_on_the_wire),
+		cmocka_unit_test(test_watch_empty_filters),
 		cmocka_unit_test(test_other_major_version),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_timeout_and_nonblocking),
