@@ -393,6 +393,37 @@ class ClientE2E(unittest.TestCase):
             self.assertRegex(l, r"^\d\d:\d\d:\d\d m7 up gaps=\d+ bad_crc=\d+ recoveries=\d+")
         self.assertRegex(lines[1], r" port2=\d+/s,\d+B/s")
 
+    def test_top_terminal_without_cursor(self):
+        # A terminal that cannot place the cursor (TERM unset, unknown to terminfo, or
+        # dumb) gets the plain lines too, not an error from the screen library.
+        import pty
+        for term in (None, "no-such-terminal", "dumb"):
+            env = dict(os.environ)
+            env.pop("TERM", None)
+            if term:
+                env["TERM"] = term
+            master, slave = pty.openpty()
+            try:
+                p = subprocess.Popen([CTL, "-s", self.rig.sock, "top", "-n", "1"], env=env,
+                                     stdin=slave, stdout=slave, stderr=slave)
+                os.close(slave)
+                out = b""
+                while True:
+                    try:
+                        chunk = os.read(master, 4096)
+                    except OSError:  # EIO: every holder of the pty's slave has gone
+                        break
+                    if not chunk:
+                        break
+                    out += chunk
+                rc = p.wait(TIMEOUT)
+            finally:
+                os.close(master)
+            text = out.decode(errors="replace")
+            self.assertEqual(rc, 0, f"TERM={term}: {text}")
+            self.assertRegex(text, r"(?m)^\d\d:\d\d:\d\d m7 up gaps=\d+", f"TERM={term}")
+            self.assertNotIn("\x1b", text, f"TERM={term}")
+
     def test_error_paths(self):
         # Bad arguments exit 2 with one line, whether the CLI or the daemon spots them.
         r = ctl("send", "-p", "9", "x", sock=self.rig.sock)
