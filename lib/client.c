@@ -282,7 +282,8 @@ static int take_line(struct m7b_client *c, struct m7b_event **out)
 	c->len -= n + 1;
 	c->scanned = 0;
 	if (r == -EMSGSIZE)
-		return fail(c, r, "line longer than %u bytes", M7B_CLIENT_LINE_MAX);
+		return fail(c, r, "a line from the daemon is longer than %u bytes",
+			    M7B_CLIENT_LINE_MAX);
 	if (r == -EBADMSG) {
 		char msg[sizeof(c->err.message)];
 
@@ -335,7 +336,8 @@ static int read_event(struct m7b_client *c, struct m7b_event **out, int64_t dead
 		}
 		if (c->len > M7B_CLIENT_LINE_MAX) {
 			m7b_client_close(c);
-			return fail(c, -EMSGSIZE, "line longer than %u bytes", M7B_CLIENT_LINE_MAX);
+			return fail(c, -EMSGSIZE, "a line from the daemon is longer than %u bytes",
+				    M7B_CLIENT_LINE_MAX);
 		}
 		if (c->eof)
 			return fail(c, -ECONNRESET, "the daemon closed the connection");

@@ -92,8 +92,16 @@ int ctl_report(struct ctl *ctl, const char *what, int r)
 	case -EPROTO:
 		fprintf(stderr, "%s: %s\n", ctl_prog, e->message);
 		return EXIT_UNREACHABLE;
-	case -EINVAL:	/* an argument the request cannot carry (not UTF-8) */
-	case -EMSGSIZE: /* arguments too long for one request line */
+	case -EMSGSIZE:
+		/* The daemon sent a line longer than the library takes: it disconnected. */
+		if (!m7b_client_connected(ctl->client)) {
+			fprintf(stderr, "%s: %s: lost the connection to m7bridged (%s)\n", ctl_prog,
+				what, e->message);
+			return EXIT_UNREACHABLE;
+		}
+		/* Else arguments too long for one request line: */
+		/* fall through */
+	case -EINVAL: /* an argument the request cannot carry (not UTF-8) */
 		fprintf(stderr, "%s: %s: %s\n", ctl_prog, what, e->message);
 		return EXIT_USAGE;
 	default:

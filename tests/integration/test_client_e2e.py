@@ -939,6 +939,73 @@ class NotASocket(unittest.TestCase):
             shutil.rmtree(d, ignore_errors=True)
 
 
+class FakeDaemon:
+    """A stand-in for m7bridged on a Unix socket: sends VERSION, then answers each
+    request line with reply(request) (bytes; may be cut short by closing)."""
+
+    def __init__(self, reply):
+        self.dir = tempfile.mkdtemp(prefix="m7b-e2e-")
+        self.sock = os.path.join(self.dir, "fake.sock")
+        self.reply = reply
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(self.sock)
+        self.srv.listen(4)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            with c:
+                try:
+                    c.sendall(b'{"class":"VERSION","release":"9","proto_major":1,'
+                              b'"proto_minor":1}\n')
+                    buf = b""
+                    while True:
+                        data = c.recv(65536)
+                        if not data:
+                            break
+                        buf += data
+                        while b"\n" in buf:
+                            line, buf = buf.split(b"\n", 1)
+                            out = self.reply(json.loads(line))
+                            if out is None:
+                                c.shutdown(socket.SHUT_RDWR)
+                                raise OSError("closed")
+                            c.sendall(out)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.srv.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MisbehavingDaemon(unittest.TestCase):
+    """m7bridgectl facing a daemon that breaks the protocol: a clear line and the exit
+    status of the man page, never a usage error for the daemon's fault."""
+
+    def run_ctl(self, reply, *args):
+        fake = FakeDaemon(reply)
+        try:
+            return ctl("-t", "3000", *args, sock=fake.sock, timeout=20)
+        finally:
+            fake.close()
+
+    def test_line_too_long_is_a_lost_connection(self):
+        # libm7bridge takes lines up to 1 MiB and then disconnects: 69, not 2.
+        big = b'{"class":"STATUS","id":1,"pad":"' + b"x" * (1024 * 1024 + 10) + b'"}\n'
+        for args in (["status"], ["status", "--json"], ["ping"]):
+            r = self.run_ctl(lambda req: big, *args)
+            self.assertEqual(r.returncode, 69, (args, r.stderr))
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertIn("lost the connection to m7bridged", r.stderr)
+            self.assertIn("longer than 1048576 bytes", r.stderr)
+
+
 if __name__ == "__main__":
     for exe in (CTL, DAEMON, SIM, C_EXAMPLE):
         if not os.access(exe, os.X_OK):
