@@ -510,8 +510,26 @@ static int enqueue(struct m7b_client *c, struct m7b_event *ev)
 	return 0;
 }
 
-/* Waits for the reply to request id; other objects are queued for m7b_client_next. */
-static int wait_reply(struct m7b_client *c, int64_t id, struct m7b_event **reply)
+/* The class that answers cmd when it succeeds (docs/CLIENT-PROTOCOL.md, section 3). */
+static enum m7b_event_type reply_type(enum m7b_cmd cmd)
+{
+	switch (cmd) {
+	case M7B_CMD_STATUS:
+		return M7B_EV_STATUS;
+	case M7B_CMD_INCIDENTS:
+		return M7B_EV_INCIDENTS;
+	case M7B_CMD_PING:
+		return M7B_EV_PONG;
+	default:
+		return M7B_EV_ACK;
+	}
+}
+
+/* Waits for the reply to request id; other objects are queued for m7b_client_next, and
+ * so are those of a class this library does not know (clients ignore those, even when
+ * they echo the id). */
+static int wait_reply(struct m7b_client *c, int64_t id, enum m7b_event_type want,
+		      struct m7b_event **reply)
 {
 	struct m7b_event *ev;
 	int64_t deadline;
@@ -524,7 +542,7 @@ static int wait_reply(struct m7b_client *c, int64_t id, struct m7b_event **reply
 			continue; /* a bad line is not our reply; keep waiting */
 		if (r < 0)
 			return r;
-		if (!(ev->has_id && ev->id == id)) {
+		if (!(ev->has_id && ev->id == id) || ev->type == M7B_EV_UNKNOWN) {
 			if (enqueue(c, ev) < 0)
 				return fail(c, -ENOMEM, "out of memory");
 			continue;
@@ -535,6 +553,10 @@ static int wait_reply(struct m7b_client *c, int64_t id, struct m7b_event **reply
 		fail(c, -EREMOTEIO, "%s", ev->message ? ev->message : "request failed");
 		snprintf(c->err.code, sizeof(c->err.code), "%s", ev->code ? ev->code : "");
 		r = -EREMOTEIO;
+	} else if (ev->type != want) {
+		r = fail(c, -EBADMSG, "the daemon answered with %s where %s was due",
+			 m7b_event_type_to_string(ev->type), m7b_event_type_to_string(want));
+		ev = m7b_event_free(ev);
 	}
 	if (reply)
 		*reply = ev;
@@ -553,7 +575,7 @@ int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct 
 	r = m7b_client_submit(c, req, &id);
 	if (r < 0)
 		return r;
-	return wait_reply(c, id, reply);
+	return wait_reply(c, id, reply_type(req->cmd), reply);
 }
 
 /* The one position to resume from: the watched channel's, or the only one known. */
@@ -635,7 +657,7 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 	if (r < 0)
 		return r;
 	c->watched = true;
-	return wait_reply(c, id, NULL);
+	return wait_reply(c, id, M7B_EV_ACK, NULL);
 }
 
 void m7b_client_set_resume(struct m7b_client *c, bool on)

@@ -216,7 +216,9 @@ int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64
 /* Sends req and waits for the object that echoes its id; other objects that arrive
  * meanwhile are kept for next(). Returns 0 with *reply (may be NULL: then freed), or
  * -EREMOTEIO when the reply is an ERROR (its code/message in m7b_client_error, the event
- * still in *reply), -ETIMEDOUT, -ECONNRESET, ... */
+ * still in *reply), -EBADMSG when it is of a class that does not answer req (the daemon
+ * broke the protocol; nothing in *reply), -ETIMEDOUT, -ECONNRESET, ... An object of a
+ * class this library does not know is never taken as the reply: next() returns it. */
 int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply);
 
 /* Shorthands for m7b_client_call. m7b_client_watch, as the first watch of a new

@@ -293,6 +293,59 @@ static void test_watch_empty_filters(void **state)
 	free(f);
 }
 
+static void script_odd_replies(struct fake *f)
+{
+	char reply[256];
+	long id;
+
+	put(f, VERSION_LINE);
+	/* status: first an object of a class this library does not know, echoing the id (a
+	 * later minor's), then the STATUS. */
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply),
+		 "{\"class\":\"PROGRESS\",\"id\":%ld}\n{\"class\":\"STATUS\",\"id\":%ld,"
+		 "\"channels\":[]}\n",
+		 id, id);
+	put(f, reply);
+	/* status again: answered with a PONG, which is no answer to status. */
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply), "{\"class\":\"PONG\",\"id\":%ld}\n", id);
+	put(f, reply);
+	/* ping: answered as it should be. */
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply), "{\"class\":\"PONG\",\"id\":%ld}\n", id);
+	put(f, reply);
+	get_line(f);
+}
+
+static void test_reply_of_another_class(void **state)
+{
+	struct fake *f = fake_start(script_odd_replies);
+	struct m7b_client *c = connect_to(f);
+	struct m7b_event *ev = NULL;
+
+	assert_int_equal(m7b_client_status(c, &ev), 0);
+	assert_int_equal(ev->type, M7B_EV_STATUS);
+	m7b_event_free(ev);
+	/* The unknown class is ignored as a reply, and kept for next(). */
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_string_equal(ev->cls, "PROGRESS");
+	m7b_event_free(ev);
+	/* A known class that does not answer the request is a protocol error, said so. */
+	ev = (struct m7b_event *)1;
+	assert_int_equal(m7b_client_status(c, &ev), -EBADMSG);
+	assert_null(ev);
+	assert_non_null(strstr(m7b_client_error(c)->message, "PONG"));
+	/* The connection goes on. */
+	assert_int_equal(m7b_client_ping(c), 0);
+	m7b_client_free(c);
+	fake_stop(f);
+	free(f);
+}
+
 static void script_bad_version(struct fake *f)
 {
 	put(f, "{\"class\":\"VERSION\",\"release\":\"9\",\"proto_major\":2,\"proto_minor\":0}\n");
@@ -409,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_error_reply_and_bad_line),
 		cmocka_unit_test(test_requests_on_the_wire),
 		cmocka_unit_test(test_watch_empty_filters),
+		cmocka_unit_test(test_reply_of_another_class),
 		cmocka_unit_test(test_other_major_version),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_timeout_and_nonblocking),

@@ -1005,6 +1005,17 @@ class MisbehavingDaemon(unittest.TestCase):
             self.assertIn("lost the connection to m7bridged", r.stderr)
             self.assertIn("longer than 1048576 bytes", r.stderr)
 
+    def test_reply_of_another_class(self):
+        # A PONG where a STATUS is due is the daemon's error: 1 and a line saying so.
+        def pong(req):
+            return b'{"class":"PONG","id":%d}\n' % req["id"]
+        for args in (["status"], ["status", "--json"], ["incidents"]):
+            r = self.run_ctl(pong, *args)
+            self.assertEqual(r.returncode, 1, (args, r.stdout, r.stderr))
+            self.assertEqual(r.stdout, "", args)
+            self.assertRegex(r.stderr, r"^m7bridgectl: \w+: the daemon answered with PONG "
+                             r"where (STATUS|INCIDENTS) was due\n$")
+
 
 if __name__ == "__main__":
     for exe in (CTL, DAEMON, SIM, C_EXAMPLE):
