@@ -174,8 +174,9 @@ struct m7b_request {
 /* Name of a command as sent in "cmd". */
 const char *m7b_cmd_to_string(enum m7b_cmd cmd);
 /* Builds the request line (compact JSON plus '\n', caller frees) with integer id; NULL on
- * -ENOMEM or a request that cannot be expressed (-EINVAL: a value out of range, a string
- * that is not UTF-8; -EMSGSIZE: longer than M7B_LINE_MAX). */
+ * -ENOMEM or a request that cannot be expressed (-EINVAL: a value out of range, such as
+ * an id beyond +-(2^53 - 1), which the daemon could not echo exactly, a string that is not
+ * UTF-8; -EMSGSIZE: longer than M7B_LINE_MAX). */
 char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error);
 
 struct m7b_client;
