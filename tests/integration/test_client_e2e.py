@@ -483,6 +483,24 @@ class ClientE2E(unittest.TestCase):
         r = ctl("ping", sock=self.rig.sock)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_send_stdin_unreadable_or_not_hex(self):
+        # stdin that cannot be read is said so (not "more than 478 bytes"); input that
+        # is not hex is quoted on one line, control bytes shown as '?'.
+        d = os.open(self.rig.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            r = subprocess.run([CTL, "-s", self.rig.sock, "send", "-p", "1", "-"], stdin=d,
+                               capture_output=True, text=True, timeout=TIMEOUT)
+        finally:
+            os.close(d)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("send: cannot read stdin: Is a directory", r.stderr)
+        r = subprocess.run([CTL, "-s", self.rig.sock, "send", "--hex", "-p", "1", "-"],
+                           input=b"zz\n\x1b[31mred", capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertNotIn(b"\x1b", r.stderr)
+        self.assertIn(b"not hex bytes", r.stderr)
+
     def test_recover_incidents_reload(self):
         # recover: ACK once started; the watch shows the channel recovering, then up.
         w = subprocess.Popen([CTL, "-s", self.rig.sock, "watch", "--json", "--classes", "STATE"],
