@@ -14,10 +14,12 @@
 #include "m7bridge/client.h"
 #include "config.h"
 
-/* Objects that arrived while a blocking call waited for its reply. */
+/* Objects that arrived while a blocking call waited for its reply, and the bad lines
+ * among them (ev NULL, bad saying why), which next() reports in their place. */
 struct queued {
 	struct queued *next;
 	struct m7b_event *ev;
+	char *bad;
 };
 
 /* Where a watching client was, per channel, so a new connection can resume there. */
@@ -90,6 +92,7 @@ static void queue_clear(struct m7b_client *c)
 
 		c->head = q->next;
 		m7b_event_free(q->ev);
+		free(q->bad);
 		free(q);
 	}
 	c->tail = NULL;
@@ -418,6 +421,12 @@ static int next_event(struct m7b_client *c, struct m7b_event **out, int timeout_
 		if (!c->head)
 			c->tail = NULL;
 		*out = q->ev;
+		if (q->bad) {
+			fail(c, -EBADMSG, "%s", q->bad);
+			free(q->bad);
+			free(q);
+			return -EBADMSG;
+		}
 		free(q);
 		return 0;
 	}
@@ -492,14 +501,21 @@ int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64
 	return submit_line(c, line, id);
 }
 
+/* Queues ev, or with ev NULL the bad line the last error describes. */
 static int enqueue(struct m7b_client *c, struct m7b_event *ev)
 {
 	struct queued *q = malloc(sizeof(*q));
 
+	if (q && !ev && !(q->bad = strdup(c->err.message))) {
+		free(q);
+		q = NULL;
+	}
 	if (!q) {
 		m7b_event_free(ev);
 		return -ENOMEM;
 	}
+	if (ev)
+		q->bad = NULL;
 	q->next = NULL;
 	q->ev = ev;
 	if (c->tail)
@@ -538,8 +554,12 @@ static int wait_reply(struct m7b_client *c, int64_t id, enum m7b_event_type want
 	deadline = deadline_of(c->timeout_ms);
 	for (;;) {
 		r = read_event(c, &ev, deadline, true);
-		if (r == -EBADMSG)
-			continue; /* a bad line is not our reply; keep waiting */
+		if (r == -EBADMSG) {
+			/* Not our reply; next() reports it where it came in the stream. */
+			if (enqueue(c, NULL) < 0)
+				return fail(c, -ENOMEM, "out of memory");
+			continue;
+		}
 		if (r < 0)
 			return r;
 		if (!(ev->has_id && ev->id == id) || ev->type == M7B_EV_UNKNOWN) {

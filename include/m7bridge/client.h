@@ -215,7 +215,8 @@ bool m7b_client_pending(const struct m7b_client *c);
 /* Sends req without waiting; *id (may be NULL) gets the id the reply will echo. */
 int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64_t *id);
 /* Sends req and waits for the object that echoes its id; other objects that arrive
- * meanwhile are kept for next(). Returns 0 with *reply (may be NULL: then freed), or
+ * meanwhile are kept for next(), and so are bad lines (next() returns -EBADMSG for each,
+ * in its place). Returns 0 with *reply (may be NULL: then freed), or
  * -EREMOTEIO when the reply is an ERROR (its code/message in m7b_client_error, the event
  * still in *reply), -EBADMSG when it is of a class that does not answer req (the daemon
  * broke the protocol; nothing in *reply), -ETIMEDOUT, -ECONNRESET, ... An object of a

@@ -346,6 +346,50 @@ static void test_reply_of_another_class(void **state)
 	free(f);
 }
 
+static void script_bad_line_during_call(struct fake *f)
+{
+	char reply[256];
+	long id;
+
+	put(f, VERSION_LINE);
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply),
+		 "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":1,\"data\":\"\"}\n"
+		 "not json\n"
+		 "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":2,\"data\":\"!\"}\n"
+		 "{\"class\":\"PONG\",\"id\":%ld}\n",
+		 id);
+	put(f, reply);
+	get_line(f);
+}
+
+static void test_bad_line_during_call(void **state)
+{
+	/* Bad lines that arrive while a call waits for its reply are not lost silently:
+	 * next() reports each with -EBADMSG, in stream order. */
+	struct fake *f = fake_start(script_bad_line_during_call);
+	struct m7b_client *c = connect_to(f);
+	struct m7b_event *ev = NULL;
+
+	assert_int_equal(m7b_client_ping(c), 0);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->seq, 1);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -EBADMSG);
+	assert_null(ev);
+	assert_non_null(strstr(m7b_client_error(c)->message, "not valid JSON"));
+	assert_int_equal(m7b_client_next(c, &ev, 0), -EBADMSG);
+	assert_non_null(strstr(m7b_client_error(c)->message, "base64"));
+	assert_false(m7b_client_pending(c));
+	assert_int_equal(m7b_client_next(c, &ev, 0), -EAGAIN);
+	m7b_client_free(c);
+	fake_stop(f);
+	free(f);
+}
+
 static void script_bad_version(struct fake *f)
 {
 	put(f, "{\"class\":\"VERSION\",\"release\":\"9\",\"proto_major\":2,\"proto_minor\":0}\n");
@@ -463,6 +507,7 @@ int main(void)
 		cmocka_unit_test(test_requests_on_the_wire),
 		cmocka_unit_test(test_watch_empty_filters),
 		cmocka_unit_test(test_reply_of_another_class),
+		cmocka_unit_test(test_bad_line_during_call),
 		cmocka_unit_test(test_other_major_version),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_timeout_and_nonblocking),
