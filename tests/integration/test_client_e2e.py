@@ -1023,6 +1023,50 @@ class MisbehavingDaemon(unittest.TestCase):
             self.assertIn("lost the connection to m7bridged", r.stderr)
             self.assertIn("longer than 1048576 bytes", r.stderr)
 
+    @staticmethod
+    def streamer(objs, close_on_status=False):
+        """A reply function: status gets a one-channel STATUS (or, once watching and
+        close_on_status, a hang-up); watch gets its ACK followed by objs."""
+        watching = []
+
+        def reply(req):
+            if req["cmd"] == "watch":
+                watching.append(True)
+                return (b'{"class":"ACK","id":%d,"cmd":"watch"}\n' % req["id"] +
+                        b"".join(json.dumps(o).encode() + b"\n" for o in objs))
+            if req["cmd"] == "status":
+                if watching and close_on_status:
+                    return None
+                return (b'{"class":"STATUS","id":%d,"channels":[{"name":"m7","state":"up",'
+                        b'"frames":1,"recoveries":0}]}\n' % req["id"])
+            return b'{"class":"ACK","id":%d}\n' % req["id"]
+        return reply
+
+    def test_watch_odd_members(self):
+        # Members of an unexpected shape print as absent, never as C's "(null)".
+        objs = [{"class": "HEARTBEAT", "channel": "m7", "seq": 3, "counters": [1, 2]},
+                {"class": "HEARTBEAT", "channel": "m7", "seq": 4,
+                 "counters": {"captures": 5}},
+                {"class": "FRAME", "channel": "m7", "port": 2, "seq": 5, "t_first": 1,
+                 "t_last": 2, "data": "aGk=", "len": 2}]
+        r = self.run_ctl(self.streamer(objs), "watch", "-n", "1", "--classes",
+                         "frame,heartbeat")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("(null)", r.stdout)
+        self.assertRegex(r.stdout, r"m7 heartbeat seq=3\n")
+        self.assertRegex(r.stdout, r"m7 heartbeat seq=4 captures=5\n")
+
+    def test_watch_shows_what_came_before_a_lost_connection(self):
+        # Frames that arrived while watch asked for its counters are printed before
+        # the lost connection is reported.
+        objs = [{"class": "FRAME", "channel": "m7", "port": 2, "seq": n, "t_first": 1,
+                 "t_last": 2, "data": "aGk=", "len": 2} for n in (7, 8, 9)]
+        r = self.run_ctl(self.streamer(objs, close_on_status=True), "watch")
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertIn("lost the connection to m7bridged", r.stderr)
+        for n in (7, 8, 9):
+            self.assertIn(f" m7/2 seq={n} len=2 ", r.stdout)
+
     def test_reply_of_another_class(self):
         # A PONG where a STATUS is due is the daemon's error: 1 and a line saying so.
         def pong(req):
