@@ -444,9 +444,13 @@ int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms
 	}
 }
 
-/* Writes all of s, waiting for room until the deadline. */
+/* Writes all of a request line, waiting for room until the deadline. A line cut short
+ * would join the next request into one the daemon refuses, whose reply never comes: the
+ * connection is closed then (-ECONNRESET); a line not begun leaves it usable. */
 static int write_all(struct m7b_client *c, const char *s, size_t n, int64_t deadline)
 {
+	size_t total = n;
+
 	while (n > 0) {
 		ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
 
@@ -460,6 +464,13 @@ static int write_all(struct m7b_client *c, const char *s, size_t n, int64_t dead
 		if (w < 0 && errno == EAGAIN) {
 			int r = wait_fd(c, POLLOUT, deadline);
 
+			if (r < 0 && n < total) {
+				m7b_client_close(c);
+				return fail(c, -ECONNRESET,
+					    "request cut short after %zu of %zu bytes (%s): "
+					    "connection closed",
+					    total - n, total, strerror(-r));
+			}
 			if (r < 0)
 				return fail(c, r, "cannot write to the daemon: %s", strerror(-r));
 			continue;

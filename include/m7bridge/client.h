@@ -212,7 +212,10 @@ int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms
  * for lack of data (call it before going back to poll). */
 bool m7b_client_pending(const struct m7b_client *c);
 
-/* Sends req without waiting; *id (may be NULL) gets the id the reply will echo. */
+/* Sends req without waiting for the reply; *id (may be NULL) gets the id the reply will
+ * echo. When the daemon takes no bytes within the timeout: -ETIMEDOUT, the connection
+ * still usable; when it took only part of the line: -ECONNRESET, the connection closed
+ * (the rest would have run into the next request). */
 int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64_t *id);
 /* Sends req and waits for the object that echoes its id; other objects that arrive
  * meanwhile are kept for next(), and so are bad lines (next() returns -EBADMSG for each,

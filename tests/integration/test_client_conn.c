@@ -30,6 +30,8 @@ struct fake {
 	void (*script)(struct fake *);
 	char got[8][512]; /* request lines received */
 	int ngot;
+	int go[2];  /* the test tells the script to go on */
+	bool whole; /* script_unread: the bytes received ended at a line's end or EOF */
 };
 
 static void put(struct fake *f, const char *s)
@@ -103,6 +105,7 @@ static struct fake *fake_start(void (*script)(struct fake *))
 	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(f->lfd, 4), 0);
 	f->script = script;
+	assert_int_equal(pipe(f->go), 0);
 	assert_int_equal(pthread_create(&f->thread, NULL, server, f), 0);
 	return f;
 }
@@ -111,6 +114,8 @@ static struct fake *fake_start(void (*script)(struct fake *))
 static void fake_stop(struct fake *f)
 {
 	pthread_join(f->thread, NULL);
+	close(f->go[0]);
+	close(f->go[1]);
 	close(f->lfd);
 	unlink(f->path);
 	rmdir(f->dir);
@@ -390,6 +395,59 @@ static void test_bad_line_during_call(void **state)
 	free(f);
 }
 
+static void script_unread(struct fake *f)
+{
+	static char buf[65536];
+	char go, last = '\n';
+
+	put(f, VERSION_LINE);
+	/* Read nothing until the client gave up writing, as a daemon that stops reading
+	 * a client whose queue is full. */
+	assert_int_equal(read(f->go[0], &go, 1), 1);
+	for (;;) {
+		struct pollfd p = {.fd = f->cfd, .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&p, 1, 500) <= 0)
+			break;
+		n = recv(f->cfd, buf, sizeof(buf), 0);
+		/* The client closed (a reset: it left VERSION unread): a cut line goes
+		 * nowhere. */
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			last = '\n';
+		if (n <= 0)
+			break;
+		last = buf[n - 1];
+	}
+	f->whole = last == '\n';
+}
+
+static void test_cut_request_closes(void **state)
+{
+	/* A request that could be written only in part would join the next one into a
+	 * line the daemon refuses, and that reply would never come: the library closes
+	 * the connection instead. */
+	struct fake *f = fake_start(script_unread);
+	struct m7b_client *c = connect_to(f);
+	static char name[60000];
+	struct m7b_request req = {.cmd = M7B_CMD_INCIDENTS, .channel = name};
+	int r, n = 0;
+
+	memset(name, 'a', sizeof(name) - 1);
+	m7b_client_set_timeout(c, 100);
+	while ((r = m7b_client_submit(c, &req, NULL)) == 0 && n < 1000)
+		n++;
+	if (m7b_client_connected(c))
+		assert_int_equal(r, -ETIMEDOUT);
+	else
+		assert_int_equal(r, -ECONNRESET);
+	assert_int_equal(write(f->go[1], "x", 1), 1);
+	fake_stop(f);
+	assert_true(f->whole);
+	m7b_client_free(c);
+	free(f);
+}
+
 static void script_bad_version(struct fake *f)
 {
 	put(f, "{\"class\":\"VERSION\",\"release\":\"9\",\"proto_major\":2,\"proto_minor\":0}\n");
@@ -508,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_watch_empty_filters),
 		cmocka_unit_test(test_reply_of_another_class),
 		cmocka_unit_test(test_bad_line_during_call),
+		cmocka_unit_test(test_cut_request_closes),
 		cmocka_unit_test(test_other_major_version),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_timeout_and_nonblocking),
