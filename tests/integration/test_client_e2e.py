@@ -1079,6 +1079,51 @@ class MisbehavingDaemon(unittest.TestCase):
                              r"where (STATUS|INCIDENTS) was due\n$")
 
 
+class ManPages(unittest.TestCase):
+    """Every option a program's --help offers is in its man page, long and short form."""
+
+    CTL_COMMANDS = ("status", "watch", "top", "send", "recover", "reload", "incidents",
+                    "ports", "ping", "version")
+
+    def options(self, text):
+        return (set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", text)) |
+                set(re.findall(r"(?<![\w-])-[a-zA-Z](?=,)", text)))
+
+    def check(self, helps, page):
+        with open(os.path.join(SOURCE, "docs", "man", page)) as f:
+            man = f.read().replace("\\", "")
+        in_man = set(re.findall(r"\*(--?[a-zA-Z][a-z0-9-]*)\*", man))
+        missing = set()
+        for argv in helps:
+            if not os.access(argv[0], os.X_OK):
+                continue
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT,
+                               stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, 0, (argv, r.stderr))
+            missing |= self.options(r.stdout) - in_man
+        self.assertEqual(missing, set(), page)
+
+    def test_m7bridgectl(self):
+        # The top-level summary quotes doctor's options too: they are in its own page.
+        r = subprocess.run([CTL, "--help"], capture_output=True, text=True)
+        doctor = [l for l in r.stdout.splitlines() if l.strip().startswith("doctor ")]
+        self.assertEqual(len(doctor), 1, r.stdout)
+        with open(os.path.join(SOURCE, "docs", "man", "m7bridgectl-doctor.1.scd")) as f:
+            doc_man = f.read()
+        for opt in self.options(doctor[0]):
+            self.assertIn(f"*{opt}*", doc_man)
+        self.check([[CTL, c, "--help"] for c in self.CTL_COMMANDS], "m7bridgectl.1.scd")
+        self.check([[CTL, "doctor", "--help"]], "m7bridgectl-doctor.1.scd")
+
+    def test_daemon_sim_exporter_mqtt(self):
+        for exe, page in ((DAEMON, "m7bridged.8.scd"), (SIM, "m7sim.1.scd"),
+                          (os.path.join(BUILD, "tools", "exporter", "m7bridge-exporter"),
+                           "m7bridge-exporter.1.scd"),
+                          (os.path.join(BUILD, "tools", "mqtt", "m7bridge-mqtt"),
+                           "m7bridge-mqtt.1.scd")):
+            self.check([[exe, "--help"]], page)
+
+
 if __name__ == "__main__":
     for exe in (CTL, DAEMON, SIM, C_EXAMPLE):
         if not os.access(exe, os.X_OK):
