@@ -446,7 +446,8 @@ int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms
 
 /* Writes all of a request line, waiting for room until the deadline. A line cut short
  * would join the next request into one the daemon refuses, whose reply never comes: the
- * connection is closed then (-ECONNRESET); a line not begun leaves it usable. */
+ * sending side is shut then (-ECONNRESET), which ends the cut line for the daemon, while
+ * what it sends can still be read; a line not begun leaves the connection usable. */
 static int write_all(struct m7b_client *c, const char *s, size_t n, int64_t deadline)
 {
 	size_t total = n;
@@ -465,10 +466,10 @@ static int write_all(struct m7b_client *c, const char *s, size_t n, int64_t dead
 			int r = wait_fd(c, POLLOUT, deadline);
 
 			if (r < 0 && n < total) {
-				m7b_client_close(c);
+				(void)shutdown(c->fd, SHUT_WR);
 				return fail(c, -ECONNRESET,
-					    "request cut short after %zu of %zu bytes (%s): "
-					    "connection closed",
+					    "request cut short after %zu of %zu bytes (%s): the "
+					    "connection takes no more requests",
 					    total - n, total, strerror(-r));
 			}
 			if (r < 0)

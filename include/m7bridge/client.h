@@ -214,8 +214,9 @@ bool m7b_client_pending(const struct m7b_client *c);
 
 /* Sends req without waiting for the reply; *id (may be NULL) gets the id the reply will
  * echo. When the daemon takes no bytes within the timeout: -ETIMEDOUT, the connection
- * still usable; when it took only part of the line: -ECONNRESET, the connection closed
- * (the rest would have run into the next request). */
+ * still usable; when it took only part of the line: -ECONNRESET, and the connection
+ * takes no more requests (the rest would run into the next one), while what the daemon
+ * still sends, the replies to earlier requests included, can be read with next(). */
 int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64_t *id);
 /* Sends req and waits for the object that echoes its id; other objects that arrive
  * meanwhile are kept for next(), and so are bad lines (next() returns -EBADMSG for each,
