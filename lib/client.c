@@ -98,18 +98,24 @@ static void queue_clear(struct m7b_client *c)
 	c->tail = NULL;
 }
 
-void m7b_client_close(struct m7b_client *c)
+/* Ends the connection, keeping the objects queued for next(): received, so delivered. */
+static void disconnect(struct m7b_client *c)
 {
-	if (!c)
-		return;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
-	queue_clear(c);
 	free(c->buf);
 	c->buf = NULL;
 	c->len = c->cap = c->scanned = 0;
 	c->eof = false;
+}
+
+void m7b_client_close(struct m7b_client *c)
+{
+	if (!c)
+		return;
+	disconnect(c);
+	queue_clear(c);
 	c->watched = false;
 	c->version = m7b_event_free(c->version);
 }
@@ -329,7 +335,7 @@ static int read_event(struct m7b_client *c, struct m7b_event **out, int64_t dead
 		r = take_line(c, out);
 		if (r < 0) {
 			if (r == -EMSGSIZE)
-				m7b_client_close(c);
+				disconnect(c);
 			return r;
 		}
 		if (r > 0) {
@@ -338,7 +344,7 @@ static int read_event(struct m7b_client *c, struct m7b_event **out, int64_t dead
 			return r < 0 ? r : 0;
 		}
 		if (c->len > M7B_CLIENT_LINE_MAX) {
-			m7b_client_close(c);
+			disconnect(c);
 			return fail(c, -EMSGSIZE, "a line from the daemon is longer than %u bytes",
 				    M7B_CLIENT_LINE_MAX);
 		}

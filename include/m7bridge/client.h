@@ -206,7 +206,8 @@ const struct m7b_event *m7b_client_version(const struct m7b_client *c);
 /* Next object from the daemon. timeout_ms 0 = do not wait (event loop), -1 = forever.
  * Returns 0 and *out (free it), -EAGAIN (nothing yet), -ETIMEDOUT, -EBADMSG (a bad line
  * was skipped; the stream goes on), -ECONNRESET (daemon closed), -EMSGSIZE (line too
- * long; disconnected), -EPROTO (unsupported proto_major; disconnected). */
+ * long; disconnected), -EPROTO (unsupported proto_major; disconnected), -ENOTCONN. When a
+ * blocking call ends the connection, the objects that came before are still returned. */
 int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms);
 /* True if an event is already buffered, so next() with timeout 0 will not return -EAGAIN
  * for lack of data (call it before going back to poll). */

@@ -451,6 +451,46 @@ static void test_cut_request_ends_sending(void **state)
 	free(f);
 }
 
+static void script_frame_then_long_line(struct fake *f)
+{
+	size_t n = M7B_CLIENT_LINE_MAX + 100;
+	char *big = malloc(n + 2);
+
+	put(f, VERSION_LINE);
+	get_line(f);
+	put(f, "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":7,\"data\":\"\"}\n");
+	memset(big, 'x', n);
+	big[n] = '\n';
+	big[n + 1] = '\0';
+	put(f, big);
+	free(big);
+	get_line(f);
+}
+
+static void test_long_line_keeps_queue(void **state)
+{
+	/* The connection ends at a line too long, but what came before it stays readable. */
+	struct fake *f = fake_start(script_frame_then_long_line);
+	struct m7b_client *c = connect_to(f);
+	struct m7b_event *ev = NULL;
+
+	assert_int_equal(m7b_client_status(c, &ev), -EMSGSIZE);
+	assert_null(ev);
+	assert_false(m7b_client_connected(c));
+	assert_true(m7b_client_pending(c));
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->seq, 7);
+	m7b_event_free(ev);
+	assert_false(m7b_client_pending(c));
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ENOTCONN);
+	m7b_client_free(c);
+	fake_stop(f);
+	free(f);
+}
+
 static void script_bad_version(struct fake *f)
 {
 	put(f, "{\"class\":\"VERSION\",\"release\":\"9\",\"proto_major\":2,\"proto_minor\":0}\n");
@@ -570,6 +610,7 @@ int main(void)
 		cmocka_unit_test(test_reply_of_another_class),
 		cmocka_unit_test(test_bad_line_during_call),
 		cmocka_unit_test(test_cut_request_ends_sending),
+		cmocka_unit_test(test_long_line_keeps_queue),
 		cmocka_unit_test(test_other_major_version),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_timeout_and_nonblocking),
