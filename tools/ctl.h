@@ -81,7 +81,8 @@ int64_t ctl_monotonic_ns(void);
 const char *ctl_str_or(const char *s, const char *dflt);
 /* A duration in ms as "1.250s", "3m05s", "2h10m", "4d02h". */
 void ctl_fmt_duration(char *buf, size_t cap, int64_t ms);
-/* A boot_id as the one format the CLI uses everywhere, as the daemon logs it: "%08x". */
+/* A boot_id as the one format the CLI uses everywhere, as the daemon logs it: "%08x";
+ * "?" outside 0..2^32-1 (-1: absent). */
 void ctl_fmt_boot_id(char *buf, size_t cap, int64_t id);
 /* An integer member of a nested object of channel i ("firmware", "clock"...), or -ENOENT. */
 int ctl_channel_sub_int(const struct m7b_event *st, size_t i, const char *obj, const char *member,

@@ -435,8 +435,12 @@ void ctl_fmt_duration(char *buf, size_t cap, int64_t ms)
 
 void ctl_fmt_boot_id(char *buf, size_t cap, int64_t id)
 {
-	/* The daemon's logs print boot_id in hex: the CLI matches them. */
-	snprintf(buf, cap, "%08" PRIx64, (uint64_t)id);
+	/* The daemon's logs print boot_id in hex: the CLI matches them. It is 32 bits: -1
+	 * (absent) or more is unknown. */
+	if (id < 0 || id > UINT32_MAX)
+		snprintf(buf, cap, "?");
+	else
+		snprintf(buf, cap, "%08" PRIx64, (uint64_t)id);
 }
 
 int ctl_channel_list_member(const struct m7b_event *st, size_t i, const char *member, char *buf,
