@@ -42,6 +42,9 @@ int ctl_report(struct ctl *ctl, const char *what, int r);
 bool ctl_code_is_usage(const char *code);
 /* Connects and reads VERSION; on failure prints why and returns the exit code, else 0. */
 int ctl_open(struct ctl *ctl);
+/* "m7bridged refused the connection: MESSAGE (CODE)" for an ERROR sent instead of
+ * VERSION; a static buffer. */
+const char *ctl_refusal(const struct m7b_event *err);
 /* STATUS into *st (free it); an exit code on failure, else 0. */
 int ctl_get_status(struct ctl *ctl, struct m7b_event **st);
 /* The channel to act on: `given` if configured, else the only one; exit code or 0. */

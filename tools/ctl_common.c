@@ -150,9 +150,25 @@ int ctl_open(struct ctl *ctl)
 			continue;
 		if (r < 0)
 			return ctl_report(ctl, "connect", r);
+		/* A daemon with no slot for us says why (busy), then closes. */
+		if (ev->type == M7B_EV_ERROR) {
+			fprintf(stderr, "%s: %s\n", ctl_prog, ctl_refusal(ev));
+			m7b_event_free(ev);
+			return EXIT_FAILED;
+		}
 		m7b_event_free(ev);
 	}
 	return 0;
+}
+
+const char *ctl_refusal(const struct m7b_event *err)
+{
+	static char buf[512];
+
+	snprintf(buf, sizeof(buf), "m7bridged refused the connection: %s (%s)",
+		 ctl_str_or(ctl_safe(err->message), "no reason given"),
+		 ctl_str_or(ctl_safe(err->code), "?"));
+	return buf;
 }
 
 int ctl_get_status(struct ctl *ctl, struct m7b_event **st)

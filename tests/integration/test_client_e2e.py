@@ -961,7 +961,10 @@ class FakeDaemon:
     """A stand-in for m7bridged on a Unix socket: sends VERSION, then answers each
     request line with reply(request) (bytes; may be cut short by closing)."""
 
-    def __init__(self, reply):
+    VERSION = b'{"class":"VERSION","release":"9","proto_major":1,"proto_minor":1}\n'
+
+    def __init__(self, reply, greeting=VERSION):
+        self.greeting = greeting
         self.dir = tempfile.mkdtemp(prefix="m7b-e2e-")
         self.sock = os.path.join(self.dir, "fake.sock")
         self.reply = reply
@@ -979,8 +982,10 @@ class FakeDaemon:
                 return
             with c:
                 try:
-                    c.sendall(b'{"class":"VERSION","release":"9","proto_major":1,'
-                              b'"proto_minor":1}\n')
+                    c.sendall(self.greeting)
+                    if not self.reply:
+                        c.shutdown(socket.SHUT_RDWR)
+                        continue
                     buf = b""
                     while True:
                         data = c.recv(65536)
@@ -1006,8 +1011,8 @@ class MisbehavingDaemon(unittest.TestCase):
     """m7bridgectl facing a daemon that breaks the protocol: a clear line and the exit
     status of the man page, never a usage error for the daemon's fault."""
 
-    def run_ctl(self, reply, *args):
-        fake = FakeDaemon(reply)
+    def run_ctl(self, reply, *args, greeting=FakeDaemon.VERSION):
+        fake = FakeDaemon(reply, greeting)
         try:
             return ctl("-t", "3000", *args, sock=fake.sock, timeout=20)
         finally:
@@ -1066,6 +1071,19 @@ class MisbehavingDaemon(unittest.TestCase):
         self.assertIn("lost the connection to m7bridged", r.stderr)
         for n in (7, 8, 9):
             self.assertIn(f" m7/2 seq={n} len=2 ", r.stdout)
+
+    def test_connection_refused_with_a_reason(self):
+        # A daemon with no slot left answers the connection with ERROR busy and closes
+        # it: the reason is shown, and the exit status is that of a failed request.
+        busy = b'{"class":"ERROR","code":"busy","message":"too many clients"}\n'
+        for args in (["status"], ["watch"], ["ping"]):
+            r = self.run_ctl(None, *args, greeting=busy)
+            self.assertEqual(r.returncode, 1, (args, r.stderr))
+            self.assertEqual(r.stderr, "m7bridgectl: m7bridged refused the connection: "
+                             "too many clients (busy)\n", args)
+        r = self.run_ctl(None, "version", greeting=busy)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("m7bridged refused the connection: too many clients (busy)", r.stdout)
 
     def test_reply_of_another_class(self):
         # A PONG where a STATUS is due is the daemon's error: 1 and a line saying so.
