@@ -691,11 +691,18 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 	char *line = resume_line(c, w, &r);
 	if (!line)
 		return fail(c, r, "cannot format request: %s", strerror(-r));
+	bool was = c->watched;
+
 	r = submit_line(c, line, &id);
 	if (r < 0)
 		return r;
 	c->watched = true;
-	return wait_reply(c, id, M7B_EV_ACK, NULL);
+	r = wait_reply(c, id, M7B_EV_ACK, NULL);
+	/* A refused watch changes nothing: the next one may still resume. (Without an
+	 * answer the daemon may have taken it: resuming again could repeat frames.) */
+	if (r == -EREMOTEIO)
+		c->watched = was;
+	return r;
 }
 
 void m7b_client_set_resume(struct m7b_client *c, bool on)

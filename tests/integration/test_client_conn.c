@@ -491,6 +491,71 @@ static void test_long_line_keeps_queue(void **state)
 	free(f);
 }
 
+static void script_first_run(struct fake *f)
+{
+	char reply[512];
+	long id;
+
+	put(f, VERSION_LINE);
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply),
+		 "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"watch\"}\n"
+		 "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":5}\n"
+		 "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":9,\"data\":\"\"}\n",
+		 id);
+	put(f, reply);
+	get_line(f);
+}
+
+static void script_refuse_then_ack(struct fake *f)
+{
+	char reply[256];
+	long id;
+
+	put(f, VERSION_LINE);
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply),
+		 "{\"class\":\"ERROR\",\"id\":%ld,\"code\":\"unknown_channel\","
+		 "\"message\":\"no channel m8\",\"available\":[\"m7\"]}\n",
+		 id);
+	put(f, reply);
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply), "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"watch\"}\n", id);
+	put(f, reply);
+	get_line(f);
+}
+
+static void test_refused_watch_still_resumes(void **state)
+{
+	/* A refused watch changes nothing (docs/CLIENT-PROTOCOL.md 3.1): the watch that
+	 * follows on the same connection is still the first and resumes. */
+	struct fake *f = fake_start(script_first_run);
+	struct m7b_client *c = connect_to(f);
+	const char *m7[] = {"m7"}, *m8[] = {"m8"};
+	struct m7b_watch w7 = {.channels = m7, .nchannels = 1};
+	struct m7b_watch w8 = {.channels = m8, .nchannels = 1};
+	struct m7b_event *ev = NULL;
+
+	assert_int_equal(m7b_client_watch(c, &w7), 0);
+	do {
+		m7b_event_free(ev);
+		assert_int_equal(m7b_client_next(c, &ev, 10000), 0);
+	} while (ev->type != M7B_EV_FRAME);
+	m7b_event_free(ev);
+	m7b_client_close(c);
+	fake_stop(f);
+	free(f);
+
+	f = fake_start(script_refuse_then_ack);
+	assert_int_equal(m7b_client_connect(c, f->path), 0);
+	assert_int_equal(m7b_client_watch(c, &w8), -EREMOTEIO);
+	assert_int_equal(m7b_client_watch(c, &w7), 0);
+	m7b_client_free(c);
+	fake_stop(f);
+	assert_non_null(strstr(f->got[1], "\"since_seq\":9,\"boot_id\":5}"));
+	free(f);
+}
+
 static void script_bad_version(struct fake *f)
 {
 	put(f, "{\"class\":\"VERSION\",\"release\":\"9\",\"proto_major\":2,\"proto_minor\":0}\n");
@@ -611,6 +676,7 @@ int main(void)
 		cmocka_unit_test(test_bad_line_during_call),
 		cmocka_unit_test(test_cut_request_ends_sending),
 		cmocka_unit_test(test_long_line_keeps_queue),
+		cmocka_unit_test(test_refused_watch_still_resumes),
 		cmocka_unit_test(test_other_major_version),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_timeout_and_nonblocking),
