@@ -374,12 +374,18 @@ int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 		/* 1e400 is a double's infinity, which JSON cannot write back. */
 		if (cJSON_IsNumber(id) && !isfinite(id->valuedouble))
 			return fail(e, PROTO_E_BAD_VALUE, "\"id\" out of range");
-		char *t = cJSON_PrintUnformatted(id);
-		if (!t)
+		/* An integer below 2^53 in full: cJSON prints 2^53 - 1 rounded to 15 digits,
+		 * and the client could not match its reply. (+ 0.0 makes -0 print as 0.) */
+		char num[24], *t = NULL;
+		const char *text = num;
+		double d = cJSON_IsNumber(id) ? id->valuedouble : 0.5;
+		if (d == floor(d) && fabs(d) < 9007199254740992.0)
+			snprintf(num, sizeof num, "%.0f", d + 0.0);
+		else if (!(text = t = cJSON_PrintUnformatted(id)))
 			return fail(e, PROTO_E_INTERNAL, "out of memory");
-		bool fits = strlen(t) <= PROTO_ID_MAX;
+		bool fits = strlen(text) <= PROTO_ID_MAX;
 		if (fits)
-			strcpy(req->id, t);
+			strcpy(req->id, text);
 		free(t);
 		if (!fits)
 			return fail(e, PROTO_E_BAD_VALUE, "\"id\" longer than %d bytes",

@@ -14,10 +14,12 @@
 #include "m7bridge/client.h"
 #include "config.h"
 
-/* Objects that arrived while a blocking call waited for its reply. */
+/* Objects that arrived while a blocking call waited for its reply, and the bad lines
+ * among them (ev NULL, bad saying why), which next() reports in their place. */
 struct queued {
 	struct queued *next;
 	struct m7b_event *ev;
+	char *bad;
 };
 
 /* Where a watching client was, per channel, so a new connection can resume there. */
@@ -90,23 +92,30 @@ static void queue_clear(struct m7b_client *c)
 
 		c->head = q->next;
 		m7b_event_free(q->ev);
+		free(q->bad);
 		free(q);
 	}
 	c->tail = NULL;
+}
+
+/* Ends the connection, keeping the objects queued for next(): received, so delivered. */
+static void disconnect(struct m7b_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->cap = c->scanned = 0;
+	c->eof = false;
 }
 
 void m7b_client_close(struct m7b_client *c)
 {
 	if (!c)
 		return;
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
+	disconnect(c);
 	queue_clear(c);
-	free(c->buf);
-	c->buf = NULL;
-	c->len = c->cap = c->scanned = 0;
-	c->eof = false;
 	c->watched = false;
 	c->version = m7b_event_free(c->version);
 }
@@ -282,7 +291,8 @@ static int take_line(struct m7b_client *c, struct m7b_event **out)
 	c->len -= n + 1;
 	c->scanned = 0;
 	if (r == -EMSGSIZE)
-		return fail(c, r, "line longer than %u bytes", M7B_CLIENT_LINE_MAX);
+		return fail(c, r, "a line from the daemon is longer than %u bytes",
+			    M7B_CLIENT_LINE_MAX);
 	if (r == -EBADMSG) {
 		char msg[sizeof(c->err.message)];
 
@@ -325,7 +335,7 @@ static int read_event(struct m7b_client *c, struct m7b_event **out, int64_t dead
 		r = take_line(c, out);
 		if (r < 0) {
 			if (r == -EMSGSIZE)
-				m7b_client_close(c);
+				disconnect(c);
 			return r;
 		}
 		if (r > 0) {
@@ -334,8 +344,9 @@ static int read_event(struct m7b_client *c, struct m7b_event **out, int64_t dead
 			return r < 0 ? r : 0;
 		}
 		if (c->len > M7B_CLIENT_LINE_MAX) {
-			m7b_client_close(c);
-			return fail(c, -EMSGSIZE, "line longer than %u bytes", M7B_CLIENT_LINE_MAX);
+			disconnect(c);
+			return fail(c, -EMSGSIZE, "a line from the daemon is longer than %u bytes",
+				    M7B_CLIENT_LINE_MAX);
 		}
 		if (c->eof)
 			return fail(c, -ECONNRESET, "the daemon closed the connection");
@@ -416,6 +427,12 @@ static int next_event(struct m7b_client *c, struct m7b_event **out, int timeout_
 		if (!c->head)
 			c->tail = NULL;
 		*out = q->ev;
+		if (q->bad) {
+			fail(c, -EBADMSG, "%s", q->bad);
+			free(q->bad);
+			free(q);
+			return -EBADMSG;
+		}
 		free(q);
 		return 0;
 	}
@@ -433,9 +450,14 @@ int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms
 	}
 }
 
-/* Writes all of s, waiting for room until the deadline. */
+/* Writes all of a request line, waiting for room until the deadline. A line cut short
+ * would join the next request into one the daemon refuses, whose reply never comes: the
+ * sending side is shut then (-ECONNRESET), which ends the cut line for the daemon, while
+ * what it sends can still be read; a line not begun leaves the connection usable. */
 static int write_all(struct m7b_client *c, const char *s, size_t n, int64_t deadline)
 {
+	size_t total = n;
+
 	while (n > 0) {
 		ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
 
@@ -449,6 +471,13 @@ static int write_all(struct m7b_client *c, const char *s, size_t n, int64_t dead
 		if (w < 0 && errno == EAGAIN) {
 			int r = wait_fd(c, POLLOUT, deadline);
 
+			if (r < 0 && n < total) {
+				(void)shutdown(c->fd, SHUT_WR);
+				return fail(c, -ECONNRESET,
+					    "request cut short after %zu of %zu bytes (%s): the "
+					    "connection takes no more requests",
+					    total - n, total, strerror(-r));
+			}
 			if (r < 0)
 				return fail(c, r, "cannot write to the daemon: %s", strerror(-r));
 			continue;
@@ -490,14 +519,21 @@ int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64
 	return submit_line(c, line, id);
 }
 
+/* Queues ev, or with ev NULL the bad line the last error describes. */
 static int enqueue(struct m7b_client *c, struct m7b_event *ev)
 {
 	struct queued *q = malloc(sizeof(*q));
 
+	if (q && !ev && !(q->bad = strdup(c->err.message))) {
+		free(q);
+		q = NULL;
+	}
 	if (!q) {
 		m7b_event_free(ev);
 		return -ENOMEM;
 	}
+	if (ev)
+		q->bad = NULL;
 	q->next = NULL;
 	q->ev = ev;
 	if (c->tail)
@@ -508,8 +544,26 @@ static int enqueue(struct m7b_client *c, struct m7b_event *ev)
 	return 0;
 }
 
-/* Waits for the reply to request id; other objects are queued for m7b_client_next. */
-static int wait_reply(struct m7b_client *c, int64_t id, struct m7b_event **reply)
+/* The class that answers cmd when it succeeds (docs/CLIENT-PROTOCOL.md, section 3). */
+static enum m7b_event_type reply_type(enum m7b_cmd cmd)
+{
+	switch (cmd) {
+	case M7B_CMD_STATUS:
+		return M7B_EV_STATUS;
+	case M7B_CMD_INCIDENTS:
+		return M7B_EV_INCIDENTS;
+	case M7B_CMD_PING:
+		return M7B_EV_PONG;
+	default:
+		return M7B_EV_ACK;
+	}
+}
+
+/* Waits for the reply to request id; other objects are queued for m7b_client_next, and
+ * so are those of a class this library does not know (clients ignore those, even when
+ * they echo the id). */
+static int wait_reply(struct m7b_client *c, int64_t id, enum m7b_event_type want,
+		      struct m7b_event **reply)
 {
 	struct m7b_event *ev;
 	int64_t deadline;
@@ -518,11 +572,15 @@ static int wait_reply(struct m7b_client *c, int64_t id, struct m7b_event **reply
 	deadline = deadline_of(c->timeout_ms);
 	for (;;) {
 		r = read_event(c, &ev, deadline, true);
-		if (r == -EBADMSG)
-			continue; /* a bad line is not our reply; keep waiting */
+		if (r == -EBADMSG) {
+			/* Not our reply; next() reports it where it came in the stream. */
+			if (enqueue(c, NULL) < 0)
+				return fail(c, -ENOMEM, "out of memory");
+			continue;
+		}
 		if (r < 0)
 			return r;
-		if (!(ev->has_id && ev->id == id)) {
+		if (!(ev->has_id && ev->id == id) || ev->type == M7B_EV_UNKNOWN) {
 			if (enqueue(c, ev) < 0)
 				return fail(c, -ENOMEM, "out of memory");
 			continue;
@@ -533,6 +591,10 @@ static int wait_reply(struct m7b_client *c, int64_t id, struct m7b_event **reply
 		fail(c, -EREMOTEIO, "%s", ev->message ? ev->message : "request failed");
 		snprintf(c->err.code, sizeof(c->err.code), "%s", ev->code ? ev->code : "");
 		r = -EREMOTEIO;
+	} else if (ev->type != want) {
+		r = fail(c, -EBADMSG, "the daemon answered with %s where %s was due",
+			 m7b_event_type_to_string(ev->type), m7b_event_type_to_string(want));
+		ev = m7b_event_free(ev);
 	}
 	if (reply)
 		*reply = ev;
@@ -551,7 +613,7 @@ int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct 
 	r = m7b_client_submit(c, req, &id);
 	if (r < 0)
 		return r;
-	return wait_reply(c, id, reply);
+	return wait_reply(c, id, reply_type(req->cmd), reply);
 }
 
 /* The one position to resume from: the watched channel's, or the only one known. */
@@ -559,7 +621,7 @@ static const struct resume_pos *resume_from(struct m7b_client *c, const struct m
 {
 	const struct resume_pos *found = NULL;
 
-	if (w && w->nchannels == 1) {
+	if (w && w->channels && w->nchannels == 1) {
 		const struct resume_pos *p = pos_of(c, w->channels[0]);
 		return p && p->has_frame ? p : NULL;
 	}
@@ -579,7 +641,8 @@ static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, int *e
 {
 	struct m7b_watch w2 = w ? *w : (struct m7b_watch){0};
 	const char **cls = NULL;
-	bool has_hello = !w2.classes;
+	/* No classes (NULL or none: left out of the request) means all, HELLO included. */
+	bool has_hello = !w2.classes || !w2.nclasses;
 
 	for (size_t i = 0; !has_hello && i < w2.nclasses; i++)
 		has_hello = w2.classes[i] && strcmp(w2.classes[i], "HELLO") == 0;
@@ -628,11 +691,18 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 	char *line = resume_line(c, w, &r);
 	if (!line)
 		return fail(c, r, "cannot format request: %s", strerror(-r));
+	bool was = c->watched;
+
 	r = submit_line(c, line, &id);
 	if (r < 0)
 		return r;
 	c->watched = true;
-	return wait_reply(c, id, NULL);
+	r = wait_reply(c, id, M7B_EV_ACK, NULL);
+	/* A refused watch changes nothing: the next one may still resume. (Without an
+	 * answer the daemon may have taken it: resuming again could repeat frames.) */
+	if (r == -EREMOTEIO)
+		c->watched = was;
+	return r;
 }
 
 void m7b_client_set_resume(struct m7b_client *c, bool on)

@@ -1,5 +1,6 @@
 /* Objects from m7bridged: one NDJSON line parsed into a typed struct m7b_event. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,15 @@ static int64_t json_int_or(const cJSON *obj, const char *name, int64_t dflt)
 	int64_t v;
 
 	return json_int(cJSON_GetObjectItemCaseSensitive(obj, name), &v) ? v : dflt;
+}
+
+/* An int member within [lo, hi], else -1: checked before narrowing, so that 2^32 + 1
+ * cannot pass for 1 (a proto_major) or a port. */
+static int json_int_in(const cJSON *obj, const char *name, int lo, int hi)
+{
+	int64_t v = json_int_or(obj, name, -1);
+
+	return v >= lo && v <= hi ? (int)v : -1;
 }
 
 /* A non-negative top-level integer member, exact to 64 bits: cJSON keeps numbers as
@@ -206,9 +216,7 @@ int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct
 	ev->type = type_from_class(cls);
 	ev->has_id = json_int(cJSON_GetObjectItemCaseSensitive(p->root, "id"), &ev->id);
 	ev->channel = json_str(p->root, "channel");
-	ev->port = (int)json_int_or(p->root, "port", -1);
-	if (ev->port < -1 || ev->port > 255)
-		ev->port = -1;
+	ev->port = json_int_in(p->root, "port", 0, 255);
 	ev->seq = json_int_or(p->root, "seq", -1);
 	ev->t_first = json_int_or(p->root, "t_first", -1);
 	ev->t_last = json_int_or(p->root, "t_last", -1);
@@ -222,9 +230,9 @@ int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct
 	ev->code = json_str(p->root, "code");
 	ev->message = json_str(p->root, "message");
 	ev->release = json_str(p->root, "release");
-	ev->proto_major = (int)json_int_or(p->root, "proto_major", -1);
-	ev->proto_minor = (int)json_int_or(p->root, "proto_minor", -1);
-	ev->level = (int)json_int_or(p->root, "level", -1);
+	ev->proto_major = json_int_in(p->root, "proto_major", 0, INT_MAX);
+	ev->proto_minor = json_int_in(p->root, "proto_minor", 0, INT_MAX);
+	ev->level = json_int_in(p->root, "level", 0, 7);
 	ev->text = json_str(p->root, "text");
 	if (ev->type == M7B_EV_FRAME || ev->type == M7B_EV_RAW) {
 		const char *data = json_str(p->root, "data");

@@ -1,5 +1,7 @@
 /* Requests to m7bridged: struct m7b_request formatted as one NDJSON line. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +9,9 @@
 
 #include "m7bridge/client.h"
 #include "m7bridge/utf8.h"
+
+/* Largest request id a double holds exactly, with all below it: 2^53 - 1. */
+#define REQUEST_ID_MAX 9007199254740991LL
 
 static const char *const cmd_names[] = {
 	[M7B_CMD_WATCH] = "watch",	   [M7B_CMD_UNWATCH] = "unwatch",
@@ -44,6 +49,22 @@ static bool add_ints(cJSON *obj, const char *name, const int *v, size_t n)
 		return false;
 	arr = cJSON_CreateIntArray(v, (int)n);
 	return arr && cJSON_AddItemToObject(obj, name, arr);
+}
+
+/* What the daemon would refuse with bad_type: a NULL among the strings, a port beyond
+ * 0..255 (docs/CLIENT-PROTOCOL.md 3.1). Arrays left out are not looked at. */
+static bool watch_valid(const struct m7b_watch *w)
+{
+	for (size_t i = 0; w && w->channels && i < w->nchannels; i++)
+		if (!w->channels[i])
+			return false;
+	for (size_t i = 0; w && w->classes && i < w->nclasses; i++)
+		if (!w->classes[i])
+			return false;
+	for (size_t i = 0; w && w->ports && i < w->nports; i++)
+		if (w->ports[i] < 0 || w->ports[i] > 255)
+			return false;
+	return true;
 }
 
 static bool add_watch(cJSON *obj, const struct m7b_watch *w)
@@ -84,21 +105,28 @@ char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error)
 	const char *cmd = req ? m7b_cmd_to_string(req->cmd) : NULL;
 	cJSON *obj;
 	char *json = NULL, *line = NULL;
+	char id_text[24];
 	bool ok;
 	int r = -ENOMEM;
 
-	if (!cmd) {
+	/* The daemon reads numbers as doubles: beyond 2^53 the id it echoes could be another.
+	 * Printed here from the integer, as cJSON would round a double near 2^53. */
+	if (!cmd || id > REQUEST_ID_MAX || id < -REQUEST_ID_MAX) {
 		if (error)
 			*error = -EINVAL;
 		return NULL;
 	}
+	snprintf(id_text, sizeof(id_text), "%" PRId64, id);
 	obj = cJSON_CreateObject();
 	if (!obj)
 		goto out;
-	ok = cJSON_AddStringToObject(obj, "cmd", cmd) &&
-	     cJSON_AddNumberToObject(obj, "id", (double)id);
+	ok = cJSON_AddStringToObject(obj, "cmd", cmd) && cJSON_AddRawToObject(obj, "id", id_text);
 	switch (req->cmd) {
 	case M7B_CMD_WATCH:
+		if (ok && !watch_valid(req->watch)) {
+			r = -EINVAL;
+			ok = false;
+		}
 		ok = ok && add_watch(obj, req->watch);
 		break;
 	case M7B_CMD_SEND:

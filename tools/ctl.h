@@ -42,6 +42,9 @@ int ctl_report(struct ctl *ctl, const char *what, int r);
 bool ctl_code_is_usage(const char *code);
 /* Connects and reads VERSION; on failure prints why and returns the exit code, else 0. */
 int ctl_open(struct ctl *ctl);
+/* "m7bridged refused the connection: MESSAGE (CODE)" for an ERROR sent instead of
+ * VERSION; a static buffer. */
+const char *ctl_refusal(const struct m7b_event *err);
 /* STATUS into *st (free it); an exit code on failure, else 0. */
 int ctl_get_status(struct ctl *ctl, struct m7b_event **st);
 /* The channel to act on: `given` if configured, else the only one; exit code or 0. */
@@ -81,7 +84,8 @@ int64_t ctl_monotonic_ns(void);
 const char *ctl_str_or(const char *s, const char *dflt);
 /* A duration in ms as "1.250s", "3m05s", "2h10m", "4d02h". */
 void ctl_fmt_duration(char *buf, size_t cap, int64_t ms);
-/* A boot_id as the one format the CLI uses everywhere, as the daemon logs it: "%08x". */
+/* A boot_id as the one format the CLI uses everywhere, as the daemon logs it: "%08x";
+ * "?" outside 0..2^32-1 (-1: absent). */
 void ctl_fmt_boot_id(char *buf, size_t cap, int64_t id);
 /* An integer member of a nested object of channel i ("firmware", "clock"...), or -ENOENT. */
 int ctl_channel_sub_int(const struct m7b_event *st, size_t i, const char *obj, const char *member,

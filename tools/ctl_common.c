@@ -92,8 +92,16 @@ int ctl_report(struct ctl *ctl, const char *what, int r)
 	case -EPROTO:
 		fprintf(stderr, "%s: %s\n", ctl_prog, e->message);
 		return EXIT_UNREACHABLE;
-	case -EINVAL:	/* an argument the request cannot carry (not UTF-8) */
-	case -EMSGSIZE: /* arguments too long for one request line */
+	case -EMSGSIZE:
+		/* The daemon sent a line longer than the library takes: it disconnected. */
+		if (!m7b_client_connected(ctl->client)) {
+			fprintf(stderr, "%s: %s: lost the connection to m7bridged (%s)\n", ctl_prog,
+				what, e->message);
+			return EXIT_UNREACHABLE;
+		}
+		/* Else arguments too long for one request line: */
+		/* fall through */
+	case -EINVAL: /* an argument the request cannot carry (not UTF-8) */
 		fprintf(stderr, "%s: %s: %s\n", ctl_prog, what, e->message);
 		return EXIT_USAGE;
 	default:
@@ -142,9 +150,25 @@ int ctl_open(struct ctl *ctl)
 			continue;
 		if (r < 0)
 			return ctl_report(ctl, "connect", r);
+		/* A daemon with no slot for us says why (busy), then closes. */
+		if (ev->type == M7B_EV_ERROR) {
+			fprintf(stderr, "%s: %s\n", ctl_prog, ctl_refusal(ev));
+			m7b_event_free(ev);
+			return EXIT_FAILED;
+		}
 		m7b_event_free(ev);
 	}
 	return 0;
+}
+
+const char *ctl_refusal(const struct m7b_event *err)
+{
+	static char buf[512];
+
+	snprintf(buf, sizeof(buf), "m7bridged refused the connection: %s (%s)",
+		 ctl_str_or(ctl_safe(err->message), "no reason given"),
+		 ctl_str_or(ctl_safe(err->code), "?"));
+	return buf;
 }
 
 int ctl_get_status(struct ctl *ctl, struct m7b_event **st)
@@ -427,8 +451,12 @@ void ctl_fmt_duration(char *buf, size_t cap, int64_t ms)
 
 void ctl_fmt_boot_id(char *buf, size_t cap, int64_t id)
 {
-	/* The daemon's logs print boot_id in hex: the CLI matches them. */
-	snprintf(buf, cap, "%08" PRIx64, (uint64_t)id);
+	/* The daemon's logs print boot_id in hex: the CLI matches them. It is 32 bits: -1
+	 * (absent) or more is unknown. */
+	if (id < 0 || id > UINT32_MAX)
+		snprintf(buf, cap, "?");
+	else
+		snprintf(buf, cap, "%08" PRIx64, (uint64_t)id);
 }
 
 int ctl_channel_list_member(const struct m7b_event *st, size_t i, const char *member, char *buf,

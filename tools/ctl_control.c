@@ -121,6 +121,8 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 	if (strcmp(arg, "-") == 0) {
 		size_t n = fread(in, 1, sizeof(in) - 1, stdin);
 
+		if (ferror(stdin))
+			return ctl_usage_error("send", "cannot read stdin: %s", strerror(errno));
 		if (!feof(stdin))
 			return ctl_usage_error("send", "stdin holds more than %u bytes", SEND_MAX);
 		in[n] = '\0';
@@ -142,7 +144,7 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 
 		if (n < 0)
 			return ctl_usage_error("send", "not hex bytes (or more than %u): '%s'",
-					       SEND_MAX, arg);
+					       SEND_MAX, ctl_safe(arg));
 		len = (size_t)n;
 	}
 	if (len == 0)

@@ -20,6 +20,7 @@
 
 #if HAVE_NCURSES
 #include <curses.h>
+#include <term.h>
 #endif
 
 #define HISTORY	   60 /* seconds of frames/s kept for the sparkline */
@@ -420,6 +421,26 @@ static bool print_plain(struct top *t)
 }
 
 #if HAVE_NCURSES
+/* The full-screen view, or NULL where the terminal cannot place the cursor (TERM unset,
+ * unknown to terminfo, or dumb): initscr() would exit there, or draw garbage. Asked of
+ * terminfo alone first, so that such a terminal sees no byte from the screen library. */
+static SCREEN *screen_open(void)
+{
+	TERMINAL *saved = set_curterm(NULL), *probe;
+	const char *cup;
+	int err = 0;
+	bool ok = setupterm(NULL, STDOUT_FILENO, &err) == OK;
+
+	if (ok) {
+		cup = tigetstr("cup");
+		ok = cup && cup != (const char *)-1;
+	}
+	probe = set_curterm(saved);
+	if (probe)
+		del_curterm(probe);
+	return ok ? newterm(NULL, stdout, stdin) : NULL;
+}
+
 static void draw(struct top *t)
 {
 	erase();
@@ -446,6 +467,9 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 	long count = -1;
 	int c, r;
 	bool screen;
+#if HAVE_NCURSES
+	SCREEN *scr = NULL;
+#endif
 
 	optind = 0;
 	opterr = 0;
@@ -521,8 +545,9 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 		goto fail;
 	poll_incidents(t);
 #if HAVE_NCURSES
+	if (screen && !(scr = screen_open()))
+		screen = false;
 	if (screen) {
-		initscr();
 		cbreak();
 		noecho();
 		curs_set(0);
@@ -590,6 +615,8 @@ fail:
 #if HAVE_NCURSES
 	if (screen && !isendwin())
 		endwin();
+	if (scr)
+		delscreen(scr);
 #endif
 	m7b_event_free(t->st);
 	free(t);

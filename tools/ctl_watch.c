@@ -241,10 +241,13 @@ static void print_heartbeat(struct watch *w, const struct m7b_event *ev)
 	if (w->show & C_HEART) {
 		line_start(ev->channel);
 		printf(" heartbeat seq=%" PRId64, ev->seq);
-		cJSON_ArrayForEach(it, o)
+		/* Only an object has named counters (an array's elements have no name). */
+		const cJSON *named = cJSON_IsObject(o) ? o : NULL;
+
+		cJSON_ArrayForEach(it, named)
 		{
 			if (cJSON_IsNumber(it))
-				printf(" %s=%.0f", it->string, it->valuedouble);
+				printf(" %s=%.0f", ctl_safe(it->string), it->valuedouble);
 		}
 		putchar('\n');
 	}
@@ -665,14 +668,21 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 	m7b_event_free(reply);
 	w.port_match_ns = ctl_monotonic_ns();
 	w.next_poll_ns = w.port_match_ns;
+	int lost = 0; /* a poll failed: its error */
 	while (count < 0 || frames < count) {
 		struct m7b_event *ev;
 		int64_t now = ctl_monotonic_ns();
 		int wait_ms = -1;
 
+		/* A failed poll is reported once what arrived before it has been shown. */
+		if (lost && !m7b_client_pending(ctl->client))
+			return ctl_report(ctl, "watch", lost);
 		if (w.poll && now >= w.next_poll_ns) {
-			if ((r = poll_counters(&w)) < 0)
-				return ctl_report(ctl, "watch", r);
+			if ((r = poll_counters(&w)) < 0) {
+				lost = r;
+				w.poll = false;
+				continue;
+			}
 			w.next_poll_ns = now + POLL_NS;
 		}
 		port_hint(&w, now);

@@ -187,6 +187,11 @@ static int cmd_version(struct ctl *ctl, int argc, char **argv)
 			printf("m7bridged: no VERSION from %s\n", m7b_client_path(ctl->client));
 			return EXIT_OK;
 		}
+		if (ev->type == M7B_EV_ERROR) {
+			printf("%s\n", ctl_refusal(ev));
+			m7b_event_free(ev);
+			return EXIT_OK;
+		}
 		m7b_event_free(ev);
 	}
 	printf("m7bridged %s (protocol %d.%d) at %s\n", ctl_str_or(v->release, "?"), v->proto_major,

@@ -60,7 +60,8 @@ enum m7b_event_type {
 #define M7B_FRAME_CONTINUED  0x04u
 
 /* One object from the daemon, decoded. Strings are NUL-terminated and owned by the event;
- * pointers are NULL and numbers -1 when the member is absent. */
+ * pointers are NULL and numbers -1 when the member is absent, of another type or out of
+ * range (port 0..255, level 0..7). */
 struct m7b_event {
 	enum m7b_event_type type;
 	const char *cls;  /* "class" as sent */
@@ -86,7 +87,7 @@ struct m7b_event {
 	const char *release;
 	int proto_major, proto_minor;
 	/* LOG */
-	int level;
+	int level; /* syslog level 0..7 */
 	const char *text;
 	void *priv; /* library-private */
 	/* FRAME, while the daemon maps the M7's ticks (proto_minor >= 1), else -1. Exact
@@ -173,8 +174,9 @@ struct m7b_request {
 /* Name of a command as sent in "cmd". */
 const char *m7b_cmd_to_string(enum m7b_cmd cmd);
 /* Builds the request line (compact JSON plus '\n', caller frees) with integer id; NULL on
- * -ENOMEM or a request that cannot be expressed (-EINVAL: a value out of range, a string
- * that is not UTF-8; -EMSGSIZE: longer than M7B_LINE_MAX). */
+ * -ENOMEM or a request that cannot be expressed (-EINVAL: a value out of range, such as
+ * an id beyond +-(2^53 - 1), which the daemon could not echo exactly, a string that is not
+ * UTF-8; -EMSGSIZE: longer than M7B_LINE_MAX). */
 char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error);
 
 struct m7b_client;
@@ -204,18 +206,26 @@ const struct m7b_event *m7b_client_version(const struct m7b_client *c);
 /* Next object from the daemon. timeout_ms 0 = do not wait (event loop), -1 = forever.
  * Returns 0 and *out (free it), -EAGAIN (nothing yet), -ETIMEDOUT, -EBADMSG (a bad line
  * was skipped; the stream goes on), -ECONNRESET (daemon closed), -EMSGSIZE (line too
- * long; disconnected), -EPROTO (unsupported proto_major; disconnected). */
+ * long; disconnected), -EPROTO (unsupported proto_major; disconnected), -ENOTCONN. When a
+ * blocking call ends the connection, the objects that came before are still returned. */
 int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms);
 /* True if an event is already buffered, so next() with timeout 0 will not return -EAGAIN
  * for lack of data (call it before going back to poll). */
 bool m7b_client_pending(const struct m7b_client *c);
 
-/* Sends req without waiting; *id (may be NULL) gets the id the reply will echo. */
+/* Sends req without waiting for the reply; *id (may be NULL) gets the id the reply will
+ * echo. When the daemon takes no bytes within the timeout: -ETIMEDOUT, the connection
+ * still usable; when it took only part of the line: -ECONNRESET, and the connection
+ * takes no more requests (the rest would run into the next one), while what the daemon
+ * still sends, the replies to earlier requests included, can be read with next(). */
 int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64_t *id);
 /* Sends req and waits for the object that echoes its id; other objects that arrive
- * meanwhile are kept for next(). Returns 0 with *reply (may be NULL: then freed), or
+ * meanwhile are kept for next(), and so are bad lines (next() returns -EBADMSG for each,
+ * in its place). Returns 0 with *reply (may be NULL: then freed), or
  * -EREMOTEIO when the reply is an ERROR (its code/message in m7b_client_error, the event
- * still in *reply), -ETIMEDOUT, -ECONNRESET, ... */
+ * still in *reply), -EBADMSG when it is of a class that does not answer req (the daemon
+ * broke the protocol; nothing in *reply), -ETIMEDOUT, -ECONNRESET, ... An object of a
+ * class this library does not know is never taken as the reply: next() returns it. */
 int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply);
 
 /* Shorthands for m7b_client_call. m7b_client_watch, as the first watch of a new

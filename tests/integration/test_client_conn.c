@@ -30,6 +30,8 @@ struct fake {
 	void (*script)(struct fake *);
 	char got[8][512]; /* request lines received */
 	int ngot;
+	int go[2];  /* the test tells the script to go on */
+	bool whole; /* script_unread: the bytes received ended at a line's end or EOF */
 };
 
 static void put(struct fake *f, const char *s)
@@ -103,6 +105,7 @@ static struct fake *fake_start(void (*script)(struct fake *))
 	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(f->lfd, 4), 0);
 	f->script = script;
+	assert_int_equal(pipe(f->go), 0);
 	assert_int_equal(pthread_create(&f->thread, NULL, server, f), 0);
 	return f;
 }
@@ -111,6 +114,8 @@ static struct fake *fake_start(void (*script)(struct fake *))
 static void fake_stop(struct fake *f)
 {
 	pthread_join(f->thread, NULL);
+	close(f->go[0]);
+	close(f->go[1]);
 	close(f->lfd);
 	unlink(f->path);
 	rmdir(f->dir);
@@ -274,6 +279,283 @@ static void test_requests_on_the_wire(void **state)
 	free(f);
 }
 
+static void test_watch_empty_filters(void **state)
+{
+	/* NULL/0 members are left out, with resuming on (the default) as without: a NULL
+	 * array with a count, or an array with count 0, means no filter of that kind. */
+	struct fake *f = fake_start(script_capture);
+	struct m7b_client *c = connect_to(f);
+	static const char *const none[] = {"FRAME"};
+	struct m7b_watch w1 = {.channels = NULL, .nchannels = 1};
+	struct m7b_watch w2 = {.classes = none, .nclasses = 0};
+
+	assert_int_equal(m7b_client_watch(c, &w1), 0);
+	assert_int_equal(m7b_client_watch(c, &w2), 0);
+	m7b_client_free(c);
+	fake_stop(f);
+	assert_string_equal(f->got[0], "{\"cmd\":\"watch\",\"id\":1}");
+	assert_string_equal(f->got[1], "{\"cmd\":\"watch\",\"id\":2}");
+	free(f);
+}
+
+static void script_odd_replies(struct fake *f)
+{
+	char reply[256];
+	long id;
+
+	put(f, VERSION_LINE);
+	/* status: first an object of a class this library does not know, echoing the id (a
+	 * later minor's), then the STATUS. */
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply),
+		 "{\"class\":\"PROGRESS\",\"id\":%ld}\n{\"class\":\"STATUS\",\"id\":%ld,"
+		 "\"channels\":[]}\n",
+		 id, id);
+	put(f, reply);
+	/* status again: answered with a PONG, which is no answer to status. */
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply), "{\"class\":\"PONG\",\"id\":%ld}\n", id);
+	put(f, reply);
+	/* ping: answered as it should be. */
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply), "{\"class\":\"PONG\",\"id\":%ld}\n", id);
+	put(f, reply);
+	get_line(f);
+}
+
+static void test_reply_of_another_class(void **state)
+{
+	struct fake *f = fake_start(script_odd_replies);
+	struct m7b_client *c = connect_to(f);
+	struct m7b_event *ev = NULL;
+
+	assert_int_equal(m7b_client_status(c, &ev), 0);
+	assert_int_equal(ev->type, M7B_EV_STATUS);
+	m7b_event_free(ev);
+	/* The unknown class is ignored as a reply, and kept for next(). */
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_string_equal(ev->cls, "PROGRESS");
+	m7b_event_free(ev);
+	/* A known class that does not answer the request is a protocol error, said so. */
+	ev = (struct m7b_event *)1;
+	assert_int_equal(m7b_client_status(c, &ev), -EBADMSG);
+	assert_null(ev);
+	assert_non_null(strstr(m7b_client_error(c)->message, "PONG"));
+	/* The connection goes on. */
+	assert_int_equal(m7b_client_ping(c), 0);
+	m7b_client_free(c);
+	fake_stop(f);
+	free(f);
+}
+
+static void script_bad_line_during_call(struct fake *f)
+{
+	char reply[256];
+	long id;
+
+	put(f, VERSION_LINE);
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply),
+		 "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":1,\"data\":\"\"}\n"
+		 "not json\n"
+		 "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":2,\"data\":\"!\"}\n"
+		 "{\"class\":\"PONG\",\"id\":%ld}\n",
+		 id);
+	put(f, reply);
+	get_line(f);
+}
+
+static void test_bad_line_during_call(void **state)
+{
+	/* Bad lines that arrive while a call waits for its reply are not lost silently:
+	 * next() reports each with -EBADMSG, in stream order. */
+	struct fake *f = fake_start(script_bad_line_during_call);
+	struct m7b_client *c = connect_to(f);
+	struct m7b_event *ev = NULL;
+
+	assert_int_equal(m7b_client_ping(c), 0);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->seq, 1);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -EBADMSG);
+	assert_null(ev);
+	assert_non_null(strstr(m7b_client_error(c)->message, "not valid JSON"));
+	assert_int_equal(m7b_client_next(c, &ev, 0), -EBADMSG);
+	assert_non_null(strstr(m7b_client_error(c)->message, "base64"));
+	assert_false(m7b_client_pending(c));
+	assert_int_equal(m7b_client_next(c, &ev, 0), -EAGAIN);
+	m7b_client_free(c);
+	fake_stop(f);
+	free(f);
+}
+
+static void script_unread(struct fake *f)
+{
+	static char buf[65536];
+	char go, last = '\n';
+
+	put(f, VERSION_LINE);
+	/* Read nothing until the client gave up writing, as a daemon that stops reading
+	 * a client whose queue is full. */
+	assert_int_equal(read(f->go[0], &go, 1), 1);
+	for (;;) {
+		struct pollfd p = {.fd = f->cfd, .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&p, 1, 500) <= 0)
+			break;
+		n = recv(f->cfd, buf, sizeof(buf), 0);
+		/* The client shut its sending side: the daemon takes a cut line as ended
+		 * (docs/CLIENT-PROTOCOL.md 1), so it joins no other. */
+		if (n == 0)
+			last = '\n';
+		if (n <= 0)
+			break;
+		last = buf[n - 1];
+	}
+	f->whole = last == '\n';
+}
+
+static void test_cut_request_ends_sending(void **state)
+{
+	/* A request that could be written only in part would join the next one into a
+	 * line the daemon refuses, and that reply would never come: the library shuts
+	 * the sending side instead, and what the daemon sent can still be read. */
+	struct fake *f = fake_start(script_unread);
+	struct m7b_client *c = connect_to(f);
+	static char name[60000];
+	struct m7b_request req = {.cmd = M7B_CMD_INCIDENTS, .channel = name};
+	struct m7b_event *ev = NULL;
+	int r, n = 0;
+
+	memset(name, 'a', sizeof(name) - 1);
+	m7b_client_set_timeout(c, 100);
+	while ((r = m7b_client_submit(c, &req, NULL)) == 0 && n < 1000)
+		n++;
+	assert_true(r == -ETIMEDOUT || r == -ECONNRESET);
+	if (r == -ECONNRESET) /* no second request after a cut one */
+		assert_int_equal(m7b_client_submit(c, &req, NULL), -ECONNRESET);
+	assert_int_equal(write(f->go[1], "x", 1), 1);
+	fake_stop(f);
+	assert_true(f->whole);
+	assert_int_equal(m7b_client_next(c, &ev, 1000), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	m7b_client_free(c);
+	free(f);
+}
+
+static void script_frame_then_long_line(struct fake *f)
+{
+	size_t n = M7B_CLIENT_LINE_MAX + 100;
+	char *big = malloc(n + 2);
+
+	put(f, VERSION_LINE);
+	get_line(f);
+	put(f, "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":7,\"data\":\"\"}\n");
+	memset(big, 'x', n);
+	big[n] = '\n';
+	big[n + 1] = '\0';
+	put(f, big);
+	free(big);
+	get_line(f);
+}
+
+static void test_long_line_keeps_queue(void **state)
+{
+	/* The connection ends at a line too long, but what came before it stays readable. */
+	struct fake *f = fake_start(script_frame_then_long_line);
+	struct m7b_client *c = connect_to(f);
+	struct m7b_event *ev = NULL;
+
+	assert_int_equal(m7b_client_status(c, &ev), -EMSGSIZE);
+	assert_null(ev);
+	assert_false(m7b_client_connected(c));
+	assert_true(m7b_client_pending(c));
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->seq, 7);
+	m7b_event_free(ev);
+	assert_false(m7b_client_pending(c));
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ENOTCONN);
+	m7b_client_free(c);
+	fake_stop(f);
+	free(f);
+}
+
+static void script_first_run(struct fake *f)
+{
+	char reply[512];
+	long id;
+
+	put(f, VERSION_LINE);
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply),
+		 "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"watch\"}\n"
+		 "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":5}\n"
+		 "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":9,\"data\":\"\"}\n",
+		 id);
+	put(f, reply);
+	get_line(f);
+}
+
+static void script_refuse_then_ack(struct fake *f)
+{
+	char reply[256];
+	long id;
+
+	put(f, VERSION_LINE);
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply),
+		 "{\"class\":\"ERROR\",\"id\":%ld,\"code\":\"unknown_channel\","
+		 "\"message\":\"no channel m8\",\"available\":[\"m7\"]}\n",
+		 id);
+	put(f, reply);
+	id = id_of(get_line(f));
+	snprintf(reply, sizeof(reply), "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"watch\"}\n", id);
+	put(f, reply);
+	get_line(f);
+}
+
+static void test_refused_watch_still_resumes(void **state)
+{
+	/* A refused watch changes nothing (docs/CLIENT-PROTOCOL.md 3.1): the watch that
+	 * follows on the same connection is still the first and resumes. */
+	struct fake *f = fake_start(script_first_run);
+	struct m7b_client *c = connect_to(f);
+	const char *m7[] = {"m7"}, *m8[] = {"m8"};
+	struct m7b_watch w7 = {.channels = m7, .nchannels = 1};
+	struct m7b_watch w8 = {.channels = m8, .nchannels = 1};
+	struct m7b_event *ev = NULL;
+
+	assert_int_equal(m7b_client_watch(c, &w7), 0);
+	do {
+		m7b_event_free(ev);
+		assert_int_equal(m7b_client_next(c, &ev, 10000), 0);
+	} while (ev->type != M7B_EV_FRAME);
+	m7b_event_free(ev);
+	m7b_client_close(c);
+	fake_stop(f);
+	free(f);
+
+	f = fake_start(script_refuse_then_ack);
+	assert_int_equal(m7b_client_connect(c, f->path), 0);
+	assert_int_equal(m7b_client_watch(c, &w8), -EREMOTEIO);
+	assert_int_equal(m7b_client_watch(c, &w7), 0);
+	m7b_client_free(c);
+	fake_stop(f);
+	assert_non_null(strstr(f->got[1], "\"since_seq\":9,\"boot_id\":5}"));
+	free(f);
+}
+
 static void script_bad_version(struct fake *f)
 {
 	put(f, "{\"class\":\"VERSION\",\"release\":\"9\",\"proto_major\":2,\"proto_minor\":0}\n");
@@ -389,6 +671,12 @@ int main(void)
 		cmocka_unit_test(test_status_with_stream_in_between),
 		cmocka_unit_test(test_error_reply_and_bad_line),
 		cmocka_unit_test(test_requests_on_the_wire),
+		cmocka_unit_test(test_watch_empty_filters),
+		cmocka_unit_test(test_reply_of_another_class),
+		cmocka_unit_test(test_bad_line_during_call),
+		cmocka_unit_test(test_cut_request_ends_sending),
+		cmocka_unit_test(test_long_line_keeps_queue),
+		cmocka_unit_test(test_refused_watch_still_resumes),
 		cmocka_unit_test(test_other_major_version),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_timeout_and_nonblocking),

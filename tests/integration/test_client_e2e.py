@@ -393,6 +393,37 @@ class ClientE2E(unittest.TestCase):
             self.assertRegex(l, r"^\d\d:\d\d:\d\d m7 up gaps=\d+ bad_crc=\d+ recoveries=\d+")
         self.assertRegex(lines[1], r" port2=\d+/s,\d+B/s")
 
+    def test_top_terminal_without_cursor(self):
+        # A terminal that cannot place the cursor (TERM unset, unknown to terminfo, or
+        # dumb) gets the plain lines too, not an error from the screen library.
+        import pty
+        for term in (None, "no-such-terminal", "dumb"):
+            env = dict(os.environ)
+            env.pop("TERM", None)
+            if term:
+                env["TERM"] = term
+            master, slave = pty.openpty()
+            try:
+                p = subprocess.Popen([CTL, "-s", self.rig.sock, "top", "-n", "1"], env=env,
+                                     stdin=slave, stdout=slave, stderr=slave)
+                os.close(slave)
+                out = b""
+                while True:
+                    try:
+                        chunk = os.read(master, 4096)
+                    except OSError:  # EIO: every holder of the pty's slave has gone
+                        break
+                    if not chunk:
+                        break
+                    out += chunk
+                rc = p.wait(TIMEOUT)
+            finally:
+                os.close(master)
+            text = out.decode(errors="replace")
+            self.assertEqual(rc, 0, f"TERM={term}: {text}")
+            self.assertRegex(text, r"(?m)^\d\d:\d\d:\d\d m7 up gaps=\d+", f"TERM={term}")
+            self.assertNotIn("\x1b", text, f"TERM={term}")
+
     def test_error_paths(self):
         # Bad arguments exit 2 with one line, whether the CLI or the daemon spots them.
         r = ctl("send", "-p", "9", "x", sock=self.rig.sock)
@@ -451,6 +482,24 @@ class ClientE2E(unittest.TestCase):
         self.assertIn("not reachable", r.stdout)
         r = ctl("ping", sock=self.rig.sock)
         self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_send_stdin_unreadable_or_not_hex(self):
+        # stdin that cannot be read is said so (not "more than 478 bytes"); input that
+        # is not hex is quoted on one line, control bytes shown as '?'.
+        d = os.open(self.rig.dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            r = subprocess.run([CTL, "-s", self.rig.sock, "send", "-p", "1", "-"], stdin=d,
+                               capture_output=True, text=True, timeout=TIMEOUT)
+        finally:
+            os.close(d)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("send: cannot read stdin: Is a directory", r.stderr)
+        r = subprocess.run([CTL, "-s", self.rig.sock, "send", "--hex", "-p", "1", "-"],
+                           input=b"zz\n\x1b[31mred", capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertNotIn(b"\x1b", r.stderr)
+        self.assertIn(b"not hex bytes", r.stderr)
 
     def test_recover_incidents_reload(self):
         # recover: ACK once started; the watch shows the channel recovering, then up.
@@ -906,6 +955,191 @@ class NotASocket(unittest.TestCase):
             self.assertEqual(r.stderr, f"m7bridgectl: m7bridged unreachable: {path} is not a socket\n")
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+
+class FakeDaemon:
+    """A stand-in for m7bridged on a Unix socket: sends VERSION, then answers each
+    request line with reply(request) (bytes; may be cut short by closing)."""
+
+    VERSION = b'{"class":"VERSION","release":"9","proto_major":1,"proto_minor":1}\n'
+
+    def __init__(self, reply, greeting=VERSION):
+        self.greeting = greeting
+        self.dir = tempfile.mkdtemp(prefix="m7b-e2e-")
+        self.sock = os.path.join(self.dir, "fake.sock")
+        self.reply = reply
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(self.sock)
+        self.srv.listen(4)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            with c:
+                try:
+                    c.sendall(self.greeting)
+                    if not self.reply:
+                        c.shutdown(socket.SHUT_RDWR)
+                        continue
+                    buf = b""
+                    while True:
+                        data = c.recv(65536)
+                        if not data:
+                            break
+                        buf += data
+                        while b"\n" in buf:
+                            line, buf = buf.split(b"\n", 1)
+                            out = self.reply(json.loads(line))
+                            if out is None:
+                                c.shutdown(socket.SHUT_RDWR)
+                                raise OSError("closed")
+                            c.sendall(out)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.srv.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MisbehavingDaemon(unittest.TestCase):
+    """m7bridgectl facing a daemon that breaks the protocol: a clear line and the exit
+    status of the man page, never a usage error for the daemon's fault."""
+
+    def run_ctl(self, reply, *args, greeting=FakeDaemon.VERSION):
+        fake = FakeDaemon(reply, greeting)
+        try:
+            return ctl("-t", "3000", *args, sock=fake.sock, timeout=20)
+        finally:
+            fake.close()
+
+    def test_line_too_long_is_a_lost_connection(self):
+        # libm7bridge takes lines up to 1 MiB and then disconnects: 69, not 2.
+        big = b'{"class":"STATUS","id":1,"pad":"' + b"x" * (1024 * 1024 + 10) + b'"}\n'
+        for args in (["status"], ["status", "--json"], ["ping"]):
+            r = self.run_ctl(lambda req: big, *args)
+            self.assertEqual(r.returncode, 69, (args, r.stderr))
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertIn("lost the connection to m7bridged", r.stderr)
+            self.assertIn("longer than 1048576 bytes", r.stderr)
+
+    @staticmethod
+    def streamer(objs, close_on_status=False):
+        """A reply function: status gets a one-channel STATUS (or, once watching and
+        close_on_status, a hang-up); watch gets its ACK followed by objs."""
+        watching = []
+
+        def reply(req):
+            if req["cmd"] == "watch":
+                watching.append(True)
+                return (b'{"class":"ACK","id":%d,"cmd":"watch"}\n' % req["id"] +
+                        b"".join(json.dumps(o).encode() + b"\n" for o in objs))
+            if req["cmd"] == "status":
+                if watching and close_on_status:
+                    return None
+                return (b'{"class":"STATUS","id":%d,"channels":[{"name":"m7","state":"up",'
+                        b'"frames":1,"recoveries":0}]}\n' % req["id"])
+            return b'{"class":"ACK","id":%d}\n' % req["id"]
+        return reply
+
+    def test_watch_odd_members(self):
+        # Members of an unexpected shape print as absent, never as C's "(null)".
+        objs = [{"class": "HEARTBEAT", "channel": "m7", "seq": 3, "counters": [1, 2]},
+                {"class": "HEARTBEAT", "channel": "m7", "seq": 4,
+                 "counters": {"captures": 5}},
+                {"class": "FRAME", "channel": "m7", "port": 2, "seq": 5, "t_first": 1,
+                 "t_last": 2, "data": "aGk=", "len": 2}]
+        r = self.run_ctl(self.streamer(objs), "watch", "-n", "1", "--classes",
+                         "frame,heartbeat")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("(null)", r.stdout)
+        self.assertRegex(r.stdout, r"m7 heartbeat seq=3\n")
+        self.assertRegex(r.stdout, r"m7 heartbeat seq=4 captures=5\n")
+
+    def test_watch_shows_what_came_before_a_lost_connection(self):
+        # Frames that arrived while watch asked for its counters are printed before
+        # the lost connection is reported.
+        objs = [{"class": "FRAME", "channel": "m7", "port": 2, "seq": n, "t_first": 1,
+                 "t_last": 2, "data": "aGk=", "len": 2} for n in (7, 8, 9)]
+        r = self.run_ctl(self.streamer(objs, close_on_status=True), "watch")
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertIn("lost the connection to m7bridged", r.stderr)
+        for n in (7, 8, 9):
+            self.assertIn(f" m7/2 seq={n} len=2 ", r.stdout)
+
+    def test_connection_refused_with_a_reason(self):
+        # A daemon with no slot left answers the connection with ERROR busy and closes
+        # it: the reason is shown, and the exit status is that of a failed request.
+        busy = b'{"class":"ERROR","code":"busy","message":"too many clients"}\n'
+        for args in (["status"], ["watch"], ["ping"]):
+            r = self.run_ctl(None, *args, greeting=busy)
+            self.assertEqual(r.returncode, 1, (args, r.stderr))
+            self.assertEqual(r.stderr, "m7bridgectl: m7bridged refused the connection: "
+                             "too many clients (busy)\n", args)
+        r = self.run_ctl(None, "version", greeting=busy)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("m7bridged refused the connection: too many clients (busy)", r.stdout)
+
+    def test_reply_of_another_class(self):
+        # A PONG where a STATUS is due is the daemon's error: 1 and a line saying so.
+        def pong(req):
+            return b'{"class":"PONG","id":%d}\n' % req["id"]
+        for args in (["status"], ["status", "--json"], ["incidents"]):
+            r = self.run_ctl(pong, *args)
+            self.assertEqual(r.returncode, 1, (args, r.stdout, r.stderr))
+            self.assertEqual(r.stdout, "", args)
+            self.assertRegex(r.stderr, r"^m7bridgectl: \w+: the daemon answered with PONG "
+                             r"where (STATUS|INCIDENTS) was due\n$")
+
+
+class ManPages(unittest.TestCase):
+    """Every option a program's --help offers is in its man page, long and short form."""
+
+    CTL_COMMANDS = ("status", "watch", "top", "send", "recover", "reload", "incidents",
+                    "ports", "ping", "version")
+
+    def options(self, text):
+        return (set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]+", text)) |
+                set(re.findall(r"(?<![\w-])-[a-zA-Z](?=,)", text)))
+
+    def check(self, helps, page):
+        with open(os.path.join(SOURCE, "docs", "man", page)) as f:
+            man = f.read().replace("\\", "")
+        in_man = set(re.findall(r"\*(--?[a-zA-Z][a-z0-9-]*)\*", man))
+        missing = set()
+        for argv in helps:
+            if not os.access(argv[0], os.X_OK):
+                continue
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT,
+                               stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, 0, (argv, r.stderr))
+            missing |= self.options(r.stdout) - in_man
+        self.assertEqual(missing, set(), page)
+
+    def test_m7bridgectl(self):
+        # The top-level summary quotes doctor's options too: they are in its own page.
+        r = subprocess.run([CTL, "--help"], capture_output=True, text=True)
+        doctor = [l for l in r.stdout.splitlines() if l.strip().startswith("doctor ")]
+        self.assertEqual(len(doctor), 1, r.stdout)
+        with open(os.path.join(SOURCE, "docs", "man", "m7bridgectl-doctor.1.scd")) as f:
+            doc_man = f.read()
+        for opt in self.options(doctor[0]):
+            self.assertIn(f"*{opt}*", doc_man)
+        self.check([[CTL, c, "--help"] for c in self.CTL_COMMANDS], "m7bridgectl.1.scd")
+        self.check([[CTL, "doctor", "--help"]], "m7bridgectl-doctor.1.scd")
+
+    def test_daemon_sim_exporter_mqtt(self):
+        for exe, page in ((DAEMON, "m7bridged.8.scd"), (SIM, "m7sim.1.scd"),
+                          (os.path.join(BUILD, "tools", "exporter", "m7bridge-exporter"),
+                           "m7bridge-exporter.1.scd"),
+                          (os.path.join(BUILD, "tools", "mqtt", "m7bridge-mqtt"),
+                           "m7bridge-mqtt.1.scd")):
+            self.check([[exe, "--help"]], page)
 
 
 if __name__ == "__main__":

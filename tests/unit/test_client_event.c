@@ -241,6 +241,29 @@ static void test_wrong_types_are_absent(void **state)
 	m7b_event_free(ev);
 }
 
+static void test_narrow_members_out_of_range(void **state)
+{
+	/* 2^32 + 1 must not pass for protocol 1 (the client would accept the daemon), nor
+	 * 2^32 + 2 for port 2: out of range is absent, as a wrong type is. */
+	struct m7b_event *ev = parse_ok("{\"class\":\"VERSION\",\"proto_major\":4294967297,"
+					"\"proto_minor\":-4294967295}");
+
+	assert_int_equal(ev->proto_major, -1);
+	assert_int_equal(ev->proto_minor, -1);
+	m7b_event_free(ev);
+	ev = parse_ok("{\"class\":\"LOG\",\"port\":4294967298,\"level\":4294967302}");
+	assert_int_equal(ev->port, -1);
+	assert_int_equal(ev->level, -1);
+	m7b_event_free(ev);
+	ev = parse_ok("{\"class\":\"LOG\",\"level\":8}");
+	assert_int_equal(ev->level, -1);
+	m7b_event_free(ev);
+	ev = parse_ok("{\"class\":\"LOG\",\"port\":255,\"level\":0}");
+	assert_int_equal(ev->port, 255);
+	assert_int_equal(ev->level, 0);
+	m7b_event_free(ev);
+}
+
 static void test_status_channels(void **state)
 {
 	struct m7b_event *ev = parse_ok(
@@ -380,6 +403,22 @@ static void test_request_format(void **state)
 		      "\"policy\":\"disconnect\"}\n");
 	free(line);
 
+	/* What the daemon would refuse as bad_type is refused here, not out of memory. */
+	const char *with_null[] = {"m7", NULL};
+	const int bad_ports[][1] = {{-1}, {256}};
+	struct m7b_watch bad[] = {
+		{.channels = with_null, .nchannels = 2},
+		{.classes = with_null, .nclasses = 2},
+		{.ports = bad_ports[0], .nports = 1},
+		{.ports = bad_ports[1], .nports = 1},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		req = (struct m7b_request){.cmd = M7B_CMD_WATCH, .watch = &bad[i]};
+		r = 0;
+		assert_null(m7b_request_format(&req, 2, &r));
+		assert_int_equal(r, -EINVAL);
+	}
+
 	req = (struct m7b_request){.cmd = M7B_CMD_WATCH};
 	line = m7b_request_format(&req, 2, NULL);
 	assert_string_equal(line, "{\"cmd\":\"watch\",\"id\":2}\n");
@@ -470,8 +509,40 @@ static void test_request_format(void **state)
 	assert_null(m7b_cmd_to_string((enum m7b_cmd)99));
 }
 
-/* A request id beyond 32 bits survives formatting (cJSON prints doubles with 15 digits,
- * so ids stay far below 2^53). */
+/* Every id the daemon can echo exactly (|id| < 2^53) goes out digit for digit; a larger
+ * one, which the daemon's doubles could turn into another, is refused. */
+static void test_request_id_exact(void **state)
+{
+	static const struct {
+		int64_t id;
+		const char *line;
+	} ok[] = {
+		{4503599627370497LL, "{\"cmd\":\"ping\",\"id\":4503599627370497}\n"},
+		{9007199254740991LL, "{\"cmd\":\"ping\",\"id\":9007199254740991}\n"},
+		{-9007199254740991LL, "{\"cmd\":\"ping\",\"id\":-9007199254740991}\n"},
+		{0, "{\"cmd\":\"ping\",\"id\":0}\n"},
+	};
+	static const int64_t bad[] = {9007199254740992LL, -9007199254740992LL, INT64_MAX,
+				      INT64_MIN};
+	struct m7b_request req = {.cmd = M7B_CMD_PING};
+	char *line;
+	int r;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		r = 1;
+		line = m7b_request_format(&req, ok[i].id, &r);
+		assert_int_equal(r, 0);
+		assert_string_equal(line, ok[i].line);
+		free(line);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		r = 0;
+		assert_null(m7b_request_format(&req, bad[i], &r));
+		assert_int_equal(r, -EINVAL);
+	}
+}
+
+/* A request id beyond 32 bits survives formatting and parsing. */
 static void test_request_roundtrip_id(void **state)
 {
 	struct m7b_request req = {.cmd = M7B_CMD_STATUS};
@@ -502,10 +573,12 @@ int main(void)
 		cmocka_unit_test(test_types_and_members),
 		cmocka_unit_test(test_version_state_error_log),
 		cmocka_unit_test(test_wrong_types_are_absent),
+		cmocka_unit_test(test_narrow_members_out_of_range),
 		cmocka_unit_test(test_status_channels),
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_request_format),
+		cmocka_unit_test(test_request_id_exact),
 		cmocka_unit_test(test_request_roundtrip_id),
 	};
 

@@ -196,6 +196,23 @@ static void test_port_list_controls(void **state)
 	m7b_event_free(st);
 }
 
+/* A boot_id is 32 bits: anything else (-1 for an absent member) is unknown, not hex. */
+static void test_fmt_boot_id(void **state)
+{
+	char buf[24];
+
+	ctl_fmt_boot_id(buf, sizeof(buf), 0x66bb8643);
+	assert_string_equal(buf, "66bb8643");
+	ctl_fmt_boot_id(buf, sizeof(buf), 0);
+	assert_string_equal(buf, "00000000");
+	ctl_fmt_boot_id(buf, sizeof(buf), 0xffffffffLL);
+	assert_string_equal(buf, "ffffffff");
+	ctl_fmt_boot_id(buf, sizeof(buf), -1);
+	assert_string_equal(buf, "?");
+	ctl_fmt_boot_id(buf, sizeof(buf), 0x100000000LL);
+	assert_string_equal(buf, "?");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_safe_text_controls),
 		cmocka_unit_test(test_safe_text_cut),
 		cmocka_unit_test(test_port_list_controls),
+		cmocka_unit_test(test_fmt_boot_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

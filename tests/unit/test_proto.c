@@ -396,6 +396,17 @@ static void test_strict_requests(void **state)
 	assert_int_equal(parse(" {\"cmd\":\"ping\",\"id\":-0.5e+3} \r", &r), PROTO_E_NONE);
 	assert_string_equal(r.id, "-500");
 	proto_request_clear(&r);
+	/* Integer ids below 2^53 come back digit for digit (docs/CLIENT-PROTOCOL.md 3). */
+	static const char *const exact[] = {"9007199254740991", "-9007199254740991",
+					    "4503599627370497", "1000000000000001"};
+	for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++) {
+		char line[80];
+
+		snprintf(line, sizeof line, "{\"cmd\":\"ping\",\"id\":%s}", exact[i]);
+		assert_int_equal(parse(line, &r), PROTO_E_NONE);
+		assert_string_equal(r.id, exact[i]);
+		proto_request_clear(&r);
+	}
 }
 
 /* FRAME pieces from pre-quoted names; port 2's name unless port_json is NULL. */
