@@ -85,8 +85,10 @@ static void on_config(void *ud, struct channel *ch)
 	if (s >= CONF_MAX_CHANNELS)
 		return;
 	settings_of(ch, now, sizeof(now));
-	/* Unchanged: the app keeps its fd. */
-	if (strcmp(now, pb->made_for[s]) != 0)
+	/* Unchanged: the app keeps its fd. A pty that could not be made (its directory
+	 * missing, say) is tried again: a reload is how the administrator says it is fixed. */
+	bool missing = channel_config(ch)->pty[0] && !pb->links[s];
+	if (missing || strcmp(now, pb->made_for[s]) != 0)
 		on_channel(ud, ch, true);
 }
 

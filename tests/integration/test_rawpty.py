@@ -135,28 +135,40 @@ class Client:
 
 
 class Rig:
-    def __init__(self, extra_channel="", extra_daemon=""):
+    def __init__(self, extra_channel="", extra_daemon="", app="app-tty", want_pty=True):
         self.dir = tempfile.mkdtemp(prefix="m7b-rawpty-")
         self.link = os.path.join(self.dir, "ttyRPMSG30")
-        self.app = os.path.join(self.dir, "app-tty")
+        self.app = os.path.join(self.dir, app)
         self.sock = os.path.join(self.dir, "sock")
         self.fw = FakeFirmware(self.link)
-        conf = os.path.join(self.dir, "m7bridge.conf")
-        with open(conf, "w") as f:
-            f.write(f"[daemon]\nsocket = {self.sock}\nallow_send = true\nkernel_log = off\n"
-                    f"{extra_daemon}"
-                    f"[channel fw]\ndevice = {self.link}\nmode = raw\npty = {self.app}\n"
-                    f"pty_mode = 0600\nreopen_min_ms = 20\nreopen_max_ms = 200\n"
-                    f"{extra_channel}")
+        self.conf = os.path.join(self.dir, "m7bridge.conf")
+        self.extra_daemon = extra_daemon
+        self.write_conf(extra_channel)
         self.log = open(os.path.join(self.dir, "daemon.log"), "ab")
-        self.daemon = subprocess.Popen([DAEMON, "-f", "-c", conf, "-l", "debug"],
+        self.daemon = subprocess.Popen([DAEMON, "-f", "-c", self.conf, "-l", "debug"],
                                        stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(self.sock) and os.path.islink(self.app),
-                 "daemon socket and pty link")
+        wait_for(lambda: os.path.exists(self.sock) and
+                 (os.path.islink(self.app) or not want_pty), "daemon socket and pty link")
         self.client = Client(self.sock)
         self.client.send({"cmd": "watch", "classes": ["RAW", "STATE"]})
         self.client.find(lambda o: o.get("class") == "ACK", "watch ACK")
         self.wait_state("up")
+
+    def write_conf(self, extra_channel=""):
+        with open(self.conf, "w") as f:
+            f.write(f"[daemon]\nsocket = {self.sock}\nallow_send = true\nkernel_log = off\n"
+                    f"{self.extra_daemon}"
+                    f"[channel fw]\ndevice = {self.link}\nmode = raw\npty = {self.app}\n"
+                    f"pty_mode = 0600\nreopen_min_ms = 20\nreopen_max_ms = 200\n"
+                    f"{extra_channel}")
+
+    def reload(self, extra_channel=""):
+        """New settings by SIGHUP; returns once the daemon says it took them."""
+        done = self.daemon_log(0).count("configuration reloaded")
+        self.write_conf(extra_channel)
+        self.daemon.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.daemon_log(0).count("configuration reloaded") > done,
+                 "the reload")
 
     def wait_state(self, state):
         def up():
@@ -181,9 +193,9 @@ class Rig:
         self.client.s.close()
         return self.daemon.returncode
 
-    def daemon_log(self):
+    def daemon_log(self, tail=6000):
         with open(os.path.join(self.dir, "daemon.log"), errors="replace") as f:
-            return f.read()[-6000:]
+            return f.read()[-tail:] if tail else f.read()
 
 
 def serial_read_until(port, data, what, timeout=TIMEOUT):
@@ -421,6 +433,37 @@ class RawPty(unittest.TestCase):
             stop.set()
             k.join()
             shutil.rmtree(sysfs, ignore_errors=True)
+
+    def test_pty_that_could_not_be_made_is_retried_on_reload(self):
+        # The pty's directory is missing at start: logged, the channel works without it.
+        rig = self.rig = Rig(app=os.path.join("later", "app-tty"), want_pty=False)
+        wait_for(lambda: "cannot point " + rig.app in rig.daemon_log(), "the error logged")
+        self.assertFalse(os.path.lexists(rig.app))
+        # Fixed by the administrator, then a reload with the same settings makes it.
+        os.mkdir(os.path.dirname(rig.app))
+        rig.reload()
+        self.assertTrue(os.path.islink(rig.app), "the pty is made by the reload")
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            rig.fw.write(b"made at last\n")
+            got = bytearray()
+
+            def arrived():
+                select.select([fd], [], [], 0.05)
+                try:
+                    got.extend(os.read(fd, 4096))
+                except BlockingIOError:
+                    pass
+                return b"made at last\n" in got
+            wait_for(arrived, "bytes through the new pty")
+            # Another reload with nothing changed keeps it: the app's fd stays good.
+            slave = os.readlink(rig.app)
+            rig.reload()
+            self.assertEqual(os.readlink(rig.app), slave)
+            os.write(fd, b"still here\n")
+            rig.fw.wait_got(b"still here\n", "app bytes after the second reload")
+        finally:
+            os.close(fd)
 
     def test_probe_detects_a_silent_firmware(self):
         rig = self.rig = Rig(extra_channel="probe_send = PING\\n\nprobe_expect = PONG\n"
