@@ -229,9 +229,24 @@ void ptylink_get_stats(const struct ptylink *pl, struct ptylink_stats *s)
 		s->paused_ms += now_ms() - pl->pause_since_ms;
 }
 
+/* The gid of pty_group, or (gid_t)-1 when unset. 0, -ENOENT (no such group) or the
+ * lookup's errno. */
+static int pty_gid(const struct conf_channel *cc, gid_t *gid)
+{
+	*gid = (gid_t)-1;
+	if (!cc->pty_group[0])
+		return 0;
+	errno = 0;
+	struct group *g = getgrnam(cc->pty_group);
+	if (!g)
+		return errno ? -errno : -ENOENT;
+	*gid = g->gr_gid;
+	return 0;
+}
+
 /* The master: non-blocking, raw (what is set on the master applies to the slave and
- * survives the app's reopen). The slave: our own fd, mode and group as configured. */
-static int open_pty(struct ptylink *pl)
+ * survives the app's reopen). The slave: our own fd, mode and group gid (-1: unchanged). */
+static int open_pty(struct ptylink *pl, gid_t gid)
 {
 	const struct conf_channel *cc = channel_config(pl->ch);
 	struct termios t;
@@ -250,13 +265,6 @@ static int open_pty(struct ptylink *pl)
 	pl->slave = open(pl->slave_name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (pl->slave < 0)
 		return -errno;
-	gid_t gid = (gid_t)-1;
-	if (cc->pty_group[0]) {
-		struct group *g = getgrnam(cc->pty_group);
-		if (!g)
-			return -ESRCH;
-		gid = g->gr_gid;
-	}
 	if (gid != (gid_t)-1 && fchown(pl->slave, (uid_t)-1, gid) < 0)
 		return -errno;
 	if (fchmod(pl->slave, (mode_t)cc->pty_mode) < 0)
@@ -299,7 +307,16 @@ int ptylink_new(struct event_base *base, struct channel *ch, struct ptylink **ou
 	snprintf(pl->path, sizeof(pl->path), "%s", channel_config(ch)->pty);
 	if (ptybuf_init(&pl->to_app, TO_APP_CAP) < 0 || ptybuf_init(&pl->to_m7, TO_M7_CAP) < 0)
 		goto fail;
-	r = open_pty(pl);
+	gid_t gid;
+	r = pty_gid(channel_config(ch), &gid);
+	if (r < 0) {
+		/* Said plainly: "No such file or directory" would send one looking for a path. */
+		channel_log_errno(ch, LOG_ERR, r, "cannot create the pty for %s: %s %s", pl->path,
+				  r == -ENOENT ? "no group" : "cannot look up group",
+				  channel_config(ch)->pty_group);
+		goto fail;
+	}
+	r = open_pty(pl, gid);
 	if (r < 0) {
 		channel_log_errno(ch, LOG_ERR, r, "cannot create the pty for %s: %m", pl->path);
 		goto fail;

@@ -465,6 +465,13 @@ class RawPty(unittest.TestCase):
         finally:
             os.close(fd)
 
+    def test_unknown_pty_group_is_said_plainly(self):
+        rig = self.rig = Rig(extra_channel="pty_group = m7b-no-such-group\n", want_pty=False)
+        wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
+        self.assertIn(f"cannot create the pty for {rig.app}: no group m7b-no-such-group",
+                      rig.daemon_log())
+        self.assertFalse(os.path.lexists(rig.app))
+
     def test_probe_detects_a_silent_firmware(self):
         rig = self.rig = Rig(extra_channel="probe_send = PING\\n\nprobe_expect = PONG\n"
                              "probe_period_ms = 100\nprobe_timeout_ms = 150\n"
