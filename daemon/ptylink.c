@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
@@ -343,11 +344,32 @@ fail:
 	return r;
 }
 
+/* What closing the pty loses, said once: the daemon's buffers and what the kernel still
+ * holds each way (the app's unread input on the slave, the app's bytes not yet read from
+ * the master). A stop, a reload that remakes the pty or a removed channel must not lose
+ * bytes silently. */
+static void log_lost(const struct ptylink *pl)
+{
+	int unread = 0, unsent = 0;
+	if (pl->slave >= 0 && ioctl(pl->slave, TIOCINQ, &unread) < 0)
+		unread = 0;
+	if (pl->master >= 0 && ioctl(pl->master, TIOCINQ, &unsent) < 0)
+		unsent = 0;
+	size_t to_app = pl->to_app.len + (size_t)(unread > 0 ? unread : 0);
+	size_t to_m7 = pl->to_m7.len + (size_t)(unsent > 0 ? unsent : 0);
+	if (to_app || to_m7)
+		channel_log_errno(pl->ch, LOG_WARNING, 0,
+				  "pty %s closed: %zu bytes from the app never reached the M7, "
+				  "%zu bytes from the M7 never read by the app",
+				  pl->path[0] ? pl->path : pl->slave_name, to_m7, to_app);
+}
+
 struct ptylink *ptylink_free(struct ptylink *pl)
 {
 	char target[64];
 	if (!pl)
 		return NULL;
+	log_lost(pl);
 	/* Only our own link goes: a newer daemon may already have replaced it. */
 	ssize_t n = pl->path[0] ? readlink(pl->path, target, sizeof(target) - 1) : -1;
 	if (n > 0) {

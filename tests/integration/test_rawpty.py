@@ -465,6 +465,33 @@ class RawPty(unittest.TestCase):
         finally:
             os.close(fd)
 
+    def pty_status(self, rig):
+        rig.client.objs.clear()
+        rig.client.send({"cmd": "status", "id": 90})
+        return rig.client.find(lambda o: o.get("class") == "STATUS", "STATUS")[
+            "channels"][0]["pty"]
+
+    def test_bytes_lost_with_the_pty_are_counted(self):
+        rig = self.rig = Rig()
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            # For the app, not read: in the kernel's pty buffer.
+            rig.fw.write(b"u" * 3000)
+            wait_for(lambda: self.pty_status(rig)["to_app"] == 3000, "bytes to the pty")
+            # From the app while the link is down: held by the daemon.
+            rig.fw.hang_up()
+            rig.client.find(lambda o: o.get("class") == "STATE" and o["state"] == "down",
+                            "down")
+            self.assertEqual(os.write(fd, b"w" * 10000), 10000)
+            wait_for(lambda: self.pty_status(rig)["paused_ms"] > 0, "the app's bytes held")
+            time.sleep(0.2)  # the kernel hands the rest of the write to the daemon
+            rig.daemon.send_signal(signal.SIGTERM)
+            rig.daemon.wait(20)
+        finally:
+            os.close(fd)
+        self.assertIn(f"pty {rig.app} closed: 10000 bytes from the app never reached the "
+                      f"M7, 3000 bytes from the M7 never read by the app", rig.daemon_log())
+
     def test_unknown_pty_group_is_said_plainly(self):
         rig = self.rig = Rig(extra_channel="pty_group = m7b-no-such-group\n", want_pty=False)
         wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
