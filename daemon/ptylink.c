@@ -21,12 +21,14 @@
 
 #include "daemon.h"
 #include "ptybuf.h"
+#include "ptytermios.h"
 
 #define TO_APP_CAP (256u * 1024u)
 #define TO_M7_CAP  (64u * 1024u)
 #define RAW_PIECE  4096u /* bytes per raw write: half the writer's 8 KiB */
 #define RETRY_BUSY 1	 /* ms: the writer or send queue was full */
 #define RETRY_DOWN 50	 /* ms: the channel is down (recovery): the app waits */
+#define TERMIOS_MS 1000	 /* ms: how often M7 traffic looks at the app's termios */
 
 struct ptylink {
 	struct event_base *base;
@@ -40,6 +42,8 @@ struct ptylink {
 	uint64_t pause_since_ms; /* 0 = not paused */
 	struct ptylink_stats st;
 	struct ratelimit rl_drop;
+	unsigned cooked;     /* PTYTERMIOS_* last said (0: raw) */
+	uint64_t termios_ms; /* when M7 traffic last looked */
 };
 
 static uint64_t now_ms(void)
@@ -54,6 +58,28 @@ static void arm_retry(struct ptylink *pl, unsigned ms)
 	struct timeval tv = {0, (suseconds_t)ms * 1000};
 	if (!evtimer_pending(pl->ev_retry, NULL))
 		evtimer_add(pl->ev_retry, &tv);
+}
+
+/* The app owns the slave's termios, and they outlive its close (our slave fd): settings
+ * that change the bytes are said each time they change. An `stty sane` left behind
+ * echoes every M7 byte back to the M7, with no app there at all. */
+static void check_termios(struct ptylink *pl)
+{
+	struct termios t;
+	char names[96];
+	if (tcgetattr(pl->slave, &t) < 0)
+		return;
+	unsigned c = ptytermios_cooked(&t);
+	if (c == pl->cooked)
+		return;
+	pl->cooked = c;
+	if (c)
+		channel_log_errno(pl->ch, LOG_WARNING, 0,
+				  "pty %s is not in raw mode (%s): the kernel changes the bytes "
+				  "between the app and the M7; the app should set raw mode",
+				  pl->path, ptytermios_names(c, names, sizeof(names)));
+	else
+		channel_log_errno(pl->ch, LOG_NOTICE, 0, "pty %s is in raw mode again", pl->path);
 }
 
 /* Reads the master only while the app -> M7 buffer has room: back-pressure, not loss. */
@@ -128,6 +154,7 @@ static void ptylink_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct ptylink *pl = arg;
 	uint8_t buf[4096];
+	check_termios(pl); /* an echo arrives here */
 	while (ptybuf_can_take(&pl->to_m7, 1)) {
 		size_t room = ptybuf_room(&pl->to_m7);
 		ssize_t n = read(pl->master, buf, room < sizeof(buf) ? room : sizeof(buf));
@@ -180,6 +207,11 @@ static void ptylink_on_retry(evutil_socket_t fd, short what, void *arg)
 void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n)
 {
 	size_t off = 0;
+	uint64_t t = now_ms();
+	if (t - pl->termios_ms >= TERMIOS_MS) {
+		pl->termios_ms = t;
+		check_termios(pl); /* lines cut, bytes translated */
+	}
 	if (pl->to_app.len == 0) {
 		/* The common case: straight into the pty, no copy. */
 		while (off < n) {
@@ -196,7 +228,7 @@ void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n)
 	ptybuf_push(&pl->to_app, data + off, n - off);
 	if (pl->to_app.dropped != before) {
 		pl->st.dropped_to_app += pl->to_app.dropped - before;
-		if (ratelimit_ok(&pl->rl_drop, now_ms(), 3, 60000))
+		if (ratelimit_ok(&pl->rl_drop, t, 3, 60000))
 			channel_log_errno(
 				pl->ch, LOG_WARNING, -ENOBUFS,
 				"pty %s: the app does not read: %llu bytes dropped so far",

@@ -492,6 +492,30 @@ class RawPty(unittest.TestCase):
         self.assertIn(f"pty {rig.app} closed: 10000 bytes from the app never reached the "
                       f"M7, 3000 bytes from the M7 never read by the app", rig.daemon_log())
 
+    def test_termios_that_change_the_bytes_are_said(self):
+        rig = self.rig = Rig()
+        # An app leaves the pty echoing and in lines (what `stty sane` does), and quits.
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        a = termios.tcgetattr(fd)
+        a[3] |= termios.ECHO | termios.ICANON
+        termios.tcsetattr(fd, termios.TCSANOW, a)
+        os.close(fd)
+        # With no app there, the kernel echoes the M7's bytes back: said in the log.
+        rig.fw.write(b"hello\n")
+        rig.fw.wait_got(b"hello\n", "the echo the docs warn of")
+        warning = f"pty {rig.app} is not in raw mode (echo icanon)"
+        wait_for(lambda: warning in rig.daemon_log(), "the warning")
+        # Raw again (as serial apps set it): said once M7 traffic looks again.
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(fd)
+        os.close(fd)
+
+        def said():
+            rig.fw.write(b".")
+            return f"pty {rig.app} is in raw mode again" in rig.daemon_log()
+        wait_for(said, "raw mode again")
+        self.assertEqual(rig.daemon_log(0).count(warning), 1, "said once")
+
     def test_unknown_pty_group_is_said_plainly(self):
         rig = self.rig = Rig(extra_channel="pty_group = m7b-no-such-group\n", want_pty=False)
         wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
