@@ -90,6 +90,8 @@ static void on_config(void *ud, struct channel *ch)
 	bool missing = channel_config(ch)->pty[0] && !pb->links[s];
 	if (missing || strcmp(now, pb->made_for[s]) != 0)
 		on_channel(ud, ch, true);
+	else if (pb->links[s])
+		(void)ptylink_relink(pb->links[s]); /* a symlink removed or taken over; logged */
 }
 
 static void on_raw(void *ud, struct channel *ch, const struct channel_raw *r)

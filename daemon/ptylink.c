@@ -306,14 +306,22 @@ static int open_pty(struct ptylink *pl, gid_t gid)
 }
 
 /* Points path at the slave atomically (a new symlink renamed over the old one), so an
- * app never finds the path missing; refuses to replace anything but a symlink. */
+ * app never finds the path missing; refuses to replace anything but a symlink, and says
+ * which link it replaces (it may be another daemon's pty). */
 static int link_path(struct ptylink *pl)
 {
 	struct stat st;
-	char tmp[CONF_PATH_MAX + 32];
+	char tmp[CONF_PATH_MAX + 32], old[CONF_PATH_MAX];
 
-	if (lstat(pl->path, &st) == 0 && !S_ISLNK(st.st_mode))
-		return -EEXIST;
+	if (lstat(pl->path, &st) == 0) {
+		if (!S_ISLNK(st.st_mode))
+			return -EEXIST;
+		ssize_t n = readlink(pl->path, old, sizeof(old) - 1);
+		old[n > 0 ? n : 0] = '\0';
+		if (n > 0 && strcmp(old, pl->slave_name) != 0)
+			channel_log_errno(pl->ch, LOG_NOTICE, 0, "pty %s pointed at %s: replaced",
+					  pl->path, old);
+	}
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", pl->path, (long)getpid());
 	(void)unlink(tmp);
 	if (symlink(pl->slave_name, tmp) < 0)
@@ -324,6 +332,21 @@ static int link_path(struct ptylink *pl)
 		return r;
 	}
 	return 0;
+}
+
+int ptylink_relink(struct ptylink *pl)
+{
+	char target[64];
+	ssize_t n = readlink(pl->path, target, sizeof(target) - 1);
+	if (n > 0 && (size_t)n == strlen(pl->slave_name) &&
+	    memcmp(target, pl->slave_name, (size_t)n) == 0)
+		return 0;
+	int r = link_path(pl);
+	if (r < 0)
+		return channel_log_errno(pl->ch, LOG_ERR, r, "cannot point %s at %s: %m", pl->path,
+					 pl->slave_name);
+	channel_log_errno(pl->ch, LOG_NOTICE, 0, "pty %s -> %s again", pl->path, pl->slave_name);
+	return 1;
 }
 
 int ptylink_new(struct event_base *base, struct channel *ch, struct ptylink **out)

@@ -25,6 +25,9 @@ struct ptylink_stats {
 int ptylink_new(struct event_base *base, struct channel *ch, struct ptylink **out);
 /* Removes the symlink (if still ours), closes the pty; returns NULL. */
 struct ptylink *ptylink_free(struct ptylink *pl);
+/* Points the symlink at the pty again if it is missing or points elsewhere (removed by
+ * hand, taken over). 0 (it was right), 1 (re-pointed) or a negative errno (logged). */
+int ptylink_relink(struct ptylink *pl);
 /* Bytes from the M7 for the app: written now, or held (bounded, overflow counted). */
 void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n);
 /* Wire mode: one send of the pty's finished (ok: the firmware took it). */

@@ -492,6 +492,34 @@ class RawPty(unittest.TestCase):
         self.assertIn(f"pty {rig.app} closed: 10000 bytes from the app never reached the "
                       f"M7, 3000 bytes from the M7 never read by the app", rig.daemon_log())
 
+    def test_symlink_taken_or_removed_is_repaired_by_reload(self):
+        # Another link is at the path already (a stale one, another daemon's): replaced,
+        # and said.
+        d = tempfile.mkdtemp(prefix="m7b-rawpty-pre-")
+        pre = os.path.join(d, "app-tty")
+        os.symlink("/dev/null", pre)
+        rig = self.rig = Rig(app=pre)
+        wait_for(lambda: os.readlink(rig.app).startswith("/dev/pts/"), "the pty's link")
+        self.assertIn(f"pty {rig.app} pointed at /dev/null: replaced", rig.daemon_log())
+        slave = os.readlink(rig.app)
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        try:
+            for harm in ("removed", "taken"):
+                os.unlink(rig.app)
+                if harm == "taken":
+                    os.symlink("/dev/null", rig.app)
+                rig.reload()
+                self.assertEqual(os.readlink(rig.app), slave, f"link {harm}: repaired")
+                os.write(fd, b"%s\n" % harm.encode())
+                rig.fw.wait_got(b"%s\n" % harm.encode(), "the app's fd still good")
+            self.assertEqual(rig.daemon_log(0).count(f"pty {rig.app} -> {slave} again"), 2)
+            # Nothing to repair: the reload leaves the link alone and says nothing.
+            rig.reload()
+            self.assertEqual(rig.daemon_log(0).count(f"pty {rig.app} -> {slave} again"), 2)
+        finally:
+            os.close(fd)
+            shutil.rmtree(d, ignore_errors=True)
+
     def test_termios_that_change_the_bytes_are_said(self):
         rig = self.rig = Rig()
         # An app leaves the pty echoing and in lines (what `stty sane` does), and quits.
