@@ -121,7 +121,7 @@ static void on_send_done(void *ud, struct channel *ch, const struct sendq_entry 
 {
 	struct ptylink *pl = link_of(ud, ch);
 	if (pl)
-		ptylink_send_done(pl, e->len, r == SENDQ_OK);
+		ptylink_send_done(pl, e, r);
 }
 
 static void on_status(void *ud, const struct channel *ch, struct daemon_status_extra *x)

@@ -41,7 +41,7 @@ struct ptylink {
 	struct ptybuf to_app, to_m7;
 	uint64_t pause_since_ms; /* 0 = not paused */
 	struct ptylink_stats st;
-	struct ratelimit rl_drop;
+	struct ratelimit rl_drop, rl_fail;
 	unsigned cooked;     /* PTYTERMIOS_* last said (0: raw) */
 	uint64_t termios_ms; /* when M7 traffic last looked */
 };
@@ -237,10 +237,25 @@ void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n)
 	flush_to_app(pl);
 }
 
-void ptylink_send_done(struct ptylink *pl, size_t len, bool ok)
+void ptylink_send_done(struct ptylink *pl, const struct sendq_entry *e, enum sendq_result r)
 {
-	if (!ok)
-		pl->st.failed_to_m7 += len;
+	if (r != SENDQ_OK) {
+		char why[64];
+		pl->st.failed_to_m7 += e->len;
+		/* The app's write() succeeded: the log is the only place it can learn of this. */
+		if (r == SENDQ_REJECTED && e->status == M7B_ACK_BAD_PORT)
+			snprintf(why, sizeof(why), "the firmware has no port %u", e->port);
+		else if (r == SENDQ_REJECTED)
+			snprintf(why, sizeof(why), "rejected, status %u", e->status);
+		else
+			snprintf(why, sizeof(why), "%s", sendq_result_to_string(r));
+		if (ratelimit_ok(&pl->rl_fail, now_ms(), 3, 60000))
+			channel_log_errno(pl->ch, LOG_WARNING, 0,
+					  "pty %s: %u bytes from the app not taken by the firmware "
+					  "(%s): %llu bytes so far",
+					  pl->path, e->len, why,
+					  (unsigned long long)pl->st.failed_to_m7);
+	}
 	pump_to_m7(pl);
 }
 

@@ -30,8 +30,8 @@ struct ptylink *ptylink_free(struct ptylink *pl);
 int ptylink_relink(struct ptylink *pl);
 /* Bytes from the M7 for the app: written now, or held (bounded, overflow counted). */
 void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n);
-/* Wire mode: one send of the pty's finished (ok: the firmware took it). */
-void ptylink_send_done(struct ptylink *pl, size_t len, bool ok);
+/* Wire mode: one send of the pty's finished; failures are counted and logged. */
+void ptylink_send_done(struct ptylink *pl, const struct sendq_entry *e, enum sendq_result r);
 /* The channel may take bytes again (state change, writer progress): try now. */
 void ptylink_kick(struct ptylink *pl);
 /* The pts slave's name (/dev/pts/N). */

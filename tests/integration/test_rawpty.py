@@ -631,6 +631,55 @@ class RawPty(unittest.TestCase):
                     sys.stderr.write(f.read()[-3000:])
             shutil.rmtree(d, ignore_errors=True)
 
+    @unittest.skipUnless(os.path.exists(SIM), "needs m7sim")
+    def test_wire_pty_bytes_the_firmware_refuses_are_said(self):
+        # pty_port names a port this firmware does not have: every SEND is refused. The
+        # app's write() succeeded, so the log must say so (and STATUS count it).
+        d = tempfile.mkdtemp(prefix="m7b-rawpty-wire-")
+        link, app, sock = (os.path.join(d, n) for n in ("ttyRPMSG30", "app-tty", "sock"))
+        conf = os.path.join(d, "m7bridge.conf")
+        with open(conf, "w") as f:
+            f.write(f"[daemon]\nsocket = {sock}\nkernel_log = off\n[channel m7]\n"
+                    f"device = {link}\npty = {app}\npty_port = 9\n")
+        logpath = os.path.join(d, "log")
+        log = open(logpath, "ab")
+        procs = [subprocess.Popen([SIM, "--link", link, "--source", "2:rate=0,loop=1"],
+                                  stdout=log, stderr=subprocess.STDOUT)]
+        fd = -1
+        try:
+            wait_for(lambda: os.path.islink(link), "m7sim link")
+            procs.append(subprocess.Popen([DAEMON, "-f", "-c", conf], stdout=log,
+                                          stderr=subprocess.STDOUT))
+            wait_for(lambda: os.path.islink(app), "pty link")
+            fd = os.open(app, os.O_RDWR | os.O_NOCTTY)
+            tty.setraw(fd)
+            self.assertEqual(os.write(fd, b"hello\n"), 6)
+
+            def status():
+                r = subprocess.run([CTL, "-s", sock, "status", "--json"],
+                                   capture_output=True, text=True, timeout=10)
+                return json.loads(r.stdout)["channels"][0]["pty"] if r.returncode == 0 \
+                    else {}
+            wait_for(lambda: status().get("failed_to_m7") == 6, "the bytes counted as failed")
+
+            def logged():
+                with open(logpath, errors="replace") as f:
+                    return (f"pty {app}: 6 bytes from the app not taken by the firmware "
+                            f"(the firmware has no port 9)") in f.read()
+            wait_for(logged, "the failure logged")
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            for p in reversed(procs):
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+                    p.wait(10)
+            log.close()
+            if self.failed_now():
+                with open(logpath, errors="replace") as f:
+                    sys.stderr.write(f.read()[-3000:])
+            shutil.rmtree(d, ignore_errors=True)
+
     def test_throughput_through_pty(self):
         rig = self.rig = Rig()
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
