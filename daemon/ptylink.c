@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,9 @@
 
 struct ptylink {
 	struct event_base *base;
-	struct channel *ch;
+	const struct log *log;
+	struct channel *ch; /* NULL while parked */
+	char chname[CONF_NAME_MAX];
 	int master, slave;
 	char slave_name[64];
 	char path[CONF_PATH_MAX];
@@ -45,6 +48,19 @@ struct ptylink {
 	unsigned cooked;     /* PTYTERMIOS_* last said (0: raw) */
 	uint64_t termios_ms; /* when M7 traffic last looked */
 };
+
+/* Logs with the channel's fields, also while parked (no channel then). Returns r. */
+__attribute__((format(printf, 4, 5))) static int say(const struct ptylink *pl, int prio, int r,
+						     const char *fmt, ...)
+{
+	struct log_fields f = {.channel = pl->chname,
+			       .device = pl->ch ? channel_config(pl->ch)->device : NULL};
+	va_list ap;
+	va_start(ap, fmt);
+	log_structv_errno(pl->log, prio, &f, r, fmt, ap);
+	va_end(ap);
+	return r;
+}
 
 static uint64_t now_ms(void)
 {
@@ -74,12 +90,12 @@ static void check_termios(struct ptylink *pl)
 		return;
 	pl->cooked = c;
 	if (c)
-		channel_log_errno(pl->ch, LOG_WARNING, 0,
-				  "pty %s is not in raw mode (%s): the kernel changes the bytes "
-				  "between the app and the M7; the app should set raw mode",
-				  pl->path, ptytermios_names(c, names, sizeof(names)));
+		say(pl, LOG_WARNING, 0,
+		    "pty %s is not in raw mode (%s): the kernel changes the bytes "
+		    "between the app and the M7; the app should set raw mode",
+		    pl->path, ptytermios_names(c, names, sizeof(names)));
 	else
-		channel_log_errno(pl->ch, LOG_NOTICE, 0, "pty %s is in raw mode again", pl->path);
+		say(pl, LOG_NOTICE, 0, "pty %s is in raw mode again", pl->path);
 }
 
 /* Reads the master only while the app -> M7 buffer has room: back-pressure, not loss. */
@@ -229,10 +245,9 @@ void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n)
 	if (pl->to_app.dropped != before) {
 		pl->st.dropped_to_app += pl->to_app.dropped - before;
 		if (ratelimit_ok(&pl->rl_drop, t, 3, 60000))
-			channel_log_errno(
-				pl->ch, LOG_WARNING, -ENOBUFS,
-				"pty %s: the app does not read: %llu bytes dropped so far",
-				pl->path, (unsigned long long)pl->st.dropped_to_app);
+			say(pl, LOG_WARNING, -ENOBUFS,
+			    "pty %s: the app does not read: %llu bytes dropped so far", pl->path,
+			    (unsigned long long)pl->st.dropped_to_app);
 	}
 	flush_to_app(pl);
 }
@@ -250,11 +265,10 @@ void ptylink_send_done(struct ptylink *pl, const struct sendq_entry *e, enum sen
 		else
 			snprintf(why, sizeof(why), "%s", sendq_result_to_string(r));
 		if (ratelimit_ok(&pl->rl_fail, now_ms(), 3, 60000))
-			channel_log_errno(pl->ch, LOG_WARNING, 0,
-					  "pty %s: %u bytes from the app not taken by the firmware "
-					  "(%s): %llu bytes so far",
-					  pl->path, e->len, why,
-					  (unsigned long long)pl->st.failed_to_m7);
+			say(pl, LOG_WARNING, 0,
+			    "pty %s: %u bytes from the app not taken by the firmware "
+			    "(%s): %llu bytes so far",
+			    pl->path, e->len, why, (unsigned long long)pl->st.failed_to_m7);
 	}
 	pump_to_m7(pl);
 }
@@ -263,6 +277,21 @@ void ptylink_kick(struct ptylink *pl)
 {
 	pump_to_m7(pl);
 	flush_to_app(pl);
+}
+
+void ptylink_park(struct ptylink *pl)
+{
+	if (pl->reading)
+		event_del(pl->ev_read);
+	pl->reading = false;
+	evtimer_del(pl->ev_retry);
+	pl->ch = NULL;
+}
+
+void ptylink_adopt(struct ptylink *pl, struct channel *ch)
+{
+	pl->ch = ch;
+	ptylink_kick(pl); /* what the app wrote meanwhile waits for the channel to come up */
 }
 
 const char *ptylink_slave(const struct ptylink *pl)
@@ -334,8 +363,7 @@ static int link_path(struct ptylink *pl)
 		ssize_t n = readlink(pl->path, old, sizeof(old) - 1);
 		old[n > 0 ? n : 0] = '\0';
 		if (n > 0 && strcmp(old, pl->slave_name) != 0)
-			channel_log_errno(pl->ch, LOG_NOTICE, 0, "pty %s pointed at %s: replaced",
-					  pl->path, old);
+			say(pl, LOG_NOTICE, 0, "pty %s pointed at %s: replaced", pl->path, old);
 	}
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", pl->path, (long)getpid());
 	(void)unlink(tmp);
@@ -358,13 +386,13 @@ int ptylink_relink(struct ptylink *pl)
 		return 0;
 	int r = link_path(pl);
 	if (r < 0)
-		return channel_log_errno(pl->ch, LOG_ERR, r, "cannot point %s at %s: %m", pl->path,
-					 pl->slave_name);
-	channel_log_errno(pl->ch, LOG_NOTICE, 0, "pty %s -> %s again", pl->path, pl->slave_name);
+		return say(pl, LOG_ERR, r, "cannot point %s at %s: %m", pl->path, pl->slave_name);
+	say(pl, LOG_NOTICE, 0, "pty %s -> %s again", pl->path, pl->slave_name);
 	return 1;
 }
 
-int ptylink_new(struct event_base *base, struct channel *ch, struct ptylink **out)
+int ptylink_new(struct event_base *base, const struct log *log, struct channel *ch,
+		struct ptylink **out)
 {
 	struct ptylink *pl = calloc(1, sizeof(*pl));
 	int r = -ENOMEM;
@@ -373,7 +401,9 @@ int ptylink_new(struct event_base *base, struct channel *ch, struct ptylink **ou
 	if (!pl)
 		return channel_log_errno(ch, LOG_ERR, r, "pty: %m");
 	pl->base = base;
+	pl->log = log;
 	pl->ch = ch;
+	snprintf(pl->chname, sizeof(pl->chname), "%s", channel_name(ch));
 	pl->master = pl->slave = -1;
 	snprintf(pl->path, sizeof(pl->path), "%s", channel_config(ch)->pty);
 	if (ptybuf_init(&pl->to_app, TO_APP_CAP) < 0 || ptybuf_init(&pl->to_m7, TO_M7_CAP) < 0)
@@ -428,10 +458,10 @@ static void log_lost(const struct ptylink *pl)
 	size_t to_app = pl->to_app.len + (size_t)(unread > 0 ? unread : 0);
 	size_t to_m7 = pl->to_m7.len + (size_t)(unsent > 0 ? unsent : 0);
 	if (to_app || to_m7)
-		channel_log_errno(pl->ch, LOG_WARNING, 0,
-				  "pty %s closed: %zu bytes from the app never reached the M7, "
-				  "%zu bytes from the M7 never read by the app",
-				  pl->path[0] ? pl->path : pl->slave_name, to_m7, to_app);
+		say(pl, LOG_WARNING, 0,
+		    "pty %s closed: %zu bytes from the app never reached the M7, "
+		    "%zu bytes from the M7 never read by the app",
+		    pl->path[0] ? pl->path : pl->slave_name, to_m7, to_app);
 }
 
 struct ptylink *ptylink_free(struct ptylink *pl)

@@ -154,18 +154,18 @@ class Rig:
         self.client.find(lambda o: o.get("class") == "ACK", "watch ACK")
         self.wait_state("up")
 
-    def write_conf(self, extra_channel=""):
+    def write_conf(self, extra_channel="", device=None):
         with open(self.conf, "w") as f:
             f.write(f"[daemon]\nsocket = {self.sock}\nallow_send = true\nkernel_log = off\n"
                     f"{self.extra_daemon}"
-                    f"[channel fw]\ndevice = {self.link}\nmode = raw\npty = {self.app}\n"
-                    f"pty_mode = 0600\nreopen_min_ms = 20\nreopen_max_ms = 200\n"
-                    f"{extra_channel}")
+                    f"[channel fw]\ndevice = {device or self.link}\nmode = raw\n"
+                    f"pty = {self.app}\npty_mode = 0600\nreopen_min_ms = 20\n"
+                    f"reopen_max_ms = 200\n{extra_channel}")
 
-    def reload(self, extra_channel=""):
+    def reload(self, extra_channel="", device=None):
         """New settings by SIGHUP; returns once the daemon says it took them."""
         done = self.daemon_log(0).count("configuration reloaded")
-        self.write_conf(extra_channel)
+        self.write_conf(extra_channel, device)
         self.daemon.send_signal(signal.SIGHUP)
         wait_for(lambda: self.daemon_log(0).count("configuration reloaded") > done,
                  "the reload")
@@ -491,6 +491,59 @@ class RawPty(unittest.TestCase):
             os.close(fd)
         self.assertIn(f"pty {rig.app} closed: 10000 bytes from the app never reached the "
                       f"M7, 3000 bytes from the M7 never read by the app", rig.daemon_log())
+
+    def test_pty_kept_when_a_reload_reopens_the_channel(self):
+        rig = self.rig = Rig()
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        slave = os.readlink(rig.app)
+        got = bytearray()
+
+        def app_got(data):
+            def f():
+                select.select([fd], [], [], 0.05)
+                try:
+                    got.extend(os.read(fd, 4096))
+                except BlockingIOError:
+                    pass
+                return data in got
+            return f
+        try:
+            rig.fw.write(b"before\n")
+            wait_for(app_got(b"before\n"), "bytes before")
+            # The same tty by another name: `device` changed, so the channel reopens.
+            other = rig.link + "-by-id"
+            os.symlink(os.readlink(rig.link), other)
+            rig.fw.hang_up()
+            rig.client.find(lambda o: o.get("class") == "STATE" and o["state"] == "down",
+                            "down")
+            os.write(fd, b"while reloading\n")  # held through the reopen
+            rig.reload(device=other)
+            self.assertIn("0 removed, 1 reopened", rig.daemon_log())
+            rig.fw.swap()
+            os.unlink(other)
+            os.symlink(os.readlink(rig.link), other)
+            rig.wait_state("up")
+            rig.fw.wait_got(b"while reloading\n", "the held bytes")
+            rig.fw.write(b"after\n")
+            wait_for(app_got(b"after\n"), "bytes after the reload, same fd")
+            self.assertEqual(os.readlink(rig.app), slave, "the same pty")
+            os.write(fd, b"still\n")
+            rig.fw.wait_got(b"still\n", "app bytes after the reload")
+            self.assertNotIn("closed:", rig.daemon_log(0))
+            # Another channel in its place (renamed): a new pty, the app sees a hang-up.
+            with open(rig.conf) as f:
+                text = f.read()
+            with open(rig.conf, "w") as f:
+                f.write(text.replace("[channel fw]", "[channel fw2]"))
+            done = rig.daemon_log(0).count("configuration reloaded")
+            rig.daemon.send_signal(signal.SIGHUP)
+            wait_for(lambda: rig.daemon_log(0).count("configuration reloaded") > done,
+                     "the reload")
+            self.assertIn("1 channel(s) added, 1 removed", rig.daemon_log())
+            self.assertNotEqual(os.readlink(rig.app), slave)
+            self.assertEqual(os.read(fd, 100), b"", "a hang-up: end of file")
+        finally:
+            os.close(fd)
 
     def test_symlink_taken_or_removed_is_repaired_by_reload(self):
         # Another link is at the path already (a stale one, another daemon's): replaced,
