@@ -45,6 +45,7 @@ struct ptylink {
 	uint64_t pause_since_ms; /* 0 = not paused */
 	struct ptylink_stats st;
 	struct ratelimit rl_drop, rl_fail;
+	bool hold_lost;	     /* the slave was hung up and could not be opened again */
 	unsigned cooked;     /* PTYTERMIOS_* last said (0: raw) */
 	uint64_t termios_ms; /* when M7 traffic last looked */
 };
@@ -76,6 +77,31 @@ static void arm_retry(struct ptylink *pl, unsigned ms)
 		evtimer_add(pl->ev_retry, &tv);
 }
 
+/* Our slave fd keeps the pty's settings and spares the app EIO on reopen. A vhangup() of
+ * the slave (agetty, a service's TTYVHangup=) kills it, and the next opener finds the
+ * kernel's cooked defaults: take the slave again and put the pty back in raw mode. */
+static void hold_again(struct ptylink *pl)
+{
+	int fd = open(pl->slave_name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	struct termios t;
+	if (fd < 0) {
+		if (!pl->hold_lost)
+			say(pl, LOG_ERR, -errno, "pty %s was hung up and cannot be held again: %m",
+			    pl->path);
+		pl->hold_lost = true;
+		return;
+	}
+	close(pl->slave);
+	pl->slave = fd;
+	pl->hold_lost = false;
+	if (tcgetattr(pl->master, &t) == 0) {
+		cfmakeraw(&t);
+		(void)tcsetattr(pl->master, TCSANOW, &t);
+	}
+	pl->cooked = 0;
+	say(pl, LOG_WARNING, 0, "pty %s was hung up: held again, raw mode restored", pl->path);
+}
+
 /* The app owns the slave's termios, and they outlive its close (our slave fd): settings
  * that change the bytes are said each time they change. An `stty sane` left behind
  * echoes every M7 byte back to the M7, with no app there at all. */
@@ -83,8 +109,11 @@ static void check_termios(struct ptylink *pl)
 {
 	struct termios t;
 	char names[96];
-	if (tcgetattr(pl->slave, &t) < 0)
+	if (tcgetattr(pl->slave, &t) < 0) {
+		if (errno == EIO)
+			hold_again(pl);
 		return;
+	}
 	unsigned c = ptytermios_cooked(&t);
 	if (c == pl->cooked)
 		return;

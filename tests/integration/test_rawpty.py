@@ -8,6 +8,7 @@ see every byte across a hang-up, a swap of the device and a remoteproc restart.
 Paths come from M7B_BUILD_ROOT (set by meson). Exit 77 = skip.
 """
 import base64
+import fcntl
 import json
 import os
 import pty
@@ -30,6 +31,7 @@ CTL = os.path.join(BUILD, "tools", "m7bridgectl")
 QT_SERIAL = os.path.join(BUILD, "tests", "integration", "qt_serial_echo")
 SIM = os.path.join(BUILD, "firmware", "m7sim")
 TIMEOUT = 30.0
+TIOCVHANGUP = 0x5437  # Linux; not in Python's termios
 
 try:
     import serial  # Debian's python3-serial
@@ -596,6 +598,43 @@ class RawPty(unittest.TestCase):
             return f"pty {rig.app} is in raw mode again" in rig.daemon_log()
         wait_for(said, "raw mode again")
         self.assertEqual(rig.daemon_log(0).count(warning), 1, "said once")
+
+    def test_pty_held_again_after_a_vhangup(self):
+        rig = self.rig = Rig()
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            # What agetty or a service with TTYVHangup= does to its tty (needs root).
+            fcntl.ioctl(fd, TIOCVHANGUP)
+        except PermissionError:
+            self.skipTest("TIOCVHANGUP needs CAP_SYS_ADMIN")
+        finally:
+            os.close(fd)
+
+        def held_again():
+            rig.fw.write(b".")
+            return f"pty {rig.app} was hung up: held again" in rig.daemon_log()
+        wait_for(held_again, "the daemon holding the pty again")
+        # The next app finds raw mode, not the kernel's cooked defaults, and no echo.
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            lflag = termios.tcgetattr(fd)[3]
+            self.assertEqual(lflag & (termios.ECHO | termios.ICANON), 0)
+            got = bytearray()
+
+            def arrived():
+                select.select([fd], [], [], 0.05)
+                try:
+                    got.extend(os.read(fd, 4096))
+                except BlockingIOError:
+                    pass
+                return b"raw again" in got
+            rig.fw.got.clear()
+            rig.fw.write(b"raw again")
+            wait_for(arrived, "bytes without a newline (not cooked)")
+            rig.fw.pump(0.2)
+            self.assertNotIn(b"raw again", bytes(rig.fw.got), "no echo to the M7")
+        finally:
+            os.close(fd)
 
     def test_unknown_pty_group_is_said_plainly(self):
         rig = self.rig = Rig(extra_channel="pty_group = m7b-no-such-group\n", want_pty=False)
