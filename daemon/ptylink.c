@@ -437,8 +437,19 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 	snprintf(pl->path, sizeof(pl->path), "%s", channel_config(ch)->pty);
 	if (ptybuf_init(&pl->to_app, TO_APP_CAP) < 0 || ptybuf_init(&pl->to_m7, TO_M7_CAP) < 0)
 		goto fail;
+	const struct conf_channel *cc = channel_config(ch);
+	if (cc->device && strcmp(cc->device, cc->pty) == 0) {
+		/* The symlink would replace the channel's own device: it would then read its
+		 * own pty. */
+		r = -EINVAL;
+		channel_log_errno(ch, LOG_ERR, r,
+				  "cannot create the pty for %s: it is the "
+				  "channel's own device",
+				  pl->path);
+		goto fail;
+	}
 	gid_t gid;
-	r = pty_gid(channel_config(ch), &gid);
+	r = pty_gid(cc, &gid);
 	if (r < 0) {
 		/* Said plainly: "No such file or directory" would send one looking for a path. */
 		channel_log_errno(ch, LOG_ERR, r, "cannot create the pty for %s: %s %s", pl->path,

@@ -636,6 +636,19 @@ class RawPty(unittest.TestCase):
         finally:
             os.close(fd)
 
+    def test_pty_at_the_channels_own_device_is_refused(self):
+        # pty = device (a symlink, as udev makes them): replacing it would cut the channel
+        # off its tty and loop it onto its own pty.
+        rig = self.rig = Rig(app="ttyRPMSG30", want_pty=False)
+        target = os.readlink(rig.link)
+        wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
+        self.assertIn(f"cannot create the pty for {rig.link}: it is the channel's own device",
+                      rig.daemon_log())
+        self.assertEqual(os.readlink(rig.link), target, "the device's link untouched")
+        rig.fw.write(b"still the M7\n")
+        wait_for(lambda: (rig.client.poll(), b"still the M7\n" in rig.client.raw_bytes())[1],
+                 "the channel still on its tty")
+
     def test_unknown_pty_group_is_said_plainly(self):
         rig = self.rig = Rig(extra_channel="pty_group = m7b-no-such-group\n", want_pty=False)
         wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
