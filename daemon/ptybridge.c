@@ -66,13 +66,32 @@ static void watch_frames(struct ptybridge *pb)
 	pb->frames.attached = any;
 }
 
+/* The channel other than ch whose pty is at path, or NULL. */
+static struct channel *pty_owner(struct ptybridge *pb, const struct channel *ch, const char *path)
+{
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct channel *o = daemon_channel_at(pb->d, i);
+		if (o && o != ch && pb->links[i] && strcmp(channel_config(o)->pty, path) == 0)
+			return o;
+	}
+	return NULL;
+}
+
 /* A new pty for slot s (the old one, if any, closed): the settings changed, or none. */
 static void make(struct ptybridge *pb, unsigned s, struct channel *ch)
 {
+	const char *path = channel_config(ch)->pty;
+	struct channel *owner = path[0] ? pty_owner(pb, ch, path) : NULL;
 	pb->links[s] = ptylink_free(pb->links[s]);
 	pb->parked[s] = ptylink_free(pb->parked[s]);
 	pb->made_for[s][0] = '\0';
-	if (channel_config(ch)->pty[0]) {
+	if (owner) {
+		/* Taking the path over would hand the other channel's app our bytes. */
+		log_struct_errno(daemon_log(pb->d), LOG_ERR,
+				 &(struct log_fields){.channel = channel_name(ch)}, -EEXIST,
+				 "cannot create the pty for %s: it is channel %s's", path,
+				 channel_name(owner));
+	} else if (path[0]) {
 		settings_of(ch, pb->made_for[s], sizeof(pb->made_for[s]));
 		(void)ptylink_new(daemon_base(pb->d), daemon_log(pb->d), ch,
 				  &pb->links[s]); /* logged */

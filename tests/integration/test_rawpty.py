@@ -162,7 +162,8 @@ class Rig:
                     f"{self.extra_daemon}"
                     f"[channel fw]\ndevice = {device or self.link}\nmode = raw\n"
                     f"pty = {self.app}\npty_mode = 0600\nreopen_min_ms = 20\n"
-                    f"reopen_max_ms = 200\n{extra_channel}")
+                    f"reopen_max_ms = 200\n"
+                    + extra_channel.replace("{app}", self.app))  # the pty's path
 
     def reload(self, extra_channel="", device=None):
         """New settings by SIGHUP; returns once the daemon says it took them."""
@@ -648,6 +649,20 @@ class RawPty(unittest.TestCase):
         rig.fw.write(b"still the M7\n")
         wait_for(lambda: (rig.client.poll(), b"still the M7\n" in rig.client.raw_bytes())[1],
                  "the channel still on its tty")
+
+    def test_pty_path_of_another_channel_is_refused(self):
+        rig = self.rig = Rig(extra_channel="[channel fw2]\ndevice = /nonexistent/tty\n"
+                             "mode = raw\npty = {app}\n")
+        wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
+        self.assertIn(f"[fw2] cannot create the pty for {rig.app}: it is channel fw's",
+                      rig.daemon_log())
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        try:
+            tty.setraw(fd)
+            os.write(fd, b"to fw\n")
+            rig.fw.wait_got(b"to fw\n", "the first channel still owns its pty")
+        finally:
+            os.close(fd)
 
     def test_unknown_pty_group_is_said_plainly(self):
         rig = self.rig = Rig(extra_channel="pty_group = m7b-no-such-group\n", want_pty=False)
