@@ -19,6 +19,10 @@ struct ptybridge {
 	struct daemon *d;
 	struct ptylink *links[CONF_MAX_CHANNELS];	      /* by channel slot */
 	char made_for[CONF_MAX_CHANNELS][CONF_PATH_MAX + 96]; /* settings each was made with */
+	/* The ptys of channels removed during a reload, by slot: one reopened by the reload
+	 * comes back into the same slot and takes its pty again; the rest go at its end. */
+	struct ptylink *parked[CONF_MAX_CHANNELS];
+	char parked_name[CONF_MAX_CHANNELS][CONF_NAME_MAX];
 	struct ptybridge_frames frames;
 };
 
@@ -62,19 +66,81 @@ static void watch_frames(struct ptybridge *pb)
 	pb->frames.attached = any;
 }
 
+/* The channel other than ch whose pty is at path, or NULL. */
+static struct channel *pty_owner(struct ptybridge *pb, const struct channel *ch, const char *path)
+{
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct channel *o = daemon_channel_at(pb->d, i);
+		if (o && o != ch && pb->links[i] && strcmp(channel_config(o)->pty, path) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/* A new pty for slot s (the old one, if any, closed): the settings changed, or none. */
+static void make(struct ptybridge *pb, unsigned s, struct channel *ch)
+{
+	const char *path = channel_config(ch)->pty;
+	struct channel *owner = path[0] ? pty_owner(pb, ch, path) : NULL;
+	pb->links[s] = ptylink_free(pb->links[s]);
+	pb->parked[s] = ptylink_free(pb->parked[s]);
+	pb->made_for[s][0] = '\0';
+	if (owner) {
+		/* Taking the path over would hand the other channel's app our bytes. */
+		log_struct_errno(daemon_log(pb->d), LOG_ERR,
+				 &(struct log_fields){.channel = channel_name(ch)}, -EEXIST,
+				 "cannot create the pty for %s: it is channel %s's", path,
+				 channel_name(owner));
+	} else if (path[0]) {
+		settings_of(ch, pb->made_for[s], sizeof(pb->made_for[s]));
+		(void)ptylink_new(daemon_base(pb->d), daemon_log(pb->d), ch,
+				  &pb->links[s]); /* logged */
+	}
+}
+
+/* The pty of a channel that reopens (same name, same slot, same pty settings) is the
+ * app's to keep: it sees a pause, as in a recovery. */
+static bool adopt(struct ptybridge *pb, unsigned s, struct channel *ch)
+{
+	char now[sizeof(pb->made_for[0])];
+	settings_of(ch, now, sizeof(now));
+	if (!pb->parked[s] || strcmp(pb->parked_name[s], channel_name(ch)) != 0 ||
+	    strcmp(now, pb->made_for[s]) != 0)
+		return false;
+	pb->links[s] = pb->parked[s];
+	pb->parked[s] = NULL;
+	ptylink_adopt(pb->links[s], ch);
+	return true;
+}
+
 static void on_channel(void *ud, struct channel *ch, bool added)
 {
 	struct ptybridge *pb = ud;
 	unsigned s = channel_slot(ch);
 	if (s >= CONF_MAX_CHANNELS)
 		return;
-	pb->links[s] = ptylink_free(pb->links[s]);
-	pb->made_for[s][0] = '\0';
-	if (added && channel_config(ch)->pty[0]) {
-		settings_of(ch, pb->made_for[s], sizeof(pb->made_for[s]));
-		(void)ptylink_new(daemon_base(pb->d), ch, &pb->links[s]); /* logged */
+	if (!added) {
+		pb->parked[s] = ptylink_free(pb->parked[s]);
+		if (pb->links[s]) {
+			ptylink_park(pb->links[s]);
+			pb->parked[s] = pb->links[s];
+			pb->links[s] = NULL;
+			snprintf(pb->parked_name[s], sizeof(pb->parked_name[s]), "%s",
+				 channel_name(ch));
+		}
+	} else if (!adopt(pb, s, ch)) {
+		make(pb, s, ch);
 	}
 	watch_frames(pb);
+}
+
+/* The end of a reload: the ptys of channels it removed for good close. */
+static void on_reload(void *ud, const struct conf *cfg)
+{
+	struct ptybridge *pb = ud;
+	(void)cfg;
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		pb->parked[i] = ptylink_free(pb->parked[i]);
 }
 
 static void on_config(void *ud, struct channel *ch)
@@ -85,9 +151,14 @@ static void on_config(void *ud, struct channel *ch)
 	if (s >= CONF_MAX_CHANNELS)
 		return;
 	settings_of(ch, now, sizeof(now));
-	/* Unchanged: the app keeps its fd. */
-	if (strcmp(now, pb->made_for[s]) != 0)
-		on_channel(ud, ch, true);
+	/* Unchanged: the app keeps its fd. A pty that could not be made (its directory
+	 * missing, say) is tried again: a reload is how the administrator says it is fixed. */
+	bool missing = channel_config(ch)->pty[0] && !pb->links[s];
+	if (missing || strcmp(now, pb->made_for[s]) != 0) {
+		make(pb, s, ch);
+		watch_frames(pb);
+	} else if (pb->links[s])
+		(void)ptylink_relink(pb->links[s]); /* a symlink removed or taken over; logged */
 }
 
 static void on_raw(void *ud, struct channel *ch, const struct channel_raw *r)
@@ -117,7 +188,7 @@ static void on_send_done(void *ud, struct channel *ch, const struct sendq_entry 
 {
 	struct ptylink *pl = link_of(ud, ch);
 	if (pl)
-		ptylink_send_done(pl, e->len, r == SENDQ_OK);
+		ptylink_send_done(pl, e, r);
 }
 
 static void on_status(void *ud, const struct channel *ch, struct daemon_status_extra *x)
@@ -152,6 +223,7 @@ int ptybridge_new(struct daemon *d, struct ptybridge **out)
 				    .on_raw = on_raw,
 				    .on_state = on_state,
 				    .on_status = on_status,
+				    .on_reload = on_reload,
 				    .ud = pb};
 	int r = daemon_add_observer(d, &o);
 	if (r < 0) {
@@ -175,8 +247,10 @@ struct ptybridge *ptybridge_free(struct ptybridge *pb)
 	daemon_remove_observer(pb->d, &pb->frames);
 	daemon_remove_observer(pb->d, pb);
 	daemon_set_send_hook(pb->d, NULL, NULL);
-	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		pb->links[i] = ptylink_free(pb->links[i]);
+		pb->parked[i] = ptylink_free(pb->parked[i]);
+	}
 	free(pb);
 	return NULL;
 }

@@ -8,9 +8,11 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
@@ -20,16 +22,20 @@
 
 #include "daemon.h"
 #include "ptybuf.h"
+#include "ptytermios.h"
 
 #define TO_APP_CAP (256u * 1024u)
 #define TO_M7_CAP  (64u * 1024u)
 #define RAW_PIECE  4096u /* bytes per raw write: half the writer's 8 KiB */
 #define RETRY_BUSY 1	 /* ms: the writer or send queue was full */
 #define RETRY_DOWN 50	 /* ms: the channel is down (recovery): the app waits */
+#define TERMIOS_MS 1000	 /* ms: how often M7 traffic looks at the app's termios */
 
 struct ptylink {
 	struct event_base *base;
-	struct channel *ch;
+	const struct log *log;
+	struct channel *ch; /* NULL while parked */
+	char chname[CONF_NAME_MAX];
 	int master, slave;
 	char slave_name[64];
 	char path[CONF_PATH_MAX];
@@ -38,8 +44,24 @@ struct ptylink {
 	struct ptybuf to_app, to_m7;
 	uint64_t pause_since_ms; /* 0 = not paused */
 	struct ptylink_stats st;
-	struct ratelimit rl_drop;
+	struct ratelimit rl_drop, rl_fail;
+	bool hold_lost;	     /* the slave was hung up and could not be opened again */
+	unsigned cooked;     /* PTYTERMIOS_* last said (0: raw) */
+	uint64_t termios_ms; /* when M7 traffic last looked */
 };
+
+/* Logs with the channel's fields, also while parked (no channel then). Returns r. */
+__attribute__((format(printf, 4, 5))) static int say(const struct ptylink *pl, int prio, int r,
+						     const char *fmt, ...)
+{
+	struct log_fields f = {.channel = pl->chname,
+			       .device = pl->ch ? channel_config(pl->ch)->device : NULL};
+	va_list ap;
+	va_start(ap, fmt);
+	log_structv_errno(pl->log, prio, &f, r, fmt, ap);
+	va_end(ap);
+	return r;
+}
 
 static uint64_t now_ms(void)
 {
@@ -53,6 +75,56 @@ static void arm_retry(struct ptylink *pl, unsigned ms)
 	struct timeval tv = {0, (suseconds_t)ms * 1000};
 	if (!evtimer_pending(pl->ev_retry, NULL))
 		evtimer_add(pl->ev_retry, &tv);
+}
+
+/* Our slave fd keeps the pty's settings and spares the app EIO on reopen. A vhangup() of
+ * the slave (agetty, a service's TTYVHangup=) kills it, and the next opener finds the
+ * kernel's cooked defaults: take the slave again and put the pty back in raw mode. */
+static void hold_again(struct ptylink *pl)
+{
+	int fd = open(pl->slave_name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	struct termios t;
+	if (fd < 0) {
+		if (!pl->hold_lost)
+			say(pl, LOG_ERR, -errno, "pty %s was hung up and cannot be held again: %m",
+			    pl->path);
+		pl->hold_lost = true;
+		return;
+	}
+	close(pl->slave);
+	pl->slave = fd;
+	pl->hold_lost = false;
+	if (tcgetattr(pl->master, &t) == 0) {
+		cfmakeraw(&t);
+		(void)tcsetattr(pl->master, TCSANOW, &t);
+	}
+	pl->cooked = 0;
+	say(pl, LOG_WARNING, 0, "pty %s was hung up: held again, raw mode restored", pl->path);
+}
+
+/* The app owns the slave's termios, and they outlive its close (our slave fd): settings
+ * that change the bytes are said each time they change. An `stty sane` left behind
+ * echoes every M7 byte back to the M7, with no app there at all. */
+static void check_termios(struct ptylink *pl)
+{
+	struct termios t;
+	char names[96];
+	if (tcgetattr(pl->slave, &t) < 0) {
+		if (errno == EIO)
+			hold_again(pl);
+		return;
+	}
+	unsigned c = ptytermios_cooked(&t);
+	if (c == pl->cooked)
+		return;
+	pl->cooked = c;
+	if (c)
+		say(pl, LOG_WARNING, 0,
+		    "pty %s is not in raw mode (%s): the kernel changes the bytes "
+		    "between the app and the M7; the app should set raw mode",
+		    pl->path, ptytermios_names(c, names, sizeof(names)));
+	else
+		say(pl, LOG_NOTICE, 0, "pty %s is in raw mode again", pl->path);
 }
 
 /* Reads the master only while the app -> M7 buffer has room: back-pressure, not loss. */
@@ -127,6 +199,7 @@ static void ptylink_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct ptylink *pl = arg;
 	uint8_t buf[4096];
+	check_termios(pl); /* an echo arrives here */
 	while (ptybuf_can_take(&pl->to_m7, 1)) {
 		size_t room = ptybuf_room(&pl->to_m7);
 		ssize_t n = read(pl->master, buf, room < sizeof(buf) ? room : sizeof(buf));
@@ -179,6 +252,11 @@ static void ptylink_on_retry(evutil_socket_t fd, short what, void *arg)
 void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n)
 {
 	size_t off = 0;
+	uint64_t t = now_ms();
+	if (t - pl->termios_ms >= TERMIOS_MS) {
+		pl->termios_ms = t;
+		check_termios(pl); /* lines cut, bytes translated */
+	}
 	if (pl->to_app.len == 0) {
 		/* The common case: straight into the pty, no copy. */
 		while (off < n) {
@@ -195,19 +273,32 @@ void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n)
 	ptybuf_push(&pl->to_app, data + off, n - off);
 	if (pl->to_app.dropped != before) {
 		pl->st.dropped_to_app += pl->to_app.dropped - before;
-		if (ratelimit_ok(&pl->rl_drop, now_ms(), 3, 60000))
-			channel_log_errno(
-				pl->ch, LOG_WARNING, -ENOBUFS,
-				"pty %s: the app does not read: %llu bytes dropped so far",
-				pl->path, (unsigned long long)pl->st.dropped_to_app);
+		if (ratelimit_ok(&pl->rl_drop, t, 3, 60000))
+			say(pl, LOG_WARNING, -ENOBUFS,
+			    "pty %s: the app does not read: %llu bytes dropped so far", pl->path,
+			    (unsigned long long)pl->st.dropped_to_app);
 	}
 	flush_to_app(pl);
 }
 
-void ptylink_send_done(struct ptylink *pl, size_t len, bool ok)
+void ptylink_send_done(struct ptylink *pl, const struct sendq_entry *e, enum sendq_result r)
 {
-	if (!ok)
-		pl->st.failed_to_m7 += len;
+	if (r != SENDQ_OK) {
+		char why[64];
+		pl->st.failed_to_m7 += e->len;
+		/* The app's write() succeeded: the log is the only place it can learn of this. */
+		if (r == SENDQ_REJECTED && e->status == M7B_ACK_BAD_PORT)
+			snprintf(why, sizeof(why), "the firmware has no port %u", e->port);
+		else if (r == SENDQ_REJECTED)
+			snprintf(why, sizeof(why), "rejected, status %u", e->status);
+		else
+			snprintf(why, sizeof(why), "%s", sendq_result_to_string(r));
+		if (ratelimit_ok(&pl->rl_fail, now_ms(), 3, 60000))
+			say(pl, LOG_WARNING, 0,
+			    "pty %s: %u bytes from the app not taken by the firmware "
+			    "(%s): %llu bytes so far",
+			    pl->path, e->len, why, (unsigned long long)pl->st.failed_to_m7);
+	}
 	pump_to_m7(pl);
 }
 
@@ -215,6 +306,21 @@ void ptylink_kick(struct ptylink *pl)
 {
 	pump_to_m7(pl);
 	flush_to_app(pl);
+}
+
+void ptylink_park(struct ptylink *pl)
+{
+	if (pl->reading)
+		event_del(pl->ev_read);
+	pl->reading = false;
+	evtimer_del(pl->ev_retry);
+	pl->ch = NULL;
+}
+
+void ptylink_adopt(struct ptylink *pl, struct channel *ch)
+{
+	pl->ch = ch;
+	ptylink_kick(pl); /* what the app wrote meanwhile waits for the channel to come up */
 }
 
 const char *ptylink_slave(const struct ptylink *pl)
@@ -229,9 +335,24 @@ void ptylink_get_stats(const struct ptylink *pl, struct ptylink_stats *s)
 		s->paused_ms += now_ms() - pl->pause_since_ms;
 }
 
+/* The gid of pty_group, or (gid_t)-1 when unset. 0, -ENOENT (no such group) or the
+ * lookup's errno. */
+static int pty_gid(const struct conf_channel *cc, gid_t *gid)
+{
+	*gid = (gid_t)-1;
+	if (!cc->pty_group[0])
+		return 0;
+	errno = 0;
+	struct group *g = getgrnam(cc->pty_group);
+	if (!g)
+		return errno ? -errno : -ENOENT;
+	*gid = g->gr_gid;
+	return 0;
+}
+
 /* The master: non-blocking, raw (what is set on the master applies to the slave and
- * survives the app's reopen). The slave: our own fd, mode and group as configured. */
-static int open_pty(struct ptylink *pl)
+ * survives the app's reopen). The slave: our own fd, mode and group gid (-1: unchanged). */
+static int open_pty(struct ptylink *pl, gid_t gid)
 {
 	const struct conf_channel *cc = channel_config(pl->ch);
 	struct termios t;
@@ -250,13 +371,6 @@ static int open_pty(struct ptylink *pl)
 	pl->slave = open(pl->slave_name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (pl->slave < 0)
 		return -errno;
-	gid_t gid = (gid_t)-1;
-	if (cc->pty_group[0]) {
-		struct group *g = getgrnam(cc->pty_group);
-		if (!g)
-			return -ESRCH;
-		gid = g->gr_gid;
-	}
 	if (gid != (gid_t)-1 && fchown(pl->slave, (uid_t)-1, gid) < 0)
 		return -errno;
 	if (fchmod(pl->slave, (mode_t)cc->pty_mode) < 0)
@@ -265,14 +379,21 @@ static int open_pty(struct ptylink *pl)
 }
 
 /* Points path at the slave atomically (a new symlink renamed over the old one), so an
- * app never finds the path missing; refuses to replace anything but a symlink. */
+ * app never finds the path missing; refuses to replace anything but a symlink, and says
+ * which link it replaces (it may be another daemon's pty). */
 static int link_path(struct ptylink *pl)
 {
 	struct stat st;
-	char tmp[CONF_PATH_MAX + 32];
+	char tmp[CONF_PATH_MAX + 32], old[CONF_PATH_MAX];
 
-	if (lstat(pl->path, &st) == 0 && !S_ISLNK(st.st_mode))
-		return -EEXIST;
+	if (lstat(pl->path, &st) == 0) {
+		if (!S_ISLNK(st.st_mode))
+			return -EEXIST;
+		ssize_t n = readlink(pl->path, old, sizeof(old) - 1);
+		old[n > 0 ? n : 0] = '\0';
+		if (n > 0 && strcmp(old, pl->slave_name) != 0)
+			say(pl, LOG_NOTICE, 0, "pty %s pointed at %s: replaced", pl->path, old);
+	}
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", pl->path, (long)getpid());
 	(void)unlink(tmp);
 	if (symlink(pl->slave_name, tmp) < 0)
@@ -285,7 +406,22 @@ static int link_path(struct ptylink *pl)
 	return 0;
 }
 
-int ptylink_new(struct event_base *base, struct channel *ch, struct ptylink **out)
+int ptylink_relink(struct ptylink *pl)
+{
+	char target[64];
+	ssize_t n = readlink(pl->path, target, sizeof(target) - 1);
+	if (n > 0 && (size_t)n == strlen(pl->slave_name) &&
+	    memcmp(target, pl->slave_name, (size_t)n) == 0)
+		return 0;
+	int r = link_path(pl);
+	if (r < 0)
+		return say(pl, LOG_ERR, r, "cannot point %s at %s: %m", pl->path, pl->slave_name);
+	say(pl, LOG_NOTICE, 0, "pty %s -> %s again", pl->path, pl->slave_name);
+	return 1;
+}
+
+int ptylink_new(struct event_base *base, const struct log *log, struct channel *ch,
+		struct ptylink **out)
 {
 	struct ptylink *pl = calloc(1, sizeof(*pl));
 	int r = -ENOMEM;
@@ -294,12 +430,34 @@ int ptylink_new(struct event_base *base, struct channel *ch, struct ptylink **ou
 	if (!pl)
 		return channel_log_errno(ch, LOG_ERR, r, "pty: %m");
 	pl->base = base;
+	pl->log = log;
 	pl->ch = ch;
+	snprintf(pl->chname, sizeof(pl->chname), "%s", channel_name(ch));
 	pl->master = pl->slave = -1;
 	snprintf(pl->path, sizeof(pl->path), "%s", channel_config(ch)->pty);
 	if (ptybuf_init(&pl->to_app, TO_APP_CAP) < 0 || ptybuf_init(&pl->to_m7, TO_M7_CAP) < 0)
 		goto fail;
-	r = open_pty(pl);
+	const struct conf_channel *cc = channel_config(ch);
+	if (cc->device && strcmp(cc->device, cc->pty) == 0) {
+		/* The symlink would replace the channel's own device: it would then read its
+		 * own pty. */
+		r = -EINVAL;
+		channel_log_errno(ch, LOG_ERR, r,
+				  "cannot create the pty for %s: it is the "
+				  "channel's own device",
+				  pl->path);
+		goto fail;
+	}
+	gid_t gid;
+	r = pty_gid(cc, &gid);
+	if (r < 0) {
+		/* Said plainly: "No such file or directory" would send one looking for a path. */
+		channel_log_errno(ch, LOG_ERR, r, "cannot create the pty for %s: %s %s", pl->path,
+				  r == -ENOENT ? "no group" : "cannot look up group",
+				  channel_config(ch)->pty_group);
+		goto fail;
+	}
+	r = open_pty(pl, gid);
 	if (r < 0) {
 		channel_log_errno(ch, LOG_ERR, r, "cannot create the pty for %s: %m", pl->path);
 		goto fail;
@@ -326,11 +484,32 @@ fail:
 	return r;
 }
 
+/* What closing the pty loses, said once: the daemon's buffers and what the kernel still
+ * holds each way (the app's unread input on the slave, the app's bytes not yet read from
+ * the master). A stop, a reload that remakes the pty or a removed channel must not lose
+ * bytes silently. */
+static void log_lost(const struct ptylink *pl)
+{
+	int unread = 0, unsent = 0;
+	if (pl->slave >= 0 && ioctl(pl->slave, TIOCINQ, &unread) < 0)
+		unread = 0;
+	if (pl->master >= 0 && ioctl(pl->master, TIOCINQ, &unsent) < 0)
+		unsent = 0;
+	size_t to_app = pl->to_app.len + (size_t)(unread > 0 ? unread : 0);
+	size_t to_m7 = pl->to_m7.len + (size_t)(unsent > 0 ? unsent : 0);
+	if (to_app || to_m7)
+		say(pl, LOG_WARNING, 0,
+		    "pty %s closed: %zu bytes from the app never reached the M7, "
+		    "%zu bytes from the M7 never read by the app",
+		    pl->path[0] ? pl->path : pl->slave_name, to_m7, to_app);
+}
+
 struct ptylink *ptylink_free(struct ptylink *pl)
 {
 	char target[64];
 	if (!pl)
 		return NULL;
+	log_lost(pl);
 	/* Only our own link goes: a newer daemon may already have replaced it. */
 	ssize_t n = pl->path[0] ? readlink(pl->path, target, sizeof(target) - 1) : -1;
 	if (n > 0) {

@@ -20,15 +20,28 @@ struct ptylink_stats {
 	uint64_t paused_ms;	 /* time the app's writes waited for the channel */
 };
 
+struct log;
+
 /* Creates the pty of ch (its configuration's pty, pty_mode, pty_group) and points the
- * symlink at it. 0 with *out, or a negative errno (logged). */
-int ptylink_new(struct event_base *base, struct channel *ch, struct ptylink **out);
+ * symlink at it; log is the channel's (also used while parked). 0 with *out, or a
+ * negative errno (logged). */
+int ptylink_new(struct event_base *base, const struct log *log, struct channel *ch,
+		struct ptylink **out);
 /* Removes the symlink (if still ours), closes the pty; returns NULL. */
 struct ptylink *ptylink_free(struct ptylink *pl);
+/* Points the symlink at the pty again if it is missing or points elsewhere (removed by
+ * hand, taken over). 0 (it was right), 1 (re-pointed) or a negative errno (logged). */
+int ptylink_relink(struct ptylink *pl);
+/* The channel goes away, perhaps to come back at once (a reload reopening it): the pty
+ * stays open and keeps what it holds, but takes nothing from the app and uses no channel
+ * until ptylink_adopt or ptylink_free. */
+void ptylink_park(struct ptylink *pl);
+/* Carries on with ch (the same channel, reopened). */
+void ptylink_adopt(struct ptylink *pl, struct channel *ch);
 /* Bytes from the M7 for the app: written now, or held (bounded, overflow counted). */
 void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n);
-/* Wire mode: one send of the pty's finished (ok: the firmware took it). */
-void ptylink_send_done(struct ptylink *pl, size_t len, bool ok);
+/* Wire mode: one send of the pty's finished; failures are counted and logged. */
+void ptylink_send_done(struct ptylink *pl, const struct sendq_entry *e, enum sendq_result r);
 /* The channel may take bytes again (state change, writer progress): try now. */
 void ptylink_kick(struct ptylink *pl);
 /* The pts slave's name (/dev/pts/N). */

@@ -8,6 +8,7 @@ see every byte across a hang-up, a swap of the device and a remoteproc restart.
 Paths come from M7B_BUILD_ROOT (set by meson). Exit 77 = skip.
 """
 import base64
+import fcntl
 import json
 import os
 import pty
@@ -30,6 +31,7 @@ CTL = os.path.join(BUILD, "tools", "m7bridgectl")
 QT_SERIAL = os.path.join(BUILD, "tests", "integration", "qt_serial_echo")
 SIM = os.path.join(BUILD, "firmware", "m7sim")
 TIMEOUT = 30.0
+TIOCVHANGUP = 0x5437  # Linux; not in Python's termios
 
 try:
     import serial  # Debian's python3-serial
@@ -135,28 +137,41 @@ class Client:
 
 
 class Rig:
-    def __init__(self, extra_channel="", extra_daemon=""):
+    def __init__(self, extra_channel="", extra_daemon="", app="app-tty", want_pty=True):
         self.dir = tempfile.mkdtemp(prefix="m7b-rawpty-")
         self.link = os.path.join(self.dir, "ttyRPMSG30")
-        self.app = os.path.join(self.dir, "app-tty")
+        self.app = os.path.join(self.dir, app)
         self.sock = os.path.join(self.dir, "sock")
         self.fw = FakeFirmware(self.link)
-        conf = os.path.join(self.dir, "m7bridge.conf")
-        with open(conf, "w") as f:
-            f.write(f"[daemon]\nsocket = {self.sock}\nallow_send = true\nkernel_log = off\n"
-                    f"{extra_daemon}"
-                    f"[channel fw]\ndevice = {self.link}\nmode = raw\npty = {self.app}\n"
-                    f"pty_mode = 0600\nreopen_min_ms = 20\nreopen_max_ms = 200\n"
-                    f"{extra_channel}")
+        self.conf = os.path.join(self.dir, "m7bridge.conf")
+        self.extra_daemon = extra_daemon
+        self.write_conf(extra_channel)
         self.log = open(os.path.join(self.dir, "daemon.log"), "ab")
-        self.daemon = subprocess.Popen([DAEMON, "-f", "-c", conf, "-l", "debug"],
+        self.daemon = subprocess.Popen([DAEMON, "-f", "-c", self.conf, "-l", "debug"],
                                        stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(self.sock) and os.path.islink(self.app),
-                 "daemon socket and pty link")
+        wait_for(lambda: os.path.exists(self.sock) and
+                 (os.path.islink(self.app) or not want_pty), "daemon socket and pty link")
         self.client = Client(self.sock)
         self.client.send({"cmd": "watch", "classes": ["RAW", "STATE"]})
         self.client.find(lambda o: o.get("class") == "ACK", "watch ACK")
         self.wait_state("up")
+
+    def write_conf(self, extra_channel="", device=None):
+        with open(self.conf, "w") as f:
+            f.write(f"[daemon]\nsocket = {self.sock}\nallow_send = true\nkernel_log = off\n"
+                    f"{self.extra_daemon}"
+                    f"[channel fw]\ndevice = {device or self.link}\nmode = raw\n"
+                    f"pty = {self.app}\npty_mode = 0600\nreopen_min_ms = 20\n"
+                    f"reopen_max_ms = 200\n"
+                    + extra_channel.replace("{app}", self.app))  # the pty's path
+
+    def reload(self, extra_channel="", device=None):
+        """New settings by SIGHUP; returns once the daemon says it took them."""
+        done = self.daemon_log(0).count("configuration reloaded")
+        self.write_conf(extra_channel, device)
+        self.daemon.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.daemon_log(0).count("configuration reloaded") > done,
+                 "the reload")
 
     def wait_state(self, state):
         def up():
@@ -181,9 +196,9 @@ class Rig:
         self.client.s.close()
         return self.daemon.returncode
 
-    def daemon_log(self):
+    def daemon_log(self, tail=6000):
         with open(os.path.join(self.dir, "daemon.log"), errors="replace") as f:
-            return f.read()[-6000:]
+            return f.read()[-tail:] if tail else f.read()
 
 
 def serial_read_until(port, data, what, timeout=TIMEOUT):
@@ -422,6 +437,238 @@ class RawPty(unittest.TestCase):
             k.join()
             shutil.rmtree(sysfs, ignore_errors=True)
 
+    def test_pty_that_could_not_be_made_is_retried_on_reload(self):
+        # The pty's directory is missing at start: logged, the channel works without it.
+        rig = self.rig = Rig(app=os.path.join("later", "app-tty"), want_pty=False)
+        wait_for(lambda: "cannot point " + rig.app in rig.daemon_log(), "the error logged")
+        self.assertFalse(os.path.lexists(rig.app))
+        # Fixed by the administrator, then a reload with the same settings makes it.
+        os.mkdir(os.path.dirname(rig.app))
+        rig.reload()
+        self.assertTrue(os.path.islink(rig.app), "the pty is made by the reload")
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            rig.fw.write(b"made at last\n")
+            got = bytearray()
+
+            def arrived():
+                select.select([fd], [], [], 0.05)
+                try:
+                    got.extend(os.read(fd, 4096))
+                except BlockingIOError:
+                    pass
+                return b"made at last\n" in got
+            wait_for(arrived, "bytes through the new pty")
+            # Another reload with nothing changed keeps it: the app's fd stays good.
+            slave = os.readlink(rig.app)
+            rig.reload()
+            self.assertEqual(os.readlink(rig.app), slave)
+            os.write(fd, b"still here\n")
+            rig.fw.wait_got(b"still here\n", "app bytes after the second reload")
+        finally:
+            os.close(fd)
+
+    def pty_status(self, rig):
+        rig.client.objs.clear()
+        rig.client.send({"cmd": "status", "id": 90})
+        return rig.client.find(lambda o: o.get("class") == "STATUS", "STATUS")[
+            "channels"][0]["pty"]
+
+    def test_bytes_lost_with_the_pty_are_counted(self):
+        rig = self.rig = Rig()
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            # For the app, not read: in the kernel's pty buffer.
+            rig.fw.write(b"u" * 3000)
+            wait_for(lambda: self.pty_status(rig)["to_app"] == 3000, "bytes to the pty")
+            # From the app while the link is down: held by the daemon.
+            rig.fw.hang_up()
+            rig.client.find(lambda o: o.get("class") == "STATE" and o["state"] == "down",
+                            "down")
+            self.assertEqual(os.write(fd, b"w" * 10000), 10000)
+            wait_for(lambda: self.pty_status(rig)["paused_ms"] > 0, "the app's bytes held")
+            time.sleep(0.2)  # the kernel hands the rest of the write to the daemon
+            rig.daemon.send_signal(signal.SIGTERM)
+            rig.daemon.wait(20)
+        finally:
+            os.close(fd)
+        self.assertIn(f"pty {rig.app} closed: 10000 bytes from the app never reached the "
+                      f"M7, 3000 bytes from the M7 never read by the app", rig.daemon_log())
+
+    def test_pty_kept_when_a_reload_reopens_the_channel(self):
+        rig = self.rig = Rig()
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        slave = os.readlink(rig.app)
+        got = bytearray()
+
+        def app_got(data):
+            def f():
+                select.select([fd], [], [], 0.05)
+                try:
+                    got.extend(os.read(fd, 4096))
+                except BlockingIOError:
+                    pass
+                return data in got
+            return f
+        try:
+            rig.fw.write(b"before\n")
+            wait_for(app_got(b"before\n"), "bytes before")
+            # The firmware's tty comes back under another name, and `device` says so: the
+            # channel reopens. (Never a link to a closed pts: its number may be reused.)
+            rig.fw.hang_up()
+            rig.client.find(lambda o: o.get("class") == "STATE" and o["state"] == "down",
+                            "down")
+            os.write(fd, b"while reloading\n")  # held through the reopen
+            rig.fw.link = rig.link + "-by-id"
+            rig.fw.swap()
+            rig.reload(device=rig.fw.link)
+            self.assertIn("0 removed, 1 reopened", rig.daemon_log())
+            rig.wait_state("up")
+            rig.fw.wait_got(b"while reloading\n", "the held bytes")
+            rig.fw.write(b"after\n")
+            wait_for(app_got(b"after\n"), "bytes after the reload, same fd")
+            self.assertEqual(os.readlink(rig.app), slave, "the same pty")
+            os.write(fd, b"still\n")
+            rig.fw.wait_got(b"still\n", "app bytes after the reload")
+            self.assertNotIn("closed:", rig.daemon_log(0))
+            # Another channel in its place (renamed): a new pty, the app sees a hang-up.
+            with open(rig.conf) as f:
+                text = f.read()
+            with open(rig.conf, "w") as f:
+                f.write(text.replace("[channel fw]", "[channel fw2]"))
+            done = rig.daemon_log(0).count("configuration reloaded")
+            rig.daemon.send_signal(signal.SIGHUP)
+            wait_for(lambda: rig.daemon_log(0).count("configuration reloaded") > done,
+                     "the reload")
+            self.assertIn("1 channel(s) added, 1 removed", rig.daemon_log())
+            self.assertNotEqual(os.readlink(rig.app), slave)
+            self.assertEqual(os.read(fd, 100), b"", "a hang-up: end of file")
+        finally:
+            os.close(fd)
+
+    def test_symlink_taken_or_removed_is_repaired_by_reload(self):
+        # Another link is at the path already (a stale one, another daemon's): replaced,
+        # and said.
+        d = tempfile.mkdtemp(prefix="m7b-rawpty-pre-")
+        pre = os.path.join(d, "app-tty")
+        os.symlink("/dev/null", pre)
+        rig = self.rig = Rig(app=pre)
+        wait_for(lambda: os.readlink(rig.app).startswith("/dev/pts/"), "the pty's link")
+        self.assertIn(f"pty {rig.app} pointed at /dev/null: replaced", rig.daemon_log())
+        slave = os.readlink(rig.app)
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        try:
+            for harm in ("removed", "taken"):
+                os.unlink(rig.app)
+                if harm == "taken":
+                    os.symlink("/dev/null", rig.app)
+                rig.reload()
+                self.assertEqual(os.readlink(rig.app), slave, f"link {harm}: repaired")
+                os.write(fd, b"%s\n" % harm.encode())
+                rig.fw.wait_got(b"%s\n" % harm.encode(), "the app's fd still good")
+            self.assertEqual(rig.daemon_log(0).count(f"pty {rig.app} -> {slave} again"), 2)
+            # Nothing to repair: the reload leaves the link alone and says nothing.
+            rig.reload()
+            self.assertEqual(rig.daemon_log(0).count(f"pty {rig.app} -> {slave} again"), 2)
+        finally:
+            os.close(fd)
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_termios_that_change_the_bytes_are_said(self):
+        rig = self.rig = Rig()
+        # An app leaves the pty echoing and in lines (what `stty sane` does), and quits.
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        a = termios.tcgetattr(fd)
+        a[3] |= termios.ECHO | termios.ICANON
+        termios.tcsetattr(fd, termios.TCSANOW, a)
+        os.close(fd)
+        # With no app there, the kernel echoes the M7's bytes back: said in the log.
+        rig.fw.write(b"hello\n")
+        rig.fw.wait_got(b"hello\n", "the echo the docs warn of")
+        warning = f"pty {rig.app} is not in raw mode (echo icanon)"
+        wait_for(lambda: warning in rig.daemon_log(), "the warning")
+        # Raw again (as serial apps set it): said once M7 traffic looks again.
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(fd)
+        os.close(fd)
+
+        def said():
+            rig.fw.write(b".")
+            return f"pty {rig.app} is in raw mode again" in rig.daemon_log()
+        wait_for(said, "raw mode again")
+        self.assertEqual(rig.daemon_log(0).count(warning), 1, "said once")
+
+    def test_pty_held_again_after_a_vhangup(self):
+        rig = self.rig = Rig()
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            # What agetty or a service with TTYVHangup= does to its tty (needs root).
+            fcntl.ioctl(fd, TIOCVHANGUP)
+        except PermissionError:
+            self.skipTest("TIOCVHANGUP needs CAP_SYS_ADMIN")
+        finally:
+            os.close(fd)
+
+        def held_again():
+            rig.fw.write(b".")
+            return f"pty {rig.app} was hung up: held again" in rig.daemon_log()
+        wait_for(held_again, "the daemon holding the pty again")
+        # The next app finds raw mode, not the kernel's cooked defaults, and no echo.
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            lflag = termios.tcgetattr(fd)[3]
+            self.assertEqual(lflag & (termios.ECHO | termios.ICANON), 0)
+            got = bytearray()
+
+            def arrived():
+                select.select([fd], [], [], 0.05)
+                try:
+                    got.extend(os.read(fd, 4096))
+                except BlockingIOError:
+                    pass
+                return b"raw again" in got
+            rig.fw.got.clear()
+            rig.fw.write(b"raw again")
+            wait_for(arrived, "bytes without a newline (not cooked)")
+            rig.fw.pump(0.2)
+            self.assertNotIn(b"raw again", bytes(rig.fw.got), "no echo to the M7")
+        finally:
+            os.close(fd)
+
+    def test_pty_at_the_channels_own_device_is_refused(self):
+        # pty = device (a symlink, as udev makes them): replacing it would cut the channel
+        # off its tty and loop it onto its own pty.
+        rig = self.rig = Rig(app="ttyRPMSG30", want_pty=False)
+        target = os.readlink(rig.link)
+        wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
+        self.assertIn(f"cannot create the pty for {rig.link}: it is the channel's own device",
+                      rig.daemon_log())
+        self.assertEqual(os.readlink(rig.link), target, "the device's link untouched")
+        rig.fw.write(b"still the M7\n")
+        wait_for(lambda: (rig.client.poll(), b"still the M7\n" in rig.client.raw_bytes())[1],
+                 "the channel still on its tty")
+
+    def test_pty_path_of_another_channel_is_refused(self):
+        rig = self.rig = Rig(extra_channel="[channel fw2]\ndevice = /nonexistent/tty\n"
+                             "mode = raw\npty = {app}\n")
+        wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
+        self.assertIn(f"[fw2] cannot create the pty for {rig.app}: it is channel fw's",
+                      rig.daemon_log())
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        try:
+            tty.setraw(fd)
+            os.write(fd, b"to fw\n")
+            rig.fw.wait_got(b"to fw\n", "the first channel still owns its pty")
+        finally:
+            os.close(fd)
+
+    def test_unknown_pty_group_is_said_plainly(self):
+        rig = self.rig = Rig(extra_channel="pty_group = m7b-no-such-group\n", want_pty=False)
+        wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
+        self.assertIn(f"cannot create the pty for {rig.app}: no group m7b-no-such-group",
+                      rig.daemon_log())
+        self.assertFalse(os.path.lexists(rig.app))
+
     def test_probe_detects_a_silent_firmware(self):
         rig = self.rig = Rig(extra_channel="probe_send = PING\\n\nprobe_expect = PONG\n"
                              "probe_period_ms = 100\nprobe_timeout_ms = 150\n"
@@ -499,6 +746,55 @@ class RawPty(unittest.TestCase):
             log.close()
             if self.failed_now():
                 with open(os.path.join(d, "log"), errors="replace") as f:
+                    sys.stderr.write(f.read()[-3000:])
+            shutil.rmtree(d, ignore_errors=True)
+
+    @unittest.skipUnless(os.path.exists(SIM), "needs m7sim")
+    def test_wire_pty_bytes_the_firmware_refuses_are_said(self):
+        # pty_port names a port this firmware does not have: every SEND is refused. The
+        # app's write() succeeded, so the log must say so (and STATUS count it).
+        d = tempfile.mkdtemp(prefix="m7b-rawpty-wire-")
+        link, app, sock = (os.path.join(d, n) for n in ("ttyRPMSG30", "app-tty", "sock"))
+        conf = os.path.join(d, "m7bridge.conf")
+        with open(conf, "w") as f:
+            f.write(f"[daemon]\nsocket = {sock}\nkernel_log = off\n[channel m7]\n"
+                    f"device = {link}\npty = {app}\npty_port = 9\n")
+        logpath = os.path.join(d, "log")
+        log = open(logpath, "ab")
+        procs = [subprocess.Popen([SIM, "--link", link, "--source", "2:rate=0,loop=1"],
+                                  stdout=log, stderr=subprocess.STDOUT)]
+        fd = -1
+        try:
+            wait_for(lambda: os.path.islink(link), "m7sim link")
+            procs.append(subprocess.Popen([DAEMON, "-f", "-c", conf], stdout=log,
+                                          stderr=subprocess.STDOUT))
+            wait_for(lambda: os.path.islink(app), "pty link")
+            fd = os.open(app, os.O_RDWR | os.O_NOCTTY)
+            tty.setraw(fd)
+            self.assertEqual(os.write(fd, b"hello\n"), 6)
+
+            def status():
+                r = subprocess.run([CTL, "-s", sock, "status", "--json"],
+                                   capture_output=True, text=True, timeout=10)
+                return json.loads(r.stdout)["channels"][0]["pty"] if r.returncode == 0 \
+                    else {}
+            wait_for(lambda: status().get("failed_to_m7") == 6, "the bytes counted as failed")
+
+            def logged():
+                with open(logpath, errors="replace") as f:
+                    return (f"pty {app}: 6 bytes from the app not taken by the firmware "
+                            f"(the firmware has no port 9)") in f.read()
+            wait_for(logged, "the failure logged")
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            for p in reversed(procs):
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+                    p.wait(10)
+            log.close()
+            if self.failed_now():
+                with open(logpath, errors="replace") as f:
                     sys.stderr.write(f.read()[-3000:])
             shutil.rmtree(d, ignore_errors=True)
 
