@@ -427,7 +427,8 @@ HOT char *put_ns(char *p, struct proto_ns_memo *m, uint64_t v)
 }
 
 /* ,"ka":a,"kb":b for a capture's two mapped times or ticks: b's leading digits are a's
- * unless the capture crosses a multiple of 10^8; then each goes its own way through the memo.
+ * unless the capture crosses a multiple of 10^8; then b goes through the memo and a through
+ * it only when it has a's digits already.
  * Else those digits are copied from the memo (made there when new) and both last eights made
  * together. The memo's range check stands in for the divisions. */
 HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len, uint64_t a,
@@ -439,7 +440,9 @@ HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t k
 	if (__builtin_expect(la >= m->lim || lb >= m->lim, 0)) {
 		uint64_t hi = a / 100000000u;
 		if (!hi || b / 100000000u != hi) {
-			p = put_ns(p, m, a);
+			/* The memo goes to b, the later, or lines whose captures straddle a
+			 * multiple (several ports, a burst) would remake it twice each. */
+			p = la < m->lim ? put_ns(p, m, a) : p + m7b_fmt_u64(p, a);
 			memcpy(p, kb, kb_len);
 			return put_ns(p + kb_len, m, b);
 		}
