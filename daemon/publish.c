@@ -55,35 +55,35 @@ static inline void stream_frame(struct daemon *d, struct conn *c, unsigned slot,
 	}
 	struct proto_frame_names *nm = &d->names[slot].frame;
 	fanout_hold(fo);
-	/* The first taker's encoding is rendered whatever follows; the loop looks up the
-	 * line of each later one's. */
-	int n = proto_render_frame_memo(p, room, nm, f, bytes, c->encoding);
+	/* The first taker's encoding is rendered whatever follows, and most clients share
+	 * it: the other one's line is made when a client first wants it. */
+	enum proto_encoding enc = c->encoding;
+	int n = proto_render_frame_memo(p, room, nm, f, bytes, enc);
 	if (n <= 0) { /* cannot happen: PROTO_FRAME_MAX always fits */
 		fanout_release(fo);
 		return;
 	}
 	fanout_commit(fo, (size_t)n);
-	unsigned e = c->encoding == PROTO_ENC_HEX;
-	const char *line[2]; /* by encoding: base64, hex */
-	size_t len[2];
-	line[e] = p;
-	len[e] = (size_t)n;
-	line[!e] = NULL;
-	/* The other encoding's place: the chunk is held, so it stays put. */
-	p += n;
-	room -= (size_t)n;
-	conn_stream_ref(c, fo, line[e], len[e]);
+	const char *line = p, *other = NULL;
+	size_t len = (size_t)n, other_len = 0;
+	conn_stream_ref(c, fo, line, len);
 	while ((c = next_taker(c->next, slot, f->port)) != NULL) {
-		e = c->encoding == PROTO_ENC_HEX;
-		if (!line[e]) {
-			n = proto_render_frame_memo(p, room, nm, f, bytes, c->encoding);
-			if (n <= 0)
-				continue; /* cannot happen, as above */
-			fanout_commit(fo, (size_t)n);
-			line[e] = p;
-			len[e] = (size_t)n;
+		if (c->encoding == enc) {
+			conn_stream_ref(c, fo, line, len);
+			continue;
 		}
-		conn_stream_ref(c, fo, line[e], len[e]);
+		if (!other) {
+			/* After the first line: the chunk is held, so that one stays put. */
+			char *q = p + n;
+			int k = proto_render_frame_memo(q, room - (size_t)n, nm, f, bytes,
+							c->encoding);
+			if (k <= 0)
+				continue; /* cannot happen, as above */
+			fanout_commit(fo, (size_t)k);
+			other = q;
+			other_len = (size_t)k;
+		}
+		conn_stream_ref(c, fo, other, other_len);
 	}
 	fanout_release(fo);
 }
