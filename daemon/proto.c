@@ -466,13 +466,19 @@ HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t k
 #define KEY_PAIR_NS(p, m, ka, a, kb, b)                                                            \
 	key_pair_ns((p), (m), (ka), sizeof(ka) - 1, (a), (kb), sizeof(kb) - 1, (b))
 
+/* Bound of a payload's text in either encoding: 2 n for hex, 4 ceil(n / 3) <= 2 n + 2 for
+ * base64. One bound, so that the base64 call is given its room without a division. */
+#define FRAME_TEXT_MAX(n) (2 * (size_t)(n) + 2)
+_Static_assert(FRAME_FIXED_MAX + PROTO_FRAME_HEAD_MAX + PROTO_FRAME_PNAME_MAX +
+			       FRAME_TEXT_MAX(M7B_PAYLOAD_MAX) <=
+		       PROTO_FRAME_MAX,
+	       "every FRAME line fits PROTO_FRAME_MAX");
+
 /* Room for the line: the pieces, the payload text and FRAME_FIXED_MAX for the rest. */
-static size_t frame_len_max(const struct proto_frame_names *nm, const struct proto_frame *f,
-			    enum proto_encoding enc)
+static size_t frame_len_max(const struct proto_frame_names *nm, const struct proto_frame *f)
 {
-	size_t text =
-		enc == PROTO_ENC_HEX ? (size_t)f->nbytes * 2 : ((size_t)f->nbytes + 2) / 3 * 4;
-	return FRAME_FIXED_MAX + nm->head_len + nm->port_name_len[f->port] + text;
+	return FRAME_FIXED_MAX + nm->head_len + nm->port_name_len[f->port] +
+	       FRAME_TEXT_MAX(f->nbytes);
 }
 
 HOT char *frame_payload(char *p, const struct proto_frame *f, const uint8_t *bytes,
@@ -488,8 +494,8 @@ HOT char *frame_payload(char *p, const struct proto_frame *f, const uint8_t *byt
 		return p + n * 2;
 	}
 	p = LIT(p, ",\"data\":\"");
-	/* Cannot fail: frame_len_max counted the text and its NUL. */
-	return p + m7b_base64_encode(bytes, n, p, (n + 2) / 3 * 4 + 1);
+	/* Cannot fail: frame_len_max counted FRAME_TEXT_MAX and the NUL. */
+	return p + m7b_base64_encode(bytes, n, p, FRAME_TEXT_MAX(n) + 1);
 }
 
 static char *frame_flags(char *p, uint8_t flags)
@@ -637,7 +643,7 @@ HOT int render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 	 * spare. */
 	if (f->nbytes > M7B_PAYLOAD_MAX)
 		return -ENOSPC;
-	if (cap < PROTO_FRAME_MAX && cap < frame_len_max(nm, f, enc))
+	if (cap < PROTO_FRAME_MAX && cap < frame_len_max(nm, f))
 		return frame_tight(buf, cap, nm, memo, f, bytes, enc);
 	return (int)(frame_line(buf, nm, memo, f, bytes, enc) - buf);
 }
