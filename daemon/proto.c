@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,7 +428,8 @@ HOT char *put_ns(char *p, struct proto_ns_memo *m, uint64_t v)
 }
 
 /* ,"ka":a,"kb":b for a capture's two mapped times or ticks: b's leading digits are a's
- * unless the capture crosses a multiple of 10^8; then each goes its own way through the memo.
+ * unless the capture crosses a multiple of 10^8; then b goes through the memo and a through
+ * it only when it has a's digits already.
  * Else those digits are copied from the memo (made there when new) and both last eights made
  * together. The memo's range check stands in for the divisions. */
 HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len, uint64_t a,
@@ -439,7 +441,9 @@ HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t k
 	if (__builtin_expect(la >= m->lim || lb >= m->lim, 0)) {
 		uint64_t hi = a / 100000000u;
 		if (!hi || b / 100000000u != hi) {
-			p = put_ns(p, m, a);
+			/* The memo goes to b, the later, or lines whose captures straddle a
+			 * multiple (several ports, a burst) would remake it twice each. */
+			p = la < m->lim ? put_ns(p, m, a) : p + m7b_fmt_u64(p, a);
 			memcpy(p, kb, kb_len);
 			return put_ns(p + kb_len, m, b);
 		}
@@ -462,13 +466,19 @@ HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t k
 #define KEY_PAIR_NS(p, m, ka, a, kb, b)                                                            \
 	key_pair_ns((p), (m), (ka), sizeof(ka) - 1, (a), (kb), sizeof(kb) - 1, (b))
 
+/* Bound of a payload's text in either encoding: 2 n for hex, 4 ceil(n / 3) <= 2 n + 2 for
+ * base64. One bound, so that the base64 call is given its room without a division. */
+#define FRAME_TEXT_MAX(n) (2 * (size_t)(n) + 2)
+_Static_assert(FRAME_FIXED_MAX + PROTO_FRAME_HEAD_MAX + PROTO_FRAME_PNAME_MAX +
+			       FRAME_TEXT_MAX(M7B_PAYLOAD_MAX) <=
+		       PROTO_FRAME_MAX,
+	       "every FRAME line fits PROTO_FRAME_MAX");
+
 /* Room for the line: the pieces, the payload text and FRAME_FIXED_MAX for the rest. */
-static size_t frame_len_max(const struct proto_frame_names *nm, const struct proto_frame *f,
-			    enum proto_encoding enc)
+static size_t frame_len_max(const struct proto_frame_names *nm, const struct proto_frame *f)
 {
-	size_t text =
-		enc == PROTO_ENC_HEX ? (size_t)f->nbytes * 2 : ((size_t)f->nbytes + 2) / 3 * 4;
-	return FRAME_FIXED_MAX + nm->head_len + nm->port_name_len[f->port] + text;
+	return FRAME_FIXED_MAX + nm->head_len + nm->port_name_len[f->port] +
+	       FRAME_TEXT_MAX(f->nbytes);
 }
 
 HOT char *frame_payload(char *p, const struct proto_frame *f, const uint8_t *bytes,
@@ -484,8 +494,8 @@ HOT char *frame_payload(char *p, const struct proto_frame *f, const uint8_t *byt
 		return p + n * 2;
 	}
 	p = LIT(p, ",\"data\":\"");
-	/* Cannot fail: frame_len_max counted the text and its NUL. */
-	return p + m7b_base64_encode(bytes, n, p, (n + 2) / 3 * 4 + 1);
+	/* Cannot fail: frame_len_max counted FRAME_TEXT_MAX and the NUL. */
+	return p + m7b_base64_encode(bytes, n, p, FRAME_TEXT_MAX(n) + 1);
 }
 
 static char *frame_flags(char *p, uint8_t flags)
@@ -504,15 +514,77 @@ static char *frame_flags(char *p, uint8_t flags)
 	return p;
 }
 
+/* flags, late, has_realtime and has_mono, in this order, as one word: the usual line has
+ * none of the flags, is not late and has both times. */
+_Static_assert(offsetof(struct proto_frame, late) == offsetof(struct proto_frame, flags) + 1 &&
+		       offsetof(struct proto_frame, has_realtime) ==
+			       offsetof(struct proto_frame, flags) + 2 &&
+		       offsetof(struct proto_frame, has_mono) ==
+			       offsetof(struct proto_frame, flags) + 3,
+	       "struct proto_frame: flags, late, has_realtime, has_mono in a row");
+#define FRAME_FLAGS (M7B_DATA_OVERRUN | M7B_DATA_LINE_ERROR | M7B_DATA_CONTINUED)
+
+HOT uint32_t frame_tail_word(const struct proto_frame *f)
+{
+	uint32_t w;
+	memcpy(&w, &f->flags, 4);
+	return w;
+}
+
+HOT uint32_t frame_tail_bytes(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+	const uint8_t v[4] = {a, b, c, d};
+	uint32_t w;
+	memcpy(&w, v, 4);
+	return w;
+}
+
+/* The mapped times from ,"t_first_ns": on; we: t_err_ns's digits when small. */
+HOT char *frame_times(char *p, struct proto_ns_memo *memo, const struct proto_frame *f, bool small,
+		      uint64_t we)
+{
+	if (f->has_realtime)
+		p = KEY_PAIR_NS(p, &memo[0], ",\"t_first_ns\":", f->t_first_ns,
+				",\"t_last_ns\":", f->t_last_ns);
+	if (f->has_mono) {
+		p = KEY_PAIR_NS(p, &memo[1], ",\"t_first_mono_ns\":", f->t_first_mono_ns,
+				",\"t_last_mono_ns\":", f->t_last_mono_ns);
+#ifdef SMALL_PAIR
+		if (small)
+			p = KEY_SMALL(p, ",\"t_err_ns\":", we, lead0_bits(we));
+		else
+#endif
+			p = KEY_U64(p, ",\"t_err_ns\":", f->t_err_ns);
+	}
+	return p;
+}
+
+/* The line from its flags on when it is not the usual one: out of line. */
+static __attribute__((noinline)) char *frame_tail_rare(char *p, const struct proto_frame_names *nm,
+						       struct proto_ns_memo *memo,
+						       const struct proto_frame *f, bool small,
+						       uint64_t we)
+{
+	if (f->flags & FRAME_FLAGS)
+		p = frame_flags(p, f->flags);
+	if (nm->port_name[f->port])
+		p = put_piece(p, nm->port_name[f->port], nm->port_name_len[f->port]);
+	if (f->late)
+		p = LIT(p, ",\"late\":true");
+	return frame_times(p, memo, f, small, we);
+}
+
 /* The whole line at p, which has frame_len_max() bytes of room; returns its end. */
 HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_ns_memo *memo,
 		     const struct proto_frame *f, const uint8_t *bytes, enum proto_encoding enc)
 {
 	p = put_piece(p, nm->head, nm->head_len);
 	p = put_dec3(p, f->port);
+	bool small = false;
+	uint64_t we = 0;
 #ifdef SMALL_PAIR
-	uint64_t err = f->has_mono ? f->t_err_ns : 0, ws = 0, we = 0;
-	bool small = f->seq < 100000000u && err < 100000000u;
+	uint64_t err = f->has_mono ? f->t_err_ns : 0, ws = 0;
+	small = f->seq < 100000000u && err < 100000000u;
 	if (small) {
 		char d[16];
 		m7b_fmt_dec8_x2(d, d + 8, (uint32_t)f->seq, (uint32_t)err);
@@ -529,16 +601,12 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 	p = frame_payload(p, f, bytes, enc);
 	p = LIT(p, "\",\"len\":");
 	p = put_dec3(p, f->nbytes);
-	if (f->flags & (M7B_DATA_OVERRUN | M7B_DATA_LINE_ERROR | M7B_DATA_CONTINUED))
-		p = frame_flags(p, f->flags);
-	if (nm->port_name[f->port])
-		p = put_piece(p, nm->port_name[f->port], nm->port_name_len[f->port]);
-	if (f->late)
-		p = LIT(p, ",\"late\":true");
-	if (f->has_realtime)
+	/* One test for the members a usual line leaves out and the times it has. */
+	if ((frame_tail_word(f) & frame_tail_bytes(FRAME_FLAGS, 1, 1, 1)) ==
+		    frame_tail_bytes(0, 0, 1, 1) &&
+	    !nm->port_name[f->port]) {
 		p = KEY_PAIR_NS(p, &memo[0], ",\"t_first_ns\":", f->t_first_ns,
 				",\"t_last_ns\":", f->t_last_ns);
-	if (f->has_mono) {
 		p = KEY_PAIR_NS(p, &memo[1], ",\"t_first_mono_ns\":", f->t_first_mono_ns,
 				",\"t_last_mono_ns\":", f->t_last_mono_ns);
 #ifdef SMALL_PAIR
@@ -547,6 +615,8 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 		else
 #endif
 			p = KEY_U64(p, ",\"t_err_ns\":", f->t_err_ns);
+	} else {
+		p = frame_tail_rare(p, nm, memo, f, small, we);
 	}
 	return LIT(p, "}\n");
 }
@@ -573,7 +643,7 @@ HOT int render_frame(char *buf, size_t cap, const struct proto_frame_names *nm,
 	 * spare. */
 	if (f->nbytes > M7B_PAYLOAD_MAX)
 		return -ENOSPC;
-	if (cap < PROTO_FRAME_MAX && cap < frame_len_max(nm, f, enc))
+	if (cap < PROTO_FRAME_MAX && cap < frame_len_max(nm, f))
 		return frame_tight(buf, cap, nm, memo, f, bytes, enc);
 	return (int)(frame_line(buf, nm, memo, f, bytes, enc) - buf);
 }

@@ -54,25 +54,46 @@ static inline void stream_frame(struct daemon *d, struct conn *c, unsigned slot,
 		p = fanout_tail(fo, &room);
 	}
 	struct proto_frame_names *nm = &d->names[slot].frame;
-	const char *line[2] = {NULL, NULL}; /* by encoding: base64, hex */
-	size_t len[2] = {0, 0};
 	fanout_hold(fo);
-	do {
-		unsigned e = c->encoding == PROTO_ENC_HEX;
-		if (!line[e]) {
-			int n = proto_render_frame_memo(p, room, nm, f, bytes, c->encoding);
-			if (n <= 0)
-				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
-			fanout_commit(fo, (size_t)n);
-			line[e] = p;
-			len[e] = (size_t)n;
-			/* The other encoding's place: the chunk is held, so it stays put. */
-			p += n;
-			room -= (size_t)n;
+	/* The first taker's encoding is rendered whatever follows, and most clients share
+	 * it: the other one's line is made when a client first wants it. */
+	enum proto_encoding enc = c->encoding;
+	int n = proto_render_frame_memo(p, room, nm, f, bytes, enc);
+	if (n <= 0) { /* cannot happen: PROTO_FRAME_MAX always fits */
+		fanout_release(fo);
+		return;
+	}
+	fanout_commit(fo, (size_t)n);
+	const char *line = p, *other = NULL;
+	size_t len = (size_t)n, other_len = 0;
+	conn_stream_ref(c, fo, line, len);
+	while ((c = next_taker(c->next, slot, f->port)) != NULL) {
+		if (c->encoding == enc) {
+			conn_stream_ref(c, fo, line, len);
+			continue;
 		}
-		conn_stream_ref(c, fo, line[e], len[e]);
-	} while ((c = next_taker(c->next, slot, f->port)) != NULL);
+		if (!other) {
+			/* After the first line: the chunk is held, so that one stays put. */
+			char *q = p + n;
+			int k = proto_render_frame_memo(q, room - (size_t)n, nm, f, bytes,
+							c->encoding);
+			if (k <= 0)
+				continue; /* cannot happen, as above */
+			fanout_commit(fo, (size_t)k);
+			other = q;
+			other_len = (size_t)k;
+		}
+		conn_stream_ref(c, fo, other, other_len);
+	}
 	fanout_release(fo);
+}
+
+/* The members of f that a mapping sets, as none did: the replay ring keeps them all. */
+static inline void frame_unmapped(struct proto_frame *f)
+{
+	f->t_first_ns = f->t_last_ns = 0;
+	f->t_first_mono_ns = f->t_last_mono_ns = f->t_err_ns = 0;
+	f->has_realtime = f->has_mono = false;
 }
 
 /* A DATA frame: the clock's order check, taken or not; then decoded into a proto_frame
@@ -90,21 +111,22 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 	if (clockfast_went_back(k, h->port, dd->t_first))
 		d->clock.back(d->clock.ud, ch, h->port, dd->t_first);
 	if (first || keep) {
-		struct proto_frame f = {
-			.t_first = dd->t_first,
-			.t_last = dd->t_last,
-			.seq = h->seq,
-			.nbytes = (uint16_t)dd->nbytes,
-			.port = h->port,
-			.flags = h->flags,
-			.late = m->late,
-		};
+		struct proto_frame f;
+		f.t_first = dd->t_first;
+		f.t_last = dd->t_last;
+		f.seq = h->seq;
+		f.nbytes = (uint16_t)dd->nbytes;
+		f.port = h->port;
+		f.flags = h->flags;
+		f.late = m->late;
 		/* The mapping of this moment, kept with the frame: a later one may belong to
-		 * another firmware run. The fit of round trips inline, other sources by call. */
-		if (k->kind == CLOCKFAST_LINE)
-			(void)clockfast_map(k, &f);
-		else if (k->kind == CLOCKFAST_CALL)
-			(void)d->clock.map(d->clock.ud, ch, &f);
+		 * another firmware run. The fit of round trips inline (it sets every time
+		 * member), other sources by call; the members stay zero where none maps. */
+		if (k->kind != CLOCKFAST_LINE || !clockfast_map(k, &f)) {
+			frame_unmapped(&f);
+			if (k->kind == CLOCKFAST_CALL)
+				(void)d->clock.map(d->clock.ud, ch, &f);
+		}
 		if (first)
 			stream_frame(d, first, slot, &f, dd->bytes);
 		if (keep)

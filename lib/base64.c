@@ -235,6 +235,11 @@ __attribute__((target("avx2"))) static int b64_encode_avx2(const uint8_t *p, siz
 		p += 24;
 		o += 32;
 	} while (p <= end - 24);
+	/* A multiple of 24 bytes (a 64-byte DATA frame's 48) is done: no tail to look at. */
+	if (p == end) {
+		*o = '\0';
+		return (int)(o - out);
+	}
 	/* Up to 7 whole groups left (r * 11 >> 5 is r / 3 for r < 24): one more step that
 	 * ends with the last of them and starts on groups already done (it writes the
 	 * same characters again). */

@@ -470,6 +470,45 @@ static void test_render_frame_memo_same_bytes(void **state)
 	proto_frame_names_clear(&n);
 }
 
+/* Captures that straddle a multiple of 10^8 one after another (several ports, a burst):
+ * the first time before it, the last after it, line after line (the first line all before
+ * it, so that the next starts from the memo), then both after it. The memo keeps the
+ * later digits; the bytes stay the plain renderer's, and the memo ends
+ * with the digits of the times after the multiple. */
+static void test_render_frame_memo_straddle(void **state)
+{
+	(void)state;
+	char want[PROTO_FRAME_MAX], got[PROTO_FRAME_MAX];
+	const uint8_t bytes[] = {1, 2, 3};
+	static struct proto_frame_names n;
+	names(&n, "\"m7\"", 4, NULL, 0);
+	const uint64_t edge = 17959963626ull * 100000000u;
+
+	for (unsigned i = 0; i < 40; i++) {
+		uint64_t a = i < 30 ? edge - 4000000 + i * 1000 : edge + i;
+		uint64_t b = i ? edge + 166000 + i * 1000 : edge - 1;
+		struct proto_frame f = {.port = 0,
+					.seq = i,
+					.t_first = a / 1000,
+					.t_last = b / 1000,
+					.nbytes = sizeof bytes,
+					.has_realtime = true,
+					.has_mono = true,
+					.t_first_ns = a,
+					.t_last_ns = b,
+					.t_first_mono_ns = a - edge + 99000000,
+					.t_last_mono_ns = b - edge + 99000000,
+					.t_err_ns = 1000 + i};
+		int w = proto_render_frame(want, sizeof want, &n, &f, bytes, PROTO_ENC_BASE64);
+		int g = proto_render_frame_memo(got, sizeof got, &n, &f, bytes, PROTO_ENC_BASE64);
+		assert_true(w > 0);
+		assert_int_equal(g, w);
+		assert_memory_equal(got, want, (size_t)w);
+		assert_int_equal(n.memo[0].base, i ? edge : edge - 100000000u);
+	}
+	proto_frame_names_clear(&n);
+}
+
 static void test_render_frame_exact(void **state)
 {
 	(void)state;
@@ -777,6 +816,7 @@ int main(void)
 		cmocka_unit_test(test_strict_requests),
 		cmocka_unit_test(test_render_frame_exact),
 		cmocka_unit_test(test_render_frame_memo_same_bytes),
+		cmocka_unit_test(test_render_frame_memo_straddle),
 		cmocka_unit_test(test_render_frame_numbers_and_tight_buffers),
 		cmocka_unit_test(test_render_frame_seq_and_err),
 		cmocka_unit_test(test_render_others),
