@@ -1,7 +1,8 @@
 /* libFuzzer target for the firmware core's input side: host bytes (fw_link_rx), UART
  * bytes with error bits, time, link refusals and a full transmitter, in any mix.
  * Checks: the core never crashes, never writes a frame that fails to decode, keeps its
- * seq consecutive (restarting only with HELLO), and balances its critical sections. */
+ * seq consecutive (restarting only with HELLO), balances its critical sections and keeps
+ * every queue count within its bounds. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -92,6 +93,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		CHECK(fake.irq_depth == 0);
+		/* Every queue within its bounds: a count that wrapped below 0 is stuck forever. */
+		CHECK(fw.ack_count <= FW_ACK_QUEUE && fw.hq_count <= FW_HOST_QUEUE);
+		CHECK(fw.sync_count <= FW_SYNC_QUEUE && fw.log_count <= FW_LOG_QUEUE);
 		check_output(&next_seq);
 	}
 	fake.link_refuse = false;
