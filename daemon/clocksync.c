@@ -476,8 +476,19 @@ static __attribute__((noinline)) void clocksync_on_link(struct cs_chan *c, struc
 	c->ch = ch;
 	if (f->type == M7B_T_HELLO) {
 		const struct m7b_hello *h = &m->u.hello;
+		/* A HELLO is built after every frame before it: ticks below theirs are a new
+		 * boot's, whatever its boot_id says (a port without entropy for it). */
+		bool back = c->have_boot &&
+			    ((c->map.have_last && h->now_ticks < c->map.last_tx_ticks) ||
+			     h->now_ticks < c->last_beat);
+		if (back && ratelimit_ok(&c->rl_restart, daemon_now_ms(), 5, 10000))
+			(void)channel_log_errno(
+				ch, LOG_NOTICE, 0,
+				"M7 clock restarted (HELLO of boot %08x with ticks below "
+				"those seen); clock mapping reset",
+				(unsigned)h->boot_id);
 		/* A new boot (or a new tick rate) starts a new mapping. */
-		if (!c->have_boot || h->boot_id != c->boot_id || h->tick_hz != c->tick_hz) {
+		if (!c->have_boot || h->boot_id != c->boot_id || h->tick_hz != c->tick_hz || back) {
 			clockmap_reset(&c->map, h->tick_hz);
 			/* Another firmware may count something else, and may send no BOOT_INFO. */
 			if (c->src_bi) {
