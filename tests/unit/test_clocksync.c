@@ -557,6 +557,13 @@ static void test_named_source_is_checked(void **state)
 		assert_true(syncs > 0); /* the check's SYNC went out */
 		reply(0);		/* the host clock indeed */
 		assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
+		/* CLOCK's exchanges are the checks: one, just now (not CLOCK_MONOTONIC 0). */
+		struct proto_clock k;
+		uint64_t after = ns_of(CLOCK_MONOTONIC);
+		assert_true(clock_hooks.info(clock_hooks.ud, chan, &k));
+		assert_true(k.mapped);
+		assert_int_equal(k.samples, 1);
+		assert_true(k.updated_mono_ns > 0 && k.updated_mono_ns <= after);
 		reply((uint64_t)offs[i]);
 		if (offs[i] == 0) {
 			assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
