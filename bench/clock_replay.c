@@ -72,10 +72,9 @@ int main(int argc, char **argv)
 			clockrec_trace(&r, stdout);
 		}
 		clockrec_replay(&r, &f);
-		printf("%-32s %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %7.2f%% %7.1f%% %8.1f %9zu\n",
-		       argv[i], f.p50[0] / 1e3, f.p99[0] / 1e3, f.max[0] / 1e3, f.p50[1] / 1e3,
-		       f.p99[1] / 1e3, f.max[1] / 1e3, 100 * f.cover, 100 * f.mapped, f.first_ms,
-		       r.n);
+		char row[512];
+		(void)clockrec_format_row(row, sizeof row, argv[i], &f, r.n);
+		fputs(row, stdout);
 		clockrec_free(&r);
 	}
 	return rc;

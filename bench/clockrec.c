@@ -297,3 +297,28 @@ void clockrec_trace(const struct clockrec *r, FILE *out)
 		}
 	}
 }
+
+/* A figure in a column of width w, or none when there is none. */
+static void cell(char *buf, size_t cap, int w, int prec, bool have, double v, const char *none)
+{
+	if (have)
+		snprintf(buf, cap, "%*.*f", w, prec, v);
+	else
+		snprintf(buf, cap, "%*s", w, none);
+}
+
+int clockrec_format_row(char *buf, size_t cap, const char *name, const struct clockrec_figures *f,
+			size_t exchanges)
+{
+	char c[8][32];
+
+	for (int k = 0; k < 2; k++) {
+		cell(c[3 * k], sizeof c[0], 8, 1, f->points[k] > 0, f->p50[k] / 1e3, "-");
+		cell(c[3 * k + 1], sizeof c[0], 8, 1, f->points[k] > 0, f->p99[k] / 1e3, "-");
+		cell(c[3 * k + 2], sizeof c[0], 8, 1, f->points[k] > 0, f->max[k] / 1e3, "-");
+	}
+	cell(c[6], sizeof c[0], 8, 1, f->first_ms >= 0, f->first_ms, "never");
+	return snprintf(buf, cap, "%-32s %s %s %s %s %s %s %7.2f%% %7.1f%% %s %9zu\n", name, c[0],
+			c[1], c[2], c[3], c[4], c[5], 100 * f->cover, 100 * f->mapped, c[6],
+			exchanges);
+}

@@ -52,6 +52,12 @@ size_t clockrec_thin(struct clockrec *r, uint64_t gap_ns, uint64_t until_ns);
  * and maps a frame's tick every 2 ms with the fit of the exchanges received by then. */
 void clockrec_replay(const struct clockrec *r, struct clockrec_figures *f);
 
+/* One row of figures as clock_replay prints it (in us, as bench_clock does), '\n'
+ * included: "-" for a window without points and "never" for a first mapping that never
+ * came, as bench_clock prints them: never a figure of nothing. Its length, as snprintf's. */
+int clockrec_format_row(char *buf, size_t cap, const char *name, const struct clockrec_figures *f,
+			size_t exchanges);
+
 /* The same feed, one line per exchange: its true leg delays, the fit's error, rate and
  * bound after it, and which exchanges bind the offset's envelope. For finding out why. */
 void clockrec_trace(const struct clockrec *r, FILE *out);

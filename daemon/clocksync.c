@@ -41,6 +41,8 @@ struct cs_chan {
 	struct ratelimit rl_restart;
 	/* One that reboots in a loop with a bad crystal, a rate error per boot. */
 	struct ratelimit rl_rate;
+	/* Replies that checked a named source (check_source()) and the newest one's t4. */
+	uint64_t checks, check_ns;
 	/* The last CLOCK object sent, to tell a material change. */
 	bool pub_any, pub_mapped;
 	double pub_err, pub_ppm;
@@ -172,6 +174,9 @@ static void fill_clock(const struct cs_chan *c, struct proto_clock *k)
 	if (c->src == CLOCKSYNC_SRC_HOST_MONO) {
 		k->mapped = c->have_boot && hz_of(c) != 0;
 		k->err_ns = k->mapped ? 1000000000u / hz_of(c) + 1 : 0;
+		/* No fit: the exchanges are the checks of the source. */
+		k->samples = c->checks;
+		k->updated_mono_ns = c->check_ns;
 		return;
 	}
 	if (uses_sync(c))
@@ -384,8 +389,11 @@ static void check_source(struct cs_chan *c, const struct m7b_sync_reply *r, uint
 				clocksync_source_to_string(c->src), (unsigned long long)t1,
 				(unsigned long long)t4, (unsigned long long)r->rx_ticks,
 				(unsigned long long)r->tx_ticks, (long long)off);
-	if (off <= CLOCKSYNC_CHECK_SLACK_NS)
+	if (off <= CLOCKSYNC_CHECK_SLACK_NS) {
+		c->checks++;
+		c->check_ns = t4;
 		return;
+	}
 	if (ratelimit_ok(&c->rl_rate, daemon_now_ms(), 5, 60000))
 		(void)channel_log_errno(c->ch, LOG_ERR, 0,
 					"M7 ticks are not the %s BOOT_INFO says: a SYNC reply "
@@ -476,8 +484,19 @@ static __attribute__((noinline)) void clocksync_on_link(struct cs_chan *c, struc
 	c->ch = ch;
 	if (f->type == M7B_T_HELLO) {
 		const struct m7b_hello *h = &m->u.hello;
+		/* A HELLO is built after every frame before it: ticks below theirs are a new
+		 * boot's, whatever its boot_id says (a port without entropy for it). */
+		bool back = c->have_boot &&
+			    ((c->map.have_last && h->now_ticks < c->map.last_tx_ticks) ||
+			     h->now_ticks < c->last_beat);
+		if (back && ratelimit_ok(&c->rl_restart, daemon_now_ms(), 5, 10000))
+			(void)channel_log_errno(
+				ch, LOG_NOTICE, 0,
+				"M7 clock restarted (HELLO of boot %08x with ticks below "
+				"those seen); clock mapping reset",
+				(unsigned)h->boot_id);
 		/* A new boot (or a new tick rate) starts a new mapping. */
-		if (!c->have_boot || h->boot_id != c->boot_id || h->tick_hz != c->tick_hz) {
+		if (!c->have_boot || h->boot_id != c->boot_id || h->tick_hz != c->tick_hz || back) {
 			clockmap_reset(&c->map, h->tick_hz);
 			/* Another firmware may count something else, and may send no BOOT_INFO. */
 			if (c->src_bi) {
@@ -485,6 +504,7 @@ static __attribute__((noinline)) void clocksync_on_link(struct cs_chan *c, struc
 				c->src_hz = 0;
 				c->src_bi = false;
 			}
+			c->checks = c->check_ns = 0;
 		}
 		c->have_boot = h->tick_hz != 0;
 		if (!c->have_boot && ratelimit_ok(&c->rl_rate, daemon_now_ms(), 5, 60000))
@@ -564,6 +584,7 @@ int clocksync_set_source(struct clocksync *cs, unsigned slot, enum clocksync_sou
 	struct cs_chan *c = &cs->chans[slot];
 	c->src = src;
 	c->src_hz = hz;
+	c->checks = c->check_ns = 0;
 	if (src == CLOCKSYNC_SRC_SYSCTR && !cs->have_cnt)
 		sample_counter(cs); /* stays on SYNC where there is no counter to read */
 	/* Reading the counter may have begun: other channels' mapping too. */

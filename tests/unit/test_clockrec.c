@@ -118,9 +118,34 @@ static void test_thin(void **state)
 	assert_int_equal(r.x[81].t1_ns, hello + 2006 * ms); /* one of the late ones */
 }
 
+/* Reported flaw: clock_replay printed 0.0 us for the window from 10 s on of a 6 s run
+ * (bench_clock --quick --record), where bench_clock prints "-": a figure of nothing
+ * read as a perfect one. */
+static void test_row_without_points_says_so(void **state)
+{
+	(void)state;
+	struct clockrec_figures f = {.p50 = {2300, 0},
+				     .p99 = {5700, 0},
+				     .max = {5800, 0},
+				     .points = {2000, 0},
+				     .cover = 1,
+				     .mapped = 0.999,
+				     .first_ms = 4};
+	char row[512];
+
+	assert_true(clockrec_format_row(row, sizeof row, "c", &f, 393) > 0);
+	assert_non_null(strstr(row, "     2.3      5.7      5.8        -        -        - "));
+	assert_null(strstr(row, "0.0 "));
+	assert_non_null(strstr(row, "     4.0       393\n"));
+	f.first_ms = -1; /* never mapped */
+	assert_true(clockrec_format_row(row, sizeof row, "c", &f, 393) > 0);
+	assert_non_null(strstr(row, "   never       393\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_row_without_points_says_so),
 		cmocka_unit_test(test_quiet_floor_step),
 		cmocka_unit_test(test_quiet_jitter_outliers),
 		cmocka_unit_test(test_quiet_queued_replies),

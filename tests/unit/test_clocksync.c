@@ -144,11 +144,18 @@ static void teardown(struct clocksync *cs)
 	event_base_free(base);
 }
 
-static void hello_hz(uint32_t boot_id, uint32_t hz)
+static void hello_at(uint32_t boot_id, uint32_t hz, uint64_t now_ticks)
 {
 	struct m7b_frame f = {.type = M7B_T_HELLO};
-	struct channel_msg m = {.frame = &f, .u.hello = {.tick_hz = hz, .boot_id = boot_id}};
+	struct channel_msg m = {
+		.frame = &f,
+		.u.hello = {.tick_hz = hz, .boot_id = boot_id, .now_ticks = now_ticks}};
 	obs.on_msg(obs.ud, chan, &m);
+}
+
+static void hello_hz(uint32_t boot_id, uint32_t hz)
+{
+	hello_at(boot_id, hz, 0);
 }
 
 static void hello(uint32_t boot_id)
@@ -550,6 +557,13 @@ static void test_named_source_is_checked(void **state)
 		assert_true(syncs > 0); /* the check's SYNC went out */
 		reply(0);		/* the host clock indeed */
 		assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
+		/* CLOCK's exchanges are the checks: one, just now (not CLOCK_MONOTONIC 0). */
+		struct proto_clock k;
+		uint64_t after = ns_of(CLOCK_MONOTONIC);
+		assert_true(clock_hooks.info(clock_hooks.ud, chan, &k));
+		assert_true(k.mapped);
+		assert_int_equal(k.samples, 1);
+		assert_true(k.updated_mono_ns > 0 && k.updated_mono_ns <= after);
 		reply((uint64_t)offs[i]);
 		if (offs[i] == 0) {
 			assert_int_equal(cs->chans[0].src, CLOCKSYNC_SRC_HOST_MONO);
@@ -565,6 +579,31 @@ static void test_named_source_is_checked(void **state)
 			clocksync_map(cs, 0, now / 125 + (uint64_t)offs[i], &mono, &real, &err));
 		assert_true(mono <= now + err + 1000000u && now <= mono + err + 1000000u);
 	}
+	teardown(cs);
+}
+
+/* Reported flaw: a HELLO with the boot_id of the boot before (a port without entropy for
+ * it) kept the old fit, and the new boot's frames were mapped with it until a SYNC reply
+ * showed the restart. Its now_ticks below the ticks seen show it at once. */
+static void test_hello_with_ticks_back_resets(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	uint64_t mono, real, err, tick0 = 800000000; /* 100 s of the old boot */
+	hello_at(7, HZ, tick0);
+	reply(tick0);
+	uint64_t now = ns_of(CLOCK_MONOTONIC) / 125 + tick0;
+	assert_true(clocksync_map(cs, 0, now, &mono, &real, &err));
+	/* The same boot says HELLO again (the daemon reopened): nothing changes. */
+	hello_at(7, HZ, now + 8000);
+	assert_true(clocksync_map(cs, 0, now, &mono, &real, &err));
+	/* A new boot with the same boot_id: its ticks start over. */
+	restart_logs = 0;
+	hello_at(7, HZ, 1000);
+	assert_int_equal(restart_logs, 1);
+	assert_false(clocksync_map(cs, 0, now, &mono, &real, &err));
+	struct proto_frame f;
+	assert_false(data_frame(0, 2000, &f));
 	teardown(cs);
 }
 
@@ -606,6 +645,7 @@ int main(void)
 		cmocka_unit_test(test_boot_info_rate_only_checks),
 		cmocka_unit_test(test_tick_hz_zero_is_an_error),
 		cmocka_unit_test(test_named_source_is_checked),
+		cmocka_unit_test(test_hello_with_ticks_back_resets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
