@@ -27,7 +27,6 @@
 #include "remoteproc.h"
 #include "sv.h"
 
-
 struct privsep {
 	int fd;
 	pid_t helper;
