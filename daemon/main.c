@@ -39,7 +39,8 @@ static void usage(FILE *f)
 		"      --check-config         check the configuration, print it, exit (0 or 78)\n"
 		"  -V, --version              print the version\n"
 		"  -h, --help                 this text\n\n"
-		"Exit status: 0 ok, 64 bad usage, 78 bad configuration, 1 other failure.\n"
+		"Exit status: 0 ok, 64 bad usage, 78 bad configuration, 77 not allowed to\n"
+		"become --user, 1 other failure.\n"
 		"See docs/CONFIG.md and docs/CLIENT-PROTOCOL.md.\n",
 		CONF_DEFAULT_PATH, CONF_DEFAULT_SOCKET);
 }

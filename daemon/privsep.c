@@ -27,8 +27,6 @@
 #include "remoteproc.h"
 #include "sv.h"
 
-#define PRIVSEP_CALL_MS 30000 /* a sysfs write that takes longer: the helper is stuck */
-
 struct privsep {
 	int fd;
 	pid_t helper;

@@ -11,6 +11,11 @@
 #include "log.h"
 #include "privsep_msg.h"
 
+/* How long privsep_call() waits for its answer: a sysfs write that takes longer means a
+ * stuck helper. The call blocks the event loop, and with it the watchdog pings (every
+ * WatchdogSec/2, 15 s in the unit): it must end before the watchdog does. */
+#define PRIVSEP_CALL_MS 10000
+
 struct event_base;
 struct privsep;
 
@@ -40,8 +45,9 @@ int privsep_drop(const char *user);
 int privsep_attach(struct privsep *ps, struct event_base *base, privsep_exit_fn fn, void *ud);
 /* Stops following (before the event base goes); NULL ok. */
 void privsep_detach(struct privsep *ps);
-/* Sends the request m (its seq is set here) and waits for its RESULT: 0 done, 1 started,
- * or -errno (the helper's refusal, -EPIPE if it is gone, -ETIMEDOUT). */
+/* Sends the request m (its seq is set here) and waits for its RESULT (PRIVSEP_CALL_MS at
+ * most): 0 done, 1 started, or -errno (the helper's refusal, -EPIPE if it is gone,
+ * -ETIMEDOUT). */
 int privsep_call(struct privsep *ps, struct privsep_msg *m);
 /* As privsep_call(), for a request answered with a descriptor (OPEN_TRACE): on 0, *fd is
  * the file the helper opened (close-on-exec, the caller's to close); else -1. */

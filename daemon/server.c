@@ -141,7 +141,9 @@ static int remove_stale(const char *path, const struct log *log)
 			   path);
 		return -EEXIST;
 	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a live daemon that does not accept (its backlog full) answers
+	 * EAGAIN at once, where a blocking connect would wait for it for ever. */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -149,8 +151,9 @@ static int remove_stale(const char *path, const struct log *log)
 	int r = connect(fd, (struct sockaddr *)&a, sizeof(a));
 	int e = errno;
 	close(fd);
-	if (r == 0) {
-		log_struct(log, LOG_ERR, NULL, "%s is in use: another m7bridged is running", path);
+	if (r == 0 || e == EAGAIN) {
+		log_struct(log, LOG_ERR, NULL, "%s is in use: another m7bridged is running%s", path,
+			   r == 0 ? "" : " (and not accepting)");
 		return -EADDRINUSE;
 	}
 	if (e != ECONNREFUSED && e != ENOENT) {

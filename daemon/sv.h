@@ -125,6 +125,7 @@ struct supervisor {
 	struct incident_store ram_store; /* numbering when no directory is usable */
 	struct privsep *priv;		 /* the privileged helper; NULL: act directly */
 	struct sv_chan *chans[CONF_MAX_CHANNELS];
+	struct ratelimit rl_denied; /* refused recover/reload lines: any client can send many */
 };
 /* ---- sv_chan.c: per-channel state and small helpers ---- */
 

@@ -11,6 +11,9 @@
 
 #include "proto.h"
 
+#define SV_DENIED_LOG_BURST	5
+#define SV_DENIED_LOG_WINDOW_MS 10000
+
 bool supervisor_peer_allowed(const struct supervisor_daemon_conf *c, uid_t uid, const gid_t *gids,
 			     size_t ngids)
 {
@@ -99,9 +102,21 @@ void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
 	f = sv_chan_fields(c, NULL, 0);
 	f.client = cl->id;
 	if (!conn_allowed(sv, cl)) {
-		log_struct(sv->log, LOG_WARNING, &f,
-			   "client %llu (pid %d uid %ld): %s refused: not authorized",
-			   (unsigned long long)cl->id, cl->pid, cl->uid, req->cmd_name);
+		/* Anyone who can connect can send these by the thousand: the answer goes to
+		 * each, the log gets a few lines and then a count. */
+		if (ratelimit_ok(&sv->rl_denied, daemon_now_ms(), SV_DENIED_LOG_BURST,
+				 SV_DENIED_LOG_WINDOW_MS)) {
+			if (sv->rl_denied.suppressed) {
+				log_struct(sv->log, LOG_WARNING, &f,
+					   "%u refused requests not logged (at most %u per %u s)",
+					   sv->rl_denied.suppressed, SV_DENIED_LOG_BURST,
+					   SV_DENIED_LOG_WINDOW_MS / 1000);
+				sv->rl_denied.suppressed = 0;
+			}
+			log_struct(sv->log, LOG_WARNING, &f,
+				   "client %llu (pid %d uid %ld): %s refused: not authorized",
+				   (unsigned long long)cl->id, cl->pid, cl->uid, req->cmd_name);
+		}
 		daemon_reply_error(d, cl->id, req->id, PROTO_E_FORBIDDEN,
 				   "not authorized (root, allow_uids or allow_group)",
 				   req->channel);

@@ -352,10 +352,134 @@ static void test_gone_clients_free_their_slots(void **state)
 	h_cleanup(&p);
 }
 
+/* Runs in a child as user: n recover requests on one connection, each answered
+ * forbidden. 0, or 1 + the number of the request that was not. */
+static int flood_refused(const char *sock, uid_t user, int n)
+{
+	struct tclient c;
+	char line[64];
+
+	if (geteuid() != user && (setgroups(0, NULL) < 0 || setresgid(user, user, user) < 0 ||
+				  setresuid(user, user, user) < 0))
+		return 1;
+	if (tclient_connect(&c, sock) < 0)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		snprintf(line, sizeof(line), "{\"cmd\":\"recover\",\"channel\":\"m7\",\"id\":%d}",
+			 i);
+		if (tclient_send(&c, line) < 0)
+			return 2 + i;
+	}
+	for (int i = 0, got = 0; got < n; i++) {
+		const char *l = tclient_line(&c, 5000, NULL);
+		if (!l)
+			return 2 + got;
+		if (strstr(l, "\"class\":\"VERSION\""))
+			continue;
+		if (!strstr(l, "\"forbidden\""))
+			return 2 + got;
+		got++;
+	}
+	tclient_close(&c);
+	return 0;
+}
+
+/* A user who may connect but not control floods recover requests: each is refused, and
+ * the daemon's log gets a few lines, not a line per request. */
+static void test_refusals_not_a_log_flood(void **state)
+{
+	struct daemon_proc p = {0};
+	char conf[512], text[1 << 16];
+	uid_t user = geteuid() == 0 ? NOBODY : geteuid();
+	int st, lines = 0;
+	const int n = 300;
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(chmod(p.dir, 0755), 0);
+	/* allow_uids names nobody we run as: the user is an ordinary one. */
+	snprintf(conf, sizeof(conf),
+		 "socket_mode = 0666\nallow_uids = 1\n[channel m7]\ndevice = %s/ttyRPMSG30\n",
+		 p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(flood_refused(p.sock, user, n));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st))
+		fail_msg("request %d was not refused", WEXITSTATUS(st) - 2);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_slurp_file(p.log, text, sizeof(text));
+	for (const char *t = text; (t = strstr(t, "refused: not authorized")); t++)
+		lines++;
+	print_message("%d refusals, %d lines logged\n", n, lines);
+	assert_true(lines >= 1);
+	assert_true(lines <= 10); /* the count of the others comes with the next one logged */
+	h_cleanup(&p);
+}
+
+/* The socket path belongs to a live daemon that is not accepting (stuck, its backlog
+ * full): a second daemon says the path is in use and exits, instead of waiting in its
+ * check forever (SIGTERM cannot stop it there: its handler is already installed). */
+static void test_busy_listener_is_in_use(void **state)
+{
+	struct daemon_proc p = {0};
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	char sock[sizeof(a.sun_path)], out[300], chan[320], text[4096];
+	int l, q[8], nq = 0, st = 0;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_true(snprintf(sock, sizeof(sock), "%s/busy.sock", p.dir) < (int)sizeof(sock));
+	snprintf(out, sizeof(out), "%s/out.log", p.dir);
+	snprintf(chan, sizeof(chan), "m7=%s/ttyRPMSG30", p.dir);
+	memcpy(a.sun_path, sock, sizeof(sock));
+	l = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(l >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 0), 0);
+	/* Fill the backlog: the next connect would wait. */
+	for (nq = 0; nq < 8; nq++) {
+		q[nq] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		assert_true(q[nq] >= 0);
+		if (connect(q[nq], (struct sockaddr *)&a, sizeof(a)) < 0) {
+			assert_int_equal(errno, EAGAIN);
+			close(q[nq]);
+			break;
+		}
+	}
+	assert_true(nq < 8);
+	const char *const argv[] = {h_daemon_path(), "-f", "-s", sock, "-C", chan, NULL};
+	pid = h_spawn(argv, -1, out);
+	assert_true(pid > 0);
+	int r = 0;
+	for (int i = 0; i < 500 && (r = waitpid(pid, &st, WNOHANG)) == 0; i++)
+		usleep(10000);
+	if (r == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		fail_msg("the daemon hung on a busy socket path");
+	}
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+	h_slurp_file(out, text, sizeof(text));
+	assert_non_null(strstr(text, "in use"));
+	struct stat sb;
+	assert_int_equal(stat(sock, &sb), 0); /* not removed as stale */
+	for (int i = 0; i < nq; i++)
+		close(q[i]);
+	close(l);
+	h_cleanup(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_out_of_fds),
+		cmocka_unit_test(test_refusals_not_a_log_flood),
+		cmocka_unit_test(test_busy_listener_is_in_use),
 		cmocka_unit_test(test_reserved_slots),
 		cmocka_unit_test(test_gone_clients_free_their_slots),
 	};

@@ -64,6 +64,22 @@ if grep -q '^DeviceAllow=char-ttyRPMSG' "$service"; then
 		bad "DeviceAllow=char-ttyRPMSG without Wants=/After=modprobe@ of:$missing"
 fi
 
+# A call to the privileged helper blocks the event loop, and so the watchdog pings that
+# come from it every WatchdogSec/2: its timeout must end within the half that is left,
+# or a stuck helper gets the daemon killed by the watchdog instead of an error it handles.
+hdr=${M7B_SOURCE_ROOT:-}/daemon/privsep.h
+if [ -r "$hdr" ]; then
+	call_ms=$(sed -n 's/^#define PRIVSEP_CALL_MS *\([0-9]*\).*/\1/p' "$hdr")
+	wd_s=$(sed -n 's/^WatchdogSec=\([0-9]*\)s$/\1/p' "$service")
+	if [ -n "$call_ms" ] && [ -n "$wd_s" ] && [ "$call_ms" -lt $((wd_s * 1000 / 2)) ]; then
+		ok "helper calls time out (${call_ms} ms) within half of WatchdogSec (${wd_s} s)"
+	else
+		bad "PRIVSEP_CALL_MS '${call_ms:-?}' not below half of WatchdogSec '${wd_s:-?}' s"
+	fi
+else
+	echo "# no source tree: helper call timeout not checked against WatchdogSec"
+fi
+
 # The system call filter against what the daemon really calls: the unit's allow list
 # (SystemCallFilter= lines in order: a list adds, ~list removes), expanded with
 # systemd-analyze, must hold every call of a daemon run with its privileged helper

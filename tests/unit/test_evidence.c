@@ -235,6 +235,44 @@ static void test_trace_oversize(void **state)
 	cJSON_Delete(o);
 }
 
+/* trace0 opened by someone else (the privileged helper): the descriptor is read, not the
+ * path, and closed; its open's error is the incident's; with no trace to read it is
+ * still closed. */
+static void test_trace_given(void **state)
+{
+	const char line[] = "00000001 0000000000000001 3 last words\n";
+	char path[256];
+	struct evidence_source src = {
+		.debugfs_root = "/nonexistent", .instance = "remoteproc0", .trace_given = true};
+	const cJSON *t;
+	cJSON *o;
+
+	put("trace", line, sizeof(line) - 1);
+	snprintf(path, sizeof(path), "%s/trace", root);
+	src.trace_fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(src.trace_fd >= 0);
+	o = evidence_gather(&src);
+	t = cJSON_GetObjectItemCaseSensitive(o, "trace");
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(t, "lines")), 1);
+	assert_null(cJSON_GetObjectItemCaseSensitive(t, "error"));
+	cJSON_Delete(o);
+	assert_int_equal(fcntl(src.trace_fd, F_GETFD), -1);
+
+	src.trace_fd = -EACCES;
+	o = evidence_gather(&src);
+	t = cJSON_GetObjectItemCaseSensitive(o, "trace");
+	assert_int_equal(cJSON_GetObjectItemCaseSensitive(t, "errno")->valueint, EACCES);
+	cJSON_Delete(o);
+
+	src.debugfs_root = NULL;
+	src.trace_fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(src.trace_fd >= 0);
+	o = evidence_gather(&src);
+	assert_null(cJSON_GetObjectItemCaseSensitive(o, "trace"));
+	cJSON_Delete(o);
+	assert_int_equal(fcntl(src.trace_fd, F_GETFD), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +283,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dump_sum_and_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gather_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_oversize, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_trace_given, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
