@@ -315,6 +315,19 @@ class ClientE2E(unittest.TestCase):
                                stdin=subprocess.DEVNULL)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("cannot write to standard output", r.stderr)
+        # Also where the exit status already says something else: doctor's findings
+        # (an empty tree: checks fail or warn) are lost, and that is said too.
+        root = tempfile.mkdtemp(prefix="m7b-e2e-")
+        try:
+            for fmt in ([], ["--json"]):
+                with open("/dev/full", "w") as full:
+                    r = subprocess.run([CTL, "doctor", "--no-daemon", "--root", root] + fmt,
+                                       stdout=full, stderr=subprocess.PIPE, text=True,
+                                       timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+                self.assertNotEqual(r.returncode, 0, r.stderr)
+                self.assertIn("cannot write to standard output", r.stderr, fmt)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
 
     def test_send_round_trip(self):
         # Watch port 1 first (the snapshot STATE line says the watch is active), then send:
