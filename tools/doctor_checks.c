@@ -86,10 +86,38 @@ static const char *rpath(struct ctx *c, char *buf, size_t n, const char *fmt, ..
 	return buf;
 }
 
+/* Opens a file of the tree to read, if it is a regular file: a FIFO or a device left in
+ * a tree copied off a board must not block doctor (O_NONBLOCK lets open() return for
+ * fstat() to tell). NULL with errno set, EINVAL for what is not a regular file. */
+static FILE *fopen_regular(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	FILE *f;
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+		return NULL;
+	}
+	if (!(f = fdopen(fd, "re")))
+		close(fd);
+	return f;
+}
+
 /* Reads a small text file, trailing newlines stripped. Returns its length or -errno. */
 static int read_text(const char *path, char *buf, size_t n)
 {
-	FILE *f = fopen(path, "re");
+	FILE *f = fopen_regular(path);
 
 	if (!f)
 		return -errno;
@@ -177,7 +205,7 @@ static void read_config(struct ctx *c)
 	snprintf(c->kernel_log, sizeof(c->kernel_log), "auto");
 	rpath(c, c->conf_path, sizeof(c->conf_path), "%s",
 	      c->o->config ? c->o->config : DOCTOR_CONF_DEFAULT);
-	FILE *f = fopen(c->conf_path, "re");
+	FILE *f = fopen_regular(c->conf_path);
 
 	if (!f) {
 		c->conf_err = -errno;
@@ -526,7 +554,7 @@ static bool compatible_match(const char *node, bool (*match)(const char *), char
 
 	if (!pjoin(p, sizeof(p), node, "compatible"))
 		return false;
-	FILE *f = fopen(p, "re");
+	FILE *f = fopen_regular(p);
 
 	if (!f)
 		return false;
@@ -944,7 +972,8 @@ static void check_config(struct ctx *c)
 	if (!c->conf_found) {
 		add(c, "config", DOCTOR_WARN, rel,
 		    "write the file (see m7bridge.conf(5)) or pass channels with -C NAME=DEVICE",
-		    "%s: %s", rel, strerror(-c->conf_err));
+		    "%s: %s", rel,
+		    c->conf_err == -EINVAL ? "not a regular file" : strerror(-c->conf_err));
 		return;
 	}
 	if (c->conf_err != 0) {

@@ -66,6 +66,29 @@ static void follow_on_readable(evutil_socket_t fd, short what, void *arg)
 	follow_drain(arg);
 }
 
+/* Why a connection or its watch failed: the daemon's ERROR when it refused us (busy: no
+ * slot left, sent instead of VERSION), else the library's message. */
+static void follow_say_why(struct follow *f)
+{
+	struct m7b_event *ev;
+
+	/* What is queued or already received; the ERROR may still sit unread in the socket
+	 * when sending the watch failed first. */
+	while (m7b_client_next(f->client, &ev, 0) == 0) {
+		bool refused = ev->type == M7B_EV_ERROR && !ev->has_id;
+
+		if (refused)
+			fprintf(stderr, "%s: m7bridged refused the connection: %s (%s)\n", f->name,
+				ev->message ? ev->message : "no reason given",
+				ev->code ? ev->code : "?");
+		m7b_event_free(ev);
+		if (refused)
+			return;
+	}
+	fprintf(stderr, "%s: cannot follow m7bridged: %s\n", f->name,
+		m7b_client_error(f->client)->message);
+}
+
 static void follow_on_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct follow *f = arg;
@@ -79,6 +102,9 @@ static void follow_on_retry(evutil_socket_t fd, short what, void *arg)
 		r = f->ev_client && event_add(f->ev_client, NULL) == 0 ? 0 : -ENOMEM;
 	}
 	if (r < 0) {
+		/* Said once per streak of failures, then retried quietly. */
+		if (f->retry_ms == RETRY_MIN_MS)
+			follow_say_why(f);
 		if (f->ev_client)
 			event_free(f->ev_client);
 		f->ev_client = NULL;

@@ -259,11 +259,13 @@ int main(int argc, char **argv)
 		return ctl_usage_error(NULL, "unknown command '%s'", argv[0]);
 	rc = cmd->fn(&ctl, argc, argv);
 	m7b_client_free(ctl.client);
-	if (fflush(stdout) != 0 && errno != EPIPE && rc == EXIT_OK) {
-		/* Output lost (a full disk, a closed descriptor): say so, not just exit 1. */
+	if (fflush(stdout) != 0 && errno != EPIPE) {
+		/* Output lost (a full disk, a closed descriptor): say so, not just exit 1;
+		 * also when the status says something else (doctor's findings). */
 		fprintf(stderr, "%s: cannot write to standard output: %s\n", ctl_prog,
 			strerror(errno));
-		rc = EXIT_FAILED;
+		if (rc == EXIT_OK)
+			rc = EXIT_FAILED;
 	}
 	return rc;
 }

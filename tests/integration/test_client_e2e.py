@@ -315,6 +315,19 @@ class ClientE2E(unittest.TestCase):
                                stdin=subprocess.DEVNULL)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("cannot write to standard output", r.stderr)
+        # Also where the exit status already says something else: doctor's findings
+        # (an empty tree: checks fail or warn) are lost, and that is said too.
+        root = tempfile.mkdtemp(prefix="m7b-e2e-")
+        try:
+            for fmt in ([], ["--json"]):
+                with open("/dev/full", "w") as full:
+                    r = subprocess.run([CTL, "doctor", "--no-daemon", "--root", root] + fmt,
+                                       stdout=full, stderr=subprocess.PIPE, text=True,
+                                       timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+                self.assertNotEqual(r.returncode, 0, r.stderr)
+                self.assertIn("cannot write to standard output", r.stderr, fmt)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
 
     def test_send_round_trip(self):
         # Watch port 1 first (the snapshot STATE line says the watch is active), then send:
@@ -1084,6 +1097,27 @@ class MisbehavingDaemon(unittest.TestCase):
         r = self.run_ctl(None, "version", greeting=busy)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("m7bridged refused the connection: too many clients (busy)", r.stdout)
+
+    def test_follower_says_why_it_cannot_follow(self):
+        # The exporter (as the MQTT bridge) retries a refused connection quietly, but
+        # says once why: the daemon's own reason.
+        exporter = os.path.join(BUILD, "tools", "exporter", "m7bridge-exporter")
+        if not os.access(exporter, os.X_OK):
+            self.skipTest("no exporter")
+        busy = b'{"class":"ERROR","code":"busy","message":"too many clients"}\n'
+        fake = FakeDaemon(None, greeting=busy)
+        try:
+            p = subprocess.Popen([exporter, "-s", fake.sock, "--listen", "none", "-f",
+                                  os.path.join(fake.dir, "m.prom")],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+            time.sleep(2)  # several retries
+            p.terminate()
+            err = p.communicate(timeout=TIMEOUT)[1]
+        finally:
+            fake.close()
+        self.assertEqual(err.count("m7bridged refused the connection: too many clients "
+                                   "(busy)"), 1, err)
 
     def test_reply_of_another_class(self):
         # A PONG where a STATUS is due is the daemon's error: 1 and a line saying so.

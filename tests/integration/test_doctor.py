@@ -503,6 +503,23 @@ class Doctor(unittest.TestCase):
         rc, rep = b.doctor("--no-daemon", "--config", "/srv/other.conf")
         self.assertEqual(rc, 0, rep)
 
+    def test_files_that_are_not_regular(self):
+        # A tree copied off a board may hold a FIFO or a device where a file belongs:
+        # doctor says so and never blocks reading it.
+        b = self.board("mainline")
+        b.remove(CONF)
+        os.mkfifo(b.path(CONF))
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "config", "warn", 3, rc)
+        item = [c for c in rep["checks"] if c["check"] == "config"][0]
+        self.assertIn("not a regular file", item["summary"])
+        b.remove(CONF)
+        b.write(CONF, "[channel m7]\ndevice = /dev/ttyRPMSG0\nremoteproc = remoteproc0\n")
+        b.remove("proc/cmdline")
+        os.mkfifo(b.path("proc/cmdline"))
+        rc, rep = b.doctor()
+        self.assertIn("warn", levels(rep, "cmdline"), rep)
+
     # --- the daemon ----------------------------------------------------------------------
     def test_daemon_unreachable_warns(self):
         b = self.board("mainline")
