@@ -104,6 +104,7 @@ class FakeFirmware:
     def close(self):
         if self.master is not None:
             os.close(self.master)
+            self.master = None
 
 
 class Client:
@@ -149,12 +150,27 @@ class Rig:
         self.log = open(os.path.join(self.dir, "daemon.log"), "ab")
         self.daemon = subprocess.Popen([DAEMON, "-f", "-c", self.conf, "-l", "debug"],
                                        stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(self.sock) and
-                 (os.path.islink(self.app) or not want_pty), "daemon socket and pty link")
-        self.client = Client(self.sock)
-        self.client.send({"cmd": "watch", "classes": ["RAW", "STATE"]})
-        self.client.find(lambda o: o.get("class") == "ACK", "watch ACK")
-        self.wait_state("up")
+        self.client = None
+        try:
+            wait_for(self.connect, "the daemon listening")
+            wait_for(lambda: os.path.islink(self.app) or not want_pty, "the pty link")
+            self.client.send({"cmd": "watch", "classes": ["RAW", "STATE"]})
+            self.client.find(lambda o: o.get("class") == "ACK", "watch ACK")
+            self.wait_state("up")
+        except BaseException:
+            # A daemon left running would keep opening whatever pts number its device
+            # link names, someone else's once ours is closed.
+            self.stop()
+            sys.stderr.write(self.daemon_log())
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def connect(self):
+        try:
+            self.client = Client(self.sock)
+            return True
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
 
     def write_conf(self, extra_channel="", device=None):
         with open(self.conf, "w") as f:
@@ -193,7 +209,8 @@ class Rig:
                 self.daemon.wait()
         self.log.close()
         self.fw.close()
-        self.client.s.close()
+        if self.client:
+            self.client.s.close()
         return self.daemon.returncode
 
     def daemon_log(self, tail=6000):
