@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -39,7 +40,8 @@ struct ptylink {
 	int master, slave;
 	char slave_name[64];
 	char path[CONF_PATH_MAX];
-	struct event *ev_read, *ev_write, *ev_retry;
+	struct event *ev_read, *ev_write, *ev_retry, *ev_closed;
+	int ino; /* inotify: an app closed the slave */
 	bool reading, writing;
 	struct ptybuf to_app, to_m7;
 	uint64_t pause_since_ms; /* 0 = not paused */
@@ -241,6 +243,22 @@ static void ptylink_on_write(evutil_socket_t fd, short what, void *arg)
 	flush_to_app(arg);
 }
 
+/* An app closed the pty. Exclusive mode (TIOCEXCL, which QSerialPort sets on open and
+ * clears on close) dies with a tty's last close; ours never closes (the daemon's fd), so
+ * an app killed with it set would lock every other user out until the daemon restarts.
+ * While it is set only root can open the pty, so a close is almost surely its owner's. */
+static void ptylink_on_closed(evutil_socket_t fd, short what, void *arg)
+{
+	struct ptylink *pl = arg;
+	char buf[4096];
+	int excl = 0;
+	while (read(pl->ino, buf, sizeof(buf)) > 0)
+		;
+	if (ioctl(pl->slave, TIOCGEXCL, &excl) == 0 && excl && ioctl(pl->slave, TIOCNXCL) == 0)
+		say(pl, LOG_NOTICE, 0, "pty %s: closed by the app that made it exclusive: cleared",
+		    pl->path);
+}
+
 static void ptylink_on_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct ptylink *pl = arg;
@@ -406,6 +424,22 @@ static int link_path(struct ptylink *pl)
 	return 0;
 }
 
+/* Watches the slave for an app's close; without it (logged), exclusive mode left by a
+ * killed app stays. */
+static void watch_closes(struct ptylink *pl)
+{
+	pl->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (pl->ino < 0 ||
+	    inotify_add_watch(pl->ino, pl->slave_name, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE) < 0 ||
+	    !(pl->ev_closed =
+		      event_new(pl->base, pl->ino, EV_READ | EV_PERSIST, ptylink_on_closed, pl)) ||
+	    event_add(pl->ev_closed, NULL) < 0)
+		say(pl, LOG_WARNING, errno ? -errno : -ENOMEM,
+		    "pty %s: cannot watch for the app's close (%m): exclusive mode left by an "
+		    "app that was killed stays until a restart",
+		    pl->path);
+}
+
 int ptylink_relink(struct ptylink *pl)
 {
 	char target[64];
@@ -433,7 +467,7 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 	pl->log = log;
 	pl->ch = ch;
 	snprintf(pl->chname, sizeof(pl->chname), "%s", channel_name(ch));
-	pl->master = pl->slave = -1;
+	pl->master = pl->slave = pl->ino = -1;
 	snprintf(pl->path, sizeof(pl->path), "%s", channel_config(ch)->pty);
 	if (ptybuf_init(&pl->to_app, TO_APP_CAP) < 0 || ptybuf_init(&pl->to_m7, TO_M7_CAP) < 0)
 		goto fail;
@@ -468,6 +502,7 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 	pl->ev_retry = evtimer_new(base, ptylink_on_retry, pl);
 	if (!pl->ev_read || !pl->ev_write || !pl->ev_retry)
 		goto fail;
+	watch_closes(pl); /* logged */
 	r = link_path(pl);
 	if (r < 0) {
 		channel_log_errno(ch, LOG_ERR, r, "cannot point %s at %s: %m", pl->path,
@@ -523,6 +558,10 @@ struct ptylink *ptylink_free(struct ptylink *pl)
 		event_free(pl->ev_write);
 	if (pl->ev_retry)
 		event_free(pl->ev_retry);
+	if (pl->ev_closed)
+		event_free(pl->ev_closed);
+	if (pl->ino >= 0)
+		close(pl->ino);
 	if (pl->slave >= 0)
 		close(pl->slave);
 	if (pl->master >= 0)

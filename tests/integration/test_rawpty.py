@@ -8,6 +8,7 @@ see every byte across a hang-up, a swap of the device and a remoteproc restart.
 Paths come from M7B_BUILD_ROOT (set by meson). Exit 77 = skip.
 """
 import base64
+import errno
 import fcntl
 import json
 import os
@@ -678,6 +679,44 @@ class RawPty(unittest.TestCase):
             rig.fw.wait_got(b"to fw\n", "the first channel still owns its pty")
         finally:
             os.close(fd)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to open the pty as another user")
+    def test_exclusive_mode_of_a_killed_app_is_cleared(self):
+        rig = self.rig = Rig()
+        slave = os.readlink(rig.app)
+        os.chmod(slave, 0o666)
+
+        def other_user_opens():
+            """errno of another (non-root) user's open of the pty, 0 if it opens."""
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                    os.close(os.open(slave, os.O_RDWR | os.O_NOCTTY))
+                    os._exit(0)
+                except OSError as e:
+                    os._exit(e.errno & 0xff or 1)
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        # QSerialPort sets TIOCEXCL on open and clears it on close; killed, it cannot.
+        # The daemon's own fd keeps the tty alive, so the kernel would keep the flag and
+        # every other user would get EBUSY until a restart.
+        app = subprocess.Popen([sys.executable, "-c",
+                                "import fcntl, os, sys, termios, time\n"
+                                "fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)\n"
+                                "fcntl.ioctl(fd, termios.TIOCEXCL)\n"
+                                "print('ready', flush=True)\n"
+                                "time.sleep(60)\n", rig.app], stdout=subprocess.PIPE)
+        try:
+            self.assertEqual(app.stdout.readline(), b"ready\n")
+            self.assertEqual(other_user_opens(), errno.EBUSY, "exclusive while the app runs")
+        finally:
+            app.kill()
+            app.wait()
+            app.stdout.close()
+        wait_for(lambda: other_user_opens() == 0, "the pty open to others after the app died")
+        self.assertIn(f"pty {rig.app}: closed by the app that made it exclusive: cleared",
+                      rig.daemon_log())
 
     def test_unknown_pty_group_is_said_plainly(self):
         rig = self.rig = Rig(extra_channel="pty_group = m7b-no-such-group\n", want_pty=False)
