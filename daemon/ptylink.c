@@ -389,7 +389,9 @@ static int open_pty(struct ptylink *pl, gid_t gid)
 	pl->slave = open(pl->slave_name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (pl->slave < 0)
 		return -errno;
-	if (gid != (gid_t)-1 && fchown(pl->slave, (uid_t)-1, gid) < 0)
+	/* Unset means the daemon's own group, not the one devpts gives (usually tty, gid=5,
+	 * which the setgid write(1) and wall(1) hold): pty_mode's group bits are for it. */
+	if (fchown(pl->slave, (uid_t)-1, gid != (gid_t)-1 ? gid : getegid()) < 0)
 		return -errno;
 	if (fchmod(pl->slave, (mode_t)cc->pty_mode) < 0)
 		return -errno;

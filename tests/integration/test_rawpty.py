@@ -718,6 +718,29 @@ class RawPty(unittest.TestCase):
         self.assertIn(f"pty {rig.app}: closed by the app that made it exclusive: cleared",
                       rig.daemon_log())
 
+    @unittest.skipUnless(shutil.which("unshare"), "needs unshare(1)")
+    def test_pty_group_defaults_to_the_daemons(self):
+        # devpts is usually mounted gid=5: the slave starts in group tty. Try that in a
+        # mount namespace of our own (needs root; skipped otherwise).
+        d = tempfile.mkdtemp(prefix="m7b-rawpty-grp-")
+        try:
+            app, conf = os.path.join(d, "app-tty"), os.path.join(d, "m7bridge.conf")
+            with open(conf, "w") as f:
+                f.write(f"[daemon]\nsocket = {d}/sock\nkernel_log = off\n[channel fw]\n"
+                        f"device = {d}/none\nmode = raw\npty = {app}\n")
+            script = ('mount -t devpts -o newinstance,gid=5,mode=620,ptmxmode=666 devpts '
+                      '/dev/pts 2>/dev/null && mount --bind /dev/pts/ptmx /dev/ptmx || exit 77\n'
+                      '"$0" -f -c "$1" 2>/dev/null & pid=$!\n'
+                      'i=0; while [ ! -L "$2" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n'
+                      'stat -L -c "%g %a" "$2"; kill $pid; wait $pid\n')
+            r = subprocess.run(["unshare", "-m", "sh", "-c", script, DAEMON, conf, app],
+                               capture_output=True, text=True, timeout=60)
+            if r.returncode == 77 or "unshare:" in r.stderr:
+                self.skipTest("cannot mount a devpts of our own")
+            self.assertEqual(r.stdout.split(), [str(os.getegid()), "660"], r.stderr)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
     def test_unknown_pty_group_is_said_plainly(self):
         rig = self.rig = Rig(extra_channel="pty_group = m7b-no-such-group\n", want_pty=False)
         wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
