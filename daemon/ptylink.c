@@ -442,6 +442,21 @@ static void watch_closes(struct ptylink *pl)
 		    pl->path);
 }
 
+int ptylink_set_access(struct ptylink *pl)
+{
+	const struct conf_channel *cc = channel_config(pl->ch);
+	gid_t gid;
+	int r = pty_gid(cc, &gid);
+	if (r < 0)
+		return say(pl, LOG_ERR, r, "pty %s keeps its group and mode: %s %s", pl->path,
+			   r == -ENOENT ? "no group" : "cannot look up group", cc->pty_group);
+	if (fchown(pl->slave, (uid_t)-1, gid != (gid_t)-1 ? gid : getegid()) < 0 ||
+	    fchmod(pl->slave, (mode_t)cc->pty_mode) < 0)
+		return say(pl, LOG_ERR, -errno, "pty %s: cannot set its group and mode: %m",
+			   pl->path);
+	return 0;
+}
+
 int ptylink_relink(struct ptylink *pl)
 {
 	char target[64];

@@ -10,6 +10,7 @@ Paths come from M7B_BUILD_ROOT (set by meson). Exit 77 = skip.
 import base64
 import errno
 import fcntl
+import grp
 import json
 import os
 import pty
@@ -173,19 +174,19 @@ class Rig:
         except (FileNotFoundError, ConnectionRefusedError):
             return False
 
-    def write_conf(self, extra_channel="", device=None):
+    def write_conf(self, extra_channel="", device=None, pty_mode="0600"):
         with open(self.conf, "w") as f:
             f.write(f"[daemon]\nsocket = {self.sock}\nallow_send = true\nkernel_log = off\n"
                     f"{self.extra_daemon}"
                     f"[channel fw]\ndevice = {device or self.link}\nmode = raw\n"
-                    f"pty = {self.app}\npty_mode = 0600\nreopen_min_ms = 20\n"
+                    f"pty = {self.app}\npty_mode = {pty_mode}\nreopen_min_ms = 20\n"
                     f"reopen_max_ms = 200\n"
                     + extra_channel.replace("{app}", self.app))  # the pty's path
 
-    def reload(self, extra_channel="", device=None):
+    def reload(self, extra_channel="", device=None, pty_mode="0600"):
         """New settings by SIGHUP; returns once the daemon says it took them."""
         done = self.daemon_log(0).count("configuration reloaded")
-        self.write_conf(extra_channel, device)
+        self.write_conf(extra_channel, device, pty_mode)
         self.daemon.send_signal(signal.SIGHUP)
         wait_for(lambda: self.daemon_log(0).count("configuration reloaded") > done,
                  "the reload")
@@ -561,6 +562,29 @@ class RawPty(unittest.TestCase):
             self.assertIn("1 channel(s) added, 1 removed", rig.daemon_log())
             self.assertNotEqual(os.readlink(rig.app), slave)
             self.assertEqual(os.read(fd, 100), b"", "a hang-up: end of file")
+        finally:
+            os.close(fd)
+
+    def test_pty_mode_and_group_change_in_place(self):
+        rig = self.rig = Rig()
+        slave = os.readlink(rig.app)
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        try:
+            tty.setraw(fd)
+            gid = grp.getgrnam("nogroup").gr_gid
+            rig.reload(pty_mode="0640", extra_channel="pty_group = nogroup\n")
+            st = os.stat(slave)
+            self.assertEqual((st.st_mode & 0o7777, st.st_gid), (0o640, gid))
+            self.assertEqual(os.readlink(rig.app), slave, "the same pty")
+            # A group that does not exist: said, and the pty stays as it was.
+            rig.reload(pty_mode="0600", extra_channel="pty_group = m7b-no-such-group\n")
+            self.assertIn(f"pty {rig.app} keeps its group and mode: no group "
+                          f"m7b-no-such-group", rig.daemon_log())
+            self.assertEqual(os.readlink(rig.app), slave, "the same pty")
+            self.assertEqual(os.stat(slave).st_mode & 0o7777, 0o640)
+            os.write(fd, b"same fd\n")
+            rig.fw.wait_got(b"same fd\n", "the app's fd still good")
+            self.assertNotIn("closed:", rig.daemon_log(0))
         finally:
             os.close(fd)
 
