@@ -32,11 +32,11 @@ static struct ptylink *link_of(struct ptybridge *pb, const struct channel *ch)
 }
 
 /* The settings a pty depends on, as one string: a reload that changes them remakes it.
- * Its group and mode are not among them: they change in place. */
+ * Its group and mode change in place, and pty_port is read at each use. */
 static void settings_of(const struct channel *ch, char *buf, size_t cap)
 {
 	const struct conf_channel *cc = channel_config(ch);
-	snprintf(buf, cap, "%s|%u|%d", cc->pty, cc->pty_port, (int)cc->mode);
+	snprintf(buf, cap, "%s|%d", cc->pty, (int)cc->mode);
 }
 
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m);

@@ -901,6 +901,68 @@ class RawPty(unittest.TestCase):
                     sys.stderr.write(f.read()[-3000:])
             shutil.rmtree(d, ignore_errors=True)
 
+    @unittest.skipUnless(os.path.exists(SIM), "needs m7sim")
+    def test_wire_pty_port_changes_in_place(self):
+        d = tempfile.mkdtemp(prefix="m7b-rawpty-wire-")
+        link, app, sock = (os.path.join(d, n) for n in ("ttyRPMSG30", "app-tty", "sock"))
+        conf = os.path.join(d, "m7bridge.conf")
+
+        def write_conf(port):
+            with open(conf, "w") as f:
+                f.write(f"[daemon]\nsocket = {sock}\nkernel_log = off\n[channel m7]\n"
+                        f"device = {link}\npty = {app}\npty_port = {port}\n")
+        write_conf(2)
+        logpath = os.path.join(d, "log")
+        log = open(logpath, "ab")
+        procs = [subprocess.Popen([SIM, "--link", link, "--source", "2:rate=0,loop=1",
+                                   "--source", "3:rate=0,loop=1"],
+                                  stdout=log, stderr=subprocess.STDOUT)]
+        fd = -1
+        try:
+            wait_for(lambda: os.path.islink(link), "m7sim link")
+            procs.append(subprocess.Popen([DAEMON, "-f", "-c", conf], stdout=log,
+                                          stderr=subprocess.STDOUT))
+            wait_for(lambda: os.path.islink(app), "pty link")
+            slave = os.readlink(app)
+            fd = os.open(app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            tty.setraw(fd)
+            got = bytearray()
+
+            def echoed(data):
+                def f():
+                    select.select([fd], [], [], 0.05)
+                    try:
+                        got.extend(os.read(fd, 4096))
+                    except BlockingIOError:
+                        pass
+                    return data in got
+                return f
+            os.write(fd, b"on port 2\n")
+            wait_for(echoed(b"on port 2\n"), "loop-back on port 2")
+            # Another port for the pty: the app's fd carries on, sent and read on port 3.
+            write_conf(3)
+            procs[1].send_signal(signal.SIGHUP)
+
+            def reloaded():
+                with open(logpath, errors="replace") as f:
+                    return "configuration reloaded" in f.read()
+            wait_for(reloaded, "the reload")
+            self.assertEqual(os.readlink(app), slave, "the same pty")
+            os.write(fd, b"on port 3\n")
+            wait_for(echoed(b"on port 3\n"), "loop-back on port 3, same fd")
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            for p in reversed(procs):
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+                    p.wait(10)
+            log.close()
+            if self.failed_now():
+                with open(logpath, errors="replace") as f:
+                    sys.stderr.write(f.read()[-3000:])
+            shutil.rmtree(d, ignore_errors=True)
+
     def test_throughput_through_pty(self):
         rig = self.rig = Rig()
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
