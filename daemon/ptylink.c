@@ -369,10 +369,9 @@ static int pty_gid(const struct conf_channel *cc, gid_t *gid)
 }
 
 /* The master: non-blocking, raw (what is set on the master applies to the slave and
- * survives the app's reopen). The slave: our own fd, mode and group gid (-1: unchanged). */
-static int open_pty(struct ptylink *pl, gid_t gid)
+ * survives the app's reopen). The slave: our own fd. */
+static int open_pty(struct ptylink *pl)
 {
-	const struct conf_channel *cc = channel_config(pl->ch);
 	struct termios t;
 
 	pl->master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
@@ -389,13 +388,30 @@ static int open_pty(struct ptylink *pl, gid_t gid)
 	pl->slave = open(pl->slave_name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (pl->slave < 0)
 		return -errno;
-	/* Unset means the daemon's own group, not the one devpts gives (usually tty, gid=5,
-	 * which the setgid write(1) and wall(1) hold): pty_mode's group bits are for it. */
-	if (fchown(pl->slave, (uid_t)-1, gid != (gid_t)-1 ? gid : getegid()) < 0)
-		return -errno;
-	if (fchmod(pl->slave, (mode_t)cc->pty_mode) < 0)
+	return 0;
+}
+
+/* The slave's group (gid, -1: unset) and mode. Unset means the daemon's own group, not
+ * the one devpts gives (usually tty, gid=5, which the setgid write(1) and wall(1) hold):
+ * pty_mode's group bits are for it. 0 or a negative errno. */
+static int apply_access(struct ptylink *pl, gid_t gid)
+{
+	if (fchown(pl->slave, (uid_t)-1, gid != (gid_t)-1 ? gid : getegid()) < 0 ||
+	    fchmod(pl->slave, (mode_t)channel_config(pl->ch)->pty_mode) < 0)
 		return -errno;
 	return 0;
+}
+
+/* Logs r from apply_access; EPERM for a group is said with its usual cause. Returns r. */
+static int access_failed(const struct ptylink *pl, int r)
+{
+	const char *g = channel_config(pl->ch)->pty_group;
+	if (r == -EPERM && g[0])
+		return say(pl, LOG_ERR, r,
+			   "pty %s: cannot give it group %s: %m (the daemon's user must be a "
+			   "member of that group)",
+			   pl->path, g);
+	return say(pl, LOG_ERR, r, "pty %s: cannot set its group and mode: %m", pl->path);
 }
 
 /* Points path at the slave atomically (a new symlink renamed over the old one), so an
@@ -450,11 +466,8 @@ int ptylink_set_access(struct ptylink *pl)
 	if (r < 0)
 		return say(pl, LOG_ERR, r, "pty %s keeps its group and mode: %s %s", pl->path,
 			   r == -ENOENT ? "no group" : "cannot look up group", cc->pty_group);
-	if (fchown(pl->slave, (uid_t)-1, gid != (gid_t)-1 ? gid : getegid()) < 0 ||
-	    fchmod(pl->slave, (mode_t)cc->pty_mode) < 0)
-		return say(pl, LOG_ERR, -errno, "pty %s: cannot set its group and mode: %m",
-			   pl->path);
-	return 0;
+	r = apply_access(pl, gid);
+	return r < 0 ? access_failed(pl, r) : 0;
 }
 
 int ptylink_relink(struct ptylink *pl)
@@ -508,9 +521,14 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 				  channel_config(ch)->pty_group);
 		goto fail;
 	}
-	r = open_pty(pl, gid);
+	r = open_pty(pl);
 	if (r < 0) {
 		channel_log_errno(ch, LOG_ERR, r, "cannot create the pty for %s: %m", pl->path);
+		goto fail;
+	}
+	r = apply_access(pl, gid);
+	if (r < 0) {
+		access_failed(pl, r);
 		goto fail;
 	}
 	r = -ENOMEM;

@@ -765,6 +765,42 @@ class RawPty(unittest.TestCase):
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to run the daemon as another user")
+    def test_pty_group_the_daemon_is_not_in_is_said_plainly(self):
+        # The shipped unit runs the daemon as its own user: a pty_group it does not belong
+        # to cannot be given (no CAP_CHOWN), and the error has to say why.
+        d = tempfile.mkdtemp(prefix="m7b-rawpty-user-")
+        os.chmod(d, 0o777)
+        conf, logpath = os.path.join(d, "m7bridge.conf"), os.path.join(d, "log")
+        with open(conf, "w") as f:
+            f.write(f"[daemon]\nsocket = {d}/sock\nkernel_log = off\n[channel fw]\n"
+                    f"device = {d}/none\nmode = raw\npty = {d}/app-tty\npty_group = root\n")
+        os.chmod(conf, 0o644)
+
+        def as_nobody():
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+        log = open(logpath, "ab")
+        p = subprocess.Popen([DAEMON, "-f", "-c", conf], stdout=log, stderr=subprocess.STDOUT,
+                             preexec_fn=as_nobody)
+        try:
+            def said():
+                with open(logpath, errors="replace") as f:
+                    return "running:" in f.read()
+            wait_for(said, "the daemon running")
+            with open(logpath, errors="replace") as f:
+                text = f.read()
+            self.assertIn(f"pty {d}/app-tty: cannot give it group root: Operation not "
+                          f"permitted (the daemon's user must be a member of that group)",
+                          text)
+            self.assertFalse(os.path.lexists(os.path.join(d, "app-tty")))
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(20)
+            log.close()
+            shutil.rmtree(d, ignore_errors=True)
+
     def test_unknown_pty_group_is_said_plainly(self):
         rig = self.rig = Rig(extra_channel="pty_group = m7b-no-such-group\n", want_pty=False)
         wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
