@@ -801,6 +801,29 @@ class RawPty(unittest.TestCase):
             log.close()
             shutil.rmtree(d, ignore_errors=True)
 
+    def test_losses_of_an_app_that_does_not_read_are_shown(self):
+        rig = self.rig = Rig()
+        total = 1 << 20  # far more than the kernel and the daemon hold for the pty
+        rig.fw.write(bytes(range(256)) * (total // 256))
+
+        def read_by_daemon():
+            rig.client.objs.clear()
+            rig.client.send({"cmd": "status", "id": 91})
+            return rig.client.find(lambda o: o.get("class") == "STATUS", "STATUS")[
+                "channels"][0]["raw_rx_bytes"]
+        wait_for(lambda: read_by_daemon() == total, "the whole burst read")
+        st = self.pty_status(rig)  # settled: nobody reads the pty
+        self.assertGreater(st["dropped_to_app"], 0)
+        self.assertEqual(st["to_app"] + st["dropped_to_app"] + 256 * 1024, total,
+                         "every byte delivered, held (256 KiB) or counted as dropped")
+        self.assertIn("the app does not read", rig.daemon_log())
+        r = subprocess.run([CTL, "-s", rig.sock, "status"], capture_output=True, text=True,
+                           timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"fw: pty: {st['to_app']} bytes to the app, 0 to the M7, "
+                      f"{st['dropped_to_app']} dropped (the app did not read), 0 failed",
+                      r.stdout)
+
     def test_unknown_pty_group_is_said_plainly(self):
         rig = self.rig = Rig(extra_channel="pty_group = m7b-no-such-group\n", want_pty=False)
         wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
