@@ -31,12 +31,12 @@ static struct ptylink *link_of(struct ptybridge *pb, const struct channel *ch)
 	return channel_slot(ch) < CONF_MAX_CHANNELS ? pb->links[channel_slot(ch)] : NULL;
 }
 
-/* The settings a pty depends on, as one string: a reload that changes them remakes it. */
+/* The settings a pty depends on, as one string: a reload that changes them remakes it.
+ * Its group and mode change in place, and pty_port is read at each use. */
 static void settings_of(const struct channel *ch, char *buf, size_t cap)
 {
 	const struct conf_channel *cc = channel_config(ch);
-	snprintf(buf, cap, "%s|%o|%s|%u|%d", cc->pty, cc->pty_mode, cc->pty_group, cc->pty_port,
-		 (int)cc->mode);
+	snprintf(buf, cap, "%s|%d", cc->pty, (int)cc->mode);
 }
 
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m);
@@ -110,6 +110,7 @@ static bool adopt(struct ptybridge *pb, unsigned s, struct channel *ch)
 	pb->links[s] = pb->parked[s];
 	pb->parked[s] = NULL;
 	ptylink_adopt(pb->links[s], ch);
+	(void)ptylink_set_access(pb->links[s]); /* logged */
 	return true;
 }
 
@@ -157,8 +158,10 @@ static void on_config(void *ud, struct channel *ch)
 	if (missing || strcmp(now, pb->made_for[s]) != 0) {
 		make(pb, s, ch);
 		watch_frames(pb);
-	} else if (pb->links[s])
+	} else if (pb->links[s]) {
 		(void)ptylink_relink(pb->links[s]); /* a symlink removed or taken over; logged */
+		(void)ptylink_set_access(pb->links[s]); /* logged */
+	}
 }
 
 static void on_raw(void *ud, struct channel *ch, const struct channel_raw *r)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
@@ -39,7 +40,8 @@ struct ptylink {
 	int master, slave;
 	char slave_name[64];
 	char path[CONF_PATH_MAX];
-	struct event *ev_read, *ev_write, *ev_retry;
+	struct event *ev_read, *ev_write, *ev_retry, *ev_closed;
+	int ino; /* inotify: an app closed the slave */
 	bool reading, writing;
 	struct ptybuf to_app, to_m7;
 	uint64_t pause_since_ms; /* 0 = not paused */
@@ -241,6 +243,22 @@ static void ptylink_on_write(evutil_socket_t fd, short what, void *arg)
 	flush_to_app(arg);
 }
 
+/* An app closed the pty. Exclusive mode (TIOCEXCL, which QSerialPort sets on open and
+ * clears on close) dies with a tty's last close; ours never closes (the daemon's fd), so
+ * an app killed with it set would lock every other user out until the daemon restarts.
+ * While it is set only root can open the pty, so a close is almost surely its owner's. */
+static void ptylink_on_closed(evutil_socket_t fd, short what, void *arg)
+{
+	struct ptylink *pl = arg;
+	char buf[4096];
+	int excl = 0;
+	while (read(pl->ino, buf, sizeof(buf)) > 0)
+		;
+	if (ioctl(pl->slave, TIOCGEXCL, &excl) == 0 && excl && ioctl(pl->slave, TIOCNXCL) == 0)
+		say(pl, LOG_NOTICE, 0, "pty %s: closed by the app that made it exclusive: cleared",
+		    pl->path);
+}
+
 static void ptylink_on_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct ptylink *pl = arg;
@@ -351,10 +369,9 @@ static int pty_gid(const struct conf_channel *cc, gid_t *gid)
 }
 
 /* The master: non-blocking, raw (what is set on the master applies to the slave and
- * survives the app's reopen). The slave: our own fd, mode and group gid (-1: unchanged). */
-static int open_pty(struct ptylink *pl, gid_t gid)
+ * survives the app's reopen). The slave: our own fd. */
+static int open_pty(struct ptylink *pl)
 {
-	const struct conf_channel *cc = channel_config(pl->ch);
 	struct termios t;
 
 	pl->master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
@@ -371,11 +388,30 @@ static int open_pty(struct ptylink *pl, gid_t gid)
 	pl->slave = open(pl->slave_name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (pl->slave < 0)
 		return -errno;
-	if (gid != (gid_t)-1 && fchown(pl->slave, (uid_t)-1, gid) < 0)
-		return -errno;
-	if (fchmod(pl->slave, (mode_t)cc->pty_mode) < 0)
+	return 0;
+}
+
+/* The slave's group (gid, -1: unset) and mode. Unset means the daemon's own group, not
+ * the one devpts gives (usually tty, gid=5, which the setgid write(1) and wall(1) hold):
+ * pty_mode's group bits are for it. 0 or a negative errno. */
+static int apply_access(struct ptylink *pl, gid_t gid)
+{
+	if (fchown(pl->slave, (uid_t)-1, gid != (gid_t)-1 ? gid : getegid()) < 0 ||
+	    fchmod(pl->slave, (mode_t)channel_config(pl->ch)->pty_mode) < 0)
 		return -errno;
 	return 0;
+}
+
+/* Logs r from apply_access; EPERM for a group is said with its usual cause. Returns r. */
+static int access_failed(const struct ptylink *pl, int r)
+{
+	const char *g = channel_config(pl->ch)->pty_group;
+	if (r == -EPERM && g[0])
+		return say(pl, LOG_ERR, r,
+			   "pty %s: cannot give it group %s: %m (the daemon's user must be a "
+			   "member of that group)",
+			   pl->path, g);
+	return say(pl, LOG_ERR, r, "pty %s: cannot set its group and mode: %m", pl->path);
 }
 
 /* Points path at the slave atomically (a new symlink renamed over the old one), so an
@@ -406,6 +442,34 @@ static int link_path(struct ptylink *pl)
 	return 0;
 }
 
+/* Watches the slave for an app's close; without it (logged), exclusive mode left by a
+ * killed app stays. */
+static void watch_closes(struct ptylink *pl)
+{
+	pl->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (pl->ino < 0 ||
+	    inotify_add_watch(pl->ino, pl->slave_name, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE) < 0 ||
+	    !(pl->ev_closed =
+		      event_new(pl->base, pl->ino, EV_READ | EV_PERSIST, ptylink_on_closed, pl)) ||
+	    event_add(pl->ev_closed, NULL) < 0)
+		say(pl, LOG_WARNING, errno ? -errno : -ENOMEM,
+		    "pty %s: cannot watch for the app's close (%m): exclusive mode left by an "
+		    "app that was killed stays until a restart",
+		    pl->path);
+}
+
+int ptylink_set_access(struct ptylink *pl)
+{
+	const struct conf_channel *cc = channel_config(pl->ch);
+	gid_t gid;
+	int r = pty_gid(cc, &gid);
+	if (r < 0)
+		return say(pl, LOG_ERR, r, "pty %s keeps its group and mode: %s %s", pl->path,
+			   r == -ENOENT ? "no group" : "cannot look up group", cc->pty_group);
+	r = apply_access(pl, gid);
+	return r < 0 ? access_failed(pl, r) : 0;
+}
+
 int ptylink_relink(struct ptylink *pl)
 {
 	char target[64];
@@ -433,7 +497,7 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 	pl->log = log;
 	pl->ch = ch;
 	snprintf(pl->chname, sizeof(pl->chname), "%s", channel_name(ch));
-	pl->master = pl->slave = -1;
+	pl->master = pl->slave = pl->ino = -1;
 	snprintf(pl->path, sizeof(pl->path), "%s", channel_config(ch)->pty);
 	if (ptybuf_init(&pl->to_app, TO_APP_CAP) < 0 || ptybuf_init(&pl->to_m7, TO_M7_CAP) < 0)
 		goto fail;
@@ -457,9 +521,14 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 				  channel_config(ch)->pty_group);
 		goto fail;
 	}
-	r = open_pty(pl, gid);
+	r = open_pty(pl);
 	if (r < 0) {
 		channel_log_errno(ch, LOG_ERR, r, "cannot create the pty for %s: %m", pl->path);
+		goto fail;
+	}
+	r = apply_access(pl, gid);
+	if (r < 0) {
+		access_failed(pl, r);
 		goto fail;
 	}
 	r = -ENOMEM;
@@ -468,6 +537,7 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 	pl->ev_retry = evtimer_new(base, ptylink_on_retry, pl);
 	if (!pl->ev_read || !pl->ev_write || !pl->ev_retry)
 		goto fail;
+	watch_closes(pl); /* logged */
 	r = link_path(pl);
 	if (r < 0) {
 		channel_log_errno(ch, LOG_ERR, r, "cannot point %s at %s: %m", pl->path,
@@ -523,6 +593,10 @@ struct ptylink *ptylink_free(struct ptylink *pl)
 		event_free(pl->ev_write);
 	if (pl->ev_retry)
 		event_free(pl->ev_retry);
+	if (pl->ev_closed)
+		event_free(pl->ev_closed);
+	if (pl->ino >= 0)
+		close(pl->ino);
 	if (pl->slave >= 0)
 		close(pl->slave);
 	if (pl->master >= 0)

@@ -32,6 +32,9 @@ struct ptylink *ptylink_free(struct ptylink *pl);
 /* Points the symlink at the pty again if it is missing or points elsewhere (removed by
  * hand, taken over). 0 (it was right), 1 (re-pointed) or a negative errno (logged). */
 int ptylink_relink(struct ptylink *pl);
+/* Gives the slave the group and mode of the channel's configuration now (a reload).
+ * 0 or a negative errno (logged; the old ones stay). */
+int ptylink_set_access(struct ptylink *pl);
 /* The channel goes away, perhaps to come back at once (a reload reopening it): the pty
  * stays open and keeps what it holds, but takes nothing from the app and uses no channel
  * until ptylink_adopt or ptylink_free. */

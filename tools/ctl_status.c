@@ -137,6 +137,18 @@ static void print_status(const struct m7b_event *st, const struct m7b_event *ver
 		if (w)
 			printf("%s: %s\n", cell[i + 1][0], w);
 	}
+	/* A pty's app has no other way to learn what it lost (docs/BYO-FIRMWARE.md). */
+	for (size_t i = 0; i < n; i++) {
+		int64_t to_app, to_m7, dropped = 0, failed = 0;
+		if (ctl_channel_sub_int(st, i, "pty", "to_app", &to_app) < 0 ||
+		    ctl_channel_sub_int(st, i, "pty", "to_m7", &to_m7) < 0)
+			continue;
+		(void)ctl_channel_sub_int(st, i, "pty", "dropped_to_app", &dropped);
+		(void)ctl_channel_sub_int(st, i, "pty", "failed_to_m7", &failed);
+		printf("%s: pty: %" PRId64 " bytes to the app, %" PRId64 " to the M7, %" PRId64
+		       " dropped (the app did not read), %" PRId64 " failed\n",
+		       cell[i + 1][0], to_app, to_m7, dropped, failed);
+	}
 	free(cell);
 }
 

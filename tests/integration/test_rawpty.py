@@ -8,7 +8,9 @@ see every byte across a hang-up, a swap of the device and a remoteproc restart.
 Paths come from M7B_BUILD_ROOT (set by meson). Exit 77 = skip.
 """
 import base64
+import errno
 import fcntl
+import grp
 import json
 import os
 import pty
@@ -104,6 +106,7 @@ class FakeFirmware:
     def close(self):
         if self.master is not None:
             os.close(self.master)
+            self.master = None
 
 
 class Client:
@@ -149,26 +152,41 @@ class Rig:
         self.log = open(os.path.join(self.dir, "daemon.log"), "ab")
         self.daemon = subprocess.Popen([DAEMON, "-f", "-c", self.conf, "-l", "debug"],
                                        stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(self.sock) and
-                 (os.path.islink(self.app) or not want_pty), "daemon socket and pty link")
-        self.client = Client(self.sock)
-        self.client.send({"cmd": "watch", "classes": ["RAW", "STATE"]})
-        self.client.find(lambda o: o.get("class") == "ACK", "watch ACK")
-        self.wait_state("up")
+        self.client = None
+        try:
+            wait_for(self.connect, "the daemon listening")
+            wait_for(lambda: os.path.islink(self.app) or not want_pty, "the pty link")
+            self.client.send({"cmd": "watch", "classes": ["RAW", "STATE"]})
+            self.client.find(lambda o: o.get("class") == "ACK", "watch ACK")
+            self.wait_state("up")
+        except BaseException:
+            # A daemon left running would keep opening whatever pts number its device
+            # link names, someone else's once ours is closed.
+            self.stop()
+            sys.stderr.write(self.daemon_log())
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
 
-    def write_conf(self, extra_channel="", device=None):
+    def connect(self):
+        try:
+            self.client = Client(self.sock)
+            return True
+        except (FileNotFoundError, ConnectionRefusedError):
+            return False
+
+    def write_conf(self, extra_channel="", device=None, pty_mode="0600"):
         with open(self.conf, "w") as f:
             f.write(f"[daemon]\nsocket = {self.sock}\nallow_send = true\nkernel_log = off\n"
                     f"{self.extra_daemon}"
                     f"[channel fw]\ndevice = {device or self.link}\nmode = raw\n"
-                    f"pty = {self.app}\npty_mode = 0600\nreopen_min_ms = 20\n"
+                    f"pty = {self.app}\npty_mode = {pty_mode}\nreopen_min_ms = 20\n"
                     f"reopen_max_ms = 200\n"
                     + extra_channel.replace("{app}", self.app))  # the pty's path
 
-    def reload(self, extra_channel="", device=None):
+    def reload(self, extra_channel="", device=None, pty_mode="0600"):
         """New settings by SIGHUP; returns once the daemon says it took them."""
         done = self.daemon_log(0).count("configuration reloaded")
-        self.write_conf(extra_channel, device)
+        self.write_conf(extra_channel, device, pty_mode)
         self.daemon.send_signal(signal.SIGHUP)
         wait_for(lambda: self.daemon_log(0).count("configuration reloaded") > done,
                  "the reload")
@@ -193,7 +211,8 @@ class Rig:
                 self.daemon.wait()
         self.log.close()
         self.fw.close()
-        self.client.s.close()
+        if self.client:
+            self.client.s.close()
         return self.daemon.returncode
 
     def daemon_log(self, tail=6000):
@@ -546,6 +565,29 @@ class RawPty(unittest.TestCase):
         finally:
             os.close(fd)
 
+    def test_pty_mode_and_group_change_in_place(self):
+        rig = self.rig = Rig()
+        slave = os.readlink(rig.app)
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        try:
+            tty.setraw(fd)
+            gid = grp.getgrnam("nogroup").gr_gid
+            rig.reload(pty_mode="0640", extra_channel="pty_group = nogroup\n")
+            st = os.stat(slave)
+            self.assertEqual((st.st_mode & 0o7777, st.st_gid), (0o640, gid))
+            self.assertEqual(os.readlink(rig.app), slave, "the same pty")
+            # A group that does not exist: said, and the pty stays as it was.
+            rig.reload(pty_mode="0600", extra_channel="pty_group = m7b-no-such-group\n")
+            self.assertIn(f"pty {rig.app} keeps its group and mode: no group "
+                          f"m7b-no-such-group", rig.daemon_log())
+            self.assertEqual(os.readlink(rig.app), slave, "the same pty")
+            self.assertEqual(os.stat(slave).st_mode & 0o7777, 0o640)
+            os.write(fd, b"same fd\n")
+            rig.fw.wait_got(b"same fd\n", "the app's fd still good")
+            self.assertNotIn("closed:", rig.daemon_log(0))
+        finally:
+            os.close(fd)
+
     def test_symlink_taken_or_removed_is_repaired_by_reload(self):
         # Another link is at the path already (a stale one, another daemon's): replaced,
         # and said.
@@ -661,6 +703,126 @@ class RawPty(unittest.TestCase):
             rig.fw.wait_got(b"to fw\n", "the first channel still owns its pty")
         finally:
             os.close(fd)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to open the pty as another user")
+    def test_exclusive_mode_of_a_killed_app_is_cleared(self):
+        rig = self.rig = Rig()
+        slave = os.readlink(rig.app)
+        os.chmod(slave, 0o666)
+
+        def other_user_opens():
+            """errno of another (non-root) user's open of the pty, 0 if it opens."""
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                    os.close(os.open(slave, os.O_RDWR | os.O_NOCTTY))
+                    os._exit(0)
+                except OSError as e:
+                    os._exit(e.errno & 0xff or 1)
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        # QSerialPort sets TIOCEXCL on open and clears it on close; killed, it cannot.
+        # The daemon's own fd keeps the tty alive, so the kernel would keep the flag and
+        # every other user would get EBUSY until a restart.
+        app = subprocess.Popen([sys.executable, "-c",
+                                "import fcntl, os, sys, termios, time\n"
+                                "fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)\n"
+                                "fcntl.ioctl(fd, termios.TIOCEXCL)\n"
+                                "print('ready', flush=True)\n"
+                                "time.sleep(60)\n", rig.app], stdout=subprocess.PIPE)
+        try:
+            self.assertEqual(app.stdout.readline(), b"ready\n")
+            self.assertEqual(other_user_opens(), errno.EBUSY, "exclusive while the app runs")
+        finally:
+            app.kill()
+            app.wait()
+            app.stdout.close()
+        wait_for(lambda: other_user_opens() == 0, "the pty open to others after the app died")
+        self.assertIn(f"pty {rig.app}: closed by the app that made it exclusive: cleared",
+                      rig.daemon_log())
+
+    @unittest.skipUnless(shutil.which("unshare"), "needs unshare(1)")
+    def test_pty_group_defaults_to_the_daemons(self):
+        # devpts is usually mounted gid=5: the slave starts in group tty. Try that in a
+        # mount namespace of our own (needs root; skipped otherwise).
+        d = tempfile.mkdtemp(prefix="m7b-rawpty-grp-")
+        try:
+            app, conf = os.path.join(d, "app-tty"), os.path.join(d, "m7bridge.conf")
+            with open(conf, "w") as f:
+                f.write(f"[daemon]\nsocket = {d}/sock\nkernel_log = off\n[channel fw]\n"
+                        f"device = {d}/none\nmode = raw\npty = {app}\n")
+            script = ('mount -t devpts -o newinstance,gid=5,mode=620,ptmxmode=666 devpts '
+                      '/dev/pts 2>/dev/null && mount --bind /dev/pts/ptmx /dev/ptmx || exit 77\n'
+                      '"$0" -f -c "$1" 2>/dev/null & pid=$!\n'
+                      'i=0; while [ ! -L "$2" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n'
+                      'stat -L -c "%g %a" "$2"; kill $pid; wait $pid\n')
+            r = subprocess.run(["unshare", "-m", "sh", "-c", script, DAEMON, conf, app],
+                               capture_output=True, text=True, timeout=60)
+            if r.returncode == 77 or "unshare:" in r.stderr:
+                self.skipTest("cannot mount a devpts of our own")
+            self.assertEqual(r.stdout.split(), [str(os.getegid()), "660"], r.stderr)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to run the daemon as another user")
+    def test_pty_group_the_daemon_is_not_in_is_said_plainly(self):
+        # The shipped unit runs the daemon as its own user: a pty_group it does not belong
+        # to cannot be given (no CAP_CHOWN), and the error has to say why.
+        d = tempfile.mkdtemp(prefix="m7b-rawpty-user-")
+        os.chmod(d, 0o777)
+        conf, logpath = os.path.join(d, "m7bridge.conf"), os.path.join(d, "log")
+        with open(conf, "w") as f:
+            f.write(f"[daemon]\nsocket = {d}/sock\nkernel_log = off\n[channel fw]\n"
+                    f"device = {d}/none\nmode = raw\npty = {d}/app-tty\npty_group = root\n")
+        os.chmod(conf, 0o644)
+
+        def as_nobody():
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+        log = open(logpath, "ab")
+        p = subprocess.Popen([DAEMON, "-f", "-c", conf], stdout=log, stderr=subprocess.STDOUT,
+                             preexec_fn=as_nobody)
+        try:
+            def said():
+                with open(logpath, errors="replace") as f:
+                    return "running:" in f.read()
+            wait_for(said, "the daemon running")
+            with open(logpath, errors="replace") as f:
+                text = f.read()
+            self.assertIn(f"pty {d}/app-tty: cannot give it group root: Operation not "
+                          f"permitted (the daemon's user must be a member of that group)",
+                          text)
+            self.assertFalse(os.path.lexists(os.path.join(d, "app-tty")))
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(20)
+            log.close()
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_losses_of_an_app_that_does_not_read_are_shown(self):
+        rig = self.rig = Rig()
+        total = 1 << 20  # far more than the kernel and the daemon hold for the pty
+        rig.fw.write(bytes(range(256)) * (total // 256))
+
+        def read_by_daemon():
+            rig.client.objs.clear()
+            rig.client.send({"cmd": "status", "id": 91})
+            return rig.client.find(lambda o: o.get("class") == "STATUS", "STATUS")[
+                "channels"][0]["raw_rx_bytes"]
+        wait_for(lambda: read_by_daemon() == total, "the whole burst read")
+        st = self.pty_status(rig)  # settled: nobody reads the pty
+        self.assertGreater(st["dropped_to_app"], 0)
+        self.assertEqual(st["to_app"] + st["dropped_to_app"] + 256 * 1024, total,
+                         "every byte delivered, held (256 KiB) or counted as dropped")
+        self.assertIn("the app does not read", rig.daemon_log())
+        r = subprocess.run([CTL, "-s", rig.sock, "status"], capture_output=True, text=True,
+                           timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"fw: pty: {st['to_app']} bytes to the app, 0 to the M7, "
+                      f"{st['dropped_to_app']} dropped (the app did not read), 0 failed",
+                      r.stdout)
 
     def test_unknown_pty_group_is_said_plainly(self):
         rig = self.rig = Rig(extra_channel="pty_group = m7b-no-such-group\n", want_pty=False)
@@ -785,6 +947,68 @@ class RawPty(unittest.TestCase):
                     return (f"pty {app}: 6 bytes from the app not taken by the firmware "
                             f"(the firmware has no port 9)") in f.read()
             wait_for(logged, "the failure logged")
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            for p in reversed(procs):
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+                    p.wait(10)
+            log.close()
+            if self.failed_now():
+                with open(logpath, errors="replace") as f:
+                    sys.stderr.write(f.read()[-3000:])
+            shutil.rmtree(d, ignore_errors=True)
+
+    @unittest.skipUnless(os.path.exists(SIM), "needs m7sim")
+    def test_wire_pty_port_changes_in_place(self):
+        d = tempfile.mkdtemp(prefix="m7b-rawpty-wire-")
+        link, app, sock = (os.path.join(d, n) for n in ("ttyRPMSG30", "app-tty", "sock"))
+        conf = os.path.join(d, "m7bridge.conf")
+
+        def write_conf(port):
+            with open(conf, "w") as f:
+                f.write(f"[daemon]\nsocket = {sock}\nkernel_log = off\n[channel m7]\n"
+                        f"device = {link}\npty = {app}\npty_port = {port}\n")
+        write_conf(2)
+        logpath = os.path.join(d, "log")
+        log = open(logpath, "ab")
+        procs = [subprocess.Popen([SIM, "--link", link, "--source", "2:rate=0,loop=1",
+                                   "--source", "3:rate=0,loop=1"],
+                                  stdout=log, stderr=subprocess.STDOUT)]
+        fd = -1
+        try:
+            wait_for(lambda: os.path.islink(link), "m7sim link")
+            procs.append(subprocess.Popen([DAEMON, "-f", "-c", conf], stdout=log,
+                                          stderr=subprocess.STDOUT))
+            wait_for(lambda: os.path.islink(app), "pty link")
+            slave = os.readlink(app)
+            fd = os.open(app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            tty.setraw(fd)
+            got = bytearray()
+
+            def echoed(data):
+                def f():
+                    select.select([fd], [], [], 0.05)
+                    try:
+                        got.extend(os.read(fd, 4096))
+                    except BlockingIOError:
+                        pass
+                    return data in got
+                return f
+            os.write(fd, b"on port 2\n")
+            wait_for(echoed(b"on port 2\n"), "loop-back on port 2")
+            # Another port for the pty: the app's fd carries on, sent and read on port 3.
+            write_conf(3)
+            procs[1].send_signal(signal.SIGHUP)
+
+            def reloaded():
+                with open(logpath, errors="replace") as f:
+                    return "configuration reloaded" in f.read()
+            wait_for(reloaded, "the reload")
+            self.assertEqual(os.readlink(app), slave, "the same pty")
+            os.write(fd, b"on port 3\n")
+            wait_for(echoed(b"on port 3\n"), "loop-back on port 3, same fd")
         finally:
             if fd >= 0:
                 os.close(fd)
