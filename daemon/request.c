@@ -488,12 +488,15 @@ static bool must_wait(struct daemon *d, const struct conn *c, int parsed,
 static void reply_bad_line(struct conn *c, const struct proto_request *req,
 			   const struct proto_error *e)
 {
+	/* The channel the request named, when the parser got that far: the client may have
+	 * requests for several channels in flight. */
+	const char *channel = req->channel && req->channel[0] ? req->channel : NULL;
 	if (++c->bad_lines >= PROTO_FLOOD_LINES) {
-		reply_error(c, req->id, PROTO_E_FLOOD, NULL, "%u bad lines in a row: closing",
+		reply_error(c, req->id, PROTO_E_FLOOD, channel, "%u bad lines in a row: closing",
 			    PROTO_FLOOD_LINES);
 		conn_close(c, "flood of bad lines");
 	} else {
-		reply_error(c, req->id, e->code, NULL, "%s", e->message);
+		reply_error(c, req->id, e->code, channel, "%s", e->message);
 	}
 }
 

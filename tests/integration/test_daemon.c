@@ -691,6 +691,15 @@ static void test_malformed(void **state)
 	cJSON *e = tclient_wait(&c, "ERROR", H_TIMEOUT_MS);
 	assert_string_equal(j_str(e, "id"), "abc");
 	cJSON_Delete(e);
+	/* And the channel, when the request named one, even if another member was bad. */
+	assert_int_equal(tclient_send(&c, "{\"cmd\":\"recover\",\"id\":6,\"channel\":\"m7\","
+					  "\"action\":\"x\"}"),
+			 0);
+	e = tclient_wait(&c, "ERROR", H_TIMEOUT_MS);
+	assert_non_null(e);
+	assert_string_equal(j_str(e, "code"), "bad_value");
+	assert_string_equal(j_str(e, "channel"), "m7");
+	cJSON_Delete(e);
 	/* Still usable. */
 	assert_int_equal(tclient_send(&c, "{\"cmd\":\"ping\",\"id\":7}"), 0);
 	cJSON *p = tclient_wait(&c, "PONG", H_TIMEOUT_MS);
