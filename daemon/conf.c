@@ -546,6 +546,19 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 				err->line = ch->line;
 			return -EINVAL;
 		}
+		/* A pty is a symlink the daemon makes, replacing what is there: in place of a
+		 * channel's tty, or of another channel's pty, it would take that path over. */
+		for (unsigned j = 0; ch->pty[0] && j < c->nchannels; j++) {
+			const struct conf_channel *o = &c->channels[j];
+			bool dev = o->device && strcmp(ch->pty, o->device) == 0;
+			if (dev || (j < i && strcmp(ch->pty, o->pty) == 0)) {
+				set_err(err, sec, "pty", "%s is the %s of channel %s", ch->pty,
+					dev ? "device" : "pty", o->name);
+				if (err)
+					err->line = ch->line;
+				return -EINVAL;
+			}
+		}
 		/* The recovery engine refuses it at start (and runs no recovery at all). */
 		if (ch->sup.recovery_backoff_ms > ch->sup.recovery_backoff_max_ms) {
 			set_err(err, sec, "recovery_backoff_ms",

@@ -104,6 +104,13 @@ static void test_errors(void **state)
 		 "100\n",
 		 1, "recovery_backoff_ms"},
 		{"[channel a]\ndevice = /d\nfirmware = ../evil.elf\n", 3, "firmware"},
+		/* a pty in place of a channel's own device, or two channels' ptys at one path:
+		 * the daemon would replace one link with the other at start */
+		{"[channel a]\ndevice = /dev/ttyRPMSG30\npty = /dev/ttyRPMSG30\n", 1, "pty"},
+		{"[channel a]\ndevice = /d\npty = /run/a\n[channel b]\ndevice = /e\npty = "
+		 "/run/a\n",
+		 4, "pty"},
+		{"[channel a]\ndevice = /d\npty = /e\n[channel b]\ndevice = /e\n", 1, "pty"},
 		{"[channel a]\ndevice = /d\ndevice = /e\n", 3, "device"},
 		{"[channel a]\ndevice = /d\nwhat = 1\n", 3, "what"},
 		{"[channel a]\nport.1 = x\n", 1, "device"},
