@@ -677,32 +677,31 @@ class RawPty(unittest.TestCase):
         finally:
             os.close(fd)
 
-    def test_pty_at_the_channels_own_device_is_refused(self):
-        # pty = device (a symlink, as udev makes them): replacing it would cut the channel
-        # off its tty and loop it onto its own pty.
-        rig = self.rig = Rig(app="ttyRPMSG30", want_pty=False)
-        target = os.readlink(rig.link)
-        wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
-        self.assertIn(f"cannot create the pty for {rig.link}: it is the channel's own device",
-                      rig.daemon_log())
-        self.assertEqual(os.readlink(rig.link), target, "the device's link untouched")
-        rig.fw.write(b"still the M7\n")
-        wait_for(lambda: (rig.client.poll(), b"still the M7\n" in rig.client.raw_bytes())[1],
-                 "the channel still on its tty")
-
-    def test_pty_path_of_another_channel_is_refused(self):
-        rig = self.rig = Rig(extra_channel="[channel fw2]\ndevice = /nonexistent/tty\n"
-                             "mode = raw\npty = {app}\n")
-        wait_for(lambda: "cannot create the pty" in rig.daemon_log(), "the error logged")
-        self.assertIn(f"[fw2] cannot create the pty for {rig.app}: it is channel fw's",
-                      rig.daemon_log())
-        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
-        try:
-            tty.setraw(fd)
-            os.write(fd, b"to fw\n")
-            rig.fw.wait_got(b"to fw\n", "the first channel still owns its pty")
-        finally:
-            os.close(fd)
+    def test_pty_at_a_device_or_another_ptys_path_is_refused(self):
+        # The pty's symlink replaces what is at its path: at a channel's tty (a symlink,
+        # as udev makes them) it would cut the channel off its tty and loop it onto its
+        # own pty; at another channel's pty, that channel's app would get the wrong M7.
+        # The configuration is refused before anything is touched.
+        with tempfile.TemporaryDirectory(prefix="m7b-rawpty-") as d:
+            tty_, app = os.path.join(d, "ttyRPMSG30"), os.path.join(d, "app-tty")
+            os.symlink("/dev/null", tty_)
+            cases = [
+                (f"[channel fw]\ndevice = {tty_}\nmode = raw\npty = {tty_}\n",
+                 f"[channel fw] pty: {tty_} is the device of channel fw"),
+                (f"[channel fw]\ndevice = {tty_}\nmode = raw\npty = {app}\n"
+                 f"[channel fw2]\ndevice = /nonexistent/tty\nmode = raw\npty = {app}\n",
+                 f"[channel fw2] pty: {app} is the pty of channel fw"),
+            ]
+            conf = os.path.join(d, "m7bridge.conf")
+            for channels, said in cases:
+                with open(conf, "w") as f:
+                    f.write(f"[daemon]\nsocket = {d}/sock\nkernel_log = off\n" + channels)
+                r = subprocess.run([DAEMON, "-f", "-c", conf], capture_output=True,
+                                   text=True, timeout=30)
+                self.assertEqual(r.returncode, 78, r.stderr)
+                self.assertIn(said, r.stderr)
+                self.assertEqual(os.readlink(tty_), "/dev/null", "the device's link untouched")
+                self.assertFalse(os.path.lexists(app), "no pty made")
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root to open the pty as another user")
     def test_exclusive_mode_of_a_killed_app_is_cleared(self):
