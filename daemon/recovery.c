@@ -434,6 +434,11 @@ static bool budget_left(struct recovery *r, uint64_t now)
 					    r->cfg.budget_period_ms) < r->cfg.budget;
 }
 
+bool recovery_budget_left(struct recovery *r, uint64_t now_ms)
+{
+	return budget_left(r, now_ms);
+}
+
 static void enter_failed(struct recovery *r, uint64_t now, const char *reason, uint64_t retry_at,
 			 struct recovery_actions *out)
 {

@@ -209,6 +209,9 @@ void recovery_carry(struct recovery *r, const struct recovery *old);
 int recovery_handle(struct recovery *r, const struct recovery_event *ev, uint64_t now_ms,
 		    struct recovery_actions *out);
 
+/* Whether the budget lets an automatic ladder (or a start) begin at now_ms. */
+bool recovery_budget_left(struct recovery *r, uint64_t now_ms);
+
 /* True while a step or a reload runs. */
 bool recovery_busy(const struct recovery *r);
 
