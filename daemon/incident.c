@@ -561,7 +561,8 @@ cJSON *incident_list(const struct incident_store *s, const char *channel)
 	return a;
 }
 
-cJSON *incident_summary_open(const struct incident *inc)
+cJSON *incident_summary_open(const struct incident *inc, const struct incident_step *steps,
+			     size_t nsteps)
 {
 	cJSON *o = cJSON_CreateObject();
 
@@ -573,6 +574,7 @@ cJSON *incident_summary_open(const struct incident *inc)
 	cJSON_AddStringToObject(o, "kind", inc->kind);
 	cJSON_AddStringToObject(o, "source", inc->source);
 	cJSON_AddStringToObject(o, "outcome", "open");
+	cJSON_AddItemToObject(o, "steps", steps_json(steps, nsteps));
 	if (inc->detail[0])
 		cJSON_AddStringToObject(o, "detail", inc->detail);
 	return o;

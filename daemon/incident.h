@@ -158,8 +158,10 @@ void incident_discard(struct incident *inc);
  * NULL on ENOMEM. */
 cJSON *incident_list(const struct incident_store *s, const char *channel);
 
-/* Summary of an open incident (outcome "open"), for the same list. NULL on ENOMEM. */
-cJSON *incident_summary_open(const struct incident *inc);
+/* Summary of an open incident (outcome "open") with the steps run so far, for the same
+ * list. NULL on ENOMEM. */
+cJSON *incident_summary_open(const struct incident *inc, const struct incident_step *steps,
+			     size_t nsteps);
 
 /* Token for a step result: "ok", "timeout", "failed", "running". */
 const char *incident_result_to_string(int result);

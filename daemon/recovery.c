@@ -434,6 +434,11 @@ static bool budget_left(struct recovery *r, uint64_t now)
 					    r->cfg.budget_period_ms) < r->cfg.budget;
 }
 
+bool recovery_budget_left(struct recovery *r, uint64_t now_ms)
+{
+	return budget_left(r, now_ms);
+}
+
 static void enter_failed(struct recovery *r, uint64_t now, const char *reason, uint64_t retry_at,
 			 struct recovery_actions *out)
 {
@@ -486,6 +491,11 @@ static int start_ladder(struct recovery *r, uint64_t now, const char *reason, bo
 		return 0;
 	}
 	ring_add(r->budget_ring, &r->budget_n, now);
+	/* The retry of a fault's ladder is still about that fault. */
+	if (manual)
+		r->fault = NULL;
+	else if (strcmp(reason, "retry") != 0)
+		r->fault = reason;
 	r->recoveries++;
 	r->state = RECOVERY_RUNNING;
 	r->started_ms = now;
@@ -552,9 +562,10 @@ static void succeeded(struct recovery *r, uint64_t now, struct recovery_actions 
 	struct recovery_action *a;
 	enum recovery_step s = current_step(r);
 
-	if (r->state == RECOVERY_RUNNING && !r->starting) {
+	if (r->state == RECOVERY_RUNNING && !r->starting && r->fault) {
 		r->ok_ms = now;
 		r->ok_idx = r->step_idx;
+		r->ok_fault = r->fault;
 	}
 
 	history_end(r, now, 0);
@@ -746,11 +757,12 @@ static int handle_busy(struct recovery *r, const struct recovery_event *ev, uint
 /* The first step of a ladder a fault starts: the one after the step that ended the last
  * ladder well, when this fault came soon after (an asserted M7 answers the resync's
  * HELLO, and only a restart helps: without this every ladder would stop at resync). */
-static enum recovery_step relapse_step(const struct recovery *r, uint64_t now)
+static enum recovery_step relapse_step(const struct recovery *r, const char *fault, uint64_t now)
 {
 	size_t idx;
 
-	if (!r->ok_ms || now - r->ok_ms >= RECOVERY_RELAPSE_MS || r->ok_idx >= r->cfg.n_steps)
+	if (!r->ok_ms || now - r->ok_ms >= RECOVERY_RELAPSE_MS || r->ok_idx >= r->cfg.n_steps ||
+	    !r->ok_fault || strcmp(r->ok_fault, fault) != 0)
 		return RECOVERY_STEP_COUNT;
 	idx = r->ok_idx + 1 < r->cfg.n_steps ? r->ok_idx + 1 : r->ok_idx;
 	return r->cfg.steps[idx].step;
@@ -773,14 +785,16 @@ static int handle_fault(struct recovery *r, const struct recovery_event *ev, uin
 		    ring_count(r->degraded_ring, &r->degraded_n, now, r->cfg.degraded_window_ms) >=
 			    r->cfg.degraded_limit) {
 			r->degraded_n = 0;
-			if (start_ladder(r, now, reason, false, relapse_step(r, now), out) == 0)
+			if (start_ladder(r, now, reason, false, relapse_step(r, reason, now),
+					 out) == 0)
 				return 0;
 		}
 		/* A kick can fail once under load; only a missed HEARTBEAT makes it a stall. */
 		emit(out, RECOVERY_ACT_PROBE);
 		return 0;
 	case RECOVERY_SEV_DOWN:
-		if (start_ladder(r, now, reason, false, relapse_step(r, now), out) == -EOPNOTSUPP)
+		if (start_ladder(r, now, reason, false, relapse_step(r, reason, now), out) ==
+		    -EOPNOTSUPP)
 			return 0; /* no ladder configured: faults are recorded only */
 		return 0;
 	}

@@ -174,12 +174,15 @@ struct recovery {
 	uint64_t steps_begun; /* seq of the newest step tried */
 	uint64_t first_step;  /* seq of the first step of the current (or last) recovery */
 	uint64_t recoveries;  /* ladder runs and reloads started */
-	uint64_t ok_ms;	      /* when a ladder last ended well (0 = never) */
+	const char *fault;    /* the fault that started the ladder (its retries too); NULL
+				  for a request; static token */
+	uint64_t ok_ms;	      /* when a ladder a fault started last ended well (0 = never) */
 	size_t ok_idx;	      /* with which of its steps */
+	const char *ok_fault; /* and which fault had started it */
 };
 
-/* A fault this soon after a ladder ended well is a relapse: the step that seemed to help
- * did not, and the next ladder starts one step further. */
+/* The same fault this soon after a ladder for it ended well is a relapse: the step that
+ * seemed to help did not, and the next ladder starts one step further. */
 #define RECOVERY_RELAPSE_MS 30000
 
 /* Fills cfg with the defaults: every step, timeouts that suit the board. */
@@ -205,6 +208,9 @@ void recovery_carry(struct recovery *r, const struct recovery *old);
  * firmware name. */
 int recovery_handle(struct recovery *r, const struct recovery_event *ev, uint64_t now_ms,
 		    struct recovery_actions *out);
+
+/* Whether the budget lets an automatic ladder (or a start) begin at now_ms. */
+bool recovery_budget_left(struct recovery *r, uint64_t now_ms);
 
 /* True while a step or a reload runs. */
 bool recovery_busy(const struct recovery *r);

@@ -251,6 +251,8 @@ void sv_incident_end_later(struct sv_chan *c, const char *outcome, unsigned ms);
 /* Opens (at start) or checks and reopens (on reload) the incident directory of cfg;
  * refused or missing: logged, incidents stay in memory. 0 or the -errno logged. */
 int sv_incident_open_store(struct supervisor *sv, const struct supervisor_daemon_conf *cfg);
+/* The `incidents` summary of c's open incident, with its steps so far. NULL on ENOMEM. */
+cJSON *sv_incident_summary_open(struct sv_chan *c);
 /* Timer of sv_incident_end_later. */
 void sv_incident_on_timer(evutil_socket_t fd, short what, void *arg);
 

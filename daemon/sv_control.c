@@ -192,7 +192,7 @@ void sv_control_incidents(void *ud, struct daemon *d, struct conn *cl,
 		struct sv_chan *c = sv->chans[i];
 		if (c && c->inc &&
 		    (!req->channel[0] || strcmp(req->channel, channel_name(c->ch)) == 0))
-			cJSON_AddItemToArray(list, incident_summary_open(c->inc));
+			cJSON_AddItemToArray(list, sv_incident_summary_open(c));
 	}
 	cJSON_AddItemToObject(o, "incidents", list ? list : cJSON_CreateArray());
 	text = cJSON_PrintUnformatted(o);

@@ -56,17 +56,11 @@ void sv_incident_begin(struct sv_chan *c, const char *kind, const char *source, 
 		c->inc->evidence = sv_evidence_gather(c);
 }
 
-void sv_incident_end(struct sv_chan *c, const char *outcome)
+/* The steps of c's open incident so far, oldest first; a step under way is `running`. */
+static size_t incident_steps(struct sv_chan *c, struct incident_step *steps)
 {
-	struct supervisor *sv = c->sv;
-	struct incident_step steps[RECOVERY_HISTORY_MAX];
 	size_t i, n = 0;
-	uint64_t begun;
-	int r;
 
-	evtimer_del(c->ev_inc);
-	if (!c->inc)
-		return;
 	for (i = 0; i < c->rec.history_n; i++) {
 		const struct recovery_history *h = &c->rec.history[i];
 		if (h->seq < c->inc_first_step)
@@ -76,6 +70,28 @@ void sv_incident_end(struct sv_chan *c, const char *outcome)
 		steps[n].ms = (h->end_ms ? h->end_ms : daemon_now_ms()) - h->start_ms;
 		n++;
 	}
+	return n;
+}
+
+cJSON *sv_incident_summary_open(struct sv_chan *c)
+{
+	struct incident_step steps[RECOVERY_HISTORY_MAX];
+
+	return incident_summary_open(c->inc, steps, incident_steps(c, steps));
+}
+
+void sv_incident_end(struct sv_chan *c, const char *outcome)
+{
+	struct supervisor *sv = c->sv;
+	struct incident_step steps[RECOVERY_HISTORY_MAX];
+	size_t n;
+	uint64_t begun;
+	int r;
+
+	evtimer_del(c->ev_inc);
+	if (!c->inc)
+		return;
+	n = incident_steps(c, steps);
 	if (!sv->store) {
 		incident_discard(c->inc);
 		c->inc = NULL;

@@ -70,7 +70,18 @@ static void say(struct sv_chan *c, const char *token, const char *why)
  * sv_start_on_fault() turns into the start step. */
 static void start(struct sv_chan *c, const char *why)
 {
+	char said[256];
+
 	unsay(c);
+	/* The budget refuses the start (the ladder then says failed, budget): the fault
+	 * must not claim a start that will not happen. */
+	if (!recovery_budget_left(&c->rec, daemon_now_ms())) {
+		snprintf(said, sizeof(said),
+			 "%.*s: not started now: the recovery budget (%u per %u s) is spent",
+			 (int)strcspn(why, ":"), why, c->rec.cfg.budget,
+			 c->rec.cfg.budget_period_ms / 1000);
+		why = said;
+	}
 	sv_fault_raise(c, SV_START_FAULT, why, "remoteproc", RECOVERY_SEV_DOWN, 0);
 }
 

@@ -160,7 +160,7 @@ static void test_write_and_list(void **state)
 
 	/* A second, open incident on another channel. */
 	inc = incident_open(s, &r, "m7b", "stall", "liveness", NULL, 1763740009000000ull);
-	it = incident_summary_open(inc);
+	it = incident_summary_open(inc, NULL, 0);
 	text = cJSON_PrintUnformatted(it);
 	assert_non_null(strstr(text, "\"outcome\":\"open\""));
 	assert_non_null(strstr(text, "\"seq\":2"));

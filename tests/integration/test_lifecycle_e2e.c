@@ -489,6 +489,49 @@ static void test_stopped_later(void **state)
 	assert_int_equal(count_in(f->p.log, "recovery step resync"), 0);
 }
 
+static cJSON *request(struct fx *f, const char *line);
+
+/* One ladder per period: a recover request spends it. */
+static int setup_running_budget(void **state)
+{
+	opt.rproc_state = "running\n";
+	opt.channel = "recovery_steps = resync\ndown_grace_ms = 300\nrecovery_budget = 1\n";
+	opt.privsep = false;
+	return setup(state);
+}
+
+/* Stopped by someone while the budget is spent: the start is refused, and the fault that
+ * says the M7 is offline does not claim a start; the channel says failed, budget. */
+static void test_stopped_budget_spent(void **state)
+{
+	static char buf[1 << 17];
+	struct fx *f = *state;
+	char path[400], *l;
+	size_t at;
+	cJSON *ch;
+
+	if (!f)
+		skip();
+	ch = status_when(f, "up", "hello");
+	cJSON_Delete(ch);
+	ch = request(f, "{\"cmd\":\"recover\",\"channel\":\"m7\"}");
+	cJSON_Delete(ch);
+	assert_true(log_wait(f->p.log, 0, "recovered by resync") > 0);
+	at = log_wait(f->simlog, 0, "m7sim: link ");
+	snprintf(path, sizeof(path), "%s/state", f->rp);
+	assert_int_equal(h_put_file(path, "stop\n"), 0);
+	assert_true(log_wait(f->simlog, at, "m7sim: remoteproc stop") > 0);
+	assert_true(log_wait(f->p.log, 0, "fault m7_offline") > 0);
+	h_slurp_file(f->p.log, buf, sizeof(buf));
+	l = strstr(buf, "fault m7_offline");
+	assert_non_null(l);
+	l[strcspn(l, "\n")] = '\0';
+	if (strstr(l, "starting it") || !strstr(l, "recovery budget (1 per 600 s) is spent"))
+		fail_msg("%s", l);
+	ch = status_when(f, "failed", "budget");
+	cJSON_Delete(ch);
+}
+
 static int setup_running_kmsg(void **state)
 {
 	opt.rproc_state = "running\n";
@@ -956,6 +999,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_crashed_said, setup_crashed, teardown),
 		cmocka_unit_test_setup_teardown(test_stopped_later, setup_running, teardown),
+		cmocka_unit_test_setup_teardown(test_stopped_budget_spent, setup_running_budget,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_keeps_grace, setup_running_kmsg,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_keeps_down_grace, setup_running_kmsg,

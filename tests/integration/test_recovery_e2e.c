@@ -760,8 +760,8 @@ static void test_budget_spent_said(void **state)
 }
 
 /* An asserted M7 answers HELLO, so each resync "succeeds" while its port stays quiet: the
- * silence that follows is a relapse, and each next ladder starts one step further until
- * the remoteproc step restarts it (docs/RECOVERY.md, "The firmware's own word"). */
+ * silence that comes again is a relapse, and each next ladder starts one step further
+ * until the remoteproc step restarts it (docs/RECOVERY.md, "The firmware's own word"). */
 static void test_assert_escalates(void **state)
 {
 	struct fx *f = *state;
@@ -786,7 +786,7 @@ static void test_assert_escalates(void **state)
 		cJSON_Delete(o);
 	}
 	print_message("ladders ended by: %s\n", steps);
-	assert_string_equal(steps, "resync reopen remoteproc ");
+	assert_string_equal(steps, "resync resync reopen remoteproc ");
 	tclient_close(&w);
 }
 

@@ -671,6 +671,39 @@ static void test_incident_kept_at_shutdown(void **state)
 	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
 }
 
+/* An incident still open lists what has run so far: `incidents` during a reload on
+ * probation shows its step, still running. */
+static void test_open_incident_steps(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	cJSON *o, *it, *open = NULL;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	reload(&q, "app2.elf", false);
+	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"incidents\",\"id\":7}"), 0);
+	o = tclient_wait(&q, "INCIDENTS", WAIT_MS);
+	assert_non_null(o);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "incidents"))
+	{
+		if (strcmp(j_str(it, "outcome"), "open") == 0)
+			open = it;
+	}
+	assert_non_null(open);
+	cJSON *steps = cJSON_GetObjectItem(open, "steps");
+	assert_int_equal(cJSON_GetArraySize(steps), 1);
+	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 0), "action"), "reload");
+	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 0), "result"), "running");
+	cJSON_Delete(o);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* The daemon stopped while a reloaded image is on probation: that is no fault of the
  * image. Neither the log nor the incident says it failed verification. */
 static void test_shutdown_is_no_verification_fault(void **state)
@@ -742,6 +775,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incident_kept_at_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_is_no_verification_fault,
 						setup_long_probation, teardown),
+		cmocka_unit_test_setup_teardown(test_open_incident_steps, setup_long_probation,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_ladder_wrong_identity, setup_ladder_wrong,
 						teardown),
 	};

@@ -444,8 +444,8 @@ static void test_carry(void **state)
 	assert_int_equal(out.a[2].type, RECOVERY_ACT_RPROC_STOP);
 }
 
-/* A fault soon after a ladder ended well is a relapse: the next ladder starts after the
- * step that seemed to help (an asserted M7 answers resync's HELLO every time); after
+/* The same fault soon after its ladder ended well is a relapse: the next ladder starts
+ * after the step that seemed to help (an asserted M7 answers resync's HELLO every time); after
  * RECOVERY_RELAPSE_MS, and for a request, the ladder starts at its first step again. */
 static void test_relapse(void **state)
 {
@@ -456,10 +456,16 @@ static void test_relapse(void **state)
 		 1000, 0},
 		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
 		 0, 0},
-		{1000, DOWN("data_silence"),
-		 "set_state(recovering,data_silence) close_tty open_tty", 2000, 0},
-		{1010, RES(0), "send_host_hello", 2000, 0},
-		{1020, HELLO, "step_done(reopen,0,20) set_state(up,recovered) recovered(reopen,20)",
+		/* another fault: from the first step */
+		{1000, DOWN("data_silence"), "set_state(recovering,data_silence) send_host_hello",
+		 2000, 0},
+		{1010, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		/* the same one again: a relapse, from the next step */
+		{1500, DOWN("data_silence"),
+		 "set_state(recovering,data_silence) close_tty open_tty", 2500, 0},
+		{1510, RES(0), "send_host_hello", 2500, 0},
+		{1520, HELLO, "step_done(reopen,0,20) set_state(up,recovered) recovered(reopen,20)",
 		 0, 0},
 		{2000, DOWN("data_silence"),
 		 "set_state(recovering,data_silence) close_tty reload_driver", 4000, 0},
@@ -518,13 +524,13 @@ static void test_degraded_budget_spent(void **state)
 		{80500, DEGRADED("kick_timeout"), "probe", 0, 0},
 		/* the probe went unanswered: a stall, and the spent budget says failed */
 		{81500, DOWN("stall"), "set_state(failed,budget) gave_up(budget)", 100000, 0},
-		/* once the oldest ladder left the period, repeated kicks start one again: a
-		 * relapse of the resync's success at 80010, so from the next step */
+		/* once the oldest ladder left the period, repeated kicks start one again; not
+		 * a relapse: the ladders that ended well were the stalls' */
 		{100001, HB, "set_state(up,hello) recovered(unknown,20001)", 0, 0},
 		{100010, DEGRADED("kick_timeout"), "probe", 0, 0},
 		{100020, DEGRADED("kick_timeout"), "probe", 0, 0},
 		{100030, DEGRADED("kick_timeout"),
-		 "set_state(recovering,kick_timeout) close_tty open_tty", 101030, 0},
+		 "set_state(recovering,kick_timeout) send_host_hello", 101030, 0},
 	};
 
 	(void)state;
