@@ -551,6 +551,7 @@ int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)
 			return -ETIMEDOUT;
 		if (n < 0 && errno != EINTR)
 			return -errno;
+		got = -1; /* an interrupted poll reads nothing */
 		r = n < 0 ? 0 : read_msg(ps, &a, MSG_DONTWAIT, &got);
 		if (r < 0)
 			return r;
