@@ -232,11 +232,10 @@ static void script_error_reply(struct fake *f)
 	long id;
 
 	put(f, VERSION_LINE);
-	id = id_of(get_line(f));
 	putf(f,
 	     "{\"class\":\"ERROR\",\"id\":%ld,\"code\":\"channel_down\",\"message\":\"channel "
 	     "m7 is down\",\"channel\":\"m7\"}\n",
-	     id);
+	     id_of(get_line(f)));
 	/* A second request, answered with ACK after a bad line. */
 	id = id_of(get_line(f));
 	put(f, "this is not json\n");
@@ -270,13 +269,9 @@ static void test_error_reply_and_bad_line(void **state)
 
 static void script_capture(struct fake *f)
 {
-
 	put(f, VERSION_LINE);
-	for (int i = 0; i < 2; i++) {
-		long id = id_of(get_line(f));
-
-		putf(f, "{\"class\":\"ACK\",\"id\":%ld}\n", id);
-	}
+	for (int i = 0; i < 2; i++)
+		putf(f, "{\"class\":\"ACK\",\"id\":%ld}\n", id_of(get_line(f)));
 }
 
 static void test_requests_on_the_wire(void **state)
@@ -328,11 +323,9 @@ static void script_odd_replies(struct fake *f)
 	     "\"channels\":[]}\n",
 	     id, id);
 	/* status again: answered with a PONG, which is no answer to status. */
-	id = id_of(get_line(f));
-	putf(f, "{\"class\":\"PONG\",\"id\":%ld}\n", id);
+	putf(f, "{\"class\":\"PONG\",\"id\":%ld}\n", id_of(get_line(f)));
 	/* ping: answered as it should be. */
-	id = id_of(get_line(f));
-	putf(f, "{\"class\":\"PONG\",\"id\":%ld}\n", id);
+	putf(f, "{\"class\":\"PONG\",\"id\":%ld}\n", id_of(get_line(f)));
 	get_line(f);
 }
 
@@ -363,16 +356,13 @@ static void test_reply_of_another_class(void **state)
 
 static void script_bad_line_during_call(struct fake *f)
 {
-	long id;
-
 	put(f, VERSION_LINE);
-	id = id_of(get_line(f));
 	putf(f,
 	     "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":1,\"data\":\"\"}\n"
 	     "not json\n"
 	     "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":2,\"data\":\"!\"}\n"
 	     "{\"class\":\"PONG\",\"id\":%ld}\n",
-	     id);
+	     id_of(get_line(f)));
 	get_line(f);
 }
 
@@ -492,30 +482,23 @@ static void test_long_line_keeps_queue(void **state)
 
 static void script_first_run(struct fake *f)
 {
-	long id;
-
 	put(f, VERSION_LINE);
-	id = id_of(get_line(f));
 	putf(f,
 	     "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"watch\"}\n"
 	     "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":5}\n"
 	     "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":9,\"data\":\"\"}\n",
-	     id);
+	     id_of(get_line(f)));
 	get_line(f);
 }
 
 static void script_refuse_then_ack(struct fake *f)
 {
-	long id;
-
 	put(f, VERSION_LINE);
-	id = id_of(get_line(f));
 	putf(f,
 	     "{\"class\":\"ERROR\",\"id\":%ld,\"code\":\"unknown_channel\","
 	     "\"message\":\"no channel m8\",\"available\":[\"m7\"]}\n",
-	     id);
-	id = id_of(get_line(f));
-	putf(f, "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"watch\"}\n", id);
+	     id_of(get_line(f)));
+	putf(f, "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"watch\"}\n", id_of(get_line(f)));
 	get_line(f);
 }
 
