@@ -48,6 +48,18 @@ static void put(struct fake *f, const char *s)
 	}
 }
 
+/* put() of a printf format: a reply that names a request's id. */
+__attribute__((format(printf, 2, 3))) static void putf(struct fake *f, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	put(f, line);
+}
+
 /* Reads one request line (blocking, 10 s at most) into f->got. */
 static const char *get_line(struct fake *f)
 {
@@ -134,11 +146,27 @@ static struct m7b_client *connect_to(struct fake *f)
 	return c;
 }
 
+/* The client hangs up, then the script ends; the caller frees f, once it checked f->got. */
+static void hang_up(struct fake *f, struct m7b_client *c)
+{
+	m7b_client_free(c);
+	fake_stop(f);
+}
+
+/* Takes the next event, which must be the VERSION the fake sent first. */
+static void expect_version(struct m7b_client *c, int timeout_ms)
+{
+	struct m7b_event *ev = NULL;
+
+	assert_int_equal(m7b_client_next(c, &ev, timeout_ms), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+}
+
 /* --- scripts ------------------------------------------------------------------------- */
 
 static void script_status(struct fake *f)
 {
-	char reply[256];
 	long id;
 
 	put(f, VERSION_LINE);
@@ -148,11 +176,10 @@ static void script_status(struct fake *f)
 	put(f, "{\"class\":\"STATE\",\"channel\":\"m7\",\"st");
 	usleep(20000);
 	put(f, "ate\":\"up\",\"reason\":\"hello\"}\n{\"class\":\"PONG\",\"id\":\"x\"}\n");
-	snprintf(reply, sizeof(reply),
-		 "{\"class\":\"STATUS\",\"id\":%ld,\"channels\":[{\"name\":\"m7\",\"state\":\"up\","
-		 "\"frames\":3,\"recoveries\":0}],\"release\":\"9.9\"}\r\n",
-		 id);
-	put(f, reply);
+	putf(f,
+	     "{\"class\":\"STATUS\",\"id\":%ld,\"channels\":[{\"name\":\"m7\",\"state\":\"up\","
+	     "\"frames\":3,\"recoveries\":0}],\"release\":\"9.9\"}\r\n",
+	     id);
 	put(f, "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":5,\"t_first\":1,"
 	       "\"t_last\":2,\"data\":\"aGk=\",\"len\":2}\n");
 }
@@ -176,9 +203,7 @@ static void test_status_with_stream_in_between(void **state)
 	assert_string_equal(m7b_client_version(c)->release, "9.9");
 	assert_true(m7b_client_pending(c));
 	/* The objects that arrived before the reply come out in order. */
-	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
-	assert_int_equal(ev->type, M7B_EV_VERSION);
-	m7b_event_free(ev);
+	expect_version(c, 0);
 	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
 	assert_int_equal(ev->type, M7B_EV_STATE);
 	assert_string_equal(ev->state, "up");
@@ -204,21 +229,17 @@ static void test_status_with_stream_in_between(void **state)
 
 static void script_error_reply(struct fake *f)
 {
-	char reply[256];
 	long id;
 
 	put(f, VERSION_LINE);
-	id = id_of(get_line(f));
-	snprintf(reply, sizeof(reply),
-		 "{\"class\":\"ERROR\",\"id\":%ld,\"code\":\"channel_down\",\"message\":\"channel "
-		 "m7 is down\",\"channel\":\"m7\"}\n",
-		 id);
-	put(f, reply);
+	putf(f,
+	     "{\"class\":\"ERROR\",\"id\":%ld,\"code\":\"channel_down\",\"message\":\"channel "
+	     "m7 is down\",\"channel\":\"m7\"}\n",
+	     id_of(get_line(f)));
 	/* A second request, answered with ACK after a bad line. */
 	id = id_of(get_line(f));
 	put(f, "this is not json\n");
-	snprintf(reply, sizeof(reply), "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"recover\"}\n", id);
-	put(f, reply);
+	putf(f, "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"recover\"}\n", id);
 	get_line(f); /* wait for the client to hang up */
 }
 
@@ -237,8 +258,7 @@ static void test_error_reply_and_bad_line(void **state)
 	assert_int_equal(m7b_client_recover(c, "m7", &ev), 0);
 	assert_int_equal(ev->type, M7B_EV_ACK);
 	m7b_event_free(ev);
-	m7b_client_free(c);
-	fake_stop(f);
+	hang_up(f, c);
 	/* The requests went out as the protocol says. */
 	assert_string_equal(
 		f->got[0],
@@ -249,15 +269,9 @@ static void test_error_reply_and_bad_line(void **state)
 
 static void script_capture(struct fake *f)
 {
-	char reply[128];
-
 	put(f, VERSION_LINE);
-	for (int i = 0; i < 2; i++) {
-		long id = id_of(get_line(f));
-
-		snprintf(reply, sizeof(reply), "{\"class\":\"ACK\",\"id\":%ld}\n", id);
-		put(f, reply);
-	}
+	for (int i = 0; i < 2; i++)
+		putf(f, "{\"class\":\"ACK\",\"id\":%ld}\n", id_of(get_line(f)));
 }
 
 static void test_requests_on_the_wire(void **state)
@@ -269,8 +283,7 @@ static void test_requests_on_the_wire(void **state)
 
 	assert_int_equal(m7b_client_watch(c, &w), 0);
 	assert_int_equal(m7b_client_send(c, "m7", 2, "hello\n", 6), 0);
-	m7b_client_free(c);
-	fake_stop(f);
+	hang_up(f, c);
 	assert_string_equal(f->got[0],
 			    "{\"cmd\":\"watch\",\"id\":1,\"ports\":[2],\"encoding\":\"hex\"}");
 	assert_string_equal(
@@ -291,8 +304,7 @@ static void test_watch_empty_filters(void **state)
 
 	assert_int_equal(m7b_client_watch(c, &w1), 0);
 	assert_int_equal(m7b_client_watch(c, &w2), 0);
-	m7b_client_free(c);
-	fake_stop(f);
+	hang_up(f, c);
 	assert_string_equal(f->got[0], "{\"cmd\":\"watch\",\"id\":1}");
 	assert_string_equal(f->got[1], "{\"cmd\":\"watch\",\"id\":2}");
 	free(f);
@@ -300,26 +312,20 @@ static void test_watch_empty_filters(void **state)
 
 static void script_odd_replies(struct fake *f)
 {
-	char reply[256];
 	long id;
 
 	put(f, VERSION_LINE);
 	/* status: first an object of a class this library does not know, echoing the id (a
 	 * later minor's), then the STATUS. */
 	id = id_of(get_line(f));
-	snprintf(reply, sizeof(reply),
-		 "{\"class\":\"PROGRESS\",\"id\":%ld}\n{\"class\":\"STATUS\",\"id\":%ld,"
-		 "\"channels\":[]}\n",
-		 id, id);
-	put(f, reply);
+	putf(f,
+	     "{\"class\":\"PROGRESS\",\"id\":%ld}\n{\"class\":\"STATUS\",\"id\":%ld,"
+	     "\"channels\":[]}\n",
+	     id, id);
 	/* status again: answered with a PONG, which is no answer to status. */
-	id = id_of(get_line(f));
-	snprintf(reply, sizeof(reply), "{\"class\":\"PONG\",\"id\":%ld}\n", id);
-	put(f, reply);
+	putf(f, "{\"class\":\"PONG\",\"id\":%ld}\n", id_of(get_line(f)));
 	/* ping: answered as it should be. */
-	id = id_of(get_line(f));
-	snprintf(reply, sizeof(reply), "{\"class\":\"PONG\",\"id\":%ld}\n", id);
-	put(f, reply);
+	putf(f, "{\"class\":\"PONG\",\"id\":%ld}\n", id_of(get_line(f)));
 	get_line(f);
 }
 
@@ -333,9 +339,7 @@ static void test_reply_of_another_class(void **state)
 	assert_int_equal(ev->type, M7B_EV_STATUS);
 	m7b_event_free(ev);
 	/* The unknown class is ignored as a reply, and kept for next(). */
-	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
-	assert_int_equal(ev->type, M7B_EV_VERSION);
-	m7b_event_free(ev);
+	expect_version(c, 0);
 	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
 	assert_string_equal(ev->cls, "PROGRESS");
 	m7b_event_free(ev);
@@ -346,25 +350,19 @@ static void test_reply_of_another_class(void **state)
 	assert_non_null(strstr(m7b_client_error(c)->message, "PONG"));
 	/* The connection goes on. */
 	assert_int_equal(m7b_client_ping(c), 0);
-	m7b_client_free(c);
-	fake_stop(f);
+	hang_up(f, c);
 	free(f);
 }
 
 static void script_bad_line_during_call(struct fake *f)
 {
-	char reply[256];
-	long id;
-
 	put(f, VERSION_LINE);
-	id = id_of(get_line(f));
-	snprintf(reply, sizeof(reply),
-		 "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":1,\"data\":\"\"}\n"
-		 "not json\n"
-		 "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":2,\"data\":\"!\"}\n"
-		 "{\"class\":\"PONG\",\"id\":%ld}\n",
-		 id);
-	put(f, reply);
+	putf(f,
+	     "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":1,\"data\":\"\"}\n"
+	     "not json\n"
+	     "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":2,\"data\":\"!\"}\n"
+	     "{\"class\":\"PONG\",\"id\":%ld}\n",
+	     id_of(get_line(f)));
 	get_line(f);
 }
 
@@ -377,9 +375,7 @@ static void test_bad_line_during_call(void **state)
 	struct m7b_event *ev = NULL;
 
 	assert_int_equal(m7b_client_ping(c), 0);
-	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
-	assert_int_equal(ev->type, M7B_EV_VERSION);
-	m7b_event_free(ev);
+	expect_version(c, 0);
 	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
 	assert_int_equal(ev->seq, 1);
 	m7b_event_free(ev);
@@ -390,8 +386,7 @@ static void test_bad_line_during_call(void **state)
 	assert_non_null(strstr(m7b_client_error(c)->message, "base64"));
 	assert_false(m7b_client_pending(c));
 	assert_int_equal(m7b_client_next(c, &ev, 0), -EAGAIN);
-	m7b_client_free(c);
-	fake_stop(f);
+	hang_up(f, c);
 	free(f);
 }
 
@@ -431,7 +426,6 @@ static void test_cut_request_ends_sending(void **state)
 	struct m7b_client *c = connect_to(f);
 	static char name[60000];
 	struct m7b_request req = {.cmd = M7B_CMD_INCIDENTS, .channel = name};
-	struct m7b_event *ev = NULL;
 	int r, n = 0;
 
 	memset(name, 'a', sizeof(name) - 1);
@@ -444,9 +438,7 @@ static void test_cut_request_ends_sending(void **state)
 	assert_int_equal(write(f->go[1], "x", 1), 1);
 	fake_stop(f);
 	assert_true(f->whole);
-	assert_int_equal(m7b_client_next(c, &ev, 1000), 0);
-	assert_int_equal(ev->type, M7B_EV_VERSION);
-	m7b_event_free(ev);
+	expect_version(c, 1000);
 	m7b_client_free(c);
 	free(f);
 }
@@ -478,50 +470,35 @@ static void test_long_line_keeps_queue(void **state)
 	assert_null(ev);
 	assert_false(m7b_client_connected(c));
 	assert_true(m7b_client_pending(c));
-	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
-	assert_int_equal(ev->type, M7B_EV_VERSION);
-	m7b_event_free(ev);
+	expect_version(c, 0);
 	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
 	assert_int_equal(ev->seq, 7);
 	m7b_event_free(ev);
 	assert_false(m7b_client_pending(c));
 	assert_int_equal(m7b_client_next(c, &ev, 0), -ENOTCONN);
-	m7b_client_free(c);
-	fake_stop(f);
+	hang_up(f, c);
 	free(f);
 }
 
 static void script_first_run(struct fake *f)
 {
-	char reply[512];
-	long id;
-
 	put(f, VERSION_LINE);
-	id = id_of(get_line(f));
-	snprintf(reply, sizeof(reply),
-		 "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"watch\"}\n"
-		 "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":5}\n"
-		 "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":9,\"data\":\"\"}\n",
-		 id);
-	put(f, reply);
+	putf(f,
+	     "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"watch\"}\n"
+	     "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":5}\n"
+	     "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":9,\"data\":\"\"}\n",
+	     id_of(get_line(f)));
 	get_line(f);
 }
 
 static void script_refuse_then_ack(struct fake *f)
 {
-	char reply[256];
-	long id;
-
 	put(f, VERSION_LINE);
-	id = id_of(get_line(f));
-	snprintf(reply, sizeof(reply),
-		 "{\"class\":\"ERROR\",\"id\":%ld,\"code\":\"unknown_channel\","
-		 "\"message\":\"no channel m8\",\"available\":[\"m7\"]}\n",
-		 id);
-	put(f, reply);
-	id = id_of(get_line(f));
-	snprintf(reply, sizeof(reply), "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"watch\"}\n", id);
-	put(f, reply);
+	putf(f,
+	     "{\"class\":\"ERROR\",\"id\":%ld,\"code\":\"unknown_channel\","
+	     "\"message\":\"no channel m8\",\"available\":[\"m7\"]}\n",
+	     id_of(get_line(f)));
+	putf(f, "{\"class\":\"ACK\",\"id\":%ld,\"cmd\":\"watch\"}\n", id_of(get_line(f)));
 	get_line(f);
 }
 
@@ -550,8 +527,7 @@ static void test_refused_watch_still_resumes(void **state)
 	assert_int_equal(m7b_client_connect(c, f->path), 0);
 	assert_int_equal(m7b_client_watch(c, &w8), -EREMOTEIO);
 	assert_int_equal(m7b_client_watch(c, &w7), 0);
-	m7b_client_free(c);
-	fake_stop(f);
+	hang_up(f, c);
 	assert_non_null(strstr(f->got[1], "\"since_seq\":9,\"boot_id\":5}"));
 	free(f);
 }
@@ -572,8 +548,7 @@ static void test_other_major_version(void **state)
 	assert_null(ev);
 	assert_false(m7b_client_connected(c));
 	assert_true(strstr(m7b_client_error(c)->message, "protocol 2") != NULL);
-	m7b_client_free(c);
-	fake_stop(f);
+	hang_up(f, c);
 	free(f);
 }
 
@@ -596,13 +571,10 @@ static void test_line_too_long(void **state)
 	struct m7b_client *c = connect_to(f);
 	struct m7b_event *ev = NULL;
 
-	assert_int_equal(m7b_client_next(c, &ev, 10000), 0);
-	assert_int_equal(ev->type, M7B_EV_VERSION);
-	m7b_event_free(ev);
+	expect_version(c, 10000);
 	assert_int_equal(m7b_client_next(c, &ev, 20000), -EMSGSIZE);
 	assert_false(m7b_client_connected(c));
-	m7b_client_free(c);
-	fake_stop(f);
+	hang_up(f, c);
 	free(f);
 }
 
@@ -622,17 +594,14 @@ static void test_timeout_and_nonblocking(void **state)
 
 	/* Event-loop use: wait for readability, then drain with timeout 0. */
 	assert_int_equal(poll(&p, 1, 10000), 1);
-	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
-	assert_int_equal(ev->type, M7B_EV_VERSION);
-	m7b_event_free(ev);
+	expect_version(c, 0);
 	assert_int_equal(m7b_client_next(c, &ev, 0), -EAGAIN);
 	assert_false(m7b_client_pending(c));
 	m7b_client_set_timeout(c, 200);
 	assert_int_equal(m7b_client_status(c, &ev), -ETIMEDOUT);
 	assert_null(ev);
 	assert_int_equal(m7b_client_next(c, &ev, 50), -ETIMEDOUT);
-	m7b_client_free(c);
-	fake_stop(f);
+	hang_up(f, c);
 	free(f);
 }
 

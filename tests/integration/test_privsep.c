@@ -26,24 +26,91 @@
 #include "evidence.h"
 #include "privsep.h"
 
-static char dir[64];
+/* A fresh directory from the template in d, and the configuration file's path in it. */
+static void make_dir(char *d, char *conf, size_t size)
+{
+	assert_non_null(mkdtemp(d));
+	snprintf(conf, size, "%s/m7bridge.conf", d);
+}
+
+/* Writes the configuration file from a printf format. */
+static void write_conf(const char *path, const char *fmt, ...)
+{
+	FILE *f = fopen(path, "w");
+	va_list ap;
+
+	assert_non_null(f);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fclose(f);
+}
+
+/* Reads the configuration and forks the helper: 0, or 1 when the configuration cannot be
+ * read, 2 when the helper does not start (the numbers the children report). */
+static int split(const char *conf_path, struct conf **cfg, struct privsep **ps)
+{
+	/* Static: the helper, forked below, reads them again on every reload. */
+	static const struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	struct conf_error err;
+
+	if (conf_read(conf_path, false, &ov, cfg, &err) < 0)
+		return 1;
+	struct privsep_args a = {
+		.cfg = *cfg, .conf_path = conf_path, .ov = &ov, .log_target = LOG_TARGET_STDERR};
+	return privsep_start(&a, ps) < 0 ? 2 : 0;
+}
+
+/* Waits up to tries * 10 ms for a hook's output file to appear. */
+static void wait_for(const char *path, int tries)
+{
+	for (int i = 0; i < tries && access(path, F_OK) != 0; i++)
+		usleep(10000);
+}
+
+/* Waits for the child and fails with the number of the check it reports. */
+static void expect_checks_held(pid_t pid)
+{
+	int st;
+
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st))
+		fail_msg("check %d failed", WEXITSTATUS(st));
+}
+
+/* Reads a whole file (what a hook wrote) into text, NUL-terminated. */
+static void read_text(const char *path, char *text, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(text, 1, size - 1, f);
+	text[n] = '\0';
+	fclose(f);
+}
+
+/* Removes the test's directory and all in it. */
+static void remove_dir(const char *d)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+	assert_int_equal(system(cmd), 0);
+}
 
 /* Runs in a child process: start the helper, drop to nobody, ask. Exit status 0 = all
  * checks held, else the number of the check that failed. */
 static int as_dropped(const char *conf_path, const char *out)
 {
 	struct conf *cfg;
-	struct conf_error err;
 	struct privsep *ps;
 	struct privsep_msg m;
-	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+	int r = split(conf_path, &cfg, &ps);
 
-	if (conf_read(conf_path, false, &ov, &cfg, &err) < 0)
-		return 1;
-	struct privsep_args a = {
-		.cfg = cfg, .conf_path = conf_path, .ov = &ov, .log_target = LOG_TARGET_STDERR};
-	if (privsep_start(&a, &ps) < 0)
-		return 2;
+	if (r)
+		return r;
 	if (privsep_drop("nobody") < 0)
 		return 3;
 	/* No way back to root. */
@@ -70,8 +137,7 @@ static int as_dropped(const char *conf_path, const char *out)
 	privsep_msg_init(&m, PRIVSEP_RUN_DRIVER, "m7", "rm -rf /");
 	if (privsep_call(ps, &m) != -EINVAL)
 		return 10;
-	for (int i = 0; i < 200 && access(out, F_OK) != 0; i++)
-		usleep(10000);
+	wait_for(out, 200);
 	privsep_free(ps);
 	conf_free(cfg);
 	return 0;
@@ -79,42 +145,27 @@ static int as_dropped(const char *conf_path, const char *out)
 
 static void test_drop(void **state)
 {
-	char conf[128], out[128], text[16] = "";
-	FILE *f;
-	int st;
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], text[16] = "";
 
 	(void)state;
 	if (geteuid() != 0 || !getpwnam("nobody"))
 		skip();
-	strcpy(dir, "/tmp/m7b-privsep-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(chmod(dir, 0755), 0);
-	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", dir);
-	snprintf(out, sizeof(out), "%s/hook.uid", dir);
-	f = fopen(conf, "w");
-	assert_non_null(f);
-	fprintf(f,
-		"[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = imx-rproc\n"
-		"hook = id -u > %s.tmp ; mv %s.tmp %s\n",
-		out, out, out);
-	fclose(f);
+	make_dir(d, conf, sizeof(conf));
+	assert_int_equal(chmod(d, 0755), 0);
+	snprintf(out, sizeof(out), "%s/hook.uid", d);
+	write_conf(conf,
+		   "[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = imx-rproc\n"
+		   "hook = id -u > %s.tmp ; mv %s.tmp %s\n",
+		   out, out, out);
 	assert_int_equal(chmod(conf, 0600), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(as_dropped(conf, out));
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	if (WEXITSTATUS(st))
-		fail_msg("check %d failed", WEXITSTATUS(st));
-	f = fopen(out, "r");
-	assert_non_null(f);
-	assert_non_null(fgets(text, sizeof(text), f));
-	fclose(f);
+	expect_checks_held(pid);
+	read_text(out, text, sizeof(text));
 	assert_string_equal(text, "0\n"); /* the hook ran as root, in the helper */
-	unlink(out);
-	unlink(conf);
-	rmdir(dir);
+	remove_dir(d);
 }
 
 struct gone {
@@ -141,26 +192,17 @@ static void on_exit_cb(void *ud, const char *channel, uint32_t token, int status
 static void test_helper_dies(void **state)
 {
 	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128];
-	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
 	struct gone g = {0};
 	struct conf *cfg;
-	struct conf_error err;
 	struct privsep *ps;
 	struct privsep_msg m;
 	struct timeval tv = {10, 0};
-	FILE *f;
 
 	(void)state;
-	assert_non_null(mkdtemp(d));
-	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
-	f = fopen(conf, "w");
-	assert_non_null(f);
-	fputs("[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = sleep 0.2; kill -9 $PPID\n", f);
-	fclose(f);
-	assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
-	struct privsep_args a = {
-		.cfg = cfg, .conf_path = conf, .ov = &ov, .log_target = LOG_TARGET_STDERR};
-	assert_int_equal(privsep_start(&a, &ps), 0);
+	make_dir(d, conf, sizeof(conf));
+	write_conf(conf,
+		   "[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = sleep 0.2; kill -9 $PPID\n");
+	assert_int_equal(split(conf, &cfg, &ps), 0);
 	g.base = event_base_new();
 	assert_non_null(g.base);
 	assert_int_equal(privsep_attach(ps, g.base, on_exit_cb, &g), 0);
@@ -176,8 +218,7 @@ static void test_helper_dies(void **state)
 	privsep_free(ps);
 	event_base_free(g.base);
 	conf_free(cfg);
-	unlink(conf);
-	rmdir(d);
+	remove_dir(d);
 }
 
 /* The service manager's stop sends SIGTERM to every process of the service at once: the
@@ -186,36 +227,22 @@ static void test_helper_dies(void **state)
 static void test_helper_outlives_sigterm(void **state)
 {
 	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], text[32] = "";
-	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
 	struct conf *cfg;
-	struct conf_error err;
 	struct privsep *ps;
 	struct privsep_msg m;
-	FILE *f;
 
 	(void)state;
-	assert_non_null(mkdtemp(d));
-	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	make_dir(d, conf, sizeof(conf));
 	snprintf(out, sizeof(out), "%s/helper.pid", d);
-	f = fopen(conf, "w");
-	assert_non_null(f);
-	fprintf(f,
-		"[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = echo $PPID > %s.tmp; mv %s.tmp "
-		"%s\n",
-		out, out, out);
-	fclose(f);
-	assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
-	struct privsep_args a = {
-		.cfg = cfg, .conf_path = conf, .ov = &ov, .log_target = LOG_TARGET_STDERR};
-	assert_int_equal(privsep_start(&a, &ps), 0);
+	write_conf(conf,
+		   "[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = echo $PPID > %s.tmp; mv %s.tmp "
+		   "%s\n",
+		   out, out, out);
+	assert_int_equal(split(conf, &cfg, &ps), 0);
 	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
 	assert_int_equal(privsep_call(ps, &m), 1);
-	for (int i = 0; i < 500 && access(out, F_OK) != 0; i++)
-		usleep(10000);
-	f = fopen(out, "r");
-	assert_non_null(f);
-	assert_non_null(fgets(text, sizeof(text), f));
-	fclose(f);
+	wait_for(out, 500);
+	read_text(out, text, sizeof(text));
 	pid_t helper = (pid_t)atoi(text);
 	assert_true(helper > 1);
 	assert_int_equal(kill(helper, SIGTERM), 0);
@@ -225,9 +252,7 @@ static void test_helper_outlives_sigterm(void **state)
 	privsep_free(ps); /* closes the socket: now it leaves */
 	assert_true(kill(helper, 0) < 0 && errno == ESRCH);
 	conf_free(cfg);
-	unlink(out);
-	unlink(conf);
-	rmdir(d);
+	remove_dir(d);
 }
 
 /* Runs in a child: as nobody, the trace ring of remoteproc0 (in a root-only debugfs, as on
@@ -235,17 +260,13 @@ static void test_helper_outlives_sigterm(void **state)
 static int trace_as_dropped(const char *conf_path, const char *debugfs, size_t size)
 {
 	struct conf *cfg;
-	struct conf_error err;
 	struct privsep *ps;
 	struct privsep_msg m;
-	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
-	int fd;
+	int fd, r = split(conf_path, &cfg, &ps);
 
-	if (conf_read(conf_path, false, &ov, &cfg, &err) < 0)
-		return 1;
-	struct privsep_args a = {
-		.cfg = cfg, .conf_path = conf_path, .ov = &ov, .log_target = LOG_TARGET_STDERR};
-	if (privsep_start(&a, &ps) < 0 || privsep_drop("nobody") < 0)
+	if (r)
+		return r;
+	if (privsep_drop("nobody") < 0)
 		return 2;
 	struct evidence_source src = {.debugfs_root = debugfs, .instance = "remoteproc0"};
 	/* By itself the daemon's side cannot: the evidence says why. */
@@ -304,13 +325,11 @@ static void test_trace_through_helper(void **state)
 {
 	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], path[256], debugfs[128];
 	static const char trace[] = "[0] 12 I boot\n[1] 40 E pump pressure high\n";
-	FILE *f;
-	int st;
 
 	(void)state;
 	if (geteuid() != 0 || !getpwnam("nobody"))
 		skip();
-	assert_non_null(mkdtemp(d));
+	make_dir(d, conf, sizeof(conf));
 	assert_int_equal(chmod(d, 0755), 0);
 	mkdirs(d, "sys", 0755);
 	mkdirs(d, "sys/class", 0755);
@@ -322,34 +341,23 @@ static void test_trace_through_helper(void **state)
 	mkdirs(d, "debug/remoteproc/remoteproc0", 0700);
 	mkdirs(d, "debug/remoteproc/remoteproc1", 0700);
 	snprintf(path, sizeof(path), "%s/debug/remoteproc/remoteproc0/trace0", d);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(trace, f);
-	fclose(f);
+	write_conf(path, "%s", trace);
 	assert_int_equal(chmod(path, 0400), 0);
 	snprintf(path, sizeof(path), "%s/debug/remoteproc/remoteproc1/trace0", d);
 	assert_int_equal(mkfifo(path, 0400), 0);
 	snprintf(debugfs, sizeof(debugfs), "%s/debug", d);
-	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
-	f = fopen(conf, "w");
-	assert_non_null(f);
-	fprintf(f,
-		"[daemon]\nsysfs_root = %s/sys\ndebugfs_root = %s\n"
-		"[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = remoteproc0\n"
-		"[channel fifo]\ndevice = /dev/ttyRPMSG31\nremoteproc = remoteproc1\n"
-		"[channel bare]\ndevice = /dev/ttyRPMSG32\n",
-		d, debugfs);
-	fclose(f);
+	write_conf(conf,
+		   "[daemon]\nsysfs_root = %s/sys\ndebugfs_root = %s\n"
+		   "[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = remoteproc0\n"
+		   "[channel fifo]\ndevice = /dev/ttyRPMSG31\nremoteproc = remoteproc1\n"
+		   "[channel bare]\ndevice = /dev/ttyRPMSG32\n",
+		   d, debugfs);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(trace_as_dropped(conf, debugfs, strlen(trace)));
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	if (WEXITSTATUS(st))
-		fail_msg("check %d failed", WEXITSTATUS(st));
-	snprintf(path, sizeof(path), "rm -rf '%s'", d);
-	assert_int_equal(system(path), 0);
+	expect_checks_held(pid);
+	remove_dir(d);
 }
 
 /* Channels renamed by reloads: a command slot of a channel the helper no longer has is
@@ -357,28 +365,16 @@ static void test_trace_through_helper(void **state)
 static void test_slots_after_renames(void **state)
 {
 	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], name[16];
-	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
 	struct conf *cfg;
-	struct conf_error err;
 	struct privsep *ps;
 	struct privsep_msg m;
-	FILE *f;
 
 	(void)state;
-	assert_non_null(mkdtemp(d));
-	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	make_dir(d, conf, sizeof(conf));
 	for (int i = 0; i <= CONF_MAX_CHANNELS; i++) {
-		f = fopen(conf, "w");
-		assert_non_null(f);
-		fprintf(f, "[channel c%d]\ndevice = /dev/ttyRPMSG30\nhook = true\n", i);
-		fclose(f);
+		write_conf(conf, "[channel c%d]\ndevice = /dev/ttyRPMSG30\nhook = true\n", i);
 		if (i == 0) {
-			assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
-			struct privsep_args a = {.cfg = cfg,
-						 .conf_path = conf,
-						 .ov = &ov,
-						 .log_target = LOG_TARGET_STDERR};
-			assert_int_equal(privsep_start(&a, &ps), 0);
+			assert_int_equal(split(conf, &cfg, &ps), 0);
 		} else {
 			privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
 			assert_int_equal(privsep_call(ps, &m), 0);
@@ -389,8 +385,7 @@ static void test_slots_after_renames(void **state)
 	}
 	privsep_free(ps);
 	conf_free(cfg);
-	unlink(conf);
-	rmdir(d);
+	remove_dir(d);
 }
 
 struct ends {
@@ -412,26 +407,20 @@ static void count_end(void *ud, const char *channel, uint32_t token, int status)
 static void test_every_end_delivered(void **state)
 {
 	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], name[16];
-	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
 	struct ends e = {0};
 	struct conf *cfg;
-	struct conf_error err;
 	struct privsep *ps;
 	struct privsep_msg m;
 	FILE *f;
 
 	(void)state;
-	assert_non_null(mkdtemp(d));
-	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	make_dir(d, conf, sizeof(conf));
 	f = fopen(conf, "w");
 	assert_non_null(f);
 	for (int i = 0; i < CONF_MAX_CHANNELS; i++)
 		fprintf(f, "[channel c%d]\ndevice = /dev/ttyRPMSG%d\nhook = true\n", i, i);
 	fclose(f);
-	assert_int_equal(conf_read(conf, false, &ov, &cfg, &err), 0);
-	struct privsep_args a = {
-		.cfg = cfg, .conf_path = conf, .ov = &ov, .log_target = LOG_TARGET_STDERR};
-	assert_int_equal(privsep_start(&a, &ps), 0);
+	assert_int_equal(split(conf, &cfg, &ps), 0);
 	e.base = event_base_new();
 	assert_non_null(e.base);
 	assert_int_equal(privsep_attach(ps, e.base, count_end, &e), 0);
@@ -453,8 +442,7 @@ static void test_every_end_delivered(void **state)
 	privsep_free(ps);
 	event_base_free(e.base);
 	conf_free(cfg);
-	unlink(conf);
-	rmdir(d);
+	remove_dir(d);
 }
 
 /* CapEff of process pid, from /proc; ~0 when it cannot be read. */
@@ -481,11 +469,10 @@ static int as_unit(const char *conf_path, const char *out)
 	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct c[2] = {{0}};
 	struct passwd *pw = getpwnam("nobody");
-	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
 	struct conf *cfg;
-	struct conf_error err;
 	struct privsep *ps;
 	struct privsep_msg m;
+	int r;
 
 	if (prctl(PR_SET_KEEPCAPS, 1) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
@@ -497,11 +484,10 @@ static int as_unit(const char *conf_path, const char *out)
 		return 2;
 	if (cap_eff("/proc/self/status") != two)
 		return 3;
-	if (conf_read(conf_path, false, &ov, &cfg, &err) < 0)
-		return 4;
-	struct privsep_args a = {
-		.cfg = cfg, .conf_path = conf_path, .ov = &ov, .log_target = LOG_TARGET_STDERR};
-	if (privsep_start(&a, &ps) < 0 || privsep_drop("nobody") < 0)
+	r = split(conf_path, &cfg, &ps);
+	if (r)
+		return 3 + r;
+	if (privsep_drop("nobody") < 0)
 		return 5;
 	if (cap_eff("/proc/self/status") != 0)
 		return 6; /* the daemon's side: nothing left */
@@ -509,8 +495,7 @@ static int as_unit(const char *conf_path, const char *out)
 	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
 	if (privsep_call(ps, &m) != 1)
 		return 7;
-	for (int i = 0; i < 500 && access(out, F_OK) != 0; i++)
-		usleep(10000);
+	wait_for(out, 500);
 	privsep_free(ps);
 	conf_free(cfg);
 	return 0;
@@ -520,36 +505,27 @@ static int as_unit(const char *conf_path, const char *out)
  * side keeps none and the helper both. */
 static void test_drop_as_unit(void **state)
 {
-	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], cmd[320];
-	FILE *f;
-	int st;
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128];
 
 	(void)state;
 	if (geteuid() != 0 || !getpwnam("nobody"))
 		skip();
-	assert_non_null(mkdtemp(d));
+	make_dir(d, conf, sizeof(conf));
 	assert_int_equal(chmod(d, 0777), 0);
-	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
 	snprintf(out, sizeof(out), "%s/helper.status", d);
-	f = fopen(conf, "w");
-	assert_non_null(f);
-	fprintf(f,
+	write_conf(
+		conf,
 		"[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = cat /proc/$PPID/status > %s.tmp; "
 		"mv %s.tmp %s\n",
 		out, out, out);
-	fclose(f);
 	assert_int_equal(chmod(conf, 0644), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(as_unit(conf, out));
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	if (WEXITSTATUS(st))
-		fail_msg("check %d failed", WEXITSTATUS(st));
+	expect_checks_held(pid);
 	assert_int_equal(cap_eff(out), (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_SYS_MODULE));
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
-	assert_int_equal(system(cmd), 0);
+	remove_dir(d);
 }
 
 /* Runs in a child, started as by socket activation (the clients' listening socket at fd
@@ -557,27 +533,22 @@ static void test_drop_as_unit(void **state)
  * neither for its commands, and drops the listening socket itself. 0 or the check. */
 static int inherit_run(const char *conf_path, const char *out)
 {
-	struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
 	struct conf *cfg;
-	struct conf_error err;
 	struct privsep *ps;
 	struct privsep_msg m;
 	char pid[16];
+	int r;
 
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	setenv("LISTEN_PID", pid, 1);
 	setenv("LISTEN_FDS", "1", 1);
-	if (conf_read(conf_path, false, &ov, &cfg, &err) < 0)
-		return 1;
-	struct privsep_args a = {
-		.cfg = cfg, .conf_path = conf_path, .ov = &ov, .log_target = LOG_TARGET_STDERR};
-	if (privsep_start(&a, &ps) < 0)
-		return 2;
+	r = split(conf_path, &cfg, &ps);
+	if (r)
+		return r;
 	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
 	if (privsep_call(ps, &m) != 1)
 		return 3;
-	for (int i = 0; i < 500 && access(out, F_OK) != 0; i++)
-		usleep(10000);
+	wait_for(out, 500);
 	privsep_free(ps);
 	conf_free(cfg);
 	return 0;
@@ -586,23 +557,18 @@ static int inherit_run(const char *conf_path, const char *out)
 static void test_helper_inherits_nothing(void **state)
 {
 	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], text[8192], want[64];
-	int listen_pipe[2], other_pipe[2], st;
+	int listen_pipe[2], other_pipe[2];
 	struct stat lst, ost;
-	FILE *f;
-	size_t n;
 
 	(void)state;
-	assert_non_null(mkdtemp(d));
-	snprintf(conf, sizeof(conf), "%s/m7bridge.conf", d);
+	make_dir(d, conf, sizeof(conf));
 	snprintf(out, sizeof(out), "%s/fds", d);
-	f = fopen(conf, "w");
-	assert_non_null(f);
 	/* The helper's descriptors, then the command's own (the shell's). */
-	fprintf(f,
+	write_conf(
+		conf,
 		"[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = (ls -l /proc/$PPID/fd/; echo ==; "
 		"ls -l /proc/$$/fd/) > %s.tmp 2>&1; mv %s.tmp %s\n",
 		out, out, out);
-	fclose(f);
 	assert_int_equal(pipe(listen_pipe), 0);
 	assert_int_equal(pipe(other_pipe), 0);
 	assert_int_equal(fstat(listen_pipe[0], &lst), 0);
@@ -623,15 +589,8 @@ static void test_helper_inherits_nothing(void **state)
 		close(o);
 		_exit(inherit_run(conf, out));
 	}
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	if (WEXITSTATUS(st))
-		fail_msg("check %d failed", WEXITSTATUS(st));
-	f = fopen(out, "r");
-	assert_non_null(f);
-	n = fread(text, 1, sizeof(text) - 1, f);
-	text[n] = '\0';
-	fclose(f);
+	expect_checks_held(pid);
+	read_text(out, text, sizeof(text));
 	char *shell = strstr(text, "==");
 	assert_non_null(shell);
 	snprintf(want, sizeof(want), "pipe:[%llu]", (unsigned long long)lst.st_ino);
@@ -644,9 +603,7 @@ static void test_helper_inherits_nothing(void **state)
 	close(listen_pipe[1]);
 	close(other_pipe[0]);
 	close(other_pipe[1]);
-	unlink(out);
-	unlink(conf);
-	rmdir(d);
+	remove_dir(d);
 }
 
 int main(void)

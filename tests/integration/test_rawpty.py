@@ -185,8 +185,12 @@ class Rig:
 
     def reload(self, extra_channel="", device=None, pty_mode="0600"):
         """New settings by SIGHUP; returns once the daemon says it took them."""
-        done = self.daemon_log(0).count("configuration reloaded")
         self.write_conf(extra_channel, device, pty_mode)
+        self.hup()
+
+    def hup(self):
+        """SIGHUP with the configuration file as it is; returns once the daemon took it."""
+        done = self.daemon_log(0).count("configuration reloaded")
         self.daemon.send_signal(signal.SIGHUP)
         wait_for(lambda: self.daemon_log(0).count("configuration reloaded") > done,
                  "the reload")
@@ -199,6 +203,16 @@ class Rig:
                 return False
             return json.loads(r.stdout)["channels"][0]["state"] == state
         wait_for(up, f"channel {state}")
+
+    def wait_down(self):
+        """Waits for the watching client to see the channel go down."""
+        self.client.find(lambda o: o.get("class") == "STATE" and o["state"] == "down", "down")
+
+    def status(self, id_):
+        """The channel's STATUS entry, asked afresh (older objects are dropped first)."""
+        self.client.objs.clear()
+        self.client.send({"cmd": "status", "id": id_})
+        return self.client.find(lambda o: o.get("class") == "STATUS", "STATUS")["channels"][0]
 
     def stop(self):
         """Stops the daemon; its exit status (0, or a sanitizer's report) is returned."""
@@ -218,6 +232,80 @@ class Rig:
     def daemon_log(self, tail=6000):
         with open(os.path.join(self.dir, "daemon.log"), errors="replace") as f:
             return f.read()[-tail:] if tail else f.read()
+
+
+def read_text(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def fd_got(fd, got, data):
+    """A wait_for test: adds what the non-blocking fd has to got; true once data is in it."""
+    def f():
+        select.select([fd], [], [], 0.05)
+        try:
+            got.extend(os.read(fd, 4096))
+        except BlockingIOError:
+            pass
+        return data in got
+    return f
+
+
+class WireRig:
+    """A wire-v1 firmware (m7sim) behind a tty link, and the daemon giving its port
+    pty_port a pty. Used with `with`: on leaving, the app's fds are closed, both stopped."""
+
+    def __init__(self, test, sim_args, pty_port, extra_channel=""):
+        self.test = test
+        self.dir = tempfile.mkdtemp(prefix="m7b-rawpty-wire-")
+        self.link, self.app, self.sock = (os.path.join(self.dir, n)
+                                          for n in ("ttyRPMSG30", "app-tty", "sock"))
+        self.conf = os.path.join(self.dir, "m7bridge.conf")
+        self.extra_channel = extra_channel
+        self.write_conf(pty_port)
+        self.logpath = os.path.join(self.dir, "log")
+        self.log = open(self.logpath, "ab")
+        self.sim_args = [SIM, "--link", self.link] + sim_args
+        self.fds = []
+        self.procs = [self.start(self.sim_args)]
+
+    def write_conf(self, pty_port):
+        with open(self.conf, "w") as f:
+            f.write(f"[daemon]\nsocket = {self.sock}\nkernel_log = off\n[channel m7]\n"
+                    f"device = {self.link}\npty = {self.app}\npty_port = {pty_port}\n"
+                    + self.extra_channel)
+
+    def start(self, args):
+        return subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def open_app(self, flags=0):
+        """The app's side of the pty, raw; closed on leaving."""
+        fd = os.open(self.app, os.O_RDWR | os.O_NOCTTY | flags)
+        self.fds.append(fd)
+        tty.setraw(fd)
+        return fd
+
+    def __enter__(self):
+        try:
+            wait_for(lambda: os.path.islink(self.link), "m7sim link")
+            self.procs.append(self.start([DAEMON, "-f", "-c", self.conf]))
+            wait_for(lambda: os.path.islink(self.app), "pty link")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        for fd in self.fds:
+            os.close(fd)
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(10)
+        self.log.close()
+        if self.test.failed_now():
+            sys.stderr.write(read_text(self.logpath)[-3000:])
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def serial_read_until(port, data, what, timeout=TIMEOUT):
@@ -278,8 +366,7 @@ class RawPty(unittest.TestCase):
         c.send({"cmd": "send", "channel": "fw", "port": 3, "hex": "01", "id": 3})
         e = c.find(lambda o: o.get("id") == 3, "answer to port 3")
         self.assertEqual((e["class"], e["code"]), ("ERROR", "bad_value"))
-        c.send({"cmd": "status", "id": 4})
-        st = c.find(lambda o: o.get("class") == "STATUS", "STATUS")["channels"][0]
+        st = rig.status(4)
         self.assertEqual(st["mode"], "raw")
         self.assertEqual(st["raw_rx_bytes"], 11 + len(blob))
         self.assertEqual(st["raw_tx_bytes"], 5)
@@ -289,7 +376,7 @@ class RawPty(unittest.TestCase):
         rig = self.rig = Rig()
         c = rig.client
         rig.fw.hang_up()
-        c.find(lambda o: o.get("class") == "STATE" and o["state"] == "down", "down")
+        rig.wait_down()
         rig.fw.swap()
         rig.wait_state("up")
         rig.fw.write(b"after the hang-up")
@@ -308,8 +395,7 @@ class RawPty(unittest.TestCase):
         for i, how in enumerate(("hang_up", "swap")):
             if how == "hang_up":
                 rig.fw.hang_up()
-                rig.client.find(lambda o: o.get("class") == "STATE" and o["state"] == "down",
-                                "down")
+                rig.wait_down()
                 # Written while the link is away: held, not lost, no error for the app.
                 port.write(b"during-%d\n" % i)
                 time.sleep(0.2)
@@ -337,7 +423,7 @@ class RawPty(unittest.TestCase):
         rig = self.rig = Rig()
         port = serial.Serial(rig.app, 115200, timeout=0.05)
         rig.fw.hang_up()
-        rig.client.find(lambda o: o.get("class") == "STATE" and o["state"] == "down", "down")
+        rig.wait_down()
         # Far more than the daemon buffers: the app's writes must block, not lose data.
         blob = bytes((k * 7) & 0xff for k in range(300_000))
         w = threading.Thread(target=lambda: (port.write(blob), port.flush()))
@@ -353,8 +439,7 @@ class RawPty(unittest.TestCase):
         w.join(TIMEOUT)
         self.assertEqual(bytes(rig.fw.got[:len(blob)]), blob)
         port.close()
-        rig.client.send({"cmd": "status", "id": 9})
-        st = rig.client.find(lambda o: o.get("class") == "STATUS", "STATUS")["channels"][0]
+        st = rig.status(9)
         self.assertEqual(st["pty"]["path"], rig.app)
         self.assertEqual(os.readlink(rig.app), st["pty"]["slave"])
         self.assertEqual(st["pty"]["to_m7"], len(blob))
@@ -374,8 +459,7 @@ class RawPty(unittest.TestCase):
             for i, how in enumerate(("hang_up", "swap")):
                 if how == "hang_up":
                     rig.fw.hang_up()
-                    rig.client.find(lambda o: o.get("class") == "STATE" and
-                                    o["state"] == "down", "down")
+                    rig.wait_down()
                     time.sleep(0.2)
                 rig.fw.swap()
                 rig.wait_state("up")
@@ -468,16 +552,7 @@ class RawPty(unittest.TestCase):
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:
             rig.fw.write(b"made at last\n")
-            got = bytearray()
-
-            def arrived():
-                select.select([fd], [], [], 0.05)
-                try:
-                    got.extend(os.read(fd, 4096))
-                except BlockingIOError:
-                    pass
-                return b"made at last\n" in got
-            wait_for(arrived, "bytes through the new pty")
+            wait_for(fd_got(fd, bytearray(), b"made at last\n"), "bytes through the new pty")
             # Another reload with nothing changed keeps it: the app's fd stays good.
             slave = os.readlink(rig.app)
             rig.reload()
@@ -488,10 +563,7 @@ class RawPty(unittest.TestCase):
             os.close(fd)
 
     def pty_status(self, rig):
-        rig.client.objs.clear()
-        rig.client.send({"cmd": "status", "id": 90})
-        return rig.client.find(lambda o: o.get("class") == "STATUS", "STATUS")[
-            "channels"][0]["pty"]
+        return rig.status(90)["pty"]
 
     def test_bytes_lost_with_the_pty_are_counted(self):
         rig = self.rig = Rig()
@@ -502,8 +574,7 @@ class RawPty(unittest.TestCase):
             wait_for(lambda: self.pty_status(rig)["to_app"] == 3000, "bytes to the pty")
             # From the app while the link is down: held by the daemon.
             rig.fw.hang_up()
-            rig.client.find(lambda o: o.get("class") == "STATE" and o["state"] == "down",
-                            "down")
+            rig.wait_down()
             self.assertEqual(os.write(fd, b"w" * 10000), 10000)
             wait_for(lambda: self.pty_status(rig)["paused_ms"] > 0, "the app's bytes held")
             time.sleep(0.2)  # the kernel hands the rest of the write to the daemon
@@ -519,24 +590,13 @@ class RawPty(unittest.TestCase):
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         slave = os.readlink(rig.app)
         got = bytearray()
-
-        def app_got(data):
-            def f():
-                select.select([fd], [], [], 0.05)
-                try:
-                    got.extend(os.read(fd, 4096))
-                except BlockingIOError:
-                    pass
-                return data in got
-            return f
         try:
             rig.fw.write(b"before\n")
-            wait_for(app_got(b"before\n"), "bytes before")
+            wait_for(fd_got(fd, got, b"before\n"), "bytes before")
             # The firmware's tty comes back under another name, and `device` says so: the
             # channel reopens. (Never a link to a closed pts: its number may be reused.)
             rig.fw.hang_up()
-            rig.client.find(lambda o: o.get("class") == "STATE" and o["state"] == "down",
-                            "down")
+            rig.wait_down()
             os.write(fd, b"while reloading\n")  # held through the reopen
             rig.fw.link = rig.link + "-by-id"
             rig.fw.swap()
@@ -545,7 +605,7 @@ class RawPty(unittest.TestCase):
             rig.wait_state("up")
             rig.fw.wait_got(b"while reloading\n", "the held bytes")
             rig.fw.write(b"after\n")
-            wait_for(app_got(b"after\n"), "bytes after the reload, same fd")
+            wait_for(fd_got(fd, got, b"after\n"), "bytes after the reload, same fd")
             self.assertEqual(os.readlink(rig.app), slave, "the same pty")
             os.write(fd, b"still\n")
             rig.fw.wait_got(b"still\n", "app bytes after the reload")
@@ -555,10 +615,7 @@ class RawPty(unittest.TestCase):
                 text = f.read()
             with open(rig.conf, "w") as f:
                 f.write(text.replace("[channel fw]", "[channel fw2]"))
-            done = rig.daemon_log(0).count("configuration reloaded")
-            rig.daemon.send_signal(signal.SIGHUP)
-            wait_for(lambda: rig.daemon_log(0).count("configuration reloaded") > done,
-                     "the reload")
+            rig.hup()
             self.assertIn("1 channel(s) added, 1 removed", rig.daemon_log())
             self.assertNotEqual(os.readlink(rig.app), slave)
             self.assertEqual(os.read(fd, 100), b"", "a hang-up: end of file")
@@ -660,18 +717,9 @@ class RawPty(unittest.TestCase):
         try:
             lflag = termios.tcgetattr(fd)[3]
             self.assertEqual(lflag & (termios.ECHO | termios.ICANON), 0)
-            got = bytearray()
-
-            def arrived():
-                select.select([fd], [], [], 0.05)
-                try:
-                    got.extend(os.read(fd, 4096))
-                except BlockingIOError:
-                    pass
-                return b"raw again" in got
             rig.fw.got.clear()
             rig.fw.write(b"raw again")
-            wait_for(arrived, "bytes without a newline (not cooked)")
+            wait_for(fd_got(fd, bytearray(), b"raw again"), "bytes without a newline (not cooked)")
             rig.fw.pump(0.2)
             self.assertNotIn(b"raw again", bytes(rig.fw.got), "no echo to the M7")
         finally:
@@ -784,15 +832,10 @@ class RawPty(unittest.TestCase):
         p = subprocess.Popen([DAEMON, "-f", "-c", conf], stdout=log, stderr=subprocess.STDOUT,
                              preexec_fn=as_nobody)
         try:
-            def said():
-                with open(logpath, errors="replace") as f:
-                    return "running:" in f.read()
-            wait_for(said, "the daemon running")
-            with open(logpath, errors="replace") as f:
-                text = f.read()
+            wait_for(lambda: "running:" in read_text(logpath), "the daemon running")
             self.assertIn(f"pty {d}/app-tty: cannot give it group root: Operation not "
                           f"permitted (the daemon's user must be a member of that group)",
-                          text)
+                          read_text(logpath))
             self.assertFalse(os.path.lexists(os.path.join(d, "app-tty")))
         finally:
             p.send_signal(signal.SIGTERM)
@@ -804,13 +847,7 @@ class RawPty(unittest.TestCase):
         rig = self.rig = Rig()
         total = 1 << 20  # far more than the kernel and the daemon hold for the pty
         rig.fw.write(bytes(range(256)) * (total // 256))
-
-        def read_by_daemon():
-            rig.client.objs.clear()
-            rig.client.send({"cmd": "status", "id": 91})
-            return rig.client.find(lambda o: o.get("class") == "STATUS", "STATUS")[
-                "channels"][0]["raw_rx_bytes"]
-        wait_for(lambda: read_by_daemon() == total, "the whole burst read")
+        wait_for(lambda: rig.status(91)["raw_rx_bytes"] == total, "the whole burst read")
         st = self.pty_status(rig)  # settled: nobody reads the pty
         self.assertGreater(st["dropped_to_app"], 0)
         self.assertEqual(st["to_app"] + st["dropped_to_app"] + 256 * 1024, total,
@@ -865,22 +902,9 @@ class RawPty(unittest.TestCase):
         # A wire-v1 firmware (m7sim) whose port 2 loops SEND back as DATA: the app's bytes
         # go out as SEND on pty_port, come back as that port's captures, and only those
         # reach the pty; across a restart of the firmware (a new tty under the name).
-        d = tempfile.mkdtemp(prefix="m7b-rawpty-wire-")
-        link, app, sock = (os.path.join(d, n) for n in ("ttyRPMSG30", "app-tty", "sock"))
-        conf = os.path.join(d, "m7bridge.conf")
-        with open(conf, "w") as f:
-            f.write(f"[daemon]\nsocket = {sock}\nkernel_log = off\n[channel m7]\n"
-                    f"device = {link}\npty = {app}\npty_port = 2\nreopen_min_ms = 20\n")
-        sim_args = [SIM, "--link", link, "--source", "2:rate=0,loop=1", "--source",
-                    "1:rate=50,pattern=text", "--heartbeat-ms", "200"]
-        log = open(os.path.join(d, "log"), "ab")
-        procs = [subprocess.Popen(sim_args, stdout=log, stderr=subprocess.STDOUT)]
-        try:
-            wait_for(lambda: os.path.islink(link), "m7sim link")
-            procs.append(subprocess.Popen([DAEMON, "-f", "-c", conf], stdout=log,
-                                          stderr=subprocess.STDOUT))
-            wait_for(lambda: os.path.islink(app), "pty link")
-            port = serial.Serial(app, 115200, timeout=0.05)
+        with WireRig(self, ["--source", "2:rate=0,loop=1", "--source", "1:rate=50,pattern=text",
+                            "--heartbeat-ms", "200"], 2, "reopen_min_ms = 20\n") as w:
+            port = serial.Serial(w.app, 115200, timeout=0.05)
             for i in range(2):
                 msg = b"".join(b"line %d-%03d\n" % (i, k) for k in range(40))
                 got = bytearray()
@@ -893,133 +917,46 @@ class RawPty(unittest.TestCase):
                 wait_for(echoed, f"loop-back through the pty ({i})")
                 self.assertNotIn(b"port 1 capture", bytes(got), "only pty_port reaches the pty")
                 if i == 0:
-                    procs[0].send_signal(signal.SIGTERM)  # the firmware goes away ...
-                    procs[0].wait(10)
-                    os.unlink(link) if os.path.lexists(link) else None
-                    procs[0] = subprocess.Popen(sim_args, stdout=log,
-                                                stderr=subprocess.STDOUT)  # ... and back
+                    w.procs[0].send_signal(signal.SIGTERM)  # the firmware goes away ...
+                    w.procs[0].wait(10)
+                    os.unlink(w.link) if os.path.lexists(w.link) else None
+                    w.procs[0] = w.start(w.sim_args)  # ... and back
             port.close()
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-                    p.wait(10)
-            log.close()
-            if self.failed_now():
-                with open(os.path.join(d, "log"), errors="replace") as f:
-                    sys.stderr.write(f.read()[-3000:])
-            shutil.rmtree(d, ignore_errors=True)
 
     @unittest.skipUnless(os.path.exists(SIM), "needs m7sim")
     def test_wire_pty_bytes_the_firmware_refuses_are_said(self):
         # pty_port names a port this firmware does not have: every SEND is refused. The
         # app's write() succeeded, so the log must say so (and STATUS count it).
-        d = tempfile.mkdtemp(prefix="m7b-rawpty-wire-")
-        link, app, sock = (os.path.join(d, n) for n in ("ttyRPMSG30", "app-tty", "sock"))
-        conf = os.path.join(d, "m7bridge.conf")
-        with open(conf, "w") as f:
-            f.write(f"[daemon]\nsocket = {sock}\nkernel_log = off\n[channel m7]\n"
-                    f"device = {link}\npty = {app}\npty_port = 9\n")
-        logpath = os.path.join(d, "log")
-        log = open(logpath, "ab")
-        procs = [subprocess.Popen([SIM, "--link", link, "--source", "2:rate=0,loop=1"],
-                                  stdout=log, stderr=subprocess.STDOUT)]
-        fd = -1
-        try:
-            wait_for(lambda: os.path.islink(link), "m7sim link")
-            procs.append(subprocess.Popen([DAEMON, "-f", "-c", conf], stdout=log,
-                                          stderr=subprocess.STDOUT))
-            wait_for(lambda: os.path.islink(app), "pty link")
-            fd = os.open(app, os.O_RDWR | os.O_NOCTTY)
-            tty.setraw(fd)
+        with WireRig(self, ["--source", "2:rate=0,loop=1"], 9) as w:
+            fd = w.open_app()
             self.assertEqual(os.write(fd, b"hello\n"), 6)
 
             def status():
-                r = subprocess.run([CTL, "-s", sock, "status", "--json"],
+                r = subprocess.run([CTL, "-s", w.sock, "status", "--json"],
                                    capture_output=True, text=True, timeout=10)
                 return json.loads(r.stdout)["channels"][0]["pty"] if r.returncode == 0 \
                     else {}
             wait_for(lambda: status().get("failed_to_m7") == 6, "the bytes counted as failed")
-
-            def logged():
-                with open(logpath, errors="replace") as f:
-                    return (f"pty {app}: 6 bytes from the app not taken by the firmware "
-                            f"(the firmware has no port 9)") in f.read()
-            wait_for(logged, "the failure logged")
-        finally:
-            if fd >= 0:
-                os.close(fd)
-            for p in reversed(procs):
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-                    p.wait(10)
-            log.close()
-            if self.failed_now():
-                with open(logpath, errors="replace") as f:
-                    sys.stderr.write(f.read()[-3000:])
-            shutil.rmtree(d, ignore_errors=True)
+            wait_for(lambda: (f"pty {w.app}: 6 bytes from the app not taken by the firmware "
+                              f"(the firmware has no port 9)") in read_text(w.logpath),
+                     "the failure logged")
 
     @unittest.skipUnless(os.path.exists(SIM), "needs m7sim")
     def test_wire_pty_port_changes_in_place(self):
-        d = tempfile.mkdtemp(prefix="m7b-rawpty-wire-")
-        link, app, sock = (os.path.join(d, n) for n in ("ttyRPMSG30", "app-tty", "sock"))
-        conf = os.path.join(d, "m7bridge.conf")
-
-        def write_conf(port):
-            with open(conf, "w") as f:
-                f.write(f"[daemon]\nsocket = {sock}\nkernel_log = off\n[channel m7]\n"
-                        f"device = {link}\npty = {app}\npty_port = {port}\n")
-        write_conf(2)
-        logpath = os.path.join(d, "log")
-        log = open(logpath, "ab")
-        procs = [subprocess.Popen([SIM, "--link", link, "--source", "2:rate=0,loop=1",
-                                   "--source", "3:rate=0,loop=1"],
-                                  stdout=log, stderr=subprocess.STDOUT)]
-        fd = -1
-        try:
-            wait_for(lambda: os.path.islink(link), "m7sim link")
-            procs.append(subprocess.Popen([DAEMON, "-f", "-c", conf], stdout=log,
-                                          stderr=subprocess.STDOUT))
-            wait_for(lambda: os.path.islink(app), "pty link")
-            slave = os.readlink(app)
-            fd = os.open(app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-            tty.setraw(fd)
+        with WireRig(self, ["--source", "2:rate=0,loop=1", "--source", "3:rate=0,loop=1"],
+                     2) as w:
+            slave = os.readlink(w.app)
+            fd = w.open_app(os.O_NONBLOCK)
             got = bytearray()
-
-            def echoed(data):
-                def f():
-                    select.select([fd], [], [], 0.05)
-                    try:
-                        got.extend(os.read(fd, 4096))
-                    except BlockingIOError:
-                        pass
-                    return data in got
-                return f
             os.write(fd, b"on port 2\n")
-            wait_for(echoed(b"on port 2\n"), "loop-back on port 2")
+            wait_for(fd_got(fd, got, b"on port 2\n"), "loop-back on port 2")
             # Another port for the pty: the app's fd carries on, sent and read on port 3.
-            write_conf(3)
-            procs[1].send_signal(signal.SIGHUP)
-
-            def reloaded():
-                with open(logpath, errors="replace") as f:
-                    return "configuration reloaded" in f.read()
-            wait_for(reloaded, "the reload")
-            self.assertEqual(os.readlink(app), slave, "the same pty")
+            w.write_conf(3)
+            w.procs[1].send_signal(signal.SIGHUP)
+            wait_for(lambda: "configuration reloaded" in read_text(w.logpath), "the reload")
+            self.assertEqual(os.readlink(w.app), slave, "the same pty")
             os.write(fd, b"on port 3\n")
-            wait_for(echoed(b"on port 3\n"), "loop-back on port 3, same fd")
-        finally:
-            if fd >= 0:
-                os.close(fd)
-            for p in reversed(procs):
-                if p.poll() is None:
-                    p.send_signal(signal.SIGTERM)
-                    p.wait(10)
-            log.close()
-            if self.failed_now():
-                with open(logpath, errors="replace") as f:
-                    sys.stderr.write(f.read()[-3000:])
-            shutil.rmtree(d, ignore_errors=True)
+            wait_for(fd_got(fd, got, b"on port 3\n"), "loop-back on port 3, same fd")
 
     def test_throughput_through_pty(self):
         rig = self.rig = Rig()

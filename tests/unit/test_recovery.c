@@ -186,9 +186,36 @@ static void small_config(struct recovery_config *c)
 	c->verify_ms = 4000;
 }
 
-static void test_resync_succeeds(void **state)
+/* A fresh recovery on the small ladder. */
+static void small_recovery(struct recovery *r)
 {
 	struct recovery_config c;
+
+	small_config(&c);
+	recovery_init(r, &c);
+}
+
+/* Runs n (at most 3) automatic ladders that each end well at resync: n of the budget spent. */
+static void ladders_ended_well(struct recovery *r, size_t n)
+{
+	static const struct row rows[] = {
+		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
+		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
+		 0, 0},
+		/* 30 s apart: no relapse, each ladder starts at resync */
+		{40000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 41000, 0},
+		{40010, HELLO,
+		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
+		{80000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 81000, 0},
+		{80010, HELLO,
+		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
+	};
+
+	run_rows(r, rows, 2 * n);
+}
+
+static void test_resync_succeeds(void **state)
+{
 	struct recovery r;
 	static const struct row rows[] = {
 		{1000, HELLO, "", 0, 0},
@@ -202,8 +229,7 @@ static void test_resync_succeeds(void **state)
 	};
 
 	(void)state;
-	small_config(&c);
-	recovery_init(&r, &c);
+	small_recovery(&r);
 	RUN(&r, rows);
 	assert_int_equal(r.state, RECOVERY_IDLE);
 	assert_int_equal(r.recoveries, 1);
@@ -214,7 +240,6 @@ static void test_resync_succeeds(void **state)
 /* Every step fails in turn: timeouts, a retry delay, action errors, then `failed`. */
 static void test_full_ladder(void **state)
 {
-	struct recovery_config c;
 	struct recovery r;
 	static const struct row rows[] = {
 		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
@@ -243,8 +268,7 @@ static void test_full_ladder(void **state)
 	};
 
 	(void)state;
-	small_config(&c);
-	recovery_init(&r, &c);
+	small_recovery(&r);
 	RUN(&r, rows);
 	assert_int_equal(r.recoveries, 2);
 }
@@ -307,7 +331,6 @@ static void test_stale_result(void **state)
 /* Degraded faults: probed, then escalated when they repeat inside the window. */
 static void test_degraded(void **state)
 {
-	struct recovery_config c;
 	struct recovery r;
 	static const struct row rows[] = {
 		{1000, DEGRADED("kick_timeout"), "probe", 0, 0},
@@ -323,27 +346,15 @@ static void test_degraded(void **state)
 	};
 
 	(void)state;
-	small_config(&c);
-	recovery_init(&r, &c);
+	small_recovery(&r);
 	RUN(&r, rows);
 }
 
 /* The budget: three automatic ladders per 100 s; the fourth waits; a request does not. */
 static void test_budget(void **state)
 {
-	struct recovery_config c;
 	struct recovery r;
 	static const struct row rows[] = {
-		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
-		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
-		 0, 0},
-		/* 30 s apart: no relapse, each ladder starts at resync */
-		{40000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 41000, 0},
-		{40010, HELLO,
-		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
-		{80000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 81000, 0},
-		{80010, HELLO,
-		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
 		{90000, DOWN("stall"), "set_state(failed,budget) gave_up(budget)", 100000, 0},
 		{99999, TICK, "", 100000, 0},
 		{100000, TICK, "set_state(recovering,retry) send_host_hello", 101000, 0},
@@ -357,8 +368,8 @@ static void test_budget(void **state)
 	};
 
 	(void)state;
-	small_config(&c);
-	recovery_init(&r, &c);
+	small_recovery(&r);
+	ladders_ended_well(&r, 3);
 	RUN(&r, rows);
 }
 
@@ -367,16 +378,8 @@ static void test_budget(void **state)
  * the budget refuses again changes nothing the clients see. */
 static void test_failed_then_budget(void **state)
 {
-	struct recovery_config c;
 	struct recovery r;
 	static const struct row rows[] = {
-		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
-		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
-		 0, 0},
-		/* 30 s apart: no relapse, each ladder starts at resync */
-		{40000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 41000, 0},
-		{40010, HELLO,
-		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
 		{40020, RECOVER(RECOVERY_STEP_HOOK),
 		 "set_state(recovering,recover) close_tty run_hook", 43020, 0},
 		{40030, RES(-EIO),
@@ -387,8 +390,8 @@ static void test_failed_then_budget(void **state)
 	};
 
 	(void)state;
-	small_config(&c);
-	recovery_init(&r, &c);
+	small_recovery(&r);
+	ladders_ended_well(&r, 2);
 	RUN(&r, rows);
 }
 
@@ -400,13 +403,6 @@ static void test_carry(void **state)
 	struct recovery old, r;
 	struct recovery_actions out;
 	static const struct row rows[] = {
-		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
-		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
-		 0, 0},
-		/* 30 s apart: no relapse, each ladder starts at resync */
-		{40000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 41000, 0},
-		{40010, HELLO,
-		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
 		{40020, RECOVER(RECOVERY_STEP_HOOK),
 		 "set_state(recovering,recover) close_tty run_hook", 43020, 0},
 		{40030, RES(-EIO),
@@ -417,6 +413,7 @@ static void test_carry(void **state)
 	(void)state;
 	small_config(&c);
 	recovery_init(&old, &c);
+	ladders_ended_well(&old, 2);
 	RUN(&old, rows);
 	/* the new settings: another ladder, a shorter backoff cap */
 	c.n_steps = 1;
@@ -503,19 +500,8 @@ static void test_relapse(void **state)
  * every HEARTBEAT would bring it back up and the next kick failure fail it again. */
 static void test_degraded_budget_spent(void **state)
 {
-	struct recovery_config c;
 	struct recovery r;
 	static const struct row rows[] = {
-		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
-		{10, HELLO, "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)",
-		 0, 0},
-		/* 30 s apart: no relapse, each ladder starts at resync */
-		{40000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 41000, 0},
-		{40010, HELLO,
-		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
-		{80000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 81000, 0},
-		{80010, HELLO,
-		 "step_done(resync,0,10) set_state(up,recovered) recovered(resync,10)", 0, 0},
 		{80100, DEGRADED("kick_timeout"), "probe", 0, 0},
 		{80200, DEGRADED("kick_timeout"), "probe", 0, 0},
 		{80300, DEGRADED("kick_timeout"), "probe", 0, 0},
@@ -534,8 +520,8 @@ static void test_degraded_budget_spent(void **state)
 	};
 
 	(void)state;
-	small_config(&c);
-	recovery_init(&r, &c);
+	small_recovery(&r);
+	ladders_ended_well(&r, 3);
 	RUN(&r, rows);
 }
 
@@ -580,7 +566,6 @@ static void test_backoff(void **state)
 
 static void test_reload(void **state)
 {
-	struct recovery_config c;
 	struct recovery r;
 	static const struct row rows[] = {
 		{0, RELOAD("../etc/passwd"), "", 0, -EINVAL},
@@ -603,8 +588,7 @@ static void test_reload(void **state)
 	};
 
 	(void)state;
-	small_config(&c);
-	recovery_init(&r, &c);
+	small_recovery(&r);
 	RUN(&r, rows);
 	assert_int_equal(r.recoveries, 1);
 }
@@ -613,7 +597,6 @@ static void test_reload(void **state)
  * the rollback is verified too and ends rolled_back, then up. */
 static void test_reload_rollback(void **state)
 {
-	struct recovery_config c;
 	struct recovery r;
 	static const struct row rows[] = {
 		{0, RELOAD_RB("new.elf", "../x", false), "", 0, -EINVAL},
@@ -657,8 +640,7 @@ static void test_reload_rollback(void **state)
 	};
 
 	(void)state;
-	small_config(&c);
-	recovery_init(&r, &c);
+	small_recovery(&r);
 	RUN(&r, rows);
 	/* the last reload's steps: reload, then its rollback; the history keeps the earlier
 	 * reloads' too, numbered before them */
@@ -673,7 +655,6 @@ static void test_reload_rollback(void **state)
  * to load leaves the channel failed. Without a known good firmware there is no rollback. */
 static void test_reload_no_rollback(void **state)
 {
-	struct recovery_config c;
 	struct recovery r;
 	static const struct row rows[] = {
 		{0, RELOAD_RB("new.elf", "good.elf", true),
@@ -703,8 +684,7 @@ static void test_reload_no_rollback(void **state)
 	};
 
 	(void)state;
-	small_config(&c);
-	recovery_init(&r, &c);
+	small_recovery(&r);
 	RUN(&r, rows);
 }
 
@@ -759,7 +739,6 @@ static void test_start_offline(void **state)
 /* Without a configured firmware the start sets none: remoteproc starts what it names. */
 static void test_start_no_firmware(void **state)
 {
-	struct recovery_config c;
 	struct recovery r;
 	static const struct row rows[] = {
 		{0, START, "set_state(recovering,m7_offline) close_tty rproc_start", 15000, 0},
@@ -770,8 +749,7 @@ static void test_start_no_firmware(void **state)
 	};
 
 	(void)state;
-	small_config(&c);
-	recovery_init(&r, &c);
+	small_recovery(&r);
 	RUN(&r, rows);
 }
 
@@ -779,7 +757,6 @@ static void test_start_no_firmware(void **state)
  * verified, ending rolled_back (interrupted), then up; a failure ends failed, once. */
 static void test_rollback_interrupted(void **state)
 {
-	struct recovery_config c;
 	struct recovery r;
 	static const struct row rows[] = {
 		{0, ROLLBACK("new.elf", "../x"), "", 0, -EINVAL},
@@ -809,8 +786,7 @@ static void test_rollback_interrupted(void **state)
 	};
 
 	(void)state;
-	small_config(&c);
-	recovery_init(&r, &c);
+	small_recovery(&r);
 	RUN(&r, rows);
 	/* two rollbacks, one step each, both kept in the history */
 	assert_int_equal(r.history_n, 2);
