@@ -36,8 +36,8 @@ struct fx {
 	pid_t sim;
 };
 
-/* What the next setup builds. */
-static struct {
+/* What a setup builds. */
+struct opts {
 	const char *rproc_state; /* the tree's `state` when m7sim and the daemon start */
 	const char *channel;	 /* extra [channel m7] keys */
 	bool privsep;		 /* `user` = the test's own: writes go through the helper */
@@ -46,7 +46,8 @@ static struct {
 	const char *rproc_later; /* the tree's `state` once m7sim runs (what it ignores) */
 	bool kmsg;		 /* kernel lines through a FIFO the test writes */
 	bool second;		 /* a second channel on the same remoteproc, no node yet */
-} opt;
+};
+static struct opts opt; /* setup()'s, set by setup_with() */
 
 static int teardown(void **state)
 {
@@ -337,12 +338,17 @@ static void check_started(struct fx *f, const char *fw, const char *kind)
 	cJSON_Delete(inc);
 }
 
+/* setup() with these options, which hold for that setup only. */
+static int setup_with(void **state, struct opts o)
+{
+	opt = o;
+	int r = setup(state);
+	opt = (struct opts){0};
+	return r;
+}
 static int setup_offline(void **state)
 {
-	opt.rproc_state = "offline\n";
-	opt.channel = "";
-	opt.privsep = false;
-	return setup(state);
+	return setup_with(state, (struct opts){.rproc_state = "offline\n", .channel = ""});
 }
 
 /* No `firmware`: the image remoteproc names is started. */
@@ -362,10 +368,9 @@ static void test_offline_started(void **state)
 
 static int setup_offline_firmware_privsep(void **state)
 {
-	opt.rproc_state = "offline\n";
-	opt.channel = "firmware = app2.elf\n";
-	opt.privsep = true;
-	return setup(state);
+	return setup_with(state, (struct opts){.rproc_state = "offline\n",
+					       .channel = "firmware = app2.elf\n",
+					       .privsep = true});
 }
 
 /* `firmware` set: that image is written to remoteproc, then started; the daemon runs as
@@ -381,10 +386,8 @@ static void test_offline_started_firmware(void **state)
 
 static int setup_offline_manual(void **state)
 {
-	opt.rproc_state = "offline\n";
-	opt.channel = "autostart = false\n";
-	opt.privsep = false;
-	return setup(state);
+	return setup_with(
+		state, (struct opts){.rproc_state = "offline\n", .channel = "autostart = false\n"});
 }
 
 /* autostart = false: the M7 is someone else's to start. The daemon says so, once, and
@@ -430,13 +433,9 @@ static void test_offline_autostart_off(void **state)
 
 static int setup_crashed(void **state)
 {
-	opt.rproc_state = "offline\n";
-	opt.rproc_later = "crashed\n";
-	opt.channel = "recovery_steps = resync\n";
-	opt.privsep = false;
-	int r = setup(state);
-	opt.rproc_later = NULL;
-	return r;
+	return setup_with(state, (struct opts){.rproc_state = "offline\n",
+					       .rproc_later = "crashed\n",
+					       .channel = "recovery_steps = resync\n"});
 }
 
 /* A crashed M7 is left to the kernel or a person: STATUS says so (m7_crashed, not
@@ -460,10 +459,9 @@ static void test_crashed_said(void **state)
 
 static int setup_running(void **state)
 {
-	opt.rproc_state = "running\n";
-	opt.channel = "recovery_steps = resync\ndown_grace_ms = 300\n";
-	opt.privsep = false;
-	return setup(state);
+	return setup_with(
+		state, (struct opts){.rproc_state = "running\n",
+				     .channel = "recovery_steps = resync\ndown_grace_ms = 300\n"});
 }
 
 /* Stopped by someone and left offline: once its link stayed down for down_grace_ms it is
@@ -494,10 +492,10 @@ static cJSON *request(struct fx *f, const char *line);
 /* One ladder per period: a recover request spends it. */
 static int setup_running_budget(void **state)
 {
-	opt.rproc_state = "running\n";
-	opt.channel = "recovery_steps = resync\ndown_grace_ms = 300\nrecovery_budget = 1\n";
-	opt.privsep = false;
-	return setup(state);
+	return setup_with(state,
+			  (struct opts){.rproc_state = "running\n",
+					.channel = "recovery_steps = resync\ndown_grace_ms = 300\n"
+						   "recovery_budget = 1\n"});
 }
 
 /* Stopped by someone while the budget is spent: the start is refused, and the fault that
@@ -534,13 +532,10 @@ static void test_stopped_budget_spent(void **state)
 
 static int setup_running_kmsg(void **state)
 {
-	opt.rproc_state = "running\n";
-	opt.channel = "recovery_steps = resync\ndown_grace_ms = 6000\n";
-	opt.privsep = false;
-	opt.kmsg = true;
-	int r = setup(state);
-	opt.kmsg = false;
-	return r;
+	return setup_with(
+		state, (struct opts){.rproc_state = "running\n",
+				     .channel = "recovery_steps = resync\ndown_grace_ms = 6000\n",
+				     .kmsg = true});
 }
 
 /* SIGHUP with the configuration conf; waits until the daemon took it. */
@@ -652,13 +647,10 @@ static void test_sighup_keeps_down_grace(void **state)
 
 static int setup_grace_short(void **state)
 {
-	opt.rproc_state = "running\n";
-	opt.channel = "recovery_steps = resync\ndown_grace_ms = 1500\n";
-	opt.privsep = false;
-	opt.kmsg = true;
-	int r = setup(state);
-	opt.kmsg = false;
-	return r;
+	return setup_with(
+		state, (struct opts){.rproc_state = "running\n",
+				     .channel = "recovery_steps = resync\ndown_grace_ms = 1500\n",
+				     .kmsg = true});
 }
 
 /* A reload asked for while a deferred start counts down loads and verifies its image;
@@ -692,10 +684,8 @@ static void test_reload_during_countdown(void **state)
 
 static int setup_start_nohello(void **state)
 {
-	opt.rproc_state = "offline\n";
-	opt.channel = "firmware = nohello.elf\n";
-	opt.privsep = false;
-	return setup(state);
+	return setup_with(state, (struct opts){.rproc_state = "offline\n",
+					       .channel = "firmware = nohello.elf\n"});
 }
 
 /* `recover` (any step) while the start step runs is refused as busy, the start goes on
@@ -773,15 +763,10 @@ static void test_sigterm_during_start(void **state)
 
 static int setup_shared(void **state)
 {
-	opt.rproc_state = "offline\n";
-	opt.channel = "firmware = nohello.elf\n";
-	opt.privsep = false;
-	opt.kmsg = true;
-	opt.second = true;
-	int r = setup(state);
-	opt.kmsg = false;
-	opt.second = false;
-	return r;
+	return setup_with(state, (struct opts){.rproc_state = "offline\n",
+					       .channel = "firmware = nohello.elf\n",
+					       .kmsg = true,
+					       .second = true});
 }
 
 /* Two channels on one remoteproc: while one starts the M7, a fault on the other (the
@@ -817,10 +802,9 @@ static void test_shared_remoteproc(void **state)
 
 static int setup_toggle(void **state)
 {
-	opt.rproc_state = "offline\n";
-	opt.channel = "autostart = false\ndown_grace_ms = 300\n";
-	opt.privsep = false;
-	return setup(state);
+	return setup_with(state,
+			  (struct opts){.rproc_state = "offline\n",
+					.channel = "autostart = false\ndown_grace_ms = 300\n"});
 }
 
 /* autostart turned on by SIGHUP starts the waiting M7 at once; turned off again, an M7
@@ -903,11 +887,11 @@ static void reload_interrupted(struct fx *f, int sig)
 
 static int setup_reload(void **state)
 {
-	opt.rproc_state = "running\n";
 	/* The ladder's remoteproc step would restart whatever remoteproc names. */
-	opt.channel = "recovery_steps = remoteproc\nremoteproc_tries = 1\n";
-	opt.privsep = false;
-	return setup(state);
+	return setup_with(
+		state,
+		(struct opts){.rproc_state = "running\n",
+			      .channel = "recovery_steps = remoteproc\nremoteproc_tries = 1\n"});
 }
 
 /* No `firmware` configured: only the record says what ran before. */
@@ -920,10 +904,10 @@ static void test_reload_cut_short(void **state)
 
 static int setup_reload_firmware(void **state)
 {
-	opt.rproc_state = "running\n";
-	opt.channel = "firmware = good.elf\nrecovery_steps = remoteproc\nremoteproc_tries = 1\n";
-	opt.privsep = false;
-	return setup(state);
+	return setup_with(state, (struct opts){.rproc_state = "running\n",
+					       .channel = "firmware = good.elf\n"
+							  "recovery_steps = remoteproc\n"
+							  "remoteproc_tries = 1\n"});
 }
 
 /* `firmware` configured, and the daemon killed rather than stopped. */
@@ -936,13 +920,9 @@ static void test_reload_cut_short_by_crash(void **state)
 
 static int setup_bad_record(void **state)
 {
-	opt.rproc_state = "running\n";
-	opt.channel = "";
-	opt.privsep = false;
-	opt.record = "good.elf not-hex\nnohello.elf\n";
-	int r = setup(state);
-	opt.record = NULL;
-	return r;
+	return setup_with(state, (struct opts){.rproc_state = "running\n",
+					       .channel = "",
+					       .record = "good.elf not-hex\nnohello.elf\n"});
 }
 
 /* A reload record that is not one is said so and removed; the M7 is left alone. */
@@ -964,15 +944,10 @@ static void test_bad_record(void **state)
 
 static int setup_fifo_record(void **state)
 {
-	opt.rproc_state = "running\n";
-	opt.channel = "";
-	opt.privsep = false;
-	opt.record = "fifo";
-	opt.good_fifo = true;
-	int r = setup(state);
-	opt.record = NULL;
-	opt.good_fifo = false;
-	return r;
+	return setup_with(state, (struct opts){.rproc_state = "running\n",
+					       .channel = "",
+					       .record = "fifo",
+					       .good_fifo = true});
 }
 
 /* A FIFO in a record's place (the reload's, the last good one's) would block a read: it
