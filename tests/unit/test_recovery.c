@@ -688,7 +688,6 @@ static void test_reload_no_rollback(void **state)
 	RUN(&r, rows);
 }
 
-/* A ladder with no steps records faults and refuses requests. */
 /* An M7 found offline is started (the configured firmware set first), verified, up
  * "started"; counted against the budget; a start that fails leaves the channel failed,
  * and the retry walks the ladder. */
@@ -795,6 +794,7 @@ static void test_rollback_interrupted(void **state)
 	assert_int_equal(r.history[1].step, RECOVERY_STEP_ROLLBACK);
 }
 
+/* A ladder with no steps records faults and refuses requests. */
 static void test_no_steps(void **state)
 {
 	struct recovery_config c;
