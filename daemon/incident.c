@@ -2,6 +2,7 @@
 #include "incident.h"
 #include "evidence.h"
 #include "macro.h"
+#include "regfile.h"
 #include "utf8.h"
 
 #include <dirent.h>
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -374,49 +374,21 @@ static void safe_name(char *dst, size_t size, const char *src)
 	dst[i] = '\0';
 }
 
-/* Creates a fresh file under an unpredictable name in the store: O_EXCL|O_NOFOLLOW, so a
- * name planted in advance (a symlink, a file) is never followed or reused. */
-static int create_temp(const struct incident_store *s, char *tmp, size_t cap)
+/* Writes text and a newline to name, atomically (regfile_replace_at()): a reader never
+ * sees half a file, and no name planted in the store is followed. Frees text. */
+static int write_file(const struct incident_store *s, const char *name, char *text)
 {
-	for (int tries = 0; tries < 16; tries++) {
-		uint64_t rnd;
-		int fd;
+	size_t len = strlen(text);
+	char *line = realloc(text, len + 2);
+	int r;
 
-		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-			return errno ? -errno : -EIO;
-		snprintf(tmp, cap, ".incident-tmp-%016llx", (unsigned long long)rnd);
-		fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			    0640);
-		if (fd >= 0 || errno != EEXIST)
-			return fd >= 0 ? fd : -errno;
+	if (!line) {
+		free(text);
+		return -ENOMEM;
 	}
-	return -EEXIST;
-}
-
-/* Writes text and a newline to name: whole to a temporary file, then renamed, so a
- * reader never sees half a file. */
-static int write_file(const struct incident_store *s, const char *name, const char *text)
-{
-	char tmp[64];
-	size_t len = strlen(text), off = 0;
-	int r = 0, fd = create_temp(s, tmp, sizeof(tmp));
-
-	if (fd < 0)
-		return fd;
-	while (r == 0 && off <= len) {
-		const char *p = off < len ? text + off : "\n";
-		ssize_t w = write(fd, p, off < len ? len - off : 1);
-		if (w < 0 && errno != EINTR)
-			r = -errno;
-		else if (w > 0)
-			off += (size_t)w;
-	}
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && renameat(s->dirfd, tmp, s->dirfd, name) < 0)
-		r = -errno;
-	if (r < 0)
-		(void)unlinkat(s->dirfd, tmp, 0);
+	line[len] = '\n';
+	r = regfile_replace_at(s->dirfd, name, line, len + 1);
+	free(line);
 	return r;
 }
 
@@ -498,7 +470,6 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 	if (!text)
 		return -ENOMEM;
 	r = write_file(s, name, text);
-	free(text);
 	prune(s);
 	return r;
 }

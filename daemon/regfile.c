@@ -83,11 +83,35 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+int regfile_replace_at(int dirfd, const char *name, const void *data, size_t len)
+{
+	char tmp[96];
+	int fd = create_temp(dirfd, name, tmp, sizeof(tmp)), r;
+
+	if (fd < 0)
+		return fd;
+	r = write_all(fd, data, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	/* rename() replaces a link at name itself; it never writes through one. */
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	/* The rename itself reaches the disk only with its directory: a board that loses
+	 * power right after would otherwise come back with the old record. */
+	if (r == 0)
+		(void)fsync(dirfd);
+	if (r < 0)
+		(void)unlinkat(dirfd, tmp, 0);
+	return r;
+}
+
 int regfile_replace(const char *path, const void *data, size_t len)
 {
-	char dir[PATH_MAX], tmp[96];
+	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
-	int dirfd, fd, r;
+	int dirfd, r;
 
 	if (!*base)
 		return -EISDIR;
@@ -98,25 +122,7 @@ int regfile_replace(const char *path, const void *data, size_t len)
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return -errno;
-	fd = create_temp(dirfd, base, tmp, sizeof(tmp));
-	if (fd < 0) {
-		close(dirfd);
-		return fd;
-	}
-	r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	/* rename() replaces a link at path itself; it never writes through one. */
-	if (r == 0 && renameat(dirfd, tmp, dirfd, base) < 0)
-		r = -errno;
-	/* The rename itself reaches the disk only with its directory: a board that loses
-	 * power right after would otherwise come back with the old record. */
-	if (r == 0)
-		(void)fsync(dirfd);
-	if (r < 0)
-		(void)unlinkat(dirfd, tmp, 0);
+	r = regfile_replace_at(dirfd, base, data, len);
 	close(dirfd);
 	return r;
 }

@@ -19,4 +19,7 @@ int regfile_open_own(const char *path);
  * renamed over path. A reader sees the old file or the new one. 0 or -errno. */
 int regfile_replace(const char *path, const void *data, size_t len);
 
+/* As regfile_replace(), for name in the directory dirfd. */
+int regfile_replace_at(int dirfd, const char *name, const void *data, size_t len);
+
 #endif
