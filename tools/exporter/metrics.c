@@ -424,6 +424,14 @@ static const struct {
 	{"link_stalls", "m7bridge_m7_link_stalls", "Times the M7 could not send to the host."},
 	{"logs_dropped", "m7bridge_m7_dropped_logs", "LOG lines the M7 dropped."},
 	{"noise_bytes", "m7bridge_m7_noise_bytes", "Bytes the M7 received that were not frames."},
+	{"syncs_dropped", "m7bridge_m7_dropped_syncs",
+	 "Clock SYNCs the M7 could not answer (reply queue full)."},
+	{"acks_dropped", "m7bridge_m7_dropped_acks",
+	 "ACKs the M7 never sent (queue full or voided by HOST_HELLO)."},
+	{"host_no_credit", "m7bridge_m7_host_no_credit_frames",
+	 "Host SEND/CONFIG frames the M7 refused for lack of credit."},
+	{"host_voided", "m7bridge_m7_host_voided_frames",
+	 "Queued host SEND/CONFIG frames a HOST_HELLO discarded unexecuted."},
 };
 
 static const char *const states[] = {"down", "opening", "up", "recovering", "reloading", "failed"};
