@@ -75,7 +75,7 @@ class CtlLosses(unittest.TestCase):
     def test_untimed_column_and_losses_line(self):
         r = self.status([channel(untimed_frames=7, m7_counters={
             "uart_rx_bytes": 100, "captures": 30, "captures_dropped": 0,
-            "syncs_dropped": 2, "acks_dropped": 4294967312, "host_voided": 1})])
+            "syncs_dropped": 2, "acks_dropped": 4294967312, "host_bad": 1, "host_voided": 1})])
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = r.stdout.splitlines()
         head = lines[1].split()
