@@ -4,11 +4,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "fwcount.h"
+#include "proto.h"
 
 static struct m7b_heartbeat beat(uint64_t ticks, uint32_t n, uint32_t v)
 {
@@ -123,6 +125,54 @@ static void test_old_firmware_leaves_new_counters_unknown(void **state)
 	assert_int_equal(c.total[M7B_HB_SYNCS_DROPPED], 0);
 }
 
+/* STATUS m7_counters: the counters an old firmware sent, by name, and no others; none
+ * before a HEARTBEAT; none for a raw channel. */
+static char *status_with(const struct fwcount *c, bool raw)
+{
+	struct proto_status_channel ch = {.name = "m7",
+					  .device = "/dev/x",
+					  .state = "up",
+					  .raw = raw,
+					  .m7_known = c->known,
+					  .m7_totals = c->total};
+	struct proto_status s = {.release = "0", .channels = &ch, .nchannels = 1};
+	size_t len;
+	char *t = proto_render_status(&s, &len);
+
+	assert_non_null(t);
+	return t;
+}
+
+static void test_status_names_what_was_sent(void **state)
+{
+	struct fwcount c = {0};
+	struct m7b_heartbeat hb;
+	char *t;
+
+	(void)state;
+	t = status_with(&c, false);
+	assert_null(strstr(t, "m7_counters"));
+	assert_non_null(strstr(t, "\"untimed_frames\":0"));
+	free(t);
+	hb = beat(1, 13, 9);
+	fwcount_heartbeat(&c, &hb);
+	t = status_with(&c, false);
+	assert_non_null(strstr(t, "\"m7_counters\":{\"uart_rx_bytes\":9,"));
+	assert_non_null(strstr(t, "\"noise_bytes\":9}"));
+	assert_null(strstr(t, "syncs_dropped"));
+	assert_null(strstr(t, "\"credits\""));
+	free(t);
+	hb = beat(2, M7B_HB_NCOUNTERS, 10);
+	fwcount_heartbeat(&c, &hb);
+	t = status_with(&c, false);
+	assert_non_null(strstr(t, "\"host_voided\":10}"));
+	free(t);
+	t = status_with(&c, true);
+	assert_null(strstr(t, "m7_counters"));
+	assert_null(strstr(t, "untimed_frames"));
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,6 +182,7 @@ int main(void)
 		cmocka_unit_test(test_clock_back_is_a_new_boot),
 		cmocka_unit_test(test_credits_is_a_level),
 		cmocka_unit_test(test_old_firmware_leaves_new_counters_unknown),
+		cmocka_unit_test(test_status_names_what_was_sent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
