@@ -61,6 +61,62 @@ class FakeDaemon:
         self.srv.close()
 
 
+class FakeWatchDaemon(threading.Thread):
+    """Serves one watching client: HELLO and a HEARTBEAT at the watch, a second HEARTBEAT
+    after the first status poll of the watch, a FRAME after the second."""
+
+    def __init__(self, path, before, after, after_ticks=2000):
+        super().__init__(daemon=True)
+        self.before, self.after, self.after_ticks = before, after, after_ticks
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(1)
+        self.start()
+
+    @staticmethod
+    def hb(seq, dropped, ticks):
+        return {"class": "HEARTBEAT", "channel": "m7", "seq": seq, "now_ticks": ticks,
+                "counters": {"captures": 1, "captures_dropped": dropped}}
+
+    def run(self):
+        try:
+            c, _ = self.srv.accept()
+        except OSError:
+            return
+        with c:
+            send = lambda o: c.sendall(json.dumps(o).encode() + b"\n")
+            send({"class": "VERSION", "release": "0.1.0", "proto_major": 1, "proto_minor": 1})
+            buf, polls, watching = b"", 0, False
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    return
+                buf += d
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    req = json.loads(line)
+                    if req.get("cmd") == "watch":
+                        watching = True
+                        send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+                        send({"class": "HELLO", "channel": "m7", "name": "fake", "boot_id": 1,
+                              "tick_hz": 8000000, "max_payload": 478, "host_credits": 8,
+                              "now_ticks": 1, "new_boot": True})
+                        send(self.hb(1, self.before, 1000))
+                    elif req.get("cmd") == "status":
+                        polls += 1 if watching else 0
+                        send({"class": "STATUS", "id": req.get("id"),
+                              "channels": [channel()], "release": "0.1.0",
+                              "uptime_ms": 1000, "client_id": 1, "clients": []})
+                        if polls == 1:
+                            send(self.hb(2, self.after, self.after_ticks))
+                        elif polls == 2:
+                            send({"class": "FRAME", "channel": "m7", "port": 0, "seq": 3,
+                                  "t_first": 1, "t_last": 2, "data": "aGk="})
+
+    def close(self):
+        self.srv.close()
+
+
 class CtlLosses(unittest.TestCase):
     def status(self, channels):
         with tempfile.TemporaryDirectory() as d:
@@ -90,6 +146,29 @@ class CtlLosses(unittest.TestCase):
         r = self.status([channel(untimed_frames=0, m7_counters={"captures": 3})])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(len(r.stdout.splitlines()), 3, r.stdout)
+
+    def watch(self, *args):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = FakeWatchDaemon(path, *args)
+            try:
+                r = subprocess.run([CTL, "-s", path, "watch", "-n", "1"], capture_output=True,
+                                   text=True, timeout=30, stdin=subprocess.DEVNULL)
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_watch_counts_drops_across_a_wrap(self):
+        """captures_dropped is the M7's u32: from 0xFFFFFFF0 to 0x10 it dropped 32."""
+        self.assertIn("M7 dropped 32 captures", self.watch(0xFFFFFFF0, 0x10))
+
+    def test_watch_new_boot_without_hello(self):
+        """The clock went back (a reboot whose HELLO this watcher missed): the new boot's
+        5 drops, not a step of ~2^32."""
+        out = self.watch(100, 5, 10)
+        self.assertIn("M7 dropped 5 captures", out)
+        self.assertNotIn("4294967", out)
 
     def test_older_daemon(self):
         r = self.status([channel()])
