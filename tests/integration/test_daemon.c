@@ -1666,13 +1666,16 @@ static void test_status_untimed_and_m7_counters(void **state)
 	assert_true(mapped); /* untimed: those before the first fit, maybe none */
 
 	uint8_t pl[128];
-	struct m7b_heartbeat hb = {.now_ticks = fake_m7_ticks(), .ncounters = M7B_HB_NCOUNTERS};
+	/* Ticks as the fake M7's own HEARTBEATs (answers to the daemon's PINGs) count them,
+	 * whole milliseconds: one of those between these must not look like a clock gone
+	 * back, a new boot. */
+	struct m7b_heartbeat hb = {.now_ticks = h_now_ms() * 8000, .ncounters = M7B_HB_NCOUNTERS};
 	for (unsigned i = 0; i < M7B_HB_NCOUNTERS; i++)
 		hb.counter[i] = i + 1;
 	hb.counter[M7B_HB_ACKS_DROPPED] = 0xFFFFFFF0u;
 	int n = m7b_wire_pack_heartbeat(pl, sizeof pl, &hb);
 	assert_int_equal(fake_m7_frame(&f->m, M7B_T_HEARTBEAT, 0, 0, pl, (size_t)n), 0);
-	hb.now_ticks = fake_m7_ticks() + 1;
+	hb.now_ticks = h_now_ms() * 8000 + 1;
 	hb.counter[M7B_HB_ACKS_DROPPED] = 0x10u; /* wrapped: 0x20 more */
 	hb.counter[M7B_HB_SYNCS_DROPPED] = 20;
 	n = m7b_wire_pack_heartbeat(pl, sizeof pl, &hb);
