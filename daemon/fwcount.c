@@ -37,10 +37,14 @@ void fwcount_heartbeat(struct fwcount *c, const struct m7b_heartbeat *hb)
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t v = hb->counter[i];
 
+		uint32_t step = v - c->last[i];
+
+		/* A step of more than half the u32 range is a fall, not a wrap (2^31 events
+		 * between two HEARTBEATs): a restart neither HELLO nor clock showed. */
 		if (fwcount_is_gauge(i))
 			c->total[i] = v;
 		else
-			c->total[i] += (uint32_t)(v - c->last[i]);
+			c->total[i] += step > 0x80000000u ? v : step;
 		c->last[i] = v;
 	}
 	if (n > c->known)

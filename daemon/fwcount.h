@@ -22,7 +22,8 @@ struct fwcount {
 void fwcount_hello(struct fwcount *c, uint32_t boot_id);
 /* A HEARTBEAT: adds each counter's growth since the last one, modulo 2^32 (a wrap is a
  * small step, never a jump); now_ticks earlier than the last means a boot whose HELLO
- * was not seen, and the values count whole. */
+ * was not seen, and the values count whole, as does a counter that fell back by more
+ * than half the u32 range (a restart nothing else showed). */
 void fwcount_heartbeat(struct fwcount *c, const struct m7b_heartbeat *hb);
 /* True for the counters that are levels, not counts (CREDITS): not summed. */
 bool fwcount_is_gauge(unsigned i);

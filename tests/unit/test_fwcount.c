@@ -96,6 +96,34 @@ static void test_clock_back_is_a_new_boot(void **state)
 	assert_int_equal(c.restarts, 1);
 }
 
+/* A restart neither its HELLO (same boot_id: a port without entropy) nor its clock (a
+ * counter that runs on across M7 resets, like SYS_CTR) shows: its counters fall back. A
+ * fall of more than half the u32 range is no wrap (that would be over 2^31 events between
+ * two HEARTBEATs): the counter started over and its value counts whole. */
+static void test_unseen_restart_is_no_jump(void **state)
+{
+	struct fwcount c = {0};
+	struct m7b_heartbeat hb;
+
+	(void)state;
+	fwcount_hello(&c, 5);
+	hb = beat(1000, M7B_HB_NCOUNTERS, 700);
+	fwcount_heartbeat(&c, &hb);
+	fwcount_hello(&c, 5);
+	hb = beat(2000, M7B_HB_NCOUNTERS, 3);
+	fwcount_heartbeat(&c, &hb);
+	assert_int_equal(c.total[M7B_HB_CAPTURES_DROPPED], 703);
+	/* A true wrap is still a small step forward. */
+	hb = beat(3000, M7B_HB_NCOUNTERS, 0x7FFFFFFFu);
+	fwcount_heartbeat(&c, &hb);
+	hb = beat(4000, M7B_HB_NCOUNTERS, 0xFFFFFFFFu);
+	fwcount_heartbeat(&c, &hb);
+	hb = beat(5000, M7B_HB_NCOUNTERS, 0x7FFFFFFEu);
+	fwcount_heartbeat(&c, &hb);
+	assert_int_equal(c.total[M7B_HB_CAPTURES_DROPPED],
+			 703 + 0x7FFFFFFCull + 0x80000000ull + 0x7FFFFFFFull);
+}
+
 static void test_credits_is_a_level(void **state)
 {
 	struct fwcount c = {0};
@@ -180,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_wrap_is_a_small_step),
 		cmocka_unit_test(test_new_boot_adds_not_subtracts),
 		cmocka_unit_test(test_clock_back_is_a_new_boot),
+		cmocka_unit_test(test_unseen_restart_is_no_jump),
 		cmocka_unit_test(test_credits_is_a_level),
 		cmocka_unit_test(test_old_firmware_leaves_new_counters_unknown),
 		cmocka_unit_test(test_status_names_what_was_sent),
