@@ -236,13 +236,16 @@ static void print_heartbeat(struct watch *w, const struct m7b_event *ev)
 
 		/* The M7's counter is a u32 that wraps: a step down within a boot is a wrap, and
 		 * the drops are the step modulo 2^32. A new boot starts it at 0: its HELLO
-		 * clears have_dropped, and its clock going back says so if the HELLO was lost
-		 * (a slow watcher's objects are dropped). */
+		 * clears have_dropped, its clock going back says so if the HELLO was lost (a
+		 * slow watcher's objects are dropped), and a step of more than 2^31 is a fall,
+		 * not a wrap (a restart that kept its boot_id and clock). */
+		uint32_t step = (uint32_t)((uint64_t)d - (uint64_t)t->m7_dropped);
+
 		(void)m7b_event_get_int(ev, "now_ticks", &ticks);
-		if (t->have_dropped && ticks >= 0 && ticks < t->m7_ticks)
+		if (t->have_dropped && ((ticks >= 0 && ticks < t->m7_ticks) || step > 0x80000000u))
 			t->m7_new_drops += d;
-		else if (t->have_dropped && d != t->m7_dropped)
-			t->m7_new_drops += (uint32_t)((uint64_t)d - (uint64_t)t->m7_dropped);
+		else if (t->have_dropped)
+			t->m7_new_drops += step;
 		t->have_dropped = true;
 		t->m7_dropped = d;
 		t->m7_ticks = ticks;

@@ -170,6 +170,13 @@ class CtlLosses(unittest.TestCase):
         self.assertIn("M7 dropped 5 captures", out)
         self.assertNotIn("4294967", out)
 
+    def test_watch_unseen_restart_is_no_jump(self):
+        """The counter fell with neither HELLO nor clock going back (a restart with the
+        same boot_id): the new value, not a step of ~2^32."""
+        out = self.watch(700, 3)
+        self.assertIn("M7 dropped 3 captures", out)
+        self.assertNotIn("4294967", out)
+
     def test_older_daemon(self):
         r = self.status([channel()])
         self.assertEqual(r.returncode, 0, r.stderr)
