@@ -71,6 +71,7 @@ void channel_snapshot(const struct channel *ch, struct channel_snapshot *s)
 		.raw = ch->cfg.mode == CONF_MODE_RAW,
 		.has_credits = ch->sq->credits_known && ch->fd >= 0,
 		.credits = ch->sq->credits,
+		.fw_counters = ch->fwc,
 	};
 	snprintf(s->reason, sizeof(s->reason), "%s", ch->reason);
 	snprintf(s->detail, sizeof(s->detail), "%s", ch->detail);
@@ -553,6 +554,11 @@ int channel_resync(struct channel *ch)
 void channel_count_recovery(struct channel *ch)
 {
 	ch->stats.recoveries++;
+}
+
+void channel_count_untimed(struct channel *ch)
+{
+	ch->stats.untimed_frames++;
 }
 
 void channel_start(struct channel *ch)

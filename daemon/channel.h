@@ -13,6 +13,7 @@
 
 #include "books.h"
 #include "conf.h"
+#include "fwcount.h"
 #include "log.h"
 #include "sendq.h"
 
@@ -46,6 +47,7 @@ struct channel_stats {
 	uint64_t raw_rx_bytes, raw_chunks; /* raw mode: bytes read, RAW chunks made of them */
 	uint64_t raw_tx_bytes;		   /* raw mode: bytes handed to the writer */
 	uint64_t unread_at_close;	   /* read, not decoded: a frame's handling closed us */
+	uint64_t untimed_frames;	   /* DATA published with no mapped time (clock unmapped) */
 };
 
 struct channel;
@@ -131,6 +133,7 @@ struct channel_snapshot {
 	bool raw;	     /* mode = raw */
 	bool has_credits;    /* the firmware said how many frames it can take */
 	int credits;
+	struct fwcount fw_counters; /* the firmware's HEARTBEAT counters, summed */
 };
 
 /* Creates a channel from cfg (copied); does not open it yet. NULL on error. */
@@ -175,6 +178,8 @@ void channel_hold(struct channel *ch, bool hold);
 int channel_resync(struct channel *ch);
 /* Counts one recovery (shown in status). */
 void channel_count_recovery(struct channel *ch);
+/* Counts one DATA frame published without a mapped time (shown in status). */
+void channel_count_untimed(struct channel *ch);
 /* The channel's configuration (its own copy). */
 const struct conf_channel *channel_config(const struct channel *ch);
 /* The channel's name, as configured. */

@@ -64,6 +64,7 @@ struct channel {
 	char fw_name[CHANNEL_FW_NAME_MAX]; /* valid UTF-8 (invalid bytes replaced) */
 
 	struct channel_stats stats;
+	struct fwcount fwc; /* the firmware's HEARTBEAT counters, summed across wraps and boots */
 	struct books books;
 	uint64_t books_asked_ms; /* last HOST_HELLO sent to get a lost BOOT_INFO */
 	unsigned books_asks;	 /* of them since the last boot change */

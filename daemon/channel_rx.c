@@ -188,8 +188,10 @@ static __attribute__((noinline)) void handle_other(struct channel *ch, struct ch
 		ch->stats.bad_payloads++;
 	switch (f->type) {
 	case M7B_T_HELLO:
-		if (!m->bad_payload)
+		if (!m->bad_payload) {
 			take_hello(ch, m);
+			fwcount_hello(&ch->fwc, m->u.hello.boot_id);
+		}
 		break;
 	case M7B_T_ACK:
 		if (!m->bad_payload && m->u.ack.acked_type == M7B_T_SEND) {
@@ -204,6 +206,9 @@ static __attribute__((noinline)) void handle_other(struct channel *ch, struct ch
 			books_boot_info(&ch->books, &m->u.boot_info);
 		break;
 	case M7B_T_HEARTBEAT:
+		if (!m->bad_payload)
+			fwcount_heartbeat(&ch->fwc, &m->u.heartbeat);
+		break;
 	case M7B_T_LOG:
 	case M7B_T_SYNC_REPLY:
 		break;

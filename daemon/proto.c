@@ -103,6 +103,10 @@ static const char *const hb_names[M7B_HB_NCOUNTERS] = {
 	[M7B_HB_CREDITS] = "credits",
 	[M7B_HB_LOGS_DROPPED] = "logs_dropped",
 	[M7B_HB_NOISE_BYTES] = "noise_bytes",
+	[M7B_HB_SYNCS_DROPPED] = "syncs_dropped",
+	[M7B_HB_ACKS_DROPPED] = "acks_dropped",
+	[M7B_HB_HOST_NO_CREDIT] = "host_no_credit",
+	[M7B_HB_HOST_VOIDED] = "host_voided",
 };
 
 const char *proto_hb_counter_name(unsigned i)
@@ -786,7 +790,7 @@ int proto_render_heartbeat(char *buf, size_t cap, const char *channel, uint32_t 
 		if (i)
 			PUT_LIT(&o, ",");
 		PUT_LIT(&o, "\"");
-		puts_(&o, hb_names[i]);
+		puts_(&o, proto_hb_counter_name(i));
 		PUT_LIT(&o, "\":");
 		put_u64(&o, hb->counter[i]);
 	}

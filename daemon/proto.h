@@ -275,6 +275,11 @@ struct proto_status_channel {
 	const struct proto_pty *pty; /* NULL = no pty */
 	bool raw; /* mode = raw: the raw_* counters below, no wire counters mean anything */
 	uint64_t raw_rx_bytes, raw_chunks, raw_tx_bytes;
+	uint64_t untimed_frames; /* DATA published with no mapped time */
+	/* The firmware's HEARTBEAT counters summed (M7B_HB_* order); m7_known = how many
+	 * any HEARTBEAT carried, 0 leaves them out. */
+	unsigned m7_known;
+	const uint64_t *m7_totals;
 };
 struct proto_status_client {
 	uint64_t id;

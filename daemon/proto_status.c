@@ -1,6 +1,8 @@
 /* Client protocol v1: the STATUS reply, rendered with cJSON (rare, variable size). */
 #include "proto.h"
 
+#include "fwcount.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,18 @@ static void status_books_json(cJSON *o, const struct books *b)
 		add_u64(e, "awaiting", p->awaiting);
 		add_u64(e, "current", p->current);
 	}
+}
+
+/* "m7_counters": the firmware's HEARTBEAT counters summed across its u32 wraps and its
+ * boots, those any HEARTBEAT carried; credits, a level, is the channel's "credits". */
+static void status_m7_counters_json(cJSON *o, const struct proto_status_channel *c)
+{
+	if (c->raw || c->m7_known == 0 || !c->m7_totals)
+		return;
+	cJSON *m = cJSON_AddObjectToObject(o, "m7_counters");
+	for (unsigned i = 0; m && i < c->m7_known && i < M7B_HB_NCOUNTERS; i++)
+		if (!fwcount_is_gauge(i))
+			add_u64(m, proto_hb_counter_name(i), c->m7_totals[i]);
 }
 
 /* The members of one channel in STATUS; member order is part of the output. */
@@ -180,6 +194,9 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 		for (unsigned i = 0; f && i < c->faults.n; i++)
 			add_u64(f, c->faults.v[i].kind, c->faults.v[i].n);
 	}
+	if (!c->raw)
+		add_u64(o, "untimed_frames", c->untimed_frames);
+	status_m7_counters_json(o, c);
 }
 
 static void status_client_json(cJSON *o, const struct proto_status_client *c)

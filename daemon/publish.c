@@ -110,23 +110,27 @@ static void publish_data(struct daemon *d, struct channel *ch, const struct chan
 	 * boot's, and the old fit would give it a wrong time with a tight bound. */
 	if (clockfast_went_back(k, h->port, dd->t_first))
 		d->clock.back(d->clock.ud, ch, h->port, dd->t_first);
+	/* Mapped also when nobody takes it: STATUS counts the frames that had no time
+	 * whoever watched. */
+	struct proto_frame f;
+	f.t_first = dd->t_first;
+	f.t_last = dd->t_last;
+	/* The mapping of this moment, kept with the frame: a later one may belong to another
+	 * firmware run. The fit of round trips inline (it sets every time member), other
+	 * sources by call; the members stay zero where none maps. */
+	if (k->kind != CLOCKFAST_LINE || !clockfast_map(k, &f)) {
+		frame_unmapped(&f);
+		if (k->kind == CLOCKFAST_CALL)
+			(void)d->clock.map(d->clock.ud, ch, &f);
+		if (!f.has_mono)
+			channel_count_untimed(ch);
+	}
 	if (first || keep) {
-		struct proto_frame f;
-		f.t_first = dd->t_first;
-		f.t_last = dd->t_last;
 		f.seq = h->seq;
 		f.nbytes = (uint16_t)dd->nbytes;
 		f.port = h->port;
 		f.flags = h->flags;
 		f.late = m->late;
-		/* The mapping of this moment, kept with the frame: a later one may belong to
-		 * another firmware run. The fit of round trips inline (it sets every time
-		 * member), other sources by call; the members stay zero where none maps. */
-		if (k->kind != CLOCKFAST_LINE || !clockfast_map(k, &f)) {
-			frame_unmapped(&f);
-			if (k->kind == CLOCKFAST_CALL)
-				(void)d->clock.map(d->clock.ud, ch, &f);
-		}
 		if (first)
 			stream_frame(d, first, slot, &f, dd->bytes);
 		if (keep)

@@ -20,7 +20,7 @@ static void fmt_int(char *buf, size_t cap, const struct m7b_event *ev, size_t i,
 		snprintf(buf, cap, "-");
 }
 
-#define STATUS_COLS 10
+#define STATUS_COLS 11
 
 /* What the daemon's reasons for leaving the M7 as it is mean (STATUS carries the token
  * only; the journal has the whole sentence). NULL for any other reason. */
@@ -43,12 +43,41 @@ static const char *wait_words(const char *reason)
 	return NULL;
 }
 
+/* What the M7 lost or refused, from STATUS m7_counters, in one line when any is non-zero:
+ * the firmware counts them, and a table of zeros would hide the one that is not. Not
+ * host_bad: the kernel's unframed "hello world!" makes it 1 on every healthy link, and a
+ * host frame it rejected shows as a failed send anyway. */
+static void print_m7_losses(const struct m7b_event *st, size_t i, const char *name)
+{
+	static const char *const loss[] = {
+		"captures_dropped", "uart_overruns",  "logs_dropped", "syncs_dropped",
+		"acks_dropped",	    "host_no_credit", "host_voided",
+	};
+	char line[512];
+	size_t n = 0;
+
+	for (size_t k = 0; k < sizeof(loss) / sizeof(loss[0]); k++) {
+		int64_t v;
+		int r;
+
+		if (ctl_channel_sub_int(st, i, "m7_counters", loss[k], &v) < 0 || v <= 0)
+			continue;
+		r = snprintf(line + n, sizeof(line) - n, "%s %s %" PRId64, n ? "," : "", loss[k],
+			     v);
+		if (r > 0 && (size_t)r < sizeof(line) - n)
+			n += (size_t)r;
+	}
+	if (n)
+		printf("%s: lost or refused on the M7:%s\n", name, line);
+}
+
 /* DATA_FRAMES counts UART captures (FRAME objects); ALL_FRAMES every valid wire frame,
- * heartbeats and logs included: two names so the two counts are never confused. */
+ * heartbeats and logs included: two names so the two counts are never confused. UNTIMED
+ * counts the captures that went out with ticks only (the clock was not mapped). */
 static void print_status(const struct m7b_event *st, const struct m7b_event *version)
 {
 	static const char *const head[STATUS_COLS] = {
-		"CHANNEL",    "STATE", "REASON",  "DEVICE", "DATA_FRAMES",
+		"CHANNEL",    "STATE", "REASON",  "DEVICE", "DATA_FRAMES", "UNTIMED",
 		"ALL_FRAMES", "GAPS",  "BAD_CRC", "RECOV",  "FIRMWARE"};
 	size_t n = m7b_event_array_size(st, "channels");
 	size_t nclients = m7b_event_array_size(st, "clients");
@@ -95,10 +124,11 @@ static void print_status(const struct m7b_event *st, const struct m7b_event *ver
 		ctl_safe_text(row[3], 96,
 			      ctl_str_or(m7b_event_array_string(st, "channels", i, "device"), "-"));
 		fmt_int(row[4], 96, st, i, "data_frames");
-		fmt_int(row[5], 96, st, i, "frames");
-		fmt_int(row[6], 96, st, i, "seq_gaps");
-		fmt_int(row[7], 96, st, i, "bad_crc");
-		fmt_int(row[8], 96, st, i, "recoveries");
+		fmt_int(row[5], 96, st, i, "untimed_frames");
+		fmt_int(row[6], 96, st, i, "frames");
+		fmt_int(row[7], 96, st, i, "seq_gaps");
+		fmt_int(row[8], 96, st, i, "bad_crc");
+		fmt_int(row[9], 96, st, i, "recoveries");
 		if (m7b_event_channel(st, i, &ch) == 0 && ch.firmware) {
 			if (ctl_channel_sub_int(st, i, "firmware", "boot_id", &boot) == 0) {
 				ctl_fmt_boot_id(bid, sizeof(bid), boot);
@@ -107,9 +137,9 @@ static void print_status(const struct m7b_event *st, const struct m7b_event *ver
 				snprintf(fw, sizeof(fw), "%s", ch.firmware);
 			}
 			/* The name comes from the M7: one line, cut between characters. */
-			ctl_safe_text(row[9], 96, fw);
+			ctl_safe_text(row[10], 96, fw);
 		} else {
-			snprintf(row[9], 96, "-");
+			snprintf(row[10], 96, "-");
 		}
 	}
 	for (size_t i = 0; i <= n; i++)
@@ -121,7 +151,7 @@ static void print_status(const struct m7b_event *st, const struct m7b_event *ver
 		}
 	for (size_t i = 0; i <= n; i++) {
 		for (int k = 0; k < STATUS_COLS; k++) {
-			bool num = k >= 4 && k <= 8;
+			bool num = k >= 4 && k <= 9;
 
 			if (k == STATUS_COLS - 1)
 				printf("%s", cell[i][k]);
@@ -137,6 +167,8 @@ static void print_status(const struct m7b_event *st, const struct m7b_event *ver
 		if (w)
 			printf("%s: %s\n", cell[i + 1][0], w);
 	}
+	for (size_t i = 0; i < n; i++)
+		print_m7_losses(st, i, cell[i + 1][0]);
 	/* A pty's app has no other way to learn what it lost (docs/BYO-FIRMWARE.md). */
 	for (size_t i = 0; i < n; i++) {
 		int64_t to_app, to_m7, dropped = 0, failed = 0;

@@ -46,6 +46,7 @@ struct track {
 	int64_t seq_gaps, bad_crc, noise, resyncs; /* from STATUS */
 	bool have_dropped;
 	int64_t m7_dropped;    /* HEARTBEAT captures_dropped */
+	int64_t m7_ticks;      /* and its now_ticks (-1: none) */
 	int64_t m7_new_drops;  /* not yet reported */
 	int64_t last_event_ns; /* CLOCK_REALTIME of the last STATE line shown */
 };
@@ -231,12 +232,23 @@ static void print_heartbeat(struct watch *w, const struct m7b_event *ev)
 	const cJSON *it;
 
 	if (t && cJSON_IsNumber(dr)) {
-		int64_t d = (int64_t)dr->valuedouble;
+		int64_t d = (int64_t)dr->valuedouble, ticks = -1;
 
-		if (t->have_dropped && d > t->m7_dropped)
-			t->m7_new_drops += d - t->m7_dropped;
+		/* The M7's counter is a u32 that wraps: a step down within a boot is a wrap, and
+		 * the drops are the step modulo 2^32. A new boot starts it at 0: its HELLO
+		 * clears have_dropped, its clock going back says so if the HELLO was lost (a
+		 * slow watcher's objects are dropped), and a step of more than 2^31 is a fall,
+		 * not a wrap (a restart that kept its boot_id and clock). */
+		uint32_t step = (uint32_t)((uint64_t)d - (uint64_t)t->m7_dropped);
+
+		(void)m7b_event_get_int(ev, "now_ticks", &ticks);
+		if (t->have_dropped && ((ticks >= 0 && ticks < t->m7_ticks) || step > 0x80000000u))
+			t->m7_new_drops += d;
+		else if (t->have_dropped)
+			t->m7_new_drops += step;
 		t->have_dropped = true;
 		t->m7_dropped = d;
+		t->m7_ticks = ticks;
 	}
 	if (w->show & C_HEART) {
 		line_start(ev->channel);

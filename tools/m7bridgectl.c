@@ -26,8 +26,9 @@ static const struct command {
 	{"status", cmd_status, "[--json]",
 	 "daemon and channel state\n"
 	 "  -j, --json           the STATUS object as the daemon sent it\n"
-	 "DATA_FRAMES counts UART captures (FRAME objects); ALL_FRAMES counts every valid\n"
-	 "wire frame, heartbeats and logs included.\n"},
+	 "DATA_FRAMES counts UART captures (FRAME objects), UNTIMED those of them sent\n"
+	 "without a mapped time; ALL_FRAMES counts every valid wire frame, heartbeats and\n"
+	 "logs included. What the M7 lost or refused follows the table, when any.\n"},
 	{"watch", cmd_watch,
 	 "[--json] [-n COUNT] [-c CHANNEL]... [-p PORT]... [--hex|--text]\n"
 	 "        [--classes LIST] [--policy drop|disconnect]",

@@ -269,6 +269,9 @@ static void host_frame(struct fw *fw, const struct m7b_frame *f, uint64_t rx_tic
 		/* A HELLO voids every credit frame in flight: the M7 forgets its queue so the
 		 * host's credit can restart at host_credits. */
 		fw->hello_pending = true;
+		/* Voided, not lost in silence: the host learns how many from HEARTBEAT. */
+		fw->n.host_voided += fw->hq_count;
+		fw->n.acks_dropped += fw->ack_count;
 		fw->hq_count = 0;
 		fw->hq_sent = 0;
 		fw->ack_count = 0;
@@ -534,6 +537,10 @@ void fw_counters(const struct fw *fw, uint32_t counter[M7B_HB_NCOUNTERS])
 	counter[M7B_HB_CREDITS] = credits(fw);
 	counter[M7B_HB_LOGS_DROPPED] = fw->n.logs_dropped;
 	counter[M7B_HB_NOISE_BYTES] = (uint32_t)fw->dec.stats.noise_bytes;
+	counter[M7B_HB_SYNCS_DROPPED] = fw->n.syncs_dropped;
+	counter[M7B_HB_ACKS_DROPPED] = fw->n.acks_dropped;
+	counter[M7B_HB_HOST_NO_CREDIT] = fw->n.host_no_credit;
+	counter[M7B_HB_HOST_VOIDED] = fw->n.host_voided;
 }
 
 static bool encode_heartbeat(struct fw *fw)

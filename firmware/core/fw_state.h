@@ -72,7 +72,8 @@ struct fw_counters {
 	uint32_t link_stalls;	 /* frames whose first link write was refused */
 	uint32_t logs_dropped;	 /* LOG frames lost: queue full */
 	uint32_t syncs_dropped;	 /* SYNCs not answered: reply queue full */
-	uint32_t acks_dropped;	 /* ACKs lost: ACK queue full */
+	uint32_t acks_dropped;	 /* ACKs lost: ACK queue full, or voided by HOST_HELLO */
+	uint32_t host_voided;	 /* queued SEND/CONFIG discarded by HOST_HELLO */
 };
 
 struct fw {

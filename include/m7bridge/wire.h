@@ -107,6 +107,11 @@ enum m7b_hb_counter {
 	M7B_HB_CREDITS,		 /* host frames the M7 can take now */
 	M7B_HB_LOGS_DROPPED,	 /* LOG frames that could not be sent */
 	M7B_HB_NOISE_BYTES,	 /* host-side bytes that were not frames */
+	/* Appended: an older firmware's frame ends before these (ncounters says so). */
+	M7B_HB_SYNCS_DROPPED,  /* SYNCs not answered: reply queue full */
+	M7B_HB_ACKS_DROPPED,   /* ACKs never sent: ACK queue full, or voided by HOST_HELLO */
+	M7B_HB_HOST_NO_CREDIT, /* SEND/CONFIG refused for lack of credit (ACK NO_CREDIT) */
+	M7B_HB_HOST_VOIDED,    /* queued SEND/CONFIG discarded unexecuted by HOST_HELLO */
 	M7B_HB_NCOUNTERS
 };
 struct m7b_heartbeat {

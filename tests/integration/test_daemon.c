@@ -1637,6 +1637,74 @@ static void test_clock_mapping(void **state)
 	tclient_close(&c);
 }
 
+/* STATUS counts the FRAMEs that went out without a time (before the first fit), and
+ * sums the firmware's HEARTBEAT counters: a u32 wrap on the M7 is a small step. */
+static void test_status_untimed_and_m7_counters(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"]}"),
+			 0);
+	uint8_t d = 1;
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	unsigned untimed = 0, frames = 0;
+	bool mapped = false;
+	while (!mapped && h_now_ms() < end) {
+		uint64_t t = fake_m7_ticks();
+		assert_int_equal(fake_m7_data(&f->m, 0, 0, t, t + 8, &d, 1), 0);
+		cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+		assert_non_null(o);
+		frames++;
+		if (cJSON_GetObjectItem(o, "t_first_ns"))
+			mapped = true;
+		else
+			untimed++;
+		cJSON_Delete(o);
+		if (!mapped)
+			usleep(20000);
+	}
+	assert_true(mapped); /* untimed: those before the first fit, maybe none */
+
+	uint8_t pl[128];
+	/* Ticks as the fake M7's own HEARTBEATs (answers to the daemon's PINGs) count them,
+	 * whole milliseconds: one of those between these must not look like a clock gone
+	 * back, a new boot. */
+	struct m7b_heartbeat hb = {.now_ticks = h_now_ms() * 8000, .ncounters = M7B_HB_NCOUNTERS};
+	for (unsigned i = 0; i < M7B_HB_NCOUNTERS; i++)
+		hb.counter[i] = i + 1;
+	hb.counter[M7B_HB_ACKS_DROPPED] = 0xFFFFFFF0u;
+	int n = m7b_wire_pack_heartbeat(pl, sizeof pl, &hb);
+	assert_int_equal(fake_m7_frame(&f->m, M7B_T_HEARTBEAT, 0, 0, pl, (size_t)n), 0);
+	hb.now_ticks = h_now_ms() * 8000 + 1;
+	hb.counter[M7B_HB_ACKS_DROPPED] = 0x10u; /* wrapped: 0x20 more */
+	hb.counter[M7B_HB_SYNCS_DROPPED] = 20;
+	n = m7b_wire_pack_heartbeat(pl, sizeof pl, &hb);
+	assert_int_equal(fake_m7_frame(&f->m, M7B_T_HEARTBEAT, 0, 0, pl, (size_t)n), 0);
+	/* A marker after them: once its FRAME is out, STATUS has seen both. Its ticks went
+	 * back (an M7 whose clock restarted): the old fit must not time it. */
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, 8000, 8008, &d, 1), 0);
+	cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	frames++;
+	assert_null(cJSON_GetObjectItem(o, "t_first_ns"));
+	untimed++;
+	cJSON_Delete(o);
+
+	cJSON *s = status_of(&c);
+	const cJSON *ch = status_channel(s, "m7");
+	assert_non_null(ch);
+	assert_int_equal((int)j_num(ch, "untimed_frames"), untimed);
+	assert_int_equal((int)j_num(ch, "data_frames"), frames);
+	const cJSON *m7 = cJSON_GetObjectItem(ch, "m7_counters");
+	assert_non_null(m7);
+	assert_true(j_num(m7, "acks_dropped") == 4294967312.0); /* 0xFFFFFFF0 + 0x20 */
+	assert_int_equal((int)j_num(m7, "syncs_dropped"), 20);
+	assert_int_equal((int)j_num(m7, "uart_rx_bytes"), 1);
+	assert_null(cJSON_GetObjectItem(m7, "credits")); /* a level: the channel's "credits" */
+	cJSON_Delete(s);
+	tclient_close(&c);
+}
+
 static int group_teardown(void **state)
 {
 	(void)state;
@@ -1675,6 +1743,8 @@ int main(void)
 		cmocka_unit_test(test_socket_activation),
 		cmocka_unit_test(test_max_clients),
 		cmocka_unit_test_setup_teardown(test_clock_mapping, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_untimed_and_m7_counters, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_device_appears_later, setup_no_device,
 						teardown),
 	};

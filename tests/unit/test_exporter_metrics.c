@@ -200,6 +200,37 @@ static void test_status_labels_escaped_and_optional_members(void **state)
 	mx_model_clear(&m);
 }
 
+/* The firmware's counters come from STATUS m7_counters, which the daemon sums across the
+ * M7's u32 wraps and reboots: a wrapped HEARTBEAT value (here 16 after 0xFFFFFFF0) must not
+ * make the counter fall back (Prometheus would read a reset, and then a jump). A daemon
+ * without m7_counters still gets the HEARTBEAT values; no daemon, no firmware counters. */
+static void test_m7_counters_from_status_not_raw_heartbeat(void **state)
+{
+	struct mx_model m = {0};
+	const char *st = "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"m7\",\"state\":\"up\","
+			 "\"frames\":10,\"recoveries\":0,\"untimed_frames\":4,"
+			 "\"m7_counters\":{\"acks_dropped\":4294967312,\"captures\":9}},"
+			 "{\"name\":\"old\",\"state\":\"up\",\"frames\":1,\"recoveries\":0}],"
+			 "\"release\":\"0.1.0\",\"uptime_ms\":1,\"client_id\":1,\"clients\":[]}";
+
+	(void)state;
+	feed(&m, "{\"class\":\"HEARTBEAT\",\"channel\":\"m7\",\"seq\":1,\"now_ticks\":5,"
+		 "\"counters\":{\"acks_dropped\":16,\"captures\":9}}");
+	feed(&m, "{\"class\":\"HEARTBEAT\",\"channel\":\"old\",\"seq\":1,\"now_ticks\":5,"
+		 "\"counters\":{\"logs_dropped\":3}}");
+	char *t = render(&m, st, false);
+	assert_has(t, "m7bridge_m7_dropped_acks_total{channel=\"m7\"} 4294967312\n");
+	assert_null(strstr(t, "m7bridge_m7_dropped_acks_total{channel=\"m7\"} 16\n"));
+	assert_has(t, "m7bridge_m7_captures_total{channel=\"m7\"} 9\n");
+	assert_has(t, "m7bridge_m7_dropped_logs_total{channel=\"old\"} 3\n");
+	assert_has(t, "m7bridge_channel_untimed_frames_total{channel=\"m7\"} 4\n");
+	free(t);
+	t = render(&m, NULL, false);
+	assert_null(strstr(t, "m7bridge_m7_dropped_acks_total"));
+	free(t);
+	mx_model_clear(&m);
+}
+
 /* A firmware name as long as the wire allows (458 bytes), of two-byte characters and
  * characters that need escaping: whole in its label, and the labels after it too. */
 static void test_long_firmware_name_label(void **state)
@@ -237,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_incidents_counted_once_in_order),
 		cmocka_unit_test(test_status_labels_escaped_and_optional_members),
 		cmocka_unit_test(test_long_firmware_name_label),
+		cmocka_unit_test(test_m7_counters_from_status_not_raw_heartbeat),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -450,6 +450,39 @@ static void test_heartbeat(void **state)
 	}
 }
 
+/* The counters appended later (13..16): a new firmware's 76-byte HEARTBEAT starts with the
+ * 60 bytes an old one sent, so an old daemon reads the same 13 values; an old firmware's
+ * 60-byte HEARTBEAT reads with ncounters 13, the appended ones absent. */
+static void test_heartbeat_old_and_new_firmware(void **state)
+{
+	(void)state;
+	uint8_t pl_new[M7B_PAYLOAD_MAX], pl_old[M7B_PAYLOAD_MAX], body[M7B_BODY_MAX];
+	struct m7b_heartbeat m = {.now_ticks = 77, .ncounters = M7B_HB_NCOUNTERS};
+	for (uint32_t i = 0; i < M7B_HB_NCOUNTERS; i++)
+		m.counter[i] = 0x01010101u * (i + 1);
+	assert_int_equal(M7B_HB_NCOUNTERS, 17);
+	int nn = m7b_wire_pack_heartbeat(pl_new, sizeof(pl_new), &m);
+	assert_int_equal(nn, 76);
+	m.ncounters = 13;
+	int no = m7b_wire_pack_heartbeat(pl_old, sizeof(pl_old), &m);
+	assert_int_equal(no, 60);
+	assert_memory_equal(pl_new, pl_old, 60);
+
+	struct m7b_frame f;
+	struct m7b_heartbeat u;
+	memset(&u, 0x5A, sizeof(u));
+	through_wire(M7B_T_HEARTBEAT, pl_old, (size_t)no, body, &f);
+	assert_int_equal(m7b_wire_unpack_heartbeat(&f, &u), 0);
+	assert_int_equal(u.ncounters, 13);
+	assert_int_equal(u.counter[M7B_HB_NOISE_BYTES], 0x0D0D0D0Du);
+	for (uint32_t i = 13; i < M7B_HB_NCOUNTERS; i++)
+		assert_int_equal(u.counter[i], 0);
+	through_wire(M7B_T_HEARTBEAT, pl_new, (size_t)nn, body, &f);
+	assert_int_equal(m7b_wire_unpack_heartbeat(&f, &u), 0);
+	assert_int_equal(u.ncounters, 17);
+	assert_int_equal(u.counter[M7B_HB_HOST_VOIDED], 0x11111111u);
+}
+
 static void test_log(void **state)
 {
 	(void)state;
@@ -636,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_vector_hello),
 		cmocka_unit_test(test_vector_data),
 		cmocka_unit_test(test_vector_heartbeat),
+		cmocka_unit_test(test_heartbeat_old_and_new_firmware),
 		cmocka_unit_test(test_vector_host_hello_ping),
 		cmocka_unit_test(test_roundtrip_all_lengths),
 		cmocka_unit_test(test_encode_errors),

@@ -402,6 +402,8 @@ static const struct {
 	 "Frames the M7 had queued and lost when it rebooted.", 1},
 	{"kick_failures", "m7bridge_channel_kick_failures", "counter",
 	 "imx_rproc_kick failures seen in the kernel log.", 1},
+	{"untimed_frames", "m7bridge_channel_untimed_frames", "counter",
+	 "DATA frames published with M7 ticks only (clock not mapped).", 1},
 	{"send_queue", "m7bridge_channel_send_queue_requests", "gauge",
 	 "Send requests waiting or in flight.", 1},
 	{"credits", "m7bridge_channel_credits", "gauge", "Host frames the M7 can take now.", 1},
@@ -424,6 +426,14 @@ static const struct {
 	{"link_stalls", "m7bridge_m7_link_stalls", "Times the M7 could not send to the host."},
 	{"logs_dropped", "m7bridge_m7_dropped_logs", "LOG lines the M7 dropped."},
 	{"noise_bytes", "m7bridge_m7_noise_bytes", "Bytes the M7 received that were not frames."},
+	{"syncs_dropped", "m7bridge_m7_dropped_syncs",
+	 "Clock SYNCs the M7 could not answer (reply queue full)."},
+	{"acks_dropped", "m7bridge_m7_dropped_acks",
+	 "ACKs the M7 never sent (queue full or voided by HOST_HELLO)."},
+	{"host_no_credit", "m7bridge_m7_host_no_credit_frames",
+	 "Host SEND/CONFIG frames the M7 refused for lack of credit."},
+	{"host_voided", "m7bridge_m7_host_voided_frames",
+	 "Queued host SEND/CONFIG frames a HOST_HELLO discarded unexecuted."},
 };
 
 static const char *const states[] = {"down", "opening", "up", "recovering", "reloading", "failed"};
@@ -591,6 +601,49 @@ static void port_labels(const struct mx_port *p, char *l, size_t n)
 		lab(l, n, "port_name", p->name);
 }
 
+/* A HEARTBEAT counter of channel ch as the stream last carried it, or -1. */
+static double hb_value(const struct mx_model *m, const char *ch, const char *counter)
+{
+	for (size_t i = 0; i < m->nhbs; i++)
+		if (strcmp(m->hbs[i].channel, ch) == 0 && strcmp(m->hbs[i].name, counter) == 0)
+			return (double)m->hbs[i].value;
+	return -1;
+}
+
+/* The firmware's counters of each channel in STATUS: from its m7_counters, summed by the
+ * daemon across the M7's u32 wraps and reboots, so they never fall back; from the last
+ * HEARTBEAT only for a daemon that sends no m7_counters. Without STATUS, none: a raw
+ * value after a summed one would read as a reset and then a jump. */
+static void render_m7(struct mx_buf *b, const struct mx_model *m, const cJSON *status, bool om)
+{
+	char l[MX_LABELS];
+
+	for (size_t f = 0; f < sizeof(hb_fields) / sizeof(hb_fields[0]); f++) {
+		const cJSON *ch;
+		bool any = false;
+
+		cJSON_ArrayForEach(ch, channels(status))
+		{
+			const cJSON *mc = cJSON_GetObjectItemCaseSensitive(ch, "m7_counters");
+			const char *name = str(ch, "name");
+			double v;
+
+			if (!name)
+				continue;
+			v = mc ? num(mc, hb_fields[f].counter)
+			       : hb_value(m, name, hb_fields[f].counter);
+			if (v < 0)
+				continue;
+			if (!any)
+				head(b, om, hb_fields[f].name, "counter", hb_fields[f].help);
+			any = true;
+			l[0] = '\0';
+			lab(l, sizeof(l), "channel", name);
+			sample(b, hb_fields[f].name, "_total", l, v);
+		}
+	}
+}
+
 static void render_stream(struct mx_buf *b, const struct mx_model *m, bool om)
 {
 	char l[MX_LABELS];
@@ -622,20 +675,6 @@ static void render_stream(struct mx_buf *b, const struct mx_model *m, bool om)
 		l[0] = '\0';
 		lab(l, sizeof(l), "channel", m->boots[i].channel);
 		sample(b, "m7bridge_m7_boots", "_total", l, (double)m->boots[i].boots);
-	}
-	for (size_t f = 0; f < sizeof(hb_fields) / sizeof(hb_fields[0]); f++) {
-		bool any = false;
-
-		for (size_t i = 0; i < m->nhbs; i++) {
-			if (strcmp(m->hbs[i].name, hb_fields[f].counter) != 0)
-				continue;
-			if (!any)
-				head(b, om, hb_fields[f].name, "counter", hb_fields[f].help);
-			any = true;
-			l[0] = '\0';
-			lab(l, sizeof(l), "channel", m->hbs[i].channel);
-			sample(b, hb_fields[f].name, "_total", l, (double)m->hbs[i].value);
-		}
 	}
 	head(b, om, "m7bridge_recovery_steps", "counter",
 	     "Recovery steps of closed incidents, by step, cause and result.");
@@ -698,6 +737,7 @@ int mx_render(const struct mx_model *m, const cJSON *status, const struct mx_pro
 		}
 		render_channels(b, status, om);
 		render_clients(b, status, om);
+		render_m7(b, m, status, om);
 	}
 	if (proc && proc->known) {
 		head(b, om, "m7bridge_daemon_cpu_seconds", "counter",

@@ -238,12 +238,15 @@ static void print_stats(struct m7sim *s)
 	       " dropped=%" PRIu32 " overruns=%" PRIu32 " host_frames=%" PRIu32 " host_bad=%" PRIu32
 	       " host_unknown=%" PRIu32 " uart_tx=%" PRIu32 " stalls=%" PRIu32 " credits=%" PRIu32
 	       " frames_written=%" PRIu64 " frames_dropped=%" PRIu64 " frames_corrupted=%" PRIu64
-	       "\n",
+	       " logs_dropped=%" PRIu32 " noise=%" PRIu32 " syncs_dropped=%" PRIu32
+	       " acks_dropped=%" PRIu32 " host_no_credit=%" PRIu32 " host_voided=%" PRIu32 "\n",
 	       s->fw.seq, c[M7B_HB_UART_RX_BYTES], c[M7B_HB_CAPTURES], c[M7B_HB_CAPTURES_DROPPED],
 	       c[M7B_HB_UART_OVERRUNS], c[M7B_HB_HOST_FRAMES], c[M7B_HB_HOST_BAD],
 	       c[M7B_HB_HOST_UNKNOWN], c[M7B_HB_UART_TX_BYTES], c[M7B_HB_LINK_STALLS],
 	       c[M7B_HB_CREDITS], s->board.frames_written, s->board.frames_dropped,
-	       s->board.frames_corrupted);
+	       s->board.frames_corrupted, c[M7B_HB_LOGS_DROPPED], c[M7B_HB_NOISE_BYTES],
+	       c[M7B_HB_SYNCS_DROPPED], c[M7B_HB_ACKS_DROPPED], c[M7B_HB_HOST_NO_CREDIT],
+	       c[M7B_HB_HOST_VOIDED]);
 }
 
 /* The image for a firmware name: a --firmware entry, else --image. */
