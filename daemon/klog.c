@@ -552,6 +552,58 @@ static bool names_my_rproc(const struct klog_scope *s, const struct klog_event *
 	return !is_instance(ev->device) || !scope_has_instance(s);
 }
 
+/* "virtioN", or the head of "virtioN.<channel>.<src>.<dst>". */
+static bool is_virtio(const char *name)
+{
+	size_t n = strcspn(name, ".");
+
+	if (n <= 6 || strncmp(name, "virtio", 6) != 0)
+		return false;
+	for (size_t i = 6; i < n; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	return true;
+}
+
+static bool scope_has_virtio(const struct klog_scope *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (is_virtio(s->names[i]))
+			return true;
+	return false;
+}
+
+static bool starts_rproc(enum klog_kind k)
+{
+	return k == KLOG_RPROC_POWERING_UP || k == KLOG_RPROC_BOOTING || k == KLOG_RPROC_ATTACHING;
+}
+
+static bool ends_start(enum klog_kind k)
+{
+	return k == KLOG_RPROC_UP || k == KLOG_RPROC_ATTACHED || k == KLOG_RPROC_STOPPED ||
+	       k == KLOG_RPROC_BOOT_FAILED || k == KLOG_RPROC_FIRMWARE_FAILED ||
+	       k == KLOG_RPROC_START_FAILED;
+}
+
+/* A line about another device. Since Linux 6.1 the virtio device is registered by a
+ * platform device of the rproc-virtio driver whose name ("rproc-virtio.0.auto") does not
+ * say which remoteproc it serves: while ours is starting, and only ours, it is ours. A
+ * virtio device the scope never saw registered (the M7 was up before the daemon) cannot
+ * be placed, unless the scope knows its own: such a line is not dropped as another's. */
+static enum klog_owner foreign(struct klog_scope *s, const struct klog_event *ev)
+{
+	if (starts_rproc(ev->kind) && is_instance(ev->device))
+		s->starting = false;
+	if (ev->kind == KLOG_VIRTIO_REGISTERED && s->starting &&
+	    strcmp(ev->driver, "rproc-virtio") == 0) {
+		(void)klog_scope_add(s, ev->name);
+		return KLOG_OWNER_MINE;
+	}
+	if (foreign_device_ok(ev->kind) || (is_virtio(ev->device) && !scope_has_virtio(s)))
+		return KLOG_OWNER_UNKNOWN;
+	return KLOG_OWNER_OTHER;
+}
+
 enum klog_owner klog_scope_match(struct klog_scope *s, const struct klog_event *ev)
 {
 	bool mine;
@@ -565,7 +617,11 @@ enum klog_owner klog_scope_match(struct klog_scope *s, const struct klog_event *
 	}
 	mine = scope_has_device(s, ev->device) || names_my_rproc(s, ev);
 	if (!mine)
-		return foreign_device_ok(ev->kind) ? KLOG_OWNER_UNKNOWN : KLOG_OWNER_OTHER;
+		return foreign(s, ev);
+	if (starts_rproc(ev->kind))
+		s->starting = true;
+	else if (ends_start(ev->kind))
+		s->starting = false;
 	/* Learn what lives under our devices so later lines that name only it match. */
 	if (ev->kind == KLOG_VIRTIO_REGISTERED)
 		(void)klog_scope_add(s, ev->name);

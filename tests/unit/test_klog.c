@@ -363,9 +363,9 @@ static void test_scope(void **state)
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
 	classify("imx_rproc_kick: failed (1, err:-62)", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
-	/* virtio0 is unknown until the rproc registers it, then learned. */
+	/* virtio0 cannot be placed until the rproc registers it, then it is learned. */
 	classify(VB "creating channel rpmsg-virtual-tty-channel-1 addr 0x1e", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
 	classify(RC "registered virtio0 (type 7)", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
 	classify(VB "creating channel rpmsg-virtual-tty-channel-1 addr 0x1e", &ev);
@@ -430,13 +430,87 @@ static void test_scope(void **state)
 	assert_int_equal(klog_scope_add(&s, "more"), -ENOSPC);
 }
 
+/* Linux 6.1 and later register the virtio device from a platform device of the
+ * rproc-virtio driver ("rproc-virtio.0", "rproc-virtio.0.auto"), whose name does not
+ * say which remoteproc it belongs to: it is the starting remoteproc's. */
+static void test_scope_rproc_virtio(void **state)
+{
+	struct klog_scope s = {0};
+	struct klog_event ev;
+
+	(void)state;
+	assert_int_equal(klog_scope_add(&s, "imx-rproc"), 0);
+	assert_int_equal(klog_scope_add(&s, "remoteproc0"), 0);
+	assert_int_equal(klog_scope_add(&s, "imx8mp-cm7"), 0);
+	classify(RC "powering up imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify(RC "Booting fw image m7.elf, size 123456", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify("rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", &ev);
+	assert_string_equal(ev.driver, "rproc-virtio");
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify(RC "remote processor imx-rproc is now up", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify(VB "timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify("virtio_rpmsg_bus virtio1: timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	/* Up: a later registration is some other core's. */
+	classify("rproc-virtio rproc-virtio.1.auto: registered virtio2 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	classify("virtio_rpmsg_bus virtio2: timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+
+	/* Another core starting meanwhile makes the registration ambiguous: not learned. */
+	struct klog_scope t = {0};
+	assert_int_equal(klog_scope_add(&t, "remoteproc0"), 0);
+	classify(RC "attaching to imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&t, &ev), KLOG_OWNER_MINE);
+	classify("remoteproc remoteproc1: powering up imx-dsp-rproc", &ev);
+	assert_int_equal(klog_scope_match(&t, &ev), KLOG_OWNER_OTHER);
+	classify("rproc-virtio rproc-virtio.1: registered virtio1 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&t, &ev), KLOG_OWNER_OTHER);
+}
+
+/* The daemon starts while the M7 runs: it never saw the virtio device registered. A
+ * virtio device no channel learned cannot be placed, and is not dropped as another's. */
+static void test_scope_unlearned_virtio(void **state)
+{
+	struct klog_scope s = {0};
+	struct klog_event ev;
+
+	(void)state;
+	assert_int_equal(klog_scope_add(&s, "imx-rproc"), 0);
+	assert_int_equal(klog_scope_add(&s, "remoteproc0"), 0);
+	classify(VB "timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
+	classify("rpmsg_ns virtio0.rpmsg_ns.53.53: destroying channel rpmsg-tty addr 0x1e", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
+	classify(VB "channel rpmsg-tty:ffffffff:1e already exist", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
+	/* Once it knows its own, another virtio device is another's. */
+	classify(" remoteproc0#vdev0buffer: registered virtio3 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify(VB "timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	/* A device that merely starts with "virtio" is no virtio device. */
+	classify("virtio_rpmsg_bus virtiofoo: timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),	cmocka_unit_test(test_values),
-		cmocka_unit_test(test_misses),	cmocka_unit_test(test_garbage),
-		cmocka_unit_test(test_strings), cmocka_unit_test(test_kmsg),
-		cmocka_unit_test(test_scope),	cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_misses),
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_kmsg),
+		cmocka_unit_test(test_scope),
+		cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_scope_rproc_virtio),
+		cmocka_unit_test(test_scope_unlearned_virtio),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
