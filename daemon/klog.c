@@ -73,6 +73,9 @@ static const struct klog_pattern patterns[] = {
 	{KLOG_TTY_SEND_FAILED, KLOG_DEGRADED, "rpmsg_send failed: %e"},
 	{KLOG_TTY_NO_MEMORY, KLOG_NOTICE, "No memory for tty_prepare_flip_string"},
 	{KLOG_TTY_REMOVED, KLOG_DOWN, "rpmsg tty driver is removed"},
+	/* drivers/tty/rpmsg_tty.c (5.16+), dev_err_ratelimited: the tty's buffer was full and
+	 * the rest of an M7 message was dropped. Its other messages are dev_dbg. */
+	{KLOG_TTY_TRUNCATED, KLOG_NOTICE, "Trunc buffer: available space is %v"},
 };
 
 static const char *const kind_names[KLOG_KIND_COUNT] = {
@@ -112,6 +115,7 @@ static const char *const kind_names[KLOG_KIND_COUNT] = {
 	[KLOG_TTY_SEND_FAILED] = "tty_send_failed",
 	[KLOG_TTY_NO_MEMORY] = "tty_no_memory",
 	[KLOG_TTY_REMOVED] = "tty_removed",
+	[KLOG_TTY_TRUNCATED] = "tty_truncated",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(klog_kind, enum klog_kind, kind_names)
@@ -520,7 +524,7 @@ static bool foreign_device_ok(enum klog_kind k)
 {
 	return k == KLOG_MBOX_QUEUE_FULL || k == KLOG_MBOX_UNHANDLED_IRQ ||
 	       k == KLOG_TTY_NEW_CHANNEL || k == KLOG_TTY_SEND_FAILED || k == KLOG_TTY_NO_MEMORY ||
-	       k == KLOG_TTY_REMOVED;
+	       k == KLOG_TTY_REMOVED || k == KLOG_TTY_TRUNCATED;
 }
 
 /* "remoteprocN": a remoteproc class device, that is one instance. */

@@ -52,6 +52,8 @@ enum klog_kind {
 	KLOG_TTY_SEND_FAILED,
 	KLOG_TTY_NO_MEMORY,
 	KLOG_TTY_REMOVED,
+	/* rpmsg_tty (mainline) */
+	KLOG_TTY_TRUNCATED,
 	KLOG_KIND_COUNT
 };
 

@@ -112,6 +112,10 @@ static const struct line_case lines[] = {
 	 "virtio0.rpmsg-virtual-tty-channel-1.-1.30", "", 0, 0, 1, -110, 0, 0, 0},
 	{TT "No memory for tty_prepare_flip_string", KLOG_TTY_NO_MEMORY, KLOG_NOTICE,
 	 "imx_rpmsg_tty", "virtio0.rpmsg-virtual-tty-channel-1.-1.30", "", 0, 0, 0, 0, 0, 0, 0},
+	/* Mainline rpmsg_tty (5.16+): the tty buffer was full, the rest of a message lost. */
+	{"rpmsg_tty virtio0.rpmsg-tty.-1.30: Trunc buffer: available space is 0",
+	 KLOG_TTY_TRUNCATED, KLOG_NOTICE, "rpmsg_tty", "virtio0.rpmsg-tty.-1.30", "", 0, 0, 0, 0, 0,
+	 0, 0},
 	{"rpmsg tty driver is removed", KLOG_TTY_REMOVED, KLOG_DOWN, "", "", "", 0, 0, 0, 0, 0, 0,
 	 0},
 };
@@ -493,6 +497,9 @@ static void test_scope_unlearned_virtio(void **state)
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
 	classify(VB "timeout waiting for a tx buffer", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	/* A tty line on an unknown rpmsg device may still be ours. */
+	classify("rpmsg_tty virtio0.rpmsg-tty.-1.30: Trunc buffer: available space is 12", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
 	/* A device that merely starts with "virtio" is no virtio device. */
 	classify("virtio_rpmsg_bus virtiofoo: timeout waiting for a tx buffer", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
