@@ -1,6 +1,7 @@
 /* Kernel log watcher over sd-journal (_TRANSPORT=kernel) or a kmsg-format stream. */
 #include "kwatch.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -139,6 +140,66 @@ static void journal_rearm(struct kwatch *k)
 	}
 }
 
+static bool is_journal_file(const char *name)
+{
+	size_t n = strlen(name);
+
+	return (n > 8 && strcmp(name + n - 8, ".journal") == 0) ||
+	       (n > 9 && strcmp(name + n - 9, ".journal~") == 0);
+}
+
+/* Journal files in dir and, `depth` levels down, in its subdirectories (the machine-id
+ * directories of the local journal): counts those seen and those this process can
+ * open. */
+static void count_journal_files(int dirfd, int depth, unsigned *seen, unsigned *readable)
+{
+	DIR *d = fdopendir(dirfd);
+	struct dirent *de;
+
+	if (!d) {
+		close(dirfd);
+		return;
+	}
+	while ((de = readdir(d)) && *seen < 1000) {
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (is_journal_file(de->d_name)) {
+			(*seen)++;
+			fd = openat(dirfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+			if (fd >= 0) {
+				(*readable)++;
+				close(fd);
+			}
+		} else if (depth > 0) {
+			fd = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd >= 0)
+				count_journal_files(fd, depth - 1, seen, readable);
+		}
+	}
+	closedir(d);
+}
+
+/* sd-journal skips files it may not read without a word and then reports no entries,
+ * as if the kernel were quiet: journal files that exist, none of them readable, is
+ * -EACCES (the daemon's user is not in the journal's group). No files at all is fine:
+ * they may come later. */
+static int journal_check_readable(const struct kwatch_config *cfg)
+{
+	static const char *const local[] = {"/run/log/journal", "/var/log/journal"};
+	unsigned seen = 0, readable = 0;
+
+	for (size_t i = 0; i < (cfg->journal_dir ? 1 : 2); i++) {
+		const char *dir = cfg->journal_dir ? cfg->journal_dir : local[i];
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd >= 0)
+			count_journal_files(fd, cfg->journal_dir ? 0 : 1, &seen, &readable);
+	}
+	return seen > 0 && readable == 0 ? -EACCES : 0;
+}
+
 static int journal_open(struct kwatch *k, const struct kwatch_config *cfg)
 {
 	int r, fd;
@@ -147,6 +208,9 @@ static int journal_open(struct kwatch *k, const struct kwatch_config *cfg)
 		r = sd_journal_open_directory(&k->j, cfg->journal_dir, 0);
 	else
 		r = sd_journal_open(&k->j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+	if (r < 0)
+		return r;
+	r = journal_check_readable(cfg);
 	if (r < 0)
 		return r;
 	r = sd_journal_add_match(k->j, "_TRANSPORT=kernel", 0);

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <event2/event.h>
@@ -222,6 +223,60 @@ static void test_journal(void **state)
 	event_base_free(base);
 }
 
+/* kwatch_new() as a user who may not read the journal files (nobody, when run as root:
+ * root reads anything). Returns its result, or 1 when it could not be run. */
+static int new_as_reader(struct kwatch_config *cfg)
+{
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0) {
+		struct event_base *base = event_base_new();
+		struct kwatch *k;
+		int r = kwatch_new(base, cfg, on_line, NULL, &k);
+		kwatch_free(k);
+		event_base_free(base);
+		return r;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct event_base *base;
+		struct kwatch *k;
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(1);
+		base = event_base_new();
+		_exit(-kwatch_new(base, cfg, on_line, NULL, &k) & 0xff);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return 1;
+	return -WEXITSTATUS(st);
+}
+
+/* Journal files that are there but cannot be read (the daemon's user is not in the
+ * journal's group) must not look like a quiet kernel: a clear error instead. */
+static void test_journal_unreadable(void **state)
+{
+	struct kwatch_config cfg = {.source = KWATCH_JOURNAL, .journal_dir = dir};
+	char file[128];
+	struct stat st;
+
+	(void)state;
+	if (!journal_remote())
+		skip();
+	assert_int_equal(start_writer(), 0);
+	write_entry("kernel", 3, "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	snprintf(file, sizeof(file), "%s/kernel.journal", dir);
+	for (int i = 0; i < 600 && stat(file, &st) < 0; i++)
+		usleep(50000);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(chmod(dir, 0755), 0);
+	/* Readable: watched. */
+	assert_int_equal(chmod(file, 0644), 0);
+	assert_int_equal(new_as_reader(&cfg), 0);
+	assert_int_equal(chmod(file, 0), 0);
+	assert_int_equal(new_as_reader(&cfg), -EACCES);
+}
+
 /* ---- FIFO with kmsg-format lines ---- */
 
 static void test_fifo(void **state)
@@ -333,6 +388,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_journal, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_unreadable, journal_setup,
+						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo, journal_setup, journal_teardown),
 		cmocka_unit_test(test_config),
 	};
