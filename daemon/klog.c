@@ -76,6 +76,12 @@ static const struct klog_pattern patterns[] = {
 	/* drivers/tty/rpmsg_tty.c (5.16+), dev_err_ratelimited: the tty's buffer was full and
 	 * the rest of an M7 message was dropped. Its other messages are dev_dbg. */
 	{KLOG_TTY_TRUNCATED, KLOG_NOTICE, "Trunc buffer: available space is %v"},
+	/* lib/ratelimit.c: "%s: %d callbacks suppressed" with the function that printed the
+	 * ratelimited line (no device prefix): no_recipient, mbox_unhandled_irq and
+	 * tty_truncated repeats the kernel dropped. Recorded with their count, no fault. */
+	{KLOG_LINES_SUPPRESSED, KLOG_INFO, "rpmsg_recv_single: %v callbacks suppressed"},
+	{KLOG_LINES_SUPPRESSED, KLOG_INFO, "imx_mu_isr: %v callbacks suppressed"},
+	{KLOG_LINES_SUPPRESSED, KLOG_INFO, "rpmsg_tty_cb: %v callbacks suppressed"},
 };
 
 static const char *const kind_names[KLOG_KIND_COUNT] = {
@@ -116,6 +122,7 @@ static const char *const kind_names[KLOG_KIND_COUNT] = {
 	[KLOG_TTY_NO_MEMORY] = "tty_no_memory",
 	[KLOG_TTY_REMOVED] = "tty_removed",
 	[KLOG_TTY_TRUNCATED] = "tty_truncated",
+	[KLOG_LINES_SUPPRESSED] = "lines_suppressed",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(klog_kind, enum klog_kind, kind_names)

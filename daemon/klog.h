@@ -54,6 +54,8 @@ enum klog_kind {
 	KLOG_TTY_REMOVED,
 	/* rpmsg_tty (mainline) */
 	KLOG_TTY_TRUNCATED,
+	/* printk's rate limit, about one of the ratelimited lines above */
+	KLOG_LINES_SUPPRESSED,
 	KLOG_KIND_COUNT
 };
 

@@ -166,6 +166,38 @@ static void test_values(void **state)
 	assert_string_equal(ev.name, "virtio1");
 }
 
+/* printk's rate limit drops repeats of the drivers' ratelimited lines and later says how
+ * many, naming the function that printed them: those counts are kept. */
+static void test_suppressed(void **state)
+{
+	static const char *const ours[] = {
+		"rpmsg_recv_single: 37 callbacks suppressed",
+		"imx_mu_isr: 5 callbacks suppressed",
+		"rpmsg_tty_cb: 1200 callbacks suppressed",
+	};
+	static const int counts[] = {37, 5, 1200};
+	struct klog_event ev;
+	struct klog_scope s = {0};
+
+	(void)state;
+	assert_int_equal(klog_scope_add(&s, "remoteproc0"), 0);
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+		assert_true(klog_classify(ours[i], strlen(ours[i]), &ev));
+		assert_int_equal(ev.kind, KLOG_LINES_SUPPRESSED);
+		assert_int_equal(ev.impact, KLOG_INFO);
+		assert_true(ev.has_value);
+		assert_int_equal(ev.value, counts[i]);
+		assert_string_equal(klog_kind_to_string(ev.kind), "lines_suppressed");
+		/* No device: it cannot be placed. */
+		assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
+	}
+	/* Other drivers' rate limits are none of ours. */
+	const char *other = "net_ratelimit: 12 callbacks suppressed";
+	assert_false(klog_classify(other, strlen(other), &ev));
+	other = "rpmsg_recv_single: many callbacks suppressed";
+	assert_false(klog_classify(other, strlen(other), &ev));
+}
+
 /* Lines that look close to a known one but are not it. */
 static const char *const misses[] = {
 	RP "imx_rproc_kick: failed (1, err:-62) extra",
@@ -517,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_scope_rproc_virtio),
+		cmocka_unit_test(test_suppressed),
 		cmocka_unit_test(test_scope_unlearned_virtio),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
