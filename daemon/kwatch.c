@@ -77,6 +77,33 @@ enum kwatch_source kwatch_source(const struct kwatch *k)
 
 static void journal_rearm(struct kwatch *k);
 
+/* journald's own entry for kernel records it found overwritten ("Missed N kernel
+ * messages", MESSAGE_ID SD_MESSAGE_JOURNAL_MISSED): N, or 0 when it is not one. */
+#define KWATCH_MISSED_ID "e9bf28e6e834481bb6f48f548ad13606"
+
+static uint64_t journal_missed(sd_journal *j)
+{
+	static const char id[] = "MESSAGE_ID=" KWATCH_MISSED_ID, pre[] = "MESSAGE=Missed ";
+	const char *p, *end;
+	const void *data;
+	size_t len;
+	uint64_t n = 0;
+
+	if (sd_journal_get_data(j, "MESSAGE_ID", &data, &len) < 0 || len != sizeof(id) - 1 ||
+	    memcmp(data, id, len) != 0)
+		return 0;
+	if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < sizeof(pre) - 1 ||
+	    memcmp(data, pre, sizeof(pre) - 1) != 0)
+		return 0;
+	end = (const char *)data + len;
+	for (p = (const char *)data + sizeof(pre) - 1; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return 0;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	return n;
+}
+
 static void journal_drain(struct kwatch *k)
 {
 	int r;
@@ -92,6 +119,14 @@ static void journal_drain(struct kwatch *k)
 		r = sd_journal_next(k->j);
 		if (r <= 0)
 			return;
+		line.lost = journal_missed(k->j);
+		if (line.lost) {
+			/* Said at once, with no text: no kernel line may follow for long. */
+			k->lost_total += line.lost;
+			line.msg = "";
+			k->fn(k->arg, &line);
+			continue;
+		}
 		if (sd_journal_get_data(k->j, "MESSAGE", &data, &len) < 0 || len < 8)
 			continue;
 		line.msg = (const char *)data + 8;
@@ -214,6 +249,10 @@ static int journal_open(struct kwatch *k, const struct kwatch_config *cfg)
 	if (r < 0)
 		return r;
 	r = sd_journal_add_match(k->j, "_TRANSPORT=kernel", 0);
+	if (r >= 0)
+		r = sd_journal_add_disjunction(k->j);
+	if (r >= 0)
+		r = sd_journal_add_match(k->j, "MESSAGE_ID=" KWATCH_MISSED_ID, 0);
 	if (r < 0)
 		return r;
 	/* From now on. If the journal is still empty, seek_tail would leave the cursor

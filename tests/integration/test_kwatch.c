@@ -223,6 +223,41 @@ static void test_journal(void **state)
 	event_base_free(base);
 }
 
+/* journald reads /dev/kmsg itself; records overwritten before it read them it reports as
+ * one entry of its own ("Missed N kernel messages"), not of the kernel: counted. */
+static void test_journal_missed(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_JOURNAL, .journal_dir = dir};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	struct timespec ts;
+
+	(void)state;
+	if (!journal_remote())
+		skip();
+	assert_int_equal(start_writer(), 0);
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(jr_in,
+		"__REALTIME_TIMESTAMP=%llu\n_TRANSPORT=driver\nSYSLOG_IDENTIFIER=systemd-journald\n"
+		"MESSAGE_ID=e9bf28e6e834481bb6f48f548ad13606\nPRIORITY=6\n"
+		"MESSAGE=Missed 17 kernel messages\n\n",
+		(unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+	fflush(jr_in);
+	write_entry("driver", 6, "Journal started");
+	write_entry("kernel", 3, "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	wait_for(base, &a, 2, NULL, 0);
+	assert_int_equal(a.n, 2);
+	assert_int_equal(a.lost[0], 17);
+	assert_string_equal(a.msg[0], "");
+	assert_int_equal(a.lost[1], 0);
+	assert_string_equal(a.msg[1], "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	assert_int_equal(kwatch_lost(k), 17);
+	kwatch_free(k);
+	event_base_free(base);
+}
+
 /* kwatch_new() as a user who may not read the journal files (nobody, when run as root:
  * root reads anything). Returns its result, or 1 when it could not be run. */
 static int new_as_reader(struct kwatch_config *cfg)
@@ -388,6 +423,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_journal, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_missed, journal_setup,
+						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_unreadable, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo, journal_setup, journal_teardown),
