@@ -33,6 +33,8 @@ static const struct klog_pattern patterns[] = {
 	 * take the MU message. Degraded, not down: a single one can be latency. */
 	{KLOG_KICK_FAILED, KLOG_DEGRADED, "%*_kick: failed (%q, err:%e)"},
 	{KLOG_RPROC_ENABLE_FAILED, KLOG_DOWN, "Failed to enable remote core!"},
+	/* Mainline (5.15 to 6.6 at least) prints it bare; recent NXP kernels add the error. */
+	{KLOG_RPROC_STOP_FAILED, KLOG_DOWN, "Failed to stop remote core"},
 	{KLOG_RPROC_STOP_FAILED, KLOG_DOWN, "Failed to stop remote core, ret=%e"},
 	{KLOG_RPROC_FORCE_STOPPED, KLOG_NOTICE, "Not in wfi, force stopped"},
 	{KLOG_NO_RESOURCE_TABLE, KLOG_DOWN, "No resource table in elf"},

@@ -44,6 +44,9 @@ static const struct line_case lines[] = {
 	 "imx8mp-cm7", "", 0, 0, 0, 0, 0, 0, 0},
 	{RP "Failed to stop remote core, ret=-110", KLOG_RPROC_STOP_FAILED, KLOG_DOWN, "imx-rproc",
 	 "imx8mp-cm7", "", 0, 0, 1, -110, 0, 0, 0},
+	/* Mainline prints it without the error. */
+	{RP "Failed to stop remote core", KLOG_RPROC_STOP_FAILED, KLOG_DOWN, "imx-rproc",
+	 "imx8mp-cm7", "", 0, 0, 0, 0, 0, 0, 0},
 	{RP "Not in wfi, force stopped", KLOG_RPROC_FORCE_STOPPED, KLOG_NOTICE, "imx-rproc",
 	 "imx8mp-cm7", "", 0, 0, 0, 0, 0, 0, 0},
 	{RP "No resource table in elf", KLOG_NO_RESOURCE_TABLE, KLOG_DOWN, "imx-rproc",
