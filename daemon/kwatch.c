@@ -280,6 +280,18 @@ static int journal_open(struct kwatch *k, const struct kwatch_config *cfg)
 
 /* ---- /dev/kmsg or FIFO ---- */
 
+/* /dev/kmsg numbers every record; a read that finds its next one overwritten fails with
+ * EPIPE and then goes on at the oldest one kept: the gap is what was lost. */
+static void kmsg_seq(struct kwatch *k, uint64_t seq)
+{
+	if (k->have_seq && seq > k->last_seq + 1) {
+		k->lost += seq - k->last_seq - 1;
+		k->lost_total += seq - k->last_seq - 1;
+	}
+	k->have_seq = true;
+	k->last_seq = seq;
+}
+
 static void kmsg_line(struct kwatch *k, const char *s, size_t len)
 {
 	struct klog_record rec;
@@ -290,15 +302,7 @@ static void kmsg_line(struct kwatch *k, const char *s, size_t len)
 	if (len == 0 || s[0] == ' ')
 		return; /* empty, or a " KEY=value" continuation of a kmsg record */
 	if (klog_parse_kmsg(s, len, &rec) == 0) {
-		/* /dev/kmsg numbers every record; a read that finds its next one overwritten
-		 * fails with EPIPE and then goes on at the oldest one kept: the gap is what
-		 * was lost. */
-		if (k->have_seq && rec.seq > k->last_seq + 1) {
-			k->lost += rec.seq - k->last_seq - 1;
-			k->lost_total += rec.seq - k->last_seq - 1;
-		}
-		k->have_seq = true;
-		k->last_seq = rec.seq;
+		kmsg_seq(k, rec.seq);
 		if (rec.facility != 0)
 			return; /* userspace printed into kmsg: not the kernel */
 		line.msg = rec.msg;
@@ -347,7 +351,13 @@ static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
 		memmove(k->buf, k->buf + start, k->used - start);
 		k->used -= start;
 		if (k->used == sizeof(k->buf)) {
-			/* A line longer than any kernel record: drop it up to its newline. */
+			/* A line longer than any kernel record: drop it up to its newline (counted
+			 * there). A record's number is taken first, or the next one would count
+			 * it again as a gap. */
+			struct klog_record rec;
+			if (!k->skipping && k->buf[0] != ' ' &&
+			    klog_parse_kmsg(k->buf, k->used, &rec) == 0)
+				kmsg_seq(k, rec.seq);
 			k->used = 0;
 			k->skipping = true;
 		}

@@ -378,6 +378,64 @@ static void test_fifo(void **state)
 	event_base_free(base);
 }
 
+/* Writes all of buf to the FIFO, running the loop while it is full. */
+static void write_all(struct event_base *base, int fd, const char *buf, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		ssize_t r = write(fd, buf + off, n - off);
+		if (r < 0 && errno == EAGAIN) {
+			struct timeval tv = {0, 10000};
+			event_base_loopexit(base, &tv);
+			event_base_dispatch(base);
+			continue;
+		}
+		assert_true(r > 0);
+		off += (size_t)r;
+	}
+}
+
+/* A kmsg record longer than the buffer is dropped and counted once: its sequence number
+ * is taken, so the next record does not count it again as a gap. */
+static void test_fifo_long_record(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	char path[128], *big;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	cfg.kmsg_path = path;
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(fd >= 0);
+	W("6,20,100,-;before\n");
+	/* Record 21 is 20 kB long; 22 and 23 were overwritten before they were read. */
+	big = malloc(20000);
+	assert_non_null(big);
+	memset(big, 'x', 20000);
+	memcpy(big, "6,21,200,-;", 11);
+	big[19999] = '\n';
+	write_all(base, fd, big, 20000);
+	free(big);
+	W("6,24,300,-;after\n");
+	W("6,25,400,-;next\n");
+	wait_for(base, &a, 3, NULL, 0);
+	assert_int_equal(a.n, 3);
+	assert_string_equal(a.msg[1], "after");
+	assert_int_equal(a.lost[1], 3);
+	assert_int_equal(a.lost[2], 0);
+	assert_int_equal(kwatch_lost(k), 3);
+	close(fd);
+	kwatch_free(k);
+	event_base_free(base);
+}
+
 static void test_config(void **state)
 {
 	struct kwatch_config cfg = {0};
@@ -428,6 +486,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_unreadable, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_long_record, journal_setup,
+						journal_teardown),
 		cmocka_unit_test(test_config),
 	};
 	signal(SIGPIPE, SIG_IGN);
