@@ -1,5 +1,6 @@
 /* Tests for daemon/kwatch.c: a real journal written by systemd-journal-remote in a temp
- * dir (no journald needed), followed live; and kmsg-format lines through a FIFO. */
+ * dir (no journald needed), followed live; and kmsg-format lines through a FIFO, also
+ * into the daemon. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,12 +13,14 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <event2/event.h>
 #include <cmocka.h>
 
+#include "daemon_harness.h"
 #include "kwatch.h"
 
 #define MAX_LINES 64
@@ -436,6 +439,79 @@ static void test_fifo_long_record(void **state)
 	event_base_free(base);
 }
 
+/* ---- through the daemon ---- */
+
+/* Reads the first closed incident file of dir into a new cJSON, waiting up to 30 s. */
+static cJSON *wait_incident_file(const char *dir_path)
+{
+	for (int i = 0; i < 600; i++) {
+		DIR *d = opendir(dir_path);
+		struct dirent *de;
+		char path[600], text[1 << 17];
+
+		while (d && (de = readdir(d))) {
+			size_t n = strlen(de->d_name);
+			if (strncmp(de->d_name, "incident-", 9) != 0 || n < 5 ||
+			    strcmp(de->d_name + n - 5, ".json") != 0)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir_path, de->d_name);
+			closedir(d);
+			h_slurp_file(path, text, sizeof(text));
+			return cJSON_Parse(text);
+		}
+		if (d)
+			closedir(d);
+		usleep(50000);
+	}
+	return NULL;
+}
+
+/* A flood of kernel lines during an incident: its evidence holds the newest of them and
+ * says how many more there were, so that nothing is shown as if it were all. */
+static void test_daemon_kernel_dropped(void **state)
+{
+	struct daemon_proc p;
+	char fifo[300], inc[300], conf[1500];
+	static const char kick[] = "3,%d,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, "
+				   "err:-62)\n";
+	char *buf = malloc(200 * 100);
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(fifo, sizeof(fifo), "%s/kmsg", p.dir);
+	snprintf(inc, sizeof(inc), "%s/incidents", p.dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = kmsg\nkmsg_path = %s\nincident_dir = %s\n"
+		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps = resync\n",
+		 fifo, inc, p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	int w = open(fifo, O_WRONLY | O_CLOEXEC);
+	assert_true(w >= 0);
+	/* The first opens the incident; 199 follow it, more than the ring of 32 holds. */
+	for (int i = 1; i <= 200; i++)
+		len += (size_t)sprintf(buf + len, kick, i);
+	assert_int_equal(write(w, buf, len), (ssize_t)len);
+	free(buf);
+	cJSON *o = wait_incident_file(inc);
+	assert_non_null(o);
+	cJSON *ev = cJSON_GetObjectItem(o, "evidence");
+	int n = cJSON_GetArraySize(cJSON_GetObjectItem(ev, "kernel"));
+	cJSON *dropped = cJSON_GetObjectItem(ev, "kernel_dropped");
+	assert_non_null(dropped);
+	print_message("incident kernel lines: %d kept, %.0f dropped\n", n, dropped->valuedouble);
+	assert_true(n >= 2);
+	assert_true(dropped->valuedouble > 0);
+	/* One before the fault, the rest after it: kept or counted, each once. */
+	assert_int_equal((n - 1) + (int)dropped->valuedouble, 199);
+	cJSON_Delete(o);
+	close(w);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_cleanup(&p);
+}
+
 static void test_config(void **state)
 {
 	struct kwatch_config cfg = {0};
@@ -477,6 +553,14 @@ static void test_config(void **state)
 	event_base_free(base);
 }
 
+/* A failed test leaves no daemon behind (it would hold the test's output open). */
+static int group_teardown(void **state)
+{
+	(void)state;
+	h_kill_all();
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,7 +573,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fifo_long_record, journal_setup,
 						journal_teardown),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_daemon_kernel_dropped),
 	};
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }
