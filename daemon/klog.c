@@ -398,14 +398,15 @@ bool klog_classify(const char *msg, size_t len, struct klog_event *ev)
 	while (s < end && is_blank(*s))
 		s++;
 	s = skip_log_prefix(s, end);
-	/* dmesg-style "[  12.345678] " stamp, as a FIFO source may carry it. */
-	if (s < end && *s == '[') {
+	/* dmesg's "[  12.345678] " stamp (or "[Sun Nov 29 20:00:00 2026] " with -T), then a
+	 * "[    T123] " caller id (CONFIG_PRINTK_CALLER), as a FIFO source may carry them. */
+	for (int k = 0; k < 2 && s < end && *s == '['; k++) {
 		const char *t = memchr(s, ']', (size_t)(end - s));
-		if (t && t - s < 24) {
-			s = t + 1;
-			while (s < end && *s == ' ')
-				s++;
-		}
+		if (!t || t - s > 32)
+			break;
+		s = t + 1;
+		while (s < end && *s == ' ')
+			s++;
 	}
 	/* dev_printk prefix "<driver> <device>: " */
 	w1 = scan_word(s, end, false);

@@ -293,6 +293,10 @@ static void test_prefixes(void **state)
 		" Nov  9 20:00:00 board kernel: [  812.345678] ",
 		"2026-11-29T20:00:00.123456+00:00 board kernel: ",
 		"<3>Nov 29 20:00:00 board kernel: ",
+		/* dmesg -T, and the caller id of a kernel with CONFIG_PRINTK_CALLER */
+		"[Sun Nov 29 20:00:00 2026] ",
+		"[  812.345678] [    T123] ",
+		"[  812.345678] [C1] ",
 	};
 	char line[256];
 	struct klog_event ev;
