@@ -185,7 +185,7 @@ static bool is_journal_file(const char *name)
 
 /* Journal files in dir and, `depth` levels down, in its subdirectories (the machine-id
  * directories of the local journal): counts those seen and those this process can
- * open. */
+ * open, up to the first it can. */
 static void count_journal_files(int dirfd, int depth, unsigned *seen, unsigned *readable)
 {
 	DIR *d = fdopendir(dirfd);
@@ -195,7 +195,7 @@ static void count_journal_files(int dirfd, int depth, unsigned *seen, unsigned *
 		close(dirfd);
 		return;
 	}
-	while ((de = readdir(d)) && *seen < 1000) {
+	while (*readable == 0 && *seen < 1000 && (de = readdir(d))) {
 		int fd;
 
 		if (de->d_name[0] == '.')
