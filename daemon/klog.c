@@ -601,14 +601,19 @@ static bool ends_start(enum klog_kind k)
 
 /* A line about another device. Since Linux 6.1 the virtio device is registered by a
  * platform device of the rproc-virtio driver whose name ("rproc-virtio.0.auto") does not
- * say which remoteproc it serves: while ours is starting, and only ours, it is ours. A
+ * say which remoteproc it serves: while ours is starting, and only ours (another that
+ * began before ours and is not up yet counts too), it is ours. A
  * virtio device the scope never saw registered (the M7 was up before the daemon) cannot
  * be placed, unless the scope knows its own: such a line is not dropped as another's. */
 static enum klog_owner foreign(struct klog_scope *s, const struct klog_event *ev)
 {
-	if (starts_rproc(ev->kind) && is_instance(ev->device))
+	if (starts_rproc(ev->kind) && is_instance(ev->device)) {
 		s->starting = false;
-	if (ev->kind == KLOG_VIRTIO_REGISTERED && s->starting &&
+		s->other_starting = true;
+	} else if (ends_start(ev->kind) && is_instance(ev->device)) {
+		s->other_starting = false;
+	}
+	if (ev->kind == KLOG_VIRTIO_REGISTERED && s->starting && !s->other_starting &&
 	    strcmp(ev->driver, "rproc-virtio") == 0) {
 		(void)klog_scope_add(s, ev->name);
 		return KLOG_OWNER_MINE;

@@ -116,9 +116,10 @@ const char *klog_impact_to_string(enum klog_impact impact);
 struct klog_scope {
 	char names[KLOG_SCOPE_MAX][KLOG_NAME_MAX];
 	size_t n;
-	/* Its remoteproc is powering up or attaching, and no other instance started since:
-	 * a virtio device registered by an rproc-virtio device now is its own. */
-	bool starting;
+	/* Its remoteproc is powering up or attaching, and another instance is not (as far
+	 * as their lines tell): a virtio device registered by an rproc-virtio device now is
+	 * its own. */
+	bool starting, other_starting;
 };
 
 enum klog_owner {

@@ -513,6 +513,21 @@ static void test_scope_rproc_virtio(void **state)
 	assert_int_equal(klog_scope_match(&t, &ev), KLOG_OWNER_OTHER);
 	classify("rproc-virtio rproc-virtio.1: registered virtio1 (type 7)", &ev);
 	assert_int_equal(klog_scope_match(&t, &ev), KLOG_OWNER_OTHER);
+
+	/* Nor when the other core began first and is still starting when ours begins. */
+	struct klog_scope u = {0};
+	assert_int_equal(klog_scope_add(&u, "remoteproc0"), 0);
+	classify("remoteproc remoteproc1: powering up imx-dsp-rproc", &ev);
+	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_OTHER);
+	classify(RC "powering up imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_MINE);
+	classify("rproc-virtio rproc-virtio.1.auto: registered virtio1 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_OTHER);
+	/* Once the other is up, the next registration is ours. */
+	classify("remoteproc remoteproc1: remote processor imx-dsp-rproc is now up", &ev);
+	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_OTHER);
+	classify("rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_MINE);
 }
 
 /* The daemon starts while the M7 runs: it never saw the virtio device registered. A
