@@ -601,16 +601,19 @@ static bool ends_start(enum klog_kind k)
 
 /* A line about another device. Since Linux 6.1 the virtio device is registered by a
  * platform device of the rproc-virtio driver whose name ("rproc-virtio.0.auto") does not
- * say which remoteproc it serves: while ours is starting, and only ours (another that
- * began before ours and is not up yet counts too), it is ours. A
- * virtio device the scope never saw registered (the M7 was up before the daemon) cannot
- * be placed, unless the scope knows its own: such a line is not dropped as another's. */
+ * say which remoteproc it serves: while ours is starting, and no other (one that began
+ * before ours and is not up yet counts), it is ours. A virtio device the scope never saw
+ * registered (the M7 was up before the daemon) cannot be placed, unless the scope knows
+ * its own: such a line is not dropped as another's. */
 static enum klog_owner foreign(struct klog_scope *s, const struct klog_event *ev)
 {
-	if (starts_rproc(ev->kind) && is_instance(ev->device)) {
+	/* Another instance only when the scope knows its own (else it may be ours). */
+	bool other = is_instance(ev->device) && scope_has_instance(s);
+
+	if (other && starts_rproc(ev->kind)) {
 		s->starting = false;
 		s->other_starting = true;
-	} else if (ends_start(ev->kind) && is_instance(ev->device)) {
+	} else if (other && ends_start(ev->kind)) {
 		s->other_starting = false;
 	}
 	if (ev->kind == KLOG_VIRTIO_REGISTERED && s->starting && !s->other_starting &&

@@ -528,6 +528,17 @@ static void test_scope_rproc_virtio(void **state)
 	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_OTHER);
 	classify("rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", &ev);
 	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_MINE);
+
+	/* A scope that knows its rproc by name only: its own instance's lines that do not
+	 * name it are no other core's start. */
+	struct klog_scope v = {0};
+	assert_int_equal(klog_scope_add(&v, "imx-rproc"), 0);
+	classify(RC "powering up imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&v, &ev), KLOG_OWNER_MINE);
+	classify(RC "Booting fw image m7.elf, size 123456", &ev);
+	assert_int_equal(klog_scope_match(&v, &ev), KLOG_OWNER_OTHER);
+	classify("rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&v, &ev), KLOG_OWNER_MINE);
 }
 
 /* The daemon starts while the M7 runs: it never saw the virtio device registered. A
