@@ -512,6 +512,49 @@ static void test_daemon_kernel_dropped(void **state)
 	h_cleanup(&p);
 }
 
+/* The daemon starts while the M7 runs: the virtio device its remoteproc registered is
+ * read from sysfs, so the channel takes that device's lines and not another core's. */
+static void test_daemon_running_virtio(void **state)
+{
+	static const char *const extra[] = {
+		"sys/class/remoteproc/remoteproc0/rproc-virtio.0.auto",
+		"sys/class/remoteproc/remoteproc0/rproc-virtio.0.auto/virtio2", NULL};
+	struct daemon_proc p;
+	struct tclient c;
+	char fifo[300], conf[1500];
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(h_fake_rproc_tree(p.dir, "m7.elf\n", extra), 0);
+	snprintf(fifo, sizeof(fifo), "%s/kmsg", p.dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = kmsg\nkmsg_path = %s\nsysfs_root = %s/sys\n"
+		 "[channel m7]\ndevice = %s/ttyRPMSG30\nremoteproc = imx-rproc\n"
+		 "recovery_steps =\n",
+		 fifo, p.dir, p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
+			 0);
+	int w = open(fifo, O_WRONLY | O_CLOEXEC);
+	assert_true(w >= 0);
+	static const char lines[] = "6,1,100,-;virtio_rpmsg_bus virtio5: timeout waiting for a tx "
+				    "buffer\n6,2,200,-;virtio_rpmsg_bus virtio2: timeout waiting "
+				    "for a tx buffer\n";
+	assert_int_equal(write(w, lines, strlen(lines)), (ssize_t)strlen(lines));
+	/* In order: had virtio5's line been taken, its FAULT would come first. */
+	cJSON *o = tclient_wait(&c, "FAULT", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "kind"), "tx_buffer_timeout");
+	assert_string_equal(j_str(o, "detail"),
+			    "virtio_rpmsg_bus virtio2: timeout waiting for a tx buffer");
+	cJSON_Delete(o);
+	close(w);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_cleanup(&p);
+}
+
 static void test_config(void **state)
 {
 	struct kwatch_config cfg = {0};
@@ -574,6 +617,7 @@ int main(void)
 						journal_teardown),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_daemon_kernel_dropped),
+		cmocka_unit_test(test_daemon_running_virtio),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, group_teardown);
