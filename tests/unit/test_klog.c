@@ -49,8 +49,9 @@ static const struct line_case lines[] = {
 	 "imx8mp-cm7", "", 0, 0, 0, 0, 0, 0, 0},
 	{RP "Not in wfi, force stopped", KLOG_RPROC_FORCE_STOPPED, KLOG_NOTICE, "imx-rproc",
 	 "imx8mp-cm7", "", 0, 0, 0, 0, 0, 0, 0},
-	{RP "No resource table in elf", KLOG_NO_RESOURCE_TABLE, KLOG_DOWN, "imx-rproc",
-	 "imx8mp-cm7", "", 0, 0, 0, 0, 0, 0, 0},
+	/* imx_rproc prints it on the rproc's own device (dev_info(&rproc->dev, ...)). */
+	{RC "No resource table in elf", KLOG_NO_RESOURCE_TABLE, KLOG_DOWN, "remoteproc",
+	 "remoteproc0", "", 0, 0, 0, 0, 0, 0, 0},
 	{RP "Translation failed: da = 0x1ffe0000 len = 0x20000", KLOG_TRANSLATION_FAILED, KLOG_DOWN,
 	 "imx-rproc", "imx8mp-cm7", "", 0, 0, 0, 0, 0, 0, 0},
 	{MU "Try increasing MBOX_TX_QUEUE_LEN", KLOG_MBOX_QUEUE_FULL, KLOG_DEGRADED, "imx_mu",
