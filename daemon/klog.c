@@ -48,6 +48,8 @@ static const struct klog_pattern patterns[] = {
 	{KLOG_INBOUND_TOO_BIG, KLOG_NOTICE, "inbound msg too big: (%v, %d)"},
 	{KLOG_NO_RECIPIENT, KLOG_NOTICE, "msg received with no recipient"},
 	{KLOG_ADD_OUTBUF_FAILED, KLOG_DEGRADED, "virtqueue_add_outbuf failed: %e"},
+	/* An rx buffer that could not be given back: the M7 has one fewer to send with. */
+	{KLOG_ADD_INBUF_FAILED, KLOG_DEGRADED, "failed to add a virtqueue buffer: %e"},
 	{KLOG_RPMSG_HOST_ONLINE, KLOG_INFO, "rpmsg host is online"},
 	/* The M7 re-announced over stale vrings (it reset without Linux cycling it). */
 	{KLOG_CHANNEL_EXISTS, KLOG_DOWN, "channel %s:%a:%b already exist"},
@@ -125,6 +127,7 @@ static const char *const kind_names[KLOG_KIND_COUNT] = {
 	[KLOG_TTY_REMOVED] = "tty_removed",
 	[KLOG_TTY_TRUNCATED] = "tty_truncated",
 	[KLOG_LINES_SUPPRESSED] = "lines_suppressed",
+	[KLOG_ADD_INBUF_FAILED] = "add_inbuf_failed",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(klog_kind, enum klog_kind, kind_names)

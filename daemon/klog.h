@@ -56,6 +56,8 @@ enum klog_kind {
 	KLOG_TTY_TRUNCATED,
 	/* printk's rate limit, about one of the ratelimited lines above */
 	KLOG_LINES_SUPPRESSED,
+	/* virtio_rpmsg_bus, receive side */
+	KLOG_ADD_INBUF_FAILED,
 	KLOG_KIND_COUNT
 };
 

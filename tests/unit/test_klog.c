@@ -116,6 +116,9 @@ static const struct line_case lines[] = {
 	 "virtio0.rpmsg-virtual-tty-channel-1.-1.30", "", 0, 0, 1, -110, 0, 0, 0},
 	{TT "No memory for tty_prepare_flip_string", KLOG_TTY_NO_MEMORY, KLOG_NOTICE,
 	 "imx_rpmsg_tty", "virtio0.rpmsg-virtual-tty-channel-1.-1.30", "", 0, 0, 0, 0, 0, 0, 0},
+	/* An rx buffer not given back to the M7: one fewer it can send with. */
+	{VB "failed to add a virtqueue buffer: -28", KLOG_ADD_INBUF_FAILED, KLOG_DEGRADED,
+	 "virtio_rpmsg_bus", "virtio0", "", 0, 0, 1, -28, 0, 0, 0},
 	/* Mainline rpmsg_tty (5.16+): the tty buffer was full, the rest of a message lost. */
 	{"rpmsg_tty virtio0.rpmsg-tty.-1.30: Trunc buffer: available space is 0",
 	 KLOG_TTY_TRUNCATED, KLOG_NOTICE, "rpmsg_tty", "virtio0.rpmsg-tty.-1.30", "", 0, 0, 0, 0, 0,
