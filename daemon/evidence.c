@@ -238,7 +238,8 @@ static bool dump_is_ours(const struct evidence_source *src, const char *dir, cha
 	       (src->device && *src->device && strcmp(base, src->device) == 0);
 }
 
-static cJSON *dumps_of(const struct evidence_source *src)
+/* At most EVIDENCE_DUMPS_MAX dumps of ours, summed; *skipped counts the others of ours. */
+static cJSON *dumps_of(const struct evidence_source *src, unsigned *skipped)
 {
 	char dir[PATH_MAX], sub[PATH_MAX], data[PATH_MAX + 8], failing[256];
 	cJSON *a = cJSON_CreateArray();
@@ -249,7 +250,7 @@ static cJSON *dumps_of(const struct evidence_source *src)
 	snprintf(dir, sizeof(dir), "%s/class/devcoredump", src->sysfs_root);
 	if (!a || !(d = opendir(dir)))
 		return a;
-	while ((de = readdir(d)) && seen < EVIDENCE_DUMPS_MAX) {
+	while ((de = readdir(d))) {
 		cJSON *o;
 
 		if (strncmp(de->d_name, "devcd", 5) != 0)
@@ -258,6 +259,10 @@ static cJSON *dumps_of(const struct evidence_source *src)
 			continue;
 		if (!dump_is_ours(src, sub, failing, sizeof(failing)))
 			continue;
+		if (seen == EVIDENCE_DUMPS_MAX) {
+			(*skipped)++;
+			continue;
+		}
 		seen++;
 		snprintf(data, sizeof(data), "%s/data", sub);
 		o = evidence_dump_json(data, EVIDENCE_DUMP_MAX);
@@ -274,6 +279,7 @@ static cJSON *dumps_of(const struct evidence_source *src)
 cJSON *evidence_gather(const struct evidence_source *src)
 {
 	cJSON *o = cJSON_CreateObject(), *x;
+	unsigned skipped = 0;
 
 	if (!o) {
 		if (src->trace_given && src->trace_fd >= 0)
@@ -286,8 +292,11 @@ cJSON *evidence_gather(const struct evidence_source *src)
 	} else if (src->trace_given && src->trace_fd >= 0) {
 		close(src->trace_fd); /* taken either way */
 	}
-	if (src->sysfs_root && (x = dumps_of(src)))
+	if (src->sysfs_root && (x = dumps_of(src, &skipped))) {
 		cJSON_AddItemToObject(o, "devcoredumps", x);
+		if (skipped)
+			add_u64(o, "devcoredumps_skipped", skipped);
+	}
 	return o;
 }
 

@@ -42,7 +42,8 @@ cJSON *evidence_trace_json(const char *snap, size_t len, bool truncated, size_t 
 cJSON *evidence_dump_json(const char *path, size_t max);
 
 /* Gathers everything src points at: {trace: {path, ...} | {path, error},
- * devcoredumps: [{name, failing_device, ...}]}. NULL on ENOMEM. */
+ * devcoredumps: [{name, failing_device, ...}], devcoredumps_skipped (only when more than
+ * EVIDENCE_DUMPS_MAX were ours)}. NULL on ENOMEM. */
 cJSON *evidence_gather(const struct evidence_source *src);
 
 /* The texts of the newest n trace lines of an incident's evidence, oldest first, for

@@ -33,6 +33,8 @@ static const struct klog_pattern patterns[] = {
 	 * take the MU message. Degraded, not down: a single one can be latency. */
 	{KLOG_KICK_FAILED, KLOG_DEGRADED, "%*_kick: failed (%q, err:%e)"},
 	{KLOG_RPROC_ENABLE_FAILED, KLOG_DOWN, "Failed to enable remote core!"},
+	/* Mainline (5.15 to 6.6 at least) prints it bare; recent NXP kernels add the error. */
+	{KLOG_RPROC_STOP_FAILED, KLOG_DOWN, "Failed to stop remote core"},
 	{KLOG_RPROC_STOP_FAILED, KLOG_DOWN, "Failed to stop remote core, ret=%e"},
 	{KLOG_RPROC_FORCE_STOPPED, KLOG_NOTICE, "Not in wfi, force stopped"},
 	{KLOG_NO_RESOURCE_TABLE, KLOG_DOWN, "No resource table in elf"},
@@ -46,6 +48,8 @@ static const struct klog_pattern patterns[] = {
 	{KLOG_INBOUND_TOO_BIG, KLOG_NOTICE, "inbound msg too big: (%v, %d)"},
 	{KLOG_NO_RECIPIENT, KLOG_NOTICE, "msg received with no recipient"},
 	{KLOG_ADD_OUTBUF_FAILED, KLOG_DEGRADED, "virtqueue_add_outbuf failed: %e"},
+	/* An rx buffer that could not be given back: the M7 has one fewer to send with. */
+	{KLOG_ADD_INBUF_FAILED, KLOG_DEGRADED, "failed to add a virtqueue buffer: %e"},
 	{KLOG_RPMSG_HOST_ONLINE, KLOG_INFO, "rpmsg host is online"},
 	/* The M7 re-announced over stale vrings (it reset without Linux cycling it). */
 	{KLOG_CHANNEL_EXISTS, KLOG_DOWN, "channel %s:%a:%b already exist"},
@@ -73,6 +77,15 @@ static const struct klog_pattern patterns[] = {
 	{KLOG_TTY_SEND_FAILED, KLOG_DEGRADED, "rpmsg_send failed: %e"},
 	{KLOG_TTY_NO_MEMORY, KLOG_NOTICE, "No memory for tty_prepare_flip_string"},
 	{KLOG_TTY_REMOVED, KLOG_DOWN, "rpmsg tty driver is removed"},
+	/* drivers/tty/rpmsg_tty.c (5.16+), dev_err_ratelimited: the tty's buffer was full and
+	 * the rest of an M7 message was dropped. Its other messages are dev_dbg. */
+	{KLOG_TTY_TRUNCATED, KLOG_NOTICE, "Trunc buffer: available space is %v"},
+	/* lib/ratelimit.c: "%s: %d callbacks suppressed" with the function that printed the
+	 * ratelimited line (no device prefix): no_recipient, mbox_unhandled_irq and
+	 * tty_truncated repeats the kernel dropped. Recorded with their count, no fault. */
+	{KLOG_LINES_SUPPRESSED, KLOG_INFO, "rpmsg_recv_single: %v callbacks suppressed"},
+	{KLOG_LINES_SUPPRESSED, KLOG_INFO, "imx_mu_isr: %v callbacks suppressed"},
+	{KLOG_LINES_SUPPRESSED, KLOG_INFO, "rpmsg_tty_cb: %v callbacks suppressed"},
 };
 
 static const char *const kind_names[KLOG_KIND_COUNT] = {
@@ -112,6 +125,9 @@ static const char *const kind_names[KLOG_KIND_COUNT] = {
 	[KLOG_TTY_SEND_FAILED] = "tty_send_failed",
 	[KLOG_TTY_NO_MEMORY] = "tty_no_memory",
 	[KLOG_TTY_REMOVED] = "tty_removed",
+	[KLOG_TTY_TRUNCATED] = "tty_truncated",
+	[KLOG_LINES_SUPPRESSED] = "lines_suppressed",
+	[KLOG_ADD_INBUF_FAILED] = "add_inbuf_failed",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(klog_kind, enum klog_kind, kind_names)
@@ -385,14 +401,15 @@ bool klog_classify(const char *msg, size_t len, struct klog_event *ev)
 	while (s < end && is_blank(*s))
 		s++;
 	s = skip_log_prefix(s, end);
-	/* dmesg-style "[  12.345678] " stamp, as a FIFO source may carry it. */
-	if (s < end && *s == '[') {
+	/* dmesg's "[  12.345678] " stamp (or "[Sun Nov 29 20:00:00 2026] " with -T), then a
+	 * "[    T123] " caller id (CONFIG_PRINTK_CALLER), as a FIFO source may carry them. */
+	for (int k = 0; k < 2 && s < end && *s == '['; k++) {
 		const char *t = memchr(s, ']', (size_t)(end - s));
-		if (t && t - s < 24) {
-			s = t + 1;
-			while (s < end && *s == ' ')
-				s++;
-		}
+		if (!t || t - s > 32)
+			break;
+		s = t + 1;
+		while (s < end && *s == ' ')
+			s++;
 	}
 	/* dev_printk prefix "<driver> <device>: " */
 	w1 = scan_word(s, end, false);
@@ -520,7 +537,7 @@ static bool foreign_device_ok(enum klog_kind k)
 {
 	return k == KLOG_MBOX_QUEUE_FULL || k == KLOG_MBOX_UNHANDLED_IRQ ||
 	       k == KLOG_TTY_NEW_CHANNEL || k == KLOG_TTY_SEND_FAILED || k == KLOG_TTY_NO_MEMORY ||
-	       k == KLOG_TTY_REMOVED;
+	       k == KLOG_TTY_REMOVED || k == KLOG_TTY_TRUNCATED;
 }
 
 /* "remoteprocN": a remoteproc class device, that is one instance. */
@@ -552,6 +569,66 @@ static bool names_my_rproc(const struct klog_scope *s, const struct klog_event *
 	return !is_instance(ev->device) || !scope_has_instance(s);
 }
 
+/* "virtioN", or the head of "virtioN.<channel>.<src>.<dst>". */
+static bool is_virtio(const char *name)
+{
+	size_t n = strcspn(name, ".");
+
+	if (n <= 6 || strncmp(name, "virtio", 6) != 0)
+		return false;
+	for (size_t i = 6; i < n; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	return true;
+}
+
+static bool scope_has_virtio(const struct klog_scope *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (is_virtio(s->names[i]))
+			return true;
+	return false;
+}
+
+static bool starts_rproc(enum klog_kind k)
+{
+	return k == KLOG_RPROC_POWERING_UP || k == KLOG_RPROC_BOOTING || k == KLOG_RPROC_ATTACHING;
+}
+
+static bool ends_start(enum klog_kind k)
+{
+	return k == KLOG_RPROC_UP || k == KLOG_RPROC_ATTACHED || k == KLOG_RPROC_STOPPED ||
+	       k == KLOG_RPROC_BOOT_FAILED || k == KLOG_RPROC_FIRMWARE_FAILED ||
+	       k == KLOG_RPROC_START_FAILED;
+}
+
+/* A line about another device. Since Linux 6.1 the virtio device is registered by a
+ * platform device of the rproc-virtio driver whose name ("rproc-virtio.0.auto") does not
+ * say which remoteproc it serves: while ours is starting, and no other (one that began
+ * before ours and is not up yet counts), it is ours. A virtio device the scope never saw
+ * registered (the M7 was up before the daemon) cannot be placed, unless the scope knows
+ * its own: such a line is not dropped as another's. */
+static enum klog_owner foreign(struct klog_scope *s, const struct klog_event *ev)
+{
+	/* Another instance only when the scope knows its own (else it may be ours). */
+	bool other = is_instance(ev->device) && scope_has_instance(s);
+
+	if (other && starts_rproc(ev->kind)) {
+		s->starting = false;
+		s->other_starting = true;
+	} else if (other && ends_start(ev->kind)) {
+		s->other_starting = false;
+	}
+	if (ev->kind == KLOG_VIRTIO_REGISTERED && s->starting && !s->other_starting &&
+	    strcmp(ev->driver, "rproc-virtio") == 0) {
+		(void)klog_scope_add(s, ev->name);
+		return KLOG_OWNER_MINE;
+	}
+	if (foreign_device_ok(ev->kind) || (is_virtio(ev->device) && !scope_has_virtio(s)))
+		return KLOG_OWNER_UNKNOWN;
+	return KLOG_OWNER_OTHER;
+}
+
 enum klog_owner klog_scope_match(struct klog_scope *s, const struct klog_event *ev)
 {
 	bool mine;
@@ -565,7 +642,11 @@ enum klog_owner klog_scope_match(struct klog_scope *s, const struct klog_event *
 	}
 	mine = scope_has_device(s, ev->device) || names_my_rproc(s, ev);
 	if (!mine)
-		return foreign_device_ok(ev->kind) ? KLOG_OWNER_UNKNOWN : KLOG_OWNER_OTHER;
+		return foreign(s, ev);
+	if (starts_rproc(ev->kind))
+		s->starting = true;
+	else if (ends_start(ev->kind))
+		s->starting = false;
 	/* Learn what lives under our devices so later lines that name only it match. */
 	if (ev->kind == KLOG_VIRTIO_REGISTERED)
 		(void)klog_scope_add(s, ev->name);

@@ -52,6 +52,12 @@ enum klog_kind {
 	KLOG_TTY_SEND_FAILED,
 	KLOG_TTY_NO_MEMORY,
 	KLOG_TTY_REMOVED,
+	/* rpmsg_tty (mainline) */
+	KLOG_TTY_TRUNCATED,
+	/* printk's rate limit, about one of the ratelimited lines above */
+	KLOG_LINES_SUPPRESSED,
+	/* virtio_rpmsg_bus, receive side */
+	KLOG_ADD_INBUF_FAILED,
 	KLOG_KIND_COUNT
 };
 
@@ -112,6 +118,10 @@ const char *klog_impact_to_string(enum klog_impact impact);
 struct klog_scope {
 	char names[KLOG_SCOPE_MAX][KLOG_NAME_MAX];
 	size_t n;
+	/* Its remoteproc is powering up or attaching, and another instance is not (as far
+	 * as their lines tell): a virtio device registered by an rproc-virtio device now is
+	 * its own. */
+	bool starting, other_starting;
 };
 
 enum klog_owner {

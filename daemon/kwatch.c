@@ -1,6 +1,7 @@
 /* Kernel log watcher over sd-journal (_TRANSPORT=kernel) or a kmsg-format stream. */
 #include "kwatch.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -76,6 +77,33 @@ enum kwatch_source kwatch_source(const struct kwatch *k)
 
 static void journal_rearm(struct kwatch *k);
 
+/* journald's own entry for kernel records it found overwritten ("Missed N kernel
+ * messages", MESSAGE_ID SD_MESSAGE_JOURNAL_MISSED): N, or 0 when it is not one. */
+#define KWATCH_MISSED_ID "e9bf28e6e834481bb6f48f548ad13606"
+
+static uint64_t journal_missed(sd_journal *j)
+{
+	static const char id[] = "MESSAGE_ID=" KWATCH_MISSED_ID, pre[] = "MESSAGE=Missed ";
+	const char *p, *end;
+	const void *data;
+	size_t len;
+	uint64_t n = 0;
+
+	if (sd_journal_get_data(j, "MESSAGE_ID", &data, &len) < 0 || len != sizeof(id) - 1 ||
+	    memcmp(data, id, len) != 0)
+		return 0;
+	if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < sizeof(pre) - 1 ||
+	    memcmp(data, pre, sizeof(pre) - 1) != 0)
+		return 0;
+	end = (const char *)data + len;
+	for (p = (const char *)data + sizeof(pre) - 1; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (n > (UINT64_MAX - 9) / 10)
+			return 0;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	return n;
+}
+
 static void journal_drain(struct kwatch *k)
 {
 	int r;
@@ -91,6 +119,14 @@ static void journal_drain(struct kwatch *k)
 		r = sd_journal_next(k->j);
 		if (r <= 0)
 			return;
+		line.lost = journal_missed(k->j);
+		if (line.lost) {
+			/* Said at once, with no text: no kernel line may follow for long. */
+			k->lost_total += line.lost;
+			line.msg = "";
+			k->fn(k->arg, &line);
+			continue;
+		}
 		if (sd_journal_get_data(k->j, "MESSAGE", &data, &len) < 0 || len < 8)
 			continue;
 		line.msg = (const char *)data + 8;
@@ -139,6 +175,66 @@ static void journal_rearm(struct kwatch *k)
 	}
 }
 
+static bool is_journal_file(const char *name)
+{
+	size_t n = strlen(name);
+
+	return (n > 8 && strcmp(name + n - 8, ".journal") == 0) ||
+	       (n > 9 && strcmp(name + n - 9, ".journal~") == 0);
+}
+
+/* Journal files in dir and, `depth` levels down, in its subdirectories (the machine-id
+ * directories of the local journal): counts those seen and those this process can
+ * open, up to the first it can. */
+static void count_journal_files(int dirfd, int depth, unsigned *seen, unsigned *readable)
+{
+	DIR *d = fdopendir(dirfd);
+	struct dirent *de;
+
+	if (!d) {
+		close(dirfd);
+		return;
+	}
+	while (*readable == 0 && *seen < 1000 && (de = readdir(d))) {
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (is_journal_file(de->d_name)) {
+			(*seen)++;
+			fd = openat(dirfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+			if (fd >= 0) {
+				(*readable)++;
+				close(fd);
+			}
+		} else if (depth > 0) {
+			fd = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd >= 0)
+				count_journal_files(fd, depth - 1, seen, readable);
+		}
+	}
+	closedir(d);
+}
+
+/* sd-journal skips files it may not read without a word and then reports no entries,
+ * as if the kernel were quiet: journal files that exist, none of them readable, is
+ * -EACCES (the daemon's user is not in the journal's group). No files at all is fine:
+ * they may come later. */
+static int journal_check_readable(const struct kwatch_config *cfg)
+{
+	static const char *const local[] = {"/run/log/journal", "/var/log/journal"};
+	unsigned seen = 0, readable = 0;
+
+	for (size_t i = 0; i < (cfg->journal_dir ? 1 : 2); i++) {
+		const char *dir = cfg->journal_dir ? cfg->journal_dir : local[i];
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd >= 0)
+			count_journal_files(fd, cfg->journal_dir ? 0 : 1, &seen, &readable);
+	}
+	return seen > 0 && readable == 0 ? -EACCES : 0;
+}
+
 static int journal_open(struct kwatch *k, const struct kwatch_config *cfg)
 {
 	int r, fd;
@@ -149,7 +245,14 @@ static int journal_open(struct kwatch *k, const struct kwatch_config *cfg)
 		r = sd_journal_open(&k->j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
 	if (r < 0)
 		return r;
+	r = journal_check_readable(cfg);
+	if (r < 0)
+		return r;
 	r = sd_journal_add_match(k->j, "_TRANSPORT=kernel", 0);
+	if (r >= 0)
+		r = sd_journal_add_disjunction(k->j);
+	if (r >= 0)
+		r = sd_journal_add_match(k->j, "MESSAGE_ID=" KWATCH_MISSED_ID, 0);
 	if (r < 0)
 		return r;
 	/* From now on. If the journal is still empty, seek_tail would leave the cursor
@@ -177,6 +280,18 @@ static int journal_open(struct kwatch *k, const struct kwatch_config *cfg)
 
 /* ---- /dev/kmsg or FIFO ---- */
 
+/* /dev/kmsg numbers every record; a read that finds its next one overwritten fails with
+ * EPIPE and then goes on at the oldest one kept: the gap is what was lost. */
+static void kmsg_seq(struct kwatch *k, uint64_t seq)
+{
+	if (k->have_seq && seq > k->last_seq + 1) {
+		k->lost += seq - k->last_seq - 1;
+		k->lost_total += seq - k->last_seq - 1;
+	}
+	k->have_seq = true;
+	k->last_seq = seq;
+}
+
 static void kmsg_line(struct kwatch *k, const char *s, size_t len)
 {
 	struct klog_record rec;
@@ -187,15 +302,7 @@ static void kmsg_line(struct kwatch *k, const char *s, size_t len)
 	if (len == 0 || s[0] == ' ')
 		return; /* empty, or a " KEY=value" continuation of a kmsg record */
 	if (klog_parse_kmsg(s, len, &rec) == 0) {
-		/* /dev/kmsg numbers every record; a read that finds its next one overwritten
-		 * fails with EPIPE and then goes on at the oldest one kept: the gap is what
-		 * was lost. */
-		if (k->have_seq && rec.seq > k->last_seq + 1) {
-			k->lost += rec.seq - k->last_seq - 1;
-			k->lost_total += rec.seq - k->last_seq - 1;
-		}
-		k->have_seq = true;
-		k->last_seq = rec.seq;
+		kmsg_seq(k, rec.seq);
 		if (rec.facility != 0)
 			return; /* userspace printed into kmsg: not the kernel */
 		line.msg = rec.msg;
@@ -244,7 +351,13 @@ static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
 		memmove(k->buf, k->buf + start, k->used - start);
 		k->used -= start;
 		if (k->used == sizeof(k->buf)) {
-			/* A line longer than any kernel record: drop it up to its newline. */
+			/* A line longer than any kernel record: drop it up to its newline (counted
+			 * there). A record's number is taken first, or the next one would count
+			 * it again as a gap. */
+			struct klog_record rec;
+			if (!k->skipping && k->buf[0] != ' ' &&
+			    klog_parse_kmsg(k->buf, k->used, &rec) == 0)
+				kmsg_seq(k, rec.seq);
 			k->used = 0;
 			k->skipping = true;
 		}

@@ -16,14 +16,16 @@ enum kwatch_source {
 	KWATCH_KMSG,
 };
 
-/* One kernel message. msg is not NUL-terminated and valid during the callback only. */
+/* One kernel message. msg is not NUL-terminated and valid during the callback only; it
+ * is empty (len 0) when the line only reports records lost (journald's "Missed N kernel
+ * messages"). */
 struct kwatch_line {
 	const char *msg;
 	size_t len;
 	int priority;	      /* syslog level 0..7, -1 when unknown */
 	uint64_t realtime_us; /* CLOCK_REALTIME of the entry, 0 when unknown */
 	uint64_t mono_us;     /* CLOCK_MONOTONIC at printk, 0 when unknown */
-	uint64_t lost;	      /* kmsg: records lost just before this one (see kwatch_lost) */
+	uint64_t lost;	      /* records lost just before this one (see kwatch_lost) */
 };
 
 typedef void (*kwatch_line_fn)(void *arg, const struct kwatch_line *line);
@@ -43,8 +45,9 @@ int kwatch_new(struct event_base *base, const struct kwatch_config *cfg, kwatch_
 /* Stops and frees (NULL ok); returns NULL. */
 struct kwatch *kwatch_free(struct kwatch *k);
 
-/* kmsg records lost since the start: overwritten in the kernel's ring before they were
- * read (a gap in their sequence numbers) or dropped as longer than any record. */
+/* Kernel records lost since the start: overwritten in the kernel's ring before they were
+ * read (a gap in kmsg's sequence numbers, or journald's count of those it missed) or
+ * dropped as longer than any record. */
 uint64_t kwatch_lost(const struct kwatch *k);
 
 /* The source in use. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "recovery.h"
@@ -165,6 +166,52 @@ int remoteproc_open(const char *sysfs_root, const char *which, struct remoteproc
 	}
 	*out = r;
 	return 0;
+}
+
+/* "virtio" and digits. */
+static bool is_virtio_name(const char *s)
+{
+	if (strncmp(s, "virtio", 6) != 0 || !s[6])
+		return false;
+	for (s += 6; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+int remoteproc_virtio_names(const struct remoteproc *r, void (*fn)(void *arg, const char *name),
+			    void *arg)
+{
+	DIR *d = opendir(r->dir), *sub;
+	struct dirent *de, *ve;
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (!(sub = fdopendir(fd))) {
+			close(fd);
+			continue;
+		}
+		while ((ve = readdir(sub))) {
+			struct stat st;
+			if (is_virtio_name(ve->d_name) && fstatat(fd, ve->d_name, &st, 0) == 0 &&
+			    S_ISDIR(st.st_mode)) {
+				fn(arg, ve->d_name);
+				n++;
+			}
+		}
+		closedir(sub);
+	}
+	closedir(d);
+	return n;
 }
 
 struct remoteproc *remoteproc_free(struct remoteproc *r)

@@ -35,6 +35,12 @@ int remoteproc_open(const char *sysfs_root, const char *which, struct remoteproc
 /* Frees r (NULL is fine); returns NULL. */
 struct remoteproc *remoteproc_free(struct remoteproc *r);
 
+/* Calls fn with the name of each virtio device ("virtio0") the remoteproc registered:
+ * those below its vdev devices ("remoteproc0#vdev0buffer" up to Linux 6.0,
+ * "rproc-virtio.0.auto" since 6.1). How many, or -errno. */
+int remoteproc_virtio_names(const struct remoteproc *r, void (*fn)(void *arg, const char *name),
+			    void *arg);
+
 /* Reads the state. 0 or -errno. */
 int remoteproc_get_state(const struct remoteproc *r, enum remoteproc_state *st);
 

@@ -75,6 +75,8 @@ struct sv_chan {
 	struct remoteproc *rproc;
 	struct incident_ring ring;
 	struct incident_ring klines; /* kernel lines only: frames cannot push them out */
+	uint64_t klines_seen;	     /* lines put into klines, and that count when the */
+	uint64_t klines_at_inc;	     /* incident opened: what its ring let go is counted */
 	struct incident *inc;
 	uint64_t inc_first_step; /* seq of its first recovery step (recovery_history) */
 	char inc_outcome[16];

@@ -69,6 +69,11 @@ void sv_chan_rearm_liveness(struct sv_chan *c)
 		evtimer_del(c->ev_live);
 }
 
+static void add_virtio(void *arg, const char *name)
+{
+	(void)klog_scope_add(arg, name);
+}
+
 static void add_names(struct sv_chan *c, const char *list)
 {
 	char buf[256], *save = NULL, *tok;
@@ -216,6 +221,8 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 			(void)klog_scope_add(&c->scope, c->rproc->name);
 			(void)klog_scope_add(&c->scope, c->rproc->instance);
 			(void)klog_scope_add(&c->scope, c->rproc->device);
+			/* A running M7's virtio devices: their registration went by before. */
+			(void)remoteproc_virtio_names(c->rproc, add_virtio, &c->scope);
 		} else {
 			struct log_fields fr = sv_chan_fields(c, NULL, r);
 			log_struct(sv->log, LOG_ERR, &fr, "remoteproc %s under %s: %s",

@@ -5,9 +5,11 @@
 
 #include <stdio.h>
 
-/* Kernel lines of c's ring with after_us < t_us <= until_us into array a. */
-static void kernel_lines(struct sv_chan *c, cJSON *a, uint64_t after_us, uint64_t until_us)
+/* Kernel lines of c's ring with after_us < t_us <= until_us into array a; how many. */
+static uint64_t kernel_lines(struct sv_chan *c, cJSON *a, uint64_t after_us, uint64_t until_us)
 {
+	uint64_t n = 0;
+
 	for (size_t i = 0; a && i < incident_ring_len(&c->klines); i++) {
 		const struct incident_entry *e = incident_ring_at(&c->klines, i);
 		char t[24];
@@ -19,7 +21,9 @@ static void kernel_lines(struct sv_chan *c, cJSON *a, uint64_t after_us, uint64_
 		cJSON_AddItemToObject(o, "t_us", cJSON_CreateRaw(t));
 		cJSON_AddStringToObject(o, "text", e->text);
 		cJSON_AddItemToArray(a, o);
+		n++;
 	}
+	return n;
 }
 
 cJSON *sv_evidence_gather(struct sv_chan *c)
@@ -46,13 +50,21 @@ cJSON *sv_evidence_gather(struct sv_chan *c)
 	o = evidence_gather(&src);
 	if (o)
 		kernel_lines(c, cJSON_AddArrayToObject(o, "kernel"), 0, c->inc->start_us);
+	c->klines_at_inc = c->klines_seen;
 	return o;
 }
 
 void sv_evidence_kernel_after(struct sv_chan *c, cJSON *evidence, uint64_t since_us)
 {
 	cJSON *a = cJSON_GetObjectItemCaseSensitive(evidence, "kernel");
+	uint64_t after = c->klines_seen - c->klines_at_inc, kept;
+	char n[24];
 
-	if (a)
-		kernel_lines(c, a, since_us, UINT64_MAX);
+	if (!a)
+		return;
+	kept = kernel_lines(c, a, since_us, UINT64_MAX);
+	/* A flood during the incident pushes its older lines out of the ring: said, with
+	 * how many, rather than shown as if they were all. */
+	snprintf(n, sizeof(n), "%llu", (unsigned long long)(after > kept ? after - kept : 0));
+	cJSON_AddItemToObject(evidence, "kernel_dropped", cJSON_CreateRaw(n));
 }

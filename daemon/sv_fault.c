@@ -258,6 +258,7 @@ void sv_fault_on_kernel_line(void *arg, const struct kwatch_line *l)
 		sv_chan_note(c, INCIDENT_KERNEL, "%s", detail);
 		incident_ring_text(&c->klines, sv_chan_realtime_us(), INCIDENT_KERNEL, detail,
 				   strlen(detail));
+		c->klines_seen++;
 		if (ev.kind == KLOG_KICK_FAILED)
 			c->kick_failures++;
 		if (ev.impact >= KLOG_NOTICE)

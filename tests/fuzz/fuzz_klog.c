@@ -1,6 +1,7 @@
 /* libFuzzer target for the kernel log classifier and the /dev/kmsg record parser.
  * Checks: never crashes or reads out of bounds; results are deterministic; names are
- * terminated and printable; a parsed record's message lies inside the input. */
+ * terminated and printable; a parsed record's message lies inside the input; a scope fed
+ * the input's lines in turn stays bounded. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +42,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)klog_scope_add(&scope, "remoteproc0");
 	(void)klog_scope_add(&scope, "imx8mp-cm7");
 	CHECK(klog_scope_match(&scope, &a) <= KLOG_OWNER_UNKNOWN);
+
+	/* The lines of the input in turn through one scope: what it learns stays bounded
+	 * and printable, whatever the order of boots and registrations. */
+	struct klog_scope seq = {0};
+	(void)klog_scope_add(&seq, "remoteproc0");
+	for (const char *p = buf, *end = buf + size; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end;
+		if (klog_classify(p, (size_t)(e - p), &b))
+			CHECK(klog_scope_match(&seq, &b) <= KLOG_OWNER_UNKNOWN);
+		p = nl ? nl + 1 : end;
+	}
+	CHECK(seq.n <= KLOG_SCOPE_MAX);
+	for (size_t i = 0; i < seq.n; i++)
+		check_name(seq.names[i]);
 
 	if (klog_parse_kmsg(buf, size, &rec) == 0) {
 		CHECK(rec.msg >= buf && rec.msg + rec.msg_len <= buf + size);

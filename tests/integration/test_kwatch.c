@@ -1,5 +1,6 @@
 /* Tests for daemon/kwatch.c: a real journal written by systemd-journal-remote in a temp
- * dir (no journald needed), followed live; and kmsg-format lines through a FIFO. */
+ * dir (no journald needed), followed live; and kmsg-format lines through a FIFO, also
+ * into the daemon. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,11 +13,14 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <event2/event.h>
 #include <cmocka.h>
 
+#include "daemon_harness.h"
 #include "kwatch.h"
 
 #define MAX_LINES 64
@@ -222,6 +226,95 @@ static void test_journal(void **state)
 	event_base_free(base);
 }
 
+/* journald reads /dev/kmsg itself; records overwritten before it read them it reports as
+ * one entry of its own ("Missed N kernel messages"), not of the kernel: counted. */
+static void test_journal_missed(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_JOURNAL, .journal_dir = dir};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	struct timespec ts;
+
+	(void)state;
+	if (!journal_remote())
+		skip();
+	assert_int_equal(start_writer(), 0);
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(jr_in,
+		"__REALTIME_TIMESTAMP=%llu\n_TRANSPORT=driver\nSYSLOG_IDENTIFIER=systemd-journald\n"
+		"MESSAGE_ID=e9bf28e6e834481bb6f48f548ad13606\nPRIORITY=6\n"
+		"MESSAGE=Missed 17 kernel messages\n\n",
+		(unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+	fflush(jr_in);
+	write_entry("driver", 6, "Journal started");
+	write_entry("kernel", 3, "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	wait_for(base, &a, 2, NULL, 0);
+	assert_int_equal(a.n, 2);
+	assert_int_equal(a.lost[0], 17);
+	assert_string_equal(a.msg[0], "");
+	assert_int_equal(a.lost[1], 0);
+	assert_string_equal(a.msg[1], "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	assert_int_equal(kwatch_lost(k), 17);
+	kwatch_free(k);
+	event_base_free(base);
+}
+
+/* kwatch_new() as a user who may not read the journal files (nobody, when run as root:
+ * root reads anything). Returns its result, or 1 when it could not be run. */
+static int new_as_reader(struct kwatch_config *cfg)
+{
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0) {
+		struct event_base *base = event_base_new();
+		struct kwatch *k;
+		int r = kwatch_new(base, cfg, on_line, NULL, &k);
+		kwatch_free(k);
+		event_base_free(base);
+		return r;
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct event_base *base;
+		struct kwatch *k;
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(1);
+		base = event_base_new();
+		_exit(-kwatch_new(base, cfg, on_line, NULL, &k) & 0xff);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return 1;
+	return -WEXITSTATUS(st);
+}
+
+/* Journal files that are there but cannot be read (the daemon's user is not in the
+ * journal's group) must not look like a quiet kernel: a clear error instead. */
+static void test_journal_unreadable(void **state)
+{
+	struct kwatch_config cfg = {.source = KWATCH_JOURNAL, .journal_dir = dir};
+	char file[128];
+	struct stat st;
+
+	(void)state;
+	if (!journal_remote())
+		skip();
+	assert_int_equal(start_writer(), 0);
+	write_entry("kernel", 3, "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	snprintf(file, sizeof(file), "%s/kernel.journal", dir);
+	for (int i = 0; i < 600 && stat(file, &st) < 0; i++)
+		usleep(50000);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(chmod(dir, 0755), 0);
+	/* Readable: watched. */
+	assert_int_equal(chmod(file, 0644), 0);
+	assert_int_equal(new_as_reader(&cfg), 0);
+	assert_int_equal(chmod(file, 0), 0);
+	assert_int_equal(new_as_reader(&cfg), -EACCES);
+}
+
 /* ---- FIFO with kmsg-format lines ---- */
 
 static void test_fifo(void **state)
@@ -288,6 +381,180 @@ static void test_fifo(void **state)
 	event_base_free(base);
 }
 
+/* Writes all of buf to the FIFO, running the loop while it is full. */
+static void write_all(struct event_base *base, int fd, const char *buf, size_t n)
+{
+	size_t off = 0;
+
+	while (off < n) {
+		ssize_t r = write(fd, buf + off, n - off);
+		if (r < 0 && errno == EAGAIN) {
+			struct timeval tv = {0, 10000};
+			event_base_loopexit(base, &tv);
+			event_base_dispatch(base);
+			continue;
+		}
+		assert_true(r > 0);
+		off += (size_t)r;
+	}
+}
+
+/* A kmsg record longer than the buffer is dropped and counted once: its sequence number
+ * is taken, so the next record does not count it again as a gap. */
+static void test_fifo_long_record(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	char path[128], *big;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	cfg.kmsg_path = path;
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(fd >= 0);
+	W("6,20,100,-;before\n");
+	/* Record 21 is 20 kB long; 22 and 23 were overwritten before they were read. */
+	big = malloc(20000);
+	assert_non_null(big);
+	memset(big, 'x', 20000);
+	memcpy(big, "6,21,200,-;", 11);
+	big[19999] = '\n';
+	write_all(base, fd, big, 20000);
+	free(big);
+	W("6,24,300,-;after\n");
+	W("6,25,400,-;next\n");
+	wait_for(base, &a, 3, NULL, 0);
+	assert_int_equal(a.n, 3);
+	assert_string_equal(a.msg[1], "after");
+	assert_int_equal(a.lost[1], 3);
+	assert_int_equal(a.lost[2], 0);
+	assert_int_equal(kwatch_lost(k), 3);
+	close(fd);
+	kwatch_free(k);
+	event_base_free(base);
+}
+
+/* ---- through the daemon ---- */
+
+/* Reads the first closed incident file of dir into a new cJSON, waiting up to 30 s. */
+static cJSON *wait_incident_file(const char *dir_path)
+{
+	for (int i = 0; i < 600; i++) {
+		DIR *d = opendir(dir_path);
+		struct dirent *de;
+		char path[600], text[1 << 17];
+
+		while (d && (de = readdir(d))) {
+			size_t n = strlen(de->d_name);
+			if (strncmp(de->d_name, "incident-", 9) != 0 || n < 5 ||
+			    strcmp(de->d_name + n - 5, ".json") != 0)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir_path, de->d_name);
+			closedir(d);
+			h_slurp_file(path, text, sizeof(text));
+			return cJSON_Parse(text);
+		}
+		if (d)
+			closedir(d);
+		usleep(50000);
+	}
+	return NULL;
+}
+
+/* A flood of kernel lines during an incident: its evidence holds the newest of them and
+ * says how many more there were, so that nothing is shown as if it were all. */
+static void test_daemon_kernel_dropped(void **state)
+{
+	struct daemon_proc p;
+	char fifo[300], inc[300], conf[1500];
+	static const char kick[] = "3,%d,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, "
+				   "err:-62)\n";
+	char *buf = malloc(200 * 100);
+	size_t len = 0;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(fifo, sizeof(fifo), "%s/kmsg", p.dir);
+	snprintf(inc, sizeof(inc), "%s/incidents", p.dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = kmsg\nkmsg_path = %s\nincident_dir = %s\n"
+		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps = resync\n",
+		 fifo, inc, p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	int w = open(fifo, O_WRONLY | O_CLOEXEC);
+	assert_true(w >= 0);
+	/* The first opens the incident; 199 follow it, more than the ring of 32 holds. */
+	for (int i = 1; i <= 200; i++)
+		len += (size_t)sprintf(buf + len, kick, i);
+	assert_int_equal(write(w, buf, len), (ssize_t)len);
+	free(buf);
+	cJSON *o = wait_incident_file(inc);
+	assert_non_null(o);
+	cJSON *ev = cJSON_GetObjectItem(o, "evidence");
+	int n = cJSON_GetArraySize(cJSON_GetObjectItem(ev, "kernel"));
+	cJSON *dropped = cJSON_GetObjectItem(ev, "kernel_dropped");
+	assert_non_null(dropped);
+	print_message("incident kernel lines: %d kept, %.0f dropped\n", n, dropped->valuedouble);
+	assert_true(n >= 2);
+	assert_true(dropped->valuedouble > 0);
+	/* One before the fault, the rest after it: kept or counted, each once. */
+	assert_int_equal((n - 1) + (int)dropped->valuedouble, 199);
+	cJSON_Delete(o);
+	close(w);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_cleanup(&p);
+}
+
+/* The daemon starts while the M7 runs: the virtio device its remoteproc registered is
+ * read from sysfs, so the channel takes that device's lines and not another core's. */
+static void test_daemon_running_virtio(void **state)
+{
+	static const char *const extra[] = {
+		"sys/class/remoteproc/remoteproc0/rproc-virtio.0.auto",
+		"sys/class/remoteproc/remoteproc0/rproc-virtio.0.auto/virtio2", NULL};
+	struct daemon_proc p;
+	struct tclient c;
+	char fifo[300], conf[1500];
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(h_fake_rproc_tree(p.dir, "m7.elf\n", extra), 0);
+	snprintf(fifo, sizeof(fifo), "%s/kmsg", p.dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = kmsg\nkmsg_path = %s\nsysfs_root = %s/sys\n"
+		 "[channel m7]\ndevice = %s/ttyRPMSG30\nremoteproc = imx-rproc\n"
+		 "recovery_steps =\n",
+		 fifo, p.dir, p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
+			 0);
+	int w = open(fifo, O_WRONLY | O_CLOEXEC);
+	assert_true(w >= 0);
+	static const char lines[] = "6,1,100,-;virtio_rpmsg_bus virtio5: timeout waiting for a tx "
+				    "buffer\n6,2,200,-;virtio_rpmsg_bus virtio2: timeout waiting "
+				    "for a tx buffer\n";
+	assert_int_equal(write(w, lines, strlen(lines)), (ssize_t)strlen(lines));
+	/* In order: had virtio5's line been taken, its FAULT would come first. */
+	cJSON *o = tclient_wait(&c, "FAULT", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "kind"), "tx_buffer_timeout");
+	assert_string_equal(j_str(o, "detail"),
+			    "virtio_rpmsg_bus virtio2: timeout waiting for a tx buffer");
+	cJSON_Delete(o);
+	close(w);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_cleanup(&p);
+}
+
 static void test_config(void **state)
 {
 	struct kwatch_config cfg = {0};
@@ -329,13 +596,29 @@ static void test_config(void **state)
 	event_base_free(base);
 }
 
+/* A failed test leaves no daemon behind (it would hold the test's output open). */
+static int group_teardown(void **state)
+{
+	(void)state;
+	h_kill_all();
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_journal, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_missed, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_unreadable, journal_setup,
+						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_long_record, journal_setup,
+						journal_teardown),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_daemon_kernel_dropped),
+		cmocka_unit_test(test_daemon_running_virtio),
 	};
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

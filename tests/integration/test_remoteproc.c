@@ -114,6 +114,38 @@ static void test_open(void **state)
 	assert_null(remoteproc_free(NULL));
 }
 
+static void add_name(void *arg, const char *name)
+{
+	char *list = arg;
+
+	strcat(list, name);
+	strcat(list, " ");
+}
+
+/* The virtio devices a running remoteproc registered, for a daemon that starts after the
+ * M7: below its vdev device, named as up to Linux 6.0 and as since 6.1. */
+static void test_virtio_names(void **state)
+{
+	struct remoteproc *r;
+	char list[256] = "";
+
+	(void)state;
+	assert_int_equal(remoteproc_open(root, "remoteproc1", &r), 0);
+	assert_int_equal(remoteproc_virtio_names(r, add_name, list), 0);
+	assert_string_equal(list, "");
+	mk("class/remoteproc/remoteproc1/remoteproc1#vdev0buffer");
+	mk("class/remoteproc/remoteproc1/remoteproc1#vdev0buffer/virtio3");
+	mk("class/remoteproc/remoteproc1/remoteproc1#vdev0buffer/virtio3/virtio9");
+	mk("class/remoteproc/remoteproc1/rproc-virtio.1.auto");
+	mk("class/remoteproc/remoteproc1/rproc-virtio.1.auto/virtio4");
+	mk("class/remoteproc/remoteproc1/rproc-virtio.1.auto/virtiox");
+	mk("class/remoteproc/remoteproc1/power");
+	put("class/remoteproc/remoteproc1/rproc-virtio.1.auto/virtio5", "a file\n");
+	assert_int_equal(remoteproc_virtio_names(r, add_name, list), 2);
+	assert_true(strcmp(list, "virtio3 virtio4 ") == 0 || strcmp(list, "virtio4 virtio3 ") == 0);
+	remoteproc_free(r);
+}
+
 static void test_stop_start(void **state)
 {
 	struct remoteproc *r;
@@ -553,6 +585,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_firmware, setup, teardown),
 		cmocka_unit_test(test_state_strings),

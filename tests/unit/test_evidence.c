@@ -201,6 +201,25 @@ static void test_gather_tree(void **state)
 	assert_string_equal(
 		cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(d, 0), "name")->valuestring,
 		"devcd1");
+	assert_null(cJSON_GetObjectItemCaseSensitive(o, "devcoredumps_skipped"));
+	cJSON_Delete(o);
+
+	/* More dumps of ours than are looked at: the rest are counted. */
+	for (int i = 3; i < 3 + EVIDENCE_DUMPS_MAX + 1; i++) {
+		char rel[64];
+		snprintf(rel, sizeof(rel), "class/devcoredump/devcd%d", i);
+		mk(rel);
+		snprintf(rel, sizeof(rel), "class/devcoredump/devcd%d/data", i);
+		put(rel, "ELF", 3);
+		snprintf(link, sizeof(link), "%s/class/devcoredump/devcd%d/failing_device", root,
+			 i);
+		assert_int_equal(symlink(target, link), 0);
+	}
+	o = evidence_gather(&src);
+	d = cJSON_GetObjectItemCaseSensitive(o, "devcoredumps");
+	assert_int_equal(cJSON_GetArraySize(d), EVIDENCE_DUMPS_MAX);
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(o, "devcoredumps_skipped"));
+	assert_string_equal(num(o, "devcoredumps_skipped"), "2");
 	cJSON_Delete(o);
 
 	/* No trace file: the incident says why. */

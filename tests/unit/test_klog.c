@@ -44,10 +44,14 @@ static const struct line_case lines[] = {
 	 "imx8mp-cm7", "", 0, 0, 0, 0, 0, 0, 0},
 	{RP "Failed to stop remote core, ret=-110", KLOG_RPROC_STOP_FAILED, KLOG_DOWN, "imx-rproc",
 	 "imx8mp-cm7", "", 0, 0, 1, -110, 0, 0, 0},
+	/* Mainline prints it without the error. */
+	{RP "Failed to stop remote core", KLOG_RPROC_STOP_FAILED, KLOG_DOWN, "imx-rproc",
+	 "imx8mp-cm7", "", 0, 0, 0, 0, 0, 0, 0},
 	{RP "Not in wfi, force stopped", KLOG_RPROC_FORCE_STOPPED, KLOG_NOTICE, "imx-rproc",
 	 "imx8mp-cm7", "", 0, 0, 0, 0, 0, 0, 0},
-	{RP "No resource table in elf", KLOG_NO_RESOURCE_TABLE, KLOG_DOWN, "imx-rproc",
-	 "imx8mp-cm7", "", 0, 0, 0, 0, 0, 0, 0},
+	/* imx_rproc prints it on the rproc's own device (dev_info(&rproc->dev, ...)). */
+	{RC "No resource table in elf", KLOG_NO_RESOURCE_TABLE, KLOG_DOWN, "remoteproc",
+	 "remoteproc0", "", 0, 0, 0, 0, 0, 0, 0},
 	{RP "Translation failed: da = 0x1ffe0000 len = 0x20000", KLOG_TRANSLATION_FAILED, KLOG_DOWN,
 	 "imx-rproc", "imx8mp-cm7", "", 0, 0, 0, 0, 0, 0, 0},
 	{MU "Try increasing MBOX_TX_QUEUE_LEN", KLOG_MBOX_QUEUE_FULL, KLOG_DEGRADED, "imx_mu",
@@ -112,6 +116,13 @@ static const struct line_case lines[] = {
 	 "virtio0.rpmsg-virtual-tty-channel-1.-1.30", "", 0, 0, 1, -110, 0, 0, 0},
 	{TT "No memory for tty_prepare_flip_string", KLOG_TTY_NO_MEMORY, KLOG_NOTICE,
 	 "imx_rpmsg_tty", "virtio0.rpmsg-virtual-tty-channel-1.-1.30", "", 0, 0, 0, 0, 0, 0, 0},
+	/* An rx buffer not given back to the M7: one fewer it can send with. */
+	{VB "failed to add a virtqueue buffer: -28", KLOG_ADD_INBUF_FAILED, KLOG_DEGRADED,
+	 "virtio_rpmsg_bus", "virtio0", "", 0, 0, 1, -28, 0, 0, 0},
+	/* Mainline rpmsg_tty (5.16+): the tty buffer was full, the rest of a message lost. */
+	{"rpmsg_tty virtio0.rpmsg-tty.-1.30: Trunc buffer: available space is 0",
+	 KLOG_TTY_TRUNCATED, KLOG_NOTICE, "rpmsg_tty", "virtio0.rpmsg-tty.-1.30", "", 0, 0, 0, 0, 0,
+	 0, 0},
 	{"rpmsg tty driver is removed", KLOG_TTY_REMOVED, KLOG_DOWN, "", "", "", 0, 0, 0, 0, 0, 0,
 	 0},
 };
@@ -160,6 +171,38 @@ static void test_values(void **state)
 	assert_true(klog_classify(l, strlen(l), &ev));
 	assert_int_equal(ev.value, 7);
 	assert_string_equal(ev.name, "virtio1");
+}
+
+/* printk's rate limit drops repeats of the drivers' ratelimited lines and later says how
+ * many, naming the function that printed them: those counts are kept. */
+static void test_suppressed(void **state)
+{
+	static const char *const ours[] = {
+		"rpmsg_recv_single: 37 callbacks suppressed",
+		"imx_mu_isr: 5 callbacks suppressed",
+		"rpmsg_tty_cb: 1200 callbacks suppressed",
+	};
+	static const int counts[] = {37, 5, 1200};
+	struct klog_event ev;
+	struct klog_scope s = {0};
+
+	(void)state;
+	assert_int_equal(klog_scope_add(&s, "remoteproc0"), 0);
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) {
+		assert_true(klog_classify(ours[i], strlen(ours[i]), &ev));
+		assert_int_equal(ev.kind, KLOG_LINES_SUPPRESSED);
+		assert_int_equal(ev.impact, KLOG_INFO);
+		assert_true(ev.has_value);
+		assert_int_equal(ev.value, counts[i]);
+		assert_string_equal(klog_kind_to_string(ev.kind), "lines_suppressed");
+		/* No device: it cannot be placed. */
+		assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
+	}
+	/* Other drivers' rate limits are none of ours. */
+	const char *other = "net_ratelimit: 12 callbacks suppressed";
+	assert_false(klog_classify(other, strlen(other), &ev));
+	other = "rpmsg_recv_single: many callbacks suppressed";
+	assert_false(klog_classify(other, strlen(other), &ev));
 }
 
 /* Lines that look close to a known one but are not it. */
@@ -254,6 +297,10 @@ static void test_prefixes(void **state)
 		" Nov  9 20:00:00 board kernel: [  812.345678] ",
 		"2026-11-29T20:00:00.123456+00:00 board kernel: ",
 		"<3>Nov 29 20:00:00 board kernel: ",
+		/* dmesg -T, and the caller id of a kernel with CONFIG_PRINTK_CALLER */
+		"[Sun Nov 29 20:00:00 2026] ",
+		"[  812.345678] [    T123] ",
+		"[  812.345678] [C1] ",
 	};
 	char line[256];
 	struct klog_event ev;
@@ -363,9 +410,9 @@ static void test_scope(void **state)
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
 	classify("imx_rproc_kick: failed (1, err:-62)", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
-	/* virtio0 is unknown until the rproc registers it, then learned. */
+	/* virtio0 cannot be placed until the rproc registers it, then it is learned. */
 	classify(VB "creating channel rpmsg-virtual-tty-channel-1 addr 0x1e", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
 	classify(RC "registered virtio0 (type 7)", &ev);
 	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
 	classify(VB "creating channel rpmsg-virtual-tty-channel-1 addr 0x1e", &ev);
@@ -430,13 +477,117 @@ static void test_scope(void **state)
 	assert_int_equal(klog_scope_add(&s, "more"), -ENOSPC);
 }
 
+/* Linux 6.1 and later register the virtio device from a platform device of the
+ * rproc-virtio driver ("rproc-virtio.0", "rproc-virtio.0.auto"), whose name does not
+ * say which remoteproc it belongs to: it is the starting remoteproc's. */
+static void test_scope_rproc_virtio(void **state)
+{
+	struct klog_scope s = {0};
+	struct klog_event ev;
+
+	(void)state;
+	assert_int_equal(klog_scope_add(&s, "imx-rproc"), 0);
+	assert_int_equal(klog_scope_add(&s, "remoteproc0"), 0);
+	assert_int_equal(klog_scope_add(&s, "imx8mp-cm7"), 0);
+	classify(RC "powering up imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify(RC "Booting fw image m7.elf, size 123456", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify("rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", &ev);
+	assert_string_equal(ev.driver, "rproc-virtio");
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify(RC "remote processor imx-rproc is now up", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify(VB "timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify("virtio_rpmsg_bus virtio1: timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	/* Up: a later registration is some other core's. */
+	classify("rproc-virtio rproc-virtio.1.auto: registered virtio2 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	classify("virtio_rpmsg_bus virtio2: timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+
+	/* Another core starting meanwhile makes the registration ambiguous: not learned. */
+	struct klog_scope t = {0};
+	assert_int_equal(klog_scope_add(&t, "remoteproc0"), 0);
+	classify(RC "attaching to imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&t, &ev), KLOG_OWNER_MINE);
+	classify("remoteproc remoteproc1: powering up imx-dsp-rproc", &ev);
+	assert_int_equal(klog_scope_match(&t, &ev), KLOG_OWNER_OTHER);
+	classify("rproc-virtio rproc-virtio.1: registered virtio1 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&t, &ev), KLOG_OWNER_OTHER);
+
+	/* Nor when the other core began first and is still starting when ours begins. */
+	struct klog_scope u = {0};
+	assert_int_equal(klog_scope_add(&u, "remoteproc0"), 0);
+	classify("remoteproc remoteproc1: powering up imx-dsp-rproc", &ev);
+	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_OTHER);
+	classify(RC "powering up imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_MINE);
+	classify("rproc-virtio rproc-virtio.1.auto: registered virtio1 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_OTHER);
+	/* Once the other is up, the next registration is ours. */
+	classify("remoteproc remoteproc1: remote processor imx-dsp-rproc is now up", &ev);
+	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_OTHER);
+	classify("rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_MINE);
+
+	/* A scope that knows its rproc by name only: its own instance's lines that do not
+	 * name it are no other core's start. */
+	struct klog_scope v = {0};
+	assert_int_equal(klog_scope_add(&v, "imx-rproc"), 0);
+	classify(RC "powering up imx-rproc", &ev);
+	assert_int_equal(klog_scope_match(&v, &ev), KLOG_OWNER_MINE);
+	classify(RC "Booting fw image m7.elf, size 123456", &ev);
+	assert_int_equal(klog_scope_match(&v, &ev), KLOG_OWNER_OTHER);
+	classify("rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&v, &ev), KLOG_OWNER_MINE);
+}
+
+/* The daemon starts while the M7 runs: it never saw the virtio device registered. A
+ * virtio device no channel learned cannot be placed, and is not dropped as another's. */
+static void test_scope_unlearned_virtio(void **state)
+{
+	struct klog_scope s = {0};
+	struct klog_event ev;
+
+	(void)state;
+	assert_int_equal(klog_scope_add(&s, "imx-rproc"), 0);
+	assert_int_equal(klog_scope_add(&s, "remoteproc0"), 0);
+	classify(VB "timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
+	classify("rpmsg_ns virtio0.rpmsg_ns.53.53: destroying channel rpmsg-tty addr 0x1e", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
+	classify(VB "channel rpmsg-tty:ffffffff:1e already exist", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
+	/* Once it knows its own, another virtio device is another's. */
+	classify(" remoteproc0#vdev0buffer: registered virtio3 (type 7)", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
+	classify(VB "timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	/* A tty line on an unknown rpmsg device may still be ours. */
+	classify("rpmsg_tty virtio0.rpmsg-tty.-1.30: Trunc buffer: available space is 12", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
+	/* A device that merely starts with "virtio" is no virtio device. */
+	classify("virtio_rpmsg_bus virtiofoo: timeout waiting for a tx buffer", &ev);
+	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),	cmocka_unit_test(test_values),
-		cmocka_unit_test(test_misses),	cmocka_unit_test(test_garbage),
-		cmocka_unit_test(test_strings), cmocka_unit_test(test_kmsg),
-		cmocka_unit_test(test_scope),	cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_misses),
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_strings),
+		cmocka_unit_test(test_kmsg),
+		cmocka_unit_test(test_scope),
+		cmocka_unit_test(test_prefixes),
+		cmocka_unit_test(test_scope_rproc_virtio),
+		cmocka_unit_test(test_suppressed),
+		cmocka_unit_test(test_scope_unlearned_virtio),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -372,9 +372,100 @@ static void test_put_as_add(void **state)
 	}
 }
 
+/* Against a model: thousands of frames of random sizes (inline puts and in-place adds),
+ * boot changes and seq jumps through a small ring. After every frame the ring holds
+ * exactly the newest frames, intact, and counts the rest as evicted; a position at any
+ * frame, held or evicted, resumes right after it and counts exactly what is gone. */
+#define MODEL_N 6000
+struct model_rec {
+	uint32_t boot, seq;
+	uint16_t nbytes;
+};
+
+static uint32_t rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return (uint32_t)(*s >> 11);
+}
+
+static void test_model(void **state)
+{
+	static struct model_rec m[MODEL_N];
+	struct replayring *r = replayring_new(24 * 1024, 3600ull * 1000 * MS);
+	uint64_t prng = 0x9e3779b97f4a7c15ull;
+	uint32_t boot = 1, seq = 0;
+	uint8_t bytes[600];
+
+	(void)state;
+	assert_non_null(r);
+	for (uint64_t n = 0; n < MODEL_N; n++) {
+		uint32_t x = rnd(&prng);
+		if (x % 500 == 0) {
+			boot++;
+			seq = 0;
+		} else {
+			seq += x % 97 == 0 ? 2 + x % 5 : 1; /* the M7's own gaps */
+		}
+		struct proto_frame f = {.seq = seq,
+					.nbytes = (uint16_t)(rnd(&prng) % 497),
+					.port = (uint8_t)(seq % 64),
+					.t_first = n};
+		for (size_t k = 0; k < f.nbytes; k++)
+			bytes[k] = (uint8_t)(n + k);
+		if (x & 1) {
+			assert_int_equal(replayring_put(r, &f, boot, n * MS, bytes), 0);
+		} else {
+			struct replayring_rec *e = replayring_add(r, f.nbytes);
+			assert_non_null(e);
+			replayring_fill(e, &f, boot, n * MS, bytes);
+		}
+		m[n] = (struct model_rec){boot, seq, f.nbytes};
+
+		uint64_t first = replayring_first(r);
+		assert_int_equal(replayring_end(r), n + 1);
+		assert_int_equal(replayring_evicted(r), first);
+		assert_true(replayring_bytes(r) <= 24 * 1024);
+		assert_true(first <= n);
+		/* Nothing older than the oldest held remains. */
+		if (first > 0)
+			assert_null(replayring_get(r, first - 1));
+		if (n % 97 != 0 && n != MODEL_N - 1)
+			continue;
+		for (uint64_t i = first; i <= n; i++) {
+			const struct replayring_rec *e = replayring_get(r, i);
+			assert_non_null(e);
+			assert_int_equal(e->boot_id, m[i].boot);
+			assert_int_equal(e->seq, m[i].seq);
+			assert_int_equal(e->nbytes, m[i].nbytes);
+			assert_int_equal(e->t_first, i);
+			for (size_t k = 0; k < e->nbytes; k++)
+				assert_int_equal(e->bytes[k], (uint8_t)(i + k));
+		}
+		/* Positions at a few held and evicted frames. */
+		for (int t = 0; t < 8; t++) {
+			uint64_t j = rnd(&prng) % (n + 1);
+			struct replayring_start st;
+			replayring_find_seq(r, m[j].boot, m[j].seq, &st);
+			if (j >= first) {
+				assert_int_equal(st.index, j + 1);
+				assert_int_equal(st.missing, 0);
+				assert_true(st.exact);
+			} else {
+				assert_int_equal(st.index, first);
+				assert_int_equal(st.missing, first - j - 1);
+				assert_true(st.exact);
+			}
+		}
+	}
+	replayring_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_size_bound_and_wrap),
 		cmocka_unit_test(test_too_big_and_empty),
 		cmocka_unit_test(test_age),
