@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
+#include <pwd.h>
 #include <string.h>
 #include <strings.h>
 
@@ -325,6 +326,7 @@ static const struct confkey daemon_keys[] = {
 	{"user", CONFKEY_CHARS, D(user), 0, sizeof(((struct conf_daemon *)0)->user), NULL, NULL},
 	{"reserved_clients", CONFKEY_UINT, D(reserved_clients), 0, 4096, NULL, NULL},
 	{"max_clients_per_uid", CONFKEY_UINT, D(max_clients_per_uid), 0, 4096, NULL, NULL},
+	{"allow_root_user", CONFKEY_BOOL, D(allow_root_user), 0, 0, NULL, NULL},
 	{"", CONFKEY_SUBTABLE, D(sup), 0, 0, NULL, supervisor_daemon_keys},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -518,6 +520,21 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 	return 1;
 }
 
+/* inih handler that stops at [daemon] user: parsing with it gives that key's line. */
+static int stop_at_user(void *user, const char *section, const char *name, const char *value)
+{
+	const struct confsect *sect = confsect_lookup(user, section);
+
+	return strcmp(sect ? sect->name : section, "daemon") != 0 || strcmp(name, "user") != 0;
+}
+
+bool conf_user_is_root(const char *name)
+{
+	const struct passwd *pw = getpwnam(name);
+
+	return strcmp(name, "root") == 0 || (pw && pw->pw_uid == 0);
+}
+
 /* inih handler that takes every key: parsing with it finds the syntax errors alone. */
 static int accept_all(void *user, const char *section, const char *name, const char *value)
 {
@@ -607,6 +624,14 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 	 * report (it has no key, and the kept message belongs to a later line). */
 	if (line > 0 && p.failed && ini_parse_string(protected_text, accept_all, NULL) == line)
 		p.failed = false;
+	/* A uid 0 `user` would run everything that parses input as root: the split would
+	 * only add a process. Refused at its line unless allow_root_user says it is meant. */
+	if (line == 0 && !p.failed && c->daemon.user[0] && !c->daemon.allow_root_user &&
+	    conf_user_is_root(c->daemon.user)) {
+		set_err(err, "daemon", "user", "%s", CONF_ROOT_USER_MSG);
+		line = ini_parse_string(protected_text, stop_at_user, &p.sects);
+		p.failed = true;
+	}
 	free(protected_text);
 	confsect_clear(&p.sects);
 	if (line != 0 || p.failed) {

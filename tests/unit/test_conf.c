@@ -341,12 +341,52 @@ static void test_odd_input(void **state)
 	assert_string_equal(e.message, "contains a NUL byte");
 }
 
+/* A uid 0 `user` is refused at its line, wherever allow_root_user is not set; an
+ * ordinary user (nobody, or one that does not exist: main.c says so) passes. */
+static void test_root_user(void **state)
+{
+	static const struct {
+		const char *text;
+		int line; /* 0: accepted */
+	} cases[] = {
+		{"[daemon]\nuser = root\n", 2},
+		{"[daemon]\nmax_clients = 6\n\nuser = root\n[channel a]\ndevice = /d\n", 4},
+		{"[channel a]\ndevice = /d\n[daemon]\nuser = root\n", 4},
+		{"[daemon]\nuser = root\nallow_root_user = true\n", 0},
+		{"[daemon]\nallow_root_user = yes\nuser = root\n", 0},
+		{"[daemon]\nuser = root\nallow_root_user = false\n", 2},
+		{"[daemon]\nuser = nobody\n", 0},
+		{"[daemon]\nuser = no-such-user-m7b\n", 0},
+		{"[daemon]\nuser =\n", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conf *c = NULL;
+		struct conf_error e;
+		int r = conf_parse_string(cases[i].text, "f.conf", &c, &e);
+		if (!cases[i].line) {
+			assert_int_equal(r, 0);
+			conf_free(c);
+			continue;
+		}
+		assert_int_equal(r, -EINVAL);
+		assert_null(c);
+		assert_int_equal(e.line, cases[i].line);
+		assert_string_equal(e.section, "daemon");
+		assert_string_equal(e.key, "user");
+		assert_non_null(strstr(e.message, "uid 0"));
+	}
+	assert_true(conf_user_is_root("root"));
+	assert_false(conf_user_is_root("nobody"));
+	assert_false(conf_user_is_root("no-such-user-m7b"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_values), cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_long_names),	    cmocka_unit_test(test_rpmsg_channel),
 		cmocka_unit_test(test_overrides),	    cmocka_unit_test(test_odd_input),
+		cmocka_unit_test(test_root_user),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
