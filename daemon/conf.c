@@ -78,7 +78,9 @@ struct conf *conf_new(void)
 	c->daemon.client_queue_kib = 256;
 	c->daemon.max_clients = 64;
 	c->daemon.reserved_clients = 8;
-	c->daemon.max_clients_per_uid = 0;
+	/* One user cannot take every slot; 16 leaves room for the exporter, the MQTT bridge,
+	 * m7bridgectl top and watch and the examples side by side, one connection each. */
+	c->daemon.max_clients_per_uid = 16;
 	c->daemon.allow_send = true;
 	c->daemon.allow_control = true;
 	c->daemon.log_level = LOG_INFO;
