@@ -2,6 +2,7 @@
 #include "conf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 #include <pwd.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -666,9 +669,25 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 		memset(err, 0, sizeof(*err));
 		snprintf(err->file, sizeof(err->file), "%s", path);
 	}
-	FILE *f = fopen(path, "re");
+	/* Non-blocking, then a regular file only: a FIFO in its place would block the start,
+	 * or the event loop at a reload, until someone wrote to it; a device never ends. A
+	 * symbolic link to a regular file is fine. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
+	FILE *f = NULL;
+	if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		close(fd);
+		if (err)
+			snprintf(err->message, sizeof(err->message), "cannot read: %s",
+				 S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	if (fd >= 0)
+		f = fdopen(fd, "r");
 	if (!f) {
 		int e = errno;
+		if (fd >= 0)
+			close(fd);
 		if (err)
 			snprintf(err->message, sizeof(err->message), "cannot open: %s",
 				 strerror(e));

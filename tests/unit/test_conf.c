@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -164,6 +165,43 @@ static void test_errors(void **state)
 	assert_int_equal(conf_load("/", &c, &e), -EISDIR);
 	assert_null(c);
 	assert_string_equal(e.message, "cannot read: Is a directory");
+}
+
+/* A FIFO or a device in place of the file is refused at once: reading it would block the
+ * start (or a reload, in the event loop) for ever, or never end. A symbolic link to a
+ * regular file is read as the file. */
+static void test_not_regular(void **state)
+{
+	char dir[] = "/tmp/test_conf_XXXXXX", fifo[64], link[64], file[64];
+	struct conf_error e;
+	struct conf *c = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo.conf", dir);
+	snprintf(link, sizeof(link), "%s/link.conf", dir);
+	snprintf(file, sizeof(file), "%s/file.conf", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* A guard, not a measure: without the check the load below never returns. */
+	alarm(20);
+	assert_int_equal(conf_load(fifo, &c, &e), -EINVAL);
+	assert_null(c);
+	assert_string_equal(e.message, "cannot read: not a regular file");
+	assert_int_equal(conf_load("/dev/zero", &c, &e), -EINVAL);
+	assert_string_equal(e.message, "cannot read: not a regular file");
+	alarm(0);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("[daemon]\nmax_clients = 7\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(symlink(file, link), 0);
+	assert_int_equal(conf_load(link, &c, &e), 0);
+	assert_int_equal(c->daemon.max_clients, 7);
+	conf_free(c);
+	unlink(link);
+	unlink(file);
+	unlink(fifo);
+	rmdir(dir);
 }
 
 /* Channel names up to 63 characters are kept whole (libinih cuts section names). */
@@ -386,7 +424,7 @@ int main(void)
 		cmocka_unit_test(test_defaults_and_values), cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_long_names),	    cmocka_unit_test(test_rpmsg_channel),
 		cmocka_unit_test(test_overrides),	    cmocka_unit_test(test_odd_input),
-		cmocka_unit_test(test_root_user),
+		cmocka_unit_test(test_root_user),	    cmocka_unit_test(test_not_regular),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
