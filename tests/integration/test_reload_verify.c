@@ -505,9 +505,11 @@ static void test_unreadable_refused(void **state)
 	char other_why[96];
 	unsigned other =
 		ELFINFO_HOST_MACHINE == ELFINFO_EM_AARCH64 ? ELFINFO_EM_X86_64 : ELFINFO_EM_AARCH64;
+	static struct elfinfo sim;
+	assert_int_equal(elfinfo_load(h_sim_path(), &sim), 0); /* its class is kept */
 	snprintf(other_why, sizeof(other_why),
-		 ": built for %s (ELF64), not for the Cortex-M7 (ELF32 ARM)",
-		 elfinfo_machine_name(other));
+		 ": built for %s (ELF%s), not for the Cortex-M7 (ELF32 ARM)",
+		 elfinfo_machine_name(other), sim.elf_class == 1 ? "32" : "64");
 	char path[400], elf[4096];
 	snprintf(path, sizeof(path), "%s/empty.elf", f->fwdir);
 	assert_int_equal(h_put_file(path, ""), 0);
