@@ -168,6 +168,13 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+/* A channel's name also names its state records (firmware-good-NAME), which are plain
+ * file names: no leading '.', or the daemon would keep none for it. */
+static bool channel_name_ok(const char *s)
+{
+	return name_ok(s) && s[0] != '.';
+}
+
 /* Values reach JSON replies (status: device, pty) and the journal, which must stay
  * valid UTF-8. */
 static bool utf8_ok(const char *s)
@@ -195,7 +202,7 @@ static struct conf_channel *add_channel(struct conf *c, const char *name)
 
 int conf_add_channel(struct conf *c, const char *name, const char *device)
 {
-	if (!name_ok(name) || !device || !device[0] || !utf8_ok(device))
+	if (!channel_name_ok(name) || !device || !device[0] || !utf8_ok(device))
 		return -EINVAL;
 	if (conf_find_channel(c, name))
 		return -EEXIST;
@@ -437,13 +444,14 @@ static int take_sections(struct parse_ctx *p, const char *text)
 				confsect_clear(&p->sects);
 				return -EINVAL;
 			}
-			struct conf_channel *ch = name_ok(cname) ? add_channel(p->c, cname) : NULL;
+			struct conf_channel *ch =
+				channel_name_ok(cname) ? add_channel(p->c, cname) : NULL;
 			if (ch)
 				ch->line = s->line;
 			else
-				msg = !name_ok(cname)
+				msg = !channel_name_ok(cname)
 					      ? "channel name must be 1..63 characters of A-Z "
-						"a-z 0-9 - _ ."
+						"a-z 0-9 - _ ., not starting with '.'"
 				      : p->c->nchannels >= CONF_MAX_CHANNELS
 					      ? "too many channels (at most 64)"
 					      : "out of memory";

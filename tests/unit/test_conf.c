@@ -379,6 +379,29 @@ static void test_odd_input(void **state)
 	assert_string_equal(e.message, "contains a NUL byte");
 }
 
+/* A channel name names its state records: no leading '.', in the file or on the command
+ * line; a '.' further in is fine. */
+static void test_channel_name_dot(void **state)
+{
+	struct conf *c = NULL;
+	struct conf_error e;
+
+	(void)state;
+	assert_int_equal(
+		conf_parse_string("[daemon]\n[channel .m7]\ndevice = /d\n", "f.conf", &c, &e),
+		-EINVAL);
+	assert_null(c);
+	assert_int_equal(e.line, 2);
+	assert_non_null(strstr(e.message, "not starting with '.'"));
+	assert_int_equal(conf_parse_string("[channel ..]\ndevice = /d\n", "f.conf", &c, &e),
+			 -EINVAL);
+	assert_int_equal(conf_parse_string("[channel m.7]\ndevice = /d\n", "f.conf", &c, &e), 0);
+	assert_int_equal(conf_add_channel(c, ".x", "/dev/x"), -EINVAL);
+	assert_int_equal(conf_add_channel(c, "x.", "/dev/x"), 0);
+	assert_non_null(conf_find_channel(c, "m.7"));
+	conf_free(c);
+}
+
 /* A uid 0 `user` is refused at its line, wherever allow_root_user is not set; an
  * ordinary user (nobody, or one that does not exist: main.c says so) passes. */
 static void test_root_user(void **state)
@@ -425,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_long_names),	    cmocka_unit_test(test_rpmsg_channel),
 		cmocka_unit_test(test_overrides),	    cmocka_unit_test(test_odd_input),
 		cmocka_unit_test(test_root_user),	    cmocka_unit_test(test_not_regular),
+		cmocka_unit_test(test_channel_name_dot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
