@@ -287,14 +287,18 @@ int cmd_incidents(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage_error("incidents", "unexpected argument '%s'", argv[optind]);
 	if ((r = ctl_open(ctl)))
 		return r;
-	/* A name the daemon does not know gets the list of names, as send and recover do. */
-	char *known = NULL;
-	if (channel && (r = ctl_pick_channel(ctl, "incidents", channel, &known)))
-		return r;
-	free(known);
 	r = m7b_client_incidents(ctl->client, channel, &ev);
 	if (r < 0) {
+		char *known = NULL;
+		int u;
+
 		m7b_event_free(ev);
+		/* A name the daemon does not know gets the list of names, as send and recover
+		 * say it. */
+		if (channel && strcmp(m7b_client_error(ctl->client)->code, "no_channel") == 0 &&
+		    (u = ctl_pick_channel(ctl, "incidents", channel, &known)))
+			return u;
+		free(known);
 		return ctl_report(ctl, "incidents", r);
 	}
 	if (json)
