@@ -209,7 +209,7 @@ int bench_daemon_start_log(struct bench_daemon *r, char *const *wrap, bool count
 	if (!f)
 		return -1;
 	fprintf(f,
-		"[daemon]\nsocket = %s\nlog_level = %s\nmax_clients = 64\n"
+		"[daemon]\nsocket = %s\nlog_level = %s\nmax_clients = 64\nmax_clients_per_uid = 0\n"
 		"[channel bench]\ndevice = %s\n",
 		r->sock, log_path ? "debug" : "warning", r->link);
 	fclose(f);

@@ -2,12 +2,16 @@
 #include "conf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
+#include <pwd.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -77,7 +81,9 @@ struct conf *conf_new(void)
 	c->daemon.client_queue_kib = 256;
 	c->daemon.max_clients = 64;
 	c->daemon.reserved_clients = 8;
-	c->daemon.max_clients_per_uid = 0;
+	/* One user cannot take every slot; 16 leaves room for the exporter, the MQTT bridge,
+	 * m7bridgectl top and watch and the examples side by side, one connection each. */
+	c->daemon.max_clients_per_uid = 16;
 	c->daemon.allow_send = true;
 	c->daemon.allow_control = true;
 	c->daemon.log_level = LOG_INFO;
@@ -162,6 +168,13 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+/* A channel's name also names its state records (firmware-good-NAME), which are plain
+ * file names: no leading '.', or the daemon would keep none for it. */
+static bool channel_name_ok(const char *s)
+{
+	return name_ok(s) && s[0] != '.';
+}
+
 /* Values reach JSON replies (status: device, pty) and the journal, which must stay
  * valid UTF-8. */
 static bool utf8_ok(const char *s)
@@ -189,7 +202,7 @@ static struct conf_channel *add_channel(struct conf *c, const char *name)
 
 int conf_add_channel(struct conf *c, const char *name, const char *device)
 {
-	if (!name_ok(name) || !device || !device[0] || !utf8_ok(device))
+	if (!channel_name_ok(name) || !device || !device[0] || !utf8_ok(device))
 		return -EINVAL;
 	if (conf_find_channel(c, name))
 		return -EEXIST;
@@ -325,6 +338,7 @@ static const struct confkey daemon_keys[] = {
 	{"user", CONFKEY_CHARS, D(user), 0, sizeof(((struct conf_daemon *)0)->user), NULL, NULL},
 	{"reserved_clients", CONFKEY_UINT, D(reserved_clients), 0, 4096, NULL, NULL},
 	{"max_clients_per_uid", CONFKEY_UINT, D(max_clients_per_uid), 0, 4096, NULL, NULL},
+	{"allow_root_user", CONFKEY_BOOL, D(allow_root_user), 0, 0, NULL, NULL},
 	{"", CONFKEY_SUBTABLE, D(sup), 0, 0, NULL, supervisor_daemon_keys},
 	{NULL, 0, 0, 0, 0, NULL, NULL},
 };
@@ -430,13 +444,14 @@ static int take_sections(struct parse_ctx *p, const char *text)
 				confsect_clear(&p->sects);
 				return -EINVAL;
 			}
-			struct conf_channel *ch = name_ok(cname) ? add_channel(p->c, cname) : NULL;
+			struct conf_channel *ch =
+				channel_name_ok(cname) ? add_channel(p->c, cname) : NULL;
 			if (ch)
 				ch->line = s->line;
 			else
-				msg = !name_ok(cname)
+				msg = !channel_name_ok(cname)
 					      ? "channel name must be 1..63 characters of A-Z "
-						"a-z 0-9 - _ ."
+						"a-z 0-9 - _ ., not starting with '.'"
 				      : p->c->nchannels >= CONF_MAX_CHANNELS
 					      ? "too many channels (at most 64)"
 					      : "out of memory";
@@ -516,6 +531,21 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 		return 0;
 	}
 	return 1;
+}
+
+/* inih handler that stops at [daemon] user: parsing with it gives that key's line. */
+static int stop_at_user(void *user, const char *section, const char *name, const char *value)
+{
+	const struct confsect *sect = confsect_lookup(user, section);
+
+	return strcmp(sect ? sect->name : section, "daemon") != 0 || strcmp(name, "user") != 0;
+}
+
+bool conf_user_is_root(const char *name)
+{
+	const struct passwd *pw = getpwnam(name);
+
+	return strcmp(name, "root") == 0 || (pw && pw->pw_uid == 0);
 }
 
 /* inih handler that takes every key: parsing with it finds the syntax errors alone. */
@@ -607,6 +637,14 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 	 * report (it has no key, and the kept message belongs to a later line). */
 	if (line > 0 && p.failed && ini_parse_string(protected_text, accept_all, NULL) == line)
 		p.failed = false;
+	/* A uid 0 `user` would run everything that parses input as root: the split would
+	 * only add a process. Refused at its line unless allow_root_user says it is meant. */
+	if (line == 0 && !p.failed && c->daemon.user[0] && !c->daemon.allow_root_user &&
+	    conf_user_is_root(c->daemon.user)) {
+		set_err(err, "daemon", "user", "%s", CONF_ROOT_USER_MSG);
+		line = ini_parse_string(protected_text, stop_at_user, &p.sects);
+		p.failed = true;
+	}
 	free(protected_text);
 	confsect_clear(&p.sects);
 	if (line != 0 || p.failed) {
@@ -639,9 +677,25 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 		memset(err, 0, sizeof(*err));
 		snprintf(err->file, sizeof(err->file), "%s", path);
 	}
-	FILE *f = fopen(path, "re");
+	/* Non-blocking, then a regular file only: a FIFO in its place would block the start,
+	 * or the event loop at a reload, until someone wrote to it; a device never ends. A
+	 * symbolic link to a regular file is fine. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	struct stat st;
+	FILE *f = NULL;
+	if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		close(fd);
+		if (err)
+			snprintf(err->message, sizeof(err->message), "cannot read: %s",
+				 S_ISDIR(st.st_mode) ? strerror(EISDIR) : "not a regular file");
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	if (fd >= 0)
+		f = fdopen(fd, "r");
 	if (!f) {
 		int e = errno;
+		if (fd >= 0)
+			close(fd);
 		if (err)
 			snprintf(err->message, sizeof(err->message), "cannot open: %s",
 				 strerror(e));

@@ -57,6 +57,7 @@ struct conf_daemon {
 	char user[64]; /* "" = no privilege separation; else the daemon's unprivileged user */
 	unsigned reserved_clients;    /* of max_clients, for root and allowed users only */
 	unsigned max_clients_per_uid; /* 0 = no cap; root and allowed users are exempt */
+	bool allow_root_user;	      /* `user` may be a uid 0 user (testing the split as root) */
 	bool allow_send;
 	bool allow_control;		   /* recover, reload */
 	int log_level;			   /* syslog priority */
@@ -122,6 +123,12 @@ const char *conf_mode_to_string(enum conf_mode m);
  * effect, defaults included (--check-config). */
 void conf_each_key(const struct conf *c, const struct conf_channel *ch, confkey_out_fn out,
 		   void *ud);
+/* Why a uid 0 `user` is refused (without allow_root_user). */
+#define CONF_ROOT_USER_MSG                                                                         \
+	"is uid 0: the daemon would read clients, ttys and the kernel log as root; name an "       \
+	"unprivileged user, or set allow_root_user = true to run the split as root on purpose"
+/* True if name is root or a user with uid 0 (looked up in the user database). */
+bool conf_user_is_root(const char *name);
 /* Formats err as "file:line: [section] key: message" into buf. */
 const char *conf_error_format(const struct conf_error *err, char *buf, size_t cap);
 

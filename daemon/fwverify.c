@@ -1,6 +1,7 @@
 /* Firmware verification after a load: HELLO, the expected build id in BOOT_INFO, then a
  * probation in which no fault may come and which ends with an answered PING. Pure. */
 #include "fwverify.h"
+#include "elfinfo.h"
 #include "macro.h"
 #include "recovery.h"
 #include "m7bridge/hex.h"
@@ -162,6 +163,14 @@ enum fwverify_action fwverify_handle(struct fwverify *v, const struct fwverify_e
 		return on_tick(v, now_ms);
 	}
 	return FWVERIFY_NONE;
+}
+
+bool fwverify_machine_fits(unsigned elf_class, unsigned machine, bool simulated,
+			   unsigned host_machine)
+{
+	if (elf_class == 1 && machine == ELFINFO_EM_ARM)
+		return true;
+	return simulated && host_machine != 0 && machine == host_machine;
 }
 
 /* ---- the last good record ---- */

@@ -97,6 +97,13 @@ int fwverify_record_format(char *buf, size_t cap, const char *name, const uint8_
 /* Lower-case hex of id into buf ("none" when id_len is 0), cut to fit cap. */
 void fwverify_hex(const uint8_t *id, size_t id_len, char *buf, size_t cap);
 
+/* Whether an ELF of elf_class (1 = ELF32) and e_machine may be loaded before anything is
+ * stopped: the kernel's remoteproc runs ELF32 ARM images on the Cortex-M7; a simulated
+ * remoteproc boots the simulator, a program of this host, so host_machine (when not 0)
+ * fits there too. */
+bool fwverify_machine_fits(unsigned elf_class, unsigned machine, bool simulated,
+			   unsigned host_machine);
+
 /* Names for logs and STATE reasons. */
 const char *fwverify_reason_to_string(enum fwverify_reason r);
 const char *fwverify_state_to_string(enum fwverify_state s);

@@ -94,6 +94,10 @@ static int check_accounts(const struct conf *c, const char *user_opt)
 			where[0] ? ": " : "", user_opt ? "--user" : "[daemon] user", user);
 		return EX_CONFIG;
 	}
+	if (user_opt && !c->daemon.allow_root_user && conf_user_is_root(user)) {
+		fprintf(stderr, "m7bridged: --user %s: %s\n", user, CONF_ROOT_USER_MSG);
+		return EX_CONFIG;
+	}
 	return check_group(c);
 }
 
@@ -225,6 +229,17 @@ static int separate(struct options *op, struct privsep **ps)
 	if (!getpwnam(user)) {
 		fprintf(stderr, "m7bridged: user '%s' does not exist\n", user);
 		return EX_CONFIG;
+	}
+	/* The file's `user` was checked as it was read; --user is checked here. */
+	if (conf_user_is_root(user)) {
+		if (!op->a.cfg->daemon.allow_root_user) {
+			fprintf(stderr, "m7bridged: --user %s: %s\n", user, CONF_ROOT_USER_MSG);
+			return EX_CONFIG;
+		}
+		fprintf(stderr,
+			"m7bridged: warning: user %s is uid 0 (allow_root_user): the "
+			"daemon reads its input as root\n",
+			user);
 	}
 	r = privsep_start(&pa, ps);
 	if (r == 0)

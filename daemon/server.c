@@ -189,8 +189,17 @@ static int listen_path(struct server *s, const struct conf_daemon *cfg)
 		return -errno;
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	/* Create the file without any access, then open it up to exactly the mode. */
-	mode_t old = umask(0777);
+	/* The file gets its mode at bind and no path is chmod'ed after: between the two, a
+	 * symlink swapped in at the path would lead a root daemon to chmod the link's target.
+	 * Linux creates the file with the socket inode's mode (set here by fchmod) less the
+	 * umask; the umask alone gives the same, whatever mode the socket inode starts with. */
+	if (fchmod(s->fd, (mode_t)cfg->socket_mode) < 0) {
+		int e = errno;
+		log_struct(s->log, LOG_ERR, NULL, "cannot set the mode of %s: %s", path,
+			   strerror(e));
+		return -e;
+	}
+	mode_t old = umask(0777 & ~(mode_t)cfg->socket_mode);
 	r = bind(s->fd, (struct sockaddr *)&a, sizeof(a));
 	int e = errno;
 	umask(old);
@@ -206,17 +215,13 @@ static int listen_path(struct server *s, const struct conf_daemon *cfg)
 				   cfg->socket_group);
 			return -ENOENT;
 		}
-		if (chown(path, (uid_t)-1, g->gr_gid) < 0) {
+		/* Not following a link: one swapped in since bind keeps its target's group. */
+		if (fchownat(AT_FDCWD, path, (uid_t)-1, g->gr_gid, AT_SYMLINK_NOFOLLOW) < 0) {
 			e = errno;
 			log_struct(s->log, LOG_ERR, NULL, "cannot give %s to group %s: %s", path,
 				   cfg->socket_group, strerror(e));
 			return -e;
 		}
-	}
-	if (chmod(path, cfg->socket_mode) < 0) {
-		e = errno;
-		log_struct(s->log, LOG_ERR, NULL, "cannot chmod %s: %s", path, strerror(e));
-		return -e;
 	}
 	if (listen(s->fd, 128) < 0)
 		return -errno;

@@ -56,7 +56,9 @@ enum sv_poll {
 struct sv_fwid {
 	char name[RECOVERY_FIRMWARE_MAX]; /* "" = none */
 	uint8_t id[FWVERIFY_ID_MAX];
-	size_t id_len; /* 0 = unknown */
+	size_t id_len;	   /* 0 = unknown */
+	uint8_t elf_class; /* of the file read: 1 = ELF32, 2 = ELF64 */
+	uint16_t machine;  /* its e_machine */
 };
 
 struct sv_chan {

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 
 #include <event2/event.h>
 
@@ -43,6 +45,8 @@ int sv_verify_identity(struct sv_chan *c, const char *name, struct sv_fwid *out)
 	if (r == 0) {
 		out->id_len = e->build_id_len <= sizeof(out->id) ? e->build_id_len : 0;
 		memcpy(out->id, e->build_id, out->id_len);
+		out->elf_class = e->elf_class;
+		out->machine = e->machine;
 	}
 	free(e);
 	return r;
@@ -239,6 +243,36 @@ static const char *image_fault(int r, const char *name)
 	}
 }
 
+/* A remoteproc outside sysfs is the simulator's tree (tests, demos): the kernel never
+ * loads what it names. Unknown (cannot open it) counts as the kernel's. */
+static bool rproc_simulated(struct sv_chan *c)
+{
+	struct statfs fs;
+
+	return sv_priv_rproc(c) == 0 && statfs(c->rproc->dir, &fs) == 0 && fs.f_type != SYSFS_MAGIC;
+}
+
+/* Refuses an image built for another machine up front (msg says which), rather than
+ * stopping the M7 for a load that fails or rolls back later. */
+static int check_machine(struct sv_chan *c, char *msg, size_t cap)
+{
+	const struct sv_fwid *w = &c->reload_want;
+	const char *m = elfinfo_machine_name(w->machine);
+	char num[24];
+
+	if (fwverify_machine_fits(w->elf_class, w->machine, rproc_simulated(c),
+				  ELFINFO_HOST_MACHINE))
+		return 0;
+	if (!m) {
+		snprintf(num, sizeof(num), "machine %u", (unsigned)w->machine);
+		m = num;
+	}
+	snprintf(msg, cap,
+		 "firmware %s under %s: built for %s (ELF%s), not for the Cortex-M7 (ELF32 ARM)",
+		 w->name, c->sv->cfg.firmware_dir, m, w->elf_class == 1 ? "32" : "64");
+	return -ENOEXEC;
+}
+
 int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 		      struct recovery_event *ev, char *msg, size_t cap)
 {
@@ -257,6 +291,9 @@ int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 				 c->sv->cfg.firmware_dir, strerror(-r));
 		return r;
 	}
+	r = check_machine(c, msg, cap);
+	if (r < 0)
+		return r;
 	memset(&c->rollback, 0, sizeof(c->rollback));
 	c->ver_detail[0] = '\0';
 	if (!no_rollback && strcmp(channel_config(c->ch)->sup.rollback, "off") != 0) {

@@ -270,3 +270,26 @@ void elfinfo_build_id_hex(const struct elfinfo *e, char *buf, size_t cap)
 		snprintf(buf + n, cap - n, "%02x", e->build_id[i]);
 	buf[n] = '\0';
 }
+
+bool elfinfo_is_m7_image(const struct elfinfo *e)
+{
+	return e->elf_class == 1 && e->machine == ELFINFO_EM_ARM;
+}
+
+const char *elfinfo_machine_name(unsigned machine)
+{
+	switch (machine) {
+	case ELFINFO_EM_386:
+		return "i386";
+	case ELFINFO_EM_ARM:
+		return "ARM";
+	case ELFINFO_EM_X86_64:
+		return "x86-64";
+	case ELFINFO_EM_AARCH64:
+		return "AArch64";
+	case ELFINFO_EM_RISCV:
+		return "RISC-V";
+	default:
+		return NULL;
+	}
+}

@@ -12,6 +12,28 @@
 #define ELFINFO_RSC_MAX	     16u
 #define ELFINFO_VRINGS_MAX   4u
 
+/* e_machine values named here. */
+#define ELFINFO_EM_386	   3u
+#define ELFINFO_EM_ARM	   40u
+#define ELFINFO_EM_X86_64  62u
+#define ELFINFO_EM_AARCH64 183u
+#define ELFINFO_EM_RISCV   243u
+
+/* The machine this code was built for (the simulator's ELFs are such), 0 if not named. */
+#if defined(__x86_64__)
+#define ELFINFO_HOST_MACHINE ELFINFO_EM_X86_64
+#elif defined(__aarch64__)
+#define ELFINFO_HOST_MACHINE ELFINFO_EM_AARCH64
+#elif defined(__arm__)
+#define ELFINFO_HOST_MACHINE ELFINFO_EM_ARM
+#elif defined(__i386__)
+#define ELFINFO_HOST_MACHINE ELFINFO_EM_386
+#elif defined(__riscv)
+#define ELFINFO_HOST_MACHINE ELFINFO_EM_RISCV
+#else
+#define ELFINFO_HOST_MACHINE 0u
+#endif
+
 /* Resource types of the Linux remoteproc resource table. */
 enum elfinfo_rsc_type {
 	ELFINFO_RSC_CARVEOUT = 0,
@@ -65,6 +87,10 @@ int elfinfo_parse(const uint8_t *data, size_t len, struct elfinfo *out);
 int elfinfo_load(const char *path, struct elfinfo *out);
 /* The section called name, or NULL. */
 const struct elfinfo_section *elfinfo_section(const struct elfinfo *e, const char *name);
+/* True for an image remoteproc can load on the Cortex-M7: ELF32 for ARM. */
+bool elfinfo_is_m7_image(const struct elfinfo *e);
+/* A name for e_machine ("ARM", "x86-64", "AArch64"); NULL when not one named here. */
+const char *elfinfo_machine_name(unsigned machine);
 /* The build id in lower-case hex into buf (2 * len + 1 bytes); "" when there is none. */
 void elfinfo_build_id_hex(const struct elfinfo *e, char *buf, size_t cap);
 

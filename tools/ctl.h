@@ -87,6 +87,9 @@ void ctl_fmt_duration(char *buf, size_t cap, int64_t ms);
 /* A boot_id as the one format the CLI uses everywhere, as the daemon logs it: "%08x";
  * "?" outside 0..2^32-1 (-1: absent). */
 void ctl_fmt_boot_id(char *buf, size_t cap, int64_t id);
+/* A DROPPED notice in words: its count and total when the notice carries them as counts
+ * (never a made-up number such as -1). */
+void ctl_fmt_dropped(char *buf, size_t cap, const struct m7b_event *ev);
 /* An integer member of a nested object of channel i ("firmware", "clock"...), or -ENOENT. */
 int ctl_channel_sub_int(const struct m7b_event *st, size_t i, const char *obj, const char *member,
 			int64_t *out);

@@ -527,3 +527,18 @@ bool ctl_channel_has_port(const struct m7b_event *st, size_t i, int port)
 	free(json);
 	return found;
 }
+
+void ctl_fmt_dropped(char *buf, size_t cap, const struct m7b_event *ev)
+{
+	int64_t n = 0, total = 0;
+	bool has_n = m7b_event_get_int(ev, "count", &n) == 0 && n >= 0;
+	bool has_total = m7b_event_get_int(ev, "total", &total) == 0 && total >= 0;
+	char count[32] = "", sum[48] = "";
+
+	if (has_n)
+		snprintf(count, sizeof(count), "%" PRId64 " object%s", n, n == 1 ? "" : "s");
+	if (has_total)
+		snprintf(sum, sizeof(sum), "; %" PRId64 " in total", total);
+	snprintf(buf, cap, "DROPPED %s (this client was too slow%s%s)", has_n ? count : "objects",
+		 has_n ? "" : "; the daemon did not say how many", sum);
+}

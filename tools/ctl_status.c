@@ -225,7 +225,8 @@ static void fmt_time_us(char *buf, size_t cap, int64_t us)
 	strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-static void print_incidents(const struct m7b_event *ev)
+/* channel: the -c given, or NULL for all. */
+static void print_incidents(const struct m7b_event *ev, const char *channel)
 {
 	char *json = m7b_event_get_json(ev, "incidents");
 	cJSON *arr = json ? cJSON_Parse(json) : NULL;
@@ -282,7 +283,9 @@ static void print_incidents(const struct m7b_event *ev)
 					       inc, "last_words")) if (cJSON_IsString(st))
 			printf("     M7: %s\n", ctl_safe(st->valuestring));
 	}
-	if (n == 0)
+	if (n == 0 && channel)
+		printf("no incidents recorded for channel %s\n", ctl_safe(channel));
+	else if (n == 0)
 		printf("no incidents recorded\n");
 	cJSON_Delete(arr);
 	free(json);
@@ -318,13 +321,22 @@ int cmd_incidents(struct ctl *ctl, int argc, char **argv)
 		return r;
 	r = m7b_client_incidents(ctl->client, channel, &ev);
 	if (r < 0) {
+		char *known = NULL;
+		int u;
+
 		m7b_event_free(ev);
+		/* A name the daemon does not know gets the list of names, as send and recover
+		 * say it. */
+		if (channel && strcmp(m7b_client_error(ctl->client)->code, "no_channel") == 0 &&
+		    (u = ctl_pick_channel(ctl, "incidents", channel, &known)))
+			return u;
+		free(known);
 		return ctl_report(ctl, "incidents", r);
 	}
 	if (json)
 		printf("%s\n", ev->line);
 	else
-		print_incidents(ev);
+		print_incidents(ev, channel);
 	m7b_event_free(ev);
 	return EXIT_OK;
 }

@@ -345,8 +345,6 @@ static void print_generic(const struct m7b_event *ev)
 
 static void print_event(struct watch *w, const struct m7b_event *ev)
 {
-	int64_t v, total;
-
 	switch (ev->type) {
 	case M7B_EV_STATE:
 		if (track_of(w, ev->channel))
@@ -373,15 +371,14 @@ static void print_event(struct watch *w, const struct m7b_event *ev)
 		       ctl_str_or(ctl_safe(m7b_event_get_string(ev, "source")), "?"),
 		       ctl_str_or(ctl_safe(m7b_event_get_string(ev, "detail")), ""));
 		break;
-	case M7B_EV_DROPPED:
-		v = total = -1;
-		(void)m7b_event_get_int(ev, "count", &v);
-		(void)m7b_event_get_int(ev, "total", &total);
+	case M7B_EV_DROPPED: {
+		char why[160];
+
+		ctl_fmt_dropped(why, sizeof(why), ev);
 		ctl_put_time(stdout, ctl_realtime_ns());
-		printf(" DROPPED %" PRId64 " objects (this client was too slow; %" PRId64
-		       " in total)\n",
-		       v, total);
+		printf(" %s\n", why);
 		break;
+	}
 	case M7B_EV_CLOCK:
 		print_clock(ev);
 		break;

@@ -118,7 +118,8 @@ static void test_out_of_fds(void **state)
 	low = old;
 	low.rlim_cur = 64;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-	int r = daemon_proc_start(&p, "max_clients = 4096\n");
+	/* No per-uid cap: the descriptors must run out first, whoever runs the test. */
+	int r = daemon_proc_start(&p, "max_clients = 4096\nmax_clients_per_uid = 0\n");
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	assert_int_equal(r, 0);
 	usleep(300000); /* the start-up probe's connection is gone */
@@ -282,6 +283,18 @@ static void test_reserved_slots(void **state)
 	h = hold(p.sock, 5, user, &served, &refused, why, sizeof(why));
 	assert_int_equal(served, 3);
 	assert_int_equal(refused, 2);
+	assert_non_null(strstr(why, "max_clients_per_uid"));
+	stop_holder(h);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+
+	/* By default one user cannot take every slot (64, 8 reserved): it gets 16. */
+	assert_int_equal(daemon_proc_start(&p, "socket_mode = 0666\nallow_uids = 1\n"), 0);
+	wait_no_clients(p.sock);
+	h = hold(p.sock, 40, user, &served, &refused, why, sizeof(why));
+	print_message("user %u by default: %d served, %d refused (%s)\n", (unsigned)user, served,
+		      refused, why);
+	assert_int_equal(served, 16);
+	assert_int_equal(refused, 24);
 	assert_non_null(strstr(why, "max_clients_per_uid"));
 	stop_holder(h);
 	assert_int_equal(daemon_proc_stop(&p), 0);

@@ -539,6 +539,15 @@ class ClientE2E(unittest.TestCase):
         self.assertTrue(r.stdout.startswith("SEQ ") or "no incidents" in r.stdout, r.stdout)
         r = ctl("incidents", "--json", sock=self.rig.sock)
         self.assertEqual(json.loads(r.stdout)["class"], "INCIDENTS")
+        # -c: an empty list names the channel; a name the daemon lacks gets the names it
+        # has, as send and recover say it.
+        r = ctl("incidents", "-c", "m7", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("SEQ ") or
+                        r.stdout == "no incidents recorded for channel m7\n", r.stdout)
+        r = ctl("incidents", "-c", "nosuch", sock=self.rig.sock)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("incidents: no channel 'nosuch' (channels: m7)", r.stderr)
         # reload without a remoteproc configured: the daemon's ERROR, exit 1.
         r = ctl("reload", sock=self.rig.sock)
         self.assertEqual(r.returncode, 1)

@@ -140,8 +140,9 @@ static int setup(void **state)
 		struct passwd *pw = getpwuid(geteuid());
 		if (!pw)
 			return -1;
-		snprintf(user + strlen(user), sizeof(user) - strlen(user), "user = %s\n",
-			 pw->pw_name);
+		/* As root, the test's own user is uid 0: said on purpose. */
+		snprintf(user + strlen(user), sizeof(user) - strlen(user), "user = %s\n%s",
+			 pw->pw_name, pw->pw_uid == 0 ? "allow_root_user = true\n" : "");
 	}
 	snprintf(
 		f->conf, sizeof(f->conf),

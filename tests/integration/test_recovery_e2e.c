@@ -880,8 +880,9 @@ static int setup_privsep(void **state)
 		return -1;
 	snprintf(driver_cmd, sizeof(driver_cmd), "echo $PPID > %s/driver.ppid; " DRIVER_SAYS,
 		 ppid_dir);
-	snprintf(extra, sizeof(extra), "allow_uids = %u\nuser = %s", (unsigned)getuid(),
-		 pw->pw_name);
+	/* As root, the test's own user is uid 0: said on purpose. */
+	snprintf(extra, sizeof(extra), "allow_uids = %u\nuser = %s%s", (unsigned)getuid(),
+		 pw->pw_name, pw->pw_uid == 0 ? "\nallow_root_user = true" : "");
 	return setup_common(state, extra, "resync,reopen,driver,remoteproc,hook");
 }
 

@@ -448,6 +448,32 @@ static void test_ladder_wrong_identity(void **state)
 }
 
 /* A file that cannot be read is refused before anything stops. */
+/* Copies the ELF file from to to with its e_machine set to machine. 0 or -1. */
+static int copy_with_machine(const char *from, const char *to, unsigned machine)
+{
+	uint8_t buf[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	bool ok = in >= 0 && out >= 0, first = true;
+	ssize_t n;
+
+	while (ok && (n = read(in, buf, sizeof(buf))) > 0) {
+		if (first && n >= 20) {
+			buf[18] = (uint8_t)machine;
+			buf[19] = (uint8_t)(machine >> 8);
+		}
+		ok = (first ? n >= 20 : true) && write(out, buf, (size_t)n) == n;
+		first = false;
+	}
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) < 0)
+		ok = false;
+	return ok && !first ? 0 : -1;
+}
+
+/* Files that are missing, not ELF images, or ELF images for another machine: each
+ * reload is refused at once, in words, and nothing is stopped. */
 static void test_unreadable_refused(void **state)
 {
 	struct fx *f = *state;
@@ -473,7 +499,17 @@ static void test_unreadable_refused(void **state)
 		   {"cut.elf", ": truncated or malformed ELF image"},
 		   {"zero.elf", ": not a regular file"},
 		   {"fifo.elf", ": not a regular file"},
-		   {"huge.elf", ": larger than 64 MiB"}};
+		   {"huge.elf", ": larger than 64 MiB"},
+		   /* m7sim's ELF, said to be for another machine than this host's. */
+		   {"other.elf", ""}};
+	char other_why[96];
+	unsigned other =
+		ELFINFO_HOST_MACHINE == ELFINFO_EM_AARCH64 ? ELFINFO_EM_X86_64 : ELFINFO_EM_AARCH64;
+	static struct elfinfo sim;
+	assert_int_equal(elfinfo_load(h_sim_path(), &sim), 0); /* its class is kept */
+	snprintf(other_why, sizeof(other_why),
+		 ": built for %s (ELF%s), not for the Cortex-M7 (ELF32 ARM)",
+		 elfinfo_machine_name(other), sim.elf_class == 1 ? "32" : "64");
 	char path[400], elf[4096];
 	snprintf(path, sizeof(path), "%s/empty.elf", f->fwdir);
 	assert_int_equal(h_put_file(path, ""), 0);
@@ -489,6 +525,8 @@ static void test_unreadable_refused(void **state)
 	assert_true(out >= 0);
 	assert_int_equal(write(out, elf, sizeof(elf)), (ssize_t)sizeof(elf));
 	close(out);
+	snprintf(path, sizeof(path), "%s/other.elf", f->fwdir);
+	assert_int_equal(copy_with_machine(h_sim_path(), path, other), 0);
 	snprintf(path, sizeof(path), "%s/zero.elf", f->fwdir);
 	assert_int_equal(symlink("/dev/zero", path), 0);
 	snprintf(path, sizeof(path), "%s/fifo.elf", f->fwdir);
@@ -508,7 +546,7 @@ static void test_unreadable_refused(void **state)
 		assert_non_null(o);
 		assert_string_equal(j_str(o, "code"), "bad_value");
 		snprintf(want, sizeof(want), "firmware %s under %s%s", bad[i].name, f->fwdir,
-			 bad[i].why);
+			 bad[i].why[0] ? bad[i].why : other_why);
 		if (strcmp(j_str(o, "message"), want) != 0)
 			fail_msg("%s: '%s', want '%s'", bad[i].name, j_str(o, "message"), want);
 		cJSON_Delete(o);

@@ -123,6 +123,7 @@ elif [ -n "$daemon" ] && [ -x "$daemon" ] && command -v strace >/dev/null; then
 		socket = $tmp/run/m7bridge.sock
 		socket_group = $(id -gn)
 		user = $(id -un)
+		$([ "$(id -u)" = 0 ] && echo 'allow_root_user = true')
 		[channel m7]
 		device = $tmp/run/ttyRPMSG30
 		hook = true

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -164,6 +165,43 @@ static void test_errors(void **state)
 	assert_int_equal(conf_load("/", &c, &e), -EISDIR);
 	assert_null(c);
 	assert_string_equal(e.message, "cannot read: Is a directory");
+}
+
+/* A FIFO or a device in place of the file is refused at once: reading it would block the
+ * start (or a reload, in the event loop) for ever, or never end. A symbolic link to a
+ * regular file is read as the file. */
+static void test_not_regular(void **state)
+{
+	char dir[] = "/tmp/test_conf_XXXXXX", fifo[64], link[64], file[64];
+	struct conf_error e;
+	struct conf *c = NULL;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo.conf", dir);
+	snprintf(link, sizeof(link), "%s/link.conf", dir);
+	snprintf(file, sizeof(file), "%s/file.conf", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* A guard, not a measure: without the check the load below never returns. */
+	alarm(20);
+	assert_int_equal(conf_load(fifo, &c, &e), -EINVAL);
+	assert_null(c);
+	assert_string_equal(e.message, "cannot read: not a regular file");
+	assert_int_equal(conf_load("/dev/zero", &c, &e), -EINVAL);
+	assert_string_equal(e.message, "cannot read: not a regular file");
+	alarm(0);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("[daemon]\nmax_clients = 7\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(symlink(file, link), 0);
+	assert_int_equal(conf_load(link, &c, &e), 0);
+	assert_int_equal(c->daemon.max_clients, 7);
+	conf_free(c);
+	unlink(link);
+	unlink(file);
+	unlink(fifo);
+	rmdir(dir);
 }
 
 /* Channel names up to 63 characters are kept whole (libinih cuts section names). */
@@ -341,12 +379,76 @@ static void test_odd_input(void **state)
 	assert_string_equal(e.message, "contains a NUL byte");
 }
 
+/* A channel name names its state records: no leading '.', in the file or on the command
+ * line; a '.' further in is fine. */
+static void test_channel_name_dot(void **state)
+{
+	struct conf *c = NULL;
+	struct conf_error e;
+
+	(void)state;
+	assert_int_equal(
+		conf_parse_string("[daemon]\n[channel .m7]\ndevice = /d\n", "f.conf", &c, &e),
+		-EINVAL);
+	assert_null(c);
+	assert_int_equal(e.line, 2);
+	assert_non_null(strstr(e.message, "not starting with '.'"));
+	assert_int_equal(conf_parse_string("[channel ..]\ndevice = /d\n", "f.conf", &c, &e),
+			 -EINVAL);
+	assert_int_equal(conf_parse_string("[channel m.7]\ndevice = /d\n", "f.conf", &c, &e), 0);
+	assert_int_equal(conf_add_channel(c, ".x", "/dev/x"), -EINVAL);
+	assert_int_equal(conf_add_channel(c, "x.", "/dev/x"), 0);
+	assert_non_null(conf_find_channel(c, "m.7"));
+	conf_free(c);
+}
+
+/* A uid 0 `user` is refused at its line, wherever allow_root_user is not set; an
+ * ordinary user (nobody, or one that does not exist: main.c says so) passes. */
+static void test_root_user(void **state)
+{
+	static const struct {
+		const char *text;
+		int line; /* 0: accepted */
+	} cases[] = {
+		{"[daemon]\nuser = root\n", 2},
+		{"[daemon]\nmax_clients = 6\n\nuser = root\n[channel a]\ndevice = /d\n", 4},
+		{"[channel a]\ndevice = /d\n[daemon]\nuser = root\n", 4},
+		{"[daemon]\nuser = root\nallow_root_user = true\n", 0},
+		{"[daemon]\nallow_root_user = yes\nuser = root\n", 0},
+		{"[daemon]\nuser = root\nallow_root_user = false\n", 2},
+		{"[daemon]\nuser = nobody\n", 0},
+		{"[daemon]\nuser = no-such-user-m7b\n", 0},
+		{"[daemon]\nuser =\n", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conf *c = NULL;
+		struct conf_error e;
+		int r = conf_parse_string(cases[i].text, "f.conf", &c, &e);
+		if (!cases[i].line) {
+			assert_int_equal(r, 0);
+			conf_free(c);
+			continue;
+		}
+		assert_int_equal(r, -EINVAL);
+		assert_null(c);
+		assert_int_equal(e.line, cases[i].line);
+		assert_string_equal(e.section, "daemon");
+		assert_string_equal(e.key, "user");
+		assert_non_null(strstr(e.message, "uid 0"));
+	}
+	assert_true(conf_user_is_root("root"));
+	assert_false(conf_user_is_root("nobody"));
+	assert_false(conf_user_is_root("no-such-user-m7b"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_values), cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_long_names),	    cmocka_unit_test(test_rpmsg_channel),
 		cmocka_unit_test(test_overrides),	    cmocka_unit_test(test_odd_input),
+		cmocka_unit_test(test_root_user),	    cmocka_unit_test(test_not_regular),
+		cmocka_unit_test(test_channel_name_dot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

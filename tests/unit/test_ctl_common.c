@@ -213,9 +213,45 @@ static void test_fmt_boot_id(void **state)
 	assert_string_equal(buf, "?");
 }
 
+/* A DROPPED notice in words: counts when given, never a made-up -1. */
+static void test_fmt_dropped(void **state)
+{
+	static const struct {
+		const char *line, *want;
+	} cases[] = {
+		{"{\"class\":\"DROPPED\",\"count\":17,\"total\":40}",
+		 "DROPPED 17 objects (this client was too slow; 40 in total)"},
+		{"{\"class\":\"DROPPED\",\"count\":1,\"total\":1}",
+		 "DROPPED 1 object (this client was too slow; 1 in total)"},
+		{"{\"class\":\"DROPPED\",\"count\":0,\"total\":3}",
+		 "DROPPED 0 objects (this client was too slow; 3 in total)"},
+		{"{\"class\":\"DROPPED\",\"count\":5}",
+		 "DROPPED 5 objects (this client was too slow)"},
+		{"{\"class\":\"DROPPED\"}",
+		 "DROPPED objects (this client was too slow; the daemon did not say how many)"},
+		{"{\"class\":\"DROPPED\",\"count\":-1,\"total\":\"x\"}",
+		 "DROPPED objects (this client was too slow; the daemon did not say how many)"},
+		{"{\"class\":\"DROPPED\",\"count\":2.5,\"total\":-7}",
+		 "DROPPED objects (this client was too slow; the daemon did not say how many)"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct m7b_event *ev = NULL;
+		char buf[160];
+
+		assert_int_equal(m7b_event_parse(cases[i].line, strlen(cases[i].line), &ev, NULL),
+				 0);
+		ctl_fmt_dropped(buf, sizeof(buf), ev);
+		assert_string_equal(buf, cases[i].want);
+		assert_null(strstr(buf, "-1"));
+		m7b_event_free(ev);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fmt_dropped),
 		cmocka_unit_test(test_has_port_long_names),
 		cmocka_unit_test(test_has_port_digits_in_names),
 		cmocka_unit_test(test_has_port_unlisted),

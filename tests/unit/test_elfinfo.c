@@ -111,6 +111,7 @@ static void test_synthetic_image(void **state)
 	assert_int_equal(elfinfo_parse(img, IMG_LEN, &e), 0);
 	assert_int_equal(e.elf_class, 1);
 	assert_int_equal(e.machine, 40);
+	assert_true(elfinfo_is_m7_image(&e));
 	assert_int_equal(e.nsections, 4);
 	assert_non_null(elfinfo_section(&e, ".resource_table"));
 	assert_null(elfinfo_section(&e, ".nothing"));
@@ -201,6 +202,9 @@ static void test_m7sim_elf(void **state)
 	(void)state;
 	assert_int_equal(elfinfo_load(ELFINFO_M7SIM, &e), 0);
 	assert_int_equal(e.elf_class, 2);
+	/* A host program: not an image for the M7, and of the machine this was built for. */
+	assert_false(elfinfo_is_m7_image(&e));
+	assert_int_equal(e.machine, ELFINFO_HOST_MACHINE);
 	assert_true(e.build_id_len >= 8); /* the toolchain's default --build-id */
 	assert_non_null(elfinfo_section(&e, ".text"));
 	assert_false(e.has_rsc_table);
@@ -216,6 +220,7 @@ static void test_qemu_elf(void **state)
 	assert_int_equal(elfinfo_load(ELFINFO_QEMU, &e), 0);
 	assert_int_equal(e.elf_class, 1);
 	assert_int_equal(e.machine, 40);
+	assert_true(elfinfo_is_m7_image(&e));
 	assert_int_equal(e.build_id_len, 20); /* --build-id=sha1 */
 	s = elfinfo_section(&e, ".trace");
 	assert_non_null(s);
@@ -232,12 +237,35 @@ static void test_qemu_elf(void **state)
 #endif
 }
 
+/* The same image for another machine or class is not one for the M7; names of machines. */
+static void test_machine(void **state)
+{
+	static uint8_t img[IMG_LEN];
+	static struct elfinfo e;
+
+	(void)state;
+	make_image(img);
+	put16(img + 18, ELFINFO_EM_X86_64);
+	assert_int_equal(elfinfo_parse(img, IMG_LEN, &e), 0);
+	assert_false(elfinfo_is_m7_image(&e));
+	put16(img + 18, ELFINFO_EM_AARCH64);
+	assert_int_equal(elfinfo_parse(img, IMG_LEN, &e), 0);
+	assert_false(elfinfo_is_m7_image(&e));
+	e.elf_class = 2; /* an ELF64 that says ARM */
+	e.machine = ELFINFO_EM_ARM;
+	assert_false(elfinfo_is_m7_image(&e));
+	assert_string_equal(elfinfo_machine_name(ELFINFO_EM_ARM), "ARM");
+	assert_string_equal(elfinfo_machine_name(ELFINFO_EM_X86_64), "x86-64");
+	assert_string_equal(elfinfo_machine_name(ELFINFO_EM_AARCH64), "AArch64");
+	assert_null(elfinfo_machine_name(0xbeef));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_synthetic_image), cmocka_unit_test(test_cut_and_corrupt),
 		cmocka_unit_test(test_fifo_refused),	cmocka_unit_test(test_m7sim_elf),
-		cmocka_unit_test(test_qemu_elf),
+		cmocka_unit_test(test_qemu_elf),	cmocka_unit_test(test_machine),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

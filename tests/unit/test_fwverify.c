@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "elfinfo.h"
 #include "fwverify.h"
 
 enum input { HELLO, BOOT_INFO, BOOT_INFO_NONE, BOOT_INFO_WRONG, HEARTBEAT, FAULT, TICK };
@@ -274,12 +275,40 @@ static void test_record(void **state)
 	assert_string_equal(hex, "none");
 }
 
+/* Only ELF32 ARM goes to the kernel's remoteproc; the simulator also takes this host's. */
+static void test_machine_fits(void **state)
+{
+	static const struct {
+		unsigned cls, machine;
+		bool simulated;
+		unsigned host;
+		bool fits;
+	} fits[] = {
+		{1, ELFINFO_EM_ARM, false, ELFINFO_EM_X86_64, true},
+		{1, ELFINFO_EM_ARM, true, ELFINFO_EM_X86_64, true},
+		{2, ELFINFO_EM_X86_64, false, ELFINFO_EM_X86_64, false},
+		{2, ELFINFO_EM_AARCH64, false, ELFINFO_EM_X86_64, false},
+		{2, ELFINFO_EM_AARCH64, false, ELFINFO_EM_AARCH64, false},
+		{2, ELFINFO_EM_ARM, false, ELFINFO_EM_X86_64, false},
+		{2, ELFINFO_EM_X86_64, true, ELFINFO_EM_X86_64, true},
+		{2, ELFINFO_EM_AARCH64, true, ELFINFO_EM_X86_64, false},
+		{2, ELFINFO_EM_AARCH64, true, ELFINFO_EM_AARCH64, true},
+		{2, 0, true, 0, false},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(fits) / sizeof(fits[0]); i++)
+		if (fwverify_machine_fits(fits[i].cls, fits[i].machine, fits[i].simulated,
+					  fits[i].host) != fits[i].fits)
+			fail_msg("case %zu", i);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_details),
 		cmocka_unit_test(test_record),
+		cmocka_unit_test(test_machine_fits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
