@@ -285,6 +285,15 @@ static void clock_field(const cJSON *clock, const char *member, double scale, co
 		snprintf(out, cap, "-");
 }
 
+/* A figure the daemon sent, or "-" where STATUS lacked it: -1 would read as a count. */
+static const char *figure(char *buf, size_t cap, int64_t v)
+{
+	if (v < 0)
+		return "-";
+	snprintf(buf, cap, "%" PRId64, v);
+	return buf;
+}
+
 static void render(struct top *t)
 {
 	const struct m7b_event *st = t->st;
@@ -337,21 +346,24 @@ static void render(struct top *t)
 		add_line(t, "%s", "");
 		add_line(t, "%-10s %-10s for %-10s boot %s", ctl_safe(c->name),
 			 c->state[0] ? ctl_safe(c->state) : "?", since, bid);
-		add_line(t, "  gaps %-6" PRId64 " bad CRC %-6" PRId64 " noise %" PRId64 " B", gaps,
-			 crc, noise);
+		char f1[24], f2[24], f3[24];
+		add_line(t, "  gaps %-6s bad CRC %-6s noise %s B", figure(f1, sizeof(f1), gaps),
+			 figure(f2, sizeof(f2), crc), figure(f3, sizeof(f3), noise));
 		/* 24 bytes of the cause at most, cut between characters. */
 		ctl_safe_text(cause, sizeof(cause), c->last_cause);
+		char nrec[24];
 		if (c->have_incident && c->last_ms >= 0) {
 			char d[32];
 
 			ctl_fmt_duration(d, sizeof(d), c->last_ms);
-			add_line(t, "  recoveries %-4" PRId64 " last: %s, %s, %s", recov, cause, d,
+			add_line(t, "  recoveries %-4s last: %s, %s, %s",
+				 figure(nrec, sizeof(nrec), recov), cause, d,
 				 ctl_safe(c->last_outcome));
 		} else if (c->have_incident) {
-			add_line(t, "  recoveries %-4" PRId64 " last: %s, still open", recov,
-				 cause);
+			add_line(t, "  recoveries %-4s last: %s, still open",
+				 figure(nrec, sizeof(nrec), recov), cause);
 		} else {
-			add_line(t, "  recoveries %-4" PRId64 " last: -", recov);
+			add_line(t, "  recoveries %-4s last: -", figure(nrec, sizeof(nrec), recov));
 		}
 		const cJSON *clk = cJSON_GetObjectItemCaseSensitive(o, "clock");
 
@@ -382,8 +394,10 @@ static void render(struct top *t)
 		(void)m7b_event_array_int(st, "clients", i, "pid", &pid);
 		(void)m7b_event_array_int(st, "clients", i, "delivered", &dl);
 		(void)m7b_event_array_int(st, "clients", i, "dropped", &dr);
-		add_line(t, "         %-6" PRId64 " %-8" PRId64 " %-10" PRId64 " %" PRId64 "%s", id,
-			 pid, dl, dr, id == self ? "  (this view)" : "");
+		char f1[24], f2[24], f3[24], f4[24];
+		add_line(t, "         %-6s %-8s %-10s %s%s", figure(f1, sizeof(f1), id),
+			 figure(f2, sizeof(f2), pid), figure(f3, sizeof(f3), dl),
+			 figure(f4, sizeof(f4), dr), id >= 0 && id == self ? "  (this view)" : "");
 	}
 	cJSON_Delete(chans);
 	free(json);
@@ -410,8 +424,10 @@ static bool print_plain(struct top *t)
 			(void)m7b_event_array_int(t->st, "channels", (size_t)k, "recoveries",
 						  &recov);
 		}
-		printf("%s %s %s gaps=%" PRId64 " bad_crc=%" PRId64 " recoveries=%" PRId64, clock,
-		       ctl_safe(c->name), c->state[0] ? ctl_safe(c->state) : "?", gaps, crc, recov);
+		char f1[24], f2[24], f3[24];
+		printf("%s %s %s gaps=%s bad_crc=%s recoveries=%s", clock, ctl_safe(c->name),
+		       c->state[0] ? ctl_safe(c->state) : "?", figure(f1, sizeof(f1), gaps),
+		       figure(f2, sizeof(f2), crc), figure(f3, sizeof(f3), recov));
 		for (size_t p = 0; p < c->nports; p++)
 			printf(" port%d=%.0f/s,%.0fB/s", c->port[p].port,
 			       rate_now(t, c->port[p].fps), rate_now(t, c->port[p].bps));

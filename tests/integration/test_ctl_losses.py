@@ -117,6 +117,46 @@ class FakeWatchDaemon(threading.Thread):
         self.srv.close()
 
 
+class FakeTopDaemon(threading.Thread):
+    """Serves one client: ACKs its watch and answers each status with a STATUS that
+    lacks the channel's counters, as a daemon of another release may."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(1)
+        self.start()
+
+    def run(self):
+        try:
+            c, _ = self.srv.accept()
+        except OSError:
+            return
+        with c:
+            send = lambda o: c.sendall(json.dumps(o).encode() + b"\n")
+            send({"class": "VERSION", "release": "0.1.0", "proto_major": 1, "proto_minor": 1})
+            buf = b""
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    return
+                buf += d
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    req = json.loads(line)
+                    if req.get("cmd") == "watch":
+                        send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+                    elif req.get("cmd") == "status":
+                        send({"class": "STATUS", "id": req.get("id"),
+                              "channels": [{"name": "m7", "state": "up"}],
+                              "release": "0.1.0", "uptime_ms": 1000, "client_id": 1,
+                              "clients": [{"id": 1}]})
+
+    def close(self):
+        self.srv.close()
+
+
 class CtlLosses(unittest.TestCase):
     def status(self, channels):
         with tempfile.TemporaryDirectory() as d:
@@ -184,6 +224,20 @@ class CtlLosses(unittest.TestCase):
         head = lines[1].split()
         self.assertEqual(lines[2].split()[head.index("UNTIMED")], "-", r.stdout)
         self.assertEqual(len(lines), 3, r.stdout)
+
+    def test_top_absent_figures(self):
+        """Counters STATUS lacks show as "-" in top, never as a count of -1."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = FakeTopDaemon(path)
+            try:
+                r = subprocess.run([CTL, "-s", path, "top", "-n", "1"], capture_output=True,
+                                   text=True, timeout=30, stdin=subprocess.DEVNULL)
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^\d\d:\d\d:\d\d m7 up gaps=- bad_crc=- recoveries=-$")
+        self.assertNotIn("-1", r.stdout)
 
 
 if __name__ == "__main__":
