@@ -393,8 +393,7 @@ static void check_fw_file(struct ctx *c, const char *fw, const char *who)
 	snprintf(subject, sizeof(subject), "%s", fw);
 	int r = elfinfo_load(rpath(c, p, sizeof(p), "/lib/firmware/%s", fw), e);
 
-	/* remoteproc loads ELF32 only; EM_ARM (40) for the Cortex-M7. */
-	if (r == 0 && (e->elf_class != 1 || e->machine != 40))
+	if (r == 0 && !elfinfo_is_m7_image(e))
 		r = -ENOEXEC;
 	if (r == -ENOEXEC)
 		add(c, "firmware", DOCTOR_FAIL, subject,
