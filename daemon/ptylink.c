@@ -28,9 +28,16 @@
 #define TO_APP_CAP (256u * 1024u)
 #define TO_M7_CAP  (64u * 1024u)
 #define RAW_PIECE  4096u /* bytes per raw write: half the writer's 8 KiB */
-#define RETRY_BUSY 1	 /* ms: the writer or send queue was full */
-#define RETRY_DOWN 50	 /* ms: the channel is down (recovery): the app waits */
-#define TERMIOS_MS 1000	 /* ms: how often M7 traffic looks at the app's termios */
+/* Retries of the app's bytes wait longer each time nothing was taken, up to a cap, and
+ * start again at the first step once a piece goes: a fine link sees the first step only,
+ * and an M7 that stopped reading costs a few wakeups a second instead of a thousand. The
+ * wait after the M7 reads again is at most about as long as it had stopped. (A wire
+ * channel's sends also retry at each ACK, and any channel's when it comes up.) */
+#define RETRY_BUSY     1    /* ms: the writer or send queue was full: first wait */
+#define RETRY_BUSY_MAX 64   /* ms: ... and the longest */
+#define RETRY_DOWN     50   /* ms: the channel is down (recovery): the app waits */
+#define RETRY_DOWN_MAX 1000 /* ms: ... up to this (it retries when the channel comes up) */
+#define TERMIOS_MS     1000 /* ms: how often M7 traffic looks at the app's termios */
 
 struct ptylink {
 	struct event_base *base;
@@ -43,6 +50,7 @@ struct ptylink {
 	struct event *ev_read, *ev_write, *ev_retry, *ev_closed;
 	int ino; /* inotify: an app closed the slave */
 	bool reading, writing;
+	unsigned retry_ms; /* the next retry's wait; 0: none failed since the last success */
 	struct ptybuf to_app, to_m7;
 	uint64_t pause_since_ms; /* 0 = not paused */
 	struct ptylink_stats st;
@@ -72,11 +80,18 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void arm_retry(struct ptylink *pl, unsigned ms)
+/* Arms the retry unless armed; each retry that finds the channel still full or down
+ * waits twice as long as the one before (first, the longest: see RETRY_*). */
+static void arm_retry(struct ptylink *pl, bool down)
 {
-	struct timeval tv = {0, (suseconds_t)ms * 1000};
-	if (!evtimer_pending(pl->ev_retry, NULL))
-		evtimer_add(pl->ev_retry, &tv);
+	unsigned first = down ? RETRY_DOWN : RETRY_BUSY,
+		 max = down ? RETRY_DOWN_MAX : RETRY_BUSY_MAX;
+	if (evtimer_pending(pl->ev_retry, NULL))
+		return;
+	unsigned ms = pl->retry_ms < first ? first : pl->retry_ms > max ? max : pl->retry_ms;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(pl->ev_retry, &tv);
+	pl->retry_ms = ms * 2 > max ? max : ms * 2;
 }
 
 /* Our slave fd keeps the pty's settings and spares the app EIO on reopen. A vhangup() of
@@ -183,9 +198,10 @@ static void pump_to_m7(struct ptylink *pl)
 		int r = submit(pl, p, n, &taken);
 		if (r == -ENOBUFS || r == -EBUSY || r == -ENOTCONN) {
 			note_pause(pl, true);
-			arm_retry(pl, r == -ENOTCONN ? RETRY_DOWN : RETRY_BUSY);
+			arm_retry(pl, r == -ENOTCONN);
 			break;
 		}
+		pl->retry_ms = 0; /* taken: the next wait starts short again */
 		if (r < 0)
 			pl->st.failed_to_m7 += taken; /* cannot happen with the pieces above */
 		else

@@ -461,6 +461,36 @@ class RawPty(unittest.TestCase):
         self.assertEqual((st["pty"]["dropped_to_app"], st["pty"]["failed_to_m7"]), (0, 0))
         self.assertGreaterEqual(st["pty"]["paused_ms"], 400)
 
+    def test_stalled_m7_is_waited_for_without_spinning(self):
+        """The M7 stops reading while an app writes: the daemon's retries back off (a
+        thousand wakeups a second before), and every byte still goes once it reads."""
+        rig = self.rig = Rig()
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(fd)
+        blob = bytes((k * 11) & 0xff for k in range(400_000))  # more than all buffers
+        w = threading.Thread(target=lambda: os.write(fd, blob), daemon=True)
+        w.start()
+        try:
+            def switches():  # the event loop's thread: one per wakeup when idle
+                with open(f"/proc/{rig.daemon.pid}/status") as f:
+                    return int(next(l for l in f if l.startswith("voluntary_ctxt_switches"))
+                               .split()[1])
+            time.sleep(1.0)  # the buffers fill; the retries reach their longest wait
+            self.assertTrue(w.is_alive(), "the app's write should wait for the M7")
+            before = switches()
+            time.sleep(2.0)
+            rate = (switches() - before) / 2.0
+            self.assertLess(rate, 100, "daemon wakeups per second while the M7 stalls")
+
+            def all_there():
+                rig.fw.pump(0.01)
+                return len(rig.fw.got) >= len(blob)
+            wait_for(all_there, "every byte once the M7 reads again")
+            w.join(TIMEOUT)
+            self.assertEqual(bytes(rig.fw.got[:len(blob)]), blob)
+        finally:
+            os.close(fd)
+
     @unittest.skipUnless(os.path.exists(QT_SERIAL), "the Qt QSerialPort program is not built")
     def test_qt_serial_keeps_fd_across_recoveries(self):
         rig = self.rig = Rig()
