@@ -179,6 +179,22 @@ void notify_busy_end(struct notify *n)
 	event_del(n->ev_extend);
 }
 
+int notify_fd_store(int fd, const char *name)
+{
+	char msg[300];
+	/* FDPOLL=0: a pty master polls HUP whenever no one holds its slave, as when the daemon
+	 * is down and no app has the port open; systemd would then drop it. */
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDPOLL=0\nFDNAME=%s", name);
+	return sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
+}
+
+int notify_fd_remove(const char *name)
+{
+	char msg[300];
+	snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	return sd_pid_notify(0, 0, msg);
+}
+
 int notify_stopping(struct notify *n)
 {
 	return n ? send_msg(n, "STOPPING=1\nSTATUS=stopping") : 0;

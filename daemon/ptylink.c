@@ -56,6 +56,8 @@ struct ptylink {
 	struct ptylink_stats st;
 	struct ratelimit rl_drop, rl_fail;
 	bool hold_lost;	     /* the slave was hung up and could not be opened again */
+	bool stored;	     /* the service manager has a copy of the master */
+	bool kept;	     /* ... and keeps it for the next start: the daemon stops */
 	unsigned cooked;     /* PTYTERMIOS_* last said (0: raw) */
 	uint64_t termios_ms; /* when M7 traffic last looked */
 };
@@ -407,6 +409,28 @@ static int open_pty(struct ptylink *pl)
 	return 0;
 }
 
+/* Carries on with fd, a pty master from the service manager: the app's termios stay,
+ * and so does what the kernel holds each way. The slave: our own fd again. */
+static int adopt_pty(struct ptylink *pl, int fd)
+{
+	int n, fl;
+
+	pl->master = fd;
+	/* Only a pty master answers TIOCGPTN: a slave, a file or a socket stored under a
+	 * pty's name is refused. */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || ioctl(fd, TIOCGPTN, &n) < 0 || (fl & O_ACCMODE) != O_RDWR)
+		return -ENOTTY;
+	if (ptsname_r(fd, pl->slave_name, sizeof(pl->slave_name)) != 0 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	/* Through the master, not the path: the slave's mode may not let us open it. */
+	pl->slave = ioctl(fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (pl->slave < 0)
+		pl->slave = open(pl->slave_name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	return pl->slave < 0 ? -errno : 0;
+}
+
 /* The slave's group (gid, -1: unset) and mode. Unset means the daemon's own group, not
  * the one devpts gives (usually tty, gid=5, which the setgid write(1) and wall(1) hold):
  * pty_mode's group bits are for it. 0 or a negative errno. */
@@ -500,20 +524,24 @@ int ptylink_relink(struct ptylink *pl)
 	return 1;
 }
 
-int ptylink_new(struct event_base *base, const struct log *log, struct channel *ch,
+int ptylink_new(struct event_base *base, const struct log *log, struct channel *ch, int master,
 		struct ptylink **out)
 {
 	struct ptylink *pl = calloc(1, sizeof(*pl));
 	int r = -ENOMEM;
 
 	*out = NULL;
-	if (!pl)
+	if (!pl) {
+		if (master >= 0)
+			close(master);
 		return channel_log_errno(ch, LOG_ERR, r, "pty: %m");
+	}
 	pl->base = base;
 	pl->log = log;
 	pl->ch = ch;
 	snprintf(pl->chname, sizeof(pl->chname), "%s", channel_name(ch));
-	pl->master = pl->slave = pl->ino = -1;
+	pl->slave = pl->ino = -1;
+	pl->master = master; /* ours from here: closed by ptylink_free */
 	snprintf(pl->path, sizeof(pl->path), "%s", channel_config(ch)->pty);
 	if (ptybuf_init(&pl->to_app, TO_APP_CAP) < 0 || ptybuf_init(&pl->to_m7, TO_M7_CAP) < 0)
 		goto fail;
@@ -537,9 +565,16 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 				  channel_config(ch)->pty_group);
 		goto fail;
 	}
-	r = open_pty(pl);
-	if (r < 0) {
-		channel_log_errno(ch, LOG_ERR, r, "cannot create the pty for %s: %m", pl->path);
+	r = master >= 0 ? adopt_pty(pl, master) : open_pty(pl);
+	if (r == -ENOTTY && master >= 0) {
+		channel_log_errno(ch, LOG_ERR, r,
+				  "the descriptor the service manager kept for the pty %s is not "
+				  "a read-write pty master: refused, closed",
+				  pl->path);
+		goto fail;
+	} else if (r < 0) {
+		channel_log_errno(ch, LOG_ERR, r, "cannot %s the pty for %s: %m",
+				  master >= 0 ? "take back" : "create", pl->path);
 		goto fail;
 	}
 	r = apply_access(pl, gid);
@@ -561,7 +596,18 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 		goto fail;
 	}
 	update_reading(pl);
-	channel_log_errno(ch, LOG_INFO, 0, "pty %s -> %s", pl->path, pl->slave_name);
+	if (master >= 0) {
+		int waiting = 0;
+		if (ioctl(pl->master, TIOCINQ, &waiting) < 0)
+			waiting = 0;
+		channel_log_errno(ch, LOG_NOTICE, 0,
+				  "pty %s -> %s kept across the restart: %d bytes from the app "
+				  "wait for the M7",
+				  pl->path, pl->slave_name, waiting);
+		check_termios(pl); /* the app's, kept: said now if they change the bytes */
+	} else {
+		channel_log_errno(ch, LOG_INFO, 0, "pty %s -> %s", pl->path, pl->slave_name);
+	}
 	*out = pl;
 	return 0;
 fail:
@@ -581,6 +627,18 @@ static void log_lost(const struct ptylink *pl)
 		unread = 0;
 	if (pl->master >= 0 && ioctl(pl->master, TIOCINQ, &unsent) < 0)
 		unsent = 0;
+	if (pl->kept) {
+		/* What the kernel holds goes to the next start with the master; only the
+		 * daemon's buffers die with it. On a stop (not a restart) the service manager
+		 * closes the master too: the daemon cannot tell the two apart, so it says both. */
+		say(pl, pl->to_app.len || pl->to_m7.len ? LOG_WARNING : LOG_NOTICE, 0,
+		    "pty %s kept by the service manager for the next start, holding %d bytes "
+		    "from the app and %d from the M7 (lost if this is a stop); lost now: %zu bytes "
+		    "from the app, %zu from the M7 in the daemon's buffers",
+		    pl->path[0] ? pl->path : pl->slave_name, unsent > 0 ? unsent : 0,
+		    unread > 0 ? unread : 0, pl->to_m7.len, pl->to_app.len);
+		return;
+	}
 	size_t to_app = pl->to_app.len + (size_t)(unread > 0 ? unread : 0);
 	size_t to_m7 = pl->to_m7.len + (size_t)(unsent > 0 ? unsent : 0);
 	if (to_app || to_m7)
@@ -590,11 +648,46 @@ static void log_lost(const struct ptylink *pl)
 		    pl->path[0] ? pl->path : pl->slave_name, to_m7, to_app);
 }
 
+int ptylink_master(const struct ptylink *pl)
+{
+	return pl->master;
+}
+
+const char *ptylink_channel(const struct ptylink *pl)
+{
+	return pl->chname;
+}
+
+void ptylink_stored(struct ptylink *pl)
+{
+	pl->stored = true;
+}
+
+void ptylink_keep(struct ptylink *pl)
+{
+	pl->kept = pl->stored;
+}
+
+void ptylink_discard(const struct log *log, int fd, const char *name)
+{
+	int n, unsent = 0;
+	bool pty = ioctl(fd, TIOCGPTN, &n) == 0;
+	if (pty && ioctl(fd, TIOCINQ, &unsent) < 0)
+		unsent = 0;
+	log_struct(log, pty && unsent > 0 ? LOG_WARNING : LOG_NOTICE, &(struct log_fields){0},
+		   "%s %s from the service manager: no channel of the configuration takes it, "
+		   "closed (%d bytes from the app never reached the M7)",
+		   pty ? "pty" : "descriptor", name, unsent > 0 ? unsent : 0);
+	close(fd);
+}
+
 struct ptylink *ptylink_free(struct ptylink *pl)
 {
 	char target[64];
 	if (!pl)
 		return NULL;
+	if (pl->kept)
+		flush_to_app(pl); /* into the kept pty, as far as it takes them */
 	log_lost(pl);
 	/* Only our own link goes: a newer daemon may already have replaced it. */
 	ssize_t n = pl->path[0] ? readlink(pl->path, target, sizeof(target) - 1) : -1;

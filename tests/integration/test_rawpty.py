@@ -34,6 +34,7 @@ QT_SERIAL = os.path.join(BUILD, "tests", "integration", "qt_serial_echo")
 SIM = os.path.join(BUILD, "firmware", "m7sim")
 TIMEOUT = 30.0
 TIOCVHANGUP = 0x5437  # Linux; not in Python's termios
+TIOCGPTN = 0x80045430  # Linux: a pty master's number
 
 try:
     import serial  # Debian's python3-serial
@@ -139,8 +140,75 @@ class Client:
                         if o.get("class") == "RAW")
 
 
+class FakeManager:
+    """Plays the service manager's file descriptor store: a notify socket that keeps the
+    descriptors sent with FDSTORE=1 under their FDNAME (FDSTOREREMOVE=1 drops them), and
+    starts the daemon with them as LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID, as systemd
+    does at a restart."""
+
+    # Puts the descriptors at 3, 4, ... and LISTEN_PID=its own pid, then execs the daemon.
+    EXEC = ("import fcntl, os, sys\n"
+            "fds = [int(x) for x in sys.argv[1].split(',') if x]\n"
+            "high = [fcntl.fcntl(f, fcntl.F_DUPFD, 100) for f in fds]\n"
+            "for f in fds:\n"
+            "    os.close(f)\n"
+            "for i, h in enumerate(high):\n"
+            "    os.dup2(h, 3 + i)\n"
+            "    os.close(h)\n"
+            "os.environ['LISTEN_PID'] = str(os.getpid())\n"
+            "os.execv(sys.argv[2], sys.argv[2:])\n")
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="m7b-manager-")
+        self.path = os.path.join(self.dir, "notify")
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.s.bind(self.path)
+        self.store = {}  # FDNAME -> fd
+        self.removed = []
+
+    def put(self, name, fd):
+        if name in self.store:
+            os.close(self.store.pop(name))
+        self.store[name] = fd
+
+    def pump(self):
+        """Takes every message waiting; returns self.store."""
+        while select.select([self.s], [], [], 0)[0]:
+            msg, fds, _, _ = socket.recv_fds(self.s, 4096, 16)
+            kv = dict(l.split("=", 1) for l in msg.decode().split("\n") if "=" in l)
+            name = kv.get("FDNAME", "stored")
+            if kv.get("FDSTORE") == "1" and len(fds) == 1:
+                self.put(name, fds[0])
+                continue
+            for fd in fds:
+                os.close(fd)
+            if kv.get("FDSTOREREMOVE") == "1":
+                self.removed.append(name)
+                if name in self.store:
+                    os.close(self.store.pop(name))
+        return self.store
+
+    def popen(self, argv, **kw):
+        names = list(self.store)
+        fds = [self.store[n] for n in names]
+        env = dict(os.environ, NOTIFY_SOCKET=self.path)
+        if fds:
+            env.update(LISTEN_FDS=str(len(fds)), LISTEN_FDNAMES=":".join(names))
+        return subprocess.Popen([sys.executable, "-c", self.EXEC,
+                                 ",".join(map(str, fds))] + argv,
+                                pass_fds=fds, env=env, **kw)
+
+    def close(self):
+        for fd in self.store.values():
+            os.close(fd)
+        self.store.clear()
+        self.s.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Rig:
-    def __init__(self, extra_channel="", extra_daemon="", app="app-tty", want_pty=True):
+    def __init__(self, extra_channel="", extra_daemon="", app="app-tty", want_pty=True,
+                 manager=None):
         self.dir = tempfile.mkdtemp(prefix="m7b-rawpty-")
         self.link = os.path.join(self.dir, "ttyRPMSG30")
         self.app = os.path.join(self.dir, app)
@@ -150,14 +218,11 @@ class Rig:
         self.extra_daemon = extra_daemon
         self.write_conf(extra_channel)
         self.log = open(os.path.join(self.dir, "daemon.log"), "ab")
-        self.daemon = subprocess.Popen([DAEMON, "-f", "-c", self.conf, "-l", "debug"],
-                                       stdout=self.log, stderr=subprocess.STDOUT)
+        self.manager = manager
         self.client = None
+        self.daemon = None
         try:
-            wait_for(self.connect, "the daemon listening")
-            wait_for(lambda: os.path.islink(self.app) or not want_pty, "the pty link")
-            self.client.send({"cmd": "watch", "classes": ["RAW", "STATE"]})
-            self.client.find(lambda o: o.get("class") == "ACK", "watch ACK")
+            self.start(want_pty)
             self.wait_state("up")
         except BaseException:
             # A daemon left running would keep opening whatever pts number its device
@@ -166,6 +231,30 @@ class Rig:
             sys.stderr.write(self.daemon_log())
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
+
+    def start(self, want_pty=True):
+        argv = [DAEMON, "-f", "-c", self.conf, "-l", "debug"]
+        run = self.manager.popen if self.manager else subprocess.Popen
+        self.daemon = run(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        if self.client:
+            self.client.s.close()
+            self.client = None
+        wait_for(self.connect, "the daemon listening")
+        wait_for(lambda: os.path.islink(self.app) or not want_pty, "the pty link")
+        self.client.send({"cmd": "watch", "classes": ["RAW", "STATE"]})
+        self.client.find(lambda o: o.get("class") == "ACK", "watch ACK")
+
+    def restart(self, crash=False, while_down=None, up=True):
+        """Stops the daemon (SIGTERM, or SIGKILL for a crash), calls while_down, starts
+        it again through the manager with what it stored."""
+        self.daemon.send_signal(signal.SIGKILL if crash else signal.SIGTERM)
+        self.daemon.wait(20)
+        self.manager.pump()
+        if while_down:
+            while_down()
+        self.start()
+        if up:
+            self.wait_state("up")
 
     def connect(self):
         try:
@@ -216,7 +305,7 @@ class Rig:
 
     def stop(self):
         """Stops the daemon; its exit status (0, or a sanitizer's report) is returned."""
-        if self.daemon.poll() is None:
+        if self.daemon and self.daemon.poll() is None:
             self.daemon.send_signal(signal.SIGTERM)
             try:
                 self.daemon.wait(20)
@@ -227,7 +316,9 @@ class Rig:
         self.fw.close()
         if self.client:
             self.client.s.close()
-        return self.daemon.returncode
+        if self.manager:
+            self.manager.close()
+        return self.daemon.returncode if self.daemon else None
 
     def daemon_log(self, tail=6000):
         with open(os.path.join(self.dir, "daemon.log"), errors="replace") as f:
@@ -488,6 +579,105 @@ class RawPty(unittest.TestCase):
             wait_for(all_there, "every byte once the M7 reads again")
             w.join(TIMEOUT)
             self.assertEqual(bytes(rig.fw.got[:len(blob)]), blob)
+        finally:
+            os.close(fd)
+
+    def test_pty_kept_across_daemon_restarts(self):
+        """The service manager keeps the pty's master (FDSTORE): an app holding the port
+        sees no hang-up through two restarts in a row, a crash and a restart while the
+        channel is down, and what it wrote while the daemon was away reaches the M7."""
+        rig = self.rig = Rig(manager=FakeManager())
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        slave = os.readlink(rig.app)
+        got = bytearray()
+        try:
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            for n, how in enumerate(("restart", "restart", "crash", "channel down")):
+                msg = f"written while the daemon was away ({n})\n".encode()
+
+                def while_down():
+                    ev = select.poll()
+                    ev.register(fd, select.POLLIN | select.POLLOUT)
+                    self.assertFalse(any(e & (select.POLLHUP | select.POLLERR)
+                                         for _, e in ev.poll(0)), f"a hang-up ({how})")
+                    self.assertEqual(os.write(fd, msg), len(msg))
+                if how == "channel down":
+                    rig.fw.hang_up()
+                    rig.wait_down()
+                rig.restart(crash=how == "crash", while_down=while_down,
+                            up=how != "channel down")
+                self.assertIn(f"kept across the restart: {len(msg)} bytes from the app "
+                              f"wait for the M7", rig.daemon_log())
+                if how == "channel down":
+                    rig.fw.swap()
+                    rig.wait_state("up")
+                rig.fw.wait_got(msg, f"the app's bytes from the pause ({how})")
+                rig.fw.write(b"to the app %d\n" % n)
+                wait_for(fd_got(fd, got, b"to the app %d\n" % n), f"M7 bytes ({how})")
+                os.write(fd, b"from the app %d\n" % n)
+                rig.fw.wait_got(b"from the app %d\n" % n, f"app bytes ({how})")
+                self.assertEqual(os.readlink(rig.app), slave, "the same pty")
+            self.assertEqual(rig.manager.removed, [])
+        finally:
+            os.close(fd)
+
+    def test_stored_pty_of_a_renamed_channel_is_closed(self):
+        rig = self.rig = Rig(manager=FakeManager())
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        slave = os.readlink(rig.app)
+        try:
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            with open(rig.conf) as f:
+                text = f.read()
+            with open(rig.conf, "w") as f:
+                f.write(text.replace("[channel fw]", "[channel fw2]"))
+            rig.restart(while_down=lambda: os.write(fd, b"12345"))
+            self.assertIn("pty pty-fw from the service manager: no channel of the "
+                          "configuration takes it, closed (5 bytes from the app never "
+                          "reached the M7)", rig.daemon_log())
+            wait_for(lambda: "pty-fw2" in rig.manager.pump(), "the new pty stored")
+            self.assertNotIn("pty-fw", rig.manager.store)
+            self.assertIn("pty-fw", rig.manager.removed)
+            self.assertNotEqual(os.readlink(rig.app), slave)
+            select.select([fd], [], [], TIMEOUT)
+            try:
+                self.assertEqual(os.read(fd, 100), b"", "a hang-up: end of file")
+            except OSError as e:
+                self.assertEqual(e.errno, errno.EIO, "a hang-up")
+            # A reload that renames it back drops the pty for good: out of the store too.
+            rig.reload()
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the reload's pty stored")
+            self.assertNotIn("pty-fw2", rig.manager.store)
+        finally:
+            os.close(fd)
+
+    def test_stored_descriptor_that_is_not_a_pty_master_is_refused(self):
+        mgr = FakeManager()
+        m, s = pty.openpty()
+        os.close(m)
+        mgr.put("pty-fw", s)  # a pty's slave under the channel's name
+        r, w = os.pipe()
+        os.close(w)
+        mgr.put("junk", r)  # and something nobody asked for
+        rig = self.rig = Rig(manager=mgr)
+        log = rig.daemon_log(0)
+        self.assertIn("the descriptor the service manager kept for the pty "
+                      f"{rig.app} is not a read-write pty master: refused, closed", log)
+        self.assertIn("descriptor junk from the service manager: no channel of the "
+                      "configuration takes it, closed", log)
+        wait_for(lambda: mgr.pump() is not None and "junk" in mgr.removed
+                 and "pty-fw" in mgr.removed, "both removed from the store")
+        stored = mgr.pump()
+        self.assertEqual(list(stored), ["pty-fw"], "a new pty's master stored")
+        n = int.from_bytes(fcntl.ioctl(stored["pty-fw"], TIOCGPTN, bytes(4)), sys.byteorder)
+        self.assertEqual(f"/dev/pts/{n}", os.readlink(rig.app), "the master of the new pty")
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        try:
+            os.write(fd, b"works\n")
+            rig.fw.wait_got(b"works\n", "the app's bytes on the new pty")
         finally:
             os.close(fd)
 
