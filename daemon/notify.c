@@ -179,13 +179,14 @@ void notify_busy_end(struct notify *n)
 	event_del(n->ev_extend);
 }
 
-int notify_fd_store(int fd, const char *name)
+int notify_fd_store(const int *fds, unsigned n, const char *name)
 {
 	char msg[300];
-	/* FDPOLL=0: a pty master polls HUP whenever no one holds its slave, as when the daemon
-	 * is down and no app has the port open; systemd would then drop it. */
+	/* FDPOLL=0: a pty end polls HUP in states that are normal for the daemon's ptys (a
+	 * master whose slave no one holds, a slave fd hung up by vhangup()); systemd would
+	 * drop it then. */
 	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDPOLL=0\nFDNAME=%s", name);
-	return sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
+	return sd_pid_notify_with_fds(0, 0, msg, fds, n);
 }
 
 int notify_fd_remove(const char *name)

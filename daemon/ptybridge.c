@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -32,9 +33,10 @@ struct ptybridge {
 	 * comes back into the same slot and takes its pty again; the rest go at its end. */
 	struct ptylink *parked[CONF_MAX_CHANNELS];
 	char parked_name[CONF_MAX_CHANNELS][CONF_NAME_MAX];
-	/* Masters the service manager passed back at start, by the slot of the channel
-	 * they are named for, until that channel's pty takes one (-1: none). */
-	int stored[CONF_MAX_CHANNELS];
+	/* What the service manager passed back at start, by the slot of the channel it is
+	 * named for, until that channel's pty takes it (-1: none): the master (or what
+	 * claims to be one, to be refused) and the daemon's slave fd. */
+	int stored[CONF_MAX_CHANNELS][2];
 	struct ptybridge_frames frames;
 };
 
@@ -43,12 +45,17 @@ static void store_name(const char *channel, char *buf, size_t cap)
 	snprintf(buf, cap, STORE_PREFIX "%s", channel);
 }
 
-/* Hands the new pty's master to the service manager (none: nothing happens). */
+/* Hands the pty's master and our slave fd to the service manager (none: nothing
+ * happens), in place of what it held under the name (a slave fd taken again after a
+ * vhangup replaces a dead one). */
 static void store(struct ptybridge *pb, struct ptylink *pl)
 {
 	char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
+	int fds[2];
 	store_name(ptylink_channel(pl), name, sizeof(name));
-	int r = notify_fd_store(ptylink_master(pl), name);
+	ptylink_fds(pl, fds);
+	(void)notify_fd_remove(name);
+	int r = notify_fd_store(fds, 2, name);
 	if (r > 0)
 		ptylink_stored(pl);
 	else if (r < 0)
@@ -115,6 +122,8 @@ static void watch_frames(struct ptybridge *pb)
 	pb->frames.attached = any;
 }
 
+static void discard(struct ptybridge *pb, int fd, const char *name);
+
 /* The channel other than ch whose pty is at path, or NULL. */
 static struct channel *pty_owner(struct ptybridge *pb, const struct channel *ch, const char *path)
 {
@@ -142,21 +151,23 @@ static void make(struct ptybridge *pb, unsigned s, struct channel *ch)
 				 channel_name(owner));
 	} else if (path[0]) {
 		settings_of(ch, pb->made_for[s], sizeof(pb->made_for[s]));
-		int kept = pb->stored[s], r = -ENOENT;
-		pb->stored[s] = -1;
+		char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
+		int kept = pb->stored[s][0], r = -ENOENT;
+		store_name(channel_name(ch), name, sizeof(name));
 		if (kept >= 0)
 			r = ptylink_new(daemon_base(pb->d), daemon_log(pb->d), ch, kept,
+					pb->stored[s][1],
 					&pb->links[s]); /* logged; closed on failure */
-		if (r < 0 && kept >= 0) {
-			char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
-			store_name(channel_name(ch), name, sizeof(name));
+		else if (pb->stored[s][1] >= 0)
+			discard(pb, pb->stored[s][1], name); /* a slave fd without its master */
+		pb->stored[s][0] = pb->stored[s][1] = -1;
+		if (r < 0 && kept >= 0)
 			(void)notify_fd_remove(name);
-		}
 		if (r < 0)
-			r = ptylink_new(daemon_base(pb->d), daemon_log(pb->d), ch, -1,
+			r = ptylink_new(daemon_base(pb->d), daemon_log(pb->d), ch, -1, -1,
 					&pb->links[s]); /* logged */
 		if (r == 0)
-			store(pb, pb->links[s]); /* again when kept: the manager keeps one copy */
+			store(pb, pb->links[s]); /* again when kept: replaces the old ones */
 	}
 }
 
@@ -294,22 +305,24 @@ static void discard(struct ptybridge *pb, int fd, const char *name)
 }
 
 /* Sorts out what the service manager passed at start (LISTEN_FDS): the clients' socket
- * is the server's (taken already); a pty master goes to the channel it is named for;
+ * is the server's (taken already); a pty master and a slave fd go to the channel they
+ * are named for (a descriptor that is neither stands for the master, to be refused);
  * anything else is closed, logged. The environment is cleared: children see none. */
 static void take_stored(struct ptybridge *pb)
 {
 	char **names = NULL;
 	int n = sd_listen_fds_with_names(1, &names);
 	for (int i = 0; i < n; i++) {
-		int fd = SD_LISTEN_FDS_START + i;
+		int fd = SD_LISTEN_FDS_START + i, ptn;
 		const char *name = names && names[i] ? names[i] : "unknown";
 		if (sd_is_socket(fd, AF_UNSPEC, 0, -1) > 0)
 			continue; /* the server's, or refused and logged by it */
 		unsigned s = strncmp(name, STORE_PREFIX, strlen(STORE_PREFIX)) == 0
 				     ? slot_named(pb, name + strlen(STORE_PREFIX))
 				     : CONF_MAX_CHANNELS;
-		if (s < CONF_MAX_CHANNELS && pb->stored[s] < 0)
-			pb->stored[s] = fd;
+		bool slave = ioctl(fd, TIOCGPTN, &ptn) < 0 && isatty(fd);
+		if (s < CONF_MAX_CHANNELS && pb->stored[s][slave] < 0)
+			pb->stored[s][slave] = fd;
 		else
 			discard(pb, fd, name);
 	}
@@ -327,7 +340,7 @@ int ptybridge_new(struct daemon *d, struct ptybridge **out)
 	pb->d = d;
 	pb->frames.pb = pb;
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
-		pb->stored[i] = -1;
+		pb->stored[i][0] = pb->stored[i][1] = -1;
 	struct daemon_observer o = {.on_channel = on_channel,
 				    .on_config = on_config,
 				    .on_raw = on_raw,
@@ -349,11 +362,13 @@ int ptybridge_new(struct daemon *d, struct ptybridge **out)
 	}
 	/* Named for a channel that has no pty now, or whose pty could not be made. */
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
-		if (pb->stored[i] >= 0) {
+		for (unsigned k = 0; k < 2; k++) {
+			if (pb->stored[i][k] < 0)
+				continue;
 			char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
 			store_name(channel_name(daemon_channel_at(d, i)), name, sizeof(name));
-			discard(pb, pb->stored[i], name);
-			pb->stored[i] = -1;
+			discard(pb, pb->stored[i][k], name);
+			pb->stored[i][k] = -1;
 		}
 	}
 	*out = pb;

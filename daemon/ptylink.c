@@ -409,13 +409,22 @@ static int open_pty(struct ptylink *pl)
 	return 0;
 }
 
-/* Carries on with fd, a pty master from the service manager: the app's termios stay,
- * and so does what the kernel holds each way. The slave: our own fd again. */
-static int adopt_pty(struct ptylink *pl, int fd)
+/* Whether fd is a live (not hung up) open file of the pts slave_name. */
+static bool live_slave(int fd, const char *slave_name)
 {
-	int n, fl;
+	struct stat a, b;
+	struct termios t;
+	return fstat(fd, &a) == 0 && stat(slave_name, &b) == 0 && S_ISCHR(a.st_mode) &&
+	       a.st_rdev == b.st_rdev && tcgetattr(fd, &t) == 0;
+}
 
-	pl->master = fd;
+/* Carries on with pl->master and pl->slave (or -1), a pty master and our slave fd from
+ * the service manager: the app's termios stay, and so does what the kernel holds each
+ * way. */
+static int adopt_pty(struct ptylink *pl)
+{
+	int n, fl, fd = pl->master;
+
 	/* Only a pty master answers TIOCGPTN: a slave, a file or a socket stored under a
 	 * pty's name is refused. */
 	fl = fcntl(fd, F_GETFL);
@@ -424,6 +433,12 @@ static int adopt_pty(struct ptylink *pl, int fd)
 	if (ptsname_r(fd, pl->slave_name, sizeof(pl->slave_name)) != 0 ||
 	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
 		return -errno;
+	/* The slave fd held before the restart: an app that made the pty exclusive
+	 * (TIOCEXCL, as QSerialPort does) lets nobody open it again without CAP_SYS_ADMIN. */
+	if (pl->slave >= 0 && live_slave(pl->slave, pl->slave_name))
+		return fcntl(pl->slave, F_SETFD, FD_CLOEXEC) < 0 ? -errno : 0;
+	if (pl->slave >= 0)
+		close(pl->slave);
 	/* Through the master, not the path: the slave's mode may not let us open it. */
 	pl->slave = ioctl(fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (pl->slave < 0)
@@ -525,23 +540,30 @@ int ptylink_relink(struct ptylink *pl)
 }
 
 int ptylink_new(struct event_base *base, const struct log *log, struct channel *ch, int master,
-		struct ptylink **out)
+		int slave, struct ptylink **out)
 {
 	struct ptylink *pl = calloc(1, sizeof(*pl));
 	int r = -ENOMEM;
 
 	*out = NULL;
+	if (master < 0 && slave >= 0) {
+		close(slave); /* no pty to go with */
+		slave = -1;
+	}
 	if (!pl) {
 		if (master >= 0)
 			close(master);
+		if (slave >= 0)
+			close(slave);
 		return channel_log_errno(ch, LOG_ERR, r, "pty: %m");
 	}
 	pl->base = base;
 	pl->log = log;
 	pl->ch = ch;
 	snprintf(pl->chname, sizeof(pl->chname), "%s", channel_name(ch));
-	pl->slave = pl->ino = -1;
+	pl->ino = -1;
 	pl->master = master; /* ours from here: closed by ptylink_free */
+	pl->slave = slave;
 	snprintf(pl->path, sizeof(pl->path), "%s", channel_config(ch)->pty);
 	if (ptybuf_init(&pl->to_app, TO_APP_CAP) < 0 || ptybuf_init(&pl->to_m7, TO_M7_CAP) < 0)
 		goto fail;
@@ -565,7 +587,7 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 				  channel_config(ch)->pty_group);
 		goto fail;
 	}
-	r = master >= 0 ? adopt_pty(pl, master) : open_pty(pl);
+	r = master >= 0 ? adopt_pty(pl) : open_pty(pl);
 	if (r == -ENOTTY && master >= 0) {
 		channel_log_errno(ch, LOG_ERR, r,
 				  "the descriptor the service manager kept for the pty %s is not "
@@ -648,9 +670,10 @@ static void log_lost(const struct ptylink *pl)
 		    pl->path[0] ? pl->path : pl->slave_name, to_m7, to_app);
 }
 
-int ptylink_master(const struct ptylink *pl)
+void ptylink_fds(const struct ptylink *pl, int fds[2])
 {
-	return pl->master;
+	fds[0] = pl->master;
+	fds[1] = pl->slave;
 }
 
 const char *ptylink_channel(const struct ptylink *pl)
@@ -675,7 +698,7 @@ void ptylink_discard(const struct log *log, int fd, const char *name)
 	if (pty && ioctl(fd, TIOCINQ, &unsent) < 0)
 		unsent = 0;
 	log_struct(log, pty && unsent > 0 ? LOG_WARNING : LOG_NOTICE, &(struct log_fields){0},
-		   "%s %s from the service manager: no channel of the configuration takes it, "
+		   "%s %s from the service manager: no pty of the configuration takes it, "
 		   "closed (%d bytes from the app never reached the M7)",
 		   pty ? "pty" : "descriptor", name, unsent > 0 ? unsent : 0);
 	close(fd);

@@ -24,17 +24,19 @@ struct log;
 
 /* Creates the pty of ch (its configuration's pty, pty_mode, pty_group) and points the
  * symlink at it; log is the channel's (also used while parked). master >= 0: instead of
- * a new pty, carries on with that pty master (one the service manager kept across a
- * restart; taken over, closed on failure), keeping its termios (the app's) and what it
- * holds; anything but a read-write pty master is refused with -ENOTTY. 0 with *out, or
- * a negative errno (logged). */
+ * a new pty, carries on with that pty master and, if it is its peer, the slave fd held
+ * before (both kept by the service manager across a restart; slave may be -1; both taken
+ * over, closed on failure), keeping the pty's termios (the app's) and what it holds;
+ * anything but a read-write pty master is refused with -ENOTTY. 0 with *out, or a
+ * negative errno (logged). */
 int ptylink_new(struct event_base *base, const struct log *log, struct channel *ch, int master,
-		struct ptylink **out);
+		int slave, struct ptylink **out);
 /* Removes the symlink (if still ours), closes the pty; returns NULL. What it still held
  * is counted in the log: lost, or, after ptylink_keep, handed to the next start. */
 struct ptylink *ptylink_free(struct ptylink *pl);
-/* The master, for the service manager's store (stays ptylink's). */
-int ptylink_master(const struct ptylink *pl);
+/* The master and the daemon's slave fd, for the service manager's store (they stay
+ * ptylink's). */
+void ptylink_fds(const struct ptylink *pl, int fds[2]);
 /* The name of the channel the pty was made for. */
 const char *ptylink_channel(const struct ptylink *pl);
 /* The service manager took a copy of the master (FDSTORE). */
@@ -42,7 +44,7 @@ void ptylink_stored(struct ptylink *pl);
 /* The daemon stops: a stored master stays with the service manager for the next start,
  * and ptylink_free then loses only what the daemon's own buffers hold. */
 void ptylink_keep(struct ptylink *pl);
-/* Closes fd, a descriptor the service manager passed under name that no channel takes,
+/* Closes fd, a descriptor the service manager passed under name that no pty takes,
  * saying so (and, for a pty master, how many of the app's bytes it held). */
 void ptylink_discard(const struct log *log, int fd, const char *name);
 /* Points the symlink at the pty again if it is missing or points elsewhere (removed by

@@ -98,6 +98,13 @@ class FakeFirmware:
         self.master = None
         os.unlink(self.link)
 
+    def last_close(self):
+        """What a real tty's last close does that a pty's slave, whose master stays open,
+        does not: its exclusive mode ends (a killed daemon leaves it set)."""
+        fd = os.open(self.link, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)  # root may
+        fcntl.ioctl(fd, termios.TIOCNXCL)
+        os.close(fd)
+
     def swap(self):
         """A new device under the same name (the old one closed after the swap)."""
         old = self.make()
@@ -146,8 +153,11 @@ class FakeManager:
     starts the daemon with them as LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID, as systemd
     does at a restart."""
 
-    # Puts the descriptors at 3, 4, ... and LISTEN_PID=its own pid, then execs the daemon.
-    EXEC = ("import fcntl, os, sys\n"
+    # Puts the descriptors at 3, 4, ... and LISTEN_PID=its own pid, then execs the daemon
+    # without CAP_SYS_ADMIN, as the shipped unit runs it (root would open a pty that an
+    # app made exclusive).
+    EXEC = ("import ctypes, fcntl, os, sys\n"
+            "ctypes.CDLL(None, use_errno=True).prctl(24, 21, 0, 0, 0)  # CAPBSET_DROP\n"
             "fds = [int(x) for x in sys.argv[1].split(',') if x]\n"
             "high = [fcntl.fcntl(f, fcntl.F_DUPFD, 100) for f in fds]\n"
             "for f in fds:\n"
@@ -163,13 +173,15 @@ class FakeManager:
         self.path = os.path.join(self.dir, "notify")
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.s.bind(self.path)
-        self.store = {}  # FDNAME -> fd
+        self.store = {}  # FDNAME -> [fd, ...]
         self.removed = []
 
     def put(self, name, fd):
-        if name in self.store:
-            os.close(self.store.pop(name))
-        self.store[name] = fd
+        self.store.setdefault(name, []).append(fd)
+
+    def drop(self, name):
+        for fd in self.store.pop(name, []):
+            os.close(fd)
 
     def pump(self):
         """Takes every message waiting; returns self.store."""
@@ -177,20 +189,20 @@ class FakeManager:
             msg, fds, _, _ = socket.recv_fds(self.s, 4096, 16)
             kv = dict(l.split("=", 1) for l in msg.decode().split("\n") if "=" in l)
             name = kv.get("FDNAME", "stored")
-            if kv.get("FDSTORE") == "1" and len(fds) == 1:
-                self.put(name, fds[0])
+            if kv.get("FDSTORE") == "1":
+                for fd in fds:
+                    self.put(name, fd)
                 continue
             for fd in fds:
                 os.close(fd)
             if kv.get("FDSTOREREMOVE") == "1":
                 self.removed.append(name)
-                if name in self.store:
-                    os.close(self.store.pop(name))
+                self.drop(name)
         return self.store
 
     def popen(self, argv, **kw):
-        names = list(self.store)
-        fds = [self.store[n] for n in names]
+        names = [n for n, fds in self.store.items() for _ in fds]
+        fds = [fd for fds in self.store.values() for fd in fds]
         env = dict(os.environ, NOTIFY_SOCKET=self.path)
         if fds:
             env.update(LISTEN_FDS=str(len(fds)), LISTEN_FDNAMES=":".join(names))
@@ -199,9 +211,8 @@ class FakeManager:
                                 pass_fds=fds, env=env, **kw)
 
     def close(self):
-        for fd in self.store.values():
-            os.close(fd)
-        self.store.clear()
+        for name in list(self.store):
+            self.drop(name)
         self.s.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -249,6 +260,8 @@ class Rig:
         it again through the manager with what it stored."""
         self.daemon.send_signal(signal.SIGKILL if crash else signal.SIGTERM)
         self.daemon.wait(20)
+        if crash and self.fw.master is not None:
+            self.fw.last_close()
         self.manager.pump()
         if while_down:
             while_down()
@@ -589,6 +602,7 @@ class RawPty(unittest.TestCase):
         rig = self.rig = Rig(manager=FakeManager())
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         tty.setraw(fd)
+        fcntl.ioctl(fd, termios.TIOCEXCL)  # as QSerialPort does: nobody else may open it
         slave = os.readlink(rig.app)
         got = bytearray()
         try:
@@ -618,7 +632,10 @@ class RawPty(unittest.TestCase):
                 os.write(fd, b"from the app %d\n" % n)
                 rig.fw.wait_got(b"from the app %d\n" % n, f"app bytes ({how})")
                 self.assertEqual(os.readlink(rig.app), slave, "the same pty")
-            self.assertEqual(rig.manager.removed, [])
+            kept = rig.manager.pump()["pty-fw"]
+            self.assertEqual(len(kept), 2, "the master and the daemon's slave fd, once")
+            n = int.from_bytes(fcntl.ioctl(kept[0], TIOCGPTN, bytes(4)), sys.byteorder)
+            self.assertEqual(f"/dev/pts/{n}", slave)
         finally:
             os.close(fd)
 
@@ -634,7 +651,7 @@ class RawPty(unittest.TestCase):
             with open(rig.conf, "w") as f:
                 f.write(text.replace("[channel fw]", "[channel fw2]"))
             rig.restart(while_down=lambda: os.write(fd, b"12345"))
-            self.assertIn("pty pty-fw from the service manager: no channel of the "
+            self.assertIn("pty pty-fw from the service manager: no pty of the "
                           "configuration takes it, closed (5 bytes from the app never "
                           "reached the M7)", rig.daemon_log())
             wait_for(lambda: "pty-fw2" in rig.manager.pump(), "the new pty stored")
@@ -655,9 +672,11 @@ class RawPty(unittest.TestCase):
 
     def test_stored_descriptor_that_is_not_a_pty_master_is_refused(self):
         mgr = FakeManager()
+        r, w = os.pipe()
+        os.close(w)
+        mgr.put("pty-fw", r)  # a pipe where the channel's master should be
         m, s = pty.openpty()
-        os.close(m)
-        mgr.put("pty-fw", s)  # a pty's slave under the channel's name
+        mgr.put("pty-fw", s)  # with a slave fd (not its)
         r, w = os.pipe()
         os.close(w)
         mgr.put("junk", r)  # and something nobody asked for
@@ -665,14 +684,17 @@ class RawPty(unittest.TestCase):
         log = rig.daemon_log(0)
         self.assertIn("the descriptor the service manager kept for the pty "
                       f"{rig.app} is not a read-write pty master: refused, closed", log)
-        self.assertIn("descriptor junk from the service manager: no channel of the "
+        self.assertIn("descriptor junk from the service manager: no pty of the "
                       "configuration takes it, closed", log)
         wait_for(lambda: mgr.pump() is not None and "junk" in mgr.removed
                  and "pty-fw" in mgr.removed, "both removed from the store")
         stored = mgr.pump()
-        self.assertEqual(list(stored), ["pty-fw"], "a new pty's master stored")
-        n = int.from_bytes(fcntl.ioctl(stored["pty-fw"], TIOCGPTN, bytes(4)), sys.byteorder)
+        os.close(m)
+        self.assertEqual(list(stored), ["pty-fw"], "the new pty stored")
+        self.assertEqual(len(stored["pty-fw"]), 2, "its master and the daemon's slave fd")
+        n = int.from_bytes(fcntl.ioctl(stored["pty-fw"][0], TIOCGPTN, bytes(4)), sys.byteorder)
         self.assertEqual(f"/dev/pts/{n}", os.readlink(rig.app), "the master of the new pty")
+        self.assertEqual(os.ttyname(stored["pty-fw"][1]), os.readlink(rig.app), "its slave")
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         tty.setraw(fd)
         try:
