@@ -315,11 +315,10 @@ static void take_stored(struct ptybridge *pb)
 	for (int i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i, ptn;
 		const char *name = names && names[i] ? names[i] : "unknown";
-		if (sd_is_socket(fd, AF_UNSPEC, 0, -1) > 0)
+		bool ours = strncmp(name, STORE_PREFIX, strlen(STORE_PREFIX)) == 0;
+		if (!ours && sd_is_socket(fd, AF_UNSPEC, 0, -1) > 0)
 			continue; /* the server's, or refused and logged by it */
-		unsigned s = strncmp(name, STORE_PREFIX, strlen(STORE_PREFIX)) == 0
-				     ? slot_named(pb, name + strlen(STORE_PREFIX))
-				     : CONF_MAX_CHANNELS;
+		unsigned s = ours ? slot_named(pb, name + strlen(STORE_PREFIX)) : CONF_MAX_CHANNELS;
 		bool slave = ioctl(fd, TIOCGPTN, &ptn) < 0 && isatty(fd);
 		if (s < CONF_MAX_CHANNELS && pb->stored[s][slave] < 0)
 			pb->stored[s][slave] = fd;
