@@ -65,6 +65,12 @@ static void store(struct ptybridge *pb, struct ptylink *pl)
 				 "the daemon will hang up its apps");
 }
 
+/* ptylink's: a vhangup killed the slave fd in the store; the new one replaces it. */
+static void on_slave(void *ud, struct ptylink *pl)
+{
+	store(ud, pl);
+}
+
 /* A pty closed for good: the service manager must not hand it to the next start. It
  * forgets by name, so not while a live pty has the name (its channel moved slots). */
 static struct ptylink *drop(struct ptybridge *pb, struct ptylink *pl)
@@ -166,8 +172,10 @@ static void make(struct ptybridge *pb, unsigned s, struct channel *ch)
 		if (r < 0)
 			r = ptylink_new(daemon_base(pb->d), daemon_log(pb->d), ch, -1, -1,
 					&pb->links[s]); /* logged */
-		if (r == 0)
+		if (r == 0) {
+			ptylink_set_on_slave(pb->links[s], on_slave, pb);
 			store(pb, pb->links[s]); /* again when kept: replaces the old ones */
+		}
 	}
 }
 

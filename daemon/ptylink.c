@@ -55,8 +55,10 @@ struct ptylink {
 	uint64_t pause_since_ms; /* 0 = not paused */
 	struct ptylink_stats st;
 	struct ratelimit rl_drop, rl_fail;
-	bool hold_lost;	     /* the slave was hung up and could not be opened again */
-	bool stored;	     /* the service manager has a copy of the master */
+	bool hold_lost; /* the slave was hung up and could not be opened again */
+	bool stored;	/* the service manager has a copy of the master */
+	ptylink_slave_fn on_slave;
+	void *on_slave_ud;
 	bool kept;	     /* ... and keeps it for the next start: the daemon stops */
 	unsigned cooked;     /* PTYTERMIOS_* last said (0: raw) */
 	uint64_t termios_ms; /* when M7 traffic last looked */
@@ -119,6 +121,8 @@ static void hold_again(struct ptylink *pl)
 	}
 	pl->cooked = 0;
 	say(pl, LOG_WARNING, 0, "pty %s was hung up: held again, raw mode restored", pl->path);
+	if (pl->on_slave)
+		pl->on_slave(pl->on_slave_ud, pl); /* the stored slave fd is dead now */
 }
 
 /* The app owns the slave's termios, and they outlive its close (our slave fd): settings
@@ -679,6 +683,12 @@ void ptylink_fds(const struct ptylink *pl, int fds[2])
 const char *ptylink_channel(const struct ptylink *pl)
 {
 	return pl->chname;
+}
+
+void ptylink_set_on_slave(struct ptylink *pl, ptylink_slave_fn fn, void *ud)
+{
+	pl->on_slave = fn;
+	pl->on_slave_ud = ud;
 }
 
 void ptylink_stored(struct ptylink *pl)

@@ -39,6 +39,10 @@ struct ptylink *ptylink_free(struct ptylink *pl);
 void ptylink_fds(const struct ptylink *pl, int fds[2]);
 /* The name of the channel the pty was made for. */
 const char *ptylink_channel(const struct ptylink *pl);
+/* Called when the daemon's slave fd was replaced (the pty was hung up), so that what the
+ * service manager holds follows. */
+typedef void (*ptylink_slave_fn)(void *ud, struct ptylink *pl);
+void ptylink_set_on_slave(struct ptylink *pl, ptylink_slave_fn fn, void *ud);
 /* The service manager took a copy of the master (FDSTORE). */
 void ptylink_stored(struct ptylink *pl);
 /* The daemon stops: a stored master stays with the service manager for the next start,

@@ -983,7 +983,7 @@ class RawPty(unittest.TestCase):
         self.assertEqual(rig.daemon_log(0).count(warning), 1, "said once")
 
     def test_pty_held_again_after_a_vhangup(self):
-        rig = self.rig = Rig()
+        rig = self.rig = Rig(manager=FakeManager())
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:
             # What agetty or a service with TTYVHangup= does to its tty (needs root).
@@ -997,6 +997,13 @@ class RawPty(unittest.TestCase):
             rig.fw.write(b".")
             return f"pty {rig.app} was hung up: held again" in rig.daemon_log()
         wait_for(held_again, "the daemon holding the pty again")
+
+        def stored_slave_live():  # the slave fd the next start holds again
+            try:
+                return termios.tcgetattr(rig.manager.pump()["pty-fw"][1]) is not None
+            except termios.error:
+                return False
+        wait_for(stored_slave_live, "the new slave fd in the store")
         # The next app finds raw mode, not the kernel's cooked defaults, and no echo.
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:
