@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -35,8 +36,8 @@ struct ptybridge {
 	char parked_name[CONF_MAX_CHANNELS][CONF_NAME_MAX];
 	/* What the service manager passed back at start, by the slot of the channel it is
 	 * named for, until that channel's pty takes it (-1: none): the master (or what
-	 * claims to be one, to be refused) and the daemon's slave fd. */
-	int stored[CONF_MAX_CHANNELS][2];
+	 * claims to be one, to be refused), the daemon's slave fd and its saved buffers. */
+	int stored[CONF_MAX_CHANNELS][3];
 	struct ptybridge_frames frames;
 };
 
@@ -63,6 +64,21 @@ static void store(struct ptybridge *pb, struct ptylink *pl)
 				 &(struct log_fields){.channel = ptylink_channel(pl)}, r,
 				 "cannot hand the pty to the service manager (%m): a restart of "
 				 "the daemon will hang up its apps");
+}
+
+/* The daemon stops: the pty stays in the store, and so do the bytes the daemon's
+ * buffers hold for it, beside it under the same name. */
+static void keep(struct ptybridge *pb, struct ptylink *pl)
+{
+	char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
+	ptylink_keep(pl);
+	int fd = ptylink_save(pl); /* logged */
+	if (fd < 0)
+		return;
+	store_name(ptylink_channel(pl), name, sizeof(name));
+	if (notify_fd_store(&fd, 1, name) > 0)
+		ptylink_saved(pl);
+	close(fd);
 }
 
 /* ptylink's: a vhangup killed the slave fd in the store; the new one replaces it. */
@@ -166,7 +182,11 @@ static void make(struct ptybridge *pb, unsigned s, struct channel *ch)
 					&pb->links[s]); /* logged; closed on failure */
 		else if (pb->stored[s][1] >= 0)
 			discard(pb, pb->stored[s][1], name); /* a slave fd without its master */
-		pb->stored[s][0] = pb->stored[s][1] = -1;
+		if (r == 0 && pb->stored[s][2] >= 0)
+			(void)ptylink_restore(pb->links[s], pb->stored[s][2]); /* logged */
+		else if (pb->stored[s][2] >= 0)
+			discard(pb, pb->stored[s][2], name); /* counted: no pty to go with */
+		pb->stored[s][0] = pb->stored[s][1] = pb->stored[s][2] = -1;
 		if (r < 0 && kept >= 0)
 			(void)notify_fd_remove(name);
 		if (r < 0)
@@ -327,9 +347,13 @@ static void take_stored(struct ptybridge *pb)
 		if (!ours && sd_is_socket(fd, AF_UNSPEC, 0, -1) > 0)
 			continue; /* the server's, or refused and logged by it */
 		unsigned s = ours ? slot_named(pb, name + strlen(STORE_PREFIX)) : CONF_MAX_CHANNELS;
-		bool slave = ioctl(fd, TIOCGPTN, &ptn) < 0 && isatty(fd);
-		if (s < CONF_MAX_CHANNELS && pb->stored[s][slave] < 0)
-			pb->stored[s][slave] = fd;
+		struct stat st;
+		unsigned k = ioctl(fd, TIOCGPTN, &ptn) == 0		  ? 0
+			     : isatty(fd)				  ? 1
+			     : fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? 2
+									  : 0;
+		if (s < CONF_MAX_CHANNELS && pb->stored[s][k] < 0)
+			pb->stored[s][k] = fd;
 		else
 			discard(pb, fd, name);
 	}
@@ -347,7 +371,7 @@ int ptybridge_new(struct daemon *d, struct ptybridge **out)
 	pb->d = d;
 	pb->frames.pb = pb;
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
-		pb->stored[i][0] = pb->stored[i][1] = -1;
+		pb->stored[i][0] = pb->stored[i][1] = pb->stored[i][2] = -1;
 	struct daemon_observer o = {.on_channel = on_channel,
 				    .on_config = on_config,
 				    .on_raw = on_raw,
@@ -369,7 +393,7 @@ int ptybridge_new(struct daemon *d, struct ptybridge **out)
 	}
 	/* Named for a channel that has no pty now, or whose pty could not be made. */
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
-		for (unsigned k = 0; k < 2; k++) {
+		for (unsigned k = 0; k < 3; k++) {
 			if (pb->stored[i][k] < 0)
 				continue;
 			char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
@@ -393,7 +417,7 @@ struct ptybridge *ptybridge_free(struct ptybridge *pb)
 		/* A stop or a restart: the daemon cannot tell which, so the masters stay in the
 		 * store (the manager discards it on a stop), and the apps see no hang-up. */
 		if (pb->links[i])
-			ptylink_keep(pb->links[i]);
+			keep(pb, pb->links[i]);
 		pb->links[i] = ptylink_free(pb->links[i]);
 		pb->parked[i] = drop(pb, pb->parked[i]);
 	}

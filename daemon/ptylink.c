@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
@@ -60,6 +61,7 @@ struct ptylink {
 	ptylink_slave_fn on_slave;
 	void *on_slave_ud;
 	bool kept;	     /* ... and keeps it for the next start: the daemon stops */
+	bool saved;	     /* ... with the daemon's buffers (ptylink_save) */
 	unsigned cooked;     /* PTYTERMIOS_* last said (0: raw) */
 	uint64_t termios_ms; /* when M7 traffic last looked */
 };
@@ -654,15 +656,18 @@ static void log_lost(const struct ptylink *pl)
 	if (pl->master >= 0 && ioctl(pl->master, TIOCINQ, &unsent) < 0)
 		unsent = 0;
 	if (pl->kept) {
-		/* What the kernel holds goes to the next start with the master; only the
-		 * daemon's buffers die with it. On a stop (not a restart) the service manager
-		 * closes the master too: the daemon cannot tell the two apart, so it says both. */
-		say(pl, pl->to_app.len || pl->to_m7.len ? LOG_WARNING : LOG_NOTICE, 0,
-		    "pty %s kept by the service manager for the next start, holding %d bytes "
-		    "from the app and %d from the M7 (lost if this is a stop); lost now: %zu bytes "
-		    "from the app, %zu from the M7 in the daemon's buffers",
-		    pl->path[0] ? pl->path : pl->slave_name, unsent > 0 ? unsent : 0,
-		    unread > 0 ? unread : 0, pl->to_m7.len, pl->to_app.len);
+		/* What the kernel holds goes to the next start with the master, and the
+		 * daemon's buffers with it once saved. On a stop (not a restart) the service
+		 * manager closes all of it: the daemon cannot tell the two apart, so it says
+		 * both. */
+		size_t m7 = pl->saved ? 0 : pl->to_m7.len, app = pl->saved ? 0 : pl->to_app.len;
+		say(pl, m7 || app ? LOG_WARNING : LOG_NOTICE, 0,
+		    "pty %s kept by the service manager for the next start, holding %zu bytes "
+		    "from the app and %zu from the M7 (lost if this is a stop); lost now: %zu "
+		    "bytes from the app, %zu from the M7 in the daemon's buffers",
+		    pl->path[0] ? pl->path : pl->slave_name,
+		    (size_t)(unsent > 0 ? unsent : 0) + pl->to_m7.len - m7,
+		    (size_t)(unread > 0 ? unread : 0) + pl->to_app.len - app, m7, app);
 		return;
 	}
 	size_t to_app = pl->to_app.len + (size_t)(unread > 0 ? unread : 0);
@@ -699,19 +704,127 @@ void ptylink_stored(struct ptylink *pl)
 void ptylink_keep(struct ptylink *pl)
 {
 	pl->kept = pl->stored;
+	if (pl->kept)
+		flush_to_app(pl); /* into the kept pty, as far as it takes them */
+}
+
+/* Reads a save's header: 0 with the two lengths, or -EBADMSG. */
+static int saved_lens(int fd, size_t *to_m7, size_t *to_app)
+{
+	uint8_t hdr[PTYBUF_SAVED_HDR];
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
+		return -EBADMSG;
+	return ptybuf_saved_parse(hdr, (uint64_t)st.st_size, TO_M7_CAP, TO_APP_CAP, to_m7, to_app);
 }
 
 void ptylink_discard(const struct log *log, int fd, const char *name)
 {
 	int n, unsent = 0;
+	size_t m7 = 0, app = 0;
 	bool pty = ioctl(fd, TIOCGPTN, &n) == 0;
 	if (pty && ioctl(fd, TIOCINQ, &unsent) < 0)
 		unsent = 0;
-	log_struct(log, pty && unsent > 0 ? LOG_WARNING : LOG_NOTICE, &(struct log_fields){0},
+	if (!pty && saved_lens(fd, &m7, &app) < 0)
+		m7 = app = 0;
+	m7 += (size_t)(unsent > 0 ? unsent : 0);
+	log_struct(log, m7 || app ? LOG_WARNING : LOG_NOTICE, &(struct log_fields){0},
 		   "%s %s from the service manager: no pty of the configuration takes it, "
-		   "closed (%d bytes from the app never reached the M7)",
-		   pty ? "pty" : "descriptor", name, unsent > 0 ? unsent : 0);
+		   "closed (%zu bytes from the app never reached the M7, %zu from the M7 never "
+		   "read by the app)",
+		   pty ? "pty" : "descriptor", name, m7, app);
 	close(fd);
+}
+
+/* Writes all n bytes at p to fd. 0 or -errno. */
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes what b holds, oldest first (the ring in up to two pieces). 0 or -errno. */
+static int save_buf(int fd, const struct ptybuf *b)
+{
+	const uint8_t *p;
+	size_t first = ptybuf_peek(b, &p);
+	int r = write_all(fd, p, first);
+	return r < 0 ? r : write_all(fd, b->data, b->len - first);
+}
+
+int ptylink_save(struct ptylink *pl)
+{
+	uint8_t hdr[PTYBUF_SAVED_HDR];
+	if (!pl->kept || (!pl->to_m7.len && !pl->to_app.len))
+		return -ENODATA;
+	int fd = memfd_create("m7bridged-pty", MFD_CLOEXEC), r;
+	if (fd < 0)
+		return say(pl, LOG_ERR, -errno, "pty %s: cannot save its buffers: %m", pl->path);
+	ptybuf_saved_header(hdr, pl->to_m7.len, pl->to_app.len);
+	if ((r = write_all(fd, hdr, sizeof(hdr))) < 0 || (r = save_buf(fd, &pl->to_m7)) < 0 ||
+	    (r = save_buf(fd, &pl->to_app)) < 0) {
+		close(fd);
+		return say(pl, LOG_ERR, r, "pty %s: cannot save its buffers: %m", pl->path);
+	}
+	return fd;
+}
+
+void ptylink_saved(struct ptylink *pl)
+{
+	pl->saved = true;
+}
+
+/* Moves n bytes at offset off of fd into b. 0 or -errno. */
+static int restore_buf(int fd, off_t off, size_t n, struct ptybuf *b)
+{
+	uint8_t buf[4096];
+	while (n > 0) {
+		ssize_t got = pread(fd, buf, n < sizeof(buf) ? n : sizeof(buf), off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got < 0 ? -errno : -EBADMSG;
+		ptybuf_push(b, buf, (size_t)got);
+		off += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+int ptylink_restore(struct ptylink *pl, int fd)
+{
+	size_t m7, app;
+	int r = saved_lens(fd, &m7, &app);
+	/* Into empty buffers (nothing is read before the loop turns), so all of it fits. */
+	if (r == 0)
+		r = restore_buf(fd, PTYBUF_SAVED_HDR, m7, &pl->to_m7);
+	if (r == 0)
+		r = restore_buf(fd, (off_t)(PTYBUF_SAVED_HDR + m7), app, &pl->to_app);
+	close(fd);
+	if (r < 0) {
+		ptybuf_consume(&pl->to_m7, pl->to_m7.len);
+		ptybuf_consume(&pl->to_app, pl->to_app.len);
+		return say(pl, LOG_ERR, r,
+			   "pty %s: the buffers the service manager kept with it are not a save "
+			   "of ours: ignored",
+			   pl->path);
+	}
+	say(pl, LOG_NOTICE, 0,
+	    "pty %s: %zu bytes from the app and %zu from the M7 held by the daemon before the "
+	    "restart go on",
+	    pl->path, m7, app);
+	update_reading(pl);
+	ptylink_kick(pl); /* what waits for the app goes now; the M7's once the channel is up */
+	return 0;
 }
 
 struct ptylink *ptylink_free(struct ptylink *pl)
@@ -719,8 +832,6 @@ struct ptylink *ptylink_free(struct ptylink *pl)
 	char target[64];
 	if (!pl)
 		return NULL;
-	if (pl->kept)
-		flush_to_app(pl); /* into the kept pty, as far as it takes them */
 	log_lost(pl);
 	/* Only our own link goes: a newer daemon may already have replaced it. */
 	ssize_t n = pl->path[0] ? readlink(pl->path, target, sizeof(target) - 1) : -1;

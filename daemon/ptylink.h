@@ -45,9 +45,20 @@ typedef void (*ptylink_slave_fn)(void *ud, struct ptylink *pl);
 void ptylink_set_on_slave(struct ptylink *pl, ptylink_slave_fn fn, void *ud);
 /* The service manager took a copy of the master (FDSTORE). */
 void ptylink_stored(struct ptylink *pl);
-/* The daemon stops: a stored master stays with the service manager for the next start,
- * and ptylink_free then loses only what the daemon's own buffers hold. */
+/* The daemon stops: a stored master stays with the service manager for the next start
+ * (what waits for the app is written into it first), and ptylink_free then loses only
+ * what the daemon's own buffers hold, unless ptylink_saved. */
 void ptylink_keep(struct ptylink *pl);
+/* After ptylink_keep: the daemon's buffers (app bytes not yet taken by the channel, M7
+ * bytes the pty did not take) in a new memfd for the service manager to keep with the
+ * pty: its fd, -ENODATA when both are empty or the pty is not kept, or a negative errno
+ * (logged). */
+int ptylink_save(struct ptylink *pl);
+/* The memfd from ptylink_save went to the service manager: ptylink_free loses nothing. */
+void ptylink_saved(struct ptylink *pl);
+/* Puts the buffers saved in fd (closed) back, ahead of everything newer. 0 or a
+ * negative errno (logged: -EBADMSG for anything but a save of ours that fits). */
+int ptylink_restore(struct ptylink *pl, int fd);
 /* Closes fd, a descriptor the service manager passed under name that no pty takes,
  * saying so (and, for a pty master, how many of the app's bytes it held). */
 void ptylink_discard(const struct log *log, int fd, const char *name);

@@ -616,17 +616,27 @@ class RawPty(unittest.TestCase):
                     self.assertFalse(any(e & (select.POLLHUP | select.POLLERR)
                                          for _, e in ev.poll(0)), f"a hang-up ({how})")
                     self.assertEqual(os.write(fd, msg), len(msg))
+                held = b""
                 if how == "channel down":
                     rig.fw.hang_up()
                     rig.wait_down()
+                    # Read by the daemon, waiting in its buffer for the channel: saved
+                    # with the pty at the stop, put back at the start.
+                    held = b"held by the daemon at the stop\n"
+                    os.write(fd, held)
+                    wait_for(lambda: rig.status(n)["pty"]["paused_ms"] > 0, "bytes held")
                 rig.restart(crash=how == "crash", while_down=while_down,
                             up=how != "channel down")
                 self.assertIn(f"kept across the restart: {len(msg)} bytes from the app "
                               f"wait for the M7", rig.daemon_log())
+                if held:
+                    self.assertIn(f"{len(held)} bytes from the app and 0 from the M7 held "
+                                  f"by the daemon before the restart go on",
+                                  rig.daemon_log())
                 if how == "channel down":
                     rig.fw.swap()
                     rig.wait_state("up")
-                rig.fw.wait_got(msg, f"the app's bytes from the pause ({how})")
+                rig.fw.wait_got(held + msg, f"the app's bytes from the pause ({how})")
                 rig.fw.write(b"to the app %d\n" % n)
                 wait_for(fd_got(fd, got, b"to the app %d\n" % n), f"M7 bytes ({how})")
                 os.write(fd, b"from the app %d\n" % n)
@@ -653,7 +663,8 @@ class RawPty(unittest.TestCase):
             rig.restart(while_down=lambda: os.write(fd, b"12345"))
             self.assertIn("pty pty-fw from the service manager: no pty of the "
                           "configuration takes it, closed (5 bytes from the app never "
-                          "reached the M7)", rig.daemon_log())
+                          "reached the M7, 0 from the M7 never read by the app)",
+                          rig.daemon_log())
             wait_for(lambda: "pty-fw2" in rig.manager.pump(), "the new pty stored")
             self.assertNotIn("pty-fw", rig.manager.store)
             self.assertIn("pty-fw", rig.manager.removed)
@@ -669,6 +680,32 @@ class RawPty(unittest.TestCase):
             self.assertNotIn("pty-fw2", rig.manager.store)
         finally:
             os.close(fd)
+
+    def test_saved_buffers_that_are_not_ours_are_ignored(self):
+        """A pty kept by the manager with a file beside it that is not a save of the
+        daemon's buffers (or one cut short): the pty is taken, the file said and ignored."""
+        for junk in (b"not a save", b"M7BPTYB1" + (5).to_bytes(4, "little") + bytes(4) + b"abc"):
+            mgr = FakeManager()
+            m, s = pty.openpty()
+            tty.setraw(m)
+            mgr.put("pty-fw", m)
+            mgr.put("pty-fw", s)
+            f = os.memfd_create("junk")
+            os.write(f, junk)
+            mgr.put("pty-fw", f)
+            rig = self.rig = Rig(manager=mgr)
+            self.assertIn("the buffers the service manager kept with it are not a save of "
+                          "ours: ignored", rig.daemon_log(0))
+            self.assertIn("kept across the restart", rig.daemon_log(0))
+            fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            try:
+                os.write(fd, b"fine\n")
+                rig.fw.wait_got(b"fine\n", "the app's bytes on the kept pty")
+                self.assertNotIn(b"abc", bytes(rig.fw.got))
+            finally:
+                os.close(fd)
+            self.tearDown()
+            self.rig = None
 
     def test_stored_descriptor_that_is_not_a_pty_master_is_refused(self):
         mgr = FakeManager()
