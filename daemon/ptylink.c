@@ -56,12 +56,12 @@ struct ptylink {
 	uint64_t pause_since_ms; /* 0 = not paused */
 	struct ptylink_stats st;
 	struct ratelimit rl_drop, rl_fail;
-	bool hold_lost; /* the slave was hung up and could not be opened again */
-	bool stored;	/* the service manager has a copy of the master */
-	ptylink_slave_fn on_slave;
+	bool hold_lost;		   /* the slave was hung up and could not be opened again */
+	bool stored;		   /* the service manager has a copy of the master */
+	bool kept;		   /* ... and keeps it for the next start: the daemon stops */
+	bool saved;		   /* ... with the daemon's buffers (ptylink_save) */
+	ptylink_slave_fn on_slave; /* the slave fd was replaced */
 	void *on_slave_ud;
-	bool kept;	     /* ... and keeps it for the next start: the daemon stops */
-	bool saved;	     /* ... with the daemon's buffers (ptylink_save) */
 	unsigned cooked;     /* PTYTERMIOS_* last said (0: raw) */
 	uint64_t termios_ms; /* when M7 traffic last looked */
 };
