@@ -339,7 +339,16 @@ static void discard(struct ptybridge *pb, int fd, const char *name)
 static void take_stored(struct ptybridge *pb)
 {
 	char **names = NULL;
-	int n = sd_listen_fds_with_names(1, &names);
+	int all = sd_listen_fds(0), n = sd_listen_fds_with_names(1, &names);
+	if (n < 0 && all > 0) {
+		/* LISTEN_FDNAMES that do not match LISTEN_FDS: no name can be believed, and
+		 * descriptors left open would keep ptys no one serves. */
+		log_struct_errno(daemon_log(pb->d), LOG_ERR, &(struct log_fields){0}, n,
+				 "the names of the %d descriptors from the service manager do not "
+				 "match them (%m): none is taken",
+				 all);
+		n = all;
+	}
 	for (int i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i, ptn;
 		const char *name = names && names[i] ? names[i] : "unknown";

@@ -175,6 +175,7 @@ class FakeManager:
         self.s.bind(self.path)
         self.store = {}  # FDNAME -> [fd, ...]
         self.removed = []
+        self.fdnames = None
 
     def put(self, name, fd):
         self.store.setdefault(name, []).append(fd)
@@ -206,6 +207,8 @@ class FakeManager:
         env = dict(os.environ, NOTIFY_SOCKET=self.path)
         if fds:
             env.update(LISTEN_FDS=str(len(fds)), LISTEN_FDNAMES=":".join(names))
+        if self.fdnames is not None:  # a manager that gets them wrong
+            env.update(LISTEN_FDNAMES=self.fdnames)
         return subprocess.Popen([sys.executable, "-c", self.EXEC,
                                  ",".join(map(str, fds))] + argv,
                                 pass_fds=fds, env=env, **kw)
@@ -706,6 +709,28 @@ class RawPty(unittest.TestCase):
                 os.close(fd)
             self.tearDown()
             self.rig = None
+
+    def test_descriptors_with_names_that_do_not_match_are_closed(self):
+        """LISTEN_FDNAMES with fewer names than LISTEN_FDS: nothing is believed, every
+        descriptor is closed (an app on a kept pty sees a hang-up, not silence)."""
+        mgr = FakeManager()
+        m, s = pty.openpty()
+        mgr.put("pty-fw", m)
+        mgr.put("pty-fw", s)
+        app = os.open(os.ttyname(s), os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        mgr.fdnames = "pty-fw"
+        rig = self.rig = Rig(manager=mgr)
+        try:
+            self.assertIn("the names of the 2 descriptors from the service manager do not "
+                          "match them", rig.daemon_log(0))
+            mgr.drop("pty-fw")  # the manager's copies: only the daemon's could be left
+            select.select([app], [], [], TIMEOUT)
+            try:
+                self.assertEqual(os.read(app, 100), b"", "a hang-up: end of file")
+            except OSError as e:
+                self.assertEqual(e.errno, errno.EIO, "a hang-up")
+        finally:
+            os.close(app)
 
     def test_stored_descriptor_that_is_not_a_pty_master_is_refused(self):
         mgr = FakeManager()
