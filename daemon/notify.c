@@ -179,6 +179,23 @@ void notify_busy_end(struct notify *n)
 	event_del(n->ev_extend);
 }
 
+int notify_fd_store(const int *fds, unsigned n, const char *name)
+{
+	char msg[300];
+	/* FDPOLL=0: a pty end polls HUP in states that are normal for the daemon's ptys (a
+	 * master whose slave no one holds, a slave fd hung up by vhangup()); systemd would
+	 * drop it then. */
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDPOLL=0\nFDNAME=%s", name);
+	return sd_pid_notify_with_fds(0, 0, msg, fds, n);
+}
+
+int notify_fd_remove(const char *name)
+{
+	char msg[300];
+	snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	return sd_pid_notify(0, 0, msg);
+}
+
 int notify_stopping(struct notify *n)
 {
 	return n ? send_msg(n, "STOPPING=1\nSTATUS=stopping") : 0;

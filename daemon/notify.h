@@ -68,6 +68,16 @@ int notify_stopping(struct notify *n);
 /* Sends WATCHDOG=1 now if the health check allows; 1 sent, 0 vetoed or off, -errno. */
 int notify_watchdog(struct notify *n);
 
+/* The service manager's file descriptor store (FileDescriptorStoreMax=): what is stored
+ * comes back at the next start of the service in LISTEN_FDS, named by LISTEN_FDNAMES.
+ * Neither needs a struct notify: the ptys are made before it. */
+/* Stores the n descriptors fds under name (FDSTORE=1, FDPOLL=0: kept even when the far
+ * end hangs up). 1 sent, 0 no service manager ($NOTIFY_SOCKET unset), or a negative
+ * errno. */
+int notify_fd_store(const int *fds, unsigned n, const char *name);
+/* Drops what is stored under name (FDSTOREREMOVE=1). 1 sent, 0 no manager, -errno. */
+int notify_fd_remove(const char *name);
+
 /* Formats the one-line STATUS= summary, e.g. "1/2 channels up: m7 up, aux down; 3 clients".
  * Pure. Returns buf. */
 const char *notify_summary(char *buf, size_t cap, const struct notify_channel *ch, size_t n,

@@ -1,13 +1,24 @@
-/* The daemon's ptys: observer glue between channels and their ptylinks. */
+/* The daemon's ptys: observer glue between channels and their ptylinks, and their
+ * masters in the service manager's store, so that a restart does not hang up the apps. */
 #include "ptybridge.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "daemon.h"
+#include "notify.h"
 #include "ptylink.h"
+
+/* FDNAME= of a channel's pty master in the store: "pty-" and the channel's name (channel
+ * names have no ':', which LISTEN_FDNAMES uses as separator). */
+#define STORE_PREFIX "pty-"
 
 /* The observer of DATA frames, its own user data: attached only while a pty exists. */
 struct ptybridge_frames {
@@ -23,8 +34,75 @@ struct ptybridge {
 	 * comes back into the same slot and takes its pty again; the rest go at its end. */
 	struct ptylink *parked[CONF_MAX_CHANNELS];
 	char parked_name[CONF_MAX_CHANNELS][CONF_NAME_MAX];
+	/* What the service manager passed back at start, by the slot of the channel it is
+	 * named for, until that channel's pty takes it (-1: none): the master (or what
+	 * claims to be one, to be refused), the daemon's slave fd and its saved buffers. */
+	int stored[CONF_MAX_CHANNELS][3];
 	struct ptybridge_frames frames;
 };
+
+static void store_name(const char *channel, char *buf, size_t cap)
+{
+	snprintf(buf, cap, STORE_PREFIX "%s", channel);
+}
+
+/* Hands the pty's master and our slave fd to the service manager (none: nothing
+ * happens), in place of what it held under the name (a slave fd taken again after a
+ * vhangup replaces a dead one). */
+static void store(struct ptybridge *pb, struct ptylink *pl)
+{
+	char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
+	int fds[2];
+	store_name(ptylink_channel(pl), name, sizeof(name));
+	ptylink_fds(pl, fds);
+	(void)notify_fd_remove(name);
+	int r = notify_fd_store(fds, 2, name);
+	if (r > 0)
+		ptylink_stored(pl);
+	else if (r < 0)
+		log_struct_errno(daemon_log(pb->d), LOG_WARNING,
+				 &(struct log_fields){.channel = ptylink_channel(pl)}, r,
+				 "cannot hand the pty to the service manager (%m): a restart of "
+				 "the daemon will hang up its apps");
+}
+
+/* The daemon stops: the pty stays in the store, and so do the bytes the daemon's
+ * buffers hold for it, beside it under the same name. */
+static void keep(struct ptybridge *pb, struct ptylink *pl)
+{
+	char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
+	ptylink_keep(pl);
+	int fd = ptylink_save(pl); /* logged */
+	if (fd < 0)
+		return;
+	store_name(ptylink_channel(pl), name, sizeof(name));
+	if (notify_fd_store(&fd, 1, name) > 0)
+		ptylink_saved(pl);
+	close(fd);
+}
+
+/* ptylink's: a vhangup killed the slave fd in the store; the new one replaces it. */
+static void on_slave(void *ud, struct ptylink *pl)
+{
+	store(ud, pl);
+}
+
+/* A pty closed for good: the service manager must not hand it to the next start. It
+ * forgets by name, so not while a live pty has the name (its channel moved slots). */
+static struct ptylink *drop(struct ptybridge *pb, struct ptylink *pl)
+{
+	char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
+	bool named = false;
+	if (!pl)
+		return NULL;
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		named |= pb->links[i] && pb->links[i] != pl &&
+			 strcmp(ptylink_channel(pb->links[i]), ptylink_channel(pl)) == 0;
+	store_name(ptylink_channel(pl), name, sizeof(name));
+	if (!named)
+		(void)notify_fd_remove(name); /* 0 without a manager; a failure changes nothing */
+	return ptylink_free(pl);
+}
 
 static struct ptylink *link_of(struct ptybridge *pb, const struct channel *ch)
 {
@@ -66,6 +144,8 @@ static void watch_frames(struct ptybridge *pb)
 	pb->frames.attached = any;
 }
 
+static void discard(struct ptybridge *pb, int fd, const char *name);
+
 /* The channel other than ch whose pty is at path, or NULL. */
 static struct channel *pty_owner(struct ptybridge *pb, const struct channel *ch, const char *path)
 {
@@ -82,8 +162,8 @@ static void make(struct ptybridge *pb, unsigned s, struct channel *ch)
 {
 	const char *path = channel_config(ch)->pty;
 	struct channel *owner = path[0] ? pty_owner(pb, ch, path) : NULL;
-	pb->links[s] = ptylink_free(pb->links[s]);
-	pb->parked[s] = ptylink_free(pb->parked[s]);
+	pb->links[s] = drop(pb, pb->links[s]);
+	pb->parked[s] = drop(pb, pb->parked[s]);
 	pb->made_for[s][0] = '\0';
 	if (owner) {
 		/* Taking the path over would hand the other channel's app our bytes. */
@@ -93,8 +173,29 @@ static void make(struct ptybridge *pb, unsigned s, struct channel *ch)
 				 channel_name(owner));
 	} else if (path[0]) {
 		settings_of(ch, pb->made_for[s], sizeof(pb->made_for[s]));
-		(void)ptylink_new(daemon_base(pb->d), daemon_log(pb->d), ch,
-				  &pb->links[s]); /* logged */
+		char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
+		int kept = pb->stored[s][0], r = -ENOENT;
+		store_name(channel_name(ch), name, sizeof(name));
+		if (kept >= 0)
+			r = ptylink_new(daemon_base(pb->d), daemon_log(pb->d), ch, kept,
+					pb->stored[s][1],
+					&pb->links[s]); /* logged; closed on failure */
+		else if (pb->stored[s][1] >= 0)
+			discard(pb, pb->stored[s][1], name); /* a slave fd without its master */
+		if (r == 0 && pb->stored[s][2] >= 0)
+			(void)ptylink_restore(pb->links[s], pb->stored[s][2]); /* logged */
+		else if (pb->stored[s][2] >= 0)
+			discard(pb, pb->stored[s][2], name); /* counted: no pty to go with */
+		pb->stored[s][0] = pb->stored[s][1] = pb->stored[s][2] = -1;
+		if (r < 0 && kept >= 0)
+			(void)notify_fd_remove(name);
+		if (r < 0)
+			r = ptylink_new(daemon_base(pb->d), daemon_log(pb->d), ch, -1, -1,
+					&pb->links[s]); /* logged */
+		if (r == 0) {
+			ptylink_set_on_slave(pb->links[s], on_slave, pb);
+			store(pb, pb->links[s]); /* again when kept: replaces the old ones */
+		}
 	}
 }
 
@@ -121,7 +222,7 @@ static void on_channel(void *ud, struct channel *ch, bool added)
 	if (s >= CONF_MAX_CHANNELS)
 		return;
 	if (!added) {
-		pb->parked[s] = ptylink_free(pb->parked[s]);
+		pb->parked[s] = drop(pb, pb->parked[s]);
 		if (pb->links[s]) {
 			ptylink_park(pb->links[s]);
 			pb->parked[s] = pb->links[s];
@@ -141,7 +242,7 @@ static void on_reload(void *ud, const struct conf *cfg)
 	struct ptybridge *pb = ud;
 	(void)cfg;
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
-		pb->parked[i] = ptylink_free(pb->parked[i]);
+		pb->parked[i] = drop(pb, pb->parked[i]);
 }
 
 static void on_config(void *ud, struct channel *ch)
@@ -213,6 +314,63 @@ static void on_status(void *ud, const struct channel *ch, struct daemon_status_e
 	x->has_pty = true;
 }
 
+/* The slot of the channel named name, or CONF_MAX_CHANNELS. */
+static unsigned slot_named(struct ptybridge *pb, const char *name)
+{
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct channel *ch = daemon_channel_at(pb->d, i);
+		if (ch && strcmp(channel_name(ch), name) == 0)
+			return i;
+	}
+	return CONF_MAX_CHANNELS;
+}
+
+/* Closes a passed descriptor no pty takes, and has the manager forget it. */
+static void discard(struct ptybridge *pb, int fd, const char *name)
+{
+	ptylink_discard(daemon_log(pb->d), fd, name); /* logged */
+	(void)notify_fd_remove(name);
+}
+
+/* Sorts out what the service manager passed at start (LISTEN_FDS): the clients' socket
+ * is the server's (taken already); a pty master and a slave fd go to the channel they
+ * are named for (a descriptor that is neither stands for the master, to be refused);
+ * anything else is closed, logged. The environment is cleared: children see none. */
+static void take_stored(struct ptybridge *pb)
+{
+	char **names = NULL;
+	int all = sd_listen_fds(0), n = sd_listen_fds_with_names(1, &names);
+	if (n < 0 && all > 0) {
+		/* LISTEN_FDNAMES that do not match LISTEN_FDS: no name can be believed, and
+		 * descriptors left open would keep ptys no one serves. */
+		log_struct_errno(daemon_log(pb->d), LOG_ERR, &(struct log_fields){0}, n,
+				 "the names of the %d descriptors from the service manager do not "
+				 "match them (%m): none is taken",
+				 all);
+		n = all;
+	}
+	for (int i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i, ptn;
+		const char *name = names && names[i] ? names[i] : "unknown";
+		bool ours = strncmp(name, STORE_PREFIX, strlen(STORE_PREFIX)) == 0;
+		if (!ours && sd_is_socket(fd, AF_UNSPEC, 0, -1) > 0)
+			continue; /* the server's, or refused and logged by it */
+		unsigned s = ours ? slot_named(pb, name + strlen(STORE_PREFIX)) : CONF_MAX_CHANNELS;
+		struct stat st;
+		unsigned k = ioctl(fd, TIOCGPTN, &ptn) == 0		  ? 0
+			     : isatty(fd)				  ? 1
+			     : fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? 2
+									  : 0;
+		if (s < CONF_MAX_CHANNELS && pb->stored[s][k] < 0)
+			pb->stored[s][k] = fd;
+		else
+			discard(pb, fd, name);
+	}
+	for (int i = 0; names && names[i]; i++)
+		free(names[i]);
+	free(names);
+}
+
 int ptybridge_new(struct daemon *d, struct ptybridge **out)
 {
 	struct ptybridge *pb = calloc(1, sizeof(*pb));
@@ -221,6 +379,8 @@ int ptybridge_new(struct daemon *d, struct ptybridge **out)
 		return -ENOMEM;
 	pb->d = d;
 	pb->frames.pb = pb;
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		pb->stored[i][0] = pb->stored[i][1] = pb->stored[i][2] = -1;
 	struct daemon_observer o = {.on_channel = on_channel,
 				    .on_config = on_config,
 				    .on_raw = on_raw,
@@ -234,10 +394,22 @@ int ptybridge_new(struct daemon *d, struct ptybridge **out)
 		return r;
 	}
 	daemon_set_send_hook(d, on_send_done, pb);
+	take_stored(pb);
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct channel *ch = daemon_channel_at(d, i);
 		if (ch)
 			on_channel(pb, ch, true);
+	}
+	/* Named for a channel that has no pty now, or whose pty could not be made. */
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		for (unsigned k = 0; k < 3; k++) {
+			if (pb->stored[i][k] < 0)
+				continue;
+			char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
+			store_name(channel_name(daemon_channel_at(d, i)), name, sizeof(name));
+			discard(pb, pb->stored[i][k], name);
+			pb->stored[i][k] = -1;
+		}
 	}
 	*out = pb;
 	return 0;
@@ -251,8 +423,12 @@ struct ptybridge *ptybridge_free(struct ptybridge *pb)
 	daemon_remove_observer(pb->d, pb);
 	daemon_set_send_hook(pb->d, NULL, NULL);
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		/* A stop or a restart: the daemon cannot tell which, so the masters stay in the
+		 * store (the manager discards it on a stop), and the apps see no hang-up. */
+		if (pb->links[i])
+			keep(pb, pb->links[i]);
 		pb->links[i] = ptylink_free(pb->links[i]);
-		pb->parked[i] = ptylink_free(pb->parked[i]);
+		pb->parked[i] = drop(pb, pb->parked[i]);
 	}
 	free(pb);
 	return NULL;

@@ -55,3 +55,36 @@ void ptybuf_consume(struct ptybuf *b, size_t n)
 	b->len -= n;
 	b->head = b->len ? (b->head + n) % b->cap : 0;
 }
+
+static const uint8_t saved_magic[8] = {'M', '7', 'B', 'P', 'T', 'Y', 'B', '1'};
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (unsigned i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void ptybuf_saved_header(uint8_t hdr[PTYBUF_SAVED_HDR], size_t to_m7, size_t to_app)
+{
+	memcpy(hdr, saved_magic, sizeof(saved_magic));
+	put_le32(hdr + 8, (uint32_t)to_m7);
+	put_le32(hdr + 12, (uint32_t)to_app);
+}
+
+int ptybuf_saved_parse(const uint8_t hdr[PTYBUF_SAVED_HDR], uint64_t size, size_t cap_m7,
+		       size_t cap_app, size_t *to_m7, size_t *to_app)
+{
+	uint32_t m7 = get_le32(hdr + 8), app = get_le32(hdr + 12);
+	/* Exactly the header and the two runs: anything else is not ours, or cut short. */
+	if (size < PTYBUF_SAVED_HDR || memcmp(hdr, saved_magic, sizeof(saved_magic)) != 0 ||
+	    m7 > cap_m7 || app > cap_app || size != PTYBUF_SAVED_HDR + (uint64_t)m7 + app)
+		return -EBADMSG;
+	*to_m7 = m7;
+	*to_app = app;
+	return 0;
+}

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
@@ -28,9 +29,16 @@
 #define TO_APP_CAP (256u * 1024u)
 #define TO_M7_CAP  (64u * 1024u)
 #define RAW_PIECE  4096u /* bytes per raw write: half the writer's 8 KiB */
-#define RETRY_BUSY 1	 /* ms: the writer or send queue was full */
-#define RETRY_DOWN 50	 /* ms: the channel is down (recovery): the app waits */
-#define TERMIOS_MS 1000	 /* ms: how often M7 traffic looks at the app's termios */
+/* Retries of the app's bytes wait longer each time nothing was taken, up to a cap, and
+ * start again at the first step once a piece goes: a fine link sees the first step only,
+ * and an M7 that stopped reading costs a few wakeups a second instead of a thousand. The
+ * wait after the M7 reads again is at most about as long as it had stopped. (A wire
+ * channel's sends also retry at each ACK, and any channel's when it comes up.) */
+#define RETRY_BUSY     1    /* ms: the writer or send queue was full: first wait */
+#define RETRY_BUSY_MAX 64   /* ms: ... and the longest */
+#define RETRY_DOWN     50   /* ms: the channel is down (recovery): the app waits */
+#define RETRY_DOWN_MAX 1000 /* ms: ... up to this (it retries when the channel comes up) */
+#define TERMIOS_MS     1000 /* ms: how often M7 traffic looks at the app's termios */
 
 struct ptylink {
 	struct event_base *base;
@@ -43,11 +51,17 @@ struct ptylink {
 	struct event *ev_read, *ev_write, *ev_retry, *ev_closed;
 	int ino; /* inotify: an app closed the slave */
 	bool reading, writing;
+	unsigned retry_ms; /* the next retry's wait; 0: none failed since the last success */
 	struct ptybuf to_app, to_m7;
 	uint64_t pause_since_ms; /* 0 = not paused */
 	struct ptylink_stats st;
 	struct ratelimit rl_drop, rl_fail;
-	bool hold_lost;	     /* the slave was hung up and could not be opened again */
+	bool hold_lost;		   /* the slave was hung up and could not be opened again */
+	bool stored;		   /* the service manager has a copy of the master */
+	bool kept;		   /* ... and keeps it for the next start: the daemon stops */
+	bool saved;		   /* ... with the daemon's buffers (ptylink_save) */
+	ptylink_slave_fn on_slave; /* the slave fd was replaced */
+	void *on_slave_ud;
 	unsigned cooked;     /* PTYTERMIOS_* last said (0: raw) */
 	uint64_t termios_ms; /* when M7 traffic last looked */
 };
@@ -72,11 +86,18 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void arm_retry(struct ptylink *pl, unsigned ms)
+/* Arms the retry unless armed; each retry that finds the channel still full or down
+ * waits twice as long as the one before (first, the longest: see RETRY_*). */
+static void arm_retry(struct ptylink *pl, bool down)
 {
-	struct timeval tv = {0, (suseconds_t)ms * 1000};
-	if (!evtimer_pending(pl->ev_retry, NULL))
-		evtimer_add(pl->ev_retry, &tv);
+	unsigned first = down ? RETRY_DOWN : RETRY_BUSY,
+		 max = down ? RETRY_DOWN_MAX : RETRY_BUSY_MAX;
+	if (evtimer_pending(pl->ev_retry, NULL))
+		return;
+	unsigned ms = pl->retry_ms < first ? first : pl->retry_ms > max ? max : pl->retry_ms;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(pl->ev_retry, &tv);
+	pl->retry_ms = ms * 2 > max ? max : ms * 2;
 }
 
 /* Our slave fd keeps the pty's settings and spares the app EIO on reopen. A vhangup() of
@@ -102,6 +123,8 @@ static void hold_again(struct ptylink *pl)
 	}
 	pl->cooked = 0;
 	say(pl, LOG_WARNING, 0, "pty %s was hung up: held again, raw mode restored", pl->path);
+	if (pl->on_slave)
+		pl->on_slave(pl->on_slave_ud, pl); /* the stored slave fd is dead now */
 }
 
 /* The app owns the slave's termios, and they outlive its close (our slave fd): settings
@@ -183,9 +206,10 @@ static void pump_to_m7(struct ptylink *pl)
 		int r = submit(pl, p, n, &taken);
 		if (r == -ENOBUFS || r == -EBUSY || r == -ENOTCONN) {
 			note_pause(pl, true);
-			arm_retry(pl, r == -ENOTCONN ? RETRY_DOWN : RETRY_BUSY);
+			arm_retry(pl, r == -ENOTCONN);
 			break;
 		}
+		pl->retry_ms = 0; /* taken: the next wait starts short again */
 		if (r < 0)
 			pl->st.failed_to_m7 += taken; /* cannot happen with the pieces above */
 		else
@@ -391,6 +415,43 @@ static int open_pty(struct ptylink *pl)
 	return 0;
 }
 
+/* Whether fd is a live (not hung up) open file of the pts slave_name. */
+static bool live_slave(int fd, const char *slave_name)
+{
+	struct stat a, b;
+	struct termios t;
+	return fstat(fd, &a) == 0 && stat(slave_name, &b) == 0 && S_ISCHR(a.st_mode) &&
+	       a.st_rdev == b.st_rdev && tcgetattr(fd, &t) == 0;
+}
+
+/* Carries on with pl->master and pl->slave (or -1), a pty master and our slave fd from
+ * the service manager: the app's termios stay, and so does what the kernel holds each
+ * way. */
+static int adopt_pty(struct ptylink *pl)
+{
+	int n, fl, fd = pl->master;
+
+	/* Only a pty master answers TIOCGPTN: a slave, a file or a socket stored under a
+	 * pty's name is refused. */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || ioctl(fd, TIOCGPTN, &n) < 0 || (fl & O_ACCMODE) != O_RDWR)
+		return -ENOTTY;
+	if (ptsname_r(fd, pl->slave_name, sizeof(pl->slave_name)) != 0 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	/* The slave fd held before the restart: an app that made the pty exclusive
+	 * (TIOCEXCL, as QSerialPort does) lets nobody open it again without CAP_SYS_ADMIN. */
+	if (pl->slave >= 0 && live_slave(pl->slave, pl->slave_name))
+		return fcntl(pl->slave, F_SETFD, FD_CLOEXEC) < 0 ? -errno : 0;
+	if (pl->slave >= 0)
+		close(pl->slave);
+	/* Through the master, not the path: the slave's mode may not let us open it. */
+	pl->slave = ioctl(fd, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (pl->slave < 0)
+		pl->slave = open(pl->slave_name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	return pl->slave < 0 ? -errno : 0;
+}
+
 /* The slave's group (gid, -1: unset) and mode. Unset means the daemon's own group, not
  * the one devpts gives (usually tty, gid=5, which the setgid write(1) and wall(1) hold):
  * pty_mode's group bits are for it. 0 or a negative errno. */
@@ -484,20 +545,31 @@ int ptylink_relink(struct ptylink *pl)
 	return 1;
 }
 
-int ptylink_new(struct event_base *base, const struct log *log, struct channel *ch,
-		struct ptylink **out)
+int ptylink_new(struct event_base *base, const struct log *log, struct channel *ch, int master,
+		int slave, struct ptylink **out)
 {
 	struct ptylink *pl = calloc(1, sizeof(*pl));
 	int r = -ENOMEM;
 
 	*out = NULL;
-	if (!pl)
+	if (master < 0 && slave >= 0) {
+		close(slave); /* no pty to go with */
+		slave = -1;
+	}
+	if (!pl) {
+		if (master >= 0)
+			close(master);
+		if (slave >= 0)
+			close(slave);
 		return channel_log_errno(ch, LOG_ERR, r, "pty: %m");
+	}
 	pl->base = base;
 	pl->log = log;
 	pl->ch = ch;
 	snprintf(pl->chname, sizeof(pl->chname), "%s", channel_name(ch));
-	pl->master = pl->slave = pl->ino = -1;
+	pl->ino = -1;
+	pl->master = master; /* ours from here: closed by ptylink_free */
+	pl->slave = slave;
 	snprintf(pl->path, sizeof(pl->path), "%s", channel_config(ch)->pty);
 	if (ptybuf_init(&pl->to_app, TO_APP_CAP) < 0 || ptybuf_init(&pl->to_m7, TO_M7_CAP) < 0)
 		goto fail;
@@ -521,9 +593,16 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 				  channel_config(ch)->pty_group);
 		goto fail;
 	}
-	r = open_pty(pl);
-	if (r < 0) {
-		channel_log_errno(ch, LOG_ERR, r, "cannot create the pty for %s: %m", pl->path);
+	r = master >= 0 ? adopt_pty(pl) : open_pty(pl);
+	if (r == -ENOTTY && master >= 0) {
+		channel_log_errno(ch, LOG_ERR, r,
+				  "the descriptor the service manager kept for the pty %s is not "
+				  "a read-write pty master: refused, closed",
+				  pl->path);
+		goto fail;
+	} else if (r < 0) {
+		channel_log_errno(ch, LOG_ERR, r, "cannot %s the pty for %s: %m",
+				  master >= 0 ? "take back" : "create", pl->path);
 		goto fail;
 	}
 	r = apply_access(pl, gid);
@@ -545,7 +624,18 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 		goto fail;
 	}
 	update_reading(pl);
-	channel_log_errno(ch, LOG_INFO, 0, "pty %s -> %s", pl->path, pl->slave_name);
+	if (master >= 0) {
+		int waiting = 0;
+		if (ioctl(pl->master, TIOCINQ, &waiting) < 0)
+			waiting = 0;
+		channel_log_errno(ch, LOG_NOTICE, 0,
+				  "pty %s -> %s kept across the restart: %d bytes from the app "
+				  "wait for the M7",
+				  pl->path, pl->slave_name, waiting);
+		check_termios(pl); /* the app's, kept: said now if they change the bytes */
+	} else {
+		channel_log_errno(ch, LOG_INFO, 0, "pty %s -> %s", pl->path, pl->slave_name);
+	}
 	*out = pl;
 	return 0;
 fail:
@@ -565,6 +655,21 @@ static void log_lost(const struct ptylink *pl)
 		unread = 0;
 	if (pl->master >= 0 && ioctl(pl->master, TIOCINQ, &unsent) < 0)
 		unsent = 0;
+	if (pl->kept) {
+		/* What the kernel holds goes to the next start with the master, and the
+		 * daemon's buffers with it once saved. On a stop (not a restart) the service
+		 * manager closes all of it: the daemon cannot tell the two apart, so it says
+		 * both. */
+		size_t m7 = pl->saved ? 0 : pl->to_m7.len, app = pl->saved ? 0 : pl->to_app.len;
+		say(pl, m7 || app ? LOG_WARNING : LOG_NOTICE, 0,
+		    "pty %s kept by the service manager for the next start, holding %zu bytes "
+		    "from the app and %zu from the M7 (lost if this is a stop); lost now: %zu "
+		    "bytes from the app, %zu from the M7 in the daemon's buffers",
+		    pl->path[0] ? pl->path : pl->slave_name,
+		    (size_t)(unsent > 0 ? unsent : 0) + pl->to_m7.len - m7,
+		    (size_t)(unread > 0 ? unread : 0) + pl->to_app.len - app, m7, app);
+		return;
+	}
 	size_t to_app = pl->to_app.len + (size_t)(unread > 0 ? unread : 0);
 	size_t to_m7 = pl->to_m7.len + (size_t)(unsent > 0 ? unsent : 0);
 	if (to_app || to_m7)
@@ -572,6 +677,154 @@ static void log_lost(const struct ptylink *pl)
 		    "pty %s closed: %zu bytes from the app never reached the M7, "
 		    "%zu bytes from the M7 never read by the app",
 		    pl->path[0] ? pl->path : pl->slave_name, to_m7, to_app);
+}
+
+void ptylink_fds(const struct ptylink *pl, int fds[2])
+{
+	fds[0] = pl->master;
+	fds[1] = pl->slave;
+}
+
+const char *ptylink_channel(const struct ptylink *pl)
+{
+	return pl->chname;
+}
+
+void ptylink_set_on_slave(struct ptylink *pl, ptylink_slave_fn fn, void *ud)
+{
+	pl->on_slave = fn;
+	pl->on_slave_ud = ud;
+}
+
+void ptylink_stored(struct ptylink *pl)
+{
+	pl->stored = true;
+}
+
+void ptylink_keep(struct ptylink *pl)
+{
+	pl->kept = pl->stored;
+	if (pl->kept)
+		flush_to_app(pl); /* into the kept pty, as far as it takes them */
+}
+
+/* Reads a save's header: 0 with the two lengths, or -EBADMSG. */
+static int saved_lens(int fd, size_t *to_m7, size_t *to_app)
+{
+	uint8_t hdr[PTYBUF_SAVED_HDR];
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
+		return -EBADMSG;
+	return ptybuf_saved_parse(hdr, (uint64_t)st.st_size, TO_M7_CAP, TO_APP_CAP, to_m7, to_app);
+}
+
+void ptylink_discard(const struct log *log, int fd, const char *name)
+{
+	int n, unsent = 0;
+	size_t m7 = 0, app = 0;
+	bool pty = ioctl(fd, TIOCGPTN, &n) == 0;
+	if (pty && ioctl(fd, TIOCINQ, &unsent) < 0)
+		unsent = 0;
+	if (!pty && saved_lens(fd, &m7, &app) < 0)
+		m7 = app = 0;
+	m7 += (size_t)(unsent > 0 ? unsent : 0);
+	log_struct(log, m7 || app ? LOG_WARNING : LOG_NOTICE, &(struct log_fields){0},
+		   "%s %s from the service manager: no pty of the configuration takes it, "
+		   "closed (%zu bytes from the app never reached the M7, %zu from the M7 never "
+		   "read by the app)",
+		   pty ? "pty" : "descriptor", name, m7, app);
+	close(fd);
+}
+
+/* Writes all n bytes at p to fd. 0 or -errno. */
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes what b holds, oldest first (the ring in up to two pieces). 0 or -errno. */
+static int save_buf(int fd, const struct ptybuf *b)
+{
+	const uint8_t *p;
+	size_t first = ptybuf_peek(b, &p);
+	int r = write_all(fd, p, first);
+	return r < 0 ? r : write_all(fd, b->data, b->len - first);
+}
+
+int ptylink_save(struct ptylink *pl)
+{
+	uint8_t hdr[PTYBUF_SAVED_HDR];
+	if (!pl->kept || (!pl->to_m7.len && !pl->to_app.len))
+		return -ENODATA;
+	int fd = memfd_create("m7bridged-pty", MFD_CLOEXEC), r;
+	if (fd < 0)
+		return say(pl, LOG_ERR, -errno, "pty %s: cannot save its buffers: %m", pl->path);
+	ptybuf_saved_header(hdr, pl->to_m7.len, pl->to_app.len);
+	if ((r = write_all(fd, hdr, sizeof(hdr))) < 0 || (r = save_buf(fd, &pl->to_m7)) < 0 ||
+	    (r = save_buf(fd, &pl->to_app)) < 0) {
+		close(fd);
+		return say(pl, LOG_ERR, r, "pty %s: cannot save its buffers: %m", pl->path);
+	}
+	return fd;
+}
+
+void ptylink_saved(struct ptylink *pl)
+{
+	pl->saved = true;
+}
+
+/* Moves n bytes at offset off of fd into b. 0 or -errno. */
+static int restore_buf(int fd, off_t off, size_t n, struct ptybuf *b)
+{
+	uint8_t buf[4096];
+	while (n > 0) {
+		ssize_t got = pread(fd, buf, n < sizeof(buf) ? n : sizeof(buf), off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got < 0 ? -errno : -EBADMSG;
+		ptybuf_push(b, buf, (size_t)got);
+		off += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+int ptylink_restore(struct ptylink *pl, int fd)
+{
+	size_t m7, app;
+	int r = saved_lens(fd, &m7, &app);
+	/* Into empty buffers (nothing is read before the loop turns), so all of it fits. */
+	if (r == 0)
+		r = restore_buf(fd, PTYBUF_SAVED_HDR, m7, &pl->to_m7);
+	if (r == 0)
+		r = restore_buf(fd, (off_t)(PTYBUF_SAVED_HDR + m7), app, &pl->to_app);
+	close(fd);
+	if (r < 0) {
+		ptybuf_consume(&pl->to_m7, pl->to_m7.len);
+		ptybuf_consume(&pl->to_app, pl->to_app.len);
+		return say(pl, LOG_ERR, r,
+			   "pty %s: the buffers the service manager kept with it are not a save "
+			   "of ours: ignored",
+			   pl->path);
+	}
+	say(pl, LOG_NOTICE, 0,
+	    "pty %s: %zu bytes from the app and %zu from the M7 held by the daemon before the "
+	    "restart go on",
+	    pl->path, m7, app);
+	update_reading(pl);
+	ptylink_kick(pl); /* what waits for the app goes now; the M7's once the channel is up */
+	return 0;
 }
 
 struct ptylink *ptylink_free(struct ptylink *pl)

@@ -23,12 +23,45 @@ struct ptylink_stats {
 struct log;
 
 /* Creates the pty of ch (its configuration's pty, pty_mode, pty_group) and points the
- * symlink at it; log is the channel's (also used while parked). 0 with *out, or a
+ * symlink at it; log is the channel's (also used while parked). master >= 0: instead of
+ * a new pty, carries on with that pty master and, if it is its peer, the slave fd held
+ * before (both kept by the service manager across a restart; slave may be -1; both taken
+ * over, closed on failure), keeping the pty's termios (the app's) and what it holds;
+ * anything but a read-write pty master is refused with -ENOTTY. 0 with *out, or a
  * negative errno (logged). */
-int ptylink_new(struct event_base *base, const struct log *log, struct channel *ch,
-		struct ptylink **out);
-/* Removes the symlink (if still ours), closes the pty; returns NULL. */
+int ptylink_new(struct event_base *base, const struct log *log, struct channel *ch, int master,
+		int slave, struct ptylink **out);
+/* Removes the symlink (if still ours), closes the pty; returns NULL. What it still held
+ * is counted in the log: lost, or, after ptylink_keep, handed to the next start. */
 struct ptylink *ptylink_free(struct ptylink *pl);
+/* The master and the daemon's slave fd, for the service manager's store (they stay
+ * ptylink's). */
+void ptylink_fds(const struct ptylink *pl, int fds[2]);
+/* The name of the channel the pty was made for. */
+const char *ptylink_channel(const struct ptylink *pl);
+/* Called when the daemon's slave fd was replaced (the pty was hung up), so that what the
+ * service manager holds follows. */
+typedef void (*ptylink_slave_fn)(void *ud, struct ptylink *pl);
+void ptylink_set_on_slave(struct ptylink *pl, ptylink_slave_fn fn, void *ud);
+/* The service manager took a copy of the master (FDSTORE). */
+void ptylink_stored(struct ptylink *pl);
+/* The daemon stops: a stored master stays with the service manager for the next start
+ * (what waits for the app is written into it first), and ptylink_free then loses only
+ * what the daemon's own buffers hold, unless ptylink_saved. */
+void ptylink_keep(struct ptylink *pl);
+/* After ptylink_keep: the daemon's buffers (app bytes not yet taken by the channel, M7
+ * bytes the pty did not take) in a new memfd for the service manager to keep with the
+ * pty: its fd, -ENODATA when both are empty or the pty is not kept, or a negative errno
+ * (logged). */
+int ptylink_save(struct ptylink *pl);
+/* The memfd from ptylink_save went to the service manager: ptylink_free loses nothing. */
+void ptylink_saved(struct ptylink *pl);
+/* Puts the buffers saved in fd (closed) back, ahead of everything newer. 0 or a
+ * negative errno (logged: -EBADMSG for anything but a save of ours that fits). */
+int ptylink_restore(struct ptylink *pl, int fd);
+/* Closes fd, a descriptor the service manager passed under name that no pty takes,
+ * saying so (and, for a pty master, how many of the app's bytes it held). */
+void ptylink_discard(const struct log *log, int fd, const char *name);
 /* Points the symlink at the pty again if it is missing or points elsewhere (removed by
  * hand, taken over). 0 (it was right), 1 (re-pointed) or a negative errno (logged). */
 int ptylink_relink(struct ptylink *pl);

@@ -228,17 +228,29 @@ static int listen_path(struct server *s, const struct conf_daemon *cfg)
 	return 0;
 }
 
-/* Takes the socket the service manager passed (socket activation). 0 or -errno. */
+/* Takes the socket the service manager passed (socket activation) among its n
+ * descriptors (the others are the ptys it kept, ptybridge's). 0, 1 when none is a
+ * socket, or -errno. */
 static int adopt_activated(struct server *s, int n)
 {
-	if (n > 1)
+	int fd = -1, sockets = 0;
+	for (int i = SD_LISTEN_FDS_START; i < SD_LISTEN_FDS_START + n; i++) {
+		if (sd_is_socket(i, AF_UNSPEC, 0, -1) <= 0)
+			continue;
+		sockets++;
+		fd = i;
+	}
+	if (sockets == 0)
+		return 1;
+	if (sockets > 1)
 		return log_struct_errno(s->log, LOG_ERR, NULL, -EINVAL,
-					"expected one socket from the service manager, got %d", n);
-	if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0)
+					"expected one socket from the service manager, got %d",
+					sockets);
+	if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
 		return log_struct_errno(s->log, LOG_ERR, NULL, -EINVAL,
 					"the socket from the service manager is not a listening "
 					"Unix stream socket");
-	s->fd = SD_LISTEN_FDS_START;
+	s->fd = fd;
 	s->activated = true;
 	int fl = fcntl(s->fd, F_GETFL);
 	if (fl < 0 || fcntl(s->fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
@@ -270,8 +282,11 @@ int server_new(struct event_base *base, const struct conf_daemon *cfg, const str
 	s->path = strdup(cfg->socket_path);
 	if (!s->path)
 		goto fail;
-	int n = sd_listen_fds(1);
-	r = n > 0 ? adopt_activated(s, n) : listen_path(s, cfg);
+	/* The environment stays for the ptys the service manager kept (ptybridge). */
+	int n = sd_listen_fds(0);
+	r = n > 0 ? adopt_activated(s, n) : 1;
+	if (r == 1)
+		r = listen_path(s, cfg);
 	if (r < 0)
 		goto fail;
 	r = -ENOMEM;

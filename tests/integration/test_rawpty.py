@@ -34,6 +34,7 @@ QT_SERIAL = os.path.join(BUILD, "tests", "integration", "qt_serial_echo")
 SIM = os.path.join(BUILD, "firmware", "m7sim")
 TIMEOUT = 30.0
 TIOCVHANGUP = 0x5437  # Linux; not in Python's termios
+TIOCGPTN = 0x80045430  # Linux: a pty master's number
 
 try:
     import serial  # Debian's python3-serial
@@ -97,6 +98,13 @@ class FakeFirmware:
         self.master = None
         os.unlink(self.link)
 
+    def last_close(self):
+        """What a real tty's last close does that a pty's slave, whose master stays open,
+        does not: its exclusive mode ends (a killed daemon leaves it set)."""
+        fd = os.open(self.link, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)  # root may
+        fcntl.ioctl(fd, termios.TIOCNXCL)
+        os.close(fd)
+
     def swap(self):
         """A new device under the same name (the old one closed after the swap)."""
         old = self.make()
@@ -139,8 +147,82 @@ class Client:
                         if o.get("class") == "RAW")
 
 
+class FakeManager:
+    """Plays the service manager's file descriptor store: a notify socket that keeps the
+    descriptors sent with FDSTORE=1 under their FDNAME (FDSTOREREMOVE=1 drops them), and
+    starts the daemon with them as LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID, as systemd
+    does at a restart."""
+
+    # Puts the descriptors at 3, 4, ... and LISTEN_PID=its own pid, then execs the daemon
+    # without CAP_SYS_ADMIN, as the shipped unit runs it (root would open a pty that an
+    # app made exclusive).
+    EXEC = ("import ctypes, fcntl, os, sys\n"
+            "ctypes.CDLL(None, use_errno=True).prctl(24, 21, 0, 0, 0)  # CAPBSET_DROP\n"
+            "fds = [int(x) for x in sys.argv[1].split(',') if x]\n"
+            "high = [fcntl.fcntl(f, fcntl.F_DUPFD, 100) for f in fds]\n"
+            "for f in fds:\n"
+            "    os.close(f)\n"
+            "for i, h in enumerate(high):\n"
+            "    os.dup2(h, 3 + i)\n"
+            "    os.close(h)\n"
+            "os.environ['LISTEN_PID'] = str(os.getpid())\n"
+            "os.execv(sys.argv[2], sys.argv[2:])\n")
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="m7b-manager-")
+        self.path = os.path.join(self.dir, "notify")
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.s.bind(self.path)
+        self.store = {}  # FDNAME -> [fd, ...]
+        self.removed = []
+        self.fdnames = None
+
+    def put(self, name, fd):
+        self.store.setdefault(name, []).append(fd)
+
+    def drop(self, name):
+        for fd in self.store.pop(name, []):
+            os.close(fd)
+
+    def pump(self):
+        """Takes every message waiting; returns self.store."""
+        while select.select([self.s], [], [], 0)[0]:
+            msg, fds, _, _ = socket.recv_fds(self.s, 4096, 16)
+            kv = dict(l.split("=", 1) for l in msg.decode().split("\n") if "=" in l)
+            name = kv.get("FDNAME", "stored")
+            if kv.get("FDSTORE") == "1":
+                for fd in fds:
+                    self.put(name, fd)
+                continue
+            for fd in fds:
+                os.close(fd)
+            if kv.get("FDSTOREREMOVE") == "1":
+                self.removed.append(name)
+                self.drop(name)
+        return self.store
+
+    def popen(self, argv, **kw):
+        names = [n for n, fds in self.store.items() for _ in fds]
+        fds = [fd for fds in self.store.values() for fd in fds]
+        env = dict(os.environ, NOTIFY_SOCKET=self.path)
+        if fds:
+            env.update(LISTEN_FDS=str(len(fds)), LISTEN_FDNAMES=":".join(names))
+        if self.fdnames is not None:  # a manager that gets them wrong
+            env.update(LISTEN_FDNAMES=self.fdnames)
+        return subprocess.Popen([sys.executable, "-c", self.EXEC,
+                                 ",".join(map(str, fds))] + argv,
+                                pass_fds=fds, env=env, **kw)
+
+    def close(self):
+        for name in list(self.store):
+            self.drop(name)
+        self.s.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Rig:
-    def __init__(self, extra_channel="", extra_daemon="", app="app-tty", want_pty=True):
+    def __init__(self, extra_channel="", extra_daemon="", app="app-tty", want_pty=True,
+                 manager=None):
         self.dir = tempfile.mkdtemp(prefix="m7b-rawpty-")
         self.link = os.path.join(self.dir, "ttyRPMSG30")
         self.app = os.path.join(self.dir, app)
@@ -150,14 +232,11 @@ class Rig:
         self.extra_daemon = extra_daemon
         self.write_conf(extra_channel)
         self.log = open(os.path.join(self.dir, "daemon.log"), "ab")
-        self.daemon = subprocess.Popen([DAEMON, "-f", "-c", self.conf, "-l", "debug"],
-                                       stdout=self.log, stderr=subprocess.STDOUT)
+        self.manager = manager
         self.client = None
+        self.daemon = None
         try:
-            wait_for(self.connect, "the daemon listening")
-            wait_for(lambda: os.path.islink(self.app) or not want_pty, "the pty link")
-            self.client.send({"cmd": "watch", "classes": ["RAW", "STATE"]})
-            self.client.find(lambda o: o.get("class") == "ACK", "watch ACK")
+            self.start(want_pty)
             self.wait_state("up")
         except BaseException:
             # A daemon left running would keep opening whatever pts number its device
@@ -166,6 +245,32 @@ class Rig:
             sys.stderr.write(self.daemon_log())
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
+
+    def start(self, want_pty=True):
+        argv = [DAEMON, "-f", "-c", self.conf, "-l", "debug"]
+        run = self.manager.popen if self.manager else subprocess.Popen
+        self.daemon = run(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        if self.client:
+            self.client.s.close()
+            self.client = None
+        wait_for(self.connect, "the daemon listening")
+        wait_for(lambda: os.path.islink(self.app) or not want_pty, "the pty link")
+        self.client.send({"cmd": "watch", "classes": ["RAW", "STATE"]})
+        self.client.find(lambda o: o.get("class") == "ACK", "watch ACK")
+
+    def restart(self, crash=False, while_down=None, up=True):
+        """Stops the daemon (SIGTERM, or SIGKILL for a crash), calls while_down, starts
+        it again through the manager with what it stored."""
+        self.daemon.send_signal(signal.SIGKILL if crash else signal.SIGTERM)
+        self.daemon.wait(20)
+        if crash and self.fw.master is not None:
+            self.fw.last_close()
+        self.manager.pump()
+        if while_down:
+            while_down()
+        self.start()
+        if up:
+            self.wait_state("up")
 
     def connect(self):
         try:
@@ -216,7 +321,7 @@ class Rig:
 
     def stop(self):
         """Stops the daemon; its exit status (0, or a sanitizer's report) is returned."""
-        if self.daemon.poll() is None:
+        if self.daemon and self.daemon.poll() is None:
             self.daemon.send_signal(signal.SIGTERM)
             try:
                 self.daemon.wait(20)
@@ -227,7 +332,9 @@ class Rig:
         self.fw.close()
         if self.client:
             self.client.s.close()
-        return self.daemon.returncode
+        if self.manager:
+            self.manager.close()
+        return self.daemon.returncode if self.daemon else None
 
     def daemon_log(self, tail=6000):
         with open(os.path.join(self.dir, "daemon.log"), errors="replace") as f:
@@ -461,6 +568,203 @@ class RawPty(unittest.TestCase):
         self.assertEqual((st["pty"]["dropped_to_app"], st["pty"]["failed_to_m7"]), (0, 0))
         self.assertGreaterEqual(st["pty"]["paused_ms"], 400)
 
+    def test_stalled_m7_is_waited_for_without_spinning(self):
+        """The M7 stops reading while an app writes: the daemon's retries back off (a
+        thousand wakeups a second before), and every byte still goes once it reads."""
+        rig = self.rig = Rig()
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(fd)
+        blob = bytes((k * 11) & 0xff for k in range(400_000))  # more than all buffers
+        w = threading.Thread(target=lambda: os.write(fd, blob), daemon=True)
+        w.start()
+        try:
+            def switches():  # the event loop's thread: one per wakeup when idle
+                with open(f"/proc/{rig.daemon.pid}/status") as f:
+                    return int(next(l for l in f if l.startswith("voluntary_ctxt_switches"))
+                               .split()[1])
+            time.sleep(1.0)  # the buffers fill; the retries reach their longest wait
+            self.assertTrue(w.is_alive(), "the app's write should wait for the M7")
+            before = switches()
+            time.sleep(2.0)
+            rate = (switches() - before) / 2.0
+            self.assertLess(rate, 100, "daemon wakeups per second while the M7 stalls")
+
+            def all_there():
+                rig.fw.pump(0.01)
+                return len(rig.fw.got) >= len(blob)
+            wait_for(all_there, "every byte once the M7 reads again")
+            w.join(TIMEOUT)
+            self.assertEqual(bytes(rig.fw.got[:len(blob)]), blob)
+        finally:
+            os.close(fd)
+
+    def test_pty_kept_across_daemon_restarts(self):
+        """The service manager keeps the pty's master (FDSTORE): an app holding the port
+        sees no hang-up through two restarts in a row, a crash and a restart while the
+        channel is down, and what it wrote while the daemon was away reaches the M7."""
+        rig = self.rig = Rig(manager=FakeManager())
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        fcntl.ioctl(fd, termios.TIOCEXCL)  # as QSerialPort does: nobody else may open it
+        slave = os.readlink(rig.app)
+        got = bytearray()
+        try:
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            for n, how in enumerate(("restart", "restart", "crash", "channel down")):
+                msg = f"written while the daemon was away ({n})\n".encode()
+
+                def while_down():
+                    ev = select.poll()
+                    ev.register(fd, select.POLLIN | select.POLLOUT)
+                    self.assertFalse(any(e & (select.POLLHUP | select.POLLERR)
+                                         for _, e in ev.poll(0)), f"a hang-up ({how})")
+                    self.assertEqual(os.write(fd, msg), len(msg))
+                held = b""
+                if how == "channel down":
+                    rig.fw.hang_up()
+                    rig.wait_down()
+                    # Read by the daemon, waiting in its buffer for the channel: saved
+                    # with the pty at the stop, put back at the start.
+                    held = b"held by the daemon at the stop\n"
+                    os.write(fd, held)
+                    wait_for(lambda: rig.status(n)["pty"]["paused_ms"] > 0, "bytes held")
+                rig.restart(crash=how == "crash", while_down=while_down,
+                            up=how != "channel down")
+                self.assertIn(f"kept across the restart: {len(msg)} bytes from the app "
+                              f"wait for the M7", rig.daemon_log())
+                if held:
+                    self.assertIn(f"{len(held)} bytes from the app and 0 from the M7 held "
+                                  f"by the daemon before the restart go on",
+                                  rig.daemon_log())
+                if how == "channel down":
+                    rig.fw.swap()
+                    rig.wait_state("up")
+                rig.fw.wait_got(held + msg, f"the app's bytes from the pause ({how})")
+                rig.fw.write(b"to the app %d\n" % n)
+                wait_for(fd_got(fd, got, b"to the app %d\n" % n), f"M7 bytes ({how})")
+                os.write(fd, b"from the app %d\n" % n)
+                rig.fw.wait_got(b"from the app %d\n" % n, f"app bytes ({how})")
+                self.assertEqual(os.readlink(rig.app), slave, "the same pty")
+            kept = rig.manager.pump()["pty-fw"]
+            self.assertEqual(len(kept), 2, "the master and the daemon's slave fd, once")
+            n = int.from_bytes(fcntl.ioctl(kept[0], TIOCGPTN, bytes(4)), sys.byteorder)
+            self.assertEqual(f"/dev/pts/{n}", slave)
+        finally:
+            os.close(fd)
+
+    def test_stored_pty_of_a_renamed_channel_is_closed(self):
+        rig = self.rig = Rig(manager=FakeManager())
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        slave = os.readlink(rig.app)
+        try:
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            with open(rig.conf) as f:
+                text = f.read()
+            with open(rig.conf, "w") as f:
+                f.write(text.replace("[channel fw]", "[channel fw2]"))
+            rig.restart(while_down=lambda: os.write(fd, b"12345"))
+            self.assertIn("pty pty-fw from the service manager: no pty of the "
+                          "configuration takes it, closed (5 bytes from the app never "
+                          "reached the M7, 0 from the M7 never read by the app)",
+                          rig.daemon_log())
+            wait_for(lambda: "pty-fw2" in rig.manager.pump(), "the new pty stored")
+            self.assertNotIn("pty-fw", rig.manager.store)
+            self.assertIn("pty-fw", rig.manager.removed)
+            self.assertNotEqual(os.readlink(rig.app), slave)
+            select.select([fd], [], [], TIMEOUT)
+            try:
+                self.assertEqual(os.read(fd, 100), b"", "a hang-up: end of file")
+            except OSError as e:
+                self.assertEqual(e.errno, errno.EIO, "a hang-up")
+            # A reload that renames it back drops the pty for good: out of the store too.
+            rig.reload()
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the reload's pty stored")
+            self.assertNotIn("pty-fw2", rig.manager.store)
+        finally:
+            os.close(fd)
+
+    def test_saved_buffers_that_are_not_ours_are_ignored(self):
+        """A pty kept by the manager with a file beside it that is not a save of the
+        daemon's buffers (or one cut short): the pty is taken, the file said and ignored."""
+        for junk in (b"not a save", b"M7BPTYB1" + (5).to_bytes(4, "little") + bytes(4) + b"abc"):
+            mgr = FakeManager()
+            m, s = pty.openpty()
+            tty.setraw(m)
+            mgr.put("pty-fw", m)
+            mgr.put("pty-fw", s)
+            f = os.memfd_create("junk")
+            os.write(f, junk)
+            mgr.put("pty-fw", f)
+            rig = self.rig = Rig(manager=mgr)
+            self.assertIn("the buffers the service manager kept with it are not a save of "
+                          "ours: ignored", rig.daemon_log(0))
+            self.assertIn("kept across the restart", rig.daemon_log(0))
+            fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            try:
+                os.write(fd, b"fine\n")
+                rig.fw.wait_got(b"fine\n", "the app's bytes on the kept pty")
+                self.assertNotIn(b"abc", bytes(rig.fw.got))
+            finally:
+                os.close(fd)
+            self.tearDown()
+            self.rig = None
+
+    def test_descriptors_with_names_that_do_not_match_are_closed(self):
+        """LISTEN_FDNAMES with fewer names than LISTEN_FDS: nothing is believed, every
+        descriptor is closed (an app on a kept pty sees a hang-up, not silence)."""
+        mgr = FakeManager()
+        m, s = pty.openpty()
+        mgr.put("pty-fw", m)
+        mgr.put("pty-fw", s)
+        app = os.open(os.ttyname(s), os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        mgr.fdnames = "pty-fw"
+        rig = self.rig = Rig(manager=mgr)
+        try:
+            self.assertIn("the names of the 2 descriptors from the service manager do not "
+                          "match them", rig.daemon_log(0))
+            mgr.drop("pty-fw")  # the manager's copies: only the daemon's could be left
+            select.select([app], [], [], TIMEOUT)
+            try:
+                self.assertEqual(os.read(app, 100), b"", "a hang-up: end of file")
+            except OSError as e:
+                self.assertEqual(e.errno, errno.EIO, "a hang-up")
+        finally:
+            os.close(app)
+
+    def test_stored_descriptor_that_is_not_a_pty_master_is_refused(self):
+        mgr = FakeManager()
+        r, w = os.pipe()
+        os.close(w)
+        mgr.put("pty-fw", r)  # a pipe where the channel's master should be
+        m, s = pty.openpty()
+        mgr.put("pty-fw", s)  # with a slave fd (not its)
+        r, w = os.pipe()
+        os.close(w)
+        mgr.put("junk", r)  # and something nobody asked for
+        rig = self.rig = Rig(manager=mgr)
+        log = rig.daemon_log(0)
+        self.assertIn("the descriptor the service manager kept for the pty "
+                      f"{rig.app} is not a read-write pty master: refused, closed", log)
+        self.assertIn("descriptor junk from the service manager: no pty of the "
+                      "configuration takes it, closed", log)
+        wait_for(lambda: mgr.pump() is not None and "junk" in mgr.removed
+                 and "pty-fw" in mgr.removed, "both removed from the store")
+        stored = mgr.pump()
+        os.close(m)
+        self.assertEqual(list(stored), ["pty-fw"], "the new pty stored")
+        self.assertEqual(len(stored["pty-fw"]), 2, "its master and the daemon's slave fd")
+        n = int.from_bytes(fcntl.ioctl(stored["pty-fw"][0], TIOCGPTN, bytes(4)), sys.byteorder)
+        self.assertEqual(f"/dev/pts/{n}", os.readlink(rig.app), "the master of the new pty")
+        self.assertEqual(os.ttyname(stored["pty-fw"][1]), os.readlink(rig.app), "its slave")
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        try:
+            os.write(fd, b"works\n")
+            rig.fw.wait_got(b"works\n", "the app's bytes on the new pty")
+        finally:
+            os.close(fd)
+
     @unittest.skipUnless(os.path.exists(QT_SERIAL), "the Qt QSerialPort program is not built")
     def test_qt_serial_keeps_fd_across_recoveries(self):
         rig = self.rig = Rig()
@@ -482,6 +786,34 @@ class RawPty(unittest.TestCase):
                 lines = b"".join(b"b%d-%03d\n" % (i, k) for k in range(100))
                 rig.fw.write(lines)
                 rig.fw.wait_got(b"echo:b%d-099\n" % i, f"Qt echoes after {how}")
+                self.assertEqual(bytes(rig.fw.got), lines.replace(b"b", b"echo:b"))
+            rig.fw.write(b"quit\n")
+            self.assertEqual(app.wait(TIMEOUT), 0, app.stderr.read().decode())
+        finally:
+            if app.poll() is None:
+                app.kill()
+                app.wait()
+            app.stdout.close()
+            app.stderr.close()
+
+    @unittest.skipUnless(os.path.exists(QT_SERIAL), "the Qt QSerialPort program is not built")
+    def test_qt_serial_keeps_fd_across_daemon_restarts(self):
+        """A real QSerialPort (exclusive, as it opens ports) through a restart and a crash
+        of the daemon run as the unit runs it: no port error, every line echoed."""
+        rig = self.rig = Rig(manager=FakeManager())
+        app = subprocess.Popen([QT_SERIAL, rig.app], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=dict(os.environ,
+                                                                QT_QPA_PLATFORM="offscreen"))
+        try:
+            self.assertEqual(app.stdout.readline(), b"ready\n")
+            rig.fw.write(b"a0\n")
+            rig.fw.wait_got(b"echo:a0\n", "Qt echo before")
+            for i, how in enumerate(("restart", "crash")):
+                rig.restart(crash=how == "crash")
+                rig.fw.got.clear()
+                lines = b"".join(b"b%d-%03d\n" % (i, k) for k in range(100))
+                rig.fw.write(lines)
+                rig.fw.wait_got(b"echo:b%d-099\n" % i, f"Qt echoes after a {how}")
                 self.assertEqual(bytes(rig.fw.got), lines.replace(b"b", b"echo:b"))
             rig.fw.write(b"quit\n")
             self.assertEqual(app.wait(TIMEOUT), 0, app.stderr.read().decode())
@@ -713,7 +1045,7 @@ class RawPty(unittest.TestCase):
         self.assertEqual(rig.daemon_log(0).count(warning), 1, "said once")
 
     def test_pty_held_again_after_a_vhangup(self):
-        rig = self.rig = Rig()
+        rig = self.rig = Rig(manager=FakeManager())
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:
             # What agetty or a service with TTYVHangup= does to its tty (needs root).
@@ -727,6 +1059,13 @@ class RawPty(unittest.TestCase):
             rig.fw.write(b".")
             return f"pty {rig.app} was hung up: held again" in rig.daemon_log()
         wait_for(held_again, "the daemon holding the pty again")
+
+        def stored_slave_live():  # the slave fd the next start holds again
+            try:
+                return termios.tcgetattr(rig.manager.pump()["pty-fw"][1]) is not None
+            except termios.error:
+                return False
+        wait_for(stored_slave_live, "the new slave fd in the store")
         # The next app finds raw mode, not the kernel's cooked defaults, and no echo.
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         try:

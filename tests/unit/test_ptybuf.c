@@ -1,5 +1,6 @@
 /* The pty's buffers: order across the ring's wrap, what does not fit counted, and the
  * back-pressure predicate that keeps reads from ever dropping. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -88,12 +89,55 @@ static void test_back_pressure(void **state)
 	ptybuf_clear(&b);
 }
 
+static void test_saved_header(void **state)
+{
+	(void)state;
+	uint8_t h[PTYBUF_SAVED_HDR];
+	size_t m7 = 1, app = 1;
+	ptybuf_saved_header(h, 300, 70000);
+	assert_int_equal(
+		ptybuf_saved_parse(h, PTYBUF_SAVED_HDR + 70300, 64 * 1024, 256 * 1024, &m7, &app),
+		0);
+	assert_int_equal(m7, 300);
+	assert_int_equal(app, 70000);
+	ptybuf_saved_header(h, 0, 0);
+	assert_int_equal(ptybuf_saved_parse(h, PTYBUF_SAVED_HDR, 10, 10, &m7, &app), 0);
+	assert_int_equal(m7 + app, 0);
+}
+
+/* What may come back under a pty's name is checked before a byte is believed. */
+static void test_saved_header_refused(void **state)
+{
+	(void)state;
+	uint8_t h[PTYBUF_SAVED_HDR];
+	size_t m7 = 7, app = 7;
+	ptybuf_saved_header(h, 10, 20);
+	/* cut short, or more than it says */
+	assert_int_equal(ptybuf_saved_parse(h, PTYBUF_SAVED_HDR + 29, 64, 64, &m7, &app), -EBADMSG);
+	assert_int_equal(ptybuf_saved_parse(h, PTYBUF_SAVED_HDR + 31, 64, 64, &m7, &app), -EBADMSG);
+	assert_int_equal(ptybuf_saved_parse(h, 3, 64, 64, &m7, &app), -EBADMSG);
+	/* more than the buffers hold */
+	assert_int_equal(ptybuf_saved_parse(h, PTYBUF_SAVED_HDR + 30, 9, 64, &m7, &app), -EBADMSG);
+	assert_int_equal(ptybuf_saved_parse(h, PTYBUF_SAVED_HDR + 30, 64, 19, &m7, &app), -EBADMSG);
+	/* lengths that wrap 32 bits when added must not pass for a small file */
+	ptybuf_saved_header(h, 0xffffffffu, 17);
+	assert_int_equal(ptybuf_saved_parse(h, PTYBUF_SAVED_HDR + 16, UINT32_MAX, 64, &m7, &app),
+			 -EBADMSG);
+	/* not ours */
+	ptybuf_saved_header(h, 0, 0);
+	h[0] = 'X';
+	assert_int_equal(ptybuf_saved_parse(h, PTYBUF_SAVED_HDR, 64, 64, &m7, &app), -EBADMSG);
+	assert_int_equal(m7 + app, 14); /* untouched on refusal */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_across_wrap),
 		cmocka_unit_test(test_overflow_counted),
 		cmocka_unit_test(test_back_pressure),
+		cmocka_unit_test(test_saved_header),
+		cmocka_unit_test(test_saved_header_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
