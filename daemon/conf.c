@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -679,11 +680,13 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 	}
 	/* Non-blocking, then a regular file only: a FIFO in its place would block the start,
 	 * or the event loop at a reload, until someone wrote to it; a device never ends. A
-	 * symbolic link to a regular file is fine. */
+	 * symbolic link to a regular file is fine, and so is /dev/null: the usual way to say
+	 * "no file, the command line says it all". */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	struct stat st;
 	FILE *f = NULL;
-	if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+	if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) &&
+	    !(S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3))) {
 		close(fd);
 		if (err)
 			snprintf(err->message, sizeof(err->message), "cannot read: %s",
