@@ -1,0 +1,129 @@
+#!/bin/sh
+# scripts/demo.sh stopped the ways a newcomer's session stops it, without a terminal and
+# without tmux: `kill` (TERM) while the frames stream, a TERM followed at once by a
+# hang-up (what an ssh or `script` session does when it ends), and a hang-up alone. Each
+# time the demo must exit within seconds and leave no m7sim, m7bridged or viewer running
+# and no temp files; and it must start again right after (twice in a row).
+# Usage: test_demo_stop.sh BUILD_DIR SOURCE_DIR
+set -u
+build=$(cd "$1" && pwd)
+src=$2
+# The demo's temp dirs go here, so every process it starts names this dir.
+tmpd=$(mktemp -d "${TMPDIR:-/tmp}/m7demo-stop.XXXXXX")
+cd "$src" || exit 1
+demo_pid=""
+fails=0
+ok() { echo "ok - $*"; }
+bad() { echo "not ok - $*"; fails=$((fails + 1)); }
+# The processes the demo started (m7sim, m7bridged, the viewer) all name $tmpd.
+left() { pgrep -f -- "$tmpd/m7bridge-demo" 2>/dev/null; }
+# kill_group SIG: the demo's whole session (dash's kill builtin takes no "-PGID").
+kill_group() { env kill -s "$1" -- "-$demo_pid"; }
+# Ends whatever a failed check left, so the next check starts clean.
+reap() {
+	[ -n "$demo_pid" ] && kill_group KILL 2>/dev/null
+	for p in $(left); do kill -KILL "$p" 2>/dev/null; done
+	rm -rf "$tmpd"/m7bridge-demo.* "$tmpd"/m7bridge-build.*
+	demo_pid=""
+}
+finish() {
+	reap
+	rm -rf "$tmpd"
+}
+trap finish EXIT
+
+# Starts the demo in a session of its own (no terminal) and waits for the frames.
+start_demo() {
+	out=$tmpd/demo.out
+	: >"$out"
+	# Not a process group leader, so setsid needs no fork: $! is the demo itself.
+	TMPDIR=$tmpd DEMO_NO_BUILD=1 setsid scripts/demo.sh "$build" >"$out" 2>&1 &
+	demo_pid=$!
+	i=0
+	until grep -q 'seq=' "$out"; do
+		i=$((i + 1))
+		if [ "$i" -gt 300 ] || ! kill -0 "$demo_pid" 2>/dev/null; then
+			bad "$1: the demo did not stream frames"
+			cat "$out"
+			return 1
+		fi
+		sleep 0.1
+	done
+	return 0
+}
+
+# Waits up to 10 s for the demo to exit, then checks that nothing of it is left and that
+# it said so (unless $2 is no-tty: its terminal was gone by then).
+check_stopped() {
+	i=0
+	while kill -0 "$demo_pid" 2>/dev/null; do
+		i=$((i + 1))
+		if [ "$i" -gt 100 ]; then
+			bad "$1: the demo still runs 10 s later"
+			reap
+			return
+		fi
+		sleep 0.1
+	done
+	# What it started may take a moment longer (the demo waits for them to exit).
+	i=0
+	while [ -n "$(left)" ] && [ "$i" -lt 50 ]; do
+		i=$((i + 1))
+		sleep 0.1
+	done
+	if [ -n "$(left)" ]; then
+		bad "$1: still running after the demo exited: $(left | xargs ps -o args= -p)"
+		reap
+	elif ls -d "$tmpd"/m7bridge-demo.* "$tmpd"/m7bridge-build.* >/dev/null 2>&1; then
+		bad "$1: temp files left: $(ls "$tmpd")"
+		reap
+	elif [ "${2:-}" != no-tty ] && ! grep -q 'demo: stopped m7sim and m7bridged' "$tmpd/demo.out"; then
+		bad "$1: no closing line"
+		tail -n 5 "$tmpd/demo.out"
+	else
+		ok "$1: the demo stopped everything and removed its temp dir"
+	fi
+	demo_pid=""
+}
+
+# `kill PID`: the demo stops at once, not when the viewer happens to end.
+if start_demo "TERM"; then
+	kill -TERM "$demo_pid"
+	check_stopped "TERM"
+fi
+
+# TERM and at once a hang-up to the whole session: the second signal arrives while the
+# demo cleans up and must not cut that short.
+if start_demo "TERM+HUP"; then
+	kill -TERM "$demo_pid"
+	kill_group HUP
+	check_stopped "TERM+HUP"
+fi
+
+# A hang-up alone (closed terminal) to the whole session.
+if start_demo "HUP"; then
+	kill_group HUP
+	check_stopped "HUP"
+fi
+
+# In a terminal that goes away: script(1) stands for an ssh session or terminal window.
+# Ended, it passes TERM to the demo and closes the terminal (a hang-up to the demo's
+# session): the signals come while the demo cleans up.
+if command -v script >/dev/null; then
+	: >"$tmpd/demo.out"
+	TMPDIR=$tmpd DEMO_NO_BUILD=1 script -qfec "scripts/demo.sh '$build'" /dev/null \
+		</dev/null >"$tmpd/demo.out" 2>&1 &
+	demo_pid=$!
+	i=0
+	until grep -q 'seq=' "$tmpd/demo.out" || [ "$i" -gt 300 ]; do
+		i=$((i + 1))
+		sleep 0.1
+	done
+	kill -TERM "$demo_pid"
+	check_stopped "terminal gone" no-tty
+else
+	echo "ok - terminal gone # SKIP no script(1)"
+fi
+
+echo "# $fails failed"
+[ "$fails" -eq 0 ]
