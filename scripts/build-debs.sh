@@ -26,4 +26,29 @@ if ! (cd "$dir/src" && dpkg-buildpackage "$@") >"$dir.log" 2>&1; then
 	exit 1
 fi
 rm -rf "$dir/src"
+
+# A man page that names a document under /usr/share/doc/m7bridge/ must find it installed:
+# in the man page's own package or in one that package depends on or recommends. (roff
+# writes "CONFIG.\&md": the \& goes first.)
+missing=""
+for deb in "$dir"/*.deb; do
+	case $deb in *-dbgsym_*) continue ;; esac
+	pkg=$(dpkg-deb -f "$deb" Package)
+	names=$(dpkg-deb --fsys-tarfile "$deb" | tar -xf - -O --wildcards './usr/share/man/*' 2>/dev/null |
+		zcat -f | sed 's/\\&//g' | grep -o '/usr/share/doc/m7bridge/[A-Za-z0-9._-]*[A-Za-z0-9]' | sort -u)
+	[ -n "$names" ] || continue
+	# This package and the ones of ours it depends on or recommends.
+	related=$(dpkg-deb -f "$deb" Depends Recommends | sed 's/^[A-Za-z-]*://' | tr ',|' '\n\n' |
+		sed 's/^ *\([^ (]*\).*/\1/')
+	files=$(for p in "$pkg" $related; do
+		for d in "$dir/${p}_"*.deb; do [ -f "$d" ] && dpkg-deb -c "$d"; done
+	done | awk '{print substr($6, 2)}')
+	for n in $names; do
+		echo "$files" | grep -qxF "$n" || missing="$missing\n  $pkg: its man page names $n"
+	done
+done
+if [ -n "$missing" ]; then
+	printf "build-debs: documents the man pages name but no related package installs:%b\n" "$missing" >&2
+	exit 1
+fi
 ls "$dir"/*.deb
