@@ -10,7 +10,8 @@ build=${1:-build}
 
 if [ "${DEMO_NO_BUILD:-0}" != 1 ]; then
 	scripts/setup-deps.sh
-	[ -d "$build" ] || meson setup "$build" >/dev/null
+	# build.ninja, not the dir: a set-up cut short by Ctrl-C leaves the dir without it.
+	[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
 	echo "qemu-demo: building (the first build takes a minute or so)"
 	ninja -C "$build" >/dev/null
 fi
@@ -25,11 +26,15 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/m7bridge-qemu.XXXXXX")
 qemu_pid=""
 daemon_pid=""
 feeder_pid=""
+view_pid=""
 cleanup() {
-	trap - EXIT INT TERM HUP
+	# Ignored, not reset: a second signal (Ctrl-C pressed twice, or the TERM and then the
+	# hang-up of a closing ssh session) must not cut the clean-up short.
+	trap '' INT TERM HUP
+	trap - EXIT
 	set +e
-	# Daemon first (it holds the link), then the feeder, then QEMU and its bridges.
-	for pid in $daemon_pid $feeder_pid $qemu_pid; do
+	# The viewer, the daemon (it holds the link), the feeder, then QEMU and its bridges.
+	for pid in $view_pid $daemon_pid $feeder_pid $qemu_pid; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	rm -rf "$tmp"
@@ -85,4 +90,8 @@ echo "      $ctl -s $tmp/m7bridge.sock send -p 0 hi   # comes out of $tmp/sensor
 echo "      printf 'hello' > $tmp/sensor              # a FRAME on port 0"
 echo "qemu-demo: timestamps are the 25 MHz ticks of QEMU's timer; frames (Ctrl-C stops):"
 echo
-"$ctl" -s "$tmp/m7bridge.sock" watch || true
+# In the background under wait: a shell runs its traps only once a foreground command
+# has ended, so `kill` or a hang-up would otherwise wait for the viewer.
+"$ctl" -s "$tmp/m7bridge.sock" watch &
+view_pid=$!
+wait "$view_pid" || true

@@ -1,13 +1,21 @@
 #!/bin/sh
-# scripts/demo.sh stopped the ways a newcomer's session stops it, without a terminal and
-# without tmux: `kill` (TERM) while the frames stream, a TERM followed at once by a
+# scripts/demo.sh (or qemu-demo.sh) stopped the ways a newcomer's session stops it,
+# without a terminal and without tmux: `kill` (TERM) while the frames stream, a TERM followed at once by a
 # hang-up (what an ssh or `script` session does when it ends), and a hang-up alone. Each
-# time the demo must exit within seconds and leave no m7sim, m7bridged or viewer running
-# and no temp files; and it must start again right after (twice in a row).
-# Usage: test_demo_stop.sh BUILD_DIR SOURCE_DIR
+# time the demo must exit within seconds and leave nothing it started running (m7sim or
+# QEMU, m7bridged, the viewer) and no temp files; and it must start again right after.
+# Usage: test_demo_stop.sh BUILD_DIR SOURCE_DIR [DEMO_SCRIPT]
 set -u
 build=$(cd "$1" && pwd)
 src=$2
+demo=${3:-demo.sh}
+if [ "$demo" = qemu-demo.sh ]; then
+	for t in qemu-system-arm socat; do
+		command -v "$t" >/dev/null || { echo "$t not installed: skip"; exit 77; }
+	done
+	[ -f "$build/firmware/port/qemu/m7bridge-qemu.elf" ] ||
+		{ echo "no QEMU firmware built: skip"; exit 77; }
+fi
 # The demo's temp dirs go here, so every process it starts names this dir.
 tmpd=$(mktemp -d "${TMPDIR:-/tmp}/m7demo-stop.XXXXXX")
 cd "$src" || exit 1
@@ -15,15 +23,15 @@ demo_pid=""
 fails=0
 ok() { echo "ok - $*"; }
 bad() { echo "not ok - $*"; fails=$((fails + 1)); }
-# The processes the demo started (m7sim, m7bridged, the viewer) all name $tmpd.
-left() { pgrep -f -- "$tmpd/m7bridge-demo" 2>/dev/null; }
+# The processes the demo started all name its temp dir, $tmpd/m7bridge-*.
+left() { pgrep -f -- "$tmpd/m7bridge-" 2>/dev/null; }
 # kill_group SIG: the demo's whole session (dash's kill builtin takes no "-PGID").
 kill_group() { env kill -s "$1" -- "-$demo_pid"; }
 # Ends whatever a failed check left, so the next check starts clean.
 reap() {
 	[ -n "$demo_pid" ] && kill_group KILL 2>/dev/null
 	for p in $(left); do kill -KILL "$p" 2>/dev/null; done
-	rm -rf "$tmpd"/m7bridge-demo.* "$tmpd"/m7bridge-build.*
+	rm -rf "$tmpd"/m7bridge-*
 	demo_pid=""
 }
 finish() {
@@ -37,7 +45,7 @@ start_demo() {
 	out=$tmpd/demo.out
 	: >"$out"
 	# Not a process group leader, so setsid needs no fork: $! is the demo itself.
-	TMPDIR=$tmpd DEMO_NO_BUILD=1 setsid scripts/demo.sh "$build" >"$out" 2>&1 &
+	TMPDIR=$tmpd DEMO_NO_BUILD=1 setsid "scripts/$demo" "$build" >"$out" 2>&1 &
 	demo_pid=$!
 	i=0
 	until grep -q 'seq=' "$out"; do
@@ -74,10 +82,10 @@ check_stopped() {
 	if [ -n "$(left)" ]; then
 		bad "$1: still running after the demo exited: $(left | xargs ps -o args= -p)"
 		reap
-	elif ls -d "$tmpd"/m7bridge-demo.* "$tmpd"/m7bridge-build.* >/dev/null 2>&1; then
+	elif ls -d "$tmpd"/m7bridge-* >/dev/null 2>&1; then
 		bad "$1: temp files left: $(ls "$tmpd")"
 		reap
-	elif [ "${2:-}" != no-tty ] && ! grep -q 'demo: stopped m7sim and m7bridged' "$tmpd/demo.out"; then
+	elif [ "${2:-}" != no-tty ] && ! grep -q 'demo: stopped .*, removed ' "$tmpd/demo.out"; then
 		bad "$1: no closing line"
 		tail -n 5 "$tmpd/demo.out"
 	else
@@ -111,7 +119,7 @@ fi
 # session): the signals come while the demo cleans up.
 if command -v script >/dev/null; then
 	: >"$tmpd/demo.out"
-	TMPDIR=$tmpd DEMO_NO_BUILD=1 script -qfec "scripts/demo.sh '$build'" /dev/null \
+	TMPDIR=$tmpd DEMO_NO_BUILD=1 script -qfec "scripts/$demo '$build'" /dev/null \
 		</dev/null >"$tmpd/demo.out" 2>&1 &
 	demo_pid=$!
 	i=0
