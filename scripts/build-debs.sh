@@ -51,4 +51,19 @@ if [ -n "$missing" ]; then
 	printf "build-debs: documents the man pages name but no related package installs:%b\n" "$missing" >&2
 	exit 1
 fi
+
+# A package with a service stops it when removed (not left running from a deleted
+# binary) and restarts it, if it runs, when upgraded (not left running the old one).
+for deb in "$dir"/*.deb; do
+	for unit in $(dpkg-deb -c "$deb" | awk '{print $6}' | sed -n 's|.*/lib/systemd/system/\(.*\.service\)$|\1|p'); do
+		dpkg-deb -I "$deb" prerm 2>/dev/null | grep -q "stop .*$unit" ||
+			missing="$missing\n  $(basename "$deb"): its prerm does not stop $unit"
+		dpkg-deb -I "$deb" postinst 2>/dev/null | grep -q "try-restart .*$unit" ||
+			missing="$missing\n  $(basename "$deb"): its postinst does not restart $unit on upgrade"
+	done
+done
+if [ -n "$missing" ]; then
+	printf "build-debs: services the packages would leave running:%b\n" "$missing" >&2
+	exit 1
+fi
 ls "$dir"/*.deb
