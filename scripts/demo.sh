@@ -65,7 +65,8 @@ for p in "$m7sim" "$daemon"; do
 	[ -x "$p" ] || { echo "demo: $p was not built" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/m7bridge-demo.XXXXXX")
+# The traps are set before the temp dir is made: a Ctrl-C in between leaves nothing.
+tmp=""
 sim_pid=""
 daemon_pid=""
 view_pid=""
@@ -80,13 +81,14 @@ cleanup() {
 	# They do not see Ctrl-C (own session): stop them explicitly, daemon first.
 	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
 	[ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
-	rm -rf "$tmp"
+	[ -z "$tmp" ] || rm -rf "$tmp"
 	echo
 	echo "demo: stopped m7sim and m7bridged, removed $tmp"
 }
 trap cleanup EXIT
 # A closed terminal (or tmux server) sends HUP: clean up then too.
 trap 'exit 130' INT TERM HUP
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/m7bridge-demo.XXXXXX")
 
 demo_name=demo
 . scripts/demo-common.sh

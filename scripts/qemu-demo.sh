@@ -22,7 +22,8 @@ for p in "$fw" "$daemon" "$ctl"; do
 	[ -e "$p" ] || { echo "qemu-demo: $p was not built" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/m7bridge-qemu.XXXXXX")
+# The traps are set before the temp dir is made: a Ctrl-C in between leaves nothing.
+tmp=""
 qemu_pid=""
 daemon_pid=""
 feeder_pid=""
@@ -37,12 +38,13 @@ cleanup() {
 	for pid in $view_pid $daemon_pid $feeder_pid $qemu_pid; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
-	rm -rf "$tmp"
+	[ -z "$tmp" ] || rm -rf "$tmp"
 	echo
 	echo "qemu-demo: stopped QEMU, m7bridged and the feeder, removed $tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/m7bridge-qemu.XXXXXX")
 
 demo_name=qemu-demo
 . scripts/demo-common.sh
