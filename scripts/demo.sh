@@ -120,7 +120,7 @@ setsid "$m7sim" --link "$tmp/ttyRPMSG30" --ctl "$tmp/m7sim.ctl" --remoteproc "$r
 	--source "3:rate=0,loop=1" \
 	>"$tmp/m7sim.log" 2>&1 &
 sim_pid=$!
-wait_for "grep -q 'm7sim: link' '$tmp/m7sim.log' 2>/dev/null" "m7sim's link"
+wait_for "grep -q 'm7sim: link' '$tmp/m7sim.log' 2>/dev/null" "m7sim's link" "$sim_pid" m7sim
 
 cat >"$tmp/m7bridge.conf" <<CONF
 [daemon]
@@ -145,7 +145,7 @@ recovery_steps = resync,reopen,remoteproc
 CONF
 setsid "$daemon" --foreground --config "$tmp/m7bridge.conf" 2>"$tmp/m7bridged.log" &
 daemon_pid=$!
-wait_for "[ -S '$tmp/m7bridge.sock' ]" "m7bridged's socket"
+wait_for "[ -S '$tmp/m7bridge.sock' ]" "m7bridged's socket" "$daemon_pid" m7bridged
 
 ctlcmd="$ctl -s $tmp/m7bridge.sock"
 echo "demo: m7sim -> $tmp/ttyRPMSG30 -> m7bridged -> $tmp/m7bridge.sock"

@@ -53,7 +53,7 @@ demo_name=qemu-demo
 #    stops it, and run.sh stops QEMU and socat on its way out).
 setsid firmware/port/qemu/run.sh "$fw" "$tmp" >"$tmp/qemu.log" 2>&1 &
 qemu_pid=$!
-wait_for "[ -e '$tmp/ttyRPMSG30' ]" "QEMU's link pty"
+wait_for "[ -e '$tmp/ttyRPMSG30' ]" "QEMU's link pty" "$qemu_pid" QEMU
 
 # 2. The daemon on the link; the firmware starts once it opens the pty.
 cat >"$tmp/m7bridge.conf" <<CONF
@@ -70,12 +70,12 @@ recovery_steps = resync,reopen
 CONF
 setsid "$daemon" --foreground --config "$tmp/m7bridge.conf" 2>"$tmp/m7bridged.log" &
 daemon_pid=$!
-wait_for "[ -S '$tmp/m7bridge.sock' ]" "m7bridged's socket"
+wait_for "[ -S '$tmp/m7bridge.sock' ]" "m7bridged's socket" "$daemon_pid" m7bridged
 wait_for "'$ctl' -s '$tmp/m7bridge.sock' status --json 2>/dev/null | grep -q '\"state\":\"up\"'" \
-	"channel qemu up"
+	"channel qemu up" "$daemon_pid" m7bridged
 
 # 3. Something to capture: a line a second on the firmware's UART1.
-wait_for "[ -e '$tmp/sensor' ]" "the captured UART's pty"
+wait_for "[ -e '$tmp/sensor' ]" "the captured UART's pty" "$qemu_pid" QEMU
 (
 	n=0
 	while sleep 1; do

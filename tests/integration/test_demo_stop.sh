@@ -133,5 +133,25 @@ else
 	echo "ok - terminal gone # SKIP no script(1)"
 fi
 
+# A bad setting (DEMO_RATE is m7sim's capture rate): m7sim refuses it at once, and the
+# demo says so at once too, with m7sim's own message, rather than after a time-out.
+if [ "$demo" = demo.sh ]; then
+	start=$(date +%s)
+	out=$(TMPDIR=$tmpd DEMO_RATE=abc DEMO_NO_BUILD=1 scripts/demo.sh "$build" 2>&1 </dev/null)
+	rc=$? took=$(($(date +%s) - start))
+	if [ "$rc" -eq 0 ] || ! echo "$out" | grep -q "bad value for rate: 'abc'"; then
+		bad "DEMO_RATE=abc: exit $rc, output: $out"
+	elif ! echo "$out" | grep -q 'demo: m7sim exited before'; then
+		bad "DEMO_RATE=abc: the demo did not say that m7sim exited: $out"
+	elif [ "$took" -gt 5 ]; then
+		bad "DEMO_RATE=abc: the demo took ${took}s to give up on a dead m7sim"
+	elif [ -n "$(left)" ] || ls -d "$tmpd"/m7bridge-* >/dev/null 2>&1; then
+		bad "DEMO_RATE=abc: left processes or temp files"
+		reap
+	else
+		ok "DEMO_RATE=abc: m7sim's error at once, nothing left"
+	fi
+fi
+
 echo "# $fails failed"
 [ "$fails" -eq 0 ]
