@@ -7,15 +7,24 @@
 set -eu
 cd "$(dirname "$0")/.."
 arch=${1:-$(dpkg --print-architecture)}
+# What a missing set-up step would otherwise make fail deep in the build log.
+command -v dpkg-buildpackage >/dev/null 2>&1 ||
+	{ echo "build-debs: no dpkg-buildpackage: run scripts/setup-deps.sh packaging first" >&2; exit 1; }
+triplet=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null) ||
+	{ echo "build-debs: unknown architecture '$arch' (amd64, arm64)" >&2; exit 2; }
+native=$(dpkg --print-architecture)
+if [ "$arch" != "$native" ] && [ ! -d "build-cross-sysroot/usr/lib/$triplet" ]; then
+	echo "build-debs: no $arch libraries in build-cross-sysroot/: run scripts/setup-deps.sh packaging cross first (arm64 on $native)" >&2
+	exit 1
+fi
 dir=build-deb/$arch
 rm -rf "$dir"
 mkdir -p "$dir/src"
 git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$dir/src"
 set -- -us -uc -b
-if [ "$arch" != "$(dpkg --print-architecture)" ]; then
+if [ "$arch" != "$native" ]; then
 	# libevent-dev:arm64 may be unpacked in build-cross-sysroot/ rather than installed
 	# (see setup-deps.sh): -d skips the build-dependency check, pkg-config finds it.
-	triplet=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null)
 	PKG_CONFIG_LIBDIR=$PWD/build-cross-sysroot/usr/lib/$triplet/pkgconfig:/usr/lib/$triplet/pkgconfig:/usr/share/pkgconfig
 	export PKG_CONFIG_LIBDIR
 	set -- "$@" -a "$arch" -Pcross,nocheck -d
