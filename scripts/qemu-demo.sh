@@ -10,10 +10,18 @@ build=${1:-build}
 
 if [ "${DEMO_NO_BUILD:-0}" != 1 ]; then
 	scripts/setup-deps.sh
+	# Quiet unless it fails; then the end of what it said (ninja prints a compiler's
+	# errors on stdout).
+	quiet() {
+		out=$("$@" 2>&1) && return 0
+		echo "$out" | tail -n 30 >&2
+		echo "qemu-demo: '$*' failed" >&2
+		exit 1
+	}
 	# build.ninja, not the dir: a set-up cut short by Ctrl-C leaves the dir without it.
-	[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null
+	[ -f "$build/build.ninja" ] || quiet meson setup "$build"
 	echo "qemu-demo: building (the first build takes a minute or so)"
-	ninja -C "$build" >/dev/null
+	quiet ninja -C "$build"
 fi
 fw="$build/firmware/port/qemu/m7bridge-qemu.elf"
 daemon="$build/daemon/m7bridged"
