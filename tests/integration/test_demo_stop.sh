@@ -73,6 +73,8 @@ check_stopped() {
 		fi
 		sleep 0.1
 	done
+	wait "$demo_pid" 2>/dev/null
+	demo_rc=$?
 	# What it started may take a moment longer (the demo waits for them to exit).
 	i=0
 	while [ -n "$(left)" ] && [ "$i" -lt 50 ]; do
@@ -131,6 +133,22 @@ if command -v script >/dev/null; then
 	check_stopped "terminal gone" no-tty
 else
 	echo "ok - terminal gone # SKIP no script(1)"
+fi
+
+# The daemon dies under the demo (killed here): the demo ends at once, says which piece
+# ended and shows its log, which would otherwise go with the temp dir, and exits non-zero.
+if start_demo "daemon killed"; then
+	dpid=$(pgrep -f -- "$tmpd/m7bridge-[a-z]*\.[A-Za-z0-9]*/m7bridge.conf")
+	kill -KILL $dpid
+	check_stopped "daemon killed" no-tty
+	if [ "$demo_rc" -eq 0 ]; then
+		bad "daemon killed: the demo exited 0"
+	elif ! grep -q 'demo: the viewer ended; the end of the logs:' "$tmpd/demo.out" ||
+		! grep -q -- '^--- .*/m7bridged.log$' "$tmpd/demo.out"; then
+		bad "daemon killed: the demo did not say so: $(tail -n 5 "$tmpd/demo.out")"
+	else
+		ok "daemon killed: the demo said so, showed the logs, exited $demo_rc"
+	fi
 fi
 
 # A bad setting (DEMO_RATE is m7sim's capture rate): m7sim refuses it at once, and the
