@@ -105,3 +105,9 @@ echo
 "$ctl" -s "$tmp/m7bridge.sock" watch &
 view_pid=$!
 wait "$view_pid" || true
+# Here the viewer ended by itself (a signal runs the trap instead): the daemon went away.
+# Show the logs now, before the clean-up removes them with the temp dir.
+view_pid=""
+echo "qemu-demo: the viewer ended; the end of the logs:" >&2
+show_logs
+exit 1
