@@ -14,7 +14,15 @@ no_build=${DEMO_NO_BUILD:-0}
 [ "$no_build" = 1 ] || { echo "demo: checking the Debian packages"; scripts/setup-deps.sh; }
 
 # Shows the build's progress on one line: a first build takes a while on a small machine.
+# The line is cut to the terminal's width: a wrapped line cannot be redrawn in place.
+cols=$(stty size 2>/dev/null | cut -d' ' -f2)
+[ "${cols:-0}" -gt 10 ] 2>/dev/null || cols=80
 build_log=$(mktemp "${TMPDIR:-/tmp}/m7bridge-build.XXXXXX")
+# Ctrl-C during the build must not leave the log behind, nor the step running (a
+# background `meson setup` ignores SIGINT).
+step_pid=""
+trap '[ -z "$step_pid" ] || kill "$step_pid" 2>/dev/null; rm -f "$build_log"' EXIT
+trap 'exit 130' INT TERM HUP
 run_step() {
 	label=$1
 	shift
@@ -23,10 +31,14 @@ run_step() {
 	[ -t 1 ] || echo "demo: $label"
 	while kill -0 "$step_pid" 2>/dev/null; do
 		step=$(grep -o '^\[[0-9]*/[0-9]*\]' "$build_log" | tail -n 1)
-		[ -t 1 ] && printf '\rdemo: %s %s (%ss) ' "$label" "$step" "$(($(date +%s) - start))"
+		[ -t 1 ] && printf '\r%-*.*s' $((cols - 1)) $((cols - 1)) \
+			"demo: $label $step ($(($(date +%s) - start))s)"
 		sleep 0.5
 	done
-	if ! wait "$step_pid"; then
+	step_rc=0
+	wait "$step_pid" || step_rc=$?
+	step_pid=""
+	if [ "$step_rc" -ne 0 ]; then
 		echo
 		tail -n 30 "$build_log" >&2
 		rm -f "$build_log"
@@ -43,7 +55,7 @@ else
 fi
 [ "$no_build" = 1 ] || run_step "building" ninja -C "$build"
 rm -f "$build_log"
-if [ -t 1 ]; then printf '\r%60s\r' ""; fi
+if [ -t 1 ]; then printf '\r%*s\r' $((cols - 1)) ""; fi
 echo "demo: built in $(($(date +%s) - start))s"
 
 m7sim="$build/firmware/m7sim"
@@ -53,23 +65,30 @@ for p in "$m7sim" "$daemon"; do
 	[ -x "$p" ] || { echo "demo: $p was not built" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/m7bridge-demo.XXXXXX")
+# The traps are set before the temp dir is made: a Ctrl-C in between leaves nothing.
+tmp=""
 sim_pid=""
 daemon_pid=""
+view_pid=""
 cleanup() {
-	trap - EXIT INT TERM HUP
+	# Ignored, not reset: a second signal (Ctrl-C pressed twice, or the TERM and then the
+	# hang-up of a closing ssh session) must not cut the clean-up short.
+	trap '' INT TERM HUP
+	trap - EXIT
 	# A process already gone is no reason to stop cleaning up.
 	set +e
+	[ -n "$view_pid" ] && kill "$view_pid" 2>/dev/null && wait "$view_pid" 2>/dev/null
 	# They do not see Ctrl-C (own session): stop them explicitly, daemon first.
 	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
 	[ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
-	rm -rf "$tmp"
+	[ -z "$tmp" ] || rm -rf "$tmp"
 	echo
 	echo "demo: stopped m7sim and m7bridged, removed $tmp"
 }
 trap cleanup EXIT
 # A closed terminal (or tmux server) sends HUP: clean up then too.
 trap 'exit 130' INT TERM HUP
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/m7bridge-demo.XXXXXX")
 
 demo_name=demo
 . scripts/demo-common.sh
@@ -101,7 +120,7 @@ setsid "$m7sim" --link "$tmp/ttyRPMSG30" --ctl "$tmp/m7sim.ctl" --remoteproc "$r
 	--source "3:rate=0,loop=1" \
 	>"$tmp/m7sim.log" 2>&1 &
 sim_pid=$!
-wait_for "grep -q 'm7sim: link' '$tmp/m7sim.log' 2>/dev/null" "m7sim's link"
+wait_for "grep -q 'm7sim: link' '$tmp/m7sim.log' 2>/dev/null" "m7sim's link" "$sim_pid" m7sim
 
 cat >"$tmp/m7bridge.conf" <<CONF
 [daemon]
@@ -126,7 +145,7 @@ recovery_steps = resync,reopen,remoteproc
 CONF
 setsid "$daemon" --foreground --config "$tmp/m7bridge.conf" 2>"$tmp/m7bridged.log" &
 daemon_pid=$!
-wait_for "[ -S '$tmp/m7bridge.sock' ]" "m7bridged's socket"
+wait_for "[ -S '$tmp/m7bridge.sock' ]" "m7bridged's socket" "$daemon_pid" m7bridged
 
 ctlcmd="$ctl -s $tmp/m7bridge.sock"
 echo "demo: m7sim -> $tmp/ttyRPMSG30 -> m7bridged -> $tmp/m7bridge.sock"
@@ -139,10 +158,13 @@ echo "      echo 'corrupt 3' > $tmp/m7sim.ctl    # 3 frames with a bad CRC"
 echo "demo: ready after $(($(date +%s) - start))s; frames as they arrive (Ctrl-C stops everything):"
 echo
 
+# The viewer runs in the background and the shell waits for it: a shell runs its traps
+# only once a foreground command has ended, so `kill` or a hang-up would otherwise wait
+# for the viewer. Ctrl-C reaches the shell; its trap stops the viewer.
 if [ -x "$ctl" ]; then
-	"$ctl" -s "$tmp/m7bridge.sock" watch || true
+	"$ctl" -s "$tmp/m7bridge.sock" watch &
 else
-	python3 - "$tmp/m7bridge.sock" <<'PY' || true
+	python3 - "$tmp/m7bridge.sock" <<'PY' &
 import base64, json, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
@@ -162,3 +184,11 @@ except KeyboardInterrupt:
     pass
 PY
 fi
+view_pid=$!
+wait "$view_pid" || true
+# Here the viewer ended by itself (a signal runs the trap instead): the daemon went away.
+# Show the logs now, before the clean-up removes them with the temp dir.
+view_pid=""
+echo "demo: the viewer ended; the end of the logs:" >&2
+show_logs
+exit 1

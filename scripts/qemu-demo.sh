@@ -10,9 +10,18 @@ build=${1:-build}
 
 if [ "${DEMO_NO_BUILD:-0}" != 1 ]; then
 	scripts/setup-deps.sh
-	[ -d "$build" ] || meson setup "$build" >/dev/null
+	# Quiet unless it fails; then the end of what it said (ninja prints a compiler's
+	# errors on stdout).
+	quiet() {
+		out=$("$@" 2>&1) && return 0
+		echo "$out" | tail -n 30 >&2
+		echo "qemu-demo: '$*' failed" >&2
+		exit 1
+	}
+	# build.ninja, not the dir: a set-up cut short by Ctrl-C leaves the dir without it.
+	[ -f "$build/build.ninja" ] || quiet meson setup "$build"
 	echo "qemu-demo: building (the first build takes a minute or so)"
-	ninja -C "$build" >/dev/null
+	quiet ninja -C "$build"
 fi
 fw="$build/firmware/port/qemu/m7bridge-qemu.elf"
 daemon="$build/daemon/m7bridged"
@@ -21,23 +30,29 @@ for p in "$fw" "$daemon" "$ctl"; do
 	[ -e "$p" ] || { echo "qemu-demo: $p was not built" >&2; exit 1; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/m7bridge-qemu.XXXXXX")
+# The traps are set before the temp dir is made: a Ctrl-C in between leaves nothing.
+tmp=""
 qemu_pid=""
 daemon_pid=""
 feeder_pid=""
+view_pid=""
 cleanup() {
-	trap - EXIT INT TERM HUP
+	# Ignored, not reset: a second signal (Ctrl-C pressed twice, or the TERM and then the
+	# hang-up of a closing ssh session) must not cut the clean-up short.
+	trap '' INT TERM HUP
+	trap - EXIT
 	set +e
-	# Daemon first (it holds the link), then the feeder, then QEMU and its bridges.
-	for pid in $daemon_pid $feeder_pid $qemu_pid; do
+	# The viewer, the daemon (it holds the link), the feeder, then QEMU and its bridges.
+	for pid in $view_pid $daemon_pid $feeder_pid $qemu_pid; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
-	rm -rf "$tmp"
+	[ -z "$tmp" ] || rm -rf "$tmp"
 	echo
 	echo "qemu-demo: stopped QEMU, m7bridged and the feeder, removed $tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/m7bridge-qemu.XXXXXX")
 
 demo_name=qemu-demo
 . scripts/demo-common.sh
@@ -46,7 +61,7 @@ demo_name=qemu-demo
 #    stops it, and run.sh stops QEMU and socat on its way out).
 setsid firmware/port/qemu/run.sh "$fw" "$tmp" >"$tmp/qemu.log" 2>&1 &
 qemu_pid=$!
-wait_for "[ -e '$tmp/ttyRPMSG30' ]" "QEMU's link pty"
+wait_for "[ -e '$tmp/ttyRPMSG30' ]" "QEMU's link pty" "$qemu_pid" QEMU
 
 # 2. The daemon on the link; the firmware starts once it opens the pty.
 cat >"$tmp/m7bridge.conf" <<CONF
@@ -63,12 +78,12 @@ recovery_steps = resync,reopen
 CONF
 setsid "$daemon" --foreground --config "$tmp/m7bridge.conf" 2>"$tmp/m7bridged.log" &
 daemon_pid=$!
-wait_for "[ -S '$tmp/m7bridge.sock' ]" "m7bridged's socket"
+wait_for "[ -S '$tmp/m7bridge.sock' ]" "m7bridged's socket" "$daemon_pid" m7bridged
 wait_for "'$ctl' -s '$tmp/m7bridge.sock' status --json 2>/dev/null | grep -q '\"state\":\"up\"'" \
-	"channel qemu up"
+	"channel qemu up" "$daemon_pid" m7bridged
 
 # 3. Something to capture: a line a second on the firmware's UART1.
-wait_for "[ -e '$tmp/sensor' ]" "the captured UART's pty"
+wait_for "[ -e '$tmp/sensor' ]" "the captured UART's pty" "$qemu_pid" QEMU
 (
 	n=0
 	while sleep 1; do
@@ -85,4 +100,14 @@ echo "      $ctl -s $tmp/m7bridge.sock send -p 0 hi   # comes out of $tmp/sensor
 echo "      printf 'hello' > $tmp/sensor              # a FRAME on port 0"
 echo "qemu-demo: timestamps are the 25 MHz ticks of QEMU's timer; frames (Ctrl-C stops):"
 echo
-"$ctl" -s "$tmp/m7bridge.sock" watch || true
+# In the background under wait: a shell runs its traps only once a foreground command
+# has ended, so `kill` or a hang-up would otherwise wait for the viewer.
+"$ctl" -s "$tmp/m7bridge.sock" watch &
+view_pid=$!
+wait "$view_pid" || true
+# Here the viewer ended by itself (a signal runs the trap instead): the daemon went away.
+# Show the logs now, before the clean-up removes them with the temp dir.
+view_pid=""
+echo "qemu-demo: the viewer ended; the end of the logs:" >&2
+show_logs
+exit 1

@@ -105,7 +105,8 @@ cross() {
 		apt_update
 		mkdir -p "$sysroot"
 		(cd "$sysroot" && apt-get download -q "$p:arm64" >/dev/null 2>&1 &&
-			dpkg-deb -x "$p"_*_arm64.deb . && rm -f "$p"_*_arm64.deb)
+			dpkg-deb -x "$p"_*_arm64.deb . && rm -f "$p"_*_arm64.deb) ||
+			{ echo "setup-deps: cannot download and unpack $p:arm64 (try: apt-get download $p:arm64)" >&2; exit 1; }
 		# The .pc files name /usr: point them here. Library links were relative to the
 		# -dev package's own files: point them at the multiarch runtime libraries.
 		find "$sysroot/usr/lib/aarch64-linux-gnu/pkgconfig" -name '*.pc' \

@@ -129,5 +129,32 @@ tm capture-pane -p -t top | grep -q 'm7bridged ' && fail "top did not quit on q"
 tm send-keys -t demo C-c
 expect 'demo: stopped m7sim and m7bridged' 10
 [ -d "$dir" ] && fail "$dir still exists"
-echo "ok: demo explained stall, corrupt, send and reload; top fits 80x24"
+left=$(pgrep -f -- "$dir/")
+[ -z "$left" ] || fail "still running after Ctrl-C: $(echo "$left" | xargs ps -o args= -p)"
+
+# Ctrl-C at any point of the start-up (m7sim, the daemon, the viewer coming up): nothing
+# is left running and no temp file stays. The demos run with a temp dir of their own.
+tmpd=$(mktemp -d)
+trap 'tm kill-server 2>/dev/null; rm -rf "$tmpd"' EXIT
+for delay in 0.1 0.3 0.5 0.8 1.2; do
+	tm new-session -d -s early -x 80 -y 24 \
+		"cd '$src' && TMPDIR='$tmpd' DEMO_NO_BUILD=1 scripts/demo.sh '$build'; echo EARLY-EXIT; sleep 30"
+	sleep "$delay"
+	tm send-keys -t early C-c
+	i=0
+	# Ended: the pane says so, or the session is gone (Ctrl-C before the demo's traps
+	# were set ends the session's shell too).
+	while tm has-session -t early 2>/dev/null &&
+		! tm capture-pane -p -t early | grep -q EARLY-EXIT; do
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "Ctrl-C after ${delay}s: the demo still runs 10 s later"
+		sleep 0.1
+	done
+	sleep 0.3
+	left=$(pgrep -f -- "$tmpd/")
+	[ -z "$left" ] || fail "Ctrl-C after ${delay}s: still running: $(echo "$left" | xargs ps -o args= -p)"
+	[ -z "$(ls "$tmpd")" ] || fail "Ctrl-C after ${delay}s: left $(ls "$tmpd")"
+	tm kill-session -t early 2>/dev/null
+done
+echo "ok: demo explained stall, corrupt, send and reload; top fits 80x24; Ctrl-C at any point stops it all"
 exit 0

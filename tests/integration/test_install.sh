@@ -47,6 +47,12 @@ for f in CONFIG.md CLIENT-PROTOCOL.md RECOVERY.md m7bridge.conf.example; do
 	[ -n "$(find "$dest$prefix/share/doc" -path "*/m7bridge/$f" | head -1)" ] &&
 		ok "installed doc/m7bridge/$f" || bad "missing doc/m7bridge/$f"
 done
+# The installed docs name each other as docs/NAME.md: every one named is installed too.
+docdir=$(dirname "$(find "$dest$prefix/share/doc" -path '*/m7bridge/CONFIG.md' | head -1)")
+for name in $(cat "$docdir"/*.md | grep -o 'docs/[A-Za-z0-9_-]*\.md' | sort -u); do
+	[ -f "$docdir/${name#docs/}" ] && ok "installed $name, which the installed docs name" ||
+		bad "the installed docs name $name, which is not installed"
+done
 # m7sim is for PCs: installed only with -Dsim=true.
 sim=$(meson introspect "$build" --buildoptions | python3 -c \
 	'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="sim"))')
