@@ -78,6 +78,11 @@ def watch(path, ports, count, as_hex, on_connect, pos):
                       flush=True)
             elif cls == "HELLO":
                 pos.boot[obj["channel"]] = obj["boot_id"]
+            elif cls == "DROPPED":
+                # This client read too slowly: the daemon dropped objects for it.
+                print(f"m7watch: {obj.get('count')} objects dropped by the daemon: this "
+                      f"client fell behind ({obj.get('total')} in all)", file=sys.stderr,
+                      flush=True)
             elif cls == "REPLAY_GAP":
                 at_least = "" if obj["exact"] else "at least "
                 print(f"m7watch: {at_least}{obj['frames']} frames of {obj['channel']} were "

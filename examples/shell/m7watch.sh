@@ -1,7 +1,8 @@
 #!/bin/sh
 # Example: watch frames from m7bridged with socat and jq, one line per frame, payloads as
 # escaped text (JSON string syntax) or, with --hex, as hex. When the daemon goes away it
-# says so and connects again (frames sent meanwhile are not shown); it gives up with a
+# says so and connects again (frames sent meanwhile are not shown), and when the daemon
+# dropped objects for it (it read too slowly) it prints a line; it gives up with a
 # clear message when no daemon answers after RETRIES tries a second apart (default 10).
 # Usage: m7watch.sh [--hex] [SOCKET]   (environment: RETRIES)
 hex=0
@@ -39,7 +40,8 @@ while :; do
 	printf '%s\n' "$req" |
 		socat -t 1000000 - "UNIX-CONNECT:$sock" |
 		jq --unbuffered -r "(select(.class==\"FRAME\") | \"\\(.channel)/\\(.port) seq \\(.seq): \\($payload)\"),
-			(select(.class==\"STATE\") | \"state \\(.channel): \\(.state) (\\(.reason))\")"
+			(select(.class==\"STATE\") | \"state \\(.channel): \\(.state) (\\(.reason))\"),
+			(select(.class==\"DROPPED\") | \"\\(.count) objects dropped by the daemon: this client fell behind (\\(.total) in all)\")"
 	status=$?
 	[ "$status" -gt 128 ] && exit "$status"
 	# jq fails (status 2) on a line the daemon's end cut short: a lost connection too.

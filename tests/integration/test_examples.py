@@ -21,6 +21,7 @@ import itest_util
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 SOURCE = os.environ.get("M7B_SOURCE_ROOT", ".")
 C_EXAMPLE = os.path.join(BUILD, "examples", "m7watch")
+QT_EXAMPLE = os.path.join(BUILD, "examples", "m7watch-qt")
 PY_EXAMPLE = os.path.join(SOURCE, "examples", "python", "m7watch.py")
 SH_EXAMPLE = os.path.join(SOURCE, "examples", "shell", "m7watch.sh")
 TIMEOUT = 30.0
@@ -172,6 +173,47 @@ class Examples(unittest.TestCase):
                                        "--count", "1", "--retry", "0.1"], [])
         self.assertEqual(rc, 0, err)
         self.assertIn('seq 1: 5 bytes: "after"', out)
+
+    # --- losses the daemon reports: a client that fell behind, a replay that fell short --
+
+    DROPPED = b'{"class":"DROPPED","count":17,"total":40}\n'
+    GAP = (b'{"class":"REPLAY_GAP","channel":"m7","frames":1200,"exact":true,'
+           b'"first_boot_id":5,"first_seq":1001,"last_boot_id":5,"last_seq":2200}\n')
+
+    def losses(self):
+        return self.daemon([[frame(1, b"a"), self.DROPPED, self.GAP, frame(2, b"b")]])
+
+    def test_c_reports_losses(self):
+        self.losses()
+        rc, out, err = self.run_until([C_EXAMPLE, "-s", self.sock, "-n", "2"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 2: 1 bytes: "b"', out)
+        self.assertIn("17 objects dropped", err)
+        self.assertIn("1200 frames of m7 were lost", err)
+
+    def test_python_reports_losses(self):
+        self.losses()
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--count", "2"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 2: 1 bytes: "b"', out)
+        self.assertIn("17 objects dropped", err)
+        self.assertIn("1200 frames of m7 were lost", err)
+
+    def test_shell_reports_losses(self):
+        self.losses()
+        rc, out, err = self.run_until(["sh", SH_EXAMPLE, self.sock], ["seq 2:"])
+        self.assertIn("17 objects dropped", out)
+
+    def test_qt_reports_losses(self):
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("the Qt example is not built (no Qt 6)")
+        self.losses()
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        rc, out, err = self.run_until([QT_EXAMPLE, "--socket", self.sock, "--count", "2"],
+                                      [], env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("17 objects dropped", err)
 
     # --- a line that is not JSON -------------------------------------------------------
 
