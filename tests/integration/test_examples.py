@@ -226,6 +226,21 @@ class Examples(unittest.TestCase):
         self.assertIn("not a JSON object", err)
         self.assertNotIn("Traceback", err)
 
+    def test_python_bad_objects_skipped(self):
+        """JSON objects without the members their class has, or with a payload that is
+        not base64: skipped with a message, never a traceback."""
+        self.daemon([[b'{"class":"FRAME","channel":"m7"}\n', b'{"class":"STATE"}\n',
+                      b'{"class":"HELLO","channel":"m7"}\n',
+                      b'{"class":"REPLAY_GAP","frames":"many"}\n',
+                      b'{"class":"FRAME","channel":"m7","port":2,"seq":9,"data":"%%%"}\n',
+                      frame(1, b"ok")]])
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--count", "1"], [])
+        self.assertNotIn("Traceback", err)
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 1: 2 bytes: "ok"', out)
+        self.assertEqual(err.count("skipped"), 5, err)
+
     # --- command lines ---------------------------------------------------------------
 
     def test_c_bad_numbers_are_usage_errors(self):
