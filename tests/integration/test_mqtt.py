@@ -22,7 +22,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_testlib import MOSQUITTO, Broker, Subscriber, wait_for  # noqa: E402
+from ops_testlib import MOSQUITTO, Broker, Subscriber, free_port, wait_for  # noqa: E402
 
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
@@ -377,7 +377,82 @@ class Mqtt(unittest.TestCase):
         self.assertEqual(set(r.frames(2)), set(r.direct))
         st = wait_for(lambda: r.stats().get("broker_connected") and r.stats(), "stats")
         self.assertEqual(st["dropped"], 0)
-        self.assertIn("not reachable yet", r.tail())
+        # Said once, with the reason.
+        self.assertEqual(r.tail().count("Connection refused"), 1, r.tail())
+
+    def test_tls_handshake_failure_is_retried(self):
+        """A TLS handshake that fails (here a plain listener where TLS was expected, as
+        after a broker restarted with the wrong configuration) must not end the bridge's
+        reconnecting: once the right broker is back, it connects and publishes."""
+        openssl = shutil.which("openssl")
+        if not openssl:
+            self.skipTest("openssl is not installed: no certificates for a TLS broker")
+        r = self.rig()
+        d = os.path.join(r.dir, "tls")
+        os.mkdir(d)
+        # mosquitto started as root reads its files as the mosquitto user.
+        for path in (r.dir, d):
+            os.chmod(path, 0o755)
+
+        def ssl(*args):
+            subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True)
+        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.crt", "-days", "2", "-subj", "/CN=m7bridge test CA")
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
+            "-subj", "/CN=127.0.0.1")
+        with open(os.path.join(d, "ext"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\n")
+        ssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "srv.crt", "-days", "2", "-extfile", "ext")
+        for name in os.listdir(d):
+            os.chmod(os.path.join(d, name), 0o644)
+        # The TLS broker takes its port over later.
+        tls = Broker(d, port=free_port())
+        with open(tls.conf, "a") as f:
+            f.write(f"cafile {d}/ca.crt\ncertfile {d}/srv.crt\nkeyfile {d}/srv.key\n")
+        # Until then, a plain TCP listener on its port: it takes the bridge's ClientHello
+        # and closes, as a broker without TLS does.
+        plain = socket.socket()
+        plain.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        plain.bind(("127.0.0.1", tls.port))
+        plain.listen(4)
+        self.addCleanup(plain.close)
+        hellos = []
+
+        def serve():
+            try:
+                while True:
+                    c, _ = plain.accept()
+                    with c:
+                        c.settimeout(10)
+                        hellos.append(c.recv(1))
+            except OSError:
+                pass
+        threading.Thread(target=serve, daemon=True).start()
+        self.addCleanup(tls.stop)
+        conf = os.path.join(d, "bridge.conf")
+        with open(conf, "w") as f:
+            f.write(f"[broker]\nhost = 127.0.0.1\nport = {tls.port}\ntls = true\n"
+                    f"ca_file = {d}/ca.crt\nreconnect_min_s = 1\nreconnect_max_s = 1\n"
+                    f"[topics]\nprefix = {PREFIX}\nhost = tlshost\n")
+        log = os.path.join(d, "bridge.log")
+        with open(log, "wb") as out:
+            p = subprocess.Popen([BRIDGE, "-c", conf, "-s", r.sock],
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+
+        def said():
+            with open(log, errors="replace") as f:
+                return f.read()
+        # A TLS record (0x16, handshake) on a plain connection: refused.
+        wait_for(lambda: b"\x16" in hellos, "the bridge's TLS handshake")
+        plain.close()
+        tls.start()
+        wait_for(lambda: "connected to 127.0.0.1" in said(),
+                 "the bridge to connect to the TLS broker")
+        self.assertIn("connection failed", said())
+        p.terminate()
+        self.assertEqual(p.wait(30), 0, said())
 
     def test_qos0_stalled_broker_bounded(self):
         """QoS 0 against a broker that stops reading: libmosquitto would queue without
