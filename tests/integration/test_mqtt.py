@@ -639,10 +639,60 @@ class Mqtt(unittest.TestCase):
                                    "m7bridge-mqtt.conf.example")
             rr = subprocess.run([BRIDGE, "-c", example, "--check-config"],
                                 capture_output=True, text=True)
+            # Its CA bundle is Debian's (package ca-certificates): named when absent.
+            if not os.path.exists("/etc/ssl/certs/ca-certificates.crt"):
+                self.assertEqual(rr.returncode, 78, rr.stderr)
+                self.assertIn("ca_file /etc/ssl/certs/ca-certificates.crt", rr.stderr)
+                return
             self.assertEqual(rr.returncode, 0, rr.stderr)
             self.assertIn("tls=yes", rr.stdout)
         finally:
             shutil.rmtree(d)
+
+
+    def test_bad_config_named_where_it_is(self):
+        """Each bad configuration is refused by --check-config (exit 78) with the line it
+        is on, or the settings it is about when it spans several; TLS settings the
+        bridge could not start with are among them."""
+        d = tempfile.mkdtemp(prefix="m7b-mqtt-conf-")
+        self.addCleanup(shutil.rmtree, d, True)
+        p = os.path.join(d, "bad.conf")
+        ca = os.path.join(d, "ca.crt")
+        with open(ca, "w") as f:
+            f.write("not checked here: readable is enough\n")
+        cases = (
+            # A syntax error before a bad setting is the first error, at its line.
+            ("[broker\nport = 0\n", f"{p} line 1: syntax error"),
+            # A line longer than libinih's buffer, at its own line, not the next one.
+            ("[broker]\npassword = " + "p" * 240 + "\nport = 1\n", f"{p} line 2: syntax error"),
+            ("[broker]\nreconnect_min_s = 5\nreconnect_max_s = 2\n",
+             f"{p}: reconnect_max_s is below reconnect_min_s"),
+            ("[broker]\ntls = true\n", f"{p}: tls = true needs ca_file or ca_path"),
+            ("[broker]\ntls = true\nca_file = /nonexistent/ca.crt\n",
+             f"{p}: ca_file /nonexistent/ca.crt: No such file or directory"),
+            (f"[broker]\ntls = true\nca_file = {ca}\ncert_file = {ca}\n",
+             f"{p}: cert_file and key_file go together"),
+            (f"[broker]\nca_file = {ca}\npassword = secret\n",
+             f"{p}: TLS files are set but tls is false"))
+        for text, want in cases:
+            with open(p, "w") as f:
+                f.write(text)
+            rr = subprocess.run([BRIDGE, "-c", p, "--check-config"], capture_output=True,
+                                text=True)
+            self.assertEqual(rr.returncode, 78, text)
+            self.assertIn(f"m7bridge-mqtt: {want}", rr.stderr, text)
+        # Long comments are fine, and so are TLS settings that hold together.
+        with open(p, "w") as f:
+            f.write("[broker]\n# " + "c" * 300 + f"\ntls = true\nca_file = {ca}\nport = 8883\n")
+        rr = subprocess.run([BRIDGE, "-c", p, "--check-config"], capture_output=True,
+                            text=True)
+        self.assertEqual(rr.returncode, 0, rr.stderr)
+        self.assertIn(":8883 tls=yes", rr.stdout)
+        missing = os.path.join(d, "missing.conf")
+        rr = subprocess.run([BRIDGE, "-c", missing, "--check-config"], capture_output=True,
+                            text=True)
+        self.assertEqual(rr.returncode, 78)
+        self.assertEqual(rr.stderr, f"m7bridge-mqtt: {missing}: No such file or directory\n")
 
 
 if __name__ == "__main__":

@@ -814,6 +814,29 @@ static void bridge_drain(struct bridge *b)
 			queued + (size_t)inflight, queued, inflight, b->dropped);
 }
 
+/* The TLS files, read as the bridge will read them: a path that is wrong, or a file its
+ * user may not read, is a configuration error now rather than a failed start. */
+static int tls_files_readable(const struct mqc *c, char *msg, size_t msg_cap)
+{
+	const struct {
+		const char *key, *path;
+	} files[] = {{"ca_file", c->ca_file},
+		     {"ca_path", c->ca_path},
+		     {"cert_file", c->cert_file},
+		     {"key_file", c->key_file}};
+
+	for (size_t i = 0; c->tls && i < sizeof(files) / sizeof(files[0]); i++) {
+		if (files[i].path[0] && access(files[i].path, R_OK) < 0) {
+			int e = errno;
+
+			snprintf(msg, msg_cap, "%s %s: %s", files[i].key, files[i].path,
+				 strerror(e));
+			return -e;
+		}
+	}
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -868,10 +891,15 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/m7bridge/mqtt.conf", M7B_SYSCONFDIR);
 	int r = mqc_load(&b.conf, config ? config : path, msg, sizeof(msg));
 
-	if (r > 0 || (r < 0 && (config || r != -ENOENT))) {
-		fprintf(stderr, "m7bridge-mqtt: %s%s%d: %s\n", config ? config : path,
-			r > 0 ? " line " : "", r > 0 ? r : 0, msg);
+	if (r > 0) {
+		fprintf(stderr, "m7bridge-mqtt: %s line %d: %s\n", config ? config : path, r, msg);
 		return 78; /* EX_CONFIG */
+	}
+	/* An absent default file means the defaults; a file named with -c must be there. */
+	if ((r < 0 && (config || r != -ENOENT)) || (r = mqc_check(&b.conf, msg, sizeof(msg))) < 0 ||
+	    (r = tls_files_readable(&b.conf, msg, sizeof(msg))) < 0) {
+		fprintf(stderr, "m7bridge-mqtt: %s: %s\n", config ? config : path, msg);
+		return 78;
 	}
 	if (sock)
 		snprintf(b.conf.socket, sizeof(b.conf.socket), "%s", sock);
