@@ -8,6 +8,7 @@ against the daemon's STATUS and INCIDENTS. Exit 77 (skip) without the parser or 
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -249,6 +250,26 @@ class Exporter(unittest.TestCase):
             self.assertEqual(r.returncode, 2, args)
             self.assertIn(args[1], r.stderr)
         self.assertFalse(os.path.exists(self.rig.prom + ".x"))
+
+    def test_zy_daemon_hung(self):
+        """A daemon that stops answering (stopped, or stuck) costs one scrape the call's
+        timeout; the scrapes after it answer at once with m7bridge_up 0 instead of each
+        waiting for it in turn, and up 1 comes back once the daemon does."""
+        daemon = self.rig.procs["daemon"]
+        daemon.send_signal(signal.SIGSTOP)
+        try:
+            self.get()  # the one that waits for the call's timeout
+            for _ in range(3):
+                t0 = time.monotonic()
+                code, text, _ = self.get()
+                took = time.monotonic() - t0
+                self.assertEqual(code, 200)
+                self.assertIn("\nm7bridge_up 0\n", text)
+                # The call's own timeout is 2 s: well under it means no call was made.
+                self.assertLess(took, 1.0, "a scrape waited for the hung daemon again")
+        finally:
+            daemon.send_signal(signal.SIGCONT)
+        wait_for(lambda: "\nm7bridge_up 1\n" in self.get()[1], "up 1 once it answers")
 
     def test_zz_daemon_restart(self):
         # Last (zz): stops the daemon. The exporter keeps answering, says up 0, reconnects.

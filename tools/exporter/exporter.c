@@ -31,6 +31,9 @@ struct exporter {
 	const char *socket, *textfile;
 	bool watch_frames;
 	int interval_s;
+	/* A call went unanswered: no more calls (each would hold the loop, and every
+	 * scrape queued behind it, for the call's timeout) until the daemon sends again. */
+	bool unanswered;
 	struct mx_model model;
 };
 
@@ -40,6 +43,9 @@ static void exporter_on_event(void *arg, const struct m7b_event *ev)
 	struct exporter *x = arg;
 	cJSON *o = cJSON_ParseWithLength(ev->line, ev->line_len);
 
+	if (x->unanswered)
+		fprintf(stderr, "m7bridge-exporter: m7bridged answers again\n");
+	x->unanswered = false; /* the daemon is alive: the late reply, or any object */
 	if (o && mx_model_apply(&x->model, o) < 0)
 		fprintf(stderr, "m7bridge-exporter: out of memory\n");
 	cJSON_Delete(o);
@@ -48,6 +54,7 @@ static void exporter_on_event(void *arg, const struct m7b_event *ev)
 static void exporter_on_up(void *arg, unsigned long reconnects)
 {
 	((struct exporter *)arg)->model.reconnects = reconnects;
+	((struct exporter *)arg)->unanswered = false;
 }
 
 /* The daemon's pid from the socket's peer credentials: no privilege needed. */
@@ -72,13 +79,16 @@ static int render(struct exporter *x, bool om, struct mx_buf *out)
 	struct mx_proc proc = {0};
 	struct m7b_client *c = follow_client(x->follow);
 
-	if (m7b_client_connected(c) && m7b_client_status(c, &st) == 0) {
+	int r = m7b_client_connected(c) && !x->unanswered ? m7b_client_status(c, &st) : -ENOTCONN;
+
+	if (r == 0) {
 		status = cJSON_ParseWithLength(st->line, st->line_len);
 		int pid = daemon_pid(x);
 
 		if (pid > 0)
 			(void)mx_proc_read("/proc", pid, &proc);
-		if (m7b_client_incidents(c, NULL, &inc) == 0) {
+		r = m7b_client_incidents(c, NULL, &inc);
+		if (r == 0) {
 			cJSON *o = cJSON_ParseWithLength(inc->line, inc->line_len);
 
 			if (o)
@@ -86,7 +96,13 @@ static int render(struct exporter *x, bool om, struct mx_buf *out)
 			cJSON_Delete(o);
 		}
 	}
-	int r = mx_render(&x->model, status, &proc, om, out);
+	if (r == -ETIMEDOUT) {
+		fprintf(stderr,
+			"m7bridge-exporter: m7bridged did not answer in time: m7bridge_up 0 "
+			"until it sends again\n");
+		x->unanswered = true;
+	}
+	r = mx_render(&x->model, status, &proc, om, out);
 
 	cJSON_Delete(status);
 	m7b_event_free(st);
