@@ -380,6 +380,22 @@ class Mqtt(unittest.TestCase):
         # Said once, with the reason.
         self.assertEqual(r.tail().count("Connection refused"), 1, r.tail())
 
+    def test_daemon_restart_under_the_bridge(self):
+        """m7bridged restarts while frames stream: the bridge reconnects on its own, says
+        so in its stats, and what the new daemon streams arrives."""
+        r = self.rig()
+        r.start_sim("2:rate=50,size=8,pattern=counter")
+        wait_for(lambda: len(r.frames(2)) >= 5, "frames before the restart")
+        self.assertEqual(r.stop("daemon"), 0)
+        wait_for(lambda: r.stats().get("daemon_connected") is False, "stats: daemon gone")
+        before = len(r.frames(2))
+        r.start("daemon", [DAEMON, "-f", "-s", r.sock, "-C", f"m7={r.link}"])
+        wait_for(lambda: r.stats().get("daemon_connected") is True, "stats: daemon back")
+        wait_for(lambda: len(r.frames(2)) >= before + 5, "frames after the restart")
+        st = r.stats()
+        self.assertEqual(st["dropped"], 0, st)
+        self.assertTrue(st["broker_connected"], st)
+
     def test_tls_handshake_failure_is_retried(self):
         """A TLS handshake that fails (here a plain listener where TLS was expected, as
         after a broker restarted with the wrong configuration) must not end the bridge's
