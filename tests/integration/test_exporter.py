@@ -7,6 +7,7 @@ against the daemon's STATUS and INCIDENTS. Exit 77 (skip) without the parser or 
 """
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -250,6 +251,44 @@ class Exporter(unittest.TestCase):
             self.assertEqual(r.returncode, 2, args)
             self.assertIn(args[1], r.stderr)
         self.assertFalse(os.path.exists(self.rig.prom + ".x"))
+
+    def test_out_of_descriptors(self):
+        """More connections than the exporter has file descriptors: it stops accepting for
+        a moment and says so once, instead of spinning on accept() and writing a warning
+        for every failed call; once they are closed it serves scrapes again."""
+        lim = 32
+
+        def low_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (lim, lim))
+        log = os.path.join(self.rig.dir, "fd.log")
+        with open(log, "wb") as out:
+            p = subprocess.Popen([EXPORTER, "-s", self.rig.sock, "-l", "127.0.0.1:0"],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=out, preexec_fn=low_limit)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        port = int(p.stdout.readline().decode().rsplit(" ", 1)[1])
+        p.stdout.close()
+        socks = []
+        try:
+            for _ in range(lim * 2):  # the kernel's backlog takes what the exporter cannot
+                socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            time.sleep(1.0)  # long enough for a spinning accept() loop to show
+            with open(log, errors="replace") as f:
+                lines = f.read().splitlines()
+            self.assertLess(len(lines), 10, f"{len(lines)} lines, first {lines[:3]}")
+        finally:
+            for s in socks:
+                s.close()
+
+        def scraped():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+        wait_for(scraped, "a scrape once the connections are gone")
+        p.terminate()
+        self.assertEqual(p.wait(TIMEOUT), 0)
 
     def test_zy_daemon_hung(self):
         """A daemon that stops answering (stopped, or stuck) costs one scrape the call's

@@ -14,6 +14,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/util.h>
 
 #include "m7bridge/client.h"
 #include "config.h"
@@ -174,6 +176,65 @@ static void exporter_on_textfile(evutil_socket_t fd, short what, void *arg)
 	mx_buf_free(&b);
 }
 
+/* accept() failed. Out of file descriptors (too many scrapers at once), it would fail
+ * again at once, and libevent would call it again at once: a busy loop that logs each
+ * failure. Accepting pauses for a second instead, and the failure is said once. */
+static void exporter_on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	evconnlistener_enable(arg);
+}
+
+static void exporter_on_accept_error(struct evconnlistener *l, void *arg)
+{
+	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {1, 0};
+
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
+		return; /* a connection that went away before it was accepted */
+	fprintf(stderr, "m7bridge-exporter: cannot accept connections: %s; pausing 1 s\n",
+		strerror(e));
+	/* Disabled, the listener reports nothing more until the timer enables it again. */
+	evconnlistener_disable(l);
+	if (event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, exporter_on_accept_resume,
+			    l, &tv) < 0)
+		evconnlistener_enable(l);
+}
+
+/* The HTTP socket, as evhttp_bind_socket() makes it, but with an accept error handler. */
+static struct evhttp_bound_socket *exporter_listen(struct exporter *x, const char *host,
+						   unsigned short port)
+{
+	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+					.ai_socktype = SOCK_STREAM,
+					.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG},
+			       *ai = NULL;
+	struct evconnlistener *l;
+	char ps[8];
+
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (evutil_getaddrinfo(host, ps, &hints, &ai) != 0 || !ai) {
+		errno = EADDRNOTAVAIL;
+		return NULL;
+	}
+	l = evconnlistener_new_bind(x->base, NULL, NULL,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+					    LEV_OPT_CLOSE_ON_EXEC,
+				    128, ai->ai_addr, (int)ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+	if (!l)
+		return NULL;
+	struct evhttp_bound_socket *bs = evhttp_bind_listener(x->http, l);
+
+	if (!bs) {
+		evconnlistener_free(l);
+		return NULL;
+	}
+	/* After evhttp_bind_listener, which sets its own accept callback; evhttp_free()
+	 * frees the listener. */
+	evconnlistener_set_error_cb(l, exporter_on_accept_error);
+	return bs;
+}
+
 static void exporter_on_signal(evutil_socket_t fd, short what, void *arg)
 {
 	event_base_loopexit(((struct exporter *)arg)->base, NULL);
@@ -319,7 +380,7 @@ int main(int argc, char **argv)
 		evhttp_set_max_body_size(x.http, 0);
 		evhttp_set_timeout(x.http, 10);
 		evhttp_set_gencb(x.http, exporter_on_http, &x);
-		bs = evhttp_bind_socket_with_handle(x.http, host, port);
+		bs = exporter_listen(&x, host, port);
 		if (!bs) {
 			fprintf(stderr, "m7bridge-exporter: cannot listen on %s: %s\n", listen,
 				strerror(errno));
