@@ -663,8 +663,10 @@ static void *bridge_net(void *arg)
 			pthread_mutex_unlock(&b->lock);
 			continue;
 		}
-		/* A lost connection is reported by on_disconnect; anything else here. */
-		if (r != MOSQ_ERR_NO_CONN && r != MOSQ_ERR_CONN_LOST && r != said) {
+		/* A lost connection is reported by on_disconnect, a refused one by
+		 * on_connect; anything else here. */
+		if (r != MOSQ_ERR_NO_CONN && r != MOSQ_ERR_CONN_LOST &&
+		    r != MOSQ_ERR_CONN_REFUSED && r != said) {
 			fprintf(stderr,
 				"m7bridge-mqtt: broker %s:%d: connection failed (%s); retrying "
 				"(backoff %d..%d s)\n",
