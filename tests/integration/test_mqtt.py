@@ -396,6 +396,44 @@ class Mqtt(unittest.TestCase):
         self.assertEqual(st["dropped"], 0, st)
         self.assertTrue(st["broker_connected"], st)
 
+    def test_broker_refusing_auth(self):
+        """A broker that refuses the bridge (not authorised) is said so, and retried: once
+        the broker lets it in, the bridge is online without a restart."""
+        d = tempfile.mkdtemp(prefix="m7b-mqtt-auth-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)  # mosquitto started as root runs as the mosquitto user
+        b = Broker(d)
+        self.addCleanup(b.stop)
+        with open(b.conf) as f:
+            open_conf = f.read()
+        with open(b.conf, "w") as f:
+            f.write(open_conf.replace("allow_anonymous true", "allow_anonymous false"))
+        b.start()
+        conf = os.path.join(d, "bridge.conf")
+        with open(conf, "w") as f:
+            f.write(f"[broker]\nhost = 127.0.0.1\nport = {b.port}\nreconnect_min_s = 1\n"
+                    f"reconnect_max_s = 1\n[topics]\nprefix = {PREFIX}\nhost = authhost\n")
+        log = os.path.join(d, "bridge.log")
+        with open(log, "wb") as out:
+            p = subprocess.Popen([BRIDGE, "-c", conf, "-s", os.path.join(d, "none.sock")],
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+
+        def said():
+            with open(log, errors="replace") as f:
+                return f.read()
+        wait_for(lambda: said().count("not authorised") >= 2, "refusals, retried")
+        b.stop()
+        with open(b.conf, "w") as f:
+            f.write(open_conf)
+        b.start()
+        sub = Subscriber(b.port, f"{PREFIX}/authhost/bridge", client_id="auth-sub")
+        self.addCleanup(sub.close)
+        wait_for(lambda: (f"{PREFIX}/authhost/bridge", b"online") in
+                 [(t, pl) for t, pl, _ in sub.take()], "the bridge online")
+        p.terminate()
+        self.assertEqual(p.wait(30), 0, said())
+
     def test_tls_handshake_failure_is_retried(self):
         """A TLS handshake that fails (here a plain listener where TLS was expected, as
         after a broker restarted with the wrong configuration) must not end the bridge's
