@@ -434,32 +434,77 @@ class Mqtt(unittest.TestCase):
         p.terminate()
         self.assertEqual(p.wait(30), 0, said())
 
-    def test_tls_handshake_failure_is_retried(self):
-        """A TLS handshake that fails (here a plain listener where TLS was expected, as
-        after a broker restarted with the wrong configuration) must not end the bridge's
-        reconnecting: once the right broker is back, it connects and publishes."""
+    def tls_files(self, parent):
+        """A CA, a server certificate for 127.0.0.1 and a client certificate, in
+        parent/tls (readable by mosquitto, which drops root for its own user)."""
         openssl = shutil.which("openssl")
         if not openssl:
             self.skipTest("openssl is not installed: no certificates for a TLS broker")
-        r = self.rig()
-        d = os.path.join(r.dir, "tls")
+        d = os.path.join(parent, "tls")
         os.mkdir(d)
-        # mosquitto started as root reads its files as the mosquitto user.
-        for path in (r.dir, d):
+        for path in (parent, d):
             os.chmod(path, 0o755)
 
         def ssl(*args):
             subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True)
         ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
             "-out", "ca.crt", "-days", "2", "-subj", "/CN=m7bridge test CA")
-        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
-            "-subj", "/CN=127.0.0.1")
         with open(os.path.join(d, "ext"), "w") as f:
             f.write("subjectAltName=IP:127.0.0.1\n")
-        ssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "srv.crt", "-days", "2", "-extfile", "ext")
+        for name, subj, ext in (("srv", "/CN=127.0.0.1", ["-extfile", "ext"]),
+                                ("cli", "/CN=board-17", [])):
+            ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
+                f"{name}.csr", "-subj", subj)
+            ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", *ext)
         for name in os.listdir(d):
             os.chmod(os.path.join(d, name), 0o644)
+        return d
+
+    def test_tls_client_certificate(self):
+        """A broker that requires a client certificate: without one the bridge says the
+        connection failed (the broker ends it during the handshake) and keeps trying;
+        with cert_file and key_file it connects and publishes."""
+        d = self.tls_files(tempfile.mkdtemp(prefix="m7b-mqtt-cert-"))
+        self.addCleanup(shutil.rmtree, os.path.dirname(d), True)
+        b = Broker(d)
+        self.addCleanup(b.stop)
+        with open(b.conf, "a") as f:
+            f.write(f"cafile {d}/ca.crt\ncertfile {d}/srv.crt\nkeyfile {d}/srv.key\n"
+                    "require_certificate true\n")
+        b.start()
+        base = (f"[broker]\nhost = 127.0.0.1\nport = {b.port}\ntls = true\n"
+                f"ca_file = {d}/ca.crt\nreconnect_min_s = 1\nreconnect_max_s = 1\n")
+        log = os.path.join(d, "bridge.log")
+
+        def run(extra):
+            conf = os.path.join(d, "bridge.conf")
+            with open(conf, "w") as f:
+                f.write(base + extra + f"[topics]\nprefix = {PREFIX}\nhost = certhost\n")
+            with open(log, "wb") as out:
+                p = subprocess.Popen([BRIDGE, "-c", conf, "-s", os.path.join(d, "none.sock")],
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+            return p
+
+        def said():
+            with open(log, errors="replace") as f:
+                return f.read()
+        p = run("")
+        wait_for(lambda: "connection failed" in said(), "the bridge to say it failed")
+        p.terminate()
+        self.assertEqual(p.wait(30), 0, said())
+        p = run(f"cert_file = {d}/cli.crt\nkey_file = {d}/cli.key\n")
+        wait_for(lambda: "connected to 127.0.0.1" in said(), "the bridge connected")
+        p.terminate()
+        self.assertEqual(p.wait(30), 0, said())
+
+    def test_tls_handshake_failure_is_retried(self):
+        """A TLS handshake that fails (here a plain listener where TLS was expected, as
+        after a broker restarted with the wrong configuration) must not end the bridge's
+        reconnecting: once the right broker is back, it connects and publishes."""
+        r = self.rig()
+        d = self.tls_files(r.dir)
         # The TLS broker takes its port over later.
         tls = Broker(d, port=free_port())
         with open(tls.conf, "a") as f:

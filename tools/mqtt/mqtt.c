@@ -639,6 +639,7 @@ static void *bridge_net(void *arg)
 {
 	struct bridge *b = arg;
 	int delay = b->conf.reconnect_min_s, said = MOSQ_ERR_SUCCESS;
+	bool accepted = false; /* the broker accepted the connection that just ended */
 	int64_t stop_by = 0;
 
 	for (;;) {
@@ -656,6 +657,7 @@ static void *bridge_net(void *arg)
 		}
 		if (b->connack) {
 			b->connack = false;
+			accepted = true;
 			delay = b->conf.reconnect_min_s;
 			said = MOSQ_ERR_SUCCESS;
 		}
@@ -663,10 +665,11 @@ static void *bridge_net(void *arg)
 			pthread_mutex_unlock(&b->lock);
 			continue;
 		}
-		/* A lost connection is reported by on_disconnect, a refused one by
-		 * on_connect; anything else here. */
-		if (r != MOSQ_ERR_NO_CONN && r != MOSQ_ERR_CONN_LOST &&
-		    r != MOSQ_ERR_CONN_REFUSED && r != said) {
+		/* A connection lost after it was accepted is reported by on_disconnect, a
+		 * refused one by on_connect, a connect that failed at once below; any other
+		 * end of a connection the broker never accepted here (the broker closing it
+		 * during the TLS handshake, say, for want of a client certificate). */
+		if (!accepted && r != MOSQ_ERR_NO_CONN && r != MOSQ_ERR_CONN_REFUSED && r != said) {
 			fprintf(stderr,
 				"m7bridge-mqtt: broker %s:%d: connection failed (%s); retrying "
 				"(backoff %d..%d s)\n",
@@ -675,6 +678,7 @@ static void *bridge_net(void *arg)
 				b->conf.reconnect_min_s, b->conf.reconnect_max_s);
 			said = r;
 		}
+		accepted = false;
 		bool stop = net_backoff(b, delay);
 
 		pthread_mutex_unlock(&b->lock);
