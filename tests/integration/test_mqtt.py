@@ -664,6 +664,28 @@ class Mqtt(unittest.TestCase):
                         "echoed frame")
         self.assertEqual(json.loads(echo[0])["data"], base64.b64encode(b"fine").decode())
 
+    def test_send_pending_when_the_daemon_dies_gets_a_result(self):
+        """A send forwarded to the daemon that dies before it answers: the sender gets a
+        result (code lost) once the bridge is connected again, not silence."""
+        r = self.rig(commands__allow_send="true")
+        r.start_sim("1:rate=0,loop=1")
+        wait_for(lambda: any(json.loads(p)["state"] == "up" for t, p, _ in r.sub.take()
+                             if t.endswith("/m7/state")), "state up")
+        base = f"{PREFIX}/{NODE}/m7"
+        r.sim_cmd("stall")  # the M7 takes nothing: the daemon holds the send
+        r.sub.publish(f"{base}/1/send", b"pending")
+        wait_for(lambda: r.status()["channels"][0]["send_queue"] >= 1,
+                 "the send waiting in the daemon")
+        daemon = r.procs.pop("daemon")
+        daemon.kill()  # no goodbye: the send is never answered
+        daemon.wait()
+        r.sim_cmd("resume")
+        r.start("daemon", [DAEMON, "-f", "-s", r.sock, "-C", f"m7={r.link}"])
+        res = wait_for(lambda: [json.loads(p) for t, p, _ in r.sub.take()
+                                if t == f"{base}/1/send/result"], "the send's result")
+        self.assertEqual(res[0].get("code"), "lost", res)
+        self.assertFalse(res[0]["ok"])
+
     def test_retained_send_refused(self):
         """A retained send is handed to every new subscription: carried out, it would go to
         the UART again at every start of the bridge. It is refused, with a result."""

@@ -550,12 +550,20 @@ static void bridge_on_event(void *arg, const struct m7b_event *ev)
 	}
 }
 
-/* A new daemon connection: requests sent on the old one will not be answered. */
+/* A new daemon connection: requests sent on the old one will not be answered. Each send
+ * among them still gets its result: the sender must not wait for one forever. */
 static void bridge_on_up(void *arg, unsigned long reconnects)
 {
 	struct bridge *b = arg;
 
 	b->incidents_id = 0;
+	for (size_t k = 0; k < MAX_PENDING; k++)
+		if (b->pend[k].id)
+			send_result(
+				b, b->pend[k].channel, b->pend[k].port,
+				"{\"ok\":false,\"code\":\"lost\",\"message\":\"the connection "
+				"to the daemon was lost before it answered: the bytes may or may "
+				"not have reached the M7\"}");
 	memset(b->pend, 0, sizeof(b->pend));
 	ask_incidents(b);
 }
