@@ -10,6 +10,14 @@ hex=0
 sock=${1:-${M7BRIDGE_SOCKET:-/run/m7bridge/m7bridge.sock}}
 retries=${RETRIES:-10}
 
+# Without them every pipeline below would fail at once, and look like a lost connection.
+for tool in socat jq; do
+	command -v "$tool" >/dev/null 2>&1 || {
+		echo "m7watch.sh: needs $tool (Debian: apt install $tool)" >&2
+		exit 127
+	}
+done
+
 # Waits for the daemon's socket to take a connection, RETRIES tries a second apart.
 wait_daemon() {
 	i=1
@@ -46,4 +54,6 @@ while :; do
 	[ "$status" -gt 128 ] && exit "$status"
 	# jq fails (status 2) on a line the daemon's end cut short: a lost connection too.
 	echo "m7watch.sh: the daemon closed the connection; reconnecting" >&2
+	# A daemon that closes each connection at once must not be hammered.
+	sleep 1
 done

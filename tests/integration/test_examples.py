@@ -125,6 +125,19 @@ class Examples(unittest.TestCase):
             p.stderr.close()
         return (None if stopped else p.returncode), "".join(out), "".join(err)
 
+    def run_until_timeout(self, argv, seconds):
+        """Runs argv for that long (or until it exits); returns (exit status or None,
+        stdout, stderr)."""
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            out, err = p.communicate(timeout=seconds)
+            return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGTERM)
+            out, err = p.communicate(timeout=TIMEOUT)
+            return None, out.decode(errors="replace"), err.decode(errors="replace")
+
     # --- a daemon that goes away in the middle of a line, then comes back -------------
 
     def cut_mid_line(self):
@@ -157,6 +170,30 @@ class Examples(unittest.TestCase):
         self.assertIn("closed the connection; reconnecting", err)
         # Control bytes come out escaped, never raw.
         self.assertNotIn("\x1b", out)
+
+    def test_shell_pauses_between_reconnects(self):
+        """A daemon that takes the connection and closes it at once (refusing clients,
+        or crashing at each start): the shell example waits before each new try, as
+        the C and Python ones do, instead of hammering it in a tight loop."""
+        self.daemon([b""] * 40)
+        rc, out, err = self.run_until_timeout(["sh", SH_EXAMPLE, self.sock], 2.5)
+        tries = err.count("reconnecting")
+        self.assertGreaterEqual(tries, 1, err)
+        self.assertLessEqual(tries, 4, f"{tries} reconnects in 2.5 s")
+
+    def test_shell_needs_socat_and_jq(self):
+        """Without jq (or socat) the shell example says what is missing and stops,
+        rather than taking every failure of the pipeline for a lost connection."""
+        self.daemon([[frame(1, b"x")]])
+        bindir = os.path.join(self.dir, "bin")
+        os.mkdir(bindir)
+        for tool in ("socat", "sleep"):
+            os.symlink(shutil.which(tool), os.path.join(bindir, tool))
+        env = dict(os.environ, PATH=bindir)
+        rc, out, err = self.run_until([shutil.which("sh"), SH_EXAMPLE, self.sock], [],
+                                      env=env)
+        self.assertEqual(rc, 127, err)
+        self.assertIn("needs jq", err)
 
     # --- a daemon that closes before answering the watch (it is restarting) -----------
 
