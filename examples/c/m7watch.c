@@ -187,9 +187,11 @@ int main(int argc, char **argv)
 				break;
 		}
 		if (r < 0 && r != -EAGAIN && r != -EBADMSG) {
-			fprintf(stderr, "m7watch: %s; reconnecting\n",
+			fprintf(stderr, "m7watch: %s; reconnecting in 1 s\n",
 				m7b_client_error(c)->message);
 			m7b_client_close(c);
+			/* A daemon that closes each connection at once must not be hammered. */
+			sleep(1);
 		}
 	}
 	m7b_client_free(c);

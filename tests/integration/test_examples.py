@@ -181,6 +181,23 @@ class Examples(unittest.TestCase):
         self.assertGreaterEqual(tries, 1, err)
         self.assertLessEqual(tries, 4, f"{tries} reconnects in 2.5 s")
 
+    def test_c_pauses_between_reconnects(self):
+        """A daemon that answers the watch and then closes at once, each time: the C
+        example waits a second before each new connection."""
+        self.daemon([[]] * 40)
+        rc, out, err = self.run_until_timeout([C_EXAMPLE, "-s", self.sock], 2.5)
+        tries = err.count("reconnecting")
+        self.assertGreaterEqual(tries, 1, err)
+        self.assertLessEqual(tries, 4, f"{tries} reconnects in 2.5 s")
+
+    def test_python_pauses_between_reconnects(self):
+        self.daemon([[]] * 40)
+        rc, out, err = self.run_until_timeout([sys.executable, PY_EXAMPLE, "--socket",
+                                               self.sock], 2.5)
+        tries = err.count("reconnecting")
+        self.assertGreaterEqual(tries, 1, err)
+        self.assertLessEqual(tries, 4, f"{tries} reconnects in 2.5 s")
+
     def test_shell_needs_socat_and_jq(self):
         """Without jq (or socat) the shell example says what is missing and stops,
         rather than taking every failure of the pipeline for a lost connection."""
