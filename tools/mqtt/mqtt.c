@@ -550,13 +550,10 @@ static void bridge_on_event(void *arg, const struct m7b_event *ev)
 	}
 }
 
-/* A new daemon connection: requests sent on the old one will not be answered. Each send
- * among them still gets its result: the sender must not wait for one forever. */
-static void bridge_on_up(void *arg, unsigned long reconnects)
+/* Sends forwarded on a daemon connection that is gone will not be answered. Each still
+ * gets its result: the sender must not wait for one forever. */
+static void fail_pending(struct bridge *b)
 {
-	struct bridge *b = arg;
-
-	b->incidents_id = 0;
 	for (size_t k = 0; k < MAX_PENDING; k++)
 		if (b->pend[k].id)
 			send_result(
@@ -565,6 +562,15 @@ static void bridge_on_up(void *arg, unsigned long reconnects)
 				"to the daemon was lost before it answered: the bytes may or may "
 				"not have reached the M7\"}");
 	memset(b->pend, 0, sizeof(b->pend));
+}
+
+/* A new daemon connection: requests sent on the old one will not be answered. */
+static void bridge_on_up(void *arg, unsigned long reconnects)
+{
+	struct bridge *b = arg;
+
+	b->incidents_id = 0;
+	fail_pending(b);
 	ask_incidents(b);
 }
 
@@ -585,6 +591,10 @@ static void bridge_on_stats(evutil_socket_t fd, short what, void *arg)
 	struct bridge *b = arg;
 	char t[TOPIC_MAX], js[512];
 	const char *segs[] = {"bridge", "stats"};
+
+	/* The daemon is gone: its answers to the sends in flight will not come. */
+	if (!m7b_client_connected(follow_client(b->follow)))
+		fail_pending(b);
 
 	pthread_mutex_lock(&b->lock);
 	/* One at a time: with a broker that stopped reading they would pile up unbounded. */
