@@ -820,6 +820,24 @@ class Mqtt(unittest.TestCase):
         self.assertEqual(rr.stderr, f"m7bridge-mqtt: {missing}: No such file or directory\n")
 
 
+    def test_unit_does_not_restart_on_a_bad_configuration(self):
+        """A bad or missing configuration (78) or a usage error (2) is not mended by
+        starting again: the unit must not restart the bridge every RestartSec for ever."""
+        unit = os.path.join(BUILD, "systemd", "m7bridge-mqtt.service")
+        if not os.path.exists(unit):
+            self.skipTest("the unit is not built")
+        with open(unit) as f:
+            lines = [line.strip() for line in f]
+        self.assertIn("Restart=on-failure", lines)
+        prevent = " ".join(line.split("=", 1)[1] for line in lines
+                           if line.startswith("RestartPreventExitStatus="))
+        self.assertIn("78", prevent.split())
+        self.assertIn("2", prevent.split())
+        # And the bridge does exit 78 for the unit's missing configuration file.
+        rr = subprocess.run([BRIDGE, "--config", "/nonexistent/m7bridge/mqtt.conf"],
+                            capture_output=True, text=True, timeout=30)
+        self.assertEqual(rr.returncode, 78, rr.stderr)
+
 if __name__ == "__main__":
     missing = [p for p in (DAEMON, SIM, BRIDGE) if not os.access(p, os.X_OK)]
     if missing or not os.access(MOSQUITTO, os.X_OK):
