@@ -113,14 +113,31 @@ def watch(path, ports, count, as_hex, on_connect, pos):
     return frames
 
 
+def number(kind, low, high=None):
+    """An argparse type: a number of that kind in low..high, else a usage error."""
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            v = None
+        # "nan" passes float() but no comparison.
+        if v is None or not low <= v or (high is not None and not v <= high):
+            raise argparse.ArgumentTypeError(
+                f"expected {low}..{high if high is not None else ''}, got {text!r}")
+        return v
+    return parse
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--socket", default=DEFAULT_SOCKET)
-    ap.add_argument("--port", type=int, action="append", default=[])
-    ap.add_argument("--count", type=int, default=0, help="exit after N frames (0: never)")
+    ap.add_argument("--port", type=number(int, 0, 255), action="append", default=[])
+    ap.add_argument("--count", type=number(int, 0), default=0,
+                    help="exit after N frames (0: never)")
     ap.add_argument("--hex", action="store_true", help="payloads as hex bytes, not text")
-    ap.add_argument("--retry", type=float, default=1.0, help="seconds between tries")
-    ap.add_argument("--retries", type=int, default=10,
+    ap.add_argument("--retry", type=number(float, 0, 3600), default=1.0,
+                    help="seconds between tries")
+    ap.add_argument("--retries", type=number(int, 1), default=10,
                     help="tries to connect before giving up (each reconnect starts afresh)")
     args = ap.parse_args()
 

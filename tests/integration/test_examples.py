@@ -305,6 +305,16 @@ class Examples(unittest.TestCase):
             self.assertIn("usage:", r.stderr)
 
 
+    def test_python_bad_numbers_are_usage_errors(self):
+        for args in (["--port", "abc"], ["--port", "300"], ["--port", "-1"],
+                     ["--count", "-5"], ["--retry", "-1"], ["--retry", "nan"],
+                     ["--retries", "0"]):
+            r = subprocess.run([sys.executable, PY_EXAMPLE, "--socket", self.sock] + args,
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn("usage:", r.stderr)
+            self.assertNotIn("Traceback", r.stderr)
+
 if __name__ == "__main__":
     missing = [p for p in (C_EXAMPLE, PY_EXAMPLE, SH_EXAMPLE) if not os.path.exists(p)]
     missing += [t for t in ("socat", "jq") if not shutil.which(t)]
