@@ -9,6 +9,12 @@ hex=0
 [ "${1:-}" = "--hex" ] && { hex=1; shift; }
 sock=${1:-${M7BRIDGE_SOCKET:-/run/m7bridge/m7bridge.sock}}
 retries=${RETRIES:-10}
+case $retries in
+'' | *[!0-9]* | 0*)
+	echo "m7watch.sh: RETRIES must be a whole number from 1, got '$retries'" >&2
+	exit 2
+	;;
+esac
 
 # Without them every pipeline below would fail at once, and look like a lost connection.
 for tool in socat jq; do

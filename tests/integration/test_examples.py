@@ -198,6 +198,14 @@ class Examples(unittest.TestCase):
         self.assertGreaterEqual(tries, 1, err)
         self.assertLessEqual(tries, 4, f"{tries} reconnects in 2.5 s")
 
+    def test_shell_bad_retries_is_a_usage_error(self):
+        for value in ("abc", "0", "-3", "1x"):
+            env = dict(os.environ, RETRIES=value)
+            r = subprocess.run(["sh", SH_EXAMPLE, self.sock], capture_output=True,
+                               text=True, timeout=TIMEOUT, env=env)
+            self.assertEqual(r.returncode, 2, (value, r.stderr))
+            self.assertIn("RETRIES", r.stderr)
+
     def test_shell_needs_socat_and_jq(self):
         """Without jq (or socat) the shell example says what is missing and stops,
         rather than taking every failure of the pipeline for a lost connection."""
