@@ -237,7 +237,9 @@ class Exporter(unittest.TestCase):
 
     def test_http_errors(self):
         self.assertEqual(self.get("/nothing")[0], 404)
-        self.assertEqual(self.get(method="POST")[0], 405)
+        # Every method but GET and HEAD: 405, as the man page says (not 501).
+        for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"):
+            self.assertEqual(self.get(method=method)[0], 405, method)
         code, text, _ = self.get("/")
         self.assertEqual(code, 200)
         self.assertIn("/metrics", text)

@@ -374,8 +374,12 @@ int main(int argc, char **argv)
 		x.http = evhttp_new(x.base);
 		if (!x.http)
 			goto out;
-		evhttp_set_allowed_methods(x.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-							   EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
+		/* Every method reaches the handler, which answers 405 with Allow to all
+		 * but GET and HEAD (libevent would answer 501 to those not listed). */
+		evhttp_set_allowed_methods(
+			x.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+					EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+					EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 		evhttp_set_max_headers_size(x.http, 16384);
 		evhttp_set_max_body_size(x.http, 0);
 		evhttp_set_timeout(x.http, 10);
