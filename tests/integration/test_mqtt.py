@@ -798,7 +798,10 @@ class Mqtt(unittest.TestCase):
             (f"[broker]\ntls = true\nca_file = {ca}\ncert_file = {ca}\n",
              f"{p}: cert_file and key_file go together"),
             (f"[broker]\nca_file = {ca}\npassword = secret\n",
-             f"{p}: TLS files are set but tls is false"))
+             f"{p}: TLS files are set but tls is false"),
+            # An empty list would allow sends to every channel: surely not meant.
+            ("[commands]\nallow_send = true\nchannels = , \n",
+             f"{p} line 3: channels is empty"))
         for text, want in cases:
             with open(p, "w") as f:
                 f.write(text)

@@ -173,6 +173,14 @@ bool mqc_set(struct mqc *c, const char *section, const char *key, const char *va
 				q += n;
 				q += strspn(q, ", \t");
 			}
+			/* Left out, the list allows every channel: an empty one would too. */
+			if (c->nsend_channels == 0) {
+				snprintf(msg, msg_cap,
+					 "channels is empty: name channels, or leave the setting "
+					 "out "
+					 "to allow every channel");
+				return false;
+			}
 			return true;
 		}
 		}
