@@ -292,6 +292,46 @@ class Exporter(unittest.TestCase):
         p.terminate()
         self.assertEqual(p.wait(TIMEOUT), 0)
 
+    def test_socket_activated_daemon_process(self):
+        """Socket activation: the listening socket is made by another process (systemd,
+        PID 1), and the peer credentials name that process, not the daemon. Its CPU and
+        memory must not be reported as the daemon's."""
+        d = tempfile.mkdtemp(prefix="m7b-exporter-act-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "s.sock")
+        ls = socket.socket(socket.AF_UNIX)
+        self.addCleanup(ls.close)
+        ls.bind(path)
+        ls.listen(16)
+        fd = ls.fileno()
+        # This process plays systemd: it listens, the daemon gets the socket as fd 3.
+        daemon = subprocess.Popen(
+            ["sh", "-c", f'exec 3<&{fd}; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh", DAEMON,
+             "-f", "-C", f"m7={os.path.join(d, 'tty')}"], pass_fds=(fd,),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: daemon.poll() is None and (daemon.terminate(), daemon.wait()))
+        exp = subprocess.Popen([EXPORTER, "-s", path, "-l", "127.0.0.1:0"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: exp.poll() is None and (exp.terminate(), exp.wait()))
+        port = int(exp.stdout.readline().decode().rsplit(" ", 1)[1])
+        exp.stdout.close()
+
+        def scrape():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                return r.read().decode()
+        text = wait_for(lambda: (lambda t: "\nm7bridge_up 1\n" in t and t)(scrape()), "up 1")
+        rss = [float(line.split()[1]) for line in text.splitlines()
+               if line.startswith("m7bridge_daemon_resident_memory_bytes ")]
+
+        def rss_of(pid):
+            with open(f"/proc/{pid}/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        mine, its = rss_of(os.getpid()), rss_of(daemon.pid)
+        # Absent (the daemon's process unknown) or the daemon's, never this process's.
+        for v in rss:
+            self.assertLess(abs(v - its), abs(v - mine), f"{v}: daemon {its}, activator {mine}")
+
     def test_zy_daemon_hung(self):
         """A daemon that stops answering (stopped, or stuck) costs one scrape the call's
         timeout; the scrapes after it answer at once with m7bridge_up 0 instead of each

@@ -59,16 +59,27 @@ static void exporter_on_up(void *arg, unsigned long reconnects)
 	((struct exporter *)arg)->unanswered = false;
 }
 
-/* The daemon's pid from the socket's peer credentials: no privilege needed. */
+/* The daemon's pid from the socket's peer credentials: no privilege needed. They are
+ * those of the process that called listen(): with socket activation that is systemd
+ * (PID 1), not the daemon, so the pid counts only if it names m7bridged. */
 static int daemon_pid(struct exporter *x)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	int fd = m7b_client_fd(follow_client(x->follow));
+	char path[64], comm[32] = "";
+	FILE *f;
 
 	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
 		return -1;
-	return cr.pid;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)cr.pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return strcmp(comm, "m7bridged\n") == 0 ? cr.pid : -1;
 }
 
 /* STATUS and INCIDENTS now, then the text. A synchronous call: a scrape every few
