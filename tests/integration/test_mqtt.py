@@ -135,9 +135,15 @@ class Rig:
         else:
             # Watching before anything streams: no stats to tell without a broker.
             pid = self.procs["bridge"].pid
-            wait_for(lambda: os.path.exists(self.sock) and any(
-                c.get("pid") == pid and c["watching"] for c in self.status()["clients"]),
-                "the bridge watching")
+
+            def watching():
+                # The socket's name exists a moment before the daemon listens on it.
+                try:
+                    return any(c.get("pid") == pid and c["watching"]
+                               for c in self.status()["clients"])
+                except OSError:
+                    return False
+            wait_for(watching, "the bridge watching")
 
     def start_broker(self):
         """The broker, and the subscriber on it (a persistent session)."""
