@@ -38,6 +38,32 @@ static void print_bytes(const uint8_t *p, size_t n, bool hex)
 	putchar('"');
 }
 
+/* Losses the daemon reports, on stderr: without them a client would not know that frames
+ * went missing. DROPPED: this client read too slowly and the daemon dropped objects for
+ * it. REPLAY_GAP (a class this library passes on by name): after a reconnect, frames the
+ * daemon no longer held for the replay. */
+static void report_loss(const struct m7b_event *ev)
+{
+	int64_t n = 0, total = 0;
+
+	if (ev->type == M7B_EV_DROPPED && m7b_event_get_int(ev, "count", &n) == 0) {
+		(void)m7b_event_get_int(ev, "total", &total);
+		fprintf(stderr,
+			"m7watch: %lld objects dropped by the daemon: this client fell behind "
+			"(%lld in all)\n",
+			(long long)n, (long long)total);
+	} else if (ev->cls && strcmp(ev->cls, "REPLAY_GAP") == 0 &&
+		   m7b_event_get_int(ev, "frames", &n) == 0) {
+		const char *ch = m7b_event_get_string(ev, "channel");
+		char *exact = m7b_event_get_json(ev, "exact"); /* false: at least n */
+
+		fprintf(stderr, "m7watch: %s%lld frames of %s were lost while disconnected\n",
+			exact && strcmp(exact, "true") == 0 ? "" : "at least ", (long long)n,
+			ch ? ch : "?");
+		free(exact);
+	}
+}
+
 /* A whole number in min..max from an option, or false (so "-p abc" is not port 0). */
 static bool parse_num(const char *s, long min, long max, long *out)
 {
@@ -143,13 +169,17 @@ int main(int argc, char **argv)
 		/* Drain everything that arrived without blocking. */
 		while ((r = m7b_client_next(c, &ev, 0)) == 0) {
 			if (ev->type == M7B_EV_FRAME) {
-				printf("frame %s/%d seq %lld: %zu bytes: ", ev->channel, ev->port,
+				printf("frame %s/%d seq %lld: %zu bytes: ",
+				       ev->channel ? ev->channel : "?", ev->port,
 				       (long long)ev->seq, ev->data_len);
 				print_bytes(ev->data, ev->data_len, hex);
 				putchar('\n');
 				frames++;
 			} else if (ev->type == M7B_EV_STATE) {
-				printf("state %s: %s (%s)\n", ev->channel, ev->state, ev->reason);
+				printf("state %s: %s (%s)\n", ev->channel ? ev->channel : "?",
+				       ev->state ? ev->state : "?", ev->reason ? ev->reason : "");
+			} else {
+				report_loss(ev);
 			}
 			m7b_event_free(ev);
 			fflush(stdout);
@@ -157,9 +187,11 @@ int main(int argc, char **argv)
 				break;
 		}
 		if (r < 0 && r != -EAGAIN && r != -EBADMSG) {
-			fprintf(stderr, "m7watch: %s; reconnecting\n",
+			fprintf(stderr, "m7watch: %s; reconnecting in 1 s\n",
 				m7b_client_error(c)->message);
 			m7b_client_close(c);
+			/* A daemon that closes each connection at once must not be hammered. */
+			sleep(1);
 		}
 	}
 	m7b_client_free(c);

@@ -69,44 +69,75 @@ def watch(path, ports, count, as_hex, on_connect, pos):
                 print(f"m7watch: skipped a line that is not a JSON object: {line[:80]!r}",
                       file=sys.stderr, flush=True)
                 continue
-            if cls == "VERSION":
-                print(f"connected to m7bridged {obj.get('release')}", flush=True)
-            elif cls == "ERROR":
-                raise RuntimeError(f"{obj.get('code')}: {obj.get('message')}")
-            elif cls == "STATE":
-                print(f"state {obj['channel']}: {obj['state']} ({obj.get('reason', '')})",
-                      flush=True)
-            elif cls == "HELLO":
-                pos.boot[obj["channel"]] = obj["boot_id"]
-            elif cls == "REPLAY_GAP":
-                at_least = "" if obj["exact"] else "at least "
-                print(f"m7watch: {at_least}{obj['frames']} frames of {obj['channel']} were "
-                      "lost while disconnected", file=sys.stderr, flush=True)
-            elif cls == "FRAME":
-                if obj.get("replay"):
-                    replayed += 1
-                elif replayed:
-                    print(f"m7watch: resumed: {replayed} frames replayed", file=sys.stderr,
-                          flush=True)
-                    replayed = 0
-                pos.saw(obj)
-                data = base64.b64decode(obj.get("data", ""))
-                print(f"frame {obj['channel']}/{obj['port']} seq {obj['seq']}: "
-                      f"{len(data)} bytes: {show_bytes(data, as_hex)}", flush=True)
-                frames += 1
-                if count and frames >= count:
-                    return frames
+            try:
+                if cls == "VERSION":
+                    print(f"connected to m7bridged {obj.get('release')}", flush=True)
+                elif cls == "ERROR":
+                    raise RuntimeError(f"{obj.get('code')}: {obj.get('message')}")
+                elif cls == "STATE":
+                    print(f"state {obj['channel']}: {obj['state']} "
+                          f"({obj.get('reason', '')})", flush=True)
+                elif cls == "HELLO":
+                    pos.boot[obj["channel"]] = obj["boot_id"]
+                elif cls == "DROPPED":
+                    # This client read too slowly: the daemon dropped objects for it.
+                    print(f"m7watch: {obj.get('count')} objects dropped by the daemon: "
+                          f"this client fell behind ({obj.get('total')} in all)",
+                          file=sys.stderr, flush=True)
+                elif cls == "REPLAY_GAP":
+                    at_least = "" if obj["exact"] else "at least "
+                    print(f"m7watch: {at_least}{obj['frames']} frames of {obj['channel']} "
+                          "were lost while disconnected", file=sys.stderr, flush=True)
+                elif cls == "FRAME":
+                    # All it needs first: a bad one changes nothing.
+                    data = base64.b64decode(obj.get("data", ""), validate=True)
+                    text = (f"frame {obj['channel']}/{obj['port']} seq {obj['seq']}: "
+                            f"{len(data)} bytes: {show_bytes(data, as_hex)}")
+                    if obj.get("replay"):
+                        replayed += 1
+                    elif replayed:
+                        print(f"m7watch: resumed: {replayed} frames replayed",
+                              file=sys.stderr, flush=True)
+                        replayed = 0
+                    pos.saw(obj)
+                    print(text, flush=True)
+                    frames += 1
+                    if count and frames >= count:
+                        return frames
+            except (KeyError, TypeError, ValueError) as e:
+                # An object without the members its class has (or a payload that is
+                # not base64): the daemon never sends one, but a client must not die
+                # of it either.
+                print(f"m7watch: skipped a {cls} object ({type(e).__name__}: {e}): "
+                      f"{line[:80]!r}", file=sys.stderr, flush=True)
     return frames
+
+
+def number(kind, low, high=None):
+    """An argparse type: a number of that kind in low..high, else a usage error."""
+    def parse(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            v = None
+        # "nan" passes float() but no comparison.
+        if v is None or not low <= v or (high is not None and not v <= high):
+            raise argparse.ArgumentTypeError(
+                f"expected {low}..{high if high is not None else ''}, got {text!r}")
+        return v
+    return parse
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--socket", default=DEFAULT_SOCKET)
-    ap.add_argument("--port", type=int, action="append", default=[])
-    ap.add_argument("--count", type=int, default=0, help="exit after N frames (0: never)")
+    ap.add_argument("--port", type=number(int, 0, 255), action="append", default=[])
+    ap.add_argument("--count", type=number(int, 0), default=0,
+                    help="exit after N frames (0: never)")
     ap.add_argument("--hex", action="store_true", help="payloads as hex bytes, not text")
-    ap.add_argument("--retry", type=float, default=1.0, help="seconds between tries")
-    ap.add_argument("--retries", type=int, default=10,
+    ap.add_argument("--retry", type=number(float, 0, 3600), default=1.0,
+                    help="seconds between tries")
+    ap.add_argument("--retries", type=number(int, 1), default=10,
                     help="tries to connect before giving up (each reconnect starts afresh)")
     args = ap.parse_args()
 

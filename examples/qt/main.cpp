@@ -123,6 +123,13 @@ int main(int argc, char **argv)
 			} else if (cls == "HELLO") {
 				bootOf[o.value("channel").toString()] =
 					static_cast<qint64>(o.value("boot_id").toDouble());
+			} else if (cls == "DROPPED") {
+				// This client read too slowly: the daemon dropped objects for it.
+				std::fprintf(stderr,
+					     "m7watch-qt: %lld objects dropped by the daemon: this "
+					     "client fell behind (%lld in all)\n",
+					     static_cast<long long>(o.value("count").toDouble()),
+					     static_cast<long long>(o.value("total").toDouble()));
 			} else if (cls == "REPLAY_GAP") {
 				std::fprintf(stderr,
 					     "m7watch-qt: %s%lld frames of %s lost while "

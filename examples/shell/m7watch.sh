@@ -1,13 +1,28 @@
 #!/bin/sh
 # Example: watch frames from m7bridged with socat and jq, one line per frame, payloads as
 # escaped text (JSON string syntax) or, with --hex, as hex. When the daemon goes away it
-# says so and connects again (frames sent meanwhile are not shown); it gives up with a
+# says so and connects again (frames sent meanwhile are not shown), and when the daemon
+# dropped objects for it (it read too slowly) it prints a line; it gives up with a
 # clear message when no daemon answers after RETRIES tries a second apart (default 10).
 # Usage: m7watch.sh [--hex] [SOCKET]   (environment: RETRIES)
 hex=0
 [ "${1:-}" = "--hex" ] && { hex=1; shift; }
 sock=${1:-${M7BRIDGE_SOCKET:-/run/m7bridge/m7bridge.sock}}
 retries=${RETRIES:-10}
+case $retries in
+'' | *[!0-9]* | 0*)
+	echo "m7watch.sh: RETRIES must be a whole number from 1, got '$retries'" >&2
+	exit 2
+	;;
+esac
+
+# Without them every pipeline below would fail at once, and look like a lost connection.
+for tool in socat jq; do
+	command -v "$tool" >/dev/null 2>&1 || {
+		echo "m7watch.sh: needs $tool (Debian: apt install $tool)" >&2
+		exit 127
+	}
+done
 
 # Waits for the daemon's socket to take a connection, RETRIES tries a second apart.
 wait_daemon() {
@@ -39,9 +54,12 @@ while :; do
 	printf '%s\n' "$req" |
 		socat -t 1000000 - "UNIX-CONNECT:$sock" |
 		jq --unbuffered -r "(select(.class==\"FRAME\") | \"\\(.channel)/\\(.port) seq \\(.seq): \\($payload)\"),
-			(select(.class==\"STATE\") | \"state \\(.channel): \\(.state) (\\(.reason))\")"
+			(select(.class==\"STATE\") | \"state \\(.channel): \\(.state) (\\(.reason))\"),
+			(select(.class==\"DROPPED\") | \"\\(.count) objects dropped by the daemon: this client fell behind (\\(.total) in all)\")"
 	status=$?
 	[ "$status" -gt 128 ] && exit "$status"
 	# jq fails (status 2) on a line the daemon's end cut short: a lost connection too.
 	echo "m7watch.sh: the daemon closed the connection; reconnecting" >&2
+	# A daemon that closes each connection at once must not be hammered.
+	sleep 1
 done

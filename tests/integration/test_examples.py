@@ -21,6 +21,7 @@ import itest_util
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 SOURCE = os.environ.get("M7B_SOURCE_ROOT", ".")
 C_EXAMPLE = os.path.join(BUILD, "examples", "m7watch")
+QT_EXAMPLE = os.path.join(BUILD, "examples", "m7watch-qt")
 PY_EXAMPLE = os.path.join(SOURCE, "examples", "python", "m7watch.py")
 SH_EXAMPLE = os.path.join(SOURCE, "examples", "shell", "m7watch.sh")
 TIMEOUT = 30.0
@@ -124,6 +125,19 @@ class Examples(unittest.TestCase):
             p.stderr.close()
         return (None if stopped else p.returncode), "".join(out), "".join(err)
 
+    def run_until_timeout(self, argv, seconds):
+        """Runs argv for that long (or until it exits); returns (exit status or None,
+        stdout, stderr)."""
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            out, err = p.communicate(timeout=seconds)
+            return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGTERM)
+            out, err = p.communicate(timeout=TIMEOUT)
+            return None, out.decode(errors="replace"), err.decode(errors="replace")
+
     # --- a daemon that goes away in the middle of a line, then comes back -------------
 
     def cut_mid_line(self):
@@ -157,6 +171,55 @@ class Examples(unittest.TestCase):
         # Control bytes come out escaped, never raw.
         self.assertNotIn("\x1b", out)
 
+    def test_shell_pauses_between_reconnects(self):
+        """A daemon that takes the connection and closes it at once (refusing clients,
+        or crashing at each start): the shell example waits before each new try, as
+        the C and Python ones do, instead of hammering it in a tight loop."""
+        self.daemon([b""] * 40)
+        rc, out, err = self.run_until_timeout(["sh", SH_EXAMPLE, self.sock], 2.5)
+        tries = err.count("reconnecting")
+        self.assertGreaterEqual(tries, 1, err)
+        self.assertLessEqual(tries, 4, f"{tries} reconnects in 2.5 s")
+
+    def test_c_pauses_between_reconnects(self):
+        """A daemon that answers the watch and then closes at once, each time: the C
+        example waits a second before each new connection."""
+        self.daemon([[]] * 40)
+        rc, out, err = self.run_until_timeout([C_EXAMPLE, "-s", self.sock], 2.5)
+        tries = err.count("reconnecting")
+        self.assertGreaterEqual(tries, 1, err)
+        self.assertLessEqual(tries, 4, f"{tries} reconnects in 2.5 s")
+
+    def test_python_pauses_between_reconnects(self):
+        self.daemon([[]] * 40)
+        rc, out, err = self.run_until_timeout([sys.executable, PY_EXAMPLE, "--socket",
+                                               self.sock], 2.5)
+        tries = err.count("reconnecting")
+        self.assertGreaterEqual(tries, 1, err)
+        self.assertLessEqual(tries, 4, f"{tries} reconnects in 2.5 s")
+
+    def test_shell_bad_retries_is_a_usage_error(self):
+        for value in ("abc", "0", "-3", "1x"):
+            env = dict(os.environ, RETRIES=value)
+            r = subprocess.run(["sh", SH_EXAMPLE, self.sock], capture_output=True,
+                               text=True, timeout=TIMEOUT, env=env)
+            self.assertEqual(r.returncode, 2, (value, r.stderr))
+            self.assertIn("RETRIES", r.stderr)
+
+    def test_shell_needs_socat_and_jq(self):
+        """Without jq (or socat) the shell example says what is missing and stops,
+        rather than taking every failure of the pipeline for a lost connection."""
+        self.daemon([[frame(1, b"x")]])
+        bindir = os.path.join(self.dir, "bin")
+        os.mkdir(bindir)
+        for tool in ("socat", "sleep"):
+            os.symlink(shutil.which(tool), os.path.join(bindir, tool))
+        env = dict(os.environ, PATH=bindir)
+        rc, out, err = self.run_until([shutil.which("sh"), SH_EXAMPLE, self.sock], [],
+                                      env=env)
+        self.assertEqual(rc, 127, err)
+        self.assertIn("needs jq", err)
+
     # --- a daemon that closes before answering the watch (it is restarting) -----------
 
     def test_c_daemon_gone_before_watch_answered(self):
@@ -173,6 +236,47 @@ class Examples(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn('seq 1: 5 bytes: "after"', out)
 
+    # --- losses the daemon reports: a client that fell behind, a replay that fell short --
+
+    DROPPED = b'{"class":"DROPPED","count":17,"total":40}\n'
+    GAP = (b'{"class":"REPLAY_GAP","channel":"m7","frames":1200,"exact":true,'
+           b'"first_boot_id":5,"first_seq":1001,"last_boot_id":5,"last_seq":2200}\n')
+
+    def losses(self):
+        return self.daemon([[frame(1, b"a"), self.DROPPED, self.GAP, frame(2, b"b")]])
+
+    def test_c_reports_losses(self):
+        self.losses()
+        rc, out, err = self.run_until([C_EXAMPLE, "-s", self.sock, "-n", "2"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 2: 1 bytes: "b"', out)
+        self.assertIn("17 objects dropped", err)
+        self.assertIn("1200 frames of m7 were lost", err)
+
+    def test_python_reports_losses(self):
+        self.losses()
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--count", "2"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 2: 1 bytes: "b"', out)
+        self.assertIn("17 objects dropped", err)
+        self.assertIn("1200 frames of m7 were lost", err)
+
+    def test_shell_reports_losses(self):
+        self.losses()
+        rc, out, err = self.run_until(["sh", SH_EXAMPLE, self.sock], ["seq 2:"])
+        self.assertIn("17 objects dropped", out)
+
+    def test_qt_reports_losses(self):
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("the Qt example is not built (no Qt 6)")
+        self.losses()
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        rc, out, err = self.run_until([QT_EXAMPLE, "--socket", self.sock, "--count", "2"],
+                                      [], env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("17 objects dropped", err)
+
     # --- a line that is not JSON -------------------------------------------------------
 
     def test_python_bad_line_skipped(self):
@@ -184,6 +288,21 @@ class Examples(unittest.TestCase):
         self.assertIn("not a JSON object", err)
         self.assertNotIn("Traceback", err)
 
+    def test_python_bad_objects_skipped(self):
+        """JSON objects without the members their class has, or with a payload that is
+        not base64: skipped with a message, never a traceback."""
+        self.daemon([[b'{"class":"FRAME","channel":"m7"}\n', b'{"class":"STATE"}\n',
+                      b'{"class":"HELLO","channel":"m7"}\n',
+                      b'{"class":"REPLAY_GAP","frames":"many"}\n',
+                      b'{"class":"FRAME","channel":"m7","port":2,"seq":9,"data":"%%%"}\n',
+                      frame(1, b"ok")]])
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--count", "1"], [])
+        self.assertNotIn("Traceback", err)
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 1: 2 bytes: "ok"', out)
+        self.assertEqual(err.count("skipped"), 5, err)
+
     # --- command lines ---------------------------------------------------------------
 
     def test_c_bad_numbers_are_usage_errors(self):
@@ -193,6 +312,16 @@ class Examples(unittest.TestCase):
             self.assertEqual(r.returncode, 2, args)
             self.assertIn("usage:", r.stderr)
 
+
+    def test_python_bad_numbers_are_usage_errors(self):
+        for args in (["--port", "abc"], ["--port", "300"], ["--port", "-1"],
+                     ["--count", "-5"], ["--retry", "-1"], ["--retry", "nan"],
+                     ["--retries", "0"]):
+            r = subprocess.run([sys.executable, PY_EXAMPLE, "--socket", self.sock] + args,
+                               capture_output=True, text=True, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn("usage:", r.stderr)
+            self.assertNotIn("Traceback", r.stderr)
 
 if __name__ == "__main__":
     missing = [p for p in (C_EXAMPLE, PY_EXAMPLE, SH_EXAMPLE) if not os.path.exists(p)]

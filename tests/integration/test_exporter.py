@@ -7,7 +7,9 @@ against the daemon's STATUS and INCIDENTS. Exit 77 (skip) without the parser or 
 """
 import json
 import os
+import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -235,7 +237,9 @@ class Exporter(unittest.TestCase):
 
     def test_http_errors(self):
         self.assertEqual(self.get("/nothing")[0], 404)
-        self.assertEqual(self.get(method="POST")[0], 405)
+        # Every method but GET and HEAD: 405, as the man page says (not 501).
+        for method in ("POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"):
+            self.assertEqual(self.get(method=method)[0], 405, method)
         code, text, _ = self.get("/")
         self.assertEqual(code, 200)
         self.assertIn("/metrics", text)
@@ -249,6 +253,104 @@ class Exporter(unittest.TestCase):
             self.assertEqual(r.returncode, 2, args)
             self.assertIn(args[1], r.stderr)
         self.assertFalse(os.path.exists(self.rig.prom + ".x"))
+
+    def test_out_of_descriptors(self):
+        """More connections than the exporter has file descriptors: it stops accepting for
+        a moment and says so once, instead of spinning on accept() and writing a warning
+        for every failed call; once they are closed it serves scrapes again."""
+        lim = 32
+
+        def low_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (lim, lim))
+        log = os.path.join(self.rig.dir, "fd.log")
+        with open(log, "wb") as out:
+            p = subprocess.Popen([EXPORTER, "-s", self.rig.sock, "-l", "127.0.0.1:0"],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=out, preexec_fn=low_limit)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        port = int(p.stdout.readline().decode().rsplit(" ", 1)[1])
+        p.stdout.close()
+        socks = []
+        try:
+            for _ in range(lim * 2):  # the kernel's backlog takes what the exporter cannot
+                socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            time.sleep(1.0)  # long enough for a spinning accept() loop to show
+            with open(log, errors="replace") as f:
+                lines = f.read().splitlines()
+            self.assertLess(len(lines), 10, f"{len(lines)} lines, first {lines[:3]}")
+        finally:
+            for s in socks:
+                s.close()
+
+        def scraped():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+        wait_for(scraped, "a scrape once the connections are gone")
+        p.terminate()
+        self.assertEqual(p.wait(TIMEOUT), 0)
+
+    def test_socket_activated_daemon_process(self):
+        """Socket activation: the listening socket is made by another process (systemd,
+        PID 1), and the peer credentials name that process, not the daemon. Its CPU and
+        memory must not be reported as the daemon's."""
+        d = tempfile.mkdtemp(prefix="m7b-exporter-act-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "s.sock")
+        ls = socket.socket(socket.AF_UNIX)
+        self.addCleanup(ls.close)
+        ls.bind(path)
+        ls.listen(16)
+        fd = ls.fileno()
+        # This process plays systemd: it listens, the daemon gets the socket as fd 3.
+        daemon = subprocess.Popen(
+            ["sh", "-c", f'exec 3<&{fd}; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh", DAEMON,
+             "-f", "-C", f"m7={os.path.join(d, 'tty')}"], pass_fds=(fd,),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: daemon.poll() is None and (daemon.terminate(), daemon.wait()))
+        exp = subprocess.Popen([EXPORTER, "-s", path, "-l", "127.0.0.1:0"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: exp.poll() is None and (exp.terminate(), exp.wait()))
+        port = int(exp.stdout.readline().decode().rsplit(" ", 1)[1])
+        exp.stdout.close()
+
+        def scrape():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                return r.read().decode()
+        text = wait_for(lambda: (lambda t: "\nm7bridge_up 1\n" in t and t)(scrape()), "up 1")
+        rss = [float(line.split()[1]) for line in text.splitlines()
+               if line.startswith("m7bridge_daemon_resident_memory_bytes ")]
+
+        def rss_of(pid):
+            with open(f"/proc/{pid}/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        mine, its = rss_of(os.getpid()), rss_of(daemon.pid)
+        # Absent (the daemon's process unknown) or the daemon's, never this process's.
+        for v in rss:
+            self.assertLess(abs(v - its), abs(v - mine), f"{v}: daemon {its}, activator {mine}")
+
+    def test_zy_daemon_hung(self):
+        """A daemon that stops answering (stopped, or stuck) costs one scrape the call's
+        timeout; the scrapes after it answer at once with m7bridge_up 0 instead of each
+        waiting for it in turn, and up 1 comes back once the daemon does."""
+        daemon = self.rig.procs["daemon"]
+        daemon.send_signal(signal.SIGSTOP)
+        try:
+            self.get()  # the one that waits for the call's timeout
+            for _ in range(3):
+                t0 = time.monotonic()
+                code, text, _ = self.get()
+                took = time.monotonic() - t0
+                self.assertEqual(code, 200)
+                self.assertIn("\nm7bridge_up 0\n", text)
+                # The call's own timeout is 2 s: well under it means no call was made.
+                self.assertLess(took, 1.0, "a scrape waited for the hung daemon again")
+        finally:
+            daemon.send_signal(signal.SIGCONT)
+        wait_for(lambda: "\nm7bridge_up 1\n" in self.get()[1], "up 1 once it answers")
 
     def test_zz_daemon_restart(self):
         # Last (zz): stops the daemon. The exporter keeps answering, says up 0, reconnects.

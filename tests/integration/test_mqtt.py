@@ -22,7 +22,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ops_testlib import MOSQUITTO, Broker, Subscriber, wait_for  # noqa: E402
+from ops_testlib import MOSQUITTO, Broker, Subscriber, free_port, wait_for  # noqa: E402
 
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
@@ -135,9 +135,15 @@ class Rig:
         else:
             # Watching before anything streams: no stats to tell without a broker.
             pid = self.procs["bridge"].pid
-            wait_for(lambda: os.path.exists(self.sock) and any(
-                c.get("pid") == pid and c["watching"] for c in self.status()["clients"]),
-                "the bridge watching")
+
+            def watching():
+                # The socket's name exists a moment before the daemon listens on it.
+                try:
+                    return any(c.get("pid") == pid and c["watching"]
+                               for c in self.status()["clients"])
+                except OSError:
+                    return False
+            wait_for(watching, "the bridge watching")
 
     def start_broker(self):
         """The broker, and the subscriber on it (a persistent session)."""
@@ -377,7 +383,181 @@ class Mqtt(unittest.TestCase):
         self.assertEqual(set(r.frames(2)), set(r.direct))
         st = wait_for(lambda: r.stats().get("broker_connected") and r.stats(), "stats")
         self.assertEqual(st["dropped"], 0)
-        self.assertIn("not reachable yet", r.tail())
+        # Said once, with the reason.
+        self.assertEqual(r.tail().count("Connection refused"), 1, r.tail())
+
+    def test_daemon_restart_under_the_bridge(self):
+        """m7bridged restarts while frames stream: the bridge reconnects on its own, says
+        so in its stats, and what the new daemon streams arrives."""
+        r = self.rig()
+        r.start_sim("2:rate=50,size=8,pattern=counter")
+        wait_for(lambda: len(r.frames(2)) >= 5, "frames before the restart")
+        self.assertEqual(r.stop("daemon"), 0)
+        wait_for(lambda: r.stats().get("daemon_connected") is False, "stats: daemon gone")
+        before = len(r.frames(2))
+        r.start("daemon", [DAEMON, "-f", "-s", r.sock, "-C", f"m7={r.link}"])
+        wait_for(lambda: r.stats().get("daemon_connected") is True, "stats: daemon back")
+        wait_for(lambda: len(r.frames(2)) >= before + 5, "frames after the restart")
+        st = r.stats()
+        self.assertEqual(st["dropped"], 0, st)
+        self.assertTrue(st["broker_connected"], st)
+
+    def test_broker_refusing_auth(self):
+        """A broker that refuses the bridge (not authorised) is said so, and retried: once
+        the broker lets it in, the bridge is online without a restart."""
+        d = tempfile.mkdtemp(prefix="m7b-mqtt-auth-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)  # mosquitto started as root runs as the mosquitto user
+        b = Broker(d)
+        self.addCleanup(b.stop)
+        with open(b.conf) as f:
+            open_conf = f.read()
+        with open(b.conf, "w") as f:
+            f.write(open_conf.replace("allow_anonymous true", "allow_anonymous false"))
+        b.start()
+        conf = os.path.join(d, "bridge.conf")
+        with open(conf, "w") as f:
+            f.write(f"[broker]\nhost = 127.0.0.1\nport = {b.port}\nreconnect_min_s = 1\n"
+                    f"reconnect_max_s = 1\n[topics]\nprefix = {PREFIX}\nhost = authhost\n")
+        log = os.path.join(d, "bridge.log")
+        with open(log, "wb") as out:
+            p = subprocess.Popen([BRIDGE, "-c", conf, "-s", os.path.join(d, "none.sock")],
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+
+        def said():
+            with open(log, errors="replace") as f:
+                return f.read()
+        wait_for(lambda: said().count("not authorised") >= 2, "refusals, retried")
+        b.stop()
+        with open(b.conf, "w") as f:
+            f.write(open_conf)
+        b.start()
+        sub = Subscriber(b.port, f"{PREFIX}/authhost/bridge", client_id="auth-sub")
+        self.addCleanup(sub.close)
+        wait_for(lambda: (f"{PREFIX}/authhost/bridge", b"online") in
+                 [(t, pl) for t, pl, _ in sub.take()], "the bridge online")
+        p.terminate()
+        self.assertEqual(p.wait(30), 0, said())
+
+    def tls_files(self, parent):
+        """A CA, a server certificate for 127.0.0.1 and a client certificate, in
+        parent/tls (readable by mosquitto, which drops root for its own user)."""
+        openssl = shutil.which("openssl")
+        if not openssl:
+            self.skipTest("openssl is not installed: no certificates for a TLS broker")
+        d = os.path.join(parent, "tls")
+        os.mkdir(d)
+        for path in (parent, d):
+            os.chmod(path, 0o755)
+
+        def ssl(*args):
+            subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True)
+        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.crt", "-days", "2", "-subj", "/CN=m7bridge test CA")
+        with open(os.path.join(d, "ext"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\n")
+        for name, subj, ext in (("srv", "/CN=127.0.0.1", ["-extfile", "ext"]),
+                                ("cli", "/CN=board-17", [])):
+            ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
+                f"{name}.csr", "-subj", subj)
+            ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", *ext)
+        for name in os.listdir(d):
+            os.chmod(os.path.join(d, name), 0o644)
+        return d
+
+    def test_tls_client_certificate(self):
+        """A broker that requires a client certificate: without one the bridge says the
+        connection failed (the broker ends it during the handshake) and keeps trying;
+        with cert_file and key_file it connects and publishes."""
+        d = self.tls_files(tempfile.mkdtemp(prefix="m7b-mqtt-cert-"))
+        self.addCleanup(shutil.rmtree, os.path.dirname(d), True)
+        b = Broker(d)
+        self.addCleanup(b.stop)
+        with open(b.conf, "a") as f:
+            f.write(f"cafile {d}/ca.crt\ncertfile {d}/srv.crt\nkeyfile {d}/srv.key\n"
+                    "require_certificate true\n")
+        b.start()
+        base = (f"[broker]\nhost = 127.0.0.1\nport = {b.port}\ntls = true\n"
+                f"ca_file = {d}/ca.crt\nreconnect_min_s = 1\nreconnect_max_s = 1\n")
+        log = os.path.join(d, "bridge.log")
+
+        def run(extra):
+            conf = os.path.join(d, "bridge.conf")
+            with open(conf, "w") as f:
+                f.write(base + extra + f"[topics]\nprefix = {PREFIX}\nhost = certhost\n")
+            with open(log, "wb") as out:
+                p = subprocess.Popen([BRIDGE, "-c", conf, "-s", os.path.join(d, "none.sock")],
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+            return p
+
+        def said():
+            with open(log, errors="replace") as f:
+                return f.read()
+        p = run("")
+        wait_for(lambda: "connection failed" in said(), "the bridge to say it failed")
+        p.terminate()
+        self.assertEqual(p.wait(30), 0, said())
+        p = run(f"cert_file = {d}/cli.crt\nkey_file = {d}/cli.key\n")
+        wait_for(lambda: "connected to 127.0.0.1" in said(), "the bridge connected")
+        p.terminate()
+        self.assertEqual(p.wait(30), 0, said())
+
+    def test_tls_handshake_failure_is_retried(self):
+        """A TLS handshake that fails (here a plain listener where TLS was expected, as
+        after a broker restarted with the wrong configuration) must not end the bridge's
+        reconnecting: once the right broker is back, it connects and publishes."""
+        r = self.rig()
+        d = self.tls_files(r.dir)
+        # The TLS broker takes its port over later.
+        tls = Broker(d, port=free_port())
+        with open(tls.conf, "a") as f:
+            f.write(f"cafile {d}/ca.crt\ncertfile {d}/srv.crt\nkeyfile {d}/srv.key\n")
+        # Until then, a plain TCP listener on its port: it takes the bridge's ClientHello
+        # and closes, as a broker without TLS does.
+        plain = socket.socket()
+        plain.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        plain.bind(("127.0.0.1", tls.port))
+        plain.listen(4)
+        self.addCleanup(plain.close)
+        hellos = []
+
+        def serve():
+            try:
+                while True:
+                    c, _ = plain.accept()
+                    with c:
+                        c.settimeout(10)
+                        hellos.append(c.recv(1))
+            except OSError:
+                pass
+        threading.Thread(target=serve, daemon=True).start()
+        self.addCleanup(tls.stop)
+        conf = os.path.join(d, "bridge.conf")
+        with open(conf, "w") as f:
+            f.write(f"[broker]\nhost = 127.0.0.1\nport = {tls.port}\ntls = true\n"
+                    f"ca_file = {d}/ca.crt\nreconnect_min_s = 1\nreconnect_max_s = 1\n"
+                    f"[topics]\nprefix = {PREFIX}\nhost = tlshost\n")
+        log = os.path.join(d, "bridge.log")
+        with open(log, "wb") as out:
+            p = subprocess.Popen([BRIDGE, "-c", conf, "-s", r.sock],
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+
+        def said():
+            with open(log, errors="replace") as f:
+                return f.read()
+        # A TLS record (0x16, handshake) on a plain connection: refused.
+        wait_for(lambda: b"\x16" in hellos, "the bridge's TLS handshake")
+        plain.close()
+        tls.start()
+        wait_for(lambda: "connected to 127.0.0.1" in said(),
+                 "the bridge to connect to the TLS broker")
+        self.assertIn("connection failed", said())
+        p.terminate()
+        self.assertEqual(p.wait(30), 0, said())
 
     def test_qos0_stalled_broker_bounded(self):
         """QoS 0 against a broker that stops reading: libmosquitto would queue without
@@ -490,6 +670,32 @@ class Mqtt(unittest.TestCase):
                         "echoed frame")
         self.assertEqual(json.loads(echo[0])["data"], base64.b64encode(b"fine").decode())
 
+    def test_send_pending_when_the_daemon_dies_gets_a_result(self):
+        """A send forwarded to the daemon that dies before it answers: the sender gets a
+        result (code lost), whether the daemon comes back or not."""
+        r = self.rig(commands__allow_send="true")
+        r.start_sim("1:rate=0,loop=1")
+        wait_for(lambda: any(json.loads(p)["state"] == "up" for t, p, _ in r.sub.take()
+                             if t.endswith("/m7/state")), "state up")
+        base = f"{PREFIX}/{NODE}/m7"
+        r.sim_cmd("stall")  # the M7 takes nothing: the daemon holds the send
+        r.sub.publish(f"{base}/1/send", b"pending")
+        wait_for(lambda: r.status()["channels"][0]["send_queue"] >= 1,
+                 "the send waiting in the daemon")
+        daemon = r.procs.pop("daemon")
+        daemon.kill()  # no goodbye: the send is never answered
+        daemon.wait()
+        res = wait_for(lambda: [json.loads(p) for t, p, _ in r.sub.take()
+                                if t == f"{base}/1/send/result"], "the send's result")
+        self.assertEqual(res[0].get("code"), "lost", res)
+        self.assertFalse(res[0]["ok"])
+        # Said once: not again when the daemon is back.
+        r.sim_cmd("resume")
+        r.start("daemon", [DAEMON, "-f", "-s", r.sock, "-C", f"m7={r.link}"])
+        wait_for(lambda: r.stats().get("daemon_connected") is True, "the daemon back")
+        self.assertEqual(len([1 for t, _, _ in r.sub.take()
+                              if t == f"{base}/1/send/result"]), 1)
+
     def test_retained_send_refused(self):
         """A retained send is handed to every new subscription: carried out, it would go to
         the UART again at every start of the bridge. It is refused, with a result."""
@@ -564,11 +770,82 @@ class Mqtt(unittest.TestCase):
                                    "m7bridge-mqtt.conf.example")
             rr = subprocess.run([BRIDGE, "-c", example, "--check-config"],
                                 capture_output=True, text=True)
+            # Its CA bundle is Debian's (package ca-certificates): named when absent.
+            if not os.path.exists("/etc/ssl/certs/ca-certificates.crt"):
+                self.assertEqual(rr.returncode, 78, rr.stderr)
+                self.assertIn("ca_file /etc/ssl/certs/ca-certificates.crt", rr.stderr)
+                return
             self.assertEqual(rr.returncode, 0, rr.stderr)
             self.assertIn("tls=yes", rr.stdout)
         finally:
             shutil.rmtree(d)
 
+
+    def test_bad_config_named_where_it_is(self):
+        """Each bad configuration is refused by --check-config (exit 78) with the line it
+        is on, or the settings it is about when it spans several; TLS settings the
+        bridge could not start with are among them."""
+        d = tempfile.mkdtemp(prefix="m7b-mqtt-conf-")
+        self.addCleanup(shutil.rmtree, d, True)
+        p = os.path.join(d, "bad.conf")
+        ca = os.path.join(d, "ca.crt")
+        with open(ca, "w") as f:
+            f.write("not checked here: readable is enough\n")
+        cases = (
+            # A syntax error before a bad setting is the first error, at its line.
+            ("[broker\nport = 0\n", f"{p} line 1: syntax error"),
+            # A line longer than libinih's buffer, at its own line, not the next one.
+            ("[broker]\npassword = " + "p" * 240 + "\nport = 1\n", f"{p} line 2: syntax error"),
+            ("[broker]\nreconnect_min_s = 5\nreconnect_max_s = 2\n",
+             f"{p}: reconnect_max_s is below reconnect_min_s"),
+            ("[broker]\ntls = true\n", f"{p}: tls = true needs ca_file or ca_path"),
+            ("[broker]\ntls = true\nca_file = /nonexistent/ca.crt\n",
+             f"{p}: ca_file /nonexistent/ca.crt: No such file or directory"),
+            (f"[broker]\ntls = true\nca_file = {ca}\ncert_file = {ca}\n",
+             f"{p}: cert_file and key_file go together"),
+            (f"[broker]\nca_file = {ca}\npassword = secret\n",
+             f"{p}: TLS files are set but tls is false"),
+            # An empty list would allow sends to every channel: surely not meant.
+            ("[commands]\nallow_send = true\nchannels = , \n",
+             f"{p} line 3: channels is empty"))
+        for text, want in cases:
+            with open(p, "w") as f:
+                f.write(text)
+            rr = subprocess.run([BRIDGE, "-c", p, "--check-config"], capture_output=True,
+                                text=True)
+            self.assertEqual(rr.returncode, 78, text)
+            self.assertIn(f"m7bridge-mqtt: {want}", rr.stderr, text)
+        # Long comments are fine, and so are TLS settings that hold together.
+        with open(p, "w") as f:
+            f.write("[broker]\n# " + "c" * 300 + f"\ntls = true\nca_file = {ca}\nport = 8883\n")
+        rr = subprocess.run([BRIDGE, "-c", p, "--check-config"], capture_output=True,
+                            text=True)
+        self.assertEqual(rr.returncode, 0, rr.stderr)
+        self.assertIn(":8883 tls=yes", rr.stdout)
+        missing = os.path.join(d, "missing.conf")
+        rr = subprocess.run([BRIDGE, "-c", missing, "--check-config"], capture_output=True,
+                            text=True)
+        self.assertEqual(rr.returncode, 78)
+        self.assertEqual(rr.stderr, f"m7bridge-mqtt: {missing}: No such file or directory\n")
+
+
+    def test_unit_does_not_restart_on_a_bad_configuration(self):
+        """A bad or missing configuration (78) or a usage error (2) is not mended by
+        starting again: the unit must not restart the bridge every RestartSec for ever."""
+        unit = os.path.join(BUILD, "systemd", "m7bridge-mqtt.service")
+        if not os.path.exists(unit):
+            self.skipTest("the unit is not built")
+        with open(unit) as f:
+            lines = [line.strip() for line in f]
+        self.assertIn("Restart=on-failure", lines)
+        prevent = " ".join(line.split("=", 1)[1] for line in lines
+                           if line.startswith("RestartPreventExitStatus="))
+        self.assertIn("78", prevent.split())
+        self.assertIn("2", prevent.split())
+        # And the bridge does exit 78 for the unit's missing configuration file.
+        rr = subprocess.run([BRIDGE, "--config", "/nonexistent/m7bridge/mqtt.conf"],
+                            capture_output=True, text=True, timeout=30)
+        self.assertEqual(rr.returncode, 78, rr.stderr)
 
 if __name__ == "__main__":
     missing = [p for p in (DAEMON, SIM, BRIDGE) if not os.access(p, os.X_OK)]

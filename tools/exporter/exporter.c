@@ -14,6 +14,8 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <event2/util.h>
 
 #include "m7bridge/client.h"
 #include "config.h"
@@ -31,6 +33,9 @@ struct exporter {
 	const char *socket, *textfile;
 	bool watch_frames;
 	int interval_s;
+	/* A call went unanswered: no more calls (each would hold the loop, and every
+	 * scrape queued behind it, for the call's timeout) until the daemon sends again. */
+	bool unanswered;
 	struct mx_model model;
 };
 
@@ -40,6 +45,9 @@ static void exporter_on_event(void *arg, const struct m7b_event *ev)
 	struct exporter *x = arg;
 	cJSON *o = cJSON_ParseWithLength(ev->line, ev->line_len);
 
+	if (x->unanswered)
+		fprintf(stderr, "m7bridge-exporter: m7bridged answers again\n");
+	x->unanswered = false; /* the daemon is alive: the late reply, or any object */
 	if (o && mx_model_apply(&x->model, o) < 0)
 		fprintf(stderr, "m7bridge-exporter: out of memory\n");
 	cJSON_Delete(o);
@@ -48,18 +56,30 @@ static void exporter_on_event(void *arg, const struct m7b_event *ev)
 static void exporter_on_up(void *arg, unsigned long reconnects)
 {
 	((struct exporter *)arg)->model.reconnects = reconnects;
+	((struct exporter *)arg)->unanswered = false;
 }
 
-/* The daemon's pid from the socket's peer credentials: no privilege needed. */
+/* The daemon's pid from the socket's peer credentials: no privilege needed. They are
+ * those of the process that called listen(): with socket activation that is systemd
+ * (PID 1), not the daemon, so the pid counts only if it names m7bridged. */
 static int daemon_pid(struct exporter *x)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 	int fd = m7b_client_fd(follow_client(x->follow));
+	char path[64], comm[32] = "";
+	FILE *f;
 
 	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
 		return -1;
-	return cr.pid;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)cr.pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return strcmp(comm, "m7bridged\n") == 0 ? cr.pid : -1;
 }
 
 /* STATUS and INCIDENTS now, then the text. A synchronous call: a scrape every few
@@ -72,13 +92,16 @@ static int render(struct exporter *x, bool om, struct mx_buf *out)
 	struct mx_proc proc = {0};
 	struct m7b_client *c = follow_client(x->follow);
 
-	if (m7b_client_connected(c) && m7b_client_status(c, &st) == 0) {
+	int r = m7b_client_connected(c) && !x->unanswered ? m7b_client_status(c, &st) : -ENOTCONN;
+
+	if (r == 0) {
 		status = cJSON_ParseWithLength(st->line, st->line_len);
 		int pid = daemon_pid(x);
 
 		if (pid > 0)
 			(void)mx_proc_read("/proc", pid, &proc);
-		if (m7b_client_incidents(c, NULL, &inc) == 0) {
+		r = m7b_client_incidents(c, NULL, &inc);
+		if (r == 0) {
 			cJSON *o = cJSON_ParseWithLength(inc->line, inc->line_len);
 
 			if (o)
@@ -86,7 +109,13 @@ static int render(struct exporter *x, bool om, struct mx_buf *out)
 			cJSON_Delete(o);
 		}
 	}
-	int r = mx_render(&x->model, status, &proc, om, out);
+	if (r == -ETIMEDOUT) {
+		fprintf(stderr,
+			"m7bridge-exporter: m7bridged did not answer in time: m7bridge_up 0 "
+			"until it sends again\n");
+		x->unanswered = true;
+	}
+	r = mx_render(&x->model, status, &proc, om, out);
 
 	cJSON_Delete(status);
 	m7b_event_free(st);
@@ -156,6 +185,65 @@ static void exporter_on_textfile(evutil_socket_t fd, short what, void *arg)
 				strerror(errno));
 	}
 	mx_buf_free(&b);
+}
+
+/* accept() failed. Out of file descriptors (too many scrapers at once), it would fail
+ * again at once, and libevent would call it again at once: a busy loop that logs each
+ * failure. Accepting pauses for a second instead, and the failure is said once. */
+static void exporter_on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	evconnlistener_enable(arg);
+}
+
+static void exporter_on_accept_error(struct evconnlistener *l, void *arg)
+{
+	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {1, 0};
+
+	if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
+		return; /* a connection that went away before it was accepted */
+	fprintf(stderr, "m7bridge-exporter: cannot accept connections: %s; pausing 1 s\n",
+		strerror(e));
+	/* Disabled, the listener reports nothing more until the timer enables it again. */
+	evconnlistener_disable(l);
+	if (event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, exporter_on_accept_resume,
+			    l, &tv) < 0)
+		evconnlistener_enable(l);
+}
+
+/* The HTTP socket, as evhttp_bind_socket() makes it, but with an accept error handler. */
+static struct evhttp_bound_socket *exporter_listen(struct exporter *x, const char *host,
+						   unsigned short port)
+{
+	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+					.ai_socktype = SOCK_STREAM,
+					.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG},
+			       *ai = NULL;
+	struct evconnlistener *l;
+	char ps[8];
+
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (evutil_getaddrinfo(host, ps, &hints, &ai) != 0 || !ai) {
+		errno = EADDRNOTAVAIL;
+		return NULL;
+	}
+	l = evconnlistener_new_bind(x->base, NULL, NULL,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+					    LEV_OPT_CLOSE_ON_EXEC,
+				    128, ai->ai_addr, (int)ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+	if (!l)
+		return NULL;
+	struct evhttp_bound_socket *bs = evhttp_bind_listener(x->http, l);
+
+	if (!bs) {
+		evconnlistener_free(l);
+		return NULL;
+	}
+	/* After evhttp_bind_listener, which sets its own accept callback; evhttp_free()
+	 * frees the listener. */
+	evconnlistener_set_error_cb(l, exporter_on_accept_error);
+	return bs;
 }
 
 static void exporter_on_signal(evutil_socket_t fd, short what, void *arg)
@@ -297,13 +385,17 @@ int main(int argc, char **argv)
 		x.http = evhttp_new(x.base);
 		if (!x.http)
 			goto out;
-		evhttp_set_allowed_methods(x.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-							   EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
+		/* Every method reaches the handler, which answers 405 with Allow to all
+		 * but GET and HEAD (libevent would answer 501 to those not listed). */
+		evhttp_set_allowed_methods(
+			x.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+					EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+					EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 		evhttp_set_max_headers_size(x.http, 16384);
 		evhttp_set_max_body_size(x.http, 0);
 		evhttp_set_timeout(x.http, 10);
 		evhttp_set_gencb(x.http, exporter_on_http, &x);
-		bs = evhttp_bind_socket_with_handle(x.http, host, port);
+		bs = exporter_listen(&x, host, port);
 		if (!bs) {
 			fprintf(stderr, "m7bridge-exporter: cannot listen on %s: %s\n", listen,
 				strerror(errno));

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -55,7 +56,8 @@ struct bridge {
 	struct event_base *base;
 	struct event *ev_wake, *ev_stats, *ev_inc, *ev_int, *ev_term, *ev_broker;
 	int broker_retry_s; /* next delay of a first connect that failed */
-	bool loop_started;
+	pthread_t net;	    /* the network thread, once the first connect got under way */
+	bool net_started;
 	struct mosquitto *mosq;
 	struct follow *follow;
 	struct m7b_watch watch;
@@ -64,7 +66,10 @@ struct bridge {
 
 	/* Shared with libmosquitto's thread, under lock. */
 	pthread_mutex_t lock;
+	pthread_cond_t net_wake; /* ends the network thread's backoff at a stop */
 	bool connected, ever_connected, dropping;
+	bool connack;  /* a connection was accepted since the network thread last looked */
+	bool stopping; /* the network thread ends once the DISCONNECT is out */
 	struct msg *q; /* ring of conf.queue_max */
 	size_t qhead, qlen;
 	/* Messages handed to libmosquitto and not yet acknowledged (QoS 1, 2) or, at QoS 0,
@@ -246,6 +251,7 @@ static void bridge_on_connect(struct mosquitto *mosq, void *arg, int rc)
 	}
 	pthread_mutex_lock(&b->lock);
 	b->connected = true;
+	b->connack = true;
 	if (b->ever_connected)
 		b->reconnects++;
 	b->ever_connected = true;
@@ -267,6 +273,9 @@ static void bridge_on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 	long lost = 0;
 
 	pthread_mutex_lock(&b->lock);
+	/* A connect that failed (never accepted) is reported by bridge_net. */
+	bool was = b->connected;
+
 	b->connected = false;
 	/* QoS 0 messages not yet written go with the connection (QoS 1 and 2 ones are sent
 	 * again after the reconnect): counted as dropped. */
@@ -278,7 +287,7 @@ static void bridge_on_disconnect(struct mosquitto *mosq, void *arg, int rc)
 	if (b->stats_mid)
 		control_done(b, b->stats_mid);
 	pthread_mutex_unlock(&b->lock);
-	if (rc != 0)
+	if (rc != 0 && was)
 		fprintf(stderr,
 			"m7bridge-mqtt: broker connection lost (%ld unsent messages dropped); "
 			"reconnecting\n",
@@ -541,13 +550,27 @@ static void bridge_on_event(void *arg, const struct m7b_event *ev)
 	}
 }
 
+/* Sends forwarded on a daemon connection that is gone will not be answered. Each still
+ * gets its result: the sender must not wait for one forever. */
+static void fail_pending(struct bridge *b)
+{
+	for (size_t k = 0; k < MAX_PENDING; k++)
+		if (b->pend[k].id)
+			send_result(
+				b, b->pend[k].channel, b->pend[k].port,
+				"{\"ok\":false,\"code\":\"lost\",\"message\":\"the connection "
+				"to the daemon was lost before it answered: the bytes may or may "
+				"not have reached the M7\"}");
+	memset(b->pend, 0, sizeof(b->pend));
+}
+
 /* A new daemon connection: requests sent on the old one will not be answered. */
 static void bridge_on_up(void *arg, unsigned long reconnects)
 {
 	struct bridge *b = arg;
 
 	b->incidents_id = 0;
-	memset(b->pend, 0, sizeof(b->pend));
+	fail_pending(b);
 	ask_incidents(b);
 }
 
@@ -568,6 +591,10 @@ static void bridge_on_stats(evutil_socket_t fd, short what, void *arg)
 	struct bridge *b = arg;
 	char t[TOPIC_MAX], js[512];
 	const char *segs[] = {"bridge", "stats"};
+
+	/* The daemon is gone: its answers to the sends in flight will not come. */
+	if (!m7b_client_connected(follow_client(b->follow)))
+		fail_pending(b);
 
 	pthread_mutex_lock(&b->lock);
 	/* One at a time: with a broker that stopped reading they would pile up unbounded. */
@@ -599,6 +626,108 @@ static void bridge_on_signal(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(((struct bridge *)arg)->base, NULL);
 }
 
+/* --- the network thread ----------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits up to s seconds, or until the stop. Returns true at the stop. Under the lock. */
+static bool net_backoff(struct bridge *b, int s)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += s;
+	while (!b->stopping && pthread_cond_timedwait(&b->net_wake, &b->lock, &until) != ETIMEDOUT)
+		;
+	return b->stopping;
+}
+
+/* libmosquitto's own thread (mosquitto_loop_forever) gives up for good on errors it deems
+ * fatal, such as a failed TLS handshake (a broker restarted with another certificate, or
+ * a plain listener where TLS was expected): the bridge would then never reconnect, and
+ * queue and drop without end. This loop retries every error with the configured backoff
+ * until the stop, and says why once per streak of failures. */
+static void *bridge_net(void *arg)
+{
+	struct bridge *b = arg;
+	int delay = b->conf.reconnect_min_s, said = MOSQ_ERR_SUCCESS;
+	bool accepted = false; /* the broker accepted the connection that just ended */
+	int64_t stop_by = 0;
+
+	for (;;) {
+		int r = mosquitto_loop(b->mosq, 1000, 1);
+		int err = errno;
+
+		pthread_mutex_lock(&b->lock);
+		if (b->stopping && !stop_by)
+			stop_by = now_ms() + DRAIN_STEPS * DRAIN_STEP_US / 1000;
+		/* At a stop: once the DISCONNECT is out (the connection is gone), or after as
+		 * long as the drain may take, if the broker does not take it. */
+		if (b->stopping && (r != MOSQ_ERR_SUCCESS || now_ms() > stop_by)) {
+			pthread_mutex_unlock(&b->lock);
+			break;
+		}
+		if (b->connack) {
+			b->connack = false;
+			accepted = true;
+			delay = b->conf.reconnect_min_s;
+			said = MOSQ_ERR_SUCCESS;
+		}
+		if (r == MOSQ_ERR_SUCCESS) {
+			pthread_mutex_unlock(&b->lock);
+			continue;
+		}
+		/* A connection lost after it was accepted is reported by on_disconnect, a
+		 * refused one by on_connect, a connect that failed at once below; any other
+		 * end of a connection the broker never accepted here (the broker closing it
+		 * during the TLS handshake, say, for want of a client certificate). */
+		if (!accepted && r != MOSQ_ERR_NO_CONN && r != MOSQ_ERR_CONN_REFUSED && r != said) {
+			fprintf(stderr,
+				"m7bridge-mqtt: broker %s:%d: connection failed (%s); retrying "
+				"(backoff %d..%d s)\n",
+				b->conf.host, b->conf.port,
+				r == MOSQ_ERR_ERRNO ? strerror(err) : mosquitto_strerror(r),
+				b->conf.reconnect_min_s, b->conf.reconnect_max_s);
+			said = r;
+		}
+		accepted = false;
+		bool stop = net_backoff(b, delay);
+
+		pthread_mutex_unlock(&b->lock);
+		if (stop)
+			continue; /* no connection: the check above ends the thread */
+		delay = delay * 2 > b->conf.reconnect_max_s ? b->conf.reconnect_max_s : delay * 2;
+		r = mosquitto_reconnect(b->mosq);
+		if (r != MOSQ_ERR_SUCCESS && r != said) {
+			fprintf(stderr,
+				"m7bridge-mqtt: broker %s:%d not reachable (%s); retrying\n",
+				b->conf.host, b->conf.port,
+				r == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(r));
+			said = r;
+		}
+	}
+	return NULL;
+}
+
+/* The stop: the network thread writes what is queued and the DISCONNECT, then ends. */
+static void bridge_net_stop(struct bridge *b)
+{
+	pthread_mutex_lock(&b->lock);
+	b->stopping = true;
+	pthread_cond_signal(&b->net_wake);
+	pthread_mutex_unlock(&b->lock);
+	mosquitto_disconnect(b->mosq);
+	if (b->net_started)
+		pthread_join(b->net, NULL);
+	b->net_started = false;
+}
+
 /* --- set-up --------------------------------------------------------------------------- */
 
 /* The first connect. libmosquitto's network thread retries only a connection that once
@@ -623,9 +752,9 @@ static int mqtt_connect_first(struct bridge *b)
 					    : b->broker_retry_s * 2;
 		return evtimer_add(b->ev_broker, &tv) == 0 ? 0 : -ENOMEM;
 	}
-	if (mosquitto_loop_start(b->mosq) != MOSQ_ERR_SUCCESS)
+	if (pthread_create(&b->net, NULL, bridge_net, b) != 0)
 		return -EIO;
-	b->loop_started = true;
+	b->net_started = true;
 	return 0;
 }
 
@@ -657,8 +786,8 @@ static int mqtt_setup(struct bridge *b)
 	mosquitto_disconnect_callback_set(b->mosq, bridge_on_disconnect);
 	mosquitto_publish_callback_set(b->mosq, bridge_on_publish);
 	mosquitto_message_callback_set(b->mosq, bridge_on_message);
-	mosquitto_reconnect_delay_set(b->mosq, (unsigned)c->reconnect_min_s,
-				      (unsigned)c->reconnect_max_s, true);
+	/* Publishes come from the main thread, the network I/O from bridge_net's. */
+	mosquitto_threaded_set(b->mosq, true);
 	/* libmosquitto's own limit on unacknowledged messages; ours covers the queue too. */
 	mosquitto_int_option(b->mosq, MOSQ_OPT_SEND_MAXIMUM, 65535);
 	if (c->username[0] &&
@@ -707,6 +836,29 @@ static void bridge_drain(struct bridge *b)
 			"m7bridge-mqtt: stopping with %zu messages not delivered (%zu queued, %ld "
 			"in flight); %" PRIu64 " dropped before\n",
 			queued + (size_t)inflight, queued, inflight, b->dropped);
+}
+
+/* The TLS files, read as the bridge will read them: a path that is wrong, or a file its
+ * user may not read, is a configuration error now rather than a failed start. */
+static int tls_files_readable(const struct mqc *c, char *msg, size_t msg_cap)
+{
+	const struct {
+		const char *key, *path;
+	} files[] = {{"ca_file", c->ca_file},
+		     {"ca_path", c->ca_path},
+		     {"cert_file", c->cert_file},
+		     {"key_file", c->key_file}};
+
+	for (size_t i = 0; c->tls && i < sizeof(files) / sizeof(files[0]); i++) {
+		if (files[i].path[0] && access(files[i].path, R_OK) < 0) {
+			int e = errno;
+
+			snprintf(msg, msg_cap, "%s %s: %s", files[i].key, files[i].path,
+				 strerror(e));
+			return -e;
+		}
+	}
+	return 0;
 }
 
 static void usage(FILE *f)
@@ -763,10 +915,15 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/m7bridge/mqtt.conf", M7B_SYSCONFDIR);
 	int r = mqc_load(&b.conf, config ? config : path, msg, sizeof(msg));
 
-	if (r > 0 || (r < 0 && (config || r != -ENOENT))) {
-		fprintf(stderr, "m7bridge-mqtt: %s%s%d: %s\n", config ? config : path,
-			r > 0 ? " line " : "", r > 0 ? r : 0, msg);
+	if (r > 0) {
+		fprintf(stderr, "m7bridge-mqtt: %s line %d: %s\n", config ? config : path, r, msg);
 		return 78; /* EX_CONFIG */
+	}
+	/* An absent default file means the defaults; a file named with -c must be there. */
+	if ((r < 0 && (config || r != -ENOENT)) || (r = mqc_check(&b.conf, msg, sizeof(msg))) < 0 ||
+	    (r = tls_files_readable(&b.conf, msg, sizeof(msg))) < 0) {
+		fprintf(stderr, "m7bridge-mqtt: %s: %s\n", config ? config : path, msg);
+		return 78;
 	}
 	if (sock)
 		snprintf(b.conf.socket, sizeof(b.conf.socket), "%s", sock);
@@ -789,6 +946,7 @@ int main(int argc, char **argv)
 	strcat(b.cmd_prefix, "/");
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&b.lock, NULL);
+	pthread_cond_init(&b.net_wake, NULL);
 	b.q = calloc((size_t)b.conf.queue_max, sizeof(*b.q));
 	b.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	b.base = event_base_new();
@@ -838,9 +996,7 @@ out:
 		/* A clean stop says so; a crash leaves the will ("offline") to the broker. */
 		topic(&b, t, segs, 1);
 		mosquitto_publish(b.mosq, NULL, t, 7, "offline", 1, true);
-		mosquitto_disconnect(b.mosq);
-		if (b.loop_started)
-			mosquitto_loop_stop(b.mosq, false);
+		bridge_net_stop(&b);
 		mosquitto_destroy(b.mosq);
 	}
 	mosquitto_lib_cleanup();
@@ -858,6 +1014,7 @@ out:
 		free(b.q[(b.qhead + i) % (size_t)b.conf.queue_max].payload);
 	}
 	free(b.q);
+	pthread_cond_destroy(&b.net_wake);
 	pthread_mutex_destroy(&b.lock);
 	return rc;
 }

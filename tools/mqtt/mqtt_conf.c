@@ -173,6 +173,14 @@ bool mqc_set(struct mqc *c, const char *section, const char *key, const char *va
 				q += n;
 				q += strspn(q, ", \t");
 			}
+			/* Left out, the list allows every channel: an empty one would too. */
+			if (c->nsend_channels == 0) {
+				snprintf(msg, msg_cap,
+					 "channels is empty: name channels, or leave the setting "
+					 "out "
+					 "to allow every channel");
+				return false;
+			}
 			return true;
 		}
 		}
@@ -201,25 +209,79 @@ static int on_setting(void *user, const char *section, const char *key, const ch
 	return 1;
 }
 
+/* fgets for libinih that keeps its line numbers those of the file: a line longer than
+ * its buffer would be read as two, and the error reported on the line after. Such a line
+ * is read whole and handed over as one libinih rejects, a comment as it is. */
+static char *read_line(char *buf, int size, void *stream)
+{
+	FILE *f = stream;
+	size_t n;
+	int ch;
+
+	if (!fgets(buf, size, f))
+		return NULL;
+	n = strlen(buf);
+	if (n == 0 || buf[n - 1] == '\n' || (ch = getc(f)) == EOF)
+		return buf;
+	if (ch == '\n')
+		return buf; /* it just fitted */
+	while (ch != EOF && ch != '\n')
+		ch = getc(f);
+	if (buf[strspn(buf, " \t")] != ';' && buf[strspn(buf, " \t")] != '#')
+		snprintf(buf, (size_t)size, "line too long\n");
+	return buf;
+}
+
+static int accept_all(void *user, const char *section, const char *key, const char *value)
+{
+	return 1;
+}
+
 int mqc_load(struct mqc *c, const char *path, char *msg, size_t msg_cap)
 {
 	struct load_ctx l = {c, msg, msg_cap, false};
 	FILE *f = fopen(path, "re");
 
 	if (!f) {
-		snprintf(msg, msg_cap, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	int r = ini_parse_file(f, on_setting, &l);
+		int e = errno;
 
+		snprintf(msg, msg_cap, "%s", strerror(e));
+		return -e;
+	}
+	int r = ini_parse_stream(read_line, f, on_setting, &l);
+
+	/* libinih returns the line of the first error, which may be a syntax error before
+	 * the setting whose message was kept: then that syntax error is the one to report. */
+	if (r > 0 && l.failed) {
+		rewind(f);
+		if (ini_parse_stream(read_line, f, accept_all, NULL) == r)
+			l.failed = false;
+	}
 	fclose(f);
 	if (r > 0 && !l.failed)
-		snprintf(msg, msg_cap, "syntax error");
-	if (r == 0 && c->reconnect_max_s < c->reconnect_min_s) {
-		snprintf(msg, msg_cap, "reconnect_max_s is below reconnect_min_s");
-		return 1;
-	}
+		snprintf(msg, msg_cap,
+			 "syntax error (expected [section], key = value or a comment; lines are "
+			 "at most 198 bytes)");
 	return r < 0 ? -EIO : r;
+}
+
+int mqc_check(const struct mqc *c, char *msg, size_t msg_cap)
+{
+	const char *why = NULL;
+
+	if (c->reconnect_max_s < c->reconnect_min_s)
+		why = "reconnect_max_s is below reconnect_min_s";
+	/* libmosquitto refuses these only when it starts, with "invalid arguments". */
+	else if (c->tls && !c->ca_file[0] && !c->ca_path[0])
+		why = "tls = true needs ca_file or ca_path (the CA that signed the broker's "
+		      "certificate)";
+	else if (!c->cert_file[0] != !c->key_file[0])
+		why = "cert_file and key_file go together (a client certificate and its key)";
+	else if (!c->tls && (c->ca_file[0] || c->ca_path[0] || c->cert_file[0]))
+		why = "TLS files are set but tls is false: the connection would not be encrypted";
+	if (why)
+		snprintf(msg, msg_cap, "%s", why);
+	return why ? -EINVAL : 0;
 }
 
 bool mqc_send_allowed(const struct mqc *c, const char *channel)

@@ -44,6 +44,9 @@ void mqc_defaults(struct mqc *c);
 /* Reads an INI file over the defaults. Returns 0, -errno (cannot open), or the first bad
  * line (> 0) with msg saying why. */
 int mqc_load(struct mqc *c, const char *path, char *msg, size_t msg_cap);
+/* Checks what depends on several settings (TLS needs a CA; a client certificate needs its
+ * key; the reconnect bounds). Returns 0, or -EINVAL with msg saying why. */
+int mqc_check(const struct mqc *c, char *msg, size_t msg_cap);
 /* Parses one setting; returns true if known and valid (msg says why not). */
 bool mqc_set(struct mqc *c, const char *section, const char *key, const char *value, char *msg,
 	     size_t msg_cap);
