@@ -732,6 +732,41 @@ class RawPty(unittest.TestCase):
         finally:
             os.close(app)
 
+    def test_clients_socket_is_chosen_by_name(self):
+        """Socket activation beside stored ptys: the clients' socket is the one the socket
+        unit named, never a stored descriptor that happens to be a socket, and a second
+        socket from the manager does not stop the daemon."""
+        rig = self.rig = Rig(manager=FakeManager())
+        wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+        held = []
+
+        def while_down():
+            ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            ls.bind(rig.sock)
+            ls.listen(8)
+            a, b = socket.socketpair()
+            c, d = socket.socketpair()
+            held.extend([ls, b, d])
+            # A socket stored under a pty's name, one more the manager passes, and the
+            # socket unit's listening socket.
+            rig.manager.put("pty-fw", a.detach())
+            rig.manager.put("other.socket", c.detach())
+            rig.manager.put("m7bridged.socket", os.dup(ls.fileno()))
+        try:
+            rig.restart(while_down=while_down)
+            log = rig.daemon_log(0)
+            self.assertIn(f"listening on {rig.sock} (socket activation)", log)
+            self.assertIn("kept across the restart", log)
+            fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            try:
+                os.write(fd, b"after activation\n")
+                rig.fw.wait_got(b"after activation\n", "the app's bytes on the kept pty")
+            finally:
+                os.close(fd)
+        finally:
+            for s in held:
+                s.close()
+
     def test_stored_descriptor_that_is_not_a_pty_master_is_refused(self):
         mgr = FakeManager()
         r, w = os.pipe()
