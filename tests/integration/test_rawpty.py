@@ -710,6 +710,28 @@ class RawPty(unittest.TestCase):
             self.tearDown()
             self.rig = None
 
+    def test_saved_buffers_larger_than_the_buffers_are_counted(self):
+        """A save of ours that holds more than the daemon's buffers take now (a daemon
+        built with larger ones saved it): what fits goes on, oldest first, and the rest is
+        counted as lost, not called foreign."""
+        mgr = FakeManager()
+        m, s = pty.openpty()
+        tty.setraw(m)
+        mgr.put("pty-fw", m)
+        mgr.put("pty-fw", s)
+        cap = 64 * 1024
+        body = b"".join(b"%07d\n" % i for i in range(cap // 8 + 13))  # 104 bytes too many
+        f = os.memfd_create("save")
+        os.write(f, b"M7BPTYB1" + len(body).to_bytes(4, "little") + bytes(4) + body)
+        mgr.put("pty-fw", f)
+        rig = self.rig = Rig(manager=mgr)
+        log = rig.daemon_log(0)
+        self.assertNotIn("not a save of ours", log)
+        self.assertIn(f"{cap} bytes from the app and 0 from the M7 held by the daemon "
+                      f"before the restart go on ({len(body) - cap} from the app and 0 "
+                      f"from the M7 did not fit the buffers: lost)", log)
+        rig.fw.wait_got(body[:cap], "the bytes that fit, in order")
+
     def test_descriptors_with_names_that_do_not_match_are_closed(self):
         """LISTEN_FDNAMES with fewer names than LISTEN_FDS: nothing is believed, every
         descriptor is closed (an app on a kept pty sees a hang-up, not silence)."""
