@@ -652,6 +652,24 @@ class RawPty(unittest.TestCase):
         finally:
             os.close(fd)
 
+    def test_exclusive_pty_takes_new_mode_across_a_restart(self):
+        """An app holds the kept pty exclusive (TIOCEXCL) while the daemon restarts with
+        another pty_mode: the mode is applied through the daemon's own slave fd, which
+        no reopen could give it, and the app's bytes still flow."""
+        rig = self.rig = Rig(manager=FakeManager())
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        fcntl.ioctl(fd, termios.TIOCEXCL)
+        try:
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            rig.restart(while_down=lambda: rig.write_conf(pty_mode="0640"))
+            self.assertIn("kept across the restart", rig.daemon_log())
+            self.assertEqual(os.stat(rig.app).st_mode & 0o777, 0o640)
+            os.write(fd, b"exclusive\n")
+            rig.fw.wait_got(b"exclusive\n", "the app's bytes after the restart")
+        finally:
+            os.close(fd)
+
     def test_stored_pty_of_a_renamed_channel_is_closed(self):
         rig = self.rig = Rig(manager=FakeManager())
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
