@@ -76,13 +76,13 @@ void ptybuf_saved_header(uint8_t hdr[PTYBUF_SAVED_HDR], size_t to_m7, size_t to_
 	put_le32(hdr + 12, (uint32_t)to_app);
 }
 
-int ptybuf_saved_parse(const uint8_t hdr[PTYBUF_SAVED_HDR], uint64_t size, size_t cap_m7,
-		       size_t cap_app, size_t *to_m7, size_t *to_app)
+int ptybuf_saved_parse(const uint8_t hdr[PTYBUF_SAVED_HDR], uint64_t size, size_t *to_m7,
+		       size_t *to_app)
 {
 	uint32_t m7 = get_le32(hdr + 8), app = get_le32(hdr + 12);
 	/* Exactly the header and the two runs: anything else is not ours, or cut short. */
 	if (size < PTYBUF_SAVED_HDR || memcmp(hdr, saved_magic, sizeof(saved_magic)) != 0 ||
-	    m7 > cap_m7 || app > cap_app || size != PTYBUF_SAVED_HDR + (uint64_t)m7 + app)
+	    size != PTYBUF_SAVED_HDR + (uint64_t)m7 + app)
 		return -EBADMSG;
 	*to_m7 = m7;
 	*to_app = app;

@@ -35,9 +35,10 @@ bool ptybuf_can_take(const struct ptybuf *b, size_t min);
 #define PTYBUF_SAVED_HDR 16
 /* Fills hdr for to_m7 and to_app bytes following it. */
 void ptybuf_saved_header(uint8_t hdr[PTYBUF_SAVED_HDR], size_t to_m7, size_t to_app);
-/* Checks a saved header against the size of what holds it and the capacities of the
- * buffers it goes back into: 0 with the two lengths, or -EBADMSG. */
-int ptybuf_saved_parse(const uint8_t hdr[PTYBUF_SAVED_HDR], uint64_t size, size_t cap_m7,
-		       size_t cap_app, size_t *to_m7, size_t *to_app);
+/* Checks a saved header against the size of what holds it: 0 with the two lengths, or
+ * -EBADMSG. Lengths beyond the buffers they go back into are the caller's to cut and
+ * count (a build with larger buffers saved them). */
+int ptybuf_saved_parse(const uint8_t hdr[PTYBUF_SAVED_HDR], uint64_t size, size_t *to_m7,
+		       size_t *to_app);
 
 #endif

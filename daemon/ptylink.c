@@ -716,7 +716,7 @@ static int saved_lens(int fd, size_t *to_m7, size_t *to_app)
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
 		return -EBADMSG;
-	return ptybuf_saved_parse(hdr, (uint64_t)st.st_size, TO_M7_CAP, TO_APP_CAP, to_m7, to_app);
+	return ptybuf_saved_parse(hdr, (uint64_t)st.st_size, to_m7, to_app);
 }
 
 void ptylink_discard(const struct log *log, int fd, const char *name)
@@ -783,10 +783,14 @@ void ptylink_saved(struct ptylink *pl)
 	pl->saved = true;
 }
 
-/* Moves n bytes at offset off of fd into b. 0 or -errno. */
-static int restore_buf(int fd, off_t off, size_t n, struct ptybuf *b)
+/* Moves n bytes at offset off of fd into b, as many as it has room for (the oldest);
+ * *lost gets the rest, never read. 0 or -errno. */
+static int restore_buf(int fd, off_t off, size_t n, struct ptybuf *b, size_t *lost)
 {
 	uint8_t buf[4096];
+	size_t room = ptybuf_room(b);
+	*lost = n > room ? n - room : 0;
+	n -= *lost;
 	while (n > 0) {
 		ssize_t got = pread(fd, buf, n < sizeof(buf) ? n : sizeof(buf), off);
 		if (got < 0 && errno == EINTR)
@@ -802,13 +806,14 @@ static int restore_buf(int fd, off_t off, size_t n, struct ptybuf *b)
 
 int ptylink_restore(struct ptylink *pl, int fd)
 {
-	size_t m7, app;
+	size_t m7, app, m7_lost = 0, app_lost = 0;
 	int r = saved_lens(fd, &m7, &app);
-	/* Into empty buffers (nothing is read before the loop turns), so all of it fits. */
+	/* Into empty buffers (nothing is read before the loop turns): all of it fits unless
+	 * a build with larger buffers saved it. */
 	if (r == 0)
-		r = restore_buf(fd, PTYBUF_SAVED_HDR, m7, &pl->to_m7);
+		r = restore_buf(fd, PTYBUF_SAVED_HDR, m7, &pl->to_m7, &m7_lost);
 	if (r == 0)
-		r = restore_buf(fd, (off_t)(PTYBUF_SAVED_HDR + m7), app, &pl->to_app);
+		r = restore_buf(fd, (off_t)(PTYBUF_SAVED_HDR + m7), app, &pl->to_app, &app_lost);
 	close(fd);
 	if (r < 0) {
 		ptybuf_consume(&pl->to_m7, pl->to_m7.len);
@@ -818,10 +823,21 @@ int ptylink_restore(struct ptylink *pl, int fd)
 			   "of ours: ignored",
 			   pl->path);
 	}
-	say(pl, LOG_NOTICE, 0,
-	    "pty %s: %zu bytes from the app and %zu from the M7 held by the daemon before the "
-	    "restart go on",
-	    pl->path, m7, app);
+	if (m7_lost || app_lost) {
+		/* Counted where the pty's other losses are: STATUS shows them. */
+		pl->st.failed_to_m7 += m7_lost;
+		pl->st.dropped_to_app += app_lost;
+		say(pl, LOG_WARNING, 0,
+		    "pty %s: %zu bytes from the app and %zu from the M7 held by the daemon before "
+		    "the restart go on (%zu from the app and %zu from the M7 did not fit the "
+		    "buffers: lost)",
+		    pl->path, m7 - m7_lost, app - app_lost, m7_lost, app_lost);
+	} else {
+		say(pl, LOG_NOTICE, 0,
+		    "pty %s: %zu bytes from the app and %zu from the M7 held by the daemon before "
+		    "the restart go on",
+		    pl->path, m7, app);
+	}
 	update_reading(pl);
 	ptylink_kick(pl); /* what waits for the app goes now; the M7's once the channel is up */
 	return 0;

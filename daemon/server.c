@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
@@ -228,28 +229,78 @@ static int listen_path(struct server *s, const struct conf_daemon *cfg)
 	return 0;
 }
 
+/* FDNAME= prefix of the descriptors the daemon stores itself (ptybridge's ptys): never
+ * the clients' socket, whatever they are. */
+#define SERVER_STORED_PREFIX "pty-"
+
+/* Whether fd is a listening Unix stream socket bound at path. */
+static bool bound_at(int fd, const char *path)
+{
+	struct sockaddr_un a;
+	socklen_t len = sizeof(a);
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0 ||
+	    len <= offsetof(struct sockaddr_un, sun_path))
+		return false;
+	return strncmp(a.sun_path, path, sizeof(a.sun_path)) == 0;
+}
+
+/* The clients' socket among the n descriptors the service manager passed: a listening
+ * Unix stream socket not named as one of the daemon's stored ptys (names from
+ * LISTEN_FDNAMES; without them, "unknown"), the one bound at the configured path first
+ * if several are. -1 when none; *listening and *other count the sockets of each kind. */
+static int pick_activated(int n, char **names, const char *path, int *listening, int *other)
+{
+	int fd = -1;
+	*listening = *other = 0;
+	for (int i = 0; i < n; i++) {
+		int cand = SD_LISTEN_FDS_START + i;
+		const char *name = names ? names[i] : NULL;
+		if (name && strncmp(name, SERVER_STORED_PREFIX, strlen(SERVER_STORED_PREFIX)) == 0)
+			continue; /* a stored pty's, ptybridge's to refuse if it is not one */
+		if (sd_is_socket(cand, AF_UNSPEC, 0, -1) <= 0)
+			continue;
+		if (sd_is_socket_unix(cand, SOCK_STREAM, 1, NULL, 0) <= 0) {
+			(*other)++;
+			continue;
+		}
+		(*listening)++;
+		if (fd < 0 || (!bound_at(fd, path) && bound_at(cand, path)))
+			fd = cand;
+	}
+	return fd;
+}
+
 /* Takes the socket the service manager passed (socket activation) among its n
  * descriptors (the others are the ptys it kept, ptybridge's). 0, 1 when none is a
  * socket, or -errno. */
-static int adopt_activated(struct server *s, int n)
+static int adopt_activated(struct server *s, int n, const char *path)
 {
-	int fd = -1, sockets = 0;
-	for (int i = SD_LISTEN_FDS_START; i < SD_LISTEN_FDS_START + n; i++) {
-		if (sd_is_socket(i, AF_UNSPEC, 0, -1) <= 0)
-			continue;
-		sockets++;
-		fd = i;
+	char **names = NULL;
+	int listening, other;
+	/* Names that do not match the descriptors are not believed (ptybridge says so). */
+	if (sd_listen_fds_with_names(0, &names) != n && names) {
+		for (int i = 0; names[i]; i++)
+			free(names[i]);
+		free(names);
+		names = NULL;
 	}
-	if (sockets == 0)
+	int fd = pick_activated(n, names, path, &listening, &other);
+	if (names) {
+		for (int i = 0; names[i]; i++)
+			free(names[i]);
+		free(names);
+	}
+	if (fd < 0 && other == 0)
 		return 1;
-	if (sockets > 1)
-		return log_struct_errno(s->log, LOG_ERR, NULL, -EINVAL,
-					"expected one socket from the service manager, got %d",
-					sockets);
-	if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+	if (fd < 0)
 		return log_struct_errno(s->log, LOG_ERR, NULL, -EINVAL,
 					"the socket from the service manager is not a listening "
 					"Unix stream socket");
+	if (listening + other > 1)
+		log_struct(s->log, LOG_WARNING, NULL,
+			   "%d sockets from the service manager: taking descriptor %d for the "
+			   "clients, the others are not used",
+			   listening + other, fd);
 	s->fd = fd;
 	s->activated = true;
 	int fl = fcntl(s->fd, F_GETFL);
@@ -284,7 +335,7 @@ int server_new(struct event_base *base, const struct conf_daemon *cfg, const str
 		goto fail;
 	/* The environment stays for the ptys the service manager kept (ptybridge). */
 	int n = sd_listen_fds(0);
-	r = n > 0 ? adopt_activated(s, n) : 1;
+	r = n > 0 ? adopt_activated(s, n, cfg->socket_path) : 1;
 	if (r == 1)
 		r = listen_path(s, cfg);
 	if (r < 0)

@@ -652,6 +652,24 @@ class RawPty(unittest.TestCase):
         finally:
             os.close(fd)
 
+    def test_exclusive_pty_takes_new_mode_across_a_restart(self):
+        """An app holds the kept pty exclusive (TIOCEXCL) while the daemon restarts with
+        another pty_mode: the mode is applied through the daemon's own slave fd, which
+        no reopen could give it, and the app's bytes still flow."""
+        rig = self.rig = Rig(manager=FakeManager())
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        fcntl.ioctl(fd, termios.TIOCEXCL)
+        try:
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            rig.restart(while_down=lambda: rig.write_conf(pty_mode="0640"))
+            self.assertIn("kept across the restart", rig.daemon_log())
+            self.assertEqual(os.stat(rig.app).st_mode & 0o777, 0o640)
+            os.write(fd, b"exclusive\n")
+            rig.fw.wait_got(b"exclusive\n", "the app's bytes after the restart")
+        finally:
+            os.close(fd)
+
     def test_stored_pty_of_a_renamed_channel_is_closed(self):
         rig = self.rig = Rig(manager=FakeManager())
         fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
@@ -710,6 +728,28 @@ class RawPty(unittest.TestCase):
             self.tearDown()
             self.rig = None
 
+    def test_saved_buffers_larger_than_the_buffers_are_counted(self):
+        """A save of ours that holds more than the daemon's buffers take now (a daemon
+        built with larger ones saved it): what fits goes on, oldest first, and the rest is
+        counted as lost, not called foreign."""
+        mgr = FakeManager()
+        m, s = pty.openpty()
+        tty.setraw(m)
+        mgr.put("pty-fw", m)
+        mgr.put("pty-fw", s)
+        cap = 64 * 1024
+        body = b"".join(b"%07d\n" % i for i in range(cap // 8 + 13))  # 104 bytes too many
+        f = os.memfd_create("save")
+        os.write(f, b"M7BPTYB1" + len(body).to_bytes(4, "little") + bytes(4) + body)
+        mgr.put("pty-fw", f)
+        rig = self.rig = Rig(manager=mgr)
+        log = rig.daemon_log(0)
+        self.assertNotIn("not a save of ours", log)
+        self.assertIn(f"{cap} bytes from the app and 0 from the M7 held by the daemon "
+                      f"before the restart go on ({len(body) - cap} from the app and 0 "
+                      f"from the M7 did not fit the buffers: lost)", log)
+        rig.fw.wait_got(body[:cap], "the bytes that fit, in order")
+
     def test_descriptors_with_names_that_do_not_match_are_closed(self):
         """LISTEN_FDNAMES with fewer names than LISTEN_FDS: nothing is believed, every
         descriptor is closed (an app on a kept pty sees a hang-up, not silence)."""
@@ -731,6 +771,41 @@ class RawPty(unittest.TestCase):
                 self.assertEqual(e.errno, errno.EIO, "a hang-up")
         finally:
             os.close(app)
+
+    def test_clients_socket_is_chosen_by_name(self):
+        """Socket activation beside stored ptys: the clients' socket is the one the socket
+        unit named, never a stored descriptor that happens to be a socket, and a second
+        socket from the manager does not stop the daemon."""
+        rig = self.rig = Rig(manager=FakeManager())
+        wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+        held = []
+
+        def while_down():
+            ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            ls.bind(rig.sock)
+            ls.listen(8)
+            a, b = socket.socketpair()
+            c, d = socket.socketpair()
+            held.extend([ls, b, d])
+            # A socket stored under a pty's name, one more the manager passes, and the
+            # socket unit's listening socket.
+            rig.manager.put("pty-fw", a.detach())
+            rig.manager.put("other.socket", c.detach())
+            rig.manager.put("m7bridged.socket", os.dup(ls.fileno()))
+        try:
+            rig.restart(while_down=while_down)
+            log = rig.daemon_log(0)
+            self.assertIn(f"listening on {rig.sock} (socket activation)", log)
+            self.assertIn("kept across the restart", log)
+            fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            try:
+                os.write(fd, b"after activation\n")
+                rig.fw.wait_got(b"after activation\n", "the app's bytes on the kept pty")
+            finally:
+                os.close(fd)
+        finally:
+            for s in held:
+                s.close()
 
     def test_stored_descriptor_that_is_not_a_pty_master_is_refused(self):
         mgr = FakeManager()
