@@ -670,6 +670,29 @@ static void expect_error(struct tclient *c, const char *line, const char *code)
 	cJSON_Delete(e);
 }
 
+/* A new client sends line 40 times: the daemon answers 32 errors, "flood" among them,
+ * and no more. */
+static void expect_flood(struct fx *f, const char *line)
+{
+	struct tclient c;
+	int errors = 0;
+	bool flood = false;
+	cJSON *o;
+
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	for (int i = 0; i < 40; i++)
+		(void)tclient_send(&c, line);
+	while ((o = tclient_obj(&c, H_TIMEOUT_MS))) {
+		errors++;
+		if (strcmp(j_str(o, "code"), "flood") == 0)
+			flood = true;
+		cJSON_Delete(o);
+	}
+	assert_true(flood);
+	assert_int_equal(errors, 32);
+	tclient_close(&c);
+}
+
 static void test_malformed(void **state)
 {
 	struct fx *f = *state;
@@ -734,37 +757,9 @@ static void test_malformed(void **state)
 	tclient_close(&c);
 
 	/* A flood of bad lines ends the connection after the documented count. */
-	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
-	for (int i = 0; i < 40; i++)
-		(void)tclient_send(&c, "garbage");
-	int errors = 0;
-	bool flood = false;
-	cJSON *o;
-	while ((o = tclient_obj(&c, H_TIMEOUT_MS))) {
-		errors++;
-		if (strcmp(j_str(o, "code"), "flood") == 0)
-			flood = true;
-		cJSON_Delete(o);
-	}
-	assert_true(flood);
-	assert_int_equal(errors, 32);
-	tclient_close(&c);
-
+	expect_flood(f, "garbage");
 	/* Unknown commands are bad lines too (docs/CLIENT-PROTOCOL.md, section 1). */
-	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
-	for (int i = 0; i < 40; i++)
-		(void)tclient_send(&c, "{\"cmd\":\"launch\"}");
-	errors = 0;
-	flood = false;
-	while ((o = tclient_obj(&c, H_TIMEOUT_MS))) {
-		errors++;
-		if (strcmp(j_str(o, "code"), "flood") == 0)
-			flood = true;
-		cJSON_Delete(o);
-	}
-	assert_true(flood);
-	assert_int_equal(errors, 32);
-	tclient_close(&c);
+	expect_flood(f, "{\"cmd\":\"launch\"}");
 
 	/* The daemon is still up for others. */
 	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
