@@ -127,6 +127,16 @@ static void wait_state(struct tclient *c, const char *st)
 	fail_msg("channel never became %s", st);
 }
 
+/* The fake M7 sends hb as a HEARTBEAT frame. */
+static void send_heartbeat(struct fx *f, const struct m7b_heartbeat *hb)
+{
+	uint8_t pl[128];
+	int n = m7b_wire_pack_heartbeat(pl, sizeof pl, hb);
+
+	assert_true(n > 0);
+	assert_int_equal(fake_m7_frame(&f->m, M7B_T_HEARTBEAT, 0, 0, pl, (size_t)n), 0);
+}
+
 /* ---- tests ---- */
 
 static void test_version_exact(void **state)
@@ -660,6 +670,29 @@ static void expect_error(struct tclient *c, const char *line, const char *code)
 	cJSON_Delete(e);
 }
 
+/* A new client sends line 40 times: the daemon answers 32 errors, "flood" among them,
+ * and no more. */
+static void expect_flood(struct fx *f, const char *line)
+{
+	struct tclient c;
+	int errors = 0;
+	bool flood = false;
+	cJSON *o;
+
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	for (int i = 0; i < 40; i++)
+		(void)tclient_send(&c, line);
+	while ((o = tclient_obj(&c, H_TIMEOUT_MS))) {
+		errors++;
+		if (strcmp(j_str(o, "code"), "flood") == 0)
+			flood = true;
+		cJSON_Delete(o);
+	}
+	assert_true(flood);
+	assert_int_equal(errors, 32);
+	tclient_close(&c);
+}
+
 static void test_malformed(void **state)
 {
 	struct fx *f = *state;
@@ -724,37 +757,9 @@ static void test_malformed(void **state)
 	tclient_close(&c);
 
 	/* A flood of bad lines ends the connection after the documented count. */
-	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
-	for (int i = 0; i < 40; i++)
-		(void)tclient_send(&c, "garbage");
-	int errors = 0;
-	bool flood = false;
-	cJSON *o;
-	while ((o = tclient_obj(&c, H_TIMEOUT_MS))) {
-		errors++;
-		if (strcmp(j_str(o, "code"), "flood") == 0)
-			flood = true;
-		cJSON_Delete(o);
-	}
-	assert_true(flood);
-	assert_int_equal(errors, 32);
-	tclient_close(&c);
-
+	expect_flood(f, "garbage");
 	/* Unknown commands are bad lines too (docs/CLIENT-PROTOCOL.md, section 1). */
-	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
-	for (int i = 0; i < 40; i++)
-		(void)tclient_send(&c, "{\"cmd\":\"launch\"}");
-	errors = 0;
-	flood = false;
-	while ((o = tclient_obj(&c, H_TIMEOUT_MS))) {
-		errors++;
-		if (strcmp(j_str(o, "code"), "flood") == 0)
-			flood = true;
-		cJSON_Delete(o);
-	}
-	assert_true(flood);
-	assert_int_equal(errors, 32);
-	tclient_close(&c);
+	expect_flood(f, "{\"cmd\":\"launch\"}");
 
 	/* The daemon is still up for others. */
 	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
@@ -1047,11 +1052,8 @@ static void test_log_frames(void **state)
 	/* HEARTBEAT counters by name (the daemon's own PINGs may bring others: skip them). */
 	assert_int_equal(
 		tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"HEARTBEAT\"]}"), 0);
-	uint8_t pl[128];
 	struct m7b_heartbeat hb = {.now_ticks = 424242, .ncounters = 3, .counter = {10, 20, 30}};
-	int n = m7b_wire_pack_heartbeat(pl, sizeof pl, &hb);
-	assert_true(n > 0);
-	assert_int_equal(fake_m7_frame(&f->m, M7B_T_HEARTBEAT, 0, 0, pl, (size_t)n), 0);
+	send_heartbeat(f, &hb);
 	for (;;) {
 		o = tclient_wait(&c, "HEARTBEAT", H_TIMEOUT_MS);
 		assert_non_null(o);
@@ -1602,38 +1604,54 @@ static void test_device_appears_later(void **state)
 	tclient_close(&c);
 }
 
+/* Sends one-byte DATA frames stamped with the fake M7's clock, each spanning span ticks,
+ * pausing pause_us between, until the daemon times one (its clock fit is made). Returns
+ * that FRAME, or NULL if none came timed in time; *real_ns (if asked) is CLOCK_REALTIME
+ * at its send, and *untimed counts the FRAMEs before it that went out without a time. */
+static cJSON *until_timed(struct fx *f, struct tclient *c, uint64_t span, useconds_t pause_us,
+			  uint64_t *real_ns, unsigned *untimed)
+{
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	uint8_t d = 1;
+
+	*untimed = 0;
+	while (h_now_ms() < end) {
+		if (real_ns) {
+			struct timespec rt;
+			clock_gettime(CLOCK_REALTIME, &rt);
+			*real_ns = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec;
+		}
+		uint64_t t = fake_m7_ticks();
+		assert_int_equal(fake_m7_data(&f->m, 0, 0, t, t + span, &d, 1), 0);
+		cJSON *o = tclient_wait(c, "FRAME", H_TIMEOUT_MS);
+		assert_non_null(o);
+		if (cJSON_GetObjectItem(o, "t_first_ns"))
+			return o;
+		(*untimed)++;
+		cJSON_Delete(o);
+		usleep(pause_us);
+	}
+	return NULL;
+}
+
 /* SYNC exchanges map M7 ticks to CLOCK_REALTIME: FRAMEs gain t_first_ns / t_last_ns. */
 static void test_clock_mapping(void **state)
 {
 	struct fx *f = *state;
 	struct tclient c;
+	uint64_t real;
+	unsigned untimed;
+
 	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"]}"),
 			 0);
-	uint8_t d = 1;
-	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
-	bool mapped = false;
-	while (!mapped && h_now_ms() < end) {
-		struct timespec rt;
-		clock_gettime(CLOCK_REALTIME, &rt);
-		uint64_t real = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec;
-		uint64_t t = fake_m7_ticks();
-		assert_int_equal(fake_m7_data(&f->m, 0, 0, t, t + 8000, &d, 1), 0);
-		cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
-		assert_non_null(o);
-		if (cJSON_GetObjectItem(o, "t_first_ns")) {
-			mapped = true;
-			double first = j_num(o, "t_first_ns"), last = j_num(o, "t_last_ns");
-			double err_ms = (first - (double)real) / 1e6;
-			print_message("t_first_ns - CLOCK_REALTIME at send: %.3f ms\n", err_ms);
-			assert_true(err_ms > -50 && err_ms < 50);
-			assert_true(last - first > 0.9e6 &&
-				    last - first < 1.1e6); /* 8000 ticks = 1 ms */
-		}
-		cJSON_Delete(o);
-		if (!mapped)
-			usleep(50000);
-	}
-	assert_true(mapped);
+	cJSON *o = until_timed(f, &c, 8000, 50000, &real, &untimed);
+	assert_non_null(o);
+	double first = j_num(o, "t_first_ns"), last = j_num(o, "t_last_ns");
+	double err_ms = (first - (double)real) / 1e6;
+	print_message("t_first_ns - CLOCK_REALTIME at send: %.3f ms\n", err_ms);
+	assert_true(err_ms > -50 && err_ms < 50);
+	assert_true(last - first > 0.9e6 && last - first < 1.1e6); /* 8000 ticks = 1 ms */
+	cJSON_Delete(o);
 	tclient_close(&c);
 }
 
@@ -1643,29 +1661,15 @@ static void test_status_untimed_and_m7_counters(void **state)
 {
 	struct fx *f = *state;
 	struct tclient c;
+	unsigned untimed;
+
 	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"]}"),
 			 0);
-	uint8_t d = 1;
-	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
-	unsigned untimed = 0, frames = 0;
-	bool mapped = false;
-	while (!mapped && h_now_ms() < end) {
-		uint64_t t = fake_m7_ticks();
-		assert_int_equal(fake_m7_data(&f->m, 0, 0, t, t + 8, &d, 1), 0);
-		cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
-		assert_non_null(o);
-		frames++;
-		if (cJSON_GetObjectItem(o, "t_first_ns"))
-			mapped = true;
-		else
-			untimed++;
-		cJSON_Delete(o);
-		if (!mapped)
-			usleep(20000);
-	}
-	assert_true(mapped); /* untimed: those before the first fit, maybe none */
+	cJSON *o = until_timed(f, &c, 8, 20000, NULL, &untimed);
+	assert_non_null(o); /* untimed: those before the first fit, maybe none */
+	cJSON_Delete(o);
+	unsigned frames = untimed + 1;
 
-	uint8_t pl[128];
 	/* Ticks as the fake M7's own HEARTBEATs (answers to the daemon's PINGs) count them,
 	 * whole milliseconds: one of those between these must not look like a clock gone
 	 * back, a new boot. */
@@ -1673,17 +1677,16 @@ static void test_status_untimed_and_m7_counters(void **state)
 	for (unsigned i = 0; i < M7B_HB_NCOUNTERS; i++)
 		hb.counter[i] = i + 1;
 	hb.counter[M7B_HB_ACKS_DROPPED] = 0xFFFFFFF0u;
-	int n = m7b_wire_pack_heartbeat(pl, sizeof pl, &hb);
-	assert_int_equal(fake_m7_frame(&f->m, M7B_T_HEARTBEAT, 0, 0, pl, (size_t)n), 0);
+	send_heartbeat(f, &hb);
 	hb.now_ticks = h_now_ms() * 8000 + 1;
 	hb.counter[M7B_HB_ACKS_DROPPED] = 0x10u; /* wrapped: 0x20 more */
 	hb.counter[M7B_HB_SYNCS_DROPPED] = 20;
-	n = m7b_wire_pack_heartbeat(pl, sizeof pl, &hb);
-	assert_int_equal(fake_m7_frame(&f->m, M7B_T_HEARTBEAT, 0, 0, pl, (size_t)n), 0);
+	send_heartbeat(f, &hb);
 	/* A marker after them: once its FRAME is out, STATUS has seen both. Its ticks went
 	 * back (an M7 whose clock restarted): the old fit must not time it. */
+	uint8_t d = 1;
 	assert_int_equal(fake_m7_data(&f->m, 0, 0, 8000, 8008, &d, 1), 0);
-	cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
 	assert_non_null(o);
 	frames++;
 	assert_null(cJSON_GetObjectItem(o, "t_first_ns"));

@@ -317,126 +317,130 @@ static void test_journal_unreadable(void **state)
 
 /* ---- FIFO with kmsg-format lines ---- */
 
-static void test_fifo(void **state)
-{
-	struct event_base *base = event_base_new();
-	struct kwatch_config cfg = {.source = KWATCH_KMSG};
-	struct sink a = {.base = base};
+/* A kwatch reading kmsg-format records from a FIFO in dir that the test writes into. */
+struct fifo_rig {
+	struct event_base *base;
+	struct sink a;
 	struct kwatch *k;
-	char path[128], *big;
-	int fd;
+	int fd; /* the test's write end, non-blocking */
+};
 
-	(void)state;
+static void fifo_open(struct fifo_rig *r)
+{
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	char path[128];
+
+	r->base = event_base_new();
+	assert_non_null(r->base);
+	r->a = (struct sink){.base = r->base};
 	snprintf(path, sizeof(path), "%s/kmsg", dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
 	cfg.kmsg_path = path;
-	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
-	assert_int_equal(kwatch_source(k), KWATCH_KMSG);
-	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	assert_true(fd >= 0);
-#define W(s) assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s))
-	W("3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
-	W(" SUBSYSTEM=platform\n DEVICE=+platform:imx8mp-cm7\n");
-	W("12,2,200,-;a userspace line\n");
-	W("[ 1.0] plain dmesg ");
-	W("line\r\n\n");
-	/* An over-long line is dropped up to its newline; what follows is intact. */
-	big = malloc(20000);
-	assert_non_null(big);
-	memset(big, 'x', 20000);
-	size_t off = 0;
-	while (off < 20000) {
-		ssize_t n = write(fd, big + off, 20000 - off);
-		if (n < 0 && errno == EAGAIN) {
-			struct timeval tv = {0, 10000};
-			event_base_loopexit(base, &tv);
-			event_base_dispatch(base);
-			continue;
-		}
-		assert_true(n > 0);
-		off += (size_t)n;
-	}
-	free(big);
-	W("\n6,3,300,-;after\n");
-	/* Records 4..8 were overwritten before they were read: the next one says so. */
-	W("6,9,400,-;after a gap\n");
-	W("6,10,500,-;next\n");
-	wait_for(base, &a, 5, NULL, 0);
-	assert_int_equal(a.n, 5);
-	assert_int_equal(a.lost[0], 0);
-	assert_int_equal(a.lost[1], 0); /* the userspace record 2 was read, not lost */
-	assert_int_equal(a.lost[2], 1); /* the over-long line */
-	assert_int_equal(a.lost[3], 5);
-	assert_string_equal(a.msg[3], "after a gap");
-	assert_int_equal(a.lost[4], 0);
-	assert_int_equal(kwatch_lost(k), 6);
-	assert_string_equal(a.msg[0], "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
-	assert_int_equal(a.prio[0], 3);
-	assert_int_equal(a.mono[0], 100);
-	assert_string_equal(a.msg[1], "[ 1.0] plain dmesg line");
-	assert_int_equal(a.prio[1], -1);
-	assert_string_equal(a.msg[2], "after");
-	close(fd);
-	kwatch_free(k);
-	event_base_free(base);
+	assert_int_equal(kwatch_new(r->base, &cfg, on_line, &r->a, &r->k), 0);
+	assert_int_equal(kwatch_source(r->k), KWATCH_KMSG);
+	r->fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(r->fd >= 0);
+}
+
+static void fifo_close(struct fifo_rig *r)
+{
+	close(r->fd);
+	kwatch_free(r->k);
+	event_base_free(r->base);
+}
+
+/* Writes s to the FIFO in one write, which the FIFO must take whole. */
+static void put(struct fifo_rig *r, const char *s)
+{
+	assert_int_equal(write(r->fd, s, strlen(s)), (ssize_t)strlen(s));
 }
 
 /* Writes all of buf to the FIFO, running the loop while it is full. */
-static void write_all(struct event_base *base, int fd, const char *buf, size_t n)
+static void put_all(struct fifo_rig *r, const char *buf, size_t n)
 {
 	size_t off = 0;
 
 	while (off < n) {
-		ssize_t r = write(fd, buf + off, n - off);
-		if (r < 0 && errno == EAGAIN) {
+		ssize_t w = write(r->fd, buf + off, n - off);
+		if (w < 0 && errno == EAGAIN) {
 			struct timeval tv = {0, 10000};
-			event_base_loopexit(base, &tv);
-			event_base_dispatch(base);
+			event_base_loopexit(r->base, &tv);
+			event_base_dispatch(r->base);
 			continue;
 		}
-		assert_true(r > 0);
-		off += (size_t)r;
+		assert_true(w > 0);
+		off += (size_t)w;
 	}
+}
+
+static void test_fifo(void **state)
+{
+	struct fifo_rig r;
+	char *big;
+
+	(void)state;
+	fifo_open(&r);
+	put(&r, "3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	put(&r, " SUBSYSTEM=platform\n DEVICE=+platform:imx8mp-cm7\n");
+	put(&r, "12,2,200,-;a userspace line\n");
+	put(&r, "[ 1.0] plain dmesg ");
+	put(&r, "line\r\n\n");
+	/* An over-long line is dropped up to its newline; what follows is intact. */
+	big = malloc(20000);
+	assert_non_null(big);
+	memset(big, 'x', 20000);
+	put_all(&r, big, 20000);
+	free(big);
+	put(&r, "\n6,3,300,-;after\n");
+	/* Records 4..8 were overwritten before they were read: the next one says so. */
+	put(&r, "6,9,400,-;after a gap\n");
+	put(&r, "6,10,500,-;next\n");
+	wait_for(r.base, &r.a, 5, NULL, 0);
+	assert_int_equal(r.a.n, 5);
+	assert_int_equal(r.a.lost[0], 0);
+	assert_int_equal(r.a.lost[1], 0); /* the userspace record 2 was read, not lost */
+	assert_int_equal(r.a.lost[2], 1); /* the over-long line */
+	assert_int_equal(r.a.lost[3], 5);
+	assert_string_equal(r.a.msg[3], "after a gap");
+	assert_int_equal(r.a.lost[4], 0);
+	assert_int_equal(kwatch_lost(r.k), 6);
+	assert_string_equal(r.a.msg[0],
+			    "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	assert_int_equal(r.a.prio[0], 3);
+	assert_int_equal(r.a.mono[0], 100);
+	assert_string_equal(r.a.msg[1], "[ 1.0] plain dmesg line");
+	assert_int_equal(r.a.prio[1], -1);
+	assert_string_equal(r.a.msg[2], "after");
+	fifo_close(&r);
 }
 
 /* A kmsg record longer than the buffer is dropped and counted once: its sequence number
  * is taken, so the next record does not count it again as a gap. */
 static void test_fifo_long_record(void **state)
 {
-	struct event_base *base = event_base_new();
-	struct kwatch_config cfg = {.source = KWATCH_KMSG};
-	struct sink a = {.base = base};
-	struct kwatch *k;
-	char path[128], *big;
-	int fd;
+	struct fifo_rig r;
+	char *big;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/kmsg", dir);
-	assert_int_equal(mkfifo(path, 0600), 0);
-	cfg.kmsg_path = path;
-	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
-	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	assert_true(fd >= 0);
-	W("6,20,100,-;before\n");
+	fifo_open(&r);
+	put(&r, "6,20,100,-;before\n");
 	/* Record 21 is 20 kB long; 22 and 23 were overwritten before they were read. */
 	big = malloc(20000);
 	assert_non_null(big);
 	memset(big, 'x', 20000);
 	memcpy(big, "6,21,200,-;", 11);
 	big[19999] = '\n';
-	write_all(base, fd, big, 20000);
+	put_all(&r, big, 20000);
 	free(big);
-	W("6,24,300,-;after\n");
-	W("6,25,400,-;next\n");
-	wait_for(base, &a, 3, NULL, 0);
-	assert_int_equal(a.n, 3);
-	assert_string_equal(a.msg[1], "after");
-	assert_int_equal(a.lost[1], 3);
-	assert_int_equal(a.lost[2], 0);
-	assert_int_equal(kwatch_lost(k), 3);
-	close(fd);
-	kwatch_free(k);
-	event_base_free(base);
+	put(&r, "6,24,300,-;after\n");
+	put(&r, "6,25,400,-;next\n");
+	wait_for(r.base, &r.a, 3, NULL, 0);
+	assert_int_equal(r.a.n, 3);
+	assert_string_equal(r.a.msg[1], "after");
+	assert_int_equal(r.a.lost[1], 3);
+	assert_int_equal(r.a.lost[2], 0);
+	assert_int_equal(kwatch_lost(r.k), 3);
+	fifo_close(&r);
 }
 
 /* ---- through the daemon ---- */

@@ -2,8 +2,12 @@
  * refuses writes, UART transmitters with a set capacity, checked critical sections. */
 #include "fw_fake_board.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "board.h"
 
@@ -69,6 +73,16 @@ size_t fake_host_frame(uint8_t *out, size_t cap, uint8_t type, uint8_t port, uin
 	int r = m7b_wire_encode(out, cap, &h, &part, len ? 1 : 0);
 
 	return r > 0 ? (size_t)r : 0;
+}
+
+void fake_host_send(struct fw *fw, uint8_t type, uint8_t port, uint32_t seq, const void *payload,
+		    size_t len)
+{
+	uint8_t buf[M7B_FRAME_MAX];
+	size_t n = fake_host_frame(buf, sizeof(buf), type, port, seq, payload, len);
+
+	assert_true(n > 0);
+	fw_link_rx(fw, buf, n);
 }
 
 uint64_t board_ticks(void)

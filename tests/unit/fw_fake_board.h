@@ -67,6 +67,10 @@ size_t fake_frames(struct fake_frame *out, size_t max);
 /* Encodes a host frame (type, port, seq, payload) as it would arrive on the link. */
 size_t fake_host_frame(uint8_t *out, size_t cap, uint8_t type, uint8_t port, uint32_t seq,
 		       const void *payload, size_t len);
+/* Hands such a host frame to the core as if it arrived on the link; fails the test if
+ * it cannot be encoded. */
+void fake_host_send(struct fw *fw, uint8_t type, uint8_t port, uint32_t seq, const void *payload,
+		    size_t len);
 /* Default options: nports ports, idle gap, no delimiter, max 462, heartbeat off. */
 void fake_options(struct fw_options *o, unsigned nports, uint32_t idle_gap);
 

@@ -30,22 +30,13 @@ static int setup(void **state)
 	return 0;
 }
 
-static void host_send(uint8_t type, uint8_t port, uint32_t seq, const void *p, size_t n)
-{
-	uint8_t buf[M7B_FRAME_MAX];
-	size_t len = fake_host_frame(buf, sizeof(buf), type, port, seq, p, n);
-
-	assert_true(len > 0);
-	fw_link_rx(&fw, buf, len);
-}
-
 /* The counters as Linux reads them: PING, then the HEARTBEAT that answers it. */
 static void heartbeat_on_wire(struct m7b_heartbeat *hb)
 {
 	size_t n;
 
 	fake.link_refuse = false;
-	host_send(M7B_T_PING, 0, 999, NULL, 0);
+	fake_host_send(&fw, M7B_T_PING, 0, 999, NULL, 0);
 	for (unsigned i = 0; i < 8; i++)
 		fw_poll(&fw);
 	n = fake_frames(frames, FAKE_MAX_FRAMES);
@@ -82,7 +73,7 @@ static void test_syncs_dropped_when_reply_queue_full(void **state)
 	(void)state;
 	fake.link_refuse = true;
 	for (uint32_t i = 0; i < FW_SYNC_QUEUE + 3u; i++)
-		host_send(M7B_T_SYNC, 0, i, t, sizeof(t));
+		fake_host_send(&fw, M7B_T_SYNC, 0, i, t, sizeof(t));
 	fw_poll(&fw);
 	fake.link_refuse = false;
 	for (unsigned i = 0; i < 4; i++)
@@ -103,7 +94,7 @@ static void test_acks_dropped_when_ack_queue_full(void **state)
 	(void)state;
 	fake.link_refuse = true;
 	for (uint32_t i = 0; i < FW_ACK_QUEUE + 2u; i++)
-		host_send(M7B_T_SEND, 9, i, "x", 1);
+		fake_host_send(&fw, M7B_T_SEND, 9, i, "x", 1);
 	fw_poll(&fw);
 	heartbeat_on_wire(&hb);
 	assert_int_equal(hb.counter[M7B_HB_ACKS_DROPPED], 2);
@@ -118,7 +109,7 @@ static void test_host_no_credit_counted(void **state)
 	(void)state;
 	fake.uart_room = 0; /* the transmitter takes nothing: SENDs stay queued */
 	for (uint32_t i = 0; i < FW_HOST_QUEUE + 3u; i++)
-		host_send(M7B_T_SEND, 0, i, "x", 1);
+		fake_host_send(&fw, M7B_T_SEND, 0, i, "x", 1);
 	fw_poll(&fw);
 	heartbeat_on_wire(&hb);
 	assert_int_equal(hb.counter[M7B_HB_HOST_NO_CREDIT], 3);
@@ -132,12 +123,12 @@ static void test_host_hello_voids_are_counted(void **state)
 
 	(void)state;
 	fake.uart_room = 0;
-	host_send(M7B_T_SEND, 0, 1, "a", 1);
-	host_send(M7B_T_SEND, 0, 2, "b", 1);
-	host_send(M7B_T_SEND, 5, 3, "c", 1); /* bad port: its ACK waits */
+	fake_host_send(&fw, M7B_T_SEND, 0, 1, "a", 1);
+	fake_host_send(&fw, M7B_T_SEND, 0, 2, "b", 1);
+	fake_host_send(&fw, M7B_T_SEND, 5, 3, "c", 1); /* bad port: its ACK waits */
 	fake.link_refuse = true;
 	fw_poll(&fw);
-	host_send(M7B_T_HOST_HELLO, 0, 0, NULL, 0);
+	fake_host_send(&fw, M7B_T_HOST_HELLO, 0, 0, NULL, 0);
 	heartbeat_on_wire(&hb);
 	assert_int_equal(hb.counter[M7B_HB_HOST_VOIDED], 2);
 	assert_int_equal(hb.counter[M7B_HB_ACKS_DROPPED], 1);

@@ -30,15 +30,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static void host_send(uint8_t type, uint8_t port, uint32_t seq, const void *p, size_t n)
-{
-	uint8_t buf[M7B_FRAME_MAX];
-	size_t len = fake_host_frame(buf, sizeof(buf), type, port, seq, p, n);
-
-	assert_true(len > 0);
-	fw_link_rx(&fw, buf, len);
-}
-
 static size_t poll_frames(void)
 {
 	fw_poll(&fw);
@@ -81,7 +72,7 @@ static void test_hello_again_on_host_hello(void **state)
 	assert_int_equal(poll_frames(), 2);
 	assert_int_equal(frames[1].f.seq, 3);
 
-	host_send(M7B_T_HOST_HELLO, 0, 0, NULL, 0);
+	fake_host_send(&fw, M7B_T_HOST_HELLO, 0, 0, NULL, 0);
 	fw_log(&fw, 6, "three");
 	assert_int_equal(poll_frames(), 3);
 	assert_int_equal(frames[0].f.type, M7B_T_HELLO);
@@ -103,10 +94,10 @@ static void test_host_hello_voids_credit_frames(void **state)
 	fw_link_up(&fw);
 	poll_frames();
 	fake.uart_room = 0;
-	host_send(M7B_T_SEND, 0, 1, "a", 1);
-	host_send(M7B_T_SEND, 0, 2, "b", 1);
+	fake_host_send(&fw, M7B_T_SEND, 0, 1, "a", 1);
+	fake_host_send(&fw, M7B_T_SEND, 0, 2, "b", 1);
 	assert_int_equal(poll_frames(), 0);
-	host_send(M7B_T_HOST_HELLO, 0, 0, NULL, 0);
+	fake_host_send(&fw, M7B_T_HOST_HELLO, 0, 0, NULL, 0);
 	fake.uart_room = 4096;
 	assert_int_equal(poll_frames(), 2); /* HELLO, BOOT_INFO: no ACK for the voided frames */
 	assert_int_equal(m7b_wire_unpack_hello(&frames[0].f, &h), 0);
@@ -125,10 +116,10 @@ static void test_host_hello_while_ack_waits_in_slot(void **state)
 
 	fw_link_up(&fw);
 	poll_frames();
-	host_send(M7B_T_SEND, 0, 7, "a", 1);
+	fake_host_send(&fw, M7B_T_SEND, 0, 7, "a", 1);
 	fake.link_refuse = true;
 	assert_int_equal(poll_frames(), 0); /* the ACK of seq 7 waits in the slot */
-	host_send(M7B_T_HOST_HELLO, 0, 0, NULL, 0);
+	fake_host_send(&fw, M7B_T_HOST_HELLO, 0, 0, NULL, 0);
 	fake.link_refuse = false;
 	n = poll_frames();
 	assert_true(n >= 2);
@@ -140,7 +131,7 @@ static void test_host_hello_while_ack_waits_in_slot(void **state)
 	assert_int_equal(fw.ack_count, 0);
 
 	/* The engine still works: a new SEND goes out and is acknowledged once. */
-	host_send(M7B_T_SEND, 0, 1, "b", 1);
+	fake_host_send(&fw, M7B_T_SEND, 0, 1, "b", 1);
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
 	assert_int_equal(a.acked_seq, 1);
@@ -236,7 +227,7 @@ static void test_heartbeat_period_and_counters(void **state)
 	fake.ticks += 2 + IDLE;
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(frames[0].f.flags, M7B_DATA_OVERRUN | M7B_DATA_LINE_ERROR);
-	host_send(M7B_T_PING, 0, 1, NULL, 0);
+	fake_host_send(&fw, M7B_T_PING, 0, 1, NULL, 0);
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(m7b_wire_unpack_heartbeat(&frames[0].f, &hb), 0);
 	assert_int_equal(hb.counter[M7B_HB_UART_RX_BYTES], 3);
@@ -250,7 +241,7 @@ static void test_ping_answered_at_once_no_ack(void **state)
 {
 	fw_link_up(&fw);
 	poll_frames();
-	host_send(M7B_T_PING, 0, 7, NULL, 0);
+	fake_host_send(&fw, M7B_T_PING, 0, 7, NULL, 0);
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
 	assert_int_equal(frames[0].f.seq, 2);
@@ -265,8 +256,8 @@ static void test_send_ack_and_credits(void **state)
 	fw_link_up(&fw);
 	poll_frames();
 	fake.uart_room = 4; /* the transmitter takes 4 bytes per call */
-	host_send(M7B_T_SEND, 1, 40, msg, strlen(msg));
-	host_send(M7B_T_SEND, 1, 41, "xy", 2);
+	fake_host_send(&fw, M7B_T_SEND, 1, 40, msg, strlen(msg));
+	fake_host_send(&fw, M7B_T_SEND, 1, 41, "xy", 2);
 	assert_int_equal(fw.hq_count, 2);
 	assert_int_equal(poll_frames(), 0); /* first SEND: 4 of 10 bytes so far */
 	assert_int_equal(poll_frames(), 0);
@@ -292,9 +283,9 @@ static void test_send_without_credit_and_bad_port(void **state)
 	poll_frames();
 	fake.uart_room = 0; /* transmitter full: the queue fills */
 	for (uint32_t i = 0; i < FW_HOST_QUEUE; i++)
-		host_send(M7B_T_SEND, 0, 100 + i, "a", 1);
-	host_send(M7B_T_SEND, 0, 200, "b", 1);
-	host_send(M7B_T_SEND, 9, 201, "c", 1);
+		fake_host_send(&fw, M7B_T_SEND, 0, 100 + i, "a", 1);
+	fake_host_send(&fw, M7B_T_SEND, 0, 200, "b", 1);
+	fake_host_send(&fw, M7B_T_SEND, 9, 201, "c", 1);
 	assert_int_equal(poll_frames(), 2);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
 	assert_int_equal(a.acked_seq, 200);
@@ -332,7 +323,7 @@ static void test_config(void **state)
 	config_item(p + 10, M7B_CFG_MAX_CAPTURE, 100);
 	config_item(p + 15, M7B_CFG_BAUD, 9600);
 	config_item(p + 20, M7B_CFG_HEARTBEAT_MS, 50);
-	host_send(M7B_T_CONFIG, 1, 5, p, 25);
+	fake_host_send(&fw, M7B_T_CONFIG, 1, 5, p, 25);
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
 	assert_int_equal(a.acked_type, M7B_T_CONFIG);
@@ -347,13 +338,13 @@ static void test_config(void **state)
 	/* Invalid values change nothing. */
 	config_item(p, M7B_CFG_DELIMITER, 'x');
 	config_item(p + 5, M7B_CFG_MAX_CAPTURE, 463);
-	host_send(M7B_T_CONFIG, 1, 6, p, 10);
+	fake_host_send(&fw, M7B_T_CONFIG, 1, 6, p, 10);
 	config_item(p, 99, 1);
-	host_send(M7B_T_CONFIG, 1, 7, p, 5);
-	host_send(M7B_T_CONFIG, 1, 8, p, 4);
+	fake_host_send(&fw, M7B_T_CONFIG, 1, 7, p, 5);
+	fake_host_send(&fw, M7B_T_CONFIG, 1, 8, p, 4);
 	fake.baud_fail = true;
 	config_item(p, M7B_CFG_BAUD, 1);
-	host_send(M7B_T_CONFIG, 1, 9, p, 5);
+	fake_host_send(&fw, M7B_T_CONFIG, 1, 9, p, 5);
 	assert_int_equal(poll_frames(), 4);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
 	assert_int_equal(a.status, M7B_ACK_BAD_PAYLOAD);
@@ -380,7 +371,7 @@ static void test_config_all_or_none_with_two_bauds(void **state)
 	config_item(p, M7B_CFG_BAUD, 9600);
 	config_item(p + 5, M7B_CFG_MAX_CAPTURE, 50);
 	config_item(p + 10, M7B_CFG_BAUD, 1200);
-	host_send(M7B_T_CONFIG, 1, 3, p, 15);
+	fake_host_send(&fw, M7B_T_CONFIG, 1, 3, p, 15);
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
 	assert_int_equal(a.status, M7B_ACK_UNSUPPORTED);
@@ -390,7 +381,7 @@ static void test_config_all_or_none_with_two_bauds(void **state)
 	/* The other way round the last rate is the one that counts, as for every key. */
 	config_item(p, M7B_CFG_BAUD, 1200);
 	config_item(p + 5, M7B_CFG_BAUD, 9600);
-	host_send(M7B_T_CONFIG, 1, 4, p, 10);
+	fake_host_send(&fw, M7B_T_CONFIG, 1, 4, p, 10);
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
 	assert_int_equal(a.status, M7B_ACK_OK);
@@ -407,7 +398,7 @@ static void test_sync_reply(void **state)
 	poll_frames();
 	assert_int_equal(m7b_wire_pack_sync(p, sizeof(p), &s), 8);
 	fake.ticks = 5000;
-	host_send(M7B_T_SYNC, 0, 3, p, 8);
+	fake_host_send(&fw, M7B_T_SYNC, 0, 3, p, 8);
 	fake.ticks = 5100;
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(frames[0].f.type, M7B_T_SYNC_REPLY);
@@ -416,7 +407,7 @@ static void test_sync_reply(void **state)
 	assert_int_equal(r.rx_ticks, 5000);
 	assert_int_equal(r.tx_ticks, 5100);
 	/* A SYNC with a bad payload is counted, not answered. */
-	host_send(M7B_T_SYNC, 0, 4, p, 3);
+	fake_host_send(&fw, M7B_T_SYNC, 0, 4, p, 3);
 	assert_int_equal(poll_frames(), 0);
 	assert_int_equal(fw.n.host_malformed, 1);
 }
@@ -462,7 +453,7 @@ static void test_hello_world_without_delimiter_costs_one_frame(void **state)
 	n = 12 + fake_host_frame(buf + 12, sizeof(buf) - 12, M7B_T_PING, 0, 0, NULL, 0);
 	fw_link_rx(&fw, buf, n);
 	assert_int_equal(poll_frames(), 0); /* merged into the noise: rejected */
-	host_send(M7B_T_PING, 0, 1, NULL, 0);
+	fake_host_send(&fw, M7B_T_PING, 0, 1, NULL, 0);
 	assert_int_equal(poll_frames(), 1);
 }
 
@@ -553,9 +544,9 @@ static void test_log_and_assert(void **state)
 	fw_uart_rx_isr(&fw, 0, 'a', 0, fake.ticks);
 	fake.ticks += IDLE;
 	assert_int_equal(poll_frames(), 0);
-	host_send(M7B_T_PING, 0, 1, NULL, 0);
-	host_send(M7B_T_SEND, 0, 2, "a", 1);
-	host_send(M7B_T_HOST_HELLO, 0, 3, NULL, 0);
+	fake_host_send(&fw, M7B_T_PING, 0, 1, NULL, 0);
+	fake_host_send(&fw, M7B_T_SEND, 0, 2, "a", 1);
+	fake_host_send(&fw, M7B_T_HOST_HELLO, 0, 3, NULL, 0);
 	assert_int_equal(poll_frames(), 3);
 	assert_int_equal(frames[0].f.type, M7B_T_HELLO);
 	assert_int_equal(frames[1].f.type, M7B_T_BOOT_INFO);
@@ -611,12 +602,12 @@ static void test_config_idle_gap_overflow(void **state)
 
 	fw_link_up(&fw);
 	poll_frames();
-	host_send(M7B_T_CONFIG, 0, 1, p, 5); /* 4295 s at 8 MHz does not fit 32 bits */
+	fake_host_send(&fw, M7B_T_CONFIG, 0, 1, p, 5); /* 4295 s at 8 MHz does not fit 32 bits */
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
 	assert_int_equal(a.status, M7B_ACK_BAD_PAYLOAD);
 	assert_int_equal(fw.cap[0].idle_gap, IDLE);
-	host_send(M7B_T_CONFIG, 0, 2, NULL, 0); /* empty: changes nothing, OK */
+	fake_host_send(&fw, M7B_T_CONFIG, 0, 2, NULL, 0); /* empty: changes nothing, OK */
 	assert_int_equal(poll_frames(), 1);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
 	assert_int_equal(a.status, M7B_ACK_OK);

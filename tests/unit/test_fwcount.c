@@ -12,26 +12,27 @@
 #include "fwcount.h"
 #include "proto.h"
 
-static struct m7b_heartbeat beat(uint64_t ticks, uint32_t n, uint32_t v)
+/* Every counter a current firmware sends. */
+#define ALL M7B_HB_NCOUNTERS
+
+/* Feeds c one HEARTBEAT taken at ticks that carries n counters, each at v. */
+static void beat(struct fwcount *c, uint64_t ticks, uint32_t n, uint32_t v)
 {
 	struct m7b_heartbeat hb = {.now_ticks = ticks, .ncounters = n};
 
 	for (uint32_t i = 0; i < n; i++)
 		hb.counter[i] = v;
-	return hb;
+	fwcount_heartbeat(c, &hb);
 }
 
 static void test_sums_growth(void **state)
 {
 	struct fwcount c = {0};
-	struct m7b_heartbeat hb;
 
 	(void)state;
 	fwcount_hello(&c, 1);
-	hb = beat(100, M7B_HB_NCOUNTERS, 5);
-	fwcount_heartbeat(&c, &hb);
-	hb = beat(200, M7B_HB_NCOUNTERS, 12);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 100, ALL, 5);
+	beat(&c, 200, ALL, 12);
 	assert_int_equal(c.known, M7B_HB_NCOUNTERS);
 	assert_int_equal(c.total[M7B_HB_SYNCS_DROPPED], 12);
 	assert_int_equal(c.total[M7B_HB_CAPTURES], 12);
@@ -43,14 +44,11 @@ static void test_sums_growth(void **state)
 static void test_wrap_is_a_small_step(void **state)
 {
 	struct fwcount c = {0};
-	struct m7b_heartbeat hb;
 
 	(void)state;
 	fwcount_hello(&c, 1);
-	hb = beat(100, M7B_HB_NCOUNTERS, 0xFFFFFFF0u);
-	fwcount_heartbeat(&c, &hb);
-	hb = beat(200, M7B_HB_NCOUNTERS, 0x10u);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 100, ALL, 0xFFFFFFF0u);
+	beat(&c, 200, ALL, 0x10u);
 	assert_int_equal(c.total[M7B_HB_ACKS_DROPPED], 0x100000000ull + 0x10u);
 	assert_int_equal(c.restarts, 0);
 }
@@ -59,18 +57,14 @@ static void test_wrap_is_a_small_step(void **state)
 static void test_new_boot_adds_not_subtracts(void **state)
 {
 	struct fwcount c = {0};
-	struct m7b_heartbeat hb;
 
 	(void)state;
 	fwcount_hello(&c, 1);
-	hb = beat(1000, M7B_HB_NCOUNTERS, 50);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 1000, ALL, 50);
 	fwcount_hello(&c, 1); /* the same boot answering HOST_HELLO */
-	hb = beat(2000, M7B_HB_NCOUNTERS, 60);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 2000, ALL, 60);
 	fwcount_hello(&c, 2); /* a new boot */
-	hb = beat(10, M7B_HB_NCOUNTERS, 3);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 10, ALL, 3);
 	assert_int_equal(c.total[M7B_HB_HOST_VOIDED], 63);
 	assert_int_equal(c.restarts, 1);
 }
@@ -80,18 +74,14 @@ static void test_new_boot_adds_not_subtracts(void **state)
 static void test_clock_back_is_a_new_boot(void **state)
 {
 	struct fwcount c = {0};
-	struct m7b_heartbeat hb;
 
 	(void)state;
 	fwcount_hello(&c, 1);
-	hb = beat(5000, M7B_HB_NCOUNTERS, 40);
-	fwcount_heartbeat(&c, &hb);
-	hb = beat(100, M7B_HB_NCOUNTERS, 2);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 5000, ALL, 40);
+	beat(&c, 100, ALL, 2);
 	assert_int_equal(c.total[M7B_HB_LOGS_DROPPED], 42);
 	fwcount_hello(&c, 7);
-	hb = beat(200, M7B_HB_NCOUNTERS, 4);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 200, ALL, 4);
 	assert_int_equal(c.total[M7B_HB_LOGS_DROPPED], 44);
 	assert_int_equal(c.restarts, 1);
 }
@@ -103,23 +93,17 @@ static void test_clock_back_is_a_new_boot(void **state)
 static void test_unseen_restart_is_no_jump(void **state)
 {
 	struct fwcount c = {0};
-	struct m7b_heartbeat hb;
 
 	(void)state;
 	fwcount_hello(&c, 5);
-	hb = beat(1000, M7B_HB_NCOUNTERS, 700);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 1000, ALL, 700);
 	fwcount_hello(&c, 5);
-	hb = beat(2000, M7B_HB_NCOUNTERS, 3);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 2000, ALL, 3);
 	assert_int_equal(c.total[M7B_HB_CAPTURES_DROPPED], 703);
 	/* A true wrap is still a small step forward. */
-	hb = beat(3000, M7B_HB_NCOUNTERS, 0x7FFFFFFFu);
-	fwcount_heartbeat(&c, &hb);
-	hb = beat(4000, M7B_HB_NCOUNTERS, 0xFFFFFFFFu);
-	fwcount_heartbeat(&c, &hb);
-	hb = beat(5000, M7B_HB_NCOUNTERS, 0x7FFFFFFEu);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 3000, ALL, 0x7FFFFFFFu);
+	beat(&c, 4000, ALL, 0xFFFFFFFFu);
+	beat(&c, 5000, ALL, 0x7FFFFFFEu);
 	assert_int_equal(c.total[M7B_HB_CAPTURES_DROPPED],
 			 703 + 0x7FFFFFFCull + 0x80000000ull + 0x7FFFFFFFull);
 }
@@ -127,15 +111,12 @@ static void test_unseen_restart_is_no_jump(void **state)
 static void test_credits_is_a_level(void **state)
 {
 	struct fwcount c = {0};
-	struct m7b_heartbeat hb;
 
 	(void)state;
 	assert_true(fwcount_is_gauge(M7B_HB_CREDITS));
 	assert_false(fwcount_is_gauge(M7B_HB_HOST_NO_CREDIT));
-	hb = beat(1, M7B_HB_NCOUNTERS, 8);
-	fwcount_heartbeat(&c, &hb);
-	hb = beat(2, M7B_HB_NCOUNTERS, 3);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 1, ALL, 8);
+	beat(&c, 2, ALL, 3);
 	assert_int_equal(c.total[M7B_HB_CREDITS], 3);
 }
 
@@ -143,11 +124,9 @@ static void test_credits_is_a_level(void **state)
 static void test_old_firmware_leaves_new_counters_unknown(void **state)
 {
 	struct fwcount c = {0};
-	struct m7b_heartbeat hb;
 
 	(void)state;
-	hb = beat(1, 13, 9);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 1, 13, 9);
 	assert_int_equal(c.known, 13);
 	assert_int_equal(c.total[M7B_HB_NOISE_BYTES], 9);
 	assert_int_equal(c.total[M7B_HB_SYNCS_DROPPED], 0);
@@ -174,7 +153,6 @@ static char *status_with(const struct fwcount *c, bool raw)
 static void test_status_names_what_was_sent(void **state)
 {
 	struct fwcount c = {0};
-	struct m7b_heartbeat hb;
 	char *t;
 
 	(void)state;
@@ -182,16 +160,14 @@ static void test_status_names_what_was_sent(void **state)
 	assert_null(strstr(t, "m7_counters"));
 	assert_non_null(strstr(t, "\"untimed_frames\":0"));
 	free(t);
-	hb = beat(1, 13, 9);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 1, 13, 9);
 	t = status_with(&c, false);
 	assert_non_null(strstr(t, "\"m7_counters\":{\"uart_rx_bytes\":9,"));
 	assert_non_null(strstr(t, "\"noise_bytes\":9}"));
 	assert_null(strstr(t, "syncs_dropped"));
 	assert_null(strstr(t, "\"credits\""));
 	free(t);
-	hb = beat(2, M7B_HB_NCOUNTERS, 10);
-	fwcount_heartbeat(&c, &hb);
+	beat(&c, 2, ALL, 10);
 	t = status_with(&c, false);
 	assert_non_null(strstr(t, "\"host_voided\":10}"));
 	free(t);

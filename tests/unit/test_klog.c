@@ -110,6 +110,12 @@ static const struct line_case lines[] = {
 	 "remoteproc", "remoteproc0", "", 0, 0, 0, 0, 0, 0, 0},
 	{RC "registered virtio0 (type 7)", KLOG_VIRTIO_REGISTERED, KLOG_INFO, "remoteproc",
 	 "remoteproc0", "virtio0", 0, 0, 0, 0, 0, 0, 0},
+	/* Linux 6.1+: registered by a platform device of the rproc-virtio driver. */
+	{"rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", KLOG_VIRTIO_REGISTERED,
+	 KLOG_INFO, "rproc-virtio", "rproc-virtio.0.auto", "virtio0", 0, 0, 0, 0, 0, 0, 0},
+	/* Registered by the vdev device: no driver word before its name. */
+	{" remoteproc1#vdev0buffer: registered virtio1 (type 7)", KLOG_VIRTIO_REGISTERED, KLOG_INFO,
+	 "", "remoteproc1#vdev0buffer", "virtio1", 0, 0, 0, 0, 0, 0, 0},
 	{TT "new channel: 0x400 -> 0x1e!", KLOG_TTY_NEW_CHANNEL, KLOG_INFO, "imx_rpmsg_tty",
 	 "virtio0.rpmsg-virtual-tty-channel-1.-1.30", "", 0, 0, 0, 0, 1, 0x400, 0x1e},
 	{TT "rpmsg_send failed: -110", KLOG_TTY_SEND_FAILED, KLOG_DEGRADED, "imx_rpmsg_tty",
@@ -386,15 +392,83 @@ static void test_kmsg(void **state)
 	assert_int_equal(klog_parse_kmsg(NULL, 0, &r), -EBADMSG);
 }
 
-static void classify(const char *line, struct klog_event *ev)
+/* One kernel line fed to a scope, and whose the scope must say it is. */
+struct owner_step {
+	const char *line;
+	enum klog_owner owner;
+};
+
+static const char *owner_name(enum klog_owner o)
 {
-	assert_true(klog_classify(line, strlen(line), ev));
+	return o == KLOG_OWNER_MINE ? "mine" : o == KLOG_OWNER_OTHER ? "other" : "unknown";
 }
+
+/* Feeds the lines to the scope in order, since what it learns from one places the next,
+ * and checks each is placed as its step says. */
+static void walk_steps(struct klog_scope *s, const struct owner_step *steps, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *l = steps[i].line;
+		struct klog_event ev;
+		enum klog_owner got;
+
+		if (!klog_classify(l, strlen(l), &ev))
+			fail_msg("step %zu \"%s\" not classified", i, l);
+		got = klog_scope_match(s, &ev);
+		if (got != steps[i].owner)
+			fail_msg("step %zu \"%s\": %s, want %s", i, l, owner_name(got),
+				 owner_name(steps[i].owner));
+	}
+}
+
+#define WALK(s, steps) walk_steps((s), (steps), sizeof(steps) / sizeof((steps)[0]))
+
+#define MINE	KLOG_OWNER_MINE
+#define OTHER	KLOG_OWNER_OTHER
+#define UNKNOWN KLOG_OWNER_UNKNOWN
 
 static void test_scope(void **state)
 {
-	struct klog_scope s = {0};
-	struct klog_event ev;
+	static const struct owner_step steps[] = {
+		{RP "imx_rproc_kick: failed (1, err:-62)", MINE},
+		{"imx-rproc imx8qm-cm4-1: imx_rproc_kick: failed (1, err:-62)", OTHER},
+		{"imx_rproc_kick: failed (1, err:-62)", UNKNOWN},
+		/* virtio0 cannot be placed until the rproc registers it, then it is learned. */
+		{VB "creating channel rpmsg-virtual-tty-channel-1 addr 0x1e", UNKNOWN},
+		{RC "registered virtio0 (type 7)", MINE},
+		{VB "creating channel rpmsg-virtual-tty-channel-1 addr 0x1e", MINE},
+		{TT "rpmsg_send failed: -110", MINE},
+		/* Another core's virtio device. */
+		{"virtio_rpmsg_bus virtio1: timeout waiting for a tx buffer", OTHER},
+		/* Mailbox device not in scope: cannot be placed. */
+		{MU "Try increasing MBOX_TX_QUEUE_LEN", UNKNOWN},
+		/* remoteproc core lines of another instance name another rproc. */
+		{"remoteproc remoteproc1: stopped remote processor imx-dsp-rproc", OTHER},
+		/* Another instance of the same driver: its rproc has our rproc's name, and is
+		 * not ours (ours is remoteproc0). */
+		{"remoteproc remoteproc7: crash detected in imx-rproc: type watchdog", OTHER},
+		{"remoteproc remoteproc1: stopped remote processor imx-rproc", OTHER},
+		{"remoteproc remoteproc1: can't start rproc imx-rproc: -22", OTHER},
+		{"remoteproc remoteproc10: stopped remote processor imx-rproc", OTHER},
+		{"remoteproc remoteproc0: stopped remote processor imx-rproc", MINE},
+		/* Without a device, or with one that is no instance, the name still places it. */
+		{"stopped remote processor imx-rproc", MINE},
+		{"remoteproc remoteprocX: stopped remote processor imx-rproc", MINE},
+		{"rpmsg tty driver is removed", UNKNOWN},
+	};
+	/* A scope that does not know its instance goes by the name alone. */
+	static const struct owner_step by_name_steps[] = {
+		{"remoteproc remoteproc7: crash detected in imx-rproc: type watchdog", MINE},
+	};
+	/* Kernels where the vdev device registers the virtio device: its name is the
+	 * rproc's and the vdev's, with no driver word before it (see the table). */
+	static const struct owner_step vdev_steps[] = {
+		{" remoteproc1#vdev0buffer: registered virtio1 (type 7)", OTHER},
+		{" remoteproc0#vdev0buffer: registered virtio0 (type 7)", MINE},
+		{"virtio_rpmsg_bus virtio0: timeout waiting for a tx buffer", MINE},
+		{"virtio_rpmsg_bus virtio1: timeout waiting for a tx buffer", OTHER},
+	};
+	struct klog_scope s = {0}, by_name = {0}, vd = {0};
 
 	(void)state;
 	assert_int_equal(klog_scope_add(&s, "imx-rproc"), 0);
@@ -403,69 +477,11 @@ static void test_scope(void **state)
 	assert_int_equal(klog_scope_add(&s, "imx8mp-cm7"), 0);
 	assert_int_equal(klog_scope_add(&s, ""), 0);
 	assert_int_equal(s.n, 3);
-
-	classify(RP "imx_rproc_kick: failed (1, err:-62)", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	classify("imx-rproc imx8qm-cm4-1: imx_rproc_kick: failed (1, err:-62)", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
-	classify("imx_rproc_kick: failed (1, err:-62)", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
-	/* virtio0 cannot be placed until the rproc registers it, then it is learned. */
-	classify(VB "creating channel rpmsg-virtual-tty-channel-1 addr 0x1e", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
-	classify(RC "registered virtio0 (type 7)", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	classify(VB "creating channel rpmsg-virtual-tty-channel-1 addr 0x1e", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	classify(TT "rpmsg_send failed: -110", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	/* Another core's virtio device. */
-	classify("virtio_rpmsg_bus virtio1: timeout waiting for a tx buffer", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
-	/* Mailbox device not in scope: cannot be placed. */
-	classify(MU "Try increasing MBOX_TX_QUEUE_LEN", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
-	/* remoteproc core lines of another instance name another rproc. */
-	classify("remoteproc remoteproc1: stopped remote processor imx-dsp-rproc", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
-	/* Another instance of the same driver: its rproc has our rproc's name, and is not
-	 * ours (ours is remoteproc0). */
-	classify("remoteproc remoteproc7: crash detected in imx-rproc: type watchdog", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
-	classify("remoteproc remoteproc1: stopped remote processor imx-rproc", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
-	classify("remoteproc remoteproc1: can't start rproc imx-rproc: -22", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
-	classify("remoteproc remoteproc10: stopped remote processor imx-rproc", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
-	classify("remoteproc remoteproc0: stopped remote processor imx-rproc", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	/* Without a device, or with one that is no instance, the name still places it. */
-	classify("stopped remote processor imx-rproc", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	classify("remoteproc remoteprocX: stopped remote processor imx-rproc", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	/* A scope that does not know its instance goes by the name alone. */
-	struct klog_scope by_name = {0};
+	WALK(&s, steps);
 	assert_int_equal(klog_scope_add(&by_name, "imx-rproc"), 0);
-	classify("remoteproc remoteproc7: crash detected in imx-rproc: type watchdog", &ev);
-	assert_int_equal(klog_scope_match(&by_name, &ev), KLOG_OWNER_MINE);
-	classify("rpmsg tty driver is removed", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
-	/* Kernels where the vdev device registers the virtio device: its name is the
-	 * rproc's and the vdev's, with no driver word before it. */
-	struct klog_scope vd = {0};
+	WALK(&by_name, by_name_steps);
 	assert_int_equal(klog_scope_add(&vd, "remoteproc0"), 0);
-	classify(" remoteproc1#vdev0buffer: registered virtio1 (type 7)", &ev);
-	assert_string_equal(ev.device, "remoteproc1#vdev0buffer");
-	assert_string_equal(ev.driver, "");
-	assert_int_equal(klog_scope_match(&vd, &ev), KLOG_OWNER_OTHER);
-	classify(" remoteproc0#vdev0buffer: registered virtio0 (type 7)", &ev);
-	assert_int_equal(klog_scope_match(&vd, &ev), KLOG_OWNER_MINE);
-	classify("virtio_rpmsg_bus virtio0: timeout waiting for a tx buffer", &ev);
-	assert_int_equal(klog_scope_match(&vd, &ev), KLOG_OWNER_MINE);
-	classify("virtio_rpmsg_bus virtio1: timeout waiting for a tx buffer", &ev);
-	assert_int_equal(klog_scope_match(&vd, &ev), KLOG_OWNER_OTHER);
+	WALK(&vd, vdev_steps);
 	/* Full scope. */
 	for (int i = 0; i < KLOG_SCOPE_MAX; i++) {
 		char n[16];
@@ -482,96 +498,77 @@ static void test_scope(void **state)
  * say which remoteproc it belongs to: it is the starting remoteproc's. */
 static void test_scope_rproc_virtio(void **state)
 {
-	struct klog_scope s = {0};
-	struct klog_event ev;
+	static const struct owner_step steps[] = {
+		{RC "powering up imx-rproc", MINE},
+		{RC "Booting fw image m7.elf, size 123456", MINE},
+		{"rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", MINE},
+		{RC "remote processor imx-rproc is now up", MINE},
+		{VB "timeout waiting for a tx buffer", MINE},
+		{"virtio_rpmsg_bus virtio1: timeout waiting for a tx buffer", OTHER},
+		/* Up: a later registration is some other core's. */
+		{"rproc-virtio rproc-virtio.1.auto: registered virtio2 (type 7)", OTHER},
+		{"virtio_rpmsg_bus virtio2: timeout waiting for a tx buffer", OTHER},
+	};
+	/* Another core starting meanwhile makes the registration ambiguous: not learned. */
+	static const struct owner_step meanwhile[] = {
+		{RC "attaching to imx-rproc", MINE},
+		{"remoteproc remoteproc1: powering up imx-dsp-rproc", OTHER},
+		{"rproc-virtio rproc-virtio.1: registered virtio1 (type 7)", OTHER},
+	};
+	/* Nor when the other core began first and is still starting when ours begins. */
+	static const struct owner_step other_first[] = {
+		{"remoteproc remoteproc1: powering up imx-dsp-rproc", OTHER},
+		{RC "powering up imx-rproc", MINE},
+		{"rproc-virtio rproc-virtio.1.auto: registered virtio1 (type 7)", OTHER},
+		/* Once the other is up, the next registration is ours. */
+		{"remoteproc remoteproc1: remote processor imx-dsp-rproc is now up", OTHER},
+		{"rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", MINE},
+	};
+	/* A scope that knows its rproc by name only: its own instance's lines that do not
+	 * name it are no other core's start. */
+	static const struct owner_step by_name[] = {
+		{RC "powering up imx-rproc", MINE},
+		{RC "Booting fw image m7.elf, size 123456", OTHER},
+		{"rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", MINE},
+	};
+	struct klog_scope s = {0}, t = {0}, u = {0}, v = {0};
 
 	(void)state;
 	assert_int_equal(klog_scope_add(&s, "imx-rproc"), 0);
 	assert_int_equal(klog_scope_add(&s, "remoteproc0"), 0);
 	assert_int_equal(klog_scope_add(&s, "imx8mp-cm7"), 0);
-	classify(RC "powering up imx-rproc", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	classify(RC "Booting fw image m7.elf, size 123456", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	classify("rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", &ev);
-	assert_string_equal(ev.driver, "rproc-virtio");
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	classify(RC "remote processor imx-rproc is now up", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	classify(VB "timeout waiting for a tx buffer", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	classify("virtio_rpmsg_bus virtio1: timeout waiting for a tx buffer", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
-	/* Up: a later registration is some other core's. */
-	classify("rproc-virtio rproc-virtio.1.auto: registered virtio2 (type 7)", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
-	classify("virtio_rpmsg_bus virtio2: timeout waiting for a tx buffer", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
-
-	/* Another core starting meanwhile makes the registration ambiguous: not learned. */
-	struct klog_scope t = {0};
+	WALK(&s, steps);
 	assert_int_equal(klog_scope_add(&t, "remoteproc0"), 0);
-	classify(RC "attaching to imx-rproc", &ev);
-	assert_int_equal(klog_scope_match(&t, &ev), KLOG_OWNER_MINE);
-	classify("remoteproc remoteproc1: powering up imx-dsp-rproc", &ev);
-	assert_int_equal(klog_scope_match(&t, &ev), KLOG_OWNER_OTHER);
-	classify("rproc-virtio rproc-virtio.1: registered virtio1 (type 7)", &ev);
-	assert_int_equal(klog_scope_match(&t, &ev), KLOG_OWNER_OTHER);
-
-	/* Nor when the other core began first and is still starting when ours begins. */
-	struct klog_scope u = {0};
+	WALK(&t, meanwhile);
 	assert_int_equal(klog_scope_add(&u, "remoteproc0"), 0);
-	classify("remoteproc remoteproc1: powering up imx-dsp-rproc", &ev);
-	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_OTHER);
-	classify(RC "powering up imx-rproc", &ev);
-	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_MINE);
-	classify("rproc-virtio rproc-virtio.1.auto: registered virtio1 (type 7)", &ev);
-	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_OTHER);
-	/* Once the other is up, the next registration is ours. */
-	classify("remoteproc remoteproc1: remote processor imx-dsp-rproc is now up", &ev);
-	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_OTHER);
-	classify("rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", &ev);
-	assert_int_equal(klog_scope_match(&u, &ev), KLOG_OWNER_MINE);
-
-	/* A scope that knows its rproc by name only: its own instance's lines that do not
-	 * name it are no other core's start. */
-	struct klog_scope v = {0};
+	WALK(&u, other_first);
 	assert_int_equal(klog_scope_add(&v, "imx-rproc"), 0);
-	classify(RC "powering up imx-rproc", &ev);
-	assert_int_equal(klog_scope_match(&v, &ev), KLOG_OWNER_MINE);
-	classify(RC "Booting fw image m7.elf, size 123456", &ev);
-	assert_int_equal(klog_scope_match(&v, &ev), KLOG_OWNER_OTHER);
-	classify("rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", &ev);
-	assert_int_equal(klog_scope_match(&v, &ev), KLOG_OWNER_MINE);
+	WALK(&v, by_name);
 }
 
 /* The daemon starts while the M7 runs: it never saw the virtio device registered. A
  * virtio device no channel learned cannot be placed, and is not dropped as another's. */
 static void test_scope_unlearned_virtio(void **state)
 {
+	static const struct owner_step steps[] = {
+		{VB "timeout waiting for a tx buffer", UNKNOWN},
+		{"rpmsg_ns virtio0.rpmsg_ns.53.53: destroying channel rpmsg-tty addr 0x1e",
+		 UNKNOWN},
+		{VB "channel rpmsg-tty:ffffffff:1e already exist", UNKNOWN},
+		/* Once it knows its own, another virtio device is another's. */
+		{" remoteproc0#vdev0buffer: registered virtio3 (type 7)", MINE},
+		{VB "timeout waiting for a tx buffer", OTHER},
+		/* A tty line on an unknown rpmsg device may still be ours. */
+		{"rpmsg_tty virtio0.rpmsg-tty.-1.30: Trunc buffer: available space is 12", UNKNOWN},
+		/* A device that merely starts with "virtio" is no virtio device. */
+		{"virtio_rpmsg_bus virtiofoo: timeout waiting for a tx buffer", OTHER},
+	};
 	struct klog_scope s = {0};
-	struct klog_event ev;
 
 	(void)state;
 	assert_int_equal(klog_scope_add(&s, "imx-rproc"), 0);
 	assert_int_equal(klog_scope_add(&s, "remoteproc0"), 0);
-	classify(VB "timeout waiting for a tx buffer", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
-	classify("rpmsg_ns virtio0.rpmsg_ns.53.53: destroying channel rpmsg-tty addr 0x1e", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
-	classify(VB "channel rpmsg-tty:ffffffff:1e already exist", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
-	/* Once it knows its own, another virtio device is another's. */
-	classify(" remoteproc0#vdev0buffer: registered virtio3 (type 7)", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_MINE);
-	classify(VB "timeout waiting for a tx buffer", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
-	/* A tty line on an unknown rpmsg device may still be ours. */
-	classify("rpmsg_tty virtio0.rpmsg-tty.-1.30: Trunc buffer: available space is 12", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_UNKNOWN);
-	/* A device that merely starts with "virtio" is no virtio device. */
-	classify("virtio_rpmsg_bus virtiofoo: timeout waiting for a tx buffer", &ev);
-	assert_int_equal(klog_scope_match(&s, &ev), KLOG_OWNER_OTHER);
+	WALK(&s, steps);
 }
 
 int main(void)
