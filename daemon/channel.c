@@ -205,7 +205,19 @@ static void close_fd(struct channel *ch)
 		event_free(ch->ev_tx);
 		ch->ev_tx = NULL;
 	}
-	ch->tx = txthread_free(ch->tx); /* unwritten bytes are dropped with the link */
+	uint64_t unwritten;
+	ch->tx = txthread_free(ch->tx, &unwritten); /* they are dropped with the link */
+	if (unwritten) {
+		/* A wire channel's SENDs among them fail with the send queue; a raw channel's
+		 * bytes (sends, the pty) were already answered and counted as sent. */
+		if (ch->cfg.mode == CONF_MODE_RAW)
+			ch->stats.raw_tx_dropped += unwritten;
+		struct log_fields f = channel_fields(ch, NULL);
+		log_struct(ch->log, LOG_WARNING, &f,
+			   "%llu bytes queued for %s were not written: dropped as the channel "
+			   "closed",
+			   (unsigned long long)unwritten, ch->cfg.device);
+	}
 	if (ch->fd >= 0) {
 		/* The writer's dup may outlive this close for a moment, keeping the tty
 		 * exclusive: without CAP_SYS_ADMIN (the daemon runs unprivileged) our own

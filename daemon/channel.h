@@ -46,6 +46,7 @@ struct channel_stats {
 	uint64_t write_stall_ms;	   /* time spent in them */
 	uint64_t raw_rx_bytes, raw_chunks; /* raw mode: bytes read, RAW chunks made of them */
 	uint64_t raw_tx_bytes;		   /* raw mode: bytes handed to the writer */
+	uint64_t raw_tx_dropped;	   /* of them, not written: the channel closed first */
 	uint64_t unread_at_close;	   /* read, not decoded: a frame's handling closed us */
 	uint64_t untimed_frames;	   /* DATA published with no mapped time (clock unmapped) */
 };

@@ -575,8 +575,16 @@ struct privsep *privsep_free(struct privsep *ps)
 		return NULL;
 	privsep_detach(ps);
 	close(ps->fd);
-	while (ps->helper > 0 && waitpid(ps->helper, NULL, 0) < 0 && errno == EINTR)
-		;
+	/* The helper leaves on EOF once its current request ends; a sysfs write stuck in the
+	 * driver (a hung M7) must not hold up the stop. Left behind, it dies with us
+	 * (PR_SET_PDEATHSIG). */
+	for (int waited = 0; ps->helper > 0; waited += 10) {
+		pid_t r = waitpid(ps->helper, NULL, WNOHANG);
+		if (r == ps->helper || (r < 0 && errno != EINTR) || waited >= PRIVSEP_STOP_MS)
+			break;
+		if (r == 0)
+			usleep(10000);
+	}
 	free(ps);
 	return NULL;
 }

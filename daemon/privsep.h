@@ -15,6 +15,8 @@
  * stuck helper. The call blocks the event loop, and with it the watchdog pings (every
  * WatchdogSec/2, 15 s in the unit): it must end before the watchdog does. */
 #define PRIVSEP_CALL_MS 10000
+/* How long privsep_free() waits for the helper to leave: a stop must stay prompt. */
+#define PRIVSEP_STOP_MS 1000
 
 struct event_base;
 struct privsep;
@@ -52,8 +54,9 @@ int privsep_call(struct privsep *ps, struct privsep_msg *m);
 /* As privsep_call(), for a request answered with a descriptor (OPEN_TRACE): on 0, *fd is
  * the file the helper opened (close-on-exec, the caller's to close); else -1. */
 int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd);
-/* Closes the socket (the helper exits and kills its commands) and reaps it; NULL ok;
- * returns NULL. */
+/* Closes the socket (the helper exits and kills its commands) and reaps it, waiting
+ * PRIVSEP_STOP_MS at most: a helper still stuck in a request is left to die with this
+ * process. NULL ok; returns NULL. */
 struct privsep *privsep_free(struct privsep *ps);
 
 #endif

@@ -274,7 +274,7 @@ struct proto_status_channel {
 	struct proto_faults faults;
 	const struct proto_pty *pty; /* NULL = no pty */
 	bool raw; /* mode = raw: the raw_* counters below, no wire counters mean anything */
-	uint64_t raw_rx_bytes, raw_chunks, raw_tx_bytes;
+	uint64_t raw_rx_bytes, raw_chunks, raw_tx_bytes, raw_tx_dropped;
 	uint64_t untimed_frames; /* DATA published with no mapped time */
 	/* The firmware's HEARTBEAT counters summed (M7B_HB_* order); m7_known = how many
 	 * any HEARTBEAT carried, 0 leaves them out. */

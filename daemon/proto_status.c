@@ -132,6 +132,7 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 		add_u64(o, "raw_rx_bytes", c->raw_rx_bytes);
 		add_u64(o, "raw_chunks", c->raw_chunks);
 		add_u64(o, "raw_tx_bytes", c->raw_tx_bytes);
+		add_u64(o, "raw_tx_dropped", c->raw_tx_dropped);
 	}
 	if (c->has_credits)
 		cJSON_AddNumberToObject(o, "credits", c->credits);

@@ -174,8 +174,10 @@ fail:
 	return NULL;
 }
 
-struct txthread *txthread_free(struct txthread *t)
+struct txthread *txthread_free(struct txthread *t, uint64_t *unwritten)
 {
+	if (unwritten)
+		*unwritten = 0;
 	if (!t)
 		return NULL;
 	pthread_mutex_lock(&t->mu);
@@ -196,6 +198,10 @@ struct txthread *txthread_free(struct txthread *t)
 		if (pthread_cond_timedwait(&t->cv, &t->mu, &ts) == ETIMEDOUT)
 			break;
 	bool done = t->done;
+	/* Once stop is seen no new write() starts: what is not written by now is lost, save
+	 * for the tail of a write() left stuck in the driver (counted lost all the same). */
+	if (unwritten)
+		*unwritten = t->queued_total - t->written_total;
 	pthread_t th = t->thread;
 	unref_locked_and_unlock(t);
 	if (done)

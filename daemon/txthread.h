@@ -27,8 +27,9 @@ struct txthread_report {
 /* Starts a writer on its own duplicate of fd. NULL with errno set on failure. */
 struct txthread *txthread_new(int fd);
 /* Stops the writer: waits briefly for it, else leaves it to finish its write() and free
- * itself. Pending bytes are dropped. Returns NULL. */
-struct txthread *txthread_free(struct txthread *t);
+ * itself. Pending bytes are dropped: *unwritten (if not NULL) gets how many bytes queued
+ * were not known written (0 for t NULL). Returns NULL. */
+struct txthread *txthread_free(struct txthread *t, uint64_t *unwritten);
 /* Queues n bytes to be written after everything queued before, never split by other
  * bytes. 0, -ENOBUFS (no room now), or -errno of an earlier failed write. */
 int txthread_queue(struct txthread *t, const void *buf, size_t n);

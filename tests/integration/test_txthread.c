@@ -62,7 +62,7 @@ static void test_order(void **state)
 	struct txthread_report r;
 	wait_report(t, &r);
 	assert_int_equal(r.err, 0);
-	assert_null(txthread_free(t));
+	assert_null(txthread_free(t, NULL));
 	close(p[0]);
 }
 
@@ -106,7 +106,7 @@ static void test_backpressure_and_stall(void **state)
 	assert_true(r.stalls >= 1);
 	assert_true(r.longest_ms >= TXTHREAD_STALL_MS);
 	assert_int_equal(r.err, 0);
-	txthread_free(t);
+	txthread_free(t, NULL);
 	close(p[0]);
 }
 
@@ -123,12 +123,42 @@ static void test_stuck_writer_does_not_block_free(void **state)
 		;
 	usleep(100 * 1000); /* let the writer enter the write() that cannot finish */
 	uint64_t t0 = ms();
-	txthread_free(t); /* the thread is inside write(): free must not wait for it */
+	txthread_free(t, NULL); /* the thread is inside write(): free must not wait for it */
 	print_message("txthread_free took %llu ms with the writer stuck\n",
 		      (unsigned long long)(ms() - t0));
 	/* Let the stuck write() fail (EPIPE): the thread then frees itself. */
 	close(p[0]);
 	usleep(300 * 1000);
+}
+
+/* Bytes still queued when the writer stops are reported, exactly: what reached the
+ * "tty" plus what free() says was not written is all that was queued. */
+static void test_free_reports_unwritten(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	(void)fcntl(p[1], F_SETPIPE_SZ, 4096);
+	/* Non-blocking like a pty: the writer waits in poll(), not in write(). */
+	assert_int_equal(fcntl(p[1], F_SETFL, O_NONBLOCK), 0);
+	struct txthread *t = txthread_new(p[1]);
+	assert_non_null(t);
+	close(p[1]);
+	static uint8_t chunk[1000];
+	uint64_t queued = 0;
+	while (txthread_queue(t, chunk, sizeof chunk) == 0)
+		queued += sizeof chunk;
+	usleep(100 * 1000); /* the writer fills the pipe and waits for room */
+	uint64_t unwritten = 0;
+	assert_null(txthread_free(t, &unwritten));
+	assert_true(unwritten > 0);
+	assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+	uint64_t got = 0;
+	ssize_t k;
+	while ((k = read(p[0], chunk, sizeof chunk)) > 0)
+		got += (uint64_t)k;
+	assert_int_equal(got + unwritten, queued);
+	close(p[0]);
 }
 
 static void test_write_error(void **state)
@@ -144,7 +174,7 @@ static void test_write_error(void **state)
 	wait_report(t, &r);
 	assert_int_equal(r.err, EPIPE);
 	assert_int_equal(txthread_queue(t, "y", 1), -EPIPE);
-	txthread_free(t);
+	txthread_free(t, NULL);
 }
 
 int main(void)
@@ -154,6 +184,7 @@ int main(void)
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_backpressure_and_stall),
 		cmocka_unit_test(test_stuck_writer_does_not_block_free),
+		cmocka_unit_test(test_free_reports_unwritten),
 		cmocka_unit_test(test_write_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
