@@ -294,8 +294,8 @@ class Exporter(unittest.TestCase):
 
     def test_socket_activated_daemon_process(self):
         """Socket activation: the listening socket is made by another process (systemd,
-        PID 1), and the peer credentials name that process, not the daemon. Its CPU and
-        memory must not be reported as the daemon's."""
+        PID 1), and the peer credentials name that process, not the daemon. The daemon's
+        CPU and memory are still reported (STATUS gives its pid), never the activator's."""
         d = tempfile.mkdtemp(prefix="m7b-exporter-act-")
         self.addCleanup(shutil.rmtree, d, True)
         path = os.path.join(d, "s.sock")
@@ -328,9 +328,11 @@ class Exporter(unittest.TestCase):
             with open(f"/proc/{pid}/statm") as f:
                 return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         mine, its = rss_of(os.getpid()), rss_of(daemon.pid)
-        # Absent (the daemon's process unknown) or the daemon's, never this process's.
-        for v in rss:
-            self.assertLess(abs(v - its), abs(v - mine), f"{v}: daemon {its}, activator {mine}")
+        # The daemon's, found from STATUS's pid, never this process's.
+        self.assertEqual(len(rss), 1, "the daemon's memory is reported")
+        self.assertLess(abs(rss[0] - its), abs(rss[0] - mine),
+                        f"{rss[0]}: daemon {its}, activator {mine}")
+        self.assertIn("\nm7bridge_daemon_cpu_seconds_total ", text)
 
     def test_zy_daemon_hung(self):
         """A daemon that stops answering (stopped, or stuck) costs one scrape the call's
