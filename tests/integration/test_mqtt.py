@@ -28,6 +28,7 @@ BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
 SIM = os.path.join(BUILD, "firmware", "m7sim")
 BRIDGE = os.path.join(BUILD, "tools", "mqtt", "m7bridge-mqtt")
+FAILSHIM = os.path.join(BUILD, "tests", "integration", "libfailshim.so")
 TIMEOUT = 60.0
 PREFIX, NODE = "m7b", "testhost"
 
@@ -385,6 +386,28 @@ class Mqtt(unittest.TestCase):
         self.assertEqual(st["dropped"], 0)
         # Said once, with the reason.
         self.assertEqual(r.tail().count("Connection refused"), 1, r.tail())
+
+    def test_client_start_failure_exits_1(self):
+        """The MQTT client's network thread cannot start (a thread limit, here a preload
+        that makes pthread_create fail): a set-up failure, exit status 1, whether at the
+        first connect or at its retry (the broker's name did not resolve at first: the
+        preload fails the first lookup). No broker is needed: the connect is
+        non-blocking, the thread would carry it on."""
+        d = tempfile.mkdtemp(prefix="m7b-mqtt-fail-")
+        self.addCleanup(shutil.rmtree, d, True)
+        conf = os.path.join(d, "mqtt.conf")
+        with open(conf, "w") as f:
+            f.write(f"[broker]\nhost = localhost\nport = {free_port()}\n"
+                    "reconnect_min_s = 1\nreconnect_max_s = 1\n")
+        for lookups_failing, said in ((0, "cannot set up"), (1, "cannot start")):
+            env = dict(os.environ, LD_PRELOAD=FAILSHIM, FAILSHIM_LOOKUPS=str(lookups_failing))
+            p = subprocess.Popen([BRIDGE, "-c", conf, "-s", os.path.join(d, "none.sock")],
+                                 env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.addCleanup(lambda p=p: p.poll() is None and (p.kill(), p.wait()))
+            err = p.communicate(timeout=TIMEOUT)[1].decode(errors="replace")
+            self.assertIn(f"m7bridge-mqtt: {said} the MQTT client", err)
+            self.assertEqual(p.returncode, 1, err)
 
     def test_daemon_restart_under_the_bridge(self):
         """m7bridged restarts while frames stream: the bridge reconnects on its own, says

@@ -58,6 +58,7 @@ struct bridge {
 	int broker_retry_s; /* next delay of a first connect that failed */
 	pthread_t net;	    /* the network thread, once the first connect got under way */
 	bool net_started;
+	bool failed; /* the loop ended for a set-up failure, not a signal: exit status 1 */
 	struct mosquitto *mosq;
 	struct follow *follow;
 	struct m7b_watch watch;
@@ -764,6 +765,7 @@ static void bridge_on_broker_retry(evutil_socket_t fd, short what, void *arg)
 
 	if (mqtt_connect_first(b) < 0) {
 		fprintf(stderr, "m7bridge-mqtt: cannot start the MQTT client\n");
+		b->failed = true;
 		event_base_loopexit(b->base, NULL);
 	}
 }
@@ -985,7 +987,7 @@ int main(int argc, char **argv)
 	if (!b.follow)
 		goto out;
 	event_base_dispatch(b.base);
-	rc = 0;
+	rc = b.failed ? 1 : 0;
 out:
 	b.follow = follow_free(b.follow); /* nothing new from here on */
 	if (b.mosq) {
