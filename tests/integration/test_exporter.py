@@ -8,6 +8,7 @@ against the daemon's STATUS and INCIDENTS. Exit 77 (skip) without the parser or 
 import json
 import os
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -333,6 +334,20 @@ class Exporter(unittest.TestCase):
         self.assertLess(abs(rss[0] - its), abs(rss[0] - mine),
                         f"{rss[0]}: daemon {its}, activator {mine}")
         self.assertIn("\nm7bridge_daemon_cpu_seconds_total ", text)
+
+    def test_sighup_ignored(self):
+        """SIGHUP (systemctl reload, a closed terminal) does not end the exporter: it has
+        no configuration to reload, says so, and goes on answering."""
+        exp = self.rig.procs["exporter"]
+        exp.send_signal(signal.SIGHUP)
+        said = b""  # its stderr shares the stdout pipe
+        end = time.monotonic() + TIMEOUT
+        while b"SIGHUP ignored" not in said and time.monotonic() < end:
+            if select.select([exp.stdout], [], [], 1)[0]:
+                said += os.read(exp.stdout.fileno(), 4096)
+        self.assertIn(b"SIGHUP ignored: no configuration to reload", said)
+        self.assertIsNone(exp.poll(), "the exporter ended on SIGHUP")
+        self.assertIn("\nm7bridge_up 1\n", self.get()[1])
 
     def test_zy_daemon_hung(self):
         """A daemon that stops answering (stopped, or stuck) costs one scrape the call's

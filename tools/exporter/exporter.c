@@ -28,7 +28,7 @@
 struct exporter {
 	struct event_base *base;
 	struct evhttp *http;
-	struct event *ev_textfile, *ev_sigint, *ev_sigterm;
+	struct event *ev_textfile, *ev_sigint, *ev_sigterm, *ev_sighup;
 	struct follow *follow;
 	struct m7b_watch watch;
 	const char *socket, *textfile;
@@ -265,6 +265,14 @@ static void exporter_on_signal(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(((struct exporter *)arg)->base, NULL);
 }
 
+/* SIGHUP (a reload, or a closed terminal) would end the process by default. The
+ * exporter has no configuration file, only options, so there is nothing to reload. */
+static void exporter_on_sighup(evutil_socket_t fd, short what, void *arg)
+{
+	fprintf(stderr, "m7bridge-exporter: SIGHUP ignored: no configuration to reload "
+			"(options apply at start)\n");
+}
+
 /* "HOST:PORT", "[V6]:PORT" or ":PORT" (all addresses) into host and port. */
 static int parse_listen(const char *s, char *host, size_t n, unsigned short *port)
 {
@@ -387,12 +395,14 @@ int main(int argc, char **argv)
 			  : NULL;
 	x.ev_sigint = x.base ? evsignal_new(x.base, SIGINT, exporter_on_signal, &x) : NULL;
 	x.ev_sigterm = x.base ? evsignal_new(x.base, SIGTERM, exporter_on_signal, &x) : NULL;
-	if (!x.base || !x.follow || !x.ev_sigint || !x.ev_sigterm) {
+	x.ev_sighup = x.base ? evsignal_new(x.base, SIGHUP, exporter_on_sighup, &x) : NULL;
+	if (!x.base || !x.follow || !x.ev_sigint || !x.ev_sigterm || !x.ev_sighup) {
 		fprintf(stderr, "m7bridge-exporter: out of memory\n");
 		goto out;
 	}
 	event_add(x.ev_sigint, NULL);
 	event_add(x.ev_sigterm, NULL);
+	event_add(x.ev_sighup, NULL);
 	if (http) {
 		struct evhttp_bound_socket *bs;
 
@@ -454,6 +464,8 @@ out:
 		event_free(x.ev_sigint);
 	if (x.ev_sigterm)
 		event_free(x.ev_sigterm);
+	if (x.ev_sighup)
+		event_free(x.ev_sighup);
 	if (x.http)
 		evhttp_free(x.http);
 	mx_model_clear(&x.model);
