@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -755,6 +756,36 @@ class Mqtt(unittest.TestCase):
         msgs = r.sub.take()
         self.assertFalse([t for t, _, _ in msgs if t.endswith("/send/result")])
         self.assertFalse([t for t, _, _ in msgs if t.endswith("/m7/1/frame")])
+
+    def test_sighup_reloads_all_or_nothing(self):
+        """SIGHUP reloads the configuration file: one that fails the start's checks
+        changes nothing (said, and the bridge goes on); a valid one applies whole, the
+        bridge starting over in the same process."""
+        r = self.rig()  # allow_send defaults to false: not even subscribed
+        bridge = r.procs["bridge"]
+        with open(r.conf) as f:
+            good = f.read()
+        with open(r.conf, "a") as f:
+            f.write("[commands]\nallow_send = true\n[broker]\nport = 99999\n")
+        bridge.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in r.tail(), "the refusal said")
+        self.assertIn("port", r.tail().split("reload refused", 1)[1])
+        self.assertIsNone(bridge.poll(), "the bridge ended on a bad reload")
+        wait_for(lambda: r.stats().get("broker_connected"), "the bridge going on")
+        with open(r.conf, "w") as f:
+            f.write(good + "[commands]\nallow_send = true\nchannels = m7\n")
+        bridge.send_signal(signal.SIGHUP)
+        wait_for(lambda: "restarting to apply it" in r.tail(), "the reload said")
+        wait_for(lambda: r.tail().count("m7bridge-mqtt: connected to ") >= 2, "reconnected")
+        r.sub.take()
+        # Live stats come after the new start subscribed to the command topic.
+        wait_for(lambda: r.stats().get("broker_connected"), "the new start's stats")
+        self.assertIsNone(bridge.poll(), "the bridge ended at the reload")
+        r.start_sim("1:rate=0,loop=1")
+        r.sub.publish(f"{PREFIX}/{NODE}/m7/1/send", b"hello")
+        res = wait_for(lambda: [json.loads(p) for t, p, _ in r.sub.take()
+                                if t == f"{PREFIX}/{NODE}/m7/1/send/result"], "send result")
+        self.assertEqual(res[0], {"ok": True}, "allow_send not applied")
 
     def test_bad_config_exit_78(self):
         d = tempfile.mkdtemp(prefix="m7b-mqtt-conf-")
