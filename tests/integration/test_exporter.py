@@ -349,6 +349,37 @@ class Exporter(unittest.TestCase):
         self.assertIsNone(exp.poll(), "the exporter ended on SIGHUP")
         self.assertIn("\nm7bridge_up 1\n", self.get()[1])
 
+    def test_daemon_stopped_at_connect(self):
+        """A daemon stopped before it accepts the exporter's connection (a socket that
+        is listened on and never accepted from, its queue soon full): every scrape is
+        answered at once with m7bridge_up 0, through the first attempt's wait for a
+        greeting and the attempts after it, whose connects find the queue full."""
+        d = tempfile.mkdtemp(prefix="m7b-exporter-stopped-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "s.sock")
+        ls = socket.socket(socket.AF_UNIX)
+        self.addCleanup(ls.close)
+        ls.bind(path)
+        ls.listen(1)
+        exp = subprocess.Popen([EXPORTER, "-s", path, "-l", "127.0.0.1:0"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: exp.poll() is None and (exp.kill(), exp.wait()))
+        port = int(exp.stdout.readline().decode().rsplit(" ", 1)[1])
+        exp.stdout.close()
+        # Over 6 s: the first greeting's 2 s and the retries (250 ms, 500 ms, 1 s, 2 s).
+        end = time.monotonic() + 6
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                text = r.read().decode()
+            took = time.monotonic() - t0
+            self.assertIn("\nm7bridge_up 0\n", text)
+            self.assertLess(took, 1.0, "a scrape waited for the stopped daemon")
+            time.sleep(0.2)
+        exp.terminate()
+        self.assertEqual(exp.wait(TIMEOUT), 0)
+
     def test_zy_daemon_hung(self):
         """A daemon that stops answering (stopped, or stuck) costs one scrape the call's
         timeout; the scrapes after it answer at once with m7bridge_up 0 instead of each

@@ -106,7 +106,7 @@ static int render(struct exporter *x, bool om, struct mx_buf *out)
 	struct mx_proc proc = {0};
 	struct m7b_client *c = follow_client(x->follow);
 
-	int r = m7b_client_connected(c) && !x->unanswered ? m7b_client_status(c, &st) : -ENOTCONN;
+	int r = follow_up(x->follow) && !x->unanswered ? m7b_client_status(c, &st) : -ENOTCONN;
 
 	if (r == 0) {
 		status = cJSON_ParseWithLength(st->line, st->line_len);

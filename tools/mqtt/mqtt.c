@@ -421,7 +421,7 @@ static void run_commands(struct bridge *b)
 		}
 		for (k = 0; k < MAX_PENDING && b->pend[k].id; k++)
 			;
-		if (k == MAX_PENDING || !m7b_client_connected(follow_client(b->follow)) ||
+		if (k == MAX_PENDING || !follow_up(b->follow) ||
 		    m7b_client_submit(follow_client(b->follow), &req, &id) < 0) {
 			send_result(b, c->channel, c->port,
 				    "{\"ok\":false,\"code\":\"busy\",\"message\":\"daemon not "
@@ -497,7 +497,7 @@ static void ask_incidents(struct bridge *b)
 
 	struct m7b_client *c = follow_client(b->follow);
 
-	if (m7b_client_connected(c) && b->incidents_id == 0 &&
+	if (follow_up(b->follow) && b->incidents_id == 0 &&
 	    m7b_client_submit(c, &req, &b->incidents_id) < 0)
 		b->incidents_id = 0;
 }
@@ -598,7 +598,7 @@ static void bridge_on_stats(evutil_socket_t fd, short what, void *arg)
 	const char *segs[] = {"bridge", "stats"};
 
 	/* The daemon is gone: its answers to the sends in flight will not come. */
-	if (!m7b_client_connected(follow_client(b->follow)))
+	if (!follow_up(b->follow))
 		fail_pending(b);
 
 	pthread_mutex_lock(&b->lock);
@@ -608,9 +608,9 @@ static void bridge_on_stats(evutil_socket_t fd, short what, void *arg)
 			 "{\"broker_connected\":%s,\"daemon_connected\":%s,\"queued\":%zu,"
 			 "\"inflight\":%ld,\"published\":%" PRIu64 ",\"dropped\":%" PRIu64
 			 ",\"daemon_dropped\":%" PRIu64 ",\"reconnects\":%" PRIu64 "}",
-			 b->connected ? "true" : "false",
-			 m7b_client_connected(follow_client(b->follow)) ? "true" : "false", b->qlen,
-			 b->inflight, b->published, b->dropped, b->daemon_dropped, b->reconnects);
+			 b->connected ? "true" : "false", follow_up(b->follow) ? "true" : "false",
+			 b->qlen, b->inflight, b->published, b->dropped, b->daemon_dropped,
+			 b->reconnects);
 	pthread_mutex_unlock(&b->lock);
 	/* Stale statistics are useless: they are not queued while the broker is away. */
 	if (!connected)
