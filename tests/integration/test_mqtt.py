@@ -736,6 +736,8 @@ class Mqtt(unittest.TestCase):
         res = wait_for(lambda: [json.loads(p) for t, p, _ in r.sub.take()
                                 if t == f"{base}/1/send/result"], "the retained send's result")
         self.assertEqual(res[0]["code"], "retained")
+        # Sends go on once the new start follows the daemon (before, they get "busy").
+        wait_for(lambda: r.stats().get("daemon_connected"), "the bridge following the daemon")
         # Clearing it reaches the bridge as an empty send, which the daemon refuses.
         r.sub.publish(f"{base}/1/send", b"", retain=True)
         r.sub.publish(f"{base}/1/send", b"fresh")
