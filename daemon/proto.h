@@ -294,6 +294,7 @@ struct proto_status {
 	const char *release;
 	uint64_t uptime_ms;
 	uint64_t client_id;
+	int pid; /* the daemon's; 0 leaves it out */
 	const struct proto_status_channel *channels;
 	unsigned nchannels;
 	const struct proto_status_client *clients;

@@ -253,6 +253,8 @@ char *proto_render_status(const struct proto_status *s, size_t *len)
 	ok = ok && cJSON_AddStringToObject(root, "release", s->release);
 	ok = ok && add_u64(root, "uptime_ms", s->uptime_ms);
 	ok = ok && add_u64(root, "client_id", s->client_id);
+	if (ok && s->pid > 0)
+		ok = cJSON_AddNumberToObject(root, "pid", s->pid) != NULL;
 	cJSON *cls = ok ? cJSON_AddArrayToObject(root, "clients") : NULL;
 	ok = ok && cls;
 	for (unsigned i = 0; ok && i < s->nclients; i++) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h" /* the build's: M7B_VERSION */
 #include "utf8.h"
@@ -334,6 +335,9 @@ static void do_status(struct daemon *d, struct conn *c, const struct proto_reque
 		.release = M7B_VERSION,
 		.uptime_ms = daemon_now_ms() - d->start_ms,
 		.client_id = c->id,
+		/* Peer credentials name whoever called listen(): PID 1 under socket
+		 * activation. Tools need the daemon's own to read its /proc. */
+		.pid = (int)getpid(),
 		.channels = chans,
 		.nchannels = nch,
 		.clients = cls,

@@ -1,6 +1,5 @@
 /* libm7bridge client: one connection to m7bridged, line buffering, request/reply matching. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -148,10 +147,12 @@ int m7b_client_connect(struct m7b_client *c, const char *path)
 		return fail(c, -ENAMETOOLONG, "socket path too long: %s", path);
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return fail(c, -errno, "socket: %s", strerror(errno));
-	/* Connect blocking (a Unix connect completes at once or fails), then go non-blocking. */
+	/* A Unix connect completes at once or fails. Non-blocking, a daemon whose queue of
+	 * connections is full (stopped or stuck: even closed ones wait there to be
+	 * accepted) fails it with EAGAIN instead of blocking the caller for good. */
 	do
 		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	while (r < 0 && errno == EINTR);
@@ -159,13 +160,12 @@ int m7b_client_connect(struct m7b_client *c, const char *path)
 		int e = errno;
 
 		close(fd);
+		if (e == EAGAIN)
+			return fail(c, -e,
+				    "cannot connect to %s: the daemon accepts no connection "
+				    "(its queue is full)",
+				    path);
 		return fail(c, -e, "cannot connect to %s: %s", path, strerror(e));
-	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-		int e = errno;
-
-		close(fd);
-		return fail(c, -e, "fcntl: %s", strerror(e));
 	}
 	c->fd = fd;
 	memset(&c->err, 0, sizeof(c->err));

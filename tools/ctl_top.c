@@ -462,10 +462,17 @@ static void draw(struct top *t)
 	erase();
 	for (int i = 0; i < t->nlines && i < LINES - 1; i++)
 		mvaddnstr(i, 0, t->line[i], COLS);
-	if (t->nlines > LINES - 1)
-		mvaddstr(LINES - 1, 0, "(more below: enlarge the terminal)  q quits");
-	else
-		mvaddstr(LINES - 1, 0, "q quits");
+	/* The longest hint that fits: how to quit must show on a narrow terminal too. */
+	static const char *const more[] = {"(more below: enlarge the terminal)  q quits",
+					   "(more below) q quits", "q quits"};
+	const char *hint = "q quits";
+
+	for (size_t i = 0; t->nlines > LINES - 1 && i < sizeof(more) / sizeof(more[0]); i++) {
+		hint = more[i];
+		if ((int)strlen(hint) <= COLS)
+			break;
+	}
+	mvaddnstr(LINES - 1, 0, hint, COLS);
 	refresh();
 }
 #endif

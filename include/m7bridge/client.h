@@ -185,8 +185,9 @@ struct m7b_client;
 struct m7b_client *m7b_client_new(void);
 /* Closes and frees; NULL is fine. Returns NULL. */
 struct m7b_client *m7b_client_free(struct m7b_client *c);
-/* Connects to path (NULL: $M7BRIDGE_SOCKET, else M7B_DEFAULT_SOCKET). Returns 0 or the
- * connect errno (-ENOENT, -ECONNREFUSED, -EACCES, ...). */
+/* Connects to path (NULL: $M7BRIDGE_SOCKET, else M7B_DEFAULT_SOCKET) without blocking.
+ * Returns 0 or the connect errno (-ENOENT, -ECONNREFUSED, -EACCES, -EAGAIN when the
+ * daemon's queue of connections is full: it is stopped or stuck, ...). */
 int m7b_client_connect(struct m7b_client *c, const char *path);
 /* Closes the connection; the client can connect again. Queued events are dropped. */
 void m7b_client_close(struct m7b_client *c);

@@ -437,6 +437,40 @@ class ClientE2E(unittest.TestCase):
             self.assertRegex(text, r"(?m)^\d\d:\d\d:\d\d m7 up gaps=\d+", f"TERM={term}")
             self.assertNotIn("\x1b", text, f"TERM={term}")
 
+    def test_top_small_terminal_says_how_to_quit(self):
+        # The bottom line always fits, so that how to quit is shown however narrow the
+        # terminal (40x10: more lines than fit; 80x24: all fit).
+        import fcntl
+        import pty
+        import struct
+        import termios
+        if subprocess.run(["infocmp", "xterm"], capture_output=True).returncode != 0:
+            self.skipTest("no terminfo entry for xterm")
+        for rows, cols in ((10, 40), (24, 80), (10, 20)):
+            master, slave = pty.openpty()
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+            try:
+                p = subprocess.Popen([CTL, "-s", self.rig.sock, "top", "-n", "1"],
+                                     env=dict(os.environ, TERM="xterm"),
+                                     stdin=slave, stdout=slave, stderr=slave)
+                os.close(slave)
+                out = b""
+                while True:
+                    try:
+                        chunk = os.read(master, 4096)
+                    except OSError:  # EIO: every holder of the pty's slave has gone
+                        break
+                    if not chunk:
+                        break
+                    out += chunk
+                rc = p.wait(TIMEOUT)
+            finally:
+                os.close(master)
+            self.assertEqual(rc, 0, out)
+            # The bottom-right cell comes with its own escapes (autowrap off and on).
+            shown = re.sub(rb"\x1b\[\?7[lh]", b"", out)
+            self.assertIn(b"q quits", shown, f"{rows}x{cols}: {out[-400:]}")
+
     def test_error_paths(self):
         # Bad arguments exit 2 with one line, whether the CLI or the daemon spots them.
         r = ctl("send", "-p", "9", "x", sock=self.rig.sock)

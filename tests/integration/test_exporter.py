@@ -8,6 +8,7 @@ against the daemon's STATUS and INCIDENTS. Exit 77 (skip) without the parser or 
 import json
 import os
 import resource
+import select
 import shutil
 import signal
 import socket
@@ -294,8 +295,8 @@ class Exporter(unittest.TestCase):
 
     def test_socket_activated_daemon_process(self):
         """Socket activation: the listening socket is made by another process (systemd,
-        PID 1), and the peer credentials name that process, not the daemon. Its CPU and
-        memory must not be reported as the daemon's."""
+        PID 1), and the peer credentials name that process, not the daemon. The daemon's
+        CPU and memory are still reported (STATUS gives its pid), never the activator's."""
         d = tempfile.mkdtemp(prefix="m7b-exporter-act-")
         self.addCleanup(shutil.rmtree, d, True)
         path = os.path.join(d, "s.sock")
@@ -328,9 +329,56 @@ class Exporter(unittest.TestCase):
             with open(f"/proc/{pid}/statm") as f:
                 return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
         mine, its = rss_of(os.getpid()), rss_of(daemon.pid)
-        # Absent (the daemon's process unknown) or the daemon's, never this process's.
-        for v in rss:
-            self.assertLess(abs(v - its), abs(v - mine), f"{v}: daemon {its}, activator {mine}")
+        # The daemon's, found from STATUS's pid, never this process's.
+        self.assertEqual(len(rss), 1, "the daemon's memory is reported")
+        self.assertLess(abs(rss[0] - its), abs(rss[0] - mine),
+                        f"{rss[0]}: daemon {its}, activator {mine}")
+        self.assertIn("\nm7bridge_daemon_cpu_seconds_total ", text)
+
+    def test_sighup_ignored(self):
+        """SIGHUP (systemctl reload, a closed terminal) does not end the exporter: it has
+        no configuration to reload, says so, and goes on answering."""
+        exp = self.rig.procs["exporter"]
+        exp.send_signal(signal.SIGHUP)
+        said = b""  # its stderr shares the stdout pipe
+        end = time.monotonic() + TIMEOUT
+        while b"SIGHUP ignored" not in said and time.monotonic() < end:
+            if select.select([exp.stdout], [], [], 1)[0]:
+                said += os.read(exp.stdout.fileno(), 4096)
+        self.assertIn(b"SIGHUP ignored: no configuration to reload", said)
+        self.assertIsNone(exp.poll(), "the exporter ended on SIGHUP")
+        self.assertIn("\nm7bridge_up 1\n", self.get()[1])
+
+    def test_daemon_stopped_at_connect(self):
+        """A daemon stopped before it accepts the exporter's connection (a socket that
+        is listened on and never accepted from, its queue soon full): every scrape is
+        answered at once with m7bridge_up 0, through the first attempt's wait for a
+        greeting and the attempts after it, whose connects find the queue full."""
+        d = tempfile.mkdtemp(prefix="m7b-exporter-stopped-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "s.sock")
+        ls = socket.socket(socket.AF_UNIX)
+        self.addCleanup(ls.close)
+        ls.bind(path)
+        ls.listen(1)
+        exp = subprocess.Popen([EXPORTER, "-s", path, "-l", "127.0.0.1:0"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: exp.poll() is None and (exp.kill(), exp.wait()))
+        port = int(exp.stdout.readline().decode().rsplit(" ", 1)[1])
+        exp.stdout.close()
+        # Over 6 s: the first greeting's 2 s and the retries (250 ms, 500 ms, 1 s, 2 s).
+        end = time.monotonic() + 6
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                text = r.read().decode()
+            took = time.monotonic() - t0
+            self.assertIn("\nm7bridge_up 0\n", text)
+            self.assertLess(took, 1.0, "a scrape waited for the stopped daemon")
+            time.sleep(0.2)
+        exp.terminate()
+        self.assertEqual(exp.wait(TIMEOUT), 0)
 
     def test_zy_daemon_hung(self):
         """A daemon that stops answering (stopped, or stuck) costs one scrape the call's

@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
 SIM = os.path.join(BUILD, "firmware", "m7sim")
 BRIDGE = os.path.join(BUILD, "tools", "mqtt", "m7bridge-mqtt")
+FAILSHIM = os.path.join(BUILD, "tests", "integration", "libfailshim.so")
 TIMEOUT = 60.0
 PREFIX, NODE = "m7b", "testhost"
 
@@ -386,6 +388,28 @@ class Mqtt(unittest.TestCase):
         # Said once, with the reason.
         self.assertEqual(r.tail().count("Connection refused"), 1, r.tail())
 
+    def test_client_start_failure_exits_1(self):
+        """The MQTT client's network thread cannot start (a thread limit, here a preload
+        that makes pthread_create fail): a set-up failure, exit status 1, whether at the
+        first connect or at its retry (the broker's name did not resolve at first: the
+        preload fails the first lookup). No broker is needed: the connect is
+        non-blocking, the thread would carry it on."""
+        d = tempfile.mkdtemp(prefix="m7b-mqtt-fail-")
+        self.addCleanup(shutil.rmtree, d, True)
+        conf = os.path.join(d, "mqtt.conf")
+        with open(conf, "w") as f:
+            f.write(f"[broker]\nhost = localhost\nport = {free_port()}\n"
+                    "reconnect_min_s = 1\nreconnect_max_s = 1\n")
+        for lookups_failing, said in ((0, "cannot set up"), (1, "cannot start")):
+            env = dict(os.environ, LD_PRELOAD=FAILSHIM, FAILSHIM_LOOKUPS=str(lookups_failing))
+            p = subprocess.Popen([BRIDGE, "-c", conf, "-s", os.path.join(d, "none.sock")],
+                                 env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.addCleanup(lambda p=p: p.poll() is None and (p.kill(), p.wait()))
+            err = p.communicate(timeout=TIMEOUT)[1].decode(errors="replace")
+            self.assertIn(f"m7bridge-mqtt: {said} the MQTT client", err)
+            self.assertEqual(p.returncode, 1, err)
+
     def test_daemon_restart_under_the_bridge(self):
         """m7bridged restarts while frames stream: the bridge reconnects on its own, says
         so in its stats, and what the new daemon streams arrives."""
@@ -712,6 +736,8 @@ class Mqtt(unittest.TestCase):
         res = wait_for(lambda: [json.loads(p) for t, p, _ in r.sub.take()
                                 if t == f"{base}/1/send/result"], "the retained send's result")
         self.assertEqual(res[0]["code"], "retained")
+        # Sends go on once the new start follows the daemon (before, they get "busy").
+        wait_for(lambda: r.stats().get("daemon_connected"), "the bridge following the daemon")
         # Clearing it reaches the bridge as an empty send, which the daemon refuses.
         r.sub.publish(f"{base}/1/send", b"", retain=True)
         r.sub.publish(f"{base}/1/send", b"fresh")
@@ -732,6 +758,36 @@ class Mqtt(unittest.TestCase):
         msgs = r.sub.take()
         self.assertFalse([t for t, _, _ in msgs if t.endswith("/send/result")])
         self.assertFalse([t for t, _, _ in msgs if t.endswith("/m7/1/frame")])
+
+    def test_sighup_reloads_all_or_nothing(self):
+        """SIGHUP reloads the configuration file: one that fails the start's checks
+        changes nothing (said, and the bridge goes on); a valid one applies whole, the
+        bridge starting over in the same process."""
+        r = self.rig()  # allow_send defaults to false: not even subscribed
+        bridge = r.procs["bridge"]
+        with open(r.conf) as f:
+            good = f.read()
+        with open(r.conf, "a") as f:
+            f.write("[commands]\nallow_send = true\n[broker]\nport = 99999\n")
+        bridge.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in r.tail(), "the refusal said")
+        self.assertIn("port", r.tail().split("reload refused", 1)[1])
+        self.assertIsNone(bridge.poll(), "the bridge ended on a bad reload")
+        wait_for(lambda: r.stats().get("broker_connected"), "the bridge going on")
+        with open(r.conf, "w") as f:
+            f.write(good + "[commands]\nallow_send = true\nchannels = m7\n")
+        bridge.send_signal(signal.SIGHUP)
+        wait_for(lambda: "restarting to apply it" in r.tail(), "the reload said")
+        wait_for(lambda: r.tail().count("m7bridge-mqtt: connected to ") >= 2, "reconnected")
+        r.sub.take()
+        # Live stats come after the new start subscribed to the command topic.
+        wait_for(lambda: r.stats().get("broker_connected"), "the new start's stats")
+        self.assertIsNone(bridge.poll(), "the bridge ended at the reload")
+        r.start_sim("1:rate=0,loop=1")
+        r.sub.publish(f"{PREFIX}/{NODE}/m7/1/send", b"hello")
+        res = wait_for(lambda: [json.loads(p) for t, p, _ in r.sub.take()
+                                if t == f"{PREFIX}/{NODE}/m7/1/send/result"], "send result")
+        self.assertEqual(res[0], {"ok": True}, "allow_send not applied")
 
     def test_bad_config_exit_78(self):
         d = tempfile.mkdtemp(prefix="m7b-mqtt-conf-")

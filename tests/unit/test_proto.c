@@ -735,6 +735,7 @@ static void test_status(void **state)
 				 .release = "0.1.0",
 				 .uptime_ms = 10,
 				 .client_id = 4,
+				 .pid = 321,
 				 .channels = &ch,
 				 .nchannels = 1,
 				 .clients = &cl,
@@ -751,6 +752,12 @@ static void test_status(void **state)
 	assert_non_null(strstr(t, "\"clients\":[{\"id\":4,\"pid\":99,\"uid\":0,\"watching\":true,"
 				  "\"policy\":\"drop\",\"delivered\":6,\"dropped\":1"));
 	assert_null(strstr(t, "holder"));
+	assert_non_null(strstr(t, "\"client_id\":4,\"pid\":321,\"clients\":["));
+	free(t);
+	s.pid = 0; /* unknown: left out, never null */
+	t = proto_render_status(&s, &len);
+	assert_non_null(t);
+	assert_non_null(strstr(t, "\"client_id\":4,\"clients\":["));
 	free(t);
 }
 

@@ -1,6 +1,7 @@
 /* m7bridge-exporter: serves m7bridged's health as Prometheus/OpenMetrics text over HTTP. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@
 struct exporter {
 	struct event_base *base;
 	struct evhttp *http;
-	struct event *ev_textfile, *ev_sigint, *ev_sigterm;
+	struct event *ev_textfile, *ev_sigint, *ev_sigterm, *ev_sighup;
 	struct follow *follow;
 	struct m7b_watch watch;
 	const char *socket, *textfile;
@@ -59,27 +60,40 @@ static void exporter_on_up(void *arg, unsigned long reconnects)
 	((struct exporter *)arg)->unanswered = false;
 }
 
-/* The daemon's pid from the socket's peer credentials: no privilege needed. They are
- * those of the process that called listen(): with socket activation that is systemd
- * (PID 1), not the daemon, so the pid counts only if it names m7bridged. */
-static int daemon_pid(struct exporter *x)
+/* Whether pid is an m7bridged process, by its /proc comm: a stale or foreign pid must not
+ * lend its CPU and memory to the daemon's metrics. */
+static bool is_m7bridged(int pid)
 {
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
-	int fd = m7b_client_fd(follow_client(x->follow));
 	char path[64], comm[32] = "";
 	FILE *f;
 
-	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)cr.pid);
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
 	f = fopen(path, "re");
 	if (!f)
-		return -1;
+		return false;
 	if (!fgets(comm, sizeof(comm), f))
 		comm[0] = '\0';
 	fclose(f);
-	return strcmp(comm, "m7bridged\n") == 0 ? cr.pid : -1;
+	return strcmp(comm, "m7bridged\n") == 0;
+}
+
+/* The daemon's pid: STATUS's "pid" when the daemon gives it, else the socket's peer
+ * credentials (no privilege needed). Those name the process that called listen(): with
+ * socket activation that is systemd (PID 1), not the daemon. Either counts only if it
+ * names m7bridged. */
+static int daemon_pid(struct exporter *x, const cJSON *status)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(status, "pid");
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd = m7b_client_fd(follow_client(x->follow));
+
+	if (cJSON_IsNumber(p) && p->valuedouble >= 1 && p->valuedouble <= INT32_MAX &&
+	    p->valuedouble == (double)(int)p->valuedouble)
+		return is_m7bridged((int)p->valuedouble) ? (int)p->valuedouble : -1;
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return -1;
+	return is_m7bridged(cr.pid) ? cr.pid : -1;
 }
 
 /* STATUS and INCIDENTS now, then the text. A synchronous call: a scrape every few
@@ -92,11 +106,11 @@ static int render(struct exporter *x, bool om, struct mx_buf *out)
 	struct mx_proc proc = {0};
 	struct m7b_client *c = follow_client(x->follow);
 
-	int r = m7b_client_connected(c) && !x->unanswered ? m7b_client_status(c, &st) : -ENOTCONN;
+	int r = follow_up(x->follow) && !x->unanswered ? m7b_client_status(c, &st) : -ENOTCONN;
 
 	if (r == 0) {
 		status = cJSON_ParseWithLength(st->line, st->line_len);
-		int pid = daemon_pid(x);
+		int pid = daemon_pid(x, status);
 
 		if (pid > 0)
 			(void)mx_proc_read("/proc", pid, &proc);
@@ -251,6 +265,14 @@ static void exporter_on_signal(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(((struct exporter *)arg)->base, NULL);
 }
 
+/* SIGHUP (a reload, or a closed terminal) would end the process by default. The
+ * exporter has no configuration file, only options, so there is nothing to reload. */
+static void exporter_on_sighup(evutil_socket_t fd, short what, void *arg)
+{
+	fprintf(stderr, "m7bridge-exporter: SIGHUP ignored: no configuration to reload "
+			"(options apply at start)\n");
+}
+
 /* "HOST:PORT", "[V6]:PORT" or ":PORT" (all addresses) into host and port. */
 static int parse_listen(const char *s, char *host, size_t n, unsigned short *port)
 {
@@ -373,12 +395,14 @@ int main(int argc, char **argv)
 			  : NULL;
 	x.ev_sigint = x.base ? evsignal_new(x.base, SIGINT, exporter_on_signal, &x) : NULL;
 	x.ev_sigterm = x.base ? evsignal_new(x.base, SIGTERM, exporter_on_signal, &x) : NULL;
-	if (!x.base || !x.follow || !x.ev_sigint || !x.ev_sigterm) {
+	x.ev_sighup = x.base ? evsignal_new(x.base, SIGHUP, exporter_on_sighup, &x) : NULL;
+	if (!x.base || !x.follow || !x.ev_sigint || !x.ev_sigterm || !x.ev_sighup) {
 		fprintf(stderr, "m7bridge-exporter: out of memory\n");
 		goto out;
 	}
 	event_add(x.ev_sigint, NULL);
 	event_add(x.ev_sigterm, NULL);
+	event_add(x.ev_sighup, NULL);
 	if (http) {
 		struct evhttp_bound_socket *bs;
 
@@ -440,6 +464,8 @@ out:
 		event_free(x.ev_sigint);
 	if (x.ev_sigterm)
 		event_free(x.ev_sigterm);
+	if (x.ev_sighup)
+		event_free(x.ev_sighup);
 	if (x.http)
 		evhttp_free(x.http);
 	mx_model_clear(&x.model);

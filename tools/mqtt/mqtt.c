@@ -54,10 +54,15 @@ struct pending {
 struct bridge {
 	struct mqc conf;
 	struct event_base *base;
-	struct event *ev_wake, *ev_stats, *ev_inc, *ev_int, *ev_term, *ev_broker;
+	struct event *ev_wake, *ev_stats, *ev_inc, *ev_int, *ev_term, *ev_hup, *ev_broker;
 	int broker_retry_s; /* next delay of a first connect that failed */
 	pthread_t net;	    /* the network thread, once the first connect got under way */
 	bool net_started;
+	bool failed;  /* the loop ended for a set-up failure, not a signal: exit status 1 */
+	bool restart; /* the loop ended for a reload: start again with the new file */
+	/* Where the configuration comes from, for a reload. */
+	const char *conf_file, *sock_opt;
+	bool conf_named;
 	struct mosquitto *mosq;
 	struct follow *follow;
 	struct m7b_watch watch;
@@ -416,7 +421,7 @@ static void run_commands(struct bridge *b)
 		}
 		for (k = 0; k < MAX_PENDING && b->pend[k].id; k++)
 			;
-		if (k == MAX_PENDING || !m7b_client_connected(follow_client(b->follow)) ||
+		if (k == MAX_PENDING || !follow_up(b->follow) ||
 		    m7b_client_submit(follow_client(b->follow), &req, &id) < 0) {
 			send_result(b, c->channel, c->port,
 				    "{\"ok\":false,\"code\":\"busy\",\"message\":\"daemon not "
@@ -492,7 +497,7 @@ static void ask_incidents(struct bridge *b)
 
 	struct m7b_client *c = follow_client(b->follow);
 
-	if (m7b_client_connected(c) && b->incidents_id == 0 &&
+	if (follow_up(b->follow) && b->incidents_id == 0 &&
 	    m7b_client_submit(c, &req, &b->incidents_id) < 0)
 		b->incidents_id = 0;
 }
@@ -593,7 +598,7 @@ static void bridge_on_stats(evutil_socket_t fd, short what, void *arg)
 	const char *segs[] = {"bridge", "stats"};
 
 	/* The daemon is gone: its answers to the sends in flight will not come. */
-	if (!m7b_client_connected(follow_client(b->follow)))
+	if (!follow_up(b->follow))
 		fail_pending(b);
 
 	pthread_mutex_lock(&b->lock);
@@ -603,9 +608,9 @@ static void bridge_on_stats(evutil_socket_t fd, short what, void *arg)
 			 "{\"broker_connected\":%s,\"daemon_connected\":%s,\"queued\":%zu,"
 			 "\"inflight\":%ld,\"published\":%" PRIu64 ",\"dropped\":%" PRIu64
 			 ",\"daemon_dropped\":%" PRIu64 ",\"reconnects\":%" PRIu64 "}",
-			 b->connected ? "true" : "false",
-			 m7b_client_connected(follow_client(b->follow)) ? "true" : "false", b->qlen,
-			 b->inflight, b->published, b->dropped, b->daemon_dropped, b->reconnects);
+			 b->connected ? "true" : "false", follow_up(b->follow) ? "true" : "false",
+			 b->qlen, b->inflight, b->published, b->dropped, b->daemon_dropped,
+			 b->reconnects);
 	pthread_mutex_unlock(&b->lock);
 	/* Stale statistics are useless: they are not queued while the broker is away. */
 	if (!connected)
@@ -764,6 +769,7 @@ static void bridge_on_broker_retry(evutil_socket_t fd, short what, void *arg)
 
 	if (mqtt_connect_first(b) < 0) {
 		fprintf(stderr, "m7bridge-mqtt: cannot start the MQTT client\n");
+		b->failed = true;
 		event_base_loopexit(b->base, NULL);
 	}
 }
@@ -861,6 +867,54 @@ static int tls_files_readable(const struct mqc *c, char *msg, size_t msg_cap)
 	return 0;
 }
 
+/* The configuration as at start: file over the defaults, checked, the socket option
+ * over the file, the node name filled in. 0, or -EINVAL with err saying why. */
+static int conf_read(struct mqc *c, const char *file, bool named, const char *sock, char *err,
+		     size_t cap)
+{
+	char msg[256];
+	int r;
+
+	mqc_defaults(c);
+	r = mqc_load(c, file, msg, sizeof(msg));
+	if (r > 0) {
+		snprintf(err, cap, "%s line %d: %s", file, r, msg);
+		return -EINVAL;
+	}
+	/* An absent default file means the defaults; a file named with -c must be there. */
+	if ((r < 0 && (named || r != -ENOENT)) || mqc_check(c, msg, sizeof(msg)) < 0 ||
+	    tls_files_readable(c, msg, sizeof(msg)) < 0) {
+		snprintf(err, cap, "%s: %s", file, msg);
+		return -EINVAL;
+	}
+	if (sock)
+		snprintf(c->socket, sizeof(c->socket), "%s", sock);
+	if (!c->node[0] && gethostname(c->node, sizeof(c->node) - 1) < 0)
+		snprintf(c->node, sizeof(c->node), "localhost");
+	return 0;
+}
+
+/* SIGHUP: a reload, all or nothing. A file that does not pass the start's checks changes
+ * nothing; one that does is applied by a clean stop and a start over in this process
+ * (most settings shape the broker connection, which libmosquitto does not change live). */
+static void bridge_on_hup(evutil_socket_t fd, short what, void *arg)
+{
+	struct bridge *b = arg;
+	static struct mqc n; /* large: not on the stack */
+	char err[600];
+
+	if (conf_read(&n, b->conf_file, b->conf_named, b->sock_opt, err, sizeof(err)) < 0) {
+		fprintf(stderr,
+			"m7bridge-mqtt: reload refused, the running configuration stays: %s\n",
+			err);
+		return;
+	}
+	fprintf(stderr, "m7bridge-mqtt: reload: %s is valid; restarting to apply it\n",
+		b->conf_file);
+	b->restart = true;
+	event_base_loopexit(b->base, NULL);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -911,24 +965,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	mqc_defaults(&b.conf);
 	snprintf(path, sizeof(path), "%s/m7bridge/mqtt.conf", M7B_SYSCONFDIR);
-	int r = mqc_load(&b.conf, config ? config : path, msg, sizeof(msg));
-
-	if (r > 0) {
-		fprintf(stderr, "m7bridge-mqtt: %s line %d: %s\n", config ? config : path, r, msg);
+	b.conf_file = config ? config : path;
+	b.conf_named = config != NULL;
+	b.sock_opt = sock;
+	if (conf_read(&b.conf, b.conf_file, b.conf_named, sock, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "m7bridge-mqtt: %s\n", msg);
 		return 78; /* EX_CONFIG */
 	}
-	/* An absent default file means the defaults; a file named with -c must be there. */
-	if ((r < 0 && (config || r != -ENOENT)) || (r = mqc_check(&b.conf, msg, sizeof(msg))) < 0 ||
-	    (r = tls_files_readable(&b.conf, msg, sizeof(msg))) < 0) {
-		fprintf(stderr, "m7bridge-mqtt: %s: %s\n", config ? config : path, msg);
-		return 78;
-	}
-	if (sock)
-		snprintf(b.conf.socket, sizeof(b.conf.socket), "%s", sock);
-	if (!b.conf.node[0] && gethostname(b.conf.node, sizeof(b.conf.node) - 1) < 0)
-		snprintf(b.conf.node, sizeof(b.conf.node), "localhost");
 	if (check) {
 		printf("broker %s:%d tls=%s qos=%d prefix=%s host=%s payload=%s queue_max=%d "
 		       "allow_send=%s\n",
@@ -968,14 +1012,17 @@ int main(int argc, char **argv)
 	b.ev_inc = event_new(b.base, -1, EV_PERSIST, bridge_on_incidents, &b);
 	b.ev_int = evsignal_new(b.base, SIGINT, bridge_on_signal, &b);
 	b.ev_term = evsignal_new(b.base, SIGTERM, bridge_on_signal, &b);
+	b.ev_hup = evsignal_new(b.base, SIGHUP, bridge_on_hup, &b);
 	b.ev_broker = evtimer_new(b.base, bridge_on_broker_retry, &b);
-	if (!b.ev_wake || !b.ev_stats || !b.ev_inc || !b.ev_int || !b.ev_term || !b.ev_broker)
+	if (!b.ev_wake || !b.ev_stats || !b.ev_inc || !b.ev_int || !b.ev_term || !b.ev_hup ||
+	    !b.ev_broker)
 		goto out;
 	event_add(b.ev_wake, NULL);
 	event_add(b.ev_stats, &st);
 	event_add(b.ev_inc, &it);
 	event_add(b.ev_int, NULL);
 	event_add(b.ev_term, NULL);
+	event_add(b.ev_hup, NULL);
 	if (mqtt_setup(&b) < 0) {
 		fprintf(stderr, "m7bridge-mqtt: cannot set up the MQTT client\n");
 		goto out;
@@ -985,7 +1032,7 @@ int main(int argc, char **argv)
 	if (!b.follow)
 		goto out;
 	event_base_dispatch(b.base);
-	rc = 0;
+	rc = b.failed ? 1 : 0;
 out:
 	b.follow = follow_free(b.follow); /* nothing new from here on */
 	if (b.mosq) {
@@ -1000,7 +1047,8 @@ out:
 		mosquitto_destroy(b.mosq);
 	}
 	mosquitto_lib_cleanup();
-	struct event *evs[] = {b.ev_wake, b.ev_stats, b.ev_inc, b.ev_int, b.ev_term, b.ev_broker};
+	struct event *evs[] = {b.ev_wake, b.ev_stats, b.ev_inc,	  b.ev_int,
+			       b.ev_term, b.ev_hup,   b.ev_broker};
 
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
@@ -1016,5 +1064,13 @@ out:
 	free(b.q);
 	pthread_cond_destroy(&b.net_wake);
 	pthread_mutex_destroy(&b.lock);
+	if (b.restart && rc == 0) {
+		/* Ignored until the new start handles it: a second SIGHUP must not end it. */
+		signal(SIGHUP, SIG_IGN);
+		execv("/proc/self/exe", argv);
+		fprintf(stderr, "m7bridge-mqtt: cannot restart for the reload: %s\n",
+			strerror(errno));
+		return 1;
+	}
 	return rc;
 }
