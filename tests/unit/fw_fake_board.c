@@ -2,12 +2,9 @@
  * refuses writes, UART transmitters with a set capacity, checked critical sections. */
 #include "fw_fake_board.h"
 
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-#include <cmocka.h>
 
 #include "board.h"
 
@@ -81,7 +78,10 @@ void fake_host_send(struct fw *fw, uint8_t type, uint8_t port, uint32_t seq, con
 	uint8_t buf[M7B_FRAME_MAX];
 	size_t n = fake_host_frame(buf, sizeof(buf), type, port, seq, payload, len);
 
-	assert_true(n > 0);
+	/* The fuzz target links the board too, without cmocka: a frame that cannot be encoded
+	 * is a broken test, so stop there. */
+	if (n == 0)
+		abort();
 	fw_link_rx(fw, buf, n);
 }
 

@@ -859,8 +859,10 @@ static int tls_files_readable(const struct mqc *c, char *msg, size_t msg_cap)
 		if (files[i].path[0] && access(files[i].path, R_OK) < 0) {
 			int e = errno;
 
-			snprintf(msg, msg_cap, "%s %s: %s", files[i].key, files[i].path,
-				 strerror(e));
+			/* A long path is cut in the message; the error stands. */
+			if (snprintf(msg, msg_cap, "%s %s: %s", files[i].key, files[i].path,
+				     strerror(e)) < 0)
+				msg[0] = '\0';
 			return -e;
 		}
 	}
