@@ -840,9 +840,9 @@ class RawPty(unittest.TestCase):
         finally:
             os.close(fd)
 
-    @unittest.skipUnless(os.path.exists(QT_SERIAL), "the Qt QSerialPort program is not built")
-    def test_qt_serial_keeps_fd_across_recoveries(self):
-        rig = self.rig = Rig()
+    def qt_echo_through(self, rig, events):
+        """Runs the QSerialPort echo program on rig's pty through each (name, action) of
+        events: every line written after each is echoed, and the program ends well."""
         app = subprocess.Popen([QT_SERIAL, rig.app], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, env=dict(os.environ,
                                                                 QT_QPA_PLATFORM="offscreen"))
@@ -850,13 +850,8 @@ class RawPty(unittest.TestCase):
             self.assertEqual(app.stdout.readline(), b"ready\n")
             rig.fw.write(b"a0\n")
             rig.fw.wait_got(b"echo:a0\n", "Qt echo before")
-            for i, how in enumerate(("hang_up", "swap")):
-                if how == "hang_up":
-                    rig.fw.hang_up()
-                    rig.wait_down()
-                    time.sleep(0.2)
-                rig.fw.swap()
-                rig.wait_state("up")
+            for i, (how, action) in enumerate(events):
+                action()
                 rig.fw.got.clear()
                 lines = b"".join(b"b%d-%03d\n" % (i, k) for k in range(100))
                 rig.fw.write(lines)
@@ -872,32 +867,29 @@ class RawPty(unittest.TestCase):
             app.stderr.close()
 
     @unittest.skipUnless(os.path.exists(QT_SERIAL), "the Qt QSerialPort program is not built")
+    def test_qt_serial_keeps_fd_across_recoveries(self):
+        rig = self.rig = Rig()
+
+        def hang_up():
+            rig.fw.hang_up()
+            rig.wait_down()
+            time.sleep(0.2)
+            rig.fw.swap()
+            rig.wait_state("up")
+
+        def swap():
+            rig.fw.swap()
+            rig.wait_state("up")
+
+        self.qt_echo_through(rig, (("hang_up", hang_up), ("swap", swap)))
+
+    @unittest.skipUnless(os.path.exists(QT_SERIAL), "the Qt QSerialPort program is not built")
     def test_qt_serial_keeps_fd_across_daemon_restarts(self):
         """A real QSerialPort (exclusive, as it opens ports) through a restart and a crash
         of the daemon run as the unit runs it: no port error, every line echoed."""
         rig = self.rig = Rig(manager=FakeManager())
-        app = subprocess.Popen([QT_SERIAL, rig.app], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env=dict(os.environ,
-                                                                QT_QPA_PLATFORM="offscreen"))
-        try:
-            self.assertEqual(app.stdout.readline(), b"ready\n")
-            rig.fw.write(b"a0\n")
-            rig.fw.wait_got(b"echo:a0\n", "Qt echo before")
-            for i, how in enumerate(("restart", "crash")):
-                rig.restart(crash=how == "crash")
-                rig.fw.got.clear()
-                lines = b"".join(b"b%d-%03d\n" % (i, k) for k in range(100))
-                rig.fw.write(lines)
-                rig.fw.wait_got(b"echo:b%d-099\n" % i, f"Qt echoes after a {how}")
-                self.assertEqual(bytes(rig.fw.got), lines.replace(b"b", b"echo:b"))
-            rig.fw.write(b"quit\n")
-            self.assertEqual(app.wait(TIMEOUT), 0, app.stderr.read().decode())
-        finally:
-            if app.poll() is None:
-                app.kill()
-                app.wait()
-            app.stdout.close()
-            app.stderr.close()
+        self.qt_echo_through(rig, (("a restart", rig.restart),
+                                   ("a crash", lambda: rig.restart(crash=True))))
 
     @unittest.skipIf(serial is None, "python3-serial is not installed")
     def test_remoteproc_restart_on_fake_tree(self):
