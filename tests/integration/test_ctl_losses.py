@@ -61,65 +61,8 @@ class FakeDaemon:
         self.srv.close()
 
 
-class FakeWatchDaemon(threading.Thread):
-    """Serves one watching client: HELLO and a HEARTBEAT at the watch, a second HEARTBEAT
-    after the first status poll of the watch, a FRAME after the second."""
-
-    def __init__(self, path, before, after, after_ticks=2000):
-        super().__init__(daemon=True)
-        self.before, self.after, self.after_ticks = before, after, after_ticks
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(path)
-        self.srv.listen(1)
-        self.start()
-
-    @staticmethod
-    def hb(seq, dropped, ticks):
-        return {"class": "HEARTBEAT", "channel": "m7", "seq": seq, "now_ticks": ticks,
-                "counters": {"captures": 1, "captures_dropped": dropped}}
-
-    def run(self):
-        try:
-            c, _ = self.srv.accept()
-        except OSError:
-            return
-        with c:
-            send = lambda o: c.sendall(json.dumps(o).encode() + b"\n")
-            send({"class": "VERSION", "release": "0.1.0", "proto_major": 1, "proto_minor": 1})
-            buf, polls, watching = b"", 0, False
-            while True:
-                d = c.recv(4096)
-                if not d:
-                    return
-                buf += d
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    req = json.loads(line)
-                    if req.get("cmd") == "watch":
-                        watching = True
-                        send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
-                        send({"class": "HELLO", "channel": "m7", "name": "fake", "boot_id": 1,
-                              "tick_hz": 8000000, "max_payload": 478, "host_credits": 8,
-                              "now_ticks": 1, "new_boot": True})
-                        send(self.hb(1, self.before, 1000))
-                    elif req.get("cmd") == "status":
-                        polls += 1 if watching else 0
-                        send({"class": "STATUS", "id": req.get("id"),
-                              "channels": [channel()], "release": "0.1.0",
-                              "uptime_ms": 1000, "client_id": 1, "clients": []})
-                        if polls == 1:
-                            send(self.hb(2, self.after, self.after_ticks))
-                        elif polls == 2:
-                            send({"class": "FRAME", "channel": "m7", "port": 0, "seq": 3,
-                                  "t_first": 1, "t_last": 2, "data": "aGk="})
-
-    def close(self):
-        self.srv.close()
-
-
-class FakeTopDaemon(threading.Thread):
-    """Serves one client: ACKs its watch and answers each status with a STATUS that
-    lacks the channel's counters, as a daemon of another release may."""
+class ScriptedDaemon(threading.Thread):
+    """Serves one client: the greeting, then each request line to on_request()."""
 
     def __init__(self, path):
         super().__init__(daemon=True)
@@ -144,17 +87,57 @@ class FakeTopDaemon(threading.Thread):
                 buf += d
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
-                    req = json.loads(line)
-                    if req.get("cmd") == "watch":
-                        send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
-                    elif req.get("cmd") == "status":
-                        send({"class": "STATUS", "id": req.get("id"),
-                              "channels": [{"name": "m7", "state": "up"}],
-                              "release": "0.1.0", "uptime_ms": 1000, "client_id": 1,
-                              "clients": [{"id": 1}]})
+                    self.on_request(json.loads(line), send)
 
     def close(self):
         self.srv.close()
+
+
+class FakeWatchDaemon(ScriptedDaemon):
+    """HELLO and a HEARTBEAT at the watch, a second HEARTBEAT after the first status poll
+    of the watch, a FRAME after the second."""
+
+    def __init__(self, path, before, after, after_ticks=2000):
+        self.before, self.after, self.after_ticks = before, after, after_ticks
+        self.polls, self.watching = 0, False
+        super().__init__(path)
+
+    @staticmethod
+    def hb(seq, dropped, ticks):
+        return {"class": "HEARTBEAT", "channel": "m7", "seq": seq, "now_ticks": ticks,
+                "counters": {"captures": 1, "captures_dropped": dropped}}
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "watch":
+            self.watching = True
+            send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+            send({"class": "HELLO", "channel": "m7", "name": "fake", "boot_id": 1,
+                  "tick_hz": 8000000, "max_payload": 478, "host_credits": 8,
+                  "now_ticks": 1, "new_boot": True})
+            send(self.hb(1, self.before, 1000))
+        elif req.get("cmd") == "status":
+            self.polls += 1 if self.watching else 0
+            send({"class": "STATUS", "id": req.get("id"), "channels": [channel()],
+                  "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
+            if self.polls == 1:
+                send(self.hb(2, self.after, self.after_ticks))
+            elif self.polls == 2:
+                send({"class": "FRAME", "channel": "m7", "port": 0, "seq": 3,
+                      "t_first": 1, "t_last": 2, "data": "aGk="})
+
+
+class FakeTopDaemon(ScriptedDaemon):
+    """ACKs the watch and answers each status with a STATUS that lacks the channel's
+    counters, as a daemon of another release may."""
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "watch":
+            send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+        elif req.get("cmd") == "status":
+            send({"class": "STATUS", "id": req.get("id"),
+                  "channels": [{"name": "m7", "state": "up"}],
+                  "release": "0.1.0", "uptime_ms": 1000, "client_id": 1,
+                  "clients": [{"id": 1}]})
 
 
 class CtlLosses(unittest.TestCase):
