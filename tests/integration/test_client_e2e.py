@@ -406,32 +406,42 @@ class ClientE2E(unittest.TestCase):
             self.assertRegex(l, r"^\d\d:\d\d:\d\d m7 up gaps=\d+ bad_crc=\d+ recoveries=\d+")
         self.assertRegex(lines[1], r" port2=\d+/s,\d+B/s")
 
+    def top_on_pty(self, env, size=None):
+        """Runs `top -n 1` on a new pty (of size (rows, cols) if given) and returns its
+        exit status and everything it wrote there."""
+        import fcntl
+        import pty
+        import struct
+        import termios
+        master, slave = pty.openpty()
+        if size:
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
+        try:
+            p = subprocess.Popen([CTL, "-s", self.rig.sock, "top", "-n", "1"], env=env,
+                                 stdin=slave, stdout=slave, stderr=slave)
+            os.close(slave)
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: every holder of the pty's slave has gone
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            return p.wait(TIMEOUT), out
+        finally:
+            os.close(master)
+
     def test_top_terminal_without_cursor(self):
         # A terminal that cannot place the cursor (TERM unset, unknown to terminfo, or
         # dumb) gets the plain lines too, not an error from the screen library.
-        import pty
         for term in (None, "no-such-terminal", "dumb"):
             env = dict(os.environ)
             env.pop("TERM", None)
             if term:
                 env["TERM"] = term
-            master, slave = pty.openpty()
-            try:
-                p = subprocess.Popen([CTL, "-s", self.rig.sock, "top", "-n", "1"], env=env,
-                                     stdin=slave, stdout=slave, stderr=slave)
-                os.close(slave)
-                out = b""
-                while True:
-                    try:
-                        chunk = os.read(master, 4096)
-                    except OSError:  # EIO: every holder of the pty's slave has gone
-                        break
-                    if not chunk:
-                        break
-                    out += chunk
-                rc = p.wait(TIMEOUT)
-            finally:
-                os.close(master)
+            rc, out = self.top_on_pty(env)
             text = out.decode(errors="replace")
             self.assertEqual(rc, 0, f"TERM={term}: {text}")
             self.assertRegex(text, r"(?m)^\d\d:\d\d:\d\d m7 up gaps=\d+", f"TERM={term}")
@@ -440,32 +450,10 @@ class ClientE2E(unittest.TestCase):
     def test_top_small_terminal_says_how_to_quit(self):
         # The bottom line always fits, so that how to quit is shown however narrow the
         # terminal (40x10: more lines than fit; 80x24: all fit).
-        import fcntl
-        import pty
-        import struct
-        import termios
         if subprocess.run(["infocmp", "xterm"], capture_output=True).returncode != 0:
             self.skipTest("no terminfo entry for xterm")
         for rows, cols in ((10, 40), (24, 80), (10, 20)):
-            master, slave = pty.openpty()
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-            try:
-                p = subprocess.Popen([CTL, "-s", self.rig.sock, "top", "-n", "1"],
-                                     env=dict(os.environ, TERM="xterm"),
-                                     stdin=slave, stdout=slave, stderr=slave)
-                os.close(slave)
-                out = b""
-                while True:
-                    try:
-                        chunk = os.read(master, 4096)
-                    except OSError:  # EIO: every holder of the pty's slave has gone
-                        break
-                    if not chunk:
-                        break
-                    out += chunk
-                rc = p.wait(TIMEOUT)
-            finally:
-                os.close(master)
+            rc, out = self.top_on_pty(dict(os.environ, TERM="xterm"), (rows, cols))
             self.assertEqual(rc, 0, out)
             # The bottom-right cell comes with its own escapes (autowrap off and on).
             shown = re.sub(rb"\x1b\[\?7[lh]", b"", out)
