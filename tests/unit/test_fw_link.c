@@ -24,7 +24,7 @@ static int setup(void **state)
 {
 	struct fw_options o;
 
-	fake_reset(2);
+	fake_power_on(2);
 	fake_options(&o, 2, IDLE);
 	fw_init(&fw, &o);
 	return 0;
@@ -177,7 +177,7 @@ static void test_data_vector(void **state)
 
 	/* The DATA vector of the protocol note: seq 1, port 2. Here BOOT_INFO took seq 1,
 	 * so the sequence is set back to where the vector has it. */
-	fake_reset(3);
+	fake_power_on(3);
 	fake_options(&o, 3, 100);
 	fw_init(&fw, &o);
 	fw_link_up(&fw);
@@ -198,7 +198,7 @@ static void test_heartbeat_period_and_counters(void **state)
 	struct fw_options o;
 	struct m7b_heartbeat hb;
 
-	fake_reset(1);
+	fake_power_on(1);
 	fake_options(&o, 1, IDLE);
 	o.heartbeat_ms = 100; /* 800000 ticks */
 	fw_init(&fw, &o);
