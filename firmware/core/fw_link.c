@@ -111,6 +111,14 @@ static void persist_start(struct fw *fw)
 	if (!area || ((uintptr_t)area & 3u) != 0 || len < persist_size(0))
 		return;
 	persist_load(fw, h, len);
+	/* The host tells boots apart by boot_id, and a board's entropy can be weak (a timer
+	 * that restarts with the M7 reads the same after every reset): never repeat the
+	 * previous boot's id. The flipped bits keep it nonzero unless it was their value. */
+	if (fw->prev.valid && fw->boot_id == fw->prev.boot_id) {
+		fw->boot_id ^= 0x5BD1E995u;
+		if (fw->boot_id == 0)
+			fw->boot_id = 1;
+	}
 	while (n > 0 && persist_size(n) > len)
 		n--;
 	__builtin_memset(h, 0, persist_size(n));

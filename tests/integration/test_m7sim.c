@@ -1228,6 +1228,97 @@ static void test_remoteproc_start_ends_stall(void **state)
 	scratch_rm(dir);
 }
 
+/* --remoteproc names the kernel's remoteproc directory: a regular file there is a
+ * mistake m7sim says so, instead of running with no remoteproc at all. */
+static void test_remoteproc_not_a_directory(void **state)
+{
+	char dir[256], file[300], link[300], out[4096];
+	int p[2], status = 0;
+	size_t n = 0;
+	ssize_t r;
+	pid_t pid;
+	uint64_t end;
+
+	(void)state;
+	scratch_dir(dir, sizeof(dir));
+	snprintf(file, sizeof(file), "%s/state", dir);
+	put_file(file, "running\n");
+	snprintf(link, sizeof(link), "%s/ttyRPMSG30", dir);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], STDERR_FILENO);
+		execl(sim_path(), sim_path(), "--link", link, "--remoteproc", file, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	end = now_ms() + TIMEOUT_MS;
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (now_ms() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			close(p[0]);
+			scratch_rm(dir);
+			fail_msg("m7sim ran with --remoteproc naming a regular file");
+		}
+		usleep(10000);
+	}
+	while ((r = read(p[0], out + n, sizeof(out) - 1 - n)) > 0)
+		n += (size_t)r;
+	close(p[0]);
+	out[n] = '\0';
+	scratch_rm(dir);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	if (!strstr(out, "--remoteproc"))
+		fail_msg("no message naming --remoteproc (stderr: '%s')", out);
+}
+
+/* A file source that cannot be read (a directory) stops m7sim at start with the reason,
+ * as a missing file does, instead of a run whose source ends at once as if empty. */
+static void test_file_source_directory_refused(void **state)
+{
+	char dir[256], link[300], spec[300], out[4096];
+	int p[2], status = 0;
+	size_t n = 0;
+	ssize_t r;
+	pid_t pid;
+	uint64_t end;
+
+	(void)state;
+	scratch_dir(dir, sizeof(dir));
+	snprintf(link, sizeof(link), "%s/ttyRPMSG30", dir);
+	snprintf(spec, sizeof(spec), "0:file=%s", dir);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], STDERR_FILENO);
+		execl(sim_path(), sim_path(), "--link", link, "--source", spec, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	end = now_ms() + TIMEOUT_MS;
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (now_ms() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			close(p[0]);
+			scratch_rm(dir);
+			fail_msg("m7sim ran with a directory as its file source");
+		}
+		usleep(10000);
+	}
+	while ((r = read(p[0], out + n, sizeof(out) - 1 - n)) > 0)
+		n += (size_t)r;
+	close(p[0]);
+	out[n] = '\0';
+	scratch_rm(dir);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	if (!strstr(out, strerror(EISDIR)))
+		fail_msg("no reason given (stderr: '%s')", out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1252,6 +1343,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_broken_images, teardown),
 		cmocka_unit_test_teardown(test_remoteproc_tree, teardown),
 		cmocka_unit_test_teardown(test_remoteproc_start_ends_stall, teardown),
+		cmocka_unit_test_teardown(test_remoteproc_not_a_directory, teardown),
+		cmocka_unit_test_teardown(test_file_source_directory_refused, teardown),
 	};
 	if (getenv("M7SIM_TEST_FILTER")) /* e.g. "test_stall*" to run one */
 		cmocka_set_test_filter(getenv("M7SIM_TEST_FILTER"));

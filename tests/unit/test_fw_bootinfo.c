@@ -298,6 +298,40 @@ static void test_reboot_accounts_queued_captures(void **state)
 	assert_int_equal(bi.port[0].queued, 0);
 }
 
+/* A board whose boot id comes from a counter that restarts with the M7 (a GPT started at
+ * boot) can return the same id after a reset. The host tells boots apart by that id, so
+ * the core never repeats the previous boot's: each boot's HELLO, record and BOOT_INFO
+ * agree on an id that differs from the one before. */
+static void test_boot_id_differs_from_previous_boot(void **state)
+{
+	struct m7b_boot_info bi;
+	struct m7b_hello h;
+	const struct fw_persist_hdr *rec = (const void *)fake_persist;
+	uint32_t prev;
+
+	(void)state;
+	fake_power_on(1);
+	boot(1, 0x1111, NULL, &bi);
+	assert_int_equal(m7b_wire_unpack_hello(&frames[0].f, &h), 0);
+	assert_int_equal(h.boot_id, 0x1111);
+	prev = h.boot_id;
+	for (int i = 0; i < 4; i++) {
+		boot(1, 0x1111, NULL, &bi);
+		assert_int_equal(bi.prev_flags, M7B_BI_PREV_VALID);
+		assert_int_equal(bi.prev_boot_id, prev);
+		assert_int_equal(m7b_wire_unpack_hello(&frames[0].f, &h), 0);
+		assert_int_not_equal(h.boot_id, prev);
+		assert_int_not_equal(h.boot_id, 0);
+		assert_int_equal(rec->boot_id, h.boot_id);
+		prev = h.boot_id;
+	}
+	/* Without a valid record there is nothing to differ from: the board's id stands. */
+	fake_power_on(1);
+	boot(1, 0x1111, NULL, &bi);
+	assert_int_equal(m7b_wire_unpack_hello(&frames[0].f, &h), 0);
+	assert_int_equal(h.boot_id, 0x1111);
+}
+
 /* The record is rewritten (and its CRC renewed) once per poll that changed a counter,
  * never for a poll that changed nothing. */
 static void test_record_written_only_on_change(void **state)
@@ -452,6 +486,7 @@ int main(void)
 		cmocka_unit_test(test_cold_boot_has_no_previous_record),
 		cmocka_unit_test(test_build_id_item),
 		cmocka_unit_test(test_reboot_accounts_queued_captures),
+		cmocka_unit_test(test_boot_id_differs_from_previous_boot),
 		cmocka_unit_test(test_record_written_only_on_change),
 		cmocka_unit_test(test_fatal_keeps_the_record),
 		cmocka_unit_test(test_corrupt_record_is_not_valid),

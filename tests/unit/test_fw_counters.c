@@ -21,7 +21,7 @@ static int setup(void **state)
 	struct fw_options o;
 
 	(void)state;
-	fake_reset(2);
+	fake_power_on(2);
 	fake_options(&o, 2, 400u);
 	fw_init(&fw, &o);
 	fw_link_up(&fw);

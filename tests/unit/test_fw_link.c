@@ -1,6 +1,6 @@
 /* Tests of the firmware core's link engine (firmware/core/fw_link.c) on a scripted board:
  * HELLO, DATA, HEARTBEAT, PING, SEND/CONFIG with ACK and credits, SYNC, LOG, garbage
- * and unknown frames, link backpressure. */
+ * and unknown frames, link backpressure, and a seeded random mix of all of it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +24,7 @@ static int setup(void **state)
 {
 	struct fw_options o;
 
-	fake_reset(2);
+	fake_power_on(2);
 	fake_options(&o, 2, IDLE);
 	fw_init(&fw, &o);
 	return 0;
@@ -177,7 +177,7 @@ static void test_data_vector(void **state)
 
 	/* The DATA vector of the protocol note: seq 1, port 2. Here BOOT_INFO took seq 1,
 	 * so the sequence is set back to where the vector has it. */
-	fake_reset(3);
+	fake_power_on(3);
 	fake_options(&o, 3, 100);
 	fw_init(&fw, &o);
 	fw_link_up(&fw);
@@ -198,7 +198,7 @@ static void test_heartbeat_period_and_counters(void **state)
 	struct fw_options o;
 	struct m7b_heartbeat hb;
 
-	fake_reset(1);
+	fake_power_on(1);
 	fake_options(&o, 1, IDLE);
 	o.heartbeat_ms = 100; /* 800000 ticks */
 	fw_init(&fw, &o);
@@ -620,6 +620,179 @@ static void test_char_ticks(void **state)
 	assert_int_equal(fw_char_ticks(8000000, 0, 4), 0);
 }
 
+/* A seeded random mix of what a board sees (UART bytes with error bits, time, a link
+ * that refuses for a while, HOST_HELLO, PING, CONFIG changing the capture rules, SENDs,
+ * link reopens), checked from the host's side: every DATA part holds input bytes
+ * exactly, in order, ending at the tick of its last byte; bytes are skipped only where a
+ * drop was counted; a part that does not start a capture continues its chain or says
+ * OVERRUN; error flags match the bytes; every SEND and CONFIG is answered or counted. */
+#define RT_PORTS 2u
+#define RT_STEPS 60000u
+#define RT_IN	 40000u
+
+struct rt_port {
+	uint8_t byte[RT_IN];
+	uint64_t tick[RT_IN];
+	uint8_t err[RT_IN];
+	size_t n, pos; /* bytes fed; input index after the last DATA byte seen */
+	uint32_t gaps; /* skipped stretches seen so far */
+	bool cont;     /* the last part had CONTINUED */
+	uint64_t cont_first;
+};
+
+static struct rt_port rt[RT_PORTS];
+static uint64_t rt_state;
+
+static uint32_t rt_rand(void)
+{
+	rt_state ^= rt_state << 13;
+	rt_state ^= rt_state >> 7;
+	rt_state ^= rt_state << 17;
+	return (uint32_t)rt_state;
+}
+
+static uint64_t rt_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Checks one DATA frame against the input of its port. */
+static void rt_data(const struct m7b_frame *f)
+{
+	struct rt_port *r;
+	uint64_t t_first, t_last;
+	size_t len, s;
+	bool ovr = false, le = false;
+
+	assert_true(f->port < RT_PORTS && f->len > M7B_DATA_HDR);
+	r = &rt[f->port];
+	t_first = rt_u64(f->payload);
+	t_last = rt_u64(f->payload + 8);
+	len = f->len - M7B_DATA_HDR;
+	for (s = r->pos; s + len <= r->n; s++)
+		if (r->tick[s + len - 1] == t_last &&
+		    memcmp(r->byte + s, f->payload + M7B_DATA_HDR, len) == 0)
+			break;
+	if (s + len > r->n)
+		fail_msg("port %u: a DATA part of %zu bytes is not in the input after byte %zu",
+			 f->port, len, r->pos);
+	for (size_t k = s; k < s + len; k++) {
+		ovr |= (r->err[k] & FW_RX_OVERRUN) != 0;
+		le |= (r->err[k] & FW_RX_LINE_ERROR) != 0;
+	}
+	if (ovr)
+		assert_true(f->flags & M7B_DATA_OVERRUN);
+	assert_int_equal(le, (f->flags & M7B_DATA_LINE_ERROR) != 0);
+	if (s != r->pos && ++r->gaps > fw.cap[f->port].stats.dropped)
+		fail_msg("port %u: bytes %zu..%zu skipped with no drop counted", f->port, r->pos,
+			 s);
+	if (!(r->cont && t_first == r->cont_first) && r->tick[s] != t_first)
+		assert_true(f->flags & M7B_DATA_OVERRUN); /* its chain's head was dropped */
+	if (r->cont && t_first == r->cont_first && s != r->pos)
+		assert_true(f->flags & M7B_DATA_OVERRUN); /* a lost part inside the chain */
+	r->cont = (f->flags & M7B_DATA_CONTINUED) != 0;
+	r->cont_first = t_first;
+	r->pos = s + len;
+}
+
+static void test_random_traffic_keeps_every_byte(void **state)
+{
+	struct fw_options o;
+	uint32_t next_seq = 0, hseq = 1, cmds = 0, acks = 0;
+	size_t n;
+
+	(void)state;
+	memset(rt, 0, sizeof(rt));
+	rt_state = 0x9E3779B97F4A7C15ull;
+	fake_power_on(RT_PORTS);
+	fake_options(&o, RT_PORTS, 300);
+	o.port[0].max_capture = 40;
+	o.port[1].delimiter = '\n';
+	o.port[1].max_capture = 7;
+	o.heartbeat_ms = 1;
+	fw_init(&fw, &o);
+	fw_link_up(&fw);
+	for (unsigned step = 0; step <= RT_STEPS; step++) {
+		uint32_t r = rt_rand() % 100u;
+		uint8_t cfg[5] = {0};
+
+		if (step == RT_STEPS) {
+			/* Let everything out. */
+			fake.link_refuse = false;
+			for (int k = 0; k < 64; k++) {
+				fake.ticks += 100000;
+				fw_poll(&fw);
+			}
+		} else if (r < 55) {
+			struct rt_port *p = &rt[rt_rand() % RT_PORTS];
+			unsigned port = (unsigned)(p - rt);
+
+			if (p->n == RT_IN)
+				continue;
+			fake.ticks += rt_rand() % 4u == 0 ? rt_rand() % 700u : rt_rand() % 50u;
+			p->byte[p->n] = rt_rand() % 8u == 0 ? '\n' : (uint8_t)rt_rand();
+			p->err[p->n] = (rt_rand() % 50u == 0 ? FW_RX_OVERRUN : 0) |
+				       (rt_rand() % 60u == 0 ? FW_RX_LINE_ERROR : 0);
+			p->tick[p->n] = fake.ticks;
+			fw_uart_rx_isr(&fw, port, p->byte[p->n], p->err[p->n], fake.ticks);
+			p->n++;
+		} else if (r < 80) {
+			fake.ticks += rt_rand() % 400u;
+			fw_poll(&fw);
+		} else if (r < 88) {
+			fake.link_refuse = rt_rand() % 4u != 0; /* stalls long enough to drop */
+		} else if (r < 91) {
+			fake_host_send(&fw, M7B_T_HOST_HELLO, 0, hseq++, NULL, 0);
+		} else if (r < 93) {
+			fake_host_send(&fw, M7B_T_PING, 0, hseq++, NULL, 0);
+		} else if (r < 97) {
+			static const uint8_t keys[] = {M7B_CFG_MAX_CAPTURE, M7B_CFG_DELIMITER,
+						       M7B_CFG_IDLE_GAP_US};
+			uint32_t v = rt_rand();
+
+			cfg[0] = keys[rt_rand() % 3u];
+			v = cfg[0] == M7B_CFG_MAX_CAPTURE ? 1u + v % 60u
+			    : cfg[0] == M7B_CFG_DELIMITER ? (v % 2u ? '\n' : 0xFFFFFFFFu)
+							  : 10u + v % 200u;
+			for (int k = 0; k < 4; k++)
+				cfg[1 + k] = (uint8_t)(v >> (8 * k));
+			fake_host_send(&fw, M7B_T_CONFIG, rt_rand() % RT_PORTS, hseq++, cfg, 5);
+			cmds++;
+		} else if (r < 98) {
+			fw_link_up(&fw);
+		} else {
+			fake_host_send(&fw, M7B_T_SEND, rt_rand() % RT_PORTS, hseq++, "0123456789",
+				       10);
+			cmds++;
+		}
+		assert_int_equal(fake.irq_depth, 0);
+		while ((n = fake_frames(frames, FAKE_MAX_FRAMES)) > 0) {
+			for (size_t i = 0; i < n; i++) {
+				const struct m7b_frame *f = &frames[i].f;
+
+				assert_int_equal(f->seq, f->type == M7B_T_HELLO ? 0 : next_seq);
+				next_seq = f->seq + 1;
+				acks += f->type == M7B_T_ACK;
+				if (f->type == M7B_T_DATA)
+					rt_data(f);
+			}
+		}
+		assert_int_equal(fake.dec.stats.rejected, 0);
+		if (fake.link_read == fake.link_len)
+			fake.link_read = fake.link_len = 0;
+	}
+	/* Everything the link could carry was written: nothing is left in the rings. */
+	for (unsigned p = 0; p < RT_PORTS; p++)
+		assert_null(fw_capture_peek(&fw.cap[p]));
+	/* Some captures were dropped, or the stalls were too short to test anything. */
+	assert_true(fw.cap[0].stats.dropped + fw.cap[1].stats.dropped > 0);
+	assert_int_equal(cmds, acks + fw.n.acks_dropped + fw.n.host_voided + fw.hq_count);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -646,6 +819,7 @@ int main(void)
 		cmocka_unit_test_setup(test_next_deadline, setup),
 		cmocka_unit_test_setup(test_config_idle_gap_overflow, setup),
 		cmocka_unit_test_setup(test_char_ticks, setup),
+		cmocka_unit_test(test_random_traffic_keeps_every_byte),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

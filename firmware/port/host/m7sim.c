@@ -1159,8 +1159,10 @@ static int sim_setup_extras(struct m7sim *s)
 	}
 	if (s->rproc_dir) {
 		s->rproc_ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (s->rproc_ifd < 0 || inotify_add_watch(s->rproc_ifd, s->rproc_dir,
-							  IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+		/* IN_ONLYDIR: a watch on a file would take the option and never act on it. */
+		if (s->rproc_ifd < 0 ||
+		    inotify_add_watch(s->rproc_ifd, s->rproc_dir,
+				      IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
 			fprintf(stderr, "m7sim: --remoteproc %s: %s\n", s->rproc_dir,
 				strerror(errno));
 			return -errno;

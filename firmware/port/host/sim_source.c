@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static uint64_t xorshift(uint64_t *s)
@@ -187,6 +188,8 @@ static void capture_begin(struct sim_source *s)
 int sim_source_start(struct sim_source *s, const struct sim_source_config *cfg, uint32_t tick_hz,
 		     uint64_t now)
 {
+	struct stat st;
+
 	memset(s, 0, sizeof(*s));
 	s->cfg = *cfg;
 	s->fd = -1;
@@ -200,6 +203,13 @@ int sim_source_start(struct sim_source *s, const struct sim_source_config *cfg, 
 		}
 		if (s->fd < 0)
 			return -errno;
+		/* A directory opens, but its first read fails: refuse it here, with the
+		 * reason, rather than end the source at once as if the file were empty. */
+		if (fstat(s->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+			close(s->fd);
+			s->fd = -1;
+			return -EISDIR;
+		}
 		(void)fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);
 		s->next_tick = now;
 		return 0;

@@ -34,6 +34,12 @@ __attribute__((section(".m7b_ns_name"), used,
  * less than RL_BUFFER_PAYLOAD_SIZE; the tty is a byte stream, so pieces rejoin). */
 #define TX_PIECES_MAX 4u
 
+/* Messages handed to the core per service call. A host that writes without pause (noise
+ * is not limited by credits) must not keep the task here: fw_poll has to run between
+ * bursts to send DATA and close idle captures. What waits stays in the rpmsg queue, and
+ * Linux's writer waits for the buffers it holds. */
+#define RX_BURST 16u
+
 /* The kernel driver's probe message; seeing it again means the tty was (re)probed. */
 static const char kernel_hello[] = "hello world!";
 
@@ -113,11 +119,13 @@ void imx8mp_link_service(struct fw *fw, uint32_t timeout_ms)
 	uint32_t src, len;
 	char *data;
 
-	while (rpmsg_queue_recv_nocopy(link.rl, link.q, &src, &data, &len, timeout_ms) ==
-	       RL_SUCCESS) {
+	for (uint32_t n = 0;
+	     n < RX_BURST &&
+	     rpmsg_queue_recv_nocopy(link.rl, link.q, &src, &data, &len, timeout_ms) == RL_SUCCESS;
+	     n++) {
 		link_on_message(fw, src, (const uint8_t *)data, len);
 		(void)rpmsg_queue_nocopy_free(link.rl, data);
-		timeout_ms = RL_DONT_BLOCK; /* drain what is there, then back to fw_poll */
+		timeout_ms = RL_DONT_BLOCK; /* take what is there, then back to fw_poll */
 	}
 }
 
