@@ -52,10 +52,14 @@ struct cs_chan {
 struct clocksync {
 	struct daemon *d;
 	struct event *tick;
-	int64_t real_minus_mono_ns;   /* refreshed every tick: mapping stays two adds */
-	uint64_t real_err_ns;	      /* half the bracket of that reading */
-	uint64_t real_min, real_span; /* MONOTONIC ns whose REALTIME is a uint64_t */
-	bool have_cnt;		      /* the system counter can be read here */
+	int64_t real_minus_mono_ns; /* refreshed every tick: mapping stays two adds */
+	uint64_t real_err_ns;	    /* half the bracket of that reading */
+	/* The MONOTONIC ns mapped: their REALTIME is a uint64_t, and they are at most
+	 * CLOCKSYNC_AHEAD_MS past the refresh. */
+	uint64_t real_min, real_span;
+	int64_t boot_minus_mono_ns; /* BOOTTIME - MONOTONIC: grows while suspended */
+	bool have_boot_ref;	    /* boot_minus_mono_ns was read */
+	bool have_cnt;		    /* the system counter can be read here */
 	struct cntvct cnt;
 	struct cs_chan chans[CONF_MAX_CHANNELS];
 	struct clockfast fast[CONF_MAX_CHANNELS]; /* the daemon's per-frame view, by slot */
@@ -152,17 +156,32 @@ static void forget_order(struct cs_chan *c)
 	c->last_beat = 0;
 }
 
-static void refresh_realtime(struct clocksync *cs)
+/* Refreshes the REALTIME offset and the range of times mapped; true when BOOTTIME gained
+ * on MONOTONIC since the last refresh (the host was suspended), *slept_ns by how much. */
+static bool refresh_realtime(struct clocksync *cs, uint64_t *slept_ns)
 {
 	/* Bracketed: REALTIME is read between two MONOTONIC reads. */
 	uint64_t m0 = ns_of(CLOCK_MONOTONIC);
 	uint64_t r = ns_of(CLOCK_REALTIME);
 	uint64_t m1 = ns_of(CLOCK_MONOTONIC);
+	uint64_t b = ns_of(CLOCK_BOOTTIME);
 	int64_t rm = (int64_t)(r - (m0 / 2 + m1 / 2));
 	cs->real_minus_mono_ns = rm;
 	cs->real_err_ns = (m1 - m0) / 2 + 1;
 	cs->real_min = rm < 0 ? (uint64_t)-rm : 0;
-	cs->real_span = (rm < 0 ? UINT64_MAX : UINT64_MAX - (uint64_t)rm) - cs->real_min;
+	uint64_t max = rm < 0 ? UINT64_MAX : UINT64_MAX - (uint64_t)rm;
+	/* A frame's ticks are past when it arrives; ticks further ahead than the time to the
+	 * next refresh and some are another clock's (see CLOCKSYNC_AHEAD_MS). */
+	uint64_t ahead = m1 + CLOCKSYNC_AHEAD_MS * 1000000ull;
+	max = ahead < max ? ahead : max;
+	cs->real_span = max > cs->real_min ? max - cs->real_min : 0;
+	/* BOOTTIME was read after MONOTONIC: the difference errs high, by the read. */
+	int64_t bm = (int64_t)(b - m1), was = cs->boot_minus_mono_ns;
+	bool had = cs->have_boot_ref;
+	cs->boot_minus_mono_ns = bm;
+	cs->have_boot_ref = true;
+	*slept_ns = bm > was ? (uint64_t)(bm - was) : 0;
+	return had && *slept_ns > CLOCKSYNC_SUSPEND_NS;
 }
 
 static void fill_clock(const struct cs_chan *c, struct proto_clock *k)
@@ -300,6 +319,56 @@ static void sample_counter(struct clocksync *cs)
 	(void)cntvct_add(&cs->cnt, p, CNTVCT_TRIES);
 }
 
+static void log_restart(struct cs_chan *c, const char *from)
+{
+	if (!ratelimit_ok(&c->rl_restart, daemon_now_ms(), 5, 10000))
+		return;
+	(void)channel_log_errno(
+		c->ch, LOG_NOTICE, 0,
+		"M7 clock restarted without a HELLO (seen in %s); clock mapping reset", from);
+}
+
+/* The fit no longer describes the ticks: unmapped until a new one, from SYNCs sent from
+ * now on. */
+static void start_over(struct cs_chan *c)
+{
+	clockmap_reset(&c->map, c->tick_hz);
+	c->map.epochs++;
+	forget_order(c);
+	fast_update(c);
+	c->min_cookie = c->last_cookie + 1;
+}
+
+/* Ticks of a new boot seen in DATA or HEARTBEAT: unmapped until a new fit. */
+static void clock_went_back(struct cs_chan *c, const char *what)
+{
+	start_over(c);
+	log_restart(c, what);
+	restart_schedule(c);
+	maybe_publish(c, daemon_now_ms());
+}
+
+/* The host was suspended: CLOCK_MONOTONIC stood still while the M7 (and the system
+ * counter) may have counted on, so no fit from before holds. */
+static void host_slept(struct clocksync *cs, uint64_t slept_ns)
+{
+	if (cs->have_cnt)
+		cntvct_init(&cs->cnt, cs->cnt.cnt_hz);
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct cs_chan *c = &cs->chans[i];
+		if (!c->ch || !c->have_boot || !uses_sync(c))
+			continue;
+		start_over(c);
+		if (ratelimit_ok(&c->rl_restart, daemon_now_ms(), 5, 10000))
+			(void)channel_log_errno(c->ch, LOG_NOTICE, 0,
+						"host was suspended for %.3f s (BOOTTIME gained on "
+						"MONOTONIC); clock mapping reset",
+						(double)slept_ns / 1e9);
+		restart_schedule(c);
+		maybe_publish(c, daemon_now_ms());
+	}
+}
+
 static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -307,8 +376,10 @@ static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
 	struct clocksync *cs = arg;
 	uint64_t now = daemon_now_ms();
 	bool counter = false;
+	uint64_t slept;
 
-	refresh_realtime(cs);
+	if (refresh_realtime(cs, &slept))
+		host_slept(cs, slept);
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
 		counter |= cs->chans[i].ch && cs->chans[i].src == CLOCKSYNC_SRC_SYSCTR;
 	if (counter)
@@ -319,28 +390,6 @@ static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
 		if (cs->chans[i].ch && !uses_sync(&cs->chans[i]))
 			maybe_publish(&cs->chans[i], now);
 	daemon_flush(cs->d);
-}
-
-static void log_restart(struct cs_chan *c, const char *from)
-{
-	if (!ratelimit_ok(&c->rl_restart, daemon_now_ms(), 5, 10000))
-		return;
-	(void)channel_log_errno(
-		c->ch, LOG_NOTICE, 0,
-		"M7 clock restarted without a HELLO (seen in %s); clock mapping reset", from);
-}
-
-/* Ticks of a new boot seen in DATA or HEARTBEAT: unmapped until a new fit. */
-static void clock_went_back(struct cs_chan *c, const char *what)
-{
-	clockmap_reset(&c->map, c->tick_hz);
-	c->map.epochs++;
-	forget_order(c);
-	fast_update(c);
-	c->min_cookie = c->last_cookie + 1;
-	log_restart(c, what);
-	restart_schedule(c);
-	maybe_publish(c, daemon_now_ms());
 }
 
 /* HEARTBEATs come in order: earlier ticks mean the M7 clock started over. (DATA's
@@ -700,7 +749,8 @@ struct clocksync *clocksync_new(struct daemon *d)
 	if (!cs)
 		return NULL;
 	cs->d = d;
-	refresh_realtime(cs);
+	uint64_t slept;
+	(void)refresh_realtime(cs, &slept);
 	bool ok = true;
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct cs_chan *c = &cs->chans[i];

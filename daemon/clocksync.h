@@ -42,6 +42,12 @@ enum clocksync_source {
 #define CLOCKSYNC_CHECK_MS	 1000
 #define CLOCKSYNC_CHECK_SLACK_NS 1000
 
+/* A frame's ticks are past when it arrives: times more than AHEAD_MS past the last
+ * 250 ms refresh are not mapped (the host was suspended while the M7 counted on), and
+ * BOOTTIME gaining SUSPEND_NS on MONOTONIC between two refreshes starts the mapping over. */
+#define CLOCKSYNC_AHEAD_MS   1000
+#define CLOCKSYNC_SUSPEND_NS 1000000
+
 /* A CLOCK object goes out when the bound moved by this factor or the rate by this much
  * since the last one, or the mapping appeared or vanished, at most every MIN_MS unless
  * the mapping appeared or vanished. */

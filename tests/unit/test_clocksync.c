@@ -37,11 +37,13 @@ struct txthread *channel_txthread(const struct channel *ch)
 }
 static unsigned restart_logs; /* "clock restarted" lines logged */
 static unsigned error_logs;   /* lines logged at error level */
+static unsigned suspend_logs; /* "host was suspended" lines logged */
 
 int channel_log_errno(const struct channel *ch, int prio, int r, const char *fmt, ...)
 {
 	(void)ch;
 	restart_logs += strstr(fmt, "clock restarted") != NULL;
+	suspend_logs += strstr(fmt, "host was suspended") != NULL;
 	error_logs += prio <= LOG_ERR;
 	return r;
 }
@@ -407,7 +409,9 @@ static void test_fast_map_equals_pair(void **state)
 	clocksync_on_tick(-1, 0, cs);
 	assert_int_equal(clock_hooks.fast[0].real_add, (uint64_t)cs->real_minus_mono_ns);
 	assert_int_equal(clock_hooks.fast[0].real_err, cs->real_err_ns);
-	assert_int_equal(clock_hooks.fast[0].line.n, c->map.line.n);
+	/* Cut where the times pass the refresh by CLOCKSYNC_AHEAD_MS. */
+	assert_true(clock_hooks.fast[0].line.n < c->map.line.n);
+	assert_true(compare_fast(cs, center, &unmapped) > 10000 && unmapped > 10000);
 	/* Another source: mapped by the hook. */
 	assert_int_equal(clocksync_set_source(cs, 0, CLOCKSYNC_SRC_HOST_MONO, 1000000), 0);
 	assert_int_equal(clock_hooks.fast[0].kind, CLOCKFAST_CALL);
@@ -629,6 +633,58 @@ static void test_reply_uses_receive_stamp(void **state)
 	teardown(cs);
 }
 
+/* The host was suspended while the M7 ran on: CLOCK_MONOTONIC stood still, the M7's
+ * ticks did not, and the fit from before maps the frames after it into the future, off
+ * by the whole suspend, with a bound of microseconds. A frame's ticks are past when it
+ * arrives: those beyond the last refresh by more than CLOCKSYNC_AHEAD_MS stay unmapped
+ * (the host clock source too), and the next refresh sees BOOTTIME gain on MONOTONIC and
+ * starts the mapping over. */
+static void test_suspend_leaves_frames_unmapped(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	struct proto_frame f;
+	struct clockmap_info i;
+	uint64_t gap = 30000000000ull; /* 30 s asleep */
+	hello(1);
+	for (int n = 0; n < 20; n++) {
+		(void)event_base_loop(base, EVLOOP_NONBLOCK);
+		reply(0);
+	}
+	uint64_t now = ns_of(CLOCK_MONOTONIC);
+	assert_true(data_frame(1, now / 125, &f));
+	/* Resumed: the M7's ticks are 30 s ahead of the host clock's. */
+	assert_true(data_frame(4, (now + 1000000) / 125, &f)); /* 1 ms: still mapped */
+	assert_false(data_frame(5, (now + 2 * CLOCKSYNC_AHEAD_MS * 1000000ull) / 125, &f));
+	assert_false(data_frame(6, (now + gap) / 125, &f));
+	/* The host clock's ticks are never ahead either. */
+	assert_int_equal(clocksync_set_source(cs, 0, CLOCKSYNC_SRC_HOST_MONO, HZ), 0);
+	assert_true(data_frame(2, now / 125, &f));
+	assert_false(data_frame(2, (now + gap) / 125, &f));
+	assert_int_equal(clocksync_set_source(cs, 0, CLOCKSYNC_SRC_UNKNOWN, 0), 0);
+	reply(0);
+	assert_true(data_frame(3, ns_of(CLOCK_MONOTONIC) / 125, &f));
+	/* The next refresh sees the suspend: a new epoch, unmapped until a reply. */
+	clocksync_info(cs, 0, &i);
+	uint64_t epochs = i.epochs;
+	suspend_logs = 0;
+	cs->boot_minus_mono_ns -= (int64_t)gap;
+	clocksync_on_tick(-1, 0, cs);
+	clocksync_info(cs, 0, &i);
+	assert_int_equal(i.epochs, epochs + 1);
+	assert_false(i.valid);
+	assert_int_equal(suspend_logs, 1);
+	assert_false(data_frame(3, ns_of(CLOCK_MONOTONIC) / 125, &f));
+	reply(0);
+	assert_true(data_frame(3, ns_of(CLOCK_MONOTONIC) / 125, &f));
+	/* A refresh without a suspend changes nothing. */
+	clocksync_on_tick(-1, 0, cs);
+	clocksync_info(cs, 0, &i);
+	assert_int_equal(i.epochs, epochs + 1);
+	assert_true(i.valid);
+	teardown(cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -646,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_tick_hz_zero_is_an_error),
 		cmocka_unit_test(test_named_source_is_checked),
 		cmocka_unit_test(test_hello_with_ticks_back_resets),
+		cmocka_unit_test(test_suspend_leaves_frames_unmapped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
