@@ -423,7 +423,8 @@ static void check_source(struct cs_chan *c, const struct m7b_sync_reply *r, uint
 {
 	struct clockmap_time a, b;
 
-	if (r->host_time < c->min_cookie || r->tx_ticks < r->rx_ticks)
+	if (r->host_time < c->min_cookie || r->host_time > c->last_cookie ||
+	    r->tx_ticks < r->rx_ticks)
 		return;
 	uint64_t t1 = sent_at(c, r->host_time, t4);
 	if (!map_other(c->cs, c, r->rx_ticks, &a) || !map_other(c->cs, c, r->tx_ticks, &b))
@@ -458,6 +459,12 @@ static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_
 	struct m7b_sync_reply r = *rp;
 	if (r.host_time < c->min_cookie)
 		return;
+	/* No SYNC went out then: fitted as sent at that time, after the M7 stamped rx, it
+	 * would give a bound that does not hold. */
+	if (r.host_time > c->last_cookie) {
+		c->map.rejected++;
+		return;
+	}
 	uint64_t t1 = sent_at(c, r.host_time, t4);
 	struct clockmap_sample s = {
 		.t1_ns = t1, .rx_ticks = r.rx_ticks, .tx_ticks = r.tx_ticks, .t4_ns = t4};

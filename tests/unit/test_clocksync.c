@@ -685,6 +685,35 @@ static void test_suspend_leaves_frames_unmapped(void **state)
 	teardown(cs);
 }
 
+/* A reply whose host_time is no SYNC's (later than the newest one sent: corrupt, or a
+ * firmware that makes it up) would be fitted as sent then, after the M7 stamped rx, and
+ * the mapping's bound would not hold: refused and counted. */
+static void test_reply_to_no_sync_is_refused(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	struct clockmap_info i;
+	uint64_t mono, real, err;
+	hello(1);
+	uint64_t t1 = last_sync_time, tick = t1 / 125; /* the M7 answers at once */
+	struct timespec ts = {0, 4000000};
+	nanosleep(&ts, NULL);
+	uint64_t t4 = ns_of(CLOCK_MONOTONIC);
+	struct m7b_sync_reply r = {.host_time = t1 + 3000000, .rx_ticks = tick, .tx_ticks = tick};
+	struct m7b_frame f = {.type = M7B_T_SYNC_REPLY};
+	struct channel_msg m = {.frame = &f, .rx_mono_ns = t4, .u.sync_reply = r};
+	obs.on_msg(obs.ud, chan, &m);
+	if (clocksync_map(cs, 0, tick, &mono, &real, &err)) /* 3 ms off, bound 0.5 ms */
+		assert_true(mono <= t1 + 125 + err && t1 <= mono + err);
+	clocksync_info(cs, 0, &i);
+	assert_false(i.valid);
+	assert_int_equal(i.rejected, 1);
+	/* The reply to the SYNC itself maps. */
+	reply(0);
+	assert_true(clocksync_map(cs, 0, ns_of(CLOCK_MONOTONIC) / 125, &mono, &real, &err));
+	teardown(cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -703,6 +732,7 @@ int main(void)
 		cmocka_unit_test(test_named_source_is_checked),
 		cmocka_unit_test(test_hello_with_ticks_back_resets),
 		cmocka_unit_test(test_suspend_leaves_frames_unmapped),
+		cmocka_unit_test(test_reply_to_no_sync_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
