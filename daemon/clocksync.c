@@ -91,6 +91,20 @@ static uint32_t hz_of(const struct cs_chan *c)
 	return c->src_hz ? c->src_hz : c->tick_hz;
 }
 
+/* The MONOTONIC ns up to which the channel's fit maps: its newest exchange (or counter
+ * reading) and CLOCKSYNC_STALE_MS; the host clock's ticks are never stale. */
+static uint64_t fit_until(const struct cs_chan *c)
+{
+	const struct clockmap *m = uses_sync(c) ? &c->map : &c->cs->cnt.map;
+
+	if (c->src == CLOCKSYNC_SRC_HOST_MONO)
+		return UINT64_MAX;
+	if (!m->valid || !m->count)
+		return 0;
+	uint64_t newest = m->win[m->count - 1].s.t4_ns, stale = CLOCKSYNC_STALE_MS * 1000000ull;
+	return newest < UINT64_MAX - stale ? newest + stale : UINT64_MAX;
+}
+
 /* The MONOTONIC time of the line's tick lo + i (i below n). */
 static uint64_t line_ns_at(const struct clockmap_line *l, uint64_t i)
 {
@@ -143,8 +157,10 @@ static void fast_update(struct cs_chan *c)
 					: CLOCKFAST_CALL;
 	k->line = c->map.line;
 	/* real_min + real_span is at most UINT64_MAX (refresh_realtime()). */
-	if (k->kind == CLOCKFAST_LINE)
-		narrow_to(&k->line, cs->real_min, cs->real_min + cs->real_span);
+	if (k->kind == CLOCKFAST_LINE) {
+		uint64_t max = cs->real_min + cs->real_span, until = fit_until(c);
+		narrow_to(&k->line, cs->real_min, until < max ? until : max);
+	}
 	k->real_add = (uint64_t)cs->real_minus_mono_ns;
 	k->real_err = cs->real_err_ns;
 }
@@ -202,7 +218,7 @@ static void fill_clock(const struct cs_chan *c, struct proto_clock *k)
 		clockmap_info(&c->map, &i);
 	else
 		clockmap_info(&c->cs->cnt.map, &i);
-	k->mapped = c->have_boot && i.valid;
+	k->mapped = c->have_boot && i.valid && ns_of(CLOCK_MONOTONIC) <= fit_until(c);
 	k->epochs = i.epochs;
 	k->rejected = i.rejected;
 	if (!k->mapped)
@@ -386,8 +402,9 @@ static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
 		sample_counter(cs);
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
 		fast_update(&cs->chans[i]);
+	/* Also for round trips: a fit gone stale is no longer mapped. */
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
-		if (cs->chans[i].ch && !uses_sync(&cs->chans[i]))
+		if (cs->chans[i].ch)
 			maybe_publish(&cs->chans[i], now);
 	daemon_flush(cs->d);
 }
@@ -687,7 +704,7 @@ static bool map_chan(const struct clocksync *cs, const struct cs_chan *c, uint64
 		return false;
 	if (uses_sync(c) ? !clockmap_map(&c->map, ticks, &t) : !map_other(cs, c, ticks, &t))
 		return false;
-	if (!to_real(cs, t.ns, real_ns))
+	if (t.ns > fit_until(c) || !to_real(cs, t.ns, real_ns))
 		return false;
 	*mono_ns = t.ns;
 	*err_ns = t.err_ns + cs->real_err_ns;
@@ -733,7 +750,9 @@ static bool map_cb(void *ud, const struct channel *ch, struct proto_frame *f)
 		f->t_last_mono_ns = b.ns;
 		err = a.err_ns > b.err_ns ? a.err_ns : b.err_ns;
 	}
-	if (!to_real(cs, f->t_first_mono_ns, &f->t_first_ns) ||
+	uint64_t until = fit_until(c);
+	if (f->t_first_mono_ns > until || f->t_last_mono_ns > until ||
+	    !to_real(cs, f->t_first_mono_ns, &f->t_first_ns) ||
 	    !to_real(cs, f->t_last_mono_ns, &f->t_last_ns))
 		return false;
 	f->t_err_ns = err + cs->real_err_ns;

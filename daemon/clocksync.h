@@ -48,6 +48,12 @@ enum clocksync_source {
 #define CLOCKSYNC_AHEAD_MS   1000
 #define CLOCKSYNC_SUSPEND_NS 1000000
 
+/* A fit whose newest exchange is older than STALE_MS maps nothing after it by more than
+ * that: the bound's rate term (at least 0.05 ppm) covers the M7's rate wandering by the
+ * 0.01 ppm/s allowed only so far (docs/CLOCK.md); beyond it, with the SYNCs unanswered,
+ * frames go out untimed rather than with a bound that does not hold. */
+#define CLOCKSYNC_STALE_MS 10000
+
 /* A CLOCK object goes out when the bound moved by this factor or the rate by this much
  * since the last one, or the mapping appeared or vanished, at most every MIN_MS unless
  * the mapping appeared or vanished. */
