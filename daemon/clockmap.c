@@ -59,6 +59,11 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz)
 	}
 }
 
+void clockmap_forget_rate(struct clockmap *c)
+{
+	c->have_rate = false;
+}
+
 /* Half the round trip in ns with the M7's turnaround removed, plus one tick for the
  * truncation of rx and tx: the true host time of the midpoint tick lies within this. */
 static double half_rtt(const struct clockmap *c, const struct clockmap_sample *s)

@@ -59,7 +59,12 @@ struct clocksync {
 	uint64_t real_min, real_span;
 	int64_t boot_minus_mono_ns; /* BOOTTIME - MONOTONIC: grows while suspended */
 	bool have_boot_ref;	    /* boot_minus_mono_ns was read */
-	bool have_cnt;		    /* the system counter can be read here */
+	/* The last MONOTONIC_RAW / MONOTONIC reading and the rate between the two before,
+	 * in ppm: a change means NTP started or stopped slewing MONOTONIC. */
+	uint64_t raw_ref_ns, raw_mono_ref_ns;
+	double mono_ppm;
+	bool have_raw_ref, have_mono_ppm;
+	bool have_cnt; /* the system counter can be read here */
 	struct cntvct cnt;
 	struct cs_chan chans[CONF_MAX_CHANNELS];
 	struct clockfast fast[CONF_MAX_CHANNELS]; /* the daemon's per-frame view, by slot */
@@ -70,6 +75,12 @@ static uint64_t ns_of(clockid_t id)
 	struct timespec ts;
 	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* a - b as a double, without wrapping. */
+static double diff_ns(uint64_t a, uint64_t b)
+{
+	return a >= b ? (double)(a - b) : -(double)(b - a);
 }
 
 const char *clocksync_source_to_string(enum clocksync_source src)
@@ -198,6 +209,43 @@ static bool refresh_realtime(struct clocksync *cs, uint64_t *slept_ns)
 	cs->have_boot_ref = true;
 	*slept_ns = bm > was ? (uint64_t)(bm - was) : 0;
 	return had && *slept_ns > CLOCKSYNC_SUSPEND_NS;
+}
+
+/* Reads CLOCK_MONOTONIC against CLOCK_MONOTONIC_RAW; true when its rate changed by more
+ * than CLOCKSYNC_SLEW_PPM since the reading before, *by_ppm by how much. A wide bracket
+ * (the reads preempted) is no reading. */
+static bool mono_rate_changed(struct clocksync *cs, double *by_ppm)
+{
+	uint64_t raw = 0, mono = 0, width = UINT64_MAX;
+
+	for (int i = 0; i < CLOCKSYNC_SLEW_TRIES; i++) {
+		uint64_t r0 = ns_of(CLOCK_MONOTONIC_RAW), m = ns_of(CLOCK_MONOTONIC);
+		uint64_t r1 = ns_of(CLOCK_MONOTONIC_RAW);
+		if (r1 - r0 < width) {
+			width = r1 - r0;
+			raw = r0 / 2 + r1 / 2;
+			mono = m;
+		}
+	}
+	if (width > CLOCKSYNC_SLEW_BRACKET_NS)
+		return false;
+	bool changed = false;
+	/* Over at least 100 ms: the brackets then weigh 0.01 ppm per 1 ns of width. */
+	if (cs->have_raw_ref && raw - cs->raw_ref_ns >= 100000000) {
+		double ppm = (diff_ns(mono, cs->raw_mono_ref_ns) / (double)(raw - cs->raw_ref_ns) -
+			      1.0) *
+			     1e6;
+		*by_ppm = ppm - cs->mono_ppm;
+		changed = cs->have_mono_ppm && fabs(*by_ppm) > CLOCKSYNC_SLEW_PPM;
+		cs->mono_ppm = ppm;
+		cs->have_mono_ppm = true;
+	} else if (cs->have_raw_ref) {
+		return false; /* too soon to tell: measured from the reading before */
+	}
+	cs->raw_ref_ns = raw;
+	cs->raw_mono_ref_ns = mono;
+	cs->have_raw_ref = true;
+	return changed;
 }
 
 static void fill_clock(const struct cs_chan *c, struct proto_clock *k)
@@ -346,9 +394,11 @@ static void log_restart(struct cs_chan *c, const char *from)
 
 /* The fit no longer describes the ticks: unmapped until a new one, from SYNCs sent from
  * now on. */
-static void start_over(struct cs_chan *c)
+static void start_over(struct cs_chan *c, bool keep_rate)
 {
 	clockmap_reset(&c->map, c->tick_hz);
+	if (!keep_rate)
+		clockmap_forget_rate(&c->map);
 	c->map.epochs++;
 	forget_order(c);
 	fast_update(c);
@@ -358,15 +408,15 @@ static void start_over(struct cs_chan *c)
 /* Ticks of a new boot seen in DATA or HEARTBEAT: unmapped until a new fit. */
 static void clock_went_back(struct cs_chan *c, const char *what)
 {
-	start_over(c);
+	start_over(c, true);
 	log_restart(c, what);
 	restart_schedule(c);
 	maybe_publish(c, daemon_now_ms());
 }
 
-/* The host was suspended: CLOCK_MONOTONIC stood still while the M7 (and the system
- * counter) may have counted on, so no fit from before holds. */
-static void host_slept(struct clocksync *cs, uint64_t slept_ns)
+/* CLOCK_MONOTONIC went other than the fits assume (why says how): every mapping starts
+ * over, the counter's from its next reading; keep_rate: the M7's rate against it held. */
+static void host_clock_moved(struct clocksync *cs, bool keep_rate, const char *why)
 {
 	if (cs->have_cnt)
 		cntvct_init(&cs->cnt, cs->cnt.cnt_hz);
@@ -374,12 +424,10 @@ static void host_slept(struct clocksync *cs, uint64_t slept_ns)
 		struct cs_chan *c = &cs->chans[i];
 		if (!c->ch || !c->have_boot || !uses_sync(c))
 			continue;
-		start_over(c);
+		start_over(c, keep_rate);
 		if (ratelimit_ok(&c->rl_restart, daemon_now_ms(), 5, 10000))
-			(void)channel_log_errno(c->ch, LOG_NOTICE, 0,
-						"host was suspended for %.3f s (BOOTTIME gained on "
-						"MONOTONIC); clock mapping reset",
-						(double)slept_ns / 1e9);
+			(void)channel_log_errno(c->ch, LOG_NOTICE, 0, "%s; clock mapping reset",
+						why);
 		restart_schedule(c);
 		maybe_publish(c, daemon_now_ms());
 	}
@@ -394,8 +442,22 @@ static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
 	bool counter = false;
 	uint64_t slept;
 
-	if (refresh_realtime(cs, &slept))
-		host_slept(cs, slept);
+	double by_ppm = 0;
+	char why[128];
+
+	/* The host was suspended: MONOTONIC stood still while the M7 (and the system counter)
+	 * may have counted on. */
+	if (refresh_realtime(cs, &slept)) {
+		snprintf(why, sizeof why,
+			 "host was suspended for %.3f s (BOOTTIME gained on MONOTONIC)",
+			 (double)slept / 1e9);
+		host_clock_moved(cs, true, why);
+	}
+	if (mono_rate_changed(cs, &by_ppm)) {
+		snprintf(why, sizeof why,
+			 "CLOCK_MONOTONIC's rate changed by %+.1f ppm (NTP slewing it)", by_ppm);
+		host_clock_moved(cs, false, why);
+	}
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
 		counter |= cs->chans[i].ch && cs->chans[i].src == CLOCKSYNC_SRC_SYSCTR;
 	if (counter)

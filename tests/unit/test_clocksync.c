@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,12 +39,19 @@ struct txthread *channel_txthread(const struct channel *ch)
 static unsigned restart_logs; /* "clock restarted" lines logged */
 static unsigned error_logs;   /* lines logged at error level */
 static unsigned suspend_logs; /* "host was suspended" lines logged */
+static unsigned slew_logs;    /* "CLOCK_MONOTONIC's rate changed" lines logged */
 
 int channel_log_errno(const struct channel *ch, int prio, int r, const char *fmt, ...)
 {
 	(void)ch;
-	restart_logs += strstr(fmt, "clock restarted") != NULL;
-	suspend_logs += strstr(fmt, "host was suspended") != NULL;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	restart_logs += strstr(line, "clock restarted") != NULL;
+	suspend_logs += strstr(line, "host was suspended") != NULL;
+	slew_logs += strstr(line, "CLOCK_MONOTONIC's rate changed") != NULL;
 	error_logs += prio <= LOG_ERR;
 	return r;
 }
@@ -754,6 +762,57 @@ static void test_stale_fit_leaves_frames_unmapped(void **state)
 	teardown(cs);
 }
 
+/* NTP slews CLOCK_MONOTONIC by up to 500 ppm: to a fit of the M7's ticks against it, a
+ * slew that starts or ends is a step of the M7's rate, and in simulation frames fell
+ * outside their bound by up to 320 us for 1.4 s. A change of MONOTONIC's rate against
+ * MONOTONIC_RAW beyond CLOCKSYNC_SLEW_PPM starts the mapping over, the rate kept from
+ * before forgotten; a steady rate, even far from RAW's, changes nothing. */
+static void test_slew_change_starts_over(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	struct cs_chan *c = &cs->chans[0];
+	struct clockmap_info i;
+	hello(1);
+	for (int n = 0; n < 20; n++) {
+		(void)event_base_loop(base, EVLOOP_NONBLOCK);
+		reply(0);
+	}
+	/* Two readings of the rate, 250 ms apart as the refreshes. */
+	const struct timespec quarter = {0, 250000000};
+	clocksync_on_tick(-1, 0, cs);
+	nanosleep(&quarter, NULL);
+	clocksync_on_tick(-1, 0, cs);
+	nanosleep(&quarter, NULL);
+	clocksync_on_tick(-1, 0, cs);
+	assert_true(cs->have_mono_ppm);
+	reply(0);
+	clocksync_info(cs, 0, &i);
+	assert_true(i.valid);
+	assert_int_equal(i.epochs, 0);
+	/* The rate before was 500 ppm off this one: a slew ended. */
+	c->map.have_rate = true;
+	cs->mono_ppm += 500;
+	slew_logs = 0;
+	nanosleep(&quarter, NULL);
+	clocksync_on_tick(-1, 0, cs);
+	clocksync_info(cs, 0, &i);
+	assert_false(i.valid);
+	assert_int_equal(i.epochs, 1);
+	assert_false(c->map.have_rate);
+	assert_int_equal(slew_logs, 1);
+	reply(0);
+	clocksync_info(cs, 0, &i);
+	assert_true(i.valid);
+	/* Steady since: nothing more. */
+	nanosleep(&quarter, NULL);
+	clocksync_on_tick(-1, 0, cs);
+	clocksync_info(cs, 0, &i);
+	assert_int_equal(i.epochs, 1);
+	assert_int_equal(slew_logs, 1);
+	teardown(cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -774,6 +833,7 @@ int main(void)
 		cmocka_unit_test(test_suspend_leaves_frames_unmapped),
 		cmocka_unit_test(test_reply_to_no_sync_is_refused),
 		cmocka_unit_test(test_stale_fit_leaves_frames_unmapped),
+		cmocka_unit_test(test_slew_change_starts_over),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
