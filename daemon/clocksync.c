@@ -58,6 +58,7 @@ struct clocksync {
 	 * CLOCKSYNC_AHEAD_MS past the refresh. */
 	uint64_t real_min, real_span;
 	int64_t boot_minus_mono_ns; /* BOOTTIME - MONOTONIC: grows while suspended */
+	uint64_t boot_err_ns;	    /* half the bracket of that reading */
 	bool have_boot_ref;	    /* boot_minus_mono_ns was read */
 	/* The last MONOTONIC_RAW / MONOTONIC reading and the rate between the two before,
 	 * in ppm: a change means NTP started or stopped slewing MONOTONIC. */
@@ -183,6 +184,24 @@ static void forget_order(struct cs_chan *c)
 	c->last_beat = 0;
 }
 
+/* BOOTTIME read at b between MONOTONIC reads m0 and m1: true when it gained more than
+ * CLOCKSYNC_SUSPEND_NS on MONOTONIC since the reading before, beyond what the two
+ * brackets leave open (a read preempted between two clocks is no suspend), *slept_ns by
+ * how much. */
+static bool boot_gained(struct clocksync *cs, uint64_t m0, uint64_t b, uint64_t m1,
+			uint64_t *slept_ns)
+{
+	int64_t bm = (int64_t)(b - (m0 / 2 + m1 / 2)), was = cs->boot_minus_mono_ns;
+	uint64_t err = (m1 - m0) / 2 + 1, was_err = cs->boot_err_ns;
+	bool had = cs->have_boot_ref;
+
+	cs->boot_minus_mono_ns = bm;
+	cs->boot_err_ns = err;
+	cs->have_boot_ref = true;
+	*slept_ns = bm > was ? (uint64_t)(bm - was) : 0;
+	return had && *slept_ns > CLOCKSYNC_SUSPEND_NS + err + was_err;
+}
+
 /* Refreshes the REALTIME offset and the range of times mapped; true when BOOTTIME gained
  * on MONOTONIC since the last refresh (the host was suspended), *slept_ns by how much. */
 static bool refresh_realtime(struct clocksync *cs, uint64_t *slept_ns)
@@ -192,6 +211,7 @@ static bool refresh_realtime(struct clocksync *cs, uint64_t *slept_ns)
 	uint64_t r = ns_of(CLOCK_REALTIME);
 	uint64_t m1 = ns_of(CLOCK_MONOTONIC);
 	uint64_t b = ns_of(CLOCK_BOOTTIME);
+	uint64_t m2 = ns_of(CLOCK_MONOTONIC);
 	int64_t rm = (int64_t)(r - (m0 / 2 + m1 / 2));
 	cs->real_minus_mono_ns = rm;
 	cs->real_err_ns = (m1 - m0) / 2 + 1;
@@ -202,13 +222,7 @@ static bool refresh_realtime(struct clocksync *cs, uint64_t *slept_ns)
 	uint64_t ahead = m1 + CLOCKSYNC_AHEAD_MS * 1000000ull;
 	max = ahead < max ? ahead : max;
 	cs->real_span = max > cs->real_min ? max - cs->real_min : 0;
-	/* BOOTTIME was read after MONOTONIC: the difference errs high, by the read. */
-	int64_t bm = (int64_t)(b - m1), was = cs->boot_minus_mono_ns;
-	bool had = cs->have_boot_ref;
-	cs->boot_minus_mono_ns = bm;
-	cs->have_boot_ref = true;
-	*slept_ns = bm > was ? (uint64_t)(bm - was) : 0;
-	return had && *slept_ns > CLOCKSYNC_SUSPEND_NS;
+	return boot_gained(cs, m1, b, m2, slept_ns);
 }
 
 /* Reads CLOCK_MONOTONIC against CLOCK_MONOTONIC_RAW; true when its rate changed by more

@@ -813,6 +813,29 @@ static void test_slew_change_starts_over(void **state)
 	teardown(cs);
 }
 
+/* Reported flaw: BOOTTIME was read after MONOTONIC, unbracketed, so a refresh preempted
+ * between the two reads (milliseconds on a busy host) looked like a suspend and reset
+ * every mapping. The reading is bracketed now, and a gain within the brackets is none. */
+static void test_preempted_read_is_no_suspend(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	const uint64_t ms = 1000000, offs = 7 * ms; /* BOOTTIME - MONOTONIC */
+	uint64_t m = 100000 * ms, slept = 0;
+	cs->have_boot_ref = false; /* not the real clocks' reading of the setup */
+	/* A first reading, then one preempted for 5 ms between MONOTONIC and BOOTTIME. */
+	assert_false(boot_gained(cs, m, m + offs + 100, m + 200, &slept));
+	m += 250 * ms;
+	assert_false(boot_gained(cs, m, m + offs + 5 * ms, m + 5 * ms + 100, &slept));
+	m += 250 * ms;
+	assert_false(boot_gained(cs, m, m + offs + 100, m + 200, &slept));
+	/* A suspend of 30 s, read plainly: seen, by how much. */
+	m += 250 * ms;
+	assert_true(boot_gained(cs, m, m + offs + 30000 * ms + 100, m + 200, &slept));
+	assert_true(slept >= 30000 * ms - ms && slept <= 30000 * ms + ms);
+	teardown(cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -834,6 +857,7 @@ int main(void)
 		cmocka_unit_test(test_reply_to_no_sync_is_refused),
 		cmocka_unit_test(test_stale_fit_leaves_frames_unmapped),
 		cmocka_unit_test(test_slew_change_starts_over),
+		cmocka_unit_test(test_preempted_read_is_no_suspend),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
