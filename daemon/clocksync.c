@@ -62,8 +62,8 @@ struct clocksync {
 	bool have_boot_ref;	    /* boot_minus_mono_ns was read */
 	/* The last MONOTONIC_RAW / MONOTONIC reading and the rate between the two before,
 	 * in ppm: a change means NTP started or stopped slewing MONOTONIC. */
-	uint64_t raw_ref_ns, raw_mono_ref_ns;
-	double mono_ppm;
+	uint64_t raw_ref_ns, raw_mono_ref_ns, raw_err_ns;
+	double mono_ppm, mono_ppm_err; /* and the bound on its error from the brackets */
 	bool have_raw_ref, have_mono_ppm;
 	bool have_cnt; /* the system counter can be read here */
 	struct cntvct cnt;
@@ -225,9 +225,38 @@ static bool refresh_realtime(struct clocksync *cs, uint64_t *slept_ns)
 	return boot_gained(cs, m1, b, m2, slept_ns);
 }
 
-/* Reads CLOCK_MONOTONIC against CLOCK_MONOTONIC_RAW; true when its rate changed by more
- * than CLOCKSYNC_SLEW_PPM since the reading before, *by_ppm by how much. A wide bracket
- * (the reads preempted) is no reading. */
+/* A reading of CLOCK_MONOTONIC (mono) at MONOTONIC_RAW raw, to within err ns: true when
+ * MONOTONIC's rate against RAW since the reading before changed by more than
+ * CLOCKSYNC_SLEW_PPM beyond what the readings' errors leave open, from the rate between
+ * the two readings before; *by_ppm by how much. */
+static bool rate_step(struct clocksync *cs, uint64_t raw, uint64_t mono, uint64_t err,
+		      double *by_ppm)
+{
+	bool changed = false;
+
+	if (cs->have_raw_ref) {
+		/* Over at least 100 ms, or not yet: measured from the reading before. */
+		if (raw - cs->raw_ref_ns < 100000000)
+			return false;
+		double span = (double)(raw - cs->raw_ref_ns);
+		double ppm = (diff_ns(mono, cs->raw_mono_ref_ns) / span - 1.0) * 1e6;
+		double ppm_err = (double)(err + cs->raw_err_ns) / span * 1e6;
+		*by_ppm = ppm - cs->mono_ppm;
+		changed = cs->have_mono_ppm &&
+			  fabs(*by_ppm) > CLOCKSYNC_SLEW_PPM + ppm_err + cs->mono_ppm_err;
+		cs->mono_ppm = ppm;
+		cs->mono_ppm_err = ppm_err;
+		cs->have_mono_ppm = true;
+	}
+	cs->raw_ref_ns = raw;
+	cs->raw_mono_ref_ns = mono;
+	cs->raw_err_ns = err;
+	cs->have_raw_ref = true;
+	return changed;
+}
+
+/* Reads CLOCK_MONOTONIC against CLOCK_MONOTONIC_RAW, the narrowest of a few brackets (a
+ * wide one, the reads preempted, is no reading), for rate_step(). */
 static bool mono_rate_changed(struct clocksync *cs, double *by_ppm)
 {
 	uint64_t raw = 0, mono = 0, width = UINT64_MAX;
@@ -243,23 +272,7 @@ static bool mono_rate_changed(struct clocksync *cs, double *by_ppm)
 	}
 	if (width > CLOCKSYNC_SLEW_BRACKET_NS)
 		return false;
-	bool changed = false;
-	/* Over at least 100 ms: the brackets then weigh 0.01 ppm per 1 ns of width. */
-	if (cs->have_raw_ref && raw - cs->raw_ref_ns >= 100000000) {
-		double ppm = (diff_ns(mono, cs->raw_mono_ref_ns) / (double)(raw - cs->raw_ref_ns) -
-			      1.0) *
-			     1e6;
-		*by_ppm = ppm - cs->mono_ppm;
-		changed = cs->have_mono_ppm && fabs(*by_ppm) > CLOCKSYNC_SLEW_PPM;
-		cs->mono_ppm = ppm;
-		cs->have_mono_ppm = true;
-	} else if (cs->have_raw_ref) {
-		return false; /* too soon to tell: measured from the reading before */
-	}
-	cs->raw_ref_ns = raw;
-	cs->raw_mono_ref_ns = mono;
-	cs->have_raw_ref = true;
-	return changed;
+	return rate_step(cs, raw, mono, width / 2 + 1, by_ppm);
 }
 
 static void fill_clock(const struct cs_chan *c, struct proto_clock *k)

@@ -836,6 +836,35 @@ static void test_preempted_read_is_no_suspend(void **state)
 	teardown(cs);
 }
 
+/* MONOTONIC's rate against RAW from readings whose brackets were each up to 1 us wide:
+ * over 100 ms that is up to 10 ppm either way, noise and no slew. A change counts only
+ * beyond what the brackets leave open; a slew of 500 ppm is seen through them. */
+static void test_wide_brackets_are_no_slew(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	const uint64_t ms = 1000000;
+	uint64_t r = 100000 * ms;
+	double by = 0;
+	cs->have_raw_ref = cs->have_mono_ppm = false; /* not the real clocks' readings */
+	assert_false(rate_step(cs, r, r, 500, &by));
+	r += 100 * ms;
+	assert_false(rate_step(cs, r, r + 500, 500, &by)); /* +5 ppm by the brackets */
+	r += 100 * ms;
+	assert_false(rate_step(cs, r, r - 500, 500, &by)); /* -10 ppm by the brackets */
+	/* A slew of 500 ppm starts: seen. */
+	uint64_t m = r - 500;
+	r += 250 * ms;
+	m += 250 * ms + 125000;
+	assert_true(rate_step(cs, r, m, 25, &by));
+	assert_true(by > 490 && by < 530);
+	/* It goes on: nothing more. */
+	r += 250 * ms;
+	m += 250 * ms + 125000;
+	assert_false(rate_step(cs, r, m, 25, &by));
+	teardown(cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -858,6 +887,7 @@ int main(void)
 		cmocka_unit_test(test_stale_fit_leaves_frames_unmapped),
 		cmocka_unit_test(test_slew_change_starts_over),
 		cmocka_unit_test(test_preempted_read_is_no_suspend),
+		cmocka_unit_test(test_wide_brackets_are_no_slew),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
