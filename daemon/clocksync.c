@@ -468,7 +468,6 @@ static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = daemon_now_ms();
 	bool counter = false;
 	uint64_t slept;
-
 	double by_ppm = 0;
 	char why[128];
 
@@ -480,6 +479,7 @@ static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
 			 (double)slept / 1e9);
 		host_clock_moved(cs, true, why);
 	}
+	/* NTP started or stopped slewing MONOTONIC: to the fits, the M7's rate stepped. */
 	if (mono_rate_changed(cs, &by_ppm)) {
 		snprintf(why, sizeof why,
 			 "CLOCK_MONOTONIC's rate changed by %+.1f ppm (NTP slewing it)", by_ppm);
