@@ -40,8 +40,11 @@ static int load_truth(struct clockrec *r, const char *path, char *msg, size_t ca
 			continue;
 		if (sscanf(line, "end %" SCNu64, &r->end_ns) == 1)
 			continue;
-		if (sscanf(line, "boot %" SCNu64 " %" SCNu64, &a, &b) == 2 &&
-		    r->nboots < CLOCKREC_BOOTS) {
+		if (sscanf(line, "boot %" SCNu64 " %" SCNu64, &a, &b) == 2) {
+			if (r->nboots == CLOCKREC_BOOTS) {
+				fclose(f);
+				return fail(msg, cap, EINVAL, path, "more boots than a run has");
+			}
 			r->boot[r->nboots].hello_ns = a;
 			r->boot[r->nboots++].epoch_ns = b;
 			continue;
@@ -52,6 +55,16 @@ static int load_truth(struct clockrec *r, const char *path, char *msg, size_t ca
 	fclose(f);
 	if (!r->hz || !r->nboots || r->end_ns <= r->boot[0].hello_ns)
 		return fail(msg, cap, EINVAL, path, "needs hz, a boot and its end");
+	/* The tick clock must run (a rate of 1e6 + ppm ppm), and the replay's points are
+	 * counted from the first HELLO to the end: the boots in order, within it. */
+	if (r->ppm <= -CLOCKREC_MAX_PPM || r->ppm >= CLOCKREC_MAX_PPM)
+		return fail(msg, cap, EINVAL, path, "ppm beyond +-999999");
+	for (unsigned i = 1; i < r->nboots; i++)
+		if (r->boot[i].hello_ns <= r->boot[i - 1].hello_ns ||
+		    r->boot[i].hello_ns >= r->end_ns)
+			return fail(msg, cap, EINVAL, path, "boots out of order or after the end");
+	if (r->end_ns - r->boot[0].hello_ns > CLOCKREC_MAX_SPAN_NS)
+		return fail(msg, cap, EINVAL, path, "a run longer than an hour");
 	return 0;
 }
 

@@ -11,7 +11,9 @@
 
 #include "clockmap.h"
 
-#define CLOCKREC_BOOTS 2
+#define CLOCKREC_BOOTS	     2
+#define CLOCKREC_MAX_PPM     1000000	      /* |ppm| below: the clock runs */
+#define CLOCKREC_MAX_SPAN_NS 3600000000000ull /* a run replayed: at most 1 h */
 
 struct clockrec {
 	uint32_t hz;
@@ -37,7 +39,9 @@ struct clockrec_figures {
 	double first_ms; /* HELLO to the first mapped point; negative: never */
 };
 
-/* Reads PREFIX.truth and PREFIX.log; 0, or -errno with a line for the user in msg. */
+/* Reads PREFIX.truth and PREFIX.log; 0, or -errno with a line for the user in msg (a
+ * truth whose clock does not run, whose boots are out of order or after its end, or that
+ * spans more than an hour: -EINVAL). */
 int clockrec_load(struct clockrec *r, const char *prefix, char *msg, size_t cap);
 void clockrec_free(struct clockrec *r);
 

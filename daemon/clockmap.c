@@ -59,6 +59,11 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz)
 	}
 }
 
+void clockmap_forget_rate(struct clockmap *c)
+{
+	c->have_rate = false;
+}
+
 /* Half the round trip in ns with the M7's turnaround removed, plus one tick for the
  * truncation of rx and tx: the true host time of the midpoint tick lies within this. */
 static double half_rtt(const struct clockmap *c, const struct clockmap_sample *s)
@@ -454,7 +459,7 @@ static void clockmap_fit(struct clockmap *c)
 			c->have_rate = false;
 		}
 	}
-	double s = rs, stat = rstat;
+	double s = rs, stat = rstat, beyond = 0;
 
 	/* The measured rate replaces it when the exchanges span enough and its statistical
 	 * uncertainty (three standard errors) is not much worse (within 2x, so that newer
@@ -479,9 +484,15 @@ static void clockmap_fit(struct clockmap *c)
 			sf = sl;
 			se = sel;
 		}
-		if (fabs(sf / c->nominal - 1.0) <= c->max_ppm * 1e-6 && 3 * se < 2 * rstat) {
-			s = sf;
-			stat = 3 * se;
+		if (fabs(sf / c->nominal - 1.0) <= c->max_ppm * 1e-6) {
+			if (3 * se < 2 * rstat) {
+				s = sf;
+				stat = 3 * se;
+			}
+		} else {
+			/* Measured beyond the tolerance, not yet proven so by the legs: the
+			 * a-priori bound would not hold, the measurement's does. */
+			beyond = fabs(sf - s) / s + 3 * se;
 		}
 	}
 	/* Rigorous: the starting rate's bound carried over the difference, or what the
@@ -490,7 +501,7 @@ static void clockmap_fit(struct clockmap *c)
 	double err = fmin(rbound + fabs(s - rs) / rs, pair_bound(c, s, off));
 	if (legs) /* the legs' slopes, rigorous too */
 		err = fmin(err, fmax(s - leg_lo, leg_hi - s) / s);
-	err = fmax(err, CLOCKMAP_MIN_PPM * 1e-6);
+	err = fmax(fmax(err, beyond), CLOCKMAP_MIN_PPM * 1e-6);
 	if (s != rs || !c->have_rate || err < c->kept_err) {
 		c->have_rate = s != c->nominal || c->have_rate;
 		c->kept_rate = s;

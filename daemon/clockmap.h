@@ -111,6 +111,9 @@ void clockmap_init(struct clockmap *c, uint32_t tick_hz);
 /* Starts a new epoch (new boot): drops the exchanges, keeps the last good rate as a
  * hint when tick_hz is unchanged, since the crystal did not change. */
 void clockmap_reset(struct clockmap *c, uint32_t tick_hz);
+/* Forgets the last good rate (the host clock's own rate changed: it no longer holds);
+ * the next fit starts from the nominal rate and its tolerance. */
+void clockmap_forget_rate(struct clockmap *c);
 /* Adds an exchange and refits. 0 when used, 1 when it started a new epoch (the M7
  * clock went backwards, or replies kept contradicting the fit: a reboot whose HELLO was
  * lost), -EINVAL for an impossible or inconsistent exchange (counted, ignored). */

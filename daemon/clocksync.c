@@ -52,10 +52,20 @@ struct cs_chan {
 struct clocksync {
 	struct daemon *d;
 	struct event *tick;
-	int64_t real_minus_mono_ns;   /* refreshed every tick: mapping stays two adds */
-	uint64_t real_err_ns;	      /* half the bracket of that reading */
-	uint64_t real_min, real_span; /* MONOTONIC ns whose REALTIME is a uint64_t */
-	bool have_cnt;		      /* the system counter can be read here */
+	int64_t real_minus_mono_ns; /* refreshed every tick: mapping stays two adds */
+	uint64_t real_err_ns;	    /* half the bracket of that reading */
+	/* The MONOTONIC ns mapped: their REALTIME is a uint64_t, and they are at most
+	 * CLOCKSYNC_AHEAD_MS past the refresh. */
+	uint64_t real_min, real_span;
+	int64_t boot_minus_mono_ns; /* BOOTTIME - MONOTONIC: grows while suspended */
+	uint64_t boot_err_ns;	    /* half the bracket of that reading */
+	bool have_boot_ref;	    /* boot_minus_mono_ns was read */
+	/* The last MONOTONIC_RAW / MONOTONIC reading and the rate between the two before,
+	 * in ppm: a change means NTP started or stopped slewing MONOTONIC. */
+	uint64_t raw_ref_ns, raw_mono_ref_ns, raw_err_ns;
+	double mono_ppm, mono_ppm_err; /* and the bound on its error from the brackets */
+	bool have_raw_ref, have_mono_ppm;
+	bool have_cnt; /* the system counter can be read here */
 	struct cntvct cnt;
 	struct cs_chan chans[CONF_MAX_CHANNELS];
 	struct clockfast fast[CONF_MAX_CHANNELS]; /* the daemon's per-frame view, by slot */
@@ -66,6 +76,12 @@ static uint64_t ns_of(clockid_t id)
 	struct timespec ts;
 	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* a - b as a double, without wrapping. */
+static double diff_ns(uint64_t a, uint64_t b)
+{
+	return a >= b ? (double)(a - b) : -(double)(b - a);
 }
 
 const char *clocksync_source_to_string(enum clocksync_source src)
@@ -85,6 +101,20 @@ static bool uses_sync(const struct cs_chan *c)
 static uint32_t hz_of(const struct cs_chan *c)
 {
 	return c->src_hz ? c->src_hz : c->tick_hz;
+}
+
+/* The MONOTONIC ns up to which the channel's fit maps: its newest exchange (or counter
+ * reading) and CLOCKSYNC_STALE_MS; the host clock's ticks are never stale. */
+static uint64_t fit_until(const struct cs_chan *c)
+{
+	const struct clockmap *m = uses_sync(c) ? &c->map : &c->cs->cnt.map;
+
+	if (c->src == CLOCKSYNC_SRC_HOST_MONO)
+		return UINT64_MAX;
+	if (!m->valid || !m->count)
+		return 0;
+	uint64_t newest = m->win[m->count - 1].s.t4_ns, stale = CLOCKSYNC_STALE_MS * 1000000ull;
+	return newest < UINT64_MAX - stale ? newest + stale : UINT64_MAX;
 }
 
 /* The MONOTONIC time of the line's tick lo + i (i below n). */
@@ -139,8 +169,10 @@ static void fast_update(struct cs_chan *c)
 					: CLOCKFAST_CALL;
 	k->line = c->map.line;
 	/* real_min + real_span is at most UINT64_MAX (refresh_realtime()). */
-	if (k->kind == CLOCKFAST_LINE)
-		narrow_to(&k->line, cs->real_min, cs->real_min + cs->real_span);
+	if (k->kind == CLOCKFAST_LINE) {
+		uint64_t max = cs->real_min + cs->real_span, until = fit_until(c);
+		narrow_to(&k->line, cs->real_min, until < max ? until : max);
+	}
 	k->real_add = (uint64_t)cs->real_minus_mono_ns;
 	k->real_err = cs->real_err_ns;
 }
@@ -152,17 +184,95 @@ static void forget_order(struct cs_chan *c)
 	c->last_beat = 0;
 }
 
-static void refresh_realtime(struct clocksync *cs)
+/* BOOTTIME read at b between MONOTONIC reads m0 and m1: true when it gained more than
+ * CLOCKSYNC_SUSPEND_NS on MONOTONIC since the reading before, beyond what the two
+ * brackets leave open (a read preempted between two clocks is no suspend), *slept_ns by
+ * how much. */
+static bool boot_gained(struct clocksync *cs, uint64_t m0, uint64_t b, uint64_t m1,
+			uint64_t *slept_ns)
+{
+	int64_t bm = (int64_t)(b - (m0 / 2 + m1 / 2)), was = cs->boot_minus_mono_ns;
+	uint64_t err = (m1 - m0) / 2 + 1, was_err = cs->boot_err_ns;
+	bool had = cs->have_boot_ref;
+
+	cs->boot_minus_mono_ns = bm;
+	cs->boot_err_ns = err;
+	cs->have_boot_ref = true;
+	*slept_ns = bm > was ? (uint64_t)(bm - was) : 0;
+	return had && *slept_ns > CLOCKSYNC_SUSPEND_NS + err + was_err;
+}
+
+/* Refreshes the REALTIME offset and the range of times mapped; true when BOOTTIME gained
+ * on MONOTONIC since the last refresh (the host was suspended), *slept_ns by how much. */
+static bool refresh_realtime(struct clocksync *cs, uint64_t *slept_ns)
 {
 	/* Bracketed: REALTIME is read between two MONOTONIC reads. */
 	uint64_t m0 = ns_of(CLOCK_MONOTONIC);
 	uint64_t r = ns_of(CLOCK_REALTIME);
 	uint64_t m1 = ns_of(CLOCK_MONOTONIC);
+	uint64_t b = ns_of(CLOCK_BOOTTIME);
+	uint64_t m2 = ns_of(CLOCK_MONOTONIC);
 	int64_t rm = (int64_t)(r - (m0 / 2 + m1 / 2));
 	cs->real_minus_mono_ns = rm;
 	cs->real_err_ns = (m1 - m0) / 2 + 1;
 	cs->real_min = rm < 0 ? (uint64_t)-rm : 0;
-	cs->real_span = (rm < 0 ? UINT64_MAX : UINT64_MAX - (uint64_t)rm) - cs->real_min;
+	uint64_t max = rm < 0 ? UINT64_MAX : UINT64_MAX - (uint64_t)rm;
+	/* A frame's ticks are past when it arrives; ticks further ahead than the time to the
+	 * next refresh and some are another clock's (see CLOCKSYNC_AHEAD_MS). */
+	uint64_t ahead = m1 + CLOCKSYNC_AHEAD_MS * 1000000ull;
+	max = ahead < max ? ahead : max;
+	cs->real_span = max > cs->real_min ? max - cs->real_min : 0;
+	return boot_gained(cs, m1, b, m2, slept_ns);
+}
+
+/* A reading of CLOCK_MONOTONIC (mono) at MONOTONIC_RAW raw, to within err ns: true when
+ * MONOTONIC's rate against RAW since the reading before changed by more than
+ * CLOCKSYNC_SLEW_PPM beyond what the readings' errors leave open, from the rate between
+ * the two readings before; *by_ppm by how much. */
+static bool rate_step(struct clocksync *cs, uint64_t raw, uint64_t mono, uint64_t err,
+		      double *by_ppm)
+{
+	bool changed = false;
+
+	if (cs->have_raw_ref) {
+		/* Over at least 100 ms, or not yet: measured from the reading before. */
+		if (raw - cs->raw_ref_ns < 100000000)
+			return false;
+		double span = (double)(raw - cs->raw_ref_ns);
+		double ppm = (diff_ns(mono, cs->raw_mono_ref_ns) / span - 1.0) * 1e6;
+		double ppm_err = (double)(err + cs->raw_err_ns) / span * 1e6;
+		*by_ppm = ppm - cs->mono_ppm;
+		changed = cs->have_mono_ppm &&
+			  fabs(*by_ppm) > CLOCKSYNC_SLEW_PPM + ppm_err + cs->mono_ppm_err;
+		cs->mono_ppm = ppm;
+		cs->mono_ppm_err = ppm_err;
+		cs->have_mono_ppm = true;
+	}
+	cs->raw_ref_ns = raw;
+	cs->raw_mono_ref_ns = mono;
+	cs->raw_err_ns = err;
+	cs->have_raw_ref = true;
+	return changed;
+}
+
+/* Reads CLOCK_MONOTONIC against CLOCK_MONOTONIC_RAW, the narrowest of a few brackets (a
+ * wide one, the reads preempted, is no reading), for rate_step(). */
+static bool mono_rate_changed(struct clocksync *cs, double *by_ppm)
+{
+	uint64_t raw = 0, mono = 0, width = UINT64_MAX;
+
+	for (int i = 0; i < CLOCKSYNC_SLEW_TRIES; i++) {
+		uint64_t r0 = ns_of(CLOCK_MONOTONIC_RAW), m = ns_of(CLOCK_MONOTONIC);
+		uint64_t r1 = ns_of(CLOCK_MONOTONIC_RAW);
+		if (r1 - r0 < width) {
+			width = r1 - r0;
+			raw = r0 / 2 + r1 / 2;
+			mono = m;
+		}
+	}
+	if (width > CLOCKSYNC_SLEW_BRACKET_NS)
+		return false;
+	return rate_step(cs, raw, mono, width / 2 + 1, by_ppm);
 }
 
 static void fill_clock(const struct cs_chan *c, struct proto_clock *k)
@@ -183,7 +293,7 @@ static void fill_clock(const struct cs_chan *c, struct proto_clock *k)
 		clockmap_info(&c->map, &i);
 	else
 		clockmap_info(&c->cs->cnt.map, &i);
-	k->mapped = c->have_boot && i.valid;
+	k->mapped = c->have_boot && i.valid && ns_of(CLOCK_MONOTONIC) <= fit_until(c);
 	k->epochs = i.epochs;
 	k->rejected = i.rejected;
 	if (!k->mapped)
@@ -300,27 +410,6 @@ static void sample_counter(struct clocksync *cs)
 	(void)cntvct_add(&cs->cnt, p, CNTVCT_TRIES);
 }
 
-static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct clocksync *cs = arg;
-	uint64_t now = daemon_now_ms();
-	bool counter = false;
-
-	refresh_realtime(cs);
-	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
-		counter |= cs->chans[i].ch && cs->chans[i].src == CLOCKSYNC_SRC_SYSCTR;
-	if (counter)
-		sample_counter(cs);
-	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
-		fast_update(&cs->chans[i]);
-	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
-		if (cs->chans[i].ch && !uses_sync(&cs->chans[i]))
-			maybe_publish(&cs->chans[i], now);
-	daemon_flush(cs->d);
-}
-
 static void log_restart(struct cs_chan *c, const char *from)
 {
 	if (!ratelimit_ok(&c->rl_restart, daemon_now_ms(), 5, 10000))
@@ -330,17 +419,83 @@ static void log_restart(struct cs_chan *c, const char *from)
 		"M7 clock restarted without a HELLO (seen in %s); clock mapping reset", from);
 }
 
-/* Ticks of a new boot seen in DATA or HEARTBEAT: unmapped until a new fit. */
-static void clock_went_back(struct cs_chan *c, const char *what)
+/* The fit no longer describes the ticks: unmapped until a new one, from SYNCs sent from
+ * now on. */
+static void start_over(struct cs_chan *c, bool keep_rate)
 {
 	clockmap_reset(&c->map, c->tick_hz);
+	if (!keep_rate)
+		clockmap_forget_rate(&c->map);
 	c->map.epochs++;
 	forget_order(c);
 	fast_update(c);
 	c->min_cookie = c->last_cookie + 1;
+}
+
+/* Ticks of a new boot seen in DATA or HEARTBEAT: unmapped until a new fit. */
+static void clock_went_back(struct cs_chan *c, const char *what)
+{
+	start_over(c, true);
 	log_restart(c, what);
 	restart_schedule(c);
 	maybe_publish(c, daemon_now_ms());
+}
+
+/* CLOCK_MONOTONIC went other than the fits assume (why says how): every mapping starts
+ * over, the counter's from its next reading; keep_rate: the M7's rate against it held. */
+static void host_clock_moved(struct clocksync *cs, bool keep_rate, const char *why)
+{
+	if (cs->have_cnt)
+		cntvct_init(&cs->cnt, cs->cnt.cnt_hz);
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct cs_chan *c = &cs->chans[i];
+		if (!c->ch || !c->have_boot || !uses_sync(c))
+			continue;
+		start_over(c, keep_rate);
+		if (ratelimit_ok(&c->rl_restart, daemon_now_ms(), 5, 10000))
+			(void)channel_log_errno(c->ch, LOG_NOTICE, 0, "%s; clock mapping reset",
+						why);
+		restart_schedule(c);
+		maybe_publish(c, daemon_now_ms());
+	}
+}
+
+static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct clocksync *cs = arg;
+	uint64_t now = daemon_now_ms();
+	bool counter = false;
+	uint64_t slept;
+	double by_ppm = 0;
+	char why[128];
+
+	/* The host was suspended: MONOTONIC stood still while the M7 (and the system counter)
+	 * may have counted on. */
+	if (refresh_realtime(cs, &slept)) {
+		snprintf(why, sizeof why,
+			 "host was suspended for %.3f s (BOOTTIME gained on MONOTONIC)",
+			 (double)slept / 1e9);
+		host_clock_moved(cs, true, why);
+	}
+	/* NTP started or stopped slewing MONOTONIC: to the fits, the M7's rate stepped. */
+	if (mono_rate_changed(cs, &by_ppm)) {
+		snprintf(why, sizeof why,
+			 "CLOCK_MONOTONIC's rate changed by %+.1f ppm (NTP slewing it)", by_ppm);
+		host_clock_moved(cs, false, why);
+	}
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		counter |= cs->chans[i].ch && cs->chans[i].src == CLOCKSYNC_SRC_SYSCTR;
+	if (counter)
+		sample_counter(cs);
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		fast_update(&cs->chans[i]);
+	/* Also for round trips: a fit gone stale is no longer mapped. */
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		if (cs->chans[i].ch)
+			maybe_publish(&cs->chans[i], now);
+	daemon_flush(cs->d);
 }
 
 /* HEARTBEATs come in order: earlier ticks mean the M7 clock started over. (DATA's
@@ -374,7 +529,8 @@ static void check_source(struct cs_chan *c, const struct m7b_sync_reply *r, uint
 {
 	struct clockmap_time a, b;
 
-	if (r->host_time < c->min_cookie || r->tx_ticks < r->rx_ticks)
+	if (r->host_time < c->min_cookie || r->host_time > c->last_cookie ||
+	    r->tx_ticks < r->rx_ticks)
 		return;
 	uint64_t t1 = sent_at(c, r->host_time, t4);
 	if (!map_other(c->cs, c, r->rx_ticks, &a) || !map_other(c->cs, c, r->tx_ticks, &b))
@@ -409,6 +565,12 @@ static void on_reply(struct cs_chan *c, const struct m7b_sync_reply *rp, uint64_
 	struct m7b_sync_reply r = *rp;
 	if (r.host_time < c->min_cookie)
 		return;
+	/* No SYNC went out then: fitted as sent at that time, after the M7 stamped rx, it
+	 * would give a bound that does not hold. */
+	if (r.host_time > c->last_cookie) {
+		c->map.rejected++;
+		return;
+	}
 	uint64_t t1 = sent_at(c, r.host_time, t4);
 	struct clockmap_sample s = {
 		.t1_ns = t1, .rx_ticks = r.rx_ticks, .tx_ticks = r.tx_ticks, .t4_ns = t4};
@@ -631,7 +793,7 @@ static bool map_chan(const struct clocksync *cs, const struct cs_chan *c, uint64
 		return false;
 	if (uses_sync(c) ? !clockmap_map(&c->map, ticks, &t) : !map_other(cs, c, ticks, &t))
 		return false;
-	if (!to_real(cs, t.ns, real_ns))
+	if (t.ns > fit_until(c) || !to_real(cs, t.ns, real_ns))
 		return false;
 	*mono_ns = t.ns;
 	*err_ns = t.err_ns + cs->real_err_ns;
@@ -677,7 +839,9 @@ static bool map_cb(void *ud, const struct channel *ch, struct proto_frame *f)
 		f->t_last_mono_ns = b.ns;
 		err = a.err_ns > b.err_ns ? a.err_ns : b.err_ns;
 	}
-	if (!to_real(cs, f->t_first_mono_ns, &f->t_first_ns) ||
+	uint64_t until = fit_until(c);
+	if (f->t_first_mono_ns > until || f->t_last_mono_ns > until ||
+	    !to_real(cs, f->t_first_mono_ns, &f->t_first_ns) ||
 	    !to_real(cs, f->t_last_mono_ns, &f->t_last_ns))
 		return false;
 	f->t_err_ns = err + cs->real_err_ns;
@@ -700,7 +864,8 @@ struct clocksync *clocksync_new(struct daemon *d)
 	if (!cs)
 		return NULL;
 	cs->d = d;
-	refresh_realtime(cs);
+	uint64_t slept;
+	(void)refresh_realtime(cs, &slept);
 	bool ok = true;
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct cs_chan *c = &cs->chans[i];

@@ -42,6 +42,27 @@ enum clocksync_source {
 #define CLOCKSYNC_CHECK_MS	 1000
 #define CLOCKSYNC_CHECK_SLACK_NS 1000
 
+/* A frame's ticks are past when it arrives: times more than AHEAD_MS past the last
+ * 250 ms refresh are not mapped (the host was suspended while the M7 counted on), and
+ * BOOTTIME gaining SUSPEND_NS on MONOTONIC between two refreshes starts the mapping over. */
+#define CLOCKSYNC_AHEAD_MS   1000
+#define CLOCKSYNC_SUSPEND_NS 1000000
+
+/* NTP slews CLOCK_MONOTONIC (by up to 500 ppm), and to a fit of the M7's ticks against
+ * it a slew that starts or ends is a step of the M7's rate. Its rate against
+ * CLOCK_MONOTONIC_RAW is measured at each refresh, from the narrowest of a few bracketed
+ * reads (within SLEW_BRACKET_NS; here 40-50 ns, a rate to 0.05 ppm over 250 ms); a change
+ * beyond SLEW_PPM starts every mapping over, its rate forgotten. */
+#define CLOCKSYNC_SLEW_PPM	  10.0
+#define CLOCKSYNC_SLEW_BRACKET_NS 1000
+#define CLOCKSYNC_SLEW_TRIES	  4
+
+/* A fit whose newest exchange is older than STALE_MS maps nothing after it by more than
+ * that: the bound's rate term (at least 0.05 ppm) covers the M7's rate wandering by the
+ * 0.01 ppm/s allowed only so far (docs/CLOCK.md); beyond it, with the SYNCs unanswered,
+ * frames go out untimed rather than with a bound that does not hold. */
+#define CLOCKSYNC_STALE_MS 10000
+
 /* A CLOCK object goes out when the bound moved by this factor or the rate by this much
  * since the last one, or the mapping appeared or vanished, at most every MIN_MS unless
  * the mapping appeared or vanished. */

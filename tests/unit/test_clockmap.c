@@ -424,6 +424,48 @@ static void test_rate_beyond_tolerance_is_unmapped(void **state)
 	assert_false(c.off_tol);
 }
 
+/* Reported flaw: a clock a little beyond the tolerance (205-250 ppm) takes seconds to be
+ * proven so, and meanwhile the fit held the rate to the tolerance with the a-priori bound
+ * of 200 ppm: frames fell outside their bound by up to 29 us for up to 5 s. A measured
+ * rate beyond the tolerance widens the rate bound to cover it (by three standard errors)
+ * until the legs prove it and the ticks are left unmapped. */
+static void test_rate_just_beyond_tolerance_keeps_bound(void **state)
+{
+	(void)state;
+	const int64_t ppms[] = {205, 210, -210, 250, -250};
+
+	for (unsigned p = 0; p < sizeof ppms / sizeof ppms[0]; p++) {
+		for (uint32_t run = 0; run < 2; run++) {
+			struct sim s = {
+				.host0_ns = 1 * SEC, .tick0 = 77, .ppm = ppms[p], .rng = run};
+			struct clockmap c;
+			unsigned misses = 0, checks = 0;
+
+			clockmap_init(&c, HZ);
+			/* The schedule after a HELLO: every 5 ms, every 25 ms, every 250 ms. */
+			for (uint64_t t = 2 * SEC; t < 22 * SEC; t += t < 4 * SEC    ? SEC / 200
+								      : t < 12 * SEC ? SEC / 40
+										     : SEC / 4) {
+				uint64_t out = 20000 + sim_rand(&s, 50000),
+					 back = 20000 + sim_rand(&s, 50000);
+				(void)clockmap_add(&c, XCHG(&s, t, out, back));
+				for (uint64_t ahead = 0; ahead < SEC / 200; ahead += SEC / 1000) {
+					struct clockmap_time m;
+					uint64_t k = sim_ticks(&s, t + out + back + ahead);
+					if (!clockmap_map(&c, k, &m))
+						continue;
+					int64_t e = (int64_t)(m.ns - sim_host(&s, k));
+					misses += (uint64_t)llabs(e) > m.err_ns;
+					checks++;
+				}
+			}
+			assert_true(checks > 100);
+			assert_int_equal(misses, 0);
+			assert_true(c.off_tol);
+		}
+	}
+}
+
 /* Reported flaw: after the M7 clock's rate stepped by 20 ppm (far beyond the wander
  * allowed), the new epoch started from the kept rate with its old, tight bound, and the
  * measured rate could not replace it: frames 20 s after the step were 109 us outside
@@ -730,6 +772,7 @@ int main(void)
 		cmocka_unit_test(test_ticks_backwards_start_new_epoch),
 		cmocka_unit_test(test_inconsistent_replies_start_new_epoch),
 		cmocka_unit_test(test_rate_beyond_tolerance_is_unmapped),
+		cmocka_unit_test(test_rate_just_beyond_tolerance_keeps_bound),
 		cmocka_unit_test(test_rate_step_drops_kept_rate),
 		cmocka_unit_test(test_tick_wrap_starts_new_epoch),
 		cmocka_unit_test(test_impossible_and_stale_samples_are_refused),

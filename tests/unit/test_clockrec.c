@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -88,6 +89,81 @@ static void test_missing_recording(void **state)
 	assert_null(r.x);
 }
 
+/* Writes PREFIX.truth with truth and PREFIX.log with one exchange, in a fresh directory;
+ * PREFIX in prefix. */
+static void write_recording(char *prefix, size_t cap, const char *truth)
+{
+	char dir[512], path[4096];
+	snprintf(dir, sizeof dir, "%s/clockrec-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	snprintf(prefix, cap, "%s/r", dir);
+	snprintf(path, sizeof path, "%s.truth", prefix);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(truth, f);
+	fclose(f);
+	snprintf(path, sizeof path, "%s.log", prefix);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("m7: SYNC exchange: round trip 40 us, host t1 1000000000 t4 1000040000 ns, "
+	      "M7 rx 160 tx 160 ticks\n",
+	      f);
+	fclose(f);
+}
+
+static void remove_recording(const char *prefix)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s.truth", prefix);
+	unlink(path);
+	snprintf(path, sizeof path, "%s.log", prefix);
+	unlink(path);
+	snprintf(path, sizeof path, "%s", prefix);
+	*strrchr(path, '/') = '\0';
+	rmdir(path);
+}
+
+/* Reported flaw: a truth file whose boots were out of order overran the replay's buffer
+ * of points (sized from the first boot's HELLO to the end), and a ppm of -1000000 or below
+ * divided by zero: a crash on a file on disk. Each is refused with a clear error. */
+static void test_bad_truth_is_refused(void **state)
+{
+	(void)state;
+	const char *bad[] = {
+		"hz 8000000\nppm 0\nboot 5000000000 0\nboot 1000000000 0\nend 6000000000\n",
+		"hz 8000000\nppm 0\nboot 1000000000 0\nboot 7000000000 0\nend 6000000000\n",
+		"hz 8000000\nppm -1000000\nboot 1000000000 0\nend 6000000000\n",
+		"hz 8000000\nppm -2000000\nboot 1000000000 0\nend 6000000000\n",
+		"hz 8000000\nppm 2000000000\nboot 1000000000 0\nend 6000000000\n",
+	};
+	for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char prefix[4096], msg[512] = "";
+		struct clockrec r;
+		write_recording(prefix, sizeof prefix, bad[i]);
+		int rc = clockrec_load(&r, prefix, msg, sizeof msg);
+		if (rc == 0) { /* what a replay of it did */
+			struct clockrec_figures f;
+			clockrec_replay(&r, &f);
+			clockrec_free(&r);
+		}
+		remove_recording(prefix);
+		assert_int_equal(rc, -EINVAL);
+		assert_non_null(strstr(msg, ".truth"));
+		assert_null(r.x);
+	}
+	/* A good one of the same shape loads. */
+	char prefix[4096], msg[512];
+	struct clockrec r;
+	write_recording(prefix, sizeof prefix,
+			"hz 8000000\nppm -50\nboot 1000000000 0\nboot 5000000000 4000000000\n"
+			"end 6000000000\n");
+	int rc = clockrec_load(&r, prefix, msg, sizeof msg);
+	remove_recording(prefix);
+	assert_int_equal(rc, 0);
+	clockrec_free(&r);
+}
+
 /* --thin keeps, of the exchanges of the first seconds after each HELLO, only those a
  * spacing apart (less 1 ms, the daemon's timer counting whole ms), the first one always
  * and every later one. */
@@ -150,6 +226,7 @@ int main(void)
 		cmocka_unit_test(test_quiet_jitter_outliers),
 		cmocka_unit_test(test_quiet_queued_replies),
 		cmocka_unit_test(test_missing_recording),
+		cmocka_unit_test(test_bad_truth_is_refused),
 		cmocka_unit_test(test_thin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

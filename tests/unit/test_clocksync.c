@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,11 +38,20 @@ struct txthread *channel_txthread(const struct channel *ch)
 }
 static unsigned restart_logs; /* "clock restarted" lines logged */
 static unsigned error_logs;   /* lines logged at error level */
+static unsigned suspend_logs; /* "host was suspended" lines logged */
+static unsigned slew_logs;    /* "CLOCK_MONOTONIC's rate changed" lines logged */
 
 int channel_log_errno(const struct channel *ch, int prio, int r, const char *fmt, ...)
 {
 	(void)ch;
-	restart_logs += strstr(fmt, "clock restarted") != NULL;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	restart_logs += strstr(line, "clock restarted") != NULL;
+	suspend_logs += strstr(line, "host was suspended") != NULL;
+	slew_logs += strstr(line, "CLOCK_MONOTONIC's rate changed") != NULL;
 	error_logs += prio <= LOG_ERR;
 	return r;
 }
@@ -340,7 +350,8 @@ static unsigned compare_fast(struct clocksync *cs, uint64_t center, unsigned *un
 		uint64_t b = a + (uint64_t)(rand() % 100000) - (i % 7 == 0 ? 50000 : 0);
 		uint64_t na, nb, err, ra, rb;
 		bool want = clockmap_map_pair(&c->map, a, b, &na, &nb, &err) &&
-			    to_real(cs, na, &ra) && to_real(cs, nb, &rb);
+			    na <= fit_until(c) && nb <= fit_until(c) && to_real(cs, na, &ra) &&
+			    to_real(cs, nb, &rb);
 		struct proto_frame f = {.t_first = a, .t_last = b};
 		bool got = clockfast_map(&clock_hooks.fast[0], &f);
 		assert_int_equal(got, want);
@@ -407,7 +418,9 @@ static void test_fast_map_equals_pair(void **state)
 	clocksync_on_tick(-1, 0, cs);
 	assert_int_equal(clock_hooks.fast[0].real_add, (uint64_t)cs->real_minus_mono_ns);
 	assert_int_equal(clock_hooks.fast[0].real_err, cs->real_err_ns);
-	assert_int_equal(clock_hooks.fast[0].line.n, c->map.line.n);
+	/* Cut where the times pass the refresh by CLOCKSYNC_AHEAD_MS. */
+	assert_true(clock_hooks.fast[0].line.n < c->map.line.n);
+	assert_true(compare_fast(cs, center, &unmapped) > 10000 && unmapped > 10000);
 	/* Another source: mapped by the hook. */
 	assert_int_equal(clocksync_set_source(cs, 0, CLOCKSYNC_SRC_HOST_MONO, 1000000), 0);
 	assert_int_equal(clock_hooks.fast[0].kind, CLOCKFAST_CALL);
@@ -629,6 +642,229 @@ static void test_reply_uses_receive_stamp(void **state)
 	teardown(cs);
 }
 
+/* The host was suspended while the M7 ran on: CLOCK_MONOTONIC stood still, the M7's
+ * ticks did not, and the fit from before maps the frames after it into the future, off
+ * by the whole suspend, with a bound of microseconds. A frame's ticks are past when it
+ * arrives: those beyond the last refresh by more than CLOCKSYNC_AHEAD_MS stay unmapped
+ * (the host clock source too), and the next refresh sees BOOTTIME gain on MONOTONIC and
+ * starts the mapping over. */
+static void test_suspend_leaves_frames_unmapped(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	struct proto_frame f;
+	struct clockmap_info i;
+	uint64_t gap = 30000000000ull; /* 30 s asleep */
+	hello(1);
+	for (int n = 0; n < 20; n++) {
+		(void)event_base_loop(base, EVLOOP_NONBLOCK);
+		reply(0);
+	}
+	uint64_t now = ns_of(CLOCK_MONOTONIC);
+	assert_true(data_frame(1, now / 125, &f));
+	/* Resumed: the M7's ticks are 30 s ahead of the host clock's. */
+	assert_true(data_frame(4, (now + 1000000) / 125, &f)); /* 1 ms: still mapped */
+	assert_false(data_frame(5, (now + 2 * CLOCKSYNC_AHEAD_MS * 1000000ull) / 125, &f));
+	assert_false(data_frame(6, (now + gap) / 125, &f));
+	/* The host clock's ticks are never ahead either. */
+	assert_int_equal(clocksync_set_source(cs, 0, CLOCKSYNC_SRC_HOST_MONO, HZ), 0);
+	assert_true(data_frame(2, now / 125, &f));
+	assert_false(data_frame(2, (now + gap) / 125, &f));
+	assert_int_equal(clocksync_set_source(cs, 0, CLOCKSYNC_SRC_UNKNOWN, 0), 0);
+	reply(0);
+	assert_true(data_frame(3, ns_of(CLOCK_MONOTONIC) / 125, &f));
+	/* The next refresh sees the suspend: a new epoch, unmapped until a reply. */
+	clocksync_info(cs, 0, &i);
+	uint64_t epochs = i.epochs;
+	suspend_logs = 0;
+	cs->boot_minus_mono_ns -= (int64_t)gap;
+	clocksync_on_tick(-1, 0, cs);
+	clocksync_info(cs, 0, &i);
+	assert_int_equal(i.epochs, epochs + 1);
+	assert_false(i.valid);
+	assert_int_equal(suspend_logs, 1);
+	assert_false(data_frame(3, ns_of(CLOCK_MONOTONIC) / 125, &f));
+	reply(0);
+	assert_true(data_frame(3, ns_of(CLOCK_MONOTONIC) / 125, &f));
+	/* A refresh without a suspend changes nothing. */
+	clocksync_on_tick(-1, 0, cs);
+	clocksync_info(cs, 0, &i);
+	assert_int_equal(i.epochs, epochs + 1);
+	assert_true(i.valid);
+	teardown(cs);
+}
+
+/* A reply whose host_time is no SYNC's (later than the newest one sent: corrupt, or a
+ * firmware that makes it up) would be fitted as sent then, after the M7 stamped rx, and
+ * the mapping's bound would not hold: refused and counted. */
+static void test_reply_to_no_sync_is_refused(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	struct clockmap_info i;
+	uint64_t mono, real, err;
+	hello(1);
+	uint64_t t1 = last_sync_time, tick = t1 / 125; /* the M7 answers at once */
+	struct timespec ts = {0, 4000000};
+	nanosleep(&ts, NULL);
+	uint64_t t4 = ns_of(CLOCK_MONOTONIC);
+	struct m7b_sync_reply r = {.host_time = t1 + 3000000, .rx_ticks = tick, .tx_ticks = tick};
+	struct m7b_frame f = {.type = M7B_T_SYNC_REPLY};
+	struct channel_msg m = {.frame = &f, .rx_mono_ns = t4, .u.sync_reply = r};
+	obs.on_msg(obs.ud, chan, &m);
+	if (clocksync_map(cs, 0, tick, &mono, &real, &err)) /* 3 ms off, bound 0.5 ms */
+		assert_true(mono <= t1 + 125 + err && t1 <= mono + err);
+	clocksync_info(cs, 0, &i);
+	assert_false(i.valid);
+	assert_int_equal(i.rejected, 1);
+	/* The reply to the SYNC itself maps. */
+	reply(0);
+	assert_true(clocksync_map(cs, 0, ns_of(CLOCK_MONOTONIC) / 125, &mono, &real, &err));
+	teardown(cs);
+}
+
+/* Reported flaw: with the SYNCs unanswered the fit of the last replies mapped every
+ * frame on, its bound growing by the rate bound alone while the M7's rate may wander
+ * by 0.01 ppm/s (after 5 min 430 us off with a bound of 206 us, after an hour 55 ms
+ * with 2.2 ms, in simulation). A fit whose newest exchange is CLOCKSYNC_STALE_MS old
+ * maps nothing after that, and CLOCK says unmapped. */
+static void test_stale_fit_leaves_frames_unmapped(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	struct cs_chan *c = &cs->chans[0];
+	struct proto_frame f;
+	struct proto_clock k;
+	uint64_t mono, real, err, stale = CLOCKSYNC_STALE_MS * 1000000ull;
+	hello(1);
+	/* The replies of 30 to 20 s ago, every 250 ms; none since. */
+	uint64_t now = ns_of(CLOCK_MONOTONIC), t;
+	for (t = now - 30000000000ull; t < now - 20000000000ull; t += 250000000) {
+		struct clockmap_sample x = {t, (t + 20000) / 125, (t + 20000) / 125, t + 40000};
+		assert_true(clockmap_add(&c->map, &x) >= 0);
+	}
+	fast_update(c);
+	uint64_t last = t - 250000000 + 40000; /* the newest reply's arrival */
+	assert_true(data_frame(1, (last + stale - 1000000) / 125, &f)); /* within the limit */
+	assert_false(data_frame(2, (last + stale + 1000000) / 125, &f));
+	assert_false(data_frame(3, now / 125, &f));
+	assert_false(clocksync_map(cs, 0, now / 125, &mono, &real, &err));
+	struct proto_frame g = {.t_first = now / 125, .t_last = now / 125};
+	assert_false(clock_hooks.map(clock_hooks.ud, chan, &g));
+	assert_true(clock_hooks.info(clock_hooks.ud, chan, &k));
+	assert_false(k.mapped);
+	/* A reply now: fresh again. */
+	(void)event_base_loop(base, EVLOOP_NONBLOCK);
+	reply(0);
+	assert_true(data_frame(3, ns_of(CLOCK_MONOTONIC) / 125, &f));
+	assert_true(clock_hooks.info(clock_hooks.ud, chan, &k));
+	assert_true(k.mapped);
+	teardown(cs);
+}
+
+/* NTP slews CLOCK_MONOTONIC by up to 500 ppm: to a fit of the M7's ticks against it, a
+ * slew that starts or ends is a step of the M7's rate, and in simulation frames fell
+ * outside their bound by up to 320 us for 1.4 s. A change of MONOTONIC's rate against
+ * MONOTONIC_RAW beyond CLOCKSYNC_SLEW_PPM starts the mapping over, the rate kept from
+ * before forgotten; a steady rate, even far from RAW's, changes nothing. */
+static void test_slew_change_starts_over(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	struct cs_chan *c = &cs->chans[0];
+	struct clockmap_info i;
+	hello(1);
+	for (int n = 0; n < 20; n++) {
+		(void)event_base_loop(base, EVLOOP_NONBLOCK);
+		reply(0);
+	}
+	/* Two readings of the rate, 250 ms apart as the refreshes. */
+	const struct timespec quarter = {0, 250000000};
+	clocksync_on_tick(-1, 0, cs);
+	nanosleep(&quarter, NULL);
+	clocksync_on_tick(-1, 0, cs);
+	nanosleep(&quarter, NULL);
+	clocksync_on_tick(-1, 0, cs);
+	assert_true(cs->have_mono_ppm);
+	reply(0);
+	clocksync_info(cs, 0, &i);
+	assert_true(i.valid);
+	assert_int_equal(i.epochs, 0);
+	/* The rate before was 500 ppm off this one: a slew ended. */
+	c->map.have_rate = true;
+	cs->mono_ppm += 500;
+	slew_logs = 0;
+	nanosleep(&quarter, NULL);
+	clocksync_on_tick(-1, 0, cs);
+	clocksync_info(cs, 0, &i);
+	assert_false(i.valid);
+	assert_int_equal(i.epochs, 1);
+	assert_false(c->map.have_rate);
+	assert_int_equal(slew_logs, 1);
+	reply(0);
+	clocksync_info(cs, 0, &i);
+	assert_true(i.valid);
+	/* Steady since: nothing more. */
+	nanosleep(&quarter, NULL);
+	clocksync_on_tick(-1, 0, cs);
+	clocksync_info(cs, 0, &i);
+	assert_int_equal(i.epochs, 1);
+	assert_int_equal(slew_logs, 1);
+	teardown(cs);
+}
+
+/* Reported flaw: BOOTTIME was read after MONOTONIC, unbracketed, so a refresh preempted
+ * between the two reads (milliseconds on a busy host) looked like a suspend and reset
+ * every mapping. The reading is bracketed now, and a gain within the brackets is none. */
+static void test_preempted_read_is_no_suspend(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	const uint64_t ms = 1000000, offs = 7 * ms; /* BOOTTIME - MONOTONIC */
+	uint64_t m = 100000 * ms, slept = 0;
+	cs->have_boot_ref = false; /* not the real clocks' reading of the setup */
+	/* A first reading, then one preempted for 5 ms between MONOTONIC and BOOTTIME. */
+	assert_false(boot_gained(cs, m, m + offs + 100, m + 200, &slept));
+	m += 250 * ms;
+	assert_false(boot_gained(cs, m, m + offs + 5 * ms, m + 5 * ms + 100, &slept));
+	m += 250 * ms;
+	assert_false(boot_gained(cs, m, m + offs + 100, m + 200, &slept));
+	/* A suspend of 30 s, read plainly: seen, by how much. */
+	m += 250 * ms;
+	assert_true(boot_gained(cs, m, m + offs + 30000 * ms + 100, m + 200, &slept));
+	assert_true(slept >= 30000 * ms - ms && slept <= 30000 * ms + ms);
+	teardown(cs);
+}
+
+/* MONOTONIC's rate against RAW from readings whose brackets were each up to 1 us wide:
+ * over 100 ms that is up to 10 ppm either way, noise and no slew. A change counts only
+ * beyond what the brackets leave open; a slew of 500 ppm is seen through them. */
+static void test_wide_brackets_are_no_slew(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	const uint64_t ms = 1000000;
+	uint64_t r = 100000 * ms;
+	double by = 0;
+	cs->have_raw_ref = cs->have_mono_ppm = false; /* not the real clocks' readings */
+	assert_false(rate_step(cs, r, r, 500, &by));
+	r += 100 * ms;
+	assert_false(rate_step(cs, r, r + 500, 500, &by)); /* +5 ppm by the brackets */
+	r += 100 * ms;
+	assert_false(rate_step(cs, r, r - 500, 500, &by)); /* -10 ppm by the brackets */
+	/* A slew of 500 ppm starts: seen. */
+	uint64_t m = r - 500;
+	r += 250 * ms;
+	m += 250 * ms + 125000;
+	assert_true(rate_step(cs, r, m, 25, &by));
+	assert_true(by > 490 && by < 530);
+	/* It goes on: nothing more. */
+	r += 250 * ms;
+	m += 250 * ms + 125000;
+	assert_false(rate_step(cs, r, m, 25, &by));
+	teardown(cs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -646,6 +882,12 @@ int main(void)
 		cmocka_unit_test(test_tick_hz_zero_is_an_error),
 		cmocka_unit_test(test_named_source_is_checked),
 		cmocka_unit_test(test_hello_with_ticks_back_resets),
+		cmocka_unit_test(test_suspend_leaves_frames_unmapped),
+		cmocka_unit_test(test_reply_to_no_sync_is_refused),
+		cmocka_unit_test(test_stale_fit_leaves_frames_unmapped),
+		cmocka_unit_test(test_slew_change_starts_over),
+		cmocka_unit_test(test_preempted_read_is_no_suspend),
+		cmocka_unit_test(test_wide_brackets_are_no_slew),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
