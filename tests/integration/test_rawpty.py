@@ -1307,6 +1307,13 @@ class RawPty(unittest.TestCase):
                 (f"[channel fw]\ndevice = {tty_}\nmode = raw\npty = {app}\n"
                  f"[channel fw2]\ndevice = /nonexistent/tty\nmode = raw\npty = {app}\n",
                  f"[channel fw2] pty: {app} is the pty of channel fw"),
+                # The same file, spelt otherwise.
+                (f"[channel fw]\ndevice = {tty_}\nmode = raw\npty = {app}\n"
+                 f"[channel fw2]\ndevice = /nonexistent/tty\nmode = raw\n"
+                 f"pty = {d}/.//app-tty\n",
+                 f"[channel fw2] pty: {d}/.//app-tty is the pty of channel fw"),
+                (f"[channel fw]\ndevice = {tty_}\nmode = raw\npty = {d}//ttyRPMSG30/\n",
+                 f"[channel fw] pty: {d}//ttyRPMSG30/ is the device of channel fw"),
             ]
             conf = os.path.join(d, "m7bridge.conf")
             for channels, said in cases:
