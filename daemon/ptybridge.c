@@ -147,12 +147,30 @@ static void watch_frames(struct ptybridge *pb)
 
 static void discard(struct ptybridge *pb, int fd, const char *name);
 
+/* Whether paths a and b name the same directory entry: the same name in the same
+ * directory, however it is reached (a directory through a link, as /var/run is /run).
+ * The configuration compares only spellings. */
+static bool same_entry(const char *a, const char *b)
+{
+	const char *na = strrchr(a, '/'), *nb = strrchr(b, '/');
+	char da[CONF_PATH_MAX + 1], db[CONF_PATH_MAX + 1];
+	struct stat sa, sb;
+	if (strcmp(a, b) == 0)
+		return true;
+	if (!na || !nb || !na[1] || strcmp(na + 1, nb + 1) != 0)
+		return false;
+	snprintf(da, sizeof(da), "%.*s/", (int)(na - a), a);
+	snprintf(db, sizeof(db), "%.*s/", (int)(nb - b), b);
+	return stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
 /* The channel other than ch whose pty is at path, or NULL. */
 static struct channel *pty_owner(struct ptybridge *pb, const struct channel *ch, const char *path)
 {
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct channel *o = daemon_channel_at(pb->d, i);
-		if (o && o != ch && pb->links[i] && strcmp(channel_config(o)->pty, path) == 0)
+		if (o && o != ch && pb->links[i] && same_entry(channel_config(o)->pty, path))
 			return o;
 	}
 	return NULL;

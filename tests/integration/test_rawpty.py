@@ -1326,6 +1326,24 @@ class RawPty(unittest.TestCase):
                 self.assertEqual(os.readlink(tty_), "/dev/null", "the device's link untouched")
                 self.assertFalse(os.path.lexists(app), "no pty made")
 
+    def test_pty_at_another_ptys_link_through_a_linked_directory_is_refused(self):
+        """A second channel's pty at the first one's link, reached through a directory
+        that is a link (as /var/run is /run): no configuration check can see it, so the
+        daemon refuses it when it makes the pty, and the first app keeps its pty."""
+        rig = self.rig = Rig()
+        alias = rig.dir + "-alias"
+        os.symlink(rig.dir, alias)
+        slave = os.readlink(rig.app)
+        try:
+            for n in range(2):  # a reload that adds it, then one that changes nothing
+                rig.reload(extra_channel="[channel fw2]\ndevice = /nonexistent/tty\n"
+                           f"mode = raw\npty = {alias}/app-tty\n")
+                self.assertEqual(rig.daemon_log(0).count(
+                    f"cannot create the pty for {alias}/app-tty: it is channel fw's"), n + 1)
+                self.assertEqual(os.readlink(rig.app), slave, "the first channel's link")
+        finally:
+            os.unlink(alias)
+
     @unittest.skipUnless(os.geteuid() == 0, "needs root to open the pty as another user")
     def test_exclusive_mode_of_a_killed_app_is_cleared(self):
         rig = self.rig = Rig()
