@@ -690,6 +690,15 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 	*out = pl;
 	return 0;
 fail:
+	/* A kept pty that cannot go on closes now: its link from the last start, at this
+	 * path, would point at a pts number free for anyone. */
+	if (master >= 0 && pl->master >= 0 && ioctl(pl->master, TIOCGPTN, &(int){0}) == 0 &&
+	    ptsname_r(pl->master, pl->slave_name, sizeof(pl->slave_name)) == 0 &&
+	    unlink_stale(pl->path, pl->slave_name))
+		say(pl, LOG_NOTICE, 0,
+		    "pty %s -> %s: the link of the kept pty, which cannot go on: "
+		    "removed",
+		    pl->path, pl->slave_name);
 	pl->path[0] = '\0'; /* not linked: leave whatever is there */
 	ptylink_free(pl);
 	return r;

@@ -747,6 +747,21 @@ class RawPty(unittest.TestCase):
             self.tearDown()
             self.rig = None
 
+    def test_link_of_a_kept_pty_that_cannot_go_on_is_removed(self):
+        """After a kill, the pty kept at the same path cannot be made again (its group is
+        gone): it closes, and so its link from the last start goes too."""
+        rig = self.rig = Rig(manager=FakeManager())
+        slave = os.readlink(rig.app)
+        wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+        with open(rig.conf) as f:
+            conf = f.read() + "pty_group = m7b-no-such-group\n"
+        self.crash_and_start(rig, conf, want_pty=False)
+        self.assertIn(f"cannot create the pty for {rig.app}: no group m7b-no-such-group",
+                      rig.daemon_log(0))
+        self.assertIn(f"pty {rig.app} -> {slave}: the link of the kept pty, which cannot go "
+                      f"on: removed", rig.daemon_log(0))
+        self.assertFalse(os.path.lexists(rig.app))
+
     def test_stale_link_check_leaves_what_is_not_its_own(self):
         """After a crash, what stands at the old link's path now (a file, a link to
         something else, a directory) is never removed, nor followed."""
