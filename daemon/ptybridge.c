@@ -165,12 +165,16 @@ static bool same_entry(const char *a, const char *b)
 	       sa.st_ino == sb.st_ino;
 }
 
-/* The channel other than ch whose pty is at path, or NULL. */
-static struct channel *pty_owner(struct ptybridge *pb, const struct channel *ch, const char *path)
+/* The channel whose tty (*dev set), or other than ch whose pty, is at path, or NULL. */
+static struct channel *pty_owner(struct ptybridge *pb, const struct channel *ch, const char *path,
+				 bool *dev)
 {
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct channel *o = daemon_channel_at(pb->d, i);
-		if (o && o != ch && pb->links[i] && same_entry(channel_config(o)->pty, path))
+		const char *device = o ? channel_config(o)->device : NULL;
+		*dev = device && same_entry(device, path);
+		if (*dev ||
+		    (o && o != ch && pb->links[i] && same_entry(channel_config(o)->pty, path)))
 			return o;
 	}
 	return NULL;
@@ -180,16 +184,18 @@ static struct channel *pty_owner(struct ptybridge *pb, const struct channel *ch,
 static void make(struct ptybridge *pb, unsigned s, struct channel *ch)
 {
 	const char *path = channel_config(ch)->pty;
-	struct channel *owner = path[0] ? pty_owner(pb, ch, path) : NULL;
+	bool dev = false;
+	struct channel *owner = path[0] ? pty_owner(pb, ch, path, &dev) : NULL;
 	pb->links[s] = drop(pb, pb->links[s]);
 	pb->parked[s] = drop(pb, pb->parked[s]);
 	pb->made_for[s][0] = '\0';
 	if (owner) {
-		/* Taking the path over would hand the other channel's app our bytes. */
+		/* Taking the path over would hand the other channel's app our bytes, or loop
+		 * a channel's tty onto a pty. */
 		log_struct_errno(daemon_log(pb->d), LOG_ERR,
 				 &(struct log_fields){.channel = channel_name(ch)}, -EEXIST,
-				 "cannot create the pty for %s: it is channel %s's", path,
-				 channel_name(owner));
+				 "cannot create the pty for %s: it is channel %s's %s", path,
+				 channel_name(owner), dev ? "device" : "pty");
 	} else if (path[0]) {
 		settings_of(ch, pb->made_for[s], sizeof(pb->made_for[s]));
 		char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];

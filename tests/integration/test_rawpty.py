@@ -1354,8 +1354,17 @@ class RawPty(unittest.TestCase):
                 rig.reload(extra_channel="[channel fw2]\ndevice = /nonexistent/tty\n"
                            f"mode = raw\npty = {alias}/app-tty\n")
                 self.assertEqual(rig.daemon_log(0).count(
-                    f"cannot create the pty for {alias}/app-tty: it is channel fw's"), n + 1)
+                    f"cannot create the pty for {alias}/app-tty: it is channel fw's pty"),
+                    n + 1)
                 self.assertEqual(os.readlink(rig.app), slave, "the first channel's link")
+            # A channel's tty (a link, as udev makes them) reached that way: taken over, the
+            # channel would read its own pty.
+            device = os.readlink(rig.link)
+            rig.reload(extra_channel="[channel fw2]\ndevice = /nonexistent/tty\n"
+                       f"mode = raw\npty = {alias}/ttyRPMSG30\n")
+            self.assertIn(f"cannot create the pty for {alias}/ttyRPMSG30: it is channel fw's "
+                          "device", rig.daemon_log(0))
+            self.assertEqual(os.readlink(rig.link), device, "the channel's tty link")
         finally:
             os.unlink(alias)
 
