@@ -478,17 +478,18 @@ static int access_failed(const struct ptylink *pl, int r)
 
 /* Removes path if it is still a symlink to slave (a pts name), never following it: the
  * link of a pty that no longer serves it, whose pts number the kernel may soon give to
- * another program. Anything else there (another pty's link, a file) stays. Whether it
- * was removed. */
-static bool unlink_stale(const char *path, const char *slave)
+ * another program. Anything else there (another pty's link, a file) stays. 1 (removed),
+ * 0 (not there, or not this pty's) or -errno: the link stays, and the caller says so. */
+static int unlink_stale(const char *path, const char *slave)
 {
 	char target[64];
 	struct stat st;
 	if (lstat(path, &st) < 0 || !S_ISLNK(st.st_mode))
-		return false;
+		return 0;
 	ssize_t n = readlink(path, target, sizeof(target) - 1);
-	return n > 0 && (size_t)n == strlen(slave) && memcmp(target, slave, (size_t)n) == 0 &&
-	       unlink(path) == 0;
+	if (n <= 0 || (size_t)n != strlen(slave) || memcmp(target, slave, (size_t)n) != 0)
+		return 0;
+	return unlink(path) == 0 ? 1 : -errno;
 }
 
 /* Points path at the slave atomically (a new symlink renamed over the old one), so an
@@ -693,12 +694,18 @@ fail:
 	/* A kept pty that cannot go on closes now: its link from the last start, at this
 	 * path, would point at a pts number free for anyone. */
 	if (master >= 0 && pl->master >= 0 && ioctl(pl->master, TIOCGPTN, &(int){0}) == 0 &&
-	    ptsname_r(pl->master, pl->slave_name, sizeof(pl->slave_name)) == 0 &&
-	    unlink_stale(pl->path, pl->slave_name))
-		say(pl, LOG_NOTICE, 0,
-		    "pty %s -> %s: the link of the kept pty, which cannot go on: "
-		    "removed",
-		    pl->path, pl->slave_name);
+	    ptsname_r(pl->master, pl->slave_name, sizeof(pl->slave_name)) == 0) {
+		int u = unlink_stale(pl->path, pl->slave_name);
+		if (u > 0)
+			say(pl, LOG_NOTICE, 0,
+			    "pty %s -> %s: the link of the kept pty, which cannot go on: removed",
+			    pl->path, pl->slave_name);
+		else if (u < 0)
+			say(pl, LOG_WARNING, u,
+			    "pty %s -> %s: the link of the kept pty, which cannot go on, cannot be "
+			    "removed (%m): it points at a pts number free for anyone",
+			    pl->path, pl->slave_name);
+	}
 	pl->path[0] = '\0'; /* not linked: leave whatever is there */
 	ptylink_free(pl);
 	return r;
@@ -791,11 +798,19 @@ void ptylink_unlink_stale(const struct log *log, int master, int save, const cha
 	    ptsname_r(master, slave, sizeof(slave)) != 0 || read_saved(save, &sv) < 0 ||
 	    !sv.path[0] || (keep && strcmp(sv.path, keep) == 0))
 		return;
-	if (unlink_stale(sv.path, slave))
+	int u = unlink_stale(sv.path, slave);
+	if (u > 0)
 		log_struct(log, LOG_NOTICE, &(struct log_fields){0},
 			   "pty %s -> %s: the link of a pty the configuration no longer has "
 			   "there, left by the last start: removed",
 			   sv.path, slave);
+	else if (u < 0)
+		log_struct_errno(
+			log, LOG_WARNING, &(struct log_fields){0}, u,
+			"pty %s -> %s: the link of a pty the configuration no longer has "
+			"there, left by the last start, cannot be removed (%m): it points at "
+			"a pts number free for anyone",
+			sv.path, slave);
 }
 
 void ptylink_discard(const struct log *log, int fd, const char *name)
@@ -930,17 +945,16 @@ int ptylink_restore(struct ptylink *pl, int fd)
 
 struct ptylink *ptylink_free(struct ptylink *pl)
 {
-	char target[64];
 	if (!pl)
 		return NULL;
 	log_lost(pl);
 	/* Only our own link goes: a newer daemon may already have replaced it. */
-	ssize_t n = pl->path[0] ? readlink(pl->path, target, sizeof(target) - 1) : -1;
-	if (n > 0) {
-		target[n] = '\0';
-		if (strcmp(target, pl->slave_name) == 0)
-			(void)unlink(pl->path);
-	}
+	int u = pl->path[0] ? unlink_stale(pl->path, pl->slave_name) : 0;
+	if (u < 0)
+		say(pl, LOG_WARNING, u,
+		    "pty %s: cannot remove its link (%m): it points at %s, free for anyone once "
+		    "the pty closes",
+		    pl->path, pl->slave_name);
 	if (pl->ev_read)
 		event_free(pl->ev_read);
 	if (pl->ev_write)

@@ -762,6 +762,51 @@ class RawPty(unittest.TestCase):
                       f"on: removed", rig.daemon_log(0))
         self.assertFalse(os.path.lexists(rig.app))
 
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("chattr"),
+                         "needs root and chattr to make a directory immutable")
+    def test_link_that_cannot_be_removed_is_said(self):
+        """A link the daemon should remove but cannot (its directory made immutable), at a
+        stop and at the start after a kill: said, with the pts number it points at."""
+        for how in ("stop", "kill"):
+            rig = self.rig = Rig(manager=FakeManager())
+            sub = os.path.join(rig.dir, "links")
+            os.mkdir(sub)
+            with open(rig.conf) as f:
+                conf = f.read()
+            app = os.path.join(sub, "app-tty")
+            moved = conf.replace(f"pty = {rig.app}\n", f"pty = {app}\n")
+            with open(rig.conf, "w") as f:
+                f.write(moved)
+            rig.hup()
+            wait_for(lambda: os.path.islink(app), "the moved link")
+            slave = os.readlink(app)
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            try:
+                if how == "stop":
+                    if subprocess.run(["chattr", "+i", sub]).returncode != 0:
+                        self.skipTest("chattr +i does not work here")
+                    rig.daemon.send_signal(signal.SIGTERM)
+                    rig.daemon.wait(20)
+                    said = (f"pty {app}: cannot remove its link (Operation not permitted): "
+                            f"it points at {slave}, free for anyone once the pty closes")
+                else:
+                    rig.daemon.send_signal(signal.SIGKILL)
+                    rig.daemon.wait(20)
+                    if subprocess.run(["chattr", "+i", sub]).returncode != 0:
+                        self.skipTest("chattr +i does not work here")
+                    rig.app = os.path.join(rig.dir, "elsewhere")
+                    self.crash_and_start(rig, moved.replace(f"pty = {app}\n",
+                                                            f"pty = {rig.app}\n"))
+                    said = (f"pty {app} -> {slave}: the link of a pty the configuration no "
+                            f"longer has there, left by the last start, cannot be removed "
+                            f"(Operation not permitted): it points at a pts number free for "
+                            f"anyone")
+                self.assertIn(said, rig.daemon_log(0))
+            finally:
+                subprocess.run(["chattr", "-i", sub])
+            self.tearDown()
+            self.rig = None
+
     def test_stale_link_check_leaves_what_is_not_its_own(self):
         """After a crash, what stands at the old link's path now (a file, a link to
         something else, a directory) is never removed, nor followed."""
