@@ -549,6 +549,30 @@ bool conf_user_is_root(const char *name)
 	return strcmp(name, "root") == 0 || (pw && pw->pw_uid == 0);
 }
 
+/* Whether two absolute paths name the same file however they are spelt ("//", "/./", a
+ * trailing '/'), so that a respelt pty is still caught here. Links in them are the
+ * daemon's to check when it makes the pty. */
+static bool same_path(const char *a, const char *b)
+{
+	for (;;) {
+		/* Skips, on each side, the separators and "." components before the next. */
+		while (*a == '/' && (a[1] == '/' || (a[1] == '.' && (a[2] == '/' || !a[2]))))
+			a += a[1] == '/' ? 1 : 2;
+		while (*b == '/' && (b[1] == '/' || (b[1] == '.' && (b[2] == '/' || !b[2]))))
+			b += b[1] == '/' ? 1 : 2;
+		if (*a == '/' && !a[1])
+			a++;
+		if (*b == '/' && !b[1])
+			b++;
+		if (*a != *b)
+			return false;
+		if (!*a)
+			return true;
+		a++;
+		b++;
+	}
+}
+
 /* inih handler that takes every key: parsing with it finds the syntax errors alone. */
 static int accept_all(void *user, const char *section, const char *name, const char *value)
 {
@@ -581,8 +605,8 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 		 * channel's tty, or of another channel's pty, it would take that path over. */
 		for (unsigned j = 0; ch->pty[0] && j < c->nchannels; j++) {
 			const struct conf_channel *o = &c->channels[j];
-			bool dev = o->device && strcmp(ch->pty, o->device) == 0;
-			if (dev || (j < i && strcmp(ch->pty, o->pty) == 0)) {
+			bool dev = o->device && same_path(ch->pty, o->device);
+			if (dev || (j < i && same_path(ch->pty, o->pty))) {
 				set_err(err, sec, "pty", "%s is the %s of channel %s", ch->pty,
 					dev ? "device" : "pty", o->name);
 				if (err)

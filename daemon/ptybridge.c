@@ -38,6 +38,14 @@ struct ptybridge {
 	 * named for, until that channel's pty takes it (-1: none): the master (or what
 	 * claims to be one, to be refused), the daemon's slave fd and its saved buffers. */
 	int stored[CONF_MAX_CHANNELS][3];
+	/* ... and, at start only, what it passed under the pty name of no channel (one
+	 * renamed or removed), grouped by name: the master and its save together say which
+	 * stale symlink may go. */
+	struct ptybridge_orphan {
+		char name[256]; /* FDNAME's limit */
+		int fds[3];
+	} * orphans;
+	unsigned norphans;
 	struct ptybridge_frames frames;
 };
 
@@ -52,11 +60,11 @@ static void store_name(const char *channel, char *buf, size_t cap)
 static void store(struct ptybridge *pb, struct ptylink *pl)
 {
 	char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
-	int fds[2];
+	int fds[3];
 	store_name(ptylink_channel(pl), name, sizeof(name));
 	ptylink_fds(pl, fds);
 	(void)notify_fd_remove(name);
-	int r = notify_fd_store(fds, 2, name);
+	int r = notify_fd_store(fds, fds[2] >= 0 ? 3 : 2, name);
 	if (r > 0)
 		ptylink_stored(pl);
 	else if (r < 0)
@@ -67,18 +75,11 @@ static void store(struct ptybridge *pb, struct ptylink *pl)
 }
 
 /* The daemon stops: the pty stays in the store, and so do the bytes the daemon's
- * buffers hold for it, beside it under the same name. */
-static void keep(struct ptybridge *pb, struct ptylink *pl)
+ * buffers hold for it, in its save beside it. */
+static void keep(struct ptylink *pl)
 {
-	char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
 	ptylink_keep(pl);
-	int fd = ptylink_save(pl); /* logged */
-	if (fd < 0)
-		return;
-	store_name(ptylink_channel(pl), name, sizeof(name));
-	if (notify_fd_store(&fd, 1, name) > 0)
-		ptylink_saved(pl);
-	close(fd);
+	(void)ptylink_save(pl); /* logged */
 }
 
 /* ptylink's: a vhangup killed the slave fd in the store; the new one replaces it. */
@@ -146,12 +147,34 @@ static void watch_frames(struct ptybridge *pb)
 
 static void discard(struct ptybridge *pb, int fd, const char *name);
 
-/* The channel other than ch whose pty is at path, or NULL. */
-static struct channel *pty_owner(struct ptybridge *pb, const struct channel *ch, const char *path)
+/* Whether paths a and b name the same directory entry: the same name in the same
+ * directory, however it is reached (a directory through a link, as /var/run is /run).
+ * The configuration compares only spellings. */
+static bool same_entry(const char *a, const char *b)
+{
+	const char *na = strrchr(a, '/'), *nb = strrchr(b, '/');
+	char da[CONF_PATH_MAX + 1], db[CONF_PATH_MAX + 1];
+	struct stat sa, sb;
+	if (strcmp(a, b) == 0)
+		return true;
+	if (!na || !nb || !na[1] || strcmp(na + 1, nb + 1) != 0)
+		return false;
+	snprintf(da, sizeof(da), "%.*s/", (int)(na - a), a);
+	snprintf(db, sizeof(db), "%.*s/", (int)(nb - b), b);
+	return stat(da, &sa) == 0 && stat(db, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* The channel whose tty (*dev set), or other than ch whose pty, is at path, or NULL. */
+static struct channel *pty_owner(struct ptybridge *pb, const struct channel *ch, const char *path,
+				 bool *dev)
 {
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct channel *o = daemon_channel_at(pb->d, i);
-		if (o && o != ch && pb->links[i] && strcmp(channel_config(o)->pty, path) == 0)
+		const char *device = o ? channel_config(o)->device : NULL;
+		*dev = device && same_entry(device, path);
+		if (*dev ||
+		    (o && o != ch && pb->links[i] && same_entry(channel_config(o)->pty, path)))
 			return o;
 	}
 	return NULL;
@@ -161,21 +184,27 @@ static struct channel *pty_owner(struct ptybridge *pb, const struct channel *ch,
 static void make(struct ptybridge *pb, unsigned s, struct channel *ch)
 {
 	const char *path = channel_config(ch)->pty;
-	struct channel *owner = path[0] ? pty_owner(pb, ch, path) : NULL;
+	bool dev = false;
+	struct channel *owner = path[0] ? pty_owner(pb, ch, path, &dev) : NULL;
 	pb->links[s] = drop(pb, pb->links[s]);
 	pb->parked[s] = drop(pb, pb->parked[s]);
 	pb->made_for[s][0] = '\0';
 	if (owner) {
-		/* Taking the path over would hand the other channel's app our bytes. */
+		/* Taking the path over would hand the other channel's app our bytes, or loop
+		 * a channel's tty onto a pty. */
 		log_struct_errno(daemon_log(pb->d), LOG_ERR,
 				 &(struct log_fields){.channel = channel_name(ch)}, -EEXIST,
-				 "cannot create the pty for %s: it is channel %s's", path,
-				 channel_name(owner));
+				 "cannot create the pty for %s: it is channel %s's %s", path,
+				 channel_name(owner), dev ? "device" : "pty");
 	} else if (path[0]) {
 		settings_of(ch, pb->made_for[s], sizeof(pb->made_for[s]));
 		char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
 		int kept = pb->stored[s][0], r = -ENOENT;
 		store_name(channel_name(ch), name, sizeof(name));
+		if (kept >= 0 && pb->stored[s][2] >= 0)
+			/* The pty goes on at the path configured now: its link at any other
+			 * path would outlive it. */
+			ptylink_unlink_stale(daemon_log(pb->d), kept, pb->stored[s][2], path);
 		if (kept >= 0)
 			r = ptylink_new(daemon_base(pb->d), daemon_log(pb->d), ch, kept,
 					pb->stored[s][1],
@@ -332,6 +361,38 @@ static void discard(struct ptybridge *pb, int fd, const char *name)
 	(void)notify_fd_remove(name);
 }
 
+/* A master, slave fd and save (each -1 if missing) under name that no pty takes: the
+ * symlink the save names goes if it still points at this pty, then all of it. */
+static void forget(struct ptybridge *pb, int fds[3], const char *name)
+{
+	ptylink_unlink_stale(daemon_log(pb->d), fds[0], fds[2], NULL); /* logged */
+	for (unsigned k = 0; k < 3; k++) {
+		if (fds[k] >= 0)
+			discard(pb, fds[k], name);
+		fds[k] = -1;
+	}
+}
+
+/* Keeps fd, of kind k, under name with the others of that name for forget(): whether it
+ * did (not: a second one of that kind, or no room). */
+static bool orphan(struct ptybridge *pb, const char *name, unsigned k, int fd, unsigned cap)
+{
+	unsigned i = 0;
+	while (i < pb->norphans && strcmp(pb->orphans[i].name, name) != 0)
+		i++;
+	if (i == pb->norphans) {
+		if (!pb->orphans || i == cap || strlen(name) >= sizeof(pb->orphans[i].name))
+			return false;
+		snprintf(pb->orphans[i].name, sizeof(pb->orphans[i].name), "%s", name);
+		pb->orphans[i].fds[0] = pb->orphans[i].fds[1] = pb->orphans[i].fds[2] = -1;
+		pb->norphans++;
+	}
+	if (pb->orphans[i].fds[k] >= 0)
+		return false;
+	pb->orphans[i].fds[k] = fd;
+	return true;
+}
+
 /* Sorts out what the service manager passed at start (LISTEN_FDS): the clients' socket
  * is the server's (taken already); a pty master and a slave fd go to the channel they
  * are named for (a descriptor that is neither stands for the master, to be refused);
@@ -340,6 +401,8 @@ static void take_stored(struct ptybridge *pb)
 {
 	char **names = NULL;
 	int all = sd_listen_fds(0), n = sd_listen_fds_with_names(1, &names);
+	if (n > 0)
+		pb->orphans = calloc((size_t)n, sizeof(*pb->orphans)); /* none: just closed */
 	if (n < 0 && all > 0) {
 		/* LISTEN_FDNAMES that do not match LISTEN_FDS: no name can be believed, and
 		 * descriptors left open would keep ptys no one serves. */
@@ -363,7 +426,7 @@ static void take_stored(struct ptybridge *pb)
 									  : 0;
 		if (s < CONF_MAX_CHANNELS && pb->stored[s][k] < 0)
 			pb->stored[s][k] = fd;
-		else
+		else if (!ours || s < CONF_MAX_CHANNELS || !orphan(pb, name, k, fd, (unsigned)n))
 			discard(pb, fd, name);
 	}
 	for (int i = 0; names && names[i]; i++)
@@ -400,17 +463,21 @@ int ptybridge_new(struct daemon *d, struct ptybridge **out)
 		if (ch)
 			on_channel(pb, ch, true);
 	}
-	/* Named for a channel that has no pty now, or whose pty could not be made. */
+	/* Named for a channel that has no pty now, or whose pty could not be made; then
+	 * for no channel at all. After the channels made theirs: a link one of them took over
+	 * is no longer this pty's, and stays. */
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
-		for (unsigned k = 0; k < 3; k++) {
-			if (pb->stored[i][k] < 0)
-				continue;
-			char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
-			store_name(channel_name(daemon_channel_at(d, i)), name, sizeof(name));
-			discard(pb, pb->stored[i][k], name);
-			pb->stored[i][k] = -1;
-		}
+		if (pb->stored[i][0] < 0 && pb->stored[i][1] < 0 && pb->stored[i][2] < 0)
+			continue;
+		char name[sizeof(STORE_PREFIX) + CONF_NAME_MAX];
+		store_name(channel_name(daemon_channel_at(d, i)), name, sizeof(name));
+		forget(pb, pb->stored[i], name);
 	}
+	for (unsigned i = 0; i < pb->norphans; i++)
+		forget(pb, pb->orphans[i].fds, pb->orphans[i].name);
+	free(pb->orphans);
+	pb->orphans = NULL;
+	pb->norphans = 0;
 	*out = pb;
 	return 0;
 }
@@ -426,7 +493,7 @@ struct ptybridge *ptybridge_free(struct ptybridge *pb)
 		/* A stop or a restart: the daemon cannot tell which, so the masters stay in the
 		 * store (the manager discards it on a stop), and the apps see no hang-up. */
 		if (pb->links[i])
-			keep(pb, pb->links[i]);
+			keep(pb->links[i]);
 		pb->links[i] = ptylink_free(pb->links[i]);
 		pb->parked[i] = drop(pb, pb->parked[i]);
 	}

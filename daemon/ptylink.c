@@ -46,6 +46,7 @@ struct ptylink {
 	struct channel *ch; /* NULL while parked */
 	char chname[CONF_NAME_MAX];
 	int master, slave;
+	int save; /* memfd beside the master in the store: the link's path, the buffers */
 	char slave_name[64];
 	char path[CONF_PATH_MAX];
 	struct event *ev_read, *ev_write, *ev_retry, *ev_closed;
@@ -475,6 +476,22 @@ static int access_failed(const struct ptylink *pl, int r)
 	return say(pl, LOG_ERR, r, "pty %s: cannot set its group and mode: %m", pl->path);
 }
 
+/* Removes path if it is still a symlink to slave (a pts name), never following it: the
+ * link of a pty that no longer serves it, whose pts number the kernel may soon give to
+ * another program. Anything else there (another pty's link, a file) stays. 1 (removed),
+ * 0 (not there, or not this pty's) or -errno: the link stays, and the caller says so. */
+static int unlink_stale(const char *path, const char *slave)
+{
+	char target[64];
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISLNK(st.st_mode))
+		return 0;
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0 || (size_t)n != strlen(slave) || memcmp(target, slave, (size_t)n) != 0)
+		return 0;
+	return unlink(path) == 0 ? 1 : -errno;
+}
+
 /* Points path at the slave atomically (a new symlink renamed over the old one), so an
  * app never finds the path missing; refuses to replace anything but a symlink, and says
  * which link it replaces (it may be another daemon's pty). */
@@ -517,6 +534,39 @@ static void watch_closes(struct ptylink *pl)
 		    "pty %s: cannot watch for the app's close (%m): exclusive mode left by an "
 		    "app that was killed stays until a restart",
 		    pl->path);
+}
+
+/* Writes the header of a save of to_m7 and to_app bytes at the start of the save. 0 or
+ * -errno. */
+static int write_save_header(struct ptylink *pl, size_t to_m7, size_t to_app)
+{
+	uint8_t hdr[PTYBUF_SAVED_HDR + CONF_PATH_MAX];
+	size_t n = ptybuf_saved_header(hdr, sizeof(hdr), to_m7, to_app, pl->path);
+	if (n == 0)
+		return -ENAMETOOLONG; /* a configured pty is absolute and fits */
+	if (pwrite(pl->save, hdr, n, 0) != (ssize_t)n)
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+/* The save goes to the store with the master at once, naming the link: after a crash, a
+ * start whose configuration no longer has this pty can still remove it. Without one
+ * (logged) only the buffers of a clean stop are lost, and such a link stays. */
+static void open_save(struct ptylink *pl)
+{
+	int r;
+	pl->save = memfd_create("m7bridged-pty", MFD_CLOEXEC);
+	if (pl->save < 0)
+		r = -errno;
+	else if ((r = write_save_header(pl, 0, 0)) == 0)
+		return;
+	say(pl, LOG_WARNING, r,
+	    "pty %s: cannot make its save (%m): a stop loses the daemon's buffers, and after "
+	    "a crash the link is left to the next start",
+	    pl->path);
+	if (pl->save >= 0)
+		close(pl->save);
+	pl->save = -1;
 }
 
 int ptylink_set_access(struct ptylink *pl)
@@ -568,6 +618,7 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 	pl->ch = ch;
 	snprintf(pl->chname, sizeof(pl->chname), "%s", channel_name(ch));
 	pl->ino = -1;
+	pl->save = -1;
 	pl->master = master; /* ours from here: closed by ptylink_free */
 	pl->slave = slave;
 	snprintf(pl->path, sizeof(pl->path), "%s", channel_config(ch)->pty);
@@ -623,6 +674,7 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 				  pl->slave_name);
 		goto fail;
 	}
+	open_save(pl); /* logged */
 	update_reading(pl);
 	if (master >= 0) {
 		int waiting = 0;
@@ -639,6 +691,21 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 	*out = pl;
 	return 0;
 fail:
+	/* A kept pty that cannot go on closes now: its link from the last start, at this
+	 * path, would point at a pts number free for anyone. */
+	if (master >= 0 && pl->master >= 0 && ioctl(pl->master, TIOCGPTN, &(int){0}) == 0 &&
+	    ptsname_r(pl->master, pl->slave_name, sizeof(pl->slave_name)) == 0) {
+		int u = unlink_stale(pl->path, pl->slave_name);
+		if (u > 0)
+			say(pl, LOG_NOTICE, 0,
+			    "pty %s -> %s: the link of the kept pty, which cannot go on: removed",
+			    pl->path, pl->slave_name);
+		else if (u < 0)
+			say(pl, LOG_WARNING, u,
+			    "pty %s -> %s: the link of the kept pty, which cannot go on, cannot be "
+			    "removed (%m): it points at a pts number free for anyone",
+			    pl->path, pl->slave_name);
+	}
 	pl->path[0] = '\0'; /* not linked: leave whatever is there */
 	ptylink_free(pl);
 	return r;
@@ -679,10 +746,11 @@ static void log_lost(const struct ptylink *pl)
 		    pl->path[0] ? pl->path : pl->slave_name, to_m7, to_app);
 }
 
-void ptylink_fds(const struct ptylink *pl, int fds[2])
+void ptylink_fds(const struct ptylink *pl, int fds[3])
 {
 	fds[0] = pl->master;
 	fds[1] = pl->slave;
+	fds[2] = pl->save;
 }
 
 const char *ptylink_channel(const struct ptylink *pl)
@@ -708,26 +776,55 @@ void ptylink_keep(struct ptylink *pl)
 		flush_to_app(pl); /* into the kept pty, as far as it takes them */
 }
 
-/* Reads a save's header: 0 with the two lengths, or -EBADMSG. */
-static int saved_lens(int fd, size_t *to_m7, size_t *to_app)
+/* Reads a save's header and path into *sv: 0, or -EBADMSG. */
+static int read_saved(int fd, struct ptybuf_saved *sv)
 {
-	uint8_t hdr[PTYBUF_SAVED_HDR];
+	uint8_t p[PTYBUF_SAVED_PREFIX];
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < 0)
 		return -EBADMSG;
-	return ptybuf_saved_parse(hdr, (uint64_t)st.st_size, to_m7, to_app);
+	size_t want = (uint64_t)st.st_size < sizeof(p) ? (size_t)st.st_size : sizeof(p);
+	if (pread(fd, p, want, 0) != (ssize_t)want)
+		return -EBADMSG;
+	return ptybuf_saved_parse(p, want, (uint64_t)st.st_size, sv);
+}
+
+void ptylink_unlink_stale(const struct log *log, int master, int save, const char *keep)
+{
+	struct ptybuf_saved sv;
+	char slave[64];
+	int n;
+	if (master < 0 || save < 0 || ioctl(master, TIOCGPTN, &n) < 0 ||
+	    ptsname_r(master, slave, sizeof(slave)) != 0 || read_saved(save, &sv) < 0 ||
+	    !sv.path[0] || (keep && strcmp(sv.path, keep) == 0))
+		return;
+	int u = unlink_stale(sv.path, slave);
+	if (u > 0)
+		log_struct(log, LOG_NOTICE, &(struct log_fields){0},
+			   "pty %s -> %s: the link of a pty the configuration no longer has "
+			   "there, left by the last start: removed",
+			   sv.path, slave);
+	else if (u < 0)
+		log_struct_errno(
+			log, LOG_WARNING, &(struct log_fields){0}, u,
+			"pty %s -> %s: the link of a pty the configuration no longer has "
+			"there, left by the last start, cannot be removed (%m): it points at "
+			"a pts number free for anyone",
+			sv.path, slave);
 }
 
 void ptylink_discard(const struct log *log, int fd, const char *name)
 {
 	int n, unsent = 0;
 	size_t m7 = 0, app = 0;
+	struct ptybuf_saved sv;
 	bool pty = ioctl(fd, TIOCGPTN, &n) == 0;
 	if (pty && ioctl(fd, TIOCINQ, &unsent) < 0)
 		unsent = 0;
-	if (!pty && saved_lens(fd, &m7, &app) < 0)
-		m7 = app = 0;
+	if (!pty && read_saved(fd, &sv) == 0) {
+		m7 = sv.to_m7;
+		app = sv.to_app;
+	}
 	m7 += (size_t)(unsent > 0 ? unsent : 0);
 	log_struct(log, m7 || app ? LOG_WARNING : LOG_NOTICE, &(struct log_fields){0},
 		   "%s %s from the service manager: no pty of the configuration takes it, "
@@ -763,24 +860,23 @@ static int save_buf(int fd, const struct ptybuf *b)
 
 int ptylink_save(struct ptylink *pl)
 {
-	uint8_t hdr[PTYBUF_SAVED_HDR];
+	int r;
 	if (!pl->kept || (!pl->to_m7.len && !pl->to_app.len))
 		return -ENODATA;
-	int fd = memfd_create("m7bridged-pty", MFD_CLOEXEC), r;
-	if (fd < 0)
-		return say(pl, LOG_ERR, -errno, "pty %s: cannot save its buffers: %m", pl->path);
-	ptybuf_saved_header(hdr, pl->to_m7.len, pl->to_app.len);
-	if ((r = write_all(fd, hdr, sizeof(hdr))) < 0 || (r = save_buf(fd, &pl->to_m7)) < 0 ||
-	    (r = save_buf(fd, &pl->to_app)) < 0) {
-		close(fd);
+	if (pl->save < 0)
+		return say(pl, LOG_ERR, -EBADF, "pty %s: no save for its buffers", pl->path);
+	/* The service manager holds this very file: rewritten, not replaced. The bytes
+	 * first, then the header that counts them. */
+	off_t off = (off_t)(PTYBUF_SAVED_HDR + strlen(pl->path));
+	if (ftruncate(pl->save, off) < 0 || lseek(pl->save, off, SEEK_SET) < 0)
+		r = -errno;
+	else if ((r = save_buf(pl->save, &pl->to_m7)) == 0 &&
+		 (r = save_buf(pl->save, &pl->to_app)) == 0)
+		r = write_save_header(pl, pl->to_m7.len, pl->to_app.len);
+	if (r < 0)
 		return say(pl, LOG_ERR, r, "pty %s: cannot save its buffers: %m", pl->path);
-	}
-	return fd;
-}
-
-void ptylink_saved(struct ptylink *pl)
-{
 	pl->saved = true;
+	return 0;
 }
 
 /* Moves n bytes at offset off of fd into b, as many as it has room for (the oldest);
@@ -806,14 +902,18 @@ static int restore_buf(int fd, off_t off, size_t n, struct ptybuf *b, size_t *lo
 
 int ptylink_restore(struct ptylink *pl, int fd)
 {
-	size_t m7, app, m7_lost = 0, app_lost = 0;
-	int r = saved_lens(fd, &m7, &app);
+	size_t m7 = 0, app = 0, m7_lost = 0, app_lost = 0;
+	struct ptybuf_saved sv;
+	int r = read_saved(fd, &sv);
 	/* Into empty buffers (nothing is read before the loop turns): all of it fits unless
 	 * a build with larger buffers saved it. */
+	if (r == 0) {
+		m7 = sv.to_m7;
+		app = sv.to_app;
+		r = restore_buf(fd, (off_t)sv.data_off, m7, &pl->to_m7, &m7_lost);
+	}
 	if (r == 0)
-		r = restore_buf(fd, PTYBUF_SAVED_HDR, m7, &pl->to_m7, &m7_lost);
-	if (r == 0)
-		r = restore_buf(fd, (off_t)(PTYBUF_SAVED_HDR + m7), app, &pl->to_app, &app_lost);
+		r = restore_buf(fd, (off_t)(sv.data_off + m7), app, &pl->to_app, &app_lost);
 	close(fd);
 	if (r < 0) {
 		ptybuf_consume(&pl->to_m7, pl->to_m7.len);
@@ -832,7 +932,7 @@ int ptylink_restore(struct ptylink *pl, int fd)
 		    "the restart go on (%zu from the app and %zu from the M7 did not fit the "
 		    "buffers: lost)",
 		    pl->path, m7 - m7_lost, app - app_lost, m7_lost, app_lost);
-	} else {
+	} else if (m7 || app) {
 		say(pl, LOG_NOTICE, 0,
 		    "pty %s: %zu bytes from the app and %zu from the M7 held by the daemon before "
 		    "the restart go on",
@@ -845,17 +945,16 @@ int ptylink_restore(struct ptylink *pl, int fd)
 
 struct ptylink *ptylink_free(struct ptylink *pl)
 {
-	char target[64];
 	if (!pl)
 		return NULL;
 	log_lost(pl);
 	/* Only our own link goes: a newer daemon may already have replaced it. */
-	ssize_t n = pl->path[0] ? readlink(pl->path, target, sizeof(target) - 1) : -1;
-	if (n > 0) {
-		target[n] = '\0';
-		if (strcmp(target, pl->slave_name) == 0)
-			(void)unlink(pl->path);
-	}
+	int u = pl->path[0] ? unlink_stale(pl->path, pl->slave_name) : 0;
+	if (u < 0)
+		say(pl, LOG_WARNING, u,
+		    "pty %s: cannot remove its link (%m): it points at %s, free for anyone once "
+		    "the pty closes",
+		    pl->path, pl->slave_name);
 	if (pl->ev_read)
 		event_free(pl->ev_read);
 	if (pl->ev_write)
@@ -870,6 +969,8 @@ struct ptylink *ptylink_free(struct ptylink *pl)
 		close(pl->slave);
 	if (pl->master >= 0)
 		close(pl->master);
+	if (pl->save >= 0)
+		close(pl->save);
 	ptybuf_clear(&pl->to_app);
 	ptybuf_clear(&pl->to_m7);
 	free(pl);

@@ -34,9 +34,9 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 /* Removes the symlink (if still ours), closes the pty; returns NULL. What it still held
  * is counted in the log: lost, or, after ptylink_keep, handed to the next start. */
 struct ptylink *ptylink_free(struct ptylink *pl);
-/* The master and the daemon's slave fd, for the service manager's store (they stay
- * ptylink's). */
-void ptylink_fds(const struct ptylink *pl, int fds[2]);
+/* The master, the daemon's slave fd and the pty's save (a memfd naming the symlink, -1
+ * if it could not be made), for the service manager's store (they stay ptylink's). */
+void ptylink_fds(const struct ptylink *pl, int fds[3]);
 /* The name of the channel the pty was made for. */
 const char *ptylink_channel(const struct ptylink *pl);
 /* Called when the daemon's slave fd was replaced (the pty was hung up), so that what the
@@ -47,18 +47,24 @@ void ptylink_set_on_slave(struct ptylink *pl, ptylink_slave_fn fn, void *ud);
 void ptylink_stored(struct ptylink *pl);
 /* The daemon stops: a stored master stays with the service manager for the next start
  * (what waits for the app is written into it first), and ptylink_free then loses only
- * what the daemon's own buffers hold, unless ptylink_saved. */
+ * what the daemon's own buffers hold, unless ptylink_save. */
 void ptylink_keep(struct ptylink *pl);
-/* After ptylink_keep: the daemon's buffers (app bytes not yet taken by the channel, M7
- * bytes the pty did not take) in a new memfd for the service manager to keep with the
- * pty: its fd, -ENODATA when both are empty or the pty is not kept, or a negative errno
- * (logged). */
+/* After ptylink_keep: writes the daemon's buffers (app bytes not yet taken by the
+ * channel, M7 bytes the pty did not take) into the pty's save, which the service manager
+ * holds with the master, so that ptylink_free loses nothing. 0, -ENODATA when both are
+ * empty or the pty is not kept, or a negative errno (logged). */
 int ptylink_save(struct ptylink *pl);
-/* The memfd from ptylink_save went to the service manager: ptylink_free loses nothing. */
-void ptylink_saved(struct ptylink *pl);
-/* Puts the buffers saved in fd (closed) back, ahead of everything newer. 0 or a
- * negative errno (logged: -EBADMSG for anything but a save of ours that fits). */
+/* Puts the buffers saved in fd (closed) back, ahead of everything newer (a save with no
+ * bytes, or an older daemon's without a path, is fine). 0 or a negative errno (logged:
+ * -EBADMSG for anything but a save of ours that fits). */
 int ptylink_restore(struct ptylink *pl, int fd);
+/* A pty the service manager kept (master, and save, its memfd) that no pty of the
+ * configuration takes at the symlink's path the save names (keep: the path the pty goes
+ * on at; NULL: it goes on nowhere): removes that symlink if it still points at the
+ * master's own slave, so that an app opening it never reaches whatever program the
+ * kernel gives the pts number to next. Never follows the link; anything else at the path
+ * stays. Logged when removed; neither fd is closed. */
+void ptylink_unlink_stale(const struct log *log, int master, int save, const char *keep);
 /* Closes fd, a descriptor the service manager passed under name that no pty takes,
  * saying so (and, for a pty master, how many of the app's bytes it held). */
 void ptylink_discard(const struct log *log, int fd, const char *name);

@@ -646,7 +646,8 @@ class RawPty(unittest.TestCase):
                 rig.fw.wait_got(b"from the app %d\n" % n, f"app bytes ({how})")
                 self.assertEqual(os.readlink(rig.app), slave, "the same pty")
             kept = rig.manager.pump()["pty-fw"]
-            self.assertEqual(len(kept), 2, "the master and the daemon's slave fd, once")
+            self.assertEqual(len(kept), 3, "the master, the daemon's slave fd and the save, "
+                             "once")
             n = int.from_bytes(fcntl.ioctl(kept[0], TIOCGPTN, bytes(4)), sys.byteorder)
             self.assertEqual(f"/dev/pts/{n}", slave)
         finally:
@@ -701,6 +702,207 @@ class RawPty(unittest.TestCase):
             self.assertNotIn("pty-fw2", rig.manager.store)
         finally:
             os.close(fd)
+
+    def crash_and_start(self, rig, conf, want_pty=True):
+        """SIGKILL, a new configuration file, a start with what the manager kept."""
+        rig.daemon.send_signal(signal.SIGKILL)
+        rig.daemon.wait(20)
+        rig.fw.last_close()
+        rig.manager.pump()
+        with open(rig.conf, "w") as f:
+            f.write(conf)
+        rig.start(want_pty)
+        rig.wait_state("up")
+
+    def test_stale_link_of_a_crashed_daemon_is_removed(self):
+        """The daemon is killed, and the next configuration has no pty at the old link's
+        path (pty dropped, moved, channel renamed): the old link, which points at a pts
+        number the kernel will give to someone else once the kept master closes, is
+        removed at the start; the pty kept for a moved link goes on at the new path."""
+        for how in ("no pty", "moved", "renamed"):
+            rig = self.rig = Rig(manager=FakeManager())
+            old, slave = rig.app, os.readlink(rig.app)
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            with open(rig.conf) as f:
+                conf = f.read()
+            new = os.path.join(rig.dir, "moved-tty")
+            if how == "no pty":
+                conf = conf.replace(f"pty = {old}\n", "")
+            elif how == "moved":
+                conf = conf.replace(f"pty = {old}\n", f"pty = {new}\n")
+                rig.app = new
+            else:
+                conf = conf.replace("[channel fw]", "[channel fw2]").replace(
+                    f"pty = {old}\n", f"pty = {new}\n")
+                rig.app = new
+            self.crash_and_start(rig, conf, want_pty=how != "no pty")
+            self.assertFalse(os.path.lexists(old), f"the old link ({how})")
+            self.assertIn(f"pty {old} -> {slave}: the link of a pty the configuration no "
+                          f"longer has there, left by the last start: removed",
+                          rig.daemon_log(0))
+            if how == "moved":
+                self.assertEqual(os.readlink(new), slave, "the kept pty, at its new path")
+            elif how == "renamed":
+                self.assertNotEqual(os.readlink(new), slave, "a new pty")
+            self.tearDown()
+            self.rig = None
+
+    def test_link_of_a_kept_pty_that_cannot_go_on_is_removed(self):
+        """After a kill, the pty kept at the same path cannot be made again (its group is
+        gone): it closes, and so its link from the last start goes too."""
+        rig = self.rig = Rig(manager=FakeManager())
+        slave = os.readlink(rig.app)
+        wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+        with open(rig.conf) as f:
+            conf = f.read() + "pty_group = m7b-no-such-group\n"
+        self.crash_and_start(rig, conf, want_pty=False)
+        self.assertIn(f"cannot create the pty for {rig.app}: no group m7b-no-such-group",
+                      rig.daemon_log(0))
+        self.assertIn(f"pty {rig.app} -> {slave}: the link of the kept pty, which cannot go "
+                      f"on: removed", rig.daemon_log(0))
+        self.assertFalse(os.path.lexists(rig.app))
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("chattr"),
+                         "needs root and chattr to make a directory immutable")
+    def test_link_that_cannot_be_removed_is_said(self):
+        """A link the daemon should remove but cannot (its directory made immutable), at a
+        stop and at the start after a kill: said, with the pts number it points at."""
+        for how in ("stop", "kill"):
+            rig = self.rig = Rig(manager=FakeManager())
+            sub = os.path.join(rig.dir, "links")
+            os.mkdir(sub)
+            with open(rig.conf) as f:
+                conf = f.read()
+            app = os.path.join(sub, "app-tty")
+            moved = conf.replace(f"pty = {rig.app}\n", f"pty = {app}\n")
+            with open(rig.conf, "w") as f:
+                f.write(moved)
+            rig.hup()
+            wait_for(lambda: os.path.islink(app), "the moved link")
+            slave = os.readlink(app)
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            try:
+                if how == "stop":
+                    if subprocess.run(["chattr", "+i", sub]).returncode != 0:
+                        self.skipTest("chattr +i does not work here")
+                    rig.daemon.send_signal(signal.SIGTERM)
+                    rig.daemon.wait(20)
+                    said = (f"pty {app}: cannot remove its link (Operation not permitted): "
+                            f"it points at {slave}, free for anyone once the pty closes")
+                else:
+                    rig.daemon.send_signal(signal.SIGKILL)
+                    rig.daemon.wait(20)
+                    if subprocess.run(["chattr", "+i", sub]).returncode != 0:
+                        self.skipTest("chattr +i does not work here")
+                    rig.app = os.path.join(rig.dir, "elsewhere")
+                    self.crash_and_start(rig, moved.replace(f"pty = {app}\n",
+                                                            f"pty = {rig.app}\n"))
+                    said = (f"pty {app} -> {slave}: the link of a pty the configuration no "
+                            f"longer has there, left by the last start, cannot be removed "
+                            f"(Operation not permitted): it points at a pts number free for "
+                            f"anyone")
+                self.assertIn(said, rig.daemon_log(0))
+            finally:
+                subprocess.run(["chattr", "-i", sub])
+            self.tearDown()
+            self.rig = None
+
+    def test_stale_link_check_leaves_what_is_not_its_own(self):
+        """After a crash, what stands at the old link's path now (a file, a link to
+        something else, a directory) is never removed, nor followed."""
+        for what in ("file", "other link", "directory"):
+            rig = self.rig = Rig(manager=FakeManager())
+            old = rig.app
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            with open(rig.conf) as f:
+                conf = f.read().replace(f"pty = {old}\n", "")
+            target = os.path.join(rig.dir, "target")
+            with open(target, "w") as f:
+                f.write("precious")
+            rig.daemon.send_signal(signal.SIGKILL)
+            rig.daemon.wait(20)
+            os.unlink(old)
+            if what == "file":
+                with open(old, "w") as f:
+                    f.write("precious")
+            elif what == "other link":
+                os.symlink(target, old)
+            else:
+                os.mkdir(old)
+            rig.daemon.send_signal(signal.SIGKILL)  # already dead: nothing
+            with open(rig.conf, "w") as f:
+                f.write(conf)
+            rig.fw.last_close()
+            rig.manager.pump()
+            rig.start(want_pty=False)
+            rig.wait_state("up")
+            self.assertTrue(os.path.lexists(old), what)
+            if what == "other link":
+                self.assertEqual(os.readlink(old), target)
+            if what != "directory":
+                with open(old) as f:
+                    self.assertEqual(f.read(), "precious")
+            self.assertNotIn("left by the last start: removed", rig.daemon_log(0))
+            self.tearDown()
+            self.rig = None
+
+    def test_pty_kept_across_two_kills_in_a_row(self):
+        """SIGKILL twice in a row: the app's fd stays good, the store holds the pty's
+        three descriptors once, and a third kill with the link moved leaves no stale link."""
+        rig = self.rig = Rig(manager=FakeManager())
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        old, slave = rig.app, os.readlink(rig.app)
+        try:
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            with open(rig.conf) as f:
+                conf = f.read()
+            for n in range(2):
+                self.crash_and_start(rig, conf)
+                os.write(fd, b"after kill %d\n" % n)
+                rig.fw.wait_got(b"after kill %d\n" % n, f"the app's bytes after kill {n}")
+                self.assertEqual(os.readlink(rig.app), slave)
+            wait_for(lambda: len(rig.manager.pump().get("pty-fw", [])) == 3,
+                     "master, slave fd and save stored")
+            self.assertEqual(len(rig.manager.store["pty-fw"]), 3)
+            rig.app = os.path.join(rig.dir, "moved-tty")
+            self.crash_and_start(rig, conf.replace(f"pty = {old}\n", f"pty = {rig.app}\n"))
+            self.assertFalse(os.path.lexists(old))
+            self.assertEqual(os.readlink(rig.app), slave)
+            os.write(fd, b"after the move\n")
+            rig.fw.wait_got(b"after the move\n", "the app's bytes after the move")
+        finally:
+            os.close(fd)
+
+    def test_pty_dropped_by_a_reload_hangs_up_its_app(self):
+        """A reload that drops the pty: its link goes, the manager forgets its master and
+        an app holding the slave sees a hang-up, not silence. A clean stop leaves no link."""
+        rig = self.rig = Rig(manager=FakeManager())
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        try:
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            with open(rig.conf) as f:
+                conf = f.read()
+            with open(rig.conf, "w") as f:
+                f.write(conf.replace(f"pty = {rig.app}\n", ""))
+            rig.hup()
+            self.assertFalse(os.path.lexists(rig.app), "the dropped pty's link")
+            wait_for(lambda: "pty-fw" not in rig.manager.pump(), "the master forgotten")
+            select.select([fd], [], [], TIMEOUT)
+            try:
+                self.assertEqual(os.read(fd, 100), b"", "a hang-up: end of file")
+            except OSError as e:
+                self.assertEqual(e.errno, errno.EIO, "a hang-up")
+            with open(rig.conf, "w") as f:
+                f.write(conf)
+            rig.hup()
+            wait_for(lambda: os.path.islink(rig.app), "the pty made again")
+        finally:
+            os.close(fd)
+        app = rig.app
+        self.assertEqual(rig.stop(), 0)
+        self.assertFalse(os.path.lexists(app), "a clean stop's link")
 
     def test_saved_buffers_that_are_not_ours_are_ignored(self):
         """A pty kept by the manager with a file beside it that is not a save of the
@@ -828,7 +1030,12 @@ class RawPty(unittest.TestCase):
         stored = mgr.pump()
         os.close(m)
         self.assertEqual(list(stored), ["pty-fw"], "the new pty stored")
-        self.assertEqual(len(stored["pty-fw"]), 2, "its master and the daemon's slave fd")
+        self.assertEqual(len(stored["pty-fw"]), 3, "its master, the daemon's slave fd and "
+                         "its save")
+        path = rig.app.encode()
+        self.assertEqual(os.pread(stored["pty-fw"][2], 100, 0),
+                         b"M7BPTYB2" + bytes(8) + len(path).to_bytes(4, "little") + path,
+                         "a save naming the link, with no bytes yet")
         n = int.from_bytes(fcntl.ioctl(stored["pty-fw"][0], TIOCGPTN, bytes(4)), sys.byteorder)
         self.assertEqual(f"/dev/pts/{n}", os.readlink(rig.app), "the master of the new pty")
         self.assertEqual(os.ttyname(stored["pty-fw"][1]), os.readlink(rig.app), "its slave")
@@ -1160,6 +1367,13 @@ class RawPty(unittest.TestCase):
                 (f"[channel fw]\ndevice = {tty_}\nmode = raw\npty = {app}\n"
                  f"[channel fw2]\ndevice = /nonexistent/tty\nmode = raw\npty = {app}\n",
                  f"[channel fw2] pty: {app} is the pty of channel fw"),
+                # The same file, spelt otherwise.
+                (f"[channel fw]\ndevice = {tty_}\nmode = raw\npty = {app}\n"
+                 f"[channel fw2]\ndevice = /nonexistent/tty\nmode = raw\n"
+                 f"pty = {d}/.//app-tty\n",
+                 f"[channel fw2] pty: {d}/.//app-tty is the pty of channel fw"),
+                (f"[channel fw]\ndevice = {tty_}\nmode = raw\npty = {d}//ttyRPMSG30/\n",
+                 f"[channel fw] pty: {d}//ttyRPMSG30/ is the device of channel fw"),
             ]
             conf = os.path.join(d, "m7bridge.conf")
             for channels, said in cases:
@@ -1171,6 +1385,33 @@ class RawPty(unittest.TestCase):
                 self.assertIn(said, r.stderr)
                 self.assertEqual(os.readlink(tty_), "/dev/null", "the device's link untouched")
                 self.assertFalse(os.path.lexists(app), "no pty made")
+
+    def test_pty_at_another_ptys_link_through_a_linked_directory_is_refused(self):
+        """A second channel's pty at the first one's link, reached through a directory
+        that is a link (as /var/run is /run): no configuration check can see it, so the
+        daemon refuses it when it makes the pty, and the first app keeps its pty."""
+        rig = self.rig = Rig()
+        alias = rig.dir + "-alias"
+        os.symlink(rig.dir, alias)
+        slave = os.readlink(rig.app)
+        try:
+            for n in range(2):  # a reload that adds it, then one that changes nothing
+                rig.reload(extra_channel="[channel fw2]\ndevice = /nonexistent/tty\n"
+                           f"mode = raw\npty = {alias}/app-tty\n")
+                self.assertEqual(rig.daemon_log(0).count(
+                    f"cannot create the pty for {alias}/app-tty: it is channel fw's pty"),
+                    n + 1)
+                self.assertEqual(os.readlink(rig.app), slave, "the first channel's link")
+            # A channel's tty (a link, as udev makes them) reached that way: taken over, the
+            # channel would read its own pty.
+            device = os.readlink(rig.link)
+            rig.reload(extra_channel="[channel fw2]\ndevice = /nonexistent/tty\n"
+                       f"mode = raw\npty = {alias}/ttyRPMSG30\n")
+            self.assertIn(f"cannot create the pty for {alias}/ttyRPMSG30: it is channel fw's "
+                          "device", rig.daemon_log(0))
+            self.assertEqual(os.readlink(rig.link), device, "the channel's tty link")
+        finally:
+            os.unlink(alias)
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root to open the pty as another user")
     def test_exclusive_mode_of_a_killed_app_is_cleared(self):
