@@ -56,6 +56,8 @@ struct channel {
 	uint32_t rx_seq;			    /* last M7 -> host seq */
 	bool rx_since_open;			    /* a frame arrived since the tty was opened */
 	uint64_t rx_mono_ns, rx_ms, rx_realtime_us; /* clocks at the last read(), for its frames */
+	uint64_t rx_real_off_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC (mod 2^64), as last read */
+	uint64_t rx_real_due_ms; /* when to read that offset again */
 
 	struct sendq *sq;
 

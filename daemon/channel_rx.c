@@ -295,16 +295,28 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 
 #define CHANNEL_RX_BACKLOG 1024 /* bytes in one read(): about 14 frames of 64-byte DATA */
 
-/* Both clocks once per read(), shared by every frame it brought: a clock read per frame
- * would cost more than the frame's bookkeeping. */
+/* How often stamp_read() takes CLOCK_REALTIME again: a step of the wall clock shows in
+ * the reads' REALTIME stamps within this, as in the mapped times (docs/CLOCK.md). */
+#define CHANNEL_REAL_REFRESH_MS 250
+
+/* The clocks once per read(), shared by every frame it brought: a clock read per frame
+ * would cost more than the frame's bookkeeping. REALTIME is MONOTONIC plus an offset read
+ * every CHANNEL_REAL_REFRESH_MS: a second clock read per read() cost more than the rest
+ * of the stamp. */
 static void stamp_read(struct channel *ch)
 {
-	struct timespec mono, real;
+	struct timespec mono;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
-	clock_gettime(CLOCK_REALTIME, &real);
 	ch->rx_mono_ns = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
 	ch->rx_ms = ch->rx_mono_ns / 1000000u;
-	ch->rx_realtime_us = (uint64_t)real.tv_sec * 1000000u + (uint64_t)real.tv_nsec / 1000u;
+	if (__builtin_expect(ch->rx_ms >= ch->rx_real_due_ms, 0)) {
+		struct timespec real;
+		clock_gettime(CLOCK_REALTIME, &real);
+		ch->rx_real_off_ns = (uint64_t)real.tv_sec * 1000000000u + (uint64_t)real.tv_nsec -
+				     ch->rx_mono_ns;
+		ch->rx_real_due_ms = ch->rx_ms + CHANNEL_REAL_REFRESH_MS;
+	}
+	ch->rx_realtime_us = (ch->rx_mono_ns + ch->rx_real_off_ns) / 1000u;
 }
 
 int channel_rx_burst(struct channel *ch, int max_reads)

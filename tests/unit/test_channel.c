@@ -591,14 +591,21 @@ static void test_reads_per_wakeup(void **state)
 	channel_start(f->ch);
 	m7_send(f, M7B_T_DATA, 0, pl, sizeof(pl));
 	tty.reads = 0;
-	struct timespec before;
+	struct timespec before, real0, real1;
+	clock_gettime(CLOCK_REALTIME, &real0);
 	clock_gettime(CLOCK_MONOTONIC, &before);
 	m7_send(f, M7B_T_DATA, 1, pl, sizeof(pl));
+	clock_gettime(CLOCK_REALTIME, &real1);
 	assert_int_equal(tty.reads, 1);
 	uint64_t mono = (uint64_t)before.tv_sec * 1000000000u + (uint64_t)before.tv_nsec;
 	assert_true(seen.rx_mono_ns >= mono && seen.rx_mono_ns - mono < 10000000000u);
 	assert_int_equal(seen.rx_ms, seen.rx_mono_ns / 1000000u);
 	assert_true(seen.rx_realtime_us > 1000000000000000u); /* after 2001 */
+	/* REALTIME comes from MONOTONIC and an offset read earlier: still between the
+	 * wall clock's readings around the read (1 us for their rounding). */
+	uint64_t r0 = (uint64_t)real0.tv_sec * 1000000u + (uint64_t)real0.tv_nsec / 1000u;
+	uint64_t r1 = (uint64_t)real1.tv_sec * 1000000u + (uint64_t)real1.tv_nsec / 1000u;
+	assert_true(seen.rx_realtime_us + 1 >= r0 && seen.rx_realtime_us <= r1 + 1);
 	/* Forty frames at once, more than a short read: read again until EAGAIN. */
 	uint8_t burst[40 * M7B_FRAME_MAX];
 	size_t len = 0;
