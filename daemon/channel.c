@@ -197,6 +197,7 @@ fail:
 
 static void close_fd(struct channel *ch)
 {
+	ch->rx_closes++; /* even when it opens again before the read is handled */
 	if (ch->ev_read) {
 		event_free(ch->ev_read);
 		ch->ev_read = NULL;

@@ -53,8 +53,9 @@ struct channel {
 	uint8_t rbuf[CHANNEL_RBUF];
 	uint32_t tx_seq; /* next host -> M7 seq */
 	bool have_rx_seq;
-	uint32_t rx_seq;			    /* last M7 -> host seq */
-	bool rx_since_open;			    /* a frame arrived since the tty was opened */
+	uint32_t rx_seq;    /* last M7 -> host seq */
+	bool rx_since_open; /* a frame arrived since the tty was opened */
+	uint32_t rx_closes; /* closes of the tty: a read's frames stop at the next one */
 	uint64_t rx_mono_ns, rx_ms, rx_realtime_us; /* clocks at the last read(), for its frames */
 	uint64_t rx_real_off_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC (mod 2^64), as last read */
 	uint64_t rx_real_due_ms; /* when to read that offset again */

@@ -268,16 +268,19 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 	void (*on_msg)(void *, struct channel *, const struct channel_msg *) =
 		ch->ops && ch->ops->on_msg ? ch->ops->on_msg : ignore_msg;
 	void *ud = ch->ud;
+	/* A frame's handling may close the tty, and may open it again at once (a recovery's
+	 * reopen): either way the rest of this read is the old tty's. */
+	uint32_t closes = ch->rx_closes;
 	/* p < end first: the decoder's answer when the bytes are used up, without its call
 	 * (at one frame per read, every read's last). */
-	while (p < end && ch->fd >= 0 && m7b_decoder_next(&ch->dec, &p, end, &f) == 1) {
+	while (p < end && ch->rx_closes == closes && m7b_decoder_next(&ch->dec, &p, end, &f) == 1) {
 		handle_frame(ch, &m, &f);
 		on_msg(ud, ch, &m);
 	}
 	/* A frame's handling closed the channel (a recovery, a reload): the rest of the read
 	 * goes undecoded, its frames then show as seq gaps or in the boot's books; its bytes
 	 * are counted, so that every byte read is placed. */
-	if (__builtin_expect(p < end && ch->fd < 0, 0))
+	if (__builtin_expect(p < end && ch->rx_closes != closes, 0))
 		ch->stats.unread_at_close += (uint64_t)(end - p);
 	if (ch->ops && ch->ops->on_decoded)
 		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,

@@ -135,6 +135,7 @@ static struct {
 	uint64_t good, rejected;   /* the counts of the last one */
 	uint64_t decoded_good_sum; /* and of all */
 	unsigned close_at;	   /* on_msg closes the channel at this message (0: never) */
+	bool reopen;		   /* and opens it again at once, as a recovery's reopen does */
 } seen;
 
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
@@ -148,8 +149,11 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 	seen.rx_mono_ns = m->rx_mono_ns;
 	seen.rx_ms = m->rx_ms;
 	seen.rx_realtime_us = m->rx_realtime_us;
-	if (seen.msgs == seen.close_at)
+	if (seen.msgs == seen.close_at) {
 		channel_close(ch, CHANNEL_DOWN, "test", 0);
+		if (seen.reopen)
+			assert_int_equal(channel_open_now(ch), 0);
+	}
 	if (m->frame->type == M7B_T_HELLO && !m->bad_payload) {
 		seen.hellos++;
 		/* the message carries the stored copy: NUL-terminated, length as kept */
@@ -933,9 +937,8 @@ static void test_stream_accounting(void **state)
 
 /* A frame whose handling closes the channel (a recovery, a reload) leaves the rest of its
  * read undecoded: those bytes are counted, and STATUS's bytes still holds every byte read. */
-static void test_close_mid_read(void **state)
+static void close_mid_read(struct fixture *f, bool reopen)
 {
-	struct fixture *f = *state;
 	channel_start(f->ch);
 	uint8_t buf[3 * M7B_FRAME_MAX];
 	size_t n = 0;
@@ -949,9 +952,13 @@ static void test_close_mid_read(void **state)
 		n += (size_t)k;
 	}
 	seen.close_at = 1;
+	seen.reopen = reopen;
 	assert_int_equal(write(tty.m7, buf, n), (ssize_t)n);
 	for (int i = 0; i < 100 && seen.msgs == 0; i++)
 		event_base_loop(f->base, EVLOOP_ONCE);
+	/* the new tty has nothing: anything more would be the old read's */
+	for (int i = 0; i < 3; i++)
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	assert_int_equal(seen.msgs, 1);
 	struct channel_snapshot snap;
 	channel_snapshot(f->ch, &snap);
@@ -959,6 +966,22 @@ static void test_close_mid_read(void **state)
 	assert_int_equal(snap.dec.bytes + snap.stats.unread_at_close, n);
 	assert_true(snap.stats.unread_at_close > 0);
 	assert_int_equal(snap.dec.frames, 1);
+	/* reopened: no traffic of its own yet (closed: its backoff may have reopened it) */
+	if (reopen)
+		assert_int_equal(channel_get_state(f->ch), CHANNEL_OPENING);
+}
+
+static void test_close_mid_read(void **state)
+{
+	close_mid_read(*state, false);
+}
+
+/* The same when the handling opens the channel again at once (a recovery's reopen): the
+ * rest of the old read is not taken for the new tty's traffic, which would mark the
+ * channel up on bytes that came before the reopen. */
+static void test_reopen_mid_read(void **state)
+{
+	close_mid_read(*state, true);
 }
 
 /* A HELLO that does not unpack (too short) names no boot: the restart its seq 0 shows
@@ -1091,6 +1114,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_seq_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_hello_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_mid_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_mid_read, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
