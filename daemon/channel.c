@@ -168,6 +168,7 @@ struct channel *channel_new(struct event_base *base, const struct conf_channel *
 	ch->head.slot = slot;
 	ch->ops = ops;
 	ch->ud = ud;
+	channel_rx_set_ops(ch);
 	ch->state = CHANNEL_DOWN;
 	ch->state_since_ms = channel_now_ms();
 	snprintf(ch->reason, sizeof(ch->reason), "startup");

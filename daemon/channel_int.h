@@ -22,6 +22,10 @@ struct channel {
 	struct conf_channel cfg; /* own copy */
 	const struct channel_ops *ops;
 	void *ud;
+	/* ops' on_msg and on_decoded, or callbacks that do nothing: no tests per read */
+	void (*rx_on_msg)(void *ud, struct channel *ch, const struct channel_msg *m);
+	void (*rx_on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
+			      uint64_t now_ms);
 
 	int fd;
 	dev_t rdev; /* of the open tty, to notice a replaced node */
@@ -111,6 +115,8 @@ int channel_resolve_rpmsg(struct channel *ch);
 
 /* ---- channel_rx.c ---- */
 
+/* Sets the receive path's callbacks from ch->ops. */
+void channel_rx_set_ops(struct channel *ch);
 /* Reads what is there. 0 when drained (EAGAIN), 1 when more may follow (burst limit),
  * or a negative errno / -EPIPE for EOF. */
 int channel_rx_burst(struct channel *ch, int max_reads);

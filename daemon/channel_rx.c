@@ -239,12 +239,28 @@ static inline void handle_frame(struct channel *ch, struct channel_msg *m,
 	}
 }
 
-/* The callback of a channel without one: a call rather than a test per frame. */
+/* The callbacks of a channel without them: a call rather than a test per frame. */
 static void ignore_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	(void)ud;
 	(void)ch;
 	(void)m;
+}
+
+static void ignore_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
+			   uint64_t now_ms)
+{
+	(void)ud;
+	(void)ch;
+	(void)good;
+	(void)bad;
+	(void)now_ms;
+}
+
+void channel_rx_set_ops(struct channel *ch)
+{
+	ch->rx_on_msg = ch->ops && ch->ops->on_msg ? ch->ops->on_msg : ignore_msg;
+	ch->rx_on_decoded = ch->ops && ch->ops->on_decoded ? ch->ops->on_decoded : ignore_decoded;
 }
 
 /* Inline in channel_rx_burst(), its only caller: one set-up of registers and stack per
@@ -265,8 +281,7 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 	m.rx_mono_ns = ch->rx_mono_ns;
 	m.rx_ms = ch->rx_ms;
 	m.rx_realtime_us = ch->rx_realtime_us;
-	void (*on_msg)(void *, struct channel *, const struct channel_msg *) =
-		ch->ops && ch->ops->on_msg ? ch->ops->on_msg : ignore_msg;
+	void (*on_msg)(void *, struct channel *, const struct channel_msg *) = ch->rx_on_msg;
 	void *ud = ch->ud;
 	/* A frame's handling may close the tty, and may open it again at once (a recovery's
 	 * reopen): either way the rest of this read is the old tty's. */
@@ -282,9 +297,8 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 	 * are counted, so that every byte read is placed. */
 	if (__builtin_expect(p < end && ch->rx_closes != closes, 0))
 		ch->stats.unread_at_close += (uint64_t)(end - p);
-	if (ch->ops && ch->ops->on_decoded)
-		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
-				    ch->dec.stats.rejected - rejected, ch->rx_ms);
+	ch->rx_on_decoded(ud, ch, ch->dec.stats.frames - frames, ch->dec.stats.rejected - rejected,
+			  ch->rx_ms);
 	if (ch->dec.stats.rejected != rejected &&
 	    ratelimit_ok(&ch->rl_reject, ch->rx_ms, 5, 10000)) {
 		struct log_fields fl = channel_fields(ch, NULL);
