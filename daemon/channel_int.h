@@ -22,10 +22,12 @@ struct channel {
 	struct conf_channel cfg; /* own copy */
 	const struct channel_ops *ops;
 	void *ud;
-	/* ops' on_msg and on_decoded, or callbacks that do nothing: no tests per read */
+	/* ops' on_msg, on_decoded and on_batch_end, or callbacks that do nothing: no tests
+	 * per read */
 	void (*rx_on_msg)(void *ud, struct channel *ch, const struct channel_msg *m);
 	void (*rx_on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
 			      uint64_t now_ms);
+	void (*rx_on_batch_end)(void *ud, struct channel *ch);
 
 	int fd;
 	dev_t rdev; /* of the open tty, to notice a replaced node */

@@ -257,10 +257,18 @@ static void ignore_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t
 	(void)now_ms;
 }
 
+static void ignore_batch_end(void *ud, struct channel *ch)
+{
+	(void)ud;
+	(void)ch;
+}
+
 void channel_rx_set_ops(struct channel *ch)
 {
 	ch->rx_on_msg = ch->ops && ch->ops->on_msg ? ch->ops->on_msg : ignore_msg;
 	ch->rx_on_decoded = ch->ops && ch->ops->on_decoded ? ch->ops->on_decoded : ignore_decoded;
+	ch->rx_on_batch_end =
+		ch->ops && ch->ops->on_batch_end ? ch->ops->on_batch_end : ignore_batch_end;
 }
 
 /* Inline in channel_rx_burst(), its only caller: one set-up of registers and stack per
@@ -378,6 +386,5 @@ void channel_rx_on_read(evutil_socket_t fd, short what, void *arg)
 	} else if (r < 0 && ch->fd >= 0) {
 		channel_io_failed(ch, r);
 	}
-	if (ch->ops && ch->ops->on_batch_end)
-		ch->ops->on_batch_end(ch->ud, ch);
+	ch->rx_on_batch_end(ch->ud, ch);
 }
