@@ -46,6 +46,7 @@ static struct {
 	struct termios set;
 	bool set_called;
 	int fd;		/* the channel's end */
+	dev_t rdev;	/* the device number its fstat() gives (set at setup) */
 	unsigned reads; /* read() calls on it */
 } tty;
 
@@ -121,7 +122,7 @@ int __wrap_fstat64(int fd, struct stat *st);
 int __wrap_fstat64(int fd, struct stat *st)
 {
 	int r = __real_fstat64(fd, st);
-	st->st_rdev = makedev(240, 30);
+	st->st_rdev = tty.rdev;
 	return r;
 }
 
@@ -136,6 +137,7 @@ static struct {
 	uint64_t decoded_good_sum; /* and of all */
 	unsigned close_at;	   /* on_msg closes the channel at this message (0: never) */
 	bool reopen;		   /* and opens it again at once, as a recovery's reopen does */
+	bool hold;		   /* holding it first, as the recovery does */
 } seen;
 
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
@@ -150,6 +152,8 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 	seen.rx_ms = m->rx_ms;
 	seen.rx_realtime_us = m->rx_realtime_us;
 	if (seen.msgs == seen.close_at) {
+		if (seen.hold)
+			channel_hold(ch, true);
 		channel_close(ch, CHANNEL_DOWN, "test", 0);
 		if (seen.reopen)
 			assert_int_equal(channel_open_now(ch), 0);
@@ -193,6 +197,7 @@ static int setup(void **state)
 	memset(&tty, 0, sizeof(tty));
 	memset(&seen, 0, sizeof(seen));
 	tty.m7 = -1;
+	tty.rdev = makedev(240, 30);
 	snprintf(f.dir, sizeof(f.dir), "/tmp/m7b-chan-XXXXXX");
 	assert_non_null(mkdtemp(f.dir));
 	snprintf(f.device, sizeof(f.device), "%s/ttyFAKE", f.dir);
@@ -986,6 +991,50 @@ static void test_reopen_mid_read(void **state)
 
 /* A HELLO that does not unpack (too short) names no boot: the restart its seq 0 shows
  * still closes the boot's books, instead of booking the next boot's frames to it. */
+/* A new node under the device's name: the channel takes what the old tty still holds
+ * before letting it go. When a frame among those bytes makes the recovery reopen the tty
+ * (held, closed, opened: the new node), that open stands: it is not closed again as the
+ * replaced node's, which would leave the recovery's step waiting on a closed channel. */
+static void test_reopen_while_draining_replaced_node(void **state)
+{
+	struct fixture *f = *state;
+	channel_start(f->ch);
+	assert_int_equal(tty.opens, 1);
+	uint8_t buf[2 * M7B_FRAME_MAX];
+	size_t n = 0;
+	for (uint32_t seq = 1; seq <= 2; seq++) {
+		uint8_t pl[20] = {0};
+		struct m7b_frame h = {
+			.ver = M7B_WIRE_VERSION, .type = M7B_T_HEARTBEAT, .seq = seq, .len = 0};
+		struct m7b_part part = {pl, 0};
+		int k = m7b_wire_encode(buf + n, sizeof(buf) - n, &h, &part, 0);
+		assert_true(k > 0);
+		n += (size_t)k;
+	}
+	seen.close_at = 1;
+	seen.reopen = true;
+	seen.hold = true;
+	/* The node first (a regular file: not the open tty's device number), then the
+	 * bytes: the inotify event comes first in the loop, and its drain reads them. */
+	char tmp[128];
+	snprintf(tmp, sizeof(tmp), "%s/new", f->dir); /* open() of the name is the fake's */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(rename(tmp, f->device), 0);
+	tty.rdev = 0; /* what opening it gives from now on */
+	assert_int_equal(write(tty.m7, buf, n), (ssize_t)n);
+	for (int i = 0; i < 100 && seen.msgs == 0; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	for (int i = 0; i < 3; i++)
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(unlink(f->device), 0);
+	assert_int_equal(seen.msgs, 1);
+	assert_int_equal(tty.opens, 2);
+	assert_true(channel_is_open(f->ch));
+	assert_int_equal(channel_get_state(f->ch), CHANNEL_OPENING);
+}
+
 static void test_malformed_hello_restart(void **state)
 {
 	struct fixture *f = *state;
@@ -1115,6 +1164,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed_hello_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_mid_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_mid_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_while_draining_replaced_node, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
