@@ -50,6 +50,30 @@ static struct {
 	unsigned reads; /* read() calls on it */
 } tty;
 
+/* Every clock of the binary (the channel's and the test's) runs shift_ns ahead of the
+ * real one; with stall_ns set, the next CLOCK_REALTIME read first adds it to the shift: the
+ * thread was preempted for that long right before it. */
+static struct {
+	int64_t shift_ns, stall_ns;
+} clk;
+
+int __real_clock_gettime(clockid_t id, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t id, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t id, struct timespec *ts)
+{
+	int r = __real_clock_gettime(id, ts);
+	if (r < 0)
+		return r;
+	if (id == CLOCK_REALTIME && clk.stall_ns) {
+		clk.shift_ns += clk.stall_ns;
+		clk.stall_ns = 0;
+	}
+	int64_t ns = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec + clk.shift_ns;
+	ts->tv_sec = (time_t)(ns / 1000000000);
+	ts->tv_nsec = (long)(ns % 1000000000);
+	return 0;
+}
+
 /* The build uses 64-bit file offsets, so the library calls open64 and fstat64. */
 int __real_open64(const char *path, int flags, ...);
 int __wrap_open64(const char *path, int flags, ...);
@@ -196,6 +220,7 @@ static int setup(void **state)
 	static struct fixture f;
 	memset(&tty, 0, sizeof(tty));
 	memset(&seen, 0, sizeof(seen));
+	memset(&clk, 0, sizeof(clk));
 	tty.m7 = -1;
 	tty.rdev = makedev(240, 30);
 	snprintf(f.dir, sizeof(f.dir), "/tmp/m7b-chan-XXXXXX");
@@ -940,6 +965,28 @@ static void test_stream_accounting(void **state)
 			 snap.stats.data_frames);
 }
 
+/* The read's REALTIME stamp comes from MONOTONIC and their difference, read now and then.
+ * A stall between the two clocks' reads (a preemption) is not taken into it: the stamps
+ * of the read and of the reads after it stay between the wall clock's readings around
+ * them. */
+static void test_realtime_offset_ignores_a_stall(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t pl[64] = {0};
+	channel_start(f->ch);
+	struct timespec t0, t1;
+	for (uint32_t seq = 0; seq < 2; seq++) {
+		clock_gettime(CLOCK_REALTIME, &t0);
+		clk.stall_ns = seq == 0 ? 20000000 : 0; /* 20 ms, at the offset's first read */
+		m7_send(f, M7B_T_DATA, seq, pl, sizeof(pl));
+		clock_gettime(CLOCK_REALTIME, &t1);
+		uint64_t r0 = (uint64_t)t0.tv_sec * 1000000u + (uint64_t)t0.tv_nsec / 1000u;
+		uint64_t r1 = (uint64_t)t1.tv_sec * 1000000u + (uint64_t)t1.tv_nsec / 1000u;
+		assert_true(seen.rx_realtime_us + 1 >= r0);
+		assert_true(seen.rx_realtime_us <= r1 + 1);
+	}
+}
+
 /* A frame whose handling closes the channel (a recovery, a reload) leaves the rest of its
  * read undecoded: those bytes are counted, and STATUS's bytes still holds every byte read. */
 static void close_mid_read(struct fixture *f, bool reopen)
@@ -1162,6 +1209,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stream_accounting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_hello_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_realtime_offset_ignores_a_stall, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_close_mid_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_mid_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_while_draining_replaced_node, setup,
