@@ -168,6 +168,7 @@ struct channel *channel_new(struct event_base *base, const struct conf_channel *
 	ch->head.slot = slot;
 	ch->ops = ops;
 	ch->ud = ud;
+	channel_rx_set_ops(ch);
 	ch->state = CHANNEL_DOWN;
 	ch->state_since_ms = channel_now_ms();
 	snprintf(ch->reason, sizeof(ch->reason), "startup");
@@ -197,6 +198,7 @@ fail:
 
 static void close_fd(struct channel *ch)
 {
+	ch->rx_closes++; /* even when it opens again before the read is handled */
 	if (ch->ev_read) {
 		event_free(ch->ev_read);
 		ch->ev_read = NULL;
@@ -685,9 +687,12 @@ static void node_event(struct channel *ch, uint32_t mask)
 	bool replaced = !gone && st.st_rdev != ch->rdev;
 	if (!gone && !replaced)
 		return;
-	/* Take what the old node still holds before letting it go. */
+	/* Take what the old node still holds before letting it go. A frame's handling may
+	 * close the tty, and may open it again (a recovery's reopen, which opens the new
+	 * node): either way the old one is gone already. */
+	uint32_t closes = ch->rx_closes;
 	(void)channel_rx_burst(ch, 16);
-	if (ch->fd < 0)
+	if (ch->fd < 0 || ch->rx_closes != closes)
 		return;
 	channel_close(ch, channel_lost_state(ch), gone ? "device_removed" : "device_replaced", 0);
 	if (replaced && !ch->hold)

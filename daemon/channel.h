@@ -69,7 +69,7 @@ struct channel_msg {
 	uint32_t seq_gap;	 /* frames lost just before this one (0 = none) */
 	uint64_t rx_mono_ns;	 /* CLOCK_MONOTONIC ns right after the read() that brought it */
 	uint64_t rx_ms;		 /* the same in ms */
-	uint64_t rx_realtime_us; /* CLOCK_REALTIME us of that read(): one clock per batch */
+	uint64_t rx_realtime_us; /* CLOCK_REALTIME us of that read(): MONOTONIC + an offset */
 	bool late;		 /* DATA captured before the channel last left up, held back */
 	union {
 		struct m7b_hello hello; /* name: valid UTF-8, no NUL, NUL-terminated, whole */

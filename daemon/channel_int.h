@@ -22,6 +22,12 @@ struct channel {
 	struct conf_channel cfg; /* own copy */
 	const struct channel_ops *ops;
 	void *ud;
+	/* ops' on_msg, on_decoded and on_batch_end, or callbacks that do nothing: no tests
+	 * per read */
+	void (*rx_on_msg)(void *ud, struct channel *ch, const struct channel_msg *m);
+	void (*rx_on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
+			      uint64_t now_ms);
+	void (*rx_on_batch_end)(void *ud, struct channel *ch);
 
 	int fd;
 	dev_t rdev; /* of the open tty, to notice a replaced node */
@@ -53,9 +59,12 @@ struct channel {
 	uint8_t rbuf[CHANNEL_RBUF];
 	uint32_t tx_seq; /* next host -> M7 seq */
 	bool have_rx_seq;
-	uint32_t rx_seq;			    /* last M7 -> host seq */
-	bool rx_since_open;			    /* a frame arrived since the tty was opened */
+	uint32_t rx_seq;    /* last M7 -> host seq */
+	bool rx_since_open; /* a frame arrived since the tty was opened */
+	uint32_t rx_closes; /* closes of the tty: a read's frames stop at the next one */
 	uint64_t rx_mono_ns, rx_ms, rx_realtime_us; /* clocks at the last read(), for its frames */
+	uint64_t rx_real_off_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC (mod 2^64), as last read */
+	uint64_t rx_real_due_ms; /* when to read that offset again */
 
 	struct sendq *sq;
 
@@ -108,6 +117,8 @@ int channel_resolve_rpmsg(struct channel *ch);
 
 /* ---- channel_rx.c ---- */
 
+/* Sets the receive path's callbacks from ch->ops. */
+void channel_rx_set_ops(struct channel *ch);
 /* Reads what is there. 0 when drained (EAGAIN), 1 when more may follow (burst limit),
  * or a negative errno / -EPIPE for EOF. */
 int channel_rx_burst(struct channel *ch, int max_reads);

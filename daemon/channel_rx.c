@@ -239,12 +239,36 @@ static inline void handle_frame(struct channel *ch, struct channel_msg *m,
 	}
 }
 
-/* The callback of a channel without one: a call rather than a test per frame. */
+/* The callbacks of a channel without them: a call rather than a test per frame. */
 static void ignore_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	(void)ud;
 	(void)ch;
 	(void)m;
+}
+
+static void ignore_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
+			   uint64_t now_ms)
+{
+	(void)ud;
+	(void)ch;
+	(void)good;
+	(void)bad;
+	(void)now_ms;
+}
+
+static void ignore_batch_end(void *ud, struct channel *ch)
+{
+	(void)ud;
+	(void)ch;
+}
+
+void channel_rx_set_ops(struct channel *ch)
+{
+	ch->rx_on_msg = ch->ops && ch->ops->on_msg ? ch->ops->on_msg : ignore_msg;
+	ch->rx_on_decoded = ch->ops && ch->ops->on_decoded ? ch->ops->on_decoded : ignore_decoded;
+	ch->rx_on_batch_end =
+		ch->ops && ch->ops->on_batch_end ? ch->ops->on_batch_end : ignore_batch_end;
 }
 
 /* Inline in channel_rx_burst(), its only caller: one set-up of registers and stack per
@@ -265,23 +289,24 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 	m.rx_mono_ns = ch->rx_mono_ns;
 	m.rx_ms = ch->rx_ms;
 	m.rx_realtime_us = ch->rx_realtime_us;
-	void (*on_msg)(void *, struct channel *, const struct channel_msg *) =
-		ch->ops && ch->ops->on_msg ? ch->ops->on_msg : ignore_msg;
+	void (*on_msg)(void *, struct channel *, const struct channel_msg *) = ch->rx_on_msg;
 	void *ud = ch->ud;
+	/* A frame's handling may close the tty, and may open it again at once (a recovery's
+	 * reopen): either way the rest of this read is the old tty's. */
+	uint32_t closes = ch->rx_closes;
 	/* p < end first: the decoder's answer when the bytes are used up, without its call
 	 * (at one frame per read, every read's last). */
-	while (p < end && ch->fd >= 0 && m7b_decoder_next(&ch->dec, &p, end, &f) == 1) {
+	while (p < end && ch->rx_closes == closes && m7b_decoder_next(&ch->dec, &p, end, &f) == 1) {
 		handle_frame(ch, &m, &f);
 		on_msg(ud, ch, &m);
 	}
 	/* A frame's handling closed the channel (a recovery, a reload): the rest of the read
 	 * goes undecoded, its frames then show as seq gaps or in the boot's books; its bytes
 	 * are counted, so that every byte read is placed. */
-	if (__builtin_expect(p < end && ch->fd < 0, 0))
+	if (__builtin_expect(p < end && ch->rx_closes != closes, 0))
 		ch->stats.unread_at_close += (uint64_t)(end - p);
-	if (ch->ops && ch->ops->on_decoded)
-		ch->ops->on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
-				    ch->dec.stats.rejected - rejected, ch->rx_ms);
+	ch->rx_on_decoded(ud, ch, ch->dec.stats.frames - frames, ch->dec.stats.rejected - rejected,
+			  ch->rx_ms);
 	if (ch->dec.stats.rejected != rejected &&
 	    ratelimit_ok(&ch->rl_reject, ch->rx_ms, 5, 10000)) {
 		struct log_fields fl = channel_fields(ch, NULL);
@@ -295,16 +320,51 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 
 #define CHANNEL_RX_BACKLOG 1024 /* bytes in one read(): about 14 frames of 64-byte DATA */
 
-/* Both clocks once per read(), shared by every frame it brought: a clock read per frame
- * would cost more than the frame's bookkeeping. */
+/* How often stamp_read() takes CLOCK_REALTIME again: a step of the wall clock shows in
+ * the reads' REALTIME stamps within this, as in the mapped times (docs/CLOCK.md). */
+#define CHANNEL_REAL_REFRESH_MS 250
+/* A bracket of the two clocks' difference narrow enough to stop trying for a better one. */
+#define CHANNEL_REAL_BRACKET_NS 20000u
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CLOCK_REALTIME - CLOCK_MONOTONIC, bracketed by two MONOTONIC reads as the clock code
+ * does: a thread preempted between the reads would otherwise put its stall into every
+ * stamp until the next refresh. The narrowest of a few tries, its middle. */
+static __attribute__((noinline, cold)) void read_real_offset(struct channel *ch)
+{
+	uint64_t best = UINT64_MAX;
+	for (int i = 0; i < 3 && best > CHANNEL_REAL_BRACKET_NS; i++) {
+		uint64_t m1 = clock_ns(CLOCK_MONOTONIC);
+		uint64_t r = clock_ns(CLOCK_REALTIME);
+		uint64_t m2 = clock_ns(CLOCK_MONOTONIC);
+		if (m2 - m1 < best) {
+			best = m2 - m1;
+			ch->rx_real_off_ns = r - (m1 + best / 2);
+		}
+	}
+}
+
+/* The clocks once per read(), shared by every frame it brought: a clock read per frame
+ * would cost more than the frame's bookkeeping. REALTIME is MONOTONIC plus an offset read
+ * every CHANNEL_REAL_REFRESH_MS: a second clock read per read() cost more than the rest
+ * of the stamp. */
 static void stamp_read(struct channel *ch)
 {
-	struct timespec mono, real;
+	struct timespec mono;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
-	clock_gettime(CLOCK_REALTIME, &real);
 	ch->rx_mono_ns = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
 	ch->rx_ms = ch->rx_mono_ns / 1000000u;
-	ch->rx_realtime_us = (uint64_t)real.tv_sec * 1000000u + (uint64_t)real.tv_nsec / 1000u;
+	if (__builtin_expect(ch->rx_ms >= ch->rx_real_due_ms, 0)) {
+		read_real_offset(ch);
+		ch->rx_real_due_ms = ch->rx_ms + CHANNEL_REAL_REFRESH_MS;
+	}
+	ch->rx_realtime_us = (ch->rx_mono_ns + ch->rx_real_off_ns) / 1000u;
 }
 
 int channel_rx_burst(struct channel *ch, int max_reads)
@@ -349,6 +409,5 @@ void channel_rx_on_read(evutil_socket_t fd, short what, void *arg)
 	} else if (r < 0 && ch->fd >= 0) {
 		channel_io_failed(ch, r);
 	}
-	if (ch->ops && ch->ops->on_batch_end)
-		ch->ops->on_batch_end(ch->ud, ch);
+	ch->rx_on_batch_end(ch->ud, ch);
 }

@@ -46,8 +46,33 @@ static struct {
 	struct termios set;
 	bool set_called;
 	int fd;		/* the channel's end */
+	dev_t rdev;	/* the device number its fstat() gives (set at setup) */
 	unsigned reads; /* read() calls on it */
 } tty;
+
+/* Every clock of the binary (the channel's and the test's) runs shift_ns ahead of the
+ * real one; with stall_ns set, the next CLOCK_REALTIME read first adds it to the shift: the
+ * thread was preempted for that long right before it. */
+static struct {
+	int64_t shift_ns, stall_ns;
+} clk;
+
+int __real_clock_gettime(clockid_t id, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t id, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t id, struct timespec *ts)
+{
+	int r = __real_clock_gettime(id, ts);
+	if (r < 0)
+		return r;
+	if (id == CLOCK_REALTIME && clk.stall_ns) {
+		clk.shift_ns += clk.stall_ns;
+		clk.stall_ns = 0;
+	}
+	int64_t ns = (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec + clk.shift_ns;
+	ts->tv_sec = (time_t)(ns / 1000000000);
+	ts->tv_nsec = (long)(ns % 1000000000);
+	return 0;
+}
 
 /* The build uses 64-bit file offsets, so the library calls open64 and fstat64. */
 int __real_open64(const char *path, int flags, ...);
@@ -121,7 +146,7 @@ int __wrap_fstat64(int fd, struct stat *st);
 int __wrap_fstat64(int fd, struct stat *st)
 {
 	int r = __real_fstat64(fd, st);
-	st->st_rdev = makedev(240, 30);
+	st->st_rdev = tty.rdev;
 	return r;
 }
 
@@ -135,6 +160,8 @@ static struct {
 	uint64_t good, rejected;   /* the counts of the last one */
 	uint64_t decoded_good_sum; /* and of all */
 	unsigned close_at;	   /* on_msg closes the channel at this message (0: never) */
+	bool reopen;		   /* and opens it again at once, as a recovery's reopen does */
+	bool hold;		   /* holding it first, as the recovery does */
 } seen;
 
 static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
@@ -148,8 +175,13 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 	seen.rx_mono_ns = m->rx_mono_ns;
 	seen.rx_ms = m->rx_ms;
 	seen.rx_realtime_us = m->rx_realtime_us;
-	if (seen.msgs == seen.close_at)
+	if (seen.msgs == seen.close_at) {
+		if (seen.hold)
+			channel_hold(ch, true);
 		channel_close(ch, CHANNEL_DOWN, "test", 0);
+		if (seen.reopen)
+			assert_int_equal(channel_open_now(ch), 0);
+	}
 	if (m->frame->type == M7B_T_HELLO && !m->bad_payload) {
 		seen.hellos++;
 		/* the message carries the stored copy: NUL-terminated, length as kept */
@@ -188,7 +220,9 @@ static int setup(void **state)
 	static struct fixture f;
 	memset(&tty, 0, sizeof(tty));
 	memset(&seen, 0, sizeof(seen));
+	memset(&clk, 0, sizeof(clk));
 	tty.m7 = -1;
+	tty.rdev = makedev(240, 30);
 	snprintf(f.dir, sizeof(f.dir), "/tmp/m7b-chan-XXXXXX");
 	assert_non_null(mkdtemp(f.dir));
 	snprintf(f.device, sizeof(f.device), "%s/ttyFAKE", f.dir);
@@ -591,14 +625,21 @@ static void test_reads_per_wakeup(void **state)
 	channel_start(f->ch);
 	m7_send(f, M7B_T_DATA, 0, pl, sizeof(pl));
 	tty.reads = 0;
-	struct timespec before;
+	struct timespec before, real0, real1;
+	clock_gettime(CLOCK_REALTIME, &real0);
 	clock_gettime(CLOCK_MONOTONIC, &before);
 	m7_send(f, M7B_T_DATA, 1, pl, sizeof(pl));
+	clock_gettime(CLOCK_REALTIME, &real1);
 	assert_int_equal(tty.reads, 1);
 	uint64_t mono = (uint64_t)before.tv_sec * 1000000000u + (uint64_t)before.tv_nsec;
 	assert_true(seen.rx_mono_ns >= mono && seen.rx_mono_ns - mono < 10000000000u);
 	assert_int_equal(seen.rx_ms, seen.rx_mono_ns / 1000000u);
 	assert_true(seen.rx_realtime_us > 1000000000000000u); /* after 2001 */
+	/* REALTIME comes from MONOTONIC and an offset read earlier: still between the
+	 * wall clock's readings around the read (1 us for their rounding). */
+	uint64_t r0 = (uint64_t)real0.tv_sec * 1000000u + (uint64_t)real0.tv_nsec / 1000u;
+	uint64_t r1 = (uint64_t)real1.tv_sec * 1000000u + (uint64_t)real1.tv_nsec / 1000u;
+	assert_true(seen.rx_realtime_us + 1 >= r0 && seen.rx_realtime_us <= r1 + 1);
 	/* Forty frames at once, more than a short read: read again until EAGAIN. */
 	uint8_t burst[40 * M7B_FRAME_MAX];
 	size_t len = 0;
@@ -924,11 +965,32 @@ static void test_stream_accounting(void **state)
 			 snap.stats.data_frames);
 }
 
-/* A frame whose handling closes the channel (a recovery, a reload) leaves the rest of its
- * read undecoded: those bytes are counted, and STATUS's bytes still holds every byte read. */
-static void test_close_mid_read(void **state)
+/* The read's REALTIME stamp comes from MONOTONIC and their difference, read now and then.
+ * A stall between the two clocks' reads (a preemption) is not taken into it: the stamps
+ * of the read and of the reads after it stay between the wall clock's readings around
+ * them. */
+static void test_realtime_offset_ignores_a_stall(void **state)
 {
 	struct fixture *f = *state;
+	uint8_t pl[64] = {0};
+	channel_start(f->ch);
+	struct timespec t0, t1;
+	for (uint32_t seq = 0; seq < 2; seq++) {
+		clock_gettime(CLOCK_REALTIME, &t0);
+		clk.stall_ns = seq == 0 ? 20000000 : 0; /* 20 ms, at the offset's first read */
+		m7_send(f, M7B_T_DATA, seq, pl, sizeof(pl));
+		clock_gettime(CLOCK_REALTIME, &t1);
+		uint64_t r0 = (uint64_t)t0.tv_sec * 1000000u + (uint64_t)t0.tv_nsec / 1000u;
+		uint64_t r1 = (uint64_t)t1.tv_sec * 1000000u + (uint64_t)t1.tv_nsec / 1000u;
+		assert_true(seen.rx_realtime_us + 1 >= r0);
+		assert_true(seen.rx_realtime_us <= r1 + 1);
+	}
+}
+
+/* A frame whose handling closes the channel (a recovery, a reload) leaves the rest of its
+ * read undecoded: those bytes are counted, and STATUS's bytes still holds every byte read. */
+static void close_mid_read(struct fixture *f, bool reopen)
+{
 	channel_start(f->ch);
 	uint8_t buf[3 * M7B_FRAME_MAX];
 	size_t n = 0;
@@ -942,9 +1004,13 @@ static void test_close_mid_read(void **state)
 		n += (size_t)k;
 	}
 	seen.close_at = 1;
+	seen.reopen = reopen;
 	assert_int_equal(write(tty.m7, buf, n), (ssize_t)n);
 	for (int i = 0; i < 100 && seen.msgs == 0; i++)
 		event_base_loop(f->base, EVLOOP_ONCE);
+	/* the new tty has nothing: anything more would be the old read's */
+	for (int i = 0; i < 3; i++)
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	assert_int_equal(seen.msgs, 1);
 	struct channel_snapshot snap;
 	channel_snapshot(f->ch, &snap);
@@ -952,10 +1018,70 @@ static void test_close_mid_read(void **state)
 	assert_int_equal(snap.dec.bytes + snap.stats.unread_at_close, n);
 	assert_true(snap.stats.unread_at_close > 0);
 	assert_int_equal(snap.dec.frames, 1);
+	/* reopened: no traffic of its own yet (closed: its backoff may have reopened it) */
+	if (reopen)
+		assert_int_equal(channel_get_state(f->ch), CHANNEL_OPENING);
+}
+
+static void test_close_mid_read(void **state)
+{
+	close_mid_read(*state, false);
+}
+
+/* The same when the handling opens the channel again at once (a recovery's reopen): the
+ * rest of the old read is not taken for the new tty's traffic, which would mark the
+ * channel up on bytes that came before the reopen. */
+static void test_reopen_mid_read(void **state)
+{
+	close_mid_read(*state, true);
 }
 
 /* A HELLO that does not unpack (too short) names no boot: the restart its seq 0 shows
  * still closes the boot's books, instead of booking the next boot's frames to it. */
+/* A new node under the device's name: the channel takes what the old tty still holds
+ * before letting it go. When a frame among those bytes makes the recovery reopen the tty
+ * (held, closed, opened: the new node), that open stands: it is not closed again as the
+ * replaced node's, which would leave the recovery's step waiting on a closed channel. */
+static void test_reopen_while_draining_replaced_node(void **state)
+{
+	struct fixture *f = *state;
+	channel_start(f->ch);
+	assert_int_equal(tty.opens, 1);
+	uint8_t buf[2 * M7B_FRAME_MAX];
+	size_t n = 0;
+	for (uint32_t seq = 1; seq <= 2; seq++) {
+		uint8_t pl[20] = {0};
+		struct m7b_frame h = {
+			.ver = M7B_WIRE_VERSION, .type = M7B_T_HEARTBEAT, .seq = seq, .len = 0};
+		struct m7b_part part = {pl, 0};
+		int k = m7b_wire_encode(buf + n, sizeof(buf) - n, &h, &part, 0);
+		assert_true(k > 0);
+		n += (size_t)k;
+	}
+	seen.close_at = 1;
+	seen.reopen = true;
+	seen.hold = true;
+	/* The node first (a regular file: not the open tty's device number), then the
+	 * bytes: the inotify event comes first in the loop, and its drain reads them. */
+	char tmp[128];
+	snprintf(tmp, sizeof(tmp), "%s/new", f->dir); /* open() of the name is the fake's */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(rename(tmp, f->device), 0);
+	tty.rdev = 0; /* what opening it gives from now on */
+	assert_int_equal(write(tty.m7, buf, n), (ssize_t)n);
+	for (int i = 0; i < 100 && seen.msgs == 0; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	for (int i = 0; i < 3; i++)
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(unlink(f->device), 0);
+	assert_int_equal(seen.msgs, 1);
+	assert_int_equal(tty.opens, 2);
+	assert_true(channel_is_open(f->ch));
+	assert_int_equal(channel_get_state(f->ch), CHANNEL_OPENING);
+}
+
 static void test_malformed_hello_restart(void **state)
 {
 	struct fixture *f = *state;
@@ -1083,7 +1209,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stream_accounting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_hello_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_realtime_offset_ignores_a_stall, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_close_mid_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_mid_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_while_draining_replaced_node, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
