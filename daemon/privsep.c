@@ -7,13 +7,16 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -38,6 +41,9 @@ struct privsep {
 	 * as a command's end that is dropped leaves its step waiting for its timeout. */
 	struct privsep_msg *pending;
 	size_t npending, cap;
+	/* A stop signal came while a call waited: every call gives up at once from then on,
+	 * as the stop is under way. */
+	bool stopping;
 };
 
 /* ---- the helper ---- */
@@ -534,25 +540,39 @@ int privsep_call(struct privsep *ps, struct privsep_msg *m)
 	return privsep_call_fd(ps, m, NULL);
 }
 
-int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)
+static uint64_t mono_ms(void)
 {
-	struct pollfd p = {.fd = ps->fd, .events = POLLIN};
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Sends m and waits for its RESULT until PRIVSEP_CALL_MS is over (signals and EXITED
+ * messages do not extend it), or until sfd shows a stop signal pending. */
+static int call_wait(struct privsep *ps, struct privsep_msg *m, int *fd, int sfd)
+{
 	struct privsep_msg a;
+	uint64_t end;
 	int got;
 
-	if (fd)
-		*fd = -1;
 	m->seq = ++ps->seq;
 	if (send(ps->fd, m, sizeof(*m), MSG_NOSIGNAL) < 0)
 		return errno == ECONNREFUSED ? -EPIPE : -errno;
+	end = mono_ms() + PRIVSEP_CALL_MS;
 	for (;;) {
-		int n = poll(&p, 1, PRIVSEP_CALL_MS), r;
+		struct pollfd p[2] = {{.fd = ps->fd, .events = POLLIN},
+				      {.fd = sfd, .events = POLLIN}};
+		uint64_t now = mono_ms();
+		int n = now < end ? poll(p, 2, (int)(end - now)) : 0, r = 0;
+
 		if (n == 0)
 			return -ETIMEDOUT;
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		got = -1; /* an interrupted poll reads nothing */
-		r = n < 0 ? 0 : read_msg(ps, &a, MSG_DONTWAIT, &got);
+		if (n > 0 && p[0].revents)
+			r = read_msg(ps, &a, MSG_DONTWAIT, &got);
 		if (r < 0)
 			return r;
 		if (r == 1 && a.type == PRIVSEP_RESULT && a.seq == m->seq) {
@@ -566,7 +586,37 @@ int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)
 			close(got); /* a late answer's descriptor */
 		if (r == 1)
 			take_exited(ps, &a);
+		/* The request may never end (a sysfs write on a hung M7): a stop does not wait
+		 * for it. Its late answer, if any, is dropped by its sequence number. */
+		if (n > 0 && (p[1].revents & POLLIN)) {
+			ps->stopping = true;
+			return -ECANCELED;
+		}
 	}
+}
+
+int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)
+{
+	sigset_t stop, old;
+	int sfd, r;
+
+	if (fd)
+		*fd = -1;
+	if (ps->stopping)
+		return -ECANCELED;
+	/* SIGTERM and SIGINT are held pending while the call waits: the signalfd shows them
+	 * without taking them, and they reach the event loop's handler when the call
+	 * returns. Without a signalfd the call only waits longer, as it always could. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	sfd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
+	r = call_wait(ps, m, fd, sfd);
+	if (sfd >= 0)
+		close(sfd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
 }
 
 struct privsep *privsep_free(struct privsep *ps)

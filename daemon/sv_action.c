@@ -246,8 +246,10 @@ static int priv(struct sv_chan *c, const struct sv_priv_request *rq, struct reco
 {
 	int r = sv_priv_run(c, rq);
 
-	if (r == 1)
-		return 0; /* a command: its exit feeds the result */
+	/* A command: its exit feeds the result. Cut short by a stop: no result, so the step
+	 * stays under way and the stop records it so (a reload's record stays too). */
+	if (r == 1 || r == -ECANCELED)
+		return 0;
 	res->result = r;
 	return 1;
 }
@@ -272,6 +274,8 @@ static int act_rproc_stop_start(struct sv_chan *c, const struct recovery_action 
 	struct sv_priv_request rq = {.op = stop ? SV_PRIV_RPROC_STOP : SV_PRIV_RPROC_START};
 	int r = sv_priv_run(c, &rq);
 
+	if (r == -ECANCELED)
+		return 0; /* the daemon is stopping: the step stays under way (see priv()) */
 	if (r < 0) {
 		res->result = r;
 		return 1;

@@ -178,8 +178,15 @@ int sv_priv_run(struct sv_chan *c, const struct sv_priv_request *rq)
 		const char *what = rq->op == SV_PRIV_RUN_COMMAND	  ? rq->step
 				   : rq->op == SV_PRIV_RPROC_SET_FIRMWARE ? rq->firmware
 									  : "";
-		log_struct(c->sv->log, LOG_ERR, &f, "%s%s%s: %s", sv_priv_op_to_string(rq->op),
-			   what[0] ? " " : "", what, strerror(-r));
+		if (r == -ECANCELED)
+			log_struct(c->sv->log, LOG_WARNING, &f,
+				   "%s%s%s: left undone: the daemon is stopping (the helper may "
+				   "still finish it; the next start checks the M7 again)",
+				   sv_priv_op_to_string(rq->op), what[0] ? " " : "", what);
+		else
+			log_struct(c->sv->log, LOG_ERR, &f, "%s%s%s: %s",
+				   sv_priv_op_to_string(rq->op), what[0] ? " " : "", what,
+				   strerror(-r));
 	}
 	return r;
 }
