@@ -44,6 +44,9 @@ struct privsep {
 	/* A stop signal came while a call waited: every call gives up at once from then on,
 	 * as the stop is under way. */
 	bool stopping;
+	/* The request that went unanswered within PRIVSEP_CALL_MS (0: none): the helper is
+	 * still in it, and takes nothing else until its late answer comes. */
+	uint32_t late_seq;
 };
 
 /* ---- the helper ---- */
@@ -463,9 +466,12 @@ static int read_msg(struct privsep *ps, struct privsep_msg *m, int flags, int *f
 	return 1;
 }
 
-/* EXITED is queued for the loop; anything else unasked for is dropped. */
+/* EXITED is queued for the loop; the late answer frees the helper again; anything else
+ * unasked for is dropped. */
 static void take_exited(struct privsep *ps, const struct privsep_msg *m)
 {
+	if (m->type == PRIVSEP_RESULT && ps->late_seq && m->seq == ps->late_seq)
+		ps->late_seq = 0;
 	if (m->type != PRIVSEP_EXITED)
 		return;
 	if (ps->npending == ps->cap) {
@@ -566,8 +572,10 @@ static int call_wait(struct privsep *ps, struct privsep_msg *m, int *fd, int sfd
 		uint64_t now = mono_ms();
 		int n = now < end ? poll(p, 2, (int)(end - now)) : 0, r = 0;
 
-		if (n == 0)
+		if (n == 0) {
+			ps->late_seq = m->seq;
 			return -ETIMEDOUT;
+		}
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		got = -1; /* an interrupted poll reads nothing */
@@ -604,6 +612,19 @@ int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)
 		*fd = -1;
 	if (ps->stopping)
 		return -ECANCELED;
+	/* Its late answer may be waiting already; else the helper is still stuck (a sysfs
+	 * write on a hung M7): queued behind it, this request would hold the event loop, and
+	 * the watchdog's pings, for PRIVSEP_CALL_MS more. */
+	if (ps->late_seq) {
+		struct privsep_msg a;
+		int got = 1;
+		while (ps->late_seq && (got = read_msg(ps, &a, MSG_DONTWAIT, NULL)) == 1)
+			take_exited(ps, &a);
+		if (got < 0)
+			return got; /* gone: the loop hears of it too */
+		if (ps->late_seq)
+			return -ETIMEDOUT;
+	}
 	/* SIGTERM and SIGINT are held pending while the call waits: the signalfd shows them
 	 * without taking them, and they reach the event loop's handler when the call
 	 * returns. Without a signalfd the call only waits longer, as it always could. */

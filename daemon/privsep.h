@@ -50,7 +50,8 @@ int privsep_attach(struct privsep *ps, struct event_base *base, privsep_exit_fn 
 void privsep_detach(struct privsep *ps);
 /* Sends the request m (its seq is set here) and waits for its RESULT (PRIVSEP_CALL_MS at
  * most): 0 done, 1 started, or -errno (the helper's refusal, -EPIPE if it is gone,
- * -ETIMEDOUT). -ECANCELED when SIGTERM or SIGINT came while it waited (the request may
+ * -ETIMEDOUT; then at once, without sending, until the helper's late answer to that
+ * request came). -ECANCELED when SIGTERM or SIGINT came while it waited (the request may
  * still be under way in the helper; the signal is left to the event loop), and from
  * then on at once, without sending: the daemon is stopping. */
 int privsep_call(struct privsep *ps, struct privsep_msg *m);

@@ -37,8 +37,9 @@ static void write_file(const char *path, const char *text)
 }
 
 /* A remoteproc whose `state` never takes the write (a FIFO nobody reads stands for a
- * driver stuck on a hung M7): the helper blocks in it for good. privsep_free() must still
- * return within PRIVSEP_STOP_MS (plus scheduling slack), not wait for the helper. */
+ * driver stuck on a hung M7): the helper blocks in it for good. Later requests must not
+ * each wait PRIVSEP_CALL_MS behind it, and privsep_free() must still return within
+ * PRIVSEP_STOP_MS (plus scheduling slack), not wait for the helper. */
 static void test_free_with_helper_stuck_in_sysfs(void **state)
 {
 	static const struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
@@ -70,9 +71,18 @@ static void test_free_with_helper_stuck_in_sysfs(void **state)
 	assert_int_equal(privsep_start(&a, &ps), 0);
 
 	/* A hang here fails the test instead of stalling the suite. */
-	alarm(PRIVSEP_CALL_MS / 1000 + 10);
+	alarm(3 * PRIVSEP_CALL_MS / 1000 + 10);
 	privsep_msg_init(&m, PRIVSEP_RPROC_STOP, "m7", NULL);
 	assert_int_equal(privsep_call(ps, &m), -ETIMEDOUT);
+	/* The helper is still in that write: a further request (the next try, the next
+	 * step's command, a trace open) is refused at once instead of holding the event
+	 * loop, and with it the watchdog, for another PRIVSEP_CALL_MS each. */
+	uint64_t t1 = now_ms();
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), -ETIMEDOUT);
+	privsep_msg_init(&m, PRIVSEP_RPROC_START, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), -ETIMEDOUT);
+	assert_true(now_ms() - t1 < 1000);
 	uint64_t t0 = now_ms();
 	privsep_free(ps);
 	uint64_t took = now_ms() - t0;
