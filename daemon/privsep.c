@@ -442,7 +442,9 @@ static int read_msg(struct privsep *ps, struct privsep_msg *m, int flags, int *f
 	if (n == 0)
 		return -EPIPE;
 	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		return errno == EAGAIN || errno == EINTR ? 0
+		       : errno == ECONNRESET		 ? -EPIPE /* died with our request unread */
+							 : -errno;
 	/* One descriptor is kept at most; any other is closed, never leaked. */
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)

@@ -241,14 +241,22 @@ static int act_send_host_hello(struct sv_chan *c, const struct recovery_action *
 	return 0;
 }
 
+/* A privileged operation that was not done because the daemon is stopping: a stop
+ * signal, or the helper gone (the daemon then stops, to be started with a new one). No
+ * result is fed, so the step stays under way and the stop records it so; a reload's
+ * record stays for the next start. Walking on would only fail every further step. */
+static bool cut_short(const struct sv_chan *c, int r)
+{
+	return r == -ECANCELED || (c->sv->priv && r == -EPIPE);
+}
+
 /* Runs a privileged operation; an immediate answer (done or failed) is the result. */
 static int priv(struct sv_chan *c, const struct sv_priv_request *rq, struct recovery_event *res)
 {
 	int r = sv_priv_run(c, rq);
 
-	/* A command: its exit feeds the result. Cut short by a stop: no result, so the step
-	 * stays under way and the stop records it so (a reload's record stays too). */
-	if (r == 1 || r == -ECANCELED)
+	/* A command: its exit feeds the result. */
+	if (r == 1 || cut_short(c, r))
 		return 0;
 	res->result = r;
 	return 1;
@@ -274,8 +282,8 @@ static int act_rproc_stop_start(struct sv_chan *c, const struct recovery_action 
 	struct sv_priv_request rq = {.op = stop ? SV_PRIV_RPROC_STOP : SV_PRIV_RPROC_START};
 	int r = sv_priv_run(c, &rq);
 
-	if (r == -ECANCELED)
-		return 0; /* the daemon is stopping: the step stays under way (see priv()) */
+	if (cut_short(c, r))
+		return 0;
 	if (r < 0) {
 		res->result = r;
 		return 1;

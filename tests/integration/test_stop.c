@@ -125,78 +125,159 @@ static pid_t helper_of(pid_t daemon)
 	return found;
 }
 
-/* SIGTERM while the daemon waits for its helper's answer (a remoteproc stop that does not
- * return, as on a hung M7: here the helper is stopped with SIGSTOP). The stop must not
- * wait the request out (PRIVSEP_CALL_MS): it gives up on it at once, says what it left
- * undone, writes the open incident as interrupted with the step still running, and the
- * helper wait (PRIVSEP_STOP_MS) bounds the rest. */
-static void test_sigterm_during_helper_request(void **state)
+/* A daemon with its helper (`user` = the test's own) and a channel up on a fake M7,
+ * behind a fake remoteproc tree, with an incident and a state directory; the helper is
+ * then stopped (SIGSTOP): it takes requests and never answers, like one inside a sysfs
+ * write on a hung M7. */
+struct cut {
+	struct daemon_proc p;
+	struct fake_m7 m;
+	struct tclient c;
+	pid_t helper;
+};
+
+static void cut_start(struct cut *t)
 {
-	struct daemon_proc p = {0};
-	struct fake_m7 m = {.master = -1};
-	struct tclient c = {.fd = -1};
 	struct passwd *pw = getpwuid(geteuid());
 	char conf[2048], link[300], path[600];
-	static char log[1 << 20];
 
-	(void)state;
+	t->m.master = -1;
+	t->c.fd = -1;
 	assert_non_null(pw);
-	assert_int_equal(h_tmpdir(&p), 0);
-	assert_int_equal(
-		h_fake_rproc_tree(p.dir, "m7_app.elf\n", (const char *const[]){"inc", NULL}), 0);
-	snprintf(path, sizeof(path), "%s/inc", p.dir);
+	assert_int_equal(h_tmpdir(&t->p), 0);
+	assert_int_equal(h_fake_rproc_tree(t->p.dir, "m7_app.elf\n",
+					   (const char *const[]){"inc", "state", "fw", NULL}),
+			 0);
+	snprintf(path, sizeof(path), "%s/inc", t->p.dir);
 	assert_int_equal(chmod(path, 0700), 0);
-	snprintf(link, sizeof(link), "%s/ttyRPMSG30", p.dir);
-	assert_int_equal(fake_m7_open(&m, link), 0);
+	snprintf(path, sizeof(path), "%s/state", t->p.dir);
+	assert_int_equal(chmod(path, 0700), 0);
+	/* Any ELF serves as the image to reload: its identity is never checked here. */
+	snprintf(path, sizeof(path), "%s/fw/app-2.elf", t->p.dir);
+	assert_int_equal(symlink(h_sim_path(), path), 0);
+	snprintf(path, sizeof(path), "%s/fw/m7_app.elf", t->p.dir);
+	assert_int_equal(symlink(h_sim_path(), path), 0);
+	snprintf(link, sizeof(link), "%s/ttyRPMSG30", t->p.dir);
+	assert_int_equal(fake_m7_open(&t->m, link), 0);
 	snprintf(conf, sizeof(conf),
 		 "kernel_log = off\nsysfs_root = %s/sys\nincident_dir = %s/inc\n"
+		 "state_dir = %s/state\nfirmware_dir = %s/fw\n"
 		 "allow_uids = %u\nuser = %s\n%s"
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\nrecovery_steps = "
 		 "remoteproc,hook\nhook = true\nliveness_quiet_ms = 0\n",
-		 p.dir, p.dir, (unsigned)getuid(), pw->pw_name,
+		 t->p.dir, t->p.dir, t->p.dir, t->p.dir, (unsigned)getuid(), pw->pw_name,
 		 pw->pw_uid == 0 ? "allow_root_user = true\n" : "", link);
-	assert_int_equal(daemon_proc_start(&p, conf), 0);
-	assert_int_equal(fake_m7_handshake(&m, 7, 16), 0);
-	pid_t helper = 0;
-	for (int i = 0; i < 250 && !(helper = helper_of(p.pid)); i++)
+	assert_int_equal(daemon_proc_start(&t->p, conf), 0);
+	assert_int_equal(fake_m7_handshake(&t->m, 7, 16), 0);
+	t->helper = 0;
+	for (int i = 0; i < 250 && !(t->helper = helper_of(t->p.pid)); i++)
 		usleep(20000);
-	assert_true(helper > 0);
-	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\"}"), 0);
-	cJSON *o = tclient_wait_str(&c, "STATE", "state", "up", H_TIMEOUT_MS);
+	assert_true(t->helper > 0);
+	assert_int_equal(tclient_open(&t->c, t->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	cJSON *o = tclient_wait_str(&t->c, "STATE", "state", "up", H_TIMEOUT_MS);
 	assert_non_null(o);
 	cJSON_Delete(o);
+	assert_int_equal(kill(t->helper, SIGSTOP), 0);
+}
 
-	/* The helper takes the request and never answers. */
-	assert_int_equal(kill(helper, SIGSTOP), 0);
-	assert_int_equal(tclient_send(&c, "{\"cmd\":\"recover\",\"channel\":\"m7\","
-					  "\"action\":\"remoteproc\"}"),
+/* The daemon's exit status after a SIGTERM, or (sigterm false) after it saw its helper
+ * die, within bound_ms. */
+static int cut_end(struct cut *t, bool sigterm, uint64_t bound_ms)
+{
+	uint64_t t0 = h_now_ms();
+	int st = -1;
+
+	if (sigterm) {
+		st = daemon_proc_stop(&t->p);
+	} else {
+		assert_int_equal(kill(t->helper, SIGKILL), 0);
+		for (int w = 0; w < 2000; w++) {
+			if (waitpid(t->p.pid, &st, WNOHANG) == t->p.pid) {
+				st = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+				t->p.pid = 0;
+				break;
+			}
+			usleep(10000);
+		}
+		if (t->p.pid > 0)
+			st = daemon_proc_stop(&t->p);
+	}
+	uint64_t took = h_now_ms() - t0;
+	print_message("the daemon left %llu ms after the %s\n", (unsigned long long)took,
+		      sigterm ? "SIGTERM" : "helper's death");
+	h_show_log_if(&t->p, st == (sigterm ? 0 : 1) ? 0 : 1);
+	assert_true(took < bound_ms);
+	/* The helper died with the daemon (PR_SET_PDEATHSIG), stopped as it was. */
+	for (int i = 0; i < 200 && kill(t->helper, 0) == 0; i++)
+		usleep(10000);
+	assert_int_equal(kill(t->helper, 0), -1);
+	return st;
+}
+
+static void cut_free(struct cut *t)
+{
+	tclient_close(&t->c);
+	fake_m7_close(&t->m);
+	h_cleanup(&t->p);
+}
+
+/* SIGTERM while the daemon waits for its helper's answer to a remoteproc stop. The stop
+ * must not wait the request out (PRIVSEP_CALL_MS): it gives up on it at once, says what
+ * it left undone, writes the open incident as interrupted with the step still running,
+ * and the helper wait (PRIVSEP_STOP_MS) bounds the rest. */
+static void test_sigterm_during_helper_request(void **state)
+{
+	struct cut t;
+	char path[600], inc[8192];
+	static char log[1 << 20];
+
+	(void)state;
+	cut_start(&t);
+	assert_int_equal(tclient_send(&t.c, "{\"cmd\":\"recover\",\"channel\":\"m7\","
+					    "\"action\":\"remoteproc\"}"),
 			 0);
 	usleep(500000); /* the daemon is inside the call now */
-	uint64_t t0 = h_now_ms();
-	int st = daemon_proc_stop(&p);
-	uint64_t took = h_now_ms() - t0;
-	print_message("stop during a helper request: %llu ms\n", (unsigned long long)took);
-	h_show_log_if(&p, st);
-	assert_int_equal(st, 0);
-	assert_true(took < PRIVSEP_STOP_MS + 1500);
-	/* The helper died with the daemon (PR_SET_PDEATHSIG), stopped as it was. */
-	for (int i = 0; i < 200 && kill(helper, 0) == 0; i++)
-		usleep(10000);
-	assert_int_equal(kill(helper, 0), -1);
+	assert_int_equal(cut_end(&t, true, PRIVSEP_STOP_MS + 1500), 0);
 
-	h_slurp_file(p.log, log, sizeof(log));
+	h_slurp_file(t.p.log, log, sizeof(log));
 	assert_non_null(strstr(log, "remoteproc stop: left undone: the daemon is stopping"));
 	/* The ladder went no further: no hook, no failed ladder. */
 	assert_null(strstr(log, "command hook"));
-	snprintf(path, sizeof(path), "%s/inc/incident-000001-m7.json", p.dir);
-	char inc[8192];
+	snprintf(path, sizeof(path), "%s/inc/incident-000001-m7.json", t.p.dir);
 	h_slurp_file(path, inc, sizeof(inc));
 	assert_non_null(strstr(inc, "\"outcome\":\"interrupted\""));
 	assert_non_null(strstr(inc, "\"action\":\"remoteproc\",\"result\":\"running\""));
+	cut_free(&t);
+}
 
-	tclient_close(&c);
-	fake_m7_close(&m);
-	h_cleanup(&p);
+/* The helper dies (killed) while the daemon waits for its answer in a reload. The daemon
+ * stops with status 1 to be started again with a new helper; until then nothing it asks
+ * for can be done, so the reload is not walked to its end on errors: it stays
+ * interrupted, and its record stays for the next start to roll back. */
+static void test_helper_dies_during_reload(void **state)
+{
+	struct cut t;
+	char path[600], text[8192];
+	static char log[1 << 20];
+
+	(void)state;
+	cut_start(&t);
+	assert_int_equal(tclient_send(&t.c, "{\"cmd\":\"reload\",\"channel\":\"m7\","
+					    "\"firmware\":\"app-2.elf\",\"no_rollback\":false}"),
+			 0);
+	usleep(500000);
+	assert_int_equal(cut_end(&t, false, PRIVSEP_STOP_MS + 3000), 1);
+
+	h_slurp_file(t.p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "the privileged helper was killed by signal 9"));
+	snprintf(path, sizeof(path), "%s/state/firmware-reload-m7", t.p.dir);
+	h_slurp_file(path, text, sizeof(text));
+	assert_non_null(strstr(text, "app-2.elf"));
+	snprintf(path, sizeof(path), "%s/inc/incident-000001-m7.json", t.p.dir);
+	h_slurp_file(path, text, sizeof(text));
+	assert_non_null(strstr(text, "\"outcome\":\"interrupted\""));
+	assert_null(strstr(text, "\"action\":\"rollback\""));
+	cut_free(&t);
 }
 
 int main(void)
@@ -204,6 +285,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_free_with_helper_stuck_in_sysfs),
 		cmocka_unit_test(test_sigterm_during_helper_request),
+		cmocka_unit_test(test_helper_dies_during_reload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
