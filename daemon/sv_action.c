@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "lifecycle.h"
 #include "macro.h"
 
 /* An action's function: returns 1 and fills *res when an awaited action finished at
@@ -275,11 +276,37 @@ static int act_command(struct sv_chan *c, const struct recovery_action *a,
 	return priv(c, &rq, res);
 }
 
+/* Whether a ladder's stop would leave an M7 that nothing can start again: none is
+ * configured and remoteproc names no file (`unknown`: U-Boot or a debugger started it),
+ * so the start that follows could only fail. Said once per stop refused. A reload always
+ * has a file (the request is refused otherwise). */
+static bool stop_unstartable(struct sv_chan *c)
+{
+	char name[RECOVERY_FIRMWARE_MAX];
+
+	if (c->rec.state == RECOVERY_RELOAD || c->rec.cfg.firmware[0] || sv_priv_rproc(c) < 0 ||
+	    remoteproc_get_firmware(c->rproc, name, sizeof(name)) < 0 || lifecycle_names_file(name))
+		return false;
+	struct log_fields f = sv_chan_fields(c, LOG_MID_RECOVERY, -ENOENT);
+	log_struct(c->sv->log, LOG_WARNING, &f,
+		   "recovery step %s: not stopping %s: it names no firmware file ('%s': started "
+		   "outside Linux) and none is configured, so it could not be started again; set "
+		   "firmware = NAME to let the ladder restart it",
+		   recovery_step_to_string(c->rec.cfg.steps[c->rec.step_idx].step),
+		   c->rproc->instance, name);
+	return true;
+}
+
 static int act_rproc_stop_start(struct sv_chan *c, const struct recovery_action *a,
 				struct recovery_event *res)
 {
 	bool stop = a->type == RECOVERY_ACT_RPROC_STOP;
 	struct sv_priv_request rq = {.op = stop ? SV_PRIV_RPROC_STOP : SV_PRIV_RPROC_START};
+
+	if (stop && stop_unstartable(c)) {
+		res->result = -ENOENT;
+		return 1;
+	}
 	int r = sv_priv_run(c, &rq);
 
 	if (cut_short(c, r))
