@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <pwd.h>
@@ -214,6 +215,27 @@ static int cut_end(struct cut *t, bool sigterm, uint64_t bound_ms)
 	return st;
 }
 
+/* Waits until the daemon's event loop thread sits in poll(): the wait for the helper's
+ * answer (the loop itself waits in epoll). Its log cannot say so: the first request
+ * (the incident's trace) comes before any line about the recovery. */
+static void cut_wait_busy(struct cut *t)
+{
+	char path[64], buf[256];
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)t->p.pid);
+	for (uint64_t end = h_now_ms() + H_TIMEOUT_MS; h_now_ms() < end; usleep(20000)) {
+		h_slurp_file(path, buf, sizeof(buf));
+		long nr = strtol(buf, NULL, 10);
+#ifdef SYS_poll
+		if (nr == SYS_poll)
+			return;
+#endif
+		if (nr == SYS_ppoll)
+			return;
+	}
+	fail_msg("the daemon never waited for its helper");
+}
+
 static void cut_free(struct cut *t)
 {
 	tclient_close(&t->c);
@@ -221,9 +243,10 @@ static void cut_free(struct cut *t)
 	h_cleanup(&t->p);
 }
 
-/* SIGTERM while the daemon waits for its helper's answer to a remoteproc stop. The stop
- * must not wait the request out (PRIVSEP_CALL_MS): it gives up on it at once, says what
- * it left undone, writes the open incident as interrupted with the step still running,
+/* SIGTERM while the daemon waits for its helper's answer to the recovery's first request
+ * (the incident's trace; the remoteproc stop comes next). The stop must not wait the
+ * request out (PRIVSEP_CALL_MS): it gives up on it at once, sends no further one, says
+ * what it left undone, writes the open incident as interrupted with the step still running,
  * and the helper wait (PRIVSEP_STOP_MS) bounds the rest. */
 static void test_sigterm_during_helper_request(void **state)
 {
@@ -236,7 +259,7 @@ static void test_sigterm_during_helper_request(void **state)
 	assert_int_equal(tclient_send(&t.c, "{\"cmd\":\"recover\",\"channel\":\"m7\","
 					    "\"action\":\"remoteproc\"}"),
 			 0);
-	usleep(500000); /* the daemon is inside the call now */
+	cut_wait_busy(&t);
 	assert_int_equal(cut_end(&t, true, PRIVSEP_STOP_MS + 1500), 0);
 
 	h_slurp_file(t.p.log, log, sizeof(log));
@@ -265,7 +288,7 @@ static void test_helper_dies_during_reload(void **state)
 	assert_int_equal(tclient_send(&t.c, "{\"cmd\":\"reload\",\"channel\":\"m7\","
 					    "\"firmware\":\"app-2.elf\",\"no_rollback\":false}"),
 			 0);
-	usleep(500000);
+	cut_wait_busy(&t);
 	assert_int_equal(cut_end(&t, false, PRIVSEP_STOP_MS + 3000), 1);
 
 	h_slurp_file(t.p.log, log, sizeof(log));
