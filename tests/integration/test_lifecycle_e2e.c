@@ -714,6 +714,14 @@ static void test_recover_during_start(void **state)
 	cJSON_Delete(o);
 	cJSON_Delete(status_when(f, "failed", "start_failed"));
 	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
+	/* The start step's deadline, which the image's HELLO missed, is remoteproc_timeout_ms
+	 * (5000 here, 15000 by default). */
+	cJSON *inc = last_incident(f);
+	const cJSON *step = cJSON_GetArrayItem(cJSON_GetObjectItem(inc, "steps"), 0);
+	assert_string_equal(j_str(step, "action"), "start");
+	print_message("start step timed out after %.0f ms\n", j_num(step, "ms"));
+	assert_true(j_num(step, "ms") >= 5000 && j_num(step, "ms") < 10000);
+	cJSON_Delete(inc);
 }
 
 /* The M7 stopped again while it is being started: the start fails (no HELLO), the
