@@ -38,8 +38,9 @@ static void write_file(const char *path, const char *text)
 }
 
 /* A remoteproc whose `state` never takes the write (a FIFO nobody reads stands for a
- * driver stuck on a hung M7): the helper blocks in it for good. Later requests must not
- * each wait PRIVSEP_CALL_MS behind it, and privsep_free() must still return within
+ * driver stuck on a hung M7): the helper blocks in it. Later requests must not each wait
+ * PRIVSEP_CALL_MS behind it, the helper's late answer must free it for the next, and
+ * with it stuck again privsep_free() must still return within
  * PRIVSEP_STOP_MS (plus scheduling slack), not wait for the helper. */
 static void test_free_with_helper_stuck_in_sysfs(void **state)
 {
@@ -72,7 +73,7 @@ static void test_free_with_helper_stuck_in_sysfs(void **state)
 	assert_int_equal(privsep_start(&a, &ps), 0);
 
 	/* A hang here fails the test instead of stalling the suite. */
-	alarm(3 * PRIVSEP_CALL_MS / 1000 + 10);
+	alarm(4 * PRIVSEP_CALL_MS / 1000 + 10);
 	privsep_msg_init(&m, PRIVSEP_RPROC_STOP, "m7", NULL);
 	assert_int_equal(privsep_call(ps, &m), -ETIMEDOUT);
 	/* The helper is still in that write: a further request (the next try, the next
@@ -84,6 +85,21 @@ static void test_free_with_helper_stuck_in_sysfs(void **state)
 	privsep_msg_init(&m, PRIVSEP_RPROC_START, "m7", NULL);
 	assert_int_equal(privsep_call(ps, &m), -ETIMEDOUT);
 	assert_true(now_ms() - t1 < 1000);
+	/* The write ends after all (the FIFO gets a writer and says offline: the stop was
+	 * not needed): its late answer frees the helper for the next request. */
+	int fifo = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fifo >= 0);
+	assert_int_equal(write(fifo, "offline\n", 8), 8);
+	int r = -ETIMEDOUT;
+	for (int i = 0; i < 100 && r == -ETIMEDOUT; i++) {
+		privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+		if ((r = privsep_call(ps, &m)) == -ETIMEDOUT)
+			usleep(20000);
+	}
+	assert_int_equal(r, 0);
+	/* Stuck again: the state reads nothing now, with the FIFO's writer kept open. */
+	privsep_msg_init(&m, PRIVSEP_RPROC_STOP, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), -ETIMEDOUT);
 	uint64_t t0 = now_ms();
 	privsep_free(ps);
 	uint64_t took = now_ms() - t0;
@@ -91,6 +107,7 @@ static void test_free_with_helper_stuck_in_sysfs(void **state)
 	assert_true(took < PRIVSEP_STOP_MS + 1000);
 
 	/* The helper is left stuck: it dies with this process (PR_SET_PDEATHSIG). */
+	close(fifo);
 	conf_free(cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
 	assert_int_equal(system(cmd), 0);
