@@ -50,8 +50,7 @@ enum lifecycle_action lifecycle_decide(const struct lifecycle_input *in, char *w
 			 in->firmware);
 		return LIFECYCLE_START;
 	}
-	/* "unknown" when the M7 was started outside Linux: no file to load. */
-	if (!recovery_firmware_name_ok(attr) || strcmp(attr, "unknown") == 0) {
+	if (!lifecycle_names_file(attr)) {
 		snprintf(why, cap,
 			 "%s is offline and names no firmware file (%s%.64s%s): set firmware = "
 			 "NAME to have it started",
@@ -61,6 +60,12 @@ enum lifecycle_action lifecycle_decide(const struct lifecycle_input *in, char *w
 	}
 	snprintf(why, cap, "%s is offline: starting it with %s (as remoteproc names it)", rp, attr);
 	return LIFECYCLE_START;
+}
+
+bool lifecycle_names_file(const char *attr)
+{
+	/* "unknown" when the M7 was started outside Linux: no file to load. */
+	return recovery_firmware_name_ok(attr) && strcmp(attr, "unknown") != 0;
 }
 
 const char *lifecycle_wait_reason(const struct lifecycle_input *in)

@@ -29,6 +29,11 @@ enum lifecycle_action lifecycle_decide(const struct lifecycle_input *in, char *w
  * autostart_off, no_firmware, m7_crashed or m7_not_running; NULL for another decision. */
 const char *lifecycle_wait_reason(const struct lifecycle_input *in);
 
+/* Whether remoteproc's `firmware` attribute (attr, NULL: unreadable) names a file a
+ * start could load: not `unknown`, which it reads when the M7 was started outside Linux
+ * (U-Boot, a debugger). */
+bool lifecycle_names_file(const char *attr);
+
 /* Name of an action ("start"). */
 const char *lifecycle_action_to_string(enum lifecycle_action a);
 

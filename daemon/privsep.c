@@ -7,13 +7,16 @@
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -38,6 +41,12 @@ struct privsep {
 	 * as a command's end that is dropped leaves its step waiting for its timeout. */
 	struct privsep_msg *pending;
 	size_t npending, cap;
+	/* A stop signal came while a call waited: every call gives up at once from then on,
+	 * as the stop is under way. */
+	bool stopping;
+	/* The request that went unanswered within PRIVSEP_CALL_MS (0: none): the helper is
+	 * still in it, and takes nothing else until its late answer comes. */
+	uint32_t late_seq;
 };
 
 /* ---- the helper ---- */
@@ -433,7 +442,9 @@ static int read_msg(struct privsep *ps, struct privsep_msg *m, int flags, int *f
 	if (n == 0)
 		return -EPIPE;
 	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		return errno == EAGAIN || errno == EINTR ? 0
+		       : errno == ECONNRESET		 ? -EPIPE /* died with our request unread */
+							 : -errno;
 	/* One descriptor is kept at most; any other is closed, never leaked. */
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -457,9 +468,12 @@ static int read_msg(struct privsep *ps, struct privsep_msg *m, int flags, int *f
 	return 1;
 }
 
-/* EXITED is queued for the loop; anything else unasked for is dropped. */
+/* EXITED is queued for the loop; the late answer frees the helper again; anything else
+ * unasked for is dropped. */
 static void take_exited(struct privsep *ps, const struct privsep_msg *m)
 {
+	if (m->type == PRIVSEP_RESULT && ps->late_seq && m->seq == ps->late_seq)
+		ps->late_seq = 0;
 	if (m->type != PRIVSEP_EXITED)
 		return;
 	if (ps->npending == ps->cap) {
@@ -534,25 +548,41 @@ int privsep_call(struct privsep *ps, struct privsep_msg *m)
 	return privsep_call_fd(ps, m, NULL);
 }
 
-int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)
+static uint64_t mono_ms(void)
 {
-	struct pollfd p = {.fd = ps->fd, .events = POLLIN};
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Sends m and waits for its RESULT until PRIVSEP_CALL_MS is over (signals and EXITED
+ * messages do not extend it), or until sfd shows a stop signal pending. */
+static int call_wait(struct privsep *ps, struct privsep_msg *m, int *fd, int sfd)
+{
 	struct privsep_msg a;
+	uint64_t end;
 	int got;
 
-	if (fd)
-		*fd = -1;
 	m->seq = ++ps->seq;
 	if (send(ps->fd, m, sizeof(*m), MSG_NOSIGNAL) < 0)
 		return errno == ECONNREFUSED ? -EPIPE : -errno;
+	end = mono_ms() + PRIVSEP_CALL_MS;
 	for (;;) {
-		int n = poll(&p, 1, PRIVSEP_CALL_MS), r;
-		if (n == 0)
+		struct pollfd p[2] = {{.fd = ps->fd, .events = POLLIN},
+				      {.fd = sfd, .events = POLLIN}};
+		uint64_t now = mono_ms();
+		int n = now < end ? poll(p, 2, (int)(end - now)) : 0, r = 0;
+
+		if (n == 0) {
+			ps->late_seq = m->seq;
 			return -ETIMEDOUT;
+		}
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		got = -1; /* an interrupted poll reads nothing */
-		r = n < 0 ? 0 : read_msg(ps, &a, MSG_DONTWAIT, &got);
+		if (n > 0 && p[0].revents)
+			r = read_msg(ps, &a, MSG_DONTWAIT, &got);
 		if (r < 0)
 			return r;
 		if (r == 1 && a.type == PRIVSEP_RESULT && a.seq == m->seq) {
@@ -566,7 +596,50 @@ int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)
 			close(got); /* a late answer's descriptor */
 		if (r == 1)
 			take_exited(ps, &a);
+		/* The request may never end (a sysfs write on a hung M7): a stop does not wait
+		 * for it. Its late answer, if any, is dropped by its sequence number. */
+		if (n > 0 && (p[1].revents & POLLIN)) {
+			ps->stopping = true;
+			return -ECANCELED;
+		}
 	}
+}
+
+int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)
+{
+	sigset_t stop, old;
+	int sfd, r;
+
+	if (fd)
+		*fd = -1;
+	if (ps->stopping)
+		return -ECANCELED;
+	/* Its late answer may be waiting already; else the helper is still stuck (a sysfs
+	 * write on a hung M7): queued behind it, this request would hold the event loop, and
+	 * the watchdog's pings, for PRIVSEP_CALL_MS more. */
+	if (ps->late_seq) {
+		struct privsep_msg a;
+		int got = 1;
+		while (ps->late_seq && (got = read_msg(ps, &a, MSG_DONTWAIT, NULL)) == 1)
+			take_exited(ps, &a);
+		if (got < 0)
+			return got; /* gone: the loop hears of it too */
+		if (ps->late_seq)
+			return -ETIMEDOUT;
+	}
+	/* SIGTERM and SIGINT are held pending while the call waits: the signalfd shows them
+	 * without taking them, and they reach the event loop's handler when the call
+	 * returns. Without a signalfd the call only waits longer, as it always could. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	sfd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
+	r = call_wait(ps, m, fd, sfd);
+	if (sfd >= 0)
+		close(sfd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
 }
 
 struct privsep *privsep_free(struct privsep *ps)

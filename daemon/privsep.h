@@ -13,7 +13,8 @@
 
 /* How long privsep_call() waits for its answer: a sysfs write that takes longer means a
  * stuck helper. The call blocks the event loop, and with it the watchdog pings (every
- * WatchdogSec/2, 15 s in the unit): it must end before the watchdog does. */
+ * WatchdogSec/2, 15 s in the unit): it must end before the watchdog does. A stop signal
+ * ends the wait at once. */
 #define PRIVSEP_CALL_MS 10000
 /* How long privsep_free() waits for the helper to leave: a stop must stay prompt. */
 #define PRIVSEP_STOP_MS 1000
@@ -49,7 +50,10 @@ int privsep_attach(struct privsep *ps, struct event_base *base, privsep_exit_fn 
 void privsep_detach(struct privsep *ps);
 /* Sends the request m (its seq is set here) and waits for its RESULT (PRIVSEP_CALL_MS at
  * most): 0 done, 1 started, or -errno (the helper's refusal, -EPIPE if it is gone,
- * -ETIMEDOUT). */
+ * -ETIMEDOUT; then at once, without sending, until the helper's late answer to that
+ * request came). -ECANCELED when SIGTERM or SIGINT came while it waited (the request may
+ * still be under way in the helper; the signal is left to the event loop), and from
+ * then on at once, without sending: the daemon is stopping. */
 int privsep_call(struct privsep *ps, struct privsep_msg *m);
 /* As privsep_call(), for a request answered with a descriptor (OPEN_TRACE): on 0, *fd is
  * the file the helper opened (close-on-exec, the caller's to close); else -1. */

@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "lifecycle.h"
 #include "macro.h"
 
 /* An action's function: returns 1 and fills *res when an awaited action finished at
@@ -241,13 +242,23 @@ static int act_send_host_hello(struct sv_chan *c, const struct recovery_action *
 	return 0;
 }
 
+/* A privileged operation that was not done because the daemon is stopping: a stop
+ * signal, or the helper gone (the daemon then stops, to be started with a new one). No
+ * result is fed, so the step stays under way and the stop records it so; a reload's
+ * record stays for the next start. Walking on would only fail every further step. */
+static bool cut_short(const struct sv_chan *c, int r)
+{
+	return r == -ECANCELED || (c->sv->priv && r == -EPIPE);
+}
+
 /* Runs a privileged operation; an immediate answer (done or failed) is the result. */
 static int priv(struct sv_chan *c, const struct sv_priv_request *rq, struct recovery_event *res)
 {
 	int r = sv_priv_run(c, rq);
 
-	if (r == 1)
-		return 0; /* a command: its exit feeds the result */
+	/* A command: its exit feeds the result. */
+	if (r == 1 || cut_short(c, r))
+		return 0;
 	res->result = r;
 	return 1;
 }
@@ -265,13 +276,41 @@ static int act_command(struct sv_chan *c, const struct recovery_action *a,
 	return priv(c, &rq, res);
 }
 
+/* Whether a ladder's stop would leave an M7 that nothing can start again: none is
+ * configured and remoteproc names no file (`unknown`: U-Boot or a debugger started it),
+ * so the start that follows could only fail. Said once per stop refused. A reload always
+ * has a file (the request is refused otherwise). */
+static bool stop_unstartable(struct sv_chan *c)
+{
+	char name[RECOVERY_FIRMWARE_MAX];
+
+	if (c->rec.state == RECOVERY_RELOAD || c->rec.cfg.firmware[0] || sv_priv_rproc(c) < 0 ||
+	    remoteproc_get_firmware(c->rproc, name, sizeof(name)) < 0 || lifecycle_names_file(name))
+		return false;
+	struct log_fields f = sv_chan_fields(c, LOG_MID_RECOVERY, -ENOENT);
+	log_struct(c->sv->log, LOG_WARNING, &f,
+		   "recovery step %s: not stopping %s: it names no firmware file ('%s': started "
+		   "outside Linux) and none is configured, so it could not be started again; set "
+		   "firmware = NAME to let the ladder restart it",
+		   recovery_step_to_string(c->rec.cfg.steps[c->rec.step_idx].step),
+		   c->rproc->instance, name);
+	return true;
+}
+
 static int act_rproc_stop_start(struct sv_chan *c, const struct recovery_action *a,
 				struct recovery_event *res)
 {
 	bool stop = a->type == RECOVERY_ACT_RPROC_STOP;
 	struct sv_priv_request rq = {.op = stop ? SV_PRIV_RPROC_STOP : SV_PRIV_RPROC_START};
+
+	if (stop && stop_unstartable(c)) {
+		res->result = -ENOENT;
+		return 1;
+	}
 	int r = sv_priv_run(c, &rq);
 
+	if (cut_short(c, r))
+		return 0;
 	if (r < 0) {
 		res->result = r;
 		return 1;

@@ -123,6 +123,8 @@ static void build_config(struct sv_chan *c, struct recovery_config *rc, struct l
 		rc->n_steps = n;
 	}
 	rc->reload_timeout_ms = s->reload_timeout_ms;
+	/* The start is the remoteproc step without its stop: the same kernel work to wait. */
+	rc->start_timeout_ms = s->remoteproc_timeout_ms;
 	/* The verifier's own deadlines come first; this only backs them up. */
 	rc->verify_ms = s->reload_probation_ms + s->liveness_answer_ms + 3000;
 	rc->backoff_ms = s->recovery_backoff_ms;

@@ -166,8 +166,11 @@ void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
 	if (reload)
 		sv_verify_record_reload(c);
 	daemon_reply_ack(d, cl->id, req->id, req->cmd_name, channel_name(c->ch));
-	if (!reload && !c->inc)
-		sv_incident_begin(c, "recover", "request", req->action[0] ? req->action : "");
+	/* Before the actions: a load the kernel refuses at once ends the reload inside
+	 * sv_action_run(), which then never sees it busy to open the record itself. */
+	if (!c->inc)
+		sv_incident_begin(c, reload ? "reload" : "recover", "request",
+				  !reload && req->action[0] ? req->action : "");
 	sv_action_run(c, &out);
 }
 

@@ -178,8 +178,24 @@ int sv_priv_run(struct sv_chan *c, const struct sv_priv_request *rq)
 		const char *what = rq->op == SV_PRIV_RUN_COMMAND	  ? rq->step
 				   : rq->op == SV_PRIV_RPROC_SET_FIRMWARE ? rq->firmware
 									  : "";
-		log_struct(c->sv->log, LOG_ERR, &f, "%s%s%s: %s", sv_priv_op_to_string(rq->op),
-			   what[0] ? " " : "", what, strerror(-r));
+		if (r == -ECANCELED || (r == -EPIPE && c->sv->priv))
+			log_struct(c->sv->log, LOG_WARNING, &f,
+				   "%s%s%s: left undone: %s; the next start checks the M7 again",
+				   sv_priv_op_to_string(rq->op), what[0] ? " " : "", what,
+				   r == -EPIPE ? "the privileged helper is gone"
+					       : "the daemon is stopping (the helper may still "
+						 "finish it)");
+		else if (r == -ETIMEDOUT && c->sv->priv)
+			log_struct(c->sv->log, LOG_ERR, &f,
+				   "%s%s%s: no answer from the privileged helper (it is still in "
+				   "a request that has not ended within %u s: a sysfs write on a "
+				   "hung M7?)",
+				   sv_priv_op_to_string(rq->op), what[0] ? " " : "", what,
+				   PRIVSEP_CALL_MS / 1000);
+		else
+			log_struct(c->sv->log, LOG_ERR, &f, "%s%s%s: %s",
+				   sv_priv_op_to_string(rq->op), what[0] ? " " : "", what,
+				   strerror(-r));
 	}
 	return r;
 }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -157,7 +158,16 @@ struct txthread *txthread_new(int fd)
 	pthread_mutex_init(&t->mu, NULL);
 	pthread_cond_init(&t->cv, NULL);
 	t->refs = 2;
+	/* The writer takes no stop or reload signal: they stay the event loop's thread's,
+	 * which must see a stop even while it waits for the privileged helper. */
+	sigset_t sigs, old;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
 	int r = pthread_create(&t->thread, NULL, txthread_main, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0) {
 		pthread_cond_destroy(&t->cv);
 		pthread_mutex_destroy(&t->mu);

@@ -46,6 +46,7 @@ struct opts {
 	const char *rproc_later; /* the tree's `state` once m7sim runs (what it ignores) */
 	bool kmsg;		 /* kernel lines through a FIFO the test writes */
 	bool second;		 /* a second channel on the same remoteproc, no node yet */
+	const char *rproc_fw;	 /* the tree's `firmware` (NULL: good.elf) */
 };
 static struct opts opt; /* setup()'s, set by setup_with() */
 
@@ -95,6 +96,9 @@ static int setup(void **state)
 	assert_int_equal(h_fake_rproc_tree(f->p.dir, "good.elf\n", extra), 0);
 	snprintf(path, sizeof(path), "%s/state", f->rp);
 	assert_int_equal(h_put_file(path, opt.rproc_state), 0);
+	snprintf(path, sizeof(path), "%s/firmware", f->rp);
+	if (opt.rproc_fw)
+		assert_int_equal(h_put_file(path, opt.rproc_fw), 0);
 	/* m7sim's own ELF under each name: each carries m7sim's build id. */
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", f->fwdir, names[i]);
@@ -710,6 +714,14 @@ static void test_recover_during_start(void **state)
 	cJSON_Delete(o);
 	cJSON_Delete(status_when(f, "failed", "start_failed"));
 	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
+	/* The start step's deadline, which the image's HELLO missed, is remoteproc_timeout_ms
+	 * (5000 here, 15000 by default). */
+	cJSON *inc = last_incident(f);
+	const cJSON *step = cJSON_GetArrayItem(cJSON_GetObjectItem(inc, "steps"), 0);
+	assert_string_equal(j_str(step, "action"), "start");
+	print_message("start step timed out after %.0f ms\n", j_num(step, "ms"));
+	assert_true(j_num(step, "ms") >= 5000 && j_num(step, "ms") < 10000);
+	cJSON_Delete(inc);
 }
 
 /* The M7 stopped again while it is being started: the start fails (no HELLO), the
@@ -965,9 +977,41 @@ static void test_fifo_record(void **state)
 	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc"), 0);
 }
 
+/* Started by U-Boot (remoteproc `attached`, its firmware `unknown`) and no `firmware`
+ * configured: the remoteproc step could stop the M7 but never start it again (there is
+ * no file to load), so it fails at once and leaves the M7 running, saying why. */
+static int setup_attached_unknown(void **state)
+{
+	return setup_with(state, (struct opts){.rproc_state = "attached\n",
+					       .rproc_fw = "unknown\n",
+					       .channel = "recovery_steps = remoteproc\n"});
+}
+
+static void test_remoteproc_step_keeps_unstartable_m7(void **state)
+{
+	struct fx *f = *state;
+	char path[400], st[64];
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	cJSON_Delete(request(f, "{\"cmd\":\"recover\",\"channel\":\"m7\"}"));
+	cJSON_Delete(status_when(f, "failed", "exhausted"));
+	assert_true(log_wait(f->p.log, 0, "not stopping remoteproc0: it names no firmware file") >
+		    0);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc stop"), 0);
+	snprintf(path, sizeof(path), "%s/state", f->rp);
+	h_slurp_file(path, st, sizeof(st));
+	assert_string_equal(st, "attached\n");
+	/* The M7 still answers: the channel comes back up by itself. */
+	cJSON_Delete(status_when(f, "up", "hello"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_remoteproc_step_keeps_unstartable_m7,
+						setup_attached_unknown, teardown),
 		cmocka_unit_test_setup_teardown(test_offline_started, setup_offline, teardown),
 		cmocka_unit_test_setup_teardown(test_offline_started_firmware,
 						setup_offline_firmware_privsep, teardown),

@@ -797,6 +797,39 @@ static void test_shutdown_is_no_verification_fault(void **state)
 	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
 }
 
+/* The kernel refuses the writes at once (here: `state` is not writable, a directory in
+ * its place): the reload, and its rollback, fail inside the request itself, before the
+ * machine ever waits. The reload still leaves its incident. */
+static void test_load_refused_at_once(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char seq[512], detail[256], st[400], kept[410];
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	snprintf(st, sizeof(st), "%s/state", f->rp);
+	snprintf(kept, sizeof(kept), "%s.kept", st);
+	assert_int_equal(rename(st, kept), 0);
+	assert_int_equal(mkdir(st, 0755), 0);
+	reload(&q, "app2.elf", false);
+	read_states(&w, "failed", NULL, seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:reload reloading:rollback failed:rollback_failed");
+	cJSON *inc = last_incident(&q);
+	assert_string_equal(j_str(inc, "kind"), "reload");
+	assert_string_equal(j_str(inc, "outcome"), "failed");
+	cJSON *steps = cJSON_GetObjectItem(inc, "steps");
+	assert_int_equal(cJSON_GetArraySize(steps), 2);
+	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 0), "action"), "reload");
+	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 1), "action"), "rollback");
+	cJSON_Delete(inc);
+	assert_int_equal(rmdir(st), 0);
+	assert_int_equal(rename(kept, st), 0);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -807,6 +840,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kick_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_fails, setup_broken_good, teardown),
+		cmocka_unit_test_setup_teardown(test_load_refused_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_during_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_lost_during_reload, setup, teardown),

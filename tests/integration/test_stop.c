@@ -1,5 +1,5 @@
 /* Stopping the daemon stays prompt whatever its parts are doing: the privileged helper
- * stuck in a remoteproc write (daemon/privsep.c). */
+ * stuck in a remoteproc write (daemon/privsep.c), also while the daemon waits for it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <dirent.h>
+#include <pwd.h>
 #include <cmocka.h>
 
+#include "daemon_harness.h"
 #include "privsep.h"
 
 static uint64_t now_ms(void)
@@ -34,8 +38,10 @@ static void write_file(const char *path, const char *text)
 }
 
 /* A remoteproc whose `state` never takes the write (a FIFO nobody reads stands for a
- * driver stuck on a hung M7): the helper blocks in it for good. privsep_free() must still
- * return within PRIVSEP_STOP_MS (plus scheduling slack), not wait for the helper. */
+ * driver stuck on a hung M7): the helper blocks in it. Later requests must not each wait
+ * PRIVSEP_CALL_MS behind it, the helper's late answer must free it for the next, and
+ * with it stuck again privsep_free() must still return within
+ * PRIVSEP_STOP_MS (plus scheduling slack), not wait for the helper. */
 static void test_free_with_helper_stuck_in_sysfs(void **state)
 {
 	static const struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
@@ -67,7 +73,31 @@ static void test_free_with_helper_stuck_in_sysfs(void **state)
 	assert_int_equal(privsep_start(&a, &ps), 0);
 
 	/* A hang here fails the test instead of stalling the suite. */
-	alarm(PRIVSEP_CALL_MS / 1000 + 10);
+	alarm(4 * PRIVSEP_CALL_MS / 1000 + 10);
+	privsep_msg_init(&m, PRIVSEP_RPROC_STOP, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), -ETIMEDOUT);
+	/* The helper is still in that write: a further request (the next try, the next
+	 * step's command, a trace open) is refused at once instead of holding the event
+	 * loop, and with it the watchdog, for another PRIVSEP_CALL_MS each. */
+	uint64_t t1 = now_ms();
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), -ETIMEDOUT);
+	privsep_msg_init(&m, PRIVSEP_RPROC_START, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), -ETIMEDOUT);
+	assert_true(now_ms() - t1 < 1000);
+	/* The write ends after all (the FIFO gets a writer and says offline: the stop was
+	 * not needed): its late answer frees the helper for the next request. */
+	int fifo = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fifo >= 0);
+	assert_int_equal(write(fifo, "offline\n", 8), 8);
+	int r = -ETIMEDOUT;
+	for (int i = 0; i < 100 && r == -ETIMEDOUT; i++) {
+		privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+		if ((r = privsep_call(ps, &m)) == -ETIMEDOUT)
+			usleep(20000);
+	}
+	assert_int_equal(r, 0);
+	/* Stuck again: the state reads nothing now, with the FIFO's writer kept open. */
 	privsep_msg_init(&m, PRIVSEP_RPROC_STOP, "m7", NULL);
 	assert_int_equal(privsep_call(ps, &m), -ETIMEDOUT);
 	uint64_t t0 = now_ms();
@@ -77,15 +107,225 @@ static void test_free_with_helper_stuck_in_sysfs(void **state)
 	assert_true(took < PRIVSEP_STOP_MS + 1000);
 
 	/* The helper is left stuck: it dies with this process (PR_SET_PDEATHSIG). */
+	close(fifo);
 	conf_free(cfg);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
 	assert_int_equal(system(cmd), 0);
+}
+
+/* The helper of daemon pid: its child named m7bridged-priv; 0 if none. */
+static pid_t helper_of(pid_t daemon)
+{
+	char path[64], buf[512];
+	pid_t found = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	while (d && (de = readdir(d)) && !found) {
+		int pid = atoi(de->d_name), ppid = 0;
+		FILE *fp;
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		if (fgets(buf, sizeof(buf), fp)) {
+			const char *e = strrchr(buf, ')');
+			if (e && sscanf(e + 2, "%*c %d", &ppid) == 1 && ppid == daemon &&
+			    strstr(buf, "(m7bridged-priv)"))
+				found = pid;
+		}
+		fclose(fp);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* A daemon with its helper (`user` = the test's own) and a channel up on a fake M7,
+ * behind a fake remoteproc tree, with an incident and a state directory; the helper is
+ * then stopped (SIGSTOP): it takes requests and never answers, like one inside a sysfs
+ * write on a hung M7. */
+struct cut {
+	struct daemon_proc p;
+	struct fake_m7 m;
+	struct tclient c;
+	pid_t helper;
+};
+
+static void cut_start(struct cut *t)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	char conf[2048], link[300], path[600];
+
+	t->m.master = -1;
+	t->c.fd = -1;
+	assert_non_null(pw);
+	assert_int_equal(h_tmpdir(&t->p), 0);
+	assert_int_equal(h_fake_rproc_tree(t->p.dir, "m7_app.elf\n",
+					   (const char *const[]){"inc", "state", "fw", NULL}),
+			 0);
+	snprintf(path, sizeof(path), "%s/inc", t->p.dir);
+	assert_int_equal(chmod(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/state", t->p.dir);
+	assert_int_equal(chmod(path, 0700), 0);
+	/* Any ELF serves as the image to reload: its identity is never checked here. */
+	snprintf(path, sizeof(path), "%s/fw/app-2.elf", t->p.dir);
+	assert_int_equal(symlink(h_sim_path(), path), 0);
+	snprintf(path, sizeof(path), "%s/fw/m7_app.elf", t->p.dir);
+	assert_int_equal(symlink(h_sim_path(), path), 0);
+	snprintf(link, sizeof(link), "%s/ttyRPMSG30", t->p.dir);
+	assert_int_equal(fake_m7_open(&t->m, link), 0);
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = off\nsysfs_root = %s/sys\nincident_dir = %s/inc\n"
+		 "state_dir = %s/state\nfirmware_dir = %s/fw\n"
+		 "allow_uids = %u\nuser = %s\n%s"
+		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\nrecovery_steps = "
+		 "remoteproc,hook\nhook = true\nliveness_quiet_ms = 0\n",
+		 t->p.dir, t->p.dir, t->p.dir, t->p.dir, (unsigned)getuid(), pw->pw_name,
+		 pw->pw_uid == 0 ? "allow_root_user = true\n" : "", link);
+	assert_int_equal(daemon_proc_start(&t->p, conf), 0);
+	assert_int_equal(fake_m7_handshake(&t->m, 7, 16), 0);
+	t->helper = 0;
+	for (int i = 0; i < 250 && !(t->helper = helper_of(t->p.pid)); i++)
+		usleep(20000);
+	assert_true(t->helper > 0);
+	assert_int_equal(tclient_open(&t->c, t->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	cJSON *o = tclient_wait_str(&t->c, "STATE", "state", "up", H_TIMEOUT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_int_equal(kill(t->helper, SIGSTOP), 0);
+}
+
+/* The daemon's exit status after a SIGTERM, or (sigterm false) after it saw its helper
+ * die, within bound_ms. */
+static int cut_end(struct cut *t, bool sigterm, uint64_t bound_ms)
+{
+	uint64_t t0 = h_now_ms();
+	int st = -1;
+
+	if (sigterm) {
+		st = daemon_proc_stop(&t->p);
+	} else {
+		assert_int_equal(kill(t->helper, SIGKILL), 0);
+		for (int w = 0; w < 2000; w++) {
+			if (waitpid(t->p.pid, &st, WNOHANG) == t->p.pid) {
+				st = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+				t->p.pid = 0;
+				break;
+			}
+			usleep(10000);
+		}
+		if (t->p.pid > 0)
+			st = daemon_proc_stop(&t->p);
+	}
+	uint64_t took = h_now_ms() - t0;
+	print_message("the daemon left %llu ms after the %s\n", (unsigned long long)took,
+		      sigterm ? "SIGTERM" : "helper's death");
+	h_show_log_if(&t->p, st == (sigterm ? 0 : 1) ? 0 : 1);
+	assert_true(took < bound_ms);
+	/* The helper died with the daemon (PR_SET_PDEATHSIG), stopped as it was. */
+	for (int i = 0; i < 200 && kill(t->helper, 0) == 0; i++)
+		usleep(10000);
+	assert_int_equal(kill(t->helper, 0), -1);
+	return st;
+}
+
+/* Waits until the daemon's event loop thread sits in poll(): the wait for the helper's
+ * answer (the loop itself waits in epoll). Its log cannot say so: the first request
+ * (the incident's trace) comes before any line about the recovery. */
+static void cut_wait_busy(struct cut *t)
+{
+	char path[64], buf[256];
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)t->p.pid);
+	for (uint64_t end = h_now_ms() + H_TIMEOUT_MS; h_now_ms() < end; usleep(20000)) {
+		h_slurp_file(path, buf, sizeof(buf));
+		long nr = strtol(buf, NULL, 10);
+#ifdef SYS_poll
+		if (nr == SYS_poll)
+			return;
+#endif
+		if (nr == SYS_ppoll)
+			return;
+	}
+	fail_msg("the daemon never waited for its helper");
+}
+
+static void cut_free(struct cut *t)
+{
+	tclient_close(&t->c);
+	fake_m7_close(&t->m);
+	h_cleanup(&t->p);
+}
+
+/* SIGTERM while the daemon waits for its helper's answer to the recovery's first request
+ * (the incident's trace; the remoteproc stop comes next). The stop must not wait the
+ * request out (PRIVSEP_CALL_MS): it gives up on it at once, sends no further one, says
+ * what it left undone, writes the open incident as interrupted with the step still running,
+ * and the helper wait (PRIVSEP_STOP_MS) bounds the rest. */
+static void test_sigterm_during_helper_request(void **state)
+{
+	struct cut t;
+	char path[600], inc[8192];
+	static char log[1 << 20];
+
+	(void)state;
+	cut_start(&t);
+	assert_int_equal(tclient_send(&t.c, "{\"cmd\":\"recover\",\"channel\":\"m7\","
+					    "\"action\":\"remoteproc\"}"),
+			 0);
+	cut_wait_busy(&t);
+	assert_int_equal(cut_end(&t, true, PRIVSEP_STOP_MS + 1500), 0);
+
+	h_slurp_file(t.p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "remoteproc stop: left undone: the daemon is stopping"));
+	/* The ladder went no further: no hook, no failed ladder. */
+	assert_null(strstr(log, "command hook"));
+	snprintf(path, sizeof(path), "%s/inc/incident-000001-m7.json", t.p.dir);
+	h_slurp_file(path, inc, sizeof(inc));
+	assert_non_null(strstr(inc, "\"outcome\":\"interrupted\""));
+	assert_non_null(strstr(inc, "\"action\":\"remoteproc\",\"result\":\"running\""));
+	cut_free(&t);
+}
+
+/* The helper dies (killed) while the daemon waits for its answer in a reload. The daemon
+ * stops with status 1 to be started again with a new helper; until then nothing it asks
+ * for can be done, so the reload is not walked to its end on errors: it stays
+ * interrupted, and its record stays for the next start to roll back. */
+static void test_helper_dies_during_reload(void **state)
+{
+	struct cut t;
+	char path[600], text[8192];
+	static char log[1 << 20];
+
+	(void)state;
+	cut_start(&t);
+	assert_int_equal(tclient_send(&t.c, "{\"cmd\":\"reload\",\"channel\":\"m7\","
+					    "\"firmware\":\"app-2.elf\",\"no_rollback\":false}"),
+			 0);
+	cut_wait_busy(&t);
+	assert_int_equal(cut_end(&t, false, PRIVSEP_STOP_MS + 3000), 1);
+
+	h_slurp_file(t.p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "the privileged helper was killed by signal 9"));
+	snprintf(path, sizeof(path), "%s/state/firmware-reload-m7", t.p.dir);
+	h_slurp_file(path, text, sizeof(text));
+	assert_non_null(strstr(text, "app-2.elf"));
+	snprintf(path, sizeof(path), "%s/inc/incident-000001-m7.json", t.p.dir);
+	h_slurp_file(path, text, sizeof(text));
+	assert_non_null(strstr(text, "\"outcome\":\"interrupted\""));
+	assert_null(strstr(text, "\"action\":\"rollback\""));
+	cut_free(&t);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_free_with_helper_stuck_in_sysfs),
+		cmocka_unit_test(test_sigterm_during_helper_request),
+		cmocka_unit_test(test_helper_dies_during_reload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

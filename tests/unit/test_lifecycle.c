@@ -102,11 +102,25 @@ static void test_short_buffer(void **state)
 	assert_string_equal(lifecycle_action_to_string(LIFECYCLE_START), "start");
 }
 
+/* What a start could load: `unknown` (started outside Linux) is no file, nor is what is
+ * not a plain file name or nothing at all. */
+static void test_names_file(void **state)
+{
+	(void)state;
+	assert_true(lifecycle_names_file("m7_app.elf"));
+	assert_true(lifecycle_names_file("unknown.elf"));
+	assert_false(lifecycle_names_file("unknown"));
+	assert_false(lifecycle_names_file(""));
+	assert_false(lifecycle_names_file(NULL));
+	assert_false(lifecycle_names_file("../etc/passwd"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_short_buffer),
+		cmocka_unit_test(test_names_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
