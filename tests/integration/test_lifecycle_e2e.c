@@ -227,6 +227,20 @@ static void rproc_attr(struct fx *f, const char *name, char *buf, size_t cap)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* Waits until the tree's attribute reads want: m7sim answers a start with `running` after
+ * it printed the start, so a write of the test's between the two would be overwritten. */
+static bool rproc_attr_when(struct fx *f, const char *name, const char *want)
+{
+	char buf[64];
+
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(10000)) {
+		rproc_attr(f, name, buf, sizeof(buf));
+		if (strcmp(buf, want) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* The channel's STATUS object, once its state and reason are the ones given. */
 static cJSON *status_when(struct fx *f, const char *st, const char *reason)
 {
@@ -713,6 +727,7 @@ static void test_recover_during_start(void **state)
 	assert_string_equal(j_str(o, "code"), "busy");
 	cJSON_Delete(o);
 	cJSON_Delete(status_when(f, "failed", "start_failed"));
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc start") > 0);
 	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start"), 1);
 	/* The start step's deadline, which the image's HELLO missed, is remoteproc_timeout_ms
 	 * (5000 here, 15000 by default). */
@@ -736,6 +751,7 @@ static void test_offline_during_start(void **state)
 		skip();
 	cJSON_Delete(status_when(f, "recovering", "m7_offline"));
 	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc start nohello.elf") > 0);
+	assert_true(rproc_attr_when(f, "state", "running"));
 	rproc_write(f, "stop\n");
 	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc stop") > 0);
 	cJSON_Delete(status_when(f, "failed", "start_failed"));
