@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""m7bridgectl as a newcomer types it, against a scripted daemon: what --help and the man
+page promise works, the bash completion offers what exists, and output that cannot be
+written is said so. Paths come from M7B_BUILD_ROOT / M7B_SOURCE_ROOT (set by meson)."""
+import base64
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_ctl_losses import ScriptedDaemon, channel  # noqa: E402
+
+BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
+SOURCE = os.environ.get("M7B_SOURCE_ROOT", ".")
+CTL = os.path.join(BUILD, "tools", "m7bridgectl")
+COMPLETION = os.path.join(SOURCE, "tools", "m7bridgectl.bash-completion")
+BASH_COMPLETION = "/usr/share/bash-completion/bash_completion"
+
+
+class PortsDaemon(ScriptedDaemon):
+    """A channel whose configuration names port 1 only (STATUS ports), on a firmware
+    that has ports 0..2: sends to those are ACKed, others refused as the firmware does."""
+
+    def __init__(self, path):
+        self.sent = []
+        super().__init__(path)
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "status":
+            send({"class": "STATUS", "id": req.get("id"),
+                  "channels": [channel(ports=[{"port": 1, "name": "gps"}])],
+                  "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
+        elif req.get("cmd") == "send":
+            if req.get("port") in (0, 1, 2):
+                self.sent.append((req["port"], base64.b64decode(req["data"])))
+                send({"class": "ACK", "id": req.get("id"), "cmd": "send", "channel": "m7",
+                      "seq": 9})
+            else:
+                send({"class": "ERROR", "id": req.get("id"), "code": "send_failed",
+                      "message": "the firmware rejected the send: bad_port"})
+
+
+def run(*args, stdout=subprocess.PIPE):
+    return subprocess.run([CTL, *args], stdout=stdout, stderr=subprocess.PIPE, text=True,
+                          timeout=30, stdin=subprocess.DEVNULL)
+
+
+class Send(unittest.TestCase):
+    def test_port_the_configuration_does_not_name(self):
+        """Naming port 1 in the configuration does not make port 2 unreachable: the
+        daemon sends to it, so m7bridgectl must too; the firmware alone refuses."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = PortsDaemon(path)
+            try:
+                r = run("-s", path, "send", "-p", "2", "hi")
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "sent 2 bytes to m7 port 2\n")
+        self.assertEqual(fd.sent, [(2, b"hi")])
+
+    def test_port_the_firmware_does_not_have(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = PortsDaemon(path)
+            try:
+                r = run("-s", path, "send", "-p", "9", "hi")
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("has no UART port 9", r.stderr)
+        self.assertEqual(fd.sent, [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
