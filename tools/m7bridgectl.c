@@ -76,7 +76,9 @@ static const struct command {
 	 "faults and what recovery did\n"
 	 "  -j, --json           the INCIDENTS object as the daemon sent it\n"
 	 "  -c, --channel NAME   only this channel\n"},
-	{"ports", cmd_ports, "[--json]", "serial ports on this machine\n"},
+	{"ports", cmd_ports, "[--json]",
+	 "serial ports on this machine\n"
+	 "  -j, --json           one JSON array of the ports\n"},
 	{"ping", cmd_ping, "", "check that the daemon answers\n"},
 	{"version", cmd_version, "", "client and daemon versions\n"},
 	{"doctor", cmd_doctor, DOCTOR_SYNOPSIS, DOCTOR_HELP},

@@ -76,5 +76,51 @@ class Send(unittest.TestCase):
         self.assertEqual(fd.sent, [])
 
 
+def help_commands():
+    """The commands of the global --help."""
+    out = run("--help").stdout
+    block = out.split("Commands:\n", 1)[1].split("\n\n", 1)[0]
+    return [m.group(1) for m in re.finditer(r"^  ([a-z]+)", block, re.M)]
+
+
+def help_options(cmd, with_value=False):
+    """Every option, long and short, that `m7bridgectl CMD --help` lists (with the name of
+    its value, or '')."""
+    out = run(cmd, "--help").stdout
+    found = re.findall(r"^ +(?:(-[a-zA-Z]), )?(--[a-z-]+)(?: ([A-Z]+))?", out, re.M)
+    return set(found if with_value else ((s, l) for s, l, _ in found))
+
+
+# A good value for each kind of option value the help texts name.
+VALUES = {"COUNT": "1", "NAME": "m7", "PORT": "1", "LIST": "FRAME", "P": "drop",
+          "STEP": "resync", "DIR": "/", "FILE": "/dev/null", "MS": "100"}
+
+
+class Help(unittest.TestCase):
+    def test_every_listed_option_is_accepted(self):
+        """Each option a command's --help lists is taken by the command (a usage error,
+        exit 2 with 'unknown option', would make the help untrue)."""
+        for cmd in help_commands():
+            for short, long, value in help_options(cmd, with_value=True):
+                for opt in filter(None, (short, long)):
+                    args = [opt, VALUES[value]] if value else [opt]
+                    r = run("-s", "/nonexistent/sock", cmd, *args, "--help")
+                    self.assertEqual(r.returncode, 0, (cmd, opt, r.stderr))
+                    self.assertTrue(r.stdout.startswith("Usage:"), (cmd, opt))
+
+    def test_json_commands_list_and_take_j(self):
+        """The man page: -j is --json wherever a command takes --json."""
+        for cmd in help_commands():
+            if "--json" not in run(cmd, "--help").stdout:
+                continue
+            self.assertIn(("-j", "--json"), help_options(cmd), cmd)
+
+    def test_ports_json_and_j(self):
+        self.assertIn(("-j", "--json"), help_options("ports"))
+        a, b = run("ports", "--json"), run("ports", "-j")
+        self.assertEqual(a.returncode, b.returncode, b.stderr)
+        self.assertNotIn("unexpected argument", b.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
