@@ -122,5 +122,34 @@ class Help(unittest.TestCase):
         self.assertNotIn("unexpected argument", b.stderr)
 
 
+@unittest.skipUnless(os.path.exists(BASH_COMPLETION), "bash-completion is not installed")
+class Completion(unittest.TestCase):
+    def complete(self, line):
+        r = subprocess.run(
+            ["bash", "-c", f"source {BASH_COMPLETION}; source \"$1\"; COMP_WORDS=({line}); "
+             "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE='" + line + "'; "
+             "COMP_POINT=${#COMP_LINE}; _m7bridgectl; echo \"${COMPREPLY[@]}\"", "bash",
+             COMPLETION], capture_output=True, text=True, timeout=30)
+        return set(r.stdout.split())
+
+    def test_commands_agree_with_help(self):
+        offered = self.complete("m7bridgectl ''")
+        self.assertEqual(offered, set(help_commands()) | {"help"})
+        self.assertEqual(self.complete("m7bridgectl help ''"), set(help_commands()))
+
+    def test_options_agree_with_help(self):
+        for cmd in help_commands():
+            listed = {long for _, long in help_options(cmd)} | {"--help"}
+            self.assertEqual(self.complete(f"m7bridgectl {cmd} --"), listed, cmd)
+
+    def test_doctor_config_is_a_file_not_a_channel(self):
+        """doctor -c names a file: completed from the directory, never by asking a
+        daemon for its channels."""
+        with tempfile.TemporaryDirectory() as d:
+            open(os.path.join(d, "board.conf"), "w").close()
+            self.assertEqual(self.complete(f"m7bridgectl doctor -c {d}/bo"),
+                             {f"{d}/board.conf"})
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
