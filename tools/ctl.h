@@ -25,6 +25,7 @@ struct ctl {
 	int timeout_ms;
 	bool quiet; /* -q: no confirmation line on success */
 	struct m7b_client *client;
+	int out_errno; /* why standard output failed, for main to say once (0: it did not) */
 };
 
 /* The program name used in messages. */

@@ -43,6 +43,19 @@ class PortsDaemon(ScriptedDaemon):
                       "message": "the firmware rejected the send: bad_port"})
 
 
+class FrameDaemon(ScriptedDaemon):
+    """ACKs a watch and sends one FRAME; answers status."""
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "watch":
+            send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+            send({"class": "FRAME", "channel": "m7", "port": 1, "seq": 3, "t_first": 1,
+                  "t_last": 2, "data": "aGk="})
+        elif req.get("cmd") == "status":
+            send({"class": "STATUS", "id": req.get("id"), "channels": [channel()],
+                  "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
+
+
 def run(*args, stdout=subprocess.PIPE):
     return subprocess.run([CTL, *args], stdout=stdout, stderr=subprocess.PIPE, text=True,
                           timeout=30, stdin=subprocess.DEVNULL)
@@ -74,6 +87,28 @@ class Send(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("has no UART port 9", r.stderr)
         self.assertEqual(fd.sent, [])
+
+
+class Output(unittest.TestCase):
+    def run_full(self, daemon, *args):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = daemon(path)
+            try:
+                with open("/dev/full", "w") as full:
+                    return run("-s", path, *args, stdout=full)
+            finally:
+                fd.close()
+
+    def test_watch_to_a_full_disk_says_so(self):
+        r = self.run_full(FrameDaemon, "watch", "-n", "1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot write to standard output: No space left on device", r.stderr)
+
+    def test_top_to_a_full_disk_says_so(self):
+        r = self.run_full(FrameDaemon, "top", "-n", "1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot write to standard output: No space left on device", r.stderr)
 
 
 def help_commands():
