@@ -150,6 +150,12 @@ class Help(unittest.TestCase):
                 continue
             self.assertIn(("-j", "--json"), help_options(cmd), cmd)
 
+    def test_man_page_lists_every_command(self):
+        with open(os.path.join(SOURCE, "docs", "man", "m7bridgectl.1.scd")) as f:
+            man = f.read()
+        for cmd in help_commands():
+            self.assertTrue(re.search(rf"(?m)^\*{cmd}\*", man), f"{cmd} not in the man page")
+
     def test_ports_json_and_j(self):
         self.assertIn(("-j", "--json"), help_options("ports"))
         a, b = run("ports", "--json"), run("ports", "-j")
