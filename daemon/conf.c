@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,9 +228,15 @@ static int check_socket(void *field, const char *v, char *msg, size_t cap)
 	return 0;
 }
 
-/* socket_group: empty is the default (the daemon's group), as --check-config prints it. */
+/* socket_group: empty is the default (the daemon's group), as --check-config prints it. A
+ * group that does not exist is refused here, at its line (or as --socket-group's): the
+ * daemon could not start with it. */
 static int set_socket_group(void *field, const char *v, char *msg, size_t cap)
 {
+	if (v[0] && !getgrnam(v)) {
+		snprintf(msg, cap, "no group named '%s'", v);
+		return -EINVAL;
+	}
 	char *s = v[0] ? strdup(v) : NULL;
 
 	if (v[0] && !s)
@@ -803,9 +810,14 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 	}
 	if (o->socket_mode >= 0)
 		c->daemon.socket_mode = (unsigned)o->socket_mode;
-	if (o->socket_group && confkey_set(daemon_keys, &c->daemon, "socket_group", o->socket_group,
-					   msg, sizeof(msg)) < 0)
-		return -ENOMEM;
+	if (o->socket_group) {
+		r = confkey_set(daemon_keys, &c->daemon, "socket_group", o->socket_group, msg,
+				sizeof(msg));
+		if (r == -EINVAL)
+			set_err(err, "command line", "--socket-group", "%s", msg);
+		if (r < 0)
+			return r;
+	}
 	if (o->log_level >= 0)
 		c->daemon.log_level = o->log_level;
 	for (unsigned i = 0; i < o->nchannels; i++) {

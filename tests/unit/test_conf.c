@@ -93,6 +93,9 @@ static void test_errors(void **state)
 		{"[daemon]\nclient_queue_kib = 1\n", 2, "client_queue_kib"},
 		{"[daemon]\nallow_send = maybe\n", 2, "allow_send"},
 		{"[daemon]\nlog_level = loud\n", 2, "log_level"},
+		/* at its line, not only when the daemon would start with it */
+		{"[daemon]\nmax_clients = 5\nsocket_group = no-such-group-m7b\n", 3,
+		 "socket_group"},
 		{"\n\n[channel a]\ndevice = /d\nport.x = y\n", 5, "port.x"},
 		{"[channel a]\ndevice = /d\nport.1 = has space\n", 3, "port.1"},
 		/* the same port under another spelling is the same key given twice */
@@ -287,6 +290,16 @@ static void test_overrides(void **state)
 	assert_string_equal(e.key, "--channel");
 	struct conf_overrides os = {.socket = "rel", .socket_mode = -1, .log_level = -1};
 	assert_int_equal(conf_apply_overrides(c, &os, &e), -EINVAL);
+	/* A group of the command line is the command line's mistake, not the file's. */
+	struct conf_overrides og = {
+		.socket_group = "no-such-group-m7b", .socket_mode = -1, .log_level = -1};
+	assert_int_equal(conf_apply_overrides(c, &og, &e), -EINVAL);
+	assert_string_equal(e.section, "command line");
+	assert_string_equal(e.key, "--socket-group");
+	assert_non_null(strstr(e.message, "no-such-group-m7b"));
+	og.socket_group = "root";
+	assert_int_equal(conf_apply_overrides(c, &og, &e), 0);
+	assert_string_equal(c->daemon.socket_group, "root");
 
 	struct conf_channel a, b;
 	assert_int_equal(conf_channel_copy(&a, conf_find_channel(c, "a")), 0);
