@@ -510,6 +510,12 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 	}
 	if (p->bad_section)
 		return 1; /* already reported once */
+	if (!name[0]) {	  /* "= value": "unknown key" would name no key at all */
+		set_err(err, section, "", "a value without a key ('= %.60s'; expected key = value)",
+			value);
+		p->failed = true;
+		return 0;
+	}
 	/* inih merges a repeated [section] into the previous one when they follow each
 	 * other, so a repeated key is the only trace of it. */
 	for (unsigned i = 0; i < p->nseen; i++) {

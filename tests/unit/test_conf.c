@@ -349,6 +349,10 @@ static void test_odd_input(void **state)
 		 "text after the section header's ']' (put keys on lines of their own)"},
 		{"[channel a]]\ndevice = /d\n", 1, "",
 		 "text after the section header's ']' (put keys on lines of their own)"},
+		/* a value whose key was left out: not "unknown key" with no key named */
+		{"[channel a]\ndevice = /d\n= /dev/x\n", 3, "",
+		 "a value without a key ('= /dev/x'; expected key = value)"},
+		{"[daemon]\n  = 5\n", 2, "", "a value without a key ('= 5'; expected key = value)"},
 		/* kernel names the scope could not hold, or could never match */
 		{"[channel a]\ndevice = /d\nkernel_names = a,b,c,d,e,f,g,h,i\n", 3, "kernel_names",
 		 "more than 8 names"},
