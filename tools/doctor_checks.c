@@ -14,6 +14,7 @@
 
 #include <ini.h>
 
+#include "../daemon/rpmsgdev.h"
 #include "doctor.h"
 #include "elfinfo.h"
 
@@ -25,7 +26,7 @@ struct rproc {
 };
 
 struct conf_channel {
-	char name[64], device[256], remoteproc[64], firmware[128];
+	char name[64], device[256], rpmsg[128], remoteproc[64], firmware[128];
 	bool manual; /* autostart = false: the daemon leaves an offline M7 to its owner */
 };
 
@@ -174,7 +175,8 @@ static int conf_handler(void *user, const char *section, const char *name, const
 	}
 	if (strncmp(section, "channel ", 8) != 0)
 		return 1;
-	const char *cname = section + 8;
+	/* [channel  m7] is channel m7, as for the daemon. */
+	const char *cname = section + 8 + strspn(section + 8, " \t");
 	struct conf_channel *ch = NULL;
 
 	for (size_t i = 0; i < c->nch; i++)
@@ -189,6 +191,8 @@ static int conf_handler(void *user, const char *section, const char *name, const
 	}
 	if (strcmp(name, "device") == 0)
 		snprintf(ch->device, sizeof(ch->device), "%s", value);
+	else if (strcmp(name, "rpmsg") == 0)
+		snprintf(ch->rpmsg, sizeof(ch->rpmsg), "%s", value);
 	else if (strcmp(name, "remoteproc") == 0)
 		snprintf(ch->remoteproc, sizeof(ch->remoteproc), "%s", value);
 	else if (strcmp(name, "firmware") == 0)
@@ -963,6 +967,44 @@ static void check_klog(struct ctx *c)
 
 /* --- the daemon's configuration ------------------------------------------------------- */
 
+/* A channel named by rpmsg = <remoteproc>:<endpoint>: resolved as the daemon does at
+ * each open. Writes what into what (returns its length), and level and fix. */
+static int check_rpmsg_spec(struct ctx *c, const struct conf_channel *ch, char *what, size_t wn,
+			    char *fix, size_t fn, enum doctor_level *l)
+{
+	struct rpmsgdev_spec spec;
+	char sys[600], tty[64], why[200], p[700];
+
+	if (ch->device[0]) {
+		*l = DOCTOR_FAIL;
+		snprintf(fix, fn, "give device or rpmsg in [channel %s], not both", ch->name);
+		return snprintf(what, wn, "device %s and rpmsg %s", ch->device, ch->rpmsg);
+	}
+	if (rpmsgdev_parse(ch->rpmsg, &spec) < 0) {
+		*l = DOCTOR_FAIL;
+		snprintf(fix, fn,
+			 "write rpmsg = <remoteproc name or index>:<endpoint>, e.g. "
+			 "imx-rproc:30");
+		return snprintf(what, wn, "rpmsg %s malformed", ch->rpmsg);
+	}
+	rpath(c, sys, sizeof(sys), "/sys");
+	if (rpmsgdev_resolve(sys, &spec, tty, sizeof(tty), why, sizeof(why)) < 0) {
+		/* The daemon waits for it (state down, not_found): the M7 may not run yet. */
+		*l = DOCTOR_FAIL;
+		snprintf(fix, fn,
+			 "start the M7 with firmware that announces endpoint %u (see the "
+			 "remoteproc, rpmsg-channel and tty-driver checks)",
+			 (unsigned)spec.addr);
+		return snprintf(what, wn, "rpmsg %s: %s", ch->rpmsg, why);
+	}
+	if (!exists(rpath(c, p, sizeof(p), "/dev/%s", tty))) {
+		*l = DOCTOR_FAIL;
+		snprintf(fix, fn, "the kernel made %s but /dev has no node: is udev running?", tty);
+		return snprintf(what, wn, "rpmsg %s is /dev/%s, missing", ch->rpmsg, tty);
+	}
+	return snprintf(what, wn, "rpmsg %s is /dev/%s, present", ch->rpmsg, tty);
+}
+
 static void check_config(struct ctx *c)
 {
 	char p[700], fix[320], what[320];
@@ -994,9 +1036,13 @@ static void check_config(struct ctx *c)
 		int k = snprintf(what, sizeof(what), "device %s", ch->device[0] ? ch->device : "-");
 
 		fix[0] = '\0';
-		if (!ch->device[0]) {
+		if (ch->rpmsg[0]) {
+			k = check_rpmsg_spec(c, ch, what, sizeof(what), fix, sizeof(fix), &l);
+		} else if (!ch->device[0]) {
 			l = DOCTOR_FAIL;
-			snprintf(fix, sizeof(fix), "set device = /dev/ttyRPMSG30 in [channel %s]",
+			snprintf(fix, sizeof(fix),
+				 "set device = /dev/ttyRPMSG30 or rpmsg = imx-rproc:30 in [channel "
+				 "%s]",
 				 ch->name);
 		} else if (!exists(rpath(c, p, sizeof(p), "%s", ch->device))) {
 			l = DOCTOR_FAIL;

@@ -503,6 +503,53 @@ class Doctor(unittest.TestCase):
         rc, rep = b.doctor("--no-daemon", "--config", "/srv/other.conf")
         self.assertEqual(rc, 0, rep)
 
+    def rpmsg_board(self):
+        """A mainline board whose sysfs links lead from the remoteproc to its rpmsg
+        endpoint and on to the tty, as the daemon follows them for rpmsg = ..."""
+        b = self.board("mainline")
+        rp = "sys/devices/platform/imx8mp-cm7/remoteproc/remoteproc0"
+        dev = "virtio0.rpmsg-tty.-1.1024"
+        for k, v in (("name", "imx-rproc"), ("state", "running"), ("firmware", "m7_app.elf")):
+            b.write(f"{rp}/{k}", v + "\n")
+        b.mkdir(f"{rp}/remoteproc0#vdev0buffer/virtio0/{dev}")
+        real = f"{rp}/remoteproc0#vdev0buffer/virtio0/{dev}"
+
+        def link(rel, target):
+            if os.path.lexists(b.path(rel)):
+                b.remove(rel)
+            os.makedirs(os.path.dirname(b.path(rel)), exist_ok=True)
+            os.symlink(os.path.relpath(b.path(target), os.path.dirname(b.path(rel))),
+                       b.path(rel))
+        link("sys/class/remoteproc/remoteproc0", rp)
+        link(f"{real}/driver", "sys/bus/rpmsg/drivers/rpmsg_tty")
+        link(f"sys/bus/rpmsg/devices/{dev}", real)
+        link("sys/class/tty/ttyRPMSG0/device", real)
+        return b
+
+    def test_config_rpmsg_channel(self):
+        """A channel given as rpmsg = (docs/CONFIG.md) is resolved as the daemon does,
+        not failed for want of a device."""
+        b = self.rpmsg_board()
+        b.write(CONF, "[channel m7]\nrpmsg = imx-rproc:1024\nremoteproc = remoteproc0\n")
+        rc, rep = b.doctor()
+        self.assertEqual(rc, 0, json.dumps(rep, indent=1))
+        item = [c for c in rep["checks"] if c["check"] == "channel"][0]
+        self.assertIn("rpmsg imx-rproc:1024 is /dev/ttyRPMSG0, present", item["summary"])
+        # An endpoint the firmware did not announce, a malformed value, both keys.
+        for text, summary in (("rpmsg = imx-rproc:30", "no rpmsg endpoint 30 on imx-rproc"),
+                              ("rpmsg = imx-rproc", "malformed"),
+                              ("rpmsg = 0:1024\ndevice = /dev/ttyRPMSG0", "and rpmsg")):
+            b.write(CONF, f"[channel m7]\n{text}\n")
+            rc, rep = b.doctor()
+            self.assertOnly(rep, "channel", "fail", 1, rc, subject="m7")
+            item = [c for c in rep["checks"] if c["check"] == "channel"][0]
+            self.assertIn(summary, item["summary"])
+        # [channel  m7] is channel m7, as the daemon reads it.
+        b.write(CONF, "[channel  m7]\nrpmsg = 0:1024\n")
+        rc, rep = b.doctor()
+        self.assertEqual([c["subject"] for c in rep["checks"] if c["check"] == "channel"],
+                         ["m7"])
+
     def test_files_that_are_not_regular(self):
         # A tree copied off a board may hold a FIFO or a device where a file belongs:
         # doctor says so and never blocks reading it.
