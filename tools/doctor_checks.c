@@ -819,6 +819,45 @@ static size_t find_holders(struct ctx *c, const char *dev, struct holder *h, siz
 	return n;
 }
 
+/* The account the shipped unit runs the daemon as (User=, Group= m7bridge, made by
+ * sysusers), from the tree's /etc: false when the tree has no such group, where the
+ * daemon's user is not known. */
+#define DAEMON_ACCOUNT "m7bridge"
+
+static bool daemon_account(struct ctx *c, uid_t *uid, gid_t *gid)
+{
+	char p[700];
+	FILE *f = fopen_regular(rpath(c, p, sizeof(p), "/etc/group"));
+	const struct group *gr;
+	const struct passwd *pw;
+	bool found = false;
+
+	while (f && !found && (gr = fgetgrent(f)))
+		if (strcmp(gr->gr_name, DAEMON_ACCOUNT) == 0) {
+			*gid = gr->gr_gid;
+			found = true;
+		}
+	if (f)
+		fclose(f);
+	*uid = (uid_t)-1;
+	f = found ? fopen_regular(rpath(c, p, sizeof(p), "/etc/passwd")) : NULL;
+	while (f && (pw = fgetpwent(f)))
+		if (strcmp(pw->pw_name, DAEMON_ACCOUNT) == 0) {
+			*uid = pw->pw_uid;
+			break;
+		}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* True when the daemon's account may read and write a node of this owner and mode. */
+static bool daemon_may_open(const struct stat *st, uid_t uid, gid_t gid)
+{
+	return (st->st_uid == uid && (st->st_mode & 0600) == 0600) ||
+	       (st->st_gid == gid && (st->st_mode & 0060) == 0060) || (st->st_mode & 0006) == 0006;
+}
+
 static void check_ttys(struct ctx *c)
 {
 	char p[700], dev[300], who[200], fix[320];
@@ -827,6 +866,9 @@ static void check_ttys(struct ctx *c)
 	struct dirent *e;
 	char names[32][64];
 	size_t nn = 0;
+	uid_t duid = (uid_t)-1;
+	gid_t dgid = (gid_t)-1;
+	bool account = daemon_account(c, &duid, &dgid);
 
 	while (d && (e = readdir(d)) && nn < 32)
 		if (strncmp(e->d_name, "ttyRPMSG", 8) == 0)
@@ -860,6 +902,15 @@ static void check_ttys(struct ctx *c)
 			    "install the udev rule 70-m7bridge.rules (group m7bridge, mode 0660)",
 			    "%s %s:%s mode %04o: the group cannot read and write it", dev, owner,
 			    group, (unsigned)(st.st_mode & 07777));
+		else if (account && !daemon_may_open(&st, duid, dgid))
+			/* Group dialout or root, as a kernel without the rule makes it: the
+			 * daemon (User=m7bridge) would wait with Permission denied. */
+			add(c, "tty", DOCTOR_WARN, names[i],
+			    "install the udev rule 70-m7bridge.rules (group m7bridge, mode 0660), "
+			    "then udevadm trigger",
+			    "%s %s:%s mode %04o: the daemon's user " DAEMON_ACCOUNT
+			    " cannot read and write it",
+			    dev, owner, group, (unsigned)(st.st_mode & 07777));
 		else
 			add(c, "tty", DOCTOR_OK, names[i], "", "%s %s:%s mode %04o", dev, owner,
 			    group, (unsigned)(st.st_mode & 07777));

@@ -420,6 +420,26 @@ class Doctor(unittest.TestCase):
         self.assertOnly(rep, "tty", "warn", 3, rc)
         self.assertIn("0600", json.dumps(rep))
 
+    def test_tty_group_the_daemon_is_not_in_warns(self):
+        """Mode 0660 is not enough: the shipped unit runs the daemon as m7bridge, which
+        cannot open a root:dialout tty (a kernel without the udev rule)."""
+        b = self.board("nxp")
+        b.write("etc/group", "root:x:0:\ndialout:x:20:\nm7bridge:x:990:\n")
+        b.write("etc/passwd", "root:x:0:0::/root:/bin/sh\n"
+                "m7bridge:x:990:990::/nonexistent:/usr/sbin/nologin\n")
+        tty = b.path("dev/ttyRPMSG30")
+        os.chown(tty, 0, 20)
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "tty", "warn", 3, rc)
+        self.assertIn("the daemon's user m7bridge cannot read and write it",
+                      json.dumps(rep))
+        # The rule's group, the daemon's own node, or a node for everybody: fine.
+        for uid, gid, mode in ((0, 990, 0o660), (990, 20, 0o660), (0, 0, 0o666)):
+            os.chown(tty, uid, gid)
+            os.chmod(tty, mode)
+            rc, rep = b.doctor()
+            self.assertEqual(rc, 0, (uid, gid, oct(mode), json.dumps(rep, indent=1)))
+
     def test_tty_missing_fails(self):
         b = self.board("mainline")
         b.remove("dev/ttyRPMSG0")
