@@ -21,13 +21,14 @@ static int hex_value(int ch)
 	return -1;
 }
 
-/* Hex digits with optional spaces or colons between bytes into buf; -1 if malformed. */
+/* Hex digits with optional blanks (a file's tabs and CRLF line ends too) or colons
+ * between bytes into buf; -1 if malformed. */
 static long parse_hex(const char *s, uint8_t *buf, size_t cap)
 {
 	size_t n = 0;
 
 	while (*s) {
-		if (*s == ' ' || *s == ':' || *s == '\n') {
+		if (isspace((unsigned char)*s) || *s == ':') {
 			s++;
 			continue;
 		}

@@ -76,6 +76,18 @@ class Send(unittest.TestCase):
         self.assertEqual(r.stdout, "sent 2 bytes to m7 port 2\n")
         self.assertEqual(fd.sent, [(2, b"hi")])
 
+    def test_hex_from_a_file_with_tabs_and_crlf(self):
+        """--hex takes blanks between bytes: those of a file written elsewhere too."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = PortsDaemon(path)
+            try:
+                r = run("-s", path, "send", "-p", "1", "--hex", "48\t65\r\n6c:6c 6f\r\n")
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(fd.sent, [(1, b"Hello")])
+
     def test_port_the_firmware_does_not_have(self):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "s.sock")
