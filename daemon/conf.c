@@ -416,10 +416,14 @@ static int take_key(const struct confkey *table, void *base, const char *sec, co
 
 	if (r == 0)
 		return 0;
-	set_err(err, sec, k, "%s",
-		r == -ENOENT   ? "unknown key"
-		: r == -ENOMEM ? "out of memory"
-			       : msg);
+	const char *why = r == -ENOMEM ? "out of memory" : r == -ENOENT ? "unknown key" : msg;
+	/* A key of the other section is the usual slip: say where it belongs. */
+	if (r == -ENOENT && table == channel_keys && confkey_known(daemon_keys, k))
+		why = "unknown key here: it belongs in [daemon]";
+	else if (r == -ENOENT && table == daemon_keys &&
+		 (confkey_known(channel_keys, k) || strncmp(k, "port.", 5) == 0))
+		why = "unknown key here: it belongs in a [channel NAME] section";
+	set_err(err, sec, k, "%s", why);
 	return -EINVAL;
 }
 

@@ -349,6 +349,16 @@ static void test_odd_input(void **state)
 		 "text after the section header's ']' (put keys on lines of their own)"},
 		{"[channel a]]\ndevice = /d\n", 1, "",
 		 "text after the section header's ']' (put keys on lines of their own)"},
+		/* a key of the other section: where it belongs */
+		{"[daemon]\nsend_timeout_ms = 500\n", 2, "send_timeout_ms",
+		 "unknown key here: it belongs in a [channel NAME] section"},
+		{"[daemon]\nport.1 = gps\n", 2, "port.1",
+		 "unknown key here: it belongs in a [channel NAME] section"},
+		{"[channel a]\ndevice = /d\nmax_clients = 5\n", 3, "max_clients",
+		 "unknown key here: it belongs in [daemon]"},
+		{"[channel a]\ndevice = /d\nallow_group = x\n", 3, "allow_group",
+		 "unknown key here: it belongs in [daemon]"},
+		{"[channel a]\ndevice = /d\nmax_client = 5\n", 3, "max_client", "unknown key"},
 		/* a value whose key was left out: not "unknown key" with no key named */
 		{"[channel a]\ndevice = /d\n= /dev/x\n", 3, "",
 		 "a value without a key ('= /dev/x'; expected key = value)"},
