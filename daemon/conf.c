@@ -787,6 +787,24 @@ bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_c
 	       a->mode != b->mode;
 }
 
+/* Makes s one line of UTF-8 in place: a name or value quoted from a bad file may hold
+ * escape sequences (which would clear or recolour the operator's terminal and hide the
+ * error) or bytes the journal would keep only as a blob. */
+static void printable(char *s)
+{
+	for (size_t n = strlen(s); *s;) {
+		unsigned char ch = (unsigned char)*s;
+		size_t k = ch < 0x80 ? 1 : m7b_utf8_seq(s, n);
+		bool c1 = k == 2 && ch == 0xc2 && (unsigned char)s[1] < 0xa0;
+		if (k == 0 || ch < 0x20 || ch == 0x7f || c1) {
+			memset(s, '?', k ? k : 1);
+			k = k ? k : 1;
+		}
+		s += k;
+		n -= k;
+	}
+}
+
 const char *conf_error_format(const struct conf_error *err, char *buf, size_t cap)
 {
 	char where[160] = "";
@@ -800,6 +818,7 @@ const char *conf_error_format(const struct conf_error *err, char *buf, size_t ca
 		snprintf(buf, cap, "%s: %s%s", err->file, where, err->message);
 	else
 		snprintf(buf, cap, "%s%s", where, err->message);
+	printable(buf);
 	return buf;
 }
 

@@ -395,6 +395,22 @@ static void test_odd_input(void **state)
 					   "f.conf", &c, &e),
 			 0);
 	conf_free(c);
+	/* What a bad file says is quoted as one line of UTF-8: no escape sequence reaches the
+	 * operator's terminal, no invalid byte the journal. */
+	static const char *const raw[] = {"[daemon]\n\xff\x1b[2J = 1\n", "[\x1b[2Jx\x07]\n",
+					  "[daemon]\nlog_level = \xc2\x9b"
+					  "2J\t\n"};
+	static const char *const shown[] = {
+		"f.conf:2: [daemon] ??[2J: unknown key", "f.conf:1: [?[2Jx?]: unknown section",
+		"f.conf:2: [daemon] log_level: expected debug, info, notice, warning or err, "
+		"got '??2J'"};
+	for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
+		char buf[512];
+		assert_int_equal(conf_parse_string(raw[i], "f.conf", &c, &e), -EINVAL);
+		conf_error_format(&e, buf, sizeof(buf));
+		if (strncmp(buf, shown[i], strlen(shown[i])) != 0)
+			fail_msg("case %zu: '%s', want '%s...'", i, buf, shown[i]);
+	}
 	/* A NUL byte is refused at its line. */
 	char path[] = "/tmp/test_conf_XXXXXX";
 	int fd = mkstemp(path);
