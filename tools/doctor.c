@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -191,11 +192,15 @@ int doctor_main(const char *socket, int timeout_ms, int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0}};
 	struct doctor_opts o = {.root = "/", .daemon_comm = "m7bridged"};
 	struct doctor_report r = {0};
+	static const char optstring[] = "+:jr:c:nh";
 	bool json = false, daemon = true;
+	struct stat st;
 	int c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "jr:c:nh", opts, NULL)) != -1) {
+	/* One line for a mistake, as every other command says it (opterr off). */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
@@ -213,14 +218,16 @@ int doctor_main(const char *socket, int timeout_ms, int argc, char **argv)
 			doctor_usage(stdout);
 			return EXIT_ALL_OK;
 		default:
-			doctor_usage(stderr);
-			return EXIT_BAD_USAGE;
+			return ctl_getopt_error("doctor", argv, optstring);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "m7bridgectl: doctor: unexpected argument '%s'\n", argv[optind]);
-		return EXIT_BAD_USAGE;
-	}
+	if (optind < argc)
+		return ctl_usage_error("doctor", "unexpected argument '%s'", argv[optind]);
+	/* A mistyped --root would read as a board with nothing on it: say so instead. */
+	if (stat(o.root, &st) < 0)
+		return ctl_usage_error("doctor", "--root %s: %s", o.root, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return ctl_usage_error("doctor", "--root %s: not a directory", o.root);
 	if (doctor_check_system(&o, &r) < 0) {
 		fprintf(stderr, "m7bridgectl: doctor: out of memory\n");
 		doctor_report_clear(&r);

@@ -243,6 +243,20 @@ class Doctor(unittest.TestCase):
         self.assertIn("doctor", r.stdout)
 
     # --- kernel command line -------------------------------------------------------------
+    def test_usage_errors_are_one_line(self):
+        """A mistyped --root is a usage error, not a board with nothing on it; a bad
+        option is one line, as for every command."""
+        b = self.board("nxp")
+        for args, said in ((["--root", b.path("nonexistent")], "No such file or directory"),
+                           (["--root", b.path("proc/cmdline")], "not a directory"),
+                           (["--bogus"], "--bogus"), (["extra"], "'extra'")):
+            r = subprocess.run([CTL, "doctor", "--no-daemon", *args], capture_output=True,
+                               text=True, timeout=60)
+            self.assertEqual(r.returncode, 2, (args, r.stdout, r.stderr))
+            self.assertEqual(r.stdout, "", args)
+            self.assertEqual(len(r.stderr.splitlines()), 1, (args, r.stderr))
+            self.assertIn(said, r.stderr)
+
     def test_cmdline_missing_mcore_booted_fails_when_attached(self):
         b = self.board("nxp")
         b.write("proc/cmdline", "root=/dev/mmcblk2p2 clk-imx8mp.mcore_booted=10\n")
