@@ -410,8 +410,9 @@ static void check_fw_file(struct ctx *c, const char *fw, const char *who)
 		    fw);
 	else if (r < 0) {
 		snprintf(fix, sizeof(fix), "copy the M7 image to /lib/firmware/%s", fw);
+		/* elfinfo's EINVAL: a directory, FIFO or device where the file belongs. */
 		add(c, "firmware", DOCTOR_FAIL, subject, fix, "/lib/firmware/%s (%s): %s", fw, who,
-		    strerror(-r));
+		    r == -EINVAL ? "not a regular file" : strerror(-r));
 	} else if (!e->has_rsc_table && elfinfo_section(e, ".resource_table"))
 		add(c, "firmware", DOCTOR_FAIL, subject, "rebuild the image",
 		    "/lib/firmware/%s: .resource_table is malformed", fw);

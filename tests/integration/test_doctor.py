@@ -600,6 +600,13 @@ class Doctor(unittest.TestCase):
         os.mkfifo(b.path("proc/cmdline"))
         rc, rep = b.doctor()
         self.assertIn("warn", levels(rep, "cmdline"), rep)
+        # A directory where the firmware file belongs: said so, not "Invalid argument".
+        b.remove("lib/firmware/m7_app.elf")
+        b.mkdir("lib/firmware/m7_app.elf")
+        rc, rep = b.doctor()
+        item = [c for c in rep["checks"] if c["check"] == "firmware"][0]
+        self.assertEqual(item["level"], "fail", item)
+        self.assertIn("not a regular file", item["summary"])
 
     # --- the daemon ----------------------------------------------------------------------
     def test_daemon_unreachable_warns(self):
