@@ -204,7 +204,7 @@ static struct conf_channel *add_channel(struct conf *c, const char *name)
 
 int conf_add_channel(struct conf *c, const char *name, const char *device)
 {
-	if (!channel_name_ok(name) || !device || !device[0] || !utf8_ok(device))
+	if (!channel_name_ok(name) || !device || device[0] != '/' || !utf8_ok(device))
 		return -EINVAL;
 	if (conf_find_channel(c, name))
 		return -EEXIST;
@@ -279,11 +279,13 @@ static int check_rpmsg(void *field, const char *v, char *msg, size_t cap)
 	return -EINVAL;
 }
 
-static int check_not_empty(void *field, const char *v, char *msg, size_t cap)
+/* device: an absolute path. A relative one (or one in quotes, which INI does not strip)
+ * would be looked up from the daemon's working directory and waited for forever. */
+static int check_device(void *field, const char *v, char *msg, size_t cap)
 {
-	if (v[0])
+	if (v[0] == '/')
 		return 0;
-	snprintf(msg, cap, "must not be empty");
+	snprintf(msg, cap, "must be an absolute path such as /dev/ttyRPMSG30, got '%s'", v);
 	return -EINVAL;
 }
 
@@ -354,7 +356,7 @@ static const struct confkey daemon_keys[] = {
 
 #define C(f) offsetof(struct conf_channel, f)
 static const struct confkey channel_keys[] = {
-	{"device", CONFKEY_STRDUP, C(device), 0, 0, check_not_empty, NULL},
+	{"device", CONFKEY_STRDUP, C(device), 0, 0, check_device, NULL},
 	{"host_hello", CONFKEY_BOOL, C(host_hello), 0, 0, NULL, NULL},
 	{"enabled", CONFKEY_BOOL, C(enabled), 0, 0, NULL, NULL},
 	{"firmware", CONFKEY_STRDUP, C(firmware), 0, 0, check_firmware, NULL},
@@ -874,7 +876,8 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 		if (r < 0) {
 			set_err(err, "command line", "--channel",
 				r == -EINVAL
-					? "bad channel name, or empty or non-UTF-8 device in '%s'"
+					? "bad channel name, or a device that is not an absolute "
+					  "path of UTF-8 in '%s'"
 					: "cannot add channel '%s'",
 				spec);
 			return r;

@@ -359,6 +359,13 @@ static void test_odd_input(void **state)
 		{"[channel a]\ndevice = /d\nallow_group = x\n", 3, "allow_group",
 		 "unknown key here: it belongs in [daemon]"},
 		{"[channel a]\ndevice = /d\nmax_client = 5\n", 3, "max_client", "unknown key"},
+		/* a device that is no absolute path would be waited for forever */
+		{"[channel a]\ndevice = ttyRPMSG30\n", 2, "device",
+		 "must be an absolute path such as /dev/ttyRPMSG30, got 'ttyRPMSG30'"},
+		{"[channel a]\ndevice = \"/dev/ttyRPMSG30\"\n", 2, "device",
+		 "must be an absolute path such as /dev/ttyRPMSG30, got '\"/dev/ttyRPMSG30\"'"},
+		{"[channel a]\ndevice =\n", 2, "device",
+		 "must be an absolute path such as /dev/ttyRPMSG30, got ''"},
 		/* a value whose key was left out: not "unknown key" with no key named */
 		{"[channel a]\ndevice = /d\n= /dev/x\n", 3, "",
 		 "a value without a key ('= /dev/x'; expected key = value)"},
@@ -443,6 +450,7 @@ static void test_channel_name_dot(void **state)
 			 -EINVAL);
 	assert_int_equal(conf_parse_string("[channel m.7]\ndevice = /d\n", "f.conf", &c, &e), 0);
 	assert_int_equal(conf_add_channel(c, ".x", "/dev/x"), -EINVAL);
+	assert_int_equal(conf_add_channel(c, "rel", "ttyRPMSG30"), -EINVAL); /* -C rel=tty */
 	assert_int_equal(conf_add_channel(c, "x.", "/dev/x"), 0);
 	assert_non_null(conf_find_channel(c, "m.7"));
 	conf_free(c);
