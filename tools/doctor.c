@@ -80,6 +80,32 @@ static void check_daemon(const char *socket, int timeout_ms, struct doctor_repor
 	}
 	m7b_client_set_timeout(cl, timeout_ms);
 	e = m7b_client_connect(cl, socket);
+	/* A daemon with no slot for us answers ERROR busy instead of VERSION and closes: it
+	 * runs, so "start it" would be the wrong advice. */
+	while (e == 0 && !m7b_client_version(cl)) {
+		struct m7b_event *ev;
+
+		e = m7b_client_next(cl, &ev, timeout_ms);
+		if (e == -EBADMSG) {
+			e = 0;
+			continue;
+		}
+		if (e < 0)
+			break;
+		if (ev->type == M7B_EV_ERROR) {
+			doctor_add(r, "daemon", DOCTOR_WARN, "",
+				   "the daemon runs but has no slot for this user: close other "
+				   "clients, or raise max_clients (reserved_clients, "
+				   "max_clients_per_uid) in its configuration",
+				   "m7bridged at %s refused the connection: %s (%s)",
+				   m7b_client_path(cl), ctl_str_or(ctl_safe(ev->message), "?"),
+				   ctl_str_or(ctl_safe(ev->code), "?"));
+			m7b_event_free(ev);
+			m7b_client_free(cl);
+			return;
+		}
+		m7b_event_free(ev);
+	}
 	if (e == 0)
 		e = m7b_client_status(cl, &st);
 	if (e < 0) {

@@ -8,10 +8,12 @@ the exit status follows. Paths come from M7B_BUILD_ROOT / M7B_SOURCE_ROOT (set b
 import json
 import os
 import shutil
+import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -613,6 +615,33 @@ class Doctor(unittest.TestCase):
         b = self.board("mainline")
         rc, rep = b.doctor(socket=os.path.join(b.root, "nobody.sock"))
         self.assertOnly(rep, "daemon", "warn", 3, rc)
+
+    def test_daemon_busy_is_no_advice_to_start_it(self):
+        """A daemon with no slot left answers ERROR busy and closes: it runs, so the
+        advice is about its slots, not 'systemctl start'."""
+        b = self.board("mainline")
+        sock = os.path.join(b.root, "busy.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(sock)
+        srv.listen(4)
+
+        def serve():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(b'{"class":"ERROR","code":"busy","message":"too many clients"}\n')
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        try:
+            rc, rep = b.doctor(socket=sock)
+        finally:
+            srv.close()
+        self.assertOnly(rep, "daemon", "warn", 3, rc)
+        item = [c for c in rep["checks"] if c["check"] == "daemon"][0]
+        self.assertIn("refused the connection: too many clients (busy)", item["summary"])
+        self.assertIn("max_clients", item["fix"])
 
     def test_daemon_channels_from_status(self):
         for exe in (DAEMON, SIM):
