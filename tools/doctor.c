@@ -113,7 +113,10 @@ static void check_daemon(const char *socket, int timeout_ms, struct doctor_repor
 
 		doctor_add(r, "daemon", DOCTOR_WARN, "",
 			   e == -EACCES ? "join the m7bridge group (or run as root)"
-					: "systemctl start m7bridged",
+			   : e == -ETIMEDOUT
+				   ? "it accepts but does not answer: see journalctl -u m7bridged, "
+				     "then systemctl restart m7bridged"
+				   : "systemctl start m7bridged",
 			   "daemon not reachable at %s: %s", path ? path : M7B_DEFAULT_SOCKET,
 			   m7b_client_error(cl)->message);
 		m7b_event_free(st);

@@ -643,6 +643,23 @@ class Doctor(unittest.TestCase):
         self.assertIn("refused the connection: too many clients (busy)", item["summary"])
         self.assertIn("max_clients", item["fix"])
 
+    def test_daemon_that_never_answers(self):
+        """A socket that accepts and stays mute: a hung daemon, not one to start."""
+        b = self.board("mainline")
+        sock = os.path.join(b.root, "mute.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(sock)
+        srv.listen(4)
+        try:
+            r = subprocess.run([CTL, "-s", sock, "-t", "300", "doctor", "--json", "--root",
+                                b.root], capture_output=True, text=True, timeout=60)
+        finally:
+            srv.close()
+        rep = json.loads(r.stdout)
+        self.assertOnly(rep, "daemon", "warn", 3, r.returncode)
+        item = [c for c in rep["checks"] if c["check"] == "daemon"][0]
+        self.assertIn("systemctl restart", item["fix"])
+
     def test_daemon_channels_from_status(self):
         for exe in (DAEMON, SIM):
             if not os.access(exe, os.X_OK):
