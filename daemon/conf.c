@@ -618,6 +618,16 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 				err->line = ch->line;
 			return -EINVAL;
 		}
+		/* The supervisor probes raw channels only: on a wire channel the probe would
+		 * silently never run. */
+		if (ch->mode == CONF_MODE_WIRE && ch->sup.probe_period_ms) {
+			set_err(err, sec, "probe_period_ms",
+				"the probe is for mode = raw; a wire channel's liveness is "
+				"liveness_quiet_ms");
+			if (err)
+				err->line = ch->line;
+			return -EINVAL;
+		}
 	}
 	return 0;
 }

@@ -117,6 +117,8 @@ static void test_errors(void **state)
 		{"[channel a]\ndevice = /d\npty = /e\n[channel b]\ndevice = /e\n", 1, "pty"},
 		{"[channel a]\ndevice = /d\ndevice = /e\n", 3, "device"},
 		{"[channel a]\ndevice = /d\nwhat = 1\n", 3, "what"},
+		/* a probe the supervisor would never run (it probes raw channels only) */
+		{"[channel a]\ndevice = /d\nprobe_period_ms = 500\n", 1, "probe_period_ms"},
 		{"[channel a]\nport.1 = x\n", 1, "device"},
 		{"[channel a]\nrpmsg = imx-rproc\n", 2, "rpmsg"},
 		{"[channel a]\nrpmsg = imx-rproc:thirty\n", 2, "rpmsg"},
