@@ -161,6 +161,15 @@ int ctl_open(struct ctl *ctl)
 	return 0;
 }
 
+int ctl_take_channel(const char *cmd, const char **channel, const char *name)
+{
+	if (*channel && strcmp(*channel, name) != 0)
+		return ctl_usage_error(cmd, "one channel at a time, not both %s and %s", *channel,
+				       name);
+	*channel = name;
+	return 0;
+}
+
 const char *ctl_refusal(const struct m7b_event *err)
 {
 	static char buf[512];

@@ -65,13 +65,21 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			channel = optarg;
+			if (ctl_take_channel("send", &channel, optarg))
+				return EXIT_USAGE;
 			break;
-		case 'p':
+		case 'p': {
+			int prev = port;
+
 			if (!ctl_parse_port(optarg, &port))
 				return ctl_usage_error("send", "port must be 0..255, not '%s'",
 						       optarg);
+			if (prev >= 0 && prev != port)
+				return ctl_usage_error("send",
+						       "one port at a time, not both %d and %d",
+						       prev, port);
 			break;
+		}
 		case 'x':
 			hex = true;
 			break;
@@ -172,7 +180,8 @@ static int control(struct ctl *ctl, int argc, char **argv, bool reload)
 	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			channel = optarg;
+			if (ctl_take_channel(what, &channel, optarg))
+				return EXIT_USAGE;
 			break;
 		case 'a':
 			/* getopt_long knows --action for both commands: reload has no steps. */

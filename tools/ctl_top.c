@@ -509,7 +509,10 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 			}
 			break;
 		case 'c':
-			t->only = optarg;
+			if (ctl_take_channel("top", &t->only, optarg)) {
+				free(t);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			free(t);

@@ -162,6 +162,20 @@ class Help(unittest.TestCase):
                 continue
             self.assertIn(("-j", "--json"), help_options(cmd), cmd)
 
+    def test_one_channel_commands_refuse_two(self):
+        """-c twice with two names is contradictory (the man page's exit 2), not the last
+        one silently: 'reload -c m7 -c m8' must not reload m8 alone."""
+        sock = "/nonexistent/m7b.sock"
+        for args in (["recover", "-c", "a", "-c", "b"], ["reload", "-c", "a", "-c", "b"],
+                     ["send", "-c", "a", "-c", "b", "-p", "1", "x"],
+                     ["send", "-p", "1", "-p", "2", "x"], ["incidents", "-c", "a", "-c", "b"],
+                     ["top", "-c", "a", "-c", "b"]):
+            r = run("-s", sock, *args)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn("one ", r.stderr)
+        # The same name twice is no contradiction: it goes on (to the absent daemon).
+        self.assertEqual(run("-s", sock, "recover", "-c", "a", "-c", "a").returncode, 69)
+
     def test_man_page_lists_every_command(self):
         with open(os.path.join(SOURCE, "docs", "man", "m7bridgectl.1.scd")) as f:
             man = f.read()
