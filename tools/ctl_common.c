@@ -135,6 +135,12 @@ int ctl_open(struct ctl *ctl)
 				path);
 			return EXIT_UNREACHABLE;
 		}
+		/* No daemon can listen there: a mistyped -s or $M7BRIDGE_SOCKET, not an
+		 * unreachable daemon. */
+		if (r == -ENAMETOOLONG)
+			return ctl_usage_error(NULL,
+					       "%s (a Unix socket path has at most 107 bytes)",
+					       m7b_client_error(ctl->client)->message);
 		if (r == -ENOENT || r == -ECONNREFUSED)
 			hint = " (is m7bridged running?)";
 		else if (r == -EACCES || r == -EPERM)

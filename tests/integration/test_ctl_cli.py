@@ -176,6 +176,13 @@ class Help(unittest.TestCase):
         # The same name twice is no contradiction: it goes on (to the absent daemon).
         self.assertEqual(run("-s", sock, "recover", "-c", "a", "-c", "a").returncode, 69)
 
+    def test_socket_path_too_long_is_a_usage_error(self):
+        """No daemon can listen at a path longer than a Unix socket's: exit 2 (a bad
+        argument), not 69 (a daemon that does not answer)."""
+        r = run("-s", "/tmp/" + "a" * 150, "status")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("at most 107 bytes", r.stderr)
+
     def test_man_page_lists_every_command(self):
         with open(os.path.join(SOURCE, "docs", "man", "m7bridgectl.1.scd")) as f:
             man = f.read()
