@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,7 +204,7 @@ static struct conf_channel *add_channel(struct conf *c, const char *name)
 
 int conf_add_channel(struct conf *c, const char *name, const char *device)
 {
-	if (!channel_name_ok(name) || !device || !device[0] || !utf8_ok(device))
+	if (!channel_name_ok(name) || !device || device[0] != '/' || !utf8_ok(device))
 		return -EINVAL;
 	if (conf_find_channel(c, name))
 		return -EEXIST;
@@ -227,9 +228,15 @@ static int check_socket(void *field, const char *v, char *msg, size_t cap)
 	return 0;
 }
 
-/* socket_group: empty is the default (the daemon's group), as --check-config prints it. */
+/* socket_group: empty is the default (the daemon's group), as --check-config prints it. A
+ * group that does not exist is refused here, at its line (or as --socket-group's): the
+ * daemon could not start with it. */
 static int set_socket_group(void *field, const char *v, char *msg, size_t cap)
 {
+	if (v[0] && !getgrnam(v)) {
+		snprintf(msg, cap, "no group named '%s'", v);
+		return -EINVAL;
+	}
 	char *s = v[0] ? strdup(v) : NULL;
 
 	if (v[0] && !s)
@@ -272,11 +279,13 @@ static int check_rpmsg(void *field, const char *v, char *msg, size_t cap)
 	return -EINVAL;
 }
 
-static int check_not_empty(void *field, const char *v, char *msg, size_t cap)
+/* device: an absolute path. A relative one (or one in quotes, which INI does not strip)
+ * would be looked up from the daemon's working directory and waited for forever. */
+static int check_device(void *field, const char *v, char *msg, size_t cap)
 {
-	if (v[0])
+	if (v[0] == '/')
 		return 0;
-	snprintf(msg, cap, "must not be empty");
+	snprintf(msg, cap, "must be an absolute path such as /dev/ttyRPMSG30, got '%s'", v);
 	return -EINVAL;
 }
 
@@ -347,7 +356,7 @@ static const struct confkey daemon_keys[] = {
 
 #define C(f) offsetof(struct conf_channel, f)
 static const struct confkey channel_keys[] = {
-	{"device", CONFKEY_STRDUP, C(device), 0, 0, check_not_empty, NULL},
+	{"device", CONFKEY_STRDUP, C(device), 0, 0, check_device, NULL},
 	{"host_hello", CONFKEY_BOOL, C(host_hello), 0, 0, NULL, NULL},
 	{"enabled", CONFKEY_BOOL, C(enabled), 0, 0, NULL, NULL},
 	{"firmware", CONFKEY_STRDUP, C(firmware), 0, 0, check_firmware, NULL},
@@ -409,10 +418,14 @@ static int take_key(const struct confkey *table, void *base, const char *sec, co
 
 	if (r == 0)
 		return 0;
-	set_err(err, sec, k, "%s",
-		r == -ENOENT   ? "unknown key"
-		: r == -ENOMEM ? "out of memory"
-			       : msg);
+	const char *why = r == -ENOMEM ? "out of memory" : r == -ENOENT ? "unknown key" : msg;
+	/* A key of the other section is the usual slip: say where it belongs. */
+	if (r == -ENOENT && table == channel_keys && confkey_known(daemon_keys, k))
+		why = "unknown key here: it belongs in [daemon]";
+	else if (r == -ENOENT && table == daemon_keys &&
+		 (confkey_known(channel_keys, k) || strncmp(k, "port.", 5) == 0))
+		why = "unknown key here: it belongs in a [channel NAME] section";
+	set_err(err, sec, k, "%s", why);
 	return -EINVAL;
 }
 
@@ -503,6 +516,12 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 	}
 	if (p->bad_section)
 		return 1; /* already reported once */
+	if (!name[0]) {	  /* "= value": "unknown key" would name no key at all */
+		set_err(err, section, "", "a value without a key ('= %.60s'; expected key = value)",
+			value);
+		p->failed = true;
+		return 0;
+	}
 	/* inih merges a repeated [section] into the previous one when they follow each
 	 * other, so a repeated key is the only trace of it. */
 	for (unsigned i = 0; i < p->nseen; i++) {
@@ -619,6 +638,16 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 			set_err(err, sec, "recovery_backoff_ms",
 				"larger than recovery_backoff_max_ms (%u > %u)",
 				ch->sup.recovery_backoff_ms, ch->sup.recovery_backoff_max_ms);
+			if (err)
+				err->line = ch->line;
+			return -EINVAL;
+		}
+		/* The supervisor probes raw channels only: on a wire channel the probe would
+		 * silently never run. */
+		if (ch->mode == CONF_MODE_WIRE && ch->sup.probe_period_ms) {
+			set_err(err, sec, "probe_period_ms",
+				"the probe is for mode = raw; a wire channel's liveness is "
+				"liveness_quiet_ms");
 			if (err)
 				err->line = ch->line;
 			return -EINVAL;
@@ -794,6 +823,24 @@ bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_c
 	       a->mode != b->mode;
 }
 
+/* Makes s one line of UTF-8 in place: a name or value quoted from a bad file may hold
+ * escape sequences (which would clear or recolour the operator's terminal and hide the
+ * error) or bytes the journal would keep only as a blob. */
+static void printable(char *s)
+{
+	for (size_t n = strlen(s); *s;) {
+		unsigned char ch = (unsigned char)*s;
+		size_t k = ch < 0x80 ? 1 : m7b_utf8_seq(s, n);
+		bool c1 = k == 2 && ch == 0xc2 && (unsigned char)s[1] < 0xa0;
+		if (k == 0 || ch < 0x20 || ch == 0x7f || c1) {
+			memset(s, '?', k ? k : 1);
+			k = k ? k : 1;
+		}
+		s += k;
+		n -= k;
+	}
+}
+
 const char *conf_error_format(const struct conf_error *err, char *buf, size_t cap)
 {
 	char where[160] = "";
@@ -807,6 +854,7 @@ const char *conf_error_format(const struct conf_error *err, char *buf, size_t ca
 		snprintf(buf, cap, "%s: %s%s", err->file, where, err->message);
 	else
 		snprintf(buf, cap, "%s%s", where, err->message);
+	printable(buf);
 	return buf;
 }
 
@@ -827,9 +875,14 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 	}
 	if (o->socket_mode >= 0)
 		c->daemon.socket_mode = (unsigned)o->socket_mode;
-	if (o->socket_group && confkey_set(daemon_keys, &c->daemon, "socket_group", o->socket_group,
-					   msg, sizeof(msg)) < 0)
-		return -ENOMEM;
+	if (o->socket_group) {
+		r = confkey_set(daemon_keys, &c->daemon, "socket_group", o->socket_group, msg,
+				sizeof(msg));
+		if (r == -EINVAL)
+			set_err(err, "command line", "--socket-group", "%s", msg);
+		if (r < 0)
+			return r;
+	}
 	if (o->log_level >= 0)
 		c->daemon.log_level = o->log_level;
 	for (unsigned i = 0; i < o->nchannels; i++) {
@@ -857,7 +910,8 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 		if (r < 0) {
 			set_err(err, "command line", "--channel",
 				r == -EINVAL
-					? "bad channel name, or empty or non-UTF-8 device in '%s'"
+					? "bad channel name, or a device that is not an absolute "
+					  "path of UTF-8 in '%s'"
 					: "cannot add channel '%s'",
 				spec);
 			return r;

@@ -127,6 +127,15 @@ int confkey_set(const struct confkey *table, void *base, const char *key, const 
 	return -ENOENT;
 }
 
+bool confkey_known(const struct confkey *table, const char *key)
+{
+	for (const struct confkey *k = table; k->name; k++)
+		if (k->kind == CONFKEY_SUBTABLE ? confkey_known(k->sub, key)
+						: strcmp(k->name, key) == 0)
+			return true;
+	return false;
+}
+
 /* The value of row k at field as text. */
 static void format(const struct confkey *k, const void *field, const struct confkey_format *fmts,
 		   char *buf, size_t cap)

@@ -3,6 +3,7 @@
 #ifndef M7B_CONFKEY_H
 #define M7B_CONFKEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum confkey_kind {
@@ -47,6 +48,8 @@ struct confkey_format {
  * name). 0; -ENOENT when no row names key; -EINVAL (msg says why); -ENOMEM. */
 int confkey_set(const struct confkey *table, void *base, const char *key, const char *value,
 		char *msg, size_t msg_cap);
+/* True when a row of table (or of its sub-tables) names key. */
+bool confkey_known(const struct confkey *table, const char *key);
 /* Calls out for every row of table (subtables included, in order) with the value in
  * effect in the struct at base, as text; CONFKEY_FN rows by fmts (ended by a NULL name). */
 void confkey_each(const struct confkey *table, const void *base, const struct confkey_format *fmts,

@@ -120,7 +120,9 @@ static int set_uids(void *field, const char *v, char *msg, size_t cap)
 			break;
 		errno = 0;
 		x = strtoul(p, &end, 10);
-		if (errno || end == p || x >= (unsigned long)(uid_t)-1 ||
+		/* Digits only, as every number of the file: strtoul also takes a sign and
+		 * wraps "-18446744073709551615" to 1. */
+		if (*p < '0' || *p > '9' || errno || end == p || x >= (unsigned long)(uid_t)-1 ||
 		    (*end && *end != ',' && *end != ' ')) {
 			snprintf(msg, cap, "expected a list of numeric uids, got '%s'", v);
 			return -EINVAL;

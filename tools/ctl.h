@@ -25,6 +25,7 @@ struct ctl {
 	int timeout_ms;
 	bool quiet; /* -q: no confirmation line on success */
 	struct m7b_client *client;
+	int out_errno; /* why standard output failed, for main to say once (0: it did not) */
 };
 
 /* The program name used in messages. */
@@ -32,6 +33,10 @@ extern const char *const ctl_prog;
 
 /* Prints "m7bridgectl: CMD: message" and a hint to CMD's --help; returns EXIT_USAGE. */
 int ctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Takes -c NAME into *channel for a command that acts on one channel: a second, other
+ * name is a usage error (the last would silently win, e.g. a reload of the wrong
+ * channel). 0 or EXIT_USAGE (reported). */
+int ctl_take_channel(const char *cmd, const char **channel, const char *name);
 /* One line for a getopt_long failure (call with opterr = 0); returns EXIT_USAGE. */
 int ctl_getopt_error(const char *cmd, char **argv, const char *optstring);
 /* Prints the help of one command (NULL: the global help) on f. */

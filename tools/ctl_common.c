@@ -135,6 +135,12 @@ int ctl_open(struct ctl *ctl)
 				path);
 			return EXIT_UNREACHABLE;
 		}
+		/* No daemon can listen there: a mistyped -s or $M7BRIDGE_SOCKET, not an
+		 * unreachable daemon. */
+		if (r == -ENAMETOOLONG)
+			return ctl_usage_error(NULL,
+					       "%s (a Unix socket path has at most 107 bytes)",
+					       m7b_client_error(ctl->client)->message);
 		if (r == -ENOENT || r == -ECONNREFUSED)
 			hint = " (is m7bridged running?)";
 		else if (r == -EACCES || r == -EPERM)
@@ -158,6 +164,15 @@ int ctl_open(struct ctl *ctl)
 		}
 		m7b_event_free(ev);
 	}
+	return 0;
+}
+
+int ctl_take_channel(const char *cmd, const char **channel, const char *name)
+{
+	if (*channel && strcmp(*channel, name) != 0)
+		return ctl_usage_error(cmd, "one channel at a time, not both %s and %s", *channel,
+				       name);
+	*channel = name;
 	return 0;
 }
 

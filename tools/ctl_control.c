@@ -21,13 +21,14 @@ static int hex_value(int ch)
 	return -1;
 }
 
-/* Hex digits with optional spaces or colons between bytes into buf; -1 if malformed. */
+/* Hex digits with optional blanks (a file's tabs and CRLF line ends too) or colons
+ * between bytes into buf; -1 if malformed. */
 static long parse_hex(const char *s, uint8_t *buf, size_t cap)
 {
 	size_t n = 0;
 
 	while (*s) {
-		if (*s == ' ' || *s == ':' || *s == '\n') {
+		if (isspace((unsigned char)*s) || *s == ':') {
 			s++;
 			continue;
 		}
@@ -40,28 +41,6 @@ static long parse_hex(const char *s, uint8_t *buf, size_t cap)
 		s += 2;
 	}
 	return (long)n;
-}
-
-/* Refuses a port the daemon's STATUS does not list for the channel, naming those it does. */
-static int check_port(struct ctl *ctl, const char *chan, int port)
-{
-	struct m7b_event *st;
-	char list[512];
-	long i;
-	int r;
-
-	if ((r = ctl_get_status(ctl, &st)))
-		return r;
-	i = ctl_channel_index(st, chan);
-	if (i >= 0 && !ctl_channel_has_port(st, (size_t)i, port)) {
-		(void)ctl_channel_list_member(st, (size_t)i, "ports", list, sizeof(list));
-		fprintf(stderr, "%s: send: channel %s has no port %d (ports: %s)\n", ctl_prog, chan,
-			port, list);
-		m7b_event_free(st);
-		return EXIT_USAGE;
-	}
-	m7b_event_free(st);
-	return 0;
 }
 
 int cmd_send(struct ctl *ctl, int argc, char **argv)
@@ -86,13 +65,21 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			channel = optarg;
+			if (ctl_take_channel("send", &channel, optarg))
+				return EXIT_USAGE;
 			break;
-		case 'p':
+		case 'p': {
+			int prev = port;
+
 			if (!ctl_parse_port(optarg, &port))
 				return ctl_usage_error("send", "port must be 0..255, not '%s'",
 						       optarg);
+			if (prev >= 0 && prev != port)
+				return ctl_usage_error("send",
+						       "one port at a time, not both %d and %d",
+						       prev, port);
 			break;
+		}
 		case 'x':
 			hex = true;
 			break;
@@ -149,14 +136,14 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 	}
 	if (len == 0)
 		return ctl_usage_error("send", "nothing to send");
-	if ((r = ctl_open(ctl)) || (r = ctl_pick_channel(ctl, "send", channel, &chan)) ||
-	    (r = check_port(ctl, chan, port))) {
+	/* No check of the port against STATUS "ports": that lists the ports the
+	 * configuration names, not those the firmware has; the firmware answers bad_port. */
+	if ((r = ctl_open(ctl)) || (r = ctl_pick_channel(ctl, "send", channel, &chan))) {
 		free(chan);
 		return r;
 	}
 	r = m7b_client_send(ctl->client, chan, port, buf, len);
 	if (r == -EREMOTEIO && strstr(m7b_client_error(ctl->client)->message, "bad_port")) {
-		/* The firmware knows its ports; the daemon may not list them. */
 		fprintf(stderr, "%s: send: the firmware on %s has no UART port %d (bad_port)\n",
 			ctl_prog, chan, port);
 		free(chan);
@@ -193,7 +180,8 @@ static int control(struct ctl *ctl, int argc, char **argv, bool reload)
 	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			channel = optarg;
+			if (ctl_take_channel(what, &channel, optarg))
+				return EXIT_USAGE;
 			break;
 		case 'a':
 			/* getopt_long knows --action for both commands: reload has no steps. */

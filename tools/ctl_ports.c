@@ -1,4 +1,5 @@
 /* m7bridgectl ports: the serial ports of this machine (libserialport), for UART debugging. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,12 +14,26 @@
 
 int cmd_ports(struct ctl *ctl, int argc, char **argv)
 {
-	bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	static const char optstring[] = "+:jh";
+	bool json = false;
+	int c;
 
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
-		return ctl_help(stdout, "ports"), EXIT_OK;
-	if (argc > (json ? 2 : 1))
-		return ctl_usage_error("ports", "unexpected argument '%s'", argv[json ? 2 : 1]);
+	/* The same parser as status and incidents: -j, and --help after another option. */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 'h')
+			return ctl_help(stdout, "ports"), EXIT_OK;
+		else
+			return ctl_getopt_error("ports", argv, optstring);
+	}
+	if (optind < argc)
+		return ctl_usage_error("ports", "unexpected argument '%s'", argv[optind]);
 #if HAVE_LIBSERIALPORT
 	struct sp_port **list = NULL;
 	cJSON *arr = json ? cJSON_CreateArray() : NULL;
@@ -77,6 +92,7 @@ int cmd_ports(struct ctl *ctl, int argc, char **argv)
 	printf("%s", json ? "" : "(RPMSG ttys are not listed: see 'm7bridgectl status')\n");
 	return EXIT_OK;
 #else
+	(void)json;
 	fprintf(stderr, "%s: ports: built without libserialport\n", ctl_prog);
 	return EXIT_FAILED;
 #endif

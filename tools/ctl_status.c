@@ -308,9 +308,10 @@ int cmd_incidents(struct ctl *ctl, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		if (c == 'j')
 			json = true;
-		else if (c == 'c')
-			channel = optarg;
-		else if (c == 'h')
+		else if (c == 'c') {
+			if (ctl_take_channel("incidents", &channel, optarg))
+				return EXIT_USAGE;
+		} else if (c == 'h')
 			return ctl_help(stdout, "incidents"), EXIT_OK;
 		else
 			return ctl_getopt_error("incidents", argv, optstring);

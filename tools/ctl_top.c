@@ -509,7 +509,10 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 			}
 			break;
 		case 'c':
-			t->only = optarg;
+			if (ctl_take_channel("top", &t->only, optarg)) {
+				free(t);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			free(t);
@@ -582,7 +585,6 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 #endif
 	int64_t next = ctl_monotonic_ns() + 1000000000LL;
 	long shown = 0;
-	int out_errno = 0; /* standard output failed */
 
 	while (!stop && (count < 0 || shown < count)) {
 		struct pollfd pfd[2] = {{m7b_client_fd(ctl->client), POLLIN, 0},
@@ -605,7 +607,7 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 #endif
 				out_ok = print_plain(t);
 			if (!out_ok) {
-				out_errno = errno;
+				ctl->out_errno = errno;
 				break;
 			}
 			shown++;
@@ -646,5 +648,5 @@ fail:
 	if (r < 0)
 		return ctl_report(ctl, "top", r);
 	/* A reader that went away ends top as it ends watch; a full disk is a failure. */
-	return out_errno && out_errno != EPIPE ? EXIT_FAILED : EXIT_OK;
+	return ctl->out_errno && ctl->out_errno != EPIPE ? EXIT_FAILED : EXIT_OK;
 }

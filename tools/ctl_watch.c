@@ -747,8 +747,10 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 			print_event(&w, ev);
 		}
 		m7b_event_free(ev);
-		if (fflush(stdout) != 0)
+		if (fflush(stdout) != 0) {
+			ctl->out_errno = errno;
 			return errno == EPIPE ? EXIT_OK : EXIT_FAILED;
+		}
 	}
 	return EXIT_OK;
 }

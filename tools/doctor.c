@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -79,6 +80,32 @@ static void check_daemon(const char *socket, int timeout_ms, struct doctor_repor
 	}
 	m7b_client_set_timeout(cl, timeout_ms);
 	e = m7b_client_connect(cl, socket);
+	/* A daemon with no slot for us answers ERROR busy instead of VERSION and closes: it
+	 * runs, so "start it" would be the wrong advice. */
+	while (e == 0 && !m7b_client_version(cl)) {
+		struct m7b_event *ev;
+
+		e = m7b_client_next(cl, &ev, timeout_ms);
+		if (e == -EBADMSG) {
+			e = 0;
+			continue;
+		}
+		if (e < 0)
+			break;
+		if (ev->type == M7B_EV_ERROR) {
+			doctor_add(r, "daemon", DOCTOR_WARN, "",
+				   "the daemon runs but has no slot for this user: close other "
+				   "clients, or raise max_clients (reserved_clients, "
+				   "max_clients_per_uid) in its configuration",
+				   "m7bridged at %s refused the connection: %s (%s)",
+				   m7b_client_path(cl), ctl_str_or(ctl_safe(ev->message), "?"),
+				   ctl_str_or(ctl_safe(ev->code), "?"));
+			m7b_event_free(ev);
+			m7b_client_free(cl);
+			return;
+		}
+		m7b_event_free(ev);
+	}
 	if (e == 0)
 		e = m7b_client_status(cl, &st);
 	if (e < 0) {
@@ -86,7 +113,10 @@ static void check_daemon(const char *socket, int timeout_ms, struct doctor_repor
 
 		doctor_add(r, "daemon", DOCTOR_WARN, "",
 			   e == -EACCES ? "join the m7bridge group (or run as root)"
-					: "systemctl start m7bridged",
+			   : e == -ETIMEDOUT
+				   ? "it accepts but does not answer: see journalctl -u m7bridged, "
+				     "then systemctl restart m7bridged"
+				   : "systemctl start m7bridged",
 			   "daemon not reachable at %s: %s", path ? path : M7B_DEFAULT_SOCKET,
 			   m7b_client_error(cl)->message);
 		m7b_event_free(st);
@@ -191,11 +221,15 @@ int doctor_main(const char *socket, int timeout_ms, int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0}};
 	struct doctor_opts o = {.root = "/", .daemon_comm = "m7bridged"};
 	struct doctor_report r = {0};
+	static const char optstring[] = "+:jr:c:nh";
 	bool json = false, daemon = true;
+	struct stat st;
 	int c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "jr:c:nh", opts, NULL)) != -1) {
+	/* One line for a mistake, as every other command says it (opterr off). */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			json = true;
@@ -213,14 +247,16 @@ int doctor_main(const char *socket, int timeout_ms, int argc, char **argv)
 			doctor_usage(stdout);
 			return EXIT_ALL_OK;
 		default:
-			doctor_usage(stderr);
-			return EXIT_BAD_USAGE;
+			return ctl_getopt_error("doctor", argv, optstring);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "m7bridgectl: doctor: unexpected argument '%s'\n", argv[optind]);
-		return EXIT_BAD_USAGE;
-	}
+	if (optind < argc)
+		return ctl_usage_error("doctor", "unexpected argument '%s'", argv[optind]);
+	/* A mistyped --root would read as a board with nothing on it: say so instead. */
+	if (stat(o.root, &st) < 0)
+		return ctl_usage_error("doctor", "--root %s: %s", o.root, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return ctl_usage_error("doctor", "--root %s: not a directory", o.root);
 	if (doctor_check_system(&o, &r) < 0) {
 		fprintf(stderr, "m7bridgectl: doctor: out of memory\n");
 		doctor_report_clear(&r);

@@ -14,6 +14,7 @@
 
 #include <ini.h>
 
+#include "../daemon/rpmsgdev.h"
 #include "doctor.h"
 #include "elfinfo.h"
 
@@ -25,7 +26,7 @@ struct rproc {
 };
 
 struct conf_channel {
-	char name[64], device[256], remoteproc[64], firmware[128];
+	char name[64], device[256], rpmsg[128], remoteproc[64], firmware[128];
 	bool manual; /* autostart = false: the daemon leaves an offline M7 to its owner */
 };
 
@@ -174,7 +175,8 @@ static int conf_handler(void *user, const char *section, const char *name, const
 	}
 	if (strncmp(section, "channel ", 8) != 0)
 		return 1;
-	const char *cname = section + 8;
+	/* [channel  m7] is channel m7, as for the daemon. */
+	const char *cname = section + 8 + strspn(section + 8, " \t");
 	struct conf_channel *ch = NULL;
 
 	for (size_t i = 0; i < c->nch; i++)
@@ -189,6 +191,8 @@ static int conf_handler(void *user, const char *section, const char *name, const
 	}
 	if (strcmp(name, "device") == 0)
 		snprintf(ch->device, sizeof(ch->device), "%s", value);
+	else if (strcmp(name, "rpmsg") == 0)
+		snprintf(ch->rpmsg, sizeof(ch->rpmsg), "%s", value);
 	else if (strcmp(name, "remoteproc") == 0)
 		snprintf(ch->remoteproc, sizeof(ch->remoteproc), "%s", value);
 	else if (strcmp(name, "firmware") == 0)
@@ -406,8 +410,9 @@ static void check_fw_file(struct ctx *c, const char *fw, const char *who)
 		    fw);
 	else if (r < 0) {
 		snprintf(fix, sizeof(fix), "copy the M7 image to /lib/firmware/%s", fw);
+		/* elfinfo's EINVAL: a directory, FIFO or device where the file belongs. */
 		add(c, "firmware", DOCTOR_FAIL, subject, fix, "/lib/firmware/%s (%s): %s", fw, who,
-		    strerror(-r));
+		    r == -EINVAL ? "not a regular file" : strerror(-r));
 	} else if (!e->has_rsc_table && elfinfo_section(e, ".resource_table"))
 		add(c, "firmware", DOCTOR_FAIL, subject, "rebuild the image",
 		    "/lib/firmware/%s: .resource_table is malformed", fw);
@@ -815,6 +820,45 @@ static size_t find_holders(struct ctx *c, const char *dev, struct holder *h, siz
 	return n;
 }
 
+/* The account the shipped unit runs the daemon as (User=, Group= m7bridge, made by
+ * sysusers), from the tree's /etc: false when the tree has no such group, where the
+ * daemon's user is not known. */
+#define DAEMON_ACCOUNT "m7bridge"
+
+static bool daemon_account(struct ctx *c, uid_t *uid, gid_t *gid)
+{
+	char p[700];
+	FILE *f = fopen_regular(rpath(c, p, sizeof(p), "/etc/group"));
+	const struct group *gr;
+	const struct passwd *pw;
+	bool found = false;
+
+	while (f && !found && (gr = fgetgrent(f)))
+		if (strcmp(gr->gr_name, DAEMON_ACCOUNT) == 0) {
+			*gid = gr->gr_gid;
+			found = true;
+		}
+	if (f)
+		fclose(f);
+	*uid = (uid_t)-1;
+	f = found ? fopen_regular(rpath(c, p, sizeof(p), "/etc/passwd")) : NULL;
+	while (f && (pw = fgetpwent(f)))
+		if (strcmp(pw->pw_name, DAEMON_ACCOUNT) == 0) {
+			*uid = pw->pw_uid;
+			break;
+		}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* True when the daemon's account may read and write a node of this owner and mode. */
+static bool daemon_may_open(const struct stat *st, uid_t uid, gid_t gid)
+{
+	return (st->st_uid == uid && (st->st_mode & 0600) == 0600) ||
+	       (st->st_gid == gid && (st->st_mode & 0060) == 0060) || (st->st_mode & 0006) == 0006;
+}
+
 static void check_ttys(struct ctx *c)
 {
 	char p[700], dev[300], who[200], fix[320];
@@ -823,6 +867,9 @@ static void check_ttys(struct ctx *c)
 	struct dirent *e;
 	char names[32][64];
 	size_t nn = 0;
+	uid_t duid = (uid_t)-1;
+	gid_t dgid = (gid_t)-1;
+	bool account = daemon_account(c, &duid, &dgid);
 
 	while (d && (e = readdir(d)) && nn < 32)
 		if (strncmp(e->d_name, "ttyRPMSG", 8) == 0)
@@ -856,6 +903,15 @@ static void check_ttys(struct ctx *c)
 			    "install the udev rule 70-m7bridge.rules (group m7bridge, mode 0660)",
 			    "%s %s:%s mode %04o: the group cannot read and write it", dev, owner,
 			    group, (unsigned)(st.st_mode & 07777));
+		else if (account && !daemon_may_open(&st, duid, dgid))
+			/* Group dialout or root, as a kernel without the rule makes it: the
+			 * daemon (User=m7bridge) would wait with Permission denied. */
+			add(c, "tty", DOCTOR_WARN, names[i],
+			    "install the udev rule 70-m7bridge.rules (group m7bridge, mode 0660), "
+			    "then udevadm trigger",
+			    "%s %s:%s mode %04o: the daemon's user " DAEMON_ACCOUNT
+			    " cannot read and write it",
+			    dev, owner, group, (unsigned)(st.st_mode & 07777));
 		else
 			add(c, "tty", DOCTOR_OK, names[i], "", "%s %s:%s mode %04o", dev, owner,
 			    group, (unsigned)(st.st_mode & 07777));
@@ -963,6 +1019,44 @@ static void check_klog(struct ctx *c)
 
 /* --- the daemon's configuration ------------------------------------------------------- */
 
+/* A channel named by rpmsg = <remoteproc>:<endpoint>: resolved as the daemon does at
+ * each open. Writes what into what (returns its length), and level and fix. */
+static int check_rpmsg_spec(struct ctx *c, const struct conf_channel *ch, char *what, size_t wn,
+			    char *fix, size_t fn, enum doctor_level *l)
+{
+	struct rpmsgdev_spec spec;
+	char sys[600], tty[64], why[200], p[700];
+
+	if (ch->device[0]) {
+		*l = DOCTOR_FAIL;
+		snprintf(fix, fn, "give device or rpmsg in [channel %s], not both", ch->name);
+		return snprintf(what, wn, "device %s and rpmsg %s", ch->device, ch->rpmsg);
+	}
+	if (rpmsgdev_parse(ch->rpmsg, &spec) < 0) {
+		*l = DOCTOR_FAIL;
+		snprintf(fix, fn,
+			 "write rpmsg = <remoteproc name or index>:<endpoint>, e.g. "
+			 "imx-rproc:30");
+		return snprintf(what, wn, "rpmsg %s malformed", ch->rpmsg);
+	}
+	rpath(c, sys, sizeof(sys), "/sys");
+	if (rpmsgdev_resolve(sys, &spec, tty, sizeof(tty), why, sizeof(why)) < 0) {
+		/* The daemon waits for it (state down, not_found): the M7 may not run yet. */
+		*l = DOCTOR_FAIL;
+		snprintf(fix, fn,
+			 "start the M7 with firmware that announces endpoint %u (see the "
+			 "remoteproc, rpmsg-channel and tty-driver checks)",
+			 (unsigned)spec.addr);
+		return snprintf(what, wn, "rpmsg %s: %s", ch->rpmsg, why);
+	}
+	if (!exists(rpath(c, p, sizeof(p), "/dev/%s", tty))) {
+		*l = DOCTOR_FAIL;
+		snprintf(fix, fn, "the kernel made %s but /dev has no node: is udev running?", tty);
+		return snprintf(what, wn, "rpmsg %s is /dev/%s, missing", ch->rpmsg, tty);
+	}
+	return snprintf(what, wn, "rpmsg %s is /dev/%s, present", ch->rpmsg, tty);
+}
+
 static void check_config(struct ctx *c)
 {
 	char p[700], fix[320], what[320];
@@ -994,9 +1088,13 @@ static void check_config(struct ctx *c)
 		int k = snprintf(what, sizeof(what), "device %s", ch->device[0] ? ch->device : "-");
 
 		fix[0] = '\0';
-		if (!ch->device[0]) {
+		if (ch->rpmsg[0]) {
+			k = check_rpmsg_spec(c, ch, what, sizeof(what), fix, sizeof(fix), &l);
+		} else if (!ch->device[0]) {
 			l = DOCTOR_FAIL;
-			snprintf(fix, sizeof(fix), "set device = /dev/ttyRPMSG30 in [channel %s]",
+			snprintf(fix, sizeof(fix),
+				 "set device = /dev/ttyRPMSG30 or rpmsg = imx-rproc:30 in [channel "
+				 "%s]",
 				 ch->name);
 		} else if (!exists(rpath(c, p, sizeof(p), "%s", ch->device))) {
 			l = DOCTOR_FAIL;

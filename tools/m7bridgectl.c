@@ -76,7 +76,9 @@ static const struct command {
 	 "faults and what recovery did\n"
 	 "  -j, --json           the INCIDENTS object as the daemon sent it\n"
 	 "  -c, --channel NAME   only this channel\n"},
-	{"ports", cmd_ports, "[--json]", "serial ports on this machine\n"},
+	{"ports", cmd_ports, "[--json]",
+	 "serial ports on this machine\n"
+	 "  -j, --json           one JSON array of the ports\n"},
 	{"ping", cmd_ping, "", "check that the daemon answers\n"},
 	{"version", cmd_version, "", "client and daemon versions\n"},
 	{"doctor", cmd_doctor, DOCTOR_SYNOPSIS, DOCTOR_HELP},
@@ -260,11 +262,13 @@ int main(int argc, char **argv)
 		return ctl_usage_error(NULL, "unknown command '%s'", argv[0]);
 	rc = cmd->fn(&ctl, argc, argv);
 	m7b_client_free(ctl.client);
-	if (fflush(stdout) != 0 && errno != EPIPE) {
+	/* A failed flush leaves nothing to flush: what watch and top saw is kept. */
+	int out_errno = fflush(stdout) != 0 ? errno : ctl.out_errno;
+	if (out_errno && out_errno != EPIPE) {
 		/* Output lost (a full disk, a closed descriptor): say so, not just exit 1;
 		 * also when the status says something else (doctor's findings). */
 		fprintf(stderr, "%s: cannot write to standard output: %s\n", ctl_prog,
-			strerror(errno));
+			strerror(out_errno));
 		if (rc == EXIT_OK)
 			rc = EXIT_FAILED;
 	}

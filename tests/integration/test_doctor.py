@@ -8,10 +8,12 @@ the exit status follows. Paths come from M7B_BUILD_ROOT / M7B_SOURCE_ROOT (set b
 import json
 import os
 import shutil
+import socket
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -243,6 +245,20 @@ class Doctor(unittest.TestCase):
         self.assertIn("doctor", r.stdout)
 
     # --- kernel command line -------------------------------------------------------------
+    def test_usage_errors_are_one_line(self):
+        """A mistyped --root is a usage error, not a board with nothing on it; a bad
+        option is one line, as for every command."""
+        b = self.board("nxp")
+        for args, said in ((["--root", b.path("nonexistent")], "No such file or directory"),
+                           (["--root", b.path("proc/cmdline")], "not a directory"),
+                           (["--bogus"], "--bogus"), (["extra"], "'extra'")):
+            r = subprocess.run([CTL, "doctor", "--no-daemon", *args], capture_output=True,
+                               text=True, timeout=60)
+            self.assertEqual(r.returncode, 2, (args, r.stdout, r.stderr))
+            self.assertEqual(r.stdout, "", args)
+            self.assertEqual(len(r.stderr.splitlines()), 1, (args, r.stderr))
+            self.assertIn(said, r.stderr)
+
     def test_cmdline_missing_mcore_booted_fails_when_attached(self):
         b = self.board("nxp")
         b.write("proc/cmdline", "root=/dev/mmcblk2p2 clk-imx8mp.mcore_booted=10\n")
@@ -420,6 +436,26 @@ class Doctor(unittest.TestCase):
         self.assertOnly(rep, "tty", "warn", 3, rc)
         self.assertIn("0600", json.dumps(rep))
 
+    def test_tty_group_the_daemon_is_not_in_warns(self):
+        """Mode 0660 is not enough: the shipped unit runs the daemon as m7bridge, which
+        cannot open a root:dialout tty (a kernel without the udev rule)."""
+        b = self.board("nxp")
+        b.write("etc/group", "root:x:0:\ndialout:x:20:\nm7bridge:x:990:\n")
+        b.write("etc/passwd", "root:x:0:0::/root:/bin/sh\n"
+                "m7bridge:x:990:990::/nonexistent:/usr/sbin/nologin\n")
+        tty = b.path("dev/ttyRPMSG30")
+        os.chown(tty, 0, 20)
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "tty", "warn", 3, rc)
+        self.assertIn("the daemon's user m7bridge cannot read and write it",
+                      json.dumps(rep))
+        # The rule's group, the daemon's own node, or a node for everybody: fine.
+        for uid, gid, mode in ((0, 990, 0o660), (990, 20, 0o660), (0, 0, 0o666)):
+            os.chown(tty, uid, gid)
+            os.chmod(tty, mode)
+            rc, rep = b.doctor()
+            self.assertEqual(rc, 0, (uid, gid, oct(mode), json.dumps(rep, indent=1)))
+
     def test_tty_missing_fails(self):
         b = self.board("mainline")
         b.remove("dev/ttyRPMSG0")
@@ -503,6 +539,53 @@ class Doctor(unittest.TestCase):
         rc, rep = b.doctor("--no-daemon", "--config", "/srv/other.conf")
         self.assertEqual(rc, 0, rep)
 
+    def rpmsg_board(self):
+        """A mainline board whose sysfs links lead from the remoteproc to its rpmsg
+        endpoint and on to the tty, as the daemon follows them for rpmsg = ..."""
+        b = self.board("mainline")
+        rp = "sys/devices/platform/imx8mp-cm7/remoteproc/remoteproc0"
+        dev = "virtio0.rpmsg-tty.-1.1024"
+        for k, v in (("name", "imx-rproc"), ("state", "running"), ("firmware", "m7_app.elf")):
+            b.write(f"{rp}/{k}", v + "\n")
+        b.mkdir(f"{rp}/remoteproc0#vdev0buffer/virtio0/{dev}")
+        real = f"{rp}/remoteproc0#vdev0buffer/virtio0/{dev}"
+
+        def link(rel, target):
+            if os.path.lexists(b.path(rel)):
+                b.remove(rel)
+            os.makedirs(os.path.dirname(b.path(rel)), exist_ok=True)
+            os.symlink(os.path.relpath(b.path(target), os.path.dirname(b.path(rel))),
+                       b.path(rel))
+        link("sys/class/remoteproc/remoteproc0", rp)
+        link(f"{real}/driver", "sys/bus/rpmsg/drivers/rpmsg_tty")
+        link(f"sys/bus/rpmsg/devices/{dev}", real)
+        link("sys/class/tty/ttyRPMSG0/device", real)
+        return b
+
+    def test_config_rpmsg_channel(self):
+        """A channel given as rpmsg = (docs/CONFIG.md) is resolved as the daemon does,
+        not failed for want of a device."""
+        b = self.rpmsg_board()
+        b.write(CONF, "[channel m7]\nrpmsg = imx-rproc:1024\nremoteproc = remoteproc0\n")
+        rc, rep = b.doctor()
+        self.assertEqual(rc, 0, json.dumps(rep, indent=1))
+        item = [c for c in rep["checks"] if c["check"] == "channel"][0]
+        self.assertIn("rpmsg imx-rproc:1024 is /dev/ttyRPMSG0, present", item["summary"])
+        # An endpoint the firmware did not announce, a malformed value, both keys.
+        for text, summary in (("rpmsg = imx-rproc:30", "no rpmsg endpoint 30 on imx-rproc"),
+                              ("rpmsg = imx-rproc", "malformed"),
+                              ("rpmsg = 0:1024\ndevice = /dev/ttyRPMSG0", "and rpmsg")):
+            b.write(CONF, f"[channel m7]\n{text}\n")
+            rc, rep = b.doctor()
+            self.assertOnly(rep, "channel", "fail", 1, rc, subject="m7")
+            item = [c for c in rep["checks"] if c["check"] == "channel"][0]
+            self.assertIn(summary, item["summary"])
+        # [channel  m7] is channel m7, as the daemon reads it.
+        b.write(CONF, "[channel  m7]\nrpmsg = 0:1024\n")
+        rc, rep = b.doctor()
+        self.assertEqual([c["subject"] for c in rep["checks"] if c["check"] == "channel"],
+                         ["m7"])
+
     def test_files_that_are_not_regular(self):
         # A tree copied off a board may hold a FIFO or a device where a file belongs:
         # doctor says so and never blocks reading it.
@@ -519,12 +602,63 @@ class Doctor(unittest.TestCase):
         os.mkfifo(b.path("proc/cmdline"))
         rc, rep = b.doctor()
         self.assertIn("warn", levels(rep, "cmdline"), rep)
+        # A directory where the firmware file belongs: said so, not "Invalid argument".
+        b.remove("lib/firmware/m7_app.elf")
+        b.mkdir("lib/firmware/m7_app.elf")
+        rc, rep = b.doctor()
+        item = [c for c in rep["checks"] if c["check"] == "firmware"][0]
+        self.assertEqual(item["level"], "fail", item)
+        self.assertIn("not a regular file", item["summary"])
 
     # --- the daemon ----------------------------------------------------------------------
     def test_daemon_unreachable_warns(self):
         b = self.board("mainline")
         rc, rep = b.doctor(socket=os.path.join(b.root, "nobody.sock"))
         self.assertOnly(rep, "daemon", "warn", 3, rc)
+
+    def test_daemon_busy_is_no_advice_to_start_it(self):
+        """A daemon with no slot left answers ERROR busy and closes: it runs, so the
+        advice is about its slots, not 'systemctl start'."""
+        b = self.board("mainline")
+        sock = os.path.join(b.root, "busy.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(sock)
+        srv.listen(4)
+
+        def serve():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(b'{"class":"ERROR","code":"busy","message":"too many clients"}\n')
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        try:
+            rc, rep = b.doctor(socket=sock)
+        finally:
+            srv.close()
+        self.assertOnly(rep, "daemon", "warn", 3, rc)
+        item = [c for c in rep["checks"] if c["check"] == "daemon"][0]
+        self.assertIn("refused the connection: too many clients (busy)", item["summary"])
+        self.assertIn("max_clients", item["fix"])
+
+    def test_daemon_that_never_answers(self):
+        """A socket that accepts and stays mute: a hung daemon, not one to start."""
+        b = self.board("mainline")
+        sock = os.path.join(b.root, "mute.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(sock)
+        srv.listen(4)
+        try:
+            r = subprocess.run([CTL, "-s", sock, "-t", "300", "doctor", "--json", "--root",
+                                b.root], capture_output=True, text=True, timeout=60)
+        finally:
+            srv.close()
+        rep = json.loads(r.stdout)
+        self.assertOnly(rep, "daemon", "warn", 3, r.returncode)
+        item = [c for c in rep["checks"] if c["check"] == "daemon"][0]
+        self.assertIn("systemctl restart", item["fix"])
 
     def test_daemon_channels_from_status(self):
         for exe in (DAEMON, SIM):

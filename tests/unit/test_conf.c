@@ -93,6 +93,9 @@ static void test_errors(void **state)
 		{"[daemon]\nclient_queue_kib = 1\n", 2, "client_queue_kib"},
 		{"[daemon]\nallow_send = maybe\n", 2, "allow_send"},
 		{"[daemon]\nlog_level = loud\n", 2, "log_level"},
+		/* at its line, not only when the daemon would start with it */
+		{"[daemon]\nmax_clients = 5\nsocket_group = no-such-group-m7b\n", 3,
+		 "socket_group"},
 		{"\n\n[channel a]\ndevice = /d\nport.x = y\n", 5, "port.x"},
 		{"[channel a]\ndevice = /d\nport.1 = has space\n", 3, "port.1"},
 		/* the same port under another spelling is the same key given twice */
@@ -114,6 +117,8 @@ static void test_errors(void **state)
 		{"[channel a]\ndevice = /d\npty = /e\n[channel b]\ndevice = /e\n", 1, "pty"},
 		{"[channel a]\ndevice = /d\ndevice = /e\n", 3, "device"},
 		{"[channel a]\ndevice = /d\nwhat = 1\n", 3, "what"},
+		/* a probe the supervisor would never run (it probes raw channels only) */
+		{"[channel a]\ndevice = /d\nprobe_period_ms = 500\n", 1, "probe_period_ms"},
 		{"[channel a]\nport.1 = x\n", 1, "device"},
 		{"[channel a]\nrpmsg = imx-rproc\n", 2, "rpmsg"},
 		{"[channel a]\nrpmsg = imx-rproc:thirty\n", 2, "rpmsg"},
@@ -287,6 +292,16 @@ static void test_overrides(void **state)
 	assert_string_equal(e.key, "--channel");
 	struct conf_overrides os = {.socket = "rel", .socket_mode = -1, .log_level = -1};
 	assert_int_equal(conf_apply_overrides(c, &os, &e), -EINVAL);
+	/* A group of the command line is the command line's mistake, not the file's. */
+	struct conf_overrides og = {
+		.socket_group = "no-such-group-m7b", .socket_mode = -1, .log_level = -1};
+	assert_int_equal(conf_apply_overrides(c, &og, &e), -EINVAL);
+	assert_string_equal(e.section, "command line");
+	assert_string_equal(e.key, "--socket-group");
+	assert_non_null(strstr(e.message, "no-such-group-m7b"));
+	og.socket_group = "root";
+	assert_int_equal(conf_apply_overrides(c, &og, &e), 0);
+	assert_string_equal(c->daemon.socket_group, "root");
 
 	struct conf_channel a, b;
 	assert_int_equal(conf_channel_copy(&a, conf_find_channel(c, "a")), 0);
@@ -336,6 +351,27 @@ static void test_odd_input(void **state)
 		 "text after the section header's ']' (put keys on lines of their own)"},
 		{"[channel a]]\ndevice = /d\n", 1, "",
 		 "text after the section header's ']' (put keys on lines of their own)"},
+		/* a key of the other section: where it belongs */
+		{"[daemon]\nsend_timeout_ms = 500\n", 2, "send_timeout_ms",
+		 "unknown key here: it belongs in a [channel NAME] section"},
+		{"[daemon]\nport.1 = gps\n", 2, "port.1",
+		 "unknown key here: it belongs in a [channel NAME] section"},
+		{"[channel a]\ndevice = /d\nmax_clients = 5\n", 3, "max_clients",
+		 "unknown key here: it belongs in [daemon]"},
+		{"[channel a]\ndevice = /d\nallow_group = x\n", 3, "allow_group",
+		 "unknown key here: it belongs in [daemon]"},
+		{"[channel a]\ndevice = /d\nmax_client = 5\n", 3, "max_client", "unknown key"},
+		/* a device that is no absolute path would be waited for forever */
+		{"[channel a]\ndevice = ttyRPMSG30\n", 2, "device",
+		 "must be an absolute path such as /dev/ttyRPMSG30, got 'ttyRPMSG30'"},
+		{"[channel a]\ndevice = \"/dev/ttyRPMSG30\"\n", 2, "device",
+		 "must be an absolute path such as /dev/ttyRPMSG30, got '\"/dev/ttyRPMSG30\"'"},
+		{"[channel a]\ndevice =\n", 2, "device",
+		 "must be an absolute path such as /dev/ttyRPMSG30, got ''"},
+		/* a value whose key was left out: not "unknown key" with no key named */
+		{"[channel a]\ndevice = /d\n= /dev/x\n", 3, "",
+		 "a value without a key ('= /dev/x'; expected key = value)"},
+		{"[daemon]\n  = 5\n", 2, "", "a value without a key ('= 5'; expected key = value)"},
 		/* kernel names the scope could not hold, or could never match */
 		{"[channel a]\ndevice = /d\nkernel_names = a,b,c,d,e,f,g,h,i\n", 3, "kernel_names",
 		 "more than 8 names"},
@@ -368,6 +404,22 @@ static void test_odd_input(void **state)
 					   "f.conf", &c, &e),
 			 0);
 	conf_free(c);
+	/* What a bad file says is quoted as one line of UTF-8: no escape sequence reaches the
+	 * operator's terminal, no invalid byte the journal. */
+	static const char *const raw[] = {"[daemon]\n\xff\x1b[2J = 1\n", "[\x1b[2Jx\x07]\n",
+					  "[daemon]\nlog_level = \xc2\x9b"
+					  "2J\t\n"};
+	static const char *const shown[] = {
+		"f.conf:2: [daemon] ??[2J: unknown key", "f.conf:1: [?[2Jx?]: unknown section",
+		"f.conf:2: [daemon] log_level: expected debug, info, notice, warning or err, "
+		"got '??2J'"};
+	for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
+		char buf[512];
+		assert_int_equal(conf_parse_string(raw[i], "f.conf", &c, &e), -EINVAL);
+		conf_error_format(&e, buf, sizeof(buf));
+		if (strncmp(buf, shown[i], strlen(shown[i])) != 0)
+			fail_msg("case %zu: '%s', want '%s...'", i, buf, shown[i]);
+	}
 	/* A NUL byte is refused at its line. */
 	char path[] = "/tmp/test_conf_XXXXXX";
 	int fd = mkstemp(path);
@@ -400,6 +452,7 @@ static void test_channel_name_dot(void **state)
 			 -EINVAL);
 	assert_int_equal(conf_parse_string("[channel m.7]\ndevice = /d\n", "f.conf", &c, &e), 0);
 	assert_int_equal(conf_add_channel(c, ".x", "/dev/x"), -EINVAL);
+	assert_int_equal(conf_add_channel(c, "rel", "ttyRPMSG30"), -EINVAL); /* -C rel=tty */
 	assert_int_equal(conf_add_channel(c, "x.", "/dev/x"), 0);
 	assert_non_null(conf_find_channel(c, "m.7"));
 	conf_free(c);

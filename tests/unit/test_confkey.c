@@ -132,6 +132,10 @@ static void test_subtable_and_unknown(void **state)
 	assert_string_equal(msg, "expected 1..9, got '30'");
 	assert_int_equal(set(&o, "nope", "1", msg), -ENOENT);
 	assert_int_equal(set(&o, "", "1", msg), -ENOENT); /* a sub-table row has no name */
+	assert_true(confkey_known(keys, "count"));
+	assert_true(confkey_known(keys, "n")); /* in the sub-table */
+	assert_false(confkey_known(keys, "nope"));
+	assert_false(confkey_known(keys, ""));
 }
 
 int main(void)

@@ -58,6 +58,13 @@ static void test_keys(void **state)
 	assert_int_equal(d.allow_uids[1], 1001);
 	assert_int_equal(supervisor_conf_daemon_key(&d, "allow_uids", "10x", msg, sizeof msg),
 			 -EINVAL);
+	/* Plain digits: strtoul would take a sign, and wrap "-18446744073709551615" to uid 1. */
+	static const char *const signed_uids[] = {"-18446744073709551615", "+5", "1000,-1",
+						  "1, +2"};
+	for (size_t i = 0; i < sizeof(signed_uids) / sizeof(signed_uids[0]); i++)
+		assert_int_equal(supervisor_conf_daemon_key(&d, "allow_uids", signed_uids[i], msg,
+							    sizeof msg),
+				 -EINVAL);
 	assert_int_equal(
 		supervisor_conf_daemon_key(&d, "allow_group", "no-such-group-m7b", msg, sizeof msg),
 		-EINVAL);

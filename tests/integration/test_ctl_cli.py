@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""m7bridgectl as a newcomer types it, against a scripted daemon: what --help and the man
+page promise works, the bash completion offers what exists, and output that cannot be
+written is said so. Paths come from M7B_BUILD_ROOT / M7B_SOURCE_ROOT (set by meson)."""
+import base64
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_ctl_losses import ScriptedDaemon, channel  # noqa: E402
+
+BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
+SOURCE = os.environ.get("M7B_SOURCE_ROOT", ".")
+CTL = os.path.join(BUILD, "tools", "m7bridgectl")
+COMPLETION = os.path.join(SOURCE, "tools", "m7bridgectl.bash-completion")
+BASH_COMPLETION = "/usr/share/bash-completion/bash_completion"
+
+
+class PortsDaemon(ScriptedDaemon):
+    """A channel whose configuration names port 1 only (STATUS ports), on a firmware
+    that has ports 0..2: sends to those are ACKed, others refused as the firmware does."""
+
+    def __init__(self, path):
+        self.sent = []
+        super().__init__(path)
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "status":
+            send({"class": "STATUS", "id": req.get("id"),
+                  "channels": [channel(ports=[{"port": 1, "name": "gps"}])],
+                  "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
+        elif req.get("cmd") == "send":
+            if req.get("port") in (0, 1, 2):
+                self.sent.append((req["port"], base64.b64decode(req["data"])))
+                send({"class": "ACK", "id": req.get("id"), "cmd": "send", "channel": "m7",
+                      "seq": 9})
+            else:
+                send({"class": "ERROR", "id": req.get("id"), "code": "send_failed",
+                      "message": "the firmware rejected the send: bad_port"})
+
+
+class FrameDaemon(ScriptedDaemon):
+    """ACKs a watch and sends one FRAME; answers status."""
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "watch":
+            send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+            send({"class": "FRAME", "channel": "m7", "port": 1, "seq": 3, "t_first": 1,
+                  "t_last": 2, "data": "aGk="})
+        elif req.get("cmd") == "status":
+            send({"class": "STATUS", "id": req.get("id"), "channels": [channel()],
+                  "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
+
+
+def run(*args, stdout=subprocess.PIPE):
+    return subprocess.run([CTL, *args], stdout=stdout, stderr=subprocess.PIPE, text=True,
+                          timeout=30, stdin=subprocess.DEVNULL)
+
+
+class Send(unittest.TestCase):
+    def test_port_the_configuration_does_not_name(self):
+        """Naming port 1 in the configuration does not make port 2 unreachable: the
+        daemon sends to it, so m7bridgectl must too; the firmware alone refuses."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = PortsDaemon(path)
+            try:
+                r = run("-s", path, "send", "-p", "2", "hi")
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "sent 2 bytes to m7 port 2\n")
+        self.assertEqual(fd.sent, [(2, b"hi")])
+
+    def test_hex_from_a_file_with_tabs_and_crlf(self):
+        """--hex takes blanks between bytes: those of a file written elsewhere too."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = PortsDaemon(path)
+            try:
+                r = run("-s", path, "send", "-p", "1", "--hex", "48\t65\r\n6c:6c 6f\r\n")
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(fd.sent, [(1, b"Hello")])
+
+    def test_port_the_firmware_does_not_have(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = PortsDaemon(path)
+            try:
+                r = run("-s", path, "send", "-p", "9", "hi")
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("has no UART port 9", r.stderr)
+        self.assertEqual(fd.sent, [])
+
+
+class Output(unittest.TestCase):
+    def run_full(self, daemon, *args):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = daemon(path)
+            try:
+                with open("/dev/full", "w") as full:
+                    return run("-s", path, *args, stdout=full)
+            finally:
+                fd.close()
+
+    def test_watch_to_a_full_disk_says_so(self):
+        r = self.run_full(FrameDaemon, "watch", "-n", "1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot write to standard output: No space left on device", r.stderr)
+
+    def test_top_to_a_full_disk_says_so(self):
+        r = self.run_full(FrameDaemon, "top", "-n", "1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot write to standard output: No space left on device", r.stderr)
+
+
+def help_commands():
+    """The commands of the global --help."""
+    out = run("--help").stdout
+    block = out.split("Commands:\n", 1)[1].split("\n\n", 1)[0]
+    return [m.group(1) for m in re.finditer(r"^  ([a-z]+)", block, re.M)]
+
+
+def help_options(cmd, with_value=False):
+    """Every option, long and short, that `m7bridgectl CMD --help` lists (with the name of
+    its value, or '')."""
+    out = run(cmd, "--help").stdout
+    found = re.findall(r"^ +(?:(-[a-zA-Z]), )?(--[a-z-]+)(?: ([A-Z]+))?", out, re.M)
+    return set(found if with_value else ((s, l) for s, l, _ in found))
+
+
+# A good value for each kind of option value the help texts name.
+VALUES = {"COUNT": "1", "NAME": "m7", "PORT": "1", "LIST": "FRAME", "P": "drop",
+          "STEP": "resync", "DIR": "/", "FILE": "/dev/null", "MS": "100"}
+
+
+class Help(unittest.TestCase):
+    def test_every_listed_option_is_accepted(self):
+        """Each option a command's --help lists is taken by the command (a usage error,
+        exit 2 with 'unknown option', would make the help untrue)."""
+        for cmd in help_commands():
+            for short, long, value in help_options(cmd, with_value=True):
+                for opt in filter(None, (short, long)):
+                    args = [opt, VALUES[value]] if value else [opt]
+                    r = run("-s", "/nonexistent/sock", cmd, *args, "--help")
+                    self.assertEqual(r.returncode, 0, (cmd, opt, r.stderr))
+                    self.assertTrue(r.stdout.startswith("Usage:"), (cmd, opt))
+
+    def test_json_commands_list_and_take_j(self):
+        """The man page: -j is --json wherever a command takes --json."""
+        for cmd in help_commands():
+            if "--json" not in run(cmd, "--help").stdout:
+                continue
+            self.assertIn(("-j", "--json"), help_options(cmd), cmd)
+
+    def test_one_channel_commands_refuse_two(self):
+        """-c twice with two names is contradictory (the man page's exit 2), not the last
+        one silently: 'reload -c m7 -c m8' must not reload m8 alone."""
+        sock = "/nonexistent/m7b.sock"
+        for args in (["recover", "-c", "a", "-c", "b"], ["reload", "-c", "a", "-c", "b"],
+                     ["send", "-c", "a", "-c", "b", "-p", "1", "x"],
+                     ["send", "-p", "1", "-p", "2", "x"], ["incidents", "-c", "a", "-c", "b"],
+                     ["top", "-c", "a", "-c", "b"]):
+            r = run("-s", sock, *args)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn("one ", r.stderr)
+        # The same name twice is no contradiction: it goes on (to the absent daemon).
+        self.assertEqual(run("-s", sock, "recover", "-c", "a", "-c", "a").returncode, 69)
+
+    def test_socket_path_too_long_is_a_usage_error(self):
+        """No daemon can listen at a path longer than a Unix socket's: exit 2 (a bad
+        argument), not 69 (a daemon that does not answer)."""
+        r = run("-s", "/tmp/" + "a" * 150, "status")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("at most 107 bytes", r.stderr)
+
+    def test_man_page_lists_every_command(self):
+        with open(os.path.join(SOURCE, "docs", "man", "m7bridgectl.1.scd")) as f:
+            man = f.read()
+        for cmd in help_commands():
+            self.assertTrue(re.search(rf"(?m)^\*{cmd}\*", man), f"{cmd} not in the man page")
+
+    def test_ports_json_and_j(self):
+        self.assertIn(("-j", "--json"), help_options("ports"))
+        a, b = run("ports", "--json"), run("ports", "-j")
+        self.assertEqual(a.returncode, b.returncode, b.stderr)
+        self.assertNotIn("unexpected argument", b.stderr)
+
+
+@unittest.skipUnless(os.path.exists(BASH_COMPLETION), "bash-completion is not installed")
+class Completion(unittest.TestCase):
+    def complete(self, line):
+        r = subprocess.run(
+            ["bash", "-c", f"source {BASH_COMPLETION}; source \"$1\"; COMP_WORDS=({line}); "
+             "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_LINE='" + line + "'; "
+             "COMP_POINT=${#COMP_LINE}; _m7bridgectl; echo \"${COMPREPLY[@]}\"", "bash",
+             COMPLETION], capture_output=True, text=True, timeout=30)
+        return set(r.stdout.split())
+
+    def test_commands_agree_with_help(self):
+        offered = self.complete("m7bridgectl ''")
+        self.assertEqual(offered, set(help_commands()) | {"help"})
+        self.assertEqual(self.complete("m7bridgectl help ''"), set(help_commands()))
+
+    def test_options_agree_with_help(self):
+        for cmd in help_commands():
+            listed = {long for _, long in help_options(cmd)} | {"--help"}
+            self.assertEqual(self.complete(f"m7bridgectl {cmd} --"), listed, cmd)
+
+    def test_doctor_config_is_a_file_not_a_channel(self):
+        """doctor -c names a file: completed from the directory, never by asking a
+        daemon for its channels."""
+        with tempfile.TemporaryDirectory() as d:
+            open(os.path.join(d, "board.conf"), "w").close()
+            self.assertEqual(self.complete(f"m7bridgectl doctor -c {d}/bo"),
+                             {f"{d}/board.conf"})
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
