@@ -335,6 +335,22 @@ static int parse_members(const cJSON *root, struct proto_request *req, struct pr
 	}
 }
 
+/* A numeric id as the client's parser reads it back: the same double. An integer below
+ * 2^53 in full (+ 0.0 makes -0 print as 0), else the fewest digits that round-trip. */
+static void id_number(char *out, size_t size, double d)
+{
+	if (d == floor(d) && fabs(d) < 9007199254740992.0) {
+		snprintf(out, size, "%.0f", d + 0.0);
+		return;
+	}
+	for (int digits = 15; digits < 17; digits++) {
+		snprintf(out, size, "%.*g", digits, d);
+		if (strtod(out, NULL) == d)
+			return;
+	}
+	snprintf(out, size, "%.17g", d);
+}
+
 int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 			struct proto_error *e)
 {
@@ -374,13 +390,12 @@ int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 		/* 1e400 is a double's infinity, which JSON cannot write back. */
 		if (cJSON_IsNumber(id) && !isfinite(id->valuedouble))
 			return fail(e, PROTO_E_BAD_VALUE, "\"id\" out of range");
-		/* An integer below 2^53 in full: cJSON prints 2^53 - 1 rounded to 15 digits,
-		 * and the client could not match its reply. (+ 0.0 makes -0 print as 0.) */
-		char num[24], *t = NULL;
+		/* cJSON prints 2^53 - 1 rounded to 15 digits, and 0.30000000000000004 as
+		 * 0.3: the client could not match its reply. Numbers are printed here. */
+		char num[32], *t = NULL;
 		const char *text = num;
-		double d = cJSON_IsNumber(id) ? id->valuedouble : 0.5;
-		if (d == floor(d) && fabs(d) < 9007199254740992.0)
-			snprintf(num, sizeof num, "%.0f", d + 0.0);
+		if (cJSON_IsNumber(id))
+			id_number(num, sizeof num, id->valuedouble);
 		else if (!(text = t = cJSON_PrintUnformatted(id)))
 			return fail(e, PROTO_E_INTERNAL, "out of memory");
 		bool fits = strlen(text) <= PROTO_ID_MAX;

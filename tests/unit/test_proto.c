@@ -409,6 +409,37 @@ static void test_strict_requests(void **state)
 	}
 }
 
+/* A numeric id that is not an integer below 2^53 comes back as the same double: a client
+ * that numbers requests with Math.random() matches its reply by value. */
+static void test_fraction_ids_round_trip(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	static const char *const ids[] = {"0.30000000000000004",
+					  "0.5931236676608271",
+					  "0.17693109505003501",
+					  "1e300",
+					  "-2.2250738585072014e-308",
+					  "9007199254740993",
+					  "0.1",
+					  "123.456"};
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		char line[80];
+
+		snprintf(line, sizeof line, "{\"cmd\":\"ping\",\"id\":%s}", ids[i]);
+		assert_int_equal(parse(line, &r), PROTO_E_NONE);
+		char *end;
+		double sent = strtod(ids[i], NULL), echoed = strtod(r.id, &end);
+		if (*end != '\0' || echoed != sent)
+			fail_msg("id %s echoed as %s", ids[i], r.id);
+		proto_request_clear(&r);
+	}
+	/* and as few digits as that takes */
+	assert_int_equal(parse("{\"cmd\":\"ping\",\"id\":0.1}", &r), PROTO_E_NONE);
+	assert_string_equal(r.id, "0.1");
+	proto_request_clear(&r);
+}
+
 /* FRAME pieces from pre-quoted names; port 2's name unless port_json is NULL. */
 static const struct proto_frame_names *names(struct proto_frame_names *nm, const char *chan_json,
 					     size_t chan_len, const char *port_json,
@@ -821,6 +852,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_unknown_class_message),
 		cmocka_unit_test(test_strict_requests),
+		cmocka_unit_test(test_fraction_ids_round_trip),
 		cmocka_unit_test(test_render_frame_exact),
 		cmocka_unit_test(test_render_frame_memo_same_bytes),
 		cmocka_unit_test(test_render_frame_memo_straddle),
