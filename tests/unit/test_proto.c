@@ -409,6 +409,44 @@ static void test_strict_requests(void **state)
 	}
 }
 
+/* A member named twice: parsers disagree on which one counts (cJSON the first, Python,
+ * jq and Qt the last), so a request must not mean one thing here and another to a proxy
+ * or a log reader. */
+static void test_duplicate_members(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	static const char *const dup[] = {
+		"{\"cmd\":\"ping\",\"cmd\":\"status\"}",
+		"{\"cmd\":\"ping\",\"id\":1,\"id\":2}",
+		"{\"cmd\":\"ping\",\"c\\u006dd\":\"status\"}",
+		"{\"cmd\":\"watch\",\"ports\":[2],\"classes\":[],\"ports\":[3]}",
+		"{\"cmd\":\"ping\",\"x\":[{\"a\":1,\"b\":2,\"a\":3}]}",
+	};
+	for (size_t i = 0; i < sizeof dup / sizeof dup[0]; i++) {
+		enum proto_err c = parse(dup[i], &r);
+		if (c != PROTO_E_BAD_JSON)
+			fail_msg("%s: code %d, want bad_json", dup[i], c);
+		assert_string_equal(r.id, "");
+		proto_request_clear(&r);
+	}
+	/* An object of many members is checked whole, not only its first few. */
+	char big[8192];
+	size_t n = (size_t)snprintf(big, sizeof big, "{\"cmd\":\"ping\"");
+	for (int k = 0; k < 500; k++)
+		n += (size_t)snprintf(big + n, sizeof big - n, ",\"m%d\":0", k);
+	snprintf(big + n, sizeof big - n, "}");
+	assert_int_equal(parse(big, &r), PROTO_E_NONE);
+	proto_request_clear(&r);
+	snprintf(big + n, sizeof big - n, ",\"m250\":1}");
+	assert_int_equal(parse(big, &r), PROTO_E_BAD_JSON);
+	proto_request_clear(&r);
+	/* The same name in different objects is fine. */
+	assert_int_equal(parse("{\"cmd\":\"ping\",\"x\":{\"cmd\":1,\"y\":{\"cmd\":2}}}", &r),
+			 PROTO_E_NONE);
+	proto_request_clear(&r);
+}
+
 /* A numeric id that is not an integer below 2^53 comes back as the same double: a client
  * that numbers requests with Math.random() matches its reply by value. */
 static void test_fraction_ids_round_trip(void **state)
@@ -853,6 +891,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_class_message),
 		cmocka_unit_test(test_strict_requests),
 		cmocka_unit_test(test_fraction_ids_round_trip),
+		cmocka_unit_test(test_duplicate_members),
 		cmocka_unit_test(test_render_frame_exact),
 		cmocka_unit_test(test_render_frame_memo_same_bytes),
 		cmocka_unit_test(test_render_frame_memo_straddle),
