@@ -830,6 +830,55 @@ static void test_status(void **state)
 	free(t);
 }
 
+/* STATUS prints integers in full, never with an exponent (section 4: cJSON prints 1e15 as
+ * 1e+15 and 5000000000000001 as 5e+15), and echoes the id as the request parser printed
+ * it: CLOCK_MONOTONIC nanoseconds pass 1e15 after 12 days of uptime. */
+static void test_status_numbers_in_full(void **state)
+{
+	(void)state;
+	struct proto_status_channel ch = {.name = "m7",
+					  .device = "/dev/x",
+					  .state = "up",
+					  .reason = "hello",
+					  .frames = 1000000000000000ull,
+					  .has_clock = true,
+					  .clock = {.source = "sync",
+						    .mapped = true,
+						    .offset_ns = -1000000123456780ll,
+						    .rate_ppm = -99.57261,
+						    .rate_err_ppm = 4.21609,
+						    .err_ns = 16995,
+						    .samples = 14,
+						    .updated_mono_ns = 5000000000000001ull}};
+	struct proto_status_client cl = {.id = 4, .uid = 0, .delivered = 9007199254740993ull};
+	static const char *const ids[] = {"9007199254740991", "0.30000000000000004", "\"q\""};
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		struct proto_status s = {.id = ids[i],
+					 .release = "0.1.0",
+					 .uptime_ms = 10,
+					 .client_id = 4,
+					 .channels = &ch,
+					 .nchannels = 1,
+					 .clients = &cl,
+					 .nclients = 1};
+		size_t len;
+		char *t = proto_render_status(&s, &len);
+		assert_non_null(t);
+		char want[64];
+		snprintf(want, sizeof want, "{\"class\":\"STATUS\",\"id\":%s,", ids[i]);
+		if (strncmp(t, want, strlen(want)) != 0)
+			fail_msg("id %s: %.60s", ids[i], t);
+		assert_non_null(strstr(t, "\"frames\":1000000000000000,"));
+		assert_non_null(strstr(t, "\"clock\":{\"source\":\"sync\",\"mapped\":true,"
+					  "\"offset_ns\":-1000000123456780,\"rate_ppm\":-99.5726,"
+					  "\"rate_err_ppm\":4.2161,\"err_ns\":16995,\"samples\":14,"
+					  "\"updated_mono_ns\":5000000000000001,\"epochs\":0,"
+					  "\"rejected\":0}"));
+		assert_non_null(strstr(t, "\"delivered\":9007199254740993,"));
+		free(t);
+	}
+}
+
 static void test_codecs(void **state)
 {
 	(void)state;
@@ -899,6 +948,7 @@ int main(void)
 		cmocka_unit_test(test_render_frame_seq_and_err),
 		cmocka_unit_test(test_render_others),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_status_numbers_in_full),
 		cmocka_unit_test(test_codecs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
