@@ -195,7 +195,9 @@ void m7b_client_close(struct m7b_client *c);
 const char *m7b_client_path(const struct m7b_client *c);
 /* The connected socket (non-blocking) for poll/libevent/QSocketNotifier, or -1. */
 int m7b_client_fd(const struct m7b_client *c);
-/* True while connected. */
+/* True from a successful connect until m7b_client_close() or a failure that ends the
+ * connection here (-EMSGSIZE, -EPROTO). Still true once the daemon closed its end: next()
+ * then returns -ECONNRESET each time; close (or connect) to start again. */
 bool m7b_client_connected(const struct m7b_client *c);
 /* Timeout for the blocking calls below in ms (default 5000; -1 waits forever). */
 void m7b_client_set_timeout(struct m7b_client *c, int ms);

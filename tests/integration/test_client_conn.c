@@ -221,6 +221,12 @@ static void test_status_with_stream_in_between(void **state)
 	assert_null(ev);
 	assert_int_equal(m7b_client_next(c, &ev, 0), -ECONNRESET);
 	assert_true(strstr(m7b_client_error(c)->message, "closed") != NULL);
+	/* As the header says: still "connected" until the caller closes. */
+	assert_true(m7b_client_connected(c));
+	assert_true(m7b_client_pending(c));
+	m7b_client_close(c);
+	assert_false(m7b_client_connected(c));
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ENOTCONN);
 	fake_stop(f);
 	assert_string_equal(f->got[0], "{\"cmd\":\"status\",\"id\":1}");
 	free(f);
