@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Pipelined requests against the real daemon: 3000 status requests written at once and
 read a second later are all answered, in order; a half-closed client that is not watching
-gets its send ACK before the daemon closes. Paths come from M7B_BUILD_ROOT. 77 = skip.
+gets its send ACK before the daemon closes; more sends than the channel's queue holds are
+answered in order too. Paths come from M7B_BUILD_ROOT. 77 = skip.
 """
 import json
 import os
@@ -64,6 +65,28 @@ def half_closed_send(sock):
     print("half-closed client: send ACK, then the ping's PONG, then EOF")
 
 
+def pipelined_sends(sock):
+    # More sends than the channel's queue holds (64), one to a channel that does not
+    # exist among them, then a ping: every reply comes in request order. A reply given at
+    # once (busy, no_channel) must not overtake the earlier sends still in flight.
+    n = 100
+    reqs = [b'{"cmd":"send","id":%d,"channel":"%s","port":1,"hex":"%s"}\n'
+            % (i, b"nope" if i == 70 else b"m7", b"41" * 400) for i in range(n)]
+    s = connect(sock)
+    s.sendall(b"".join(reqs) + b'{"cmd":"ping","id":"p"}\n')
+    s.shutdown(socket.SHUT_WR)
+    objs = [json.loads(x) for x in read_all(s)]
+    s.close()
+    replies = [(o["class"], o.get("code"), o.get("id")) for o in objs if "id" in o]
+    ids = [r[2] for r in replies]
+    assert ids == list(range(n)) + ["p"], f"replies out of order: {ids[:70]}"
+    assert replies[70] == ("ERROR", "no_channel", 70), replies[70]
+    others = [r for r in replies[:n] if r[2] != 70]
+    assert all(r[0] in ("ACK", "ERROR") for r in others), others
+    print(f"{n} pipelined sends: {len(replies) - 1} replies, in order "
+          f"({sum(r[0] == 'ACK' for r in others)} ACK)")
+
+
 def main():
     if not (os.access(SIM, os.X_OK) and os.access(DAEMON, os.X_OK)):
         return 77
@@ -91,6 +114,7 @@ def main():
         wait_for(up, "channel up")
         pipelined_status(sock)
         half_closed_send(sock)
+        pipelined_sends(sock)
         ok = True
     finally:
         rc = stop([dmn, sim])
