@@ -117,7 +117,8 @@ struct m7b_event *m7b_event_free(struct m7b_event *ev);
 const char *m7b_event_type_to_string(enum m7b_event_type t);
 /* A top-level string member of the event, or NULL. */
 const char *m7b_event_get_string(const struct m7b_event *ev, const char *name);
-/* A top-level integer member into *out; returns 0, -ENOENT or -EINVAL (not an integer). */
+/* A top-level integer member into *out, exact beyond 2^53 too (read from the line's
+ * digits, not through a double); returns 0, -ENOENT or -EINVAL (not an integer). */
 int m7b_event_get_int(const struct m7b_event *ev, const char *name, int64_t *out);
 /* True if the top-level member exists. */
 bool m7b_event_has(const struct m7b_event *ev, const char *name);
