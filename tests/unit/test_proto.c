@@ -447,6 +447,26 @@ static void test_duplicate_members(void **state)
 	proto_request_clear(&r);
 }
 
+/* Nesting as docs/CLIENT-PROTOCOL.md 3 says: 64 levels, the request's object included. */
+static void test_nesting_limit(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	for (int depth = 63; depth <= 65; depth++) {
+		char line[256];
+		size_t n = (size_t)snprintf(line, sizeof line, "{\"cmd\":\"ping\",\"x\":");
+		for (int i = 1; i < depth; i++)
+			line[n++] = '[';
+		for (int i = 1; i < depth; i++)
+			line[n++] = ']';
+		snprintf(line + n, sizeof line - n, "}");
+		enum proto_err want = depth <= 64 ? PROTO_E_NONE : PROTO_E_BAD_JSON;
+		if (parse(line, &r) != want)
+			fail_msg("depth %d: not %s", depth, depth <= 64 ? "taken" : "refused");
+		proto_request_clear(&r);
+	}
+}
+
 /* A numeric id that is not an integer below 2^53 comes back as the same double: a client
  * that numbers requests with Math.random() matches its reply by value. */
 static void test_fraction_ids_round_trip(void **state)
@@ -941,6 +961,7 @@ int main(void)
 		cmocka_unit_test(test_strict_requests),
 		cmocka_unit_test(test_fraction_ids_round_trip),
 		cmocka_unit_test(test_duplicate_members),
+		cmocka_unit_test(test_nesting_limit),
 		cmocka_unit_test(test_render_frame_exact),
 		cmocka_unit_test(test_render_frame_memo_same_bytes),
 		cmocka_unit_test(test_render_frame_memo_straddle),
