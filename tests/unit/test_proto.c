@@ -492,6 +492,17 @@ static void test_fraction_ids_round_trip(void **state)
 			fail_msg("id %s echoed as %s", ids[i], r.id);
 		proto_request_clear(&r);
 	}
+	/* A string id is measured as written back: 100 escaped e-acutes (600 bytes in the
+	 * request) come back as 200 bytes of UTF-8, within the 256. */
+	char line[700];
+	size_t n = (size_t)snprintf(line, sizeof line, "{\"cmd\":\"ping\",\"id\":\"");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(line + n, sizeof line - n, "\\u00e9");
+	snprintf(line + n, sizeof line - n, "\"}");
+	assert_int_equal(parse(line, &r), PROTO_E_NONE);
+	assert_int_equal(strlen(r.id), 202);
+	assert_memory_equal(r.id, "\"\xc3\xa9", 3);
+	proto_request_clear(&r);
 	/* and as few digits as that takes */
 	assert_int_equal(parse("{\"cmd\":\"ping\",\"id\":0.1}", &r), PROTO_E_NONE);
 	assert_string_equal(r.id, "0.1");
