@@ -335,6 +335,64 @@ static int parse_members(const cJSON *root, struct proto_request *req, struct pr
 	}
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A member name given twice in one object of the tree (names as decoded, so "c\u006dd"
+ * is "cmd"), or NULL. Parsers disagree on which one counts: cJSON takes the first, Python,
+ * jq and Qt the last. The tree is at most JSONCHECK_DEPTH deep; a large object is sorted
+ * so that a 64 KiB line costs little. *nomem on allocation failure. */
+static const char *duplicate_name(const cJSON *node, bool *nomem)
+{
+	if (!cJSON_IsObject(node) && !cJSON_IsArray(node))
+		return NULL;
+	const char *found = NULL;
+	const cJSON *k;
+	if (cJSON_IsObject(node)) {
+		size_t n = 0;
+		cJSON_ArrayForEach(k, node) n++;
+		if (n > 1) {
+			const char **names = malloc(n * sizeof(*names));
+			if (!names) {
+				*nomem = true;
+				return NULL;
+			}
+			n = 0;
+			cJSON_ArrayForEach(k, node) names[n++] = k->string;
+			qsort(names, n, sizeof(*names), name_cmp);
+			for (size_t i = 1; i < n && !found; i++)
+				if (strcmp(names[i - 1], names[i]) == 0)
+					found = names[i];
+			free(names);
+		}
+	}
+	cJSON_ArrayForEach(k, node)
+	{
+		if (found || *nomem)
+			break;
+		found = duplicate_name(k, nomem);
+	}
+	return found;
+}
+
+/* A numeric id as the client's parser reads it back: the same double. An integer below
+ * 2^53 in full (+ 0.0 makes -0 print as 0), else the fewest digits that round-trip. */
+static void id_number(char *out, size_t size, double d)
+{
+	if (d == floor(d) && fabs(d) < 9007199254740992.0) {
+		snprintf(out, size, "%.0f", d + 0.0);
+		return;
+	}
+	for (int digits = 15; digits < 17; digits++) {
+		snprintf(out, size, "%.*g", digits, d);
+		if (strtod(out, NULL) == d)
+			return;
+	}
+	snprintf(out, size, "%.17g", d);
+}
+
 int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 			struct proto_error *e)
 {
@@ -366,6 +424,16 @@ int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 				    "trailing characters after the JSON value");
 	if (!cJSON_IsObject(root))
 		return fail(e, PROTO_E_NOT_OBJECT, "a request must be a JSON object");
+	bool nomem = false;
+	const char *dup = duplicate_name(root, &nomem);
+	if (nomem)
+		return fail(e, PROTO_E_INTERNAL, "out of memory");
+	/* A name of 64 bytes at most is shown: cutting a longer one could split a
+	 * character. */
+	if (dup && strlen(dup) <= 64)
+		return fail(e, PROTO_E_BAD_JSON, "member \"%s\" given twice in one object", dup);
+	if (dup)
+		return fail(e, PROTO_E_BAD_JSON, "a member given twice in one object");
 
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
 	if (id) {
@@ -374,13 +442,12 @@ int proto_parse_request(const char *line, size_t len, struct proto_request *req,
 		/* 1e400 is a double's infinity, which JSON cannot write back. */
 		if (cJSON_IsNumber(id) && !isfinite(id->valuedouble))
 			return fail(e, PROTO_E_BAD_VALUE, "\"id\" out of range");
-		/* An integer below 2^53 in full: cJSON prints 2^53 - 1 rounded to 15 digits,
-		 * and the client could not match its reply. (+ 0.0 makes -0 print as 0.) */
-		char num[24], *t = NULL;
+		/* cJSON prints 2^53 - 1 rounded to 15 digits, and 0.30000000000000004 as
+		 * 0.3: the client could not match its reply. Numbers are printed here. */
+		char num[32], *t = NULL;
 		const char *text = num;
-		double d = cJSON_IsNumber(id) ? id->valuedouble : 0.5;
-		if (d == floor(d) && fabs(d) < 9007199254740992.0)
-			snprintf(num, sizeof num, "%.0f", d + 0.0);
+		if (cJSON_IsNumber(id))
+			id_number(num, sizeof num, id->valuedouble);
 		else if (!(text = t = cJSON_PrintUnformatted(id)))
 			return fail(e, PROTO_E_INTERNAL, "out of memory");
 		bool fits = strlen(text) <= PROTO_ID_MAX;

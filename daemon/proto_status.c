@@ -3,16 +3,31 @@
 
 #include "fwcount.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+/* Adds text, valid JSON already, as a member; NULL on ENOMEM. */
+static cJSON *add_raw(cJSON *obj, const char *key, const char *text)
+{
+	cJSON *r = cJSON_CreateRaw(text);
+	if (r && cJSON_AddItemToObject(obj, key, r))
+		return r;
+	cJSON_Delete(r);
+	return NULL;
+}
+
+/* Integers in full, without fraction or exponent (section 4 of the protocol): cJSON
+ * prints a double, so 1e15 as 1e+15 and 5000000000000001 as 5e+15, and nanoseconds of
+ * uptime pass 1e15 after 12 days. */
 static cJSON *add_u64(cJSON *obj, const char *key, uint64_t v)
 {
-	/* cJSON stores doubles: exact up to 2^53, which counters do not reach. */
-	return cJSON_AddNumberToObject(obj, key, (double)v);
+	char num[24];
+	snprintf(num, sizeof num, "%llu", (unsigned long long)v);
+	return add_raw(obj, key, num);
 }
 
 /* Appends a new object to arr; NULL (nothing added) on ENOMEM. */
@@ -167,9 +182,16 @@ static void status_channel_json(cJSON *o, const struct proto_status_channel *c)
 			cJSON_AddStringToObject(k, "source", c->clock.source);
 			cJSON_AddBoolToObject(k, "mapped", c->clock.mapped);
 			if (c->clock.mapped) {
-				cJSON_AddNumberToObject(k, "offset_ns", (double)c->clock.offset_ns);
-				cJSON_AddNumberToObject(k, "rate_ppm", c->clock.rate_ppm);
-				cJSON_AddNumberToObject(k, "rate_err_ppm", c->clock.rate_err_ppm);
+				/* As the CLOCK object prints them (proto_render_clock). */
+				char num[48];
+				snprintf(num, sizeof num, "%lld", (long long)c->clock.offset_ns);
+				add_raw(k, "offset_ns", num);
+				snprintf(num, sizeof num, "%.4f", c->clock.rate_ppm);
+				if (isfinite(c->clock.rate_ppm)) /* never nan, never null */
+					add_raw(k, "rate_ppm", num);
+				snprintf(num, sizeof num, "%.4f", c->clock.rate_err_ppm);
+				if (isfinite(c->clock.rate_err_ppm))
+					add_raw(k, "rate_err_ppm", num);
 				add_u64(k, "err_ns", c->clock.err_ns);
 				add_u64(k, "samples", c->clock.samples);
 				add_u64(k, "updated_mono_ns", c->clock.updated_mono_ns);
@@ -237,11 +259,10 @@ char *proto_render_status(const struct proto_status *s, size_t *len)
 	if (!root)
 		return NULL;
 	bool ok = cJSON_AddStringToObject(root, "class", "STATUS") != NULL;
-	if (s->id && s->id[0]) {
-		cJSON *id = cJSON_Parse(s->id);
-		if (id)
-			cJSON_AddItemToObject(root, "id", id);
-	}
+	/* The id as the request parser printed it: parsed and printed again by cJSON,
+	 * 9007199254740991 came back as 9.00719925474099e+15, another number. */
+	if (ok && s->id && s->id[0])
+		ok = add_raw(root, "id", s->id) != NULL;
 	cJSON *chans = cJSON_AddArrayToObject(root, "channels");
 	ok = ok && chans;
 	for (unsigned i = 0; ok && i < s->nchannels; i++) {

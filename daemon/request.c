@@ -481,15 +481,33 @@ static bool has_handler(const struct daemon *d, const char *cmd)
 	return false;
 }
 
+/* Whether do_send() would answer req at once (an error, or a raw channel's ACK) rather
+ * than queue it for the firmware: the same checks, in its order. */
+static bool send_answered_at_once(struct daemon *d, const struct proto_request *req)
+{
+	struct channel *ch = daemon_channel(d, req->channel);
+	if (!d->cfg->daemon.allow_send || !ch || channel_is_raw(ch) || req->port < 0)
+		return true;
+	struct channel_snapshot snap;
+	channel_snapshot(ch, &snap);
+	if (snap.have_hello && snap.hello.max_payload && req->len > snap.hello.max_payload)
+		return true;
+	return (snap.state != CHANNEL_UP && snap.state != CHANNEL_OPENING) ||
+	       snap.send_queue >= channel_config(ch)->send_queue;
+}
+
 /* A send to the firmware is answered when the firmware acknowledges it. Only further
- * sends may go ahead of its answer (they are answered in order, see send_done_flush);
- * any other request waits, so every client sees its replies in request order. */
+ * sends that are queued too may go ahead of its answer (they are answered in order, see
+ * send_done_flush); any other request waits, and so does a send that would be answered
+ * at once (busy, no_channel, ...), so every client sees its replies in request order. A
+ * client's own sends beyond the queue's room thus wait for room rather than get busy. */
 static bool must_wait(struct daemon *d, const struct conn *c, int parsed,
 		      const struct proto_request *req)
 {
 	if (c->held == 0)
 		return false;
-	return parsed < 0 || req->cmd != PROTO_CMD_SEND || has_handler(d, req->cmd_name);
+	return parsed < 0 || req->cmd != PROTO_CMD_SEND || has_handler(d, req->cmd_name) ||
+	       send_answered_at_once(d, req);
 }
 
 /* A line that is not a valid request; a flood of them closes the connection. */

@@ -86,6 +86,7 @@ void sendq_hello(struct sendq *q, uint16_t host_credits)
 	}
 	q->credits_known = true;
 	q->credits = host_credits;
+	q->acked_known = false;
 }
 
 void sendq_ack(struct sendq *q, const struct m7b_ack *ack)
@@ -98,8 +99,30 @@ void sendq_ack(struct sendq *q, const struct m7b_ack *ack)
 			break;
 		}
 	}
-	if (at == q->count)
-		return; /* stale or for a frame we do not track: ignore, keep credits */
+	/* The credit rule goes by the ACK with the latest acked_seq. */
+	bool latest = !q->acked_known || (int32_t)(ack->acked_seq - q->last_acked) > 0;
+	if (latest) {
+		q->acked_known = true;
+		q->last_acked = ack->acked_seq;
+	}
+	if (at == q->count && !latest)
+		return; /* stale: says nothing new */
+	if (at == q->count) {
+		/* Its entry is gone (it timed out first), yet its credit counts: ignored,
+		 * the credit of the frames that timed out would never come back, and with
+		 * none left nothing is written again to bring an ACK. Open frames sent
+		 * after it (seq order, mod 2^32) count against it. Those sent before it
+		 * keep waiting for their own ACK or deadline. */
+		int after = 0;
+		for (unsigned i = 0; i < q->count; i++) {
+			const struct sendq_entry *e = q->items[i];
+			if (e->inflight && !e->done && (int32_t)(e->seq - ack->acked_seq) > 0)
+				after++;
+		}
+		q->credits_known = true;
+		q->credits = (int)ack->credits - after;
+		return;
+	}
 	/* The firmware handles host frames in order: those written before this one and
 	 * still open lost their ACK. */
 	int after = 0;
@@ -135,6 +158,7 @@ void sendq_fail_all(struct sendq *q)
 	}
 	q->credits_known = false;
 	q->credits = 0;
+	q->acked_known = false;
 }
 
 bool sendq_pop_done(struct sendq *q, uint64_t now_ms, struct sendq_entry *out,

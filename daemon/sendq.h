@@ -40,6 +40,8 @@ struct sendq {
 	unsigned inflight; /* entries written and not yet finished */
 	bool credits_known;
 	int credits; /* frames the firmware can take now */
+	bool acked_known;
+	uint32_t last_acked; /* the latest acked_seq since the HELLO, when acked_known */
 	unsigned timeout_ms;
 };
 

@@ -667,6 +667,13 @@ static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, int *e
 	if (line && p && n >= 2 && (out = realloc(line, n + 64))) {
 		snprintf(out + n - 2, 66, ",\"since_seq\":%u,\"boot_id\":%u}\n", p->frame_seq,
 			 p->frame_boot);
+		/* The position must not take the line past the limit m7b_request_format
+		 * kept it within: the daemon would close the connection (too_long). */
+		if (strlen(out) - 1 > M7B_LINE_MAX) {
+			free(out);
+			out = NULL;
+			*error = -EMSGSIZE;
+		}
 	} else if (line && p) {
 		free(line);
 		*error = -ENOMEM;
@@ -689,6 +696,11 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 	if (c->fd < 0)
 		return fail(c, -ENOTCONN, "not connected");
 	char *line = resume_line(c, w, &r);
+	if (!line && r == -EMSGSIZE)
+		return fail(c, r, "request longer than %u bytes, the longest line the daemon takes",
+			    M7B_LINE_MAX);
+	if (!line && r == -EINVAL)
+		return fail(c, r, "invalid request: a value out of range, or text not UTF-8");
 	if (!line)
 		return fail(c, r, "cannot format request: %s", strerror(-r));
 	bool was = c->watched;

@@ -87,31 +87,55 @@ static int json_int_in(const cJSON *obj, const char *name, int lo, int hi)
 	return v >= lo && v <= hi ? (int)v : -1;
 }
 
-/* A non-negative top-level integer member, exact to 64 bits: cJSON keeps numbers as
- * doubles, which round CLOCK_REALTIME nanoseconds (above 2^53) by up to 128 ns, so the
- * digits are read again from the line where the member appears in the daemon's compact
- * form. -1 when absent or not such an integer. */
-static int64_t json_ns(const struct event_priv *p, const char *name)
+/* The top-level integer member j, named name, exactly: cJSON keeps numbers as doubles,
+ * which round beyond 2^53 (CLOCK_REALTIME nanoseconds by up to 128 ns), so the digits are
+ * read again from the line where the member appears in the daemon's compact form. A
+ * quote inside a string is escaped, so "name": is a member there; a nested member of that
+ * name may come first, so the occurrence taken is the one whose number is j's. false if j
+ * is not an integer in int64 range; *out is then untouched. */
+static bool exact_int(const struct event_priv *p, const char *name, const cJSON *j, int64_t *out)
 {
-	const cJSON *j = cJSON_GetObjectItemCaseSensitive(p->root, name);
-	char key[40], *end;
-	const char *s;
-	unsigned long long v;
+	char key[72];
 	int64_t approx;
 
-	if (!json_int(j, &approx) || approx < 0)
-		return -1;
+	if (!json_int(j, &approx))
+		return false;
+	*out = approx;
+	if ((approx > -9007199254740992LL && approx < 9007199254740992LL) ||
+	    strlen(name) > sizeof(key) - 4)
+		return true; /* exact through the double already, or no key to look for */
 	snprintf(key, sizeof(key), "\"%s\":", name);
-	s = strstr(p->line, key);
-	if (!s || s[strlen(key)] < '0' || s[strlen(key)] > '9')
-		return approx;
-	errno = 0;
-	v = strtoull(s + strlen(key), &end, 10);
-	/* The same number as the parsed one (a nested member of that name would differ). */
-	if (errno || v > INT64_MAX || (*end != ',' && *end != '}') ||
-	    fabs((double)v - (double)approx) > 1024.0)
-		return approx;
-	return (int64_t)v;
+	size_t klen = strlen(key);
+	for (const char *s = strstr(p->line, key); s; s = strstr(s + 1, key)) {
+		const char *d = s + klen + (s[klen] == '-');
+		char *end;
+		unsigned long long v;
+		int64_t x;
+
+		if (*d < '0' || *d > '9')
+			continue;
+		errno = 0;
+		v = strtoull(d, &end, 10);
+		if (errno || (*end != ',' && *end != '}') || v > (unsigned long long)INT64_MAX)
+			continue;
+		x = s[klen] == '-' ? -(int64_t)v : (int64_t)v;
+		if ((double)x == j->valuedouble) {
+			*out = x;
+			return true;
+		}
+	}
+	return true;
+}
+
+/* A non-negative top-level integer member, exact to 64 bits (exact_int); -1 when absent
+ * or not such an integer. */
+static int64_t json_ns(const struct event_priv *p, const char *name)
+{
+	int64_t v;
+
+	if (!exact_int(p, name, cJSON_GetObjectItemCaseSensitive(p->root, name), &v) || v < 0)
+		return -1;
+	return v;
 }
 
 /* Decodes a FRAME's "data" member into p->data. */
@@ -283,7 +307,7 @@ int m7b_event_get_int(const struct m7b_event *ev, const char *name, int64_t *out
 
 	if (!j)
 		return -ENOENT;
-	return json_int(j, out) ? 0 : -EINVAL;
+	return exact_int(ev->priv, name, j, out) ? 0 : -EINVAL;
 }
 
 bool m7b_event_has(const struct m7b_event *ev, const char *name)

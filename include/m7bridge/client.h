@@ -117,7 +117,8 @@ struct m7b_event *m7b_event_free(struct m7b_event *ev);
 const char *m7b_event_type_to_string(enum m7b_event_type t);
 /* A top-level string member of the event, or NULL. */
 const char *m7b_event_get_string(const struct m7b_event *ev, const char *name);
-/* A top-level integer member into *out; returns 0, -ENOENT or -EINVAL (not an integer). */
+/* A top-level integer member into *out, exact beyond 2^53 too (read from the line's
+ * digits, not through a double); returns 0, -ENOENT or -EINVAL (not an integer). */
 int m7b_event_get_int(const struct m7b_event *ev, const char *name, int64_t *out);
 /* True if the top-level member exists. */
 bool m7b_event_has(const struct m7b_event *ev, const char *name);
@@ -195,7 +196,9 @@ void m7b_client_close(struct m7b_client *c);
 const char *m7b_client_path(const struct m7b_client *c);
 /* The connected socket (non-blocking) for poll/libevent/QSocketNotifier, or -1. */
 int m7b_client_fd(const struct m7b_client *c);
-/* True while connected. */
+/* True from a successful connect until m7b_client_close() or a failure that ends the
+ * connection here (-EMSGSIZE, -EPROTO). Still true once the daemon closed its end: next()
+ * then returns -ECONNRESET each time; close (or connect) to start again. */
 bool m7b_client_connected(const struct m7b_client *c);
 /* Timeout for the blocking calls below in ms (default 5000; -1 waits forever). */
 void m7b_client_set_timeout(struct m7b_client *c, int ms);

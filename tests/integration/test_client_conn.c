@@ -30,8 +30,9 @@ struct fake {
 	void (*script)(struct fake *);
 	char got[8][512]; /* request lines received */
 	int ngot;
-	int go[2];  /* the test tells the script to go on */
-	bool whole; /* script_unread: the bytes received ended at a line's end or EOF */
+	int go[2];	 /* the test tells the script to go on */
+	bool whole;	 /* script_unread: the bytes received ended at a line's end or EOF */
+	size_t received; /* script_drain: bytes received until EOF */
 };
 
 static void put(struct fake *f, const char *s)
@@ -221,6 +222,12 @@ static void test_status_with_stream_in_between(void **state)
 	assert_null(ev);
 	assert_int_equal(m7b_client_next(c, &ev, 0), -ECONNRESET);
 	assert_true(strstr(m7b_client_error(c)->message, "closed") != NULL);
+	/* As the header says: still "connected" until the caller closes. */
+	assert_true(m7b_client_connected(c));
+	assert_true(m7b_client_pending(c));
+	m7b_client_close(c);
+	assert_false(m7b_client_connected(c));
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ENOTCONN);
 	fake_stop(f);
 	assert_string_equal(f->got[0], "{\"cmd\":\"status\",\"id\":1}");
 	free(f);
@@ -532,6 +539,77 @@ static void test_refused_watch_still_resumes(void **state)
 	free(f);
 }
 
+/* VERSION, then whatever comes is counted until the client hangs up. */
+static void script_drain(struct fake *f)
+{
+	char buf[4096];
+	ssize_t n;
+
+	put(f, VERSION_LINE);
+	while ((n = recv(f->cfd, buf, sizeof(buf), 0)) > 0)
+		f->received += (size_t)n;
+}
+
+static void test_resume_keeps_the_line_limit(void **state)
+{
+	/* A watch whose line fits the protocol's maximum when live must not be sent longer
+	 * than it once the resume position is added: the daemon would answer too_long and
+	 * close the connection. */
+	struct fake *f = fake_start(script_first_run);
+	struct m7b_client *c = connect_to(f);
+	const char *m7[] = {"m7"};
+	struct m7b_watch w7 = {.channels = m7, .nchannels = 1};
+	struct m7b_event *ev = NULL;
+
+	assert_int_equal(m7b_client_watch(c, &w7), 0);
+	do {
+		m7b_event_free(ev);
+		assert_int_equal(m7b_client_next(c, &ev, 10000), 0);
+	} while (ev->type != M7B_EV_FRAME);
+	m7b_event_free(ev);
+	m7b_client_close(c);
+	fake_stop(f);
+	free(f);
+
+	/* m7 and names of 60 bytes, the last one grown until the live line is 65530 bytes. */
+	enum { N = 1030 };
+	const char **list = calloc(N, sizeof(*list));
+	char *names = malloc((size_t)N * 61), *last = malloc(4096);
+	assert_true(list && names && last);
+	memset(names, 'x', (size_t)N * 61);
+	list[0] = "m7";
+	for (int i = 1; i < N; i++) {
+		names[i * 61 + 60] = '\0';
+		list[i] = names + i * 61;
+	}
+	struct m7b_watch w = {.channels = list, .nchannels = N};
+	struct m7b_request req = {.cmd = M7B_CMD_WATCH, .watch = &w};
+	int r;
+	char *line = m7b_request_format(&req, 9, &r);
+	assert_non_null(line);
+	size_t grow = M7B_LINE_MAX - 6 - (strlen(line) - 1);
+	free(line);
+	assert_true(grow < 4000);
+	memset(last, 'y', 60 + grow);
+	last[60 + grow] = '\0';
+	list[N - 1] = last;
+	line = m7b_request_format(&req, 9, &r);
+	assert_non_null(line);
+	assert_int_equal(strlen(line) - 1, M7B_LINE_MAX - 6);
+	free(line);
+
+	f = fake_start(script_drain);
+	assert_int_equal(m7b_client_connect(c, f->path), 0);
+	m7b_client_set_timeout(c, 2000);
+	assert_int_equal(m7b_client_watch(c, &w), -EMSGSIZE);
+	hang_up(f, c);
+	assert_int_equal(f->received, 0);
+	free(f);
+	free(list);
+	free(names);
+	free(last);
+}
+
 static void script_bad_version(struct fake *f)
 {
 	put(f, "{\"class\":\"VERSION\",\"release\":\"9\",\"proto_major\":2,\"proto_minor\":0}\n");
@@ -646,6 +724,7 @@ int main(void)
 		cmocka_unit_test(test_cut_request_ends_sending),
 		cmocka_unit_test(test_long_line_keeps_queue),
 		cmocka_unit_test(test_refused_watch_still_resumes),
+		cmocka_unit_test(test_resume_keeps_the_line_limit),
 		cmocka_unit_test(test_other_major_version),
 		cmocka_unit_test(test_line_too_long),
 		cmocka_unit_test(test_timeout_and_nonblocking),

@@ -227,6 +227,56 @@ class ClientE2E(unittest.TestCase):
         before = n.count("WATCHDOG=1")
         wait_for(lambda: n.count("WATCHDOG=1") >= before + 3, "three more WATCHDOG=1")
 
+    # --- the socket, as an outside client sees it ---------------------------------------
+
+    def raw_session(self, payload, until):
+        """Sends payload on a new connection; returns the objects after VERSION, read
+        until until(objs) holds or the daemon closes."""
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.rig.sock)
+        s.settimeout(TIMEOUT)
+        s.sendall(payload)
+        buf, objs = b"", []
+        try:
+            while not until(objs):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                objs += [json.loads(x) for x in lines if x]
+        finally:
+            s.close()
+        self.assertEqual(objs[0]["class"], "VERSION")
+        return objs[1:]
+
+    def test_bad_lines_and_flood(self):
+        # Malformed members count as bad lines: the 32nd is answered "flood", then EOF.
+        bad = b'{"cmd":"send","channel":"m7","port":1,"hex":"0"}\n'
+        objs = self.raw_session(bad * 40, lambda o: False)
+        self.assertEqual([o["code"] for o in objs], ["bad_value"] * 31 + ["flood"])
+        # Errors about the state of things are not: 40 answers, then a ping's PONG.
+        state = b'{"cmd":"send","channel":"nope","port":1,"hex":"00"}\n'
+        objs = self.raw_session(state * 40 + b'{"cmd":"ping","id":"p"}\n',
+                                lambda o: o and o[-1].get("id") == "p")
+        self.assertEqual([o["code"] for o in objs[:-1]], ["no_channel"] * 40)
+        self.assertEqual(objs[-1], {"class": "PONG", "id": "p"})
+
+    def test_ids_and_members_as_sent(self):
+        # Every numeric id comes back as the same number, in STATUS too; a member named
+        # twice is refused (parsers disagree on which one counts).
+        ids = ["0.30000000000000004", "9007199254740991", "0.5931236676608271", "1e300"]
+        lines = b"".join(b'{"cmd":"%s","id":%s}\n' % (c, i.encode())
+                         for i in ids for c in (b"ping", b"status"))
+        lines += b'{"cmd":"ping","cmd":"status","id":"d"}\n{"cmd":"ping","id":"end"}\n'
+        objs = self.raw_session(lines, lambda o: o and o[-1].get("id") == "end")
+        got = [(o["class"], o.get("id")) for o in objs]
+        want = [(c, float(i)) for i in ids for c in ("PONG", "STATUS")]
+        self.assertEqual(got[:len(want)], want)
+        self.assertEqual(objs[len(want)]["code"], "bad_json")
+        self.assertNotIn("id", objs[len(want)])
+        self.assertEqual(got[len(want) + 1:], [("PONG", "end")])
+
     # --- m7bridgectl ------------------------------------------------------------------
 
     def test_status_table_and_json(self):

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Pipelined requests against the real daemon: 3000 status requests written at once and
 read a second later are all answered, in order; a half-closed client that is not watching
-gets its send ACK before the daemon closes. Paths come from M7B_BUILD_ROOT. 77 = skip.
+gets its send ACK before the daemon closes; more sends than the channel's queue holds are
+answered in order too; sends still go through after an M7 stall that timed some out. Paths come from M7B_BUILD_ROOT. 77 = skip.
 """
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -64,6 +66,84 @@ def half_closed_send(sock):
     print("half-closed client: send ACK, then the ping's PONG, then EOF")
 
 
+def pipelined_sends(sock):
+    # More sends than the channel's queue holds (64), one to a channel that does not
+    # exist among them, then a ping: every reply comes in request order. A reply given at
+    # once (busy, no_channel) must not overtake the earlier sends still in flight.
+    n = 100
+    reqs = [b'{"cmd":"send","id":%d,"channel":"%s","port":1,"hex":"%s"}\n'
+            % (i, b"nope" if i == 70 else b"m7", b"41" * 400) for i in range(n)]
+    s = connect(sock)
+    s.sendall(b"".join(reqs) + b'{"cmd":"ping","id":"p"}\n')
+    s.shutdown(socket.SHUT_WR)
+    objs = [json.loads(x) for x in read_all(s)]
+    s.close()
+    replies = [(o["class"], o.get("code"), o.get("id")) for o in objs if "id" in o]
+    ids = [r[2] for r in replies]
+    assert ids == list(range(n)) + ["p"], f"replies out of order: {ids[:70]}"
+    assert replies[70] == ("ERROR", "no_channel", 70), replies[70]
+    others = [r for r in replies[:n] if r[2] != 70]
+    assert all(r[0] in ("ACK", "ERROR") for r in others), others
+    print(f"{n} pipelined sends: {len(replies) - 1} replies, in order "
+          f"({sum(r[0] == 'ACK' for r in others)} ACK)")
+
+
+def send_after_late_acks(d, out):
+    """The M7 stalls longer than send_timeout_ms (not long enough for the liveness check)
+    while sends are in flight, then answers them all: those sends time out, and the
+    sends after them must still be ACKed (the late ACKs give back their credit)."""
+    link, sock = os.path.join(d, "ttyRPMSG31"), os.path.join(d, "late.sock")
+    conf = os.path.join(d, "late.conf")
+    with open(conf, "w") as f:
+        f.write(f"[channel m7]\ndevice = {link}\nsend_timeout_ms = 300\n")
+    sim = subprocess.Popen([SIM, "--link", link, "--source", "1:rate=0,loop=1"], stdout=out,
+                           stderr=subprocess.STDOUT)
+    dmn = None
+    try:
+        wait_for(lambda: os.path.islink(link), "m7sim")
+        dmn = subprocess.Popen([DAEMON, "-f", "-s", sock, "-c", conf], stdout=out,
+                               stderr=subprocess.STDOUT)
+        wait_for(lambda: os.path.exists(sock), "the daemon")
+        wait_for(lambda: ask(sock, b'{"cmd":"send","id":0,"channel":"m7","port":1,'
+                                   b'"hex":"41"}\n')[-1].get("class") == "ACK",
+                 "a first send ACKed")
+        s = connect(sock)
+        sim.send_signal(signal.SIGSTOP)
+        try:
+            s.sendall(b"".join(b'{"cmd":"send","id":%d,"channel":"m7","port":1,'
+                               b'"hex":"41"}\n' % i for i in range(1, 11)))
+            time.sleep(1.0)
+        finally:
+            sim.send_signal(signal.SIGCONT)
+        s.shutdown(socket.SHUT_WR)
+        stalled = [o for o in map(json.loads, read_all(s)) if "id" in o]
+        s.close()
+        assert [o["id"] for o in stalled] == list(range(1, 11)), stalled
+        # Once the late ACKs are in, sends go through again (without their credit,
+        # every send timed out until the firmware's next HELLO).
+        wait_for(lambda: ask(sock, b'{"cmd":"send","id":11,"channel":"m7","port":1,'
+                                   b'"hex":"41"}\n')[-1].get("class") == "ACK",
+                 "a send ACKed after the stall")
+        for i in range(12, 15):
+            reply = ask(sock, b'{"cmd":"send","id":%d,"channel":"m7","port":1,'
+                              b'"hex":"41"}\n' % i)[-1]
+            assert reply.get("class") == "ACK", f"send after the stall: {reply}"
+        print("sends after a stall longer than send_timeout_ms are ACKed again")
+    finally:
+        rc = stop([dmn, sim])
+    return rc
+
+
+def ask(sock, line):
+    """One request on a new half-closed connection; the objects after VERSION."""
+    s = connect(sock)
+    s.sendall(line)
+    s.shutdown(socket.SHUT_WR)
+    objs = [json.loads(x) for x in read_all(s)]
+    s.close()
+    return objs[1:] or [{}]
+
+
 def main():
     if not (os.access(SIM, os.X_OK) and os.access(DAEMON, os.X_OK)):
         return 77
@@ -91,7 +171,8 @@ def main():
         wait_for(up, "channel up")
         pipelined_status(sock)
         half_closed_send(sock)
-        ok = True
+        pipelined_sends(sock)
+        ok = send_after_late_acks(d, out) == [0, 0]
     finally:
         rc = stop([dmn, sim])
         out.close()

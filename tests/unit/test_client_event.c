@@ -115,6 +115,31 @@ static void test_frame_mapped_times(void **state)
 	m7b_event_free(ev);
 }
 
+/* m7b_event_get_int reads integers beyond 2^53 exactly too: a RAW's t_rx_ns (the header
+ * points there for it), a HELLO's now_ticks after years. A nested member of the same name
+ * that comes first in the line is not taken for it. */
+static void test_get_int_exact(void **state)
+{
+	struct m7b_event *ev =
+		parse_ok("{\"class\":\"RAW\",\"channel\":\"fw\",\"data\":\"QQ==\",\"len\":1,"
+			 "\"t_rx_ns\":1764412345123456789,\"t_rx_mono_ns\":3456789012345}");
+	int64_t v = 0;
+
+	assert_int_equal(m7b_event_get_int(ev, "t_rx_ns", &v), 0);
+	assert_int_equal(v, 1764412345123456789LL);
+	assert_int_equal(m7b_event_get_int(ev, "t_rx_mono_ns", &v), 0);
+	assert_int_equal(v, 3456789012345LL);
+	m7b_event_free(ev);
+
+	ev = parse_ok("{\"class\":\"X\",\"o\":{\"v\":1},\"a\":[{\"v\":2}],"
+		      "\"v\":-9007199254740993,\"w\":9223372036854775000}");
+	assert_int_equal(m7b_event_get_int(ev, "v", &v), 0);
+	assert_int_equal(v, -9007199254740993LL);
+	assert_int_equal(m7b_event_get_int(ev, "w", &v), 0);
+	assert_int_equal(v, 9223372036854775000LL);
+	m7b_event_free(ev);
+}
+
 static void test_frame_bad_payload(void **state)
 {
 	struct m7b_error err = {0};
@@ -569,6 +594,7 @@ int main(void)
 		cmocka_unit_test(test_frame_base64),
 		cmocka_unit_test(test_frame_hex_and_flags),
 		cmocka_unit_test(test_frame_mapped_times),
+		cmocka_unit_test(test_get_int_exact),
 		cmocka_unit_test(test_frame_bad_payload),
 		cmocka_unit_test(test_types_and_members),
 		cmocka_unit_test(test_version_state_error_log),

@@ -409,6 +409,106 @@ static void test_strict_requests(void **state)
 	}
 }
 
+/* A member named twice: parsers disagree on which one counts (cJSON the first, Python,
+ * jq and Qt the last), so a request must not mean one thing here and another to a proxy
+ * or a log reader. */
+static void test_duplicate_members(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	static const char *const dup[] = {
+		"{\"cmd\":\"ping\",\"cmd\":\"status\"}",
+		"{\"cmd\":\"ping\",\"id\":1,\"id\":2}",
+		"{\"cmd\":\"ping\",\"c\\u006dd\":\"status\"}",
+		"{\"cmd\":\"watch\",\"ports\":[2],\"classes\":[],\"ports\":[3]}",
+		"{\"cmd\":\"ping\",\"x\":[{\"a\":1,\"b\":2,\"a\":3}]}",
+	};
+	for (size_t i = 0; i < sizeof dup / sizeof dup[0]; i++) {
+		enum proto_err c = parse(dup[i], &r);
+		if (c != PROTO_E_BAD_JSON)
+			fail_msg("%s: code %d, want bad_json", dup[i], c);
+		assert_string_equal(r.id, "");
+		proto_request_clear(&r);
+	}
+	/* An object of many members is checked whole, not only its first few. */
+	char big[8192];
+	size_t n = (size_t)snprintf(big, sizeof big, "{\"cmd\":\"ping\"");
+	for (int k = 0; k < 500; k++)
+		n += (size_t)snprintf(big + n, sizeof big - n, ",\"m%d\":0", k);
+	snprintf(big + n, sizeof big - n, "}");
+	assert_int_equal(parse(big, &r), PROTO_E_NONE);
+	proto_request_clear(&r);
+	snprintf(big + n, sizeof big - n, ",\"m250\":1}");
+	assert_int_equal(parse(big, &r), PROTO_E_BAD_JSON);
+	proto_request_clear(&r);
+	/* The same name in different objects is fine. */
+	assert_int_equal(parse("{\"cmd\":\"ping\",\"x\":{\"cmd\":1,\"y\":{\"cmd\":2}}}", &r),
+			 PROTO_E_NONE);
+	proto_request_clear(&r);
+}
+
+/* Nesting as docs/CLIENT-PROTOCOL.md 3 says: 64 levels, the request's object included. */
+static void test_nesting_limit(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	for (int depth = 63; depth <= 65; depth++) {
+		char line[256];
+		size_t n = (size_t)snprintf(line, sizeof line, "{\"cmd\":\"ping\",\"x\":");
+		for (int i = 1; i < depth; i++)
+			line[n++] = '[';
+		for (int i = 1; i < depth; i++)
+			line[n++] = ']';
+		snprintf(line + n, sizeof line - n, "}");
+		enum proto_err want = depth <= 64 ? PROTO_E_NONE : PROTO_E_BAD_JSON;
+		if (parse(line, &r) != want)
+			fail_msg("depth %d: not %s", depth, depth <= 64 ? "taken" : "refused");
+		proto_request_clear(&r);
+	}
+}
+
+/* A numeric id that is not an integer below 2^53 comes back as the same double: a client
+ * that numbers requests with Math.random() matches its reply by value. */
+static void test_fraction_ids_round_trip(void **state)
+{
+	(void)state;
+	struct proto_request r;
+	static const char *const ids[] = {"0.30000000000000004",
+					  "0.5931236676608271",
+					  "0.17693109505003501",
+					  "1e300",
+					  "-2.2250738585072014e-308",
+					  "9007199254740993",
+					  "0.1",
+					  "123.456"};
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		char line[80];
+
+		snprintf(line, sizeof line, "{\"cmd\":\"ping\",\"id\":%s}", ids[i]);
+		assert_int_equal(parse(line, &r), PROTO_E_NONE);
+		char *end;
+		double sent = strtod(ids[i], NULL), echoed = strtod(r.id, &end);
+		if (*end != '\0' || echoed != sent)
+			fail_msg("id %s echoed as %s", ids[i], r.id);
+		proto_request_clear(&r);
+	}
+	/* A string id is measured as written back: 100 escaped e-acutes (600 bytes in the
+	 * request) come back as 200 bytes of UTF-8, within the 256. */
+	char line[700];
+	size_t n = (size_t)snprintf(line, sizeof line, "{\"cmd\":\"ping\",\"id\":\"");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(line + n, sizeof line - n, "\\u00e9");
+	snprintf(line + n, sizeof line - n, "\"}");
+	assert_int_equal(parse(line, &r), PROTO_E_NONE);
+	assert_int_equal(strlen(r.id), 202);
+	assert_memory_equal(r.id, "\"\xc3\xa9", 3);
+	proto_request_clear(&r);
+	/* and as few digits as that takes */
+	assert_int_equal(parse("{\"cmd\":\"ping\",\"id\":0.1}", &r), PROTO_E_NONE);
+	assert_string_equal(r.id, "0.1");
+	proto_request_clear(&r);
+}
+
 /* FRAME pieces from pre-quoted names; port 2's name unless port_json is NULL. */
 static const struct proto_frame_names *names(struct proto_frame_names *nm, const char *chan_json,
 					     size_t chan_len, const char *port_json,
@@ -761,6 +861,55 @@ static void test_status(void **state)
 	free(t);
 }
 
+/* STATUS prints integers in full, never with an exponent (section 4: cJSON prints 1e15 as
+ * 1e+15 and 5000000000000001 as 5e+15), and echoes the id as the request parser printed
+ * it: CLOCK_MONOTONIC nanoseconds pass 1e15 after 12 days of uptime. */
+static void test_status_numbers_in_full(void **state)
+{
+	(void)state;
+	struct proto_status_channel ch = {.name = "m7",
+					  .device = "/dev/x",
+					  .state = "up",
+					  .reason = "hello",
+					  .frames = 1000000000000000ull,
+					  .has_clock = true,
+					  .clock = {.source = "sync",
+						    .mapped = true,
+						    .offset_ns = -1000000123456780ll,
+						    .rate_ppm = -99.57261,
+						    .rate_err_ppm = 4.21609,
+						    .err_ns = 16995,
+						    .samples = 14,
+						    .updated_mono_ns = 5000000000000001ull}};
+	struct proto_status_client cl = {.id = 4, .uid = 0, .delivered = 9007199254740993ull};
+	static const char *const ids[] = {"9007199254740991", "0.30000000000000004", "\"q\""};
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		struct proto_status s = {.id = ids[i],
+					 .release = "0.1.0",
+					 .uptime_ms = 10,
+					 .client_id = 4,
+					 .channels = &ch,
+					 .nchannels = 1,
+					 .clients = &cl,
+					 .nclients = 1};
+		size_t len;
+		char *t = proto_render_status(&s, &len);
+		assert_non_null(t);
+		char want[64];
+		snprintf(want, sizeof want, "{\"class\":\"STATUS\",\"id\":%s,", ids[i]);
+		if (strncmp(t, want, strlen(want)) != 0)
+			fail_msg("id %s: %.60s", ids[i], t);
+		assert_non_null(strstr(t, "\"frames\":1000000000000000,"));
+		assert_non_null(strstr(t, "\"clock\":{\"source\":\"sync\",\"mapped\":true,"
+					  "\"offset_ns\":-1000000123456780,\"rate_ppm\":-99.5726,"
+					  "\"rate_err_ppm\":4.2161,\"err_ns\":16995,\"samples\":14,"
+					  "\"updated_mono_ns\":5000000000000001,\"epochs\":0,"
+					  "\"rejected\":0}"));
+		assert_non_null(strstr(t, "\"delivered\":9007199254740993,"));
+		free(t);
+	}
+}
+
 static void test_codecs(void **state)
 {
 	(void)state;
@@ -821,6 +970,9 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_unknown_class_message),
 		cmocka_unit_test(test_strict_requests),
+		cmocka_unit_test(test_fraction_ids_round_trip),
+		cmocka_unit_test(test_duplicate_members),
+		cmocka_unit_test(test_nesting_limit),
 		cmocka_unit_test(test_render_frame_exact),
 		cmocka_unit_test(test_render_frame_memo_same_bytes),
 		cmocka_unit_test(test_render_frame_memo_straddle),
@@ -828,6 +980,7 @@ int main(void)
 		cmocka_unit_test(test_render_frame_seq_and_err),
 		cmocka_unit_test(test_render_others),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_status_numbers_in_full),
 		cmocka_unit_test(test_codecs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
