@@ -114,7 +114,7 @@ static void write_recording(char *prefix, size_t cap, const char *truth)
 
 static void remove_recording(const char *prefix)
 {
-	char path[4096];
+	char path[4096 + 8]; /* the prefix and its suffix */
 	snprintf(path, sizeof path, "%s.truth", prefix);
 	unlink(path);
 	snprintf(path, sizeof path, "%s.log", prefix);
