@@ -801,6 +801,8 @@ class Mqtt(unittest.TestCase):
         wait_for(lambda: r.stats().get("broker_connected"), "the new start's stats")
         self.assertIsNone(bridge.poll(), "the bridge ended at the reload")
         r.start_sim("1:rate=0,loop=1")
+        wait_for(lambda: any(json.loads(p)["state"] == "up" for t, p, _ in r.sub.take()
+                             if t.endswith("/m7/state")), "state up")
         # Until the new start follows the daemon a send is answered "busy": said again.
         res = self.send_until_taken(r, f"{PREFIX}/{NODE}/m7/1/send", b"hello")
         self.assertEqual(res, {"ok": True}, "allow_send not applied")
