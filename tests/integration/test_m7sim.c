@@ -1228,28 +1228,23 @@ static void test_remoteproc_start_ends_stall(void **state)
 	scratch_rm(dir);
 }
 
-/* --remoteproc names the kernel's remoteproc directory: a regular file there is a
- * mistake m7sim says so, instead of running with no remoteproc at all. */
-static void test_remoteproc_not_a_directory(void **state)
+/* Runs m7sim with --link LINK, opt and val, which it must refuse at start: exit 1 within
+ * TIMEOUT_MS; its stderr in out. Fails as `what` when it runs on instead. */
+static void sim_must_refuse(const char *dir, const char *link, const char *opt, const char *val,
+			    const char *what, char *out, size_t cap)
 {
-	char dir[256], file[300], link[300], out[4096];
 	int p[2], status = 0;
 	size_t n = 0;
 	ssize_t r;
 	pid_t pid;
 	uint64_t end;
 
-	(void)state;
-	scratch_dir(dir, sizeof(dir));
-	snprintf(file, sizeof(file), "%s/state", dir);
-	put_file(file, "running\n");
-	snprintf(link, sizeof(link), "%s/ttyRPMSG30", dir);
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		dup2(p[1], STDERR_FILENO);
-		execl(sim_path(), sim_path(), "--link", link, "--remoteproc", file, (char *)NULL);
+		execl(sim_path(), sim_path(), "--link", link, opt, val, (char *)NULL);
 		_exit(127);
 	}
 	close(p[1]);
@@ -1260,16 +1255,31 @@ static void test_remoteproc_not_a_directory(void **state)
 			waitpid(pid, &status, 0);
 			close(p[0]);
 			scratch_rm(dir);
-			fail_msg("m7sim ran with --remoteproc naming a regular file");
+			fail_msg("m7sim ran with %s", what);
 		}
 		usleep(10000);
 	}
-	while ((r = read(p[0], out + n, sizeof(out) - 1 - n)) > 0)
+	while (n < cap - 1 && (r = read(p[0], out + n, cap - 1 - n)) > 0)
 		n += (size_t)r;
 	close(p[0]);
 	out[n] = '\0';
 	scratch_rm(dir);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+}
+
+/* --remoteproc names the kernel's remoteproc directory: a regular file there is a
+ * mistake m7sim says so, instead of running with no remoteproc at all. */
+static void test_remoteproc_not_a_directory(void **state)
+{
+	char dir[256], file[300], link[300], out[4096];
+
+	(void)state;
+	scratch_dir(dir, sizeof(dir));
+	snprintf(file, sizeof(file), "%s/state", dir);
+	put_file(file, "running\n");
+	snprintf(link, sizeof(link), "%s/ttyRPMSG30", dir);
+	sim_must_refuse(dir, link, "--remoteproc", file, "--remoteproc naming a regular file", out,
+			sizeof(out));
 	if (!strstr(out, "--remoteproc"))
 		fail_msg("no message naming --remoteproc (stderr: '%s')", out);
 }
@@ -1279,42 +1289,13 @@ static void test_remoteproc_not_a_directory(void **state)
 static void test_file_source_directory_refused(void **state)
 {
 	char dir[256], link[300], spec[300], out[4096];
-	int p[2], status = 0;
-	size_t n = 0;
-	ssize_t r;
-	pid_t pid;
-	uint64_t end;
 
 	(void)state;
 	scratch_dir(dir, sizeof(dir));
 	snprintf(link, sizeof(link), "%s/ttyRPMSG30", dir);
 	snprintf(spec, sizeof(spec), "0:file=%s", dir);
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(p[1], STDERR_FILENO);
-		execl(sim_path(), sim_path(), "--link", link, "--source", spec, (char *)NULL);
-		_exit(127);
-	}
-	close(p[1]);
-	end = now_ms() + TIMEOUT_MS;
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (now_ms() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			close(p[0]);
-			scratch_rm(dir);
-			fail_msg("m7sim ran with a directory as its file source");
-		}
-		usleep(10000);
-	}
-	while ((r = read(p[0], out + n, sizeof(out) - 1 - n)) > 0)
-		n += (size_t)r;
-	close(p[0]);
-	out[n] = '\0';
-	scratch_rm(dir);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	sim_must_refuse(dir, link, "--source", spec, "a directory as its file source", out,
+			sizeof(out));
 	if (!strstr(out, strerror(EISDIR)))
 		fail_msg("no reason given (stderr: '%s')", out);
 }
