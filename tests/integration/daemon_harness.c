@@ -1,6 +1,7 @@
 /* Test harness for m7bridged integration tests: fake M7 on a pty, daemon process, clients. */
 #include "daemon_harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -824,4 +825,33 @@ double j_num(const cJSON *o, const char *key)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
 	return cJSON_IsNumber(it) ? it->valuedouble : -1;
+}
+
+pid_t h_helper_of(pid_t daemon)
+{
+	char path[64], buf[512];
+	pid_t found = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	while (d && (de = readdir(d)) && !found) {
+		int pid = atoi(de->d_name), ppid = 0;
+		FILE *fp;
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		if (fgets(buf, sizeof(buf), fp)) {
+			const char *e = strrchr(buf, ')');
+			if (e && sscanf(e + 2, "%*c %d", &ppid) == 1 && ppid == daemon &&
+			    strstr(buf, "(m7bridged-priv)"))
+				found = pid;
+		}
+		fclose(fp);
+	}
+	if (d)
+		closedir(d);
+	return found;
 }

@@ -80,6 +80,9 @@ struct daemon_proc {
 	char log[256]; /* its stderr */
 };
 
+/* The privileged helper of daemon pid: its child named m7bridged-priv; 0 if none. */
+pid_t h_helper_of(pid_t daemon);
+
 /* Makes a temp dir (mkdtemp) for a test. 0 or -errno. */
 int h_tmpdir(struct daemon_proc *p);
 /* Path of the built m7bridged (from M7B_BUILD_ROOT). */

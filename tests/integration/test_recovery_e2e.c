@@ -16,7 +16,6 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <dirent.h>
 #include <pwd.h>
 #include <cmocka.h>
 
@@ -886,36 +885,6 @@ static int setup_privsep(void **state)
 	return setup_common(state, extra, "resync,reopen,driver,remoteproc,hook");
 }
 
-/* The helper of daemon pid: its child named m7bridged-priv; 0 if none. */
-static pid_t helper_of(pid_t daemon)
-{
-	char path[64], buf[512];
-	pid_t found = 0;
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-
-	while (d && (de = readdir(d)) && !found) {
-		int pid = atoi(de->d_name), ppid = 0;
-		FILE *fp;
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		fp = fopen(path, "r");
-		if (!fp)
-			continue;
-		if (fgets(buf, sizeof(buf), fp)) {
-			const char *e = strrchr(buf, ')');
-			if (e && sscanf(e + 2, "%*c %d", &ppid) == 1 && ppid == daemon &&
-			    strstr(buf, "(m7bridged-priv)"))
-				found = pid;
-		}
-		fclose(fp);
-	}
-	if (d)
-		closedir(d);
-	return found;
-}
-
 static void test_privsep(void **state)
 {
 	struct fx *f = *state;
@@ -925,7 +894,7 @@ static void test_privsep(void **state)
 		skip();
 	/* The daemon may be ready before its helper has named itself: look for a while. */
 	pid_t helper = 0;
-	for (int i = 0; i < 250 && !(helper = helper_of(f->p.pid)); i++)
+	for (int i = 0; i < 250 && !(helper = h_helper_of(f->p.pid)); i++)
 		usleep(20000);
 	print_message("daemon %d, privileged helper %d\n", (int)f->p.pid, (int)helper);
 	assert_true(helper > 0);
@@ -941,7 +910,7 @@ static void test_privsep(void **state)
 	assert_int_equal(chmod(f->incidents, 0777), 0);
 	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
 	usleep(300000);
-	assert_int_equal(helper_of(f->p.pid), helper);
+	assert_int_equal(h_helper_of(f->p.pid), helper);
 	static char log[1 << 20];
 	h_slurp_file(f->p.log, log, sizeof(log));
 	assert_non_null(strstr(log, "/incidents refused: it must be owned by uid"));

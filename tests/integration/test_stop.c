@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <dirent.h>
 #include <pwd.h>
 #include <cmocka.h>
 
@@ -113,36 +112,6 @@ static void test_free_with_helper_stuck_in_sysfs(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* The helper of daemon pid: its child named m7bridged-priv; 0 if none. */
-static pid_t helper_of(pid_t daemon)
-{
-	char path[64], buf[512];
-	pid_t found = 0;
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-
-	while (d && (de = readdir(d)) && !found) {
-		int pid = atoi(de->d_name), ppid = 0;
-		FILE *fp;
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		fp = fopen(path, "r");
-		if (!fp)
-			continue;
-		if (fgets(buf, sizeof(buf), fp)) {
-			const char *e = strrchr(buf, ')');
-			if (e && sscanf(e + 2, "%*c %d", &ppid) == 1 && ppid == daemon &&
-			    strstr(buf, "(m7bridged-priv)"))
-				found = pid;
-		}
-		fclose(fp);
-	}
-	if (d)
-		closedir(d);
-	return found;
-}
-
 /* A daemon with its helper (`user` = the test's own) and a channel up on a fake M7,
  * behind a fake remoteproc tree, with an incident and a state directory; the helper is
  * then stopped (SIGSTOP): it takes requests and never answers, like one inside a sysfs
@@ -188,7 +157,7 @@ static void cut_start(struct cut *t)
 	assert_int_equal(daemon_proc_start(&t->p, conf), 0);
 	assert_int_equal(fake_m7_handshake(&t->m, 7, 16), 0);
 	t->helper = 0;
-	for (int i = 0; i < 250 && !(t->helper = helper_of(t->p.pid)); i++)
+	for (int i = 0; i < 250 && !(t->helper = h_helper_of(t->p.pid)); i++)
 		usleep(20000);
 	assert_true(t->helper > 0);
 	assert_int_equal(tclient_open(&t->c, t->p.sock, "{\"cmd\":\"watch\"}"), 0);
