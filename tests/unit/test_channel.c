@@ -987,22 +987,28 @@ static void test_realtime_offset_ignores_a_stall(void **state)
 	}
 }
 
+/* count empty HEARTBEATs, seq 1.., encoded one after another into buf; their length. */
+static size_t empty_heartbeats(uint8_t *buf, size_t cap, uint32_t count)
+{
+	size_t n = 0;
+	for (uint32_t seq = 1; seq <= count; seq++) {
+		struct m7b_frame h = {
+			.ver = M7B_WIRE_VERSION, .type = M7B_T_HEARTBEAT, .seq = seq, .len = 0};
+		struct m7b_part part = {NULL, 0};
+		int k = m7b_wire_encode(buf + n, cap - n, &h, &part, 0);
+		assert_true(k > 0);
+		n += (size_t)k;
+	}
+	return n;
+}
+
 /* A frame whose handling closes the channel (a recovery, a reload) leaves the rest of its
  * read undecoded: those bytes are counted, and STATUS's bytes still holds every byte read. */
 static void close_mid_read(struct fixture *f, bool reopen)
 {
 	channel_start(f->ch);
 	uint8_t buf[3 * M7B_FRAME_MAX];
-	size_t n = 0;
-	for (uint32_t seq = 1; seq <= 3; seq++) {
-		uint8_t pl[20] = {0};
-		struct m7b_frame h = {
-			.ver = M7B_WIRE_VERSION, .type = M7B_T_HEARTBEAT, .seq = seq, .len = 0};
-		struct m7b_part part = {pl, 0};
-		int k = m7b_wire_encode(buf + n, sizeof(buf) - n, &h, &part, 0);
-		assert_true(k > 0);
-		n += (size_t)k;
-	}
+	size_t n = empty_heartbeats(buf, sizeof(buf), 3);
 	seen.close_at = 1;
 	seen.reopen = reopen;
 	assert_int_equal(write(tty.m7, buf, n), (ssize_t)n);
@@ -1036,8 +1042,6 @@ static void test_reopen_mid_read(void **state)
 	close_mid_read(*state, true);
 }
 
-/* A HELLO that does not unpack (too short) names no boot: the restart its seq 0 shows
- * still closes the boot's books, instead of booking the next boot's frames to it. */
 /* A new node under the device's name: the channel takes what the old tty still holds
  * before letting it go. When a frame among those bytes makes the recovery reopen the tty
  * (held, closed, opened: the new node), that open stands: it is not closed again as the
@@ -1048,16 +1052,7 @@ static void test_reopen_while_draining_replaced_node(void **state)
 	channel_start(f->ch);
 	assert_int_equal(tty.opens, 1);
 	uint8_t buf[2 * M7B_FRAME_MAX];
-	size_t n = 0;
-	for (uint32_t seq = 1; seq <= 2; seq++) {
-		uint8_t pl[20] = {0};
-		struct m7b_frame h = {
-			.ver = M7B_WIRE_VERSION, .type = M7B_T_HEARTBEAT, .seq = seq, .len = 0};
-		struct m7b_part part = {pl, 0};
-		int k = m7b_wire_encode(buf + n, sizeof(buf) - n, &h, &part, 0);
-		assert_true(k > 0);
-		n += (size_t)k;
-	}
+	size_t n = empty_heartbeats(buf, sizeof(buf), 2);
 	seen.close_at = 1;
 	seen.reopen = true;
 	seen.hold = true;
@@ -1082,6 +1077,8 @@ static void test_reopen_while_draining_replaced_node(void **state)
 	assert_int_equal(channel_get_state(f->ch), CHANNEL_OPENING);
 }
 
+/* A HELLO that does not unpack (too short) names no boot: the restart its seq 0 shows
+ * still closes the boot's books, instead of booking the next boot's frames to it. */
 static void test_malformed_hello_restart(void **state)
 {
 	struct fixture *f = *state;
