@@ -326,11 +326,15 @@ static void on_accept(void *ud, int fd)
 	}
 	enum slots_verdict v = admit(d, c);
 	if (v != SLOTS_OK) {
-		char buf[256];
-		int n = proto_render_error(buf, sizeof(buf), "", PROTO_E_BUSY,
-					   slots_verdict_to_string(v), NULL);
-		if (n > 0)
-			(void)!write(fd, buf, (size_t)n);
+		/* VERSION first even here (clients may rely on it), the refusal right behind
+		 * it in the same write so a client that has read VERSION finds it queued. */
+		char buf[512];
+		int n = proto_render_version(buf, sizeof(buf), M7B_VERSION);
+		int e = n > 0 ? proto_render_error(buf + n, sizeof(buf) - (size_t)n, "",
+						   PROTO_E_BUSY, slots_verdict_to_string(v), NULL)
+			      : -1;
+		if (n > 0 && e > 0)
+			(void)!write(fd, buf, (size_t)n + (size_t)e);
 		if (ratelimit_ok(&d->rl_refused, daemon_now_ms(), 5, 10000))
 			log_struct(&d->log, LOG_WARNING, NULL,
 				   "refused a client (pid %d, uid %ld): %s; %u clients connected",

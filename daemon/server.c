@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include "config.h" /* the build's: M7B_VERSION */
 #include "proto.h"
 
 struct server {
@@ -37,13 +38,17 @@ struct server {
 
 #define SERVER_RESUME_MS 1000
 
-/* Takes the pending connections with the spare descriptor and refuses each with an
- * ERROR line, so no client waits in the backlog for a daemon that cannot take it. */
+/* Takes the pending connections with the spare descriptor and refuses each with VERSION
+ * (clients may rely on it coming first) and an ERROR line in one write, so no client
+ * waits in the backlog for a daemon that cannot take it. */
 static void refuse_pending(struct server *s)
 {
-	char line[160];
-	int n = proto_render_error(line, sizeof(line), "", PROTO_E_BUSY,
-				   "the daemon is out of file descriptors", NULL);
+	char line[512];
+	int v = proto_render_version(line, sizeof(line), M7B_VERSION);
+	int e = v > 0 ? proto_render_error(line + v, sizeof(line) - (size_t)v, "", PROTO_E_BUSY,
+					   "the daemon is out of file descriptors", NULL)
+		      : -1;
+	int n = v > 0 && e > 0 ? v + e : -1;
 
 	for (int i = 0; i < 64 && s->spare_fd >= 0; i++) {
 		close(s->spare_fd);

@@ -47,8 +47,13 @@ int ctl_report(struct ctl *ctl, const char *what, int r);
 bool ctl_code_is_usage(const char *code);
 /* Connects and reads VERSION; on failure prints why and returns the exit code, else 0. */
 int ctl_open(struct ctl *ctl);
-/* "m7bridged refused the connection: MESSAGE (CODE)" for an ERROR sent instead of
- * VERSION; a static buffer. */
+/* Reads the greeting on a new connection: VERSION, bad lines before it skipped. A daemon
+ * with no slot for us sends VERSION and an ERROR without id (busy) in one write, then
+ * closes; an older one sent the ERROR in place of VERSION. Returns 0 (greeted), 1 with
+ * that ERROR in *refusal (free it), or the library's negative errno. */
+int ctl_greet(struct m7b_client *c, int timeout_ms, struct m7b_event **refusal);
+/* "m7bridged refused the connection: MESSAGE (CODE)" for the ERROR of a refusal
+ * (ctl_greet); a static buffer. */
 const char *ctl_refusal(const struct m7b_event *err);
 /* STATUS into *st (free it); an exit code on failure, else 0. */
 int ctl_get_status(struct ctl *ctl, struct m7b_event **st);

@@ -149,21 +149,46 @@ int ctl_open(struct ctl *ctl)
 			m7b_client_error(ctl->client)->message, hint);
 		return EXIT_UNREACHABLE;
 	}
-	/* The daemon sends VERSION first; a bad line before it is skipped. */
-	while (!m7b_client_version(ctl->client)) {
-		r = m7b_client_next(ctl->client, &ev, ctl->timeout_ms);
+	r = ctl_greet(ctl->client, ctl->timeout_ms, &ev);
+	if (r < 0)
+		return ctl_report(ctl, "connect", r);
+	if (r > 0) {
+		fprintf(stderr, "%s: %s\n", ctl_prog, ctl_refusal(ev));
+		m7b_event_free(ev);
+		return EXIT_FAILED;
+	}
+	return 0;
+}
+
+int ctl_greet(struct m7b_client *c, int timeout_ms, struct m7b_event **refusal)
+{
+	struct m7b_event *ev;
+	int r;
+
+	*refusal = NULL;
+	/* The daemon sends VERSION first; a bad line before it is skipped. An older daemon
+	 * with no slot for us sent its ERROR in place of VERSION. */
+	while (!m7b_client_version(c)) {
+		r = m7b_client_next(c, &ev, timeout_ms);
 		if (r == -EBADMSG)
 			continue;
 		if (r < 0)
-			return ctl_report(ctl, "connect", r);
-		/* A daemon with no slot for us says why (busy), then closes. */
+			return r;
 		if (ev->type == M7B_EV_ERROR) {
-			fprintf(stderr, "%s: %s\n", ctl_prog, ctl_refusal(ev));
-			m7b_event_free(ev);
-			return EXIT_FAILED;
+			*refusal = ev;
+			return 1;
 		}
 		m7b_event_free(ev);
 	}
+	/* A refusal comes in the same write as VERSION, so it is here already; right after
+	 * VERSION the daemon sends nothing else until asked, so nothing else is lost. */
+	r = m7b_client_next(c, &ev, 0);
+	if (r == 0 && ev->type == M7B_EV_ERROR && !ev->has_id) {
+		*refusal = ev;
+		return 1;
+	}
+	if (r == 0)
+		m7b_event_free(ev);
 	return 0;
 }
 

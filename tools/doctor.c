@@ -80,19 +80,13 @@ static void check_daemon(const char *socket, int timeout_ms, struct doctor_repor
 	}
 	m7b_client_set_timeout(cl, timeout_ms);
 	e = m7b_client_connect(cl, socket);
-	/* A daemon with no slot for us answers ERROR busy instead of VERSION and closes: it
-	 * runs, so "start it" would be the wrong advice. */
-	while (e == 0 && !m7b_client_version(cl)) {
+	/* A daemon with no slot for us refuses (ERROR busy with or in place of VERSION) and
+	 * closes: it runs, so "start it" would be the wrong advice. */
+	if (e == 0) {
 		struct m7b_event *ev;
 
-		e = m7b_client_next(cl, &ev, timeout_ms);
-		if (e == -EBADMSG) {
-			e = 0;
-			continue;
-		}
-		if (e < 0)
-			break;
-		if (ev->type == M7B_EV_ERROR) {
+		e = ctl_greet(cl, timeout_ms, &ev);
+		if (e > 0) {
 			doctor_add(r, "daemon", DOCTOR_WARN, "",
 				   "the daemon runs but has no slot for this user: close other "
 				   "clients, or raise max_clients (reserved_clients, "
@@ -104,7 +98,6 @@ static void check_daemon(const char *socket, int timeout_ms, struct doctor_repor
 			m7b_client_free(cl);
 			return;
 		}
-		m7b_event_free(ev);
 	}
 	if (e == 0)
 		e = m7b_client_status(cl, &st);

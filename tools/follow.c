@@ -70,8 +70,9 @@ static void follow_on_readable(evutil_socket_t fd, short what, void *arg)
 	follow_drain(arg);
 }
 
-/* Why a connection or its watch failed: the daemon's ERROR when it refused us (busy: no
- * slot left, sent instead of VERSION), else the library's message. */
+/* Why a connection or its watch failed: the daemon's ERROR without id when it refused us
+ * (busy: no slot left; sent right after VERSION, or by an older daemon in place of it),
+ * else the library's message. */
 static void follow_say_why(struct follow *f)
 {
 	struct m7b_event *ev;

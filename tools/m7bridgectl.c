@@ -165,6 +165,7 @@ static int cmd_ping(struct ctl *ctl, int argc, char **argv)
 static int cmd_version(struct ctl *ctl, int argc, char **argv)
 {
 	const struct m7b_event *v;
+	struct m7b_event *ev;
 	int r;
 
 	if ((r = no_args("version", argc, argv)) >= 0)
@@ -180,23 +181,17 @@ static int cmd_version(struct ctl *ctl, int argc, char **argv)
 		printf("m7bridged: not reachable at %s\n", m7b_client_path(ctl->client));
 		return EXIT_OK;
 	}
-	while (!(v = m7b_client_version(ctl->client))) {
-		struct m7b_event *ev;
-
-		r = m7b_client_next(ctl->client, &ev, ctl->timeout_ms);
-		if (r == -EBADMSG)
-			continue;
-		if (r < 0) {
-			printf("m7bridged: no VERSION from %s\n", m7b_client_path(ctl->client));
-			return EXIT_OK;
-		}
-		if (ev->type == M7B_EV_ERROR) {
-			printf("%s\n", ctl_refusal(ev));
-			m7b_event_free(ev);
-			return EXIT_OK;
-		}
-		m7b_event_free(ev);
+	r = ctl_greet(ctl->client, ctl->timeout_ms, &ev);
+	if (r < 0) {
+		printf("m7bridged: no VERSION from %s\n", m7b_client_path(ctl->client));
+		return EXIT_OK;
 	}
+	if (r > 0) {
+		printf("%s\n", ctl_refusal(ev));
+		m7b_event_free(ev);
+		return EXIT_OK;
+	}
+	v = m7b_client_version(ctl->client);
 	printf("m7bridged %s (protocol %d.%d) at %s\n", ctl_str_or(v->release, "?"), v->proto_major,
 	       v->proto_minor, m7b_client_path(ctl->client));
 	return EXIT_OK;

@@ -1390,7 +1390,8 @@ static void test_sighup_reload(void **state)
 	tclient_close(&c);
 }
 
-/* max_clients: one more connection gets ERROR busy and is closed. */
+/* max_clients: one more connection gets VERSION, ERROR busy without id already behind it
+ * (one write: a client that read VERSION finds it there), and is closed. */
 static void test_max_clients(void **state)
 {
 	(void)state;
@@ -1414,8 +1415,14 @@ static void test_max_clients(void **state)
 	assert_int_equal(tclient_connect(&c, p.sock), 0);
 	cJSON *e = tclient_obj(&c, H_TIMEOUT_MS);
 	assert_non_null(e);
+	assert_string_equal(j_str(e, "class"), "VERSION");
+	assert_int_equal((int)j_num(e, "proto_major"), 1);
+	cJSON_Delete(e);
+	e = tclient_obj(&c, 0);
+	assert_non_null(e);
 	assert_string_equal(j_str(e, "class"), "ERROR");
 	assert_string_equal(j_str(e, "code"), "busy");
+	assert_null(cJSON_GetObjectItem(e, "id"));
 	cJSON_Delete(e);
 	bool eof = false;
 	assert_null(tclient_line(&c, H_TIMEOUT_MS, &eof));

@@ -617,31 +617,36 @@ class Doctor(unittest.TestCase):
         self.assertOnly(rep, "daemon", "warn", 3, rc)
 
     def test_daemon_busy_is_no_advice_to_start_it(self):
-        """A daemon with no slot left answers ERROR busy and closes: it runs, so the
+        """A daemon with no slot left sends VERSION and ERROR busy (no id) in one write
+        and closes (an older one sent the ERROR in place of VERSION): it runs, so the
         advice is about its slots, not 'systemctl start'."""
-        b = self.board("mainline")
-        sock = os.path.join(b.root, "busy.sock")
-        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        srv.bind(sock)
-        srv.listen(4)
+        busy = b'{"class":"ERROR","code":"busy","message":"too many clients"}\n'
+        version = b'{"class":"VERSION","release":"9","proto_major":1,"proto_minor":1}\n'
+        for order, greeting in (("new", version + busy), ("old", busy)):
+            b = self.board("mainline")
+            sock = os.path.join(b.root, "busy.sock")
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            srv.bind(sock)
+            srv.listen(4)
 
-        def serve():
+            def serve(srv=srv, greeting=greeting):
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    return
+                with c:
+                    c.sendall(greeting)
+            t = threading.Thread(target=serve, daemon=True)
+            t.start()
             try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-            with c:
-                c.sendall(b'{"class":"ERROR","code":"busy","message":"too many clients"}\n')
-        t = threading.Thread(target=serve, daemon=True)
-        t.start()
-        try:
-            rc, rep = b.doctor(socket=sock)
-        finally:
-            srv.close()
-        self.assertOnly(rep, "daemon", "warn", 3, rc)
-        item = [c for c in rep["checks"] if c["check"] == "daemon"][0]
-        self.assertIn("refused the connection: too many clients (busy)", item["summary"])
-        self.assertIn("max_clients", item["fix"])
+                rc, rep = b.doctor(socket=sock)
+            finally:
+                srv.close()
+            self.assertOnly(rep, "daemon", "warn", 3, rc)
+            item = [c for c in rep["checks"] if c["check"] == "daemon"][0]
+            self.assertIn("refused the connection: too many clients (busy)",
+                          item["summary"], order)
+            self.assertIn("max_clients", item["fix"], order)
 
     def test_daemon_that_never_answers(self):
         """A socket that accepts and stays mute: a hung daemon, not one to start."""
