@@ -74,6 +74,25 @@ static bool parse_num(const char *s, long min, long max, long *out)
 	return !errno && end != s && !*end && *out >= min && *out <= max;
 }
 
+/* The reason of a daemon that refused the connection (an ERROR without id among what
+ * was received), or NULL. */
+static const char *refusal(struct m7b_client *c)
+{
+	static char why[256];
+	struct m7b_event *ev;
+	const char *found = NULL;
+
+	while (!found && m7b_client_next(c, &ev, 0) == 0) {
+		if (ev->type == M7B_EV_ERROR && !ev->has_id) {
+			snprintf(why, sizeof(why), "%s (%s)", ev->message ? ev->message : "?",
+				 ev->code ? ev->code : "?");
+			found = why;
+		}
+		m7b_event_free(ev);
+	}
+	return found;
+}
+
 /* Connects, trying up to `retries` times a second apart; 0 or the last negative errno. */
 static int connect_retry(struct m7b_client *c, const char *path, int retries)
 {
@@ -150,10 +169,20 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			if (r < 0) {
-				/* The daemon went away before answering (it is restarting):
-				 * like any lost connection, try again. */
-				fprintf(stderr, "m7watch: watch: %s; reconnecting\n",
-					m7b_client_error(c)->message);
+				/* A daemon with no slot for us says why (an ERROR without id,
+				 * right after VERSION) and closes: say it, and try again, a
+				 * slot may free up. Else it went away before answering (it is
+				 * restarting): like any lost connection, try again. */
+				const char *why = refusal(c);
+
+				if (why)
+					fprintf(stderr,
+						"m7watch: m7bridged refused the connection: %s; "
+						"reconnecting\n",
+						why);
+				else
+					fprintf(stderr, "m7watch: watch: %s; reconnecting\n",
+						m7b_client_error(c)->message);
 				m7b_client_close(c);
 				sleep(1);
 				continue;

@@ -34,10 +34,14 @@ def frame(seq, data):
                        separators=(",", ":")) + "\n").encode()
 
 
+BUSY = b'{"class":"ERROR","code":"busy","message":"too many clients"}\n'
+
+
 class FakeDaemon:
     """Serves one script per connection, in order: each a list of byte strings to send
     after the client's first request line (b"" = read nothing, close at once after
-    VERSION). After the last script the socket goes away."""
+    VERSION; BUSY = refuse the connection: VERSION, that ERROR, close). After the last
+    script the socket goes away."""
 
     def __init__(self, path, scripts):
         self.path, self.scripts = path, scripts
@@ -59,6 +63,10 @@ class FakeDaemon:
                     continue  # a probe that left at once
                 if scripts[0] == b"":
                     scripts.pop(0)
+                    continue
+                if scripts[0] == BUSY:
+                    scripts.pop(0)
+                    conn.sendall(BUSY)  # a refusal: no slot for this client
                     continue
                 f = conn.makefile("rb")
                 try:
@@ -228,6 +236,15 @@ class Examples(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn('seq 1: 5 bytes: "after"', out)
         self.assertIn("reconnecting", err)
+
+    def test_c_refused_says_why(self):
+        """A daemon with no slot left (VERSION, then ERROR busy, then the close): the C
+        example says why, and connects again."""
+        self.daemon([BUSY, [frame(1, b"after")]])
+        rc, out, err = self.run_until([C_EXAMPLE, "-s", self.sock, "-n", "1"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("m7bridged refused the connection: too many clients (busy)", err)
+        self.assertIn('seq 1: 5 bytes: "after"', out)
 
     def test_python_daemon_gone_before_watch_answered(self):
         self.daemon([b"", [frame(1, b"after")]])
