@@ -183,6 +183,19 @@ class Help(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("at most 107 bytes", r.stderr)
 
+    def test_empty_socket_path_is_a_usage_error(self):
+        """-s "" (an unset variable in a script) names no socket: exit 2, not a silent
+        fall back to the default socket, which may be another daemon's."""
+        with tempfile.TemporaryDirectory() as d:
+            for args in (["-s", ""], ["--socket="], ["--socket", ""]):
+                # A socket in the environment is no excuse either: -s wins over it.
+                env = dict(os.environ, M7BRIDGE_SOCKET=os.path.join(d, "sock"))
+                r = subprocess.run([CTL, *args, "status"], capture_output=True, text=True,
+                                   timeout=30, stdin=subprocess.DEVNULL, env=env)
+                self.assertEqual(r.returncode, 2, (args, r.stderr))
+                self.assertIn("--socket", r.stderr)
+                self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+
     def test_man_page_lists_every_command(self):
         with open(os.path.join(SOURCE, "docs", "man", "m7bridgectl.1.scd")) as f:
             man = f.read()
