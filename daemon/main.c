@@ -1,7 +1,6 @@
 /* m7bridged: arguments, configuration, then the daemon (daemon.c) does the work. */
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,34 +70,22 @@ static void print_config(const struct conf *c)
 	}
 }
 
-/* The group socket_group names exists; 0 or EX_CONFIG (reported). */
-static int check_group(const struct conf *c)
+/* What --check-config checks beyond the file: the --user it names exists and is not root
+ * unless allowed, else the daemon would refuse to start on a configuration said to be
+ * good. The file's user and socket_group were checked at their lines as it was read. */
+static int check_accounts(const struct conf *c, const char *user_opt)
 {
-	if (c->daemon.socket_group && !getgrnam(c->daemon.socket_group)) {
-		fprintf(stderr, "m7bridged: %s%s[daemon] socket_group: no group named '%s'\n",
-			c->path, c->path[0] ? ": " : "", c->daemon.socket_group);
+	if (!user_opt)
+		return 0;
+	if (!getpwnam(user_opt)) {
+		fprintf(stderr, "m7bridged: --user: no user named '%s'\n", user_opt);
+		return EX_CONFIG;
+	}
+	if (!c->daemon.allow_root_user && conf_user_is_root(user_opt)) {
+		fprintf(stderr, "m7bridged: --user %s: %s\n", user_opt, CONF_ROOT_USER_MSG);
 		return EX_CONFIG;
 	}
 	return 0;
-}
-
-/* What --check-config checks beyond the file's syntax: the user and group it names exist,
- * else the daemon would refuse to start on a configuration said to be good. */
-static int check_accounts(const struct conf *c, const char *user_opt)
-{
-	const char *user = user_opt ? user_opt : c->daemon.user;
-	const char *where = user_opt ? "" : c->path;
-
-	if (user[0] && !getpwnam(user)) {
-		fprintf(stderr, "m7bridged: %s%s%s: no user named '%s'\n", where,
-			where[0] ? ": " : "", user_opt ? "--user" : "[daemon] user", user);
-		return EX_CONFIG;
-	}
-	if (user_opt && !c->daemon.allow_root_user && conf_user_is_root(user)) {
-		fprintf(stderr, "m7bridged: --user %s: %s\n", user, CONF_ROOT_USER_MSG);
-		return EX_CONFIG;
-	}
-	return check_group(c);
 }
 
 /* What the command line asked for. */
@@ -307,10 +294,6 @@ int main(int argc, char **argv)
 			print_config(op.a.cfg);
 		conf_free(op.a.cfg);
 	}
-	/* A configuration error like --check-config's, before any socket is made (the
-	 * server alone would fail with the generic status). */
-	if (status == GO_ON && check_group(op.a.cfg) != 0)
-		status = EX_CONFIG;
 	struct privsep *ps = NULL;
 	if (status == GO_ON)
 		status = separate(&op, &ps);

@@ -561,6 +561,11 @@ class Doctor(unittest.TestCase):
                  ":2: [daemon] remoteproc: unknown key here"),
                 (good + "remoteproc = remoteproc0\n", ":4: [channel m7] remoteproc: given"),
                 ("[daemon]\nlog_level = loud\n" + good, ":2: [daemon] log_level: expected"),
+                # Accounts the daemon could not start with, at their line.
+                ("[daemon]\nuser = no-such-user-m7b\n" + good,
+                 ":2: [daemon] user: no user named 'no-such-user-m7b'"),
+                ("[daemon]\nmax_clients = 4\nsocket_group = no-such-group-m7b\n" + good,
+                 ":3: [daemon] socket_group: no group named 'no-such-group-m7b'"),
                 # The daemon's longest messages come whole, not cut at the report's width.
                 ("[channel " + "m" * 63 + "]\nrpmsg = " + "r" * 180 + "\n",
                  ":2: [channel " + "m" * 63 + "] rpmsg: expected")):
