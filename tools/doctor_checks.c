@@ -30,10 +30,11 @@ struct ctx {
 	size_t nrp;
 	bool attached; /* an M7 started outside Linux */
 	char dt[512];  /* device-tree base under root, "" if none */
-	/* configuration, read by the daemon's own code: the daemon's defaults (as it runs
-	 * without a file) when the file is missing or refused */
-	char conf_path[512];
-	int conf_err;		/* 0, or conf_load's -errno */
+	/* configuration: the file as the board names it (absolute), its path below the root,
+	 * and what the daemon's own code read there (the daemon's defaults, as it runs
+	 * without a file, when the file is missing or refused) */
+	char conf_name[sizeof(((struct conf_error *)0)->file)], conf_path[512];
+	int conf_err;		/* 0, or conf_read()'s -errno */
 	struct conf_error cerr; /* where and why, when conf_err */
 	struct conf *cfg;	/* never NULL once read_config() succeeded */
 	int err;
@@ -159,10 +160,12 @@ static void read_config(struct ctx *c)
 {
 	const char *rel = c->o->config ? c->o->config : DOCTOR_CONF_DEFAULT;
 
-	rpath(c, c->conf_path, sizeof(c->conf_path), "%s", rel);
+	/* A relative name is below the root as well, not glued to the root's own name. */
+	snprintf(c->conf_name, sizeof(c->conf_name), "%s%s", rel[0] == '/' ? "" : "/", rel);
+	rpath(c, c->conf_path, sizeof(c->conf_path), "%s", c->conf_name);
 	c->conf_err = conf_read(c->conf_path, false, NULL, &c->cfg, &c->cerr);
 	/* Messages name the file as the daemon on the board would, not below --root. */
-	snprintf(c->cerr.file, sizeof(c->cerr.file), "%s", rel);
+	snprintf(c->cerr.file, sizeof(c->cerr.file), "%s", c->conf_name);
 	if (c->conf_err < 0) {
 		c->cfg = conf_free(c->cfg);
 		c->cfg = conf_new();
@@ -1013,7 +1016,7 @@ static int check_rpmsg_spec(struct ctx *c, const struct conf_channel *ch, char *
 static void check_config(struct ctx *c)
 {
 	char p[700], fix[320], what[320], msg[512];
-	const char *rel = c->o->config ? c->o->config : DOCTOR_CONF_DEFAULT;
+	const char *rel = c->conf_name;
 	const struct conf *cf = c->cfg;
 
 	/* Missing, unreadable (doctor may run as another user) or not a file: the daemon

@@ -538,6 +538,11 @@ class Doctor(unittest.TestCase):
         b.write("srv/other.conf", "[channel m7]\ndevice = /dev/ttyRPMSG0\n")
         rc, rep = b.doctor("--no-daemon", "--config", "/srv/other.conf")
         self.assertEqual(rc, 0, rep)
+        # A relative name is below the root too (not glued to the root's own name).
+        rc, rep = b.doctor("--no-daemon", "--config", "srv/other.conf")
+        self.assertEqual(rc, 0, rep)
+        self.assertEqual([c["subject"] for c in rep["checks"] if c["check"] == "config"],
+                         ["/srv/other.conf"])
 
     def daemon_says(self, b):
         """What m7bridged --check-config says of the board's file, named as on the board."""
