@@ -1050,6 +1050,12 @@ static void check_config(struct ctx *c)
 
 		/* The configuration gives each channel device or rpmsg, never both. */
 		fix[0] = '\0';
+		if (!ch->enabled) {
+			/* The daemon keeps it closed: its tty need not exist (yet). */
+			add(c, "channel", DOCTOR_OK, ch->name, "",
+			    "enabled = false: the daemon keeps it closed");
+			continue;
+		}
 		if (ch->rpmsg) {
 			k = check_rpmsg_spec(c, ch, what, sizeof(what), fix, sizeof(fix), &l);
 		} else if (!exists(rpath(c, p, sizeof(p), "%s", ch->device))) {

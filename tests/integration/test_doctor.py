@@ -583,6 +583,24 @@ class Doctor(unittest.TestCase):
             self.assertEqual(item["summary"], self.daemon_says(b))
             self.assertEqual(levels(rep, "channel"), [])
 
+    def test_config_disabled_channel_is_not_checked(self):
+        """enabled = false keeps a channel configured but closed: its tty need not be
+        there yet (a second M7, a board variant), and doctor does not fail it."""
+        b = self.board("mainline")
+        b.write(CONF, "[channel m7]\ndevice = /dev/ttyRPMSG0\nremoteproc = remoteproc0\n"
+                "[channel spare]\ndevice = /dev/ttyRPMSG9\nremoteproc = remoteproc3\n"
+                "enabled = false\n")
+        rc, rep = b.doctor()
+        self.assertEqual(rc, 0, json.dumps(rep, indent=1))
+        item = [c for c in rep["checks"] if c.get("subject") == "spare"][0]
+        self.assertEqual(item["level"], "ok", item)
+        self.assertIn("enabled = false", item["summary"])
+        # Enabled, the same channel fails: its tty is missing.
+        b.write(CONF, "[channel m7]\ndevice = /dev/ttyRPMSG0\nremoteproc = remoteproc0\n"
+                "[channel spare]\ndevice = /dev/ttyRPMSG9\n")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "channel", "fail", 1, rc, subject="spare")
+
     def rpmsg_board(self):
         """A mainline board whose sysfs links lead from the remoteproc to its rpmsg
         endpoint and on to the tty, as the daemon follows them for rpmsg = ..."""
