@@ -1,4 +1,5 @@
 /* m7bridged: arguments, configuration, then the daemon (daemon.c) does the work. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -107,14 +108,20 @@ static int parse_option(int o, struct options *op)
 
 	switch (o) {
 	case 'c':
+		/* An empty value (an unset variable in a unit or a script) is no default. */
+		if (!optarg[0]) {
+			fprintf(stderr, "m7bridged: --config: needs a file name\n");
+			return EX_USAGE;
+		}
 		op->path = optarg;
 		return GO_ON;
 	case 's':
 		op->a.ov.socket = optarg;
 		return GO_ON;
 	case OPT_MODE:
+		/* strtol() takes "" as 0 and skips blanks: a mode is digits only. */
 		m = strtol(optarg, &end, 8);
-		if (*end || m < 0 || m > 0777) {
+		if (!isdigit((unsigned char)optarg[0]) || *end || m < 0 || m > 0777) {
 			fprintf(stderr, "m7bridged: --socket-mode: expected an octal mode\n");
 			return EX_USAGE;
 		}
@@ -137,6 +144,11 @@ static int parse_option(int o, struct options *op)
 		op->a.log_target = LOG_TARGET_STDERR;
 		return GO_ON;
 	case 'u':
+		/* "" would mean no user: the daemon would run without the split, as root. */
+		if (!optarg[0]) {
+			fprintf(stderr, "m7bridged: --user: needs a user name\n");
+			return EX_USAGE;
+		}
 		op->user = optarg;
 		return GO_ON;
 	case OPT_CHECK:
