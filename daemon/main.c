@@ -71,9 +71,9 @@ static void print_config(const struct conf *c)
 	}
 }
 
-/* What --check-config checks beyond the file: the --user it names exists and is not root
- * unless allowed, else the daemon would refuse to start on a configuration said to be
- * good. The file's user and socket_group were checked at their lines as it was read. */
+/* What the command line's --user must be, for --check-config and at start alike (in the
+ * same words): a user that exists, and not root unless allowed. The file's user and
+ * socket_group were checked at their lines as it was read. 0 or EX_CONFIG (reported). */
 static int check_accounts(const struct conf *c, const char *user_opt)
 {
 	if (!user_opt)
@@ -225,21 +225,12 @@ static int separate(struct options *op, struct privsep **ps)
 
 	if (!user[0])
 		return GO_ON;
-	if (!getpwnam(user)) {
-		fprintf(stderr, "m7bridged: user '%s' does not exist\n", user);
-		return EX_CONFIG;
-	}
-	/* The file's `user` was checked as it was read; --user is checked here. */
-	if (conf_user_is_root(user)) {
-		if (!op->a.cfg->daemon.allow_root_user) {
-			fprintf(stderr, "m7bridged: --user %s: %s\n", user, CONF_ROOT_USER_MSG);
-			return EX_CONFIG;
-		}
+	/* Either user was checked (check_accounts(), conf.c): a uid 0 one is allowed. */
+	if (conf_user_is_root(user))
 		fprintf(stderr,
 			"m7bridged: warning: user %s is uid 0 (allow_root_user): the "
 			"daemon reads its input as root\n",
 			user);
-	}
 	r = privsep_start(&pa, ps);
 	if (r == 0)
 		r = privsep_drop(user);
@@ -300,18 +291,18 @@ int main(int argc, char **argv)
 		status = parse_args(argc, argv, &op);
 	if (status == GO_ON)
 		status = load_config(&op);
+	if (status == GO_ON && check_accounts(op.a.cfg, op.user) != 0)
+		status = EX_CONFIG;
 	if (status == GO_ON && op.check) {
-		status = check_accounts(op.a.cfg, op.user);
-		if (status == 0)
-			print_config(op.a.cfg);
-		conf_free(op.a.cfg);
+		print_config(op.a.cfg);
+		status = 0;
 	}
 	struct privsep *ps = NULL;
 	if (status == GO_ON)
 		status = separate(&op, &ps);
 	if (status == GO_ON)
-		status = run(&op, ps);
-	else if (op.a.cfg && !op.check)
+		status = run(&op, ps); /* takes the configuration */
+	else
 		conf_free(op.a.cfg);
 	ps = privsep_free(ps); /* the helper exits on EOF and is reaped */
 	free(op.channels);

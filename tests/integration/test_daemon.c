@@ -1160,6 +1160,15 @@ static void test_config_errors(void **state)
 	int st = h_run(err, sizeof err, start);
 	if (st != 78 || !strstr(err, ": [daemon] socket_group: no group named 'no-such-group-m7b'"))
 		fail_msg("start with no such socket_group: status %d, message: %s", st, err);
+	/* --user is refused at start as --check-config refuses it, in the same words. */
+	fp = fopen(p.conf, "w");
+	fputs("[channel a]\ndevice = /dev/ttyRPMSG30\n", fp);
+	fclose(fp);
+	const char *nouser[] = {"m7bridged",	    "-f", "-c", p.conf, "--user",
+				"no-such-user-m7b", NULL};
+	st = h_run(err, sizeof err, nouser);
+	if (st != 78 || !strstr(err, "m7bridged: --user: no user named 'no-such-user-m7b'\n"))
+		fail_msg("start with no such --user: status %d, message: %s", st, err);
 	/* Bad usage. */
 	const char *bad[] = {"m7bridged", "--no-such-flag", NULL};
 	assert_int_equal(h_run(err, sizeof err, bad), 64);
