@@ -945,8 +945,11 @@ static void check_klog(struct ctx *c)
 		strcpy(jdir, "/var/log/journal");
 	else if (is_dir(rpath(c, p, sizeof(p), "/run/log/journal")))
 		strcpy(jdir, "/run/log/journal");
-	bool kmsg = exists(rpath(c, p, sizeof(p), "/dev/kmsg"));
-	bool hidden = unit_protects_klog(c);
+	/* kmsg_path (default /dev/kmsg) is what the daemon reads; the unit's
+	 * ProtectKernelLogs= hides /dev/kmsg only. */
+	const char *kpath = d->kmsg_path;
+	bool kmsg = exists(rpath(c, p, sizeof(p), "%s", kpath));
+	bool hidden = strcmp(kpath, "/dev/kmsg") == 0 && unit_protects_klog(c);
 
 	if (jdir[0] && strcmp(mode, "kmsg") != 0) {
 		add(c, "kernel-log", DOCTOR_OK, "", "",
@@ -963,7 +966,7 @@ static void check_klog(struct ctx *c)
 	}
 	if (!kmsg) {
 		add(c, "kernel-log", DOCTOR_FAIL, "", "run systemd-journald or mount devtmpfs",
-		    "no journal and no /dev/kmsg: the daemon cannot read the kernel log");
+		    "no journal and no %s: the daemon cannot read the kernel log", kpath);
 		return;
 	}
 	if (hidden)
@@ -973,7 +976,7 @@ static void check_klog(struct ctx *c)
 		    "(ProtectKernelLogs=yes)",
 		    mode);
 	else
-		add(c, "kernel-log", DOCTOR_OK, "", "", "kernel_log = %s: /dev/kmsg", mode);
+		add(c, "kernel-log", DOCTOR_OK, "", "", "kernel_log = %s: %s", mode, kpath);
 }
 
 /* --- the daemon's configuration ------------------------------------------------------- */

@@ -513,6 +513,18 @@ class Doctor(unittest.TestCase):
         b.remove("dev/kmsg")
         rc, rep = b.doctor()
         self.assertOnly(rep, "kernel-log", "fail", 1, rc)
+        # kmsg_path names the source the daemon reads: that one, not /dev/kmsg.
+        b.write("run/m7-kmsg", "")
+        b.write(CONF, "[daemon]\nkernel_log = kmsg\nkmsg_path = /run/m7-kmsg\n"
+                "[channel m7]\ndevice = /dev/ttyRPMSG30\nfirmware = m7_app.elf\n")
+        rc, rep = b.doctor()
+        self.assertEqual([c for c in rep["checks"] if c["level"] != "ok"], [])
+        self.assertIn("/run/m7-kmsg", [c for c in rep["checks"]
+                                       if c["check"] == "kernel-log"][0]["summary"])
+        b.write("dev/kmsg", "")
+        b.remove("run/m7-kmsg")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "kernel-log", "fail", 1, rc)
 
     # --- configuration -------------------------------------------------------------------
     def test_config_cases(self):
