@@ -154,8 +154,8 @@ static void add(struct ctx *c, const char *check, enum doctor_level l, const cha
 
 /* --- configuration (read first: later checks use its channels) ----------------------- */
 
-/* Loads the file as m7bridged does at start (conf_load, then its checks), so that what the
- * daemon refuses doctor fails, with the daemon's message. */
+/* Loads the file as m7bridged does at start (conf_read(), no command-line overrides), so
+ * that what the daemon refuses doctor fails, with the daemon's message. */
 static void read_config(struct ctx *c)
 {
 	const char *rel = c->o->config ? c->o->config : DOCTOR_CONF_DEFAULT;
@@ -166,12 +166,8 @@ static void read_config(struct ctx *c)
 	c->conf_err = conf_read(c->conf_path, false, NULL, &c->cfg, &c->cerr);
 	/* Messages name the file as the daemon on the board would, not below --root. */
 	snprintf(c->cerr.file, sizeof(c->cerr.file), "%s", c->conf_name);
-	if (c->conf_err < 0) {
-		c->cfg = conf_free(c->cfg);
-		c->cfg = conf_new();
-		if (!c->cfg)
-			c->err = -ENOMEM;
-	}
+	if (c->conf_err < 0 && !(c->cfg = conf_new()))
+		c->err = -ENOMEM;
 }
 
 /* --- kernel command line and remoteproc ---------------------------------------------- */
@@ -1051,7 +1047,6 @@ static void check_config(struct ctx *c)
 		enum doctor_level l = DOCTOR_OK;
 		int k;
 
-		/* The configuration gives each channel device or rpmsg, never both. */
 		fix[0] = '\0';
 		if (!ch->enabled) {
 			/* The daemon keeps it closed: its tty need not exist (yet). */
@@ -1059,6 +1054,7 @@ static void check_config(struct ctx *c)
 			    "enabled = false: the daemon keeps it closed");
 			continue;
 		}
+		/* The configuration gives each channel device or rpmsg, never both. */
 		if (ch->rpmsg) {
 			k = check_rpmsg_spec(c, ch, what, sizeof(what), fix, sizeof(fix), &l);
 		} else if (!exists(rpath(c, p, sizeof(p), "%s", ch->device))) {
