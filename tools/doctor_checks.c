@@ -64,13 +64,18 @@ static bool pjoin(char *dst, size_t n, const char *dir, const char *name)
 	return true;
 }
 
+/* The root as a prefix of absolute paths: "" for "/". */
+static const char *root_prefix(const struct ctx *c)
+{
+	return c->o->root && strcmp(c->o->root, "/") != 0 ? c->o->root : "";
+}
+
 /* Joins root and an absolute path (fmt) into buf. */
 static const char *rpath(struct ctx *c, char *buf, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static const char *rpath(struct ctx *c, char *buf, size_t n, const char *fmt, ...)
 {
-	const char *root = c->o->root && strcmp(c->o->root, "/") != 0 ? c->o->root : "";
-	int k = snprintf(buf, n, "%s", root);
+	int k = snprintf(buf, n, "%s", root_prefix(c));
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -161,9 +166,18 @@ static void read_config(struct ctx *c)
 	const char *rel = c->o->config ? c->o->config : DOCTOR_CONF_DEFAULT;
 
 	/* A relative name is below the root as well, not glued to the root's own name. */
-	snprintf(c->conf_name, sizeof(c->conf_name), "%s%s", rel[0] == '/' ? "" : "/", rel);
-	rpath(c, c->conf_path, sizeof(c->conf_path), "%s", c->conf_name);
-	c->conf_err = conf_read(c->conf_path, false, NULL, &c->cfg, &c->cerr);
+	int n = snprintf(c->conf_name, sizeof(c->conf_name), "%s%s", rel[0] == '/' ? "" : "/", rel);
+
+	/* Cut short, it would name another file: say it is too long, as open() would. */
+	if (n >= (int)sizeof(c->conf_name) ||
+	    strlen(root_prefix(c)) + (size_t)n >= sizeof(c->conf_path)) {
+		c->conf_err = -ENAMETOOLONG;
+		snprintf(c->cerr.message, sizeof(c->cerr.message), "cannot open: %s",
+			 strerror(ENAMETOOLONG));
+	} else {
+		rpath(c, c->conf_path, sizeof(c->conf_path), "%s", c->conf_name);
+		c->conf_err = conf_read(c->conf_path, false, NULL, &c->cfg, &c->cerr);
+	}
 	/* Messages name the file as the daemon on the board would, not below --root. */
 	snprintf(c->cerr.file, sizeof(c->cerr.file), "%s", c->conf_name);
 	if (c->conf_err < 0 && !(c->cfg = conf_new()))

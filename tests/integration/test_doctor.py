@@ -550,6 +550,11 @@ class Doctor(unittest.TestCase):
         b.write("srv/other.conf", "[channel m7]\ndevice = /dev/ttyRPMSG0\n")
         rc, rep = b.doctor("--no-daemon", "--config", "/srv/other.conf")
         self.assertEqual(rc, 0, rep)
+        # A name too long to report whole is said so, not cut to another file's name.
+        rc, rep = b.doctor("--no-daemon", "--config", "/srv" + "/d" * 150 + "/m7.conf")
+        item = [c for c in rep["checks"] if c["check"] == "config"][0]
+        self.assertEqual(item["level"], "warn", item)
+        self.assertIn("File name too long", item["summary"])
         # A relative name is below the root too (not glued to the root's own name).
         rc, rep = b.doctor("--no-daemon", "--config", "srv/other.conf")
         self.assertEqual(rc, 0, rep)
