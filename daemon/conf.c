@@ -246,6 +246,17 @@ static int set_socket_group(void *field, const char *v, char *msg, size_t cap)
 	return 0;
 }
 
+/* user: one that does not exist is refused at its line, as socket_group is: the daemon
+ * could not start as it. (--user is the command line's, checked in main.c.) */
+static int check_user(void *field, const char *v, char *msg, size_t cap)
+{
+	if (v[0] && !getpwnam(v)) {
+		snprintf(msg, cap, "no user named '%s'", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static void fmt_socket_group(const void *field, char *buf, size_t cap)
 {
 	const char *s = *(char *const *)field;
@@ -345,7 +356,8 @@ static const struct confkey daemon_keys[] = {
 	{"log_level", CONFKEY_FN, D(log_level), 0, 0, set_log_level, NULL},
 	{"client_queue_kib", CONFKEY_UINT, D(client_queue_kib), 16, 65536, NULL, NULL},
 	{"max_clients", CONFKEY_UINT, D(max_clients), 1, 4096, NULL, NULL},
-	{"user", CONFKEY_CHARS, D(user), 0, sizeof(((struct conf_daemon *)0)->user), NULL, NULL},
+	{"user", CONFKEY_CHARS, D(user), 0, sizeof(((struct conf_daemon *)0)->user), check_user,
+	 NULL},
 	{"reserved_clients", CONFKEY_UINT, D(reserved_clients), 0, 4096, NULL, NULL},
 	{"max_clients_per_uid", CONFKEY_UINT, D(max_clients_per_uid), 0, 4096, NULL, NULL},
 	{"allow_root_user", CONFKEY_BOOL, D(allow_root_user), 0, 0, NULL, NULL},

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "klog.h"
-#include "macro.h"
 
 #define KWATCH_BUF 8192 /* a /dev/kmsg record is at most ~1 KiB of text plus fields */
 
@@ -37,31 +36,6 @@ struct kwatch {
 	uint64_t lost;	   /* records lost since the line last delivered */
 	uint64_t lost_total;
 };
-
-static const char *const kwatch_source_names[] = {
-	[KWATCH_OFF] = "off",
-	[KWATCH_JOURNAL] = "journal",
-	[KWATCH_KMSG] = "kmsg",
-};
-DEFINE_STRING_TABLE_LOOKUP(kwatch_source, enum kwatch_source, kwatch_source_names)
-
-int kwatch_source_from_string(const char *s, struct kwatch_config *cfg)
-{
-	if (!s)
-		return -EINVAL;
-	cfg->off = 0;
-	if (strcmp(s, "auto") == 0)
-		cfg->source = KWATCH_OFF;
-	else if (strcmp(s, "journal") == 0)
-		cfg->source = KWATCH_JOURNAL;
-	else if (strcmp(s, "kmsg") == 0)
-		cfg->source = KWATCH_KMSG;
-	else if (strcmp(s, "off") == 0)
-		cfg->off = 1;
-	else
-		return -EINVAL;
-	return 0;
-}
 
 uint64_t kwatch_lost(const struct kwatch *k)
 {

@@ -1,37 +1,16 @@
 /* Daemon logging: sd_journal_send with structured fields, or stderr in the foreground. */
 #include "log.h"
-#include "macro.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <systemd/sd-journal.h>
-
-static const char *const level_names[] = {"emerg",   "alert",  "crit", "err",
-					  "warning", "notice", "info", "debug"};
 
 void log_init(struct log *l, enum log_target target, int max_level)
 {
 	l->target = target;
 	l->max_level = max_level;
 }
-
-int log_level_from_string(const char *s)
-{
-	if (s[0] >= '0' && s[0] <= '7' && s[1] == '\0')
-		return s[0] - '0';
-	for (int i = 0; i < 8; i++)
-		if (strcasecmp(s, level_names[i]) == 0)
-			return i;
-	if (strcasecmp(s, "error") == 0)
-		return LOG_ERR;
-	if (strcasecmp(s, "warn") == 0)
-		return LOG_WARNING;
-	return -EINVAL;
-}
-
-DEFINE_STRING_TABLE_LOOKUP(log_level, int, level_names)
 
 void log_structv(const struct log *l, int prio, const struct log_fields *f, const char *fmt,
 		 va_list ap)

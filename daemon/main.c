@@ -1,7 +1,7 @@
 /* m7bridged: arguments, configuration, then the daemon (daemon.c) does the work. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,34 +71,22 @@ static void print_config(const struct conf *c)
 	}
 }
 
-/* The group socket_group names exists; 0 or EX_CONFIG (reported). */
-static int check_group(const struct conf *c)
+/* What the command line's --user must be, for --check-config and at start alike (in the
+ * same words): a user that exists, and not root unless allowed. The file's user and
+ * socket_group were checked at their lines as it was read. 0 or EX_CONFIG (reported). */
+static int check_accounts(const struct conf *c, const char *user_opt)
 {
-	if (c->daemon.socket_group && !getgrnam(c->daemon.socket_group)) {
-		fprintf(stderr, "m7bridged: %s%s[daemon] socket_group: no group named '%s'\n",
-			c->path, c->path[0] ? ": " : "", c->daemon.socket_group);
+	if (!user_opt)
+		return 0;
+	if (!getpwnam(user_opt)) {
+		fprintf(stderr, "m7bridged: --user: no user named '%s'\n", user_opt);
+		return EX_CONFIG;
+	}
+	if (!c->daemon.allow_root_user && conf_user_is_root(user_opt)) {
+		fprintf(stderr, "m7bridged: --user %s: %s\n", user_opt, CONF_ROOT_USER_MSG);
 		return EX_CONFIG;
 	}
 	return 0;
-}
-
-/* What --check-config checks beyond the file's syntax: the user and group it names exist,
- * else the daemon would refuse to start on a configuration said to be good. */
-static int check_accounts(const struct conf *c, const char *user_opt)
-{
-	const char *user = user_opt ? user_opt : c->daemon.user;
-	const char *where = user_opt ? "" : c->path;
-
-	if (user[0] && !getpwnam(user)) {
-		fprintf(stderr, "m7bridged: %s%s%s: no user named '%s'\n", where,
-			where[0] ? ": " : "", user_opt ? "--user" : "[daemon] user", user);
-		return EX_CONFIG;
-	}
-	if (user_opt && !c->daemon.allow_root_user && conf_user_is_root(user)) {
-		fprintf(stderr, "m7bridged: --user %s: %s\n", user, CONF_ROOT_USER_MSG);
-		return EX_CONFIG;
-	}
-	return check_group(c);
 }
 
 /* What the command line asked for. */
@@ -120,14 +108,20 @@ static int parse_option(int o, struct options *op)
 
 	switch (o) {
 	case 'c':
+		/* An empty value (an unset variable in a unit or a script) is no default. */
+		if (!optarg[0]) {
+			fprintf(stderr, "m7bridged: --config: needs a file name\n");
+			return EX_USAGE;
+		}
 		op->path = optarg;
 		return GO_ON;
 	case 's':
 		op->a.ov.socket = optarg;
 		return GO_ON;
 	case OPT_MODE:
+		/* strtol() takes "" as 0 and skips blanks: a mode is digits only. */
 		m = strtol(optarg, &end, 8);
-		if (*end || m < 0 || m > 0777) {
+		if (!isdigit((unsigned char)optarg[0]) || *end || m < 0 || m > 0777) {
 			fprintf(stderr, "m7bridged: --socket-mode: expected an octal mode\n");
 			return EX_USAGE;
 		}
@@ -150,6 +144,11 @@ static int parse_option(int o, struct options *op)
 		op->a.log_target = LOG_TARGET_STDERR;
 		return GO_ON;
 	case 'u':
+		/* "" would mean no user: the daemon would run without the split, as root. */
+		if (!optarg[0]) {
+			fprintf(stderr, "m7bridged: --user: needs a user name\n");
+			return EX_USAGE;
+		}
 		op->user = optarg;
 		return GO_ON;
 	case OPT_CHECK:
@@ -226,21 +225,12 @@ static int separate(struct options *op, struct privsep **ps)
 
 	if (!user[0])
 		return GO_ON;
-	if (!getpwnam(user)) {
-		fprintf(stderr, "m7bridged: user '%s' does not exist\n", user);
-		return EX_CONFIG;
-	}
-	/* The file's `user` was checked as it was read; --user is checked here. */
-	if (conf_user_is_root(user)) {
-		if (!op->a.cfg->daemon.allow_root_user) {
-			fprintf(stderr, "m7bridged: --user %s: %s\n", user, CONF_ROOT_USER_MSG);
-			return EX_CONFIG;
-		}
+	/* Either user was checked (check_accounts(), conf.c): a uid 0 one is allowed. */
+	if (conf_user_is_root(user))
 		fprintf(stderr,
 			"m7bridged: warning: user %s is uid 0 (allow_root_user): the "
 			"daemon reads its input as root\n",
 			user);
-	}
 	r = privsep_start(&pa, ps);
 	if (r == 0)
 		r = privsep_drop(user);
@@ -301,22 +291,18 @@ int main(int argc, char **argv)
 		status = parse_args(argc, argv, &op);
 	if (status == GO_ON)
 		status = load_config(&op);
-	if (status == GO_ON && op.check) {
-		status = check_accounts(op.a.cfg, op.user);
-		if (status == 0)
-			print_config(op.a.cfg);
-		conf_free(op.a.cfg);
-	}
-	/* A configuration error like --check-config's, before any socket is made (the
-	 * server alone would fail with the generic status). */
-	if (status == GO_ON && check_group(op.a.cfg) != 0)
+	if (status == GO_ON && check_accounts(op.a.cfg, op.user) != 0)
 		status = EX_CONFIG;
+	if (status == GO_ON && op.check) {
+		print_config(op.a.cfg);
+		status = 0;
+	}
 	struct privsep *ps = NULL;
 	if (status == GO_ON)
 		status = separate(&op, &ps);
 	if (status == GO_ON)
-		status = run(&op, ps);
-	else if (op.a.cfg && !op.check)
+		status = run(&op, ps); /* takes the configuration */
+	else
 		conf_free(op.a.cfg);
 	ps = privsep_free(ps); /* the helper exits on EOF and is reaped */
 	free(op.channels);

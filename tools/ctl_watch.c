@@ -310,8 +310,10 @@ static void print_clock(const struct m7b_event *ev)
 	} else {
 		printf(" not mapped (frames carry M7 ticks only)");
 	}
+	/* epochs counts every start over: an M7 clock restart without a HELLO, but also a
+	 * host suspend or a change of NTP's slew. */
 	if (cJSON_IsNumber(epochs) && epochs->valuedouble > 0)
-		printf(", M7 clock restarted %.0f time%s without a HELLO", epochs->valuedouble,
+		printf(", mapping started over %.0f time%s", epochs->valuedouble,
 		       epochs->valuedouble == 1 ? "" : "s");
 	if (cJSON_IsNumber(rejected) && rejected->valuedouble > 0)
 		printf(", %.0f repl%s rejected", rejected->valuedouble,

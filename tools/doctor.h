@@ -20,7 +20,7 @@ struct doctor_item {
 	char check[32]; /* area: cmdline, remoteproc, firmware, ... */
 	enum doctor_level level;
 	char subject[96];  /* instance checked (remoteproc0, ttyRPMSG30, ...) or "" */
-	char summary[320]; /* what was found */
+	char summary[512]; /* what was found; fits the daemon's config errors */
 	char fix[320];	   /* one line of fix, "" when ok */
 };
 

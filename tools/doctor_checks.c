@@ -8,26 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <ini.h>
-
+#include "../daemon/conf.h"
 #include "../daemon/rpmsgdev.h"
 #include "doctor.h"
 #include "elfinfo.h"
 
-#define MAX_RPROC    8
-#define MAX_CHANNELS 16
+#define MAX_RPROC 8
 
 struct rproc {
 	char inst[64], name[64], state[32], firmware[128];
-};
-
-struct conf_channel {
-	char name[64], device[256], rpmsg[128], remoteproc[64], firmware[128];
-	bool manual; /* autostart = false: the daemon leaves an offline M7 to its owner */
 };
 
 /* What the checks share: options, the report, and facts found by earlier checks. */
@@ -38,13 +30,13 @@ struct ctx {
 	size_t nrp;
 	bool attached; /* an M7 started outside Linux */
 	char dt[512];  /* device-tree base under root, "" if none */
-	/* configuration */
-	char conf_path[512];
-	int conf_err; /* 0, -errno, or the first bad line */
-	bool conf_found;
-	char kernel_log[16], journal_dir[256];
-	struct conf_channel ch[MAX_CHANNELS];
-	size_t nch;
+	/* configuration: the file as the board names it (absolute), its path below the root,
+	 * and what the daemon's own code read there (the daemon's defaults, as it runs
+	 * without a file, when the file is missing or refused) */
+	char conf_name[sizeof(((struct conf_error *)0)->file)], conf_path[512];
+	int conf_err;		/* 0, or conf_read()'s -errno */
+	struct conf_error cerr; /* where and why, when conf_err */
+	struct conf *cfg;	/* never NULL once read_config() succeeded */
 	int err;
 };
 
@@ -72,13 +64,18 @@ static bool pjoin(char *dst, size_t n, const char *dir, const char *name)
 	return true;
 }
 
+/* The root as a prefix of absolute paths: "" for "/". */
+static const char *root_prefix(const struct ctx *c)
+{
+	return c->o->root && strcmp(c->o->root, "/") != 0 ? c->o->root : "";
+}
+
 /* Joins root and an absolute path (fmt) into buf. */
 static const char *rpath(struct ctx *c, char *buf, size_t n, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static const char *rpath(struct ctx *c, char *buf, size_t n, const char *fmt, ...)
 {
-	const char *root = c->o->root && strcmp(c->o->root, "/") != 0 ? c->o->root : "";
-	int k = snprintf(buf, n, "%s", root);
+	int k = snprintf(buf, n, "%s", root_prefix(c));
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -150,7 +147,7 @@ static void add(struct ctx *c, const char *check, enum doctor_level l, const cha
 static void add(struct ctx *c, const char *check, enum doctor_level l, const char *subject,
 		const char *fix, const char *fmt, ...)
 {
-	char msg[320];
+	char msg[sizeof(((struct doctor_item *)0)->summary)];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -162,62 +159,29 @@ static void add(struct ctx *c, const char *check, enum doctor_level l, const cha
 
 /* --- configuration (read first: later checks use its channels) ----------------------- */
 
-static int conf_handler(void *user, const char *section, const char *name, const char *value)
-{
-	struct ctx *c = user;
-
-	if (strcmp(section, "daemon") == 0) {
-		if (strcmp(name, "kernel_log") == 0)
-			snprintf(c->kernel_log, sizeof(c->kernel_log), "%s", value);
-		else if (strcmp(name, "journal_dir") == 0)
-			snprintf(c->journal_dir, sizeof(c->journal_dir), "%s", value);
-		return 1;
-	}
-	if (strncmp(section, "channel ", 8) != 0)
-		return 1;
-	/* [channel  m7] is channel m7, as for the daemon. */
-	const char *cname = section + 8 + strspn(section + 8, " \t");
-	struct conf_channel *ch = NULL;
-
-	for (size_t i = 0; i < c->nch; i++)
-		if (strcmp(c->ch[i].name, cname) == 0)
-			ch = &c->ch[i];
-	if (!ch) {
-		if (c->nch == MAX_CHANNELS)
-			return 1;
-		ch = &c->ch[c->nch++];
-		memset(ch, 0, sizeof(*ch));
-		snprintf(ch->name, sizeof(ch->name), "%s", cname);
-	}
-	if (strcmp(name, "device") == 0)
-		snprintf(ch->device, sizeof(ch->device), "%s", value);
-	else if (strcmp(name, "rpmsg") == 0)
-		snprintf(ch->rpmsg, sizeof(ch->rpmsg), "%s", value);
-	else if (strcmp(name, "remoteproc") == 0)
-		snprintf(ch->remoteproc, sizeof(ch->remoteproc), "%s", value);
-	else if (strcmp(name, "firmware") == 0)
-		snprintf(ch->firmware, sizeof(ch->firmware), "%s", value);
-	else if (strcmp(name, "autostart") == 0)
-		/* The daemon's spellings of false; anything else it refuses or reads as true. */
-		ch->manual = strcasecmp(value, "false") == 0 || strcasecmp(value, "no") == 0 ||
-			     strcasecmp(value, "off") == 0 || strcmp(value, "0") == 0;
-	return 1;
-}
-
+/* Loads the file as m7bridged does at start (conf_read(), no command-line overrides), so
+ * that what the daemon refuses doctor fails, with the daemon's message. */
 static void read_config(struct ctx *c)
 {
-	snprintf(c->kernel_log, sizeof(c->kernel_log), "auto");
-	rpath(c, c->conf_path, sizeof(c->conf_path), "%s",
-	      c->o->config ? c->o->config : DOCTOR_CONF_DEFAULT);
-	FILE *f = fopen_regular(c->conf_path);
+	const char *rel = c->o->config ? c->o->config : DOCTOR_CONF_DEFAULT;
 
-	if (!f) {
-		c->conf_err = -errno;
-		return;
+	/* A relative name is below the root as well, not glued to the root's own name. */
+	int n = snprintf(c->conf_name, sizeof(c->conf_name), "%s%s", rel[0] == '/' ? "" : "/", rel);
+
+	/* Cut short, it would name another file: say it is too long, as open() would. */
+	if (n >= (int)sizeof(c->conf_name) ||
+	    strlen(root_prefix(c)) + (size_t)n >= sizeof(c->conf_path)) {
+		c->conf_err = -ENAMETOOLONG;
+		snprintf(c->cerr.message, sizeof(c->cerr.message), "cannot open: %s",
+			 strerror(ENAMETOOLONG));
+	} else {
+		rpath(c, c->conf_path, sizeof(c->conf_path), "%s", c->conf_name);
+		c->conf_err = conf_read(c->conf_path, false, NULL, &c->cfg, &c->cerr);
 	}
-	c->conf_found = true;
-	c->conf_err = ini_parse_file(f, conf_handler, c);
-	fclose(f);
+	/* Messages name the file as the daemon on the board would, not below --root. */
+	snprintf(c->cerr.file, sizeof(c->cerr.file), "%s", c->conf_name);
+	if (c->conf_err < 0 && !(c->cfg = conf_new()))
+		c->err = -ENOMEM;
 }
 
 /* --- kernel command line and remoteproc ---------------------------------------------- */
@@ -303,12 +267,13 @@ static void check_cmdline(struct ctx *c)
  * file to start: configured, or named by remoteproc), NULL if none. */
 static const struct conf_channel *starter_of(const struct ctx *c, const struct rproc *rp)
 {
-	for (size_t i = 0; i < c->nch; i++) {
-		const struct conf_channel *ch = &c->ch[i];
-		if (ch->manual || (strcmp(ch->remoteproc, rp->inst) != 0 &&
-				   strcmp(ch->remoteproc, rp->name) != 0))
+	for (unsigned i = 0; i < c->cfg->nchannels; i++) {
+		const struct conf_channel *ch = &c->cfg->channels[i];
+		if (!ch->sup.autostart || !ch->remoteproc ||
+		    (strcmp(ch->remoteproc, rp->inst) != 0 &&
+		     strcmp(ch->remoteproc, rp->name) != 0))
 			continue;
-		if (ch->firmware[0] || (rp->firmware[0] && strcmp(rp->firmware, "unknown") != 0))
+		if (ch->firmware || (rp->firmware[0] && strcmp(rp->firmware, "unknown") != 0))
 			return ch;
 	}
 	return NULL;
@@ -460,16 +425,19 @@ static void check_firmware(struct ctx *c)
 			any = true;
 		}
 	}
-	for (size_t i = 0; i < c->nch; i++)
-		if (c->ch[i].firmware[0] && !strchr(c->ch[i].firmware, '/')) {
-			bool dup = false;
+	/* The configuration's names are plain file names: conf refuses any other. */
+	for (unsigned i = 0; i < c->cfg->nchannels; i++) {
+		const char *fw = c->cfg->channels[i].firmware;
+		bool dup = false;
 
-			for (size_t k = 0; k < c->nrp; k++)
-				dup |= strcmp(c->rp[k].firmware, c->ch[i].firmware) == 0;
-			if (!dup)
-				check_fw_file(c, c->ch[i].firmware, "configured");
-			any = true;
-		}
+		if (!fw)
+			continue;
+		for (size_t k = 0; k < c->nrp; k++)
+			dup |= strcmp(c->rp[k].firmware, fw) == 0;
+		if (!dup)
+			check_fw_file(c, fw, "configured");
+		any = true;
+	}
 	if (!any && c->nrp > 0)
 		add(c, "firmware", DOCTOR_WARN, "",
 		    "set 'firmware' in the channel's configuration (used by reload and recovery)",
@@ -972,7 +940,8 @@ static bool unit_protects_klog(struct ctx *c)
 static void check_klog(struct ctx *c)
 {
 	char p[600], jdir[300] = "";
-	const char *mode = c->kernel_log;
+	const struct supervisor_daemon_conf *d = &c->cfg->daemon.sup;
+	const char *mode = d->kernel_log;
 
 	if (strcmp(mode, "off") == 0) {
 		add(c, "kernel-log", DOCTOR_WARN, "",
@@ -980,14 +949,17 @@ static void check_klog(struct ctx *c)
 		    "kernel_log = off: the daemon does not see imx_rproc_kick failures");
 		return;
 	}
-	if (c->journal_dir[0] && is_dir(rpath(c, p, sizeof(p), "%s", c->journal_dir)))
-		snprintf(jdir, sizeof(jdir), "%s", c->journal_dir);
+	if (d->journal_dir[0] && is_dir(rpath(c, p, sizeof(p), "%s", d->journal_dir)))
+		snprintf(jdir, sizeof(jdir), "%s", d->journal_dir);
 	else if (is_dir(rpath(c, p, sizeof(p), "/var/log/journal")))
 		strcpy(jdir, "/var/log/journal");
 	else if (is_dir(rpath(c, p, sizeof(p), "/run/log/journal")))
 		strcpy(jdir, "/run/log/journal");
-	bool kmsg = exists(rpath(c, p, sizeof(p), "/dev/kmsg"));
-	bool hidden = unit_protects_klog(c);
+	/* kmsg_path (default /dev/kmsg) is what the daemon reads; the unit's
+	 * ProtectKernelLogs= hides /dev/kmsg only. */
+	const char *kpath = d->kmsg_path;
+	bool kmsg = exists(rpath(c, p, sizeof(p), "%s", kpath));
+	bool hidden = strcmp(kpath, "/dev/kmsg") == 0 && unit_protects_klog(c);
 
 	if (jdir[0] && strcmp(mode, "kmsg") != 0) {
 		add(c, "kernel-log", DOCTOR_OK, "", "",
@@ -1004,7 +976,7 @@ static void check_klog(struct ctx *c)
 	}
 	if (!kmsg) {
 		add(c, "kernel-log", DOCTOR_FAIL, "", "run systemd-journald or mount devtmpfs",
-		    "no journal and no /dev/kmsg: the daemon cannot read the kernel log");
+		    "no journal and no %s: the daemon cannot read the kernel log", kpath);
 		return;
 	}
 	if (hidden)
@@ -1014,7 +986,7 @@ static void check_klog(struct ctx *c)
 		    "(ProtectKernelLogs=yes)",
 		    mode);
 	else
-		add(c, "kernel-log", DOCTOR_OK, "", "", "kernel_log = %s: /dev/kmsg", mode);
+		add(c, "kernel-log", DOCTOR_OK, "", "", "kernel_log = %s: %s", mode, kpath);
 }
 
 /* --- the daemon's configuration ------------------------------------------------------- */
@@ -1027,11 +999,8 @@ static int check_rpmsg_spec(struct ctx *c, const struct conf_channel *ch, char *
 	struct rpmsgdev_spec spec;
 	char sys[600], tty[64], why[200], p[700];
 
-	if (ch->device[0]) {
-		*l = DOCTOR_FAIL;
-		snprintf(fix, fn, "give device or rpmsg in [channel %s], not both", ch->name);
-		return snprintf(what, wn, "device %s and rpmsg %s", ch->device, ch->rpmsg);
-	}
+	/* The configuration refuses both keys together and a malformed value: a parse
+	 * failure here would be an out-of-step daemon, and is reported as malformed. */
 	if (rpmsgdev_parse(ch->rpmsg, &spec) < 0) {
 		*l = DOCTOR_FAIL;
 		snprintf(fix, fn,
@@ -1059,52 +1028,58 @@ static int check_rpmsg_spec(struct ctx *c, const struct conf_channel *ch, char *
 
 static void check_config(struct ctx *c)
 {
-	char p[700], fix[320], what[320];
-	const char *rel = c->o->config ? c->o->config : DOCTOR_CONF_DEFAULT;
+	char p[700], fix[320], what[320], msg[512];
+	const char *rel = c->conf_name;
+	const struct conf *cf = c->cfg;
 
-	if (!c->conf_found) {
+	/* Missing, unreadable (doctor may run as another user) or not a file: the daemon
+	 * runs on its defaults (for the default path) or on -C channels; a warning. Every
+	 * error in the file's text has a line or a section. */
+	if (c->conf_err < 0 && c->conf_err != -ENOMEM && c->cerr.line == 0 && !c->cerr.section[0]) {
 		add(c, "config", DOCTOR_WARN, rel,
 		    "write the file (see m7bridge.conf(5)) or pass channels with -C NAME=DEVICE",
-		    "%s: %s", rel,
-		    c->conf_err == -EINVAL ? "not a regular file" : strerror(-c->conf_err));
+		    "%s", conf_error_format(&c->cerr, msg, sizeof(msg)));
 		return;
 	}
-	if (c->conf_err != 0) {
-		add(c, "config", DOCTOR_FAIL, rel, "m7bridged --check-config shows what is wrong",
-		    "%s: syntax error on line %d", rel, c->conf_err);
+	if (c->conf_err < 0) {
+		add(c, "config", DOCTOR_FAIL, rel,
+		    "correct it (m7bridge.conf(5)): m7bridged refuses the file and exits 78, "
+		    "as m7bridged --check-config shows",
+		    "%s", conf_error_format(&c->cerr, msg, sizeof(msg)));
 		return;
 	}
-	if (c->nch == 0) {
+	if (cf->nchannels == 0) {
 		add(c, "config", DOCTOR_FAIL, rel,
 		    "add a [channel NAME] section with device = /dev/ttyRPMSG30",
 		    "%s has no [channel] section", rel);
 		return;
 	}
-	add(c, "config", DOCTOR_OK, rel, "", "%s: %zu channel%s", rel, c->nch,
-	    c->nch == 1 ? "" : "s");
-	for (size_t i = 0; i < c->nch; i++) {
-		const struct conf_channel *ch = &c->ch[i];
+	add(c, "config", DOCTOR_OK, rel, "", "%s: %u channel%s", rel, cf->nchannels,
+	    cf->nchannels == 1 ? "" : "s");
+	for (unsigned i = 0; i < cf->nchannels; i++) {
+		const struct conf_channel *ch = &cf->channels[i];
 		enum doctor_level l = DOCTOR_OK;
-		int k = snprintf(what, sizeof(what), "device %s", ch->device[0] ? ch->device : "-");
+		int k;
 
 		fix[0] = '\0';
-		if (ch->rpmsg[0]) {
+		if (!ch->enabled) {
+			/* The daemon keeps it closed: its tty need not exist (yet). */
+			add(c, "channel", DOCTOR_OK, ch->name, "",
+			    "enabled = false: the daemon keeps it closed");
+			continue;
+		}
+		/* The configuration gives each channel device or rpmsg, never both. */
+		if (ch->rpmsg) {
 			k = check_rpmsg_spec(c, ch, what, sizeof(what), fix, sizeof(fix), &l);
-		} else if (!ch->device[0]) {
-			l = DOCTOR_FAIL;
-			snprintf(fix, sizeof(fix),
-				 "set device = /dev/ttyRPMSG30 or rpmsg = imx-rproc:30 in [channel "
-				 "%s]",
-				 ch->name);
 		} else if (!exists(rpath(c, p, sizeof(p), "%s", ch->device))) {
 			l = DOCTOR_FAIL;
-			k += snprintf(what + k, sizeof(what) - (size_t)k, " missing");
+			k = snprintf(what, sizeof(what), "device %s missing", ch->device);
 			snprintf(fix, sizeof(fix),
 				 "NXP names the tty after the M7 endpoint (ttyRPMSG30 for 30), "
 				 "mainline numbers them from ttyRPMSG0: see the tty check");
 		} else
-			k += snprintf(what + k, sizeof(what) - (size_t)k, " present");
-		if (ch->remoteproc[0] && k < (int)sizeof(what)) {
+			k = snprintf(what, sizeof(what), "device %s present", ch->device);
+		if (ch->remoteproc && k < (int)sizeof(what)) {
 			bool ok = is_dir(
 				rpath(c, p, sizeof(p), "/sys/class/remoteproc/%s", ch->remoteproc));
 
@@ -1117,7 +1092,7 @@ static void check_config(struct ctx *c)
 					"set remoteproc = to an instance in /sys/class/remoteproc");
 			}
 		}
-		if (ch->firmware[0] && k < (int)sizeof(what)) {
+		if (ch->firmware && k < (int)sizeof(what)) {
 			bool ok = exists(rpath(c, p, sizeof(p), "/lib/firmware/%s", ch->firmware));
 
 			snprintf(what + k, sizeof(what) - (size_t)k, ", firmware %s %s",
@@ -1141,6 +1116,10 @@ int doctor_check_system(const struct doctor_opts *opts, struct doctor_report *r)
 	c->o = opts;
 	c->r = r;
 	read_config(c);
+	if (!c->cfg) {
+		free(c);
+		return -ENOMEM;
+	}
 	read_rprocs(c);
 	find_dt(c);
 	check_cmdline(c);
@@ -1154,6 +1133,7 @@ int doctor_check_system(const struct doctor_opts *opts, struct doctor_report *r)
 	check_config(c);
 	int err = c->err;
 
+	conf_free(c->cfg);
 	free(c);
 	return err;
 }

@@ -215,6 +215,10 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
+			/* An empty path (an unset variable in a script) would fall back to
+			 * $M7BRIDGE_SOCKET or the default: maybe another daemon. */
+			if (!optarg[0])
+				return ctl_usage_error(NULL, "--socket needs a path, not ''");
 			ctl.socket = optarg;
 			break;
 		case 't': {

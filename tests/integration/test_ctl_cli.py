@@ -56,6 +56,22 @@ class FrameDaemon(ScriptedDaemon):
                   "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
 
 
+class ClockDaemon(ScriptedDaemon):
+    """ACKs a watch and sends one CLOCK (unmapped, after two epochs and a rejected reply),
+    then one FRAME."""
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "watch":
+            send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+            send({"class": "CLOCK", "channel": "m7", "source": "sync", "mapped": False,
+                  "epochs": 2, "rejected": 1})
+            # -n counts frames: one ends the watch.
+            send({"class": "FRAME", "channel": "m7", "port": 1, "seq": 3, "data": "aGk="})
+        elif req.get("cmd") == "status":
+            send({"class": "STATUS", "id": req.get("id"), "channels": [channel()],
+                  "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
+
+
 def run(*args, stdout=subprocess.PIPE):
     return subprocess.run([CTL, *args], stdout=stdout, stderr=subprocess.PIPE, text=True,
                           timeout=30, stdin=subprocess.DEVNULL)
@@ -116,6 +132,28 @@ class Output(unittest.TestCase):
         r = self.run_full(FrameDaemon, "watch", "-n", "1")
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot write to standard output: No space left on device", r.stderr)
+
+    def test_watch_clock_line_is_the_man_pages(self):
+        """`epochs` counts every start over of the mapping (an M7 clock restart without
+        a HELLO, a host suspend, a change of NTP's slew): the line says so, as the man
+        page quotes it, not that the M7 clock restarted."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = ClockDaemon(path)
+            try:
+                r = run("-s", path, "watch", "-n", "1", "--classes", "clock,frame")
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        line = [x for x in r.stdout.splitlines() if " clock from " in x][0]
+        self.assertTrue(line.endswith(
+            " clock from sync: not mapped (frames carry M7 ticks only), mapping started "
+            "over 2 times, 1 reply rejected"), line)
+        with open(os.path.join(SOURCE, "docs", "man", "m7bridgectl.1.scd")) as f:
+            man = " ".join(f.read().split())
+        for quoted in ("*not mapped (frames carry M7 ticks only)*",
+                       "*, mapping started over* _N_ *times*", "*, *_N_* replies rejected*"):
+            self.assertIn(quoted, man)
 
     def test_top_to_a_full_disk_says_so(self):
         r = self.run_full(FrameDaemon, "top", "-n", "1")
@@ -182,6 +220,19 @@ class Help(unittest.TestCase):
         r = run("-s", "/tmp/" + "a" * 150, "status")
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("at most 107 bytes", r.stderr)
+
+    def test_empty_socket_path_is_a_usage_error(self):
+        """-s "" (an unset variable in a script) names no socket: exit 2, not a silent
+        fall back to the default socket, which may be another daemon's."""
+        with tempfile.TemporaryDirectory() as d:
+            for args in (["-s", ""], ["--socket="], ["--socket", ""]):
+                # A socket in the environment is no excuse either: -s wins over it.
+                env = dict(os.environ, M7BRIDGE_SOCKET=os.path.join(d, "sock"))
+                r = subprocess.run([CTL, *args, "status"], capture_output=True, text=True,
+                                   timeout=30, stdin=subprocess.DEVNULL, env=env)
+                self.assertEqual(r.returncode, 2, (args, r.stderr))
+                self.assertIn("--socket", r.stderr)
+                self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
 
     def test_man_page_lists_every_command(self):
         with open(os.path.join(SOURCE, "docs", "man", "m7bridgectl.1.scd")) as f:

@@ -1160,9 +1160,37 @@ static void test_config_errors(void **state)
 	int st = h_run(err, sizeof err, start);
 	if (st != 78 || !strstr(err, ": [daemon] socket_group: no group named 'no-such-group-m7b'"))
 		fail_msg("start with no such socket_group: status %d, message: %s", st, err);
+	/* --user is refused at start as --check-config refuses it, in the same words. */
+	fp = fopen(p.conf, "w");
+	fputs("[channel a]\ndevice = /dev/ttyRPMSG30\n", fp);
+	fclose(fp);
+	const char *nouser[] = {"m7bridged",	    "-f", "-c", p.conf, "--user",
+				"no-such-user-m7b", NULL};
+	st = h_run(err, sizeof err, nouser);
+	if (st != 78 || !strstr(err, "m7bridged: --user: no user named 'no-such-user-m7b'\n"))
+		fail_msg("start with no such --user: status %d, message: %s", st, err);
 	/* Bad usage. */
 	const char *bad[] = {"m7bridged", "--no-such-flag", NULL};
 	assert_int_equal(h_run(err, sizeof err, bad), 64);
+	/* An empty value (an unset variable in a unit or script) is bad usage too, not a
+	 * default: --user "" would run without the split, --socket-mode "" make a socket
+	 * of mode 0000, -c "" name no file in its message. */
+	static const struct {
+		const char *opt, *val, *want;
+	} empty[] = {
+		{"--user", "", "--user"},
+		{"--socket-mode", "", "--socket-mode"},
+		{"--socket-mode", " 660", "--socket-mode"},
+		{"--config", "", "--config"},
+	};
+	for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
+		const char *eargs[] = {"m7bridged",  "--check-config", "-C", "a=/dev/x",
+				       empty[i].opt, empty[i].val,     NULL};
+		st = h_run(err, sizeof err, eargs);
+		if (st != 64 || !strstr(err, empty[i].want))
+			fail_msg("%s '%s': status %d, message: %s", empty[i].opt, empty[i].val, st,
+				 err);
+	}
 	h_cleanup(&p);
 }
 

@@ -513,6 +513,18 @@ class Doctor(unittest.TestCase):
         b.remove("dev/kmsg")
         rc, rep = b.doctor()
         self.assertOnly(rep, "kernel-log", "fail", 1, rc)
+        # kmsg_path names the source the daemon reads: that one, not /dev/kmsg.
+        b.write("run/m7-kmsg", "")
+        b.write(CONF, "[daemon]\nkernel_log = kmsg\nkmsg_path = /run/m7-kmsg\n"
+                "[channel m7]\ndevice = /dev/ttyRPMSG30\nfirmware = m7_app.elf\n")
+        rc, rep = b.doctor()
+        self.assertEqual([c for c in rep["checks"] if c["level"] != "ok"], [])
+        self.assertIn("/run/m7-kmsg", [c for c in rep["checks"]
+                                       if c["check"] == "kernel-log"][0]["summary"])
+        b.write("dev/kmsg", "")
+        b.remove("run/m7-kmsg")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "kernel-log", "fail", 1, rc)
 
     # --- configuration -------------------------------------------------------------------
     def test_config_cases(self):
@@ -538,6 +550,73 @@ class Doctor(unittest.TestCase):
         b.write("srv/other.conf", "[channel m7]\ndevice = /dev/ttyRPMSG0\n")
         rc, rep = b.doctor("--no-daemon", "--config", "/srv/other.conf")
         self.assertEqual(rc, 0, rep)
+        # A name too long to report whole is said so, not cut to another file's name.
+        rc, rep = b.doctor("--no-daemon", "--config", "/srv" + "/d" * 150 + "/m7.conf")
+        item = [c for c in rep["checks"] if c["check"] == "config"][0]
+        self.assertEqual(item["level"], "warn", item)
+        self.assertIn("File name too long", item["summary"])
+        # A relative name is below the root too (not glued to the root's own name).
+        rc, rep = b.doctor("--no-daemon", "--config", "srv/other.conf")
+        self.assertEqual(rc, 0, rep)
+        self.assertEqual([c["subject"] for c in rep["checks"] if c["check"] == "config"],
+                         ["/srv/other.conf"])
+
+    def daemon_says(self, b):
+        """What m7bridged --check-config says of the board's file, named as on the board."""
+        r = subprocess.run([DAEMON, "--check-config", "-c", b.path(CONF)],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 78, r.stderr)
+        msg = r.stderr.strip().splitlines()[-1]
+        self.assertTrue(msg.startswith("m7bridged: "), msg)
+        return msg[len("m7bridged: "):].replace(b.path(CONF), "/" + CONF)
+
+    def test_config_the_daemon_refuses_fails_with_its_message(self):
+        """What the daemon refuses at start (it exits 78) is no "config ok": doctor
+        fails config with the daemon's own file:line: message."""
+        good = "[channel m7]\ndevice = /dev/ttyRPMSG0\nremoteproc = remoteproc0\n"
+        for text, where in (
+                (good + "colour = blue\n", ":4: [channel m7] colour: unknown key"),
+                (good + "send_timeout_ms = soon\n", ":4: [channel m7] send_timeout_ms:"),
+                (good + "max_clients = 4\n",
+                 ":4: [channel m7] max_clients: unknown key here: it belongs in [daemon]"),
+                ("[daemon]\nremoteproc = remoteproc0\n" + good,
+                 ":2: [daemon] remoteproc: unknown key here"),
+                (good + "remoteproc = remoteproc0\n", ":4: [channel m7] remoteproc: given"),
+                ("[daemon]\nlog_level = loud\n" + good, ":2: [daemon] log_level: expected"),
+                # Accounts the daemon could not start with, at their line.
+                ("[daemon]\nuser = no-such-user-m7b\n" + good,
+                 ":2: [daemon] user: no user named 'no-such-user-m7b'"),
+                ("[daemon]\nmax_clients = 4\nsocket_group = no-such-group-m7b\n" + good,
+                 ":3: [daemon] socket_group: no group named 'no-such-group-m7b'"),
+                # The daemon's longest messages come whole, not cut at the report's width.
+                ("[channel " + "m" * 63 + "]\nrpmsg = " + "r" * 180 + "\n",
+                 ":2: [channel " + "m" * 63 + "] rpmsg: expected")):
+            b = self.board("mainline")
+            b.write(CONF, text)
+            rc, rep = b.doctor()
+            self.assertOnly(rep, "config", "fail", 1, rc)
+            item = [c for c in rep["checks"] if c["check"] == "config"][0]
+            self.assertIn("/" + CONF + where, item["summary"])
+            self.assertEqual(item["summary"], self.daemon_says(b))
+            self.assertEqual(levels(rep, "channel"), [])
+
+    def test_config_disabled_channel_is_not_checked(self):
+        """enabled = false keeps a channel configured but closed: its tty need not be
+        there yet (a second M7, a board variant), and doctor does not fail it."""
+        b = self.board("mainline")
+        b.write(CONF, "[channel m7]\ndevice = /dev/ttyRPMSG0\nremoteproc = remoteproc0\n"
+                "[channel spare]\ndevice = /dev/ttyRPMSG9\nremoteproc = remoteproc3\n"
+                "enabled = false\n")
+        rc, rep = b.doctor()
+        self.assertEqual(rc, 0, json.dumps(rep, indent=1))
+        item = [c for c in rep["checks"] if c.get("subject") == "spare"][0]
+        self.assertEqual(item["level"], "ok", item)
+        self.assertIn("enabled = false", item["summary"])
+        # Enabled, the same channel fails: its tty is missing.
+        b.write(CONF, "[channel m7]\ndevice = /dev/ttyRPMSG0\nremoteproc = remoteproc0\n"
+                "[channel spare]\ndevice = /dev/ttyRPMSG9\n")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "channel", "fail", 1, rc, subject="spare")
 
     def rpmsg_board(self):
         """A mainline board whose sysfs links lead from the remoteproc to its rpmsg
@@ -571,15 +650,22 @@ class Doctor(unittest.TestCase):
         self.assertEqual(rc, 0, json.dumps(rep, indent=1))
         item = [c for c in rep["checks"] if c["check"] == "channel"][0]
         self.assertIn("rpmsg imx-rproc:1024 is /dev/ttyRPMSG0, present", item["summary"])
-        # An endpoint the firmware did not announce, a malformed value, both keys.
-        for text, summary in (("rpmsg = imx-rproc:30", "no rpmsg endpoint 30 on imx-rproc"),
-                              ("rpmsg = imx-rproc", "malformed"),
-                              ("rpmsg = 0:1024\ndevice = /dev/ttyRPMSG0", "and rpmsg")):
+        # An endpoint the firmware did not announce.
+        b.write(CONF, "[channel m7]\nrpmsg = imx-rproc:30\n")
+        rc, rep = b.doctor()
+        self.assertOnly(rep, "channel", "fail", 1, rc, subject="m7")
+        item = [c for c in rep["checks"] if c["check"] == "channel"][0]
+        self.assertIn("no rpmsg endpoint 30 on imx-rproc", item["summary"])
+        # A malformed value, both keys: the daemon refuses the file, and so does doctor.
+        for text, summary in (("rpmsg = imx-rproc", ":2: [channel m7] rpmsg: expected"),
+                              ("rpmsg = 0:1024\ndevice = /dev/ttyRPMSG0",
+                               ":1: [channel m7] rpmsg: give device or rpmsg, not both")):
             b.write(CONF, f"[channel m7]\n{text}\n")
             rc, rep = b.doctor()
-            self.assertOnly(rep, "channel", "fail", 1, rc, subject="m7")
-            item = [c for c in rep["checks"] if c["check"] == "channel"][0]
+            self.assertOnly(rep, "config", "fail", 1, rc)
+            item = [c for c in rep["checks"] if c["check"] == "config"][0]
             self.assertIn(summary, item["summary"])
+            self.assertEqual(item["summary"], self.daemon_says(b))
         # [channel  m7] is channel m7, as the daemon reads it.
         b.write(CONF, "[channel  m7]\nrpmsg = 0:1024\n")
         rc, rep = b.doctor()

@@ -459,7 +459,7 @@ static void test_channel_name_dot(void **state)
 }
 
 /* A uid 0 `user` is refused at its line, wherever allow_root_user is not set; an
- * ordinary user (nobody, or one that does not exist: main.c says so) passes. */
+ * ordinary user (nobody) passes. */
 static void test_root_user(void **state)
 {
 	static const struct {
@@ -473,7 +473,6 @@ static void test_root_user(void **state)
 		{"[daemon]\nallow_root_user = yes\nuser = root\n", 0},
 		{"[daemon]\nuser = root\nallow_root_user = false\n", 2},
 		{"[daemon]\nuser = nobody\n", 0},
-		{"[daemon]\nuser = no-such-user-m7b\n", 0},
 		{"[daemon]\nuser =\n", 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -492,6 +491,18 @@ static void test_root_user(void **state)
 		assert_string_equal(e.key, "user");
 		assert_non_null(strstr(e.message, "uid 0"));
 	}
+	/* A user that does not exist is refused at its line too: the daemon could not
+	 * start as it (and --check-config would otherwise say so without a line). */
+	struct conf *c = NULL;
+	struct conf_error e;
+	assert_int_equal(conf_parse_string("[daemon]\nmax_clients = 6\n\nuser = no-such-user-m7b\n",
+					   "f.conf", &c, &e),
+			 -EINVAL);
+	assert_null(c);
+	assert_int_equal(e.line, 4);
+	assert_string_equal(e.section, "daemon");
+	assert_string_equal(e.key, "user");
+	assert_string_equal(e.message, "no user named 'no-such-user-m7b'");
 	assert_true(conf_user_is_root("root"));
 	assert_false(conf_user_is_root("nobody"));
 	assert_false(conf_user_is_root("no-such-user-m7b"));
