@@ -245,6 +245,10 @@ int doctor_main(const char *socket, int timeout_ms, int argc, char **argv)
 	}
 	if (optind < argc)
 		return ctl_usage_error("doctor", "unexpected argument '%s'", argv[optind]);
+	/* An empty name would read as the root directory itself. */
+	if (!*o.root || (o.config && !*o.config))
+		return ctl_usage_error("doctor", "%s needs a path, not an empty string",
+				       !*o.root ? "--root" : "--config");
 	/* A mistyped --root would read as a board with nothing on it: say so instead. */
 	if (stat(o.root, &st) < 0)
 		return ctl_usage_error("doctor", "--root %s: %s", o.root, strerror(errno));

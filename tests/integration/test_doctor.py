@@ -251,7 +251,9 @@ class Doctor(unittest.TestCase):
         b = self.board("nxp")
         for args, said in ((["--root", b.path("nonexistent")], "No such file or directory"),
                            (["--root", b.path("proc/cmdline")], "not a directory"),
-                           (["--bogus"], "--bogus"), (["extra"], "'extra'")):
+                           (["--bogus"], "--bogus"), (["extra"], "'extra'"),
+                           (["--config", ""], "--config needs a path"),
+                           (["--root", ""], "--root needs a path")):
             r = subprocess.run([CTL, "doctor", "--no-daemon", *args], capture_output=True,
                                text=True, timeout=60)
             self.assertEqual(r.returncode, 2, (args, r.stdout, r.stderr))
