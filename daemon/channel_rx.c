@@ -55,6 +55,9 @@ static inline uint32_t track_seq_of(struct channel *ch, const struct m7b_frame *
 						  ch->rx_seq, f->seq);
 			bool settled = ch->books.have_boot && ch->books.id_known;
 			books_restart(&ch->books);
+			/* The new boot's ticks start again: the old boot's newest would make
+			 * an outage mark every capture of this boot late. */
+			latemark_reset(&ch->late);
 			if (settled)
 				ch->books_asks = 0;
 		}
