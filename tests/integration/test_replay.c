@@ -520,11 +520,56 @@ static void test_lib_resume(void **state)
 	m7b_client_free(lc);
 }
 
+/* The M7 restarted and its HELLO was lost: the daemon sees seq go back. Until the next
+ * HELLO its frames belong to a run it cannot name, so they carry no boot_id; a client
+ * resuming after a frame of the run before gets everything that followed, not only what
+ * follows a frame of the new run that happens to reuse its seq. */
+static void test_replay_restart_without_hello(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 100);
+	wait_frames(f, 100);
+	pthread_mutex_lock(&f->m.mu);
+	f->m.seq = 1; /* its HELLO (seq 0) lost */
+	pthread_mutex_unlock(&f->m.mu);
+	send_frames(f, 50);
+	wait_frames(f, 150);
+	/* A frame of the first run whose seq a frame of the second reused. */
+	unsigned k = 0;
+	for (unsigned i = 1; i <= 100 && !k; i++)
+		for (unsigned j = 101; j <= 150; j++)
+			if (seq_of[i] == seq_of[j] && i > 1) {
+				k = i;
+				break;
+			}
+	assert_true(k > 0);
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[k], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	for (unsigned want = k + 1; want <= 150; want++) {
+		cJSON *o = tclient_obj(&c, H_TIMEOUT_MS);
+		assert_non_null(o);
+		assert_string_equal(j_str(o, "class"), "FRAME");
+		assert_int_equal((unsigned)j_num(o, "t_first"), want);
+		assert_true(is_replay(o));
+		if (want <= 100)
+			assert_true(j_num(o, "boot_id") == BOOT);
+		else
+			assert_null(cJSON_GetObjectItem(o, "boot_id"));
+		cJSON_Delete(o);
+	}
+	tclient_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_replay_no_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lib_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_restart_without_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_gap, setup_small_ring, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_since_ns_and_ports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_age, setup_short_age, teardown),
