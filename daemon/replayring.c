@@ -266,6 +266,32 @@ static int seq_where(const struct replayring_span *s, const void *p, uint32_t *f
 	return 2;
 }
 
+/* The frame at newest is (boot_id, seq); every HELLO restarts seq, also one of the same
+ * boot (the answer to the HOST_HELLO of each reopen of the link), so an older frame may be
+ * too. The client saw one of them, which one it cannot say: the replay goes on after the
+ * newest, and the frames after the oldest up to it are what it may have missed. */
+static void ambiguous_seq(const struct replayring *r, uint64_t newest, uint32_t boot_id,
+			  uint32_t seq, struct replayring_start *out)
+{
+	uint64_t oldest = newest;
+	for (uint64_t i = newest; i-- > r->first;) {
+		const struct replayring_rec *e = replayring_get(r, i);
+		if (e->boot_id == boot_id && e->seq == seq)
+			oldest = i;
+	}
+	if (oldest == newest)
+		return;
+	const struct replayring_rec *first = replayring_get(r, oldest + 1);
+	const struct replayring_rec *last = replayring_get(r, newest);
+	out->missing = newest - oldest;
+	out->exact = false;
+	out->has_range = true;
+	out->first_boot = first->boot_id;
+	out->first_seq = first->seq;
+	out->last_boot = last->boot_id;
+	out->last_seq = last->seq;
+}
+
 void replayring_find_seq(const struct replayring *r, uint32_t boot_id, uint32_t seq,
 			 struct replayring_start *out)
 {
@@ -277,6 +303,7 @@ void replayring_find_seq(const struct replayring *r, uint32_t boot_id, uint32_t 
 			continue;
 		if (e->seq == seq) {
 			out->index = i + 1;
+			ambiguous_seq(r, i, boot_id, seq, out);
 			return;
 		}
 		if (seq_after(e->seq, seq))

@@ -580,12 +580,53 @@ static void test_replay_restart_without_hello(void **state)
 	tclient_close(&c);
 }
 
+/* A recovery reopens the link: the daemon's HOST_HELLO is answered by a HELLO of the same
+ * boot, which restarts seq. A client resuming from a frame before it names a seq that a
+ * frame after it has too: it is not passed over the frames in between in silence. */
+static void test_replay_across_reopen(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 100);
+	wait_frames(f, 100);
+	fake_m7_close(&f->m);
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	assert_int_equal(fake_m7_handshake(&f->m, BOOT, 8), 0);
+	send_frames(f, 50);
+	wait_frames(f, 150);
+	unsigned k = 0, j = 0;
+	for (unsigned a = 2; a <= 100 && !k; a++)
+		for (unsigned b = 101; b <= 150; b++)
+			if (seq_of[a] == seq_of[b]) {
+				k = a;
+				j = b;
+				break;
+			}
+	assert_true(k > 0);
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[k], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(gap, "exact")));
+	assert_true(j_num(gap, "frames") == j - k);
+	assert_true(j_num(gap, "first_seq") == seq_of[k + 1]);
+	assert_true(j_num(gap, "last_seq") == seq_of[j]);
+	cJSON_Delete(gap);
+	expect_run(&c, j + 1, 150, 150 - j, NULL);
+	tclient_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_replay_no_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lib_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_restart_without_hello, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_across_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_gap, setup_small_ring, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_since_ns_and_ports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_age, setup_short_age, teardown),
