@@ -212,6 +212,23 @@ static void test_seq_restarted_within_boot(void **state)
 	assert_true(st.exact);
 	assert_int_equal(st.missing, 0);
 	replayring_free(r);
+
+	/* The older one evicted already: remembered, so still said. */
+	r = replayring_new(16 * 1024, 3600 * 1000 * MS);
+	for (uint32_t s = 1; s <= 100; s++)
+		push(r, 7, s, s, 40);
+	for (uint32_t s = 1; s <= 60; s++)
+		push(r, 7, s, 100 + s, 40);
+	uint64_t first = replayring_first(r);
+	assert_true(first > 30 && first < 100); /* seq 30 of the first stretch is gone */
+	replayring_find_seq(r, 7, 30, &st);
+	assert_int_equal(st.index, 130);
+	assert_false(st.exact);
+	assert_int_equal(st.missing, (first - 30) + (130 - first));
+	assert_true(st.has_range);
+	assert_int_equal(st.first_seq, 31);
+	assert_int_equal(st.last_seq, 30);
+	replayring_free(r);
 }
 
 static void test_find_time(void **state)
