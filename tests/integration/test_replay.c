@@ -233,6 +233,19 @@ static void test_replay_gap(void **state)
 	expect_run(&c, last + 1, 2000, 2000 - last, NULL);
 	tclient_close(&c);
 
+	/* A port filter does not narrow the count: frames of every port are missed. */
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"ports\":[1],\"since_seq\":%u,"
+		 "\"boot_id\":%u}",
+		 seq_of[10], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	gap = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_true(j_num(gap, "frames") == last - 10);
+	cJSON_Delete(gap);
+	tclient_close(&c);
+
 	/* A boot the daemon never saw: it says it cannot know, and replays all it has. */
 	assert_int_equal(tclient_open(&c, f->p.sock,
 				      "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":5,"
