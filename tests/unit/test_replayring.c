@@ -231,6 +231,36 @@ static void test_seq_restarted_within_boot(void **state)
 	replayring_free(r);
 }
 
+/* seq wraps from 2^32 - 1 to 0 within a boot: positions on either side of the wrap, held
+ * or evicted, are found, and what was evicted after them is counted exactly. */
+static void test_seq_wrap(void **state)
+{
+	(void)state;
+	struct replayring *r = replayring_new(16 * 1024, 3600 * 1000 * MS);
+	uint32_t s0 = 0xFFFFFF00u;
+	for (uint32_t k = 0; k < 400; k++)
+		push(r, 3, s0 + k, 1000 + k, 40); /* seq 0xFFFFFF00 .. 0x8F */
+	uint64_t first = replayring_first(r);
+	uint32_t oldest = replayring_get(r, first)->seq;
+	assert_true(oldest < 0x100); /* the frames before the wrap are evicted */
+	struct replayring_start st;
+	replayring_find_seq(r, 3, 0xFFFFFFFFu, &st);
+	assert_int_equal(st.index, first);
+	assert_true(st.exact);
+	assert_int_equal(st.missing, oldest);
+	assert_int_equal(st.first_seq, 0);
+	replayring_find_seq(r, 3, oldest + 5, &st);
+	assert_int_equal(replayring_get(r, st.index)->seq, oldest + 6);
+	assert_true(st.exact);
+	assert_int_equal(st.missing, 0);
+	replayring_find_seq(r, 3, 0xFFFFFF10u, &st);
+	assert_true(st.exact);
+	assert_int_equal(st.missing, first - 0x11);
+	assert_int_equal(st.first_seq, 0xFFFFFF11u);
+	assert_int_equal(st.last_seq, oldest - 1);
+	replayring_free(r);
+}
+
 static void test_find_time(void **state)
 {
 	(void)state;
@@ -522,6 +552,7 @@ int main(void)
 		cmocka_unit_test(test_find_seq),
 		cmocka_unit_test(test_boot_change),
 		cmocka_unit_test(test_seq_restarted_within_boot),
+		cmocka_unit_test(test_seq_wrap),
 		cmocka_unit_test(test_find_time),
 		cmocka_unit_test(test_add_in_place),
 		cmocka_unit_test(test_expire_deadline),
