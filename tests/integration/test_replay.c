@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +79,19 @@ static int setup_short_age(void **state)
 static int setup_big_ring(void **state)
 {
 	return setup_conf(state, "", "replay_kib = 8192");
+}
+
+/* A ring the daemon cannot allocate: its address space is held below 1 GiB. */
+static int setup_no_memory(void **state)
+{
+	struct rlimit old, low;
+	assert_int_equal(getrlimit(RLIMIT_AS, &old), 0);
+	low = old;
+	low.rlim_cur = 768ull << 20;
+	assert_int_equal(setrlimit(RLIMIT_AS, &low), 0);
+	int r = setup_conf(state, "", "replay_kib = 1048576");
+	assert_int_equal(setrlimit(RLIMIT_AS, &old), 0);
+	return r;
 }
 
 static int teardown(void **state)
@@ -633,6 +647,37 @@ static void test_replay_across_reopen(void **state)
 	tclient_close(&c);
 }
 
+/* The ring cannot be allocated: said once, not with every frame (each of which tried
+ * again), and a watch from a position is told the daemon cannot know what it missed. */
+static void test_replay_ring_no_memory(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 300);
+	wait_frames(f, 300);
+	FILE *lf = fopen(f->p.log, "r");
+	assert_non_null(lf);
+	char line[1024];
+	unsigned said = 0;
+	while (fgets(line, sizeof line, lf))
+		said += strstr(line, "no replay ring") != NULL;
+	fclose(lf);
+	assert_int_equal(said, 1);
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[10], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(gap, "exact")));
+	cJSON_Delete(gap);
+	send_frames(f, 1);
+	expect_run(&c, 301, 301, 0, NULL);
+	tclient_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -640,6 +685,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lib_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_restart_without_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_across_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_ring_no_memory, setup_no_memory,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_replay_gap, setup_small_ring, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_since_ns_and_ports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_age, setup_short_age, teardown),
