@@ -63,9 +63,12 @@ struct channel;
  * new members go before the union (the receive path clears those per frame, not u). */
 struct channel_msg {
 	const struct m7b_frame *frame; /* header (type, port, flags, seq) and raw payload */
-	bool bad_payload;	 /* known type, payload did not unpack: u is unset (counted) */
+	bool bad_payload; /* known type, payload did not unpack: u is unset (counted) */
+	/* HELLO: a boot id other than the last one seen; any other frame: its seq went back
+	 * without a HELLO (the M7 restarted). Right after bad_payload: the owner tests both
+	 * at once on every frame. */
+	bool new_boot;
 	bool first_after_open;	 /* the first frame since the tty was (re)opened */
-	bool new_boot;		 /* HELLO: a boot id other than the last one seen */
 	uint32_t seq_gap;	 /* frames lost just before this one (0 = none) */
 	uint64_t rx_mono_ns;	 /* CLOCK_MONOTONIC ns right after the read() that brought it */
 	uint64_t rx_ms;		 /* the same in ms */

@@ -38,8 +38,10 @@ static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
 }
 
 /* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames; a jump
- * back means the M7 restarted and its HELLO was lost: the books start a new boot. */
-static inline uint32_t track_seq_of(struct channel *ch, const struct m7b_frame *f, bool hello)
+ * back means the M7 restarted and its HELLO was lost: the books start a new boot, and
+ * m says so (new_boot) to the owner. */
+static inline uint32_t track_seq_of(struct channel *ch, struct channel_msg *m,
+				    const struct m7b_frame *f, bool hello)
 {
 	uint32_t gap = 0;
 	if (!hello && ch->have_rx_seq) {
@@ -55,6 +57,10 @@ static inline uint32_t track_seq_of(struct channel *ch, const struct m7b_frame *
 						  ch->rx_seq, f->seq);
 			bool settled = ch->books.have_boot && ch->books.id_known;
 			books_restart(&ch->books);
+			/* The new boot's ticks start again: the old boot's newest would make
+			 * an outage mark every capture of this boot late. */
+			latemark_reset(&ch->late);
+			m->new_boot = true;
 			if (settled)
 				ch->books_asks = 0;
 		}
@@ -66,11 +72,11 @@ static inline uint32_t track_seq_of(struct channel *ch, const struct m7b_frame *
 	return gap;
 }
 
-static uint32_t track_seq(struct channel *ch, const struct m7b_frame *f)
+static uint32_t track_seq(struct channel *ch, struct channel_msg *m, const struct m7b_frame *f)
 {
 	/* A HELLO shorter than its fixed 20 bytes names no boot: its seq is taken like any
 	 * other frame's, so that a restart behind it still shows (seq back to 0). */
-	return track_seq_of(ch, f, f->type == M7B_T_HELLO && f->len >= 20);
+	return track_seq_of(ch, m, f, f->type == M7B_T_HELLO && f->len >= 20);
 }
 
 /* Keeps the firmware's identity; the message then carries the stored copy, whose name
@@ -231,10 +237,10 @@ static inline void handle_frame(struct channel *ch, struct channel_msg *m,
 	ch->rx_since_open = true;
 	/* The type once: a DATA frame is no HELLO. */
 	if (f->type == M7B_T_DATA) {
-		m->seq_gap = track_seq_of(ch, f, false);
+		m->seq_gap = track_seq_of(ch, m, f, false);
 		handle_data(ch, m, f);
 	} else {
-		m->seq_gap = track_seq(ch, f);
+		m->seq_gap = track_seq(ch, m, f);
 		handle_other(ch, m);
 	}
 }

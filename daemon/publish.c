@@ -4,6 +4,8 @@
 #include "daemon_int.h"
 #include "utf8.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -187,13 +189,41 @@ static void publish_heartbeat(struct daemon *d, struct channel *ch, const struct
 		daemon_broadcast(d, ch, PROTO_C_HEARTBEAT, d->line, (size_t)n);
 }
 
+/* The M7 restarted without a HELLO (its seq went back): the frames that follow belong to
+ * a run not named yet, not to the last HELLO's. */
+static __attribute__((noinline, cold)) void publish_restart(struct daemon *d, struct channel *ch)
+{
+	if (d->replay)
+		replay_boot(d->replay, channel_slot(ch), 0);
+}
+
+/* Neither bad_payload nor new_boot, both read at once: nearly every frame. */
+_Static_assert(offsetof(struct channel_msg, new_boot) ==
+		       offsetof(struct channel_msg, bad_payload) + 1,
+	       "struct channel_msg: new_boot right after bad_payload");
+static inline bool msg_usual(const struct channel_msg *m)
+{
+	uint16_t both;
+	memcpy(&both, &m->bad_payload, sizeof(both));
+	return both == 0;
+}
+
+/* A DATA frame with bad_payload or new_boot set; true when it is not to be published. */
+static __attribute__((noinline, cold)) bool publish_unusual(struct daemon *d, struct channel *ch,
+							    const struct channel_msg *m)
+{
+	if (m->new_boot)
+		publish_restart(d, ch);
+	return m->bad_payload;
+}
+
 void publish_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 {
 	struct daemon *d = ud;
 	unsigned type = m->frame->type;
 	/* DATA first: nearly every frame, and its observers have a list of their own. */
 	if (type == M7B_T_DATA) {
-		if (!m->bad_payload)
+		if (msg_usual(m) || !publish_unusual(d, ch, m))
 			publish_data(d, ch, m);
 		/* One observer (the supervisor's, as a rule) by a tail call. */
 		if (d->ndata_obs == 1) {
@@ -204,6 +234,8 @@ void publish_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 			d->data_obs[i].fn(d->data_obs[i].ud, ch, m);
 		return;
 	}
+	if (m->new_boot) /* a valid HELLO then names the new run */
+		publish_restart(d, ch);
 	if (!m->bad_payload) {
 		switch (type) {
 		case M7B_T_LOG:

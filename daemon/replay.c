@@ -235,9 +235,15 @@ static __attribute__((noinline)) struct replayring *ring_for(struct replay *rp, 
 	rp->ring[slot] = replayring_new((size_t)cfg->replay_kib * 1024,
 					(uint64_t)cfg->replay_max_age_s * 1000000000ull);
 	rp->fresh_until[slot] = 0;
-	if (!rp->ring[slot])
-		channel_log_errno(ch, LOG_WARNING, -ENOMEM, "no replay ring: %m");
-	mark(rp, slot, !rp->ring[slot]); /* no memory: try again with the next frame */
+	if (!rp->ring[slot]) {
+		/* Tried again when the configuration is next read (a reload), not with every
+		 * frame: each try would cost the frame an allocation and the journal a line. */
+		channel_log_errno(ch, LOG_WARNING, -ENOMEM,
+				  "no replay ring of %u KiB: %m; no replay until a reload",
+				  cfg->replay_kib);
+		return NULL;
+	}
+	mark(rp, slot, false);
 	return rp->ring[slot];
 }
 

@@ -266,6 +266,64 @@ static int seq_where(const struct replayring_span *s, const void *p, uint32_t *f
 	return 2;
 }
 
+/* Says that the frames from after an older occurrence of the position up to newest (the
+ * newest, held) may be what the client missed. */
+static void say_ambiguous(const struct replayring *r, uint64_t newest, uint64_t missing,
+			  uint32_t first_boot, uint32_t first_seq, struct replayring_start *out)
+{
+	const struct replayring_rec *last = replayring_get(r, newest);
+	out->missing = missing;
+	out->exact = false;
+	out->has_range = true;
+	out->first_boot = first_boot;
+	out->first_seq = first_seq;
+	out->last_boot = last->boot_id;
+	out->last_seq = last->seq;
+}
+
+/* The frame at newest is (boot_id, seq); every HELLO restarts seq, also one of the same
+ * boot (the answer to the HOST_HELLO of each reopen of the link), so an older frame, held
+ * or evicted, may be too. The client saw one of them, which one it cannot say: the replay
+ * goes on after the newest, and the frames after the oldest up to it are what it may have
+ * missed. */
+static void ambiguous_seq(const struct replayring *r, uint64_t newest, uint32_t boot_id,
+			  uint32_t seq, struct replayring_start *out)
+{
+	uint64_t oldest = newest;
+	for (uint64_t i = newest; i-- > r->first;) {
+		const struct replayring_rec *e = replayring_get(r, i);
+		if (e->boot_id == boot_id && e->seq == seq)
+			oldest = i;
+	}
+	if (oldest != newest) {
+		const struct replayring_rec *e = replayring_get(r, oldest + 1);
+		say_ambiguous(r, newest, newest - oldest, e->boot_id, e->seq, out);
+		return;
+	}
+	/* Among the evicted runs, newest first: all of a run after the position counts. */
+	const struct replayring_rec *e = replayring_get(r, r->first);
+	uint64_t n = newest - r->first + 1;
+	uint32_t fb = e->boot_id, fs = e->seq;
+	uint64_t kept = r->nspan_total < REPLAYRING_SPANS ? r->nspan_total : REPLAYRING_SPANS;
+	for (uint64_t k = 0; k < kept; k++) {
+		const struct replayring_span *sp =
+			&r->spans[(r->nspan_total - 1 - k) % REPLAYRING_SPANS];
+		if (sp->boot == boot_id && !seq_after(sp->first_seq, seq) &&
+		    !seq_after(seq, sp->last_seq)) {
+			if (sp->last_seq != seq) {
+				n += sp->last_seq - seq;
+				fb = boot_id;
+				fs = seq + 1;
+			}
+			say_ambiguous(r, newest, n, fb, fs, out);
+			return;
+		}
+		n += sp->count;
+		fb = sp->boot;
+		fs = sp->first_seq;
+	}
+}
+
 void replayring_find_seq(const struct replayring *r, uint32_t boot_id, uint32_t seq,
 			 struct replayring_start *out)
 {
@@ -277,6 +335,7 @@ void replayring_find_seq(const struct replayring *r, uint32_t boot_id, uint32_t 
 			continue;
 		if (e->seq == seq) {
 			out->index = i + 1;
+			ambiguous_seq(r, i, boot_id, seq, out);
 			return;
 		}
 		if (seq_after(e->seq, seq))

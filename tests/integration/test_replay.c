@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +79,19 @@ static int setup_short_age(void **state)
 static int setup_big_ring(void **state)
 {
 	return setup_conf(state, "", "replay_kib = 8192");
+}
+
+/* A ring the daemon cannot allocate: its address space is held below 1 GiB. */
+static int setup_no_memory(void **state)
+{
+	struct rlimit old, low;
+	assert_int_equal(getrlimit(RLIMIT_AS, &old), 0);
+	low = old;
+	low.rlim_cur = 768ull << 20;
+	assert_int_equal(setrlimit(RLIMIT_AS, &low), 0);
+	int r = setup_conf(state, "", "replay_kib = 1048576");
+	assert_int_equal(setrlimit(RLIMIT_AS, &old), 0);
+	return r;
 }
 
 static int teardown(void **state)
@@ -233,6 +247,19 @@ static void test_replay_gap(void **state)
 	expect_run(&c, last + 1, 2000, 2000 - last, NULL);
 	tclient_close(&c);
 
+	/* A port filter does not narrow the count: frames of every port are missed. */
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"ports\":[1],\"since_seq\":%u,"
+		 "\"boot_id\":%u}",
+		 seq_of[10], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	gap = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_true(j_num(gap, "frames") == last - 10);
+	cJSON_Delete(gap);
+	tclient_close(&c);
+
 	/* A boot the daemon never saw: it says it cannot know, and replays all it has. */
 	assert_int_equal(tclient_open(&c, f->p.sock,
 				      "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":5,"
@@ -306,7 +333,23 @@ static void test_replay_since_ns_and_ports(void **state)
 	e = tclient_wait(&c, "ERROR", H_TIMEOUT_MS);
 	assert_string_equal(j_str(e, "code"), "bad_type");
 	cJSON_Delete(e);
+	/* since_ns as a JSON number beyond 2^53 (any instant since 1970 in ns) is refused:
+	 * rounded, it could replay a frame twice or skip one. */
+	snprintf(w, sizeof w, "{\"cmd\":\"watch\",\"since_ns\":%llu}", (unsigned long long)t);
+	assert_int_equal(tclient_send(&c, w), 0);
+	e = tclient_wait(&c, "ERROR", H_TIMEOUT_MS);
+	assert_string_equal(j_str(e, "code"), "bad_type");
+	cJSON_Delete(e);
 	tclient_close(&c);
+
+	/* An instant ahead of every frame: nothing replayed, nothing missing, then live. */
+	snprintf(w, sizeof w, "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_ns\":\"%llu\"}",
+		 (unsigned long long)(realtime_ns() + 3600000000000ull));
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	send_frames(f, 1);
+	expect_run(&c, 61, 61, 0, NULL);
+	tclient_close(&c);
+	wait_frames(f, 61);
 }
 
 /* Frames older than replay_max_age_s are gone once the next ones come: a watch from
@@ -520,11 +563,130 @@ static void test_lib_resume(void **state)
 	m7b_client_free(lc);
 }
 
+/* The M7 restarted and its HELLO was lost: the daemon sees seq go back. Until the next
+ * HELLO its frames belong to a run it cannot name, so they carry no boot_id; a client
+ * resuming after a frame of the run before gets everything that followed, not only what
+ * follows a frame of the new run that happens to reuse its seq. */
+static void test_replay_restart_without_hello(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 100);
+	wait_frames(f, 100);
+	pthread_mutex_lock(&f->m.mu);
+	f->m.seq = 1; /* its HELLO (seq 0) lost */
+	pthread_mutex_unlock(&f->m.mu);
+	send_frames(f, 50);
+	wait_frames(f, 150);
+	/* A frame of the first run whose seq a frame of the second reused. */
+	unsigned k = 0;
+	for (unsigned i = 1; i <= 100 && !k; i++)
+		for (unsigned j = 101; j <= 150; j++)
+			if (seq_of[i] == seq_of[j] && i > 1) {
+				k = i;
+				break;
+			}
+	assert_true(k > 0);
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[k], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	for (unsigned want = k + 1; want <= 150; want++) {
+		cJSON *o = tclient_obj(&c, H_TIMEOUT_MS);
+		assert_non_null(o);
+		assert_string_equal(j_str(o, "class"), "FRAME");
+		assert_int_equal((unsigned)j_num(o, "t_first"), want);
+		assert_true(is_replay(o));
+		if (want <= 100)
+			assert_true(j_num(o, "boot_id") == BOOT);
+		else
+			assert_null(cJSON_GetObjectItem(o, "boot_id"));
+		cJSON_Delete(o);
+	}
+	tclient_close(&c);
+}
+
+/* A recovery reopens the link: the daemon's HOST_HELLO is answered by a HELLO of the same
+ * boot, which restarts seq. A client resuming from a frame before it names a seq that a
+ * frame after it has too: it is not passed over the frames in between in silence. */
+static void test_replay_across_reopen(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 100);
+	wait_frames(f, 100);
+	fake_m7_close(&f->m);
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	assert_int_equal(fake_m7_handshake(&f->m, BOOT, 8), 0);
+	send_frames(f, 50);
+	wait_frames(f, 150);
+	unsigned k = 0, j = 0;
+	for (unsigned a = 2; a <= 100 && !k; a++)
+		for (unsigned b = 101; b <= 150; b++)
+			if (seq_of[a] == seq_of[b]) {
+				k = a;
+				j = b;
+				break;
+			}
+	assert_true(k > 0);
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[k], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(gap, "exact")));
+	assert_true(j_num(gap, "frames") == j - k);
+	assert_true(j_num(gap, "first_seq") == seq_of[k + 1]);
+	assert_true(j_num(gap, "last_seq") == seq_of[j]);
+	cJSON_Delete(gap);
+	expect_run(&c, j + 1, 150, 150 - j, NULL);
+	tclient_close(&c);
+}
+
+/* The ring cannot be allocated: said once, not with every frame (each of which tried
+ * again), and a watch from a position is told the daemon cannot know what it missed. */
+static void test_replay_ring_no_memory(void **state)
+{
+	struct fx *f = *state;
+	send_frames(f, 300);
+	wait_frames(f, 300);
+	FILE *lf = fopen(f->p.log, "r");
+	assert_non_null(lf);
+	char line[1024];
+	unsigned said = 0;
+	while (fgets(line, sizeof line, lf))
+		said += strstr(line, "no replay ring") != NULL;
+	fclose(lf);
+	assert_int_equal(said, 1);
+	struct tclient c;
+	char w[256];
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
+		 seq_of[10], BOOT);
+	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(gap, "exact")));
+	cJSON_Delete(gap);
+	send_frames(f, 1);
+	expect_run(&c, 301, 301, 0, NULL);
+	tclient_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_replay_no_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lib_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_restart_without_hello, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_across_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_ring_no_memory, setup_no_memory,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_replay_gap, setup_small_ring, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_since_ns_and_ports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_age, setup_short_age, teardown),

@@ -152,7 +152,7 @@ int __wrap_fstat64(int fd, struct stat *st)
 
 /* What the channel told its owner. */
 static struct {
-	unsigned msgs, hellos, new_boots, firsts, bad, gaps;
+	unsigned msgs, hellos, new_boots, firsts, bad, gaps, lates;
 	uint8_t last_type;
 	uint64_t rx_mono_ns, rx_ms, rx_realtime_us;
 	enum channel_state state;
@@ -172,6 +172,7 @@ static void on_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 	seen.new_boots += m->new_boot;
 	seen.bad += m->bad_payload;
 	seen.gaps += m->seq_gap;
+	seen.lates += m->late;
 	seen.rx_mono_ns = m->rx_mono_ns;
 	seen.rx_ms = m->rx_ms;
 	seen.rx_realtime_us = m->rx_realtime_us;
@@ -1106,6 +1107,55 @@ static void test_malformed_hello_restart(void **state)
 	assert_true(count_written(M7B_T_HOST_HELLO) >= 1);
 }
 
+/* One DATA frame (port 1) of a capture from M7 tick t_first to t_last. */
+static void put_capture(struct stream *s, uint32_t seq, uint64_t t_first, uint64_t t_last)
+{
+	uint8_t pl[M7B_PAYLOAD_MAX];
+	struct m7b_data d = {
+		.t_first = t_first, .t_last = t_last, .bytes = (const uint8_t *)"x", .nbytes = 1};
+	int n = m7b_wire_pack_data(pl, sizeof(pl), &d);
+	assert_true(n > 0);
+	put_frame(s, M7B_T_DATA, seq, pl, (size_t)n);
+}
+
+/* The M7 restarted and its HELLO was lost (seen as seq going back): the new boot's ticks
+ * start again near 0. An outage that follows marks late only the new boot's captures
+ * from before it, not every capture of the new boot (which it did while the old boot's
+ * far larger tick was kept as the newest). */
+static void test_restart_without_hello_resets_late_marks(void **state)
+{
+	struct fixture *f = *state;
+	struct stream s = {.n = 0};
+	channel_start(f->ch);
+	(void)count_written(M7B_T_HOST_HELLO);
+	uint8_t pl[M7B_PAYLOAD_MAX];
+	struct m7b_hello h = {
+		.tick_hz = 1000000, .boot_id = 0xA, .host_credits = 4, .now_ticks = 1000000000};
+	int n = m7b_wire_pack_hello(pl, sizeof(pl), &h);
+	assert_true(n > 0);
+	put_raw(&s, "", 1);
+	put_frame(&s, M7B_T_HELLO, 0, pl, (size_t)n);
+	put_capture(&s, 1, 1000000000, 1000000100);
+	put_capture(&s, 2, 1000000200, 1000000300);
+	flush_stream(f, &s);
+	assert_int_equal(channel_get_state(f->ch), CHANNEL_UP);
+	/* The new boot: its HELLO (seq 0) lost, its ticks from 0 again. */
+	put_capture(&s, 1, 1000, 2000);
+	flush_stream(f, &s);
+	assert_int_equal(seen.lates, 0);
+	/* An outage, then the tty again. */
+	channel_close(f->ch, CHANNEL_DOWN, "test", 0);
+	assert_int_equal(channel_open_now(f->ch), 0);
+	/* Captured 5 s after the outage's start: fresh; before it: late. */
+	put_capture(&s, 2, 5002000, 5002100);
+	flush_stream(f, &s);
+	assert_int_equal(seen.lates, 0);
+	put_capture(&s, 3, 1500, 1900);
+	flush_stream(f, &s);
+	assert_int_equal(seen.lates, 1);
+	assert_int_equal(seen.msgs, 6);
+}
+
 /* seq wraps from 0xFFFFFFFF to 0: no restart; gaps on either side of the wrap count. */
 static void test_seq_wrap(void **state)
 {
@@ -1205,6 +1255,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repeated_seq_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_accounting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_wrap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_without_hello_resets_late_marks, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_hello_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_realtime_offset_ignores_a_stall, setup,
 						teardown),

@@ -181,6 +181,86 @@ static void test_boot_change(void **state)
 	replayring_free(r);
 }
 
+/* Every HELLO restarts seq, also one of the same boot (the firmware answers the HOST_HELLO
+ * of each reopen of the link with one): a (boot, seq) position then names a frame in each
+ * stretch. Resuming after the newest of them must not pass silently over the frames after
+ * the older one: they may be what the client missed. */
+static void test_seq_restarted_within_boot(void **state)
+{
+	(void)state;
+	struct replayring *r = replayring_new(64 * 1024, 3600 * 1000 * MS);
+	for (uint32_t s = 1; s <= 100; s++)
+		push(r, 7, s, s, 40);
+	for (uint32_t s = 1; s <= 50; s++)
+		push(r, 7, s, 100 + s, 40); /* a HELLO of the same boot: seq from 0 again */
+	assert_int_equal(replayring_first(r), 0);
+	struct replayring_start st;
+	/* seq 30 is in both stretches: on after the newer one, the frames from after the
+	 * older one up to it said to be perhaps missed. */
+	replayring_find_seq(r, 7, 30, &st);
+	assert_int_equal(st.index, 130);
+	assert_false(st.exact);
+	assert_int_equal(st.missing, 100);
+	assert_true(st.has_range);
+	assert_int_equal(st.first_boot, 7);
+	assert_int_equal(st.first_seq, 31);
+	assert_int_equal(st.last_boot, 7);
+	assert_int_equal(st.last_seq, 30);
+	/* seq 80 only in the first stretch: exact, as before. */
+	replayring_find_seq(r, 7, 80, &st);
+	assert_int_equal(st.index, 80);
+	assert_true(st.exact);
+	assert_int_equal(st.missing, 0);
+	replayring_free(r);
+
+	/* The older one evicted already: remembered, so still said. */
+	r = replayring_new(16 * 1024, 3600 * 1000 * MS);
+	for (uint32_t s = 1; s <= 100; s++)
+		push(r, 7, s, s, 40);
+	for (uint32_t s = 1; s <= 60; s++)
+		push(r, 7, s, 100 + s, 40);
+	uint64_t first = replayring_first(r);
+	assert_true(first > 30 && first < 100); /* seq 30 of the first stretch is gone */
+	replayring_find_seq(r, 7, 30, &st);
+	assert_int_equal(st.index, 130);
+	assert_false(st.exact);
+	assert_int_equal(st.missing, (first - 30) + (130 - first));
+	assert_true(st.has_range);
+	assert_int_equal(st.first_seq, 31);
+	assert_int_equal(st.last_seq, 30);
+	replayring_free(r);
+}
+
+/* seq wraps from 2^32 - 1 to 0 within a boot: positions on either side of the wrap, held
+ * or evicted, are found, and what was evicted after them is counted exactly. */
+static void test_seq_wrap(void **state)
+{
+	(void)state;
+	struct replayring *r = replayring_new(16 * 1024, 3600 * 1000 * MS);
+	uint32_t s0 = 0xFFFFFF00u;
+	for (uint32_t k = 0; k < 400; k++)
+		push(r, 3, s0 + k, 1000 + k, 40); /* seq 0xFFFFFF00 .. 0x8F */
+	uint64_t first = replayring_first(r);
+	uint32_t oldest = replayring_get(r, first)->seq;
+	assert_true(oldest < 0x100); /* the frames before the wrap are evicted */
+	struct replayring_start st;
+	replayring_find_seq(r, 3, 0xFFFFFFFFu, &st);
+	assert_int_equal(st.index, first);
+	assert_true(st.exact);
+	assert_int_equal(st.missing, oldest);
+	assert_int_equal(st.first_seq, 0);
+	replayring_find_seq(r, 3, oldest + 5, &st);
+	assert_int_equal(replayring_get(r, st.index)->seq, oldest + 6);
+	assert_true(st.exact);
+	assert_int_equal(st.missing, 0);
+	replayring_find_seq(r, 3, 0xFFFFFF10u, &st);
+	assert_true(st.exact);
+	assert_int_equal(st.missing, first - 0x11);
+	assert_int_equal(st.first_seq, 0xFFFFFF11u);
+	assert_int_equal(st.last_seq, oldest - 1);
+	replayring_free(r);
+}
+
 static void test_find_time(void **state)
 {
 	(void)state;
@@ -471,6 +551,8 @@ int main(void)
 		cmocka_unit_test(test_age),
 		cmocka_unit_test(test_find_seq),
 		cmocka_unit_test(test_boot_change),
+		cmocka_unit_test(test_seq_restarted_within_boot),
+		cmocka_unit_test(test_seq_wrap),
 		cmocka_unit_test(test_find_time),
 		cmocka_unit_test(test_add_in_place),
 		cmocka_unit_test(test_expire_deadline),
