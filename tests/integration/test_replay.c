@@ -81,10 +81,15 @@ static int setup_big_ring(void **state)
 	return setup_conf(state, "", "replay_kib = 8192");
 }
 
-/* A ring the daemon cannot allocate: its address space is held below 1 GiB. */
+/* A ring the daemon cannot allocate: its address space is held below 1 GiB. Not under
+ * AddressSanitizer, whose shadow memory alone needs far more address space than that. */
 static int setup_no_memory(void **state)
 {
 	struct rlimit old, low;
+#if defined(__SANITIZE_ADDRESS__)
+	*state = NULL;
+	return 0;
+#endif
 	assert_int_equal(getrlimit(RLIMIT_AS, &old), 0);
 	low = old;
 	low.rlim_cur = 768ull << 20;
@@ -97,6 +102,8 @@ static int setup_no_memory(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
+	if (!f)
+		return 0;
 	tclient_close(&f->rec);
 	int st = daemon_proc_stop(&f->p);
 	fake_m7_close(&f->m);
@@ -652,6 +659,10 @@ static void test_replay_across_reopen(void **state)
 static void test_replay_ring_no_memory(void **state)
 {
 	struct fx *f = *state;
+	if (!f) {
+		print_message("AddressSanitizer build: no address-space cap can hold it\n");
+		skip();
+	}
 	send_frames(f, 300);
 	wait_frames(f, 300);
 	FILE *lf = fopen(f->p.log, "r");
