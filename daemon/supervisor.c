@@ -56,7 +56,13 @@ static void obs_on_config(void *ud, struct channel *ch)
 	c->inc = NULL;
 	n->inc_first_step = c->inc_first_step;
 	memcpy(n->inc_outcome, c->inc_outcome, sizeof(n->inc_outcome));
-	n->good = c->good;
+	/* Without a state directory the record lives in memory only. */
+	if (!n->good.name[0]) {
+		n->good = c->good;
+		n->good_reloaded = c->good_reloaded;
+		memcpy(n->good_over, c->good_over, sizeof(n->good_over));
+		sv_verify_use_good(n);
+	}
 	n->good_probed = c->good_probed;
 	/* A record read at start and already dealt with is not rolled back again. */
 	n->interrupted = c->interrupted;

@@ -215,6 +215,7 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	/* PING is wire v1: a raw channel relies on the kernel log. */
 	c->live_enabled = lc.quiet_ms > 0 && !channel_is_raw(ch);
 	sv_verify_load_good(c);
+	sv_verify_use_good(c);
 	/* Which kernel lines are ours: the remoteproc's name, instance and device. */
 	if (channel_config(ch)->remoteproc) {
 		(void)klog_scope_add(&c->scope, channel_config(ch)->remoteproc);

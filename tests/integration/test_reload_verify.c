@@ -35,7 +35,7 @@ struct fx {
 /* Firmware files: m7sim's own ELF under each name, so each carries m7sim's build id. */
 static void firmware_files(struct fx *f)
 {
-	static const char *const names[] = {"good.elf",	   "app2.elf",	 "wrong.elf",
+	static const char *const names[] = {"good.elf",	   "app2.elf",	 "app3.elf", "wrong.elf",
 					    "nohello.elf", "silent.elf", "kick.elf"};
 	char path[400];
 
@@ -316,7 +316,8 @@ static void test_good_then_restart(void **state)
 	assert_string_equal(seq, "reloading:reload up:reload");
 	print_message("good image: request -> verified (probation 800 ms) %llu ms\n",
 		      (unsigned long long)(t_up - t0));
-	snprintf(want, sizeof(want), "app2.elf %s\n", f->sim_id);
+	/* No firmware configured: the reload's line says so. */
+	snprintf(want, sizeof(want), "app2.elf %s\nreloaded\n", f->sim_id);
 	h_slurp_file(path, rec, sizeof(rec));
 	assert_string_equal(rec, want);
 	tclient_close(&w);
@@ -443,6 +444,159 @@ static void test_ladder_wrong_identity(void **state)
 	h_slurp_file(f->p.log, log, sizeof(log));
 	assert_non_null(strstr(log, "remoteproc failed verification"));
 	assert_non_null(strstr(log, "wrong.elf: wrong_identity"));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* firmware = good.elf configured, the ladder down to its remoteproc step. */
+static int setup_configured(void **state)
+{
+	probation_ms = 300;
+	return setup_with(state, "",
+			  "firmware = good.elf\nrecovery_steps = remoteproc\n"
+			  "remoteproc_tries = 1\n");
+}
+
+/* The ladder's remoteproc step by hand; returns once the channel is up again. */
+static void recover_remoteproc(struct fx *f, struct tclient *w, struct tclient *q)
+{
+	char seq[512], detail[256];
+	cJSON *o;
+
+	(void)f;
+	assert_int_equal(tclient_send(q, "{\"cmd\":\"recover\",\"channel\":\"m7\","
+					 "\"action\":\"remoteproc\"}"),
+			 0);
+	o = tclient_wait(q, "ACK", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	read_states(w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "up:recovered");
+}
+
+static void reload_ok(struct fx *f, const char *fw)
+{
+	struct tclient w, q;
+	char seq[512], detail[256];
+
+	open_clients(f, &w, &q);
+	reload(&q, fw, false);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:reload up:reload");
+	/* Its incident closes 2 s later; a SIGHUP before that waits for the next one. */
+	for (int open = 1, i = 0; open && i < 100; i++) {
+		cJSON *o, *it;
+		assert_int_equal(tclient_send(&q, "{\"cmd\":\"incidents\"}"), 0);
+		o = tclient_wait(&q, "INCIDENTS", WAIT_MS);
+		assert_non_null(o);
+		open = 0;
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "incidents"))
+		{
+			open |= strcmp(j_str(it, "outcome"), "open") == 0;
+		}
+		cJSON_Delete(o);
+		if (open)
+			usleep(100000);
+	}
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* A verified reload is what the ladder brings back, not the configured firmware: in
+ * this daemon and, the record saying so, in the next one. */
+static void test_reloaded_image_survives_recovery(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char rec[512], want[512], path[400], cur[64];
+
+	if (!f)
+		skip();
+	reload_ok(f, "app2.elf");
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	snprintf(want, sizeof(want), "app2.elf %s\nreloaded good.elf\n", f->sim_id);
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_string_equal(rec, want);
+
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "app2.elf");
+	/* Verified again, and still the reload's image. */
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_string_equal(rec, want);
+	tclient_close(&w);
+	tclient_close(&q);
+
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "app2.elf");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* SIGHUP with f's configuration, `firmware = good.elf` replaced by fw_line. */
+static void sighup_firmware(struct fx *f, const char *fw_line)
+{
+	static char buf[1 << 17];
+	char conf[2048];
+	const char *at = strstr(f->conf, "firmware = good.elf\n");
+	size_t n;
+
+	assert_non_null(at);
+	snprintf(conf, sizeof(conf), "%.*s%s%s", (int)(at - f->conf), f->conf, fw_line,
+		 at + strlen("firmware = good.elf\n"));
+	h_slurp_file(f->p.log, buf, sizeof(buf));
+	n = strlen(buf);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(10000)) {
+		h_slurp_file(f->p.log, buf, sizeof(buf));
+		if (strlen(buf) > n && strstr(buf + n, "recovery settings reloaded"))
+			return;
+	}
+	fail_msg("SIGHUP not taken");
+}
+
+/* A `firmware` changed by SIGHUP after the reload is a new wish: the ladder loads it,
+ * and the record forgets the reload (a restart does not bring it back). */
+static void test_new_firmware_setting_wins(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char rec[512], want[512], path[400], cur[64];
+
+	if (!f)
+		skip();
+	reload_ok(f, "app2.elf");
+	sighup_firmware(f, "firmware = app3.elf\n");
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	snprintf(want, sizeof(want), "app2.elf %s\n", f->sim_id);
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_string_equal(rec, want);
+
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "app3.elf");
+	snprintf(want, sizeof(want), "app3.elf %s\n", f->sim_id);
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_string_equal(rec, want);
+	tclient_close(&w);
+	tclient_close(&q);
+
+	/* Another reload over app3.elf, then good.elf and app3.elf again by SIGHUP: the
+	 * setting changed in between, so app3.elf is a new wish, not the old reload's. */
+	reload_ok(f, "app2.elf");
+	sighup_firmware(f, "firmware = good.elf\n");
+	sighup_firmware(f, "firmware = app3.elf\n");
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "app3.elf");
 	tclient_close(&w);
 	tclient_close(&q);
 }
@@ -834,6 +988,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_good_then_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reloaded_image_survives_recovery,
+						setup_configured, teardown),
+		cmocka_unit_test_setup_teardown(test_new_firmware_setting_wins, setup_configured,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_silent, setup, teardown),
@@ -854,6 +1012,8 @@ int main(void)
 	};
 	signal(SIGPIPE, SIG_IGN);
 	if (getenv("M7B_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("M7B_TEST_FILTER"));
+	if (getenv("M7B_TEST_FILTER")) /* e.g. "test_reload*" to run a few */
 		cmocka_set_test_filter(getenv("M7B_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
