@@ -112,12 +112,38 @@ static struct sv_chan *retire(struct sv_chan *c)
 	return sv_chan_free(c);
 }
 
+/* A channel that a SIGHUP removes in the middle of a reload: nobody is left to verify
+ * or roll back that reload, and a record left on disk would roll back at once whenever
+ * a channel of that name comes back, perhaps much later and over an image verified
+ * since. So the record goes with the channel; the M7 is left as it is. A channel closed
+ * to be reopened with new settings ("config") keeps it: the new supervision rolls back
+ * the reload it cut short, as after a restart of the daemon. */
+static void drop_reload_record(struct sv_chan *c)
+{
+	struct channel_snapshot snap;
+	struct log_fields f;
+
+	if (!c || !c->reload_recorded)
+		return;
+	channel_snapshot(c->ch, &snap);
+	if (strcmp(snap.reason, "removed") != 0)
+		return;
+	f = sv_chan_fields(c, LOG_MID_RELOAD, 0);
+	log_struct(c->sv->log, LOG_WARNING, &f,
+		   "channel removed during the reload of %s: not verified nor rolled back; the "
+		   "M7 is left as it is",
+		   c->reload_want.name[0] ? c->reload_want.name : "(current)");
+	sv_verify_clear_reload(c);
+}
+
 static void obs_on_channel(void *ud, struct channel *ch, bool added)
 {
 	struct supervisor *sv = ud;
 
 	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
 		return;
+	if (!added)
+		drop_reload_record(sv_chan_of(sv, ch));
 	sv->chans[channel_slot(ch)] = retire(sv->chans[channel_slot(ch)]);
 	if (added) {
 		sv->chans[channel_slot(ch)] = sv_chan_new(sv, ch);

@@ -601,6 +601,85 @@ static void test_new_firmware_setting_wins(void **state)
 	tclient_close(&q);
 }
 
+static size_t sim_log_wait(struct fx *f, size_t n, const char *prefix);
+
+/* Waits for the first good record (the running image matches its file). */
+static void wait_good_record(struct fx *f)
+{
+	char path[400], rec[256], want[256];
+
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	snprintf(want, sizeof(want), "good.elf %s\n", f->sim_id);
+	for (int i = 0; i < 500 && (h_slurp_file(path, rec, sizeof(rec)), strcmp(rec, want) != 0);
+	     i++)
+		usleep(10000);
+	assert_string_equal(rec, want);
+}
+
+/* SIGHUP with conf; waits for the daemon's line saying it took it. */
+static void sighup_with(struct fx *f, const char *conf)
+{
+	static char buf[1 << 17];
+	size_t n;
+
+	h_slurp_file(f->p.log, buf, sizeof(buf));
+	n = strlen(buf);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(10000)) {
+		h_slurp_file(f->p.log, buf, sizeof(buf));
+		if (strlen(buf) > n && strstr(buf + n, "configuration reloaded"))
+			return;
+	}
+	fail_msg("SIGHUP not taken");
+}
+
+/* A SIGHUP removes the channel in the middle of its reload: the reload's record goes
+ * with it, and the channel added back later does not roll back an image nobody asked
+ * it to. */
+static void test_channel_removed_during_reload(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], conf[2048], cur[64], log[1 << 16];
+	const char *at;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	wait_good_record(f);
+	reload(&q, "app2.elf", false);
+	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	/* app2.elf runs, on probation (which outlasts the test). */
+	assert_true(sim_log_wait(f, 0, "m7sim: remoteproc start app2.elf") > 0);
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	assert_int_equal(access(path, F_OK), 0);
+	tclient_close(&w);
+	tclient_close(&q);
+
+	/* The same M7 under another channel name: m7 is removed. */
+	at = strstr(f->conf, "[channel m7]");
+	assert_non_null(at);
+	snprintf(conf, sizeof(conf), "%.*s[channel m9]%s", (int)(at - f->conf), f->conf,
+		 at + strlen("[channel m7]"));
+	sighup_with(f, conf);
+	assert_int_equal(access(path, F_OK), -1);
+	h_slurp_file(f->p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "channel removed during the reload of app2.elf"));
+
+	sighup_with(f, f->conf);
+	open_clients(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "app2.elf");
+	h_slurp_file(f->p.log, log, sizeof(log));
+	assert_null(strstr(log, "cut short"));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* A file that cannot be read is refused before anything stops. */
 /* Copies the ELF file from to to with its e_machine set to machine. 0 or -1. */
 static int copy_with_machine(const char *from, const char *to, unsigned machine)
@@ -1009,6 +1088,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ladder_wrong_identity, setup_ladder_wrong,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_channel_removed_during_reload,
+						setup_long_probation, teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	if (getenv("M7B_TEST_FILTER"))
