@@ -21,6 +21,25 @@ static void live_resume(struct sv_chan *c)
 	sv_chan_rearm_liveness(c);
 }
 
+/* Asks the helper to keep serving c's channel from its current settings across the
+ * RELOAD that ends this SIGHUP. */
+static void hold_in_helper(struct supervisor *sv, struct sv_chan *c)
+{
+	struct privsep_msg m;
+	int r;
+
+	if (!sv->priv)
+		return;
+	r = privsep_msg_init(&m, PRIVSEP_HOLD, channel_name(c->ch), NULL);
+	if (r == 0)
+		r = privsep_call(sv->priv, &m);
+	if (r < 0) {
+		struct log_fields f = sv_chan_fields(c, NULL, r);
+		log_struct(sv->log, LOG_ERR, &f,
+			   "the privileged helper did not keep the old settings: %s", strerror(-r));
+	}
+}
+
 static void obs_on_config(void *ud, struct channel *ch)
 {
 	struct supervisor *sv = ud;
@@ -38,6 +57,9 @@ static void obs_on_config(void *ud, struct channel *ch)
 		log_struct(sv->log, LOG_WARNING, &f,
 			   "recovery in progress; its new recovery settings apply at the next "
 			   "reload once it is up");
+		/* The helper keeps them too: the ladder's stop and start reach the same
+		 * remoteproc, and its own commands run. */
+		hold_in_helper(sv, c);
 		return;
 	}
 	n = sv_chan_new(sv, ch);

@@ -121,6 +121,9 @@ struct sv_chan {
 	 * the ladder and the start load it instead, until that setting changes. */
 	bool good_reloaded;
 	char good_over[RECOVERY_FIRMWARE_MAX];
+	/* The settings its ladder was built with: a SIGHUP while it is busy keeps them, so
+	 * its commands are these, not the channel's new ones. */
+	struct supervisor_channel_conf sup;
 };
 
 struct supervisor {

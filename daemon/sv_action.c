@@ -268,7 +268,7 @@ static int act_command(struct sv_chan *c, const struct recovery_action *a,
 		       struct recovery_event *res)
 {
 	bool driver = a->type == RECOVERY_ACT_RELOAD_DRIVER;
-	const struct supervisor_channel_conf *sup = &channel_config(c->ch)->sup;
+	const struct supervisor_channel_conf *sup = &c->sup;
 	struct sv_priv_request rq = {.op = SV_PRIV_RUN_COMMAND,
 				     .token = a->token,
 				     .command = driver ? sup->driver_reload : sup->hook,

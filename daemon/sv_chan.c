@@ -186,6 +186,7 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 		return NULL;
 	c->sv = sv;
 	c->ch = ch;
+	c->sup = channel_config(ch)->sup;
 	c->ev_rec = evtimer_new(base, sv_action_on_timer, c);
 	c->ev_live = evtimer_new(base, sv_fault_on_live_timer, c);
 	c->ev_poll = evtimer_new(base, sv_action_on_poll, c);

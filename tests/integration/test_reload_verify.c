@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -61,6 +62,8 @@ static int teardown(void **state)
 
 /* reload_probation_ms of the next setup. */
 static unsigned probation_ms = 800;
+/* Daemon keys of the next setup (the privileged helper's). */
+static const char *daemon_extra = "";
 
 /* good_record: a last good record to write before the daemon starts ("" = none);
  * ladder: the channel's recovery keys. */
@@ -117,15 +120,15 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 	for (int i = 0; i < 2000 && (access(f->link, F_OK) != 0 || access(f->ctl, F_OK) != 0); i++)
 		usleep(5000);
 	snprintf(f->conf, sizeof(f->conf),
-		 "allow_uids = %u\nkernel_log = kmsg\nkmsg_path = %s\nsysfs_root = %s/sys\n"
+		 "%sallow_uids = %u\nkernel_log = kmsg\nkmsg_path = %s\nsysfs_root = %s/sys\n"
 		 "firmware_dir = %s\nstate_dir = %s\nincident_dir = %s/incidents\n"
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\n"
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n%s"
 		 "recovery_backoff_ms = 60000\nreload_timeout_ms = 3000\n"
 		 "reload_probation_ms = %u\nliveness_quiet_ms = 3000\nliveness_answer_ms = 300\n"
 		 "down_grace_ms = 0\n",
-		 (unsigned)getuid(), f->kmsg, f->p.dir, f->fwdir, f->state, f->p.dir, f->link,
-		 ladder, probation_ms);
+		 daemon_extra, (unsigned)getuid(), f->kmsg, f->p.dir, f->fwdir, f->state, f->p.dir,
+		 f->link, ladder, probation_ms);
 	*state = f;
 	if (access(f->link, F_OK) != 0 || daemon_proc_start(&f->p, f->conf) < 0) {
 		(void)teardown(state);
@@ -137,6 +140,7 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 
 static int setup(void **state)
 {
+	daemon_extra = "";
 	probation_ms = 800;
 	return setup_with(state, "", "recovery_steps = resync\n");
 }
@@ -680,6 +684,79 @@ static void test_channel_removed_during_reload(void **state)
 	tclient_close(&q);
 }
 
+/* remoteproc then hook, the remoteproc step's image never saying HELLO; the hook says
+ * which settings it ran under into the device's name + ".hook". */
+#define HOOK_LADDER                                                                                \
+	"firmware = nohello.elf\nrecovery_steps = remoteproc,hook\nremoteproc_tries = 1\n"         \
+	"remoteproc_timeout_ms = 3000\nhook_timeout_ms = 1000\n"                                   \
+	"hook = echo old $M7B_REMOTEPROC > $M7B_DEVICE.hook\n"
+
+static int setup_hook_direct(void **state)
+{
+	daemon_extra = "";
+	probation_ms = 300;
+	return setup_with(state, "", HOOK_LADDER);
+}
+
+/* The same with the privileged helper (the test's own user; root said on purpose). */
+static int setup_hook_privsep(void **state)
+{
+	static char extra[128];
+	struct passwd *pw = getpwuid(geteuid());
+
+	if (!pw)
+		return -1;
+	snprintf(extra, sizeof(extra), "user = %s\n%s", pw->pw_name,
+		 pw->pw_uid == 0 ? "allow_root_user = true\n" : "");
+	daemon_extra = extra;
+	probation_ms = 300;
+	int r = setup_with(state, "", HOOK_LADDER);
+	daemon_extra = "";
+	return r;
+}
+
+/* A SIGHUP changes `hook` and `remoteproc` while the ladder runs its remoteproc step:
+ * the ladder keeps its settings to the end, and so does whoever runs its commands (the
+ * daemon, or its privileged helper): the old hook runs, for the old remoteproc. */
+static void test_sighup_during_step_keeps_ladder(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char conf[2048], seq[512], detail[256], path[400], text[400];
+	const char *at;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"recover\",\"channel\":\"m7\","
+					  "\"action\":\"remoteproc\"}"),
+			 0);
+	o = tclient_wait(&q, "ACK", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_true(sim_log_wait(f, 0, "m7sim: remoteproc start nohello.elf") > 0);
+
+	/* Mid-step: another hook, another remoteproc. */
+	snprintf(conf, sizeof(conf), "%s", f->conf);
+	at = strstr(conf, "remoteproc = imx-rproc\n");
+	assert_non_null(at);
+	memcpy((char *)at, "remoteproc = rproc-xyz\n", strlen("remoteproc = rproc-xyz\n"));
+	at = strstr(conf, "echo old");
+	assert_non_null(at);
+	memcpy((char *)at, "echo new", 8);
+	sighup_with(f, conf);
+
+	read_states(&w, "failed", NULL, seq, sizeof(seq), detail, sizeof(detail));
+	snprintf(path, sizeof(path), "%s.hook", f->link);
+	h_slurp_file(path, text, sizeof(text));
+	print_message("hook: %s", text);
+	assert_true(strncmp(text, "old ", 4) == 0);
+	assert_non_null(strstr(text, "remoteproc0"));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* A file that cannot be read is refused before anything stops. */
 /* Copies the ELF file from to to with its e_machine set to machine. 0 or -1. */
 static int copy_with_machine(const char *from, const char *to, unsigned machine)
@@ -1090,6 +1167,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_channel_removed_during_reload,
 						setup_long_probation, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_during_step_keeps_ladder,
+						setup_hook_direct, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_during_step_keeps_ladder,
+						setup_hook_privsep, teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	if (getenv("M7B_TEST_FILTER"))
