@@ -684,6 +684,52 @@ static void test_channel_removed_during_reload(void **state)
 	tclient_close(&q);
 }
 
+/* A SIGHUP that reopens the channel (its device moved) in the middle of its reload: the
+ * record stays, and the new supervision rolls the reload back, as after a restart. */
+static void test_channel_reopened_during_reload(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], conf[2048], link2[320], target[300], cur[64];
+	const char *at;
+	ssize_t n;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	wait_good_record(f);
+	reload(&q, "app2.elf", false);
+	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_true(sim_log_wait(f, 0, "m7sim: remoteproc start app2.elf") > 0);
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* The same tty under another name. */
+	n = readlink(f->link, target, sizeof(target) - 1);
+	assert_true(n > 0);
+	target[n] = '\0';
+	snprintf(link2, sizeof(link2), "%s2", f->link);
+	assert_int_equal(symlink(target, link2), 0);
+	at = strstr(f->conf, f->link);
+	assert_non_null(at);
+	snprintf(conf, sizeof(conf), "%.*s%s%s", (int)(at - f->conf), f->conf, link2,
+		 at + strlen(f->link));
+	sighup_with(f, conf);
+	/* The rollback (on the same long probation: it stays there) loads good.elf. */
+	o = tclient_wait_str(&w, "STATE", "reason", "rollback", WAIT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "state"), "reloading");
+	cJSON_Delete(o);
+	assert_true(sim_log_wait(f, 0, "m7sim: remoteproc start good.elf") > 0);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "good.elf");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* remoteproc then hook, the remoteproc step's image never saying HELLO; the hook says
  * which settings it ran under into the device's name + ".hook". */
 #define HOOK_LADDER                                                                                \
@@ -1166,6 +1212,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ladder_wrong_identity, setup_ladder_wrong,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_channel_removed_during_reload,
+						setup_long_probation, teardown),
+		cmocka_unit_test_setup_teardown(test_channel_reopened_during_reload,
 						setup_long_probation, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_during_step_keeps_ladder,
 						setup_hook_direct, teardown),
