@@ -121,6 +121,8 @@ struct sv_chan {
 	 * the ladder and the start load it instead, until that setting changes. */
 	bool good_reloaded;
 	char good_over[RECOVERY_FIRMWARE_MAX];
+	bool good_missing; /* that image's file is gone: the setting is loaded meanwhile */
+	char conf_firmware[RECOVERY_FIRMWARE_MAX]; /* `firmware` as it was set up, "" none */
 	/* The settings its ladder was built with: a SIGHUP while it is busy keeps them, so
 	 * its commands are these, not the channel's new ones. */
 	struct supervisor_channel_conf sup;

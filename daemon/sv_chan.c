@@ -187,6 +187,9 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	c->sv = sv;
 	c->ch = ch;
 	c->sup = channel_config(ch)->sup;
+	if (channel_config(ch)->firmware && recovery_firmware_name_ok(channel_config(ch)->firmware))
+		snprintf(c->conf_firmware, sizeof(c->conf_firmware), "%s",
+			 channel_config(ch)->firmware);
 	c->ev_rec = evtimer_new(base, sv_action_on_timer, c);
 	c->ev_live = evtimer_new(base, sv_fault_on_live_timer, c);
 	c->ev_poll = evtimer_new(base, sv_action_on_poll, c);

@@ -99,12 +99,22 @@ static FILE *open_record(struct sv_chan *c, const char *path)
 	return NULL;
 }
 
-/* The configured `firmware` of c, "" when none (or not a plain name: never written). */
+/* The configured `firmware` of c as its supervision was set up (a SIGHUP while it is
+ * busy keeps it), "" when none. */
 static const char *configured(struct sv_chan *c)
 {
-	const char *fw = channel_config(c->ch)->firmware;
+	return c->conf_firmware;
+}
 
-	return fw && recovery_firmware_name_ok(fw) ? fw : "";
+/* Whether name is a regular file under firmware_dir: a stat, not a parse, as every fault
+ * that may start a ladder asks. */
+static bool image_present(struct sv_chan *c, const char *name)
+{
+	char path[SUPERVISOR_PATH_MAX + RECOVERY_FIRMWARE_MAX + 2];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", c->sv->cfg.firmware_dir, name);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 /* Line 2 of a last good record that a reload installed: "reloaded" and the `firmware`
@@ -195,7 +205,26 @@ void sv_verify_use_good(struct sv_chan *c)
 		/* Written again without the reload's line: the new wish outlives a restart. */
 		save_good(c, &c->good, false);
 	}
-	(void)recovery_set_firmware(&c->rec, c->good_reloaded ? c->good.name : conf);
+	if (!c->good_reloaded) {
+		(void)recovery_set_firmware(&c->rec, conf);
+		return;
+	}
+	/* A file deleted since cannot be started: the setting is, until it is back. */
+	bool missing = !image_present(c, c->good.name);
+	if (missing != c->good_missing) {
+		struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, missing ? -ENOENT : 0);
+		if (missing)
+			log_struct(c->sv->log, LOG_WARNING, &lf,
+				   "reloaded firmware %s is no longer under %s: recoveries load %s",
+				   c->good.name, c->sv->cfg.firmware_dir,
+				   conf[0] ? conf : "what remoteproc names");
+		else
+			log_struct(c->sv->log, LOG_INFO, &lf,
+				   "reloaded firmware %s is back under %s: recoveries load it",
+				   c->good.name, c->sv->cfg.firmware_dir);
+		c->good_missing = missing;
+	}
+	(void)recovery_set_firmware(&c->rec, missing ? conf : c->good.name);
 }
 
 /* ---- the reload in progress, persisted ---- */

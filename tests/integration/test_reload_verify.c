@@ -542,6 +542,40 @@ static void test_reloaded_image_survives_recovery(void **state)
 	tclient_close(&q);
 }
 
+/* The reloaded image's file is deleted: the ladder loads the configured one, which,
+ * verified, is the last good image from then on. */
+static void test_reloaded_image_deleted(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], cur[64], log[1 << 16], rec_path[400], rec[256], want[256];
+
+	if (!f)
+		skip();
+	reload_ok(f, "app2.elf");
+	snprintf(path, sizeof(path), "%s/app2.elf", f->fwdir);
+	assert_int_equal(unlink(path), 0);
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "good.elf");
+	h_slurp_file(f->p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "reloaded firmware app2.elf is no longer under"));
+
+	/* good.elf, verified, is the last good image now: the file coming back changes
+	 * nothing. */
+	snprintf(want, sizeof(want), "good.elf %s\n", f->sim_id);
+	snprintf(rec_path, sizeof(rec_path), "%s/firmware-good-m7", f->state);
+	h_slurp_file(rec_path, rec, sizeof(rec));
+	assert_string_equal(rec, want);
+	assert_int_equal(symlink(h_sim_path(), path), 0);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "good.elf");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* SIGHUP with f's configuration, `firmware = good.elf` replaced by fw_line. */
 static void sighup_firmware(struct fx *f, const char *fw_line)
 {
@@ -1193,6 +1227,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reloaded_image_survives_recovery,
 						setup_configured, teardown),
 		cmocka_unit_test_setup_teardown(test_new_firmware_setting_wins, setup_configured,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_reloaded_image_deleted, setup_configured,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_hello, setup, teardown),
