@@ -171,6 +171,7 @@ static void save_good(struct sv_chan *c, const struct sv_fwid *g, bool reloaded)
 
 	c->good = *g;
 	c->good_reloaded = reloaded;
+	c->good_missing = false; /* just loaded and verified */
 	if (reloaded)
 		snprintf(c->good_over, sizeof(c->good_over), "%s", configured(c));
 	if (!good_path(c, path, sizeof(path)))
@@ -189,6 +190,23 @@ static void save_good(struct sv_chan *c, const struct sv_fwid *g, bool reloaded)
 		log_struct(c->sv->log, LOG_INFO, &lf, "last good firmware: %.*s%s",
 			   (int)strcspn(line, "\n"), line,
 			   reloaded ? " (reloaded: recoveries load it)" : "");
+}
+
+/* A verified reload replaced the image of every channel on c's remoteproc (one
+ * firmware, several endpoints): their ladders load it too, or the first of them to reach
+ * its remoteproc step would undo the reload. */
+static void share_reloaded(struct sv_chan *c, const struct sv_fwid *g)
+{
+	if (sv_priv_rproc(c) < 0)
+		return;
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct sv_chan *o = c->sv->chans[i];
+		if (!o || o == c || sv_priv_rproc(o) < 0 ||
+		    strcmp(o->rproc->instance, c->rproc->instance) != 0)
+			continue;
+		save_good(o, g, true);
+		(void)recovery_set_firmware(&o->rec, g->name);
+	}
 }
 
 void sv_verify_use_good(struct sv_chan *c)
@@ -435,6 +453,8 @@ static void verdict(struct sv_chan *c, bool ok)
 			save_good(c, &c->ver_want, by_reload);
 			if (by_reload)
 				(void)recovery_set_firmware(&c->rec, c->ver_want.name);
+			if (c->ver_step == RECOVERY_STEP_RELOAD)
+				share_reloaded(c, &c->ver_want);
 		}
 	} else {
 		char d[320];
