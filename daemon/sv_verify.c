@@ -442,9 +442,11 @@ static void verdict(struct sv_chan *c, bool ok)
 			   recovery_step_to_string(c->ver_step), c->ver_want.name,
 			   (unsigned long long)ms, v->want_len ? want : "not checked", v->boot_id);
 		sv_chan_note(c, INCIDENT_STEP, "verified %s build id %s", c->ver_want.name, want);
-		/* A rollback target is already the last good one. */
+		/* A rollback target is already the last good one. An image without a build
+		 * id is recorded only when a reload asked for it ("none": its identity goes
+		 * unchecked, as its reload's did), or recoveries would undo that reload. */
 		if (c->ver_step != RECOVERY_STEP_ROLLBACK && c->ver_want.name[0] &&
-		    c->ver_want.id_len) {
+		    (c->ver_want.id_len || c->ver_step == RECOVERY_STEP_RELOAD)) {
 			/* A reload's image is what recoveries load from now on; the ladder's
 			 * and the start's keep that as long as they loaded it. */
 			bool by_reload =

@@ -576,6 +576,59 @@ static void test_reloaded_image_deleted(void **state)
 	tclient_close(&q);
 }
 
+/* Copies the ELF from to to with its GNU build-id note made another note type: an
+ * image without a build id. 0 or -1. */
+static int copy_without_build_id(const char *from, const char *to)
+{
+	static const uint8_t note[] = {4, 0, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, 'G', 'N', 'U', 0};
+	static uint8_t buf[1 << 23];
+	int in = open(from, O_RDONLY | O_CLOEXEC), out;
+	ssize_t n = in >= 0 ? read(in, buf, sizeof(buf)) : -1;
+	int hits = 0;
+
+	if (in >= 0)
+		close(in);
+	if (n <= 0 || (size_t)n == sizeof(buf))
+		return -1;
+	for (ssize_t i = 0; i + (ssize_t)sizeof(note) <= n; i++) {
+		if (memcmp(buf + i, note, sizeof(note)) == 0) {
+			buf[i + 8] = 0x7f;
+			hits++;
+		}
+	}
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0 || hits == 0 || write(out, buf, (size_t)n) != n) {
+		if (out >= 0)
+			close(out);
+		return -1;
+	}
+	return close(out);
+}
+
+/* A reloaded image without a build id (accepted, its identity unchecked) is what the
+ * ladder brings back too: recorded with "none". */
+static void test_reloaded_image_without_build_id(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], cur[64], rec[256];
+
+	if (!f)
+		skip();
+	snprintf(path, sizeof(path), "%s/noid.elf", f->fwdir);
+	assert_int_equal(copy_without_build_id(h_sim_path(), path), 0);
+	reload_ok(f, "noid.elf");
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_string_equal(rec, "noid.elf none\nreloaded good.elf\n");
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "noid.elf");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* SIGHUP with f's configuration, `firmware = good.elf` replaced by fw_line. */
 static void sighup_firmware(struct fx *f, const char *fw_line)
 {
@@ -1230,6 +1283,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reloaded_image_deleted, setup_configured,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_reloaded_image_without_build_id,
+						setup_configured, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_silent, setup, teardown),
