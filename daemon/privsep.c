@@ -59,6 +59,16 @@ struct helper_cmd {
 	struct child *child;
 };
 
+/* A channel whose settings the daemon kept at a SIGHUP (its recovery or reload was
+ * running): the helper serves it from the configuration it had then, so that the stop
+ * and the start of one step reach the same remoteproc and the ladder's own hook runs.
+ * Released by the first RELOAD the daemon does not announce it for. */
+struct helper_hold {
+	char channel[PRIVSEP_CHANNEL_MAX]; /* "" = free */
+	struct conf *cfg;		   /* NULL until the RELOAD it was asked for */
+	bool next;			   /* HOLD came: keep it across the next RELOAD */
+};
+
 struct helper {
 	int fd;
 	struct event_base *base;
@@ -66,7 +76,17 @@ struct helper {
 	struct conf *cfg;
 	const struct privsep_args *a;
 	struct helper_cmd cmds[CONF_MAX_CHANNELS];
+	struct helper_hold holds[CONF_MAX_CHANNELS];
 };
+
+/* The configuration channel is served from: its hold's, else the current one. */
+static const struct conf *helper_conf_of(const struct helper *h, const char *channel)
+{
+	for (size_t i = 0; channel && channel[0] && i < CONF_MAX_CHANNELS; i++)
+		if (h->holds[i].cfg && strcmp(h->holds[i].channel, channel) == 0)
+			return h->holds[i].cfg;
+	return h->cfg;
+}
 
 /* Sends m, with the descriptor fd attached when fd >= 0. */
 static void helper_send_fd(struct helper *h, const struct privsep_msg *m, int fd)
@@ -123,7 +143,8 @@ static struct helper_cmd *helper_slot(struct helper *h, const char *channel)
 }
 
 /* RUN_DRIVER / RUN_HOOK: the command of the helper's own configuration. */
-static int helper_run(struct helper *h, const struct conf_channel *cc, const struct privsep_msg *m)
+static int helper_run(struct helper *h, const struct conf *cf, const struct conf_channel *cc,
+		      const struct privsep_msg *m)
 {
 	bool driver = m->type == PRIVSEP_RUN_DRIVER;
 	struct helper_cmd *hc = helper_slot(h, cc->name);
@@ -138,7 +159,7 @@ static int helper_run(struct helper *h, const struct conf_channel *cc, const str
 	hc->token = m->token;
 	snprintf(hc->channel, sizeof(hc->channel), "%s", cc->name);
 	if (cc->remoteproc)
-		(void)remoteproc_open(h->cfg->daemon.sup.sysfs_root, cc->remoteproc, &rp);
+		(void)remoteproc_open(cf->daemon.sup.sysfs_root, cc->remoteproc, &rp);
 	sv_priv_env(cc, rp ? rp->dir : NULL, driver ? "driver" : "hook", store, env);
 	remoteproc_free(rp);
 	struct child_output out = {.log = &h->log,
@@ -154,11 +175,11 @@ static int helper_run(struct helper *h, const struct conf_channel *cc, const str
 }
 
 /* RPROC_*: one write to the remoteproc's sysfs attributes. */
-static int helper_rproc(struct helper *h, const struct conf_channel *cc,
+static int helper_rproc(const struct conf *cf, const struct conf_channel *cc,
 			const struct privsep_msg *m)
 {
 	struct remoteproc *rp;
-	int r = remoteproc_open(h->cfg->daemon.sup.sysfs_root, cc->remoteproc, &rp);
+	int r = remoteproc_open(cf->daemon.sup.sysfs_root, cc->remoteproc, &rp);
 
 	if (r < 0)
 		return r;
@@ -172,16 +193,16 @@ static int helper_rproc(struct helper *h, const struct conf_channel *cc,
 /* OPEN_TRACE: the trace ring of the channel's remoteproc, under the helper's own
  * debugfs_root (root-only on a board: the daemon cannot open it itself), opened as a
  * regular file only. The fd, or -errno. */
-static int helper_open_trace(struct helper *h, const struct conf_channel *cc)
+static int helper_open_trace(const struct conf *cf, const struct conf_channel *cc)
 {
-	const char *root = h->cfg->daemon.sup.debugfs_root;
+	const char *root = cf->daemon.sup.debugfs_root;
 	char path[PATH_MAX];
 	struct remoteproc *rp;
 	int r;
 
 	if (!root[0])
 		return -ENOENT;
-	r = remoteproc_open(h->cfg->daemon.sup.sysfs_root, cc->remoteproc, &rp);
+	r = remoteproc_open(cf->daemon.sup.sysfs_root, cc->remoteproc, &rp);
 	if (r < 0)
 		return r;
 	r = snprintf(path, sizeof(path), "%s/remoteproc/%s/trace0", root, rp->instance) <
@@ -192,10 +213,72 @@ static int helper_open_trace(struct helper *h, const struct conf_channel *cc)
 	return r;
 }
 
+/* HOLD: the daemon keeps channel's settings at the SIGHUP under way. */
+static int helper_hold(struct helper *h, const char *channel)
+{
+	struct helper_hold *free_slot = NULL;
+
+	for (size_t i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct helper_hold *hd = &h->holds[i];
+		if (strcmp(hd->channel, channel) == 0) {
+			hd->next = true;
+			return 0;
+		}
+		if (!hd->channel[0] && !free_slot)
+			free_slot = hd;
+	}
+	if (!free_slot)
+		return -ENOSPC;
+	snprintf(free_slot->channel, sizeof(free_slot->channel), "%s", channel);
+	free_slot->next = true;
+	return 0;
+}
+
+/* Whether any hold still serves from cfg. */
+static bool helper_conf_held(const struct helper *h, const struct conf *cfg)
+{
+	for (size_t i = 0; i < CONF_MAX_CHANNELS; i++)
+		if (h->holds[i].cfg == cfg)
+			return true;
+	return false;
+}
+
+/* After a RELOAD (ok: read): holds announced for it keep (or take) the configuration
+ * they were served from; the others follow the new one. Configurations nobody uses any
+ * more are freed. */
+static void helper_settle_holds(struct helper *h, struct conf *old, bool ok)
+{
+	struct conf *was[CONF_MAX_CHANNELS];
+
+	for (size_t i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct helper_hold *hd = &h->holds[i];
+		was[i] = hd->cfg;
+		if (ok && hd->next && !hd->cfg)
+			hd->cfg = old;
+		else if (ok && !hd->next)
+			hd->cfg = NULL;
+		if (!hd->cfg)
+			hd->channel[0] = '\0';
+		hd->next = false;
+	}
+	if (!ok)
+		return;
+	if (old != h->cfg && !helper_conf_held(h, old))
+		conf_free(old);
+	for (size_t i = 0; i < CONF_MAX_CHANNELS; i++) {
+		if (!was[i] || was[i] == old || was[i] == h->cfg || helper_conf_held(h, was[i]))
+			continue;
+		for (size_t j = i + 1; j < CONF_MAX_CHANNELS; j++)
+			if (was[j] == was[i])
+				was[j] = NULL; /* freed once */
+		conf_free(was[i]);
+	}
+}
+
 /* RELOAD: the file the helper was started with, read by the helper. */
 static int helper_reload(struct helper *h)
 {
-	struct conf *n;
+	struct conf *n, *old = h->cfg;
 	struct conf_error err;
 	char msg[512];
 
@@ -203,15 +286,18 @@ static int helper_reload(struct helper *h)
 		log_struct(&h->log, LOG_ERR, NULL,
 			   "privileged helper: reload failed, keeping the old configuration: %s",
 			   conf_error_format(&err, msg, sizeof(msg)));
+		helper_settle_holds(h, old, false);
 		return -EINVAL;
 	}
-	conf_free(h->cfg);
 	h->cfg = n;
+	helper_settle_holds(h, old, true);
 	/* A channel that is gone gives its slot back (its command ends, as the daemon's side
-	 * of that channel is gone too), or renames would use up the slots. */
+	 * of that channel is gone too), or renames would use up the slots. One held is
+	 * still the daemon's. */
 	for (size_t i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct helper_cmd *hc = &h->cmds[i];
-		if (hc->channel[0] && !conf_find_channel(n, hc->channel)) {
+		if (hc->channel[0] &&
+		    !conf_find_channel(helper_conf_of(h, hc->channel), hc->channel)) {
 			hc->child = child_free(hc->child);
 			hc->channel[0] = '\0';
 		}
@@ -229,7 +315,8 @@ static int helper_handle(struct helper *h, const void *buf, ssize_t len, struct 
 		return log_struct_errno(&h->log, LOG_ERR, &(struct log_fields){0}, r,
 					"privileged helper refused a malformed message (%zd bytes)",
 					len);
-	r = privsep_msg_check(h->cfg, m, &cc);
+	const struct conf *cf = helper_conf_of(h, m->channel);
+	r = privsep_msg_check(cf, m, &cc);
 	if (r < 0)
 		return log_struct_errno(&h->log, LOG_ERR, &(struct log_fields){0}, r,
 					"privileged helper refused %s (channel '%s'): %m",
@@ -238,13 +325,15 @@ static int helper_handle(struct helper *h, const void *buf, ssize_t len, struct 
 	switch ((enum privsep_type)m->type) {
 	case PRIVSEP_RELOAD:
 		return helper_reload(h);
+	case PRIVSEP_HOLD:
+		return helper_hold(h, cc->name);
 	case PRIVSEP_OPEN_TRACE:
-		return helper_open_trace(h, cc);
+		return helper_open_trace(cf, cc);
 	case PRIVSEP_RUN_DRIVER:
 	case PRIVSEP_RUN_HOOK:
-		return helper_run(h, cc, m);
+		return helper_run(h, cf, cc, m);
 	default:
-		return helper_rproc(h, cc, m);
+		return helper_rproc(cf, cc, m);
 	}
 }
 

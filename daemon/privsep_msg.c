@@ -15,6 +15,7 @@ static const char *const type_names[] = {
 	[PRIVSEP_RUN_HOOK] = "run_hook",
 	[PRIVSEP_RELOAD] = "reload",
 	[PRIVSEP_OPEN_TRACE] = "open_trace",
+	[PRIVSEP_HOLD] = "hold",
 	[PRIVSEP_RESULT] = "result",
 	[PRIVSEP_EXITED] = "exited",
 };
@@ -99,6 +100,8 @@ int privsep_msg_check(const struct conf *cfg, const struct privsep_msg *m,
 	case PRIVSEP_RUN_HOOK:
 		if (!c->sup.hook[0])
 			return -ENOENT;
+		break;
+	case PRIVSEP_HOLD:
 		break;
 	default:
 		return -EBADMSG;

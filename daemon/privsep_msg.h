@@ -23,6 +23,7 @@ enum privsep_type {
 	PRIVSEP_RUN_HOOK,	    /* channel, token: the helper's own hook command */
 	PRIVSEP_RELOAD,		    /* the helper re-reads its configuration file itself */
 	PRIVSEP_OPEN_TRACE,	    /* channel: its remoteproc's trace0, opened read-only */
+	PRIVSEP_HOLD,		    /* channel: keeps its settings across the next RELOAD */
 	PRIVSEP_RESULT,		    /* answer to the request with seq: result (+ an fd) */
 	PRIVSEP_EXITED,		    /* a RUN_* command ended: channel, token, result = status */
 	PRIVSEP_TYPE_END,
@@ -49,7 +50,7 @@ int privsep_msg_init(struct privsep_msg *m, enum privsep_type type, const char *
  * lengths within their arrays, no NUL inside and only NULs after. 0 or -EBADMSG. */
 int privsep_msg_decode(const void *buf, size_t len, struct privsep_msg *m);
 /* The helper's check of a decoded request against its own configuration: the channel
- * exists, has a remoteproc (RPROC_*, OPEN_TRACE), the firmware is a plain file name, the command is
+ * exists (all but RELOAD), has a remoteproc (RPROC_*, OPEN_TRACE), the firmware is a plain file name, the command is
  * configured (RUN_*), unused strings are empty; answers are not requests. 0 with *ch
  * (NULL for RELOAD), or -EBADMSG, -ENOENT, -ENODEV, -EINVAL. */
 int privsep_msg_check(const struct conf *cfg, const struct privsep_msg *m,

@@ -237,6 +237,15 @@ void recovery_init(struct recovery *r, const struct recovery_config *cfg)
 	r->backoff_cur = cfg->backoff_ms;
 }
 
+int recovery_set_firmware(struct recovery *r, const char *name)
+{
+	if (name[0] && !recovery_firmware_name_ok(name))
+		return -EINVAL;
+	/* A step that runs has its name already; the next one takes the new one. */
+	memcpy(r->cfg.firmware, name, strlen(name) + 1);
+	return 0;
+}
+
 void recovery_carry(struct recovery *r, const struct recovery *old)
 {
 	/* The budget is a promise about the M7, not about one set of settings: a SIGHUP

@@ -198,6 +198,10 @@ int recovery_config_check(const struct recovery_config *cfg);
 /* Starts the machine in IDLE with a copy of cfg. */
 void recovery_init(struct recovery *r, const struct recovery_config *cfg);
 
+/* Sets the firmware the remoteproc step and the start write ("" = keep remoteproc's).
+ * 0, or -EINVAL for a name that is not a plain file name. */
+int recovery_set_firmware(struct recovery *r, const char *name);
+
 /* Carries into r (just initialised with new settings) what outlives a change of them:
  * a FAILED state with its reason and retry time, the budget and degraded windows, the
  * backoff (within the new bounds), the counters and the history. old must not be busy. */

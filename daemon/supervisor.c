@@ -21,6 +21,25 @@ static void live_resume(struct sv_chan *c)
 	sv_chan_rearm_liveness(c);
 }
 
+/* Asks the helper to keep serving c's channel from its current settings across the
+ * RELOAD that ends this SIGHUP. */
+static void hold_in_helper(struct supervisor *sv, struct sv_chan *c)
+{
+	struct privsep_msg m;
+	int r;
+
+	if (!sv->priv)
+		return;
+	r = privsep_msg_init(&m, PRIVSEP_HOLD, channel_name(c->ch), NULL);
+	if (r == 0)
+		r = privsep_call(sv->priv, &m);
+	if (r < 0) {
+		struct log_fields f = sv_chan_fields(c, NULL, r);
+		log_struct(sv->log, LOG_ERR, &f,
+			   "the privileged helper did not keep the old settings: %s", strerror(-r));
+	}
+}
+
 static void obs_on_config(void *ud, struct channel *ch)
 {
 	struct supervisor *sv = ud;
@@ -38,6 +57,9 @@ static void obs_on_config(void *ud, struct channel *ch)
 		log_struct(sv->log, LOG_WARNING, &f,
 			   "recovery in progress; its new recovery settings apply at the next "
 			   "reload once it is up");
+		/* The helper keeps them too: the ladder's stop and start reach the same
+		 * remoteproc, and its own commands run. */
+		hold_in_helper(sv, c);
 		return;
 	}
 	n = sv_chan_new(sv, ch);
@@ -56,7 +78,13 @@ static void obs_on_config(void *ud, struct channel *ch)
 	c->inc = NULL;
 	n->inc_first_step = c->inc_first_step;
 	memcpy(n->inc_outcome, c->inc_outcome, sizeof(n->inc_outcome));
-	n->good = c->good;
+	/* Without a state directory the record lives in memory only. */
+	if (!n->good.name[0]) {
+		n->good = c->good;
+		n->good_reloaded = c->good_reloaded;
+		memcpy(n->good_over, c->good_over, sizeof(n->good_over));
+		sv_verify_use_good(n);
+	}
 	n->good_probed = c->good_probed;
 	/* A record read at start and already dealt with is not rolled back again. */
 	n->interrupted = c->interrupted;
@@ -106,12 +134,38 @@ static struct sv_chan *retire(struct sv_chan *c)
 	return sv_chan_free(c);
 }
 
+/* A channel that a SIGHUP removes in the middle of a reload: nobody is left to verify
+ * or roll back that reload, and a record left on disk would roll back at once whenever
+ * a channel of that name comes back, perhaps much later and over an image verified
+ * since. So the record goes with the channel; the M7 is left as it is. A channel closed
+ * to be reopened with new settings ("config") keeps it: the new supervision rolls back
+ * the reload it cut short, as after a restart of the daemon. */
+static void drop_reload_record(struct sv_chan *c)
+{
+	struct channel_snapshot snap;
+	struct log_fields f;
+
+	if (!c || !c->reload_recorded)
+		return;
+	channel_snapshot(c->ch, &snap);
+	if (strcmp(snap.reason, "removed") != 0)
+		return;
+	f = sv_chan_fields(c, LOG_MID_RELOAD, 0);
+	log_struct(c->sv->log, LOG_WARNING, &f,
+		   "channel removed during the reload of %s: not verified nor rolled back; the "
+		   "M7 is left as it is",
+		   c->reload_want.name[0] ? c->reload_want.name : "(current)");
+	sv_verify_clear_reload(c);
+}
+
 static void obs_on_channel(void *ud, struct channel *ch, bool added)
 {
 	struct supervisor *sv = ud;
 
 	if (channel_slot(ch) >= CONF_MAX_CHANNELS)
 		return;
+	if (!added)
+		drop_reload_record(sv_chan_of(sv, ch));
 	sv->chans[channel_slot(ch)] = retire(sv->chans[channel_slot(ch)]);
 	if (added) {
 		sv->chans[channel_slot(ch)] = sv_chan_new(sv, ch);

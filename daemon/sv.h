@@ -117,6 +117,15 @@ struct sv_chan {
 	char start_rproc[128];	    /* keeps them keeps its deadline */
 	char start_said[200];	    /* why the M7 is not started, as last logged */
 	char ver_detail[160];	    /* why the last verification failed */
+	/* good was installed by a verified reload while `firmware` was good_over ("" none):
+	 * the ladder and the start load it instead, until that setting changes. */
+	bool good_reloaded;
+	char good_over[RECOVERY_FIRMWARE_MAX];
+	bool good_missing; /* that image's file is gone: the setting is loaded meanwhile */
+	char conf_firmware[RECOVERY_FIRMWARE_MAX]; /* `firmware` as it was set up, "" none */
+	/* The settings its ladder was built with: a SIGHUP while it is busy keeps them, so
+	 * its commands are these, not the channel's new ones. */
+	struct supervisor_channel_conf sup;
 };
 
 struct supervisor {
@@ -287,6 +296,10 @@ void sv_verify_on_fault(struct sv_chan *c, const char *kind);
 void sv_verify_on_timer(evutil_socket_t fd, short what, void *arg);
 /* Reads the channel's last good record from the state directory, if any. */
 void sv_verify_load_good(struct sv_chan *c);
+/* Chooses the image the ladder's remoteproc step and the start load: the last good one
+ * when a verified reload installed it over the `firmware` still configured, else that
+ * setting (a changed `firmware` is a new wish: the record forgets the reload). */
+void sv_verify_use_good(struct sv_chan *c);
 /* Records the reload that starts now (its rollback target and image) in the state
  * directory, so that a restart of the daemon during it rolls it back. */
 void sv_verify_record_reload(struct sv_chan *c);

@@ -66,6 +66,11 @@ void sv_action_feed(struct sv_chan *c, const struct recovery_event *ev)
 
 	if (c->applying)
 		return; /* never re-entered: the running batch owns the machine */
+	/* What a ladder or a start that begins now loads (the reloaded image may be gone). */
+	if (!recovery_busy(&c->rec) &&
+	    (ev->type == RECOVERY_EV_FAULT || ev->type == RECOVERY_EV_RECOVER ||
+	     ev->type == RECOVERY_EV_START || ev->type == RECOVERY_EV_TICK))
+		sv_verify_use_good(c);
 	int r = recovery_handle(&c->rec, ev, daemon_now_ms(), &out);
 	log_decision(c, ev, r, before, &out);
 	sv_action_run(c, &out);
@@ -268,7 +273,7 @@ static int act_command(struct sv_chan *c, const struct recovery_action *a,
 		       struct recovery_event *res)
 {
 	bool driver = a->type == RECOVERY_ACT_RELOAD_DRIVER;
-	const struct supervisor_channel_conf *sup = &channel_config(c->ch)->sup;
+	const struct supervisor_channel_conf *sup = &c->sup;
 	struct sv_priv_request rq = {.op = SV_PRIV_RUN_COMMAND,
 				     .token = a->token,
 				     .command = driver ? sup->driver_reload : sup->hook,

@@ -186,6 +186,10 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 		return NULL;
 	c->sv = sv;
 	c->ch = ch;
+	c->sup = channel_config(ch)->sup;
+	if (channel_config(ch)->firmware && recovery_firmware_name_ok(channel_config(ch)->firmware))
+		snprintf(c->conf_firmware, sizeof(c->conf_firmware), "%s",
+			 channel_config(ch)->firmware);
 	c->ev_rec = evtimer_new(base, sv_action_on_timer, c);
 	c->ev_live = evtimer_new(base, sv_fault_on_live_timer, c);
 	c->ev_poll = evtimer_new(base, sv_action_on_poll, c);
@@ -215,6 +219,7 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	/* PING is wire v1: a raw channel relies on the kernel log. */
 	c->live_enabled = lc.quiet_ms > 0 && !channel_is_raw(ch);
 	sv_verify_load_good(c);
+	sv_verify_use_good(c);
 	/* Which kernel lines are ours: the remoteproc's name, instance and device. */
 	if (channel_config(ch)->remoteproc) {
 		(void)klog_scope_add(&c->scope, channel_config(ch)->remoteproc);

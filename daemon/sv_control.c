@@ -141,6 +141,8 @@ void sv_control_recover(void *ud, struct daemon *d, struct conn *cl,
 		daemon_reply_error(d, cl->id, req->id, PROTO_E_BUSY, "busy", req->channel);
 		return;
 	}
+	if (ev.type == RECOVERY_EV_RECOVER && !recovery_busy(&c->rec))
+		sv_verify_use_good(c); /* what its remoteproc step loads */
 	r = recovery_handle(&c->rec, &ev, daemon_now_ms(), &out);
 	if (r == -EBUSY) {
 		daemon_reply_error(d, cl->id, req->id, PROTO_E_BUSY,

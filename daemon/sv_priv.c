@@ -59,7 +59,7 @@ static int run_command(struct sv_chan *c, const struct sv_priv_request *rq)
 
 	c->child = child_free(c->child); /* a command of an abandoned try dies here */
 	c->child_token = rq->token;
-	const struct supervisor_channel_conf *sup = &channel_config(c->ch)->sup;
+	const struct supervisor_channel_conf *sup = &c->sup;
 	unsigned timeout =
 		strcmp(rq->step, "driver") == 0 ? sup->driver_timeout_ms : sup->hook_timeout_ms;
 	sv_priv_env(channel_config(c->ch), c->rproc ? c->rproc->dir : NULL, rq->step, store, env);

@@ -20,6 +20,9 @@ static enum lifecycle_action decide(struct sv_chan *c, char *why, size_t cap,
 				    enum remoteproc_state *st, const char **token)
 {
 	const struct conf_channel *cc = channel_config(c->ch);
+
+	if (!recovery_busy(&c->rec))
+		sv_verify_use_good(c); /* the image a start would load */
 	struct lifecycle_input in = {.autostart = cc->sup.autostart,
 				     .firmware =
 					     c->rec.cfg.firmware[0] ? c->rec.cfg.firmware : NULL};

@@ -99,6 +99,43 @@ static FILE *open_record(struct sv_chan *c, const char *path)
 	return NULL;
 }
 
+/* The configured `firmware` of c as its supervision was set up (a SIGHUP while it is
+ * busy keeps it), "" when none. */
+static const char *configured(struct sv_chan *c)
+{
+	return c->conf_firmware;
+}
+
+/* Whether name is a regular file under firmware_dir: a stat, not a parse, as every fault
+ * that may start a ladder asks. */
+static bool image_present(struct sv_chan *c, const char *name)
+{
+	char path[SUPERVISOR_PATH_MAX + RECOVERY_FIRMWARE_MAX + 2];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", c->sv->cfg.firmware_dir, name);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Line 2 of a last good record that a reload installed: "reloaded" and the `firmware`
+ * configured then, if any. false for anything else. */
+static bool parse_reloaded(const char *line, char *over, size_t cap)
+{
+	size_t n = strcspn(line, "\n");
+
+	if (n < 8 || strncmp(line, "reloaded", 8) != 0 || (line[n] == '\n' && line[n + 1]))
+		return false;
+	if (n == 8) {
+		over[0] = '\0';
+		return true;
+	}
+	if (line[8] != ' ' || n - 9 >= cap)
+		return false;
+	memcpy(over, line + 9, n - 9);
+	over[n - 9] = '\0';
+	return recovery_firmware_name_ok(over);
+}
+
 void sv_verify_load_good(struct sv_chan *c)
 {
 	char path[SUPERVISOR_PATH_MAX + 96], line[RECOVERY_FIRMWARE_MAX + 2 * FWVERIFY_ID_MAX + 4];
@@ -111,6 +148,9 @@ void sv_verify_load_good(struct sv_chan *c)
 	    fwverify_record_parse(line, strlen(line), g.name, sizeof(g.name), g.id, sizeof(g.id),
 				  &g.id_len) == 0) {
 		c->good = g;
+		/* No second line, or one not understood: the configured image is the one. */
+		c->good_reloaded = fgets(line, sizeof(line), f) &&
+				   parse_reloaded(line, c->good_over, sizeof(c->good_over));
 	} else {
 		/* Ignored, and rewritten at the next verified image. */
 		struct log_fields lf = sv_chan_fields(c, NULL, -EBADMSG);
@@ -120,18 +160,26 @@ void sv_verify_load_good(struct sv_chan *c)
 	fclose(f);
 }
 
-/* Records g as the last good image: in memory, and atomically in the state directory. */
-static void save_good(struct sv_chan *c, const struct sv_fwid *g)
+/* Records g as the last good image, installed by a reload or not: in memory, and
+ * atomically in the state directory. */
+static void save_good(struct sv_chan *c, const struct sv_fwid *g, bool reloaded)
 {
 	char path[SUPERVISOR_PATH_MAX + 96];
-	char line[RECOVERY_FIRMWARE_MAX + 2 * FWVERIFY_ID_MAX + 4];
+	char line[2 * RECOVERY_FIRMWARE_MAX + 2 * FWVERIFY_ID_MAX + 16];
 	struct log_fields lf;
 	int r;
 
 	c->good = *g;
+	c->good_reloaded = reloaded;
+	c->good_missing = false; /* just loaded and verified */
+	if (reloaded)
+		snprintf(c->good_over, sizeof(c->good_over), "%s", configured(c));
 	if (!good_path(c, path, sizeof(path)))
 		return;
 	r = fwverify_record_format(line, sizeof(line), g->name, g->id, g->id_len);
+	if (r >= 0 && reloaded)
+		snprintf(line + r, sizeof(line) - (size_t)r, "reloaded%s%s\n",
+			 c->good_over[0] ? " " : "", c->good_over);
 	if (r >= 0)
 		r = put_state_file(path, line);
 	lf = sv_chan_fields(c, LOG_MID_RELOAD, r);
@@ -139,8 +187,62 @@ static void save_good(struct sv_chan *c, const struct sv_fwid *g)
 		log_struct(c->sv->log, LOG_WARNING, &lf,
 			   "cannot record last good firmware in %s: %s", path, strerror(-r));
 	else
-		log_struct(c->sv->log, LOG_INFO, &lf, "last good firmware: %.*s",
-			   (int)strcspn(line, "\n"), line);
+		log_struct(c->sv->log, LOG_INFO, &lf, "last good firmware: %.*s%s",
+			   (int)strcspn(line, "\n"), line,
+			   reloaded ? " (reloaded: recoveries load it)" : "");
+}
+
+/* A verified reload replaced the image of every channel on c's remoteproc (one
+ * firmware, several endpoints): their ladders load it too, or the first of them to reach
+ * its remoteproc step would undo the reload. */
+static void share_reloaded(struct sv_chan *c, const struct sv_fwid *g)
+{
+	if (sv_priv_rproc(c) < 0)
+		return;
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		struct sv_chan *o = c->sv->chans[i];
+		if (!o || o == c || sv_priv_rproc(o) < 0 ||
+		    strcmp(o->rproc->instance, c->rproc->instance) != 0)
+			continue;
+		save_good(o, g, true);
+		(void)recovery_set_firmware(&o->rec, g->name);
+	}
+}
+
+void sv_verify_use_good(struct sv_chan *c)
+{
+	const char *conf = configured(c);
+
+	if (c->good_reloaded && strcmp(c->good_over, conf) != 0) {
+		struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, 0);
+		log_struct(c->sv->log, LOG_INFO, &lf,
+			   "firmware = %s now configured (was %s when %s was reloaded): "
+			   "recoveries load %s",
+			   conf[0] ? conf : "(none)", c->good_over[0] ? c->good_over : "(none)",
+			   c->good.name, conf[0] ? conf : "what remoteproc names");
+		/* Written again without the reload's line: the new wish outlives a restart. */
+		save_good(c, &c->good, false);
+	}
+	if (!c->good_reloaded) {
+		(void)recovery_set_firmware(&c->rec, conf);
+		return;
+	}
+	/* A file deleted since cannot be started: the setting is, until it is back. */
+	bool missing = !image_present(c, c->good.name);
+	if (missing != c->good_missing) {
+		struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, missing ? -ENOENT : 0);
+		if (missing)
+			log_struct(c->sv->log, LOG_WARNING, &lf,
+				   "reloaded firmware %s is no longer under %s: recoveries load %s",
+				   c->good.name, c->sv->cfg.firmware_dir,
+				   conf[0] ? conf : "what remoteproc names");
+		else
+			log_struct(c->sv->log, LOG_INFO, &lf,
+				   "reloaded firmware %s is back under %s: recoveries load it",
+				   c->good.name, c->sv->cfg.firmware_dir);
+		c->good_missing = missing;
+	}
+	(void)recovery_set_firmware(&c->rec, missing ? conf : c->good.name);
 }
 
 /* ---- the reload in progress, persisted ---- */
@@ -340,10 +442,22 @@ static void verdict(struct sv_chan *c, bool ok)
 			   recovery_step_to_string(c->ver_step), c->ver_want.name,
 			   (unsigned long long)ms, v->want_len ? want : "not checked", v->boot_id);
 		sv_chan_note(c, INCIDENT_STEP, "verified %s build id %s", c->ver_want.name, want);
-		/* A rollback target is already the last good one. */
+		/* A rollback target is already the last good one. An image without a build
+		 * id is recorded only when a reload asked for it ("none": its identity goes
+		 * unchecked, as its reload's did), or recoveries would undo that reload. */
 		if (c->ver_step != RECOVERY_STEP_ROLLBACK && c->ver_want.name[0] &&
-		    c->ver_want.id_len)
-			save_good(c, &c->ver_want);
+		    (c->ver_want.id_len || c->ver_step == RECOVERY_STEP_RELOAD)) {
+			/* A reload's image is what recoveries load from now on; the ladder's
+			 * and the start's keep that as long as they loaded it. */
+			bool by_reload =
+				c->ver_step == RECOVERY_STEP_RELOAD ||
+				(c->good_reloaded && strcmp(c->good.name, c->ver_want.name) == 0);
+			save_good(c, &c->ver_want, by_reload);
+			if (by_reload)
+				(void)recovery_set_firmware(&c->rec, c->ver_want.name);
+			if (c->ver_step == RECOVERY_STEP_RELOAD)
+				share_reloaded(c, &c->ver_want);
+		}
 	} else {
 		char d[320];
 		snprintf(d, sizeof(d), "%.60s: %s%s%.24s: expected %.40s, got %.40s",
@@ -432,7 +546,7 @@ static void probe_good(struct sv_chan *c, const struct m7b_boot_info *bi)
 	c->good_probed = true;
 	if (sv_verify_identity(c, NULL, &cur) == 0 && cur.id_len == bi->build_id_len &&
 	    memcmp(cur.id, bi->build_id, cur.id_len) == 0)
-		save_good(c, &cur);
+		save_good(c, &cur, false);
 }
 
 void sv_verify_on_msg(struct sv_chan *c, const struct channel_msg *m)

@@ -47,6 +47,7 @@ struct opts {
 	bool kmsg;		 /* kernel lines through a FIFO the test writes */
 	bool second;		 /* a second channel on the same remoteproc, no node yet */
 	const char *rproc_fw;	 /* the tree's `firmware` (NULL: good.elf) */
+	const char *second_keys; /* extra [channel m7b] keys */
 };
 static struct opts opt; /* setup()'s, set by setup_with() */
 
@@ -161,8 +162,8 @@ static int setup(void **state)
 	if (opt.second)
 		snprintf(f->conf + strlen(f->conf), sizeof(f->conf) - strlen(f->conf),
 			 "[channel m7b]\ndevice = %s/ttyRPMSG31\nremoteproc = imx-rproc\n"
-			 "recovery_steps = remoteproc\nrecovery_backoff_ms = 60000\n",
-			 f->p.dir);
+			 "recovery_steps = remoteproc\nrecovery_backoff_ms = 60000\n%s",
+			 f->p.dir, opt.second_keys ? opt.second_keys : "");
 	*state = f;
 	if (access(f->ctl, F_OK) != 0 || daemon_proc_start(&f->p, f->conf) < 0) {
 		(void)teardown(state);
@@ -829,6 +830,45 @@ static void test_shared_remoteproc(void **state)
 	tclient_close(&q);
 }
 
+/* Two channels on one running M7, both with firmware = good.elf. */
+static int setup_shared_configured(void **state)
+{
+	return setup_with(state, (struct opts){.rproc_state = "running\n",
+					       .channel = "firmware = good.elf\n",
+					       .second = true,
+					       .second_keys = "firmware = good.elf\n"});
+}
+
+/* A reload verified on one channel replaced the M7's image for the other too: the
+ * other's remoteproc step loads it, rather than undoing the reload. */
+static void test_reload_shared_remoteproc(void **state)
+{
+	struct fx *f = *state;
+	char path[400], rec[256];
+	cJSON *o;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	o = request(f, "{\"cmd\":\"reload\",\"channel\":\"m7\",\"firmware\":\"app2.elf\"}");
+	assert_string_equal(j_str(o, "class"), "ACK");
+	cJSON_Delete(o);
+	cJSON_Delete(status_when(f, "up", "reload"));
+	snprintf(path, sizeof(path), "%s/firmware-good-m7b", f->state);
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_true(strncmp(rec, "app2.elf ", 9) == 0);
+	assert_non_null(strstr(rec, "\nreloaded good.elf\n"));
+
+	o = request(f, "{\"cmd\":\"recover\",\"channel\":\"m7b\",\"action\":\"remoteproc\"}");
+	assert_string_equal(j_str(o, "class"), "ACK");
+	cJSON_Delete(o);
+	assert_true(log_wait(f->simlog, 0, "m7sim: remoteproc stop") > 0);
+	for (int i = 0; i < 3000 && count_in(f->simlog, "m7sim: remoteproc start") < 2; i++)
+		usleep(10000);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start app2.elf"), 2);
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start good.elf"), 0);
+}
+
 static int setup_toggle(void **state)
 {
 	return setup_with(state,
@@ -1052,6 +1092,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_autostart_toggled, setup_toggle, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_remoteproc, setup_shared, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_shared_remoteproc,
+						setup_shared_configured, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short, setup_reload, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short_by_crash,
 						setup_reload_firmware, teardown),

@@ -388,6 +388,68 @@ static void test_slots_after_renames(void **state)
 	remove_dir(d);
 }
 
+/* Runs m7's hook through the helper and returns what it wrote (its remoteproc, its name). */
+static void hook_says(struct privsep *ps, const char *out, char *text, size_t size)
+{
+	struct privsep_msg m;
+
+	(void)unlink(out);
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), 1);
+	wait_for(out, 500);
+	read_text(out, text, size);
+}
+
+/* A SIGHUP while m7's ladder runs: the daemon keeps its settings (HOLD before the
+ * RELOAD), and so does the helper, until a RELOAD that does not hold it. */
+static void test_hold_across_reload(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], text[128];
+	const char *fmt = "[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = %s\n"
+			  "hook = echo $M7B_REMOTEPROC %s > %s.tmp; mv %s.tmp %s\n";
+	struct conf *cfg;
+	struct privsep *ps;
+	struct privsep_msg m;
+
+	(void)state;
+	make_dir(d, conf, sizeof(conf));
+	snprintf(out, sizeof(out), "%s/hook.out", d);
+	write_conf(conf, fmt, "remoteproc0", "old", out, out, out);
+	assert_int_equal(split(conf, &cfg, &ps), 0);
+	hook_says(ps, out, text, sizeof(text));
+	assert_string_equal(text, "remoteproc0 old\n");
+
+	write_conf(conf, fmt, "remoteproc1", "new", out, out, out);
+	privsep_msg_init(&m, PRIVSEP_HOLD, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+	hook_says(ps, out, text, sizeof(text));
+	assert_string_equal(text, "remoteproc0 old\n");
+
+	/* Held again at the next SIGHUP (still busy), over yet another file. */
+	write_conf(conf, fmt, "remoteproc2", "newer", out, out, out);
+	privsep_msg_init(&m, PRIVSEP_HOLD, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+	hook_says(ps, out, text, sizeof(text));
+	assert_string_equal(text, "remoteproc0 old\n");
+
+	/* The daemon took its new settings: no HOLD, the helper follows. */
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+	hook_says(ps, out, text, sizeof(text));
+	assert_string_equal(text, "remoteproc2 newer\n");
+
+	/* A HOLD for a channel the helper does not have is refused. */
+	privsep_msg_init(&m, PRIVSEP_HOLD, "other", NULL);
+	assert_int_equal(privsep_call(ps, &m), -ENOENT);
+	privsep_free(ps);
+	conf_free(cfg);
+	remove_dir(d);
+}
+
 struct ends {
 	unsigned n;
 	struct event_base *base;
@@ -615,6 +677,7 @@ int main(void)
 		cmocka_unit_test(test_helper_outlives_sigterm),
 		cmocka_unit_test(test_trace_through_helper),
 		cmocka_unit_test(test_slots_after_renames),
+		cmocka_unit_test(test_hold_across_reload),
 		cmocka_unit_test(test_every_end_delivered),
 		cmocka_unit_test(test_helper_inherits_nothing),
 	};

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -35,7 +36,7 @@ struct fx {
 /* Firmware files: m7sim's own ELF under each name, so each carries m7sim's build id. */
 static void firmware_files(struct fx *f)
 {
-	static const char *const names[] = {"good.elf",	   "app2.elf",	 "wrong.elf",
+	static const char *const names[] = {"good.elf",	   "app2.elf",	 "app3.elf", "wrong.elf",
 					    "nohello.elf", "silent.elf", "kick.elf"};
 	char path[400];
 
@@ -61,6 +62,8 @@ static int teardown(void **state)
 
 /* reload_probation_ms of the next setup. */
 static unsigned probation_ms = 800;
+/* Daemon keys of the next setup (the privileged helper's). */
+static const char *daemon_extra = "";
 
 /* good_record: a last good record to write before the daemon starts ("" = none);
  * ladder: the channel's recovery keys. */
@@ -117,15 +120,15 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 	for (int i = 0; i < 2000 && (access(f->link, F_OK) != 0 || access(f->ctl, F_OK) != 0); i++)
 		usleep(5000);
 	snprintf(f->conf, sizeof(f->conf),
-		 "allow_uids = %u\nkernel_log = kmsg\nkmsg_path = %s\nsysfs_root = %s/sys\n"
+		 "%sallow_uids = %u\nkernel_log = kmsg\nkmsg_path = %s\nsysfs_root = %s/sys\n"
 		 "firmware_dir = %s\nstate_dir = %s\nincident_dir = %s/incidents\n"
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\n"
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n%s"
 		 "recovery_backoff_ms = 60000\nreload_timeout_ms = 3000\n"
 		 "reload_probation_ms = %u\nliveness_quiet_ms = 3000\nliveness_answer_ms = 300\n"
 		 "down_grace_ms = 0\n",
-		 (unsigned)getuid(), f->kmsg, f->p.dir, f->fwdir, f->state, f->p.dir, f->link,
-		 ladder, probation_ms);
+		 daemon_extra, (unsigned)getuid(), f->kmsg, f->p.dir, f->fwdir, f->state, f->p.dir,
+		 f->link, ladder, probation_ms);
 	*state = f;
 	if (access(f->link, F_OK) != 0 || daemon_proc_start(&f->p, f->conf) < 0) {
 		(void)teardown(state);
@@ -137,6 +140,7 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 
 static int setup(void **state)
 {
+	daemon_extra = "";
 	probation_ms = 800;
 	return setup_with(state, "", "recovery_steps = resync\n");
 }
@@ -316,7 +320,8 @@ static void test_good_then_restart(void **state)
 	assert_string_equal(seq, "reloading:reload up:reload");
 	print_message("good image: request -> verified (probation 800 ms) %llu ms\n",
 		      (unsigned long long)(t_up - t0));
-	snprintf(want, sizeof(want), "app2.elf %s\n", f->sim_id);
+	/* No firmware configured: the reload's line says so. */
+	snprintf(want, sizeof(want), "app2.elf %s\nreloaded\n", f->sim_id);
 	h_slurp_file(path, rec, sizeof(rec));
 	assert_string_equal(rec, want);
 	tclient_close(&w);
@@ -443,6 +448,444 @@ static void test_ladder_wrong_identity(void **state)
 	h_slurp_file(f->p.log, log, sizeof(log));
 	assert_non_null(strstr(log, "remoteproc failed verification"));
 	assert_non_null(strstr(log, "wrong.elf: wrong_identity"));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* firmware = good.elf configured, the ladder down to its remoteproc step. */
+static int setup_configured(void **state)
+{
+	probation_ms = 300;
+	return setup_with(state, "",
+			  "firmware = good.elf\nrecovery_steps = remoteproc\n"
+			  "remoteproc_tries = 1\n");
+}
+
+/* The ladder's remoteproc step by hand; returns once the channel is up again. */
+static void recover_remoteproc(struct fx *f, struct tclient *w, struct tclient *q)
+{
+	char seq[512], detail[256];
+	cJSON *o;
+
+	(void)f;
+	assert_int_equal(tclient_send(q, "{\"cmd\":\"recover\",\"channel\":\"m7\","
+					 "\"action\":\"remoteproc\"}"),
+			 0);
+	o = tclient_wait(q, "ACK", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	read_states(w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "up:recovered");
+}
+
+static void reload_ok(struct fx *f, const char *fw)
+{
+	struct tclient w, q;
+	char seq[512], detail[256];
+
+	open_clients(f, &w, &q);
+	reload(&q, fw, false);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:reload up:reload");
+	/* Its incident closes 2 s later; a SIGHUP before that waits for the next one. */
+	for (int open = 1, i = 0; open && i < 100; i++) {
+		cJSON *o, *it;
+		assert_int_equal(tclient_send(&q, "{\"cmd\":\"incidents\"}"), 0);
+		o = tclient_wait(&q, "INCIDENTS", WAIT_MS);
+		assert_non_null(o);
+		open = 0;
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "incidents"))
+		{
+			open |= strcmp(j_str(it, "outcome"), "open") == 0;
+		}
+		cJSON_Delete(o);
+		if (open)
+			usleep(100000);
+	}
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* A verified reload is what the ladder brings back, not the configured firmware: in
+ * this daemon and, the record saying so, in the next one. */
+static void test_reloaded_image_survives_recovery(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char rec[512], want[512], path[400], cur[64];
+
+	if (!f)
+		skip();
+	reload_ok(f, "app2.elf");
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	snprintf(want, sizeof(want), "app2.elf %s\nreloaded good.elf\n", f->sim_id);
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_string_equal(rec, want);
+
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "app2.elf");
+	/* Verified again, and still the reload's image. */
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_string_equal(rec, want);
+	tclient_close(&w);
+	tclient_close(&q);
+
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "app2.elf");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* The reloaded image's file is deleted: the ladder loads the configured one, which,
+ * verified, is the last good image from then on. */
+static void test_reloaded_image_deleted(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], cur[64], log[1 << 16], rec_path[400], rec[256], want[256];
+
+	if (!f)
+		skip();
+	reload_ok(f, "app2.elf");
+	snprintf(path, sizeof(path), "%s/app2.elf", f->fwdir);
+	assert_int_equal(unlink(path), 0);
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "good.elf");
+	h_slurp_file(f->p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "reloaded firmware app2.elf is no longer under"));
+
+	/* good.elf, verified, is the last good image now: the file coming back changes
+	 * nothing. */
+	snprintf(want, sizeof(want), "good.elf %s\n", f->sim_id);
+	snprintf(rec_path, sizeof(rec_path), "%s/firmware-good-m7", f->state);
+	h_slurp_file(rec_path, rec, sizeof(rec));
+	assert_string_equal(rec, want);
+	assert_int_equal(symlink(h_sim_path(), path), 0);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "good.elf");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* Copies the ELF from to to with its GNU build-id note made another note type: an
+ * image without a build id. 0 or -1. */
+static int copy_without_build_id(const char *from, const char *to)
+{
+	static const uint8_t note[] = {4, 0, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, 'G', 'N', 'U', 0};
+	static uint8_t buf[1 << 23];
+	int in = open(from, O_RDONLY | O_CLOEXEC), out;
+	ssize_t n = in >= 0 ? read(in, buf, sizeof(buf)) : -1;
+	int hits = 0;
+
+	if (in >= 0)
+		close(in);
+	if (n <= 0 || (size_t)n == sizeof(buf))
+		return -1;
+	for (ssize_t i = 0; i + (ssize_t)sizeof(note) <= n; i++) {
+		if (memcmp(buf + i, note, sizeof(note)) == 0) {
+			buf[i + 8] = 0x7f;
+			hits++;
+		}
+	}
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0 || hits == 0 || write(out, buf, (size_t)n) != n) {
+		if (out >= 0)
+			close(out);
+		return -1;
+	}
+	return close(out);
+}
+
+/* A reloaded image without a build id (accepted, its identity unchecked) is what the
+ * ladder brings back too: recorded with "none". */
+static void test_reloaded_image_without_build_id(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], cur[64], rec[256];
+
+	if (!f)
+		skip();
+	snprintf(path, sizeof(path), "%s/noid.elf", f->fwdir);
+	assert_int_equal(copy_without_build_id(h_sim_path(), path), 0);
+	reload_ok(f, "noid.elf");
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_string_equal(rec, "noid.elf none\nreloaded good.elf\n");
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "noid.elf");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* SIGHUP with f's configuration, `firmware = good.elf` replaced by fw_line. */
+static void sighup_firmware(struct fx *f, const char *fw_line)
+{
+	static char buf[1 << 17];
+	char conf[2048];
+	const char *at = strstr(f->conf, "firmware = good.elf\n");
+	size_t n;
+
+	assert_non_null(at);
+	snprintf(conf, sizeof(conf), "%.*s%s%s", (int)(at - f->conf), f->conf, fw_line,
+		 at + strlen("firmware = good.elf\n"));
+	h_slurp_file(f->p.log, buf, sizeof(buf));
+	n = strlen(buf);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(10000)) {
+		h_slurp_file(f->p.log, buf, sizeof(buf));
+		if (strlen(buf) > n && strstr(buf + n, "recovery settings reloaded"))
+			return;
+	}
+	fail_msg("SIGHUP not taken");
+}
+
+/* A `firmware` changed by SIGHUP after the reload is a new wish: the ladder loads it,
+ * and the record forgets the reload (a restart does not bring it back). */
+static void test_new_firmware_setting_wins(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char rec[512], want[512], path[400], cur[64];
+
+	if (!f)
+		skip();
+	reload_ok(f, "app2.elf");
+	sighup_firmware(f, "firmware = app3.elf\n");
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	snprintf(want, sizeof(want), "app2.elf %s\n", f->sim_id);
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_string_equal(rec, want);
+
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "app3.elf");
+	snprintf(want, sizeof(want), "app3.elf %s\n", f->sim_id);
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_string_equal(rec, want);
+	tclient_close(&w);
+	tclient_close(&q);
+
+	/* Another reload over app3.elf, then good.elf and app3.elf again by SIGHUP: the
+	 * setting changed in between, so app3.elf is a new wish, not the old reload's. */
+	reload_ok(f, "app2.elf");
+	sighup_firmware(f, "firmware = good.elf\n");
+	sighup_firmware(f, "firmware = app3.elf\n");
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "app3.elf");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+static size_t sim_log_wait(struct fx *f, size_t n, const char *prefix);
+
+/* Waits for the first good record (the running image matches its file). */
+static void wait_good_record(struct fx *f)
+{
+	char path[400], rec[256], want[256];
+
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	snprintf(want, sizeof(want), "good.elf %s\n", f->sim_id);
+	for (int i = 0; i < 500 && (h_slurp_file(path, rec, sizeof(rec)), strcmp(rec, want) != 0);
+	     i++)
+		usleep(10000);
+	assert_string_equal(rec, want);
+}
+
+/* SIGHUP with conf; waits for the daemon's line saying it took it. */
+static void sighup_with(struct fx *f, const char *conf)
+{
+	static char buf[1 << 17];
+	size_t n;
+
+	h_slurp_file(f->p.log, buf, sizeof(buf));
+	n = strlen(buf);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(10000)) {
+		h_slurp_file(f->p.log, buf, sizeof(buf));
+		if (strlen(buf) > n && strstr(buf + n, "configuration reloaded"))
+			return;
+	}
+	fail_msg("SIGHUP not taken");
+}
+
+/* A SIGHUP removes the channel in the middle of its reload: the reload's record goes
+ * with it, and the channel added back later does not roll back an image nobody asked
+ * it to. */
+static void test_channel_removed_during_reload(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], conf[2048], cur[64], log[1 << 16];
+	const char *at;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	wait_good_record(f);
+	reload(&q, "app2.elf", false);
+	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	/* app2.elf runs, on probation (which outlasts the test). */
+	assert_true(sim_log_wait(f, 0, "m7sim: remoteproc start app2.elf") > 0);
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	assert_int_equal(access(path, F_OK), 0);
+	tclient_close(&w);
+	tclient_close(&q);
+
+	/* The same M7 under another channel name: m7 is removed. */
+	at = strstr(f->conf, "[channel m7]");
+	assert_non_null(at);
+	snprintf(conf, sizeof(conf), "%.*s[channel m9]%s", (int)(at - f->conf), f->conf,
+		 at + strlen("[channel m7]"));
+	sighup_with(f, conf);
+	assert_int_equal(access(path, F_OK), -1);
+	h_slurp_file(f->p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "channel removed during the reload of app2.elf"));
+
+	sighup_with(f, f->conf);
+	open_clients(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "app2.elf");
+	h_slurp_file(f->p.log, log, sizeof(log));
+	assert_null(strstr(log, "cut short"));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* A SIGHUP that reopens the channel (its device moved) in the middle of its reload: the
+ * record stays, and the new supervision rolls the reload back, as after a restart. */
+static void test_channel_reopened_during_reload(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], conf[2048], link2[320], target[300], cur[64];
+	const char *at;
+	ssize_t n;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	wait_good_record(f);
+	reload(&q, "app2.elf", false);
+	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_true(sim_log_wait(f, 0, "m7sim: remoteproc start app2.elf") > 0);
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* The same tty under another name. */
+	n = readlink(f->link, target, sizeof(target) - 1);
+	assert_true(n > 0);
+	target[n] = '\0';
+	snprintf(link2, sizeof(link2), "%s2", f->link);
+	assert_int_equal(symlink(target, link2), 0);
+	at = strstr(f->conf, f->link);
+	assert_non_null(at);
+	snprintf(conf, sizeof(conf), "%.*s%s%s", (int)(at - f->conf), f->conf, link2,
+		 at + strlen(f->link));
+	sighup_with(f, conf);
+	/* The rollback (on the same long probation: it stays there) loads good.elf. */
+	o = tclient_wait_str(&w, "STATE", "reason", "rollback", WAIT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "state"), "reloading");
+	cJSON_Delete(o);
+	assert_true(sim_log_wait(f, 0, "m7sim: remoteproc start good.elf") > 0);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "good.elf");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* remoteproc then hook, the remoteproc step's image never saying HELLO; the hook says
+ * which settings it ran under into the device's name + ".hook". */
+#define HOOK_LADDER                                                                                \
+	"firmware = nohello.elf\nrecovery_steps = remoteproc,hook\nremoteproc_tries = 1\n"         \
+	"remoteproc_timeout_ms = 3000\nhook_timeout_ms = 1000\n"                                   \
+	"hook = echo old $M7B_REMOTEPROC > $M7B_DEVICE.hook\n"
+
+static int setup_hook_direct(void **state)
+{
+	daemon_extra = "";
+	probation_ms = 300;
+	return setup_with(state, "", HOOK_LADDER);
+}
+
+/* The same with the privileged helper (the test's own user; root said on purpose). */
+static int setup_hook_privsep(void **state)
+{
+	static char extra[128];
+	struct passwd *pw = getpwuid(geteuid());
+
+	if (!pw)
+		return -1;
+	snprintf(extra, sizeof(extra), "user = %s\n%s", pw->pw_name,
+		 pw->pw_uid == 0 ? "allow_root_user = true\n" : "");
+	daemon_extra = extra;
+	probation_ms = 300;
+	int r = setup_with(state, "", HOOK_LADDER);
+	daemon_extra = "";
+	return r;
+}
+
+/* A SIGHUP changes `hook` and `remoteproc` while the ladder runs its remoteproc step:
+ * the ladder keeps its settings to the end, and so does whoever runs its commands (the
+ * daemon, or its privileged helper): the old hook runs, for the old remoteproc. */
+static void test_sighup_during_step_keeps_ladder(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char conf[2048], seq[512], detail[256], path[400], text[400];
+	const char *at;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"recover\",\"channel\":\"m7\","
+					  "\"action\":\"remoteproc\"}"),
+			 0);
+	o = tclient_wait(&q, "ACK", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_true(sim_log_wait(f, 0, "m7sim: remoteproc start nohello.elf") > 0);
+
+	/* Mid-step: another hook, another remoteproc. */
+	snprintf(conf, sizeof(conf), "%s", f->conf);
+	at = strstr(conf, "remoteproc = imx-rproc\n");
+	assert_non_null(at);
+	memcpy((char *)at, "remoteproc = rproc-xyz\n", strlen("remoteproc = rproc-xyz\n"));
+	at = strstr(conf, "echo old");
+	assert_non_null(at);
+	memcpy((char *)at, "echo new", 8);
+	sighup_with(f, conf);
+
+	read_states(&w, "failed", NULL, seq, sizeof(seq), detail, sizeof(detail));
+	snprintf(path, sizeof(path), "%s.hook", f->link);
+	h_slurp_file(path, text, sizeof(text));
+	print_message("hook: %s", text);
+	assert_true(strncmp(text, "old ", 4) == 0);
+	assert_non_null(strstr(text, "remoteproc0"));
 	tclient_close(&w);
 	tclient_close(&q);
 }
@@ -834,6 +1277,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_good_then_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reloaded_image_survives_recovery,
+						setup_configured, teardown),
+		cmocka_unit_test_setup_teardown(test_new_firmware_setting_wins, setup_configured,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_reloaded_image_deleted, setup_configured,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_reloaded_image_without_build_id,
+						setup_configured, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_silent, setup, teardown),
@@ -851,9 +1302,19 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_ladder_wrong_identity, setup_ladder_wrong,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_channel_removed_during_reload,
+						setup_long_probation, teardown),
+		cmocka_unit_test_setup_teardown(test_channel_reopened_during_reload,
+						setup_long_probation, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_during_step_keeps_ladder,
+						setup_hook_direct, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_during_step_keeps_ladder,
+						setup_hook_privsep, teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	if (getenv("M7B_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("M7B_TEST_FILTER"));
+	if (getenv("M7B_TEST_FILTER")) /* e.g. "test_reload*" to run a few */
 		cmocka_set_test_filter(getenv("M7B_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

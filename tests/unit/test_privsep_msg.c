@@ -55,6 +55,8 @@ static void test_accepted(void **state)
 	assert_int_equal(check(PRIVSEP_RUN_HOOK, "m7", NULL), 0);
 	assert_int_equal(check(PRIVSEP_RELOAD, NULL, NULL), 0);
 	assert_int_equal(check(PRIVSEP_OPEN_TRACE, "m7", NULL), 0);
+	assert_int_equal(check(PRIVSEP_HOLD, "m7", NULL), 0);
+	assert_int_equal(check(PRIVSEP_HOLD, "bare", NULL), 0);
 }
 
 static void test_refused(void **state)
@@ -90,6 +92,9 @@ static void test_refused(void **state)
 	assert_int_equal(check(PRIVSEP_RPROC_STOP, "m7", "x"), -EINVAL);
 	assert_int_equal(check(PRIVSEP_RUN_HOOK, "m7", "rm -rf /"), -EINVAL);
 	assert_int_equal(check(PRIVSEP_RELOAD, "m7", NULL), -EINVAL);
+	assert_int_equal(check(PRIVSEP_HOLD, "other", NULL), -ENOENT);
+	assert_int_equal(check(PRIVSEP_HOLD, NULL, NULL), -ENOENT);
+	assert_int_equal(check(PRIVSEP_HOLD, "m7", "x"), -EINVAL);
 	assert_int_equal(check(PRIVSEP_RELOAD, NULL, "/tmp/evil.conf"), -EINVAL);
 	/* Answers are never requests. */
 	assert_int_equal(check(PRIVSEP_RESULT, NULL, NULL), -EBADMSG);

@@ -302,6 +302,38 @@ static void test_remoteproc_step(void **state)
 	RUN(&r, rows);
 }
 
+/* The firmware the remoteproc step sets can change between ladders (a verified reload
+ * installed another image): the next step sets the new one; "" keeps remoteproc's. Names
+ * that are not plain file names are refused and change nothing. */
+static void test_set_firmware(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row app2[] = {
+		{0, RECOVER(RECOVERY_STEP_REMOTEPROC),
+		 "set_state(recovering,recover) close_tty rproc_stop", 5000, 0},
+		{20, RES(0), "rproc_set_firmware(app2.elf)", 5000, 0},
+		{30, RES(0), "rproc_start", 5000, 0},
+	};
+	static const struct row keep[] = {
+		{0, RECOVER(RECOVERY_STEP_REMOTEPROC),
+		 "set_state(recovering,recover) close_tty rproc_stop", 5000, 0},
+		{20, RES(0), "rproc_start", 5000, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	strcpy(c.firmware, "app.elf");
+	recovery_init(&r, &c);
+	assert_int_equal(recovery_set_firmware(&r, "app2.elf"), 0);
+	assert_int_equal(recovery_set_firmware(&r, "../app3.elf"), -EINVAL);
+	assert_int_equal(recovery_set_firmware(&r, ".hidden"), -EINVAL);
+	RUN(&r, app2);
+	recovery_init(&r, &c);
+	assert_int_equal(recovery_set_firmware(&r, ""), 0);
+	RUN(&r, keep);
+}
+
 static void test_stale_result(void **state)
 {
 	struct recovery_config c;
@@ -905,6 +937,7 @@ int main(void)
 		cmocka_unit_test(test_resync_succeeds),
 		cmocka_unit_test(test_full_ladder),
 		cmocka_unit_test(test_remoteproc_step),
+		cmocka_unit_test(test_set_firmware),
 		cmocka_unit_test(test_stale_result),
 		cmocka_unit_test(test_degraded),
 		cmocka_unit_test(test_budget),
