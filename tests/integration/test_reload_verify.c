@@ -506,40 +506,49 @@ static void reload_ok(struct fx *f, const char *fw)
 	tclient_close(&q);
 }
 
+/* The channel's last good record reads want. */
+static void good_record_is(struct fx *f, const char *want)
+{
+	char path[400], rec[512];
+
+	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
+	h_slurp_file(path, rec, sizeof(rec));
+	assert_string_equal(rec, want);
+}
+
+/* The ladder's remoteproc step, asked for, loads fw. */
+static void recovery_loads(struct fx *f, const char *fw)
+{
+	struct tclient w, q;
+	char cur[64];
+
+	open_clients(f, &w, &q);
+	recover_remoteproc(f, &w, &q);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, fw);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* A verified reload is what the ladder brings back, not the configured firmware: in
  * this daemon and, the record saying so, in the next one. */
 static void test_reloaded_image_survives_recovery(void **state)
 {
 	struct fx *f = *state;
-	struct tclient w, q;
-	char rec[512], want[512], path[400], cur[64];
+	char want[512];
 
 	if (!f)
 		skip();
 	reload_ok(f, "app2.elf");
-	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
 	snprintf(want, sizeof(want), "app2.elf %s\nreloaded good.elf\n", f->sim_id);
-	h_slurp_file(path, rec, sizeof(rec));
-	assert_string_equal(rec, want);
-
-	open_clients(f, &w, &q);
-	recover_remoteproc(f, &w, &q);
-	rproc_firmware(f, cur, sizeof(cur));
-	assert_string_equal(cur, "app2.elf");
+	good_record_is(f, want);
+	recovery_loads(f, "app2.elf");
 	/* Verified again, and still the reload's image. */
-	h_slurp_file(path, rec, sizeof(rec));
-	assert_string_equal(rec, want);
-	tclient_close(&w);
-	tclient_close(&q);
+	good_record_is(f, want);
 
 	assert_int_equal(daemon_proc_stop(&f->p), 0);
 	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
-	open_clients(f, &w, &q);
-	recover_remoteproc(f, &w, &q);
-	rproc_firmware(f, cur, sizeof(cur));
-	assert_string_equal(cur, "app2.elf");
-	tclient_close(&w);
-	tclient_close(&q);
+	recovery_loads(f, "app2.elf");
 }
 
 /* The reloaded image's file is deleted: the ladder loads the configured one, which,
@@ -547,33 +556,23 @@ static void test_reloaded_image_survives_recovery(void **state)
 static void test_reloaded_image_deleted(void **state)
 {
 	struct fx *f = *state;
-	struct tclient w, q;
-	char path[400], cur[64], log[1 << 16], rec_path[400], rec[256], want[256];
+	char path[400], log[1 << 16], want[256];
 
 	if (!f)
 		skip();
 	reload_ok(f, "app2.elf");
 	snprintf(path, sizeof(path), "%s/app2.elf", f->fwdir);
 	assert_int_equal(unlink(path), 0);
-	open_clients(f, &w, &q);
-	recover_remoteproc(f, &w, &q);
-	rproc_firmware(f, cur, sizeof(cur));
-	assert_string_equal(cur, "good.elf");
+	recovery_loads(f, "good.elf");
 	h_slurp_file(f->p.log, log, sizeof(log));
 	assert_non_null(strstr(log, "reloaded firmware app2.elf is no longer under"));
 
 	/* good.elf, verified, is the last good image now: the file coming back changes
 	 * nothing. */
 	snprintf(want, sizeof(want), "good.elf %s\n", f->sim_id);
-	snprintf(rec_path, sizeof(rec_path), "%s/firmware-good-m7", f->state);
-	h_slurp_file(rec_path, rec, sizeof(rec));
-	assert_string_equal(rec, want);
+	good_record_is(f, want);
 	assert_int_equal(symlink(h_sim_path(), path), 0);
-	recover_remoteproc(f, &w, &q);
-	rproc_firmware(f, cur, sizeof(cur));
-	assert_string_equal(cur, "good.elf");
-	tclient_close(&w);
-	tclient_close(&q);
+	recovery_loads(f, "good.elf");
 }
 
 /* Copies the ELF from to to with its GNU build-id note made another note type: an
@@ -610,46 +609,29 @@ static int copy_without_build_id(const char *from, const char *to)
 static void test_reloaded_image_without_build_id(void **state)
 {
 	struct fx *f = *state;
-	struct tclient w, q;
-	char path[400], cur[64], rec[256];
+	char path[400];
 
 	if (!f)
 		skip();
 	snprintf(path, sizeof(path), "%s/noid.elf", f->fwdir);
 	assert_int_equal(copy_without_build_id(h_sim_path(), path), 0);
 	reload_ok(f, "noid.elf");
-	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
-	h_slurp_file(path, rec, sizeof(rec));
-	assert_string_equal(rec, "noid.elf none\nreloaded good.elf\n");
-	open_clients(f, &w, &q);
-	recover_remoteproc(f, &w, &q);
-	rproc_firmware(f, cur, sizeof(cur));
-	assert_string_equal(cur, "noid.elf");
-	tclient_close(&w);
-	tclient_close(&q);
+	good_record_is(f, "noid.elf none\nreloaded good.elf\n");
+	recovery_loads(f, "noid.elf");
 }
+
+static void sighup_with(struct fx *f, const char *conf, const char *said);
 
 /* SIGHUP with f's configuration, `firmware = good.elf` replaced by fw_line. */
 static void sighup_firmware(struct fx *f, const char *fw_line)
 {
-	static char buf[1 << 17];
 	char conf[2048];
 	const char *at = strstr(f->conf, "firmware = good.elf\n");
-	size_t n;
 
 	assert_non_null(at);
 	snprintf(conf, sizeof(conf), "%.*s%s%s", (int)(at - f->conf), f->conf, fw_line,
 		 at + strlen("firmware = good.elf\n"));
-	h_slurp_file(f->p.log, buf, sizeof(buf));
-	n = strlen(buf);
-	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
-	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
-	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(10000)) {
-		h_slurp_file(f->p.log, buf, sizeof(buf));
-		if (strlen(buf) > n && strstr(buf + n, "recovery settings reloaded"))
-			return;
-	}
-	fail_msg("SIGHUP not taken");
+	sighup_with(f, conf, "recovery settings reloaded");
 }
 
 /* A `firmware` changed by SIGHUP after the reload is a new wish: the ladder loads it,
@@ -657,39 +639,24 @@ static void sighup_firmware(struct fx *f, const char *fw_line)
 static void test_new_firmware_setting_wins(void **state)
 {
 	struct fx *f = *state;
-	struct tclient w, q;
-	char rec[512], want[512], path[400], cur[64];
+	char want[512];
 
 	if (!f)
 		skip();
 	reload_ok(f, "app2.elf");
 	sighup_firmware(f, "firmware = app3.elf\n");
-	snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
 	snprintf(want, sizeof(want), "app2.elf %s\n", f->sim_id);
-	h_slurp_file(path, rec, sizeof(rec));
-	assert_string_equal(rec, want);
-
-	open_clients(f, &w, &q);
-	recover_remoteproc(f, &w, &q);
-	rproc_firmware(f, cur, sizeof(cur));
-	assert_string_equal(cur, "app3.elf");
+	good_record_is(f, want);
+	recovery_loads(f, "app3.elf");
 	snprintf(want, sizeof(want), "app3.elf %s\n", f->sim_id);
-	h_slurp_file(path, rec, sizeof(rec));
-	assert_string_equal(rec, want);
-	tclient_close(&w);
-	tclient_close(&q);
+	good_record_is(f, want);
 
 	/* Another reload over app3.elf, then good.elf and app3.elf again by SIGHUP: the
 	 * setting changed in between, so app3.elf is a new wish, not the old reload's. */
 	reload_ok(f, "app2.elf");
 	sighup_firmware(f, "firmware = good.elf\n");
 	sighup_firmware(f, "firmware = app3.elf\n");
-	open_clients(f, &w, &q);
-	recover_remoteproc(f, &w, &q);
-	rproc_firmware(f, cur, sizeof(cur));
-	assert_string_equal(cur, "app3.elf");
-	tclient_close(&w);
-	tclient_close(&q);
+	recovery_loads(f, "app3.elf");
 }
 
 static size_t sim_log_wait(struct fx *f, size_t n, const char *prefix);
@@ -707,8 +674,8 @@ static void wait_good_record(struct fx *f)
 	assert_string_equal(rec, want);
 }
 
-/* SIGHUP with conf; waits for the daemon's line saying it took it. */
-static void sighup_with(struct fx *f, const char *conf)
+/* SIGHUP with conf; waits for the daemon's line saying it took it (containing said). */
+static void sighup_with(struct fx *f, const char *conf, const char *said)
 {
 	static char buf[1 << 17];
 	size_t n;
@@ -719,7 +686,7 @@ static void sighup_with(struct fx *f, const char *conf)
 	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
 	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(10000)) {
 		h_slurp_file(f->p.log, buf, sizeof(buf));
-		if (strlen(buf) > n && strstr(buf + n, "configuration reloaded"))
+		if (strlen(buf) > n && strstr(buf + n, said))
 			return;
 	}
 	fail_msg("SIGHUP not taken");
@@ -756,12 +723,12 @@ static void test_channel_removed_during_reload(void **state)
 	assert_non_null(at);
 	snprintf(conf, sizeof(conf), "%.*s[channel m9]%s", (int)(at - f->conf), f->conf,
 		 at + strlen("[channel m7]"));
-	sighup_with(f, conf);
+	sighup_with(f, conf, "configuration reloaded");
 	assert_int_equal(access(path, F_OK), -1);
 	h_slurp_file(f->p.log, log, sizeof(log));
 	assert_non_null(strstr(log, "channel removed during the reload of app2.elf"));
 
-	sighup_with(f, f->conf);
+	sighup_with(f, f->conf, "configuration reloaded");
 	open_clients(f, &w, &q);
 	rproc_firmware(f, cur, sizeof(cur));
 	assert_string_equal(cur, "app2.elf");
@@ -804,7 +771,7 @@ static void test_channel_reopened_during_reload(void **state)
 	assert_non_null(at);
 	snprintf(conf, sizeof(conf), "%.*s%s%s", (int)(at - f->conf), f->conf, link2,
 		 at + strlen(f->link));
-	sighup_with(f, conf);
+	sighup_with(f, conf, "configuration reloaded");
 	/* The rollback (on the same long probation: it stays there) loads good.elf. */
 	o = tclient_wait_str(&w, "STATE", "reason", "rollback", WAIT_MS);
 	assert_non_null(o);
@@ -878,7 +845,7 @@ static void test_sighup_during_step_keeps_ladder(void **state)
 	at = strstr(conf, "echo old");
 	assert_non_null(at);
 	memcpy((char *)at, "echo new", 8);
-	sighup_with(f, conf);
+	sighup_with(f, conf, "configuration reloaded");
 
 	read_states(&w, "failed", NULL, seq, sizeof(seq), detail, sizeof(detail));
 	snprintf(path, sizeof(path), "%s.hook", f->link);
