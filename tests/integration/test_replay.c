@@ -200,17 +200,36 @@ static void expect_run(struct tclient *c, uint32_t first, uint32_t last, unsigne
 		assert_int_equal(replayed, n_replay);
 }
 
+/* Opens c watching FRAMEs from after the frame of seq (of the fake M7's boot). */
+static void watch_since_seq(struct fx *f, struct tclient *c, uint32_t seq)
+{
+	char w[256];
+
+	snprintf(w, sizeof w,
+		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}", seq,
+		 BOOT);
+	assert_int_equal(tclient_open(c, f->p.sock, w), 0);
+}
+
+/* c's next object, a REPLAY_GAP whose `exact` is exact; the caller frees it. */
+static cJSON *take_gap(struct tclient *c, bool exact)
+{
+	cJSON *gap = tclient_obj(c, H_TIMEOUT_MS);
+
+	assert_non_null(gap);
+	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
+	assert_true(cJSON_IsBool(cJSON_GetObjectItem(gap, "exact")));
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(gap, "exact")) == exact);
+	return gap;
+}
+
 static void test_replay_no_gap(void **state)
 {
 	struct fx *f = *state;
 	send_frames(f, 200); /* seq 1..200 (HELLO was 0) */
 	wait_frames(f, 200);
 	struct tclient c;
-	char w[256];
-	snprintf(w, sizeof w,
-		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
-		 seq_of[50], BOOT);
-	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	watch_since_seq(f, &c, seq_of[50]);
 	expect_run(&c, 51, 200, 150, NULL);
 	send_frames(f, 20);
 	expect_run(&c, 201, 220, 0, NULL);
@@ -218,10 +237,7 @@ static void test_replay_no_gap(void **state)
 	wait_frames(f, 220);
 
 	/* Caught up already: nothing replayed, nothing missing. */
-	snprintf(w, sizeof w,
-		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
-		 seq_of[220], BOOT);
-	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	watch_since_seq(f, &c, seq_of[220]);
 	send_frames(f, 1);
 	expect_run(&c, 221, 221, 0, NULL);
 	tclient_close(&c);
@@ -234,10 +250,7 @@ static void test_replay_gap(void **state)
 	wait_frames(f, 2000);
 	struct tclient c;
 	char w[256];
-	snprintf(w, sizeof w,
-		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
-		 seq_of[10], BOOT);
-	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	watch_since_seq(f, &c, seq_of[10]);
 	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
 	assert_non_null(gap);
 	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
@@ -272,10 +285,7 @@ static void test_replay_gap(void **state)
 				      "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":5,"
 				      "\"boot_id\":1}"),
 			 0);
-	gap = tclient_obj(&c, H_TIMEOUT_MS);
-	assert_non_null(gap);
-	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
-	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(gap, "exact")));
+	gap = take_gap(&c, false);
 	cJSON_Delete(gap);
 	expect_run(&c, last + 1, 2000, 2000 - last, NULL);
 	tclient_close(&c);
@@ -370,15 +380,8 @@ static void test_replay_age(void **state)
 	send_frames(f, 2);
 	wait_frames(f, 22);
 	struct tclient c;
-	char w[256];
-	snprintf(w, sizeof w,
-		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
-		 seq_of[5], BOOT);
-	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
-	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
-	assert_non_null(gap);
-	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
-	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(gap, "exact")));
+	watch_since_seq(f, &c, seq_of[5]);
+	cJSON *gap = take_gap(&c, true);
 	assert_true(j_num(gap, "frames") == 15);
 	assert_true(j_num(gap, "first_seq") == seq_of[6]);
 	assert_true(j_num(gap, "last_seq") == seq_of[20]);
@@ -417,15 +420,8 @@ static void test_replay_reload_resize(void **state)
 			usleep(10000);
 	}
 	struct tclient c;
-	char w[256];
-	snprintf(w, sizeof w,
-		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
-		 seq_of[2], BOOT);
-	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
-	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
-	assert_non_null(gap);
-	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
-	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(gap, "exact")));
+	watch_since_seq(f, &c, seq_of[2]);
+	cJSON *gap = take_gap(&c, false);
 	cJSON_Delete(gap);
 	/* The new ring starts with the first frame after the reload, none of the old ones. */
 	cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
@@ -594,11 +590,7 @@ static void test_replay_restart_without_hello(void **state)
 			}
 	assert_true(k > 0);
 	struct tclient c;
-	char w[256];
-	snprintf(w, sizeof w,
-		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
-		 seq_of[k], BOOT);
-	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
+	watch_since_seq(f, &c, seq_of[k]);
 	for (unsigned want = k + 1; want <= 150; want++) {
 		cJSON *o = tclient_obj(&c, H_TIMEOUT_MS);
 		assert_non_null(o);
@@ -637,15 +629,8 @@ static void test_replay_across_reopen(void **state)
 			}
 	assert_true(k > 0);
 	struct tclient c;
-	char w[256];
-	snprintf(w, sizeof w,
-		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
-		 seq_of[k], BOOT);
-	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
-	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
-	assert_non_null(gap);
-	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
-	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(gap, "exact")));
+	watch_since_seq(f, &c, seq_of[k]);
+	cJSON *gap = take_gap(&c, false);
 	assert_true(j_num(gap, "frames") == j - k);
 	assert_true(j_num(gap, "first_seq") == seq_of[k + 1]);
 	assert_true(j_num(gap, "last_seq") == seq_of[j]);
@@ -674,15 +659,8 @@ static void test_replay_ring_no_memory(void **state)
 	fclose(lf);
 	assert_int_equal(said, 1);
 	struct tclient c;
-	char w[256];
-	snprintf(w, sizeof w,
-		 "{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"since_seq\":%u,\"boot_id\":%u}",
-		 seq_of[10], BOOT);
-	assert_int_equal(tclient_open(&c, f->p.sock, w), 0);
-	cJSON *gap = tclient_obj(&c, H_TIMEOUT_MS);
-	assert_non_null(gap);
-	assert_string_equal(j_str(gap, "class"), "REPLAY_GAP");
-	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(gap, "exact")));
+	watch_since_seq(f, &c, seq_of[10]);
+	cJSON *gap = take_gap(&c, false);
 	cJSON_Delete(gap);
 	send_frames(f, 1);
 	expect_run(&c, 301, 301, 0, NULL);
