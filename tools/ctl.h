@@ -39,6 +39,9 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int ctl_take_channel(const char *cmd, const char **channel, const char *name);
 /* One line for a getopt_long failure (call with opterr = 0); returns EXIT_USAGE. */
 int ctl_getopt_error(const char *cmd, char **argv, const char *optstring);
+/* Parses the options of a command that takes only -j/--json and -h/--help (help printed
+ * here). -1 to go on, *json set; else the exit code to return. */
+int ctl_parse_json_only(const char *cmd, int argc, char **argv, bool *json);
 /* Prints the help of one command (NULL: the global help) on f. */
 void ctl_help(FILE *f, const char *cmd);
 /* Maps a library failure to an exit code with one clear message (2 for a bad request). */

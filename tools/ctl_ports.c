@@ -1,5 +1,4 @@
 /* m7bridgectl ports: the serial ports of this machine (libserialport), for UART debugging. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,26 +13,11 @@
 
 int cmd_ports(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
-	static const char optstring[] = "+:jh";
-	bool json = false;
-	int c;
+	bool json;
+	int done = ctl_parse_json_only("ports", argc, argv, &json);
 
-	/* The same parser as status and incidents: -j, and --help after another option. */
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
-		if (c == 'j')
-			json = true;
-		else if (c == 'h')
-			return ctl_help(stdout, "ports"), EXIT_OK;
-		else
-			return ctl_getopt_error("ports", argv, optstring);
-	}
-	if (optind < argc)
-		return ctl_usage_error("ports", "unexpected argument '%s'", argv[optind]);
+	if (done >= 0)
+		return done;
 #if HAVE_LIBSERIALPORT
 	struct sp_port **list = NULL;
 	cJSON *arr = json ? cJSON_CreateArray() : NULL;

@@ -184,28 +184,38 @@ static void print_status(const struct m7b_event *st, const struct m7b_event *ver
 	free(cell);
 }
 
-int cmd_status(struct ctl *ctl, int argc, char **argv)
+int ctl_parse_json_only(const char *cmd, int argc, char **argv, bool *json)
 {
 	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	static const char optstring[] = "+:jh";
-	struct m7b_event *st = NULL;
-	bool json = false;
-	int c, r;
+	int c;
 
+	*json = false;
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		if (c == 'j')
-			json = true;
+			*json = true;
 		else if (c == 'h')
-			return ctl_help(stdout, "status"), EXIT_OK;
+			return ctl_help(stdout, cmd), EXIT_OK;
 		else
-			return ctl_getopt_error("status", argv, optstring);
+			return ctl_getopt_error(cmd, argv, optstring);
 	}
 	if (optind < argc)
-		return ctl_usage_error("status", "unexpected argument '%s'", argv[optind]);
+		return ctl_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
+int cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+	struct m7b_event *st = NULL;
+	bool json;
+	int r = ctl_parse_json_only("status", argc, argv, &json);
+
+	if (r >= 0)
+		return r;
 	if ((r = ctl_open(ctl)) || (r = ctl_get_status(ctl, &st)))
 		return r;
 	if (json)
