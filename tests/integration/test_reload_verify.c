@@ -692,6 +692,24 @@ static void sighup_with(struct fx *f, const char *conf, const char *said)
 	fail_msg("SIGHUP not taken");
 }
 
+/* Opens w and q, and reloads app2.elf: it runs, on probation (which outlasts the test),
+ * and its reload record, whose path goes in path, is on disk. */
+static void reload_on_probation(struct fx *f, struct tclient *w, struct tclient *q, char *path,
+				size_t cap)
+{
+	cJSON *o;
+
+	open_clients(f, w, q);
+	wait_good_record(f);
+	reload(q, "app2.elf", false);
+	o = tclient_wait_str(w, "STATE", "state", "reloading", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	assert_true(sim_log_wait(f, 0, "m7sim: remoteproc start app2.elf") > 0);
+	snprintf(path, cap, "%s/firmware-reload-m7", f->state);
+	assert_int_equal(access(path, F_OK), 0);
+}
+
 /* A SIGHUP removes the channel in the middle of its reload: the reload's record goes
  * with it, and the channel added back later does not roll back an image nobody asked
  * it to. */
@@ -701,20 +719,10 @@ static void test_channel_removed_during_reload(void **state)
 	struct tclient w, q;
 	char path[400], conf[2048], cur[64], log[1 << 16];
 	const char *at;
-	cJSON *o;
 
 	if (!f)
 		skip();
-	open_clients(f, &w, &q);
-	wait_good_record(f);
-	reload(&q, "app2.elf", false);
-	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
-	assert_non_null(o);
-	cJSON_Delete(o);
-	/* app2.elf runs, on probation (which outlasts the test). */
-	assert_true(sim_log_wait(f, 0, "m7sim: remoteproc start app2.elf") > 0);
-	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
-	assert_int_equal(access(path, F_OK), 0);
+	reload_on_probation(f, &w, &q, path, sizeof(path));
 	tclient_close(&w);
 	tclient_close(&q);
 
@@ -751,15 +759,7 @@ static void test_channel_reopened_during_reload(void **state)
 
 	if (!f)
 		skip();
-	open_clients(f, &w, &q);
-	wait_good_record(f);
-	reload(&q, "app2.elf", false);
-	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
-	assert_non_null(o);
-	cJSON_Delete(o);
-	assert_true(sim_log_wait(f, 0, "m7sim: remoteproc start app2.elf") > 0);
-	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
-	assert_int_equal(access(path, F_OK), 0);
+	reload_on_probation(f, &w, &q, path, sizeof(path));
 
 	/* The same tty under another name. */
 	n = readlink(f->link, target, sizeof(target) - 1);
