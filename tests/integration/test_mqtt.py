@@ -807,6 +807,51 @@ class Mqtt(unittest.TestCase):
         res = self.send_until_taken(r, f"{PREFIX}/{NODE}/m7/1/send", b"hello")
         self.assertEqual(res, {"ok": True}, "allow_send not applied")
 
+    def test_reload_mid_stream_loses_nothing(self):
+        """A reload while frames stream: the bridge keeps its daemon connection through
+        the restart of its broker side, so every frame the daemon streamed reaches the
+        subscriber, none dropped; the statistics go on counting from before."""
+        r = self.rig()
+        bridge = r.procs["bridge"]
+        n = 400
+        r.watch_direct()
+        r.start_sim(f"2:rate=200,count={n},size=8,pattern=counter")
+        wait_for(lambda: len(r.frames(2)) >= n // 4, "a quarter of the frames")
+        before = r.stats()["published"]
+        bridge.send_signal(signal.SIGHUP)
+        wait_for(lambda: "restarting to apply it" in r.tail(), "the reload said")
+        wait_for(lambda: r.tail().count("m7bridge-mqtt: connected to ") >= 2, "reconnected")
+        wait_for(lambda: len(r.direct) >= n or r.hb.get("captures_dropped"),
+                 "the daemon to stream every frame")
+        wait_for(lambda: len(r.frames(2)) >= len(r.direct),
+                 f"every frame through the reload ({len(r.direct)} streamed)")
+        self.assertEqual(set(r.frames(2)), set(r.direct))
+        st = wait_for(lambda: r.stats().get("queued") == 0 and r.stats(), "stats")
+        self.assertEqual(st["dropped"], 0, st)
+        self.assertEqual(st["daemon_dropped"], 0, st)
+        self.assertGreaterEqual(st["published"], before, "the statistics went back")
+        self.assertIsNone(bridge.poll(), "the bridge ended at the reload")
+
+    def test_reload_to_new_topics_keeps_state_retained(self):
+        """A reload that moves the topics (a new prefix) publishes each channel's latest
+        STATE again, retained, under the new ones: a subscriber there finds it."""
+        r = self.rig()
+        r.start_sim("1:rate=0,loop=1")
+        wait_for(lambda: any(json.loads(p)["state"] == "up" for t, p, _ in r.sub.take()
+                             if t.endswith("/m7/state")), "state up")
+        with open(r.conf) as f:
+            text = f.read()
+        with open(r.conf, "w") as f:
+            f.write(text.replace(f"prefix = {PREFIX}", "prefix = moved/site"))
+        r.procs["bridge"].send_signal(signal.SIGHUP)
+        wait_for(lambda: r.tail().count("m7bridge-mqtt: connected to ") >= 2, "reconnected")
+        sub = Subscriber(r.broker.port, f"moved/site/{NODE}/m7/state", client_id="moved-sub")
+        self.addCleanup(sub.close)
+        got = wait_for(lambda: [(json.loads(p), ret) for t, p, ret in sub.take()],
+                       "the state under the new prefix")
+        self.assertEqual(got[0][0]["state"], "up")
+        self.assertTrue(got[0][1], "not retained")
+
     def test_bad_config_exit_78(self):
         d = tempfile.mkdtemp(prefix="m7b-mqtt-conf-")
         try:

@@ -24,6 +24,8 @@
 #define TOPIC_MAX    512
 #define MAX_COMMANDS 64
 #define MAX_PENDING  64
+/* Channels whose latest STATE and FAULT are kept, to publish again under new topics. */
+#define MAX_RETAINED 64
 /* How long a stop waits for the broker to take what is queued: 2 s. */
 #define DRAIN_STEPS   20
 #define DRAIN_STEP_US 100000
@@ -44,6 +46,12 @@ struct command {
 	size_t len;
 };
 
+/* A channel's latest retained objects, as the daemon sent them. */
+struct retained {
+	char channel[64];
+	char *line[2]; /* STATE, FAULT */
+};
+
 /* A send forwarded to the daemon, waiting for its ACK or ERROR. */
 struct pending {
 	int64_t id;
@@ -53,13 +61,15 @@ struct pending {
 
 struct bridge {
 	struct mqc conf;
+	struct mqc next; /* the configuration a reload applies */
 	struct event_base *base;
 	struct event *ev_wake, *ev_stats, *ev_inc, *ev_int, *ev_term, *ev_hup, *ev_broker;
 	int broker_retry_s; /* next delay of a first connect that failed */
 	pthread_t net;	    /* the network thread, once the first connect got under way */
 	bool net_started;
 	bool failed;  /* the loop ended for a set-up failure, not a signal: exit status 1 */
-	bool restart; /* the loop ended for a reload: start again with the new file */
+	bool restart; /* the loop ended for a reload: apply the new file and go on */
+	bool stop;    /* SIGTERM or SIGINT */
 	/* Where the configuration comes from, for a reload. */
 	const char *conf_file, *sock_opt;
 	bool conf_named;
@@ -93,6 +103,8 @@ struct bridge {
 	uint64_t daemon_dropped;
 	struct pending pend[MAX_PENDING];
 	int64_t incidents_id, last_incident;
+	struct retained ret[MAX_RETAINED];
+	size_t nret;
 };
 
 static void wake(struct bridge *b)
@@ -502,6 +514,28 @@ static void ask_incidents(struct bridge *b)
 		b->incidents_id = 0;
 }
 
+/* Keeps a channel's latest STATE or FAULT (kind 0 or 1): a reload that changes the topics
+ * publishes them again under the new ones, where new subscribers expect them retained. */
+static void remember(struct bridge *b, const char *channel, int kind, const char *line, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < b->nret && strcmp(b->ret[i].channel, channel) != 0; i++)
+		;
+	if (i == b->nret) {
+		if (i == MAX_RETAINED || strlen(channel) >= sizeof(b->ret[i].channel))
+			return;
+		snprintf(b->ret[i].channel, sizeof(b->ret[i].channel), "%s", channel);
+		b->nret++;
+	}
+	char *copy = strndup(line, len);
+
+	if (!copy)
+		return;
+	free(b->ret[i].line[kind]);
+	b->ret[i].line[kind] = copy;
+}
+
 static void bridge_on_event(void *arg, const struct m7b_event *ev)
 {
 	struct bridge *b = arg;
@@ -526,6 +560,8 @@ static void bridge_on_event(void *arg, const struct m7b_event *ev)
 
 		topic(b, t, segs, 2);
 		publish(b, t, ev->line, (int)ev->line_len, true);
+		if (ev->channel)
+			remember(b, ev->channel, ev->type == M7B_EV_FAULT, ev->line, ev->line_len);
 		if (ev->type == M7B_EV_FAULT)
 			ask_incidents(b);
 		break;
@@ -628,7 +664,10 @@ static void bridge_on_incidents(evutil_socket_t fd, short what, void *arg)
 
 static void bridge_on_signal(evutil_socket_t fd, short what, void *arg)
 {
-	event_base_loopexit(((struct bridge *)arg)->base, NULL);
+	struct bridge *b = arg;
+
+	b->stop = true;
+	event_base_loopexit(b->base, NULL);
 }
 
 /* --- the network thread ----------------------------------------------------------------- */
@@ -817,8 +856,9 @@ static int mqtt_setup(struct bridge *b)
 }
 
 /* At a stop: gives the broker a moment to take what waits, then says what it did not
- * take, so that nothing is lost without a word. */
-static void bridge_drain(struct bridge *b)
+ * take, so that nothing is lost without a word. At a reload the queue stays for the new
+ * connection; only what libmosquitto holds goes with it. */
+static void bridge_drain(struct bridge *b, bool reload)
 {
 	size_t queued;
 	long inflight;
@@ -837,11 +877,108 @@ static void bridge_drain(struct bridge *b)
 	queued = b->qlen;
 	inflight = b->inflight;
 	pthread_mutex_unlock(&b->lock);
-	if (queued || inflight)
+	if (reload && (queued || inflight))
+		fprintf(stderr,
+			"m7bridge-mqtt: reload: %ld messages in flight not acknowledged, dropped; "
+			"%zu queued kept for the new connection\n",
+			inflight, queued);
+	else if (queued || inflight)
 		fprintf(stderr,
 			"m7bridge-mqtt: stopping with %zu messages not delivered (%zu queued, %ld "
 			"in flight); %" PRIu64 " dropped before\n",
 			queued + (size_t)inflight, queued, inflight, b->dropped);
+}
+
+/* Ends the broker side: the drain, "offline", the DISCONNECT, the client. */
+static void broker_stop(struct bridge *b, bool reload)
+{
+	char t[TOPIC_MAX];
+	const char *segs[] = {"bridge"};
+
+	evtimer_del(b->ev_broker);
+	bridge_drain(b, reload);
+	/* A clean stop says so; a crash leaves the will ("offline") to the broker. */
+	topic(b, t, segs, 1);
+	mosquitto_publish(b->mosq, NULL, t, 7, "offline", 1, true);
+	bridge_net_stop(b);
+	mosquitto_destroy(b->mosq);
+	b->mosq = NULL;
+}
+
+/* Moves the queue to a ring of the new bound, oldest first; what does not fit is dropped
+ * and counted, as new messages beyond the bound are. */
+static int queue_resize(struct bridge *b, int new_max)
+{
+	size_t old = (size_t)b->conf.queue_max, k = 0;
+	struct msg *q;
+
+	if (new_max == b->conf.queue_max)
+		return 0;
+	q = calloc((size_t)new_max, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->qlen; i++) {
+		struct msg *m = &b->q[(b->qhead + i) % old];
+
+		if (k < (size_t)new_max) {
+			q[k++] = *m;
+			continue;
+		}
+		free(m->topic);
+		free(m->payload);
+		b->dropped++;
+	}
+	free(b->q);
+	b->q = q;
+	b->qhead = 0;
+	b->qlen = k;
+	return 0;
+}
+
+/* Applies a reload's configuration once the broker side has stopped. The daemon
+ * connection stays: what the daemon streams meanwhile waits in it (or, beyond what the
+ * daemon holds for a client, is counted in daemon_dropped), so a reload loses no frame
+ * unseen. The statistics go on. */
+static int bridge_apply(struct bridge *b)
+{
+	bool moved = strcmp(b->conf.prefix, b->next.prefix) != 0 ||
+		     strcmp(b->conf.node, b->next.node) != 0;
+	bool other_daemon = strcmp(b->conf.socket, b->next.socket) != 0;
+
+	pthread_mutex_lock(&b->lock);
+	/* Unacknowledged QoS 1 messages went with the client (QoS 0 ones were counted at
+	 * its disconnect). */
+	b->dropped += (uint64_t)(b->inflight > 0 ? b->inflight : 0);
+	b->inflight = 0;
+	b->connected = b->connack = b->stopping = false;
+	b->nctl = 0;
+	b->stats_mid = 0;
+	pthread_mutex_unlock(&b->lock);
+	if (queue_resize(b, b->next.queue_max) < 0)
+		return -ENOMEM;
+	b->conf = b->next;
+	b->restart = false;
+	mqc_topic(&b->conf, b->cmd_prefix, sizeof(b->cmd_prefix) - 1, NULL, 0);
+	strcat(b->cmd_prefix, "/");
+	if (other_daemon) {
+		/* Another socket: another daemon, or the same one elsewhere. */
+		b->follow = follow_free(b->follow);
+		fail_pending(b);
+	}
+	/* Retained messages must be where new subscribers look. */
+	for (size_t i = 0; moved && i < b->nret; i++) {
+		for (int kind = 0; kind < 2; kind++) {
+			char t[TOPIC_MAX];
+			const char *segs[] = {b->ret[i].channel, kind ? "fault" : "state"};
+			const char *line = b->ret[i].line[kind];
+
+			if (!line)
+				continue;
+			topic(b, t, segs, 2);
+			publish(b, t, line, (int)strlen(line), true);
+		}
+	}
+	return 0;
 }
 
 /* The TLS files, read as the bridge will read them: a path that is wrong, or a file its
@@ -893,19 +1030,25 @@ static int conf_read(struct mqc *c, const char *file, bool named, const char *so
 		snprintf(c->socket, sizeof(c->socket), "%s", sock);
 	if (!c->node[0] && gethostname(c->node, sizeof(c->node) - 1) < 0)
 		snprintf(c->node, sizeof(c->node), "localhost");
+	/* Commands arrive on prefix/node/<channel>/<port>/send. */
+	char t[TOPIC_MAX];
+
+	if (mqc_topic(c, t, sizeof(t) - 1, NULL, 0) < 0) {
+		snprintf(err, cap, "%s: topic prefix and host too long", file);
+		return -EINVAL;
+	}
 	return 0;
 }
 
 /* SIGHUP: a reload, all or nothing. A file that does not pass the start's checks changes
- * nothing; one that does is applied by a clean stop and a start over in this process
+ * nothing; one that does is applied by a clean stop of the broker side and a new one
  * (most settings shape the broker connection, which libmosquitto does not change live). */
 static void bridge_on_hup(evutil_socket_t fd, short what, void *arg)
 {
 	struct bridge *b = arg;
-	static struct mqc n; /* large: not on the stack */
 	char err[600];
 
-	if (conf_read(&n, b->conf_file, b->conf_named, b->sock_opt, err, sizeof(err)) < 0) {
+	if (conf_read(&b->next, b->conf_file, b->conf_named, b->sock_opt, err, sizeof(err)) < 0) {
 		fprintf(stderr,
 			"m7bridge-mqtt: reload refused, the running configuration stays: %s\n",
 			err);
@@ -984,11 +1127,8 @@ int main(int argc, char **argv)
 		       b.conf.allow_send ? "yes" : "no");
 		return 0;
 	}
-	/* Commands arrive on prefix/node/<channel>/<port>/send. */
-	if (mqc_topic(&b.conf, b.cmd_prefix, sizeof(b.cmd_prefix) - 1, NULL, 0) < 0) {
-		fprintf(stderr, "m7bridge-mqtt: topic prefix too long\n");
-		return 78;
-	}
+	/* Commands arrive on prefix/node/<channel>/<port>/send (checked by conf_read). */
+	mqc_topic(&b.conf, b.cmd_prefix, sizeof(b.cmd_prefix) - 1, NULL, 0);
 	strcat(b.cmd_prefix, "/");
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&b.lock, NULL);
@@ -1004,11 +1144,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "m7bridge-mqtt: out of memory\n");
 		goto out;
 	}
-	struct timeval st = {b.conf.stats_interval_ms / 1000,
-			     (b.conf.stats_interval_ms % 1000) * 1000};
-	struct timeval it = {b.conf.incidents_interval_ms / 1000,
-			     (b.conf.incidents_interval_ms % 1000) * 1000};
-
 	b.ev_wake = event_new(b.base, b.wake_fd, EV_READ | EV_PERSIST, bridge_on_wake, &b);
 	b.ev_stats = event_new(b.base, -1, EV_PERSIST, bridge_on_stats, &b);
 	b.ev_inc = event_new(b.base, -1, EV_PERSIST, bridge_on_incidents, &b);
@@ -1020,34 +1155,42 @@ int main(int argc, char **argv)
 	    !b.ev_broker)
 		goto out;
 	event_add(b.ev_wake, NULL);
-	event_add(b.ev_stats, &st);
-	event_add(b.ev_inc, &it);
 	event_add(b.ev_int, NULL);
 	event_add(b.ev_term, NULL);
 	event_add(b.ev_hup, NULL);
-	if (mqtt_setup(&b) < 0) {
-		fprintf(stderr, "m7bridge-mqtt: cannot set up the MQTT client\n");
-		goto out;
+	for (;;) {
+		struct timeval st = {b.conf.stats_interval_ms / 1000,
+				     (b.conf.stats_interval_ms % 1000) * 1000};
+		struct timeval it = {b.conf.incidents_interval_ms / 1000,
+				     (b.conf.incidents_interval_ms % 1000) * 1000};
+
+		event_add(b.ev_stats, &st);
+		event_add(b.ev_inc, &it);
+		if (mqtt_setup(&b) < 0) {
+			fprintf(stderr, "m7bridge-mqtt: cannot set up the MQTT client\n");
+			goto out;
+		}
+		if (!b.follow)
+			b.follow = follow_new(b.base, "m7bridge-mqtt",
+					      b.conf.socket[0] ? b.conf.socket : NULL, &b.watch,
+					      bridge_on_event, bridge_on_up, &b);
+		if (!b.follow)
+			goto out;
+		event_base_dispatch(b.base);
+		/* A stop signal wins over a reload that came with it. */
+		if (!b.restart || b.stop || b.failed)
+			break;
+		broker_stop(&b, true);
+		if (bridge_apply(&b) < 0) {
+			fprintf(stderr, "m7bridge-mqtt: out of memory for the reload\n");
+			goto out;
+		}
 	}
-	b.follow = follow_new(b.base, "m7bridge-mqtt", b.conf.socket[0] ? b.conf.socket : NULL,
-			      &b.watch, bridge_on_event, bridge_on_up, &b);
-	if (!b.follow)
-		goto out;
-	event_base_dispatch(b.base);
 	rc = b.failed ? 1 : 0;
 out:
 	b.follow = follow_free(b.follow); /* nothing new from here on */
-	if (b.mosq) {
-		char t[TOPIC_MAX];
-		const char *segs[] = {"bridge"};
-
-		bridge_drain(&b);
-		/* A clean stop says so; a crash leaves the will ("offline") to the broker. */
-		topic(&b, t, segs, 1);
-		mosquitto_publish(b.mosq, NULL, t, 7, "offline", 1, true);
-		bridge_net_stop(&b);
-		mosquitto_destroy(b.mosq);
-	}
+	if (b.mosq)
+		broker_stop(&b, false);
 	mosquitto_lib_cleanup();
 	struct event *evs[] = {b.ev_wake, b.ev_stats, b.ev_inc,	  b.ev_int,
 			       b.ev_term, b.ev_hup,   b.ev_broker};
@@ -1066,13 +1209,9 @@ out:
 	free(b.q);
 	pthread_cond_destroy(&b.net_wake);
 	pthread_mutex_destroy(&b.lock);
-	if (b.restart && rc == 0) {
-		/* Ignored until the new start handles it: a second SIGHUP must not end it. */
-		signal(SIGHUP, SIG_IGN);
-		execv("/proc/self/exe", argv);
-		fprintf(stderr, "m7bridge-mqtt: cannot restart for the reload: %s\n",
-			strerror(errno));
-		return 1;
+	for (size_t i = 0; i < b.nret; i++) {
+		free(b.ret[i].line[0]);
+		free(b.ret[i].line[1]);
 	}
 	return rc;
 }
