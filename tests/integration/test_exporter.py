@@ -293,6 +293,30 @@ class Exporter(unittest.TestCase):
         p.terminate()
         self.assertEqual(p.wait(TIMEOUT), 0)
 
+    def test_slow_request_closed(self):
+        """A client that trickles its request a byte at a time (slowloris) never lets the
+        per-read timeout run out; the connection is still closed once 10 s passed without
+        a whole request, as the man page says, while scrapes go on being answered."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+        self.addCleanup(s.close)
+        s.sendall(b"GET /metrics HTTP/1.1\r\n")
+        t0 = time.monotonic()
+        closed_after = None
+        while time.monotonic() - t0 < 20:
+            try:
+                s.sendall(b"X")
+                if s.recv(4096) == b"":
+                    closed_after = time.monotonic() - t0
+                    break
+            except socket.timeout:
+                pass
+            except OSError:  # reset: closed too
+                closed_after = time.monotonic() - t0
+                break
+            self.assertEqual(self.get()[0], 200, "a scrape behind the slow client")
+        self.assertIsNotNone(closed_after, "the trickling client was never closed")
+        self.assertGreaterEqual(closed_after, 9.0, "closed before its 10 s")
+
     def test_socket_activated_daemon_process(self):
         """Socket activation: the listening socket is made by another process (systemd,
         PID 1), and the peer credentials name that process, not the daemon. The daemon's

@@ -20,14 +20,18 @@
 
 #include "m7bridge/client.h"
 #include "config.h"
+#include "deadline.h"
 #include "follow.h"
 #include "metrics.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:9687"
+/* How long a connection may take to bring a whole request, however it trickles it. */
+#define REQUEST_S 10
 
 struct exporter {
 	struct event_base *base;
 	struct evhttp *http;
+	struct deadline *deadline;
 	struct event *ev_textfile, *ev_sigint, *ev_sigterm, *ev_sighup;
 	struct follow *follow;
 	struct m7b_watch watch;
@@ -146,6 +150,8 @@ static void exporter_on_http(struct evhttp_request *req, void *arg)
 	struct evkeyvalq *out_h = evhttp_request_get_output_headers(req);
 	struct evbuffer *body = evbuffer_new();
 
+	deadline_touch(x->deadline,
+		       evhttp_connection_get_bufferevent(evhttp_request_get_connection(req)));
 	if (!body) {
 		evhttp_send_error(req, HTTP_INTERNAL, NULL);
 		return;
@@ -407,8 +413,10 @@ int main(int argc, char **argv)
 		struct evhttp_bound_socket *bs;
 
 		x.http = evhttp_new(x.base);
-		if (!x.http)
+		x.deadline = deadline_new(x.base, REQUEST_S * 1000);
+		if (!x.http || !x.deadline)
 			goto out;
+		evhttp_set_bevcb(x.http, deadline_bevcb, x.deadline);
 		/* Every method reaches the handler, which answers 405 with Allow to all
 		 * but GET and HEAD (libevent would answer 501 to those not listed). */
 		evhttp_set_allowed_methods(
@@ -417,7 +425,7 @@ int main(int argc, char **argv)
 					EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 		evhttp_set_max_headers_size(x.http, 16384);
 		evhttp_set_max_body_size(x.http, 0);
-		evhttp_set_timeout(x.http, 10);
+		evhttp_set_timeout(x.http, REQUEST_S);
 		evhttp_set_gencb(x.http, exporter_on_http, &x);
 		bs = exporter_listen(&x, host, port);
 		if (!bs) {
@@ -468,6 +476,7 @@ out:
 		event_free(x.ev_sighup);
 	if (x.http)
 		evhttp_free(x.http);
+	x.deadline = deadline_free(x.deadline); /* after the connections it watches */
 	mx_model_clear(&x.model);
 	if (x.base)
 		event_base_free(x.base);
