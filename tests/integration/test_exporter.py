@@ -236,6 +236,34 @@ class Exporter(unittest.TestCase):
         self.assertEqual(s[("m7bridge_up", frozenset())], 1)
         self.assertFalse(os.path.exists(self.rig.prom + ".tmp"))
 
+    def test_textfile_write_failure(self):
+        """A textfile that cannot be written whole (here a file size limit; a full disk
+        alike) is said, leaves no half-written temp file, and costs no descriptor: the
+        exporter writes every second and must not run out of them."""
+        d = tempfile.mkdtemp(prefix="m7b-exporter-full-")
+        self.addCleanup(shutil.rmtree, d, True)
+        prom = os.path.join(d, "m.prom")
+
+        def small_files():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a signal
+        p = subprocess.Popen([EXPORTER, "-s", self.rig.sock, "-l", "none", "-f", prom,
+                              "-i", "1"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             preexec_fn=small_files)
+        self.addCleanup(lambda: p.poll() is None and (p.kill(), p.wait()))
+        fds = f"/proc/{p.pid}/fd"
+        time.sleep(1.5)
+        before = len(os.listdir(fds))
+        time.sleep(4)
+        after = len(os.listdir(fds))
+        p.terminate()
+        err = p.communicate(timeout=TIMEOUT)[1].decode(errors="replace")
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn(f"cannot write {prom}", err)
+        self.assertEqual(after, before, "descriptors leaked by failed writes")
+        self.assertFalse(os.path.exists(prom + ".tmp"), "a half-written temp file stayed")
+
     def test_http_errors(self):
         self.assertEqual(self.get("/nothing")[0], 404)
         # Every method but GET and HEAD: 405, as the man page says (not 501).

@@ -187,23 +187,41 @@ static void exporter_on_http(struct evhttp_request *req, void *arg)
 	evbuffer_free(body);
 }
 
-/* node_exporter's textfile collector reads *.prom: write a temp file and rename it so a
- * scrape never sees half a file. */
+/* Writes the text to path.tmp and renames it over path, so a scrape never sees half a
+ * file. 0, or -errno; a failed write leaves no temp file and holds no descriptor. */
+static int exporter_write_file(const char *path, const struct mx_buf *b)
+{
+	char tmp[4096];
+	FILE *f;
+	int r = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	errno = EIO; /* a short write need not say why */
+	if (fwrite(b->s, 1, b->len, f) != b->len)
+		r = -errno;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) != 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+/* node_exporter's textfile collector reads *.prom. */
 static void exporter_on_textfile(evutil_socket_t fd, short what, void *arg)
 {
 	struct exporter *x = arg;
 	struct mx_buf b = {0};
-	char tmp[4096];
+	int r;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", x->textfile);
-	if (render(x, false, &b) == 0) {
-		FILE *f = fopen(tmp, "we");
-
-		if (!f || fwrite(b.s, 1, b.len, f) != b.len || fclose(f) != 0 ||
-		    rename(tmp, x->textfile) != 0)
-			fprintf(stderr, "m7bridge-exporter: cannot write %s: %s\n", x->textfile,
-				strerror(errno));
-	}
+	if (render(x, false, &b) == 0 && (r = exporter_write_file(x->textfile, &b)) < 0)
+		fprintf(stderr, "m7bridge-exporter: cannot write %s: %s\n", x->textfile,
+			strerror(-r));
 	mx_buf_free(&b);
 }
 
