@@ -832,6 +832,32 @@ class Mqtt(unittest.TestCase):
         self.assertGreaterEqual(st["published"], before, "the statistics went back")
         self.assertIsNone(bridge.poll(), "the bridge ended at the reload")
 
+    def test_reload_keeps_the_queue(self):
+        """A reload while the broker is away (to fix its address, say) keeps what waits
+        for it: with a smaller queue_max the newest beyond it are dropped and counted,
+        and received + dropped is what the daemon streamed."""
+        r = self.rig(broker_first=False)
+        n = 50
+        r.watch_direct()
+        r.start_sim(f"2:rate=100,count={n},size=8,pattern=counter")
+        wait_for(lambda: len(r.direct) == n, "the daemon to stream every frame")
+        with open(r.conf, "a") as f:
+            f.write("queue_max = 20\n")  # the last section is [bridge]
+        r.procs["bridge"].send_signal(signal.SIGHUP)
+        wait_for(lambda: "restarting to apply it" in r.tail(), "the reload said")
+        r.broker.start()
+
+        def settled():
+            st = r.stats()
+            return st if st.get("broker_connected") and st.get("queued") == 0 else None
+        st = wait_for(settled, "the queue delivered")
+        self.assertTrue(set(r.frames(2)) <= set(r.direct))
+        # The queue holds the STATEs too; the bridge's own status goes around it.
+        mine = (f"{PREFIX}/{NODE}/bridge", f"{PREFIX}/{NODE}/bridge/stats")
+        got = [t for t, _, _ in r.sub.take() if t not in mine]
+        self.assertEqual(len(got), 20, st)
+        self.assertEqual(len(got) + st["dropped"], r.direct_all, st)
+
     def test_reload_to_new_topics_keeps_state_retained(self):
         """A reload that moves the topics (a new prefix) publishes each channel's latest
         STATE again, retained, under the new ones: a subscriber there finds it."""
