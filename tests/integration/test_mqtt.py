@@ -627,6 +627,34 @@ class Mqtt(unittest.TestCase):
         self.assertEqual(got + st["dropped"] + st["daemon_dropped"], r.direct_all,
                          json.dumps(st))
 
+    def test_qos1_broker_that_never_acknowledges(self):
+        """QoS 1 against a broker that reads everything and acknowledges nothing: at most
+        queue_max messages are in flight, the rest dropped and counted; at the stop the
+        ones never acknowledged are said."""
+        fake = StallingBroker()
+        self.addCleanup(fake.close)
+        fake.resume()  # reads, never answers a PUBLISH
+        r = self.rig(broker_first=False, bridge__queue_max=40, broker__port=fake.port)
+        r.watch_direct()
+        r.start_sim("2:rate=500,count=200,size=8,pattern=counter")
+        wait_for(lambda: len(r.direct) == 200, "the daemon to stream every frame")
+        mine = (f"{PREFIX}/{NODE}/bridge", f"{PREFIX}/{NODE}/bridge/stats")
+
+        def settled():
+            msgs = fake.take()
+            st = [json.loads(p) for t, p in msgs if t == mine[1]]
+            got = len([1 for t, _ in msgs if t not in mine])
+            if st and st[-1]["dropped"] + got >= r.direct_all:
+                return got, st[-1]
+            return None
+        got, st = wait_for(settled, "the bridge to settle")
+        self.assertEqual(st["inflight"], 40, st)
+        self.assertEqual(got, 40, st)
+        self.assertEqual(got + st["dropped"] + st["daemon_dropped"], r.direct_all, st)
+        self.assertEqual(r.stop("bridge"), 0)
+        self.assertIn("stopping with 40 messages not delivered (0 queued, 40 in flight)",
+                      r.tail())
+
     def test_stop_says_what_was_not_delivered(self):
         """SIGTERM while the broker is away: the bridge exits cleanly and says how many
         messages it could not deliver, instead of dropping them without a word."""
