@@ -701,6 +701,27 @@ class Mqtt(unittest.TestCase):
         finally:
             late.close()
 
+    def test_raw_payloads_carry_every_byte_value(self):
+        """Raw payloads are the captured bytes whatever their values, both ways: every
+        byte value from the M7, and a send of every byte value echoed back."""
+        r = self.rig(topics__payload="raw", commands__allow_send="true")
+        r.watch_direct()
+        r.start_sim("2:rate=10,count=8,size=256,pattern=counter", "1:rate=0,loop=1")
+        wait_for(lambda: len(r.direct) == 8, "the daemon to stream every capture")
+        want = sorted(base64.b64decode(json.loads(line)["data"]) for line in r.direct)
+        self.assertEqual(set(want[0]), set(range(256)))
+        topic = f"{PREFIX}/{NODE}/m7/2/frame"
+        got = wait_for(lambda: (lambda g: g if len(g) == 8 else None)(
+            [p for t, p, _ in r.sub.take() if t == topic]), "every capture published")
+        self.assertEqual(sorted(got), want)
+        res = self.send_until_taken(r, f"{PREFIX}/{NODE}/m7/1/send", bytes(range(256)))
+        self.assertEqual(res, {"ok": True})
+        echo = f"{PREFIX}/{NODE}/m7/1/frame"
+        wait_for(lambda: len(b"".join(p for t, p, _ in r.sub.take() if t == echo)) >= 256,
+                 "the echo")
+        self.assertEqual(b"".join(p for t, p, _ in r.sub.take() if t == echo),
+                         bytes(range(256)))
+
     def test_bad_sends_get_a_result(self):
         """A send the bridge cannot carry out is answered on .../result, never ignored."""
         r = self.rig(commands__allow_send="true")
