@@ -7,6 +7,7 @@ against the daemon's STATUS and INCIDENTS. Exit 77 (skip) without the parser or 
 """
 import json
 import os
+import re
 import resource
 import select
 import shutil
@@ -235,6 +236,19 @@ class Exporter(unittest.TestCase):
         s = samples(prom_parse(text))
         self.assertEqual(s[("m7bridge_up", frozenset())], 1)
         self.assertFalse(os.path.exists(self.rig.prom + ".tmp"))
+
+    def test_alert_rules_see_the_first_event(self):
+        """Every counter the example alert rules in docs/OPERATIONS.md take increase() or
+        rate() of has a sample before anything happened: on a series that only appears
+        with its first event, increase() sees nothing, and the alert would miss it."""
+        ops = os.path.join(os.environ.get("M7B_SOURCE_ROOT", "."), "docs", "OPERATIONS.md")
+        with open(ops) as f:
+            doc = f.read()
+        rules = doc.split("### Example alert rules", 1)[1].split("```")[1]
+        names = set(re.findall(r"(?:increase|rate)\((m7bridge_[a-z0-9_]+)", rules))
+        self.assertGreater(len(names), 3, rules)
+        present = {s.name for fam in self.scrape()[1].values() for s in fam.samples}
+        self.assertEqual(sorted(names - present), [], "no sample before the first event")
 
     def test_textfile_write_failure(self):
         """A textfile that cannot be written whole (here a file size limit; a full disk

@@ -49,6 +49,31 @@ static void assert_has(const char *text, const char *line)
 		fail_msg("missing line '%s' in:\n%s", line, text);
 }
 
+/* A channel with no closed incident yet still has its duration histogram, at zero: a
+ * series that appeared with the first observation would hide it from rate() and
+ * increase(), which need a sample from before. A channel that has one is not doubled. */
+static void test_duration_histogram_from_zero(void **state)
+{
+	struct mx_model m = {0};
+	const char *status = "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"m7\",\"state\":"
+			     "\"up\"},{\"name\":\"b\",\"state\":\"up\"}]}";
+
+	incidents(&m, "{\"class\":\"INCIDENTS\",\"incidents\":[{\"seq\":1,\"channel\":\"b\","
+		      "\"outcome\":\"recovered\",\"start_us\":0,\"end_us\":300000}]}");
+	char *t = render(&m, status, false);
+
+	assert_has(t, "m7bridge_recovery_duration_seconds_bucket{channel=\"m7\",le=\"0.01\"} 0\n");
+	assert_has(t, "m7bridge_recovery_duration_seconds_bucket{channel=\"m7\",le=\"+Inf\"} 0\n");
+	assert_has(t, "m7bridge_recovery_duration_seconds_sum{channel=\"m7\"} 0\n");
+	assert_has(t, "m7bridge_recovery_duration_seconds_count{channel=\"m7\"} 0\n");
+	assert_has(t, "m7bridge_recovery_duration_seconds_count{channel=\"b\"} 1\n");
+	const char *first = strstr(t, "m7bridge_recovery_duration_seconds_count{channel=\"b\"}");
+
+	assert_null(strstr(first + 1, "m7bridge_recovery_duration_seconds_count{channel=\"b\"}"));
+	free(t);
+	mx_model_clear(&m);
+}
+
 static void test_frames_per_port(void **state)
 {
 	struct mx_model m = {0};
@@ -265,6 +290,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frames_per_port),
 		cmocka_unit_test(test_faults_take_daemon_count),
+		cmocka_unit_test(test_duration_histogram_from_zero),
 		cmocka_unit_test(test_incidents_counted_once_in_order),
 		cmocka_unit_test(test_status_labels_escaped_and_optional_members),
 		cmocka_unit_test(test_long_firmware_name_label),

@@ -644,9 +644,32 @@ static void render_m7(struct mx_buf *b, const struct mx_model *m, const cJSON *s
 	}
 }
 
-static void render_stream(struct mx_buf *b, const struct mx_model *m, bool om)
+/* One channel's recovery duration histogram. */
+static void render_hist(struct mx_buf *b, const struct mx_hist *h)
+{
+	char l[MX_LABELS], le[32];
+
+	for (size_t k = 0; k <= MX_HBUCK; k++) {
+		if (k < MX_HBUCK)
+			snprintf(le, sizeof(le), "%g", mx_hist_bounds[k]);
+		l[0] = '\0';
+		lab(l, sizeof(l), "channel", h->channel);
+		lab(l, sizeof(l), "le", k < MX_HBUCK ? le : "+Inf");
+		sample(b, "m7bridge_recovery_duration_seconds", "_bucket", l,
+		       (double)(k < MX_HBUCK ? h->bucket[k] : h->count));
+	}
+	l[0] = '\0';
+	lab(l, sizeof(l), "channel", h->channel);
+	sample(b, "m7bridge_recovery_duration_seconds", "_sum", l, h->sum);
+	sample(b, "m7bridge_recovery_duration_seconds", "_count", l, (double)h->count);
+}
+
+/* What the exporter counted from the stream and from incidents; status (NULL while the
+ * daemon does not answer) names the channels. */
+static void render_stream(struct mx_buf *b, const struct mx_model *m, const cJSON *status, bool om)
 {
 	char l[MX_LABELS];
+	const cJSON *ch;
 
 	head(b, om, "m7bridge_port_frames", "counter",
 	     "FRAME objects (UART captures) seen by the exporter, per M7 UART port.");
@@ -688,23 +711,22 @@ static void render_stream(struct mx_buf *b, const struct mx_model *m, bool om)
 	}
 	head(b, om, "m7bridge_recovery_duration_seconds", "histogram",
 	     "Time from a fault to the end of its incident.");
-	for (size_t i = 0; i < m->nhists; i++) {
-		const struct mx_hist *h = &m->hists[i];
-		char le[32];
+	for (size_t i = 0; i < m->nhists; i++)
+		render_hist(b, &m->hists[i]);
+	/* Every channel has one from the start, at zero: rate() and increase() see the
+	 * first incident only on a series that had a sample before it. */
+	cJSON_ArrayForEach(ch, channels(status))
+	{
+		const char *name = str(ch, "name");
+		struct mx_hist zero = {0};
+		bool seen = !name;
 
-		for (size_t k = 0; k <= MX_HBUCK; k++) {
-			if (k < MX_HBUCK)
-				snprintf(le, sizeof(le), "%g", mx_hist_bounds[k]);
-			l[0] = '\0';
-			lab(l, sizeof(l), "channel", h->channel);
-			lab(l, sizeof(l), "le", k < MX_HBUCK ? le : "+Inf");
-			sample(b, "m7bridge_recovery_duration_seconds", "_bucket", l,
-			       (double)(k < MX_HBUCK ? h->bucket[k] : h->count));
-		}
-		l[0] = '\0';
-		lab(l, sizeof(l), "channel", h->channel);
-		sample(b, "m7bridge_recovery_duration_seconds", "_sum", l, h->sum);
-		sample(b, "m7bridge_recovery_duration_seconds", "_count", l, (double)h->count);
+		for (size_t i = 0; !seen && i < m->nhists; i++)
+			seen = strcmp(m->hists[i].channel, name) == 0;
+		if (seen)
+			continue;
+		scopy(zero.channel, sizeof(zero.channel), name);
+		render_hist(b, &zero);
 	}
 }
 
@@ -748,7 +770,7 @@ int mx_render(const struct mx_model *m, const cJSON *status, const struct mx_pro
 		mx_buf_printf(b, "m7bridge_daemon_resident_memory_bytes %" PRIu64 "\n",
 			      proc->rss_bytes);
 	}
-	render_stream(b, m, om);
+	render_stream(b, m, status, om);
 	if (om)
 		mx_buf_printf(b, "# EOF\n");
 	return b->oom ? -ENOMEM : 0;
