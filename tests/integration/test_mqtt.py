@@ -732,15 +732,19 @@ class Mqtt(unittest.TestCase):
         r.sub.publish(f"{base}/abc/send", b"x")
         r.sub.publish(f"{base}/256/send", b"x")
         r.sub.publish(f"{base}/1/send", b"x" * 40000)
+        # A port spelt otherwise than its number: its result would go to another topic
+        # (.../1/send/result) than the sender's.
+        r.sub.publish(f"{base}/01/send", b"zero")
         r.sub.publish(f"{base}/1/send", b"fine")
 
         def results():
             out = [(t, json.loads(p)) for t, p, _ in r.sub.take() if t.endswith("/result")]
-            return out if len(out) == 4 else None
+            return out if len(out) >= 5 else None
         res = wait_for(results, "a result for every send")
         self.assertEqual(sorted((t[len(base) + 1:], o.get("code", "")) for t, o in res),
-                         [("1/send/result", ""), ("1/send/result", "bad_value"),
-                          ("256/send/result", "bad_value"), ("abc/send/result", "bad_value")])
+                         [("01/send/result", "bad_value"), ("1/send/result", ""),
+                          ("1/send/result", "bad_value"), ("256/send/result", "bad_value"),
+                          ("abc/send/result", "bad_value")])
         self.assertIn({"ok": True}, [o for _, o in res])
         echo = wait_for(lambda: [p for t, p, _ in r.sub.take() if t == f"{base}/1/frame"],
                         "echoed frame")

@@ -353,8 +353,10 @@ static void bridge_on_message(struct mosquitto *mosq, void *arg, const struct mo
 		memcpy(c.channel, rest, (size_t)(slash - rest));
 		errno = 0;
 		port = strtol(slash + 1, &end, 10);
+		/* Only the number as the result's topic spells it ("1", not "01" or "+1"):
+		 * the sender looks for the result under the topic it used. */
 		if (errno || end == slash + 1 || strcmp(end, "/send") != 0 ||
-		    !isdigit((unsigned char)slash[1]))
+		    !isdigit((unsigned char)slash[1]) || (slash[1] == '0' && end != slash + 2))
 			port = -1;
 	}
 	/* Every send gets a result, refusals included: the sender must never wonder. */
