@@ -1020,6 +1020,17 @@ class Mqtt(unittest.TestCase):
                             text=True)
         self.assertEqual(rr.returncode, 0, rr.stderr)
         self.assertIn(":8883 tls=yes", rr.stdout)
+        # Not text: a directory reads as an error, a NUL byte ends the reading (one
+        # would hide the rest of its line; a file of them would never end).
+        with open(p, "wb") as f:
+            f.write(b"[broker]\nport = 1883\0 ignored?\n")
+        for path, want in ((d, f"{d}: Is a directory"),
+                           (p, f"{p} line 2: a NUL byte: not a text file"),
+                           ("/dev/zero", "/dev/zero line 1: a NUL byte: not a text file")):
+            rr = subprocess.run([BRIDGE, "-c", path, "--check-config"], capture_output=True,
+                                text=True, timeout=30)
+            self.assertEqual(rr.returncode, 78, path)
+            self.assertIn(f"m7bridge-mqtt: {want}", rr.stderr, path)
         missing = os.path.join(d, "missing.conf")
         rr = subprocess.run([BRIDGE, "-c", missing, "--check-config"], capture_output=True,
                             text=True)

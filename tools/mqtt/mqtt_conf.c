@@ -209,18 +209,37 @@ static int on_setting(void *user, const char *section, const char *key, const ch
 	return 1;
 }
 
+/* What read_line reads from. */
+struct line_src {
+	FILE *f;
+	int line;     /* lines handed over so far */
+	int nul_line; /* the first line with a NUL byte, 0 if none */
+};
+
 /* fgets for libinih that keeps its line numbers those of the file: a line longer than
  * its buffer would be read as two, and the error reported on the line after. Such a line
- * is read whole and handed over as one libinih rejects, a comment as it is. */
+ * is read whole and handed over as one libinih rejects, a comment as it is. A NUL byte
+ * (a binary file, /dev/zero) ends the reading there: fgets would hide what follows it,
+ * and a file of NULs would never end. */
 static char *read_line(char *buf, int size, void *stream)
 {
-	FILE *f = stream;
+	struct line_src *src = stream;
+	FILE *f = src->f;
 	size_t n;
 	int ch;
 
+	if (src->nul_line)
+		return NULL;
 	if (!fgets(buf, size, f))
 		return NULL;
+	src->line++;
 	n = strlen(buf);
+	/* fgets stops after a newline or at the end: short of that, a NUL came first. */
+	if ((n == 0 || buf[n - 1] != '\n') && n + 1 < (size_t)size && !feof(f)) {
+		src->nul_line = src->line;
+		snprintf(buf, (size_t)size, "NUL byte\n");
+		return buf;
+	}
 	if (n == 0 || buf[n - 1] == '\n' || (ch = getc(f)) == EOF)
 		return buf;
 	if (ch == '\n')
@@ -241,6 +260,7 @@ int mqc_load(struct mqc *c, const char *path, char *msg, size_t msg_cap)
 {
 	struct load_ctx l = {c, msg, msg_cap, false};
 	FILE *f = fopen(path, "re");
+	struct line_src src = {.f = f};
 
 	if (!f) {
 		int e = errno;
@@ -248,17 +268,31 @@ int mqc_load(struct mqc *c, const char *path, char *msg, size_t msg_cap)
 		snprintf(msg, msg_cap, "%s", strerror(e));
 		return -e;
 	}
-	int r = ini_parse_stream(read_line, f, on_setting, &l);
+	int r = ini_parse_stream(read_line, &src, on_setting, &l);
 
+	/* A directory opens, and reads as an error: not as an empty file. */
+	if (ferror(f)) {
+		int e = errno ? errno : EIO;
+
+		fclose(f);
+		snprintf(msg, msg_cap, "%s", strerror(e));
+		return -e;
+	}
 	/* libinih returns the line of the first error, which may be a syntax error before
 	 * the setting whose message was kept: then that syntax error is the one to report. */
 	if (r > 0 && l.failed) {
+		int nul_line = src.nul_line;
+
 		rewind(f);
-		if (ini_parse_stream(read_line, f, accept_all, NULL) == r)
+		src = (struct line_src){.f = f};
+		if (ini_parse_stream(read_line, &src, accept_all, NULL) == r)
 			l.failed = false;
+		src.nul_line = nul_line;
 	}
 	fclose(f);
-	if (r > 0 && !l.failed)
+	if (r > 0 && src.nul_line == r && !l.failed)
+		snprintf(msg, msg_cap, "a NUL byte: not a text file");
+	else if (r > 0 && !l.failed)
 		snprintf(msg, msg_cap,
 			 "syntax error (expected [section], key = value or a comment; lines are "
 			 "at most 198 bytes)");
