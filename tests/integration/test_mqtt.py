@@ -429,6 +429,52 @@ class Mqtt(unittest.TestCase):
         self.assertEqual(st["dropped"], 0, st)
         self.assertTrue(st["broker_connected"], st)
 
+    def test_fault_and_incident(self):
+        """A fault on the M7 (here an assertion): its FAULT is published retained on
+        .../fault, and its incident once closed on .../incident, once per run of the
+        bridge: a new start publishes it again (subscribers deduplicate on channel and
+        seq)."""
+        r = self.rig()
+        self.assertEqual(r.stop("daemon"), 0)
+        conf = os.path.join(r.dir, "m7bridged.conf")
+        os.mkdir(os.path.join(r.dir, "incidents"), 0o700)
+        with open(conf, "w") as f:
+            f.write(f"[daemon]\nsocket = {r.sock}\nkernel_log = off\n"
+                    f"incident_dir = {r.dir}/incidents\n\n[channel m7]\ndevice = {r.link}\n"
+                    "recovery_steps = resync\nliveness_quiet_ms = 0\n")
+        r.start("daemon", [DAEMON, "-f", "-c", conf])
+        wait_for(lambda: r.stats().get("daemon_connected") is True
+                 and r.stats().get("daemon_connected"), "the bridge back on the daemon")
+        r.start_sim("0:rate=20")
+        wait_for(lambda: any(json.loads(p)["state"] == "up" for t, p, _ in r.sub.take()
+                             if t.endswith("/m7/state")), "state up")
+        r.sim_cmd("assert")
+        base = f"{PREFIX}/{NODE}/m7"
+        fault = wait_for(lambda: [json.loads(p) for t, p, _ in r.sub.take()
+                                  if t == f"{base}/fault"], "the fault")
+        self.assertEqual(fault[0]["kind"], "firmware_fatal", fault)
+        late = Subscriber(r.broker.port, f"{base}/fault", client_id="late-fault")
+        self.addCleanup(late.close)
+        got = wait_for(late.take, "the retained fault")
+        self.assertTrue(got[0][2], "the fault is not retained")
+        self.assertEqual(json.loads(got[0][1]), fault[-1])
+
+        def incidents():
+            return [json.loads(p) for t, p, _ in r.sub.take() if t == f"{base}/incident"]
+        inc = wait_for(incidents, "the incident, closed")
+        self.assertEqual(len(inc), 1, inc)
+        self.assertNotEqual(inc[0]["outcome"], "open")
+        self.assertEqual((inc[0]["channel"], inc[0]["kind"]), ("m7", "firmware_fatal"))
+        # Once per run: not again while this one runs ...
+        time.sleep(1.5)  # more than incidents_interval_ms
+        self.assertEqual(len(incidents()), 1)
+        # ... and again, same seq, from a new start.
+        self.assertEqual(r.stop("bridge"), 0)
+        r.start("bridge", [BRIDGE, "-c", r.conf, "-s", r.sock])
+        again = wait_for(lambda: (lambda i: i if len(i) == 2 else None)(incidents()),
+                         "the incident from the new start")
+        self.assertEqual(again[1]["seq"], inc[0]["seq"])
+
     def test_broker_refusing_auth(self):
         """A broker that refuses the bridge (not authorised) is said so, and retried: once
         the broker lets it in, the bridge is online without a restart."""
