@@ -76,7 +76,11 @@ static void follow_on_readable(evutil_socket_t fd, short what, void *arg)
 static void follow_say_why(struct follow *f)
 {
 	struct m7b_event *ev;
+	char why[512];
 
+	/* Kept before reading: on a connection that never was, reading fails with "not
+	 * connected" in place of why the connect failed (no such socket, no permission). */
+	snprintf(why, sizeof(why), "%s", m7b_client_error(f->client)->message);
 	/* What is queued or already received; the ERROR may still sit unread in the socket
 	 * when sending the watch failed first. */
 	while (m7b_client_next(f->client, &ev, 0) == 0) {
@@ -90,8 +94,7 @@ static void follow_say_why(struct follow *f)
 		if (refused)
 			return;
 	}
-	fprintf(stderr, "%s: cannot follow m7bridged: %s\n", f->name,
-		m7b_client_error(f->client)->message);
+	fprintf(stderr, "%s: cannot follow m7bridged: %s\n", f->name, why);
 }
 
 /* A connect or watch that failed: said once per streak of failures (why, or the

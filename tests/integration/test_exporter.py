@@ -415,6 +415,23 @@ class Exporter(unittest.TestCase):
         self.assertIsNone(exp.poll(), "the exporter ended on SIGHUP")
         self.assertIn("\nm7bridge_up 1\n", self.get()[1])
 
+    def test_daemon_socket_missing_says_why(self):
+        """A socket path that does not exist (a daemon not started, a typo, or one the
+        user may not open): the log says why the exporter cannot follow it, not only
+        that it is not connected."""
+        d = tempfile.mkdtemp(prefix="m7b-exporter-nosock-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "none.sock")
+        exp = subprocess.Popen([EXPORTER, "-s", path, "-l", "127.0.0.1:0"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+        self.addCleanup(lambda: exp.poll() is None and (exp.kill(), exp.wait()))
+        line = exp.stderr.readline().decode(errors="replace")
+        exp.terminate()
+        self.assertEqual(exp.wait(TIMEOUT), 0)
+        self.assertIn(f"cannot follow m7bridged: cannot connect to {path}: "
+                      "No such file or directory", line)
+
     def test_daemon_stopped_at_connect(self):
         """A daemon stopped before it accepts the exporter's connection (a socket that
         is listened on and never accepted from, its queue soon full): every scrape is
