@@ -84,6 +84,7 @@ struct bridge {
 	pthread_cond_t net_wake; /* ends the network thread's backoff at a stop */
 	bool connected, ever_connected, dropping;
 	bool connack;  /* a connection was accepted since the network thread last looked */
+	int refused;   /* the broker's last refusal (CONNACK code), said once until it accepts */
 	bool stopping; /* the network thread ends once the DISCONNECT is out */
 	struct msg *q; /* ring of conf.queue_max */
 	size_t qhead, qlen;
@@ -262,11 +263,19 @@ static void bridge_on_connect(struct mosquitto *mosq, void *arg, int rc)
 	const char *segs[] = {"bridge"};
 
 	if (rc != 0) {
-		fprintf(stderr, "m7bridge-mqtt: broker refused the connection: %s\n",
-			mosquitto_connack_string(rc));
+		pthread_mutex_lock(&b->lock);
+		bool say = rc != b->refused;
+
+		b->refused = rc;
+		pthread_mutex_unlock(&b->lock);
+		if (say)
+			fprintf(stderr,
+				"m7bridge-mqtt: broker refused the connection: %s; retrying\n",
+				mosquitto_connack_string(rc));
 		return;
 	}
 	pthread_mutex_lock(&b->lock);
+	b->refused = 0;
 	b->connected = true;
 	b->connack = true;
 	if (b->ever_connected)
@@ -953,6 +962,7 @@ static int bridge_apply(struct bridge *b)
 	b->dropped += (uint64_t)(b->inflight > 0 ? b->inflight : 0);
 	b->inflight = 0;
 	b->connected = b->connack = b->stopping = false;
+	b->refused = 0; /* a new configuration: a refusal is news again */
 	b->nctl = 0;
 	b->stats_mid = 0;
 	pthread_mutex_unlock(&b->lock);
