@@ -29,19 +29,48 @@
 
 enum first { F_SERVED, F_REFUSED, F_SILENT, F_BAD };
 
-static int dial(const char *path)
+/* How long any one wait of these tests may take before it fails with a message: a
+ * daemon that stops answering fails the test at once instead of running into the test
+ * runner's timeout. */
+#define WAIT_MS 5000
+
+/* Holder processes (hold()) still running: a test that fails leaves them to the
+ * teardown, which kills them. */
+struct accept_state {
+	pid_t holders[4];
+	unsigned nholders;
+};
+
+/* Connects to path before the deadline (h_now_ms()): a full backlog (EAGAIN) is tried
+ * again until then, where a blocking connect() would wait for a stuck daemon for ever.
+ * A blocking socket, or -1. */
+static int dial_by(const char *path, uint64_t deadline)
 {
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(a.sun_path))
 		return -1; /* a cut path would dial another socket */
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
 	memcpy(a.sun_path, path, strlen(path) + 1);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			return -1;
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+			int fl = fcntl(fd, F_GETFL);
+			if (fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0)
+				return fd;
+		} else if (errno == EAGAIN && h_now_ms() < deadline) {
+			close(fd);
+			usleep(10000);
+			continue;
+		}
 		close(fd);
 		return -1;
 	}
-	return fd;
+}
+
+static int dial(const char *path)
+{
+	return dial_by(path, h_now_ms() + WAIT_MS);
 }
 
 /* The daemon's greeting on fd: VERSION alone (served), VERSION with an ERROR line without
@@ -120,7 +149,7 @@ static void test_out_of_fds(void **state)
 {
 	struct daemon_proc p = {0};
 	struct rlimit old, low;
-	int fds[150], served = 0, refused = 0, silent = 0;
+	int fds[150], served = 0, refused = 0, silent = 0, unconnected = 0;
 
 	(void)state;
 	assert_int_equal(h_tmpdir(&p), 0);
@@ -133,20 +162,24 @@ static void test_out_of_fds(void **state)
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	assert_int_equal(r, 0);
 	usleep(300000); /* the start-up probe's connection is gone */
-	for (int i = 0; i < 150; i++)
-		fds[i] = dial(p.sock);
 	/* One budget for all of them: a daemon that leaves clients waiting fails fast. */
-	uint64_t end = h_now_ms() + 5000;
+	uint64_t end = h_now_ms() + WAIT_MS;
+	for (int i = 0; i < 150; i++)
+		fds[i] = dial_by(p.sock, end);
+	end = h_now_ms() + WAIT_MS;
 	for (int i = 0; i < 150; i++) {
 		uint64_t now = h_now_ms();
 		int left = now < end ? (int)(end - now) : 0;
-		enum first f = fds[i] < 0 ? F_REFUSED : first_line(fds[i], left, NULL, 0);
+		/* Not connected within WAIT_MS: the backlog stayed full, nobody was refused. */
+		enum first f = fds[i] < 0 ? F_SILENT : first_line(fds[i], left, NULL, 0);
 		served += f == F_SERVED;
 		refused += f == F_REFUSED;
 		silent += f == F_SILENT || f == F_BAD;
+		unconnected += fds[i] < 0;
 	}
-	print_message("ulimit -n 64, 150 clients: %d served, %d refused, %d silent\n", served,
-		      refused, silent);
+	print_message("ulimit -n 64, 150 clients: %d served, %d refused, %d silent (%d of them "
+		      "not connected)\n",
+		      served, refused, silent, unconnected);
 	assert_int_equal(silent, 0);
 	assert_true(served > 20 && refused > 20);
 	/* While they all stay connected the daemon sleeps. */
@@ -177,29 +210,58 @@ static void test_out_of_fds(void **state)
 	h_cleanup(&p);
 }
 
+/* Reads exactly n bytes from fd before the deadline (h_now_ms()); false if not. */
+static bool read_by(int fd, void *buf, size_t n, uint64_t deadline)
+{
+	size_t got = 0;
+	while (got < n) {
+		uint64_t now = h_now_ms();
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) != 1)
+			return false;
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+	}
+	return true;
+}
+
 /* A child process (as uid, if we may switch) connects n clients and reports how many
- * were served over the pipe, then holds them until killed. */
-static pid_t hold(const char *sock, int n, uid_t uid, int *served, int *refused, char *why,
-		  size_t cap)
+ * were served over the pipe, then holds them until killed (stop_holder, or the
+ * teardown when the test failed first). */
+static pid_t hold(struct accept_state *as, const char *sock, int n, uid_t uid, int *served,
+		  int *refused, char *why, size_t cap)
 {
 	int pfd[2];
-	pid_t pid;
+	pid_t pid, parent = getpid();
 	int res[2] = {0, 0};
 
+	assert_true(as->nholders < sizeof(as->holders) / sizeof(as->holders[0]));
 	assert_int_equal(pipe(pfd), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		char last[512] = "";
 		close(pfd[0]);
-		/* A failed assertion in the test must not leave us holding its output open. */
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* Never hold the test runner's output open: it waits for its end. */
+		int null = open("/dev/null", O_WRONLY);
+		if (null < 0 || dup2(null, STDOUT_FILENO) < 0 || dup2(null, STDERR_FILENO) < 0)
+			_exit(1);
 		if (geteuid() == 0 &&
 		    (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0))
 			_exit(1);
+		/* After the uid change, which clears the death signal: dying with the test. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(1);
+		uint64_t end = h_now_ms() + WAIT_MS;
 		for (int i = 0; i < n; i++) {
-			int fd = dial(sock);
-			enum first f = fd < 0 ? F_SILENT : first_line(fd, 3000, last, sizeof(last));
+			int fd = dial_by(sock, end);
+			uint64_t now = h_now_ms();
+			int left = now < end ? (int)(end - now) : 0;
+			enum first f = fd < 0 ? F_SILENT : first_line(fd, left, last, sizeof(last));
+			if (fd < 0)
+				snprintf(last, sizeof(last), "connection %d: cannot connect", i);
 			res[0] += f == F_SERVED;
 			res[1] += f == F_REFUSED;
 			if (f != F_SERVED && fd >= 0)
@@ -211,41 +273,80 @@ static pid_t hold(const char *sock, int n, uid_t uid, int *served, int *refused,
 		_exit(0);
 	}
 	close(pfd[1]);
-	assert_int_equal(read(pfd[0], res, sizeof(res)), (ssize_t)sizeof(res));
+	as->holders[as->nholders++] = pid;
 	char last[512];
-	assert_int_equal(read(pfd[0], last, sizeof(last)), (ssize_t)sizeof(last));
+	/* Its own waits end within WAIT_MS; a second more for it to start and report. */
+	uint64_t end = h_now_ms() + WAIT_MS + 1000;
+	bool ok =
+		read_by(pfd[0], res, sizeof(res), end) && read_by(pfd[0], last, sizeof(last), end);
 	close(pfd[0]);
+	if (!ok)
+		fail_msg("the holder of %d connections reported nothing within %d ms", n,
+			 WAIT_MS + 1000);
 	*served = res[0];
 	*refused = res[1];
 	snprintf(why, cap, "%s", last);
 	return pid;
 }
 
-static void stop_holder(pid_t pid)
+static void stop_holder(struct accept_state *as, pid_t pid)
 {
+	for (unsigned i = 0; i < as->nholders; i++)
+		if (as->holders[i] == pid)
+			as->holders[i] = as->holders[--as->nholders];
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 }
 
+static int setup(void **state)
+{
+	*state = calloc(1, sizeof(struct accept_state));
+	return *state ? 0 : -1;
+}
+
+/* Kills what a failed test left holding connections. */
+static int teardown(void **state)
+{
+	struct accept_state *as = *state;
+	while (as->nholders)
+		stop_holder(as, as->holders[0]);
+	free(as);
+	return 0;
+}
+
 /* Waits until the daemon lists no client but the one asking (the harness's readiness
- * probe, a connect and close, is gone), so that the counts below start from nothing. */
+ * probe, a connect and close, is gone), so that the counts below start from nothing;
+ * fails if that does not happen within WAIT_MS. */
 static void wait_no_clients(const char *sock)
 {
-	for (int i = 0; i < 100; i++) {
+	uint64_t end = h_now_ms() + WAIT_MS;
+	int n = -1;
+	while (n != 1) {
 		struct tclient c;
-		int n = -1;
-		if (tclient_connect(&c, sock) == 0) {
-			if (tclient_send(&c, "{\"cmd\":\"status\"}") == 0) {
-				cJSON *st = tclient_wait(&c, "STATUS", 2000);
+		uint64_t now = h_now_ms();
+		if (now >= end)
+			fail_msg("the daemon still lists %d clients after %d ms (-1: no STATUS)", n,
+				 WAIT_MS);
+		int fd = dial_by(sock, end);
+		n = -1;
+		if (fd >= 0) {
+			/* The harness's client, on a connection made within the deadline. */
+			memset(&c, 0, sizeof(c));
+			c.fd = fd;
+			c.cap = 1 << 20;
+			c.buf = malloc(c.cap);
+			if (c.buf && tclient_send(&c, "{\"cmd\":\"status\"}") == 0) {
+				now = h_now_ms();
+				cJSON *st = tclient_wait(&c, "STATUS",
+							 now < end ? (int)(end - now) : 0);
 				n = st ? cJSON_GetArraySize(cJSON_GetObjectItem(st, "clients"))
 				       : -1;
 				cJSON_Delete(st);
 			}
 			tclient_close(&c);
 		}
-		if (n == 1)
-			break;
-		usleep(30000);
+		if (n != 1)
+			usleep(30000);
 	}
 	/* Our own status connection goes the same way: give the loop a turn for it. */
 	usleep(100000);
@@ -269,7 +370,7 @@ static void test_reserved_slots(void **state)
 					       "reserved_clients = 2\nallow_uids = 1\n"),
 			 0);
 	wait_no_clients(p.sock);
-	pid_t h = hold(p.sock, 10, user, &served, &refused, why, sizeof(why));
+	pid_t h = hold(*state, p.sock, 10, user, &served, &refused, why, sizeof(why));
 	print_message("user %u: %d served, %d refused (%s)\n", (unsigned)user, served, refused,
 		      why);
 	assert_int_equal(served, 6);
@@ -283,30 +384,30 @@ static void test_reserved_slots(void **state)
 	} else {
 		print_message("not root: the root side of the reserve is not exercised\n");
 	}
-	stop_holder(h);
+	stop_holder(*state, h);
 	assert_int_equal(daemon_proc_stop(&p), 0);
 
 	assert_int_equal(daemon_proc_start(&p, "socket_mode = 0666\nmax_clients = 20\n"
 					       "max_clients_per_uid = 3\nallow_uids = 1\n"),
 			 0);
 	wait_no_clients(p.sock);
-	h = hold(p.sock, 5, user, &served, &refused, why, sizeof(why));
+	h = hold(*state, p.sock, 5, user, &served, &refused, why, sizeof(why));
 	assert_int_equal(served, 3);
 	assert_int_equal(refused, 2);
 	assert_non_null(strstr(why, "max_clients_per_uid"));
-	stop_holder(h);
+	stop_holder(*state, h);
 	assert_int_equal(daemon_proc_stop(&p), 0);
 
 	/* By default one user cannot take every slot (64, 8 reserved): it gets 16. */
 	assert_int_equal(daemon_proc_start(&p, "socket_mode = 0666\nallow_uids = 1\n"), 0);
 	wait_no_clients(p.sock);
-	h = hold(p.sock, 40, user, &served, &refused, why, sizeof(why));
+	h = hold(*state, p.sock, 40, user, &served, &refused, why, sizeof(why));
 	print_message("user %u by default: %d served, %d refused (%s)\n", (unsigned)user, served,
 		      refused, why);
 	assert_int_equal(served, 16);
 	assert_int_equal(refused, 24);
 	assert_non_null(strstr(why, "max_clients_per_uid"));
-	stop_holder(h);
+	stop_holder(*state, h);
 	assert_int_equal(daemon_proc_stop(&p), 0);
 	h_cleanup(&p);
 }
@@ -385,7 +486,8 @@ static int flood_refused(const char *sock, uid_t user, int n)
 	if (geteuid() != user && (setgroups(0, NULL) < 0 || setresgid(user, user, user) < 0 ||
 				  setresuid(user, user, user) < 0))
 		return 1;
-	if (tclient_connect(&c, sock) < 0)
+	/* After the uid change, which clears it: ends with the test. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || tclient_connect(&c, sock) < 0)
 		return 1;
 	for (int i = 0; i < n; i++) {
 		snprintf(line, sizeof(line), "{\"cmd\":\"recover\",\"channel\":\"m7\",\"id\":%d}",
@@ -427,10 +529,23 @@ static void test_refusals_not_a_log_flood(void **state)
 	assert_int_equal(daemon_proc_start(&p, conf), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
-	if (pid == 0)
+	if (pid == 0) {
 		_exit(flood_refused(p.sock, user, n));
-	assert_int_equal(waitpid(pid, &st, 0), pid);
+	}
+	/* Each of its n answers comes within 5 s or it gives up; the whole within 30 s. */
+	pid_t w = 0;
+	for (uint64_t end = h_now_ms() + 30000; (w = waitpid(pid, &st, WNOHANG)) == 0;) {
+		if (h_now_ms() >= end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			fail_msg("the client of %d recover requests did not finish within 30 s", n);
+		}
+		usleep(10000);
+	}
+	assert_int_equal(w, pid);
 	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 1)
+		fail_msg("the client could not switch to uid %u or connect", (unsigned)user);
 	if (WEXITSTATUS(st))
 		fail_msg("request %d was not refused", WEXITSTATUS(st) - 2);
 	assert_int_equal(daemon_proc_stop(&p), 0);
@@ -500,11 +615,12 @@ static void test_busy_listener_is_in_use(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_out_of_fds),
-		cmocka_unit_test(test_refusals_not_a_log_flood),
-		cmocka_unit_test(test_busy_listener_is_in_use),
-		cmocka_unit_test(test_reserved_slots),
-		cmocka_unit_test(test_gone_clients_free_their_slots),
+		cmocka_unit_test_setup_teardown(test_out_of_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals_not_a_log_flood, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_busy_listener_is_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserved_slots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gone_clients_free_their_slots, setup,
+						teardown),
 	};
 	signal(SIGPIPE, SIG_IGN);
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
