@@ -19,7 +19,7 @@
 #define CONN_IN_CAP	 (PROTO_LINE_MAX + 2) /* line, optional \r, \n */
 #define CONN_REPLY_SLACK (1u << 20)	      /* room for replies above the stream limit */
 #define CONN_OUT_MIN	 16384
-#define CONN_HUP_CHECK_S 1 /* how often a half-closed watcher is checked for a hangup */
+#define CONN_HUP_CHECK_S 1 /* how often a client not read from is checked for a hangup */
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
@@ -446,6 +446,13 @@ static int send_segs(struct conn *c)
 	return sent_segs(c, k);
 }
 
+/* Looks for the peer's hangup every CONN_HUP_CHECK_S while nothing else would see it. */
+static void hup_check_start(struct conn *c)
+{
+	struct timeval tv = {CONN_HUP_CHECK_S, 0};
+	event_add(c->ev_hup, &tv);
+}
+
 /* Requests wait while the owner refused one until earlier ones are answered (replies
  * stay in request order) or while the replies cannot leave (bounded memory: at most
  * one reply beyond the mark). */
@@ -467,16 +474,23 @@ static void update_reading(struct conn *c)
 		return;
 	}
 	if (blocked(c)) {
-		if (!c->read_paused)
+		if (!c->read_paused) {
 			event_del(c->ev_read);
+			/* Not reading, the hangup of a peer that exited is not read either:
+			 * look for it now and then (a half-closed one is looked for already). */
+			if (!c->read_eof)
+				hup_check_start(c);
+		}
 		c->read_paused = true;
 		return;
 	}
 	if (!c->read_paused)
 		return;
 	c->read_paused = false;
-	if (!c->read_eof)
+	if (!c->read_eof) {
+		event_del(c->ev_hup);
 		event_add(c->ev_read, NULL);
+	}
 	/* Lines already buffered are taken from the loop, not from inside a reply. */
 	if (buffered)
 		event_active(c->ev_read, EV_READ, 0);
@@ -606,8 +620,8 @@ bool conn_has_input(const struct conn *c)
 	return c->in_len > 0 || (ioctl(c->fd, FIONREAD, &n) == 0 && n > 0);
 }
 
-/* A half-closed watcher whose filter selects nothing is never written to, so a write
- * error would never tell that its peer died: look for the hangup now and then. */
+/* A client not read from (half-closed, or its requests waiting for an answer) with
+ * nothing to write would never see a read or write error tell that its peer died. */
 static void on_hup_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
@@ -672,10 +686,9 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		if (n == 0) {
 			/* printf '...' | socat - UNIX-CONNECT:... shuts the sending side when
 			 * its input ends and keeps reading: not a disconnect. */
-			struct timeval tv = {CONN_HUP_CHECK_S, 0};
 			event_del(c->ev_read);
 			c->read_eof = true;
-			event_add(c->ev_hup, &tv);
+			hup_check_start(c);
 			/* Nothing follows the last line: it is a request even without its
 			 * newline (printf '{"cmd":"status"}' | socat ...). A full buffer is
 			 * too long either way. */

@@ -657,6 +657,53 @@ static void test_held_answer_then_half_close(void **state)
 	assert_string_equal(f->c->close_reason, "closed by peer");
 }
 
+/* A request waits behind one answered later (a send the firmware is slow to ACK), so the
+ * daemon reads nothing more from the client; the client then exits. Its hangup is
+ * noticed by the periodic check, not only when the send is answered (up to
+ * send_timeout_ms later): meanwhile it would be listed in status as if connected. */
+static void test_waiting_client_that_dies_is_closed(void **state)
+{
+	struct fixture *f = *state;
+	peer.input = "{\"cmd\":\"send\"}\n{\"cmd\":\"ping\"}\n";
+	peer.room = SIZE_MAX;
+	peer.hold_first = true;
+	peer.reply = "{\"class\":\"PONG\"}\n";
+	assert_int_equal(write(f->fds[1], "x", 1), 1);
+	for (int i = 0; i < 4; i++)
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(peer.lines, 1); /* the ping waits for the send's answer */
+	assert_true(f->c->read_paused);
+	close(f->fds[1]);
+	f->fds[1] = -1;
+	event_base_loop(f->base, EVLOOP_ONCE); /* waits for the periodic check */
+	assert_true(f->c->closing);
+	assert_string_equal(f->c->close_reason, "hung up");
+	assert_int_equal(peer.closings, 1);
+}
+
+/* Reading again after the wait: the periodic check stops with it (no timer per client
+ * that keeps up). */
+static void test_resumed_client_is_not_polled(void **state)
+{
+	struct fixture *f = *state;
+	peer.input = "{\"cmd\":\"send\"}\n{\"cmd\":\"ping\"}\n";
+	peer.room = SIZE_MAX;
+	peer.hold_first = true;
+	peer.reply = "{\"class\":\"PONG\"}\n";
+	assert_int_equal(write(f->fds[1], "x", 1), 1);
+	for (int i = 0; i < 4; i++)
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_true(f->c->read_paused);
+	conn_reply(f->c, "{\"class\":\"ACK\"}\n", 16);
+	conn_release(f->c);
+	for (int i = 0; i < 4; i++)
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(peer.lines, 2);
+	assert_false(f->c->read_paused);
+	assert_false(event_pending(f->c->ev_hup, EV_TIMEOUT, NULL));
+	assert_false(f->c->closing);
+}
+
 /* A second client on the fixture's event base (the peer's bytes are shared: see take()). */
 static struct conn *second_client(struct fixture *f, int fds[2])
 {
@@ -893,6 +940,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pipelined_requests_wait_for_the_queue,
 						setup_copy, teardown),
 		cmocka_unit_test_setup_teardown(test_held_answer_then_half_close, setup_copy,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_waiting_client_that_dies_is_closed, setup_copy,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_resumed_client_is_not_polled, setup_copy,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
