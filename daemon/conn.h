@@ -111,6 +111,7 @@ struct conn {
 	bool read_eof; /* the peer shut its sending side; it may still read */
 	bool dirty;    /* has output to flush at the end of this event */
 	bool closing;  /* reaped after the current callback */
+	bool logged;   /* its connect was logged (rate-limited): so is its disconnect */
 	char close_reason[64];
 };
 

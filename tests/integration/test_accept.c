@@ -558,6 +558,73 @@ static void test_refusals_not_a_log_flood(void **state)
 	h_cleanup(&p);
 }
 
+/* Lines of the log file at path that contain needle and "connections not logged";
+ * the largest such count in *most. */
+static int count_unlogged(const char *path, const char *needle, long *most)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	int n = 0;
+
+	*most = 0;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		const char *p = strstr(line, needle);
+		const char *q = p ? strstr(p, "; ") : NULL;
+		if (!q || !strstr(q, "connections not logged"))
+			continue;
+		long k = strtol(q + 2, NULL, 10);
+		*most = k > *most ? k : *most;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* A local user connects and hangs up 500 times in a burst: the daemon logs a few of
+ * those connections, not two lines each (that would flood the journal, whose own rate
+ * limit would then drop the daemon's fault and recovery lines), and the next one logged
+ * says how many were not. */
+static void test_connections_not_a_log_flood(void **state)
+{
+	struct daemon_proc p = {0};
+	const int n = 500;
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_start(&p, "max_clients_per_uid = 0\n"), 0);
+	for (int i = 0; i < n; i++) {
+		int fd = dial(p.sock);
+		if (fd < 0)
+			fail_msg("connection %d: cannot connect", i);
+		enum first f = first_line(fd, WAIT_MS, NULL, 0);
+		close(fd);
+		if (f != F_SERVED)
+			fail_msg("connection %d not served", i);
+	}
+	/* After the burst's rate-limit window, one more is logged with the count. */
+	usleep(2500000);
+	int fd = dial(p.sock);
+	assert_true(fd >= 0);
+	assert_int_equal(first_line(fd, WAIT_MS, NULL, 0), F_SERVED);
+	close(fd);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	int connected = count_in_file(p.log, " connected (pid ");
+	int disconnected = count_in_file(p.log, " disconnected: ");
+	long most = 0;
+	int summaries = count_unlogged(p.log, " connected (pid ", &most);
+	print_message("%d connections: %d connected and %d disconnected lines, %d with a count "
+		      "of unlogged ones (at most %ld)\n",
+		      n + 1, connected, disconnected, summaries, most);
+	/* The harness's start-up probe connects too: n + 2 in all. */
+	assert_true(connected >= 2 && connected <= 60);
+	assert_true(disconnected <= connected);
+	assert_true(summaries >= 1);
+	assert_true(most >= n / 2 && most <= n + 1);
+	h_cleanup(&p);
+}
+
 /* The socket path belongs to a live daemon that is not accepting (stuck, its backlog
  * full): a second daemon says the path is in use and exits, instead of waiting in its
  * check forever (SIGTERM cannot stop it there: its handler is already installed). */
@@ -618,6 +685,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_out_of_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals_not_a_log_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_listener_is_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connections_not_a_log_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserved_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone_clients_free_their_slots, setup,
 						teardown),
