@@ -37,8 +37,19 @@ static void take_credentials(struct conn *c)
 	c->uid = cred.uid;
 	c->gids[c->ngids++] = cred.gid;
 #ifdef SO_PEERGROUPS
-	len = sizeof(c->gids) - sizeof(c->gids[0]);
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->gids + 1, &len) == 0)
+	len = sizeof(c->gids_inline) - sizeof(c->gids[0]);
+	int r = getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->gids + 1, &len);
+	/* More than fit inline (a user of a directory service easily has): the kernel says
+	 * how many bytes they take. Leaving some out would refuse a member of allow_group. */
+	if (r < 0 && errno == ERANGE && len > 0) {
+		gid_t *all = malloc(sizeof(gid_t) + len);
+		if (!all)
+			return; /* the primary group only: fewer rights, never more */
+		all[0] = cred.gid;
+		c->gids = all;
+		r = getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->gids + 1, &len);
+	}
+	if (r == 0)
 		c->ngids += len / sizeof(c->gids[0]);
 #endif
 }
@@ -52,6 +63,7 @@ struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue
 	c->fd = fd;
 	c->id = id;
 	c->uid = -1;
+	c->gids = c->gids_inline;
 	c->log = log;
 	c->ops = ops;
 	c->ud = ud;
@@ -105,6 +117,8 @@ struct conn *conn_free(struct conn *c)
 	free(c->out);
 	free(c->chan_names);
 	free(c->replay);
+	if (c->gids != c->gids_inline)
+		free(c->gids);
 	free(c);
 	return NULL;
 }

@@ -29,8 +29,8 @@ struct fanout_chunk;
  * own bytes. */
 #define CONN_SEGS_MAX 32
 
-/* Groups of a peer kept from accept, for authorization. */
-#define CONN_GIDS_MAX 65
+/* Groups of a peer kept in the conn itself; a peer with more gets them allocated. */
+#define CONN_GIDS_INLINE 33
 
 /* What the owner hears from a client. */
 struct conn_ops {
@@ -47,10 +47,11 @@ struct conn {
 	struct conn *next; /* the daemon's list */
 	uint64_t id;
 	int fd;
-	int pid;		   /* from SO_PEERCRED, 0 if unknown */
-	long uid;		   /* -1 if unknown */
-	gid_t gids[CONN_GIDS_MAX]; /* primary, then supplementary (SO_PEERGROUPS) */
-	unsigned ngids;		   /* 0 if unknown */
+	int pid;	/* from SO_PEERCRED, 0 if unknown */
+	long uid;	/* -1 if unknown */
+	gid_t *gids;	/* primary, then supplementary (SO_PEERGROUPS): all of them */
+	unsigned ngids; /* 0 if unknown */
+	gid_t gids_inline[CONN_GIDS_INLINE]; /* gids, unless the peer has more groups */
 	struct event *ev_read, *ev_write;
 	struct event *ev_hup; /* after a half-close: is the peer gone altogether? */
 	const struct log *log;

@@ -476,6 +476,77 @@ static void test_gone_clients_free_their_slots(void **state)
 	h_cleanup(&p);
 }
 
+/* In a child: becomes uid nobody with primary gid 20000 and the supplementary groups
+ * 20000..20000 + n - 1 and nogroup (65534, the highest, so the last the kernel lists),
+ * connects and reports the greeting: the exit status is the enum first. */
+static int dial_with_groups(const char *sock, int n)
+{
+	gid_t g[200];
+	char why[512];
+
+	for (int i = 0; i < n; i++)
+		g[i] = (gid_t)(20000 + i);
+	g[n] = 65534;
+	if (setgroups((size_t)n + 1, g) < 0 || setresgid(20000, 20000, 20000) < 0 ||
+	    setresuid(NOBODY, NOBODY, NOBODY) < 0)
+		return 10;
+	int fd = dial(sock);
+	if (fd < 0)
+		return 11;
+	return first_line(fd, WAIT_MS, why, sizeof(why));
+}
+
+/* allow_group names a supplementary group of a peer that has many (a user of a
+ * directory service easily has more than 64): the peer is privileged all the same. Seen
+ * through the reserve: with every slot reserved, only a privileged peer gets one. */
+static void test_many_groups_still_privileged(void **state)
+{
+	struct daemon_proc p = {0};
+	static const int counts[] = {3, 64, 100, 190};
+
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* setgroups() needs root */
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(chmod(p.dir, 0755), 0);
+	assert_int_equal(daemon_proc_start(&p, "socket_mode = 0666\nmax_clients = 8\n"
+					       "reserved_clients = 8\nallow_group = nogroup\n"),
+			 0);
+	for (unsigned i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		int st;
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(dial_with_groups(p.sock, counts[i]));
+		/* The child's waits end within WAIT_MS. */
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st));
+		print_message("a peer with %d + 1 supplementary groups: %s\n", counts[i],
+			      WEXITSTATUS(st) == F_SERVED    ? "served"
+			      : WEXITSTATUS(st) == F_REFUSED ? "refused"
+							     : "?");
+		if (WEXITSTATUS(st) != F_SERVED)
+			fail_msg("a member of allow_group with %d other groups: %d, not served",
+				 counts[i], WEXITSTATUS(st));
+	}
+	/* Without the group the reserve holds: the test can fail. */
+	int st;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(20000, 20000, 20000) < 0 ||
+		    setresuid(NOBODY, NOBODY, NOBODY) < 0)
+			_exit(10);
+		int fd = dial(p.sock);
+		_exit(fd < 0 ? 11 : first_line(fd, WAIT_MS, NULL, 0));
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), F_REFUSED);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_cleanup(&p);
+}
+
 /* Runs in a child as user: n recover requests on one connection, each answered
  * forbidden. 0, or 1 + the number of the request that was not. */
 static int flood_refused(const char *sock, uid_t user, int n)
@@ -687,6 +758,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_busy_listener_is_in_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connections_not_a_log_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserved_slots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_groups_still_privileged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone_clients_free_their_slots, setup,
 						teardown),
 	};
