@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <unistd.h>
 #include <grp.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -696,6 +697,103 @@ static void test_connections_not_a_log_flood(void **state)
 	h_cleanup(&p);
 }
 
+/* A listening-to-be socket bound at path (not listening yet), or -1. */
+static int bound_socket(const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0 || strlen(path) >= sizeof(a.sun_path))
+		return -1;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Waits up to WAIT_MS for pid to exit; its status, or -1 (then it is killed). */
+static int exit_status(pid_t pid)
+{
+	int st;
+	for (uint64_t end = h_now_ms() + WAIT_MS; h_now_ms() < end; usleep(10000))
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+/* Another daemon is starting on the path: it holds the lock on the socket's directory and
+ * has bound its socket but not called listen() yet, when a connect is refused as by a
+ * stale socket. A daemon starting then waits for the lock, finds the socket listening
+ * and exits: it used to remove it as stale and bind its own, leaving two daemons running,
+ * one listening on a file nobody could reach. */
+static void test_start_during_another_start(void **state)
+{
+	struct daemon_proc p = {0};
+	char sock[108], out[300], chan[320], text[4096];
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_true(snprintf(sock, sizeof(sock), "%s/race.sock", p.dir) < (int)sizeof(sock));
+	snprintf(out, sizeof(out), "%s/out.log", p.dir);
+	snprintf(chan, sizeof(chan), "m7=%s/ttyRPMSG30", p.dir);
+	int dir = open(p.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dir >= 0);
+	assert_int_equal(flock(dir, LOCK_EX), 0);
+	int l = bound_socket(sock);
+	assert_true(l >= 0);
+	const char *const argv[] = {h_daemon_path(), "-f", "-s", sock, "-C", chan, NULL};
+	pid_t pid = h_spawn(argv, -1, out);
+	assert_true(pid > 0);
+	usleep(300000); /* the daemon is at its check of the path by now */
+	assert_int_equal(listen(l, 8), 0);
+	close(dir); /* unlocks */
+	int st = exit_status(pid);
+	h_slurp_file(out, text, sizeof(text));
+	if (st <= 0)
+		fail_msg("the second daemon %s:\n%s", st < 0 ? "still runs" : "exited 0", text);
+	assert_non_null(strstr(text, "in use"));
+	/* The path still leads to the first one's socket. */
+	int fd = dial(sock);
+	assert_true(fd >= 0);
+	struct pollfd pl = {.fd = l, .events = POLLIN};
+	assert_int_equal(poll(&pl, 1, WAIT_MS), 1);
+	int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(c >= 0);
+	close(c);
+	close(fd);
+	close(l);
+	h_cleanup(&p);
+}
+
+/* The daemon stops after another one took over the path (it found this one's socket
+ * closed during its stop, took it for stale and bound its own): the file is the new
+ * daemon's and stays. */
+static void test_stop_keeps_a_successor_socket(void **state)
+{
+	struct daemon_proc p = {0};
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_start(&p, ""), 0);
+	assert_int_equal(unlink(p.sock), 0);
+	int l = bound_socket(p.sock);
+	assert_true(l >= 0);
+	assert_int_equal(listen(l, 8), 0);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	struct stat sb;
+	if (stat(p.sock, &sb) < 0)
+		fail_msg("the stopping daemon removed its successor's socket");
+	int fd = dial(p.sock);
+	assert_true(fd >= 0);
+	close(fd);
+	close(l);
+	h_cleanup(&p);
+}
+
 /* The socket path belongs to a live daemon that is not accepting (stuck, its backlog
  * full): a second daemon says the path is in use and exits, instead of waiting in its
  * check forever (SIGTERM cannot stop it there: its handler is already installed). */
@@ -756,6 +854,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_out_of_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals_not_a_log_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_busy_listener_is_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_during_another_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_keeps_a_successor_socket, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_connections_not_a_log_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserved_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_groups_still_privileged, setup, teardown),
