@@ -20,10 +20,12 @@
 #define CONN_REPLY_SLACK (1u << 20)	      /* room for replies above the stream limit */
 #define CONN_OUT_MIN	 16384
 #define CONN_HUP_CHECK_S 1 /* how often a client not read from is checked for a hangup */
+#define CONN_END_GRACE_S 2 /* how long an ending client's replies may take to leave */
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 static void on_hup_check(evutil_socket_t fd, short what, void *arg);
+static void update_reading(struct conn *c);
 
 /* The peer's credentials, read once at accept: authorization later reuses them, so a
  * peer cannot pass its socket to a more privileged process to gain rights. */
@@ -136,6 +138,22 @@ void conn_close(struct conn *c, const char *reason)
 	drop_segs(c); /* nothing more is sent, as with the queue */
 	if (c->ops && c->ops->on_closing)
 		c->ops->on_closing(c->ud, c);
+}
+
+void conn_end(struct conn *c, const char *reason)
+{
+	if (c->closing || c->ending)
+		return;
+	/* The replies before the fatal line and its error are owed: close only once they
+	 * have left, as a client reads them. Whatever follows the line is not read. */
+	c->ending = true;
+	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	conn_unwatch(c);
+	event_del(c->ev_read);
+	c->read_paused = true;
+	struct timeval tv = {CONN_END_GRACE_S, 0};
+	event_add(c->ev_hup, &tv);
+	update_reading(c);
 }
 
 /* A size for out[] that holds n bytes: doubling from CONN_OUT_MIN, at most limit (or n). */
@@ -472,7 +490,7 @@ static void hup_check_start(struct conn *c)
  * one reply beyond the mark). */
 static bool blocked(const struct conn *c)
 {
-	return c->waiting || conn_queued(c) > c->queue_limit / 2;
+	return c->waiting || conn_queued(c) > c->queue_limit / 2 || c->ending;
 }
 
 /* Stops or resumes taking requests; a half-closed client that is done is closed. */
@@ -480,6 +498,14 @@ static void update_reading(struct conn *c)
 {
 	if (c->closing)
 		return;
+	if (c->ending) {
+		if (conn_queued(c) == 0 && !c->held) {
+			char why[sizeof(c->close_reason)];
+			memcpy(why, c->close_reason, sizeof(why));
+			conn_close(c, why);
+		}
+		return;
+	}
 	bool buffered = memchr(c->in + c->in_clean, '\n', c->in_len - c->in_clean) != NULL;
 	if (c->read_eof && !c->watching && !c->held && !buffered && conn_queued(c) == 0) {
 		/* Half-closed: a watcher keeps its stream until a write fails; anyone else
@@ -639,6 +665,13 @@ bool conn_has_input(const struct conn *c)
 static void on_hup_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+	if (c->ending && !c->closing) {
+		/* The grace period is over: what the peer did not read is dropped. */
+		char why[sizeof(c->close_reason)];
+		memcpy(why, c->close_reason, sizeof(why));
+		conn_close(c, why);
+		return;
+	}
 	if (!c->closing && conn_queued(c) == 0 && conn_peer_gone(c))
 		conn_close(c, "hung up");
 }
@@ -650,7 +683,7 @@ static void bad_line(struct conn *c, enum proto_err code, const char *msg, bool 
 	if (n > 0)
 		conn_reply(c, buf, (size_t)n);
 	if (fatal)
-		conn_close(c, proto_err_to_string(code));
+		conn_end(c, proto_err_to_string(code));
 }
 
 /* Hands complete buffered lines to the owner while it may take them; keeps the rest.

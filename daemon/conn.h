@@ -112,6 +112,7 @@ struct conn {
 	bool read_eof; /* the peer shut its sending side; it may still read */
 	bool dirty;    /* has output to flush at the end of this event */
 	bool closing;  /* reaped after the current callback */
+	bool ending;   /* conn_end(): closed once its output has left */
 	bool logged;   /* its connect was logged (rate-limited): so is its disconnect */
 	char close_reason[64];
 };
@@ -140,6 +141,10 @@ void conn_release(struct conn *c);
 void conn_flush(struct conn *c);
 /* Marks c for closing (the owner reaps it at a safe point). */
 void conn_close(struct conn *c, const char *reason);
+/* Ends c after a fatal error: nothing more is read or streamed, and it is closed once
+ * its queued replies (the error among them) and held answers have left, or after a
+ * grace period if the peer does not read them. */
+void conn_end(struct conn *c, const char *reason);
 /* Sets the watch from a parsed request (names resolved later by conn_resolve). 0,
  * -EINVAL for a name longer than any channel has, or -ENOMEM. */
 int conn_watch(struct conn *c, const struct proto_request *req);

@@ -19,7 +19,7 @@
 #include "proto.h"
 
 /* The fake peer: send() takes up to `room` bytes (then EAGAIN); recv() hands out `input`
- * once, then 0 (peer shut its side) when `eof`, else EAGAIN. */
+ * as far as the reader asks, then 0 (peer shut its side) when `eof`, else EAGAIN. */
 static struct {
 	size_t room;
 	size_t sent;
@@ -80,7 +80,7 @@ ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
 	if (peer.input) {
 		size_t k = strlen(peer.input) < n ? strlen(peer.input) : n;
 		memcpy(buf, peer.input, k);
-		peer.input = NULL;
+		peer.input = peer.input[k] ? peer.input + k : NULL;
 		return (ssize_t)k;
 	}
 	if (peer.eof)
@@ -704,6 +704,68 @@ static void test_resumed_client_is_not_polled(void **state)
 	assert_false(f->c->closing);
 }
 
+/* Requests answered but not yet read by the peer, then a line too long: the replies
+ * queued before it and the too_long ERROR reach the peer before the connection ends (it
+ * used to close at once and throw them away, so the client saw neither). */
+static void test_fatal_line_after_unread_replies(void **state)
+{
+	struct fixture *f = *state;
+	static char input[10 * 15 + 70000 + 1];
+	for (int i = 0; i < 10; i++)
+		memcpy(input + 15 * i, "{\"cmd\":\"ping\"}\n", 15);
+	memset(input + 150, 'a', 70000);
+	static char reply[101];
+	memset(reply, 'r', 99);
+	reply[99] = '\n';
+	peer.reply = reply;
+	peer.input = input;
+	peer.room = 0; /* the peer reads nothing for now */
+	assert_int_equal(write(f->fds[1], "x", 1), 1);
+	event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(peer.lines, 10);
+	assert_false(f->c->closing); /* ends once its output has left */
+	peer.room = SIZE_MAX;
+	conn_flush(f->c);
+	assert_true(f->c->closing);
+	assert_string_equal(f->c->close_reason, "too_long");
+	assert_true(peer.sent > 10 * 100);
+	assert_memory_equal(peer.got + 9 * 100, reply, 100);
+	peer.got[peer.sent] = '\0';
+	assert_non_null(strstr(peer.got + 10 * 100, "\"too_long\""));
+}
+
+/* A peer that never reads does not keep a connection that is ending: it is closed
+ * after the grace period, its output dropped. */
+static void test_fatal_line_unread_ends_anyway(void **state)
+{
+	struct fixture *f = *state;
+	static char input[15 + 70000 + 1];
+	memcpy(input, "{\"cmd\":\"ping\"}\n", 15);
+	memset(input + 15, 'a', 70000);
+	peer.reply = "{\"class\":\"PONG\"}\n";
+	peer.input = input;
+	peer.room = 0;
+	static const char *const slots[] = {"m7"};
+	watch(f->c, PROTO_POLICY_DROP);
+	conn_resolve(f->c, slots, 1);
+	assert_true(conn_wants(f->c, 0, PROTO_C_FRAME, 0));
+	assert_int_equal(write(f->fds[1], "x", 1), 1);
+	event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_false(f->c->closing);
+	assert_int_equal(peer.lines, 1);
+	/* Nothing more is read or streamed meanwhile. */
+	assert_false(conn_wants(f->c, 0, PROTO_C_FRAME, 0));
+	assert_false(conn_takes_frame(f->c, 0, 0));
+	/* The socket itself full, as a peer that does not read leaves it: no write event. */
+	static char junk[4096];
+	while (write(f->fds[0], junk, sizeof(junk)) > 0)
+		;
+	event_base_loop(f->base, EVLOOP_ONCE); /* the grace period ends */
+	assert_true(f->c->closing);
+	assert_string_equal(f->c->close_reason, "too_long");
+	assert_int_equal(peer.sent, 0);
+}
+
 /* A second client on the fixture's event base (the peer's bytes are shared: see take()). */
 static struct conn *second_client(struct fixture *f, int fds[2])
 {
@@ -944,6 +1006,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_waiting_client_that_dies_is_closed, setup_copy,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_resumed_client_is_not_polled, setup_copy,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fatal_line_after_unread_replies, setup_copy,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fatal_line_unread_ends_anyway, setup_copy,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
