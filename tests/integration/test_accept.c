@@ -630,15 +630,15 @@ static void test_refusals_not_a_log_flood(void **state)
 	h_cleanup(&p);
 }
 
-/* Lines of the log file at path that contain needle and "connections not logged";
- * the largest such count in *most. */
-static int count_unlogged(const char *path, const char *needle, long *most)
+/* Lines of the log file at path that contain needle and "connections not logged"; the
+ * sum of their counts in *sum. */
+static int count_unlogged(const char *path, const char *needle, long *sum)
 {
 	FILE *f = fopen(path, "r");
 	char line[1024];
 	int n = 0;
 
-	*most = 0;
+	*sum = 0;
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
@@ -646,8 +646,7 @@ static int count_unlogged(const char *path, const char *needle, long *most)
 		const char *q = p ? strstr(p, "; ") : NULL;
 		if (!q || !strstr(q, "connections not logged"))
 			continue;
-		long k = strtol(q + 2, NULL, 10);
-		*most = k > *most ? k : *most;
+		*sum += strtol(q + 2, NULL, 10);
 		n++;
 	}
 	fclose(f);
@@ -684,16 +683,17 @@ static void test_connections_not_a_log_flood(void **state)
 	assert_int_equal(daemon_proc_stop(&p), 0);
 	int connected = count_in_file(p.log, " connected (pid ");
 	int disconnected = count_in_file(p.log, " disconnected: ");
-	long most = 0;
-	int summaries = count_unlogged(p.log, " connected (pid ", &most);
+	long unlogged = 0;
+	int summaries = count_unlogged(p.log, " connected (pid ", &unlogged);
 	print_message("%d connections: %d connected and %d disconnected lines, %d with a count "
-		      "of unlogged ones (at most %ld)\n",
-		      n + 1, connected, disconnected, summaries, most);
-	/* The harness's start-up probe connects too: n + 2 in all. */
+		      "of unlogged ones (%ld)\n",
+		      n + 1, connected, disconnected, summaries, unlogged);
+	/* 10 lines per 2 s: a burst that takes 12 s on a loaded machine logs 60. */
 	assert_true(connected >= 2 && connected <= 60);
 	assert_true(disconnected <= connected);
 	assert_true(summaries >= 1);
-	assert_true(most >= n / 2 && most <= n + 1);
+	/* Every connection is logged or counted: with the harness's start-up probe, n + 2. */
+	assert_int_equal(connected + unlogged, n + 2);
 	h_cleanup(&p);
 }
 
