@@ -135,7 +135,8 @@ void conn_close(struct conn *c, const char *reason)
 	event_del(c->ev_read);
 	event_del(c->ev_write);
 	event_del(c->ev_hup);
-	drop_segs(c); /* nothing more is sent, as with the queue */
+	c->unsent = conn_queued(c); /* lost with the connection: the log says how much */
+	drop_segs(c);		    /* nothing more is sent, as with the queue */
 	if (c->ops && c->ops->on_closing)
 		c->ops->on_closing(c->ud, c);
 }

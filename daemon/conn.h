@@ -115,6 +115,7 @@ struct conn {
 	bool ending;   /* conn_end(): closed once its output has left */
 	bool logged;   /* its connect was logged (rate-limited): so is its disconnect */
 	char close_reason[64];
+	size_t unsent; /* bytes queued and never sent, counted when it closed */
 };
 
 /* Wraps an accepted socket; queue_bytes bounds streamed output. NULL on error (the

@@ -223,15 +223,20 @@ static void reap(struct daemon *d)
 		}
 		*pp = c->next;
 		d->nclients--;
-		/* Paired with its connect line; one that lost objects is logged always. */
-		if (c->logged || c->dropped) {
+		/* Paired with its connect line; one that lost anything is logged always:
+		 * objects dropped, or bytes queued that never left (policy disconnect, a
+		 * reply queue overflow, a fatal line's replies left unread). */
+		if (c->logged || c->dropped || c->unsent) {
 			struct log_fields f = {.client = c->id};
+			char unsent[48] = "";
+			if (c->unsent)
+				snprintf(unsent, sizeof(unsent), ", %zu bytes unsent", c->unsent);
 			log_struct(&d->log, LOG_INFO, &f,
 				   "client %llu (pid %d) disconnected: %s (delivered %llu, dropped "
-				   "%llu)",
+				   "%llu%s)",
 				   (unsigned long long)c->id, c->pid, c->close_reason,
-				   (unsigned long long)c->delivered,
-				   (unsigned long long)c->dropped);
+				   (unsigned long long)c->delivered, (unsigned long long)c->dropped,
+				   unsent);
 		}
 		conn_free(c);
 		server_resume(d->server); /* a descriptor is free again */

@@ -519,6 +519,19 @@ static void test_disconnect_policy(void **state)
 	assert_true(f->c->closing);
 	assert_int_equal(peer.closings, 1);
 	assert_int_equal(f->c->dropped, 0);
+	/* What the client never got is counted for the log: the 4 lines it had not read. */
+	assert_int_equal(f->c->unsent, 4 * sizeof(line));
+}
+
+/* A client closed with nothing left to send has nothing unsent. */
+static void test_close_after_all_sent(void **state)
+{
+	struct fixture *f = *state;
+	peer.room = SIZE_MAX;
+	conn_reply(f->c, "{}\n", 3);
+	assert_int_equal(peer.sent, 3);
+	conn_close(f->c, "test");
+	assert_int_equal(f->c->unsent, 0);
 }
 
 static void test_half_close_keeps_a_watcher(void **state)
@@ -1009,6 +1022,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_fatal_line_after_unread_replies, setup_copy,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_close_after_all_sent, setup_copy, teardown),
 		cmocka_unit_test_setup_teardown(test_fatal_line_unread_ends_anyway, setup_copy,
 						teardown),
 	};
