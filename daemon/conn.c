@@ -135,8 +135,10 @@ void conn_close(struct conn *c, const char *reason)
 	event_del(c->ev_read);
 	event_del(c->ev_write);
 	event_del(c->ev_hup);
-	c->unsent = conn_queued(c); /* lost with the connection: the log says how much */
-	drop_segs(c);		    /* nothing more is sent, as with the queue */
+	/* Lost with the connection, the log says how much: unless the peer hung up, when
+	 * nobody was there to take it (every client that exits before reading VERSION). */
+	c->unsent = conn_queued(c) && !conn_peer_gone(c) ? conn_queued(c) : 0;
+	drop_segs(c); /* nothing more is sent, as with the queue */
 	if (c->ops && c->ops->on_closing)
 		c->ops->on_closing(c->ud, c);
 }

@@ -523,7 +523,9 @@ static void test_disconnect_policy(void **state)
 	assert_int_equal(f->c->unsent, 4 * sizeof(line));
 }
 
-/* A client closed with nothing left to send has nothing unsent. */
+/* A client closed with nothing left to send has nothing unsent; nor has one whose peer
+ * hung up: nobody was there to take what was queued (else every client that exits
+ * before reading VERSION would be logged, whatever the rate limit). */
 static void test_close_after_all_sent(void **state)
 {
 	struct fixture *f = *state;
@@ -531,6 +533,17 @@ static void test_close_after_all_sent(void **state)
 	conn_reply(f->c, "{}\n", 3);
 	assert_int_equal(peer.sent, 3);
 	conn_close(f->c, "test");
+	assert_int_equal(f->c->unsent, 0);
+}
+
+static void test_close_after_hangup(void **state)
+{
+	struct fixture *f = *state;
+	conn_reply(f->c, "{}\n", 3);
+	assert_int_equal(peer.sent, 0);
+	close(f->fds[1]);
+	f->fds[1] = -1;
+	conn_close(f->c, "Broken pipe");
 	assert_int_equal(f->c->unsent, 0);
 }
 
@@ -1023,6 +1036,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fatal_line_after_unread_replies, setup_copy,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_close_after_all_sent, setup_copy, teardown),
+		cmocka_unit_test_setup_teardown(test_close_after_hangup, setup_copy, teardown),
 		cmocka_unit_test_setup_teardown(test_fatal_line_unread_ends_anyway, setup_copy,
 						teardown),
 	};
