@@ -53,7 +53,7 @@ struct conn {
 	unsigned ngids; /* 0 if unknown */
 	gid_t gids_inline[CONN_GIDS_INLINE]; /* gids, unless the peer has more groups */
 	struct event *ev_read, *ev_write;
-	struct event *ev_hup; /* after a half-close: is the peer gone altogether? */
+	struct event *ev_hup; /* while not read from: is the peer gone? (conn_end: its grace) */
 	const struct log *log;
 	const struct conn_ops *ops;
 	void *ud;
