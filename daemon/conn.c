@@ -19,11 +19,13 @@
 #define CONN_IN_CAP	 (PROTO_LINE_MAX + 2) /* line, optional \r, \n */
 #define CONN_REPLY_SLACK (1u << 20)	      /* room for replies above the stream limit */
 #define CONN_OUT_MIN	 16384
-#define CONN_HUP_CHECK_S 1 /* how often a half-closed watcher is checked for a hangup */
+#define CONN_HUP_CHECK_S 1 /* how often a client not read from is checked for a hangup */
+#define CONN_END_GRACE_S 2 /* how long an ending client's replies may take to leave */
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 static void on_hup_check(evutil_socket_t fd, short what, void *arg);
+static void update_reading(struct conn *c);
 
 /* The peer's credentials, read once at accept: authorization later reuses them, so a
  * peer cannot pass its socket to a more privileged process to gain rights. */
@@ -37,8 +39,19 @@ static void take_credentials(struct conn *c)
 	c->uid = cred.uid;
 	c->gids[c->ngids++] = cred.gid;
 #ifdef SO_PEERGROUPS
-	len = sizeof(c->gids) - sizeof(c->gids[0]);
-	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->gids + 1, &len) == 0)
+	len = sizeof(c->gids_inline) - sizeof(c->gids[0]);
+	int r = getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->gids + 1, &len);
+	/* More than fit inline (a user of a directory service easily has): the kernel says
+	 * how many bytes they take. Leaving some out would refuse a member of allow_group. */
+	if (r < 0 && errno == ERANGE && len > 0) {
+		gid_t *all = malloc(sizeof(gid_t) + len);
+		if (!all)
+			return; /* the primary group only: fewer rights, never more */
+		all[0] = cred.gid;
+		c->gids = all;
+		r = getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, c->gids + 1, &len);
+	}
+	if (r == 0)
 		c->ngids += len / sizeof(c->gids[0]);
 #endif
 }
@@ -52,6 +65,7 @@ struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue
 	c->fd = fd;
 	c->id = id;
 	c->uid = -1;
+	c->gids = c->gids_inline;
 	c->log = log;
 	c->ops = ops;
 	c->ud = ud;
@@ -105,6 +119,8 @@ struct conn *conn_free(struct conn *c)
 	free(c->out);
 	free(c->chan_names);
 	free(c->replay);
+	if (c->gids != c->gids_inline)
+		free(c->gids);
 	free(c);
 	return NULL;
 }
@@ -119,9 +135,28 @@ void conn_close(struct conn *c, const char *reason)
 	event_del(c->ev_read);
 	event_del(c->ev_write);
 	event_del(c->ev_hup);
+	/* Lost with the connection, the log says how much: unless the peer hung up, when
+	 * nobody was there to take it (every client that exits before reading VERSION). */
+	c->unsent = conn_queued(c) && !conn_peer_gone(c) ? conn_queued(c) : 0;
 	drop_segs(c); /* nothing more is sent, as with the queue */
 	if (c->ops && c->ops->on_closing)
 		c->ops->on_closing(c->ud, c);
+}
+
+void conn_end(struct conn *c, const char *reason)
+{
+	if (c->closing || c->ending)
+		return;
+	/* The replies before the fatal line and its error are owed: close only once they
+	 * have left, as a client reads them. Whatever follows the line is not read. */
+	c->ending = true;
+	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	conn_unwatch(c);
+	event_del(c->ev_read);
+	c->read_paused = true;
+	struct timeval tv = {CONN_END_GRACE_S, 0};
+	event_add(c->ev_hup, &tv);
+	update_reading(c);
 }
 
 /* A size for out[] that holds n bytes: doubling from CONN_OUT_MIN, at most limit (or n). */
@@ -446,12 +481,19 @@ static int send_segs(struct conn *c)
 	return sent_segs(c, k);
 }
 
+/* Looks for the peer's hangup every CONN_HUP_CHECK_S while nothing else would see it. */
+static void hup_check_start(struct conn *c)
+{
+	struct timeval tv = {CONN_HUP_CHECK_S, 0};
+	event_add(c->ev_hup, &tv);
+}
+
 /* Requests wait while the owner refused one until earlier ones are answered (replies
  * stay in request order) or while the replies cannot leave (bounded memory: at most
  * one reply beyond the mark). */
 static bool blocked(const struct conn *c)
 {
-	return c->waiting || conn_queued(c) > c->queue_limit / 2;
+	return c->waiting || conn_queued(c) > c->queue_limit / 2 || c->ending;
 }
 
 /* Stops or resumes taking requests; a half-closed client that is done is closed. */
@@ -459,6 +501,14 @@ static void update_reading(struct conn *c)
 {
 	if (c->closing)
 		return;
+	if (c->ending) {
+		if (conn_queued(c) == 0 && !c->held) {
+			char why[sizeof(c->close_reason)];
+			memcpy(why, c->close_reason, sizeof(why));
+			conn_close(c, why);
+		}
+		return;
+	}
 	bool buffered = memchr(c->in + c->in_clean, '\n', c->in_len - c->in_clean) != NULL;
 	if (c->read_eof && !c->watching && !c->held && !buffered && conn_queued(c) == 0) {
 		/* Half-closed: a watcher keeps its stream until a write fails; anyone else
@@ -467,16 +517,23 @@ static void update_reading(struct conn *c)
 		return;
 	}
 	if (blocked(c)) {
-		if (!c->read_paused)
+		if (!c->read_paused) {
 			event_del(c->ev_read);
+			/* Not reading, the hangup of a peer that exited is not read either:
+			 * look for it now and then (a half-closed one is looked for already). */
+			if (!c->read_eof)
+				hup_check_start(c);
+		}
 		c->read_paused = true;
 		return;
 	}
 	if (!c->read_paused)
 		return;
 	c->read_paused = false;
-	if (!c->read_eof)
+	if (!c->read_eof) {
+		event_del(c->ev_hup);
 		event_add(c->ev_read, NULL);
+	}
 	/* Lines already buffered are taken from the loop, not from inside a reply. */
 	if (buffered)
 		event_active(c->ev_read, EV_READ, 0);
@@ -606,11 +663,18 @@ bool conn_has_input(const struct conn *c)
 	return c->in_len > 0 || (ioctl(c->fd, FIONREAD, &n) == 0 && n > 0);
 }
 
-/* A half-closed watcher whose filter selects nothing is never written to, so a write
- * error would never tell that its peer died: look for the hangup now and then. */
+/* A client not read from (half-closed, or its requests waiting for an answer) with
+ * nothing to write would never see a read or write error tell that its peer died. */
 static void on_hup_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+	if (c->ending && !c->closing) {
+		/* The grace period is over: what the peer did not read is dropped. */
+		char why[sizeof(c->close_reason)];
+		memcpy(why, c->close_reason, sizeof(why));
+		conn_close(c, why);
+		return;
+	}
 	if (!c->closing && conn_queued(c) == 0 && conn_peer_gone(c))
 		conn_close(c, "hung up");
 }
@@ -622,7 +686,7 @@ static void bad_line(struct conn *c, enum proto_err code, const char *msg, bool 
 	if (n > 0)
 		conn_reply(c, buf, (size_t)n);
 	if (fatal)
-		conn_close(c, proto_err_to_string(code));
+		conn_end(c, proto_err_to_string(code));
 }
 
 /* Hands complete buffered lines to the owner while it may take them; keeps the rest.
@@ -672,10 +736,9 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		if (n == 0) {
 			/* printf '...' | socat - UNIX-CONNECT:... shuts the sending side when
 			 * its input ends and keeps reading: not a disconnect. */
-			struct timeval tv = {CONN_HUP_CHECK_S, 0};
 			event_del(c->ev_read);
 			c->read_eof = true;
-			event_add(c->ev_hup, &tv);
+			hup_check_start(c);
 			/* Nothing follows the last line: it is a request even without its
 			 * newline (printf '{"cmd":"status"}' | socat ...). A full buffer is
 			 * too long either way. */

@@ -29,8 +29,8 @@ struct fanout_chunk;
  * own bytes. */
 #define CONN_SEGS_MAX 32
 
-/* Groups of a peer kept from accept, for authorization. */
-#define CONN_GIDS_MAX 65
+/* Groups of a peer kept in the conn itself; a peer with more gets them allocated. */
+#define CONN_GIDS_INLINE 33
 
 /* What the owner hears from a client. */
 struct conn_ops {
@@ -47,12 +47,13 @@ struct conn {
 	struct conn *next; /* the daemon's list */
 	uint64_t id;
 	int fd;
-	int pid;		   /* from SO_PEERCRED, 0 if unknown */
-	long uid;		   /* -1 if unknown */
-	gid_t gids[CONN_GIDS_MAX]; /* primary, then supplementary (SO_PEERGROUPS) */
-	unsigned ngids;		   /* 0 if unknown */
+	int pid;	/* from SO_PEERCRED, 0 if unknown */
+	long uid;	/* -1 if unknown */
+	gid_t *gids;	/* primary, then supplementary (SO_PEERGROUPS): all of them */
+	unsigned ngids; /* 0 if unknown */
+	gid_t gids_inline[CONN_GIDS_INLINE]; /* gids, unless the peer has more groups */
 	struct event *ev_read, *ev_write;
-	struct event *ev_hup; /* after a half-close: is the peer gone altogether? */
+	struct event *ev_hup; /* while not read from: is the peer gone? (conn_end: its grace) */
 	const struct log *log;
 	const struct conn_ops *ops;
 	void *ud;
@@ -111,7 +112,10 @@ struct conn {
 	bool read_eof; /* the peer shut its sending side; it may still read */
 	bool dirty;    /* has output to flush at the end of this event */
 	bool closing;  /* reaped after the current callback */
+	bool ending;   /* conn_end(): closed once its output has left */
+	bool logged;   /* its connect was logged (rate-limited): so is its disconnect */
 	char close_reason[64];
+	size_t unsent; /* bytes queued and never sent, counted when it closed */
 };
 
 /* Wraps an accepted socket; queue_bytes bounds streamed output. NULL on error (the
@@ -138,6 +142,10 @@ void conn_release(struct conn *c);
 void conn_flush(struct conn *c);
 /* Marks c for closing (the owner reaps it at a safe point). */
 void conn_close(struct conn *c, const char *reason);
+/* Ends c after a fatal error: nothing more is read or streamed, and it is closed once
+ * its queued replies (the error among them) and held answers have left, or after a
+ * grace period if the peer does not read them. */
+void conn_end(struct conn *c, const char *reason);
 /* Sets the watch from a parsed request (names resolved later by conn_resolve). 0,
  * -EINVAL for a name longer than any channel has, or -ENOMEM. */
 int conn_watch(struct conn *c, const struct proto_request *req);

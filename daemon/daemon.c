@@ -223,11 +223,21 @@ static void reap(struct daemon *d)
 		}
 		*pp = c->next;
 		d->nclients--;
-		struct log_fields f = {.client = c->id};
-		log_struct(&d->log, LOG_INFO, &f,
-			   "client %llu (pid %d) disconnected: %s (delivered %llu, dropped %llu)",
-			   (unsigned long long)c->id, c->pid, c->close_reason,
-			   (unsigned long long)c->delivered, (unsigned long long)c->dropped);
+		/* Paired with its connect line; one that lost anything is logged always:
+		 * objects dropped, or bytes queued that never left (policy disconnect, a
+		 * reply queue overflow, a fatal line's replies left unread). */
+		if (c->logged || c->dropped || c->unsent) {
+			struct log_fields f = {.client = c->id};
+			char unsent[48] = "";
+			if (c->unsent)
+				snprintf(unsent, sizeof(unsent), ", %zu bytes unsent", c->unsent);
+			log_struct(&d->log, LOG_INFO, &f,
+				   "client %llu (pid %d) disconnected: %s (delivered %llu, dropped "
+				   "%llu%s)",
+				   (unsigned long long)c->id, c->pid, c->close_reason,
+				   (unsigned long long)c->delivered, (unsigned long long)c->dropped,
+				   unsent);
+		}
 		conn_free(c);
 		server_resume(d->server); /* a descriptor is free again */
 	}
@@ -313,6 +323,10 @@ static enum slots_verdict admit(struct daemon *d, const struct conn *c)
 	return slots_admit(&p, live, of_uid, privileged);
 }
 
+/* Connections logged at most: 10 per 2 s, 5 lines a second with their disconnects. */
+#define DAEMON_CLIENT_LOG_BURST 10
+#define DAEMON_CLIENT_LOG_MS	2000
+
 static void on_accept(void *ud, int fd)
 {
 	struct daemon *d = ud;
@@ -345,9 +359,21 @@ static void on_accept(void *ud, int fd)
 	c->next = d->clients;
 	d->clients = c;
 	d->nclients++;
-	struct log_fields f = {.client = c->id};
-	log_struct(&d->log, LOG_INFO, &f, "client %llu connected (pid %d, uid %ld)",
-		   (unsigned long long)c->id, c->pid, c->uid);
+	/* A burst of connections (a script in a loop, a local user flooding) must not flood
+	 * the journal, whose own rate limit would then drop the lines that matter. */
+	c->logged = ratelimit_ok(&d->rl_clients, daemon_now_ms(), DAEMON_CLIENT_LOG_BURST,
+				 DAEMON_CLIENT_LOG_MS);
+	if (c->logged) {
+		struct log_fields f = {.client = c->id};
+		unsigned skipped = d->rl_clients.suppressed;
+		char more[64] = "";
+		if (skipped)
+			snprintf(more, sizeof(more), "; %u connections not logged before it",
+				 skipped);
+		d->rl_clients.suppressed = 0;
+		log_struct(&d->log, LOG_INFO, &f, "client %llu connected (pid %d, uid %ld)%s",
+			   (unsigned long long)c->id, c->pid, c->uid, more);
+	}
 	char buf[256];
 	int n = proto_render_version(buf, sizeof(buf), M7B_VERSION);
 	if (n > 0)

@@ -62,6 +62,7 @@ struct daemon {
 	unsigned nclients;
 	uint64_t next_client_id;
 	struct ratelimit rl_refused; /* clients refused a slot -> log */
+	struct ratelimit rl_clients; /* clients connecting (and leaving) -> log */
 
 	struct event *ev_term, *ev_int, *ev_hup, *ev_reap;
 	struct handler handlers[DAEMON_MAX_HANDLERS];

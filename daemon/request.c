@@ -520,7 +520,7 @@ static void reply_bad_line(struct conn *c, const struct proto_request *req,
 	if (++c->bad_lines >= PROTO_FLOOD_LINES) {
 		reply_error(c, req->id, PROTO_E_FLOOD, channel, "%u bad lines in a row: closing",
 			    PROTO_FLOOD_LINES);
-		conn_close(c, "flood of bad lines");
+		conn_end(c, "flood of bad lines");
 	} else {
 		reply_error(c, req->id, e->code, channel, "%s", e->message);
 	}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -24,6 +25,8 @@ struct server {
 	char *path;
 	bool activated; /* from LISTEN_FDS: the service manager owns the file */
 	bool created;
+	dev_t dev; /* the file created at bind, while the path still names it */
+	ino_t ino;
 	struct event *ev;
 	const struct log *log;
 	server_accept_fn on_accept;
@@ -37,6 +40,7 @@ struct server {
 };
 
 #define SERVER_RESUME_MS 1000
+#define SERVER_LOCK_MS	 2000 /* at most, waiting for another daemon's start on the path */
 
 /* Takes the pending connections with the spare descriptor and refuses each with VERSION
  * (clients may rely on it coming first) and an ERROR line in one write, so no client
@@ -172,21 +176,10 @@ static int remove_stale(const char *path, const struct log *log)
 	return 0;
 }
 
-static int listen_path(struct server *s, const struct conf_daemon *cfg)
+/* Checks the path (stale socket, another daemon), binds with the mode and group, listens. */
+static int bind_listen(struct server *s, const struct conf_daemon *cfg)
 {
 	const char *path = cfg->socket_path;
-	/* The parent normally comes from RuntimeDirectory= or tmpfiles; make it if not. */
-	char dir[108];
-	snprintf(dir, sizeof(dir), "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			int e = errno;
-			log_struct(s->log, LOG_ERR, NULL, "cannot create %s: %s", dir, strerror(e));
-			return -e;
-		}
-	}
 	int r = remove_stale(path, s->log);
 	if (r < 0)
 		return r;
@@ -214,6 +207,11 @@ static int listen_path(struct server *s, const struct conf_daemon *cfg)
 		return -e;
 	}
 	s->created = true;
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+	}
 	if (cfg->socket_group) {
 		struct group *g = getgrnam(cfg->socket_group);
 		if (!g) {
@@ -232,6 +230,63 @@ static int listen_path(struct server *s, const struct conf_daemon *cfg)
 	if (listen(s->fd, 128) < 0)
 		return -errno;
 	return 0;
+}
+
+/* Takes the lock on the socket's directory that daemons starting on one path hold from
+ * their check of the path to their listen(): between bind() and listen() a socket refuses
+ * connections like a stale one, and a second daemon checking then would remove it and
+ * bind its own, leaving the first listening on a file nobody reaches. Held for those
+ * few steps only, so a second daemon waits at most SERVER_LOCK_MS, then goes on without
+ * it. The locked descriptor (close it to unlock), or -1. */
+static int lock_dir(const char *dir, const struct log *log)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1; /* a directory we cannot read: bind() will say what is wrong */
+	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += 10) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK || waited >= SERVER_LOCK_MS) {
+			log_struct(log, LOG_WARNING, NULL,
+				   "cannot lock %s (%s): checking the socket path without it", dir,
+				   errno == EWOULDBLOCK ? "held by another process"
+							: strerror(errno));
+			close(fd);
+			return -1;
+		}
+		usleep(10000);
+	}
+	return fd;
+}
+
+/* The directory of the socket file at path, into dir (108 bytes). True unless it is the
+ * root or the working directory. */
+static bool socket_dir(const char *path, char *dir)
+{
+	snprintf(dir, 108, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		return true;
+	}
+	snprintf(dir, 108, "%s", slash ? "/" : ".");
+	return false;
+}
+
+static int listen_path(struct server *s, const struct conf_daemon *cfg)
+{
+	char dir[108];
+	/* The parent normally comes from RuntimeDirectory= or tmpfiles; make it if not. */
+	if (socket_dir(cfg->socket_path, dir) && mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		int e = errno;
+		log_struct(s->log, LOG_ERR, NULL, "cannot create %s: %s", dir, strerror(e));
+		return -e;
+	}
+	int lock = lock_dir(dir, s->log);
+	int r = bind_listen(s, cfg);
+	if (lock >= 0)
+		close(lock);
+	return r;
 }
 
 /* FDNAME= prefix of the descriptors the daemon stores itself (ptybridge's ptys): never
@@ -359,6 +414,22 @@ fail:
 	return r;
 }
 
+/* Removes the socket file if it is still the one this daemon created: a daemon that
+ * started on the path since (it found this one's socket closed, took it for stale and
+ * bound its own) keeps its own. Under the start-up lock, so that no daemon replaces the
+ * file between the check and the removal. */
+static void unlink_own(struct server *s)
+{
+	char dir[108];
+	struct stat st;
+	(void)socket_dir(s->path, dir);
+	int lock = lock_dir(dir, s->log);
+	if (lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+		unlink(s->path);
+	if (lock >= 0)
+		close(lock);
+}
+
 struct server *server_free(struct server *s)
 {
 	if (!s)
@@ -372,7 +443,7 @@ struct server *server_free(struct server *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	if (s->created && s->path)
-		unlink(s->path);
+		unlink_own(s);
 	free(s->path);
 	free(s);
 	return NULL;

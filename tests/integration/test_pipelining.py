@@ -2,7 +2,8 @@
 """Pipelined requests against the real daemon: 3000 status requests written at once and
 read a second later are all answered, in order; a half-closed client that is not watching
 gets its send ACK before the daemon closes; more sends than the channel's queue holds are
-answered in order too; sends still go through after an M7 stall that timed some out. Paths come from M7B_BUILD_ROOT. 77 = skip.
+answered in order too; a connection ended by a fatal line gets the replies before it
+and its ERROR; sends still go through after an M7 stall that timed some out. Paths come from M7B_BUILD_ROOT. 77 = skip.
 """
 import json
 import os
@@ -86,6 +87,36 @@ def pipelined_sends(sock):
     assert all(r[0] in ("ACK", "ERROR") for r in others), others
     print(f"{n} pipelined sends: {len(replies) - 1} replies, in order "
           f"({sum(r[0] == 'ACK' for r in others)} ACK)")
+
+
+def fatal_line_after_replies(sock):
+    # Requests whose replies the client has not read yet, then a line that ends the
+    # connection (too long, or the 32nd bad line in a row): every reply before it and the
+    # ERROR still arrive, then EOF. The daemon used to close at once and throw away what
+    # its queue held, so the client lost replies and never saw why.
+    for n in (60, 100, 140, 180):
+        for tail, code in ((b"x" * 70000 + b"\n", "too_long"), (b"bad\n" * 32, "flood")):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+            s.connect(sock)
+            s.sendall(b"".join(b'{"cmd":"status","id":%d}\n' % i for i in range(n)) + tail)
+            time.sleep(0.3)  # the daemon gets to the last line while nothing is read
+            s.settimeout(30.0)
+            data = b""
+            try:
+                while True:
+                    chunk = s.recv(1 << 16)
+                    if not chunk:
+                        break
+                    data += chunk
+            except ConnectionResetError:
+                pass  # what the daemon did not read of the long line: the data came first
+            s.close()
+            objs = [json.loads(x) for x in data.split(b"\n")[1:] if x]
+            ids = [o["id"] for o in objs if o.get("class") == "STATUS"]
+            assert ids == list(range(n)), f"{code} after {n}: {len(ids)} STATUS of {n}"
+            assert objs[-1].get("code") == code, f"{code} after {n}: last {objs[-1]}"
+    print("a connection ended by too_long or flood gets every reply before it, then the ERROR")
 
 
 def send_after_late_acks(d, out):
@@ -172,6 +203,7 @@ def main():
         pipelined_status(sock)
         half_closed_send(sock)
         pipelined_sends(sock)
+        fatal_line_after_replies(sock)
         ok = send_after_late_acks(d, out) == [0, 0]
     finally:
         rc = stop([dmn, sim])

@@ -19,7 +19,7 @@
 #include "proto.h"
 
 /* The fake peer: send() takes up to `room` bytes (then EAGAIN); recv() hands out `input`
- * once, then 0 (peer shut its side) when `eof`, else EAGAIN. */
+ * as far as the reader asks, then 0 (peer shut its side) when `eof`, else EAGAIN. */
 static struct {
 	size_t room;
 	size_t sent;
@@ -80,7 +80,7 @@ ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
 	if (peer.input) {
 		size_t k = strlen(peer.input) < n ? strlen(peer.input) : n;
 		memcpy(buf, peer.input, k);
-		peer.input = NULL;
+		peer.input = peer.input[k] ? peer.input + k : NULL;
 		return (ssize_t)k;
 	}
 	if (peer.eof)
@@ -519,6 +519,32 @@ static void test_disconnect_policy(void **state)
 	assert_true(f->c->closing);
 	assert_int_equal(peer.closings, 1);
 	assert_int_equal(f->c->dropped, 0);
+	/* What the client never got is counted for the log: the 4 lines it had not read. */
+	assert_int_equal(f->c->unsent, 4 * sizeof(line));
+}
+
+/* A client closed with nothing left to send has nothing unsent; nor has one whose peer
+ * hung up: nobody was there to take what was queued (else every client that exits
+ * before reading VERSION would be logged, whatever the rate limit). */
+static void test_close_after_all_sent(void **state)
+{
+	struct fixture *f = *state;
+	peer.room = SIZE_MAX;
+	conn_reply(f->c, "{}\n", 3);
+	assert_int_equal(peer.sent, 3);
+	conn_close(f->c, "test");
+	assert_int_equal(f->c->unsent, 0);
+}
+
+static void test_close_after_hangup(void **state)
+{
+	struct fixture *f = *state;
+	conn_reply(f->c, "{}\n", 3);
+	assert_int_equal(peer.sent, 0);
+	close(f->fds[1]);
+	f->fds[1] = -1;
+	conn_close(f->c, "Broken pipe");
+	assert_int_equal(f->c->unsent, 0);
 }
 
 static void test_half_close_keeps_a_watcher(void **state)
@@ -655,6 +681,115 @@ static void test_held_answer_then_half_close(void **state)
 	assert_int_equal(peer.sent, 16 + 17);
 	assert_true(f->c->closing);
 	assert_string_equal(f->c->close_reason, "closed by peer");
+}
+
+/* A request waits behind one answered later (a send the firmware is slow to ACK), so the
+ * daemon reads nothing more from the client; the client then exits. Its hangup is
+ * noticed by the periodic check, not only when the send is answered (up to
+ * send_timeout_ms later): meanwhile it would be listed in status as if connected. */
+static void test_waiting_client_that_dies_is_closed(void **state)
+{
+	struct fixture *f = *state;
+	peer.input = "{\"cmd\":\"send\"}\n{\"cmd\":\"ping\"}\n";
+	peer.room = SIZE_MAX;
+	peer.hold_first = true;
+	peer.reply = "{\"class\":\"PONG\"}\n";
+	assert_int_equal(write(f->fds[1], "x", 1), 1);
+	for (int i = 0; i < 4; i++)
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(peer.lines, 1); /* the ping waits for the send's answer */
+	assert_true(f->c->read_paused);
+	close(f->fds[1]);
+	f->fds[1] = -1;
+	event_base_loop(f->base, EVLOOP_ONCE); /* waits for the periodic check */
+	assert_true(f->c->closing);
+	assert_string_equal(f->c->close_reason, "hung up");
+	assert_int_equal(peer.closings, 1);
+}
+
+/* Reading again after the wait: the periodic check stops with it (no timer per client
+ * that keeps up). */
+static void test_resumed_client_is_not_polled(void **state)
+{
+	struct fixture *f = *state;
+	peer.input = "{\"cmd\":\"send\"}\n{\"cmd\":\"ping\"}\n";
+	peer.room = SIZE_MAX;
+	peer.hold_first = true;
+	peer.reply = "{\"class\":\"PONG\"}\n";
+	assert_int_equal(write(f->fds[1], "x", 1), 1);
+	for (int i = 0; i < 4; i++)
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_true(f->c->read_paused);
+	conn_reply(f->c, "{\"class\":\"ACK\"}\n", 16);
+	conn_release(f->c);
+	for (int i = 0; i < 4; i++)
+		event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(peer.lines, 2);
+	assert_false(f->c->read_paused);
+	assert_false(event_pending(f->c->ev_hup, EV_TIMEOUT, NULL));
+	assert_false(f->c->closing);
+}
+
+/* Requests answered but not yet read by the peer, then a line too long: the replies
+ * queued before it and the too_long ERROR reach the peer before the connection ends (it
+ * used to close at once and throw them away, so the client saw neither). */
+static void test_fatal_line_after_unread_replies(void **state)
+{
+	struct fixture *f = *state;
+	static char input[10 * 15 + 70000 + 1];
+	for (int i = 0; i < 10; i++)
+		memcpy(input + 15 * i, "{\"cmd\":\"ping\"}\n", 15);
+	memset(input + 150, 'a', 70000);
+	static char reply[101];
+	memset(reply, 'r', 99);
+	reply[99] = '\n';
+	peer.reply = reply;
+	peer.input = input;
+	peer.room = 0; /* the peer reads nothing for now */
+	assert_int_equal(write(f->fds[1], "x", 1), 1);
+	event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(peer.lines, 10);
+	assert_false(f->c->closing); /* ends once its output has left */
+	peer.room = SIZE_MAX;
+	conn_flush(f->c);
+	assert_true(f->c->closing);
+	assert_string_equal(f->c->close_reason, "too_long");
+	assert_true(peer.sent > 10 * 100);
+	assert_memory_equal(peer.got + 9 * 100, reply, 100);
+	peer.got[peer.sent] = '\0';
+	assert_non_null(strstr(peer.got + 10 * 100, "\"too_long\""));
+}
+
+/* A peer that never reads does not keep a connection that is ending: it is closed
+ * after the grace period, its output dropped. */
+static void test_fatal_line_unread_ends_anyway(void **state)
+{
+	struct fixture *f = *state;
+	static char input[15 + 70000 + 1];
+	memcpy(input, "{\"cmd\":\"ping\"}\n", 15);
+	memset(input + 15, 'a', 70000);
+	peer.reply = "{\"class\":\"PONG\"}\n";
+	peer.input = input;
+	peer.room = 0;
+	static const char *const slots[] = {"m7"};
+	watch(f->c, PROTO_POLICY_DROP);
+	conn_resolve(f->c, slots, 1);
+	assert_true(conn_wants(f->c, 0, PROTO_C_FRAME, 0));
+	assert_int_equal(write(f->fds[1], "x", 1), 1);
+	event_base_loop(f->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_false(f->c->closing);
+	assert_int_equal(peer.lines, 1);
+	/* Nothing more is read or streamed meanwhile. */
+	assert_false(conn_wants(f->c, 0, PROTO_C_FRAME, 0));
+	assert_false(conn_takes_frame(f->c, 0, 0));
+	/* The socket itself full, as a peer that does not read leaves it: no write event. */
+	static char junk[4096];
+	while (write(f->fds[0], junk, sizeof(junk)) > 0)
+		;
+	event_base_loop(f->base, EVLOOP_ONCE); /* the grace period ends */
+	assert_true(f->c->closing);
+	assert_string_equal(f->c->close_reason, "too_long");
+	assert_int_equal(peer.sent, 0);
 }
 
 /* A second client on the fixture's event base (the peer's bytes are shared: see take()). */
@@ -893,6 +1028,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pipelined_requests_wait_for_the_queue,
 						setup_copy, teardown),
 		cmocka_unit_test_setup_teardown(test_held_answer_then_half_close, setup_copy,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_waiting_client_that_dies_is_closed, setup_copy,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_resumed_client_is_not_polled, setup_copy,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fatal_line_after_unread_replies, setup_copy,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_close_after_all_sent, setup_copy, teardown),
+		cmocka_unit_test_setup_teardown(test_close_after_hangup, setup_copy, teardown),
+		cmocka_unit_test_setup_teardown(test_fatal_line_unread_ends_anyway, setup_copy,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
