@@ -1418,6 +1418,63 @@ static void test_sighup_reload(void **state)
 	tclient_close(&c);
 }
 
+/* Waits until the daemon's log holds needle. */
+static bool log_has_within(const struct daemon_proc *p, const char *needle, int timeout_ms)
+{
+	static char log[1 << 16];
+
+	for (uint64_t end = h_now_ms() + (uint64_t)timeout_ms; h_now_ms() < end; usleep(20000)) {
+		h_slurp_file(p->log, log, sizeof(log));
+		if (strstr(log, needle))
+			return true;
+	}
+	return false;
+}
+
+/* A SIGHUP or SIGTERM that comes while the daemon starts is held until its event loop
+ * runs, then taken: not the default action (killed by SIGHUP), and not lost. A parent's
+ * blocked mask, which exec keeps, holds them here over the whole start; the daemon must
+ * take them as it takes those that come while it starts. */
+static void test_signals_held_at_start(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	sigset_t hold, old;
+
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGHUP);
+	sigaddset(&hold, SIGTERM);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &hold, &old), 0);
+	int r = daemon_proc_start(&f->p, chan_conf(f, NULL));
+	assert_int_equal(sigprocmask(SIG_SETMASK, &old, NULL), 0);
+	assert_int_equal(r, 0);
+	assert_int_equal(fake_m7_handshake(&f->m, 0xA1B2C3D4, 8), 0);
+	assert_int_equal(daemon_proc_write_conf(&f->p, chan_conf(f, "port.3 = imu\n")), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	assert_true(log_has_within(&f->p, "configuration reloaded", H_TIMEOUT_MS));
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	uint8_t d = 1;
+	assert_int_equal(fake_m7_data(&f->m, 3, 0, 5, 5, &d, 1), 0);
+	cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "port_name"), "imu");
+	cJSON_Delete(o);
+	tclient_close(&c);
+	/* The teardown's SIGTERM stops it with status 0. */
+}
+
+static int setup_not_started(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	f->m.master = f->m2.master = -1;
+	assert_int_equal(h_tmpdir(&f->p), 0);
+	snprintf(f->link, sizeof f->link, "%s/ttyRPMSG30", f->p.dir);
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	*state = f;
+	return 0;
+}
+
 /* max_clients: one more connection gets VERSION, ERROR busy without id already behind it
  * (one write: a client that read VERSION finds it there), and is closed. */
 static void test_max_clients(void **state)
@@ -1772,6 +1829,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_recovery_settings, setup_no_liveness,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_signals_held_at_start, setup_not_started,
 						teardown),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_kmsg_unwatchable),
