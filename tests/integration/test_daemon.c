@@ -3,6 +3,7 @@
  * errors, SIGHUP reload, a busy tty, shutdown. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1475,6 +1476,68 @@ static int setup_not_started(void **state)
 	return 0;
 }
 
+/* As uid 65534, sends `recover` for m7 on sock: 0 when it was taken (any answer but
+ * forbidden), 1 forbidden, more on an error. Run in a child. */
+static int recover_as_nobody(const char *sock)
+{
+	struct tclient c;
+	int r = 2;
+
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+		return 20;
+	if (tclient_open(&c, sock, NULL) < 0)
+		return 21;
+	if (tclient_send(&c, "{\"cmd\":\"recover\",\"channel\":\"m7\",\"id\":\"r\"}") < 0)
+		return 22;
+	for (cJSON *o; r == 2 && (o = tclient_obj(&c, H_TIMEOUT_MS)); cJSON_Delete(o))
+		if (j_str(o, "id") && strcmp(j_str(o, "id"), "r") == 0)
+			r = j_str(o, "code") && strcmp(j_str(o, "code"), "forbidden") == 0;
+	tclient_close(&c);
+	return r;
+}
+
+static int recover_as_nobody_status(const char *sock)
+{
+	int st;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(recover_as_nobody(sock));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* Who may `recover` and `reload` (allow_uids, allow_group) follows a reload: an operator
+ * who takes a uid out of the list takes its control away, and can give it back. */
+static void test_sighup_allowed_users(void **state)
+{
+	struct fx *f = *state;
+	char conf[sizeof conf_buf + 512];
+	const struct group *g = getgrgid(65534);
+
+	if (geteuid() != 0 || !g)
+		skip(); /* it asks as another uid */
+	snprintf(conf, sizeof conf, "socket_mode = 0666\nallow_uids = 65534\n%s",
+		 chan_conf(f, NULL));
+	assert_int_equal(chmod(f->p.dir, 0755), 0);
+	assert_int_equal(daemon_proc_start(&f->p, conf), 0);
+	assert_int_equal(recover_as_nobody_status(f->p.sock), 0);
+	snprintf(conf, sizeof conf, "socket_mode = 0666\n%s", chan_conf(f, NULL));
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	assert_true(log_has_within(&f->p, "configuration reloaded", H_TIMEOUT_MS));
+	assert_int_equal(recover_as_nobody_status(f->p.sock), 1);
+	snprintf(conf, sizeof conf, "socket_mode = 0666\nallow_group = %s\n%s", g->gr_name,
+		 chan_conf(f, NULL));
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	for (uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	     recover_as_nobody_status(f->p.sock) != 0 && h_now_ms() < end;)
+		usleep(20000);
+	assert_int_equal(recover_as_nobody_status(f->p.sock), 0);
+}
+
 /* max_clients: one more connection gets VERSION, ERROR busy without id already behind it
  * (one write: a client that read VERSION finds it there), and is closed. */
 static void test_max_clients(void **state)
@@ -1831,6 +1894,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sighup_recovery_settings, setup_no_liveness,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_signals_held_at_start, setup_not_started,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_allowed_users, setup_not_started,
 						teardown),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_kmsg_unwatchable),
