@@ -541,10 +541,20 @@ int daemon_reload(struct daemon *d)
 			   conf_error_format(&err, msg, sizeof(msg)));
 		return r;
 	}
-	if (strcmp(n->daemon.socket_path, d->cfg->daemon.socket_path) != 0 ||
-	    n->daemon.socket_mode != d->cfg->daemon.socket_mode)
+	/* Keys read only at start keep their running values, so that what is in force
+	 * (and what the helper serves) is what this configuration says. */
+	char kept[256];
+	r = conf_keep_start_keys(n, d->cfg, kept, sizeof(kept));
+	if (r < 0) {
+		conf_free(n);
+		log_struct(&d->log, LOG_ERR, NULL,
+			   "reload failed, keeping the old configuration: out of memory");
+		return r;
+	}
+	if (r > 0)
 		log_struct(&d->log, LOG_WARNING, NULL,
-			   "socket settings changed: they take effect after a restart");
+			   "[daemon] %s changed: read only at start, so in force after a restart",
+			   kept);
 	d->log.max_level = n->daemon.log_level;
 
 	unsigned added = 0, removed = 0, changed = 0;

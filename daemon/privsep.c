@@ -289,6 +289,12 @@ static int helper_reload(struct helper *h)
 		helper_settle_holds(h, old, false);
 		return -EINVAL;
 	}
+	/* The daemon keeps them too: both stay on the same trees. */
+	if (conf_keep_start_keys(n, old, NULL, 0) < 0) {
+		conf_free(n);
+		helper_settle_holds(h, old, false);
+		return -ENOMEM;
+	}
 	h->cfg = n;
 	helper_settle_holds(h, old, true);
 	/* A channel that is gone gives its slot back (its command ends, as the daemon's side

@@ -1538,6 +1538,29 @@ static void test_sighup_allowed_users(void **state)
 	assert_int_equal(recover_as_nobody_status(f->p.sock), 0);
 }
 
+/* [daemon] keys read only at start, changed in the file: the reload says which, keeps
+ * them, and goes on serving. */
+static void test_sighup_start_keys(void **state)
+{
+	struct fx *f = *state;
+	char conf[sizeof conf_buf + 512];
+	struct tclient c;
+
+	snprintf(conf, sizeof conf,
+		 "socket_group = root\nsocket_mode = 0600\nkmsg_path = %s/kmsg\n%s", f->p.dir,
+		 chan_conf(f, NULL));
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	assert_true(
+		log_has_within(&f->p,
+			       "[daemon] socket_mode, socket_group, kmsg_path changed: read only "
+			       "at start, so in force after a restart",
+			       H_TIMEOUT_MS));
+	assert_true(log_has_within(&f->p, "configuration reloaded", H_TIMEOUT_MS));
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	tclient_close(&c);
+}
+
 /* max_clients: one more connection gets VERSION, ERROR busy without id already behind it
  * (one write: a client that read VERSION finds it there), and is closed. */
 static void test_max_clients(void **state)
@@ -1897,6 +1920,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_allowed_users, setup_not_started,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_start_keys, setup, teardown),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_kmsg_unwatchable),
 		cmocka_unit_test_setup_teardown(test_fault_log_limited, setup_kmsg, teardown),
