@@ -40,6 +40,15 @@ static void hold_in_helper(struct supervisor *sv, struct sv_chan *c)
 	}
 }
 
+/* Whether cc asks for the supervision c already has: its settings, firmware and
+ * remoteproc (the rest of a channel's settings is the channel's). */
+static bool sup_unchanged(const struct sv_chan *c, const struct conf_channel *cc)
+{
+	return supervisor_conf_channel_same(&c->sup, &cc->sup) &&
+	       strcmp(c->conf_firmware, cc->firmware ? cc->firmware : "") == 0 &&
+	       strcmp(c->start_rproc, cc->remoteproc ? cc->remoteproc : "") == 0;
+}
+
 static void obs_on_config(void *ud, struct channel *ch)
 {
 	struct supervisor *sv = ud;
@@ -47,7 +56,9 @@ static void obs_on_config(void *ud, struct channel *ch)
 	struct incident_ring ring;
 	struct log_fields f;
 
-	if (!c)
+	/* Nothing to take: a supervision set up anew would wait a whole quiet time
+	 * before its first PING, so reloads coming faster would hide a hung M7. */
+	if (!c || sup_unchanged(c, channel_config(ch)))
 		return;
 	f = sv_chan_fields(c, NULL, 0);
 	/* A failed channel's incident (a fault while it waits for its retry) only waits

@@ -1327,6 +1327,36 @@ static void test_sighup_recovery_settings(void **state)
 	tclient_close(&c);
 }
 
+/* Reloads that change nothing leave the channels' supervision alone: a hung M7 is found
+ * stalled on time however often the same file is reloaded (here every 100 ms, well
+ * within its quiet time). */
+static void test_sighup_unchanged_keeps_liveness(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	cJSON *o = NULL;
+
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
+			 0);
+	fake_m7_hang(&f->m, true);
+	for (uint64_t end = h_now_ms() + 5000; !o && h_now_ms() < end;) {
+		assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+		o = tclient_wait(&c, "FAULT", 100);
+	}
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "kind"), "stall");
+	cJSON_Delete(o);
+	tclient_close(&c);
+}
+
+static int setup_fast_liveness(void **state)
+{
+	return setup_with(state,
+			  "liveness_quiet_ms = 400\nliveness_answer_ms = 200\nliveness_retries = "
+			  "0\nrecovery_steps = resync\n",
+			  true);
+}
+
 static int setup_no_liveness(void **state)
 {
 	return setup_with(state, "liveness_quiet_ms = 0\nrecovery_steps = resync\n", true);
@@ -1921,6 +1951,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sighup_allowed_users, setup_not_started,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_start_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_unchanged_keeps_liveness,
+						setup_fast_liveness, teardown),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_kmsg_unwatchable),
 		cmocka_unit_test_setup_teardown(test_fault_log_limited, setup_kmsg, teardown),
