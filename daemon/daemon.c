@@ -533,7 +533,10 @@ int daemon_reload(struct daemon *d)
 {
 	struct conf *n;
 	struct conf_error err;
-	int r = conf_read(d->conf_path, d->conf_optional, &d->ov, &n, &err);
+	/* The default file may be missing, but not once it was read: moved away (to be
+	 * edited, say), it would make the defaults, which have no channel, remove all. */
+	bool optional = d->conf_optional && !(d->cfg->path && d->cfg->path[0]);
+	int r = conf_read(d->conf_path, optional, &d->ov, &n, &err);
 	if (r < 0) {
 		char msg[512];
 		log_struct(&d->log, LOG_ERR, NULL,

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "daemon_harness.h"
 
 struct fx {
@@ -1591,6 +1592,49 @@ static void test_sighup_start_keys(void **state)
 	tclient_close(&c);
 }
 
+/* The default file (a missing one means built-in defaults) moved away after the daemon
+ * read it: a reload then is an error that keeps the running configuration, not a switch
+ * to the defaults, which have no channel. Without a file at start, none at a reload is
+ * still the defaults. In process: the default path is the build's. */
+static void test_reload_default_file_gone(void **state)
+{
+	struct daemon_proc p;
+	struct daemon_args a = {.conf_optional = true,
+				.ov = {.socket_mode = -1, .log_level = -1},
+				.log_target = LOG_TARGET_STDERR};
+	struct conf_error err;
+	struct daemon *d;
+	char text[1024];
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(text, sizeof text,
+		 "[daemon]\nsocket = %s\nkernel_log = off\n[channel m7]\ndevice = %s/none\n",
+		 p.sock, p.dir);
+	assert_int_equal(h_put_file(p.conf, text), 0);
+	a.conf_path = p.conf;
+	assert_int_equal(conf_read(p.conf, true, &a.ov, &a.cfg, &err), 0);
+	assert_int_equal(daemon_new(&a, &d), 0);
+	assert_int_equal(unlink(p.conf), 0);
+	assert_int_equal(daemon_reload(d), -ENOENT);
+	assert_non_null(daemon_channel(d, "m7"));
+	/* Back, without the channel: taken. */
+	snprintf(text, sizeof text, "[daemon]\nsocket = %s\nkernel_log = off\n", p.sock);
+	assert_int_equal(h_put_file(p.conf, text), 0);
+	assert_int_equal(daemon_reload(d), 0);
+	assert_null(daemon_channel(d, "m7"));
+	daemon_free(d);
+
+	/* Started without it: still none is the defaults. */
+	assert_int_equal(unlink(p.conf), 0);
+	a.ov.socket = p.sock;
+	assert_int_equal(conf_read(p.conf, true, &a.ov, &a.cfg, &err), 0);
+	assert_int_equal(daemon_new(&a, &d), 0);
+	assert_int_equal(daemon_reload(d), 0);
+	daemon_free(d);
+	h_cleanup(&p);
+}
+
 /* max_clients: one more connection gets VERSION, ERROR busy without id already behind it
  * (one write: a client that read VERSION finds it there), and is closed. */
 static void test_max_clients(void **state)
@@ -1953,6 +1997,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sighup_start_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_unchanged_keeps_liveness,
 						setup_fast_liveness, teardown),
+		cmocka_unit_test(test_reload_default_file_gone),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_kmsg_unwatchable),
 		cmocka_unit_test_setup_teardown(test_fault_log_limited, setup_kmsg, teardown),
