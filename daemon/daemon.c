@@ -512,6 +512,12 @@ static int change_channel(struct daemon *d, unsigned i, const struct conf_channe
 		r = attach_channel(d, i, cc);
 		return r < 0 ? r : 1;
 	}
+	/* The send queue is sized when the channel is made: no in-place resize. */
+	if (cc->send_queue != channel_config(ch)->send_queue)
+		log_struct(&d->log, LOG_NOTICE, &(struct log_fields){.channel = cc->name},
+			   "send_queue %u applies once the channel is made anew (a reload that "
+			   "reopens it, or a restart); %u until then",
+			   cc->send_queue, channel_config(ch)->send_queue);
 	r = channel_update_config(ch, cc);
 	if (r >= 0)
 		r = chanjson_render(&d->names[i], cc);

@@ -1635,6 +1635,29 @@ static void test_reload_default_file_gone(void **state)
 	h_cleanup(&p);
 }
 
+/* send_queue is sized when the channel is made: a reload that changes it alone says
+ * when it applies, and the channel goes on undisturbed. */
+static void test_sighup_send_queue(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	assert_int_equal(daemon_proc_write_conf(&f->p, chan_conf(f, "send_queue = 8\n")), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	assert_true(log_has_within(&f->p,
+				   "[m7] send_queue 8 applies once the channel is made anew (a "
+				   "reload that reopens it, or a restart); 64 until then",
+				   H_TIMEOUT_MS));
+	assert_true(log_has_within(&f->p, "0 reopened", H_TIMEOUT_MS));
+	uint8_t d = 1;
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, 5, 5, &d, 1), 0);
+	cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	tclient_close(&c);
+}
+
 /* max_clients: one more connection gets VERSION, ERROR busy without id already behind it
  * (one write: a client that read VERSION finds it there), and is closed. */
 static void test_max_clients(void **state)
@@ -1998,6 +2021,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sighup_unchanged_keeps_liveness,
 						setup_fast_liveness, teardown),
 		cmocka_unit_test(test_reload_default_file_gone),
+		cmocka_unit_test_setup_teardown(test_sighup_send_queue, setup, teardown),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_kmsg_unwatchable),
 		cmocka_unit_test_setup_teardown(test_fault_log_limited, setup_kmsg, teardown),
