@@ -825,6 +825,82 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 	return r;
 }
 
+/* The [daemon] keys read once, at start: the socket is bound, the user dropped to, the
+ * kernel log opened, and the supervisor and its helper keep their trees and directories
+ * (a helper on a new sysfs_root would write where the daemon does not read). */
+enum start_kind { START_STR, START_CHARS, START_UINT, START_BOOL };
+#define S(k, f, kind)                                                                              \
+	{                                                                                          \
+		k, kind, offsetof(struct conf_daemon, f), sizeof(((struct conf_daemon *)0)->f)     \
+	}
+static const struct start_key {
+	const char *key;
+	enum start_kind kind;
+	size_t off, size;
+} start_keys[] = {
+	S("socket", socket_path, START_STR),
+	S("socket_mode", socket_mode, START_UINT),
+	S("socket_group", socket_group, START_STR),
+	S("user", user, START_CHARS),
+	S("allow_root_user", allow_root_user, START_BOOL),
+	S("kernel_log", sup.kernel_log, START_CHARS),
+	S("journal_dir", sup.journal_dir, START_CHARS),
+	S("kmsg_path", sup.kmsg_path, START_CHARS),
+	S("sysfs_root", sup.sysfs_root, START_CHARS),
+	S("debugfs_root", sup.debugfs_root, START_CHARS),
+	S("firmware_dir", sup.firmware_dir, START_CHARS),
+	S("state_dir", sup.state_dir, START_CHARS),
+};
+#undef S
+
+/* Whether key k differs between a and b. */
+static bool start_key_differs(const struct start_key *k, const char *a, const char *b)
+{
+	const char *sa, *sb;
+
+	switch (k->kind) {
+	case START_STR:
+		sa = *(char *const *)(a + k->off);
+		sb = *(char *const *)(b + k->off);
+		return !sa != !sb || (sa && strcmp(sa, sb) != 0);
+	case START_CHARS:
+		return strncmp(a + k->off, b + k->off, k->size) != 0;
+	default:
+		return memcmp(a + k->off, b + k->off, k->size) != 0;
+	}
+}
+
+int conf_keep_start_keys(struct conf *n, const struct conf *running, char *changed, size_t cap)
+{
+	char *dst = (char *)&n->daemon;
+	const char *src = (const char *)&running->daemon;
+	size_t len = 0;
+	int count = 0;
+
+	if (cap)
+		changed[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(start_keys); i++) {
+		const struct start_key *k = &start_keys[i];
+		if (!start_key_differs(k, dst, src))
+			continue;
+		if (k->kind == START_STR) {
+			const char *v = *(char *const *)(src + k->off);
+			char *copy = v ? strdup(v) : NULL;
+			if (v && !copy)
+				return -ENOMEM;
+			free(*(char **)(dst + k->off));
+			*(char **)(dst + k->off) = copy;
+		} else {
+			memcpy(dst + k->off, src + k->off, k->size);
+		}
+		if (len < cap)
+			len += (size_t)snprintf(changed + len, cap - len, "%s%s", count ? ", " : "",
+						k->key);
+		count++;
+	}
+	return count;
+}
+
 bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_channel *b)
 {
 	/* An rpmsg channel's device is whatever the endpoint resolves to at open. */

@@ -111,6 +111,11 @@ int conf_read(const char *path, bool optional, const struct conf_overrides *o, s
 int conf_validate(const struct conf *c, struct conf_error *err);
 /* Finds a channel by name; NULL if absent. */
 const struct conf_channel *conf_find_channel(const struct conf *c, const char *name);
+/* A reload's n keeps the [daemon] keys that are read only at start (socket, socket_mode,
+ * socket_group, user, allow_root_user, kernel_log, journal_dir, kmsg_path, sysfs_root,
+ * debugfs_root, firmware_dir, state_dir) at running's values. Their names, where n had
+ * another value, go comma-separated into changed (cap bytes). How many, or -ENOMEM. */
+int conf_keep_start_keys(struct conf *n, const struct conf *running, char *changed, size_t cap);
 /* True when two channel configurations need the tty reopened to switch (device changed). */
 bool conf_channel_needs_reopen(const struct conf_channel *a, const struct conf_channel *b);
 /* Deep copy of one channel into dst (zeroed by the caller). 0 or -ENOMEM. */

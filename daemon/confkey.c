@@ -187,3 +187,25 @@ void confkey_each(const struct confkey *table, const void *base, const struct co
 		out(ud, k->name, buf);
 	}
 }
+
+bool confkey_same(const struct confkey *table, const void *a, const void *b,
+		  const struct confkey_format *fmts)
+{
+	for (const struct confkey *k = table; k->name; k++) {
+		const void *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+		char va[1024], vb[1024];
+
+		if (k->kind == CONFKEY_SUBTABLE) {
+			if (!confkey_same(k->sub, fa, fb, fmts))
+				return false;
+			continue;
+		}
+		/* As the file would say them: bytes past a string's end, or a struct's
+		 * padding, are no difference. */
+		format(k, fa, fmts, va, sizeof(va));
+		format(k, fb, fmts, vb, sizeof(vb));
+		if (strcmp(va, vb) != 0)
+			return false;
+	}
+	return true;
+}

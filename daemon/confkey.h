@@ -54,6 +54,10 @@ bool confkey_known(const struct confkey *table, const char *key);
  * effect in the struct at base, as text; CONFKEY_FN rows by fmts (ended by a NULL name). */
 void confkey_each(const struct confkey *table, const void *base, const struct confkey_format *fmts,
 		  confkey_out_fn out, void *ud);
+/* Whether the structs at a and b hold the same value for every row of table (values
+ * compared as confkey_each() prints them). */
+bool confkey_same(const struct confkey *table, const void *a, const void *b,
+		  const struct confkey_format *fmts);
 /* Parses an unsigned in min..max in base 8 or 10 (no sign, no trailing text). 0 or
  * -EINVAL. */
 int confkey_parse_uint(const char *v, unsigned long min, unsigned long max, int base,

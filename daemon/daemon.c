@@ -538,6 +538,12 @@ static int change_channel(struct daemon *d, unsigned i, const struct conf_channe
 		r = attach_channel(d, i, cc);
 		return r < 0 ? r : 1;
 	}
+	/* The send queue is sized when the channel is made: no in-place resize. */
+	if (cc->send_queue != channel_config(ch)->send_queue)
+		log_struct(&d->log, LOG_NOTICE, &(struct log_fields){.channel = cc->name},
+			   "send_queue %u applies once the channel is made anew (a reload that "
+			   "reopens it, or a restart); %u until then",
+			   cc->send_queue, channel_config(ch)->send_queue);
 	r = channel_update_config(ch, cc);
 	if (r >= 0)
 		r = chanjson_render(&d->names[i], cc);
@@ -559,7 +565,10 @@ int daemon_reload(struct daemon *d)
 {
 	struct conf *n;
 	struct conf_error err;
-	int r = conf_read(d->conf_path, d->conf_optional, &d->ov, &n, &err);
+	/* The default file may be missing, but not once it was read: moved away (to be
+	 * edited, say), it would make the defaults, which have no channel, remove all. */
+	bool optional = d->conf_optional && !(d->cfg->path && d->cfg->path[0]);
+	int r = conf_read(d->conf_path, optional, &d->ov, &n, &err);
 	if (r < 0) {
 		char msg[512];
 		log_struct(&d->log, LOG_ERR, NULL,
@@ -567,10 +576,20 @@ int daemon_reload(struct daemon *d)
 			   conf_error_format(&err, msg, sizeof(msg)));
 		return r;
 	}
-	if (strcmp(n->daemon.socket_path, d->cfg->daemon.socket_path) != 0 ||
-	    n->daemon.socket_mode != d->cfg->daemon.socket_mode)
+	/* Keys read only at start keep their running values, so that what is in force
+	 * (and what the helper serves) is what this configuration says. */
+	char kept[256];
+	r = conf_keep_start_keys(n, d->cfg, kept, sizeof(kept));
+	if (r < 0) {
+		conf_free(n);
+		log_struct(&d->log, LOG_ERR, NULL,
+			   "reload failed, keeping the old configuration: out of memory");
+		return r;
+	}
+	if (r > 0)
 		log_struct(&d->log, LOG_WARNING, NULL,
-			   "socket settings changed: they take effect after a restart");
+			   "[daemon] %s changed: read only at start, so in force after a restart",
+			   kept);
 	d->log.max_level = n->daemon.log_level;
 
 	unsigned added = 0, removed = 0, changed = 0;

@@ -101,7 +101,7 @@ typedef bool (*daemon_fault_info_fn)(void *ud, const struct channel *ch, struct 
 struct daemon_args {
 	struct conf *cfg;	  /* taken over by daemon_new (freed on failure too) */
 	const char *conf_path;	  /* for SIGHUP reload; NULL = none */
-	bool conf_optional;	  /* a missing file on reload means defaults */
+	bool conf_optional;	  /* missing file: defaults (at a reload, if none was read) */
 	struct conf_overrides ov; /* re-applied on reload; strings must outlive d */
 	enum log_target log_target;
 };

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +243,23 @@ static int separate(struct options *op, struct privsep **ps)
 	return GO_ON;
 }
 
+/* SIGHUP, SIGTERM and SIGINT are held (blocked) while the daemon starts and while it
+ * stops, and taken by the event loop in between: by their default action one of them
+ * would end the daemon half started or half stopped (status "killed by SIGHUP", the
+ * helper's wait cut short). One that comes during the start waits for the loop; one
+ * during the stop has nothing left to do. Unblocked also when a parent's mask, which
+ * exec keeps, held them. */
+static void hold_signals(bool hold)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGHUP);
+	sigaddset(&s, SIGTERM);
+	sigaddset(&s, SIGINT);
+	(void)sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &s, NULL);
+}
+
 /* Runs the daemon with its supervisor, clock mapping and systemd notifications until it
  * is asked to stop. Takes op->a.cfg. The exit status. */
 static int run(struct options *op, struct privsep *ps)
@@ -268,7 +286,9 @@ static int run(struct options *op, struct privsep *ps)
 		n = notify_new(daemon_base(d));
 		if (n && notify_attach(n, d) == 0)
 			(void)notify_ready(n, NULL);
+		hold_signals(false); /* the loop's handlers are in place */
 		r = daemon_run(d);
+		hold_signals(true);
 		(void)notify_stopping(n);
 		status = r < 0 ? 1 : 0;
 	}
@@ -286,6 +306,7 @@ int main(int argc, char **argv)
 				   .log_target = LOG_TARGET_JOURNAL}};
 	int status = 1;
 
+	hold_signals(true);
 	op.channels = calloc((size_t)argc + 1, sizeof(*op.channels));
 	if (op.channels)
 		status = parse_args(argc, argv, &op);

@@ -282,12 +282,21 @@ static int helper_reload(struct helper *h)
 	struct conf_error err;
 	char msg[512];
 
-	if (conf_read(h->a->conf_path, h->a->conf_optional, h->a->ov, &n, &err) < 0) {
+	/* As the daemon: a default file read before and gone now is an error. */
+	bool optional = h->a->conf_optional && !(old->path && old->path[0]);
+
+	if (conf_read(h->a->conf_path, optional, h->a->ov, &n, &err) < 0) {
 		log_struct(&h->log, LOG_ERR, NULL,
 			   "privileged helper: reload failed, keeping the old configuration: %s",
 			   conf_error_format(&err, msg, sizeof(msg)));
 		helper_settle_holds(h, old, false);
 		return -EINVAL;
+	}
+	/* The daemon keeps them too: both stay on the same trees. */
+	if (conf_keep_start_keys(n, old, NULL, 0) < 0) {
+		conf_free(n);
+		helper_settle_holds(h, old, false);
+		return -ENOMEM;
 	}
 	h->cfg = n;
 	helper_settle_holds(h, old, true);

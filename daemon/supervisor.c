@@ -40,6 +40,15 @@ static void hold_in_helper(struct supervisor *sv, struct sv_chan *c)
 	}
 }
 
+/* Whether cc asks for the supervision c already has: its settings, firmware and
+ * remoteproc (the rest of a channel's settings is the channel's). */
+static bool sup_unchanged(const struct sv_chan *c, const struct conf_channel *cc)
+{
+	return supervisor_conf_channel_same(&c->sup, &cc->sup) &&
+	       strcmp(c->conf_firmware, cc->firmware ? cc->firmware : "") == 0 &&
+	       strcmp(c->start_rproc, cc->remoteproc ? cc->remoteproc : "") == 0;
+}
+
 static void obs_on_config(void *ud, struct channel *ch)
 {
 	struct supervisor *sv = ud;
@@ -47,7 +56,9 @@ static void obs_on_config(void *ud, struct channel *ch)
 	struct incident_ring ring;
 	struct log_fields f;
 
-	if (!c)
+	/* Nothing to take: a supervision set up anew would wait a whole quiet time
+	 * before its first PING, so reloads coming faster would hide a hung M7. */
+	if (!c || sup_unchanged(c, channel_config(ch)))
 		return;
 	f = sv_chan_fields(c, NULL, 0);
 	/* A failed channel's incident (a fault while it waits for its retry) only waits
@@ -109,6 +120,12 @@ static void obs_on_reload(void *ud, const struct conf *cfg)
 	struct privsep_msg m;
 
 	(void)sv_incident_open_store(sv, &cfg->daemon.sup);
+	/* Who may recover and reload follows the file at once: a uid taken out of the list
+	 * loses control with this SIGHUP, not at the next restart. */
+	memcpy(sv->cfg.allow_group, cfg->daemon.sup.allow_group, sizeof(sv->cfg.allow_group));
+	sv->cfg.allow_uid_set = cfg->daemon.sup.allow_uid_set;
+	sv->cfg.n_allow_uids = cfg->daemon.sup.n_allow_uids;
+	memcpy(sv->cfg.allow_uids, cfg->daemon.sup.allow_uids, sizeof(sv->cfg.allow_uids));
 	if (sv->priv && privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL) == 0) {
 		int r = privsep_call(sv->priv, &m);
 		if (r < 0)

@@ -263,3 +263,14 @@ int supervisor_conf_channel_key(struct supervisor_channel_conf *c, const char *k
 {
 	return confkey_set(supervisor_channel_keys, c, key, value, msg, msg_cap);
 }
+
+bool supervisor_conf_channel_same(const struct supervisor_channel_conf *a,
+				  const struct supervisor_channel_conf *b)
+{
+	static const struct confkey_format fmts[] = {
+		{"expect_rate", silence_conf_format},
+		{NULL, NULL},
+	};
+
+	return confkey_same(supervisor_channel_keys, a, b, fmts);
+}

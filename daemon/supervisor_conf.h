@@ -64,6 +64,9 @@ void supervisor_conf_channel_defaults(struct supervisor_channel_conf *c);
 extern const struct confkey supervisor_daemon_keys[];
 extern const struct confkey supervisor_channel_keys[];
 
+/* Whether two channels' supervisor settings are the same, key by key. */
+bool supervisor_conf_channel_same(const struct supervisor_channel_conf *a,
+				  const struct supervisor_channel_conf *b);
 /* allow_uids as the file would write it (field: the struct supervisor_daemon_conf). */
 void supervisor_conf_fmt_uids(const void *field, char *buf, size_t cap);
 

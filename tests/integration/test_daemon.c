@@ -3,6 +3,7 @@
  * errors, SIGHUP reload, a busy tty, shutdown. */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "daemon_harness.h"
 
 struct fx {
@@ -1326,6 +1328,36 @@ static void test_sighup_recovery_settings(void **state)
 	tclient_close(&c);
 }
 
+/* Reloads that change nothing leave the channels' supervision alone: a hung M7 is found
+ * stalled on time however often the same file is reloaded (here every 100 ms, well
+ * within its quiet time). */
+static void test_sighup_unchanged_keeps_liveness(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	cJSON *o = NULL;
+
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
+			 0);
+	fake_m7_hang(&f->m, true);
+	for (uint64_t end = h_now_ms() + 5000; !o && h_now_ms() < end;) {
+		assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+		o = tclient_wait(&c, "FAULT", 100);
+	}
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "kind"), "stall");
+	cJSON_Delete(o);
+	tclient_close(&c);
+}
+
+static int setup_fast_liveness(void **state)
+{
+	return setup_with(state,
+			  "liveness_quiet_ms = 400\nliveness_answer_ms = 200\nliveness_retries = "
+			  "0\nrecovery_steps = resync\n",
+			  true);
+}
+
 static int setup_no_liveness(void **state)
 {
 	return setup_with(state, "liveness_quiet_ms = 0\nrecovery_steps = resync\n", true);
@@ -1415,6 +1447,214 @@ static void test_sighup_reload(void **state)
 	assert_true(j_num(o, "t_first") == 11);
 	cJSON_Delete(o);
 	fake_m7_close(&m2);
+	tclient_close(&c);
+}
+
+/* Waits until the daemon's log holds needle. */
+static bool log_has_within(const struct daemon_proc *p, const char *needle, int timeout_ms)
+{
+	static char log[1 << 16];
+
+	for (uint64_t end = h_now_ms() + (uint64_t)timeout_ms; h_now_ms() < end; usleep(20000)) {
+		h_slurp_file(p->log, log, sizeof(log));
+		if (strstr(log, needle))
+			return true;
+	}
+	return false;
+}
+
+/* A SIGHUP or SIGTERM that comes while the daemon starts is held until its event loop
+ * runs, then taken: not the default action (killed by SIGHUP), and not lost. A parent's
+ * blocked mask, which exec keeps, holds them here over the whole start; the daemon must
+ * take them as it takes those that come while it starts. */
+static void test_signals_held_at_start(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	sigset_t hold, old;
+
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGHUP);
+	sigaddset(&hold, SIGTERM);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &hold, &old), 0);
+	int r = daemon_proc_start(&f->p, chan_conf(f, NULL));
+	assert_int_equal(sigprocmask(SIG_SETMASK, &old, NULL), 0);
+	assert_int_equal(r, 0);
+	assert_int_equal(fake_m7_handshake(&f->m, 0xA1B2C3D4, 8), 0);
+	assert_int_equal(daemon_proc_write_conf(&f->p, chan_conf(f, "port.3 = imu\n")), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	assert_true(log_has_within(&f->p, "configuration reloaded", H_TIMEOUT_MS));
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	uint8_t d = 1;
+	assert_int_equal(fake_m7_data(&f->m, 3, 0, 5, 5, &d, 1), 0);
+	cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "port_name"), "imu");
+	cJSON_Delete(o);
+	tclient_close(&c);
+	/* The teardown's SIGTERM stops it with status 0. */
+}
+
+static int setup_not_started(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	f->m.master = f->m2.master = -1;
+	assert_int_equal(h_tmpdir(&f->p), 0);
+	snprintf(f->link, sizeof f->link, "%s/ttyRPMSG30", f->p.dir);
+	assert_int_equal(fake_m7_open(&f->m, f->link), 0);
+	*state = f;
+	return 0;
+}
+
+/* As uid 65534, sends `recover` for m7 on sock: 0 when it was taken (any answer but
+ * forbidden), 1 forbidden, more on an error. Run in a child. */
+static int recover_as_nobody(const char *sock)
+{
+	struct tclient c;
+	int r = 2;
+
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+		return 20;
+	if (tclient_open(&c, sock, NULL) < 0)
+		return 21;
+	if (tclient_send(&c, "{\"cmd\":\"recover\",\"channel\":\"m7\",\"id\":\"r\"}") < 0)
+		return 22;
+	for (cJSON *o; r == 2 && (o = tclient_obj(&c, H_TIMEOUT_MS)); cJSON_Delete(o))
+		if (j_str(o, "id") && strcmp(j_str(o, "id"), "r") == 0)
+			r = j_str(o, "code") && strcmp(j_str(o, "code"), "forbidden") == 0;
+	tclient_close(&c);
+	return r;
+}
+
+static int recover_as_nobody_status(const char *sock)
+{
+	int st;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(recover_as_nobody(sock));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* Who may `recover` and `reload` (allow_uids, allow_group) follows a reload: an operator
+ * who takes a uid out of the list takes its control away, and can give it back. */
+static void test_sighup_allowed_users(void **state)
+{
+	struct fx *f = *state;
+	char conf[sizeof conf_buf + 512];
+	const struct group *g = getgrgid(65534);
+
+	if (geteuid() != 0 || !g)
+		skip(); /* it asks as another uid */
+	snprintf(conf, sizeof conf, "socket_mode = 0666\nallow_uids = 65534\n%s",
+		 chan_conf(f, NULL));
+	assert_int_equal(chmod(f->p.dir, 0755), 0);
+	assert_int_equal(daemon_proc_start(&f->p, conf), 0);
+	assert_int_equal(recover_as_nobody_status(f->p.sock), 0);
+	snprintf(conf, sizeof conf, "socket_mode = 0666\n%s", chan_conf(f, NULL));
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	assert_true(log_has_within(&f->p, "configuration reloaded", H_TIMEOUT_MS));
+	assert_int_equal(recover_as_nobody_status(f->p.sock), 1);
+	snprintf(conf, sizeof conf, "socket_mode = 0666\nallow_group = %s\n%s", g->gr_name,
+		 chan_conf(f, NULL));
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	for (uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	     recover_as_nobody_status(f->p.sock) != 0 && h_now_ms() < end;)
+		usleep(20000);
+	assert_int_equal(recover_as_nobody_status(f->p.sock), 0);
+}
+
+/* [daemon] keys read only at start, changed in the file: the reload says which, keeps
+ * them, and goes on serving. */
+static void test_sighup_start_keys(void **state)
+{
+	struct fx *f = *state;
+	char conf[sizeof conf_buf + 512];
+	struct tclient c;
+
+	snprintf(conf, sizeof conf,
+		 "socket_group = root\nsocket_mode = 0600\nkmsg_path = %s/kmsg\n%s", f->p.dir,
+		 chan_conf(f, NULL));
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	assert_true(
+		log_has_within(&f->p,
+			       "[daemon] socket_mode, socket_group, kmsg_path changed: read only "
+			       "at start, so in force after a restart",
+			       H_TIMEOUT_MS));
+	assert_true(log_has_within(&f->p, "configuration reloaded", H_TIMEOUT_MS));
+	assert_int_equal(tclient_open(&c, f->p.sock, NULL), 0);
+	tclient_close(&c);
+}
+
+/* The default file (a missing one means built-in defaults) moved away after the daemon
+ * read it: a reload then is an error that keeps the running configuration, not a switch
+ * to the defaults, which have no channel. Without a file at start, none at a reload is
+ * still the defaults. In process: the default path is the build's. */
+static void test_reload_default_file_gone(void **state)
+{
+	struct daemon_proc p;
+	struct daemon_args a = {.conf_optional = true,
+				.ov = {.socket_mode = -1, .log_level = -1},
+				.log_target = LOG_TARGET_STDERR};
+	struct conf_error err;
+	struct daemon *d;
+	char text[1024];
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(text, sizeof text,
+		 "[daemon]\nsocket = %s\nkernel_log = off\n[channel m7]\ndevice = %s/none\n",
+		 p.sock, p.dir);
+	assert_int_equal(h_put_file(p.conf, text), 0);
+	a.conf_path = p.conf;
+	assert_int_equal(conf_read(p.conf, true, &a.ov, &a.cfg, &err), 0);
+	assert_int_equal(daemon_new(&a, &d), 0);
+	assert_int_equal(unlink(p.conf), 0);
+	assert_int_equal(daemon_reload(d), -ENOENT);
+	assert_non_null(daemon_channel(d, "m7"));
+	/* Back, without the channel: taken. */
+	snprintf(text, sizeof text, "[daemon]\nsocket = %s\nkernel_log = off\n", p.sock);
+	assert_int_equal(h_put_file(p.conf, text), 0);
+	assert_int_equal(daemon_reload(d), 0);
+	assert_null(daemon_channel(d, "m7"));
+	daemon_free(d);
+
+	/* Started without it: still none is the defaults. */
+	assert_int_equal(unlink(p.conf), 0);
+	a.ov.socket = p.sock;
+	assert_int_equal(conf_read(p.conf, true, &a.ov, &a.cfg, &err), 0);
+	assert_int_equal(daemon_new(&a, &d), 0);
+	assert_int_equal(daemon_reload(d), 0);
+	daemon_free(d);
+	h_cleanup(&p);
+}
+
+/* send_queue is sized when the channel is made: a reload that changes it alone says
+ * when it applies, and the channel goes on undisturbed. */
+static void test_sighup_send_queue(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	assert_int_equal(daemon_proc_write_conf(&f->p, chan_conf(f, "send_queue = 8\n")), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	assert_true(log_has_within(&f->p,
+				   "[m7] send_queue 8 applies once the channel is made anew (a "
+				   "reload that reopens it, or a restart); 64 until then",
+				   H_TIMEOUT_MS));
+	assert_true(log_has_within(&f->p, "0 reopened", H_TIMEOUT_MS));
+	uint8_t d = 1;
+	assert_int_equal(fake_m7_data(&f->m, 0, 0, 5, 5, &d, 1), 0);
+	cJSON *o = tclient_wait(&c, "FRAME", H_TIMEOUT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
 	tclient_close(&c);
 }
 
@@ -1773,6 +2013,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_recovery_settings, setup_no_liveness,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_signals_held_at_start, setup_not_started,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_allowed_users, setup_not_started,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_start_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_unchanged_keeps_liveness,
+						setup_fast_liveness, teardown),
+		cmocka_unit_test(test_reload_default_file_gone),
+		cmocka_unit_test_setup_teardown(test_sighup_send_queue, setup, teardown),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_kmsg_unwatchable),
 		cmocka_unit_test_setup_teardown(test_fault_log_limited, setup_kmsg, teardown),

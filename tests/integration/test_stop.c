@@ -289,12 +289,61 @@ static void test_helper_dies_during_reload(void **state)
 	cut_free(&t);
 }
 
+/* Waits until the daemon sleeps between its looks at the helper at the end of the stop
+ * (privsep_free(): its only sleep; the event loop waits in epoll, a call in poll). */
+static void wait_stop_sleeps(pid_t pid)
+{
+	char path[64], buf[256];
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	for (uint64_t end = h_now_ms() + H_TIMEOUT_MS; h_now_ms() < end; usleep(5000)) {
+		h_slurp_file(path, buf, sizeof(buf));
+		long nr = strtol(buf, NULL, 10);
+		if (nr == SYS_clock_nanosleep)
+			return;
+#ifdef SYS_nanosleep
+		if (nr == SYS_nanosleep)
+			return;
+#endif
+	}
+	fail_msg("the daemon never waited for its helper at the stop");
+}
+
+/* A SIGHUP during the stop (here while it waits for the stuck helper) neither reloads
+ * nor ends the daemon by its default action: it still leaves with status 0. */
+static void test_sighup_during_stop(void **state)
+{
+	struct cut t;
+	static char log[1 << 20];
+	int st = -1;
+
+	(void)state;
+	cut_start(&t);
+	assert_int_equal(kill(t.p.pid, SIGTERM), 0);
+	wait_stop_sleeps(t.p.pid);
+	assert_int_equal(kill(t.p.pid, SIGHUP), 0);
+	for (uint64_t end = h_now_ms() + H_TIMEOUT_MS; h_now_ms() < end; usleep(10000))
+		if (waitpid(t.p.pid, &st, WNOHANG) == t.p.pid) {
+			t.p.pid = 0;
+			break;
+		}
+	assert_int_equal(t.p.pid, 0);
+	h_slurp_file(t.p.log, log, sizeof(log));
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("the daemon ended with %s %d", WIFEXITED(st) ? "status" : "signal",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	assert_non_null(strstr(log, "SIGTERM: shutting down"));
+	assert_null(strstr(log, "SIGHUP"));
+	cut_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_free_with_helper_stuck_in_sysfs),
 		cmocka_unit_test(test_sigterm_during_helper_request),
 		cmocka_unit_test(test_helper_dies_during_reload),
+		cmocka_unit_test(test_sighup_during_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -508,6 +508,54 @@ static void test_root_user(void **state)
 	assert_false(conf_user_is_root("no-such-user-m7b"));
 }
 
+/* A reload keeps the [daemon] keys read only at start (the socket, the user, the kernel
+ * log, the trees and directories the supervisor and its helper use) at their running
+ * values and names those the file changed; every other key is the file's. */
+static void test_keep_start_keys(void **state)
+{
+	(void)state;
+	struct conf *run, *n;
+	struct conf_error e;
+	char changed[256];
+
+	assert_int_equal(conf_parse_string("[daemon]\nsocket = /run/a.sock\nsocket_mode = 0600\n"
+					   "kernel_log = off\nmax_clients = 3\n"
+					   "[channel m7]\ndevice = /dev/ttyRPMSG30\n",
+					   "a.conf", &run, &e),
+			 0);
+	assert_int_equal(conf_parse_string("[daemon]\nsocket = /run/b.sock\nsocket_mode = 0600\n"
+					   "socket_group = root\nkernel_log = kmsg\n"
+					   "sysfs_root = /tmp/sys\nmax_clients = 5\n"
+					   "log_level = debug\nallow_uids = 7\n"
+					   "[channel m7]\ndevice = /dev/ttyRPMSG31\n",
+					   "b.conf", &n, &e),
+			 0);
+	assert_int_equal(conf_keep_start_keys(n, run, changed, sizeof(changed)), 4);
+	assert_string_equal(changed, "socket, socket_group, kernel_log, sysfs_root");
+	assert_string_equal(n->daemon.socket_path, "/run/a.sock");
+	assert_null(n->daemon.socket_group);
+	assert_string_equal(n->daemon.sup.kernel_log, "off");
+	assert_string_equal(n->daemon.sup.sysfs_root, "/sys");
+	/* The rest is the new file's. */
+	assert_int_equal(n->daemon.max_clients, 5);
+	assert_int_equal(n->daemon.log_level, 7);
+	assert_int_equal(n->daemon.sup.n_allow_uids, 1);
+	assert_string_equal(n->channels[0].device, "/dev/ttyRPMSG31");
+	/* Now the same: nothing to say. */
+	assert_int_equal(conf_keep_start_keys(n, run, changed, sizeof(changed)), 0);
+	assert_string_equal(changed, "");
+	/* And back: a group given at start is kept when the file drops it. */
+	conf_free(n);
+	assert_int_equal(conf_parse_string("[daemon]\nsocket_group = root\n", "c.conf", &n, &e), 0);
+	conf_free(run);
+	assert_int_equal(conf_parse_string("[daemon]\n", "d.conf", &run, &e), 0);
+	assert_int_equal(conf_keep_start_keys(run, n, changed, sizeof(changed)), 1);
+	assert_string_equal(changed, "socket_group");
+	assert_string_equal(run->daemon.socket_group, "root");
+	conf_free(run);
+	conf_free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -515,7 +563,7 @@ int main(void)
 		cmocka_unit_test(test_long_names),	    cmocka_unit_test(test_rpmsg_channel),
 		cmocka_unit_test(test_overrides),	    cmocka_unit_test(test_odd_input),
 		cmocka_unit_test(test_root_user),	    cmocka_unit_test(test_not_regular),
-		cmocka_unit_test(test_channel_name_dot),
+		cmocka_unit_test(test_channel_name_dot),    cmocka_unit_test(test_keep_start_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

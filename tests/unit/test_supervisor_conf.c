@@ -160,13 +160,43 @@ static void test_peer(void **state)
 	}
 }
 
+/* Two channels' supervisor settings compare key by key, as the file says them: bytes
+ * left past a string's end count for nothing, any value that differs does. */
+static void test_channel_same(void **state)
+{
+	struct supervisor_channel_conf a, b;
+	char msg[200];
+
+	(void)state;
+	supervisor_conf_channel_defaults(&a);
+	supervisor_conf_channel_defaults(&b);
+	assert_true(supervisor_conf_channel_same(&a, &b));
+	/* A longer value then a shorter one leaves bytes behind the end in a. */
+	assert_int_equal(
+		supervisor_conf_channel_key(&a, "hook", "/usr/bin/long-hook", msg, sizeof(msg)), 0);
+	assert_int_equal(supervisor_conf_channel_key(&a, "hook", "/bin/x", msg, sizeof(msg)), 0);
+	assert_int_equal(supervisor_conf_channel_key(&b, "hook", "/bin/x", msg, sizeof(msg)), 0);
+	assert_true(supervisor_conf_channel_same(&a, &b));
+	static const char *const changes[][2] = {
+		{"liveness_quiet_ms", "400"}, {"recovery_steps", "resync"}, {"expect_rate", "0:10"},
+		{"autostart", "false"},	      {"hook", "/bin/y"},	    {"probe_send", "\\r"},
+	};
+	for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+		struct supervisor_channel_conf c = b;
+		assert_int_equal(supervisor_conf_channel_key(&c, changes[i][0], changes[i][1], msg,
+							     sizeof(msg)),
+				 0);
+		if (supervisor_conf_channel_same(&b, &c))
+			fail_msg("%s = %s is no change", changes[i][0], changes[i][1]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_keys),
-		cmocka_unit_test(test_through_conf),
-		cmocka_unit_test(test_peer),
+		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_through_conf), cmocka_unit_test(test_peer),
+		cmocka_unit_test(test_channel_same),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
