@@ -443,6 +443,93 @@ static void test_fifo_long_record(void **state)
 	fifo_close(&r);
 }
 
+/* Runs the loop until open(path) for writing succeeds (a reader has it) or 30 s pass. */
+static int open_writer(struct fifo_rig *r, const char *path)
+{
+	for (int i = 0; i < 3000; i++) {
+		int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		struct timeval tv = {0, 10000};
+
+		if (fd >= 0 || errno != ENXIO)
+			return fd;
+		event_base_loopexit(r->base, &tv);
+		event_base_dispatch(r->base);
+	}
+	return -1;
+}
+
+/* A writer that leaves in the middle of a line cut it: counted lost, not glued to what
+ * the next writer sends. */
+static void test_fifo_writer_left(void **state)
+{
+	struct fifo_rig r;
+	char path[128];
+
+	(void)state;
+	fifo_open(&r);
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	put(&r, "6,1,100,-;first\n");
+	put(&r, "6,2,200,-;imx-rproc imx8mp-cm7: imx_rp");
+	wait_for(r.base, &r.a, 1, NULL, 0);
+	close(r.fd);
+	{
+		struct timeval tv = {0, 50000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	r.fd = open_writer(&r, path);
+	assert_true(r.fd >= 0);
+	put(&r, "6,3,300,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	wait_for(r.base, &r.a, 2, NULL, 0);
+	assert_int_equal(r.a.n, 2);
+	assert_string_equal(r.a.msg[1],
+			    "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	assert_int_equal(r.a.lost[1], 1);
+	assert_int_equal(kwatch_lost(r.k), 1);
+	fifo_close(&r);
+}
+
+/* The FIFO is replaced (a new one renamed over it, or removed and made again, as a
+ * restarted feeder does): its new writers are read, and what the old one still held is. */
+static void test_fifo_replaced(void **state)
+{
+	struct fifo_rig r;
+	char path[128], tmp[140];
+
+	(void)state;
+	fifo_open(&r);
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	snprintf(tmp, sizeof(tmp), "%s/kmsg.new", dir);
+	put(&r, "6,1,100,-;old\n");
+	assert_int_equal(mkfifo(tmp, 0600), 0);
+	assert_int_equal(rename(tmp, path), 0);
+	close(r.fd);
+	r.fd = open_writer(&r, path);
+	assert_true(r.fd >= 0);
+	put(&r, "6,2,200,-;new\n");
+	wait_for(r.base, &r.a, 2, NULL, 0);
+	assert_int_equal(r.a.n, 2);
+	assert_string_equal(r.a.msg[0], "old");
+	assert_string_equal(r.a.msg[1], "new");
+	/* Gone for a while, then made again. */
+	close(r.fd);
+	assert_int_equal(unlink(path), 0);
+	{
+		struct timeval tv = {0, 50000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	assert_int_equal(mkfifo(path, 0600), 0);
+	r.fd = open_writer(&r, path);
+	assert_true(r.fd >= 0);
+	put(&r, "6,3,300,-;again\n");
+	wait_for(r.base, &r.a, 3, NULL, 0);
+	assert_int_equal(r.a.n, 3);
+	assert_string_equal(r.a.msg[2], "again");
+	assert_int_equal(kwatch_lost(r.k), 0);
+	fifo_close(&r);
+}
+
 /* ---- through the daemon ---- */
 
 /* Reads the first closed incident file of dir into a new cJSON, waiting up to 30 s. */
@@ -618,6 +705,10 @@ int main(void)
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_long_record, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_writer_left, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_replaced, journal_setup,
 						journal_teardown),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_daemon_kernel_dropped),
