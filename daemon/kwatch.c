@@ -275,6 +275,20 @@ static void kmsg_seq(struct kwatch *k, uint64_t seq)
 	k->last_seq = seq;
 }
 
+/* " KEY=value", a kmsg record's continuation (SUBSYSTEM=, DEVICE=); not a plain line
+ * that begins with a blank, as `dmesg -t` prints a device without a driver word. */
+static bool kmsg_dict_line(const char *s, size_t len)
+{
+	size_t i = 1;
+
+	if (len < 3 || s[0] != ' ')
+		return false;
+	while (i < len &&
+	       ((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+		i++;
+	return i > 1 && i < len && s[i] == '=';
+}
+
 static void kmsg_line(struct kwatch *k, const char *s, size_t len)
 {
 	struct klog_record rec;
@@ -282,8 +296,8 @@ static void kmsg_line(struct kwatch *k, const char *s, size_t len)
 
 	if (len && s[len - 1] == '\r')
 		len--;
-	if (len == 0 || s[0] == ' ')
-		return; /* empty, or a " KEY=value" continuation of a kmsg record */
+	if (len == 0 || kmsg_dict_line(s, len))
+		return;
 	if (klog_parse_kmsg(s, len, &rec) == 0) {
 		kmsg_seq(k, rec.seq);
 		if (rec.facility != 0)

@@ -443,6 +443,25 @@ static void test_fifo_long_record(void **state)
 	fifo_close(&r);
 }
 
+/* A plain line may begin with a blank (`dmesg -t` of a device without a driver word);
+ * only " KEY=value" lines are a kmsg record's continuation. */
+static void test_fifo_leading_blank(void **state)
+{
+	struct fifo_rig r;
+
+	(void)state;
+	fifo_open(&r);
+	put(&r, "6,1,100,-;imx-rproc imx8mp-cm7: first\n SUBSYSTEM=platform\n"
+		" DEVICE=+platform:imx8mp-cm7\n");
+	put(&r, " remoteproc0#vdev0buffer: registered virtio0 (type 7)\n");
+	put(&r, "6,2,200,-;last\n");
+	wait_for(r.base, &r.a, 3, NULL, 0);
+	assert_int_equal(r.a.n, 3);
+	assert_string_equal(r.a.msg[1], " remoteproc0#vdev0buffer: registered virtio0 (type 7)");
+	assert_string_equal(r.a.msg[2], "last");
+	fifo_close(&r);
+}
+
 /* Runs the loop until open(path) for writing succeeds (a reader has it) or 30 s pass. */
 static int open_writer(struct fifo_rig *r, const char *path)
 {
@@ -705,6 +724,8 @@ int main(void)
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_long_record, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_leading_blank, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_writer_left, journal_setup,
 						journal_teardown),
