@@ -465,6 +465,29 @@ static void fifo_on_dir(evutil_socket_t fd, short what, void *arg)
 		(void)fifo_switch(k, false);
 }
 
+/* What the FIFO holds when the watch begins was written before the start: skipped, as
+ * /dev/kmsg's backlog is (a kick failure from then must not start a recovery). A line
+ * under way is kept: its end comes after the start. */
+static void fifo_skip_backlog(struct kwatch *k)
+{
+	/* Bounded against a writer that never stops. */
+	for (int n = 0; n < 256; n++) {
+		ssize_t r = read(k->fd, k->buf + k->used, sizeof(k->buf) - k->used);
+		const char *nl;
+
+		if (r <= 0)
+			return;
+		k->used += (size_t)r;
+		nl = memrchr(k->buf, '\n', k->used);
+		if (nl) {
+			k->used -= (size_t)(nl + 1 - k->buf);
+			memmove(k->buf, nl + 1, k->used);
+		} else if (k->used == sizeof(k->buf)) {
+			k->used = 0;
+		}
+	}
+}
+
 /* Feeders replace their FIFO (rename a new one over it, or remove it and make it again):
  * its directory is watched so that the new one is read. Without inotify the FIFO is read
  * as long as it has writers. */
@@ -516,6 +539,7 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 		r = fifo_switch(k, false);
 		if (r < 0)
 			return r;
+		fifo_skip_backlog(k);
 		fifo_watch(k);
 		k->source = KWATCH_KMSG;
 		return 0;

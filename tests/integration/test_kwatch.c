@@ -443,6 +443,42 @@ static void test_fifo_long_record(void **state)
 	fifo_close(&r);
 }
 
+/* What a FIFO held before the watch began is from before the start, like /dev/kmsg's
+ * backlog: not delivered (a kick failure from then must not start a recovery). A line
+ * under way when it began is. */
+static void test_fifo_backlog(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	char path[128];
+	int w;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	/* A feeder that holds the FIFO open as m7sim does, and wrote before the watch. */
+	w = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	assert_true(w >= 0);
+	static const char old[] =
+		"3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n"
+		"6,2,150,-;old\n6,3,200,-;under ";
+	assert_int_equal(write(w, old, strlen(old)), (ssize_t)strlen(old));
+	cfg.kmsg_path = path;
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	static const char now[] = "way\n6,4,300,-;new\n";
+	assert_int_equal(write(w, now, strlen(now)), (ssize_t)strlen(now));
+	wait_for(base, &a, 2, NULL, 0);
+	assert_int_equal(a.n, 2);
+	assert_string_equal(a.msg[0], "under way");
+	assert_string_equal(a.msg[1], "new");
+	assert_int_equal(kwatch_lost(k), 0);
+	close(w);
+	kwatch_free(k);
+	event_base_free(base);
+}
+
 /* A plain line may begin with a blank (`dmesg -t` of a device without a driver word);
  * only " KEY=value" lines are a kmsg record's continuation. */
 static void test_fifo_leading_blank(void **state)
@@ -725,6 +761,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fifo, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_long_record, journal_setup,
 						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_backlog, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_leading_blank, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_writer_left, journal_setup,
