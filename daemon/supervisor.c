@@ -221,8 +221,9 @@ static void obs_on_data(void *ud, struct channel *ch, const struct channel_msg *
 	 * only ever runs when enabled: no need to test live_enabled. */
 	if (liveness_on_frame(&c->live, m->rx_ms, false))
 		sv_chan_rearm_liveness(c);
-	if (!m->bad_payload)
-		silence_on_data(&c->silence, m->frame->port, m->rx_ms);
+	/* A port reported silent sends again: nothing else would arm its next report. */
+	if (!m->bad_payload && silence_on_data(&c->silence, m->frame->port, m->rx_ms))
+		sv_fault_silence_arm(c, true);
 }
 
 /* A HEARTBEAT's count of frames the firmware took from us, -1 when it carries none. */
