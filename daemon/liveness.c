@@ -61,6 +61,7 @@ enum liveness_action liveness_tick(struct liveness *l, uint64_t now_ms)
 	if (++l->misses <= l->cfg.retries)
 		return send_ping(l, now_ms);
 	l->stalled = true;
+	l->stall_probe = l->strict;
 	l->waiting = false;
 	l->strict = false;
 	l->misses = 0;

@@ -24,6 +24,7 @@ struct liveness {
 	bool waiting; /* a PING is outstanding */
 	bool strict;  /* only a HEARTBEAT answers it (probe after a kernel fault) */
 	bool stalled;
+	bool stall_probe; /* the last stall ended a probe: frames may have kept coming */
 	/* The firmware's count of frames it took from the host, from the last HEARTBEAT
 	 * that carried it, and as it was when the strict probe began. */
 	bool hb_known, probe_known;

@@ -195,6 +195,31 @@ static void test_probe_deaf(void **state)
 	assert_int_equal(l.stalls, 1);
 }
 
+/* A stall says whether it ended a probe (HEARTBEATs or DATA may have kept coming) or a
+ * quiet link (nothing came at all): the fault's words differ. */
+static void test_stall_cause(void **state)
+{
+	struct liveness l;
+	static const struct row probe_rows[] = {
+		{0, START, LIVENESS_NONE, 2000},    {100, PROBE, LIVENESS_SEND_PING, 1100},
+		{1000, FRAME, LIVENESS_NONE, 1100}, {1100, TICK, LIVENESS_SEND_PING, 2100},
+		{2100, TICK, LIVENESS_STALL, 0},
+	};
+	static const struct row quiet_rows[] = {
+		{0, START, LIVENESS_NONE, 2000},
+		{2000, TICK, LIVENESS_SEND_PING, 3000},
+		{3000, TICK, LIVENESS_SEND_PING, 4000},
+		{4000, TICK, LIVENESS_STALL, 0},
+	};
+
+	(void)state;
+	liveness_init(&l, &cfg);
+	RUN(&l, probe_rows);
+	assert_true(l.stall_probe);
+	RUN(&l, quiet_rows);
+	assert_false(l.stall_probe);
+}
+
 /* An answer window longer than the quiet period: a frame answering the PING moves the
  * deadline earlier, so the timer must follow it; a frame on a quiet watch does not. */
 static void test_frame_moves_deadline(void **state)
@@ -236,6 +261,7 @@ int main(void)
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_probe_deaf),
+		cmocka_unit_test(test_stall_cause),
 		cmocka_unit_test(test_frame_moves_deadline),
 		cmocka_unit_test(test_defaults),
 	};
