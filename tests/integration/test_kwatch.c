@@ -527,8 +527,9 @@ static void test_fifo_writer_left(void **state)
 	put(&r, "6,2,200,-;imx-rproc imx8mp-cm7: imx_rp");
 	wait_for(r.base, &r.a, 1, NULL, 0);
 	close(r.fd);
-	{
-		struct timeval tv = {0, 50000};
+	/* Until the watcher has seen the writer leave (it counts the cut line then). */
+	for (int i = 0; i < 3000 && kwatch_lost(r.k) == 0; i++) {
+		struct timeval tv = {0, 10000};
 		event_base_loopexit(r.base, &tv);
 		event_base_dispatch(r.base);
 	}
