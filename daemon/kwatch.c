@@ -17,6 +17,9 @@
 #include "klog.h"
 
 #define KWATCH_BUF 8192 /* a /dev/kmsg record is at most ~1 KiB of text plus fields */
+/* Lines handed on per wake-up, so that a flood cannot starve the frames; the rest is
+ * read on the next turn. */
+#define KWATCH_LINES_PER_TURN 1000
 
 struct kwatch {
 	enum kwatch_source source;
@@ -91,9 +94,9 @@ static void journal_drain(struct kwatch *k)
 {
 	int r;
 
-	/* Bounded per wake-up so a flood cannot starve the frames; the rest is read on the
-	 * next turn (the timer below fires at once when entries remain). */
-	for (int n = 0; n < 1000; n++) {
+	/* Bounded per wake-up; the rest is read on the next turn (the timer below fires at
+	 * once when entries remain). */
+	for (int n = 0; n < KWATCH_LINES_PER_TURN; n++) {
 		const void *data;
 		size_t len;
 		struct kwatch_line line = {.priority = -1};
@@ -289,7 +292,8 @@ static bool kmsg_dict_line(const char *s, size_t len)
 	return i > 1 && i < len && s[i] == '=';
 }
 
-static void kmsg_line(struct kwatch *k, const char *s, size_t len)
+/* Hands one line on; returns 1 when it was one, 0 when skipped. */
+static int kmsg_line(struct kwatch *k, const char *s, size_t len)
 {
 	struct klog_record rec;
 	struct kwatch_line line = {.priority = -1};
@@ -297,11 +301,11 @@ static void kmsg_line(struct kwatch *k, const char *s, size_t len)
 	if (len && s[len - 1] == '\r')
 		len--;
 	if (len == 0 || kmsg_dict_line(s, len))
-		return;
+		return 0;
 	if (klog_parse_kmsg(s, len, &rec) == 0) {
 		kmsg_seq(k, rec.seq);
 		if (rec.facility != 0)
-			return; /* userspace printed into kmsg: not the kernel */
+			return 0; /* userspace printed into kmsg: not the kernel */
 		line.msg = rec.msg;
 		line.len = rec.msg_len;
 		line.priority = rec.level;
@@ -314,6 +318,7 @@ static void kmsg_line(struct kwatch *k, const char *s, size_t len)
 	line.lost = k->lost;
 	k->lost = 0;
 	k->fn(k->arg, &line);
+	return 1;
 }
 
 /* The bytes in buf that a writer left without their newline: a line cut mid-way (or
@@ -334,27 +339,38 @@ static void kmsg_cut(struct kwatch *k)
 	k->skipping = false;
 }
 
-/* Reads what fd holds, at most 256 reads: 0 when it would block (or failed, which
- * the next wake-up repeats), 1 at end of file (a FIFO without writers). */
-static int kmsg_read(struct kwatch *k)
+/* What kmsg_read() stopped at. */
+enum kmsg_end {
+	KMSG_DRAINED, /* it would block (or failed: the next wake-up repeats it) */
+	KMSG_EOF,     /* a FIFO without writers */
+	KMSG_MORE,    /* the turn's share was read: the fd, level-triggered, wakes us again */
+};
+
+/* Reads what fd holds, at most 256 reads and KWATCH_LINES_PER_TURN lines (and what the
+ * read that reached them brought). */
+static enum kmsg_end kmsg_read(struct kwatch *k)
 {
+	int lines = 0;
+
 	for (int n = 0; n < 256; n++) {
+		if (lines >= KWATCH_LINES_PER_TURN)
+			return KMSG_MORE;
 		ssize_t r = read(k->fd, k->buf + k->used, sizeof(k->buf) - k->used);
 		size_t start = 0, i;
 
 		if (r < 0) {
 			if (errno == EPIPE)
 				continue; /* /dev/kmsg: records overwritten before we read them */
-			return 0;	  /* EAGAIN, or an error the next wake-up repeats */
+			return KMSG_DRAINED;
 		}
 		if (r == 0)
-			return 1;
+			return KMSG_EOF;
 		k->used += (size_t)r;
 		for (i = 0; i < k->used; i++) {
 			if (k->buf[i] != '\n')
 				continue;
 			if (!k->skipping) {
-				kmsg_line(k, k->buf + start, i - start);
+				lines += kmsg_line(k, k->buf + start, i - start);
 			} else {
 				k->lost++;
 				k->lost_total++;
@@ -376,7 +392,7 @@ static int kmsg_read(struct kwatch *k)
 			k->skipping = true;
 		}
 	}
-	return 0;
+	return KMSG_MORE;
 }
 
 static void kmsg_on_read(evutil_socket_t fd, short what, void *arg);
@@ -409,8 +425,10 @@ static int fifo_switch(struct kwatch *k, bool old_done)
 		return -ENOMEM;
 	}
 	if (k->fd >= 0) {
-		if (!old_done)
-			(void)kmsg_read(k);
+		/* All of it: what stays in the old FIFO is gone once it is closed (bounded
+		 * against a writer that never stops: 64 turns hold a 1 MiB pipe). */
+		for (int t = 0; !old_done && t < 64 && kmsg_read(k) == KMSG_MORE; t++)
+			;
 		event_free(k->kev);
 		close(k->fd);
 	}
@@ -428,7 +446,7 @@ static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (kmsg_read(k) == 0 || !k->path)
+	if (kmsg_read(k) != KMSG_EOF || !k->path)
 		return;
 	/* The last writer left: a FIFO opened anew does not report it again (one that stayed
 	 * open would, on every turn). Opened from the path, which may name another by now;

@@ -443,6 +443,42 @@ static void test_fifo_long_record(void **state)
 	fifo_close(&r);
 }
 
+/* A flood is read a bounded number of lines per turn of the loop, as the journal's is,
+ * so that frames and clients are served between: nothing of it is lost. */
+static void test_fifo_flood_bounded(void **state)
+{
+	enum { LINES = 12000 };
+	struct fifo_rig r;
+	char *buf;
+	size_t n = 0;
+	int turns = 0;
+
+	(void)state;
+	fifo_open(&r);
+	/* Room for the whole flood, so that it is there at once. */
+	if (fcntl(r.fd, F_SETPIPE_SZ, 1 << 20) < (1 << 20))
+		skip();
+	buf = malloc((size_t)LINES * 64);
+	assert_non_null(buf);
+	for (int i = 0; i < LINES; i++)
+		n += (size_t)sprintf(buf + n, "3,%d,100,-;imx_rproc_kick: failed (1, err:-62)\n",
+				     i);
+	put_all(&r, buf, n);
+	free(buf);
+	r.a.want = LINES;
+	while (r.a.n < LINES && turns < 1000) {
+		int before = r.a.n;
+		event_base_loop(r.base, EVLOOP_ONCE);
+		/* At most 1000 lines and what one read brings (8 KiB, some 140 lines here). */
+		if (r.a.n - before > 1000 + 160)
+			fail_msg("turn %d delivered %d lines", turns, r.a.n - before);
+		turns++;
+	}
+	assert_int_equal(r.a.n, LINES);
+	assert_int_equal(kwatch_lost(r.k), 0);
+	fifo_close(&r);
+}
+
 /* What a FIFO held before the watch began is from before the start, like /dev/kmsg's
  * backlog: not delivered (a kick failure from then must not start a recovery). A line
  * under way when it began is. */
@@ -763,6 +799,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fifo_long_record, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_backlog, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_flood_bounded, journal_setup,
+						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_leading_blank, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_writer_left, journal_setup,
