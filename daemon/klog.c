@@ -493,6 +493,29 @@ int klog_scope_add(struct klog_scope *s, const char *name)
 	return 0;
 }
 
+int klog_scope_learn(struct klog_scope *s, const char *name)
+{
+	size_t n = s->n;
+	int r = klog_scope_add(s, name);
+
+	if (r == 0 && s->n > n)
+		s->learned |= 1u << n;
+	return r;
+}
+
+/* A learned name another remoteproc registered: no longer the scope's. */
+static void scope_give_up(struct klog_scope *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (!(s->learned >> i & 1) || strcmp(s->names[i], name) != 0)
+			continue;
+		memmove(s->names[i], s->names[i + 1], (s->n - i - 1) * sizeof(s->names[0]));
+		s->learned = (s->learned & ((1u << i) - 1)) | (s->learned >> (i + 1) << i);
+		s->n--;
+		return;
+	}
+}
+
 static bool scope_has(const struct klog_scope *s, const char *name)
 {
 	size_t i;
@@ -621,9 +644,12 @@ static enum klog_owner foreign(struct klog_scope *s, const struct klog_event *ev
 	}
 	if (ev->kind == KLOG_VIRTIO_REGISTERED && s->starting && !s->other_starting &&
 	    strcmp(ev->driver, "rproc-virtio") == 0) {
-		(void)klog_scope_add(s, ev->name);
+		(void)klog_scope_learn(s, ev->name);
 		return KLOG_OWNER_MINE;
 	}
+	/* Virtio indices are reused: the one our stopped remoteproc had may be another's. */
+	if (ev->kind == KLOG_VIRTIO_REGISTERED)
+		scope_give_up(s, ev->name);
 	if (foreign_device_ok(ev->kind) || (is_virtio(ev->device) && !scope_has_virtio(s)))
 		return KLOG_OWNER_UNKNOWN;
 	return KLOG_OWNER_OTHER;
@@ -649,6 +675,6 @@ enum klog_owner klog_scope_match(struct klog_scope *s, const struct klog_event *
 		s->starting = false;
 	/* Learn what lives under our devices so later lines that name only it match. */
 	if (ev->kind == KLOG_VIRTIO_REGISTERED)
-		(void)klog_scope_add(s, ev->name);
+		(void)klog_scope_learn(s, ev->name);
 	return KLOG_OWNER_MINE;
 }

@@ -118,6 +118,9 @@ const char *klog_impact_to_string(enum klog_impact impact);
 struct klog_scope {
 	char names[KLOG_SCOPE_MAX][KLOG_NAME_MAX];
 	size_t n;
+	/* Bit i: names[i] was learned (a virtio device registered), not given; given up when
+	 * another remoteproc registers the same name (indices are reused). */
+	uint32_t learned;
 	/* Its remoteproc is powering up or attaching, and another instance is not (as far
 	 * as their lines tell): a virtio device registered by an rproc-virtio device now is
 	 * its own. */
@@ -132,6 +135,10 @@ enum klog_owner {
 
 /* Adds a name to the scope (ignored when empty, present or full). 0 or -ENOSPC. */
 int klog_scope_add(struct klog_scope *s, const char *name);
+
+/* Adds a virtio device name the scope's remoteproc registered (seen in sysfs or the log):
+ * like klog_scope_add(), but given up once another remoteproc registers that name. */
+int klog_scope_learn(struct klog_scope *s, const char *name);
 
 /* Says whether an event belongs to the scope, and learns names it announces. */
 enum klog_owner klog_scope_match(struct klog_scope *s, const struct klog_event *ev);

@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
@@ -15,6 +17,9 @@
 #include "klog.h"
 
 #define KWATCH_BUF 8192 /* a /dev/kmsg record is at most ~1 KiB of text plus fields */
+/* Lines handed on per wake-up, so that a flood cannot starve the frames; the rest is
+ * read on the next turn. */
+#define KWATCH_LINES_PER_TURN 1000
 
 struct kwatch {
 	enum kwatch_source source;
@@ -28,6 +33,13 @@ struct kwatch {
 	/* kmsg / FIFO */
 	int fd;
 	struct event *kev;
+	/* A FIFO: its path, and its directory watched for a new FIFO there */
+	char *path;
+	const char *base_name; /* in path */
+	dev_t dev;
+	ino_t ino;
+	int ifd;
+	struct event *iev;
 	char buf[KWATCH_BUF];
 	size_t used;
 	bool skipping; /* dropping the rest of an over-long line */
@@ -82,9 +94,9 @@ static void journal_drain(struct kwatch *k)
 {
 	int r;
 
-	/* Bounded per wake-up so a flood cannot starve the frames; the rest is read on the
-	 * next turn (the timer below fires at once when entries remain). */
-	for (int n = 0; n < 1000; n++) {
+	/* Bounded per wake-up; the rest is read on the next turn (the timer below fires at
+	 * once when entries remain). */
+	for (int n = 0; n < KWATCH_LINES_PER_TURN; n++) {
 		const void *data;
 		size_t len;
 		struct kwatch_line line = {.priority = -1};
@@ -266,19 +278,34 @@ static void kmsg_seq(struct kwatch *k, uint64_t seq)
 	k->last_seq = seq;
 }
 
-static void kmsg_line(struct kwatch *k, const char *s, size_t len)
+/* " KEY=value", a kmsg record's continuation (SUBSYSTEM=, DEVICE=); not a plain line
+ * that begins with a blank, as `dmesg -t` prints a device without a driver word. */
+static bool kmsg_dict_line(const char *s, size_t len)
+{
+	size_t i = 1;
+
+	if (len < 3 || s[0] != ' ')
+		return false;
+	while (i < len &&
+	       ((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+		i++;
+	return i > 1 && i < len && s[i] == '=';
+}
+
+/* Hands one line on; returns 1 when it was one, 0 when skipped. */
+static int kmsg_line(struct kwatch *k, const char *s, size_t len)
 {
 	struct klog_record rec;
 	struct kwatch_line line = {.priority = -1};
 
 	if (len && s[len - 1] == '\r')
 		len--;
-	if (len == 0 || s[0] == ' ')
-		return; /* empty, or a " KEY=value" continuation of a kmsg record */
+	if (len == 0 || kmsg_dict_line(s, len))
+		return 0;
 	if (klog_parse_kmsg(s, len, &rec) == 0) {
 		kmsg_seq(k, rec.seq);
 		if (rec.facility != 0)
-			return; /* userspace printed into kmsg: not the kernel */
+			return 0; /* userspace printed into kmsg: not the kernel */
 		line.msg = rec.msg;
 		line.len = rec.msg_len;
 		line.priority = rec.level;
@@ -291,30 +318,59 @@ static void kmsg_line(struct kwatch *k, const char *s, size_t len)
 	line.lost = k->lost;
 	k->lost = 0;
 	k->fn(k->arg, &line);
+	return 1;
 }
 
-static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
+/* The bytes in buf that a writer left without their newline: a line cut mid-way (or
+ * the rest of an over-long one), lost. */
+static void kmsg_cut(struct kwatch *k)
 {
-	struct kwatch *k = arg;
+	struct klog_record rec;
 
-	(void)what;
+	/* Its number is taken, or the next record would count it again as a gap. */
+	if (!k->skipping && k->used && k->buf[0] != ' ' &&
+	    klog_parse_kmsg(k->buf, k->used, &rec) == 0)
+		kmsg_seq(k, rec.seq);
+	if (k->used || k->skipping) {
+		k->lost++;
+		k->lost_total++;
+	}
+	k->used = 0;
+	k->skipping = false;
+}
+
+/* What kmsg_read() stopped at. */
+enum kmsg_end {
+	KMSG_DRAINED, /* it would block (or failed: the next wake-up repeats it) */
+	KMSG_EOF,     /* a FIFO without writers */
+	KMSG_MORE,    /* the turn's share was read: the fd, level-triggered, wakes us again */
+};
+
+/* Reads what fd holds, at most 256 reads and KWATCH_LINES_PER_TURN lines (and what the
+ * read that reached them brought). */
+static enum kmsg_end kmsg_read(struct kwatch *k)
+{
+	int lines = 0;
+
 	for (int n = 0; n < 256; n++) {
-		ssize_t r = read(fd, k->buf + k->used, sizeof(k->buf) - k->used);
+		if (lines >= KWATCH_LINES_PER_TURN)
+			return KMSG_MORE;
+		ssize_t r = read(k->fd, k->buf + k->used, sizeof(k->buf) - k->used);
 		size_t start = 0, i;
 
 		if (r < 0) {
 			if (errno == EPIPE)
 				continue; /* /dev/kmsg: records overwritten before we read them */
-			return;		  /* EAGAIN, or an error the next wake-up repeats */
+			return KMSG_DRAINED;
 		}
 		if (r == 0)
-			return;
+			return KMSG_EOF;
 		k->used += (size_t)r;
 		for (i = 0; i < k->used; i++) {
 			if (k->buf[i] != '\n')
 				continue;
 			if (!k->skipping) {
-				kmsg_line(k, k->buf + start, i - start);
+				lines += kmsg_line(k, k->buf + start, i - start);
 			} else {
 				k->lost++;
 				k->lost_total++;
@@ -336,12 +392,153 @@ static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
 			k->skipping = true;
 		}
 	}
+	return KMSG_MORE;
+}
+
+static void kmsg_on_read(evutil_socket_t fd, short what, void *arg);
+
+/* Reads from the FIFO now at the path, if it is another one than fd (or there is no fd,
+ * or old_done: fd is at its end), after what the old one still holds; a line its writer
+ * left unfinished is lost. 0, or -errno with fd kept (no FIFO there: -EINVAL). */
+static int fifo_switch(struct kwatch *k, bool old_done)
+{
+	struct event *ev;
+	struct stat st;
+	int fd;
+
+	fd = open(k->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	if (k->fd >= 0 && !old_done && st.st_dev == k->dev && st.st_ino == k->ino) {
+		close(fd);
+		return 0;
+	}
+	ev = event_new(k->base, fd, EV_READ | EV_PERSIST, kmsg_on_read, k);
+	if (!ev || event_add(ev, NULL) < 0) {
+		if (ev)
+			event_free(ev);
+		close(fd);
+		return -ENOMEM;
+	}
+	if (k->fd >= 0) {
+		/* All of it: what stays in the old FIFO is gone once it is closed (bounded
+		 * against a writer that never stops: 64 turns hold a 1 MiB pipe). */
+		for (int t = 0; !old_done && t < 64 && kmsg_read(k) == KMSG_MORE; t++)
+			;
+		event_free(k->kev);
+		close(k->fd);
+	}
+	kmsg_cut(k);
+	k->fd = fd;
+	k->kev = ev;
+	k->dev = st.st_dev;
+	k->ino = st.st_ino;
+	return 0;
+}
+
+static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct kwatch *k = arg;
+
+	(void)fd;
+	(void)what;
+	if (kmsg_read(k) != KMSG_EOF || !k->path)
+		return;
+	/* The last writer left: a FIFO opened anew does not report it again (one that stayed
+	 * open would, on every turn). Opened from the path, which may name another by now;
+	 * with nothing there, the directory's watch brings the next one. */
+	if (fifo_switch(k, true) < 0) {
+		kmsg_cut(k);
+		event_free(k->kev);
+		k->kev = NULL;
+		close(k->fd);
+		k->fd = -1;
+	}
+}
+
+/* Something was created or moved into the FIFO's directory. */
+static void fifo_on_dir(evutil_socket_t fd, short what, void *arg)
+{
+	struct kwatch *k = arg;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool ours = false;
+	ssize_t n;
+
+	(void)what;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *e = (const struct inotify_event *)p;
+			/* An overflowed queue may have lost ours: look. */
+			if ((e->len && strcmp(e->name, k->base_name) == 0) ||
+			    (e->mask & IN_Q_OVERFLOW))
+				ours = true;
+			p += sizeof(*e) + e->len;
+		}
+	}
+	if (ours)
+		(void)fifo_switch(k, false);
+}
+
+/* What the FIFO holds when the watch begins was written before the start: skipped, as
+ * /dev/kmsg's backlog is (a kick failure from then must not start a recovery). A line
+ * under way is kept: its end comes after the start. */
+static void fifo_skip_backlog(struct kwatch *k)
+{
+	/* Bounded against a writer that never stops. */
+	for (int n = 0; n < 256; n++) {
+		ssize_t r = read(k->fd, k->buf + k->used, sizeof(k->buf) - k->used);
+		const char *nl;
+
+		if (r <= 0)
+			return;
+		k->used += (size_t)r;
+		nl = memrchr(k->buf, '\n', k->used);
+		if (nl) {
+			k->used -= (size_t)(nl + 1 - k->buf);
+			memmove(k->buf, nl + 1, k->used);
+		} else if (k->used == sizeof(k->buf)) {
+			k->used = 0;
+		}
+	}
+}
+
+/* Feeders replace their FIFO (rename a new one over it, or remove it and make it again):
+ * its directory is watched so that the new one is read. Without inotify the FIFO is read
+ * as long as it has writers. */
+static void fifo_watch(struct kwatch *k)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(k->path, '/');
+	size_t n = slash ? (size_t)(slash - k->path) : 0;
+
+	k->base_name = slash ? slash + 1 : k->path;
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", n ? (int)n : 1, n ? k->path : "/");
+	k->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (k->ifd < 0)
+		return;
+	if (inotify_add_watch(k->ifd, dir, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0 ||
+	    !(k->iev = event_new(k->base, k->ifd, EV_READ | EV_PERSIST, fifo_on_dir, k)) ||
+	    event_add(k->iev, NULL) < 0) {
+		if (k->iev)
+			event_free(k->iev);
+		k->iev = NULL;
+		close(k->ifd);
+		k->ifd = -1;
+	}
 }
 
 static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 {
 	const char *path = cfg->kmsg_path ? cfg->kmsg_path : "/dev/kmsg";
 	struct stat st;
+	int r;
 
 	if (stat(path, &st) < 0)
 		return -errno;
@@ -351,13 +548,24 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 		return -EISDIR;
 	if (!S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode))
 		return -EINVAL;
-	/* A FIFO opened read-only sees EOF whenever no writer is attached and the callback
-	 * would spin: hold it open for writing too. */
-	k->fd = open(path, (S_ISFIFO(st.st_mode) ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
+	if (S_ISFIFO(st.st_mode)) {
+		/* Read-only, so that a writer leaving is seen (end of file): the line it was
+		 * writing is then cut, not glued to the next writer's. */
+		k->path = strdup(path);
+		if (!k->path)
+			return -ENOMEM;
+		r = fifo_switch(k, false);
+		if (r < 0)
+			return r;
+		fifo_skip_backlog(k);
+		fifo_watch(k);
+		k->source = KWATCH_KMSG;
+		return 0;
+	}
+	k->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (k->fd < 0)
 		return -errno;
-	if (S_ISCHR(st.st_mode))
-		(void)lseek(k->fd, 0, SEEK_END); /* /dev/kmsg: skip the backlog */
+	(void)lseek(k->fd, 0, SEEK_END); /* /dev/kmsg: skip the backlog */
 	k->kev = event_new(k->base, k->fd, EV_READ | EV_PERSIST, kmsg_on_read, k);
 	if (!k->kev)
 		return -ENOMEM;
@@ -387,6 +595,7 @@ int kwatch_new(struct event_base *base, const struct kwatch_config *cfg, kwatch_
 	if (!k)
 		return -ENOMEM;
 	k->fd = -1;
+	k->ifd = -1;
 	k->fn = fn;
 	k->arg = arg;
 	k->base = base;
@@ -413,6 +622,11 @@ struct kwatch *kwatch_free(struct kwatch *k)
 		event_free(k->kev);
 	if (k->fd >= 0)
 		close(k->fd);
+	if (k->iev)
+		event_free(k->iev);
+	if (k->ifd >= 0)
+		close(k->ifd);
+	free(k->path);
 	if (k->jev)
 		event_free(k->jev);
 	if (k->jtimer)

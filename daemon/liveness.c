@@ -25,6 +25,8 @@ void liveness_start(struct liveness *l, uint64_t now_ms)
 	l->waiting = false;
 	l->strict = false;
 	l->stalled = false;
+	l->hb_known = false;
+	l->probe_known = false;
 	l->misses = 0;
 	l->last_rx_ms = now_ms;
 }
@@ -59,6 +61,7 @@ enum liveness_action liveness_tick(struct liveness *l, uint64_t now_ms)
 	if (++l->misses <= l->cfg.retries)
 		return send_ping(l, now_ms);
 	l->stalled = true;
+	l->stall_probe = l->strict;
 	l->waiting = false;
 	l->strict = false;
 	l->misses = 0;
@@ -66,10 +69,28 @@ enum liveness_action liveness_tick(struct liveness *l, uint64_t now_ms)
 	return LIVENESS_STALL;
 }
 
+bool liveness_on_heartbeat(struct liveness *l, uint64_t now_ms, int64_t host_frames)
+{
+	/* A periodic HEARTBEAT of an M7 deaf to the mailbox (the kick failure that began the
+	 * probe) shows the same count as before it: no answer. */
+	bool deaf = host_frames >= 0 && l->waiting && l->strict && l->probe_known &&
+		    (uint32_t)host_frames == l->probe_host_frames;
+
+	if (host_frames >= 0 && l->running) {
+		l->hb_known = true;
+		l->hb_host_frames = (uint32_t)host_frames;
+	}
+	return liveness_on_frame(l, now_ms, !deaf);
+}
+
 enum liveness_action liveness_probe(struct liveness *l, uint64_t now_ms)
 {
 	if (!l->running || l->stalled)
 		return LIVENESS_NONE;
+	if (!l->strict) {
+		l->probe_known = l->hb_known;
+		l->probe_host_frames = l->hb_host_frames;
+	}
 	l->strict = true;
 	if (l->waiting)
 		return LIVENESS_NONE;

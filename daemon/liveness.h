@@ -24,6 +24,11 @@ struct liveness {
 	bool waiting; /* a PING is outstanding */
 	bool strict;  /* only a HEARTBEAT answers it (probe after a kernel fault) */
 	bool stalled;
+	bool stall_probe; /* the last stall ended a probe: frames may have kept coming */
+	/* The firmware's count of frames it took from the host, from the last HEARTBEAT
+	 * that carried it, and as it was when the strict probe began. */
+	bool hb_known, probe_known;
+	uint32_t hb_host_frames, probe_host_frames;
 	uint32_t misses;
 	uint64_t last_rx_ms;
 	uint64_t ping_ms;
@@ -65,6 +70,12 @@ static inline bool liveness_on_frame(struct liveness *l, uint64_t now_ms, bool h
 	}
 	return true;
 }
+
+/* A HEARTBEAT: liveness_on_frame() for it, with the firmware's count of valid frames
+ * it received from the host (host_frames), or -1 when the frame carries none. The
+ * firmware sends one every period whether or not it still takes Linux's messages: during
+ * a probe, one whose count did not move since the probe began does not answer it. */
+bool liveness_on_heartbeat(struct liveness *l, uint64_t now_ms, int64_t host_frames);
 
 /* Time passed; says whether to PING or that the link stalled. */
 enum liveness_action liveness_tick(struct liveness *l, uint64_t now_ms);

@@ -100,13 +100,18 @@ void silence_arm(struct silence *s, bool up, uint64_t now_ms)
 	s->armed = up;
 }
 
-void silence_on_watched(struct silence *s, uint8_t port, uint64_t now_ms)
+bool silence_on_watched(struct silence *s, uint8_t port, uint64_t now_ms)
 {
+	bool back = false;
+
 	for (unsigned i = 0; i < SILENCE_PORTS; i++)
 		if (s->cfg.rate[i] && s->cfg.port[i] == port) {
 			s->last_ms[i] = now_ms;
+			/* Reported, it had no deadline: it has one again. */
+			back |= s->reported[i];
 			s->reported[i] = false;
 		}
+	return back && s->armed;
 }
 
 int silence_check(struct silence *s, uint64_t now_ms)

@@ -40,13 +40,16 @@ void silence_init(struct silence *s, const struct silence_conf *cfg);
  * and takes the ports of cfg. */
 void silence_arm(struct silence *s, bool up, uint64_t now_ms);
 /* A DATA frame on a port with a rate (silence_on_data() checks). */
-void silence_on_watched(struct silence *s, uint8_t port, uint64_t now_ms);
+bool silence_on_watched(struct silence *s, uint8_t port, uint64_t now_ms);
 /* A DATA frame on port. Inline, as it comes with every frame: most ports have no rate.
- * Data before the watch starts changes nothing (starting restarts the clocks). */
-static inline void silence_on_data(struct silence *s, uint8_t port, uint64_t now_ms)
+ * Data before the watch starts changes nothing (starting restarts the clocks). True when
+ * silence_next_ms() may have moved earlier (a port reported silent is watched again):
+ * re-arm the timer; otherwise it only moved later, and a timer left alone stays right. */
+static inline bool silence_on_data(struct silence *s, uint8_t port, uint64_t now_ms)
 {
 	if (s->watched[port >> 6] >> (port & 63) & 1)
-		silence_on_watched(s, port, now_ms);
+		return silence_on_watched(s, port, now_ms);
+	return false;
 }
 /* The first port silent for too long and not yet reported (marked reported), or -1. */
 int silence_check(struct silence *s, uint64_t now_ms);

@@ -238,8 +238,17 @@ static void obs_on_data(void *ud, struct channel *ch, const struct channel_msg *
 	 * only ever runs when enabled: no need to test live_enabled. */
 	if (liveness_on_frame(&c->live, m->rx_ms, false))
 		sv_chan_rearm_liveness(c);
-	if (!m->bad_payload)
-		silence_on_data(&c->silence, m->frame->port, m->rx_ms);
+	/* A port reported silent sends again: nothing else would arm its next report. */
+	if (!m->bad_payload && silence_on_data(&c->silence, m->frame->port, m->rx_ms))
+		sv_fault_silence_arm(c, true);
+}
+
+/* A HEARTBEAT's count of frames the firmware took from us, -1 when it carries none. */
+static int64_t host_frames(const struct channel_msg *m)
+{
+	if (m->bad_payload || m->u.heartbeat.ncounters <= M7B_HB_HOST_FRAMES)
+		return -1;
+	return m->u.heartbeat.counter[M7B_HB_HOST_FRAMES];
 }
 
 /* Every other frame. */
@@ -251,7 +260,9 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 	if (!c)
 		return;
 	incident_ring_frame(&c->ring, m->rx_realtime_us, f);
-	if (c->live_enabled && liveness_on_frame(&c->live, m->rx_ms, f->type == M7B_T_HEARTBEAT))
+	if (c->live_enabled &&
+	    (f->type == M7B_T_HEARTBEAT ? liveness_on_heartbeat(&c->live, m->rx_ms, host_frames(m))
+					: liveness_on_frame(&c->live, m->rx_ms, false)))
 		sv_chan_rearm_liveness(c);
 	sv_fault_on_msg(c, m);
 	sv_verify_on_msg(c, m);

@@ -273,8 +273,9 @@ void sv_incident_on_timer(evutil_socket_t fd, short what, void *arg);
 
 /* The trace ring, devcoredumps and kernel lines of c at a fault; NULL on ENOMEM. */
 cJSON *sv_evidence_gather(struct sv_chan *c);
-/* Adds the kernel lines after since_us to evidence's "kernel" array at the incident's end. */
-void sv_evidence_kernel_after(struct sv_chan *c, cJSON *evidence, uint64_t since_us);
+/* Adds the kernel lines that came after sv_evidence_gather() to evidence's "kernel" array
+ * at the incident's end. */
+void sv_evidence_kernel_after(struct sv_chan *c, cJSON *evidence);
 
 /* ---- sv_verify.c: firmware identity, verification after a load, last good image ---- */
 

@@ -71,7 +71,7 @@ void sv_chan_rearm_liveness(struct sv_chan *c)
 
 static void add_virtio(void *arg, const char *name)
 {
-	(void)klog_scope_add(arg, name);
+	(void)klog_scope_learn(arg, name);
 }
 
 static void add_names(struct sv_chan *c, const char *list)

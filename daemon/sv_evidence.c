@@ -5,25 +5,27 @@
 
 #include <stdio.h>
 
-/* Kernel lines of c's ring with after_us < t_us <= until_us into array a; how many. */
-static uint64_t kernel_lines(struct sv_chan *c, cJSON *a, uint64_t after_us, uint64_t until_us)
+/* The newest n kernel lines of c's ring into array a, oldest first; how many. By order,
+ * not by their wall-clock stamps: the clock may be set back meanwhile. */
+static uint64_t kernel_lines(struct sv_chan *c, cJSON *a, uint64_t n)
 {
-	uint64_t n = 0;
+	size_t len = incident_ring_len(&c->klines);
+	uint64_t kept = 0;
 
-	for (size_t i = 0; a && i < incident_ring_len(&c->klines); i++) {
+	for (size_t i = n < len ? len - (size_t)n : 0; a && i < len; i++) {
 		const struct incident_entry *e = incident_ring_at(&c->klines, i);
 		char t[24];
 		cJSON *o;
 
-		if (e->t_us <= after_us || e->t_us > until_us || !(o = cJSON_CreateObject()))
+		if (!(o = cJSON_CreateObject()))
 			continue;
 		snprintf(t, sizeof(t), "%llu", (unsigned long long)e->t_us);
 		cJSON_AddItemToObject(o, "t_us", cJSON_CreateRaw(t));
 		cJSON_AddStringToObject(o, "text", e->text);
 		cJSON_AddItemToArray(a, o);
-		n++;
+		kept++;
 	}
-	return n;
+	return kept;
 }
 
 cJSON *sv_evidence_gather(struct sv_chan *c)
@@ -49,12 +51,12 @@ cJSON *sv_evidence_gather(struct sv_chan *c)
 	}
 	o = evidence_gather(&src);
 	if (o)
-		kernel_lines(c, cJSON_AddArrayToObject(o, "kernel"), 0, c->inc->start_us);
+		kernel_lines(c, cJSON_AddArrayToObject(o, "kernel"), UINT64_MAX);
 	c->klines_at_inc = c->klines_seen;
 	return o;
 }
 
-void sv_evidence_kernel_after(struct sv_chan *c, cJSON *evidence, uint64_t since_us)
+void sv_evidence_kernel_after(struct sv_chan *c, cJSON *evidence)
 {
 	cJSON *a = cJSON_GetObjectItemCaseSensitive(evidence, "kernel");
 	uint64_t after = c->klines_seen - c->klines_at_inc, kept;
@@ -62,7 +64,7 @@ void sv_evidence_kernel_after(struct sv_chan *c, cJSON *evidence, uint64_t since
 
 	if (!a)
 		return;
-	kept = kernel_lines(c, a, since_us, UINT64_MAX);
+	kept = kernel_lines(c, a, after);
 	/* A flood during the incident pushes its older lines out of the ring: said, with
 	 * how many, rather than shown as if they were all. */
 	snprintf(n, sizeof(n), "%llu", (unsigned long long)(after > kept ? after - kept : 0));

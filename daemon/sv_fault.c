@@ -88,9 +88,18 @@ void sv_fault_on_live_timer(evutil_socket_t fd, short what, void *arg)
 		sv_chan_send_ping(c);
 		break;
 	case LIVENESS_STALL:
-		snprintf(detail, sizeof(detail),
-			 "no frame for %llu ms and no HEARTBEAT for %u PING(s)",
-			 (unsigned long long)(now - c->live.last_rx_ms), c->live.cfg.retries + 1);
+		if (c->live.stall_probe)
+			/* Frames may have kept coming: none was the PING's answer. */
+			snprintf(detail, sizeof(detail),
+				 "no HEARTBEAT answered %u PING(s) of the probe after a kernel "
+				 "fault (last frame %llu ms ago)",
+				 c->live.cfg.retries + 1,
+				 (unsigned long long)(now - c->live.last_rx_ms));
+		else
+			snprintf(detail, sizeof(detail),
+				 "no frame for %llu ms and no HEARTBEAT for %u PING(s)",
+				 (unsigned long long)(now - c->live.last_rx_ms),
+				 c->live.cfg.retries + 1);
 		sv_fault_raise(c, "stall", detail, "liveness", RECOVERY_SEV_DOWN, 0);
 		break;
 	case LIVENESS_NONE:

@@ -55,6 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p = nl ? nl + 1 : end;
 	}
 	CHECK(seq.n <= KLOG_SCOPE_MAX);
+	CHECK(seq.n == KLOG_SCOPE_MAX || seq.learned >> seq.n == 0);
 	for (size_t i = 0; i < seq.n; i++)
 		check_name(seq.names[i]);
 

@@ -443,6 +443,185 @@ static void test_fifo_long_record(void **state)
 	fifo_close(&r);
 }
 
+/* A flood is read a bounded number of lines per turn of the loop, as the journal's is,
+ * so that frames and clients are served between: nothing of it is lost. */
+static void test_fifo_flood_bounded(void **state)
+{
+	enum { LINES = 12000 };
+	struct fifo_rig r;
+	char *buf;
+	size_t n = 0;
+	int turns = 0;
+
+	(void)state;
+	fifo_open(&r);
+	/* Room for the whole flood, so that it is there at once. */
+	if (fcntl(r.fd, F_SETPIPE_SZ, 1 << 20) < (1 << 20))
+		skip();
+	buf = malloc((size_t)LINES * 64);
+	assert_non_null(buf);
+	for (int i = 0; i < LINES; i++)
+		n += (size_t)sprintf(buf + n, "3,%d,100,-;imx_rproc_kick: failed (1, err:-62)\n",
+				     i);
+	put_all(&r, buf, n);
+	free(buf);
+	r.a.want = LINES;
+	while (r.a.n < LINES && turns < 1000) {
+		int before = r.a.n;
+		event_base_loop(r.base, EVLOOP_ONCE);
+		/* At most 1000 lines and what one read brings (8 KiB, some 140 lines here). */
+		if (r.a.n - before > 1000 + 160)
+			fail_msg("turn %d delivered %d lines", turns, r.a.n - before);
+		turns++;
+	}
+	assert_int_equal(r.a.n, LINES);
+	assert_int_equal(kwatch_lost(r.k), 0);
+	fifo_close(&r);
+}
+
+/* What a FIFO held before the watch began is from before the start, like /dev/kmsg's
+ * backlog: not delivered (a kick failure from then must not start a recovery). A line
+ * under way when it began is. */
+static void test_fifo_backlog(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	char path[128];
+	int w;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	/* A feeder that holds the FIFO open as m7sim does, and wrote before the watch. */
+	w = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	assert_true(w >= 0);
+	static const char old[] =
+		"3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n"
+		"6,2,150,-;old\n6,3,200,-;under ";
+	assert_int_equal(write(w, old, strlen(old)), (ssize_t)strlen(old));
+	cfg.kmsg_path = path;
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	static const char now[] = "way\n6,4,300,-;new\n";
+	assert_int_equal(write(w, now, strlen(now)), (ssize_t)strlen(now));
+	wait_for(base, &a, 2, NULL, 0);
+	assert_int_equal(a.n, 2);
+	assert_string_equal(a.msg[0], "under way");
+	assert_string_equal(a.msg[1], "new");
+	assert_int_equal(kwatch_lost(k), 0);
+	close(w);
+	kwatch_free(k);
+	event_base_free(base);
+}
+
+/* A plain line may begin with a blank (`dmesg -t` of a device without a driver word);
+ * only " KEY=value" lines are a kmsg record's continuation. */
+static void test_fifo_leading_blank(void **state)
+{
+	struct fifo_rig r;
+
+	(void)state;
+	fifo_open(&r);
+	put(&r, "6,1,100,-;imx-rproc imx8mp-cm7: first\n SUBSYSTEM=platform\n"
+		" DEVICE=+platform:imx8mp-cm7\n");
+	put(&r, " remoteproc0#vdev0buffer: registered virtio0 (type 7)\n");
+	put(&r, "6,2,200,-;last\n");
+	wait_for(r.base, &r.a, 3, NULL, 0);
+	assert_int_equal(r.a.n, 3);
+	assert_string_equal(r.a.msg[1], " remoteproc0#vdev0buffer: registered virtio0 (type 7)");
+	assert_string_equal(r.a.msg[2], "last");
+	fifo_close(&r);
+}
+
+/* Runs the loop until open(path) for writing succeeds (a reader has it) or 30 s pass. */
+static int open_writer(struct fifo_rig *r, const char *path)
+{
+	for (int i = 0; i < 3000; i++) {
+		int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		struct timeval tv = {0, 10000};
+
+		if (fd >= 0 || errno != ENXIO)
+			return fd;
+		event_base_loopexit(r->base, &tv);
+		event_base_dispatch(r->base);
+	}
+	return -1;
+}
+
+/* A writer that leaves in the middle of a line cut it: counted lost, not glued to what
+ * the next writer sends. */
+static void test_fifo_writer_left(void **state)
+{
+	struct fifo_rig r;
+	char path[128];
+
+	(void)state;
+	fifo_open(&r);
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	put(&r, "6,1,100,-;first\n");
+	put(&r, "6,2,200,-;imx-rproc imx8mp-cm7: imx_rp");
+	wait_for(r.base, &r.a, 1, NULL, 0);
+	close(r.fd);
+	/* Until the watcher has seen the writer leave (it counts the cut line then). */
+	for (int i = 0; i < 3000 && kwatch_lost(r.k) == 0; i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	r.fd = open_writer(&r, path);
+	assert_true(r.fd >= 0);
+	put(&r, "6,3,300,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	wait_for(r.base, &r.a, 2, NULL, 0);
+	assert_int_equal(r.a.n, 2);
+	assert_string_equal(r.a.msg[1],
+			    "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	assert_int_equal(r.a.lost[1], 1);
+	assert_int_equal(kwatch_lost(r.k), 1);
+	fifo_close(&r);
+}
+
+/* The FIFO is replaced (a new one renamed over it, or removed and made again, as a
+ * restarted feeder does): its new writers are read, and what the old one still held is. */
+static void test_fifo_replaced(void **state)
+{
+	struct fifo_rig r;
+	char path[128], tmp[140];
+
+	(void)state;
+	fifo_open(&r);
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	snprintf(tmp, sizeof(tmp), "%s/kmsg.new", dir);
+	put(&r, "6,1,100,-;old\n");
+	assert_int_equal(mkfifo(tmp, 0600), 0);
+	assert_int_equal(rename(tmp, path), 0);
+	close(r.fd);
+	r.fd = open_writer(&r, path);
+	assert_true(r.fd >= 0);
+	put(&r, "6,2,200,-;new\n");
+	wait_for(r.base, &r.a, 2, NULL, 0);
+	assert_int_equal(r.a.n, 2);
+	assert_string_equal(r.a.msg[0], "old");
+	assert_string_equal(r.a.msg[1], "new");
+	/* Gone for a while, then made again. */
+	close(r.fd);
+	assert_int_equal(unlink(path), 0);
+	{
+		struct timeval tv = {0, 50000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	assert_int_equal(mkfifo(path, 0600), 0);
+	r.fd = open_writer(&r, path);
+	assert_true(r.fd >= 0);
+	put(&r, "6,3,300,-;again\n");
+	wait_for(r.base, &r.a, 3, NULL, 0);
+	assert_int_equal(r.a.n, 3);
+	assert_string_equal(r.a.msg[2], "again");
+	assert_int_equal(kwatch_lost(r.k), 0);
+	fifo_close(&r);
+}
+
 /* ---- through the daemon ---- */
 
 /* Reads the first closed incident file of dir into a new cJSON, waiting up to 30 s. */
@@ -618,6 +797,15 @@ int main(void)
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_long_record, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_backlog, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_flood_bounded, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_leading_blank, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_writer_left, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_replaced, journal_setup,
 						journal_teardown),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_daemon_kernel_dropped),

@@ -2,7 +2,8 @@
 """A silent M7 is a fault: m7sim's fatal assert (a LOG at LOG_CRIT, then HELLO and PING
 answered, no data) raises FAULT firmware_fatal, and a port configured with expect_rate
 that stays quiet raises FAULT data_silence; both go through the recovery ladder and are
-recorded as incidents. Paths come from M7B_BUILD_ROOT. Exit 77 = skip.
+recorded as incidents. Without a ladder (record only) each quiet spell raises its own
+data_silence. Paths come from M7B_BUILD_ROOT. Exit 77 = skip.
 """
 import json
 import os
@@ -98,5 +99,44 @@ def main():
     return 0 if ok else 1
 
 
+def spells():
+    """Data stops, comes back, stops again (the M7 stalled twice), and no ladder runs that
+    would re-arm the watch through state changes: the second spell is a fault too."""
+    d = tempfile.mkdtemp(prefix="m7b-silent-")
+    link, ctl, sock = (os.path.join(d, n) for n in ("ttyRPMSG30", "m7sim.ctl", "m7b.sock"))
+    conf = os.path.join(d, "m7bridge.conf")
+    with open(conf, "w") as f:
+        f.write(f"[daemon]\nsocket = {sock}\nkernel_log = off\n\n[channel m7]\n"
+                f"device = {link}\nexpect_rate = 0:20\nrecovery_steps =\n"
+                "liveness_quiet_ms = 0\n")
+    out = open(os.path.join(d, "out"), "wb")
+    sim = subprocess.Popen([SIM, "--link", link, "--ctl", ctl, "--source", "0:rate=20",
+                            "--heartbeat-ms", "200"], stdout=out, stderr=subprocess.STDOUT)
+    dmn = None
+    ok = False
+    try:
+        wait_for(lambda: os.path.exists(ctl) and os.path.islink(link), "m7sim")
+        dmn = subprocess.Popen([DAEMON, "-f", "-c", conf, "-l", "info"], stdout=out,
+                               stderr=subprocess.STDOUT)
+        wait_for(lambda: os.path.exists(sock), "the daemon")
+        c = Lines(sock)
+        c.send({"cmd": "watch", "classes": ["FAULT", "FRAME"]})
+        for n in (1, 2):
+            c.wait(lambda o: o.get("class") == "FRAME", f"data before spell {n}")
+            with open(ctl, "w") as f:
+                f.write("stall 3000\n")
+            sil = c.wait(lambda o: o.get("class") == "FAULT", f"FAULT of spell {n}")
+            assert sil["kind"] == "data_silence" and sil["count"] == n, sil
+        ok = True
+        print("each quiet spell raised data_silence without a ladder")
+    finally:
+        rc = stop([dmn, sim])
+        out.close()
+        ok = ok and rc[0] == 0
+        finish(d, ["out"], not ok)
+    return 0 if ok else 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    r = main()
+    sys.exit(r if r else spells())

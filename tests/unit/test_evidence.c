@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "evidence.h"
+#include "sv.h"
 
 static char root[64];
 
@@ -292,6 +293,64 @@ static void test_trace_given(void **state)
 	assert_int_equal(fcntl(src.trace_fd, F_GETFD), -1);
 }
 
+/* Whether evidence's kernel_dropped is n. */
+static bool dropped_is(const cJSON *ev, const char *n)
+{
+	char *s = cJSON_PrintUnformatted(cJSON_GetObjectItem(ev, "kernel_dropped"));
+	bool ok = s && strcmp(s, n) == 0;
+
+	free(s);
+	return ok;
+}
+
+/* Puts one kernel line into the channel's ring as the fault intake does. */
+static void kline(struct sv_chan *c, uint64_t t_us, const char *text)
+{
+	incident_ring_text(&c->klines, t_us, INCIDENT_KERNEL, text, strlen(text));
+	c->klines_seen++;
+}
+
+/* The kernel lines after an incident began are told by their order, not the wall clock:
+ * with the clock set back meanwhile (NTP stepping it at boot), they are still shown, and
+ * a line from before the start stamped later (the clock went back before the start) is
+ * not shown again as one after it. */
+static void test_kernel_after_clock_back(void **state)
+{
+	struct sv_chan c;
+	cJSON *ev = cJSON_CreateObject(), *k;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(incident_ring_init(&c.klines, 8), 0);
+	kline(&c, 2000000, "before, stamped before the clock went back");
+	kline(&c, 900000, "before");
+	/* The incident begins at 1.0 s; its evidence holds the lines so far. */
+	c.klines_at_inc = c.klines_seen;
+	assert_non_null(cJSON_AddArrayToObject(ev, "kernel"));
+	kline(&c, 500000, "after 1");
+	kline(&c, 600000, "after 2");
+	sv_evidence_kernel_after(&c, ev);
+	k = cJSON_GetObjectItem(ev, "kernel");
+	assert_int_equal(cJSON_GetArraySize(k), 2);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(k, 0), "text")->valuestring,
+			    "after 1");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(k, 1), "text")->valuestring,
+			    "after 2");
+	assert_true(dropped_is(ev, "0"));
+	/* More lines than the ring holds: the newest kept, the rest counted. */
+	cJSON_Delete(ev);
+	ev = cJSON_CreateObject();
+	assert_non_null(cJSON_AddArrayToObject(ev, "kernel"));
+	c.klines_at_inc = c.klines_seen;
+	for (int i = 0; i < 11; i++)
+		kline(&c, 100, "flood");
+	sv_evidence_kernel_after(&c, ev);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(ev, "kernel")), 8);
+	assert_true(dropped_is(ev, "3"));
+	cJSON_Delete(ev);
+	incident_ring_clear(&c.klines);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +362,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gather_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_oversize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trace_given, setup, teardown),
+		cmocka_unit_test(test_kernel_after_clock_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -571,6 +571,45 @@ static void test_scope_unlearned_virtio(void **state)
 	WALK(&s, steps);
 }
 
+/* Virtio indices are reused: the one this core had, taken by another core while ours was
+ * stopped, is that core's from then on. A name the configuration gave stays. */
+static void test_scope_virtio_reused(void **state)
+{
+	static const struct owner_step steps[] = {
+		{" remoteproc0#vdev0buffer: registered virtio0 (type 7)", MINE},
+		{" remoteproc1#vdev0buffer: registered virtio1 (type 7)", OTHER},
+		{RC "stopped remote processor imx-rproc", MINE},
+		{"remoteproc remoteproc1: stopped remote processor imx-dsp-rproc", OTHER},
+		{" remoteproc1#vdev0buffer: registered virtio0 (type 7)", OTHER},
+		{" remoteproc0#vdev0buffer: registered virtio1 (type 7)", MINE},
+		{"virtio_rpmsg_bus virtio0: timeout waiting for a tx buffer", OTHER},
+		{"virtio_rpmsg_bus virtio1: timeout waiting for a tx buffer", MINE},
+		/* The same through rproc-virtio devices (Linux 6.1 and later). */
+		{RC "stopped remote processor imx-rproc", MINE},
+		{"remoteproc remoteproc1: stopped remote processor imx-dsp-rproc", OTHER},
+		{"remoteproc remoteproc1: powering up imx-dsp-rproc", OTHER},
+		{"rproc-virtio rproc-virtio.1.auto: registered virtio1 (type 7)", OTHER},
+		{"remoteproc remoteproc1: remote processor imx-dsp-rproc is now up", OTHER},
+		{RC "powering up imx-rproc", MINE},
+		{"rproc-virtio rproc-virtio.0.auto: registered virtio0 (type 7)", MINE},
+		{"virtio_rpmsg_bus virtio1: timeout waiting for a tx buffer", OTHER},
+		{"virtio_rpmsg_bus virtio0: timeout waiting for a tx buffer", MINE},
+		/* Configured, not learned: kept. */
+		{" remoteproc1#vdev0buffer: registered virtio5 (type 7)", OTHER},
+		{"virtio_rpmsg_bus virtio5: timeout waiting for a tx buffer", MINE},
+	};
+	struct klog_scope s = {0};
+
+	(void)state;
+	assert_int_equal(klog_scope_add(&s, "imx-rproc"), 0);
+	assert_int_equal(klog_scope_add(&s, "remoteproc0"), 0);
+	assert_int_equal(klog_scope_add(&s, "imx8mp-cm7"), 0);
+	assert_int_equal(klog_scope_add(&s, "virtio5"), 0);
+	WALK(&s, steps);
+	/* Learned names given up make room again. */
+	assert_int_equal(s.n, 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -585,6 +624,7 @@ int main(void)
 		cmocka_unit_test(test_scope_rproc_virtio),
 		cmocka_unit_test(test_suppressed),
 		cmocka_unit_test(test_scope_unlearned_virtio),
+		cmocka_unit_test(test_scope_virtio_reused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

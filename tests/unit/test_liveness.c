@@ -9,7 +9,7 @@
 
 #include "liveness.h"
 
-enum input { TICK, FRAME, HEARTBEAT, PROBE, START, STOP };
+enum input { TICK, FRAME, HEARTBEAT, HB_COUNT, PROBE, START, STOP };
 
 struct row {
 	uint64_t t;
@@ -21,14 +21,16 @@ struct row {
 /* Runs the rows as the supervisor does: its timer is re-armed at the deadline after
  * every input but a frame, and after a frame only when liveness_on_frame() asks. The timer
  * may then sit before the deadline (the tick re-arms it), never after it or unarmed. */
-static void run(struct liveness *l, const struct row *rows, size_t n)
+static void run_counted(struct liveness *l, const struct row *rows, size_t n,
+			const int64_t *host_frames)
 {
 	size_t i;
 	uint64_t armed = 0;
 
 	for (i = 0; i < n; i++) {
 		enum liveness_action got = LIVENESS_NONE;
-		bool frame = rows[i].in == FRAME || rows[i].in == HEARTBEAT;
+		bool frame =
+			rows[i].in == FRAME || rows[i].in == HEARTBEAT || rows[i].in == HB_COUNT;
 		bool rearm = !frame;
 
 		switch (rows[i].in) {
@@ -40,6 +42,9 @@ static void run(struct liveness *l, const struct row *rows, size_t n)
 			break;
 		case HEARTBEAT:
 			rearm = liveness_on_frame(l, rows[i].t, true);
+			break;
+		case HB_COUNT:
+			rearm = liveness_on_heartbeat(l, rows[i].t, host_frames[i]);
 			break;
 		case PROBE:
 			got = liveness_probe(l, rows[i].t);
@@ -65,7 +70,7 @@ static void run(struct liveness *l, const struct row *rows, size_t n)
 	}
 }
 
-#define RUN(l, rows) run((l), (rows), sizeof(rows) / sizeof((rows)[0]))
+#define RUN(l, rows) run_counted((l), (rows), sizeof(rows) / sizeof((rows)[0]), NULL)
 
 static const struct liveness_config cfg = {.quiet_ms = 2000, .answer_ms = 1000, .retries = 1};
 
@@ -142,6 +147,79 @@ static void test_probe(void **state)
 	RUN(&l, rows);
 }
 
+/* The firmware sends a HEARTBEAT every second whether or not it takes Linux's messages:
+ * one whose count of frames received from the host did not move since before the probe
+ * does not answer it (the M7 talks but is deaf: the kick failure's very case); one whose
+ * count moved does, and so does one that carries no count. */
+static void test_probe_deaf(void **state)
+{
+	struct liveness l;
+	static const struct row rows[] = {
+		{0, START, LIVENESS_NONE, 2000},
+		{500, HB_COUNT, LIVENESS_NONE, 2500},
+		{600, PROBE, LIVENESS_SEND_PING, 1600},
+		{1000, HB_COUNT, LIVENESS_NONE, 1600}, /* periodic: the PING not taken */
+		{1600, TICK, LIVENESS_SEND_PING, 2600},
+		{2000, HB_COUNT, LIVENESS_NONE, 2600},
+		{2600, TICK, LIVENESS_STALL, 0},
+		{3000, START, LIVENESS_NONE, 5000},
+		{3100, HB_COUNT, LIVENESS_NONE, 5100},
+		{3200, PROBE, LIVENESS_SEND_PING, 4200},
+		{3300, HB_COUNT, LIVENESS_NONE, 5300}, /* the PING counted: answered */
+		{3400, PROBE, LIVENESS_SEND_PING, 4400},
+		{3500, HB_COUNT, LIVENESS_NONE, 5500}, /* no count: taken as the answer */
+		/* The count wraps around. */
+		{3600, HB_COUNT, LIVENESS_NONE, 5600},
+		{3700, PROBE, LIVENESS_SEND_PING, 4700},
+		{3800, HB_COUNT, LIVENESS_NONE, 5800},
+		/* A quiet-link PING, not strict: any HEARTBEAT answers it. */
+		{5800, TICK, LIVENESS_SEND_PING, 6800},
+		{5900, HB_COUNT, LIVENESS_NONE, 7900},
+		/* A new link: the count before it says nothing. */
+		{6000, START, LIVENESS_NONE, 8000},
+		{6100, PROBE, LIVENESS_SEND_PING, 7100},
+		{6200, HB_COUNT, LIVENESS_NONE, 8200},
+	};
+	/* host_frames of each row's HEARTBEAT (-1: none, or no HEARTBEAT). */
+	static const int64_t counts[] = {
+		-1,	    40, -1, 40, -1, 40, -1, /* deaf: stall */
+		-1,	    50, -1, 51, -1, -1,	    /* counted, or no count */
+		4294967295, -1, 0,		    /* wraps */
+		-1,	    0,	-1, -1, 0,	    /* not strict; new link */
+	};
+
+	(void)state;
+	assert_int_equal(sizeof(counts) / sizeof(counts[0]), sizeof(rows) / sizeof(rows[0]));
+	liveness_init(&l, &cfg);
+	run_counted(&l, rows, sizeof(rows) / sizeof(rows[0]), counts);
+	assert_int_equal(l.stalls, 1);
+}
+
+/* A stall says whether it ended a probe (HEARTBEATs or DATA may have kept coming) or a
+ * quiet link (nothing came at all): the fault's words differ. */
+static void test_stall_cause(void **state)
+{
+	struct liveness l;
+	static const struct row probe_rows[] = {
+		{0, START, LIVENESS_NONE, 2000},    {100, PROBE, LIVENESS_SEND_PING, 1100},
+		{1000, FRAME, LIVENESS_NONE, 1100}, {1100, TICK, LIVENESS_SEND_PING, 2100},
+		{2100, TICK, LIVENESS_STALL, 0},
+	};
+	static const struct row quiet_rows[] = {
+		{0, START, LIVENESS_NONE, 2000},
+		{2000, TICK, LIVENESS_SEND_PING, 3000},
+		{3000, TICK, LIVENESS_SEND_PING, 4000},
+		{4000, TICK, LIVENESS_STALL, 0},
+	};
+
+	(void)state;
+	liveness_init(&l, &cfg);
+	RUN(&l, probe_rows);
+	assert_true(l.stall_probe);
+	RUN(&l, quiet_rows);
+	assert_false(l.stall_probe);
+}
+
 /* An answer window longer than the quiet period: a frame answering the PING moves the
  * deadline earlier, so the timer must follow it; a frame on a quiet watch does not. */
 static void test_frame_moves_deadline(void **state)
@@ -182,6 +260,8 @@ int main(void)
 		cmocka_unit_test(test_quiet_ping_answered),
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_probe),
+		cmocka_unit_test(test_probe_deaf),
+		cmocka_unit_test(test_stall_cause),
 		cmocka_unit_test(test_frame_moves_deadline),
 		cmocka_unit_test(test_defaults),
 	};

@@ -54,8 +54,11 @@ static void test_watch(void **state)
 	assert_int_equal(silence_check(&s, 7500), 3);
 	assert_int_equal(silence_check(&s, 9000), -1);
 	assert_true(silence_next_ms(&s) == UINT64_MAX);
-	silence_on_data(&s, 5, 9000);
+	/* Data again on a port reported silent: its deadline is back, the timer must be
+	 * armed again (nothing else arms it while the link stays up). */
+	assert_true(silence_on_data(&s, 5, 9000));
 	assert_int_equal(silence_next_ms(&s), 11000);
+	assert_false(silence_on_data(&s, 5, 9000)); /* watched: the deadline only moves later */
 	assert_int_equal(silence_check(&s, 11000), 5);
 	/* the link goes away and comes back: every clock restarts */
 	silence_arm(&s, false, 12000);
@@ -75,14 +78,14 @@ static void test_ports_watched(void **state)
 	char msg[100];
 	assert_int_equal(silence_conf_parse(&cfg, "3:2,200:1", msg, sizeof(msg)), 0);
 	silence_init(&s, &cfg);
-	silence_on_data(&s, 3, 500); /* not armed yet */
+	assert_false(silence_on_data(&s, 3, 500)); /* not armed yet */
 	assert_int_equal(silence_check(&s, 100000), -1);
 	silence_arm(&s, true, 1000);
 	assert_int_equal(silence_next_ms(&s), 6000);
 	ref = s;
 	for (unsigned port = 0; port < 256; port++)
 		if (port != 3 && port != 200)
-			silence_on_data(&s, (uint8_t)port, 5000);
+			assert_false(silence_on_data(&s, (uint8_t)port, 5000));
 	assert_memory_equal(s.last_ms, ref.last_ms, sizeof(s.last_ms));
 	assert_memory_equal(s.reported, ref.reported, sizeof(s.reported));
 	silence_on_data(&s, 200, 5000); /* the high word of the port set */
