@@ -1,5 +1,6 @@
 /* Unit tests for libm7bridge's pure parts: event parsing (lib/event.c), base64
- * (lib/base64.c) and request formatting (lib/request.c). */
+ * (lib/base64.c), request formatting (lib/request.c) and resume positions
+ * (lib/resume.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <cmocka.h>
 
 #include "m7bridge/client.h"
+#include "resume.h"
 
 static struct m7b_event *parse_ok(const char *line)
 {
@@ -588,6 +590,131 @@ static void test_request_roundtrip_id(void **state)
 	free(line);
 }
 
+/* Feeds one object to the resume positions. */
+static void feed(struct resume *r, const char *line)
+{
+	struct m7b_event *ev = parse_ok(line);
+
+	resume_on_event(r, ev);
+	m7b_event_free(ev);
+}
+
+#define HELLO_B1  "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":11,\"new_boot\":true}"
+#define LIVE(seq) "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":0,\"seq\":" #seq "}"
+
+/* The position of m7, or -ENOENT: boot * 1000000 + seq. */
+static int64_t pos_m7(const struct resume *r)
+{
+	uint32_t boot = 0, seq = 0;
+
+	if (resume_position(r, "m7", &boot, &seq) < 0)
+		return -ENOENT;
+	return (int64_t)boot * 1000000 + seq;
+}
+
+/* Replayed frames name their run; one the daemon could not name claims no position. */
+static void test_resume_replayed_frames(void **state)
+{
+	struct resume r = {0};
+
+	feed(&r, HELLO_B1);
+	feed(&r, "{\"class\":\"FRAME\",\"channel\":\"m7\",\"seq\":7,\"boot_id\":5,"
+		 "\"replay\":true}");
+	assert_int_equal(pos_m7(&r), 5000007);
+	/* After a restart without a HELLO: not of the last HELLO's run, nor of any known. */
+	feed(&r, "{\"class\":\"FRAME\",\"channel\":\"m7\",\"seq\":3,\"replay\":true}");
+	assert_int_equal(pos_m7(&r), -ENOENT);
+	assert_null(resume_from(&r, NULL));
+	feed(&r, LIVE(4));
+	assert_int_equal(pos_m7(&r), 11000004);
+	assert_non_null(resume_from(&r, NULL));
+}
+
+/* The daemon's STATE m7_restarted, or a live seq that went back with no HELLO between:
+ * the run is unknown until the next HELLO. */
+static void test_resume_restart_without_hello(void **state)
+{
+	struct resume r = {0};
+
+	feed(&r, HELLO_B1);
+	feed(&r, LIVE(1));
+	feed(&r, LIVE(2));
+	assert_int_equal(pos_m7(&r), 11000002);
+	feed(&r, "{\"class\":\"STATE\",\"channel\":\"m7\",\"state\":\"up\","
+		 "\"reason\":\"m7_restarted\"}");
+	feed(&r, LIVE(9));
+	assert_int_equal(pos_m7(&r), -ENOENT);
+	feed(&r, "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":12}");
+	feed(&r, LIVE(1));
+	assert_int_equal(pos_m7(&r), 12000001);
+	/* Another reason changes nothing; another channel's restart neither. */
+	feed(&r, "{\"class\":\"STATE\",\"channel\":\"m7\",\"state\":\"up\","
+		 "\"reason\":\"hello\"}");
+	feed(&r, "{\"class\":\"STATE\",\"channel\":\"other\",\"state\":\"up\","
+		 "\"reason\":\"m7_restarted\"}");
+	feed(&r, LIVE(2));
+	assert_int_equal(pos_m7(&r), 12000002);
+	/* seq back (or the same again) without a HELLO: the daemon's notice may be filtered
+	 * out or dropped, the frames tell. Forward jumps (frames filtered or lost) do not. */
+	feed(&r, LIVE(500));
+	assert_int_equal(pos_m7(&r), 12000500);
+	feed(&r, LIVE(500));
+	assert_int_equal(pos_m7(&r), -ENOENT);
+	feed(&r, "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":12}");
+	feed(&r, LIVE(4294967295));
+	feed(&r, LIVE(0)); /* wraps: forward */
+	assert_int_equal(pos_m7(&r), 12000000);
+	feed(&r, LIVE(3));
+	feed(&r, LIVE(2));
+	assert_int_equal(pos_m7(&r), -ENOENT);
+	/* A HELLO without a usable boot_id names no run. */
+	feed(&r, "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":-1}");
+	feed(&r, LIVE(1));
+	assert_int_equal(pos_m7(&r), -ENOENT);
+}
+
+/* A DROPPED notice may stand for a HELLO or STATE; a new connection learns runs anew. */
+static void test_resume_dropped_and_reconnect(void **state)
+{
+	struct resume r = {0};
+
+	feed(&r, HELLO_B1);
+	feed(&r, LIVE(1));
+	feed(&r, "{\"class\":\"DROPPED\",\"count\":3,\"total\":3}");
+	feed(&r, LIVE(5));
+	assert_int_equal(pos_m7(&r), -ENOENT);
+	feed(&r, HELLO_B1);
+	feed(&r, LIVE(6));
+	assert_int_equal(pos_m7(&r), 11000006);
+	resume_on_connect(&r);
+	/* The position stays for the resume; frames after it need a HELLO of this
+	 * connection (the daemon sends one after the watch while it knows the run). */
+	assert_int_equal(pos_m7(&r), 11000006);
+	feed(&r, LIVE(7));
+	assert_int_equal(pos_m7(&r), -ENOENT);
+}
+
+/* One position per watch: the watched channel's, or that of the only channel with
+ * frames, and only when sure. */
+static void test_resume_from(void **state)
+{
+	struct resume r = {0};
+	const char *m7[] = {"m7"}, *other[] = {"other"};
+	struct m7b_watch w_m7 = {.channels = m7, .nchannels = 1};
+	struct m7b_watch w_other = {.channels = other, .nchannels = 1};
+
+	assert_null(resume_from(&r, NULL));
+	feed(&r, HELLO_B1);
+	feed(&r, LIVE(1));
+	assert_ptr_equal(resume_from(&r, NULL), resume_from(&r, &w_m7));
+	assert_non_null(resume_from(&r, NULL));
+	/* Frames of a second channel, its run unknown: neither is the one position. */
+	feed(&r, "{\"class\":\"FRAME\",\"channel\":\"other\",\"seq\":1}");
+	assert_null(resume_from(&r, NULL));
+	assert_null(resume_from(&r, &w_other));
+	assert_non_null(resume_from(&r, &w_m7));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -606,6 +733,10 @@ int main(void)
 		cmocka_unit_test(test_request_format),
 		cmocka_unit_test(test_request_id_exact),
 		cmocka_unit_test(test_request_roundtrip_id),
+		cmocka_unit_test(test_resume_replayed_frames),
+		cmocka_unit_test(test_resume_restart_without_hello),
+		cmocka_unit_test(test_resume_dropped_and_reconnect),
+		cmocka_unit_test(test_resume_from),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
