@@ -27,9 +27,9 @@ struct m7b_client {
 	char *path;
 	int timeout_ms;
 	struct m7b_error err;
-	char *buf; /* received bytes not yet returned as lines */
-	size_t len, cap;
-	size_t scanned; /* buf[0..scanned) holds no '\n' */
+	char *buf; /* buf[start..len): received bytes not yet returned as lines */
+	size_t start, len, cap;
+	size_t scanned; /* buf[start..scanned) holds no '\n' */
 	bool eof;
 	int64_t next_id;
 	struct queued *head, *tail;
@@ -96,7 +96,7 @@ static void disconnect(struct m7b_client *c)
 	c->fd = -1;
 	free(c->buf);
 	c->buf = NULL;
-	c->len = c->cap = c->scanned = 0;
+	c->start = c->len = c->cap = c->scanned = 0;
 	c->eof = false;
 }
 
@@ -235,6 +235,15 @@ static int fill(struct m7b_client *c)
 {
 	ssize_t n;
 
+	/* Lines are taken from the front without moving the rest: the bytes left are
+	 * moved down once per read here, not once per line (a burst of short lines would
+	 * move the whole buffer for each). */
+	if (c->start && c->cap - c->len < 4096) {
+		memmove(c->buf, c->buf + c->start, c->len - c->start);
+		c->len -= c->start;
+		c->scanned -= c->start;
+		c->start = 0;
+	}
 	if (c->cap - c->len < 4096) {
 		size_t ncap = c->cap ? c->cap * 2 : 16384;
 		char *nb;
@@ -272,16 +281,18 @@ static int take_line(struct m7b_client *c, struct m7b_event **out)
 		c->scanned = c->len;
 		return 0;
 	}
-	n = (size_t)(nl - c->buf);
-	ln = n > 0 && c->buf[n - 1] == '\r' ? n - 1 : n;
+	const char *line = c->buf + c->start;
+	n = (size_t)(nl - line);
+	ln = n > 0 && line[n - 1] == '\r' ? n - 1 : n;
 	if (ln > M7B_CLIENT_LINE_MAX) {
 		r = -EMSGSIZE;
 	} else {
-		r = m7b_event_parse(c->buf, ln, out, &c->err);
+		r = m7b_event_parse(line, ln, out, &c->err);
 	}
-	memmove(c->buf, nl + 1, c->len - n - 1);
-	c->len -= n + 1;
-	c->scanned = 0;
+	c->start += n + 1;
+	if (c->start == c->len)
+		c->start = c->len = 0;
+	c->scanned = c->start;
 	if (r == -EMSGSIZE)
 		return fail(c, r, "a line from the daemon is longer than %u bytes",
 			    M7B_CLIENT_LINE_MAX);
@@ -335,7 +346,7 @@ static int read_event(struct m7b_client *c, struct m7b_event **out, int64_t dead
 				*out = m7b_event_free(*out);
 			return r < 0 ? r : 0;
 		}
-		if (c->len > M7B_CLIENT_LINE_MAX) {
+		if (c->len - c->start > M7B_CLIENT_LINE_MAX) {
 			disconnect(c);
 			return fail(c, -EMSGSIZE, "a line from the daemon is longer than %u bytes",
 				    M7B_CLIENT_LINE_MAX);

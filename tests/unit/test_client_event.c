@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "m7bridge/client.h"
@@ -715,6 +716,91 @@ static void test_resume_from(void **state)
 	assert_non_null(resume_from(&r, &w_m7));
 }
 
+/* The client's socket replaced (-Wl,--wrap): connect succeeds, recv hands out a script in
+ * chunks of varying size, then the end of the stream; memmove counts the bytes moved. */
+static const char *script;
+static size_t script_len, script_off, moved;
+
+int __wrap_connect(int fd, const struct sockaddr *sa, socklen_t len);
+int __wrap_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	(void)fd, (void)sa, (void)len;
+	return 0;
+}
+
+ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags);
+ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
+{
+	size_t chunk = 1 + script_off * 7919 % 6000, k = script_len - script_off;
+
+	(void)fd, (void)flags;
+	k = k < n ? k : n;
+	k = k < chunk ? k : chunk;
+	memcpy(buf, script + script_off, k);
+	script_off += k;
+	return (ssize_t)k;
+}
+
+void *__real_memmove(void *dst, const void *src, size_t n);
+void *__wrap_memmove(void *dst, const void *src, size_t n);
+void *__wrap_memmove(void *dst, const void *src, size_t n)
+{
+	moved += n;
+	return __real_memmove(dst, src, n);
+}
+
+/* A burst of lines read at once: each comes out whole and in order (split across reads,
+ * with \r\n, a bad one among them), and the bytes received are not moved once per
+ * line, which made a client that fell behind slower the more it had to catch up. */
+static void test_client_line_burst(void **state)
+{
+	const unsigned nframes = 3000;
+	size_t cap = 64 + nframes * 128, len = 0;
+	char *s = malloc(cap);
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev;
+	unsigned frames = 0, bad = 0;
+	int r;
+
+	assert_non_null(s);
+	assert_non_null(c);
+	len += (size_t)sprintf(s + len, "{\"class\":\"VERSION\",\"proto_major\":1}\r\n");
+	for (unsigned i = 0; i < nframes; i++)
+		len += (size_t)sprintf(
+			s + len,
+			i == 1234 ? "not json %u\n"
+				  : "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,"
+				    "\"seq\":%u,\"data\":\"AAECAwQFBgcICQ==\"}\n",
+			i);
+	script = s;
+	script_len = len;
+	script_off = 0;
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	moved = 0;
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	while ((r = m7b_client_next(c, &ev, 0)) != -ECONNRESET) {
+		if (r == -EBADMSG) {
+			bad++;
+			continue;
+		}
+		assert_int_equal(r, 0);
+		assert_int_equal(ev->type, M7B_EV_FRAME);
+		if (frames == 1234)
+			frames++; /* the bad line's place */
+		assert_int_equal(ev->seq, frames);
+		assert_int_equal(ev->data_len, 10);
+		frames++;
+		m7b_event_free(ev);
+	}
+	assert_int_equal(frames, nframes);
+	assert_int_equal(bad, 1);
+	assert_true(moved <= len);
+	m7b_client_free(c);
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -737,6 +823,7 @@ int main(void)
 		cmocka_unit_test(test_resume_restart_without_hello),
 		cmocka_unit_test(test_resume_dropped_and_reconnect),
 		cmocka_unit_test(test_resume_from),
+		cmocka_unit_test(test_client_line_burst),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
