@@ -599,7 +599,8 @@ static bool selects(const struct m7b_watch *w, const char *cls)
 /* The watch line: HELLO and STATE added when the classes leave them out (resume needs
  * boot ids, and to hear of restarts without a HELLO), and the position of the last frame
  * delivered on an earlier connection. */
-static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, int *error)
+static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, bool *hide_hello,
+			 bool *hide_state, int *error)
 {
 	struct m7b_watch w2 = w ? *w : (struct m7b_watch){0};
 	const char **cls = NULL;
@@ -639,26 +640,22 @@ static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, int *e
 		free(line);
 		*error = -ENOMEM;
 	}
-	if (out) {
-		c->hide_hello = !has_hello;
-		c->hide_state = !has_state;
-	}
+	*hide_hello = !has_hello;
+	*hide_state = !has_state;
 	return out;
 }
 
 int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 {
 	struct m7b_request req = {.cmd = M7B_CMD_WATCH, .watch = w};
+	bool hide_hello = false, hide_state = false;
 	int64_t id;
 	int r;
 
-	if (c->no_resume) {
-		c->hide_hello = c->hide_state = false;
-		return m7b_client_call(c, &req, NULL);
-	}
 	if (c->fd < 0)
 		return fail(c, -ENOTCONN, "not connected");
-	char *line = resume_line(c, w, &r);
+	char *line = c->no_resume ? m7b_request_format(&req, c->next_id, &r)
+				  : resume_line(c, w, &hide_hello, &hide_state, &r);
 	if (!line && r == -EMSGSIZE)
 		return fail(c, r, "request longer than %u bytes, the longest line the daemon takes",
 			    M7B_LINE_MAX);
@@ -666,17 +663,18 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 		return fail(c, r, "invalid request: a value out of range, or text not UTF-8");
 	if (!line)
 		return fail(c, r, "cannot format request: %s", strerror(-r));
-	bool was = c->watched;
-
 	r = submit_line(c, line, &id);
 	if (r < 0)
 		return r;
-	c->watched = true;
 	r = wait_reply(c, id, M7B_EV_ACK, NULL);
-	/* A refused watch changes nothing: the next one may still resume. (Without an
-	 * answer the daemon may have taken it: resuming again could repeat frames.) */
+	/* A refused watch changes nothing: the previous one streams on, what it asked for
+	 * still shown, and the next one may still resume. (Without an answer the daemon may
+	 * have taken it: resuming again could repeat frames.) */
 	if (r == -EREMOTEIO)
-		c->watched = was;
+		return r;
+	c->watched = true;
+	c->hide_hello = hide_hello;
+	c->hide_state = hide_state;
 	return r;
 }
 

@@ -741,6 +741,22 @@ ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
 	return (ssize_t)k;
 }
 
+/* What the client sent, for the last test that looks. */
+static char sent[4096];
+static size_t sent_len;
+
+ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags);
+ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags)
+{
+	(void)fd, (void)flags;
+	if (n < sizeof(sent) - sent_len) {
+		memcpy(sent + sent_len, buf, n);
+		sent_len += n;
+		sent[sent_len] = '\0';
+	}
+	return (ssize_t)n;
+}
+
 void *__real_memmove(void *dst, const void *src, size_t n);
 void *__wrap_memmove(void *dst, const void *src, size_t n);
 void *__wrap_memmove(void *dst, const void *src, size_t n)
@@ -801,6 +817,44 @@ static void test_client_line_burst(void **state)
 	free(s);
 }
 
+/* A refused watch changes nothing: the watch before it streams on, and what that one asked
+ * for is still shown (the library hides only the HELLO and STATE it added itself). */
+static void test_client_refused_watch(void **state)
+{
+	static const char s[] =
+		"{\"class\":\"VERSION\",\"proto_major\":1}\n"
+		"{\"class\":\"ACK\",\"id\":1,\"cmd\":\"watch\"}\n"
+		"{\"class\":\"ERROR\",\"id\":2,\"code\":\"bad_value\",\"message\":\"no class "
+		"NOPE\"}\n"
+		"{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":5}\n"
+		"{\"class\":\"STATE\",\"channel\":\"m7\",\"state\":\"up\",\"reason\":\"hello\"}\n";
+	const char *first[] = {"FRAME", "STATE"}, *second[] = {"FRAME", "NOPE"};
+	struct m7b_watch w1 = {.classes = first, .nclasses = 2};
+	struct m7b_watch w2 = {.classes = second, .nclasses = 2};
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev;
+
+	assert_non_null(c);
+	script = s;
+	script_len = strlen(s);
+	script_off = 0;
+	sent_len = 0;
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	assert_int_equal(m7b_client_watch(c, &w1), 0);
+	assert_non_null(strstr(sent, "\"classes\":[\"FRAME\",\"STATE\",\"HELLO\"]"));
+	assert_int_equal(m7b_client_watch(c, &w2), -EREMOTEIO);
+	assert_string_equal(m7b_client_error(c)->code, "bad_value");
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	/* The HELLO stays hidden, the STATE the first watch asked for comes. */
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_STATE);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ECONNRESET);
+	m7b_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -824,6 +878,7 @@ int main(void)
 		cmocka_unit_test(test_resume_dropped_and_reconnect),
 		cmocka_unit_test(test_resume_from),
 		cmocka_unit_test(test_client_line_burst),
+		cmocka_unit_test(test_client_refused_watch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
