@@ -113,7 +113,8 @@ struct m7b_channel_status {
 };
 
 /* Parses one line into a new event (free with m7b_event_free). Returns 0, -EBADMSG (not
- * JSON, not an object, no string "class"; err says where) or -ENOMEM. */
+ * JSON, not an object, no string "class", a NUL byte, a FRAME or RAW payload that does not
+ * decode; err says what and, for JSON errors, where) or -ENOMEM. */
 int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct m7b_error *err);
 /* Frees an event; NULL is fine. Returns NULL. */
 struct m7b_event *m7b_event_free(struct m7b_event *ev);
@@ -218,7 +219,8 @@ const struct m7b_event *m7b_client_version(const struct m7b_client *c);
  * blocking call ends the connection, the objects that came before are still returned. */
 int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms);
 /* True if an event is already buffered, so next() with timeout 0 will not return -EAGAIN
- * for lack of data (call it before going back to poll). */
+ * for lack of data (call it before going back to poll). It may still return -EAGAIN when
+ * what was buffered were only the HELLO and STATE objects m7b_client_watch hides. */
 bool m7b_client_pending(const struct m7b_client *c);
 
 /* Sends req without waiting for the reply; *id (may be NULL) gets the id the reply will
