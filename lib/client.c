@@ -351,6 +351,17 @@ static int read_event(struct m7b_client *c, struct m7b_event **out, int64_t dead
 			return fail(c, -EMSGSIZE, "a line from the daemon is longer than %u bytes",
 				    M7B_CLIENT_LINE_MAX);
 		}
+		if (c->eof && c->len > c->start) {
+			/* Cut off mid-line (the daemon was killed while writing): said once,
+			 * not dropped in silence. */
+			size_t n = c->len - c->start;
+
+			c->start = c->len = c->scanned = 0;
+			return fail(c, -EBADMSG,
+				    "the daemon closed the connection within a line (%zu bytes "
+				    "dropped)",
+				    n);
+		}
 		if (c->eof)
 			return fail(c, -ECONNRESET, "the daemon closed the connection");
 		r = fill(c);

@@ -855,6 +855,34 @@ static void test_client_refused_watch(void **state)
 	m7b_client_free(c);
 }
 
+/* The daemon closed the connection within a line: the objects before it come, then the
+ * cut line is reported once (not dropped in silence), then the end of the connection. */
+static void test_client_cut_line(void **state)
+{
+	static const char s[] = "{\"class\":\"VERSION\",\"proto_major\":1}\n"
+				"{\"class\":\"PONG\",\"id\":7}\n"
+				"{\"class\":\"FRAME\",\"chan";
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev;
+
+	assert_non_null(c);
+	script = s;
+	script_len = strlen(s);
+	script_off = 0;
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_PONG);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -EBADMSG);
+	assert_null(ev);
+	assert_non_null(strstr(m7b_client_error(c)->message, "within a line"));
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ECONNRESET);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ECONNRESET);
+	m7b_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -879,6 +907,7 @@ int main(void)
 		cmocka_unit_test(test_resume_from),
 		cmocka_unit_test(test_client_line_burst),
 		cmocka_unit_test(test_client_refused_watch),
+		cmocka_unit_test(test_client_cut_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
