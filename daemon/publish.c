@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* STATE reason: the M7 restarted without a HELLO (docs/CLIENT-PROTOCOL.md 4.4). */
+#define PUBLISH_REASON_RESTARTED "m7_restarted"
+
 /* The first client from c on that takes a FRAME of this slot and port, or NULL. */
 static inline struct conn *next_taker(struct conn *c, unsigned slot, uint8_t port)
 {
@@ -161,6 +164,15 @@ static void publish_log(struct daemon *d, struct channel *ch, const struct chann
 	}
 }
 
+/* The run a restart without a HELLO left unnamed has a name now: clients hear so. */
+static __attribute__((noinline)) void publish_named(struct channel *ch)
+{
+	struct channel_snapshot snap;
+	channel_snapshot(ch, &snap);
+	if (strcmp(snap.reason, PUBLISH_REASON_RESTARTED) == 0)
+		channel_set_state(ch, snap.state, "hello", "");
+}
+
 static void publish_hello(struct daemon *d, struct channel *ch, const struct channel_msg *m)
 {
 	const struct m7b_hello *h = &m->u.hello;
@@ -179,6 +191,7 @@ static void publish_hello(struct daemon *d, struct channel *ch, const struct cha
 		daemon_broadcast(d, ch, PROTO_C_HELLO, d->line, (size_t)n);
 	if (d->replay)
 		replay_boot(d->replay, channel_slot(ch), h->boot_id);
+	publish_named(ch);
 }
 
 static void publish_heartbeat(struct daemon *d, struct channel *ch, const struct channel_msg *m)
@@ -190,11 +203,17 @@ static void publish_heartbeat(struct daemon *d, struct channel *ch, const struct
 }
 
 /* The M7 restarted without a HELLO (its seq went back): the frames that follow belong to
- * a run not named yet, not to the last HELLO's. */
-static __attribute__((noinline, cold)) void publish_restart(struct daemon *d, struct channel *ch)
+ * a run not named yet, not to the last HELLO's. Watching clients are told by a STATE of
+ * the same state (once until a HELLO names the run: a firmware that scrambles its seq
+ * would otherwise make one of every frame); a valid HELLO (m names it) names the run. */
+static __attribute__((noinline, cold)) void publish_restart(struct daemon *d, struct channel *ch,
+							    const struct channel_msg *m)
 {
 	if (d->replay)
 		replay_boot(d->replay, channel_slot(ch), 0);
+	if (m->frame->type != M7B_T_HELLO || m->bad_payload)
+		channel_set_state(ch, channel_get_state(ch), PUBLISH_REASON_RESTARTED,
+				  "seq went back without a HELLO: the M7 restarted");
 }
 
 /* Neither bad_payload nor new_boot, both read at once: nearly every frame. */
@@ -213,7 +232,7 @@ static __attribute__((noinline, cold)) bool publish_unusual(struct daemon *d, st
 							    const struct channel_msg *m)
 {
 	if (m->new_boot)
-		publish_restart(d, ch);
+		publish_restart(d, ch, m);
 	return m->bad_payload;
 }
 
@@ -235,7 +254,7 @@ void publish_msg(void *ud, struct channel *ch, const struct channel_msg *m)
 		return;
 	}
 	if (m->new_boot) /* a valid HELLO then names the new run */
-		publish_restart(d, ch);
+		publish_restart(d, ch, m);
 	if (!m->bad_payload) {
 		switch (type) {
 		case M7B_T_LOG:

@@ -216,7 +216,10 @@ static void send_snapshot(struct daemon *d, struct conn *c)
 			if (n > 0)
 				conn_reply(c, d->line, (size_t)n);
 		}
-		if ((c->classes & PROTO_C_HELLO) && snap.have_hello) {
+		/* Not after a restart seen without its HELLO: the last HELLO names a run
+		 * that is over, and a client would take the frames for that run's. */
+		bool run_known = !snap.books.have_boot || snap.books.id_known;
+		if ((c->classes & PROTO_C_HELLO) && snap.have_hello && run_known) {
 			int n = proto_render_hello(d->line, sizeof(d->line), channel_name(ch),
 						   &snap.hello, false);
 			if (n > 0)

@@ -12,6 +12,7 @@
 
 #include "m7bridge/client.h"
 #include "config.h"
+#include "resume.h"
 
 /* Objects that arrived while a blocking call waited for its reply, and the bad lines
  * among them (ev NULL, bad saying why), which next() reports in their place. */
@@ -21,24 +22,14 @@ struct queued {
 	char *bad;
 };
 
-/* Where a watching client was, per channel, so a new connection can resume there. */
-#define RESUME_CHANNELS 16
-struct resume_pos {
-	char channel[64];
-	bool has_boot; /* boot id of the channel's current firmware run, from HELLO */
-	uint32_t boot;
-	bool has_frame; /* the last FRAME delivered, with the run it belongs to */
-	uint32_t frame_boot, frame_seq;
-};
-
 struct m7b_client {
 	int fd;
 	char *path;
 	int timeout_ms;
 	struct m7b_error err;
-	char *buf; /* received bytes not yet returned as lines */
-	size_t len, cap;
-	size_t scanned; /* buf[0..scanned) holds no '\n' */
+	char *buf; /* buf[start..len): received bytes not yet returned as lines */
+	size_t start, len, cap;
+	size_t scanned; /* buf[start..scanned) holds no '\n' */
 	bool eof;
 	int64_t next_id;
 	struct queued *head, *tail;
@@ -46,8 +37,8 @@ struct m7b_client {
 	bool no_resume;
 	bool watched;	 /* a watch was sent on this connection */
 	bool hide_hello; /* HELLO was added to the watch only to learn boot ids */
-	struct resume_pos pos[RESUME_CHANNELS];
-	unsigned npos;
+	bool hide_state; /* STATE was added only to learn of restarts without a HELLO */
+	struct resume resume;
 };
 
 /* Records a failure and returns errnum. */
@@ -105,7 +96,7 @@ static void disconnect(struct m7b_client *c)
 	c->fd = -1;
 	free(c->buf);
 	c->buf = NULL;
-	c->len = c->cap = c->scanned = 0;
+	c->start = c->len = c->cap = c->scanned = 0;
 	c->eof = false;
 }
 
@@ -117,6 +108,7 @@ void m7b_client_close(struct m7b_client *c)
 	queue_clear(c);
 	c->watched = false;
 	c->version = m7b_event_free(c->version);
+	resume_on_connect(&c->resume);
 }
 
 struct m7b_client *m7b_client_free(struct m7b_client *c)
@@ -243,6 +235,15 @@ static int fill(struct m7b_client *c)
 {
 	ssize_t n;
 
+	/* Lines are taken from the front without moving the rest: the bytes left are
+	 * moved down once per read here, not once per line (a burst of short lines would
+	 * move the whole buffer for each). */
+	if (c->start && c->cap - c->len < 4096) {
+		memmove(c->buf, c->buf + c->start, c->len - c->start);
+		c->len -= c->start;
+		c->scanned -= c->start;
+		c->start = 0;
+	}
 	if (c->cap - c->len < 4096) {
 		size_t ncap = c->cap ? c->cap * 2 : 16384;
 		char *nb;
@@ -280,16 +281,18 @@ static int take_line(struct m7b_client *c, struct m7b_event **out)
 		c->scanned = c->len;
 		return 0;
 	}
-	n = (size_t)(nl - c->buf);
-	ln = n > 0 && c->buf[n - 1] == '\r' ? n - 1 : n;
+	const char *line = c->buf + c->start;
+	n = (size_t)(nl - line);
+	ln = n > 0 && line[n - 1] == '\r' ? n - 1 : n;
 	if (ln > M7B_CLIENT_LINE_MAX) {
 		r = -EMSGSIZE;
 	} else {
-		r = m7b_event_parse(c->buf, ln, out, &c->err);
+		r = m7b_event_parse(line, ln, out, &c->err);
 	}
-	memmove(c->buf, nl + 1, c->len - n - 1);
-	c->len -= n + 1;
-	c->scanned = 0;
+	c->start += n + 1;
+	if (c->start == c->len)
+		c->start = c->len = 0;
+	c->scanned = c->start;
 	if (r == -EMSGSIZE)
 		return fail(c, r, "a line from the daemon is longer than %u bytes",
 			    M7B_CLIENT_LINE_MAX);
@@ -343,10 +346,21 @@ static int read_event(struct m7b_client *c, struct m7b_event **out, int64_t dead
 				*out = m7b_event_free(*out);
 			return r < 0 ? r : 0;
 		}
-		if (c->len > M7B_CLIENT_LINE_MAX) {
+		if (c->len - c->start > M7B_CLIENT_LINE_MAX) {
 			disconnect(c);
 			return fail(c, -EMSGSIZE, "a line from the daemon is longer than %u bytes",
 				    M7B_CLIENT_LINE_MAX);
+		}
+		if (c->eof && c->len > c->start) {
+			/* Cut off mid-line (the daemon was killed while writing): said once,
+			 * not dropped in silence. */
+			size_t n = c->len - c->start;
+
+			c->start = c->len = c->scanned = 0;
+			return fail(c, -EBADMSG,
+				    "the daemon closed the connection within a line (%zu bytes "
+				    "dropped)",
+				    n);
 		}
 		if (c->eof)
 			return fail(c, -ECONNRESET, "the daemon closed the connection");
@@ -373,48 +387,13 @@ bool m7b_client_pending(const struct m7b_client *c)
 	       c->eof;
 }
 
-static struct resume_pos *pos_of(struct m7b_client *c, const char *channel)
-{
-	if (!channel || strlen(channel) >= sizeof(c->pos[0].channel))
-		return NULL;
-	for (unsigned i = 0; i < c->npos; i++)
-		if (strcmp(c->pos[i].channel, channel) == 0)
-			return &c->pos[i];
-	if (c->npos == RESUME_CHANNELS)
-		return NULL;
-	struct resume_pos *p = &c->pos[c->npos++];
-	memset(p, 0, sizeof(*p));
-	memcpy(p->channel, channel, strlen(channel) + 1);
-	return p;
-}
-
-/* Notes what a delivered event says about the position; true if it is a HELLO the
+/* Notes what a delivered event says about the position; true if it is an object the
  * application did not ask for. */
 static bool track(struct m7b_client *c, const struct m7b_event *ev)
 {
-	struct resume_pos *p;
-	int64_t v;
-
-	if (ev->type == M7B_EV_HELLO) {
-		p = pos_of(c, ev->channel);
-		if (p && m7b_event_get_int(ev, "boot_id", &v) == 0) {
-			p->boot = (uint32_t)v;
-			p->has_boot = true;
-		}
-		return c->hide_hello;
-	}
-	if (ev->type != M7B_EV_FRAME || !(p = pos_of(c, ev->channel)))
-		return false;
-	/* A replayed frame names its run; a live one belongs to the current run. */
-	if (m7b_event_get_int(ev, "boot_id", &v) == 0) {
-		p->frame_boot = (uint32_t)v;
-		p->has_frame = true;
-	} else {
-		p->frame_boot = p->boot;
-		p->has_frame = p->has_boot;
-	}
-	p->frame_seq = (uint32_t)ev->seq;
-	return false;
+	resume_on_event(&c->resume, ev);
+	return (ev->type == M7B_EV_HELLO && c->hide_hello) ||
+	       (ev->type == M7B_EV_STATE && c->hide_state);
 }
 
 /* The next event, from the queue or the socket. */
@@ -616,52 +595,46 @@ int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct 
 	return wait_reply(c, id, reply_type(req->cmd), reply);
 }
 
-/* The one position to resume from: the watched channel's, or the only one known. */
-static const struct resume_pos *resume_from(struct m7b_client *c, const struct m7b_watch *w)
+/* True if the classes of w select cls: no classes (NULL or none: left out of the
+ * request) means all. */
+static bool selects(const struct m7b_watch *w, const char *cls)
 {
-	const struct resume_pos *found = NULL;
-
-	if (w && w->channels && w->nchannels == 1) {
-		const struct resume_pos *p = pos_of(c, w->channels[0]);
-		return p && p->has_frame ? p : NULL;
-	}
-	for (unsigned i = 0; i < c->npos; i++) {
-		if (!c->pos[i].has_frame)
-			continue;
-		if (found)
-			return NULL; /* a position is per channel: the daemon takes one */
-		found = &c->pos[i];
-	}
-	return found;
+	if (!w->classes || !w->nclasses)
+		return true;
+	for (size_t i = 0; i < w->nclasses; i++)
+		if (w->classes[i] && strcmp(w->classes[i], cls) == 0)
+			return true;
+	return false;
 }
 
-/* The watch line: HELLO added when the classes leave it out (resume needs boot ids),
- * and the position of the last frame delivered on an earlier connection. */
-static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, int *error)
+/* The watch line: HELLO and STATE added when the classes leave them out (resume needs
+ * boot ids, and to hear of restarts without a HELLO), and the position of the last frame
+ * delivered on an earlier connection. */
+static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, bool *hide_hello,
+			 bool *hide_state, int *error)
 {
 	struct m7b_watch w2 = w ? *w : (struct m7b_watch){0};
 	const char **cls = NULL;
-	/* No classes (NULL or none: left out of the request) means all, HELLO included. */
-	bool has_hello = !w2.classes || !w2.nclasses;
+	bool has_hello = selects(&w2, "HELLO"), has_state = selects(&w2, "STATE");
 
-	for (size_t i = 0; !has_hello && i < w2.nclasses; i++)
-		has_hello = w2.classes[i] && strcmp(w2.classes[i], "HELLO") == 0;
-	if (!has_hello) {
-		cls = malloc((w2.nclasses + 1) * sizeof(*cls));
+	if (!has_hello || !has_state) {
+		cls = malloc((w2.nclasses + 2) * sizeof(*cls));
 		if (!cls) {
 			*error = -ENOMEM;
 			return NULL;
 		}
 		if (w2.nclasses)
 			memcpy(cls, w2.classes, w2.nclasses * sizeof(*cls));
-		cls[w2.nclasses] = "HELLO";
+		if (!has_hello)
+			cls[w2.nclasses++] = "HELLO";
+		if (!has_state)
+			cls[w2.nclasses++] = "STATE";
 		w2.classes = cls;
-		w2.nclasses++;
 	}
 	struct m7b_request req = {.cmd = M7B_CMD_WATCH, .watch = &w2};
 	char *line = m7b_request_format(&req, c->next_id, error);
 	free(cls);
-	const struct resume_pos *p = c->watched ? NULL : resume_from(c, w);
+	const struct resume_pos *p = c->watched ? NULL : resume_from(&c->resume, w);
 	size_t n = line ? strlen(line) : 0;
 	char *out = line;
 	if (line && p && n >= 2 && (out = realloc(line, n + 64))) {
@@ -678,24 +651,22 @@ static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, int *e
 		free(line);
 		*error = -ENOMEM;
 	}
-	if (out)
-		c->hide_hello = !has_hello;
+	*hide_hello = !has_hello;
+	*hide_state = !has_state;
 	return out;
 }
 
 int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 {
 	struct m7b_request req = {.cmd = M7B_CMD_WATCH, .watch = w};
+	bool hide_hello = false, hide_state = false;
 	int64_t id;
 	int r;
 
-	if (c->no_resume) {
-		c->hide_hello = false;
-		return m7b_client_call(c, &req, NULL);
-	}
 	if (c->fd < 0)
 		return fail(c, -ENOTCONN, "not connected");
-	char *line = resume_line(c, w, &r);
+	char *line = c->no_resume ? m7b_request_format(&req, c->next_id, &r)
+				  : resume_line(c, w, &hide_hello, &hide_state, &r);
 	if (!line && r == -EMSGSIZE)
 		return fail(c, r, "request longer than %u bytes, the longest line the daemon takes",
 			    M7B_LINE_MAX);
@@ -703,17 +674,18 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 		return fail(c, r, "invalid request: a value out of range, or text not UTF-8");
 	if (!line)
 		return fail(c, r, "cannot format request: %s", strerror(-r));
-	bool was = c->watched;
-
 	r = submit_line(c, line, &id);
 	if (r < 0)
 		return r;
-	c->watched = true;
 	r = wait_reply(c, id, M7B_EV_ACK, NULL);
-	/* A refused watch changes nothing: the next one may still resume. (Without an
-	 * answer the daemon may have taken it: resuming again could repeat frames.) */
+	/* A refused watch changes nothing: the previous one streams on, what it asked for
+	 * still shown, and the next one may still resume. (Without an answer the daemon may
+	 * have taken it: resuming again could repeat frames.) */
 	if (r == -EREMOTEIO)
-		c->watched = was;
+		return r;
+	c->watched = true;
+	c->hide_hello = hide_hello;
+	c->hide_state = hide_state;
 	return r;
 }
 
@@ -725,14 +697,7 @@ void m7b_client_set_resume(struct m7b_client *c, bool on)
 int m7b_client_position(const struct m7b_client *c, const char *channel, uint32_t *boot_id,
 			uint32_t *seq)
 {
-	for (unsigned i = 0; i < c->npos; i++) {
-		if (!channel || strcmp(c->pos[i].channel, channel) != 0 || !c->pos[i].has_frame)
-			continue;
-		*boot_id = c->pos[i].frame_boot;
-		*seq = c->pos[i].frame_seq;
-		return 0;
-	}
-	return -ENOENT;
+	return resume_position(&c->resume, channel, boot_id, seq);
 }
 
 int m7b_client_unwatch(struct m7b_client *c)

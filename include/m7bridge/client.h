@@ -54,6 +54,10 @@ enum m7b_event_type {
 	M7B_EV_CLOCK, /* proto_minor >= 1; new types only ever come last */
 };
 
+/* STATE reason: the M7 restarted without a HELLO (its seq went back); the state is
+ * unchanged. The frames that follow belong to a run no HELLO has named yet. */
+#define M7B_REASON_M7_RESTARTED "m7_restarted"
+
 /* FRAME flags, from the "flags" array. */
 #define M7B_FRAME_OVERRUN    0x01u
 #define M7B_FRAME_LINE_ERROR 0x02u
@@ -109,7 +113,8 @@ struct m7b_channel_status {
 };
 
 /* Parses one line into a new event (free with m7b_event_free). Returns 0, -EBADMSG (not
- * JSON, not an object, no string "class"; err says where) or -ENOMEM. */
+ * JSON, not an object, no string "class", a NUL byte, a FRAME or RAW payload that does not
+ * decode; err says what and, for JSON errors, where) or -ENOMEM. */
 int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct m7b_error *err);
 /* Frees an event; NULL is fine. Returns NULL. */
 struct m7b_event *m7b_event_free(struct m7b_event *ev);
@@ -214,7 +219,8 @@ const struct m7b_event *m7b_client_version(const struct m7b_client *c);
  * blocking call ends the connection, the objects that came before are still returned. */
 int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms);
 /* True if an event is already buffered, so next() with timeout 0 will not return -EAGAIN
- * for lack of data (call it before going back to poll). */
+ * for lack of data (call it before going back to poll). It may still return -EAGAIN when
+ * what was buffered were only the HELLO and STATE objects m7b_client_watch hides. */
 bool m7b_client_pending(const struct m7b_client *c);
 
 /* Sends req without waiting for the reply; *id (may be NULL) gets the id the reply will
@@ -234,10 +240,12 @@ int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct 
 
 /* Shorthands for m7b_client_call. m7b_client_watch, as the first watch of a new
  * connection, resumes after the last FRAME m7b_client_next delivered (the daemon replays
- * what it still holds, see docs/CLIENT-PROTOCOL.md 3.1.1); it adds HELLO to the classes
- * to learn boot ids and then hides those HELLOs. A position is per channel and a watch
- * carries one: it resumes when the watch names one channel, or frames came from only
- * one; otherwise it watches live. */
+ * what it still holds, see docs/CLIENT-PROTOCOL.md 3.1.1); it adds HELLO and STATE to the
+ * classes to learn boot ids and restarts and then hides those it added. A position is per
+ * channel and a watch carries one: it resumes when the watch names one channel, or frames
+ * came from only one, and when the firmware run of that last frame is sure; otherwise it
+ * watches live (frames of a run no HELLO named yet, see M7B_REASON_M7_RESTARTED, and
+ * those after a DROPPED notice until the next HELLO, are not sure). */
 int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w);
 int m7b_client_unwatch(struct m7b_client *c);
 int m7b_client_status(struct m7b_client *c, struct m7b_event **reply);
@@ -250,7 +258,8 @@ int m7b_client_reload(struct m7b_client *c, const char *channel, const char *fir
 int m7b_client_incidents(struct m7b_client *c, const char *channel, struct m7b_event **reply);
 /* Turns resuming in m7b_client_watch on (the default) or off. */
 void m7b_client_set_resume(struct m7b_client *c, bool on);
-/* The last FRAME delivered on channel: its boot id and seq. 0 or -ENOENT. */
+/* The last FRAME delivered on channel: its boot id and seq. 0, or -ENOENT (none, or its
+ * firmware run is not sure: m7b_client_watch would not resume from it). */
 int m7b_client_position(const struct m7b_client *c, const char *channel, uint32_t *boot_id,
 			uint32_t *seq);
 

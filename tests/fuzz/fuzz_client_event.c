@@ -1,5 +1,6 @@
 /* libFuzzer target: lines from the daemon as libm7bridge parses them (m7b_event_parse,
- * FRAME payload decoding, the accessors) and base64 decoding. Any input must parse or
+ * FRAME payload decoding, the accessors), the resume positions they make (the input's
+ * lines in turn) and base64 decoding. Any input must parse or
  * fail cleanly with -EBADMSG, never crash or leak. The input's bytes also go through
  * every base64 encoder path, which must agree with the scalar one and decode back. */
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include "base64_int.h"
 #include "m7bridge/base64.h"
 #include "m7bridge/client.h"
+#include "resume.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -43,6 +45,36 @@ static void check_encode(const uint8_t *data, size_t size)
 	if (m7b_base64_decode(got, (size_t)n, back, sizeof(back)) != (int)size ||
 	    memcmp(back, data, size) != 0)
 		abort();
+}
+
+/* The input's lines as a stream of objects: the positions they leave are of channels that
+ * delivered frames, and a watch takes at most one. */
+static void check_resume(const uint8_t *data, size_t size)
+{
+	struct resume r = {0};
+	const char *p = (const char *)data, *end = p + size;
+	uint32_t boot, seq;
+
+	for (unsigned n = 0; p < end && n < 64; n++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct m7b_event *ev = NULL;
+
+		if (m7b_event_parse(p, len, &ev, NULL) == 0)
+			resume_on_event(&r, ev);
+		m7b_event_free(ev);
+		p += len + 1;
+		if (n % 8 == 7)
+			resume_on_connect(&r);
+	}
+	if (r.npos > RESUME_CHANNELS)
+		abort();
+	const struct resume_pos *from = resume_from(&r, NULL);
+	if (from && (!from->seen || !from->has_frame))
+		abort();
+	for (unsigned i = 0; i < r.npos; i++)
+		if (resume_position(&r, r.pos[i].channel, &boot, &seq) == 0 && !r.pos[i].has_frame)
+			abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -78,5 +110,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r > (int)sizeof(out))
 		abort();
 	check_encode(data, size);
+	check_resume(data, size);
 	return 0;
 }

@@ -606,6 +606,84 @@ static void test_replay_restart_without_hello(void **state)
 	tclient_close(&c);
 }
 
+/* Next STATE on c; checks its reason. */
+static void expect_state(struct tclient *c, const char *reason)
+{
+	cJSON *o = tclient_obj(c, H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "class"), "STATE");
+	assert_string_equal(j_str(o, "state"), "up");
+	assert_string_equal(j_str(o, "reason"), reason);
+	cJSON_Delete(o);
+}
+
+/* The M7 restarted and its HELLO was lost. Watching clients hear of it (STATE
+ * m7_restarted) before the first frame of the new run, and again when a HELLO names the
+ * run; a watch meanwhile gets no HELLO of the run that is over. libm7bridge claims no
+ * position for the unnamed run's frames: a resume would take them for the old run's and
+ * replay frames it already delivered. */
+static void test_lib_restart_without_hello(void **state)
+{
+	struct fx *f = *state;
+	struct m7b_client *lc = m7b_client_new();
+	assert_non_null(lc);
+	const char *classes[] = {"FRAME"};
+	struct m7b_watch w = {.classes = classes, .nclasses = 1};
+	assert_int_equal(m7b_client_connect(lc, f->p.sock), 0);
+	assert_int_equal(m7b_client_watch(lc, &w), 0);
+	struct tclient st;
+	assert_int_equal(
+		tclient_open(&st, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"), 0);
+	expect_state(&st, "snapshot");
+	send_frames(f, 100);
+	wait_frames(f, 100);
+	lib_expect(lc, 1, 100, 0);
+	uint32_t boot = 0, seq = 0;
+	assert_int_equal(m7b_client_position(lc, "m7", &boot, &seq), 0);
+	assert_int_equal(boot, BOOT);
+
+	pthread_mutex_lock(&f->m.mu);
+	f->m.seq = 1; /* its HELLO (seq 0) lost */
+	pthread_mutex_unlock(&f->m.mu);
+	send_frames(f, 50);
+	wait_frames(f, 150);
+	expect_state(&st, "m7_restarted");
+	lib_expect(lc, 101, 150, 0);
+	assert_int_equal(m7b_client_position(lc, "m7", &boot, &seq), -ENOENT);
+
+	/* A watch now: no HELLO naming the old run. */
+	struct tclient h;
+	assert_int_equal(tclient_open(&h, f->p.sock,
+				      "{\"cmd\":\"watch\",\"classes\":[\"HELLO\",\"FRAME\"]}"),
+			 0);
+	send_frames(f, 1);
+	cJSON *o = tclient_obj(&h, H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "class"), "FRAME");
+	cJSON_Delete(o);
+	tclient_close(&h);
+	lib_expect(lc, 151, 151, 0);
+
+	/* Cut off, then reconnected: live only, nothing delivered twice. */
+	m7b_client_close(lc);
+	send_frames(f, 10);
+	wait_frames(f, 161);
+	assert_int_equal(m7b_client_connect(lc, f->p.sock), 0);
+	assert_int_equal(m7b_client_watch(lc, &w), 0);
+	send_frames(f, 1);
+	lib_expect(lc, 162, 162, 0);
+
+	/* The next HELLO names the run: said to STATE watchers, and positions hold again. */
+	assert_int_equal(fake_m7_handshake(&f->m, BOOT + 1, 8), 0);
+	expect_state(&st, "hello");
+	send_frames(f, 1);
+	lib_expect(lc, 163, 163, 0);
+	assert_int_equal(m7b_client_position(lc, "m7", &boot, &seq), 0);
+	assert_int_equal(boot, BOOT + 1);
+	tclient_close(&st);
+	m7b_client_free(lc);
+}
+
 /* A recovery reopens the link: the daemon's HOST_HELLO is answered by a HELLO of the same
  * boot, which restarts seq. A client resuming from a frame before it names a seq that a
  * frame after it has too: it is not passed over the frames in between in silence. */
@@ -673,6 +751,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replay_no_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lib_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_restart_without_hello, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lib_restart_without_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_across_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_ring_no_memory, setup_no_memory,
 						teardown),

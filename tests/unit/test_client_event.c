@@ -1,5 +1,6 @@
 /* Unit tests for libm7bridge's pure parts: event parsing (lib/event.c), base64
- * (lib/base64.c) and request formatting (lib/request.c). */
+ * (lib/base64.c), request formatting (lib/request.c) and resume positions
+ * (lib/resume.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "m7bridge/client.h"
+#include "resume.h"
 
 static struct m7b_event *parse_ok(const char *line)
 {
@@ -588,6 +591,298 @@ static void test_request_roundtrip_id(void **state)
 	free(line);
 }
 
+/* Feeds one object to the resume positions. */
+static void feed(struct resume *r, const char *line)
+{
+	struct m7b_event *ev = parse_ok(line);
+
+	resume_on_event(r, ev);
+	m7b_event_free(ev);
+}
+
+#define HELLO_B1  "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":11,\"new_boot\":true}"
+#define LIVE(seq) "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":0,\"seq\":" #seq "}"
+
+/* The position of m7, or -ENOENT: boot * 1000000 + seq. */
+static int64_t pos_m7(const struct resume *r)
+{
+	uint32_t boot = 0, seq = 0;
+
+	if (resume_position(r, "m7", &boot, &seq) < 0)
+		return -ENOENT;
+	return (int64_t)boot * 1000000 + seq;
+}
+
+/* Replayed frames name their run; one the daemon could not name claims no position. */
+static void test_resume_replayed_frames(void **state)
+{
+	struct resume r = {0};
+
+	feed(&r, HELLO_B1);
+	feed(&r, "{\"class\":\"FRAME\",\"channel\":\"m7\",\"seq\":7,\"boot_id\":5,"
+		 "\"replay\":true}");
+	assert_int_equal(pos_m7(&r), 5000007);
+	/* After a restart without a HELLO: not of the last HELLO's run, nor of any known. */
+	feed(&r, "{\"class\":\"FRAME\",\"channel\":\"m7\",\"seq\":3,\"replay\":true}");
+	assert_int_equal(pos_m7(&r), -ENOENT);
+	assert_null(resume_from(&r, NULL));
+	feed(&r, LIVE(4));
+	assert_int_equal(pos_m7(&r), 11000004);
+	assert_non_null(resume_from(&r, NULL));
+}
+
+/* The daemon's STATE m7_restarted, or a live seq that went back with no HELLO between:
+ * the run is unknown until the next HELLO. */
+static void test_resume_restart_without_hello(void **state)
+{
+	struct resume r = {0};
+
+	feed(&r, HELLO_B1);
+	feed(&r, LIVE(1));
+	feed(&r, LIVE(2));
+	assert_int_equal(pos_m7(&r), 11000002);
+	feed(&r, "{\"class\":\"STATE\",\"channel\":\"m7\",\"state\":\"up\","
+		 "\"reason\":\"m7_restarted\"}");
+	feed(&r, LIVE(9));
+	assert_int_equal(pos_m7(&r), -ENOENT);
+	feed(&r, "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":12}");
+	feed(&r, LIVE(1));
+	assert_int_equal(pos_m7(&r), 12000001);
+	/* Another reason changes nothing; another channel's restart neither. */
+	feed(&r, "{\"class\":\"STATE\",\"channel\":\"m7\",\"state\":\"up\","
+		 "\"reason\":\"hello\"}");
+	feed(&r, "{\"class\":\"STATE\",\"channel\":\"other\",\"state\":\"up\","
+		 "\"reason\":\"m7_restarted\"}");
+	feed(&r, LIVE(2));
+	assert_int_equal(pos_m7(&r), 12000002);
+	/* seq back (or the same again) without a HELLO: the daemon's notice may be filtered
+	 * out or dropped, the frames tell. Forward jumps (frames filtered or lost) do not. */
+	feed(&r, LIVE(500));
+	assert_int_equal(pos_m7(&r), 12000500);
+	feed(&r, LIVE(500));
+	assert_int_equal(pos_m7(&r), -ENOENT);
+	feed(&r, "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":12}");
+	feed(&r, LIVE(4294967295));
+	feed(&r, LIVE(0)); /* wraps: forward */
+	assert_int_equal(pos_m7(&r), 12000000);
+	feed(&r, LIVE(3));
+	feed(&r, LIVE(2));
+	assert_int_equal(pos_m7(&r), -ENOENT);
+	/* A HELLO without a usable boot_id names no run. */
+	feed(&r, "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":-1}");
+	feed(&r, LIVE(1));
+	assert_int_equal(pos_m7(&r), -ENOENT);
+}
+
+/* A DROPPED notice may stand for a HELLO or STATE; a new connection learns runs anew. */
+static void test_resume_dropped_and_reconnect(void **state)
+{
+	struct resume r = {0};
+
+	feed(&r, HELLO_B1);
+	feed(&r, LIVE(1));
+	feed(&r, "{\"class\":\"DROPPED\",\"count\":3,\"total\":3}");
+	feed(&r, LIVE(5));
+	assert_int_equal(pos_m7(&r), -ENOENT);
+	feed(&r, HELLO_B1);
+	feed(&r, LIVE(6));
+	assert_int_equal(pos_m7(&r), 11000006);
+	resume_on_connect(&r);
+	/* The position stays for the resume; frames after it need a HELLO of this
+	 * connection (the daemon sends one after the watch while it knows the run). */
+	assert_int_equal(pos_m7(&r), 11000006);
+	feed(&r, LIVE(7));
+	assert_int_equal(pos_m7(&r), -ENOENT);
+}
+
+/* One position per watch: the watched channel's, or that of the only channel with
+ * frames, and only when sure. */
+static void test_resume_from(void **state)
+{
+	struct resume r = {0};
+	const char *m7[] = {"m7"}, *other[] = {"other"};
+	struct m7b_watch w_m7 = {.channels = m7, .nchannels = 1};
+	struct m7b_watch w_other = {.channels = other, .nchannels = 1};
+
+	assert_null(resume_from(&r, NULL));
+	feed(&r, HELLO_B1);
+	feed(&r, LIVE(1));
+	assert_ptr_equal(resume_from(&r, NULL), resume_from(&r, &w_m7));
+	assert_non_null(resume_from(&r, NULL));
+	/* Frames of a second channel, its run unknown: neither is the one position. */
+	feed(&r, "{\"class\":\"FRAME\",\"channel\":\"other\",\"seq\":1}");
+	assert_null(resume_from(&r, NULL));
+	assert_null(resume_from(&r, &w_other));
+	assert_non_null(resume_from(&r, &w_m7));
+}
+
+/* The client's socket replaced (-Wl,--wrap): connect succeeds, recv hands out a script in
+ * chunks of varying size, then the end of the stream; memmove counts the bytes moved. */
+static const char *script;
+static size_t script_len, script_off, moved;
+
+int __wrap_connect(int fd, const struct sockaddr *sa, socklen_t len);
+int __wrap_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	(void)fd, (void)sa, (void)len;
+	return 0;
+}
+
+ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags);
+ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
+{
+	size_t chunk = 1 + script_off * 7919 % 6000, k = script_len - script_off;
+
+	(void)fd, (void)flags;
+	k = k < n ? k : n;
+	k = k < chunk ? k : chunk;
+	memcpy(buf, script + script_off, k);
+	script_off += k;
+	return (ssize_t)k;
+}
+
+/* What the client sent, for the last test that looks. */
+static char sent[4096];
+static size_t sent_len;
+
+ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags);
+ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags)
+{
+	(void)fd, (void)flags;
+	if (n < sizeof(sent) - sent_len) {
+		memcpy(sent + sent_len, buf, n);
+		sent_len += n;
+		sent[sent_len] = '\0';
+	}
+	return (ssize_t)n;
+}
+
+void *__real_memmove(void *dst, const void *src, size_t n);
+void *__wrap_memmove(void *dst, const void *src, size_t n);
+void *__wrap_memmove(void *dst, const void *src, size_t n)
+{
+	moved += n;
+	return __real_memmove(dst, src, n);
+}
+
+/* A burst of lines read at once: each comes out whole and in order (split across reads,
+ * with \r\n, a bad one among them), and the bytes received are not moved once per
+ * line, which made a client that fell behind slower the more it had to catch up. */
+static void test_client_line_burst(void **state)
+{
+	const unsigned nframes = 3000;
+	size_t cap = 64 + nframes * 128, len = 0;
+	char *s = malloc(cap);
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev;
+	unsigned frames = 0, bad = 0;
+	int r;
+
+	assert_non_null(s);
+	assert_non_null(c);
+	len += (size_t)sprintf(s + len, "{\"class\":\"VERSION\",\"proto_major\":1}\r\n");
+	for (unsigned i = 0; i < nframes; i++)
+		len += (size_t)sprintf(
+			s + len,
+			i == 1234 ? "not json %u\n"
+				  : "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,"
+				    "\"seq\":%u,\"data\":\"AAECAwQFBgcICQ==\"}\n",
+			i);
+	script = s;
+	script_len = len;
+	script_off = 0;
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	moved = 0;
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	while ((r = m7b_client_next(c, &ev, 0)) != -ECONNRESET) {
+		if (r == -EBADMSG) {
+			bad++;
+			continue;
+		}
+		assert_int_equal(r, 0);
+		assert_int_equal(ev->type, M7B_EV_FRAME);
+		if (frames == 1234)
+			frames++; /* the bad line's place */
+		assert_int_equal(ev->seq, frames);
+		assert_int_equal(ev->data_len, 10);
+		frames++;
+		m7b_event_free(ev);
+	}
+	assert_int_equal(frames, nframes);
+	assert_int_equal(bad, 1);
+	assert_true(moved <= len);
+	m7b_client_free(c);
+	free(s);
+}
+
+/* A refused watch changes nothing: the watch before it streams on, and what that one asked
+ * for is still shown (the library hides only the HELLO and STATE it added itself). */
+static void test_client_refused_watch(void **state)
+{
+	static const char s[] =
+		"{\"class\":\"VERSION\",\"proto_major\":1}\n"
+		"{\"class\":\"ACK\",\"id\":1,\"cmd\":\"watch\"}\n"
+		"{\"class\":\"ERROR\",\"id\":2,\"code\":\"bad_value\",\"message\":\"no class "
+		"NOPE\"}\n"
+		"{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":5}\n"
+		"{\"class\":\"STATE\",\"channel\":\"m7\",\"state\":\"up\",\"reason\":\"hello\"}\n";
+	const char *first[] = {"FRAME", "STATE"}, *second[] = {"FRAME", "NOPE"};
+	struct m7b_watch w1 = {.classes = first, .nclasses = 2};
+	struct m7b_watch w2 = {.classes = second, .nclasses = 2};
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev;
+
+	assert_non_null(c);
+	script = s;
+	script_len = strlen(s);
+	script_off = 0;
+	sent_len = 0;
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	assert_int_equal(m7b_client_watch(c, &w1), 0);
+	assert_non_null(strstr(sent, "\"classes\":[\"FRAME\",\"STATE\",\"HELLO\"]"));
+	assert_int_equal(m7b_client_watch(c, &w2), -EREMOTEIO);
+	assert_string_equal(m7b_client_error(c)->code, "bad_value");
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	/* The HELLO stays hidden, the STATE the first watch asked for comes. */
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_STATE);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ECONNRESET);
+	m7b_client_free(c);
+}
+
+/* The daemon closed the connection within a line: the objects before it come, then the
+ * cut line is reported once (not dropped in silence), then the end of the connection. */
+static void test_client_cut_line(void **state)
+{
+	static const char s[] = "{\"class\":\"VERSION\",\"proto_major\":1}\n"
+				"{\"class\":\"PONG\",\"id\":7}\n"
+				"{\"class\":\"FRAME\",\"chan";
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev;
+
+	assert_non_null(c);
+	script = s;
+	script_len = strlen(s);
+	script_off = 0;
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_PONG);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -EBADMSG);
+	assert_null(ev);
+	assert_non_null(strstr(m7b_client_error(c)->message, "within a line"));
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ECONNRESET);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ECONNRESET);
+	m7b_client_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -606,6 +901,13 @@ int main(void)
 		cmocka_unit_test(test_request_format),
 		cmocka_unit_test(test_request_id_exact),
 		cmocka_unit_test(test_request_roundtrip_id),
+		cmocka_unit_test(test_resume_replayed_frames),
+		cmocka_unit_test(test_resume_restart_without_hello),
+		cmocka_unit_test(test_resume_dropped_and_reconnect),
+		cmocka_unit_test(test_resume_from),
+		cmocka_unit_test(test_client_line_burst),
+		cmocka_unit_test(test_client_refused_watch),
+		cmocka_unit_test(test_client_cut_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

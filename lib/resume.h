@@ -1,0 +1,41 @@
+/* Where a watching client is, per channel: the last FRAME delivered and the firmware run
+ * it belongs to, learnt from the objects delivered, so a new connection can resume there.
+ * Pure: a function of the events it is given. */
+#ifndef M7B_RESUME_H
+#define M7B_RESUME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "m7bridge/client.h"
+
+#define RESUME_CHANNELS 16
+
+struct resume_pos {
+	char channel[64];
+	bool has_boot; /* the channel's current run, from a HELLO on this connection */
+	uint32_t boot;
+	bool has_live; /* the seq of the last live FRAME since that HELLO */
+	uint32_t live_seq;
+	bool seen;	/* a FRAME of the channel was delivered */
+	bool has_frame; /* the last one delivered, when the run it belongs to is sure */
+	uint32_t frame_boot, frame_seq;
+};
+
+struct resume {
+	struct resume_pos pos[RESUME_CHANNELS];
+	unsigned npos;
+};
+
+/* Notes what a delivered object says about the positions. */
+void resume_on_event(struct resume *r, const struct m7b_event *ev);
+/* A new connection: what the last one said of current runs no longer holds (the daemon
+ * says it again after the watch); the positions stay. */
+void resume_on_connect(struct resume *r);
+/* The one position a watch w can resume from: the watched channel's, or that of the only
+ * channel whose frames were delivered; NULL when there is none or it is not sure. */
+const struct resume_pos *resume_from(struct resume *r, const struct m7b_watch *w);
+/* The last FRAME delivered on channel, when its run is sure: 0 or -ENOENT. */
+int resume_position(const struct resume *r, const char *channel, uint32_t *boot_id, uint32_t *seq);
+
+#endif
