@@ -246,6 +246,26 @@ class Examples(unittest.TestCase):
         self.assertIn("m7bridged refused the connection: too many clients (busy)", err)
         self.assertIn('seq 1: 5 bytes: "after"', out)
 
+    def test_python_refused_says_why(self):
+        """A daemon with no slot left: the Python example says why instead of claiming a
+        connection, and connects again."""
+        self.daemon([BUSY, [frame(1, b"after")]])
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--count", "1", "--retry", "0.1"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("m7bridged refused the connection: too many clients (busy)", err)
+        self.assertEqual(out.count("connected to m7bridged 0.1.0"), 1, out)
+        self.assertIn('seq 1: 5 bytes: "after"', out)
+
+    def test_python_refused_each_time_gives_up(self):
+        """Refused on every try: never "connected", the daemon's reason, status 69."""
+        self.daemon([BUSY, BUSY])
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--retries", "2", "--retry", "0.1"], [])
+        self.assertEqual(rc, 69, err)
+        self.assertNotIn("connected", out)
+        self.assertIn("refused the connection 2 times: too many clients (busy)", err)
+
     def test_python_daemon_gone_before_watch_answered(self):
         self.daemon([b"", [frame(1, b"after")]])
         rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
