@@ -64,8 +64,11 @@ def watch(path, ports, count, as_hex, on_connect, pos):
         if ports:
             request["ports"] = ports
         request.update(pos.request_members())
-        f.write((json.dumps(request, separators=(",", ":")) + "\n").encode())
-        f.flush()
+        try:
+            f.write((json.dumps(request, separators=(",", ":")) + "\n").encode())
+            f.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a refusal closes at once: its reason is still there to read
         for line in f:
             if not line.endswith(b"\n"):
                 break  # cut short: the daemon went away in the middle of a line

@@ -266,6 +266,23 @@ class Examples(unittest.TestCase):
         self.assertNotIn("connected", out)
         self.assertIn("refused the connection 2 times: too many clients (busy)", err)
 
+    def test_python_refused_before_its_request_went_out(self):
+        """The refusal and the close come before the script writes its watch (its write
+        fails with EPIPE): it still reads the reason that came first."""
+        self.daemon([BUSY, BUSY])
+        slow = ("import runpy, socket, sys, time\n"
+                "connect = socket.socket.connect\n"
+                "def slow(s, a):\n"
+                "    connect(s, a)\n"
+                "    time.sleep(0.3)  # the daemon refuses and closes meanwhile\n"
+                "socket.socket.connect = slow\n"
+                "sys.argv = sys.argv[1:]\n"
+                "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+        rc, out, err = self.run_until([sys.executable, "-c", slow, PY_EXAMPLE, "--socket",
+                                       self.sock, "--retries", "2", "--retry", "0.1"], [])
+        self.assertEqual(rc, 69, err)
+        self.assertIn("refused the connection 2 times: too many clients (busy)", err)
+
     def test_python_daemon_gone_before_watch_answered(self):
         self.daemon([b"", [frame(1, b"after")]])
         rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
