@@ -331,6 +331,31 @@ class Examples(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("17 objects dropped", err)
 
+    def test_qt_refused_says_why(self):
+        """A daemon with no slot left: the Qt example says why instead of claiming a
+        connection, and connects again."""
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("the Qt example is not built (no Qt 6)")
+        self.daemon([BUSY, [frame(1, b"after")]])
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        rc, out, err = self.run_until([QT_EXAMPLE, "--socket", self.sock, "--count", "1"],
+                                      [], env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("m7bridged refused the connection: too many clients (busy)", err)
+        self.assertEqual(out.count("connected to m7bridged 0.1.0"), 1, out)
+        self.assertIn('seq 1: 5 bytes: "after"', out)
+
+    def test_qt_refused_each_time_gives_up(self):
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("the Qt example is not built (no Qt 6)")
+        self.daemon([BUSY, BUSY])
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        rc, out, err = self.run_until([QT_EXAMPLE, "--socket", self.sock, "--retries", "2"],
+                                      [], env=env)
+        self.assertEqual(rc, 69, err)
+        self.assertNotIn("connected", out)
+        self.assertIn("refused the connection 2 times: too many clients (busy)", err)
+
     # --- a line that is not JSON -------------------------------------------------------
 
     def test_python_bad_line_skipped(self):
