@@ -2,7 +2,8 @@
 # Example: watch frames from m7bridged with socat and jq, one line per frame, payloads as
 # escaped text (JSON string syntax) or, with --hex, as hex. When the daemon goes away it
 # says so and connects again (frames sent meanwhile are not shown), and when the daemon
-# dropped objects for it (it read too slowly) it prints a line; it gives up with a
+# dropped objects for it (it read too slowly) it prints a line, as it does the reason of a
+# daemon that refused it (then it tries again a second later); it gives up with a
 # clear message when no daemon answers after RETRIES tries a second apart (default 10).
 # Usage: m7watch.sh [--hex] [SOCKET]   (environment: RETRIES)
 hex=0
@@ -50,14 +51,19 @@ fi
 # connects again; jq killed by a signal (its reader went away: | head) ends the script.
 while :; do
 	wait_daemon
-	# -t keeps socat relaying the daemon's stream after printf's input has ended.
+	# -t keeps socat relaying the daemon's stream after printf's input has ended. -s: a
+	# daemon that refuses closes at once, maybe before the request is written; socat
+	# then still relays the reason it sent (and its EPIPE message is no news: dropped).
 	printf '%s\n' "$req" |
-		socat -t 1000000 - "UNIX-CONNECT:$sock" |
+		socat -s -t 1000000 - "UNIX-CONNECT:$sock" 2>/dev/null |
 		jq --unbuffered -r "(select(.class==\"FRAME\") | \"\\(.channel)/\\(.port) seq \\(.seq): \\($payload)\"),
 			(select(.class==\"STATE\") | \"state \\(.channel): \\(.state) (\\(.reason))\"),
-			(select(.class==\"DROPPED\") | \"\\(.count) objects dropped by the daemon: this client fell behind (\\(.total) in all)\")"
+			(select(.class==\"DROPPED\") | \"\\(.count) objects dropped by the daemon: this client fell behind (\\(.total) in all)\"),
+			(select(.class==\"ERROR\") | \"m7watch.sh: m7bridged refused the connection: \\(.message) (\\(.code)); reconnecting\\n\" | halt_error(5))"
 	status=$?
 	[ "$status" -gt 128 ] && exit "$status"
+	# 5: an ERROR (a daemon with no slot left: max_clients), said on stderr; try again.
+	[ "$status" -eq 5 ] && { sleep 1; continue; }
 	# jq fails (status 2) on a line the daemon's end cut short: a lost connection too.
 	echo "m7watch.sh: the daemon closed the connection; reconnecting" >&2
 	# A daemon that closes each connection at once must not be hammered.

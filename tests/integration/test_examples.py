@@ -66,7 +66,10 @@ class FakeDaemon:
                     continue
                 if scripts[0] == BUSY:
                     scripts.pop(0)
-                    conn.sendall(BUSY)  # a refusal: no slot for this client
+                    try:
+                        conn.sendall(BUSY)  # a refusal: no slot for this client
+                    except OSError:
+                        pass  # a probe that left at once
                     continue
                 f = conn.makefile("rb")
                 try:
@@ -205,6 +208,16 @@ class Examples(unittest.TestCase):
         tries = err.count("reconnecting")
         self.assertGreaterEqual(tries, 1, err)
         self.assertLessEqual(tries, 4, f"{tries} reconnects in 2.5 s")
+
+    def test_shell_refused_says_why(self):
+        """A daemon with no slot left: the shell example says why (not just that the
+        connection closed), and tries again a second later."""
+        self.daemon([BUSY] * 40)
+        rc, out, err = self.run_until_timeout(["sh", SH_EXAMPLE, self.sock], 2.5)
+        self.assertIsNone(rc, f"exited {rc} instead of trying again: {err}")
+        self.assertIn("m7bridged refused the connection: too many clients (busy)", err)
+        self.assertNotIn("closed the connection", err)
+        self.assertLessEqual(err.count("refused"), 4, err)
 
     def test_shell_bad_retries_is_a_usage_error(self):
         for value in ("abc", "0", "-3", "1x"):
