@@ -177,7 +177,13 @@ def main():
                     return 0
             print("m7watch: the daemon closed the connection; reconnecting", file=sys.stderr,
                   flush=True)
-        except (ConnectionError, FileNotFoundError, PermissionError) as e:
+        except PermissionError as e:
+            # Trying again changes nothing: group membership counts from the next login.
+            print(f"m7watch: no permission to open {args.socket} ({e.strerror or e}): is "
+                  "your user in the daemon's socket group? (sudo usermod -aG m7bridge "
+                  "$USER, then log in again)", file=sys.stderr)
+            return EX_UNAVAILABLE
+        except (ConnectionError, FileNotFoundError) as e:
             tries += 1
             if tries >= args.retries:
                 print(f"m7watch: no m7bridged at {args.socket} after {tries} tries "

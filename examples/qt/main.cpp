@@ -203,6 +203,18 @@ int main(int argc, char **argv)
 		&sock, &QLocalSocket::errorOccurred, [&](QLocalSocket::LocalSocketError e) {
 			if (done)
 				return;
+			// Trying again changes nothing: group membership counts from the next
+			// login.
+			if (e == QLocalSocket::SocketAccessError) {
+				std::fprintf(stderr,
+					     "m7watch-qt: no permission to open %s (%s): is your "
+					     "user in the daemon's socket group? (sudo usermod -aG "
+					     "m7bridge $USER, then log in again)\n",
+					     qPrintable(path), qPrintable(sock.errorString()));
+				done = true;
+				QCoreApplication::exit(69);
+				return;
+			}
 			if (e != QLocalSocket::PeerClosedError) {
 				if (++tries >= retries) {
 					std::fprintf(
@@ -225,7 +237,9 @@ int main(int argc, char **argv)
 				retry.start();
 		});
 
-	sock.connectToServer(path);
+	// From the event loop: a connect that fails at once reports it there, and an exit()
+	// before exec() would be lost.
+	QTimer::singleShot(0, [&] { sock.connectToServer(path); });
 	const int rc = app.exec();
 	// The socket closes as main returns: its signals must not reach the lambdas then.
 	done = true;

@@ -29,6 +29,11 @@ done
 wait_daemon() {
 	i=1
 	until [ -S "$sock" ] && socat -u OPEN:/dev/null "UNIX-CONNECT:$sock" 2>/dev/null; do
+		# Trying again changes nothing: group membership counts from the next login.
+		if [ -S "$sock" ] && [ ! -w "$sock" ]; then
+			echo "m7watch.sh: no permission to open $sock: is your user in the daemon's socket group? (sudo usermod -aG m7bridge \$USER, then log in again)" >&2
+			exit 69
+		fi
 		if [ "$i" -ge "$retries" ]; then
 			echo "m7watch.sh: no m7bridged at $sock after $i tries; is it running?" >&2
 			exit 69

@@ -369,6 +369,44 @@ class Examples(unittest.TestCase):
         self.assertNotIn("connected", out)
         self.assertIn("refused the connection 2 times: too many clients (busy)", err)
 
+    # --- a socket this user may not open: say so, and what to do, at once -------------
+
+    def stranger(self, argv, env=None):
+        """argv run by a user the daemon's socket is closed to: as root, the user nobody
+        (root passes any file mode); else this user, with the socket's mode 0."""
+        self.daemon([[frame(1, b"x")]])
+        os.chmod(self.dir, 0o711)
+        os.chmod(self.sock, 0o600 if os.geteuid() == 0 else 0)
+        if os.geteuid() == 0:
+            if argv[0] == sys.executable and os.access("/usr/bin/python3", os.X_OK):
+                argv = ["/usr/bin/python3"] + argv[1:]  # one nobody may run
+            argv = ["runuser", "-u", "nobody", "--"] + argv
+        return self.run_until(argv, [], env=env)
+
+    def assert_says_permission(self, rc, err):
+        self.assertEqual(rc, 69, err)
+        self.assertIn("permission", err.lower())
+        self.assertIn("group", err)
+        self.assertNotIn("is it running", err)
+        self.assertNotIn("try 1/", err)  # no point in trying again: it will not change
+
+    def test_python_no_permission_says_so(self):
+        self.assert_says_permission(*self.stranger(
+            [sys.executable, PY_EXAMPLE, "--socket", self.sock, "--retry", "0.1"])[::2])
+
+    def test_c_no_permission_says_so(self):
+        self.assert_says_permission(*self.stranger([C_EXAMPLE, "-s", self.sock])[::2])
+
+    def test_shell_no_permission_says_so(self):
+        self.assert_says_permission(*self.stranger(["sh", SH_EXAMPLE, self.sock])[::2])
+
+    def test_qt_no_permission_says_so(self):
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("the Qt example is not built (no Qt 6)")
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        self.assert_says_permission(
+            *self.stranger([QT_EXAMPLE, "--socket", self.sock], env)[::2])
+
     # --- a line that is not JSON -------------------------------------------------------
 
     def test_python_bad_line_skipped(self):
