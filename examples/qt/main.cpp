@@ -64,7 +64,7 @@ int main(int argc, char **argv)
 	int frames = 0, tries = 0;
 	// Connected only once the daemon took the watch: one with no slot for us sends
 	// VERSION too, then its refusal (an ERROR without id), and closes.
-	bool accepted = false;
+	bool accepted = false, refused = false;
 	QString release;
 	bool done = false; // set before a normal exit: the closing socket is no news then
 	QTextStream out(stdout);
@@ -94,7 +94,7 @@ int main(int argc, char **argv)
 	// current STATE, so the client never has to guess, and the frames it still holds
 	// after the last one shown.
 	QObject::connect(&sock, &QLocalSocket::connected, [&] {
-		accepted = false;
+		accepted = refused = false;
 		QJsonObject req{{"cmd", "watch"},
 				{"id", 1},
 				{"classes", QJsonArray{"FRAME", "STATE", "HELLO"}}};
@@ -141,6 +141,7 @@ int main(int argc, char **argv)
 					"m7watch-qt: m7bridged refused the connection: %s; try "
 					"%d/%d, again in 1 s\n",
 					qPrintable(why), tries, retries);
+				refused = true; // said why: "went away" would be wrong
 				sock.abort();
 				return;
 			} else if (cls == "STATE") {
@@ -196,7 +197,7 @@ int main(int argc, char **argv)
 	});
 
 	QObject::connect(&sock, &QLocalSocket::disconnected, [&] {
-		if (!done)
+		if (!done && !refused)
 			out << "daemon went away; reconnecting" << Qt::endl;
 	});
 	QObject::connect(

@@ -357,6 +357,7 @@ class Examples(unittest.TestCase):
         self.assertIn("m7bridged refused the connection: too many clients (busy)", err)
         self.assertEqual(out.count("connected to m7bridged 0.1.0"), 1, out)
         self.assertIn('seq 1: 5 bytes: "after"', out)
+        self.assertNotIn("went away", out)  # it said why instead
 
     def test_qt_refused_each_time_gives_up(self):
         if not os.access(QT_EXAMPLE, os.X_OK):
