@@ -56,11 +56,12 @@ fi
 # connects again; jq killed by a signal (its reader went away: | head) ends the script.
 while :; do
 	wait_daemon
-	# -t keeps socat relaying the daemon's stream after printf's input has ended. -s: a
-	# daemon that refuses closes at once, maybe before the request is written; socat
-	# then still relays the reason it sent (and its EPIPE message is no news: dropped).
-	printf '%s\n' "$req" |
-		socat -s -t 1000000 - "UNIX-CONNECT:$sock" 2>/dev/null |
+	# -t keeps socat relaying the daemon's stream after printf's input has ended. The
+	# request waits a moment: a daemon with no slot left says why and closes at once,
+	# and socat, whose write then fails, must have relayed that reason first (its
+	# "Broken pipe" is no news: dropped, as is the one when the reader left).
+	{ sleep 0.2; printf '%s\n' "$req"; } |
+		socat -t 1000000 - "UNIX-CONNECT:$sock" 2>/dev/null |
 		jq --unbuffered -r "(select(.class==\"FRAME\") | \"\\(.channel)/\\(.port) seq \\(.seq): \\($payload)\"),
 			(select(.class==\"STATE\") | \"state \\(.channel): \\(.state) (\\(.reason))\"),
 			(select(.class==\"DROPPED\") | \"\\(.count) objects dropped by the daemon: this client fell behind (\\(.total) in all)\"),

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 import itest_util
@@ -39,7 +40,7 @@ BUSY = b'{"class":"ERROR","code":"busy","message":"too many clients"}\n'
 
 class FakeDaemon:
     """Serves one script per connection, in order: each a list of byte strings to send
-    after the client's first request line (b"" = read nothing, close at once after
+    (a float: seconds to wait, the connection open) after the client's first request line (b"" = read nothing, close at once after
     VERSION; BUSY = refuse the connection: VERSION, that ERROR, close). After the last
     script the socket goes away."""
 
@@ -86,7 +87,14 @@ class FakeDaemon:
                 conn.sendall(json.dumps({"class": "ACK", "id": req.get("id", 0),
                                          "cmd": "watch"}).encode() + b"\n")
                 for chunk in script:
-                    conn.sendall(chunk)
+                    if isinstance(chunk, float):
+                        time.sleep(chunk)  # the connection stays open, quiet
+                        continue
+                    try:
+                        conn.sendall(chunk)
+                    except OSError:
+                        break  # the client left
+
                 f.close()
                 conn.shutdown(socket.SHUT_RDWR)
 
@@ -218,6 +226,19 @@ class Examples(unittest.TestCase):
         self.assertIn("m7bridged refused the connection: too many clients (busy)", err)
         self.assertNotIn("closed the connection", err)
         self.assertLessEqual(err.count("refused"), 4, err)
+
+    def test_shell_ends_with_its_reader(self):
+        """| head: the script ends once its reader has gone and more comes to print (jq
+        then dies of SIGPIPE, and socat of EPIPE at the next object), not when the
+        daemon closes the connection."""
+        self.daemon([[frame(1, b"one"), frame(2, b"two"), 0.5, frame(3, b"three"), 0.5,
+                      frame(4, b"four"), 0.5, frame(5, b"five"), 20.0]])
+        start = time.monotonic()
+        rc, out, err = self.run_until(
+            ["sh", "-c", f'sh "$0" "$1" | head -n 1', SH_EXAMPLE, self.sock], [])
+        self.assertIsNotNone(rc, err)
+        self.assertIn('seq 1: "one"', out)
+        self.assertLess(time.monotonic() - start, 10, err)
 
     def test_shell_bad_retries_is_a_usage_error(self):
         for value in ("abc", "0", "-3", "1x"):
