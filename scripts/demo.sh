@@ -147,7 +147,9 @@ setsid "$daemon" --foreground --config "$tmp/m7bridge.conf" 2>"$tmp/m7bridged.lo
 daemon_pid=$!
 wait_for "[ -S '$tmp/m7bridge.sock' ]" "m7bridged's socket" "$daemon_pid" m7bridged
 
-ctlcmd="$ctl -s $tmp/m7bridge.sock"
+# Absolute: the commands below are for another terminal, in whatever directory it is.
+case $ctl in /*) ctlabs=$ctl ;; *) ctlabs=$PWD/$ctl ;; esac
+ctlcmd="$ctlabs -s $tmp/m7bridge.sock"
 echo "demo: m7sim -> $tmp/ttyRPMSG30 -> m7bridged -> $tmp/m7bridge.sock"
 echo "demo: logs in $tmp/*.log; in another terminal try:"
 echo "      $ctlcmd top                          # live health view"

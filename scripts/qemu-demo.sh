@@ -95,8 +95,10 @@ feeder_pid=$!
 
 echo "qemu-demo: QEMU mps2-an500 -> $tmp/ttyRPMSG30 -> m7bridged -> $tmp/m7bridge.sock"
 echo "qemu-demo: logs in $tmp/*.log; in another terminal try:"
-echo "      $ctl -s $tmp/m7bridge.sock status"
-echo "      $ctl -s $tmp/m7bridge.sock send -p 0 hi   # comes out of $tmp/sensor"
+# Absolute: the commands below are for another terminal, in whatever directory it is.
+case $ctl in /*) ctlabs=$ctl ;; *) ctlabs=$PWD/$ctl ;; esac
+echo "      $ctlabs -s $tmp/m7bridge.sock status"
+echo "      $ctlabs -s $tmp/m7bridge.sock send -p 0 hi   # comes out of $tmp/sensor"
 echo "      printf 'hello' > $tmp/sensor              # a FRAME on port 0"
 echo "qemu-demo: timestamps are the 25 MHz ticks of QEMU's timer; frames (Ctrl-C stops):"
 echo

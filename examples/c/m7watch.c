@@ -96,18 +96,28 @@ static const char *refusal(struct m7b_client *c)
 /* Connects, trying up to `retries` times a second apart; 0 or the last negative errno. */
 static int connect_retry(struct m7b_client *c, const char *path, int retries)
 {
+	const char *shown = path		     ? path
+			    : getenv(M7B_SOCKET_ENV) ? getenv(M7B_SOCKET_ENV)
+						     : M7B_DEFAULT_SOCKET;
+
 	for (int i = 1;; i++) {
 		int r = m7b_client_connect(c, path);
 
 		if (r == 0)
 			return 0;
+		/* Trying again changes nothing: group membership counts from the next login. */
+		if (r == -EACCES || r == -EPERM) {
+			fprintf(stderr,
+				"m7watch: no permission to open %s (%s): is your user in the "
+				"daemon's socket group? (sudo usermod -aG m7bridge $USER, then log "
+				"in again)\n",
+				shown, strerror(-r));
+			return r;
+		}
 		if (i >= retries) {
 			fprintf(stderr,
 				"m7watch: no m7bridged at %s after %d tries (%s); is it running?\n",
-				path			 ? path
-				: getenv(M7B_SOCKET_ENV) ? getenv(M7B_SOCKET_ENV)
-							 : M7B_DEFAULT_SOCKET,
-				i, strerror(-r));
+				shown, i, strerror(-r));
 			return r;
 		}
 		fprintf(stderr, "m7watch: cannot connect (%s); try %d/%d, again in 1 s\n",

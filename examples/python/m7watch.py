@@ -2,7 +2,9 @@
 """Example: a Python client of m7bridged using only the standard library.
 
 Watches frames and link states and prints them; reconnects if the daemon restarts and
-resumes after the last frame it printed (the daemon replays what it still holds), and gives up with a clear message when no daemon answers after a bounded number of tries.
+resumes after the last frame it printed (the daemon replays what it still holds), says why
+a daemon refused it, and gives up with a clear message when no daemon takes it after a
+bounded number of tries.
 Usage: m7watch.py [--socket PATH] [--port N] [--count N] [--hex] [--retries N]
 """
 import argparse
@@ -44,21 +46,29 @@ class Position:
         return {"since_seq": self.last[2], "boot_id": self.last[1]}
 
 
+class Refused(Exception):
+    """The daemon had no slot for this client: an ERROR without id before the ACK."""
+
+
 def watch(path, ports, count, as_hex, on_connect, pos):
     """Streams objects until count frames were printed; returns how many were printed."""
     frames = 0
     replayed = 0
+    release = None
+    accepted = False
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(path)
-        on_connect()
         f = s.makefile("rwb")
         # HELLO tells which firmware run the frames come from: needed to resume.
         request = {"cmd": "watch", "id": 1, "classes": ["FRAME", "STATE", "HELLO"]}
         if ports:
             request["ports"] = ports
         request.update(pos.request_members())
-        f.write((json.dumps(request, separators=(",", ":")) + "\n").encode())
-        f.flush()
+        try:
+            f.write((json.dumps(request, separators=(",", ":")) + "\n").encode())
+            f.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # a refusal closes at once: its reason is still there to read
         for line in f:
             if not line.endswith(b"\n"):
                 break  # cut short: the daemon went away in the middle of a line
@@ -71,7 +81,16 @@ def watch(path, ports, count, as_hex, on_connect, pos):
                 continue
             try:
                 if cls == "VERSION":
-                    print(f"connected to m7bridged {obj.get('release')}", flush=True)
+                    # Not connected yet: a daemon with no slot for us sends VERSION too,
+                    # then its refusal.
+                    release = obj.get("release")
+                elif cls == "ACK" and obj.get("id") == 1 and not accepted:
+                    accepted = True
+                    on_connect()
+                    print(f"connected to m7bridged {release}", flush=True)
+                elif cls == "ERROR" and "id" not in obj and not accepted:
+                    # Also an older daemon's refusal, sent in place of VERSION.
+                    raise Refused(f"{obj.get('message')} ({obj.get('code')})")
                 elif cls == "ERROR":
                     raise RuntimeError(f"{obj.get('code')}: {obj.get('message')}")
                 elif cls == "STATE":
@@ -158,13 +177,28 @@ def main():
                     return 0
             print("m7watch: the daemon closed the connection; reconnecting", file=sys.stderr,
                   flush=True)
-        except (ConnectionError, FileNotFoundError, PermissionError) as e:
+        except PermissionError as e:
+            # Trying again changes nothing: group membership counts from the next login.
+            print(f"m7watch: no permission to open {args.socket} ({e.strerror or e}): is "
+                  "your user in the daemon's socket group? (sudo usermod -aG m7bridge "
+                  "$USER, then log in again)", file=sys.stderr)
+            return EX_UNAVAILABLE
+        except (ConnectionError, FileNotFoundError) as e:
             tries += 1
             if tries >= args.retries:
                 print(f"m7watch: no m7bridged at {args.socket} after {tries} tries "
                       f"({e.strerror or e}); is it running?", file=sys.stderr)
                 return EX_UNAVAILABLE
             print(f"m7watch: cannot connect to {args.socket} ({e.strerror or e}); "
+                  f"try {tries}/{args.retries}, again in {args.retry:g} s", file=sys.stderr,
+                  flush=True)
+        except Refused as e:
+            tries += 1
+            if tries >= args.retries:
+                print(f"m7watch: m7bridged at {args.socket} refused the connection "
+                      f"{tries} times: {e}", file=sys.stderr)
+                return EX_UNAVAILABLE
+            print(f"m7watch: m7bridged refused the connection: {e}; "
                   f"try {tries}/{args.retries}, again in {args.retry:g} s", file=sys.stderr,
                   flush=True)
         except RuntimeError as e:

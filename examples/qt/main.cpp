@@ -62,6 +62,10 @@ int main(int argc, char **argv)
 	const bool hex = cli.isSet("hex");
 	const int retries = qMax(1, cli.value("retries").toInt());
 	int frames = 0, tries = 0;
+	// Connected only once the daemon took the watch: one with no slot for us sends
+	// VERSION too, then its refusal (an ERROR without id), and closes.
+	bool accepted = false, refused = false;
+	QString release;
 	bool done = false; // set before a normal exit: the closing socket is no news then
 	QTextStream out(stdout);
 	// retry outlives sock: the socket's destructor still emits stateChanged.
@@ -90,7 +94,7 @@ int main(int argc, char **argv)
 	// current STATE, so the client never has to guess, and the frames it still holds
 	// after the last one shown.
 	QObject::connect(&sock, &QLocalSocket::connected, [&] {
-		tries = 0;
+		accepted = refused = false;
 		QJsonObject req{{"cmd", "watch"},
 				{"id", 1},
 				{"classes", QJsonArray{"FRAME", "STATE", "HELLO"}}};
@@ -114,8 +118,32 @@ int main(int argc, char **argv)
 			const QJsonObject o = doc.object();
 			const QString cls = o.value("class").toString();
 			if (cls == "VERSION") {
-				out << "connected to m7bridged " << o.value("release").toString()
-				    << Qt::endl;
+				release = o.value("release").toString();
+			} else if (cls == "ACK" && o.value("id").toInt() == 1 && !accepted) {
+				accepted = true;
+				tries = 0;
+				out << "connected to m7bridged " << release << Qt::endl;
+			} else if (cls == "ERROR" && !o.contains("id") && !accepted) {
+				// Also an older daemon's refusal, sent in place of VERSION.
+				const QString why = o.value("message").toString() + " (" +
+						    o.value("code").toString() + ")";
+				if (++tries >= retries) {
+					std::fprintf(stderr,
+						     "m7watch-qt: m7bridged at %s refused the "
+						     "connection %d times: %s\n",
+						     qPrintable(path), tries, qPrintable(why));
+					done = true;
+					QCoreApplication::exit(69);
+					return;
+				}
+				std::fprintf(
+					stderr,
+					"m7watch-qt: m7bridged refused the connection: %s; try "
+					"%d/%d, again in 1 s\n",
+					qPrintable(why), tries, retries);
+				refused = true; // said why: "went away" would be wrong
+				sock.abort();
+				return;
 			} else if (cls == "STATE") {
 				out << "state " << o.value("channel").toString() << ": "
 				    << o.value("state").toString() << " ("
@@ -169,13 +197,25 @@ int main(int argc, char **argv)
 	});
 
 	QObject::connect(&sock, &QLocalSocket::disconnected, [&] {
-		if (!done)
+		if (!done && !refused)
 			out << "daemon went away; reconnecting" << Qt::endl;
 	});
 	QObject::connect(
 		&sock, &QLocalSocket::errorOccurred, [&](QLocalSocket::LocalSocketError e) {
 			if (done)
 				return;
+			// Trying again changes nothing: group membership counts from the next
+			// login.
+			if (e == QLocalSocket::SocketAccessError) {
+				std::fprintf(stderr,
+					     "m7watch-qt: no permission to open %s (%s): is your "
+					     "user in the daemon's socket group? (sudo usermod -aG "
+					     "m7bridge $USER, then log in again)\n",
+					     qPrintable(path), qPrintable(sock.errorString()));
+				done = true;
+				QCoreApplication::exit(69);
+				return;
+			}
 			if (e != QLocalSocket::PeerClosedError) {
 				if (++tries >= retries) {
 					std::fprintf(
@@ -198,7 +238,9 @@ int main(int argc, char **argv)
 				retry.start();
 		});
 
-	sock.connectToServer(path);
+	// From the event loop: a connect that fails at once reports it there, and an exit()
+	// before exec() would be lost.
+	QTimer::singleShot(0, [&] { sock.connectToServer(path); });
 	const int rc = app.exec();
 	// The socket closes as main returns: its signals must not reach the lambdas then.
 	done = true;

@@ -56,8 +56,12 @@ expect_more() {
 	done
 }
 
+# The build dir as a newcomer names it, relative to the source tree: the commands the demo
+# prints must still work from another terminal, in another directory.
+relbuild=$(python3 -c 'import os, sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' \
+	"$build" "$(cd "$src" && pwd)")
 tm new-session -d -s demo -x 160 -y 50 \
-	"cd '$src' && DEMO_NO_BUILD=1 scripts/demo.sh '$build'; echo DEMO-EXIT; sleep 30"
+	"cd '$src' && DEMO_NO_BUILD=1 scripts/demo.sh '$relbuild'; echo DEMO-EXIT; sleep 30"
 expect 'frames as they arrive' 30
 expect 'm7/0\(console\) seq=[0-9]+ len=[0-9]+ "port 0 capture' 10
 expect 'm7/1\(gps\) .*"\$GPGGA,' 10
@@ -71,6 +75,10 @@ sys.exit(functools.reduce(lambda a, c: a ^ ord(c), body, 0) != int(cs, 16))' "$g
 dir=$(tm capture-pane -p -J -S -2000 -t demo | sed -n 's/^demo: m7sim -> \(.*\)\/ttyRPMSG30 -> .*/\1/p')
 [ -d "$dir" ] || fail "no demo directory in the pane"
 ctl="$build/tools/m7bridgectl -s $dir/m7bridge.sock"
+printed=$(tm capture-pane -p -J -S -2000 -t demo | sed -n 's/^ *\(.*m7bridgectl -s [^ ]*\) top .*/\1/p' | head -n 1)
+[ -n "$printed" ] || fail "the demo printed no m7bridgectl command"
+# shellcheck disable=SC2086 # the printed command, word-split as a shell would
+(cd / && $printed status >/dev/null) || fail "'$printed status' fails outside the source tree"
 
 # send: one confirmation line, and the bytes come back on the loop-back port.
 out=$($ctl send -p 3 "hello-tmux") || fail "send failed: $out"

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 import itest_util
@@ -39,7 +40,7 @@ BUSY = b'{"class":"ERROR","code":"busy","message":"too many clients"}\n'
 
 class FakeDaemon:
     """Serves one script per connection, in order: each a list of byte strings to send
-    after the client's first request line (b"" = read nothing, close at once after
+    (a float: seconds to wait, the connection open) after the client's first request line (b"" = read nothing, close at once after
     VERSION; BUSY = refuse the connection: VERSION, that ERROR, close). After the last
     script the socket goes away."""
 
@@ -66,7 +67,10 @@ class FakeDaemon:
                     continue
                 if scripts[0] == BUSY:
                     scripts.pop(0)
-                    conn.sendall(BUSY)  # a refusal: no slot for this client
+                    try:
+                        conn.sendall(BUSY)  # a refusal: no slot for this client
+                    except OSError:
+                        pass  # a probe that left at once
                     continue
                 f = conn.makefile("rb")
                 try:
@@ -83,7 +87,14 @@ class FakeDaemon:
                 conn.sendall(json.dumps({"class": "ACK", "id": req.get("id", 0),
                                          "cmd": "watch"}).encode() + b"\n")
                 for chunk in script:
-                    conn.sendall(chunk)
+                    if isinstance(chunk, float):
+                        time.sleep(chunk)  # the connection stays open, quiet
+                        continue
+                    try:
+                        conn.sendall(chunk)
+                    except OSError:
+                        break  # the client left
+
                 f.close()
                 conn.shutdown(socket.SHUT_RDWR)
 
@@ -206,6 +217,29 @@ class Examples(unittest.TestCase):
         self.assertGreaterEqual(tries, 1, err)
         self.assertLessEqual(tries, 4, f"{tries} reconnects in 2.5 s")
 
+    def test_shell_refused_says_why(self):
+        """A daemon with no slot left: the shell example says why (not just that the
+        connection closed), and tries again a second later."""
+        self.daemon([BUSY] * 40)
+        rc, out, err = self.run_until_timeout(["sh", SH_EXAMPLE, self.sock], 2.5)
+        self.assertIsNone(rc, f"exited {rc} instead of trying again: {err}")
+        self.assertIn("m7bridged refused the connection: too many clients (busy)", err)
+        self.assertNotIn("closed the connection", err)
+        self.assertLessEqual(err.count("refused"), 4, err)
+
+    def test_shell_ends_with_its_reader(self):
+        """| head: the script ends once its reader has gone and more comes to print (jq
+        then dies of SIGPIPE, and socat of EPIPE at the next object), not when the
+        daemon closes the connection."""
+        self.daemon([[frame(1, b"one"), frame(2, b"two"), 0.5, frame(3, b"three"), 0.5,
+                      frame(4, b"four"), 0.5, frame(5, b"five"), 20.0]])
+        start = time.monotonic()
+        rc, out, err = self.run_until(
+            ["sh", "-c", f'sh "$0" "$1" | head -n 1', SH_EXAMPLE, self.sock], [])
+        self.assertIsNotNone(rc, err)
+        self.assertIn('seq 1: "one"', out)
+        self.assertLess(time.monotonic() - start, 10, err)
+
     def test_shell_bad_retries_is_a_usage_error(self):
         for value in ("abc", "0", "-3", "1x"):
             env = dict(os.environ, RETRIES=value)
@@ -245,6 +279,43 @@ class Examples(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("m7bridged refused the connection: too many clients (busy)", err)
         self.assertIn('seq 1: 5 bytes: "after"', out)
+
+    def test_python_refused_says_why(self):
+        """A daemon with no slot left: the Python example says why instead of claiming a
+        connection, and connects again."""
+        self.daemon([BUSY, [frame(1, b"after")]])
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--count", "1", "--retry", "0.1"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("m7bridged refused the connection: too many clients (busy)", err)
+        self.assertEqual(out.count("connected to m7bridged 0.1.0"), 1, out)
+        self.assertIn('seq 1: 5 bytes: "after"', out)
+
+    def test_python_refused_each_time_gives_up(self):
+        """Refused on every try: never "connected", the daemon's reason, status 69."""
+        self.daemon([BUSY, BUSY])
+        rc, out, err = self.run_until([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                       "--retries", "2", "--retry", "0.1"], [])
+        self.assertEqual(rc, 69, err)
+        self.assertNotIn("connected", out)
+        self.assertIn("refused the connection 2 times: too many clients (busy)", err)
+
+    def test_python_refused_before_its_request_went_out(self):
+        """The refusal and the close come before the script writes its watch (its write
+        fails with EPIPE): it still reads the reason that came first."""
+        self.daemon([BUSY, BUSY])
+        slow = ("import runpy, socket, sys, time\n"
+                "connect = socket.socket.connect\n"
+                "def slow(s, a):\n"
+                "    connect(s, a)\n"
+                "    time.sleep(0.3)  # the daemon refuses and closes meanwhile\n"
+                "socket.socket.connect = slow\n"
+                "sys.argv = sys.argv[1:]\n"
+                "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+        rc, out, err = self.run_until([sys.executable, "-c", slow, PY_EXAMPLE, "--socket",
+                                       self.sock, "--retries", "2", "--retry", "0.1"], [])
+        self.assertEqual(rc, 69, err)
+        self.assertIn("refused the connection 2 times: too many clients (busy)", err)
 
     def test_python_daemon_gone_before_watch_answered(self):
         self.daemon([b"", [frame(1, b"after")]])
@@ -293,6 +364,70 @@ class Examples(unittest.TestCase):
                                       [], env=env)
         self.assertEqual(rc, 0, err)
         self.assertIn("17 objects dropped", err)
+
+    def test_qt_refused_says_why(self):
+        """A daemon with no slot left: the Qt example says why instead of claiming a
+        connection, and connects again."""
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("the Qt example is not built (no Qt 6)")
+        self.daemon([BUSY, [frame(1, b"after")]])
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        rc, out, err = self.run_until([QT_EXAMPLE, "--socket", self.sock, "--count", "1"],
+                                      [], env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("m7bridged refused the connection: too many clients (busy)", err)
+        self.assertEqual(out.count("connected to m7bridged 0.1.0"), 1, out)
+        self.assertIn('seq 1: 5 bytes: "after"', out)
+        self.assertNotIn("went away", out)  # it said why instead
+
+    def test_qt_refused_each_time_gives_up(self):
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("the Qt example is not built (no Qt 6)")
+        self.daemon([BUSY, BUSY])
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        rc, out, err = self.run_until([QT_EXAMPLE, "--socket", self.sock, "--retries", "2"],
+                                      [], env=env)
+        self.assertEqual(rc, 69, err)
+        self.assertNotIn("connected", out)
+        self.assertIn("refused the connection 2 times: too many clients (busy)", err)
+
+    # --- a socket this user may not open: say so, and what to do, at once -------------
+
+    def stranger(self, argv, env=None):
+        """argv run by a user the daemon's socket is closed to: as root, the user nobody
+        (root passes any file mode); else this user, with the socket's mode 0."""
+        self.daemon([[frame(1, b"x")]])
+        os.chmod(self.dir, 0o711)
+        os.chmod(self.sock, 0o600 if os.geteuid() == 0 else 0)
+        if os.geteuid() == 0:
+            if argv[0] == sys.executable and os.access("/usr/bin/python3", os.X_OK):
+                argv = ["/usr/bin/python3"] + argv[1:]  # one nobody may run
+            argv = ["runuser", "-u", "nobody", "--"] + argv
+        return self.run_until(argv, [], env=env)
+
+    def assert_says_permission(self, rc, err):
+        self.assertEqual(rc, 69, err)
+        self.assertIn("permission", err.lower())
+        self.assertIn("group", err)
+        self.assertNotIn("is it running", err)
+        self.assertNotIn("try 1/", err)  # no point in trying again: it will not change
+
+    def test_python_no_permission_says_so(self):
+        self.assert_says_permission(*self.stranger(
+            [sys.executable, PY_EXAMPLE, "--socket", self.sock, "--retry", "0.1"])[::2])
+
+    def test_c_no_permission_says_so(self):
+        self.assert_says_permission(*self.stranger([C_EXAMPLE, "-s", self.sock])[::2])
+
+    def test_shell_no_permission_says_so(self):
+        self.assert_says_permission(*self.stranger(["sh", SH_EXAMPLE, self.sock])[::2])
+
+    def test_qt_no_permission_says_so(self):
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("the Qt example is not built (no Qt 6)")
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        self.assert_says_permission(
+            *self.stranger([QT_EXAMPLE, "--socket", self.sock], env)[::2])
 
     # --- a line that is not JSON -------------------------------------------------------
 

@@ -64,6 +64,20 @@ if grep -q '^DeviceAllow=char-ttyRPMSG' "$service"; then
 		bad "DeviceAllow=char-ttyRPMSG without Wants=/After=modprobe@ of:$missing"
 fi
 
+# The DeviceAllow=char-PATTERN of the ttys must match the name each RPMSG tty driver gives
+# its major in /proc/devices, as systemd matches it (fnmatch): mainline's rpmsg_tty
+# registers one "ttyRPMSG"; NXP's imx_rpmsg_tty one per channel, named after the M7's
+# endpoint ("ttyRPMSG30"). A name no pattern matches leaves that driver's ttys refused.
+patterns=$(sed -n 's/^DeviceAllow=char-\([^ ]*\) .*/\1/p' "$service")
+for name in ttyRPMSG ttyRPMSG30; do
+	if python3 -c 'import fnmatch, sys
+sys.exit(not any(fnmatch.fnmatchcase(sys.argv[1], p) for p in sys.argv[2:]))' "$name" $patterns; then
+		ok "DeviceAllow= admits the major /proc/devices names $name"
+	else
+		bad "no DeviceAllow=char-PATTERN matches /proc/devices' $name (patterns:" $patterns")"
+	fi
+done
+
 # A call to the privileged helper blocks the event loop, and so the watchdog pings that
 # come from it every WatchdogSec/2: its timeout must end within the half that is left,
 # or a stuck helper gets the daemon killed by the watchdog instead of an error it handles.
