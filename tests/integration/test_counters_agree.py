@@ -128,7 +128,7 @@ class CountersAgree(unittest.TestCase):
                          stdout=subprocess.PIPE)
         port = int(exp.stdout.readline().decode().rsplit(" ", 1)[1])
         os.mkfifo(self.ctl)
-        self.spawn([SIM, "--link", self.link, "--source", "0:rate=300,size=40", "--source",
+        self.spawn([SIM, "--link", self.link, "--source", "0:rate=300,size=40,baud=921600", "--source",
                     "1:rate=50", "--heartbeat-ms", "100", "--ctl", self.ctl])
         wait_for(lambda: request(self.sock, {"cmd": "status"})["channels"][0]["state"] == "up",
                  "channel up")
