@@ -325,6 +325,13 @@ static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 	uint64_t now = sim_clock_mono_ns();
 	struct board_host *b = &s->board;
 
+	if (c->op == SIM_CTL_UART_ERROR && c->port >= b->nports) {
+		/* The parser knows only the largest port any M7 may have; this one has fewer. */
+		printf("m7sim: error: uart-error: no port %u (%u port%s)\n", c->port, b->nports,
+		       b->nports == 1 ? "" : "s");
+		fflush(stdout);
+		return;
+	}
 	printf("m7sim: %s", sim_ctl_op_to_string(c->op));
 	switch (c->op) {
 	case SIM_CTL_STALL:
@@ -385,8 +392,7 @@ static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 		printf(" %" PRIu64 "\n", c->arg);
 		break;
 	case SIM_CTL_UART_ERROR:
-		if (c->port < b->nports)
-			b->uart[c->port].pending_err |= (uint32_t)c->arg;
+		b->uart[c->port].pending_err |= (uint32_t)c->arg;
 		printf(" %u %s\n", c->port, c->arg == FW_RX_OVERRUN ? "overrun" : "line");
 		break;
 	case SIM_CTL_LOG:
