@@ -109,14 +109,16 @@ _Static_assert(offsetof(struct channel_msg, u) + sizeof(((struct channel_msg *)0
 
 /* A boot's books need the BOOT_INFO that follows the next boot's HELLO; when it was
  * lost (or the HELLO was), ask the firmware to say hello again. It keeps the record of
- * the previous boot for all of its boot. A few times, a second apart: a firmware that
- * sends no BOOT_INFO is not asked forever. Called while the books are unsure. */
+ * the previous boot for all of its boot. A few times per boot, and a second apart even
+ * across boots: a firmware that sends no BOOT_INFO is not asked forever, and one that
+ * makes up a new boot per frame (a flapping boot_id, a repeated seq) is not sent a
+ * HOST_HELLO, which voids its queued SENDs, for each. Called while the books are unsure. */
 static void maybe_ask_books(struct channel *ch, const struct m7b_frame *f)
 {
 	if (f->type == M7B_T_HELLO || f->type == M7B_T_BOOT_INFO || ch->books_asks >= 3)
 		return;
 	uint64_t now = channel_now_ms();
-	if (ch->books_asks > 0 && now - ch->books_asked_ms < 1000)
+	if (ch->books_asked_ms != 0 && now - ch->books_asked_ms < 1000)
 		return;
 	ch->books_asked_ms = now;
 	ch->books_asks++;

@@ -272,6 +272,11 @@ static void host_frame(struct fw *fw, const struct m7b_frame *f, uint64_t rx_tic
 	struct m7b_sync sync;
 
 	fw->n.host_frames++;
+	if ((f->type == M7B_T_HOST_HELLO || f->type == M7B_T_PING) && f->len != 0) {
+		/* Both are empty by definition: a payload is a layout they do not have. */
+		fw->n.host_malformed++;
+		return;
+	}
 	switch (f->type) {
 	case M7B_T_HOST_HELLO:
 		/* A HELLO voids every credit frame in flight: the M7 forgets its queue so the

@@ -129,7 +129,9 @@ class Rig:
         """Started after the client watches, so every frame published reaches it."""
         srcs = []
         for p in PORTS:
-            srcs += ["--source", f"{p}:rate={self.rate},size=8-600,pattern=random,seed={p + 1}"]
+            # 600 bytes at 921600 baud take 6.5 ms: captures of every size stay apart.
+            srcs += ["--source",
+                     f"{p}:rate={self.rate},size=8-600,baud=921600,pattern=random,seed={p + 1}"]
         self.sim = subprocess.Popen(
             [SIM, "--link", self.link, "--ctl", self.ctl, "--heartbeat-ms", "200",
              "--persist", os.path.join(self.dir, "noinit.ram")] + srcs,

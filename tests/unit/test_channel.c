@@ -1235,6 +1235,31 @@ static void test_repeated_seq_is_bounded(void **state)
 	assert_int_equal(s.stats.data_frames, 51);
 }
 
+/* A firmware whose boot_id flaps (a new boot per HELLO, no BOOT_INFO), or one that repeats
+ * its seq and answers each HOST_HELLO: every boot wants its books and asks for a HELLO.
+ * The asks (a HOST_HELLO each, which voids the M7's queued SENDs, and a log line) stay a
+ * second apart across boots too, not one per boot the firmware makes up. */
+static void test_flapping_boots_ask_at_most_once_a_second(void **state)
+{
+	struct fixture *f = *state;
+	struct stream s = {.n = 0};
+	channel_start(f->ch);
+	(void)count_written(M7B_T_HOST_HELLO); /* the one after the open */
+	put_raw(&s, "", 1);
+	for (uint32_t i = 0; i < 40; i++) {
+		put_hello(&s, 0x100 + i);
+		put_data(&s, 1);
+		flush_stream(f, &s);
+	}
+	struct channel_snapshot snap;
+	channel_snapshot(f->ch, &snap);
+	assert_int_equal(snap.books.boots_unknown, 38); /* the 39th awaits its BOOT_INFO */
+	assert_int_equal(snap.stats.data_frames, 40);
+	/* One, or a few should the machine be slow enough for a second to pass. */
+	unsigned asks = count_written(M7B_T_HOST_HELLO);
+	assert_true(asks >= 1 && asks <= 3);
+}
+
 int main(void)
 {
 	/* A socketpair stands in for the tty: writing to a closed one raises SIGPIPE, where
@@ -1253,6 +1278,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_frames_across_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_firmware_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_seq_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flapping_boots_ask_at_most_once_a_second,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_accounting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_without_hello_resets_late_marks, setup,

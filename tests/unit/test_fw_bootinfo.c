@@ -149,6 +149,23 @@ static void test_short_known_items_are_rejected(void **state)
 	assert_int_equal(unpack_bytes(ch, sizeof(ch), &m), -M7B_EBADMSG);
 }
 
+/* A build id is all of its value: one over 64 bytes is not read in part (that would name
+ * another image), it makes the frame malformed as docs/PROTOCOL.md says. */
+static void test_long_build_id_is_malformed(void **state)
+{
+	uint8_t p[2u + M7B_BI_BUILD_ID_MAX + 1u];
+	struct m7b_boot_info m;
+
+	(void)state;
+	memset(p, 0xAB, sizeof(p));
+	p[0] = M7B_BI_BUILD_ID;
+	p[1] = M7B_BI_BUILD_ID_MAX + 1u;
+	assert_int_equal(unpack_bytes(p, sizeof(p), &m), -M7B_EBADMSG);
+	p[1] = M7B_BI_BUILD_ID_MAX;
+	assert_int_equal(unpack_bytes(p, sizeof(p) - 1u, &m), 0);
+	assert_int_equal(m.build_id_len, M7B_BI_BUILD_ID_MAX);
+}
+
 static void test_more_ports_than_kept(void **state)
 {
 	uint8_t p[M7B_PAYLOAD_MAX];
@@ -485,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_pack_errors),
 		cmocka_unit_test(test_cold_boot_has_no_previous_record),
 		cmocka_unit_test(test_build_id_item),
+		cmocka_unit_test(test_long_build_id_is_malformed),
 		cmocka_unit_test(test_reboot_accounts_queued_captures),
 		cmocka_unit_test(test_boot_id_differs_from_previous_boot),
 		cmocka_unit_test(test_record_written_only_on_change),

@@ -442,6 +442,34 @@ static void test_unknown_and_garbage_ignored(void **state)
 	assert_int_equal(c[M7B_HB_NOISE_BYTES], 17);
 }
 
+/* PING and HOST_HELLO carry nothing: one with a payload does not fit its layout, so it
+ * is malformed like a SYNC of the wrong size, counted in HOST_BAD and not answered (a
+ * HOST_HELLO would void the host's credit frames in flight). */
+static void test_ping_and_host_hello_with_payload_malformed(void **state)
+{
+	uint32_t c[M7B_HB_NCOUNTERS];
+	uint8_t pl[4] = {1, 2, 3, 4};
+
+	fw_link_up(&fw);
+	poll_frames();
+	fake_host_send(&fw, M7B_T_SEND, 0, 1, "ab", 2);
+	fake_host_send(&fw, M7B_T_PING, 0, 2, pl, 1);
+	fake_host_send(&fw, M7B_T_HOST_HELLO, 0, 3, pl, sizeof(pl));
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_ACK); /* the SEND's, not voided */
+	fw_counters(&fw, c);
+	assert_int_equal(c[M7B_HB_HOST_FRAMES], 3);
+	assert_int_equal(c[M7B_HB_HOST_BAD], 2);
+	assert_int_equal(c[M7B_HB_HOST_VOIDED], 0);
+	/* The same frames empty are answered. */
+	fake_host_send(&fw, M7B_T_PING, 0, 4, NULL, 0);
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
+	fake_host_send(&fw, M7B_T_HOST_HELLO, 0, 5, NULL, 0);
+	assert_true(poll_frames() >= 1);
+	assert_int_equal(frames[0].f.type, M7B_T_HELLO);
+}
+
 static void test_hello_world_without_delimiter_costs_one_frame(void **state)
 {
 	uint8_t buf[64];
@@ -811,6 +839,7 @@ int main(void)
 		cmocka_unit_test_setup(test_config_all_or_none_with_two_bauds, setup),
 		cmocka_unit_test_setup(test_sync_reply, setup),
 		cmocka_unit_test_setup(test_unknown_and_garbage_ignored, setup),
+		cmocka_unit_test_setup(test_ping_and_host_hello_with_payload_malformed, setup),
 		cmocka_unit_test_setup(test_hello_world_without_delimiter_costs_one_frame, setup),
 		cmocka_unit_test_setup(test_backpressure_loses_nothing, setup),
 		cmocka_unit_test_setup(test_link_cannot_keep_up_drops_whole_captures, setup),

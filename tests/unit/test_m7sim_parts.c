@@ -134,6 +134,48 @@ static void test_source_random_sizes_in_range(void **state)
 	sim_source_stop(&s);
 }
 
+/* A UART cannot deliver faster than its baud rate, nor back in time: when captures are
+ * longer than the period allows, the next one starts one character after the last byte
+ * (back to back on the line), never at its slot in the past. */
+static void test_source_over_rate_keeps_char_time(void **state)
+{
+	struct sim_source_config c;
+	struct sim_source s;
+	char err[128];
+	uint64_t prev;
+
+	/* 40 bytes take 40 * 695 = 27800 ticks; the period is 8000. */
+	assert_int_equal(sim_source_parse("0:rate=1000,size=40", &c, err, sizeof(err)), 0);
+	assert_int_equal(sim_source_start(&s, &c, 8000000, 0), 0);
+	assert_int_equal(sim_source_due(&s), 8000u);
+	prev = sim_source_due(&s);
+	(void)sim_source_take(&s);
+	for (int i = 1; i < 400; i++) {
+		uint64_t t = sim_source_due(&s);
+
+		assert_int_equal(t - prev, 695u);
+		prev = t;
+		(void)sim_source_take(&s);
+	}
+	sim_source_stop(&s);
+
+	/* Random sizes, some longer than the period: time still only moves forward, one
+	 * character at least, and a capture that fits starts on its slot again. */
+	assert_int_equal(sim_source_parse("0:rate=40,size=8-600,seed=1", &c, err, sizeof(err)), 0);
+	assert_int_equal(sim_source_start(&s, &c, 8000000, 0), 0);
+	prev = sim_source_due(&s);
+	(void)sim_source_take(&s);
+	for (int i = 1; i < 20000; i++) {
+		uint64_t t = sim_source_due(&s);
+
+		assert_true(t >= prev + 695u);
+		assert_true(t - prev == 695u || t % 200000u == 0);
+		prev = t;
+		(void)sim_source_take(&s);
+	}
+	sim_source_stop(&s);
+}
+
 static void test_ctl_parse(void **state)
 {
 	struct sim_ctl_cmd c;
@@ -221,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_source_parse),
 		cmocka_unit_test(test_source_schedule),
 		cmocka_unit_test(test_source_random_sizes_in_range),
+		cmocka_unit_test(test_source_over_rate_keeps_char_time),
 		cmocka_unit_test(test_ctl_parse),
 		cmocka_unit_test(test_image_parse),
 	};

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <errno.h>
 
@@ -663,6 +665,50 @@ static void test_type_names_and_errnos(void **state)
 	assert_true(M7B_FRAME_MAX <= 496);
 }
 
+/* docs/PROTOCOL.md is the protocol's definition: its table of sizes and limits holds the
+ * values this header compiles to, and its test vectors are the ones checked above. */
+static void test_protocol_doc_agrees(void **state)
+{
+	(void)state;
+	const char *root = getenv("M7B_SOURCE_ROOT");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/docs/PROTOCOL.md", root ? root : ".");
+	FILE *fp = fopen(path, "rb");
+	assert_non_null(fp);
+	static char doc[1 << 17];
+	size_t n = fread(doc, 1, sizeof(doc) - 1, fp);
+	fclose(fp);
+	assert_true(n > 0 && n < sizeof(doc) - 1);
+	doc[n] = '\0';
+
+	const struct {
+		const char *name;
+		unsigned value;
+	} sizes[] = {
+		{"M7B_HDR_SIZE", M7B_HDR_SIZE},
+		{"M7B_CRC_SIZE", M7B_CRC_SIZE},
+		{"M7B_PAYLOAD_MAX", M7B_PAYLOAD_MAX},
+		{"M7B_FRAME_MAX", M7B_FRAME_MAX},
+		{"M7B_DATA_BYTES_MAX", M7B_DATA_BYTES_MAX},
+		{"M7B_HB_NCOUNTERS", M7B_HB_NCOUNTERS},
+		{"M7B_CONFIG_ITEMS_MAX", M7B_CONFIG_ITEMS_MAX},
+	};
+	char row[128];
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		snprintf(row, sizeof(row), "| `%s` | %u |", sizes[i].name, sizes[i].value);
+		if (!strstr(doc, row))
+			fail_msg("docs/PROTOCOL.md has no row \"%s\"", row);
+	}
+	snprintf(row, sizeof(row), "| `M7B_BODY_MIN` / `M7B_BODY_MAX` | %u / %u |", M7B_BODY_MIN,
+		 M7B_BODY_MAX);
+	assert_non_null(strstr(doc, row));
+	for (size_t i = 0; i < WT_NVECTORS; i++) {
+		snprintf(row, sizeof(row), "`%s`", wt_vectors[i].hex);
+		if (!strstr(doc, row))
+			fail_msg("docs/PROTOCOL.md lacks the %s vector", wt_vectors[i].name);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -682,6 +728,7 @@ int main(void)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_unpack_lengths),
 		cmocka_unit_test(test_type_names_and_errnos),
+		cmocka_unit_test(test_protocol_doc_agrees),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,7 +101,9 @@ static void usage(FILE *f)
 	      "  --link PATH          symlink to create for the pty (required)\n"
 	      "  --source SPEC        a synthetic UART source (repeatable), SPEC is\n"
 	      "                       PORT:key=value,... with keys:\n"
-	      "                         rate=N        captures per second (default 10; 0 = none)\n"
+	      "                         rate=N        captures per second (default 10; 0 = none);\n"
+	      "                                       as baud allows: a capture longer than the\n"
+	      "                                       period delays the next (back to back)\n"
 	      "                         size=N|A-B    bytes per capture (default 16)\n"
 	      "                         pattern=P     counter (byte i of capture k = k+i),\n"
 	      "                                       random, text (\"port P capture K\\n\"), "
@@ -323,6 +325,13 @@ static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 	uint64_t now = sim_clock_mono_ns();
 	struct board_host *b = &s->board;
 
+	if (c->op == SIM_CTL_UART_ERROR && c->port >= b->nports) {
+		/* The parser knows only the largest port any M7 may have; this one has fewer. */
+		printf("m7sim: error: uart-error: no port %u (%u port%s)\n", c->port, b->nports,
+		       b->nports == 1 ? "" : "s");
+		fflush(stdout);
+		return;
+	}
 	printf("m7sim: %s", sim_ctl_op_to_string(c->op));
 	switch (c->op) {
 	case SIM_CTL_STALL:
@@ -383,8 +392,7 @@ static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 		printf(" %" PRIu64 "\n", c->arg);
 		break;
 	case SIM_CTL_UART_ERROR:
-		if (c->port < b->nports)
-			b->uart[c->port].pending_err |= (uint32_t)c->arg;
+		b->uart[c->port].pending_err |= (uint32_t)c->arg;
 		printf(" %u %s\n", c->port, c->arg == FW_RX_OVERRUN ? "overrun" : "line");
 		break;
 	case SIM_CTL_LOG:

@@ -223,6 +223,7 @@ int sim_source_start(struct sim_source *s, const struct sim_source_config *cfg, 
 		s->period = 1;
 	/* Captures start on multiples of the period: a reader can check t_first exactly. */
 	s->t0 = (now / s->period + 1u) * s->period;
+	s->start = s->t0;
 	capture_begin(s);
 	return 0;
 }
@@ -244,7 +245,7 @@ uint64_t sim_source_due(const struct sim_source *s)
 		return s->count > 0 ? s->next_tick : UINT64_MAX;
 	if (s->done)
 		return UINT64_MAX;
-	return s->t0 + s->k * s->period + s->i * s->char_ticks;
+	return s->start + s->i * s->char_ticks;
 }
 
 uint8_t sim_source_take(struct sim_source *s)
@@ -274,7 +275,15 @@ uint8_t sim_source_take(struct sim_source *s)
 		break;
 	}
 	if (++s->i >= s->len) {
+		/* The next capture starts on its slot, or right after this one when it ran
+		 * past the slot (more bytes than the rate leaves time for): a line delivers
+		 * at most one byte per character time, and never back in time. */
+		uint64_t next = s->start + s->len * s->char_ticks;
+
 		s->k++;
+		if (s->t0 + s->k * s->period > next)
+			next = s->t0 + s->k * s->period;
+		s->start = next;
 		if (s->cfg.count && s->k >= s->cfg.count)
 			s->done = true;
 		else

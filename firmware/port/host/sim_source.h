@@ -39,6 +39,7 @@ struct sim_source {
 	uint64_t period;     /* ticks between capture starts */
 	uint64_t char_ticks; /* ticks per byte at cfg.baud */
 	uint64_t t0;	     /* tick of capture 0 */
+	uint64_t start;	     /* tick of the current capture's first byte */
 	uint64_t k;	     /* current capture */
 	unsigned i;	     /* next byte in it */
 	unsigned len;	     /* its length */
