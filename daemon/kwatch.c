@@ -576,7 +576,7 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 	return 0;
 }
 
-static bool journald_runs(void)
+bool kwatch_journald_runs(void)
 {
 	return access("/run/systemd/journal/socket", F_OK) == 0;
 }
@@ -604,7 +604,7 @@ int kwatch_new(struct event_base *base, const struct kwatch_config *cfg, kwatch_
 		return 0;
 	}
 	if (src == KWATCH_OFF)
-		src = (cfg->journal_dir || journald_runs()) ? KWATCH_JOURNAL : KWATCH_KMSG;
+		src = (cfg->journal_dir || kwatch_journald_runs()) ? KWATCH_JOURNAL : KWATCH_KMSG;
 	r = src == KWATCH_JOURNAL ? journal_open(k, cfg) : kmsg_open(k, cfg);
 	if (r < 0) {
 		kwatch_free(k);

@@ -4,6 +4,7 @@
 #ifndef M7B_KWATCH_H
 #define M7B_KWATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,10 @@ struct kwatch *kwatch_free(struct kwatch *k);
  * read (a gap in kmsg's sequence numbers, or journald's count of those it missed) or
  * dropped as longer than any record. */
 uint64_t kwatch_lost(const struct kwatch *k);
+
+/* Whether journald runs (its socket is there): without it the local journal gets no
+ * kernel lines. */
+bool kwatch_journald_runs(void);
 
 /* The source in use. */
 enum kwatch_source kwatch_source(const struct kwatch *k);

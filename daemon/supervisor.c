@@ -369,6 +369,13 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 				 kc.kmsg_path);
 		log_struct(sv->log, LOG_WARNING, &f, "cannot watch the kernel log (%s): %s", where,
 			   strerror(-r));
+	} else if (kwatch_source(sv->kw) == KWATCH_JOURNAL && !kc.journal_dir &&
+		   !kwatch_journald_runs()) {
+		/* Watched, but nothing will ever come: said, not claimed as watched. */
+		log_struct(sv->log, LOG_WARNING, NULL,
+			   "kernel_log = journal, but journald does not run: no kernel line "
+			   "reaches the journal, faults are seen by the liveness check and the "
+			   "stream only (kernel_log = kmsg reads /dev/kmsg)");
 	} else if (kwatch_source(sv->kw) == KWATCH_OFF) {
 		log_struct(sv->log, LOG_INFO, NULL,
 			   "not watching kernel messages (kernel_log = off): faults are seen by "

@@ -624,6 +624,30 @@ static void test_fifo_replaced(void **state)
 
 /* ---- through the daemon ---- */
 
+/* kernel_log = journal where no journald runs: no kernel line will ever reach the
+ * journal, and the daemon says so rather than that it watches it. */
+static void test_daemon_journal_absent(void **state)
+{
+	struct daemon_proc p;
+	struct tclient c;
+	char log[65536];
+
+	(void)state;
+	if (access("/run/systemd/journal/socket", F_OK) == 0)
+		skip(); /* journald runs here */
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_start(&p, "kernel_log = journal\n"), 0);
+	/* An answered request: the supervisor has started by then. */
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\"}"), 0);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_slurp_file(p.log, log, sizeof(log));
+	if (!strstr(log, "journald does not run"))
+		fail_msg("no warning in:\n%s", log);
+	assert_null(strstr(log, "watching kernel messages from journal"));
+	h_cleanup(&p);
+}
+
 /* Reads the first closed incident file of dir into a new cJSON, waiting up to 30 s. */
 static cJSON *wait_incident_file(const char *dir_path)
 {
@@ -809,6 +833,7 @@ int main(void)
 						journal_teardown),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_daemon_kernel_dropped),
+		cmocka_unit_test(test_daemon_journal_absent),
 		cmocka_unit_test(test_daemon_running_virtio),
 	};
 	signal(SIGPIPE, SIG_IGN);
