@@ -12,6 +12,7 @@ Exit 77 (skip) without mosquitto or the binaries.
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -515,6 +516,37 @@ class Mqtt(unittest.TestCase):
                  [(t, pl) for t, pl, _ in sub.take()], "the bridge online")
         p.terminate()
         self.assertEqual(p.wait(30), 0, said())
+
+    def test_same_client_id_backs_off(self):
+        """Two bridges with one client id (two boards cloned with one host name): each
+        connection the broker accepts it soon ends, taken over by the other. That is
+        said, with the likely cause, and the retries back off instead of every
+        reconnect_min_s for ever."""
+        d = tempfile.mkdtemp(prefix="m7b-mqtt-dup-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)  # mosquitto started as root runs as the mosquitto user
+        b = Broker(d)
+        self.addCleanup(b.stop)
+        b.start()
+        conf = os.path.join(d, "bridge.conf")
+        with open(conf, "w") as f:
+            f.write(f"[broker]\nhost = 127.0.0.1\nport = {b.port}\nclient_id = clone\n"
+                    "reconnect_min_s = 1\nreconnect_max_s = 8\n")
+        logs = [os.path.join(d, f"bridge{i}.log") for i in (1, 2)]
+        for log in logs:
+            with open(log, "wb") as out:
+                p = subprocess.Popen([BRIDGE, "-c", conf, "-s", os.path.join(d, "none.sock")],
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            self.addCleanup(lambda p=p: p.poll() is None and (p.kill(), p.wait()))
+
+        def delays():
+            with open(logs[0], errors="replace") as f:
+                got = re.findall(r"after accepting it; next attempt in (\d+) s \(another "
+                                 r"client with client id clone\?\)", f.read())
+            return [int(x) for x in got] if len(got) >= 3 else None
+        got = wait_for(delays, "the first bridge's connections taken over, said")
+        self.assertEqual(got[:3], sorted(got[:3]), got)
+        self.assertGreater(got[2], got[0], got)
 
     def tls_files(self, parent):
         """A CA, a server certificate for 127.0.0.1 and a client certificate, in
