@@ -910,6 +910,26 @@ class Mqtt(unittest.TestCase):
         self.assertFalse([t for t, _, _ in msgs if t.endswith("/send/result")])
         self.assertFalse([t for t, _, _ in msgs if t.endswith("/m7/1/frame")])
 
+    def test_sends_turned_off_unsubscribe(self):
+        """allow_send turned off (here by a reload; a restart alike): the broker keeps
+        the persistent session's subscription, so the bridge takes it back, and sends
+        reach it no more, as with a bridge that never allowed them."""
+        r = self.rig(commands__allow_send="true")
+        with open(r.conf) as f:
+            text = f.read()
+        with open(r.conf, "w") as f:
+            f.write(text.replace("allow_send = true", "allow_send = false"))
+        r.procs["bridge"].send_signal(signal.SIGHUP)
+        wait_for(lambda: r.tail().count("m7bridge-mqtt: connected to ") >= 2, "reconnected")
+        r.start_sim("1:rate=0,loop=1")
+        wait_for(lambda: any(json.loads(p)["state"] == "up" for t, p, _ in r.sub.take()
+                             if t.endswith("/m7/state")), "state up")
+        r.sub.publish(f"{PREFIX}/{NODE}/m7/1/send", b"hello")
+        time.sleep(1.0)
+        msgs = r.sub.take()
+        self.assertFalse([p for t, p, _ in msgs if t.endswith("/send/result")])
+        self.assertFalse([t for t, _, _ in msgs if t.endswith("/m7/1/frame")])
+
     def test_sighup_reloads_all_or_nothing(self):
         """SIGHUP reloads the configuration file: one that fails the start's checks
         changes nothing (said, and the bridge goes on); a valid one applies whole, the

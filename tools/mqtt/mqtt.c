@@ -289,10 +289,13 @@ static void bridge_on_connect(struct mosquitto *mosq, void *arg, int rc)
 	fprintf(stderr, "m7bridge-mqtt: connected to %s:%d\n", b->conf.host, b->conf.port);
 	if (mqc_topic(&b->conf, t, sizeof(t), segs, 1) > 0)
 		publish_control(b, t, "online", 1, false);
-	if (b->conf.allow_send) {
-		snprintf(t, sizeof(t), "%s+/+/send", b->cmd_prefix);
+	snprintf(t, sizeof(t), "%s+/+/send", b->cmd_prefix);
+	/* The persistent session keeps a subscription of an earlier run that allowed sends:
+	 * without them it is taken back. */
+	if (b->conf.allow_send)
 		mosquitto_subscribe(mosq, NULL, t, 1);
-	}
+	else
+		mosquitto_unsubscribe(mosq, NULL, t);
 	wake(b);
 }
 
