@@ -12,6 +12,7 @@ Exit 77 (skip) without mosquitto or the binaries.
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -516,6 +517,37 @@ class Mqtt(unittest.TestCase):
         p.terminate()
         self.assertEqual(p.wait(30), 0, said())
 
+    def test_same_client_id_backs_off(self):
+        """Two bridges with one client id (two boards cloned with one host name): each
+        connection the broker accepts it soon ends, taken over by the other. That is
+        said, with the likely cause, and the retries back off instead of every
+        reconnect_min_s for ever."""
+        d = tempfile.mkdtemp(prefix="m7b-mqtt-dup-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)  # mosquitto started as root runs as the mosquitto user
+        b = Broker(d)
+        self.addCleanup(b.stop)
+        b.start()
+        conf = os.path.join(d, "bridge.conf")
+        with open(conf, "w") as f:
+            f.write(f"[broker]\nhost = 127.0.0.1\nport = {b.port}\nclient_id = clone\n"
+                    "reconnect_min_s = 1\nreconnect_max_s = 8\n")
+        logs = [os.path.join(d, f"bridge{i}.log") for i in (1, 2)]
+        for log in logs:
+            with open(log, "wb") as out:
+                p = subprocess.Popen([BRIDGE, "-c", conf, "-s", os.path.join(d, "none.sock")],
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            self.addCleanup(lambda p=p: p.poll() is None and (p.kill(), p.wait()))
+
+        def delays():
+            with open(logs[0], errors="replace") as f:
+                got = re.findall(r"after accepting it; next attempt in (\d+) s \(another "
+                                 r"client with client id clone\?\)", f.read())
+            return [int(x) for x in got] if len(got) >= 3 else None
+        got = wait_for(delays, "the first bridge's connections taken over, said")
+        self.assertEqual(got[:3], sorted(got[:3]), got)
+        self.assertGreater(got[2], got[0], got)
+
     def tls_files(self, parent):
         """A CA, a server certificate for 127.0.0.1 and a client certificate, in
         parent/tls (readable by mosquitto, which drops root for its own user)."""
@@ -876,6 +908,26 @@ class Mqtt(unittest.TestCase):
         time.sleep(1.0)
         msgs = r.sub.take()
         self.assertFalse([t for t, _, _ in msgs if t.endswith("/send/result")])
+        self.assertFalse([t for t, _, _ in msgs if t.endswith("/m7/1/frame")])
+
+    def test_sends_turned_off_unsubscribe(self):
+        """allow_send turned off (here by a reload; a restart alike): the broker keeps
+        the persistent session's subscription, so the bridge takes it back, and sends
+        reach it no more, as with a bridge that never allowed them."""
+        r = self.rig(commands__allow_send="true")
+        with open(r.conf) as f:
+            text = f.read()
+        with open(r.conf, "w") as f:
+            f.write(text.replace("allow_send = true", "allow_send = false"))
+        r.procs["bridge"].send_signal(signal.SIGHUP)
+        wait_for(lambda: r.tail().count("m7bridge-mqtt: connected to ") >= 2, "reconnected")
+        r.start_sim("1:rate=0,loop=1")
+        wait_for(lambda: any(json.loads(p)["state"] == "up" for t, p, _ in r.sub.take()
+                             if t.endswith("/m7/state")), "state up")
+        r.sub.publish(f"{PREFIX}/{NODE}/m7/1/send", b"hello")
+        time.sleep(1.0)
+        msgs = r.sub.take()
+        self.assertFalse([p for t, p, _ in msgs if t.endswith("/send/result")])
         self.assertFalse([t for t, _, _ in msgs if t.endswith("/m7/1/frame")])
 
     def test_sighup_reloads_all_or_nothing(self):

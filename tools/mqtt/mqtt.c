@@ -29,6 +29,10 @@
 /* How long a stop waits for the broker to take what is queued: 2 s. */
 #define DRAIN_STEPS   20
 #define DRAIN_STEP_US 100000
+/* A connection the broker ends sooner than this after accepting it does not reset the
+ * reconnect backoff: the next one would likely end alike (another client taking the
+ * session over with the same client id, a broker that drops what it accepted). */
+#define STABLE_MS 10000
 
 /* A message waiting for the broker. */
 struct msg {
@@ -285,10 +289,13 @@ static void bridge_on_connect(struct mosquitto *mosq, void *arg, int rc)
 	fprintf(stderr, "m7bridge-mqtt: connected to %s:%d\n", b->conf.host, b->conf.port);
 	if (mqc_topic(&b->conf, t, sizeof(t), segs, 1) > 0)
 		publish_control(b, t, "online", 1, false);
-	if (b->conf.allow_send) {
-		snprintf(t, sizeof(t), "%s+/+/send", b->cmd_prefix);
+	snprintf(t, sizeof(t), "%s+/+/send", b->cmd_prefix);
+	/* The persistent session keeps a subscription of an earlier run that allowed sends:
+	 * without them it is taken back. */
+	if (b->conf.allow_send)
 		mosquitto_subscribe(mosq, NULL, t, 1);
-	}
+	else
+		mosquitto_unsubscribe(mosq, NULL, t);
 	wake(b);
 }
 
@@ -713,7 +720,7 @@ static void *bridge_net(void *arg)
 	struct bridge *b = arg;
 	int delay = b->conf.reconnect_min_s, said = MOSQ_ERR_SUCCESS;
 	bool accepted = false; /* the broker accepted the connection that just ended */
-	int64_t stop_by = 0;
+	int64_t stop_by = 0, accepted_at = 0;
 
 	for (;;) {
 		int r = mosquitto_loop(b->mosq, 1000, 1);
@@ -731,7 +738,7 @@ static void *bridge_net(void *arg)
 		if (b->connack) {
 			b->connack = false;
 			accepted = true;
-			delay = b->conf.reconnect_min_s;
+			accepted_at = now_ms();
 			said = MOSQ_ERR_SUCCESS;
 		}
 		if (r == MOSQ_ERR_SUCCESS) {
@@ -751,6 +758,14 @@ static void *bridge_net(void *arg)
 				b->conf.reconnect_min_s, b->conf.reconnect_max_s);
 			said = r;
 		}
+		if (accepted && now_ms() - accepted_at >= STABLE_MS)
+			delay = b->conf.reconnect_min_s;
+		else if (accepted)
+			fprintf(stderr,
+				"m7bridge-mqtt: the broker ended the connection %.1f s after "
+				"accepting "
+				"it; next attempt in %d s (another client with client id %s?)\n",
+				(double)(now_ms() - accepted_at) / 1e3, delay, b->conf.client_id);
 		accepted = false;
 		bool stop = net_backoff(b, delay);
 
