@@ -177,6 +177,8 @@ def main():
                     return 0
             print("m7watch: the daemon closed the connection; reconnecting", file=sys.stderr,
                   flush=True)
+        except BrokenPipeError:
+            raise  # our reader left (| head): not the daemon's connection (see below)
         except PermissionError as e:
             # Trying again changes nothing: group membership counts from the next login.
             print(f"m7watch: no permission to open {args.socket} ({e.strerror or e}): is "

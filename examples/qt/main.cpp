@@ -193,6 +193,12 @@ int main(int argc, char **argv)
 				QCoreApplication::exit(1);
 				return;
 			}
+			// Our reader left (| head): Qt ignores SIGPIPE, so nothing else ends us.
+			if (out.status() == QTextStream::WriteFailed) {
+				done = true;
+				QCoreApplication::exit(0);
+				return;
+			}
 		}
 	});
 

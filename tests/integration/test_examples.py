@@ -240,6 +240,31 @@ class Examples(unittest.TestCase):
         self.assertIn('seq 1: "one"', out)
         self.assertLess(time.monotonic() - start, 10, err)
 
+    def ends_with_its_reader(self, argv, env=None):
+        """argv | head -n 1 ends soon after head has gone and more comes to print."""
+        self.daemon([[frame(1, b"one"), frame(2, b"two"), 0.5, frame(3, b"three"), 0.5,
+                      frame(4, b"four"), 0.5, frame(5, b"five"), 20.0]])
+        start = time.monotonic()
+        rc, out, err = self.run_until(
+            ["sh", "-c", '"$@" | head -n 1', "sh"] + argv, [], env=env)
+        self.assertIsNotNone(rc, err)
+        self.assertEqual(out.count("\n"), 1, out)
+        self.assertLess(time.monotonic() - start, 10, err)
+        self.assertNotIn("Traceback", err)
+
+    def test_python_ends_with_its_reader(self):
+        self.ends_with_its_reader([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                   "--retry", "0.1"])
+
+    def test_c_ends_with_its_reader(self):
+        self.ends_with_its_reader([C_EXAMPLE, "-s", self.sock])
+
+    def test_qt_ends_with_its_reader(self):
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("the Qt example is not built (no Qt 6)")
+        self.ends_with_its_reader([QT_EXAMPLE, "--socket", self.sock],
+                                  dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+
     def test_shell_bad_retries_is_a_usage_error(self):
         for value in ("abc", "0", "-3", "1x"):
             env = dict(os.environ, RETRIES=value)
