@@ -13,7 +13,9 @@
 #include <QTextStream>
 #include <QTimer>
 
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 
 // The payload safe for a terminal: hex bytes, or text with control bytes escaped (a
 // capture's own "\n" must not become a blank line, nor raw bytes move the cursor).
@@ -56,11 +58,22 @@ int main(int argc, char **argv)
 	cli.addOption({"retries", "Tries to connect before giving up.", "n", "10"});
 	cli.process(app);
 
+	// A number out of range (or no number: toInt() would read it as 0) is a usage error.
+	auto number = [&](const QString &name, int low, int high) {
+		bool ok = false;
+		const int v = cli.value(name).toInt(&ok);
+		if (!ok || v < low || v > high) {
+			std::fprintf(stderr, "m7watch-qt: --%s takes %d..%d, not '%s'\n",
+				     qPrintable(name), low, high, qPrintable(cli.value(name)));
+			std::exit(2);
+		}
+		return v;
+	};
 	const QString path = cli.value("socket");
-	const int port = cli.isSet("port") ? cli.value("port").toInt() : -1;
-	const int count = cli.value("count").toInt();
+	const int port = cli.isSet("port") ? number("port", 0, 255) : -1;
+	const int count = number("count", 0, INT_MAX);
 	const bool hex = cli.isSet("hex");
-	const int retries = qMax(1, cli.value("retries").toInt());
+	const int retries = number("retries", 1, INT_MAX);
 	int frames = 0, tries = 0;
 	// Connected only once the daemon took the watch: one with no slot for us sends
 	// VERSION too, then its refusal (an ERROR without id), and closes.

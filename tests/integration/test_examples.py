@@ -500,6 +500,20 @@ class Examples(unittest.TestCase):
             self.assertIn("usage:", r.stderr)
             self.assertNotIn("Traceback", r.stderr)
 
+    def test_qt_bad_numbers_are_usage_errors(self):
+        """Not read as 0 (port 0, no count, one try) and acted on."""
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("the Qt example is not built (no Qt 6)")
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        for args in (["--port", "abc"], ["--port", "300"], ["--port", "-1"],
+                     ["--count", "abc"], ["--count", "-5"], ["--retries", "0"],
+                     ["--retries", "x"]):
+            r = subprocess.run([QT_EXAMPLE, "--socket", self.sock] + args,
+                               capture_output=True, text=True, timeout=TIMEOUT, env=env)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn(args[0], r.stderr)
+
+
 if __name__ == "__main__":
     missing = [p for p in (C_EXAMPLE, PY_EXAMPLE, SH_EXAMPLE) if not os.path.exists(p)]
     missing += [t for t in ("socat", "jq") if not shutil.which(t)]
