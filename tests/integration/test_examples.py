@@ -500,6 +500,17 @@ class Examples(unittest.TestCase):
             self.assertIn("usage:", r.stderr)
             self.assertNotIn("Traceback", r.stderr)
 
+    def test_socket_path_too_long_is_a_usage_error(self):
+        """A Unix socket path has at most 107 bytes: a longer one is said at once (no
+        traceback, no tries)."""
+        long_path = "/tmp/" + "a" * 120
+        for argv in ([sys.executable, PY_EXAMPLE, "--socket", long_path],
+                     [C_EXAMPLE, "-s", long_path]):
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT)
+            self.assertEqual(r.returncode, 2, (argv[0], r.stderr))
+            self.assertIn("107", r.stderr)
+            self.assertNotIn("Traceback", r.stderr)
+
     def test_qt_bad_numbers_are_usage_errors(self):
         """Not read as 0 (port 0, no count, one try) and acted on."""
         if not os.access(QT_EXAMPLE, os.X_OK):
