@@ -5,6 +5,7 @@
 #include <QByteArray>
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QFile>
 #include <QHash>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -70,6 +71,14 @@ int main(int argc, char **argv)
 		return v;
 	};
 	const QString path = cli.value("socket");
+	// What a Unix socket address holds: a longer path would fail every try.
+	const qsizetype pathBytes = QFile::encodeName(path).size();
+	if (pathBytes < 1 || pathBytes > 107) {
+		std::fprintf(stderr,
+			     "m7watch-qt: --socket takes a path of 1..107 bytes, not %lld\n",
+			     static_cast<long long>(pathBytes));
+		return 2;
+	}
 	const int port = cli.isSet("port") ? number("port", 0, 255) : -1;
 	const int count = number("count", 0, INT_MAX);
 	const bool hex = cli.isSet("hex");
