@@ -1,6 +1,8 @@
 /* Example: a C client on libm7bridge. Watches frames and link states from m7bridged in a
  * poll() loop (the same pattern fits libevent, GLib or epoll) and prints them.
  * Usage: m7watch [-s SOCKET] [-p PORT] [-n COUNT] [-x] [-r RETRIES] */
+/* getopt() and poll() are POSIX: declared also under a strict -std=c11 or c99. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
