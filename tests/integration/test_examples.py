@@ -503,7 +503,7 @@ class Examples(unittest.TestCase):
     def test_socket_path_too_long_is_a_usage_error(self):
         """A Unix socket path has at most 107 bytes: a longer one is said at once (no
         traceback, no tries)."""
-        long_path = "/tmp/" + "a" * 120
+        long_path = os.path.join(self.dir, "a" * 120)
         argvs = [[sys.executable, PY_EXAMPLE, "--socket", long_path],
                  [C_EXAMPLE, "-s", long_path]]
         if os.access(QT_EXAMPLE, os.X_OK):
