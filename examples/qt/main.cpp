@@ -50,14 +50,20 @@ int main(int argc, char **argv)
 
 	QCommandLineParser cli;
 	cli.setApplicationDescription("Watch frames and states from m7bridged.");
-	cli.addHelpOption();
+	const QCommandLineOption help = cli.addHelpOption();
 	QString dflt = qEnvironmentVariable("M7BRIDGE_SOCKET", "/run/m7bridge/m7bridge.sock");
 	cli.addOption({"socket", "Daemon socket.", "path", dflt});
 	cli.addOption({"port", "Only frames of this UART port.", "n"});
 	cli.addOption({"count", "Exit after this many frames.", "n", "0"});
 	cli.addOption({"hex", "Payloads as hex bytes, not text."});
 	cli.addOption({"retries", "Tries to connect before giving up.", "n", "10"});
-	cli.process(app);
+	// Not process(): it exits 1 on a bad option, and a usage error is status 2 here.
+	if (!cli.parse(QCoreApplication::arguments())) {
+		std::fprintf(stderr, "m7watch-qt: %s (try --help)\n", qPrintable(cli.errorText()));
+		return 2;
+	}
+	if (cli.isSet(help))
+		cli.showHelp(0);
 
 	// A number out of range (or no number: toInt() would read it as 0) is a usage error.
 	auto number = [&](const QString &name, int low, int high) {
