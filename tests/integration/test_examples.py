@@ -265,6 +265,15 @@ class Examples(unittest.TestCase):
         self.ends_with_its_reader([QT_EXAMPLE, "--socket", self.sock],
                                   dict(os.environ, QT_QPA_PLATFORM="offscreen"))
 
+    def test_shell_escapes_c1_controls(self):
+        """U+009B is CSI to a terminal as much as ESC [ is: escaped, as \\u009b, not
+        passed on as JSON allows."""
+        self.daemon([[frame(1, b"a\xc2\x9b2Jb\x1b[2J"), 20.0]])
+        rc, out, err = self.run_until(["sh", SH_EXAMPLE, self.sock], ["seq 1:"])
+        self.assertIn('seq 1: "a\\u009b2Jb\\u001b[2J"', out)
+        self.assertNotIn("\u009b", out)
+        self.assertNotIn("\x1b", out)
+
     def test_shell_bad_retries_is_a_usage_error(self):
         for value in ("abc", "0", "-3", "1x"):
             env = dict(os.environ, RETRIES=value)
