@@ -1,6 +1,8 @@
 /* Example: a C client on libm7bridge. Watches frames and link states from m7bridged in a
  * poll() loop (the same pattern fits libevent, GLib or epoll) and prints them.
  * Usage: m7watch [-s SOCKET] [-p PORT] [-n COUNT] [-x] [-r RETRIES] */
+/* getopt() and poll() are POSIX: declared also under a strict -std=c11 or c99. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -135,7 +137,8 @@ int main(int argc, char **argv)
 	struct m7b_client *c;
 
 	while ((opt = getopt(argc, argv, "s:p:n:xr:")) != -1) {
-		if (opt == 's')
+		/* What a Unix socket address holds: a longer path would fail every try. */
+		if (opt == 's' && *optarg && strlen(optarg) <= 107)
 			socket_path = optarg;
 		else if (opt == 'p' && parse_num(optarg, 0, 255, &v))
 			port = (int)v;
@@ -148,7 +151,8 @@ int main(int argc, char **argv)
 		else
 			return fprintf(stderr,
 				       "usage: %s [-s SOCKET] [-p PORT] [-n COUNT] [-x] [-r "
-				       "RETRIES]\n",
+				       "RETRIES]\n(SOCKET: a path of 1..107 bytes; PORT: 0..255; "
+				       "COUNT, RETRIES: from 1)\n",
 				       argv[0]),
 			       2;
 	}

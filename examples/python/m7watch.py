@@ -15,7 +15,8 @@ import socket
 import sys
 import time
 
-DEFAULT_SOCKET = os.environ.get("M7BRIDGE_SOCKET", "/run/m7bridge/m7bridge.sock")
+# Set but empty counts as unset, as for m7bridgectl.
+DEFAULT_SOCKET = os.environ.get("M7BRIDGE_SOCKET") or "/run/m7bridge/m7bridge.sock"
 EX_UNAVAILABLE = 69
 ESCAPES = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x5C: "\\\\", 0x22: '\\"'}
 
@@ -147,9 +148,17 @@ def number(kind, low, high=None):
     return parse
 
 
+def socket_path(text):
+    """An argparse type: a path a Unix socket address holds (1..107 bytes)."""
+    if not 1 <= len(os.fsencode(text)) <= 107:
+        raise argparse.ArgumentTypeError(
+            f"a Unix socket path has 1..107 bytes, not {len(os.fsencode(text))}")
+    return text
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--socket", default=DEFAULT_SOCKET)
+    ap.add_argument("--socket", type=socket_path, default=DEFAULT_SOCKET)
     ap.add_argument("--port", type=number(int, 0, 255), action="append", default=[])
     ap.add_argument("--count", type=number(int, 0), default=0,
                     help="exit after N frames (0: never)")
@@ -177,6 +186,8 @@ def main():
                     return 0
             print("m7watch: the daemon closed the connection; reconnecting", file=sys.stderr,
                   flush=True)
+        except BrokenPipeError:
+            raise  # our reader left (| head): not the daemon's connection (see below)
         except PermissionError as e:
             # Trying again changes nothing: group membership counts from the next login.
             print(f"m7watch: no permission to open {args.socket} ({e.strerror or e}): is "

@@ -5,6 +5,7 @@
 #include <QByteArray>
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QFile>
 #include <QHash>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -13,7 +14,9 @@
 #include <QTextStream>
 #include <QTimer>
 
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 
 // The payload safe for a terminal: hex bytes, or text with control bytes escaped (a
 // capture's own "\n" must not become a blank line, nor raw bytes move the cursor).
@@ -47,20 +50,45 @@ int main(int argc, char **argv)
 
 	QCommandLineParser cli;
 	cli.setApplicationDescription("Watch frames and states from m7bridged.");
-	cli.addHelpOption();
+	const QCommandLineOption help = cli.addHelpOption();
 	QString dflt = qEnvironmentVariable("M7BRIDGE_SOCKET", "/run/m7bridge/m7bridge.sock");
 	cli.addOption({"socket", "Daemon socket.", "path", dflt});
 	cli.addOption({"port", "Only frames of this UART port.", "n"});
 	cli.addOption({"count", "Exit after this many frames.", "n", "0"});
 	cli.addOption({"hex", "Payloads as hex bytes, not text."});
 	cli.addOption({"retries", "Tries to connect before giving up.", "n", "10"});
-	cli.process(app);
+	// Not process(): it exits 1 on a bad option, and a usage error is status 2 here.
+	if (!cli.parse(QCoreApplication::arguments())) {
+		std::fprintf(stderr, "m7watch-qt: %s (try --help)\n", qPrintable(cli.errorText()));
+		return 2;
+	}
+	if (cli.isSet(help))
+		cli.showHelp(0);
 
+	// A number out of range (or no number: toInt() would read it as 0) is a usage error.
+	auto number = [&](const QString &name, int low, int high) {
+		bool ok = false;
+		const int v = cli.value(name).toInt(&ok);
+		if (!ok || v < low || v > high) {
+			std::fprintf(stderr, "m7watch-qt: --%s takes %d..%d, not '%s'\n",
+				     qPrintable(name), low, high, qPrintable(cli.value(name)));
+			std::exit(2);
+		}
+		return v;
+	};
 	const QString path = cli.value("socket");
-	const int port = cli.isSet("port") ? cli.value("port").toInt() : -1;
-	const int count = cli.value("count").toInt();
+	// What a Unix socket address holds: a longer path would fail every try.
+	const qsizetype pathBytes = QFile::encodeName(path).size();
+	if (pathBytes < 1 || pathBytes > 107) {
+		std::fprintf(stderr,
+			     "m7watch-qt: --socket takes a path of 1..107 bytes, not %lld\n",
+			     static_cast<long long>(pathBytes));
+		return 2;
+	}
+	const int port = cli.isSet("port") ? number("port", 0, 255) : -1;
+	const int count = number("count", 0, INT_MAX);
 	const bool hex = cli.isSet("hex");
-	const int retries = qMax(1, cli.value("retries").toInt());
+	const int retries = number("retries", 1, INT_MAX);
 	int frames = 0, tries = 0;
 	// Connected only once the daemon took the watch: one with no slot for us sends
 	// VERSION too, then its refusal (an ERROR without id), and closes.
@@ -191,6 +219,12 @@ int main(int argc, char **argv)
 				    << o.value("message").toString() << Qt::endl;
 				done = true;
 				QCoreApplication::exit(1);
+				return;
+			}
+			// Our reader left (| head): Qt ignores SIGPIPE, so nothing else ends us.
+			if (out.status() == QTextStream::WriteFailed) {
+				done = true;
+				QCoreApplication::exit(0);
 				return;
 			}
 		}

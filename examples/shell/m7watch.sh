@@ -49,8 +49,10 @@ if [ "$hex" = 1 ]; then
 	payload='(.hex | [scan("..")] | join(" "))'
 else
 	req='{"cmd":"watch","classes":["FRAME","STATE"]}'
-	# @json escapes newlines and control bytes: one frame stays one line.
-	payload='(.data | @base64d | @json)'
+	# @json escapes newlines and control bytes: one frame stays one line. JSON leaves the
+	# C1 controls (U+0080..U+009F; U+009B acts as ESC [) as they are: escaped here too.
+	payload='(.data | @base64d | @json | gsub("(?<c>[\u0080-\u009f])";
+		(.c | explode[0]) as $n | "\\u00" + ("0123456789abcdef" | .[($n / 16 | floor):($n / 16 | floor) + 1] + .[$n % 16:$n % 16 + 1])))'
 fi
 # The pipeline ends when the daemon closes the connection (a restart), and the loop
 # connects again; jq killed by a signal (its reader went away: | head) ends the script.

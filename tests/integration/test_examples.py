@@ -240,6 +240,40 @@ class Examples(unittest.TestCase):
         self.assertIn('seq 1: "one"', out)
         self.assertLess(time.monotonic() - start, 10, err)
 
+    def ends_with_its_reader(self, argv, env=None):
+        """argv | head -n 1 ends soon after head has gone and more comes to print."""
+        self.daemon([[frame(1, b"one"), frame(2, b"two"), 0.5, frame(3, b"three"), 0.5,
+                      frame(4, b"four"), 0.5, frame(5, b"five"), 20.0]])
+        start = time.monotonic()
+        rc, out, err = self.run_until(
+            ["sh", "-c", '"$@" | head -n 1', "sh"] + argv, [], env=env)
+        self.assertIsNotNone(rc, err)
+        self.assertEqual(out.count("\n"), 1, out)
+        self.assertLess(time.monotonic() - start, 10, err)
+        self.assertNotIn("Traceback", err)
+
+    def test_python_ends_with_its_reader(self):
+        self.ends_with_its_reader([sys.executable, PY_EXAMPLE, "--socket", self.sock,
+                                   "--retry", "0.1"])
+
+    def test_c_ends_with_its_reader(self):
+        self.ends_with_its_reader([C_EXAMPLE, "-s", self.sock])
+
+    def test_qt_ends_with_its_reader(self):
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("the Qt example is not built (no Qt 6)")
+        self.ends_with_its_reader([QT_EXAMPLE, "--socket", self.sock],
+                                  dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+
+    def test_shell_escapes_c1_controls(self):
+        """U+009B is CSI to a terminal as much as ESC [ is: escaped, as \\u009b, not
+        passed on as JSON allows."""
+        self.daemon([[frame(1, b"a\xc2\x9b2Jb\x1b[2J"), 20.0]])
+        rc, out, err = self.run_until(["sh", SH_EXAMPLE, self.sock], ["seq 1:"])
+        self.assertIn('seq 1: "a\\u009b2Jb\\u001b[2J"', out)
+        self.assertNotIn("\u009b", out)
+        self.assertNotIn("\x1b", out)
+
     def test_shell_bad_retries_is_a_usage_error(self):
         for value in ("abc", "0", "-3", "1x"):
             env = dict(os.environ, RETRIES=value)
@@ -474,6 +508,36 @@ class Examples(unittest.TestCase):
             self.assertEqual(r.returncode, 2, (args, r.stderr))
             self.assertIn("usage:", r.stderr)
             self.assertNotIn("Traceback", r.stderr)
+
+    def test_socket_path_too_long_is_a_usage_error(self):
+        """A Unix socket path has at most 107 bytes: a longer one is said at once (no
+        traceback, no tries)."""
+        long_path = os.path.join(self.dir, "a" * 120)
+        argvs = [[sys.executable, PY_EXAMPLE, "--socket", long_path],
+                 [C_EXAMPLE, "-s", long_path]]
+        if os.access(QT_EXAMPLE, os.X_OK):
+            argvs.append([QT_EXAMPLE, "--socket", long_path])
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        for argv in argvs:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT,
+                               env=env)
+            self.assertEqual(r.returncode, 2, (argv[0], r.stderr))
+            self.assertIn("107", r.stderr)
+            self.assertNotIn("Traceback", r.stderr)
+
+    def test_qt_bad_numbers_are_usage_errors(self):
+        """Not read as 0 (port 0, no count, one try) and acted on."""
+        if not os.access(QT_EXAMPLE, os.X_OK):
+            self.skipTest("the Qt example is not built (no Qt 6)")
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+        for args in (["--port", "abc"], ["--port", "300"], ["--port", "-1"],
+                     ["--count", "abc"], ["--count", "-5"], ["--retries", "0"],
+                     ["--retries", "x"], ["--bogus"], ["--port"]):
+            r = subprocess.run([QT_EXAMPLE, "--socket", self.sock] + args,
+                               capture_output=True, text=True, timeout=TIMEOUT, env=env)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn(args[0].lstrip("-"), r.stderr)
+
 
 if __name__ == "__main__":
     missing = [p for p in (C_EXAMPLE, PY_EXAMPLE, SH_EXAMPLE) if not os.path.exists(p)]

@@ -95,13 +95,22 @@ if cc $san -o "$dest/m7watch" "$src/examples/c/m7watch.c" \
 	$(pkg-config --cflags --libs libm7bridge) 2>"$dest/cc.log"; then
 	ok "C example builds with pkg-config"
 	libdir=$(dirname "$lib")
-	out=$(LD_LIBRARY_PATH=$libdir "$dest/m7watch" -s "$dest/absent.sock" 2>&1)
+	out=$(LD_LIBRARY_PATH=$libdir "$dest/m7watch" -s "$dest/absent.sock" -r 1 2>&1)
 	rc=$?
 	[ $rc -eq 69 ] && echo "$out" | grep -q "absent.sock" && ok "runs against the installed library" ||
 		bad "run: rc=$rc $out"
 else
 	bad "C example does not build: $(cat "$dest/cc.log")"
 fi
+# A client's own compiler flags: strict ISO C (no GNU extensions) with warnings as errors.
+for std in c99 c11; do
+	if cc -std=$std -Wall -Wextra -Wpedantic -Werror -fsyntax-only "$src/examples/c/m7watch.c" \
+		$(pkg-config --cflags libm7bridge) 2>"$dest/cc.log"; then
+		ok "C example and headers build with -std=$std -Wall -Wextra -Wpedantic -Werror"
+	else
+		bad "C example with -std=$std: $(head -n 5 "$dest/cc.log")"
+	fi
+done
 
 echo "# $fails failed"
 [ "$fails" -eq 0 ]
