@@ -687,7 +687,7 @@ static void test_resume_dropped_and_reconnect(void **state)
 	feed(&r, HELLO_B1);
 	feed(&r, LIVE(6));
 	assert_int_equal(pos_m7(&r), 11000006);
-	resume_on_connect(&r);
+	resume_on_connect(&r, 1);
 	/* The position stays for the resume; frames after it need a HELLO of this
 	 * connection (the daemon sends one after the watch while it knows the run). */
 	assert_int_equal(pos_m7(&r), 11000006);
@@ -714,6 +714,26 @@ static void test_resume_from(void **state)
 	assert_null(resume_from(&r, NULL));
 	assert_null(resume_from(&r, &w_other));
 	assert_non_null(resume_from(&r, &w_m7));
+}
+
+/* When the latest connection that delivered frames was made: a daemon that started after
+ * it is another one. */
+static void test_resume_seen(void **state)
+{
+	struct resume r = {0};
+	int64_t since = -1;
+
+	resume_on_connect(&r, 100);
+	assert_false(resume_seen(&r, &since));
+	feed(&r, LIVE(1));
+	resume_on_connect(&r, 200);
+	feed(&r, "{\"class\":\"FRAME\",\"channel\":\"other\",\"seq\":1}");
+	resume_on_connect(&r, 300);
+	assert_true(resume_seen(&r, &since));
+	assert_int_equal(since, 200);
+	feed(&r, LIVE(2));
+	assert_true(resume_seen(&r, &since));
+	assert_int_equal(since, 300);
 }
 
 /* The client's socket replaced (-Wl,--wrap): connect succeeds, recv hands out a script in
@@ -905,6 +925,7 @@ int main(void)
 		cmocka_unit_test(test_resume_restart_without_hello),
 		cmocka_unit_test(test_resume_dropped_and_reconnect),
 		cmocka_unit_test(test_resume_from),
+		cmocka_unit_test(test_resume_seen),
 		cmocka_unit_test(test_client_line_burst),
 		cmocka_unit_test(test_client_refused_watch),
 		cmocka_unit_test(test_client_cut_line),
