@@ -185,6 +185,11 @@ const char *m7b_cmd_to_string(enum m7b_cmd cmd);
  * UTF-8; -EMSGSIZE: longer than M7B_LINE_MAX). */
 char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error);
 
+/* One connection. A client is for one thread at a time; clients are independent of each
+ * other (the library has no global state), so threads may each have their own. Its
+ * socket is close-on-exec; after fork() the child may free the parent's client (that
+ * closes the child's copy of the socket only) but must not read from it. Nothing here
+ * returns -EINTR: a signal does not end a wait (poll the fd to wait on both). */
 struct m7b_client;
 
 /* A new, unconnected client; NULL on out of memory. */
