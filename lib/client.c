@@ -39,7 +39,8 @@ struct m7b_client {
 	bool hide_hello; /* HELLO was added to the watch only to learn boot ids */
 	bool hide_state; /* STATE was added only to learn of restarts without a HELLO */
 	struct resume resume;
-	int newer; /* the daemon started after the last connection with frames: 1, 0, -1 unknown */
+	int newer;  /* the daemon started after the last connection with frames: 1, 0, -1 unknown */
+	bool heard; /* bytes came on this connection */
 };
 
 /* Records a failure and returns errnum. */
@@ -170,7 +171,8 @@ int m7b_client_connect(struct m7b_client *c, const char *path)
 	}
 	c->fd = fd;
 	memset(&c->err, 0, sizeof(c->err));
-	resume_on_connect(&c->resume, now_ms());
+	resume_on_connect(&c->resume);
+	c->heard = false;
 	c->newer = -1;
 	return 0;
 }
@@ -268,6 +270,13 @@ static int fill(struct m7b_client *c)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	if (n == 0)
 		c->eof = true;
+	/* The daemon had started by then (it speaks first, VERSION): the reference for
+	 * telling a restarted one apart. Not the connect: under socket activation that may
+	 * come before the daemon starts. */
+	if (n > 0 && !c->heard) {
+		c->heard = true;
+		resume_on_heard(&c->resume, now_ms());
+	}
 	c->len += (size_t)n;
 	return 0;
 }

@@ -85,10 +85,14 @@ void resume_on_event(struct resume *r, const struct m7b_event *ev)
 	}
 }
 
-void resume_on_connect(struct resume *r, int64_t conn_ms)
+void resume_on_connect(struct resume *r)
 {
-	r->conn_ms = conn_ms;
 	forget_runs(r);
+}
+
+void resume_on_heard(struct resume *r, int64_t heard_ms)
+{
+	r->conn_ms = heard_ms;
 }
 
 const struct resume_pos *resume_from(struct resume *r, const struct m7b_watch *w)

@@ -251,8 +251,9 @@ int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct 
  * came from only one, and when the firmware run of that last frame is sure; otherwise it
  * watches live (frames of a run no HELLO named yet, see M7B_REASON_M7_RESTARTED, and
  * those after a DROPPED notice until the next HELLO, are not sure). A client that had
- * frames first asks for STATUS, once per connection: a daemon that started after the
- * last connection that delivered frames was made (its "uptime_ms") restarted since, so
+ * frames first asks for STATUS, once per connection: a daemon that started (its
+ * "uptime_ms") after the last connection that delivered frames first heard from its
+ * daemon (not when it connected: a socket-activated daemon may start later) restarted, so
  * the watch asks it for all it holds ("since_ns" 0), each frame of which came after the
  * last one delivered; it sends a REPLAY_GAP that is not exact first (it cannot know what
  * came while no daemon read the tty). */
