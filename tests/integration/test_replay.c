@@ -686,8 +686,8 @@ static void test_lib_restart_without_hello(void **state)
 
 /* The daemon restarted: it remembers no frame from before it, and the firmware's HELLO to
  * the new daemon restarted seq within the same boot, so a frame after the restart reuses
- * the seq of the last one the client had. libm7bridge tells the two daemons apart (STATUS
- * pid and start) and asks the new one for all it holds: every frame once, no hole. */
+ * the seq of the last one the client had. libm7bridge tells the two daemons apart (by
+ * STATUS uptime_ms) and asks the new one for all it holds: every frame once, no hole. */
 static void test_lib_resume_after_daemon_restart(void **state)
 {
 	struct fx *f = *state;
