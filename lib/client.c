@@ -39,6 +39,8 @@ struct m7b_client {
 	bool hide_hello; /* HELLO was added to the watch only to learn boot ids */
 	bool hide_state; /* STATE was added only to learn of restarts without a HELLO */
 	struct resume resume;
+	int newer;  /* the daemon started after the last connection with frames: 1, 0, -1 unknown */
+	bool heard; /* bytes came on this connection */
 };
 
 /* Records a failure and returns errnum. */
@@ -72,6 +74,7 @@ struct m7b_client *m7b_client_new(void)
 	c->fd = -1;
 	c->timeout_ms = 5000;
 	c->next_id = 1;
+	c->newer = -1;
 	return c;
 }
 
@@ -108,7 +111,6 @@ void m7b_client_close(struct m7b_client *c)
 	queue_clear(c);
 	c->watched = false;
 	c->version = m7b_event_free(c->version);
-	resume_on_connect(&c->resume);
 }
 
 struct m7b_client *m7b_client_free(struct m7b_client *c)
@@ -119,6 +121,14 @@ struct m7b_client *m7b_client_free(struct m7b_client *c)
 	free(c->path);
 	free(c);
 	return NULL;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int m7b_client_connect(struct m7b_client *c, const char *path)
@@ -161,6 +171,9 @@ int m7b_client_connect(struct m7b_client *c, const char *path)
 	}
 	c->fd = fd;
 	memset(&c->err, 0, sizeof(c->err));
+	resume_on_connect(&c->resume);
+	c->heard = false;
+	c->newer = -1;
 	return 0;
 }
 
@@ -192,14 +205,6 @@ const struct m7b_error *m7b_client_error(const struct m7b_client *c)
 const struct m7b_event *m7b_client_version(const struct m7b_client *c)
 {
 	return c->version;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Absolute deadline for a timeout (-1 = none). */
@@ -265,6 +270,13 @@ static int fill(struct m7b_client *c)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	if (n == 0)
 		c->eof = true;
+	/* The daemon had started by then (it speaks first, VERSION): the reference for
+	 * telling a restarted one apart. Not the connect: under socket activation that may
+	 * come before the daemon starts. */
+	if (n > 0 && !c->heard) {
+		c->heard = true;
+		resume_on_heard(&c->resume, now_ms());
+	}
 	c->len += (size_t)n;
 	return 0;
 }
@@ -610,8 +622,8 @@ static bool selects(const struct m7b_watch *w, const char *cls)
 /* The watch line: HELLO and STATE added when the classes leave them out (resume needs
  * boot ids, and to hear of restarts without a HELLO), and the position of the last frame
  * delivered on an earlier connection. */
-static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, bool *hide_hello,
-			 bool *hide_state, int *error)
+static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, const char *pos,
+			 bool *hide_hello, bool *hide_state, int *error)
 {
 	struct m7b_watch w2 = w ? *w : (struct m7b_watch){0};
 	const char **cls = NULL;
@@ -634,12 +646,11 @@ static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, bool *
 	struct m7b_request req = {.cmd = M7B_CMD_WATCH, .watch = &w2};
 	char *line = m7b_request_format(&req, c->next_id, error);
 	free(cls);
-	const struct resume_pos *p = c->watched ? NULL : resume_from(&c->resume, w);
 	size_t n = line ? strlen(line) : 0;
 	char *out = line;
-	if (line && p && n >= 2 && (out = realloc(line, n + 64))) {
-		snprintf(out + n - 2, 66, ",\"since_seq\":%u,\"boot_id\":%u}\n", p->frame_seq,
-			 p->frame_boot);
+	if (line && *pos && n >= 2 && (out = realloc(line, n + strlen(pos) + 1))) {
+		memcpy(out + n - 2, pos, strlen(pos));
+		memcpy(out + n - 2 + strlen(pos), "}\n", 3);
 		/* The position must not take the line past the limit m7b_request_format
 		 * kept it within: the daemon would close the connection (too_long). */
 		if (strlen(out) - 1 > M7B_LINE_MAX) {
@@ -647,13 +658,44 @@ static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, bool *
 			out = NULL;
 			*error = -EMSGSIZE;
 		}
-	} else if (line && p) {
+	} else if (line && *pos) {
 		free(line);
 		*error = -ENOMEM;
 	}
 	*hide_hello = !has_hello;
 	*hide_state = !has_state;
 	return out;
+}
+
+/* Whether the daemon started after since_ms (CLOCK_MONOTONIC, as its STATUS "uptime_ms"):
+ * then it is not the one a connection made at since_ms talked to, but one that restarted
+ * since. Such a daemon holds no frame from before, and seq restarted with the HELLO it
+ * asked for, so a position from the one before may name a frame it never had, or one of
+ * its own. Its start lies after the STATUS was asked for, less the uptime (in whole ms). */
+static int daemon_is_newer(struct m7b_client *c, int64_t since_ms, bool *newer)
+{
+	struct m7b_event *st = NULL;
+	int64_t asked = now_ms(), up;
+	int r = m7b_client_status(c, &st);
+
+	*newer = false;
+	if (r < 0 && r != -EREMOTEIO)
+		return r;
+	if (r == 0 && m7b_event_get_int(st, "uptime_ms", &up) == 0)
+		*newer = asked - up - 1 > since_ms;
+	m7b_event_free(st);
+	return 0;
+}
+
+/* A watch line that could not be formatted: error r (negative errno). */
+static int watch_format_failed(struct m7b_client *c, int r)
+{
+	if (r == -EMSGSIZE)
+		return fail(c, r, "request longer than %u bytes, the longest line the daemon takes",
+			    M7B_LINE_MAX);
+	if (r == -EINVAL)
+		return fail(c, r, "invalid request: a value out of range, or text not UTF-8");
+	return fail(c, r, "cannot format request: %s", strerror(-r));
 }
 
 int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
@@ -665,15 +707,40 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 
 	if (c->fd < 0)
 		return fail(c, -ENOTCONN, "not connected");
+	char pos[64] = "";
+	if (!c->no_resume && !c->watched) {
+		const struct resume_pos *p = resume_from(&c->resume, w);
+		int64_t since_ms;
+		bool newer = false;
+
+		if (p)
+			snprintf(pos, sizeof(pos), ",\"since_seq\":%u,\"boot_id\":%u", p->frame_seq,
+				 p->frame_boot);
+		/* Only a client that had frames asks which daemon it talks to, once per
+		 * connection, and only for a watch the daemon could take with the longer of
+		 * the two positions (since_seq, else since_ns). */
+		if (c->newer < 0 && resume_seen(&c->resume, &since_ms)) {
+			char *trial;
+
+			c->next_id++; /* the id the watch gets after the STATUS */
+			trial = resume_line(c, w, *pos ? pos : ",\"since_ns\":0", &hide_hello,
+					    &hide_state, &r);
+			c->next_id--;
+			if (!trial)
+				return watch_format_failed(c, r);
+			free(trial);
+			if ((r = daemon_is_newer(c, since_ms, &newer)) < 0)
+				return r;
+			c->newer = newer;
+		}
+		/* A restarted daemon: all it holds came after the last frame delivered. */
+		if (c->newer > 0)
+			snprintf(pos, sizeof(pos), ",\"since_ns\":0");
+	}
 	char *line = c->no_resume ? m7b_request_format(&req, c->next_id, &r)
-				  : resume_line(c, w, &hide_hello, &hide_state, &r);
-	if (!line && r == -EMSGSIZE)
-		return fail(c, r, "request longer than %u bytes, the longest line the daemon takes",
-			    M7B_LINE_MAX);
-	if (!line && r == -EINVAL)
-		return fail(c, r, "invalid request: a value out of range, or text not UTF-8");
+				  : resume_line(c, w, pos, &hide_hello, &hide_state, &r);
 	if (!line)
-		return fail(c, r, "cannot format request: %s", strerror(-r));
+		return watch_format_failed(c, r);
 	r = submit_line(c, line, &id);
 	if (r < 0)
 		return r;

@@ -26,11 +26,12 @@ static void forget_runs(struct resume *r)
 		r->pos[i].has_boot = r->pos[i].has_live = false;
 }
 
-static void on_frame(struct resume_pos *p, const struct m7b_event *ev)
+static void on_frame(const struct resume *r, struct resume_pos *p, const struct m7b_event *ev)
 {
 	int64_t v;
 
 	p->seen = true;
+	p->conn_ms = r->conn_ms;
 	p->frame_seq = (uint32_t)ev->seq;
 	/* A replayed frame names its run, or is of one the daemon could not name. */
 	if (m7b_event_get_int(ev, "boot_id", &v) == 0 && v >= 0 && v <= UINT32_MAX) {
@@ -60,7 +61,7 @@ void resume_on_event(struct resume *r, const struct m7b_event *ev)
 	switch (ev->type) {
 	case M7B_EV_FRAME:
 		if ((p = pos_of(r, ev->channel)))
-			on_frame(p, ev);
+			on_frame(r, p, ev);
 		break;
 	case M7B_EV_HELLO:
 		if (!(p = pos_of(r, ev->channel)))
@@ -89,6 +90,11 @@ void resume_on_connect(struct resume *r)
 	forget_runs(r);
 }
 
+void resume_on_heard(struct resume *r, int64_t heard_ms)
+{
+	r->conn_ms = heard_ms;
+}
+
 const struct resume_pos *resume_from(struct resume *r, const struct m7b_watch *w)
 {
 	const struct resume_pos *found = NULL;
@@ -105,6 +111,19 @@ const struct resume_pos *resume_from(struct resume *r, const struct m7b_watch *w
 		found = &r->pos[i];
 	}
 	return found && found->has_frame ? found : NULL;
+}
+
+bool resume_seen(const struct resume *r, int64_t *conn_ms)
+{
+	bool seen = false;
+
+	for (unsigned i = 0; i < r->npos; i++) {
+		if (!r->pos[i].seen || (seen && r->pos[i].conn_ms <= *conn_ms))
+			continue;
+		*conn_ms = r->pos[i].conn_ms;
+		seen = true;
+	}
+	return seen;
 }
 
 int resume_position(const struct resume *r, const char *channel, uint32_t *boot_id, uint32_t *seq)

@@ -185,6 +185,11 @@ const char *m7b_cmd_to_string(enum m7b_cmd cmd);
  * UTF-8; -EMSGSIZE: longer than M7B_LINE_MAX). */
 char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error);
 
+/* One connection. A client is for one thread at a time; clients are independent of each
+ * other (the library has no global state), so threads may each have their own. Its
+ * socket is close-on-exec; after fork() the child may free the parent's client (that
+ * closes the child's copy of the socket only) but must not read from it. Nothing here
+ * returns -EINTR: a signal does not end a wait (poll the fd to wait on both). */
 struct m7b_client;
 
 /* A new, unconnected client; NULL on out of memory. */
@@ -245,7 +250,13 @@ int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct 
  * channel and a watch carries one: it resumes when the watch names one channel, or frames
  * came from only one, and when the firmware run of that last frame is sure; otherwise it
  * watches live (frames of a run no HELLO named yet, see M7B_REASON_M7_RESTARTED, and
- * those after a DROPPED notice until the next HELLO, are not sure). */
+ * those after a DROPPED notice until the next HELLO, are not sure). A client that had
+ * frames first asks for STATUS, once per connection: a daemon that started (its
+ * "uptime_ms") after the last connection that delivered frames first heard from its
+ * daemon (not when it connected: a socket-activated daemon may start later) restarted, so
+ * the watch asks it for all it holds ("since_ns" 0), each frame of which came after the
+ * last one delivered; it sends a REPLAY_GAP that is not exact first (it cannot know what
+ * came while no daemon read the tty). */
 int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w);
 int m7b_client_unwatch(struct m7b_client *c);
 int m7b_client_status(struct m7b_client *c, struct m7b_event **reply);

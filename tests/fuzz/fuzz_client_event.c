@@ -64,8 +64,10 @@ static void check_resume(const uint8_t *data, size_t size)
 			resume_on_event(&r, ev);
 		m7b_event_free(ev);
 		p += len + 1;
-		if (n % 8 == 7)
+		if (n % 8 == 7) {
 			resume_on_connect(&r);
+			resume_on_heard(&r, n);
+		}
 	}
 	if (r.npos > RESUME_CHANNELS)
 		abort();

@@ -684,6 +684,62 @@ static void test_lib_restart_without_hello(void **state)
 	m7b_client_free(lc);
 }
 
+/* The daemon restarted: it remembers no frame from before it, and the firmware's HELLO to
+ * the new daemon restarted seq within the same boot, so a frame after the restart reuses
+ * the seq of the last one the client had. libm7bridge tells the two daemons apart (by
+ * STATUS uptime_ms) and asks the new one for all it holds: every frame once, no hole. */
+static void test_lib_resume_after_daemon_restart(void **state)
+{
+	struct fx *f = *state;
+	struct m7b_client *lc = m7b_client_new();
+	assert_non_null(lc);
+	const char *classes[] = {"FRAME"};
+	struct m7b_watch w = {.classes = classes, .nclasses = 1};
+	assert_int_equal(m7b_client_connect(lc, f->p.sock), 0);
+	assert_int_equal(m7b_client_watch(lc, &w), 0);
+	send_frames(f, 60);
+	wait_frames(f, 60);
+	lib_expect(lc, 1, 60, 0);
+	m7b_client_close(lc);
+
+	tclient_close(&f->rec);
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+	char conf[512];
+	snprintf(conf, sizeof conf, "\n[channel m7]\ndevice = %s\nreopen_min_ms = 20\n\n", f->link);
+	assert_int_equal(daemon_proc_start(&f->p, conf), 0);
+	assert_int_equal(fake_m7_handshake(&f->m, BOOT, 8), 0);
+	assert_int_equal(
+		tclient_open(
+			&f->rec, f->p.sock,
+			"{\"cmd\":\"watch\",\"classes\":[\"FRAME\"],\"policy\":\"disconnect\"}"),
+		0);
+	send_frames(f, 100);
+	wait_frames(f, 160);
+
+	assert_int_equal(m7b_client_connect(lc, f->p.sock), 0);
+	assert_int_equal(m7b_client_watch(lc, &w), 0);
+	struct m7b_event *ev = NULL;
+	do {
+		m7b_event_free(ev);
+		assert_int_equal(m7b_client_next(lc, &ev, H_TIMEOUT_MS), 0);
+	} while (ev->type == M7B_EV_VERSION);
+	/* It cannot know what came while no daemon read the tty. */
+	assert_string_equal(ev->cls, "REPLAY_GAP");
+	assert_non_null(strstr(ev->line, "\"exact\":false"));
+	m7b_event_free(ev);
+	lib_expect(lc, 61, 160, 160);
+	send_frames(f, 1);
+	lib_expect(lc, 161, 161, 0);
+	/* The same daemon again: by position. */
+	m7b_client_close(lc);
+	send_frames(f, 5);
+	wait_frames(f, 166);
+	assert_int_equal(m7b_client_connect(lc, f->p.sock), 0);
+	assert_int_equal(m7b_client_watch(lc, &w), 0);
+	lib_expect(lc, 162, 166, 166);
+	m7b_client_free(lc);
+}
+
 /* A recovery reopens the link: the daemon's HOST_HELLO is answered by a HELLO of the same
  * boot, which restarts seq. A client resuming from a frame before it names a seq that a
  * frame after it has too: it is not passed over the frames in between in silence. */
@@ -752,6 +808,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lib_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_restart_without_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lib_restart_without_hello, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lib_resume_after_daemon_restart, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_replay_across_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay_ring_no_memory, setup_no_memory,
 						teardown),

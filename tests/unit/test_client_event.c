@@ -10,6 +10,7 @@
 #include <string.h>
 #include <errno.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "m7bridge/client.h"
@@ -716,6 +717,29 @@ static void test_resume_from(void **state)
 	assert_non_null(resume_from(&r, &w_m7));
 }
 
+/* When the latest connection that delivered frames was made: a daemon that started after
+ * it is another one. */
+static void test_resume_seen(void **state)
+{
+	struct resume r = {0};
+	int64_t since = -1;
+
+	resume_on_connect(&r);
+	resume_on_heard(&r, 100);
+	assert_false(resume_seen(&r, &since));
+	feed(&r, LIVE(1));
+	resume_on_connect(&r);
+	resume_on_heard(&r, 200);
+	feed(&r, "{\"class\":\"FRAME\",\"channel\":\"other\",\"seq\":1}");
+	resume_on_connect(&r);
+	resume_on_heard(&r, 300);
+	assert_true(resume_seen(&r, &since));
+	assert_int_equal(since, 200);
+	feed(&r, LIVE(2));
+	assert_true(resume_seen(&r, &since));
+	assert_int_equal(since, 300);
+}
+
 /* The client's socket replaced (-Wl,--wrap): connect succeeds, recv hands out a script in
  * chunks of varying size, then the end of the stream; memmove counts the bytes moved. */
 static const char *script;
@@ -728,12 +752,29 @@ int __wrap_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	return 0;
 }
 
+/* The client's clock (CLOCK_MONOTONIC ms) when not -1, and what it reads once recv was
+ * called when that is not -1. */
+static int64_t fake_ms = -1, recv_ms = -1;
+
+int __real_clock_gettime(clockid_t id, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t id, struct timespec *ts);
+int __wrap_clock_gettime(clockid_t id, struct timespec *ts)
+{
+	if (fake_ms < 0)
+		return __real_clock_gettime(id, ts);
+	ts->tv_sec = fake_ms / 1000;
+	ts->tv_nsec = fake_ms % 1000 * 1000000;
+	return 0;
+}
+
 ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags);
 ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
 {
 	size_t chunk = 1 + script_off * 7919 % 6000, k = script_len - script_off;
 
 	(void)fd, (void)flags;
+	if (recv_ms >= 0)
+		fake_ms = recv_ms;
 	k = k < n ? k : n;
 	k = k < chunk ? k : chunk;
 	memcpy(buf, script + script_off, k);
@@ -883,6 +924,63 @@ static void test_client_cut_line(void **state)
 	m7b_client_free(c);
 }
 
+/* A client that had frames reconnects; the daemon's STATUS says it has been up for
+ * uptime_ms. Returns what the client sent on the second connection. */
+static void resume_after(int64_t uptime_ms, const char *want)
+{
+	static const char first[] =
+		"{\"class\":\"VERSION\",\"proto_major\":1}\n"
+		"{\"class\":\"ACK\",\"id\":1,\"cmd\":\"watch\"}\n"
+		"{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":5}\n"
+		"{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":9,\"data\":\"\"}\n";
+	char second[256];
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev = NULL;
+
+	assert_non_null(c);
+	/* Connected at 1 s, first heard from at 2 s (under socket activation the daemon may
+	 * start in between). */
+	fake_ms = 1000;
+	recv_ms = 2000;
+	script = first;
+	script_len = strlen(first);
+	script_off = 0;
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	assert_int_equal(m7b_client_watch(c, NULL), 0);
+	do {
+		m7b_event_free(ev);
+		assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	} while (ev->type != M7B_EV_FRAME);
+	m7b_event_free(ev);
+	m7b_client_close(c);
+
+	fake_ms = recv_ms = 5000;
+	snprintf(second, sizeof(second),
+		 "{\"class\":\"VERSION\",\"proto_major\":1}\n"
+		 "{\"class\":\"STATUS\",\"id\":2,\"channels\":[],\"uptime_ms\":%lld}\n"
+		 "{\"class\":\"ACK\",\"id\":3,\"cmd\":\"watch\"}\n",
+		 (long long)uptime_ms);
+	script = second;
+	script_len = strlen(second);
+	script_off = 0;
+	sent_len = 0;
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	assert_int_equal(m7b_client_watch(c, NULL), 0);
+	assert_non_null(strstr(sent, "{\"cmd\":\"status\",\"id\":2}\n"));
+	assert_non_null(strstr(sent, want));
+	m7b_client_free(c);
+	fake_ms = recv_ms = -1;
+}
+
+/* Resuming tells a restarted daemon (started after the connection that delivered the
+ * frames was first heard from) from the same one, also one that started after the
+ * client connected (socket activation holds the connection until it runs). */
+static void test_client_resume_restarted_daemon(void **state)
+{
+	resume_after(3500, "\"since_seq\":9,\"boot_id\":5}\n"); /* started at 1.5 s */
+	resume_after(1000, "\"since_ns\":0}\n");		/* started at 4 s */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -905,9 +1003,11 @@ int main(void)
 		cmocka_unit_test(test_resume_restart_without_hello),
 		cmocka_unit_test(test_resume_dropped_and_reconnect),
 		cmocka_unit_test(test_resume_from),
+		cmocka_unit_test(test_resume_seen),
 		cmocka_unit_test(test_client_line_burst),
 		cmocka_unit_test(test_client_refused_watch),
 		cmocka_unit_test(test_client_cut_line),
+		cmocka_unit_test(test_client_resume_restarted_daemon),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
