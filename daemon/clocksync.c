@@ -250,9 +250,11 @@ static bool rate_step(struct clocksync *cs, uint64_t raw, uint64_t mono, uint64_
 		double span = (double)(raw - cs->raw_ref_ns);
 		double ppm = (diff_ns(mono, cs->raw_mono_ref_ns) / span - 1.0) * 1e6;
 		double ppm_err = (double)(err + cs->raw_err_ns) / span * 1e6;
-		*by_ppm = ppm - cs->mono_ppm;
-		changed = cs->have_mono_ppm &&
-			  fabs(*by_ppm) > CLOCKSYNC_SLEW_PPM + ppm_err + cs->mono_ppm_err;
+		/* The first reading against 0: the epochs before it expected no slew. */
+		double was = cs->have_mono_ppm ? cs->mono_ppm : 0.0;
+		double was_err = cs->have_mono_ppm ? cs->mono_ppm_err : 0.0;
+		*by_ppm = ppm - was;
+		changed = fabs(*by_ppm) > CLOCKSYNC_SLEW_PPM + ppm_err + was_err;
 		cs->mono_ppm = ppm;
 		cs->mono_ppm_err = ppm_err;
 		cs->have_mono_ppm = true;
@@ -281,7 +283,12 @@ static bool mono_rate_changed(struct clocksync *cs, double *by_ppm)
 	}
 	if (width > CLOCKSYNC_SLEW_BRACKET_NS)
 		return false;
-	return rate_step(cs, raw, mono, width / 2 + 1, by_ppm);
+	bool changed = rate_step(cs, raw, mono, width / 2 + 1, by_ppm);
+	/* Each epoch from now on expects the M7's ticks at the rate the slew gives them. */
+	if (cs->have_mono_ppm)
+		for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+			clockmap_set_host_rate(&cs->chans[i].map, cs->mono_ppm, cs->mono_ppm_err);
+	return changed;
 }
 
 static void fill_clock(const struct cs_chan *c, struct proto_clock *k)
@@ -917,6 +924,9 @@ struct clocksync *clocksync_new(struct daemon *d)
 	uint64_t slept;
 	(void)refresh_realtime(cs, &slept);
 	bool ok = true;
+	/* The first reading of MONOTONIC against RAW: the first refresh has its rate. */
+	double by_ppm;
+	(void)mono_rate_changed(cs, &by_ppm);
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct cs_chan *c = &cs->chans[i];
 		c->cs = cs;

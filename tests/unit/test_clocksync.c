@@ -801,6 +801,9 @@ static void test_slew_change_starts_over(void **state)
 	assert_int_equal(i.epochs, 1);
 	assert_false(c->map.have_rate);
 	assert_int_equal(slew_logs, 1);
+	/* The new epoch expects the ticks at MONOTONIC's rate as measured now. */
+	assert_true(c->map.host_ppm_used == cs->mono_ppm);
+	assert_true(c->map.host_err_used == cs->mono_ppm_err);
 	reply(0);
 	clocksync_info(cs, 0, &i);
 	assert_true(i.valid);
@@ -810,6 +813,27 @@ static void test_slew_change_starts_over(void **state)
 	clocksync_info(cs, 0, &i);
 	assert_int_equal(i.epochs, 1);
 	assert_int_equal(slew_logs, 1);
+	teardown(cs);
+}
+
+/* Reported flaw: the first reading of MONOTONIC's rate was no change, so an epoch begun
+ * before it (a HELLO in the daemon's first 250 ms) kept expecting no slew while NTP slewed
+ * MONOTONIC by 1000 ppm. The first reading is measured against no slew. */
+static void test_first_slew_reading_is_a_change(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	const uint64_t ms = 1000000;
+	uint64_t r = 100000 * ms;
+	double by = 0;
+	cs->have_raw_ref = cs->have_mono_ppm = false; /* not the real clocks' readings */
+	assert_false(rate_step(cs, r, r, 25, &by));
+	assert_true(rate_step(cs, r + 250 * ms, r + 250 * ms + 250000, 25, &by));
+	assert_true(by > 990 && by < 1010);
+	/* No slew at first: nothing. */
+	cs->have_raw_ref = cs->have_mono_ppm = false;
+	assert_false(rate_step(cs, r, r, 25, &by));
+	assert_false(rate_step(cs, r + 250 * ms, r + 250 * ms + 500, 25, &by));
 	teardown(cs);
 }
 
@@ -934,6 +958,7 @@ int main(void)
 		cmocka_unit_test(test_preempted_read_is_no_suspend),
 		cmocka_unit_test(test_wide_brackets_are_no_slew),
 		cmocka_unit_test(test_wall_step_remaps_at_once),
+		cmocka_unit_test(test_first_slew_reading_is_a_change),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
