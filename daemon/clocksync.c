@@ -412,6 +412,14 @@ static void restart_schedule(struct cs_chan *c)
 	run_schedule(c);
 }
 
+/* Starts the system counter's fit over, expecting MONOTONIC's slew as measured last. */
+static void counter_init(struct clocksync *cs, uint32_t hz)
+{
+	cntvct_init(&cs->cnt, hz);
+	if (cs->have_mono_ppm)
+		cntvct_set_host_rate(&cs->cnt, cs->mono_ppm, cs->mono_ppm_err);
+}
+
 static void sample_counter(struct clocksync *cs)
 {
 	struct cntvct_pair p[CNTVCT_TRIES];
@@ -420,7 +428,7 @@ static void sample_counter(struct clocksync *cs)
 	if (cntvct_sample(p, CNTVCT_TRIES, &hz) < 0)
 		return;
 	if (!cs->have_cnt || hz != cs->cnt.cnt_hz) {
-		cntvct_init(&cs->cnt, hz);
+		counter_init(cs, hz);
 		cs->have_cnt = true;
 	}
 	(void)cntvct_add(&cs->cnt, p, CNTVCT_TRIES);
@@ -462,7 +470,7 @@ static void clock_went_back(struct cs_chan *c, const char *what)
 static void host_clock_moved(struct clocksync *cs, bool keep_rate, const char *why)
 {
 	if (cs->have_cnt)
-		cntvct_init(&cs->cnt, cs->cnt.cnt_hz);
+		counter_init(cs, cs->cnt.cnt_hz);
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct cs_chan *c = &cs->chans[i];
 		if (!c->ch || !c->have_boot || !uses_sync(c))
