@@ -526,7 +526,9 @@ static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
  * settimeofday, a resume): its expiry is never reached. */
 static int arm_step_notice(int fd)
 {
-	struct itimerspec its = {.it_value = {.tv_sec = (time_t)1 << 40}};
+	/* The largest time_t, 32 bits wide or 64. */
+	const time_t never = (time_t)(((uint64_t)1 << (sizeof(time_t) * 8 - 1)) - 1);
+	struct itimerspec its = {.it_value = {.tv_sec = never}};
 	return timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0
 		       ? -errno
 		       : 0;
