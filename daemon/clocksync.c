@@ -795,6 +795,9 @@ static void on_channel(void *ud, struct channel *ch, bool added)
 	c->fast = k;
 	c->timer = timer;
 	clockmap_init(&c->map, 0);
+	/* Its first epoch expects MONOTONIC's slew as measured, not none till the refresh. */
+	if (cs->have_mono_ppm)
+		clockmap_set_host_rate(&c->map, cs->mono_ppm, cs->mono_ppm_err);
 	fast_update(c);
 	if (added)
 		c->ch = ch;

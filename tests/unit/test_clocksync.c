@@ -837,6 +837,23 @@ static void test_first_slew_reading_is_a_change(void **state)
 	teardown(cs);
 }
 
+/* Reported flaw: a channel added while NTP slewed MONOTONIC by thousands of ppm forgot the
+ * slew measured until the next refresh, and a HELLO before it began an epoch expecting
+ * none: unmapped (beyond the tolerance) for as long as the slew lasted. */
+static void test_added_channel_expects_slew(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	cs->have_mono_ppm = true;
+	cs->mono_ppm = 3000;
+	cs->mono_ppm_err = 0.25;
+	obs.on_channel(obs.ud, chan, true);
+	hello(1);
+	assert_true(cs->chans[0].map.host_ppm_used == 3000);
+	assert_true(cs->chans[0].map.host_err_used == 0.25);
+	teardown(cs);
+}
+
 /* Reported flaw: a step of CLOCK_REALTIME reached the mapped REALTIME times only at the
  * next 250 ms refresh, and until then they were off by the step, far outside their bound.
  * The kernel says so at once through a timerfd; the test cannot set the host's clock, so
@@ -959,6 +976,7 @@ int main(void)
 		cmocka_unit_test(test_wide_brackets_are_no_slew),
 		cmocka_unit_test(test_wall_step_remaps_at_once),
 		cmocka_unit_test(test_first_slew_reading_is_a_change),
+		cmocka_unit_test(test_added_channel_expects_slew),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
