@@ -6,7 +6,11 @@
  * --thin MS SECONDS keeps of the exchanges of the first SECONDS s after each HELLO only
  * those at least MS ms apart (clockrec_thin()): a run recorded with a dense early
  * schedule replayed as a sparser schedule would have sent it.
- * Usage: clock_replay [--trace] [--thin MS SECONDS] PREFIX... */
+ * --slew PPM replays the run as if NTP had slewed CLOCK_MONOTONIC by PPM from the HELLO
+ * on, the estimator told of it as the daemon is (clockrec_slew()); --slew-untold PPM
+ * without telling it, as the daemon did before it measured slews.
+ * Usage: clock_replay [--trace] [--thin MS SECONDS] [--slew[-untold] PPM] PREFIX... */
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,15 +20,16 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: clock_replay [--trace] [--thin MS SECONDS] PREFIX... (PREFIX.truth "
-			"and PREFIX.log, from bench_clock --record DIR)\n");
+	fprintf(stderr, "usage: clock_replay [--trace] [--thin MS SECONDS] [--slew[-untold] PPM] "
+			"PREFIX... (PREFIX.truth and PREFIX.log, from bench_clock --record DIR)\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
 	bool trace = false;
-	double thin_ms = 0, thin_s = 0;
+	double thin_ms = 0, thin_s = 0, slew = 0;
+	bool slew_told = false;
 
 	while (argc > 1 && strncmp(argv[1], "--", 2) == 0) {
 		if (strcmp(argv[1], "--trace") == 0) {
@@ -39,6 +44,16 @@ int main(int argc, char **argv)
 				return usage();
 			argc -= 3;
 			argv += 3;
+		} else if ((strcmp(argv[1], "--slew") == 0 ||
+			    strcmp(argv[1], "--slew-untold") == 0) &&
+			   argc > 2) {
+			char *e;
+			slew_told = strcmp(argv[1], "--slew") == 0;
+			slew = strtod(argv[2], &e);
+			if (*e || !(fabs(slew) < 100000) || slew == 0)
+				return usage();
+			argc -= 2;
+			argv += 2;
 		} else {
 			return usage();
 		}
@@ -49,6 +64,9 @@ int main(int argc, char **argv)
 		printf("thinned: of the first %g s after each HELLO, only exchanges at least %g ms "
 		       "after the last one kept\n",
 		       thin_s, thin_ms - 1);
+	if (slew != 0)
+		printf("slewed: CLOCK_MONOTONIC %+g ppm from the HELLO on, the estimator %s\n",
+		       slew, slew_told ? "told" : "not told");
 	printf("%-32s %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s\n", "recording", "2-10s p50", "p99",
 	       "max", ">=10s p50", "p99", "max", "cover", "mapped", "first", "exchanges");
 	printf("%-32s %8s %8s %8s %8s %8s %8s %8s %8s %8s %9s\n", "target", "", "<=50", "", "",
@@ -67,6 +85,8 @@ int main(int argc, char **argv)
 		if (thin_ms > 0)
 			(void)clockrec_thin(&r, (uint64_t)(thin_ms * 1e6),
 					    (uint64_t)(thin_s * 1e9));
+		if (slew != 0)
+			(void)clockrec_slew(&r, slew, slew_told);
 		if (trace) {
 			printf("# %s\n", argv[i]);
 			clockrec_trace(&r, stdout);

@@ -168,6 +168,40 @@ size_t clockrec_thin(struct clockrec *r, uint64_t gap_ns, uint64_t until_ns)
 	return dropped;
 }
 
+/* A true CLOCK_MONOTONIC time as the slewed clock shows it, and back. */
+static uint64_t slewed(const struct clockrec *r, uint64_t t)
+{
+	if (r->slew_ppm == 0 || t <= r->slew_ref_ns)
+		return t;
+	return r->slew_ref_ns +
+	       (uint64_t)llround((double)(t - r->slew_ref_ns) * (1.0 + r->slew_ppm * 1e-6));
+}
+
+static uint64_t unslewed(const struct clockrec *r, uint64_t t)
+{
+	if (r->slew_ppm == 0 || t <= r->slew_ref_ns)
+		return t;
+	return r->slew_ref_ns +
+	       (uint64_t)llround((double)(t - r->slew_ref_ns) / (1.0 + r->slew_ppm * 1e-6));
+}
+
+int clockrec_slew(struct clockrec *r, double ppm, bool told)
+{
+	if (!(fabs(ppm) < 100000) || r->slew_ppm != 0)
+		return -EINVAL;
+	r->slew_ppm = ppm;
+	r->slew_ref_ns = r->boot[0].hello_ns;
+	r->slew_told = told;
+	for (size_t i = 0; i < r->n; i++) {
+		r->x[i].t1_ns = slewed(r, r->x[i].t1_ns);
+		r->x[i].t4_ns = slewed(r, r->x[i].t4_ns);
+	}
+	for (unsigned b = 0; b < r->nboots; b++)
+		r->boot[b].hello_ns = slewed(r, r->boot[b].hello_ns);
+	r->end_ns = slewed(r, r->end_ns);
+	return 0;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -194,12 +228,15 @@ void clockrec_replay(const struct clockrec *r, struct clockrec_figures *f)
 		uint64_t end = b + 1 < r->nboots ? r->boot[b + 1].hello_ns : r->end_ns;
 
 		/* A HELLO resets the map; a restart without one, its first DATA frame. */
+		if (r->slew_told)
+			clockmap_set_host_rate(&c, r->slew_ppm, 0.0);
 		clockmap_reset(&c, r->hz);
 		for (uint64_t t = hello; t < end; t += STEP_NS) {
 			while (next < r->n && r->x[next].t4_ns <= t)
 				(void)clockmap_add(&c, &r->x[next++]);
-			uint64_t tick = fake_clock_ticks(r->hz, r->ppm, epoch, t);
-			uint64_t truth = fake_clock_mono_of(r->hz, r->ppm, epoch, tick);
+			/* The fake's clock runs on true MONOTONIC, the host's is slewed. */
+			uint64_t tick = fake_clock_ticks(r->hz, r->ppm, epoch, unslewed(r, t));
+			uint64_t truth = slewed(r, fake_clock_mono_of(r->hz, r->ppm, epoch, tick));
 			struct clockmap_time m;
 
 			all++;
@@ -232,7 +269,7 @@ void clockrec_replay(const struct clockrec *r, struct clockrec_figures *f)
  * long the SYNC took to reach rx. */
 static double since_tick(const struct clockrec *r, uint64_t epoch, uint64_t ns, uint64_t tick)
 {
-	return (double)ns - (double)fake_clock_mono_of(r->hz, r->ppm, epoch, tick);
+	return (double)ns - (double)slewed(r, fake_clock_mono_of(r->hz, r->ppm, epoch, tick));
 }
 
 /* The exchanges that bind the offset's envelope at the fit's rate, of the slices' least
@@ -265,7 +302,8 @@ static void trace_binders(const struct clockmap *c, const struct clockmap_sample
 
 void clockrec_trace(const struct clockrec *r, FILE *out)
 {
-	double true_rate = 1e15 / ((double)r->hz * (1e6 + r->ppm)); /* ns per tick */
+	/* ns per tick, on the slewed clock */
+	double true_rate = 1e15 / ((double)r->hz * (1e6 + r->ppm)) * (1.0 + r->slew_ppm * 1e-6);
 	struct clockmap c;
 	size_t next = 0;
 
@@ -281,11 +319,14 @@ void clockrec_trace(const struct clockrec *r, FILE *out)
 		uint64_t epoch = r->boot[b].epoch_ns;
 		uint64_t end = b + 1 < r->nboots ? r->boot[b + 1].hello_ns : r->end_ns;
 
+		if (r->slew_told)
+			clockmap_set_host_rate(&c, r->slew_ppm, 0.0);
 		clockmap_reset(&c, r->hz);
 		while (next < r->n && r->x[next].t4_ns <= end) {
 			const struct clockmap_sample *s = &r->x[next++];
 			int rc = clockmap_add(&c, s);
-			uint64_t tick = fake_clock_ticks(r->hz, r->ppm, epoch, s->t4_ns);
+			uint64_t tick =
+				fake_clock_ticks(r->hz, r->ppm, epoch, unslewed(r, s->t4_ns));
 			struct clockmap_time m;
 
 			fprintf(out, "%8.3f %7.1f %7.1f",

@@ -5,6 +5,7 @@
 #ifndef M7B_CLOCKREC_H
 #define M7B_CLOCKREC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,11 @@ struct clockrec {
 	uint64_t end_ns;
 	struct clockmap_sample *x; /* in the order the daemon fitted them */
 	size_t n;
+	/* clockrec_slew(): CLOCK_MONOTONIC slewed by slew_ppm from slew_ref_ns on, and whether
+	 * the estimator is told (the daemon measures the slew against MONOTONIC_RAW). */
+	double slew_ppm;
+	uint64_t slew_ref_ns;
+	bool slew_told;
 };
 
 /* What a replay gives, as bench_clock prints it: |error| percentiles in ns between 2 and
@@ -51,6 +57,12 @@ void clockrec_free(struct clockrec *r);
  * same exchanges. Returns how many were dropped. */
 size_t clockrec_thin(struct clockrec *r, uint64_t gap_ns, uint64_t until_ns);
 
+/* Replays the run as if NTP had slewed CLOCK_MONOTONIC by ppm (|ppm| < 100000) from the
+ * first HELLO on: every host time after it moves (t1, t4, the HELLOs, the end), and the
+ * truth with them; told: the estimator is told the slew at each HELLO, as the daemon
+ * tells it what it measured. A slew beyond the 200 ppm tolerance, untold, is what the
+ * daemon did before it measured the slew. -EINVAL for a ppm out of range. */
+int clockrec_slew(struct clockrec *r, double ppm, bool told);
 /* Feeds the exchanges to a clockmap in order, as the daemon did (reset at each HELLO and,
  * when a restart's HELLO was lost, at the first frame after it, as its DATA ticks show),
  * and maps a frame's tick every 2 ms with the fit of the exchanges received by then. */

@@ -329,7 +329,8 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 #define CHANNEL_RX_BACKLOG 1024 /* bytes in one read(): about 14 frames of 64-byte DATA */
 
 /* How often stamp_read() takes CLOCK_REALTIME again: a step of the wall clock shows in
- * the reads' REALTIME stamps within this, as in the mapped times (docs/CLOCK.md). */
+ * the reads' REALTIME stamps within this (the mapped times follow it at once: clocksync
+ * learns of it from the kernel, docs/CLOCK.md). */
 #define CHANNEL_REAL_REFRESH_MS 250
 /* A bracket of the two clocks' difference narrow enough to stop trying for a better one. */
 #define CHANNEL_REAL_BRACKET_NS 20000u

@@ -44,12 +44,18 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz)
 	bool keep = c->have_rate && c->tick_hz == tick_hz && tick_hz != 0;
 	double rate = c->kept_rate, err = c->kept_err, stat = c->kept_stat;
 	uint64_t at = c->kept_at_ns, epochs = c->epochs, rejected = c->rejected;
-	double max_ppm = c->max_ppm;
+	double max_ppm = c->max_ppm, host_ppm = c->host_ppm, host_err = c->host_err_ppm;
 
 	clockmap_init(c, tick_hz);
 	c->epochs = epochs;
 	c->rejected = rejected;
 	c->max_ppm = max_ppm > 0 ? max_ppm : CLOCKMAP_MAX_PPM;
+	/* The M7 crystal's nominal rate in MONOTONIC ns: NTP's slew scales it. */
+	c->host_ppm = host_ppm;
+	c->host_err_ppm = host_err;
+	c->host_ppm_used = host_ppm;
+	c->host_err_used = host_err;
+	c->nominal *= 1.0 + host_ppm * 1e-6;
 	if (keep) {
 		c->have_rate = true;
 		c->kept_rate = rate;
@@ -57,6 +63,19 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz)
 		c->kept_stat = stat;
 		c->kept_at_ns = at;
 	}
+}
+
+void clockmap_set_host_rate(struct clockmap *c, double ppm, double err_ppm)
+{
+	c->host_ppm = ppm;
+	c->host_err_ppm = err_ppm;
+}
+
+/* The a-priori tolerance around nominal, as a fraction: the slew's measurement error
+ * widens it. */
+static double tol(const struct clockmap *c)
+{
+	return (c->max_ppm + c->host_err_used) * 1e-6;
 }
 
 void clockmap_forget_rate(struct clockmap *c)
@@ -73,7 +92,7 @@ static double half_rtt(const struct clockmap *c, const struct clockmap_sample *s
 	double h = host > m7 ? (host - m7) / 2 : 0.0;
 
 	/* During the turnaround the M7 clock may run off nominal by the tolerance. */
-	return h + m7 * c->max_ppm * 1e-6 + c->nominal + 1.0;
+	return h + m7 * tol(c) + c->nominal + 1.0;
 }
 
 /* Offset of line slope s through the in-fit points with weights w (weighted mean). */
@@ -190,13 +209,13 @@ static bool leg_interval(const struct clockmap *c, const struct clockmap_sample 
  * positive when it runs fast. */
 static bool beyond_tolerance(const struct clockmap *c, double lo, double hi, double *ppm)
 {
-	double tol = c->max_ppm * 1e-6;
+	double t = tol(c);
 
-	if (hi < c->nominal * (1 - tol)) {
+	if (hi < c->nominal * (1 - t)) {
 		*ppm = (c->nominal / hi - 1.0) * 1e6;
 		return true;
 	}
-	if (lo > c->nominal * (1 + tol)) {
+	if (lo > c->nominal * (1 + t)) {
 		*ppm = (c->nominal / lo - 1.0) * 1e6;
 		return true;
 	}
@@ -443,7 +462,7 @@ static void clockmap_fit(struct clockmap *c)
 
 	/* The rate to start from: the one kept from earlier (or nominal), with a rigorous
 	 * bound and a statistical uncertainty, both aged. */
-	double rs = c->nominal, rbound = c->max_ppm * 1e-6, rstat = c->max_ppm * 1e-6;
+	double rs = c->nominal, rbound = tol(c), rstat = tol(c);
 	if (c->have_rate) {
 		double age = CLOCKMAP_WANDER_PPM_PER_S * 1e-6 *
 			     fabs((double)(newest->s.t1_ns - c->kept_at_ns) * 1e-9);
@@ -455,7 +474,7 @@ static void clockmap_fit(struct clockmap *c)
 		 * wander allowed): start from the nominal one and its tolerance again. */
 		if (legs && (leg_hi < rs * (1 - rbound) || leg_lo > rs * (1 + rbound))) {
 			rs = c->nominal;
-			rbound = rstat = c->max_ppm * 1e-6;
+			rbound = rstat = tol(c);
 			c->have_rate = false;
 		}
 	}
@@ -484,7 +503,7 @@ static void clockmap_fit(struct clockmap *c)
 			sf = sl;
 			se = sel;
 		}
-		if (fabs(sf / c->nominal - 1.0) <= c->max_ppm * 1e-6) {
+		if (fabs(sf / c->nominal - 1.0) <= tol(c)) {
 			if (3 * se < 2 * rstat) {
 				s = sf;
 				stat = 3 * se;
@@ -637,7 +656,7 @@ int clockmap_add(struct clockmap *c, const struct clockmap_sample *s)
 {
 	if (c->tick_hz == 0 || s->t4_ns < s->t1_ns || s->tx_ticks < s->rx_ticks ||
 	    (double)(s->tx_ticks - s->rx_ticks) * c->nominal >
-		    (double)(s->t4_ns - s->t1_ns) * (1 + c->max_ppm * 1e-6) + c->nominal) {
+		    (double)(s->t4_ns - s->t1_ns) * (1 + tol(c)) + c->nominal) {
 		c->rejected++;
 		return -EINVAL;
 	}
@@ -707,8 +726,10 @@ void clockmap_info(const struct clockmap *c, struct clockmap_info *i)
 	if (!c->valid)
 		return;
 	i->valid = true;
+	/* Against MONOTONIC at tick_hz, as published, whatever slew the epoch expected. */
+	double at_hz = 1e9 / c->tick_hz;
 	i->offset_ns = (double)c->base_ns + c->offset + c->rate * c->x_ref -
-		       ((double)c->base_ticks + c->x_ref) * c->nominal;
+		       ((double)c->base_ticks + c->x_ref) * at_hz;
 	i->rate_ppm = clockmap_drift_ppm(c);
 	i->rate_err_ppm = c->rate_err * 1e6;
 	i->err_ns = (uint64_t)ceil(err_at(c, c->x_ref));
@@ -720,5 +741,5 @@ double clockmap_drift_ppm(const struct clockmap *c)
 {
 	if (!c->valid || c->tick_hz == 0)
 		return 0.0;
-	return (c->nominal / c->rate - 1.0) * 1e6;
+	return (1e9 / c->tick_hz / c->rate - 1.0) * 1e6;
 }

@@ -100,6 +100,10 @@ struct clockmap {
 	 * false) until they no longer do or the epoch ends. off_ppm: the least it is off. */
 	bool off_tol;
 	double off_ppm;
+	/* CLOCK_MONOTONIC's rate against its raw rate (NTP slewing it), in ppm, and a bound
+	 * on that figure's error: set by clockmap_set_host_rate(), taken (host_ppm_used,
+	 * host_err_used) when an epoch starts, so that a fit never changes centre. */
+	double host_ppm, host_err_ppm, host_ppm_used, host_err_used;
 	/* Last, so that starting over touches only the fields above: a daemon keeps a map
 	 * for each of its channel slots, and the windows of the unused ones stay untouched
 	 * (not resident). */
@@ -114,6 +118,12 @@ void clockmap_reset(struct clockmap *c, uint32_t tick_hz);
 /* Forgets the last good rate (the host clock's own rate changed: it no longer holds);
  * the next fit starts from the nominal rate and its tolerance. */
 void clockmap_forget_rate(struct clockmap *c);
+/* CLOCK_MONOTONIC runs ppm (± err_ppm) off its raw rate: NTP slews it, up to thousands
+ * of ppm right after boot. The next epoch (clockmap_reset()) then expects tick_hz ticks
+ * per raw second, tick_hz / (1 + ppm) per MONOTONIC second, within the tolerance widened
+ * by err_ppm, rather than tick_hz per MONOTONIC second: a clock within the tolerance of
+ * tick_hz is then fitted and mapped from its first exchanges whatever the slew. */
+void clockmap_set_host_rate(struct clockmap *c, double ppm, double err_ppm);
 /* Adds an exchange and refits. 0 when used, 1 when it started a new epoch (the M7
  * clock went backwards, or replies kept contradicting the fit: a reboot whose HELLO was
  * lost), -EINVAL for an impossible or inconsistent exchange (counted, ignored). */

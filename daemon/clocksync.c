@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -57,6 +59,12 @@ struct clocksync {
 	/* The MONOTONIC ns mapped: their REALTIME is a uint64_t, and they are at most
 	 * CLOCKSYNC_AHEAD_MS past the refresh. */
 	uint64_t real_min, real_span;
+	/* The kernel tells of a step of CLOCK_REALTIME through a timerfd (-1: it cannot, and
+	 * a step shows at the next refresh). Times before real_floor, the notice of the
+	 * latest step, are not mapped: which offset held for them is not known. */
+	int step_fd;
+	struct event *step_ev;
+	uint64_t real_floor;
 	int64_t boot_minus_mono_ns; /* BOOTTIME - MONOTONIC: grows while suspended */
 	uint64_t boot_err_ns;	    /* half the bracket of that reading */
 	bool have_boot_ref;	    /* boot_minus_mono_ns was read */
@@ -216,6 +224,7 @@ static bool refresh_realtime(struct clocksync *cs, uint64_t *slept_ns)
 	cs->real_minus_mono_ns = rm;
 	cs->real_err_ns = (m1 - m0) / 2 + 1;
 	cs->real_min = rm < 0 ? (uint64_t)-rm : 0;
+	cs->real_min = cs->real_min > cs->real_floor ? cs->real_min : cs->real_floor;
 	uint64_t max = rm < 0 ? UINT64_MAX : UINT64_MAX - (uint64_t)rm;
 	/* A frame's ticks are past when it arrives; ticks further ahead than the time to the
 	 * next refresh and some are another clock's (see CLOCKSYNC_AHEAD_MS). */
@@ -241,9 +250,11 @@ static bool rate_step(struct clocksync *cs, uint64_t raw, uint64_t mono, uint64_
 		double span = (double)(raw - cs->raw_ref_ns);
 		double ppm = (diff_ns(mono, cs->raw_mono_ref_ns) / span - 1.0) * 1e6;
 		double ppm_err = (double)(err + cs->raw_err_ns) / span * 1e6;
-		*by_ppm = ppm - cs->mono_ppm;
-		changed = cs->have_mono_ppm &&
-			  fabs(*by_ppm) > CLOCKSYNC_SLEW_PPM + ppm_err + cs->mono_ppm_err;
+		/* The first reading against 0: the epochs before it expected no slew. */
+		double was = cs->have_mono_ppm ? cs->mono_ppm : 0.0;
+		double was_err = cs->have_mono_ppm ? cs->mono_ppm_err : 0.0;
+		*by_ppm = ppm - was;
+		changed = fabs(*by_ppm) > CLOCKSYNC_SLEW_PPM + ppm_err + was_err;
 		cs->mono_ppm = ppm;
 		cs->mono_ppm_err = ppm_err;
 		cs->have_mono_ppm = true;
@@ -272,7 +283,12 @@ static bool mono_rate_changed(struct clocksync *cs, double *by_ppm)
 	}
 	if (width > CLOCKSYNC_SLEW_BRACKET_NS)
 		return false;
-	return rate_step(cs, raw, mono, width / 2 + 1, by_ppm);
+	bool changed = rate_step(cs, raw, mono, width / 2 + 1, by_ppm);
+	/* Each epoch from now on expects the M7's ticks at the rate the slew gives them. */
+	if (cs->have_mono_ppm)
+		for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+			clockmap_set_host_rate(&cs->chans[i].map, cs->mono_ppm, cs->mono_ppm_err);
+	return changed;
 }
 
 static void fill_clock(const struct cs_chan *c, struct proto_clock *k)
@@ -396,6 +412,14 @@ static void restart_schedule(struct cs_chan *c)
 	run_schedule(c);
 }
 
+/* Starts the system counter's fit over, expecting MONOTONIC's slew as measured last. */
+static void counter_init(struct clocksync *cs, uint32_t hz)
+{
+	cntvct_init(&cs->cnt, hz);
+	if (cs->have_mono_ppm)
+		cntvct_set_host_rate(&cs->cnt, cs->mono_ppm, cs->mono_ppm_err);
+}
+
 static void sample_counter(struct clocksync *cs)
 {
 	struct cntvct_pair p[CNTVCT_TRIES];
@@ -404,7 +428,7 @@ static void sample_counter(struct clocksync *cs)
 	if (cntvct_sample(p, CNTVCT_TRIES, &hz) < 0)
 		return;
 	if (!cs->have_cnt || hz != cs->cnt.cnt_hz) {
-		cntvct_init(&cs->cnt, hz);
+		counter_init(cs, hz);
 		cs->have_cnt = true;
 	}
 	(void)cntvct_add(&cs->cnt, p, CNTVCT_TRIES);
@@ -446,7 +470,7 @@ static void clock_went_back(struct cs_chan *c, const char *what)
 static void host_clock_moved(struct clocksync *cs, bool keep_rate, const char *why)
 {
 	if (cs->have_cnt)
-		cntvct_init(&cs->cnt, cs->cnt.cnt_hz);
+		counter_init(cs, cs->cnt.cnt_hz);
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct cs_chan *c = &cs->chans[i];
 		if (!c->ch || !c->have_boot || !uses_sync(c))
@@ -496,6 +520,44 @@ static void clocksync_on_tick(evutil_socket_t fd, short what, void *arg)
 		if (cs->chans[i].ch)
 			maybe_publish(&cs->chans[i], now);
 	daemon_flush(cs->d);
+}
+
+/* Arms the timerfd so that the kernel cancels it when CLOCK_REALTIME is set (a step,
+ * settimeofday, a resume): its expiry is never reached. */
+static int arm_step_notice(int fd)
+{
+	/* The largest time_t, 32 bits wide or 64. */
+	const time_t never = (time_t)(((uint64_t)1 << (sizeof(time_t) * 8 - 1)) - 1);
+	struct itimerspec its = {.it_value = {.tv_sec = never}};
+	return timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0
+		       ? -errno
+		       : 0;
+}
+
+/* CLOCK_REALTIME was set: the offset read at the last refresh no longer holds. It is read
+ * again at once, rather than at the next refresh, and times before this notice are left
+ * unmapped: the step came somewhere between that refresh and now. */
+static void step_notice(struct clocksync *cs)
+{
+	cs->real_floor = ns_of(CLOCK_MONOTONIC);
+	/* The whole refresh: a resume sets the wall clock too, and its suspend must be seen. */
+	clocksync_on_tick(-1, 0, cs);
+}
+
+/* The timerfd was cancelled (the clock was set) or woke for nothing. */
+static void clocksync_on_step(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	struct clocksync *cs = arg;
+	uint64_t v;
+	bool stepped = false;
+
+	while (read(fd, &v, sizeof v) < 0 && errno == ECANCELED)
+		stepped = true;
+	if (stepped) {
+		(void)arm_step_notice(fd);
+		step_notice(cs);
+	}
 }
 
 /* HEARTBEATs come in order: earlier ticks mean the M7 clock started over. (DATA's
@@ -733,6 +795,9 @@ static void on_channel(void *ud, struct channel *ch, bool added)
 	c->fast = k;
 	c->timer = timer;
 	clockmap_init(&c->map, 0);
+	/* Its first epoch expects MONOTONIC's slew as measured, not none till the refresh. */
+	if (cs->have_mono_ppm)
+		clockmap_set_host_rate(&c->map, cs->mono_ppm, cs->mono_ppm_err);
 	fast_update(c);
 	if (added)
 		c->ch = ch;
@@ -864,9 +929,17 @@ struct clocksync *clocksync_new(struct daemon *d)
 	if (!cs)
 		return NULL;
 	cs->d = d;
+	cs->step_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (cs->step_fd >= 0 && arm_step_notice(cs->step_fd) < 0) {
+		close(cs->step_fd);
+		cs->step_fd = -1;
+	}
 	uint64_t slept;
 	(void)refresh_realtime(cs, &slept);
 	bool ok = true;
+	/* The first reading of MONOTONIC against RAW: the first refresh has its rate. */
+	double by_ppm;
+	(void)mono_rate_changed(cs, &by_ppm);
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct cs_chan *c = &cs->chans[i];
 		c->cs = cs;
@@ -879,6 +952,11 @@ struct clocksync *clocksync_new(struct daemon *d)
 	}
 	cs->tick = event_new(daemon_base(d), -1, EV_PERSIST, clocksync_on_tick, cs);
 	struct timeval tv = {0, CLOCKSYNC_TICK_MS * 1000};
+	if (cs->step_fd >= 0) {
+		cs->step_ev = event_new(daemon_base(d), cs->step_fd, EV_READ | EV_PERSIST,
+					clocksync_on_step, cs);
+		ok = ok && cs->step_ev && event_add(cs->step_ev, NULL) == 0;
+	}
 	struct daemon_observer o = {.on_msg = on_msg,
 				    .msg_types = ~DAEMON_MSG_TYPE(M7B_T_DATA),
 				    .on_channel = on_channel,
@@ -887,6 +965,10 @@ struct clocksync *clocksync_new(struct daemon *d)
 		daemon_remove_observer(d, cs);
 		if (cs->tick)
 			event_free(cs->tick);
+		if (cs->step_ev)
+			event_free(cs->step_ev);
+		if (cs->step_fd >= 0)
+			close(cs->step_fd);
 		for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
 			if (cs->chans[i].timer)
 				event_free(cs->chans[i].timer);
@@ -908,6 +990,10 @@ struct clocksync *clocksync_free(struct clocksync *cs)
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
 		event_free(cs->chans[i].timer);
 	event_free(cs->tick);
+	if (cs->step_ev)
+		event_free(cs->step_ev);
+	if (cs->step_fd >= 0)
+		close(cs->step_fd);
 	free(cs);
 	return NULL;
 }

@@ -14,6 +14,12 @@ void cntvct_init(struct cntvct *v, uint32_t cnt_hz)
 	v->map.max_ppm = CNTVCT_MAX_PPM;
 }
 
+void cntvct_set_host_rate(struct cntvct *v, double ppm, double err_ppm)
+{
+	clockmap_set_host_rate(&v->map, ppm, err_ppm);
+	clockmap_reset(&v->map, v->cnt_hz);
+}
+
 const struct cntvct_pair *cntvct_narrowest(const struct cntvct_pair *p, unsigned n)
 {
 	const struct cntvct_pair *best = NULL;

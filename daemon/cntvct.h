@@ -8,8 +8,10 @@
 
 #include "clockmap.h"
 
-#define CNTVCT_TRIES   16    /* reads per sampling round; the narrowest one is kept */
-#define CNTVCT_MAX_PPM 600.0 /* NTP may slew CLOCK_MONOTONIC by up to 500 ppm */
+#define CNTVCT_TRIES 16 /* reads per sampling round; the narrowest one is kept */
+/* The counter's rate against CLOCK_MONOTONIC beyond the slew measured
+ * (cntvct_set_host_rate()): NTP's frequency correction and a slew begun since. */
+#define CNTVCT_MAX_PPM 600.0
 
 /* One read of the counter bracketed by two CLOCK_MONOTONIC reads. */
 struct cntvct_pair {
@@ -26,6 +28,9 @@ struct cntvct {
 
 /* Starts over for a counter at cnt_hz (CNTFRQ_EL0; 8 MHz on the i.MX8M). */
 void cntvct_init(struct cntvct *v, uint32_t cnt_hz);
+/* Starts over expecting CLOCK_MONOTONIC to run ppm (± err_ppm) off the counter's rate:
+ * NTP slews it by up to thousands of ppm, beyond the tolerance. */
+void cntvct_set_host_rate(struct cntvct *v, double ppm, double err_ppm);
 /* The narrowest well-formed pair of n, or NULL when none is. */
 const struct cntvct_pair *cntvct_narrowest(const struct cntvct_pair *p, unsigned n);
 /* Adds the narrowest of n pairs from one round. 0, or -EINVAL if none was usable. */

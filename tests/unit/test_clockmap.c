@@ -424,6 +424,55 @@ static void test_rate_beyond_tolerance_is_unmapped(void **state)
 	assert_false(c.off_tol);
 }
 
+/* Reported flaw: NTP slewing CLOCK_MONOTONIC by more than the tolerance (chrony slews by
+ * up to 83333 ppm, hard right after boot) made an M7 clock on time against the raw clock
+ * run beyond the tolerance against MONOTONIC: its frames fell outside their bound in the
+ * first 0.4 s and then went unmapped for as long as the slew lasted. With the slew
+ * measured, an epoch expects the ticks at the slewed rate: mapped, inside the bound. */
+static void test_host_slew_beyond_tolerance_is_mapped(void **state)
+{
+	(void)state;
+	const double slews[] = {1000, -1000, 5000, -20000, 83333};
+	const double crystals[] = {50, -120, 0, 150, -30}; /* M7 against the raw clock */
+
+	for (unsigned p = 0; p < sizeof slews / sizeof slews[0]; p++) {
+		double ticks_ppm = (1e6 + crystals[p]) / (1.0 + slews[p] * 1e-6) - 1e6;
+		struct sim s = {.host0_ns = 1 * SEC,
+				.tick0 = 1000,
+				.ppm = (int64_t)llround(ticks_ppm),
+				.rng = 21 + p};
+		struct clockmap c;
+		struct clockmap_info i;
+		unsigned mapped = 0, outside = 0;
+
+		clockmap_init(&c, HZ);
+		clockmap_set_host_rate(&c, slews[p], 0.5);
+		clockmap_reset(&c, HZ);
+		for (uint64_t t = 2 * SEC; t < 8 * SEC; t += t < 4 * SEC ? SEC / 200 : SEC / 40) {
+			uint64_t out = 20000 + sim_rand(&s, 20000),
+				 back = 20000 + sim_rand(&s, 20000);
+			struct clockmap_sample x = xchg(&s, t, out, back);
+			struct clockmap_time m;
+
+			(void)clockmap_add(&c, &x);
+			/* A frame captured halfway to the next exchange. */
+			uint64_t k = sim_ticks(&s, t + SEC / 400);
+			if (clockmap_map(&c, k, &m)) {
+				mapped++;
+				outside += (uint64_t)llabs((int64_t)(m.ns - sim_host(&s, k))) >
+					   m.err_ns;
+			}
+		}
+		clockmap_info(&c, &i);
+		assert_false(i.off_tol);
+		assert_true(i.valid);
+		assert_int_equal(outside, 0);
+		assert_true(mapped > 500);
+		/* The rate published is against MONOTONIC, as without a slew. */
+		assert_true(fabs(i.rate_ppm - ticks_ppm) < 2.0);
+	}
+}
+
 /* Reported flaw: a clock a little beyond the tolerance (205-250 ppm) takes seconds to be
  * proven so, and meanwhile the fit held the rate to the tolerance with the a-priori bound
  * of 200 ppm: frames fell outside their bound by up to 29 us for up to 5 s. A measured
@@ -773,6 +822,7 @@ int main(void)
 		cmocka_unit_test(test_inconsistent_replies_start_new_epoch),
 		cmocka_unit_test(test_rate_beyond_tolerance_is_unmapped),
 		cmocka_unit_test(test_rate_just_beyond_tolerance_keeps_bound),
+		cmocka_unit_test(test_host_slew_beyond_tolerance_is_mapped),
 		cmocka_unit_test(test_rate_step_drops_kept_rate),
 		cmocka_unit_test(test_tick_wrap_starts_new_epoch),
 		cmocka_unit_test(test_impossible_and_stale_samples_are_refused),

@@ -801,6 +801,9 @@ static void test_slew_change_starts_over(void **state)
 	assert_int_equal(i.epochs, 1);
 	assert_false(c->map.have_rate);
 	assert_int_equal(slew_logs, 1);
+	/* The new epoch expects the ticks at MONOTONIC's rate as measured now. */
+	assert_true(c->map.host_ppm_used == cs->mono_ppm);
+	assert_true(c->map.host_err_used == cs->mono_ppm_err);
 	reply(0);
 	clocksync_info(cs, 0, &i);
 	assert_true(i.valid);
@@ -810,6 +813,89 @@ static void test_slew_change_starts_over(void **state)
 	clocksync_info(cs, 0, &i);
 	assert_int_equal(i.epochs, 1);
 	assert_int_equal(slew_logs, 1);
+	teardown(cs);
+}
+
+/* Reported flaw: the first reading of MONOTONIC's rate was no change, so an epoch begun
+ * before it (a HELLO in the daemon's first 250 ms) kept expecting no slew while NTP slewed
+ * MONOTONIC by 1000 ppm. The first reading is measured against no slew. */
+static void test_first_slew_reading_is_a_change(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	const uint64_t ms = 1000000;
+	uint64_t r = 100000 * ms;
+	double by = 0;
+	cs->have_raw_ref = cs->have_mono_ppm = false; /* not the real clocks' readings */
+	assert_false(rate_step(cs, r, r, 25, &by));
+	assert_true(rate_step(cs, r + 250 * ms, r + 250 * ms + 250000, 25, &by));
+	assert_true(by > 990 && by < 1010);
+	/* No slew at first: nothing. */
+	cs->have_raw_ref = cs->have_mono_ppm = false;
+	assert_false(rate_step(cs, r, r, 25, &by));
+	assert_false(rate_step(cs, r + 250 * ms, r + 250 * ms + 500, 25, &by));
+	teardown(cs);
+}
+
+/* Reported flaw: a channel added while NTP slewed MONOTONIC by thousands of ppm forgot the
+ * slew measured until the next refresh, and a HELLO before it began an epoch expecting
+ * none: unmapped (beyond the tolerance) for as long as the slew lasted. */
+static void test_added_channel_expects_slew(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	cs->have_mono_ppm = true;
+	cs->mono_ppm = 3000;
+	cs->mono_ppm_err = 0.25;
+	obs.on_channel(obs.ud, chan, true);
+	hello(1);
+	assert_true(cs->chans[0].map.host_ppm_used == 3000);
+	assert_true(cs->chans[0].map.host_err_used == 0.25);
+	teardown(cs);
+}
+
+/* Reported flaw: a step of CLOCK_REALTIME reached the mapped REALTIME times only at the
+ * next 250 ms refresh, and until then they were off by the step, far outside their bound.
+ * The kernel says so at once through a timerfd; the test cannot set the host's clock, so
+ * it leaves the offset as it was before a step of 5 s and runs the notice's handler. */
+static void test_wall_step_remaps_at_once(void **state)
+{
+	(void)state;
+	struct clocksync *cs = setup();
+	struct proto_frame f;
+	struct itimerspec its;
+	hello(1);
+	for (int n = 0; n < 20; n++) {
+		(void)event_base_loop(base, EVLOOP_NONBLOCK);
+		reply(0);
+	}
+	/* Armed, and nothing set the clock since. */
+	assert_true(cs->step_fd >= 0);
+	assert_int_equal(timerfd_gettime(cs->step_fd, &its), 0);
+	assert_true(its.it_value.tv_sec > 0);
+	uint64_t before = ns_of(CLOCK_MONOTONIC);
+	assert_true(data_frame(1, before / 125, &f));
+	cs->real_minus_mono_ns += 5000000000ll;
+	fast_update(&cs->chans[0]);
+	clocksync_on_step(cs->step_fd, EV_READ, cs);
+	/* Nothing was set: a read without ECANCELED is no step. */
+	assert_true(data_frame(2, before / 125, &f));
+	assert_true(arm_step_notice(cs->step_fd) == 0);
+	/* The handler as on a step (the read said ECANCELED). */
+	cs->real_minus_mono_ns += 5000000000ll;
+	fast_update(&cs->chans[0]);
+	step_notice(cs);
+	uint64_t m0 = ns_of(CLOCK_MONOTONIC), r = ns_of(CLOCK_REALTIME),
+		 m1 = ns_of(CLOCK_MONOTONIC);
+	assert_true(data_frame(3, (m0 / 2 + m1 / 2) / 125, &f));
+	double off = diff_ns(f.t_first_ns, r) - diff_ns(f.t_first_mono_ns, m0 / 2 + m1 / 2);
+	assert_true(fabs(off) <= (double)(f.t_err_ns + (m1 - m0) / 2 + 1));
+	/* Times before the notice: the step came at one of them, so none is mapped, also
+	 * after the next refresh. */
+	assert_false(data_frame(4, before / 125, &f));
+	clocksync_on_tick(-1, 0, cs);
+	assert_false(data_frame(5, before / 125, &f));
+	assert_true(data_frame(6, ns_of(CLOCK_MONOTONIC) / 125, &f));
 	teardown(cs);
 }
 
@@ -888,6 +974,9 @@ int main(void)
 		cmocka_unit_test(test_slew_change_starts_over),
 		cmocka_unit_test(test_preempted_read_is_no_suspend),
 		cmocka_unit_test(test_wide_brackets_are_no_slew),
+		cmocka_unit_test(test_wall_step_remaps_at_once),
+		cmocka_unit_test(test_first_slew_reading_is_a_change),
+		cmocka_unit_test(test_added_channel_expects_slew),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,39 @@ static void test_maps_within_a_microsecond(void **state)
 	}
 }
 
+/* Reported flaw: a slew beyond the 600 ppm tolerance (chrony's reach up to 83333 ppm) put
+ * the counter's fit at the tolerance's edge, frames outside their bound, until the pairs
+ * proved it beyond and the counter went unmapped for as long as the slew lasted. With
+ * the slew measured, it is expected: mapped from the first rounds, inside the bound. */
+static void test_slew_beyond_tolerance_is_mapped(void **state)
+{
+	(void)state;
+	const int64_t slews[] = {5000, -5000, 83333};
+
+	for (unsigned i = 0; i < sizeof slews / sizeof slews[0]; i++) {
+		struct rel r = {.mono0 = 42 * SEC, .ppm = slews[i], .rng = 9 + i};
+		struct cntvct v;
+		struct cntvct_pair p[CNTVCT_TRIES];
+		struct clockmap_time t;
+		unsigned mapped = 0;
+
+		cntvct_init(&v, CNT_HZ);
+		cntvct_set_host_rate(&v, (double)slews[i], 0.2);
+		/* A round every 250 ms, as the daemon's refresh, for 10 s. */
+		for (uint64_t k = CNT_HZ; k <= 11 * CNT_HZ; k += CNT_HZ / 4) {
+			round_at(&r, k, p, CNTVCT_TRIES);
+			assert_int_equal(cntvct_add(&v, p, CNTVCT_TRIES), 0);
+			uint64_t x = k + CNT_HZ / 8;
+			if (cntvct_map(&v, x, CNT_HZ, &t)) {
+				mapped++;
+				int64_t e = (int64_t)(t.ns - rel_mono(&r, x));
+				assert_true((uint64_t)llabs(e) <= t.err_ns);
+			}
+		}
+		assert_int_equal(mapped, 41);
+	}
+}
+
 /* An M7 counting the same counter at a quarter of its rate: ticks convert exactly. */
 static void test_scaled_ticks(void **state)
 {
@@ -126,6 +159,7 @@ int main(void)
 		cmocka_unit_test(test_narrowest_is_picked),
 		cmocka_unit_test(test_maps_within_a_microsecond),
 		cmocka_unit_test(test_scaled_ticks),
+		cmocka_unit_test(test_slew_beyond_tolerance_is_mapped),
 		cmocka_unit_test(test_sampler),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
