@@ -33,16 +33,36 @@ class Position:
     """The last frame seen (its seq and the firmware run that sent it), to resume from."""
 
     def __init__(self):
-        self.boot = {}  # channel -> boot_id of the current run, from HELLO
+        self.boot = {}  # channel -> boot_id of the current run, from this connection's HELLO
         self.last = None  # (channel, boot_id, seq)
+        self.heard = None  # when the connection that gave the last frame first heard its daemon
 
-    def saw(self, obj):
-        boot = obj.get("boot_id", self.boot.get(obj["channel"]))  # replayed frames carry it
-        self.last = (obj["channel"], boot, obj["seq"]) if boot is not None else None
+    def new_connection(self):
+        # A run is known from a HELLO of this connection: a watch sends one first.
+        self.boot = {}
 
-    def request_members(self):
+    def forget_run(self, channel):
+        # The M7 restarted without a HELLO: its seq went back, the run is not known.
+        self.boot.pop(channel, None)
+
+    def saw(self, obj, heard):
+        ch = obj["channel"]
+        if (not obj.get("replay") and self.last and self.last[0] == ch
+                and obj["seq"] <= self.last[2]):
+            self.forget_run(ch)  # a live seq stepping back: a restart the daemon told late
+        boot = obj.get("boot_id", self.boot.get(ch))  # replayed frames carry it
+        self.last = (ch, boot, obj["seq"]) if boot is not None else None
+        self.heard = heard
+
+    def request_members(self, daemon_started):
         if not self.last:
             return {}
+        if self.heard is None or daemon_started > self.heard:
+            # A new daemon: its HELLO restarted seq, so the old position could name one of
+            # its own frames. Ask for all it holds; a REPLAY_GAP says what is missing.
+            print("m7watch: the daemon restarted: resuming with all it holds",
+                  file=sys.stderr, flush=True)
+            return {"since_ns": 0}
         # One position for all channels: exact for the usual single channel.
         return {"since_seq": self.last[2], "boot_id": self.last[1]}
 
@@ -57,19 +77,27 @@ def watch(path, ports, count, as_hex, on_connect, pos):
     replayed = 0
     release = None
     accepted = False
+    heard = None  # when this connection first heard from its daemon (its VERSION)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(path)
         f = s.makefile("rwb")
+        pos.new_connection()
         # HELLO tells which firmware run the frames come from: needed to resume.
         request = {"cmd": "watch", "id": 1, "classes": ["FRAME", "STATE", "HELLO"]}
         if ports:
             request["ports"] = ports
-        request.update(pos.request_members())
-        try:
-            f.write((json.dumps(request, separators=(",", ":")) + "\n").encode())
-            f.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # a refusal closes at once: its reason is still there to read
+
+        def send(obj):
+            try:
+                f.write((json.dumps(obj, separators=(",", ":")) + "\n").encode())
+                f.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a refusal closes at once: its reason is still there to read
+        if pos.last:
+            # To resume, first learn whether this is the daemon the position came from.
+            send({"cmd": "status", "id": 2})
+        else:
+            send(request)
         for line in f:
             if not line.endswith(b"\n"):
                 break  # cut short: the daemon went away in the middle of a line
@@ -85,6 +113,11 @@ def watch(path, ports, count, as_hex, on_connect, pos):
                     # Not connected yet: a daemon with no slot for us sends VERSION too,
                     # then its refusal.
                     release = obj.get("release")
+                    heard = time.monotonic()
+                elif cls == "STATUS" and obj.get("id") == 2 and not accepted:
+                    started = time.monotonic() - obj["uptime_ms"] / 1000
+                    request.update(pos.request_members(started))
+                    send(request)
                 elif cls == "ACK" and obj.get("id") == 1 and not accepted:
                     accepted = True
                     on_connect()
@@ -95,6 +128,8 @@ def watch(path, ports, count, as_hex, on_connect, pos):
                 elif cls == "ERROR":
                     raise RuntimeError(f"{obj.get('code')}: {obj.get('message')}")
                 elif cls == "STATE":
+                    if obj.get("reason") == "m7_restarted":
+                        pos.forget_run(obj["channel"])
                     print(f"state {obj['channel']}: {obj['state']} "
                           f"({obj.get('reason', '')})", flush=True)
                 elif cls == "HELLO":
@@ -119,7 +154,7 @@ def watch(path, ports, count, as_hex, on_connect, pos):
                         print(f"m7watch: resumed: {replayed} frames replayed",
                               file=sys.stderr, flush=True)
                         replayed = 0
-                    pos.saw(obj)
+                    pos.saw(obj, heard)
                     print(text, flush=True)
                     frames += 1
                     if count and frames >= count:

@@ -762,6 +762,20 @@ class QtExample(unittest.TestCase):
         self.assertIn("connected to m7bridged", after)
         wait_for(rig.channel_up, "channel up again")
 
+    @staticmethod
+    def first_capture(rig):
+        """The number of the oldest capture on port 2 the daemon still holds."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(TIMEOUT)
+            s.connect(rig.sock)
+            s.sendall(b'{"cmd":"watch","classes":["FRAME"],"ports":[2],"since_ns":0}\n')
+            for line in s.makefile("rb"):
+                obj = json.loads(line)
+                if obj.get("class") == "FRAME":
+                    return int(re.search(rb"capture (\d+)\n",
+                                         base64.b64decode(obj["data"])).group(1))
+        raise AssertionError("no frame from the daemon")
+
     def test_example_python_resumes(self):
         """The Python example resumes after the last frame it printed: across a daemon
         restart, while it waits 2 s to reconnect, the new daemon receives captures; they
@@ -782,6 +796,11 @@ class QtExample(unittest.TestCase):
             caps = [int(m) for m in re.findall(r'capture (\d+)\\n"', after)]
             self.assertGreater(len(caps), 2, after)
             self.assertEqual(caps, list(range(caps[0], caps[0] + len(caps))), after)
+            # The old daemon's position names no frame of the new one (its HELLO restarted
+            # seq): the client saw the restart and took everything from the new daemon's
+            # first capture on, none passed over.
+            self.assertIn("the daemon restarted: resuming with all it holds", after)
+            self.assertEqual(caps[0], self.first_capture(rig), after)
         except AssertionError:
             print(rig.log(), file=sys.stderr)
             raise
