@@ -3,6 +3,7 @@
 // gives up with a clear message when no daemon answers after a bounded number of tries.
 // Usage: m7watch-qt [--socket PATH] [--port N] [--count N] [--hex] [--retries N]
 #include <QByteArray>
+#include <QElapsedTimer>
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QFile>
@@ -117,22 +118,35 @@ int main(int argc, char **argv)
 	// ids come from HELLO; replayed frames carry theirs).
 	QHash<QString, qint64> bootOf;
 	qint64 lastBoot = -1, lastSeq = -1;
+	// When this connection, and the one that gave the last frame, first heard from their
+	// daemon (ms on a monotonic clock): a daemon started after that holds nothing from
+	// before, and its M7's HELLO restarted seq, so the old position would name one of its
+	// own frames.
+	QElapsedTimer clock;
+	clock.start();
+	qint64 heardMs = -1, lastHeardMs = -1;
+	QJsonObject watchReq;
+	auto sendLine = [&](const QJsonObject &o) {
+		sock.write(QJsonDocument(o).toJson(QJsonDocument::Compact) + '\n');
+	};
 
 	// Every (re)connection sends the watch again; the daemon then replays each channel's
 	// current STATE, so the client never has to guess, and the frames it still holds
 	// after the last one shown.
 	QObject::connect(&sock, &QLocalSocket::connected, [&] {
 		accepted = refused = false;
-		QJsonObject req{{"cmd", "watch"},
-				{"id", 1},
-				{"classes", QJsonArray{"FRAME", "STATE", "HELLO"}}};
+		heardMs = -1;
+		bootOf.clear(); // a run is known from a HELLO of this connection
+		watchReq = QJsonObject{{"cmd", "watch"},
+				       {"id", 1},
+				       {"classes", QJsonArray{"FRAME", "STATE", "HELLO"}}};
 		if (port >= 0)
-			req["ports"] = QJsonArray{port};
-		if (lastSeq >= 0) {
-			req["since_seq"] = lastSeq;
-			req["boot_id"] = lastBoot;
-		}
-		sock.write(QJsonDocument(req).toJson(QJsonDocument::Compact) + '\n');
+			watchReq["ports"] = QJsonArray{port};
+		// To resume, first learn whether this is the daemon the position came from.
+		if (lastSeq >= 0)
+			sendLine(QJsonObject{{"cmd", "status"}, {"id", 2}});
+		else
+			sendLine(watchReq);
 	});
 
 	QObject::connect(&sock, &QLocalSocket::readyRead, [&] {
@@ -147,6 +161,20 @@ int main(int argc, char **argv)
 			const QString cls = o.value("class").toString();
 			if (cls == "VERSION") {
 				release = o.value("release").toString();
+				heardMs = clock.elapsed();
+			} else if (cls == "STATUS" && o.value("id").toInt() == 2 && !accepted) {
+				const qint64 started =
+					clock.elapsed() -
+					static_cast<qint64>(o.value("uptime_ms").toDouble());
+				if (lastHeardMs < 0 || started > lastHeardMs) {
+					std::fprintf(stderr, "m7watch-qt: the daemon restarted: "
+							     "resuming with all it holds\n");
+					watchReq["since_ns"] = 0;
+				} else {
+					watchReq["since_seq"] = lastSeq;
+					watchReq["boot_id"] = lastBoot;
+				}
+				sendLine(watchReq);
 			} else if (cls == "ACK" && o.value("id").toInt() == 1 && !accepted) {
 				accepted = true;
 				tries = 0;
@@ -173,6 +201,9 @@ int main(int argc, char **argv)
 				sock.abort();
 				return;
 			} else if (cls == "STATE") {
+				// The M7 restarted without a HELLO: its run is not known.
+				if (o.value("reason").toString() == "m7_restarted")
+					bootOf.remove(o.value("channel").toString());
 				out << "state " << o.value("channel").toString() << ": "
 				    << o.value("state").toString() << " ("
 				    << o.value("reason").toString() << ")" << Qt::endl;
@@ -199,9 +230,13 @@ int main(int argc, char **argv)
 					o.contains("boot_id")
 						? static_cast<qint64>(o.value("boot_id").toDouble())
 						: bootOf.value(ch, -1);
-				lastBoot = boot;
-				lastSeq = boot >= 0 ? static_cast<qint64>(o.value("seq").toDouble())
-						    : -1;
+				const qint64 seq = static_cast<qint64>(o.value("seq").toDouble());
+				// A live seq stepping back: a restart the daemon has not told yet.
+				if (!o.contains("replay") && boot == lastBoot && seq <= lastSeq)
+					bootOf.remove(ch);
+				lastBoot = o.contains("boot_id") ? boot : bootOf.value(ch, -1);
+				lastSeq = lastBoot >= 0 ? seq : -1;
+				lastHeardMs = heardMs;
 				const QByteArray data = QByteArray::fromBase64(
 					o.value("data").toString().toLatin1());
 				out << "frame " << o.value("channel").toString() << "/"

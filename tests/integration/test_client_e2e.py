@@ -761,6 +761,12 @@ class QtExample(unittest.TestCase):
                               noticed="daemon went away")
         self.assertIn("connected to m7bridged", after)
         wait_for(rig.channel_up, "channel up again")
+        # It resumed from the new daemon's first capture: the old position, whose seq the
+        # new daemon's HELLO restarted, passed none over.
+        self.assertIn("the daemon restarted: resuming with all it holds", after)
+        caps = [int(m) for m in re.findall(r'capture (\d+)\\n"', after)]
+        self.assertTrue(caps, after)
+        self.assertEqual(caps[0], self.first_capture(rig), after)
 
     @staticmethod
     def first_capture(rig):
