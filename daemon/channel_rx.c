@@ -57,6 +57,7 @@ static inline uint32_t track_seq_of(struct channel *ch, struct channel_msg *m,
 						  ch->rx_seq, f->seq);
 			bool settled = ch->books.have_boot && ch->books.id_known;
 			books_restart(&ch->books);
+			fwcount_restart(&ch->fwc);
 			/* The new boot's ticks start again: the old boot's newest would make
 			 * an outage mark every capture of this boot late. */
 			latemark_reset(&ch->late);

@@ -15,11 +15,23 @@ struct fwcount {
 	uint32_t known;	    /* counters any HEARTBEAT carried: totals below it are real */
 	uint32_t last[M7B_HB_NCOUNTERS];  /* the last values of this boot (0 at its start) */
 	uint64_t total[M7B_HB_NCOUNTERS]; /* summed across wraps and boots; CREDITS: last */
-	uint64_t restarts;		  /* boots seen to start over (HELLO or clock) */
+	uint64_t restarts;		  /* boots seen to start over (HELLO, clock or seq) */
+	/* A restart seen by seq going back, until a HELLO names the boot: what undoes it
+	 * should that HELLO name the boot before (a repeated frame, not a restart). */
+	bool unsure;
+	bool unsure_had_boot;
+	uint32_t unsure_boot;
+	uint32_t unsure_last[M7B_HB_NCOUNTERS];
+	uint64_t unsure_added[M7B_HB_NCOUNTERS]; /* added to total since */
+	uint32_t unsure_beats;			 /* HEARTBEATs since */
 };
 
 /* A HELLO: a boot_id other than the last one's means the counters start over at 0. */
 void fwcount_hello(struct fwcount *c, uint32_t boot_id);
+/* The M7 restarted without a HELLO (its seq went back): the counters start over at 0,
+ * unless the next HELLO names the boot they belonged to (then the restart is undone).
+ * Another one before that HELLO changes nothing. */
+void fwcount_restart(struct fwcount *c);
 /* A HEARTBEAT: adds each counter's growth since the last one, modulo 2^32 (a wrap is a
  * small step, never a jump); now_ticks earlier than the last means a boot whose HELLO
  * was not seen, and the values count whole, as does a counter that fell back by more

@@ -1260,6 +1260,59 @@ static void test_flapping_boots_ask_at_most_once_a_second(void **state)
 	assert_true(asks >= 1 && asks <= 3);
 }
 
+/* A HEARTBEAT whose counters are all v, at M7 tick t. */
+static void put_heartbeat(struct stream *s, uint32_t seq, uint64_t t, uint32_t v)
+{
+	uint8_t pl[M7B_PAYLOAD_MAX];
+	struct m7b_heartbeat hb = {.now_ticks = t, .ncounters = M7B_HB_NCOUNTERS};
+	for (unsigned i = 0; i < M7B_HB_NCOUNTERS; i++)
+		hb.counter[i] = v;
+	int n = m7b_wire_pack_heartbeat(pl, sizeof(pl), &hb);
+	assert_true(n > 0);
+	put_frame(s, M7B_T_HEARTBEAT, seq, pl, (size_t)n);
+}
+
+/* The M7 restarts and its HELLO is lost: seq going back says so. Its ticks need not go
+ * back (the SoC's system counter runs on across M7 resets), so the counters restart at 0
+ * on that word too: a new boot's count is not taken as growth from the old one's. Until
+ * the HELLO that follows names the old boot after all (a repeated frame, not a restart):
+ * then the counters count as growth again. */
+static void test_restart_without_hello_restarts_counters(void **state)
+{
+	struct fixture *f = *state;
+	struct stream s = {.n = 0};
+	channel_start(f->ch);
+	(void)count_written(M7B_T_HOST_HELLO);
+	put_raw(&s, "", 1);
+	put_hello(&s, 0xA);
+	put_heartbeat(&s, 1, 1000, 5);
+	put_data(&s, 2);
+	flush_stream(f, &s);
+	put_data(&s, 1); /* the new boot's: its HELLO (seq 0) lost */
+	put_heartbeat(&s, 2, 2000, 7);
+	flush_stream(f, &s);
+	struct channel_snapshot snap;
+	channel_snapshot(f->ch, &snap);
+	assert_int_equal(snap.fw_counters.total[M7B_HB_UART_OVERRUNS], 5 + 7);
+	put_hello(&s, 0xB); /* the answer to the daemon's HOST_HELLO */
+	put_heartbeat(&s, 1, 3000, 9);
+	flush_stream(f, &s);
+	channel_snapshot(f->ch, &snap);
+	assert_int_equal(snap.fw_counters.total[M7B_HB_UART_OVERRUNS], 5 + 9);
+
+	/* A frame repeated: seq goes back, but the HELLO asked for names the same boot. */
+	put_heartbeat(&s, 1, 3500, 10);
+	put_heartbeat(&s, 2, 4000, 11);
+	flush_stream(f, &s);
+	channel_snapshot(f->ch, &snap);
+	put_hello(&s, 0xB);
+	put_heartbeat(&s, 1, 5000, 12);
+	flush_stream(f, &s);
+	channel_snapshot(f->ch, &snap);
+	assert_int_equal(snap.fw_counters.total[M7B_HB_UART_OVERRUNS], 5 + 12);
+	assert_int_equal(snap.fw_counters.restarts, 1);
+}
+
 int main(void)
 {
 	/* A socketpair stands in for the tty: writing to a closed one raises SIGPIPE, where
@@ -1280,6 +1333,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repeated_seq_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flapping_boots_ask_at_most_once_a_second,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_without_hello_restarts_counters, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_stream_accounting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_without_hello_resets_late_marks, setup,

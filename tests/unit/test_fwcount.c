@@ -177,6 +177,53 @@ static void test_status_names_what_was_sent(void **state)
 	free(t);
 }
 
+/* A restart seen by seq going back (HELLO lost, ticks running on as the SoC counter
+ * does): the new boot's counters count whole; the HELLO of the new boot changes nothing
+ * more. One that names the boot before undoes it, whether HEARTBEATs came in between
+ * or not; a second restart before the HELLO is the same one. */
+static void test_restart_seen_by_seq(void **state)
+{
+	struct fwcount c = {0};
+
+	(void)state;
+	fwcount_hello(&c, 1);
+	beat(&c, 100, ALL, 5);
+	fwcount_restart(&c);
+	fwcount_restart(&c);
+	beat(&c, 200, ALL, 7);
+	assert_int_equal(c.total[M7B_HB_CAPTURES], 12);
+	fwcount_hello(&c, 2);
+	beat(&c, 300, ALL, 8);
+	assert_int_equal(c.total[M7B_HB_CAPTURES], 13);
+	assert_int_equal(c.restarts, 1);
+
+	/* Not a restart: a repeated frame, then the same boot's HELLO. */
+	fwcount_restart(&c);
+	beat(&c, 400, ALL, 9);
+	beat(&c, 500, ALL, 10);
+	assert_int_equal(c.total[M7B_HB_CAPTURES], 13 + 10);
+	fwcount_hello(&c, 2);
+	assert_int_equal(c.total[M7B_HB_CAPTURES], 15);
+	assert_int_equal(c.total[M7B_HB_CREDITS], 10); /* a level, not summed */
+	assert_int_equal(c.restarts, 1);
+	beat(&c, 600, ALL, 11);
+	assert_int_equal(c.total[M7B_HB_CAPTURES], 16);
+
+	/* The same with no HEARTBEAT in between: the values before stand. */
+	fwcount_restart(&c);
+	fwcount_hello(&c, 2);
+	beat(&c, 700, ALL, 12);
+	assert_int_equal(c.total[M7B_HB_CAPTURES], 17);
+
+	/* A clock that goes back settles it: one restart, whatever the HELLO says. */
+	fwcount_restart(&c);
+	beat(&c, 50, ALL, 3);
+	fwcount_hello(&c, 2);
+	beat(&c, 60, ALL, 4);
+	assert_int_equal(c.total[M7B_HB_CAPTURES], 21);
+	assert_int_equal(c.restarts, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_credits_is_a_level),
 		cmocka_unit_test(test_old_firmware_leaves_new_counters_unknown),
 		cmocka_unit_test(test_status_names_what_was_sent),
+		cmocka_unit_test(test_restart_seen_by_seq),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
