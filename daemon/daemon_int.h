@@ -55,6 +55,7 @@ struct daemon {
 	struct channel *channels[CONF_MAX_CHANNELS];
 	struct chanjson names[CONF_MAX_CHANNELS];     /* per slot, for FRAME */
 	struct ratelimit rl_m7log[CONF_MAX_CHANNELS]; /* per slot, M7 LOG -> journal */
+	struct ratelimit rl_boot[CONF_MAX_CHANNELS];  /* per slot, new boots -> journal */
 	struct ratelimit rl_request;		      /* client requests at debug level */
 	struct pending_send *pending;
 	struct server *server;

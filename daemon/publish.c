@@ -11,6 +11,7 @@
 
 /* STATE reason: the M7 restarted without a HELLO (docs/CLIENT-PROTOCOL.md 4.4). */
 #define PUBLISH_REASON_RESTARTED "m7_restarted"
+#define PUBLISH_BOOT_LOG_BURST	 5 /* boot lines per channel per 10 s */
 
 /* The first client from c on that takes a FRAME of this slot and port, or NULL. */
 static inline struct conn *next_taker(struct conn *c, unsigned slot, uint8_t port)
@@ -176,15 +177,21 @@ static __attribute__((noinline)) void publish_named(struct channel *ch)
 static void publish_hello(struct daemon *d, struct channel *ch, const struct channel_msg *m)
 {
 	const struct m7b_hello *h = &m->u.hello;
-	if (m->new_boot) {
+	/* A firmware whose boot_id flaps would otherwise write a line per HELLO. */
+	struct ratelimit *rl = &d->rl_boot[channel_slot(ch)];
+	if (m->new_boot && ratelimit_ok(rl, m->rx_ms, PUBLISH_BOOT_LOG_BURST, 10000)) {
 		struct log_fields lf = {.message_id = LOG_MID_FIRMWARE,
 					.channel = channel_name(ch),
 					.device = channel_config(ch)->device};
-		char name[256];
+		char name[256], skipped[64] = "";
 		(void)utf8_clean_line(name, sizeof(name), h->name, h->name_len);
+		if (rl->suppressed)
+			snprintf(skipped, sizeof(skipped), " (%u boots before it not logged)",
+				 rl->suppressed);
+		rl->suppressed = 0;
 		log_struct(&d->log, LOG_NOTICE, &lf,
-			   "firmware \"%s\" boot %08x, %u Hz ticks, %u host credits", name,
-			   h->boot_id, h->tick_hz, h->host_credits);
+			   "firmware \"%s\" boot %08x, %u Hz ticks, %u host credits%s", name,
+			   h->boot_id, h->tick_hz, h->host_credits, skipped);
 	}
 	int n = proto_render_hello(d->line, sizeof(d->line), channel_name(ch), h, m->new_boot);
 	if (n > 0)

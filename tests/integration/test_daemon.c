@@ -1241,6 +1241,46 @@ static const char *wait_fault(struct tclient *c, const char *kind, unsigned coun
 
 /* A flood of faults is counted and published in full; the daemon's log has a few lines
  * of it per window, with the kernel's text as one line of valid UTF-8. */
+/* A firmware whose boot_id changes with every HELLO: a line per new boot in the daemon's
+ * log, at most 5 per 10 s per channel; clients still get every HELLO. */
+static void test_boot_log_limited(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	uint8_t pl[256];
+	char log[1 << 16];
+
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"HELLO\"]}"),
+			 0);
+	for (uint32_t i = 0; i < 30; i++) {
+		struct m7b_hello h = {.tick_hz = 8000000,
+				      .boot_id = 1000 + i,
+				      .max_payload = 478,
+				      .host_credits = 8,
+				      .name = "flap",
+				      .name_len = 4};
+		int n = m7b_wire_pack_hello(pl, sizeof pl, &h);
+		assert_true(n > 0);
+		pthread_mutex_lock(&f->m.mu);
+		f->m.seq = 0;
+		pthread_mutex_unlock(&f->m.mu);
+		assert_int_equal(fake_m7_frame(&f->m, M7B_T_HELLO, 0, 0, pl, (size_t)n), 0);
+	}
+	for (;;) {
+		cJSON *o = tclient_wait(&c, "HELLO", H_TIMEOUT_MS);
+		assert_non_null(o);
+		bool last = j_num(o, "boot_id") == 1029;
+		cJSON_Delete(o);
+		if (last)
+			break;
+	}
+	h_slurp_file(f->p.log, log, sizeof log);
+	size_t lines = count_of(log, "firmware \"flap\" boot ");
+	assert_true(lines >= 1);
+	assert_true(lines <= 5);
+	tclient_close(&c);
+}
+
 static void test_fault_log_limited(void **state)
 {
 	struct fx *f = *state;
@@ -2008,6 +2048,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_send_timeout_and_down, setup_short_timeout,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_log_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_log_limited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pty_send_within_wire_payload, setup_pty,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
