@@ -452,6 +452,13 @@ static void tell_observers(struct daemon *d, struct channel *ch, bool added)
 			d->observers[i].on_channel(d->observers[i].ud, ch, added);
 }
 
+/* Every client's channel filter, by name, onto the slots as they are now. */
+static void resolve_all(struct daemon *d)
+{
+	for (struct conn *c = d->clients; c; c = c->next)
+		request_resolve(d, c);
+}
+
 /* Creates the channel of cc in slot and starts it. 0 or a negative errno. */
 static int attach_channel(struct daemon *d, unsigned slot, const struct conf_channel *cc)
 {
@@ -470,6 +477,9 @@ static int attach_channel(struct daemon *d, unsigned slot, const struct conf_cha
 	}
 	d->channels[slot] = ch;
 	d->rl_m7log[slot] = (struct ratelimit){0};
+	/* Clients' filters by name, before the channel's first STATE: the slot may have
+	 * been another channel's (a rename), whose watchers must not get this one. */
+	resolve_all(d);
 	tell_observers(d, ch, true);
 	channel_start(ch);
 	return 0;
@@ -527,12 +537,6 @@ static int change_channel(struct daemon *d, unsigned i, const struct conf_channe
 		if (d->observers[k].on_config)
 			d->observers[k].on_config(d->observers[k].ud, ch);
 	return 0;
-}
-
-static void resolve_all(struct daemon *d)
-{
-	for (struct conn *c = d->clients; c; c = c->next)
-		request_resolve(d, c);
 }
 
 int daemon_reload(struct daemon *d)
