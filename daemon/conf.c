@@ -632,6 +632,20 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 				err->line = ch->line;
 			return -EINVAL;
 		}
+		/* One tty, two channels: the first holds it exclusively, the second would
+		 * wait for it forever, blaming another process. */
+		for (unsigned j = 0; j < i; j++) {
+			const struct conf_channel *o = &c->channels[j];
+			bool dev = ch->device && o->device && same_path(ch->device, o->device);
+			if (dev || (ch->rpmsg && o->rpmsg && strcmp(ch->rpmsg, o->rpmsg) == 0)) {
+				set_err(err, sec, dev ? "device" : "rpmsg",
+					"%s is the %s of channel %s", dev ? ch->device : ch->rpmsg,
+					dev ? "device" : "endpoint", o->name);
+				if (err)
+					err->line = ch->line;
+				return -EINVAL;
+			}
+		}
 		/* A pty is a symlink the daemon makes, replacing what is there: in place of a
 		 * channel's tty, or of another channel's pty, it would take that path over. */
 		for (unsigned j = 0; ch->pty[0] && j < c->nchannels; j++) {
