@@ -867,27 +867,25 @@ static const struct start_key {
 };
 #undef S
 
-/* Whether key k differs between a and b. */
-static bool start_key_differs(const struct start_key *k, const char *a, const char *b)
+/* Whether the field of key k differs between fa and fb (that field in each struct). */
+static bool start_key_differs(const struct start_key *k, const void *fa, const void *fb)
 {
 	const char *sa, *sb;
 
 	switch (k->kind) {
 	case START_STR:
-		sa = *(char *const *)(a + k->off);
-		sb = *(char *const *)(b + k->off);
+		sa = *(char *const *)fa;
+		sb = *(char *const *)fb;
 		return !sa != !sb || (sa && strcmp(sa, sb) != 0);
 	case START_CHARS:
-		return strncmp(a + k->off, b + k->off, k->size) != 0;
+		return strncmp(fa, fb, k->size) != 0;
 	default:
-		return memcmp(a + k->off, b + k->off, k->size) != 0;
+		return memcmp(fa, fb, k->size) != 0;
 	}
 }
 
 int conf_keep_start_keys(struct conf *n, const struct conf *running, char *changed, size_t cap)
 {
-	char *dst = (char *)&n->daemon;
-	const char *src = (const char *)&running->daemon;
 	size_t len = 0;
 	int count = 0;
 
@@ -895,17 +893,19 @@ int conf_keep_start_keys(struct conf *n, const struct conf *running, char *chang
 		changed[0] = '\0';
 	for (size_t i = 0; i < ARRAY_SIZE(start_keys); i++) {
 		const struct start_key *k = &start_keys[i];
+		void *dst = (char *)&n->daemon + k->off;
+		const void *src = (const char *)&running->daemon + k->off;
 		if (!start_key_differs(k, dst, src))
 			continue;
 		if (k->kind == START_STR) {
-			const char *v = *(char *const *)(src + k->off);
+			const char *v = *(char *const *)src;
 			char *copy = v ? strdup(v) : NULL;
 			if (v && !copy)
 				return -ENOMEM;
-			free(*(char **)(dst + k->off));
-			*(char **)(dst + k->off) = copy;
+			free(*(char **)dst);
+			*(char **)dst = copy;
 		} else {
-			memcpy(dst + k->off, src + k->off, k->size);
+			memcpy(dst, src, k->size);
 		}
 		if (len < cap)
 			len += (size_t)snprintf(changed + len, cap - len, "%s%s", count ? ", " : "",
