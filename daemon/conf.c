@@ -998,6 +998,15 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 		}
 		memcpy(name, spec, (size_t)(eq - spec));
 		name[eq - spec] = '\0';
+		/* A second -C of a name would silently replace the first. */
+		for (unsigned k = 0; k < i; k++) {
+			const char *prev = o->channels[k];
+			if (strncmp(prev, name, strlen(name)) == 0 && prev[strlen(name)] == '=') {
+				set_err(err, "command line", "--channel",
+					"channel %s given twice ('%s')", name, spec);
+				return -EINVAL;
+			}
+		}
 		/* The command line wins over a file channel of the same name. */
 		for (unsigned k = 0; k < c->nchannels; k++) {
 			if (strcmp(c->channels[k].name, name) == 0) {

@@ -324,6 +324,17 @@ static void test_overrides(void **state)
 	assert_int_equal(c->nchannels, 1);
 	conf_free(c);
 	assert_int_equal(conf_read("/nonexistent/m7.conf", false, &ox, &c, &e), -ENOENT);
+
+	/* One name twice on the command line is a mistake, not a silent replacement of the
+	 * first by the second (which replaces the file's channel of that name). */
+	const char *twice[] = {"x=/dev/x", "y=/dev/y", "x=/dev/z"};
+	struct conf_overrides o2 = {
+		.socket_mode = -1, .log_level = -1, .channels = twice, .nchannels = 3};
+	assert_int_equal(conf_read("/nonexistent/m7.conf", true, &o2, &c, &e), -EINVAL);
+	assert_null(c);
+	assert_string_equal(e.section, "command line");
+	assert_string_equal(e.key, "--channel");
+	assert_string_equal(e.message, "channel x given twice ('x=/dev/z')");
 }
 
 /* Refusals an operator meets with odd input, each at its line with a message that says
