@@ -511,17 +511,11 @@ static void remove_channel(struct daemon *d, unsigned slot, const char *reason)
 	detach_channel(d, slot);
 }
 
-/* Takes cc for the channel in slot i: in place, or by reopening it in the same slot
- * (which keeps every client's channel filter valid). Returns 1 when reopened. */
+/* Takes cc for the channel in slot i in place (no reopen needed). */
 static int change_channel(struct daemon *d, unsigned i, const struct conf_channel *cc)
 {
 	struct channel *ch = d->channels[i];
 	int r;
-	if (conf_channel_needs_reopen(channel_config(ch), cc)) {
-		remove_channel(d, i, "config");
-		r = attach_channel(d, i, cc);
-		return r < 0 ? r : 1;
-	}
 	/* The send queue is sized when the channel is made: no in-place resize. */
 	if (cc->send_queue != channel_config(ch)->send_queue)
 		log_struct(&d->log, LOG_NOTICE, &(struct log_fields){.channel = cc->name},
@@ -571,6 +565,7 @@ int daemon_reload(struct daemon *d)
 	d->log.max_level = n->daemon.log_level;
 
 	unsigned added = 0, removed = 0, changed = 0;
+	const struct conf_channel *reopen[CONF_MAX_CHANNELS] = {0};
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct channel *ch = d->channels[i];
 		if (!ch)
@@ -581,13 +576,30 @@ int daemon_reload(struct daemon *d)
 			removed++;
 			continue;
 		}
+		if (conf_channel_needs_reopen(channel_config(ch), cc)) {
+			remove_channel(d, i, "config");
+			reopen[i] = cc;
+			continue;
+		}
 		r = change_channel(d, i, cc);
 		if (r < 0)
 			log_struct(&d->log, LOG_ERR,
 				   &(struct log_fields){.channel = cc->name, .err = -r},
 				   "cannot apply the new settings: %s", strerror(-r));
+	}
+	/* Reopened in the same slot (which keeps every client's channel filter valid), once
+	 * every channel that lets a tty go has closed it: two that swap ttys must not find
+	 * each other's still held. */
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		if (!reopen[i])
+			continue;
+		r = attach_channel(d, i, reopen[i]);
+		if (r < 0)
+			log_struct(&d->log, LOG_ERR,
+				   &(struct log_fields){.channel = reopen[i]->name, .err = -r},
+				   "cannot apply the new settings: %s", strerror(-r));
 		else
-			changed += (unsigned)r;
+			changed++;
 	}
 	for (unsigned i = 0; i < n->nchannels; i++) {
 		if (daemon_channel(d, n->channels[i].name))
