@@ -641,12 +641,21 @@ static void announce_shutdown(struct daemon *d)
 	flush_dirty(d);
 }
 
+static void on_reload(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	log_struct(&d->log, LOG_INFO, NULL, "SIGHUP: reloading the configuration");
+	(void)daemon_reload(d);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	if (sig == SIGHUP) {
-		log_struct(&d->log, LOG_INFO, NULL, "SIGHUP: reloading the configuration");
-		(void)daemon_reload(d);
+		/* Run after the other signals caught with it: a SIGTERM that came along
+		 * stops the daemon first, rather than after a reload that may wait for the
+		 * helper. SIGHUPs caught together make one reload. */
+		event_active(d->ev_reload, EV_TIMEOUT, 0);
 		return;
 	}
 	log_struct(&d->log, LOG_INFO, NULL, "%s: shutting down",
@@ -701,7 +710,8 @@ int daemon_new(const struct daemon_args *a, struct daemon **out)
 	d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
 	d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
 	d->ev_reap = event_new(d->base, -1, 0, on_reap, d);
-	if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_reap ||
+	d->ev_reload = event_new(d->base, -1, 0, on_reload, d);
+	if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_reap || !d->ev_reload ||
 	    evsignal_add(d->ev_term, NULL) < 0 || evsignal_add(d->ev_int, NULL) < 0 ||
 	    evsignal_add(d->ev_hup, NULL) < 0)
 		goto fail;
@@ -774,6 +784,8 @@ struct daemon *daemon_free(struct daemon *d)
 		event_free(d->ev_hup);
 	if (d->ev_reap)
 		event_free(d->ev_reap);
+	if (d->ev_reload)
+		event_free(d->ev_reload);
 	if (d->base)
 		event_base_free(d->base);
 	conf_free(d->cfg);
