@@ -632,6 +632,20 @@ int conf_validate(const struct conf *c, struct conf_error *err)
 				err->line = ch->line;
 			return -EINVAL;
 		}
+		/* One tty, two channels: the first holds it exclusively, the second would
+		 * wait for it forever, blaming another process. */
+		for (unsigned j = 0; j < i; j++) {
+			const struct conf_channel *o = &c->channels[j];
+			bool dev = ch->device && o->device && same_path(ch->device, o->device);
+			if (dev || (ch->rpmsg && o->rpmsg && strcmp(ch->rpmsg, o->rpmsg) == 0)) {
+				set_err(err, sec, dev ? "device" : "rpmsg",
+					"%s is the %s of channel %s", dev ? ch->device : ch->rpmsg,
+					dev ? "device" : "endpoint", o->name);
+				if (err)
+					err->line = ch->line;
+				return -EINVAL;
+			}
+		}
 		/* A pty is a symlink the daemon makes, replacing what is there: in place of a
 		 * channel's tty, or of another channel's pty, it would take that path over. */
 		for (unsigned j = 0; ch->pty[0] && j < c->nchannels; j++) {
@@ -853,27 +867,25 @@ static const struct start_key {
 };
 #undef S
 
-/* Whether key k differs between a and b. */
-static bool start_key_differs(const struct start_key *k, const char *a, const char *b)
+/* Whether the field of key k differs between fa and fb (that field in each struct). */
+static bool start_key_differs(const struct start_key *k, const void *fa, const void *fb)
 {
 	const char *sa, *sb;
 
 	switch (k->kind) {
 	case START_STR:
-		sa = *(char *const *)(a + k->off);
-		sb = *(char *const *)(b + k->off);
+		sa = *(char *const *)fa;
+		sb = *(char *const *)fb;
 		return !sa != !sb || (sa && strcmp(sa, sb) != 0);
 	case START_CHARS:
-		return strncmp(a + k->off, b + k->off, k->size) != 0;
+		return strncmp(fa, fb, k->size) != 0;
 	default:
-		return memcmp(a + k->off, b + k->off, k->size) != 0;
+		return memcmp(fa, fb, k->size) != 0;
 	}
 }
 
 int conf_keep_start_keys(struct conf *n, const struct conf *running, char *changed, size_t cap)
 {
-	char *dst = (char *)&n->daemon;
-	const char *src = (const char *)&running->daemon;
 	size_t len = 0;
 	int count = 0;
 
@@ -881,17 +893,19 @@ int conf_keep_start_keys(struct conf *n, const struct conf *running, char *chang
 		changed[0] = '\0';
 	for (size_t i = 0; i < ARRAY_SIZE(start_keys); i++) {
 		const struct start_key *k = &start_keys[i];
+		void *dst = (char *)&n->daemon + k->off;
+		const void *src = (const char *)&running->daemon + k->off;
 		if (!start_key_differs(k, dst, src))
 			continue;
 		if (k->kind == START_STR) {
-			const char *v = *(char *const *)(src + k->off);
+			const char *v = *(char *const *)src;
 			char *copy = v ? strdup(v) : NULL;
 			if (v && !copy)
 				return -ENOMEM;
-			free(*(char **)(dst + k->off));
-			*(char **)(dst + k->off) = copy;
+			free(*(char **)dst);
+			*(char **)dst = copy;
 		} else {
-			memcpy(dst + k->off, src + k->off, k->size);
+			memcpy(dst, src, k->size);
 		}
 		if (len < cap)
 			len += (size_t)snprintf(changed + len, cap - len, "%s%s", count ? ", " : "",
@@ -984,6 +998,15 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 		}
 		memcpy(name, spec, (size_t)(eq - spec));
 		name[eq - spec] = '\0';
+		/* A second -C of a name would silently replace the first. */
+		for (unsigned k = 0; k < i; k++) {
+			const char *prev = o->channels[k];
+			if (strncmp(prev, name, strlen(name)) == 0 && prev[strlen(name)] == '=') {
+				set_err(err, "command line", "--channel",
+					"channel %s given twice ('%s')", name, spec);
+				return -EINVAL;
+			}
+		}
 		/* The command line wins over a file channel of the same name. */
 		for (unsigned k = 0; k < c->nchannels; k++) {
 			if (strcmp(c->channels[k].name, name) == 0) {

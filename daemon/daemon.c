@@ -478,6 +478,13 @@ static void tell_observers(struct daemon *d, struct channel *ch, bool added)
 			d->observers[i].on_channel(d->observers[i].ud, ch, added);
 }
 
+/* Every client's channel filter, by name, onto the slots as they are now. */
+static void resolve_all(struct daemon *d)
+{
+	for (struct conn *c = d->clients; c; c = c->next)
+		request_resolve(d, c);
+}
+
 /* Creates the channel of cc in slot and starts it. 0 or a negative errno. */
 static int attach_channel(struct daemon *d, unsigned slot, const struct conf_channel *cc)
 {
@@ -496,6 +503,9 @@ static int attach_channel(struct daemon *d, unsigned slot, const struct conf_cha
 	}
 	d->channels[slot] = ch;
 	d->rl_m7log[slot] = (struct ratelimit){0};
+	/* Clients' filters by name, before the channel's first STATE: the slot may have
+	 * been another channel's (a rename), whose watchers must not get this one. */
+	resolve_all(d);
 	tell_observers(d, ch, true);
 	channel_start(ch);
 	return 0;
@@ -527,17 +537,11 @@ static void remove_channel(struct daemon *d, unsigned slot, const char *reason)
 	detach_channel(d, slot);
 }
 
-/* Takes cc for the channel in slot i: in place, or by reopening it in the same slot
- * (which keeps every client's channel filter valid). Returns 1 when reopened. */
+/* Takes cc for the channel in slot i in place (no reopen needed). */
 static int change_channel(struct daemon *d, unsigned i, const struct conf_channel *cc)
 {
 	struct channel *ch = d->channels[i];
 	int r;
-	if (conf_channel_needs_reopen(channel_config(ch), cc)) {
-		remove_channel(d, i, "config");
-		r = attach_channel(d, i, cc);
-		return r < 0 ? r : 1;
-	}
 	/* The send queue is sized when the channel is made: no in-place resize. */
 	if (cc->send_queue != channel_config(ch)->send_queue)
 		log_struct(&d->log, LOG_NOTICE, &(struct log_fields){.channel = cc->name},
@@ -553,12 +557,6 @@ static int change_channel(struct daemon *d, unsigned i, const struct conf_channe
 		if (d->observers[k].on_config)
 			d->observers[k].on_config(d->observers[k].ud, ch);
 	return 0;
-}
-
-static void resolve_all(struct daemon *d)
-{
-	for (struct conn *c = d->clients; c; c = c->next)
-		request_resolve(d, c);
 }
 
 int daemon_reload(struct daemon *d)
@@ -593,6 +591,7 @@ int daemon_reload(struct daemon *d)
 	d->log.max_level = n->daemon.log_level;
 
 	unsigned added = 0, removed = 0, changed = 0;
+	const struct conf_channel *reopen[CONF_MAX_CHANNELS] = {0};
 	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
 		struct channel *ch = d->channels[i];
 		if (!ch)
@@ -603,13 +602,30 @@ int daemon_reload(struct daemon *d)
 			removed++;
 			continue;
 		}
+		if (conf_channel_needs_reopen(channel_config(ch), cc)) {
+			remove_channel(d, i, "config");
+			reopen[i] = cc;
+			continue;
+		}
 		r = change_channel(d, i, cc);
 		if (r < 0)
 			log_struct(&d->log, LOG_ERR,
 				   &(struct log_fields){.channel = cc->name, .err = -r},
 				   "cannot apply the new settings: %s", strerror(-r));
+	}
+	/* Reopened in the same slot (which keeps every client's channel filter valid), once
+	 * every channel that lets a tty go has closed it: two that swap ttys must not find
+	 * each other's still held. */
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++) {
+		if (!reopen[i])
+			continue;
+		r = attach_channel(d, i, reopen[i]);
+		if (r < 0)
+			log_struct(&d->log, LOG_ERR,
+				   &(struct log_fields){.channel = reopen[i]->name, .err = -r},
+				   "cannot apply the new settings: %s", strerror(-r));
 		else
-			changed += (unsigned)r;
+			changed++;
 	}
 	for (unsigned i = 0; i < n->nchannels; i++) {
 		if (daemon_channel(d, n->channels[i].name))
@@ -651,12 +667,21 @@ static void announce_shutdown(struct daemon *d)
 	flush_dirty(d);
 }
 
+static void on_reload(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	log_struct(&d->log, LOG_INFO, NULL, "SIGHUP: reloading the configuration");
+	(void)daemon_reload(d);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
 	if (sig == SIGHUP) {
-		log_struct(&d->log, LOG_INFO, NULL, "SIGHUP: reloading the configuration");
-		(void)daemon_reload(d);
+		/* Run after the other signals caught with it: a SIGTERM that came along
+		 * stops the daemon first, rather than after a reload that may wait for the
+		 * helper. SIGHUPs caught together make one reload. */
+		event_active(d->ev_reload, EV_TIMEOUT, 0);
 		return;
 	}
 	log_struct(&d->log, LOG_INFO, NULL, "%s: shutting down",
@@ -711,7 +736,8 @@ int daemon_new(const struct daemon_args *a, struct daemon **out)
 	d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
 	d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
 	d->ev_reap = event_new(d->base, -1, 0, on_reap, d);
-	if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_reap ||
+	d->ev_reload = event_new(d->base, -1, 0, on_reload, d);
+	if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_reap || !d->ev_reload ||
 	    evsignal_add(d->ev_term, NULL) < 0 || evsignal_add(d->ev_int, NULL) < 0 ||
 	    evsignal_add(d->ev_hup, NULL) < 0)
 		goto fail;
@@ -784,6 +810,8 @@ struct daemon *daemon_free(struct daemon *d)
 		event_free(d->ev_hup);
 	if (d->ev_reap)
 		event_free(d->ev_reap);
+	if (d->ev_reload)
+		event_free(d->ev_reload);
 	if (d->base)
 		event_base_free(d->base);
 	conf_free(d->cfg);

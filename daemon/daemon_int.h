@@ -65,7 +65,7 @@ struct daemon {
 	struct ratelimit rl_refused; /* clients refused a slot -> log */
 	struct ratelimit rl_clients; /* clients connecting (and leaving) -> log */
 
-	struct event *ev_term, *ev_int, *ev_hup, *ev_reap;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_reap, *ev_reload;
 	struct handler handlers[DAEMON_MAX_HANDLERS];
 	unsigned nhandlers;
 	struct daemon_observer observers[DAEMON_MAX_OBSERVERS];

@@ -7,6 +7,7 @@
 
 #include "macro.h"
 #include "recovery.h"
+#include "utf8.h"
 
 static const char *const action_names[] = {
 	[LIFECYCLE_NOTHING] = "nothing",
@@ -51,10 +52,14 @@ enum lifecycle_action lifecycle_decide(const struct lifecycle_input *in, char *w
 		return LIFECYCLE_START;
 	}
 	if (!lifecycle_names_file(attr)) {
+		/* Sysfs text of any bytes, quoted in the log and the STATE detail: one line
+		 * of UTF-8, at most 64 bytes, cut at a character. */
+		char shown[65];
+		utf8_clean_line(shown, sizeof(shown), attr, strlen(attr));
 		snprintf(why, cap,
-			 "%s is offline and names no firmware file (%s%.64s%s): set firmware = "
+			 "%s is offline and names no firmware file (%s%s%s): set firmware = "
 			 "NAME to have it started",
-			 rp, in->firmware_attr ? "'" : "", in->firmware_attr ? attr : "unreadable",
+			 rp, in->firmware_attr ? "'" : "", in->firmware_attr ? shown : "unreadable",
 			 in->firmware_attr ? "'" : "");
 		return LIFECYCLE_WAIT;
 	}

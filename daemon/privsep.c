@@ -299,6 +299,7 @@ static int helper_reload(struct helper *h)
 		return -ENOMEM;
 	}
 	h->cfg = n;
+	h->log.max_level = n->daemon.log_level; /* as the daemon's */
 	helper_settle_holds(h, old, true);
 	/* A channel that is gone gives its slot back (its command ends, as the daemon's side
 	 * of that channel is gone too), or renames would use up the slots. One held is

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "supervisor_conf.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -105,9 +106,30 @@ static void reload(const struct conf *running, const struct conf *next)
 			CHECK(conf_channel_needs_reopen(old, &copy) ==
 			      conf_channel_needs_reopen(old, nw));
 			CHECK(!conf_channel_needs_reopen(nw, &copy));
+			/* Supervision kept across the reload only when nothing of it changed. */
+			CHECK(supervisor_conf_channel_same(&copy.sup, &nw->sup));
+			if (!supervisor_conf_channel_same(&old->sup, &nw->sup))
+				CHECK(memcmp(&old->sup, &nw->sup, sizeof(old->sup)) != 0);
 			conf_channel_clear(&copy);
 		}
 	}
+}
+
+/* The keys read only at start keep the running values: once kept, nothing is left to
+ * say, and the rest of next is untouched. */
+static void keep_start_keys(const struct conf *running, struct conf *next)
+{
+	char changed[256];
+	unsigned max_clients = next->daemon.max_clients;
+	int r = conf_keep_start_keys(next, running, changed, sizeof(changed));
+
+	if (r < 0)
+		return;
+	CHECK((r == 0) == (changed[0] == '\0'));
+	CHECK(same_str(next->daemon.socket_path, running->daemon.socket_path));
+	CHECK(strcmp(next->daemon.sup.sysfs_root, running->daemon.sup.sysfs_root) == 0);
+	CHECK(next->daemon.max_clients == max_clients);
+	CHECK(conf_keep_start_keys(next, running, changed, sizeof(changed)) == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -134,9 +156,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct conf *next = parse(b);
 	if (next) {
 		reload(running, next);
-		/* Deterministic: the same file gives the same configuration. */
+		keep_start_keys(running, next);
+		/* Deterministic: the same file gives the same configuration (the keys kept
+		 * above aside). */
 		struct conf *again = parse(b);
-		CHECK(again && same_conf(next, again));
+		CHECK(again && conf_keep_start_keys(again, running, NULL, 0) >= 0 &&
+		      same_conf(next, again));
 		conf_free(again);
 		conf_free(next);
 	}

@@ -1698,6 +1698,69 @@ static void test_sighup_send_queue(void **state)
 	tclient_close(&c);
 }
 
+/* A client watching channel m7 by name: renamed m8 by a reload (which takes m7's slot),
+ * m8 is not m7, and none of its objects reach the client; renamed back, m7's objects do
+ * from its first STATE on. */
+static void test_sighup_rename_filter(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	char conf[512];
+	cJSON *o;
+
+	assert_int_equal(
+		tclient_open(&c, f->p.sock,
+			     "{\"cmd\":\"watch\",\"channels\":[\"m7\"],\"classes\":[\"STATE\"]}"),
+		0);
+	cJSON_Delete(tclient_wait(&c, "STATE", H_TIMEOUT_MS)); /* the snapshot */
+	snprintf(conf, sizeof conf, "[channel m8]\ndevice = %s\n", f->link);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	o = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "channel"), "m7");
+	assert_string_equal(j_str(o, "reason"), "removed");
+	cJSON_Delete(o);
+	assert_true(log_has_within(&f->p, "[m8] down -> opening", H_TIMEOUT_MS));
+	snprintf(conf, sizeof conf, "[channel m7]\ndevice = %s\n", f->link);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	o = tclient_obj(&c, H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "channel"), "m7");
+	assert_string_equal(j_str(o, "state"), "opening");
+	cJSON_Delete(o);
+	tclient_close(&c);
+}
+
+/* Two channels that swap ttys in one reload: each is closed before either opens again,
+ * so neither finds the other's still held (and blames "another process"). */
+static void test_sighup_swap_devices(void **state)
+{
+	struct fx *f = *state;
+	char conf[1024], link2[256];
+	static char log[1 << 16];
+
+	snprintf(link2, sizeof link2, "%s/ttyRPMSG31", f->p.dir);
+	assert_int_equal(fake_m7_open(&f->m2, link2), 0);
+	snprintf(conf, sizeof conf, "[channel m7]\ndevice = %s\n[channel b]\ndevice = %s\n",
+		 f->link, f->m2.link);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	assert_int_equal(fake_m7_handshake(&f->m2, 2, 8), 0);
+	snprintf(conf, sizeof conf, "[channel m7]\ndevice = %s\n[channel b]\ndevice = %s\n",
+		 f->m2.link, f->link);
+	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	assert_true(
+		log_has_within(&f->p, "0 channel(s) added, 0 removed, 2 reopened", H_TIMEOUT_MS));
+	/* Each fake M7 is asked for its HELLO by the other channel now. */
+	assert_int_equal(fake_m7_handshake(&f->m, 3, 8), 0);
+	assert_int_equal(fake_m7_handshake(&f->m2, 4, 8), 0);
+	h_slurp_file(f->p.log, log, sizeof log);
+	assert_null(strstr(log, "held by another process"));
+}
+
 /* max_clients: one more connection gets VERSION, ERROR busy without id already behind it
  * (one write: a client that read VERSION finds it there), and is closed. */
 static void test_max_clients(void **state)
@@ -2063,6 +2126,8 @@ int main(void)
 						setup_fast_liveness, teardown),
 		cmocka_unit_test(test_reload_default_file_gone),
 		cmocka_unit_test_setup_teardown(test_sighup_send_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_rename_filter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sighup_swap_devices, setup, teardown),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_kmsg_unwatchable),
 		cmocka_unit_test_setup_teardown(test_fault_log_limited, setup_kmsg, teardown),

@@ -450,6 +450,77 @@ static void test_hold_across_reload(void **state)
 	remove_dir(d);
 }
 
+/* Waits up to 5 s for path to hold needle. */
+static bool file_has(const char *path, const char *needle)
+{
+	char text[8192];
+
+	for (int i = 0; i < 500; i++, usleep(10000)) {
+		FILE *f = fopen(path, "r");
+		size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		text[n] = '\0';
+		if (strstr(text, needle))
+			return true;
+	}
+	return false;
+}
+
+/* The helper follows a reload's log_level, as the daemon does: its commands' output
+ * (logged at info) is left out at err, logged again at info. */
+static void test_reload_log_level(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], log[128], done[128], text[8192];
+	const char *fmt = "[daemon]\nlog_level = %s\n[channel m7]\ndevice = /dev/ttyRPMSG30\n"
+			  "hook = echo marker-%s; touch %s-%s\n";
+	struct conf *cfg;
+	struct privsep *ps;
+	struct privsep_msg m;
+
+	(void)state;
+	make_dir(d, conf, sizeof(conf));
+	snprintf(log, sizeof(log), "%s/helper.log", d);
+	snprintf(done, sizeof(done), "%s/done", d);
+	int saved = dup(2), lf = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	assert_true(saved >= 0 && lf >= 0);
+	assert_int_equal(dup2(lf, 2), 2); /* the helper logs to the stderr it inherits */
+	write_conf(conf, fmt, "info", "one", done, "one");
+	int r = split(conf, &cfg, &ps);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	close(lf);
+	assert_int_equal(r, 0);
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), 1);
+	assert_true(file_has(log, "hook: marker-one"));
+
+	write_conf(conf, fmt, "err", "two", done, "two");
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), 1);
+	snprintf(text, sizeof(text), "%s-two", done);
+	wait_for(text, 500);
+
+	write_conf(conf, fmt, "info", "three", done, "three");
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+	/* The command before may still be ending: its slot frees once it has. */
+	for (int i = 0; i < 500; i++, usleep(10000)) {
+		privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+		if ((r = privsep_call(ps, &m)) == 1)
+			break;
+	}
+	assert_int_equal(r, 1);
+	assert_true(file_has(log, "hook: marker-three"));
+	read_text(log, text, sizeof(text));
+	assert_null(strstr(text, "marker-two"));
+	privsep_free(ps);
+	conf_free(cfg);
+	remove_dir(d);
+}
+
 struct ends {
 	unsigned n;
 	struct event_base *base;
@@ -680,6 +751,7 @@ int main(void)
 		cmocka_unit_test(test_hold_across_reload),
 		cmocka_unit_test(test_every_end_delivered),
 		cmocka_unit_test(test_helper_inherits_nothing),
+		cmocka_unit_test(test_reload_log_level),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -337,6 +337,38 @@ static void test_sighup_during_stop(void **state)
 	cut_free(&t);
 }
 
+/* A SIGHUP and a SIGTERM that reach the daemon together (here held while it is
+ * stopped): the stop goes first, not after a reload that would wait PRIVSEP_CALL_MS for
+ * the stuck helper's answer to its RELOAD. */
+static void test_sigterm_with_sighup(void **state)
+{
+	struct cut t;
+	static char log[1 << 20];
+	int st = -1;
+
+	(void)state;
+	cut_start(&t);
+	uint64_t t0 = h_now_ms();
+	assert_int_equal(kill(t.p.pid, SIGSTOP), 0);
+	assert_int_equal(kill(t.p.pid, SIGHUP), 0);
+	assert_int_equal(kill(t.p.pid, SIGTERM), 0);
+	assert_int_equal(kill(t.p.pid, SIGCONT), 0);
+	for (uint64_t end = t0 + H_TIMEOUT_MS; h_now_ms() < end; usleep(10000))
+		if (waitpid(t.p.pid, &st, WNOHANG) == t.p.pid) {
+			t.p.pid = 0;
+			break;
+		}
+	uint64_t took = h_now_ms() - t0;
+	print_message("the daemon left %llu ms after the SIGHUP and SIGTERM\n",
+		      (unsigned long long)took);
+	assert_int_equal(t.p.pid, 0);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(took < PRIVSEP_STOP_MS + 1500);
+	h_slurp_file(t.p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "SIGTERM: shutting down"));
+	cut_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -344,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_sigterm_during_helper_request),
 		cmocka_unit_test(test_helper_dies_during_reload),
 		cmocka_unit_test(test_sighup_during_stop),
+		cmocka_unit_test(test_sigterm_with_sighup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

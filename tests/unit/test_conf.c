@@ -324,6 +324,17 @@ static void test_overrides(void **state)
 	assert_int_equal(c->nchannels, 1);
 	conf_free(c);
 	assert_int_equal(conf_read("/nonexistent/m7.conf", false, &ox, &c, &e), -ENOENT);
+
+	/* One name twice on the command line is a mistake, not a silent replacement of the
+	 * first by the second (which replaces the file's channel of that name). */
+	const char *twice[] = {"x=/dev/x", "y=/dev/y", "x=/dev/z"};
+	struct conf_overrides o2 = {
+		.socket_mode = -1, .log_level = -1, .channels = twice, .nchannels = 3};
+	assert_int_equal(conf_read("/nonexistent/m7.conf", true, &o2, &c, &e), -EINVAL);
+	assert_null(c);
+	assert_string_equal(e.section, "command line");
+	assert_string_equal(e.key, "--channel");
+	assert_string_equal(e.message, "channel x given twice ('x=/dev/z')");
 }
 
 /* Refusals an operator meets with odd input, each at its line with a message that says
@@ -556,6 +567,54 @@ static void test_keep_start_keys(void **state)
 	conf_free(n);
 }
 
+/* Two channels on one tty: the second could never open it (the first holds it
+ * exclusively) and would wait forever, blaming "another process". An error at the
+ * second's header, however the path is spelt, also for an rpmsg endpoint. */
+static void test_device_twice(void **state)
+{
+	struct conf *c;
+	struct conf_error e;
+
+	(void)state;
+	assert_int_equal(conf_parse_string("[channel a]\ndevice = /dev/ttyRPMSG30\n"
+					   "[channel b]\ndevice = /dev//ttyRPMSG30\n",
+					   "x.conf", &c, &e),
+			 -EINVAL);
+	assert_null(c);
+	assert_int_equal(e.line, 3);
+	assert_string_equal(e.section, "channel b");
+	assert_string_equal(e.key, "device");
+	assert_string_equal(e.message, "/dev//ttyRPMSG30 is the device of channel a");
+	assert_int_equal(conf_parse_string("[channel a]\nrpmsg = imx-rproc:30\n"
+					   "[channel b]\nrpmsg = imx-rproc:30\n",
+					   "x.conf", &c, &e),
+			 -EINVAL);
+	assert_string_equal(e.key, "rpmsg");
+	assert_string_equal(e.message, "imx-rproc:30 is the endpoint of channel a");
+	/* Through the command line too: -C b=DEVICE of a. */
+	static const char *const chans[] = {"b=/dev/ttyRPMSG30"};
+	const struct conf_overrides ov = {
+		.socket_mode = -1, .log_level = -1, .channels = chans, .nchannels = 1};
+	char dir[] = "/tmp/test_conf_XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/c.conf", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("[channel a]\ndevice = /dev/ttyRPMSG30\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(conf_read(path, false, &ov, &c, &e), -EINVAL);
+	assert_string_equal(e.message, "/dev/ttyRPMSG30 is the device of channel a");
+	unlink(path);
+	rmdir(dir);
+	/* Different ttys are fine. */
+	assert_int_equal(conf_parse_string("[channel a]\ndevice = /dev/ttyRPMSG30\n"
+					   "[channel b]\ndevice = /dev/ttyRPMSG31\n"
+					   "[channel c]\nrpmsg = imx-rproc:31\n",
+					   "x.conf", &c, &e),
+			 0);
+	conf_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,6 +623,7 @@ int main(void)
 		cmocka_unit_test(test_overrides),	    cmocka_unit_test(test_odd_input),
 		cmocka_unit_test(test_root_user),	    cmocka_unit_test(test_not_regular),
 		cmocka_unit_test(test_channel_name_dot),    cmocka_unit_test(test_keep_start_keys),
+		cmocka_unit_test(test_device_twice),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,6 +102,30 @@ static void test_short_buffer(void **state)
 	assert_string_equal(lifecycle_action_to_string(LIFECYCLE_START), "start");
 }
 
+/* The firmware attribute is sysfs text of any bytes: quoted in the log line and the
+ * STATE detail, it is one line of valid UTF-8 (controls as '?', bad bytes as U+FFFD),
+ * cut at a character, never inside one. */
+static void test_attr_shown_as_text(void **state)
+{
+	struct lifecycle_input in = {.state = REMOTEPROC_OFFLINE,
+				     .instance = "remoteproc0",
+				     .autostart = true,
+				     .firmware_attr = "fw\x1b[2J\n\xff.elf"};
+	char why[256], attr[80];
+
+	(void)state;
+	assert_int_equal(lifecycle_decide(&in, why, sizeof(why)), LIFECYCLE_WAIT);
+	assert_string_equal(why, "remoteproc0 is offline and names no firmware file "
+				 "('fw?[2J?\xef\xbf\xbd.elf'): set firmware = NAME to have it "
+				 "started");
+	/* 63 bytes, then a two-byte character across the 64th. */
+	memset(attr, 'a', 63);
+	strcpy(attr + 63, "\xc3\xa9/");
+	in.firmware_attr = attr;
+	assert_int_equal(lifecycle_decide(&in, why, sizeof(why)), LIFECYCLE_WAIT);
+	assert_non_null(strstr(why, "aaa'): set"));
+}
+
 /* What a start could load: `unknown` (started outside Linux) is no file, nor is what is
  * not a plain file name or nothing at all. */
 static void test_names_file(void **state)
@@ -120,6 +144,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decide),
 		cmocka_unit_test(test_short_buffer),
+		cmocka_unit_test(test_attr_shown_as_text),
 		cmocka_unit_test(test_names_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
