@@ -269,6 +269,10 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 	if (f->type == M7B_T_HELLO || f->type == M7B_T_HEARTBEAT) {
 		struct recovery_event ev = {.type = f->type == M7B_T_HELLO ? RECOVERY_EV_HELLO
 									   : RECOVERY_EV_HEARTBEAT};
+		int64_t hf = f->type == M7B_T_HEARTBEAT ? host_frames(m) : -1;
+
+		ev.has_host_frames = hf >= 0;
+		ev.host_frames = (uint32_t)hf;
 		if (c->rec.state != RECOVERY_IDLE)
 			sv_action_feed(c, &ev);
 	}

@@ -71,6 +71,10 @@ void sv_action_feed(struct sv_chan *c, const struct recovery_event *ev)
 	    (ev->type == RECOVERY_EV_FAULT || ev->type == RECOVERY_EV_RECOVER ||
 	     ev->type == RECOVERY_EV_START || ev->type == RECOVERY_EV_TICK))
 		sv_verify_use_good(c);
+	/* Liveness sees every HEARTBEAT, the machine only those fed to it: the count the
+	 * next wait for the M7's answer starts from. */
+	if (c->live_enabled && c->live.hb_known)
+		recovery_host_frames_seen(&c->rec, c->live.hb_host_frames);
 	int r = recovery_handle(&c->rec, ev, daemon_now_ms(), &out);
 	log_decision(c, ev, r, before, &out);
 	sv_action_run(c, &out);
@@ -338,16 +342,40 @@ static int act_watch_tty(struct sv_chan *c, const struct recovery_action *a,
 	return poll_now(c, SV_POLL_TTY, 0, res);
 }
 
+/* What decided a step that waited for the M7's answer, in words. */
+static const char *step_why(const char *token)
+{
+	static const struct {
+		const char *token, *text;
+	} texts[] = {
+		{"hello", "the M7 answered HOST_HELLO with HELLO"},
+		{"host_frames", "a HEARTBEAT showed the M7 took the host's frames"},
+		{"heartbeat", "a HEARTBEAT came (it carries no host_frames count)"},
+		{"deaf", "HEARTBEATs came, but host_frames did not move: the M7 does not take "
+			 "the host's frames"},
+		{"silent", "no HELLO, no HEARTBEAT"},
+	};
+
+	for (size_t i = 0; token && i < ARRAY_SIZE(texts); i++)
+		if (strcmp(token, texts[i].token) == 0)
+			return texts[i].text;
+	return token;
+}
+
 static int act_step_done(struct sv_chan *c, const struct recovery_action *a,
 			 struct recovery_event *res)
 {
 	struct log_fields f = sv_chan_fields(c, LOG_MID_RECOVERY, a->result < 0 ? a->result : 0);
 
+	const char *why = step_why(a->why);
+
 	log_struct(c->sv->log, a->result ? LOG_WARNING : LOG_NOTICE, &f,
-		   "recovery step %s %s after %llu ms", recovery_step_to_string(a->step),
-		   incident_result_to_string(a->result), (unsigned long long)a->elapsed_ms);
-	sv_chan_note(c, INCIDENT_STEP, "%s %s %llu ms", recovery_step_to_string(a->step),
-		     incident_result_to_string(a->result), (unsigned long long)a->elapsed_ms);
+		   "recovery step %s %s after %llu ms%s%s%s", recovery_step_to_string(a->step),
+		   incident_result_to_string(a->result), (unsigned long long)a->elapsed_ms,
+		   why ? " (" : "", why ? why : "", why ? ")" : "");
+	sv_chan_note(c, INCIDENT_STEP, "%s %s %llu ms%s%s%s", recovery_step_to_string(a->step),
+		     incident_result_to_string(a->result), (unsigned long long)a->elapsed_ms,
+		     why ? " (" : "", why ? why : "", why ? ")" : "");
 	return 0;
 }
 
