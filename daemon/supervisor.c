@@ -123,6 +123,7 @@ static void obs_on_reload(void *ud, const struct conf *cfg)
 	/* Who may recover and reload follows the file at once: a uid taken out of the list
 	 * loses control with this SIGHUP, not at the next restart. */
 	memcpy(sv->cfg.allow_group, cfg->daemon.sup.allow_group, sizeof(sv->cfg.allow_group));
+	sv->cfg.allow_gid = cfg->daemon.sup.allow_gid;
 	sv->cfg.allow_uid_set = cfg->daemon.sup.allow_uid_set;
 	sv->cfg.n_allow_uids = cfg->daemon.sup.n_allow_uids;
 	memcpy(sv->cfg.allow_uids, cfg->daemon.sup.allow_uids, sizeof(sv->cfg.allow_uids));
