@@ -221,7 +221,17 @@ static int act_close_tty(struct sv_chan *c, const struct recovery_action *a,
 static int act_open_tty(struct sv_chan *c, const struct recovery_action *a,
 			struct recovery_event *res)
 {
-	int r = channel_open_now(c->ch);
+	struct stat sb;
+	int r;
+
+	/* No node: the step fails. Asked to open it, the channel would publish itself
+	 * `down` (not_found) in the middle of the ladder, which owns the state. */
+	if (!channel_config(c->ch)->rpmsg && stat(channel_config(c->ch)->device, &sb) < 0 &&
+	    errno == ENOENT) {
+		res->result = -ENOENT;
+		return 1;
+	}
+	r = channel_open_now(c->ch);
 
 	if (r == 0 && c->live_enabled) {
 		liveness_start(&c->live, daemon_now_ms());
