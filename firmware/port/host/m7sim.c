@@ -89,6 +89,7 @@ struct m7sim {
 	int kmsg_fd; /* /dev/kmsg-format lines go here; -1 = none */
 	uint64_t kmsg_seq;
 	uint64_t kick_next_ns;	     /* next failed kick of a kick-fail image; 0 = none */
+	uint64_t boot_ms;	     /* a remoteproc start: the tty appears this much later */
 	const struct sim_image *cur; /* the image running now */
 };
 
@@ -154,6 +155,8 @@ static void usage(FILE *f)
 	      "                       'stop' written to DIR/state takes the link down (state\n"
 	      "                       becomes offline), 'start' boots the image named in\n"
 	      "                       DIR/firmware with a new boot_id on a new pty (running)\n"
+	      "  --boot-ms MS         a slow boot: after a remoteproc start the M7 runs at once,\n"
+	      "                       its tty appears MS later (default 0)\n"
 	      "  --kmsg PATH          write kernel log lines (/dev/kmsg format) to PATH (a FIFO\n"
 	      "                       or a file): the kick failures of a kick-fail image\n"
 	      "  --ctl PATH           control FIFO (created if missing) taking the commands "
@@ -706,8 +709,14 @@ static void rproc_state_changed(struct m7sim *s)
 		sim_boot(s, img);
 		printf("m7sim: remoteproc start %s image=%s boot_id=0x%08" PRIx32 "\n", fw_name,
 		       sim_image_mode_to_string(img->mode), s->fw.boot_id);
-		if (link_reopen(s) == 0)
+		if (s->boot_ms) {
+			/* The kernel says running at once; the tty waits for the firmware's
+			 * name-service announce, which a slow boot delays. */
+			s->reopen_at_ns = sim_clock_mono_ns() + ms_ns(s->boot_ms);
 			rproc_write_state(s, "running");
+		} else if (link_reopen(s) == 0) {
+			rproc_write_state(s, "running");
+		}
 	} else {
 		return; /* our own answers (offline, running) and anything else */
 	}
@@ -902,6 +911,7 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 		{"firmware", required_argument, NULL, 'F'},
 		{"remoteproc", required_argument, NULL, 'R'},
 		{"kmsg", required_argument, NULL, 'K'},
+		{"boot-ms", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -1070,6 +1080,10 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 			break;
 		case 'K':
 			s->kmsg_path = optarg;
+			break;
+		case 'W':
+			if (parse_num(optarg, "--boot-ms", 3600000, &s->boot_ms))
+				return -EINVAL;
 			break;
 		case 'h':
 			usage(stdout);
