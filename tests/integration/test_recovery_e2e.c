@@ -645,7 +645,8 @@ static void test_failed_then_back(void **state)
 	assert_string_equal(why, "exhausted");
 	print_message("stall -> recovering %llu ms -> failed %llu ms\n",
 		      (unsigned long long)(t_rec - t0), (unsigned long long)(t_failed - t0));
-	/* The M7 comes back by itself: its next HEARTBEAT brings the link up. */
+	/* The M7 comes back by itself: it takes what waited for it on the link (the
+	 * resync's HOST_HELLO, the PINGs), and its answer brings the link up. */
 	uint64_t t_res = h_now_ms();
 	sim_cmd(f, "resume\n");
 	why = wait_up(&w, &t_up, &new_boot, NULL, 0);
