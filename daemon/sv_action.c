@@ -433,11 +433,13 @@ static int act_recovered(struct sv_chan *c, const struct recovery_action *a,
 			   (unsigned long long)a->elapsed_ms, snap.have_hello ? snap.fw_name : "?",
 			   snap.have_hello ? snap.hello.boot_id : 0);
 	} else {
-		log_struct(c->sv->log, LOG_NOTICE, &f, "recovered by %s, %llu ms after the fault%s",
+		/* A retry from `failed` is timed from its start, not from the fault. */
+		bool retry = a->step != RECOVERY_STEP_COUNT && strcmp(c->busy_reason, "retry") == 0;
+		log_struct(c->sv->log, LOG_NOTICE, &f, "recovered by %s, %llu ms after the %s%s",
 			   a->step == RECOVERY_STEP_COUNT ? "itself"
 							  : recovery_step_to_string(a->step),
 			   (unsigned long long)(daemon_now_ms() - c->last_fault_ms),
-			   c->kernel_ms ? " (kernel line)" : "");
+			   retry ? "retry began" : "fault", c->kernel_ms ? " (kernel line)" : "");
 	}
 	sv_incident_end_later(c, "recovered", SV_INCIDENT_AFTER_MS);
 	return 0;
@@ -532,8 +534,10 @@ void sv_action_on_timer(evutil_socket_t fd, short what, void *arg)
 	struct sv_chan *c = arg;
 	struct recovery_event ev = {.type = RECOVERY_EV_TICK};
 
-	if (c->rec.state == RECOVERY_FAILED && !c->inc)
+	if (c->rec.state == RECOVERY_FAILED && !c->inc) {
 		c->last_fault_ms = daemon_now_ms();
+		c->kernel_ms = 0; /* the retry is no kernel line's doing */
+	}
 	sv_action_feed(c, &ev);
 	sv_chan_flush(c);
 }

@@ -703,6 +703,12 @@ static void test_sighup_while_failed(void **state)
 	assert_int_equal(n, 3);
 	assert_string_equal(wait_up(&w, &t, &new_boot, NULL, 0), "recovered");
 	assert_true(new_boot);
+	/* The log times the retry from its start: the stall was seconds before. */
+	static char log[1 << 16];
+	h_slurp_file(f->p.log, log, sizeof(log));
+	assert_non_null(strstr(log, "recovered by remoteproc, "));
+	assert_non_null(
+		strstr(strstr(log, "recovered by remoteproc, "), " ms after the retry began"));
 	tclient_close(&w);
 	tclient_close(&q);
 }
