@@ -131,12 +131,39 @@ static enum fwverify_action on_tick(struct fwverify *v, uint64_t now)
 	case FWVERIFY_PROBATION:
 		v->state = FWVERIFY_FINAL_PING;
 		v->deadline = now + v->cfg.answer_ms;
+		v->hf_ping_known = v->hf_known;
+		v->hf_ping = v->hf_last;
 		return FWVERIFY_SEND_PING;
 	case FWVERIFY_FINAL_PING:
 		return reject(v, FWVERIFY_SILENT);
 	default:
 		return FWVERIFY_NONE;
 	}
+}
+
+/* Only the answer to the final PING ends probation: alive at its end, and taking the
+ * host's frames. The firmware sends a HEARTBEAT every period whether or not it does: one
+ * whose host_frames count did not move since the PING went out (an image deaf to the
+ * mailbox) is no answer; one without counters still is. */
+static enum fwverify_action on_heartbeat(struct fwverify *v, const struct fwverify_event *ev,
+					 uint64_t now)
+{
+	bool moved = v->hf_ping_known && ev->host_frames != v->hf_ping;
+
+	if (ev->has_host_frames) {
+		v->hf_known = true;
+		v->hf_last = ev->host_frames;
+	}
+	if (v->state != FWVERIFY_FINAL_PING)
+		return FWVERIFY_NONE;
+	if (!ev->has_host_frames || moved)
+		return pass(v, now);
+	if (!v->hf_ping_known) {
+		/* No count before the PING: this one is the baseline. */
+		v->hf_ping_known = true;
+		v->hf_ping = ev->host_frames;
+	}
+	return FWVERIFY_NONE;
 }
 
 enum fwverify_action fwverify_handle(struct fwverify *v, const struct fwverify_event *ev,
@@ -150,8 +177,7 @@ enum fwverify_action fwverify_handle(struct fwverify *v, const struct fwverify_e
 	case FWVERIFY_EV_BOOT_INFO:
 		return on_boot_info(v, ev, now_ms);
 	case FWVERIFY_EV_HEARTBEAT:
-		/* Only the answer to the final PING ends probation: alive at its end. */
-		return v->state == FWVERIFY_FINAL_PING ? pass(v, now_ms) : FWVERIFY_NONE;
+		return on_heartbeat(v, ev, now_ms);
 	case FWVERIFY_EV_FAULT:
 		/* Before the HELLO the old image's teardown may still be reported (kernel
 		 * lines arrive late); the HELLO deadline decides there. */

@@ -35,7 +35,7 @@ enum fwverify_reason {
 enum fwverify_event_type {
 	FWVERIFY_EV_HELLO,     /* boot_id */
 	FWVERIFY_EV_BOOT_INFO, /* id, id_len (0: none reported) */
-	FWVERIFY_EV_HEARTBEAT, /* liveness: the firmware answers */
+	FWVERIFY_EV_HEARTBEAT, /* liveness: the firmware answers; has_host_frames, host_frames */
 	FWVERIFY_EV_FAULT,     /* fault: static token (kick_timeout, stall, link_lost) */
 	FWVERIFY_EV_TICK,      /* time passed */
 };
@@ -46,6 +46,10 @@ struct fwverify_event {
 	const uint8_t *id;
 	size_t id_len;
 	const char *fault;
+	/* HEARTBEAT: the firmware's count of frames it took from the host, when it carries
+	 * it (a periodic HEARTBEAT whose count did not move does not answer a PING). */
+	bool has_host_frames;
+	uint32_t host_frames;
 };
 
 enum fwverify_action {
@@ -72,6 +76,9 @@ struct fwverify {
 	size_t got_len;
 	bool got_boot_info;
 	uint32_t boot_id;
+	/* host_frames: the last count seen, and the count when the final PING was sent */
+	bool hf_known, hf_ping_known;
+	uint32_t hf_last, hf_ping;
 	uint64_t started_ms, deadline, verified_ms;
 };
 

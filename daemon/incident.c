@@ -336,6 +336,8 @@ static cJSON *steps_json(const struct incident_step *steps, size_t n)
 		if (steps[i].result < 0)
 			cJSON_AddNumberToObject(o, "errno", -steps[i].result);
 		add_u64(o, "ms", steps[i].ms);
+		if (steps[i].why)
+			cJSON_AddStringToObject(o, "why", steps[i].why);
 		cJSON_AddItemToArray(a, o);
 	}
 	return a;

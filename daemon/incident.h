@@ -61,6 +61,7 @@ struct incident_step {
 	const char *action; /* "resync", ... */
 	int result;	    /* 0 ok, negative errno (-ETIMEDOUT = timeout), 1 = running */
 	uint64_t ms;
+	const char *why; /* what decided it ("hello", "deaf", ...) or NULL */
 };
 
 /* An open incident (between the fault and the end of what recovery did). */

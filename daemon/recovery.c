@@ -260,6 +260,8 @@ void recovery_carry(struct recovery *r, const struct recovery *old)
 	r->first_step = old->first_step;
 	r->recoveries = old->recoveries;
 	r->started_ms = old->started_ms;
+	r->hf_known = old->hf_known;
+	r->hf_last = old->hf_last;
 	r->backoff_cur = old->backoff_cur < r->cfg.backoff_ms	    ? r->cfg.backoff_ms
 			 : old->backoff_cur > r->cfg.backoff_max_ms ? r->cfg.backoff_max_ms
 								    : old->backoff_cur;
@@ -268,6 +270,45 @@ void recovery_carry(struct recovery *r, const struct recovery *old)
 		r->deadline = old->deadline;
 		r->failed_reason = old->failed_reason;
 	}
+}
+
+void recovery_host_frames_seen(struct recovery *r, uint32_t host_frames)
+{
+	r->hf_known = true;
+	r->hf_last = host_frames;
+}
+
+/* From now on a HEARTBEAT answers only if its host_frames moved from the count known
+ * now (from the first one that shows a count, when none is known yet). */
+static void wait_begin(struct recovery *r)
+{
+	r->hf_base_known = r->hf_known;
+	r->hf_base = r->hf_last;
+	r->deaf_beats = 0;
+}
+
+/* Whether a HEARTBEAT shows that the host's frames reach the M7 (r->why says how). An M7
+ * deaf to the mailbox still sends its periodic HEARTBEATs, with the same count. */
+static bool heartbeat_heard(struct recovery *r, const struct recovery_event *ev)
+{
+	bool moved;
+
+	if (!ev->has_host_frames) {
+		r->why = "heartbeat";
+		return true;
+	}
+	moved = r->hf_base_known && ev->host_frames != r->hf_base;
+	if (!r->hf_base_known) {
+		r->hf_base_known = true;
+		r->hf_base = ev->host_frames;
+	}
+	recovery_host_frames_seen(r, ev->host_frames);
+	if (moved) {
+		r->why = "host_frames";
+		return true;
+	}
+	r->deaf_beats++;
+	return false;
 }
 
 bool recovery_busy(const struct recovery *r)
@@ -328,12 +369,13 @@ static void history_push(struct recovery *r, enum recovery_step s, uint64_t now)
 	r->history_n++;
 }
 
-static void history_end(struct recovery *r, uint64_t now, int result)
+static void history_end(struct recovery *r, uint64_t now, int result, const char *why)
 {
 	if (r->history_n == 0)
 		return;
 	r->history[r->history_n - 1].end_ms = now;
 	r->history[r->history_n - 1].result = result;
+	r->history[r->history_n - 1].why = why;
 }
 
 /* Issues the script from r->op until something must be waited for. */
@@ -352,6 +394,7 @@ static void run_script(struct recovery *r, uint64_t now, struct recovery_actions
 			emit(out, RECOVERY_ACT_CLOSE_TTY);
 			break;
 		case OP_HELLO:
+			wait_begin(r);
 			emit(out, RECOVERY_ACT_SEND_HOST_HELLO);
 			break;
 		case OP_SETFW:
@@ -460,6 +503,7 @@ static void enter_failed(struct recovery *r, uint64_t now, const char *reason, u
 	r->state = RECOVERY_FAILED;
 	r->phase = PH_NONE;
 	r->deadline = retry_at;
+	wait_begin(r);
 	r->failed_reason = reason;
 	if (!same)
 		emit_state(out, RECOVERY_LINK_FAILED, reason);
@@ -577,9 +621,10 @@ static void succeeded(struct recovery *r, uint64_t now, struct recovery_actions 
 		r->ok_fault = r->fault;
 	}
 
-	history_end(r, now, 0);
 	a = emit(out, RECOVERY_ACT_STEP_DONE);
 	a->step = s;
+	a->why = r->phase == PH_HELLO ? r->why : NULL;
+	history_end(r, now, 0, a->why);
 	a->elapsed_ms = now - r->try_started_ms;
 	if (s == RECOVERY_STEP_ROLLBACK)
 		emit_state(out, RECOVERY_LINK_ROLLED_BACK, r->fail_reason);
@@ -673,10 +718,14 @@ static void try_failed(struct recovery *r, uint64_t now, int err, struct recover
 	struct recovery_action *a;
 	const struct recovery_step_config *sc;
 
-	history_end(r, now, err);
 	a = emit(out, RECOVERY_ACT_STEP_DONE);
 	a->step = current_step(r);
 	a->result = err;
+	/* A wait for the M7's answer that timed out: deaf (it talks, but what the host sends
+	 * does not arrive) or silent. */
+	if (r->phase == PH_HELLO && err == -ETIMEDOUT)
+		a->why = r->deaf_beats ? "deaf" : "silent";
+	history_end(r, now, err, a->why);
 	a->elapsed_ms = now - r->try_started_ms;
 	if (r->state == RECOVERY_RELOAD) {
 		reload_failed(r, now, err, out);
@@ -738,10 +787,22 @@ static int handle_busy(struct recovery *r, const struct recovery_event *ev, uint
 		}
 		return 0;
 	case RECOVERY_EV_HELLO:
-	case RECOVERY_EV_HEARTBEAT:
-		/* Only a frame on the link this try reopened counts. */
-		if (r->phase == PH_HELLO)
+		/* Only a frame on the link this try reopened counts; the firmware says HELLO
+		 * only to answer HOST_HELLO or when it starts. */
+		if (r->phase == PH_HELLO) {
+			r->why = "hello";
 			succeeded(r, now, out);
+		}
+		return 0;
+	case RECOVERY_EV_HEARTBEAT:
+		/* The periodic HEARTBEAT proves only the M7-to-host half: it counts when it
+		 * shows that the host's frames arrive again. */
+		if (r->phase == PH_HELLO) {
+			if (heartbeat_heard(r, ev))
+				succeeded(r, now, out);
+		} else if (ev->has_host_frames) {
+			recovery_host_frames_seen(r, ev->host_frames);
+		}
 		return 0;
 	case RECOVERY_EV_TICK:
 		if (now < r->deadline)
@@ -831,8 +892,17 @@ int recovery_handle(struct recovery *r, const struct recovery_event *ev, uint64_
 			if (r->state == RECOVERY_IDLE)
 				ret = handle_fault(r, ev, now_ms, out);
 			break;
-		case RECOVERY_EV_HELLO:
 		case RECOVERY_EV_HEARTBEAT:
+			if (r->state != RECOVERY_FAILED) {
+				if (ev->has_host_frames)
+					recovery_host_frames_seen(r, ev->host_frames);
+				break;
+			}
+			/* Failed, the M7 deaf: its periodic HEARTBEATs are no news. */
+			if (!heartbeat_heard(r, ev))
+				break;
+			/* fall through */
+		case RECOVERY_EV_HELLO:
 			if (r->state == RECOVERY_FAILED) {
 				/* Back by itself (or by hand): take it. */
 				struct recovery_action *a;

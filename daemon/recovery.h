@@ -67,6 +67,10 @@ struct recovery_event {
 	const char *firmware;	 /* RELOAD: file name or NULL (copied) */
 	const char *rollback_fw; /* RELOAD: what to load if it fails (NULL = none); ROLLBACK */
 	bool no_rollback;	 /* RELOAD: leave a failed image running */
+	/* HEARTBEAT: the firmware's count of frames it took from the host, when the frame
+	 * carries it (without it a HEARTBEAT is taken as before: any one answers). */
+	bool has_host_frames;
+	uint32_t host_frames;
 };
 
 enum recovery_action_type {
@@ -94,6 +98,7 @@ struct recovery_action {
 	const char *reason;	  /* SET_STATE, GAVE_UP, ROLLBACK; RECOVERED: why unverified */
 	enum recovery_step step;  /* STEP_DONE, RECOVERED: the step that ended */
 	int result;		  /* STEP_DONE */
+	const char *why;	  /* STEP_DONE: what decided it (static token) or NULL */
 	uint64_t elapsed_ms;	  /* STEP_DONE, RECOVERED */
 	uint32_t token;		  /* awaited actions: pass back in RESULT */
 	const char *firmware;	  /* RPROC_SET_FIRMWARE, VERIFY: points into struct recovery */
@@ -144,7 +149,8 @@ struct recovery_history {
 	uint64_t seq; /* 1 for the first step ever tried, then one more for each */
 	enum recovery_step step;
 	uint64_t start_ms, end_ms;
-	int result; /* 0 ok, -ETIMEDOUT, or the failing action's error; 1 = still running */
+	int result;	 /* 0 ok, -ETIMEDOUT, or the failing action's error; 1 = still running */
+	const char *why; /* what decided a wait for the M7's answer (static token) or NULL */
 };
 
 struct recovery {
@@ -176,6 +182,13 @@ struct recovery {
 	uint64_t recoveries;  /* ladder runs and reloads started */
 	const char *fault;    /* the fault that started the ladder (its retries too); NULL
 				  for a request; static token */
+	/* The firmware's host_frames: the last count seen, and the count when the current
+	 * try sent its HOST_HELLO (or the ladder failed): only a HEARTBEAT whose count moved
+	 * since proves that the host's frames reach the M7 again. */
+	bool hf_known, hf_base_known;
+	uint32_t hf_last, hf_base;
+	uint32_t deaf_beats;  /* HEARTBEATs of the current wait that did not show it */
+	const char *why;      /* what decided the step that ended last: static token */
 	uint64_t ok_ms;	      /* when a ladder a fault started last ended well (0 = never) */
 	size_t ok_idx;	      /* with which of its steps */
 	const char *ok_fault; /* and which fault had started it */
@@ -212,6 +225,10 @@ void recovery_carry(struct recovery *r, const struct recovery *old);
  * firmware name. */
 int recovery_handle(struct recovery *r, const struct recovery_event *ev, uint64_t now_ms,
 		    struct recovery_actions *out);
+
+/* The firmware's host_frames counter as a HEARTBEAT showed it outside the machine's
+ * events (the glue's liveness sees every HEARTBEAT): the baseline of the next wait. */
+void recovery_host_frames_seen(struct recovery *r, uint32_t host_frames);
 
 /* Whether the budget lets an automatic ladder (or a start) begin at now_ms. */
 bool recovery_budget_left(struct recovery *r, uint64_t now_ms);

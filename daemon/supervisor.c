@@ -123,6 +123,7 @@ static void obs_on_reload(void *ud, const struct conf *cfg)
 	/* Who may recover and reload follows the file at once: a uid taken out of the list
 	 * loses control with this SIGHUP, not at the next restart. */
 	memcpy(sv->cfg.allow_group, cfg->daemon.sup.allow_group, sizeof(sv->cfg.allow_group));
+	sv->cfg.allow_gid = cfg->daemon.sup.allow_gid;
 	sv->cfg.allow_uid_set = cfg->daemon.sup.allow_uid_set;
 	sv->cfg.n_allow_uids = cfg->daemon.sup.n_allow_uids;
 	memcpy(sv->cfg.allow_uids, cfg->daemon.sup.allow_uids, sizeof(sv->cfg.allow_uids));
@@ -269,6 +270,10 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 	if (f->type == M7B_T_HELLO || f->type == M7B_T_HEARTBEAT) {
 		struct recovery_event ev = {.type = f->type == M7B_T_HELLO ? RECOVERY_EV_HELLO
 									   : RECOVERY_EV_HEARTBEAT};
+		int64_t hf = f->type == M7B_T_HEARTBEAT ? host_frames(m) : -1;
+
+		ev.has_host_frames = hf >= 0;
+		ev.host_frames = (uint32_t)hf;
 		if (c->rec.state != RECOVERY_IDLE)
 			sv_action_feed(c, &ev);
 	}

@@ -28,7 +28,10 @@ struct supervisor_daemon_conf {
 	unsigned incident_max_files;
 	unsigned incident_max_kib;
 	char allow_group[64]; /* "" = none; root is always allowed */
-	bool allow_uid_set;   /* allow_uids given */
+	/* allow_group's gid, looked up when the file is read (at start, on SIGHUP): never in
+	 * the event loop, where a name service lookup could block every client. */
+	gid_t allow_gid;
+	bool allow_uid_set; /* allow_uids given */
 	unsigned n_allow_uids;
 	uid_t allow_uids[SUPERVISOR_UIDS_MAX];
 };

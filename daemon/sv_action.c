@@ -71,6 +71,10 @@ void sv_action_feed(struct sv_chan *c, const struct recovery_event *ev)
 	    (ev->type == RECOVERY_EV_FAULT || ev->type == RECOVERY_EV_RECOVER ||
 	     ev->type == RECOVERY_EV_START || ev->type == RECOVERY_EV_TICK))
 		sv_verify_use_good(c);
+	/* Liveness sees every HEARTBEAT, the machine only those fed to it: the count the
+	 * next wait for the M7's answer starts from. */
+	if (c->live_enabled && c->live.hb_known)
+		recovery_host_frames_seen(&c->rec, c->live.hb_host_frames);
 	int r = recovery_handle(&c->rec, ev, daemon_now_ms(), &out);
 	log_decision(c, ev, r, before, &out);
 	sv_action_run(c, &out);
@@ -217,7 +221,17 @@ static int act_close_tty(struct sv_chan *c, const struct recovery_action *a,
 static int act_open_tty(struct sv_chan *c, const struct recovery_action *a,
 			struct recovery_event *res)
 {
-	int r = channel_open_now(c->ch);
+	struct stat sb;
+	int r;
+
+	/* No node: the step fails. Asked to open it, the channel would publish itself
+	 * `down` (not_found) in the middle of the ladder, which owns the state. */
+	if (!channel_config(c->ch)->rpmsg && stat(channel_config(c->ch)->device, &sb) < 0 &&
+	    errno == ENOENT) {
+		res->result = -ENOENT;
+		return 1;
+	}
+	r = channel_open_now(c->ch);
 
 	if (r == 0 && c->live_enabled) {
 		liveness_start(&c->live, daemon_now_ms());
@@ -338,16 +352,40 @@ static int act_watch_tty(struct sv_chan *c, const struct recovery_action *a,
 	return poll_now(c, SV_POLL_TTY, 0, res);
 }
 
+/* What decided a step that waited for the M7's answer, in words. */
+static const char *step_why(const char *token)
+{
+	static const struct {
+		const char *token, *text;
+	} texts[] = {
+		{"hello", "the M7 answered HOST_HELLO with HELLO"},
+		{"host_frames", "a HEARTBEAT showed the M7 took the host's frames"},
+		{"heartbeat", "a HEARTBEAT came (it carries no host_frames count)"},
+		{"deaf", "HEARTBEATs came, but host_frames did not move: the M7 does not take "
+			 "the host's frames"},
+		{"silent", "no HELLO, no HEARTBEAT"},
+	};
+
+	for (size_t i = 0; token && i < ARRAY_SIZE(texts); i++)
+		if (strcmp(token, texts[i].token) == 0)
+			return texts[i].text;
+	return token;
+}
+
 static int act_step_done(struct sv_chan *c, const struct recovery_action *a,
 			 struct recovery_event *res)
 {
 	struct log_fields f = sv_chan_fields(c, LOG_MID_RECOVERY, a->result < 0 ? a->result : 0);
 
+	const char *why = step_why(a->why);
+
 	log_struct(c->sv->log, a->result ? LOG_WARNING : LOG_NOTICE, &f,
-		   "recovery step %s %s after %llu ms", recovery_step_to_string(a->step),
-		   incident_result_to_string(a->result), (unsigned long long)a->elapsed_ms);
-	sv_chan_note(c, INCIDENT_STEP, "%s %s %llu ms", recovery_step_to_string(a->step),
-		     incident_result_to_string(a->result), (unsigned long long)a->elapsed_ms);
+		   "recovery step %s %s after %llu ms%s%s%s", recovery_step_to_string(a->step),
+		   incident_result_to_string(a->result), (unsigned long long)a->elapsed_ms,
+		   why ? " (" : "", why ? why : "", why ? ")" : "");
+	sv_chan_note(c, INCIDENT_STEP, "%s %s %llu ms%s%s%s", recovery_step_to_string(a->step),
+		     incident_result_to_string(a->result), (unsigned long long)a->elapsed_ms,
+		     why ? " (" : "", why ? why : "", why ? ")" : "");
 	return 0;
 }
 
@@ -395,11 +433,13 @@ static int act_recovered(struct sv_chan *c, const struct recovery_action *a,
 			   (unsigned long long)a->elapsed_ms, snap.have_hello ? snap.fw_name : "?",
 			   snap.have_hello ? snap.hello.boot_id : 0);
 	} else {
-		log_struct(c->sv->log, LOG_NOTICE, &f, "recovered by %s, %llu ms after the fault%s",
+		/* A retry from `failed` is timed from its start, not from the fault. */
+		bool retry = a->step != RECOVERY_STEP_COUNT && strcmp(c->busy_reason, "retry") == 0;
+		log_struct(c->sv->log, LOG_NOTICE, &f, "recovered by %s, %llu ms after the %s%s",
 			   a->step == RECOVERY_STEP_COUNT ? "itself"
 							  : recovery_step_to_string(a->step),
 			   (unsigned long long)(daemon_now_ms() - c->last_fault_ms),
-			   c->kernel_ms ? " (kernel line)" : "");
+			   retry ? "retry began" : "fault", c->kernel_ms ? " (kernel line)" : "");
 	}
 	sv_incident_end_later(c, "recovered", SV_INCIDENT_AFTER_MS);
 	return 0;
@@ -494,8 +534,10 @@ void sv_action_on_timer(evutil_socket_t fd, short what, void *arg)
 	struct sv_chan *c = arg;
 	struct recovery_event ev = {.type = RECOVERY_EV_TICK};
 
-	if (c->rec.state == RECOVERY_FAILED && !c->inc)
+	if (c->rec.state == RECOVERY_FAILED && !c->inc) {
 		c->last_fault_ms = daemon_now_ms();
+		c->kernel_ms = 0; /* the retry is no kernel line's doing */
+	}
 	sv_action_feed(c, &ev);
 	sv_chan_flush(c);
 }

@@ -3,7 +3,6 @@
 #include "sv.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +16,6 @@
 bool supervisor_peer_allowed(const struct supervisor_daemon_conf *c, uid_t uid, const gid_t *gids,
 			     size_t ngids)
 {
-	struct group *g;
 	size_t i;
 
 	if (uid == 0)
@@ -25,10 +23,11 @@ bool supervisor_peer_allowed(const struct supervisor_daemon_conf *c, uid_t uid, 
 	for (i = 0; i < c->n_allow_uids; i++)
 		if (c->allow_uids[i] == uid)
 			return true;
-	if (!c->allow_group[0] || !(g = getgrnam(c->allow_group)))
+	/* The gid was resolved with the file: no lookup here, in the event loop. */
+	if (!c->allow_group[0])
 		return false;
 	for (i = 0; i < ngids; i++)
-		if (gids[i] == g->gr_gid)
+		if (gids[i] == c->allow_gid)
 			return true;
 	return false;
 }

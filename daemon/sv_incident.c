@@ -67,6 +67,7 @@ static size_t incident_steps(struct sv_chan *c, struct incident_step *steps)
 			continue;
 		steps[n].action = recovery_step_to_string(h->step);
 		steps[n].result = h->result;
+		steps[n].why = h->why;
 		steps[n].ms = (h->end_ms ? h->end_ms : daemon_now_ms()) - h->start_ms;
 		n++;
 	}

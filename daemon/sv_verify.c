@@ -570,6 +570,10 @@ void sv_verify_on_msg(struct sv_chan *c, const struct channel_msg *m)
 		break;
 	case M7B_T_HEARTBEAT:
 		ev.type = FWVERIFY_EV_HEARTBEAT;
+		if (m->u.heartbeat.ncounters > M7B_HB_HOST_FRAMES) {
+			ev.has_host_frames = true;
+			ev.host_frames = m->u.heartbeat.counter[M7B_HB_HOST_FRAMES];
+		}
 		break;
 	default:
 		return;

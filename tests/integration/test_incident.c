@@ -115,7 +115,8 @@ static void test_write_and_list(void **state)
 	struct incident_store *s;
 	struct incident_ring r;
 	struct incident *inc;
-	struct incident_step steps[] = {{"resync", -ETIMEDOUT, 2000}, {"remoteproc", 0, 812}};
+	struct incident_step steps[] = {{"resync", -ETIMEDOUT, 2000, "deaf"},
+					{"remoteproc", 0, 812, NULL}};
 	cJSON *counters = cJSON_CreateObject(), *list, *it, *full;
 	char path[256], *text;
 
@@ -153,6 +154,9 @@ static void test_write_and_list(void **state)
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(full, "after")), 2);
 	it = cJSON_GetArrayItem(cJSON_GetObjectItem(full, "steps"), 0);
 	assert_string_equal(cJSON_GetObjectItem(it, "result")->valuestring, "timeout");
+	assert_string_equal(cJSON_GetObjectItem(it, "why")->valuestring, "deaf");
+	it = cJSON_GetArrayItem(cJSON_GetObjectItem(full, "steps"), 1);
+	assert_null(cJSON_GetObjectItem(it, "why")); /* nothing to say: no member */
 	assert_int_equal(
 		cJSON_GetObjectItem(cJSON_GetObjectItem(full, "counters"), "frames")->valueint, 42);
 	assert_int_equal(cJSON_GetObjectItem(full, "duration_ms")->valueint, 2499);

@@ -11,12 +11,13 @@
 #include "elfinfo.h"
 #include "fwverify.h"
 
-enum input { HELLO, BOOT_INFO, BOOT_INFO_NONE, BOOT_INFO_WRONG, HEARTBEAT, FAULT, TICK };
+/* HB_COUNT: a HEARTBEAT carrying host_frames (the row's boot_id field holds it). */
+enum input { HELLO, BOOT_INFO, BOOT_INFO_NONE, BOOT_INFO_WRONG, HEARTBEAT, HB_COUNT, FAULT, TICK };
 
 struct row {
 	uint64_t t;
 	enum input in;
-	uint32_t boot_id; /* HELLO */
+	uint32_t boot_id; /* HELLO; HB_COUNT: host_frames */
 	enum fwverify_action want;
 	enum fwverify_state state;
 	uint64_t deadline;
@@ -97,6 +98,34 @@ static const struct row unknown_id[] = {
 	{3100, TICK, 0, FWVERIFY_SEND_PING, FWVERIFY_FINAL_PING, 4100},
 	{3150, HEARTBEAT, 0, FWVERIFY_PASSED, FWVERIFY_VERIFIED, 0},
 };
+/* An image deaf to the mailbox: its periodic HEARTBEATs go on with the same count of
+ * frames taken from the host, and answer no PING. */
+static const struct row deaf[] = {
+	{100, HELLO, 7, FWVERIFY_NONE, FWVERIFY_WAIT_BOOT_INFO, 600},
+	{101, BOOT_INFO, 0, FWVERIFY_SEND_PING, FWVERIFY_PROBATION, 3101},
+	{1000, HB_COUNT, 1, FWVERIFY_NONE, FWVERIFY_PROBATION, 3101},
+	{3101, TICK, 0, FWVERIFY_SEND_PING, FWVERIFY_FINAL_PING, 4101},
+	{3500, HB_COUNT, 1, FWVERIFY_NONE, FWVERIFY_FINAL_PING, 4101},
+	{4000, HB_COUNT, 1, FWVERIFY_NONE, FWVERIFY_FINAL_PING, 4101},
+	{4101, TICK, 0, FWVERIFY_REJECTED, FWVERIFY_FAILED, 0},
+};
+/* The same with a count that moved: the final PING arrived. */
+static const struct row hearing[] = {
+	{100, HELLO, 7, FWVERIFY_NONE, FWVERIFY_WAIT_BOOT_INFO, 600},
+	{101, BOOT_INFO, 0, FWVERIFY_SEND_PING, FWVERIFY_PROBATION, 3101},
+	{1000, HB_COUNT, 2, FWVERIFY_NONE, FWVERIFY_PROBATION, 3101},
+	{3101, TICK, 0, FWVERIFY_SEND_PING, FWVERIFY_FINAL_PING, 4101},
+	{3500, HB_COUNT, 3, FWVERIFY_PASSED, FWVERIFY_VERIFIED, 0},
+};
+/* No count before the final PING: the first one after it is the baseline. */
+static const struct row count_late[] = {
+	{100, HELLO, 7, FWVERIFY_NONE, FWVERIFY_WAIT_BOOT_INFO, 600},
+	{101, BOOT_INFO, 0, FWVERIFY_SEND_PING, FWVERIFY_PROBATION, 3101},
+	{3101, TICK, 0, FWVERIFY_SEND_PING, FWVERIFY_FINAL_PING, 4101},
+	{3200, HB_COUNT, 4, FWVERIFY_NONE, FWVERIFY_FINAL_PING, 4101},
+	{3300, HB_COUNT, 5, FWVERIFY_PASSED, FWVERIFY_VERIFIED, 0},
+};
+
 /* Identity only (the ladder's remoteproc step): done at the right BOOT_INFO. */
 static const struct row identity_only[] = {
 	{100, HELLO, 7, FWVERIFY_NONE, FWVERIFY_WAIT_BOOT_INFO, 600},
@@ -110,6 +139,9 @@ static const struct row identity_only[] = {
 
 static const struct tcase cases[] = {
 	CASE("good", true, 0xffffffffu, good, FWVERIFY_OK),
+	CASE("deaf", true, 0xffffffffu, deaf, FWVERIFY_SILENT),
+	CASE("hearing", true, 0xffffffffu, hearing, FWVERIFY_OK),
+	CASE("count_late", true, 0xffffffffu, count_late, FWVERIFY_OK),
 	CASE("wrong", true, 0xffffffffu, wrong, FWVERIFY_WRONG_IDENTITY),
 	CASE("no_identity", true, 0xffffffffu, no_identity, FWVERIFY_NO_IDENTITY),
 	CASE("no_hello", true, 0xffffffffu, no_hello, FWVERIFY_NO_HELLO),
@@ -155,6 +187,11 @@ static void run_case(const struct tcase *c)
 			break;
 		case HEARTBEAT:
 			ev.type = FWVERIFY_EV_HEARTBEAT;
+			break;
+		case HB_COUNT:
+			ev.type = FWVERIFY_EV_HEARTBEAT;
+			ev.has_host_frames = true;
+			ev.host_frames = r->boot_id;
 			break;
 		case FAULT:
 			ev.type = FWVERIFY_EV_FAULT;

@@ -37,6 +37,11 @@ struct row {
 	{                                                                                          \
 		.type = RECOVERY_EV_HEARTBEAT                                                      \
 	}
+/* A HEARTBEAT that carries the firmware's count of frames it took from the host. */
+#define HBN(n)                                                                                     \
+	{                                                                                          \
+		.type = RECOVERY_EV_HEARTBEAT, .has_host_frames = true, .host_frames = (n)         \
+	}
 #define TICK                                                                                       \
 	{                                                                                          \
 		.type = RECOVERY_EV_TICK                                                           \
@@ -271,6 +276,106 @@ static void test_full_ladder(void **state)
 	small_recovery(&r);
 	RUN(&r, rows);
 	assert_int_equal(r.recoveries, 2);
+}
+
+/* Feeds one event and returns what the STEP_DONE among the actions says decided it
+ * (NULL when none says). */
+static const char *step_why(struct recovery *r, struct recovery_event ev, uint64_t t)
+{
+	struct recovery_actions out;
+
+	assert_int_equal(recovery_handle(r, &ev, t, &out), 0);
+	for (size_t i = 0; i < out.n; i++)
+		if (out.a[i].type == RECOVERY_ACT_STEP_DONE)
+			return out.a[i].why;
+	return NULL;
+}
+
+/* An M7 deaf to the mailbox keeps sending its periodic HEARTBEATs with the same
+ * host_frames count: they do not complete a step, the ladder goes on, and the step says
+ * why. A count that moved (the host's frames arrive again) does complete it. */
+static void test_deaf_heartbeats(void **state)
+{
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, DOWN("kick_timeout"), "set_state(recovering,kick_timeout) send_host_hello",
+		 1000, 0},
+		{200, HBN(41), "", 1000, 0},
+		{400, HBN(41), "", 1000, 0},
+		{1000, TICK, "step_done(resync,-110,1000)", 1100, 0},
+		{1100, TICK, "send_host_hello", 2100, 0},
+		{1300, HBN(41), "", 2100, 0},
+	};
+	static const struct row reopen[] = {
+		{2300, HBN(41), "", 3100, 0},
+		/* the reopened link reaches the M7: it counted the HOST_HELLO */
+		{2500, HBN(42),
+		 "step_done(reopen,0,400) set_state(up,recovered) recovered(reopen,2500)", 0, 0},
+	};
+
+	(void)state;
+	small_recovery(&r);
+	recovery_host_frames_seen(&r, 41); /* what liveness saw before the fault */
+	RUN(&r, rows);
+	assert_string_equal(step_why(&r, (struct recovery_event)TICK, 2100), "deaf");
+	assert_int_equal(r.state, RECOVERY_RUNNING);
+	assert_int_equal(r.cfg.steps[r.step_idx].step, RECOVERY_STEP_REOPEN);
+	assert_null(step_why(&r, (struct recovery_event)RES_TOKEN(r.token, 0), 2110));
+	RUN(&r, reopen);
+
+	/* A silent M7 is told apart from a deaf one; a HELLO says it heard. */
+	small_recovery(&r);
+	recovery_host_frames_seen(&r, 5);
+	assert_null(step_why(&r, (struct recovery_event)DOWN("stall"), 0));
+	assert_string_equal(step_why(&r, (struct recovery_event)TICK, 1000), "silent");
+	assert_null(step_why(&r, (struct recovery_event)TICK, 1100));
+	assert_string_equal(step_why(&r, (struct recovery_event)HELLO, 1200), "hello");
+
+	/* No count known when the HOST_HELLO went: the first HEARTBEAT sets it. */
+	small_recovery(&r);
+	assert_null(step_why(&r, (struct recovery_event)DOWN("stall"), 0));
+	assert_null(step_why(&r, (struct recovery_event)HBN(7), 100));
+	assert_int_equal(r.state, RECOVERY_RUNNING);
+	assert_string_equal(step_why(&r, (struct recovery_event)HBN(8), 300), "host_frames");
+	assert_int_equal(r.state, RECOVERY_IDLE);
+
+	/* A HEARTBEAT without counters still answers, as before. */
+	small_recovery(&r);
+	recovery_host_frames_seen(&r, 5);
+	assert_null(step_why(&r, (struct recovery_event)DOWN("stall"), 0));
+	assert_string_equal(step_why(&r, (struct recovery_event)HB, 100), "heartbeat");
+}
+
+/* Failed, a deaf M7's HEARTBEATs do not bring the channel back up; a count that moved
+ * or a HELLO does. */
+static void test_failed_deaf(void **state)
+{
+	struct recovery_config c;
+	struct recovery r;
+	static const struct row rows[] = {
+		{0, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 1000, 0},
+		{500, HBN(9), "", 1000, 0},
+		{1000, TICK,
+		 "step_done(resync,-110,1000) set_state(failed,exhausted) gave_up(exhausted)",
+		 11000, 0},
+		{1200, HBN(9), "", 11000, 0},
+		{1400, HBN(9), "", 11000, 0},
+		{1600, HBN(10), "set_state(up,hello) recovered(unknown,1600)", 0, 0},
+		{2000, DOWN("stall"), "set_state(recovering,stall) send_host_hello", 3000, 0},
+		{3000, TICK,
+		 "step_done(resync,-110,1000) set_state(failed,exhausted) gave_up(exhausted)",
+		 13000, 0},
+		{3200, HBN(10), "", 13000, 0},
+		{3300, HELLO, "set_state(up,hello) recovered(unknown,1300)", 0, 0},
+	};
+
+	(void)state;
+	small_config(&c);
+	c.n_steps = 1;
+	c.steps[0].tries = 1;
+	recovery_init(&r, &c);
+	recovery_host_frames_seen(&r, 9);
+	RUN(&r, rows);
 }
 
 /* The remoteproc step with a firmware set, waiting for the tty and HELLO. */
@@ -936,6 +1041,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_resync_succeeds),
 		cmocka_unit_test(test_full_ladder),
+		cmocka_unit_test(test_deaf_heartbeats),
+		cmocka_unit_test(test_failed_deaf),
 		cmocka_unit_test(test_remoteproc_step),
 		cmocka_unit_test(test_set_firmware),
 		cmocka_unit_test(test_stale_result),

@@ -135,6 +135,57 @@ static void test_through_conf(void **state)
 	assert_string_equal(err.message, "unknown key");
 }
 
+/* getgrnam: two groups of the test's own (no name service needed), every lookup
+ * counted; other names go to the real one. */
+static unsigned getgrnam_calls;
+struct group *__real_getgrnam(const char *name);
+struct group *__wrap_getgrnam(const char *name);
+struct group *__wrap_getgrnam(const char *name)
+{
+	static struct group g;
+	static char gname[32];
+
+	getgrnam_calls++;
+	if (strcmp(name, "m7b-ops") != 0 && strcmp(name, "m7b-admins") != 0)
+		return __real_getgrnam(name);
+	snprintf(gname, sizeof gname, "%s", name);
+	g.gr_name = gname;
+	g.gr_gid = strcmp(name, "m7b-ops") == 0 ? 4242 : 4343;
+	return &g;
+}
+
+/* allow_group is looked up once, when the file is read: a request (in the event loop)
+ * compares gids and never blocks on a name service; reading the file again (SIGHUP)
+ * looks it up again. */
+static void test_peer_group_resolved_once(void **state)
+{
+	struct supervisor_daemon_conf d;
+	char msg[200];
+	gid_t ops = 4242, admins = 4343;
+	unsigned calls;
+
+	(void)state;
+	supervisor_conf_daemon_defaults(&d);
+	assert_int_equal(supervisor_conf_daemon_key(&d, "allow_group", "m7b-ops", msg, sizeof msg),
+			 0);
+	calls = getgrnam_calls;
+	for (int i = 0; i < 100; i++) {
+		assert_true(supervisor_peer_allowed(&d, 1001, &ops, 1));
+		assert_false(supervisor_peer_allowed(&d, 1001, &admins, 1));
+	}
+	assert_int_equal(getgrnam_calls, calls);
+	/* The file read again names another group: its gid, looked up then. */
+	supervisor_conf_daemon_defaults(&d);
+	assert_int_equal(
+		supervisor_conf_daemon_key(&d, "allow_group", "m7b-admins", msg, sizeof msg), 0);
+	assert_int_equal(getgrnam_calls, calls + 1);
+	assert_true(supervisor_peer_allowed(&d, 1001, &admins, 1));
+	assert_false(supervisor_peer_allowed(&d, 1001, &ops, 1));
+	/* No group: gids count for nothing. */
+	assert_int_equal(supervisor_conf_daemon_key(&d, "allow_group", "", msg, sizeof msg), 0);
+	assert_false(supervisor_peer_allowed(&d, 1001, &admins, 1));
+}
+
 static void test_peer(void **state)
 {
 	struct supervisor_daemon_conf d;
@@ -194,9 +245,12 @@ static void test_channel_same(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_keys),
-		cmocka_unit_test(test_through_conf), cmocka_unit_test(test_peer),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_through_conf),
+		cmocka_unit_test(test_peer),
 		cmocka_unit_test(test_channel_same),
+		cmocka_unit_test(test_peer_group_resolved_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

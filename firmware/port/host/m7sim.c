@@ -29,6 +29,7 @@
 #define MAX_AT	     32
 #define MAX_IMAGES   16
 #define KICK_FAIL_MS 300 /* a kick-fail image: one failed kick in the kernel log this often */
+#define DEAF_KICK_MS 100 /* the mailbox's timeout: a deaf M7 fails a kick at most this often */
 
 /* An image for a firmware file name (--firmware NAME=SPEC). */
 struct named_image {
@@ -63,8 +64,12 @@ struct m7sim {
 	unsigned nat;
 	uint64_t start_ns;
 	uint64_t stall_until_ns; /* 0 = no timed stall */
-	uint64_t reopen_at_ns;	 /* hung up: new pty at this time; 0 = none */
-	uint64_t slow_bps;	 /* host -> M7 read limit */
+	bool deaf;		/* the core still runs and sends, but takes nothing from the link */
+	uint64_t deaf_until_ns; /* 0 = until resume */
+	uint64_t deaf_kick_ns;	/* last failed kick logged for it */
+	uint64_t deaf_bytes;	/* host bytes that never reached the core */
+	uint64_t reopen_at_ns;	/* hung up: new pty at this time; 0 = none */
+	uint64_t slow_bps;	/* host -> M7 read limit */
 	double slow_tokens;
 	uint64_t slow_ns;
 	bool quit;
@@ -84,6 +89,7 @@ struct m7sim {
 	int kmsg_fd; /* /dev/kmsg-format lines go here; -1 = none */
 	uint64_t kmsg_seq;
 	uint64_t kick_next_ns;	     /* next failed kick of a kick-fail image; 0 = none */
+	uint64_t boot_ms;	     /* a remoteproc start: the tty appears this much later */
 	const struct sim_image *cur; /* the image running now */
 };
 
@@ -149,6 +155,8 @@ static void usage(FILE *f)
 	      "                       'stop' written to DIR/state takes the link down (state\n"
 	      "                       becomes offline), 'start' boots the image named in\n"
 	      "                       DIR/firmware with a new boot_id on a new pty (running)\n"
+	      "  --boot-ms MS         a slow boot: after a remoteproc start the M7 runs at once,\n"
+	      "                       its tty appears MS later (default 0)\n"
 	      "  --kmsg PATH          write kernel log lines (/dev/kmsg format) to PATH (a FIFO\n"
 	      "                       or a file): the kick failures of a kick-fail image\n"
 	      "  --ctl PATH           control FIFO (created if missing) taking the commands "
@@ -163,7 +171,12 @@ static void usage(FILE *f)
 	      "                       (UART interrupts still capture, so captures get dropped);\n"
 	      "                       MS = 0 or none: until 'resume'; a reboot or a\n"
 	      "                       remoteproc start ends it too\n"
-	      "  resume               end a stall\n"
+	      "  deaf [MS]            deaf to the mailbox: HEARTBEATs and data go on, but what\n"
+	      "                       the host sends never reaches the core (host_frames stays);\n"
+	      "                       each write costs a failed kick (see --kmsg, at most one\n"
+	      "                       per 100 ms); MS = 0 or none: until 'resume'; a reboot or\n"
+	      "                       a remoteproc start ends it too\n"
+	      "  resume               end a stall or deafness\n"
 	      "  garbage [N]          write N random bytes (default 64, at most 511) and a 0x00\n"
 	      "                       to the link\n"
 	      "  corrupt [N]          send the next N frames (default 1) with a bad CRC\n"
@@ -241,14 +254,15 @@ static void print_stats(struct m7sim *s)
 	       " host_unknown=%" PRIu32 " uart_tx=%" PRIu32 " stalls=%" PRIu32 " credits=%" PRIu32
 	       " frames_written=%" PRIu64 " frames_dropped=%" PRIu64 " frames_corrupted=%" PRIu64
 	       " logs_dropped=%" PRIu32 " noise=%" PRIu32 " syncs_dropped=%" PRIu32
-	       " acks_dropped=%" PRIu32 " host_no_credit=%" PRIu32 " host_voided=%" PRIu32 "\n",
+	       " acks_dropped=%" PRIu32 " host_no_credit=%" PRIu32 " host_voided=%" PRIu32
+	       " deaf_bytes=%" PRIu64 "\n",
 	       s->fw.seq, c[M7B_HB_UART_RX_BYTES], c[M7B_HB_CAPTURES], c[M7B_HB_CAPTURES_DROPPED],
 	       c[M7B_HB_UART_OVERRUNS], c[M7B_HB_HOST_FRAMES], c[M7B_HB_HOST_BAD],
 	       c[M7B_HB_HOST_UNKNOWN], c[M7B_HB_UART_TX_BYTES], c[M7B_HB_LINK_STALLS],
 	       c[M7B_HB_CREDITS], s->board.frames_written, s->board.frames_dropped,
 	       s->board.frames_corrupted, c[M7B_HB_LOGS_DROPPED], c[M7B_HB_NOISE_BYTES],
 	       c[M7B_HB_SYNCS_DROPPED], c[M7B_HB_ACKS_DROPPED], c[M7B_HB_HOST_NO_CREDIT],
-	       c[M7B_HB_HOST_VOIDED]);
+	       c[M7B_HB_HOST_VOIDED], s->deaf_bytes);
 }
 
 /* The image for a firmware name: a --firmware entry, else --image. */
@@ -271,6 +285,8 @@ static void sim_boot(struct m7sim *s, const struct sim_image *img)
 	b->fatal = false;
 	b->stalled = false;
 	s->stall_until_ns = 0;
+	s->deaf = false;
+	s->deaf_until_ns = 0;
 	for (unsigned p = 0; p < b->nports; p++)
 		b->uart[p].count = 0;
 	if (img->has_id) {
@@ -342,7 +358,14 @@ static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 	case SIM_CTL_RESUME:
 		b->stalled = false;
 		s->stall_until_ns = 0;
+		s->deaf = false;
+		s->deaf_until_ns = 0;
 		printf("\n");
+		break;
+	case SIM_CTL_DEAF:
+		s->deaf = true;
+		s->deaf_until_ns = c->arg ? now + ms_ns(c->arg) : 0;
+		printf(" %" PRIu64 "\n", c->arg);
 		break;
 	case SIM_CTL_GARBAGE:
 		printf(" %" PRIu64 "%s\n", c->arg,
@@ -607,7 +630,15 @@ static void link_read(struct m7sim *s, uint64_t now_ns)
 			want = (size_t)s->slow_tokens;
 	}
 	n = sim_link_read(s->board.link, buf, want);
-	if (n > 0) {
+	if (n > 0 && s->deaf) {
+		/* The kernel's kick times out: the bytes stay in the vring, the core never
+		 * sees them, and the kernel log says so. */
+		s->deaf_bytes += (uint64_t)n;
+		if (now_ns - s->deaf_kick_ns >= ms_ns(DEAF_KICK_MS)) {
+			s->deaf_kick_ns = now_ns;
+			kmsg_write(s, "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+		}
+	} else if (n > 0) {
 		if (s->slow_bps)
 			s->slow_tokens -= (double)n;
 		fw_link_rx(&s->fw, buf, (size_t)n);
@@ -678,8 +709,14 @@ static void rproc_state_changed(struct m7sim *s)
 		sim_boot(s, img);
 		printf("m7sim: remoteproc start %s image=%s boot_id=0x%08" PRIx32 "\n", fw_name,
 		       sim_image_mode_to_string(img->mode), s->fw.boot_id);
-		if (link_reopen(s) == 0)
+		if (s->boot_ms) {
+			/* The kernel says running at once; the tty waits for the firmware's
+			 * name-service announce, which a slow boot delays. */
+			s->reopen_at_ns = sim_clock_mono_ns() + ms_ns(s->boot_ms);
 			rproc_write_state(s, "running");
+		} else if (link_reopen(s) == 0) {
+			rproc_write_state(s, "running");
+		}
 	} else {
 		return; /* our own answers (offline, running) and anything else */
 	}
@@ -732,6 +769,12 @@ static int run(struct m7sim *s)
 			struct sim_ctl_cmd c = {.op = SIM_CTL_RESUME};
 			run_cmd(s, &c);
 		}
+		if (s->deaf && s->deaf_until_ns && now_ns >= s->deaf_until_ns) {
+			struct sim_ctl_cmd c = {.op = SIM_CTL_RESUME};
+			run_cmd(s, &c);
+		}
+		if (s->deaf && s->deaf_until_ns)
+			wake_ns = min_u64(wake_ns, s->deaf_until_ns);
 		if (s->reopen_at_ns && now_ns >= s->reopen_at_ns)
 			(void)link_reopen(s);
 
@@ -868,6 +911,7 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 		{"firmware", required_argument, NULL, 'F'},
 		{"remoteproc", required_argument, NULL, 'R'},
 		{"kmsg", required_argument, NULL, 'K'},
+		{"boot-ms", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -1036,6 +1080,10 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 			break;
 		case 'K':
 			s->kmsg_path = optarg;
+			break;
+		case 'W':
+			if (parse_num(optarg, "--boot-ms", 3600000, &s->boot_ms))
+				return -EINVAL;
 			break;
 		case 'h':
 			usage(stdout);

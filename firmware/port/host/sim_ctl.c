@@ -21,6 +21,7 @@ static const struct {
 } cmds[] = {
 	{"stall", SIM_CTL_STALL, 1, 0, ARG_MAX},
 	{"resume", SIM_CTL_RESUME, 0, 0, 0},
+	{"deaf", SIM_CTL_DEAF, 1, 0, ARG_MAX},
 	{"garbage", SIM_CTL_GARBAGE, 1, 64, SIM_CTL_GARBAGE_MAX},
 	{"corrupt", SIM_CTL_CORRUPT, 1, 1, ARG_MAX},
 	{"drop", SIM_CTL_DROP, 1, 1, ARG_MAX},

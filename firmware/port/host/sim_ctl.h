@@ -6,16 +6,17 @@
 #include <stdint.h>
 
 enum sim_ctl_op {
-	SIM_CTL_STALL,	    /* arg ms (0 = until resume): hung M7, link not read nor written */
-	SIM_CTL_RESUME,	    /* end a stall */
-	SIM_CTL_GARBAGE,    /* arg bytes of noise, then 0x00 */
-	SIM_CTL_CORRUPT,    /* arg frames with a bad CRC */
-	SIM_CTL_DROP,	    /* arg frames swallowed: seq gaps */
-	SIM_CTL_REBOOT,	    /* new boot_id, seq restarts, 0x00 + HELLO */
-	SIM_CTL_HANGUP,	    /* arg ms: close the pty, come back on a new one after arg ms */
-	SIM_CTL_SWAP,	    /* new pty, symlink swapped atomically, old pty closed */
-	SIM_CTL_VANISH,	    /* arg ms: symlink removed, old pty silent but open, new pty later */
-	SIM_CTL_SLOW,	    /* arg bytes/s: read the link (host -> M7) slowly; 0 = off */
+	SIM_CTL_STALL,	 /* arg ms (0 = until resume): hung M7, link not read nor written */
+	SIM_CTL_RESUME,	 /* end a stall or deafness */
+	SIM_CTL_DEAF,	 /* arg ms (0 = until resume): the link is read, nothing reaches the core */
+	SIM_CTL_GARBAGE, /* arg bytes of noise, then 0x00 */
+	SIM_CTL_CORRUPT, /* arg frames with a bad CRC */
+	SIM_CTL_DROP,	 /* arg frames swallowed: seq gaps */
+	SIM_CTL_REBOOT,	 /* new boot_id, seq restarts, 0x00 + HELLO */
+	SIM_CTL_HANGUP,	 /* arg ms: close the pty, come back on a new one after arg ms */
+	SIM_CTL_SWAP,	 /* new pty, symlink swapped atomically, old pty closed */
+	SIM_CTL_VANISH,	 /* arg ms: symlink removed, old pty silent but open, new pty later */
+	SIM_CTL_SLOW,	 /* arg bytes/s: read the link (host -> M7) slowly; 0 = off */
 	SIM_CTL_THROTTLE,   /* arg bytes/s: write the link (M7 -> host) slowly; 0 = off */
 	SIM_CTL_UART_ERROR, /* port, arg FW_RX_* bits: the next byte on port carries them */
 	SIM_CTL_LOG,	    /* arg level, text: a LOG frame */
