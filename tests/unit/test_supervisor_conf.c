@@ -143,14 +143,14 @@ struct group *__wrap_getgrnam(const char *name);
 struct group *__wrap_getgrnam(const char *name)
 {
 	static struct group g;
-	static char gname[32];
+	static char ops[] = "m7b-ops", admins[] = "m7b-admins";
 
 	getgrnam_calls++;
-	if (strcmp(name, "m7b-ops") != 0 && strcmp(name, "m7b-admins") != 0)
+	bool is_ops = strcmp(name, ops) == 0;
+	if (!is_ops && strcmp(name, admins) != 0)
 		return __real_getgrnam(name);
-	snprintf(gname, sizeof gname, "%s", name);
-	g.gr_name = gname;
-	g.gr_gid = strcmp(name, "m7b-ops") == 0 ? 4242 : 4343;
+	g.gr_name = is_ops ? ops : admins;
+	g.gr_gid = is_ops ? 4242 : 4343;
 	return &g;
 }
 
