@@ -464,19 +464,20 @@ static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
 static void fifo_on_dir(evutil_socket_t fd, short what, void *arg)
 {
 	struct kwatch *k = arg;
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char buf[4096];
 	bool ours = false;
 	ssize_t n;
 
 	(void)what;
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		for (char *p = buf; p < buf + n;) {
-			const struct inotify_event *e = (const struct inotify_event *)p;
+		for (const char *p = buf; p < buf + n;) {
+			struct inotify_event e; /* copied: a cast would claim an alignment */
+			memcpy(&e, p, sizeof(e));
+			const char *name = p + sizeof(e); /* NUL-padded to e.len */
 			/* An overflowed queue may have lost ours: look. */
-			if ((e->len && strcmp(e->name, k->base_name) == 0) ||
-			    (e->mask & IN_Q_OVERFLOW))
+			if ((e.len && strcmp(name, k->base_name) == 0) || (e.mask & IN_Q_OVERFLOW))
 				ours = true;
-			p += sizeof(*e) + e->len;
+			p += sizeof(e) + e.len;
 		}
 	}
 	if (ours)
