@@ -349,10 +349,16 @@ static void on_accept(void *ud, int fd)
 			      : -1;
 		if (n > 0 && e > 0)
 			(void)!write(fd, buf, (size_t)n + (size_t)e);
-		if (ratelimit_ok(&d->rl_refused, daemon_now_ms(), 5, 10000))
+		if (ratelimit_ok(&d->rl_refused, daemon_now_ms(), 5, 10000)) {
+			char more[64] = "";
+			if (d->rl_refused.suppressed)
+				snprintf(more, sizeof(more), "; %u refusals not logged before it",
+					 d->rl_refused.suppressed);
+			d->rl_refused.suppressed = 0;
 			log_struct(&d->log, LOG_WARNING, NULL,
-				   "refused a client (pid %d, uid %ld): %s; %u clients connected",
-				   c->pid, c->uid, slots_verdict_to_string(v), d->nclients);
+				   "refused a client (pid %d, uid %ld): %s; %u clients connected%s",
+				   c->pid, c->uid, slots_verdict_to_string(v), d->nclients, more);
+		}
 		conn_free(c); /* closes fd */
 		return;
 	}

@@ -1763,6 +1763,18 @@ static void test_sighup_swap_devices(void **state)
 
 /* max_clients: one more connection gets VERSION, ERROR busy without id already behind it
  * (one write: a client that read VERSION finds it there), and is closed. */
+/* Connects to a daemon with no slot left and reads its refusal to the end. */
+static void refused_once(const char *sock)
+{
+	struct tclient c;
+	bool eof = false;
+	assert_int_equal(tclient_connect(&c, sock), 0);
+	while (tclient_line(&c, H_TIMEOUT_MS, &eof))
+		;
+	assert_true(eof);
+	tclient_close(&c);
+}
+
 static void test_max_clients(void **state)
 {
 	(void)state;
@@ -1798,9 +1810,21 @@ static void test_max_clients(void **state)
 	bool eof = false;
 	assert_null(tclient_line(&c, H_TIMEOUT_MS, &eof));
 	assert_true(eof);
+	tclient_close(&c);
+	/* Refusals are logged at most 5 per 10 s; the next one logged says how many were
+	 * not (this one was the first). */
+	for (int i = 0; i < 11; i++)
+		refused_once(p.sock);
+	char log[1 << 16];
+	h_slurp_file(p.log, log, sizeof log);
+	assert_int_equal(count_of(log, "refused a client ("), 5);
+	usleep(10100 * 1000);
+	refused_once(p.sock);
+	h_slurp_file(p.log, log, sizeof log);
+	assert_int_equal(count_of(log, "refused a client ("), 6);
+	assert_non_null(strstr(log, "; 7 refusals not logged before it"));
 	tclient_close(&a);
 	tclient_close(&b);
-	tclient_close(&c);
 	assert_int_equal(daemon_proc_stop(&p), 0);
 	h_cleanup(&p);
 }
