@@ -191,6 +191,17 @@ def socket_path(text):
     return text
 
 
+def gave_up(args, tries, final, now):
+    """After a failed try: says final and returns True once the tries are used up, else
+    says now and when the next try comes."""
+    if tries >= args.retries:
+        print(f"m7watch: {final}", file=sys.stderr)
+        return True
+    print(f"m7watch: {now}; try {tries}/{args.retries}, again in {args.retry:g} s",
+          file=sys.stderr, flush=True)
+    return False
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--socket", type=socket_path, default=DEFAULT_SOCKET)
@@ -231,22 +242,17 @@ def main():
             return EX_UNAVAILABLE
         except (ConnectionError, FileNotFoundError) as e:
             tries += 1
-            if tries >= args.retries:
-                print(f"m7watch: no m7bridged at {args.socket} after {tries} tries "
-                      f"({e.strerror or e}); is it running?", file=sys.stderr)
+            if gave_up(args, tries,
+                       f"no m7bridged at {args.socket} after {tries} tries "
+                       f"({e.strerror or e}); is it running?",
+                       f"cannot connect to {args.socket} ({e.strerror or e})"):
                 return EX_UNAVAILABLE
-            print(f"m7watch: cannot connect to {args.socket} ({e.strerror or e}); "
-                  f"try {tries}/{args.retries}, again in {args.retry:g} s", file=sys.stderr,
-                  flush=True)
         except Refused as e:
             tries += 1
-            if tries >= args.retries:
-                print(f"m7watch: m7bridged at {args.socket} refused the connection "
-                      f"{tries} times: {e}", file=sys.stderr)
+            if gave_up(args, tries,
+                       f"m7bridged at {args.socket} refused the connection {tries} times: {e}",
+                       f"m7bridged refused the connection: {e}"):
                 return EX_UNAVAILABLE
-            print(f"m7watch: m7bridged refused the connection: {e}; "
-                  f"try {tries}/{args.retries}, again in {args.retry:g} s", file=sys.stderr,
-                  flush=True)
         except RuntimeError as e:
             print(f"m7watch: {e}", file=sys.stderr)
             return 1
