@@ -894,6 +894,46 @@ static void test_no_down_while_recovering(void **state)
 	tclient_close(&q);
 }
 
+/* An open that fails for another reason than a missing node (here ELOOP: the node is a
+ * symlink to itself) fails the step; the channel stays `recovering`, never `down`. */
+static void test_open_error_stays_recovering(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t, end;
+	char seen[512] = "";
+	bool up = false;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	sim_cmd(f, "vanish 0\n");
+	wait_state(&w, "down", &t);
+	/* Until the remoteproc step's swap renames a new node over it. */
+	assert_int_equal(symlink("ttyRPMSG30", f->link), 0);
+	assert_int_equal(
+		tclient_send(&q, "{\"cmd\":\"recover\",\"channel\":\"m7\",\"action\":\"reopen\"}"),
+		0);
+	wait_state(&w, "recovering", &t);
+	end = h_now_ms() + WAIT_MS;
+	while (!up && h_now_ms() < end) {
+		cJSON *o = tclient_wait(&w, "STATE", (int)(end - h_now_ms()));
+		assert_non_null(o);
+		snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s(%s) ",
+			 j_str(o, "state"), j_str(o, "reason"));
+		up = strcmp(j_str(o, "state"), "up") == 0;
+		cJSON_Delete(o);
+	}
+	print_message("after recovering: %s\n", seen);
+	assert_true(up);
+	assert_null(strstr(seen, "down("));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* The M7 logs, then hangs: the incident holds its last LOG lines from the trace ring. */
 static void test_stall_last_words(void **state)
 {
@@ -1030,6 +1070,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deaf_walks_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_down_while_recovering, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_error_stays_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_ladders_one_incident, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, setup_forbidden, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_then_back, setup_resync_only, teardown),
