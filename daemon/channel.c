@@ -33,6 +33,11 @@ bool channel_is_open(const struct channel *ch)
 	return ch->fd >= 0;
 }
 
+uint32_t channel_tx_seq(const struct channel *ch)
+{
+	return ch->tx_seq;
+}
+
 const struct conf_channel *channel_config(const struct channel *ch)
 {
 	return &ch->cfg;

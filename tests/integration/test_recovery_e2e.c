@@ -120,7 +120,7 @@ static void sim_cmd(struct fx *f, const char *cmd)
 
 static int teardown(void **state);
 
-static int setup_common(void **state, const char *daemon_extra, const char *steps)
+static int setup_klog(void **state, const char *klog, const char *daemon_extra, const char *steps)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	char conf[4096], out[400], arg_out[400];
@@ -170,7 +170,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 		fake_kernel(f);
 
 	snprintf(conf, sizeof(conf),
-		 "kernel_log = journal\njournal_dir = %s\nsysfs_root = %s\nincident_dir = %s\n"
+		 "kernel_log = %s\njournal_dir = %s\nsysfs_root = %s\nincident_dir = %s\n"
 		 "debugfs_root = %s\nfirmware_dir = %s/firmware\n%s\n"
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\nfirmware = m7sim.elf\n"
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n"
@@ -180,8 +180,8 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 		 "driver_timeout_ms = 500\nremoteproc_timeout_ms = 15000\n"
 		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n"
 		 "reload_probation_ms = 300\n",
-		 f->journal, f->sys, f->incidents, f->debugfs, f->p.dir, daemon_extra, f->link,
-		 steps, driver_cmd);
+		 klog, f->journal, f->sys, f->incidents, f->debugfs, f->p.dir, daemon_extra,
+		 f->link, steps, driver_cmd);
 	if (daemon_proc_start(&f->p, conf) < 0)
 		goto fail;
 	*state = f;
@@ -192,6 +192,17 @@ fail:
 	(void)teardown(state);
 	*state = NULL;
 	return -1;
+}
+
+static int setup_common(void **state, const char *daemon_extra, const char *steps)
+{
+	return setup_klog(state, "journal", daemon_extra, steps);
+}
+
+/* No kernel log: faults are liveness's alone. */
+static int setup_no_klog(void **state)
+{
+	return setup_klog(state, "off", "", "resync,reopen,remoteproc");
 }
 
 static int setup(void **state)
@@ -855,6 +866,50 @@ static void test_deaf_walks_on(void **state)
 	tclient_close(&q);
 }
 
+/* Without a kernel log a deaf M7 is liveness's to find: its periodic HEARTBEATs keep the
+ * link from going quiet, but their host_frames stays still while the host writes. That
+ * begins a probe; its PINGs unanswered, a `stall` (source liveness) starts the ladder. */
+static void test_deaf_no_klog(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t, t_deaf, t_fault, t_rec, t_up;
+	bool new_boot;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	for (int i = 0; i < 2; i++) {
+		o = tclient_wait(&w, "HEARTBEAT", WAIT_MS);
+		assert_non_null(o);
+		cJSON_Delete(o);
+	}
+	sim_cmd(f, "deaf\n");
+	/* A frame for the M7, never taken (clock sync writes some too). */
+	assert_int_equal(tclient_send(&q,
+				      "{\"cmd\":\"send\",\"id\":1,\"port\":2,\"data\":\"aGVsbG8=\","
+				      "\"channel\":\"m7\"}"),
+			 0);
+	t_deaf = h_now_ms();
+	o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	t_fault = h_now_ms();
+	assert_string_equal(j_str(o, "source"), "liveness");
+	print_message("fault: %s\n", j_str(o, "detail"));
+	assert_non_null(strstr(j_str(o, "detail"), "took none of the host's frames"));
+	cJSON_Delete(o);
+	wait_state(&w, "recovering", &t_rec);
+	assert_string_equal(wait_up(&w, &t_up, &new_boot, NULL, 0), "recovered");
+	assert_true(new_boot);
+	print_message("deaf M7, no kernel log: send -> stall %llu ms, -> up %llu ms\n",
+		      (unsigned long long)(t_fault - t_deaf), (unsigned long long)(t_up - t_deaf));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* While the ladder runs the channel is `recovering`, whatever its steps meet: a reopen
  * that finds no device node fails the step, it does not publish the channel `down`. */
 static void test_no_down_while_recovering(void **state)
@@ -1069,6 +1124,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kick_then_stall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deaf_walks_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deaf_no_klog, setup_no_klog, teardown),
 		cmocka_unit_test_setup_teardown(test_no_down_while_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_error_stays_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_ladders_one_incident, setup, teardown),
