@@ -368,8 +368,7 @@ static void note_holder(struct channel *ch, int err)
 		f.err = -err;
 		log_struct(ch->log, LOG_WARNING, &f, "cannot own %s: %s", ch->cfg.device, detail);
 	}
-	channel_set_state(ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN, "busy",
-			  detail);
+	channel_set_state(ch, channel_lost_state(ch), "busy", detail);
 }
 
 static void schedule_reopen(struct channel *ch)

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <pwd.h>
@@ -949,18 +950,17 @@ static void test_no_down_while_recovering(void **state)
 	tclient_close(&q);
 }
 
-/* An open that fails for another reason than a missing node (here ELOOP: the node is a
- * symlink to itself) fails the step; the channel stays `recovering`, never `down`. */
-static void test_open_error_stays_recovering(void **state)
+/* An open that fails for another reason than a missing node fails the step; the channel
+ * stays `recovering`, never `down`. ELOOP: the node is a symlink to itself. EBUSY: the
+ * node is a pty someone else holds locked (as a second daemon would). */
+static void open_error_stays_recovering(struct fx *f, bool busy)
 {
-	struct fx *f = *state;
 	struct tclient w, q;
 	uint64_t t, end;
 	char seen[512] = "";
 	bool up = false;
+	int ptm = -1, pts = -1;
 
-	if (!f)
-		skip();
 	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
 			 0);
 	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
@@ -968,7 +968,18 @@ static void test_open_error_stays_recovering(void **state)
 	sim_cmd(f, "vanish 0\n");
 	wait_state(&w, "down", &t);
 	/* Until the remoteproc step's swap renames a new node over it. */
-	assert_int_equal(symlink("ttyRPMSG30", f->link), 0);
+	if (busy) {
+		ptm = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		assert_true(ptm >= 0);
+		assert_int_equal(grantpt(ptm), 0);
+		assert_int_equal(unlockpt(ptm), 0);
+		pts = open(ptsname(ptm), O_RDWR | O_NOCTTY | O_CLOEXEC);
+		assert_true(pts >= 0);
+		assert_int_equal(flock(pts, LOCK_EX | LOCK_NB), 0);
+		assert_int_equal(symlink(ptsname(ptm), f->link), 0);
+	} else {
+		assert_int_equal(symlink("ttyRPMSG30", f->link), 0);
+	}
 	assert_int_equal(
 		tclient_send(&q, "{\"cmd\":\"recover\",\"channel\":\"m7\",\"action\":\"reopen\"}"),
 		0);
@@ -983,10 +994,29 @@ static void test_open_error_stays_recovering(void **state)
 		cJSON_Delete(o);
 	}
 	print_message("after recovering: %s\n", seen);
+	if (pts >= 0)
+		close(pts);
+	if (ptm >= 0)
+		close(ptm);
 	assert_true(up);
 	assert_null(strstr(seen, "down("));
+	assert_non_null(strstr(seen, busy ? "recovering(busy)" : "recovering(open_failed)"));
 	tclient_close(&w);
 	tclient_close(&q);
+}
+
+static void test_open_error_stays_recovering(void **state)
+{
+	if (!*state)
+		skip();
+	open_error_stays_recovering(*state, false);
+}
+
+static void test_open_busy_stays_recovering(void **state)
+{
+	if (!*state)
+		skip();
+	open_error_stays_recovering(*state, true);
 }
 
 /* The M7 logs, then hangs: the incident holds its last LOG lines from the trace ring. */
@@ -1127,6 +1157,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deaf_no_klog, setup_no_klog, teardown),
 		cmocka_unit_test_setup_teardown(test_no_down_while_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_error_stays_recovering, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_busy_stays_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_ladders_one_incident, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, setup_forbidden, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_then_back, setup_resync_only, teardown),
