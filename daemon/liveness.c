@@ -59,6 +59,13 @@ enum liveness_action liveness_tick(struct liveness *l, uint64_t now_ms)
 	if (!l->waiting) {
 		if (l->probe_due)
 			return send_ping(l, now_ms);
+		/* Deaf, its HEARTBEATs go on: a PING now and then gives an M7 that takes
+		 * frames again something to count, or nothing would show it (a failed
+		 * channel writes nothing else). */
+		if (l->deaf_latched && now_ms - l->ping_ms >= l->cfg.quiet_ms) {
+			l->strict = false;
+			return send_ping(l, now_ms);
+		}
 		if (now_ms - l->last_rx_ms < l->cfg.quiet_ms)
 			return LIVENESS_NONE;
 		l->strict = false;
@@ -71,6 +78,8 @@ enum liveness_action liveness_tick(struct liveness *l, uint64_t now_ms)
 	l->stalled = true;
 	l->stall_probe = l->strict;
 	l->stall_deaf = l->deaf_probe;
+	/* Whatever began the probe, the M7 was found deaf: the watch has nothing to add. */
+	l->deaf_latched = l->deaf_latched || l->strict;
 	l->waiting = false;
 	l->strict = false;
 	l->deaf_probe = false;
@@ -143,6 +152,8 @@ uint64_t liveness_deadline(const struct liveness *l)
 		return l->ping_ms + l->cfg.answer_ms;
 	if (l->probe_due)
 		return l->last_rx_ms;
+	if (l->deaf_latched && l->ping_ms < l->last_rx_ms)
+		return l->ping_ms + l->cfg.quiet_ms;
 	return l->last_rx_ms + l->cfg.quiet_ms;
 }
 

@@ -206,6 +206,12 @@ static int setup_no_klog(void **state)
 	return setup_klog(state, "off", "", "resync,reopen,remoteproc");
 }
 
+/* No kernel log, and a ladder that cannot cure a deaf M7. */
+static int setup_no_klog_resync(void **state)
+{
+	return setup_klog(state, "off", "", "resync\nrecovery_backoff_ms = 20000");
+}
+
 static int setup(void **state)
 {
 	char extra[64];
@@ -911,6 +917,57 @@ static void test_deaf_no_klog(void **state)
 	tclient_close(&q);
 }
 
+/* The deaf M7 found without a kernel log, a ladder that cannot cure it: `failed`, and
+ * no further stall while it stays deaf. It takes the host's frames again: `up` (hello),
+ * without waiting for the retry. */
+static void test_deaf_no_klog_failed_then_back(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	cJSON *o;
+	const char *reason;
+	char *txt;
+	uint64_t t2;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	for (int i = 0; i < 2; i++) {
+		o = tclient_wait(&w, "HEARTBEAT", WAIT_MS);
+		assert_non_null(o);
+		cJSON_Delete(o);
+	}
+	sim_cmd(f, "deaf\n");
+	assert_int_equal(tclient_send(&q,
+				      "{\"cmd\":\"send\",\"id\":1,\"port\":2,\"data\":\"aGVsbG8=\","
+				      "\"channel\":\"m7\"}"),
+			 0);
+	o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	wait_state(&w, "failed", &t);
+	/* Still deaf, the host still writing (clock sync): one stall per deaf spell. A
+	 * second would come within 1 s (HEARTBEATs every 200 ms). */
+	usleep(2000 * 1000);
+	o = status(&q);
+	txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "faults"));
+	print_message("faults while failed: %s\n", txt ? txt : "?");
+	free(txt);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(o, "faults"), "stall"), 1);
+	assert_string_equal(j_str(o, "state"), "failed");
+	cJSON_Delete(o);
+	sim_cmd(f, "resume\n");
+	/* Long before the retry: a HEARTBEAT whose count moved. */
+	reason = wait_state(&w, "up", &t2);
+	print_message("failed -> up %llu ms (%s)\n", (unsigned long long)(t2 - t), reason);
+	assert_string_equal(reason, "hello");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* While the ladder runs the channel is `recovering`, whatever its steps meet: a reopen
  * that finds no device node fails the step, it does not publish the channel `down`. */
 static void test_no_down_while_recovering(void **state)
@@ -1155,6 +1212,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deaf_walks_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deaf_no_klog, setup_no_klog, teardown),
+		cmocka_unit_test_setup_teardown(test_deaf_no_klog_failed_then_back,
+						setup_no_klog_resync, teardown),
 		cmocka_unit_test_setup_teardown(test_no_down_while_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_error_stays_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_busy_stays_recovering, setup, teardown),
