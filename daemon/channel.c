@@ -33,6 +33,11 @@ bool channel_is_open(const struct channel *ch)
 	return ch->fd >= 0;
 }
 
+uint32_t channel_tx_seq(const struct channel *ch)
+{
+	return ch->tx_seq;
+}
+
 const struct conf_channel *channel_config(const struct channel *ch)
 {
 	return &ch->cfg;
@@ -363,8 +368,7 @@ static void note_holder(struct channel *ch, int err)
 		f.err = -err;
 		log_struct(ch->log, LOG_WARNING, &f, "cannot own %s: %s", ch->cfg.device, detail);
 	}
-	channel_set_state(ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN, "busy",
-			  detail);
+	channel_set_state(ch, channel_lost_state(ch), "busy", detail);
 }
 
 static void schedule_reopen(struct channel *ch)
@@ -458,9 +462,9 @@ int channel_open_now(struct channel *ch)
 			if (strcmp(tty_reason_for_errno(r), "not_found") == 0)
 				channel_set_not_found(ch, detail);
 			else
-				channel_set_state(ch,
-						  ch->state == CHANNEL_FAILED ? CHANNEL_FAILED
-									      : CHANNEL_DOWN,
+				/* A ladder's step that opens keeps its state: the step
+				 * fails with the errno, the ladder goes on. */
+				channel_set_state(ch, channel_lost_state(ch),
 						  tty_reason_for_errno(r), detail);
 		}
 		schedule_reopen(ch);
@@ -483,7 +487,7 @@ int channel_open_now(struct channel *ch)
 	if (!ch->ev_read || !ch->ev_tx || event_add(ch->ev_read, NULL) < 0 ||
 	    event_add(ch->ev_tx, NULL) < 0) {
 		close_fd(ch);
-		channel_set_state(ch, CHANNEL_DOWN, "open_failed", "out of memory");
+		channel_set_state(ch, channel_lost_state(ch), "open_failed", "out of memory");
 		schedule_reopen(ch);
 		return -ENOMEM;
 	}

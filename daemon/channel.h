@@ -159,6 +159,9 @@ int channel_send(struct channel *ch, const struct sendq_entry *e);
  * 0, -ENOTCONN, -ENOBUFS (tx buffer full), -EMSGSIZE. seq_out may be NULL. */
 int channel_write_frame(struct channel *ch, uint8_t type, uint8_t port, uint8_t flags,
 			const void *payload, size_t len, uint32_t *seq_out);
+/* The seq the next host frame will carry: it moves with every frame written (HOST_HELLO
+ * starts it again), which is all a watcher of "has the host sent anything" needs. */
+uint32_t channel_tx_seq(const struct channel *ch);
 /* Raw mode: hands bytes to the writer as they are, whole or not at all. 0, -ENOTCONN,
  * -ENOBUFS (no room now: try again later), -EMSGSIZE, -EOPNOTSUPP (a wire channel). */
 int channel_write_raw(struct channel *ch, const void *data, size_t len);

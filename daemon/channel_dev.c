@@ -39,10 +39,11 @@ void channel_note_opened(struct channel *ch)
 
 void channel_set_not_found(struct channel *ch, const char *detail)
 {
-	bool note = ch->note_reason[0] && ch->state != CHANNEL_FAILED;
+	enum channel_state st = channel_lost_state(ch);
+	bool note = ch->note_reason[0] && st == CHANNEL_DOWN;
 
-	channel_set_state(ch, ch->state == CHANNEL_FAILED ? CHANNEL_FAILED : CHANNEL_DOWN,
-			  note ? ch->note_reason : "not_found", note ? ch->note_detail : detail);
+	channel_set_state(ch, st, note ? ch->note_reason : "not_found",
+			  note ? ch->note_detail : detail);
 }
 
 void channel_set_wait_note(struct channel *ch, const char *reason, const char *detail)

@@ -25,10 +25,16 @@ struct liveness {
 	bool strict;  /* only a HEARTBEAT answers it (probe after a kernel fault) */
 	bool stalled;
 	bool stall_probe; /* the last stall ended a probe: frames may have kept coming */
+	bool stall_deaf;  /* ... the probe the deaf watch began (below) */
 	/* The firmware's count of frames it took from the host, from the last HEARTBEAT
 	 * that carried it, and as it was when the strict probe began. */
 	bool hb_known, probe_known;
 	uint32_t hb_host_frames, probe_host_frames;
+	/* The deaf watch: the host's own count of frames written, at the HEARTBEAT where
+	 * host_frames last moved and at the one after; the probe it began; whether it has
+	 * spoken since host_frames last moved (once per deaf spell); a PING it asks for. */
+	uint32_t deaf_sent_base, deaf_sent_prev;
+	bool deaf_probe, deaf_latched, probe_due;
 	uint32_t misses;
 	uint64_t last_rx_ms;
 	uint64_t ping_ms;
@@ -66,16 +72,20 @@ static inline bool liveness_on_frame(struct liveness *l, uint64_t now_ms, bool h
 	if (l->waiting && (heartbeat || !l->strict)) {
 		l->waiting = false;
 		l->strict = false;
+		l->deaf_probe = false;
 		l->misses = 0;
 	}
 	return true;
 }
 
 /* A HEARTBEAT: liveness_on_frame() for it, with the firmware's count of valid frames
- * it received from the host (host_frames), or -1 when the frame carries none. The
- * firmware sends one every period whether or not it still takes Linux's messages: during
- * a probe, one whose count did not move since the probe began does not answer it. */
-bool liveness_on_heartbeat(struct liveness *l, uint64_t now_ms, int64_t host_frames);
+ * it received from the host (host_frames), or -1 when the frame carries none, and sent,
+ * a count of the frames the host has written that moves with each one (a sequence number
+ * will do). The firmware sends one every period whether or not it still takes Linux's
+ * messages: during a probe, one whose count did not move since the probe began does not
+ * answer it. Outside a probe, host_frames still at a HEARTBEAT two after the one where the
+ * host had written frames begins a probe (the deaf watch): the next tick PINGs. */
+bool liveness_on_heartbeat(struct liveness *l, uint64_t now_ms, int64_t host_frames, uint32_t sent);
 
 /* Time passed; says whether to PING or that the link stalled. */
 enum liveness_action liveness_tick(struct liveness *l, uint64_t now_ms);
@@ -84,7 +94,8 @@ enum liveness_action liveness_tick(struct liveness *l, uint64_t now_ms);
  * only a HEARTBEAT will answer it. */
 enum liveness_action liveness_probe(struct liveness *l, uint64_t now_ms);
 
-/* When tick must run next; 0 when stopped or stalled. */
+/* When tick must run next (at once when the deaf watch asks for a PING); 0 when stopped or
+ * stalled. */
 uint64_t liveness_deadline(const struct liveness *l);
 
 /* Name of an action, for logs. */

@@ -262,8 +262,9 @@ static void obs_on_msg(void *ud, struct channel *ch, const struct channel_msg *m
 		return;
 	incident_ring_frame(&c->ring, m->rx_realtime_us, f);
 	if (c->live_enabled &&
-	    (f->type == M7B_T_HEARTBEAT ? liveness_on_heartbeat(&c->live, m->rx_ms, host_frames(m))
-					: liveness_on_frame(&c->live, m->rx_ms, false)))
+	    (f->type == M7B_T_HEARTBEAT
+		     ? liveness_on_heartbeat(&c->live, m->rx_ms, host_frames(m), channel_tx_seq(ch))
+		     : liveness_on_frame(&c->live, m->rx_ms, false)))
 		sv_chan_rearm_liveness(c);
 	sv_fault_on_msg(c, m);
 	sv_verify_on_msg(c, m);

@@ -237,12 +237,6 @@ static int act_open_tty(struct sv_chan *c, const struct recovery_action *a,
 		liveness_start(&c->live, daemon_now_ms());
 		sv_chan_rearm_liveness(c);
 	}
-	if (r < 0 && recovery_busy(&c->rec)) {
-		/* A failed open marks the channel down; the ladder still owns it. */
-		struct channel_snapshot snap;
-		channel_snapshot(c->ch, &snap);
-		channel_set_state(c->ch, c->busy_state, c->busy_reason, snap.detail);
-	}
 	res->result = r;
 	return 1;
 }

@@ -88,7 +88,13 @@ void sv_fault_on_live_timer(evutil_socket_t fd, short what, void *arg)
 		sv_chan_send_ping(c);
 		break;
 	case LIVENESS_STALL:
-		if (c->live.stall_probe)
+		if (c->live.stall_deaf)
+			/* HEARTBEATs came, their host_frames stood still. */
+			snprintf(detail, sizeof(detail),
+				 "the M7 took none of the host's frames (host_frames %u across "
+				 "2 HEARTBEATs) and no HEARTBEAT answered %u PING(s)",
+				 (unsigned)c->live.hb_host_frames, c->live.cfg.retries + 1);
+		else if (c->live.stall_probe)
 			/* Frames may have kept coming: none was the PING's answer. */
 			snprintf(detail, sizeof(detail),
 				 "no HEARTBEAT answered %u PING(s) of the probe after a kernel "

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <pwd.h>
@@ -120,7 +121,7 @@ static void sim_cmd(struct fx *f, const char *cmd)
 
 static int teardown(void **state);
 
-static int setup_common(void **state, const char *daemon_extra, const char *steps)
+static int setup_klog(void **state, const char *klog, const char *daemon_extra, const char *steps)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	char conf[4096], out[400], arg_out[400];
@@ -170,7 +171,7 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 		fake_kernel(f);
 
 	snprintf(conf, sizeof(conf),
-		 "kernel_log = journal\njournal_dir = %s\nsysfs_root = %s\nincident_dir = %s\n"
+		 "kernel_log = %s\njournal_dir = %s\nsysfs_root = %s\nincident_dir = %s\n"
 		 "debugfs_root = %s\nfirmware_dir = %s/firmware\n%s\n"
 		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\nfirmware = m7sim.elf\n"
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n"
@@ -180,8 +181,8 @@ static int setup_common(void **state, const char *daemon_extra, const char *step
 		 "driver_timeout_ms = 500\nremoteproc_timeout_ms = 15000\n"
 		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n"
 		 "reload_probation_ms = 300\n",
-		 f->journal, f->sys, f->incidents, f->debugfs, f->p.dir, daemon_extra, f->link,
-		 steps, driver_cmd);
+		 klog, f->journal, f->sys, f->incidents, f->debugfs, f->p.dir, daemon_extra,
+		 f->link, steps, driver_cmd);
 	if (daemon_proc_start(&f->p, conf) < 0)
 		goto fail;
 	*state = f;
@@ -192,6 +193,23 @@ fail:
 	(void)teardown(state);
 	*state = NULL;
 	return -1;
+}
+
+static int setup_common(void **state, const char *daemon_extra, const char *steps)
+{
+	return setup_klog(state, "journal", daemon_extra, steps);
+}
+
+/* No kernel log: faults are liveness's alone. */
+static int setup_no_klog(void **state)
+{
+	return setup_klog(state, "off", "", "resync,reopen,remoteproc");
+}
+
+/* No kernel log, and a ladder that cannot cure a deaf M7. */
+static int setup_no_klog_resync(void **state)
+{
+	return setup_klog(state, "off", "", "resync\nrecovery_backoff_ms = 20000");
 }
 
 static int setup(void **state)
@@ -855,6 +873,101 @@ static void test_deaf_walks_on(void **state)
 	tclient_close(&q);
 }
 
+/* Without a kernel log a deaf M7 is liveness's to find: its periodic HEARTBEATs keep the
+ * link from going quiet, but their host_frames stays still while the host writes. That
+ * begins a probe; its PINGs unanswered, a `stall` (source liveness) starts the ladder. */
+static void test_deaf_no_klog(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t, t_deaf, t_fault, t_rec, t_up;
+	bool new_boot;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	for (int i = 0; i < 2; i++) {
+		o = tclient_wait(&w, "HEARTBEAT", WAIT_MS);
+		assert_non_null(o);
+		cJSON_Delete(o);
+	}
+	sim_cmd(f, "deaf\n");
+	/* A frame for the M7, never taken (clock sync writes some too). */
+	assert_int_equal(tclient_send(&q,
+				      "{\"cmd\":\"send\",\"id\":1,\"port\":2,\"data\":\"aGVsbG8=\","
+				      "\"channel\":\"m7\"}"),
+			 0);
+	t_deaf = h_now_ms();
+	o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	t_fault = h_now_ms();
+	assert_string_equal(j_str(o, "source"), "liveness");
+	print_message("fault: %s\n", j_str(o, "detail"));
+	assert_non_null(strstr(j_str(o, "detail"), "took none of the host's frames"));
+	cJSON_Delete(o);
+	wait_state(&w, "recovering", &t_rec);
+	assert_string_equal(wait_up(&w, &t_up, &new_boot, NULL, 0), "recovered");
+	assert_true(new_boot);
+	print_message("deaf M7, no kernel log: send -> stall %llu ms, -> up %llu ms\n",
+		      (unsigned long long)(t_fault - t_deaf), (unsigned long long)(t_up - t_deaf));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* The deaf M7 found without a kernel log, a ladder that cannot cure it: `failed`, and
+ * no further stall while it stays deaf. It takes the host's frames again: `up` (hello),
+ * without waiting for the retry. */
+static void test_deaf_no_klog_failed_then_back(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	cJSON *o;
+	const char *reason;
+	char *txt;
+	uint64_t t2;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	for (int i = 0; i < 2; i++) {
+		o = tclient_wait(&w, "HEARTBEAT", WAIT_MS);
+		assert_non_null(o);
+		cJSON_Delete(o);
+	}
+	sim_cmd(f, "deaf\n");
+	assert_int_equal(tclient_send(&q,
+				      "{\"cmd\":\"send\",\"id\":1,\"port\":2,\"data\":\"aGVsbG8=\","
+				      "\"channel\":\"m7\"}"),
+			 0);
+	o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	wait_state(&w, "failed", &t);
+	/* Still deaf, the host still writing (clock sync): one stall per deaf spell. A
+	 * second would come within 1 s (HEARTBEATs every 200 ms). */
+	usleep(2000 * 1000);
+	o = status(&q);
+	txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "faults"));
+	print_message("faults while failed: %s\n", txt ? txt : "?");
+	free(txt);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(o, "faults"), "stall"), 1);
+	assert_string_equal(j_str(o, "state"), "failed");
+	cJSON_Delete(o);
+	sim_cmd(f, "resume\n");
+	/* Long before the retry: a HEARTBEAT whose count moved. */
+	reason = wait_state(&w, "up", &t2);
+	print_message("failed -> up %llu ms (%s)\n", (unsigned long long)(t2 - t), reason);
+	assert_string_equal(reason, "hello");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* While the ladder runs the channel is `recovering`, whatever its steps meet: a reopen
  * that finds no device node fails the step, it does not publish the channel `down`. */
 static void test_no_down_while_recovering(void **state)
@@ -892,6 +1005,75 @@ static void test_no_down_while_recovering(void **state)
 	assert_null(strstr(seen, "down("));
 	tclient_close(&w);
 	tclient_close(&q);
+}
+
+/* An open that fails for another reason than a missing node fails the step; the channel
+ * stays `recovering`, never `down`. ELOOP: the node is a symlink to itself. EBUSY: the
+ * node is a pty someone else holds locked (as a second daemon would). */
+static void open_error_stays_recovering(struct fx *f, bool busy)
+{
+	struct tclient w, q;
+	uint64_t t, end;
+	char seen[512] = "";
+	bool up = false;
+	int ptm = -1, pts = -1;
+
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	sim_cmd(f, "vanish 0\n");
+	wait_state(&w, "down", &t);
+	/* Until the remoteproc step's swap renames a new node over it. */
+	if (busy) {
+		ptm = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		assert_true(ptm >= 0);
+		assert_int_equal(grantpt(ptm), 0);
+		assert_int_equal(unlockpt(ptm), 0);
+		pts = open(ptsname(ptm), O_RDWR | O_NOCTTY | O_CLOEXEC);
+		assert_true(pts >= 0);
+		assert_int_equal(flock(pts, LOCK_EX | LOCK_NB), 0);
+		assert_int_equal(symlink(ptsname(ptm), f->link), 0);
+	} else {
+		assert_int_equal(symlink("ttyRPMSG30", f->link), 0);
+	}
+	assert_int_equal(
+		tclient_send(&q, "{\"cmd\":\"recover\",\"channel\":\"m7\",\"action\":\"reopen\"}"),
+		0);
+	wait_state(&w, "recovering", &t);
+	end = h_now_ms() + WAIT_MS;
+	while (!up && h_now_ms() < end) {
+		cJSON *o = tclient_wait(&w, "STATE", (int)(end - h_now_ms()));
+		assert_non_null(o);
+		snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen), "%s(%s) ",
+			 j_str(o, "state"), j_str(o, "reason"));
+		up = strcmp(j_str(o, "state"), "up") == 0;
+		cJSON_Delete(o);
+	}
+	print_message("after recovering: %s\n", seen);
+	if (pts >= 0)
+		close(pts);
+	if (ptm >= 0)
+		close(ptm);
+	assert_true(up);
+	assert_null(strstr(seen, "down("));
+	assert_non_null(strstr(seen, busy ? "recovering(busy)" : "recovering(open_failed)"));
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+static void test_open_error_stays_recovering(void **state)
+{
+	if (!*state)
+		skip();
+	open_error_stays_recovering(*state, false);
+}
+
+static void test_open_busy_stays_recovering(void **state)
+{
+	if (!*state)
+		skip();
+	open_error_stays_recovering(*state, true);
 }
 
 /* The M7 logs, then hangs: the incident holds its last LOG lines from the trace ring. */
@@ -1029,7 +1211,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kick_then_stall, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deaf_walks_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deaf_no_klog, setup_no_klog, teardown),
+		cmocka_unit_test_setup_teardown(test_deaf_no_klog_failed_then_back,
+						setup_no_klog_resync, teardown),
 		cmocka_unit_test_setup_teardown(test_no_down_while_recovering, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_error_stays_recovering, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_busy_stays_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_ladders_one_incident, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden, setup_forbidden, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_then_back, setup_resync_only, teardown),

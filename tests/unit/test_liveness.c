@@ -22,7 +22,7 @@ struct row {
  * every input but a frame, and after a frame only when liveness_on_frame() asks. The timer
  * may then sit before the deadline (the tick re-arms it), never after it or unarmed. */
 static void run_counted(struct liveness *l, const struct row *rows, size_t n,
-			const int64_t *host_frames)
+			const int64_t *host_frames, const uint32_t *sent)
 {
 	size_t i;
 	uint64_t armed = 0;
@@ -44,7 +44,8 @@ static void run_counted(struct liveness *l, const struct row *rows, size_t n,
 			rearm = liveness_on_frame(l, rows[i].t, true);
 			break;
 		case HB_COUNT:
-			rearm = liveness_on_heartbeat(l, rows[i].t, host_frames[i]);
+			rearm = liveness_on_heartbeat(l, rows[i].t, host_frames[i],
+						      sent ? sent[i] : 0);
 			break;
 		case PROBE:
 			got = liveness_probe(l, rows[i].t);
@@ -70,7 +71,7 @@ static void run_counted(struct liveness *l, const struct row *rows, size_t n,
 	}
 }
 
-#define RUN(l, rows) run_counted((l), (rows), sizeof(rows) / sizeof((rows)[0]), NULL)
+#define RUN(l, rows) run_counted((l), (rows), sizeof(rows) / sizeof((rows)[0]), NULL, NULL)
 
 static const struct liveness_config cfg = {.quiet_ms = 2000, .answer_ms = 1000, .retries = 1};
 
@@ -191,8 +192,69 @@ static void test_probe_deaf(void **state)
 	(void)state;
 	assert_int_equal(sizeof(counts) / sizeof(counts[0]), sizeof(rows) / sizeof(rows[0]));
 	liveness_init(&l, &cfg);
-	run_counted(&l, rows, sizeof(rows) / sizeof(rows[0]), counts);
+	run_counted(&l, rows, sizeof(rows) / sizeof(rows[0]), counts, NULL);
 	assert_int_equal(l.stalls, 1);
+}
+
+/* Without a kernel log nothing begins a probe, and the periodic HEARTBEATs of an M7 that
+ * no longer takes the host's frames keep the link from going quiet: the count they carry
+ * does. Frames the host wrote before one HEARTBEAT and a count still unmoved at the next
+ * begin a strict probe at once; once per deaf spell. A host that wrote nothing, and
+ * HEARTBEATs without counters, begin none. */
+static void test_deaf_watch(void **state)
+{
+	struct liveness l;
+	static const struct row rows[] = {
+		{0, START, LIVENESS_NONE, 2000},
+		{1000, HB_COUNT, LIVENESS_NONE, 3000},
+		{2000, HB_COUNT, LIVENESS_NONE, 4000}, /* the host wrote: a period to arrive */
+		{3000, HB_COUNT, LIVENESS_NONE, 3000}, /* not taken: PING at once */
+		{3000, TICK, LIVENESS_SEND_PING, 4000},
+		{3500, HB_COUNT, LIVENESS_NONE, 4000}, /* periodic, same count: no answer */
+		{4000, TICK, LIVENESS_SEND_PING, 5000},
+		{4500, HB_COUNT, LIVENESS_NONE, 5000},
+		{5000, TICK, LIVENESS_STALL, 0},
+		/* Still deaf: said once, but a PING now and then, answered by any frame, gives
+		 * it something to count should it take frames again. */
+		{5500, HB_COUNT, LIVENESS_NONE, 6000},
+		{6000, TICK, LIVENESS_SEND_PING, 7000},
+		{6500, HB_COUNT, LIVENESS_NONE, 8000},
+		{7500, HB_COUNT, LIVENESS_NONE, 8000},
+		/* It takes frames again; then the host is idle: nothing to notice. */
+		{8500, HB_COUNT, LIVENESS_NONE, 10500},
+		{9500, HB_COUNT, LIVENESS_NONE, 11500},
+		{10500, HB_COUNT, LIVENESS_NONE, 12500},
+		/* Deaf again, and the probe's answer shows the PING taken. */
+		{11500, HB_COUNT, LIVENESS_NONE, 13500},
+		{12500, HB_COUNT, LIVENESS_NONE, 12500},
+		{12500, TICK, LIVENESS_SEND_PING, 13500},
+		{12600, HB_COUNT, LIVENESS_NONE, 14600},
+		/* No counters: no watch, whatever the host writes. */
+		{13000, START, LIVENESS_NONE, 15000},
+		{14000, HB_COUNT, LIVENESS_NONE, 16000},
+		{15000, HB_COUNT, LIVENESS_NONE, 17000},
+		{16000, HB_COUNT, LIVENESS_NONE, 18000},
+		{17000, HB_COUNT, LIVENESS_NONE, 19000},
+	};
+	static const int64_t counts[] = {
+		-1, 10, 10, 10, -1, 10, -1, 10, -1, 10, -1, 10, 10, /* deaf: one stall */
+		11, 11, 11,					    /* idle host */
+		11, 11, -1, 12,					    /* answered */
+		-1, -1, -1, -1, -1,				    /* no counters */
+	};
+	static const uint32_t sent[] = {
+		0, 5, 7, 7, 0, 8, 0, 9, 0, 10, 0, 12, 12, 12, 12, 12, 14, 14, 0, 15, 0, 1, 5, 9, 13,
+	};
+
+	(void)state;
+	assert_int_equal(sizeof(counts) / sizeof(counts[0]), sizeof(rows) / sizeof(rows[0]));
+	assert_int_equal(sizeof(sent) / sizeof(sent[0]), sizeof(rows) / sizeof(rows[0]));
+	liveness_init(&l, &cfg);
+	run_counted(&l, rows, 9, counts, sent);
+	assert_true(l.stall_deaf);
+	run_counted(&l, rows + 9, sizeof(rows) / sizeof(rows[0]) - 9, counts + 9, sent + 9);
+	assert_int_equal(l.stalls, 1);
+	assert_int_equal(l.pings, 4);
 }
 
 /* A stall says whether it ended a probe (HEARTBEATs or DATA may have kept coming) or a
@@ -216,8 +278,13 @@ static void test_stall_cause(void **state)
 	liveness_init(&l, &cfg);
 	RUN(&l, probe_rows);
 	assert_true(l.stall_probe);
+	assert_false(l.stall_deaf);
+	/* Found deaf: the deaf watch will not say it again. */
+	assert_true(l.deaf_latched);
 	RUN(&l, quiet_rows);
 	assert_false(l.stall_probe);
+	assert_false(l.stall_deaf);
+	assert_false(l.deaf_latched);
 }
 
 /* An answer window longer than the quiet period: a frame answering the PING moves the
@@ -261,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_probe_deaf),
+		cmocka_unit_test(test_deaf_watch),
 		cmocka_unit_test(test_stall_cause),
 		cmocka_unit_test(test_frame_moves_deadline),
 		cmocka_unit_test(test_defaults),
