@@ -298,6 +298,7 @@ struct incident *incident_open(struct incident_store *s, const struct incident_r
 	snprintf(inc->source, sizeof(inc->source), "%s", source ? source : "unknown");
 	(void)incident_text_copy(inc->detail, detail ? detail : "", INCIDENT_TEXT_MAX);
 	inc->start_us = now_us;
+	inc->events = 1;
 	inc->before = cJSON_CreateArray();
 	if (!inc->before) {
 		free(inc);
@@ -311,6 +312,20 @@ struct incident *incident_open(struct incident_store *s, const struct incident_r
 			cJSON_AddItemToArray(inc->before, e);
 	}
 	return inc;
+}
+
+bool incident_full(const struct incident *inc, uint64_t now_ms)
+{
+	return inc->events >= INCIDENT_MAX_EVENTS ||
+	       (now_ms >= inc->open_ms && now_ms - inc->open_ms >= INCIDENT_MAX_MS);
+}
+
+bool incident_extend(struct incident *inc, uint64_t now_ms)
+{
+	if (incident_full(inc, now_ms))
+		return false;
+	inc->events++;
+	return true;
 }
 
 void incident_discard(struct incident *inc)
@@ -447,6 +462,9 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 		cJSON_AddStringToObject(o, "detail", inc->detail);
 	cJSON_AddStringToObject(o, "outcome", outcome ? outcome : "failed");
 	add_u64(o, "duration_ms", (now_us - inc->start_us) / 1000);
+	add_u64(o, "events", inc->events);
+	if (inc->continues)
+		add_u64(o, "continues", inc->continues);
 	cJSON_AddItemToObject(o, "steps", steps_json(steps, nsteps));
 	if (counters)
 		cJSON_AddItemToObject(o, "counters", counters);
@@ -478,9 +496,9 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 
 static cJSON *summary_from(const cJSON *full, const char *file)
 {
-	static const char *const keep[] = {"seq",    "channel",	   "start_us", "end_us",
-					   "kind",   "source",	   "outcome",  "steps",
-					   "detail", "duration_ms"};
+	static const char *const keep[] = {"seq",    "channel",	    "start_us", "end_us",
+					   "kind",   "source",	    "outcome",	"steps",
+					   "detail", "duration_ms", "events",	"continues"};
 	cJSON *o = cJSON_CreateObject(), *words;
 	size_t i;
 
@@ -547,6 +565,9 @@ cJSON *incident_summary_open(const struct incident *inc, const struct incident_s
 	cJSON_AddStringToObject(o, "kind", inc->kind);
 	cJSON_AddStringToObject(o, "source", inc->source);
 	cJSON_AddStringToObject(o, "outcome", "open");
+	add_u64(o, "events", inc->events);
+	if (inc->continues)
+		add_u64(o, "continues", inc->continues);
 	cJSON_AddItemToObject(o, "steps", steps_json(steps, nsteps));
 	if (inc->detail[0])
 		cJSON_AddStringToObject(o, "detail", inc->detail);

@@ -72,8 +72,11 @@ struct incident {
 	char source[16];
 	char detail[INCIDENT_TEXT_MAX];
 	uint64_t start_us;
-	cJSON *before;	 /* ring entries up to the fault */
-	cJSON *evidence; /* what the platform kept (trace, dumps, kernel lines); NULL = none */
+	uint64_t open_ms;   /* CLOCK_MONOTONIC ms at open: the cap (set by the caller) */
+	uint64_t events;    /* faults and requests that opened or extended it */
+	uint64_t continues; /* seq of the incident this one continues; 0 = none */
+	cJSON *before;	    /* ring entries up to the fault */
+	cJSON *evidence;    /* what the platform kept (trace, dumps, kernel lines); NULL = none */
 };
 
 /* The directory of incident files and its bounds. */
@@ -151,6 +154,17 @@ struct incident *incident_open(struct incident_store *s, const struct incident_r
 int incident_close(struct incident_store *s, struct incident *inc, const struct incident_ring *ring,
 		   const char *outcome, const struct incident_step *steps, size_t nsteps,
 		   cJSON *counters, uint64_t now_us);
+/* An incident under continuous faults would never close, and a crash would lose it:
+ * it is capped at this age or this many faults, then written and continued. */
+#define INCIDENT_MAX_MS	    30000
+#define INCIDENT_MAX_EVENTS 256
+
+/* Whether inc has reached its cap at now_ms (CLOCK_MONOTONIC ms). */
+bool incident_full(const struct incident *inc, uint64_t now_ms);
+/* Folds one more fault or request into inc at now_ms: true, or false (nothing counted)
+ * when inc is full and must be closed and continued. */
+bool incident_extend(struct incident *inc, uint64_t now_ms);
+
 /* Frees an incident without writing it. NULL ok. */
 void incident_discard(struct incident *inc);
 

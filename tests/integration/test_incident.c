@@ -205,6 +205,73 @@ static void test_write_and_list(void **state)
 	incident_ring_clear(&r);
 }
 
+/* The cap that keeps an incident under continuous faults from staying open for ever:
+ * its age (monotonic) or the faults it took in; the file says how many, and what the
+ * next one continues. */
+/* An integer member as the daemon writes it (raw, never a double), or -1 if absent. */
+static long long member_u(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+
+	if (cJSON_IsRaw(v))
+		return strtoll(v->valuestring, NULL, 10);
+	return cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
+}
+
+static void test_cap(void **state)
+{
+	struct incident_store *s;
+	struct incident_ring r;
+	struct incident *inc;
+	cJSON *list, *it;
+	int i;
+
+	(void)state;
+	assert_int_equal(incident_ring_init(&r, 8), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), 0);
+	inc = incident_open(s, &r, "m7", "kick_timeout", "kernel", NULL, 1000);
+	assert_non_null(inc);
+	assert_int_equal(inc->events, 1);
+	inc->open_ms = 5000;
+	for (i = 1; i < INCIDENT_MAX_EVENTS; i++) {
+		assert_false(incident_full(inc, 5000));
+		assert_true(incident_extend(inc, 5000 + (uint64_t)i));
+	}
+	assert_int_equal(inc->events, INCIDENT_MAX_EVENTS);
+	assert_false(incident_extend(inc, 5000 + (uint64_t)i));
+	assert_true(incident_full(inc, 5000));
+	assert_int_equal(inc->events, INCIDENT_MAX_EVENTS);
+	assert_int_equal(incident_close(s, inc, &r, "continued", NULL, 0, NULL, 2000), 0);
+
+	/* Its age: a fault at the cap is refused, one before it taken. */
+	inc = incident_open(s, &r, "m7", "kick_timeout", "kernel", NULL, 3000);
+	inc->open_ms = 5000;
+	inc->continues = 1;
+	assert_true(incident_extend(inc, 5000 + INCIDENT_MAX_MS - 1));
+	assert_false(incident_full(inc, 5000 + INCIDENT_MAX_MS - 1));
+	assert_true(incident_full(inc, 5000 + INCIDENT_MAX_MS));
+	assert_false(incident_extend(inc, 5000 + INCIDENT_MAX_MS));
+	assert_int_equal(inc->events, 2);
+	it = incident_summary_open(inc, NULL, 0);
+	assert_int_equal(member_u(it, "continues"), 1);
+	assert_int_equal(member_u(it, "events"), 2);
+	cJSON_Delete(it);
+	assert_int_equal(incident_close(s, inc, &r, "failed", NULL, 0, NULL, 4000), 0);
+
+	list = incident_list(s, NULL);
+	assert_int_equal(cJSON_GetArraySize(list), 2);
+	it = cJSON_GetArrayItem(list, 0);
+	assert_string_equal(cJSON_GetObjectItem(it, "outcome")->valuestring, "continued");
+	assert_int_equal(member_u(it, "events"), INCIDENT_MAX_EVENTS);
+	assert_null(cJSON_GetObjectItem(it, "continues"));
+	it = cJSON_GetArrayItem(list, 1);
+	assert_int_equal(member_u(it, "continues"), 1);
+	assert_int_equal(member_u(it, "events"), 2);
+	cJSON_Delete(list);
+	incident_store_free(s);
+	incident_ring_clear(&r);
+}
+
 static int count_files(void)
 {
 	DIR *d = opendir(dir);
@@ -376,6 +443,7 @@ int main(void)
 		cmocka_unit_test(test_ring),
 		cmocka_unit_test_setup_teardown(test_write_and_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detail_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_planted_links, setup, teardown),

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "daemon_harness.h"
+#include "incident.h"
 #include "kwatch.h"
 
 #define MAX_LINES 64
@@ -719,6 +720,125 @@ static void test_daemon_kernel_dropped(void **state)
 	h_cleanup(&p);
 }
 
+/* The incident files of dir_path, parsed, by sequence number (at most max). */
+static int incident_files(const char *dir_path, cJSON **out, int max)
+{
+	DIR *d = opendir(dir_path);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		char path[600], text[1 << 17];
+		unsigned seq;
+
+		if (sscanf(de->d_name, "incident-%u-", &seq) != 1 || seq == 0 || (int)seq > max)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir_path, de->d_name);
+		h_slurp_file(path, text, sizeof(text));
+		out[seq - 1] = cJSON_Parse(text);
+		n = (int)seq > n ? (int)seq : n;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static double j_num0(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static void free_files(cJSON **f, int n)
+{
+	for (int i = 0; i < n; i++) {
+		cJSON_Delete(f[i]);
+		f[i] = NULL;
+	}
+}
+
+/* Faults that never stop (kick failures, every 0.5 s, with the recovery given up) would
+ * keep one incident open for ever, never written: at its cap it is written while they
+ * go on, and a new one continues it; every fault is counted in one of them. */
+static void test_daemon_incident_capped(void **state)
+{
+	struct daemon_proc p;
+	char fifo[300], inc[300], conf[1500];
+	static const char kick[] = "3,%d,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, "
+				   "err:-62)\n";
+	enum { N = INCIDENT_MAX_EVENTS + 44, MAXF = 16 };
+	char *buf = malloc(N * 100);
+	cJSON *f[MAXF] = {0};
+	size_t len = 0;
+	int lines = 0, n = 0, capped = -1;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(fifo, sizeof(fifo), "%s/kmsg", p.dir);
+	snprintf(inc, sizeof(inc), "%s/incidents", p.dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = kmsg\nkmsg_path = %s\nincident_dir = %s\n"
+		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps = resync\nrecovery_budget = "
+		 "1\n",
+		 fifo, inc, p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	int w = open(fifo, O_WRONLY | O_CLOEXEC);
+	assert_true(w >= 0);
+	/* Enough to start the ladder, which fails: the budget of one is spent. */
+	for (int i = 0; i < 10; i++)
+		assert_true(dprintf(w, kick, ++lines) > 0);
+	for (int i = 0; i < 300 && n < 1; i++) {
+		usleep(100000);
+		n = incident_files(inc, f, MAXF);
+	}
+	assert_int_equal(n, 1);
+	assert_string_equal(j_str(f[0], "outcome"), "failed");
+	for (int i = 1; i <= N; i++)
+		len += (size_t)sprintf(buf + len, kick, ++lines);
+	assert_int_equal(write(w, buf, len), (ssize_t)len);
+	free(buf);
+	/* Written while the faults go on (up to 30 s: the cap's age bounds it too). */
+	for (int i = 0; i < 400 && capped < 0; i++) {
+		usleep(100000);
+		if (i % 5 == 4)
+			assert_true(dprintf(w, kick, ++lines) > 0);
+		free_files(f, n);
+		n = incident_files(inc, f, MAXF);
+		for (int k = 0; k < n; k++)
+			if (f[k] && strcmp(j_str(f[k], "outcome"), "continued") == 0)
+				capped = k;
+	}
+	if (capped < 0)
+		fail_msg("no incident written in 40 s of faults (%d files)", n);
+	assert_true(j_num0(f[capped], "events") <= INCIDENT_MAX_EVENTS);
+	/* The faults stop: the one that continues it closes 2 s later. */
+	close(w);
+	for (int i = 0; i < 300 && n < capped + 2; i++) {
+		usleep(100000);
+		free_files(f, n);
+		n = incident_files(inc, f, MAXF);
+	}
+	assert_true(n >= capped + 2);
+	assert_non_null(f[capped + 1]);
+	assert_int_equal((int)j_num0(f[capped + 1], "continues"), capped + 1);
+	assert_string_equal(j_str(f[capped + 1], "kind"), "kick_timeout");
+	/* Every fault in one incident or another. */
+	double sum = 0;
+	for (int k = 0; k < n; k++) {
+		assert_non_null(f[k]);
+		print_message("incident %d: %s events %.0f continues %.0f\n", k + 1,
+			      j_str(f[k], "outcome"), j_num0(f[k], "events"),
+			      j_num0(f[k], "continues"));
+		sum += j_num0(f[k], "events");
+	}
+	assert_int_equal((int)sum, lines);
+	free_files(f, n);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_cleanup(&p);
+}
+
 /* The daemon starts while the M7 runs: the virtio device its remoteproc registered is
  * read from sysfs, so the channel takes that device's lines and not another core's. */
 static void test_daemon_running_virtio(void **state)
@@ -833,6 +953,7 @@ int main(void)
 						journal_teardown),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_daemon_kernel_dropped),
+		cmocka_unit_test(test_daemon_incident_capped),
 		cmocka_unit_test(test_daemon_journal_absent),
 		cmocka_unit_test(test_daemon_running_virtio),
 	};
