@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
@@ -43,6 +44,9 @@ struct kwatch {
 	char buf[KWATCH_BUF];
 	size_t used;
 	bool skipping; /* dropping the rest of an over-long line */
+	/* kmsg records printed before this CLOCK_MONOTONIC µs are a feeder's backlog (a
+	 * FIFO made after the start: `dmesg -w` prints the whole ring first); 0 = none */
+	uint64_t skip_before_us;
 	bool have_seq;
 	uint64_t last_seq; /* of the last kmsg record read */
 	uint64_t lost;	   /* records lost since the line last delivered */
@@ -57,6 +61,11 @@ uint64_t kwatch_lost(const struct kwatch *k)
 enum kwatch_source kwatch_source(const struct kwatch *k)
 {
 	return k ? k->source : KWATCH_OFF;
+}
+
+bool kwatch_waiting(const struct kwatch *k)
+{
+	return k && k->source == KWATCH_KMSG && k->fd < 0;
 }
 
 /* ---- journal ---- */
@@ -306,6 +315,8 @@ static int kmsg_line(struct kwatch *k, const char *s, size_t len)
 		kmsg_seq(k, rec.seq);
 		if (rec.facility != 0)
 			return 0; /* userspace printed into kmsg: not the kernel */
+		if (rec.usec < k->skip_before_us)
+			return 0; /* printed before the start, as /dev/kmsg's backlog is */
 		line.msg = rec.msg;
 		line.len = rec.msg_len;
 		line.priority = rec.level;
@@ -534,6 +545,31 @@ static void fifo_watch(struct kwatch *k)
 	}
 }
 
+/* kmsg_path names nothing yet: a FIFO whose feeder starts after the daemon. Its
+ * directory is watched (as for a replaced FIFO) and the FIFO read once it is made. A
+ * device under /dev is never made later (missing, the service's sandbox hides it or
+ * there is no such driver): that stays an error, as does a directory that cannot be
+ * watched. */
+static int kmsg_wait(struct kwatch *k, const char *path)
+{
+	struct timespec ts;
+
+	if (strncmp(path, "/dev/", 5) == 0)
+		return -ENOENT;
+	k->path = strdup(path);
+	if (!k->path)
+		return -ENOMEM;
+	fifo_watch(k);
+	if (k->ifd < 0)
+		return -ENOENT;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	k->skip_before_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	k->source = KWATCH_KMSG;
+	/* Made between the stat and the watch: no event will say so. */
+	(void)fifo_switch(k, false);
+	return 0;
+}
+
 static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 {
 	const char *path = cfg->kmsg_path ? cfg->kmsg_path : "/dev/kmsg";
@@ -541,7 +577,7 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 	int r;
 
 	if (stat(path, &st) < 0)
-		return -errno;
+		return errno == ENOENT ? kmsg_wait(k, path) : -errno;
 	/* What can be polled: /dev/kmsg or a FIFO (a regular file cannot, nor can
 	 * /dev/null: epoll refuses them). */
 	if (S_ISDIR(st.st_mode))

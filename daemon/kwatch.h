@@ -39,7 +39,10 @@ struct kwatch_config {
 };
 
 /* Starts watching; only messages that arrive from now on are delivered. Auto picks the
- * journal when journald runs (or journal_dir is set), else /dev/kmsg. 0 or -errno. */
+ * journal when journald runs (or journal_dir is set), else /dev/kmsg. A kmsg_path
+ * outside /dev that does not exist yet is waited for (kwatch_waiting()): a FIFO made
+ * there later is read, without the kmsg records it brings from before the start.
+ * 0 or -errno. */
 int kwatch_new(struct event_base *base, const struct kwatch_config *cfg, kwatch_line_fn fn,
 	       void *arg, struct kwatch **out);
 
@@ -54,6 +57,9 @@ uint64_t kwatch_lost(const struct kwatch *k);
 /* Whether journald runs (its socket is there): without it the local journal gets no
  * kernel lines. */
 bool kwatch_journald_runs(void);
+
+/* Whether the kmsg source waits for its FIFO, which does not exist (yet). */
+bool kwatch_waiting(const struct kwatch *k);
 
 /* The source in use. */
 enum kwatch_source kwatch_source(const struct kwatch *k);

@@ -372,8 +372,20 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 			snprintf(where, sizeof(where), "%s%s at %s",
 				 kc.source == KWATCH_KMSG ? "" : "auto: journal or ", "kmsg",
 				 kc.kmsg_path);
-		log_struct(sv->log, LOG_WARNING, &f, "cannot watch the kernel log (%s): %s", where,
-			   strerror(-r));
+		/* A missing device is often the sandbox's doing, not the kernel's. */
+		log_struct(sv->log, LOG_WARNING, &f, "cannot watch the kernel log (%s): %s%s",
+			   where, strerror(-r),
+			   kc.source != KWATCH_JOURNAL && !kc.journal_dir &&
+					   strncmp(kc.kmsg_path, "/dev/", 5) == 0 &&
+					   (r == -ENOENT || r == -EACCES || r == -EPERM)
+				   ? " (the service's sandbox may hide it: PrivateDevices=yes, "
+				     "ProtectKernelLogs=yes)"
+				   : "");
+	} else if (kwatch_waiting(sv->kw)) {
+		log_struct(sv->log, LOG_WARNING, NULL,
+			   "kmsg_path %s does not exist yet: waiting for it (a FIFO made there "
+			   "later is read from then on)",
+			   kc.kmsg_path);
 	} else if (kwatch_source(sv->kw) == KWATCH_JOURNAL && !kc.journal_dir &&
 		   !kwatch_journald_runs()) {
 		/* Watched, but nothing will ever come: said, not claimed as watched. */

@@ -623,6 +623,58 @@ static void test_fifo_replaced(void **state)
 	fifo_close(&r);
 }
 
+/* kmsg_path names a FIFO that its feeder makes only after the start: it is waited for
+ * and read once it is there, without the records it brings from before the start
+ * (`dmesg -w` prints the whole ring first). A device under /dev is not waited for. */
+static void test_fifo_late(void **state)
+{
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct fifo_rig r;
+	char path[128], line[160];
+	struct timespec ts;
+
+	(void)state;
+	r.base = event_base_new();
+	assert_non_null(r.base);
+	r.a = (struct sink){.base = r.base};
+	cfg.kmsg_path = "/dev/m7b-no-such-kmsg";
+	assert_int_equal(kwatch_new(r.base, &cfg, on_line, &r.a, &r.k), -ENOENT);
+	assert_null(r.k);
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	cfg.kmsg_path = path;
+	assert_int_equal(kwatch_new(r.base, &cfg, on_line, &r.a, &r.k), 0);
+	assert_int_equal(kwatch_source(r.k), KWATCH_KMSG);
+	assert_true(kwatch_waiting(r.k));
+	/* The loop runs before the FIFO is made: nothing to read, nothing breaks. */
+	{
+		struct timeval tv = {0, 50000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	assert_int_equal(mkfifo(path, 0600), 0);
+	{
+		struct timeval tv = {0, 50000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	assert_false(kwatch_waiting(r.k));
+	r.fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(r.fd >= 0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	put(&r, "3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	snprintf(line, sizeof(line), "6,2,%llu,-;new\n",
+		 (unsigned long long)ts.tv_sec * 1000000ull +
+			 (unsigned long long)ts.tv_nsec / 1000);
+	put(&r, line);
+	put(&r, "plain line\n");
+	wait_for(r.base, &r.a, 2, NULL, 0);
+	assert_int_equal(r.a.n, 2);
+	assert_string_equal(r.a.msg[0], "new");
+	assert_string_equal(r.a.msg[1], "plain line");
+	assert_int_equal(kwatch_lost(r.k), 0);
+	fifo_close(&r);
+}
+
 /* ---- through the daemon ---- */
 
 /* kernel_log = journal where no journald runs: no kernel line will ever reach the
@@ -839,6 +891,77 @@ static void test_daemon_incident_capped(void **state)
 	h_cleanup(&p);
 }
 
+/* kmsg_path is a FIFO whose feeder starts after the daemon: the daemon warns once that
+ * it is not there yet, and reads it once it is made. */
+static void test_daemon_fifo_late(void **state)
+{
+	struct daemon_proc p;
+	struct tclient c;
+	char fifo[300], conf[1500], log[65536], line[200];
+	struct timespec ts;
+	int w = -1;
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(fifo, sizeof(fifo), "%s/kmsg", p.dir);
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = kmsg\nkmsg_path = %s\n"
+		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps =\n",
+		 fifo, p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
+			 0);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* Opened for writing once the daemon reads it (ENXIO until then). */
+	for (int i = 0; i < 200 && w < 0; i++) {
+		w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (w < 0)
+			usleep(50000);
+	}
+	if (w < 0)
+		fail_msg("the daemon never opened the FIFO made after its start");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(line, sizeof(line),
+		 "3,7,%llu,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n",
+		 (unsigned long long)ts.tv_sec * 1000000ull +
+			 (unsigned long long)ts.tv_nsec / 1000);
+	assert_int_equal(write(w, line, strlen(line)), (ssize_t)strlen(line));
+	cJSON *o = tclient_wait(&c, "FAULT", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "kind"), "kick_timeout");
+	cJSON_Delete(o);
+	close(w);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_slurp_file(p.log, log, sizeof(log));
+	if (!strstr(log, "does not exist yet: waiting for it"))
+		fail_msg("no warning in:\n%s", log);
+	assert_null(strstr(log, "cannot watch the kernel log"));
+	h_cleanup(&p);
+}
+
+/* /dev/kmsg missing is not waited for: the warning says that the sandbox may hide it. */
+static void test_daemon_dev_kmsg_missing(void **state)
+{
+	struct daemon_proc p;
+	struct tclient c;
+	char log[65536];
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_start(&p, "kernel_log = kmsg\n"
+					       "kmsg_path = /dev/m7b-no-such-kmsg\n"),
+			 0);
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\"}"), 0);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_slurp_file(p.log, log, sizeof(log));
+	if (!strstr(log, "cannot watch the kernel log (kmsg at /dev/m7b-no-such-kmsg): No such "
+			 "file or directory (the service's sandbox may hide it"))
+		fail_msg("no warning in:\n%s", log);
+	h_cleanup(&p);
+}
+
 /* The daemon starts while the M7 runs: the virtio device its remoteproc registered is
  * read from sysfs, so the channel takes that device's lines and not another core's. */
 static void test_daemon_running_virtio(void **state)
@@ -949,12 +1072,15 @@ int main(void)
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_writer_left, journal_setup,
 						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_late, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_replaced, journal_setup,
 						journal_teardown),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_daemon_kernel_dropped),
 		cmocka_unit_test(test_daemon_incident_capped),
 		cmocka_unit_test(test_daemon_journal_absent),
+		cmocka_unit_test(test_daemon_fifo_late),
+		cmocka_unit_test(test_daemon_dev_kmsg_missing),
 		cmocka_unit_test(test_daemon_running_virtio),
 	};
 	signal(SIGPIPE, SIG_IGN);
