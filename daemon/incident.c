@@ -461,7 +461,12 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 	if (inc->detail[0])
 		cJSON_AddStringToObject(o, "detail", inc->detail);
 	cJSON_AddStringToObject(o, "outcome", outcome ? outcome : "failed");
-	add_u64(o, "duration_ms", (now_us - inc->start_us) / 1000);
+	/* The wall clock may have been set meanwhile: never a negative (huge) duration. */
+	if (inc->close_ms && inc->close_ms >= inc->open_ms)
+		add_u64(o, "duration_ms", inc->close_ms - inc->open_ms);
+	else
+		add_u64(o, "duration_ms",
+			now_us >= inc->start_us ? (now_us - inc->start_us) / 1000 : 0);
 	add_u64(o, "events", inc->events);
 	if (inc->continues)
 		add_u64(o, "continues", inc->continues);

@@ -73,6 +73,7 @@ struct incident {
 	char detail[INCIDENT_TEXT_MAX];
 	uint64_t start_us;
 	uint64_t open_ms;   /* CLOCK_MONOTONIC ms at open: the cap (set by the caller) */
+	uint64_t close_ms;  /* and at close, for duration_ms (0 = unknown: the wall clock's) */
 	uint64_t events;    /* faults and requests that opened or extended it */
 	uint64_t continues; /* seq of the incident this one continues; 0 = none */
 	cJSON *before;	    /* ring entries up to the fault */

@@ -124,6 +124,7 @@ void sv_incident_end(struct sv_chan *c, const char *outcome)
 	begun = c->rec.steps_begun >= c->inc_first_step ? c->rec.steps_begun - c->inc_first_step + 1
 							: 0;
 	sv_evidence_kernel_after(c, c->inc->evidence);
+	c->inc->close_ms = daemon_now_ms();
 	r = incident_close(sv->store, c->inc, &c->ring, outcome, steps, n,
 			   counters_json(c, begun > n ? begun - n : 0), sv_chan_realtime_us());
 	c->inc = NULL;

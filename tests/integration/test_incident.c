@@ -272,6 +272,36 @@ static void test_cap(void **state)
 	incident_ring_clear(&r);
 }
 
+/* The wall clock set back while an incident was open: its duration is the monotonic
+ * clock's, and never a negative number printed as a huge one. */
+static void test_clock_set_back(void **state)
+{
+	struct incident_store *s;
+	struct incident_ring r;
+	struct incident *inc;
+	cJSON *list;
+
+	(void)state;
+	assert_int_equal(incident_ring_init(&r, 8), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), 0);
+	inc = incident_open(s, &r, "m7", "stall", "liveness", NULL, 1763740005000000ull);
+	inc->open_ms = 1000;
+	inc->close_ms = 3500;
+	assert_int_equal(
+		incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 1763740001000000ull), 0);
+	/* Without the monotonic clock: 0, not 2^64 - 4000. */
+	inc = incident_open(s, &r, "m7", "stall", "liveness", NULL, 1763740005000000ull);
+	assert_int_equal(
+		incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 1763740001000000ull), 0);
+	list = incident_list(s, NULL);
+	assert_int_equal(cJSON_GetArraySize(list), 2);
+	assert_int_equal(member_u(cJSON_GetArrayItem(list, 0), "duration_ms"), 2500);
+	assert_int_equal(member_u(cJSON_GetArrayItem(list, 1), "duration_ms"), 0);
+	cJSON_Delete(list);
+	incident_store_free(s);
+	incident_ring_clear(&r);
+}
+
 static int count_files(void)
 {
 	DIR *d = opendir(dir);
@@ -444,6 +474,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_and_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detail_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clock_set_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_planted_links, setup, teardown),
