@@ -143,17 +143,28 @@ static cJSON *entry_json(const struct incident_entry *e)
 	return o;
 }
 
-/* incident-000042-m7.json -> 42; 0 when the name is not ours. */
+/* incident-000042-m7.json -> 42; 0 when the name is not ours: digits only (scanf would
+ * take a sign or blanks) and at most 2^53, so that a planted or damaged name can neither
+ * wrap the numbering (the next one is the largest plus one) nor pass what JSON readers
+ * hold exactly. */
+#define INCIDENT_SEQ_MAX (1ull << 53)
+
 static uint64_t file_seq(const char *name)
 {
-	unsigned long long v;
-	int n = 0;
+	static const char pre[] = "incident-";
+	const char *p = name + sizeof(pre) - 1;
+	uint64_t v = 0;
+	size_t len = strlen(name);
 
-	if (sscanf(name, "incident-%llu-%n", &v, &n) != 1 || n == 0)
+	if (strncmp(name, pre, sizeof(pre) - 1) != 0 || len < 5 ||
+	    strcmp(name + len - 5, ".json") != 0 || *p < '0' || *p > '9')
 		return 0;
-	if (strlen(name) < 5 || strcmp(name + strlen(name) - 5, ".json") != 0)
-		return 0;
-	return (uint64_t)v;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > INCIDENT_SEQ_MAX)
+			return 0;
+	}
+	return *p == '-' ? v : 0;
 }
 
 struct fileent {

@@ -302,6 +302,47 @@ static void test_clock_set_back(void **state)
 	incident_ring_clear(&r);
 }
 
+/* Names in the directory that only look like ours (a sign, a blank, more digits than a
+ * sequence number can have) neither wrap the numbering nor hide the next incidents. */
+static void test_foreign_names(void **state)
+{
+	static const char *const names[] = {
+		"incident--1-m7.json",
+		"incident-18446744073709551615-m7.json",
+		"incident-99999999999999999999999-m7.json",
+		"incident- 9-m7.json",
+		"incident-+9-m7.json",
+		"incident-000004-m7.json",
+	};
+	struct incident_store *s;
+	struct incident_ring r;
+	struct incident *inc;
+	char path[300];
+	cJSON *list;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fputs("{\"seq\":1,\"channel\":\"m7\"}\n", f);
+		fclose(f);
+	}
+	assert_int_equal(incident_ring_init(&r, 8), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 100, 0, &s), 0);
+	assert_int_equal(s->next_seq, 5);
+	inc = incident_open(s, &r, "m7", "stall", "liveness", NULL, 1000);
+	assert_int_equal(inc->seq, 5);
+	assert_int_equal(incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 2000), 0);
+	list = incident_list(s, NULL);
+	/* Ours: 4 and 5, the newest last. */
+	assert_int_equal(cJSON_GetArraySize(list), 2);
+	assert_int_equal(member_u(cJSON_GetArrayItem(list, 1), "seq"), 5);
+	cJSON_Delete(list);
+	incident_store_free(s);
+	incident_ring_clear(&r);
+}
+
 static int count_files(void)
 {
 	DIR *d = opendir(dir);
@@ -475,6 +516,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_detail_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clock_set_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_planted_links, setup, teardown),
