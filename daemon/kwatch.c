@@ -25,6 +25,7 @@
 struct kwatch {
 	enum kwatch_source source;
 	kwatch_line_fn fn;
+	kwatch_path_fn on_path;
 	void *arg;
 	struct event_base *base;
 	/* journal */
@@ -490,8 +491,15 @@ static void fifo_on_dir(evutil_socket_t fd, short what, void *arg)
 			p += sizeof(*e) + e->len;
 		}
 	}
-	if (ours)
-		(void)fifo_switch(k, false);
+	if (ours) {
+		bool waited = k->fd < 0;
+		int r = fifo_switch(k, false);
+
+		/* Said once per thing made there, whatever it is: the wait is over, or a
+		 * file that cannot be followed stands in the way. */
+		if (waited && r != -ENOENT && k->on_path)
+			k->on_path(k->arg, k->path, r);
+	}
 }
 
 /* What the FIFO holds when the watch begins was written before the start: skipped, as
@@ -633,6 +641,7 @@ int kwatch_new(struct event_base *base, const struct kwatch_config *cfg, kwatch_
 	k->fd = -1;
 	k->ifd = -1;
 	k->fn = fn;
+	k->on_path = cfg->on_path;
 	k->arg = arg;
 	k->base = base;
 	if (cfg->off) {

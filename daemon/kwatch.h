@@ -31,11 +31,17 @@ struct kwatch_line {
 
 typedef void (*kwatch_line_fn)(void *arg, const struct kwatch_line *line);
 
+/* What became of a kmsg_path waited for (kwatch_waiting()), for the log: err 0 when a
+ * FIFO there is read from now on, -EINVAL when what was made there is not a FIFO (a shell
+ * redirection into a path that does not exist makes a regular file), else -errno. */
+typedef void (*kwatch_path_fn)(void *arg, const char *path, int err);
+
 struct kwatch_config {
 	enum kwatch_source source; /* KWATCH_OFF here means "auto" unless off is set */
 	int off;		   /* do not watch at all */
 	const char *journal_dir;   /* journal files in this directory (implies journal) */
 	const char *kmsg_path;	   /* NULL = /dev/kmsg */
+	kwatch_path_fn on_path;	   /* optional; called with the line callback's arg */
 };
 
 /* Starts watching; only messages that arrive from now on are delivered. Auto picks the

@@ -300,6 +300,22 @@ static void obs_on_status(void *ud, const struct channel *ch, struct daemon_stat
 
 /* ---- set-up ---- */
 
+/* The kmsg FIFO waited for was made, or something else was made in its place. */
+static void on_kmsg_path(void *arg, const char *path, int err)
+{
+	struct supervisor *sv = arg;
+	struct log_fields f = {.err = -err};
+
+	if (err == 0)
+		log_struct(sv->log, LOG_INFO, NULL, "watching kernel messages from kmsg at %s",
+			   path);
+	else
+		log_struct(sv->log, LOG_WARNING, &f,
+			   "kmsg_path %s: %s, not watched: it must be a FIFO (mkfifo; a shell "
+			   "redirection into a path that does not exist makes a regular file)",
+			   path, err == -EINVAL ? "not a FIFO" : strerror(-err));
+}
+
 int supervisor_new(struct daemon *d, struct supervisor **out)
 {
 	const struct conf *cfg = daemon_config(d);
@@ -358,6 +374,7 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 	(void)kwatch_source_from_string(sv->cfg.kernel_log, &kc);
 	kc.journal_dir = sv->cfg.journal_dir[0] ? sv->cfg.journal_dir : NULL;
 	kc.kmsg_path = sv->cfg.kmsg_path;
+	kc.on_path = on_kmsg_path;
 	r = kwatch_new(daemon_base(d), &kc, sv_fault_on_kernel_line, sv, &sv->kw);
 	if (r < 0) {
 		/* Liveness still detects a dead M7; only the kernel's word is missing. */

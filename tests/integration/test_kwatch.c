@@ -623,6 +623,22 @@ static void test_fifo_replaced(void **state)
 	fifo_close(&r);
 }
 
+struct path_notes {
+	int n;
+	int err[4];
+};
+
+static struct path_notes notes;
+
+static void on_path(void *arg, const char *path, int err)
+{
+	(void)arg;
+	(void)path;
+	if (notes.n < 4)
+		notes.err[notes.n] = err;
+	notes.n++;
+}
+
 /* kmsg_path names a FIFO that its feeder makes only after the start: it is waited for
  * and read once it is there, without the records it brings from before the start
  * (`dmesg -w` prints the whole ring first). A device under /dev is not waited for. */
@@ -642,6 +658,8 @@ static void test_fifo_late(void **state)
 	assert_null(r.k);
 	snprintf(path, sizeof(path), "%s/kmsg", dir);
 	cfg.kmsg_path = path;
+	cfg.on_path = on_path;
+	notes = (struct path_notes){0};
 	assert_int_equal(kwatch_new(r.base, &cfg, on_line, &r.a, &r.k), 0);
 	assert_int_equal(kwatch_source(r.k), KWATCH_KMSG);
 	assert_true(kwatch_waiting(r.k));
@@ -651,6 +669,22 @@ static void test_fifo_late(void **state)
 		event_base_loopexit(r.base, &tv);
 		event_base_dispatch(r.base);
 	}
+	assert_int_equal(notes.n, 0);
+	/* A regular file made there (`dmesg -w > PATH` without mkfifo) is said, once, and
+	 * the wait goes on. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "6,1,1,-;x\n", 10), 10);
+	close(fd);
+	{
+		struct timeval tv = {0, 50000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	assert_int_equal(notes.n, 1);
+	assert_int_equal(notes.err[0], -EINVAL);
+	assert_true(kwatch_waiting(r.k));
+	assert_int_equal(unlink(path), 0);
 	assert_int_equal(mkfifo(path, 0600), 0);
 	{
 		struct timeval tv = {0, 50000};
@@ -658,6 +692,8 @@ static void test_fifo_late(void **state)
 		event_base_dispatch(r.base);
 	}
 	assert_false(kwatch_waiting(r.k));
+	assert_int_equal(notes.n, 2);
+	assert_int_equal(notes.err[1], 0);
 	r.fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	assert_true(r.fd >= 0);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -911,6 +947,18 @@ static void test_daemon_fifo_late(void **state)
 	assert_int_equal(daemon_proc_start(&p, conf), 0);
 	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
 			 0);
+	/* First the mistake of a redirection without mkfifo: said, and waited past. */
+	int fd = open(fifo, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	for (int i = 0; i < 200; i++) {
+		h_slurp_file(p.log, log, sizeof(log));
+		if (strstr(log, "not a FIFO"))
+			break;
+		usleep(50000);
+	}
+	assert_non_null(strstr(log, "not a FIFO, not watched: it must be a FIFO"));
+	assert_int_equal(unlink(fifo), 0);
 	assert_int_equal(mkfifo(fifo, 0600), 0);
 	/* Opened for writing once the daemon reads it (ENXIO until then). */
 	for (int i = 0; i < 200 && w < 0; i++) {
@@ -934,7 +982,8 @@ static void test_daemon_fifo_late(void **state)
 	tclient_close(&c);
 	assert_int_equal(daemon_proc_stop(&p), 0);
 	h_slurp_file(p.log, log, sizeof(log));
-	if (!strstr(log, "does not exist yet: waiting for it"))
+	if (!strstr(log, "does not exist yet: waiting for it") ||
+	    !strstr(log, "watching kernel messages from kmsg at"))
 		fail_msg("no warning in:\n%s", log);
 	assert_null(strstr(log, "cannot watch the kernel log"));
 	h_cleanup(&p);
