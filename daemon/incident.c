@@ -310,6 +310,7 @@ struct incident *incident_open(struct incident_store *s, const struct incident_r
 	(void)incident_text_copy(inc->detail, detail ? detail : "", INCIDENT_TEXT_MAX);
 	inc->start_us = now_us;
 	inc->events = 1;
+	inc->ring_at = incident_ring_total(ring);
 	inc->before = cJSON_CreateArray();
 	if (!inc->before) {
 		free(inc);
@@ -455,7 +456,8 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 	char name[NAME_MAX + 1], chan[64];
 	cJSON *o = cJSON_CreateObject(), *after;
 	char *text = NULL;
-	size_t i;
+	size_t i, len;
+	uint64_t total, since, kept;
 	int r;
 
 	if (!o) {
@@ -489,15 +491,19 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 	if (inc->evidence)
 		cJSON_AddItemToObject(o, "evidence", inc->evidence);
 	inc->evidence = NULL;
+	/* The entries written since the open, told apart by count, not time (the wall
+	 * clock may have been set back); those the ring let go since are counted. */
 	after = cJSON_AddArrayToObject(o, "after");
-	for (i = 0; after && i < incident_ring_len(ring); i++) {
-		const struct incident_entry *e = incident_ring_at(ring, i);
-		if (e->t_us >= inc->start_us) {
-			cJSON *j = entry_json(e);
-			if (j)
-				cJSON_AddItemToArray(after, j);
-		}
+	total = incident_ring_total(ring);
+	len = incident_ring_len(ring);
+	since = total >= inc->ring_at ? total - inc->ring_at : len; /* a new ring: all */
+	kept = since < len ? since : len;
+	for (i = len - kept; after && i < len; i++) {
+		cJSON *j = entry_json(incident_ring_at(ring, i));
+		if (j)
+			cJSON_AddItemToArray(after, j);
 	}
+	add_u64(o, "after_dropped", since - kept);
 	text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	safe_name(chan, sizeof(chan), inc->channel);

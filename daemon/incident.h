@@ -53,7 +53,8 @@ struct incident_ring {
 	struct incident_entry *next; /* the slot to write; NULL for a ring without room */
 	struct incident_entry *end;  /* e + cap */
 	size_t cap;
-	bool full; /* every slot was written: the oldest entry is at next */
+	bool full;	/* every slot was written: the oldest entry is at next */
+	uint64_t wraps; /* times next went back to e: with next, the entries ever written */
 };
 
 /* One step the recovery took, as the recorder stores it. */
@@ -76,6 +77,7 @@ struct incident {
 	uint64_t close_ms;  /* and at close, for duration_ms (0 = unknown: the wall clock's) */
 	uint64_t events;    /* faults and requests that opened or extended it */
 	uint64_t continues; /* seq of the incident this one continues; 0 = none */
+	uint64_t ring_at;   /* incident_ring_total() at open: what came after is told apart */
 	cJSON *before;	    /* ring entries up to the fault */
 	cJSON *evidence;    /* what the platform kept (trace, dumps, kernel lines); NULL = none */
 };
@@ -111,8 +113,15 @@ static inline struct incident_entry *incident_ring_push(struct incident_ring *r)
 	if (++r->next == r->end) {
 		r->next = r->e;
 		r->full = true;
+		r->wraps++;
 	}
 	return e;
+}
+
+/* Entries ever written into the ring. */
+static inline uint64_t incident_ring_total(const struct incident_ring *r)
+{
+	return r->next ? r->wraps * r->cap + (uint64_t)(r->next - r->e) : 0;
 }
 
 /* Records the header of frame f. Inline, one per frame: a few word stores (type, port,

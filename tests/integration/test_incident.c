@@ -343,6 +343,54 @@ static void test_foreign_names(void **state)
 	incident_ring_clear(&r);
 }
 
+/* What came after the fault: the entries written since the open, even with the wall
+ * clock set back meanwhile; those the ring let go before the close are counted. */
+static void test_after_dropped(void **state)
+{
+	struct incident_store *s;
+	struct incident_ring r;
+	struct incident *inc;
+	char path[256], *text;
+	cJSON *full, *after;
+
+	(void)state;
+	assert_int_equal(incident_ring_init(&r, 8), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), 0);
+	for (uint32_t i = 0; i < 5; i++)
+		incident_ring_frame(&r, 1000 + i, &(struct m7b_frame){.type = 2, .seq = i});
+	inc = incident_open(s, &r, "m7", "stall", "liveness", NULL, 2000);
+	/* 20 more, stamped before the open: the wall clock went back. */
+	for (uint32_t i = 5; i < 25; i++)
+		incident_ring_frame(&r, 500 + i, &(struct m7b_frame){.type = 2, .seq = i});
+	assert_int_equal(incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 3000), 0);
+	snprintf(path, sizeof(path), "%s/incident-000001-m7.json", dir);
+	text = slurp(path);
+	full = cJSON_Parse(text);
+	free(text);
+	assert_non_null(full);
+	after = cJSON_GetObjectItem(full, "after");
+	assert_int_equal(cJSON_GetArraySize(after), 8);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(after, 0), "seq")->valueint, 17);
+	assert_int_equal(member_u(full, "after_dropped"), 12);
+	cJSON_Delete(full);
+
+	/* Fewer than the ring holds: only those after the open, none dropped. */
+	inc = incident_open(s, &r, "m7", "stall", "liveness", NULL, 4000);
+	incident_ring_frame(&r, 4001, &(struct m7b_frame){.type = 2, .seq = 99});
+	assert_int_equal(incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 5000), 0);
+	snprintf(path, sizeof(path), "%s/incident-000002-m7.json", dir);
+	text = slurp(path);
+	full = cJSON_Parse(text);
+	free(text);
+	after = cJSON_GetObjectItem(full, "after");
+	assert_int_equal(cJSON_GetArraySize(after), 1);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(after, 0), "seq")->valueint, 99);
+	assert_int_equal(member_u(full, "after_dropped"), 0);
+	cJSON_Delete(full);
+	incident_store_free(s);
+	incident_ring_clear(&r);
+}
+
 static int count_files(void)
 {
 	DIR *d = opendir(dir);
@@ -517,6 +565,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clock_set_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_after_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_planted_links, setup, teardown),
