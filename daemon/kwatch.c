@@ -302,6 +302,32 @@ static bool kmsg_dict_line(const char *s, size_t len)
 	return i > 1 && i < len && s[i] == '=';
 }
 
+/* dmesg's "[  12.345678] " stamp at the start of a plain line: its µs since boot, or
+ * UINT64_MAX when there is none. */
+static uint64_t dmesg_stamp_us(const char *s, size_t len)
+{
+	size_t i = 1;
+	uint64_t sec = 0, us = 0;
+	int frac = 0;
+
+	if (len < 4 || s[0] != '[')
+		return UINT64_MAX;
+	while (i < len && s[i] == ' ')
+		i++;
+	if (i == len || s[i] < '0' || s[i] > '9')
+		return UINT64_MAX;
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+		if ((sec = sec * 10 + (uint64_t)(s[i] - '0')) > UINT32_MAX)
+			return UINT64_MAX;
+	if (i == len || s[i++] != '.')
+		return UINT64_MAX;
+	for (; i < len && s[i] >= '0' && s[i] <= '9' && frac < 6; i++, frac++)
+		us = us * 10 + (uint64_t)(s[i] - '0');
+	if (frac != 6 || i == len || s[i] != ']')
+		return UINT64_MAX;
+	return sec * 1000000u + us;
+}
+
 /* Hands one line on; returns 1 when it was one, 0 when skipped. */
 static int kmsg_line(struct kwatch *k, const char *s, size_t len)
 {
@@ -323,7 +349,9 @@ static int kmsg_line(struct kwatch *k, const char *s, size_t len)
 		line.priority = rec.level;
 		line.mono_us = rec.usec;
 	} else {
-		/* A plain line (a FIFO fed with dmesg output). */
+		/* A plain line (a FIFO fed with dmesg output): `dmesg -w` stamps it. */
+		if (k->skip_before_us && dmesg_stamp_us(s, len) < k->skip_before_us)
+			return 0;
 		line.msg = s;
 		line.len = len;
 	}
