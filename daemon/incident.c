@@ -143,17 +143,28 @@ static cJSON *entry_json(const struct incident_entry *e)
 	return o;
 }
 
-/* incident-000042-m7.json -> 42; 0 when the name is not ours. */
+/* incident-000042-m7.json -> 42; 0 when the name is not ours: digits only (scanf would
+ * take a sign or blanks) and at most 2^53, so that a planted or damaged name can neither
+ * wrap the numbering (the next one is the largest plus one) nor pass what JSON readers
+ * hold exactly. */
+#define INCIDENT_SEQ_MAX (1ull << 53)
+
 static uint64_t file_seq(const char *name)
 {
-	unsigned long long v;
-	int n = 0;
+	static const char pre[] = "incident-";
+	const char *p = name + sizeof(pre) - 1;
+	uint64_t v = 0;
+	size_t len = strlen(name);
 
-	if (sscanf(name, "incident-%llu-%n", &v, &n) != 1 || n == 0)
+	if (strncmp(name, pre, sizeof(pre) - 1) != 0 || len < 5 ||
+	    strcmp(name + len - 5, ".json") != 0 || *p < '0' || *p > '9')
 		return 0;
-	if (strlen(name) < 5 || strcmp(name + strlen(name) - 5, ".json") != 0)
-		return 0;
-	return (uint64_t)v;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > INCIDENT_SEQ_MAX)
+			return 0;
+	}
+	return *p == '-' ? v : 0;
 }
 
 struct fileent {
@@ -298,6 +309,8 @@ struct incident *incident_open(struct incident_store *s, const struct incident_r
 	snprintf(inc->source, sizeof(inc->source), "%s", source ? source : "unknown");
 	(void)incident_text_copy(inc->detail, detail ? detail : "", INCIDENT_TEXT_MAX);
 	inc->start_us = now_us;
+	inc->events = 1;
+	inc->ring_at = incident_ring_total(ring);
 	inc->before = cJSON_CreateArray();
 	if (!inc->before) {
 		free(inc);
@@ -311,6 +324,20 @@ struct incident *incident_open(struct incident_store *s, const struct incident_r
 			cJSON_AddItemToArray(inc->before, e);
 	}
 	return inc;
+}
+
+bool incident_full(const struct incident *inc, uint64_t now_ms)
+{
+	return inc->events >= INCIDENT_MAX_EVENTS ||
+	       (now_ms >= inc->open_ms && now_ms - inc->open_ms >= INCIDENT_MAX_MS);
+}
+
+bool incident_extend(struct incident *inc, uint64_t now_ms)
+{
+	if (incident_full(inc, now_ms))
+		return false;
+	inc->events++;
+	return true;
 }
 
 void incident_discard(struct incident *inc)
@@ -429,7 +456,8 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 	char name[NAME_MAX + 1], chan[64];
 	cJSON *o = cJSON_CreateObject(), *after;
 	char *text = NULL;
-	size_t i;
+	size_t i, len;
+	uint64_t total, since, kept;
 	int r;
 
 	if (!o) {
@@ -446,7 +474,15 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 	if (inc->detail[0])
 		cJSON_AddStringToObject(o, "detail", inc->detail);
 	cJSON_AddStringToObject(o, "outcome", outcome ? outcome : "failed");
-	add_u64(o, "duration_ms", (now_us - inc->start_us) / 1000);
+	/* The wall clock may have been set meanwhile: never a negative (huge) duration. */
+	if (inc->close_ms && inc->close_ms >= inc->open_ms)
+		add_u64(o, "duration_ms", inc->close_ms - inc->open_ms);
+	else
+		add_u64(o, "duration_ms",
+			now_us >= inc->start_us ? (now_us - inc->start_us) / 1000 : 0);
+	add_u64(o, "events", inc->events);
+	if (inc->continues)
+		add_u64(o, "continues", inc->continues);
 	cJSON_AddItemToObject(o, "steps", steps_json(steps, nsteps));
 	if (counters)
 		cJSON_AddItemToObject(o, "counters", counters);
@@ -455,15 +491,19 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 	if (inc->evidence)
 		cJSON_AddItemToObject(o, "evidence", inc->evidence);
 	inc->evidence = NULL;
+	/* The entries written since the open, told apart by count, not time (the wall
+	 * clock may have been set back); those the ring let go since are counted. */
 	after = cJSON_AddArrayToObject(o, "after");
-	for (i = 0; after && i < incident_ring_len(ring); i++) {
-		const struct incident_entry *e = incident_ring_at(ring, i);
-		if (e->t_us >= inc->start_us) {
-			cJSON *j = entry_json(e);
-			if (j)
-				cJSON_AddItemToArray(after, j);
-		}
+	total = incident_ring_total(ring);
+	len = incident_ring_len(ring);
+	since = total >= inc->ring_at ? total - inc->ring_at : len; /* a new ring: all */
+	kept = since < len ? since : len;
+	for (i = len - kept; after && i < len; i++) {
+		cJSON *j = entry_json(incident_ring_at(ring, i));
+		if (j)
+			cJSON_AddItemToArray(after, j);
 	}
+	add_u64(o, "after_dropped", since - kept);
 	text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	safe_name(chan, sizeof(chan), inc->channel);
@@ -478,9 +518,9 @@ int incident_close(struct incident_store *s, struct incident *inc, const struct 
 
 static cJSON *summary_from(const cJSON *full, const char *file)
 {
-	static const char *const keep[] = {"seq",    "channel",	   "start_us", "end_us",
-					   "kind",   "source",	   "outcome",  "steps",
-					   "detail", "duration_ms"};
+	static const char *const keep[] = {"seq",    "channel",	    "start_us", "end_us",
+					   "kind",   "source",	    "outcome",	"steps",
+					   "detail", "duration_ms", "events",	"continues"};
 	cJSON *o = cJSON_CreateObject(), *words;
 	size_t i;
 
@@ -547,6 +587,9 @@ cJSON *incident_summary_open(const struct incident *inc, const struct incident_s
 	cJSON_AddStringToObject(o, "kind", inc->kind);
 	cJSON_AddStringToObject(o, "source", inc->source);
 	cJSON_AddStringToObject(o, "outcome", "open");
+	add_u64(o, "events", inc->events);
+	if (inc->continues)
+		add_u64(o, "continues", inc->continues);
 	cJSON_AddItemToObject(o, "steps", steps_json(steps, nsteps));
 	if (inc->detail[0])
 		cJSON_AddStringToObject(o, "detail", inc->detail);

@@ -53,7 +53,8 @@ struct incident_ring {
 	struct incident_entry *next; /* the slot to write; NULL for a ring without room */
 	struct incident_entry *end;  /* e + cap */
 	size_t cap;
-	bool full; /* every slot was written: the oldest entry is at next */
+	bool full;	/* every slot was written: the oldest entry is at next */
+	uint64_t wraps; /* times next went back to e: with next, the entries ever written */
 };
 
 /* One step the recovery took, as the recorder stores it. */
@@ -72,8 +73,13 @@ struct incident {
 	char source[16];
 	char detail[INCIDENT_TEXT_MAX];
 	uint64_t start_us;
-	cJSON *before;	 /* ring entries up to the fault */
-	cJSON *evidence; /* what the platform kept (trace, dumps, kernel lines); NULL = none */
+	uint64_t open_ms;   /* CLOCK_MONOTONIC ms at open: the cap (set by the caller) */
+	uint64_t close_ms;  /* and at close, for duration_ms (0 = unknown: the wall clock's) */
+	uint64_t events;    /* faults and requests that opened or extended it */
+	uint64_t continues; /* seq of the incident this one continues; 0 = none */
+	uint64_t ring_at;   /* incident_ring_total() at open: what came after is told apart */
+	cJSON *before;	    /* ring entries up to the fault */
+	cJSON *evidence;    /* what the platform kept (trace, dumps, kernel lines); NULL = none */
 };
 
 /* The directory of incident files and its bounds. */
@@ -107,8 +113,15 @@ static inline struct incident_entry *incident_ring_push(struct incident_ring *r)
 	if (++r->next == r->end) {
 		r->next = r->e;
 		r->full = true;
+		r->wraps++;
 	}
 	return e;
+}
+
+/* Entries ever written into the ring. */
+static inline uint64_t incident_ring_total(const struct incident_ring *r)
+{
+	return r->next ? r->wraps * r->cap + (uint64_t)(r->next - r->e) : 0;
 }
 
 /* Records the header of frame f. Inline, one per frame: a few word stores (type, port,
@@ -151,6 +164,17 @@ struct incident *incident_open(struct incident_store *s, const struct incident_r
 int incident_close(struct incident_store *s, struct incident *inc, const struct incident_ring *ring,
 		   const char *outcome, const struct incident_step *steps, size_t nsteps,
 		   cJSON *counters, uint64_t now_us);
+/* An incident under continuous faults would never close, and a crash would lose it:
+ * it is capped at this age or this many faults, then written and continued. */
+#define INCIDENT_MAX_MS	    30000
+#define INCIDENT_MAX_EVENTS 256
+
+/* Whether inc has reached its cap at now_ms (CLOCK_MONOTONIC ms). */
+bool incident_full(const struct incident *inc, uint64_t now_ms);
+/* Folds one more fault or request into inc at now_ms: true, or false (nothing counted)
+ * when inc is full and must be closed and continued. */
+bool incident_extend(struct incident *inc, uint64_t now_ms);
+
 /* Frees an incident without writing it. NULL ok. */
 void incident_discard(struct incident *inc);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 struct kwatch {
 	enum kwatch_source source;
 	kwatch_line_fn fn;
+	kwatch_path_fn on_path;
 	void *arg;
 	struct event_base *base;
 	/* journal */
@@ -43,6 +45,9 @@ struct kwatch {
 	char buf[KWATCH_BUF];
 	size_t used;
 	bool skipping; /* dropping the rest of an over-long line */
+	/* kmsg records printed before this CLOCK_MONOTONIC µs are a feeder's backlog (a
+	 * FIFO made after the start: `dmesg -w` prints the whole ring first); 0 = none */
+	uint64_t skip_before_us;
 	bool have_seq;
 	uint64_t last_seq; /* of the last kmsg record read */
 	uint64_t lost;	   /* records lost since the line last delivered */
@@ -57,6 +62,11 @@ uint64_t kwatch_lost(const struct kwatch *k)
 enum kwatch_source kwatch_source(const struct kwatch *k)
 {
 	return k ? k->source : KWATCH_OFF;
+}
+
+bool kwatch_waiting(const struct kwatch *k)
+{
+	return k && k->source == KWATCH_KMSG && k->fd < 0;
 }
 
 /* ---- journal ---- */
@@ -292,6 +302,32 @@ static bool kmsg_dict_line(const char *s, size_t len)
 	return i > 1 && i < len && s[i] == '=';
 }
 
+/* dmesg's "[  12.345678] " stamp at the start of a plain line: its µs since boot, or
+ * UINT64_MAX when there is none. */
+static uint64_t dmesg_stamp_us(const char *s, size_t len)
+{
+	size_t i = 1;
+	uint64_t sec = 0, us = 0;
+	int frac = 0;
+
+	if (len < 4 || s[0] != '[')
+		return UINT64_MAX;
+	while (i < len && s[i] == ' ')
+		i++;
+	if (i == len || s[i] < '0' || s[i] > '9')
+		return UINT64_MAX;
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+		if ((sec = sec * 10 + (uint64_t)(s[i] - '0')) > UINT32_MAX)
+			return UINT64_MAX;
+	if (i == len || s[i++] != '.')
+		return UINT64_MAX;
+	for (; i < len && s[i] >= '0' && s[i] <= '9' && frac < 6; i++, frac++)
+		us = us * 10 + (uint64_t)(s[i] - '0');
+	if (frac != 6 || i == len || s[i] != ']')
+		return UINT64_MAX;
+	return sec * 1000000u + us;
+}
+
 /* Hands one line on; returns 1 when it was one, 0 when skipped. */
 static int kmsg_line(struct kwatch *k, const char *s, size_t len)
 {
@@ -306,12 +342,16 @@ static int kmsg_line(struct kwatch *k, const char *s, size_t len)
 		kmsg_seq(k, rec.seq);
 		if (rec.facility != 0)
 			return 0; /* userspace printed into kmsg: not the kernel */
+		if (rec.usec < k->skip_before_us)
+			return 0; /* printed before the start, as /dev/kmsg's backlog is */
 		line.msg = rec.msg;
 		line.len = rec.msg_len;
 		line.priority = rec.level;
 		line.mono_us = rec.usec;
 	} else {
-		/* A plain line (a FIFO fed with dmesg output). */
+		/* A plain line (a FIFO fed with dmesg output): `dmesg -w` stamps it. */
+		if (k->skip_before_us && dmesg_stamp_us(s, len) < k->skip_before_us)
+			return 0;
 		line.msg = s;
 		line.len = len;
 	}
@@ -480,8 +520,15 @@ static void fifo_on_dir(evutil_socket_t fd, short what, void *arg)
 			p += sizeof(e) + e.len;
 		}
 	}
-	if (ours)
-		(void)fifo_switch(k, false);
+	if (ours) {
+		bool waited = k->fd < 0;
+		int r = fifo_switch(k, false);
+
+		/* Said once per thing made there, whatever it is: the wait is over, or a
+		 * file that cannot be followed stands in the way. */
+		if (waited && r != -ENOENT && k->on_path)
+			k->on_path(k->arg, k->path, r);
+	}
 }
 
 /* What the FIFO holds when the watch begins was written before the start: skipped, as
@@ -535,6 +582,31 @@ static void fifo_watch(struct kwatch *k)
 	}
 }
 
+/* kmsg_path names nothing yet: a FIFO whose feeder starts after the daemon. Its
+ * directory is watched (as for a replaced FIFO) and the FIFO read once it is made. A
+ * device under /dev is never made later (missing, the service's sandbox hides it or
+ * there is no such driver): that stays an error, as does a directory that cannot be
+ * watched. */
+static int kmsg_wait(struct kwatch *k, const char *path)
+{
+	struct timespec ts;
+
+	if (strncmp(path, "/dev/", 5) == 0)
+		return -ENOENT;
+	k->path = strdup(path);
+	if (!k->path)
+		return -ENOMEM;
+	fifo_watch(k);
+	if (k->ifd < 0)
+		return -ENOENT;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	k->skip_before_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	k->source = KWATCH_KMSG;
+	/* Made between the stat and the watch: no event will say so. */
+	(void)fifo_switch(k, false);
+	return 0;
+}
+
 static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 {
 	const char *path = cfg->kmsg_path ? cfg->kmsg_path : "/dev/kmsg";
@@ -542,7 +614,7 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 	int r;
 
 	if (stat(path, &st) < 0)
-		return -errno;
+		return errno == ENOENT ? kmsg_wait(k, path) : -errno;
 	/* What can be polled: /dev/kmsg or a FIFO (a regular file cannot, nor can
 	 * /dev/null: epoll refuses them). */
 	if (S_ISDIR(st.st_mode))
@@ -598,6 +670,7 @@ int kwatch_new(struct event_base *base, const struct kwatch_config *cfg, kwatch_
 	k->fd = -1;
 	k->ifd = -1;
 	k->fn = fn;
+	k->on_path = cfg->on_path;
 	k->arg = arg;
 	k->base = base;
 	if (cfg->off) {

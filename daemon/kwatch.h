@@ -31,15 +31,24 @@ struct kwatch_line {
 
 typedef void (*kwatch_line_fn)(void *arg, const struct kwatch_line *line);
 
+/* What became of a kmsg_path waited for (kwatch_waiting()), for the log: err 0 when a
+ * FIFO there is read from now on, -EINVAL when what was made there is not a FIFO (a shell
+ * redirection into a path that does not exist makes a regular file), else -errno. */
+typedef void (*kwatch_path_fn)(void *arg, const char *path, int err);
+
 struct kwatch_config {
 	enum kwatch_source source; /* KWATCH_OFF here means "auto" unless off is set */
 	int off;		   /* do not watch at all */
 	const char *journal_dir;   /* journal files in this directory (implies journal) */
 	const char *kmsg_path;	   /* NULL = /dev/kmsg */
+	kwatch_path_fn on_path;	   /* optional; called with the line callback's arg */
 };
 
 /* Starts watching; only messages that arrive from now on are delivered. Auto picks the
- * journal when journald runs (or journal_dir is set), else /dev/kmsg. 0 or -errno. */
+ * journal when journald runs (or journal_dir is set), else /dev/kmsg. A kmsg_path
+ * outside /dev that does not exist yet is waited for (kwatch_waiting()): a FIFO made
+ * there later is read, without the kmsg records it brings from before the start.
+ * 0 or -errno. */
 int kwatch_new(struct event_base *base, const struct kwatch_config *cfg, kwatch_line_fn fn,
 	       void *arg, struct kwatch **out);
 
@@ -54,6 +63,9 @@ uint64_t kwatch_lost(const struct kwatch *k);
 /* Whether journald runs (its socket is there): without it the local journal gets no
  * kernel lines. */
 bool kwatch_journald_runs(void);
+
+/* Whether the kmsg source waits for its FIFO, which does not exist (yet). */
+bool kwatch_waiting(const struct kwatch *k);
 
 /* The source in use. */
 enum kwatch_source kwatch_source(const struct kwatch *k);

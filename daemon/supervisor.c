@@ -301,6 +301,22 @@ static void obs_on_status(void *ud, const struct channel *ch, struct daemon_stat
 
 /* ---- set-up ---- */
 
+/* The kmsg FIFO waited for was made, or something else was made in its place. */
+static void on_kmsg_path(void *arg, const char *path, int err)
+{
+	struct supervisor *sv = arg;
+	struct log_fields f = {.err = -err};
+
+	if (err == 0)
+		log_struct(sv->log, LOG_INFO, NULL, "watching kernel messages from kmsg at %s",
+			   path);
+	else
+		log_struct(sv->log, LOG_WARNING, &f,
+			   "kmsg_path %s: %s, not watched: it must be a FIFO (mkfifo; a shell "
+			   "redirection into a path that does not exist makes a regular file)",
+			   path, err == -EINVAL ? "not a FIFO" : strerror(-err));
+}
+
 int supervisor_new(struct daemon *d, struct supervisor **out)
 {
 	const struct conf *cfg = daemon_config(d);
@@ -359,6 +375,7 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 	(void)kwatch_source_from_string(sv->cfg.kernel_log, &kc);
 	kc.journal_dir = sv->cfg.journal_dir[0] ? sv->cfg.journal_dir : NULL;
 	kc.kmsg_path = sv->cfg.kmsg_path;
+	kc.on_path = on_kmsg_path;
 	r = kwatch_new(daemon_base(d), &kc, sv_fault_on_kernel_line, sv, &sv->kw);
 	if (r < 0) {
 		/* Liveness still detects a dead M7; only the kernel's word is missing. */
@@ -373,8 +390,20 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 			snprintf(where, sizeof(where), "%s%s at %s",
 				 kc.source == KWATCH_KMSG ? "" : "auto: journal or ", "kmsg",
 				 kc.kmsg_path);
-		log_struct(sv->log, LOG_WARNING, &f, "cannot watch the kernel log (%s): %s", where,
-			   strerror(-r));
+		/* A missing device is often the sandbox's doing, not the kernel's. */
+		log_struct(sv->log, LOG_WARNING, &f, "cannot watch the kernel log (%s): %s%s",
+			   where, strerror(-r),
+			   kc.source != KWATCH_JOURNAL && !kc.journal_dir &&
+					   strncmp(kc.kmsg_path, "/dev/", 5) == 0 &&
+					   (r == -ENOENT || r == -EACCES || r == -EPERM)
+				   ? " (the service's sandbox may hide it: PrivateDevices=yes, "
+				     "ProtectKernelLogs=yes)"
+				   : "");
+	} else if (kwatch_waiting(sv->kw)) {
+		log_struct(sv->log, LOG_WARNING, NULL,
+			   "kmsg_path %s does not exist yet: waiting for it (a FIFO made there "
+			   "later is read from then on)",
+			   kc.kmsg_path);
 	} else if (kwatch_source(sv->kw) == KWATCH_JOURNAL && !kc.journal_dir &&
 		   !kwatch_journald_runs()) {
 		/* Watched, but nothing will ever come: said, not claimed as watched. */

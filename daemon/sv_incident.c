@@ -36,21 +36,44 @@ static cJSON *counters_json(struct sv_chan *c, uint64_t steps_dropped)
 	return o;
 }
 
+/* The first step of an incident that continues c's open one: the step under way (the
+ * closed one shows it `running`), else the next; never one the closed one finished. */
+static uint64_t continued_first_step(const struct sv_chan *c)
+{
+	for (size_t i = 0; i < c->rec.history_n; i++)
+		if (c->rec.history[i].seq == c->rec.steps_begun && c->rec.history[i].result > 0)
+			return c->rec.steps_begun;
+	return c->rec.steps_begun + 1;
+}
+
 void sv_incident_begin(struct sv_chan *c, const char *kind, const char *source, const char *detail)
 {
 	struct supervisor *sv = c->sv;
+	uint64_t continues = 0, first_step;
 
 	if (c->inc) {
 		/* Still open: a new fault extends it rather than starting another. */
 		evtimer_del(c->ev_inc);
-		return;
+		if (incident_extend(c->inc, daemon_now_ms()))
+			return;
+		/* At its cap: written now, this fault opens the next one. */
+		continues = c->inc->seq;
+		first_step = continued_first_step(c);
+		sv_incident_end(c, "continued");
+	} else {
+		/* Opened for a ladder or reload already under way (its first actions ran
+		 * before): its steps are this incident's, the first one included. Steps are
+		 * told apart by number, not time: every ladder that runs while it is open is
+		 * its own too. */
+		first_step = recovery_busy(&c->rec) ? c->rec.first_step : c->rec.steps_begun + 1;
 	}
 	c->inc = incident_open(sv->store ? sv->store : &sv->ram_store, &c->ring,
 			       channel_name(c->ch), kind, source, detail, sv_chan_realtime_us());
-	/* Opened for a ladder or reload already under way (its first actions ran before):
-	 * its steps are this incident's, the first one included. Steps are told apart by
-	 * number, not time: every ladder that runs while it is open is its own too. */
-	c->inc_first_step = recovery_busy(&c->rec) ? c->rec.first_step : c->rec.steps_begun + 1;
+	c->inc_first_step = first_step;
+	if (c->inc) {
+		c->inc->open_ms = daemon_now_ms();
+		c->inc->continues = continues;
+	}
 	/* Now, before a recovery step restarts the M7 and its trace ring with it. */
 	if (c->inc && sv->store)
 		c->inc->evidence = sv_evidence_gather(c);
@@ -101,6 +124,7 @@ void sv_incident_end(struct sv_chan *c, const char *outcome)
 	begun = c->rec.steps_begun >= c->inc_first_step ? c->rec.steps_begun - c->inc_first_step + 1
 							: 0;
 	sv_evidence_kernel_after(c, c->inc->evidence);
+	c->inc->close_ms = daemon_now_ms();
 	r = incident_close(sv->store, c->inc, &c->ring, outcome, steps, n,
 			   counters_json(c, begun > n ? begun - n : 0), sv_chan_realtime_us());
 	c->inc = NULL;
@@ -123,8 +147,20 @@ void sv_incident_on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct sv_chan *c = arg;
 
-	/* A probe or a ladder still running decides the outcome; look again later. */
+	/* A probe or a ladder still running decides the outcome; look again later. Past
+	 * its cap it is written now and goes on in a new one, as for a fault. */
 	if (recovery_busy(&c->rec) || c->live.waiting) {
+		if (c->inc && incident_full(c->inc, daemon_now_ms())) {
+			char kind[sizeof(c->inc->kind)], source[sizeof(c->inc->source)],
+				detail[sizeof(c->inc->detail)];
+
+			memcpy(kind, c->inc->kind, sizeof(kind));
+			memcpy(source, c->inc->source, sizeof(source));
+			memcpy(detail, c->inc->detail, sizeof(detail));
+			sv_incident_begin(c, kind, source, detail);
+			if (c->inc)
+				c->inc->events = 0; /* no fault of its own */
+		}
 		sv_chan_arm(c->ev_inc, daemon_now_ms() + SV_INCIDENT_AFTER_MS);
 		return;
 	}

@@ -1319,14 +1319,15 @@ static void test_fault_log_limited(void **state)
 	tclient_close(&c);
 }
 
-/* A kernel log that cannot be watched is named by the path configured for it. */
+/* A kernel log that cannot be watched is named by the path configured for it (in a
+ * directory that does not exist: a missing FIFO alone is waited for). */
 static void test_kmsg_unwatchable(void **state)
 {
 	(void)state;
 	struct daemon_proc p;
 	char extra[512], want[512];
 	assert_int_equal(h_tmpdir(&p), 0);
-	snprintf(extra, sizeof extra, "kernel_log = kmsg\nkmsg_path = %s/no-kmsg\n", p.dir);
+	snprintf(extra, sizeof extra, "kernel_log = kmsg\nkmsg_path = %s/no-dir/no-kmsg\n", p.dir);
 	assert_int_equal(daemon_proc_start(&p, extra), 0);
 	/* An answered request: the supervisor has started by then. */
 	struct tclient c;
@@ -1335,7 +1336,8 @@ static void test_kmsg_unwatchable(void **state)
 	assert_int_equal(daemon_proc_stop(&p), 0);
 	char log[65536];
 	h_slurp_file(p.log, log, sizeof(log));
-	snprintf(want, sizeof want, "cannot watch the kernel log (kmsg at %s/no-kmsg): ", p.dir);
+	snprintf(want, sizeof want,
+		 "cannot watch the kernel log (kmsg at %s/no-dir/no-kmsg): ", p.dir);
 	if (!strstr(log, want))
 		fail_msg("no '%s' in:\n%s", want, log);
 	h_cleanup(&p);

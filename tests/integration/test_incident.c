@@ -205,6 +205,192 @@ static void test_write_and_list(void **state)
 	incident_ring_clear(&r);
 }
 
+/* The cap that keeps an incident under continuous faults from staying open for ever:
+ * its age (monotonic) or the faults it took in; the file says how many, and what the
+ * next one continues. */
+/* An integer member as the daemon writes it (raw, never a double), or -1 if absent. */
+static long long member_u(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+
+	if (cJSON_IsRaw(v))
+		return strtoll(v->valuestring, NULL, 10);
+	return cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
+}
+
+static void test_cap(void **state)
+{
+	struct incident_store *s;
+	struct incident_ring r;
+	struct incident *inc;
+	cJSON *list, *it;
+	int i;
+
+	(void)state;
+	assert_int_equal(incident_ring_init(&r, 8), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), 0);
+	inc = incident_open(s, &r, "m7", "kick_timeout", "kernel", NULL, 1000);
+	assert_non_null(inc);
+	assert_int_equal(inc->events, 1);
+	inc->open_ms = 5000;
+	for (i = 1; i < INCIDENT_MAX_EVENTS; i++) {
+		assert_false(incident_full(inc, 5000));
+		assert_true(incident_extend(inc, 5000 + (uint64_t)i));
+	}
+	assert_int_equal(inc->events, INCIDENT_MAX_EVENTS);
+	assert_false(incident_extend(inc, 5000 + (uint64_t)i));
+	assert_true(incident_full(inc, 5000));
+	assert_int_equal(inc->events, INCIDENT_MAX_EVENTS);
+	assert_int_equal(incident_close(s, inc, &r, "continued", NULL, 0, NULL, 2000), 0);
+
+	/* Its age: a fault at the cap is refused, one before it taken. */
+	inc = incident_open(s, &r, "m7", "kick_timeout", "kernel", NULL, 3000);
+	inc->open_ms = 5000;
+	inc->continues = 1;
+	assert_true(incident_extend(inc, 5000 + INCIDENT_MAX_MS - 1));
+	assert_false(incident_full(inc, 5000 + INCIDENT_MAX_MS - 1));
+	assert_true(incident_full(inc, 5000 + INCIDENT_MAX_MS));
+	assert_false(incident_extend(inc, 5000 + INCIDENT_MAX_MS));
+	assert_int_equal(inc->events, 2);
+	it = incident_summary_open(inc, NULL, 0);
+	assert_int_equal(member_u(it, "continues"), 1);
+	assert_int_equal(member_u(it, "events"), 2);
+	cJSON_Delete(it);
+	assert_int_equal(incident_close(s, inc, &r, "failed", NULL, 0, NULL, 4000), 0);
+
+	list = incident_list(s, NULL);
+	assert_int_equal(cJSON_GetArraySize(list), 2);
+	it = cJSON_GetArrayItem(list, 0);
+	assert_string_equal(cJSON_GetObjectItem(it, "outcome")->valuestring, "continued");
+	assert_int_equal(member_u(it, "events"), INCIDENT_MAX_EVENTS);
+	assert_null(cJSON_GetObjectItem(it, "continues"));
+	it = cJSON_GetArrayItem(list, 1);
+	assert_int_equal(member_u(it, "continues"), 1);
+	assert_int_equal(member_u(it, "events"), 2);
+	cJSON_Delete(list);
+	incident_store_free(s);
+	incident_ring_clear(&r);
+}
+
+/* The wall clock set back while an incident was open: its duration is the monotonic
+ * clock's, and never a negative number printed as a huge one. */
+static void test_clock_set_back(void **state)
+{
+	struct incident_store *s;
+	struct incident_ring r;
+	struct incident *inc;
+	cJSON *list;
+
+	(void)state;
+	assert_int_equal(incident_ring_init(&r, 8), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), 0);
+	inc = incident_open(s, &r, "m7", "stall", "liveness", NULL, 1763740005000000ull);
+	inc->open_ms = 1000;
+	inc->close_ms = 3500;
+	assert_int_equal(
+		incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 1763740001000000ull), 0);
+	/* Without the monotonic clock: 0, not 2^64 - 4000. */
+	inc = incident_open(s, &r, "m7", "stall", "liveness", NULL, 1763740005000000ull);
+	assert_int_equal(
+		incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 1763740001000000ull), 0);
+	list = incident_list(s, NULL);
+	assert_int_equal(cJSON_GetArraySize(list), 2);
+	assert_int_equal(member_u(cJSON_GetArrayItem(list, 0), "duration_ms"), 2500);
+	assert_int_equal(member_u(cJSON_GetArrayItem(list, 1), "duration_ms"), 0);
+	cJSON_Delete(list);
+	incident_store_free(s);
+	incident_ring_clear(&r);
+}
+
+/* Names in the directory that only look like ours (a sign, a blank, more digits than a
+ * sequence number can have) neither wrap the numbering nor hide the next incidents. */
+static void test_foreign_names(void **state)
+{
+	static const char *const names[] = {
+		"incident--1-m7.json",
+		"incident-18446744073709551615-m7.json",
+		"incident-99999999999999999999999-m7.json",
+		"incident- 9-m7.json",
+		"incident-+9-m7.json",
+		"incident-000004-m7.json",
+	};
+	struct incident_store *s;
+	struct incident_ring r;
+	struct incident *inc;
+	char path[300];
+	cJSON *list;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fputs("{\"seq\":1,\"channel\":\"m7\"}\n", f);
+		fclose(f);
+	}
+	assert_int_equal(incident_ring_init(&r, 8), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 100, 0, &s), 0);
+	assert_int_equal(s->next_seq, 5);
+	inc = incident_open(s, &r, "m7", "stall", "liveness", NULL, 1000);
+	assert_int_equal(inc->seq, 5);
+	assert_int_equal(incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 2000), 0);
+	list = incident_list(s, NULL);
+	/* Ours: 4 and 5, the newest last. */
+	assert_int_equal(cJSON_GetArraySize(list), 2);
+	assert_int_equal(member_u(cJSON_GetArrayItem(list, 1), "seq"), 5);
+	cJSON_Delete(list);
+	incident_store_free(s);
+	incident_ring_clear(&r);
+}
+
+/* What came after the fault: the entries written since the open, even with the wall
+ * clock set back meanwhile; those the ring let go before the close are counted. */
+static void test_after_dropped(void **state)
+{
+	struct incident_store *s;
+	struct incident_ring r;
+	struct incident *inc;
+	char path[256], *text;
+	cJSON *full, *after;
+
+	(void)state;
+	assert_int_equal(incident_ring_init(&r, 8), 0);
+	assert_int_equal(incident_store_new(dir, geteuid(), 10, 0, &s), 0);
+	for (uint32_t i = 0; i < 5; i++)
+		incident_ring_frame(&r, 1000 + i, &(struct m7b_frame){.type = 2, .seq = i});
+	inc = incident_open(s, &r, "m7", "stall", "liveness", NULL, 2000);
+	/* 20 more, stamped before the open: the wall clock went back. */
+	for (uint32_t i = 5; i < 25; i++)
+		incident_ring_frame(&r, 500 + i, &(struct m7b_frame){.type = 2, .seq = i});
+	assert_int_equal(incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 3000), 0);
+	snprintf(path, sizeof(path), "%s/incident-000001-m7.json", dir);
+	text = slurp(path);
+	full = cJSON_Parse(text);
+	free(text);
+	assert_non_null(full);
+	after = cJSON_GetObjectItem(full, "after");
+	assert_int_equal(cJSON_GetArraySize(after), 8);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(after, 0), "seq")->valueint, 17);
+	assert_int_equal(member_u(full, "after_dropped"), 12);
+	cJSON_Delete(full);
+
+	/* Fewer than the ring holds: only those after the open, none dropped. */
+	inc = incident_open(s, &r, "m7", "stall", "liveness", NULL, 4000);
+	incident_ring_frame(&r, 4001, &(struct m7b_frame){.type = 2, .seq = 99});
+	assert_int_equal(incident_close(s, inc, &r, "recovered", NULL, 0, NULL, 5000), 0);
+	snprintf(path, sizeof(path), "%s/incident-000002-m7.json", dir);
+	text = slurp(path);
+	full = cJSON_Parse(text);
+	free(text);
+	after = cJSON_GetObjectItem(full, "after");
+	assert_int_equal(cJSON_GetArraySize(after), 1);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(after, 0), "seq")->valueint, 99);
+	assert_int_equal(member_u(full, "after_dropped"), 0);
+	cJSON_Delete(full);
+	incident_store_free(s);
+	incident_ring_clear(&r);
+}
+
 static int count_files(void)
 {
 	DIR *d = opendir(dir);
@@ -376,6 +562,10 @@ int main(void)
 		cmocka_unit_test(test_ring),
 		cmocka_unit_test_setup_teardown(test_write_and_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detail_utf8, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clock_set_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_after_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unsafe_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_planted_links, setup, teardown),

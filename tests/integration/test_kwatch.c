@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "daemon_harness.h"
+#include "incident.h"
 #include "kwatch.h"
 
 #define MAX_LINES 64
@@ -622,6 +623,100 @@ static void test_fifo_replaced(void **state)
 	fifo_close(&r);
 }
 
+struct path_notes {
+	int n;
+	int err[4];
+};
+
+static struct path_notes notes;
+
+static void on_path(void *arg, const char *path, int err)
+{
+	(void)arg;
+	(void)path;
+	if (notes.n < 4)
+		notes.err[notes.n] = err;
+	notes.n++;
+}
+
+/* kmsg_path names a FIFO that its feeder makes only after the start: it is waited for
+ * and read once it is there, without the records it brings from before the start
+ * (`dmesg -w` prints the whole ring first). A device under /dev is not waited for. */
+static void test_fifo_late(void **state)
+{
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct fifo_rig r;
+	char path[128], line[160];
+	struct timespec ts;
+
+	(void)state;
+	r.base = event_base_new();
+	assert_non_null(r.base);
+	r.a = (struct sink){.base = r.base};
+	cfg.kmsg_path = "/dev/m7b-no-such-kmsg";
+	assert_int_equal(kwatch_new(r.base, &cfg, on_line, &r.a, &r.k), -ENOENT);
+	assert_null(r.k);
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	cfg.kmsg_path = path;
+	cfg.on_path = on_path;
+	notes = (struct path_notes){0};
+	assert_int_equal(kwatch_new(r.base, &cfg, on_line, &r.a, &r.k), 0);
+	assert_int_equal(kwatch_source(r.k), KWATCH_KMSG);
+	assert_true(kwatch_waiting(r.k));
+	/* The loop runs before the FIFO is made: nothing to read, nothing breaks. */
+	{
+		struct timeval tv = {0, 50000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	assert_int_equal(notes.n, 0);
+	/* A regular file made there (`dmesg -w > PATH` without mkfifo) is said, once, and
+	 * the wait goes on. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "6,1,1,-;x\n", 10), 10);
+	close(fd);
+	{
+		struct timeval tv = {0, 50000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	assert_int_equal(notes.n, 1);
+	assert_int_equal(notes.err[0], -EINVAL);
+	assert_true(kwatch_waiting(r.k));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	{
+		struct timeval tv = {0, 50000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	assert_false(kwatch_waiting(r.k));
+	assert_int_equal(notes.n, 2);
+	assert_int_equal(notes.err[1], 0);
+	r.fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(r.fd >= 0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	put(&r, "3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	snprintf(line, sizeof(line), "6,2,%llu,-;new\n",
+		 (unsigned long long)ts.tv_sec * 1000000ull +
+			 (unsigned long long)ts.tv_nsec / 1000);
+	put(&r, line);
+	/* `dmesg -w` prints plain lines, stamped: the same for them. */
+	put(&r, "[    0.000100] imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	snprintf(line, sizeof(line), "[%5llu.%06llu] stamped\n", (unsigned long long)ts.tv_sec,
+		 (unsigned long long)ts.tv_nsec / 1000);
+	put(&r, line);
+	put(&r, "plain line\n");
+	wait_for(r.base, &r.a, 3, NULL, 0);
+	assert_int_equal(r.a.n, 3);
+	assert_string_equal(r.a.msg[0], "new");
+	assert_non_null(strstr(r.a.msg[1], "] stamped"));
+	assert_string_equal(r.a.msg[2], "plain line");
+	assert_int_equal(kwatch_lost(r.k), 0);
+	fifo_close(&r);
+}
+
 /* ---- through the daemon ---- */
 
 /* kernel_log = journal where no journald runs: no kernel line will ever reach the
@@ -716,6 +811,209 @@ static void test_daemon_kernel_dropped(void **state)
 	cJSON_Delete(o);
 	close(w);
 	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_cleanup(&p);
+}
+
+/* The incident files of dir_path, parsed, by sequence number (at most max). */
+static int incident_files(const char *dir_path, cJSON **out, int max)
+{
+	DIR *d = opendir(dir_path);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		char path[600], text[1 << 17];
+		unsigned seq;
+
+		if (sscanf(de->d_name, "incident-%u-", &seq) != 1 || seq == 0 || (int)seq > max)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir_path, de->d_name);
+		h_slurp_file(path, text, sizeof(text));
+		out[seq - 1] = cJSON_Parse(text);
+		n = (int)seq > n ? (int)seq : n;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static double j_num0(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static void free_files(cJSON **f, int n)
+{
+	for (int i = 0; i < n; i++) {
+		cJSON_Delete(f[i]);
+		f[i] = NULL;
+	}
+}
+
+/* Faults that never stop (kick failures, every 0.5 s, with the recovery given up) would
+ * keep one incident open for ever, never written: at its cap it is written while they
+ * go on, and a new one continues it; every fault is counted in one of them. */
+static void test_daemon_incident_capped(void **state)
+{
+	struct daemon_proc p;
+	char fifo[300], inc[300], conf[1500];
+	static const char kick[] = "3,%d,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, "
+				   "err:-62)\n";
+	enum { N = INCIDENT_MAX_EVENTS + 44, MAXF = 16 };
+	char *buf = malloc(N * 100);
+	cJSON *f[MAXF] = {0};
+	size_t len = 0;
+	int lines = 0, n = 0, capped = -1;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(fifo, sizeof(fifo), "%s/kmsg", p.dir);
+	snprintf(inc, sizeof(inc), "%s/incidents", p.dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = kmsg\nkmsg_path = %s\nincident_dir = %s\n"
+		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps = resync\nrecovery_budget = "
+		 "1\n",
+		 fifo, inc, p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	int w = open(fifo, O_WRONLY | O_CLOEXEC);
+	assert_true(w >= 0);
+	/* Enough to start the ladder, which fails: the budget of one is spent. */
+	for (int i = 0; i < 10; i++)
+		assert_true(dprintf(w, kick, ++lines) > 0);
+	for (int i = 0; i < 300 && n < 1; i++) {
+		usleep(100000);
+		n = incident_files(inc, f, MAXF);
+	}
+	assert_int_equal(n, 1);
+	assert_string_equal(j_str(f[0], "outcome"), "failed");
+	for (int i = 1; i <= N; i++)
+		len += (size_t)sprintf(buf + len, kick, ++lines);
+	assert_int_equal(write(w, buf, len), (ssize_t)len);
+	free(buf);
+	/* Written while the faults go on (up to 30 s: the cap's age bounds it too). */
+	for (int i = 0; i < 400 && capped < 0; i++) {
+		usleep(100000);
+		if (i % 5 == 4)
+			assert_true(dprintf(w, kick, ++lines) > 0);
+		free_files(f, n);
+		n = incident_files(inc, f, MAXF);
+		for (int k = 0; k < n; k++)
+			if (f[k] && strcmp(j_str(f[k], "outcome"), "continued") == 0)
+				capped = k;
+	}
+	if (capped < 0)
+		fail_msg("no incident written in 40 s of faults (%d files)", n);
+	assert_true(j_num0(f[capped], "events") <= INCIDENT_MAX_EVENTS);
+	/* The faults stop: the one that continues it closes 2 s later. */
+	close(w);
+	for (int i = 0; i < 300 && n < capped + 2; i++) {
+		usleep(100000);
+		free_files(f, n);
+		n = incident_files(inc, f, MAXF);
+	}
+	assert_true(n >= capped + 2);
+	assert_non_null(f[capped + 1]);
+	assert_int_equal((int)j_num0(f[capped + 1], "continues"), capped + 1);
+	assert_string_equal(j_str(f[capped + 1], "kind"), "kick_timeout");
+	/* Every fault in one incident or another. */
+	double sum = 0;
+	for (int k = 0; k < n; k++) {
+		assert_non_null(f[k]);
+		print_message("incident %d: %s events %.0f continues %.0f\n", k + 1,
+			      j_str(f[k], "outcome"), j_num0(f[k], "events"),
+			      j_num0(f[k], "continues"));
+		sum += j_num0(f[k], "events");
+	}
+	assert_int_equal((int)sum, lines);
+	free_files(f, n);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_cleanup(&p);
+}
+
+/* kmsg_path is a FIFO whose feeder starts after the daemon: the daemon warns once that
+ * it is not there yet, and reads it once it is made. */
+static void test_daemon_fifo_late(void **state)
+{
+	struct daemon_proc p;
+	struct tclient c;
+	char fifo[300], conf[1500], log[65536], line[200];
+	struct timespec ts;
+	int w = -1;
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(fifo, sizeof(fifo), "%s/kmsg", p.dir);
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = kmsg\nkmsg_path = %s\n"
+		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps =\n",
+		 fifo, p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
+			 0);
+	/* First the mistake of a redirection without mkfifo: said, and waited past. */
+	int fd = open(fifo, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	for (int i = 0; i < 200; i++) {
+		h_slurp_file(p.log, log, sizeof(log));
+		if (strstr(log, "not a FIFO"))
+			break;
+		usleep(50000);
+	}
+	assert_non_null(strstr(log, "not a FIFO, not watched: it must be a FIFO"));
+	assert_int_equal(unlink(fifo), 0);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* Opened for writing once the daemon reads it (ENXIO until then). */
+	for (int i = 0; i < 200 && w < 0; i++) {
+		w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (w < 0)
+			usleep(50000);
+	}
+	if (w < 0)
+		fail_msg("the daemon never opened the FIFO made after its start");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(line, sizeof(line),
+		 "3,7,%llu,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n",
+		 (unsigned long long)ts.tv_sec * 1000000ull +
+			 (unsigned long long)ts.tv_nsec / 1000);
+	assert_int_equal(write(w, line, strlen(line)), (ssize_t)strlen(line));
+	cJSON *o = tclient_wait(&c, "FAULT", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "kind"), "kick_timeout");
+	cJSON_Delete(o);
+	close(w);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_slurp_file(p.log, log, sizeof(log));
+	if (!strstr(log, "does not exist yet: waiting for it") ||
+	    !strstr(log, "watching kernel messages from kmsg at"))
+		fail_msg("no warning in:\n%s", log);
+	assert_null(strstr(log, "cannot watch the kernel log"));
+	h_cleanup(&p);
+}
+
+/* /dev/kmsg missing is not waited for: the warning says that the sandbox may hide it. */
+static void test_daemon_dev_kmsg_missing(void **state)
+{
+	struct daemon_proc p;
+	struct tclient c;
+	char log[65536];
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_start(&p, "kernel_log = kmsg\n"
+					       "kmsg_path = /dev/m7b-no-such-kmsg\n"),
+			 0);
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\"}"), 0);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_slurp_file(p.log, log, sizeof(log));
+	if (!strstr(log, "cannot watch the kernel log (kmsg at /dev/m7b-no-such-kmsg): No such "
+			 "file or directory (the service's sandbox may hide it"))
+		fail_msg("no warning in:\n%s", log);
 	h_cleanup(&p);
 }
 
@@ -829,11 +1127,15 @@ int main(void)
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_writer_left, journal_setup,
 						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_late, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_replaced, journal_setup,
 						journal_teardown),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_daemon_kernel_dropped),
+		cmocka_unit_test(test_daemon_incident_capped),
 		cmocka_unit_test(test_daemon_journal_absent),
+		cmocka_unit_test(test_daemon_fifo_late),
+		cmocka_unit_test(test_daemon_dev_kmsg_missing),
 		cmocka_unit_test(test_daemon_running_virtio),
 	};
 	signal(SIGPIPE, SIG_IGN);
