@@ -315,11 +315,13 @@ static int helper_snapshot(const char *text, size_t len)
  * commands it runs and the remoteprocs it writes: never a configuration from the daemon.
  * Parsed here into the pending one; its bytes go to the daemon, which parses them with
  * the same code, so both act on one reading however often the file changes. Parse
- * errors are the daemon's to log (it gets the same from the same bytes). 0 with *fd
- * (the bytes), 1 with no file (optional and absent: the defaults), or -errno; *token
- * names the pending configuration (0: the parse failed). */
-static int helper_read_conf(struct helper *h, uint32_t *token, int *fd)
+ * errors are the daemon's to log (it gets the same from the same bytes), and so is a
+ * read error, whose words go in res's arg. 0 with *fd (the bytes), 1 with no file
+ * (optional and absent: the defaults), or -errno; res's token names the pending
+ * configuration (0: the parse failed). */
+static int helper_read_conf(struct helper *h, struct privsep_msg *res, int *fd)
 {
+	uint32_t *token = &res->token;
 	struct conf *n = NULL;
 	struct conf_error err;
 	char *text = NULL;
@@ -331,8 +333,11 @@ static int helper_read_conf(struct helper *h, uint32_t *token, int *fd)
 	h->pending = conf_free(h->pending);
 	h->pending_token = *token = 0;
 	*fd = -1;
-	if (r < 0 && !(r == -ENOENT && optional))
+	if (r < 0 && !(r == -ENOENT && optional)) {
+		snprintf(res->arg, sizeof(res->arg), "%s", err.message);
+		res->arg_len = (uint32_t)strlen(res->arg);
 		return r;
+	}
 	/* The daemon keeps them too: both stay on the same trees. */
 	if (conf_read_text(text, len, h->a->conf_path, h->a->ov, &n, &err) == 0 &&
 	    conf_keep_start_keys(n, h->cfg, NULL, 0) < 0)
@@ -407,7 +412,7 @@ static int helper_handle(struct helper *h, const void *buf, ssize_t len, struct 
 	case PRIVSEP_RELOAD:
 		return helper_reload(h, m);
 	case PRIVSEP_READ_CONF:
-		return helper_read_conf(h, &res->token, fd);
+		return helper_read_conf(h, res, fd);
 	case PRIVSEP_HOLD:
 		return helper_hold(h, cc->name);
 	case PRIVSEP_OPEN_TRACE:
@@ -759,8 +764,12 @@ static int call_wait(struct privsep *ps, struct privsep_msg *m, int *fd, int sfd
 		if (r < 0)
 			return r;
 		if (r == 1 && a.type == PRIVSEP_RESULT && a.seq == m->seq) {
-			if (m->type == PRIVSEP_READ_CONF)
-				m->token = a.token; /* the answer names its reading */
+			if (m->type == PRIVSEP_READ_CONF) {
+				/* The answer names its reading, or says why there is none. */
+				m->token = a.token;
+				memcpy(m->arg, a.arg, sizeof(m->arg));
+				m->arg_len = a.arg_len;
+			}
 			if (fd && a.result >= 0)
 				*fd = got;
 			else if (got >= 0)
@@ -873,8 +882,11 @@ int privsep_read_conf(struct privsep *ps, const char *path, const struct conf_ov
 	if (fd >= 0)
 		close(fd);
 	if (r < 0) {
+		/* The helper's words, when it could not read the file (decoded: terminated). */
+		const char *why = m.arg_len ? m.arg : strerror(-r);
+		/* Cut to leave room for the tail: the helper's words fill at most 255 bytes. */
 		snprintf(err->message, sizeof(err->message),
-			 "cannot read (through the privileged helper): %s", strerror(-r));
+			 "%.200s (read by the privileged helper)", why);
 		return r;
 	}
 	/* 1: no file (the default one, optional): the defaults, as the helper took. */

@@ -544,10 +544,19 @@ static void test_bad_reading_changes_neither(void **state)
 	/* Gone: the file was named, so it must be there; a directory is no file. */
 	assert_int_equal(unlink(conf), 0);
 	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -ENOENT);
-	assert_non_null(strstr(err.message, "privileged helper"));
+	assert_string_equal(err.message, "cannot open: No such file or directory (read by the "
+					 "privileged helper)");
 	assert_int_equal(mkdir(conf, 0700), 0);
 	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -EISDIR);
 	assert_int_equal(rmdir(conf), 0);
+	/* Larger than the parser takes: said so, not as a bare errno. */
+	int big = open(conf, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(big >= 0);
+	assert_int_equal(ftruncate(big, 17 << 20), 0);
+	close(big);
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -ENOMEM);
+	assert_non_null(strstr(err.message, "too large (at most 16 MiB)"));
+	assert_int_equal(unlink(conf), 0);
 	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
 	assert_int_equal(privsep_call(ps, &m), -ESTALE);
 	hook_says(ps, out, text, sizeof(text));
