@@ -575,6 +575,58 @@ static void test_bad_reading_changes_neither(void **state)
 	remove_dir(d);
 }
 
+/* A SIGHUP while the helper is stuck (a sysfs write on a hung M7; here stopped): the
+ * reading fails, so neither process reloads, and once the helper answers again the
+ * next SIGHUP reads the file afresh; the late answer's reading is never taken. */
+static void test_reading_with_stuck_helper(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], text[128];
+	const char *fmt = "[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = %s\n"
+			  "hook = echo $PPID $M7B_REMOTEPROC > %s.tmp; mv %s.tmp %s\n";
+	struct conf_error err;
+	struct conf *cfg, *n;
+	struct privsep *ps;
+	struct privsep_msg m;
+
+	(void)state;
+	make_dir(d, conf, sizeof(conf));
+	snprintf(out, sizeof(out), "%s/hook.out", d);
+	write_conf(conf, fmt, "remoteproc0", out, out, out);
+	assert_int_equal(split(conf, &cfg, &ps), 0);
+	hook_says(ps, out, text, sizeof(text));
+	pid_t helper = (pid_t)atoi(text);
+	assert_true(helper > 1);
+
+	write_conf(conf, fmt, "remoteproc1", out, out, out);
+	assert_int_equal(kill(helper, SIGSTOP), 0);
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -ETIMEDOUT);
+	assert_null(n);
+	/* Still in it: the next reading fails at once. */
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -ETIMEDOUT);
+	assert_int_equal(kill(helper, SIGCONT), 0);
+	/* The late reading (remoteproc1) is not the daemon's: a RELOAD cannot take it. */
+	int r = -ETIMEDOUT;
+	for (int i = 0; i < 200 && r == -ETIMEDOUT; i++) {
+		privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+		if ((r = privsep_call(ps, &m)) == -ETIMEDOUT)
+			usleep(10000);
+	}
+	assert_int_equal(r, -ESTALE);
+	snprintf(text, sizeof(text), "%d remoteproc0\n", (int)helper);
+	char got[128];
+	hook_says(ps, out, got, sizeof(got));
+	assert_string_equal(got, text);
+
+	write_conf(conf, fmt, "remoteproc2", out, out, out);
+	assert_int_equal(reload(ps, conf), 0);
+	snprintf(text, sizeof(text), "%d remoteproc2\n", (int)helper);
+	hook_says(ps, out, got, sizeof(got));
+	assert_string_equal(got, text);
+	privsep_free(ps);
+	conf_free(cfg);
+	remove_dir(d);
+}
+
 /* Waits up to 5 s for path to hold needle. */
 static bool file_has(const char *path, const char *needle)
 {
@@ -873,6 +925,7 @@ int main(void)
 		cmocka_unit_test(test_hold_across_reload),
 		cmocka_unit_test(test_one_reading_for_both),
 		cmocka_unit_test(test_bad_reading_changes_neither),
+		cmocka_unit_test(test_reading_with_stuck_helper),
 		cmocka_unit_test(test_every_end_delivered),
 		cmocka_unit_test(test_helper_inherits_nothing),
 		cmocka_unit_test(test_reload_log_level),
