@@ -828,7 +828,7 @@ int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)
 	return r;
 }
 
-/* Reads what the helper sent: a sealed in-memory file of at most CONF_TEXT_MAX bytes.
+/* Reads what the helper sent: a sealed in-memory file under PRIVSEP_CONF_MAX bytes.
  * 0 with *text (NUL-terminated after *len bytes), or -errno. */
 static int read_snapshot(int fd, char **text, size_t *len)
 {
