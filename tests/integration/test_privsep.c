@@ -575,6 +575,51 @@ static void test_bad_reading_changes_neither(void **state)
 	remove_dir(d);
 }
 
+/* The default file, absent at start: both run on the defaults at a SIGHUP (the helper
+ * answers with no bytes), then on the file once it is there; gone again after it was
+ * read, it is an error for both. */
+static void test_optional_default_file(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128];
+	struct conf_error err;
+	struct conf *cfg, *n;
+	struct privsep *ps;
+	struct privsep_msg m;
+
+	(void)state;
+	make_dir(d, conf, sizeof(conf));
+	assert_int_equal(conf_read(conf, true, &ov, &cfg, &err), 0);
+	struct privsep_args a = {.cfg = cfg,
+				 .conf_path = conf,
+				 .conf_optional = true,
+				 .ov = &ov,
+				 .log_target = LOG_TARGET_STDERR};
+	assert_int_equal(privsep_start(&a, &ps), 0);
+
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), 0);
+	assert_int_equal(n->nchannels, 0);
+	conf_free(n);
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+
+	write_conf(conf, "[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = true\n");
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), 0);
+	assert_int_equal(n->nchannels, 1);
+	conf_free(n);
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), 1);
+
+	assert_int_equal(unlink(conf), 0);
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -ENOENT);
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), -ESTALE);
+	privsep_free(ps);
+	conf_free(cfg);
+	remove_dir(d);
+}
+
 /* A SIGHUP while the helper is stuck (a sysfs write on a hung M7; here stopped): the
  * reading fails, so neither process reloads, and once the helper answers again the
  * next SIGHUP reads the file afresh; the late answer's reading is never taken. */
@@ -926,6 +971,7 @@ int main(void)
 		cmocka_unit_test(test_one_reading_for_both),
 		cmocka_unit_test(test_bad_reading_changes_neither),
 		cmocka_unit_test(test_reading_with_stuck_helper),
+		cmocka_unit_test(test_optional_default_file),
 		cmocka_unit_test(test_every_end_delivered),
 		cmocka_unit_test(test_helper_inherits_nothing),
 		cmocka_unit_test(test_reload_log_level),
