@@ -750,9 +750,10 @@ int conf_parse_string(const char *text, const char *name, struct conf **out, str
 	return 0;
 }
 
-int conf_load(const char *path, struct conf **out, struct conf_error *err)
+int conf_load_text(const char *path, char **out, size_t *len, struct conf_error *err)
 {
 	*out = NULL;
+	*len = 0;
 	if (err) {
 		memset(err, 0, sizeof(*err));
 		snprintf(err->file, sizeof(err->file), "%s", path);
@@ -822,19 +823,41 @@ int conf_load(const char *path, struct conf **out, struct conf_error *err)
 		return rerr ? -(rerrno ? rerrno : EIO) : -ENOMEM;
 	}
 	text[n] = '\0';
-	const char *nul = memchr(text, '\0', n);
+	*out = text;
+	*len = n;
+	return 0;
+}
+
+int conf_parse_text(const char *text, size_t len, const char *name, struct conf **out,
+		    struct conf_error *err)
+{
+	const char *nul = memchr(text, '\0', len);
+	*out = NULL;
 	if (nul) {
 		int line = 1;
 		for (const char *q = text; q < nul; q++)
 			line += *q == '\n';
-		free(text);
 		if (err) {
+			memset(err, 0, sizeof(*err));
+			snprintf(err->file, sizeof(err->file), "%s", name);
 			err->line = line;
 			snprintf(err->message, sizeof(err->message), "contains a NUL byte");
 		}
 		return -EINVAL;
 	}
-	int r = conf_parse_string(text, path, out, err);
+	return conf_parse_string(text, name, out, err);
+}
+
+int conf_load(const char *path, struct conf **out, struct conf_error *err)
+{
+	char *text;
+	size_t n;
+	int r = conf_load_text(path, &text, &n, err);
+
+	*out = NULL;
+	if (r < 0)
+		return r;
+	r = conf_parse_text(text, n, path, out, err);
 	free(text);
 	return r;
 }
@@ -1034,18 +1057,28 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
 int conf_read(const char *path, bool optional, const struct conf_overrides *o, struct conf **out,
 	      struct conf_error *err)
 {
+	char *text = NULL;
+	size_t n = 0;
+	int r = path ? conf_load_text(path, &text, &n, err) : 0;
+
+	*out = NULL;
+	if (r < 0 && !(r == -ENOENT && optional))
+		return r;
+	r = conf_read_text(text, n, path, o, out, err);
+	free(text);
+	return r;
+}
+
+int conf_read_text(const char *text, size_t len, const char *path, const struct conf_overrides *o,
+		   struct conf **out, struct conf_error *err)
+{
 	*out = NULL;
 	struct conf *c = NULL;
 	int r;
-	if (path) {
-		r = conf_load(path, &c, err);
-		if (r == -ENOENT && optional) {
-			c = conf_new();
-			if (!c)
-				return -ENOMEM;
-		} else if (r < 0) {
+	if (text) {
+		r = conf_parse_text(text, len, path, &c, err);
+		if (r < 0)
 			return r;
-		}
 	} else {
 		c = conf_new();
 		if (!c)

@@ -96,6 +96,13 @@ struct conf *conf_new(void);
 struct conf *conf_free(struct conf *c);
 /* Reads path into a new configuration. 0, or -EINVAL (err says where) / -errno of fopen. */
 int conf_load(const char *path, struct conf **out, struct conf_error *err);
+/* Reads path whole, as conf_load() does (a regular file or /dev/null, 16 MiB at most),
+ * into *out (malloc'd, NUL-terminated after its *len bytes). 0, or -errno with err set. */
+int conf_load_text(const char *path, char **out, size_t *len, struct conf_error *err);
+/* Parses len bytes read by conf_load_text() (a NUL among them is an error), as
+ * conf_load() does; name is used in messages and as the path. 0 or -EINVAL with err. */
+int conf_parse_text(const char *text, size_t len, const char *name, struct conf **out,
+		    struct conf_error *err);
 /* Parses INI text (name is used in messages). 0 or -EINVAL with err set. */
 int conf_parse_string(const char *text, const char *name, struct conf **out,
 		      struct conf_error *err);
@@ -107,6 +114,10 @@ int conf_apply_overrides(struct conf *c, const struct conf_overrides *o, struct 
  * when optional), then overrides, then checks. 0, or negative errno with err set. */
 int conf_read(const char *path, bool optional, const struct conf_overrides *o, struct conf **out,
 	      struct conf_error *err);
+/* conf_read() from len bytes already read from path (text NULL: no file, the defaults),
+ * so that two processes can act on one reading of the file. */
+int conf_read_text(const char *text, size_t len, const char *path, const struct conf_overrides *o,
+		   struct conf **out, struct conf_error *err);
 /* Checks values that only make sense together (after overrides). 0 or -EINVAL with err. */
 int conf_validate(const struct conf *c, struct conf_error *err);
 /* Finds a channel by name; NULL if absent. */

@@ -572,7 +572,8 @@ int daemon_reload(struct daemon *d)
 	/* The default file may be missing, but not once it was read: moved away (to be
 	 * edited, say), it would make the defaults, which have no channel, remove all. */
 	bool optional = d->conf_optional && !(d->cfg->path && d->cfg->path[0]);
-	int r = conf_read(d->conf_path, optional, &d->ov, &n, &err);
+	int r = d->read_conf ? d->read_conf(d->read_conf_ud, &n, &err)
+			     : conf_read(d->conf_path, optional, &d->ov, &n, &err);
 	if (r < 0) {
 		char msg[512];
 		log_struct(&d->log, LOG_ERR, NULL,
@@ -654,6 +655,12 @@ int daemon_reload(struct daemon *d)
 		   removed, changed);
 	flush_dirty(d);
 	return 0;
+}
+
+void daemon_set_conf_reader(struct daemon *d, daemon_conf_reader_fn fn, void *ud)
+{
+	d->read_conf = fn;
+	d->read_conf_ud = ud;
 }
 
 /* ---- lifecycle ---- */

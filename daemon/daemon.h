@@ -98,6 +98,11 @@ struct daemon_clock {
 /* Fills a channel's fault counters for STATUS; false if it has none. */
 typedef bool (*daemon_fault_info_fn)(void *ud, const struct channel *ch, struct proto_faults *f);
 
+/* Reads the configuration at a SIGHUP in place of the daemon's own conf_read(): with
+ * privilege separation, the helper reads the file once for both (privsep.h). 0 with *out,
+ * or negative errno with err set. */
+typedef int (*daemon_conf_reader_fn)(void *ud, struct conf **out, struct conf_error *err);
+
 struct daemon_args {
 	struct conf *cfg;	  /* taken over by daemon_new (freed on failure too) */
 	const char *conf_path;	  /* for SIGHUP reload; NULL = none */
@@ -121,6 +126,8 @@ struct daemon *daemon_free(struct daemon *d);
 /* Re-reads the configuration: adds, removes and changes channels without disturbing the
  * unchanged ones or any client. 0, or negative errno (the old configuration stays). */
 int daemon_reload(struct daemon *d);
+/* Makes reloads read the configuration through fn. */
+void daemon_set_conf_reader(struct daemon *d, daemon_conf_reader_fn fn, void *ud);
 
 /* The event base, for modules that add their own events. */
 struct event_base *daemon_base(struct daemon *d);

@@ -49,6 +49,8 @@ struct daemon {
 	struct conf *cfg;
 	char *conf_path;
 	bool conf_optional;
+	daemon_conf_reader_fn read_conf; /* NULL: conf_read() */
+	void *read_conf_ud;
 	struct conf_overrides ov;
 	int failed; /* daemon_fail(): what daemon_run() returns */
 

@@ -97,6 +97,7 @@ struct options {
 	const char *user; /* --user, NULL for the file's */
 	bool check;	  /* --check-config */
 	const char **channels;
+	struct privsep *ps; /* the privileged helper, if any */
 };
 
 /* main's "go on" (exit statuses are 0..255). */
@@ -243,6 +244,14 @@ static int separate(struct options *op, struct privsep **ps)
 	return GO_ON;
 }
 
+/* A SIGHUP's configuration, read once by the helper for both processes. */
+static int read_through_helper(void *ud, struct conf **out, struct conf_error *err)
+{
+	const struct options *op = ud;
+
+	return privsep_read_conf(op->ps, op->a.conf_path, &op->a.ov, out, err);
+}
+
 /* SIGHUP, SIGTERM and SIGINT are held (blocked) while the daemon starts and while it
  * stops, and taken by the event loop in between: by their default action one of them
  * would end the daemon half started or half stopped (status "killed by SIGHUP", the
@@ -276,6 +285,10 @@ static int run(struct options *op, struct privsep *ps)
 		r = supervisor_new(d, &sv); /* faults and recovery */
 	if (r == 0)
 		r = supervisor_set_privsep(sv, ps);
+	if (r == 0 && ps) {
+		op->ps = ps;
+		daemon_set_conf_reader(d, read_through_helper, op);
+	}
 	if (r == 0)
 		cs = clocksync_new(d); /* FRAME t_first_ns / t_last_ns */
 	if (r == 0)

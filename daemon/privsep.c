@@ -15,10 +15,12 @@
 #include <time.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +49,9 @@ struct privsep {
 	/* The request that went unanswered within PRIVSEP_CALL_MS (0: none): the helper is
 	 * still in it, and takes nothing else until its late answer comes. */
 	uint32_t late_seq;
+	/* The helper's token for the reading of the file the daemon parsed last (0: none):
+	 * the next RELOAD carries it. */
+	uint32_t conf_token;
 };
 
 /* ---- the helper ---- */
@@ -77,6 +82,10 @@ struct helper {
 	const struct privsep_args *a;
 	struct helper_cmd cmds[CONF_MAX_CHANNELS];
 	struct helper_hold holds[CONF_MAX_CHANNELS];
+	/* The configuration parsed from the last READ_CONF's bytes, taken by the RELOAD that
+	 * names its token (0: none). */
+	struct conf *pending;
+	uint32_t pending_token, tokens;
 };
 
 /* The configuration channel is served from: its hold's, else the current one. */
@@ -275,29 +284,94 @@ static void helper_settle_holds(struct helper *h, struct conf *old, bool ok)
 	}
 }
 
-/* RELOAD: the file the helper was started with, read by the helper. */
-static int helper_reload(struct helper *h)
+/* A sealed in-memory file holding text's len bytes: the daemon reads exactly what the
+ * helper parsed, and nobody can change it after. The fd, or -errno. */
+static int helper_snapshot(const char *text, size_t len)
 {
-	struct conf *n, *old = h->cfg;
+	int fd = memfd_create("m7bridged.conf", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	for (size_t done = 0; done < len;) {
+		ssize_t n = write(fd, text + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? errno : EIO;
+			close(fd);
+			return -e;
+		}
+		done += (size_t)n;
+	}
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* READ_CONF: the configuration file, read once by the helper, which alone may name the
+ * commands it runs and the remoteprocs it writes: never a configuration from the daemon.
+ * Parsed here into the pending one; its bytes go to the daemon, which parses them with
+ * the same code, so both act on one reading however often the file changes. Parse
+ * errors are the daemon's to log (it gets the same from the same bytes), and so is a
+ * read error, whose words go in res's arg. 0 with *fd (the bytes), 1 with no file
+ * (optional and absent: the defaults), or -errno; res's token names the pending
+ * configuration (0: the parse failed). */
+static int helper_read_conf(struct helper *h, struct privsep_msg *res, int *fd)
+{
+	uint32_t *token = &res->token;
+	struct conf *n = NULL;
 	struct conf_error err;
-	char msg[512];
-
+	char *text = NULL;
+	size_t len = 0;
 	/* As the daemon: a default file read before and gone now is an error. */
-	bool optional = h->a->conf_optional && !(old->path && old->path[0]);
+	bool optional = h->a->conf_optional && !(h->cfg->path && h->cfg->path[0]);
+	int r = conf_load_text(h->a->conf_path, &text, &len, &err);
 
-	if (conf_read(h->a->conf_path, optional, h->a->ov, &n, &err) < 0) {
-		log_struct(&h->log, LOG_ERR, NULL,
-			   "privileged helper: reload failed, keeping the old configuration: %s",
-			   conf_error_format(&err, msg, sizeof(msg)));
-		helper_settle_holds(h, old, false);
-		return -EINVAL;
+	h->pending = conf_free(h->pending);
+	h->pending_token = *token = 0;
+	*fd = -1;
+	if (r < 0 && !(r == -ENOENT && optional)) {
+		snprintf(res->arg, sizeof(res->arg), "%s", err.message);
+		res->arg_len = (uint32_t)strlen(res->arg);
+		return r;
 	}
 	/* The daemon keeps them too: both stay on the same trees. */
-	if (conf_keep_start_keys(n, old, NULL, 0) < 0) {
+	if (conf_read_text(text, len, h->a->conf_path, h->a->ov, &n, &err) == 0 &&
+	    conf_keep_start_keys(n, h->cfg, NULL, 0) < 0)
+		n = conf_free(n);
+	r = text ? helper_snapshot(text, len) : 1;
+	free(text);
+	if (r < 0) {
 		conf_free(n);
-		helper_settle_holds(h, old, false);
-		return -ENOMEM;
+		return r;
 	}
+	if (n) {
+		h->pending = n;
+		h->pending_token = *token = ++h->tokens ? h->tokens : ++h->tokens;
+	}
+	if (r != 1)
+		*fd = r;
+	return r == 1 ? 1 : 0;
+}
+
+/* RELOAD: takes the configuration of the READ_CONF whose bytes the daemon runs on. */
+static int helper_reload(struct helper *h, const struct privsep_msg *m)
+{
+	struct conf *n = h->pending, *old = h->cfg;
+	int r = privsep_msg_check_reload(m, h->pending_token);
+
+	if (r < 0) {
+		log_struct_errno(&h->log, LOG_ERR, &(struct log_fields){0}, r,
+				 "privileged helper: a reload names no configuration it read, "
+				 "keeping the old one");
+		helper_settle_holds(h, old, false);
+		return r;
+	}
+	h->pending = NULL;
+	h->pending_token = 0;
 	h->cfg = n;
 	h->log.max_level = n->daemon.log_level; /* as the daemon's */
 	helper_settle_holds(h, old, true);
@@ -315,8 +389,10 @@ static int helper_reload(struct helper *h)
 	return 0;
 }
 
-/* One request: decoded, checked against the helper's configuration, carried out. */
-static int helper_handle(struct helper *h, const void *buf, ssize_t len, struct privsep_msg *m)
+/* One request: decoded, checked against the helper's configuration, carried out. An
+ * answer's descriptor goes to *fd, its token to res. */
+static int helper_handle(struct helper *h, const void *buf, ssize_t len, struct privsep_msg *m,
+			 struct privsep_msg *res, int *fd)
 {
 	const struct conf_channel *cc;
 	int r = len < 0 ? -errno : privsep_msg_decode(buf, (size_t)len, m);
@@ -334,11 +410,16 @@ static int helper_handle(struct helper *h, const void *buf, ssize_t len, struct 
 					m->channel);
 	switch ((enum privsep_type)m->type) {
 	case PRIVSEP_RELOAD:
-		return helper_reload(h);
+		return helper_reload(h, m);
+	case PRIVSEP_READ_CONF:
+		return helper_read_conf(h, res, fd);
 	case PRIVSEP_HOLD:
 		return helper_hold(h, cc->name);
 	case PRIVSEP_OPEN_TRACE:
-		return helper_open_trace(cf, cc);
+		/* An opened file goes with the answer (result 0). */
+		r = helper_open_trace(cf, cc);
+		*fd = r;
+		return r < 0 ? r : 0;
 	case PRIVSEP_RUN_DRIVER:
 	case PRIVSEP_RUN_HOOK:
 		return helper_run(h, cf, cc, m);
@@ -361,18 +442,15 @@ static void helper_on_read(evutil_socket_t fd, short what, void *arg)
 	}
 	if (n < 0)
 		return;
-	int r = helper_handle(h, buf, n, &m), opened = -1;
-	/* An opened file goes with the answer (result 0), and the helper keeps no copy. */
-	if (m.type == PRIVSEP_OPEN_TRACE && r >= 0) {
-		opened = r;
-		r = 0;
-	}
+	int opened = -1, r;
+
 	(void)privsep_msg_init(&res, PRIVSEP_RESULT, NULL, NULL);
+	r = helper_handle(h, buf, n, &m, &res, &opened);
 	res.seq = m.seq;
 	res.result = r;
 	helper_send_fd(h, &res, opened);
 	if (opened >= 0)
-		close(opened);
+		close(opened); /* the helper keeps no copy */
 }
 
 /* The helper keeps nothing of the daemon's but its end of the socket: the sockets the
@@ -423,6 +501,7 @@ static int helper_main(int fd, const struct privsep_args *a)
 	event_base_dispatch(h.base);
 	for (size_t i = 0; i < CONF_MAX_CHANNELS; i++)
 		h.cmds[i].child = child_free(h.cmds[i].child);
+	conf_free(h.pending);
 	event_free(ev);
 	event_base_free(h.base);
 	return 0;
@@ -685,6 +764,12 @@ static int call_wait(struct privsep *ps, struct privsep_msg *m, int *fd, int sfd
 		if (r < 0)
 			return r;
 		if (r == 1 && a.type == PRIVSEP_RESULT && a.seq == m->seq) {
+			if (m->type == PRIVSEP_READ_CONF) {
+				/* The answer names its reading, or says why there is none. */
+				m->token = a.token;
+				memcpy(m->arg, a.arg, sizeof(m->arg));
+				m->arg_len = a.arg_len;
+			}
 			if (fd && a.result >= 0)
 				*fd = got;
 			else if (got >= 0)
@@ -734,10 +819,81 @@ int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, &old);
 	sfd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (m->type == PRIVSEP_RELOAD)
+		m->token = ps->conf_token; /* the reading the daemon runs on */
 	r = call_wait(ps, m, fd, sfd);
 	if (sfd >= 0)
 		close(sfd);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
+/* Reads what the helper sent: a sealed in-memory file under PRIVSEP_CONF_MAX bytes.
+ * 0 with *text (NUL-terminated after *len bytes), or -errno. */
+static int read_snapshot(int fd, char **text, size_t *len)
+{
+	struct stat st;
+	size_t n = 0;
+	char *t;
+
+	*text = NULL;
+	*len = 0;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size < 0 || st.st_size >= PRIVSEP_CONF_MAX)
+		return -EFBIG;
+	t = malloc((size_t)st.st_size + 1);
+	if (!t)
+		return -ENOMEM;
+	while (n < (size_t)st.st_size) {
+		ssize_t got = pread(fd, t + n, (size_t)st.st_size - n, (off_t)n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			int e = got < 0 ? errno : EIO; /* shorter than it said: not whole */
+			free(t);
+			return -e;
+		}
+		n += (size_t)got;
+	}
+	t[n] = '\0';
+	*text = t;
+	*len = n;
+	return 0;
+}
+
+int privsep_read_conf(struct privsep *ps, const char *path, const struct conf_overrides *ov,
+		      struct conf **out, struct conf_error *err)
+{
+	struct privsep_msg m;
+	char *text = NULL;
+	size_t len = 0;
+	int fd = -1, r;
+
+	*out = NULL;
+	memset(err, 0, sizeof(*err));
+	snprintf(err->file, sizeof(err->file), "%s", path);
+	ps->conf_token = 0; /* no RELOAD may take an older reading */
+	r = privsep_msg_init(&m, PRIVSEP_READ_CONF, NULL, NULL);
+	if (r == 0)
+		r = privsep_call_fd(ps, &m, &fd);
+	if (r == 0)
+		r = read_snapshot(fd, &text, &len);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
+		/* The helper's words, when it could not read the file (decoded: terminated). */
+		const char *why = m.arg_len ? m.arg : strerror(-r);
+		/* Cut to leave room for the tail: the helper's words fill at most 255 bytes. */
+		snprintf(err->message, sizeof(err->message),
+			 "%.200s (read by the privileged helper)", why);
+		return r;
+	}
+	/* 1: no file (the default one, optional): the defaults, as the helper took. */
+	r = conf_read_text(text, len, path, ov, out, err);
+	free(text);
+	if (r == 0)
+		ps->conf_token = m.token;
 	return r;
 }
 

@@ -16,14 +16,18 @@
  * WatchdogSec/2, 15 s in the unit): it must end before the watchdog does. A stop signal
  * ends the wait at once. */
 #define PRIVSEP_CALL_MS 10000
+/* The most the daemon takes of the configuration's bytes from the helper: as much as
+ * conf_load() reads. */
+#define PRIVSEP_CONF_MAX (1u << 24)
 /* How long privsep_free() waits for the helper to leave: a stop must stay prompt. */
 #define PRIVSEP_STOP_MS 1000
 
 struct event_base;
 struct privsep;
 
-/* What the helper needs to read its configuration again on PRIVSEP_RELOAD: the same file
- * and command-line overrides the daemon started with (never a path from the daemon). */
+/* What the helper needs to read its configuration again on PRIVSEP_READ_CONF: the same
+ * file and command-line overrides the daemon started with (never a path, nor any
+ * configuration, from the daemon). */
 struct privsep_args {
 	const struct conf *cfg; /* copied into the helper by fork() */
 	const char *conf_path;
@@ -58,6 +62,13 @@ int privsep_call(struct privsep *ps, struct privsep_msg *m);
 /* As privsep_call(), for a request answered with a descriptor (OPEN_TRACE): on 0, *fd is
  * the file the helper opened (close-on-exec, the caller's to close); else -1. */
 int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd);
+/* A SIGHUP's reading of the configuration, done once by the helper for both: it reads
+ * the file (as conf_read() does) and parses it, and the daemon parses the very bytes it
+ * read (path names them, ov as the helper's). The next RELOAD names that reading: the
+ * helper then takes the configuration it parsed from them and no other, however often
+ * the file changed meanwhile. 0 with *out, or negative errno with err set. */
+int privsep_read_conf(struct privsep *ps, const char *path, const struct conf_overrides *ov,
+		      struct conf **out, struct conf_error *err);
 /* Closes the socket (the helper exits and kills its commands) and reaps it, waiting
  * PRIVSEP_STOP_MS at most: a helper still stuck in a request is left to die with this
  * process. NULL ok; returns NULL. */

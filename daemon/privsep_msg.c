@@ -16,6 +16,7 @@ static const char *const type_names[] = {
 	[PRIVSEP_RELOAD] = "reload",
 	[PRIVSEP_OPEN_TRACE] = "open_trace",
 	[PRIVSEP_HOLD] = "hold",
+	[PRIVSEP_READ_CONF] = "read_conf",
 	[PRIVSEP_RESULT] = "result",
 	[PRIVSEP_EXITED] = "exited",
 };
@@ -77,7 +78,7 @@ int privsep_msg_check(const struct conf *cfg, const struct privsep_msg *m,
 		return -EBADMSG; /* answers and unknown types are never requests */
 	if (m->type != PRIVSEP_RPROC_SET_FIRMWARE && m->arg_len)
 		return -EINVAL;
-	if (m->type == PRIVSEP_RELOAD)
+	if (m->type == PRIVSEP_RELOAD || m->type == PRIVSEP_READ_CONF)
 		return m->channel_len ? -EINVAL : 0;
 	c = conf_find_channel(cfg, m->channel);
 	if (!c)
@@ -108,4 +109,9 @@ int privsep_msg_check(const struct conf *cfg, const struct privsep_msg *m,
 	}
 	*ch = c;
 	return 0;
+}
+
+int privsep_msg_check_reload(const struct privsep_msg *m, uint32_t pending)
+{
+	return m->type == PRIVSEP_RELOAD && pending && m->token == pending ? 0 : -ESTALE;
 }

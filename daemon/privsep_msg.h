@@ -21,9 +21,11 @@ enum privsep_type {
 	PRIVSEP_RPROC_SET_FIRMWARE, /* channel, arg: a plain file name under /lib/firmware */
 	PRIVSEP_RUN_DRIVER,	    /* channel, token: the helper's own driver_reload command */
 	PRIVSEP_RUN_HOOK,	    /* channel, token: the helper's own hook command */
-	PRIVSEP_RELOAD,		    /* the helper re-reads its configuration file itself */
+	PRIVSEP_RELOAD,		    /* token: takes the configuration READ_CONF answered with it */
 	PRIVSEP_OPEN_TRACE,	    /* channel: its remoteproc's trace0, opened read-only */
 	PRIVSEP_HOLD,		    /* channel: keeps its settings across the next RELOAD */
+	PRIVSEP_READ_CONF,	    /* the helper reads its configuration file once, parses it
+				     * and answers with the bytes (an fd) and a token */
 	PRIVSEP_RESULT,		    /* answer to the request with seq: result (+ an fd) */
 	PRIVSEP_EXITED,		    /* a RUN_* command ended: channel, token, result = status */
 	PRIVSEP_TYPE_END,
@@ -50,11 +52,16 @@ int privsep_msg_init(struct privsep_msg *m, enum privsep_type type, const char *
  * lengths within their arrays, no NUL inside and only NULs after. 0 or -EBADMSG. */
 int privsep_msg_decode(const void *buf, size_t len, struct privsep_msg *m);
 /* The helper's check of a decoded request against its own configuration: the channel
- * exists (all but RELOAD), has a remoteproc (RPROC_*, OPEN_TRACE), the firmware is a plain file name, the command is
- * configured (RUN_*), unused strings are empty; answers are not requests. 0 with *ch
- * (NULL for RELOAD), or -EBADMSG, -ENOENT, -ENODEV, -EINVAL. */
+ * exists (all but RELOAD and READ_CONF, which name none), has a remoteproc (RPROC_*,
+ * OPEN_TRACE), the firmware is a plain file name, the command is configured (RUN_*),
+ * unused strings are empty; answers are not requests. 0 with *ch (NULL for RELOAD and
+ * READ_CONF), or -EBADMSG, -ENOENT, -ENODEV, -EINVAL. */
 int privsep_msg_check(const struct conf *cfg, const struct privsep_msg *m,
 		      const struct conf_channel **ch);
+/* The helper's check of a RELOAD's token against the configuration its last READ_CONF
+ * parsed (pending: 0 = none, or that one failed): the daemon runs on that reading, so the
+ * helper takes it and no other. 0, or -ESTALE. */
+int privsep_msg_check_reload(const struct privsep_msg *m, uint32_t pending);
 /* Name of a message type ("rproc_stop", ...). */
 const char *privsep_type_to_string(enum privsep_type t);
 

@@ -113,7 +113,7 @@ static void obs_on_config(void *ud, struct channel *ch)
 }
 
 /* SIGHUP: the incident directory is checked again (and reopened if it moved); the
- * helper re-reads the configuration file itself. */
+ * helper takes the reading of the file it made for the daemon's reload. */
 static void obs_on_reload(void *ud, const struct conf *cfg)
 {
 	struct supervisor *sv = ud;

@@ -1,7 +1,9 @@
 /* libFuzzer target for the privileged helper's side of the socketpair: any bytes as one
  * message, decoded and checked against a fixed configuration. Checks: never crashes or
  * reads out of bounds; whatever is accepted names a configured channel, carries only
- * terminated strings, and a firmware only as a plain file name. */
+ * terminated strings, and a firmware only as a plain file name; READ_CONF and RELOAD
+ * carry no string, and a RELOAD takes only the reading its token names. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,7 +45,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (privsep_msg_decode(buf, size, &m) == 0) {
 		CHECK(strlen(m.channel) == m.channel_len && strlen(m.arg) == m.arg_len);
-		if (privsep_msg_check(cfg, &m, &ch) == 0 && m.type != PRIVSEP_RELOAD) {
+		int r = privsep_msg_check(cfg, &m, &ch);
+		if (r == 0 && (m.type == PRIVSEP_RELOAD || m.type == PRIVSEP_READ_CONF))
+			CHECK(!ch && m.channel_len == 0 && m.arg_len == 0);
+		/* The helper's last reading: token 3, or none. */
+		if (privsep_msg_check_reload(&m, 3) == 0)
+			CHECK(m.type == PRIVSEP_RELOAD && m.token == 3);
+		CHECK(privsep_msg_check_reload(&m, 0) == -ESTALE);
+		if (r == 0 && m.type != PRIVSEP_RELOAD && m.type != PRIVSEP_READ_CONF) {
 			CHECK(ch && strcmp(ch->name, m.channel) == 0);
 			CHECK(m.type < PRIVSEP_RESULT);
 			if (m.type == PRIVSEP_RPROC_SET_FIRMWARE)

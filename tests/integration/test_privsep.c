@@ -46,12 +46,13 @@ static void write_conf(const char *path, const char *fmt, ...)
 	fclose(f);
 }
 
+/* Static: the helper, forked below, reads them again on every reload. */
+static const struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
+
 /* Reads the configuration and forks the helper: 0, or 1 when the configuration cannot be
  * read, 2 when the helper does not start (the numbers the children report). */
 static int split(const char *conf_path, struct conf **cfg, struct privsep **ps)
 {
-	/* Static: the helper, forked below, reads them again on every reload. */
-	static const struct conf_overrides ov = {.socket_mode = -1, .log_level = -1};
 	struct conf_error err;
 
 	if (conf_read(conf_path, false, &ov, cfg, &err) < 0)
@@ -59,6 +60,22 @@ static int split(const char *conf_path, struct conf **cfg, struct privsep **ps)
 	struct privsep_args a = {
 		.cfg = *cfg, .conf_path = conf_path, .ov = &ov, .log_target = LOG_TARGET_STDERR};
 	return privsep_start(&a, ps) < 0 ? 2 : 0;
+}
+
+/* A SIGHUP as the daemon does it: the helper reads the file for both, then takes that
+ * reading. The RELOAD's answer, or the reading's error. */
+static int reload(struct privsep *ps, const char *conf_path)
+{
+	struct conf_error err;
+	struct privsep_msg m;
+	struct conf *n;
+	int r = privsep_read_conf(ps, conf_path, &ov, &n, &err);
+
+	if (r < 0)
+		return r;
+	conf_free(n);
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	return privsep_call(ps, &m);
 }
 
 /* Waits up to tries * 10 ms for a hook's output file to appear. */
@@ -119,8 +136,8 @@ static int as_dropped(const char *conf_path, const char *out)
 	/* The configuration file is root's (0600): only the helper can read it again. */
 	if (open(conf_path, O_RDONLY) >= 0)
 		return 5;
-	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
-	if (privsep_call(ps, &m) != 0)
+	/* It reads the file for the daemon at a reload. */
+	if (reload(ps, conf_path) != 0)
 		return 6;
 	/* The helper runs its own hook, as root. */
 	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
@@ -247,8 +264,7 @@ static void test_helper_outlives_sigterm(void **state)
 	assert_true(helper > 1);
 	assert_int_equal(kill(helper, SIGTERM), 0);
 	usleep(100000);
-	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
-	assert_int_equal(privsep_call(ps, &m), 0);
+	assert_int_equal(reload(ps, conf), 0);
 	privsep_free(ps); /* closes the socket: now it leaves */
 	assert_true(kill(helper, 0) < 0 && errno == ESRCH);
 	conf_free(cfg);
@@ -376,8 +392,7 @@ static void test_slots_after_renames(void **state)
 		if (i == 0) {
 			assert_int_equal(split(conf, &cfg, &ps), 0);
 		} else {
-			privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
-			assert_int_equal(privsep_call(ps, &m), 0);
+			assert_int_equal(reload(ps, conf), 0);
 		}
 		snprintf(name, sizeof(name), "c%d", i);
 		privsep_msg_init(&m, PRIVSEP_RUN_HOOK, name, NULL);
@@ -422,8 +437,7 @@ static void test_hold_across_reload(void **state)
 	write_conf(conf, fmt, "remoteproc1", "new", out, out, out);
 	privsep_msg_init(&m, PRIVSEP_HOLD, "m7", NULL);
 	assert_int_equal(privsep_call(ps, &m), 0);
-	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
-	assert_int_equal(privsep_call(ps, &m), 0);
+	assert_int_equal(reload(ps, conf), 0);
 	hook_says(ps, out, text, sizeof(text));
 	assert_string_equal(text, "remoteproc0 old\n");
 
@@ -431,20 +445,228 @@ static void test_hold_across_reload(void **state)
 	write_conf(conf, fmt, "remoteproc2", "newer", out, out, out);
 	privsep_msg_init(&m, PRIVSEP_HOLD, "m7", NULL);
 	assert_int_equal(privsep_call(ps, &m), 0);
-	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
-	assert_int_equal(privsep_call(ps, &m), 0);
+	assert_int_equal(reload(ps, conf), 0);
 	hook_says(ps, out, text, sizeof(text));
 	assert_string_equal(text, "remoteproc0 old\n");
 
 	/* The daemon took its new settings: no HOLD, the helper follows. */
-	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
-	assert_int_equal(privsep_call(ps, &m), 0);
+	assert_int_equal(reload(ps, conf), 0);
 	hook_says(ps, out, text, sizeof(text));
 	assert_string_equal(text, "remoteproc2 newer\n");
 
 	/* A HOLD for a channel the helper does not have is refused. */
 	privsep_msg_init(&m, PRIVSEP_HOLD, "other", NULL);
 	assert_int_equal(privsep_call(ps, &m), -ENOENT);
+	privsep_free(ps);
+	conf_free(cfg);
+	remove_dir(d);
+}
+
+/* A SIGHUP while the file changes (an editor writing twice, a deployment tool): the
+ * helper takes the very reading the daemon parsed, not the file as it is by the RELOAD,
+ * so the two never run on different configurations. */
+static void test_one_reading_for_both(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], text[128];
+	const char *fmt = "[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = %s\n"
+			  "hook = echo $M7B_REMOTEPROC %s > %s.tmp; mv %s.tmp %s\n%s";
+	struct conf_error err;
+	struct conf *cfg, *n;
+	struct privsep *ps;
+	struct privsep_msg m;
+
+	(void)state;
+	make_dir(d, conf, sizeof(conf));
+	snprintf(out, sizeof(out), "%s/hook.out", d);
+	write_conf(conf, fmt, "remoteproc0", "old", out, out, out, "");
+	assert_int_equal(split(conf, &cfg, &ps), 0);
+
+	/* The daemon's reading: the helper read the file, the daemon parsed its bytes. */
+	write_conf(conf, fmt, "remoteproc1", "new", out, out, out, "");
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), 0);
+	assert_string_equal(conf_find_channel(n, "m7")->remoteproc, "remoteproc1");
+	assert_string_equal(n->path, conf);
+	assert_null(conf_find_channel(n, "extra"));
+	/* The file changes before the RELOAD: another remoteproc, another channel. */
+	write_conf(conf, fmt, "remoteproc2", "newer", out, out, out,
+		   "[channel extra]\ndevice = /dev/ttyRPMSG31\nhook = true\n");
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+	hook_says(ps, out, text, sizeof(text));
+	assert_string_equal(text, "remoteproc1 new\n");
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "extra", NULL);
+	assert_int_equal(privsep_call(ps, &m), -ENOENT);
+	conf_free(n);
+
+	/* A reading is taken once: a RELOAD that names none is refused, the helper stays. */
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), -ESTALE);
+	hook_says(ps, out, text, sizeof(text));
+	assert_string_equal(text, "remoteproc1 new\n");
+
+	/* The next SIGHUP reads the file as it is now. */
+	assert_int_equal(reload(ps, conf), 0);
+	hook_says(ps, out, text, sizeof(text));
+	assert_string_equal(text, "remoteproc2 newer\n");
+	privsep_free(ps);
+	conf_free(cfg);
+	remove_dir(d);
+}
+
+/* A file the daemon cannot take: it gets the parser's own error (file and line) from the
+ * helper's bytes, and the helper, with nothing to take, keeps its configuration too. */
+static void test_bad_reading_changes_neither(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], text[128], msg[512];
+	const char *fmt = "[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = %s\n"
+			  "hook = echo $M7B_REMOTEPROC > %s.tmp; mv %s.tmp %s\n%s";
+	struct conf_error err;
+	struct conf *cfg, *n = (void *)1;
+	struct privsep *ps;
+	struct privsep_msg m;
+
+	(void)state;
+	make_dir(d, conf, sizeof(conf));
+	snprintf(out, sizeof(out), "%s/hook.out", d);
+	write_conf(conf, fmt, "remoteproc0", out, out, out, "");
+	assert_int_equal(split(conf, &cfg, &ps), 0);
+
+	write_conf(conf, fmt, "remoteproc1", out, out, out, "[daemon]\nno_such_key = 1\n");
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -EINVAL);
+	assert_null(n);
+	assert_int_equal(err.line, 6);
+	assert_non_null(strstr(conf_error_format(&err, msg, sizeof(msg)), conf));
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), -ESTALE);
+	hook_says(ps, out, text, sizeof(text));
+	assert_string_equal(text, "remoteproc0\n");
+
+	/* Gone: the file was named, so it must be there; a directory is no file. */
+	assert_int_equal(unlink(conf), 0);
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -ENOENT);
+	assert_string_equal(err.message, "cannot open: No such file or directory (read by the "
+					 "privileged helper)");
+	assert_int_equal(mkdir(conf, 0700), 0);
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -EISDIR);
+	assert_int_equal(rmdir(conf), 0);
+	/* Larger than the parser takes: said so, not as a bare errno. */
+	int big = open(conf, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(big >= 0);
+	assert_int_equal(ftruncate(big, 17 << 20), 0);
+	close(big);
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -ENOMEM);
+	assert_non_null(strstr(err.message, "too large (at most 16 MiB)"));
+	assert_int_equal(unlink(conf), 0);
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), -ESTALE);
+	hook_says(ps, out, text, sizeof(text));
+	assert_string_equal(text, "remoteproc0\n");
+
+	/* A file with a NUL byte: refused by both, at its line. */
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fputs("[channel m7]\ndevice = /dev/ttyRPMSG30\n", f);
+	fputc('\0', f);
+	fclose(f);
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -EINVAL);
+	assert_int_equal(err.line, 3);
+	privsep_free(ps);
+	conf_free(cfg);
+	remove_dir(d);
+}
+
+/* The default file, absent at start: both run on the defaults at a SIGHUP (the helper
+ * answers with no bytes), then on the file once it is there; gone again after it was
+ * read, it is an error for both. */
+static void test_optional_default_file(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128];
+	struct conf_error err;
+	struct conf *cfg, *n;
+	struct privsep *ps;
+	struct privsep_msg m;
+
+	(void)state;
+	make_dir(d, conf, sizeof(conf));
+	assert_int_equal(conf_read(conf, true, &ov, &cfg, &err), 0);
+	struct privsep_args a = {.cfg = cfg,
+				 .conf_path = conf,
+				 .conf_optional = true,
+				 .ov = &ov,
+				 .log_target = LOG_TARGET_STDERR};
+	assert_int_equal(privsep_start(&a, &ps), 0);
+
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), 0);
+	assert_int_equal(n->nchannels, 0);
+	conf_free(n);
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+
+	write_conf(conf, "[channel m7]\ndevice = /dev/ttyRPMSG30\nhook = true\n");
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), 0);
+	assert_int_equal(n->nchannels, 1);
+	conf_free(n);
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), 0);
+	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
+	assert_int_equal(privsep_call(ps, &m), 1);
+
+	assert_int_equal(unlink(conf), 0);
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -ENOENT);
+	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+	assert_int_equal(privsep_call(ps, &m), -ESTALE);
+	privsep_free(ps);
+	conf_free(cfg);
+	remove_dir(d);
+}
+
+/* A SIGHUP while the helper is stuck (a sysfs write on a hung M7; here stopped): the
+ * reading fails, so neither process reloads, and once the helper answers again the
+ * next SIGHUP reads the file afresh; the late answer's reading is never taken. */
+static void test_reading_with_stuck_helper(void **state)
+{
+	char d[64] = "/tmp/m7b-privsep-XXXXXX", conf[128], out[128], text[128];
+	const char *fmt = "[channel m7]\ndevice = /dev/ttyRPMSG30\nremoteproc = %s\n"
+			  "hook = echo $PPID $M7B_REMOTEPROC > %s.tmp; mv %s.tmp %s\n";
+	struct conf_error err;
+	struct conf *cfg, *n;
+	struct privsep *ps;
+	struct privsep_msg m;
+
+	(void)state;
+	make_dir(d, conf, sizeof(conf));
+	snprintf(out, sizeof(out), "%s/hook.out", d);
+	write_conf(conf, fmt, "remoteproc0", out, out, out);
+	assert_int_equal(split(conf, &cfg, &ps), 0);
+	hook_says(ps, out, text, sizeof(text));
+	pid_t helper = (pid_t)atoi(text);
+	assert_true(helper > 1);
+
+	write_conf(conf, fmt, "remoteproc1", out, out, out);
+	assert_int_equal(kill(helper, SIGSTOP), 0);
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -ETIMEDOUT);
+	assert_null(n);
+	/* Still in it: the next reading fails at once. */
+	assert_int_equal(privsep_read_conf(ps, conf, &ov, &n, &err), -ETIMEDOUT);
+	assert_int_equal(kill(helper, SIGCONT), 0);
+	/* The late reading (remoteproc1) is not the daemon's: a RELOAD cannot take it. */
+	int r = -ETIMEDOUT;
+	for (int i = 0; i < 200 && r == -ETIMEDOUT; i++) {
+		privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+		if ((r = privsep_call(ps, &m)) == -ETIMEDOUT)
+			usleep(10000);
+	}
+	assert_int_equal(r, -ESTALE);
+	snprintf(text, sizeof(text), "%d remoteproc0\n", (int)helper);
+	char got[128];
+	hook_says(ps, out, got, sizeof(got));
+	assert_string_equal(got, text);
+
+	write_conf(conf, fmt, "remoteproc2", out, out, out);
+	assert_int_equal(reload(ps, conf), 0);
+	snprintf(text, sizeof(text), "%d remoteproc2\n", (int)helper);
+	hook_says(ps, out, got, sizeof(got));
+	assert_string_equal(got, text);
 	privsep_free(ps);
 	conf_free(cfg);
 	remove_dir(d);
@@ -496,16 +718,14 @@ static void test_reload_log_level(void **state)
 	assert_true(file_has(log, "hook: marker-one"));
 
 	write_conf(conf, fmt, "err", "two", done, "two");
-	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
-	assert_int_equal(privsep_call(ps, &m), 0);
+	assert_int_equal(reload(ps, conf), 0);
 	privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
 	assert_int_equal(privsep_call(ps, &m), 1);
 	snprintf(text, sizeof(text), "%s-two", done);
 	wait_for(text, 500);
 
 	write_conf(conf, fmt, "info", "three", done, "three");
-	privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
-	assert_int_equal(privsep_call(ps, &m), 0);
+	assert_int_equal(reload(ps, conf), 0);
 	/* The command before may still be ending: its slot frees once it has. */
 	for (int i = 0; i < 500; i++, usleep(10000)) {
 		privsep_msg_init(&m, PRIVSEP_RUN_HOOK, "m7", NULL);
@@ -564,8 +784,7 @@ static void test_every_end_delivered(void **state)
 	}
 	/* The ends come in while the daemon's side waits in calls, as here. */
 	for (int i = 0; i < 500 && e.n < CONF_MAX_CHANNELS; i++) {
-		privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
-		assert_int_equal(privsep_call(ps, &m), 0);
+		assert_int_equal(reload(ps, conf), 0);
 		usleep(2000);
 		if (i >= 100)
 			event_base_loop(e.base, EVLOOP_NONBLOCK);
@@ -749,6 +968,10 @@ int main(void)
 		cmocka_unit_test(test_trace_through_helper),
 		cmocka_unit_test(test_slots_after_renames),
 		cmocka_unit_test(test_hold_across_reload),
+		cmocka_unit_test(test_one_reading_for_both),
+		cmocka_unit_test(test_bad_reading_changes_neither),
+		cmocka_unit_test(test_reading_with_stuck_helper),
+		cmocka_unit_test(test_optional_default_file),
 		cmocka_unit_test(test_every_end_delivered),
 		cmocka_unit_test(test_helper_inherits_nothing),
 		cmocka_unit_test(test_reload_log_level),

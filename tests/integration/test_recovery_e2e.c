@@ -1155,7 +1155,7 @@ static void test_stall_last_words(void **state)
 /* The daemon as `user` (the test's own user: no root needed) with its privileged helper
  * as a second process over the socketpair: the firmware reload (set firmware, stop,
  * start) and each recovery step go through it, the driver command runs as the helper's
- * child, a SIGHUP makes the helper re-read the file. As root with `user = m7bridge` the
+ * child, a SIGHUP reads the file through the helper. As root with `user = m7bridge` the
  * daemon would also have dropped its uid; test_units checks the unit for that. */
 static int setup_privsep(void **state)
 {
@@ -1192,7 +1192,7 @@ static void test_privsep(void **state)
 	assert_int_equal(atoi(text), helper);
 	unlink(path);
 	rmdir(ppid_dir);
-	/* SIGHUP: the helper re-reads the file itself and stays; the incident directory,
+	/* SIGHUP: the helper reads the file for both, takes that reading and stays; the incident directory,
 	 * made writable by others meanwhile, is checked again and refused. */
 	assert_int_equal(chmod(f->incidents, 0777), 0);
 	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
@@ -1201,6 +1201,8 @@ static void test_privsep(void **state)
 	static char log[1 << 20];
 	h_slurp_file(f->p.log, log, sizeof(log));
 	assert_non_null(strstr(log, "/incidents refused: it must be owned by uid"));
+	assert_non_null(strstr(log, "configuration reloaded"));
+	assert_null(strstr(log, "did not take the new configuration"));
 	assert_int_equal(chmod(f->incidents, 0750), 0);
 	strcpy(driver_cmd, DRIVER_SAYS);
 }

@@ -91,7 +91,7 @@ static void test_free_with_helper_stuck_in_sysfs(void **state)
 	assert_int_equal(write(fifo, "offline\n", 8), 8);
 	int r = -ETIMEDOUT;
 	for (int i = 0; i < 100 && r == -ETIMEDOUT; i++) {
-		privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL);
+		privsep_msg_init(&m, PRIVSEP_READ_CONF, NULL, NULL);
 		if ((r = privsep_call(ps, &m)) == -ETIMEDOUT)
 			usleep(20000);
 	}

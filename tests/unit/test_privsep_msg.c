@@ -54,6 +54,7 @@ static void test_accepted(void **state)
 	assert_int_equal(check(PRIVSEP_RUN_DRIVER, "m7", NULL), 0);
 	assert_int_equal(check(PRIVSEP_RUN_HOOK, "m7", NULL), 0);
 	assert_int_equal(check(PRIVSEP_RELOAD, NULL, NULL), 0);
+	assert_int_equal(check(PRIVSEP_READ_CONF, NULL, NULL), 0);
 	assert_int_equal(check(PRIVSEP_OPEN_TRACE, "m7", NULL), 0);
 	assert_int_equal(check(PRIVSEP_HOLD, "m7", NULL), 0);
 	assert_int_equal(check(PRIVSEP_HOLD, "bare", NULL), 0);
@@ -96,6 +97,9 @@ static void test_refused(void **state)
 	assert_int_equal(check(PRIVSEP_HOLD, NULL, NULL), -ENOENT);
 	assert_int_equal(check(PRIVSEP_HOLD, "m7", "x"), -EINVAL);
 	assert_int_equal(check(PRIVSEP_RELOAD, NULL, "/tmp/evil.conf"), -EINVAL);
+	/* The file is the helper's: neither a path nor a channel from the daemon. */
+	assert_int_equal(check(PRIVSEP_READ_CONF, NULL, "/tmp/evil.conf"), -EINVAL);
+	assert_int_equal(check(PRIVSEP_READ_CONF, "m7", NULL), -EINVAL);
 	/* Answers are never requests. */
 	assert_int_equal(check(PRIVSEP_RESULT, NULL, NULL), -EBADMSG);
 	assert_int_equal(check(PRIVSEP_EXITED, "m7", NULL), -EBADMSG);
@@ -140,12 +144,36 @@ static void test_decode(void **state)
 	assert_string_equal(privsep_type_to_string((enum privsep_type)77), "unknown");
 }
 
+/* A RELOAD takes only the reading the daemon parsed: the one the helper's last
+ * READ_CONF answered with its token. */
+static void test_reload_names_its_reading(void **state)
+{
+	struct privsep_msg m, d;
+
+	(void)state;
+	assert_int_equal(privsep_msg_init(&m, PRIVSEP_RELOAD, NULL, NULL), 0);
+	m.token = 5;
+	assert_int_equal(privsep_msg_decode(&m, sizeof(m), &d), 0);
+	assert_int_equal(privsep_msg_check_reload(&d, 5), 0);
+	/* An older reading (the file changed since), none, or a failed one. */
+	assert_int_equal(privsep_msg_check_reload(&d, 6), -ESTALE);
+	assert_int_equal(privsep_msg_check_reload(&d, 0), -ESTALE);
+	d.token = 0;
+	assert_int_equal(privsep_msg_check_reload(&d, 0), -ESTALE);
+	/* Only a RELOAD takes a reading. */
+	assert_int_equal(privsep_msg_init(&m, PRIVSEP_READ_CONF, NULL, NULL), 0);
+	m.token = 5;
+	assert_int_equal(privsep_msg_check_reload(&m, 5), -ESTALE);
+	assert_string_equal(privsep_type_to_string(PRIVSEP_READ_CONF), "read_conf");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accepted),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_decode),
+		cmocka_unit_test(test_reload_names_its_reading),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
