@@ -444,8 +444,22 @@ class Examples(unittest.TestCase):
         if os.geteuid() == 0:
             if argv[0] == sys.executable and os.access("/usr/bin/python3", os.X_OK):
                 argv = ["/usr/bin/python3"] + argv[1:]  # one nobody may run
-            argv = ["runuser", "-u", "nobody", "--"] + argv
+            argv = ["runuser", "-u", "nobody", "--"] + [self.for_nobody(a) for a in argv]
         return self.run_until(argv, [], env=env)
+
+    def for_nobody(self, arg):
+        """arg, or for an example of this tree a copy in the test's directory: the tree may
+        sit where the user nobody cannot reach it (a clone under /root, a 0700 temporary
+        directory). The C example finds its library at ../lib from where it is."""
+        if arg not in (C_EXAMPLE, QT_EXAMPLE, PY_EXAMPLE, SH_EXAMPLE):
+            return arg
+        lib = os.path.join(self.dir, "lib")
+        os.makedirs(lib, exist_ok=True)
+        for name in os.listdir(os.path.join(BUILD, "lib")):
+            if name.startswith("libm7bridge.so") and not name.endswith(".p"):
+                shutil.copy2(os.path.join(BUILD, "lib", name), lib)
+        os.makedirs(os.path.join(self.dir, "bin"), exist_ok=True)
+        return shutil.copy2(arg, os.path.join(self.dir, "bin"))
 
     def assert_says_permission(self, rc, err):
         self.assertEqual(rc, 69, err)
