@@ -142,14 +142,12 @@ int main(int argc, char **argv)
 				       {"classes", QJsonArray{"FRAME", "STATE", "HELLO"}}};
 		if (port >= 0)
 			watchReq["ports"] = QJsonArray{port};
-		// To resume, first learn whether this is the daemon the position came from.
-		if (lastSeq >= 0)
-			sendLine(QJsonObject{{"cmd", "status"}, {"id", 2}});
-		else
-			sendLine(watchReq);
+		// Nothing is sent before VERSION: a daemon with no slot for us sends VERSION and
+		// its refusal in one write and closes, and a write into that close would lose
+		// the refusal's lines with the socket.
 	});
 
-	QObject::connect(&sock, &QLocalSocket::readyRead, [&] {
+	auto readLines = [&] {
 		while (sock.canReadLine()) {
 			QJsonParseError err;
 			const QJsonDocument doc = QJsonDocument::fromJson(sock.readLine(), &err);
@@ -162,6 +160,12 @@ int main(int argc, char **argv)
 			if (cls == "VERSION") {
 				release = o.value("release").toString();
 				heardMs = clock.elapsed();
+				// To resume, first learn whether this is the daemon the position
+				// came from.
+				if (lastSeq >= 0)
+					sendLine(QJsonObject{{"cmd", "status"}, {"id", 2}});
+				else
+					sendLine(watchReq);
 			} else if (cls == "STATUS" && o.value("id").toInt() == 2 && !accepted) {
 				const qint64 started =
 					clock.elapsed() -
@@ -263,9 +267,13 @@ int main(int argc, char **argv)
 				return;
 			}
 		}
-	});
+	};
+	QObject::connect(&sock, &QLocalSocket::readyRead, readLines);
 
 	QObject::connect(&sock, &QLocalSocket::disconnected, [&] {
+		// A refusal closes at once: its lines may still be unread here (our watch's
+		// write can fail on the closed peer first). Read them before saying anything.
+		readLines();
 		if (!done && !refused)
 			out << "daemon went away; reconnecting" << Qt::endl;
 	});
