@@ -873,6 +873,31 @@ static void test_deaf_walks_on(void **state)
 	tclient_close(&q);
 }
 
+/* Opens a watcher w and a requester q, waits for the channel up and two HEARTBEATs, makes
+ * the M7 deaf and sends it a frame it never takes (clock sync writes some too); *t_deaf:
+ * when. The stall FAULT that follows. */
+static cJSON *go_deaf(struct fx *f, struct tclient *w, struct tclient *q, uint64_t *t_deaf)
+{
+	uint64_t t;
+	assert_int_equal(tclient_open(w, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	assert_int_equal(tclient_open(q, f->p.sock, NULL), 0);
+	wait_state(w, "up", &t);
+	for (int i = 0; i < 2; i++) {
+		cJSON *o = tclient_wait(w, "HEARTBEAT", WAIT_MS);
+		assert_non_null(o);
+		cJSON_Delete(o);
+	}
+	sim_cmd(f, "deaf\n");
+	assert_int_equal(tclient_send(q,
+				      "{\"cmd\":\"send\",\"id\":1,\"port\":2,\"data\":\"aGVsbG8=\","
+				      "\"channel\":\"m7\"}"),
+			 0);
+	*t_deaf = h_now_ms();
+	cJSON *o = tclient_wait_str(w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	return o;
+}
+
 /* Without a kernel log a deaf M7 is liveness's to find: its periodic HEARTBEATs keep the
  * link from going quiet, but their host_frames stays still while the host writes. That
  * begins a probe; its PINGs unanswered, a `stall` (source liveness) starts the ladder. */
@@ -880,29 +905,13 @@ static void test_deaf_no_klog(void **state)
 {
 	struct fx *f = *state;
 	struct tclient w, q;
-	uint64_t t, t_deaf, t_fault, t_rec, t_up;
+	uint64_t t_deaf, t_fault, t_rec, t_up;
 	bool new_boot;
 	cJSON *o;
 
 	if (!f)
 		skip();
-	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
-	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
-	wait_state(&w, "up", &t);
-	for (int i = 0; i < 2; i++) {
-		o = tclient_wait(&w, "HEARTBEAT", WAIT_MS);
-		assert_non_null(o);
-		cJSON_Delete(o);
-	}
-	sim_cmd(f, "deaf\n");
-	/* A frame for the M7, never taken (clock sync writes some too). */
-	assert_int_equal(tclient_send(&q,
-				      "{\"cmd\":\"send\",\"id\":1,\"port\":2,\"data\":\"aGVsbG8=\","
-				      "\"channel\":\"m7\"}"),
-			 0);
-	t_deaf = h_now_ms();
-	o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
-	assert_non_null(o);
+	o = go_deaf(f, &w, &q, &t_deaf);
 	t_fault = h_now_ms();
 	assert_string_equal(j_str(o, "source"), "liveness");
 	print_message("fault: %s\n", j_str(o, "detail"));
@@ -932,21 +941,7 @@ static void test_deaf_no_klog_failed_then_back(void **state)
 
 	if (!f)
 		skip();
-	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
-	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
-	wait_state(&w, "up", &t);
-	for (int i = 0; i < 2; i++) {
-		o = tclient_wait(&w, "HEARTBEAT", WAIT_MS);
-		assert_non_null(o);
-		cJSON_Delete(o);
-	}
-	sim_cmd(f, "deaf\n");
-	assert_int_equal(tclient_send(&q,
-				      "{\"cmd\":\"send\",\"id\":1,\"port\":2,\"data\":\"aGVsbG8=\","
-				      "\"channel\":\"m7\"}"),
-			 0);
-	o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
-	assert_non_null(o);
+	o = go_deaf(f, &w, &q, &t);
 	cJSON_Delete(o);
 	wait_state(&w, "failed", &t);
 	/* Still deaf, the host still writing (clock sync): one stall per deaf spell. A
