@@ -1714,7 +1714,7 @@ static void test_sighup_rename_filter(void **state)
 		tclient_open(&c, f->p.sock,
 			     "{\"cmd\":\"watch\",\"channels\":[\"m7\"],\"classes\":[\"STATE\"]}"),
 		0);
-	cJSON_Delete(tclient_wait(&c, "STATE", H_TIMEOUT_MS)); /* the snapshot */
+	wait_state(&c, "up"); /* past the snapshot, which can still say syncing */
 	snprintf(conf, sizeof conf, "[channel m8]\ndevice = %s\n", f->link);
 	assert_int_equal(daemon_proc_write_conf(&f->p, conf), 0);
 	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
