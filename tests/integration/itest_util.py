@@ -2,6 +2,7 @@
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,19 @@ def wait_for(cond, what, timeout=30.0, step=0.05):
             return v
         time.sleep(step)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def accepting(path):
+    """Whether the Unix socket at path takes connections: its file appears at bind(),
+    a moment before the daemon listens (a connect in between is refused)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    finally:
+        s.close()
 
 
 def stop(procs):

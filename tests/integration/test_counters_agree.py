@@ -22,7 +22,7 @@ import tty
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itest_util import wait_for  # noqa: E402
+from itest_util import accepting, wait_for  # noqa: E402
 
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
@@ -401,7 +401,7 @@ class StreamAccounting(unittest.TestCase):
                                            stdin=subprocess.DEVNULL, stdout=log,
                                            stderr=subprocess.STDOUT))
         log.close()
-        wait_for(lambda: os.path.exists(sock), "daemon socket")
+        wait_for(lambda: accepting(sock), "daemon socket")
         wait_for(lambda: request(sock, {"cmd": "status"})["channels"][0]["state"] == "opening",
                  "the tty open")
 

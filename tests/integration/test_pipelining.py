@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from itest_util import finish, stop, wait_for
+from itest_util import accepting, finish, stop, wait_for
 
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
@@ -134,7 +134,7 @@ def send_after_late_acks(d, out):
         wait_for(lambda: os.path.islink(link), "m7sim")
         dmn = subprocess.Popen([DAEMON, "-f", "-s", sock, "-c", conf], stdout=out,
                                stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(sock), "the daemon")
+        wait_for(lambda: accepting(sock), "the daemon")
         wait_for(lambda: ask(sock, b'{"cmd":"send","id":0,"channel":"m7","port":1,'
                                    b'"hex":"41"}\n')[-1].get("class") == "ACK",
                  "a first send ACKed")
@@ -189,7 +189,7 @@ def main():
         wait_for(lambda: os.path.islink(link), "m7sim")
         dmn = subprocess.Popen([DAEMON, "-f", "-s", sock, "-C", f"m7={link}"], stdout=out,
                                stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(sock), "the daemon")
+        wait_for(lambda: accepting(sock), "the daemon")
 
         def up():
             s = connect(sock)

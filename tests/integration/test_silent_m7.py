@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-from itest_util import finish, stop, wait_for
+from itest_util import accepting, finish, stop, wait_for
 
 BUILD = os.environ.get("M7B_BUILD_ROOT", "build")
 DAEMON = os.path.join(BUILD, "daemon", "m7bridged")
@@ -68,7 +68,7 @@ def main():
         wait_for(lambda: os.path.exists(ctl) and os.path.islink(link), "m7sim")
         dmn = subprocess.Popen([DAEMON, "-f", "-c", conf, "-l", "info"], stdout=out,
                                stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(sock), "the daemon")
+        wait_for(lambda: accepting(sock), "the daemon")
         c = Lines(sock)
         c.send({"cmd": "watch", "classes": ["FAULT", "FRAME"]})
         c.wait(lambda o: o.get("class") == "FRAME", "data before the assert")
@@ -118,7 +118,7 @@ def spells():
         wait_for(lambda: os.path.exists(ctl) and os.path.islink(link), "m7sim")
         dmn = subprocess.Popen([DAEMON, "-f", "-c", conf, "-l", "info"], stdout=out,
                                stderr=subprocess.STDOUT)
-        wait_for(lambda: os.path.exists(sock), "the daemon")
+        wait_for(lambda: accepting(sock), "the daemon")
         c = Lines(sock)
         c.send({"cmd": "watch", "classes": ["FAULT", "FRAME"]})
         for n in (1, 2):
