@@ -408,8 +408,8 @@ static bool track(struct m7b_client *c, const struct m7b_event *ev)
 	       (ev->type == M7B_EV_STATE && c->hide_state);
 }
 
-/* The next event, from the queue or the socket. */
-static int next_event(struct m7b_client *c, struct m7b_event **out, int timeout_ms)
+/* The next event, from the queue or the socket (waiting until deadline if wait). */
+static int next_event(struct m7b_client *c, struct m7b_event **out, int64_t deadline, bool wait)
 {
 	if (c->head) {
 		struct queued *q = c->head;
@@ -427,13 +427,17 @@ static int next_event(struct m7b_client *c, struct m7b_event **out, int timeout_
 		free(q);
 		return 0;
 	}
-	return read_event(c, out, deadline_of(timeout_ms), timeout_ms != 0);
+	return read_event(c, out, deadline, wait);
 }
 
 int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms)
 {
+	/* One deadline for the whole call: the objects hidden from the caller must not
+	 * start the wait over, or a stream of them keeps it from ever timing out. */
+	int64_t deadline = deadline_of(timeout_ms);
+
 	for (;;) {
-		int r = next_event(c, out, timeout_ms);
+		int r = next_event(c, out, deadline, timeout_ms != 0);
 
 		if (r < 0 || !track(c, *out))
 			return r;

@@ -767,6 +767,11 @@ int __wrap_clock_gettime(clockid_t id, struct timespec *ts)
 	return 0;
 }
 
+/* When not -1: recv hands out one line per call, and between two lines nothing yet
+ * (EAGAIN) while the clock moves on by this many ms. */
+static int64_t line_step_ms = -1;
+static bool gave_line;
+
 ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags);
 ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
 {
@@ -775,6 +780,17 @@ ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
 	(void)fd, (void)flags;
 	if (recv_ms >= 0)
 		fake_ms = recv_ms;
+	if (line_step_ms >= 0 && k > 0) {
+		const char *nl = memchr(script + script_off, '\n', k);
+
+		gave_line = !gave_line;
+		if (!gave_line) {
+			fake_ms += line_step_ms;
+			errno = EAGAIN;
+			return -1;
+		}
+		chunk = nl ? (size_t)(nl - (script + script_off)) + 1 : k;
+	}
 	k = k < n ? k : n;
 	k = k < chunk ? k : chunk;
 	memcpy(buf, script + script_off, k);
@@ -924,6 +940,53 @@ static void test_client_cut_line(void **state)
 	m7b_client_free(c);
 }
 
+/* A blocking next() waits timeout_ms in all, however many objects the library hides
+ * meanwhile (the HELLO and STATE a watch added): a crash-looping M7 sends them more often
+ * than the timeout, and each one started the wait over, so it never timed out. */
+static void test_client_next_timeout_spans_hidden(void **state)
+{
+	char s[4096];
+	size_t len = 0;
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev;
+	int r, hidden_left = 20;
+
+	assert_non_null(c);
+	len += (size_t)sprintf(s + len, "{\"class\":\"VERSION\",\"proto_major\":1}\n"
+					"{\"class\":\"ACK\",\"id\":1,\"cmd\":\"watch\"}\n");
+	for (int i = 0; i < hidden_left; i++)
+		len += (size_t)sprintf(s + len,
+				       "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":%d}\n",
+				       i + 1);
+	len += (size_t)sprintf(s + len, "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,"
+					"\"seq\":0,\"data\":\"\"}\n");
+	script = s;
+	script_len = len;
+	script_off = 0;
+	fake_ms = 0;
+	line_step_ms = 60; /* one line per 60 ms */
+	gave_line = false;
+	const char *only_frames[] = {"FRAME"};
+	struct m7b_watch w = {.classes = only_frames, .nclasses = 1};
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	m7b_client_set_timeout(c, 10000);
+	assert_int_equal(m7b_client_watch(c, &w), 0);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	/* 100 ms see two hidden HELLOs at most, not the FRAME 1.2 s later. */
+	assert_int_equal(m7b_client_next(c, &ev, 100), -ETIMEDOUT);
+	assert_null(ev);
+	/* Nothing was lost: the FRAME comes to a caller that waits long enough. */
+	while ((r = m7b_client_next(c, &ev, 100)) == -ETIMEDOUT)
+		assert_true(hidden_left-- > 0);
+	assert_int_equal(r, 0);
+	assert_int_equal(ev->type, M7B_EV_FRAME);
+	m7b_event_free(ev);
+	m7b_client_free(c);
+	line_step_ms = fake_ms = -1;
+}
+
 /* A client that had frames reconnects; the daemon's STATUS says it has been up for
  * uptime_ms. Returns what the client sent on the second connection. */
 static void resume_after(int64_t uptime_ms, const char *want)
@@ -1008,6 +1071,7 @@ int main(void)
 		cmocka_unit_test(test_client_refused_watch),
 		cmocka_unit_test(test_client_cut_line),
 		cmocka_unit_test(test_client_resume_restarted_daemon),
+		cmocka_unit_test(test_client_next_timeout_spans_hidden),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
