@@ -327,7 +327,11 @@ static int check_version(struct m7b_client *c, const struct m7b_event *ev)
 	if (ev->proto_major != M7B_PROTO_MAJOR) {
 		int major = ev->proto_major;
 
-		m7b_client_close(c);
+		/* Not m7b_client_close(): the objects a blocking call queued before this
+		 * line were received, so next() still returns them. */
+		disconnect(c);
+		c->watched = false;
+		c->version = m7b_event_free(c->version);
 		return fail(c, -EPROTO, "daemon speaks protocol %d, this client %d", major,
 			    M7B_PROTO_MAJOR);
 	}

@@ -987,6 +987,37 @@ static void test_client_next_timeout_spans_hidden(void **state)
 	line_step_ms = fake_ms = -1;
 }
 
+/* A second VERSION of another major version ends the connection; what a blocking call
+ * queued before it was received and still comes, as for the other failures that end a
+ * connection. */
+static void test_client_bad_version_keeps_queue(void **state)
+{
+	static const char s[] =
+		"{\"class\":\"VERSION\",\"proto_major\":1}\n"
+		"{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":4,\"data\":\"\"}\n"
+		"{\"class\":\"VERSION\",\"proto_major\":2}\n";
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev;
+
+	assert_non_null(c);
+	script = s;
+	script_len = strlen(s);
+	script_off = 0;
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	assert_int_equal(m7b_client_ping(c), -EPROTO);
+	assert_false(m7b_client_connected(c));
+	assert_null(m7b_client_version(c));
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_FRAME);
+	assert_int_equal(ev->seq, 4);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ENOTCONN);
+	m7b_client_free(c);
+}
+
 /* A client that had frames reconnects; the daemon's STATUS says it has been up for
  * uptime_ms. Returns what the client sent on the second connection. */
 static void resume_after(int64_t uptime_ms, const char *want)
@@ -1072,6 +1103,7 @@ int main(void)
 		cmocka_unit_test(test_client_cut_line),
 		cmocka_unit_test(test_client_resume_restarted_daemon),
 		cmocka_unit_test(test_client_next_timeout_spans_hidden),
+		cmocka_unit_test(test_client_bad_version_keeps_queue),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
