@@ -87,43 +87,62 @@ static int json_int_in(const cJSON *obj, const char *name, int lo, int hi)
 	return v >= lo && v <= hi ? (int)v : -1;
 }
 
+/* Where the value of the first top-level member name starts in the line, or NULL. The
+ * object is walked, strings and nested values skipped, so neither a member of that name
+ * in a nested object nor a key that only ends in it (a\"name) is taken for it. */
+static const char *member_value(const char *s, const char *name)
+{
+	size_t nlen = strlen(name);
+	int depth = 0;
+
+	for (; *s; s++) {
+		if (*s == '{' || *s == '[') {
+			depth++;
+		} else if (*s == '}' || *s == ']') {
+			depth--;
+		} else if (*s == '"') {
+			const char *key = ++s;
+
+			while (*s && *s != '"')
+				s += s[0] == '\\' && s[1] ? 2 : 1;
+			if (!*s)
+				return NULL;
+			if (depth == 1 && s[1] == ':' && (size_t)(s - key) == nlen &&
+			    memcmp(key, name, nlen) == 0)
+				return s + 2;
+		}
+	}
+	return NULL;
+}
+
 /* The top-level integer member j, named name, exactly: cJSON keeps numbers as doubles,
  * which round beyond 2^53 (CLOCK_REALTIME nanoseconds by up to 128 ns), so the digits are
- * read again from the line where the member appears in the daemon's compact form. A
- * quote inside a string is escaped, so "name": is a member there; a nested member of that
- * name may come first, so the occurrence taken is the one whose number is j's. false if j
- * is not an integer in int64 range; *out is then untouched. */
+ * read again from the line, at the first top-level member of that name, the one cJSON
+ * took, when they are j's number. false if j is not an integer in int64 range; *out is
+ * then untouched. */
 static bool exact_int(const struct event_priv *p, const char *name, const cJSON *j, int64_t *out)
 {
-	char key[72];
 	int64_t approx;
 
 	if (!json_int(j, &approx))
 		return false;
 	*out = approx;
-	if ((approx > -9007199254740992LL && approx < 9007199254740992LL) ||
-	    strlen(name) > sizeof(key) - 4)
-		return true; /* exact through the double already, or no key to look for */
-	snprintf(key, sizeof(key), "\"%s\":", name);
-	size_t klen = strlen(key);
-	for (const char *s = strstr(p->line, key); s; s = strstr(s + 1, key)) {
-		const char *d = s + klen + (s[klen] == '-');
-		char *end;
-		unsigned long long v;
-		int64_t x;
+	if (approx > -9007199254740992LL && approx < 9007199254740992LL)
+		return true; /* exact through the double already */
+	const char *d = member_value(p->line, name);
+	bool neg = d && *d == '-';
+	char *end;
+	unsigned long long v;
 
-		if (*d < '0' || *d > '9')
-			continue;
-		errno = 0;
-		v = strtoull(d, &end, 10);
-		if (errno || (*end != ',' && *end != '}') || v > (unsigned long long)INT64_MAX)
-			continue;
-		x = s[klen] == '-' ? -(int64_t)v : (int64_t)v;
-		if ((double)x == j->valuedouble) {
-			*out = x;
-			return true;
-		}
-	}
+	if (!d || d[neg] < '0' || d[neg] > '9')
+		return true;
+	errno = 0;
+	v = strtoull(d + neg, &end, 10);
+	if (errno || (*end != ',' && *end != '}') || v > (unsigned long long)INT64_MAX)
+		return true;
+	int64_t x = neg ? -(int64_t)v : (int64_t)v;
+	if ((double)x == j->valuedouble)
+		*out = x;
 	return true;
 }
 

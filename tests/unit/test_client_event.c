@@ -142,6 +142,17 @@ static void test_get_int_exact(void **state)
 	assert_int_equal(m7b_event_get_int(ev, "w", &v), 0);
 	assert_int_equal(v, 9223372036854775000LL);
 	m7b_event_free(ev);
+
+	/* Digits elsewhere that round to the same double are not taken: those of a nested
+	 * member of that name, of a key that ends in the name, of a later duplicate (cJSON
+	 * takes the first). */
+	ev = parse_ok("{\"class\":\"FRAME\",\"o\":{\"t_first_ns\":1152921504606846977},"
+		      "\"a\\\"t_first_ns\":1152921504606846978,"
+		      "\"t_first_ns\":1152921504606846976,\"t_first_ns\":1152921504606846975}");
+	assert_int_equal(ev->t_first_ns, 1152921504606846976LL);
+	assert_int_equal(m7b_event_get_int(ev, "t_first_ns", &v), 0);
+	assert_int_equal(v, 1152921504606846976LL);
+	m7b_event_free(ev);
 }
 
 static void test_frame_bad_payload(void **state)
