@@ -10,6 +10,7 @@
 
 #include "m7bridge/classes.h"
 #include "m7bridge/client.h"
+#include "m7bridge/utf8.h"
 
 /* The public part first so that a struct m7b_event * is also a struct event_priv *. */
 struct event_priv {
@@ -206,6 +207,38 @@ static unsigned frame_flags(const cJSON *obj)
 	return flags;
 }
 
+/* Offset of the first byte of s[0..n) that is not part of valid UTF-8, or n. ASCII, all
+ * of a FRAME line but its text, is passed over without decoding. */
+static size_t utf8_bad_at(const char *s, size_t n)
+{
+	size_t i = 0, l;
+
+	while (i < n) {
+		if ((unsigned char)s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((l = m7b_utf8_seq(s + i, n - i)) == 0)
+			break;
+		i += l;
+	}
+	return i;
+}
+
+/* Offset of the first \u0000 escape in the JSON text s, or n. cJSON would end the
+ * string there and drop the rest of it without a word. */
+static size_t escaped_nul_at(const char *s, size_t n)
+{
+	const char *p = s, *end = s + n;
+
+	while ((p = memchr(p, '\\', (size_t)(end - p))) && end - p >= 2) {
+		if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0)
+			return (size_t)(p - s);
+		p += 2; /* past the escaped character, which may be a backslash */
+	}
+	return n;
+}
+
 int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct m7b_error *err)
 {
 	struct event_priv *p;
@@ -241,6 +274,20 @@ int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct
 		size_t off = end && end >= p->line ? (size_t)(end - p->line) : 0;
 
 		error_set(err, -EBADMSG, off > len ? len : off, "not valid JSON");
+		r = -EBADMSG;
+		goto fail;
+	}
+	/* The daemon sends UTF-8 only, with text from the M7 made valid (U+FFFD); strings
+	 * handed on as they came could break the application's own decoding. */
+	size_t at = utf8_bad_at(p->line, len);
+	if (at < len) {
+		error_set(err, -EBADMSG, at, "not valid UTF-8");
+		r = -EBADMSG;
+		goto fail;
+	}
+	at = escaped_nul_at(p->line, len);
+	if (at < len) {
+		error_set(err, -EBADMSG, at, "NUL character (\\u0000) in a string");
 		r = -EBADMSG;
 		goto fail;
 	}

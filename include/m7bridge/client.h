@@ -113,8 +113,9 @@ struct m7b_channel_status {
 };
 
 /* Parses one line into a new event (free with m7b_event_free). Returns 0, -EBADMSG (not
- * JSON, not an object, no string "class", a NUL byte, a FRAME or RAW payload that does not
- * decode; err says what and, for JSON errors, where) or -ENOMEM. */
+ * JSON, not UTF-8, not an object, no string "class", a NUL byte or \u0000, a FRAME or RAW
+ * payload that does not decode; err says what and, for JSON, UTF-8 and NUL errors, where)
+ * or -ENOMEM. */
 int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct m7b_error *err);
 /* Frees an event; NULL is fine. Returns NULL. */
 struct m7b_event *m7b_event_free(struct m7b_event *ev);

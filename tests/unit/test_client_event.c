@@ -342,6 +342,7 @@ static void test_bad_lines(void **state)
 {
 	struct m7b_error err;
 	static const char nul_line[] = "{\"class\":\"A\"}\0x";
+	struct m7b_event *ev;
 	const char *bad[] = {
 		"",
 		"not json",
@@ -364,10 +365,27 @@ static void test_bad_lines(void **state)
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(parse_fails(nul_line, sizeof(nul_line) - 1, &err), -EBADMSG);
 	assert_int_equal(err.offset, 13);
+	/* Text that is not UTF-8 (the daemon never sends such) is refused, not handed on,
+	 * and so is a \u0000, which would cut a string short without a word. */
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(parse_fails("{\"class\":\"LOG\",\"text\":\"ok \xc3\xa9 \xff\"}", 32, &err),
+			 -EBADMSG);
+	assert_int_equal(err.offset, 29);
+	assert_non_null(strstr(err.message, "UTF-8"));
+	assert_int_equal(parse_fails("{\"class\":\"LOG\",\"text\":\"\xed\xa0\x80\"}", 28, &err),
+			 -EBADMSG);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(parse_fails("{\"class\":\"LOG\",\"text\":\"a\\u0000b\"}", 33, &err),
+			 -EBADMSG);
+	assert_int_equal(err.offset, 24);
+	/* An escaped backslash before u0000 is text, not an escape. */
+	ev = parse_ok("{\"class\":\"LOG\",\"text\":\"a\\\\u0000 \xc3\xa9\"}");
+	assert_string_equal(ev->text, "a\\u0000 \xc3\xa9");
+	ev = m7b_event_free(ev);
 	/* Without an error struct it still fails cleanly. */
 	assert_int_equal(parse_fails("{", 1, NULL), -EBADMSG);
 	/* Only len bytes count: the rest of the buffer is not read. */
-	struct m7b_event *ev = NULL;
+	ev = NULL;
 
 	assert_int_equal(m7b_event_parse("{\"class\":\"PONG\"}garbage", 16, &ev, NULL), 0);
 	assert_int_equal(ev->type, M7B_EV_PONG);
