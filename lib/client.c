@@ -136,6 +136,8 @@ int m7b_client_connect(struct m7b_client *c, const char *path)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd, r;
 
+	if (!c)
+		return -EINVAL;
 	m7b_client_close(c);
 	if (!path || !*path)
 		path = getenv(M7B_SOCKET_ENV);
@@ -179,32 +181,36 @@ int m7b_client_connect(struct m7b_client *c, const char *path)
 
 const char *m7b_client_path(const struct m7b_client *c)
 {
-	return c->path;
+	return c ? c->path : NULL;
 }
 
 int m7b_client_fd(const struct m7b_client *c)
 {
-	return c->fd;
+	return c ? c->fd : -1;
 }
 
 bool m7b_client_connected(const struct m7b_client *c)
 {
-	return c->fd >= 0;
+	return c && c->fd >= 0;
 }
 
 void m7b_client_set_timeout(struct m7b_client *c, int ms)
 {
-	c->timeout_ms = ms < 0 ? -1 : ms;
+	if (c)
+		c->timeout_ms = ms < 0 ? -1 : ms;
 }
 
 const struct m7b_error *m7b_client_error(const struct m7b_client *c)
 {
-	return &c->err;
+	static const struct m7b_error no_client = {.errnum = -EINVAL,
+						   .message = "no client (NULL)"};
+
+	return c ? &c->err : &no_client;
 }
 
 const struct m7b_event *m7b_client_version(const struct m7b_client *c)
 {
-	return c->version;
+	return c ? c->version : NULL;
 }
 
 /* Absolute deadline for a timeout (-1 = none). */
@@ -398,9 +404,10 @@ static int read_event(struct m7b_client *c, struct m7b_event **out, int64_t dead
 
 bool m7b_client_pending(const struct m7b_client *c)
 {
-	return c->head ||
-	       (c->len > c->scanned && memchr(c->buf + c->scanned, '\n', c->len - c->scanned)) ||
-	       c->eof;
+	return c &&
+	       (c->head ||
+		(c->len > c->scanned && memchr(c->buf + c->scanned, '\n', c->len - c->scanned)) ||
+		c->eof);
 }
 
 /* Notes what a delivered event says about the position; true if it is an object the
@@ -440,6 +447,10 @@ int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms
 	 * start the wait over, or a stream of them keeps it from ever timing out. */
 	int64_t deadline = deadline_of(timeout_ms);
 
+	if (out)
+		*out = NULL;
+	if (!c || !out)
+		return c ? fail(c, -EINVAL, "no place for the event (out is NULL)") : -EINVAL;
 	for (;;) {
 		int r = next_event(c, out, deadline, timeout_ms != 0);
 
@@ -505,6 +516,8 @@ int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64
 	char *line;
 	int r;
 
+	if (!c)
+		return -EINVAL;
 	if (c->fd < 0)
 		return fail(c, -ENOTCONN, "not connected");
 	line = m7b_request_format(req, c->next_id, &r);
@@ -713,6 +726,8 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 	int64_t id;
 	int r;
 
+	if (!c)
+		return -EINVAL;
 	if (c->fd < 0)
 		return fail(c, -ENOTCONN, "not connected");
 	char pos[64] = "";
@@ -766,12 +781,15 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 
 void m7b_client_set_resume(struct m7b_client *c, bool on)
 {
-	c->no_resume = !on;
+	if (c)
+		c->no_resume = !on;
 }
 
 int m7b_client_position(const struct m7b_client *c, const char *channel, uint32_t *boot_id,
 			uint32_t *seq)
 {
+	if (!c || !boot_id || !seq)
+		return -EINVAL;
 	return resume_position(&c->resume, channel, boot_id, seq);
 }
 

@@ -247,6 +247,10 @@ int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct
 	const char *cls;
 	int r;
 
+	if (!out || (!line && len)) {
+		error_set(err, -EINVAL, 0, "no line or no place for the event");
+		return -EINVAL;
+	}
 	*out = NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -258,14 +262,14 @@ int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct
 		free(p);
 		return -ENOMEM;
 	}
-	memcpy(p->line, line, len);
+	if (len)
+		memcpy(p->line, line, len);
 	p->line[len] = '\0';
 	ev->line = p->line;
 	ev->line_len = len;
 
-	if (memchr(line, '\0', len)) {
-		error_set(err, -EBADMSG, (size_t)((const char *)memchr(line, '\0', len) - line),
-			  "NUL byte in line");
+	if (strlen(p->line) < len) {
+		error_set(err, -EBADMSG, strlen(p->line), "NUL byte in line");
 		r = -EBADMSG;
 		goto fail;
 	}
@@ -373,7 +377,12 @@ int m7b_event_get_int(const struct m7b_event *ev, const char *name, int64_t *out
 
 	if (!j)
 		return -ENOENT;
-	return exact_int(ev->priv, name, j, out) ? 0 : -EINVAL;
+	int64_t v;
+	if (!exact_int(ev->priv, name, j, &v))
+		return -EINVAL;
+	if (out)
+		*out = v;
+	return 0;
 }
 
 bool m7b_event_has(const struct m7b_event *ev, const char *name)
@@ -417,16 +426,23 @@ int m7b_event_array_int(const struct m7b_event *ev, const char *name, size_t i, 
 			int64_t *out)
 {
 	const cJSON *j = array_item(ev, name, i);
+	int64_t v;
 
 	if (!j || !(j = cJSON_GetObjectItemCaseSensitive(j, member)))
 		return -ENOENT;
-	return json_int(j, out) ? 0 : -EINVAL;
+	if (!json_int(j, &v))
+		return -EINVAL;
+	if (out)
+		*out = v;
+	return 0;
 }
 
 int m7b_event_channel(const struct m7b_event *ev, size_t i, struct m7b_channel_status *out)
 {
 	const cJSON *j = array_item(ev, "channels", i);
 
+	if (!out)
+		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	if (!j)
 		return -ENOENT;

@@ -1047,6 +1047,52 @@ static void test_client_bad_version_keeps_queue(void **state)
 	m7b_client_free(c);
 }
 
+/* NULL where a client, an event or a place for a result belongs is refused, never a
+ * crash: a program that did not check m7b_client_new() for out of memory goes on to use
+ * NULL. */
+static void test_null_arguments(void **state)
+{
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev = (struct m7b_event *)&ev, *st;
+	struct m7b_channel_status ch;
+	uint32_t boot, seq;
+
+	assert_int_equal(m7b_client_connect(NULL, "/nonexistent/m7bridge.sock"), -EINVAL);
+	assert_int_equal(m7b_client_fd(NULL), -1);
+	assert_false(m7b_client_connected(NULL));
+	assert_null(m7b_client_path(NULL));
+	assert_null(m7b_client_version(NULL));
+	assert_false(m7b_client_pending(NULL));
+	assert_int_equal(m7b_client_error(NULL)->errnum, -EINVAL);
+	m7b_client_set_timeout(NULL, 10);
+	m7b_client_set_resume(NULL, false);
+	m7b_client_close(NULL);
+	assert_int_equal(m7b_client_next(NULL, &ev, 0), -EINVAL);
+	assert_null(ev);
+	assert_int_equal(m7b_client_ping(NULL), -EINVAL);
+	assert_int_equal(m7b_client_status(NULL, &ev), -EINVAL);
+	assert_int_equal(m7b_client_watch(NULL, NULL), -EINVAL);
+	assert_int_equal(m7b_client_submit(NULL, NULL, NULL), -EINVAL);
+	assert_int_equal(m7b_client_position(NULL, "m7", &boot, &seq), -EINVAL);
+
+	assert_non_null(c);
+	assert_int_equal(m7b_client_next(c, NULL, 0), -EINVAL);
+	assert_int_equal(m7b_client_error(c)->errnum, -EINVAL);
+	assert_int_equal(m7b_client_position(c, "m7", NULL, NULL), -EINVAL);
+	m7b_client_free(c);
+
+	assert_int_equal(m7b_event_parse("{}", 2, NULL, NULL), -EINVAL);
+	assert_int_equal(m7b_event_parse(NULL, 5, &ev, NULL), -EINVAL);
+	assert_int_equal(m7b_event_parse(NULL, 0, &ev, NULL), -EBADMSG);
+	st = parse_ok(
+		"{\"class\":\"STATUS\",\"n\":3,\"channels\":[{\"name\":\"m7\",\"frames\":4}]}");
+	assert_int_equal(m7b_event_get_int(st, "n", NULL), 0);
+	assert_int_equal(m7b_event_array_int(st, "channels", 0, "frames", NULL), 0);
+	assert_int_equal(m7b_event_channel(st, 0, NULL), -EINVAL);
+	assert_int_equal(m7b_event_channel(st, 0, &ch), 0);
+	m7b_event_free(st);
+}
+
 /* A client that had frames reconnects; the daemon's STATUS says it has been up for
  * uptime_ms. Returns what the client sent on the second connection. */
 static void resume_after(int64_t uptime_ms, const char *want)
@@ -1133,6 +1179,7 @@ int main(void)
 		cmocka_unit_test(test_client_resume_restarted_daemon),
 		cmocka_unit_test(test_client_next_timeout_spans_hidden),
 		cmocka_unit_test(test_client_bad_version_keeps_queue),
+		cmocka_unit_test(test_null_arguments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
