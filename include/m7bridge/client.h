@@ -255,7 +255,8 @@ int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct 
  * what it still holds, see docs/CLIENT-PROTOCOL.md 3.1.1); it adds HELLO and STATE to the
  * classes to learn boot ids and restarts and then hides those it added. A position is per
  * channel and a watch carries one: it resumes when the watch names one channel, or frames
- * came from only one, and when the firmware run of that last frame is sure; otherwise it
+ * came from only one (positions are kept for 16 channels with names of up to 63 bytes;
+ * frames of any other count as another channel), and when the firmware run of that last frame is sure; otherwise it
  * watches live (frames of a run no HELLO named yet, see M7B_REASON_M7_RESTARTED, and
  * those after a DROPPED notice until the next HELLO, are not sure). A client that had
  * frames first asks for STATUS, once per connection: a daemon that started (its

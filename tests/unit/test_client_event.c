@@ -746,6 +746,45 @@ static void test_resume_from(void **state)
 	assert_non_null(resume_from(&r, &w_m7));
 }
 
+/* Frames of more channels than positions are kept for: the one channel tracked is not
+ * "the only channel with frames", and a lookup by a watch's channel name keeps no place. */
+static void test_resume_more_channels(void **state)
+{
+	struct resume r = {0};
+	char name[16], line[128];
+	const char *one[] = {name};
+	struct m7b_watch w = {.channels = one, .nchannels = 1};
+	int64_t since = -1;
+
+	for (unsigned i = 0; i < 2 * RESUME_CHANNELS; i++) {
+		snprintf(name, sizeof(name), "nope%u", i);
+		assert_null(resume_from(&r, &w));
+	}
+	feed(&r, HELLO_B1);
+	feed(&r, LIVE(1));
+	assert_int_equal(pos_m7(&r), 11000001);
+
+	resume_on_heard(&r, 100);
+	for (unsigned i = 0; i < RESUME_CHANNELS; i++) {
+		snprintf(line, sizeof(line),
+			 "{\"class\":\"HELLO\",\"channel\":\"c%u\",\"boot_id\":1}", i);
+		feed(&r, line);
+	}
+	/* Channel c15 found no place: its frame is not tracked, but was delivered. */
+	feed(&r, "{\"class\":\"FRAME\",\"channel\":\"c15\",\"seq\":1}");
+	assert_null(resume_from(&r, NULL));
+	assert_true(resume_seen(&r, &since));
+	assert_int_equal(since, 100);
+	/* Nor is a channel whose name is longer than a position holds. */
+	memset(&r, 0, sizeof(r));
+	feed(&r, HELLO_B1);
+	feed(&r, LIVE(1));
+	assert_non_null(resume_from(&r, NULL));
+	feed(&r, "{\"class\":\"FRAME\",\"channel\":\"a-channel-name-that-is-longer-than-the-"
+		 "sixty-four-bytes-a-position-holds\",\"seq\":1}");
+	assert_null(resume_from(&r, NULL));
+}
+
 /* When the latest connection that delivered frames was made: a daemon that started after
  * it is another one. */
 static void test_resume_seen(void **state)
@@ -1173,6 +1212,7 @@ int main(void)
 		cmocka_unit_test(test_resume_dropped_and_reconnect),
 		cmocka_unit_test(test_resume_from),
 		cmocka_unit_test(test_resume_seen),
+		cmocka_unit_test(test_resume_more_channels),
 		cmocka_unit_test(test_client_line_burst),
 		cmocka_unit_test(test_client_refused_watch),
 		cmocka_unit_test(test_client_cut_line),
