@@ -90,28 +90,35 @@ static int json_int_in(const cJSON *obj, const char *name, int lo, int hi)
 
 /* Where the value of the first top-level member name starts in the line, or NULL. The
  * object is walked, strings and nested values skipped, so neither a member of that name
- * in a nested object nor a key that only ends in it (a\"name) is taken for it. */
+ * in a nested object nor a key that only ends in it (a\"name) is taken for it. The line
+ * is valid JSON (cJSON took it), so every string ends. */
 static const char *member_value(const char *s, const char *name)
 {
 	size_t nlen = strlen(name);
 	int depth = 0;
 
-	for (; *s; s++) {
-		if (*s == '{' || *s == '[') {
-			depth++;
-		} else if (*s == '}' || *s == ']') {
-			depth--;
-		} else if (*s == '"') {
-			const char *key = ++s;
-
-			while (*s && *s != '"')
-				s += s[0] == '\\' && s[1] ? 2 : 1;
-			if (!*s)
-				return NULL;
-			if (depth == 1 && s[1] == ':' && (size_t)(s - key) == nlen &&
-			    memcmp(key, name, nlen) == 0)
-				return s + 2;
+	while ((s = strpbrk(s, "\"{}[]"))) {
+		if (*s != '"') {
+			depth += *s == '{' || *s == '[' ? 1 : -1;
+			s++;
+			continue;
 		}
+		const char *key = ++s;
+		size_t bs;
+
+		/* To the closing quote: the first one after an even number of backslashes. */
+		for (;; s++) {
+			if (!(s = strchr(s, '"')))
+				return NULL;
+			for (bs = 0; s - bs > key && s[-1 - (ptrdiff_t)bs] == '\\'; bs++)
+				;
+			if (bs % 2 == 0)
+				break;
+		}
+		if (depth == 1 && s[1] == ':' && (size_t)(s - key) == nlen &&
+		    memcmp(key, name, nlen) == 0)
+			return s + 2;
+		s++;
 	}
 	return NULL;
 }
@@ -214,6 +221,12 @@ static size_t utf8_bad_at(const char *s, size_t n)
 	size_t i = 0, l;
 
 	while (i < n) {
+		uint64_t w;
+
+		if (n - i >= 8 && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ull))) {
+			i += 8;
+			continue;
+		}
 		if ((unsigned char)s[i] < 0x80) {
 			i++;
 			continue;

@@ -153,6 +153,12 @@ static void test_get_int_exact(void **state)
 	assert_int_equal(m7b_event_get_int(ev, "t_first_ns", &v), 0);
 	assert_int_equal(v, 1152921504606846976LL);
 	m7b_event_free(ev);
+	/* Brackets and escaped backslashes inside strings do not change the level. */
+	ev = parse_ok("{\"class\":\"X\",\"s\":\"}]\\\\\",\"k\\\\\":[{\"n\":1152921504606846977}],"
+		      "\"n\":1152921504606846976}");
+	assert_int_equal(m7b_event_get_int(ev, "n", &v), 0);
+	assert_int_equal(v, 1152921504606846976LL);
+	m7b_event_free(ev);
 }
 
 static void test_frame_bad_payload(void **state)
