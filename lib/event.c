@@ -238,18 +238,29 @@ static size_t utf8_bad_at(const char *s, size_t n)
 	return i;
 }
 
-/* Offset of the first \u0000 escape in the JSON text s, or n. cJSON would end the
- * string there and drop the rest of it without a word. */
-static size_t escaped_nul_at(const char *s, size_t n)
+/* cJSON ends a string at a \u0000 and drops the rest of it without a word, and the daemon
+ * writes one for each NUL byte in text from the M7 (a LOG's, a HELLO's name). The text
+ * cJSON reads (s, NUL-terminated) gets \ufffd there instead, as the daemon itself does
+ * with NUL in the names it cleans: 1 with *out that copy, 0 (none: *out NULL) or -ENOMEM. */
+static int nul_escapes_replaced(const char *s, size_t n, char **out)
 {
 	const char *p = s, *end = s + n;
 
+	*out = NULL;
 	while ((p = memchr(p, '\\', (size_t)(end - p))) && end - p >= 2) {
-		if (p[1] == 'u' && end - p >= 6 && memcmp(p + 2, "0000", 4) == 0)
-			return (size_t)(p - s);
-		p += 2; /* past the escaped character, which may be a backslash */
+		if (p[1] != 'u' || end - p < 6 || memcmp(p + 2, "0000", 4) != 0) {
+			p += 2; /* past the escaped character, which may be a backslash */
+			continue;
+		}
+		if (!*out) {
+			if (!(*out = malloc(n + 1)))
+				return -ENOMEM;
+			memcpy(*out, s, n + 1);
+		}
+		memcpy(*out + (p - s) + 2, "fffd", 4);
+		p += 6;
 	}
-	return n;
+	return *out != NULL;
 }
 
 int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct m7b_error *err)
@@ -286,25 +297,27 @@ int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct
 		r = -EBADMSG;
 		goto fail;
 	}
-	p->root = cJSON_ParseWithOpts(p->line, &end, true);
+	char *text;
+	if ((r = nul_escapes_replaced(p->line, len, &text)) < 0)
+		goto fail;
+	if (!text)
+		text = p->line;
+	p->root = cJSON_ParseWithOpts(text, &end, true);
 	if (!p->root) {
-		size_t off = end && end >= p->line ? (size_t)(end - p->line) : 0;
+		size_t off = end && end >= text ? (size_t)(end - text) : 0;
 
 		error_set(err, -EBADMSG, off > len ? len : off, "not valid JSON");
 		r = -EBADMSG;
-		goto fail;
 	}
+	if (text != p->line)
+		free(text);
+	if (!p->root)
+		goto fail;
 	/* The daemon sends UTF-8 only, with text from the M7 made valid (U+FFFD); strings
 	 * handed on as they came could break the application's own decoding. */
 	size_t at = utf8_bad_at(p->line, len);
 	if (at < len) {
 		error_set(err, -EBADMSG, at, "not valid UTF-8");
-		r = -EBADMSG;
-		goto fail;
-	}
-	at = escaped_nul_at(p->line, len);
-	if (at < len) {
-		error_set(err, -EBADMSG, at, "NUL character (\\u0000) in a string");
 		r = -EBADMSG;
 		goto fail;
 	}

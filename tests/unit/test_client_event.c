@@ -371,8 +371,7 @@ static void test_bad_lines(void **state)
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(parse_fails(nul_line, sizeof(nul_line) - 1, &err), -EBADMSG);
 	assert_int_equal(err.offset, 13);
-	/* Text that is not UTF-8 (the daemon never sends such) is refused, not handed on,
-	 * and so is a \u0000, which would cut a string short without a word. */
+	/* Text that is not UTF-8 (the daemon never sends such) is refused, not handed on. */
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(parse_fails("{\"class\":\"LOG\",\"text\":\"ok \xc3\xa9 \xff\"}", 32, &err),
 			 -EBADMSG);
@@ -380,14 +379,27 @@ static void test_bad_lines(void **state)
 	assert_non_null(strstr(err.message, "UTF-8"));
 	assert_int_equal(parse_fails("{\"class\":\"LOG\",\"text\":\"\xed\xa0\x80\"}", 28, &err),
 			 -EBADMSG);
-	memset(&err, 0, sizeof(err));
-	assert_int_equal(parse_fails("{\"class\":\"LOG\",\"text\":\"a\\u0000b\"}", 33, &err),
-			 -EBADMSG);
-	assert_int_equal(err.offset, 24);
+	/* A \u0000 (the daemon's escape of a NUL byte from the M7) reads as U+FFFD: the
+	 * rest of the string is kept, not cut off there. The line stays as received. */
+	ev = parse_ok("{\"class\":\"LOG\",\"text\":\"a\\u0000b\\u0000\",\"level\":3}");
+	assert_string_equal(ev->text, "a\xef\xbf\xbd"
+				      "b\xef\xbf\xbd");
+	assert_int_equal(ev->level, 3);
+	assert_non_null(strstr(ev->line, "a\\u0000b"));
+	ev = m7b_event_free(ev);
 	/* An escaped backslash before u0000 is text, not an escape. */
 	ev = parse_ok("{\"class\":\"LOG\",\"text\":\"a\\\\u0000 \xc3\xa9\"}");
 	assert_string_equal(ev->text, "a\\u0000 \xc3\xa9");
 	ev = m7b_event_free(ev);
+	/* A bad line with one still says where it went wrong, as it would without. */
+	struct m7b_error err2 = {0};
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(parse_fails("{\"class\":\"LOG\",\"text\":\"\\u0000\",]", 32, &err),
+			 -EBADMSG);
+	assert_int_equal(parse_fails("{\"class\":\"LOG\",\"text\":\"\\u0020\",]", 32, &err2),
+			 -EBADMSG);
+	assert_true(err.offset > 24);
+	assert_int_equal(err.offset, err2.offset);
 	/* Without an error struct it still fails cleanly. */
 	assert_int_equal(parse_fails("{", 1, NULL), -EBADMSG);
 	/* Only len bytes count: the rest of the buffer is not read. */
