@@ -214,9 +214,9 @@ static unsigned frame_flags(const cJSON *obj)
 	return flags;
 }
 
-/* Offset of the first byte of s[0..n) that is not part of valid UTF-8, or n. ASCII, all
- * of a FRAME line but its text, is passed over without decoding. */
-static size_t utf8_bad_at(const char *s, size_t n)
+/* Whether s[0..n) is UTF-8 throughout. ASCII, all of a FRAME line but its text, is
+ * passed over eight bytes at a time. */
+static bool utf8_ok(const char *s, size_t n)
 {
 	size_t i = 0, l;
 
@@ -232,35 +232,71 @@ static size_t utf8_bad_at(const char *s, size_t n)
 			continue;
 		}
 		if ((l = m7b_utf8_seq(s + i, n - i)) == 0)
-			break;
+			return false;
 		i += l;
 	}
-	return i;
+	return true;
 }
 
-/* cJSON ends a string at a \u0000 and drops the rest of it without a word, and the daemon
- * writes one for each NUL byte in text from the M7 (a LOG's, a HELLO's name). The text
- * cJSON reads (s, NUL-terminated) gets \ufffd there instead, as the daemon itself does
- * with NUL in the names it cleans: 1 with *out that copy, 0 (none: *out NULL) or -ENOMEM. */
-static int nul_escapes_replaced(const char *s, size_t n, char **out)
+/* The escape \u0000 at s (n bytes left). */
+static bool is_nul_escape(const char *s, size_t n)
+{
+	return n >= 6 && memcmp(s, "\\u0000", 6) == 0;
+}
+
+/* Whether the JSON text s[0..n) holds a \u0000 escape (one after an escaped backslash is
+ * text). */
+static bool has_nul_escape(const char *s, size_t n)
 {
 	const char *p = s, *end = s + n;
 
-	*out = NULL;
 	while ((p = memchr(p, '\\', (size_t)(end - p))) && end - p >= 2) {
-		if (p[1] != 'u' || end - p < 6 || memcmp(p + 2, "0000", 4) != 0) {
-			p += 2; /* past the escaped character, which may be a backslash */
-			continue;
-		}
-		if (!*out) {
-			if (!(*out = malloc(n + 1)))
-				return -ENOMEM;
-			memcpy(*out, s, n + 1);
-		}
-		memcpy(*out + (p - s) + 2, "fffd", 4);
-		p += 6;
+		if (is_nul_escape(p, (size_t)(end - p)))
+			return true;
+		p += 2; /* past the escaped character, which may be a backslash */
 	}
-	return *out != NULL;
+	return false;
+}
+
+/* The text cJSON is to read from the line s[0..n) (NUL-terminated): s itself, or a copy
+ * (*copied set) in which each byte that is not part of valid UTF-8 is U+FFFD and each
+ * \u0000 is \ufffd, as the daemon itself cleans text from the M7. The daemon sends UTF-8
+ * only, but a string that is not would reach the application as it came; and cJSON ends a
+ * string at a \u0000 (the daemon's escape of a NUL byte in LOG text or a HELLO's name),
+ * dropping the rest of it without a word. NULL when out of memory. */
+static char *json_text(const char *s, size_t n, bool *copied)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	char *t, *o;
+
+	*copied = false;
+	if (utf8_ok(s, n) && !has_nul_escape(s, n))
+		return (char *)s;
+	if (n > (SIZE_MAX - 1) / 3 || !(t = o = malloc(n * 3 + 1)))
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		size_t l = u[i] < 0x80 ? 1 : m7b_utf8_seq(u + i, n - i);
+
+		if (is_nul_escape(s + i, n - i)) {
+			memcpy(o, "\\ufffd", 6);
+			o += 6;
+			i += 6;
+		} else if (u[i] == '\\' && i + 1 < n && u[i + 1] < 0x80) {
+			*o++ = s[i++]; /* an escape pair: an escaped backslash starts nothing */
+			*o++ = s[i++];
+		} else if (l == 0) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		} else {
+			memcpy(o, s + i, l);
+			o += l;
+			i += l;
+		}
+	}
+	*o = '\0';
+	*copied = true;
+	return t;
 }
 
 int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct m7b_error *err)
@@ -297,30 +333,24 @@ int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct
 		r = -EBADMSG;
 		goto fail;
 	}
-	char *text;
-	if ((r = nul_escapes_replaced(p->line, len, &text)) < 0)
+	bool copied;
+	char *text = json_text(p->line, len, &copied);
+	if (!text) {
+		r = -ENOMEM;
 		goto fail;
-	if (!text)
-		text = p->line;
+	}
 	p->root = cJSON_ParseWithOpts(text, &end, true);
 	if (!p->root) {
+		/* In a cleaned copy, past a replaced byte, the offset is the copy's. */
 		size_t off = end && end >= text ? (size_t)(end - text) : 0;
 
 		error_set(err, -EBADMSG, off > len ? len : off, "not valid JSON");
 		r = -EBADMSG;
 	}
-	if (text != p->line)
+	if (copied)
 		free(text);
 	if (!p->root)
 		goto fail;
-	/* The daemon sends UTF-8 only, with text from the M7 made valid (U+FFFD); strings
-	 * handed on as they came could break the application's own decoding. */
-	size_t at = utf8_bad_at(p->line, len);
-	if (at < len) {
-		error_set(err, -EBADMSG, at, "not valid UTF-8");
-		r = -EBADMSG;
-		goto fail;
-	}
 	if (!cJSON_IsObject(p->root)) {
 		error_set(err, -EBADMSG, 0, "not a JSON object");
 		r = -EBADMSG;

@@ -113,11 +113,11 @@ struct m7b_channel_status {
 };
 
 /* Parses one line into a new event (free with m7b_event_free). Returns 0, -EBADMSG (not
- * JSON, not UTF-8, not an object, no string "class", a NUL byte, a FRAME or RAW payload
- * that does not decode; err says what and, for JSON, UTF-8 and NUL errors, where),
- * -EINVAL (out NULL, or line NULL with len > 0) or -ENOMEM. A \u0000 in a string (the
- * daemon's escape of a NUL byte in text from the M7) reads as U+FFFD: the rest of the
- * string is kept. */
+ * JSON, not an object, no string "class", a NUL byte, a FRAME or RAW payload that does not
+ * decode; err says what and, for JSON errors, where), -EINVAL (out NULL, or line NULL
+ * with len > 0) or -ENOMEM. Strings are UTF-8: a byte of the line that is not part of
+ * valid UTF-8, and a \u0000 (the daemon's escape of a NUL byte in text from the M7),
+ * read as U+FFFD, the rest of the string kept; ev->line stays as received. */
 int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct m7b_error *err);
 /* Frees an event; NULL is fine. Returns NULL. */
 struct m7b_event *m7b_event_free(struct m7b_event *ev);

@@ -371,14 +371,17 @@ static void test_bad_lines(void **state)
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(parse_fails(nul_line, sizeof(nul_line) - 1, &err), -EBADMSG);
 	assert_int_equal(err.offset, 13);
-	/* Text that is not UTF-8 (the daemon never sends such) is refused, not handed on. */
-	memset(&err, 0, sizeof(err));
-	assert_int_equal(parse_fails("{\"class\":\"LOG\",\"text\":\"ok \xc3\xa9 \xff\"}", 32, &err),
-			 -EBADMSG);
-	assert_int_equal(err.offset, 29);
-	assert_non_null(strstr(err.message, "UTF-8"));
-	assert_int_equal(parse_fails("{\"class\":\"LOG\",\"text\":\"\xed\xa0\x80\"}", 28, &err),
-			 -EBADMSG);
+	/* Text that is not UTF-8 (the daemon never sends such) is not handed on as it came:
+	 * each byte that is not part of valid UTF-8 reads as U+FFFD, as the daemon cleans
+	 * text from the M7, and the line stays as received. */
+	ev = parse_ok("{\"class\":\"LOG\",\"text\":\"ok \xc3\xa9 \xff!\",\"level\":3}");
+	assert_string_equal(ev->text, "ok \xc3\xa9 \xef\xbf\xbd!");
+	assert_int_equal(ev->level, 3);
+	assert_non_null(memchr(ev->line, 0xff, ev->line_len));
+	ev = m7b_event_free(ev);
+	ev = parse_ok("{\"class\":\"LOG\",\"text\":\"\xed\xa0\x80\\\\\xc3\"}");
+	assert_string_equal(ev->text, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\\\xef\xbf\xbd");
+	ev = m7b_event_free(ev);
 	/* A \u0000 (the daemon's escape of a NUL byte from the M7) reads as U+FFFD: the
 	 * rest of the string is kept, not cut off there. The line stays as received. */
 	ev = parse_ok("{\"class\":\"LOG\",\"text\":\"a\\u0000b\\u0000\",\"level\":3}");
