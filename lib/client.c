@@ -498,9 +498,9 @@ static int write_all(struct m7b_client *c, const char *s, size_t n, int64_t dead
 }
 
 /* Sends a formatted request line (freed here) carrying the next id. */
-static int submit_line(struct m7b_client *c, char *line, int64_t *id)
+static int submit_line(struct m7b_client *c, char *line, int64_t *id, int64_t deadline)
 {
-	int r = write_all(c, line, strlen(line), deadline_of(c->timeout_ms));
+	int r = write_all(c, line, strlen(line), deadline);
 
 	free(line);
 	if (r < 0)
@@ -511,13 +511,13 @@ static int submit_line(struct m7b_client *c, char *line, int64_t *id)
 	return 0;
 }
 
-int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64_t *id)
+/* m7b_client_submit, sending until deadline. */
+static int submit_until(struct m7b_client *c, const struct m7b_request *req, int64_t *id,
+			int64_t deadline)
 {
 	char *line;
 	int r;
 
-	if (!c)
-		return -EINVAL;
 	if (c->fd < 0)
 		return fail(c, -ENOTCONN, "not connected");
 	line = m7b_request_format(req, c->next_id, &r);
@@ -528,7 +528,14 @@ int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64
 			    M7B_LINE_MAX);
 	if (!line)
 		return fail(c, r, "cannot format request: %s", strerror(-r));
-	return submit_line(c, line, id);
+	return submit_line(c, line, id, deadline);
+}
+
+int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64_t *id)
+{
+	if (!c)
+		return -EINVAL;
+	return submit_until(c, req, id, deadline_of(c->timeout_ms));
 }
 
 /* Queues ev, or with ev NULL the bad line the last error describes. */
@@ -575,13 +582,11 @@ static enum m7b_event_type reply_type(enum m7b_cmd cmd)
  * so are those of a class this library does not know (clients ignore those, even when
  * they echo the id). */
 static int wait_reply(struct m7b_client *c, int64_t id, enum m7b_event_type want,
-		      struct m7b_event **reply)
+		      struct m7b_event **reply, int64_t deadline)
 {
 	struct m7b_event *ev;
-	int64_t deadline;
 	int r;
 
-	deadline = deadline_of(c->timeout_ms);
 	for (;;) {
 		r = read_event(c, &ev, deadline, true);
 		if (r == -EBADMSG) {
@@ -615,17 +620,29 @@ static int wait_reply(struct m7b_client *c, int64_t id, enum m7b_event_type want
 	return r;
 }
 
-int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply)
+/* m7b_client_call with one deadline for sending and for the reply: a daemon slow to
+ * take the request must not stretch the call to twice its timeout. */
+static int call_until(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply,
+		      int64_t deadline)
 {
 	int64_t id;
 	int r;
 
 	if (reply)
 		*reply = NULL;
-	r = m7b_client_submit(c, req, &id);
+	r = submit_until(c, req, &id, deadline);
 	if (r < 0)
 		return r;
-	return wait_reply(c, id, reply_type(req->cmd), reply);
+	return wait_reply(c, id, reply_type(req->cmd), reply, deadline);
+}
+
+int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply)
+{
+	if (reply)
+		*reply = NULL;
+	if (!c)
+		return -EINVAL;
+	return call_until(c, req, reply, deadline_of(c->timeout_ms));
 }
 
 /* True if the classes of w select cls: no classes (NULL or none: left out of the
@@ -693,11 +710,12 @@ static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, const 
  * since. Such a daemon holds no frame from before, and seq restarted with the HELLO it
  * asked for, so a position from the one before may name a frame it never had, or one of
  * its own. Its start lies after the STATUS was asked for, less the uptime (in whole ms). */
-static int daemon_is_newer(struct m7b_client *c, int64_t since_ms, bool *newer)
+static int daemon_is_newer(struct m7b_client *c, int64_t since_ms, bool *newer, int64_t deadline)
 {
+	struct m7b_request req = {.cmd = M7B_CMD_STATUS};
 	struct m7b_event *st = NULL;
 	int64_t asked = now_ms(), up;
-	int r = m7b_client_status(c, &st);
+	int r = call_until(c, &req, &st, deadline);
 
 	*newer = false;
 	if (r < 0 && r != -EREMOTEIO)
@@ -730,6 +748,8 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 		return -EINVAL;
 	if (c->fd < 0)
 		return fail(c, -ENOTCONN, "not connected");
+	/* One deadline for all the watch sends and waits for, the STATUS included. */
+	int64_t deadline = deadline_of(c->timeout_ms);
 	char pos[64] = "";
 	if (!c->no_resume && !c->watched) {
 		const struct resume_pos *p = resume_from(&c->resume, w);
@@ -752,7 +772,7 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 			if (!trial)
 				return watch_format_failed(c, r);
 			free(trial);
-			if ((r = daemon_is_newer(c, since_ms, &newer)) < 0)
+			if ((r = daemon_is_newer(c, since_ms, &newer, deadline)) < 0)
 				return r;
 			c->newer = newer;
 		}
@@ -764,10 +784,10 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 				  : resume_line(c, w, pos, &hide_hello, &hide_state, &r);
 	if (!line)
 		return watch_format_failed(c, r);
-	r = submit_line(c, line, &id);
+	r = submit_line(c, line, &id, deadline);
 	if (r < 0)
 		return r;
-	r = wait_reply(c, id, M7B_EV_ACK, NULL);
+	r = wait_reply(c, id, M7B_EV_ACK, NULL, deadline);
 	/* A refused watch changes nothing: the previous one streams on, what it asked for
 	 * still shown, and the next one may still resume. (Without an answer the daemon may
 	 * have taken it: resuming again could repeat frames.) */

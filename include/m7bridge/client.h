@@ -218,7 +218,8 @@ int m7b_client_fd(const struct m7b_client *c);
  * connection here (-EMSGSIZE, -EPROTO). Still true once the daemon closed its end: next()
  * then returns -ECONNRESET each time; close (or connect) to start again. */
 bool m7b_client_connected(const struct m7b_client *c);
-/* Timeout for the blocking calls below in ms (default 5000; -1 waits forever). */
+/* Timeout for the blocking calls below in ms (default 5000; -1 waits forever), each call
+ * in all: sending, the reply, and for m7b_client_watch the STATUS it may ask first. */
 void m7b_client_set_timeout(struct m7b_client *c, int ms);
 /* Details of the last failure of any call on c (with c NULL: -EINVAL, "no client"). */
 const struct m7b_error *m7b_client_error(const struct m7b_client *c);

@@ -892,9 +892,14 @@ static char sent[4096];
 static size_t sent_len;
 
 ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags);
+/* What a send costs on the fake clock, when that runs. */
+static int64_t send_step_ms;
+
 ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags)
 {
 	(void)fd, (void)flags;
+	if (fake_ms >= 0)
+		fake_ms += send_step_ms;
 	if (n < sizeof(sent) - sent_len) {
 		memcpy(sent + sent_len, buf, n);
 		sent_len += n;
@@ -1076,6 +1081,46 @@ static void test_client_next_timeout_spans_hidden(void **state)
 	line_step_ms = fake_ms = -1;
 }
 
+/* A call's timeout holds for the whole call: a daemon slow to take the request leaves
+ * only the rest of it for the reply, not a second timeout. */
+static void test_client_call_timeout_in_all(void **state)
+{
+	static const char s[] = "{\"class\":\"VERSION\",\"proto_major\":1}\n"
+				"{\"class\":\"HEARTBEAT\",\"channel\":\"m7\"}\n"
+				"{\"class\":\"HEARTBEAT\",\"channel\":\"m7\"}\n"
+				"{\"class\":\"HEARTBEAT\",\"channel\":\"m7\"}\n"
+				"{\"class\":\"PONG\",\"id\":1}\n";
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev;
+	int n = 0;
+
+	assert_non_null(c);
+	script = s;
+	script_len = strlen(s);
+	script_off = 0;
+	fake_ms = 0;
+	line_step_ms = 1000; /* a line a second */
+	gave_line = false;
+	send_step_ms = 4000; /* the request takes 4 s to go out */
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	m7b_client_set_timeout(c, 5000);
+	/* The PONG comes 8 s after the call began: past its 5 s. */
+	assert_int_equal(m7b_client_ping(c), -ETIMEDOUT);
+	send_step_ms = 0;
+	/* Nothing lost: all that came, and the late reply, are there for next(). */
+	while (m7b_client_next(c, &ev, 10000) == 0) {
+		n++;
+		if (ev->type == M7B_EV_PONG)
+			break;
+		m7b_event_free(ev);
+	}
+	assert_int_equal(n, 5);
+	assert_int_equal(ev->type, M7B_EV_PONG);
+	m7b_event_free(ev);
+	m7b_client_free(c);
+	line_step_ms = fake_ms = -1;
+}
+
 /* A second VERSION of another major version ends the connection; what a blocking call
  * queued before it was received and still comes, as for the other failures that end a
  * connection. */
@@ -1240,6 +1285,7 @@ int main(void)
 		cmocka_unit_test(test_client_resume_restarted_daemon),
 		cmocka_unit_test(test_client_next_timeout_spans_hidden),
 		cmocka_unit_test(test_client_bad_version_keeps_queue),
+		cmocka_unit_test(test_client_call_timeout_in_all),
 		cmocka_unit_test(test_null_arguments),
 	};
 
