@@ -227,11 +227,12 @@ const struct m7b_error *m7b_client_error(const struct m7b_client *c);
 const struct m7b_event *m7b_client_version(const struct m7b_client *c);
 
 /* Next object from the daemon. timeout_ms 0 = do not wait (event loop), -1 = forever
- * (the whole call: objects the library hides do not start the wait over).
- * Returns 0 and *out (free it), -EINVAL (out NULL), -EAGAIN (nothing yet), -ETIMEDOUT, -EBADMSG (a bad line
- * was skipped; the stream goes on), -ECONNRESET (daemon closed), -EMSGSIZE (line too
- * long; disconnected), -EPROTO (unsupported proto_major; disconnected), -ENOTCONN. When a
- * blocking call ends the connection, the objects that came before are still returned. */
+ * (for the whole call: the objects the library hides do not start the wait over).
+ * Returns 0 and *out (free it), -EINVAL (out NULL), -EAGAIN (nothing yet), -ETIMEDOUT,
+ * -EBADMSG (a bad line was skipped; the stream goes on), -ECONNRESET (daemon closed),
+ * -EMSGSIZE (line too long; disconnected), -EPROTO (unsupported proto_major;
+ * disconnected), -ENOTCONN. When a blocking call ends the connection, the objects that
+ * came before are still returned. */
 int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms);
 /* True if an event is already buffered, so next() with timeout 0 will not return -EAGAIN
  * for lack of data (call it before going back to poll). It may still return -EAGAIN when
@@ -259,15 +260,15 @@ int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct 
  * classes to learn boot ids and restarts and then hides those it added. A position is per
  * channel and a watch carries one: it resumes when the watch names one channel, or frames
  * came from only one (positions are kept for 16 channels with names of up to 63 bytes;
- * frames of any other count as another channel), and when the firmware run of that last frame is sure; otherwise it
- * watches live (frames of a run no HELLO named yet, see M7B_REASON_M7_RESTARTED, and
- * those after a DROPPED notice until the next HELLO, are not sure). A client that had
- * frames first asks for STATUS, once per connection: a daemon that started (its
- * "uptime_ms") after the last connection that delivered frames first heard from its
- * daemon (not when it connected: a socket-activated daemon may start later) restarted, so
- * the watch asks it for all it holds ("since_ns" 0), each frame of which came after the
- * last one delivered; it sends a REPLAY_GAP that is not exact first (it cannot know what
- * came while no daemon read the tty). */
+ * frames of any other count as another channel), and when the firmware run of that last
+ * frame is sure; otherwise it watches live (frames of a run no HELLO named yet, see
+ * M7B_REASON_M7_RESTARTED, and those after a DROPPED notice until the next HELLO, are not
+ * sure). A client that had frames first asks for STATUS, once per connection: a daemon
+ * that started (its "uptime_ms") after the last connection that delivered frames first
+ * heard from its daemon (not when it connected: a socket-activated daemon may start
+ * later) restarted, so the watch asks it for all it holds ("since_ns" 0), each frame of
+ * which came after the last one delivered; it sends a REPLAY_GAP that is not exact first
+ * (it cannot know what came while no daemon read the tty). */
 int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w);
 int m7b_client_unwatch(struct m7b_client *c);
 int m7b_client_status(struct m7b_client *c, struct m7b_event **reply);
