@@ -251,7 +251,8 @@ int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64
  * -EREMOTEIO when the reply is an ERROR (its code/message in m7b_client_error, the event
  * still in *reply), -EBADMSG when it is of a class that does not answer req (the daemon
  * broke the protocol; nothing in *reply), -ETIMEDOUT, -ECONNRESET, ... An object of a
- * class this library does not know is never taken as the reply: next() returns it. */
+ * class this library does not know is never taken as the reply: next() returns it, as it
+ * does a reply that comes after the call gave up (-ETIMEDOUT). */
 int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply);
 
 /* Shorthands for m7b_client_call. m7b_client_watch, as the first watch of a new
