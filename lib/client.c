@@ -136,6 +136,8 @@ int m7b_client_connect(struct m7b_client *c, const char *path)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd, r;
 
+	if (!c)
+		return -EINVAL;
 	m7b_client_close(c);
 	if (!path || !*path)
 		path = getenv(M7B_SOCKET_ENV);
@@ -179,32 +181,36 @@ int m7b_client_connect(struct m7b_client *c, const char *path)
 
 const char *m7b_client_path(const struct m7b_client *c)
 {
-	return c->path;
+	return c ? c->path : NULL;
 }
 
 int m7b_client_fd(const struct m7b_client *c)
 {
-	return c->fd;
+	return c ? c->fd : -1;
 }
 
 bool m7b_client_connected(const struct m7b_client *c)
 {
-	return c->fd >= 0;
+	return c && c->fd >= 0;
 }
 
 void m7b_client_set_timeout(struct m7b_client *c, int ms)
 {
-	c->timeout_ms = ms < 0 ? -1 : ms;
+	if (c)
+		c->timeout_ms = ms < 0 ? -1 : ms;
 }
 
 const struct m7b_error *m7b_client_error(const struct m7b_client *c)
 {
-	return &c->err;
+	static const struct m7b_error no_client = {.errnum = -EINVAL,
+						   .message = "no client (NULL)"};
+
+	return c ? &c->err : &no_client;
 }
 
 const struct m7b_event *m7b_client_version(const struct m7b_client *c)
 {
-	return c->version;
+	return c ? c->version : NULL;
 }
 
 /* Absolute deadline for a timeout (-1 = none). */
@@ -327,7 +333,11 @@ static int check_version(struct m7b_client *c, const struct m7b_event *ev)
 	if (ev->proto_major != M7B_PROTO_MAJOR) {
 		int major = ev->proto_major;
 
-		m7b_client_close(c);
+		/* Not m7b_client_close(): the objects a blocking call queued before this
+		 * line were received, so next() still returns them. */
+		disconnect(c);
+		c->watched = false;
+		c->version = m7b_event_free(c->version);
 		return fail(c, -EPROTO, "daemon speaks protocol %d, this client %d", major,
 			    M7B_PROTO_MAJOR);
 	}
@@ -394,9 +404,10 @@ static int read_event(struct m7b_client *c, struct m7b_event **out, int64_t dead
 
 bool m7b_client_pending(const struct m7b_client *c)
 {
-	return c->head ||
-	       (c->len > c->scanned && memchr(c->buf + c->scanned, '\n', c->len - c->scanned)) ||
-	       c->eof;
+	return c &&
+	       (c->head ||
+		(c->len > c->scanned && memchr(c->buf + c->scanned, '\n', c->len - c->scanned)) ||
+		c->eof);
 }
 
 /* Notes what a delivered event says about the position; true if it is an object the
@@ -408,8 +419,8 @@ static bool track(struct m7b_client *c, const struct m7b_event *ev)
 	       (ev->type == M7B_EV_STATE && c->hide_state);
 }
 
-/* The next event, from the queue or the socket. */
-static int next_event(struct m7b_client *c, struct m7b_event **out, int timeout_ms)
+/* The next event, from the queue or the socket (waiting until deadline if wait). */
+static int next_event(struct m7b_client *c, struct m7b_event **out, int64_t deadline, bool wait)
 {
 	if (c->head) {
 		struct queued *q = c->head;
@@ -427,13 +438,21 @@ static int next_event(struct m7b_client *c, struct m7b_event **out, int timeout_
 		free(q);
 		return 0;
 	}
-	return read_event(c, out, deadline_of(timeout_ms), timeout_ms != 0);
+	return read_event(c, out, deadline, wait);
 }
 
 int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms)
 {
+	/* One deadline for the whole call: the objects hidden from the caller must not
+	 * start the wait over, or a stream of them keeps it from ever timing out. */
+	int64_t deadline = deadline_of(timeout_ms);
+
+	if (out)
+		*out = NULL;
+	if (!c || !out)
+		return c ? fail(c, -EINVAL, "no place for the event (out is NULL)") : -EINVAL;
 	for (;;) {
-		int r = next_event(c, out, timeout_ms);
+		int r = next_event(c, out, deadline, timeout_ms != 0);
 
 		if (r < 0 || !track(c, *out))
 			return r;
@@ -479,9 +498,9 @@ static int write_all(struct m7b_client *c, const char *s, size_t n, int64_t dead
 }
 
 /* Sends a formatted request line (freed here) carrying the next id. */
-static int submit_line(struct m7b_client *c, char *line, int64_t *id)
+static int submit_line(struct m7b_client *c, char *line, int64_t *id, int64_t deadline)
 {
-	int r = write_all(c, line, strlen(line), deadline_of(c->timeout_ms));
+	int r = write_all(c, line, strlen(line), deadline);
 
 	free(line);
 	if (r < 0)
@@ -492,7 +511,9 @@ static int submit_line(struct m7b_client *c, char *line, int64_t *id)
 	return 0;
 }
 
-int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64_t *id)
+/* m7b_client_submit, sending until deadline. */
+static int submit_until(struct m7b_client *c, const struct m7b_request *req, int64_t *id,
+			int64_t deadline)
 {
 	char *line;
 	int r;
@@ -507,7 +528,14 @@ int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64
 			    M7B_LINE_MAX);
 	if (!line)
 		return fail(c, r, "cannot format request: %s", strerror(-r));
-	return submit_line(c, line, id);
+	return submit_line(c, line, id, deadline);
+}
+
+int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64_t *id)
+{
+	if (!c)
+		return -EINVAL;
+	return submit_until(c, req, id, deadline_of(c->timeout_ms));
 }
 
 /* Queues ev, or with ev NULL the bad line the last error describes. */
@@ -554,13 +582,11 @@ static enum m7b_event_type reply_type(enum m7b_cmd cmd)
  * so are those of a class this library does not know (clients ignore those, even when
  * they echo the id). */
 static int wait_reply(struct m7b_client *c, int64_t id, enum m7b_event_type want,
-		      struct m7b_event **reply)
+		      struct m7b_event **reply, int64_t deadline)
 {
 	struct m7b_event *ev;
-	int64_t deadline;
 	int r;
 
-	deadline = deadline_of(c->timeout_ms);
 	for (;;) {
 		r = read_event(c, &ev, deadline, true);
 		if (r == -EBADMSG) {
@@ -594,17 +620,29 @@ static int wait_reply(struct m7b_client *c, int64_t id, enum m7b_event_type want
 	return r;
 }
 
-int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply)
+/* m7b_client_call with one deadline for sending and for the reply: a daemon slow to
+ * take the request must not stretch the call to twice its timeout. */
+static int call_until(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply,
+		      int64_t deadline)
 {
 	int64_t id;
 	int r;
 
 	if (reply)
 		*reply = NULL;
-	r = m7b_client_submit(c, req, &id);
+	r = submit_until(c, req, &id, deadline);
 	if (r < 0)
 		return r;
-	return wait_reply(c, id, reply_type(req->cmd), reply);
+	return wait_reply(c, id, reply_type(req->cmd), reply, deadline);
+}
+
+int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply)
+{
+	if (reply)
+		*reply = NULL;
+	if (!c)
+		return -EINVAL;
+	return call_until(c, req, reply, deadline_of(c->timeout_ms));
 }
 
 /* True if the classes of w select cls: no classes (NULL or none: left out of the
@@ -672,11 +710,12 @@ static char *resume_line(struct m7b_client *c, const struct m7b_watch *w, const 
  * since. Such a daemon holds no frame from before, and seq restarted with the HELLO it
  * asked for, so a position from the one before may name a frame it never had, or one of
  * its own. Its start lies after the STATUS was asked for, less the uptime (in whole ms). */
-static int daemon_is_newer(struct m7b_client *c, int64_t since_ms, bool *newer)
+static int daemon_is_newer(struct m7b_client *c, int64_t since_ms, bool *newer, int64_t deadline)
 {
+	struct m7b_request req = {.cmd = M7B_CMD_STATUS};
 	struct m7b_event *st = NULL;
 	int64_t asked = now_ms(), up;
-	int r = m7b_client_status(c, &st);
+	int r = call_until(c, &req, &st, deadline);
 
 	*newer = false;
 	if (r < 0 && r != -EREMOTEIO)
@@ -705,8 +744,12 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 	int64_t id;
 	int r;
 
+	if (!c)
+		return -EINVAL;
 	if (c->fd < 0)
 		return fail(c, -ENOTCONN, "not connected");
+	/* One deadline for all the watch sends and waits for, the STATUS included. */
+	int64_t deadline = deadline_of(c->timeout_ms);
 	char pos[64] = "";
 	if (!c->no_resume && !c->watched) {
 		const struct resume_pos *p = resume_from(&c->resume, w);
@@ -729,7 +772,7 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 			if (!trial)
 				return watch_format_failed(c, r);
 			free(trial);
-			if ((r = daemon_is_newer(c, since_ms, &newer)) < 0)
+			if ((r = daemon_is_newer(c, since_ms, &newer, deadline)) < 0)
 				return r;
 			c->newer = newer;
 		}
@@ -741,10 +784,10 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 				  : resume_line(c, w, pos, &hide_hello, &hide_state, &r);
 	if (!line)
 		return watch_format_failed(c, r);
-	r = submit_line(c, line, &id);
+	r = submit_line(c, line, &id, deadline);
 	if (r < 0)
 		return r;
-	r = wait_reply(c, id, M7B_EV_ACK, NULL);
+	r = wait_reply(c, id, M7B_EV_ACK, NULL, deadline);
 	/* A refused watch changes nothing: the previous one streams on, what it asked for
 	 * still shown, and the next one may still resume. (Without an answer the daemon may
 	 * have taken it: resuming again could repeat frames.) */
@@ -758,12 +801,15 @@ int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w)
 
 void m7b_client_set_resume(struct m7b_client *c, bool on)
 {
-	c->no_resume = !on;
+	if (c)
+		c->no_resume = !on;
 }
 
 int m7b_client_position(const struct m7b_client *c, const char *channel, uint32_t *boot_id,
 			uint32_t *seq)
 {
+	if (!c || !boot_id || !seq)
+		return -EINVAL;
 	return resume_position(&c->resume, channel, boot_id, seq);
 }
 

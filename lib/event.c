@@ -10,6 +10,7 @@
 
 #include "m7bridge/classes.h"
 #include "m7bridge/client.h"
+#include "m7bridge/utf8.h"
 
 /* The public part first so that a struct m7b_event * is also a struct event_priv *. */
 struct event_priv {
@@ -87,43 +88,69 @@ static int json_int_in(const cJSON *obj, const char *name, int lo, int hi)
 	return v >= lo && v <= hi ? (int)v : -1;
 }
 
+/* Where the value of the first top-level member name starts in the line, or NULL. The
+ * object is walked, strings and nested values skipped, so neither a member of that name
+ * in a nested object nor a key that only ends in it (a\"name) is taken for it. The line
+ * is valid JSON (cJSON took it), so every string ends. */
+static const char *member_value(const char *s, const char *name)
+{
+	size_t nlen = strlen(name);
+	int depth = 0;
+
+	while ((s = strpbrk(s, "\"{}[]"))) {
+		if (*s != '"') {
+			depth += *s == '{' || *s == '[' ? 1 : -1;
+			s++;
+			continue;
+		}
+		const char *key = ++s;
+		size_t bs;
+
+		/* To the closing quote: the first one after an even number of backslashes. */
+		for (;; s++) {
+			if (!(s = strchr(s, '"')))
+				return NULL;
+			for (bs = 0; s - bs > key && s[-1 - (ptrdiff_t)bs] == '\\'; bs++)
+				;
+			if (bs % 2 == 0)
+				break;
+		}
+		if (depth == 1 && s[1] == ':' && (size_t)(s - key) == nlen &&
+		    memcmp(key, name, nlen) == 0)
+			return s + 2;
+		s++;
+	}
+	return NULL;
+}
+
 /* The top-level integer member j, named name, exactly: cJSON keeps numbers as doubles,
  * which round beyond 2^53 (CLOCK_REALTIME nanoseconds by up to 128 ns), so the digits are
- * read again from the line where the member appears in the daemon's compact form. A
- * quote inside a string is escaped, so "name": is a member there; a nested member of that
- * name may come first, so the occurrence taken is the one whose number is j's. false if j
- * is not an integer in int64 range; *out is then untouched. */
+ * read again from the line, at the first top-level member of that name, the one cJSON
+ * took, when they are j's number. false if j is not an integer in int64 range; *out is
+ * then untouched. */
 static bool exact_int(const struct event_priv *p, const char *name, const cJSON *j, int64_t *out)
 {
-	char key[72];
 	int64_t approx;
 
 	if (!json_int(j, &approx))
 		return false;
 	*out = approx;
-	if ((approx > -9007199254740992LL && approx < 9007199254740992LL) ||
-	    strlen(name) > sizeof(key) - 4)
-		return true; /* exact through the double already, or no key to look for */
-	snprintf(key, sizeof(key), "\"%s\":", name);
-	size_t klen = strlen(key);
-	for (const char *s = strstr(p->line, key); s; s = strstr(s + 1, key)) {
-		const char *d = s + klen + (s[klen] == '-');
-		char *end;
-		unsigned long long v;
-		int64_t x;
+	if (approx > -9007199254740992LL && approx < 9007199254740992LL)
+		return true; /* exact through the double already */
+	const char *d = member_value(p->line, name);
+	bool neg = d && *d == '-';
+	char *end;
+	unsigned long long v;
 
-		if (*d < '0' || *d > '9')
-			continue;
-		errno = 0;
-		v = strtoull(d, &end, 10);
-		if (errno || (*end != ',' && *end != '}') || v > (unsigned long long)INT64_MAX)
-			continue;
-		x = s[klen] == '-' ? -(int64_t)v : (int64_t)v;
-		if ((double)x == j->valuedouble) {
-			*out = x;
-			return true;
-		}
-	}
+	if (!d || d[neg] < '0' || d[neg] > '9')
+		return true;
+	errno = 0;
+	v = strtoull(d + neg, &end, 10);
+	if (errno || (*end != ',' && *end != '}') || v > (unsigned long long)INT64_MAX)
+		return true;
+	int64_t x = neg ? -(int64_t)v : (int64_t)v;
+	if ((double)x == j->valuedouble)
+		*out = x;
 	return true;
 }
 
@@ -187,6 +214,91 @@ static unsigned frame_flags(const cJSON *obj)
 	return flags;
 }
 
+/* Whether s[0..n) is UTF-8 throughout. ASCII, all of a FRAME line but its text, is
+ * passed over eight bytes at a time. */
+static bool utf8_ok(const char *s, size_t n)
+{
+	size_t i = 0, l;
+
+	while (i < n) {
+		uint64_t w;
+
+		if (n - i >= 8 && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ull))) {
+			i += 8;
+			continue;
+		}
+		if ((unsigned char)s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((l = m7b_utf8_seq(s + i, n - i)) == 0)
+			return false;
+		i += l;
+	}
+	return true;
+}
+
+/* The escape \u0000 at s (n bytes left). */
+static bool is_nul_escape(const char *s, size_t n)
+{
+	return n >= 6 && memcmp(s, "\\u0000", 6) == 0;
+}
+
+/* Whether the JSON text s[0..n) holds a \u0000 escape (one after an escaped backslash is
+ * text). */
+static bool has_nul_escape(const char *s, size_t n)
+{
+	const char *p = s, *end = s + n;
+
+	while ((p = memchr(p, '\\', (size_t)(end - p))) && end - p >= 2) {
+		if (is_nul_escape(p, (size_t)(end - p)))
+			return true;
+		p += 2; /* past the escaped character, which may be a backslash */
+	}
+	return false;
+}
+
+/* The text cJSON is to read from the line s[0..n) (NUL-terminated): s itself, or a copy
+ * (*copied set) in which each byte that is not part of valid UTF-8 is U+FFFD and each
+ * \u0000 is \ufffd, as the daemon itself cleans text from the M7. The daemon sends UTF-8
+ * only, but a string that is not would reach the application as it came; and cJSON ends a
+ * string at a \u0000 (the daemon's escape of a NUL byte in LOG text or a HELLO's name),
+ * dropping the rest of it without a word. NULL when out of memory. */
+static char *json_text(const char *s, size_t n, bool *copied)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	char *t, *o;
+
+	*copied = false;
+	if (utf8_ok(s, n) && !has_nul_escape(s, n))
+		return (char *)s;
+	if (n > (SIZE_MAX - 1) / 3 || !(t = o = malloc(n * 3 + 1)))
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		size_t l = u[i] < 0x80 ? 1 : m7b_utf8_seq(u + i, n - i);
+
+		if (is_nul_escape(s + i, n - i)) {
+			memcpy(o, "\\ufffd", 6);
+			o += 6;
+			i += 6;
+		} else if (u[i] == '\\' && i + 1 < n && u[i + 1] < 0x80) {
+			*o++ = s[i++]; /* an escape pair: an escaped backslash starts nothing */
+			*o++ = s[i++];
+		} else if (l == 0) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		} else {
+			memcpy(o, s + i, l);
+			o += l;
+			i += l;
+		}
+	}
+	*o = '\0';
+	*copied = true;
+	return t;
+}
+
 int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct m7b_error *err)
 {
 	struct event_priv *p;
@@ -195,6 +307,10 @@ int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct
 	const char *cls;
 	int r;
 
+	if (!out || (!line && len)) {
+		error_set(err, -EINVAL, 0, "no line or no place for the event");
+		return -EINVAL;
+	}
 	*out = NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -206,25 +322,35 @@ int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct
 		free(p);
 		return -ENOMEM;
 	}
-	memcpy(p->line, line, len);
+	if (len)
+		memcpy(p->line, line, len);
 	p->line[len] = '\0';
 	ev->line = p->line;
 	ev->line_len = len;
 
-	if (memchr(line, '\0', len)) {
-		error_set(err, -EBADMSG, (size_t)((const char *)memchr(line, '\0', len) - line),
-			  "NUL byte in line");
+	if (strlen(p->line) < len) {
+		error_set(err, -EBADMSG, strlen(p->line), "NUL byte in line");
 		r = -EBADMSG;
 		goto fail;
 	}
-	p->root = cJSON_ParseWithOpts(p->line, &end, true);
+	bool copied;
+	char *text = json_text(p->line, len, &copied);
+	if (!text) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	p->root = cJSON_ParseWithOpts(text, &end, true);
 	if (!p->root) {
-		size_t off = end && end >= p->line ? (size_t)(end - p->line) : 0;
+		/* In a cleaned copy, past a replaced byte, the offset is the copy's. */
+		size_t off = end && end >= text ? (size_t)(end - text) : 0;
 
 		error_set(err, -EBADMSG, off > len ? len : off, "not valid JSON");
 		r = -EBADMSG;
-		goto fail;
 	}
+	if (copied)
+		free(text);
+	if (!p->root)
+		goto fail;
 	if (!cJSON_IsObject(p->root)) {
 		error_set(err, -EBADMSG, 0, "not a JSON object");
 		r = -EBADMSG;
@@ -307,7 +433,12 @@ int m7b_event_get_int(const struct m7b_event *ev, const char *name, int64_t *out
 
 	if (!j)
 		return -ENOENT;
-	return exact_int(ev->priv, name, j, out) ? 0 : -EINVAL;
+	int64_t v;
+	if (!exact_int(ev->priv, name, j, &v))
+		return -EINVAL;
+	if (out)
+		*out = v;
+	return 0;
 }
 
 bool m7b_event_has(const struct m7b_event *ev, const char *name)
@@ -351,16 +482,23 @@ int m7b_event_array_int(const struct m7b_event *ev, const char *name, size_t i, 
 			int64_t *out)
 {
 	const cJSON *j = array_item(ev, name, i);
+	int64_t v;
 
 	if (!j || !(j = cJSON_GetObjectItemCaseSensitive(j, member)))
 		return -ENOENT;
-	return json_int(j, out) ? 0 : -EINVAL;
+	if (!json_int(j, &v))
+		return -EINVAL;
+	if (out)
+		*out = v;
+	return 0;
 }
 
 int m7b_event_channel(const struct m7b_event *ev, size_t i, struct m7b_channel_status *out)
 {
 	const cJSON *j = array_item(ev, "channels", i);
 
+	if (!out)
+		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	if (!j)
 		return -ENOENT;

@@ -4,16 +4,24 @@
 
 #include "resume.h"
 
-static struct resume_pos *pos_of(struct resume *r, const char *channel)
+/* The position of channel, or NULL. */
+static struct resume_pos *find(struct resume *r, const char *channel)
 {
-	if (!channel || strlen(channel) >= sizeof(r->pos[0].channel))
-		return NULL;
-	for (unsigned i = 0; i < r->npos; i++)
+	for (unsigned i = 0; channel && i < r->npos; i++)
 		if (strcmp(r->pos[i].channel, channel) == 0)
 			return &r->pos[i];
-	if (r->npos == RESUME_CHANNELS)
-		return NULL;
-	struct resume_pos *p = &r->pos[r->npos++];
+	return NULL;
+}
+
+/* The position of channel, made if need be; NULL when there is no room for it. */
+static struct resume_pos *pos_of(struct resume *r, const char *channel)
+{
+	struct resume_pos *p = find(r, channel);
+
+	if (p || !channel || strlen(channel) >= sizeof(r->pos[0].channel) ||
+	    r->npos == RESUME_CHANNELS)
+		return p;
+	p = &r->pos[r->npos++];
 	memset(p, 0, sizeof(*p));
 	memcpy(p->channel, channel, strlen(channel) + 1);
 	return p;
@@ -60,8 +68,13 @@ void resume_on_event(struct resume *r, const struct m7b_event *ev)
 
 	switch (ev->type) {
 	case M7B_EV_FRAME:
-		if ((p = pos_of(r, ev->channel)))
+		if ((p = pos_of(r, ev->channel))) {
 			on_frame(r, p, ev);
+		} else {
+			/* Delivered all the same: no channel is the only one with frames. */
+			r->untracked = true;
+			r->untracked_ms = r->conn_ms;
+		}
 		break;
 	case M7B_EV_HELLO:
 		if (!(p = pos_of(r, ev->channel)))
@@ -73,7 +86,7 @@ void resume_on_event(struct resume *r, const struct m7b_event *ev)
 		break;
 	case M7B_EV_STATE:
 		if (ev->reason && strcmp(ev->reason, M7B_REASON_M7_RESTARTED) == 0 &&
-		    (p = pos_of(r, ev->channel)))
+		    (p = find(r, ev->channel)))
 			p->has_boot = p->has_live = false;
 		break;
 	case M7B_EV_DROPPED:
@@ -100,9 +113,11 @@ const struct resume_pos *resume_from(struct resume *r, const struct m7b_watch *w
 	const struct resume_pos *found = NULL;
 
 	if (w && w->channels && w->nchannels == 1) {
-		const struct resume_pos *p = pos_of(r, w->channels[0]);
+		const struct resume_pos *p = find(r, w->channels[0]);
 		return p && p->has_frame ? p : NULL;
 	}
+	if (r->untracked)
+		return NULL;
 	for (unsigned i = 0; i < r->npos; i++) {
 		if (!r->pos[i].seen)
 			continue;
@@ -115,8 +130,10 @@ const struct resume_pos *resume_from(struct resume *r, const struct m7b_watch *w
 
 bool resume_seen(const struct resume *r, int64_t *conn_ms)
 {
-	bool seen = false;
+	bool seen = r->untracked;
 
+	if (seen)
+		*conn_ms = r->untracked_ms;
 	for (unsigned i = 0; i < r->npos; i++) {
 		if (!r->pos[i].seen || (seen && r->pos[i].conn_ms <= *conn_ms))
 			continue;

@@ -27,6 +27,8 @@ struct resume {
 	struct resume_pos pos[RESUME_CHANNELS];
 	unsigned npos;
 	int64_t conn_ms; /* when the current connection was first heard from (CLOCK_MONOTONIC ms) */
+	bool untracked;	 /* a FRAME of a channel with no position (no room, name too long) */
+	int64_t untracked_ms; /* conn_ms of the latest connection that delivered one */
 };
 
 /* Notes what a delivered object says about the positions. */

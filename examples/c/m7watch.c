@@ -209,8 +209,14 @@ int main(int argc, char **argv)
 		/* Sleep until the daemon sends something, unless lines are already buffered. */
 		if (!m7b_client_pending(c) && poll(&pfd, 1, -1) < 0 && errno != EINTR)
 			break;
-		/* Drain everything that arrived without blocking. */
-		while ((r = m7b_client_next(c, &ev, 0)) == 0) {
+		/* Drain everything that arrived without blocking. A bad line is skipped,
+		 * and said: what it carried is lost. */
+		while ((r = m7b_client_next(c, &ev, 0)) == 0 || r == -EBADMSG) {
+			if (r == -EBADMSG) {
+				fprintf(stderr, "m7watch: skipped a bad line: %s\n",
+					m7b_client_error(c)->message);
+				continue;
+			}
 			if (ev->type == M7B_EV_FRAME) {
 				printf("frame %s/%d seq %lld: %zu bytes: ",
 				       ev->channel ? ev->channel : "?", ev->port,

@@ -114,7 +114,10 @@ struct m7b_channel_status {
 
 /* Parses one line into a new event (free with m7b_event_free). Returns 0, -EBADMSG (not
  * JSON, not an object, no string "class", a NUL byte, a FRAME or RAW payload that does not
- * decode; err says what and, for JSON errors, where) or -ENOMEM. */
+ * decode; err says what and, for JSON errors, where), -EINVAL (out NULL, or line NULL
+ * with len > 0) or -ENOMEM. Strings are UTF-8: a byte of the line that is not part of
+ * valid UTF-8, and a \u0000 (the daemon's escape of a NUL byte in text from the M7),
+ * read as U+FFFD, the rest of the string kept; ev->line stays as received. */
 int m7b_event_parse(const char *line, size_t len, struct m7b_event **out, struct m7b_error *err);
 /* Frees an event; NULL is fine. Returns NULL. */
 struct m7b_event *m7b_event_free(struct m7b_event *ev);
@@ -122,8 +125,9 @@ struct m7b_event *m7b_event_free(struct m7b_event *ev);
 const char *m7b_event_type_to_string(enum m7b_event_type t);
 /* A top-level string member of the event, or NULL. */
 const char *m7b_event_get_string(const struct m7b_event *ev, const char *name);
-/* A top-level integer member into *out, exact beyond 2^53 too (read from the line's
- * digits, not through a double); returns 0, -ENOENT or -EINVAL (not an integer). */
+/* A top-level integer member into *out (may be NULL), exact beyond 2^53 too (read from
+ * the line's digits, not through a double); returns 0, -ENOENT or -EINVAL (not an
+ * integer). */
 int m7b_event_get_int(const struct m7b_event *ev, const char *name, int64_t *out);
 /* True if the top-level member exists. */
 bool m7b_event_has(const struct m7b_event *ev, const char *name);
@@ -134,10 +138,12 @@ size_t m7b_event_array_size(const struct m7b_event *ev, const char *name);
 /* String member `member` of element i of array `name`, or NULL. */
 const char *m7b_event_array_string(const struct m7b_event *ev, const char *name, size_t i,
 				   const char *member);
-/* Integer member of element i of array `name`; 0, -ENOENT or -EINVAL. */
+/* Integer member of element i of array `name` into *out (may be NULL); 0, -ENOENT or
+ * -EINVAL. */
 int m7b_event_array_int(const struct m7b_event *ev, const char *name, size_t i, const char *member,
 			int64_t *out);
-/* Channel i of a STATUS event ("channels" array); 0 or -ENOENT. Strings point into ev. */
+/* Channel i of a STATUS event ("channels" array); 0, -ENOENT or -EINVAL (out NULL).
+ * Strings point into ev. */
 int m7b_event_channel(const struct m7b_event *ev, size_t i, struct m7b_channel_status *out);
 
 /* Filters and options for watch; NULL/0 members are left out of the request. */
@@ -189,7 +195,9 @@ char *m7b_request_format(const struct m7b_request *req, int64_t id, int *error);
  * other (the library has no global state), so threads may each have their own. Its
  * socket is close-on-exec; after fork() the child may free the parent's client (that
  * closes the child's copy of the socket only) but must not read from it. Nothing here
- * returns -EINTR: a signal does not end a wait (poll the fd to wait on both). */
+ * returns -EINTR: a signal does not end a wait (poll the fd to wait on both). A NULL
+ * client (m7b_client_new() out of memory) is refused, not a crash: -EINVAL, or NULL,
+ * false, -1 where a call returns no errno, and nothing done. */
 struct m7b_client;
 
 /* A new, unconnected client; NULL on out of memory. */
@@ -210,18 +218,21 @@ int m7b_client_fd(const struct m7b_client *c);
  * connection here (-EMSGSIZE, -EPROTO). Still true once the daemon closed its end: next()
  * then returns -ECONNRESET each time; close (or connect) to start again. */
 bool m7b_client_connected(const struct m7b_client *c);
-/* Timeout for the blocking calls below in ms (default 5000; -1 waits forever). */
+/* Timeout for the blocking calls below in ms (default 5000; -1 waits forever), each call
+ * in all: sending, the reply, and for m7b_client_watch the STATUS it may ask first. */
 void m7b_client_set_timeout(struct m7b_client *c, int ms);
-/* Details of the last failure of any call on c. */
+/* Details of the last failure of any call on c (with c NULL: -EINVAL, "no client"). */
 const struct m7b_error *m7b_client_error(const struct m7b_client *c);
 /* The daemon's VERSION object once it has been read, else NULL. */
 const struct m7b_event *m7b_client_version(const struct m7b_client *c);
 
-/* Next object from the daemon. timeout_ms 0 = do not wait (event loop), -1 = forever.
- * Returns 0 and *out (free it), -EAGAIN (nothing yet), -ETIMEDOUT, -EBADMSG (a bad line
- * was skipped; the stream goes on), -ECONNRESET (daemon closed), -EMSGSIZE (line too
- * long; disconnected), -EPROTO (unsupported proto_major; disconnected), -ENOTCONN. When a
- * blocking call ends the connection, the objects that came before are still returned. */
+/* Next object from the daemon. timeout_ms 0 = do not wait (event loop), -1 = forever
+ * (for the whole call: the objects the library hides do not start the wait over).
+ * Returns 0 and *out (free it), -EINVAL (out NULL), -EAGAIN (nothing yet), -ETIMEDOUT,
+ * -EBADMSG (a bad line was skipped; the stream goes on), -ECONNRESET (daemon closed),
+ * -EMSGSIZE (line too long; disconnected), -EPROTO (unsupported proto_major;
+ * disconnected), -ENOTCONN. When a blocking call ends the connection, the objects that
+ * came before are still returned. */
 int m7b_client_next(struct m7b_client *c, struct m7b_event **out, int timeout_ms);
 /* True if an event is already buffered, so next() with timeout 0 will not return -EAGAIN
  * for lack of data (call it before going back to poll). It may still return -EAGAIN when
@@ -240,7 +251,8 @@ int m7b_client_submit(struct m7b_client *c, const struct m7b_request *req, int64
  * -EREMOTEIO when the reply is an ERROR (its code/message in m7b_client_error, the event
  * still in *reply), -EBADMSG when it is of a class that does not answer req (the daemon
  * broke the protocol; nothing in *reply), -ETIMEDOUT, -ECONNRESET, ... An object of a
- * class this library does not know is never taken as the reply: next() returns it. */
+ * class this library does not know is never taken as the reply: next() returns it, as it
+ * does a reply that comes after the call gave up (-ETIMEDOUT). */
 int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply);
 
 /* Shorthands for m7b_client_call. m7b_client_watch, as the first watch of a new
@@ -248,15 +260,16 @@ int m7b_client_call(struct m7b_client *c, const struct m7b_request *req, struct 
  * what it still holds, see docs/CLIENT-PROTOCOL.md 3.1.1); it adds HELLO and STATE to the
  * classes to learn boot ids and restarts and then hides those it added. A position is per
  * channel and a watch carries one: it resumes when the watch names one channel, or frames
- * came from only one, and when the firmware run of that last frame is sure; otherwise it
- * watches live (frames of a run no HELLO named yet, see M7B_REASON_M7_RESTARTED, and
- * those after a DROPPED notice until the next HELLO, are not sure). A client that had
- * frames first asks for STATUS, once per connection: a daemon that started (its
- * "uptime_ms") after the last connection that delivered frames first heard from its
- * daemon (not when it connected: a socket-activated daemon may start later) restarted, so
- * the watch asks it for all it holds ("since_ns" 0), each frame of which came after the
- * last one delivered; it sends a REPLAY_GAP that is not exact first (it cannot know what
- * came while no daemon read the tty). */
+ * came from only one (positions are kept for 16 channels with names of up to 63 bytes;
+ * frames of any other count as another channel), and when the firmware run of that last
+ * frame is sure; otherwise it watches live (frames of a run no HELLO named yet, see
+ * M7B_REASON_M7_RESTARTED, and those after a DROPPED notice until the next HELLO, are not
+ * sure). A client that had frames first asks for STATUS, once per connection: a daemon
+ * that started (its "uptime_ms") after the last connection that delivered frames first
+ * heard from its daemon (not when it connected: a socket-activated daemon may start
+ * later) restarted, so the watch asks it for all it holds ("since_ns" 0), each frame of
+ * which came after the last one delivered; it sends a REPLAY_GAP that is not exact first
+ * (it cannot know what came while no daemon read the tty). */
 int m7b_client_watch(struct m7b_client *c, const struct m7b_watch *w);
 int m7b_client_unwatch(struct m7b_client *c);
 int m7b_client_status(struct m7b_client *c, struct m7b_event **reply);
@@ -269,8 +282,9 @@ int m7b_client_reload(struct m7b_client *c, const char *channel, const char *fir
 int m7b_client_incidents(struct m7b_client *c, const char *channel, struct m7b_event **reply);
 /* Turns resuming in m7b_client_watch on (the default) or off. */
 void m7b_client_set_resume(struct m7b_client *c, bool on);
-/* The last FRAME delivered on channel: its boot id and seq. 0, or -ENOENT (none, or its
- * firmware run is not sure: m7b_client_watch would not resume from it). */
+/* The last FRAME delivered on channel: its boot id and seq. 0, -EINVAL (boot_id or seq
+ * NULL), or -ENOENT (none, or its firmware run is not sure: m7b_client_watch would not
+ * resume from it). */
 int m7b_client_position(const struct m7b_client *c, const char *channel, uint32_t *boot_id,
 			uint32_t *seq);
 

@@ -1,7 +1,8 @@
 /* libFuzzer target: lines from the daemon as libm7bridge parses them (m7b_event_parse,
  * FRAME payload decoding, the accessors), the resume positions they make (the input's
  * lines in turn) and base64 decoding. Any input must parse or
- * fail cleanly with -EBADMSG, never crash or leak. The input's bytes also go through
+ * fail cleanly with -EBADMSG, never crash or leak; what parses keeps its line as it came
+ * and has strings of UTF-8 only. The input's bytes also go through
  * every base64 encoder path, which must agree with the scalar one and decode back. */
 #include <errno.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include "base64_int.h"
 #include "m7bridge/base64.h"
 #include "m7bridge/client.h"
+#include "m7bridge/utf8.h"
 #include "resume.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -79,6 +81,13 @@ static void check_resume(const uint8_t *data, size_t size)
 			abort();
 }
 
+/* Strings handed to the application are UTF-8, whatever bytes came. */
+static void check_utf8(const char *s)
+{
+	if (s && !m7b_utf8_valid(s, strlen(s)))
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct m7b_event *ev = NULL;
@@ -97,6 +106,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Walk everything a client might read. */
 		if (ev->data && ev->data_len > size)
 			abort();
+		if (ev->line_len != size || memcmp(ev->line, data, size) != 0)
+			abort();
+		check_utf8(ev->cls);
+		check_utf8(ev->channel);
+		check_utf8(ev->state);
+		check_utf8(ev->reason);
+		check_utf8(ev->code);
+		check_utf8(ev->message);
+		check_utf8(ev->release);
+		check_utf8(ev->text);
+		check_utf8(m7b_event_get_string(ev, "name"));
 		(void)m7b_event_type_to_string(ev->type);
 		(void)m7b_event_get_string(ev, "class");
 		(void)m7b_event_get_int(ev, "seq", &v);

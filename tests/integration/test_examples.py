@@ -496,6 +496,19 @@ class Examples(unittest.TestCase):
         self.assertIn("not a JSON object", err)
         self.assertNotIn("Traceback", err)
 
+    def test_c_bad_line_said(self):
+        """A bad line is skipped, said on stderr (what it carried is lost), and the
+        stream goes on."""
+        self.daemon([[b"this is not json\n",
+                      b'{"class":"FRAME","channel":"m7","port":2,"seq":5,"data":"%%%"}\n',
+                      frame(1, b"ok")]])
+        rc, out, err = self.run_until([C_EXAMPLE, "-s", self.sock, "-n", "1"], [])
+        self.assertEqual(rc, 0, err)
+        self.assertIn('seq 1: 2 bytes: "ok"', out)
+        self.assertEqual(err.count("m7watch: skipped a bad line: "), 2, err)
+        self.assertIn("not valid JSON", err)
+        self.assertIn("not valid base64", err)
+
     def test_python_bad_objects_skipped(self):
         """JSON objects without the members their class has, or with a payload that is
         not base64: skipped with a message, never a traceback."""

@@ -142,6 +142,23 @@ static void test_get_int_exact(void **state)
 	assert_int_equal(m7b_event_get_int(ev, "w", &v), 0);
 	assert_int_equal(v, 9223372036854775000LL);
 	m7b_event_free(ev);
+
+	/* Digits elsewhere that round to the same double are not taken: those of a nested
+	 * member of that name, of a key that ends in the name, of a later duplicate (cJSON
+	 * takes the first). */
+	ev = parse_ok("{\"class\":\"FRAME\",\"o\":{\"t_first_ns\":1152921504606846977},"
+		      "\"a\\\"t_first_ns\":1152921504606846978,"
+		      "\"t_first_ns\":1152921504606846976,\"t_first_ns\":1152921504606846975}");
+	assert_int_equal(ev->t_first_ns, 1152921504606846976LL);
+	assert_int_equal(m7b_event_get_int(ev, "t_first_ns", &v), 0);
+	assert_int_equal(v, 1152921504606846976LL);
+	m7b_event_free(ev);
+	/* Brackets and escaped backslashes inside strings do not change the level. */
+	ev = parse_ok("{\"class\":\"X\",\"s\":\"}]\\\\\",\"k\\\\\":[{\"n\":1152921504606846977}],"
+		      "\"n\":1152921504606846976}");
+	assert_int_equal(m7b_event_get_int(ev, "n", &v), 0);
+	assert_int_equal(v, 1152921504606846976LL);
+	m7b_event_free(ev);
 }
 
 static void test_frame_bad_payload(void **state)
@@ -331,6 +348,7 @@ static void test_bad_lines(void **state)
 {
 	struct m7b_error err;
 	static const char nul_line[] = "{\"class\":\"A\"}\0x";
+	struct m7b_event *ev;
 	const char *bad[] = {
 		"",
 		"not json",
@@ -353,10 +371,42 @@ static void test_bad_lines(void **state)
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(parse_fails(nul_line, sizeof(nul_line) - 1, &err), -EBADMSG);
 	assert_int_equal(err.offset, 13);
+	/* Text that is not UTF-8 (the daemon never sends such) is not handed on as it came:
+	 * each byte that is not part of valid UTF-8 reads as U+FFFD, as the daemon cleans
+	 * text from the M7, and the line stays as received. */
+	ev = parse_ok("{\"class\":\"LOG\",\"text\":\"ok \xc3\xa9 \xff!\",\"level\":3}");
+	assert_string_equal(ev->text, "ok \xc3\xa9 \xef\xbf\xbd!");
+	assert_int_equal(ev->level, 3);
+	assert_non_null(memchr(ev->line, 0xff, ev->line_len));
+	ev = m7b_event_free(ev);
+	ev = parse_ok("{\"class\":\"LOG\",\"text\":\"\xed\xa0\x80\\\\\xc3\"}");
+	assert_string_equal(ev->text, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\\\xef\xbf\xbd");
+	ev = m7b_event_free(ev);
+	/* A \u0000 (the daemon's escape of a NUL byte from the M7) reads as U+FFFD: the
+	 * rest of the string is kept, not cut off there. The line stays as received. */
+	ev = parse_ok("{\"class\":\"LOG\",\"text\":\"a\\u0000b\\u0000\",\"level\":3}");
+	assert_string_equal(ev->text, "a\xef\xbf\xbd"
+				      "b\xef\xbf\xbd");
+	assert_int_equal(ev->level, 3);
+	assert_non_null(strstr(ev->line, "a\\u0000b"));
+	ev = m7b_event_free(ev);
+	/* An escaped backslash before u0000 is text, not an escape. */
+	ev = parse_ok("{\"class\":\"LOG\",\"text\":\"a\\\\u0000 \xc3\xa9\"}");
+	assert_string_equal(ev->text, "a\\u0000 \xc3\xa9");
+	ev = m7b_event_free(ev);
+	/* A bad line with one still says where it went wrong, as it would without. */
+	struct m7b_error err2 = {0};
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(parse_fails("{\"class\":\"LOG\",\"text\":\"\\u0000\",]", 32, &err),
+			 -EBADMSG);
+	assert_int_equal(parse_fails("{\"class\":\"LOG\",\"text\":\"\\u0020\",]", 32, &err2),
+			 -EBADMSG);
+	assert_true(err.offset > 24);
+	assert_int_equal(err.offset, err2.offset);
 	/* Without an error struct it still fails cleanly. */
 	assert_int_equal(parse_fails("{", 1, NULL), -EBADMSG);
 	/* Only len bytes count: the rest of the buffer is not read. */
-	struct m7b_event *ev = NULL;
+	ev = NULL;
 
 	assert_int_equal(m7b_event_parse("{\"class\":\"PONG\"}garbage", 16, &ev, NULL), 0);
 	assert_int_equal(ev->type, M7B_EV_PONG);
@@ -717,6 +767,45 @@ static void test_resume_from(void **state)
 	assert_non_null(resume_from(&r, &w_m7));
 }
 
+/* Frames of more channels than positions are kept for: the one channel tracked is not
+ * "the only channel with frames", and a lookup by a watch's channel name keeps no place. */
+static void test_resume_more_channels(void **state)
+{
+	struct resume r = {0};
+	char name[16], line[128];
+	const char *one[] = {name};
+	struct m7b_watch w = {.channels = one, .nchannels = 1};
+	int64_t since = -1;
+
+	for (unsigned i = 0; i < 2 * RESUME_CHANNELS; i++) {
+		snprintf(name, sizeof(name), "nope%u", i);
+		assert_null(resume_from(&r, &w));
+	}
+	feed(&r, HELLO_B1);
+	feed(&r, LIVE(1));
+	assert_int_equal(pos_m7(&r), 11000001);
+
+	resume_on_heard(&r, 100);
+	for (unsigned i = 0; i < RESUME_CHANNELS; i++) {
+		snprintf(line, sizeof(line),
+			 "{\"class\":\"HELLO\",\"channel\":\"c%u\",\"boot_id\":1}", i);
+		feed(&r, line);
+	}
+	/* Channel c15 found no place: its frame is not tracked, but was delivered. */
+	feed(&r, "{\"class\":\"FRAME\",\"channel\":\"c15\",\"seq\":1}");
+	assert_null(resume_from(&r, NULL));
+	assert_true(resume_seen(&r, &since));
+	assert_int_equal(since, 100);
+	/* Nor is a channel whose name is longer than a position holds. */
+	memset(&r, 0, sizeof(r));
+	feed(&r, HELLO_B1);
+	feed(&r, LIVE(1));
+	assert_non_null(resume_from(&r, NULL));
+	feed(&r, "{\"class\":\"FRAME\",\"channel\":\"a-channel-name-that-is-longer-than-the-"
+		 "sixty-four-bytes-a-position-holds\",\"seq\":1}");
+	assert_null(resume_from(&r, NULL));
+}
+
 /* When the latest connection that delivered frames was made: a daemon that started after
  * it is another one. */
 static void test_resume_seen(void **state)
@@ -767,6 +856,11 @@ int __wrap_clock_gettime(clockid_t id, struct timespec *ts)
 	return 0;
 }
 
+/* When not -1: recv hands out one line per call, and between two lines nothing yet
+ * (EAGAIN) while the clock moves on by this many ms. */
+static int64_t line_step_ms = -1;
+static bool gave_line;
+
 ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags);
 ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
 {
@@ -775,6 +869,17 @@ ssize_t __wrap_recv(int fd, void *buf, size_t n, int flags)
 	(void)fd, (void)flags;
 	if (recv_ms >= 0)
 		fake_ms = recv_ms;
+	if (line_step_ms >= 0 && k > 0) {
+		const char *nl = memchr(script + script_off, '\n', k);
+
+		gave_line = !gave_line;
+		if (!gave_line) {
+			fake_ms += line_step_ms;
+			errno = EAGAIN;
+			return -1;
+		}
+		chunk = nl ? (size_t)(nl - (script + script_off)) + 1 : k;
+	}
 	k = k < n ? k : n;
 	k = k < chunk ? k : chunk;
 	memcpy(buf, script + script_off, k);
@@ -787,9 +892,14 @@ static char sent[4096];
 static size_t sent_len;
 
 ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags);
+/* What a send costs on the fake clock, when that runs. */
+static int64_t send_step_ms;
+
 ssize_t __wrap_send(int fd, const void *buf, size_t n, int flags)
 {
 	(void)fd, (void)flags;
+	if (fake_ms >= 0)
+		fake_ms += send_step_ms;
 	if (n < sizeof(sent) - sent_len) {
 		memcpy(sent + sent_len, buf, n);
 		sent_len += n;
@@ -924,6 +1034,170 @@ static void test_client_cut_line(void **state)
 	m7b_client_free(c);
 }
 
+/* A blocking next() waits timeout_ms in all, however many objects the library hides
+ * meanwhile (the HELLO and STATE a watch added): a crash-looping M7 sends them more often
+ * than the timeout, and each one started the wait over, so it never timed out. */
+static void test_client_next_timeout_spans_hidden(void **state)
+{
+	char s[4096];
+	size_t len = 0;
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev;
+	int r, hidden_left = 20;
+
+	assert_non_null(c);
+	len += (size_t)sprintf(s + len, "{\"class\":\"VERSION\",\"proto_major\":1}\n"
+					"{\"class\":\"ACK\",\"id\":1,\"cmd\":\"watch\"}\n");
+	for (int i = 0; i < hidden_left; i++)
+		len += (size_t)sprintf(s + len,
+				       "{\"class\":\"HELLO\",\"channel\":\"m7\",\"boot_id\":%d}\n",
+				       i + 1);
+	len += (size_t)sprintf(s + len, "{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,"
+					"\"seq\":0,\"data\":\"\"}\n");
+	script = s;
+	script_len = len;
+	script_off = 0;
+	fake_ms = 0;
+	line_step_ms = 60; /* one line per 60 ms */
+	gave_line = false;
+	const char *only_frames[] = {"FRAME"};
+	struct m7b_watch w = {.classes = only_frames, .nclasses = 1};
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	m7b_client_set_timeout(c, 10000);
+	assert_int_equal(m7b_client_watch(c, &w), 0);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	/* 100 ms see two hidden HELLOs at most, not the FRAME 1.2 s later. */
+	assert_int_equal(m7b_client_next(c, &ev, 100), -ETIMEDOUT);
+	assert_null(ev);
+	/* Nothing was lost: the FRAME comes to a caller that waits long enough. */
+	while ((r = m7b_client_next(c, &ev, 100)) == -ETIMEDOUT)
+		assert_true(hidden_left-- > 0);
+	assert_int_equal(r, 0);
+	assert_int_equal(ev->type, M7B_EV_FRAME);
+	m7b_event_free(ev);
+	m7b_client_free(c);
+	line_step_ms = fake_ms = -1;
+}
+
+/* A call's timeout holds for the whole call: a daemon slow to take the request leaves
+ * only the rest of it for the reply, not a second timeout. */
+static void test_client_call_timeout_in_all(void **state)
+{
+	static const char s[] = "{\"class\":\"VERSION\",\"proto_major\":1}\n"
+				"{\"class\":\"HEARTBEAT\",\"channel\":\"m7\"}\n"
+				"{\"class\":\"HEARTBEAT\",\"channel\":\"m7\"}\n"
+				"{\"class\":\"HEARTBEAT\",\"channel\":\"m7\"}\n"
+				"{\"class\":\"PONG\",\"id\":1}\n";
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev;
+	int n = 0;
+
+	assert_non_null(c);
+	script = s;
+	script_len = strlen(s);
+	script_off = 0;
+	fake_ms = 0;
+	line_step_ms = 1000; /* a line a second */
+	gave_line = false;
+	send_step_ms = 4000; /* the request takes 4 s to go out */
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	m7b_client_set_timeout(c, 5000);
+	/* The PONG comes 8 s after the call began: past its 5 s. */
+	assert_int_equal(m7b_client_ping(c), -ETIMEDOUT);
+	send_step_ms = 0;
+	/* Nothing lost: all that came, and the late reply, are there for next(). */
+	while (m7b_client_next(c, &ev, 10000) == 0) {
+		n++;
+		if (ev->type == M7B_EV_PONG)
+			break;
+		m7b_event_free(ev);
+	}
+	assert_int_equal(n, 5);
+	assert_int_equal(ev->type, M7B_EV_PONG);
+	m7b_event_free(ev);
+	m7b_client_free(c);
+	line_step_ms = fake_ms = -1;
+}
+
+/* A second VERSION of another major version ends the connection; what a blocking call
+ * queued before it was received and still comes, as for the other failures that end a
+ * connection. */
+static void test_client_bad_version_keeps_queue(void **state)
+{
+	static const char s[] =
+		"{\"class\":\"VERSION\",\"proto_major\":1}\n"
+		"{\"class\":\"FRAME\",\"channel\":\"m7\",\"port\":1,\"seq\":4,\"data\":\"\"}\n"
+		"{\"class\":\"VERSION\",\"proto_major\":2}\n";
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev;
+
+	assert_non_null(c);
+	script = s;
+	script_len = strlen(s);
+	script_off = 0;
+	assert_int_equal(m7b_client_connect(c, "/nonexistent/m7bridge.sock"), 0);
+	assert_int_equal(m7b_client_ping(c), -EPROTO);
+	assert_false(m7b_client_connected(c));
+	assert_null(m7b_client_version(c));
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_VERSION);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), 0);
+	assert_int_equal(ev->type, M7B_EV_FRAME);
+	assert_int_equal(ev->seq, 4);
+	m7b_event_free(ev);
+	assert_int_equal(m7b_client_next(c, &ev, 0), -ENOTCONN);
+	m7b_client_free(c);
+}
+
+/* NULL where a client, an event or a place for a result belongs is refused, never a
+ * crash: a program that did not check m7b_client_new() for out of memory goes on to use
+ * NULL. */
+static void test_null_arguments(void **state)
+{
+	struct m7b_client *c = m7b_client_new();
+	struct m7b_event *ev = (struct m7b_event *)&ev, *st;
+	struct m7b_channel_status ch;
+	uint32_t boot, seq;
+
+	assert_int_equal(m7b_client_connect(NULL, "/nonexistent/m7bridge.sock"), -EINVAL);
+	assert_int_equal(m7b_client_fd(NULL), -1);
+	assert_false(m7b_client_connected(NULL));
+	assert_null(m7b_client_path(NULL));
+	assert_null(m7b_client_version(NULL));
+	assert_false(m7b_client_pending(NULL));
+	assert_int_equal(m7b_client_error(NULL)->errnum, -EINVAL);
+	m7b_client_set_timeout(NULL, 10);
+	m7b_client_set_resume(NULL, false);
+	m7b_client_close(NULL);
+	assert_int_equal(m7b_client_next(NULL, &ev, 0), -EINVAL);
+	assert_null(ev);
+	assert_int_equal(m7b_client_ping(NULL), -EINVAL);
+	assert_int_equal(m7b_client_status(NULL, &ev), -EINVAL);
+	assert_int_equal(m7b_client_watch(NULL, NULL), -EINVAL);
+	assert_int_equal(m7b_client_submit(NULL, NULL, NULL), -EINVAL);
+	assert_int_equal(m7b_client_position(NULL, "m7", &boot, &seq), -EINVAL);
+
+	assert_non_null(c);
+	assert_int_equal(m7b_client_next(c, NULL, 0), -EINVAL);
+	assert_int_equal(m7b_client_error(c)->errnum, -EINVAL);
+	assert_int_equal(m7b_client_position(c, "m7", NULL, NULL), -EINVAL);
+	m7b_client_free(c);
+
+	assert_int_equal(m7b_event_parse("{}", 2, NULL, NULL), -EINVAL);
+	assert_int_equal(m7b_event_parse(NULL, 5, &ev, NULL), -EINVAL);
+	assert_int_equal(m7b_event_parse(NULL, 0, &ev, NULL), -EBADMSG);
+	st = parse_ok(
+		"{\"class\":\"STATUS\",\"n\":3,\"channels\":[{\"name\":\"m7\",\"frames\":4}]}");
+	assert_int_equal(m7b_event_get_int(st, "n", NULL), 0);
+	assert_int_equal(m7b_event_array_int(st, "channels", 0, "frames", NULL), 0);
+	assert_int_equal(m7b_event_channel(st, 0, NULL), -EINVAL);
+	assert_int_equal(m7b_event_channel(st, 0, &ch), 0);
+	m7b_event_free(st);
+}
+
 /* A client that had frames reconnects; the daemon's STATUS says it has been up for
  * uptime_ms. Returns what the client sent on the second connection. */
 static void resume_after(int64_t uptime_ms, const char *want)
@@ -1004,10 +1278,15 @@ int main(void)
 		cmocka_unit_test(test_resume_dropped_and_reconnect),
 		cmocka_unit_test(test_resume_from),
 		cmocka_unit_test(test_resume_seen),
+		cmocka_unit_test(test_resume_more_channels),
 		cmocka_unit_test(test_client_line_burst),
 		cmocka_unit_test(test_client_refused_watch),
 		cmocka_unit_test(test_client_cut_line),
 		cmocka_unit_test(test_client_resume_restarted_daemon),
+		cmocka_unit_test(test_client_next_timeout_spans_hidden),
+		cmocka_unit_test(test_client_bad_version_keeps_queue),
+		cmocka_unit_test(test_client_call_timeout_in_all),
+		cmocka_unit_test(test_null_arguments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
