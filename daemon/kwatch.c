@@ -480,9 +480,21 @@ static int fifo_switch(struct kwatch *k, bool old_done)
 	return 0;
 }
 
+/* Closes the FIFO read, cutting what its writer left unfinished: the watch waits for
+ * the next one made at the path. */
+static void fifo_stop(struct kwatch *k)
+{
+	kmsg_cut(k);
+	event_free(k->kev);
+	k->kev = NULL;
+	close(k->fd);
+	k->fd = -1;
+}
+
 static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct kwatch *k = arg;
+	int r;
 
 	(void)fd;
 	(void)what;
@@ -491,12 +503,13 @@ static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
 	/* The last writer left: a FIFO opened anew does not report it again (one that stayed
 	 * open would, on every turn). Opened from the path, which may name another by now;
 	 * with nothing there, the directory's watch brings the next one. */
-	if (fifo_switch(k, true) < 0) {
-		kmsg_cut(k);
-		event_free(k->kev);
-		k->kev = NULL;
-		close(k->fd);
-		k->fd = -1;
+	r = fifo_switch(k, true);
+	if (r < 0) {
+		fifo_stop(k);
+		/* Something that cannot be read stands there: said here when no watch of the
+		 * directory will say it. */
+		if (r != -ENOENT && k->ifd < 0 && k->on_path)
+			k->on_path(k->arg, k->path, r);
 	}
 }
 
@@ -524,9 +537,17 @@ static void fifo_on_dir(evutil_socket_t fd, short what, void *arg)
 		bool waited = k->fd < 0;
 		int r = fifo_switch(k, false);
 
+		/* What replaced the FIFO read (a regular file renamed over it) is where its
+		 * writers now go: the old one, unlinked, gets no more. Read what it still
+		 * holds, then wait as when that is there at the start. */
+		if (!waited && r < 0 && r != -ENOENT && r != -ENOMEM) {
+			for (int t = 0; t < 64 && kmsg_read(k) == KMSG_MORE; t++)
+				;
+			fifo_stop(k);
+		}
 		/* Said once per thing made there, whatever it is: the wait is over, or a
 		 * file that cannot be followed stands in the way. */
-		if (waited && r != -ENOENT && k->on_path)
+		if ((waited || k->fd < 0) && r != -ENOENT && k->on_path)
 			k->on_path(k->arg, k->path, r);
 	}
 }

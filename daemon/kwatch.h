@@ -33,7 +33,8 @@ typedef void (*kwatch_line_fn)(void *arg, const struct kwatch_line *line);
 
 /* What became of a kmsg_path waited for (kwatch_waiting()), for the log: err 0 when a
  * FIFO there is read from now on, -EINVAL when what was made there is not a FIFO (a shell
- * redirection into a path that does not exist makes a regular file), else -errno. */
+ * redirection into a path that does not exist makes a regular file), else -errno. Also
+ * called when the FIFO read is replaced by what cannot be read: the watch then waits. */
 typedef void (*kwatch_path_fn)(void *arg, const char *path, int err);
 
 struct kwatch_config {

@@ -717,6 +717,65 @@ static void test_fifo_late(void **state)
 	fifo_close(&r);
 }
 
+/* A regular file renamed over the FIFO being read (`dmesg -w > PATH.tmp && mv`): its
+ * writers now reach the file, the old FIFO none. Said as a regular file there is while
+ * waiting, and the watch waits: a FIFO put back is read. */
+static void test_fifo_replaced_by_file(void **state)
+{
+	struct kwatch_config cfg = {.source = KWATCH_KMSG, .on_path = on_path};
+	struct fifo_rig r;
+	char path[128], tmp[140];
+	int fd;
+
+	(void)state;
+	r.base = event_base_new();
+	assert_non_null(r.base);
+	r.a = (struct sink){.base = r.base};
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	snprintf(tmp, sizeof(tmp), "%s/kmsg.tmp", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	cfg.kmsg_path = path;
+	notes = (struct path_notes){0};
+	assert_int_equal(kwatch_new(r.base, &cfg, on_line, &r.a, &r.k), 0);
+	r.fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(r.fd >= 0);
+	/* Still in the old FIFO when it is replaced: read all the same. */
+	put(&r, "6,1,100,-;old\n");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "6,2,200,-;in the file\n", 22), 22);
+	close(fd);
+	assert_int_equal(rename(tmp, path), 0);
+	wait_for(r.base, &r.a, 1, NULL, 0);
+	for (int i = 0; i < 3000 && notes.n == 0; i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	assert_int_equal(r.a.n, 1);
+	assert_string_equal(r.a.msg[0], "old");
+	assert_int_equal(notes.n, 1);
+	assert_int_equal(notes.err[0], -EINVAL);
+	assert_true(kwatch_waiting(r.k));
+	/* The old FIFO has no reader left. */
+	assert_int_equal(write(r.fd, "x\n", 2), -1);
+	assert_int_equal(errno, EPIPE);
+	close(r.fd);
+	/* A FIFO put back is read from then on. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	r.fd = open_writer(&r, path);
+	assert_true(r.fd >= 0);
+	assert_false(kwatch_waiting(r.k));
+	assert_int_equal(notes.n, 2);
+	assert_int_equal(notes.err[1], 0);
+	put(&r, "6,3,300,-;back\n");
+	wait_for(r.base, &r.a, 2, NULL, 0);
+	assert_int_equal(r.a.n, 2);
+	assert_string_equal(r.a.msg[1], "back");
+	fifo_close(&r);
+}
+
 /* ---- through the daemon ---- */
 
 /* kernel_log = journal where no journald runs: no kernel line will ever reach the
@@ -1121,6 +1180,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fifo_long_record, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_backlog, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_replaced_by_file, journal_setup,
+						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_flood_bounded, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_leading_blank, journal_setup,
