@@ -302,14 +302,23 @@ static bool kmsg_dict_line(const char *s, size_t len)
 	return i > 1 && i < len && s[i] == '=';
 }
 
-/* dmesg's "[  12.345678] " stamp at the start of a plain line: its µs since boot, or
- * UINT64_MAX when there is none. */
+/* dmesg's "[  12.345678] " stamp at the start of a plain line (after the "<3>" of
+ * `dmesg -r`): its µs since boot, or UINT64_MAX when there is none. */
 static uint64_t dmesg_stamp_us(const char *s, size_t len)
 {
 	size_t i = 1;
 	uint64_t sec = 0, us = 0;
 	int frac = 0;
 
+	if (len > 0 && s[0] == '<') {
+		size_t j = 1;
+		while (j < len && j <= 3 && s[j] >= '0' && s[j] <= '9')
+			j++;
+		if (j > 1 && j < len && s[j] == '>') {
+			s += j + 1;
+			len -= j + 1;
+		}
+	}
 	if (len < 4 || s[0] != '[')
 		return UINT64_MAX;
 	while (i < len && s[i] == ' ')

@@ -702,8 +702,10 @@ static void test_fifo_late(void **state)
 		 (unsigned long long)ts.tv_sec * 1000000ull +
 			 (unsigned long long)ts.tv_nsec / 1000);
 	put(&r, line);
-	/* `dmesg -w` prints plain lines, stamped: the same for them. */
+	/* `dmesg -w` prints plain lines, stamped: the same for them, and for the "<3>" of
+	 * `dmesg -rw`. */
 	put(&r, "[    0.000100] imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	put(&r, "<3>[    0.000200] imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
 	snprintf(line, sizeof(line), "[%5llu.%06llu] stamped\n", (unsigned long long)ts.tv_sec,
 		 (unsigned long long)ts.tv_nsec / 1000);
 	put(&r, line);
