@@ -52,11 +52,18 @@ struct kwatch {
 	uint64_t last_seq; /* of the last kmsg record read */
 	uint64_t lost;	   /* records lost since the line last delivered */
 	uint64_t lost_total;
+	uint64_t skipped; /* lines skipped as from before the start, not yet reported */
+	uint64_t skipped_total;
 };
 
 uint64_t kwatch_lost(const struct kwatch *k)
 {
 	return k ? k->lost_total : 0;
+}
+
+uint64_t kwatch_skipped(const struct kwatch *k)
+{
+	return k ? k->skipped_total : 0;
 }
 
 enum kwatch_source kwatch_source(const struct kwatch *k)
@@ -351,23 +358,45 @@ static int kmsg_line(struct kwatch *k, const char *s, size_t len)
 		kmsg_seq(k, rec.seq);
 		if (rec.facility != 0)
 			return 0; /* userspace printed into kmsg: not the kernel */
-		if (rec.usec < k->skip_before_us)
-			return 0; /* printed before the start, as /dev/kmsg's backlog is */
+		if (rec.usec < k->skip_before_us) {
+			/* printed before the start, as /dev/kmsg's backlog is */
+			k->skipped++;
+			k->skipped_total++;
+			return 0;
+		}
 		line.msg = rec.msg;
 		line.len = rec.msg_len;
 		line.priority = rec.level;
 		line.mono_us = rec.usec;
 	} else {
 		/* A plain line (a FIFO fed with dmesg output): `dmesg -w` stamps it. */
-		if (k->skip_before_us && dmesg_stamp_us(s, len) < k->skip_before_us)
+		if (k->skip_before_us && dmesg_stamp_us(s, len) < k->skip_before_us) {
+			k->skipped++;
+			k->skipped_total++;
 			return 0;
+		}
 		line.msg = s;
 		line.len = len;
 	}
 	line.lost = k->lost;
+	line.skipped = k->skipped;
 	k->lost = 0;
+	k->skipped = 0;
 	k->fn(k->arg, &line);
 	return 1;
+}
+
+/* Lines skipped that no line delivered after them has reported: said with no text, so
+ * that a backlog followed by silence is counted where it is seen. */
+static void kmsg_report_skipped(struct kwatch *k)
+{
+	struct kwatch_line line = {.msg = "", .priority = -1};
+
+	if (!k->skipped)
+		return;
+	line.skipped = k->skipped;
+	k->skipped = 0;
+	k->fn(k->arg, &line);
 }
 
 /* The bytes in buf that a writer left without their newline: a line cut mid-way (or
@@ -397,7 +426,7 @@ enum kmsg_end {
 
 /* Reads what fd holds, at most 256 reads and KWATCH_LINES_PER_TURN lines (and what the
  * read that reached them brought). */
-static enum kmsg_end kmsg_read(struct kwatch *k)
+static enum kmsg_end kmsg_read_turn(struct kwatch *k)
 {
 	int lines = 0;
 
@@ -442,6 +471,14 @@ static enum kmsg_end kmsg_read(struct kwatch *k)
 		}
 	}
 	return KMSG_MORE;
+}
+
+static enum kmsg_end kmsg_read(struct kwatch *k)
+{
+	enum kmsg_end e = kmsg_read_turn(k);
+
+	kmsg_report_skipped(k);
+	return e;
 }
 
 static void kmsg_on_read(evutil_socket_t fd, short what, void *arg);
@@ -562,8 +599,8 @@ static void fifo_on_dir(evutil_socket_t fd, short what, void *arg)
 }
 
 /* What the FIFO holds when the watch begins was written before the start: skipped, as
- * /dev/kmsg's backlog is (a kick failure from then must not start a recovery). A line
- * under way is kept: its end comes after the start. */
+ * /dev/kmsg's backlog is (a kick failure from then must not start a recovery), and
+ * counted. A line under way is kept: its end comes after the start. */
 static void fifo_skip_backlog(struct kwatch *k)
 {
 	/* Bounded against a writer that never stops. */
@@ -576,8 +613,23 @@ static void fifo_skip_backlog(struct kwatch *k)
 		k->used += (size_t)r;
 		nl = memrchr(k->buf, '\n', k->used);
 		if (nl) {
-			k->used -= (size_t)(nl + 1 - k->buf);
-			memmove(k->buf, nl + 1, k->used);
+			size_t end = (size_t)(nl + 1 - k->buf), start = 0;
+
+			/* Counted as kmsg_line() would have taken them: a record's dictionary
+			 * lines and empty lines are no lines of their own. */
+			for (size_t i = 0; i < end; i++) {
+				size_t len = i - start;
+
+				if (k->buf[i] != '\n')
+					continue;
+				if (len && k->buf[i - 1] == '\r')
+					len--;
+				if (len && !kmsg_dict_line(k->buf + start, len))
+					k->skipped_total++;
+				start = i + 1;
+			}
+			k->used -= end;
+			memmove(k->buf, k->buf + end, k->used);
 		} else if (k->used == sizeof(k->buf)) {
 			k->used = 0;
 		}

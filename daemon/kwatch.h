@@ -19,7 +19,7 @@ enum kwatch_source {
 
 /* One kernel message. msg is not NUL-terminated and valid during the callback only; it
  * is empty (len 0) when the line only reports records lost (journald's "Missed N kernel
- * messages"). */
+ * messages") or lines skipped. */
 struct kwatch_line {
 	const char *msg;
 	size_t len;
@@ -27,6 +27,7 @@ struct kwatch_line {
 	uint64_t realtime_us; /* CLOCK_REALTIME of the entry, 0 when unknown */
 	uint64_t mono_us;     /* CLOCK_MONOTONIC at printk, 0 when unknown */
 	uint64_t lost;	      /* records lost just before this one (see kwatch_lost) */
+	uint64_t skipped;     /* lines skipped just before this one (see kwatch_skipped) */
 };
 
 typedef void (*kwatch_line_fn)(void *arg, const struct kwatch_line *line);
@@ -60,6 +61,11 @@ struct kwatch *kwatch_free(struct kwatch *k);
  * read (a gap in kmsg's sequence numbers, or journald's count of those it missed) or
  * dropped as longer than any record. */
 uint64_t kwatch_lost(const struct kwatch *k);
+
+/* Kernel lines read but skipped as printed before the start: what a kmsg FIFO held when
+ * the watch began, and the kmsg records and dmesg-stamped lines from before it that a
+ * FIFO made later brings (`dmesg -w` prints the whole ring first). */
+uint64_t kwatch_skipped(const struct kwatch *k);
 
 /* Whether journald runs (its socket is there): without it the local journal gets no
  * kernel lines. */

@@ -417,9 +417,16 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 			   "the liveness check and the stream only");
 	} else {
 		struct log_fields f = {0};
-		log_struct(sv->log, LOG_INFO, &f, "watching kernel messages from %s%s%s",
+		char skipped[96] = "";
+		/* What a kmsg FIFO held at the start, skipped as before it. */
+		if (kwatch_skipped(sv->kw))
+			snprintf(skipped, sizeof(skipped),
+				 " (%llu line(s) it held from before the start skipped)",
+				 (unsigned long long)kwatch_skipped(sv->kw));
+		log_struct(sv->log, LOG_INFO, &f, "watching kernel messages from %s%s%s%s",
 			   kwatch_source_to_string(kwatch_source(sv->kw)),
-			   kc.journal_dir ? " in " : "", kc.journal_dir ? kc.journal_dir : "");
+			   kc.journal_dir ? " in " : "", kc.journal_dir ? kc.journal_dir : "",
+			   skipped);
 	}
 	*out = sv;
 	return 0;

@@ -34,6 +34,7 @@ struct sink {
 	uint64_t mono[MAX_LINES];
 	uint64_t at_ns[MAX_LINES];
 	uint64_t lost[MAX_LINES];
+	uint64_t skipped; /* the lines' skipped counts, summed */
 };
 
 static uint64_t now_ns(void)
@@ -48,6 +49,10 @@ static void on_line(void *arg, const struct kwatch_line *l)
 	struct sink *s = arg;
 	size_t len = l->len < 159 ? l->len : 159;
 
+	s->skipped += l->skipped;
+	/* Only a count of skipped lines: no line. */
+	if (!l->len && !l->lost && l->skipped)
+		return;
 	if (s->n < MAX_LINES) {
 		memcpy(s->msg[s->n], l->msg, len);
 		s->msg[s->n][len] = '\0';
@@ -500,10 +505,13 @@ static void test_fifo_backlog(void **state)
 	assert_true(w >= 0);
 	static const char old[] =
 		"3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n"
-		"6,2,150,-;old\n6,3,200,-;under ";
+		" SUBSYSTEM=platform\n DEVICE=+platform:imx8mp-cm7\n"
+		"6,2,150,-;old\r\n\n6,3,200,-;under ";
 	assert_int_equal(write(w, old, strlen(old)), (ssize_t)strlen(old));
 	cfg.kmsg_path = path;
 	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	/* Skipped and counted: two records, their dictionary and an empty line aside. */
+	assert_int_equal(kwatch_skipped(k), 2);
 	static const char now[] = "way\n6,4,300,-;new\n";
 	assert_int_equal(write(w, now, strlen(now)), (ssize_t)strlen(now));
 	wait_for(base, &a, 2, NULL, 0);
@@ -511,6 +519,7 @@ static void test_fifo_backlog(void **state)
 	assert_string_equal(a.msg[0], "under way");
 	assert_string_equal(a.msg[1], "new");
 	assert_int_equal(kwatch_lost(k), 0);
+	assert_int_equal(kwatch_skipped(k), 2);
 	close(w);
 	kwatch_free(k);
 	event_base_free(base);
@@ -716,6 +725,19 @@ static void test_fifo_late(void **state)
 	assert_non_null(strstr(r.a.msg[1], "] stamped"));
 	assert_string_equal(r.a.msg[2], "plain line");
 	assert_int_equal(kwatch_lost(r.k), 0);
+	/* Counted, and said with the lines that came after them. */
+	assert_int_equal(kwatch_skipped(r.k), 3);
+	assert_int_equal(r.a.skipped, 3);
+	/* Skipped lines and then nothing: said all the same. */
+	put(&r, "6,3,200,-;old again\n<6>[    0.000300] old too\n");
+	for (int i = 0; i < 3000 && r.a.skipped < 5; i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	assert_int_equal(r.a.skipped, 5);
+	assert_int_equal(kwatch_skipped(r.k), 5);
+	assert_int_equal(r.a.n, 3);
 	fifo_close(&r);
 }
 
@@ -1035,6 +1057,10 @@ static void test_daemon_fifo_late(void **state)
 	}
 	if (w < 0)
 		fail_msg("the daemon never opened the FIFO made after its start");
+	/* The feeder's replay of what came before the start: skipped, counted. */
+	static const char old[] = "3,6,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, "
+				  "err:-62)\n";
+	assert_int_equal(write(w, old, strlen(old)), (ssize_t)strlen(old));
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snprintf(line, sizeof(line),
 		 "3,7,%llu,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n",
@@ -1050,9 +1076,49 @@ static void test_daemon_fifo_late(void **state)
 	assert_int_equal(daemon_proc_stop(&p), 0);
 	h_slurp_file(p.log, log, sizeof(log));
 	if (!strstr(log, "does not exist yet: waiting for it") ||
-	    !strstr(log, "watching kernel messages from kmsg at"))
+	    !strstr(log, "watching kernel messages from kmsg at") ||
+	    !strstr(log, "kernel log: 1 line(s) printed before the start skipped (1 since the "
+			 "start)"))
 		fail_msg("no warning in:\n%s", log);
 	assert_null(strstr(log, "cannot watch the kernel log"));
+	h_cleanup(&p);
+}
+
+/* What the FIFO held at the start is skipped and counted in the line that says it is
+ * watched. */
+static void test_daemon_fifo_backlog_counted(void **state)
+{
+	struct daemon_proc p;
+	struct tclient c;
+	char fifo[300], conf[1500], log[65536];
+	static const char old[] =
+		"3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n"
+		"6,2,150,-;old\n6,3,160,-;older\n";
+	int w;
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(fifo, sizeof(fifo), "%s/kmsg", p.dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* A feeder that wrote before the daemon started, and keeps the FIFO open. */
+	w = open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	assert_true(w >= 0);
+	assert_int_equal(write(w, old, strlen(old)), (ssize_t)strlen(old));
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = kmsg\nkmsg_path = %s\n"
+		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps =\n",
+		 fifo, p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	/* An answered request: the supervisor has started by then. */
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\"}"), 0);
+	tclient_close(&c);
+	close(w);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_slurp_file(p.log, log, sizeof(log));
+	if (!strstr(log, "watching kernel messages from kmsg (3 line(s) it held from before "
+			 "the start skipped)"))
+		fail_msg("no count in:\n%s", log);
+	assert_null(strstr(log, "kick_timeout"));
 	h_cleanup(&p);
 }
 
@@ -1198,6 +1264,7 @@ int main(void)
 		cmocka_unit_test(test_daemon_incident_capped),
 		cmocka_unit_test(test_daemon_journal_absent),
 		cmocka_unit_test(test_daemon_fifo_late),
+		cmocka_unit_test(test_daemon_fifo_backlog_counted),
 		cmocka_unit_test(test_daemon_dev_kmsg_missing),
 		cmocka_unit_test(test_daemon_running_virtio),
 	};
