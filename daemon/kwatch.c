@@ -624,14 +624,18 @@ static void fifo_skip_backlog(struct kwatch *k)
 					continue;
 				if (len && k->buf[i - 1] == '\r')
 					len--;
-				if (len && !kmsg_dict_line(k->buf + start, len))
+				if ((len || k->skipping) && !kmsg_dict_line(k->buf + start, len))
 					k->skipped_total++;
+				k->skipping = false;
 				start = i + 1;
 			}
 			k->used -= end;
 			memmove(k->buf, k->buf + end, k->used);
 		} else if (k->used == sizeof(k->buf)) {
+			/* Longer than any record: dropped up to its newline, as kmsg_read()
+			 * does, not its tail read as a line of its own. */
 			k->used = 0;
+			k->skipping = true;
 		}
 	}
 }

@@ -525,6 +525,43 @@ static void test_fifo_backlog(void **state)
 	event_base_free(base);
 }
 
+/* A line longer than the buffer under way in a FIFO's backlog is dropped up to its
+ * newline and counted, as one read later would be: its tail is not a line of its own. */
+static void test_fifo_backlog_long_line(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	char path[128], *big;
+	int w;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	w = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	assert_true(w >= 0);
+	assert_int_equal(write(w, "6,1,100,-;old\n", 14), 14);
+	/* 9000 bytes of one line, its end not written yet; the tail looks like a kick. */
+	big = malloc(9000);
+	assert_non_null(big);
+	memset(big, 'x', 9000);
+	memcpy(big + 9000 - 57, "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)", 57);
+	assert_int_equal(write(w, big, 9000), 9000);
+	free(big);
+	cfg.kmsg_path = path;
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	static const char now[] = "\n6,3,300,-;new\n";
+	assert_int_equal(write(w, now, strlen(now)), (ssize_t)strlen(now));
+	wait_for(base, &a, 1, NULL, 0);
+	assert_int_equal(a.n, 1);
+	assert_string_equal(a.msg[0], "new");
+	assert_int_equal(kwatch_skipped(k) + kwatch_lost(k), 2);
+	close(w);
+	kwatch_free(k);
+	event_base_free(base);
+}
+
 /* A plain line may begin with a blank (`dmesg -t` of a device without a driver word);
  * only " KEY=value" lines are a kmsg record's continuation. */
 static void test_fifo_leading_blank(void **state)
@@ -1248,6 +1285,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fifo_long_record, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_backlog, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_backlog_long_line, journal_setup,
+						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_replaced_by_file, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_flood_bounded, journal_setup,
