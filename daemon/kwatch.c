@@ -107,6 +107,20 @@ static uint64_t journal_missed(sd_journal *j)
 	return n;
 }
 
+/* journald gives every /dev/kmsg record _TRANSPORT=kernel, also those a process wrote
+ * into /dev/kmsg, which it marks with their facility (SYSLOG_FACILITY= is left out for
+ * the kernel's own, facility 0): not the kernel's word, as the kmsg source rules too. */
+static bool journal_from_userspace(sd_journal *j)
+{
+	static const char pre[] = "SYSLOG_FACILITY=";
+	const void *data;
+	size_t len;
+
+	if (sd_journal_get_data(j, "SYSLOG_FACILITY", &data, &len) < 0)
+		return false;
+	return !(len == sizeof(pre) && ((const char *)data)[sizeof(pre) - 1] == '0');
+}
+
 static void journal_drain(struct kwatch *k)
 {
 	int r;
@@ -130,7 +144,8 @@ static void journal_drain(struct kwatch *k)
 			k->fn(k->arg, &line);
 			continue;
 		}
-		if (sd_journal_get_data(k->j, "MESSAGE", &data, &len) < 0 || len < 8)
+		if (journal_from_userspace(k->j) ||
+		    sd_journal_get_data(k->j, "MESSAGE", &data, &len) < 0 || len < 8)
 			continue;
 		line.msg = (const char *)data + 8;
 		line.len = len - 8;

@@ -267,6 +267,42 @@ static void test_journal_missed(void **state)
 	event_base_free(base);
 }
 
+/* A process that writes into /dev/kmsg gets its line into the journal with
+ * _TRANSPORT=kernel too, marked by its facility: not a kernel line, as from /dev/kmsg. */
+static void test_journal_userspace_kmsg(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_JOURNAL, .journal_dir = dir};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	struct timespec ts;
+
+	(void)state;
+	if (!journal_remote())
+		skip();
+	assert_int_equal(start_writer(), 0);
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(jr_in,
+		"__REALTIME_TIMESTAMP=%llu\n_TRANSPORT=kernel\nSYSLOG_FACILITY=1\n"
+		"SYSLOG_IDENTIFIER=prank\nPRIORITY=3\n"
+		"MESSAGE=imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n\n",
+		(unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+	fprintf(jr_in,
+		"__REALTIME_TIMESTAMP=%llu\n_TRANSPORT=kernel\nSYSLOG_FACILITY=0\n"
+		"SYSLOG_IDENTIFIER=kernel\nPRIORITY=6\nMESSAGE=facility 0\n\n",
+		(unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000 +
+			1);
+	fflush(jr_in);
+	write_entry("kernel", 3, "the kernel's");
+	wait_for(base, &a, 2, NULL, 0);
+	assert_int_equal(a.n, 2);
+	assert_string_equal(a.msg[0], "facility 0");
+	assert_string_equal(a.msg[1], "the kernel's");
+	kwatch_free(k);
+	event_base_free(base);
+}
+
 /* kwatch_new() as a user who may not read the journal files (nobody, when run as root:
  * root reads anything). Returns its result, or 1 when it could not be run. */
 static int new_as_reader(struct kwatch_config *cfg)
@@ -1278,6 +1314,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_journal, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_missed, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_userspace_kmsg, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_unreadable, journal_setup,
 						journal_teardown),
