@@ -325,22 +325,15 @@ static bool kmsg_dict_line(const char *s, size_t len)
 }
 
 /* dmesg's "[  12.345678] " stamp at the start of a plain line (after the "<3>" of
- * `dmesg -r`): its µs since boot, or UINT64_MAX when there is none. */
-static uint64_t dmesg_stamp_us(const char *s, size_t len)
+ * `dmesg -r` or the "kern  :err   : " of `dmesg -x`): its µs since boot, or UINT64_MAX
+ * when there is none. */
+static uint64_t dmesg_stamp_us(const char *line, size_t line_len)
 {
-	size_t i = 1;
+	const char *s = klog_skip_prefix(line, line + line_len);
+	size_t i = 1, len = line_len - (size_t)(s - line);
 	uint64_t sec = 0, us = 0;
 	int frac = 0;
 
-	if (len > 0 && s[0] == '<') {
-		size_t j = 1;
-		while (j < len && j <= 3 && s[j] >= '0' && s[j] <= '9')
-			j++;
-		if (j > 1 && j < len && s[j] == '>') {
-			s += j + 1;
-			len -= j + 1;
-		}
-	}
 	if (len < 4 || s[0] != '[')
 		return UINT64_MAX;
 	while (i < len && s[i] == ' ')
