@@ -46,8 +46,10 @@ struct kwatch {
 	size_t used;
 	bool skipping; /* dropping the rest of an over-long line */
 	/* kmsg records printed before this CLOCK_MONOTONIC µs are a feeder's backlog (a
-	 * FIFO made after the start: `dmesg -w` prints the whole ring first); 0 = none */
+	 * FIFO whose writer came after the start: `dmesg -w` prints the whole ring first;
+	 * a writer after another: what the one before handed on); 0 = none */
 	uint64_t skip_before_us;
+	uint64_t newest_us; /* kernel time of the newest line handed on, 0 = none known */
 	bool have_seq;
 	uint64_t last_seq; /* of the last kmsg record read */
 	uint64_t lost;	   /* records lost since the line last delivered */
@@ -378,14 +380,20 @@ static int kmsg_line(struct kwatch *k, const char *s, size_t len)
 		line.mono_us = rec.usec;
 	} else {
 		/* A plain line (a FIFO fed with dmesg output): `dmesg -w` stamps it. */
-		if (k->skip_before_us && dmesg_stamp_us(s, len) < k->skip_before_us) {
+		uint64_t stamp = dmesg_stamp_us(s, len);
+
+		if (k->skip_before_us && stamp < k->skip_before_us) {
 			k->skipped++;
 			k->skipped_total++;
 			return 0;
 		}
+		if (stamp != UINT64_MAX)
+			line.mono_us = stamp;
 		line.msg = s;
 		line.len = len;
 	}
+	if (line.mono_us > k->newest_us)
+		k->newest_us = line.mono_us;
 	line.lost = k->lost;
 	line.skipped = k->skipped;
 	k->lost = 0;
@@ -527,6 +535,10 @@ static int fifo_switch(struct kwatch *k, bool old_done)
 		close(k->fd);
 	}
 	kmsg_cut(k);
+	/* A new writer: a feeder restarted (`dmesg -w` again) prints the whole ring once
+	 * more, what was handed on already among it. */
+	if (k->newest_us && k->newest_us >= k->skip_before_us)
+		k->skip_before_us = k->newest_us + 1;
 	k->fd = fd;
 	k->kev = ev;
 	k->dev = st.st_dev;
@@ -608,8 +620,9 @@ static void fifo_on_dir(evutil_socket_t fd, short what, void *arg)
 
 /* What the FIFO holds when the watch begins was written before the start: skipped, as
  * /dev/kmsg's backlog is (a kick failure from then must not start a recovery), and
- * counted. A line under way is kept: its end comes after the start. */
-static void fifo_skip_backlog(struct kwatch *k)
+ * counted. A line under way is kept: its end comes after the start. Returns whether
+ * the FIFO has a writer (a read that finds none says end of file). */
+static bool fifo_skip_backlog(struct kwatch *k)
 {
 	/* Bounded against a writer that never stops. */
 	for (int n = 0; n < 256; n++) {
@@ -617,7 +630,7 @@ static void fifo_skip_backlog(struct kwatch *k)
 		const char *nl;
 
 		if (r <= 0)
-			return;
+			return r != 0;
 		k->used += (size_t)r;
 		nl = memrchr(k->buf, '\n', k->used);
 		if (nl) {
@@ -646,6 +659,7 @@ static void fifo_skip_backlog(struct kwatch *k)
 			k->skipping = true;
 		}
 	}
+	return true;
 }
 
 /* Feeders replace their FIFO (rename a new one over it, or remove it and make it again):
@@ -681,10 +695,16 @@ static void fifo_watch(struct kwatch *k)
  * device under /dev is never made later (missing, the service's sandbox hides it or
  * there is no such driver): that stays an error, as does a directory that cannot be
  * watched. */
-static int kmsg_wait(struct kwatch *k, const char *path)
+static uint64_t now_us(void)
 {
 	struct timespec ts;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int kmsg_wait(struct kwatch *k, const char *path)
+{
 	if (strncmp(path, "/dev/", 5) == 0)
 		return -ENOENT;
 	k->path = strdup(path);
@@ -693,8 +713,7 @@ static int kmsg_wait(struct kwatch *k, const char *path)
 	fifo_watch(k);
 	if (k->ifd < 0)
 		return -ENOENT;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	k->skip_before_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	k->skip_before_us = now_us();
 	k->source = KWATCH_KMSG;
 	/* Made between the stat and the watch: no event will say so. */
 	(void)fifo_switch(k, false);
@@ -724,7 +743,10 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 		r = fifo_switch(k, false);
 		if (r < 0)
 			return r;
-		fifo_skip_backlog(k);
+		/* No writer yet: the feeder starts after the daemon, as with a FIFO made
+		 * later, and what it prints first may be the whole ring. */
+		if (!fifo_skip_backlog(k))
+			k->skip_before_us = now_us();
 		fifo_watch(k);
 		k->source = KWATCH_KMSG;
 		return 0;

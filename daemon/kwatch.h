@@ -49,7 +49,9 @@ struct kwatch_config {
 /* Starts watching; only messages that arrive from now on are delivered. Auto picks the
  * journal when journald runs (or journal_dir is set), else /dev/kmsg. A kmsg_path
  * outside /dev that does not exist yet is waited for (kwatch_waiting()): a FIFO made
- * there later is read, without the kmsg records it brings from before the start.
+ * there later is read, without the kmsg records it brings from before the start, as is
+ * a FIFO there without a writer yet; a FIFO's next writer without the records that are
+ * not newer than those handed on.
  * 0 or -errno. */
 int kwatch_new(struct event_base *base, const struct kwatch_config *cfg, kwatch_line_fn fn,
 	       void *arg, struct kwatch **out);
@@ -63,8 +65,9 @@ struct kwatch *kwatch_free(struct kwatch *k);
 uint64_t kwatch_lost(const struct kwatch *k);
 
 /* Kernel lines read but skipped as printed before the start: what a kmsg FIFO held when
- * the watch began, and the kmsg records and dmesg-stamped lines from before it that a
- * FIFO made later brings (`dmesg -w` prints the whole ring first). */
+ * the watch began, the kmsg records and dmesg-stamped lines from before it that a FIFO
+ * made later (or its first writer) brings (`dmesg -w` prints the whole ring first), and
+ * those of a FIFO's next writer not newer than the lines handed on. */
 uint64_t kwatch_skipped(const struct kwatch *k);
 
 /* Whether journald runs (its socket is there): without it the local journal gets no

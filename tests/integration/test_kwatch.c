@@ -359,7 +359,8 @@ static void test_journal_unreadable(void **state)
 
 /* ---- FIFO with kmsg-format lines ---- */
 
-/* A kwatch reading kmsg-format records from a FIFO in dir that the test writes into. */
+/* A kwatch reading kmsg-format records from a FIFO in dir that the test writes into; the
+ * test's end is open before the watch begins, as a feeder's that runs already. */
 struct fifo_rig {
 	struct event_base *base;
 	struct sink a;
@@ -377,11 +378,11 @@ static void fifo_open(struct fifo_rig *r)
 	r->a = (struct sink){.base = r->base};
 	snprintf(path, sizeof(path), "%s/kmsg", dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
+	r->fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	assert_true(r->fd >= 0);
 	cfg.kmsg_path = path;
 	assert_int_equal(kwatch_new(r->base, &cfg, on_line, &r->a, &r->k), 0);
 	assert_int_equal(kwatch_source(r->k), KWATCH_KMSG);
-	r->fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	assert_true(r->fd >= 0);
 }
 
 static void fifo_close(struct fifo_rig *r)
@@ -664,6 +665,85 @@ static void test_fifo_writer_left(void **state)
 	fifo_close(&r);
 }
 
+/* A kmsg record stamped now. */
+static void put_now(struct fifo_rig *r, int seq, const char *text)
+{
+	struct timespec ts;
+	char line[200];
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(line, sizeof(line), "6,%d,%llu,-;%s\n", seq,
+		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000,
+		 text);
+	put(r, line);
+}
+
+/* A FIFO there at the start whose feeder comes later (made by the service, `dmesg -w`
+ * started after the daemon): what it prints first is the whole ring, from before the
+ * start, as with a FIFO made later: skipped and counted. */
+static void test_fifo_writer_later(void **state)
+{
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct fifo_rig r;
+	char path[128];
+
+	(void)state;
+	r.base = event_base_new();
+	assert_non_null(r.base);
+	r.a = (struct sink){.base = r.base};
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	cfg.kmsg_path = path;
+	assert_int_equal(kwatch_new(r.base, &cfg, on_line, &r.a, &r.k), 0);
+	r.fd = open_writer(&r, path);
+	assert_true(r.fd >= 0);
+	put(&r, "3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	put(&r, "[    0.000200] imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	put_now(&r, 3, "new");
+	wait_for(r.base, &r.a, 1, NULL, 0);
+	assert_int_equal(r.a.n, 1);
+	assert_string_equal(r.a.msg[0], "new");
+	assert_int_equal(kwatch_skipped(r.k), 2);
+	fifo_close(&r);
+}
+
+/* A feeder restarted on the FIFO (`dmesg -w` again, `cat /dev/kmsg` again) prints the
+ * whole ring once more: what was handed on already is not handed on twice. */
+static void test_fifo_writer_restarted(void **state)
+{
+	struct fifo_rig r;
+	char path[128];
+
+	(void)state;
+	fifo_open(&r);
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	put(&r, "3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	put(&r, "[    0.000200] second\n6,2,250,-;cut");
+	wait_for(r.base, &r.a, 2, NULL, 0);
+	close(r.fd);
+	/* Until the watch has seen the writer leave (it counts the cut line then). */
+	for (int i = 0; i < 3000 && kwatch_lost(r.k) == 0; i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	r.fd = open_writer(&r, path);
+	assert_true(r.fd >= 0);
+	put(&r, "3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n"
+		"[    0.000200] second\n6,2,250,-;cut short before\n6,3,300,-;third\n");
+	wait_for(r.base, &r.a, 4, NULL, 0);
+	assert_int_equal(r.a.n, 4);
+	assert_string_equal(r.a.msg[0],
+			    "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	assert_string_equal(r.a.msg[1], "[    0.000200] second");
+	/* The line the first writer left unfinished comes whole this time. */
+	assert_string_equal(r.a.msg[2], "cut short before");
+	assert_string_equal(r.a.msg[3], "third");
+	assert_int_equal(kwatch_skipped(r.k), 2);
+	assert_int_equal(kwatch_lost(r.k), 1);
+	fifo_close(&r);
+}
+
 /* The FIFO is replaced (a new one renamed over it, or removed and made again, as a
  * restarted feeder does): its new writers are read, and what the old one still held is. */
 static void test_fifo_replaced(void **state)
@@ -839,7 +919,7 @@ static void test_fifo_replaced_by_file(void **state)
 	r.fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	assert_true(r.fd >= 0);
 	/* Still in the old FIFO when it is replaced: read all the same. */
-	put(&r, "6,1,100,-;old\n");
+	put(&r, "old\n");
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "6,2,200,-;in the file\n", 22), 22);
@@ -868,7 +948,7 @@ static void test_fifo_replaced_by_file(void **state)
 	assert_false(kwatch_waiting(r.k));
 	assert_int_equal(notes.n, 2);
 	assert_int_equal(notes.err[1], 0);
-	put(&r, "6,3,300,-;back\n");
+	put(&r, "back\n");
 	wait_for(r.base, &r.a, 2, NULL, 0);
 	assert_int_equal(r.a.n, 2);
 	assert_string_equal(r.a.msg[1], "back");
@@ -947,9 +1027,10 @@ static void test_daemon_kernel_dropped(void **state)
 		 "kernel_log = kmsg\nkmsg_path = %s\nincident_dir = %s\n"
 		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps = resync\n",
 		 fifo, inc, p.dir);
-	assert_int_equal(daemon_proc_start(&p, conf), 0);
-	int w = open(fifo, O_WRONLY | O_CLOEXEC);
+	/* The feeder runs already: what it writes is from now on. */
+	int w = open(fifo, O_RDWR | O_CLOEXEC);
 	assert_true(w >= 0);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
 	/* The first opens the incident; 199 follow it, more than the ring of 32 holds. */
 	for (int i = 1; i <= 200; i++)
 		len += (size_t)sprintf(buf + len, kick, i);
@@ -1035,9 +1116,10 @@ static void test_daemon_incident_capped(void **state)
 		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps = resync\nrecovery_budget = "
 		 "1\n",
 		 fifo, inc, p.dir);
-	assert_int_equal(daemon_proc_start(&p, conf), 0);
-	int w = open(fifo, O_WRONLY | O_CLOEXEC);
+	/* The feeder runs already: what it writes is from now on. */
+	int w = open(fifo, O_RDWR | O_CLOEXEC);
 	assert_true(w >= 0);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
 	/* Enough to start the ladder, which fails: the budget of one is spent. */
 	for (int i = 0; i < 10; i++)
 		assert_true(dprintf(w, kick, ++lines) > 0);
@@ -1240,11 +1322,12 @@ static void test_daemon_running_virtio(void **state)
 		 "[channel m7]\ndevice = %s/ttyRPMSG30\nremoteproc = imx-rproc\n"
 		 "recovery_steps =\n",
 		 fifo, p.dir, p.dir);
+	/* The feeder runs already: what it writes is from now on. */
+	int w = open(fifo, O_RDWR | O_CLOEXEC);
+	assert_true(w >= 0);
 	assert_int_equal(daemon_proc_start(&p, conf), 0);
 	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
 			 0);
-	int w = open(fifo, O_WRONLY | O_CLOEXEC);
-	assert_true(w >= 0);
 	static const char lines[] = "6,1,100,-;virtio_rpmsg_bus virtio5: timeout waiting for a tx "
 				    "buffer\n6,2,200,-;virtio_rpmsg_bus virtio2: timeout waiting "
 				    "for a tx buffer\n";
@@ -1334,6 +1417,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fifo_leading_blank, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_writer_left, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_writer_later, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_writer_restarted, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_late, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_replaced, journal_setup,
