@@ -326,13 +326,10 @@ static bool kmsg_dict_line(const char *s, size_t len)
 	return i > 1 && i < len && s[i] == '=';
 }
 
-/* dmesg's "[  12.345678] " stamp at the start of a plain line (after the "<3>" of
- * `dmesg -r` or the "kern  :err   : " of `dmesg -x`): its µs since boot, or UINT64_MAX
- * when there is none. */
-static uint64_t dmesg_stamp_us(const char *line, size_t line_len)
+/* A "[  12.345678]" stamp at s: its µs, or UINT64_MAX. */
+static uint64_t stamp_at(const char *s, size_t len)
 {
-	const char *s = klog_skip_prefix(line, line + line_len);
-	size_t i = 1, len = line_len - (size_t)(s - line);
+	size_t i = 1;
 	uint64_t sec = 0, us = 0;
 	int frac = 0;
 
@@ -352,6 +349,17 @@ static uint64_t dmesg_stamp_us(const char *line, size_t line_len)
 	if (frac != 6 || i == len || s[i] != ']')
 		return UINT64_MAX;
 	return sec * 1000000u + us;
+}
+
+/* dmesg's "[  12.345678] " stamp at the start of a plain line, before a syslog host
+ * (`journalctl -o short-monotonic`) or after the "<3>" of `dmesg -r` or the
+ * "kern  :err   : " of `dmesg -x`: its µs since boot, or UINT64_MAX when there is none. */
+static uint64_t dmesg_stamp_us(const char *line, size_t len)
+{
+	const char *s = klog_skip_prefix(line, line + len);
+	uint64_t us = stamp_at(line, len);
+
+	return us != UINT64_MAX ? us : stamp_at(s, len - (size_t)(s - line));
 }
 
 /* Hands one line on; returns 1 when it was one, 0 when skipped. */
