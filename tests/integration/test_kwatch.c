@@ -599,6 +599,37 @@ static void test_fifo_backlog_long_line(void **state)
 	event_base_free(base);
 }
 
+/* A writer that writes one byte at a time (a shell loop, a slow serial console): each
+ * line is handed on once, whole, however its bytes came; a record's dictionary and a
+ * CRLF end are taken as in one piece. */
+static void test_fifo_byte_by_byte(void **state)
+{
+	static const char text[] =
+		"3,1,100,-,caller=T123;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n"
+		" SUBSYSTEM=platform\n DEVICE=+platform:imx8mp-cm7\n"
+		"<3>[  812.345678] [  T123] remoteproc remoteproc0: crash detected in imx-rproc: "
+		"type watchdog\r\n"
+		"6,2,200,c;continued\n";
+	struct fifo_rig r;
+
+	(void)state;
+	fifo_open(&r);
+	for (size_t i = 0; i < sizeof(text) - 1; i++) {
+		put_all(&r, text + i, 1);
+		event_base_loop(r.base, EVLOOP_NONBLOCK);
+	}
+	wait_for(r.base, &r.a, 3, NULL, 0);
+	assert_int_equal(r.a.n, 3);
+	assert_string_equal(r.a.msg[0],
+			    "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	assert_int_equal(r.a.prio[0], 3);
+	assert_string_equal(r.a.msg[1], "<3>[  812.345678] [  T123] remoteproc remoteproc0: "
+					"crash detected in imx-rproc: type watchdog");
+	assert_string_equal(r.a.msg[2], "continued");
+	assert_int_equal(kwatch_lost(r.k), 0);
+	fifo_close(&r);
+}
+
 /* A plain line may begin with a blank (`dmesg -t` of a device without a driver word);
  * only " KEY=value" lines are a kmsg record's continuation. */
 static void test_fifo_leading_blank(void **state)
@@ -1418,6 +1449,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fifo_flood_bounded, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_leading_blank, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_byte_by_byte, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_writer_left, journal_setup,
 						journal_teardown),
