@@ -698,11 +698,6 @@ static void fifo_watch(struct kwatch *k)
 	}
 }
 
-/* kmsg_path names nothing yet: a FIFO whose feeder starts after the daemon. Its
- * directory is watched (as for a replaced FIFO) and the FIFO read once it is made. A
- * device under /dev is never made later (missing, the service's sandbox hides it or
- * there is no such driver): that stays an error, as does a directory that cannot be
- * watched. */
 static uint64_t now_us(void)
 {
 	struct timespec ts;
@@ -711,20 +706,26 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int kmsg_wait(struct kwatch *k, const char *path)
+/* kmsg_path names nothing yet (err -ENOENT), or a regular file (-EINVAL): a FIFO whose
+ * feeder starts after the daemon, or a redirection made without mkfifo. Its directory
+ * is watched (as for a replaced FIFO) and the FIFO read once it is made. A device under
+ * /dev is never made later (missing, the service's sandbox hides it or there is no such
+ * driver): that stays an error, as does a directory that cannot be watched. */
+static int kmsg_wait(struct kwatch *k, const char *path, int err)
 {
 	if (strncmp(path, "/dev/", 5) == 0)
-		return -ENOENT;
+		return err;
 	k->path = strdup(path);
 	if (!k->path)
 		return -ENOMEM;
 	fifo_watch(k);
 	if (k->ifd < 0)
-		return -ENOENT;
+		return err;
 	k->skip_before_us = now_us();
 	k->source = KWATCH_KMSG;
 	/* Made between the stat and the watch: no event will say so. */
-	(void)fifo_switch(k, false);
+	if (fifo_switch(k, false) < 0 && err != -ENOENT && k->on_path)
+		k->on_path(k->arg, k->path, err); /* what stands there, said as when made */
 	return 0;
 }
 
@@ -735,11 +736,14 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 	int r;
 
 	if (stat(path, &st) < 0)
-		return errno == ENOENT ? kmsg_wait(k, path) : -errno;
+		return errno == ENOENT ? kmsg_wait(k, path, -ENOENT) : -errno;
 	/* What can be polled: /dev/kmsg or a FIFO (a regular file cannot, nor can
-	 * /dev/null: epoll refuses them). */
+	 * /dev/null: epoll refuses them). A regular file outside /dev is waited past, as
+	 * when one replaces the FIFO read: a FIFO put there is read. */
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
+	if (S_ISREG(st.st_mode))
+		return kmsg_wait(k, path, -EINVAL);
 	if (!S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode))
 		return -EINVAL;
 	if (S_ISFIFO(st.st_mode)) {

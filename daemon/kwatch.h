@@ -48,10 +48,10 @@ struct kwatch_config {
 
 /* Starts watching; only messages that arrive from now on are delivered. Auto picks the
  * journal when journald runs (or journal_dir is set), else /dev/kmsg. A kmsg_path
- * outside /dev that does not exist yet is waited for (kwatch_waiting()): a FIFO made
- * there later is read, without the kmsg records it brings from before the start, as is
- * a FIFO there without a writer yet; a FIFO's next writer without the records that are
- * not newer than those handed on.
+ * outside /dev that does not exist yet, or is a regular file (said through on_path), is
+ * waited for (kwatch_waiting()): a FIFO made there later is read, without the kmsg
+ * records it brings from before the start, as is a FIFO there without a writer yet; a
+ * FIFO's next writer without the records that are not newer than those handed on.
  * 0 or -errno. */
 int kwatch_new(struct event_base *base, const struct kwatch_config *cfg, kwatch_line_fn fn,
 	       void *arg, struct kwatch **out);

@@ -1313,6 +1313,59 @@ static void test_daemon_fifo_backlog_counted(void **state)
 	h_cleanup(&p);
 }
 
+/* kmsg_path is a regular file at the start (`dmesg -w > PATH` without mkfifo, run before
+ * the daemon): said, and a FIFO put in its place is read, as when the file comes later. */
+static void test_daemon_kmsg_regular_file(void **state)
+{
+	struct daemon_proc p;
+	struct tclient c;
+	char fifo[300], tmp[310], conf[1500], log[65536], line[200];
+	struct timespec ts;
+	int w = -1;
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(fifo, sizeof(fifo), "%s/kmsg", p.dir);
+	snprintf(tmp, sizeof(tmp), "%s/kmsg.tmp", p.dir);
+	assert_int_equal(h_put_file(fifo, "6,1,100,-;x\n"), 0);
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = kmsg\nkmsg_path = %s\n"
+		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps =\n",
+		 fifo, p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
+			 0);
+	assert_int_equal(mkfifo(tmp, 0600), 0);
+	assert_int_equal(rename(tmp, fifo), 0);
+	for (int i = 0; i < 200 && w < 0; i++) {
+		w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (w < 0)
+			usleep(50000);
+	}
+	if (w < 0)
+		fail_msg("the daemon never opened the FIFO put in the file's place");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(line, sizeof(line),
+		 "3,7,%llu,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n",
+		 (unsigned long long)ts.tv_sec * 1000000ull +
+			 (unsigned long long)ts.tv_nsec / 1000);
+	assert_int_equal(write(w, line, strlen(line)), (ssize_t)strlen(line));
+	cJSON *o = tclient_wait(&c, "FAULT", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "kind"), "kick_timeout");
+	cJSON_Delete(o);
+	close(w);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_slurp_file(p.log, log, sizeof(log));
+	if (!strstr(log, "not a FIFO, not watched: it must be a FIFO") ||
+	    !strstr(log, "watching kernel messages from kmsg at"))
+		fail_msg("no warning in:\n%s", log);
+	assert_null(strstr(log, "cannot watch the kernel log"));
+	assert_null(strstr(log, "does not exist yet"));
+	h_cleanup(&p);
+}
+
 /* /dev/kmsg missing is not waited for: the warning says that the sandbox may hide it. */
 static void test_daemon_dev_kmsg_missing(void **state)
 {
@@ -1408,13 +1461,32 @@ static void test_config(void **state)
 	assert_null(k);
 	cfg.kmsg_path = "/dev/null";
 	assert_int_equal(kwatch_new(base, &cfg, on_line, NULL, &k), -EINVAL);
+	/* A regular file outside /dev is waited past, as when it replaces the FIFO read:
+	 * said, and a FIFO put there is read. */
 	char file[] = "/tmp/m7b-kwatch-XXXXXX";
 	int fd = mkstemp(file);
 	assert_true(fd >= 0);
 	close(fd);
 	cfg.kmsg_path = file;
-	assert_int_equal(kwatch_new(base, &cfg, on_line, NULL, &k), -EINVAL);
+	cfg.on_path = on_path;
+	notes = (struct path_notes){0};
+	assert_int_equal(kwatch_new(base, &cfg, on_line, NULL, &k), 0);
+	assert_true(kwatch_waiting(k));
+	assert_int_equal(notes.n, 1);
+	assert_int_equal(notes.err[0], -EINVAL);
+	assert_int_equal(unlink(file), 0);
+	assert_int_equal(mkfifo(file, 0600), 0);
+	for (int i = 0; i < 3000 && kwatch_waiting(k); i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	assert_false(kwatch_waiting(k));
+	assert_int_equal(notes.n, 2);
+	assert_int_equal(notes.err[1], 0);
+	k = kwatch_free(k);
 	unlink(file);
+	cfg.on_path = NULL;
 	assert_string_equal(kwatch_source_to_string(KWATCH_JOURNAL), "journal");
 	assert_null(kwatch_free(NULL));
 	event_base_free(base);
@@ -1467,6 +1539,7 @@ int main(void)
 		cmocka_unit_test(test_daemon_journal_absent),
 		cmocka_unit_test(test_daemon_fifo_late),
 		cmocka_unit_test(test_daemon_fifo_backlog_counted),
+		cmocka_unit_test(test_daemon_kmsg_regular_file),
 		cmocka_unit_test(test_daemon_dev_kmsg_missing),
 		cmocka_unit_test(test_daemon_running_virtio),
 	};
