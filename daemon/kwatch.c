@@ -729,6 +729,30 @@ static int kmsg_wait(struct kwatch *k, const char *path, int err)
 	return 0;
 }
 
+/* /dev/kmsg opens at the oldest record the ring keeps: all of it printed before the
+ * start, skipped (a kick failure from then must not start a recovery) and counted, one
+ * read per record. Its numbers are taken, so that a gap right after is seen. */
+static void kmsg_skip_ring(struct kwatch *k)
+{
+	/* Bounded against a kernel that never stops printing: the rest is passed over. */
+	for (int n = 0; n < (1 << 20); n++) {
+		ssize_t r = read(k->fd, k->buf, sizeof(k->buf));
+		struct klog_record rec;
+
+		if (r < 0 && errno == EPIPE)
+			continue; /* overwritten while we read: gone before the start anyway */
+		if (r <= 0)
+			return;
+		if (klog_parse_kmsg(k->buf, (size_t)r, &rec) < 0)
+			continue;
+		k->have_seq = true;
+		k->last_seq = rec.seq;
+		if (rec.facility == 0)
+			k->skipped_total++;
+	}
+	(void)lseek(k->fd, 0, SEEK_END);
+}
+
 static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 {
 	const char *path = cfg->kmsg_path ? cfg->kmsg_path : "/dev/kmsg";
@@ -766,7 +790,7 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 	k->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (k->fd < 0)
 		return -errno;
-	(void)lseek(k->fd, 0, SEEK_END); /* /dev/kmsg: skip the backlog */
+	kmsg_skip_ring(k);
 	k->kev = event_new(k->base, k->fd, EV_READ | EV_PERSIST, kmsg_on_read, k);
 	if (!k->kev)
 		return -ENOMEM;

@@ -64,10 +64,11 @@ struct kwatch *kwatch_free(struct kwatch *k);
  * dropped as longer than any record. */
 uint64_t kwatch_lost(const struct kwatch *k);
 
-/* Kernel lines read but skipped as printed before the start: what a kmsg FIFO held when
- * the watch began, the kmsg records and dmesg-stamped lines from before it that a FIFO
- * made later (or its first writer) brings (`dmesg -w` prints the whole ring first), and
- * those of a FIFO's next writer not newer than the lines handed on. */
+/* Kernel lines read but skipped as printed before the start: what /dev/kmsg's ring or a
+ * kmsg FIFO held when the watch began, the kmsg records and dmesg-stamped lines from
+ * before it that a FIFO made later (or its first writer) brings (`dmesg -w` prints the
+ * whole ring first), and those of a FIFO's next writer not newer than the lines handed
+ * on. */
 uint64_t kwatch_skipped(const struct kwatch *k);
 
 /* Whether journald runs (its socket is there): without it the local journal gets no

@@ -1432,6 +1432,35 @@ static void test_daemon_running_virtio(void **state)
 	h_cleanup(&p);
 }
 
+/* /dev/kmsg's ring, all of it printed before the start, is skipped and counted: a booted
+ * kernel has printed something. */
+static void test_dev_kmsg_backlog(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	int r;
+
+	(void)state;
+	r = kwatch_new(base, &cfg, on_line, &a, &k);
+	if (r == -ENOENT || r == -EACCES || r == -EPERM) {
+		event_base_free(base);
+		skip(); /* no /dev/kmsg here, or dmesg_restrict */
+	}
+	assert_int_equal(r, 0);
+	assert_true(kwatch_skipped(k) > 0);
+	/* Nothing of it is handed on. */
+	struct timeval tv = {0, 50000};
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	assert_int_equal(kwatch_lost(k), 0);
+	print_message("/dev/kmsg: %llu record(s) skipped, %d line(s) since\n",
+		      (unsigned long long)kwatch_skipped(k), a.n);
+	kwatch_free(k);
+	event_base_free(base);
+}
+
 static void test_config(void **state)
 {
 	struct kwatch_config cfg = {0};
@@ -1534,6 +1563,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fifo_replaced, journal_setup,
 						journal_teardown),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_dev_kmsg_backlog),
 		cmocka_unit_test(test_daemon_kernel_dropped),
 		cmocka_unit_test(test_daemon_incident_capped),
 		cmocka_unit_test(test_daemon_journal_absent),
