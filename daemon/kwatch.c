@@ -713,6 +713,8 @@ static uint64_t now_us(void)
  * driver): that stays an error, as does a directory that cannot be watched. */
 static int kmsg_wait(struct kwatch *k, const char *path, int err)
 {
+	int r;
+
 	if (strncmp(path, "/dev/", 5) == 0)
 		return err;
 	k->path = strdup(path);
@@ -723,9 +725,11 @@ static int kmsg_wait(struct kwatch *k, const char *path, int err)
 		return err;
 	k->skip_before_us = now_us();
 	k->source = KWATCH_KMSG;
-	/* Made between the stat and the watch: no event will say so. */
-	if (fifo_switch(k, false) < 0 && err != -ENOENT && k->on_path)
-		k->on_path(k->arg, k->path, err); /* what stands there, said as when made */
+	/* There already, or made between the stat and the watch: no event will say so.
+	 * What cannot be read is said as when it is made later. */
+	r = fifo_switch(k, false);
+	if (r < 0 && r != -ENOENT && k->on_path)
+		k->on_path(k->arg, k->path, r);
 	return 0;
 }
 
