@@ -247,16 +247,16 @@ static void kernel_lost(struct supervisor *sv, uint64_t lost)
 			   (unsigned long long)lost, (unsigned long long)kwatch_lost(sv->kw));
 }
 
-/* Lines from before the start (a FIFO feeder's replay of the ring) are not taken as
- * faults; how many is said, so that what was passed over is seen. */
+/* Lines from before the start, or read already (a FIFO feeder's replay of the ring), are
+ * not taken as faults; how many is said, so that what was passed over is seen. */
 static void kernel_skipped(struct supervisor *sv, uint64_t skipped)
 {
 	struct log_fields f = {0};
 
 	if (ratelimit_ok(&sv->rl_kskip, daemon_now_ms(), 1, 10000))
 		log_struct(sv->log, LOG_INFO, &f,
-			   "kernel log: %llu line(s) printed before the start skipped (%llu since "
-			   "the start): not taken as faults",
+			   "kernel log: %llu backlog line(s) skipped (%llu since the start): "
+			   "printed before the start or read already, not taken as faults",
 			   (unsigned long long)skipped, (unsigned long long)kwatch_skipped(sv->kw));
 }
 

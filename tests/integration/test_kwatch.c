@@ -1268,8 +1268,7 @@ static void test_daemon_fifo_late(void **state)
 	h_slurp_file(p.log, log, sizeof(log));
 	if (!strstr(log, "does not exist yet: waiting for it") ||
 	    !strstr(log, "watching kernel messages from kmsg at") ||
-	    !strstr(log, "kernel log: 1 line(s) printed before the start skipped (1 since the "
-			 "start)"))
+	    !strstr(log, "kernel log: 1 backlog line(s) skipped (1 since the start)"))
 		fail_msg("no warning in:\n%s", log);
 	assert_null(strstr(log, "cannot watch the kernel log"));
 	h_cleanup(&p);
