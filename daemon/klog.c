@@ -389,6 +389,70 @@ static const char *skip_log_prefix(const char *s, const char *end)
 	return s;
 }
 
+/* `dmesg -x`'s "kern  :err   : ", facility and level padded to six ("%-6s:%-6s: "). */
+static const char *skip_decode_prefix(const char *s, const char *end)
+{
+	static const char *const levels[] = {"emerg", "alert",	"crit", "err",
+					     "warn",  "notice", "info", "debug"};
+	const char *t = s, *lv;
+
+	while (t < end && t - s < 8 && ((*t >= 'a' && *t <= 'z') || is_digit(*t)))
+		t++;
+	if (t == s)
+		return s;
+	while (t < end && *t == ' ')
+		t++;
+	if (t == end || *t++ != ':')
+		return s;
+	lv = t;
+	while (t < end && *t >= 'a' && *t <= 'z')
+		t++;
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		size_t n = strlen(levels[i]);
+
+		if ((size_t)(t - lv) != n || memcmp(lv, levels[i], n) != 0)
+			continue;
+		while (t < end && *t == ' ')
+			t++;
+		if (end - t >= 2 && t[0] == ':' && t[1] == ' ')
+			return t + 2;
+		return s;
+	}
+	return s;
+}
+
+/* `dmesg --time-format iso`'s "2026-11-29T20:00:00,123456+00:00 ". */
+static const char *skip_iso_time(const char *s, const char *end)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+	const size_t n = sizeof(shape) - 1;
+	const char *t;
+
+	if ((size_t)(end - s) <= n)
+		return s;
+	for (size_t i = 0; i < n; i++)
+		if (shape[i] == 'd' ? !is_digit(s[i]) : s[i] != shape[i])
+			return s;
+	/* The fraction and the zone: digits and ",.+-:" up to the blank. */
+	for (t = s + n; t < end && t - s < 40 && *t != ' '; t++)
+		if (!is_digit(*t) && !memchr(",.+-:", *t, 5))
+			return s;
+	if (t == end || *t != ' ')
+		return s;
+	while (t < end && *t == ' ')
+		t++;
+	return t;
+}
+
+const char *klog_skip_prefix(const char *s, const char *end)
+{
+	while (s < end && is_blank(*s))
+		s++;
+	s = skip_log_prefix(s, end);
+	s = skip_decode_prefix(s, end);
+	return skip_iso_time(s, end);
+}
+
 bool klog_classify(const char *msg, size_t len, struct klog_event *ev)
 {
 	const char *s = msg, *end = msg + len;
@@ -398,9 +462,7 @@ bool klog_classify(const char *msg, size_t len, struct klog_event *ev)
 	ev->kind = KLOG_NONE;
 	if (!msg || len > KLOG_LINE_MAX)
 		return false;
-	while (s < end && is_blank(*s))
-		s++;
-	s = skip_log_prefix(s, end);
+	s = klog_skip_prefix(s, end);
 	/* dmesg's "[  12.345678] " stamp (or "[Sun Nov 29 20:00:00 2026] " with -T), then a
 	 * "[    T123] " caller id (CONFIG_PRINTK_CALLER), as a FIFO source may carry them. */
 	for (int k = 0; k < 2 && s < end && *s == '['; k++) {

@@ -102,6 +102,11 @@ struct klog_record {
  * table knows, else ev->kind is KLOG_NONE. Never fails on any input. */
 bool klog_classify(const char *msg, size_t len, struct klog_event *ev);
 
+/* Where a line's dmesg stamp or kernel text starts, past what a log tool put before it:
+ * the "<3>" of `dmesg -r`, the "kern  :err   : " of `dmesg -x`, the time of
+ * `dmesg --time-format iso`, a syslog file's "Nov 29 20:00:00 board kernel: ". */
+const char *klog_skip_prefix(const char *s, const char *end);
+
 /* Parses one /dev/kmsg record line (without its continuation lines). 0 or -EBADMSG. */
 int klog_parse_kmsg(const char *line, size_t len, struct klog_record *rec);
 

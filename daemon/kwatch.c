@@ -46,17 +46,26 @@ struct kwatch {
 	size_t used;
 	bool skipping; /* dropping the rest of an over-long line */
 	/* kmsg records printed before this CLOCK_MONOTONIC µs are a feeder's backlog (a
-	 * FIFO made after the start: `dmesg -w` prints the whole ring first); 0 = none */
+	 * FIFO whose writer came after the start: `dmesg -w` prints the whole ring first;
+	 * a writer after another: what the one before handed on); 0 = none */
 	uint64_t skip_before_us;
+	uint64_t newest_us; /* kernel time of the newest line handed on, 0 = none known */
 	bool have_seq;
 	uint64_t last_seq; /* of the last kmsg record read */
 	uint64_t lost;	   /* records lost since the line last delivered */
 	uint64_t lost_total;
+	uint64_t skipped; /* lines skipped as from before the start, not yet reported */
+	uint64_t skipped_total;
 };
 
 uint64_t kwatch_lost(const struct kwatch *k)
 {
 	return k ? k->lost_total : 0;
+}
+
+uint64_t kwatch_skipped(const struct kwatch *k)
+{
+	return k ? k->skipped_total : 0;
 }
 
 enum kwatch_source kwatch_source(const struct kwatch *k)
@@ -100,6 +109,20 @@ static uint64_t journal_missed(sd_journal *j)
 	return n;
 }
 
+/* journald gives every /dev/kmsg record _TRANSPORT=kernel, also those a process wrote
+ * into /dev/kmsg, which it marks with their facility (SYSLOG_FACILITY= is left out for
+ * the kernel's own, facility 0): not the kernel's word, as the kmsg source rules too. */
+static bool journal_from_userspace(sd_journal *j)
+{
+	static const char pre[] = "SYSLOG_FACILITY=";
+	const void *data;
+	size_t len;
+
+	if (sd_journal_get_data(j, "SYSLOG_FACILITY", &data, &len) < 0)
+		return false;
+	return !(len == sizeof(pre) && ((const char *)data)[sizeof(pre) - 1] == '0');
+}
+
 static void journal_drain(struct kwatch *k)
 {
 	int r;
@@ -123,7 +146,8 @@ static void journal_drain(struct kwatch *k)
 			k->fn(k->arg, &line);
 			continue;
 		}
-		if (sd_journal_get_data(k->j, "MESSAGE", &data, &len) < 0 || len < 8)
+		if (journal_from_userspace(k->j) ||
+		    sd_journal_get_data(k->j, "MESSAGE", &data, &len) < 0 || len < 8)
 			continue;
 		line.msg = (const char *)data + 8;
 		line.len = len - 8;
@@ -302,9 +326,8 @@ static bool kmsg_dict_line(const char *s, size_t len)
 	return i > 1 && i < len && s[i] == '=';
 }
 
-/* dmesg's "[  12.345678] " stamp at the start of a plain line: its µs since boot, or
- * UINT64_MAX when there is none. */
-static uint64_t dmesg_stamp_us(const char *s, size_t len)
+/* A "[  12.345678]" stamp at s: its µs, or UINT64_MAX. */
+static uint64_t stamp_at(const char *s, size_t len)
 {
 	size_t i = 1;
 	uint64_t sec = 0, us = 0;
@@ -328,6 +351,17 @@ static uint64_t dmesg_stamp_us(const char *s, size_t len)
 	return sec * 1000000u + us;
 }
 
+/* dmesg's "[  12.345678] " stamp at the start of a plain line, before a syslog host
+ * (`journalctl -o short-monotonic`) or after the "<3>" of `dmesg -r` or the
+ * "kern  :err   : " of `dmesg -x`: its µs since boot, or UINT64_MAX when there is none. */
+static uint64_t dmesg_stamp_us(const char *line, size_t len)
+{
+	const char *s = klog_skip_prefix(line, line + len);
+	uint64_t us = stamp_at(line, len);
+
+	return us != UINT64_MAX ? us : stamp_at(s, len - (size_t)(s - line));
+}
+
 /* Hands one line on; returns 1 when it was one, 0 when skipped. */
 static int kmsg_line(struct kwatch *k, const char *s, size_t len)
 {
@@ -342,23 +376,51 @@ static int kmsg_line(struct kwatch *k, const char *s, size_t len)
 		kmsg_seq(k, rec.seq);
 		if (rec.facility != 0)
 			return 0; /* userspace printed into kmsg: not the kernel */
-		if (rec.usec < k->skip_before_us)
-			return 0; /* printed before the start, as /dev/kmsg's backlog is */
+		if (rec.usec < k->skip_before_us) {
+			/* printed before the start, as /dev/kmsg's backlog is */
+			k->skipped++;
+			k->skipped_total++;
+			return 0;
+		}
 		line.msg = rec.msg;
 		line.len = rec.msg_len;
 		line.priority = rec.level;
 		line.mono_us = rec.usec;
 	} else {
 		/* A plain line (a FIFO fed with dmesg output): `dmesg -w` stamps it. */
-		if (k->skip_before_us && dmesg_stamp_us(s, len) < k->skip_before_us)
+		uint64_t stamp = dmesg_stamp_us(s, len);
+
+		if (k->skip_before_us && stamp < k->skip_before_us) {
+			k->skipped++;
+			k->skipped_total++;
 			return 0;
+		}
+		if (stamp != UINT64_MAX)
+			line.mono_us = stamp;
 		line.msg = s;
 		line.len = len;
 	}
+	if (line.mono_us > k->newest_us)
+		k->newest_us = line.mono_us;
 	line.lost = k->lost;
+	line.skipped = k->skipped;
 	k->lost = 0;
+	k->skipped = 0;
 	k->fn(k->arg, &line);
 	return 1;
+}
+
+/* Lines skipped that no line delivered after them has reported: said with no text, so
+ * that a backlog followed by silence is counted where it is seen. */
+static void kmsg_report_skipped(struct kwatch *k)
+{
+	struct kwatch_line line = {.msg = "", .priority = -1};
+
+	if (!k->skipped)
+		return;
+	line.skipped = k->skipped;
+	k->skipped = 0;
+	k->fn(k->arg, &line);
 }
 
 /* The bytes in buf that a writer left without their newline: a line cut mid-way (or
@@ -388,7 +450,7 @@ enum kmsg_end {
 
 /* Reads what fd holds, at most 256 reads and KWATCH_LINES_PER_TURN lines (and what the
  * read that reached them brought). */
-static enum kmsg_end kmsg_read(struct kwatch *k)
+static enum kmsg_end kmsg_read_turn(struct kwatch *k)
 {
 	int lines = 0;
 
@@ -435,6 +497,14 @@ static enum kmsg_end kmsg_read(struct kwatch *k)
 	return KMSG_MORE;
 }
 
+static enum kmsg_end kmsg_read(struct kwatch *k)
+{
+	enum kmsg_end e = kmsg_read_turn(k);
+
+	kmsg_report_skipped(k);
+	return e;
+}
+
 static void kmsg_on_read(evutil_socket_t fd, short what, void *arg);
 
 /* Reads from the FIFO now at the path, if it is another one than fd (or there is no fd,
@@ -473,6 +543,10 @@ static int fifo_switch(struct kwatch *k, bool old_done)
 		close(k->fd);
 	}
 	kmsg_cut(k);
+	/* A new writer: a feeder restarted (`dmesg -w` again) prints the whole ring once
+	 * more, what was handed on already among it. */
+	if (k->newest_us && k->newest_us >= k->skip_before_us)
+		k->skip_before_us = k->newest_us + 1;
 	k->fd = fd;
 	k->kev = ev;
 	k->dev = st.st_dev;
@@ -480,9 +554,21 @@ static int fifo_switch(struct kwatch *k, bool old_done)
 	return 0;
 }
 
+/* Closes the FIFO read, cutting what its writer left unfinished: the watch waits for
+ * the next one made at the path. */
+static void fifo_stop(struct kwatch *k)
+{
+	kmsg_cut(k);
+	event_free(k->kev);
+	k->kev = NULL;
+	close(k->fd);
+	k->fd = -1;
+}
+
 static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
 {
 	struct kwatch *k = arg;
+	int r;
 
 	(void)fd;
 	(void)what;
@@ -491,12 +577,13 @@ static void kmsg_on_read(evutil_socket_t fd, short what, void *arg)
 	/* The last writer left: a FIFO opened anew does not report it again (one that stayed
 	 * open would, on every turn). Opened from the path, which may name another by now;
 	 * with nothing there, the directory's watch brings the next one. */
-	if (fifo_switch(k, true) < 0) {
-		kmsg_cut(k);
-		event_free(k->kev);
-		k->kev = NULL;
-		close(k->fd);
-		k->fd = -1;
+	r = fifo_switch(k, true);
+	if (r < 0) {
+		fifo_stop(k);
+		/* Something that cannot be read stands there: said here when no watch of the
+		 * directory will say it. */
+		if (r != -ENOENT && k->ifd < 0 && k->on_path)
+			k->on_path(k->arg, k->path, r);
 	}
 }
 
@@ -524,17 +611,26 @@ static void fifo_on_dir(evutil_socket_t fd, short what, void *arg)
 		bool waited = k->fd < 0;
 		int r = fifo_switch(k, false);
 
+		/* What replaced the FIFO read (a regular file renamed over it) is where its
+		 * writers now go: the old one, unlinked, gets no more. Read what it still
+		 * holds, then wait as when that is there at the start. */
+		if (!waited && r < 0 && r != -ENOENT && r != -ENOMEM) {
+			for (int t = 0; t < 64 && kmsg_read(k) == KMSG_MORE; t++)
+				;
+			fifo_stop(k);
+		}
 		/* Said once per thing made there, whatever it is: the wait is over, or a
 		 * file that cannot be followed stands in the way. */
-		if (waited && r != -ENOENT && k->on_path)
+		if ((waited || k->fd < 0) && r != -ENOENT && k->on_path)
 			k->on_path(k->arg, k->path, r);
 	}
 }
 
 /* What the FIFO holds when the watch begins was written before the start: skipped, as
- * /dev/kmsg's backlog is (a kick failure from then must not start a recovery). A line
- * under way is kept: its end comes after the start. */
-static void fifo_skip_backlog(struct kwatch *k)
+ * /dev/kmsg's backlog is (a kick failure from then must not start a recovery), and
+ * counted. A line under way is kept: its end comes after the start. Returns whether
+ * the FIFO has a writer (a read that finds none says end of file). */
+static bool fifo_skip_backlog(struct kwatch *k)
 {
 	/* Bounded against a writer that never stops. */
 	for (int n = 0; n < 256; n++) {
@@ -542,16 +638,36 @@ static void fifo_skip_backlog(struct kwatch *k)
 		const char *nl;
 
 		if (r <= 0)
-			return;
+			return r != 0;
 		k->used += (size_t)r;
 		nl = memrchr(k->buf, '\n', k->used);
 		if (nl) {
-			k->used -= (size_t)(nl + 1 - k->buf);
-			memmove(k->buf, nl + 1, k->used);
+			size_t end = (size_t)(nl + 1 - k->buf), start = 0;
+
+			/* Counted as kmsg_line() would have taken them: a record's dictionary
+			 * lines and empty lines are no lines of their own. */
+			for (size_t i = 0; i < end; i++) {
+				size_t len = i - start;
+
+				if (k->buf[i] != '\n')
+					continue;
+				if (len && k->buf[i - 1] == '\r')
+					len--;
+				if ((len || k->skipping) && !kmsg_dict_line(k->buf + start, len))
+					k->skipped_total++;
+				k->skipping = false;
+				start = i + 1;
+			}
+			k->used -= end;
+			memmove(k->buf, k->buf + end, k->used);
 		} else if (k->used == sizeof(k->buf)) {
+			/* Longer than any record: dropped up to its newline, as kmsg_read()
+			 * does, not its tail read as a line of its own. */
 			k->used = 0;
+			k->skipping = true;
 		}
 	}
+	return true;
 }
 
 /* Feeders replace their FIFO (rename a new one over it, or remove it and make it again):
@@ -582,29 +698,63 @@ static void fifo_watch(struct kwatch *k)
 	}
 }
 
-/* kmsg_path names nothing yet: a FIFO whose feeder starts after the daemon. Its
- * directory is watched (as for a replaced FIFO) and the FIFO read once it is made. A
- * device under /dev is never made later (missing, the service's sandbox hides it or
- * there is no such driver): that stays an error, as does a directory that cannot be
- * watched. */
-static int kmsg_wait(struct kwatch *k, const char *path)
+static uint64_t now_us(void)
 {
 	struct timespec ts;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* kmsg_path names nothing yet (err -ENOENT), or a regular file (-EINVAL): a FIFO whose
+ * feeder starts after the daemon, or a redirection made without mkfifo. Its directory
+ * is watched (as for a replaced FIFO) and the FIFO read once it is made. A device under
+ * /dev is never made later (missing, the service's sandbox hides it or there is no such
+ * driver): that stays an error, as does a directory that cannot be watched. */
+static int kmsg_wait(struct kwatch *k, const char *path, int err)
+{
+	int r;
+
 	if (strncmp(path, "/dev/", 5) == 0)
-		return -ENOENT;
+		return err;
 	k->path = strdup(path);
 	if (!k->path)
 		return -ENOMEM;
 	fifo_watch(k);
 	if (k->ifd < 0)
-		return -ENOENT;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	k->skip_before_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+		return err;
+	k->skip_before_us = now_us();
 	k->source = KWATCH_KMSG;
-	/* Made between the stat and the watch: no event will say so. */
-	(void)fifo_switch(k, false);
+	/* There already, or made between the stat and the watch: no event will say so.
+	 * What cannot be read is said as when it is made later. */
+	r = fifo_switch(k, false);
+	if (r < 0 && r != -ENOENT && k->on_path)
+		k->on_path(k->arg, k->path, r);
 	return 0;
+}
+
+/* /dev/kmsg opens at the oldest record the ring keeps: all of it printed before the
+ * start, skipped (a kick failure from then must not start a recovery) and counted, one
+ * read per record. Its numbers are taken, so that a gap right after is seen. */
+static void kmsg_skip_ring(struct kwatch *k)
+{
+	/* Bounded against a kernel that never stops printing: the rest is passed over. */
+	for (int n = 0; n < (1 << 20); n++) {
+		ssize_t r = read(k->fd, k->buf, sizeof(k->buf));
+		struct klog_record rec;
+
+		if (r < 0 && errno == EPIPE)
+			continue; /* overwritten while we read: gone before the start anyway */
+		if (r <= 0)
+			return;
+		if (klog_parse_kmsg(k->buf, (size_t)r, &rec) < 0)
+			continue;
+		k->have_seq = true;
+		k->last_seq = rec.seq;
+		if (rec.facility == 0)
+			k->skipped_total++;
+	}
+	(void)lseek(k->fd, 0, SEEK_END);
 }
 
 static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
@@ -614,11 +764,14 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 	int r;
 
 	if (stat(path, &st) < 0)
-		return errno == ENOENT ? kmsg_wait(k, path) : -errno;
+		return errno == ENOENT ? kmsg_wait(k, path, -ENOENT) : -errno;
 	/* What can be polled: /dev/kmsg or a FIFO (a regular file cannot, nor can
-	 * /dev/null: epoll refuses them). */
+	 * /dev/null: epoll refuses them). A regular file outside /dev is waited past, as
+	 * when one replaces the FIFO read: a FIFO put there is read. */
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
+	if (S_ISREG(st.st_mode))
+		return kmsg_wait(k, path, -EINVAL);
 	if (!S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode))
 		return -EINVAL;
 	if (S_ISFIFO(st.st_mode)) {
@@ -630,7 +783,10 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 		r = fifo_switch(k, false);
 		if (r < 0)
 			return r;
-		fifo_skip_backlog(k);
+		/* No writer yet: the feeder starts after the daemon, as with a FIFO made
+		 * later, and what it prints first may be the whole ring. */
+		if (!fifo_skip_backlog(k))
+			k->skip_before_us = now_us();
 		fifo_watch(k);
 		k->source = KWATCH_KMSG;
 		return 0;
@@ -638,7 +794,7 @@ static int kmsg_open(struct kwatch *k, const struct kwatch_config *cfg)
 	k->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (k->fd < 0)
 		return -errno;
-	(void)lseek(k->fd, 0, SEEK_END); /* /dev/kmsg: skip the backlog */
+	kmsg_skip_ring(k);
 	k->kev = event_new(k->base, k->fd, EV_READ | EV_PERSIST, kmsg_on_read, k);
 	if (!k->kev)
 		return -ENOMEM;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -399,11 +400,13 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 				   ? " (the service's sandbox may hide it: PrivateDevices=yes, "
 				     "ProtectKernelLogs=yes)"
 				   : "");
-	} else if (kwatch_waiting(sv->kw)) {
+	} else if (kwatch_waiting(sv->kw) && access(kc.kmsg_path, F_OK) != 0) {
 		log_struct(sv->log, LOG_WARNING, NULL,
 			   "kmsg_path %s does not exist yet: waiting for it (a FIFO made there "
 			   "later is read from then on)",
 			   kc.kmsg_path);
+	} else if (kwatch_waiting(sv->kw)) {
+		/* Something else stands at the path: on_kmsg_path() said what. */
 	} else if (kwatch_source(sv->kw) == KWATCH_JOURNAL && !kc.journal_dir &&
 		   !kwatch_journald_runs()) {
 		/* Watched, but nothing will ever come: said, not claimed as watched. */
@@ -417,9 +420,16 @@ int supervisor_new(struct daemon *d, struct supervisor **out)
 			   "the liveness check and the stream only");
 	} else {
 		struct log_fields f = {0};
-		log_struct(sv->log, LOG_INFO, &f, "watching kernel messages from %s%s%s",
+		char skipped[96] = "";
+		/* What a kmsg FIFO held at the start, skipped as before it. */
+		if (kwatch_skipped(sv->kw))
+			snprintf(skipped, sizeof(skipped),
+				 " (%llu line(s) it held from before the start skipped)",
+				 (unsigned long long)kwatch_skipped(sv->kw));
+		log_struct(sv->log, LOG_INFO, &f, "watching kernel messages from %s%s%s%s",
 			   kwatch_source_to_string(kwatch_source(sv->kw)),
-			   kc.journal_dir ? " in " : "", kc.journal_dir ? kc.journal_dir : "");
+			   kc.journal_dir ? " in " : "", kc.journal_dir ? kc.journal_dir : "",
+			   skipped);
 	}
 	*out = sv;
 	return 0;

@@ -134,6 +134,7 @@ struct supervisor {
 	struct supervisor_daemon_conf cfg;
 	struct kwatch *kw;
 	struct ratelimit rl_klost; /* lines about kernel records lost */
+	struct ratelimit rl_kskip; /* lines about kernel lines skipped as before the start */
 	struct incident_store *store;
 	struct incident_store ram_store; /* numbering when no directory is usable */
 	struct privsep *priv;		 /* the privileged helper; NULL: act directly */

@@ -247,6 +247,19 @@ static void kernel_lost(struct supervisor *sv, uint64_t lost)
 			   (unsigned long long)lost, (unsigned long long)kwatch_lost(sv->kw));
 }
 
+/* Lines from before the start, or read already (a FIFO feeder's replay of the ring), are
+ * not taken as faults; how many is said, so that what was passed over is seen. */
+static void kernel_skipped(struct supervisor *sv, uint64_t skipped)
+{
+	struct log_fields f = {0};
+
+	if (ratelimit_ok(&sv->rl_kskip, daemon_now_ms(), 1, 10000))
+		log_struct(sv->log, LOG_INFO, &f,
+			   "kernel log: %llu backlog line(s) skipped (%llu since the start): "
+			   "printed before the start or read already, not taken as faults",
+			   (unsigned long long)skipped, (unsigned long long)kwatch_skipped(sv->kw));
+}
+
 void sv_fault_on_kernel_line(void *arg, const struct kwatch_line *l)
 {
 	struct supervisor *sv = arg;
@@ -257,6 +270,8 @@ void sv_fault_on_kernel_line(void *arg, const struct kwatch_line *l)
 
 	if (l->lost)
 		kernel_lost(sv, l->lost);
+	if (l->skipped)
+		kernel_skipped(sv, l->skipped);
 	if (!klog_classify(l->msg, l->len, &ev))
 		return;
 	/* The kernel's bytes go to the journal, FAULT and incidents: one line of text. */

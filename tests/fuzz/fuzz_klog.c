@@ -1,7 +1,7 @@
 /* libFuzzer target for the kernel log classifier and the /dev/kmsg record parser.
  * Checks: never crashes or reads out of bounds; results are deterministic; names are
- * terminated and printable; a parsed record's message lies inside the input; a scope fed
- * the input's lines in turn stays bounded. */
+ * terminated and printable; a parsed record's message and the text past a line's
+ * prefix lie inside the input; a scope fed the input's lines in turn stays bounded. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,6 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_name(a.driver);
 	check_name(a.device);
 	check_name(a.name);
+	const char *text = klog_skip_prefix(buf, buf + size);
+	CHECK(text >= buf && text <= buf + size);
 	(void)klog_scope_add(&scope, "imx-rproc");
 	(void)klog_scope_add(&scope, "remoteproc0");
 	(void)klog_scope_add(&scope, "imx8mp-cm7");

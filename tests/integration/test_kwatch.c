@@ -34,6 +34,7 @@ struct sink {
 	uint64_t mono[MAX_LINES];
 	uint64_t at_ns[MAX_LINES];
 	uint64_t lost[MAX_LINES];
+	uint64_t skipped; /* the lines' skipped counts, summed */
 };
 
 static uint64_t now_ns(void)
@@ -48,6 +49,10 @@ static void on_line(void *arg, const struct kwatch_line *l)
 	struct sink *s = arg;
 	size_t len = l->len < 159 ? l->len : 159;
 
+	s->skipped += l->skipped;
+	/* Only a count of skipped lines: no line. */
+	if (!l->len && !l->lost && l->skipped)
+		return;
 	if (s->n < MAX_LINES) {
 		memcpy(s->msg[s->n], l->msg, len);
 		s->msg[s->n][len] = '\0';
@@ -262,6 +267,42 @@ static void test_journal_missed(void **state)
 	event_base_free(base);
 }
 
+/* A process that writes into /dev/kmsg gets its line into the journal with
+ * _TRANSPORT=kernel too, marked by its facility: not a kernel line, as from /dev/kmsg. */
+static void test_journal_userspace_kmsg(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_JOURNAL, .journal_dir = dir};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	struct timespec ts;
+
+	(void)state;
+	if (!journal_remote())
+		skip();
+	assert_int_equal(start_writer(), 0);
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(jr_in,
+		"__REALTIME_TIMESTAMP=%llu\n_TRANSPORT=kernel\nSYSLOG_FACILITY=1\n"
+		"SYSLOG_IDENTIFIER=prank\nPRIORITY=3\n"
+		"MESSAGE=imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n\n",
+		(unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+	fprintf(jr_in,
+		"__REALTIME_TIMESTAMP=%llu\n_TRANSPORT=kernel\nSYSLOG_FACILITY=0\n"
+		"SYSLOG_IDENTIFIER=kernel\nPRIORITY=6\nMESSAGE=facility 0\n\n",
+		(unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000 +
+			1);
+	fflush(jr_in);
+	write_entry("kernel", 3, "the kernel's");
+	wait_for(base, &a, 2, NULL, 0);
+	assert_int_equal(a.n, 2);
+	assert_string_equal(a.msg[0], "facility 0");
+	assert_string_equal(a.msg[1], "the kernel's");
+	kwatch_free(k);
+	event_base_free(base);
+}
+
 /* kwatch_new() as a user who may not read the journal files (nobody, when run as root:
  * root reads anything). Returns its result, or 1 when it could not be run. */
 static int new_as_reader(struct kwatch_config *cfg)
@@ -318,7 +359,8 @@ static void test_journal_unreadable(void **state)
 
 /* ---- FIFO with kmsg-format lines ---- */
 
-/* A kwatch reading kmsg-format records from a FIFO in dir that the test writes into. */
+/* A kwatch reading kmsg-format records from a FIFO in dir that the test writes into; the
+ * test's end is open before the watch begins, as a feeder's that runs already. */
 struct fifo_rig {
 	struct event_base *base;
 	struct sink a;
@@ -336,11 +378,11 @@ static void fifo_open(struct fifo_rig *r)
 	r->a = (struct sink){.base = r->base};
 	snprintf(path, sizeof(path), "%s/kmsg", dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
+	r->fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	assert_true(r->fd >= 0);
 	cfg.kmsg_path = path;
 	assert_int_equal(kwatch_new(r->base, &cfg, on_line, &r->a, &r->k), 0);
 	assert_int_equal(kwatch_source(r->k), KWATCH_KMSG);
-	r->fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	assert_true(r->fd >= 0);
 }
 
 static void fifo_close(struct fifo_rig *r)
@@ -500,10 +542,13 @@ static void test_fifo_backlog(void **state)
 	assert_true(w >= 0);
 	static const char old[] =
 		"3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n"
-		"6,2,150,-;old\n6,3,200,-;under ";
+		" SUBSYSTEM=platform\n DEVICE=+platform:imx8mp-cm7\n"
+		"6,2,150,-;old\r\n\n6,3,200,-;under ";
 	assert_int_equal(write(w, old, strlen(old)), (ssize_t)strlen(old));
 	cfg.kmsg_path = path;
 	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	/* Skipped and counted: two records, their dictionary and an empty line aside. */
+	assert_int_equal(kwatch_skipped(k), 2);
 	static const char now[] = "way\n6,4,300,-;new\n";
 	assert_int_equal(write(w, now, strlen(now)), (ssize_t)strlen(now));
 	wait_for(base, &a, 2, NULL, 0);
@@ -511,9 +556,78 @@ static void test_fifo_backlog(void **state)
 	assert_string_equal(a.msg[0], "under way");
 	assert_string_equal(a.msg[1], "new");
 	assert_int_equal(kwatch_lost(k), 0);
+	assert_int_equal(kwatch_skipped(k), 2);
 	close(w);
 	kwatch_free(k);
 	event_base_free(base);
+}
+
+/* A line longer than the buffer under way in a FIFO's backlog is dropped up to its
+ * newline and counted, as one read later would be: its tail is not a line of its own. */
+static void test_fifo_backlog_long_line(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	char path[128], *big;
+	int w;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	w = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	assert_true(w >= 0);
+	assert_int_equal(write(w, "6,1,100,-;old\n", 14), 14);
+	/* 9000 bytes of one line, its end not written yet; the tail looks like a kick. */
+	big = malloc(9000);
+	assert_non_null(big);
+	memset(big, 'x', 9000);
+	memcpy(big + 9000 - 57, "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)", 57);
+	assert_int_equal(write(w, big, 9000), 9000);
+	free(big);
+	cfg.kmsg_path = path;
+	assert_int_equal(kwatch_new(base, &cfg, on_line, &a, &k), 0);
+	static const char now[] = "\n6,3,300,-;new\n";
+	assert_int_equal(write(w, now, strlen(now)), (ssize_t)strlen(now));
+	wait_for(base, &a, 1, NULL, 0);
+	assert_int_equal(a.n, 1);
+	assert_string_equal(a.msg[0], "new");
+	assert_int_equal(kwatch_skipped(k) + kwatch_lost(k), 2);
+	close(w);
+	kwatch_free(k);
+	event_base_free(base);
+}
+
+/* A writer that writes one byte at a time (a shell loop, a slow serial console): each
+ * line is handed on once, whole, however its bytes came; a record's dictionary and a
+ * CRLF end are taken as in one piece. */
+static void test_fifo_byte_by_byte(void **state)
+{
+	static const char text[] =
+		"3,1,100,-,caller=T123;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n"
+		" SUBSYSTEM=platform\n DEVICE=+platform:imx8mp-cm7\n"
+		"<3>[  812.345678] [  T123] remoteproc remoteproc0: crash detected in imx-rproc: "
+		"type watchdog\r\n"
+		"6,2,200,c;continued\n";
+	struct fifo_rig r;
+
+	(void)state;
+	fifo_open(&r);
+	for (size_t i = 0; i < sizeof(text) - 1; i++) {
+		put_all(&r, text + i, 1);
+		event_base_loop(r.base, EVLOOP_NONBLOCK);
+	}
+	wait_for(r.base, &r.a, 3, NULL, 0);
+	assert_int_equal(r.a.n, 3);
+	assert_string_equal(r.a.msg[0],
+			    "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	assert_int_equal(r.a.prio[0], 3);
+	assert_string_equal(r.a.msg[1], "<3>[  812.345678] [  T123] remoteproc remoteproc0: "
+					"crash detected in imx-rproc: type watchdog");
+	assert_string_equal(r.a.msg[2], "continued");
+	assert_int_equal(kwatch_lost(r.k), 0);
+	fifo_close(&r);
 }
 
 /* A plain line may begin with a blank (`dmesg -t` of a device without a driver word);
@@ -578,6 +692,85 @@ static void test_fifo_writer_left(void **state)
 	assert_string_equal(r.a.msg[1],
 			    "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
 	assert_int_equal(r.a.lost[1], 1);
+	assert_int_equal(kwatch_lost(r.k), 1);
+	fifo_close(&r);
+}
+
+/* A kmsg record stamped now. */
+static void put_now(struct fifo_rig *r, int seq, const char *text)
+{
+	struct timespec ts;
+	char line[200];
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(line, sizeof(line), "6,%d,%llu,-;%s\n", seq,
+		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000,
+		 text);
+	put(r, line);
+}
+
+/* A FIFO there at the start whose feeder comes later (made by the service, `dmesg -w`
+ * started after the daemon): what it prints first is the whole ring, from before the
+ * start, as with a FIFO made later: skipped and counted. */
+static void test_fifo_writer_later(void **state)
+{
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct fifo_rig r;
+	char path[128];
+
+	(void)state;
+	r.base = event_base_new();
+	assert_non_null(r.base);
+	r.a = (struct sink){.base = r.base};
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	cfg.kmsg_path = path;
+	assert_int_equal(kwatch_new(r.base, &cfg, on_line, &r.a, &r.k), 0);
+	r.fd = open_writer(&r, path);
+	assert_true(r.fd >= 0);
+	put(&r, "3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	put(&r, "[    0.000200] imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	put_now(&r, 3, "new");
+	wait_for(r.base, &r.a, 1, NULL, 0);
+	assert_int_equal(r.a.n, 1);
+	assert_string_equal(r.a.msg[0], "new");
+	assert_int_equal(kwatch_skipped(r.k), 2);
+	fifo_close(&r);
+}
+
+/* A feeder restarted on the FIFO (`dmesg -w` again, `cat /dev/kmsg` again) prints the
+ * whole ring once more: what was handed on already is not handed on twice. */
+static void test_fifo_writer_restarted(void **state)
+{
+	struct fifo_rig r;
+	char path[128];
+
+	(void)state;
+	fifo_open(&r);
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	put(&r, "3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	put(&r, "[    0.000200] second\n6,2,250,-;cut");
+	wait_for(r.base, &r.a, 2, NULL, 0);
+	close(r.fd);
+	/* Until the watch has seen the writer leave (it counts the cut line then). */
+	for (int i = 0; i < 3000 && kwatch_lost(r.k) == 0; i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	r.fd = open_writer(&r, path);
+	assert_true(r.fd >= 0);
+	put(&r, "3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n"
+		"[    0.000200] second\n6,2,250,-;cut short before\n6,3,300,-;third\n");
+	wait_for(r.base, &r.a, 4, NULL, 0);
+	assert_int_equal(r.a.n, 4);
+	assert_string_equal(r.a.msg[0],
+			    "imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)");
+	assert_string_equal(r.a.msg[1], "[    0.000200] second");
+	/* The line the first writer left unfinished comes whole this time. */
+	assert_string_equal(r.a.msg[2], "cut short before");
+	assert_string_equal(r.a.msg[3], "third");
+	assert_int_equal(kwatch_skipped(r.k), 2);
 	assert_int_equal(kwatch_lost(r.k), 1);
 	fifo_close(&r);
 }
@@ -702,8 +895,15 @@ static void test_fifo_late(void **state)
 		 (unsigned long long)ts.tv_sec * 1000000ull +
 			 (unsigned long long)ts.tv_nsec / 1000);
 	put(&r, line);
-	/* `dmesg -w` prints plain lines, stamped: the same for them. */
+	/* `dmesg -w` prints plain lines, stamped: the same for them, for the "<3>" of
+	 * `dmesg -rw` and the "kern  :err   : " of `dmesg -xw`. */
 	put(&r, "[    0.000100] imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	put(&r, "<3>[    0.000200] imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n");
+	put(&r, "kern  :err   : [    0.000250] imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, "
+		"err:-62)\n");
+	/* `journalctl -k -f -o short-monotonic` puts its stamp before the host. */
+	put(&r, "[    0.000260] board kernel: imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, "
+		"err:-62)\n");
 	snprintf(line, sizeof(line), "[%5llu.%06llu] stamped\n", (unsigned long long)ts.tv_sec,
 		 (unsigned long long)ts.tv_nsec / 1000);
 	put(&r, line);
@@ -714,6 +914,78 @@ static void test_fifo_late(void **state)
 	assert_non_null(strstr(r.a.msg[1], "] stamped"));
 	assert_string_equal(r.a.msg[2], "plain line");
 	assert_int_equal(kwatch_lost(r.k), 0);
+	/* Counted, and said with the lines that came after them. */
+	assert_int_equal(kwatch_skipped(r.k), 5);
+	assert_int_equal(r.a.skipped, 5);
+	/* Skipped lines and then nothing: said all the same. */
+	put(&r, "6,3,200,-;old again\n<6>[    0.000300] old too\n");
+	for (int i = 0; i < 3000 && r.a.skipped < 7; i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	assert_int_equal(r.a.skipped, 7);
+	assert_int_equal(kwatch_skipped(r.k), 7);
+	assert_int_equal(r.a.n, 3);
+	fifo_close(&r);
+}
+
+/* A regular file renamed over the FIFO being read (`dmesg -w > PATH.tmp && mv`): its
+ * writers now reach the file, the old FIFO none. Said as a regular file there is while
+ * waiting, and the watch waits: a FIFO put back is read. */
+static void test_fifo_replaced_by_file(void **state)
+{
+	struct kwatch_config cfg = {.source = KWATCH_KMSG, .on_path = on_path};
+	struct fifo_rig r;
+	char path[128], tmp[140];
+	int fd;
+
+	(void)state;
+	r.base = event_base_new();
+	assert_non_null(r.base);
+	r.a = (struct sink){.base = r.base};
+	snprintf(path, sizeof(path), "%s/kmsg", dir);
+	snprintf(tmp, sizeof(tmp), "%s/kmsg.tmp", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	cfg.kmsg_path = path;
+	notes = (struct path_notes){0};
+	assert_int_equal(kwatch_new(r.base, &cfg, on_line, &r.a, &r.k), 0);
+	r.fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(r.fd >= 0);
+	/* Still in the old FIFO when it is replaced: read all the same. */
+	put(&r, "old\n");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "6,2,200,-;in the file\n", 22), 22);
+	close(fd);
+	assert_int_equal(rename(tmp, path), 0);
+	wait_for(r.base, &r.a, 1, NULL, 0);
+	for (int i = 0; i < 3000 && notes.n == 0; i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(r.base, &tv);
+		event_base_dispatch(r.base);
+	}
+	assert_int_equal(r.a.n, 1);
+	assert_string_equal(r.a.msg[0], "old");
+	assert_int_equal(notes.n, 1);
+	assert_int_equal(notes.err[0], -EINVAL);
+	assert_true(kwatch_waiting(r.k));
+	/* The old FIFO has no reader left. */
+	assert_int_equal(write(r.fd, "x\n", 2), -1);
+	assert_int_equal(errno, EPIPE);
+	close(r.fd);
+	/* A FIFO put back is read from then on. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	r.fd = open_writer(&r, path);
+	assert_true(r.fd >= 0);
+	assert_false(kwatch_waiting(r.k));
+	assert_int_equal(notes.n, 2);
+	assert_int_equal(notes.err[1], 0);
+	put(&r, "back\n");
+	wait_for(r.base, &r.a, 2, NULL, 0);
+	assert_int_equal(r.a.n, 2);
+	assert_string_equal(r.a.msg[1], "back");
 	fifo_close(&r);
 }
 
@@ -789,9 +1061,10 @@ static void test_daemon_kernel_dropped(void **state)
 		 "kernel_log = kmsg\nkmsg_path = %s\nincident_dir = %s\n"
 		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps = resync\n",
 		 fifo, inc, p.dir);
-	assert_int_equal(daemon_proc_start(&p, conf), 0);
-	int w = open(fifo, O_WRONLY | O_CLOEXEC);
+	/* The feeder runs already: what it writes is from now on. */
+	int w = open(fifo, O_RDWR | O_CLOEXEC);
 	assert_true(w >= 0);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
 	/* The first opens the incident; 199 follow it, more than the ring of 32 holds. */
 	for (int i = 1; i <= 200; i++)
 		len += (size_t)sprintf(buf + len, kick, i);
@@ -877,9 +1150,10 @@ static void test_daemon_incident_capped(void **state)
 		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps = resync\nrecovery_budget = "
 		 "1\n",
 		 fifo, inc, p.dir);
-	assert_int_equal(daemon_proc_start(&p, conf), 0);
-	int w = open(fifo, O_WRONLY | O_CLOEXEC);
+	/* The feeder runs already: what it writes is from now on. */
+	int w = open(fifo, O_RDWR | O_CLOEXEC);
 	assert_true(w >= 0);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
 	/* Enough to start the ladder, which fails: the budget of one is spent. */
 	for (int i = 0; i < 10; i++)
 		assert_true(dprintf(w, kick, ++lines) > 0);
@@ -974,6 +1248,10 @@ static void test_daemon_fifo_late(void **state)
 	}
 	if (w < 0)
 		fail_msg("the daemon never opened the FIFO made after its start");
+	/* The feeder's replay of what came before the start: skipped, counted. */
+	static const char old[] = "3,6,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, "
+				  "err:-62)\n";
+	assert_int_equal(write(w, old, strlen(old)), (ssize_t)strlen(old));
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	snprintf(line, sizeof(line),
 		 "3,7,%llu,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n",
@@ -989,9 +1267,101 @@ static void test_daemon_fifo_late(void **state)
 	assert_int_equal(daemon_proc_stop(&p), 0);
 	h_slurp_file(p.log, log, sizeof(log));
 	if (!strstr(log, "does not exist yet: waiting for it") ||
+	    !strstr(log, "watching kernel messages from kmsg at") ||
+	    !strstr(log, "kernel log: 1 backlog line(s) skipped (1 since the start)"))
+		fail_msg("no warning in:\n%s", log);
+	assert_null(strstr(log, "cannot watch the kernel log"));
+	h_cleanup(&p);
+}
+
+/* What the FIFO held at the start is skipped and counted in the line that says it is
+ * watched. */
+static void test_daemon_fifo_backlog_counted(void **state)
+{
+	struct daemon_proc p;
+	struct tclient c;
+	char fifo[300], conf[1500], log[65536];
+	static const char old[] =
+		"3,1,100,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n"
+		"6,2,150,-;old\n6,3,160,-;older\n";
+	int w;
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(fifo, sizeof(fifo), "%s/kmsg", p.dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	/* A feeder that wrote before the daemon started, and keeps the FIFO open. */
+	w = open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	assert_true(w >= 0);
+	assert_int_equal(write(w, old, strlen(old)), (ssize_t)strlen(old));
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = kmsg\nkmsg_path = %s\n"
+		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps =\n",
+		 fifo, p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	/* An answered request: the supervisor has started by then. */
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\"}"), 0);
+	tclient_close(&c);
+	close(w);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_slurp_file(p.log, log, sizeof(log));
+	if (!strstr(log, "watching kernel messages from kmsg (3 line(s) it held from before "
+			 "the start skipped)"))
+		fail_msg("no count in:\n%s", log);
+	assert_null(strstr(log, "kick_timeout"));
+	h_cleanup(&p);
+}
+
+/* kmsg_path is a regular file at the start (`dmesg -w > PATH` without mkfifo, run before
+ * the daemon): said, and a FIFO put in its place is read, as when the file comes later. */
+static void test_daemon_kmsg_regular_file(void **state)
+{
+	struct daemon_proc p;
+	struct tclient c;
+	char fifo[300], tmp[310], conf[1500], log[65536], line[200];
+	struct timespec ts;
+	int w = -1;
+
+	(void)state;
+	assert_int_equal(h_tmpdir(&p), 0);
+	snprintf(fifo, sizeof(fifo), "%s/kmsg", p.dir);
+	snprintf(tmp, sizeof(tmp), "%s/kmsg.tmp", p.dir);
+	assert_int_equal(h_put_file(fifo, "6,1,100,-;x\n"), 0);
+	snprintf(conf, sizeof(conf),
+		 "kernel_log = kmsg\nkmsg_path = %s\n"
+		 "[channel m7]\ndevice = %s/ttyRPMSG30\nrecovery_steps =\n",
+		 fifo, p.dir);
+	assert_int_equal(daemon_proc_start(&p, conf), 0);
+	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
+			 0);
+	assert_int_equal(mkfifo(tmp, 0600), 0);
+	assert_int_equal(rename(tmp, fifo), 0);
+	for (int i = 0; i < 200 && w < 0; i++) {
+		w = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		if (w < 0)
+			usleep(50000);
+	}
+	if (w < 0)
+		fail_msg("the daemon never opened the FIFO put in the file's place");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(line, sizeof(line),
+		 "3,7,%llu,-;imx-rproc imx8mp-cm7: imx_rproc_kick: failed (1, err:-62)\n",
+		 (unsigned long long)ts.tv_sec * 1000000ull +
+			 (unsigned long long)ts.tv_nsec / 1000);
+	assert_int_equal(write(w, line, strlen(line)), (ssize_t)strlen(line));
+	cJSON *o = tclient_wait(&c, "FAULT", H_TIMEOUT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "kind"), "kick_timeout");
+	cJSON_Delete(o);
+	close(w);
+	tclient_close(&c);
+	assert_int_equal(daemon_proc_stop(&p), 0);
+	h_slurp_file(p.log, log, sizeof(log));
+	if (!strstr(log, "not a FIFO, not watched: it must be a FIFO") ||
 	    !strstr(log, "watching kernel messages from kmsg at"))
 		fail_msg("no warning in:\n%s", log);
 	assert_null(strstr(log, "cannot watch the kernel log"));
+	assert_null(strstr(log, "does not exist yet"));
 	h_cleanup(&p);
 }
 
@@ -1038,11 +1408,12 @@ static void test_daemon_running_virtio(void **state)
 		 "[channel m7]\ndevice = %s/ttyRPMSG30\nremoteproc = imx-rproc\n"
 		 "recovery_steps =\n",
 		 fifo, p.dir, p.dir);
+	/* The feeder runs already: what it writes is from now on. */
+	int w = open(fifo, O_RDWR | O_CLOEXEC);
+	assert_true(w >= 0);
 	assert_int_equal(daemon_proc_start(&p, conf), 0);
 	assert_int_equal(tclient_open(&c, p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
 			 0);
-	int w = open(fifo, O_WRONLY | O_CLOEXEC);
-	assert_true(w >= 0);
 	static const char lines[] = "6,1,100,-;virtio_rpmsg_bus virtio5: timeout waiting for a tx "
 				    "buffer\n6,2,200,-;virtio_rpmsg_bus virtio2: timeout waiting "
 				    "for a tx buffer\n";
@@ -1058,6 +1429,35 @@ static void test_daemon_running_virtio(void **state)
 	tclient_close(&c);
 	assert_int_equal(daemon_proc_stop(&p), 0);
 	h_cleanup(&p);
+}
+
+/* /dev/kmsg's ring, all of it printed before the start, is skipped and counted: a booted
+ * kernel has printed something. */
+static void test_dev_kmsg_backlog(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct kwatch_config cfg = {.source = KWATCH_KMSG};
+	struct sink a = {.base = base};
+	struct kwatch *k;
+	int r;
+
+	(void)state;
+	r = kwatch_new(base, &cfg, on_line, &a, &k);
+	if (r == -ENOENT || r == -EACCES || r == -EPERM) {
+		event_base_free(base);
+		skip(); /* no /dev/kmsg here, or dmesg_restrict */
+	}
+	assert_int_equal(r, 0);
+	assert_true(kwatch_skipped(k) > 0);
+	/* Nothing of it is handed on. */
+	struct timeval tv = {0, 50000};
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	assert_int_equal(kwatch_lost(k), 0);
+	print_message("/dev/kmsg: %llu record(s) skipped, %d line(s) since\n",
+		      (unsigned long long)kwatch_skipped(k), a.n);
+	kwatch_free(k);
+	event_base_free(base);
 }
 
 static void test_config(void **state)
@@ -1089,13 +1489,32 @@ static void test_config(void **state)
 	assert_null(k);
 	cfg.kmsg_path = "/dev/null";
 	assert_int_equal(kwatch_new(base, &cfg, on_line, NULL, &k), -EINVAL);
+	/* A regular file outside /dev is waited past, as when it replaces the FIFO read:
+	 * said, and a FIFO put there is read. */
 	char file[] = "/tmp/m7b-kwatch-XXXXXX";
 	int fd = mkstemp(file);
 	assert_true(fd >= 0);
 	close(fd);
 	cfg.kmsg_path = file;
-	assert_int_equal(kwatch_new(base, &cfg, on_line, NULL, &k), -EINVAL);
+	cfg.on_path = on_path;
+	notes = (struct path_notes){0};
+	assert_int_equal(kwatch_new(base, &cfg, on_line, NULL, &k), 0);
+	assert_true(kwatch_waiting(k));
+	assert_int_equal(notes.n, 1);
+	assert_int_equal(notes.err[0], -EINVAL);
+	assert_int_equal(unlink(file), 0);
+	assert_int_equal(mkfifo(file, 0600), 0);
+	for (int i = 0; i < 3000 && kwatch_waiting(k); i++) {
+		struct timeval tv = {0, 10000};
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+	assert_false(kwatch_waiting(k));
+	assert_int_equal(notes.n, 2);
+	assert_int_equal(notes.err[1], 0);
+	k = kwatch_free(k);
 	unlink(file);
+	cfg.on_path = NULL;
 	assert_string_equal(kwatch_source_to_string(KWATCH_JOURNAL), "journal");
 	assert_null(kwatch_free(NULL));
 	event_base_free(base);
@@ -1115,26 +1534,41 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_missed, journal_setup,
 						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_userspace_kmsg, journal_setup,
+						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_journal_unreadable, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_long_record, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_backlog, journal_setup, journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_backlog_long_line, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_replaced_by_file, journal_setup,
+						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_flood_bounded, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_leading_blank, journal_setup,
 						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_byte_by_byte, journal_setup,
+						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_writer_left, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_writer_later, journal_setup,
+						journal_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_writer_restarted, journal_setup,
 						journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_late, journal_setup, journal_teardown),
 		cmocka_unit_test_setup_teardown(test_fifo_replaced, journal_setup,
 						journal_teardown),
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_dev_kmsg_backlog),
 		cmocka_unit_test(test_daemon_kernel_dropped),
 		cmocka_unit_test(test_daemon_incident_capped),
 		cmocka_unit_test(test_daemon_journal_absent),
 		cmocka_unit_test(test_daemon_fifo_late),
+		cmocka_unit_test(test_daemon_fifo_backlog_counted),
+		cmocka_unit_test(test_daemon_kmsg_regular_file),
 		cmocka_unit_test(test_daemon_dev_kmsg_missing),
 		cmocka_unit_test(test_daemon_running_virtio),
 	};

@@ -307,6 +307,12 @@ static void test_prefixes(void **state)
 		"[Sun Nov 29 20:00:00 2026] ",
 		"[  812.345678] [    T123] ",
 		"[  812.345678] [C1] ",
+		/* dmesg -x (facility and level decoded), dmesg --time-format iso, both */
+		"kern  :err   : [  812.345678] ",
+		"kern  :err   : ",
+		"local7:debug : ",
+		"2026-11-29T20:00:00,123456+00:00 ",
+		"kern  :warn  : 2026-11-29T20:00:00,123456+01:00 [    T123] ",
 	};
 	char line[256];
 	struct klog_event ev;
@@ -328,6 +334,26 @@ static void test_prefixes(void **state)
 	snprintf(line, sizeof(line), "<3" RP "imx_rproc_kick: failed (1, err:-62)");
 	assert_true(klog_classify(line, strlen(line), &ev));
 	assert_string_equal(ev.driver, "<3imx-rproc");
+	/* Near-misses of dmesg -x and ISO times are not skipped. */
+	static const char *const near[] = {
+		"kern  :oops  : ",
+		"kern  :err   :",
+		"2026-11-29 20:00:00 ",
+		"2026-11-29T20:00:00Z? ",
+	};
+	for (size_t i = 0; i < sizeof(near) / sizeof(near[0]); i++) {
+		snprintf(line, sizeof(line), "%s" RP "imx_rproc_kick: failed (1, err:-62)",
+			 near[i]);
+		if (klog_classify(line, strlen(line), &ev) && strcmp(ev.driver, "imx-rproc") == 0)
+			fail_msg("\"%s\" taken", line);
+	}
+	/* Where the stamp starts, for the watch's backlog. */
+	snprintf(line, sizeof(line), "kern  :err   : [  812.345678] x");
+	assert_string_equal(klog_skip_prefix(line, line + strlen(line)), "[  812.345678] x");
+	snprintf(line, sizeof(line), "<6>[  812.345678] x");
+	assert_string_equal(klog_skip_prefix(line, line + strlen(line)), "[  812.345678] x");
+	snprintf(line, sizeof(line), "remoteproc remoteproc0: x");
+	assert_string_equal(klog_skip_prefix(line, line + strlen(line)), line);
 }
 
 static void test_strings(void **state)
