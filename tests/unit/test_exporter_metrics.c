@@ -183,6 +183,48 @@ static void test_incidents_counted_once_in_order(void **state)
 	mx_model_clear(&m);
 }
 
+/* An incident that reached its cap closes `continued` with the step then under way shown
+ * `running`; the incident that continues it has that step again, with its result. The
+ * step is counted once, with that result, whichever of the two a scrape sees first. */
+static void test_step_across_continued_incident_counted_once(void **state)
+{
+	struct mx_model m = {0};
+	const char *full = "{\"seq\":4,\"channel\":\"m7\",\"start_us\":1000000,"
+			   "\"end_us\":31000000,\"kind\":\"kick_timeout\","
+			   "\"outcome\":\"continued\",\"steps\":["
+			   "{\"action\":\"resync\",\"result\":\"timeout\"},"
+			   "{\"action\":\"remoteproc\",\"result\":\"running\"}]}";
+	char list[1024];
+
+	snprintf(list, sizeof(list), "{\"incidents\":[%s]}", full);
+	incidents(&m, list);
+	snprintf(list, sizeof(list),
+		 "{\"incidents\":[%s,{\"seq\":5,\"channel\":\"m7\",\"start_us\":31000000,"
+		 "\"end_us\":33000000,\"kind\":\"kick_timeout\",\"continues\":4,"
+		 "\"outcome\":\"recovered\",\"steps\":["
+		 "{\"action\":\"remoteproc\",\"result\":\"ok\"}]}]}",
+		 full);
+	incidents(&m, list);
+	char *t = render(&m, NULL, false);
+
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"resync\","
+		      "cause=\"kick_timeout\",result=\"timeout\"} 1\n");
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"remoteproc\","
+		      "cause=\"kick_timeout\",result=\"ok\"} 1\n");
+	assert_null(strstr(t, "result=\"running\""));
+	free(t);
+
+	/* A step still running when the daemon stopped has no other record: it counts. */
+	incidents(&m, "{\"incidents\":[{\"seq\":6,\"channel\":\"m7\",\"start_us\":40000000,"
+		      "\"end_us\":41000000,\"kind\":\"stall\",\"outcome\":\"interrupted\","
+		      "\"steps\":[{\"action\":\"reopen\",\"result\":\"running\"}]}]}");
+	t = render(&m, NULL, false);
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"reopen\","
+		      "cause=\"stall\",result=\"running\"} 1\n");
+	free(t);
+	mx_model_clear(&m);
+}
+
 static void test_status_labels_escaped_and_optional_members(void **state)
 {
 	struct mx_model m = {0};
@@ -292,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_faults_take_daemon_count),
 		cmocka_unit_test(test_duration_histogram_from_zero),
 		cmocka_unit_test(test_incidents_counted_once_in_order),
+		cmocka_unit_test(test_step_across_continued_incident_counted_once),
 		cmocka_unit_test(test_status_labels_escaped_and_optional_members),
 		cmocka_unit_test(test_long_firmware_name_label),
 		cmocka_unit_test(test_m7_counters_from_status_not_raw_heartbeat),

@@ -285,10 +285,15 @@ int mx_model_incidents(struct mx_model *m, const cJSON *reply)
 			continue;
 		if (strcmp(outcome, "open") == 0)
 			break;
+		/* A step under way when its incident reached its cap is the first step of
+		 * the incident that continues it, which gives its result: counted there. */
+		bool continued = strcmp(outcome, "continued") == 0;
 		cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(inc, "steps"))
 		{
 			const char *a = str(st, "action"), *r = str(st, "result");
 
+			if (continued && r && strcmp(r, "running") == 0)
+				continue;
 			if (a && count_step(m, ch, a, cause ? cause : "unknown", r ? r : "") < 0)
 				return -ENOMEM;
 		}
