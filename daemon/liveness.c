@@ -25,10 +25,20 @@ void liveness_start(struct liveness *l, uint64_t now_ms)
 	l->waiting = false;
 	l->strict = false;
 	l->stalled = false;
-	l->hb_known = false;
+	/* A deaf spell outlives a reopen of the tty (a recovery step's): the M7 and its
+	 * count of the host's frames are the same, so the spell is not found and said
+	 * again, and its PINGs go on (the first a quiet time after the open), for a failed
+	 * channel to see the M7 hear again. A restarted M7 counts from 0: its first
+	 * HEARTBEAT ends the spell. A spell no count backs (a probe that a kernel fault
+	 * began, before any HEARTBEAT carried one) has nothing to go on from. */
+	if (l->deaf_latched && l->hb_known) {
+		l->ping_ms = now_ms;
+	} else {
+		l->hb_known = false;
+		l->deaf_latched = false;
+	}
 	l->probe_known = false;
 	l->deaf_probe = false;
-	l->deaf_latched = false;
 	l->probe_due = false;
 	l->misses = 0;
 	l->last_rx_ms = now_ms;

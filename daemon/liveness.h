@@ -47,7 +47,8 @@ void liveness_config_default(struct liveness_config *cfg);
 /* Sets up a stopped watcher. */
 void liveness_init(struct liveness *l, const struct liveness_config *cfg);
 
-/* The link was (re)opened at now: start watching from a clean slate. */
+/* The link was (re)opened at now: start watching from a clean slate, but for a deaf
+ * spell still going on (see liveness_on_heartbeat()). */
 void liveness_start(struct liveness *l, uint64_t now_ms);
 
 /* The link was closed: nothing to watch. */

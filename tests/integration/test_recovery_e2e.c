@@ -121,7 +121,9 @@ static void sim_cmd(struct fx *f, const char *cmd)
 
 static int teardown(void **state);
 
-static int setup_klog(void **state, const char *klog, const char *daemon_extra, const char *steps)
+/* reopen_ms: the reopen step's timeout. */
+static int setup_klog_reopen(void **state, const char *klog, const char *daemon_extra,
+			     const char *steps, unsigned reopen_ms)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	char conf[4096], out[400], arg_out[400];
@@ -177,12 +179,12 @@ static int setup_klog(void **state, const char *klog, const char *daemon_extra, 
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n"
 		 "recovery_steps = %s\n"
 		 "driver_reload = %s\nhook = true\n"
-		 "resync_timeout_ms = 500\nresync_tries = 1\nreopen_timeout_ms = 500\n"
+		 "resync_timeout_ms = 500\nresync_tries = 1\nreopen_timeout_ms = %u\n"
 		 "driver_timeout_ms = 500\nremoteproc_timeout_ms = 15000\n"
 		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n"
 		 "reload_probation_ms = 300\n",
 		 klog, f->journal, f->sys, f->incidents, f->debugfs, f->p.dir, daemon_extra,
-		 f->link, steps, driver_cmd);
+		 f->link, steps, driver_cmd, reopen_ms);
 	if (daemon_proc_start(&f->p, conf) < 0)
 		goto fail;
 	*state = f;
@@ -193,6 +195,11 @@ fail:
 	(void)teardown(state);
 	*state = NULL;
 	return -1;
+}
+
+static int setup_klog(void **state, const char *klog, const char *daemon_extra, const char *steps)
+{
+	return setup_klog_reopen(state, klog, daemon_extra, steps, 500);
 }
 
 static int setup_common(void **state, const char *daemon_extra, const char *steps)
@@ -210,6 +217,14 @@ static int setup_no_klog(void **state)
 static int setup_no_klog_resync(void **state)
 {
 	return setup_klog(state, "off", "", "resync\nrecovery_backoff_ms = 20000");
+}
+
+/* No kernel log, a ladder whose reopen waits long enough for liveness, started again on
+ * the reopened tty, to find the M7 still deaf. */
+static int setup_no_klog_long_reopen(void **state)
+{
+	return setup_klog_reopen(state, "off", "", "resync,reopen\nrecovery_backoff_ms = 20000",
+				 4000);
 }
 
 static int setup(void **state)
@@ -963,6 +978,49 @@ static void test_deaf_no_klog_failed_then_back(void **state)
 	tclient_close(&q);
 }
 
+/* One deaf spell across the ladder's reopen: liveness, started again on the new tty, goes
+ * on with the spell rather than from a clean slate, so it neither says it again nor stops
+ * its PINGs: the failed channel sees the M7 hear again (`up`, hello) long before the retry.
+ * Once the channel is up again, a new deaf spell is a new stall. */
+static void test_deaf_one_stall_across_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	cJSON *o;
+	char *txt;
+
+	if (!f)
+		skip();
+	o = go_deaf(f, &w, &q, &t);
+	cJSON_Delete(o);
+	wait_state(&w, "failed", &t);
+	o = status(&q);
+	txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "faults"));
+	print_message("faults after the ladder: %s\n", txt ? txt : "?");
+	free(txt);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(o, "faults"), "stall"), 1);
+	cJSON_Delete(o);
+	sim_cmd(f, "resume\n");
+	assert_string_equal(wait_state(&w, "up", &t), "hello");
+	for (int i = 0; i < 2; i++) {
+		o = tclient_wait(&w, "HEARTBEAT", WAIT_MS);
+		assert_non_null(o);
+		cJSON_Delete(o);
+	}
+	sim_cmd(f, "deaf\n");
+	assert_int_equal(tclient_send(&q,
+				      "{\"cmd\":\"send\",\"id\":2,\"port\":2,\"data\":\"aGVsbG8=\","
+				      "\"channel\":\"m7\"}"),
+			 0);
+	o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	assert_int_equal((int)j_num(o, "count"), 2);
+	cJSON_Delete(o);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* While the ladder runs the channel is `recovering`, whatever its steps meet: a reopen
  * that finds no device node fails the step, it does not publish the channel `down`. */
 static void test_no_down_while_recovering(void **state)
@@ -1211,6 +1269,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deaf_no_klog, setup_no_klog, teardown),
 		cmocka_unit_test_setup_teardown(test_deaf_no_klog_failed_then_back,
 						setup_no_klog_resync, teardown),
+		cmocka_unit_test_setup_teardown(test_deaf_one_stall_across_reopen,
+						setup_no_klog_long_reopen, teardown),
 		cmocka_unit_test_setup_teardown(test_no_down_while_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_error_stays_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_busy_stays_recovering, setup, teardown),

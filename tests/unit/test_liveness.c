@@ -257,6 +257,57 @@ static void test_deaf_watch(void **state)
 	assert_int_equal(l.pings, 4);
 }
 
+/* A deaf spell outlives a reopen of the tty (a recovery step's): the M7's count is the
+ * same, so the watch neither begins a probe nor says the stall again, and its PINGs go
+ * on, for the M7 to count should it hear again. When it does, the spell ends, and a
+ * reopen after that starts from a clean slate. */
+static void test_deaf_spell_outlives_reopen(void **state)
+{
+	struct liveness l;
+	static const struct row rows[] = {
+		{0, START, LIVENESS_NONE, 2000},
+		{1000, HB_COUNT, LIVENESS_NONE, 3000},
+		{2000, HB_COUNT, LIVENESS_NONE, 4000},
+		{3000, HB_COUNT, LIVENESS_NONE, 3000},
+		{3000, TICK, LIVENESS_SEND_PING, 4000},
+		{3500, HB_COUNT, LIVENESS_NONE, 4000},
+		{4000, TICK, LIVENESS_SEND_PING, 5000},
+		{4500, HB_COUNT, LIVENESS_NONE, 5000},
+		{5000, TICK, LIVENESS_STALL, 0},
+		/* Closed and opened again; still deaf while the host writes (its count of
+		 * frames written starts over with the HOST_HELLO of the open). */
+		{5100, STOP, LIVENESS_NONE, 0},
+		{5200, START, LIVENESS_NONE, 7200},
+		{5500, HB_COUNT, LIVENESS_NONE, 7200},
+		{6500, HB_COUNT, LIVENESS_NONE, 7200},
+		{7200, TICK, LIVENESS_SEND_PING, 8200},
+		{7500, HB_COUNT, LIVENESS_NONE, 9200},
+		{8500, HB_COUNT, LIVENESS_NONE, 9200},
+		{9200, TICK, LIVENESS_SEND_PING, 10200},
+		/* It took the PING: the spell is over; a reopen now starts afresh. */
+		{9500, HB_COUNT, LIVENESS_NONE, 11500},
+		{9600, STOP, LIVENESS_NONE, 0},
+		{9700, START, LIVENESS_NONE, 11700},
+		{10500, HB_COUNT, LIVENESS_NONE, 12500},
+	};
+	static const int64_t counts[] = {
+		-1, 10, 10, 10, -1, 10, -1, 10, -1, /* deaf: the stall */
+		-1, -1, 10, 10, -1, 10, 10, -1,	    /* reopened, still deaf */
+		11, -1, -1, 11,			    /* hears again */
+	};
+	static const uint32_t sent[] = {
+		0, 5, 7, 7, 0, 8, 0, 9, 0, 0, 0, 1, 1, 0, 2, 2, 0, 3, 0, 0, 1,
+	};
+
+	(void)state;
+	assert_int_equal(sizeof(counts) / sizeof(counts[0]), sizeof(rows) / sizeof(rows[0]));
+	assert_int_equal(sizeof(sent) / sizeof(sent[0]), sizeof(rows) / sizeof(rows[0]));
+	liveness_init(&l, &cfg);
+	run_counted(&l, rows, sizeof(rows) / sizeof(rows[0]), counts, sent);
+	assert_int_equal(l.stalls, 1);
+	assert_false(l.deaf_latched);
+}
+
 /* A stall says whether it ended a probe (HEARTBEATs or DATA may have kept coming) or a
  * quiet link (nothing came at all): the fault's words differ. */
 static void test_stall_cause(void **state)
@@ -329,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_probe_deaf),
 		cmocka_unit_test(test_deaf_watch),
+		cmocka_unit_test(test_deaf_spell_outlives_reopen),
 		cmocka_unit_test(test_stall_cause),
 		cmocka_unit_test(test_frame_moves_deadline),
 		cmocka_unit_test(test_defaults),
