@@ -88,6 +88,7 @@ static void obs_on_config(void *ud, struct channel *ch)
 	n->inc = c->inc;
 	c->inc = NULL;
 	n->inc_first_step = c->inc_first_step;
+	n->stall_raised = c->stall_raised;
 	memcpy(n->inc_outcome, c->inc_outcome, sizeof(n->inc_outcome));
 	/* Without a state directory the record lives in memory only. */
 	if (!n->good.name[0]) {
@@ -216,6 +217,7 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);
 	sv_probe_on_state(c);
 	if (channel_get_state(ch) == CHANNEL_UP) {
+		c->stall_raised = false; /* a stall from now on is a new fault */
 		evtimer_del(c->ev_down);
 	} else if ((old == CHANNEL_UP || old == CHANNEL_OPENING) &&
 		   channel_get_state(ch) == CHANNEL_DOWN && c->rec.state == RECOVERY_IDLE &&

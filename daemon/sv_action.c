@@ -449,6 +449,10 @@ static int act_gave_up(struct sv_chan *c, const struct recovery_action *a,
 
 	log_struct(c->sv->log, LOG_ERR, &f, "recovery gave up (%s); next try in %llu ms", a->reason,
 		   (unsigned long long)next);
+	/* A retry the budget refused, with no incident open (the fault's own closed when
+	 * its ladder failed), gets a record of its own, as a retry that runs does. */
+	if (!c->inc && strcmp(a->reason, "budget") == 0)
+		sv_incident_begin(c, "retry", "recovery", "");
 	/* Refused by the budget, the incident ran no step: its record says why. */
 	if (c->inc && strcmp(a->reason, "budget") == 0) {
 		size_t len = strlen(c->inc->detail);
