@@ -44,6 +44,20 @@ void liveness_start(struct liveness *l, uint64_t now_ms)
 	l->last_rx_ms = now_ms;
 }
 
+void liveness_carry(struct liveness *l, const struct liveness *old)
+{
+	/* What the M7 showed, the deaf spell and the counters; the watch itself starts
+	 * again (liveness_start) with the new timings. */
+	l->hb_known = old->hb_known;
+	l->hb_host_frames = old->hb_host_frames;
+	l->deaf_latched = old->deaf_latched;
+	l->deaf_sent_base = old->deaf_sent_base;
+	l->deaf_sent_prev = old->deaf_sent_prev;
+	l->ping_ms = old->ping_ms;
+	l->pings = old->pings;
+	l->stalls = old->stalls;
+}
+
 void liveness_stop(struct liveness *l)
 {
 	l->running = false;

@@ -51,6 +51,10 @@ void liveness_init(struct liveness *l, const struct liveness_config *cfg);
  * spell still going on (see liveness_on_heartbeat()). */
 void liveness_start(struct liveness *l, uint64_t now_ms);
 
+/* Carries into l (just initialised with new settings, stopped) what outlives a change of
+ * them: what the M7's HEARTBEATs showed, a deaf spell going on, the counters. */
+void liveness_carry(struct liveness *l, const struct liveness *old);
+
 /* The link was closed: nothing to watch. */
 void liveness_stop(struct liveness *l);
 

@@ -89,6 +89,7 @@ static void obs_on_config(void *ud, struct channel *ch)
 	c->inc = NULL;
 	n->inc_first_step = c->inc_first_step;
 	n->stall_raised = c->stall_raised;
+	liveness_carry(&n->live, &c->live);
 	memcpy(n->inc_outcome, c->inc_outcome, sizeof(n->inc_outcome));
 	/* Without a state directory the record lives in memory only. */
 	if (!n->good.name[0]) {

@@ -1061,6 +1061,53 @@ static void test_silent_one_stall_across_reopen(void **state)
 	tclient_close(&q);
 }
 
+/* The deaf M7 failed, then a SIGHUP that changes the ladder: the supervision set up anew
+ * goes on with the deaf spell (its PINGs), so the M7 that hears again still brings the
+ * channel `up` (hello) long before the retry, and the stall is not said again. */
+static void test_deaf_failed_sighup_then_back(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t, t2;
+	char conf[8192], *at;
+	int n = 0;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	o = go_deaf(f, &w, &q, &t);
+	cJSON_Delete(o);
+	wait_state(&w, "failed", &t);
+	h_slurp_file(f->p.conf, conf, sizeof(conf));
+	at = strstr(conf, "recovery_steps = resync\n");
+	assert_non_null(at);
+	at += strlen("recovery_steps = resync");
+	memmove(at + 7, at, strlen(at) + 1);
+	memcpy(at, ",reopen", 7);
+	assert_int_equal(h_put_file(f->p.conf, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	for (int i = 0; i < 100 && n != 2; i++) {
+		o = status(&q);
+		n = cJSON_GetArraySize(cJSON_GetObjectItem(o, "recovery_steps"));
+		cJSON_Delete(o);
+		if (n != 2)
+			usleep(50000);
+	}
+	assert_int_equal(n, 2);
+	/* Longer than the deaf watch takes (HEARTBEATs every 200 ms, probe 600 ms). */
+	usleep(2000 * 1000);
+	sim_cmd(f, "resume\n");
+	const char *reason = wait_state(&w, "up", &t2);
+	print_message("failed, SIGHUP -> up %llu ms after the failure (%s)\n",
+		      (unsigned long long)(t2 - t), reason);
+	assert_string_equal(reason, "hello");
+	o = status(&q);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(o, "faults"), "stall"), 1);
+	cJSON_Delete(o);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* While the ladder runs the channel is `recovering`, whatever its steps meet: a reopen
  * that finds no device node fails the step, it does not publish the channel `down`. */
 static void test_no_down_while_recovering(void **state)
@@ -1313,6 +1360,8 @@ int main(void)
 						setup_no_klog_long_reopen, teardown),
 		cmocka_unit_test_setup_teardown(test_silent_one_stall_across_reopen,
 						setup_no_klog_long_reopen, teardown),
+		cmocka_unit_test_setup_teardown(test_deaf_failed_sighup_then_back,
+						setup_no_klog_resync, teardown),
 		cmocka_unit_test_setup_teardown(test_no_down_while_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_error_stays_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_busy_stays_recovering, setup, teardown),

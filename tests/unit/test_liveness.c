@@ -308,6 +308,49 @@ static void test_deaf_spell_outlives_reopen(void **state)
 	assert_false(l.deaf_latched);
 }
 
+/* New settings (a SIGHUP) set up a new watcher: it takes over the deaf spell and the
+ * counters, so the spell is neither said again nor left without its PINGs. */
+static void test_carry_keeps_deaf_spell(void **state)
+{
+	struct liveness old, l;
+	static const struct liveness_config fast = {
+		.quiet_ms = 500, .answer_ms = 300, .retries = 1};
+	static const struct row rows[] = {
+		{0, START, LIVENESS_NONE, 2000},
+		{1000, HB_COUNT, LIVENESS_NONE, 3000},
+		{2000, HB_COUNT, LIVENESS_NONE, 4000},
+		{3000, HB_COUNT, LIVENESS_NONE, 3000}, /* deaf: the probe */
+		{3000, TICK, LIVENESS_SEND_PING, 4000},
+		{3500, HB_COUNT, LIVENESS_NONE, 4000},
+		{4000, TICK, LIVENESS_SEND_PING, 5000},
+		{4500, HB_COUNT, LIVENESS_NONE, 5000},
+		{5000, TICK, LIVENESS_STALL, 0},
+	};
+	static const int64_t counts[] = {-1, 10, 10, 10, -1, 10, -1, 10, -1};
+	static const uint32_t sent[] = {0, 5, 7, 7, 0, 8, 0, 9, 0};
+	/* The new watcher, at its own pace: still deaf, PINGs every 500 ms, no probe. */
+	static const struct row after[] = {
+		{5100, START, LIVENESS_NONE, 5600},
+		{5200, HB_COUNT, LIVENESS_NONE, 5600}, /* the host writes: still no probe */
+		{5400, HB_COUNT, LIVENESS_NONE, 5600},
+		{5600, TICK, LIVENESS_SEND_PING, 5900},
+		{5700, HB_COUNT, LIVENESS_NONE, 6100},
+		{5900, HB_COUNT, LIVENESS_NONE, 6100},
+	};
+	static const int64_t counts2[] = {-1, 10, 10, -1, 10, 10};
+	static const uint32_t sent2[] = {0, 10, 11, 0, 12, 12};
+
+	(void)state;
+	liveness_init(&old, &cfg);
+	run_counted(&old, rows, sizeof(rows) / sizeof(rows[0]), counts, sent);
+	liveness_init(&l, &fast);
+	liveness_carry(&l, &old);
+	run_counted(&l, after, sizeof(after) / sizeof(after[0]), counts2, sent2);
+	assert_int_equal(l.stalls, 1);
+	assert_int_equal(l.pings, old.pings + 1);
+	assert_true(l.deaf_latched);
+}
+
 /* A stall says whether it ended a probe (HEARTBEATs or DATA may have kept coming) or a
  * quiet link (nothing came at all): the fault's words differ. */
 static void test_stall_cause(void **state)
@@ -381,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_probe_deaf),
 		cmocka_unit_test(test_deaf_watch),
 		cmocka_unit_test(test_deaf_spell_outlives_reopen),
+		cmocka_unit_test(test_carry_keeps_deaf_spell),
 		cmocka_unit_test(test_stall_cause),
 		cmocka_unit_test(test_frame_moves_deadline),
 		cmocka_unit_test(test_defaults),
