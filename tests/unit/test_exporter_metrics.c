@@ -225,6 +225,24 @@ static void test_step_across_continued_incident_counted_once(void **state)
 	mx_model_clear(&m);
 }
 
+/* The M7's reboot losses are in STATUS only as the books' per-port lost_reboot: their sum
+ * is the channel's metric, at 0 before the first loss. */
+static void test_reboot_losses_from_accounting(void **state)
+{
+	struct mx_model m = {0};
+	const char *st = "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"m7\",\"state\":\"up\","
+			 "\"accounting\":{\"boots_settled\":2,\"ports\":[{\"port\":0,"
+			 "\"lost_reboot\":12,\"lost_link\":4},{\"port\":2,\"lost_reboot\":3}]}},"
+			 "{\"name\":\"b\",\"state\":\"up\",\"accounting\":{\"ports\":[]}}]}";
+	char *t = render(&m, st, false);
+
+	(void)state;
+	assert_has(t, "m7bridge_channel_reboot_lost_frames_total{channel=\"m7\"} 15\n");
+	assert_has(t, "m7bridge_channel_reboot_lost_frames_total{channel=\"b\"} 0\n");
+	free(t);
+	mx_model_clear(&m);
+}
+
 static void test_status_labels_escaped_and_optional_members(void **state)
 {
 	struct mx_model m = {0};
@@ -335,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_duration_histogram_from_zero),
 		cmocka_unit_test(test_incidents_counted_once_in_order),
 		cmocka_unit_test(test_step_across_continued_incident_counted_once),
+		cmocka_unit_test(test_reboot_losses_from_accounting),
 		cmocka_unit_test(test_status_labels_escaped_and_optional_members),
 		cmocka_unit_test(test_long_firmware_name_label),
 		cmocka_unit_test(test_m7_counters_from_status_not_raw_heartbeat),

@@ -403,8 +403,6 @@ static const struct {
 	 "tty writes that blocked 50 ms or more (the M7 is not taking messages).", 1},
 	{"write_stall_ms", "m7bridge_channel_write_stall_seconds", "counter",
 	 "Time spent in stalled tty writes.", 1e-3},
-	{"reboot_losses", "m7bridge_channel_reboot_lost_frames", "counter",
-	 "Frames the M7 had queued and lost when it rebooted.", 1},
 	{"kick_failures", "m7bridge_channel_kick_failures", "counter",
 	 "imx_rproc_kick failures seen in the kernel log.", 1},
 	{"untimed_frames", "m7bridge_channel_untimed_frames", "counter",
@@ -489,6 +487,31 @@ static void render_channels(struct mx_buf *b, const cJSON *status, bool om)
 	}
 	bool any = false;
 
+	/* STATUS has no member for them: the books hold them per port, once the next boot's
+	 * BOOT_INFO settled the boot that lost them. */
+	cJSON_ArrayForEach(ch, channels(status))
+	{
+		const cJSON *acc = cJSON_GetObjectItemCaseSensitive(ch, "accounting"), *p;
+		const char *name = str(ch, "name");
+		double sum = 0;
+
+		if (!cJSON_IsObject(acc) || !name)
+			continue;
+		cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(acc, "ports"))
+		{
+			double v = num(p, "lost_reboot");
+			if (v > 0)
+				sum += v;
+		}
+		if (!any)
+			head(b, om, "m7bridge_channel_reboot_lost_frames", "counter",
+			     "DATA frames the M7 had queued and lost when it rebooted.");
+		any = true;
+		l[0] = '\0';
+		lab(l, sizeof(l), "channel", name);
+		sample(b, "m7bridge_channel_reboot_lost_frames", "_total", l, sum);
+	}
+	any = false;
 	cJSON_ArrayForEach(ch, channels(status))
 	{
 		const cJSON *fw = cJSON_GetObjectItemCaseSensitive(ch, "firmware");
