@@ -187,7 +187,8 @@ void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, con
 		    enum recovery_severity sev, uint64_t kernel_ms);
 /* A stall found by source (liveness, the raw probe) while the fault an earlier stall
  * raised is still under recovery (the ladder runs, or the channel waits failed for its
- * retry, and has not been up since): true, noted in the incident, not to be raised.
+ * retry, and has not been up since): true, noted in the incident and told to a running
+ * verification, not to be raised.
  * Otherwise false, and the stall is the one to raise. */
 bool sv_fault_stall_held(struct sv_chan *c, const char *source);
 /* STATUS kick_failures and faults of ch (daemon_fault_info_fn). */

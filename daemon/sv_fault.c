@@ -72,6 +72,8 @@ bool sv_fault_stall_held(struct sv_chan *c, const char *source)
 	    (c->rec.state == RECOVERY_RUNNING || c->rec.state == RECOVERY_FAILED)) {
 		sv_chan_note(c, INCIDENT_NOTE,
 			     "%s: stalled again, not raised: the fault is under recovery", source);
+		/* A step's check of the image it started still hears of it. */
+		sv_verify_on_fault(c, "stall");
 		return true;
 	}
 	c->stall_raised = true;
