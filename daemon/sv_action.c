@@ -512,6 +512,10 @@ void sv_action_run(struct sv_chan *c, const struct recovery_actions *first)
 		(void)recovery_handle(&c->rec, &res, daemon_now_ms(), &out);
 	}
 	c->applying = false;
+	/* Nothing under recovery (it ended well, or there is no ladder): the next stall is
+	 * a new fault, even when the channel could not be said up (its tty closed first). */
+	if (c->rec.state == RECOVERY_IDLE)
+		c->stall_raised = false;
 	/* The reload ended, one way or another: a restart no longer needs to undo it. */
 	if (c->reload_recorded && c->rec.state != RECOVERY_RELOAD)
 		sv_verify_clear_reload(c);
