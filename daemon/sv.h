@@ -188,8 +188,7 @@ void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, con
 /* A stall found by source (liveness, the raw probe) while the fault an earlier stall
  * raised is still under recovery (the ladder runs, or the channel waits failed for its
  * retry, and has not been up since): true, noted in the incident and told to a running
- * verification, not to be raised.
- * Otherwise false, and the stall is the one to raise. */
+ * verification, not to be raised. Otherwise false: the stall is to be raised. */
 bool sv_fault_stall_held(struct sv_chan *c, const char *source);
 /* STATUS kick_failures and faults of ch (daemon_fault_info_fn). */
 bool sv_fault_info(void *ud, const struct channel *ch, struct proto_faults *f);
