@@ -452,7 +452,7 @@ static int act_gave_up(struct sv_chan *c, const struct recovery_action *a,
 	/* A retry the budget refused, with no incident open (the fault's own closed when
 	 * its ladder failed), gets a record of its own, as a retry that runs does. */
 	if (!c->inc && strcmp(a->reason, "budget") == 0)
-		sv_incident_begin(c, "retry", "recovery", "");
+		sv_incident_begin(c, "retry", "recovery", "the retry of the failed channel");
 	/* Refused by the budget, the incident ran no step: its record says why. */
 	if (c->inc && strcmp(a->reason, "budget") == 0) {
 		size_t len = strlen(c->inc->detail);

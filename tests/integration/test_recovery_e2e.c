@@ -794,7 +794,7 @@ static void test_budget_spent_said(void **state)
 	assert_non_null(inc);
 	assert_string_equal(j_str(inc, "outcome"), "failed");
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "steps")), 0);
-	if (!strstr(j_str(inc, "detail"), "recovery budget"))
+	if (!strstr(j_str(inc, "detail"), "; no recovery: the recovery budget"))
 		fail_msg("incident detail: %s", j_str(inc, "detail"));
 	cJSON_Delete(inc);
 	tclient_close(&w);
