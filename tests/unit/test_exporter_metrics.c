@@ -243,6 +243,59 @@ static void test_reboot_losses_from_accounting(void **state)
 	mx_model_clear(&m);
 }
 
+/* A restarted daemon that keeps incidents in memory numbers them from 1 again: those it
+ * made before the first scrape after its restart count, even when they outnumber the old
+ * daemon's. One that kept them on disk lists the old ones again (begun before it
+ * started): they are not counted twice. */
+static void test_incidents_of_a_restarted_daemon(void **state)
+{
+	struct mx_model m = {0};
+	char list[2048];
+	size_t n;
+	char *t;
+
+	(void)state;
+	/* The old daemon (pid 100, started at t = 0): incidents 1 and 2, one step each. */
+	mx_model_daemon(&m, 100, 50000, 50e6);
+	incidents(&m, "{\"incidents\":["
+		      "{\"seq\":1,\"channel\":\"m7\",\"start_us\":10000000,\"end_us\":11000000,"
+		      "\"kind\":\"stall\",\"outcome\":\"recovered\",\"steps\":["
+		      "{\"action\":\"resync\",\"result\":\"ok\"}]},"
+		      "{\"seq\":2,\"channel\":\"m7\",\"start_us\":20000000,\"end_us\":21000000,"
+		      "\"kind\":\"stall\",\"outcome\":\"recovered\",\"steps\":["
+		      "{\"action\":\"resync\",\"result\":\"ok\"}]}]}");
+	/* Restarted at t = 100 s, in memory: three new incidents by the next scrape. */
+	mx_model_daemon(&m, 200, 30000, 130e6);
+	n = (size_t)snprintf(list, sizeof(list), "{\"incidents\":[");
+	for (int i = 1; i <= 3; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n,
+				      "%s{\"seq\":%d,\"channel\":\"m7\",\"start_us\":%d,"
+				      "\"end_us\":%d,\"kind\":\"stall\",\"outcome\":\"recovered\","
+				      "\"steps\":[{\"action\":\"resync\",\"result\":\"ok\"}]}",
+				      i > 1 ? "," : "", i, 100000000 + i * 1000000,
+				      100500000 + i * 1000000);
+	snprintf(list + n, sizeof(list) - n, "]}");
+	incidents(&m, list);
+	t = render(&m, NULL, false);
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"resync\","
+		      "cause=\"stall\",result=\"ok\"} 5\n");
+	free(t);
+	/* Restarted again (same pid, uptime back) with them kept on disk, and one new. */
+	mx_model_daemon(&m, 200, 1000, 201e6);
+	incidents(&m, "{\"incidents\":["
+		      "{\"seq\":3,\"channel\":\"m7\",\"start_us\":103000000,\"end_us\":103500000,"
+		      "\"kind\":\"stall\",\"outcome\":\"recovered\",\"steps\":["
+		      "{\"action\":\"resync\",\"result\":\"ok\"}]},"
+		      "{\"seq\":4,\"channel\":\"m7\",\"start_us\":200500000,\"end_us\":200600000,"
+		      "\"kind\":\"stall\",\"outcome\":\"recovered\",\"steps\":["
+		      "{\"action\":\"resync\",\"result\":\"ok\"}]}]}");
+	t = render(&m, NULL, false);
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"resync\","
+		      "cause=\"stall\",result=\"ok\"} 6\n");
+	free(t);
+	mx_model_clear(&m);
+}
+
 static void test_status_labels_escaped_and_optional_members(void **state)
 {
 	struct mx_model m = {0};
@@ -354,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_incidents_counted_once_in_order),
 		cmocka_unit_test(test_step_across_continued_incident_counted_once),
 		cmocka_unit_test(test_reboot_losses_from_accounting),
+		cmocka_unit_test(test_incidents_of_a_restarted_daemon),
 		cmocka_unit_test(test_status_labels_escaped_and_optional_members),
 		cmocka_unit_test(test_long_firmware_name_label),
 		cmocka_unit_test(test_m7_counters_from_status_not_raw_heartbeat),

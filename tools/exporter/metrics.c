@@ -254,10 +254,39 @@ static int observe(struct mx_model *m, const char *ch, double seconds)
 	return 0;
 }
 
+void mx_model_daemon(struct mx_model *m, int pid, double uptime_ms, double now_us)
+{
+	bool known = m->daemon_pid > 0 || m->daemon_uptime_ms > 0;
+
+	if (known && ((pid > 0 && m->daemon_pid > 0 && pid != m->daemon_pid) ||
+		      (uptime_ms >= 0 && uptime_ms < m->daemon_uptime_ms))) {
+		m->restarted = true;
+		m->restart_us = uptime_ms >= 0 ? now_us - uptime_ms * 1e3 : now_us;
+	}
+	m->daemon_pid = pid;
+	m->daemon_uptime_ms = uptime_ms;
+}
+
 int mx_model_incidents(struct mx_model *m, const cJSON *reply)
 {
 	const cJSON *inc, *list = cJSON_GetObjectItemCaseSensitive(reply, "incidents");
 	int64_t max = 0;
+
+	/* A restarted daemon numbers its incidents from 1 again, or after those it kept on
+	 * disk: only those that began before it started are the ones already counted. */
+	if (m->restarted) {
+		int64_t old = 0;
+
+		cJSON_ArrayForEach(inc, list)
+		{
+			double seq = num(inc, "seq"), start = num(inc, "start_us");
+
+			if (start >= 0 && start < m->restart_us && seq > (double)old)
+				old = (int64_t)seq;
+		}
+		m->last_incident = old < m->last_incident ? old : m->last_incident;
+		m->restarted = false;
+	}
 
 	cJSON_ArrayForEach(inc, list)
 	{
