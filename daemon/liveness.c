@@ -44,6 +44,14 @@ void liveness_start(struct liveness *l, uint64_t now_ms)
 	l->last_rx_ms = now_ms;
 }
 
+void liveness_link_up(struct liveness *l)
+{
+	/* The spell was said for a link that is now up again: still deaf, it is a new
+	 * fault, for the watch to find from the next HEARTBEATs. */
+	l->deaf_latched = false;
+	l->hb_known = false;
+}
+
 void liveness_carry(struct liveness *l, const struct liveness *old)
 {
 	/* What the M7 showed, the deaf spell and the counters; the watch itself starts

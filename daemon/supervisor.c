@@ -218,7 +218,10 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);
 	sv_probe_on_state(c);
 	if (channel_get_state(ch) == CHANNEL_UP) {
-		c->stall_raised = false; /* a stall from now on is a new fault */
+		/* A stall, or a deaf spell, from now on is a new fault. */
+		c->stall_raised = false;
+		if (old != CHANNEL_UP)
+			liveness_link_up(&c->live);
 		evtimer_del(c->ev_down);
 	} else if ((old == CHANNEL_UP || old == CHANNEL_OPENING) &&
 		   channel_get_state(ch) == CHANNEL_DOWN && c->rec.state == RECOVERY_IDLE &&

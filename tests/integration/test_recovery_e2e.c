@@ -1108,6 +1108,35 @@ static void test_deaf_failed_sighup_then_back(void **state)
 	tclient_close(&q);
 }
 
+/* Failed, the M7 still deaf, and its tty goes away and comes back: the M7 says HELLO on
+ * the new link, which brings the channel `up` (hello). Still deaf: once the host writes
+ * to it, that is a new fault, a second stall. */
+static void test_deaf_up_again_is_a_new_stall(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	o = go_deaf(f, &w, &q, &t);
+	cJSON_Delete(o);
+	wait_state(&w, "failed", &t);
+	sim_cmd(f, "hangup 300\n");
+	assert_string_equal(wait_state(&w, "up", &t), "hello");
+	assert_int_equal(tclient_send(&q,
+				      "{\"cmd\":\"send\",\"id\":2,\"port\":2,\"data\":\"aGVsbG8=\","
+				      "\"channel\":\"m7\"}"),
+			 0);
+	o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	assert_int_equal((int)j_num(o, "count"), 2);
+	cJSON_Delete(o);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* While the ladder runs the channel is `recovering`, whatever its steps meet: a reopen
  * that finds no device node fails the step, it does not publish the channel `down`. */
 static void test_no_down_while_recovering(void **state)
@@ -1361,6 +1390,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_silent_one_stall_across_reopen,
 						setup_no_klog_long_reopen, teardown),
 		cmocka_unit_test_setup_teardown(test_deaf_failed_sighup_then_back,
+						setup_no_klog_resync, teardown),
+		cmocka_unit_test_setup_teardown(test_deaf_up_again_is_a_new_stall,
 						setup_no_klog_resync, teardown),
 		cmocka_unit_test_setup_teardown(test_no_down_while_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_error_stays_recovering, setup, teardown),
