@@ -564,7 +564,9 @@ int channel_resync(struct channel *ch)
 		return -EOPNOTSUPP;
 	if (ch->fd < 0)
 		return -ENOTCONN;
-	m7b_decoder_reset(&ch->dec);
+	/* The decoder keeps a frame half read: the tty stays open, the M7 writes whole
+	 * frames, so the rest of it follows; bytes that were no frame end at the next
+	 * 0x00 and are counted as a rejected candidate then. */
 	ch->have_rx_seq = false;
 	return say_hello(ch);
 }

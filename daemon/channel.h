@@ -181,7 +181,8 @@ int channel_open_now(struct channel *ch);
 void channel_set_wait_note(struct channel *ch, const char *reason, const char *detail);
 /* While held, the channel never reopens by itself (recovery drives it). */
 void channel_hold(struct channel *ch, bool hold);
-/* Forgets a partial frame and says hello again (0x00 + HOST_HELLO). 0 or errno. */
+/* Says hello again (0x00 + HOST_HELLO) on the open tty, keeping a frame half read. 0 or
+ * a negative errno. */
 int channel_resync(struct channel *ch);
 /* Counts one recovery (shown in status). */
 void channel_count_recovery(struct channel *ch);

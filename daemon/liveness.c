@@ -25,13 +25,45 @@ void liveness_start(struct liveness *l, uint64_t now_ms)
 	l->waiting = false;
 	l->strict = false;
 	l->stalled = false;
-	l->hb_known = false;
+	/* A deaf spell outlives a reopen of the tty (a recovery step's): the M7 and its
+	 * count of the host's frames are the same, so the spell is not found and said
+	 * again, and its PINGs go on (the first a quiet time after the open), for a failed
+	 * channel to see the M7 hear again. A restarted M7 counts from 0: its first
+	 * HEARTBEAT ends the spell. A spell no count backs (a probe that a kernel fault
+	 * began, before any HEARTBEAT carried one) has nothing to go on from. */
+	if (l->deaf_latched && l->hb_known) {
+		l->ping_ms = now_ms;
+	} else {
+		l->hb_known = false;
+		l->deaf_latched = false;
+	}
 	l->probe_known = false;
 	l->deaf_probe = false;
-	l->deaf_latched = false;
 	l->probe_due = false;
 	l->misses = 0;
 	l->last_rx_ms = now_ms;
+}
+
+void liveness_link_up(struct liveness *l)
+{
+	/* The spell was said for a link that is now up again: still deaf, it is a new
+	 * fault, for the watch to find from the next HEARTBEATs. */
+	l->deaf_latched = false;
+	l->hb_known = false;
+}
+
+void liveness_carry(struct liveness *l, const struct liveness *old)
+{
+	/* What the M7 showed, the deaf spell and the counters; the watch itself starts
+	 * again (liveness_start) with the new timings. */
+	l->hb_known = old->hb_known;
+	l->hb_host_frames = old->hb_host_frames;
+	l->deaf_latched = old->deaf_latched;
+	l->deaf_sent_base = old->deaf_sent_base;
+	l->deaf_sent_prev = old->deaf_sent_prev;
+	l->ping_ms = old->ping_ms;
+	l->pings = old->pings;
+	l->stalls = old->stalls;
 }
 
 void liveness_stop(struct liveness *l)

@@ -47,8 +47,17 @@ void liveness_config_default(struct liveness_config *cfg);
 /* Sets up a stopped watcher. */
 void liveness_init(struct liveness *l, const struct liveness_config *cfg);
 
-/* The link was (re)opened at now: start watching from a clean slate. */
+/* The link was (re)opened at now: start watching from a clean slate, but for a deaf
+ * spell still going on (see liveness_on_heartbeat()). */
 void liveness_start(struct liveness *l, uint64_t now_ms);
+
+/* The channel was published up (from any other state): a deaf spell going on is over
+ * for the watch, which finds the M7 deaf again as a new fault. */
+void liveness_link_up(struct liveness *l);
+
+/* Carries into l (just initialised with new settings, stopped) what outlives a change of
+ * them: what the M7's HEARTBEATs showed, a deaf spell going on, the counters. */
+void liveness_carry(struct liveness *l, const struct liveness *old);
 
 /* The link was closed: nothing to watch. */
 void liveness_stop(struct liveness *l);

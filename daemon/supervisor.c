@@ -89,6 +89,8 @@ static void obs_on_config(void *ud, struct channel *ch)
 	n->inc = c->inc;
 	c->inc = NULL;
 	n->inc_first_step = c->inc_first_step;
+	n->stall_raised = c->stall_raised;
+	liveness_carry(&n->live, &c->live);
 	memcpy(n->inc_outcome, c->inc_outcome, sizeof(n->inc_outcome));
 	/* Without a state directory the record lives in memory only. */
 	if (!n->good.name[0]) {
@@ -217,6 +219,10 @@ static void obs_on_state(void *ud, struct channel *ch, enum channel_state old)
 	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);
 	sv_probe_on_state(c);
 	if (channel_get_state(ch) == CHANNEL_UP) {
+		/* A stall, or a deaf spell, from now on is a new fault. */
+		c->stall_raised = false;
+		if (old != CHANNEL_UP)
+			liveness_link_up(&c->live);
 		evtimer_del(c->ev_down);
 	} else if ((old == CHANNEL_UP || old == CHANNEL_OPENING) &&
 		   channel_get_state(ch) == CHANNEL_DOWN && c->rec.state == RECOVERY_IDLE &&

@@ -97,6 +97,7 @@ struct sv_chan {
 	struct ratelimit rl_debug; /* recovery decisions at debug level */
 	struct ratelimit rl_fault; /* the fault lines of the daemon's log */
 	uint64_t kernel_ms;	   /* when its kernel line arrived, 0 if not a kernel fault */
+	bool stall_raised;	   /* a stall was raised; the channel has not been up since */
 	char reload_fw[RECOVERY_FIRMWARE_MAX];
 	/* verification of the image a reload or the remoteproc step brought up */
 	struct fwverify ver;
@@ -185,6 +186,11 @@ void sv_probe_on_raw(void *ud, struct channel *ch, const struct channel_raw *r);
 
 void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, const char *source,
 		    enum recovery_severity sev, uint64_t kernel_ms);
+/* A stall found by source (liveness, the raw probe) while the fault an earlier stall
+ * raised is still under recovery (the ladder runs, or the channel waits failed for its
+ * retry, and has not been up since): true, noted in the incident and told to a running
+ * verification, not to be raised. Otherwise false: the stall is to be raised. */
+bool sv_fault_stall_held(struct sv_chan *c, const char *source);
 /* STATUS kick_failures and faults of ch (daemon_fault_info_fn). */
 bool sv_fault_info(void *ud, const struct channel *ch, struct proto_faults *f);
 /* Liveness timer: PING when quiet, a stall fault when unanswered. */

@@ -449,6 +449,10 @@ static int act_gave_up(struct sv_chan *c, const struct recovery_action *a,
 
 	log_struct(c->sv->log, LOG_ERR, &f, "recovery gave up (%s); next try in %llu ms", a->reason,
 		   (unsigned long long)next);
+	/* A retry the budget refused, with no incident open (the fault's own closed when
+	 * its ladder failed), gets a record of its own, as a retry that runs does. */
+	if (!c->inc && strcmp(a->reason, "budget") == 0)
+		sv_incident_begin(c, "retry", "recovery", "the retry of the failed channel");
 	/* Refused by the budget, the incident ran no step: its record says why. */
 	if (c->inc && strcmp(a->reason, "budget") == 0) {
 		size_t len = strlen(c->inc->detail);
@@ -508,6 +512,10 @@ void sv_action_run(struct sv_chan *c, const struct recovery_actions *first)
 		(void)recovery_handle(&c->rec, &res, daemon_now_ms(), &out);
 	}
 	c->applying = false;
+	/* Nothing under recovery (it ended well, or there is no ladder): the next stall is
+	 * a new fault, even when the channel could not be said up (its tty closed first). */
+	if (c->rec.state == RECOVERY_IDLE)
+		c->stall_raised = false;
 	/* The reload ended, one way or another: a restart no longer needs to undo it. */
 	if (c->reload_recorded && c->rec.state != RECOVERY_RELOAD)
 		sv_verify_clear_reload(c);

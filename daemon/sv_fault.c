@@ -64,6 +64,22 @@ void sv_fault_raise(struct sv_chan *c, const char *kind, const char *detail, con
 		sv_incident_end_later(c, "recovered", SV_INCIDENT_AFTER_MS);
 }
 
+bool sv_fault_stall_held(struct sv_chan *c, const char *source)
+{
+	/* One fault, one stall: the check starts again on each tty a step opens, and finds
+	 * the fault that the ladder, or the failed channel's retry, already handles. */
+	if (c->stall_raised &&
+	    (c->rec.state == RECOVERY_RUNNING || c->rec.state == RECOVERY_FAILED)) {
+		sv_chan_note(c, INCIDENT_NOTE,
+			     "%s: stalled again, not raised: the fault is under recovery", source);
+		/* A step's check of the image it started still hears of it. */
+		sv_verify_on_fault(c, "stall");
+		return true;
+	}
+	c->stall_raised = true;
+	return false;
+}
+
 bool sv_fault_info(void *ud, const struct channel *ch, struct proto_faults *f)
 {
 	struct sv_chan *c = sv_chan_of(ud, ch);
@@ -88,6 +104,8 @@ void sv_fault_on_live_timer(evutil_socket_t fd, short what, void *arg)
 		sv_chan_send_ping(c);
 		break;
 	case LIVENESS_STALL:
+		if (sv_fault_stall_held(c, "liveness"))
+			break;
 		if (c->live.stall_deaf)
 			/* HEARTBEATs came, their host_frames stood still. */
 			snprintf(detail, sizeof(detail),

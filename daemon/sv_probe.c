@@ -30,6 +30,8 @@ static void sv_probe_on_timer(evutil_socket_t fd, short what, void *arg)
 			sv_chan_note(c, INCIDENT_STATE, "probe not written");
 		break;
 	case PROBE_MISS:
+		if (sv_fault_stall_held(c, "probe"))
+			break;
 		snprintf(detail, sizeof(detail), "no answer to the probe within %u ms",
 			 c->probe.cfg.timeout_ms);
 		sv_fault_raise(c, "stall", detail, "probe", RECOVERY_SEV_DOWN, 0);

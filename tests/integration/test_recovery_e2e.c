@@ -121,7 +121,9 @@ static void sim_cmd(struct fx *f, const char *cmd)
 
 static int teardown(void **state);
 
-static int setup_klog(void **state, const char *klog, const char *daemon_extra, const char *steps)
+/* reopen_ms: the reopen step's timeout. */
+static int setup_klog_reopen(void **state, const char *klog, const char *daemon_extra,
+			     const char *steps, unsigned reopen_ms)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	char conf[4096], out[400], arg_out[400];
@@ -177,12 +179,12 @@ static int setup_klog(void **state, const char *klog, const char *daemon_extra, 
 		 "reopen_min_ms = 20\nreopen_max_ms = 200\n"
 		 "recovery_steps = %s\n"
 		 "driver_reload = %s\nhook = true\n"
-		 "resync_timeout_ms = 500\nresync_tries = 1\nreopen_timeout_ms = 500\n"
+		 "resync_timeout_ms = 500\nresync_tries = 1\nreopen_timeout_ms = %u\n"
 		 "driver_timeout_ms = 500\nremoteproc_timeout_ms = 15000\n"
 		 "liveness_quiet_ms = 500\nliveness_answer_ms = 300\nliveness_retries = 1\n"
 		 "reload_probation_ms = 300\n",
 		 klog, f->journal, f->sys, f->incidents, f->debugfs, f->p.dir, daemon_extra,
-		 f->link, steps, driver_cmd);
+		 f->link, steps, driver_cmd, reopen_ms);
 	if (daemon_proc_start(&f->p, conf) < 0)
 		goto fail;
 	*state = f;
@@ -193,6 +195,11 @@ fail:
 	(void)teardown(state);
 	*state = NULL;
 	return -1;
+}
+
+static int setup_klog(void **state, const char *klog, const char *daemon_extra, const char *steps)
+{
+	return setup_klog_reopen(state, klog, daemon_extra, steps, 500);
 }
 
 static int setup_common(void **state, const char *daemon_extra, const char *steps)
@@ -210,6 +217,14 @@ static int setup_no_klog(void **state)
 static int setup_no_klog_resync(void **state)
 {
 	return setup_klog(state, "off", "", "resync\nrecovery_backoff_ms = 20000");
+}
+
+/* No kernel log, a ladder whose reopen waits long enough for liveness, started again on
+ * the reopened tty, to find the M7 still deaf. */
+static int setup_no_klog_long_reopen(void **state)
+{
+	return setup_klog_reopen(state, "off", "", "resync,reopen\nrecovery_backoff_ms = 20000",
+				 4000);
 }
 
 static int setup(void **state)
@@ -674,10 +689,11 @@ static void test_failed_then_back(void **state)
 	tclient_close(&w);
 }
 
-/* A ladder that cannot help leaves the channel failed (and the stall seen after its
- * reopen opens another incident); the operator adds a step and sends SIGHUP: the new
- * ladder is taken at once (status lists it), the channel stays failed until its retry,
- * and that retry walks the new ladder, which brings the M7 back. */
+/* A ladder that cannot help leaves the channel failed; the operator adds a step and sends
+ * SIGHUP: the new ladder is taken at once (status lists it), the channel stays failed
+ * until its retry (the supervision set up anew finds the M7 still stalled: the same
+ * fault, not raised again), and that retry walks the new ladder, which brings the M7
+ * back. */
 static void test_sighup_while_failed(void **state)
 {
 	struct fx *f = *state;
@@ -696,10 +712,10 @@ static void test_sighup_while_failed(void **state)
 	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
 	wait_state(&w, "up", &t);
 	sim_cmd(f, "stall\n");
-	assert_string_equal(wait_state(&w, "failed", &t), "exhausted");
 	cJSON *o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
 	assert_non_null(o);
 	cJSON_Delete(o);
+	assert_string_equal(wait_state(&w, "failed", &t), "exhausted");
 
 	h_slurp_file(f->p.conf, conf, sizeof(conf));
 	at = strstr(conf, "recovery_steps = resync,reopen\n");
@@ -721,6 +737,9 @@ static void test_sighup_while_failed(void **state)
 	assert_int_equal(n, 3);
 	assert_string_equal(wait_up(&w, &t, &new_boot, NULL, 0), "recovered");
 	assert_true(new_boot);
+	o = status(&q);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(o, "faults"), "stall"), 1);
+	cJSON_Delete(o);
 	/* The log times the retry from its start: the stall was seconds before. */
 	static char log[1 << 16];
 	h_slurp_file(f->p.log, log, sizeof(log));
@@ -732,8 +751,8 @@ static void test_sighup_while_failed(void **state)
 }
 
 /* The budget spent: the retry of a failed channel is refused. The state says budget (not
- * the exhaustion before it) and the incident that waited for that retry says why no
- * step of its own ran. */
+ * the exhaustion before it) and the refused retry's own incident says why no step of its
+ * own ran. */
 static void test_budget_spent_said(void **state)
 {
 	struct fx *f = *state;
@@ -749,13 +768,12 @@ static void test_budget_spent_said(void **state)
 	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
 	wait_state(&w, "up", &t);
 	sim_cmd(f, "stall\n");
-	assert_string_equal(wait_state(&w, "failed", &t), "exhausted");
-	/* the stall seen after the reopen opens the incident that waits for the retry */
 	cJSON *o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
 	assert_non_null(o);
 	cJSON_Delete(o);
+	assert_string_equal(wait_state(&w, "failed", &t), "exhausted");
 	assert_string_equal(wait_state(&w, "failed", &t), "budget");
-	/* the ladder's own incident has its steps; the one that waited for the retry none */
+	/* the ladder's own incident has its steps; the refused retry's none */
 	inc = NULL;
 	for (int i = 0; i < 100 && !inc; i++) {
 		cJSON *it;
@@ -764,7 +782,7 @@ static void test_budget_spent_said(void **state)
 		assert_non_null(o);
 		cJSON_ArrayForEach(it, cJSON_GetObjectItem(o, "incidents"))
 		{
-			if (!inc && strcmp(j_str(it, "kind"), "stall") == 0 &&
+			if (!inc && strcmp(j_str(it, "kind"), "retry") == 0 &&
 			    strcmp(j_str(it, "outcome"), "failed") == 0 &&
 			    cJSON_GetArraySize(cJSON_GetObjectItem(it, "steps")) == 0)
 				inc = cJSON_Duplicate(it, 1);
@@ -776,7 +794,7 @@ static void test_budget_spent_said(void **state)
 	assert_non_null(inc);
 	assert_string_equal(j_str(inc, "outcome"), "failed");
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(inc, "steps")), 0);
-	if (!strstr(j_str(inc, "detail"), "recovery budget"))
+	if (!strstr(j_str(inc, "detail"), "; no recovery: the recovery budget"))
 		fail_msg("incident detail: %s", j_str(inc, "detail"));
 	cJSON_Delete(inc);
 	tclient_close(&w);
@@ -959,6 +977,162 @@ static void test_deaf_no_klog_failed_then_back(void **state)
 	reason = wait_state(&w, "up", &t2);
 	print_message("failed -> up %llu ms (%s)\n", (unsigned long long)(t2 - t), reason);
 	assert_string_equal(reason, "hello");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* One deaf spell across the ladder's reopen: liveness, started again on the new tty, goes
+ * on with the spell rather than from a clean slate, so it neither says it again nor stops
+ * its PINGs: the failed channel sees the M7 hear again (`up`, hello) long before the retry.
+ * Once the channel is up again, a new deaf spell is a new stall. */
+static void test_deaf_one_stall_across_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	cJSON *o;
+	char *txt;
+
+	if (!f)
+		skip();
+	o = go_deaf(f, &w, &q, &t);
+	cJSON_Delete(o);
+	wait_state(&w, "failed", &t);
+	o = status(&q);
+	txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "faults"));
+	print_message("faults after the ladder: %s\n", txt ? txt : "?");
+	free(txt);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(o, "faults"), "stall"), 1);
+	cJSON_Delete(o);
+	sim_cmd(f, "resume\n");
+	assert_string_equal(wait_state(&w, "up", &t), "hello");
+	for (int i = 0; i < 2; i++) {
+		o = tclient_wait(&w, "HEARTBEAT", WAIT_MS);
+		assert_non_null(o);
+		cJSON_Delete(o);
+	}
+	sim_cmd(f, "deaf\n");
+	assert_int_equal(tclient_send(&q,
+				      "{\"cmd\":\"send\",\"id\":2,\"port\":2,\"data\":\"aGVsbG8=\","
+				      "\"channel\":\"m7\"}"),
+			 0);
+	o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	assert_int_equal((int)j_num(o, "count"), 2);
+	cJSON_Delete(o);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* One fault, one stall: an M7 that went silent is the fault the ladder handles; its
+ * reopen step starts liveness again on the new tty, which finds the M7 still silent. That
+ * is not raised again (the incident's `stalls` counts it), while the channel is
+ * recovering nor once it is failed; the M7 back, the channel is `up`. */
+static void test_silent_one_stall_across_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	cJSON *o;
+	char *txt;
+
+	if (!f)
+		skip();
+	assert_int_equal(tclient_open(&w, f->p.sock, "{\"cmd\":\"watch\"}"), 0);
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	wait_state(&w, "up", &t);
+	sim_cmd(f, "stall\n");
+	o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	wait_state(&w, "failed", &t);
+	o = status(&q);
+	txt = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "faults"));
+	print_message("faults after the ladder: %s\n", txt ? txt : "?");
+	free(txt);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(o, "faults"), "stall"), 1);
+	cJSON_Delete(o);
+	sim_cmd(f, "resume\n");
+	wait_state(&w, "up", &t);
+	o = status(&q);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(o, "faults"), "stall"), 1);
+	cJSON_Delete(o);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* The deaf M7 failed, then a SIGHUP that changes the ladder: the supervision set up anew
+ * goes on with the deaf spell (its PINGs), so the M7 that hears again still brings the
+ * channel `up` (hello) long before the retry, and the stall is not said again. */
+static void test_deaf_failed_sighup_then_back(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t, t2;
+	char conf[8192], *at;
+	int n = 0;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	o = go_deaf(f, &w, &q, &t);
+	cJSON_Delete(o);
+	wait_state(&w, "failed", &t);
+	h_slurp_file(f->p.conf, conf, sizeof(conf));
+	at = strstr(conf, "recovery_steps = resync\n");
+	assert_non_null(at);
+	at += strlen("recovery_steps = resync");
+	memmove(at + 7, at, strlen(at) + 1);
+	memcpy(at, ",reopen", 7);
+	assert_int_equal(h_put_file(f->p.conf, conf), 0);
+	assert_int_equal(kill(f->p.pid, SIGHUP), 0);
+	for (int i = 0; i < 100 && n != 2; i++) {
+		o = status(&q);
+		n = cJSON_GetArraySize(cJSON_GetObjectItem(o, "recovery_steps"));
+		cJSON_Delete(o);
+		if (n != 2)
+			usleep(50000);
+	}
+	assert_int_equal(n, 2);
+	/* Longer than the deaf watch takes (HEARTBEATs every 200 ms, probe 600 ms). */
+	usleep(2000 * 1000);
+	sim_cmd(f, "resume\n");
+	const char *reason = wait_state(&w, "up", &t2);
+	print_message("failed, SIGHUP -> up %llu ms after the failure (%s)\n",
+		      (unsigned long long)(t2 - t), reason);
+	assert_string_equal(reason, "hello");
+	o = status(&q);
+	assert_int_equal((int)j_num(cJSON_GetObjectItem(o, "faults"), "stall"), 1);
+	cJSON_Delete(o);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* Failed, the M7 still deaf, and its tty goes away and comes back: the M7 says HELLO on
+ * the new link, which brings the channel `up` (hello). Still deaf: once the host writes
+ * to it, that is a new fault, a second stall. */
+static void test_deaf_up_again_is_a_new_stall(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	uint64_t t;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	o = go_deaf(f, &w, &q, &t);
+	cJSON_Delete(o);
+	wait_state(&w, "failed", &t);
+	sim_cmd(f, "hangup 300\n");
+	assert_string_equal(wait_state(&w, "up", &t), "hello");
+	assert_int_equal(tclient_send(&q,
+				      "{\"cmd\":\"send\",\"id\":2,\"port\":2,\"data\":\"aGVsbG8=\","
+				      "\"channel\":\"m7\"}"),
+			 0);
+	o = tclient_wait_str(&w, "FAULT", "kind", "stall", WAIT_MS);
+	assert_non_null(o);
+	assert_int_equal((int)j_num(o, "count"), 2);
+	cJSON_Delete(o);
 	tclient_close(&w);
 	tclient_close(&q);
 }
@@ -1210,6 +1384,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deaf_walks_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deaf_no_klog, setup_no_klog, teardown),
 		cmocka_unit_test_setup_teardown(test_deaf_no_klog_failed_then_back,
+						setup_no_klog_resync, teardown),
+		cmocka_unit_test_setup_teardown(test_deaf_one_stall_across_reopen,
+						setup_no_klog_long_reopen, teardown),
+		cmocka_unit_test_setup_teardown(test_silent_one_stall_across_reopen,
+						setup_no_klog_long_reopen, teardown),
+		cmocka_unit_test_setup_teardown(test_deaf_failed_sighup_then_back,
+						setup_no_klog_resync, teardown),
+		cmocka_unit_test_setup_teardown(test_deaf_up_again_is_a_new_stall,
 						setup_no_klog_resync, teardown),
 		cmocka_unit_test_setup_teardown(test_no_down_while_recovering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_error_stays_recovering, setup, teardown),

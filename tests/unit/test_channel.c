@@ -818,6 +818,37 @@ static void flush_stream(struct fixture *f, struct stream *s)
 	s->n = 0;
 }
 
+/* A resync (HOST_HELLO on the open tty) while a frame is half read: the byte stream goes
+ * on, the M7 writes whole frames, so the rest of it completes the frame. It is delivered,
+ * not cut off as a rejected candidate that only the boot's books would then miss; and the
+ * HELLO that answers the resync follows on its own. */
+static void test_resync_keeps_half_read_frame(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[2 * M7B_FRAME_MAX];
+	struct channel_snapshot snap;
+	size_t n0 = data_frame(b, sizeof(b), 0);
+	size_t n1 = data_frame(b + n0, sizeof(b) - n0, 1);
+
+	channel_start(f->ch);
+	m7_write_raw(f, b, n0 + 10);
+	assert_int_equal(seen.msgs, 1);
+	assert_int_equal(channel_resync(f->ch), 0);
+	m7_write_raw(f, b + n0 + 10, n1 - 10);
+	assert_int_equal(seen.msgs, 2);
+	assert_int_equal(seen.good, 1);
+	assert_int_equal(seen.rejected, 0);
+	struct stream s = {.n = 0};
+	put_hello(&s, 0x1234);
+	flush_stream(f, &s);
+	assert_int_equal(seen.hellos, 1);
+	channel_snapshot(f->ch, &snap);
+	assert_int_equal(snap.stats.data_frames, 2);
+	assert_int_equal(snap.dec.rejected, 0);
+	assert_int_equal(snap.dec.noise_bytes, 0);
+	assert_int_equal(snap.dec.bytes, n0 + n1 + s.bytes);
+}
+
 /* A stream with what goes wrong on a link, frame by frame: each frame the M7 sent is
  * delivered or counted under one cause (a rejected candidate and a seq gap, or the books
  * of its boot), each byte is a delivered frame's, a delimiter or noise, and each DATA
@@ -1329,6 +1360,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_frames_decoded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_per_wakeup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_across_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resync_keeps_half_read_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_firmware_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_seq_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flapping_boots_ask_at_most_once_a_second,

@@ -183,6 +183,119 @@ static void test_incidents_counted_once_in_order(void **state)
 	mx_model_clear(&m);
 }
 
+/* An incident that reached its cap closes `continued` with the step then under way shown
+ * `running`; the incident that continues it has that step again, with its result. The
+ * step is counted once, with that result, whichever of the two a scrape sees first. */
+static void test_step_across_continued_incident_counted_once(void **state)
+{
+	struct mx_model m = {0};
+	const char *full = "{\"seq\":4,\"channel\":\"m7\",\"start_us\":1000000,"
+			   "\"end_us\":31000000,\"kind\":\"kick_timeout\","
+			   "\"outcome\":\"continued\",\"steps\":["
+			   "{\"action\":\"resync\",\"result\":\"timeout\"},"
+			   "{\"action\":\"remoteproc\",\"result\":\"running\"}]}";
+	char list[1024];
+
+	snprintf(list, sizeof(list), "{\"incidents\":[%s]}", full);
+	incidents(&m, list);
+	snprintf(list, sizeof(list),
+		 "{\"incidents\":[%s,{\"seq\":5,\"channel\":\"m7\",\"start_us\":31000000,"
+		 "\"end_us\":33000000,\"kind\":\"kick_timeout\",\"continues\":4,"
+		 "\"outcome\":\"recovered\",\"steps\":["
+		 "{\"action\":\"remoteproc\",\"result\":\"ok\"}]}]}",
+		 full);
+	incidents(&m, list);
+	char *t = render(&m, NULL, false);
+
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"resync\","
+		      "cause=\"kick_timeout\",result=\"timeout\"} 1\n");
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"remoteproc\","
+		      "cause=\"kick_timeout\",result=\"ok\"} 1\n");
+	assert_null(strstr(t, "result=\"running\""));
+	free(t);
+
+	/* A step still running when the daemon stopped has no other record: it counts. */
+	incidents(&m, "{\"incidents\":[{\"seq\":6,\"channel\":\"m7\",\"start_us\":40000000,"
+		      "\"end_us\":41000000,\"kind\":\"stall\",\"outcome\":\"interrupted\","
+		      "\"steps\":[{\"action\":\"reopen\",\"result\":\"running\"}]}]}");
+	t = render(&m, NULL, false);
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"reopen\","
+		      "cause=\"stall\",result=\"running\"} 1\n");
+	free(t);
+	mx_model_clear(&m);
+}
+
+/* The M7's reboot losses are in STATUS only as the books' per-port lost_reboot: their sum
+ * is the channel's metric, at 0 before the first loss. */
+static void test_reboot_losses_from_accounting(void **state)
+{
+	struct mx_model m = {0};
+	const char *st = "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"m7\",\"state\":\"up\","
+			 "\"accounting\":{\"boots_settled\":2,\"ports\":[{\"port\":0,"
+			 "\"lost_reboot\":12,\"lost_link\":4},{\"port\":2,\"lost_reboot\":3}]}},"
+			 "{\"name\":\"b\",\"state\":\"up\",\"accounting\":{\"ports\":[]}}]}";
+	char *t = render(&m, st, false);
+
+	(void)state;
+	assert_has(t, "m7bridge_channel_reboot_lost_frames_total{channel=\"m7\"} 15\n");
+	assert_has(t, "m7bridge_channel_reboot_lost_frames_total{channel=\"b\"} 0\n");
+	free(t);
+	mx_model_clear(&m);
+}
+
+/* A restarted daemon that keeps incidents in memory numbers them from 1 again: those it
+ * made before the first scrape after its restart count, even when they outnumber the old
+ * daemon's. One that kept them on disk lists the old ones again (begun before it
+ * started): they are not counted twice. */
+static void test_incidents_of_a_restarted_daemon(void **state)
+{
+	struct mx_model m = {0};
+	char list[2048];
+	size_t n;
+	char *t;
+
+	(void)state;
+	/* The old daemon (pid 100, started at t = 0): incidents 1 and 2, one step each. */
+	mx_model_daemon(&m, 100, 50000, 50e6);
+	incidents(&m, "{\"incidents\":["
+		      "{\"seq\":1,\"channel\":\"m7\",\"start_us\":10000000,\"end_us\":11000000,"
+		      "\"kind\":\"stall\",\"outcome\":\"recovered\",\"steps\":["
+		      "{\"action\":\"resync\",\"result\":\"ok\"}]},"
+		      "{\"seq\":2,\"channel\":\"m7\",\"start_us\":20000000,\"end_us\":21000000,"
+		      "\"kind\":\"stall\",\"outcome\":\"recovered\",\"steps\":["
+		      "{\"action\":\"resync\",\"result\":\"ok\"}]}]}");
+	/* Restarted at t = 100 s, in memory: three new incidents by the next scrape. */
+	mx_model_daemon(&m, 200, 30000, 130e6);
+	n = (size_t)snprintf(list, sizeof(list), "{\"incidents\":[");
+	for (int i = 1; i <= 3; i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n,
+				      "%s{\"seq\":%d,\"channel\":\"m7\",\"start_us\":%d,"
+				      "\"end_us\":%d,\"kind\":\"stall\",\"outcome\":\"recovered\","
+				      "\"steps\":[{\"action\":\"resync\",\"result\":\"ok\"}]}",
+				      i > 1 ? "," : "", i, 100000000 + i * 1000000,
+				      100500000 + i * 1000000);
+	snprintf(list + n, sizeof(list) - n, "]}");
+	incidents(&m, list);
+	t = render(&m, NULL, false);
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"resync\","
+		      "cause=\"stall\",result=\"ok\"} 5\n");
+	free(t);
+	/* Restarted again (same pid, uptime back) with them kept on disk, and one new. */
+	mx_model_daemon(&m, 200, 1000, 201e6);
+	incidents(&m, "{\"incidents\":["
+		      "{\"seq\":3,\"channel\":\"m7\",\"start_us\":103000000,\"end_us\":103500000,"
+		      "\"kind\":\"stall\",\"outcome\":\"recovered\",\"steps\":["
+		      "{\"action\":\"resync\",\"result\":\"ok\"}]},"
+		      "{\"seq\":4,\"channel\":\"m7\",\"start_us\":200500000,\"end_us\":200600000,"
+		      "\"kind\":\"stall\",\"outcome\":\"recovered\",\"steps\":["
+		      "{\"action\":\"resync\",\"result\":\"ok\"}]}]}");
+	t = render(&m, NULL, false);
+	assert_has(t, "m7bridge_recovery_steps_total{channel=\"m7\",step=\"resync\","
+		      "cause=\"stall\",result=\"ok\"} 6\n");
+	free(t);
+	mx_model_clear(&m);
+}
+
 static void test_status_labels_escaped_and_optional_members(void **state)
 {
 	struct mx_model m = {0};
@@ -292,6 +405,9 @@ int main(void)
 		cmocka_unit_test(test_faults_take_daemon_count),
 		cmocka_unit_test(test_duration_histogram_from_zero),
 		cmocka_unit_test(test_incidents_counted_once_in_order),
+		cmocka_unit_test(test_step_across_continued_incident_counted_once),
+		cmocka_unit_test(test_reboot_losses_from_accounting),
+		cmocka_unit_test(test_incidents_of_a_restarted_daemon),
 		cmocka_unit_test(test_status_labels_escaped_and_optional_members),
 		cmocka_unit_test(test_long_firmware_name_label),
 		cmocka_unit_test(test_m7_counters_from_status_not_raw_heartbeat),

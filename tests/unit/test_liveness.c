@@ -9,7 +9,7 @@
 
 #include "liveness.h"
 
-enum input { TICK, FRAME, HEARTBEAT, HB_COUNT, PROBE, START, STOP };
+enum input { TICK, FRAME, HEARTBEAT, HB_COUNT, PROBE, START, STOP, LINK_UP };
 
 struct row {
 	uint64_t t;
@@ -55,6 +55,9 @@ static void run_counted(struct liveness *l, const struct row *rows, size_t n,
 			break;
 		case STOP:
 			liveness_stop(l);
+			break;
+		case LINK_UP:
+			liveness_link_up(l);
 			break;
 		}
 		if (got != rows[i].want || liveness_deadline(l) != rows[i].deadline)
@@ -257,6 +260,138 @@ static void test_deaf_watch(void **state)
 	assert_int_equal(l.pings, 4);
 }
 
+/* A deaf spell outlives a reopen of the tty (a recovery step's): the M7's count is the
+ * same, so the watch neither begins a probe nor says the stall again, and its PINGs go
+ * on, for the M7 to count should it hear again. When it does, the spell ends, and a
+ * reopen after that starts from a clean slate. */
+static void test_deaf_spell_outlives_reopen(void **state)
+{
+	struct liveness l;
+	static const struct row rows[] = {
+		{0, START, LIVENESS_NONE, 2000},
+		{1000, HB_COUNT, LIVENESS_NONE, 3000},
+		{2000, HB_COUNT, LIVENESS_NONE, 4000},
+		{3000, HB_COUNT, LIVENESS_NONE, 3000},
+		{3000, TICK, LIVENESS_SEND_PING, 4000},
+		{3500, HB_COUNT, LIVENESS_NONE, 4000},
+		{4000, TICK, LIVENESS_SEND_PING, 5000},
+		{4500, HB_COUNT, LIVENESS_NONE, 5000},
+		{5000, TICK, LIVENESS_STALL, 0},
+		/* Closed and opened again; still deaf while the host writes (its count of
+		 * frames written starts over with the HOST_HELLO of the open). */
+		{5100, STOP, LIVENESS_NONE, 0},
+		{5200, START, LIVENESS_NONE, 7200},
+		{5500, HB_COUNT, LIVENESS_NONE, 7200},
+		{6500, HB_COUNT, LIVENESS_NONE, 7200},
+		{7200, TICK, LIVENESS_SEND_PING, 8200},
+		{7500, HB_COUNT, LIVENESS_NONE, 9200},
+		{8500, HB_COUNT, LIVENESS_NONE, 9200},
+		{9200, TICK, LIVENESS_SEND_PING, 10200},
+		/* It took the PING: the spell is over; a reopen now starts afresh. */
+		{9500, HB_COUNT, LIVENESS_NONE, 11500},
+		{9600, STOP, LIVENESS_NONE, 0},
+		{9700, START, LIVENESS_NONE, 11700},
+		{10500, HB_COUNT, LIVENESS_NONE, 12500},
+	};
+	static const int64_t counts[] = {
+		-1, 10, 10, 10, -1, 10, -1, 10, -1, /* deaf: the stall */
+		-1, -1, 10, 10, -1, 10, 10, -1,	    /* reopened, still deaf */
+		11, -1, -1, 11,			    /* hears again */
+	};
+	static const uint32_t sent[] = {
+		0, 5, 7, 7, 0, 8, 0, 9, 0, 0, 0, 1, 1, 0, 2, 2, 0, 3, 0, 0, 1,
+	};
+
+	(void)state;
+	assert_int_equal(sizeof(counts) / sizeof(counts[0]), sizeof(rows) / sizeof(rows[0]));
+	assert_int_equal(sizeof(sent) / sizeof(sent[0]), sizeof(rows) / sizeof(rows[0]));
+	liveness_init(&l, &cfg);
+	run_counted(&l, rows, sizeof(rows) / sizeof(rows[0]), counts, sent);
+	assert_int_equal(l.stalls, 1);
+	assert_false(l.deaf_latched);
+}
+
+/* New settings (a SIGHUP) set up a new watcher: it takes over the deaf spell and the
+ * counters, so the spell is neither said again nor left without its PINGs. */
+static void test_carry_keeps_deaf_spell(void **state)
+{
+	struct liveness old, l;
+	static const struct liveness_config fast = {
+		.quiet_ms = 500, .answer_ms = 300, .retries = 1};
+	static const struct row rows[] = {
+		{0, START, LIVENESS_NONE, 2000},
+		{1000, HB_COUNT, LIVENESS_NONE, 3000},
+		{2000, HB_COUNT, LIVENESS_NONE, 4000},
+		{3000, HB_COUNT, LIVENESS_NONE, 3000}, /* deaf: the probe */
+		{3000, TICK, LIVENESS_SEND_PING, 4000},
+		{3500, HB_COUNT, LIVENESS_NONE, 4000},
+		{4000, TICK, LIVENESS_SEND_PING, 5000},
+		{4500, HB_COUNT, LIVENESS_NONE, 5000},
+		{5000, TICK, LIVENESS_STALL, 0},
+	};
+	static const int64_t counts[] = {-1, 10, 10, 10, -1, 10, -1, 10, -1};
+	static const uint32_t sent[] = {0, 5, 7, 7, 0, 8, 0, 9, 0};
+	/* The new watcher, at its own pace: still deaf, PINGs every 500 ms, no probe. */
+	static const struct row after[] = {
+		{5100, START, LIVENESS_NONE, 5600},
+		{5200, HB_COUNT, LIVENESS_NONE, 5600}, /* the host writes: still no probe */
+		{5400, HB_COUNT, LIVENESS_NONE, 5600},
+		{5600, TICK, LIVENESS_SEND_PING, 5900},
+		{5700, HB_COUNT, LIVENESS_NONE, 6100},
+		{5900, HB_COUNT, LIVENESS_NONE, 6100},
+	};
+	static const int64_t counts2[] = {-1, 10, 10, -1, 10, 10};
+	static const uint32_t sent2[] = {0, 10, 11, 0, 12, 12};
+
+	(void)state;
+	liveness_init(&old, &cfg);
+	run_counted(&old, rows, sizeof(rows) / sizeof(rows[0]), counts, sent);
+	liveness_init(&l, &fast);
+	liveness_carry(&l, &old);
+	run_counted(&l, after, sizeof(after) / sizeof(after[0]), counts2, sent2);
+	assert_int_equal(l.stalls, 1);
+	assert_int_equal(l.pings, old.pings + 1);
+	assert_true(l.deaf_latched);
+}
+
+/* The channel up again (an M7 that says HELLO on a new link while still deaf, say): the
+ * spell said before is over, and the M7 found deaf again is a new stall. */
+static void test_deaf_again_after_link_up(void **state)
+{
+	struct liveness l;
+	static const struct row rows[] = {
+		{0, START, LIVENESS_NONE, 2000},
+		{1000, HB_COUNT, LIVENESS_NONE, 3000},
+		{2000, HB_COUNT, LIVENESS_NONE, 4000},
+		{3000, HB_COUNT, LIVENESS_NONE, 3000}, /* deaf: the probe */
+		{3000, TICK, LIVENESS_SEND_PING, 4000},
+		{3500, HB_COUNT, LIVENESS_NONE, 4000},
+		{4000, TICK, LIVENESS_SEND_PING, 5000},
+		{4500, HB_COUNT, LIVENESS_NONE, 5000},
+		{5000, TICK, LIVENESS_STALL, 0},
+		{5100, LINK_UP, LIVENESS_NONE, 0}, /* up: the spell is over */
+		{5500, HB_COUNT, LIVENESS_NONE, 7500},
+		{6500, HB_COUNT, LIVENESS_NONE, 8500},
+		{7500, HB_COUNT, LIVENESS_NONE, 7500}, /* still deaf: a new probe */
+		{7500, TICK, LIVENESS_SEND_PING, 8500},
+		{8000, HB_COUNT, LIVENESS_NONE, 8500},
+		{8500, TICK, LIVENESS_SEND_PING, 9500},
+		{9000, HB_COUNT, LIVENESS_NONE, 9500},
+		{9500, TICK, LIVENESS_STALL, 0},
+	};
+	static const int64_t counts[] = {-1, 10, 10, 10, -1, 10, -1, 10, -1,
+					 -1, 10, 10, 10, -1, 10, -1, 10, -1};
+	static const uint32_t sent[] = {0, 5, 7, 7, 0, 8, 0, 9, 0, 0, 10, 11, 12, 0, 13, 0, 14, 0};
+
+	(void)state;
+	assert_int_equal(sizeof(counts) / sizeof(counts[0]), sizeof(rows) / sizeof(rows[0]));
+	assert_int_equal(sizeof(sent) / sizeof(sent[0]), sizeof(rows) / sizeof(rows[0]));
+	liveness_init(&l, &cfg);
+	run_counted(&l, rows, sizeof(rows) / sizeof(rows[0]), counts, sent);
+	assert_int_equal(l.stalls, 2);
+	assert_true(l.stall_deaf);
+}
+
 /* A stall says whether it ended a probe (HEARTBEATs or DATA may have kept coming) or a
  * quiet link (nothing came at all): the fault's words differ. */
 static void test_stall_cause(void **state)
@@ -329,6 +464,9 @@ int main(void)
 		cmocka_unit_test(test_probe),
 		cmocka_unit_test(test_probe_deaf),
 		cmocka_unit_test(test_deaf_watch),
+		cmocka_unit_test(test_deaf_spell_outlives_reopen),
+		cmocka_unit_test(test_carry_keeps_deaf_spell),
+		cmocka_unit_test(test_deaf_again_after_link_up),
 		cmocka_unit_test(test_stall_cause),
 		cmocka_unit_test(test_frame_moves_deadline),
 		cmocka_unit_test(test_defaults),

@@ -330,6 +330,30 @@ static void test_incident_has_the_first_step(void **state)
 	assert_true(f->c->rec.history[0].seq >= f->c->inc_first_step);
 }
 
+/* One fault, one stall: a stall found again while the ladder a stall started runs is
+ * held; once nothing is under recovery (here the ladder ended well, its tty already
+ * closed, so the channel could not be said up), the next ladder's first stall is raised. */
+static void test_stall_held_while_its_ladder_runs(void **state)
+{
+	struct fixture *f = *state;
+	struct recovery_event stall = {
+		.type = RECOVERY_EV_FAULT, .severity = RECOVERY_SEV_DOWN, .reason = "stall"};
+	struct recovery_event kick = {
+		.type = RECOVERY_EV_FAULT, .severity = RECOVERY_SEV_DOWN, .reason = "kick_timeout"};
+	struct recovery_event hello = {.type = RECOVERY_EV_HELLO};
+
+	assert_false(sv_fault_stall_held(f->c, "liveness"));
+	sv_action_feed(f->c, &stall);
+	assert_int_equal(f->c->rec.state, RECOVERY_RUNNING);
+	assert_true(sv_fault_stall_held(f->c, "liveness"));
+	sv_action_feed(f->c, &hello);
+	assert_int_equal(f->c->rec.state, RECOVERY_IDLE);
+	sv_action_feed(f->c, &kick);
+	assert_int_equal(f->c->rec.state, RECOVERY_RUNNING);
+	assert_false(sv_fault_stall_held(f->c, "liveness"));
+	assert_true(sv_fault_stall_held(f->c, "liveness"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +366,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_set_state_holds_the_channel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decision_logged_at_debug, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incident_has_the_first_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stall_held_while_its_ladder_runs, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

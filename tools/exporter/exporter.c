@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -118,6 +119,11 @@ static int render(struct exporter *x, bool om, struct mx_buf *out)
 
 		if (pid > 0)
 			(void)mx_proc_read("/proc", pid, &proc);
+		const cJSON *up = cJSON_GetObjectItemCaseSensitive(status, "uptime_ms");
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		mx_model_daemon(&x->model, pid, cJSON_IsNumber(up) ? up->valuedouble : -1,
+				(double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3);
 		r = m7b_client_incidents(c, NULL, &inc);
 		if (r == 0) {
 			cJSON *o = cJSON_ParseWithLength(inc->line, inc->line_len);

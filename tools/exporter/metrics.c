@@ -254,10 +254,39 @@ static int observe(struct mx_model *m, const char *ch, double seconds)
 	return 0;
 }
 
+void mx_model_daemon(struct mx_model *m, int pid, double uptime_ms, double now_us)
+{
+	bool known = m->daemon_pid > 0 || m->daemon_uptime_ms > 0;
+
+	if (known && ((pid > 0 && m->daemon_pid > 0 && pid != m->daemon_pid) ||
+		      (uptime_ms >= 0 && uptime_ms < m->daemon_uptime_ms))) {
+		m->restarted = true;
+		m->restart_us = uptime_ms >= 0 ? now_us - uptime_ms * 1e3 : now_us;
+	}
+	m->daemon_pid = pid;
+	m->daemon_uptime_ms = uptime_ms;
+}
+
 int mx_model_incidents(struct mx_model *m, const cJSON *reply)
 {
 	const cJSON *inc, *list = cJSON_GetObjectItemCaseSensitive(reply, "incidents");
 	int64_t max = 0;
+
+	/* A restarted daemon numbers its incidents from 1 again, or after those it kept on
+	 * disk: only those that began before it started are the ones already counted. */
+	if (m->restarted) {
+		int64_t old = 0;
+
+		cJSON_ArrayForEach(inc, list)
+		{
+			double seq = num(inc, "seq"), start = num(inc, "start_us");
+
+			if (start >= 0 && start < m->restart_us && seq > (double)old)
+				old = (int64_t)seq;
+		}
+		m->last_incident = old < m->last_incident ? old : m->last_incident;
+		m->restarted = false;
+	}
 
 	cJSON_ArrayForEach(inc, list)
 	{
@@ -285,10 +314,15 @@ int mx_model_incidents(struct mx_model *m, const cJSON *reply)
 			continue;
 		if (strcmp(outcome, "open") == 0)
 			break;
+		/* A step under way when its incident reached its cap is the first step of
+		 * the incident that continues it, which gives its result: counted there. */
+		bool continued = strcmp(outcome, "continued") == 0;
 		cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(inc, "steps"))
 		{
 			const char *a = str(st, "action"), *r = str(st, "result");
 
+			if (continued && r && strcmp(r, "running") == 0)
+				continue;
 			if (a && count_step(m, ch, a, cause ? cause : "unknown", r ? r : "") < 0)
 				return -ENOMEM;
 		}
@@ -398,8 +432,6 @@ static const struct {
 	 "tty writes that blocked 50 ms or more (the M7 is not taking messages).", 1},
 	{"write_stall_ms", "m7bridge_channel_write_stall_seconds", "counter",
 	 "Time spent in stalled tty writes.", 1e-3},
-	{"reboot_losses", "m7bridge_channel_reboot_lost_frames", "counter",
-	 "Frames the M7 had queued and lost when it rebooted.", 1},
 	{"kick_failures", "m7bridge_channel_kick_failures", "counter",
 	 "imx_rproc_kick failures seen in the kernel log.", 1},
 	{"untimed_frames", "m7bridge_channel_untimed_frames", "counter",
@@ -484,6 +516,31 @@ static void render_channels(struct mx_buf *b, const cJSON *status, bool om)
 	}
 	bool any = false;
 
+	/* STATUS has no member for them: the books hold them per port, once the next boot's
+	 * BOOT_INFO settled the boot that lost them. */
+	cJSON_ArrayForEach(ch, channels(status))
+	{
+		const cJSON *acc = cJSON_GetObjectItemCaseSensitive(ch, "accounting"), *p;
+		const char *name = str(ch, "name");
+		double sum = 0;
+
+		if (!cJSON_IsObject(acc) || !name)
+			continue;
+		cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(acc, "ports"))
+		{
+			double v = num(p, "lost_reboot");
+			if (v > 0)
+				sum += v;
+		}
+		if (!any)
+			head(b, om, "m7bridge_channel_reboot_lost_frames", "counter",
+			     "DATA frames the M7 had queued and lost when it rebooted.");
+		any = true;
+		l[0] = '\0';
+		lab(l, sizeof(l), "channel", name);
+		sample(b, "m7bridge_channel_reboot_lost_frames", "_total", l, sum);
+	}
+	any = false;
 	cJSON_ArrayForEach(ch, channels(status))
 	{
 		const cJSON *fw = cJSON_GetObjectItemCaseSensitive(ch, "firmware");

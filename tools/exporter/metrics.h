@@ -66,8 +66,15 @@ struct mx_model {
 	struct mx_boot *boots;
 	size_t nboots;
 	int64_t last_incident; /* highest closed incident seq counted */
-	uint64_t dropped;      /* streamed objects the daemon dropped for us (DROPPED) */
-	uint64_t reconnects;   /* connections to the daemon after the first */
+	/* The daemon the incidents come from: its pid and uptime at the last STATUS, and
+	 * when a restart was seen, the wall-clock time it started (incidents that started
+	 * before were the old daemon's, perhaps kept on disk). */
+	int daemon_pid;
+	double daemon_uptime_ms;
+	bool restarted;
+	double restart_us;
+	uint64_t dropped;    /* streamed objects the daemon dropped for us (DROPPED) */
+	uint64_t reconnects; /* connections to the daemon after the first */
 };
 
 /* The daemon process, read from /proc. */
@@ -91,6 +98,10 @@ extern const double mx_hist_bounds[MX_HBUCK];
 /* Updates the model from one streamed object (FRAME, FAULT, HEARTBEAT, HELLO, DROPPED).
  * Returns 0, or -ENOMEM. Unknown classes are ignored. */
 int mx_model_apply(struct mx_model *m, const cJSON *obj);
+/* The daemon's pid (<= 0: unknown) and uptime_ms (< 0: unknown) from a STATUS taken at
+ * now_us (wall clock): a new pid or an uptime that went back is a restarted daemon, whose
+ * incidents are numbered anew unless kept on disk. */
+void mx_model_daemon(struct mx_model *m, int pid, double uptime_ms, double now_us);
 /* Counts each closed incident of an INCIDENTS reply once (by seq). Returns 0 or -ENOMEM. */
 int mx_model_incidents(struct mx_model *m, const cJSON *incidents);
 /* Frees the arrays; the model is empty afterwards. */
