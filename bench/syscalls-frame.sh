@@ -1,16 +1,17 @@
 #!/bin/sh
-# System calls per frame of m7bridged's main thread, counted by strace: the daemon runs
-# under `strace -f -ff` at SMALL and LARGE frames of 64-byte DATA payloads, fed through a
-# pty in lock step by frame_feed (the next write waits until every client has the
-# previous line, so each read() sees exactly the frames of one write()); the difference
-# divided by the difference in frames excludes start-up and shutdown. The same for 1
-# client and for CLIENTS clients, at 1 frame per write() (as at low rates on the board)
-# and at 16 (batched, as at high rates). Only the main thread is counted: it reads the
-# tty and writes to the clients. The writer thread sends nothing but SYNCs here; the
-# SYNC exchanges themselves happen per unit of time (every 5 ms at first), and the few
-# that fall in the difference show up in the main thread as a small fraction of a call
-# per frame: futex (a SYNC handed to the writer thread) and read(other) (its wake-up
-# eventfd). read(tty) is the tty. Prints the target next to the figures.
+# System calls per frame of m7bridged, counted by strace: the daemon runs under
+# `strace -f -ff` at SMALL and LARGE frames of 64-byte DATA payloads, fed through a pty in
+# lock step by frame_feed (the next write waits until every client has the previous line,
+# so each read() sees exactly the frames of one write()); the difference divided by the
+# difference in frames excludes start-up and shutdown. The same for 1 client and for
+# CLIENTS clients, at 1 frame per write() (as at low rates on the board) and at 16
+# (batched, as at high rates). Every thread of the daemon is counted: the tty's reader
+# thread (or the main thread, where the daemon reads the tty from its event loop) reads
+# the tty and writes to the clients; the writer thread sends nothing but SYNCs here. The
+# SYNC exchanges happen per unit of time (every 5 ms at first), and the few that fall in
+# the difference show up as a small fraction of a call per frame: the writer's write(),
+# futex (a SYNC handed to it) and read(other) (its wake-up eventfd). read(tty) is the
+# tty. Prints the target next to the figures.
 #
 # Usage: bench/syscalls-frame.sh [BUILD_DIR] (default: build)
 # Environment: SMALL=500 LARGE=5500 CLIENTS=8 PER_WRITE="1 16" KEEP=1 (keep the traces)
@@ -47,7 +48,7 @@ exit "${st:-1}"
 WRAP
 chmod +x "$out/wrap"
 
-# run FRAMES CLIENTS PER_WRITE: leaves $out/FRAMES.CLIENTS.PER_WRITE, the main thread's
+# run FRAMES CLIENTS PER_WRITE: leaves $out/FRAMES.CLIENTS.PER_WRITE, the daemon's
 # system calls, one name per line
 run() {
 	d="$out/$1.$2.$3"
@@ -59,9 +60,13 @@ run() {
 	# The main thread is the one that exec'd the daemon.
 	main=$(grep -l '^execve(' "$d"/t.* | head -n 1)
 	[ -n "$main" ] || { echo "syscalls-frame: no trace of the daemon's main thread" >&2; exit 1; }
-	# Reads of the tty are told apart from the rest (the writer thread's wake-ups).
-	ttys=$(sed -n 's/^openat(.*ttyRPMSG30", .*) = \([0-9]*\)$/\1/p' "$main" | sort -u | tr '\n' ' ')
-	awk -v ttys="$ttys" '
+	# Reads of the tty are told apart from the rest (the writer thread's wake-ups): its
+	# descriptors are the tty's open and the reader thread's own open of it again. The
+	# loop waits in epoll_pwait(): counted as epoll_wait.
+	ttys=$(sed -n -e 's/^openat(.*ttyRPMSG30", .*) = \([0-9]*\)$/\1/p' \
+		-e 's|^openat(.*"/proc/self/fd/[0-9]*", .*) = \([0-9]*\)$|\1|p' "$main" |
+		sort -u | tr '\n' ' ')
+	cat "$d"/t.* | awk -v ttys="$ttys" '
 		BEGIN { n = split(ttys, t, " "); for (i = 1; i <= n; i++) tty[t[i]] = 1 }
 		match($0, /^[a-z_0-9]+\(/) {
 			name = substr($0, 1, RLENGTH - 1)
@@ -69,8 +74,10 @@ run() {
 				fd = substr($0, RLENGTH + 1); sub(/,.*/, "", fd)
 				name = (fd in tty) ? "read(tty)" : "read(other)"
 			}
+			if (name == "epoll_pwait")
+				name = "epoll_wait"
 			print name
-		}' "$main" >"$d.calls"
+		}' >"$d.calls"
 }
 
 # per_frame SMALLRUN LARGERUN FRAMES: "name calls-per-frame" for each call whose count
@@ -96,7 +103,7 @@ show() {
 
 get() { awk -v k="$2" '$1 == k { print $2; f = 1 } END { if (!f) print 0 }' "$1.per"; }
 
-echo "m7bridged's main thread under strace: 64-byte DATA payloads, lock-step feed, ($large - $small) frames;"
+echo "m7bridged's threads under strace: 64-byte DATA payloads, lock-step feed, ($large - $small) frames;"
 echo "system calls per frame (those that vary with the frames)"
 for pw in $per_write; do
 	run "$small" 1 "$pw"

@@ -1,6 +1,7 @@
 /* One RPMSG channel: tty ownership, frame decoding, send pacing, reopen and inotify. */
 #include "channel_int.h"
 
+#include "looplock.h"
 #include "tty.h"
 #include "macro.h"
 
@@ -204,6 +205,11 @@ fail:
 static void close_fd(struct channel *ch)
 {
 	ch->rx_closes++; /* even when it opens again before the read is handled */
+	if (ch->rx) {
+		uint64_t dropped;
+		ch->rx = rxthread_stop(ch->rx, &dropped);
+		ch->stats.unread_at_close += dropped; /* read, then stopped before its turn */
+	}
 	if (ch->ev_read) {
 		event_free(ch->ev_read);
 		ch->ev_read = NULL;
@@ -445,7 +451,9 @@ int channel_open_now(struct channel *ch)
 		schedule_reopen(ch);
 		return r;
 	}
-	r = tty_open_exclusive(ch->cfg.device, &ch->fd, &ch->rdev);
+	/* A reader thread needs a descriptor of its own, and the loop lock to hand over. */
+	int rd = -1;
+	r = tty_open_exclusive(ch->cfg.device, &ch->fd, looplock_active() ? &rd : NULL, &ch->rdev);
 	struct log_fields f = channel_fields(ch, NULL);
 	f.err = r < 0 ? -r : 0;
 	log_struct(ch->log, LOG_DEBUG, &f, "open %s: %s", ch->cfg.device,
@@ -478,13 +486,18 @@ int channel_open_now(struct channel *ch)
 	m7b_decoder_reset(&ch->dec);
 	ch->have_rx_seq = false;
 	ch->rx_since_open = false;
-	ch->ev_read = event_new(ch->base, ch->fd, EV_READ | EV_PERSIST, channel_rx_on_read, ch);
+	/* The reader thread, else the loop's read event (no lock to hand over, no /proc). */
+	if (rd >= 0)
+		ch->rx = rxthread_new(rd, &channel_rx_thread_ops, ch);
+	if (!ch->rx)
+		ch->ev_read =
+			event_new(ch->base, ch->fd, EV_READ | EV_PERSIST, channel_rx_on_read, ch);
 	ch->tx = txthread_new(ch->fd);
 	ch->tx_stalls_seen = ch->tx_stall_ms_seen = 0;
 	if (ch->tx)
 		ch->ev_tx =
 			event_new(ch->base, txthread_fd(ch->tx), EV_READ | EV_PERSIST, on_tx, ch);
-	if (!ch->ev_read || !ch->ev_tx || event_add(ch->ev_read, NULL) < 0 ||
+	if ((!ch->rx && (!ch->ev_read || event_add(ch->ev_read, NULL) < 0)) || !ch->ev_tx ||
 	    event_add(ch->ev_tx, NULL) < 0) {
 		close_fd(ch);
 		channel_set_state(ch, channel_lost_state(ch), "open_failed", "out of memory");

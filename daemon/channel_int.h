@@ -10,6 +10,7 @@
 
 #include "channel.h"
 #include "latemark.h"
+#include "rxthread.h"
 #include "txthread.h"
 
 #define CHANNEL_RBUF  65536
@@ -32,6 +33,7 @@ struct channel {
 	int fd;
 	dev_t rdev; /* of the open tty, to notice a replaced node */
 	struct event *ev_read, *ev_tx, *ev_reopen, *ev_sendq, *ev_inotify;
+	struct rxthread *rx; /* reads the tty, when not ev_read (looplock.h) */
 	struct txthread *tx; /* writes the tty (the driver may block in write()) */
 	uint64_t tx_stalls_seen, tx_stall_ms_seen; /* the current writer's totals, counted */
 	int ino_fd, ino_wd;
@@ -124,6 +126,8 @@ void channel_rx_set_ops(struct channel *ch);
 int channel_rx_burst(struct channel *ch, int max_reads);
 /* Read event of the open tty. */
 void channel_rx_on_read(evutil_socket_t fd, short what, void *arg);
+/* The reader thread's callbacks (ud: the channel). */
+extern const struct rxthread_ops channel_rx_thread_ops;
 
 /* ---- channel_raw.c ---- */
 

@@ -408,16 +408,45 @@ int channel_rx_burst(struct channel *ch, int max_reads)
 	return 1;
 }
 
-void channel_rx_on_read(evutil_socket_t fd, short what, void *arg)
+/* The tty's read failed (r: -EPIPE at end of file, or a negative errno). */
+static void rx_failed(struct channel *ch, int r)
 {
-	struct channel *ch = arg;
-	/* Bounded so that clients and other channels get their turn. */
-	int r = channel_rx_burst(ch, 4);
 	if (r == -EPIPE && ch->fd >= 0) {
 		channel_log_errno(ch, LOG_WARNING, 0, "%s: end of file (hung up)", ch->cfg.device);
 		channel_close(ch, channel_lost_state(ch), "eof", 0);
 	} else if (r < 0 && ch->fd >= 0) {
 		channel_io_failed(ch, r);
 	}
+}
+
+void channel_rx_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct channel *ch = arg;
+	/* Bounded so that clients and other channels get their turn. */
+	rx_failed(ch, channel_rx_burst(ch, 4));
 	ch->rx_on_batch_end(ch->ud, ch);
 }
+
+/* The reader thread's bytes, under the loop lock: the same as a burst of one read. */
+static void rx_thread_input(void *arg, const uint8_t *buf, size_t n)
+{
+	struct channel *ch = arg;
+	stamp_read(ch);
+	if (ch->cfg.mode == CONF_MODE_RAW)
+		channel_raw_input(ch, buf, n);
+	else
+		process(ch, buf, n);
+	ch->rx_on_batch_end(ch->ud, ch);
+}
+
+static void rx_thread_ended(void *arg, int err)
+{
+	struct channel *ch = arg;
+	rx_failed(ch, err);
+	ch->rx_on_batch_end(ch->ud, ch);
+}
+
+const struct rxthread_ops channel_rx_thread_ops = {
+	.input = rx_thread_input,
+	.ended = rx_thread_ended,
+};

@@ -16,6 +16,7 @@
 
 #include "conf.h"
 #include "config.h" /* the build's: M7B_VERSION */
+#include "looplock.h"
 #include "slots.h"
 #include "supervisor.h"
 
@@ -741,10 +742,17 @@ int daemon_new(const struct daemon_args *a, struct daemon **out)
 	log_config_source(d);
 	/* Writes to a client that went away must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
+	/* libevent made safe for the channels' reader threads before the base is made; the
+	 * loop lock then held by this thread, which runs the loop, from here to the end (or
+	 * the ttys read from the loop, when libevent's wait cannot let the lock go). */
+	(void)looplock_setup();
 	d->base = event_base_new();
 	d->fanout = fanout_new(DAEMON_FANOUT_BYTES);
 	if (!d->base || !d->fanout)
 		goto fail;
+	d->threads = looplock_hold(d->base);
+	log_struct(&d->log, LOG_DEBUG, NULL, "the ttys are read %s",
+		   d->threads ? "by a thread each" : "by the event loop");
 	d->ev_term = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
 	d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
@@ -827,6 +835,7 @@ struct daemon *daemon_free(struct daemon *d)
 		event_free(d->ev_reload);
 	if (d->base)
 		event_base_free(d->base);
+	looplock_release(); /* the reader threads ended with their channels */
 	conf_free(d->cfg);
 	free(d->conf_path);
 	free(d);

@@ -144,12 +144,22 @@ const char *tty_reason_for_errno(int err)
 	}
 }
 
-int tty_open_exclusive(const char *path, int *out_fd, dev_t *rdev)
+/* The same tty opened again through the descriptor (not the path, which may have been
+ * replaced since): its own open file description, so that its reads block while the
+ * first one's do not. -1 when /proc is not there. */
+static int open_again(int fd)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+}
+
+int tty_open_exclusive(const char *path, int *out_fd, int *rd_fd, dev_t *rdev)
 {
 	int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	int err = 0;
+	int err = 0, rd = -1;
 	struct termios t;
 	struct stat st;
 	/* flock keeps a second m7bridged (even as root) off; TIOCEXCL keeps everyone else
@@ -158,21 +168,30 @@ int tty_open_exclusive(const char *path, int *out_fd, dev_t *rdev)
 		err = errno == EWOULDBLOCK ? EBUSY : errno;
 	else if (tcgetattr(fd, &t) < 0)
 		err = errno;
-	else if (ioctl(fd, TIOCEXCL) < 0)
-		err = errno;
 	else {
-		/* The default termios echoes, rewrites CR/LF and honours XON/XOFF. */
-		cfmakeraw(&t);
-		t.c_cc[VMIN] = 1;
-		t.c_cc[VTIME] = 0;
-		if (tcsetattr(fd, TCSANOW, &t) < 0 || fstat(fd, &st) < 0)
+		/* Before TIOCEXCL, which would refuse it too. */
+		if (rd_fd)
+			rd = open_again(fd);
+		if (ioctl(fd, TIOCEXCL) < 0) {
 			err = errno;
+		} else {
+			/* The default termios echoes, rewrites CR/LF and honours XON/XOFF. */
+			cfmakeraw(&t);
+			t.c_cc[VMIN] = 1;
+			t.c_cc[VTIME] = 0;
+			if (tcsetattr(fd, TCSANOW, &t) < 0 || fstat(fd, &st) < 0)
+				err = errno;
+		}
 	}
 	if (err) {
+		if (rd >= 0)
+			close(rd);
 		close(fd);
 		return -err;
 	}
 	*out_fd = fd;
+	if (rd_fd)
+		*rd_fd = rd;
 	*rdev = st.st_rdev;
 	return 0;
 }

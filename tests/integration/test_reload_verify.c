@@ -1074,8 +1074,14 @@ static void test_link_lost_during_reload(void **state)
 		if (up)
 			break;
 	}
-	assert_string_equal(seq, "reloading:reload reloading:eof reloading:rollback "
-				 "rolled_back:no_hello up:rollback");
+	/* A pty whose master closes: a read() that was waiting fails (EIO, `hangup`), one
+	 * made after the hang-up ends the file (`eof`). */
+	if (strstr(seq, "reloading:hangup"))
+		assert_string_equal(seq, "reloading:reload reloading:hangup reloading:rollback "
+					 "rolled_back:no_hello up:rollback");
+	else
+		assert_string_equal(seq, "reloading:reload reloading:eof reloading:rollback "
+					 "rolled_back:no_hello up:rollback");
 	tclient_close(&w);
 	tclient_close(&q);
 }
