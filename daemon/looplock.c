@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
@@ -12,9 +13,10 @@
 
 /* The process's: there is one event loop, and epoll_wait() below has no context. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static bool usable;   /* set up, and the probe's wait came through here */
-static atomic_bool active; /* held by a loop that waits in epoll: readers may run */
-static _Thread_local bool loop_thread; /* holds the lock save in epoll_wait() */
+static bool usable;			  /* set up, and the probe's wait came through here */
+static atomic_bool active;		  /* held by a loop that waits in epoll: readers may run */
+static atomic_bool loop_wants;		  /* the loop has events and waits for the lock */
+static _Thread_local bool loop_thread;	  /* holds the lock save in epoll_wait() */
 static _Thread_local unsigned long waits; /* epoll_wait() calls that came here */
 
 /* How long a reader waits for the lock before it looks at its stop flag again: the loop
@@ -88,6 +90,13 @@ bool looplock_active(void)
 
 bool looplock_enter(const atomic_bool *stop)
 {
+	/* The loop first: a reader with a steady stream of bytes would otherwise take the
+	 * lock back after each read(), before the loop thread its unlock woke could run. */
+	while (atomic_load_explicit(&loop_wants, memory_order_relaxed)) {
+		if (atomic_load(stop))
+			return false;
+		sched_yield();
+	}
 	if (pthread_mutex_trylock(&lock) == 0)
 		return true;
 	for (;;) {
@@ -125,7 +134,9 @@ __attribute__((visibility("default"))) int epoll_wait(int epfd, struct epoll_eve
 	pthread_mutex_unlock(&lock);
 	int r = epoll_pwait(epfd, events, maxevents, timeout, NULL);
 	int e = errno;
+	atomic_store_explicit(&loop_wants, true, memory_order_relaxed);
 	pthread_mutex_lock(&lock);
+	atomic_store_explicit(&loop_wants, false, memory_order_relaxed);
 	errno = e;
 	return r;
 }

@@ -25,9 +25,9 @@ struct rxthread {
 	const struct rxthread_ops *ops;
 	void *ud;
 	atomic_bool stop;
-	bool self_stopped;  /* stopped from inside a callback: the thread frees itself */
-	atomic_int end;	    /* RX_*: who frees, when the owner gave up waiting */
-	uint64_t dropped;   /* read, then not handed over: the stop came first */
+	bool self_stopped; /* stopped from inside a callback: the thread frees itself */
+	atomic_int end;	   /* RX_*: who frees, when the owner gave up waiting */
+	uint64_t dropped;  /* read, then not handed over: the stop came first */
 	uint8_t buf[RXTHREAD_BUF];
 };
 

@@ -28,8 +28,8 @@ struct sink {
 	char got[256];
 	size_t len;
 	unsigned calls;
-	int ended; /* the error ended() was called with, 0 if not */
-	bool in_loop; /* the callback ran while the loop waited (the lock was ours) */
+	int ended;		    /* the error ended() was called with, 0 if not */
+	bool in_loop;		    /* the callback ran while the loop waited (the lock was ours) */
 	struct rxthread *self_stop; /* stop this reader from its own callback */
 	uint64_t self_dropped;
 };
@@ -77,11 +77,11 @@ static void loop_turn(int ms)
 }
 
 /* Turns of the loop until cond holds (at most 10 s). */
-#define LOOP_UNTIL(cond)                                                                     \
-	do {                                                                                 \
-		for (int i_ = 0; i_ < 1000 && !(cond); i_++)                                \
-			loop_turn(10);                                                       \
-		assert_true(cond);                                                           \
+#define LOOP_UNTIL(cond)                                                                           \
+	do {                                                                                       \
+		for (int i_ = 0; i_ < 1000 && !(cond); i_++)                                       \
+			loop_turn(10);                                                             \
+		assert_true(cond);                                                                 \
 	} while (0)
 
 static void pipe_pair(int p[2])
