@@ -31,6 +31,9 @@ struct ctl {
 /* The program name used in messages. */
 extern const char *const ctl_prog;
 
+/* Fills a closed standard descriptor with one that fails every use (EBADF), so that no
+ * socket or file opened later takes its number. 0 or a negative errno. */
+int ctl_hold_std_fds(void);
 /* Prints "m7bridgectl: CMD: message" and a hint to CMD's --help; returns EXIT_USAGE. */
 int ctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Takes -c NAME into *channel for a command that acts on one channel: a second, other

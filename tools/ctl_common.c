@@ -1,5 +1,6 @@
 /* m7bridgectl: connection, error reporting and output helpers shared by the commands. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,30 @@
 #include "m7bridge/utf8.h"
 
 const char *const ctl_prog = "m7bridgectl";
+
+int ctl_hold_std_fds(void)
+{
+	/* A closed 0, 1 or 2 would be the next descriptor opened: the daemon's socket. Our
+	 * output would then go to the daemon as requests (watch --text relays what the M7
+	 * sends) and `send -` would read the daemon's replies. /dev/null opened the other
+	 * way round keeps the slot and fails every use with EBADF, as the closed one did. */
+	static const int mode[3] = {O_WRONLY, O_RDONLY, O_RDONLY};
+
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int nfd = open("/dev/null", mode[fd] | O_NOCTTY);
+
+		if (nfd < 0)
+			return -errno;
+		/* 0..fd-1 are open by now, so the lowest free number is fd itself. */
+		if (nfd != fd) {
+			close(nfd);
+			return -EBADF;
+		}
+	}
+	return 0;
+}
 
 int ctl_usage_error(const char *cmd, const char *fmt, ...)
 {

@@ -209,6 +209,10 @@ int main(int argc, char **argv)
 	char *end;
 	int c, rc;
 
+	/* Before anything opens a descriptor (the daemon's socket). No message when it
+	 * fails: stderr may be the one that is closed. */
+	if (ctl_hold_std_fds() < 0)
+		return EXIT_FAILED;
 	/* A closed stdout (m7bridgectl watch | head) is a normal way to stop. */
 	signal(SIGPIPE, SIG_IGN);
 	opterr = 0;

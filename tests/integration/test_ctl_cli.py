@@ -3,6 +3,7 @@
 page promise works, the bash completion offers what exists, and output that cannot be
 written is said so. Paths come from M7B_BUILD_ROOT / M7B_SOURCE_ROOT (set by meson)."""
 import base64
+import json
 import os
 import re
 import subprocess
@@ -51,6 +52,48 @@ class FrameDaemon(ScriptedDaemon):
             send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
             send({"class": "FRAME", "channel": "m7", "port": 1, "seq": 3, "t_first": 1,
                   "t_last": 2, "data": "aGk="})
+        elif req.get("cmd") == "status":
+            send({"class": "STATUS", "id": req.get("id"), "channels": [channel()],
+                  "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
+
+
+class EchoFrameDaemon(ScriptedDaemon):
+    """A FRAME whose bytes are a request line (what an M7 may send on its UART); keeps
+    every line the client sends, parsed or not."""
+
+    def __init__(self, path):
+        self.lines = []
+        super().__init__(path)
+
+    def run(self):
+        try:
+            c, _ = self.srv.accept()
+        except OSError:
+            return
+        with c:
+            send = lambda o: c.sendall(json.dumps(o).encode() + b"\n")
+            send({"class": "VERSION", "release": "0.1.0", "proto_major": 1, "proto_minor": 1})
+            buf = b""
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    return
+                buf += d
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    self.lines.append(line)
+                    try:
+                        req = json.loads(line)
+                    except ValueError:
+                        continue
+                    self.on_request(req, send)
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "watch":
+            send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+            data = b'{"cmd":"reload","id":99,"channel":"m7"}\n'
+            send({"class": "FRAME", "channel": "m7", "port": 1, "seq": 3,
+                  "data": base64.b64encode(data).decode()})
         elif req.get("cmd") == "status":
             send({"class": "STATUS", "id": req.get("id"), "channels": [channel()],
                   "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
@@ -154,6 +197,26 @@ class Output(unittest.TestCase):
         for quoted in ("*not mapped (frames carry M7 ticks only)*",
                        "*, mapping started over* _N_ *times*", "*, *_N_* replies rejected*"):
             self.assertIn(quoted, man)
+
+    def test_closed_stdout_is_not_the_daemons_socket(self):
+        """With stdout closed (>&-) the socket would be descriptor 1: the M7's bytes that
+        watch --text relays would reach the daemon as a request of this client. They must
+        fail to print, said so, and the daemon see only the watch's own requests."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = EchoFrameDaemon(path)
+            try:
+                r = subprocess.run([CTL, "-s", path, "watch", "-n", "1", "--text"],
+                                   stderr=subprocess.PIPE, text=True, timeout=30,
+                                   stdin=subprocess.DEVNULL, preexec_fn=lambda: os.close(1))
+            finally:
+                fd.close()
+            fd.join(10)  # every line the client wrote before it exited
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("cannot write to standard output: Bad file descriptor", r.stderr)
+        cmds = [json.loads(x).get("cmd") for x in fd.lines]
+        self.assertNotIn("reload", cmds)
+        self.assertEqual(cmds, ["status", "watch"])
 
     def test_top_to_a_full_disk_says_so(self):
         r = self.run_full(FrameDaemon, "top", "-n", "1")

@@ -1,10 +1,13 @@
 /* Unit tests for m7bridgectl's shared helpers (tools/ctl_common.c) on STATUS objects. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -248,9 +251,43 @@ static void test_fmt_dropped(void **state)
 	}
 }
 
+/* A closed stdin and stdout are held by descriptors that fail every use: the next socket
+ * (the daemon's) gets a number of its own, not 0 or 1. */
+static void test_hold_std_fds(void **state)
+{
+	(void)state;
+	int in = dup(0), out = dup(1);
+	assert_true(in > 2 && out > 2);
+	fflush(stdout);
+	close(0);
+	close(1);
+	int r = ctl_hold_std_fds();
+	int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	char c = 'x';
+	ssize_t w = write(1, &c, 1);
+	int werr = errno;
+	ssize_t rd = read(0, &c, 1);
+	int rerr = errno;
+	/* Back to the test's own before any check can print. */
+	dup2(in, 0);
+	dup2(out, 1);
+	close(in);
+	close(out);
+	close(sock);
+	assert_int_equal(r, 0);
+	assert_true(sock > 2);
+	assert_int_equal(w, -1);
+	assert_int_equal(werr, EBADF);
+	assert_int_equal(rd, -1);
+	assert_int_equal(rerr, EBADF);
+	/* Open ones are left alone. */
+	assert_int_equal(ctl_hold_std_fds(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hold_std_fds),
 		cmocka_unit_test(test_fmt_dropped),
 		cmocka_unit_test(test_has_port_long_names),
 		cmocka_unit_test(test_has_port_digits_in_names),
