@@ -192,8 +192,9 @@ static int cmd_version(struct ctl *ctl, int argc, char **argv)
 		return EXIT_OK;
 	}
 	v = m7b_client_version(ctl->client);
-	printf("m7bridged %s (protocol %d.%d) at %s\n", ctl_str_or(v->release, "?"), v->proto_major,
-	       v->proto_minor, m7b_client_path(ctl->client));
+	/* The release is the daemon's word: one line of text, as status shows it. */
+	printf("m7bridged %s (protocol %d.%d) at %s\n", ctl_str_or(ctl_safe(v->release), "?"),
+	       v->proto_major, v->proto_minor, m7b_client_path(ctl->client));
 	return EXIT_OK;
 }
 

@@ -99,6 +99,22 @@ class EchoFrameDaemon(ScriptedDaemon):
                   "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
 
 
+class EscapeDaemon(ScriptedDaemon):
+    """Terminal escapes and a C1 CSI in every string it sends, its release too."""
+    ESC = "\x1b]0;owned\x07\x1b[2J\u009b31m"
+
+    def run(self):
+        try:
+            c, _ = self.srv.accept()
+        except OSError:
+            return
+        with c:
+            c.sendall(json.dumps({"class": "VERSION", "release": "0.1" + self.ESC,
+                                  "proto_major": 1, "proto_minor": 1},
+                                 ensure_ascii=False).encode() + b"\n")
+            c.recv(4096)
+
+
 class ClockDaemon(ScriptedDaemon):
     """ACKs a watch and sends one CLOCK (unmapped, after two epochs and a rejected reply),
     then one FRAME."""
@@ -217,6 +233,20 @@ class Output(unittest.TestCase):
         cmds = [json.loads(x).get("cmd") for x in fd.lines]
         self.assertNotIn("reload", cmds)
         self.assertEqual(cmds, ["status", "watch"])
+
+    def test_version_shows_no_escape_from_the_daemon(self):
+        """The daemon's release is shown as text: no escape sequence reaches a terminal."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = EscapeDaemon(path)
+            try:
+                r = run("-s", path, "version")
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        line = r.stdout.splitlines()[1]
+        self.assertTrue(line.startswith("m7bridged 0.1?]0;owned??[2J?31m (protocol 1.1)"),
+                        line)
 
     def test_top_to_a_full_disk_says_so(self):
         r = self.run_full(FrameDaemon, "top", "-n", "1")
