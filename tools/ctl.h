@@ -86,6 +86,10 @@ void ctl_put_text(FILE *f, const uint8_t *p, size_t n);
  * and bytes that are not UTF-8 become '?', and a cut falls between two characters. Returns
  * the length written. */
 size_t ctl_safe_text(char *buf, size_t cap, const char *s);
+/* Text from the system for a JSON string, into buf: each byte that is not UTF-8 becomes
+ * U+FFFD (JSON is UTF-8; control characters are JSON's to escape), and a cut falls
+ * between two characters. Returns the length written. */
+size_t ctl_utf8_text(char *buf, size_t cap, const char *s);
 /* ctl_safe_text into one of 8 rotating buffers of 4 KiB (NULL for NULL): for arguments of
  * one printf. */
 const char *ctl_safe(const char *s);

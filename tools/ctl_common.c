@@ -434,6 +434,30 @@ size_t ctl_safe_text(char *buf, size_t cap, const char *s)
 	return used;
 }
 
+size_t ctl_utf8_text(char *buf, size_t cap, const char *s)
+{
+	static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+	const uint8_t *p = (const uint8_t *)(s ? s : "");
+	size_t n = strlen((const char *)p), used = 0;
+
+	if (cap == 0)
+		return 0;
+	while (n > 0) {
+		size_t len = m7b_utf8_seq(p, n);
+		size_t out = len ? len : sizeof(replacement) - 1;
+
+		if (used + out >= cap)
+			break; /* never half a character */
+		memcpy(buf + used, len ? (const char *)p : replacement, out);
+		used += out;
+		len = len ? len : 1;
+		p += len;
+		n -= len;
+	}
+	buf[used] = '\0';
+	return used;
+}
+
 const char *ctl_safe(const char *s)
 {
 	/* A few at once, for one printf of several fields; the CLI has one thread. */

@@ -164,6 +164,16 @@ static void print_text(const struct doctor_report *r)
 	printf("%zu ok, %zu warn, %zu fail\n", n[0], n[1], n[2]);
 }
 
+/* A member quoting the system (sysfs, a process name, a cut at a byte count): made
+ * UTF-8, or the whole output would be no JSON. Room for every byte to become U+FFFD. */
+static void add_text(cJSON *o, const char *key, const char *s)
+{
+	char buf[3 * sizeof(((struct doctor_item *)0)->summary) + 1];
+
+	ctl_utf8_text(buf, sizeof(buf), s);
+	cJSON_AddStringToObject(o, key, buf);
+}
+
 static int print_json(const struct doctor_report *r)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -177,13 +187,13 @@ static int print_json(const struct doctor_report *r)
 		if (!o)
 			break;
 		n[it->level]++;
-		cJSON_AddStringToObject(o, "check", it->check);
+		add_text(o, "check", it->check);
 		cJSON_AddStringToObject(o, "level", doctor_level_to_string(it->level));
 		if (it->subject[0])
-			cJSON_AddStringToObject(o, "subject", it->subject);
-		cJSON_AddStringToObject(o, "summary", it->summary);
+			add_text(o, "subject", it->subject);
+		add_text(o, "summary", it->summary);
 		if (it->fix[0] && it->level != DOCTOR_OK)
-			cJSON_AddStringToObject(o, "fix", it->fix);
+			add_text(o, "fix", it->fix);
 		cJSON_AddItemToArray(arr, o);
 	}
 	if (root) {

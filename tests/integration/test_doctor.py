@@ -274,6 +274,18 @@ class Doctor(unittest.TestCase):
         self.assertOnly(rep, "cmdline", "warn", 3, rc)
 
     # --- remoteproc ----------------------------------------------------------------------
+    def test_json_of_bytes_that_are_not_utf8(self):
+        """sysfs and /proc quote what the kernel and other programs chose: a byte that
+        is no UTF-8 becomes U+FFFD, so that --json stays JSON."""
+        b = self.board()
+        b.write("sys/class/remoteproc/remoteproc0/name", b"imx\xff-rproc\n", mode="wb")
+        b.write("sys/class/remoteproc/remoteproc0/state", b"running\xc3\n", mode="wb")
+        b.write("proc/412/comm", b"m7\xfebridged\n", mode="wb")
+        _, rep = b.doctor()
+        summaries = " ".join(c["summary"] for c in rep["checks"])
+        self.assertIn("imx\ufffd-rproc in state 'running\ufffd'", summaries)
+        self.assertIn("held by m7\ufffdbridged (pid 412)", summaries)
+
     def test_remoteproc_missing_fails(self):
         b = self.board("mainline")
         b.remove("sys/class/remoteproc")

@@ -284,10 +284,26 @@ static void test_hold_std_fds(void **state)
 	assert_int_equal(ctl_hold_std_fds(), 0);
 }
 
+/* Bytes that are no UTF-8 become U+FFFD for a JSON string; UTF-8 and controls (JSON's to
+ * escape) stay; a cut never splits a character, even the replacement's. */
+static void test_utf8_text(void **state)
+{
+	(void)state;
+	char buf[64];
+	assert_int_equal(ctl_utf8_text(buf, sizeof(buf), "a\xff\xc3\xa9\x1b\xc3"), 10);
+	assert_string_equal(buf, "a\xef\xbf\xbd\xc3\xa9\x1b\xef\xbf\xbd");
+	/* Room for "a" and 2 bytes: not the 3 of U+FFFD. */
+	assert_int_equal(ctl_utf8_text(buf, 4, "a\xff"), 1);
+	assert_string_equal(buf, "a");
+	assert_int_equal(ctl_utf8_text(buf, sizeof(buf), NULL), 0);
+	assert_string_equal(buf, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hold_std_fds),
+		cmocka_unit_test(test_utf8_text),
 		cmocka_unit_test(test_fmt_dropped),
 		cmocka_unit_test(test_has_port_long_names),
 		cmocka_unit_test(test_has_port_digits_in_names),
