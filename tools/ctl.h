@@ -9,6 +9,8 @@
 
 #include "m7bridge/client.h"
 
+struct cJSON;
+
 /* Exit codes (sysexits.h's EX_UNAVAILABLE for an unreachable daemon). */
 enum {
 	EXIT_OK = 0,
@@ -102,7 +104,7 @@ int64_t ctl_realtime_ns(void);
 int64_t ctl_monotonic_ns(void);
 /* s, or dflt when s is NULL. */
 const char *ctl_str_or(const char *s, const char *dflt);
-/* A duration in ms as "1.250s", "3m05s", "2h10m", "4d02h". */
+/* A duration in ms as "1.250s", "3m05s", "2h10m", "4d02h"; "?" below 0. */
 void ctl_fmt_duration(char *buf, size_t cap, int64_t ms);
 /* A boot_id as the one format the CLI uses everywhere, as the daemon logs it: "%08x";
  * "?" outside 0..2^32-1 (-1: absent). */
@@ -110,6 +112,8 @@ void ctl_fmt_boot_id(char *buf, size_t cap, int64_t id);
 /* A DROPPED notice in words: its count and total when the notice carries them as counts
  * (never a made-up number such as -1). */
 void ctl_fmt_dropped(char *buf, size_t cap, const struct m7b_event *ev);
+/* A JSON number as an int64_t: false for no number or one outside int64_t's range. */
+bool ctl_json_int(const struct cJSON *v, int64_t *out);
 /* An integer member of a nested object of channel i ("firmware", "clock"...), or -ENOENT. */
 int ctl_channel_sub_int(const struct m7b_event *st, size_t i, const char *obj, const char *member,
 			int64_t *out);

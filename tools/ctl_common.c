@@ -361,6 +361,17 @@ bool ctl_parse_port(const char *s, int *port)
 	return true;
 }
 
+bool ctl_json_int(const cJSON *v, int64_t *out)
+{
+	/* A double outside int64_t does not convert (undefined; x86 gives INT64_MIN, which
+	 * would hide a count as "none"): such a number is no figure. The bounds are 2^63. */
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9223372036854775808.0) ||
+	    !(v->valuedouble < 9223372036854775808.0))
+		return false;
+	*out = (int64_t)v->valuedouble;
+	return true;
+}
+
 int ctl_channel_sub_int(const struct m7b_event *st, size_t i, const char *obj, const char *member,
 			int64_t *out)
 {
@@ -370,10 +381,8 @@ int ctl_channel_sub_int(const struct m7b_event *st, size_t i, const char *obj, c
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, member);
 	int r = -ENOENT;
 
-	if (cJSON_IsNumber(v)) {
-		*out = (int64_t)v->valuedouble;
+	if (ctl_json_int(v, out))
 		r = 0;
-	}
 	cJSON_Delete(arr);
 	free(json);
 	return r;
@@ -528,7 +537,10 @@ void ctl_fmt_duration(char *buf, size_t cap, int64_t ms)
 {
 	int64_t s = ms / 1000;
 
-	if (s < 60)
+	/* An end before its start (a clock step, a daemon's bad figure) is no duration. */
+	if (ms < 0)
+		snprintf(buf, cap, "?");
+	else if (s < 60)
 		snprintf(buf, cap, "%" PRId64 ".%03" PRId64 "s", s, ms % 1000);
 	else if (s < 3600)
 		snprintf(buf, cap, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);

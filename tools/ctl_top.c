@@ -169,8 +169,9 @@ static void poll_incidents(struct top *t)
 	{
 		const char *name =
 			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(inc, "channel"));
-		const cJSON *a = cJSON_GetObjectItemCaseSensitive(inc, "start_us");
-		const cJSON *b = cJSON_GetObjectItemCaseSensitive(inc, "end_us");
+		int64_t a, b;
+		bool has_a = ctl_json_int(cJSON_GetObjectItemCaseSensitive(inc, "start_us"), &a);
+		bool has_b = ctl_json_int(cJSON_GetObjectItemCaseSensitive(inc, "end_us"), &b);
 		struct top_chan *c = chan_of(t, name);
 
 		if (!c)
@@ -185,9 +186,8 @@ static void poll_incidents(struct top *t)
 			 ctl_str_or(cJSON_GetStringValue(
 					    cJSON_GetObjectItemCaseSensitive(inc, "outcome")),
 				    "open"));
-		c->last_ms = cJSON_IsNumber(a) && cJSON_IsNumber(b)
-				     ? (int64_t)(b->valuedouble - a->valuedouble) / 1000
-				     : -1;
+		/* -1 (still open) also for figures that make no duration. */
+		c->last_ms = has_a && has_b && a >= 0 && b >= a ? (b - a) / 1000 : -1;
 	}
 	cJSON_Delete(arr);
 	free(json);

@@ -231,8 +231,10 @@ static void print_heartbeat(struct watch *w, const struct m7b_event *ev)
 	const cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "captures_dropped");
 	const cJSON *it;
 
-	if (t && cJSON_IsNumber(dr)) {
-		int64_t d = (int64_t)dr->valuedouble, ticks = -1;
+	int64_t d;
+
+	if (t && ctl_json_int(dr, &d)) {
+		int64_t ticks = -1;
 
 		/* The M7's counter is a u32 that wraps: a step down within a boot is a wrap, and
 		 * the drops are the step modulo 2^32. A new boot starts it at 0: its HELLO

@@ -115,6 +115,18 @@ class EscapeDaemon(ScriptedDaemon):
             c.recv(4096)
 
 
+class IncidentsDaemon(ScriptedDaemon):
+    """One incident whose figures no int64_t holds, one that ends before it starts."""
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "incidents":
+            send({"class": "INCIDENTS", "id": req.get("id"), "incidents": [
+                {"seq": 1e30, "start_us": 1e30, "end_us": -1e30, "channel": "m7",
+                 "kind": "stall", "source": "host", "outcome": "recovered", "steps": []},
+                {"seq": 2, "start_us": 2000000, "end_us": 1000000, "channel": "m7",
+                 "kind": "stall", "source": "host", "outcome": "recovered", "steps": []}]})
+
+
 class ClockDaemon(ScriptedDaemon):
     """ACKs a watch and sends one CLOCK (unmapped, after two epochs and a rejected reply),
     then one FRAME."""
@@ -247,6 +259,22 @@ class Output(unittest.TestCase):
         line = r.stdout.splitlines()[1]
         self.assertTrue(line.startswith("m7bridged 0.1?]0;owned??[2J?31m (protocol 1.1)"),
                         line)
+
+    def test_incidents_figures_out_of_range(self):
+        """Figures no integer holds, or an end before the start, show as "?" and not as
+        what a wrapped conversion reads (-2147483648, a year -290308, "-9223372036854.-775s")."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = IncidentsDaemon(path)
+            try:
+                r = run("-s", path, "incidents")
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [x.split() for x in r.stdout.splitlines()[1:]]
+        self.assertEqual(rows[0][:4], ["?", "?", "?", "m7"])
+        self.assertEqual(rows[1][0], "2")
+        self.assertEqual(rows[1][3:5], ["?", "m7"])  # the date's two words, then "?"
 
     def test_top_to_a_full_disk_says_so(self):
         r = self.run_full(FrameDaemon, "top", "-n", "1")

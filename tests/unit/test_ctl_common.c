@@ -299,11 +299,49 @@ static void test_utf8_text(void **state)
 	assert_string_equal(buf, "");
 }
 
+/* A figure outside int64_t is no figure: 1e19 lost captures must not read as INT64_MIN,
+ * which a "> 0" test then hides. */
+static void test_sub_int_out_of_range(void **state)
+{
+	(void)state;
+	const char *line = "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"m7\",\"state\":"
+			   "\"up\",\"m7_counters\":{\"a\":1e19,\"b\":-1e30,\"c\":42,"
+			   "\"e\":\"7\"}}]}";
+	struct m7b_event *st = NULL;
+	int64_t v = 0;
+
+	assert_int_equal(m7b_event_parse(line, strlen(line), &st, NULL), 0);
+	assert_int_equal(ctl_channel_sub_int(st, 0, "m7_counters", "a", &v), -ENOENT);
+	assert_int_equal(ctl_channel_sub_int(st, 0, "m7_counters", "b", &v), -ENOENT);
+	assert_int_equal(ctl_channel_sub_int(st, 0, "m7_counters", "e", &v), -ENOENT);
+	assert_int_equal(ctl_channel_sub_int(st, 0, "m7_counters", "c", &v), 0);
+	assert_int_equal(v, 42);
+	m7b_event_free(st);
+}
+
+/* An end before its start is no duration: "?", not "-0.-500s". */
+static void test_fmt_duration(void **state)
+{
+	(void)state;
+	char buf[32];
+
+	ctl_fmt_duration(buf, sizeof(buf), 1250);
+	assert_string_equal(buf, "1.250s");
+	ctl_fmt_duration(buf, sizeof(buf), 0);
+	assert_string_equal(buf, "0.000s");
+	ctl_fmt_duration(buf, sizeof(buf), -500);
+	assert_string_equal(buf, "?");
+	ctl_fmt_duration(buf, sizeof(buf), INT64_MIN);
+	assert_string_equal(buf, "?");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hold_std_fds),
 		cmocka_unit_test(test_utf8_text),
+		cmocka_unit_test(test_sub_int_out_of_range),
+		cmocka_unit_test(test_fmt_duration),
 		cmocka_unit_test(test_fmt_dropped),
 		cmocka_unit_test(test_has_port_long_names),
 		cmocka_unit_test(test_has_port_digits_in_names),
