@@ -55,20 +55,25 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...)
 
 int ctl_getopt_error(const char *cmd, char **argv, const char *optstring)
 {
-	/* getopt_long leaves optopt 0 for an unknown long option; the word is then the
-	 * argument just consumed. With opterr = 0 this is the only message printed. */
+	/* getopt_long leaves optopt 0 for an unknown long option, and sets it to a known
+	 * option's letter when that lacks its value or, long, got one it does not take; the
+	 * word is the argument just consumed. With opterr = 0 this is the only message. */
 	extern int optopt, optind;
 	const char *word = argv[optind - 1];
+	const char *known = optopt && optopt != ':' ? strchr(optstring, optopt) : NULL;
+	bool is_long = word && strncmp(word, "--", 2) == 0;
+	int name_len = is_long ? (int)strcspn(word, "=") : 0;
 
-	if (optopt && strchr(optstring, optopt) && optopt != ':')
+	if (known && known[1] == ':' && is_long)
+		return ctl_usage_error(cmd, "option '%.*s' needs a value", name_len, word);
+	if (known && known[1] == ':')
 		return ctl_usage_error(cmd, "option -%c needs a value", optopt);
+	if (known && is_long) /* --json=1 */
+		return ctl_usage_error(cmd, "option '%.*s' takes no value", name_len, word);
 	if (optopt)
 		return ctl_usage_error(cmd, "unknown option -%c", optopt);
-	if (word && strncmp(word, "--", 2) == 0 && !strchr(word, '=')) {
-		/* Either unknown, or a known one that needs a value and had none. */
-		return ctl_usage_error(cmd, "bad option '%s' (unknown, or missing its value)",
-				       word);
-	}
+	if (is_long)
+		return ctl_usage_error(cmd, "unknown option '%.*s'", name_len, word);
 	return ctl_usage_error(cmd, "bad option '%s'", word ? word : "?");
 }
 

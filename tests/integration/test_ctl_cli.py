@@ -335,6 +335,20 @@ class Help(unittest.TestCase):
         # The same name twice is no contradiction: it goes on (to the absent daemon).
         self.assertEqual(run("-s", sock, "recover", "-c", "a", "-c", "a").returncode, 69)
 
+    def test_option_errors_say_what_is_wrong(self):
+        """A flag given a value is not "needs a value"; the option is named as typed."""
+        sock = "/nonexistent/m7b.sock"
+        for args, msg in ((["status", "--json=1"], "status: option '--json' takes no value"),
+                          (["--help=x"], "option '--help' takes no value"),
+                          (["watch", "--count"], "watch: option '--count' needs a value"),
+                          (["watch", "-n"], "watch: option -n needs a value"),
+                          (["watch", "--bogus=1"], "watch: unknown option '--bogus'"),
+                          (["doctor", "--root"], "doctor: option '--root' needs a value")):
+            r = run("-s", sock, *args)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertEqual(r.stderr.splitlines()[0].split(" (try ")[0],
+                             "m7bridgectl: " + msg, args)
+
     def test_socket_path_too_long_is_a_usage_error(self):
         """No daemon can listen at a path longer than a Unix socket's: exit 2 (a bad
         argument), not 69 (a daemon that does not answer)."""
