@@ -92,6 +92,9 @@ size_t ctl_safe_text(char *buf, size_t cap, const char *s);
  * U+FFFD (JSON is UTF-8; control characters are JSON's to escape), and a cut falls
  * between two characters. Returns the length written. */
 size_t ctl_utf8_text(char *buf, size_t cap, const char *s);
+/* Whether a line the daemon sent can be passed on as JSON text: UTF-8, no raw control
+ * byte (which would also reach a terminal as it is). */
+bool ctl_json_text_ok(const char *s, size_t n);
 /* ctl_safe_text into one of 8 rotating buffers of 4 KiB (NULL for NULL): for arguments of
  * one printf. */
 const char *ctl_safe(const char *s);

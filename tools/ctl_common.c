@@ -472,6 +472,16 @@ size_t ctl_utf8_text(char *buf, size_t cap, const char *s)
 	return used;
 }
 
+bool ctl_json_text_ok(const char *s, size_t n)
+{
+	/* JSON escapes U+0000..U+001F inside strings and has none outside them (RFC 8259),
+	 * and is UTF-8: a line with a raw control byte or another encoding is no JSON. */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20)
+			return false;
+	return m7b_utf8_valid(s, n);
+}
+
 const char *ctl_safe(const char *s)
 {
 	/* A few at once, for one printf of several fields; the CLI has one thread. */

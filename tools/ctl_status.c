@@ -218,6 +218,14 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 		return r;
 	if ((r = ctl_open(ctl)) || (r = ctl_get_status(ctl, &st)))
 		return r;
+	if (json && !ctl_json_text_ok(st->line, st->line_len)) {
+		fprintf(stderr,
+			"%s: status: the daemon's STATUS holds a raw control byte or "
+			"is not UTF-8: no JSON to print\n",
+			ctl_prog);
+		m7b_event_free(st);
+		return EXIT_FAILED;
+	}
 	if (json)
 		printf("%s\n", st->line);
 	else
@@ -348,6 +356,14 @@ int cmd_incidents(struct ctl *ctl, int argc, char **argv)
 			return u;
 		free(known);
 		return ctl_report(ctl, "incidents", r);
+	}
+	if (json && !ctl_json_text_ok(ev->line, ev->line_len)) {
+		fprintf(stderr,
+			"%s: incidents: the daemon's INCIDENTS holds a raw control "
+			"byte or is not UTF-8: no JSON to print\n",
+			ctl_prog);
+		m7b_event_free(ev);
+		return EXIT_FAILED;
 	}
 	if (json)
 		printf("%s\n", ev->line);

@@ -718,6 +718,15 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 		}
 		if (r < 0)
 			return ctl_report(ctl, "watch", r);
+		/* --json passes lines on as they came: only those that are JSON text. */
+		if (w.json && !ctl_json_text_ok(ev->line, ev->line_len)) {
+			fprintf(stderr,
+				"%s: bad line from daemon: a raw control byte or not UTF-8 "
+				"(%s skipped)\n",
+				ctl_prog, ctl_str_or(ctl_safe(ev->cls), "?"));
+			m7b_event_free(ev);
+			continue;
+		}
 		if (ev->type == M7B_EV_FRAME || ev->type == M7B_EV_LOG ||
 		    ev->type == M7B_EV_HEARTBEAT) {
 			if (!w.json)

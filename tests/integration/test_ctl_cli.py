@@ -59,7 +59,7 @@ class FrameDaemon(ScriptedDaemon):
 
 class EchoFrameDaemon(ScriptedDaemon):
     """A FRAME whose bytes are a request line (what an M7 may send on its UART); keeps
-    every line the client sends, parsed or not."""
+    every line the client sends, parsed or not; self.raw sends bytes as they are."""
 
     def __init__(self, path):
         self.lines = []
@@ -72,6 +72,7 @@ class EchoFrameDaemon(ScriptedDaemon):
             return
         with c:
             send = lambda o: c.sendall(json.dumps(o).encode() + b"\n")
+            self.raw = c.sendall
             send({"class": "VERSION", "release": "0.1.0", "proto_major": 1, "proto_minor": 1})
             buf = b""
             while True:
@@ -125,6 +126,21 @@ class IncidentsDaemon(ScriptedDaemon):
                  "kind": "stall", "source": "host", "outcome": "recovered", "steps": []},
                 {"seq": 2, "start_us": 2000000, "end_us": 1000000, "channel": "m7",
                  "kind": "stall", "source": "host", "outcome": "recovered", "steps": []}]})
+
+
+class RawEscapeDaemon(EchoFrameDaemon):
+    """Lines a JSON parser may take but that are no JSON text: a raw escape, a byte that
+    is not UTF-8; then a good FRAME."""
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "watch":
+            send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+            self.raw(b'{"class":"LOG","channel":"m7","seq":1,"text":"\x1b]0;owned\x07"}\n')
+            self.raw(b'{"class":"LOG","channel":"m7","seq":2,"text":"\xff\xfe"}\n')
+            send({"class": "FRAME", "channel": "m7", "port": 1, "seq": 3, "data": "aGk="})
+        elif req.get("cmd") == "status":
+            self.raw(b'{"class":"STATUS","id":%d,"release":"\x1b[2J","channels":[]}\n'
+                     % req.get("id"))
 
 
 class ClockDaemon(ScriptedDaemon):
@@ -275,6 +291,34 @@ class Output(unittest.TestCase):
         self.assertEqual(rows[0][:4], ["?", "?", "?", "m7"])
         self.assertEqual(rows[1][0], "2")
         self.assertEqual(rows[1][3:5], ["?", "m7"])  # the date's two words, then "?"
+
+    def test_json_passes_on_only_json_text(self):
+        """--json prints the daemon's lines as they came, but only JSON text: a line with
+        a raw escape (it would reach the terminal) or a byte that is not UTF-8 is
+        skipped and said so on stderr; the rest goes on."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = RawEscapeDaemon(path)
+            try:
+                r = subprocess.run([CTL, "-s", path, "watch", "--json", "-n", "1"],
+                                   capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+            finally:
+                fd.close()
+            os.unlink(path)
+            fd = RawEscapeDaemon(path)  # serves one client
+            try:
+                s = subprocess.run([CTL, "-s", path, "status", "--json"],
+                                   capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn(b"\x1b", r.stdout)
+        out = [json.loads(x.decode("utf-8")) for x in r.stdout.splitlines()]
+        self.assertEqual([o["class"] for o in out], ["FRAME"])
+        self.assertEqual(r.stderr.decode().count("(LOG skipped)"), 2, r.stderr)
+        self.assertEqual(s.returncode, 1, s.stderr)
+        self.assertEqual(s.stdout, b"")
+        self.assertIn(b"raw control byte or is not UTF-8", s.stderr)
 
     def test_top_to_a_full_disk_says_so(self):
         r = self.run_full(FrameDaemon, "top", "-n", "1")

@@ -335,6 +335,23 @@ static void test_fmt_duration(void **state)
 	assert_string_equal(buf, "?");
 }
 
+/* A line passed on as JSON must be JSON text: UTF-8 with no raw control byte (escaped
+ * ones, DEL and UTF-8's C1 range are JSON). */
+static void test_json_text_ok(void **state)
+{
+	(void)state;
+	const char good[] = "{\"a\":\"\\u001b[2J \x7f \xc2\x9b \xc3\xa9\"}";
+	const char esc[] = "{\"a\":\"\x1b[2J\"}";
+	const char bad[] = "{\"a\":\"\xff\"}";
+	const char nl[] = "{\"a\":1}\n";
+
+	assert_true(ctl_json_text_ok(good, strlen(good)));
+	assert_false(ctl_json_text_ok(esc, strlen(esc)));
+	assert_false(ctl_json_text_ok(bad, strlen(bad)));
+	assert_false(ctl_json_text_ok(nl, strlen(nl)));
+	assert_true(ctl_json_text_ok(nl, strlen(nl) - 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_utf8_text),
 		cmocka_unit_test(test_sub_int_out_of_range),
 		cmocka_unit_test(test_fmt_duration),
+		cmocka_unit_test(test_json_text_ok),
 		cmocka_unit_test(test_fmt_dropped),
 		cmocka_unit_test(test_has_port_long_names),
 		cmocka_unit_test(test_has_port_digits_in_names),
