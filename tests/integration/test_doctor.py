@@ -286,6 +286,24 @@ class Doctor(unittest.TestCase):
         self.assertIn("imx\ufffd-rproc in state 'running\ufffd'", summaries)
         self.assertIn("held by m7\ufffdbridged (pid 412)", summaries)
 
+    def test_no_board_every_check_says_what_it_saw(self):
+        """A root with nothing of a board in it: each check still has its line (a fix
+        with each warn and fail), none is silently left out."""
+        b = self.board()
+        for rel in ("proc", "sys", "dev", "lib", "var", "run", "etc", "usr"):
+            if os.path.exists(b.path(rel)):
+                b.remove(rel)
+        rc, rep = b.doctor()
+        self.assertEqual(rc, 1)
+        names = [c["check"] for c in rep["checks"]]
+        for want in ("cmdline", "remoteproc", "firmware", "reserved-memory", "mailbox",
+                     "tty-driver", "rpmsg-channel", "tty", "kernel-log", "config"):
+            self.assertIn(want, names)
+        for c in rep["checks"]:
+            self.assertTrue(c["summary"], c)
+            if c["level"] != "ok":
+                self.assertTrue(c.get("fix"), c)
+
     def test_remoteproc_missing_fails(self):
         b = self.board("mainline")
         b.remove("sys/class/remoteproc")
