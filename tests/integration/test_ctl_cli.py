@@ -446,6 +446,17 @@ class Completion(unittest.TestCase):
             listed = {long for _, long in help_options(cmd)} | {"--help"}
             self.assertEqual(self.complete(f"m7bridgectl {cmd} --"), listed, cmd)
 
+    def test_short_options_complete_their_values(self):
+        """-C, -P and -a (the help's short forms) take the same values as their long
+        forms, not a list of options."""
+        classes = {"FRAME", "STATE", "LOG", "HELLO", "HEARTBEAT", "FAULT", "CLOCK", "RAW"}
+        for line, want in (("m7bridgectl watch -C ''", classes),
+                           ("m7bridgectl watch --classes ''", classes),
+                           ("m7bridgectl watch -P ''", {"drop", "disconnect"}),
+                           ("m7bridgectl recover -a ''",
+                            {"resync", "reopen", "driver", "remoteproc"})):
+            self.assertEqual(self.complete(line), want, line)
+
     def test_doctor_config_is_a_file_not_a_channel(self):
         """doctor -c names a file: completed from the directory, never by asking a
         daemon for its channels."""
