@@ -145,7 +145,7 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 	r = m7b_client_send(ctl->client, chan, port, buf, len);
 	if (r == -EREMOTEIO && strstr(m7b_client_error(ctl->client)->message, "bad_port")) {
 		fprintf(stderr, "%s: send: the firmware on %s has no UART port %d (bad_port)\n",
-			ctl_prog, chan, port);
+			ctl_prog, ctl_safe(chan), port);
 		free(chan);
 		return EXIT_USAGE;
 	}
@@ -154,7 +154,8 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 		return ctl_report(ctl, "send", r);
 	}
 	if (!ctl->quiet)
-		printf("sent %zu byte%s to %s port %d\n", len, len == 1 ? "" : "s", chan, port);
+		printf("sent %zu byte%s to %s port %d\n", len, len == 1 ? "" : "s", ctl_safe(chan),
+		       port);
 	free(chan);
 	return EXIT_OK;
 }
@@ -253,14 +254,14 @@ static int control(struct ctl *ctl, int argc, char **argv, bool reload)
 		    ctl_channel_list_member(st, (size_t)i, "recovery_steps", steps,
 					    sizeof(steps)) >= 0)
 			fprintf(stderr, "%s: %s: channel %s's recovery steps: %s\n", ctl_prog, what,
-				chan, steps);
+				ctl_safe(chan), steps);
 		m7b_event_free(st);
 		free(chan);
 		return r;
 	}
 	if (!ctl->quiet)
-		printf("%s of channel %s started; follow it with: %s watch -c %s\n", what, chan,
-		       ctl_prog, chan);
+		printf("%s of channel %s started; follow it with: %s watch -c %s\n", what,
+		       ctl_safe(chan), ctl_prog, ctl_safe(chan));
 	m7b_event_free(reply);
 	free(chan);
 	return EXIT_OK;

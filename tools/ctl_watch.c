@@ -673,7 +673,7 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 
 		r = ctl_report(ctl, "watch", r);
 		if (avail)
-			fprintf(stderr, "%s: watch: available: %s\n", ctl_prog, avail);
+			fprintf(stderr, "%s: watch: available: %s\n", ctl_prog, ctl_safe(avail));
 		free(avail);
 		m7b_event_free(reply);
 		return r;

@@ -143,6 +143,20 @@ class RawEscapeDaemon(EchoFrameDaemon):
                      % req.get("id"))
 
 
+class EscapeChannelDaemon(ScriptedDaemon):
+    """Its one channel's name holds escapes; it ACKs send and recover."""
+    NAME = "m7\x1b]0;owned\x07\x1b[2J"
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "status":
+            send({"class": "STATUS", "id": req.get("id"),
+                  "channels": [channel(name=self.NAME)],
+                  "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
+        else:
+            send({"class": "ACK", "id": req.get("id"), "cmd": req.get("cmd"),
+                  "channel": self.NAME, "seq": 1})
+
+
 class ClockDaemon(ScriptedDaemon):
     """ACKs a watch and sends one CLOCK (unmapped, after two epochs and a rejected reply),
     then one FRAME."""
@@ -319,6 +333,21 @@ class Output(unittest.TestCase):
         self.assertEqual(s.returncode, 1, s.stderr)
         self.assertEqual(s.stdout, b"")
         self.assertIn(b"raw control byte or is not UTF-8", s.stderr)
+
+    def test_confirmations_show_no_escape_from_the_daemon(self):
+        """send and recover name the channel the daemon has (no -c): as text."""
+        for args, want in ((["send", "-p", "1", "hi"], "sent 2 bytes to m7?]0;owned??[2J port 1\n"),
+                           (["recover"], "recover of channel m7?]0;owned??[2J started")):
+            with tempfile.TemporaryDirectory() as d:
+                path = os.path.join(d, "s.sock")
+                fd = EscapeChannelDaemon(path)
+                try:
+                    r = run("-s", path, *args)
+                finally:
+                    fd.close()
+            self.assertEqual(r.returncode, 0, (args, r.stderr))
+            self.assertNotIn("\x1b", r.stdout)
+            self.assertTrue(r.stdout.startswith(want), r.stdout)
 
     def test_top_to_a_full_disk_says_so(self):
         r = self.run_full(FrameDaemon, "top", "-n", "1")
