@@ -29,7 +29,7 @@ static const char *const class_names[] = {"FRAME",     "STATE", "LOG",	 "HELLO",
  * after each boot, is noise for a reader who did not ask. */
 #define C_DEFAULT (C_ALL & ~(C_HEART | C_CLOCK))
 
-#define MAX_TRACK	16
+#define MAX_TRACK	64	     /* the daemon's limit (CONF_MAX_CHANNELS) */
 #define POLL_NS		1000000000LL /* link counters summarised once a second at most */
 #define PORT_HINT_NS	5000000000LL
 #define LATE_SLACK_NS	50000000LL

@@ -157,6 +157,23 @@ class EscapeChannelDaemon(ScriptedDaemon):
                   "channel": self.NAME, "seq": 1})
 
 
+class ManyChannelsDaemon(ScriptedDaemon):
+    """Nine channels; at the watch, one frame on each of 18 ports of the first."""
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "status":
+            send({"class": "STATUS", "id": req.get("id"),
+                  "channels": [channel(name=f"c{i}") for i in range(9)],
+                  "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
+        elif req.get("cmd") == "watch":
+            send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+            for p in range(18):
+                send({"class": "FRAME", "channel": "c0", "port": p, "seq": p, "data": "aGk="})
+        else:
+            send({"class": "ERROR", "id": req.get("id"), "code": "unsupported",
+                  "message": "no incident record"})
+
+
 class ClockDaemon(ScriptedDaemon):
     """ACKs a watch and sends one CLOCK (unmapped, after two epochs and a rejected reply),
     then one FRAME."""
@@ -348,6 +365,22 @@ class Output(unittest.TestCase):
             self.assertEqual(r.returncode, 0, (args, r.stderr))
             self.assertNotIn("\x1b", r.stdout)
             self.assertTrue(r.stdout.startswith(want), r.stdout)
+
+    def test_top_shows_every_channel_and_port(self):
+        """The daemon takes 64 channels and a firmware 256 ports: top shows each channel,
+        and the frames of ports past its rows in one row of their own, not nowhere."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = ManyChannelsDaemon(path)
+            try:
+                r = run("-s", path, "top", "-n", "1")
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual([x.split()[1] for x in lines], [f"c{i}" for i in range(9)])
+        self.assertIn(" port15=", lines[0])
+        self.assertIn(" other_ports=", lines[0])
 
     def test_top_to_a_full_disk_says_so(self):
         r = self.run_full(FrameDaemon, "top", "-n", "1")
