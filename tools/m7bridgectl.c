@@ -198,6 +198,24 @@ static int cmd_version(struct ctl *ctl, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* The exit status once standard output is flushed: lost output is said, and fails a
+ * command that had succeeded. */
+static int finish(const struct ctl *ctl, int rc)
+{
+	/* A failed flush leaves nothing to flush: what watch and top saw is kept. */
+	int out_errno = fflush(stdout) != 0 ? errno : ctl->out_errno;
+
+	if (out_errno && out_errno != EPIPE) {
+		/* Output lost (a full disk, a closed descriptor): say so, not just exit 1;
+		 * also when the status says something else (doctor's findings). */
+		fprintf(stderr, "%s: cannot write to standard output: %s\n", ctl_prog,
+			strerror(out_errno));
+		if (rc == EXIT_OK)
+			rc = EXIT_FAILED;
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -242,10 +260,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			ctl_help(stdout, NULL);
-			return EXIT_OK;
+			return finish(&ctl, EXIT_OK);
 		case 'V':
 			printf("m7bridgectl %s\n", M7B_VERSION);
-			return EXIT_OK;
+			return finish(&ctl, EXIT_OK);
 		default:
 			return ctl_getopt_error(NULL, argv, optstring);
 		}
@@ -259,22 +277,12 @@ int main(int argc, char **argv)
 		if (argc > 1 && !find_command(argv[1]))
 			return ctl_usage_error(NULL, "unknown command '%s'", argv[1]);
 		ctl_help(stdout, argc > 1 ? argv[1] : NULL);
-		return EXIT_OK;
+		return finish(&ctl, EXIT_OK);
 	}
 	cmd = find_command(argv[0]);
 	if (!cmd)
 		return ctl_usage_error(NULL, "unknown command '%s'", argv[0]);
 	rc = cmd->fn(&ctl, argc, argv);
 	m7b_client_free(ctl.client);
-	/* A failed flush leaves nothing to flush: what watch and top saw is kept. */
-	int out_errno = fflush(stdout) != 0 ? errno : ctl.out_errno;
-	if (out_errno && out_errno != EPIPE) {
-		/* Output lost (a full disk, a closed descriptor): say so, not just exit 1;
-		 * also when the status says something else (doctor's findings). */
-		fprintf(stderr, "%s: cannot write to standard output: %s\n", ctl_prog,
-			strerror(out_errno));
-		if (rc == EXIT_OK)
-			rc = EXIT_FAILED;
-	}
-	return rc;
+	return finish(&ctl, rc);
 }

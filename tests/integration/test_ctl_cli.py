@@ -382,6 +382,16 @@ class Output(unittest.TestCase):
         self.assertIn(" port15=", lines[0])
         self.assertIn(" other_ports=", lines[0])
 
+    def test_help_and_version_to_a_full_disk_say_so(self):
+        """--help, -V and help COMMAND are output like any other: lost, it is said, and
+        the exit status is 1, as for status --help."""
+        for args in (["--help"], ["-V"], ["help"], ["help", "watch"], ["status", "--help"]):
+            with open("/dev/full", "w") as full:
+                r = run(*args, stdout=full)
+            self.assertEqual(r.returncode, 1, args)
+            self.assertIn("cannot write to standard output: No space left on device",
+                          r.stderr, args)
+
     def test_top_to_a_full_disk_says_so(self):
         r = self.run_full(FrameDaemon, "top", "-n", "1")
         self.assertEqual(r.returncode, 1)
