@@ -102,7 +102,8 @@ static void check_daemon(const char *socket, int timeout_ms, struct doctor_repor
 	if (e == 0)
 		e = m7b_client_status(cl, &st);
 	if (e < 0) {
-		const char *path = socket ? socket : getenv(M7B_SOCKET_ENV);
+		/* The path the library tried: an empty $M7BRIDGE_SOCKET counts as unset. */
+		const char *path = m7b_client_path(cl);
 
 		doctor_add(r, "daemon", DOCTOR_WARN, "",
 			   e == -EACCES ? "join the m7bridge group (or run as root)"

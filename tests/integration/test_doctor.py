@@ -304,6 +304,18 @@ class Doctor(unittest.TestCase):
             if c["level"] != "ok":
                 self.assertTrue(c.get("fix"), c)
 
+    def test_daemon_path_from_an_empty_environment(self):
+        """An empty $M7BRIDGE_SOCKET counts as unset: the daemon line names the default
+        path that was tried, not an empty one."""
+        b = self.board()
+        env = dict(os.environ, M7BRIDGE_SOCKET="")
+        r = subprocess.run([CTL, "doctor", "--json", "--root", b.root], capture_output=True,
+                           text=True, timeout=60, env=env)
+        rep = json.loads(r.stdout)
+        got = [c["summary"] for c in rep["checks"] if c["check"] == "daemon"]
+        self.assertEqual(len(got), 1, rep)
+        self.assertTrue(got[0].startswith("daemon not reachable at /run/m7bridge/"), got)
+
     def test_remoteproc_missing_fails(self):
         b = self.board("mainline")
         b.remove("sys/class/remoteproc")
