@@ -432,6 +432,9 @@ static bool print_plain(struct top *t)
 
 	localtime_r(&wall, &tm);
 	strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+	/* A line each second all the same: silence would read as a hung top. */
+	if (t->nch == 0)
+		printf("%s no channel (the daemon has none configured)\n", clock);
 	for (size_t i = 0; i < t->nch; i++) {
 		struct top_chan *c = t->ch[i];
 		long k = t->st ? ctl_channel_index(t->st, c->name) : -1;

@@ -174,6 +174,19 @@ class ManyChannelsDaemon(ScriptedDaemon):
                   "message": "no incident record"})
 
 
+class NoChannelDaemon(ScriptedDaemon):
+    """Configured with no channel."""
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "status":
+            send({"class": "STATUS", "id": req.get("id"), "channels": [],
+                  "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
+        elif req.get("cmd") == "watch":
+            send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+        else:
+            send({"class": "INCIDENTS", "id": req.get("id"), "incidents": []})
+
+
 class ClockDaemon(ScriptedDaemon):
     """ACKs a watch and sends one CLOCK (unmapped, after two epochs and a rejected reply),
     then one FRAME."""
@@ -391,6 +404,21 @@ class Output(unittest.TestCase):
             self.assertEqual(r.returncode, 1, args)
             self.assertIn("cannot write to standard output: No space left on device",
                           r.stderr, args)
+
+    def test_top_plain_with_no_channel_still_prints(self):
+        """One line per refresh even with no channel: nothing at all reads as hung."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = NoChannelDaemon(path)
+            try:
+                r = run("-s", path, "top", "-n", "2")
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 2, r.stdout)
+        self.assertTrue(all(x.endswith(" no channel (the daemon has none configured)")
+                            for x in lines), lines)
 
     def test_top_to_a_full_disk_says_so(self):
         r = self.run_full(FrameDaemon, "top", "-n", "1")
