@@ -38,6 +38,10 @@ extern const char *const ctl_prog;
 int ctl_hold_std_fds(void);
 /* Prints "m7bridgectl: CMD: message" and a hint to CMD's --help; returns EXIT_USAGE. */
 int ctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Takes the value of an option that holds one (a count, a policy, a path) into *slot: a
+ * second, other value is a usage error, where the last would silently win. 0 or
+ * EXIT_USAGE (reported); what names the value in the message. */
+int ctl_take_once(const char *cmd, const char *what, const char **slot, const char *value);
 /* Takes -c NAME into *channel for a command that acts on one channel: a second, other
  * name is a usage error (the last would silently win, e.g. a reload of the wrong
  * channel). 0 or EXIT_USAGE (reported). */

@@ -222,13 +222,18 @@ int ctl_greet(struct m7b_client *c, int timeout_ms, struct m7b_event **refusal)
 	return 0;
 }
 
+int ctl_take_once(const char *cmd, const char *what, const char **slot, const char *value)
+{
+	if (*slot && strcmp(*slot, value) != 0)
+		return ctl_usage_error(cmd, "one %s at a time, not both %s and %s", what, *slot,
+				       value);
+	*slot = value;
+	return 0;
+}
+
 int ctl_take_channel(const char *cmd, const char **channel, const char *name)
 {
-	if (*channel && strcmp(*channel, name) != 0)
-		return ctl_usage_error(cmd, "one channel at a time, not both %s and %s", *channel,
-				       name);
-	*channel = name;
-	return 0;
+	return ctl_take_once(cmd, "channel", channel, name);
 }
 
 const char *ctl_refusal(const struct m7b_event *err)

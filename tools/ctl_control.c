@@ -188,7 +188,8 @@ static int control(struct ctl *ctl, int argc, char **argv, bool reload)
 			/* getopt_long knows --action for both commands: reload has no steps. */
 			if (reload)
 				return ctl_usage_error(what, "--action goes with recover");
-			action = optarg;
+			if (ctl_take_once(what, "action", &action, optarg))
+				return EXIT_USAGE;
 			break;
 		case 'R':
 			if (!reload)

@@ -514,6 +514,7 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 	static const char *const classes[] = {"FRAME", "STATE"};
 	struct top *t;
 	struct m7b_watch w = {.classes = classes, .nclasses = 2};
+	const char *count_arg = NULL;
 	long count = -1;
 	int c, r;
 	bool screen;
@@ -530,7 +531,8 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (!ctl_parse_count("top", optarg, &count)) {
+			if (ctl_take_once("top", "count", &count_arg, optarg) ||
+			    !ctl_parse_count("top", optarg, &count)) {
 				free(t);
 				return EXIT_USAGE;
 			}

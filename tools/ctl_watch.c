@@ -579,7 +579,8 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 	int ports[CTL_MAX_FILTERS];
 	struct m7b_watch mw = {0};
 	struct watch w = {.ctl = ctl, .view = VIEW_LINE, .show = C_DEFAULT};
-	bool hex = false, text = false;
+	bool hex = false, text = false, classes_given = false;
+	const char *count_arg = NULL;
 	long count = -1, frames = 0;
 	int c, r;
 
@@ -591,7 +592,8 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 			w.json = true;
 			break;
 		case 'n':
-			if (!ctl_parse_count("watch", optarg, &count))
+			if (ctl_take_once("watch", "count", &count_arg, optarg) ||
+			    !ctl_parse_count("watch", optarg, &count))
 				return EXIT_USAGE;
 			break;
 		case 'c':
@@ -615,16 +617,23 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 		case 'T':
 			text = true;
 			break;
-		case 'C':
-			if (!(w.show = parse_classes(optarg)))
+		case 'C': {
+			/* Repeatable: the lists add up, as -c and -p do. */
+			unsigned mask = parse_classes(optarg);
+
+			if (!mask)
 				return EXIT_USAGE;
+			w.show = classes_given ? w.show | mask : mask;
+			classes_given = true;
 			break;
+		}
 		case 'P':
 			if (strcmp(optarg, "drop") && strcmp(optarg, "disconnect"))
 				return ctl_usage_error(
 					"watch", "no policy '%s' (policies: drop, disconnect)",
 					optarg);
-			mw.policy = optarg;
+			if (ctl_take_once("watch", "policy", &mw.policy, optarg))
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			ctl_help(stdout, "watch");

@@ -227,6 +227,7 @@ int doctor_main(const char *socket, int timeout_ms, int argc, char **argv)
 	struct doctor_report r = {0};
 	static const char optstring[] = "+:jr:c:nh";
 	bool json = false, daemon = true;
+	const char *root_arg = NULL;
 	struct stat st;
 	int c;
 
@@ -239,10 +240,13 @@ int doctor_main(const char *socket, int timeout_ms, int argc, char **argv)
 			json = true;
 			break;
 		case 'r':
+			if (ctl_take_once("doctor", "--root", &root_arg, optarg))
+				return EXIT_USAGE;
 			o.root = optarg;
 			break;
 		case 'c':
-			o.config = optarg;
+			if (ctl_take_once("doctor", "--config", &o.config, optarg))
+				return EXIT_USAGE;
 			break;
 		case 'n':
 			daemon = false;

@@ -41,7 +41,7 @@ static const struct command {
 	 "  -T, --text           payload bytes only, like reading the UART (control bytes\n"
 	 "                       escaped on a terminal)\n"
 	 "  -C, --classes LIST   FRAME,STATE,LOG,HELLO,HEARTBEAT,FAULT,CLOCK,RAW (default\n"
-	 "                       all but HEARTBEAT and CLOCK)\n"
+	 "                       all but HEARTBEAT and CLOCK; repeatable, the lists add up)\n"
 	 "  -P, --policy P       when this client is too slow: drop (default) or disconnect\n"
 	 "Seq resets (new boot, new handshake), missing frames, link noise (bad CRC, stray\n"
 	 "bytes; summed once a second) and frames held back by a stall are explained in\n"
@@ -224,6 +224,7 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0}};
 	static const char optstring[] = "+:s:t:qhV";
 	struct ctl ctl = {.timeout_ms = 5000};
+	const char *timeout_arg = NULL;
 	const struct command *cmd;
 	char *end;
 	int c, rc;
@@ -242,9 +243,12 @@ int main(int argc, char **argv)
 			 * $M7BRIDGE_SOCKET or the default: maybe another daemon. */
 			if (!optarg[0])
 				return ctl_usage_error(NULL, "--socket needs a path, not ''");
-			ctl.socket = optarg;
+			if (ctl_take_once(NULL, "socket", &ctl.socket, optarg))
+				return EXIT_USAGE;
 			break;
 		case 't': {
+			if (ctl_take_once(NULL, "timeout", &timeout_arg, optarg))
+				return EXIT_USAGE;
 			errno = 0;
 			long ms = strtol(optarg, &end, 10);
 			/* Checked before it becomes an int: 4294967297 must not read as 1. */

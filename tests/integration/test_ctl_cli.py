@@ -493,6 +493,36 @@ class Help(unittest.TestCase):
             self.assertEqual(r.stderr.splitlines()[0].split(" (try ")[0],
                              "m7bridgectl: " + msg, args)
 
+    def test_one_value_options_refuse_two(self):
+        """An option that holds one value, given twice with two, is contradictory (exit
+        2), not the last one silently; the same value twice goes on."""
+        sock = "/nonexistent/m7b.sock"
+        for args in (["-s", "a", "-s", "b", "status"], ["-t", "5", "-t", "6", "status"],
+                     ["watch", "-n", "1", "-n", "2"], ["watch", "-P", "drop", "-P",
+                                                        "disconnect"],
+                     ["top", "-n", "1", "-n", "2"], ["recover", "-a", "resync", "-a", "driver"],
+                     ["doctor", "--root", "/", "--root", "/tmp"],
+                     ["doctor", "-c", "a.conf", "-c", "b.conf"]):
+            r = run(*args) if args[0] == "-s" else run("-s", sock, *args)
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn(" at a time, not both ", r.stderr, args)
+        self.assertEqual(run("-s", sock, "watch", "-n", "1", "-n", "1").returncode, 69)
+
+    def test_classes_add_up(self):
+        """--classes is repeatable: the daemon is asked for every class named."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = EchoFrameDaemon(path)
+            try:
+                r = run("-s", path, "watch", "--json", "-n", "1", "--classes", "frame",
+                        "-C", "log,fault")
+            finally:
+                fd.close()
+            fd.join(10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        req = [json.loads(x) for x in fd.lines if b'"watch"' in x][0]
+        self.assertEqual(sorted(req["classes"]), ["FAULT", "FRAME", "LOG"])
+
     def test_socket_path_too_long_is_a_usage_error(self):
         """No daemon can listen at a path longer than a Unix socket's: exit 2 (a bad
         argument), not 69 (a daemon that does not answer)."""
