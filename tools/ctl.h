@@ -104,7 +104,7 @@ bool ctl_json_text_ok(const char *s, size_t n);
 const char *ctl_safe(const char *s);
 /* hexdump -C style lines, indented. */
 void ctl_put_hexdump(FILE *f, const uint8_t *p, size_t n);
-/* "HH:MM:SS.uuuuuu" of a CLOCK_REALTIME instant in ns. */
+/* "HH:MM:SS.uuuuuu" of a CLOCK_REALTIME instant in ns ("??:??:??.??????" before 1970). */
 void ctl_put_time(FILE *f, int64_t ns);
 /* CLOCK_REALTIME / CLOCK_MONOTONIC now, in ns. */
 int64_t ctl_realtime_ns(void);

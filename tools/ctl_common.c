@@ -527,8 +527,12 @@ void ctl_put_time(FILE *f, int64_t ns)
 	struct tm tm;
 	char buf[32];
 
-	localtime_r(&s, &tm);
-	strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
+	/* Before 1970 is no time a capture was made (a daemon's bad figure): the column
+	 * keeps its width, not "00:59:59.-500000". */
+	if (ns < 0 || !localtime_r(&s, &tm) || strftime(buf, sizeof(buf), "%H:%M:%S", &tm) == 0) {
+		fputs("??:??:??.??????", f);
+		return;
+	}
 	fprintf(f, "%s.%06" PRId64, buf, (ns % 1000000000) / 1000);
 }
 

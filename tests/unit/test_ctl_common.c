@@ -352,6 +352,25 @@ static void test_json_text_ok(void **state)
 	assert_true(ctl_json_text_ok(nl, strlen(nl) - 1));
 }
 
+/* A time before 1970 (a daemon's bad figure) keeps the column's shape. */
+static void test_put_time(void **state)
+{
+	(void)state;
+	char buf[64] = "";
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+	assert_non_null(f);
+	ctl_put_time(f, -500000000);
+	fputc('|', f);
+	ctl_put_time(f, INT64_MIN);
+	fputc('|', f);
+	ctl_put_time(f, 1500000);
+	fclose(f);
+	assert_int_equal(strlen(buf), 3 * 15 + 2);
+	assert_memory_equal(buf, "??:??:??.??????|??:??:??.??????|", 32);
+	assert_string_equal(buf + 32 + 8, ".001500");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_sub_int_out_of_range),
 		cmocka_unit_test(test_fmt_duration),
 		cmocka_unit_test(test_json_text_ok),
+		cmocka_unit_test(test_put_time),
 		cmocka_unit_test(test_fmt_dropped),
 		cmocka_unit_test(test_has_port_long_names),
 		cmocka_unit_test(test_has_port_digits_in_names),
