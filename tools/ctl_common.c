@@ -192,6 +192,9 @@ int ctl_open(struct ctl *ctl)
 
 int ctl_greet(struct m7b_client *c, int timeout_ms, struct m7b_event **refusal)
 {
+	/* One deadline for the whole greeting: something at the socket that sends lines but
+	 * never VERSION would otherwise renew the wait with each line, for ever. */
+	int64_t deadline = ctl_monotonic_ns() + (int64_t)timeout_ms * 1000000;
 	struct m7b_event *ev;
 	int r;
 
@@ -199,7 +202,11 @@ int ctl_greet(struct m7b_client *c, int timeout_ms, struct m7b_event **refusal)
 	/* The daemon sends VERSION first; a bad line before it is skipped. An older daemon
 	 * with no slot for us sent its ERROR in place of VERSION. */
 	while (!m7b_client_version(c)) {
-		r = m7b_client_next(c, &ev, timeout_ms);
+		int64_t left = deadline - ctl_monotonic_ns();
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = m7b_client_next(c, &ev, (int)((left + 999999) / 1000000));
 		if (r == -EBADMSG)
 			continue;
 		if (r < 0)

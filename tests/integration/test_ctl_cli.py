@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -185,6 +186,30 @@ class NoChannelDaemon(ScriptedDaemon):
             send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
         else:
             send({"class": "INCIDENTS", "id": req.get("id"), "incidents": []})
+
+
+class ChatterDaemon(ScriptedDaemon):
+    """Sends a line every 50 ms, bad JSON or a valid object, and never VERSION."""
+
+    def __init__(self, path, line):
+        self.line, self.stop = line, threading.Event()
+        super().__init__(path)
+
+    def run(self):
+        try:
+            c, _ = self.srv.accept()
+        except OSError:
+            return
+        with c:
+            try:
+                while not self.stop.wait(0.05):
+                    c.sendall(self.line)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        super().close()
 
 
 class ClockDaemon(ScriptedDaemon):
@@ -419,6 +444,28 @@ class Output(unittest.TestCase):
         self.assertEqual(len(lines), 2, r.stdout)
         self.assertTrue(all(x.endswith(" no channel (the daemon has none configured)")
                             for x in lines), lines)
+
+    def test_timeout_holds_for_a_socket_that_never_greets(self):
+        """Lines that never include VERSION do not renew the wait: -t bounds the whole
+        greeting, for status as for doctor (whose job is to spot a hung daemon)."""
+        for line in (b"junk\n", b'{"class":"STATE","channel":"m7","state":"up"}\n'):
+            for args in (["status"], ["doctor", "--root", "/", "--json"]):
+                with tempfile.TemporaryDirectory() as d:
+                    path = os.path.join(d, "s.sock")
+                    fd = ChatterDaemon(path, line)
+                    try:
+                        r = subprocess.run([CTL, "-s", path, "-t", "300", *args],
+                                           capture_output=True, text=True, timeout=20,
+                                           stdin=subprocess.DEVNULL)
+                    finally:
+                        fd.close()
+                self.assertEqual(r.returncode, 1, (line, args, r.stderr))
+                if args[0] == "status":
+                    self.assertIn("no reply from m7bridged within 300 ms", r.stderr)
+                else:
+                    daemon = [c for c in json.loads(r.stdout)["checks"]
+                              if c["check"] == "daemon"][0]
+                    self.assertIn("accepts but does not answer", daemon["fix"])
 
     def test_top_to_a_full_disk_says_so(self):
         r = self.run_full(FrameDaemon, "top", "-n", "1")
