@@ -96,6 +96,9 @@ size_t ctl_safe_text(char *buf, size_t cap, const char *s);
  * U+FFFD (JSON is UTF-8; control characters are JSON's to escape), and a cut falls
  * between two characters. Returns the length written. */
 size_t ctl_utf8_text(char *buf, size_t cap, const char *s);
+/* Bytes of the first nchars characters of UTF-8 text s (all of it when shorter): where a
+ * line is cut to a screen's width, which counts characters, not bytes. */
+size_t ctl_utf8_prefix(const char *s, size_t nchars);
 /* Whether a line the daemon sent can be passed on as JSON text: UTF-8, no raw control
  * byte (which would also reach a terminal as it is). */
 bool ctl_json_text_ok(const char *s, size_t n);

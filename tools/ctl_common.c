@@ -484,6 +484,17 @@ size_t ctl_utf8_text(char *buf, size_t cap, const char *s)
 	return used;
 }
 
+size_t ctl_utf8_prefix(const char *s, size_t nchars)
+{
+	size_t i = 0;
+
+	/* A character starts at every byte that is not a continuation byte (10xxxxxx). */
+	for (; s[i]; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80 && nchars-- == 0)
+			break;
+	return i;
+}
+
 bool ctl_json_text_ok(const char *s, size_t n)
 {
 	/* JSON escapes U+0000..U+001F inside strings and has none outside them (RFC 8259),

@@ -485,8 +485,10 @@ static SCREEN *screen_open(void)
 static void draw(struct top *t)
 {
 	erase();
+	/* COLS counts columns: cut by characters, or the sparkline's 3-byte blocks would
+	 * lose the newest half-minute on an 80-column terminal. */
 	for (int i = 0; i < t->nlines && i < LINES - 1; i++)
-		mvaddnstr(i, 0, t->line[i], COLS);
+		mvaddnstr(i, 0, t->line[i], (int)ctl_utf8_prefix(t->line[i], (size_t)COLS));
 	/* The longest hint that fits: how to quit must show on a narrow terminal too. */
 	static const char *const more[] = {"(more below: enlarge the terminal)  q quits",
 					   "(more below) q quits", "q quits"};

@@ -6,10 +6,12 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -210,6 +212,40 @@ class ChatterDaemon(ScriptedDaemon):
     def close(self):
         self.stop.set()
         super().close()
+
+
+class WideNameDaemon(ScriptedDaemon):
+    """One channel named with ten two-byte characters; serves every connection."""
+    NAME = "\u00e9" * 10
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        with c:
+            send = lambda o: c.sendall(json.dumps(o, ensure_ascii=False).encode() + b"\n")
+            send({"class": "VERSION", "release": "0.1.0", "proto_major": 1, "proto_minor": 1})
+            buf = b""
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    return
+                buf += d
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    req = json.loads(line)
+                    if req.get("cmd") == "status":
+                        send({"class": "STATUS", "id": req["id"],
+                              "channels": [channel(name=self.NAME)], "clients": []})
+                    elif req.get("cmd") == "watch":
+                        send({"class": "ACK", "id": req["id"], "cmd": "watch"})
+                    else:
+                        send({"class": "INCIDENTS", "id": req["id"], "incidents": []})
 
 
 class ClockDaemon(ScriptedDaemon):
@@ -471,6 +507,36 @@ class Output(unittest.TestCase):
         r = self.run_full(FrameDaemon, "top", "-n", "1")
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot write to standard output: No space left on device", r.stderr)
+
+
+@unittest.skipUnless(shutil.which("tmux"), "tmux is not installed")
+class Screen(unittest.TestCase):
+    def test_top_cuts_lines_at_columns_not_bytes(self):
+        """A 50-column terminal holds a 45-character line whose channel name takes two
+        bytes a character: it shows whole, not cut at 50 bytes (the same cut hid the
+        newest half of the sparkline on 80 columns)."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = WideNameDaemon(path)
+            srv = ["tmux", "-L", "m7b-ctl-test-" + str(os.getpid())]
+            cmd = (f"env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm {CTL} -s {path} top; "
+                   "sleep 30")
+            try:
+                subprocess.run(srv + ["new-session", "-d", "-x", "50", "-y", "24", cmd],
+                               check=True, timeout=30)
+                row = ""
+                for _ in range(100):  # until the first refresh is drawn
+                    screen = subprocess.run(srv + ["capture-pane", "-p"], text=True,
+                                            capture_output=True, timeout=30).stdout
+                    row = next((x for x in screen.splitlines() if "for " in x), "")
+                    if "boot" in row:
+                        break
+                    time.sleep(0.1)
+            finally:
+                subprocess.run(srv + ["kill-server"], capture_output=True, timeout=30)
+                fd.close()
+        self.assertTrue(row.startswith(WideNameDaemon.NAME + " up"), row)
+        self.assertTrue(row.rstrip().endswith(" boot -"), row)
 
 
 def help_commands():

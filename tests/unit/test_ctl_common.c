@@ -371,6 +371,22 @@ static void test_put_time(void **state)
 	assert_string_equal(buf + 32 + 8, ".001500");
 }
 
+/* A line cut to a screen's width keeps that many characters, whatever their bytes. */
+static void test_utf8_prefix(void **state)
+{
+	(void)state;
+	const char *spark = "ab\xe2\x96\x81\xe2\x96\x88"
+			    "c"; /* a b U+2581 U+2588 c */
+
+	assert_int_equal(ctl_utf8_prefix(spark, 0), 0);
+	assert_int_equal(ctl_utf8_prefix(spark, 2), 2);
+	assert_int_equal(ctl_utf8_prefix(spark, 3), 5);
+	assert_int_equal(ctl_utf8_prefix(spark, 4), 8);
+	assert_int_equal(ctl_utf8_prefix(spark, 5), 9);
+	assert_int_equal(ctl_utf8_prefix(spark, 80), 9);
+	assert_int_equal(ctl_utf8_prefix("", 3), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_fmt_duration),
 		cmocka_unit_test(test_json_text_ok),
 		cmocka_unit_test(test_put_time),
+		cmocka_unit_test(test_utf8_prefix),
 		cmocka_unit_test(test_fmt_dropped),
 		cmocka_unit_test(test_has_port_long_names),
 		cmocka_unit_test(test_has_port_digits_in_names),
