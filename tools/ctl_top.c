@@ -162,9 +162,14 @@ static void poll_incidents(struct top *t)
 
 	if (!t->incidents_ok)
 		return;
-	if (m7b_client_incidents(t->ctl->client, NULL, &ev) < 0) {
-		/* "unsupported": this daemon keeps no record; stop asking. */
-		t->incidents_ok = false;
+	int r = m7b_client_incidents(t->ctl->client, NULL, &ev);
+
+	if (r < 0) {
+		/* "unsupported": this daemon keeps no record; stop asking. Anything else (a
+		 * reply late once) is asked again at the next turn, not given up for good. */
+		if (r == -EREMOTEIO &&
+		    strcmp(m7b_client_error(t->ctl->client)->code, "unsupported") == 0)
+			t->incidents_ok = false;
 		m7b_event_free(ev);
 		return;
 	}

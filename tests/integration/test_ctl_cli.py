@@ -215,8 +215,13 @@ class ChatterDaemon(ScriptedDaemon):
 
 
 class WideNameDaemon(ScriptedDaemon):
-    """One channel named with ten two-byte characters; serves every connection."""
+    """One channel named with ten two-byte characters; serves every connection. Leaves
+    the first INCIDENTS request unanswered, then has one incident."""
     NAME = "\u00e9" * 10
+
+    def __init__(self, path):
+        self.incident_requests = 0
+        super().__init__(path)
 
     def run(self):
         while True:
@@ -244,8 +249,13 @@ class WideNameDaemon(ScriptedDaemon):
                               "channels": [channel(name=self.NAME)], "clients": []})
                     elif req.get("cmd") == "watch":
                         send({"class": "ACK", "id": req["id"], "cmd": "watch"})
+                    elif self.incident_requests == 0:
+                        self.incident_requests += 1
                     else:
-                        send({"class": "INCIDENTS", "id": req["id"], "incidents": []})
+                        send({"class": "INCIDENTS", "id": req["id"], "incidents": [
+                            {"seq": 1, "channel": self.NAME, "kind": "stall",
+                             "outcome": "recovered", "start_us": 1000000,
+                             "end_us": 3000000, "steps": []}]})
 
 
 class ClockDaemon(ScriptedDaemon):
@@ -511,30 +521,42 @@ class Output(unittest.TestCase):
 
 @unittest.skipUnless(shutil.which("tmux"), "tmux is not installed")
 class Screen(unittest.TestCase):
-    def test_top_cuts_lines_at_columns_not_bytes(self):
-        """A 50-column terminal holds a 45-character line whose channel name takes two
-        bytes a character: it shows whole, not cut at 50 bytes (the same cut hid the
-        newest half of the sparkline on 80 columns)."""
+    def top_screen(self, daemon, cols, until, args=()):
+        """The screen of `top` on a cols x 24 terminal once a row holds `until`, or the
+        last one seen within 15 s."""
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "s.sock")
-            fd = WideNameDaemon(path)
+            fd = daemon(path)
             srv = ["tmux", "-L", "m7b-ctl-test-" + str(os.getpid())]
-            cmd = (f"env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm {CTL} -s {path} top; "
-                   "sleep 30")
+            cmd = (f"env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm {CTL} -s {path} "
+                   f"{' '.join(args)} top; sleep 30")
+            screen = ""
             try:
-                subprocess.run(srv + ["new-session", "-d", "-x", "50", "-y", "24", cmd],
+                subprocess.run(srv + ["new-session", "-d", "-x", str(cols), "-y", "24", cmd],
                                check=True, timeout=30)
-                row = ""
-                for _ in range(100):  # until the first refresh is drawn
+                for _ in range(150):
                     screen = subprocess.run(srv + ["capture-pane", "-p"], text=True,
                                             capture_output=True, timeout=30).stdout
-                    row = next((x for x in screen.splitlines() if "for " in x), "")
-                    if "boot" in row:
+                    if until in screen:
                         break
                     time.sleep(0.1)
             finally:
                 subprocess.run(srv + ["kill-server"], capture_output=True, timeout=30)
                 fd.close()
+        return screen
+
+    def test_top_asks_for_incidents_again_after_a_late_reply(self):
+        """One INCIDENTS reply that does not come in time is no reason to stop asking:
+        the last incident shows once the daemon answers (top asks every 5 s)."""
+        screen = self.top_screen(WideNameDaemon, 80, "last: stall", ["-t", "300"])
+        self.assertIn("last: stall, 2.000s, recovered", screen)
+
+    def test_top_cuts_lines_at_columns_not_bytes(self):
+        """A 50-column terminal holds a 45-character line whose channel name takes two
+        bytes a character: it shows whole, not cut at 50 bytes (the same cut hid the
+        newest half of the sparkline on 80 columns)."""
+        screen = self.top_screen(WideNameDaemon, 50, " boot -")
+        row = next((x for x in screen.splitlines() if "for " in x), "")
         self.assertTrue(row.startswith(WideNameDaemon.NAME + " up"), row)
         self.assertTrue(row.rstrip().endswith(" boot -"), row)
 
