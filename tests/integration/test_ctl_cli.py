@@ -527,7 +527,8 @@ class Screen(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "s.sock")
             fd = daemon(path)
-            srv = ["tmux", "-L", "m7b-ctl-test-" + str(os.getpid())]
+            # A server of its own each time: a killed one may still hold its socket.
+            srv = ["tmux", "-L", f"m7b-ctl-test-{os.getpid()}-{os.path.basename(d)}"]
             cmd = (f"env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm {CTL} -s {path} "
                    f"{' '.join(args)} top; sleep 30")
             screen = ""
