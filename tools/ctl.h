@@ -27,14 +27,16 @@ struct ctl {
 	int timeout_ms;
 	bool quiet; /* -q: no confirmation line on success */
 	struct m7b_client *client;
-	int out_errno; /* why standard output failed, for main to say once (0: it did not) */
+	int out_errno;	    /* why standard output failed, for main to say once (0: it did not) */
+	bool stdout_closed; /* it was closed at start: watch and top have nowhere to print */
 };
 
 /* The program name used in messages. */
 extern const char *const ctl_prog;
 
 /* Fills a closed standard descriptor with one that fails every use (EBADF), so that no
- * socket or file opened later takes its number. 0 or a negative errno. */
+ * socket or file opened later takes its number. The filled ones as a mask (1 << fd), or a
+ * negative errno. */
 int ctl_hold_std_fds(void);
 /* Prints "m7bridgectl: CMD: message" and a hint to CMD's --help; returns EXIT_USAGE. */
 int ctl_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

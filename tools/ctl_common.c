@@ -24,6 +24,7 @@ int ctl_hold_std_fds(void)
 	 * sends) and `send -` would read the daemon's replies. /dev/null opened the other
 	 * way round keeps the slot and fails every use with EBADF, as the closed one did. */
 	static const int mode[3] = {O_WRONLY, O_RDONLY, O_RDONLY};
+	int held = 0;
 
 	for (int fd = 0; fd < 3; fd++) {
 		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
@@ -37,8 +38,9 @@ int ctl_hold_std_fds(void)
 			close(nfd);
 			return -EBADF;
 		}
+		held |= 1 << fd;
 	}
-	return 0;
+	return held;
 }
 
 int ctl_usage_error(const char *cmd, const char *fmt, ...)

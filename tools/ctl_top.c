@@ -563,6 +563,11 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 		free(t);
 		return ctl_usage_error("top", "unexpected argument '%s'", argv[optind]);
 	}
+	if (ctl->stdout_closed) {
+		free(t);
+		ctl->out_errno = EBADF; /* nothing to show on: said at once */
+		return EXIT_FAILED;
+	}
 	if ((r = ctl_open(ctl))) {
 		free(t);
 		return r;

@@ -653,6 +653,12 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 	if (count >= 0 && !(w.show & (C_FRAME | C_RAW)))
 		return ctl_usage_error("watch", "-n counts FRAME and RAW objects: --classes "
 						"selects neither");
+	/* Nothing to print to: said at once, not after the first frame, which may never
+	 * come. */
+	if (ctl->stdout_closed) {
+		ctl->out_errno = EBADF;
+		return EXIT_FAILED;
+	}
 	w.view = hex ? VIEW_HEX : text ? VIEW_TEXT : VIEW_LINE;
 	w.tty = isatty(STDOUT_FILENO);
 	if (hex && w.json)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "ctl.h"
@@ -231,8 +232,11 @@ int main(int argc, char **argv)
 
 	/* Before anything opens a descriptor (the daemon's socket). No message when it
 	 * fails: stderr may be the one that is closed. */
-	if (ctl_hold_std_fds() < 0)
+	int held = ctl_hold_std_fds();
+
+	if (held < 0)
 		return EXIT_FAILED;
+	ctl.stdout_closed = held & 1 << STDOUT_FILENO;
 	/* A closed stdout (m7bridgectl watch | head) is a normal way to stop. */
 	signal(SIGPIPE, SIG_IGN);
 	opterr = 0;
