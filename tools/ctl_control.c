@@ -108,9 +108,16 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 	if (strcmp(arg, "-") == 0) {
 		size_t n = fread(in, 1, sizeof(in) - 1, stdin);
 
+		/* A buffer filled to the last byte has not seen the end yet: look once more. */
+		bool more = n == sizeof(in) - 1 && getc(stdin) != EOF;
+
 		if (ferror(stdin))
 			return ctl_usage_error("send", "cannot read stdin: %s", strerror(errno));
-		if (!feof(stdin))
+		if (more && hex)
+			return ctl_usage_error("send",
+					       "stdin holds more than %zu characters of hex",
+					       sizeof(in) - 1);
+		if (more)
 			return ctl_usage_error("send", "stdin holds more than %u bytes", SEND_MAX);
 		in[n] = '\0';
 		if (!hex && n > SEND_MAX)

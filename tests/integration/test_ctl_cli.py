@@ -306,6 +306,26 @@ class Send(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(fd.sent, [(1, b"Hello")])
 
+    def test_hex_stdin_that_fills_the_buffer_exactly(self):
+        """Hex on stdin padded with blanks to exactly the reader's buffer is one byte, not
+        "more than 478 bytes"; one character more is refused as characters of hex."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = PortsDaemon(path)
+            try:
+                r = subprocess.run([CTL, "-s", path, "send", "-p", "1", "--hex", "-"],
+                                   input="41" + " " * 2867, capture_output=True, text=True,
+                                   timeout=30)
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(fd.sent, [(1, b"A")])
+        r = subprocess.run([CTL, "-s", "/nonexistent/s", "send", "-p", "1", "--hex", "-"],
+                           input="41" + " " * 2868, capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("more than 2869 characters of hex", r.stderr)
+
     def test_port_the_firmware_does_not_have(self):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "s.sock")
