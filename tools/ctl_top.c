@@ -162,7 +162,7 @@ static void poll_incidents(struct top *t)
 
 	if (!t->incidents_ok)
 		return;
-	int r = m7b_client_incidents(t->ctl->client, NULL, &ev);
+	int r = m7b_client_incidents(t->ctl->client, t->only, &ev);
 
 	if (r < 0) {
 		/* "unsupported": this daemon keeps no record; stop asking. Anything else (a
@@ -186,7 +186,9 @@ static void poll_incidents(struct top *t)
 		int64_t a, b;
 		bool has_a = ctl_json_int(cJSON_GetObjectItemCaseSensitive(inc, "start_us"), &a);
 		bool has_b = ctl_json_int(cJSON_GetObjectItemCaseSensitive(inc, "end_us"), &b);
-		struct top_chan *c = chan_of(t, name);
+		/* With -c, another channel's incident must not add it to the view. */
+		struct top_chan *c =
+			!t->only || (name && !strcmp(name, t->only)) ? chan_of(t, name) : NULL;
 
 		if (!c)
 			continue;

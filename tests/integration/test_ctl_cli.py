@@ -258,6 +258,22 @@ class WideNameDaemon(ScriptedDaemon):
                              "end_us": 3000000, "steps": []}]})
 
 
+class TwoChannelDaemon(ScriptedDaemon):
+    """Channels a and b; an incident on b, whatever channel is asked for."""
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "status":
+            send({"class": "STATUS", "id": req.get("id"),
+                  "channels": [channel(name="a"), channel(name="b")],
+                  "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
+        elif req.get("cmd") == "watch":
+            send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+        else:
+            send({"class": "INCIDENTS", "id": req.get("id"), "incidents": [
+                {"seq": 1, "channel": "b", "kind": "stall", "start_us": 1, "end_us": 2,
+                 "steps": []}]})
+
+
 class ClockDaemon(ScriptedDaemon):
     """ACKs a watch and sends one CLOCK (unmapped, after two epochs and a rejected reply),
     then one FRAME."""
@@ -548,6 +564,18 @@ class Output(unittest.TestCase):
                     fd.close()
             self.assertEqual(r.returncode, 1, args)
             self.assertIn("cannot write to standard output: Bad file descriptor", r.stderr)
+
+    def test_top_channel_shows_that_channel_only(self):
+        """top -c a shows a alone: an incident of channel b does not add b to it."""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "s.sock")
+            fd = TwoChannelDaemon(path)
+            try:
+                r = run("-s", path, "top", "-c", "a", "-n", "1")
+            finally:
+                fd.close()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x.split()[1] for x in r.stdout.splitlines()], ["a"])
 
     def test_top_to_a_full_disk_says_so(self):
         r = self.run_full(FrameDaemon, "top", "-n", "1")
