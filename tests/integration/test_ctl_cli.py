@@ -591,8 +591,9 @@ class Screen(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "s.sock")
             fd = daemon(path)
-            # A server of its own each time: a killed one may still hold its socket.
-            srv = ["tmux", "-L", f"m7b-ctl-test-{os.getpid()}-{os.path.basename(d)}"]
+            # A server of its own each time, its socket in the temporary directory: a
+            # killed one may still hold it, and nothing is left behind.
+            srv = ["tmux", "-S", os.path.join(d, "tmux.sock")]
             cmd = (f"env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm {CTL} -s {path} "
                    f"{' '.join(args)} top; sleep 30")
             screen = ""
