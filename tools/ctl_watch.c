@@ -566,6 +566,20 @@ static bool reader_gone(const struct m7b_client *client, int wait_ms)
 	return (p[1].revents & (POLLERR | POLLHUP)) != 0;
 }
 
+/* The stream ended with r: said, with the likely why when this client asked to be
+ * disconnected once it falls behind (the daemon's journal has the line). */
+static int watch_lost(struct ctl *ctl, const struct m7b_watch *mw, int r)
+{
+	int rc = ctl_report(ctl, "watch", r);
+
+	if (r == -ECONNRESET && mw->policy && strcmp(mw->policy, "disconnect") == 0)
+		fprintf(stderr,
+			"%s: watch: with --policy disconnect the daemon closes a client that "
+			"falls behind (its journal says when)\n",
+			ctl_prog);
+	return rc;
+}
+
 int cmd_watch(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -704,7 +718,7 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 
 		/* A failed poll is reported once what arrived before it has been shown. */
 		if (lost && !m7b_client_pending(ctl->client))
-			return ctl_report(ctl, "watch", lost);
+			return watch_lost(ctl, &mw, lost);
 		if (w.poll && now >= w.next_poll_ns) {
 			if ((r = poll_counters(&w)) < 0) {
 				lost = r;
@@ -732,7 +746,7 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 			continue;
 		}
 		if (r < 0)
-			return ctl_report(ctl, "watch", r);
+			return watch_lost(ctl, &mw, r);
 		/* --json passes lines on as they came: only those that are JSON text. */
 		if (w.json && !ctl_json_text_ok(ev->line, ev->line_len)) {
 			fprintf(stderr,

@@ -274,6 +274,24 @@ class TwoChannelDaemon(ScriptedDaemon):
                  "steps": []}]})
 
 
+class ClosingDaemon(ScriptedDaemon):
+    """ACKs a watch and closes the connection, as it does to a client that fell behind
+    under policy disconnect."""
+
+    def on_request(self, req, send):
+        if req.get("cmd") == "watch":
+            send({"class": "ACK", "id": req.get("id"), "cmd": "watch"})
+            raise ConnectionResetError  # ends run(): the connection closes
+        send({"class": "STATUS", "id": req.get("id"), "channels": [channel()],
+              "release": "0.1.0", "uptime_ms": 1000, "client_id": 1, "clients": []})
+
+    def run(self):
+        try:
+            super().run()
+        except ConnectionResetError:
+            pass
+
+
 class ClockDaemon(ScriptedDaemon):
     """ACKs a watch and sends one CLOCK (unmapped, after two epochs and a rejected reply),
     then one FRAME."""
@@ -576,6 +594,21 @@ class Output(unittest.TestCase):
                 fd.close()
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual([x.split()[1] for x in r.stdout.splitlines()], ["a"])
+
+    def test_watch_disconnected_under_its_policy_says_why(self):
+        """--policy disconnect asks the daemon to close a client that falls behind: a
+        closed connection then says that this may be why (exit 69 all the same)."""
+        for policy, hint in (("disconnect", True), ("drop", False)):
+            with tempfile.TemporaryDirectory() as d:
+                path = os.path.join(d, "s.sock")
+                fd = ClosingDaemon(path)
+                try:
+                    r = run("-s", path, "watch", "--policy", policy)
+                finally:
+                    fd.close()
+            self.assertEqual(r.returncode, 69, r.stderr)
+            self.assertIn("lost the connection", r.stderr)
+            self.assertEqual("closes a client that falls behind" in r.stderr, hint, r.stderr)
 
     def test_top_to_a_full_disk_says_so(self):
         r = self.run_full(FrameDaemon, "top", "-n", "1")
