@@ -102,8 +102,10 @@ void ctl_help(FILE *f, const char *cmd)
 	if (c) {
 		fprintf(f, "Usage: %s [OPTIONS] %s%s%s\n%s", ctl_prog, c->name,
 			c->synopsis[0] ? " " : "", c->synopsis, c->help);
-		fprintf(f, "Exit status: 0 ok, 1 request failed, 2 usage error (also when the "
-			   "daemon\nrejects an argument), 69 daemon unreachable.\n");
+		/* A command with exit codes of its own (doctor) says them in its help. */
+		if (!strstr(c->help, "Exit "))
+			fprintf(f, "Exit status: 0 ok, 1 request failed, 2 usage error (also when "
+				   "the daemon\nrejects an argument), 69 daemon unreachable.\n");
 		return;
 	}
 	fprintf(f,

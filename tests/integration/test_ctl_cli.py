@@ -757,6 +757,16 @@ class Help(unittest.TestCase):
         req = [json.loads(x) for x in fd.lines if b'"watch"' in x][0]
         self.assertEqual(sorted(req["classes"]), ["FAULT", "FRAME", "LOG"])
 
+    def test_each_help_says_its_own_exit_status_once(self):
+        """help COMMAND says one set of exit codes: doctor's own (3 for warnings, never
+        69), not the generic line as well."""
+        for cmd in help_commands():
+            out = run("help", cmd).stdout
+            lines = [x for x in out.splitlines() if x.startswith("Exit")]
+            self.assertEqual(len(lines), 1, (cmd, out))
+        self.assertNotIn("69", run("help", "doctor").stdout)
+        self.assertIn("3 warnings", run("help", "doctor").stdout)
+
     def test_socket_path_too_long_is_a_usage_error(self):
         """No daemon can listen at a path longer than a Unix socket's: exit 2 (a bad
         argument), not 69 (a daemon that does not answer)."""
