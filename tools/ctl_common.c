@@ -1,5 +1,6 @@
 /* m7bridgectl: connection, error reporting and output helpers shared by the commands. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,32 @@
 
 const char *const ctl_prog = "m7bridgectl";
 
+int ctl_hold_std_fds(void)
+{
+	/* A closed 0, 1 or 2 would be the next descriptor opened: the daemon's socket. Our
+	 * output would then go to the daemon as requests (watch --text relays what the M7
+	 * sends) and `send -` would read the daemon's replies. /dev/null opened the other
+	 * way round keeps the slot and fails every use with EBADF, as the closed one did. */
+	static const int mode[3] = {O_WRONLY, O_RDONLY, O_RDONLY};
+	int held = 0;
+
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int nfd = open("/dev/null", mode[fd] | O_NOCTTY);
+
+		if (nfd < 0)
+			return -errno;
+		/* 0..fd-1 are open by now, so the lowest free number is fd itself. */
+		if (nfd != fd) {
+			close(nfd);
+			return -EBADF;
+		}
+		held |= 1 << fd;
+	}
+	return held;
+}
+
 int ctl_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
@@ -30,20 +57,25 @@ int ctl_usage_error(const char *cmd, const char *fmt, ...)
 
 int ctl_getopt_error(const char *cmd, char **argv, const char *optstring)
 {
-	/* getopt_long leaves optopt 0 for an unknown long option; the word is then the
-	 * argument just consumed. With opterr = 0 this is the only message printed. */
+	/* getopt_long leaves optopt 0 for an unknown long option, and sets it to a known
+	 * option's letter when that lacks its value or, long, got one it does not take; the
+	 * word is the argument just consumed. With opterr = 0 this is the only message. */
 	extern int optopt, optind;
 	const char *word = argv[optind - 1];
+	const char *known = optopt && optopt != ':' ? strchr(optstring, optopt) : NULL;
+	bool is_long = word && strncmp(word, "--", 2) == 0;
+	int name_len = is_long ? (int)strcspn(word, "=") : 0;
 
-	if (optopt && strchr(optstring, optopt) && optopt != ':')
+	if (known && known[1] == ':' && is_long)
+		return ctl_usage_error(cmd, "option '%.*s' needs a value", name_len, word);
+	if (known && known[1] == ':')
 		return ctl_usage_error(cmd, "option -%c needs a value", optopt);
+	if (known && is_long) /* --json=1 */
+		return ctl_usage_error(cmd, "option '%.*s' takes no value", name_len, word);
 	if (optopt)
 		return ctl_usage_error(cmd, "unknown option -%c", optopt);
-	if (word && strncmp(word, "--", 2) == 0 && !strchr(word, '=')) {
-		/* Either unknown, or a known one that needs a value and had none. */
-		return ctl_usage_error(cmd, "bad option '%s' (unknown, or missing its value)",
-				       word);
-	}
+	if (is_long)
+		return ctl_usage_error(cmd, "unknown option '%.*s'", name_len, word);
 	return ctl_usage_error(cmd, "bad option '%s'", word ? word : "?");
 }
 
@@ -162,6 +194,9 @@ int ctl_open(struct ctl *ctl)
 
 int ctl_greet(struct m7b_client *c, int timeout_ms, struct m7b_event **refusal)
 {
+	/* One deadline for the whole greeting: something at the socket that sends lines but
+	 * never VERSION would otherwise renew the wait with each line, for ever. */
+	int64_t deadline = ctl_monotonic_ns() + (int64_t)timeout_ms * 1000000;
 	struct m7b_event *ev;
 	int r;
 
@@ -169,7 +204,11 @@ int ctl_greet(struct m7b_client *c, int timeout_ms, struct m7b_event **refusal)
 	/* The daemon sends VERSION first; a bad line before it is skipped. An older daemon
 	 * with no slot for us sent its ERROR in place of VERSION. */
 	while (!m7b_client_version(c)) {
-		r = m7b_client_next(c, &ev, timeout_ms);
+		int64_t left = deadline - ctl_monotonic_ns();
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = m7b_client_next(c, &ev, (int)((left + 999999) / 1000000));
 		if (r == -EBADMSG)
 			continue;
 		if (r < 0)
@@ -192,13 +231,18 @@ int ctl_greet(struct m7b_client *c, int timeout_ms, struct m7b_event **refusal)
 	return 0;
 }
 
+int ctl_take_once(const char *cmd, const char *what, const char **slot, const char *value)
+{
+	if (*slot && strcmp(*slot, value) != 0)
+		return ctl_usage_error(cmd, "one %s at a time, not both %s and %s", what, *slot,
+				       value);
+	*slot = value;
+	return 0;
+}
+
 int ctl_take_channel(const char *cmd, const char **channel, const char *name)
 {
-	if (*channel && strcmp(*channel, name) != 0)
-		return ctl_usage_error(cmd, "one channel at a time, not both %s and %s", *channel,
-				       name);
-	*channel = name;
-	return 0;
+	return ctl_take_once(cmd, "channel", channel, name);
 }
 
 const char *ctl_refusal(const struct m7b_event *err)
@@ -336,6 +380,17 @@ bool ctl_parse_port(const char *s, int *port)
 	return true;
 }
 
+bool ctl_json_int(const cJSON *v, int64_t *out)
+{
+	/* A double outside int64_t does not convert (undefined; x86 gives INT64_MIN, which
+	 * would hide a count as "none"): such a number is no figure. The bounds are 2^63. */
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9223372036854775808.0) ||
+	    !(v->valuedouble < 9223372036854775808.0))
+		return false;
+	*out = (int64_t)v->valuedouble;
+	return true;
+}
+
 int ctl_channel_sub_int(const struct m7b_event *st, size_t i, const char *obj, const char *member,
 			int64_t *out)
 {
@@ -345,10 +400,8 @@ int ctl_channel_sub_int(const struct m7b_event *st, size_t i, const char *obj, c
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, member);
 	int r = -ENOENT;
 
-	if (cJSON_IsNumber(v)) {
-		*out = (int64_t)v->valuedouble;
+	if (ctl_json_int(v, out))
 		r = 0;
-	}
 	cJSON_Delete(arr);
 	free(json);
 	return r;
@@ -409,6 +462,51 @@ size_t ctl_safe_text(char *buf, size_t cap, const char *s)
 	return used;
 }
 
+size_t ctl_utf8_text(char *buf, size_t cap, const char *s)
+{
+	static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+	const uint8_t *p = (const uint8_t *)(s ? s : "");
+	size_t n = strlen((const char *)p), used = 0;
+
+	if (cap == 0)
+		return 0;
+	while (n > 0) {
+		size_t len = m7b_utf8_seq(p, n);
+		size_t out = len ? len : sizeof(replacement) - 1;
+
+		if (used + out >= cap)
+			break; /* never half a character */
+		memcpy(buf + used, len ? (const char *)p : replacement, out);
+		used += out;
+		len = len ? len : 1;
+		p += len;
+		n -= len;
+	}
+	buf[used] = '\0';
+	return used;
+}
+
+size_t ctl_utf8_prefix(const char *s, size_t nchars)
+{
+	size_t i = 0;
+
+	/* A character starts at every byte that is not a continuation byte (10xxxxxx). */
+	for (; s[i]; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80 && nchars-- == 0)
+			break;
+	return i;
+}
+
+bool ctl_json_text_ok(const char *s, size_t n)
+{
+	/* JSON escapes U+0000..U+001F inside strings and has none outside them (RFC 8259),
+	 * and is UTF-8: a line with a raw control byte or another encoding is no JSON. */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20)
+			return false;
+	return m7b_utf8_valid(s, n);
+}
+
 const char *ctl_safe(const char *s)
 {
 	/* A few at once, for one printf of several fields; the CLI has one thread. */
@@ -449,8 +547,12 @@ void ctl_put_time(FILE *f, int64_t ns)
 	struct tm tm;
 	char buf[32];
 
-	localtime_r(&s, &tm);
-	strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
+	/* Before 1970 is no time a capture was made (a daemon's bad figure): the column
+	 * keeps its width, not "00:59:59.-500000". */
+	if (ns < 0 || !localtime_r(&s, &tm) || strftime(buf, sizeof(buf), "%H:%M:%S", &tm) == 0) {
+		fputs("??:??:??.??????", f);
+		return;
+	}
 	fprintf(f, "%s.%06" PRId64, buf, (ns % 1000000000) / 1000);
 }
 
@@ -479,7 +581,10 @@ void ctl_fmt_duration(char *buf, size_t cap, int64_t ms)
 {
 	int64_t s = ms / 1000;
 
-	if (s < 60)
+	/* An end before its start (a clock step, a daemon's bad figure) is no duration. */
+	if (ms < 0)
+		snprintf(buf, cap, "?");
+	else if (s < 60)
 		snprintf(buf, cap, "%" PRId64 ".%03" PRId64 "s", s, ms % 1000);
 	else if (s < 3600)
 		snprintf(buf, cap, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);

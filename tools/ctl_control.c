@@ -108,9 +108,16 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 	if (strcmp(arg, "-") == 0) {
 		size_t n = fread(in, 1, sizeof(in) - 1, stdin);
 
+		/* A buffer filled to the last byte has not seen the end yet: look once more. */
+		bool more = n == sizeof(in) - 1 && getc(stdin) != EOF;
+
 		if (ferror(stdin))
 			return ctl_usage_error("send", "cannot read stdin: %s", strerror(errno));
-		if (!feof(stdin))
+		if (more && hex)
+			return ctl_usage_error("send",
+					       "stdin holds more than %zu characters of hex",
+					       sizeof(in) - 1);
+		if (more)
 			return ctl_usage_error("send", "stdin holds more than %u bytes", SEND_MAX);
 		in[n] = '\0';
 		if (!hex && n > SEND_MAX)
@@ -145,7 +152,7 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 	r = m7b_client_send(ctl->client, chan, port, buf, len);
 	if (r == -EREMOTEIO && strstr(m7b_client_error(ctl->client)->message, "bad_port")) {
 		fprintf(stderr, "%s: send: the firmware on %s has no UART port %d (bad_port)\n",
-			ctl_prog, chan, port);
+			ctl_prog, ctl_safe(chan), port);
 		free(chan);
 		return EXIT_USAGE;
 	}
@@ -154,7 +161,8 @@ int cmd_send(struct ctl *ctl, int argc, char **argv)
 		return ctl_report(ctl, "send", r);
 	}
 	if (!ctl->quiet)
-		printf("sent %zu byte%s to %s port %d\n", len, len == 1 ? "" : "s", chan, port);
+		printf("sent %zu byte%s to %s port %d\n", len, len == 1 ? "" : "s", ctl_safe(chan),
+		       port);
 	free(chan);
 	return EXIT_OK;
 }
@@ -187,7 +195,8 @@ static int control(struct ctl *ctl, int argc, char **argv, bool reload)
 			/* getopt_long knows --action for both commands: reload has no steps. */
 			if (reload)
 				return ctl_usage_error(what, "--action goes with recover");
-			action = optarg;
+			if (ctl_take_once(what, "action", &action, optarg))
+				return EXIT_USAGE;
 			break;
 		case 'R':
 			if (!reload)
@@ -253,14 +262,14 @@ static int control(struct ctl *ctl, int argc, char **argv, bool reload)
 		    ctl_channel_list_member(st, (size_t)i, "recovery_steps", steps,
 					    sizeof(steps)) >= 0)
 			fprintf(stderr, "%s: %s: channel %s's recovery steps: %s\n", ctl_prog, what,
-				chan, steps);
+				ctl_safe(chan), steps);
 		m7b_event_free(st);
 		free(chan);
 		return r;
 	}
 	if (!ctl->quiet)
-		printf("%s of channel %s started; follow it with: %s watch -c %s\n", what, chan,
-		       ctl_prog, chan);
+		printf("%s of channel %s started; follow it with: %s watch -c %s\n", what,
+		       ctl_safe(chan), ctl_prog, ctl_safe(chan));
 	m7b_event_free(reply);
 	free(chan);
 	return EXIT_OK;

@@ -45,14 +45,21 @@ int cmd_ports(struct ctl *ctl, int argc, char **argv)
 
 		if (t == SP_TRANSPORT_USB && sp_get_port_usb_vid_pid(p, &vid, &pid) == SP_OK)
 			snprintf(usb, sizeof(usb), "%04x:%04x", vid & 0xffff, pid & 0xffff);
+		/* A USB device names itself (its product string): text from a stranger. */
+		const char *name = ctl_str_or(sp_get_port_name(p), "?");
+		const char *desc = sp_get_port_description(p);
+
 		if (json) {
 			cJSON *o = cJSON_CreateObject();
+			char text[3 * 1024 + 1];
 
-			cJSON_AddStringToObject(o, "name", sp_get_port_name(p));
+			ctl_utf8_text(text, sizeof(text), name);
+			cJSON_AddStringToObject(o, "name", text);
 			cJSON_AddStringToObject(o, "transport", tname);
-			if (sp_get_port_description(p))
-				cJSON_AddStringToObject(o, "description",
-							sp_get_port_description(p));
+			if (desc) {
+				ctl_utf8_text(text, sizeof(text), desc);
+				cJSON_AddStringToObject(o, "description", text);
+			}
 			if (usb[0])
 				cJSON_AddStringToObject(o, "usb_id", usb);
 			cJSON_AddItemToArray(arr, o);
@@ -60,8 +67,8 @@ int cmd_ports(struct ctl *ctl, int argc, char **argv)
 		}
 		if (n == 0)
 			printf("%-16s %-9s %-9s %s\n", "PORT", "TRANSPORT", "USB", "DESCRIPTION");
-		printf("%-16s %-9s %-9s %s\n", sp_get_port_name(p), tname, usb[0] ? usb : "-",
-		       ctl_str_or(sp_get_port_description(p), "-"));
+		printf("%-16s %-9s %-9s %s\n", ctl_safe(name), tname, usb[0] ? usb : "-",
+		       ctl_str_or(ctl_safe(desc), "-"));
 	}
 	sp_free_port_list(list);
 	if (json) {

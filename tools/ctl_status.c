@@ -218,6 +218,14 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 		return r;
 	if ((r = ctl_open(ctl)) || (r = ctl_get_status(ctl, &st)))
 		return r;
+	if (json && !ctl_json_text_ok(st->line, st->line_len)) {
+		fprintf(stderr,
+			"%s: status: the daemon's STATUS holds a raw control byte or "
+			"is not UTF-8: no JSON to print\n",
+			ctl_prog);
+		m7b_event_free(st);
+		return EXIT_FAILED;
+	}
 	if (json)
 		printf("%s\n", st->line);
 	else
@@ -231,8 +239,8 @@ static void fmt_time_us(char *buf, size_t cap, int64_t us)
 	time_t s = (time_t)(us / 1000000);
 	struct tm tm;
 
-	localtime_r(&s, &tm);
-	strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+	if (!localtime_r(&s, &tm) || strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, cap, "?");
 }
 
 /* channel: the -c given, or NULL for all. */
@@ -250,18 +258,23 @@ static void print_incidents(const struct m7b_event *ev, const char *channel)
 		const cJSON *steps = cJSON_GetObjectItemCaseSensitive(inc, "steps");
 		const cJSON *seq = cJSON_GetObjectItemCaseSensitive(inc, "seq");
 		const cJSON *st;
-		char when[32] = "?", dur[32] = "open";
+		char when[32] = "?", dur[32] = "open", nseq[24] = "?";
+		int64_t a, b, k;
+		bool has_a = ctl_json_int(start, &a), has_b = ctl_json_int(end, &b);
 
 		if (n++ == 0)
 			printf("%-4s %-19s %-9s %-10s %-16s %-8s %-9s %s\n", "SEQ", "START",
 			       "DURATION", "CHANNEL", "KIND", "SOURCE", "OUTCOME", "STEPS");
-		if (cJSON_IsNumber(start))
-			fmt_time_us(when, sizeof(when), (int64_t)start->valuedouble);
-		if (cJSON_IsNumber(start) && cJSON_IsNumber(end))
-			ctl_fmt_duration(dur, sizeof(dur),
-					 (int64_t)(end->valuedouble - start->valuedouble) / 1000);
-		printf("%-4d %-19s %-9s %-10s %-16s %-8s %-9s ",
-		       cJSON_IsNumber(seq) ? (int)seq->valuedouble : 0, when, dur,
+		/* Figures out of range print as "?", never as what a wrapped one reads. */
+		if (has_a && a >= 0)
+			fmt_time_us(when, sizeof(when), a);
+		if (has_a && has_b)
+			ctl_fmt_duration(dur, sizeof(dur), a >= 0 && b >= a ? (b - a) / 1000 : -1);
+		else if (cJSON_IsNumber(end))
+			snprintf(dur, sizeof(dur), "?");
+		if (ctl_json_int(seq, &k))
+			snprintf(nseq, sizeof(nseq), "%" PRId64, k);
+		printf("%-4s %-19s %-9s %-10s %-16s %-8s %-9s ", nseq, when, dur,
 		       ctl_str_or(ctl_safe(cJSON_GetStringValue(
 					  cJSON_GetObjectItemCaseSensitive(inc, "channel"))),
 				  "-"),
@@ -343,6 +356,14 @@ int cmd_incidents(struct ctl *ctl, int argc, char **argv)
 			return u;
 		free(known);
 		return ctl_report(ctl, "incidents", r);
+	}
+	if (json && !ctl_json_text_ok(ev->line, ev->line_len)) {
+		fprintf(stderr,
+			"%s: incidents: the daemon's INCIDENTS holds a raw control "
+			"byte or is not UTF-8: no JSON to print\n",
+			ctl_prog);
+		m7b_event_free(ev);
+		return EXIT_FAILED;
 	}
 	if (json)
 		printf("%s\n", ev->line);

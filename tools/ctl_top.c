@@ -23,11 +23,11 @@
 #include <term.h>
 #endif
 
-#define HISTORY	   60 /* seconds of frames/s kept for the sparkline */
-#define SPARK_COLS 30 /* two seconds per column: a minute in 30 columns */
-#define MAX_CHANS  8
-#define MAX_PORTS  16
-#define MAX_LINES  64
+#define HISTORY	   60  /* seconds of frames/s kept for the sparkline */
+#define SPARK_COLS 30  /* two seconds per column: a minute in 30 columns */
+#define MAX_CHANS  64  /* the daemon's limit (CONF_MAX_CHANNELS) */
+#define MAX_PORTS  16  /* rows per channel; frames of any more are summed in one */
+#define MAX_LINES  512 /* taller than a terminal; past it the hint says there is more */
 #define LINE_CAP   512
 
 struct top_port {
@@ -42,6 +42,8 @@ struct top_chan {
 	char name[64];
 	struct top_port port[MAX_PORTS];
 	size_t nports;
+	struct top_port others; /* ports beyond MAX_PORTS, summed */
+	bool has_others;
 	char state[24];
 	int64_t since_ns; /* CLOCK_MONOTONIC of the last state change seen, 0 unknown */
 	/* the last incident: kind, duration, outcome */
@@ -52,8 +54,8 @@ struct top_chan {
 
 struct top {
 	struct ctl *ctl;
-	const char *only; /* -c */
-	struct top_chan ch[MAX_CHANS];
+	const char *only;		/* -c */
+	struct top_chan *ch[MAX_CHANS]; /* allocated as channels appear */
 	size_t nch;
 	unsigned tick; /* seconds since start */
 	int64_t start_ns;
@@ -61,6 +63,7 @@ struct top {
 	struct m7b_event *st; /* the latest STATUS */
 	char line[MAX_LINES][LINE_CAP];
 	int nlines;
+	bool cut; /* more lines than MAX_LINES: the screen says there is more */
 };
 
 static volatile sig_atomic_t stop;
@@ -76,13 +79,15 @@ static struct top_chan *chan_of(struct top *t, const char *name)
 	if (!name)
 		return NULL;
 	for (size_t i = 0; i < t->nch; i++)
-		if (strcmp(t->ch[i].name, name) == 0)
-			return &t->ch[i];
+		if (strcmp(t->ch[i]->name, name) == 0)
+			return t->ch[i];
 	if (t->nch == MAX_CHANS)
 		return NULL;
-	struct top_chan *c = &t->ch[t->nch++];
+	struct top_chan *c = calloc(1, sizeof(*c));
 
-	memset(c, 0, sizeof(*c));
+	if (!c)
+		return NULL;
+	t->ch[t->nch++] = c;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	return c;
 }
@@ -92,8 +97,11 @@ static struct top_port *port_of(struct top_chan *c, int port, const char *name)
 	for (size_t i = 0; i < c->nports; i++)
 		if (c->port[i].port == port)
 			return &c->port[i];
-	if (c->nports == MAX_PORTS)
-		return NULL;
+	if (c->nports == MAX_PORTS) {
+		/* Counted, not dropped: one row sums the ports that have none. */
+		c->has_others = true;
+		return &c->others;
+	}
 	/* Kept in port order so the rows do not move around. */
 	size_t k = c->nports++;
 
@@ -135,8 +143,9 @@ static void rotate(struct top *t)
 	unsigned slot = t->tick % HISTORY;
 
 	for (size_t i = 0; i < t->nch; i++)
-		for (size_t k = 0; k < t->ch[i].nports; k++) {
-			struct top_port *p = &t->ch[i].port[k];
+		for (size_t k = 0; k <= t->ch[i]->nports; k++) {
+			struct top_chan *c = t->ch[i];
+			struct top_port *p = k < c->nports ? &c->port[k] : &c->others;
 
 			p->fps[slot] = p->frames;
 			p->bps[slot] = p->bytes;
@@ -153,25 +162,33 @@ static void poll_incidents(struct top *t)
 
 	if (!t->incidents_ok)
 		return;
-	if (m7b_client_incidents(t->ctl->client, NULL, &ev) < 0) {
-		/* "unsupported": this daemon keeps no record; stop asking. */
-		t->incidents_ok = false;
+	int r = m7b_client_incidents(t->ctl->client, t->only, &ev);
+
+	if (r < 0) {
+		/* "unsupported": this daemon keeps no record; stop asking. Anything else (a
+		 * reply late once) is asked again at the next turn, not given up for good. */
+		if (r == -EREMOTEIO &&
+		    strcmp(m7b_client_error(t->ctl->client)->code, "unsupported") == 0)
+			t->incidents_ok = false;
 		m7b_event_free(ev);
 		return;
 	}
 	json = m7b_event_get_json(ev, "incidents");
 	arr = json ? cJSON_Parse(json) : NULL;
 	for (size_t i = 0; i < t->nch; i++)
-		t->ch[i].have_incident = false;
+		t->ch[i]->have_incident = false;
 	const cJSON *inc;
 
 	cJSON_ArrayForEach(inc, arr)
 	{
 		const char *name =
 			cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(inc, "channel"));
-		const cJSON *a = cJSON_GetObjectItemCaseSensitive(inc, "start_us");
-		const cJSON *b = cJSON_GetObjectItemCaseSensitive(inc, "end_us");
-		struct top_chan *c = chan_of(t, name);
+		int64_t a, b;
+		bool has_a = ctl_json_int(cJSON_GetObjectItemCaseSensitive(inc, "start_us"), &a);
+		bool has_b = ctl_json_int(cJSON_GetObjectItemCaseSensitive(inc, "end_us"), &b);
+		/* With -c, another channel's incident must not add it to the view. */
+		struct top_chan *c =
+			!t->only || (name && !strcmp(name, t->only)) ? chan_of(t, name) : NULL;
 
 		if (!c)
 			continue;
@@ -185,9 +202,8 @@ static void poll_incidents(struct top *t)
 			 ctl_str_or(cJSON_GetStringValue(
 					    cJSON_GetObjectItemCaseSensitive(inc, "outcome")),
 				    "open"));
-		c->last_ms = cJSON_IsNumber(a) && cJSON_IsNumber(b)
-				     ? (int64_t)(b->valuedouble - a->valuedouble) / 1000
-				     : -1;
+		/* -1 (still open) also for figures that make no duration. */
+		c->last_ms = has_a && has_b && a >= 0 && b >= a ? (b - a) / 1000 : -1;
 	}
 	cJSON_Delete(arr);
 	free(json);
@@ -225,8 +241,10 @@ static void add_line(struct top *t, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (t->nlines == MAX_LINES)
+	if (t->nlines == MAX_LINES) {
+		t->cut = true;
 		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(t->line[t->nlines++], LINE_CAP, fmt, ap);
 	va_end(ap);
@@ -306,6 +324,7 @@ static void render(struct top *t)
 	struct tm tm;
 
 	t->nlines = 0;
+	t->cut = false;
 	localtime_r(&wall, &tm);
 	strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
 	if (st && m7b_event_get_int(st, "uptime_ms", &up) == 0)
@@ -316,7 +335,7 @@ static void render(struct top *t)
 		 st ? ctl_str_or(ctl_safe(m7b_event_get_string(st, "release")), "?") : "?", upbuf,
 		 nclients, nclients == 1 ? " " : "s", 30, "", clock);
 	for (size_t i = 0; i < t->nch; i++) {
-		struct top_chan *c = &t->ch[i];
+		struct top_chan *c = t->ch[i];
 		long k = st ? ctl_channel_index(st, c->name) : -1;
 		const cJSON *o = k >= 0 ? cJSON_GetArrayItem(chans, (int)k) : NULL;
 		int64_t gaps = -1, crc = -1, noise = -1, recov = -1, boot = -1, state_ms = -1;
@@ -382,6 +401,13 @@ static void render(struct top *t)
 			add_line(t, "  %-14s %9.1f %9.0f  %s", cut, rate_now(t, pp->fps),
 				 rate_now(t, pp->bps), spark);
 		}
+		if (c->has_others) {
+			char spark[SPARK_COLS * 4 + 1];
+
+			sparkline(t, c->others.fps, spark, sizeof(spark));
+			add_line(t, "  %-14s %9.1f %9.0f  %s", "other ports",
+				 rate_now(t, c->others.fps), rate_now(t, c->others.bps), spark);
+		}
 		if (c->nports == 0)
 			add_line(t, "  (no frames yet)");
 	}
@@ -413,8 +439,11 @@ static bool print_plain(struct top *t)
 
 	localtime_r(&wall, &tm);
 	strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+	/* A line each second all the same: silence would read as a hung top. */
+	if (t->nch == 0)
+		printf("%s no channel (the daemon has none configured)\n", clock);
 	for (size_t i = 0; i < t->nch; i++) {
-		struct top_chan *c = &t->ch[i];
+		struct top_chan *c = t->ch[i];
 		long k = t->st ? ctl_channel_index(t->st, c->name) : -1;
 		int64_t gaps = -1, crc = -1, recov = -1;
 
@@ -431,6 +460,9 @@ static bool print_plain(struct top *t)
 		for (size_t p = 0; p < c->nports; p++)
 			printf(" port%d=%.0f/s,%.0fB/s", c->port[p].port,
 			       rate_now(t, c->port[p].fps), rate_now(t, c->port[p].bps));
+		if (c->has_others)
+			printf(" other_ports=%.0f/s,%.0fB/s", rate_now(t, c->others.fps),
+			       rate_now(t, c->others.bps));
 		putchar('\n');
 	}
 	return fflush(stdout) == 0;
@@ -460,14 +492,18 @@ static SCREEN *screen_open(void)
 static void draw(struct top *t)
 {
 	erase();
+	/* COLS counts columns: cut by characters, or the sparkline's 3-byte blocks would
+	 * lose the newest half-minute on an 80-column terminal. */
 	for (int i = 0; i < t->nlines && i < LINES - 1; i++)
-		mvaddnstr(i, 0, t->line[i], COLS);
+		mvaddnstr(i, 0, t->line[i], (int)ctl_utf8_prefix(t->line[i], (size_t)COLS));
 	/* The longest hint that fits: how to quit must show on a narrow terminal too. */
 	static const char *const more[] = {"(more below: enlarge the terminal)  q quits",
 					   "(more below) q quits", "q quits"};
 	const char *hint = "q quits";
 
-	for (size_t i = 0; t->nlines > LINES - 1 && i < sizeof(more) / sizeof(more[0]); i++) {
+	bool more_below = t->cut || t->nlines > LINES - 1;
+
+	for (size_t i = 0; more_below && i < sizeof(more) / sizeof(more[0]); i++) {
 		hint = more[i];
 		if ((int)strlen(hint) <= COLS)
 			break;
@@ -487,6 +523,7 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 	static const char *const classes[] = {"FRAME", "STATE"};
 	struct top *t;
 	struct m7b_watch w = {.classes = classes, .nclasses = 2};
+	const char *count_arg = NULL;
 	long count = -1;
 	int c, r;
 	bool screen;
@@ -503,7 +540,8 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (!ctl_parse_count("top", optarg, &count)) {
+			if (ctl_take_once("top", "count", &count_arg, optarg) ||
+			    !ctl_parse_count("top", optarg, &count)) {
 				free(t);
 				return EXIT_USAGE;
 			}
@@ -526,6 +564,11 @@ int cmd_top(struct ctl *ctl, int argc, char **argv)
 	if (optind < argc) {
 		free(t);
 		return ctl_usage_error("top", "unexpected argument '%s'", argv[optind]);
+	}
+	if (ctl->stdout_closed) {
+		free(t);
+		ctl->out_errno = EBADF; /* nothing to show on: said at once */
+		return EXIT_FAILED;
 	}
 	if ((r = ctl_open(ctl))) {
 		free(t);
@@ -644,6 +687,8 @@ fail:
 		delscreen(scr);
 #endif
 	m7b_event_free(t->st);
+	for (size_t i = 0; i < t->nch; i++)
+		free(t->ch[i]);
 	free(t);
 	if (r < 0)
 		return ctl_report(ctl, "top", r);

@@ -29,7 +29,7 @@ static const char *const class_names[] = {"FRAME",     "STATE", "LOG",	 "HELLO",
  * after each boot, is noise for a reader who did not ask. */
 #define C_DEFAULT (C_ALL & ~(C_HEART | C_CLOCK))
 
-#define MAX_TRACK	16
+#define MAX_TRACK	64	     /* the daemon's limit (CONF_MAX_CHANNELS) */
 #define POLL_NS		1000000000LL /* link counters summarised once a second at most */
 #define PORT_HINT_NS	5000000000LL
 #define LATE_SLACK_NS	50000000LL
@@ -231,8 +231,10 @@ static void print_heartbeat(struct watch *w, const struct m7b_event *ev)
 	const cJSON *dr = cJSON_GetObjectItemCaseSensitive(o, "captures_dropped");
 	const cJSON *it;
 
-	if (t && cJSON_IsNumber(dr)) {
-		int64_t d = (int64_t)dr->valuedouble, ticks = -1;
+	int64_t d;
+
+	if (t && ctl_json_int(dr, &d)) {
+		int64_t ticks = -1;
 
 		/* The M7's counter is a u32 that wraps: a step down within a boot is a wrap, and
 		 * the drops are the step modulo 2^32. A new boot starts it at 0: its HELLO
@@ -564,6 +566,20 @@ static bool reader_gone(const struct m7b_client *client, int wait_ms)
 	return (p[1].revents & (POLLERR | POLLHUP)) != 0;
 }
 
+/* The stream ended with r: said, with the likely why when this client asked to be
+ * disconnected once it falls behind (the daemon's journal has the line). */
+static int watch_lost(struct ctl *ctl, const struct m7b_watch *mw, int r)
+{
+	int rc = ctl_report(ctl, "watch", r);
+
+	if (r == -ECONNRESET && mw->policy && strcmp(mw->policy, "disconnect") == 0)
+		fprintf(stderr,
+			"%s: watch: with --policy disconnect the daemon closes a client that "
+			"falls behind (its journal says when)\n",
+			ctl_prog);
+	return rc;
+}
+
 int cmd_watch(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -577,7 +593,8 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 	int ports[CTL_MAX_FILTERS];
 	struct m7b_watch mw = {0};
 	struct watch w = {.ctl = ctl, .view = VIEW_LINE, .show = C_DEFAULT};
-	bool hex = false, text = false;
+	bool hex = false, text = false, classes_given = false;
+	const char *count_arg = NULL;
 	long count = -1, frames = 0;
 	int c, r;
 
@@ -589,7 +606,8 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 			w.json = true;
 			break;
 		case 'n':
-			if (!ctl_parse_count("watch", optarg, &count))
+			if (ctl_take_once("watch", "count", &count_arg, optarg) ||
+			    !ctl_parse_count("watch", optarg, &count))
 				return EXIT_USAGE;
 			break;
 		case 'c':
@@ -613,16 +631,23 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 		case 'T':
 			text = true;
 			break;
-		case 'C':
-			if (!(w.show = parse_classes(optarg)))
+		case 'C': {
+			/* Repeatable: the lists add up, as -c and -p do. */
+			unsigned mask = parse_classes(optarg);
+
+			if (!mask)
 				return EXIT_USAGE;
+			w.show = classes_given ? w.show | mask : mask;
+			classes_given = true;
 			break;
+		}
 		case 'P':
 			if (strcmp(optarg, "drop") && strcmp(optarg, "disconnect"))
 				return ctl_usage_error(
 					"watch", "no policy '%s' (policies: drop, disconnect)",
 					optarg);
-			mw.policy = optarg;
+			if (ctl_take_once("watch", "policy", &mw.policy, optarg))
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			ctl_help(stdout, "watch");
@@ -642,6 +667,12 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 	if (count >= 0 && !(w.show & (C_FRAME | C_RAW)))
 		return ctl_usage_error("watch", "-n counts FRAME and RAW objects: --classes "
 						"selects neither");
+	/* Nothing to print to: said at once, not after the first frame, which may never
+	 * come. */
+	if (ctl->stdout_closed) {
+		ctl->out_errno = EBADF;
+		return EXIT_FAILED;
+	}
 	w.view = hex ? VIEW_HEX : text ? VIEW_TEXT : VIEW_LINE;
 	w.tty = isatty(STDOUT_FILENO);
 	if (hex && w.json)
@@ -671,7 +702,7 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 
 		r = ctl_report(ctl, "watch", r);
 		if (avail)
-			fprintf(stderr, "%s: watch: available: %s\n", ctl_prog, avail);
+			fprintf(stderr, "%s: watch: available: %s\n", ctl_prog, ctl_safe(avail));
 		free(avail);
 		m7b_event_free(reply);
 		return r;
@@ -687,7 +718,7 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 
 		/* A failed poll is reported once what arrived before it has been shown. */
 		if (lost && !m7b_client_pending(ctl->client))
-			return ctl_report(ctl, "watch", lost);
+			return watch_lost(ctl, &mw, lost);
 		if (w.poll && now >= w.next_poll_ns) {
 			if ((r = poll_counters(&w)) < 0) {
 				lost = r;
@@ -715,7 +746,16 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 			continue;
 		}
 		if (r < 0)
-			return ctl_report(ctl, "watch", r);
+			return watch_lost(ctl, &mw, r);
+		/* --json passes lines on as they came: only those that are JSON text. */
+		if (w.json && !ctl_json_text_ok(ev->line, ev->line_len)) {
+			fprintf(stderr,
+				"%s: bad line from daemon: a raw control byte or not UTF-8 "
+				"(%s skipped)\n",
+				ctl_prog, ctl_str_or(ctl_safe(ev->cls), "?"));
+			m7b_event_free(ev);
+			continue;
+		}
 		if (ev->type == M7B_EV_FRAME || ev->type == M7B_EV_LOG ||
 		    ev->type == M7B_EV_HEARTBEAT) {
 			if (!w.json)

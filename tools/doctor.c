@@ -102,7 +102,8 @@ static void check_daemon(const char *socket, int timeout_ms, struct doctor_repor
 	if (e == 0)
 		e = m7b_client_status(cl, &st);
 	if (e < 0) {
-		const char *path = socket ? socket : getenv(M7B_SOCKET_ENV);
+		/* The path the library tried: an empty $M7BRIDGE_SOCKET counts as unset. */
+		const char *path = m7b_client_path(cl);
 
 		doctor_add(r, "daemon", DOCTOR_WARN, "",
 			   e == -EACCES ? "join the m7bridge group (or run as root)"
@@ -164,6 +165,16 @@ static void print_text(const struct doctor_report *r)
 	printf("%zu ok, %zu warn, %zu fail\n", n[0], n[1], n[2]);
 }
 
+/* A member quoting the system (sysfs, a process name, a cut at a byte count): made
+ * UTF-8, or the whole output would be no JSON. Room for every byte to become U+FFFD. */
+static void add_text(cJSON *o, const char *key, const char *s)
+{
+	char buf[3 * sizeof(((struct doctor_item *)0)->summary) + 1];
+
+	ctl_utf8_text(buf, sizeof(buf), s);
+	cJSON_AddStringToObject(o, key, buf);
+}
+
 static int print_json(const struct doctor_report *r)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -177,13 +188,13 @@ static int print_json(const struct doctor_report *r)
 		if (!o)
 			break;
 		n[it->level]++;
-		cJSON_AddStringToObject(o, "check", it->check);
+		add_text(o, "check", it->check);
 		cJSON_AddStringToObject(o, "level", doctor_level_to_string(it->level));
 		if (it->subject[0])
-			cJSON_AddStringToObject(o, "subject", it->subject);
-		cJSON_AddStringToObject(o, "summary", it->summary);
+			add_text(o, "subject", it->subject);
+		add_text(o, "summary", it->summary);
 		if (it->fix[0] && it->level != DOCTOR_OK)
-			cJSON_AddStringToObject(o, "fix", it->fix);
+			add_text(o, "fix", it->fix);
 		cJSON_AddItemToArray(arr, o);
 	}
 	if (root) {
@@ -216,6 +227,7 @@ int doctor_main(const char *socket, int timeout_ms, int argc, char **argv)
 	struct doctor_report r = {0};
 	static const char optstring[] = "+:jr:c:nh";
 	bool json = false, daemon = true;
+	const char *root_arg = NULL;
 	struct stat st;
 	int c;
 
@@ -228,10 +240,13 @@ int doctor_main(const char *socket, int timeout_ms, int argc, char **argv)
 			json = true;
 			break;
 		case 'r':
+			if (ctl_take_once("doctor", "--root", &root_arg, optarg))
+				return EXIT_USAGE;
 			o.root = optarg;
 			break;
 		case 'c':
-			o.config = optarg;
+			if (ctl_take_once("doctor", "--config", &o.config, optarg))
+				return EXIT_USAGE;
 			break;
 		case 'n':
 			daemon = false;

@@ -438,7 +438,13 @@ static void check_firmware(struct ctx *c)
 			check_fw_file(c, fw, "configured");
 		any = true;
 	}
-	if (!any && c->nrp > 0)
+	/* No board: said, so that every check has its line. */
+	if (!any && c->nrp == 0)
+		add(c, "firmware", DOCTOR_WARN, "",
+		    "fix the remoteproc check, or set 'firmware' in the channel's configuration",
+		    "no image to check: no remoteproc instance names one and the configuration "
+		    "sets none");
+	else if (!any)
 		add(c, "firmware", DOCTOR_WARN, "",
 		    "set 'firmware' in the channel's configuration (used by reload and recovery)",
 		    "firmware %s: the image is not known to Linux; the next remoteproc start "
@@ -610,8 +616,11 @@ static void check_mailbox(struct ctx *c)
 	struct dt_hits h;
 	char p[1300];
 
-	if (!c->dt[0])
-		return; /* reported by reserved-memory */
+	if (!c->dt[0]) {
+		add(c, "mailbox", DOCTOR_FAIL, "", "boot with a device tree",
+		    "no device tree to find the M7 node and its Messaging Unit in");
+		return;
+	}
 	memset(&h, 0, sizeof(h));
 	dt_walk(c->dt, 0, &h);
 	if (!h.cm7[0]) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "ctl.h"
@@ -41,7 +42,7 @@ static const struct command {
 	 "  -T, --text           payload bytes only, like reading the UART (control bytes\n"
 	 "                       escaped on a terminal)\n"
 	 "  -C, --classes LIST   FRAME,STATE,LOG,HELLO,HEARTBEAT,FAULT,CLOCK,RAW (default\n"
-	 "                       all but HEARTBEAT and CLOCK)\n"
+	 "                       all but HEARTBEAT and CLOCK; repeatable, the lists add up)\n"
 	 "  -P, --policy P       when this client is too slow: drop (default) or disconnect\n"
 	 "Seq resets (new boot, new handshake), missing frames, link noise (bad CRC, stray\n"
 	 "bytes; summed once a second) and frames held back by a stall are explained in\n"
@@ -101,8 +102,10 @@ void ctl_help(FILE *f, const char *cmd)
 	if (c) {
 		fprintf(f, "Usage: %s [OPTIONS] %s%s%s\n%s", ctl_prog, c->name,
 			c->synopsis[0] ? " " : "", c->synopsis, c->help);
-		fprintf(f, "Exit status: 0 ok, 1 request failed, 2 usage error (also when the "
-			   "daemon\nrejects an argument), 69 daemon unreachable.\n");
+		/* A command with exit codes of its own (doctor) says them in its help. */
+		if (!strstr(c->help, "Exit "))
+			fprintf(f, "Exit status: 0 ok, 1 request failed, 2 usage error (also when "
+				   "the daemon\nrejects an argument), 69 daemon unreachable.\n");
 		return;
 	}
 	fprintf(f,
@@ -192,9 +195,28 @@ static int cmd_version(struct ctl *ctl, int argc, char **argv)
 		return EXIT_OK;
 	}
 	v = m7b_client_version(ctl->client);
-	printf("m7bridged %s (protocol %d.%d) at %s\n", ctl_str_or(v->release, "?"), v->proto_major,
-	       v->proto_minor, m7b_client_path(ctl->client));
+	/* The release is the daemon's word: one line of text, as status shows it. */
+	printf("m7bridged %s (protocol %d.%d) at %s\n", ctl_str_or(ctl_safe(v->release), "?"),
+	       v->proto_major, v->proto_minor, m7b_client_path(ctl->client));
 	return EXIT_OK;
+}
+
+/* The exit status once standard output is flushed: lost output is said, and fails a
+ * command that had succeeded. */
+static int finish(const struct ctl *ctl, int rc)
+{
+	/* A failed flush leaves nothing to flush: what watch and top saw is kept. */
+	int out_errno = fflush(stdout) != 0 ? errno : ctl->out_errno;
+
+	if (out_errno && out_errno != EPIPE) {
+		/* Output lost (a full disk, a closed descriptor): say so, not just exit 1;
+		 * also when the status says something else (doctor's findings). */
+		fprintf(stderr, "%s: cannot write to standard output: %s\n", ctl_prog,
+			strerror(out_errno));
+		if (rc == EXIT_OK)
+			rc = EXIT_FAILED;
+	}
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -205,10 +227,18 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},	  {NULL, 0, NULL, 0}};
 	static const char optstring[] = "+:s:t:qhV";
 	struct ctl ctl = {.timeout_ms = 5000};
+	const char *timeout_arg = NULL;
 	const struct command *cmd;
 	char *end;
 	int c, rc;
 
+	/* Before anything opens a descriptor (the daemon's socket). No message when it
+	 * fails: stderr may be the one that is closed. */
+	int held = ctl_hold_std_fds();
+
+	if (held < 0)
+		return EXIT_FAILED;
+	ctl.stdout_closed = held & 1 << STDOUT_FILENO;
 	/* A closed stdout (m7bridgectl watch | head) is a normal way to stop. */
 	signal(SIGPIPE, SIG_IGN);
 	opterr = 0;
@@ -219,9 +249,12 @@ int main(int argc, char **argv)
 			 * $M7BRIDGE_SOCKET or the default: maybe another daemon. */
 			if (!optarg[0])
 				return ctl_usage_error(NULL, "--socket needs a path, not ''");
-			ctl.socket = optarg;
+			if (ctl_take_once(NULL, "socket", &ctl.socket, optarg))
+				return EXIT_USAGE;
 			break;
 		case 't': {
+			if (ctl_take_once(NULL, "timeout", &timeout_arg, optarg))
+				return EXIT_USAGE;
 			errno = 0;
 			long ms = strtol(optarg, &end, 10);
 			/* Checked before it becomes an int: 4294967297 must not read as 1. */
@@ -237,10 +270,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			ctl_help(stdout, NULL);
-			return EXIT_OK;
+			return finish(&ctl, EXIT_OK);
 		case 'V':
 			printf("m7bridgectl %s\n", M7B_VERSION);
-			return EXIT_OK;
+			return finish(&ctl, EXIT_OK);
 		default:
 			return ctl_getopt_error(NULL, argv, optstring);
 		}
@@ -254,22 +287,12 @@ int main(int argc, char **argv)
 		if (argc > 1 && !find_command(argv[1]))
 			return ctl_usage_error(NULL, "unknown command '%s'", argv[1]);
 		ctl_help(stdout, argc > 1 ? argv[1] : NULL);
-		return EXIT_OK;
+		return finish(&ctl, EXIT_OK);
 	}
 	cmd = find_command(argv[0]);
 	if (!cmd)
 		return ctl_usage_error(NULL, "unknown command '%s'", argv[0]);
 	rc = cmd->fn(&ctl, argc, argv);
 	m7b_client_free(ctl.client);
-	/* A failed flush leaves nothing to flush: what watch and top saw is kept. */
-	int out_errno = fflush(stdout) != 0 ? errno : ctl.out_errno;
-	if (out_errno && out_errno != EPIPE) {
-		/* Output lost (a full disk, a closed descriptor): say so, not just exit 1;
-		 * also when the status says something else (doctor's findings). */
-		fprintf(stderr, "%s: cannot write to standard output: %s\n", ctl_prog,
-			strerror(out_errno));
-		if (rc == EXIT_OK)
-			rc = EXIT_FAILED;
-	}
-	return rc;
+	return finish(&ctl, rc);
 }

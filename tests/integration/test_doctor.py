@@ -274,6 +274,48 @@ class Doctor(unittest.TestCase):
         self.assertOnly(rep, "cmdline", "warn", 3, rc)
 
     # --- remoteproc ----------------------------------------------------------------------
+    def test_json_of_bytes_that_are_not_utf8(self):
+        """sysfs and /proc quote what the kernel and other programs chose: a byte that
+        is no UTF-8 becomes U+FFFD, so that --json stays JSON."""
+        b = self.board()
+        b.write("sys/class/remoteproc/remoteproc0/name", b"imx\xff-rproc\n", mode="wb")
+        b.write("sys/class/remoteproc/remoteproc0/state", b"running\xc3\n", mode="wb")
+        b.write("proc/412/comm", b"m7\xfebridged\n", mode="wb")
+        _, rep = b.doctor()
+        summaries = " ".join(c["summary"] for c in rep["checks"])
+        self.assertIn("imx\ufffd-rproc in state 'running\ufffd'", summaries)
+        self.assertIn("held by m7\ufffdbridged (pid 412)", summaries)
+
+    def test_no_board_every_check_says_what_it_saw(self):
+        """A root with nothing of a board in it: each check still has its line (a fix
+        with each warn and fail), none is silently left out."""
+        b = self.board()
+        for rel in ("proc", "sys", "dev", "lib", "var", "run", "etc", "usr"):
+            if os.path.exists(b.path(rel)):
+                b.remove(rel)
+        rc, rep = b.doctor()
+        self.assertEqual(rc, 1)
+        names = [c["check"] for c in rep["checks"]]
+        for want in ("cmdline", "remoteproc", "firmware", "reserved-memory", "mailbox",
+                     "tty-driver", "rpmsg-channel", "tty", "kernel-log", "config"):
+            self.assertIn(want, names)
+        for c in rep["checks"]:
+            self.assertTrue(c["summary"], c)
+            if c["level"] != "ok":
+                self.assertTrue(c.get("fix"), c)
+
+    def test_daemon_path_from_an_empty_environment(self):
+        """An empty $M7BRIDGE_SOCKET counts as unset: the daemon line names the default
+        path that was tried, not an empty one."""
+        b = self.board()
+        env = dict(os.environ, M7BRIDGE_SOCKET="")
+        r = subprocess.run([CTL, "doctor", "--json", "--root", b.root], capture_output=True,
+                           text=True, timeout=60, env=env)
+        rep = json.loads(r.stdout)
+        got = [c["summary"] for c in rep["checks"] if c["check"] == "daemon"]
+        self.assertEqual(len(got), 1, rep)
+        self.assertTrue(got[0].startswith("daemon not reachable at /run/m7bridge/"), got)
+
     def test_remoteproc_missing_fails(self):
         b = self.board("mainline")
         b.remove("sys/class/remoteproc")

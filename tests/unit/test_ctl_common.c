@@ -1,10 +1,13 @@
 /* Unit tests for m7bridgectl's shared helpers (tools/ctl_common.c) on STATUS objects. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -248,9 +251,152 @@ static void test_fmt_dropped(void **state)
 	}
 }
 
+/* A closed stdin and stdout are held by descriptors that fail every use: the next socket
+ * (the daemon's) gets a number of its own, not 0 or 1. */
+static void test_hold_std_fds(void **state)
+{
+	(void)state;
+	int in = dup(0), out = dup(1);
+	assert_true(in > 2 && out > 2);
+	fflush(stdout);
+	close(0);
+	close(1);
+	int r = ctl_hold_std_fds();
+	int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	char c = 'x';
+	ssize_t w = write(1, &c, 1);
+	int werr = errno;
+	ssize_t rd = read(0, &c, 1);
+	int rerr = errno;
+	/* Back to the test's own before any check can print. */
+	dup2(in, 0);
+	dup2(out, 1);
+	close(in);
+	close(out);
+	close(sock);
+	assert_int_equal(r, 1 << 0 | 1 << 1);
+	assert_true(sock > 2);
+	assert_int_equal(w, -1);
+	assert_int_equal(werr, EBADF);
+	assert_int_equal(rd, -1);
+	assert_int_equal(rerr, EBADF);
+	/* Open ones are left alone. */
+	assert_int_equal(ctl_hold_std_fds(), 0);
+}
+
+/* Bytes that are no UTF-8 become U+FFFD for a JSON string; UTF-8 and controls (JSON's to
+ * escape) stay; a cut never splits a character, even the replacement's. */
+static void test_utf8_text(void **state)
+{
+	(void)state;
+	char buf[64];
+	assert_int_equal(ctl_utf8_text(buf, sizeof(buf), "a\xff\xc3\xa9\x1b\xc3"), 10);
+	assert_string_equal(buf, "a\xef\xbf\xbd\xc3\xa9\x1b\xef\xbf\xbd");
+	/* Room for "a" and 2 bytes: not the 3 of U+FFFD. */
+	assert_int_equal(ctl_utf8_text(buf, 4, "a\xff"), 1);
+	assert_string_equal(buf, "a");
+	assert_int_equal(ctl_utf8_text(buf, sizeof(buf), NULL), 0);
+	assert_string_equal(buf, "");
+}
+
+/* A figure outside int64_t is no figure: 1e19 lost captures must not read as INT64_MIN,
+ * which a "> 0" test then hides. */
+static void test_sub_int_out_of_range(void **state)
+{
+	(void)state;
+	const char *line = "{\"class\":\"STATUS\",\"channels\":[{\"name\":\"m7\",\"state\":"
+			   "\"up\",\"m7_counters\":{\"a\":1e19,\"b\":-1e30,\"c\":42,"
+			   "\"e\":\"7\"}}]}";
+	struct m7b_event *st = NULL;
+	int64_t v = 0;
+
+	assert_int_equal(m7b_event_parse(line, strlen(line), &st, NULL), 0);
+	assert_int_equal(ctl_channel_sub_int(st, 0, "m7_counters", "a", &v), -ENOENT);
+	assert_int_equal(ctl_channel_sub_int(st, 0, "m7_counters", "b", &v), -ENOENT);
+	assert_int_equal(ctl_channel_sub_int(st, 0, "m7_counters", "e", &v), -ENOENT);
+	assert_int_equal(ctl_channel_sub_int(st, 0, "m7_counters", "c", &v), 0);
+	assert_int_equal(v, 42);
+	m7b_event_free(st);
+}
+
+/* An end before its start is no duration: "?", not "-0.-500s". */
+static void test_fmt_duration(void **state)
+{
+	(void)state;
+	char buf[32];
+
+	ctl_fmt_duration(buf, sizeof(buf), 1250);
+	assert_string_equal(buf, "1.250s");
+	ctl_fmt_duration(buf, sizeof(buf), 0);
+	assert_string_equal(buf, "0.000s");
+	ctl_fmt_duration(buf, sizeof(buf), -500);
+	assert_string_equal(buf, "?");
+	ctl_fmt_duration(buf, sizeof(buf), INT64_MIN);
+	assert_string_equal(buf, "?");
+}
+
+/* A line passed on as JSON must be JSON text: UTF-8 with no raw control byte (escaped
+ * ones, DEL and UTF-8's C1 range are JSON). */
+static void test_json_text_ok(void **state)
+{
+	(void)state;
+	const char good[] = "{\"a\":\"\\u001b[2J \x7f \xc2\x9b \xc3\xa9\"}";
+	const char esc[] = "{\"a\":\"\x1b[2J\"}";
+	const char bad[] = "{\"a\":\"\xff\"}";
+	const char nl[] = "{\"a\":1}\n";
+
+	assert_true(ctl_json_text_ok(good, strlen(good)));
+	assert_false(ctl_json_text_ok(esc, strlen(esc)));
+	assert_false(ctl_json_text_ok(bad, strlen(bad)));
+	assert_false(ctl_json_text_ok(nl, strlen(nl)));
+	assert_true(ctl_json_text_ok(nl, strlen(nl) - 1));
+}
+
+/* A time before 1970 (a daemon's bad figure) keeps the column's shape. */
+static void test_put_time(void **state)
+{
+	(void)state;
+	char buf[64] = "";
+	FILE *f = fmemopen(buf, sizeof(buf), "w");
+
+	assert_non_null(f);
+	ctl_put_time(f, -500000000);
+	fputc('|', f);
+	ctl_put_time(f, INT64_MIN);
+	fputc('|', f);
+	ctl_put_time(f, 1500000);
+	fclose(f);
+	assert_int_equal(strlen(buf), 3 * 15 + 2);
+	assert_memory_equal(buf, "??:??:??.??????|??:??:??.??????|", 32);
+	assert_string_equal(buf + 32 + 8, ".001500");
+}
+
+/* A line cut to a screen's width keeps that many characters, whatever their bytes. */
+static void test_utf8_prefix(void **state)
+{
+	(void)state;
+	const char *spark = "ab\xe2\x96\x81\xe2\x96\x88"
+			    "c"; /* a b U+2581 U+2588 c */
+
+	assert_int_equal(ctl_utf8_prefix(spark, 0), 0);
+	assert_int_equal(ctl_utf8_prefix(spark, 2), 2);
+	assert_int_equal(ctl_utf8_prefix(spark, 3), 5);
+	assert_int_equal(ctl_utf8_prefix(spark, 4), 8);
+	assert_int_equal(ctl_utf8_prefix(spark, 5), 9);
+	assert_int_equal(ctl_utf8_prefix(spark, 80), 9);
+	assert_int_equal(ctl_utf8_prefix("", 3), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hold_std_fds),
+		cmocka_unit_test(test_utf8_text),
+		cmocka_unit_test(test_sub_int_out_of_range),
+		cmocka_unit_test(test_fmt_duration),
+		cmocka_unit_test(test_json_text_ok),
+		cmocka_unit_test(test_put_time),
+		cmocka_unit_test(test_utf8_prefix),
 		cmocka_unit_test(test_fmt_dropped),
 		cmocka_unit_test(test_has_port_long_names),
 		cmocka_unit_test(test_has_port_digits_in_names),
