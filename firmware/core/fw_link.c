@@ -249,10 +249,9 @@ static void host_cmd(struct fw *fw, const struct m7b_frame *f)
 {
 	struct fw_host_cmd *c;
 
-	if (f->port >= fw->opt.nports) {
-		ack(fw, f->seq, f->type, M7B_ACK_BAD_PORT);
-		return;
-	}
+	/* A frame for a port that does not exist is queued too and refused in its turn: the
+	 * host reads an ACK as the end of every frame it sent before, so an ACK must never
+	 * overtake the ACKs of earlier frames still in the queue. */
 	if (fw->hq_count == FW_HOST_QUEUE) {
 		fw->n.host_no_credit++;
 		ack(fw, f->seq, f->type, M7B_ACK_NO_CREDIT);
@@ -409,7 +408,9 @@ static void host_queue_run(struct fw *fw)
 		struct fw_host_cmd *c = &fw->hq[fw->hq_head];
 		uint8_t status = M7B_ACK_OK;
 
-		if (c->type == M7B_T_SEND) {
+		if (c->port >= fw->opt.nports) {
+			status = M7B_ACK_BAD_PORT;
+		} else if (c->type == M7B_T_SEND) {
 			if (fw->hq_sent < c->len) {
 				int r = board_uart_tx(c->port, c->payload + fw->hq_sent,
 						      (size_t)(c->len - fw->hq_sent));

@@ -291,15 +291,52 @@ static void test_send_without_credit_and_bad_port(void **state)
 	assert_int_equal(a.acked_seq, 200);
 	assert_int_equal(a.status, M7B_ACK_NO_CREDIT);
 	assert_int_equal(a.credits, 0);
+	/* Sent without credit: refused for that, whatever its port. */
 	assert_int_equal(m7b_wire_unpack_ack(&frames[1].f, &a), 0);
 	assert_int_equal(a.acked_seq, 201);
-	assert_int_equal(a.status, M7B_ACK_BAD_PORT);
+	assert_int_equal(a.status, M7B_ACK_NO_CREDIT);
 	assert_int_equal(a.credits, 0);
 	fake.uart_room = 4096;
 	assert_int_equal(poll_frames(), FW_HOST_QUEUE);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[FW_HOST_QUEUE - 1].f, &a), 0);
 	assert_int_equal(a.credits, FW_HOST_QUEUE);
 	assert_int_equal(fake.uart_len[0], FW_HOST_QUEUE);
+
+	/* With credit, a missing port is refused in its turn, SEND and CONFIG alike. */
+	fake_host_send(&fw, M7B_T_SEND, 9, 300, "d", 1);
+	fake_host_send(&fw, M7B_T_CONFIG, 200, 301, NULL, 0);
+	assert_int_equal(poll_frames(), 2);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(m7b_wire_unpack_ack(&frames[i].f, &a), 0);
+		assert_int_equal(a.acked_seq, 300 + i);
+		assert_int_equal(a.status, M7B_ACK_BAD_PORT);
+		assert_int_equal(a.credits, FW_HOST_QUEUE);
+	}
+	assert_int_equal(fake.uart_len[0], FW_HOST_QUEUE);
+}
+
+/* The host takes an ACK as the end of every credit frame it sent before (they are worked
+ * in order): a refusal for a missing port must not overtake a SEND still transmitting. */
+static void test_bad_port_ack_keeps_seq_order(void **state)
+{
+	struct m7b_ack a;
+
+	fw_link_up(&fw);
+	poll_frames();
+	fake.uart_room = 0; /* the first SEND waits for the transmitter */
+	fake_host_send(&fw, M7B_T_SEND, 0, 10, "abc", 3);
+	fake_host_send(&fw, M7B_T_SEND, 9, 11, "x", 1);
+	assert_int_equal(poll_frames(), 0);
+	fake.uart_room = 4096;
+	assert_int_equal(poll_frames(), 2);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
+	assert_int_equal(a.acked_seq, 10);
+	assert_int_equal(a.status, M7B_ACK_OK);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[1].f, &a), 0);
+	assert_int_equal(a.acked_seq, 11);
+	assert_int_equal(a.status, M7B_ACK_BAD_PORT);
+	assert_int_equal(a.credits, FW_HOST_QUEUE);
+	assert_int_equal(fake.uart_len[0], 3);
 }
 
 static void config_item(uint8_t *p, uint8_t key, uint32_t v)
@@ -835,6 +872,7 @@ int main(void)
 		cmocka_unit_test_setup(test_ping_answered_at_once_no_ack, setup),
 		cmocka_unit_test_setup(test_send_ack_and_credits, setup),
 		cmocka_unit_test_setup(test_send_without_credit_and_bad_port, setup),
+		cmocka_unit_test_setup(test_bad_port_ack_keeps_seq_order, setup),
 		cmocka_unit_test_setup(test_config, setup),
 		cmocka_unit_test_setup(test_config_all_or_none_with_two_bauds, setup),
 		cmocka_unit_test_setup(test_sync_reply, setup),
