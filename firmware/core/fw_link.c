@@ -152,11 +152,14 @@ void fw_persist_sync(struct fw *fw)
 	if (!fw->persist)
 		return;
 	for (unsigned p = 0; p < fw->persist_nports; p++) {
-		struct fw_persist_port now;
+		struct fw_persist_port now, *was = &fw->persisted[p];
 
 		persist_port_now(fw, p, &now);
-		if (__builtin_memcmp(&now, &fw->persisted[p], sizeof(now)) != 0) {
-			fw->persisted[p] = now;
+		/* Field by field: __builtin_memcmp may become a call to memcmp, which a
+		 * freestanding port need not have. */
+		if (now.produced != was->produced || now.sent != was->sent ||
+		    now.dropped != was->dropped || now.queued != was->queued) {
+			*was = now;
 			changed = true;
 		}
 	}
