@@ -745,7 +745,9 @@ void fw_poll(struct fw *fw)
 	}
 
 	now = board_ticks();
-	if (fw->hb_period != 0 && !fw->fatal && now >= fw->hb_next) {
+	/* Modulo 2^64: near the counter's wrap hb_next is already past it, and a plain
+	 * comparison would send a HEARTBEAT on every call until the wrap. */
+	if (fw->hb_period != 0 && !fw->fatal && (int64_t)(now - fw->hb_next) >= 0) {
 		fw->hb_now = true;
 		fw->hb_next = now + fw->hb_period;
 	}

@@ -237,6 +237,34 @@ static void test_heartbeat_period_and_counters(void **state)
 	assert_int_equal(hb.counter[M7B_HB_HOST_FRAMES], 1);
 }
 
+/* Near the tick counter's wrap the next heartbeat is due after it: one HEARTBEAT per
+ * period across the wrap, not one per poll before it. */
+static void test_heartbeat_period_across_tick_wrap(void **state)
+{
+	struct fw_options o;
+
+	fake_power_on(1);
+	fake_options(&o, 1, IDLE);
+	o.heartbeat_ms = 100; /* 800000 ticks */
+	fw_init(&fw, &o);
+	fake.ticks = UINT64_MAX - 500000;
+	fw_link_up(&fw);
+	assert_int_equal(poll_frames(), 2); /* HELLO, BOOT_INFO */
+	fake.ticks += 1000;
+	assert_int_equal(poll_frames(), 0);
+	fake.ticks += 1000;
+	assert_int_equal(poll_frames(), 0);
+	fake.ticks = UINT64_MAX - 500000 + 799999; /* past the wrap, one tick early */
+	assert_int_equal(poll_frames(), 0);
+	fake.ticks++;
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
+	fake.ticks += 799999;
+	assert_int_equal(poll_frames(), 0);
+	fake.ticks++;
+	assert_int_equal(poll_frames(), 1);
+}
+
 static void test_ping_answered_at_once_no_ack(void **state)
 {
 	fw_link_up(&fw);
@@ -869,6 +897,7 @@ int main(void)
 		cmocka_unit_test_setup(test_data_exact_bytes_and_ticks, setup),
 		cmocka_unit_test_setup(test_data_vector, setup),
 		cmocka_unit_test_setup(test_heartbeat_period_and_counters, setup),
+		cmocka_unit_test_setup(test_heartbeat_period_across_tick_wrap, setup),
 		cmocka_unit_test_setup(test_ping_answered_at_once_no_ack, setup),
 		cmocka_unit_test_setup(test_send_ack_and_credits, setup),
 		cmocka_unit_test_setup(test_send_without_credit_and_bad_port, setup),
