@@ -333,9 +333,10 @@ static void test_help(void **state)
 static void test_bad_option_values_say_why(void **state)
 {
 	static const char *const bad[][2] = {
-		{"--tick-hz", "0"},	  {"--ports", "0"},    {"--link-buffers", "0"},
-		{"--boot-id", "0"},	  {"--tick-hz", "8M"}, {"--ports", "99"},
-		{"--heartbeat-ms", "-1"},
+		{"--tick-hz", "0"},	  {"--ports", "0"},	  {"--link-buffers", "0"},
+		{"--boot-id", "0"},	  {"--tick-hz", "8M"},	  {"--ports", "99"},
+		{"--heartbeat-ms", "-1"}, {"--drift-ppm", "nan"}, {"--drift-ppm", "-nan"},
+		{"--drift-ppm", "1e6"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

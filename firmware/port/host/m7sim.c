@@ -107,7 +107,8 @@ static void usage(FILE *f)
 	      "  --link PATH          symlink to create for the pty (required)\n"
 	      "  --source SPEC        a synthetic UART source (repeatable), SPEC is\n"
 	      "                       PORT:key=value,... with keys:\n"
-	      "                         rate=N        captures per second (default 10; 0 = none);\n"
+	      "                         rate=N        captures per second, 0.000001..1000000\n"
+	      "                                       (default 10; 0 = none);\n"
 	      "                                       as baud allows: a capture longer than the\n"
 	      "                                       period delays the next (back to back)\n"
 	      "                         size=N|A-B    bytes per capture (default 16)\n"
@@ -965,7 +966,8 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 		case 'd': {
 			char *end;
 			ppm = strtod(optarg, &end);
-			if (*end || end == optarg || ppm < -100000 || ppm > 100000) {
+			/* Written so that NaN fails too. */
+			if (*end || end == optarg || !(ppm >= -100000 && ppm <= 100000)) {
 				fprintf(stderr, "m7sim: bad --drift-ppm '%s'\n", optarg);
 				return -EINVAL;
 			}
