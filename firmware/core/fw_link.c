@@ -27,10 +27,11 @@ static size_t bounded_strlen(const char *s, size_t max)
 	return n;
 }
 
-/* Ticks in `units` of 1/`per_second` s, saturated to 32 bits (CONFIG takes u32 values). */
+/* Ticks in `units` (u32) of 1/`per_second` s, rounded up: on a slow tick counter a short
+ * gap or period is one tick, never 0, which would mean "off". */
 static uint64_t to_ticks(uint32_t tick_hz, uint64_t units, uint32_t per_second)
 {
-	return units * tick_hz / per_second;
+	return (units * tick_hz + per_second - 1u) / per_second;
 }
 
 uint32_t fw_char_ticks(uint32_t tick_hz, uint32_t baud, uint32_t chars)

@@ -706,6 +706,41 @@ static void test_config_idle_gap_overflow(void **state)
 	assert_int_equal(a.status, M7B_ACK_OK);
 }
 
+/* On a slow tick counter a short idle gap or heartbeat period is one tick, not 0: 0
+ * would turn the idle close (or the heartbeat) off instead of making it as short as it
+ * can be. */
+static void test_config_short_times_on_slow_ticks(void **state)
+{
+	struct fw_options o;
+	struct m7b_ack a;
+	uint8_t p[10];
+	size_t n;
+
+	fake_power_on(1);
+	fake.tick_hz = 500; /* 2 ms per tick */
+	fake_options(&o, 1, IDLE);
+	fw_init(&fw, &o);
+	fw_link_up(&fw);
+	poll_frames();
+	config_item(p, M7B_CFG_IDLE_GAP_US, 100);
+	config_item(p + 5, M7B_CFG_HEARTBEAT_MS, 1);
+	fake_host_send(&fw, M7B_T_CONFIG, 0, 1, p, sizeof(p));
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
+	assert_int_equal(a.status, M7B_ACK_OK);
+	assert_int_equal(fw.cap[0].idle_gap, 1);
+
+	fw_uart_rx_isr(&fw, 0, 'x', 0, fake.ticks);
+	fake.ticks++;
+	n = poll_frames();
+	assert_int_equal(n, 2);
+	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
+	assert_int_equal(frames[1].f.type, M7B_T_DATA);
+	fake.ticks++;
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
+}
+
 static void test_char_ticks(void **state)
 {
 	assert_int_equal(fw_char_ticks(8000000, 115200, 1), 695);
@@ -914,6 +949,7 @@ int main(void)
 		cmocka_unit_test_setup(test_link_down_and_up_resends_unsent, setup),
 		cmocka_unit_test_setup(test_next_deadline, setup),
 		cmocka_unit_test_setup(test_config_idle_gap_overflow, setup),
+		cmocka_unit_test_setup(test_config_short_times_on_slow_ticks, setup),
 		cmocka_unit_test_setup(test_char_ticks, setup),
 		cmocka_unit_test(test_random_traffic_keeps_every_byte),
 	};
