@@ -424,6 +424,25 @@ static void test_captures_exact(void **state)
 	assert_int_equal(sim_stop(&s), 0);
 }
 
+/* An idle gap shorter than a tick is one tick, not 0 (which turns idle closing off):
+ * with 1 kHz ticks, --idle-us 100 still ends captures, here after every byte. */
+static void test_idle_shorter_than_a_tick(void **state)
+{
+	struct sim s;
+	struct rx r;
+	struct frame fr;
+	struct m7b_data d;
+
+	sim_start(&s, "--tick-hz", "1000", "--idle-us", "100", "--heartbeat-ms", "0", "--source",
+		  "0:rate=50,size=3,count=1", NULL);
+	rx_open(&r, s.link);
+	assert_int_equal(rx_type(&r, M7B_T_DATA, &fr), 1);
+	assert_int_equal(m7b_wire_unpack_data(&fr.f, &d), 0);
+	assert_int_equal(d.nbytes, 1);
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+}
+
 /* Reads DATA frames until a seq gap shows; returns the gap (frames missing). */
 static uint32_t next_gap(struct rx *r, uint32_t *seq)
 {
@@ -1309,6 +1328,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_help, teardown),
 		cmocka_unit_test_teardown(test_bad_option_values_say_why, teardown),
 		cmocka_unit_test_teardown(test_captures_exact, teardown),
+		cmocka_unit_test_teardown(test_idle_shorter_than_a_tick, teardown),
 		cmocka_unit_test_teardown(test_drop_corrupt_garbage, teardown),
 		cmocka_unit_test_teardown(test_reboot, teardown),
 		cmocka_unit_test_teardown(test_ctl_long_line_discarded_whole, teardown),

@@ -1164,9 +1164,10 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 			}
 		}
 		(void)board_uart_set_baud(p, baud);
+		/* Rounded up, as the core does for CONFIG: a nonzero gap is never 0 ticks. */
 		if (port_idle >= 0)
-			pc->idle_gap_ticks =
-				(uint32_t)min_u64((uint64_t)port_idle * hz / 1000000u, UINT32_MAX);
+			pc->idle_gap_ticks = (uint32_t)min_u64(
+				((uint64_t)port_idle * hz + 999999u) / 1000000u, UINT32_MAX);
 		else
 			pc->idle_gap_ticks = fw_char_ticks((uint32_t)hz, baud, 4);
 	}
