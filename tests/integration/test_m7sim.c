@@ -457,6 +457,26 @@ static uint32_t next_gap(struct rx *r, uint32_t *seq)
 	}
 }
 
+/* Requests add up and stay at the most a counter holds: a second "drop" must not wrap
+ * the count to 0 and let frames through. */
+static void test_drop_requests_saturate(void **state)
+{
+	struct sim s;
+	struct rx r;
+	struct m7b_hello h;
+	struct frame fr;
+
+	sim_start(&s, "--heartbeat-ms", "0", "--source", "0:rate=200,size=8", "--at",
+		  "0:drop 4294967295", "--at", "0:drop 1", "--at", "0:corrupt 4294967295", "--at",
+		  "0:corrupt 1", NULL);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h); /* written before the commands ran */
+	assert_int_equal(rx_next(&r, &fr, 500), 0);
+	assert_int_equal(r.dec.stats.reject[M7B_REJECT_CRC], 0); /* dropped before corrupted */
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+}
+
 static void test_drop_corrupt_garbage(void **state)
 {
 	struct sim s;
@@ -1329,6 +1349,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_bad_option_values_say_why, teardown),
 		cmocka_unit_test_teardown(test_captures_exact, teardown),
 		cmocka_unit_test_teardown(test_idle_shorter_than_a_tick, teardown),
+		cmocka_unit_test_teardown(test_drop_requests_saturate, teardown),
 		cmocka_unit_test_teardown(test_drop_corrupt_garbage, teardown),
 		cmocka_unit_test_teardown(test_reboot, teardown),
 		cmocka_unit_test_teardown(test_ctl_long_line_discarded_whole, teardown),

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -337,6 +338,13 @@ static int link_reopen(struct m7sim *s)
 	return 0;
 }
 
+/* A frame count plus a request, held at UINT_MAX: two large requests must not wrap to
+ * a small count (or to 0, which would end the fault at once). */
+static unsigned add_sat(unsigned n, uint64_t more)
+{
+	return more >= UINT_MAX - n ? UINT_MAX : n + (unsigned)more;
+}
+
 static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 {
 	uint64_t now = sim_clock_mono_ns();
@@ -373,11 +381,11 @@ static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 		       board_host_garbage(b, (unsigned)c->arg) < 0 ? " (link full)" : "");
 		break;
 	case SIM_CTL_CORRUPT:
-		b->corrupt_next += (unsigned)c->arg;
+		b->corrupt_next = add_sat(b->corrupt_next, c->arg);
 		printf(" %" PRIu64 "\n", c->arg);
 		break;
 	case SIM_CTL_DROP:
-		b->drop_next += (unsigned)c->arg;
+		b->drop_next = add_sat(b->drop_next, c->arg);
 		printf(" %" PRIu64 "\n", c->arg);
 		break;
 	case SIM_CTL_REBOOT:
