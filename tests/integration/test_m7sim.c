@@ -477,6 +477,19 @@ static void test_drop_requests_saturate(void **state)
 	assert_int_equal(sim_stop(&s), 0);
 }
 
+/* Garbage that cannot be written says why: a link that is down is not a full one. */
+static void test_garbage_while_link_down(void **state)
+{
+	struct sim s;
+
+	sim_start(&s, "--heartbeat-ms", "0", NULL);
+	sim_ctl(&s, "hangup 0", "m7sim: hangup 0");
+	sim_ctl(&s, "garbage 5", "m7sim: garbage 5 (link down)");
+	sim_ctl(&s, "swap", "m7sim: link ");
+	sim_ctl(&s, "garbage 5", "m7sim: garbage 5\n");
+	assert_int_equal(sim_stop(&s), 0);
+}
+
 static void test_drop_corrupt_garbage(void **state)
 {
 	struct sim s;
@@ -1351,6 +1364,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_idle_shorter_than_a_tick, teardown),
 		cmocka_unit_test_teardown(test_drop_requests_saturate, teardown),
 		cmocka_unit_test_teardown(test_drop_corrupt_garbage, teardown),
+		cmocka_unit_test_teardown(test_garbage_while_link_down, teardown),
 		cmocka_unit_test_teardown(test_reboot, teardown),
 		cmocka_unit_test_teardown(test_ctl_long_line_discarded_whole, teardown),
 		cmocka_unit_test_teardown(test_stall_and_resume, teardown),

@@ -378,7 +378,9 @@ static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 		break;
 	case SIM_CTL_GARBAGE:
 		printf(" %" PRIu64 "%s\n", c->arg,
-		       board_host_garbage(b, (unsigned)c->arg) < 0 ? " (link full)" : "");
+		       !sim_link_is_open(b->link)		     ? " (link down)"
+		       : board_host_garbage(b, (unsigned)c->arg) < 0 ? " (link full)"
+								     : "");
 		break;
 	case SIM_CTL_CORRUPT:
 		b->corrupt_next = add_sat(b->corrupt_next, c->arg);
