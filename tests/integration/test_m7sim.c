@@ -332,13 +332,16 @@ static void test_help(void **state)
  * included where zero makes no sense. */
 static void test_bad_option_values_say_why(void **state)
 {
+	static char long_name[M7B_PAYLOAD_MAX - 20 + 2]; /* one byte more than HELLO carries */
 	static const char *const bad[][2] = {
 		{"--tick-hz", "0"},	  {"--ports", "0"},	  {"--link-buffers", "0"},
 		{"--boot-id", "0"},	  {"--tick-hz", "8M"},	  {"--ports", "99"},
 		{"--heartbeat-ms", "-1"}, {"--drift-ppm", "nan"}, {"--drift-ppm", "-nan"},
-		{"--drift-ppm", "1e6"},
+		{"--drift-ppm", "1e6"},	  {"--name", long_name},
 	};
 
+	memset(long_name, 'n', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int p[2], status;
 		char out[4096];

@@ -48,7 +48,7 @@ struct m7sim {
 	struct board_host board;
 	struct fw fw;
 	struct fw_options fwopt;
-	char name[96];
+	char name[M7B_PAYLOAD_MAX - 20u + 1u]; /* what HELLO carries after its 20 fixed bytes */
 	struct sim_source_config srccfg[MAX_SOURCES];
 	struct sim_source src[MAX_SOURCES];
 	unsigned nsrc;
@@ -136,7 +136,8 @@ static void usage(FILE *f)
 	      "  --tick-host          ticks are the host's CLOCK_MONOTONIC (BOOT_INFO says so)\n"
 	      "  --heartbeat-ms MS    HEARTBEAT period (default 1000; 0 = only on PING)\n"
 	      "  --idle-us US         default idle gap of every port\n"
-	      "  --name NAME          firmware name in HELLO (default \"m7sim " M7B_VERSION "\")\n"
+	      "  --name NAME          firmware name in HELLO, at most 458 bytes (default\n"
+	      "                       \"m7sim " M7B_VERSION "\")\n"
 	      "  --boot-id N          boot_id of the first boot (default random)\n"
 	      "  --link-buffers N     transmit buffers of 496 bytes (default 16), like RPMSG's\n"
 	      "                       pool: frames are written whole, or wait\n"
@@ -993,6 +994,11 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 			idle_us = (int64_t)v;
 			break;
 		case 'n':
+			if (strlen(optarg) >= sizeof(s->name)) {
+				fprintf(stderr, "m7sim: --name: at most %zu bytes\n",
+					sizeof(s->name) - 1);
+				return -EINVAL;
+			}
 			snprintf(s->name, sizeof(s->name), "%s", optarg);
 			break;
 		case 'B':
