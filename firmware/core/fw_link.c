@@ -249,6 +249,38 @@ static void ack(struct fw *fw, uint32_t seq, uint8_t type, uint8_t status)
 	fw->ack_count++;
 }
 
+/* Keeps a NO_CREDIT answer until the frames queued before it are answered: the host
+ * reads an ACK as the end of every frame it sent before, so a refusal must not overtake
+ * their ACKs. */
+static void refuse(struct fw *fw, uint32_t seq, uint8_t type)
+{
+	struct fw_refusal *r;
+
+	if (fw->refused_count == FW_REFUSAL_QUEUE) {
+		fw->n.acks_dropped++;
+		return;
+	}
+	r = &fw->refused[(fw->refused_head + fw->refused_count) % FW_REFUSAL_QUEUE];
+	r->seq = seq;
+	r->type = type;
+	r->after = fw->hq_done + fw->hq_count;
+	fw->refused_count++;
+}
+
+/* Queues the ACKs of the refusals whose turn has come, as far as the ACK queue takes them. */
+static void refusals_flush(struct fw *fw)
+{
+	while (fw->refused_count > 0 && fw->ack_count < FW_ACK_QUEUE) {
+		const struct fw_refusal *r = &fw->refused[fw->refused_head];
+
+		if ((int32_t)(fw->hq_done - r->after) < 0)
+			return;
+		ack(fw, r->seq, r->type, M7B_ACK_NO_CREDIT);
+		fw->refused_head = (uint8_t)((fw->refused_head + 1u) % FW_REFUSAL_QUEUE);
+		fw->refused_count--;
+	}
+}
+
 static void host_cmd(struct fw *fw, const struct m7b_frame *f)
 {
 	struct fw_host_cmd *c;
@@ -258,7 +290,7 @@ static void host_cmd(struct fw *fw, const struct m7b_frame *f)
 	 * overtake the ACKs of earlier frames still in the queue. */
 	if (fw->hq_count == FW_HOST_QUEUE) {
 		fw->n.host_no_credit++;
-		ack(fw, f->seq, f->type, M7B_ACK_NO_CREDIT);
+		refuse(fw, f->seq, f->type);
 		return;
 	}
 	c = &fw->hq[(fw->hq_head + fw->hq_count) % FW_HOST_QUEUE];
@@ -287,10 +319,11 @@ static void host_frame(struct fw *fw, const struct m7b_frame *f, uint64_t rx_tic
 		fw->hello_pending = true;
 		/* Voided, not lost in silence: the host learns how many from HEARTBEAT. */
 		fw->n.host_voided += fw->hq_count;
-		fw->n.acks_dropped += fw->ack_count;
+		fw->n.acks_dropped += fw->ack_count + fw->refused_count;
 		fw->hq_count = 0;
 		fw->hq_sent = 0;
 		fw->ack_count = 0;
+		fw->refused_count = 0;
 		/* A frame the link refused may wait in the slot: an ACK there was just voided
 		 * (committing it would underflow the ACK queue), and HELLO goes first anyway.
 		 * Nothing is released before a write succeeds, so the rest is re-encoded. */
@@ -405,9 +438,11 @@ static uint8_t config_apply(struct fw *fw, const struct fw_host_cmd *c)
 	return M7B_ACK_OK;
 }
 
-/* Works through the host queue in order: SEND bytes to the UART, CONFIG applied. */
+/* Works through the host queue in order: SEND bytes to the UART, CONFIG applied; each
+ * answered in turn, refusals included. */
 static void host_queue_run(struct fw *fw)
 {
+	refusals_flush(fw);
 	while (fw->hq_count > 0 && fw->ack_count < FW_ACK_QUEUE) {
 		struct fw_host_cmd *c = &fw->hq[fw->hq_head];
 		uint8_t status = M7B_ACK_OK;
@@ -434,6 +469,8 @@ static void host_queue_run(struct fw *fw)
 		fw->hq_count--;
 		fw->hq_sent = 0;
 		ack(fw, c->seq, c->type, status);
+		fw->hq_done++;
+		refusals_flush(fw);
 	}
 }
 

@@ -4,8 +4,8 @@
  * wraps), link refusals and a full transmitter, in any mix.
  * Checks: the core never crashes, never writes a frame that fails to decode, keeps its
  * seq consecutive (restarting only with HELLO), answers credit frames in the order they
- * came (NO_CREDIT refusals aside), balances its critical sections and keeps every queue
- * count within its bounds. */
+ * came (refusals included), balances its critical sections and keeps every queue count
+ * within its bounds. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct fw fw;
 static struct fake_frame frames[64];
 static uint32_t host_seq; /* seq of the next structured host frame: only ever grows */
-static uint32_t last_ack; /* acked_seq of the last ACK that was not NO_CREDIT */
+static uint32_t last_ack; /* acked_seq of the last ACK */
 static bool have_ack;
 static bool raw_frames; /* a valid frame came from raw bytes: its seq is anyone's */
 
@@ -54,7 +54,7 @@ static void check_output(uint32_t *next_seq)
 				struct m7b_ack a;
 
 				CHECK(m7b_wire_unpack_ack(f, &a) == 0);
-				if (a.status != M7B_ACK_NO_CREDIT && !raw_frames) {
+				if (!raw_frames) {
 					CHECK(!have_ack || (int32_t)(a.acked_seq - last_ack) > 0);
 					last_ack = a.acked_seq;
 					have_ack = true;
@@ -159,6 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Every queue within its bounds: a count that wrapped below 0 is stuck forever. */
 		CHECK(fw.ack_count <= FW_ACK_QUEUE && fw.hq_count <= FW_HOST_QUEUE);
 		CHECK(fw.sync_count <= FW_SYNC_QUEUE && fw.log_count <= FW_LOG_QUEUE);
+		CHECK(fw.refused_count <= FW_REFUSAL_QUEUE);
 		check_output(&next_seq);
 	}
 	fake.link_refuse = false;
