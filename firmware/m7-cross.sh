@@ -1,11 +1,13 @@
 #!/bin/sh
-# Compiles the firmware core and the wire codec for Cortex-M7 (warnings are errors) and
-# writes arm-none-eabi-size's report. Usage: m7-cross.sh CC SIZE OUT INCDIR... -- SRC...
+# Compiles the firmware core and the wire codec for Cortex-M7 (warnings are errors),
+# checks that they call nothing a bare-metal port need not provide, and writes
+# arm-none-eabi-size's report. Usage: m7-cross.sh CC SIZE NM OUT INCDIR... -- SRC...
 set -eu
 cc=$1
 size=$2
-out=$3
-shift 3
+nm=$3
+out=$4
+shift 4
 incs=""
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
 	incs="$incs -I$1"
@@ -32,6 +34,15 @@ printf '#include "fw.h"\nstruct fw m7_fw_state;\n' |
 	"$cc" -mcpu=cortex-m7 -mthumb -mfpu=fpv5-d16 -mfloat-abi=hard -ffreestanding \
 		-std=gnu11 -Os -Wall -Wextra -Werror $incs -x c -c - -o "$dir/fw_state.o"
 objs="$objs $dir/fw_state.o"
+# Freestanding: besides each other and the board interface, the objects may need only
+# memset/memcpy (docs/FIRMWARE.md) and the compiler's own run-time helpers (__aeabi_*).
+# shellcheck disable=SC2086
+extra=$("$nm" -u $objs | awk '$1 == "U" {print $2}' | sort -u |
+	grep -Ev '^(memset|memcpy|board_[a-z_]+|fw_[a-z_]+|m7b_[a-z0-9_]+|__aeabi_[a-z0-9_]+)$' || true)
+if [ -n "$extra" ]; then
+	echo "firmware core needs what a freestanding port does not provide:" $extra >&2
+	exit 1
+fi
 # shellcheck disable=SC2086
 "$size" -t $objs >"$out.tmp"
 mv "$out.tmp" "$out"

@@ -24,6 +24,13 @@ void fw_capture_init(struct fw_capture *c, uint32_t idle_gap, int16_t delimiter,
 	c->max_len = max_len ? max_len : 1u;
 }
 
+/* Ticks from `then` to `now`, 0 when `now` is older. Modulo 2^64, so a gap that spans
+ * the counter's wrap is measured like any other. */
+static uint64_t fw_capture_since(uint64_t now, uint64_t then)
+{
+	return (int64_t)(now - then) > 0 ? now - then : 0;
+}
+
 /* Publishes the open part; false when the descriptor queue is full. */
 static bool publish(struct fw_capture *c, uint8_t extra_flags)
 {
@@ -79,7 +86,7 @@ void fw_capture_rx(struct fw_capture *c, uint8_t byte, uint32_t err, uint64_t ti
 		flags |= M7B_DATA_LINE_ERROR;
 	}
 
-	if (c->open && c->idle_gap != 0 && tick >= c->t_last && tick - c->t_last >= c->idle_gap)
+	if (c->open && c->idle_gap != 0 && fw_capture_since(tick, c->t_last) >= c->idle_gap)
 		close_capture(c);
 
 	if (c->open && c->len >= c->max_len) {
@@ -128,7 +135,7 @@ void fw_capture_rx(struct fw_capture *c, uint8_t byte, uint32_t err, uint64_t ti
 
 bool fw_capture_idle(struct fw_capture *c, uint64_t now)
 {
-	if (!c->open || c->idle_gap == 0 || now < c->t_last || now - c->t_last < c->idle_gap)
+	if (!c->open || c->idle_gap == 0 || fw_capture_since(now, c->t_last) < c->idle_gap)
 		return false;
 	close_capture(c);
 	return true;

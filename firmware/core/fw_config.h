@@ -33,6 +33,12 @@
 #define FW_ACK_QUEUE (FW_HOST_QUEUE + 4u)
 #endif
 
+/* SEND/CONFIG frames refused for want of credit whose NO_CREDIT ACK waits for the ACKs
+ * of the frames queued before them; a refusal beyond these loses its ACK (counted). */
+#ifndef FW_REFUSAL_QUEUE
+#define FW_REFUSAL_QUEUE 4u
+#endif
+
 /* SYNC_REPLYs waiting to be sent; more SYNCs in flight are dropped and counted. */
 #ifndef FW_SYNC_QUEUE
 #define FW_SYNC_QUEUE 4u
@@ -62,6 +68,9 @@
 #endif
 #if FW_MAX_PORTS < 1 || FW_MAX_PORTS > 255
 #error "FW_MAX_PORTS must be 1..255"
+#endif
+#if FW_REFUSAL_QUEUE < 1 || FW_REFUSAL_QUEUE > 255
+#error "FW_REFUSAL_QUEUE must be 1..255"
 #endif
 #if FW_HOST_QUEUE < 1 || FW_HOST_QUEUE > 255
 #error "FW_HOST_QUEUE must be 1..255"

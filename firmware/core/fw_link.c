@@ -27,10 +27,11 @@ static size_t bounded_strlen(const char *s, size_t max)
 	return n;
 }
 
-/* Ticks in `units` of 1/`per_second` s, saturated to 32 bits (CONFIG takes u32 values). */
+/* Ticks in `units` (u32) of 1/`per_second` s, rounded up: on a slow tick counter a short
+ * gap or period is one tick, never 0, which would mean "off". */
 static uint64_t to_ticks(uint32_t tick_hz, uint64_t units, uint32_t per_second)
 {
-	return units * tick_hz / per_second;
+	return (units * tick_hz + per_second - 1u) / per_second;
 }
 
 uint32_t fw_char_ticks(uint32_t tick_hz, uint32_t baud, uint32_t chars)
@@ -152,11 +153,14 @@ void fw_persist_sync(struct fw *fw)
 	if (!fw->persist)
 		return;
 	for (unsigned p = 0; p < fw->persist_nports; p++) {
-		struct fw_persist_port now;
+		struct fw_persist_port now, *was = &fw->persisted[p];
 
 		persist_port_now(fw, p, &now);
-		if (__builtin_memcmp(&now, &fw->persisted[p], sizeof(now)) != 0) {
-			fw->persisted[p] = now;
+		/* Field by field: __builtin_memcmp may become a call to memcmp, which a
+		 * freestanding port need not have. */
+		if (now.produced != was->produced || now.sent != was->sent ||
+		    now.dropped != was->dropped || now.queued != was->queued) {
+			*was = now;
 			changed = true;
 		}
 	}
@@ -245,17 +249,48 @@ static void ack(struct fw *fw, uint32_t seq, uint8_t type, uint8_t status)
 	fw->ack_count++;
 }
 
+/* Keeps a NO_CREDIT answer until the frames queued before it are answered: the host
+ * reads an ACK as the end of every frame it sent before, so a refusal must not overtake
+ * their ACKs. */
+static void refuse(struct fw *fw, uint32_t seq, uint8_t type)
+{
+	struct fw_refusal *r;
+
+	if (fw->refused_count == FW_REFUSAL_QUEUE) {
+		fw->n.acks_dropped++;
+		return;
+	}
+	r = &fw->refused[(fw->refused_head + fw->refused_count) % FW_REFUSAL_QUEUE];
+	r->seq = seq;
+	r->type = type;
+	r->after = fw->hq_done + fw->hq_count;
+	fw->refused_count++;
+}
+
+/* Queues the ACKs of the refusals whose turn has come, as far as the ACK queue takes them. */
+static void refusals_flush(struct fw *fw)
+{
+	while (fw->refused_count > 0 && fw->ack_count < FW_ACK_QUEUE) {
+		const struct fw_refusal *r = &fw->refused[fw->refused_head];
+
+		if ((int32_t)(fw->hq_done - r->after) < 0)
+			return;
+		ack(fw, r->seq, r->type, M7B_ACK_NO_CREDIT);
+		fw->refused_head = (uint8_t)((fw->refused_head + 1u) % FW_REFUSAL_QUEUE);
+		fw->refused_count--;
+	}
+}
+
 static void host_cmd(struct fw *fw, const struct m7b_frame *f)
 {
 	struct fw_host_cmd *c;
 
-	if (f->port >= fw->opt.nports) {
-		ack(fw, f->seq, f->type, M7B_ACK_BAD_PORT);
-		return;
-	}
+	/* A frame for a port that does not exist is queued too and refused in its turn: the
+	 * host reads an ACK as the end of every frame it sent before, so an ACK must never
+	 * overtake the ACKs of earlier frames still in the queue. */
 	if (fw->hq_count == FW_HOST_QUEUE) {
 		fw->n.host_no_credit++;
-		ack(fw, f->seq, f->type, M7B_ACK_NO_CREDIT);
+		refuse(fw, f->seq, f->type);
 		return;
 	}
 	c = &fw->hq[(fw->hq_head + fw->hq_count) % FW_HOST_QUEUE];
@@ -284,10 +319,11 @@ static void host_frame(struct fw *fw, const struct m7b_frame *f, uint64_t rx_tic
 		fw->hello_pending = true;
 		/* Voided, not lost in silence: the host learns how many from HEARTBEAT. */
 		fw->n.host_voided += fw->hq_count;
-		fw->n.acks_dropped += fw->ack_count;
+		fw->n.acks_dropped += fw->ack_count + fw->refused_count;
 		fw->hq_count = 0;
 		fw->hq_sent = 0;
 		fw->ack_count = 0;
+		fw->refused_count = 0;
 		/* A frame the link refused may wait in the slot: an ACK there was just voided
 		 * (committing it would underflow the ACK queue), and HELLO goes first anyway.
 		 * Nothing is released before a write succeeds, so the rest is re-encoded. */
@@ -402,14 +438,18 @@ static uint8_t config_apply(struct fw *fw, const struct fw_host_cmd *c)
 	return M7B_ACK_OK;
 }
 
-/* Works through the host queue in order: SEND bytes to the UART, CONFIG applied. */
+/* Works through the host queue in order: SEND bytes to the UART, CONFIG applied; each
+ * answered in turn, refusals included. */
 static void host_queue_run(struct fw *fw)
 {
+	refusals_flush(fw);
 	while (fw->hq_count > 0 && fw->ack_count < FW_ACK_QUEUE) {
 		struct fw_host_cmd *c = &fw->hq[fw->hq_head];
 		uint8_t status = M7B_ACK_OK;
 
-		if (c->type == M7B_T_SEND) {
+		if (c->port >= fw->opt.nports) {
+			status = M7B_ACK_BAD_PORT;
+		} else if (c->type == M7B_T_SEND) {
 			if (fw->hq_sent < c->len) {
 				int r = board_uart_tx(c->port, c->payload + fw->hq_sent,
 						      (size_t)(c->len - fw->hq_sent));
@@ -429,6 +469,8 @@ static void host_queue_run(struct fw *fw)
 		fw->hq_count--;
 		fw->hq_sent = 0;
 		ack(fw, c->seq, c->type, status);
+		fw->hq_done++;
+		refusals_flush(fw);
 	}
 }
 
@@ -741,7 +783,9 @@ void fw_poll(struct fw *fw)
 	}
 
 	now = board_ticks();
-	if (fw->hb_period != 0 && !fw->fatal && now >= fw->hb_next) {
+	/* Modulo 2^64: near the counter's wrap hb_next is already past it, and a plain
+	 * comparison would send a HEARTBEAT on every call until the wrap. */
+	if (fw->hb_period != 0 && !fw->fatal && (int64_t)(now - fw->hb_next) >= 0) {
 		fw->hb_now = true;
 		fw->hb_next = now + fw->hb_period;
 	}

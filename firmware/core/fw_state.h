@@ -55,6 +55,13 @@ struct fw_host_cmd {
 	uint8_t payload[M7B_PAYLOAD_MAX];
 };
 
+/* A SEND or CONFIG refused for want of credit: its ACK waits its turn. */
+struct fw_refusal {
+	uint32_t seq;
+	uint32_t after; /* hq_done once every frame queued before it is answered */
+	uint8_t type;
+};
+
 struct fw_log_entry {
 	uint8_t level;
 	uint8_t len;
@@ -72,7 +79,7 @@ struct fw_counters {
 	uint32_t link_stalls;	 /* frames whose first link write was refused */
 	uint32_t logs_dropped;	 /* LOG frames lost: queue full */
 	uint32_t syncs_dropped;	 /* SYNCs not answered: reply queue full */
-	uint32_t acks_dropped;	 /* ACKs lost: ACK queue full, or voided by HOST_HELLO */
+	uint32_t acks_dropped;	 /* ACKs lost: refusals queue full, or voided by HOST_HELLO */
 	uint32_t host_voided;	 /* queued SEND/CONFIG discarded by HOST_HELLO */
 };
 
@@ -105,6 +112,9 @@ struct fw {
 	struct fw_host_cmd hq[FW_HOST_QUEUE];
 	uint8_t hq_head, hq_count;
 	uint16_t hq_sent; /* bytes of the head SEND already given to the UART */
+	uint32_t hq_done; /* host queue entries answered (free-running) */
+	struct fw_refusal refused[FW_REFUSAL_QUEUE];
+	uint8_t refused_head, refused_count;
 	struct m7b_ack acks[FW_ACK_QUEUE];
 	uint8_t ack_head, ack_count;
 	struct m7b_sync_reply syncs[FW_SYNC_QUEUE];

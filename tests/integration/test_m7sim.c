@@ -332,12 +332,16 @@ static void test_help(void **state)
  * included where zero makes no sense. */
 static void test_bad_option_values_say_why(void **state)
 {
+	static char long_name[M7B_PAYLOAD_MAX - 20 + 2]; /* one byte more than HELLO carries */
 	static const char *const bad[][2] = {
-		{"--tick-hz", "0"},	  {"--ports", "0"},    {"--link-buffers", "0"},
-		{"--boot-id", "0"},	  {"--tick-hz", "8M"}, {"--ports", "99"},
-		{"--heartbeat-ms", "-1"},
+		{"--tick-hz", "0"},	  {"--ports", "0"},	  {"--link-buffers", "0"},
+		{"--boot-id", "0"},	  {"--tick-hz", "8M"},	  {"--ports", "99"},
+		{"--heartbeat-ms", "-1"}, {"--drift-ppm", "nan"}, {"--drift-ppm", "-nan"},
+		{"--drift-ppm", "1e6"},	  {"--name", long_name},
 	};
 
+	memset(long_name, 'n', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int p[2], status;
 		char out[4096];
@@ -423,6 +427,25 @@ static void test_captures_exact(void **state)
 	assert_int_equal(sim_stop(&s), 0);
 }
 
+/* An idle gap shorter than a tick is one tick, not 0 (which turns idle closing off):
+ * with 1 kHz ticks, --idle-us 100 still ends captures, here after every byte. */
+static void test_idle_shorter_than_a_tick(void **state)
+{
+	struct sim s;
+	struct rx r;
+	struct frame fr;
+	struct m7b_data d;
+
+	sim_start(&s, "--tick-hz", "1000", "--idle-us", "100", "--heartbeat-ms", "0", "--source",
+		  "0:rate=50,size=3,count=1", NULL);
+	rx_open(&r, s.link);
+	assert_int_equal(rx_type(&r, M7B_T_DATA, &fr), 1);
+	assert_int_equal(m7b_wire_unpack_data(&fr.f, &d), 0);
+	assert_int_equal(d.nbytes, 1);
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+}
+
 /* Reads DATA frames until a seq gap shows; returns the gap (frames missing). */
 static uint32_t next_gap(struct rx *r, uint32_t *seq)
 {
@@ -435,6 +458,39 @@ static uint32_t next_gap(struct rx *r, uint32_t *seq)
 		if (missing)
 			return missing;
 	}
+}
+
+/* Requests add up and stay at the most a counter holds: a second "drop" must not wrap
+ * the count to 0 and let frames through. */
+static void test_drop_requests_saturate(void **state)
+{
+	struct sim s;
+	struct rx r;
+	struct m7b_hello h;
+	struct frame fr;
+
+	sim_start(&s, "--heartbeat-ms", "0", "--source", "0:rate=200,size=8", "--at",
+		  "0:drop 4294967295", "--at", "0:drop 1", "--at", "0:corrupt 4294967295", "--at",
+		  "0:corrupt 1", NULL);
+	rx_open(&r, s.link);
+	expect_hello(&r, &h); /* written before the commands ran */
+	assert_int_equal(rx_next(&r, &fr, 500), 0);
+	assert_int_equal(r.dec.stats.reject[M7B_REJECT_CRC], 0); /* dropped before corrupted */
+	rx_close(&r);
+	assert_int_equal(sim_stop(&s), 0);
+}
+
+/* Garbage that cannot be written says why: a link that is down is not a full one. */
+static void test_garbage_while_link_down(void **state)
+{
+	struct sim s;
+
+	sim_start(&s, "--heartbeat-ms", "0", NULL);
+	sim_ctl(&s, "hangup 0", "m7sim: hangup 0");
+	sim_ctl(&s, "garbage 5", "m7sim: garbage 5 (link down)");
+	sim_ctl(&s, "swap", "m7sim: link ");
+	sim_ctl(&s, "garbage 5", "m7sim: garbage 5\n");
+	assert_int_equal(sim_stop(&s), 0);
 }
 
 static void test_drop_corrupt_garbage(void **state)
@@ -1308,7 +1364,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_help, teardown),
 		cmocka_unit_test_teardown(test_bad_option_values_say_why, teardown),
 		cmocka_unit_test_teardown(test_captures_exact, teardown),
+		cmocka_unit_test_teardown(test_idle_shorter_than_a_tick, teardown),
+		cmocka_unit_test_teardown(test_drop_requests_saturate, teardown),
 		cmocka_unit_test_teardown(test_drop_corrupt_garbage, teardown),
+		cmocka_unit_test_teardown(test_garbage_while_link_down, teardown),
 		cmocka_unit_test_teardown(test_reboot, teardown),
 		cmocka_unit_test_teardown(test_ctl_long_line_discarded_whole, teardown),
 		cmocka_unit_test_teardown(test_stall_and_resume, teardown),

@@ -2,7 +2,8 @@
 """firmware/port/qemu/run.sh as docs/FIRMWARE.md tells a user to run it, with a reader on
 its link pty: the firmware answers, and its 25 MHz ticks follow the host's clock, as a
 board's do (a daemon pointed at it maps M7 time to host time; a guest clock running at
-another rate makes it reset that mapping over and over). Two PINGs some seconds apart:
+another rate makes it reset that mapping over and over). A missing or non-ELF image is
+refused at once. Two PINGs some seconds apart:
 the HEARTBEATs' now_ticks must advance at 25 MHz of host time (bounded by the
 round trips, plus 0.5 %).
 Usage: test_qemu_run.py FIRMWARE.elf. Exit 77 (skip) without the image, qemu-system-arm
@@ -111,6 +112,21 @@ def main():
             print("SKIP: %s not installed" % tool)
             return 77
     with tempfile.TemporaryDirectory(prefix="m7b-qemu-run-") as d:
+        # A wrong image is refused at once, naming it, not once a reader opens the link.
+        for bad in (os.path.join(d, "missing.elf"), RUN_SH):
+            run = subprocess.Popen(["sh", RUN_SH, bad, os.path.join(d, "bad")],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+            try:
+                out = run.communicate(timeout=10)[0].decode(errors="replace")
+            except subprocess.TimeoutExpired:
+                os.killpg(run.pid, signal.SIGTERM)
+                run.wait()
+                print("FAIL: run.sh %s still running after 10 s" % bad)
+                return 1
+            if run.returncode == 0 or bad not in out:
+                print("FAIL: run.sh %s: status %d, output %r" % (bad, run.returncode, out))
+                return 1
         run = subprocess.Popen(["sh", RUN_SH, sys.argv[1], d], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, start_new_session=True)
         try:

@@ -63,6 +63,42 @@ static void test_idle_gap_closes_without_next_byte(void **state)
 	assert_false(fw_capture_idle(&cap, 100000));
 }
 
+/* The tick counter wraps modulo 2^64: a gap that spans the wrap is measured like any
+ * other, by the next byte and by the idle check, and timestamps keep their raw values. */
+static void test_idle_gap_across_tick_wrap(void **state)
+{
+	const uint64_t t = UINT64_MAX - 99; /* 100 ticks before the wrap */
+	const struct fw_capture_desc *d;
+
+	fw_capture_init(&cap, 400, -1, 462);
+	fw_capture_rx(&cap, 'a', 0, t);
+	fw_capture_rx(&cap, 'b', 0, t + 399); /* 299 after the wrap: same capture */
+	assert_false(fw_capture_idle(&cap, t + 399 + 399));
+	assert_null(fw_capture_peek(&cap));
+	assert_true(fw_capture_idle(&cap, t + 399 + 400));
+	d = fw_capture_peek(&cap);
+	assert_non_null(d);
+	assert_int_equal(d->t_first, t);
+	assert_int_equal(d->t_last, 299);
+	assert_int_equal(d->len, 2);
+	fw_capture_release(&cap);
+
+	fw_capture_rx(&cap, 'c', 0, UINT64_MAX - 10);
+	fw_capture_rx(&cap, 'd', 0, 389); /* exactly the gap, across the wrap: a new capture */
+	d = fw_capture_peek(&cap);
+	assert_non_null(d);
+	assert_int_equal(d->t_first, UINT64_MAX - 10);
+	assert_int_equal(d->t_last, UINT64_MAX - 10);
+	assert_int_equal(d->len, 1);
+	fw_capture_release(&cap);
+	assert_null(fw_capture_peek(&cap));
+	assert_true(fw_capture_idle(&cap, 389 + 400));
+	d = fw_capture_peek(&cap);
+	assert_non_null(d);
+	assert_int_equal(d->t_first, 389);
+	assert_int_equal(d->len, 1);
+}
+
 static void test_idle_gap_closes_on_next_byte(void **state)
 {
 	const struct fw_capture_desc *d;
@@ -417,6 +453,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_idle_gap_closes_without_next_byte),
 		cmocka_unit_test(test_idle_gap_closes_on_next_byte),
+		cmocka_unit_test(test_idle_gap_across_tick_wrap),
 		cmocka_unit_test(test_idle_gap_zero_never_closes),
 		cmocka_unit_test(test_delimiter_ends_capture),
 		cmocka_unit_test(test_delimiter_zero_byte),

@@ -85,19 +85,20 @@ static void test_syncs_dropped_when_reply_queue_full(void **state)
 	assert_int_equal(hb.counter[M7B_HB_HOST_FRAMES], FW_SYNC_QUEUE + 3u + 1u);
 }
 
-/* SENDs to a port that does not exist are answered at once: with the link refusing, the
- * ACK queue fills and every further ACK is lost. */
-static void test_acks_dropped_when_ack_queue_full(void **state)
+/* SENDs beyond the credit wait for their NO_CREDIT ACK behind the queued ones: when
+ * FW_REFUSAL_QUEUE of them wait already, every further ACK is lost. */
+static void test_acks_dropped_when_refusals_queue_full(void **state)
 {
 	struct m7b_heartbeat hb;
 
 	(void)state;
-	fake.link_refuse = true;
-	for (uint32_t i = 0; i < FW_ACK_QUEUE + 2u; i++)
-		fake_host_send(&fw, M7B_T_SEND, 9, i, "x", 1);
+	fake.uart_room = 0; /* the transmitter takes nothing: SENDs stay queued */
+	for (uint32_t i = 0; i < FW_HOST_QUEUE + FW_REFUSAL_QUEUE + 2u; i++)
+		fake_host_send(&fw, M7B_T_SEND, 0, i, "x", 1);
 	fw_poll(&fw);
 	heartbeat_on_wire(&hb);
 	assert_int_equal(hb.counter[M7B_HB_ACKS_DROPPED], 2);
+	assert_int_equal(hb.counter[M7B_HB_HOST_NO_CREDIT], FW_REFUSAL_QUEUE + 2u);
 }
 
 /* SENDs beyond the credit are refused (ACK NO_CREDIT): counted, also when that ACK is
@@ -122,17 +123,17 @@ static void test_host_hello_voids_are_counted(void **state)
 	struct m7b_heartbeat hb;
 
 	(void)state;
-	fake.uart_room = 0;
+	fake.uart_room = 1; /* one byte per call: the first SEND is done, the second half */
 	fake_host_send(&fw, M7B_T_SEND, 0, 1, "a", 1);
-	fake_host_send(&fw, M7B_T_SEND, 0, 2, "b", 1);
-	fake_host_send(&fw, M7B_T_SEND, 5, 3, "c", 1); /* bad port: its ACK waits */
-	fake.link_refuse = true;
+	fake_host_send(&fw, M7B_T_SEND, 0, 2, "bc", 2);
+	fake_host_send(&fw, M7B_T_SEND, 5, 3, "d", 1); /* bad port: waits its turn */
+	fake.link_refuse = true;		       /* the first SEND's ACK waits */
 	fw_poll(&fw);
 	fake_host_send(&fw, M7B_T_HOST_HELLO, 0, 0, NULL, 0);
 	heartbeat_on_wire(&hb);
 	assert_int_equal(hb.counter[M7B_HB_HOST_VOIDED], 2);
 	assert_int_equal(hb.counter[M7B_HB_ACKS_DROPPED], 1);
-	assert_int_equal(fake.uart_len[0], 0);
+	assert_int_equal(fake.uart_len[0], 2);
 }
 
 int main(void)
@@ -140,7 +141,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counter_positions_are_fixed),
 		cmocka_unit_test_setup(test_syncs_dropped_when_reply_queue_full, setup),
-		cmocka_unit_test_setup(test_acks_dropped_when_ack_queue_full, setup),
+		cmocka_unit_test_setup(test_acks_dropped_when_refusals_queue_full, setup),
 		cmocka_unit_test_setup(test_host_no_credit_counted, setup),
 		cmocka_unit_test_setup(test_host_hello_voids_are_counted, setup),
 	};

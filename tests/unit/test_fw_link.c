@@ -237,6 +237,34 @@ static void test_heartbeat_period_and_counters(void **state)
 	assert_int_equal(hb.counter[M7B_HB_HOST_FRAMES], 1);
 }
 
+/* Near the tick counter's wrap the next heartbeat is due after it: one HEARTBEAT per
+ * period across the wrap, not one per poll before it. */
+static void test_heartbeat_period_across_tick_wrap(void **state)
+{
+	struct fw_options o;
+
+	fake_power_on(1);
+	fake_options(&o, 1, IDLE);
+	o.heartbeat_ms = 100; /* 800000 ticks */
+	fw_init(&fw, &o);
+	fake.ticks = UINT64_MAX - 500000;
+	fw_link_up(&fw);
+	assert_int_equal(poll_frames(), 2); /* HELLO, BOOT_INFO */
+	fake.ticks += 1000;
+	assert_int_equal(poll_frames(), 0);
+	fake.ticks += 1000;
+	assert_int_equal(poll_frames(), 0);
+	fake.ticks = UINT64_MAX - 500000 + 799999; /* past the wrap, one tick early */
+	assert_int_equal(poll_frames(), 0);
+	fake.ticks++;
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
+	fake.ticks += 799999;
+	assert_int_equal(poll_frames(), 0);
+	fake.ticks++;
+	assert_int_equal(poll_frames(), 1);
+}
+
 static void test_ping_answered_at_once_no_ack(void **state)
 {
 	fw_link_up(&fw);
@@ -286,20 +314,60 @@ static void test_send_without_credit_and_bad_port(void **state)
 		fake_host_send(&fw, M7B_T_SEND, 0, 100 + i, "a", 1);
 	fake_host_send(&fw, M7B_T_SEND, 0, 200, "b", 1);
 	fake_host_send(&fw, M7B_T_SEND, 9, 201, "c", 1);
+	/* Refused, but answered only after the frames queued before them. */
+	assert_int_equal(poll_frames(), 0);
+	fake.uart_room = 4096;
+	assert_int_equal(poll_frames(), FW_HOST_QUEUE + 2);
+	for (uint32_t i = 0; i < FW_HOST_QUEUE; i++) {
+		assert_int_equal(m7b_wire_unpack_ack(&frames[i].f, &a), 0);
+		assert_int_equal(a.acked_seq, 100 + i);
+		assert_int_equal(a.status, M7B_ACK_OK);
+	}
+	assert_int_equal(a.credits, FW_HOST_QUEUE);
+	/* Sent without credit: refused for that, whatever its port. */
+	for (uint32_t i = 0; i < 2; i++) {
+		assert_int_equal(m7b_wire_unpack_ack(&frames[FW_HOST_QUEUE + i].f, &a), 0);
+		assert_int_equal(a.acked_seq, 200 + i);
+		assert_int_equal(a.status, M7B_ACK_NO_CREDIT);
+		assert_int_equal(a.credits, FW_HOST_QUEUE);
+	}
+	assert_int_equal(fake.uart_len[0], FW_HOST_QUEUE);
+
+	/* With credit, a missing port is refused in its turn, SEND and CONFIG alike. */
+	fake_host_send(&fw, M7B_T_SEND, 9, 300, "d", 1);
+	fake_host_send(&fw, M7B_T_CONFIG, 200, 301, NULL, 0);
+	assert_int_equal(poll_frames(), 2);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(m7b_wire_unpack_ack(&frames[i].f, &a), 0);
+		assert_int_equal(a.acked_seq, 300 + i);
+		assert_int_equal(a.status, M7B_ACK_BAD_PORT);
+		assert_int_equal(a.credits, FW_HOST_QUEUE);
+	}
+	assert_int_equal(fake.uart_len[0], FW_HOST_QUEUE);
+}
+
+/* The host takes an ACK as the end of every credit frame it sent before (they are worked
+ * in order): a refusal for a missing port must not overtake a SEND still transmitting. */
+static void test_bad_port_ack_keeps_seq_order(void **state)
+{
+	struct m7b_ack a;
+
+	fw_link_up(&fw);
+	poll_frames();
+	fake.uart_room = 0; /* the first SEND waits for the transmitter */
+	fake_host_send(&fw, M7B_T_SEND, 0, 10, "abc", 3);
+	fake_host_send(&fw, M7B_T_SEND, 9, 11, "x", 1);
+	assert_int_equal(poll_frames(), 0);
+	fake.uart_room = 4096;
 	assert_int_equal(poll_frames(), 2);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
-	assert_int_equal(a.acked_seq, 200);
-	assert_int_equal(a.status, M7B_ACK_NO_CREDIT);
-	assert_int_equal(a.credits, 0);
+	assert_int_equal(a.acked_seq, 10);
+	assert_int_equal(a.status, M7B_ACK_OK);
 	assert_int_equal(m7b_wire_unpack_ack(&frames[1].f, &a), 0);
-	assert_int_equal(a.acked_seq, 201);
+	assert_int_equal(a.acked_seq, 11);
 	assert_int_equal(a.status, M7B_ACK_BAD_PORT);
-	assert_int_equal(a.credits, 0);
-	fake.uart_room = 4096;
-	assert_int_equal(poll_frames(), FW_HOST_QUEUE);
-	assert_int_equal(m7b_wire_unpack_ack(&frames[FW_HOST_QUEUE - 1].f, &a), 0);
 	assert_int_equal(a.credits, FW_HOST_QUEUE);
-	assert_int_equal(fake.uart_len[0], FW_HOST_QUEUE);
+	assert_int_equal(fake.uart_len[0], 3);
 }
 
 static void config_item(uint8_t *p, uint8_t key, uint32_t v)
@@ -641,6 +709,41 @@ static void test_config_idle_gap_overflow(void **state)
 	assert_int_equal(a.status, M7B_ACK_OK);
 }
 
+/* On a slow tick counter a short idle gap or heartbeat period is one tick, not 0: 0
+ * would turn the idle close (or the heartbeat) off instead of making it as short as it
+ * can be. */
+static void test_config_short_times_on_slow_ticks(void **state)
+{
+	struct fw_options o;
+	struct m7b_ack a;
+	uint8_t p[10];
+	size_t n;
+
+	fake_power_on(1);
+	fake.tick_hz = 500; /* 2 ms per tick */
+	fake_options(&o, 1, IDLE);
+	fw_init(&fw, &o);
+	fw_link_up(&fw);
+	poll_frames();
+	config_item(p, M7B_CFG_IDLE_GAP_US, 100);
+	config_item(p + 5, M7B_CFG_HEARTBEAT_MS, 1);
+	fake_host_send(&fw, M7B_T_CONFIG, 0, 1, p, sizeof(p));
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(m7b_wire_unpack_ack(&frames[0].f, &a), 0);
+	assert_int_equal(a.status, M7B_ACK_OK);
+	assert_int_equal(fw.cap[0].idle_gap, 1);
+
+	fw_uart_rx_isr(&fw, 0, 'x', 0, fake.ticks);
+	fake.ticks++;
+	n = poll_frames();
+	assert_int_equal(n, 2);
+	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
+	assert_int_equal(frames[1].f.type, M7B_T_DATA);
+	fake.ticks++;
+	assert_int_equal(poll_frames(), 1);
+	assert_int_equal(frames[0].f.type, M7B_T_HEARTBEAT);
+}
+
 static void test_char_ticks(void **state)
 {
 	assert_int_equal(fw_char_ticks(8000000, 115200, 1), 695);
@@ -818,7 +921,8 @@ static void test_random_traffic_keeps_every_byte(void **state)
 		assert_null(fw_capture_peek(&fw.cap[p]));
 	/* Some captures were dropped, or the stalls were too short to test anything. */
 	assert_true(fw.cap[0].stats.dropped + fw.cap[1].stats.dropped > 0);
-	assert_int_equal(cmds, acks + fw.n.acks_dropped + fw.n.host_voided + fw.hq_count);
+	assert_int_equal(cmds, acks + fw.n.acks_dropped + fw.n.host_voided + fw.hq_count +
+				       fw.refused_count);
 }
 
 int main(void)
@@ -832,9 +936,11 @@ int main(void)
 		cmocka_unit_test_setup(test_data_exact_bytes_and_ticks, setup),
 		cmocka_unit_test_setup(test_data_vector, setup),
 		cmocka_unit_test_setup(test_heartbeat_period_and_counters, setup),
+		cmocka_unit_test_setup(test_heartbeat_period_across_tick_wrap, setup),
 		cmocka_unit_test_setup(test_ping_answered_at_once_no_ack, setup),
 		cmocka_unit_test_setup(test_send_ack_and_credits, setup),
 		cmocka_unit_test_setup(test_send_without_credit_and_bad_port, setup),
+		cmocka_unit_test_setup(test_bad_port_ack_keeps_seq_order, setup),
 		cmocka_unit_test_setup(test_config, setup),
 		cmocka_unit_test_setup(test_config_all_or_none_with_two_bauds, setup),
 		cmocka_unit_test_setup(test_sync_reply, setup),
@@ -847,6 +953,7 @@ int main(void)
 		cmocka_unit_test_setup(test_link_down_and_up_resends_unsent, setup),
 		cmocka_unit_test_setup(test_next_deadline, setup),
 		cmocka_unit_test_setup(test_config_idle_gap_overflow, setup),
+		cmocka_unit_test_setup(test_config_short_times_on_slow_ticks, setup),
 		cmocka_unit_test_setup(test_char_ticks, setup),
 		cmocka_unit_test(test_random_traffic_keeps_every_byte),
 	};

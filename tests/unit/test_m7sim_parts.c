@@ -67,9 +67,11 @@ static void test_source_parse(void **state)
 	assert_int_equal(sim_source_parse("0:", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.delimiter, -2); /* default */
 
-	const char *bad[] = {"rate=5",	 "x:rate=5",   "0:rate",      "0:rate=-1",  "0:size=9-3",
-			     "0:size=0", "0:bogus=1",  "0:pattern=x", "0:max=463",  "0:delim=256",
-			     "0:loop=2", "300:rate=1", "0:baud=abc",  "0:count=-1", ":rate=1"};
+	const char *bad[] = {"rate=5",	    "x:rate=5",	     "0:rate",	   "0:rate=-1",
+			     "0:size=9-3",  "0:size=0",	     "0:bogus=1",  "0:pattern=x",
+			     "0:max=463",   "0:delim=256",   "0:loop=2",   "300:rate=1",
+			     "0:baud=abc",  "0:count=-1",    ":rate=1",	   "0:rate=nan",
+			     "0:rate=-nan", "0:rate=1e-300", "0:rate=1e-7"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
 		assert_int_equal(sim_source_parse(bad[i], &c, err, sizeof(err)), -EINVAL);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ struct m7sim {
 	struct board_host board;
 	struct fw fw;
 	struct fw_options fwopt;
-	char name[96];
+	char name[M7B_PAYLOAD_MAX - 20u + 1u]; /* what HELLO carries after its 20 fixed bytes */
 	struct sim_source_config srccfg[MAX_SOURCES];
 	struct sim_source src[MAX_SOURCES];
 	unsigned nsrc;
@@ -107,7 +108,8 @@ static void usage(FILE *f)
 	      "  --link PATH          symlink to create for the pty (required)\n"
 	      "  --source SPEC        a synthetic UART source (repeatable), SPEC is\n"
 	      "                       PORT:key=value,... with keys:\n"
-	      "                         rate=N        captures per second (default 10; 0 = none);\n"
+	      "                         rate=N        captures per second, 0.000001..1000000\n"
+	      "                                       (default 10; 0 = none);\n"
 	      "                                       as baud allows: a capture longer than the\n"
 	      "                                       period delays the next (back to back)\n"
 	      "                         size=N|A-B    bytes per capture (default 16)\n"
@@ -134,7 +136,8 @@ static void usage(FILE *f)
 	      "  --tick-host          ticks are the host's CLOCK_MONOTONIC (BOOT_INFO says so)\n"
 	      "  --heartbeat-ms MS    HEARTBEAT period (default 1000; 0 = only on PING)\n"
 	      "  --idle-us US         default idle gap of every port\n"
-	      "  --name NAME          firmware name in HELLO (default \"m7sim " M7B_VERSION "\")\n"
+	      "  --name NAME          firmware name in HELLO, at most 458 bytes (default\n"
+	      "                       \"m7sim " M7B_VERSION "\")\n"
 	      "  --boot-id N          boot_id of the first boot (default random)\n"
 	      "  --link-buffers N     transmit buffers of 496 bytes (default 16), like RPMSG's\n"
 	      "                       pool: frames are written whole, or wait\n"
@@ -336,6 +339,13 @@ static int link_reopen(struct m7sim *s)
 	return 0;
 }
 
+/* A frame count plus a request, held at UINT_MAX: two large requests must not wrap to
+ * a small count (or to 0, which would end the fault at once). */
+static unsigned add_sat(unsigned n, uint64_t more)
+{
+	return more >= UINT_MAX - n ? UINT_MAX : n + (unsigned)more;
+}
+
 static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 {
 	uint64_t now = sim_clock_mono_ns();
@@ -369,14 +379,16 @@ static void run_cmd(struct m7sim *s, const struct sim_ctl_cmd *c)
 		break;
 	case SIM_CTL_GARBAGE:
 		printf(" %" PRIu64 "%s\n", c->arg,
-		       board_host_garbage(b, (unsigned)c->arg) < 0 ? " (link full)" : "");
+		       !sim_link_is_open(b->link)		     ? " (link down)"
+		       : board_host_garbage(b, (unsigned)c->arg) < 0 ? " (link full)"
+								     : "");
 		break;
 	case SIM_CTL_CORRUPT:
-		b->corrupt_next += (unsigned)c->arg;
+		b->corrupt_next = add_sat(b->corrupt_next, c->arg);
 		printf(" %" PRIu64 "\n", c->arg);
 		break;
 	case SIM_CTL_DROP:
-		b->drop_next += (unsigned)c->arg;
+		b->drop_next = add_sat(b->drop_next, c->arg);
 		printf(" %" PRIu64 "\n", c->arg);
 		break;
 	case SIM_CTL_REBOOT:
@@ -965,7 +977,8 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 		case 'd': {
 			char *end;
 			ppm = strtod(optarg, &end);
-			if (*end || end == optarg || ppm < -100000 || ppm > 100000) {
+			/* Written so that NaN fails too. */
+			if (*end || end == optarg || !(ppm >= -100000 && ppm <= 100000)) {
 				fprintf(stderr, "m7sim: bad --drift-ppm '%s'\n", optarg);
 				return -EINVAL;
 			}
@@ -981,6 +994,11 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 			idle_us = (int64_t)v;
 			break;
 		case 'n':
+			if (strlen(optarg) >= sizeof(s->name)) {
+				fprintf(stderr, "m7sim: --name: at most %zu bytes\n",
+					sizeof(s->name) - 1);
+				return -EINVAL;
+			}
 			snprintf(s->name, sizeof(s->name), "%s", optarg);
 			break;
 		case 'B':
@@ -1162,9 +1180,10 @@ static int parse_args(struct m7sim *s, int argc, char **argv)
 			}
 		}
 		(void)board_uart_set_baud(p, baud);
+		/* Rounded up, as the core does for CONFIG: a nonzero gap is never 0 ticks. */
 		if (port_idle >= 0)
-			pc->idle_gap_ticks =
-				(uint32_t)min_u64((uint64_t)port_idle * hz / 1000000u, UINT32_MAX);
+			pc->idle_gap_ticks = (uint32_t)min_u64(
+				((uint64_t)port_idle * hz + 999999u) / 1000000u, UINT32_MAX);
 		else
 			pc->idle_gap_ticks = fw_char_ticks((uint32_t)hz, baud, 4);
 	}

@@ -78,7 +78,10 @@ int sim_source_parse(const char *spec, struct sim_source_config *cfg, char *err,
 		if (!strcmp(key, "rate")) {
 			char *end;
 			cfg->rate = strtod(val, &end);
-			bad = *end != '\0' || end == val || cfg->rate < 0 || cfg->rate > 1e6;
+			/* Written so that NaN fails; below 1e-6 the period in ticks would not
+			 * fit 64 bits at the highest tick rate. */
+			bad = *end != '\0' || end == val ||
+			      !(cfg->rate == 0 || (cfg->rate >= 1e-6 && cfg->rate <= 1e6));
 		} else if (!strcmp(key, "size")) {
 			unsigned a, b;
 			char tail;

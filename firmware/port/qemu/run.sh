@@ -14,6 +14,16 @@ if [ $# -ne 2 ]; then
 fi
 fw=$1
 dir=$2
+# QEMU reads the image only once a reader opens the link pty: check it now, or a wrong
+# path shows only as a link that hangs up on its first reader.
+if [ ! -f "$fw" ] || [ ! -r "$fw" ]; then
+	echo "$0: $fw: no such readable file" >&2
+	exit 66
+fi
+if [ "$(head -c 4 "$fw" | od -An -tx1 | tr -d ' \n')" != 7f454c46 ]; then
+	echo "$0: $fw: not an ELF image" >&2
+	exit 65
+fi
 for tool in qemu-system-arm socat; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "$0: $tool not found" >&2; exit 69; }
 done
