@@ -327,6 +327,16 @@ bool sv_verify_load_reload(struct sv_chan *c)
 
 /* ---- reload preparation ---- */
 
+/* s for a client's message, cut to 64 bytes ("..." after): a file name may take 255, and
+ * what follows it (why) must still fit. */
+static const char *shortened(const char *s, char buf[68])
+{
+	if (strlen(s) <= 64)
+		return s;
+	snprintf(buf, 68, "%.64s...", s);
+	return buf;
+}
+
 /* What is wrong with a firmware file that is there, in words (elfinfo_load's errnos; its
  * 64 MiB limit); NULL for a plain errno. EINVAL is a file only under a good name. */
 static const char *image_fault(int r, const char *name)
@@ -369,9 +379,11 @@ static int check_machine(struct sv_chan *c, char *msg, size_t cap)
 		snprintf(num, sizeof(num), "machine %u", (unsigned)w->machine);
 		m = num;
 	}
+	char n1[68], n2[68];
 	snprintf(msg, cap,
 		 "firmware %s under %s: built for %s (ELF%s), not for the Cortex-M7 (ELF32 ARM)",
-		 w->name, c->sv->cfg.firmware_dir, m, w->elf_class == 1 ? "32" : "64");
+		 shortened(w->name, n1), shortened(c->sv->cfg.firmware_dir, n2), m,
+		 w->elf_class == 1 ? "32" : "64");
 	return -ENOEXEC;
 }
 
@@ -383,14 +395,16 @@ int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 	int r = sv_verify_identity(c, name, &c->reload_want);
 
 	if (r < 0) {
-		const char *fw = c->reload_want.name[0] ? c->reload_want.name : "(current)";
+		char n1[68], n2[68];
+		const char *fw =
+			c->reload_want.name[0] ? shortened(c->reload_want.name, n1) : "(current)";
+		const char *dir = shortened(c->sv->cfg.firmware_dir, n2);
 		const char *why = image_fault(r, c->reload_want.name);
 		if (why)
-			snprintf(msg, cap, "firmware %s under %s: %s", fw, c->sv->cfg.firmware_dir,
-				 why);
+			snprintf(msg, cap, "firmware %s under %s: %s", fw, dir, why);
 		else
-			snprintf(msg, cap, "cannot read firmware %s under %s: %s", fw,
-				 c->sv->cfg.firmware_dir, strerror(-r));
+			snprintf(msg, cap, "cannot read firmware %s under %s: %s", fw, dir,
+				 strerror(-r));
 		return r;
 	}
 	r = check_machine(c, msg, cap);

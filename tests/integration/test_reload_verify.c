@@ -901,6 +901,20 @@ static void test_unreadable_refused(void **state)
 	assert_string_equal(j_str(o, "code"), "bad_value");
 	assert_non_null(strstr(j_str(o, "message"), "missing.elf"));
 	cJSON_Delete(o);
+	/* The longest name there may be: the message is cut in the name, never in why. */
+	char longreq[512], longname[256];
+	memset(longname, 'a', 255);
+	longname[255] = '\0';
+	snprintf(longreq, sizeof(longreq),
+		 "{\"cmd\":\"reload\",\"channel\":\"m7\",\"firmware\":\"%s\"}", longname);
+	assert_int_equal(tclient_send(&q, longreq), 0);
+	o = tclient_wait(&q, "ERROR", WAIT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "code"), "bad_value");
+	const char *lm = j_str(o, "message");
+	if (strlen(lm) < 27 || strcmp(lm + strlen(lm) - 27, ": No such file or directory") != 0)
+		fail_msg("a missing file of 255 bytes: '%s'", lm);
+	cJSON_Delete(o);
 	/* What is wrong with a file that is there, in words. */
 	static const struct {
 		const char *name, *why;
