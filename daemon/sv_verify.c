@@ -387,6 +387,38 @@ static int check_machine(struct sv_chan *c, char *msg, size_t cap)
 	return -ENOEXEC;
 }
 
+/* A reload is made safe by its rollback: the last good image must still load as it was
+ * verified. A file gone (the kernel cannot load it) or overwritten since (another image
+ * comes up) would fail the rollback only after the M7 was stopped, leaving the channel
+ * failed; so the reload is refused now, while the running image is untouched. */
+static int check_rollback(struct sv_chan *c, char *msg, size_t cap)
+{
+	const struct sv_fwid *g = &c->rollback;
+	char was[2 * FWVERIFY_ID_MAX + 1], is[2 * FWVERIFY_ID_MAX + 1], n1[68];
+	struct sv_fwid now;
+	int r = sv_verify_identity(c, g->name, &now);
+
+	/* A record without a build id ("none") can only be checked for its file. */
+	if (r == 0 &&
+	    (g->id_len == 0 || (now.id_len == g->id_len && memcmp(now.id, g->id, g->id_len) == 0)))
+		return 0;
+	if (r < 0) {
+		const char *why = image_fault(r, g->name);
+		snprintf(msg, cap,
+			 "cannot roll back to last good firmware %s: %s; restore it, or reload "
+			 "with no_rollback",
+			 shortened(g->name, n1), why ? why : strerror(-r));
+		return r;
+	}
+	fwverify_hex(g->id, g->id_len, was, sizeof(was));
+	fwverify_hex(now.id, now.id_len, is, sizeof(is));
+	snprintf(msg, cap,
+		 "cannot roll back to last good firmware %s: it now holds build id %.40s, not "
+		 "%.40s; restore it, or reload with no_rollback",
+		 shortened(g->name, n1), is, was);
+	return -ESTALE;
+}
+
 int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 		      struct recovery_event *ev, char *msg, size_t cap)
 {
@@ -413,9 +445,13 @@ int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 	memset(&c->rollback, 0, sizeof(c->rollback));
 	c->ver_detail[0] = '\0';
 	if (!no_rollback && strcmp(channel_config(c->ch)->sup.rollback, "off") != 0) {
-		if (c->good.name[0])
+		if (c->good.name[0]) {
 			c->rollback = c->good;
-		else if (sv_verify_identity(c, NULL, &c->rollback) < 0)
+			if ((r = check_rollback(c, msg, cap)) < 0) {
+				memset(&c->rollback, 0, sizeof(c->rollback));
+				return r;
+			}
+		} else if (sv_verify_identity(c, NULL, &c->rollback) < 0)
 			/* What runs now cannot be read back: nothing to roll back to. */
 			memset(&c->rollback, 0, sizeof(c->rollback));
 	}

@@ -65,9 +65,9 @@ static unsigned probation_ms = 800;
 /* Daemon keys of the next setup (the privileged helper's). */
 static const char *daemon_extra = "";
 
-/* good_record: a last good record to write before the daemon starts ("" = none);
- * ladder: the channel's recovery keys. */
-static int setup_with(void **state, const char *good_record, const char *ladder)
+/* good_name: a last good image to record before the daemon starts, with m7sim's build
+ * id, as its file holds it ("" = none); ladder: the channel's recovery keys. */
+static int setup_with(void **state, const char *good_name, const char *ladder)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	char path[400], out[400];
@@ -96,9 +96,13 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 	snprintf(f->rp, sizeof(f->rp), "%s/sys/class/remoteproc/remoteproc0", f->p.dir);
 	firmware_files(f);
 	assert_int_equal(mkfifo(f->kmsg, 0644), 0);
-	if (good_record[0]) {
+	if (good_name[0]) {
+		char rec[400];
+		snprintf(path, sizeof(path), "%s/%s", f->fwdir, good_name);
+		assert_true(symlink(h_sim_path(), path) == 0 || errno == EEXIST);
 		snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
-		assert_int_equal(h_put_file(path, good_record), 0);
+		snprintf(rec, sizeof(rec), "%s %s\n", good_name, f->sim_id);
+		assert_int_equal(h_put_file(path, rec), 0);
 	}
 
 	pid_t pid = fork();
@@ -152,10 +156,10 @@ static int setup_long_probation(void **state)
 	return setup_with(state, "", "recovery_steps = resync\n");
 }
 
-/* The last good image is one whose file says it is broken (m7sim: no HELLO). */
+/* The last good image is one that comes up broken (m7sim: no HELLO). */
 static int setup_broken_good(void **state)
 {
-	return setup_with(state, "broken.elf 0102\n", "recovery_steps = resync\n");
+	return setup_with(state, "broken.elf", "recovery_steps = resync\n");
 }
 
 /* Reads STATE objects until one of st_end; returns the sequence of the states that tell
@@ -295,6 +299,30 @@ static void broken_image(void **state, const char *fw, const char *reason, const
 	tclient_close(&q);
 }
 
+/* A reload of fw is refused, in words naming the last good image good (and in_msg),
+ * because it could not be rolled back to: nothing is stopped. */
+static void refused_for_rollback(struct tclient *w, struct tclient *q, const char *fw,
+				 const char *good, const char *in_msg)
+{
+	char line[200];
+	cJSON *o;
+
+	snprintf(line, sizeof(line), "{\"cmd\":\"reload\",\"channel\":\"m7\",\"firmware\":\"%s\"}",
+		 fw);
+	assert_int_equal(tclient_send(q, line), 0);
+	o = tclient_obj(q, WAIT_MS);
+	assert_non_null(o);
+	if (strcmp(j_str(o, "class"), "ERROR") != 0)
+		fail_msg("reload %s with %s unusable: %s, want ERROR", fw, good, j_str(o, "class"));
+	assert_string_equal(j_str(o, "code"), "bad_value");
+	const char *msg = j_str(o, "message");
+	if (!strstr(msg, "cannot roll back") || !strstr(msg, good) || !strstr(msg, in_msg) ||
+	    !strstr(msg, "no_rollback"))
+		fail_msg("reload %s: '%s'", fw, msg);
+	cJSON_Delete(o);
+	assert_null(tclient_wait_str(w, "STATE", "state", "reloading", 300));
+}
+
 static void test_good_then_restart(void **state)
 {
 	struct fx *f = *state;
@@ -328,13 +356,18 @@ static void test_good_then_restart(void **state)
 	tclient_close(&q);
 
 	/* Restart the daemon. The file app2.elf now holds another build: only the record
-	 * kept across the restart can say what good app2.elf was. */
+	 * kept across the restart can say what good app2.elf was, and a reload that could
+	 * not be rolled back to it is refused before anything stops. */
 	assert_int_equal(daemon_proc_stop(&f->p), 0);
 	snprintf(path, sizeof(path), "%s/app2.elf", f->fwdir);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(symlink(h_daemon_path(), path), 0);
 	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
 	open_clients(f, &w, &q);
+	refused_for_rollback(&w, &q, "wrong.elf", "app2.elf", f->sim_id);
+	/* Back as it was verified: the rollback to it goes through. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(h_sim_path(), path), 0);
 	reload(&q, "wrong.elf", false);
 	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
 	assert_string_equal(
@@ -573,6 +606,28 @@ static void test_reloaded_image_deleted(void **state)
 	good_record_is(f, want);
 	assert_int_equal(symlink(h_sim_path(), path), 0);
 	recovery_loads(f, "good.elf");
+}
+
+/* The last good image's file is gone: a reload is refused before anything stops, as a
+ * failed one could not be rolled back; with no_rollback it goes on. */
+static void test_rollback_target_gone(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], seq[512], detail[256];
+
+	if (!f)
+		skip();
+	reload_ok(f, "app2.elf");
+	snprintf(path, sizeof(path), "%s/app2.elf", f->fwdir);
+	assert_int_equal(unlink(path), 0);
+	open_clients(f, &w, &q);
+	refused_for_rollback(&w, &q, "nohello.elf", "app2.elf", "No such file");
+	reload(&q, "good.elf", true);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:reload up:reload");
+	tclient_close(&w);
+	tclient_close(&q);
 }
 
 /* Copies the ELF from to to with its GNU build-id note made another note type: an
@@ -1264,6 +1319,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reloaded_image_deleted, setup_configured,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_target_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reloaded_image_without_build_id,
 						setup_configured, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_identity, setup, teardown),
