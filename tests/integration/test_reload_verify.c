@@ -164,7 +164,7 @@ static int setup_broken_good(void **state)
 
 /* Reads STATE objects until one of st_end; returns the sequence of the states that tell
  * the story ("reloading:reload rolled_back:silent up:rollback"), repeats dropped, and the
- * detail of the last rolled_back or unverified one. */
+ * detail of the last rolled_back, failed or unverified one. */
 static void read_states(struct tclient *w, const char *end1, const char *end2, char *seq,
 			size_t cap, char *detail, size_t dcap)
 {
@@ -188,7 +188,8 @@ static void read_states(struct tclient *w, const char *end1, const char *end2, c
 				 item);
 			snprintf(last, sizeof(last), "%s", item);
 		}
-		if ((strcmp(st, "rolled_back") == 0 || strcmp(why ? why : "", "unverified") == 0) &&
+		if ((strcmp(st, "rolled_back") == 0 || strcmp(st, "failed") == 0 ||
+		     strcmp(why ? why : "", "unverified") == 0) &&
 		    j_str(o, "detail"))
 			snprintf(detail, dcap, "%s", j_str(o, "detail"));
 		bool done = strcmp(st, end1) == 0 || (end2 && strcmp(st, end2) == 0);
@@ -1295,13 +1296,26 @@ static void test_load_refused_at_once(void **state)
 	reload(&q, "app2.elf", false);
 	read_states(&w, "failed", NULL, seq, sizeof(seq), detail, sizeof(detail));
 	assert_string_equal(seq, "reloading:reload reloading:rollback failed:rollback_failed");
+	/* What failed, both times, in STATE and in the incident. */
+	static const char said[] =
+		"app2.elf: load_failed: Is a directory; rollback good.elf: Is a directory";
+	assert_string_equal(detail, said);
 	cJSON *inc = last_incident(&q);
 	assert_string_equal(j_str(inc, "kind"), "reload");
 	assert_string_equal(j_str(inc, "outcome"), "failed");
+	assert_string_equal(j_str(inc, "detail"), said);
 	cJSON *steps = cJSON_GetObjectItem(inc, "steps");
 	assert_int_equal(cJSON_GetArraySize(steps), 2);
 	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 0), "action"), "reload");
 	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 1), "action"), "rollback");
+	cJSON_Delete(inc);
+	/* Without a rollback: the reload's own failure. */
+	reload(&q, "app2.elf", true);
+	read_states(&w, "failed", NULL, seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:reload failed:reload_failed");
+	assert_string_equal(detail, "app2.elf: load_failed: Is a directory");
+	inc = last_incident(&q);
+	assert_string_equal(j_str(inc, "detail"), "app2.elf: load_failed: Is a directory");
 	cJSON_Delete(inc);
 	assert_int_equal(rmdir(st), 0);
 	assert_int_equal(rename(kept, st), 0);
