@@ -107,6 +107,8 @@ struct sv_chan {
 	struct sv_fwid ver_want;    /* what the running verification expects */
 	struct sv_fwid reload_want; /* the image a reload asked for */
 	struct sv_fwid rollback;    /* what a failed reload goes back to */
+	bool reload_old_known;	    /* the boot running when the reload was asked for, */
+	uint32_t reload_old_boot;   /* which the reloaded image must not answer with */
 	struct sv_fwid good;	    /* the image last verified good (persisted) */
 	bool good_probed;	    /* the running image was checked for a first record */
 	bool reload_recorded;	    /* the reload in progress is on disk (sv_verify.c) */

@@ -457,6 +457,10 @@ int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 	}
 	ev->rollback_fw = c->rollback.name[0] ? c->rollback.name : NULL;
 	ev->no_rollback = no_rollback;
+	struct channel_snapshot snap;
+	channel_snapshot(c->ch, &snap);
+	c->reload_old_known = snap.have_hello;
+	c->reload_old_boot = snap.have_hello ? snap.hello.boot_id : 0;
 	return 0;
 }
 
@@ -510,10 +514,16 @@ static void verdict(struct sv_chan *c, bool ok)
 		}
 	} else {
 		char d[320];
-		snprintf(d, sizeof(d), "%.60s: %s%s%.24s: expected %.40s, got %.40s",
-			 c->ver_want.name, fwverify_reason_to_string(v->reason),
-			 v->reason == FWVERIFY_FAULT ? " " : "",
-			 v->reason == FWVERIFY_FAULT ? v->fault : "", want, got);
+		if (v->reason == FWVERIFY_NOT_RESTARTED)
+			snprintf(d, sizeof(d),
+				 "%.60s: not_restarted: boot_id %08x answered, the boot from "
+				 "before the load",
+				 c->ver_want.name, v->boot_id);
+		else
+			snprintf(d, sizeof(d), "%.60s: %s%s%.24s: expected %.40s, got %.40s",
+				 c->ver_want.name, fwverify_reason_to_string(v->reason),
+				 v->reason == FWVERIFY_FAULT ? " " : "",
+				 v->reason == FWVERIFY_FAULT ? v->fault : "", want, got);
 		snprintf(c->ver_detail, sizeof(c->ver_detail), "%.159s", d);
 		log_struct(c->sv->log, LOG_WARNING, &lf, "%s failed verification after %llu ms: %s",
 			   recovery_step_to_string(c->ver_step), (unsigned long long)ms,
@@ -568,6 +578,10 @@ void sv_verify_start(struct sv_chan *c, const struct recovery_action *a)
 	else if (sv_verify_identity(c, a->firmware, &c->ver_want) < 0)
 		c->ver_want.id_len = 0; /* the ladder cannot refuse: HELLO alone then */
 	fwverify_start(&c->ver, &cfg, c->ver_want.id, c->ver_want.id_len, a->deadline_ms, now);
+	/* Only a reload must bring a new boot: a rollback may find its image still running
+	 * (the reload's load never took), which is what it wants. */
+	if (a->step == RECOVERY_STEP_RELOAD && c->reload_old_known)
+		fwverify_expect_new_boot(&c->ver, c->reload_old_boot);
 	if (channel_is_raw(c->ch)) {
 		/* Raw firmware sends neither HELLO nor BOOT_INFO: nothing can prove which image
 		 * runs, so the step is done once remoteproc started it; the tty reopens by
