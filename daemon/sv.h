@@ -284,6 +284,8 @@ void sv_evidence_kernel_after(struct sv_chan *c, cJSON *evidence);
 /* Reads the build id of firmware name (the one remoteproc has set when "") from the
  * firmware directory. 0 (id_len 0: the ELF has none) or -errno; quiet. */
 int sv_verify_identity(struct sv_chan *c, const char *name, struct sv_fwid *out);
+/* Whether firmware name is a regular file under firmware_dir (a stat). */
+bool sv_verify_image_present(struct sv_chan *c, const char *name);
 /* Prepares a reload of firmware (NULL: the configured or current one): reads its
  * identity and chooses the rollback. 0, or -errno with msg set for the client. */
 int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,

@@ -314,13 +314,32 @@ static bool stop_unstartable(struct sv_chan *c)
 	return true;
 }
 
+/* Whether the image a reload or its rollback is about to load has left firmware_dir
+ * since it was chosen: the kernel could not load it, so the image running is not
+ * stopped for it (said once; the step fails with -ENOENT, which the incident says). */
+static bool load_gone(struct sv_chan *c)
+{
+	const char *fw;
+
+	if (c->rec.state != RECOVERY_RELOAD)
+		return false;
+	fw = c->rec.rolling_back ? c->rollback.name : c->reload_want.name;
+	if (!fw[0] || sv_verify_image_present(c, fw))
+		return false;
+	struct log_fields f = sv_chan_fields(c, LOG_MID_RELOAD, -ENOENT);
+	log_struct(c->sv->log, LOG_WARNING, &f,
+		   "%s: firmware %s is no longer under %s: not stopping the M7 for it",
+		   c->rec.rolling_back ? "rollback" : "reload", fw, c->sv->cfg.firmware_dir);
+	return true;
+}
+
 static int act_rproc_stop_start(struct sv_chan *c, const struct recovery_action *a,
 				struct recovery_event *res)
 {
 	bool stop = a->type == RECOVERY_ACT_RPROC_STOP;
 	struct sv_priv_request rq = {.op = stop ? SV_PRIV_RPROC_STOP : SV_PRIV_RPROC_START};
 
-	if (stop && stop_unstartable(c)) {
+	if (stop && (stop_unstartable(c) || load_gone(c))) {
 		res->result = -ENOENT;
 		return 1;
 	}

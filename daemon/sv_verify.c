@@ -108,7 +108,7 @@ static const char *configured(struct sv_chan *c)
 
 /* Whether name is a regular file under firmware_dir: a stat, not a parse, as every fault
  * that may start a ladder asks. */
-static bool image_present(struct sv_chan *c, const char *name)
+bool sv_verify_image_present(struct sv_chan *c, const char *name)
 {
 	char path[SUPERVISOR_PATH_MAX + RECOVERY_FIRMWARE_MAX + 2];
 	struct stat st;
@@ -228,7 +228,7 @@ void sv_verify_use_good(struct sv_chan *c)
 		return;
 	}
 	/* A file deleted since cannot be started: the setting is, until it is back. */
-	bool missing = !image_present(c, c->good.name);
+	bool missing = !sv_verify_image_present(c, c->good.name);
 	if (missing != c->good_missing) {
 		struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, missing ? -ENOENT : 0);
 		if (missing)

@@ -632,6 +632,35 @@ static void test_rollback_target_gone(void **state)
 	tclient_close(&q);
 }
 
+/* The last good image's file is deleted while the reload runs: the rollback could not
+ * load it, so the image running is not stopped for it; the rollback fails at once and
+ * says why. */
+static void test_rollback_target_deleted_during_reload(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], seq[512], detail[256], cur[64];
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	reload(&q, "nohello.elf", false);
+	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	snprintf(path, sizeof(path), "%s/good.elf", f->fwdir);
+	assert_int_equal(unlink(path), 0);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:rollback failed:rollback_failed");
+	if (!strstr(detail, "; rollback good.elf: No such file or directory"))
+		fail_msg("detail '%s'", detail);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "nohello.elf");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 /* Copies the ELF from to to with its GNU build-id note made another note type: an
  * image without a build id. 0 or -1. */
 static int copy_without_build_id(const char *from, const char *to)
@@ -1458,6 +1487,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reloaded_image_deleted, setup_configured,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_target_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_target_deleted_during_reload, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_reloaded_image_without_build_id,
 						setup_configured, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_identity, setup, teardown),
