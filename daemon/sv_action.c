@@ -399,7 +399,7 @@ static void load_failed(struct sv_chan *c, const struct recovery_action *a)
 	if (a->step == RECOVERY_STEP_RELOAD) {
 		snprintf(c->ver_detail, sizeof(c->ver_detail), "%.60s: %s: %.60s",
 			 c->reload_want.name, a->result == -ETIMEDOUT ? "timeout" : "load_failed",
-			 a->result == -ETIMEDOUT ? "no image came up in time" : text);
+			 a->result == -ETIMEDOUT ? "the load did not finish in time" : text);
 		if (c->inc)
 			snprintf(c->inc->detail, sizeof(c->inc->detail), "%s", c->ver_detail);
 	} else if (c->inc) {

@@ -1364,6 +1364,7 @@ struct stuck {
 	pthread_t kernel;
 	bool kernel_runs;
 	volatile bool stop;
+	volatile bool hung; /* a stop never ends: state stays as written */
 };
 
 static void *stuck_kernel_run(void *arg)
@@ -1373,9 +1374,9 @@ static void *stuck_kernel_run(void *arg)
 	while (!k->stop) {
 		char buf[64];
 		h_slurp_file(k->state, buf, sizeof(buf));
-		if (strncmp(buf, "stop", 4) == 0)
+		if (!k->hung && strncmp(buf, "stop", 4) == 0)
 			(void)h_put_file(k->state, "offline\n");
-		else if (strncmp(buf, "start", 5) == 0)
+		else if (!k->hung && strncmp(buf, "start", 5) == 0)
 			(void)h_put_file(k->state, "running\n");
 		usleep(2000);
 	}
@@ -1476,6 +1477,31 @@ static void test_old_image_still_runs(void **state)
 	tclient_close(&q);
 }
 
+/* A stop that never ends: the reload fails at its deadline, and says so. */
+static void test_load_never_ends(void **state)
+{
+	struct stuck *k = *state;
+	struct tclient w, q;
+	char seq[512], detail[256];
+	cJSON *o;
+
+	if (!k)
+		skip();
+	assert_int_equal(tclient_open(&w, k->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, k->p.sock, NULL), 0);
+	o = tclient_wait_str(&w, "STATE", "state", "up", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	k->hung = true;
+	reload(&q, "noid.elf", true);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:reload failed:reload_failed");
+	assert_string_equal(detail, "noid.elf: timeout: the load did not finish in time");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1500,6 +1526,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_refused_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_image_still_runs, setup_stuck,
 						teardown_stuck),
+		cmocka_unit_test_setup_teardown(test_load_never_ends, setup_stuck, teardown_stuck),
 		cmocka_unit_test_setup_teardown(test_unreadable_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_during_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_lost_during_reload, setup, teardown),
