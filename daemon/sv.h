@@ -286,6 +286,9 @@ void sv_evidence_kernel_after(struct sv_chan *c, cJSON *evidence);
 int sv_verify_identity(struct sv_chan *c, const char *name, struct sv_fwid *out);
 /* Whether firmware name is a regular file under firmware_dir (a stat). */
 bool sv_verify_image_present(struct sv_chan *c, const char *name);
+/* Whether the rollback target (c->rollback) can still be loaded as it was verified: its
+ * file there and holding its build id. 0, or -errno with msg saying why. */
+int sv_verify_check_rollback(struct sv_chan *c, char *msg, size_t cap);
 /* Prepares a reload of firmware (NULL: the configured or current one): reads its
  * identity and chooses the rollback. 0, or -errno with msg set for the client. */
 int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,

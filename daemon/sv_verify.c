@@ -391,7 +391,7 @@ static int check_machine(struct sv_chan *c, char *msg, size_t cap)
  * verified. A file gone (the kernel cannot load it) or overwritten since (another image
  * comes up) would fail the rollback only after the M7 was stopped, leaving the channel
  * failed; so the reload is refused now, while the running image is untouched. */
-static int check_rollback(struct sv_chan *c, char *msg, size_t cap)
+int sv_verify_check_rollback(struct sv_chan *c, char *msg, size_t cap)
 {
 	const struct sv_fwid *g = &c->rollback;
 	char was[2 * FWVERIFY_ID_MAX + 1], is[2 * FWVERIFY_ID_MAX + 1], n1[68];
@@ -404,9 +404,7 @@ static int check_rollback(struct sv_chan *c, char *msg, size_t cap)
 		return 0;
 	if (r < 0) {
 		const char *why = image_fault(r, g->name);
-		snprintf(msg, cap,
-			 "cannot roll back to last good firmware %s: %s; restore it, or reload "
-			 "with no_rollback",
+		snprintf(msg, cap, "cannot roll back to last good firmware %s: %s",
 			 shortened(g->name, n1), why ? why : strerror(-r));
 		return r;
 	}
@@ -414,7 +412,7 @@ static int check_rollback(struct sv_chan *c, char *msg, size_t cap)
 	fwverify_hex(now.id, now.id_len, is, sizeof(is));
 	snprintf(msg, cap,
 		 "cannot roll back to last good firmware %s: it now holds build id %.40s, not "
-		 "%.40s; restore it, or reload with no_rollback",
+		 "%.40s",
 		 shortened(g->name, n1), is, was);
 	return -ESTALE;
 }
@@ -447,7 +445,10 @@ int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 	if (!no_rollback && strcmp(channel_config(c->ch)->sup.rollback, "off") != 0) {
 		if (c->good.name[0]) {
 			c->rollback = c->good;
-			if ((r = check_rollback(c, msg, cap)) < 0) {
+			if ((r = sv_verify_check_rollback(c, msg, cap)) < 0) {
+				size_t len = strlen(msg);
+				snprintf(msg + len, cap - len,
+					 "; restore it, or reload with no_rollback");
 				memset(&c->rollback, 0, sizeof(c->rollback));
 				return r;
 			}
