@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "elfinfo.h"
+#include "lifecycle.h"
 #include "regfile.h"
 
 #define SV_BOOT_INFO_MS 1000 /* BOOT_INFO follows HELLO at once; this is generous */
@@ -32,11 +33,14 @@ int sv_verify_identity(struct sv_chan *c, const char *name, struct sv_fwid *out)
 		if ((r = sv_priv_rproc(c)) < 0 ||
 		    (r = remoteproc_get_firmware(c->rproc, out->name, sizeof(out->name))) < 0)
 			return r;
+		/* "unknown" reads fine but names no file: the M7 was started outside Linux. */
+		if (!lifecycle_names_file(out->name))
+			return -EINVAL;
 	} else {
 		snprintf(out->name, sizeof(out->name), "%s", name);
 	}
 	if (!recovery_firmware_name_ok(out->name))
-		return -EINVAL; /* "unknown" reads fine but is not a file name either */
+		return -EINVAL;
 	snprintf(path, sizeof(path), "%s/%s", c->sv->cfg.firmware_dir, out->name);
 	e = malloc(sizeof(*e)); /* ~10 KiB: not on the event loop's stack */
 	if (!e)
@@ -424,6 +428,14 @@ int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 	const char *name = firmware && *firmware ? firmware : cc->firmware ? cc->firmware : "";
 	int r = sv_verify_identity(c, name, &c->reload_want);
 
+	if (r < 0 && !*name && c->reload_want.name[0] &&
+	    !lifecycle_names_file(c->reload_want.name)) {
+		snprintf(msg, cap,
+			 "remoteproc names no firmware file ('%.32s': the M7 was started outside "
+			 "Linux): name one, or set firmware",
+			 c->reload_want.name);
+		return r;
+	}
 	if (r < 0) {
 		char n1[68], n2[68];
 		const char *fw =

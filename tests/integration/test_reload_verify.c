@@ -1001,6 +1001,18 @@ static void test_unreadable_refused(void **state)
 	if (strlen(lm) < 27 || strcmp(lm + strlen(lm) - 27, ": No such file or directory") != 0)
 		fail_msg("a missing file of 255 bytes: '%s'", lm);
 	cJSON_Delete(o);
+	/* No name given, and remoteproc names none ('unknown': started outside Linux). */
+	char attr[400];
+	snprintf(attr, sizeof(attr), "%s/firmware", f->rp);
+	assert_int_equal(h_put_file(attr, "unknown\n"), 0);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"reload\",\"channel\":\"m7\"}"), 0);
+	o = tclient_wait(&q, "ERROR", WAIT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "code"), "bad_value");
+	if (!strstr(j_str(o, "message"), "remoteproc names no firmware file ('unknown'"))
+		fail_msg("no name, remoteproc's 'unknown': '%s'", j_str(o, "message"));
+	cJSON_Delete(o);
+	assert_int_equal(h_put_file(attr, "good.elf\n"), 0);
 	/* What is wrong with a file that is there, in words. */
 	static const struct {
 		const char *name, *why;
