@@ -19,6 +19,7 @@ static const char *const reason_names[] = {
 	[FWVERIFY_REBOOTED] = "rebooted",
 	[FWVERIFY_FAULT] = "fault",
 	[FWVERIFY_SILENT] = "silent",
+	[FWVERIFY_NOT_RESTARTED] = "not_restarted",
 };
 DEFINE_STRING_TABLE_LOOKUP(fwverify_reason, enum fwverify_reason, reason_names)
 
@@ -45,6 +46,12 @@ void fwverify_start(struct fwverify *v, const struct fwverify_config *cfg, const
 	v->state = FWVERIFY_WAIT_HELLO;
 	v->started_ms = now_ms;
 	v->deadline = hello_deadline_ms > now_ms ? hello_deadline_ms : now_ms;
+}
+
+void fwverify_expect_new_boot(struct fwverify *v, uint32_t boot_id)
+{
+	v->old_boot_known = true;
+	v->old_boot_id = boot_id;
 }
 
 bool fwverify_running(const struct fwverify *v)
@@ -89,6 +96,11 @@ static enum fwverify_action on_hello(struct fwverify *v, const struct fwverify_e
 {
 	if (v->state == FWVERIFY_WAIT_HELLO) {
 		v->boot_id = ev->boot_id;
+		/* A load restarts the M7, and each boot draws a new boot_id (docs/PROTOCOL.md):
+		 * the old one answering means the old image never stopped, whatever its
+		 * identity says (the same build, or none to check). */
+		if (v->old_boot_known && ev->boot_id == v->old_boot_id)
+			return reject(v, FWVERIFY_NOT_RESTARTED);
 		if (v->want_len == 0)
 			return begin_probation(v, now);
 		v->state = FWVERIFY_WAIT_BOOT_INFO;

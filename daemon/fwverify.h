@@ -30,6 +30,7 @@ enum fwverify_reason {
 	FWVERIFY_REBOOTED,	 /* a new boot during probation */
 	FWVERIFY_FAULT,		 /* a fault (kick failure, stall, link lost) during probation */
 	FWVERIFY_SILENT,	 /* no HEARTBEAT answered the PING at the end of probation */
+	FWVERIFY_NOT_RESTARTED,	 /* HELLO with the boot_id from before the load */
 };
 
 enum fwverify_event_type {
@@ -76,6 +77,8 @@ struct fwverify {
 	size_t got_len;
 	bool got_boot_info;
 	uint32_t boot_id;
+	bool old_boot_known; /* the boot before the load, which the HELLO must not be */
+	uint32_t old_boot_id;
 	/* host_frames: the last count seen, and the count when the final PING was sent */
 	bool hf_known, hf_ping_known;
 	uint32_t hf_last, hf_ping;
@@ -86,6 +89,9 @@ struct fwverify {
  * must come by hello_deadline_ms. */
 void fwverify_start(struct fwverify *v, const struct fwverify_config *cfg, const uint8_t *want,
 		    size_t want_len, uint64_t hello_deadline_ms, uint64_t now_ms);
+/* After fwverify_start(): the image that ran before the load said boot_id; a HELLO with
+ * it comes from that image, still running, and fails (not_restarted). */
+void fwverify_expect_new_boot(struct fwverify *v, uint32_t boot_id);
 /* Feeds one event at now_ms; says what to do. Nothing happens after PASSED/REJECTED. */
 enum fwverify_action fwverify_handle(struct fwverify *v, const struct fwverify_event *ev,
 				     uint64_t now_ms);

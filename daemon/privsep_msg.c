@@ -44,11 +44,17 @@ int privsep_msg_init(struct privsep_msg *m, enum privsep_type type, const char *
 	return r < 0 ? r : put(m->arg, sizeof(m->arg), &m->arg_len, arg);
 }
 
-/* True when s holds exactly len bytes without NUL, then only NULs to cap. */
-static bool string_ok(const char *s, size_t cap, uint32_t len)
+/* True when s holds exactly len bytes without NUL, then only NULs to cap. A request's
+ * strings are names (a channel's, a firmware file's): printable ASCII without blanks
+ * (names), so nothing else gets as far as the helper's checks or into its log lines,
+ * where a newline would forge a line of its own. Answers may carry words. */
+static bool string_ok(const char *s, size_t cap, uint32_t len, bool name)
 {
 	if (len >= cap || memchr(s, '\0', len))
 		return false;
+	for (size_t i = 0; name && i < len; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return false;
 	for (size_t i = len; i < cap; i++)
 		if (s[i])
 			return false;
@@ -62,8 +68,9 @@ int privsep_msg_decode(const void *buf, size_t len, struct privsep_msg *m)
 	memcpy(m, buf, sizeof(*m));
 	if (m->magic != PRIVSEP_MAGIC || m->type == 0 || m->type >= PRIVSEP_TYPE_END)
 		return -EBADMSG;
-	if (!string_ok(m->channel, sizeof(m->channel), m->channel_len) ||
-	    !string_ok(m->arg, sizeof(m->arg), m->arg_len))
+	bool request = m->type < PRIVSEP_RESULT;
+	if (!string_ok(m->channel, sizeof(m->channel), m->channel_len, request) ||
+	    !string_ok(m->arg, sizeof(m->arg), m->arg_len, request))
 		return -EBADMSG;
 	return 0;
 }

@@ -49,7 +49,8 @@ struct privsep_msg {
 int privsep_msg_init(struct privsep_msg *m, enum privsep_type type, const char *channel,
 		     const char *arg);
 /* Decodes len bytes from the socket into m: exact size, magic, a known type, string
- * lengths within their arrays, no NUL inside and only NULs after. 0 or -EBADMSG. */
+ * lengths within their arrays, no NUL inside (in a request, printable ASCII without
+ * blanks) and only NULs after. 0 or -EBADMSG. */
 int privsep_msg_decode(const void *buf, size_t len, struct privsep_msg *m);
 /* The helper's check of a decoded request against its own configuration: the channel
  * exists (all but RELOAD and READ_CONF, which name none), has a remoteproc (RPROC_*,

@@ -108,6 +108,8 @@ struct sv_chan {
 	struct sv_fwid ver_want;    /* what the running verification expects */
 	struct sv_fwid reload_want; /* the image a reload asked for */
 	struct sv_fwid rollback;    /* what a failed reload goes back to */
+	bool reload_old_known;	    /* the boot running when the reload was asked for, */
+	uint32_t reload_old_boot;   /* which the reloaded image must not answer with */
 	struct sv_fwid good;	    /* the image last verified good (persisted) */
 	bool good_probed;	    /* the running image was checked for a first record */
 	bool reload_recorded;	    /* the reload in progress is on disk (sv_verify.c) */
@@ -289,6 +291,11 @@ void sv_evidence_kernel_after(struct sv_chan *c, cJSON *evidence);
 /* Reads the build id of firmware name (the one remoteproc has set when "") from the
  * firmware directory. 0 (id_len 0: the ELF has none) or -errno; quiet. */
 int sv_verify_identity(struct sv_chan *c, const char *name, struct sv_fwid *out);
+/* Whether firmware name is a regular file under firmware_dir (a stat). */
+bool sv_verify_image_present(struct sv_chan *c, const char *name);
+/* Whether the rollback target (c->rollback) can still be loaded as it was verified: its
+ * file there and holding its build id. 0, or -errno with msg saying why. */
+int sv_verify_check_rollback(struct sv_chan *c, char *msg, size_t cap);
 /* Prepares a reload of firmware (NULL: the configured or current one): reads its
  * identity and chooses the rollback. 0, or -errno with msg set for the client. */
 int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,

@@ -187,6 +187,10 @@ static int act_set_state(struct sv_chan *c, const struct recovery_action *a,
 	}
 	if (st == CHANNEL_ROLLED_BACK || (st == CHANNEL_UP && strcmp(a->reason, "unverified") == 0))
 		snprintf(detail, sizeof(detail), "%s", c->ver_detail);
+	else if (st == CHANNEL_FAILED && c->inc &&
+		 (strcmp(a->reason, "reload_failed") == 0 ||
+		  strcmp(a->reason, "rollback_failed") == 0))
+		snprintf(detail, sizeof(detail), "%.159s", c->inc->detail);
 	else if (st == CHANNEL_UP && c->rec.history_n &&
 		 (strcmp(a->reason, "recovered") == 0 || strcmp(a->reason, "reload") == 0 ||
 		  strcmp(a->reason, "rollback") == 0 || strcmp(a->reason, "started") == 0))
@@ -310,13 +314,32 @@ static bool stop_unstartable(struct sv_chan *c)
 	return true;
 }
 
+/* Whether the image a reload or its rollback is about to load has left firmware_dir
+ * since it was chosen: the kernel could not load it, so the image running is not
+ * stopped for it (said once; the step fails with -ENOENT, which the incident says). */
+static bool load_gone(struct sv_chan *c)
+{
+	const char *fw;
+
+	if (c->rec.state != RECOVERY_RELOAD)
+		return false;
+	fw = c->rec.rolling_back ? c->rollback.name : c->reload_want.name;
+	if (!fw[0] || sv_verify_image_present(c, fw))
+		return false;
+	struct log_fields f = sv_chan_fields(c, LOG_MID_RELOAD, -ENOENT);
+	log_struct(c->sv->log, LOG_WARNING, &f,
+		   "%s: firmware %s is no longer under %s: not stopping the M7 for it",
+		   c->rec.rolling_back ? "rollback" : "reload", fw, c->sv->cfg.firmware_dir);
+	return true;
+}
+
 static int act_rproc_stop_start(struct sv_chan *c, const struct recovery_action *a,
 				struct recovery_event *res)
 {
 	bool stop = a->type == RECOVERY_ACT_RPROC_STOP;
 	struct sv_priv_request rq = {.op = stop ? SV_PRIV_RPROC_STOP : SV_PRIV_RPROC_START};
 
-	if (stop && stop_unstartable(c)) {
+	if (stop && (stop_unstartable(c) || load_gone(c))) {
 		res->result = -ENOENT;
 		return 1;
 	}
@@ -366,12 +389,36 @@ static const char *step_why(const char *token)
 	return token;
 }
 
+/* A reload or rollback whose load failed (a sysfs write refused, no tty by the deadline):
+ * said in the reason's detail and the incident's, as a failed verification is there
+ * (EPROTO, by sv_verify.c). The rollback's comes after the reload's. */
+static void load_failed(struct sv_chan *c, const struct recovery_action *a)
+{
+	const char *text = a->result == -ETIMEDOUT ? "timeout" : strerror(-a->result);
+
+	if (a->step == RECOVERY_STEP_RELOAD) {
+		snprintf(c->ver_detail, sizeof(c->ver_detail), "%.60s: %s: %.60s",
+			 c->reload_want.name, a->result == -ETIMEDOUT ? "timeout" : "load_failed",
+			 a->result == -ETIMEDOUT ? "the load did not finish in time" : text);
+		if (c->inc)
+			snprintf(c->inc->detail, sizeof(c->inc->detail), "%s", c->ver_detail);
+	} else if (c->inc) {
+		size_t len = strlen(c->inc->detail);
+		snprintf(c->inc->detail + len, sizeof(c->inc->detail) - len, "%srollback %.60s: %s",
+			 len ? "; " : "", c->rollback.name, text);
+	}
+}
+
 static int act_step_done(struct sv_chan *c, const struct recovery_action *a,
 			 struct recovery_event *res)
 {
 	struct log_fields f = sv_chan_fields(c, LOG_MID_RECOVERY, a->result < 0 ? a->result : 0);
 
 	const char *why = step_why(a->why);
+
+	if (a->result < 0 && a->result != -EPROTO &&
+	    (a->step == RECOVERY_STEP_RELOAD || a->step == RECOVERY_STEP_ROLLBACK))
+		load_failed(c, a);
 
 	log_struct(c->sv->log, a->result ? LOG_WARNING : LOG_NOTICE, &f,
 		   "recovery step %s %s after %llu ms%s%s%s", recovery_step_to_string(a->step),

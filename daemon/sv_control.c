@@ -53,7 +53,7 @@ static struct sv_chan *request_chan(struct supervisor *sv, struct daemon *d,
 static bool reload_event(struct daemon *d, struct conn *cl, const struct proto_request *req,
 			 struct sv_chan *c, struct recovery_event *ev)
 {
-	char msg[200];
+	char msg[256]; /* names in it are cut to 64 bytes: it fits an ERROR line escaped */
 
 	if (req->firmware[0] && !recovery_firmware_name_ok(req->firmware)) {
 		daemon_reply_error(d, cl->id, req->id, PROTO_E_BAD_VALUE,

@@ -113,6 +113,19 @@ static void rollback_interrupted(struct sv_chan *c)
 		sv_verify_clear_reload(c);
 		return;
 	}
+	/* A rollback that could only load another build, or nothing, in place of the image
+	 * that runs would take down an image that may work for one that cannot: left. */
+	char why[256];
+	if (sv_verify_check_rollback(c, why, sizeof(why)) < 0) {
+		log_struct(c->sv->log, LOG_WARNING, &f,
+			   "the reload of %s was cut short by a restart of the daemon; left as it "
+			   "is (%s)",
+			   fw, why);
+		sv_incident_begin(c, "reload", "restart", why);
+		sv_incident_end(c, "failed");
+		sv_verify_clear_reload(c);
+		return;
+	}
 	snprintf(c->ver_detail, sizeof(c->ver_detail),
 		 "%.60s: interrupted: the daemon restarted before it was verified", fw);
 	log_struct(c->sv->log, LOG_WARNING, &f,

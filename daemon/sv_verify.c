@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "elfinfo.h"
+#include "lifecycle.h"
 #include "regfile.h"
 
 #define SV_BOOT_INFO_MS 1000 /* BOOT_INFO follows HELLO at once; this is generous */
@@ -32,11 +33,14 @@ int sv_verify_identity(struct sv_chan *c, const char *name, struct sv_fwid *out)
 		if ((r = sv_priv_rproc(c)) < 0 ||
 		    (r = remoteproc_get_firmware(c->rproc, out->name, sizeof(out->name))) < 0)
 			return r;
+		/* "unknown" reads fine but names no file: the M7 was started outside Linux. */
+		if (!lifecycle_names_file(out->name))
+			return -EINVAL;
 	} else {
 		snprintf(out->name, sizeof(out->name), "%s", name);
 	}
 	if (!recovery_firmware_name_ok(out->name))
-		return -EINVAL; /* "unknown" reads fine but is not a file name either */
+		return -EINVAL;
 	snprintf(path, sizeof(path), "%s/%s", c->sv->cfg.firmware_dir, out->name);
 	e = malloc(sizeof(*e)); /* ~10 KiB: not on the event loop's stack */
 	if (!e)
@@ -108,7 +112,7 @@ static const char *configured(struct sv_chan *c)
 
 /* Whether name is a regular file under firmware_dir: a stat, not a parse, as every fault
  * that may start a ladder asks. */
-static bool image_present(struct sv_chan *c, const char *name)
+bool sv_verify_image_present(struct sv_chan *c, const char *name)
 {
 	char path[SUPERVISOR_PATH_MAX + RECOVERY_FIRMWARE_MAX + 2];
 	struct stat st;
@@ -228,7 +232,7 @@ void sv_verify_use_good(struct sv_chan *c)
 		return;
 	}
 	/* A file deleted since cannot be started: the setting is, until it is back. */
-	bool missing = !image_present(c, c->good.name);
+	bool missing = !sv_verify_image_present(c, c->good.name);
 	if (missing != c->good_missing) {
 		struct log_fields lf = sv_chan_fields(c, LOG_MID_RELOAD, missing ? -ENOENT : 0);
 		if (missing)
@@ -327,6 +331,16 @@ bool sv_verify_load_reload(struct sv_chan *c)
 
 /* ---- reload preparation ---- */
 
+/* s for a client's message, cut to 64 bytes ("..." after): a file name may take 255, and
+ * what follows it (why) must still fit. */
+static const char *shortened(const char *s, char buf[68])
+{
+	if (strlen(s) <= 64)
+		return s;
+	snprintf(buf, 68, "%.64s...", s);
+	return buf;
+}
+
 /* What is wrong with a firmware file that is there, in words (elfinfo_load's errnos; its
  * 64 MiB limit); NULL for a plain errno. EINVAL is a file only under a good name. */
 static const char *image_fault(int r, const char *name)
@@ -369,10 +383,42 @@ static int check_machine(struct sv_chan *c, char *msg, size_t cap)
 		snprintf(num, sizeof(num), "machine %u", (unsigned)w->machine);
 		m = num;
 	}
+	char n1[68], n2[68];
 	snprintf(msg, cap,
 		 "firmware %s under %s: built for %s (ELF%s), not for the Cortex-M7 (ELF32 ARM)",
-		 w->name, c->sv->cfg.firmware_dir, m, w->elf_class == 1 ? "32" : "64");
+		 shortened(w->name, n1), shortened(c->sv->cfg.firmware_dir, n2), m,
+		 w->elf_class == 1 ? "32" : "64");
 	return -ENOEXEC;
+}
+
+/* A reload is made safe by its rollback: the last good image must still load as it was
+ * verified. A file gone (the kernel cannot load it) or overwritten since (another image
+ * comes up) would fail the rollback only after the M7 was stopped, leaving the channel
+ * failed; so the reload is refused now, while the running image is untouched. */
+int sv_verify_check_rollback(struct sv_chan *c, char *msg, size_t cap)
+{
+	const struct sv_fwid *g = &c->rollback;
+	char was[2 * FWVERIFY_ID_MAX + 1], is[2 * FWVERIFY_ID_MAX + 1], n1[68];
+	struct sv_fwid now;
+	int r = sv_verify_identity(c, g->name, &now);
+
+	/* A record without a build id ("none") can only be checked for its file. */
+	if (r == 0 &&
+	    (g->id_len == 0 || (now.id_len == g->id_len && memcmp(now.id, g->id, g->id_len) == 0)))
+		return 0;
+	if (r < 0) {
+		const char *why = image_fault(r, g->name);
+		snprintf(msg, cap, "cannot roll back to last good firmware %s: %s",
+			 shortened(g->name, n1), why ? why : strerror(-r));
+		return r;
+	}
+	fwverify_hex(g->id, g->id_len, was, sizeof(was));
+	fwverify_hex(now.id, now.id_len, is, sizeof(is));
+	snprintf(msg, cap,
+		 "cannot roll back to last good firmware %s: it now holds build id %.40s, not "
+		 "%.40s",
+		 shortened(g->name, n1), is, was);
+	return -ESTALE;
 }
 
 int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
@@ -382,15 +428,25 @@ int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 	const char *name = firmware && *firmware ? firmware : cc->firmware ? cc->firmware : "";
 	int r = sv_verify_identity(c, name, &c->reload_want);
 
+	if (r < 0 && !*name && c->reload_want.name[0] &&
+	    !lifecycle_names_file(c->reload_want.name)) {
+		snprintf(msg, cap,
+			 "remoteproc names no firmware file ('%.32s': the M7 was started outside "
+			 "Linux): name one, or set firmware",
+			 c->reload_want.name);
+		return r;
+	}
 	if (r < 0) {
-		const char *fw = c->reload_want.name[0] ? c->reload_want.name : "(current)";
+		char n1[68], n2[68];
+		const char *fw =
+			c->reload_want.name[0] ? shortened(c->reload_want.name, n1) : "(current)";
+		const char *dir = shortened(c->sv->cfg.firmware_dir, n2);
 		const char *why = image_fault(r, c->reload_want.name);
 		if (why)
-			snprintf(msg, cap, "firmware %s under %s: %s", fw, c->sv->cfg.firmware_dir,
-				 why);
+			snprintf(msg, cap, "firmware %s under %s: %s", fw, dir, why);
 		else
-			snprintf(msg, cap, "cannot read firmware %s under %s: %s", fw,
-				 c->sv->cfg.firmware_dir, strerror(-r));
+			snprintf(msg, cap, "cannot read firmware %s under %s: %s", fw, dir,
+				 strerror(-r));
 		return r;
 	}
 	r = check_machine(c, msg, cap);
@@ -399,14 +455,25 @@ int sv_verify_prepare(struct sv_chan *c, const char *firmware, bool no_rollback,
 	memset(&c->rollback, 0, sizeof(c->rollback));
 	c->ver_detail[0] = '\0';
 	if (!no_rollback && strcmp(channel_config(c->ch)->sup.rollback, "off") != 0) {
-		if (c->good.name[0])
+		if (c->good.name[0]) {
 			c->rollback = c->good;
-		else if (sv_verify_identity(c, NULL, &c->rollback) < 0)
+			if ((r = sv_verify_check_rollback(c, msg, cap)) < 0) {
+				size_t len = strlen(msg);
+				snprintf(msg + len, cap - len,
+					 "; restore it, or reload with no_rollback");
+				memset(&c->rollback, 0, sizeof(c->rollback));
+				return r;
+			}
+		} else if (sv_verify_identity(c, NULL, &c->rollback) < 0)
 			/* What runs now cannot be read back: nothing to roll back to. */
 			memset(&c->rollback, 0, sizeof(c->rollback));
 	}
 	ev->rollback_fw = c->rollback.name[0] ? c->rollback.name : NULL;
 	ev->no_rollback = no_rollback;
+	struct channel_snapshot snap;
+	channel_snapshot(c->ch, &snap);
+	c->reload_old_known = snap.have_hello;
+	c->reload_old_boot = snap.have_hello ? snap.hello.boot_id : 0;
 	return 0;
 }
 
@@ -460,10 +527,16 @@ static void verdict(struct sv_chan *c, bool ok)
 		}
 	} else {
 		char d[320];
-		snprintf(d, sizeof(d), "%.60s: %s%s%.24s: expected %.40s, got %.40s",
-			 c->ver_want.name, fwverify_reason_to_string(v->reason),
-			 v->reason == FWVERIFY_FAULT ? " " : "",
-			 v->reason == FWVERIFY_FAULT ? v->fault : "", want, got);
+		if (v->reason == FWVERIFY_NOT_RESTARTED)
+			snprintf(d, sizeof(d),
+				 "%.60s: not_restarted: boot_id %08x answered, the boot from "
+				 "before the load",
+				 c->ver_want.name, v->boot_id);
+		else
+			snprintf(d, sizeof(d), "%.60s: %s%s%.24s: expected %.40s, got %.40s",
+				 c->ver_want.name, fwverify_reason_to_string(v->reason),
+				 v->reason == FWVERIFY_FAULT ? " " : "",
+				 v->reason == FWVERIFY_FAULT ? v->fault : "", want, got);
 		snprintf(c->ver_detail, sizeof(c->ver_detail), "%.159s", d);
 		log_struct(c->sv->log, LOG_WARNING, &lf, "%s failed verification after %llu ms: %s",
 			   recovery_step_to_string(c->ver_step), (unsigned long long)ms,
@@ -518,6 +591,10 @@ void sv_verify_start(struct sv_chan *c, const struct recovery_action *a)
 	else if (sv_verify_identity(c, a->firmware, &c->ver_want) < 0)
 		c->ver_want.id_len = 0; /* the ladder cannot refuse: HELLO alone then */
 	fwverify_start(&c->ver, &cfg, c->ver_want.id, c->ver_want.id_len, a->deadline_ms, now);
+	/* Only a reload must bring a new boot: a rollback may find its image still running
+	 * (the reload's load never took), which is what it wants. */
+	if (a->step == RECOVERY_STEP_RELOAD && c->reload_old_known)
+		fwverify_expect_new_boot(&c->ver, c->reload_old_boot);
 	if (channel_is_raw(c->ch)) {
 		/* Raw firmware sends neither HELLO nor BOOT_INFO: nothing can prove which image
 		 * runs, so the step is done once remoteproc started it; the tty reopens by

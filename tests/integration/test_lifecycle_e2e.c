@@ -987,6 +987,55 @@ static void test_reload_cut_short_by_crash(void **state)
 	reload_interrupted(*state, SIGKILL);
 }
 
+/* The reload is cut short, and the image it would roll back to is overwritten by another
+ * build before the daemon starts again: that rollback could only load the other build
+ * in place of the one the M7 runs, so the restart leaves the M7 as it is and says why. */
+static void test_reload_cut_short_target_overwritten(void **state)
+{
+	struct fx *f = *state;
+	struct tclient q;
+	char path[400], buf[256];
+	size_t at;
+	cJSON *o;
+
+	if (!f)
+		skip();
+	cJSON_Delete(status_when(f, "up", "hello"));
+	at = log_wait(f->simlog, 0, "m7sim: link ");
+	assert_int_equal(tclient_open(&q, f->p.sock, NULL), 0);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"reload\",\"channel\":\"m7\","
+					  "\"firmware\":\"nohello.elf\"}"),
+			 0);
+	o = tclient_wait(&q, "ACK", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	tclient_close(&q);
+	at = log_wait(f->simlog, at, "m7sim: remoteproc start nohello.elf");
+	assert_true(at > 0);
+	assert_int_equal(daemon_proc_stop(&f->p), 0);
+	snprintf(path, sizeof(path), "%s/good.elf", f->fwdir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(h_daemon_path(), path), 0);
+
+	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
+	o = last_incident(f);
+	assert_string_equal(j_str(o, "kind"), "reload");
+	assert_string_equal(j_str(o, "source"), "restart");
+	assert_string_equal(j_str(o, "outcome"), "failed");
+	if (!strstr(j_str(o, "detail"), "cannot roll back to last good firmware good.elf: it "
+					"now holds build id"))
+		fail_msg("detail '%s'", j_str(o, "detail"));
+	cJSON_Delete(o);
+	rproc_attr(f, "firmware", buf, sizeof(buf));
+	assert_string_equal(buf, "nohello.elf");
+	assert_int_equal(count_in(f->simlog, "m7sim: remoteproc start good.elf"), 0);
+	assert_int_equal(count_in(f->p.log, "the reload of nohello.elf was cut short by a restart "
+					    "of the daemon; left as it is (cannot roll back"),
+			 1);
+	snprintf(path, sizeof(path), "%s/firmware-reload-m7", f->state);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
 static int setup_bad_record(void **state)
 {
 	return setup_with(state, (struct opts){.rproc_state = "running\n",
@@ -1095,6 +1144,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_shared_remoteproc,
 						setup_shared_configured, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short, setup_reload, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_cut_short_target_overwritten,
+						setup_reload, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_cut_short_by_crash,
 						setup_reload_firmware, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_record, setup_bad_record, teardown),

@@ -151,9 +151,13 @@ static int as_dropped(const char *conf_path, const char *out)
 	privsep_msg_init(&m, PRIVSEP_RPROC_SET_FIRMWARE, "m7", "../../etc/passwd");
 	if (privsep_call(ps, &m) != -EINVAL)
 		return 9;
-	privsep_msg_init(&m, PRIVSEP_RUN_DRIVER, "m7", "rm -rf /");
+	privsep_msg_init(&m, PRIVSEP_RUN_DRIVER, "m7", "rm;reboot");
 	if (privsep_call(ps, &m) != -EINVAL)
 		return 10;
+	/* Not a name at all: refused as malformed, before any check reads it. */
+	privsep_msg_init(&m, PRIVSEP_RUN_DRIVER, "m7", "rm -rf /");
+	if (privsep_call(ps, &m) != -EBADMSG)
+		return 11;
 	wait_for(out, 200);
 	privsep_free(ps);
 	conf_free(cfg);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <pwd.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
@@ -65,9 +66,9 @@ static unsigned probation_ms = 800;
 /* Daemon keys of the next setup (the privileged helper's). */
 static const char *daemon_extra = "";
 
-/* good_record: a last good record to write before the daemon starts ("" = none);
- * ladder: the channel's recovery keys. */
-static int setup_with(void **state, const char *good_record, const char *ladder)
+/* good_name: a last good image to record before the daemon starts, with m7sim's build
+ * id, as its file holds it ("" = none); ladder: the channel's recovery keys. */
+static int setup_with(void **state, const char *good_name, const char *ladder)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	char path[400], out[400];
@@ -96,9 +97,13 @@ static int setup_with(void **state, const char *good_record, const char *ladder)
 	snprintf(f->rp, sizeof(f->rp), "%s/sys/class/remoteproc/remoteproc0", f->p.dir);
 	firmware_files(f);
 	assert_int_equal(mkfifo(f->kmsg, 0644), 0);
-	if (good_record[0]) {
+	if (good_name[0]) {
+		char rec[400];
+		snprintf(path, sizeof(path), "%s/%s", f->fwdir, good_name);
+		assert_true(symlink(h_sim_path(), path) == 0 || errno == EEXIST);
 		snprintf(path, sizeof(path), "%s/firmware-good-m7", f->state);
-		assert_int_equal(h_put_file(path, good_record), 0);
+		snprintf(rec, sizeof(rec), "%s %s\n", good_name, f->sim_id);
+		assert_int_equal(h_put_file(path, rec), 0);
 	}
 
 	pid_t pid = fork();
@@ -152,15 +157,15 @@ static int setup_long_probation(void **state)
 	return setup_with(state, "", "recovery_steps = resync\n");
 }
 
-/* The last good image is one whose file says it is broken (m7sim: no HELLO). */
+/* The last good image is one that comes up broken (m7sim: no HELLO). */
 static int setup_broken_good(void **state)
 {
-	return setup_with(state, "broken.elf 0102\n", "recovery_steps = resync\n");
+	return setup_with(state, "broken.elf", "recovery_steps = resync\n");
 }
 
 /* Reads STATE objects until one of st_end; returns the sequence of the states that tell
  * the story ("reloading:reload rolled_back:silent up:rollback"), repeats dropped, and the
- * detail of the last rolled_back or unverified one. */
+ * detail of the last rolled_back, failed or unverified one. */
 static void read_states(struct tclient *w, const char *end1, const char *end2, char *seq,
 			size_t cap, char *detail, size_t dcap)
 {
@@ -184,7 +189,8 @@ static void read_states(struct tclient *w, const char *end1, const char *end2, c
 				 item);
 			snprintf(last, sizeof(last), "%s", item);
 		}
-		if ((strcmp(st, "rolled_back") == 0 || strcmp(why ? why : "", "unverified") == 0) &&
+		if ((strcmp(st, "rolled_back") == 0 || strcmp(st, "failed") == 0 ||
+		     strcmp(why ? why : "", "unverified") == 0) &&
 		    j_str(o, "detail"))
 			snprintf(detail, dcap, "%s", j_str(o, "detail"));
 		bool done = strcmp(st, end1) == 0 || (end2 && strcmp(st, end2) == 0);
@@ -295,6 +301,30 @@ static void broken_image(void **state, const char *fw, const char *reason, const
 	tclient_close(&q);
 }
 
+/* A reload of fw is refused, in words naming the last good image good (and in_msg),
+ * because it could not be rolled back to: nothing is stopped. */
+static void refused_for_rollback(struct tclient *w, struct tclient *q, const char *fw,
+				 const char *good, const char *in_msg)
+{
+	char line[200];
+	cJSON *o;
+
+	snprintf(line, sizeof(line), "{\"cmd\":\"reload\",\"channel\":\"m7\",\"firmware\":\"%s\"}",
+		 fw);
+	assert_int_equal(tclient_send(q, line), 0);
+	o = tclient_obj(q, WAIT_MS);
+	assert_non_null(o);
+	if (strcmp(j_str(o, "class"), "ERROR") != 0)
+		fail_msg("reload %s with %s unusable: %s, want ERROR", fw, good, j_str(o, "class"));
+	assert_string_equal(j_str(o, "code"), "bad_value");
+	const char *msg = j_str(o, "message");
+	if (!strstr(msg, "cannot roll back") || !strstr(msg, good) || !strstr(msg, in_msg) ||
+	    !strstr(msg, "no_rollback"))
+		fail_msg("reload %s: '%s'", fw, msg);
+	cJSON_Delete(o);
+	assert_null(tclient_wait_str(w, "STATE", "state", "reloading", 300));
+}
+
 static void test_good_then_restart(void **state)
 {
 	struct fx *f = *state;
@@ -328,13 +358,18 @@ static void test_good_then_restart(void **state)
 	tclient_close(&q);
 
 	/* Restart the daemon. The file app2.elf now holds another build: only the record
-	 * kept across the restart can say what good app2.elf was. */
+	 * kept across the restart can say what good app2.elf was, and a reload that could
+	 * not be rolled back to it is refused before anything stops. */
 	assert_int_equal(daemon_proc_stop(&f->p), 0);
 	snprintf(path, sizeof(path), "%s/app2.elf", f->fwdir);
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(symlink(h_daemon_path(), path), 0);
 	assert_int_equal(daemon_proc_start(&f->p, f->conf), 0);
 	open_clients(f, &w, &q);
+	refused_for_rollback(&w, &q, "wrong.elf", "app2.elf", f->sim_id);
+	/* Back as it was verified: the rollback to it goes through. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(h_sim_path(), path), 0);
 	reload(&q, "wrong.elf", false);
 	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
 	assert_string_equal(
@@ -573,6 +608,57 @@ static void test_reloaded_image_deleted(void **state)
 	good_record_is(f, want);
 	assert_int_equal(symlink(h_sim_path(), path), 0);
 	recovery_loads(f, "good.elf");
+}
+
+/* The last good image's file is gone: a reload is refused before anything stops, as a
+ * failed one could not be rolled back; with no_rollback it goes on. */
+static void test_rollback_target_gone(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], seq[512], detail[256];
+
+	if (!f)
+		skip();
+	reload_ok(f, "app2.elf");
+	snprintf(path, sizeof(path), "%s/app2.elf", f->fwdir);
+	assert_int_equal(unlink(path), 0);
+	open_clients(f, &w, &q);
+	refused_for_rollback(&w, &q, "nohello.elf", "app2.elf", "No such file");
+	reload(&q, "good.elf", true);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:reload up:reload");
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* The last good image's file is deleted while the reload runs: the rollback could not
+ * load it, so the image running is not stopped for it; the rollback fails at once and
+ * says why. */
+static void test_rollback_target_deleted_during_reload(void **state)
+{
+	struct fx *f = *state;
+	struct tclient w, q;
+	char path[400], seq[512], detail[256], cur[64];
+	cJSON *o;
+
+	if (!f)
+		skip();
+	open_clients(f, &w, &q);
+	reload(&q, "nohello.elf", false);
+	o = tclient_wait_str(&w, "STATE", "state", "reloading", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	snprintf(path, sizeof(path), "%s/good.elf", f->fwdir);
+	assert_int_equal(unlink(path), 0);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:rollback failed:rollback_failed");
+	if (!strstr(detail, "; rollback good.elf: No such file or directory"))
+		fail_msg("detail '%s'", detail);
+	rproc_firmware(f, cur, sizeof(cur));
+	assert_string_equal(cur, "nohello.elf");
+	tclient_close(&w);
+	tclient_close(&q);
 }
 
 /* Copies the ELF from to to with its GNU build-id note made another note type: an
@@ -901,6 +987,32 @@ static void test_unreadable_refused(void **state)
 	assert_string_equal(j_str(o, "code"), "bad_value");
 	assert_non_null(strstr(j_str(o, "message"), "missing.elf"));
 	cJSON_Delete(o);
+	/* The longest name there may be: the message is cut in the name, never in why. */
+	char longreq[512], longname[256];
+	memset(longname, 'a', 255);
+	longname[255] = '\0';
+	snprintf(longreq, sizeof(longreq),
+		 "{\"cmd\":\"reload\",\"channel\":\"m7\",\"firmware\":\"%s\"}", longname);
+	assert_int_equal(tclient_send(&q, longreq), 0);
+	o = tclient_wait(&q, "ERROR", WAIT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "code"), "bad_value");
+	const char *lm = j_str(o, "message");
+	if (strlen(lm) < 27 || strcmp(lm + strlen(lm) - 27, ": No such file or directory") != 0)
+		fail_msg("a missing file of 255 bytes: '%s'", lm);
+	cJSON_Delete(o);
+	/* No name given, and remoteproc names none ('unknown': started outside Linux). */
+	char attr[400];
+	snprintf(attr, sizeof(attr), "%s/firmware", f->rp);
+	assert_int_equal(h_put_file(attr, "unknown\n"), 0);
+	assert_int_equal(tclient_send(&q, "{\"cmd\":\"reload\",\"channel\":\"m7\"}"), 0);
+	o = tclient_wait(&q, "ERROR", WAIT_MS);
+	assert_non_null(o);
+	assert_string_equal(j_str(o, "code"), "bad_value");
+	if (!strstr(j_str(o, "message"), "remoteproc names no firmware file ('unknown'"))
+		fail_msg("no name, remoteproc's 'unknown': '%s'", j_str(o, "message"));
+	cJSON_Delete(o);
+	assert_int_equal(h_put_file(attr, "good.elf\n"), 0);
 	/* What is wrong with a file that is there, in words. */
 	static const struct {
 		const char *name, *why;
@@ -1232,16 +1344,178 @@ static void test_load_refused_at_once(void **state)
 	reload(&q, "app2.elf", false);
 	read_states(&w, "failed", NULL, seq, sizeof(seq), detail, sizeof(detail));
 	assert_string_equal(seq, "reloading:reload reloading:rollback failed:rollback_failed");
+	/* What failed, both times, in STATE and in the incident. */
+	static const char said[] =
+		"app2.elf: load_failed: Is a directory; rollback good.elf: Is a directory";
+	assert_string_equal(detail, said);
 	cJSON *inc = last_incident(&q);
 	assert_string_equal(j_str(inc, "kind"), "reload");
 	assert_string_equal(j_str(inc, "outcome"), "failed");
+	assert_string_equal(j_str(inc, "detail"), said);
 	cJSON *steps = cJSON_GetObjectItem(inc, "steps");
 	assert_int_equal(cJSON_GetArraySize(steps), 2);
 	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 0), "action"), "reload");
 	assert_string_equal(j_str(cJSON_GetArrayItem(steps, 1), "action"), "rollback");
 	cJSON_Delete(inc);
+	/* Without a rollback: the reload's own failure. */
+	reload(&q, "app2.elf", true);
+	read_states(&w, "failed", NULL, seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:reload failed:reload_failed");
+	assert_string_equal(detail, "app2.elf: load_failed: Is a directory");
+	inc = last_incident(&q);
+	assert_string_equal(j_str(inc, "detail"), "app2.elf: load_failed: Is a directory");
+	cJSON_Delete(inc);
 	assert_int_equal(rmdir(st), 0);
 	assert_int_equal(rename(kept, st), 0);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* ---- a load that leaves the old image running ---- */
+
+/* A kernel whose stop and start take no effect (the SoC fault docs/RECOVERY.md 4.1
+ * names): the state attribute says what was asked, the M7 behind the tty runs on. */
+struct stuck {
+	struct daemon_proc p;
+	struct fake_m7 m;
+	char state[400];
+	pthread_t kernel;
+	bool kernel_runs;
+	volatile bool stop;
+	volatile bool hung; /* a stop never ends: state stays as written */
+};
+
+static void *stuck_kernel_run(void *arg)
+{
+	struct stuck *k = arg;
+
+	while (!k->stop) {
+		char buf[64];
+		h_slurp_file(k->state, buf, sizeof(buf));
+		if (!k->hung && strncmp(buf, "stop", 4) == 0)
+			(void)h_put_file(k->state, "offline\n");
+		else if (!k->hung && strncmp(buf, "start", 5) == 0)
+			(void)h_put_file(k->state, "running\n");
+		usleep(2000);
+	}
+	return NULL;
+}
+
+static int teardown_stuck(void **state)
+{
+	struct stuck *k = *state;
+	int st = 0;
+
+	if (!k)
+		return 0;
+	if (k->p.pid > 0)
+		st = daemon_proc_stop(&k->p);
+	k->stop = true;
+	if (k->kernel_runs)
+		pthread_join(k->kernel, NULL);
+	fake_m7_close(&k->m);
+	h_show_log_if(&k->p, st);
+	h_cleanup(&k->p);
+	free(k);
+	return st == 0 ? 0 : -1;
+}
+
+/* The channel up on a fake M7 behind a stuck kernel; firmware good.elf (m7sim's ELF)
+ * and noid.elf (the same without a build id). */
+static int setup_stuck(void **state)
+{
+	struct stuck *k = calloc(1, sizeof(*k));
+	char link[300], fwdir[300], path[400], conf[2048];
+
+	*state = NULL;
+	if (!k)
+		return -1;
+	k->m.master = -1;
+	if (access(h_sim_path(), R_OK) != 0) {
+		free(k);
+		return 0; /* the test skips */
+	}
+	*state = k;
+	static const char *const extra[] = {"firmware", "state", NULL};
+	if (h_tmpdir(&k->p) < 0 || h_fake_rproc_tree(k->p.dir, "good.elf\n", extra) < 0)
+		return -1;
+	snprintf(fwdir, sizeof(fwdir), "%s/firmware", k->p.dir);
+	snprintf(path, sizeof(path), "%s/good.elf", fwdir);
+	if (symlink(h_sim_path(), path) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/noid.elf", fwdir);
+	if (copy_without_build_id(h_sim_path(), path) < 0)
+		return -1;
+	snprintf(k->state, sizeof(k->state), "%s/sys/class/remoteproc/remoteproc0/state", k->p.dir);
+	if (pthread_create(&k->kernel, NULL, stuck_kernel_run, k) != 0)
+		return -1;
+	k->kernel_runs = true;
+	snprintf(link, sizeof(link), "%s/ttyRPMSG30", k->p.dir);
+	if (fake_m7_open(&k->m, link) < 0)
+		return -1;
+	snprintf(conf, sizeof(conf),
+		 "allow_uids = %u\nsysfs_root = %s/sys\nfirmware_dir = %s\nstate_dir = %s/state\n"
+		 "[channel m7]\ndevice = %s\nremoteproc = imx-rproc\nreopen_min_ms = 20\n"
+		 "reopen_max_ms = 200\nrecovery_steps = resync\nrecovery_backoff_ms = 60000\n"
+		 "reload_timeout_ms = 3000\nreload_probation_ms = 300\nliveness_quiet_ms = 3000\n"
+		 "liveness_answer_ms = 300\ndown_grace_ms = 0\n",
+		 (unsigned)getuid(), k->p.dir, fwdir, k->p.dir, link);
+	if (daemon_proc_start(&k->p, conf) < 0)
+		return -1;
+	return fake_m7_handshake(&k->m, 0x5eed0001, 8) < 0 ? -1 : 0;
+}
+
+/* The image asked for has no build id, so its identity cannot tell the old image from
+ * it: the boot does. The old image answering with its boot_id is no reload (kept, as
+ * no_rollback asks, but unverified, and said so). */
+static void test_old_image_still_runs(void **state)
+{
+	struct stuck *k = *state;
+	struct tclient w, q;
+	char seq[512], detail[256];
+	cJSON *o;
+
+	if (!k)
+		skip();
+	assert_int_equal(tclient_open(&w, k->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, k->p.sock, NULL), 0);
+	o = tclient_wait_str(&w, "STATE", "state", "up", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+
+	reload(&q, "noid.elf", true);
+	/* The tty reopens: the same M7, the same boot, answers the new HOST_HELLO. */
+	assert_int_equal(fake_m7_handshake(&k->m, 0x5eed0001, 8), 0);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:reload up:unverified");
+	if (!strstr(detail, "noid.elf: not_restarted: boot_id 5eed0001"))
+		fail_msg("detail '%s'", detail);
+	tclient_close(&w);
+	tclient_close(&q);
+}
+
+/* A stop that never ends: the reload fails at its deadline, and says so. */
+static void test_load_never_ends(void **state)
+{
+	struct stuck *k = *state;
+	struct tclient w, q;
+	char seq[512], detail[256];
+	cJSON *o;
+
+	if (!k)
+		skip();
+	assert_int_equal(tclient_open(&w, k->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"STATE\"]}"),
+			 0);
+	assert_int_equal(tclient_open(&q, k->p.sock, NULL), 0);
+	o = tclient_wait_str(&w, "STATE", "state", "up", WAIT_MS);
+	assert_non_null(o);
+	cJSON_Delete(o);
+	k->hung = true;
+	reload(&q, "noid.elf", true);
+	read_states(&w, "up", "failed", seq, sizeof(seq), detail, sizeof(detail));
+	assert_string_equal(seq, "reloading:reload failed:reload_failed");
+	assert_string_equal(detail, "noid.elf: timeout: the load did not finish in time");
 	tclient_close(&w);
 	tclient_close(&q);
 }
@@ -1256,6 +1530,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reloaded_image_deleted, setup_configured,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_target_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_target_deleted_during_reload, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_reloaded_image_without_build_id,
 						setup_configured, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_identity, setup, teardown),
@@ -1265,6 +1542,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_fails, setup_broken_good, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refused_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_old_image_still_runs, setup_stuck,
+						teardown_stuck),
+		cmocka_unit_test_setup_teardown(test_load_never_ends, setup_stuck, teardown_stuck),
 		cmocka_unit_test_setup_teardown(test_unreadable_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_during_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_lost_during_reload, setup, teardown),

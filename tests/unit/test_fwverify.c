@@ -253,6 +253,42 @@ static void test_details(void **state)
 	assert_string_equal(fwverify_reason_to_string(99), "unknown");
 }
 
+/* An image that answers with the boot_id seen before the load did not restart: the old
+ * image still runs (stop, new name, start left it so). Its identity cannot tell when it
+ * is unchecked or the same build, so the boot decides; another boot goes on as usual. */
+static void test_old_boot(void **state)
+{
+	static const struct {
+		bool know_id;
+		uint32_t boot_id;
+		enum fwverify_action want;
+	} rows[] = {
+		{true, 7, FWVERIFY_REJECTED},
+		{false, 7, FWVERIFY_REJECTED},
+		{true, 8, FWVERIFY_NONE},
+		{false, 8, FWVERIFY_SEND_PING},
+	};
+	struct fwverify v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct fwverify_event ev = {.type = FWVERIFY_EV_HELLO, .boot_id = rows[i].boot_id};
+		fwverify_start(&v, &cfg, rows[i].know_id ? good_id : NULL,
+			       rows[i].know_id ? sizeof(good_id) : 0, 2000, 0);
+		fwverify_expect_new_boot(&v, 7);
+		if (fwverify_handle(&v, &ev, 100) != rows[i].want)
+			fail_msg("row %zu: boot %u", i, rows[i].boot_id);
+		assert_int_equal(v.reason, rows[i].want == FWVERIFY_REJECTED
+						   ? FWVERIFY_NOT_RESTARTED
+						   : FWVERIFY_OK);
+	}
+	assert_string_equal(fwverify_reason_to_string(FWVERIFY_NOT_RESTARTED), "not_restarted");
+	/* Not asked for (a rollback, a ladder's step): the same boot is fine. */
+	struct fwverify_event ev = {.type = FWVERIFY_EV_HELLO, .boot_id = 7};
+	fwverify_start(&v, &cfg, NULL, 0, 2000, 0);
+	assert_int_equal(fwverify_handle(&v, &ev, 100), FWVERIFY_SEND_PING);
+}
+
 /* The last good record: what the state directory holds across restarts. */
 static void test_record(void **state)
 {
@@ -342,9 +378,8 @@ static void test_machine_fits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_details),
-		cmocka_unit_test(test_record),
+		cmocka_unit_test(test_table),	     cmocka_unit_test(test_details),
+		cmocka_unit_test(test_old_boot),     cmocka_unit_test(test_record),
 		cmocka_unit_test(test_machine_fits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
