@@ -625,7 +625,8 @@ static int wait_reply(struct m7b_client *c, int64_t id, enum m7b_event_type want
 static int call_until(struct m7b_client *c, const struct m7b_request *req, struct m7b_event **reply,
 		      int64_t deadline)
 {
-	int64_t id;
+	/* Set by submit_until() when it succeeds, which a release build cannot tell. */
+	int64_t id = 0;
 	int r;
 
 	if (reply)
