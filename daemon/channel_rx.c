@@ -427,15 +427,21 @@ void channel_rx_on_read(evutil_socket_t fd, short what, void *arg)
 	ch->rx_on_batch_end(ch->ud, ch);
 }
 
-/* The reader thread's bytes, under the loop lock: the same as a burst of one read. */
+/* The reader thread's bytes, under the loop lock. A short read() is one batch (one write
+ * per client), as at low rates. A long one means bytes piled up while the last were
+ * handled: as the loop's bursts do, it reads on from the non-blocking descriptor (up to 3
+ * more) before the clients' writes, so that they are shared by more frames. */
 static void rx_thread_input(void *arg, const uint8_t *buf, size_t n)
 {
 	struct channel *ch = arg;
+	uint32_t closes = ch->rx_closes;
 	stamp_read(ch);
 	if (ch->cfg.mode == CONF_MODE_RAW)
 		channel_raw_input(ch, buf, n);
 	else
 		process(ch, buf, n);
+	if (n >= CHANNEL_RX_BACKLOG && ch->rx_closes == closes)
+		rx_failed(ch, channel_rx_burst(ch, 3));
 	ch->rx_on_batch_end(ch->ud, ch);
 }
 
