@@ -17,6 +17,7 @@
 #include "notify.h"
 #include "ptybridge.h"
 #include "privsep.h"
+#include "server.h"
 #include "supervisor.h"
 
 enum { OPT_MODE = 256, OPT_GROUP, OPT_CHECK, OPT_USER };
@@ -318,7 +319,16 @@ int main(int argc, char **argv)
 	struct options op = {.a = {.ov = {.socket_mode = -1, .log_level = -1},
 				   .log_target = LOG_TARGET_JOURNAL}};
 	int status = 1;
+	/* First, while no descriptor of ours can sit at the numbers it names. */
+	const char *passed = getenv("LISTEN_FDS");
+	char passed_fds[24];
 
+	snprintf(passed_fds, sizeof(passed_fds), "%s", passed ? passed : "");
+	if (server_check_passed() < 0)
+		fprintf(stderr,
+			"m7bridged: LISTEN_FDS=%s names descriptors that are not open: none of "
+			"them is taken\n",
+			passed_fds);
 	hold_signals(true);
 	op.channels = calloc((size_t)argc + 1, sizeof(*op.channels));
 	if (op.channels)

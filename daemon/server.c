@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,6 +373,31 @@ static int adopt_activated(struct server *s, int n, const char *path)
 	if (getsockname(s->fd, (struct sockaddr *)&a, &len) == 0 && a.sun_path[0]) {
 		free(s->path);
 		s->path = strndup(a.sun_path, sizeof(a.sun_path));
+	}
+	return 0;
+}
+
+int server_check_passed(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char *end;
+
+	if (!pid || !fds)
+		return 0;
+	errno = 0;
+	long p = strtol(pid, &end, 10), n;
+	if (errno || *end || p != (long)getpid())
+		return 0; /* not ours: sd_listen_fds() ignores them too */
+	n = strtol(fds, &end, 10);
+	if (errno || *end || n <= 0)
+		return 0; /* junk: sd_listen_fds() refuses it */
+	for (long i = 0; i < n && i < INT_MAX - SD_LISTEN_FDS_START; i++) {
+		if (fcntl(SD_LISTEN_FDS_START + (int)i, F_GETFD) < 0) {
+			unsetenv("LISTEN_PID");
+			unsetenv("LISTEN_FDS");
+			unsetenv("LISTEN_FDNAMES");
+			return -EBADF;
+		}
 	}
 	return 0;
 }

@@ -1967,6 +1967,51 @@ static void test_socket_activation(void **state)
 	assert_int_equal(st, 0);
 }
 
+/* LISTEN_FDS naming descriptors that are not open: the daemon's own, opened later at
+ * those numbers, must not be taken for passed ones (and closed as foreign). */
+static void test_listen_fds_not_open(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_write_conf(&p, ""), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char self[24];
+		int fd = open(p.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0)
+			dup2(fd, 2);
+		(void)close_range(3, ~0u, 0);
+		snprintf(self, sizeof self, "%d", (int)getpid());
+		setenv("LISTEN_PID", self, 1);
+		setenv("LISTEN_FDS", "2", 1);
+		execl(h_daemon_path(), h_daemon_path(), "-f", "-c", p.conf, (char *)NULL);
+		_exit(127);
+	}
+	p.pid = pid;
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	struct stat sb;
+	while (stat(p.sock, &sb) != 0 && h_now_ms() < end)
+		usleep(10000);
+	struct tclient c;
+	bool ok = tclient_open(&c, p.sock, NULL) == 0;
+	if (ok) {
+		cJSON *s = status_of(&c);
+		ok = j_num(s, "client_id") == 1;
+		cJSON_Delete(s);
+		tclient_close(&c);
+	}
+	int st = daemon_proc_stop(&p);
+	char log[8192];
+	h_slurp_file(p.log, log, sizeof log);
+	h_show_log_if(&p, st);
+	h_cleanup(&p);
+	assert_true(ok);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(log, "LISTEN_FDS=2 names descriptors that are not open"));
+}
+
 /* The daemon starts before the device exists (M7 not booted yet): only inotify can open
  * it quickly, the backoff is a minute. */
 static int setup_no_device(void **state)
@@ -2160,6 +2205,7 @@ int main(void)
 		cmocka_unit_test(test_busy_holder),
 		cmocka_unit_test(test_stale_socket_and_shutdown),
 		cmocka_unit_test(test_socket_activation),
+		cmocka_unit_test(test_listen_fds_not_open),
 		cmocka_unit_test(test_max_clients),
 		cmocka_unit_test_setup_teardown(test_clock_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_untimed_and_m7_counters, setup,
