@@ -30,6 +30,22 @@ fi
 grep -q '^Type=notify$' "$service" && grep -q '^WatchdogSec=' "$service" &&
 	grep -q '^Restart=on-failure$' "$service" && ok "Type=notify, WatchdogSec, Restart" ||
 	bad "service lacks Type=notify/WatchdogSec/Restart=on-failure"
+# Exit statuses the man page lists besides 0 and 1 (usage, configuration, --user) come
+# back at every try: Restart=on-failure must not retry them.
+man=${M7B_SOURCE_ROOT:-}/docs/man/m7bridged.8.scd
+if [ -r "$man" ]; then
+	codes=$(sed -n '/^# EXIT STATUS/,/^# /p' "$man" | grep -o '\b[0-9][0-9]\b' | sort -u)
+	prevent=" $(sed -n 's/^RestartPreventExitStatus=//p' "$service" | tr '\n' ' ') "
+	missing=
+	for c in $codes; do [[ $prevent == *" $c "* ]] || missing="$missing $c"; done
+	if [ -n "$codes" ] && [ -z "$missing" ]; then
+		ok "RestartPreventExitStatus holds the statuses no retry changes:" $codes
+	else
+		bad "Restart=on-failure retries exit statuses that fail again:${missing:- none found in $man}"
+	fi
+else
+	echo "# no source tree: exit statuses not checked against RestartPreventExitStatus"
+fi
 grep -q '^ListenStream=/run/m7bridge/m7bridge.sock$' "$socket" && ok "socket path" ||
 	bad "socket path differs from the protocol's default"
 
