@@ -320,15 +320,22 @@ int main(int argc, char **argv)
 				   .log_target = LOG_TARGET_JOURNAL}};
 	int status = 1;
 	/* First, while no descriptor of ours can sit at the numbers it names. */
-	const char *passed = getenv("LISTEN_FDS");
-	char passed_fds[24];
+	const char *passed = getenv("LISTEN_FDS"), *passed_pid = getenv("LISTEN_PID");
+	char fds[24], pid[24];
 
-	snprintf(passed_fds, sizeof(passed_fds), "%s", passed ? passed : "");
-	if (server_check_passed() < 0)
+	snprintf(fds, sizeof(fds), "%s", passed ? passed : "");
+	snprintf(pid, sizeof(pid), "%s", passed_pid ? passed_pid : "");
+	int r = server_check_passed();
+	if (r == -EBADF)
 		fprintf(stderr,
 			"m7bridged: LISTEN_FDS=%s names descriptors that are not open: none of "
 			"them is taken\n",
-			passed_fds);
+			fds);
+	else if (r == -ESRCH)
+		fprintf(stderr,
+			"m7bridged: LISTEN_FDS=%s is for LISTEN_PID=%s, not this process (%d): "
+			"none of them is taken (started through a wrapper that does not exec?)\n",
+			fds, pid, (int)getpid());
 	hold_signals(true);
 	op.channels = calloc((size_t)argc + 1, sizeof(*op.channels));
 	if (op.channels)

@@ -386,11 +386,14 @@ int server_check_passed(void)
 		return 0;
 	errno = 0;
 	long p = strtol(pid, &end, 10), n;
-	if (errno || *end || p != (long)getpid())
-		return 0; /* not ours: sd_listen_fds() ignores them too */
+	if (errno || *end)
+		p = 0; /* no process: not ours either */
+	errno = 0;
 	n = strtol(fds, &end, 10);
 	if (errno || *end || n <= 0)
 		return 0; /* junk: sd_listen_fds() refuses it */
+	if (p != (long)getpid())
+		return -ESRCH; /* another's: sd_listen_fds() ignores them */
 	for (long i = 0; i < n && i < INT_MAX - SD_LISTEN_FDS_START; i++) {
 		if (fcntl(SD_LISTEN_FDS_START + (int)i, F_GETFD) < 0) {
 			unsetenv("LISTEN_PID");

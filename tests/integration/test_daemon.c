@@ -2012,6 +2012,43 @@ static void test_listen_fds_not_open(void **state)
 	assert_non_null(strstr(log, "LISTEN_FDS=2 names descriptors that are not open"));
 }
 
+/* LISTEN_PID naming another process (a wrapper that forked instead of exec'ing): the
+ * passed socket is not taken, and the daemon says why before it finds its configured
+ * path taken by that very socket. */
+static void test_listen_pid_not_ours(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_write_conf(&p, ""), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_un a;
+		int fd = open(p.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0)
+			dup2(fd, 2);
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (s < 0 || !h_sun(&a, p.sock) || bind(s, (struct sockaddr *)&a, sizeof a) < 0 ||
+		    listen(s, 8) < 0 || dup2(s, 3) != 3)
+			_exit(126);
+		(void)close_range(4, ~0u, 0);
+		setenv("LISTEN_PID", "1", 1);
+		setenv("LISTEN_FDS", "1", 1);
+		execl(h_daemon_path(), h_daemon_path(), "-f", "-c", p.conf, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	char log[8192];
+	h_slurp_file(p.log, log, sizeof log);
+	h_cleanup(&p);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	assert_non_null(strstr(log, "LISTEN_FDS=1 is for LISTEN_PID=1, not this process"));
+	assert_non_null(strstr(log, "in use"));
+}
+
 /* The daemon starts before the device exists (M7 not booted yet): only inotify can open
  * it quickly, the backoff is a minute. */
 static int setup_no_device(void **state)
@@ -2206,6 +2243,7 @@ int main(void)
 		cmocka_unit_test(test_stale_socket_and_shutdown),
 		cmocka_unit_test(test_socket_activation),
 		cmocka_unit_test(test_listen_fds_not_open),
+		cmocka_unit_test(test_listen_pid_not_ours),
 		cmocka_unit_test(test_max_clients),
 		cmocka_unit_test_setup_teardown(test_clock_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_untimed_and_m7_counters, setup,
