@@ -142,6 +142,28 @@ elif [ -n "$daemon" ] && [ -x "$daemon" ] && command -v strace >/dev/null; then
 		pty = $tmp/run/ttyM7
 		pty_group = $(id -gn)
 	EOF
+	# A pty stands in for the tty, so the run opens it as on the board: the second open
+	# through /proc/self/fd, the reader and writer threads, the real-time signal that
+	# stops the reader at the close.
+	holder=
+	if command -v python3 >/dev/null; then
+		python3 -c '
+import os, pty, sys, time, tty
+m, s = pty.openpty()
+tty.setraw(m)
+os.symlink(os.ttyname(s), sys.argv[1])
+os.close(s)
+os.set_blocking(m, False)
+while True:
+    try:
+        os.read(m, 65536)
+    except OSError:
+        pass
+    time.sleep(0.02)
+' "$tmp/run/ttyRPMSG30" &
+		holder=$!
+		for _ in $(seq 100); do [ -L "$tmp/run/ttyRPMSG30" ] && break; sleep 0.05; done
+	fi
 	strace -f -qq -o "$tmp/run/trace" "$daemon" -f -c "$tmp/run/m7bridge.conf" \
 		>"$tmp/run/daemon.log" 2>&1 &
 	spid=$!
@@ -153,11 +175,21 @@ elif [ -n "$daemon" ] && [ -x "$daemon" ] && command -v strace >/dev/null; then
 	fi
 	[ -n "$dpid" ] && kill -HUP "$dpid" && sleep 0.3 && kill -TERM "$dpid"
 	wait "$spid"
+	[ -n "$holder" ] && kill "$holder" && wait "$holder" 2>/dev/null
 	used=$( (sed -n 's/^[0-9]* *\([a-z0-9_]*\)(.*/\1/p' "$tmp/run/trace"
 		sed -n 's/^[0-9]* *<\.\.\. \([a-z0-9_]*\) resumed>.*/\1/p' "$tmp/run/trace") |
 		sort -u)
 	missing=
 	for s in $used; do [ -n "${allowed[$s]+x}" ] || missing="$missing $s"; done
+	if [ -n "$holder" ]; then
+		if grep -q 'clone[3]*(.*CLONE_THREAD' "$tmp/run/trace" &&
+			grep -q 'tgkill(' "$tmp/run/trace" &&
+			grep -q 'open.*"/proc/self/fd/' "$tmp/run/trace"; then
+			ok "the traced run opened the tty: threads, /proc/self/fd, a signal to a thread"
+		else
+			bad "the traced run made no thread, no /proc/self/fd open or no signal to a thread"
+		fi
+	fi
 	if [ -z "$used" ] || ! grep -q 'listening on' "$tmp/run/daemon.log"; then
 		bad "daemon under strace did not run: $(cat "$tmp/run/daemon.log")"
 	elif [ -z "$missing" ]; then
