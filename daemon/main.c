@@ -300,12 +300,17 @@ static int run(struct options *op, struct privsep *ps)
 		n = notify_new(daemon_base(d));
 		if (n && notify_attach(n, d) == 0)
 			(void)notify_ready(n, NULL);
+		/* The helper's answers are waited for inside the loop's turns, several in one
+		 * turn at times (a remoteproc step's stop and start): each wait pings first. */
+		if (n)
+			privsep_set_on_wait(ps, notify_before_wait, n);
 		hold_signals(false); /* the loop's handlers are in place */
 		r = daemon_run(d);
 		hold_signals(true);
 		(void)notify_stopping(n);
 		status = r < 0 ? 1 : 0;
 	}
+	privsep_set_on_wait(ps, NULL, NULL);
 	n = notify_free(n);
 	pb = ptybridge_free(pb);
 	cs = clocksync_free(cs);
