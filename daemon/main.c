@@ -17,6 +17,7 @@
 #include "notify.h"
 #include "ptybridge.h"
 #include "privsep.h"
+#include "server.h"
 #include "supervisor.h"
 
 enum { OPT_MODE = 256, OPT_GROUP, OPT_CHECK, OPT_USER };
@@ -299,12 +300,17 @@ static int run(struct options *op, struct privsep *ps)
 		n = notify_new(daemon_base(d));
 		if (n && notify_attach(n, d) == 0)
 			(void)notify_ready(n, NULL);
+		/* The helper's answers are waited for inside the loop's turns, several in one
+		 * turn at times (a remoteproc step's stop and start): each wait pings first. */
+		if (n)
+			privsep_set_on_wait(ps, notify_before_wait, n);
 		hold_signals(false); /* the loop's handlers are in place */
 		r = daemon_run(d);
 		hold_signals(true);
 		(void)notify_stopping(n);
 		status = r < 0 ? 1 : 0;
 	}
+	privsep_set_on_wait(ps, NULL, NULL);
 	n = notify_free(n);
 	pb = ptybridge_free(pb);
 	cs = clocksync_free(cs);
@@ -318,7 +324,23 @@ int main(int argc, char **argv)
 	struct options op = {.a = {.ov = {.socket_mode = -1, .log_level = -1},
 				   .log_target = LOG_TARGET_JOURNAL}};
 	int status = 1;
+	/* First, while no descriptor of ours can sit at the numbers it names. */
+	const char *passed = getenv("LISTEN_FDS"), *passed_pid = getenv("LISTEN_PID");
+	char fds[24], pid[24];
 
+	snprintf(fds, sizeof(fds), "%s", passed ? passed : "");
+	snprintf(pid, sizeof(pid), "%s", passed_pid ? passed_pid : "");
+	int r = server_check_passed();
+	if (r == -EBADF)
+		fprintf(stderr,
+			"m7bridged: LISTEN_FDS=%s names descriptors that are not open: none of "
+			"them is taken\n",
+			fds);
+	else if (r == -ESRCH)
+		fprintf(stderr,
+			"m7bridged: LISTEN_FDS=%s is for LISTEN_PID=%s, not this process (%d): "
+			"none of them is taken (started through a wrapper that does not exec?)\n",
+			fds, pid, (int)getpid());
 	hold_signals(true);
 	op.channels = calloc((size_t)argc + 1, sizeof(*op.channels));
 	if (op.channels)

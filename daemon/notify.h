@@ -67,6 +67,10 @@ void notify_busy_end(struct notify *n);
 int notify_stopping(struct notify *n);
 /* Sends WATCHDOG=1 now if the health check allows; 1 sent, 0 vetoed or off, -errno. */
 int notify_watchdog(struct notify *n);
+/* notify_watchdog(arg) for a caller about to hold the loop in a bounded wait (the
+ * privileged helper's answer): the wait then starts a full WatchdogSec before the
+ * deadline, however long ago the timer's last ping went. */
+void notify_before_wait(void *arg);
 
 /* The service manager's file descriptor store (FileDescriptorStoreMax=): what is stored
  * comes back at the next start of the service in LISTEN_FDS, named by LISTEN_FDNAMES.

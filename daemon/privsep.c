@@ -52,6 +52,8 @@ struct privsep {
 	/* The helper's token for the reading of the file the daemon parsed last (0: none):
 	 * the next RELOAD carries it. */
 	uint32_t conf_token;
+	privsep_wait_fn on_wait;
+	void *on_wait_arg;
 };
 
 /* ---- the helper ---- */
@@ -745,6 +747,8 @@ static int call_wait(struct privsep *ps, struct privsep_msg *m, int *fd, int sfd
 	m->seq = ++ps->seq;
 	if (send(ps->fd, m, sizeof(*m), MSG_NOSIGNAL) < 0)
 		return errno == ECONNREFUSED ? -EPIPE : -errno;
+	if (ps->on_wait)
+		ps->on_wait(ps->on_wait_arg);
 	end = mono_ms() + PRIVSEP_CALL_MS;
 	for (;;) {
 		struct pollfd p[2] = {{.fd = ps->fd, .events = POLLIN},
@@ -787,6 +791,14 @@ static int call_wait(struct privsep *ps, struct privsep_msg *m, int *fd, int sfd
 			return -ECANCELED;
 		}
 	}
+}
+
+void privsep_set_on_wait(struct privsep *ps, privsep_wait_fn fn, void *arg)
+{
+	if (!ps)
+		return;
+	ps->on_wait = fn;
+	ps->on_wait_arg = arg;
 }
 
 int privsep_call_fd(struct privsep *ps, struct privsep_msg *m, int *fd)

@@ -41,6 +41,10 @@ struct privsep_args {
  * and every call answers -EPIPE from then on; called once. */
 typedef void (*privsep_exit_fn)(void *ud, const char *channel, uint32_t token, int status);
 
+/* Called before each wait for a RESULT, which holds the event loop (PRIVSEP_CALL_MS at
+ * most). */
+typedef void (*privsep_wait_fn)(void *arg);
+
 /* Forks the helper (which never returns from its loop: it exits when the daemon closes
  * the socket). 0 with *out in the daemon, or -errno. */
 int privsep_start(const struct privsep_args *a, struct privsep **out);
@@ -50,6 +54,10 @@ int privsep_start(const struct privsep_args *a, struct privsep **out);
 int privsep_drop(const char *user);
 /* Follows the helper's EXITED messages, and its end, from base. 0 or -ENOMEM. */
 int privsep_attach(struct privsep *ps, struct event_base *base, privsep_exit_fn fn, void *ud);
+/* Installs fn, called before each wait for an answer (NULL: none): the daemon's watchdog
+ * ping, so that waits one after another in one turn of the loop, each bounded, never add
+ * up to the service manager's watchdog timeout. */
+void privsep_set_on_wait(struct privsep *ps, privsep_wait_fn fn, void *arg);
 /* Stops following (before the event base goes); NULL ok. */
 void privsep_detach(struct privsep *ps);
 /* Sends the request m (its seq is set here) and waits for its RESULT (PRIVSEP_CALL_MS at

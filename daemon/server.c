@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,6 +331,24 @@ static int pick_activated(int n, char **names, const char *path, int *listening,
 	return fd;
 }
 
+/* The name of a bound socket as logs show it: its path, or "@" and the name of an
+ * abstract socket (ListenStream=@NAME), which has no file and may hold any byte (shown
+ * as '?' unless printable). NULL on ENOMEM. */
+static char *socket_name(const struct sockaddr_un *a, socklen_t len)
+{
+	size_t n = len - offsetof(struct sockaddr_un, sun_path);
+	if (a->sun_path[0])
+		return strndup(a->sun_path, n);
+	char *name = malloc(n + 1);
+	if (!name)
+		return NULL;
+	name[0] = '@';
+	for (size_t i = 1; i < n; i++)
+		name[i] = a->sun_path[i] >= 0x20 && a->sun_path[i] < 0x7f ? a->sun_path[i] : '?';
+	name[n] = '\0';
+	return name;
+}
+
 /* Takes the socket the service manager passed (socket activation) among its n
  * descriptors (the others are the ptys it kept, ptybridge's). 0, 1 when none is a
  * socket, or -errno. */
@@ -369,9 +388,38 @@ static int adopt_activated(struct server *s, int n, const char *path)
 		return -errno;
 	struct sockaddr_un a;
 	socklen_t len = sizeof(a);
-	if (getsockname(s->fd, (struct sockaddr *)&a, &len) == 0 && a.sun_path[0]) {
+	if (getsockname(s->fd, (struct sockaddr *)&a, &len) == 0 &&
+	    len > offsetof(struct sockaddr_un, sun_path)) {
 		free(s->path);
-		s->path = strndup(a.sun_path, sizeof(a.sun_path));
+		s->path = socket_name(&a, len);
+	}
+	return 0;
+}
+
+int server_check_passed(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char *end;
+
+	if (!pid || !fds)
+		return 0;
+	errno = 0;
+	long p = strtol(pid, &end, 10), n;
+	if (errno || *end)
+		p = 0; /* no process: not ours either */
+	errno = 0;
+	n = strtol(fds, &end, 10);
+	if (errno || *end || n <= 0)
+		return 0; /* junk: sd_listen_fds() refuses it */
+	if (p != (long)getpid())
+		return -ESRCH; /* another's: sd_listen_fds() ignores them */
+	for (long i = 0; i < n && i < INT_MAX - SD_LISTEN_FDS_START; i++) {
+		if (fcntl(SD_LISTEN_FDS_START + (int)i, F_GETFD) < 0) {
+			unsetenv("LISTEN_PID");
+			unsetenv("LISTEN_FDS");
+			unsetenv("LISTEN_FDNAMES");
+			return -EBADF;
+		}
 	}
 	return 0;
 }

@@ -10,6 +10,14 @@
 
 struct event_base;
 
+/* Checks what the service manager passed ($LISTEN_PID, $LISTEN_FDS) before the process
+ * opens a descriptor of its own: a count that names descriptors not open would have the
+ * daemon's own, opened later at those numbers, taken for passed ones (and closed). Then
+ * no passed descriptor is believed: the variables are removed. 0 (also when nothing was
+ * passed), -EBADF (removed), or -ESRCH: $LISTEN_PID names another process, so nothing is
+ * taken (sd_listen_fds(3)); the caller says so. */
+int server_check_passed(void);
+
 /* Called with each accepted, non-blocking, close-on-exec socket. */
 typedef void (*server_accept_fn)(void *ud, int fd);
 

@@ -1967,6 +1967,135 @@ static void test_socket_activation(void **state)
 	assert_int_equal(st, 0);
 }
 
+/* LISTEN_FDS naming descriptors that are not open: the daemon's own, opened later at
+ * those numbers, must not be taken for passed ones (and closed as foreign). */
+static void test_listen_fds_not_open(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_write_conf(&p, ""), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char self[24];
+		int fd = open(p.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0)
+			dup2(fd, 2);
+		(void)close_range(3, ~0u, 0);
+		snprintf(self, sizeof self, "%d", (int)getpid());
+		setenv("LISTEN_PID", self, 1);
+		setenv("LISTEN_FDS", "2", 1);
+		execl(h_daemon_path(), h_daemon_path(), "-f", "-c", p.conf, (char *)NULL);
+		_exit(127);
+	}
+	p.pid = pid;
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	struct stat sb;
+	while (stat(p.sock, &sb) != 0 && h_now_ms() < end)
+		usleep(10000);
+	struct tclient c;
+	bool ok = tclient_open(&c, p.sock, NULL) == 0;
+	if (ok) {
+		cJSON *s = status_of(&c);
+		ok = j_num(s, "client_id") == 1;
+		cJSON_Delete(s);
+		tclient_close(&c);
+	}
+	int st = daemon_proc_stop(&p);
+	char log[8192];
+	h_slurp_file(p.log, log, sizeof log);
+	h_show_log_if(&p, st);
+	h_cleanup(&p);
+	assert_true(ok);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(log, "LISTEN_FDS=2 names descriptors that are not open"));
+}
+
+/* LISTEN_PID naming another process (a wrapper that forked instead of exec'ing): the
+ * passed socket is not taken, and the daemon says why before it finds its configured
+ * path taken by that very socket. */
+static void test_listen_pid_not_ours(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_write_conf(&p, ""), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_un a;
+		int fd = open(p.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0)
+			dup2(fd, 2);
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (s < 0 || !h_sun(&a, p.sock) || bind(s, (struct sockaddr *)&a, sizeof a) < 0 ||
+		    listen(s, 8) < 0 || dup2(s, 3) != 3)
+			_exit(126);
+		(void)close_range(4, ~0u, 0);
+		setenv("LISTEN_PID", "1", 1);
+		setenv("LISTEN_FDS", "1", 1);
+		execl(h_daemon_path(), h_daemon_path(), "-f", "-c", p.conf, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	char log[8192];
+	h_slurp_file(p.log, log, sizeof log);
+	h_cleanup(&p);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	assert_non_null(strstr(log, "LISTEN_FDS=1 is for LISTEN_PID=1, not this process"));
+	assert_non_null(strstr(log, "in use"));
+}
+
+/* An abstract socket from the service manager (ListenStream=@NAME): the log names it,
+ * not the configured path the daemon does not listen on. */
+static void test_socket_activation_abstract(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_write_conf(&p, ""), 0);
+	char name[64], want[128];
+	snprintf(name, sizeof name, "m7b-test-abstract-%d", (int)getpid());
+	snprintf(want, sizeof want, "listening on @%s (socket activation)", name);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		char self[24];
+		int fd = open(p.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0)
+			dup2(fd, 2);
+		memcpy(a.sun_path + 1, name, strlen(name));
+		socklen_t len =
+			(socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+		int s = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (s < 0 || bind(s, (struct sockaddr *)&a, len) < 0 || listen(s, 8) < 0 ||
+		    dup2(s, 3) != 3)
+			_exit(126);
+		(void)close_range(4, ~0u, 0);
+		snprintf(self, sizeof self, "%d", (int)getpid());
+		setenv("LISTEN_PID", self, 1);
+		setenv("LISTEN_FDS", "1", 1);
+		execl(h_daemon_path(), h_daemon_path(), "-f", "-c", p.conf, (char *)NULL);
+		_exit(127);
+	}
+	p.pid = pid;
+	char log[8192] = "";
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	while (!strstr(log, "listening on") && h_now_ms() < end) {
+		usleep(10000);
+		h_slurp_file(p.log, log, sizeof log);
+	}
+	int st = daemon_proc_stop(&p);
+	h_show_log_if(&p, st);
+	h_cleanup(&p);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(log, want));
+}
+
 /* The daemon starts before the device exists (M7 not booted yet): only inotify can open
  * it quickly, the backoff is a minute. */
 static int setup_no_device(void **state)
@@ -2160,6 +2289,9 @@ int main(void)
 		cmocka_unit_test(test_busy_holder),
 		cmocka_unit_test(test_stale_socket_and_shutdown),
 		cmocka_unit_test(test_socket_activation),
+		cmocka_unit_test(test_listen_fds_not_open),
+		cmocka_unit_test(test_listen_pid_not_ours),
+		cmocka_unit_test(test_socket_activation_abstract),
 		cmocka_unit_test(test_max_clients),
 		cmocka_unit_test_setup_teardown(test_clock_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_untimed_and_m7_counters, setup,

@@ -12,7 +12,9 @@
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <pwd.h>
@@ -369,6 +371,47 @@ static void test_sigterm_with_sighup(void **state)
 	cut_free(&t);
 }
 
+/* A wait for the helper holds the event loop, and with it the watchdog timer; a turn of
+ * the loop may wait several times (a remoteproc step's stop, then its start), each up to
+ * PRIVSEP_CALL_MS. Each wait must begin with a WATCHDOG=1, or waits that add up, after a
+ * timer ping long ago, outlast WatchdogSec. The timer here is an hour: every ping seen
+ * comes from a wait. */
+static void test_watchdog_ping_before_helper_wait(void **state)
+{
+	struct cut t;
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	char dir[] = "/tmp/m7b-wd-XXXXXX", buf[512];
+	int fd, pings = 0;
+	ssize_t r;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/notify", dir);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	setenv("NOTIFY_SOCKET", a.sun_path, 1);
+	setenv("WATCHDOG_USEC", "3600000000", 1);
+	cut_start(&t);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	while ((r = recv(fd, buf, sizeof(buf) - 1, 0)) > 0) /* READY=1 and the start's */
+		pings += r == 10 && memcmp(buf, "WATCHDOG=1", 10) == 0;
+	assert_int_equal(pings, 0);
+	assert_int_equal(tclient_send(&t.c, "{\"cmd\":\"recover\",\"channel\":\"m7\","
+					    "\"action\":\"remoteproc\"}"),
+			 0);
+	cut_wait_busy(&t);
+	while ((r = recv(fd, buf, sizeof(buf) - 1, 0)) > 0)
+		pings += r == 10 && memcmp(buf, "WATCHDOG=1", 10) == 0;
+	assert_int_equal(cut_end(&t, true, PRIVSEP_STOP_MS + 1500), 0);
+	close(fd);
+	unlink(a.sun_path);
+	rmdir(dir);
+	cut_free(&t);
+	assert_true(pings >= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_helper_dies_during_reload),
 		cmocka_unit_test(test_sighup_during_stop),
 		cmocka_unit_test(test_sigterm_with_sighup),
+		cmocka_unit_test(test_watchdog_ping_before_helper_wait),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,22 @@ fi
 grep -q '^Type=notify$' "$service" && grep -q '^WatchdogSec=' "$service" &&
 	grep -q '^Restart=on-failure$' "$service" && ok "Type=notify, WatchdogSec, Restart" ||
 	bad "service lacks Type=notify/WatchdogSec/Restart=on-failure"
+# Exit statuses the man page lists besides 0 and 1 (usage, configuration, --user) come
+# back at every try: Restart=on-failure must not retry them.
+man=${M7B_SOURCE_ROOT:-}/docs/man/m7bridged.8.scd
+if [ -r "$man" ]; then
+	codes=$(sed -n '/^# EXIT STATUS/,/^# /p' "$man" | grep -o '\b[0-9][0-9]\b' | sort -u)
+	prevent=" $(sed -n 's/^RestartPreventExitStatus=//p' "$service" | tr '\n' ' ') "
+	missing=
+	for c in $codes; do [[ $prevent == *" $c "* ]] || missing="$missing $c"; done
+	if [ -n "$codes" ] && [ -z "$missing" ]; then
+		ok "RestartPreventExitStatus holds the statuses no retry changes:" $codes
+	else
+		bad "Restart=on-failure retries exit statuses that fail again:${missing:- none found in $man}"
+	fi
+else
+	echo "# no source tree: exit statuses not checked against RestartPreventExitStatus"
+fi
 grep -q '^ListenStream=/run/m7bridge/m7bridge.sock$' "$socket" && ok "socket path" ||
 	bad "socket path differs from the protocol's default"
 
@@ -126,6 +142,28 @@ elif [ -n "$daemon" ] && [ -x "$daemon" ] && command -v strace >/dev/null; then
 		pty = $tmp/run/ttyM7
 		pty_group = $(id -gn)
 	EOF
+	# A pty stands in for the tty, so the run opens it as on the board: the second open
+	# through /proc/self/fd, the reader and writer threads, the real-time signal that
+	# stops the reader at the close.
+	holder=
+	if command -v python3 >/dev/null; then
+		python3 -c '
+import os, pty, sys, time, tty
+m, s = pty.openpty()
+tty.setraw(m)
+os.symlink(os.ttyname(s), sys.argv[1])
+os.close(s)
+os.set_blocking(m, False)
+while True:
+    try:
+        os.read(m, 65536)
+    except OSError:
+        pass
+    time.sleep(0.02)
+' "$tmp/run/ttyRPMSG30" &
+		holder=$!
+		for _ in $(seq 100); do [ -L "$tmp/run/ttyRPMSG30" ] && break; sleep 0.05; done
+	fi
 	strace -f -qq -o "$tmp/run/trace" "$daemon" -f -c "$tmp/run/m7bridge.conf" \
 		>"$tmp/run/daemon.log" 2>&1 &
 	spid=$!
@@ -137,11 +175,21 @@ elif [ -n "$daemon" ] && [ -x "$daemon" ] && command -v strace >/dev/null; then
 	fi
 	[ -n "$dpid" ] && kill -HUP "$dpid" && sleep 0.3 && kill -TERM "$dpid"
 	wait "$spid"
+	[ -n "$holder" ] && kill "$holder" && wait "$holder" 2>/dev/null
 	used=$( (sed -n 's/^[0-9]* *\([a-z0-9_]*\)(.*/\1/p' "$tmp/run/trace"
 		sed -n 's/^[0-9]* *<\.\.\. \([a-z0-9_]*\) resumed>.*/\1/p' "$tmp/run/trace") |
 		sort -u)
 	missing=
 	for s in $used; do [ -n "${allowed[$s]+x}" ] || missing="$missing $s"; done
+	if [ -n "$holder" ]; then
+		if grep -q 'clone[3]*(.*CLONE_THREAD' "$tmp/run/trace" &&
+			grep -q 'tgkill(' "$tmp/run/trace" &&
+			grep -q 'open.*"/proc/self/fd/' "$tmp/run/trace"; then
+			ok "the traced run opened the tty: threads, /proc/self/fd, a signal to a thread"
+		else
+			bad "the traced run made no thread, no /proc/self/fd open or no signal to a thread"
+		fi
+	fi
 	if [ -z "$used" ] || ! grep -q 'listening on' "$tmp/run/daemon.log"; then
 		bad "daemon under strace did not run: $(cat "$tmp/run/daemon.log")"
 	elif [ -z "$missing" ]; then
