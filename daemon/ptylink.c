@@ -50,7 +50,8 @@ struct ptylink {
 	char slave_name[64];
 	char path[CONF_PATH_MAX];
 	struct event *ev_read, *ev_write, *ev_retry, *ev_closed;
-	int ino; /* inotify: an app closed the slave */
+	struct event *ev_renew; /* the slave could not be held again: a new pty, from the loop */
+	int ino;		/* inotify: an app closed the slave */
 	bool reading, writing;
 	unsigned retry_ms; /* the next retry's wait; 0: none failed since the last success */
 	struct ptybuf to_app, to_m7;
@@ -103,16 +104,25 @@ static void arm_retry(struct ptylink *pl, bool down)
 
 /* Our slave fd keeps the pty's settings and spares the app EIO on reopen. A vhangup() of
  * the slave (agetty, a service's TTYVHangup=) kills it, and the next opener finds the
- * kernel's cooked defaults: take the slave again and put the pty back in raw mode. */
+ * kernel's cooked defaults: take the slave again and put the pty back in raw mode. A pty
+ * left exclusive (TIOCEXCL) by the app it was hung up under opens only with
+ * CAP_SYS_ADMIN, and the flag lasts while the master is open: no app could ever open it
+ * again, so another pty takes its place (from the loop: this may run inside the master's
+ * own callback). Until then the M7's bytes wait in the daemon's buffer, not in a pty no
+ * one can open. */
 static void hold_again(struct ptylink *pl)
 {
 	int fd = open(pl->slave_name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	struct termios t;
 	if (fd < 0) {
 		if (!pl->hold_lost)
-			say(pl, LOG_ERR, -errno, "pty %s was hung up and cannot be held again: %m",
+			say(pl, LOG_ERR, -errno,
+			    "pty %s was hung up and cannot be held again (%m): replacing it",
 			    pl->path);
 		pl->hold_lost = true;
+		struct timeval now = {0, 0};
+		if (pl->ev_renew && !evtimer_pending(pl->ev_renew, NULL))
+			evtimer_add(pl->ev_renew, &now);
 		return;
 	}
 	close(pl->slave);
@@ -222,11 +232,10 @@ static void pump_to_m7(struct ptylink *pl)
 	update_reading(pl);
 }
 
-static void ptylink_on_read(evutil_socket_t fd, short what, void *arg)
+/* The app's bytes from the master, as many as the buffer has room for. */
+static void take_from_master(struct ptylink *pl)
 {
-	struct ptylink *pl = arg;
 	uint8_t buf[4096];
-	check_termios(pl); /* an echo arrives here */
 	while (ptybuf_can_take(&pl->to_m7, 1)) {
 		size_t room = ptybuf_room(&pl->to_m7);
 		ssize_t n = read(pl->master, buf, room < sizeof(buf) ? room : sizeof(buf));
@@ -239,6 +248,13 @@ static void ptylink_on_read(evutil_socket_t fd, short what, void *arg)
 		/* EAGAIN: drained. EIO cannot happen while our slave fd is open. */
 		break;
 	}
+}
+
+static void ptylink_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct ptylink *pl = arg;
+	check_termios(pl); /* an echo arrives here */
+	take_from_master(pl);
 	pump_to_m7(pl);
 }
 
@@ -246,7 +262,7 @@ static void flush_to_app(struct ptylink *pl)
 {
 	const uint8_t *p;
 	size_t n;
-	while ((n = ptybuf_peek(&pl->to_app, &p)) > 0) {
+	while (!pl->hold_lost && (n = ptybuf_peek(&pl->to_app, &p)) > 0) {
 		ssize_t w = write(pl->master, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -255,7 +271,7 @@ static void flush_to_app(struct ptylink *pl)
 		pl->st.to_app += (size_t)w;
 		ptybuf_consume(&pl->to_app, (size_t)w);
 	}
-	bool want = pl->to_app.len > 0;
+	bool want = pl->to_app.len > 0 && !pl->hold_lost;
 	if (want && !pl->writing)
 		event_add(pl->ev_write, NULL);
 	else if (!want && pl->writing)
@@ -300,7 +316,7 @@ void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n)
 		pl->termios_ms = t;
 		check_termios(pl); /* lines cut, bytes translated */
 	}
-	if (pl->to_app.len == 0) {
+	if (pl->to_app.len == 0 && !pl->hold_lost) {
 		/* The common case: straight into the pty, no copy. */
 		while (off < n) {
 			ssize_t w = write(pl->master, data + off, n - off);
@@ -569,6 +585,80 @@ static void open_save(struct ptylink *pl)
 	pl->save = -1;
 }
 
+/* A new pty behind the link in place of one that cannot be held again (hold_again):
+ * the buffers stay, the app's bytes the old master holds are taken first (what does not
+ * fit is counted), and the service manager is given the new one. 0 or a negative errno
+ * (nothing changed). */
+static int renew(struct ptylink *pl)
+{
+	int old_master = pl->master, old_slave = pl->slave, left = 0, r;
+	char old_name[sizeof(pl->slave_name)];
+	struct event *rd = NULL, *wr = NULL;
+	gid_t gid;
+	if (!pl->ch)
+		return -ENOTCONN; /* parked: the channel's next turn tries again */
+	memcpy(old_name, pl->slave_name, sizeof(old_name));
+	r = pty_gid(channel_config(pl->ch), &gid);
+	if (r == 0)
+		r = open_pty(pl);
+	if (r == 0)
+		r = apply_access(pl, gid);
+	if (r == 0) {
+		rd = event_new(pl->base, pl->master, EV_READ | EV_PERSIST, ptylink_on_read, pl);
+		wr = event_new(pl->base, pl->master, EV_WRITE | EV_PERSIST, ptylink_on_write, pl);
+		r = rd && wr ? link_path(pl) : -ENOMEM;
+	}
+	if (r < 0) {
+		if (rd)
+			event_free(rd);
+		if (wr)
+			event_free(wr);
+		if (pl->master >= 0 && pl->master != old_master)
+			close(pl->master);
+		if (pl->slave >= 0 && pl->slave != old_slave)
+			close(pl->slave);
+		pl->master = old_master;
+		pl->slave = old_slave;
+		memcpy(pl->slave_name, old_name, sizeof(old_name));
+		return r;
+	}
+	int new_master = pl->master;
+	pl->master = old_master;
+	take_from_master(pl);
+	if (ioctl(old_master, TIOCINQ, &left) < 0 || left < 0)
+		left = 0;
+	pl->st.failed_to_m7 += (uint64_t)left;
+	pl->master = new_master;
+	event_free(pl->ev_read);
+	event_free(pl->ev_write);
+	pl->ev_read = rd;
+	pl->ev_write = wr;
+	pl->reading = pl->writing = false;
+	if (pl->ino >= 0)
+		(void)inotify_add_watch(pl->ino, pl->slave_name, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
+	if (old_slave >= 0)
+		close(old_slave);
+	close(old_master);
+	pl->hold_lost = false;
+	pl->cooked = 0;
+	say(pl, LOG_WARNING, 0,
+	    "pty %s -> %s: replaces %s, which cannot be opened again (%d bytes from the app "
+	    "in it lost)",
+	    pl->path, pl->slave_name, old_name, left);
+	if (pl->on_slave)
+		pl->on_slave(pl->on_slave_ud, pl); /* the service manager's copy is of the old */
+	update_reading(pl);
+	ptylink_kick(pl);
+	return 0;
+}
+
+static void ptylink_on_renew(evutil_socket_t fd, short what, void *arg)
+{
+	struct ptylink *pl = arg;
+	if (pl->hold_lost)
+		(void)renew(pl); /* failed: tried again when the slave is next looked at */
+}
+
 int ptylink_set_access(struct ptylink *pl)
 {
 	const struct conf_channel *cc = channel_config(pl->ch);
@@ -665,7 +755,8 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 	pl->ev_read = event_new(base, pl->master, EV_READ | EV_PERSIST, ptylink_on_read, pl);
 	pl->ev_write = event_new(base, pl->master, EV_WRITE | EV_PERSIST, ptylink_on_write, pl);
 	pl->ev_retry = evtimer_new(base, ptylink_on_retry, pl);
-	if (!pl->ev_read || !pl->ev_write || !pl->ev_retry)
+	pl->ev_renew = evtimer_new(base, ptylink_on_renew, pl);
+	if (!pl->ev_read || !pl->ev_write || !pl->ev_retry || !pl->ev_renew)
 		goto fail;
 	watch_closes(pl); /* logged */
 	r = link_path(pl);
@@ -961,6 +1052,8 @@ struct ptylink *ptylink_free(struct ptylink *pl)
 		event_free(pl->ev_write);
 	if (pl->ev_retry)
 		event_free(pl->ev_retry);
+	if (pl->ev_renew)
+		event_free(pl->ev_renew);
 	if (pl->ev_closed)
 		event_free(pl->ev_closed);
 	if (pl->ino >= 0)

@@ -1353,6 +1353,45 @@ class RawPty(unittest.TestCase):
         finally:
             os.close(fd)
 
+    def test_pty_hung_up_while_exclusive_is_replaced(self):
+        # The daemon runs without CAP_SYS_ADMIN: a pty left exclusive by a vhangup cannot
+        # be opened again by it, nor by any app but root's.
+        rig = self.rig = Rig(manager=FakeManager())
+        rig.reload(pty_mode="0666")  # an unprivileged app opens it below
+        old = os.readlink(rig.app)
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            fcntl.ioctl(fd, termios.TIOCEXCL)  # as QSerialPort does
+            fcntl.ioctl(fd, TIOCVHANGUP)
+        except PermissionError:
+            self.skipTest("TIOCVHANGUP needs CAP_SYS_ADMIN")
+        finally:
+            os.close(fd)
+
+        def app_reads():
+            """Whether an unprivileged app opening the link reads the M7's bytes."""
+            rig.fw.write(b"!")
+            slave = os.readlink(rig.app)  # the test's directory is not the app's to read
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                    f = os.open(slave, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+                    select.select([f], [], [], 0.5)
+                    os._exit(0 if b"!" in os.read(f, 4096) else 1)
+                except OSError as e:
+                    os._exit(e.errno & 0xff or 1)
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        wait_for(app_reads, "an app reading the pty after the hang-up", timeout=10)
+        self.assertNotEqual(os.readlink(rig.app), old, "a new pty behind the link")
+        self.assertIn(f"pty {rig.app} was hung up and cannot be held again", rig.daemon_log())
+        # The service manager holds the new master, so a restart keeps this pty.
+        def stored_is_new():
+            n = fcntl.ioctl(rig.manager.pump()["pty-fw"][0], TIOCGPTN, b"\0" * 4)
+            return f"/dev/pts/{int.from_bytes(n, sys.byteorder)}" == os.readlink(rig.app)
+        wait_for(stored_is_new, "the new master in the store")
+
     def test_pty_at_a_device_or_another_ptys_path_is_refused(self):
         # The pty's symlink replaces what is at its path: at a channel's tty (a symlink,
         # as udev makes them) it would cut the channel off its tty and loop it onto its
