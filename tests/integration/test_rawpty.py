@@ -494,6 +494,45 @@ class RawPty(unittest.TestCase):
         self.assertEqual(st["raw_tx_bytes"], 5)
         self.assertGreaterEqual(st["raw_chunks"], (11 + len(blob)) // 2048)
 
+    def test_lagging_raw_client_is_told_the_bytes_it_lost(self):
+        # A client that does not read loses RAW objects of varying lengths: DROPPED says
+        # how many of the tty's bytes they carried, so got + lost = what the daemon read.
+        rig = self.rig = Rig(extra_daemon="client_queue_kib = 16\n")
+        lag = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lag.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        lag.connect(rig.sock)
+        lag.sendall(b'{"cmd":"watch","classes":["RAW"]}\n')
+        c = Client(rig.sock)  # only to see the watch taken
+        c.send({"cmd": "ping", "id": 1})
+        time.sleep(0.3)
+        total = 0
+        for k in range(200):
+            chunk = bytes([k]) * (1 + k * 37 % 3000)
+            rig.fw.write(chunk)
+            total += len(chunk)
+        wait_for(lambda: rig.status(2)["raw_rx_bytes"] == total, "the bytes read")
+        lag.setblocking(False)
+        buf = b""
+        objs = []
+
+        def drained():
+            nonlocal buf
+            select.select([lag], [], [], 0.1)
+            try:
+                buf += lag.recv(1 << 20)
+            except BlockingIOError:
+                pass
+            *lines, buf = buf.split(b"\n")
+            objs.extend(json.loads(l) for l in lines if l)
+            got = sum(len(base64.b64decode(o["data"])) for o in objs if o["class"] == "RAW")
+            lost = [o for o in objs if o["class"] == "DROPPED"]
+            return got, (lost[-1].get("raw_bytes_total", 0) if lost else 0)
+        wait_for(lambda: sum(drained()) == total, "what the client got and lost adding up",
+                 timeout=10)
+        self.assertGreater(drained()[1], 0, "the client lost bytes")
+        lag.close()
+        c.s.close()
+
     def test_raw_channel_through_hangup(self):
         rig = self.rig = Rig()
         c = rig.client
