@@ -57,7 +57,7 @@ struct ptylink {
 	struct ptybuf to_app, to_m7;
 	uint64_t pause_since_ms; /* 0 = not paused */
 	struct ptylink_stats st;
-	struct ratelimit rl_drop, rl_fail;
+	struct ratelimit rl_drop, rl_fail, rl_renew;
 	bool hold_lost;		   /* the slave was hung up and could not be opened again */
 	bool stored;		   /* the service manager has a copy of the master */
 	bool kept;		   /* ... and keeps it for the next start: the daemon stops */
@@ -655,8 +655,13 @@ static int renew(struct ptylink *pl)
 static void ptylink_on_renew(evutil_socket_t fd, short what, void *arg)
 {
 	struct ptylink *pl = arg;
-	if (pl->hold_lost)
-		(void)renew(pl); /* failed: tried again when the slave is next looked at */
+	int r = pl->hold_lost ? renew(pl) : 0;
+	/* Tried again when the slave is next looked at (the M7's traffic, the app's). */
+	if (r < 0 && r != -ENOTCONN && ratelimit_ok(&pl->rl_renew, now_ms(), 3, 60000))
+		say(pl, LOG_ERR, r,
+		    "pty %s: cannot make a new pty in place of the hung-up one (%m): the M7's "
+		    "bytes wait in the daemon's buffer",
+		    pl->path);
 }
 
 int ptylink_set_access(struct ptylink *pl)
