@@ -571,7 +571,7 @@ static int write_save_header(struct ptylink *pl, size_t to_m7, size_t to_app)
 static void open_save(struct ptylink *pl)
 {
 	int r;
-	pl->save = memfd_create("m7bridged-pty", MFD_CLOEXEC);
+	pl->save = memfd_create("m7bridged-pty", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (pl->save < 0)
 		r = -errno;
 	else if ((r = write_save_header(pl, 0, 0)) == 0)
@@ -954,11 +954,24 @@ static int save_buf(int fd, const struct ptybuf *b)
 	return r < 0 ? r : write_all(fd, b->data, b->len - first);
 }
 
+/* The save is complete: F_SEAL_SEAL marks it so for the next start. A save left
+ * unsealed (it is made sealable) is one whose daemon was killed before it could write
+ * its buffers; an older daemon's (not sealable) has F_SEAL_SEAL from the start. */
+static void seal_save(const struct ptylink *pl)
+{
+	if (pl->save >= 0)
+		(void)fcntl(pl->save, F_ADD_SEALS, F_SEAL_SEAL);
+}
+
 int ptylink_save(struct ptylink *pl)
 {
 	int r;
-	if (!pl->kept || (!pl->to_m7.len && !pl->to_app.len))
+	if (!pl->kept)
 		return -ENODATA;
+	if (!pl->to_m7.len && !pl->to_app.len) {
+		seal_save(pl); /* nothing to write: complete as it is */
+		return -ENODATA;
+	}
 	if (pl->save < 0)
 		return say(pl, LOG_ERR, -EBADF, "pty %s: no save for its buffers", pl->path);
 	/* The service manager holds this very file: rewritten, not replaced. The bytes
@@ -972,6 +985,7 @@ int ptylink_save(struct ptylink *pl)
 	if (r < 0)
 		return say(pl, LOG_ERR, r, "pty %s: cannot save its buffers: %m", pl->path);
 	pl->saved = true;
+	seal_save(pl);
 	return 0;
 }
 
@@ -1000,7 +1014,15 @@ int ptylink_restore(struct ptylink *pl, int fd)
 {
 	size_t m7 = 0, app = 0, m7_lost = 0, app_lost = 0;
 	struct ptybuf_saved sv;
-	int r = read_saved(fd, &sv);
+	int r = read_saved(fd, &sv), seals = fcntl(fd, F_GET_SEALS);
+	/* Killed (SIGKILL, a crash, the watchdog) before ptylink_save: what the daemon's
+	 * buffers held is gone, and how much was never written down. */
+	if (r == 0 && seals >= 0 && !(seals & F_SEAL_SEAL))
+		say(pl, LOG_WARNING, 0,
+		    "pty %s: the daemon before this start ended without saving its buffers "
+		    "(killed or crashed): the bytes they held for the app and for the M7, if "
+		    "any, are lost, uncounted",
+		    pl->path);
 	/* Into empty buffers (nothing is read before the loop turns): all of it fits unless
 	 * a build with larger buffers saved it. */
 	if (r == 0) {

@@ -913,6 +913,24 @@ class RawPty(unittest.TestCase):
         finally:
             os.close(fd)
 
+    def test_buffers_lost_with_a_killed_daemon_are_said(self):
+        # A stop saves the daemon's buffers beside the kept pty; a kill cannot. The next
+        # start says that what they held is lost, and a clean stop's start does not.
+        rig = self.rig = Rig(manager=FakeManager())
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        said = "ended without saving its buffers"
+        try:
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            rig.restart()
+            self.assertNotIn(said, rig.daemon_log(0))
+            rig.fw.write(b"m" * 400_000)  # the app does not read: the daemon holds some
+            wait_for(lambda: rig.status(2)["pty"]["dropped_to_app"] > 0, "a full buffer")
+            rig.restart(crash=True)
+            self.assertIn(said, rig.daemon_log(0))
+        finally:
+            os.close(fd)
+
     def test_pty_dropped_by_a_reload_hangs_up_its_app(self):
         """A reload that drops the pty: its link goes, the manager forgets its master and
         an app holding the slave sees a hang-up, not silence. A clean stop leaves no link."""
