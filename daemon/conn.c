@@ -297,13 +297,15 @@ static void maybe_caught_up(struct conn *c)
 {
 	if (!c->dropping || conn_queued(c) > c->queue_limit / 2)
 		return;
-	char buf[128];
-	int n = proto_render_dropped(buf, sizeof(buf), c->dropped_since, c->dropped);
+	char buf[192];
+	int n = proto_render_dropped(buf, sizeof(buf), c->dropped_since, c->dropped,
+				     c->raw_dropped_since, c->raw_dropped);
 	if (n > 0 && reserve_seg(c, (size_t)n, c->hard_limit)) {
 		append(c, buf, (size_t)n);
 		c->delivered--; /* a notice, not a delivered object */
 		c->dropping = false;
 		c->dropped_since = 0;
+		c->raw_dropped_since = 0;
 	}
 }
 
@@ -349,6 +351,16 @@ void conn_stream(struct conn *c, const char *line, size_t len)
 	}
 	if (!c->closing)
 		refuse(c);
+}
+
+void conn_stream_raw(struct conn *c, const char *line, size_t len, size_t raw_bytes)
+{
+	uint64_t dropped = c->dropped;
+	conn_stream(c, line, len);
+	if (c->dropped != dropped) {
+		c->raw_dropped += raw_bytes;
+		c->raw_dropped_since += raw_bytes;
+	}
 }
 
 /* References line in the current chunk of fo: extends the last segment when it follows

@@ -104,6 +104,7 @@ struct conn {
 	struct replay_conn *replay; /* replay.c's cursors, freed with the conn */
 
 	uint64_t delivered, dropped, dropped_since;
+	uint64_t raw_dropped, raw_dropped_since; /* tty bytes in the RAW objects dropped */
 	bool dropping;
 	unsigned bad_lines;
 	unsigned held; /* requests answered later (sends) */
@@ -126,6 +127,9 @@ struct conn *conn_new(struct event_base *base, int fd, uint64_t id, size_t queue
 struct conn *conn_free(struct conn *c);
 /* Queues a streamed object subject to the policy (drop with notice, or disconnect). */
 void conn_stream(struct conn *c, const char *line, size_t len);
+/* conn_stream() of a RAW object carrying raw_bytes of the tty's bytes: if it is dropped,
+ * they are counted too (DROPPED says how many, since a raw stream has no seq). */
+void conn_stream_raw(struct conn *c, const char *line, size_t len, size_t raw_bytes);
 /* conn_stream_ref() when the line does not simply extend the newest segment. */
 void conn_stream_ref_slow(struct conn *c, struct fanout *fo, const char *line, size_t len);
 /* Queues a streamed object only if it fits below the stream limit now (nothing is

@@ -733,12 +733,19 @@ int proto_render_pong(char *buf, size_t cap, const char *id)
 	return finish(&o);
 }
 
-int proto_render_dropped(char *buf, size_t cap, uint64_t count, uint64_t total)
+int proto_render_dropped(char *buf, size_t cap, uint64_t count, uint64_t total, uint64_t raw_bytes,
+			 uint64_t raw_bytes_total)
 {
 	struct out o = {buf, 0, cap, false};
 	PUT_LIT(&o, "{\"class\":\"DROPPED\"");
 	put_member_u64(&o, "count", count);
 	put_member_u64(&o, "total", total);
+	/* Only for a client that lost RAW objects: their lengths vary, so the bytes are what
+	 * it needs to place every byte of the stream. */
+	if (raw_bytes_total) {
+		put_member_u64(&o, "raw_bytes", raw_bytes);
+		put_member_u64(&o, "raw_bytes_total", raw_bytes_total);
+	}
 	return finish(&o);
 }
 

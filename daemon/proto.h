@@ -217,7 +217,8 @@ int proto_render_error(char *buf, size_t cap, const char *id, enum proto_err cod
 int proto_render_error_available(char *buf, size_t cap, const char *id, enum proto_err code,
 				 const char *message, const char *available_json);
 int proto_render_pong(char *buf, size_t cap, const char *id);
-int proto_render_dropped(char *buf, size_t cap, uint64_t count, uint64_t total);
+int proto_render_dropped(char *buf, size_t cap, uint64_t count, uint64_t total, uint64_t raw_bytes,
+			 uint64_t raw_bytes_total);
 int proto_render_log(char *buf, size_t cap, const char *channel, uint8_t level, const char *text,
 		     size_t text_len, uint32_t seq);
 /* RAW: one chunk of a raw-mode channel's bytes. channel_json is the pre-quoted name. */

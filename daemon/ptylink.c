@@ -50,13 +50,14 @@ struct ptylink {
 	char slave_name[64];
 	char path[CONF_PATH_MAX];
 	struct event *ev_read, *ev_write, *ev_retry, *ev_closed;
-	int ino; /* inotify: an app closed the slave */
+	struct event *ev_renew; /* the slave could not be held again: a new pty, from the loop */
+	int ino;		/* inotify: an app closed the slave */
 	bool reading, writing;
 	unsigned retry_ms; /* the next retry's wait; 0: none failed since the last success */
 	struct ptybuf to_app, to_m7;
 	uint64_t pause_since_ms; /* 0 = not paused */
 	struct ptylink_stats st;
-	struct ratelimit rl_drop, rl_fail;
+	struct ratelimit rl_drop, rl_fail, rl_renew;
 	bool hold_lost;		   /* the slave was hung up and could not be opened again */
 	bool stored;		   /* the service manager has a copy of the master */
 	bool kept;		   /* ... and keeps it for the next start: the daemon stops */
@@ -103,16 +104,25 @@ static void arm_retry(struct ptylink *pl, bool down)
 
 /* Our slave fd keeps the pty's settings and spares the app EIO on reopen. A vhangup() of
  * the slave (agetty, a service's TTYVHangup=) kills it, and the next opener finds the
- * kernel's cooked defaults: take the slave again and put the pty back in raw mode. */
+ * kernel's cooked defaults: take the slave again and put the pty back in raw mode. A pty
+ * left exclusive (TIOCEXCL) by the app it was hung up under opens only with
+ * CAP_SYS_ADMIN, and the flag lasts while the master is open: no app could ever open it
+ * again, so another pty takes its place (from the loop: this may run inside the master's
+ * own callback). Until then the M7's bytes wait in the daemon's buffer, not in a pty no
+ * one can open. */
 static void hold_again(struct ptylink *pl)
 {
 	int fd = open(pl->slave_name, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	struct termios t;
 	if (fd < 0) {
 		if (!pl->hold_lost)
-			say(pl, LOG_ERR, -errno, "pty %s was hung up and cannot be held again: %m",
+			say(pl, LOG_ERR, -errno,
+			    "pty %s was hung up and cannot be held again (%m): replacing it",
 			    pl->path);
 		pl->hold_lost = true;
+		struct timeval now = {0, 0};
+		if (pl->ev_renew && !evtimer_pending(pl->ev_renew, NULL))
+			evtimer_add(pl->ev_renew, &now);
 		return;
 	}
 	close(pl->slave);
@@ -222,11 +232,10 @@ static void pump_to_m7(struct ptylink *pl)
 	update_reading(pl);
 }
 
-static void ptylink_on_read(evutil_socket_t fd, short what, void *arg)
+/* The app's bytes from the master, as many as the buffer has room for. */
+static void take_from_master(struct ptylink *pl)
 {
-	struct ptylink *pl = arg;
 	uint8_t buf[4096];
-	check_termios(pl); /* an echo arrives here */
 	while (ptybuf_can_take(&pl->to_m7, 1)) {
 		size_t room = ptybuf_room(&pl->to_m7);
 		ssize_t n = read(pl->master, buf, room < sizeof(buf) ? room : sizeof(buf));
@@ -239,6 +248,13 @@ static void ptylink_on_read(evutil_socket_t fd, short what, void *arg)
 		/* EAGAIN: drained. EIO cannot happen while our slave fd is open. */
 		break;
 	}
+}
+
+static void ptylink_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct ptylink *pl = arg;
+	check_termios(pl); /* an echo arrives here */
+	take_from_master(pl);
 	pump_to_m7(pl);
 }
 
@@ -246,7 +262,7 @@ static void flush_to_app(struct ptylink *pl)
 {
 	const uint8_t *p;
 	size_t n;
-	while ((n = ptybuf_peek(&pl->to_app, &p)) > 0) {
+	while (!pl->hold_lost && (n = ptybuf_peek(&pl->to_app, &p)) > 0) {
 		ssize_t w = write(pl->master, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -255,7 +271,7 @@ static void flush_to_app(struct ptylink *pl)
 		pl->st.to_app += (size_t)w;
 		ptybuf_consume(&pl->to_app, (size_t)w);
 	}
-	bool want = pl->to_app.len > 0;
+	bool want = pl->to_app.len > 0 && !pl->hold_lost;
 	if (want && !pl->writing)
 		event_add(pl->ev_write, NULL);
 	else if (!want && pl->writing)
@@ -300,7 +316,7 @@ void ptylink_from_m7(struct ptylink *pl, const uint8_t *data, size_t n)
 		pl->termios_ms = t;
 		check_termios(pl); /* lines cut, bytes translated */
 	}
-	if (pl->to_app.len == 0) {
+	if (pl->to_app.len == 0 && !pl->hold_lost) {
 		/* The common case: straight into the pty, no copy. */
 		while (off < n) {
 			ssize_t w = write(pl->master, data + off, n - off);
@@ -555,7 +571,7 @@ static int write_save_header(struct ptylink *pl, size_t to_m7, size_t to_app)
 static void open_save(struct ptylink *pl)
 {
 	int r;
-	pl->save = memfd_create("m7bridged-pty", MFD_CLOEXEC);
+	pl->save = memfd_create("m7bridged-pty", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (pl->save < 0)
 		r = -errno;
 	else if ((r = write_save_header(pl, 0, 0)) == 0)
@@ -567,6 +583,85 @@ static void open_save(struct ptylink *pl)
 	if (pl->save >= 0)
 		close(pl->save);
 	pl->save = -1;
+}
+
+/* A new pty behind the link in place of one that cannot be held again (hold_again):
+ * the buffers stay, the app's bytes the old master holds are taken first (what does not
+ * fit is counted), and the service manager is given the new one. 0 or a negative errno
+ * (nothing changed). */
+static int renew(struct ptylink *pl)
+{
+	int old_master = pl->master, old_slave = pl->slave, left = 0, r;
+	char old_name[sizeof(pl->slave_name)];
+	struct event *rd = NULL, *wr = NULL;
+	gid_t gid;
+	if (!pl->ch)
+		return -ENOTCONN; /* parked: the channel's next turn tries again */
+	memcpy(old_name, pl->slave_name, sizeof(old_name));
+	r = pty_gid(channel_config(pl->ch), &gid);
+	if (r == 0)
+		r = open_pty(pl);
+	if (r == 0)
+		r = apply_access(pl, gid);
+	if (r == 0) {
+		rd = event_new(pl->base, pl->master, EV_READ | EV_PERSIST, ptylink_on_read, pl);
+		wr = event_new(pl->base, pl->master, EV_WRITE | EV_PERSIST, ptylink_on_write, pl);
+		r = rd && wr ? link_path(pl) : -ENOMEM;
+	}
+	if (r < 0) {
+		if (rd)
+			event_free(rd);
+		if (wr)
+			event_free(wr);
+		if (pl->master >= 0 && pl->master != old_master)
+			close(pl->master);
+		if (pl->slave >= 0 && pl->slave != old_slave)
+			close(pl->slave);
+		pl->master = old_master;
+		pl->slave = old_slave;
+		memcpy(pl->slave_name, old_name, sizeof(old_name));
+		return r;
+	}
+	int new_master = pl->master;
+	pl->master = old_master;
+	take_from_master(pl);
+	if (ioctl(old_master, TIOCINQ, &left) < 0 || left < 0)
+		left = 0;
+	pl->st.failed_to_m7 += (uint64_t)left;
+	pl->master = new_master;
+	event_free(pl->ev_read);
+	event_free(pl->ev_write);
+	pl->ev_read = rd;
+	pl->ev_write = wr;
+	pl->reading = pl->writing = false;
+	if (pl->ino >= 0)
+		(void)inotify_add_watch(pl->ino, pl->slave_name, IN_CLOSE_WRITE | IN_CLOSE_NOWRITE);
+	if (old_slave >= 0)
+		close(old_slave);
+	close(old_master);
+	pl->hold_lost = false;
+	pl->cooked = 0;
+	say(pl, LOG_WARNING, 0,
+	    "pty %s -> %s: replaces %s, which cannot be opened again (%d bytes from the app "
+	    "in it lost)",
+	    pl->path, pl->slave_name, old_name, left);
+	if (pl->on_slave)
+		pl->on_slave(pl->on_slave_ud, pl); /* the service manager's copy is of the old */
+	update_reading(pl);
+	ptylink_kick(pl);
+	return 0;
+}
+
+static void ptylink_on_renew(evutil_socket_t fd, short what, void *arg)
+{
+	struct ptylink *pl = arg;
+	int r = pl->hold_lost ? renew(pl) : 0;
+	/* Tried again when the slave is next looked at (the M7's traffic, the app's). */
+	if (r < 0 && r != -ENOTCONN && ratelimit_ok(&pl->rl_renew, now_ms(), 3, 60000))
+		say(pl, LOG_ERR, r,
+		    "pty %s: cannot make a new pty in place of the hung-up one (%m): the M7's "
+		    "bytes wait in the daemon's buffer",
+		    pl->path);
 }
 
 int ptylink_set_access(struct ptylink *pl)
@@ -665,7 +760,8 @@ int ptylink_new(struct event_base *base, const struct log *log, struct channel *
 	pl->ev_read = event_new(base, pl->master, EV_READ | EV_PERSIST, ptylink_on_read, pl);
 	pl->ev_write = event_new(base, pl->master, EV_WRITE | EV_PERSIST, ptylink_on_write, pl);
 	pl->ev_retry = evtimer_new(base, ptylink_on_retry, pl);
-	if (!pl->ev_read || !pl->ev_write || !pl->ev_retry)
+	pl->ev_renew = evtimer_new(base, ptylink_on_renew, pl);
+	if (!pl->ev_read || !pl->ev_write || !pl->ev_retry || !pl->ev_renew)
 		goto fail;
 	watch_closes(pl); /* logged */
 	r = link_path(pl);
@@ -858,11 +954,24 @@ static int save_buf(int fd, const struct ptybuf *b)
 	return r < 0 ? r : write_all(fd, b->data, b->len - first);
 }
 
+/* The save is complete: F_SEAL_SEAL marks it so for the next start. A save left
+ * unsealed (it is made sealable) is one whose daemon was killed before it could write
+ * its buffers; an older daemon's (not sealable) has F_SEAL_SEAL from the start. */
+static void seal_save(const struct ptylink *pl)
+{
+	if (pl->save >= 0)
+		(void)fcntl(pl->save, F_ADD_SEALS, F_SEAL_SEAL);
+}
+
 int ptylink_save(struct ptylink *pl)
 {
 	int r;
-	if (!pl->kept || (!pl->to_m7.len && !pl->to_app.len))
+	if (!pl->kept)
 		return -ENODATA;
+	if (!pl->to_m7.len && !pl->to_app.len) {
+		seal_save(pl); /* nothing to write: complete as it is */
+		return -ENODATA;
+	}
 	if (pl->save < 0)
 		return say(pl, LOG_ERR, -EBADF, "pty %s: no save for its buffers", pl->path);
 	/* The service manager holds this very file: rewritten, not replaced. The bytes
@@ -876,6 +985,7 @@ int ptylink_save(struct ptylink *pl)
 	if (r < 0)
 		return say(pl, LOG_ERR, r, "pty %s: cannot save its buffers: %m", pl->path);
 	pl->saved = true;
+	seal_save(pl);
 	return 0;
 }
 
@@ -904,7 +1014,15 @@ int ptylink_restore(struct ptylink *pl, int fd)
 {
 	size_t m7 = 0, app = 0, m7_lost = 0, app_lost = 0;
 	struct ptybuf_saved sv;
-	int r = read_saved(fd, &sv);
+	int r = read_saved(fd, &sv), seals = fcntl(fd, F_GET_SEALS);
+	/* Killed (SIGKILL, a crash, the watchdog) before ptylink_save: what the daemon's
+	 * buffers held is gone, and how much was never written down. */
+	if (r == 0 && seals >= 0 && !(seals & F_SEAL_SEAL))
+		say(pl, LOG_WARNING, 0,
+		    "pty %s: the daemon before this start ended without saving its buffers "
+		    "(killed or crashed): the bytes they held for the app and for the M7, if "
+		    "any, are lost, uncounted",
+		    pl->path);
 	/* Into empty buffers (nothing is read before the loop turns): all of it fits unless
 	 * a build with larger buffers saved it. */
 	if (r == 0) {
@@ -961,6 +1079,8 @@ struct ptylink *ptylink_free(struct ptylink *pl)
 		event_free(pl->ev_write);
 	if (pl->ev_retry)
 		event_free(pl->ev_retry);
+	if (pl->ev_renew)
+		event_free(pl->ev_renew);
 	if (pl->ev_closed)
 		event_free(pl->ev_closed);
 	if (pl->ino >= 0)

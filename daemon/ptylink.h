@@ -16,7 +16,7 @@ struct ptylink;
 struct ptylink_stats {
 	uint64_t to_app, to_m7;	 /* bytes delivered each way */
 	uint64_t dropped_to_app; /* M7 bytes the app did not read in time */
-	uint64_t failed_to_m7;	 /* bytes of sends the firmware never took (wire mode) */
+	uint64_t failed_to_m7;	 /* app bytes never taken: refused, lost with a pty */
 	uint64_t paused_ms;	 /* time the app's writes waited for the channel */
 };
 

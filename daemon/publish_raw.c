@@ -22,7 +22,7 @@ void publish_raw(void *ud, struct channel *ch, const struct channel_raw *r)
 					      r->data, r->len, r->t_rx_ns, r->t_rx_mono_ns,
 					      c->encoding);
 		if (*n > 0)
-			conn_stream(c, line, (size_t)*n);
+			conn_stream_raw(c, line, (size_t)*n, r->len);
 	}
 	for (unsigned i = 0; i < d->nobservers; i++)
 		if (d->observers[i].on_raw)

@@ -494,6 +494,45 @@ class RawPty(unittest.TestCase):
         self.assertEqual(st["raw_tx_bytes"], 5)
         self.assertGreaterEqual(st["raw_chunks"], (11 + len(blob)) // 2048)
 
+    def test_lagging_raw_client_is_told_the_bytes_it_lost(self):
+        # A client that does not read loses RAW objects of varying lengths: DROPPED says
+        # how many of the tty's bytes they carried, so got + lost = what the daemon read.
+        rig = self.rig = Rig(extra_daemon="client_queue_kib = 16\n")
+        lag = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lag.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        lag.connect(rig.sock)
+        lag.sendall(b'{"cmd":"watch","classes":["RAW"]}\n')
+        c = Client(rig.sock)  # only to see the watch taken
+        c.send({"cmd": "ping", "id": 1})
+        time.sleep(0.3)
+        total = 0
+        for k in range(200):
+            chunk = bytes([k]) * (1 + k * 37 % 3000)
+            rig.fw.write(chunk)
+            total += len(chunk)
+        wait_for(lambda: rig.status(2)["raw_rx_bytes"] == total, "the bytes read")
+        lag.setblocking(False)
+        buf = b""
+        objs = []
+
+        def drained():
+            nonlocal buf
+            select.select([lag], [], [], 0.1)
+            try:
+                buf += lag.recv(1 << 20)
+            except BlockingIOError:
+                pass
+            *lines, buf = buf.split(b"\n")
+            objs.extend(json.loads(l) for l in lines if l)
+            got = sum(len(base64.b64decode(o["data"])) for o in objs if o["class"] == "RAW")
+            lost = [o for o in objs if o["class"] == "DROPPED"]
+            return got, (lost[-1].get("raw_bytes_total", 0) if lost else 0)
+        wait_for(lambda: sum(drained()) == total, "what the client got and lost adding up",
+                 timeout=10)
+        self.assertGreater(drained()[1], 0, "the client lost bytes")
+        lag.close()
+        c.s.close()
+
     def test_raw_channel_through_hangup(self):
         rig = self.rig = Rig()
         c = rig.client
@@ -871,6 +910,24 @@ class RawPty(unittest.TestCase):
             self.assertEqual(os.readlink(rig.app), slave)
             os.write(fd, b"after the move\n")
             rig.fw.wait_got(b"after the move\n", "the app's bytes after the move")
+        finally:
+            os.close(fd)
+
+    def test_buffers_lost_with_a_killed_daemon_are_said(self):
+        # A stop saves the daemon's buffers beside the kept pty; a kill cannot. The next
+        # start says that what they held is lost, and a clean stop's start does not.
+        rig = self.rig = Rig(manager=FakeManager())
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(fd)
+        said = "ended without saving its buffers"
+        try:
+            wait_for(lambda: "pty-fw" in rig.manager.pump(), "the pty's master stored")
+            rig.restart()
+            self.assertNotIn(said, rig.daemon_log(0))
+            rig.fw.write(b"m" * 400_000)  # the app does not read: the daemon holds some
+            wait_for(lambda: rig.status(2)["pty"]["dropped_to_app"] > 0, "a full buffer")
+            rig.restart(crash=True)
+            self.assertIn(said, rig.daemon_log(0))
         finally:
             os.close(fd)
 
@@ -1352,6 +1409,45 @@ class RawPty(unittest.TestCase):
             self.assertNotIn(b"raw again", bytes(rig.fw.got), "no echo to the M7")
         finally:
             os.close(fd)
+
+    def test_pty_hung_up_while_exclusive_is_replaced(self):
+        # The daemon runs without CAP_SYS_ADMIN: a pty left exclusive by a vhangup cannot
+        # be opened again by it, nor by any app but root's.
+        rig = self.rig = Rig(manager=FakeManager())
+        rig.reload(pty_mode="0666")  # an unprivileged app opens it below
+        old = os.readlink(rig.app)
+        fd = os.open(rig.app, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            fcntl.ioctl(fd, termios.TIOCEXCL)  # as QSerialPort does
+            fcntl.ioctl(fd, TIOCVHANGUP)
+        except PermissionError:
+            self.skipTest("TIOCVHANGUP needs CAP_SYS_ADMIN")
+        finally:
+            os.close(fd)
+
+        def app_reads():
+            """Whether an unprivileged app opening the link reads the M7's bytes."""
+            rig.fw.write(b"!")
+            slave = os.readlink(rig.app)  # the test's directory is not the app's to read
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                    f = os.open(slave, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+                    select.select([f], [], [], 0.5)
+                    os._exit(0 if b"!" in os.read(f, 4096) else 1)
+                except OSError as e:
+                    os._exit(e.errno & 0xff or 1)
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        wait_for(app_reads, "an app reading the pty after the hang-up", timeout=10)
+        self.assertNotEqual(os.readlink(rig.app), old, "a new pty behind the link")
+        self.assertIn(f"pty {rig.app} was hung up and cannot be held again", rig.daemon_log())
+        # The service manager holds the new master, so a restart keeps this pty.
+        def stored_is_new():
+            n = fcntl.ioctl(rig.manager.pump()["pty-fw"][0], TIOCGPTN, b"\0" * 4)
+            return f"/dev/pts/{int.from_bytes(n, sys.byteorder)}" == os.readlink(rig.app)
+        wait_for(stored_is_new, "the new master in the store")
 
     def test_pty_at_a_device_or_another_ptys_path_is_refused(self):
         # The pty's symlink replaces what is at its path: at a channel's tty (a symlink,

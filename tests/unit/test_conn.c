@@ -505,6 +505,44 @@ static void test_drop_policy_counts_and_notices(void **state)
 	assert_int_equal(conn_queued(f->c), before + 17);
 }
 
+/* A raw stream has no seq, and its objects vary in length: a client that lost RAW objects
+ * is told how many of the tty's bytes they carried, so that what it got and what it lost
+ * add up to what the daemon read. */
+static void test_dropped_raw_bytes_are_counted(void **state)
+{
+	struct fixture *f = *state;
+	static const size_t lens[] = {700, 5, 2048, 1, 300, 17, 999, 64};
+	char line[1000], want[160];
+	uint64_t lost = 0, lost_before = 0;
+	memset(line, 'r', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	watch(f->c, PROTO_POLICY_DROP);
+	for (int round = 0; round < 2; round++) {
+		size_t start = peer.sent, kept = 0;
+		peer.room = 0;
+		for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			uint64_t delivered = f->c->delivered;
+			conn_stream_raw(f->c, line, sizeof(line), lens[i]);
+			if (f->c->delivered != delivered)
+				kept++;
+			else
+				lost += lens[i];
+		}
+		assert_true(f->c->dropping); /* 4096-byte queue */
+		peer.room = SIZE_MAX;
+		conn_flush(f->c);
+		assert_false(f->c->dropping);
+		snprintf(want, sizeof(want),
+			 "{\"class\":\"DROPPED\",\"count\":%zu,\"total\":%llu,\"raw_bytes\":%llu,"
+			 "\"raw_bytes_total\":%llu}\n",
+			 sizeof(lens) / sizeof(lens[0]) - kept, (unsigned long long)f->c->dropped,
+			 (unsigned long long)(lost - lost_before), (unsigned long long)lost);
+		assert_int_equal(peer.sent, start + kept * sizeof(line) + strlen(want));
+		assert_memory_equal(peer.got + start + kept * sizeof(line), want, strlen(want));
+		lost_before = lost;
+	}
+}
+
 static void test_disconnect_policy(void **state)
 {
 	struct fixture *f = *state;
@@ -1036,6 +1074,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fatal_line_after_unread_replies, setup_copy,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_close_after_all_sent, setup_copy, teardown),
+		cmocka_unit_test_setup_teardown(test_dropped_raw_bytes_are_counted, setup_copy,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_close_after_hangup, setup_copy, teardown),
 		cmocka_unit_test_setup_teardown(test_fatal_line_unread_ends_anyway, setup_copy,
 						teardown),

@@ -784,9 +784,13 @@ static void test_render_others(void **state)
 	assert_string_equal(buf,
 			    "{\"class\":\"ACK\",\"id\":\"a\",\"cmd\":\"send\",\"channel\":\"m7\","
 			    "\"seq\":17}\n");
-	n = proto_render_dropped(buf, sizeof buf, 3, 10);
+	n = proto_render_dropped(buf, sizeof buf, 3, 10, 0, 0);
 	buf[n] = '\0';
 	assert_string_equal(buf, "{\"class\":\"DROPPED\",\"count\":3,\"total\":10}\n");
+	n = proto_render_dropped(buf, sizeof buf, 3, 10, 0, 4096);
+	buf[n] = '\0';
+	assert_string_equal(buf, "{\"class\":\"DROPPED\",\"count\":3,\"total\":10,"
+				 "\"raw_bytes\":0,\"raw_bytes_total\":4096}\n");
 	struct m7b_heartbeat hb = {.now_ticks = 5, .ncounters = 2, .counter = {7, 8}};
 	n = proto_render_heartbeat(buf, sizeof buf, "m7", 9, &hb);
 	buf[n] = '\0';
