@@ -364,17 +364,22 @@ static __attribute__((noinline, cold)) void read_real_offset(struct channel *ch)
  * would cost more than the frame's bookkeeping. REALTIME is MONOTONIC plus an offset read
  * every CHANNEL_REAL_REFRESH_MS: a second clock read per read() cost more than the rest
  * of the stamp. */
-static void stamp_read(struct channel *ch)
+static void stamp_read_at(struct channel *ch, uint64_t mono_ns)
 {
-	struct timespec mono;
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	ch->rx_mono_ns = (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec;
+	ch->rx_mono_ns = mono_ns;
 	ch->rx_ms = ch->rx_mono_ns / 1000000u;
 	if (__builtin_expect(ch->rx_ms >= ch->rx_real_due_ms, 0)) {
 		read_real_offset(ch);
 		ch->rx_real_due_ms = ch->rx_ms + CHANNEL_REAL_REFRESH_MS;
 	}
 	ch->rx_realtime_us = (ch->rx_mono_ns + ch->rx_real_off_ns) / 1000u;
+}
+
+static void stamp_read(struct channel *ch)
+{
+	struct timespec mono;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	stamp_read_at(ch, (uint64_t)mono.tv_sec * 1000000000u + (uint64_t)mono.tv_nsec);
 }
 
 int channel_rx_burst(struct channel *ch, int max_reads)
@@ -431,11 +436,11 @@ void channel_rx_on_read(evutil_socket_t fd, short what, void *arg)
  * per client), as at low rates. A long one means bytes piled up while the last were
  * handled: as the loop's bursts do, it reads on from the non-blocking descriptor (up to 3
  * more) before the clients' writes, so that they are shared by more frames. */
-static void rx_thread_input(void *arg, const uint8_t *buf, size_t n)
+static void rx_thread_input(void *arg, const uint8_t *buf, size_t n, uint64_t rx_mono_ns)
 {
 	struct channel *ch = arg;
 	uint32_t closes = ch->rx_closes;
-	stamp_read(ch);
+	stamp_read_at(ch, rx_mono_ns);
 	if (ch->cfg.mode == CONF_MODE_RAW)
 		channel_raw_input(ch, buf, n);
 	else

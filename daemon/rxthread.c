@@ -71,6 +71,10 @@ static void *rx_main(void *arg)
 	for (;;) {
 		ssize_t n = rawsys_read(t->fd, t->buf, sizeof(t->buf));
 		int err = n < 0 ? errno : 0;
+		/* The read's time is now, not once the lock is ours: a SYNC reply's receive
+		 * time must not carry the wait. */
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (err == EINTR && !atomic_load(&t->stop))
 			continue;
 		if (atomic_load(&t->stop) || !looplock_enter(&t->stop)) {
@@ -83,7 +87,8 @@ static void *rx_main(void *arg)
 			break;
 		}
 		if (n > 0)
-			t->ops->input(t->ud, t->buf, (size_t)n);
+			t->ops->input(t->ud, t->buf, (size_t)n,
+				      (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
 		else
 			t->ops->ended(t->ud, n == 0 ? -EPIPE : -err);
 		bool self = t->self_stopped;

@@ -14,8 +14,9 @@ struct rxthread;
 
 /* Called with the loop lock held, in the reader thread. */
 struct rxthread_ops {
-	/* n bytes read (buf is the thread's, valid during the call). */
-	void (*input)(void *ud, const uint8_t *buf, size_t n);
+	/* n bytes read at rx_mono_ns (CLOCK_MONOTONIC right after read() returned, before
+	 * the wait for the lock); buf is the thread's, valid during the call. */
+	void (*input)(void *ud, const uint8_t *buf, size_t n, uint64_t rx_mono_ns);
 	/* read() ended: -EPIPE for end of file, or its negative errno. The thread reads no
 	 * more; the owner stops it (rxthread_stop()), from here or later. */
 	void (*ended)(void *ud, int err);

@@ -1,7 +1,8 @@
-/* rxthread and the loop lock: bytes handed over only while the loop waits, a stop from the
- * loop ends a reader in read() or waiting for the lock (its bytes counted), a stop from
- * inside a callback, end of file, and stops racing the thread's start. Pipes stand in for
- * the tty; this test's thread runs the loop and holds the lock. */
+/* rxthread and the loop lock: bytes handed over only while the loop waits and stamped
+ * when read() returned, a stop from the loop ends a reader in read() or waiting for the
+ * lock (its bytes counted), a stop from inside a callback, end of file, and stops racing
+ * the thread's start. Pipes stand in for the tty; this test's thread runs the loop and
+ * holds the lock. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,15 +32,17 @@ struct sink {
 	unsigned calls;
 	int ended;		    /* the error ended() was called with, 0 if not */
 	bool in_loop;		    /* the callback ran while the loop waited (the lock was ours) */
+	uint64_t rx_mono_ns;	    /* the time the reader gave the last bytes */
 	struct rxthread *self_stop; /* stop this reader from its own callback */
 	uint64_t self_dropped;
 };
 
 static atomic_bool loop_waiting; /* set around the loop's turn by the test */
 
-static void on_input(void *ud, const uint8_t *buf, size_t n)
+static void on_input(void *ud, const uint8_t *buf, size_t n, uint64_t rx_mono_ns)
 {
 	struct sink *s = ud;
+	s->rx_mono_ns = rx_mono_ns;
 	assert_true(n <= sizeof(s->got) - s->len);
 	memcpy(s->got + s->len, buf, n);
 	s->len += n;
@@ -126,11 +130,23 @@ static void test_handover_while_loop_waits(void **state)
 	struct rxthread *t = rxthread_new(p[0], &ops, &s);
 	assert_non_null(t);
 	assert_int_equal(write(p[1], "abc", 3), 3);
-	usleep(50000); /* the reader has the bytes and waits for the lock we hold */
+	/* The reader has the bytes (the pipe is empty) and waits for the lock we hold. */
+	int left = 1;
+	for (int i = 0; i < 1000 && left; i++) {
+		assert_int_equal(ioctl(p[0], FIONREAD, &left), 0);
+		usleep(1000);
+	}
+	assert_int_equal(left, 0);
+	usleep(50000);
 	assert_int_equal(s.calls, 0);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t loop_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	LOOP_UNTIL(s.len == 3);
 	assert_memory_equal(s.got, "abc", 3);
 	assert_true(s.in_loop);
+	/* Stamped when read() returned, before the loop let the lock go. */
+	assert_true(s.rx_mono_ns != 0 && s.rx_mono_ns < loop_ns);
 	uint64_t dropped = 1;
 	t = rxthread_stop(t, &dropped);
 	assert_null(t);
