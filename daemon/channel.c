@@ -487,8 +487,15 @@ int channel_open_now(struct channel *ch)
 	ch->have_rx_seq = false;
 	ch->rx_since_open = false;
 	/* The reader thread, else the loop's read event (no lock to hand over, no /proc). */
-	if (rd >= 0)
-		ch->rx = rxthread_new(rd, &channel_rx_thread_ops, ch);
+	if (rd >= 0 && !(ch->rx = rxthread_new(rd, &channel_rx_thread_ops, ch)))
+		rd = -errno;
+	/* The daemon said at start that threads read the ttys: say where this one is not. */
+	if (!ch->rx && looplock_active()) {
+		f.err = -rd;
+		log_struct(ch->log, LOG_DEBUG, &f,
+			   "%s is read by the event loop: no reader thread (%s)", ch->cfg.device,
+			   strerror(-rd));
+	}
 	if (!ch->rx)
 		ch->ev_read =
 			event_new(ch->base, ch->fd, EV_READ | EV_PERSIST, channel_rx_on_read, ch);
