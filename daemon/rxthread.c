@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,9 +128,12 @@ struct rxthread *rxthread_new(int fd, const struct rxthread_ops *ops, void *ud)
 	return t;
 }
 
-struct rxthread *rxthread_stop(struct rxthread *t, uint64_t *dropped)
+/* pending: where the bytes read and not handed over go (RXTHREAD_BUF), else counted. */
+static struct rxthread *stop(struct rxthread *t, uint64_t *dropped, uint8_t *pending, size_t *n)
 {
 	*dropped = 0;
+	if (n)
+		*n = 0;
 	if (!t)
 		return NULL;
 	atomic_store(&t->stop, true);
@@ -154,7 +158,14 @@ struct rxthread *rxthread_stop(struct rxthread *t, uint64_t *dropped)
 			ts.tv_nsec -= 1000000000L;
 		}
 		if (pthread_timedjoin_np(t->thread, NULL, &ts) == 0) {
-			*dropped = t->dropped;
+			/* One read's at most: the thread ends with the read it could not
+			 * hand over. */
+			if (pending && t->dropped) {
+				memcpy(pending, t->buf, (size_t)t->dropped);
+				*n = (size_t)t->dropped;
+			} else {
+				*dropped = t->dropped;
+			}
 			free_thread(t);
 			return NULL;
 		}
@@ -165,4 +176,15 @@ struct rxthread *rxthread_stop(struct rxthread *t, uint64_t *dropped)
 	if (atomic_exchange(&t->end, RX_ABANDONED) == RX_ENDED)
 		free_thread(t);
 	return NULL;
+}
+
+struct rxthread *rxthread_stop(struct rxthread *t, uint64_t *dropped)
+{
+	return stop(t, dropped, NULL, NULL);
+}
+
+struct rxthread *rxthread_stop_pending(struct rxthread *t, uint8_t *buf, size_t *n,
+				       uint64_t *dropped)
+{
+	return stop(t, dropped, buf, n);
 }

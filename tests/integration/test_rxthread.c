@@ -248,6 +248,29 @@ static void test_stop_races_start(void **state)
 	}
 }
 
+/* The same stop, by a loop that drains the tty: the bytes come back, none counted. */
+static void test_stop_pending_hands_back(void **state)
+{
+	(void)state;
+	struct sink s = {0};
+	int p[2];
+	pipe_pair(p);
+	struct rxthread *t = rxthread_new(p[0], &ops, &s);
+	assert_non_null(t);
+	assert_int_equal(write(p[1], "hello", 5), 5);
+	usleep(50000); /* read, and waiting for the lock */
+	uint8_t buf[RXTHREAD_BUF];
+	size_t n = 99;
+	uint64_t dropped = 1;
+	assert_null(rxthread_stop_pending(t, buf, &n, &dropped));
+	assert_int_equal(n, 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(dropped, 0);
+	assert_int_equal(s.calls, 0);
+	assert_true(reader_gone(p[1]));
+	close(p[1]);
+}
+
 /* A reader asked to stop while the loop holds the lock gets no lock. */
 static void test_enter_gives_up_on_stop(void **state)
 {
@@ -375,6 +398,73 @@ static void test_daemon_without_proc(void **state)
 	dfx_done(&f, "is read by the event loop: no reader thread");
 }
 
+static cJSON *status_channel(struct tclient *c)
+{
+	assert_int_equal(tclient_send(c, "{\"cmd\":\"status\"}"), 0);
+	cJSON *o = tclient_wait(c, "STATUS", H_TIMEOUT_MS);
+	assert_non_null(o);
+	return o;
+}
+
+/* Waits until the channel's counter key is want (and, with up, the channel is up). */
+static void wait_status(struct tclient *c, const char *key, double want, bool up)
+{
+	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	for (;;) {
+		cJSON *o = status_channel(c);
+		const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "channels"), 0);
+		bool ok = j_num(ch, key) == want && (!up || strcmp(j_str(ch, "state"), "up") == 0);
+		cJSON_Delete(o);
+		if (ok)
+			return;
+		assert_true(h_now_ms() < end);
+		usleep(10000);
+	}
+}
+
+/* The device node goes away under a flood, its tty still open and silent (the RPMSG tty
+ * on channel removal): the reader thread is behind, holding a read, when the loop learns
+ * of it, and that read is handled before the tty is let go, not dropped. */
+static void test_daemon_node_removed_under_flood(void **state)
+{
+	(void)state;
+	struct dfx f;
+	dfx_init(&f);
+	assert_int_equal(daemon_proc_start(&f.p, dconf(&f)), 0);
+	assert_int_equal(tclient_open(&f.c, f.p.sock, NULL), 0);
+	assert_int_equal(fake_m7_handshake(&f.m, 0x5EED, 8), 0);
+	uint8_t bytes[400];
+	memset(bytes, 0x5A, sizeof(bytes));
+	char tmp[300];
+	snprintf(tmp, sizeof(tmp), "%s.new", f.link);
+	for (int i = 0; i < 6; i++) {
+		wait_status(&f.c, "reopens", i, false);
+		/* More than the tty holds: the writes block, the reader stays behind. */
+		for (int k = 0; k < 1000; k++)
+			assert_int_equal(fake_m7_data(&f.m, 1, 0, k, k, bytes, sizeof(bytes)), 0);
+		assert_int_equal(unlink(f.link), 0);
+		uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+		for (bool up = true; up; usleep(10000)) { /* open, until it lets go */
+			cJSON *o = status_channel(&f.c);
+			const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "channels"), 0);
+			up = strcmp(j_str(ch, "state"), "up") == 0 ||
+			     strcmp(j_str(ch, "state"), "opening") == 0;
+			cJSON_Delete(o);
+			assert_true(h_now_ms() < end);
+		}
+		/* Back, the same tty. */
+		assert_int_equal(symlink(f.m.slave, tmp), 0);
+		assert_int_equal(rename(tmp, f.link), 0);
+	}
+	wait_status(&f.c, "reopens", 6, false);
+	cJSON *o = status_channel(&f.c);
+	const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(o, "channels"), 0);
+	long unread = (long)j_num(ch, "unread_at_close");
+	cJSON_Delete(o);
+	assert_int_equal(unread, 0);
+	dfx_done(&f, "device_removed");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,11 +474,13 @@ int main(void)
 		cmocka_unit_test(test_stop_from_callback),
 		cmocka_unit_test(test_end_of_file),
 		cmocka_unit_test(test_stop_races_start),
+		cmocka_unit_test(test_stop_pending_hands_back),
 		cmocka_unit_test(test_enter_gives_up_on_stop),
 	};
 	const struct CMUnitTest daemon_tests[] = {
 		cmocka_unit_test(test_daemon_other_backend),
 		cmocka_unit_test(test_daemon_without_proc),
+		cmocka_unit_test(test_daemon_node_removed_under_flood),
 	};
 	int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
 	failed += cmocka_run_group_tests(daemon_tests, NULL, NULL);
