@@ -487,8 +487,15 @@ int channel_open_now(struct channel *ch)
 	ch->have_rx_seq = false;
 	ch->rx_since_open = false;
 	/* The reader thread, else the loop's read event (no lock to hand over, no /proc). */
-	if (rd >= 0)
-		ch->rx = rxthread_new(rd, &channel_rx_thread_ops, ch);
+	if (rd >= 0 && !(ch->rx = rxthread_new(rd, &channel_rx_thread_ops, ch)))
+		rd = -errno;
+	/* The daemon said at start that threads read the ttys: say where this one is not. */
+	if (!ch->rx && looplock_active()) {
+		f.err = -rd;
+		log_struct(ch->log, LOG_DEBUG, &f,
+			   "%s is read by the event loop: no reader thread (%s)", ch->cfg.device,
+			   strerror(-rd));
+	}
 	if (!ch->rx)
 		ch->ev_read =
 			event_new(ch->base, ch->fd, EV_READ | EV_PERSIST, channel_rx_on_read, ch);
@@ -706,11 +713,14 @@ static void node_event(struct channel *ch, uint32_t mask)
 	bool replaced = !gone && st.st_rdev != ch->rdev;
 	if (!gone && !replaced)
 		return;
-	/* Take what the old node still holds before letting it go. A frame's handling may
-	 * close the tty, and may open it again (a recovery's reopen, which opens the new
-	 * node): either way the old one is gone already. */
+	/* Take what the old node still holds before letting it go: first what its reader
+	 * thread read and waits to hand over (the loop's wake-up goes first), then the rest.
+	 * A frame's handling may close the tty, and may open it again (a recovery's reopen,
+	 * which opens the new node): either way the old one is gone already. */
 	uint32_t closes = ch->rx_closes;
-	(void)channel_rx_burst(ch, 16);
+	channel_rx_take_reader(ch);
+	if (ch->fd >= 0 && ch->rx_closes == closes)
+		(void)channel_rx_burst(ch, 16);
 	if (ch->fd < 0 || ch->rx_closes != closes)
 		return;
 	channel_close(ch, channel_lost_state(ch), gone ? "device_removed" : "device_replaced", 0);

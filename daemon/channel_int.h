@@ -126,6 +126,9 @@ void channel_rx_set_ops(struct channel *ch);
 int channel_rx_burst(struct channel *ch, int max_reads);
 /* Read event of the open tty. */
 void channel_rx_on_read(evutil_socket_t fd, short what, void *arg);
+/* Stops the reader thread and handles what it had read and not handed over, as the loop
+ * (the tty stays open, read from nowhere until closed). */
+void channel_rx_take_reader(struct channel *ch);
 /* The reader thread's callbacks (ud: the channel). */
 extern const struct rxthread_ops channel_rx_thread_ops;
 

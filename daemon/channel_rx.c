@@ -457,6 +457,19 @@ static void rx_thread_ended(void *arg, int err)
 	ch->rx_on_batch_end(ch->ud, ch);
 }
 
+void channel_rx_take_reader(struct channel *ch)
+{
+	if (!ch->rx)
+		return;
+	uint8_t buf[RXTHREAD_BUF];
+	size_t n;
+	uint64_t read_ns = 0, dropped;
+	ch->rx = rxthread_stop_pending(ch->rx, buf, &n, &read_ns, &dropped);
+	ch->stats.unread_at_close += dropped;
+	if (n)
+		rx_thread_input(ch, buf, n, read_ns);
+}
+
 const struct rxthread_ops channel_rx_thread_ops = {
 	.input = rx_thread_input,
 	.ended = rx_thread_ended,

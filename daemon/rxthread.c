@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@ struct rxthread {
 	atomic_bool stop;
 	bool self_stopped; /* stopped from inside a callback: the thread frees itself */
 	atomic_int end;	   /* RX_*: who frees, when the owner gave up waiting */
+	uint64_t read_ns;  /* CLOCK_MONOTONIC when the last read() returned */
 	uint64_t dropped;  /* read, then not handed over: the stop came first */
 	uint8_t buf[RXTHREAD_BUF];
 };
@@ -75,6 +77,7 @@ static void *rx_main(void *arg)
 		 * time must not carry the wait. */
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
+		t->read_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 		if (err == EINTR && !atomic_load(&t->stop))
 			continue;
 		if (atomic_load(&t->stop) || !looplock_enter(&t->stop)) {
@@ -87,8 +90,7 @@ static void *rx_main(void *arg)
 			break;
 		}
 		if (n > 0)
-			t->ops->input(t->ud, t->buf, (size_t)n,
-				      (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
+			t->ops->input(t->ud, t->buf, (size_t)n, t->read_ns);
 		else
 			t->ops->ended(t->ud, n == 0 ? -EPIPE : -err);
 		bool self = t->self_stopped;
@@ -132,9 +134,13 @@ struct rxthread *rxthread_new(int fd, const struct rxthread_ops *ops, void *ud)
 	return t;
 }
 
-struct rxthread *rxthread_stop(struct rxthread *t, uint64_t *dropped)
+/* pending: where the bytes read and not handed over go (RXTHREAD_BUF), else counted. */
+static struct rxthread *stop(struct rxthread *t, uint64_t *dropped, uint8_t *pending, size_t *n,
+			     uint64_t *read_ns)
 {
 	*dropped = 0;
+	if (n)
+		*n = 0;
 	if (!t)
 		return NULL;
 	atomic_store(&t->stop, true);
@@ -159,7 +165,15 @@ struct rxthread *rxthread_stop(struct rxthread *t, uint64_t *dropped)
 			ts.tv_nsec -= 1000000000L;
 		}
 		if (pthread_timedjoin_np(t->thread, NULL, &ts) == 0) {
-			*dropped = t->dropped;
+			/* One read's at most: the thread ends with the read it could not
+			 * hand over. */
+			if (pending && t->dropped) {
+				memcpy(pending, t->buf, (size_t)t->dropped);
+				*n = (size_t)t->dropped;
+				*read_ns = t->read_ns;
+			} else {
+				*dropped = t->dropped;
+			}
 			free_thread(t);
 			return NULL;
 		}
@@ -170,4 +184,15 @@ struct rxthread *rxthread_stop(struct rxthread *t, uint64_t *dropped)
 	if (atomic_exchange(&t->end, RX_ABANDONED) == RX_ENDED)
 		free_thread(t);
 	return NULL;
+}
+
+struct rxthread *rxthread_stop(struct rxthread *t, uint64_t *dropped)
+{
+	return stop(t, dropped, NULL, NULL, NULL);
+}
+
+struct rxthread *rxthread_stop_pending(struct rxthread *t, uint8_t *buf, size_t *n,
+				       uint64_t *read_ns, uint64_t *dropped)
+{
+	return stop(t, dropped, buf, n, read_ns);
 }

@@ -29,5 +29,11 @@ struct rxthread *rxthread_new(int fd, const struct rxthread_ops *ops, void *ud);
  * reader itself from inside a callback (then it ends after the callback). *dropped gets
  * the bytes it had read and not handed over. Returns NULL. */
 struct rxthread *rxthread_stop(struct rxthread *t, uint64_t *dropped);
+/* The same, by the loop, but the bytes it had read and not handed over go to buf
+ * (RXTHREAD_BUF bytes), *n of them, read at *read_ns (set when *n is not 0), for the
+ * caller to handle: a tty about to be let go is drained in order, the reader's last read
+ * first. */
+struct rxthread *rxthread_stop_pending(struct rxthread *t, uint8_t *buf, size_t *n,
+				       uint64_t *read_ns, uint64_t *dropped);
 
 #endif

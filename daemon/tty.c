@@ -146,12 +146,13 @@ const char *tty_reason_for_errno(int err)
 
 /* The same tty opened again through the descriptor (not the path, which may have been
  * replaced since): its own open file description, so that its reads block while the
- * first one's do not. -1 when /proc is not there. */
+ * first one's do not. A negative errno when /proc is not there. */
 static int open_again(int fd)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	return open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	int rd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	return rd >= 0 ? rd : -errno;
 }
 
 int tty_open_exclusive(const char *path, int *out_fd, int *rd_fd, dev_t *rdev)
@@ -159,7 +160,7 @@ int tty_open_exclusive(const char *path, int *out_fd, int *rd_fd, dev_t *rdev)
 	int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	int err = 0, rd = -1;
+	int err = 0, rd = -ENODATA; /* no second open tried */
 	struct termios t;
 	struct stat st;
 	/* flock keeps a second m7bridged (even as root) off; TIOCEXCL keeps everyone else

@@ -10,7 +10,7 @@
  * TIOCEXCL; sets raw mode (VMIN 1). 0 with *fd and *rdev, or a negative errno (-EBUSY
  * when another process holds the lock). With rd_fd, also a second, blocking, read-only
  * open of the same tty for a reader thread (made before TIOCEXCL shuts others out), or
- * -1 in *rd_fd when there is none (not an error). */
+ * in *rd_fd the negative errno of that open when there is none (not an error). */
 int tty_open_exclusive(const char *path, int *fd, int *rd_fd, dev_t *rdev);
 /* Finds a process other than this one holding path open; fills pid and comm. Scans
  * proc_root (normally "/proc"). A pty slave's peer (the process holding its master) is
