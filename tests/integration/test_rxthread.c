@@ -94,9 +94,14 @@ static void loop_turn(int ms)
 		assert_true(cond);                                                                 \
 	} while (0)
 
-static void pipe_pair(int p[2])
+/* A reader on a new pipe's read end, handing to s; p[1] is the test's to write. */
+static struct rxthread *start(struct sink *s, int p[2])
 {
+	*s = (struct sink){0};
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	struct rxthread *t = rxthread_new(p[0], &ops, s);
+	assert_non_null(t);
+	return t;
 }
 
 /* Whether the pipe's read end is closed: a write then fails with EPIPE. */
@@ -130,11 +135,9 @@ static int group_teardown(void **state)
 static void test_handover_while_loop_waits(void **state)
 {
 	(void)state;
-	struct sink s = {0};
+	struct sink s;
 	int p[2];
-	pipe_pair(p);
-	struct rxthread *t = rxthread_new(p[0], &ops, &s);
-	assert_non_null(t);
+	struct rxthread *t = start(&s, p);
 	assert_int_equal(write(p[1], "abc", 3), 3);
 	/* The reader has the bytes (the pipe is empty) and waits for the lock we hold. */
 	int left = 1;
@@ -165,11 +168,9 @@ static void test_handover_while_loop_waits(void **state)
 static void test_stop_in_read(void **state)
 {
 	(void)state;
-	struct sink s = {0};
+	struct sink s;
 	int p[2];
-	pipe_pair(p);
-	struct rxthread *t = rxthread_new(p[0], &ops, &s);
-	assert_non_null(t);
+	struct rxthread *t = start(&s, p);
 	loop_turn(20); /* the reader is in read() by now, most likely */
 	uint64_t dropped = 1;
 	rxthread_stop(t, &dropped);
@@ -184,11 +185,9 @@ static void test_stop_in_read(void **state)
 static void test_stop_waiting_for_lock_counts(void **state)
 {
 	(void)state;
-	struct sink s = {0};
+	struct sink s;
 	int p[2];
-	pipe_pair(p);
-	struct rxthread *t = rxthread_new(p[0], &ops, &s);
-	assert_non_null(t);
+	struct rxthread *t = start(&s, p);
 	assert_int_equal(write(p[1], "hello", 5), 5);
 	usleep(50000); /* read, and waiting for the lock */
 	uint64_t dropped = 0;
@@ -204,11 +203,9 @@ static void test_stop_waiting_for_lock_counts(void **state)
 static void test_stop_from_callback(void **state)
 {
 	(void)state;
-	struct sink s = {0};
+	struct sink s;
 	int p[2];
-	pipe_pair(p);
-	struct rxthread *t = rxthread_new(p[0], &ops, &s);
-	assert_non_null(t);
+	struct rxthread *t = start(&s, p);
 	s.self_stop = t;
 	assert_int_equal(write(p[1], "z", 1), 1);
 	LOOP_UNTIL(s.calls == 1);
@@ -225,11 +222,9 @@ static void test_stop_from_callback(void **state)
 static void test_end_of_file(void **state)
 {
 	(void)state;
-	struct sink s = {0};
+	struct sink s;
 	int p[2];
-	pipe_pair(p);
-	struct rxthread *t = rxthread_new(p[0], &ops, &s);
-	assert_non_null(t);
+	struct rxthread *t = start(&s, p);
 	assert_int_equal(write(p[1], "ab", 2), 2);
 	close(p[1]);
 	LOOP_UNTIL(s.ended != 0);
@@ -246,11 +241,9 @@ static void test_stop_races_start(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 300; i++) {
-		struct sink s = {0};
+		struct sink s;
 		int p[2];
-		pipe_pair(p);
-		struct rxthread *t = rxthread_new(p[0], &ops, &s);
-		assert_non_null(t);
+		struct rxthread *t = start(&s, p);
 		if (i % 3 == 1)
 			sched_yield();
 		if (i % 3 == 2)
@@ -267,11 +260,9 @@ static void test_stop_races_start(void **state)
 static void test_stop_pending_hands_back(void **state)
 {
 	(void)state;
-	struct sink s = {0};
+	struct sink s;
 	int p[2];
-	pipe_pair(p);
-	struct rxthread *t = rxthread_new(p[0], &ops, &s);
-	assert_non_null(t);
+	struct rxthread *t = start(&s, p);
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	uint64_t written_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
