@@ -521,9 +521,15 @@ int daemon_proc_start(struct daemon_proc *p, const char *conf_extra)
 	p->pid = pid;
 	track(pid, true);
 	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
+	/* Started once it says it runs: its socket listens before the rest is set up (the
+	 * kernel log watch, which takes what its FIFO holds then as from before the start). */
+	static char log[1 << 18];
 	while (h_now_ms() < end) {
-		if (can_connect(p->sock))
-			return 0;
+		if (can_connect(p->sock)) {
+			h_slurp_file(p->log, log, sizeof log);
+			if (strstr(log, " running: "))
+				return 0;
+		}
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			track(pid, false);
