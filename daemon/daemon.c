@@ -750,9 +750,8 @@ int daemon_new(const struct daemon_args *a, struct daemon **out)
 	d->fanout = fanout_new(DAEMON_FANOUT_BYTES);
 	if (!d->base || !d->fanout)
 		goto fail;
-	d->threads = looplock_hold(d->base);
 	log_struct(&d->log, LOG_DEBUG, NULL, "the ttys are read %s",
-		   d->threads ? "by a thread each" : "by the event loop");
+		   looplock_hold(d->base) ? "by a thread each" : "by the event loop");
 	d->ev_term = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
 	d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);

@@ -45,7 +45,6 @@ struct pending_send {
 
 struct daemon {
 	struct event_base *base;
-	bool threads; /* the ttys are read by reader threads (looplock.h) */
 	struct log log;
 	struct conf *cfg;
 	char *conf_path;
