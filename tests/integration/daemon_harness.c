@@ -77,6 +77,14 @@ static int frame_locked(struct fake_m7 *m, uint8_t type, uint8_t port, uint8_t f
 	return write_locked(m, buf, (size_t)n);
 }
 
+uint32_t fake_m7_seq(struct fake_m7 *m)
+{
+	pthread_mutex_lock(&m->mu);
+	uint32_t seq = m->seq;
+	pthread_mutex_unlock(&m->mu);
+	return seq;
+}
+
 uint64_t fake_m7_ticks(void)
 {
 	struct timespec ts;

@@ -53,6 +53,9 @@ void fake_m7_hang(struct fake_m7 *m, bool hung);
 /* Encodes and writes one frame with the next seq (or seq when force_seq >= 0). */
 int fake_m7_frame(struct fake_m7 *m, uint8_t type, uint8_t port, uint8_t flags, const void *payload,
 		  size_t len);
+/* The seq the next frame gets; the fake's thread sends frames too (SYNC_REPLY, HEARTBEAT),
+ * so seq is read under the fake's lock (tests that set it take mu too). */
+uint32_t fake_m7_seq(struct fake_m7 *m);
 /* HELLO (restarts seq at 0). */
 int fake_m7_hello(struct fake_m7 *m, uint32_t boot_id, uint16_t credits, const char *name);
 /* DATA with timestamps and bytes. */
