@@ -284,6 +284,13 @@ static int finish(struct out *o)
 /* Appends a literal at p; the caller has checked the room. */
 #define LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
+/* The bytes of a literal of n as whole stores (4, 8, 16, then 4 at a time): what follows it
+ * overwrites the rest (zeros from LIT_PAD), so a key of 9 to 16 bytes is one 16-byte store
+ * where its exact length takes up to four. */
+#define LIT_WIDTH(n) ((n) <= 4 ? 4 : (n) <= 8 ? 8 : (n) <= 16 ? 16 : ((n) + 3) / 4 * 4)
+#define LIT_PAD	     "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+#define LITW(p, lit) (memcpy((p), lit LIT_PAD, LIT_WIDTH(sizeof(lit) - 1)), (p) + sizeof(lit) - 1)
+
 int proto_frame_names_head(struct proto_frame_names *nm, const char *channel_json, size_t len)
 {
 	static const char start[] = "{\"class\":\"FRAME\",\"channel\":";
@@ -365,11 +372,11 @@ HOT char *put_dec3(char *p, unsigned v)
 /* Appends a literal key and a number, e.g. ,"seq":17, at p; returns the new end. */
 HOT char *key_u64(char *p, const char *key, size_t key_len, uint64_t v)
 {
-	memcpy(p, key, key_len);
+	memcpy(p, key, LIT_WIDTH(key_len));
 	p += key_len;
 	return p + m7b_fmt_u64_inline(p, v);
 }
-#define KEY_U64(p, key, v) key_u64((p), (key), sizeof(key) - 1, (v))
+#define KEY_U64(p, key, v) key_u64((p), key LIT_PAD, sizeof(key) - 1, (v))
 
 #if defined(__BYTE_ORDER__) &&                                                                     \
 	(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ || __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
@@ -392,7 +399,7 @@ HOT unsigned lead0_bits(uint64_t w)
  * scribbled on. */
 HOT char *key_small(char *p, const char *key, size_t key_len, uint64_t w, unsigned z)
 {
-	memcpy(p, key, key_len);
+	memcpy(p, key, LIT_WIDTH(key_len));
 	p += key_len;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	w >>= z;
@@ -402,7 +409,7 @@ HOT char *key_small(char *p, const char *key, size_t key_len, uint64_t w, unsign
 	memcpy(p, &w, 8);
 	return p + 8 - z / 8;
 }
-#define KEY_SMALL(p, key, w, z) key_small((p), (key), sizeof(key) - 1, (w), (z))
+#define KEY_SMALL(p, key, w, z) key_small((p), key LIT_PAD, sizeof(key) - 1, (w), (z))
 #endif
 
 /* Makes the memo that of hi (> 0) times 10^8; the rare way, out of line. */
@@ -439,7 +446,7 @@ HOT char *put_ns(char *p, struct proto_ns_memo *m, uint64_t v)
 HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len, uint64_t a,
 		      const char *kb, size_t kb_len, uint64_t b)
 {
-	memcpy(p, ka, ka_len);
+	memcpy(p, ka, LIT_WIDTH(ka_len));
 	p += ka_len;
 	uint64_t la = a - m->base, lb = b - m->base; /* wrap below it */
 	if (__builtin_expect(la >= m->lim || lb >= m->lim, 0)) {
@@ -461,14 +468,14 @@ HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t k
 	memcpy(p, t, 16);
 	char *da = p + nh;
 	p = da + 8;
-	memcpy(p, kb, kb_len);
+	memcpy(p, kb, LIT_WIDTH(kb_len));
 	p += kb_len;
 	memcpy(p, t, 16);
 	m7b_fmt_dec8_x2(da, p + nh, (uint32_t)la, (uint32_t)lb);
 	return p + nh + 8;
 }
 #define KEY_PAIR_NS(p, m, ka, a, kb, b)                                                            \
-	key_pair_ns((p), (m), (ka), sizeof(ka) - 1, (a), (kb), sizeof(kb) - 1, (b))
+	key_pair_ns((p), (m), ka LIT_PAD, sizeof(ka) - 1, (a), kb LIT_PAD, sizeof(kb) - 1, (b))
 
 /* Bound of a payload's text in either encoding: 2 n for hex, 4 ceil(n / 3) <= 2 n + 2 for
  * base64. One bound, so that the base64 call is given its room without a division. */
@@ -497,7 +504,7 @@ HOT char *frame_payload(char *p, const struct proto_frame *f, const uint8_t *byt
 		}
 		return p + n * 2;
 	}
-	p = LIT(p, ",\"data\":\"");
+	p = LITW(p, ",\"data\":\"");
 	/* Cannot fail: frame_len_max counted FRAME_TEXT_MAX and the NUL. */
 	return p + m7b_base64_encode(bytes, n, p, FRAME_TEXT_MAX(n) + 1);
 }
@@ -603,7 +610,7 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 #endif
 	p = KEY_PAIR_NS(p, &memo[2], ",\"t_first\":", f->t_first, ",\"t_last\":", f->t_last);
 	p = frame_payload(p, f, bytes, enc);
-	p = LIT(p, "\",\"len\":");
+	p = LITW(p, "\",\"len\":");
 	p = put_dec3(p, f->nbytes);
 	/* One test for the members a usual line leaves out and the times it has. */
 	if ((frame_tail_word(f) & frame_tail_bytes(FRAME_FLAGS, 1, 1, 1)) ==
@@ -612,7 +619,7 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 		p = frame_times(p, memo, f, small, we); /* inline: callgrind shows no cost */
 	else
 		p = frame_tail_rare(p, nm, memo, f, small, we);
-	return LIT(p, "}\n");
+	return LITW(p, "}\n");
 }
 
 /* A tight buffer: render aside, then the exact length decides. */
