@@ -342,7 +342,8 @@ HOT char *put_piece(char *p, const char *s, size_t n)
 	return p + n;
 }
 
-/* 0..999 as text and length, for the port and the payload length: one 4-byte store. */
+/* 0..999 as text and length, for the port and the payload length: one 4-byte store of the
+ * digits, the length in the fourth byte (overwritten by what follows), so one table row. */
 #define D10(D, h)                                                                                  \
 	D(h##0), D(h##1), D(h##2), D(h##3), D(h##4), D(h##5), D(h##6), D(h##7), D(h##8), D(h##9)
 #define D100(D, h)                                                                                 \
@@ -353,20 +354,27 @@ HOT char *put_piece(char *p, const char *s, size_t n)
 		D10(D, 3), D10(D, 4), D10(D, 5), D10(D, 6), D10(D, 7), D10(D, 8), D10(D, 9),       \
 		D100(D, 1), D100(D, 2), D100(D, 3), D100(D, 4), D100(D, 5), D100(D, 6),            \
 		D100(D, 7), D100(D, 8), D100(D, 9)
-#define TEXT(n) #n
-#define LEN(n)	(sizeof(#n) - 1)
-static const char dec3_text[1000][4] = {D1000(TEXT)};
-static const uint8_t dec3_len[1000] = {D1000(LEN)};
-#undef TEXT
-#undef LEN
+/* Digit k (0 first) of n's text; 0 past its end. */
+#define DEC3_DIGIT(n, k, len)                                                                      \
+	((k) < (len) ? '0' + (n) / ((len) - (k) == 3 ? 100 : (len) - (k) == 2 ? 10 : 1) % 10 : 0)
+#define DEC3_LEN(n) ((n) < 10 ? 1 : (n) < 100 ? 2 : 3)
+#define DEC3(n)                                                                                    \
+	{                                                                                          \
+		DEC3_DIGIT(n, 0, DEC3_LEN(n)), DEC3_DIGIT(n, 1, DEC3_LEN(n)),                      \
+			DEC3_DIGIT(n, 2, DEC3_LEN(n)), DEC3_LEN(n)                                 \
+	}
+static const char dec3[1000][4] = {D1000(DEC3)};
+#undef DEC3
+#undef DEC3_LEN
+#undef DEC3_DIGIT
 #undef D1000
 #undef D100
 #undef D10
 
 HOT char *put_dec3(char *p, unsigned v)
 {
-	memcpy(p, dec3_text[v], 4);
-	return p + dec3_len[v];
+	memcpy(p, dec3[v], 4);
+	return p + (unsigned char)dec3[v][3];
 }
 
 /* Appends a literal key and a number, e.g. ,"seq":17, at p; returns the new end. */
