@@ -558,9 +558,9 @@ HOT uint32_t frame_tail_bytes(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
 	return w;
 }
 
-/* The mapped times from ,"t_first_ns": on; we: t_err_ns's digits when small. */
-HOT char *frame_times(char *p, struct proto_ns_memo *memo, const struct proto_frame *f, bool small,
-		      uint64_t we)
+/* The mapped times from ,"t_first_ns": on; we: t_err_ns's eight digits, or 0 when they were
+ * not made (no digit is a zero byte). */
+HOT char *frame_times(char *p, struct proto_ns_memo *memo, const struct proto_frame *f, uint64_t we)
 {
 	if (f->has_realtime)
 		p = KEY_PAIR_NS(p, &memo[0], ",\"t_first_ns\":", f->t_first_ns,
@@ -569,7 +569,7 @@ HOT char *frame_times(char *p, struct proto_ns_memo *memo, const struct proto_fr
 		p = KEY_PAIR_NS(p, &memo[1], ",\"t_first_mono_ns\":", f->t_first_mono_ns,
 				",\"t_last_mono_ns\":", f->t_last_mono_ns);
 #ifdef SMALL_PAIR
-		if (small)
+		if (we)
 			p = KEY_SMALL(p, ",\"t_err_ns\":", we, lead0_bits(we));
 		else
 #endif
@@ -581,8 +581,7 @@ HOT char *frame_times(char *p, struct proto_ns_memo *memo, const struct proto_fr
 /* The line from its flags on when it is not the usual one: out of line. */
 static __attribute__((noinline)) char *frame_tail_rare(char *p, const struct proto_frame_names *nm,
 						       struct proto_ns_memo *memo,
-						       const struct proto_frame *f, bool small,
-						       uint64_t we)
+						       const struct proto_frame *f, uint64_t we)
 {
 	if (f->flags & FRAME_FLAGS)
 		p = frame_flags(p, f->flags);
@@ -590,7 +589,7 @@ static __attribute__((noinline)) char *frame_tail_rare(char *p, const struct pro
 		p = put_piece(p, nm->port_name[f->port], nm->port_name_len[f->port]);
 	if (f->late)
 		p = LIT(p, ",\"late\":true");
-	return frame_times(p, memo, f, small, we);
+	return frame_times(p, memo, f, we);
 }
 
 /* The whole line at p, which has frame_len_max() bytes of room; returns its end. */
@@ -599,18 +598,20 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 {
 	p = put_piece(p, nm->head, nm->head_len);
 	p = put_dec3(p, f->port);
-	bool small = false;
 	uint64_t we = 0;
 #ifdef SMALL_PAIR
-	uint64_t err = f->has_mono ? f->t_err_ns : 0, ws = 0;
-	small = f->seq < 100000000u && err < 100000000u;
-	if (small) {
-		char d[16];
-		m7b_fmt_dec8_x2(d, d + 8, (uint32_t)f->seq, (uint32_t)err);
-		memcpy(&ws, d, 8);
-		memcpy(&we, d + 8, 8);
+	/* t_err_ns's digits (zeros when not made) stay here and are read after the payload's
+	 * call: held in a register across it, they were stored twice and loaded twice. */
+	char de[8];
+	/* t_err_ns is taken whether the line has it or not: its digits are then just unused. */
+	if (f->seq < 100000000u && f->t_err_ns < 100000000u) {
+		char ds[8];
+		m7b_fmt_dec8_x2(ds, de, (uint32_t)f->seq, (uint32_t)f->t_err_ns);
+		uint64_t ws;
+		memcpy(&ws, ds, 8);
 		p = KEY_SMALL(p, ",\"seq\":", ws, lead0_bits(ws));
 	} else {
+		memset(de, 0, 8);
 		p = KEY_U64(p, ",\"seq\":", f->seq);
 	}
 #else
@@ -618,15 +619,18 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 #endif
 	p = KEY_PAIR_NS(p, &memo[2], ",\"t_first\":", f->t_first, ",\"t_last\":", f->t_last);
 	p = frame_payload(p, f, bytes, enc);
+#ifdef SMALL_PAIR
+	memcpy(&we, de, 8);
+#endif
 	p = LITW(p, "\",\"len\":");
 	p = put_dec3(p, f->nbytes);
 	/* One test for the members a usual line leaves out and the times it has. */
 	if ((frame_tail_word(f) & frame_tail_bytes(FRAME_FLAGS, 1, 1, 1)) ==
 		    frame_tail_bytes(0, 0, 1, 1) &&
 	    !nm->port_name[f->port])
-		p = frame_times(p, memo, f, small, we); /* inline: callgrind shows no cost */
+		p = frame_times(p, memo, f, we); /* inline: callgrind shows no cost */
 	else
-		p = frame_tail_rare(p, nm, memo, f, small, we);
+		p = frame_tail_rare(p, nm, memo, f, we);
 	return LITW(p, "}\n");
 }
 
