@@ -45,10 +45,13 @@ static inline size_t b64_div3(size_t n)
 	return (size_t)((uint64_t)(uint32_t)n * 0xAAAAAAABu >> 33);
 }
 
-/* Whether the text of n bytes and its NUL fit cap bytes (and its length an int). */
+/* Whether the text of n bytes and its NUL fit cap bytes (and its length an int). The text
+ * is at most 2 n + 2 characters: room past that (what callers give) needs no division. */
 static inline bool b64_fits(size_t n, size_t cap)
 {
-	return n <= B64_IN_MAX && b64_div3(n + 2) * 4 < cap;
+	if (n > B64_IN_MAX)
+		return false;
+	return cap > 2 * n + 2 || b64_div3(n + 2) * 4 < cap;
 }
 
 /* Writes the four characters of the 24-bit group v. */
