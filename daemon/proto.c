@@ -558,14 +558,16 @@ HOT uint32_t frame_tail_bytes(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
 	return w;
 }
 
-/* The mapped times from ,"t_first_ns": on; we: t_err_ns's eight digits, or 0 when they were
- * not made (no digit is a zero byte). */
-HOT char *frame_times(char *p, struct proto_ns_memo *memo, const struct proto_frame *f, uint64_t we)
+/* The mapped times from ,"t_first_ns": on; realtime, mono: f's has_realtime and has_mono
+ * (the usual line knows them already); we: t_err_ns's eight digits, or 0 when they were not
+ * made (no digit is a zero byte). */
+HOT char *frame_times(char *p, struct proto_ns_memo *memo, const struct proto_frame *f,
+		      bool realtime, bool mono, uint64_t we)
 {
-	if (f->has_realtime)
+	if (realtime)
 		p = KEY_PAIR_NS(p, &memo[0], ",\"t_first_ns\":", f->t_first_ns,
 				",\"t_last_ns\":", f->t_last_ns);
-	if (f->has_mono) {
+	if (mono) {
 		p = KEY_PAIR_NS(p, &memo[1], ",\"t_first_mono_ns\":", f->t_first_mono_ns,
 				",\"t_last_mono_ns\":", f->t_last_mono_ns);
 #ifdef SMALL_PAIR
@@ -589,7 +591,7 @@ static __attribute__((noinline)) char *frame_tail_rare(char *p, const struct pro
 		p = put_piece(p, nm->port_name[f->port], nm->port_name_len[f->port]);
 	if (f->late)
 		p = LIT(p, ",\"late\":true");
-	return frame_times(p, memo, f, we);
+	return frame_times(p, memo, f, f->has_realtime, f->has_mono, we);
 }
 
 /* The whole line at p, which has frame_len_max() bytes of room; returns its end. */
@@ -628,7 +630,7 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 	if ((frame_tail_word(f) & frame_tail_bytes(FRAME_FLAGS, 1, 1, 1)) ==
 		    frame_tail_bytes(0, 0, 1, 1) &&
 	    !nm->port_name[f->port])
-		p = frame_times(p, memo, f, we); /* inline: callgrind shows no cost */
+		p = frame_times(p, memo, f, true, true, we); /* inline: callgrind shows no cost */
 	else
 		p = frame_tail_rare(p, nm, memo, f, we);
 	return LITW(p, "}\n");
