@@ -335,7 +335,7 @@ void proto_frame_names_clear(struct proto_frame_names *nm)
  * overwritten by what follows. */
 HOT char *put_piece(char *p, const char *s, size_t n)
 {
-	if (n <= PROTO_FRAME_PIECE_READ)
+	if (__builtin_expect(n <= PROTO_FRAME_PIECE_READ, 1)) /* in line, not jumped to and back */
 		memcpy(p, s, PROTO_FRAME_PIECE_READ);
 	else
 		memcpy(p, s, n);
@@ -373,8 +373,16 @@ static const char dec3[1000][4] = {D1000(DEC3)};
 
 HOT char *put_dec3(char *p, unsigned v)
 {
-	memcpy(p, dec3[v], 4);
+	uint32_t w; /* the count taken from the word loaded, not loaded again */
+	memcpy(&w, dec3[v], 4);
+	memcpy(p, &w, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return p + (w >> 24);
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return p + (w & 0xff);
+#else
 	return p + (unsigned char)dec3[v][3];
+#endif
 }
 
 /* Appends a literal key and a number, e.g. ,"seq":17, at p; returns the new end. */
