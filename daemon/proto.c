@@ -431,6 +431,10 @@ HOT char *key_small(char *p, const char *key, size_t key_len, uint64_t w, unsign
 /* Makes the memo that of hi (> 0) times 10^8; the rare way, out of line. */
 static __attribute__((noinline, cold)) void memo_set(struct proto_ns_memo *m, uint64_t hi)
 {
+	m->prev_base = m->base;
+	m->prev_lim = m->lim;
+	m->prev_len = m->len;
+	memcpy(m->prev_text, m->text, sizeof(m->text));
 	m->base = hi * 100000000u;
 	/* The last such range ends at UINT64_MAX: times past it wrap to small ones. */
 	m->lim = m->base > UINT64_MAX - 100000000u ? UINT64_MAX - m->base + 1 : 100000000u;
@@ -454,9 +458,22 @@ HOT char *put_ns(char *p, struct proto_ns_memo *m, uint64_t v)
 	return p + m->len + 8;
 }
 
+/* A mapped time at p through the range the memo left last (a capture that straddles a
+ * multiple of 10^8 has its first time there, line after line), else in full. */
+static __attribute__((noinline, cold)) char *put_ns_prev(char *p, const struct proto_ns_memo *m,
+							 uint64_t v)
+{
+	uint64_t lo = v - m->prev_base; /* wraps below it */
+	if (lo >= m->prev_lim)
+		return p + m7b_fmt_u64(p, v);
+	memcpy(p, m->prev_text, 16); /* hi has at most 12 digits */
+	m7b_fmt_dec8(p + m->prev_len, (uint32_t)lo);
+	return p + m->prev_len + 8;
+}
+
 /* ,"ka":a,"kb":b for a capture's two mapped times or ticks: b's leading digits are a's
  * unless the capture crosses a multiple of 10^8; then b goes through the memo and a through
- * it only when it has a's digits already.
+ * it when it has a's digits still, else through the range it left.
  * Else those digits are copied from the memo (made there when new) and both last eights made
  * together. The memo's range check stands in for the divisions. */
 HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len, uint64_t a,
@@ -470,7 +487,7 @@ HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t k
 		if (!hi || b / 100000000u != hi) {
 			/* The memo goes to b, the later, or lines whose captures straddle a
 			 * multiple (several ports, a burst) would remake it twice each. */
-			p = la < m->lim ? put_ns(p, m, a) : p + m7b_fmt_u64(p, a);
+			p = la < m->lim ? put_ns(p, m, a) : put_ns_prev(p, m, a);
 			memcpy(p, kb, kb_len);
 			return put_ns(p + kb_len, m, b);
 		}
