@@ -397,35 +397,30 @@ HOT char *key_u64(char *p, const char *key, size_t key_len, uint64_t v)
 #if defined(__BYTE_ORDER__) &&                                                                     \
 	(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ || __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
 /* seq and t_err_ns, usually both under 10^8, have their digits made together (eight each,
- * leading zeros kept); each is then stored as one word shifted past its leading zeros. */
+ * leading zeros kept); each is then stored as one word whose leading zeros its key covers. */
 #define SMALL_PAIR 1
 
-/* Bits of w's leading '0's (first in memory) but the last digit's: 0, 8, ... 56. */
-HOT unsigned lead0_bits(uint64_t w)
+/* The number of w's leading '0's (first in memory) but the last digit's: 0 to 7. */
+HOT unsigned lead0_bytes(uint64_t w)
 {
 	w -= 0x3030303030303030u; /* '0's to zero bytes; no borrows, every byte is a digit */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return (unsigned)__builtin_ctzll(w | 1ull << 56) & ~7u;
+	return (unsigned)__builtin_ctzll(w | 1ull << 56) / 8;
 #else
-	return (unsigned)__builtin_clzll(w | 1u) & ~7u;
+	return (unsigned)__builtin_clzll(w | 1u) / 8;
 #endif
 }
 
-/* The key and the digits w (lead0_bits z) at p; the 8 bytes from the number on are
- * scribbled on. */
-HOT char *key_small(char *p, const char *key, size_t key_len, uint64_t w, unsigned z)
+/* The key and the eight digits w at p, the digits' leading zeros under the key: the word
+ * goes first, the key (of at least 7 bytes, stored exactly) over it, so no shift is needed. */
+HOT char *key_small(char *p, const char *key, size_t key_len, uint64_t w)
 {
-	memcpy(p, key, LIT_WIDTH(key_len));
-	p += key_len;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	w >>= z;
-#else
-	w <<= z;
-#endif
-	memcpy(p, &w, 8);
-	return p + 8 - z / 8;
+	char *d = p + key_len - lead0_bytes(w);
+	memcpy(d, &w, 8);
+	memcpy(p, key, key_len);
+	return d + 8;
 }
-#define KEY_SMALL(p, key, w, z) key_small((p), key LIT_PAD, sizeof(key) - 1, (w), (z))
+#define KEY_SMALL(p, key, w) key_small((p), (key), sizeof(key) - 1, (w))
 #endif
 
 /* Makes the memo that of hi (> 0) times 10^8; the rare way, out of line. */
@@ -597,7 +592,7 @@ HOT char *frame_times(char *p, struct proto_ns_memo *memo, const struct proto_fr
 				",\"t_last_mono_ns\":", f->t_last_mono_ns);
 #ifdef SMALL_PAIR
 		if (we)
-			p = KEY_SMALL(p, ",\"t_err_ns\":", we, lead0_bits(we));
+			p = KEY_SMALL(p, ",\"t_err_ns\":", we);
 		else
 #endif
 			p = KEY_U64(p, ",\"t_err_ns\":", f->t_err_ns);
@@ -636,7 +631,7 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 		m7b_fmt_dec8_x2(ds, de, (uint32_t)f->seq, (uint32_t)f->t_err_ns);
 		uint64_t ws;
 		memcpy(&ws, ds, 8);
-		p = KEY_SMALL(p, ",\"seq\":", ws, lead0_bits(ws));
+		p = KEY_SMALL(p, ",\"seq\":", ws);
 	} else {
 		memset(de, 0, 8);
 		p = KEY_U64(p, ",\"seq\":", f->seq);
