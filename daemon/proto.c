@@ -466,18 +466,22 @@ static __attribute__((noinline, cold)) char *put_ns_prev(char *p, const struct p
 	return p + m->prev_len + 8;
 }
 
-/* ,"ka":a,"kb":b for a capture's two mapped times or ticks: b's leading digits are a's
+/* ,"ka":a,"kb":b for a capture's two mapped times or ticks, *pa and *pb: b's leading digits are a's
  * unless the capture crosses a multiple of 10^8; then b goes through the memo and a through
  * it when it has a's digits still, else through the range it left.
  * Else those digits are copied from the memo (made there when new) and both last eights made
  * together. The memo's range check stands in for the divisions. */
-HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len, uint64_t a,
-		      const char *kb, size_t kb_len, uint64_t b)
+HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len,
+		      const uint64_t *pa, const char *kb, size_t kb_len, const uint64_t *pb)
 {
 	memcpy(p, ka, LIT_WIDTH(ka_len));
 	p += ka_len;
-	uint64_t la = a - m->base, lb = b - m->base; /* wrap below it */
+	uint64_t la = *pa - m->base, lb = *pb - m->base; /* wrap below it */
 	if (__builtin_expect(la >= m->lim || lb >= m->lim, 0)) {
+		/* a and b read again here: kept in registers for this rare way, they cost the
+		 * usual one two copies. */
+		__asm__("" ::: "memory");
+		uint64_t a = *pa, b = *pb;
 		uint64_t hi = a / 100000000u;
 		if (!hi || b / 100000000u != hi) {
 			/* The memo goes to b, the later, or lines whose captures straddle a
@@ -503,7 +507,7 @@ HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t k
 	return p + nh + 8;
 }
 #define KEY_PAIR_NS(p, m, ka, a, kb, b)                                                            \
-	key_pair_ns((p), (m), ka LIT_PAD, sizeof(ka) - 1, (a), kb LIT_PAD, sizeof(kb) - 1, (b))
+	key_pair_ns((p), (m), ka LIT_PAD, sizeof(ka) - 1, &(a), kb LIT_PAD, sizeof(kb) - 1, &(b))
 
 /* Bound of a payload's text in either encoding: 2 n for hex, 4 ceil(n / 3) <= 2 n + 2 for
  * base64. One bound, so that the base64 call is given its room without a division. */
