@@ -477,7 +477,9 @@ HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t k
 	memcpy(p, ka, LIT_WIDTH(ka_len));
 	p += ka_len;
 	uint64_t la = *pa - m->base, lb = *pb - m->base; /* wrap below it */
-	if (__builtin_expect(la >= m->lim || lb >= m->lim, 0)) {
+	/* b is the later time: la <= lb < lim is two tests, where a bound on each took a maximum
+	 * and one; a b before its a goes the rare way, which renders any pair. */
+	if (__builtin_expect(la > lb || lb >= m->lim, 0)) {
 		/* a and b read again here: kept in registers for this rare way, they cost the
 		 * usual one two copies. */
 		__asm__("" ::: "memory");
