@@ -281,6 +281,9 @@ static int finish(struct out *o)
  * about as much as what they do. */
 #define HOT static inline __attribute__((always_inline))
 
+/* A test the usual line passes: its way laid out in line, not jumped to and back. */
+#define USUAL(x) __builtin_expect(!!(x), 1)
+
 /* Appends a literal at p; the caller has checked the room. */
 #define LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
@@ -335,7 +338,7 @@ void proto_frame_names_clear(struct proto_frame_names *nm)
  * overwritten by what follows. */
 HOT char *put_piece(char *p, const char *s, size_t n)
 {
-	if (__builtin_expect(n <= PROTO_FRAME_PIECE_READ, 1)) /* in line, not jumped to and back */
+	if (USUAL(n <= PROTO_FRAME_PIECE_READ))
 		memcpy(p, s, PROTO_FRAME_PIECE_READ);
 	else
 		memcpy(p, s, n);
@@ -597,7 +600,7 @@ HOT char *frame_times(char *p, struct proto_ns_memo *memo, const struct proto_fr
 		p = KEY_PAIR_NS(p, &memo[1], ",\"t_first_mono_ns\":", f->t_first_mono_ns,
 				",\"t_last_mono_ns\":", f->t_last_mono_ns);
 #ifdef SMALL_PAIR
-		if (we)
+		if (USUAL(we))
 			p = KEY_SMALL(p, ",\"t_err_ns\":", we);
 		else
 #endif
@@ -632,7 +635,7 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 	 * call: held in a register across it, they were stored twice and loaded twice. */
 	char de[8];
 	/* t_err_ns is taken whether the line has it or not: its digits are then just unused. */
-	if (f->seq < 100000000u && f->t_err_ns < 100000000u) {
+	if (USUAL(f->seq < 100000000u && f->t_err_ns < 100000000u)) {
 		char ds[8];
 		m7b_fmt_dec8_x2(ds, de, (uint32_t)f->seq, (uint32_t)f->t_err_ns);
 		uint64_t ws;
@@ -653,9 +656,9 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 	p = LITW(p, "\",\"len\":");
 	p = put_dec3(p, f->nbytes);
 	/* One test for the members a usual line leaves out and the times it has. */
-	if ((frame_tail_word(f) & frame_tail_bytes(FRAME_FLAGS, 1, 1, 1)) ==
-		    frame_tail_bytes(0, 0, 1, 1) &&
-	    !nm->port_name[f->port])
+	if (USUAL((frame_tail_word(f) & frame_tail_bytes(FRAME_FLAGS, 1, 1, 1)) ==
+		  frame_tail_bytes(0, 0, 1, 1)) &&
+	    USUAL(!nm->port_name[f->port]))
 		p = frame_times(p, memo, f, true, true, we); /* inline: callgrind shows no cost */
 	else
 		p = frame_tail_rare(p, nm, memo, f, we);
