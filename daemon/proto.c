@@ -434,6 +434,7 @@ static __attribute__((noinline, cold)) void memo_set(struct proto_ns_memo *m, ui
 	m->prev_len = m->len;
 	memcpy(m->prev_text, m->text, sizeof(m->text));
 	m->base = hi * 100000000u;
+	m->base_x2[0] = m->base_x2[1] = m->base;
 	/* The last such range ends at UINT64_MAX: times past it wrap to small ones. */
 	m->lim = m->base > UINT64_MAX - 100000000u ? UINT64_MAX - m->base + 1 : 100000000u;
 	m->len = m7b_fmt_u64(m->text, hi);
@@ -469,24 +470,37 @@ static __attribute__((noinline, cold)) char *put_ns_prev(char *p, const struct p
 	return p + m->prev_len + 8;
 }
 
-/* ,"ka":a,"kb":b for a capture's two mapped times or ticks, *pa and *pb: b's leading digits are a's
- * unless the capture crosses a multiple of 10^8; then b goes through the memo and a through
- * it when it has a's digits still, else through the range it left.
+#if defined(__x86_64__) && defined(__SSE2__) && !defined(M7B_NUMFMT_PORTABLE)
+/* A pair's two times less the memo's base in one subtraction, which leaves them in the
+ * lanes their digits are made from. */
+#define PAIR_SSE2 1
+#endif
+
+/* ,"ka":a,"kb":b for a capture's two mapped times or ticks, t[0] and t[1]: b's leading
+ * digits are a's unless the capture crosses a multiple of 10^8; then b goes through the memo
+ * and a through it when it has a's digits still, else through the range it left.
  * Else those digits are copied from the memo (made there when new) and both last eights made
  * together. The memo's range check stands in for the divisions. */
 HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len,
-		      const uint64_t *pa, const char *kb, size_t kb_len, const uint64_t *pb)
+		      const uint64_t *t, const char *kb, size_t kb_len)
 {
 	memcpy(p, ka, LIT_WIDTH(ka_len));
 	p += ka_len;
-	uint64_t la = *pa - m->base, lb = *pb - m->base; /* wrap below it */
+#ifdef PAIR_SSE2
+	__m128i v = _mm_sub_epi64(_mm_loadu_si128((const void *)t),
+				  _mm_load_si128((const void *)m->base_x2));
+	uint64_t la = (uint64_t)_mm_cvtsi128_si64(v);
+	uint64_t lb = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
+#else
+	uint64_t la = t[0] - m->base, lb = t[1] - m->base; /* wrap below it */
+#endif
 	/* b is the later time: la <= lb < lim is two tests, where a bound on each took a maximum
 	 * and one; a b before its a goes the rare way, which renders any pair. */
 	if (__builtin_expect(la > lb || lb >= m->lim, 0)) {
 		/* a and b read again here: kept in registers for this rare way, they cost the
 		 * usual one two copies. */
 		__asm__("" ::: "memory");
-		uint64_t a = *pa, b = *pb;
+		uint64_t a = t[0], b = t[1];
 		uint64_t hi = a / 100000000u;
 		if (!hi || b / 100000000u != hi) {
 			/* The memo goes to b, the later, or lines whose captures straddle a
@@ -498,21 +512,35 @@ HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t k
 		memo_set(m, hi);
 		la = a - m->base;
 		lb = b - m->base;
+#ifdef PAIR_SSE2
+		v = _mm_set_epi64x((long long)lb, (long long)la);
+#endif
 	}
 	size_t nh = m->len;
-	char t[16]; /* hi has at most 12 digits; read once, whatever the stores alias */
-	memcpy(t, m->text, 16);
-	memcpy(p, t, 16);
+	char d[16]; /* hi has at most 12 digits; read once, whatever the stores alias */
+	memcpy(d, m->text, 16);
+	memcpy(p, d, 16);
 	char *da = p + nh;
 	p = da + 8;
 	memcpy(p, kb, LIT_WIDTH(kb_len));
 	p += kb_len;
-	memcpy(p, t, 16);
+	memcpy(p, d, 16);
+#ifdef PAIR_SSE2
+	m7b_fmt_dec8_x2_epi64(da, p + nh, v);
+#else
 	m7b_fmt_dec8_x2(da, p + nh, (uint32_t)la, (uint32_t)lb);
+#endif
 	return p + nh + 8;
 }
+/* a, b: members in a row, a capture's first and last times or ticks. */
 #define KEY_PAIR_NS(p, m, ka, a, kb, b)                                                            \
-	key_pair_ns((p), (m), ka LIT_PAD, sizeof(ka) - 1, &(a), kb LIT_PAD, sizeof(kb) - 1, &(b))
+	key_pair_ns((p), (m), ka LIT_PAD, sizeof(ka) - 1, &(a), kb LIT_PAD, sizeof(kb) - 1)
+_Static_assert(offsetof(struct proto_frame, t_last) == offsetof(struct proto_frame, t_first) + 8 &&
+		       offsetof(struct proto_frame, t_last_ns) ==
+			       offsetof(struct proto_frame, t_first_ns) + 8 &&
+		       offsetof(struct proto_frame, t_last_mono_ns) ==
+			       offsetof(struct proto_frame, t_first_mono_ns) + 8,
+	       "struct proto_frame: each capture's two times in a row");
 
 /* Bound of a payload's text in either encoding: 2 n for hex, 4 ceil(n / 3) <= 2 n + 2 for
  * base64. One bound, so that the base64 call is given its room without a division. */
