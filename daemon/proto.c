@@ -281,8 +281,18 @@ static int finish(struct out *o)
  * about as much as what they do. */
 #define HOT static inline __attribute__((always_inline))
 
+/* A test the usual line passes: its way laid out in line, not jumped to and back. */
+#define USUAL(x) __builtin_expect(!!(x), 1)
+
 /* Appends a literal at p; the caller has checked the room. */
 #define LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
+
+/* The bytes of a literal of n as whole stores (4, 8, 16, then 4 at a time): what follows it
+ * overwrites the rest (zeros from LIT_PAD), so a key of 9 to 16 bytes is one 16-byte store
+ * where its exact length takes up to four. */
+#define LIT_WIDTH(n) ((n) <= 4 ? 4 : (n) <= 8 ? 8 : (n) <= 16 ? 16 : ((n) + 3) / 4 * 4)
+#define LIT_PAD	     "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+#define LITW(p, lit) (memcpy((p), lit LIT_PAD, LIT_WIDTH(sizeof(lit) - 1)), (p) + sizeof(lit) - 1)
 
 int proto_frame_names_head(struct proto_frame_names *nm, const char *channel_json, size_t len)
 {
@@ -328,14 +338,15 @@ void proto_frame_names_clear(struct proto_frame_names *nm)
  * overwritten by what follows. */
 HOT char *put_piece(char *p, const char *s, size_t n)
 {
-	if (n <= PROTO_FRAME_PIECE_READ)
+	if (USUAL(n <= PROTO_FRAME_PIECE_READ))
 		memcpy(p, s, PROTO_FRAME_PIECE_READ);
 	else
 		memcpy(p, s, n);
 	return p + n;
 }
 
-/* 0..999 as text and length, for the port and the payload length: one 4-byte store. */
+/* 0..999 as text and length, for the port and the payload length: one 4-byte store of the
+ * digits, the length in the fourth byte (overwritten by what follows), so one table row. */
 #define D10(D, h)                                                                                  \
 	D(h##0), D(h##1), D(h##2), D(h##3), D(h##4), D(h##5), D(h##6), D(h##7), D(h##8), D(h##9)
 #define D100(D, h)                                                                                 \
@@ -346,69 +357,84 @@ HOT char *put_piece(char *p, const char *s, size_t n)
 		D10(D, 3), D10(D, 4), D10(D, 5), D10(D, 6), D10(D, 7), D10(D, 8), D10(D, 9),       \
 		D100(D, 1), D100(D, 2), D100(D, 3), D100(D, 4), D100(D, 5), D100(D, 6),            \
 		D100(D, 7), D100(D, 8), D100(D, 9)
-#define TEXT(n) #n
-#define LEN(n)	(sizeof(#n) - 1)
-static const char dec3_text[1000][4] = {D1000(TEXT)};
-static const uint8_t dec3_len[1000] = {D1000(LEN)};
-#undef TEXT
-#undef LEN
+/* Digit k (0 first) of n's text; 0 past its end. */
+#define DEC3_DIGIT(n, k, len)                                                                      \
+	((k) < (len) ? '0' + (n) / ((len) - (k) == 3 ? 100 : (len) - (k) == 2 ? 10 : 1) % 10 : 0)
+#define DEC3_LEN(n) ((n) < 10 ? 1 : (n) < 100 ? 2 : 3)
+#define DEC3(n)                                                                                    \
+	{                                                                                          \
+		DEC3_DIGIT(n, 0, DEC3_LEN(n)), DEC3_DIGIT(n, 1, DEC3_LEN(n)),                      \
+			DEC3_DIGIT(n, 2, DEC3_LEN(n)), DEC3_LEN(n)                                 \
+	}
+static const char dec3[1000][4] = {D1000(DEC3)};
+#undef DEC3
+#undef DEC3_LEN
+#undef DEC3_DIGIT
 #undef D1000
 #undef D100
 #undef D10
 
 HOT char *put_dec3(char *p, unsigned v)
 {
-	memcpy(p, dec3_text[v], 4);
-	return p + dec3_len[v];
+	uint32_t w; /* the count taken from the word loaded, not loaded again */
+	memcpy(&w, dec3[v], 4);
+	memcpy(p, &w, 4);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return p + (w >> 24);
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return p + (w & 0xff);
+#else
+	return p + (unsigned char)dec3[v][3];
+#endif
 }
 
 /* Appends a literal key and a number, e.g. ,"seq":17, at p; returns the new end. */
 HOT char *key_u64(char *p, const char *key, size_t key_len, uint64_t v)
 {
-	memcpy(p, key, key_len);
+	memcpy(p, key, LIT_WIDTH(key_len));
 	p += key_len;
 	return p + m7b_fmt_u64_inline(p, v);
 }
-#define KEY_U64(p, key, v) key_u64((p), (key), sizeof(key) - 1, (v))
+#define KEY_U64(p, key, v) key_u64((p), key LIT_PAD, sizeof(key) - 1, (v))
 
 #if defined(__BYTE_ORDER__) &&                                                                     \
 	(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ || __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
 /* seq and t_err_ns, usually both under 10^8, have their digits made together (eight each,
- * leading zeros kept); each is then stored as one word shifted past its leading zeros. */
+ * leading zeros kept); each is then stored as one word whose leading zeros its key covers. */
 #define SMALL_PAIR 1
 
-/* Bits of w's leading '0's (first in memory) but the last digit's: 0, 8, ... 56. */
-HOT unsigned lead0_bits(uint64_t w)
+/* The number of w's leading '0's (first in memory) but the last digit's: 0 to 7. */
+HOT unsigned lead0_bytes(uint64_t w)
 {
 	w -= 0x3030303030303030u; /* '0's to zero bytes; no borrows, every byte is a digit */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return (unsigned)__builtin_ctzll(w | 1ull << 56) & ~7u;
+	return (unsigned)__builtin_ctzll(w | 1ull << 56) / 8;
 #else
-	return (unsigned)__builtin_clzll(w | 1u) & ~7u;
+	return (unsigned)__builtin_clzll(w | 1u) / 8;
 #endif
 }
 
-/* The key and the digits w (lead0_bits z) at p; the 8 bytes from the number on are
- * scribbled on. */
-HOT char *key_small(char *p, const char *key, size_t key_len, uint64_t w, unsigned z)
+/* The key and the eight digits w at p, the digits' leading zeros under the key: the word
+ * goes first, the key (of at least 7 bytes, stored exactly) over it, so no shift is needed. */
+HOT char *key_small(char *p, const char *key, size_t key_len, uint64_t w)
 {
+	char *d = p + key_len - lead0_bytes(w);
+	memcpy(d, &w, 8);
 	memcpy(p, key, key_len);
-	p += key_len;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	w >>= z;
-#else
-	w <<= z;
-#endif
-	memcpy(p, &w, 8);
-	return p + 8 - z / 8;
+	return d + 8;
 }
-#define KEY_SMALL(p, key, w, z) key_small((p), (key), sizeof(key) - 1, (w), (z))
+#define KEY_SMALL(p, key, w) key_small((p), (key), sizeof(key) - 1, (w))
 #endif
 
 /* Makes the memo that of hi (> 0) times 10^8; the rare way, out of line. */
 static __attribute__((noinline, cold)) void memo_set(struct proto_ns_memo *m, uint64_t hi)
 {
+	m->prev_base = m->base;
+	m->prev_lim = m->lim;
+	m->prev_len = m->len;
+	memcpy(m->prev_text, m->text, sizeof(m->text));
 	m->base = hi * 100000000u;
+	m->base_x2[0] = m->base_x2[1] = m->base;
 	/* The last such range ends at UINT64_MAX: times past it wrap to small ones. */
 	m->lim = m->base > UINT64_MAX - 100000000u ? UINT64_MAX - m->base + 1 : 100000000u;
 	m->len = m7b_fmt_u64(m->text, hi);
@@ -431,44 +457,90 @@ HOT char *put_ns(char *p, struct proto_ns_memo *m, uint64_t v)
 	return p + m->len + 8;
 }
 
-/* ,"ka":a,"kb":b for a capture's two mapped times or ticks: b's leading digits are a's
- * unless the capture crosses a multiple of 10^8; then b goes through the memo and a through
- * it only when it has a's digits already.
+/* A mapped time at p through the range the memo left last (a capture that straddles a
+ * multiple of 10^8 has its first time there, line after line), else in full. */
+static __attribute__((noinline, cold)) char *put_ns_prev(char *p, const struct proto_ns_memo *m,
+							 uint64_t v)
+{
+	uint64_t lo = v - m->prev_base; /* wraps below it */
+	if (lo >= m->prev_lim)
+		return p + m7b_fmt_u64(p, v);
+	memcpy(p, m->prev_text, 16); /* hi has at most 12 digits */
+	m7b_fmt_dec8(p + m->prev_len, (uint32_t)lo);
+	return p + m->prev_len + 8;
+}
+
+#if defined(__x86_64__) && defined(__SSE2__) && !defined(M7B_NUMFMT_PORTABLE)
+/* A pair's two times less the memo's base in one subtraction, which leaves them in the
+ * lanes their digits are made from. */
+#define PAIR_SSE2 1
+#endif
+
+/* ,"ka":a,"kb":b for a capture's two mapped times or ticks, t[0] and t[1]: b's leading
+ * digits are a's unless the capture crosses a multiple of 10^8; then b goes through the memo
+ * and a through it when it has a's digits still, else through the range it left.
  * Else those digits are copied from the memo (made there when new) and both last eights made
  * together. The memo's range check stands in for the divisions. */
-HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len, uint64_t a,
-		      const char *kb, size_t kb_len, uint64_t b)
+HOT char *key_pair_ns(char *p, struct proto_ns_memo *m, const char *ka, size_t ka_len,
+		      const uint64_t *t, const char *kb, size_t kb_len)
 {
-	memcpy(p, ka, ka_len);
+	memcpy(p, ka, LIT_WIDTH(ka_len));
 	p += ka_len;
-	uint64_t la = a - m->base, lb = b - m->base; /* wrap below it */
-	if (__builtin_expect(la >= m->lim || lb >= m->lim, 0)) {
+#ifdef PAIR_SSE2
+	__m128i v = _mm_sub_epi64(_mm_loadu_si128((const void *)t),
+				  _mm_load_si128((const void *)m->base_x2));
+	uint64_t la = (uint64_t)_mm_cvtsi128_si64(v);
+	uint64_t lb = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
+#else
+	uint64_t la = t[0] - m->base, lb = t[1] - m->base; /* wrap below it */
+#endif
+	/* b is the later time: la <= lb < lim is two tests, where a bound on each took a maximum
+	 * and one; a b before its a goes the rare way, which renders any pair. */
+	if (__builtin_expect(la > lb || lb >= m->lim, 0)) {
+		/* a and b read again here: kept in registers for this rare way, they cost the
+		 * usual one two copies. */
+		__asm__("" ::: "memory");
+		uint64_t a = t[0], b = t[1];
 		uint64_t hi = a / 100000000u;
 		if (!hi || b / 100000000u != hi) {
 			/* The memo goes to b, the later, or lines whose captures straddle a
 			 * multiple (several ports, a burst) would remake it twice each. */
-			p = la < m->lim ? put_ns(p, m, a) : p + m7b_fmt_u64(p, a);
+			p = la < m->lim ? put_ns(p, m, a) : put_ns_prev(p, m, a);
 			memcpy(p, kb, kb_len);
 			return put_ns(p + kb_len, m, b);
 		}
 		memo_set(m, hi);
 		la = a - m->base;
 		lb = b - m->base;
+#ifdef PAIR_SSE2
+		v = _mm_set_epi64x((long long)lb, (long long)la);
+#endif
 	}
 	size_t nh = m->len;
-	char t[16]; /* hi has at most 12 digits; read once, whatever the stores alias */
-	memcpy(t, m->text, 16);
-	memcpy(p, t, 16);
+	char d[16]; /* hi has at most 12 digits; read once, whatever the stores alias */
+	memcpy(d, m->text, 16);
+	memcpy(p, d, 16);
 	char *da = p + nh;
 	p = da + 8;
-	memcpy(p, kb, kb_len);
+	memcpy(p, kb, LIT_WIDTH(kb_len));
 	p += kb_len;
-	memcpy(p, t, 16);
+	memcpy(p, d, 16);
+#ifdef PAIR_SSE2
+	m7b_fmt_dec8_x2_epi64(da, p + nh, v);
+#else
 	m7b_fmt_dec8_x2(da, p + nh, (uint32_t)la, (uint32_t)lb);
+#endif
 	return p + nh + 8;
 }
+/* a, b: members in a row, a capture's first and last times or ticks. */
 #define KEY_PAIR_NS(p, m, ka, a, kb, b)                                                            \
-	key_pair_ns((p), (m), (ka), sizeof(ka) - 1, (a), (kb), sizeof(kb) - 1, (b))
+	key_pair_ns((p), (m), ka LIT_PAD, sizeof(ka) - 1, &(a), kb LIT_PAD, sizeof(kb) - 1)
+_Static_assert(offsetof(struct proto_frame, t_last) == offsetof(struct proto_frame, t_first) + 8 &&
+		       offsetof(struct proto_frame, t_last_ns) ==
+			       offsetof(struct proto_frame, t_first_ns) + 8 &&
+		       offsetof(struct proto_frame, t_last_mono_ns) ==
+			       offsetof(struct proto_frame, t_first_mono_ns) + 8,
+	       "struct proto_frame: each capture's two times in a row");
 
 /* Bound of a payload's text in either encoding: 2 n for hex, 4 ceil(n / 3) <= 2 n + 2 for
  * base64. One bound, so that the base64 call is given its room without a division. */
@@ -497,7 +569,7 @@ HOT char *frame_payload(char *p, const struct proto_frame *f, const uint8_t *byt
 		}
 		return p + n * 2;
 	}
-	p = LIT(p, ",\"data\":\"");
+	p = LITW(p, ",\"data\":\"");
 	/* Cannot fail: frame_len_max counted FRAME_TEXT_MAX and the NUL. */
 	return p + m7b_base64_encode(bytes, n, p, FRAME_TEXT_MAX(n) + 1);
 }
@@ -543,19 +615,21 @@ HOT uint32_t frame_tail_bytes(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
 	return w;
 }
 
-/* The mapped times from ,"t_first_ns": on; we: t_err_ns's digits when small. */
-HOT char *frame_times(char *p, struct proto_ns_memo *memo, const struct proto_frame *f, bool small,
-		      uint64_t we)
+/* The mapped times from ,"t_first_ns": on; realtime, mono: f's has_realtime and has_mono
+ * (the usual line knows them already); we: t_err_ns's eight digits, or 0 when they were not
+ * made (no digit is a zero byte). */
+HOT char *frame_times(char *p, struct proto_ns_memo *memo, const struct proto_frame *f,
+		      bool realtime, bool mono, uint64_t we)
 {
-	if (f->has_realtime)
+	if (realtime)
 		p = KEY_PAIR_NS(p, &memo[0], ",\"t_first_ns\":", f->t_first_ns,
 				",\"t_last_ns\":", f->t_last_ns);
-	if (f->has_mono) {
+	if (mono) {
 		p = KEY_PAIR_NS(p, &memo[1], ",\"t_first_mono_ns\":", f->t_first_mono_ns,
 				",\"t_last_mono_ns\":", f->t_last_mono_ns);
 #ifdef SMALL_PAIR
-		if (small)
-			p = KEY_SMALL(p, ",\"t_err_ns\":", we, lead0_bits(we));
+		if (USUAL(we))
+			p = KEY_SMALL(p, ",\"t_err_ns\":", we);
 		else
 #endif
 			p = KEY_U64(p, ",\"t_err_ns\":", f->t_err_ns);
@@ -566,8 +640,7 @@ HOT char *frame_times(char *p, struct proto_ns_memo *memo, const struct proto_fr
 /* The line from its flags on when it is not the usual one: out of line. */
 static __attribute__((noinline)) char *frame_tail_rare(char *p, const struct proto_frame_names *nm,
 						       struct proto_ns_memo *memo,
-						       const struct proto_frame *f, bool small,
-						       uint64_t we)
+						       const struct proto_frame *f, uint64_t we)
 {
 	if (f->flags & FRAME_FLAGS)
 		p = frame_flags(p, f->flags);
@@ -575,7 +648,7 @@ static __attribute__((noinline)) char *frame_tail_rare(char *p, const struct pro
 		p = put_piece(p, nm->port_name[f->port], nm->port_name_len[f->port]);
 	if (f->late)
 		p = LIT(p, ",\"late\":true");
-	return frame_times(p, memo, f, small, we);
+	return frame_times(p, memo, f, f->has_realtime, f->has_mono, we);
 }
 
 /* The whole line at p, which has frame_len_max() bytes of room; returns its end. */
@@ -584,18 +657,20 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 {
 	p = put_piece(p, nm->head, nm->head_len);
 	p = put_dec3(p, f->port);
-	bool small = false;
 	uint64_t we = 0;
 #ifdef SMALL_PAIR
-	uint64_t err = f->has_mono ? f->t_err_ns : 0, ws = 0;
-	small = f->seq < 100000000u && err < 100000000u;
-	if (small) {
-		char d[16];
-		m7b_fmt_dec8_x2(d, d + 8, (uint32_t)f->seq, (uint32_t)err);
-		memcpy(&ws, d, 8);
-		memcpy(&we, d + 8, 8);
-		p = KEY_SMALL(p, ",\"seq\":", ws, lead0_bits(ws));
+	/* t_err_ns's digits (zeros when not made) stay here and are read after the payload's
+	 * call: held in a register across it, they were stored twice and loaded twice. */
+	char de[8];
+	/* t_err_ns is taken whether the line has it or not: its digits are then just unused. */
+	if (USUAL(f->seq < 100000000u && f->t_err_ns < 100000000u)) {
+		char ds[8];
+		m7b_fmt_dec8_x2(ds, de, (uint32_t)f->seq, (uint32_t)f->t_err_ns);
+		uint64_t ws;
+		memcpy(&ws, ds, 8);
+		p = KEY_SMALL(p, ",\"seq\":", ws);
 	} else {
+		memset(de, 0, 8);
 		p = KEY_U64(p, ",\"seq\":", f->seq);
 	}
 #else
@@ -603,16 +678,19 @@ HOT char *frame_line(char *p, const struct proto_frame_names *nm, struct proto_n
 #endif
 	p = KEY_PAIR_NS(p, &memo[2], ",\"t_first\":", f->t_first, ",\"t_last\":", f->t_last);
 	p = frame_payload(p, f, bytes, enc);
-	p = LIT(p, "\",\"len\":");
+#ifdef SMALL_PAIR
+	memcpy(&we, de, 8);
+#endif
+	p = LITW(p, "\",\"len\":");
 	p = put_dec3(p, f->nbytes);
 	/* One test for the members a usual line leaves out and the times it has. */
-	if ((frame_tail_word(f) & frame_tail_bytes(FRAME_FLAGS, 1, 1, 1)) ==
-		    frame_tail_bytes(0, 0, 1, 1) &&
-	    !nm->port_name[f->port])
-		p = frame_times(p, memo, f, small, we); /* inline: callgrind shows no cost */
+	if (USUAL((frame_tail_word(f) & frame_tail_bytes(FRAME_FLAGS, 1, 1, 1)) ==
+		  frame_tail_bytes(0, 0, 1, 1)) &&
+	    USUAL(!nm->port_name[f->port]))
+		p = frame_times(p, memo, f, true, true, we); /* inline: callgrind shows no cost */
 	else
-		p = frame_tail_rare(p, nm, memo, f, small, we);
-	return LIT(p, "}\n");
+		p = frame_tail_rare(p, nm, memo, f, we);
+	return LITW(p, "}\n");
 }
 
 /* A tight buffer: render aside, then the exact length decides. */

@@ -159,9 +159,15 @@ struct proto_frame {
  * FRAME line to the next: a channel's times share them for a tenth of a second. */
 struct proto_ns_memo {
 	uint64_t base; /* the time (or tick count) rounded down to 10^8 the text is of */
-	uint64_t lim;  /* times base .. base + lim - 1 have it: 10^8 (less for the last); 0: none */
+	_Alignas(16) uint64_t base_x2[2]; /* base twice: one vector operand */
+	uint64_t lim; /* times base .. base + lim - 1 have it: 10^8 (less for the last); 0: none */
 	size_t len;
 	char text[24]; /* M7B_U64_DEC_MAX: the formatter's room */
+	/* The same of the range the memo left last: the first time of a capture that straddles
+	 * a multiple of 10^8 lies there, the memo having moved on to its last. */
+	uint64_t prev_base, prev_lim;
+	size_t prev_len;
+	char prev_text[24];
 };
 struct proto_frame_names {
 	char head[PROTO_FRAME_HEAD_MAX];

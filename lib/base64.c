@@ -7,6 +7,7 @@
 #include "base64_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -45,10 +46,13 @@ static inline size_t b64_div3(size_t n)
 	return (size_t)((uint64_t)(uint32_t)n * 0xAAAAAAABu >> 33);
 }
 
-/* Whether the text of n bytes and its NUL fit cap bytes (and its length an int). */
+/* Whether the text of n bytes and its NUL fit cap bytes (and its length an int). The text
+ * is at most 2 n + 2 characters: room past that (what callers give) needs no division. */
 static inline bool b64_fits(size_t n, size_t cap)
 {
-	return n <= B64_IN_MAX && b64_div3(n + 2) * 4 < cap;
+	if (n > B64_IN_MAX)
+		return false;
+	return cap > 2 * n + 2 || b64_div3(n + 2) * 4 < cap;
 }
 
 /* Writes the four characters of the 24-bit group v. */
@@ -272,13 +276,32 @@ static int b64_encode(enum base64_path path, const uint8_t *p, size_t n, char *o
 	return b64_scalar(p, 0, n, out, out);
 }
 
+static int b64_encode_scalar(const uint8_t *p, size_t n, char *out)
+{
+	return b64_scalar(p, 0, n, out, out);
+}
+
+typedef int (*b64_encoder)(const uint8_t *p, size_t n, char *out);
+static int b64_encode_first(const uint8_t *p, size_t n, char *out);
+/* The encoder for this CPU, chosen at the first call: a load and a jump per call where the
+ * feature test took five instructions. Threads that race at the first call store the same. */
+static _Atomic(b64_encoder) b64_chosen = b64_encode_first;
+
+static int b64_encode_first(const uint8_t *p, size_t n, char *out)
+{
+	enum base64_path path = b64_best();
+	b64_encoder e = path == BASE64_AVX2    ? b64_encode_avx2
+			: path == BASE64_SSSE3 ? b64_encode_ssse3
+					       : b64_encode_scalar;
+	atomic_store_explicit(&b64_chosen, e, memory_order_relaxed);
+	return e(p, n, out);
+}
+
 int m7b_base64_encode(const void *in, size_t n, char *out, size_t cap)
 {
 	if (!b64_fits(n, cap))
 		return -ENOSPC;
-	if (__builtin_cpu_supports("avx2"))
-		return b64_encode_avx2(in, n, out);
-	return b64_encode(b64_best(), in, n, out);
+	return atomic_load_explicit(&b64_chosen, memory_order_relaxed)(in, n, out);
 }
 #elif !defined(M7B_BASE64_PORTABLE) && defined(__aarch64__) && defined(__ARM_NEON)
 #include <arm_neon.h>

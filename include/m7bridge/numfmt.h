@@ -91,14 +91,14 @@ M7B_NUMFMT_INLINE_ void m7b_fmt_dec8(char *out, uint32_t x)
 }
 
 #if defined(__SSE2__)
-/* Eight digits each of x at a and of y at b (both < 10^8, leading zeros kept).
+/* Eight digits each of the low 32 bits of v's two 64-bit lanes (both < 10^8, leading zeros
+ * kept) at a and b: for numbers in a vector already.
  * With SSE2 (the x86-64 baseline): the two numbers split into 10^4 groups
  * (pmuludq), those into 10^2 groups (pmulhuw), one 16-bit lane per group, and each lane into
  * its tens and units bytes, all 16 digits at once for about the cost of one scalar dec8.
  * Each division is a multiplication and shift, exact over its range (checked for all). */
-M7B_NUMFMT_INLINE_ void m7b_fmt_dec8_x2(char *a, char *b, uint32_t x, uint32_t y)
+M7B_NUMFMT_INLINE_ void m7b_fmt_dec8_x2_epi64(char *a, char *b, __m128i v)
 {
-	const __m128i v = _mm_unpacklo_epi64(_mm_cvtsi32_si128((int)x), _mm_cvtsi32_si128((int)y));
 	/* 32-bit lanes x / 10^4, x % 10^4, y / 10^4, y % 10^4: 3518437209 = 2^45 / 10^4 rounded up */
 	const __m128i h = _mm_srli_epi64(_mm_mul_epu32(v, _mm_set1_epi32((int)3518437209u)), 45);
 	const __m128i l = _mm_sub_epi32(v, _mm_mul_epu32(h, _mm_set1_epi32(10000)));
@@ -121,6 +121,13 @@ M7B_NUMFMT_INLINE_ void m7b_fmt_dec8_x2(char *a, char *b, uint32_t x, uint32_t y
 
 	_mm_storel_epi64((__m128i *)(void *)a, txt);
 	_mm_storeh_pi((__m64 *)(void *)b, _mm_castsi128_ps(txt));
+}
+
+/* Eight digits each of x at a and of y at b (both < 10^8, leading zeros kept). */
+M7B_NUMFMT_INLINE_ void m7b_fmt_dec8_x2(char *a, char *b, uint32_t x, uint32_t y)
+{
+	m7b_fmt_dec8_x2_epi64(
+		a, b, _mm_unpacklo_epi64(_mm_cvtsi32_si128((int)x), _mm_cvtsi32_si128((int)y)));
 }
 #elif defined(__aarch64__) && defined(__ARM_NEON) && defined(__BYTE_ORDER__) &&                    \
 	__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__

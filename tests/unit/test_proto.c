@@ -573,8 +573,8 @@ static void test_render_frame_memo_same_bytes(void **state)
 /* Captures that straddle a multiple of 10^8 one after another (several ports, a burst):
  * the first time before it, the last after it, line after line (the first line all before
  * it, so that the next starts from the memo), then both after it. The memo keeps the
- * later digits; the bytes stay the plain renderer's, and the memo ends
- * with the digits of the times after the multiple. */
+ * later digits and the range it left, for the first times; the bytes stay the plain
+ * renderer's, and the memo ends with the digits of the times after the multiple. */
 static void test_render_frame_memo_straddle(void **state)
 {
 	(void)state;
@@ -605,6 +605,8 @@ static void test_render_frame_memo_straddle(void **state)
 		assert_int_equal(g, w);
 		assert_memory_equal(got, want, (size_t)w);
 		assert_int_equal(n.memo[0].base, i ? edge : edge - 100000000u);
+		if (i)
+			assert_int_equal(n.memo[0].prev_base, edge - 100000000u);
 	}
 	proto_frame_names_clear(&n);
 }
