@@ -33,7 +33,9 @@ static inline bool streamcheck_update(struct streamcheck *s, uint64_t now_ms, ui
 	}
 	s->good += good;
 	s->bad += bad;
-	if (s->reported || s->bad < s->min_rejects || s->bad <= s->good)
+	/* A chunk without rejects, nearly every one, cannot make a fault: the window's bad
+	 * stayed what it was, its good only grew. */
+	if (!bad || s->reported || s->bad < s->min_rejects || s->bad <= s->good)
 		return false;
 	s->reported = true;
 	return true;
