@@ -50,7 +50,7 @@ static inline uint32_t track_seq_of(struct channel *ch, struct channel_msg *m,
 			gap = 0;
 			/* A firmware that repeats or scrambles its seq does this every frame:
 			 * bounded log, and asks for a HELLO only when a new boot began. */
-			if (ratelimit_ok(&ch->rl_seq_back, ch->rx_ms, 5, 10000))
+			if (ratelimit_ok(&ch->rl_seq_back, ch->rx_msg.rx_ms, 5, 10000))
 				channel_log_errno(ch, LOG_INFO, 0,
 						  "seq went back from %u to %u without a HELLO: "
 						  "the M7 restarted",
@@ -100,13 +100,6 @@ static void take_hello(struct channel *ch, struct channel_msg *m)
 	channel_sendq_drain(ch);
 	channel_sendq_pump(ch);
 }
-
-/* process() clears what precedes the union once per read, handle_frame() and the handlers
- * set the frame's members: a member after the union would go uncleared, and a new member
- * of a frame's own must be set per frame too. */
-_Static_assert(offsetof(struct channel_msg, u) + sizeof(((struct channel_msg *)0)->u) ==
-		       sizeof(struct channel_msg),
-	       "struct channel_msg: new members go before the union");
 
 /* A boot's books need the BOOT_INFO that follows the next boot's HELLO; when it was
  * lost (or the HELLO was), ask the firmware to say hello again. It keeps the record of
@@ -277,6 +270,7 @@ static void ignore_batch_end(void *ud, struct channel *ch)
 
 void channel_rx_set_ops(struct channel *ch)
 {
+	ch->rx_msg.frame = &ch->rx_frame;
 	ch->rx_on_msg = ch->ops && ch->ops->on_msg ? ch->ops->on_msg : ignore_msg;
 	ch->rx_on_decoded = ch->ops && ch->ops->on_decoded ? ch->ops->on_decoded : ignore_decoded;
 	ch->rx_on_batch_end =
@@ -289,18 +283,11 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 							  size_t n)
 {
 	const uint8_t *p = buf, *end = buf + n;
-	struct m7b_frame f;
 	uint64_t rejected = ch->dec.stats.rejected, frames = ch->dec.stats.frames;
-	/* What the frames of one read share is set once; handle_frame() sets every other
-	 * member before the union, and the union is the frame type's own (clearing it would
-	 * also clear HELLO's name and the HEARTBEAT counters, every frame). The callback, its
-	 * argument and the read's times do not change while the read is handled. */
-	struct channel_msg m;
-	memset(&m, 0, offsetof(struct channel_msg, u));
-	m.frame = &f;
-	m.rx_mono_ns = ch->rx_mono_ns;
-	m.rx_ms = ch->rx_ms;
-	m.rx_realtime_us = ch->rx_realtime_us;
+	/* ch->rx_msg: the read's members set by stamp_read_at(), every other one per frame by
+	 * handle_frame() and the handlers (the union is the frame type's own). The callback,
+	 * its argument and the read's times do not change while the read is handled. */
+	struct channel_msg *m = &ch->rx_msg;
 	void (*on_msg)(void *, struct channel *, const struct channel_msg *) = ch->rx_on_msg;
 	void *ud = ch->ud;
 	/* A frame's handling may close the tty, and may open it again at once (a recovery's
@@ -308,9 +295,10 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 	uint32_t closes = ch->rx_closes;
 	/* p < end first: the decoder's answer when the bytes are used up, without its call
 	 * (at one frame per read, every read's last). */
-	while (p < end && ch->rx_closes == closes && m7b_decoder_next(&ch->dec, &p, end, &f) == 1) {
-		handle_frame(ch, &m, &f);
-		on_msg(ud, ch, &m);
+	while (p < end && ch->rx_closes == closes &&
+	       m7b_decoder_next(&ch->dec, &p, end, &ch->rx_frame) == 1) {
+		handle_frame(ch, m, &ch->rx_frame);
+		on_msg(ud, ch, m);
 	}
 	/* A frame's handling closed the channel (a recovery, a reload): the rest of the read
 	 * goes undecoded, its frames then show as seq gaps or in the boot's books; its bytes
@@ -318,9 +306,9 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 	if (__builtin_expect(p < end && ch->rx_closes != closes, 0))
 		ch->stats.unread_at_close += (uint64_t)(end - p);
 	ch->rx_on_decoded(ud, ch, ch->dec.stats.frames - frames, ch->dec.stats.rejected - rejected,
-			  ch->rx_ms);
+			  m->rx_ms);
 	if (ch->dec.stats.rejected != rejected &&
-	    ratelimit_ok(&ch->rl_reject, ch->rx_ms, 5, 10000)) {
+	    ratelimit_ok(&ch->rl_reject, m->rx_ms, 5, 10000)) {
 		struct log_fields fl = channel_fields(ch, NULL);
 		log_struct(ch->log, LOG_DEBUG, &fl,
 			   "discarded %llu candidate frame(s), last: %s (%llu noise bytes so far)",
@@ -369,13 +357,14 @@ static __attribute__((noinline, cold)) void read_real_offset(struct channel *ch)
  * of the stamp. */
 static void stamp_read_at(struct channel *ch, uint64_t mono_ns)
 {
-	ch->rx_mono_ns = mono_ns;
-	ch->rx_ms = ch->rx_mono_ns / 1000000u;
-	if (__builtin_expect(ch->rx_ms >= ch->rx_real_due_ms, 0)) {
+	struct channel_msg *m = &ch->rx_msg;
+	m->rx_mono_ns = mono_ns;
+	m->rx_ms = mono_ns / 1000000u;
+	if (__builtin_expect(m->rx_ms >= ch->rx_real_due_ms, 0)) {
 		read_real_offset(ch);
-		ch->rx_real_due_ms = ch->rx_ms + CHANNEL_REAL_REFRESH_MS;
+		ch->rx_real_due_ms = m->rx_ms + CHANNEL_REAL_REFRESH_MS;
 	}
-	ch->rx_realtime_us = (ch->rx_mono_ns + ch->rx_real_off_ns) / 1000u;
+	m->rx_realtime_us = (mono_ns + ch->rx_real_off_ns) / 1000u;
 }
 
 static void stamp_read(struct channel *ch)
