@@ -80,7 +80,8 @@ static void *rx_main(void *arg)
 		t->read_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 		if (err == EINTR && !atomic_load(&t->stop))
 			continue;
-		if (atomic_load(&t->stop) || !looplock_enter(&t->stop)) {
+		/* A stop already set is seen under the lock, below: no look at it first. */
+		if (!looplock_enter(&t->stop)) {
 			t->dropped += n > 0 ? (uint64_t)n : 0;
 			break;
 		}
