@@ -431,8 +431,9 @@ void channel_rx_on_read(evutil_socket_t fd, short what, void *arg)
 static void rx_thread_input(void *arg, const uint8_t *buf, size_t n, uint64_t rx_mono_ns)
 {
 	struct channel *ch = arg;
-	uint32_t closes = ch->rx_closes;
 	stamp_read_at(ch, rx_mono_ns);
+	/* After the stamp: one load of it with process()'s own. */
+	uint32_t closes = ch->rx_closes;
 	if (ch->cfg.mode == CONF_MODE_RAW)
 		channel_raw_input(ch, buf, n);
 	else
