@@ -81,6 +81,7 @@ struct channel {
 	struct channel_stats stats;
 	struct fwcount fwc; /* the firmware's HEARTBEAT counters, summed across wraps and boots */
 	struct books books;
+	bool books_unsure;	 /* the books want a BOOT_INFO (note_up()); set by note_books() */
 	uint64_t books_asked_ms; /* last HOST_HELLO sent to get a lost BOOT_INFO */
 	unsigned books_asks;	 /* of them since the last boot change */
 };

@@ -37,6 +37,15 @@ static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
 	}
 }
 
+/* After each change of the books' boot: whether they want a BOOT_INFO (the previous
+ * boot's, or one naming the current boot), kept so that a frame tests one flag, not
+ * three. */
+static void note_books(struct channel *ch)
+{
+	const struct books *b = &ch->books;
+	ch->books_unsure = books_want_info(b) || (b->have_boot && !b->id_known);
+}
+
 /* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames; a jump
  * back means the M7 restarted and its HELLO was lost: the books start a new boot, and
  * m says so (new_boot) to the owner. */
@@ -57,6 +66,7 @@ static inline uint32_t track_seq_of(struct channel *ch, struct channel_msg *m,
 						  ch->rx_seq, f->seq);
 			bool settled = ch->books.have_boot && ch->books.id_known;
 			books_restart(&ch->books);
+			note_books(ch);
 			fwcount_restart(&ch->fwc);
 			/* The new boot's ticks start again: the old boot's newest would make
 			 * an outage mark every capture of this boot late. */
@@ -96,6 +106,7 @@ static void take_hello(struct channel *ch, struct channel_msg *m)
 	if (m->new_boot)
 		ch->books_asks = 0;
 	books_hello(&ch->books, h->boot_id);
+	note_books(ch);
 	sendq_hello(ch->sq, ch->hello.host_credits);
 	channel_sendq_drain(ch);
 	channel_sendq_pump(ch);
@@ -143,8 +154,7 @@ static void note_ticks(struct channel *ch, struct channel_msg *m)
  * makes an opening channel up. */
 static void note_up(struct channel *ch, const struct m7b_frame *f)
 {
-	const struct books *b = &ch->books;
-	if (books_want_info(b) || (b->have_boot && !b->id_known))
+	if (ch->books_unsure)
 		maybe_ask_books(ch, f);
 	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
 		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
@@ -154,8 +164,7 @@ static void note_up(struct channel *ch, const struct m7b_frame *f)
  * inline is all a frame pays. */
 static inline bool want_note_up(const struct channel *ch)
 {
-	const struct books *b = &ch->books;
-	return books_want_info(b) || (b->have_boot && !b->id_known) || ch->state == CHANNEL_OPENING;
+	return ch->books_unsure || ch->state == CHANNEL_OPENING;
 }
 
 /* DATA, nearly every frame: the same steps as handle_other() takes for the other types,
@@ -206,8 +215,10 @@ static __attribute__((noinline)) void handle_other(struct channel *ch, struct ch
 		break;
 	case M7B_T_BOOT_INFO:
 		ch->stats.boot_infos++;
-		if (!m->bad_payload)
+		if (!m->bad_payload) {
 			books_boot_info(&ch->books, &m->u.boot_info);
+			note_books(ch);
+		}
 		break;
 	case M7B_T_HEARTBEAT:
 		if (!m->bad_payload)
