@@ -296,11 +296,10 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 	const uint8_t *p = buf, *end = buf + n;
 	uint64_t rejected = ch->dec.stats.rejected, frames = ch->dec.stats.frames;
 	/* ch->rx_msg: the read's members set by stamp_read_at(), every other one per frame by
-	 * handle_frame() and the handlers (the union is the frame type's own). The callback,
-	 * its argument and the read's times do not change while the read is handled. */
+	 * handle_frame() and the handlers (the union is the frame type's own). The callback
+	 * and its argument are read from ch per frame: kept in registers, they cost the read
+	 * more spills than the frame their loads. */
 	struct channel_msg *m = &ch->rx_msg;
-	void (*on_msg)(void *, struct channel *, const struct channel_msg *) = ch->rx_on_msg;
-	void *ud = ch->ud;
 	/* A frame's handling may close the tty, and may open it again at once (a recovery's
 	 * reopen): either way the rest of this read is the old tty's. */
 	uint32_t closes = ch->rx_closes;
@@ -309,15 +308,15 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 	while (p < end && ch->rx_closes == closes &&
 	       m7b_decoder_next(&ch->dec, &p, end, &ch->rx_frame) == 1) {
 		handle_frame(ch, m, &ch->rx_frame);
-		on_msg(ud, ch, m);
+		ch->rx_on_msg(ch->ud, ch, m);
 	}
 	/* A frame's handling closed the channel (a recovery, a reload): the rest of the read
 	 * goes undecoded, its frames then show as seq gaps or in the boot's books; its bytes
 	 * are counted, so that every byte read is placed. */
 	if (__builtin_expect(p < end && ch->rx_closes != closes, 0))
 		ch->stats.unread_at_close += (uint64_t)(end - p);
-	ch->rx_on_decoded(ud, ch, ch->dec.stats.frames - frames, ch->dec.stats.rejected - rejected,
-			  m->rx_ms);
+	ch->rx_on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
+			  ch->dec.stats.rejected - rejected, m->rx_ms);
 	if (ch->dec.stats.rejected != rejected &&
 	    ratelimit_ok(&ch->rl_reject, m->rx_ms, 5, 10000)) {
 		struct log_fields fl = channel_fields(ch, NULL);
