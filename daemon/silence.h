@@ -23,7 +23,9 @@ struct silence {
 	uint64_t last_ms[SILENCE_PORTS]; /* last DATA (or when the watch started) */
 	bool reported[SILENCE_PORTS];	 /* fault raised; quiet again until data comes */
 	bool armed;			 /* the link is up */
-	uint64_t watched[4];		 /* bit per port with a rate: set from cfg when armed */
+	/* 1 per port with a rate, set from cfg when armed: a byte per port, one load per
+	 * frame, where a bit cost a shift and a mask more */
+	uint8_t watched[256];
 };
 
 /* Parses "PORT:RATE[,PORT:RATE...]" (rate in captures per second, 1..SILENCE_RATE_MAX,
@@ -39,10 +41,11 @@ void silence_init(struct silence *s, const struct silence_conf *cfg);
 /* Starts (link up) or stops (link down) watching; starting restarts every port's clock
  * and takes the ports of cfg. */
 void silence_arm(struct silence *s, bool up, uint64_t now_ms);
-/* Whether port has a rate and the link is up: its DATA goes to silence_on_watched(). */
+/* Whether port had a rate when the watch last started: its DATA goes to
+ * silence_on_watched(). */
 static inline bool silence_watches(const struct silence *s, uint8_t port)
 {
-	return s->watched[port >> 6] >> (port & 63) & 1;
+	return s->watched[port] != 0;
 }
 /* A DATA frame on a port with a rate (silence_on_data() checks). */
 bool silence_on_watched(struct silence *s, uint8_t port, uint64_t now_ms);
