@@ -257,7 +257,8 @@ static void obs_on_data(void *ud, struct channel *ch, const struct channel_msg *
 	/* No timer work per frame: only when the deadline may have moved earlier. Liveness
 	 * only ever runs when enabled: no need to test live_enabled. */
 	bool rearm = liveness_on_frame(&c->live, m->rx_ms, false);
-	if (rearm || (!m->bad_payload && silence_watches(&c->silence, m->frame->port)))
+	/* The port first: most have no rate, and then the payload need not be looked at. */
+	if (rearm || (silence_watches(&c->silence, m->frame->port) && !m->bad_payload))
 		data_timers(c, m, rearm);
 }
 
