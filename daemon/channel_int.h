@@ -64,7 +64,11 @@ struct channel {
 	uint32_t rx_seq;    /* last M7 -> host seq */
 	bool rx_since_open; /* a frame arrived since the tty was opened */
 	uint32_t rx_closes; /* closes of the tty: a read's frames stop at the next one */
-	uint64_t rx_mono_ns, rx_ms, rx_realtime_us; /* clocks at the last read(), for its frames */
+	/* What each frame is handed over in: the clocks of the last read() (rx_mono_ns, rx_ms,
+	 * rx_realtime_us) set once per read, the rest per frame, frame pointing at rx_frame.
+	 * Kept, not built per read: its set-up cost a read() more than a frame's books. */
+	struct channel_msg rx_msg;
+	struct m7b_frame rx_frame;
 	uint64_t rx_real_off_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC (mod 2^64), as last read */
 	uint64_t rx_real_due_ms; /* when to read that offset again */
 
@@ -77,6 +81,7 @@ struct channel {
 	struct channel_stats stats;
 	struct fwcount fwc; /* the firmware's HEARTBEAT counters, summed across wraps and boots */
 	struct books books;
+	bool books_unsure;	 /* the books want a BOOT_INFO (note_up()); set by note_books() */
 	uint64_t books_asked_ms; /* last HOST_HELLO sent to get a lost BOOT_INFO */
 	unsigned books_asks;	 /* of them since the last boot change */
 };
@@ -119,7 +124,7 @@ int channel_resolve_rpmsg(struct channel *ch);
 
 /* ---- channel_rx.c ---- */
 
-/* Sets the receive path's callbacks from ch->ops. */
+/* Sets the receive path's callbacks from ch->ops, and points rx_msg at rx_frame. */
 void channel_rx_set_ops(struct channel *ch);
 /* Reads what is there. 0 when drained (EAGAIN), 1 when more may follow (burst limit),
  * or a negative errno / -EPIPE for EOF. */

@@ -37,6 +37,15 @@ static bool unpack_msg(const struct m7b_frame *f, struct channel_msg *m)
 	}
 }
 
+/* After each change of the books' boot: whether they want a BOOT_INFO (the previous
+ * boot's, or one naming the current boot), kept so that a frame tests one flag, not
+ * three. */
+static void note_books(struct channel *ch)
+{
+	const struct books *b = &ch->books;
+	ch->books_unsure = books_want_info(b) || (b->have_boot && !b->id_known);
+}
+
 /* seq: +1 per frame; a HELLO restarts it. A jump forward counts lost frames; a jump
  * back means the M7 restarted and its HELLO was lost: the books start a new boot, and
  * m says so (new_boot) to the owner. */
@@ -50,13 +59,14 @@ static inline uint32_t track_seq_of(struct channel *ch, struct channel_msg *m,
 			gap = 0;
 			/* A firmware that repeats or scrambles its seq does this every frame:
 			 * bounded log, and asks for a HELLO only when a new boot began. */
-			if (ratelimit_ok(&ch->rl_seq_back, ch->rx_ms, 5, 10000))
+			if (ratelimit_ok(&ch->rl_seq_back, ch->rx_msg.rx_ms, 5, 10000))
 				channel_log_errno(ch, LOG_INFO, 0,
 						  "seq went back from %u to %u without a HELLO: "
 						  "the M7 restarted",
 						  ch->rx_seq, f->seq);
 			bool settled = ch->books.have_boot && ch->books.id_known;
 			books_restart(&ch->books);
+			note_books(ch);
 			fwcount_restart(&ch->fwc);
 			/* The new boot's ticks start again: the old boot's newest would make
 			 * an outage mark every capture of this boot late. */
@@ -96,17 +106,11 @@ static void take_hello(struct channel *ch, struct channel_msg *m)
 	if (m->new_boot)
 		ch->books_asks = 0;
 	books_hello(&ch->books, h->boot_id);
+	note_books(ch);
 	sendq_hello(ch->sq, ch->hello.host_credits);
 	channel_sendq_drain(ch);
 	channel_sendq_pump(ch);
 }
-
-/* process() clears what precedes the union once per read, handle_frame() and the handlers
- * set the frame's members: a member after the union would go uncleared, and a new member
- * of a frame's own must be set per frame too. */
-_Static_assert(offsetof(struct channel_msg, u) + sizeof(((struct channel_msg *)0)->u) ==
-		       sizeof(struct channel_msg),
-	       "struct channel_msg: new members go before the union");
 
 /* A boot's books need the BOOT_INFO that follows the next boot's HELLO; when it was
  * lost (or the HELLO was), ask the firmware to say hello again. It keeps the record of
@@ -150,8 +154,7 @@ static void note_ticks(struct channel *ch, struct channel_msg *m)
  * makes an opening channel up. */
 static void note_up(struct channel *ch, const struct m7b_frame *f)
 {
-	const struct books *b = &ch->books;
-	if (books_want_info(b) || (b->have_boot && !b->id_known))
+	if (ch->books_unsure)
 		maybe_ask_books(ch, f);
 	if (ch->state == CHANNEL_OPENING && ch->fd >= 0)
 		channel_set_state(ch, CHANNEL_UP, f->type == M7B_T_HELLO ? "hello" : "traffic", "");
@@ -161,13 +164,14 @@ static void note_up(struct channel *ch, const struct m7b_frame *f)
  * inline is all a frame pays. */
 static inline bool want_note_up(const struct channel *ch)
 {
-	const struct books *b = &ch->books;
-	return books_want_info(b) || (b->have_boot && !b->id_known) || ch->state == CHANNEL_OPENING;
+	return ch->books_unsure || ch->state == CHANNEL_OPENING;
 }
 
 /* DATA, nearly every frame: the same steps as handle_other() takes for the other types,
- * without its switches on the type. */
-static void handle_data(struct channel *ch, struct channel_msg *m, const struct m7b_frame *f)
+ * without its switches on the type. Inline in the read loop: a call cost a frame a dozen
+ * instructions of saved registers. */
+static inline __attribute__((always_inline)) void
+handle_data(struct channel *ch, struct channel_msg *m, const struct m7b_frame *f)
 {
 	bool bad = m7b_wire_unpack_data(f, &m->u.data) != 0;
 	m->bad_payload = bad;
@@ -211,8 +215,10 @@ static __attribute__((noinline)) void handle_other(struct channel *ch, struct ch
 		break;
 	case M7B_T_BOOT_INFO:
 		ch->stats.boot_infos++;
-		if (!m->bad_payload)
+		if (!m->bad_payload) {
 			books_boot_info(&ch->books, &m->u.boot_info);
+			note_books(ch);
+		}
 		break;
 	case M7B_T_HEARTBEAT:
 		if (!m->bad_payload)
@@ -231,9 +237,10 @@ static __attribute__((noinline)) void handle_other(struct channel *ch, struct ch
 }
 
 /* One frame into m, whose read-wide members process() set: the rest are the frame's
- * (bad_payload and late set by handle_data() and handle_other()). */
-static inline void handle_frame(struct channel *ch, struct channel_msg *m,
-				const struct m7b_frame *f)
+ * (bad_payload and late set by handle_data() and handle_other()). Forced inline: with
+ * handle_data() in it, the compiler would otherwise make it a call. */
+static inline __attribute__((always_inline)) void
+handle_frame(struct channel *ch, struct channel_msg *m, const struct m7b_frame *f)
 {
 	m->new_boot = false;
 	m->first_after_open = !ch->rx_since_open;
@@ -274,6 +281,7 @@ static void ignore_batch_end(void *ud, struct channel *ch)
 
 void channel_rx_set_ops(struct channel *ch)
 {
+	ch->rx_msg.frame = &ch->rx_frame;
 	ch->rx_on_msg = ch->ops && ch->ops->on_msg ? ch->ops->on_msg : ignore_msg;
 	ch->rx_on_decoded = ch->ops && ch->ops->on_decoded ? ch->ops->on_decoded : ignore_decoded;
 	ch->rx_on_batch_end =
@@ -286,38 +294,31 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 							  size_t n)
 {
 	const uint8_t *p = buf, *end = buf + n;
-	struct m7b_frame f;
 	uint64_t rejected = ch->dec.stats.rejected, frames = ch->dec.stats.frames;
-	/* What the frames of one read share is set once; handle_frame() sets every other
-	 * member before the union, and the union is the frame type's own (clearing it would
-	 * also clear HELLO's name and the HEARTBEAT counters, every frame). The callback, its
-	 * argument and the read's times do not change while the read is handled. */
-	struct channel_msg m;
-	memset(&m, 0, offsetof(struct channel_msg, u));
-	m.frame = &f;
-	m.rx_mono_ns = ch->rx_mono_ns;
-	m.rx_ms = ch->rx_ms;
-	m.rx_realtime_us = ch->rx_realtime_us;
-	void (*on_msg)(void *, struct channel *, const struct channel_msg *) = ch->rx_on_msg;
-	void *ud = ch->ud;
+	/* ch->rx_msg: the read's members set by stamp_read_at(), every other one per frame by
+	 * handle_frame() and the handlers (the union is the frame type's own). The callback
+	 * and its argument are read from ch per frame: kept in registers, they cost the read
+	 * more spills than the frame their loads. */
+	struct channel_msg *m = &ch->rx_msg;
 	/* A frame's handling may close the tty, and may open it again at once (a recovery's
 	 * reopen): either way the rest of this read is the old tty's. */
 	uint32_t closes = ch->rx_closes;
 	/* p < end first: the decoder's answer when the bytes are used up, without its call
 	 * (at one frame per read, every read's last). */
-	while (p < end && ch->rx_closes == closes && m7b_decoder_next(&ch->dec, &p, end, &f) == 1) {
-		handle_frame(ch, &m, &f);
-		on_msg(ud, ch, &m);
+	while (p < end && ch->rx_closes == closes &&
+	       m7b_decoder_next(&ch->dec, &p, end, &ch->rx_frame) == 1) {
+		handle_frame(ch, m, &ch->rx_frame);
+		ch->rx_on_msg(ch->ud, ch, m);
 	}
 	/* A frame's handling closed the channel (a recovery, a reload): the rest of the read
 	 * goes undecoded, its frames then show as seq gaps or in the boot's books; its bytes
 	 * are counted, so that every byte read is placed. */
 	if (__builtin_expect(p < end && ch->rx_closes != closes, 0))
 		ch->stats.unread_at_close += (uint64_t)(end - p);
-	ch->rx_on_decoded(ud, ch, ch->dec.stats.frames - frames, ch->dec.stats.rejected - rejected,
-			  ch->rx_ms);
+	ch->rx_on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
+			  ch->dec.stats.rejected - rejected, m->rx_ms);
 	if (ch->dec.stats.rejected != rejected &&
-	    ratelimit_ok(&ch->rl_reject, ch->rx_ms, 5, 10000)) {
+	    ratelimit_ok(&ch->rl_reject, m->rx_ms, 5, 10000)) {
 		struct log_fields fl = channel_fields(ch, NULL);
 		log_struct(ch->log, LOG_DEBUG, &fl,
 			   "discarded %llu candidate frame(s), last: %s (%llu noise bytes so far)",
@@ -366,13 +367,14 @@ static __attribute__((noinline, cold)) void read_real_offset(struct channel *ch)
  * of the stamp. */
 static void stamp_read_at(struct channel *ch, uint64_t mono_ns)
 {
-	ch->rx_mono_ns = mono_ns;
-	ch->rx_ms = ch->rx_mono_ns / 1000000u;
-	if (__builtin_expect(ch->rx_ms >= ch->rx_real_due_ms, 0)) {
+	struct channel_msg *m = &ch->rx_msg;
+	m->rx_mono_ns = mono_ns;
+	m->rx_ms = mono_ns / 1000000u;
+	if (__builtin_expect(m->rx_ms >= ch->rx_real_due_ms, 0)) {
 		read_real_offset(ch);
-		ch->rx_real_due_ms = ch->rx_ms + CHANNEL_REAL_REFRESH_MS;
+		ch->rx_real_due_ms = m->rx_ms + CHANNEL_REAL_REFRESH_MS;
 	}
-	ch->rx_realtime_us = (ch->rx_mono_ns + ch->rx_real_off_ns) / 1000u;
+	m->rx_realtime_us = (mono_ns + ch->rx_real_off_ns) / 1000u;
 }
 
 static void stamp_read(struct channel *ch)
@@ -439,8 +441,9 @@ void channel_rx_on_read(evutil_socket_t fd, short what, void *arg)
 static void rx_thread_input(void *arg, const uint8_t *buf, size_t n, uint64_t rx_mono_ns)
 {
 	struct channel *ch = arg;
-	uint32_t closes = ch->rx_closes;
 	stamp_read_at(ch, rx_mono_ns);
+	/* After the stamp: one load of it with process()'s own. */
+	uint32_t closes = ch->rx_closes;
 	if (ch->cfg.mode == CONF_MODE_RAW)
 		channel_raw_input(ch, buf, n);
 	else

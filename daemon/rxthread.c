@@ -23,7 +23,7 @@ enum { RX_RUNNING, RX_ENDED, RX_ABANDONED };
 struct rxthread {
 	pthread_t thread;
 	int fd;
-	const struct rxthread_ops *ops;
+	struct rxthread_ops ops; /* a copy: the call per read is one load, not two */
 	void *ud;
 	atomic_bool stop;
 	bool self_stopped; /* stopped from inside a callback: the thread frees itself */
@@ -80,7 +80,8 @@ static void *rx_main(void *arg)
 		t->read_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 		if (err == EINTR && !atomic_load(&t->stop))
 			continue;
-		if (atomic_load(&t->stop) || !looplock_enter(&t->stop)) {
+		/* A stop already set is seen under the lock, below: no look at it first. */
+		if (!looplock_enter(&t->stop)) {
 			t->dropped += n > 0 ? (uint64_t)n : 0;
 			break;
 		}
@@ -90,9 +91,9 @@ static void *rx_main(void *arg)
 			break;
 		}
 		if (n > 0)
-			t->ops->input(t->ud, t->buf, (size_t)n, t->read_ns);
+			t->ops.input(t->ud, t->buf, (size_t)n, t->read_ns);
 		else
-			t->ops->ended(t->ud, n == 0 ? -EPIPE : -err);
+			t->ops.ended(t->ud, n == 0 ? -EPIPE : -err);
 		bool self = t->self_stopped;
 		looplock_leave();
 		if (self) {
@@ -116,7 +117,7 @@ struct rxthread *rxthread_new(int fd, const struct rxthread_ops *ops, void *ud)
 		return NULL;
 	}
 	t->fd = fd;
-	t->ops = ops;
+	t->ops = *ops;
 	t->ud = ud;
 	pthread_once(&sig_once, install_handler);
 	/* Blocked from the start: a stop or reload signal must never land in this thread

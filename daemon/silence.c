@@ -94,7 +94,7 @@ void silence_arm(struct silence *s, bool up, uint64_t now_ms)
 			s->last_ms[i] = now_ms;
 			s->reported[i] = false;
 			if (s->cfg.rate[i])
-				s->watched[s->cfg.port[i] >> 6] |= 1ull << (s->cfg.port[i] & 63);
+				s->watched[s->cfg.port[i]] = 1;
 		}
 	}
 	s->armed = up;

@@ -23,7 +23,9 @@ struct silence {
 	uint64_t last_ms[SILENCE_PORTS]; /* last DATA (or when the watch started) */
 	bool reported[SILENCE_PORTS];	 /* fault raised; quiet again until data comes */
 	bool armed;			 /* the link is up */
-	uint64_t watched[4];		 /* bit per port with a rate: set from cfg when armed */
+	/* 1 per port with a rate, set from cfg when armed: a byte per port, one load per
+	 * frame, where a bit cost a shift and a mask more */
+	uint8_t watched[256];
 };
 
 /* Parses "PORT:RATE[,PORT:RATE...]" (rate in captures per second, 1..SILENCE_RATE_MAX,
@@ -39,6 +41,12 @@ void silence_init(struct silence *s, const struct silence_conf *cfg);
 /* Starts (link up) or stops (link down) watching; starting restarts every port's clock
  * and takes the ports of cfg. */
 void silence_arm(struct silence *s, bool up, uint64_t now_ms);
+/* Whether port had a rate when the watch last started: its DATA goes to
+ * silence_on_watched(). */
+static inline bool silence_watches(const struct silence *s, uint8_t port)
+{
+	return s->watched[port] != 0;
+}
 /* A DATA frame on a port with a rate (silence_on_data() checks). */
 bool silence_on_watched(struct silence *s, uint8_t port, uint64_t now_ms);
 /* A DATA frame on port. Inline, as it comes with every frame: most ports have no rate.
@@ -47,7 +55,7 @@ bool silence_on_watched(struct silence *s, uint8_t port, uint64_t now_ms);
  * re-arm the timer; otherwise it only moved later, and a timer left alone stays right. */
 static inline bool silence_on_data(struct silence *s, uint8_t port, uint64_t now_ms)
 {
-	if (s->watched[port >> 6] >> (port & 63) & 1)
+	if (silence_watches(s, port))
 		return silence_on_watched(s, port, now_ms);
 	return false;
 }

@@ -5,5 +5,8 @@
 
 void streamcheck_init(struct streamcheck *s, uint32_t window_ms, uint32_t min_rejects)
 {
-	*s = (struct streamcheck){.window_ms = window_ms, .min_rejects = min_rejects};
+	/* A window that ended as time began: now_ms - start_ms >= window_ms for any now_ms. */
+	*s = (struct streamcheck){.window_ms = window_ms,
+				  .min_rejects = min_rejects,
+				  .start_ms = -(uint64_t)window_ms};
 }

@@ -8,11 +8,10 @@
 struct streamcheck {
 	uint32_t window_ms;   /* length of one observation window */
 	uint32_t min_rejects; /* rejected candidates in a window that make a fault */
-	bool started;
-	bool reported;	   /* one fault per window at most */
-	uint64_t start_ms; /* when the current window began */
-	uint64_t good;	   /* frames delivered in the window */
-	uint64_t bad;	   /* candidates rejected in the window */
+	bool reported;	      /* one fault per window at most */
+	uint64_t start_ms;    /* when the current window began; a window before 0 at first */
+	uint64_t good;	      /* frames delivered in the window */
+	uint64_t bad;	      /* candidates rejected in the window */
 };
 
 /* Starts watching with these limits (the daemon uses 5000 ms and 8). */
@@ -24,8 +23,8 @@ static inline bool streamcheck_update(struct streamcheck *s, uint64_t now_ms, ui
 				      uint64_t bad)
 {
 	/* Tumbling windows opened by traffic: the chunk that opens one counts in it. */
-	if (!s->started || now_ms - s->start_ms >= s->window_ms) {
-		s->started = true;
+	/* The first chunk finds the window of init over, whatever its time: no flag to test. */
+	if (now_ms - s->start_ms >= s->window_ms) {
 		s->reported = false;
 		s->start_ms = now_ms;
 		s->good = 0;
@@ -33,7 +32,9 @@ static inline bool streamcheck_update(struct streamcheck *s, uint64_t now_ms, ui
 	}
 	s->good += good;
 	s->bad += bad;
-	if (s->reported || s->bad < s->min_rejects || s->bad <= s->good)
+	/* A chunk without rejects, nearly every one, cannot make a fault: the window's bad
+	 * stayed what it was, its good only grew. */
+	if (!bad || s->reported || s->bad < s->min_rejects || s->bad <= s->good)
 		return false;
 	s->reported = true;
 	return true;

@@ -149,20 +149,27 @@ void sv_fault_on_down_timer(evutil_socket_t fd, short what, void *arg)
 	sv_chan_flush(c);
 }
 
-void sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad, uint64_t now_ms)
+/* A corrupt stream: out of line, so that every read() does not pay for its stack. */
+static __attribute__((noinline, cold)) void raise_corrupt_stream(struct sv_chan *c,
+								 struct channel *ch)
 {
-	struct sv_chan *c = sv_chan_of(ud, ch);
+	struct channel_snapshot snap;
 	char detail[160];
 
-	struct channel_snapshot snap;
-	if (!c || !streamcheck_update(&c->sc, now_ms, good, bad))
-		return;
 	channel_snapshot(ch, &snap);
 	snprintf(detail, sizeof(detail),
 		 "%llu candidate frames rejected and %llu good in %u ms, last: %s",
 		 (unsigned long long)c->sc.bad, (unsigned long long)c->sc.good,
 		 (unsigned)SV_STREAM_WINDOW_MS, m7b_decoder_reject_name(snap.last_reject));
 	sv_fault_raise(c, "corrupt_stream", detail, "decoder", RECOVERY_SEV_DEGRADED, 0);
+}
+
+void sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad, uint64_t now_ms)
+{
+	struct sv_chan *c = sv_chan_of(ud, ch);
+
+	if (c && streamcheck_update(&c->sc, now_ms, good, bad))
+		raise_corrupt_stream(c, ch);
 }
 
 /* ---- the firmware's own word: fatal LOG, data silence ---- */

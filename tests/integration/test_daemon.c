@@ -1402,6 +1402,37 @@ static int setup_fast_liveness(void **state)
 			  true);
 }
 
+static int setup_fast_liveness_no_ladder(void **state)
+{
+	return setup_with(state,
+			  "liveness_quiet_ms = 300\nliveness_answer_ms = 200\nliveness_retries = "
+			  "0\nrecovery_steps =\n",
+			  true);
+}
+
+/* A DATA frame ends a stall, and the liveness timer, stopped by the stall, runs again: an
+ * M7 that still answers no PING is found stalled a second time. No other frame comes
+ * (the fake stays hung: no HEARTBEAT, no SYNC reply), so only DATA's observer can re-arm. */
+static void test_data_ends_stall_rearms_liveness(void **state)
+{
+	struct fx *f = *state;
+	struct tclient c;
+	uint8_t d = 5;
+
+	assert_int_equal(tclient_open(&c, f->p.sock, "{\"cmd\":\"watch\",\"classes\":[\"FAULT\"]}"),
+			 0);
+	fake_m7_hang(&f->m, true);
+	for (int n = 1; n <= 2; n++) {
+		cJSON *o = tclient_wait(&c, "FAULT", 5000);
+		assert_non_null(o);
+		assert_string_equal(j_str(o, "kind"), "stall");
+		assert_int_equal((int)j_num(o, "count"), n);
+		cJSON_Delete(o);
+		assert_int_equal(fake_m7_data(&f->m, 0, 0, 7, 7, &d, 1), 0);
+	}
+	tclient_close(&c);
+}
+
 static int setup_no_liveness(void **state)
 {
 	return setup_with(state, "liveness_quiet_ms = 0\nrecovery_steps = resync\n", true);
@@ -2272,6 +2303,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pty_send_within_wire_payload, setup_pty,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_ends_stall_rearms_liveness,
+						setup_fast_liveness_no_ladder, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_recovery_settings, setup_no_liveness,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_signals_held_at_start, setup_not_started,

@@ -1291,6 +1291,33 @@ static void test_flapping_boots_ask_at_most_once_a_second(void **state)
 	assert_true(asks >= 1 && asks <= 3);
 }
 
+/* A new boot's HELLO leaves the previous boot's books waiting for a BOOT_INFO; once the
+ * BOOT_INFO that follows it settles them, the frames after it ask for none. */
+static void test_settled_books_ask_for_no_boot_info(void **state)
+{
+	struct fixture *f = *state;
+	struct stream s = {.n = 0};
+	channel_start(f->ch);
+	(void)count_written(M7B_T_HOST_HELLO); /* the one after the open */
+	struct m7b_boot_info bi = {.present = M7B_BI_HAS_PREV_BOOT,
+				   .prev_flags = M7B_BI_PREV_VALID,
+				   .prev_boot_id = 0xA,
+				   .nports = 1};
+	bi.port[0] = (struct m7b_boot_port){.port = 1, .produced = 1, .sent = 1};
+	put_raw(&s, "", 1);
+	put_hello(&s, 0xA);
+	put_data(&s, 1);
+	put_hello(&s, 0xB);
+	put_boot_info(&s, 1, &bi);
+	put_data(&s, 2);
+	flush_stream(f, &s);
+	struct channel_snapshot snap;
+	channel_snapshot(f->ch, &snap);
+	assert_int_equal(snap.books.boots_settled, 1);
+	assert_int_equal(snap.stats.data_frames, 2);
+	assert_int_equal(count_written(M7B_T_HOST_HELLO), 0);
+}
+
 /* A HEARTBEAT whose counters are all v, at M7 tick t. */
 static void put_heartbeat(struct stream *s, uint32_t seq, uint64_t t, uint32_t v)
 {
@@ -1365,6 +1392,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repeated_seq_is_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flapping_boots_ask_at_most_once_a_second,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_settled_books_ask_for_no_boot_info, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_restart_without_hello_restarts_counters, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stream_accounting, setup, teardown),

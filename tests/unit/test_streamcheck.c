@@ -59,6 +59,21 @@ static void test_chunk_opening_a_window_counts(void **state)
 	assert_true(streamcheck_update(&s, 60000, 0, 30));
 }
 
+/* The first chunk opens the first window at its own time, however early or late. */
+static void test_first_chunk_opens_the_first_window(void **state)
+{
+	struct streamcheck s;
+
+	(void)state;
+	streamcheck_init(&s, 5000, 8);
+	assert_false(streamcheck_update(&s, 3000, 0, 4));
+	/* Within 5000 ms of the first chunk: the same window, 8 rejects in it. */
+	assert_true(streamcheck_update(&s, 7000, 0, 4));
+	streamcheck_init(&s, 5000, 8);
+	assert_false(streamcheck_update(&s, 0, 0, 4));
+	assert_true(streamcheck_update(&s, 4999, 0, 4));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -66,6 +81,7 @@ int main(void)
 		cmocka_unit_test(test_burst_of_garbage_is_reported_once_per_window),
 		cmocka_unit_test(test_bad_must_outnumber_good),
 		cmocka_unit_test(test_chunk_opening_a_window_counts),
+		cmocka_unit_test(test_first_chunk_opens_the_first_window),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
