@@ -4,6 +4,7 @@
 #ifndef M7B_CRC32C_INT_H
 #define M7B_CRC32C_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -63,16 +64,39 @@ static inline uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t n)
 	return ~c;
 }
 
-/* m7b_crc32c, the SSE4.2 path inline. __builtin_cpu_supports reads a table libgcc
- * fills before main(). */
+/* Whether crc32c_fast() may be used. __builtin_cpu_supports reads a table libgcc fills
+ * before main(). */
+static inline bool crc32c_fast_ok(void)
+{
+	return __builtin_cpu_supports("sse4.2");
+}
+
+/* m7b_crc32c where crc32c_fast_ok() said so: the SSE4.2 loop, no test and no call, so a
+ * caller that tested once has no call left to keep registers across. */
+static inline uint32_t crc32c_fast(uint32_t crc, const void *buf, size_t n)
+{
+	return crc32c_sse42(crc, (const uint8_t *)buf, n);
+}
+
+/* m7b_crc32c, the SSE4.2 path inline. */
 static inline uint32_t crc32c_inline(uint32_t crc, const void *buf, size_t n)
 {
-	if (__builtin_cpu_supports("sse4.2"))
-		return crc32c_sse42(crc, (const uint8_t *)buf, n);
+	if (crc32c_fast_ok())
+		return crc32c_fast(crc, buf, n);
 	return m7b_crc32c(crc, buf, n);
 }
 #else
-/* m7b_crc32c: elsewhere its hardware path (if any) is no cheaper inline. */
+/* Elsewhere the hardware path (if any) is no cheaper inline: always m7b_crc32c. */
+static inline bool crc32c_fast_ok(void)
+{
+	return true;
+}
+
+static inline uint32_t crc32c_fast(uint32_t crc, const void *buf, size_t n)
+{
+	return m7b_crc32c(crc, buf, n);
+}
+
 static inline uint32_t crc32c_inline(uint32_t crc, const void *buf, size_t n)
 {
 	return m7b_crc32c(crc, buf, n);
