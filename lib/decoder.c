@@ -374,10 +374,10 @@ __attribute__((noinline)) static int decoder_next_long(struct m7b_decoder *d, co
 /* m7b_decoder_next for p < end: first the common case, a whole good frame that starts
  * at p with nothing pending; the general loop for everything else. Nothing in the common
  * case calls a function but in a tail call (the CPU test is made here, once), so it
- * saves and restores no register. */
-__attribute__((noinline)) static int decoder_next_at(struct m7b_decoder *d, const uint8_t **pos,
-						     const uint8_t *p, const uint8_t *end,
-						     struct m7b_frame *f)
+ * spills nothing and saves registers only once its first tests pass. */
+__attribute__((always_inline)) static inline int
+decoder_next_at(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *p, const uint8_t *end,
+		struct m7b_frame *f)
 {
 	if (*p != 0 && d->raw == 0 && !d->discard && crc32c_fast_ok()) {
 		size_t z = decoder_copy_scan(d->body, p + 1, (size_t)(end - p - 1));
@@ -395,7 +395,8 @@ __attribute__((noinline)) static int decoder_next_at(struct m7b_decoder *d, cons
 	return decoder_loop(d, pos, p, end, f);
 }
 
-/* The call that finds the input used up costs a compare, not a function's set-up. */
+/* The call that finds the input used up costs a compare, not a function's set-up: the
+ * registers are saved past it. */
 int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *end,
 		     struct m7b_frame *f)
 {
