@@ -67,8 +67,11 @@ __attribute__((always_inline)) static inline int decoder_check(struct m7b_decode
 
 	if (left != 0) {
 		why = M7B_REJECT_COBS; /* the delimiter arrived inside a run: truncated or noise */
-	} else if (len < M7B_BODY_MIN) {
-		why = M7B_REJECT_RUNT;
+	} else if ((size_t)wire_get16(d->body + 8) + M7B_BODY_MIN != len) {
+		/* The length field, read first (from old bytes in a runt: body is always
+		 * M7B_BODY_MAX long and was cleared at init): a body it fits is no runt, so a
+		 * good frame takes one test for both. wire_parse_as repeats it for free. */
+		why = len < M7B_BODY_MIN ? M7B_REJECT_RUNT : M7B_REJECT_LEN;
 	} else if ((r = wire_parse_as(d->body, len, f, fast)) < 0) {
 		why = r == -M7B_EMSGSIZE  ? M7B_REJECT_LEN
 		      : r == -M7B_EBADMSG ? M7B_REJECT_CRC
