@@ -2,6 +2,7 @@
  * checked the moment its 0x00 delimiter comes in. Freestanding, no allocation. */
 #include "m7bridge/decoder.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "cobs_scan.h"
@@ -354,6 +355,25 @@ __attribute__((noinline)) static int decoder_loop(struct m7b_decoder *d, const u
 	return got;
 }
 
+_Static_assert(
+	offsetof(struct m7b_decoder, run) == offsetof(struct m7b_decoder, raw) + 4 &&
+		offsetof(struct m7b_decoder, code) == offsetof(struct m7b_decoder, raw) + 5 &&
+		offsetof(struct m7b_decoder, discard) == offsetof(struct m7b_decoder, raw) + 6 &&
+		offsetof(struct m7b_decoder, pending) == offsetof(struct m7b_decoder, raw) + 7,
+	"raw, run, code, discard and pending fill one 8-byte word");
+
+/* Whether no candidate has begun (raw == 0, not discarding): one test of the word that
+ * raw, run, code, discard and pending fill. decoder_restart clears them all and a
+ * candidate sets none before it has taken a byte, which raw counts, so the word is zero
+ * whenever raw is. */
+static inline bool decoder_fresh(const struct m7b_decoder *d)
+{
+	uint64_t w;
+
+	memcpy(&w, (const uint8_t *)d + offsetof(struct m7b_decoder, raw), sizeof(w));
+	return w == 0;
+}
+
 /* What decoder_next_at does with a candidate decoder_body took from p to q. */
 __attribute__((always_inline)) static inline int decoder_took(struct m7b_decoder *d,
 							      const uint8_t **pos, const uint8_t *p,
@@ -390,7 +410,7 @@ __attribute__((always_inline)) static inline int
 decoder_next_at(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *p, const uint8_t *end,
 		struct m7b_frame *f)
 {
-	if (*p != 0 && d->raw == 0 && !d->discard && crc32c_fast_ok()) {
+	if (*p != 0 && decoder_fresh(d) && crc32c_fast_ok()) {
 		size_t z = decoder_copy_scan(d->body, p + 1, (size_t)(end - p - 1));
 
 		if (z < 0xff) {
