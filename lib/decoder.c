@@ -261,14 +261,6 @@ walked:
 	return p + n + 1;
 }
 
-/* decoder_body for every candidate but the common case's short ones: out of line, so
- * that there is one copy of the long walk. */
-__attribute__((noinline)) static const uint8_t *
-decoder_body_any(struct m7b_decoder *d, const uint8_t *p, size_t z, struct m7b_frame *f, int *got)
-{
-	return decoder_body(d, p, z, f, got, false);
-}
-
 /* See decoder_body. */
 __attribute__((always_inline)) static inline const uint8_t *
 decoder_whole(struct m7b_decoder *d, const uint8_t *p, const uint8_t *end, struct m7b_frame *f,
@@ -278,7 +270,7 @@ decoder_whole(struct m7b_decoder *d, const uint8_t *p, const uint8_t *end, struc
 
 	if (z == SIZE_MAX)
 		return NULL;
-	return decoder_body_any(d, p, z, f, got);
+	return decoder_body(d, p, z, f, got, false);
 }
 
 /* The general loop, from p on; *pos is where the call began (for the byte count). Kept
@@ -395,7 +387,7 @@ __attribute__((noinline)) static int decoder_next_long(struct m7b_decoder *d, co
 						       struct m7b_frame *f, size_t z)
 {
 	int got = 0;
-	const uint8_t *q = decoder_body_any(d, p, z, f, &got);
+	const uint8_t *q = decoder_body(d, p, z, f, &got, true);
 
 	if (!q)
 		return decoder_loop(d, pos, p, end, f);
