@@ -274,10 +274,11 @@ decoder_whole(struct m7b_decoder *d, const uint8_t *p, const uint8_t *end, struc
 }
 
 /* The general loop, from p on; *pos is where the call began (for the byte count). Kept
- * out of line so that the common case in m7b_decoder_next stays small. */
+ * out of line so that the common case in m7b_decoder_next stays small; p comes last, so
+ * that the other arguments stay in the registers m7b_decoder_next got them in. */
 __attribute__((noinline)) static int decoder_loop(struct m7b_decoder *d, const uint8_t **pos,
-						  const uint8_t *p, const uint8_t *end,
-						  struct m7b_frame *f)
+						  const uint8_t *end, struct m7b_frame *f,
+						  const uint8_t *p)
 {
 	int got = 0;
 
@@ -377,20 +378,20 @@ __attribute__((always_inline)) static inline int decoder_took(struct m7b_decoder
 		d->stats.bytes += (uint64_t)(q - p);
 		return 1;
 	}
-	return decoder_loop(d, pos, q, end, f);
+	return decoder_loop(d, pos, end, f, q);
 }
 
 /* decoder_next_at's candidate of 0xff bytes or more, whose walk may call memcpy: out of
  * line, so that the common case keeps no register across a call. */
 __attribute__((noinline)) static int decoder_next_long(struct m7b_decoder *d, const uint8_t **pos,
-						       const uint8_t *p, const uint8_t *end,
-						       struct m7b_frame *f, size_t z)
+						       const uint8_t *end, struct m7b_frame *f,
+						       const uint8_t *p, size_t z)
 {
 	int got = 0;
 	const uint8_t *q = decoder_body(d, p, z, f, &got, true);
 
 	if (!q)
-		return decoder_loop(d, pos, p, end, f);
+		return decoder_loop(d, pos, end, f, p);
 	return decoder_took(d, pos, p, q, end, f, got);
 }
 
@@ -413,9 +414,9 @@ decoder_next_at(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *p, co
 			return decoder_took(d, pos, p, q, end, f, got);
 		}
 		if (z != SIZE_MAX)
-			return decoder_next_long(d, pos, p, end, f, z);
+			return decoder_next_long(d, pos, end, f, p, z);
 	}
-	return decoder_loop(d, pos, p, end, f);
+	return decoder_loop(d, pos, end, f, p);
 }
 
 /* The call that finds the input used up costs a compare, not a function's set-up: the
