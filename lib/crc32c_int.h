@@ -26,6 +26,15 @@
 		__asm__("crc32" suffix " %1, %0" : "+r"(c) : "rm"(v_));                            \
 	} while (0)
 
+/* CRC32C_STEP on a 64-bit c for the 4, 2 and 1-byte forms, which take a 32-bit one. */
+#define CRC32C_STEP32(suffix, type, c, p)                                                          \
+	do {                                                                                       \
+		type v_;                                                                           \
+                                                                                                   \
+		memcpy(&v_, (p), sizeof(v_));                                                      \
+		__asm__("crc32" suffix " %1, %k0" : "+r"(c) : "rm"(v_));                           \
+	} while (0)
+
 /* m7b_crc32c on a CPU with SSE4.2: 64 bytes per loop step while 128 or more are left,
  * then one instruction each for the 64, 32, 16, 8, 4, 2 and 1 bytes left: a wire body
  * (under 500 bytes) costs few more instructions than its 8-byte steps, and one under 128
@@ -34,7 +43,6 @@ __attribute__((always_inline)) static inline uint32_t crc32c_sse42(uint32_t crc,
 								   size_t n)
 {
 	uint64_t c64 = (uint32_t)~crc;
-	uint32_t c;
 
 	for (; n >= 128; n -= 64, p += 64) {
 		CRC32C_STEP("q", uint64_t, c64, p);
@@ -73,18 +81,19 @@ __attribute__((always_inline)) static inline uint32_t crc32c_sse42(uint32_t crc,
 		CRC32C_STEP("q", uint64_t, c64, p);
 		p += 8;
 	}
-	c = (uint32_t)c64;
+	/* The 32-bit steps on the same register, named as its low half (%k): the upper
+	 * half of the 64-bit step's result is zero, and a copy would cost moves. */
 	if (n & 4) {
-		CRC32C_STEP("l", uint32_t, c, p);
+		CRC32C_STEP32("l", uint32_t, c64, p);
 		p += 4;
 	}
 	if (n & 2) {
-		CRC32C_STEP("w", uint16_t, c, p);
+		CRC32C_STEP32("w", uint16_t, c64, p);
 		p += 2;
 	}
 	if (n & 1)
-		CRC32C_STEP("b", uint8_t, c, p);
-	return ~c;
+		CRC32C_STEP32("b", uint8_t, c64, p);
+	return ~(uint32_t)c64;
 }
 
 /* Whether crc32c_fast() may be used. __builtin_cpu_supports reads a table libgcc fills
