@@ -396,9 +396,10 @@ __attribute__((noinline)) static int decoder_next_long(struct m7b_decoder *d, co
 }
 
 /* m7b_decoder_next for p < end: first the common case, a whole good frame that starts
- * at p with nothing pending; the general loop for everything else. Nothing in the common
- * case calls a function but in a tail call (the CPU test is made here, once), so it
- * spills nothing and saves registers only once its first tests pass. */
+ * at p with nothing pending; the general loop for everything else. Where the CRC is
+ * inline (x86-64; the CPU test is made here, once), nothing in the common case calls a
+ * function but in a tail call, so it spills nothing and saves registers only once its
+ * first tests pass. */
 __attribute__((always_inline)) static inline int
 decoder_next_at(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *p, const uint8_t *end,
 		struct m7b_frame *f)
