@@ -2,6 +2,7 @@
  * checked the moment its 0x00 delimiter comes in. Freestanding, no allocation. */
 #include "m7bridge/decoder.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "cobs_scan.h"
@@ -56,19 +57,23 @@ static void decoder_discard(struct m7b_decoder *d, enum m7b_reject why)
 /* Checks a complete body of len bytes, whose candidate took raw bytes on the wire and
  * ended left bytes short of its last run; returns 1 with f set, or 0 after counting a
  * rejection. Either way the decoder then waits for a new candidate (fresh: it already
- * does, as nothing but the body was touched). */
+ * does, as nothing but the body was touched). fast: as for wire_parse_as. */
 __attribute__((always_inline)) static inline int decoder_check(struct m7b_decoder *d, size_t len,
 							       uint32_t raw, uint8_t left,
-							       bool fresh, struct m7b_frame *f)
+							       bool fresh, bool fast,
+							       struct m7b_frame *f)
 {
 	enum m7b_reject why;
 	int r;
 
 	if (left != 0) {
 		why = M7B_REJECT_COBS; /* the delimiter arrived inside a run: truncated or noise */
-	} else if (len < M7B_BODY_MIN) {
-		why = M7B_REJECT_RUNT;
-	} else if ((r = wire_parse(d->body, len, f)) < 0) {
+	} else if ((size_t)wire_get16(d->body + 8) + M7B_BODY_MIN != len) {
+		/* The length field, read first (from old bytes in a runt: body is always
+		 * M7B_BODY_MAX long and was cleared at init): a body it fits is no runt, so a
+		 * good frame takes one test for both. wire_parse_as repeats it for free. */
+		why = len < M7B_BODY_MIN ? M7B_REJECT_RUNT : M7B_REJECT_LEN;
+	} else if ((r = wire_parse_as(d->body, len, f, fast)) < 0) {
 		why = r == -M7B_EMSGSIZE  ? M7B_REJECT_LEN
 		      : r == -M7B_EBADMSG ? M7B_REJECT_CRC
 					  : M7B_REJECT_VERSION;
@@ -86,7 +91,7 @@ __attribute__((always_inline)) static inline int decoder_check(struct m7b_decode
 /* decoder_check on the candidate the incremental path has assembled. */
 static int decoder_finish(struct m7b_decoder *d, struct m7b_frame *f)
 {
-	return decoder_check(d, d->len, d->raw, d->run, false, f);
+	return decoder_check(d, d->len, d->raw, d->run, false, false, f);
 }
 
 /* Copies s[0..avail) into body up to its first 0x00 and returns that zero's index, or
@@ -186,18 +191,18 @@ static inline size_t decoder_copy_scan(uint8_t *body, const uint8_t *s, size_t a
  * is then checked exactly as the incremental path would. Returns the position after the
  * delimiter with *got set, or NULL when the delimiter is not in the buffer or the body
  * would overflow: the incremental path then takes the candidate from p, with identical
- * results and counters (test_decoder and fuzz_decoder compare the two). */
-__attribute__((always_inline)) static inline const uint8_t *
-decoder_whole(struct m7b_decoder *d, const uint8_t *p, const uint8_t *end, struct m7b_frame *f,
-	      int *got)
+ * results and counters (test_decoder and fuzz_decoder compare the two). decoder_body is
+ * its part after the copy, which found the delimiter at p + 1 + z (z < SIZE_MAX); fast:
+ * as for wire_parse_as. */
+__attribute__((always_inline)) static inline const uint8_t *decoder_body(struct m7b_decoder *d,
+									 const uint8_t *p, size_t z,
+									 struct m7b_frame *f,
+									 int *got, bool fast)
 {
 	uint8_t *body = d->body;
-	size_t z = decoder_copy_scan(body, p + 1, (size_t)(end - p - 1));
 	size_t n = z + 1, c = 0, shift = 0;
 	uint8_t left;
 
-	if (z == SIZE_MAX)
-		return NULL;
 	if (n - 1 > M7B_BODY_MAX) {
 		/* One byte over: a body only if a full run drops its successor's code byte
 		 * (the first full run that has one); otherwise oversize, which the other path
@@ -252,15 +257,28 @@ walked:
 	/* What the copy's limit ensures; lets the compiler drop wire_parse's size check. */
 	if (n - 1 - shift > M7B_BODY_MAX)
 		__builtin_unreachable();
-	*got = decoder_check(d, n - 1 - shift, (uint32_t)n, left, true, f);
+	*got = decoder_check(d, n - 1 - shift, (uint32_t)n, left, true, fast, f);
 	return p + n + 1;
 }
 
+/* See decoder_body. */
+__attribute__((always_inline)) static inline const uint8_t *
+decoder_whole(struct m7b_decoder *d, const uint8_t *p, const uint8_t *end, struct m7b_frame *f,
+	      int *got)
+{
+	size_t z = decoder_copy_scan(d->body, p + 1, (size_t)(end - p - 1));
+
+	if (z == SIZE_MAX)
+		return NULL;
+	return decoder_body(d, p, z, f, got, false);
+}
+
 /* The general loop, from p on; *pos is where the call began (for the byte count). Kept
- * out of line so that the common case in m7b_decoder_next stays small. */
+ * out of line so that the common case in m7b_decoder_next stays small; p comes last, so
+ * that the other arguments stay in the registers m7b_decoder_next got them in. */
 __attribute__((noinline)) static int decoder_loop(struct m7b_decoder *d, const uint8_t **pos,
-						  const uint8_t *p, const uint8_t *end,
-						  struct m7b_frame *f)
+						  const uint8_t *end, struct m7b_frame *f,
+						  const uint8_t *p)
 {
 	int got = 0;
 
@@ -330,28 +348,80 @@ __attribute__((noinline)) static int decoder_loop(struct m7b_decoder *d, const u
 	return got;
 }
 
-/* m7b_decoder_next for p < end: first the common case, a whole good frame that starts
- * at p with nothing pending; the general loop for everything else. */
-__attribute__((noinline)) static int decoder_next_at(struct m7b_decoder *d, const uint8_t **pos,
-						     const uint8_t *p, const uint8_t *end,
-						     struct m7b_frame *f)
-{
-	if (*p != 0 && d->raw == 0 && !d->discard) {
-		int got = 0;
-		const uint8_t *q = decoder_whole(d, p, end, f, &got);
+_Static_assert(
+	offsetof(struct m7b_decoder, run) == offsetof(struct m7b_decoder, raw) + 4 &&
+		offsetof(struct m7b_decoder, code) == offsetof(struct m7b_decoder, raw) + 5 &&
+		offsetof(struct m7b_decoder, discard) == offsetof(struct m7b_decoder, raw) + 6 &&
+		offsetof(struct m7b_decoder, pending) == offsetof(struct m7b_decoder, raw) + 7,
+	"raw, run, code, discard and pending fill one 8-byte word");
 
-		if (q && got) {
-			*pos = q;
-			d->stats.bytes += (uint64_t)(q - p);
-			return 1;
-		}
-		if (q)
-			p = q;
-	}
-	return decoder_loop(d, pos, p, end, f);
+/* Whether no candidate has begun (raw == 0, not discarding): one test of the word that
+ * raw, run, code, discard and pending fill. decoder_restart clears them all and a
+ * candidate sets none before it has taken a byte, which raw counts, so the word is zero
+ * whenever raw is. */
+static inline bool decoder_fresh(const struct m7b_decoder *d)
+{
+	uint64_t w;
+
+	memcpy(&w, (const uint8_t *)d + offsetof(struct m7b_decoder, raw), sizeof(w));
+	return w == 0;
 }
 
-/* The call that finds the input used up costs a compare, not a function's set-up. */
+/* What decoder_next_at does with a candidate decoder_body took from p to q. */
+__attribute__((always_inline)) static inline int decoder_took(struct m7b_decoder *d,
+							      const uint8_t **pos, const uint8_t *p,
+							      const uint8_t *q, const uint8_t *end,
+							      struct m7b_frame *f, int got)
+{
+	if (got) {
+		*pos = q;
+		d->stats.bytes += (uint64_t)(q - p);
+		return 1;
+	}
+	return decoder_loop(d, pos, end, f, q);
+}
+
+/* decoder_next_at's candidate of 0xff bytes or more, whose walk may call memcpy: out of
+ * line, so that the common case keeps no register across a call. */
+__attribute__((noinline)) static int decoder_next_long(struct m7b_decoder *d, const uint8_t **pos,
+						       const uint8_t *end, struct m7b_frame *f,
+						       const uint8_t *p, size_t z)
+{
+	int got = 0;
+	const uint8_t *q = decoder_body(d, p, z, f, &got, true);
+
+	if (!q)
+		return decoder_loop(d, pos, end, f, p);
+	return decoder_took(d, pos, p, q, end, f, got);
+}
+
+/* m7b_decoder_next for p < end: first the common case, a whole good frame that starts
+ * at p with nothing pending; the general loop for everything else. Where the CRC is
+ * inline (x86-64; the CPU test is made here, once), nothing in the common case calls a
+ * function but in a tail call, so it spills nothing and saves registers only once its
+ * first tests pass. */
+__attribute__((always_inline)) static inline int
+decoder_next_at(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *p, const uint8_t *end,
+		struct m7b_frame *f)
+{
+	if (*p != 0 && decoder_fresh(d) && crc32c_fast_ok()) {
+		size_t z = decoder_copy_scan(d->body, p + 1, (size_t)(end - p - 1));
+
+		if (z < 0xff) {
+			/* n = z + 1 <= 0xff: the short walk, in place. */
+			int got = 0;
+			const uint8_t *q = decoder_body(d, p, z, f, &got, true);
+
+			return decoder_took(d, pos, p, q, end, f, got);
+		}
+		if (z != SIZE_MAX)
+			return decoder_next_long(d, pos, end, f, p, z);
+	}
+	return decoder_loop(d, pos, end, f, p);
+}
+
+/* The call that finds the input used up costs a compare, not a function's set-up: the
+ * registers are saved past it. */
 int m7b_decoder_next(struct m7b_decoder *d, const uint8_t **pos, const uint8_t *end,
 		     struct m7b_frame *f)
 {

@@ -139,8 +139,16 @@ int m7b_wire_unpack_data(const struct m7b_frame *f, struct m7b_data *m)
 
 	if (len < M7B_DATA_HDR)
 		return -M7B_EBADMSG;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* t_first and t_last are laid out in m as on the wire: one 16-byte copy. */
+	_Static_assert(offsetof(struct m7b_data, t_first) == 0 &&
+			       offsetof(struct m7b_data, t_last) == 8,
+		       "struct m7b_data starts as a DATA payload does");
+	memcpy(m, p, 16);
+#else
 	m->t_first = wire_get64(p);
 	m->t_last = wire_get64(p + 8);
+#endif
 	m->bytes = p + M7B_DATA_HDR;
 	m->nbytes = len - M7B_DATA_HDR;
 	return 0;
