@@ -42,6 +42,44 @@ static __attribute__((noinline)) void stream_frame_copied(struct daemon *d, stru
 	}
 }
 
+/* stream_frame() for the takers from c on, after the first: line (len bytes, in encoding
+ * enc) was rendered at the tail of the current chunk, which has room bytes from there.
+ * Out of line: with one client, the usual case, none of this runs and the frame's path
+ * keeps fewer values live. */
+static __attribute__((noinline)) void stream_frame_more(struct daemon *d, struct conn *c,
+							unsigned slot, const struct proto_frame *f,
+							const uint8_t *bytes,
+							enum proto_encoding enc, char *line,
+							size_t len, size_t room)
+{
+	struct fanout *fo = d->fanout;
+	const uint8_t port = f->port; /* kept, not reloaded after each call */
+	const char *other = NULL;
+	size_t other_len = 0;
+	/* Held while the line goes to many: a client that lets go of it meanwhile cannot
+	 * make the chunk start over under the others. */
+	fanout_hold(fo);
+	for (; c; c = next_taker(c->next, slot, port)) {
+		if (c->encoding == enc) {
+			conn_stream_ref(c, fo, line, len);
+			continue;
+		}
+		if (!other) {
+			/* After the first line: the chunk is held, so that one stays put. */
+			char *q = line + len;
+			int k = proto_render_frame_memo(q, room - len, &d->names[slot].frame, f,
+							bytes, c->encoding);
+			if (k <= 0)
+				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
+			fanout_commit(fo, (size_t)k);
+			other = q;
+			other_len = (size_t)k;
+		}
+		conn_stream_ref(c, fo, other, other_len);
+	}
+	fanout_release(fo);
+}
+
 /* FRAME rendered at most once per encoding into the current shared chunk; each client
  * from c on that takes it references the line there. */
 static inline void stream_frame(struct daemon *d, struct conn *c, unsigned slot,
@@ -59,39 +97,17 @@ static inline void stream_frame(struct daemon *d, struct conn *c, unsigned slot,
 		}
 		p = fanout_tail(fo, &room);
 	}
-	struct proto_frame_names *nm = &d->names[slot].frame;
-	fanout_hold(fo);
 	/* The first taker's encoding is rendered whatever follows, and most clients share
-	 * it: the other one's line is made when a client first wants it. */
+	 * it: the other one's line is made when a client first wants it. The first taker
+	 * alone needs no hold on the chunk: there is nobody else to hand the line to. */
 	enum proto_encoding enc = c->encoding;
-	int n = proto_render_frame_memo(p, room, nm, f, bytes, enc);
-	if (n <= 0) { /* cannot happen: PROTO_FRAME_MAX always fits */
-		fanout_release(fo);
+	int n = proto_render_frame_memo(p, room, &d->names[slot].frame, f, bytes, enc);
+	if (n <= 0) /* cannot happen: PROTO_FRAME_MAX always fits */
 		return;
-	}
 	fanout_commit(fo, (size_t)n);
-	const char *line = p, *other = NULL;
-	size_t len = (size_t)n, other_len = 0;
-	conn_stream_ref(c, fo, line, len);
-	while ((c = next_taker(c->next, slot, f->port)) != NULL) {
-		if (c->encoding == enc) {
-			conn_stream_ref(c, fo, line, len);
-			continue;
-		}
-		if (!other) {
-			/* After the first line: the chunk is held, so that one stays put. */
-			char *q = p + n;
-			int k = proto_render_frame_memo(q, room - (size_t)n, nm, f, bytes,
-							c->encoding);
-			if (k <= 0)
-				continue; /* cannot happen, as above */
-			fanout_commit(fo, (size_t)k);
-			other = q;
-			other_len = (size_t)k;
-		}
-		conn_stream_ref(c, fo, other, other_len);
-	}
-	fanout_release(fo);
+	conn_stream_ref(c, fo, p, (size_t)n);
+	if ((c = next_taker(c->next, slot, f->port)) != NULL)
+		stream_frame_more(d, c, slot, f, bytes, enc, p, (size_t)n, room);
 }
 
 /* The members of f that a mapping sets, as none did: the replay ring keeps them all. */
