@@ -409,7 +409,9 @@ void conn_stream_ref_slow(struct conn *c, struct fanout *fo, const char *line, s
 	 * (a queue without segments holds no own bytes either: each of those is in one).
 	 * What add_run() would do, without its tests; the rest in a call of its own, so
 	 * that this path saves no registers. */
-	if (c->nsegs != 0 || c->dropping || c->closing || len > c->queue_limit) {
+	uint16_t closing_dropping; /* both at once: side by side */
+	memcpy(&closing_dropping, &c->closing, sizeof(closing_dropping));
+	if (c->nsegs != 0 || closing_dropping || len > c->queue_limit) {
 		stream_ref_general(c, fo, line, len);
 		return;
 	}
@@ -616,15 +618,29 @@ static __attribute__((noinline)) void flush_general(struct conn *c)
 	flush_rest(c, blocked);
 }
 
-void conn_flush(struct conn *c)
+/* closing, dropping, read_paused and read_eof, read as one word. */
+_Static_assert(offsetof(struct conn, dropping) == offsetof(struct conn, closing) + 1 &&
+		       offsetof(struct conn, read_paused) == offsetof(struct conn, closing) + 2 &&
+		       offsetof(struct conn, read_eof) == offsetof(struct conn, closing) + 3,
+	       "struct conn: closing, dropping, read_paused, read_eof side by side");
+static inline uint32_t flush_flags(const struct conn *c)
+{
+	uint32_t flags;
+	memcpy(&flags, &c->closing, sizeof(flags));
+	return flags;
+}
+
+/* conn_flush(), inline in both callers: conn_flush_dirty() runs it for every client that
+ * keeps up at the end of each batch. */
+static inline void flush(struct conn *c)
 {
 	c->dirty = false;
-	if (c->closing || c->fd < 0) {
-		drop_segs(c);
-		return;
-	}
-	if (c->dropping || c->replay_mask || c->read_eof || c->read_paused || !c->nsegs) {
-		flush_general(c);
+	/* Closing, dropping, not reading as usual, replaying, nothing queued: rare. */
+	if (flush_flags(c) || c->replay_mask || !c->nsegs || c->fd < 0) {
+		if (c->closing || c->fd < 0)
+			drop_segs(c);
+		else
+			flush_general(c);
 		return;
 	}
 	/* Nothing to announce or replay, reading as usual: at the end of each batch for a
@@ -652,6 +668,18 @@ void conn_flush(struct conn *c)
 	int r = sent_segs(c, k);
 	if (r >= 0)
 		flush_rest(c, r == 0);
+}
+
+void conn_flush(struct conn *c)
+{
+	flush(c);
+}
+
+void conn_flush_dirty(struct conn *c)
+{
+	for (; c; c = c->next)
+		if (c->dirty)
+			flush(c);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)

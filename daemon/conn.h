@@ -105,14 +105,15 @@ struct conn {
 
 	uint64_t delivered, dropped, dropped_since;
 	uint64_t raw_dropped, raw_dropped_since; /* tty bytes in the RAW objects dropped */
-	bool dropping;
 	unsigned bad_lines;
 	unsigned held; /* requests answered later (sends) */
 	bool waiting;  /* a line was not taken: no more until held is 0 */
+	/* Side by side, in this order: each output path tests those it cares for at once. */
+	bool closing;  /* reaped after the current callback */
+	bool dropping; /* streamed objects are dropped until the queue drains below half */
 	bool read_paused;
 	bool read_eof; /* the peer shut its sending side; it may still read */
 	bool dirty;    /* has output to flush at the end of this event */
-	bool closing;  /* reaped after the current callback */
 	bool ending;   /* conn_end(): closed once its output has left */
 	bool logged;   /* its connect was logged (rate-limited): so is its disconnect */
 	char close_reason[64];
@@ -144,6 +145,8 @@ void conn_hold(struct conn *c);
 void conn_release(struct conn *c);
 /* Writes what the socket takes now; arms EV_WRITE for the rest. */
 void conn_flush(struct conn *c);
+/* conn_flush() of each client of the list from c on that has output to flush (dirty). */
+void conn_flush_dirty(struct conn *c);
 /* Marks c for closing (the owner reaps it at a safe point). */
 void conn_close(struct conn *c, const char *reason);
 /* Ends c after a fatal error: nothing more is read or streamed, and it is closed once
