@@ -42,37 +42,38 @@ static __attribute__((noinline)) void stream_frame_copied(struct daemon *d, stru
 	}
 }
 
-/* stream_frame() for the takers from c on, after the first: line (len bytes, in encoding
- * enc) was rendered at the tail of the current chunk, which has room bytes from there.
- * Out of line: with one client, the usual case, none of this runs and the frame's path
- * keeps fewer values live. */
-static __attribute__((noinline)) void stream_frame_more(struct daemon *d, struct conn *c,
+/* stream_frame() for the takers after first, whose line (len bytes, in its encoding) was
+ * the last one rendered into the current chunk. Out of line: with one client, the usual
+ * case, none of this runs and the frame's path keeps fewer values live. */
+static __attribute__((noinline)) void stream_frame_more(struct daemon *d, const struct conn *first,
 							unsigned slot, const struct proto_frame *f,
-							const uint8_t *bytes,
-							enum proto_encoding enc, char *line,
-							size_t len, size_t room)
+							const uint8_t *bytes, size_t len)
 {
 	struct fanout *fo = d->fanout;
 	const uint8_t port = f->port; /* kept, not reloaded after each call */
-	const char *other = NULL;
-	size_t other_len = 0;
+	const enum proto_encoding enc = first->encoding;
 	/* Held while the line goes to many: a client that lets go of it meanwhile cannot
-	 * make the chunk start over under the others. */
+	 * make the chunk start over under the others. Held, it does not start over now
+	 * either: its tail is where the line ends. */
 	fanout_hold(fo);
-	for (; c; c = next_taker(c->next, slot, port)) {
+	size_t room;
+	char *tail = fanout_tail(fo, &room);
+	const char *line = tail - len, *other = NULL;
+	size_t other_len = 0;
+	for (struct conn *c = next_taker(first->next, slot, port); c;
+	     c = next_taker(c->next, slot, port)) {
 		if (c->encoding == enc) {
 			conn_stream_ref(c, fo, line, len);
 			continue;
 		}
 		if (!other) {
 			/* After the first line: the chunk is held, so that one stays put. */
-			char *q = line + len;
-			int k = proto_render_frame_memo(q, room - len, &d->names[slot].frame, f,
-							bytes, c->encoding);
+			int k = proto_render_frame_memo(tail, room, &d->names[slot].frame, f, bytes,
+							c->encoding);
 			if (k <= 0)
 				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
 			fanout_commit(fo, (size_t)k);
-			other = q;
+			other = tail;
 			other_len = (size_t)k;
 		}
 		conn_stream_ref(c, fo, other, other_len);
@@ -106,8 +107,8 @@ static inline void stream_frame(struct daemon *d, struct conn *c, unsigned slot,
 		return;
 	fanout_commit(fo, (size_t)n);
 	conn_stream_ref(c, fo, p, (size_t)n);
-	if ((c = next_taker(c->next, slot, f->port)) != NULL)
-		stream_frame_more(d, c, slot, f, bytes, enc, p, (size_t)n, room);
+	if (c->next)
+		stream_frame_more(d, c, slot, f, bytes, (size_t)n);
 }
 
 /* The members of f that a mapping sets, as none did: the replay ring keeps them all. */
