@@ -389,9 +389,7 @@ static void add_run(struct conn *c, struct fanout *fo, const char *line, size_t 
 	c->dirty = true;
 }
 
-/* conn_stream_ref_slow() for a client that has a queue, drops or closes. */
-static __attribute__((noinline)) void stream_ref_general(struct conn *c, struct fanout *fo,
-							 const char *line, size_t len)
+void conn_stream_ref_slow(struct conn *c, struct fanout *fo, const char *line, size_t len)
 {
 	if (!stream_begin(c))
 		return;
@@ -400,33 +398,6 @@ static __attribute__((noinline)) void stream_ref_general(struct conn *c, struct 
 		return;
 	}
 	refuse(c);
-}
-
-void conn_stream_ref_slow(struct conn *c, struct fanout *fo, const char *line, size_t len)
-{
-	/* Nothing queued, nothing to announce: the first line since the queue emptied, at
-	 * low rates every batch's. Its segment is the only one, so the queue is len bytes
-	 * (a queue without segments holds no own bytes either: each of those is in one).
-	 * What add_run() would do, without its tests; the rest in a call of its own, so
-	 * that this path saves no registers. */
-	uint16_t closing_dropping; /* both at once: side by side */
-	memcpy(&closing_dropping, &c->closing, sizeof(closing_dropping));
-	if (c->nsegs != 0 || closing_dropping || len > c->queue_limit) {
-		stream_ref_general(c, fo, line, len);
-		return;
-	}
-	struct fanout_chunk *k = fanout_current(fo);
-	/* Only read from (sendmsg, memcpy): iovec has no const member. */
-	c->iov[0] = (struct iovec){(void *)(uintptr_t)line, len};
-	c->ck[0] = k;
-	c->nsegs = 1;
-	fanout_chunk_hold(k);
-	c->run_end = line + len;
-	c->run_iov = &c->iov[0];
-	c->run_bytes = len;
-	c->run_max = (uintptr_t)line + c->queue_limit; /* run_end + (limit - len queued) */
-	c->delivered++;
-	c->dirty = true;
 }
 
 /* Drops the first sent bytes of the queue, segment by segment. */
