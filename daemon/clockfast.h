@@ -37,7 +37,8 @@ static inline bool clockfast_map(const struct clockfast *k, struct proto_frame *
 
 	/* clockmap_line_pair(), each result stored as soon as it is made: the frame's path
 	 * has few registers to spare, and what is stored need not be kept in one. */
-	if (a - l->lo >= l->n || b - l->lo >= l->n)
+	uint64_t ra = a - l->lo, rb = b - l->lo;
+	if ((ra > rb ? ra : rb) >= l->n) /* both in range: the farther of the two is */
 		return false;
 	int64_t dxa = (int64_t)(a - l->tick0), dxb = (int64_t)(b - l->tick0);
 	uint64_t ns = clockmap_line_at(l, dxa);

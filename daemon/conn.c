@@ -389,9 +389,7 @@ static void add_run(struct conn *c, struct fanout *fo, const char *line, size_t 
 	c->dirty = true;
 }
 
-/* conn_stream_ref_slow() for a client that has a queue, drops or closes. */
-static __attribute__((noinline)) void stream_ref_general(struct conn *c, struct fanout *fo,
-							 const char *line, size_t len)
+void conn_stream_ref_slow(struct conn *c, struct fanout *fo, const char *line, size_t len)
 {
 	if (!stream_begin(c))
 		return;
@@ -400,31 +398,6 @@ static __attribute__((noinline)) void stream_ref_general(struct conn *c, struct 
 		return;
 	}
 	refuse(c);
-}
-
-void conn_stream_ref_slow(struct conn *c, struct fanout *fo, const char *line, size_t len)
-{
-	/* Nothing queued, nothing to announce: the first line since the queue emptied, at
-	 * low rates every batch's. Its segment is the only one, so the queue is len bytes
-	 * (a queue without segments holds no own bytes either: each of those is in one).
-	 * What add_run() would do, without its tests; the rest in a call of its own, so
-	 * that this path saves no registers. */
-	if (c->nsegs != 0 || c->dropping || c->closing || len > c->queue_limit) {
-		stream_ref_general(c, fo, line, len);
-		return;
-	}
-	struct fanout_chunk *k = fanout_current(fo);
-	/* Only read from (sendmsg, memcpy): iovec has no const member. */
-	c->iov[0] = (struct iovec){(void *)(uintptr_t)line, len};
-	c->ck[0] = k;
-	c->nsegs = 1;
-	fanout_chunk_hold(k);
-	c->run_end = line + len;
-	c->run_iov = &c->iov[0];
-	c->run_bytes = len;
-	c->run_max = (uintptr_t)line + c->queue_limit; /* run_end + (limit - len queued) */
-	c->delivered++;
-	c->dirty = true;
 }
 
 /* Drops the first sent bytes of the queue, segment by segment. */
@@ -616,15 +589,29 @@ static __attribute__((noinline)) void flush_general(struct conn *c)
 	flush_rest(c, blocked);
 }
 
-void conn_flush(struct conn *c)
+/* closing, dropping, read_paused and read_eof, read as one word. */
+_Static_assert(offsetof(struct conn, dropping) == offsetof(struct conn, closing) + 1 &&
+		       offsetof(struct conn, read_paused) == offsetof(struct conn, closing) + 2 &&
+		       offsetof(struct conn, read_eof) == offsetof(struct conn, closing) + 3,
+	       "struct conn: closing, dropping, read_paused, read_eof side by side");
+static inline uint32_t flush_flags(const struct conn *c)
+{
+	uint32_t flags;
+	memcpy(&flags, &c->closing, sizeof(flags));
+	return flags;
+}
+
+/* conn_flush(), inline in both callers: conn_flush_dirty() runs it for every client that
+ * keeps up at the end of each batch. */
+static inline void flush(struct conn *c)
 {
 	c->dirty = false;
-	if (c->closing || c->fd < 0) {
-		drop_segs(c);
-		return;
-	}
-	if (c->dropping || c->replay_mask || c->read_eof || c->read_paused || !c->nsegs) {
-		flush_general(c);
+	/* Closing, dropping, not reading as usual, replaying, nothing queued: rare. */
+	if (flush_flags(c) || c->replay_mask || !c->nsegs || c->fd < 0) {
+		if (c->closing || c->fd < 0)
+			drop_segs(c);
+		else
+			flush_general(c);
 		return;
 	}
 	/* Nothing to announce or replay, reading as usual: at the end of each batch for a
@@ -652,6 +639,18 @@ void conn_flush(struct conn *c)
 	int r = sent_segs(c, k);
 	if (r >= 0)
 		flush_rest(c, r == 0);
+}
+
+void conn_flush(struct conn *c)
+{
+	flush(c);
+}
+
+void conn_flush_dirty(struct conn *c)
+{
+	for (; c; c = c->next)
+		if (c->dirty)
+			flush(c);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)

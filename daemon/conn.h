@@ -8,10 +8,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "fanout.h"
 #include "proto.h"
 
 struct daemon;
@@ -105,14 +107,15 @@ struct conn {
 
 	uint64_t delivered, dropped, dropped_since;
 	uint64_t raw_dropped, raw_dropped_since; /* tty bytes in the RAW objects dropped */
-	bool dropping;
 	unsigned bad_lines;
 	unsigned held; /* requests answered later (sends) */
 	bool waiting;  /* a line was not taken: no more until held is 0 */
+	/* Side by side, in this order: each output path tests those it cares for at once. */
+	bool closing;  /* reaped after the current callback */
+	bool dropping; /* streamed objects are dropped until the queue drains below half */
 	bool read_paused;
 	bool read_eof; /* the peer shut its sending side; it may still read */
 	bool dirty;    /* has output to flush at the end of this event */
-	bool closing;  /* reaped after the current callback */
 	bool ending;   /* conn_end(): closed once its output has left */
 	bool logged;   /* its connect was logged (rate-limited): so is its disconnect */
 	char close_reason[64];
@@ -130,7 +133,8 @@ void conn_stream(struct conn *c, const char *line, size_t len);
 /* conn_stream() of a RAW object carrying raw_bytes of the tty's bytes: if it is dropped,
  * they are counted too (DROPPED says how many, since a raw stream has no seq). */
 void conn_stream_raw(struct conn *c, const char *line, size_t len, size_t raw_bytes);
-/* conn_stream_ref() when the line does not simply extend the newest segment. */
+/* conn_stream_ref() when the line neither extends the newest segment nor starts an empty
+ * queue of a client that neither drops nor closes. */
 void conn_stream_ref_slow(struct conn *c, struct fanout *fo, const char *line, size_t len);
 /* Queues a streamed object only if it fits below the stream limit now (nothing is
  * dropped or counted otherwise). True if queued. */
@@ -144,6 +148,8 @@ void conn_hold(struct conn *c);
 void conn_release(struct conn *c);
 /* Writes what the socket takes now; arms EV_WRITE for the rest. */
 void conn_flush(struct conn *c);
+/* conn_flush() of each client of the list from c on that has output to flush (dirty). */
+void conn_flush_dirty(struct conn *c);
 /* Marks c for closing (the owner reaps it at a safe point). */
 void conn_close(struct conn *c, const char *reason);
 /* Ends c after a fatal error: nothing more is read or streamed, and it is closed once
@@ -167,9 +173,31 @@ static inline size_t conn_queued(const struct conn *c)
 	return c->out_end - c->out_start + c->run_bytes;
 }
 
+/* conn_stream_ref() of the first line since the queue emptied, at low rates every
+ * batch's, for a client that neither drops nor closes: what conn_stream_ref_slow() would
+ * do, without its tests. Its segment is the only one, so the queue is len bytes (a queue
+ * without segments holds no own bytes either: each of those is in one). */
+static inline void conn_stream_ref_first(struct conn *c, struct fanout *fo, const char *line,
+					 size_t len)
+{
+	struct fanout_chunk *k = fanout_current(fo);
+	/* Only read from (sendmsg, memcpy): iovec has no const member. */
+	c->iov[0] = (struct iovec){(void *)(uintptr_t)line, len};
+	c->ck[0] = k;
+	c->nsegs = 1;
+	fanout_chunk_hold(k);
+	c->run_end = line + len;
+	c->run_iov = &c->iov[0];
+	c->run_bytes = len;
+	c->run_max = (uintptr_t)line + c->queue_limit; /* run_end + (limit - len queued) */
+	c->delivered++;
+	c->dirty = true;
+}
+
 /* The same as conn_stream() for a line of fo's current chunk: referenced, not copied,
- * until it is sent. Inline for the usual case, every DATA frame for every client that
- * keeps up: the line directly follows the client's newest one in the same chunk. */
+ * until it is sent. Inline for the usual cases, every DATA frame for every client that
+ * keeps up: the line directly follows the client's newest one in the same chunk, or it
+ * is the first since the queue emptied. */
 static inline void conn_stream_ref(struct conn *c, struct fanout *fo, const char *line, size_t len)
 {
 	if (line == c->run_end && (uintptr_t)line + len <= c->run_max) {
@@ -178,6 +206,12 @@ static inline void conn_stream_ref(struct conn *c, struct fanout *fo, const char
 		c->run_bytes += len;
 		c->delivered++;
 		c->dirty = true;
+		return;
+	}
+	uint16_t closing_dropping; /* both at once: side by side */
+	memcpy(&closing_dropping, &c->closing, sizeof(closing_dropping));
+	if (c->nsegs == 0 && !closing_dropping && len <= c->queue_limit) {
+		conn_stream_ref_first(c, fo, line, len);
 		return;
 	}
 	conn_stream_ref_slow(c, fo, line, len);

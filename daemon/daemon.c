@@ -157,9 +157,7 @@ const char *daemon_status_summary(struct daemon *d, char *buf, size_t cap)
 
 static void flush_dirty(struct daemon *d)
 {
-	for (struct conn *c = d->clients; c; c = c->next)
-		if (c->dirty)
-			conn_flush(c);
+	conn_flush_dirty(d->clients);
 }
 
 void daemon_flush(struct daemon *d)

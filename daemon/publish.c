@@ -42,6 +42,45 @@ static __attribute__((noinline)) void stream_frame_copied(struct daemon *d, stru
 	}
 }
 
+/* stream_frame() for the takers after first, whose line (len bytes, in its encoding) was
+ * the last one rendered into the current chunk. Out of line: with one client, the usual
+ * case, none of this runs and the frame's path keeps fewer values live. */
+static __attribute__((noinline)) void stream_frame_more(struct daemon *d, const struct conn *first,
+							unsigned slot, const struct proto_frame *f,
+							const uint8_t *bytes, size_t len)
+{
+	struct fanout *fo = d->fanout;
+	const uint8_t port = f->port; /* kept, not reloaded after each call */
+	const enum proto_encoding enc = first->encoding;
+	/* Held while the line goes to many: a client that lets go of it meanwhile cannot
+	 * make the chunk start over under the others. Held, it does not start over now
+	 * either: its tail is where the line ends. */
+	fanout_hold(fo);
+	size_t room;
+	char *tail = fanout_tail(fo, &room);
+	const char *line = tail - len, *other = NULL;
+	size_t other_len = 0;
+	for (struct conn *c = next_taker(first->next, slot, port); c;
+	     c = next_taker(c->next, slot, port)) {
+		if (c->encoding == enc) {
+			conn_stream_ref(c, fo, line, len);
+			continue;
+		}
+		if (!other) {
+			/* After the first line: the chunk is held, so that one stays put. */
+			int k = proto_render_frame_memo(tail, room, &d->names[slot].frame, f, bytes,
+							c->encoding);
+			if (k <= 0)
+				continue; /* cannot happen: PROTO_FRAME_MAX always fits */
+			fanout_commit(fo, (size_t)k);
+			other = tail;
+			other_len = (size_t)k;
+		}
+		conn_stream_ref(c, fo, other, other_len);
+	}
+	fanout_release(fo);
+}
+
 /* FRAME rendered at most once per encoding into the current shared chunk; each client
  * from c on that takes it references the line there. */
 static inline void stream_frame(struct daemon *d, struct conn *c, unsigned slot,
@@ -59,39 +98,17 @@ static inline void stream_frame(struct daemon *d, struct conn *c, unsigned slot,
 		}
 		p = fanout_tail(fo, &room);
 	}
-	struct proto_frame_names *nm = &d->names[slot].frame;
-	fanout_hold(fo);
 	/* The first taker's encoding is rendered whatever follows, and most clients share
-	 * it: the other one's line is made when a client first wants it. */
+	 * it: the other one's line is made when a client first wants it. The first taker
+	 * alone needs no hold on the chunk: there is nobody else to hand the line to. */
 	enum proto_encoding enc = c->encoding;
-	int n = proto_render_frame_memo(p, room, nm, f, bytes, enc);
-	if (n <= 0) { /* cannot happen: PROTO_FRAME_MAX always fits */
-		fanout_release(fo);
+	int n = proto_render_frame_memo(p, room, &d->names[slot].frame, f, bytes, enc);
+	if (n <= 0) /* cannot happen: PROTO_FRAME_MAX always fits */
 		return;
-	}
 	fanout_commit(fo, (size_t)n);
-	const char *line = p, *other = NULL;
-	size_t len = (size_t)n, other_len = 0;
-	conn_stream_ref(c, fo, line, len);
-	while ((c = next_taker(c->next, slot, f->port)) != NULL) {
-		if (c->encoding == enc) {
-			conn_stream_ref(c, fo, line, len);
-			continue;
-		}
-		if (!other) {
-			/* After the first line: the chunk is held, so that one stays put. */
-			char *q = p + n;
-			int k = proto_render_frame_memo(q, room - (size_t)n, nm, f, bytes,
-							c->encoding);
-			if (k <= 0)
-				continue; /* cannot happen, as above */
-			fanout_commit(fo, (size_t)k);
-			other = q;
-			other_len = (size_t)k;
-		}
-		conn_stream_ref(c, fo, other, other_len);
-	}
-	fanout_release(fo);
+	conn_stream_ref(c, fo, p, (size_t)n);
+	if (c->next)
+		stream_frame_more(d, c, slot, f, bytes, (size_t)n);
 }
 
 /* The members of f that a mapping sets, as none did: the replay ring keeps them all. */

@@ -18,21 +18,17 @@ struct replay_conn {
 };
 
 struct replay {
+	struct replay_fast fast; /* first: replay_record() reads it through a replay * */
 	struct daemon *d;
-	struct replayring *ring[CONF_MAX_CHANNELS];
 	size_t ring_kib[CONF_MAX_CHANNELS];
 	unsigned ring_age_s[CONF_MAX_CHANNELS];
 	uint64_t unsure;    /* slots whose ring must be checked against the configuration */
 	uint64_t replaying; /* slots that may have replaying clients (cleared when none has) */
 	uint64_t fresh_until[CONF_MAX_CHANNELS]; /* nothing in the ring is too old until then */
-	/* Frames received before it go straight into the ring: it has one, it is not unsure,
-	 * nobody replays it, nothing is too old. 0 (none) when any of that may have changed;
-	 * set anew by record_more(). */
-	uint64_t fast_until[CONF_MAX_CHANNELS];
-	uint32_t boot[CONF_MAX_CHANNELS]; /* boot id of the last HELLO, 0 before one */
 	bool pumping; /* a gap's reply flushes, and a flush asks for more: no re-entry */
 	char line[PROTO_FRAME_MAX + 32];
 };
+_Static_assert(offsetof(struct replay, fast) == 0, "struct replay: fast first");
 
 static uint64_t realtime_ns(void)
 {
@@ -92,7 +88,7 @@ static int render_rec(struct replay *rp, const struct conn *c, unsigned slot,
 static bool pump_slot(struct replay *rp, struct conn *c, unsigned slot)
 {
 	struct replay_conn *rc = c->replay;
-	const struct replayring *ring = rp->ring[slot];
+	const struct replayring *ring = rp->fast.ring[slot];
 	if (!ring) {
 		c->replay_mask &= ~(1ull << slot);
 		conn_frame_update(c);
@@ -144,7 +140,7 @@ void replay_on_drain(void *ud, struct conn *c)
 static bool start_slot(struct replay *rp, struct conn *c, unsigned slot,
 		       const struct proto_request *req, uint64_t now)
 {
-	struct replayring *ring = rp->ring[slot];
+	struct replayring *ring = rp->fast.ring[slot];
 	struct replayring_start st = {.exact = false};
 	if (ring) {
 		replayring_expire(ring, now);
@@ -183,7 +179,7 @@ void replay_watch(struct replay *rp, struct conn *c, const struct proto_request 
 	rp->replaying |= c->replay_mask;
 	for (unsigned s = 0; s < CONF_MAX_CHANNELS; s++)
 		if (c->replay_mask >> s & 1)
-			rp->fast_until[s] = 0;
+			rp->fast.until[s] = 0;
 	conn_frame_update(c);
 	pump(rp, c);
 	conn_flush(c);
@@ -195,16 +191,16 @@ static void mark(struct replay *rp, unsigned slot, bool unsure)
 {
 	if (unsure) {
 		rp->unsure |= 1ull << slot;
-		rp->fast_until[slot] = 0;
+		rp->fast.until[slot] = 0;
 	}
-	if (unsure || rp->ring[slot])
+	if (unsure || rp->fast.ring[slot])
 		rp->d->replay_slots |= 1ull << slot;
 }
 
 /* Clients still replaying slot lose their cursor (ring replaced or channel gone). */
 static void abandon_slot(struct replay *rp, unsigned slot)
 {
-	const struct replayring *ring = rp->ring[slot];
+	const struct replayring *ring = rp->fast.ring[slot];
 	for (struct conn *c = rp->d->clients; c; c = c->next) {
 		if (!(c->replay_mask >> slot & 1))
 			continue;
@@ -222,20 +218,20 @@ static __attribute__((noinline)) struct replayring *ring_for(struct replay *rp, 
 {
 	const struct conf_channel *cfg = channel_config(ch);
 	rp->unsure &= ~(1ull << slot);
-	if (rp->ring[slot] && rp->ring_kib[slot] == cfg->replay_kib &&
+	if (rp->fast.ring[slot] && rp->ring_kib[slot] == cfg->replay_kib &&
 	    rp->ring_age_s[slot] == cfg->replay_max_age_s)
-		return rp->ring[slot];
+		return rp->fast.ring[slot];
 	abandon_slot(rp, slot);
-	rp->ring[slot] = replayring_free(rp->ring[slot]);
+	rp->fast.ring[slot] = replayring_free(rp->fast.ring[slot]);
 	rp->ring_kib[slot] = cfg->replay_kib;
 	rp->ring_age_s[slot] = cfg->replay_max_age_s;
 	rp->d->replay_slots &= ~(1ull << slot);
 	if (cfg->replay_kib == 0)
 		return NULL;
-	rp->ring[slot] = replayring_new((size_t)cfg->replay_kib * 1024,
-					(uint64_t)cfg->replay_max_age_s * 1000000000ull);
+	rp->fast.ring[slot] = replayring_new((size_t)cfg->replay_kib * 1024,
+					     (uint64_t)cfg->replay_max_age_s * 1000000000ull);
 	rp->fresh_until[slot] = 0;
-	if (!rp->ring[slot]) {
+	if (!rp->fast.ring[slot]) {
 		/* Tried again when the configuration is next read (a reload), not with every
 		 * frame: each try would cost the frame an allocation and the journal a line. */
 		channel_log_errno(ch, LOG_WARNING, -ENOMEM,
@@ -244,7 +240,7 @@ static __attribute__((noinline)) struct replayring *ring_for(struct replay *rp, 
 		return NULL;
 	}
 	mark(rp, slot, false);
-	return rp->ring[slot];
+	return rp->fast.ring[slot];
 }
 
 /* Every client replaying slot queues what it can of the ring; slot is forgotten when none
@@ -263,14 +259,13 @@ static __attribute__((noinline)) void pump_all(struct replay *rp, unsigned slot)
 
 /* replay_record() when records may be too old, while a client replays the channel or when
  * the ring must be checked against the configuration: the ring expired at the frame's
- * receive time, the frame stored, the clients pumped. Out of line, so that the path of the other
- * frames is one comparison and the ring's inline put; it says until when that path holds. */
-static __attribute__((noinline)) void record_more(struct replay *rp, struct channel *ch,
-						  unsigned slot, const struct proto_frame *f,
-						  const uint8_t *bytes, uint64_t rx_ns)
+ * receive time, the frame stored, the clients pumped. It says until when the inline path
+ * holds. */
+void replay_record_more(struct replay *rp, struct channel *ch, unsigned slot,
+			const struct proto_frame *f, const uint8_t *bytes, uint64_t rx_ns)
 {
-	struct replayring *ring = rp->ring[slot];
-	rp->fast_until[slot] = 0;
+	struct replayring *ring = rp->fast.ring[slot];
+	rp->fast.until[slot] = 0;
 	/* The configuration is looked at only when it may have changed. */
 	if (rp->unsure >> slot & 1)
 		ring = ring_for(rp, ch, slot);
@@ -281,29 +276,20 @@ static __attribute__((noinline)) void record_more(struct replay *rp, struct chan
 	if (rx_ns > rp->fresh_until[slot])
 		rp->fresh_until[slot] = replayring_expire(ring, rx_ns);
 	/* Clients replaying this channel get the new frame in order, after the rest. */
-	if (replayring_put(ring, f, rp->boot[slot], rx_ns, bytes) == 0 &&
+	if (replayring_put(ring, f, rp->fast.boot[slot], rx_ns, bytes) == 0 &&
 	    (rp->replaying >> slot & 1))
 		pump_all(rp, slot);
 	/* Pumping may have changed anything: the next frames take the short way only when
 	 * all of it holds now. */
-	if (rp->ring[slot] == ring && !((rp->unsure | rp->replaying) >> slot & 1))
-		rp->fast_until[slot] = rp->fresh_until[slot] == UINT64_MAX
+	if (rp->fast.ring[slot] == ring && !((rp->unsure | rp->replaying) >> slot & 1))
+		rp->fast.until[slot] = rp->fresh_until[slot] == UINT64_MAX
 					       ? UINT64_MAX
 					       : rp->fresh_until[slot] + 1;
 }
 
-void replay_record(struct replay *rp, struct channel *ch, unsigned slot,
-		   const struct proto_frame *f, const uint8_t *bytes, uint64_t rx_ns)
-{
-	if (rx_ns < rp->fast_until[slot])
-		(void)replayring_put(rp->ring[slot], f, rp->boot[slot], rx_ns, bytes);
-	else
-		record_more(rp, ch, slot, f, bytes, rx_ns);
-}
-
 void replay_boot(struct replay *rp, unsigned slot, uint32_t boot_id)
 {
-	rp->boot[slot] = boot_id;
+	rp->fast.boot[slot] = boot_id;
 }
 
 static void replay_on_channel(void *ud, struct channel *ch, bool added)
@@ -314,8 +300,8 @@ static void replay_on_channel(void *ud, struct channel *ch, bool added)
 	if (added)
 		return;
 	abandon_slot(rp, slot);
-	rp->ring[slot] = replayring_free(rp->ring[slot]);
-	rp->boot[slot] = 0;
+	rp->fast.ring[slot] = replayring_free(rp->fast.ring[slot]);
+	rp->fast.boot[slot] = 0;
 }
 
 static void replay_on_config(void *ud, struct channel *ch)
@@ -352,7 +338,7 @@ struct replay *replay_free(struct replay *rp)
 	daemon_remove_observer(rp->d, rp);
 	rp->d->replay_slots = 0; /* no frame is handed over any more */
 	for (unsigned s = 0; s < CONF_MAX_CHANNELS; s++)
-		replayring_free(rp->ring[s]);
+		replayring_free(rp->fast.ring[s]);
 	free(rp);
 	return NULL;
 }
