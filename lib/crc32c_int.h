@@ -35,6 +35,15 @@
 		__asm__("crc32" suffix " %1, %k0" : "+r"(c) : "rm"(v_));                           \
 	} while (0)
 
+/* 32 bytes at p into c: four 8-byte steps. */
+#define CRC32C_32BYTES(c, p)                                                                       \
+	do {                                                                                       \
+		CRC32C_STEP("q", uint64_t, c, (p));                                                \
+		CRC32C_STEP("q", uint64_t, c, (p) + 8);                                            \
+		CRC32C_STEP("q", uint64_t, c, (p) + 16);                                           \
+		CRC32C_STEP("q", uint64_t, c, (p) + 24);                                           \
+	} while (0)
+
 /* m7b_crc32c on a CPU with SSE4.2: 64 bytes per loop step while 128 or more are left,
  * then one instruction each for the 64, 32, 16, 8, 4, 2 and 1 bytes left: a wire body
  * (under 500 bytes) costs few more instructions than its 8-byte steps, and one under 128
@@ -45,31 +54,16 @@ __attribute__((always_inline)) static inline uint32_t crc32c_sse42(uint32_t crc,
 	uint64_t c64 = (uint32_t)~crc;
 
 	for (; n >= 128; n -= 64, p += 64) {
-		CRC32C_STEP("q", uint64_t, c64, p);
-		CRC32C_STEP("q", uint64_t, c64, p + 8);
-		CRC32C_STEP("q", uint64_t, c64, p + 16);
-		CRC32C_STEP("q", uint64_t, c64, p + 24);
-		CRC32C_STEP("q", uint64_t, c64, p + 32);
-		CRC32C_STEP("q", uint64_t, c64, p + 40);
-		CRC32C_STEP("q", uint64_t, c64, p + 48);
-		CRC32C_STEP("q", uint64_t, c64, p + 56);
+		CRC32C_32BYTES(c64, p);
+		CRC32C_32BYTES(c64, p + 32);
 	}
 	if (n & 64) {
-		CRC32C_STEP("q", uint64_t, c64, p);
-		CRC32C_STEP("q", uint64_t, c64, p + 8);
-		CRC32C_STEP("q", uint64_t, c64, p + 16);
-		CRC32C_STEP("q", uint64_t, c64, p + 24);
-		CRC32C_STEP("q", uint64_t, c64, p + 32);
-		CRC32C_STEP("q", uint64_t, c64, p + 40);
-		CRC32C_STEP("q", uint64_t, c64, p + 48);
-		CRC32C_STEP("q", uint64_t, c64, p + 56);
+		CRC32C_32BYTES(c64, p);
+		CRC32C_32BYTES(c64, p + 32);
 		p += 64;
 	}
 	if (n & 32) {
-		CRC32C_STEP("q", uint64_t, c64, p);
-		CRC32C_STEP("q", uint64_t, c64, p + 8);
-		CRC32C_STEP("q", uint64_t, c64, p + 16);
-		CRC32C_STEP("q", uint64_t, c64, p + 24);
+		CRC32C_32BYTES(c64, p);
 		p += 32;
 	}
 	if (n & 16) {
