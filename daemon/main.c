@@ -281,6 +281,10 @@ static int run(struct options *op, struct privsep *ps)
 	struct ptybridge *pb = NULL;
 	int status = 1;
 	int r = daemon_new(&op->a, &d);
+	/* A socket unit that passes the wrong kind of socket is a configuration error: the
+	 * service's RestartPreventExitStatus= then stops it being restarted in vain. */
+	if (r == -EPROTOTYPE)
+		status = EX_CONFIG;
 
 	if (r == 0)
 		r = supervisor_new(d, &sv); /* faults and recovery */

@@ -371,8 +371,9 @@ static int adopt_activated(struct server *s, int n, const char *path)
 	}
 	if (fd < 0 && other == 0)
 		return 1;
+	/* EPROTOTYPE: the unit's socket is of the wrong kind, which no restart mends. */
 	if (fd < 0)
-		return log_struct_errno(s->log, LOG_ERR, NULL, -EINVAL,
+		return log_struct_errno(s->log, LOG_ERR, NULL, -EPROTOTYPE,
 					"the socket from the service manager is not a listening "
 					"Unix stream socket");
 	if (listening + other > 1)

@@ -24,7 +24,8 @@ typedef void (*server_accept_fn)(void *ud, int fd);
 struct server;
 
 /* Listens as configured in cfg (or on the socket passed by the service manager). 0 with
- * *out, or a negative errno (logged). */
+ * *out, or a negative errno (logged): -EPROTOTYPE when the service manager passed sockets
+ * but none is a listening Unix stream socket. */
 int server_new(struct event_base *base, const struct conf_daemon *cfg, const struct log *log,
 	       server_accept_fn on_accept, void *ud, struct server **out);
 /* Stops listening and removes the socket file if this process created it; NULL. */

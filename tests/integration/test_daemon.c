@@ -2082,6 +2082,44 @@ static void test_listen_pid_not_ours(void **state)
 	assert_non_null(strstr(log, "in use"));
 }
 
+/* A socket unit of the wrong kind (ListenDatagram=) passes a datagram socket: the daemon
+ * says so and exits with EX_CONFIG, which the unit does not restart (1 was restarted up to
+ * the start limit, five times in vain). */
+static void test_socket_activation_wrong_type(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	assert_int_equal(h_tmpdir(&p), 0);
+	assert_int_equal(daemon_proc_write_conf(&p, ""), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_un a;
+		char self[24];
+		int fd = open(p.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0)
+			dup2(fd, 2);
+		int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+		if (s < 0 || !h_sun(&a, p.sock) || bind(s, (struct sockaddr *)&a, sizeof a) < 0 ||
+		    dup2(s, 3) != 3)
+			_exit(126);
+		(void)close_range(4, ~0u, 0);
+		snprintf(self, sizeof self, "%d", (int)getpid());
+		setenv("LISTEN_PID", self, 1);
+		setenv("LISTEN_FDS", "1", 1);
+		execl(h_daemon_path(), h_daemon_path(), "-f", "-c", p.conf, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	char log[8192];
+	h_slurp_file(p.log, log, sizeof log);
+	h_cleanup(&p);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 78);
+	assert_non_null(strstr(log, "is not a listening Unix stream socket"));
+}
+
 /* An abstract socket from the service manager (ListenStream=@NAME): the log names it,
  * not the configured path the daemon does not listen on. */
 static void test_socket_activation_abstract(void **state)
@@ -2327,6 +2365,7 @@ int main(void)
 		cmocka_unit_test(test_listen_fds_not_open),
 		cmocka_unit_test(test_listen_pid_not_ours),
 		cmocka_unit_test(test_socket_activation_abstract),
+		cmocka_unit_test(test_socket_activation_wrong_type),
 		cmocka_unit_test(test_max_clients),
 		cmocka_unit_test_setup_teardown(test_clock_mapping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_untimed_and_m7_counters, setup,
