@@ -107,9 +107,11 @@ struct channel_ops {
 	void (*on_send_done)(void *ud, struct channel *ch, const struct sendq_entry *e,
 			     enum sendq_result r, uint8_t status);
 	/* One chunk of input, read at now_ms (monotonic), was decoded into good frames and
-	 * rejected candidates. */
-	void (*on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
-			   uint64_t now_ms);
+	 * rejected candidates; skipped: the good frames of the chunks since the last call.
+	 * Returns the time (ms) until which a chunk without rejects is not handed over (its
+	 * good frames come in the next call's skipped); 0: every chunk is. */
+	uint64_t (*on_decoded)(void *ud, struct channel *ch, uint64_t skipped, uint64_t good,
+			       uint64_t bad, uint64_t now_ms);
 	/* A burst of input was processed: a good moment to flush clients. */
 	void (*on_batch_end)(void *ud, struct channel *ch);
 	/* Raw mode: a chunk of bytes as read (wire mode uses on_msg instead). */
@@ -184,6 +186,9 @@ void channel_hold(struct channel *ch, bool hold);
 /* Says hello again (0x00 + HOST_HELLO) on the open tty, keeping a frame half read. 0 or
  * a negative errno. */
 int channel_resync(struct channel *ch);
+/* Hands the next chunk of input to on_decoded whatever time its last call returned (with
+ * the good frames not handed over yet): an observer started its check anew. */
+void channel_decoded_restart(struct channel *ch);
 /* Counts one recovery (shown in status). */
 void channel_count_recovery(struct channel *ch);
 /* Counts one DATA frame published without a mapped time (shown in status). */

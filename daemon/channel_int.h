@@ -26,8 +26,8 @@ struct channel {
 	/* ops' on_msg, on_decoded and on_batch_end, or callbacks that do nothing: no tests
 	 * per read */
 	void (*rx_on_msg)(void *ud, struct channel *ch, const struct channel_msg *m);
-	void (*rx_on_decoded)(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
-			      uint64_t now_ms);
+	uint64_t (*rx_on_decoded)(void *ud, struct channel *ch, uint64_t skipped, uint64_t good,
+				  uint64_t bad, uint64_t now_ms);
 	void (*rx_on_batch_end)(void *ud, struct channel *ch);
 
 	int fd;
@@ -64,6 +64,12 @@ struct channel {
 	uint32_t rx_seq;    /* last M7 -> host seq */
 	bool rx_since_open; /* a frame arrived since the tty was opened */
 	uint32_t rx_closes; /* closes of the tty: a read's frames stop at the next one */
+	/* on_decoded is called for a read with rejects or one at or after decoded_until (what
+	 * its last call returned); the good frames of the reads in between are summed for the
+	 * next call. channel_decoded_restart() counts in decoded_restarts. */
+	uint64_t decoded_until;
+	uint64_t decoded_skipped;
+	unsigned decoded_restarts;
 	/* What each frame is handed over in: the clocks of the last read() (rx_mono_ns, rx_ms,
 	 * rx_realtime_us) set once per read, the rest per frame, frame pointing at rx_frame.
 	 * Kept, not built per read: its set-up cost a read() more than a frame's books. */

@@ -263,14 +263,16 @@ static void ignore_msg(void *ud, struct channel *ch, const struct channel_msg *m
 	(void)m;
 }
 
-static void ignore_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
-			   uint64_t now_ms)
+static uint64_t ignore_decoded(void *ud, struct channel *ch, uint64_t skipped, uint64_t good,
+			       uint64_t bad, uint64_t now_ms)
 {
 	(void)ud;
 	(void)ch;
+	(void)skipped;
 	(void)good;
 	(void)bad;
 	(void)now_ms;
+	return UINT64_MAX;
 }
 
 static void ignore_batch_end(void *ud, struct channel *ch)
@@ -286,6 +288,27 @@ void channel_rx_set_ops(struct channel *ch)
 	ch->rx_on_decoded = ch->ops && ch->ops->on_decoded ? ch->ops->on_decoded : ignore_decoded;
 	ch->rx_on_batch_end =
 		ch->ops && ch->ops->on_batch_end ? ch->ops->on_batch_end : ignore_batch_end;
+}
+
+void channel_decoded_restart(struct channel *ch)
+{
+	/* The skipped good frames stay: another observer's window may still want them. */
+	ch->decoded_until = 0;
+	ch->decoded_restarts++;
+}
+
+/* A read's counts to on_decoded, with the good frames of the reads it was not told of.
+ * Out of line: most reads have no rejects and come before the time it returned. */
+static __attribute__((noinline)) void tell_decoded(struct channel *ch, uint64_t good, uint64_t bad,
+						   uint64_t now_ms)
+{
+	uint64_t skipped = ch->decoded_skipped;
+	unsigned restarts = ch->decoded_restarts;
+	ch->decoded_skipped = 0;
+	uint64_t until = ch->rx_on_decoded(ch->ud, ch, skipped, good, bad, now_ms);
+	/* Restarted during the call (a check set up anew): the next read calls. */
+	if (ch->decoded_restarts == restarts)
+		ch->decoded_until = until;
 }
 
 /* Inline in channel_rx_burst(), its only caller: one set-up of registers and stack per
@@ -315,8 +338,13 @@ static inline __attribute__((always_inline)) void process(struct channel *ch, co
 	 * are counted, so that every byte read is placed. */
 	if (__builtin_expect(p < end && ch->rx_closes != closes, 0))
 		ch->stats.unread_at_close += (uint64_t)(end - p);
-	ch->rx_on_decoded(ch->ud, ch, ch->dec.stats.frames - frames,
-			  ch->dec.stats.rejected - rejected, m->rx_ms);
+	/* A read without rejects before that time changes nothing but the observers' good
+	 * count: its frames are summed here instead of a call per read. */
+	uint64_t good = ch->dec.stats.frames - frames, bad = ch->dec.stats.rejected - rejected;
+	if (bad || m->rx_ms >= ch->decoded_until)
+		tell_decoded(ch, good, bad, m->rx_ms);
+	else
+		ch->decoded_skipped += good;
 	if (ch->dec.stats.rejected != rejected &&
 	    ratelimit_ok(&ch->rl_reject, m->rx_ms, 5, 10000)) {
 		struct log_fields fl = channel_fields(ch, NULL);

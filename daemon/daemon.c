@@ -100,6 +100,10 @@ static void gather_observers(struct daemon *d)
 			d->decoded_obs[d->ndecoded_obs++].ud = o->ud;
 		}
 	}
+	/* The observers changed: a new one must see each channel's next read. */
+	for (unsigned i = 0; i < CONF_MAX_CHANNELS; i++)
+		if (d->channels[i])
+			channel_decoded_restart(d->channels[i]);
 }
 
 int daemon_add_observer(struct daemon *d, const struct daemon_observer *o)
@@ -439,25 +443,31 @@ static void ch_on_state(void *ud, struct channel *ch, enum channel_state old)
 			d->observers[i].on_state(d->observers[i].ud, ch, old);
 }
 
-/* Every decoded-observer, in order. */
-static __attribute__((noinline)) void decoded_all(struct daemon *d, struct channel *ch,
-						  uint64_t good, uint64_t bad, uint64_t now_ms)
+/* Every decoded-observer, in order; the earliest of their times. */
+static __attribute__((noinline)) uint64_t decoded_all(struct daemon *d, struct channel *ch,
+						      uint64_t skipped, uint64_t good, uint64_t bad,
+						      uint64_t now_ms)
 {
-	for (unsigned i = 0; i < d->ndecoded_obs; i++)
-		d->decoded_obs[i].fn(d->decoded_obs[i].ud, ch, good, bad, now_ms);
+	uint64_t until = UINT64_MAX; /* none: only reads with rejects call */
+	for (unsigned i = 0; i < d->ndecoded_obs; i++) {
+		uint64_t t =
+			d->decoded_obs[i].fn(d->decoded_obs[i].ud, ch, skipped, good, bad, now_ms);
+		if (t < until)
+			until = t;
+	}
+	return until;
 }
 
-/* Once per read(). A single observer (the supervisor's, as a rule) by a tail call, the loop
- * apart: either way this saves no registers. */
-static void ch_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
-			  uint64_t now_ms)
+/* On a read with rejects, or the first after the time the last call returned. A single
+ * observer (the supervisor's, as a rule) by a tail call, the loop apart. */
+static uint64_t ch_on_decoded(void *ud, struct channel *ch, uint64_t skipped, uint64_t good,
+			      uint64_t bad, uint64_t now_ms)
 {
 	struct daemon *d = ud;
 
 	if (d->ndecoded_obs == 1)
-		d->decoded_obs[0].fn(d->decoded_obs[0].ud, ch, good, bad, now_ms);
-	else
-		decoded_all(d, ch, good, bad, now_ms);
+		return d->decoded_obs[0].fn(d->decoded_obs[0].ud, ch, skipped, good, bad, now_ms);
+	return decoded_all(d, ch, skipped, good, bad, now_ms);
 }
 
 static void ch_on_batch_end(void *ud, struct channel *ch)

@@ -36,9 +36,11 @@ struct daemon_status_extra {
 /* A decoded frame for an observer. */
 typedef void (*daemon_msg_fn)(void *ud, struct channel *ch, const struct channel_msg *m);
 /* A chunk of tty input read at now_ms (the read's clock) gave good frames and rejected
- * candidates. */
-typedef void (*daemon_decoded_fn)(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
-				  uint64_t now_ms);
+ * candidates; skipped: the good frames of the chunks not handed over since the last call.
+ * Returns the time (ms) until which a chunk without rejects need not be (channel.h's
+ * on_decoded); 0: every chunk must be. */
+typedef uint64_t (*daemon_decoded_fn)(void *ud, struct channel *ch, uint64_t skipped, uint64_t good,
+				      uint64_t bad, uint64_t now_ms);
 
 /* Hooks for modules that watch the channels (recovery, liveness, clock mapping). */
 struct daemon_observer {
@@ -52,7 +54,8 @@ struct daemon_observer {
 	 * called for it. */
 	uint32_t msg_types;
 	void (*on_state)(void *ud, struct channel *ch, enum channel_state old);
-	/* A chunk of tty input gave good frames and rejected candidates (stream health). */
+	/* A chunk of tty input gave good frames and rejected candidates (stream health);
+	 * chunks without rejects before the time it returned come summed with the next. */
 	daemon_decoded_fn on_decoded;
 	/* A reload updated the channel's settings in place (no reopen was needed). */
 	void (*on_config)(void *ud, struct channel *ch);

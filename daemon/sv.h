@@ -199,9 +199,10 @@ bool sv_fault_info(void *ud, const struct channel *ch, struct proto_faults *f);
 void sv_fault_on_live_timer(evutil_socket_t fd, short what, void *arg);
 /* Down-grace timer: a link that stayed down is a fault. */
 void sv_fault_on_down_timer(evutil_socket_t fd, short what, void *arg);
-/* Observer: a chunk of tty input read at now_ms was decoded (stream health). */
-void sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad,
-			 uint64_t now_ms);
+/* Observer: a chunk of tty input read at now_ms was decoded (stream health); returns
+ * the end of the check's window (daemon_decoded_fn). */
+uint64_t sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t skipped, uint64_t good,
+			     uint64_t bad, uint64_t now_ms);
 /* A decoded frame other than DATA: a fatal LOG (the firmware asserted) is a fault. DATA
  * goes to the silence watch directly (silence_on_data()), with the read's clock. */
 void sv_fault_on_msg(struct sv_chan *c, const struct channel_msg *m);

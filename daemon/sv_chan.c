@@ -212,6 +212,8 @@ struct sv_chan *sv_chan_new(struct supervisor *sv, struct channel *ch)
 	recovery_init(&c->rec, &rc);
 	liveness_init(&c->live, &lc);
 	streamcheck_init(&c->sc, SV_STREAM_WINDOW_MS, SV_STREAM_MIN_REJECTS);
+	/* Its first window opens at the channel's next read, which must then call. */
+	channel_decoded_restart(ch);
 	silence_init(&c->silence, &channel_config(ch)->sup.expect_rate);
 	sv_fault_silence_arm(c, channel_get_state(ch) == CHANNEL_UP);
 	if (sv_probe_init(c) < 0)

@@ -164,12 +164,17 @@ static __attribute__((noinline, cold)) void raise_corrupt_stream(struct sv_chan 
 	sv_fault_raise(c, "corrupt_stream", detail, "decoder", RECOVERY_SEV_DEGRADED, 0);
 }
 
-void sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad, uint64_t now_ms)
+uint64_t sv_fault_on_decoded(void *ud, struct channel *ch, uint64_t skipped, uint64_t good,
+			     uint64_t bad, uint64_t now_ms)
 {
 	struct sv_chan *c = sv_chan_of(ud, ch);
 
-	if (c && streamcheck_update(&c->sc, now_ms, good, bad))
+	/* Unwatched (out of memory): no window, every read calls as before. */
+	if (!c)
+		return 0;
+	if (streamcheck_update(&c->sc, now_ms, skipped, good, bad))
 		raise_corrupt_stream(c, ch);
+	return streamcheck_quiet_until(&c->sc);
 }
 
 /* ---- the firmware's own word: fatal LOG, data silence ---- */

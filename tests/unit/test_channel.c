@@ -156,9 +156,12 @@ static struct {
 	uint8_t last_type;
 	uint64_t rx_mono_ns, rx_ms, rx_realtime_us;
 	enum channel_state state;
-	unsigned decoded;	   /* on_decoded calls: one per read() */
+	unsigned decoded;	   /* on_decoded calls: one per read() unless until is set */
 	uint64_t good, rejected;   /* the counts of the last one */
+	uint64_t skipped;	   /* and the good frames of the reads it was not told of */
 	uint64_t decoded_good_sum; /* and of all */
+	uint64_t until;		   /* what on_decoded returns */
+	bool restart_in_call;	   /* on_decoded restarts the channel's calls first */
 	unsigned close_at;	   /* on_msg closes the channel at this message (0: never) */
 	bool reopen;		   /* and opens it again at once, as a recovery's reopen does */
 	bool hold;		   /* holding it first, as the recovery does */
@@ -195,15 +198,20 @@ static void on_state(void *ud, struct channel *ch, enum channel_state old)
 	seen.state = channel_get_state(ch);
 }
 
-static void on_decoded(void *ud, struct channel *ch, uint64_t good, uint64_t bad, uint64_t now_ms)
+static uint64_t on_decoded(void *ud, struct channel *ch, uint64_t skipped, uint64_t good,
+			   uint64_t bad, uint64_t now_ms)
 {
 	seen.decoded++;
 	seen.good = good;
 	seen.rejected = bad;
-	seen.decoded_good_sum += good;
+	seen.skipped = skipped;
+	seen.decoded_good_sum += skipped + good;
 	/* the read's clock, as its frames carried it (a read that finished no frame has no
 	 * message to compare with: the last one came from an earlier read) */
 	assert_int_equal(now_ms, good ? seen.rx_ms : now_ms);
+	if (seen.restart_in_call)
+		channel_decoded_restart(ch);
+	return seen.until;
 }
 
 static const struct channel_ops ops = {
@@ -728,6 +736,69 @@ static void test_frames_across_reads(void **state)
 	assert_int_equal(seen.rejected, 1);
 	assert_int_equal(seen.gaps, 0);
 	assert_int_equal(seen.decoded_good_sum, 6);
+}
+
+/* Writes n bytes on the M7's side and runs the loop until the channel has read them, in
+ * one read(); checks whether on_decoded was told of it (waiting on the read alone, so
+ * that a wrong answer fails rather than waits). */
+static void m7_write_told(struct fixture *f, const void *b, size_t n, bool told)
+{
+	unsigned reads = tty.reads, decoded = seen.decoded;
+	assert_int_equal(write(tty.m7, b, n), (ssize_t)n);
+	for (int i = 0; i < 100 && tty.reads == reads; i++)
+		event_base_loop(f->base, EVLOOP_ONCE);
+	assert_int_equal(tty.reads, reads + 1);
+	assert_int_equal(seen.decoded, decoded + told);
+}
+
+/* Before the time on_decoded returned, a read without rejects is not handed over: its
+ * good frames come with the next call, made by a read with rejects, a read at or after
+ * that time, or the first read after channel_decoded_restart() (also one made during
+ * the call). */
+static void test_quiet_reads_come_with_the_next_call(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[2 * M7B_FRAME_MAX];
+	uint32_t seq = 0;
+	channel_start(f->ch);
+	seen.until = UINT64_MAX;
+	/* The first read is told: nothing was returned yet. */
+	m7_write_told(f, b, data_frame(b, sizeof(b), seq++), true);
+	assert_int_equal(seen.good, 1);
+	assert_int_equal(seen.skipped, 0);
+	for (int i = 0; i < 3; i++)
+		m7_write_told(f, b, data_frame(b, sizeof(b), seq++), false);
+	assert_int_equal(seen.msgs, 4);
+	/* A rejected candidate: told, with the three frames before. */
+	memcpy(b, "hello world!", 13);
+	m7_write_told(f, b, 13 + data_frame(b + 13, sizeof(b) - 13, seq++), true);
+	assert_int_equal(seen.skipped, 3);
+	assert_int_equal(seen.good, 1);
+	assert_int_equal(seen.rejected, 1);
+	/* Restarted: the next read is told, with the frames not told of yet. */
+	m7_write_told(f, b, data_frame(b, sizeof(b), seq++), false);
+	channel_decoded_restart(f->ch);
+	m7_write_told(f, b, data_frame(b, sizeof(b), seq++), true);
+	assert_int_equal(seen.skipped, 1);
+	assert_int_equal(seen.good, 1);
+	/* A restart during the call outlives what the call returns. */
+	seen.restart_in_call = true;
+	memcpy(b, "hello world!", 13);
+	m7_write_told(f, b, 13 + data_frame(b + 13, sizeof(b) - 13, seq++), true);
+	seen.restart_in_call = false;
+	m7_write_told(f, b, data_frame(b, sizeof(b), seq++), true);
+	m7_write_told(f, b, data_frame(b, sizeof(b), seq++), false);
+	/* A time passed: every read is told again. */
+	seen.until = 0;
+	memcpy(b, "hello world!", 13);
+	m7_write_told(f, b, 13 + data_frame(b + 13, sizeof(b) - 13, seq++), true);
+	assert_int_equal(seen.skipped, 1);
+	m7_write_told(f, b, data_frame(b, sizeof(b), seq++), true);
+	m7_write_told(f, b, data_frame(b, sizeof(b), seq++), true);
+	assert_int_equal(seen.skipped, 0);
+	assert_int_equal(seen.msgs, seq);
+	assert_int_equal(seen.decoded_good_sum, seq);
+	assert_int_equal(seen.gaps, 0);
 }
 
 /* Counts the frames of type t the channel wrote to the M7's side (its writer is a thread:
@@ -1387,6 +1458,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_frames_decoded_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reads_per_wakeup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_across_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quiet_reads_come_with_the_next_call, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_resync_keeps_half_read_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_firmware_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_seq_is_bounded, setup, teardown),
