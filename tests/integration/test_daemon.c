@@ -2000,6 +2000,24 @@ static void test_socket_activation(void **state)
 	assert_int_equal(st, 0);
 }
 
+/* In a forked child: stderr to p's log, s (or nothing, s < 0) as descriptor 3 and no other
+ * above it, LISTEN_FDS=fds for this process (own_pid) or for pid 1, then the daemon. */
+static void exec_activated(const struct daemon_proc *p, int s, const char *fds, bool own_pid)
+{
+	char self[24];
+	int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (fd >= 0)
+		dup2(fd, 2);
+	if (s >= 0 && dup2(s, 3) != 3)
+		_exit(126);
+	(void)close_range(s >= 0 ? 4 : 3, ~0u, 0);
+	snprintf(self, sizeof self, "%d", (int)getpid());
+	setenv("LISTEN_PID", own_pid ? self : "1", 1);
+	setenv("LISTEN_FDS", fds, 1);
+	execl(h_daemon_path(), h_daemon_path(), "-f", "-c", p->conf, (char *)NULL);
+	_exit(127);
+}
+
 /* LISTEN_FDS naming descriptors that are not open: the daemon's own, opened later at
  * those numbers, must not be taken for passed ones (and closed as foreign). */
 static void test_listen_fds_not_open(void **state)
@@ -2010,18 +2028,8 @@ static void test_listen_fds_not_open(void **state)
 	assert_int_equal(daemon_proc_write_conf(&p, ""), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
-	if (pid == 0) {
-		char self[24];
-		int fd = open(p.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0)
-			dup2(fd, 2);
-		(void)close_range(3, ~0u, 0);
-		snprintf(self, sizeof self, "%d", (int)getpid());
-		setenv("LISTEN_PID", self, 1);
-		setenv("LISTEN_FDS", "2", 1);
-		execl(h_daemon_path(), h_daemon_path(), "-f", "-c", p.conf, (char *)NULL);
-		_exit(127);
-	}
+	if (pid == 0)
+		exec_activated(&p, -1, "2", true);
 	p.pid = pid;
 	uint64_t end = h_now_ms() + H_TIMEOUT_MS;
 	struct stat sb;
@@ -2058,18 +2066,11 @@ static void test_listen_pid_not_ours(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct sockaddr_un a;
-		int fd = open(p.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0)
-			dup2(fd, 2);
 		int s = socket(AF_UNIX, SOCK_STREAM, 0);
 		if (s < 0 || !h_sun(&a, p.sock) || bind(s, (struct sockaddr *)&a, sizeof a) < 0 ||
-		    listen(s, 8) < 0 || dup2(s, 3) != 3)
+		    listen(s, 8) < 0)
 			_exit(126);
-		(void)close_range(4, ~0u, 0);
-		setenv("LISTEN_PID", "1", 1);
-		setenv("LISTEN_FDS", "1", 1);
-		execl(h_daemon_path(), h_daemon_path(), "-f", "-c", p.conf, (char *)NULL);
-		_exit(127);
+		exec_activated(&p, s, "1", false);
 	}
 	int st;
 	assert_int_equal(waitpid(pid, &st, 0), pid);
@@ -2095,20 +2096,10 @@ static void test_socket_activation_wrong_type(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct sockaddr_un a;
-		char self[24];
-		int fd = open(p.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0)
-			dup2(fd, 2);
 		int s = socket(AF_UNIX, SOCK_DGRAM, 0);
-		if (s < 0 || !h_sun(&a, p.sock) || bind(s, (struct sockaddr *)&a, sizeof a) < 0 ||
-		    dup2(s, 3) != 3)
+		if (s < 0 || !h_sun(&a, p.sock) || bind(s, (struct sockaddr *)&a, sizeof a) < 0)
 			_exit(126);
-		(void)close_range(4, ~0u, 0);
-		snprintf(self, sizeof self, "%d", (int)getpid());
-		setenv("LISTEN_PID", self, 1);
-		setenv("LISTEN_FDS", "1", 1);
-		execl(h_daemon_path(), h_daemon_path(), "-f", "-c", p.conf, (char *)NULL);
-		_exit(127);
+		exec_activated(&p, s, "1", true);
 	}
 	int st;
 	assert_int_equal(waitpid(pid, &st, 0), pid);
@@ -2135,23 +2126,13 @@ static void test_socket_activation_abstract(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct sockaddr_un a = {.sun_family = AF_UNIX};
-		char self[24];
-		int fd = open(p.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0)
-			dup2(fd, 2);
 		memcpy(a.sun_path + 1, name, strlen(name));
 		socklen_t len =
 			(socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
 		int s = socket(AF_UNIX, SOCK_STREAM, 0);
-		if (s < 0 || bind(s, (struct sockaddr *)&a, len) < 0 || listen(s, 8) < 0 ||
-		    dup2(s, 3) != 3)
+		if (s < 0 || bind(s, (struct sockaddr *)&a, len) < 0 || listen(s, 8) < 0)
 			_exit(126);
-		(void)close_range(4, ~0u, 0);
-		snprintf(self, sizeof self, "%d", (int)getpid());
-		setenv("LISTEN_PID", self, 1);
-		setenv("LISTEN_FDS", "1", 1);
-		execl(h_daemon_path(), h_daemon_path(), "-f", "-c", p.conf, (char *)NULL);
-		_exit(127);
+		exec_activated(&p, s, "1", true);
 	}
 	p.pid = pid;
 	char log[8192] = "";
